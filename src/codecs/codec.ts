@@ -1,0 +1,52 @@
+import type { TensorMap } from '../core/tensor.js';
+
+/**
+ * The wire form a request arrived in. Answers are encoded in the same family, so a client that
+ * sent `{"instances": ...}` gets `{"predictions": ...}` back, and a v2 request gets a v2 response.
+ *
+ * - `tensor`: a bare JSON array or scalar, CSV rows, an NPY array, JSON lines of arrays.
+ * - `tfs-instances`: TensorFlow Serving row form `{"instances": [...]}` → `{"predictions": ...}`.
+ * - `tfs-inputs`: TensorFlow Serving columnar form `{"inputs": {...}}` or `{"inputs": [...]}` → `{"outputs": ...}`.
+ * - `v2`: Open Inference Protocol v2 `{"inputs": [{name, shape, datatype, data}]}` → `{"model_name", "outputs": [...]}`.
+ * - `npz`: several named arrays from an NPZ archive.
+ * - `raw`: bytes handed to user code untouched (`application/octet-stream`).
+ */
+export type RequestForm = 'tensor' | 'tfs-instances' | 'tfs-inputs' | 'v2' | 'npz' | 'raw';
+
+/** A decoded request body. */
+export interface DecodedRequest {
+  /** Inputs by name; a single unnamed input uses the key `UNNAMED` (''). */
+  tensors: TensorMap;
+  /** The form the body used (decides the response form). */
+  form: RequestForm;
+  /** v2: the request `id`, echoed in the response. */
+  id?: string;
+  /** v2: the `outputs` the client asked for, by name (all when absent). */
+  requestedOutputs?: string[];
+  /** v2: request-level `parameters`, passed through to user code. */
+  parameters?: Record<string, unknown>;
+}
+
+/** What an encoder is told besides the prediction itself. */
+export interface EncodeOptions {
+  /** The decoded request, when there was one: decides the response form (TFS, v2 ...). */
+  request?: DecodedRequest;
+  /** Model name for v2 responses. */
+  modelName?: string;
+}
+
+/**
+ * A codec for one media type. `decode` turns a body into tensors; `encode` turns a prediction
+ * (a {@link TensorMap} from a runtime, or any JSON-like value from user code) into bytes.
+ * Either half may be absent (NPZ is decode-only).
+ */
+export interface Codec {
+  /** The media type, lower case, without parameters (for example `text/csv`). */
+  readonly mediaType: string;
+  /** Other media types this codec answers to (for example `application/x-jsonlines`). */
+  readonly aliases?: readonly string[];
+  /** Decodes a request body. Throws a 400 `ToolkitError` naming what is wrong. */
+  decode?(body: Buffer, params: Readonly<Record<string, string>>): DecodedRequest;
+  /** Encodes a prediction. Throws `ERR_ENCODE` (or 406) when the value cannot be represented. */
+  encode?(prediction: unknown, options: EncodeOptions): Buffer;
+}

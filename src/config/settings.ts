@@ -1,0 +1,217 @@
+import os from 'node:os';
+import path from 'node:path';
+import { ToolkitError } from '../errors/catalogue.js';
+
+/** Log levels, pino names. */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** Batch transform strategy (`SAGEMAKER_BATCH_STRATEGY`). */
+export type BatchStrategy = 'SINGLE_RECORD' | 'MULTI_RECORD';
+
+/**
+ * Everything `smkit serve` reads from the environment, validated and frozen. This module is the
+ * only place that reads `process.env` for serving.
+ */
+export interface Settings {
+  /** `SAGEMAKER_BASE_DIR`. @defaultValue `/opt/ml` */
+  readonly baseDir: string;
+  /** `SM_MODEL_DIR`. @defaultValue `<baseDir>/model` */
+  readonly modelDir: string;
+  /** `SAGEMAKER_BIND_TO_PORT`. @defaultValue 8080 */
+  readonly port: number;
+  /** `SMKIT_BIND_HOST`. @defaultValue `0.0.0.0` */
+  readonly host: string;
+  /** `SAGEMAKER_SAFE_PORT_RANGE` as `[low, high]`, inclusive. */
+  readonly safePortRange?: readonly [number, number];
+  /** `SAGEMAKER_MODEL_SERVER_WORKERS`. @defaultValue number of CPUs */
+  readonly workers: number;
+  /** `SAGEMAKER_MODEL_SERVER_TIMEOUT`, seconds per invocation. @defaultValue 60 */
+  readonly timeoutSeconds: number;
+  /** `SAGEMAKER_MAX_PAYLOAD_IN_MB`. @defaultValue 6 */
+  readonly maxPayloadMb: number;
+  /** `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`. @defaultValue `application/json` */
+  readonly defaultAccept: string;
+  /** `SAGEMAKER_PROGRAM`, the handler module name in `code/` (extension stripped). @defaultValue `inference` */
+  readonly program: string;
+  /** `SAGEMAKER_CONTAINER_LOG_LEVEL` (Python numbers 10–50 or names) or `SMKIT_LOG_LEVEL`. @defaultValue `info` */
+  readonly logLevel: LogLevel;
+  /** `SAGEMAKER_STARTUP_TIMEOUT`, seconds allowed for model load before start-up fails. @defaultValue 600 */
+  readonly startupTimeoutSeconds: number;
+  /** `SAGEMAKER_BATCH`: running as a batch transform container. @defaultValue false */
+  readonly batch: boolean;
+  /** `SAGEMAKER_BATCH_STRATEGY`. @defaultValue `MULTI_RECORD` */
+  readonly batchStrategy: BatchStrategy;
+  /** `SAGEMAKER_MAX_CONCURRENT_TRANSFORMS`. @defaultValue workers */
+  readonly maxConcurrentTransforms: number;
+  /** `SMKIT_DEBUG`: send stack traces to clients. Always logged regardless. @defaultValue false */
+  readonly debug: boolean;
+  /** `SMKIT_DEVICE`: `auto`, `cpu`, `cuda`, `tensorrt` (ONNX), comma-separated preference list. @defaultValue `cpu` */
+  readonly devices: readonly string[];
+  /** `SMKIT_INTRA_OP_THREADS`. @defaultValue max(1, floor(CPUs ÷ workers)) */
+  readonly intraOpThreads: number;
+  /** `SMKIT_WORKER_CONCURRENCY`: requests one worker runs at once (async runtimes overlap I/O). @defaultValue 4 */
+  readonly workerConcurrency: number;
+  /** `SMKIT_INSTALL_CODE_DEPS`: `auto` installs `code/package.json` deps at start when `code/node_modules` is absent; `never` skips. @defaultValue `auto` */
+  readonly installCodeDeps: 'auto' | 'never';
+  /** `SMKIT_TFJS_BACKEND`: force a TF.js backend (`tensorflow`, `wasm`, `cpu`); `auto` picks the best present. @defaultValue `auto` */
+  readonly tfjsBackend: string;
+  /** `SMKIT_SHUTDOWN_GRACE_SECONDS`: how long SIGTERM waits for in-flight requests. @defaultValue 25 */
+  readonly shutdownGraceSeconds: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function invalid(name: string, value: string, expected: string): ToolkitError {
+  return new ToolkitError('ERR_CONFIG_INVALID', `${name}=${JSON.stringify(value)} is invalid: expected ${expected}.`, {
+    details: { variable: name },
+  });
+}
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** Reads an integer setting in `[min, max]`. */
+export function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw)) throw invalid(name, raw, `a whole number from ${min} to ${max}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw invalid(name, raw, `a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** Reads a positive number setting (fractions allowed). */
+export function readNumber(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw invalid(name, raw, `a number from ${min} to ${max}`);
+  return n;
+}
+
+/** Reads a boolean setting (`true/false/1/0/yes/no`, case-insensitive). */
+export function readBool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  const v = raw.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw invalid(name, raw, 'true or false');
+}
+
+function readEnum<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[], caseInsensitive = true): T {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  const v = caseInsensitive ? raw.toLowerCase() : raw;
+  const hit = allowed.find((a) => (caseInsensitive ? a.toLowerCase() : a) === v);
+  if (!hit) throw invalid(name, raw, `one of ${allowed.join(', ')}`);
+  return hit;
+}
+
+const PY_LEVELS: Record<string, LogLevel> = {
+  '0': 'trace',
+  '10': 'debug',
+  '20': 'info',
+  '30': 'warn',
+  '40': 'error',
+  '50': 'fatal',
+  notset: 'trace',
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  critical: 'fatal',
+  fatal: 'fatal',
+  silent: 'silent',
+};
+
+/** Maps a Python-style (`20`, `WARNING`) or pino-style log level; undefined when unknown. */
+export function parseLogLevel(raw: string): LogLevel | undefined {
+  return PY_LEVELS[raw.trim().toLowerCase()];
+}
+
+function readLogLevel(env: Env): LogLevel {
+  for (const name of ['SMKIT_LOG_LEVEL', 'SAGEMAKER_CONTAINER_LOG_LEVEL']) {
+    const raw = str(env, name);
+    if (raw === undefined) continue;
+    const level = parseLogLevel(raw);
+    if (!level) throw invalid(name, raw, 'a Python level number (10, 20, 30, 40, 50) or name (DEBUG, INFO, WARNING, ERROR, CRITICAL)');
+    return level;
+  }
+  return 'info';
+}
+
+function readPortRange(env: Env): readonly [number, number] | undefined {
+  const name = 'SAGEMAKER_SAFE_PORT_RANGE';
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  const m = /^(\d+)-(\d+)$/.exec(raw);
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2]) : NaN;
+  if (!m || lo < 1 || hi > 65535 || lo > hi) throw invalid(name, raw, 'an inclusive port range "LOW-HIGH" within 1-65535');
+  return [lo, hi];
+}
+
+const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9*][a-z0-9!#$&^_.+*-]*$/i;
+const DEVICES = ['auto', 'cpu', 'cuda', 'tensorrt', 'gpu'] as const;
+
+/** Overrides from CLI flags, which win over the environment. */
+export interface SettingsOverrides {
+  modelDir?: string;
+  port?: number;
+  workers?: number;
+}
+
+/**
+ * Reads, validates and freezes the serving settings. Throws `ERR_CONFIG_INVALID` naming the
+ * variable on the first invalid value.
+ */
+export function loadSettings(env: Env = process.env, overrides: SettingsOverrides = {}, cpuCount = os.availableParallelism()): Readonly<Settings> {
+  const baseDir = path.resolve(str(env, 'SAGEMAKER_BASE_DIR') ?? '/opt/ml');
+  const modelDir = path.resolve(overrides.modelDir ?? str(env, 'SM_MODEL_DIR') ?? path.join(baseDir, 'model'));
+  const port = overrides.port ?? readInt(env, 'SAGEMAKER_BIND_TO_PORT', 8080, 0, 65535);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('--port', String(port), 'a port from 0 to 65535');
+  const workers = overrides.workers ?? readInt(env, 'SAGEMAKER_MODEL_SERVER_WORKERS', Math.max(1, cpuCount), 1, 256);
+  if (!Number.isInteger(workers) || workers < 1) throw invalid('--workers', String(workers), 'a whole number of at least 1');
+  const defaultAccept = str(env, 'SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT') ?? 'application/json';
+  if (!MEDIA_TYPE.test(defaultAccept) || defaultAccept.includes('*')) {
+    throw invalid('SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT', defaultAccept, 'a concrete media type such as application/json');
+  }
+  const program = (str(env, 'SAGEMAKER_PROGRAM') ?? 'inference').replace(/\.(py|js|mjs|cjs)$/, '');
+  if (program.includes('/') || program.includes('\\') || program.startsWith('.')) {
+    throw invalid('SAGEMAKER_PROGRAM', program, 'a module file name inside code/, without directories');
+  }
+  const devices = (str(env, 'SMKIT_DEVICE') ?? 'cpu').split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+  for (const d of devices) {
+    if (!(DEVICES as readonly string[]).includes(d)) throw invalid('SMKIT_DEVICE', d, `a comma-separated list of ${DEVICES.join(', ')}`);
+  }
+  const settings: Settings = {
+    baseDir,
+    modelDir,
+    port,
+    host: str(env, 'SMKIT_BIND_HOST') ?? '0.0.0.0',
+    safePortRange: readPortRange(env),
+    workers,
+    timeoutSeconds: readNumber(env, 'SAGEMAKER_MODEL_SERVER_TIMEOUT', 60, 0.001, 86400),
+    maxPayloadMb: readNumber(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB', 6, 0.000001, 100_000),
+    defaultAccept: defaultAccept.toLowerCase(),
+    program,
+    logLevel: readLogLevel(env),
+    startupTimeoutSeconds: readNumber(env, 'SAGEMAKER_STARTUP_TIMEOUT', 600, 1, 86400),
+    batch: readBool(env, 'SAGEMAKER_BATCH', false),
+    batchStrategy: readEnum(env, 'SAGEMAKER_BATCH_STRATEGY', 'MULTI_RECORD', ['SINGLE_RECORD', 'MULTI_RECORD'] as const),
+    maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', workers, 1, 1024),
+    debug: readBool(env, 'SMKIT_DEBUG', false),
+    devices,
+    intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),
+    workerConcurrency: readInt(env, 'SMKIT_WORKER_CONCURRENCY', 4, 1, 1024),
+    installCodeDeps: readEnum(env, 'SMKIT_INSTALL_CODE_DEPS', 'auto', ['auto', 'never'] as const),
+    tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
+    shutdownGraceSeconds: readNumber(env, 'SMKIT_SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),
+  };
+  return Object.freeze(settings);
+}

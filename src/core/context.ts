@@ -1,0 +1,38 @@
+/** A minimal structured logger (pino-compatible subset) handed to user code and steps. */
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+/** SageMaker request headers that reach user code (lower-cased names, see contract §1.5). */
+export interface SageMakerHeaders {
+  /** `X-Amzn-SageMaker-Custom-Attributes`, opaque, up to 1024 ASCII characters. */
+  customAttributes?: string;
+  /** `X-Amzn-SageMaker-Inference-Id`. */
+  inferenceId?: string;
+  /** `X-Amzn-SageMaker-Target-Model` (multi-model endpoints). */
+  targetModel?: string;
+  /** `X-Amzn-SageMaker-Target-Variant`. */
+  targetVariant?: string;
+}
+
+/**
+ * What user code and pipeline steps learn about the current invocation. Passed as the last
+ * argument to every handler hook.
+ */
+export interface InvocationContext extends SageMakerHeaders {
+  /** Unique id of this request (also in every log line about it). */
+  readonly requestId: string;
+  /** The request `Content-Type`, as sent (parameters kept). */
+  readonly contentType: string;
+  /** The media type chosen for the response (after Accept negotiation). */
+  readonly accept: string;
+  /** The model directory (read-only on SageMaker). */
+  readonly modelDir: string;
+  /** Logger bound to this request. */
+  readonly log: Logger;
+  /** Sets the `X-Amzn-SageMaker-Custom-Attributes` response header. */
+  setCustomAttributes(value: string): void;
+}

@@ -1,0 +1,181 @@
+/**
+ * Tensors as smkit passes them between codecs, pipeline steps and runtimes: a dtype, a shape and a
+ * flat, row-major typed array. Runtimes convert to and from their own tensor types at their edge.
+ */
+
+/** Element types smkit understands (ONNX Runtime's names). `bool` is stored as `Uint8Array`, `float16` as `Uint16Array` bits. */
+export type DType =
+  | 'float32'
+  | 'float64'
+  | 'float16'
+  | 'int8'
+  | 'uint8'
+  | 'int16'
+  | 'uint16'
+  | 'int32'
+  | 'uint32'
+  | 'int64'
+  | 'uint64'
+  | 'bool'
+  | 'string';
+
+/** The storage for each {@link DType}. */
+export interface DataTypeMap {
+  float32: Float32Array;
+  float64: Float64Array;
+  float16: Uint16Array;
+  int8: Int8Array;
+  uint8: Uint8Array;
+  int16: Int16Array;
+  uint16: Uint16Array;
+  int32: Int32Array;
+  uint32: Uint32Array;
+  int64: BigInt64Array;
+  uint64: BigUint64Array;
+  bool: Uint8Array;
+  string: string[];
+}
+
+/** Any tensor storage. */
+export type TensorData = DataTypeMap[DType];
+
+/** A dense tensor. `data.length` equals the product of `shape`. */
+export interface Tensor<T extends DType = DType> {
+  readonly dtype: T;
+  readonly shape: readonly number[];
+  readonly data: DataTypeMap[T];
+}
+
+/** Named tensors. The key {@link UNNAMED} holds a single input sent without a name. */
+export type TensorMap = Record<string, Tensor>;
+
+/** Key of a tensor that arrived without a name (bare JSON array, CSV, NPY); runtimes bind it to a single-input model. */
+export const UNNAMED = '';
+
+const TYPED_ARRAY_CTORS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+} as const;
+
+/** Number of elements a shape holds. */
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** True for dtypes stored as BigInt arrays. */
+export function isBigIntDType(dtype: DType): dtype is 'int64' | 'uint64' {
+  return dtype === 'int64' || dtype === 'uint64';
+}
+
+/** Allocates zeroed storage for `length` elements of `dtype`. */
+export function allocate<T extends DType>(dtype: T, length: number): DataTypeMap[T] {
+  if (dtype === 'string') return new Array<string>(length).fill('') as DataTypeMap[T];
+  const Ctor = TYPED_ARRAY_CTORS[dtype as Exclude<DType, 'string'>];
+  return new Ctor(length) as DataTypeMap[T];
+}
+
+/** Builds a tensor, checking that the data fits the shape. */
+export function tensor<T extends DType>(dtype: T, shape: readonly number[], data: DataTypeMap[T]): Tensor<T> {
+  const expected = sizeOf(shape);
+  if (data.length !== expected) {
+    throw new RangeError(`tensor data has ${data.length} elements but shape [${shape.join(', ')}] needs ${expected}`);
+  }
+  return { dtype, shape: [...shape], data };
+}
+
+/**
+ * Converts a tensor to another dtype (numbers round toward zero for integer targets; bool is x != 0).
+ * Returns the same tensor when the dtype already matches.
+ */
+export function castTensor<T extends DType>(t: Tensor, dtype: T): Tensor<T> {
+  if (t.dtype === dtype) return t as Tensor<T>;
+  const n = t.data.length;
+  const out = allocate(dtype, n);
+  if (dtype === 'string') {
+    const o = out as string[];
+    for (let i = 0; i < n; i++) o[i] = String((t.data as ArrayLike<unknown>)[i]);
+  } else if (t.dtype === 'string') {
+    const src = t.data as string[];
+    if (isBigIntDType(dtype)) {
+      const o = out as BigInt64Array | BigUint64Array;
+      for (let i = 0; i < n; i++) o[i] = BigInt(Math.trunc(Number(src[i])));
+    } else {
+      const o = out as Exclude<TensorData, string[] | BigInt64Array | BigUint64Array>;
+      for (let i = 0; i < n; i++) o[i] = Number(src[i]);
+    }
+  } else if (isBigIntDType(dtype)) {
+    const o = out as BigInt64Array | BigUint64Array;
+    const src = t.data as ArrayLike<number | bigint>;
+    for (let i = 0; i < n; i++) {
+      const v = src[i]!;
+      o[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(v));
+    }
+  } else {
+    const o = out as Exclude<TensorData, string[] | BigInt64Array | BigUint64Array>;
+    const src = t.data as ArrayLike<number | bigint>;
+    if (dtype === 'bool') {
+      for (let i = 0; i < n; i++) o[i] = Number(src[i]) !== 0 ? 1 : 0;
+    } else {
+      for (let i = 0; i < n; i++) o[i] = Number(src[i]);
+    }
+  }
+  return { dtype, shape: [...t.shape], data: out };
+}
+
+/**
+ * Converts a tensor to nested JS arrays (numbers, booleans, strings; int64 values become numbers
+ * when they are safe integers, else strings so no precision is lost silently).
+ */
+export function toNested(t: Tensor): unknown {
+  const flat = toFlatArray(t);
+  if (t.shape.length === 0) return flat[0];
+  return nest(flat, t.shape, 0, 0).value;
+}
+
+/** Converts the tensor's storage to a plain JS array of numbers, booleans or strings. */
+export function toFlatArray(t: Tensor): unknown[] {
+  const n = t.data.length;
+  const out = new Array<unknown>(n);
+  if (t.dtype === 'bool') {
+    const d = t.data as Uint8Array;
+    for (let i = 0; i < n; i++) out[i] = d[i] !== 0;
+  } else if (isBigIntDType(t.dtype)) {
+    const d = t.data as BigInt64Array;
+    for (let i = 0; i < n; i++) {
+      const v = d[i]!;
+      out[i] = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString();
+    }
+  } else {
+    const d = t.data as ArrayLike<number | string>;
+    for (let i = 0; i < n; i++) out[i] = d[i];
+  }
+  return out;
+}
+
+function nest(flat: unknown[], shape: readonly number[], dim: number, offset: number): { value: unknown[]; next: number } {
+  const len = shape[dim]!;
+  const out = new Array<unknown>(len);
+  if (dim === shape.length - 1) {
+    for (let i = 0; i < len; i++) out[i] = flat[offset + i];
+    return { value: out, next: offset + len };
+  }
+  let at = offset;
+  for (let i = 0; i < len; i++) {
+    const r = nest(flat, shape, dim + 1, at);
+    out[i] = r.value;
+    at = r.next;
+  }
+  return { value: out, next: at };
+}

@@ -1,0 +1,92 @@
+/**
+ * The one catalogue of smkit errors. Every error a client, a CLI user or a log reader can see has a
+ * stable `code` here, an HTTP status, and a message template. Codes are never reused or renamed;
+ * `test/errors.test.ts` checks that each is documented in `docs/errors.md`.
+ *
+ * Areas add their codes to this table (grouped by prefix); nothing else defines error codes.
+ */
+export const ERROR_CATALOGUE = {
+  // --- configuration (start-up) ---
+  ERR_CONFIG_INVALID: { status: 500, summary: 'An environment variable or flag has an invalid value.' },
+  // --- request handling ---
+  ERR_BAD_REQUEST: { status: 400, summary: 'The request body could not be decoded.' },
+  ERR_NOT_FOUND: { status: 404, summary: 'No such route or resource.' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The route exists but not for this HTTP method.' },
+  ERR_NOT_ACCEPTABLE: { status: 406, summary: 'None of the Accept types can be produced.' },
+  ERR_PAYLOAD_TOO_LARGE: { status: 413, summary: 'The body is larger than SAGEMAKER_MAX_PAYLOAD_IN_MB allows.' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'No decoder for the request Content-Type.' },
+  ERR_NOT_READY: { status: 503, summary: 'The model is still loading or failed to load.' },
+  ERR_TIMEOUT: { status: 504, summary: 'The invocation ran past SAGEMAKER_MODEL_SERVER_TIMEOUT.' },
+  ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is draining after SIGTERM.' },
+  ERR_INTERNAL: { status: 500, summary: 'An unexpected error inside smkit.' },
+  // --- codecs ---
+  ERR_CODEC_ALREADY_REGISTERED: { status: 500, summary: 'A codec for this media type is registered twice.' },
+  ERR_CSV_PARSE: { status: 400, summary: 'A CSV row is ragged or not numeric.' },
+  ERR_JSON_PARSE: { status: 400, summary: 'The JSON body is malformed or not a tensor form.' },
+  ERR_NPY_PARSE: { status: 400, summary: 'The NPY/NPZ body is malformed or uses an unsupported dtype.' },
+  ERR_NPY_PICKLE: { status: 400, summary: 'Pickled (object) NPY arrays are refused.' },
+  ERR_ENCODE: { status: 500, summary: 'A prediction could not be encoded in the negotiated type.' },
+  // --- model loading and runtimes ---
+  ERR_MODEL_LOAD: { status: 503, summary: 'The model directory could not be loaded.' },
+  ERR_MODEL_DIR: { status: 500, summary: 'The model directory is missing or its contents are ambiguous.' },
+  ERR_RUNTIME_UNAVAILABLE: { status: 500, summary: 'The runtime or backend a model needs is not installed.' },
+  ERR_RUNTIME_ALREADY_REGISTERED: { status: 500, summary: 'A runtime name is registered twice.' },
+  ERR_INPUT_MISMATCH: { status: 400, summary: 'Inputs do not match the model (names, count, shape or dtype).' },
+  ERR_PREDICT: { status: 500, summary: 'The runtime failed while running the model.' },
+  // --- user handler code ---
+  ERR_HANDLER_LOAD: { status: 500, summary: 'The handler module (SAGEMAKER_PROGRAM) failed to load.' },
+  ERR_HANDLER_CONFLICT: { status: 500, summary: 'transformFn is exported together with inputFn/predictFn/outputFn.' },
+  ERR_USER_CODE: { status: 500, summary: 'User handler code threw an error.' },
+  ERR_CODE_DEPENDENCIES: { status: 500, summary: 'Installing code/package.json dependencies failed.' },
+  // --- pipeline file ---
+  ERR_PIPELINE_INVALID: { status: 500, summary: 'The pipeline file is invalid.' },
+  ERR_STEP_FAILED: { status: 500, summary: 'A pipeline step failed.' },
+  // --- workers ---
+  ERR_WORKER_CRASHED: { status: 500, summary: 'The inference worker died while handling the request.' },
+  // --- CLI ---
+  ERR_CLI_USAGE: { status: 400, summary: 'A command-line argument is missing or invalid.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+/** A stable error code from {@link ERROR_CATALOGUE}. */
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** Options for {@link ToolkitError}. */
+export interface ToolkitErrorOptions extends ErrorOptions {
+  /** Overrides the catalogue's HTTP status (for example a user error carrying its own 4xx). */
+  status?: number;
+  /** Extra, JSON-safe facts for logs and clients (for example `{ line: 3 }`). */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The error type every smkit module throws. `code` is stable, `status` is the HTTP status a client
+ * receives, `message` says what to fix.
+ */
+export class ToolkitError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: ToolkitErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ToolkitError';
+    this.code = code;
+    this.status = options.status ?? ERROR_CATALOGUE[code].status;
+    if (options.details) this.details = options.details;
+  }
+
+  /** The JSON body sent to clients. */
+  toJSON(): { code: ErrorCode; message: string } & Record<string, unknown> {
+    return { code: this.code, message: this.message, ...(this.details ?? {}) };
+  }
+}
+
+/** Creates a {@link ToolkitError}; shorthand used across modules. */
+export function toolkitError(code: ErrorCode, message: string, options?: ToolkitErrorOptions): ToolkitError {
+  return new ToolkitError(code, message, options);
+}
+
+/** True when `err` is a {@link ToolkitError} (also across worker-thread boundaries, by shape). */
+export function isToolkitError(err: unknown): err is ToolkitError {
+  return err instanceof ToolkitError;
+}

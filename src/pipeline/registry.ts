@@ -1,0 +1,34 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import type { StepBuilder } from './step.js';
+
+/** Step builders by kind (`softmax`, `resize`, `predict`, ...). Duplicate kinds are refused. */
+export class StepRegistry {
+  readonly #builders = new Map<string, StepBuilder>();
+
+  /** Adds a step kind. Throws when `kind` is already registered. */
+  register(kind: string, builder: StepBuilder): this {
+    if (this.#builders.has(kind)) {
+      throw new ToolkitError('ERR_PIPELINE_INVALID', `pipeline step kind "${kind}" is already registered`);
+    }
+    this.#builders.set(kind, builder);
+    return this;
+  }
+
+  /** Adds every builder of a table (`{ kind: builder }`). */
+  registerAll(table: Readonly<Record<string, StepBuilder>>): this {
+    for (const [kind, builder] of Object.entries(table)) this.register(kind, builder);
+    return this;
+  }
+
+  /** The builder for `kind`; throws `ERR_PIPELINE_INVALID` listing known kinds when absent. */
+  get(kind: string): StepBuilder {
+    const b = this.#builders.get(kind);
+    if (!b) throw new ToolkitError('ERR_PIPELINE_INVALID', `unknown step "${kind}"; known steps: ${this.kinds().join(', ')}`);
+    return b;
+  }
+
+  /** Registered kinds, sorted. */
+  kinds(): string[] {
+    return [...this.#builders.keys()].sort();
+  }
+}

@@ -1,0 +1,42 @@
+import type { InvocationContext } from '../core/context.js';
+import type { TensorMap } from '../core/tensor.js';
+import type { DecodedRequest } from '../codecs/codec.js';
+import type { RuntimeOptions } from '../runtimes/runtime.js';
+
+/** The stage a step belongs to. Steps run in stage order: preprocess → predict → postprocess. */
+export type StepStage = 'preprocess' | 'predict' | 'postprocess';
+
+/**
+ * What flows between steps: named tensors, plus the decoded request (for its form) and, once a
+ * step has produced something that is no longer tensors (for example top-k labels), a plain value.
+ * When `value` is set, later steps and the encoder use it instead of `tensors`.
+ */
+export interface StepData {
+  tensors: TensorMap;
+  request?: DecodedRequest;
+  value?: unknown;
+}
+
+/** A pipeline step, ready to run. */
+export interface Step {
+  readonly name: string;
+  readonly stage: StepStage;
+  run(data: StepData, ctx: InvocationContext): Promise<StepData> | StepData;
+  /** Releases what the step holds (models). */
+  dispose?(): Promise<void>;
+}
+
+/**
+ * Builds a step from its pipeline-file options. Registered by `kind` (for example `softmax`).
+ * `modelDir` resolves relative paths (labels files, models, custom modules).
+ */
+export type StepBuilder = (options: Readonly<Record<string, unknown>>, env: StepBuildEnv) => Promise<Step> | Step;
+
+/** What a {@link StepBuilder} may use while it builds. */
+export interface StepBuildEnv {
+  readonly modelDir: string;
+  readonly stage: StepStage;
+  readonly name: string;
+  /** Options for predict steps' runtimes (devices, threads, worker index, logger). */
+  readonly runtimeOptions: RuntimeOptions;
+}

@@ -1,0 +1,53 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import type { RuntimeFactory } from './runtime.js';
+
+/** Runtimes by name. Registering a name twice is an error, never a silent replacement. */
+export class RuntimeRegistry {
+  readonly #factories = new Map<string, RuntimeFactory>();
+
+  /** Adds a runtime. Throws `ERR_RUNTIME_ALREADY_REGISTERED` when the name is taken. */
+  register(factory: RuntimeFactory): this {
+    if (this.#factories.has(factory.name)) {
+      throw new ToolkitError('ERR_RUNTIME_ALREADY_REGISTERED', `runtime "${factory.name}" is already registered`);
+    }
+    this.#factories.set(factory.name, factory);
+    return this;
+  }
+
+  /** The runtime called `name`; throws `ERR_PIPELINE_INVALID` listing the known names when absent. */
+  get(name: string): RuntimeFactory {
+    const f = this.#factories.get(name);
+    if (!f) {
+      throw new ToolkitError('ERR_PIPELINE_INVALID', `unknown runtime "${name}"; known runtimes: ${this.names().join(', ')}`);
+    }
+    return f;
+  }
+
+  /** Registered names, in registration order (also the detection order). */
+  names(): string[] {
+    return [...this.#factories.keys()];
+  }
+
+  /**
+   * Finds the one runtime whose model is in `dir`. Throws `ERR_MODEL_DIR` when none is found, or
+   * when models of several runtimes are present (a pipeline file must then say which to use).
+   */
+  async detect(dir: string): Promise<{ factory: RuntimeFactory; modelPath: string }> {
+    const found: { factory: RuntimeFactory; modelPath: string }[] = [];
+    for (const factory of this.#factories.values()) {
+      const modelPath = await factory.detect(dir);
+      if (modelPath !== undefined) found.push({ factory, modelPath });
+    }
+    if (found.length === 1) return found[0]!;
+    if (found.length === 0) {
+      throw new ToolkitError(
+        'ERR_MODEL_DIR',
+        `no model found in ${dir}: expected model.onnx (or one *.onnx), a TF.js model.json, or a TensorFlow saved_model.pb; or add a pipeline file (pipeline.yaml) that names the model`,
+      );
+    }
+    throw new ToolkitError(
+      'ERR_MODEL_DIR',
+      `${dir} holds models for several runtimes (${found.map((f) => `${f.factory.name}: ${f.modelPath}`).join('; ')}); add a pipeline file (pipeline.yaml) naming which to run`,
+    );
+  }
+}

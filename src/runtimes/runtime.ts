@@ -1,0 +1,59 @@
+import type { DType, TensorMap } from '../core/tensor.js';
+import type { Logger } from '../core/context.js';
+
+/** Declared input or output of a model. `shape` uses -1 (or a name) for dynamic dimensions. */
+export interface TensorSpec {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly (number | string)[];
+}
+
+/** Options every runtime receives when it loads a model. */
+export interface RuntimeOptions {
+  /** Execution providers / devices asked for, best first (for example `['cuda', 'cpu']`). */
+  readonly devices: readonly string[];
+  /** Intra-op threads for CPU kernels (0 = runtime default). */
+  readonly intraOpThreads: number;
+  /** Index of this worker, for spreading workers across GPUs. */
+  readonly workerIndex: number;
+  /** Logger for load-time decisions (backend chosen, fallbacks). */
+  readonly log: Logger;
+  /** Runtime-specific options from the pipeline file's predict step. */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** A loaded model. Implementations keep SDK tensors inside; the boundary speaks {@link TensorMap}. */
+export interface ModelRuntime {
+  /** Runtime name (`onnx`, `tfjs`). */
+  readonly name: string;
+  /** Backend or execution provider actually in use (for example `cpu`, `cuda`, `wasm`, `tensorflow`). */
+  readonly backend: string;
+  /** Declared inputs, in model order. */
+  readonly inputs: readonly TensorSpec[];
+  /** Declared outputs, in model order. */
+  readonly outputs: readonly TensorSpec[];
+  /**
+   * Runs the model. Inputs are matched by name (a single `UNNAMED` input binds to a single-input
+   * model) and converted to the declared dtype. Returns outputs by name, in model order.
+   */
+  predict(inputs: TensorMap): Promise<TensorMap>;
+  /** Releases native memory. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Knows how to recognise and load one kind of model. Factories import their SDK lazily, inside
+ * `load`, so serving an ONNX model never loads TensorFlow.js.
+ */
+export interface RuntimeFactory {
+  /** Runtime name used in pipeline files (`runtime: onnx`). */
+  readonly name: string;
+  /**
+   * Finds this runtime's model in a directory (or accepts a file path). Returns the path to load,
+   * or undefined when the directory holds no model of this kind. Throws `ERR_MODEL_DIR` when the
+   * choice is ambiguous.
+   */
+  detect(path: string): Promise<string | undefined>;
+  /** Loads the model found by {@link RuntimeFactory.detect}. */
+  load(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime>;
+}
