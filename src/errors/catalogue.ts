@@ -45,6 +45,14 @@ export const ERROR_CATALOGUE = {
   ERR_WORKER_CRASHED: { status: 500, summary: 'The inference worker died while handling the request.' },
   // --- CLI ---
   ERR_CLI_USAGE: { status: 400, summary: 'A command-line argument is missing or invalid.' },
+  // --- model archives, packaging, batch transform, invoke (issue 4, second half) ---
+  ERR_ARCHIVE_UNSAFE: { status: 400, summary: 'A model.tar.gz entry would write outside the target tree (absolute path, .., escaping link, device file); nothing was extracted.' },
+  ERR_ARCHIVE_INVALID: { status: 400, summary: 'A model.tar.gz could not be read as a (gzipped) tar archive.' },
+  ERR_PACKAGE_INVALID: { status: 400, summary: 'A model directory failed the smkit package checks (no runtime model or pipeline file, bad handler module).' },
+  ERR_PACKAGE_VERIFY: { status: 500, summary: 'smkit package --verify: the packaged model did not start or the sample invocation failed.' },
+  ERR_TRANSFORM_FAILED: { status: 500, summary: 'smkit local transform finished with failed records (see <output>/<file>.out.failed).' },
+  ERR_INVOKE_FAILED: { status: 502, summary: 'smkit invoke: the endpoint answered with an HTTP error or could not be reached.' },
+  ERR_INIT_TARGET: { status: 400, summary: 'smkit init: the target directory is not empty (use --force).' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 /** A stable error code from {@link ERROR_CATALOGUE}. */
