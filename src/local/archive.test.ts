@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createModelArchive, extractModelArchive } from './archive.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { craftTarGz, type CraftedEntry } from '../../test/fixtures/archive/craft.js';
+
+async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-archive-test-'));
+  try {
+    await fn(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(() => true, () => false);
+}
+
+async function expectRefused(entries: CraftedEntry[], offending: string): Promise<void> {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz(entries));
+    const work = path.join(tmp, 'work');
+    await fs.mkdir(work);
+    const dest = path.join(work, 'model');
+    await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_ARCHIVE_UNSAFE');
+      assert.match(err.message, new RegExp(`"${offending.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`));
+      return true;
+    });
+    assert.equal(await exists(dest), false, 'dest must not be created when refused');
+    assert.deepEqual(await fs.readdir(work), [], 'nothing written beside dest');
+    assert.deepEqual((await fs.readdir(tmp)).sort(), ['model.tar.gz', 'work']);
+  });
+}
+
+const good: CraftedEntry = { path: 'model.onnx', body: 'model' };
+
+test('extracts a well-formed archive, keeping inside links', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'm.tar.gz');
+    await fs.writeFile(
+      tarPath,
+      craftTarGz([
+        { path: './', type: 'Directory' },
+        good,
+        { path: 'code/', type: 'Directory' },
+        { path: 'code/inference.mjs', body: 'export {}' },
+        { path: 'code/lib/../x.txt'.replace('lib/../', ''), body: 'x' },
+        { path: 'latest', type: 'SymbolicLink', linkpath: 'code' },
+        { path: 'code/alias.mjs', type: 'SymbolicLink', linkpath: '../model.onnx' },
+        { path: 'copy.onnx', type: 'Link', linkpath: 'model.onnx' },
+      ]),
+    );
+    const dest = path.join(tmp, 'out', 'model');
+    await extractModelArchive(tarPath, dest);
+    assert.equal(await fs.readFile(path.join(dest, 'model.onnx'), 'utf8'), 'model');
+    assert.equal(await fs.readFile(path.join(dest, 'code/inference.mjs'), 'utf8'), 'export {}');
+    assert.equal(await fs.readFile(path.join(dest, 'code/alias.mjs'), 'utf8'), 'model');
+    assert.equal(await fs.readFile(path.join(dest, 'copy.onnx'), 'utf8'), 'model');
+    assert.equal(await fs.readlink(path.join(dest, 'latest')), 'code');
+  });
+});
+
+test('refuses a ../ entry and writes nothing', () => expectRefused([good, { path: '../evil', body: 'x' }], '../evil'));
+test('refuses a nested ../ entry', () => expectRefused([good, { path: 'code/../../evil', body: 'x' }], 'code/../../evil'));
+test('refuses an absolute path', () => expectRefused([good, { path: '/tmp/smkit-abs-evil', body: 'x' }], '/tmp/smkit-abs-evil'));
+test('refuses a symlink to /etc', () => expectRefused([good, { path: 'etc', type: 'SymbolicLink', linkpath: '/etc' }], 'etc'));
+test('refuses a relative symlink that climbs out', () =>
+  expectRefused([{ path: 'code/', type: 'Directory' }, { path: 'code/up', type: 'SymbolicLink', linkpath: '../../outside' }], 'code/up'));
+test('refuses a symlink that escapes through another link', () =>
+  expectRefused([{ path: 'here', type: 'SymbolicLink', linkpath: '.' }, { path: 'sneaky', type: 'SymbolicLink', linkpath: 'here/..' }], 'sneaky'));
+test('refuses a hardlink outside the tree', () => expectRefused([good, { path: 'pw', type: 'Link', linkpath: '../outside' }], 'pw'));
+test('refuses an absolute hardlink', () => expectRefused([good, { path: 'pw', type: 'Link', linkpath: '/etc/passwd' }], 'pw'));
+test('refuses writing through a symlink', () =>
+  expectRefused([{ path: 'sub/', type: 'Directory' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'l/x', body: 'x' }], 'l/x'));
+test('refuses device files', () => expectRefused([good, { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 }], 'tty'));
+
+test('a file that is not a tarball is ERR_ARCHIVE_INVALID', async () => {
+  await withTmp(async (tmp) => {
+    const p = path.join(tmp, 'bad.tar.gz');
+    await fs.writeFile(p, 'not a tarball at all'.repeat(50));
+    await assert.rejects(extractModelArchive(p, path.join(tmp, 'd')), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_ARCHIVE_INVALID');
+  });
+});
+
+test('createModelArchive: SageMaker layout, sorted, deterministic, round-trips', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    const code = path.join(tmp, 'handler');
+    await fs.mkdir(path.join(model, 'code'), { recursive: true });
+    await fs.mkdir(path.join(model, 'labels'), { recursive: true });
+    await fs.mkdir(path.join(code, 'lib'), { recursive: true });
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    await fs.writeFile(path.join(model, 'b.txt'), 'b');
+    await fs.writeFile(path.join(model, 'labels', 'l.txt'), 'cat');
+    await fs.writeFile(path.join(model, 'code', 'stale.mjs'), 'old');
+    await fs.writeFile(path.join(code, 'inference.mjs'), 'export {}');
+    await fs.writeFile(path.join(code, 'lib', 'util.mjs'), 'export {}');
+    const out1 = path.join(model, 'model.tar.gz');
+    const entries = await createModelArchive(model, out1, { codeDir: code });
+    assert.deepEqual(entries, ['b.txt', 'code/', 'code/inference.mjs', 'code/lib/', 'code/lib/util.mjs', 'labels/', 'labels/l.txt', 'model.onnx']);
+    await fs.utimes(path.join(model, 'b.txt'), new Date(), new Date('2020-05-05'));
+    const first = await fs.readFile(out1);
+    await createModelArchive(model, out1, { codeDir: code });
+    assert.deepEqual(await fs.readFile(out1), first, 'same inputs give the same bytes (and the old output is not packed)');
+    const out2 = path.join(tmp, 'again.tar.gz');
+    await fs.copyFile(out1, out2);
+    const dest = path.join(tmp, 'x');
+    await extractModelArchive(out2, dest);
+    assert.equal(await fs.readFile(path.join(dest, 'code', 'lib', 'util.mjs'), 'utf8'), 'export {}');
+    assert.equal(await exists(path.join(dest, 'code', 'stale.mjs')), false);
+    assert.equal(await exists(path.join(dest, 'model.tar.gz')), false);
+    assert.equal(await fs.readFile(path.join(dest, 'model.onnx'), 'utf8'), 'onnx');
+  });
+});

@@ -1,0 +1,218 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ToolkitError } from '../errors/catalogue.js';
+
+/** What the pre-extraction scan records about one archive entry. */
+interface ScannedEntry {
+  readonly path: string;
+  readonly type: string;
+  readonly linkpath?: string;
+}
+
+const REGULAR_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'GNUDumpDir']);
+const LINK_TYPES = new Set(['SymbolicLink', 'Link']);
+const MAX_LINK_HOPS = 40;
+
+/** Splits an archive path into its segments, treating `\` as a separator too (Windows-made tarballs). */
+function segments(p: string): string[] {
+  return p.split(/[\\/]+/).filter((s) => s !== '' && s !== '.');
+}
+
+function isAbsoluteLike(p: string): boolean {
+  return p.startsWith('/') || p.startsWith('\\') || /^[a-zA-Z]:/.test(p);
+}
+
+/**
+ * Resolves `target` (segments relative to the archive root) against the symlinks the archive itself
+ * creates, the way the OS would after extraction. Returns undefined when the walk leaves the root.
+ */
+function resolveInTree(target: readonly string[], links: ReadonlyMap<string, string>, hops = 0): string[] | undefined {
+  if (hops > MAX_LINK_HOPS) return undefined;
+  const out: string[] = [];
+  for (let i = 0; i < target.length; i++) {
+    const seg = target[i]!;
+    if (seg === '..') {
+      if (out.length === 0) return undefined;
+      out.pop();
+      continue;
+    }
+    out.push(seg);
+    const link = links.get(out.join('/'));
+    if (link !== undefined) {
+      if (isAbsoluteLike(link)) return undefined;
+      const viaLink = resolveInTree([...out.slice(0, -1), ...segments(link)], links, hops + 1);
+      if (viaLink === undefined) return undefined;
+      out.splice(0, out.length, ...viaLink);
+    }
+  }
+  return out;
+}
+
+/** Returns why the entry is unsafe, or undefined when it is fine. */
+function refusal(entry: ScannedEntry, links: ReadonlyMap<string, string>, linkAncestors: ReadonlySet<string>): string | undefined {
+  if (isAbsoluteLike(entry.path)) return 'absolute path';
+  const segs = segments(entry.path);
+  if (segs.includes('..')) return "path contains a '..' segment";
+  if (segs.length === 0 && entry.type !== 'Directory') return 'empty path';
+  for (let i = 1; i < segs.length; i++) {
+    if (linkAncestors.has(segs.slice(0, i).join('/'))) return `path goes through the symbolic link ${segs.slice(0, i).join('/')}`;
+  }
+  if (LINK_TYPES.has(entry.type)) {
+    const target = entry.linkpath ?? '';
+    if (target === '') return 'link without a target';
+    if (isAbsoluteLike(target)) return `link to the absolute path ${target}`;
+    // Symlink targets are relative to the link's folder; hardlink targets to the archive root.
+    const base = entry.type === 'SymbolicLink' ? segs.slice(0, -1) : [];
+    if (resolveInTree([...base, ...segments(target)], links) === undefined) return `link to ${target}, outside the archive`;
+    return undefined;
+  }
+  if (!REGULAR_TYPES.has(entry.type)) return `${entry.type} entries are not allowed`;
+  return undefined;
+}
+
+async function scanArchive(tarPath: string): Promise<ScannedEntry[]> {
+  const tar = await import('tar');
+  const entries: ScannedEntry[] = [];
+  try {
+    await tar.t({
+      file: tarPath,
+      strict: true,
+      onReadEntry: (e) => {
+        entries.push({ path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) });
+      },
+    });
+  } catch (err) {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a readable tar or tar.gz archive: ${(err as Error).message}`, { cause: err });
+  }
+  return entries;
+}
+
+/**
+ * Extracts a SageMaker `model.tar.gz` (or plain tar) into `destDir`, safely.
+ *
+ * Every entry is checked before anything is written: absolute paths, `..` segments, paths that go
+ * through a symbolic link of the archive, symbolic or hard links whose target resolves outside the
+ * tree (following the archive's own links), and device, FIFO or other special entries are refused
+ * with `ERR_ARCHIVE_UNSAFE` naming the offending entry. When refused, nothing is written, not even
+ * `destDir`. Ownership is never restored from the archive.
+ *
+ * @example
+ * await extractModelArchive('model.tar.gz', path.join(tmp, 'model'));
+ */
+export async function extractModelArchive(tarPath: string, destDir: string): Promise<void> {
+  const entries = await scanArchive(tarPath);
+  const links = new Map<string, string>();
+  const symlinkPaths = new Set<string>();
+  for (const e of entries) {
+    if (e.type === 'SymbolicLink' && e.linkpath !== undefined) {
+      const key = segments(e.path).join('/');
+      links.set(key, e.linkpath);
+      symlinkPaths.add(key);
+    }
+  }
+  const problems: string[] = [];
+  for (const e of entries) {
+    const why = refusal(e, links, symlinkPaths);
+    if (why) problems.push(`"${e.path}" (${why})`);
+  }
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 5).join('; ') + (problems.length > 5 ? `; and ${problems.length - 5} more` : '');
+    throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: unsafe entry ${shown}. Nothing was extracted; rebuild the archive with relative paths inside the model folder (smkit package does).`, {
+      details: { entries: problems },
+    });
+  }
+  const tar = await import('tar');
+  await fs.mkdir(destDir, { recursive: true });
+  try {
+    await tar.x({ file: tarPath, cwd: destDir, strict: true, preserveOwner: false, preservePaths: false });
+  } catch (err) {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `extracting ${tarPath} into ${destDir} failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Options for {@link createModelArchive}. */
+export interface CreateArchiveOptions {
+  /**
+   * A folder whose contents go under `code/` in the archive. When given, a `code/` folder inside
+   * the model directory is left out.
+   */
+  codeDir?: string;
+}
+
+/** Folders and files never packed. */
+const SKIPPED_NAMES = new Set(['.git', '.DS_Store']);
+
+/** A fixed timestamp so the same inputs always give the same bytes. */
+const ARCHIVE_MTIME = new Date('2000-01-01T00:00:00Z');
+
+async function listTree(root: string, rel: string, skip: (rel: string) => boolean, out: string[]): Promise<void> {
+  const dir = path.join(root, rel);
+  const names = (await fs.readdir(dir)).sort();
+  for (const name of names) {
+    if (SKIPPED_NAMES.has(name)) continue;
+    const childRel = rel === '' ? name : `${rel}/${name}`;
+    if (skip(childRel)) continue;
+    const st = await fs.stat(path.join(root, childRel));
+    if (st.isDirectory()) {
+      out.push(`${childRel}/`);
+      await listTree(root, childRel, skip, out);
+    } else if (st.isFile()) {
+      out.push(childRel);
+    }
+  }
+}
+
+/**
+ * Lists the archive paths {@link createModelArchive} would write, in archive order (directories
+ * end in `/`).
+ */
+export async function listModelArchiveEntries(modelDir: string, options: CreateArchiveOptions & { exclude?: string } = {}): Promise<string[]> {
+  const root = path.resolve(modelDir);
+  const exclude = options.exclude ? path.resolve(options.exclude) : undefined;
+  const skip = (rel: string): boolean => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || path.join(root, rel) === exclude;
+  const entries: string[] = [];
+  await listTree(root, '', skip, entries);
+  if (options.codeDir !== undefined) {
+    const codeRoot = path.resolve(options.codeDir);
+    const codeEntries: string[] = [];
+    await listTree(codeRoot, '', (rel) => path.join(codeRoot, rel) === exclude, codeEntries);
+    entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
+  }
+  return entries.sort();
+}
+
+/**
+ * Builds a `model.tar.gz` in SageMaker's layout (sagemaker-contract.md §10.1): the model files at
+ * the top level and the handler code under `code/`. Entries are sorted, timestamps fixed and owner
+ * data left out, so the same inputs give the same archive. Symbolic links are stored as the files
+ * they point to; `.git` and `.DS_Store` are skipped, as is `outFile` when it lies inside the tree.
+ *
+ * @example
+ * await createModelArchive('my-model', 'model.tar.gz', { codeDir: 'src/handler' });
+ */
+export async function createModelArchive(modelDir: string, outFile: string, options: CreateArchiveOptions = {}): Promise<string[]> {
+  const tar = await import('tar');
+  const root = path.resolve(modelDir);
+  const out = path.resolve(outFile);
+  const entries = await listModelArchiveEntries(root, { ...options, exclude: out });
+  // Pack from a staging folder of links so model files and an outside code folder share one root.
+  const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-pack-'));
+  try {
+    for (const name of await fs.readdir(root)) {
+      if (SKIPPED_NAMES.has(name) || (options.codeDir !== undefined && name === 'code')) continue;
+      await fs.symlink(path.join(root, name), path.join(staging, name));
+    }
+    if (options.codeDir !== undefined) await fs.symlink(path.resolve(options.codeDir), path.join(staging, 'code'));
+    await fs.mkdir(path.dirname(out), { recursive: true });
+    const tmpOut = `${out}.partial-${process.pid}`;
+    await tar.c(
+      { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME },
+      entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
+    );
+    await fs.rename(tmpOut, out);
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+  return entries;
+}
