@@ -1,0 +1,141 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { Logger } from '../../core/context.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+
+/** The TensorFlow.js module (`@tensorflow/tfjs`, or `@tensorflow/tfjs-node[-gpu]`, which re-exports it). */
+export type Tf = typeof import('@tensorflow/tfjs');
+
+/** What `SMKIT_TFJS_BACKEND` (or a predict step's `backend` option) may ask for. */
+export type TfjsBackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** Backends smkit can end up on, best first. */
+export type TfjsBackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** The loaded TF.js module and the backend it runs on. */
+export interface LoadedTfjs {
+  readonly tf: Tf;
+  readonly backend: TfjsBackendName;
+}
+
+/** What backend selection needs from the outside world; replaced in tests. */
+export interface TfjsBackendDeps {
+  /** Imports a package by name (rejects when it is not installed or fails to load). */
+  importModule(name: string): Promise<unknown>;
+  /** Number of GPUs this process may use. */
+  gpuCount(): Promise<number>;
+  /** Directory holding the `.wasm` binaries of `@tensorflow/tfjs-backend-wasm`, ending in `/`. */
+  wasmDir(): string;
+}
+
+const requireHere = createRequire(import.meta.url);
+
+/** Dependencies that look at the real machine and `node_modules`. */
+export const systemBackendDeps: TfjsBackendDeps = {
+  importModule: (name) => import(name),
+  async gpuCount() {
+    try {
+      const gpus = (await import('../../devices/gpus.js')) as { detectGpus?: () => number[] };
+      return gpus.detectGpus ? gpus.detectGpus().length : 0;
+    } catch {
+      return 0;
+    }
+  },
+  wasmDir() {
+    return path.join(path.dirname(requireHere.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
+  },
+};
+
+/** Validates a backend request (from settings or a pipeline file). */
+export function parseBackendRequest(raw: unknown): TfjsBackendRequest {
+  if (raw === undefined || raw === null || raw === '') return 'auto';
+  const v = String(raw).trim().toLowerCase();
+  if (v === 'auto' || v === 'tensorflow' || v === 'wasm' || v === 'cpu') return v;
+  if (v === 'tensorflow-gpu' || v === 'node' || v === 'tfjs-node') return 'tensorflow';
+  throw new ToolkitError(
+    'ERR_CONFIG_INVALID',
+    `TF.js backend "${String(raw)}" is not known: use auto, tensorflow, wasm or cpu (SMKIT_TFJS_BACKEND or the predict step's backend option)`,
+  );
+}
+
+/** The candidate backends for a request, best first. */
+export function backendCandidates(request: TfjsBackendRequest, gpus: number): TfjsBackendName[] {
+  const native: TfjsBackendName[] = gpus > 0 ? ['tensorflow-gpu', 'tensorflow'] : ['tensorflow'];
+  switch (request) {
+    case 'auto':
+      return [...native, 'wasm', 'cpu'];
+    case 'tensorflow':
+      return native;
+    case 'wasm':
+      return ['wasm'];
+    case 'cpu':
+      return ['cpu'];
+  }
+}
+
+async function tryBackend(name: TfjsBackendName, deps: TfjsBackendDeps): Promise<Tf> {
+  if (name === 'tensorflow-gpu' || name === 'tensorflow') {
+    const pkg = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+    const tf = (await deps.importModule(pkg)) as Tf;
+    await tf.ready();
+    if (tf.getBackend() !== 'tensorflow') throw new Error(`${pkg} loaded but its backend is ${tf.getBackend()}`);
+    return tf;
+  }
+  const tf = (await deps.importModule('@tensorflow/tfjs')) as Tf;
+  if (name === 'wasm') {
+    const wasm = (await deps.importModule('@tensorflow/tfjs-backend-wasm')) as typeof import('@tensorflow/tfjs-backend-wasm');
+    // A file path, not a URL: the binaries ship in node_modules and must never be fetched.
+    wasm.setWasmPaths(deps.wasmDir());
+  }
+  if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
+  await tf.ready();
+  return tf;
+}
+
+let shared: { request: TfjsBackendRequest; promise: Promise<LoadedTfjs> } | undefined;
+
+/**
+ * Loads TensorFlow.js on the best backend the request allows (tfjs-node-gpu when a GPU is present,
+ * tfjs-node, WASM, then the pure-JS CPU backend) and logs the choice and every fallback. TF.js keeps
+ * one engine per process, so the first call decides; later calls share it.
+ *
+ * @throws ToolkitError `ERR_RUNTIME_UNAVAILABLE` when no allowed backend loads.
+ */
+export function loadTfjs(request: TfjsBackendRequest, log: Logger, deps: TfjsBackendDeps = systemBackendDeps): Promise<LoadedTfjs> {
+  if (shared && deps === systemBackendDeps) {
+    if (shared.request !== request) {
+      log.warn({ requested: request, inUse: shared.request }, 'TF.js is already loaded in this process; keeping its backend');
+    }
+    return shared.promise;
+  }
+  const promise = selectBackend(request, log, deps);
+  if (deps === systemBackendDeps) {
+    shared = { request, promise };
+    promise.catch(() => {
+      shared = undefined;
+    });
+  }
+  return promise;
+}
+
+async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: TfjsBackendDeps): Promise<LoadedTfjs> {
+  const candidates = backendCandidates(request, await deps.gpuCount());
+  const failures: string[] = [];
+  for (const name of candidates) {
+    try {
+      const tf = await tryBackend(name, deps);
+      // Production mode skips per-op NaN checks and silences TF.js's console advice about tfjs-node.
+      tf.enableProdMode();
+      const level = failures.length > 0 && request === 'auto' && name !== 'tensorflow' ? 'warn' : 'info';
+      log[level]({ runtime: 'tfjs', backend: name, requested: request, skipped: failures }, `TF.js backend: ${name}`);
+      return { tf, backend: name };
+    } catch (err) {
+      failures.push(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    }
+  }
+  const hint =
+    request === 'tensorflow'
+      ? 'install @tensorflow/tfjs-node (or @tensorflow/tfjs-node-gpu) or set SMKIT_TFJS_BACKEND=auto'
+      : 'reinstall @tensorflow/tfjs and @tensorflow/tfjs-backend-wasm';
+  throw new ToolkitError('ERR_RUNTIME_UNAVAILABLE', `no TF.js backend could load for "${request}" (${failures.join('; ')}): ${hint}`);
+}

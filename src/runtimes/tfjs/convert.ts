@@ -1,0 +1,99 @@
+import type { Tensor as TfTensor, DataType as TfDType } from '@tensorflow/tfjs';
+import { type DType, type Tensor, isBigIntDType, tensor } from '../../core/tensor.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { Tf } from './backend.js';
+
+/** The TF.js dtype an smkit dtype is fed as when the model does not say (TF.js has no 64-bit or 8/16-bit types). */
+export function tfDTypeFor(dtype: DType): TfDType {
+  switch (dtype) {
+    case 'bool':
+      return 'bool';
+    case 'string':
+      return 'string';
+    case 'int8':
+    case 'uint8':
+    case 'int16':
+    case 'uint16':
+    case 'int32':
+    case 'uint32':
+    case 'int64':
+    case 'uint64':
+      return 'int32';
+    default:
+      return 'float32';
+  }
+}
+
+/** The smkit dtype of a TF.js dtype. */
+export function smkitDTypeOf(dtype: TfDType): DType {
+  switch (dtype) {
+    case 'int32':
+      return 'int32';
+    case 'bool':
+      return 'bool';
+    case 'string':
+      return 'string';
+    default:
+      return 'float32';
+  }
+}
+
+/**
+ * Copies an smkit tensor into a new TF.js tensor of dtype `want` (the model's declared input type).
+ * The caller owns, and must dispose, the result. Integers that do not fit int32 are a 400.
+ */
+export function toTfTensor(tf: Tf, t: Tensor, want: TfDType, name: string): TfTensor {
+  const shape = [...t.shape];
+  if (want === 'string') {
+    if (t.dtype !== 'string') throw new ToolkitError('ERR_INPUT_MISMATCH', `input "${name}" must be strings, got ${t.dtype}`);
+    return tf.tensor(t.data as string[], shape, 'string');
+  }
+  if (t.dtype === 'string') throw new ToolkitError('ERR_INPUT_MISMATCH', `input "${name}" must be numeric (${want}), got strings`);
+  const n = t.data.length;
+  if (want === 'float32') {
+    if (t.dtype === 'float32') return tf.tensor(t.data as Float32Array, shape, 'float32');
+    const out = new Float32Array(n);
+    const src = t.data as ArrayLike<number | bigint>;
+    for (let i = 0; i < n; i++) out[i] = Number(src[i]);
+    return tf.tensor(out, shape, 'float32');
+  }
+  if (want === 'bool') {
+    const out = new Uint8Array(n);
+    const src = t.data as ArrayLike<number | bigint>;
+    for (let i = 0; i < n; i++) out[i] = Number(src[i]) !== 0 ? 1 : 0;
+    return tf.tensor(out, shape, 'bool');
+  }
+  if (want === 'int32') {
+    if (t.dtype === 'int32') return tf.tensor(t.data as Int32Array, shape, 'int32');
+    const out = new Int32Array(n);
+    if (isBigIntDType(t.dtype)) {
+      const src = t.data as BigInt64Array | BigUint64Array;
+      for (let i = 0; i < n; i++) {
+        const v = src[i]!;
+        if (v > 2147483647n || v < -2147483648n) {
+          throw new ToolkitError('ERR_INPUT_MISMATCH', `input "${name}" holds ${v}, which does not fit TF.js int32`);
+        }
+        out[i] = Number(v);
+      }
+    } else {
+      const src = t.data as ArrayLike<number>;
+      for (let i = 0; i < n; i++) out[i] = Math.trunc(src[i]!);
+    }
+    return tf.tensor(out, shape, 'int32');
+  }
+  throw new ToolkitError('ERR_INPUT_MISMATCH', `input "${name}" has TF.js dtype ${want}, which smkit cannot feed`);
+}
+
+/** Reads a TF.js tensor into an smkit tensor (does not dispose it). */
+export async function fromTfTensor(t: TfTensor): Promise<Tensor> {
+  const dtype = smkitDTypeOf(t.dtype);
+  if (t.dtype === 'complex64') throw new ToolkitError('ERR_PREDICT', 'complex64 model outputs are not supported');
+  const data = await t.data();
+  if (dtype === 'bool') return tensor('bool', t.shape, data instanceof Uint8Array ? data : Uint8Array.from(data as ArrayLike<number>));
+  if (dtype === 'string') {
+    const strings = (data as unknown as (string | Uint8Array)[]).map((s) => (typeof s === 'string' ? s : Buffer.from(s).toString('utf8')));
+    return tensor('string', t.shape, strings);
+  }
+  if (dtype === 'int32') return tensor('int32', t.shape, data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>));
+  return tensor('float32', t.shape, data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>));
+}

@@ -1,0 +1,130 @@
+import type { GraphModel, LayersModel, Tensor as TfTensor, NamedTensorMap, DataType as TfDType } from '@tensorflow/tfjs';
+import path from 'node:path';
+import type { TensorSpec } from '../runtime.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { Tf } from './backend.js';
+import { smkitDTypeOf } from './convert.js';
+import { fileModelHandler } from './model-files.js';
+import { type TfExecutor, type TfInputSpec, orderOutputs, specShape } from './model-runtime.js';
+
+/** Loads a Keras-style layers model (`model.json` with `format: layers-model`). Inputs are named after input layers. */
+export async function loadLayersExecutor(tf: Tf, modelJson: string): Promise<TfExecutor> {
+  const model: LayersModel = await tf.loadLayersModel(fileModelHandler(tf, modelJson));
+  const inputs: TfInputSpec[] = model.inputs.map((t) => ({ name: t.name, dtype: t.dtype, shape: specShape(t.shape) }));
+  const outputs: TensorSpec[] = model.outputs.map((t) => ({
+    name: t.sourceLayer.name,
+    dtype: smkitDTypeOf(t.dtype),
+    shape: specShape(t.shape) ?? [],
+  }));
+  return {
+    inputs,
+    outputs,
+    async run(xs) {
+      const y = tf.tidy(() => model.predict(xs.length === 1 ? xs[0]! : xs));
+      return Array.isArray(y) ? y : [y];
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+/**
+ * Loads a converted graph model (`format: graph-model`). Inputs and outputs are addressed by their
+ * signature keys when the model has a signature, else by node name. Models with control flow need
+ * `executeAsync`; that is detected on the first call and remembered.
+ */
+export async function loadGraphExecutor(tf: Tf, modelJson: string): Promise<TfExecutor> {
+  const model: GraphModel = await tf.loadGraphModel(fileModelHandler(tf, modelJson));
+  const inputNames = model.inputNodes;
+  const outputNames = model.outputNodes;
+  const inputs: TfInputSpec[] = model.inputs.map((info, i) => ({
+    name: inputNames[i] ?? info.name,
+    dtype: info.dtype as TfDType,
+    ...(info.shape ? { shape: specShape(info.shape) } : {}),
+  }));
+  const outputs: TensorSpec[] = model.outputs.map((info, i) => ({
+    name: outputNames[i] ?? info.name,
+    dtype: smkitDTypeOf(info.dtype as TfDType),
+    shape: specShape(info.shape) ?? [],
+  }));
+  let needsAsync = false;
+  const feed = (xs: TfTensor[]): NamedTensorMap => Object.fromEntries(inputs.map((s, i) => [s.name, xs[i]!]));
+  return {
+    inputs,
+    outputs,
+    async run(xs) {
+      if (!needsAsync) {
+        try {
+          return orderOutputs(tf.tidy(() => model.execute(feed(xs), outputNames)), outputNames);
+        } catch (err) {
+          if (!/executeAsync/.test((err as Error).message)) throw err;
+          needsAsync = true;
+        }
+      }
+      return orderOutputs(await model.executeAsync(feed(xs), outputNames), outputNames);
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+interface SavedModelSignatureInfo {
+  dtype: string;
+  name: string;
+  shape: number[];
+}
+
+interface NodeSavedModelApi {
+  getMetaGraphsFromSavedModel(dir: string): Promise<
+    { tags: string[]; signatureDefs: Record<string, { inputs: Record<string, SavedModelSignatureInfo>; outputs: Record<string, SavedModelSignatureInfo> }> }[]
+  >;
+  loadSavedModel(dir: string, tags?: string[], signature?: string): Promise<{
+    predict(inputs: NamedTensorMap): TfTensor | TfTensor[] | NamedTensorMap;
+    dispose(): void;
+  }>;
+}
+
+/**
+ * Loads a TensorFlow SavedModel through `@tensorflow/tfjs-node`'s binding (the `serve` tag set, the
+ * `serving_default` signature when present). Without the binding this is a clear start-up error.
+ */
+export async function loadSavedModelExecutor(tf: Tf, dir: string, signatureName?: string): Promise<TfExecutor> {
+  const node = (tf as unknown as { node?: NodeSavedModelApi }).node;
+  if (!node?.loadSavedModel) {
+    throw new ToolkitError(
+      'ERR_RUNTIME_UNAVAILABLE',
+      `${path.join(dir, 'saved_model.pb')} is a TensorFlow SavedModel, which needs the native binding @tensorflow/tfjs-node ` +
+        `(npm install @tensorflow/tfjs-node, or use an image that has it); it is not installed here. ` +
+        `Alternatively convert the model to TF.js format with tensorflowjs_converter and ship model.json instead.`,
+    );
+  }
+  const metas = await node.getMetaGraphsFromSavedModel(dir);
+  const meta = metas.find((m) => m.tags.includes('serve')) ?? metas[0];
+  if (!meta) throw new ToolkitError('ERR_MODEL_LOAD', `${dir}: the SavedModel has no meta graphs`);
+  const sigNames = Object.keys(meta.signatureDefs);
+  const sigName = signatureName ?? (sigNames.includes('serving_default') ? 'serving_default' : sigNames[0]);
+  const sig = sigName === undefined ? undefined : meta.signatureDefs[sigName];
+  if (!sig || sigName === undefined) {
+    throw new ToolkitError('ERR_MODEL_LOAD', `${dir}: signature "${signatureName ?? ''}" not found; the SavedModel has ${sigNames.join(', ') || 'none'}`);
+  }
+  const model = await node.loadSavedModel(dir, meta.tags, sigName);
+  const toDType = (d: string): TfDType => (d === 'int32' || d === 'bool' || d === 'string' ? d : 'float32');
+  const inputs: TfInputSpec[] = Object.entries(sig.inputs).map(([name, info]) => ({
+    name,
+    dtype: toDType(info.dtype),
+    ...(info.shape ? { shape: specShape(info.shape) } : {}),
+  }));
+  const outputNames = Object.keys(sig.outputs);
+  const outputs: TensorSpec[] = Object.entries(sig.outputs).map(([name, info]) => ({
+    name,
+    dtype: smkitDTypeOf(toDType(info.dtype)),
+    shape: specShape(info.shape) ?? [],
+  }));
+  return {
+    inputs,
+    outputs,
+    async run(xs) {
+      const feed: NamedTensorMap = Object.fromEntries(inputs.map((s, i) => [s.name, xs[i]!]));
+      return orderOutputs(model.predict(feed), outputNames);
+    },
+    dispose: () => model.dispose(),
+  };
+}
