@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, cpSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from dist/test/...). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+/** The CLI launcher. */
+export const SMKIT_BIN = path.join(REPO_ROOT, 'bin', 'smkit.js');
+
+/** Asks the OS for a free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A temporary /opt/ml tree whose model/ is a copy of `modelSource` (when given). */
+export function makeOptMl(modelSource?: string): string {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-optml-'));
+  for (const d of ['model', 'input/config', 'input/data', 'output', 'checkpoints']) mkdirSync(path.join(base, d), { recursive: true });
+  if (modelSource) cpSync(modelSource, path.join(base, 'model'), { recursive: true });
+  return base;
+}
+
+/** A running `smkit serve` child process. */
+export interface ServeProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly child: ChildProcess;
+  /** Everything the process wrote so far (stdout + stderr). */
+  output(): string;
+  /** Resolves with the exit code (or signal) once the process ends. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends SIGTERM and waits for the exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts `node bin/smkit.js serve` with `env` on a free port; `args` are extra CLI flags. */
+export async function startServe(env: Record<string, string>, args: string[] = []): Promise<ServeProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [SMKIT_BIN, 'serve', ...args], {
+    env: { ...process.env, SAGEMAKER_BIND_TO_PORT: String(port), SMKIT_BIND_HOST: '127.0.0.1', SAGEMAKER_MODEL_SERVER_WORKERS: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    child,
+    output: () => out,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Polls `GET /ping` until it answers `status` (default 200), or fails after `timeoutMs`. */
+export async function waitForPing(server: ServeProcess, status = 200, timeoutMs = 20_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (server.child.exitCode !== null) throw new Error(`smkit serve exited (${server.child.exitCode}) before /ping answered ${status}:\n${server.output()}`);
+    try {
+      const res = await fetch(`${server.url}/ping`);
+      if (res.status === status) return res;
+      last = `HTTP ${res.status}`;
+      await res.arrayBuffer();
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`/ping did not answer ${status} within ${timeoutMs} ms (last: ${last}):\n${server.output()}`);
+}
+
+/** Removes a temporary directory, ignoring errors. */
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
