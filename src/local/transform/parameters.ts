@@ -1,0 +1,65 @@
+import type { BatchStrategy } from '../../config/settings.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+
+/** The three values `/execution-parameters` may set (sagemaker-contract.md §3). */
+export interface ExecutionParameters {
+  maxConcurrentTransforms: number;
+  batchStrategy: BatchStrategy;
+  /** 0 means no limit. */
+  maxPayloadInMB: number;
+}
+
+/** SageMaker's defaults when neither the job nor the container says otherwise (§3). */
+export const DEFAULT_EXECUTION_PARAMETERS: Readonly<ExecutionParameters> = Object.freeze({
+  maxConcurrentTransforms: 1,
+  batchStrategy: 'MULTI_RECORD',
+  maxPayloadInMB: 6,
+});
+
+/** Parses a `BatchStrategy` in either spelling (`MULTI_RECORD` or `MultiRecord`). */
+export function parseBatchStrategy(raw: string): BatchStrategy | undefined {
+  const v = raw.replace(/[_-]/g, '').toLowerCase();
+  if (v === 'multirecord') return 'MULTI_RECORD';
+  if (v === 'singlerecord') return 'SINGLE_RECORD';
+  return undefined;
+}
+
+/**
+ * Reads the container's `GET /execution-parameters` answer, keeping only well-formed values.
+ * Returns an empty object when the route is missing or the answer is not JSON (the route is optional).
+ */
+export async function fetchExecutionParameters(baseUrl: string, timeoutMs = 5000): Promise<Partial<ExecutionParameters>> {
+  let body: unknown;
+  try {
+    const res = await fetch(`${baseUrl}/execution-parameters`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return {};
+    body = await res.json();
+  } catch {
+    return {};
+  }
+  if (typeof body !== 'object' || body === null) return {};
+  const b = body as Record<string, unknown>;
+  const out: Partial<ExecutionParameters> = {};
+  if (Number.isInteger(b.MaxConcurrentTransforms) && (b.MaxConcurrentTransforms as number) >= 1) out.maxConcurrentTransforms = b.MaxConcurrentTransforms as number;
+  if (typeof b.BatchStrategy === 'string') {
+    const s = parseBatchStrategy(b.BatchStrategy);
+    if (s) out.batchStrategy = s;
+  }
+  if (typeof b.MaxPayloadInMB === 'number' && Number.isFinite(b.MaxPayloadInMB) && b.MaxPayloadInMB >= 0) out.maxPayloadInMB = b.MaxPayloadInMB;
+  return out;
+}
+
+/** Precedence per §3: the job's values (flags), then the container's answer, then the defaults. */
+export function resolveExecutionParameters(flags: Partial<ExecutionParameters>, container: Partial<ExecutionParameters>): ExecutionParameters {
+  return {
+    maxConcurrentTransforms: flags.maxConcurrentTransforms ?? container.maxConcurrentTransforms ?? DEFAULT_EXECUTION_PARAMETERS.maxConcurrentTransforms,
+    batchStrategy: flags.batchStrategy ?? container.batchStrategy ?? DEFAULT_EXECUTION_PARAMETERS.batchStrategy,
+    maxPayloadInMB: flags.maxPayloadInMB ?? container.maxPayloadInMB ?? DEFAULT_EXECUTION_PARAMETERS.maxPayloadInMB,
+  };
+}
+
+/** Throws `ERR_CLI_USAGE` unless the value is a whole number ≥ 1. */
+export function checkConcurrency(n: number, flag: string): number {
+  if (!Number.isInteger(n) || n < 1) throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be a whole number of at least 1 (got ${n})`);
+  return n;
+}

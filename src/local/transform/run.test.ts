@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { runTransform } from './run.js';
+
+/** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
+async function fakeContainer(execParams: object | undefined): Promise<{ url: string; bodies: string[]; maxInFlight: () => number; close: () => Promise<void> }> {
+  const bodies: string[] = [];
+  let inFlight = 0;
+  let peak = 0;
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') {
+      if (!execParams) return void res.writeHead(404).end();
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(execParams));
+    }
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      bodies.push(body);
+      // Answer later for low indexes so responses come back out of order.
+      const delay = /r0\b/.test(body) ? 30 : 1;
+      setTimeout(() => {
+        inFlight--;
+        if (body.includes('BAD')) return void res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'ERR_BAD_REQUEST', message: 'marker record' }));
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(body.toUpperCase());
+      }, delay);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, bodies, maxInFlight: () => peak, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+async function tmpTree(files: Record<string, string>): Promise<{ root: string; input: string; output: string }> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-transform-unit-'));
+  const input = path.join(root, 'in');
+  for (const [rel, text] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(input, rel)), { recursive: true });
+    await fs.writeFile(path.join(input, rel), text);
+  }
+  return { root, input, output: path.join(root, 'out') };
+}
+
+test('MULTI_RECORD over a small payload: order kept per file, several mini-batches, concurrency used', async () => {
+  const c = await fakeContainer({ MaxConcurrentTransforms: 3, BatchStrategy: 'MULTI_RECORD', MaxPayloadInMB: 6 });
+  const lines = Array.from({ length: 20 }, (_, i) => `r${i}`);
+  const t = await tmpTree({ 'a.csv': lines.join('\n') + '\n', 'sub/b.csv': 'x\ny\n', '.hidden': 'skip' });
+  try {
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'Line', parameters: { maxPayloadInMB: 12 / (1024 * 1024) } });
+    assert.equal(summary.failed.length, 0);
+    assert.equal(summary.parameters.maxConcurrentTransforms, 3, 'taken from /execution-parameters');
+    assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), lines.map((l) => l.toUpperCase()).join('\n') + '\n');
+    assert.equal(await fs.readFile(path.join(t.output, 'sub/b.csv.out'), 'utf8'), 'X\nY\n');
+    assert.ok(c.bodies.length > 3, 'small payload forces several requests');
+    assert.ok(c.bodies.every((body) => Buffer.byteLength(body) <= 12));
+    assert.ok(c.maxInFlight() > 1, 'requests overlap');
+    await assert.rejects(fs.stat(path.join(t.output, '.hidden.out')));
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('a failing record is isolated and reported; the rest are kept in order', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'f.txt': 'a\nb\nBAD\nc\n' + 'z'.repeat(40) + '\nd\n' });
+  try {
+    const summary = await runTransform({ input: t.input, output: t.output, url: `${c.url}/invocations`, splitType: 'Line', assembleWith: 'Line', parameters: { maxPayloadInMB: 16 / (1024 * 1024) } });
+    assert.deepEqual(summary.failed.map((f) => [f.record, f.status]), [[2, 400], [4, 0]]);
+    assert.equal(await fs.readFile(path.join(t.output, 'f.txt.out'), 'utf8'), 'A\nB\nC\nD\n');
+    const failedLines = (await fs.readFile(path.join(t.output, 'f.txt.out.failed'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(failedLines[0].record, 2);
+    assert.match(failedLines[0].error, /marker record/);
+    assert.match(failedLines[1].error, /over MaxPayloadInMB/);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('SINGLE_RECORD with SplitType None sends whole files; output inside input is refused', async () => {
+  const c = await fakeContainer({ BatchStrategy: 'SINGLE_RECORD' });
+  const t = await tmpTree({ 'one.json': '{"a":1}\n{"a":2}\n' });
+  try {
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url });
+    assert.equal(summary.parameters.batchStrategy, 'SINGLE_RECORD');
+    assert.equal(summary.requests, 1);
+    assert.equal(await fs.readFile(path.join(t.output, 'one.json.out'), 'utf8'), '{"A":1}\n{"A":2}\n');
+    await assert.rejects(runTransform({ input: t.input, output: path.join(t.input, 'o'), url: c.url }), /inside --input/);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

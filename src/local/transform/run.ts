@@ -1,0 +1,218 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { ToolkitError } from '../../errors/catalogue.js';
+import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
+import { assembleOutputs, groupMiniBatches, splitRecords, type AssembleWith, type MiniBatch, type SplitType } from './records.js';
+
+/** Options for {@link runTransform}. */
+export interface TransformOptions {
+  /** A folder (walked recursively; dot-files skipped) or a single file. */
+  input: string;
+  /** Where `<relative path>.out` files go; created when missing; must not lie inside `input`. */
+  output: string;
+  /** The container's base URL, `http://host:port` (a trailing `/invocations` is accepted). */
+  url: string;
+  /** Request `Content-Type`; when absent, guessed per file from its extension. */
+  contentType?: string;
+  /** Request `Accept`; when absent, no header is sent and the container's default applies. */
+  accept?: string;
+  /** @defaultValue `None` */
+  splitType?: SplitType;
+  /** @defaultValue `None` */
+  assembleWith?: AssembleWith;
+  /** The job's values (flags), which win over the container's `/execution-parameters`. */
+  parameters?: Partial<ExecutionParameters>;
+  /** Per-request timeout. @defaultValue 600 s (`InvocationsTimeoutInSeconds`) */
+  timeoutMs?: number;
+  /** Retries after a connection error or a 429/502/503/504 answer. @defaultValue 3 (`InvocationsMaxRetries`) */
+  retries?: number;
+  /** Progress reporting hooks (the CLI draws a bar with them). */
+  progress?: TransformProgress;
+}
+
+/** Progress callbacks; all optional. */
+export interface TransformProgress {
+  start?(totalRecords: number, parameters: ExecutionParameters): void;
+  advance?(records: number, failed: number, file: string): void;
+  stop?(): void;
+}
+
+/** One record that could not be transformed. */
+export interface FailedRecord {
+  /** Input file, relative to the input folder. */
+  file: string;
+  /** 0-based record index within the file (blank lines are not counted). */
+  record: number;
+  /** HTTP status, or 0 when no answer came (connection error, timeout, payload too large). */
+  status: number;
+  error: string;
+}
+
+/** What {@link runTransform} did. */
+export interface TransformSummary {
+  parameters: ExecutionParameters;
+  files: number;
+  records: number;
+  requests: number;
+  failed: FailedRecord[];
+}
+
+const EXTENSION_TYPES: Record<string, string> = {
+  '.csv': 'text/csv',
+  '.json': 'application/json',
+  '.jsonl': 'application/jsonlines',
+  '.jsonlines': 'application/jsonlines',
+  '.npy': 'application/x-npy',
+  '.npz': 'application/x-npz',
+  '.txt': 'text/plain',
+};
+
+/** The content type assumed for a file when `--content-type` is not given. */
+export function guessContentType(file: string): string {
+  return EXTENSION_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+}
+
+const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+
+/** Lists input files relative to `root`, sorted, skipping dot-files and dot-folders. */
+async function listInputs(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await fs.readdir(path.join(root, rel), { withFileTypes: true });
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (e.name.startsWith('.')) continue;
+      const childRel = rel === '' ? e.name : path.join(rel, e.name);
+      if (e.isDirectory()) await walk(childRel);
+      else if (e.isFile()) out.push(childRel);
+    }
+  };
+  await walk('');
+  return out;
+}
+
+type Outcome = { ok: true; body: Buffer } | { ok: false; status: number; error: string };
+
+async function errorText(res: Response): Promise<string> {
+  const text = await res.text().catch(() => '');
+  try {
+    const j = JSON.parse(text) as { code?: unknown; message?: unknown };
+    if (typeof j.message === 'string') return typeof j.code === 'string' ? `${j.code}: ${j.message}` : j.message;
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return text.slice(0, 500) || res.statusText;
+}
+
+/** Splits an input folder's files into records, sends them to a container in mini-batches and writes `.out` files. */
+export async function runTransform(options: TransformOptions): Promise<TransformSummary> {
+  const base = options.url.replace(/\/+$/, '').replace(/\/invocations$/, '');
+  const invocations = `${base}/invocations`;
+  const splitType = options.splitType ?? 'None';
+  const assembleWith = options.assembleWith ?? 'None';
+  const timeoutMs = options.timeoutMs ?? 600_000;
+  const retries = options.retries ?? 3;
+
+  const inputRoot = path.resolve(options.input);
+  const outputRoot = path.resolve(options.output);
+  const inputStat = await fs.stat(inputRoot).catch(() => undefined);
+  if (!inputStat) throw new ToolkitError('ERR_CLI_USAGE', `--input ${options.input} does not exist`);
+  const single = inputStat.isFile();
+  const inputDir = single ? path.dirname(inputRoot) : inputRoot;
+  if (!single && (outputRoot === inputRoot || outputRoot.startsWith(inputRoot + path.sep))) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} lies inside --input ${options.input}; choose an output folder outside it`);
+  }
+  const files = single ? [path.basename(inputRoot)] : await listInputs(inputRoot);
+
+  const parameters = resolveExecutionParameters(options.parameters ?? {}, await fetchExecutionParameters(base));
+  const maxBytes = Math.floor(parameters.maxPayloadInMB * 1024 * 1024);
+
+  const send = async (batch: MiniBatch, contentType: string): Promise<Outcome> => {
+    if (batch.tooLarge) {
+      return { ok: false, status: 0, error: `record is ${batch.body.length} bytes, over MaxPayloadInMB=${parameters.maxPayloadInMB} (${maxBytes} bytes); not sent` };
+    }
+    const headers: Record<string, string> = { 'content-type': contentType };
+    if (options.accept) headers.accept = options.accept;
+    for (let attempt = 0; ; attempt++) {
+      let outcome: Outcome;
+      let retryable: boolean;
+      try {
+        const res = await fetch(invocations, { method: 'POST', headers, body: batch.body, signal: AbortSignal.timeout(timeoutMs) });
+        if (res.ok) return { ok: true, body: Buffer.from(await res.arrayBuffer()) };
+        outcome = { ok: false, status: res.status, error: await errorText(res) };
+        retryable = RETRY_STATUSES.has(res.status);
+      } catch (err) {
+        const e = err as Error & { cause?: { code?: string } };
+        outcome = { ok: false, status: 0, error: e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}` };
+        retryable = true;
+      }
+      if (!retryable || attempt >= retries) return outcome;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  };
+
+  // Read every file once up front to count records for the progress bar.
+  const plans: { rel: string; batches: MiniBatch[]; records: number }[] = [];
+  let totalRecords = 0;
+  for (const rel of files) {
+    const records = splitRecords(await fs.readFile(path.join(inputDir, rel)), splitType);
+    const batches = groupMiniBatches(records, parameters.batchStrategy, maxBytes);
+    plans.push({ rel, batches, records: records.length });
+    totalRecords += records.length;
+  }
+  options.progress?.start?.(totalRecords, parameters);
+
+  const failed: FailedRecord[] = [];
+  let requests = 0;
+  try {
+    for (const plan of plans) {
+      const contentType = options.contentType ?? guessContentType(plan.rel);
+      const parts: (Buffer | undefined)[][] = plan.batches.map(() => []);
+      const fileFailures: FailedRecord[] = [];
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < plan.batches.length) {
+          const i = next++;
+          const batch = plan.batches[i]!;
+          requests++;
+          const outcome = await send(batch, contentType);
+          if (outcome.ok) {
+            parts[i] = [outcome.body];
+            options.progress?.advance?.(batch.records.length, 0, plan.rel);
+            continue;
+          }
+          if (batch.records.length === 1 || batch.tooLarge) {
+            fileFailures.push({ file: plan.rel, record: batch.records[0]!.index, status: outcome.status, error: outcome.error });
+            options.progress?.advance?.(1, 1, plan.rel);
+            continue;
+          }
+          // A failed mini-batch is retried record by record so one bad record does not sink its neighbours.
+          const singles = groupMiniBatches(batch.records, 'SINGLE_RECORD', maxBytes);
+          parts[i] = [];
+          for (const s of singles) {
+            requests++;
+            const o = await send(s, contentType);
+            if (o.ok) parts[i]!.push(o.body);
+            else fileFailures.push({ file: plan.rel, record: s.records[0]!.index, status: o.status, error: o.error });
+            options.progress?.advance?.(1, o.ok ? 0 : 1, plan.rel);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(parameters.maxConcurrentTransforms, Math.max(1, plan.batches.length)) }, worker));
+      const outFile = path.join(outputRoot, `${plan.rel}.out`);
+      await fs.mkdir(path.dirname(outFile), { recursive: true });
+      const ok = parts.flat().filter((p): p is Buffer => p !== undefined);
+      await fs.writeFile(outFile, assembleOutputs(ok, assembleWith));
+      const failedFile = `${outFile}.failed`;
+      if (fileFailures.length > 0) {
+        fileFailures.sort((a, b) => a.record - b.record);
+        await fs.writeFile(failedFile, fileFailures.map((f) => JSON.stringify({ record: f.record, status: f.status, error: f.error })).join('\n') + '\n');
+        failed.push(...fileFailures);
+      } else {
+        await fs.rm(failedFile, { force: true });
+      }
+    }
+  } finally {
+    options.progress?.stop?.();
+  }
+  return { parameters, files: files.length, records: totalRecords, requests, failed };
+}
