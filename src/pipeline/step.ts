@@ -2,6 +2,7 @@ import type { InvocationContext } from '../core/context.js';
 import type { TensorMap } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { RuntimeOptions } from '../runtimes/runtime.js';
+import type { RuntimeRegistry } from '../runtimes/registry.js';
 
 /** The stage a step belongs to. Steps run in stage order: preprocess → predict → postprocess. */
 export type StepStage = 'preprocess' | 'predict' | 'postprocess';
@@ -39,4 +40,8 @@ export interface StepBuildEnv {
   readonly name: string;
   /** Options for predict steps' runtimes (devices, threads, worker index, logger). */
   readonly runtimeOptions: RuntimeOptions;
+  /** Where custom step modules live (the model's `code/`, or its writable copy). */
+  readonly codeDir: string;
+  /** Runtime lookup for predict steps. */
+  readonly runtimes: RuntimeRegistry;
 }

@@ -1,3 +1,12 @@
+import cluster, { type Worker } from 'node:cluster';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadSettings, type Settings } from '../config/settings.js';
+import { createLogger, type SmkitLogger } from '../logging/logger.js';
+import { prepareCodeDir } from '../handlers/code-deps.js';
+import type { WorkerConfig, WorkerReport } from './http-worker.js';
+import type { InferenceThreadData } from './thread-protocol.js';
+
 /** Options for {@link serve}; CLI flags that override the environment. */
 export interface ServeOptions {
   modelDir?: string;
@@ -5,7 +14,109 @@ export interface ServeOptions {
   workers?: number;
 }
 
-/** Starts the server (placeholder while the serving core is written). */
-export async function serve(_opts: ServeOptions): Promise<void> {
-  throw new Error('serve: not implemented yet');
+const MAX_RESTART_DELAY_MS = 10_000;
+
+/**
+ * Starts `smkit serve`: a primary process that forks one HTTP worker per
+ * `SAGEMAKER_MODEL_SERVER_WORKERS`, replaces crashed workers, and on SIGTERM drains in-flight
+ * requests and exits within the grace period (SageMaker sends SIGKILL 30 s after SIGTERM).
+ * Resolves when the server has shut down.
+ */
+export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const settings = loadSettings(env, opts);
+  const log = createLogger(settings.logLevel, { role: 'primary' });
+  if (!existsSync(settings.modelDir)) {
+    log.warn({ modelDir: settings.modelDir }, 'the model directory does not exist; /ping will answer 503 until a model is there and the server restarts');
+  }
+  const codeDir = existsSync(settings.modelDir) ? prepareCodeDir(settings.modelDir, settings.installCodeDeps, log) : settings.modelDir + '/code';
+  log.info(
+    {
+      port: settings.port,
+      modelDir: settings.modelDir,
+      workers: settings.workers,
+      timeoutSeconds: settings.timeoutSeconds,
+      maxPayloadMb: settings.maxPayloadMb,
+      devices: settings.devices,
+      program: settings.program,
+      files: existsSync(settings.modelDir) ? readdirSync(settings.modelDir).slice(0, 20) : [],
+    },
+    'smkit serve starting',
+  );
+  return runPrimary(settings, codeDir, log);
+}
+
+function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Promise<void> {
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./http-worker.js', import.meta.url)), silent: false });
+  let stopping = false;
+  let ready = 0;
+  let failed = 0;
+  const restarts = new Map<number, number>();
+  const indexOf = new Map<Worker, number>();
+
+  const fork = (index: number) => {
+    const worker = cluster.fork();
+    indexOf.set(worker, index);
+    const thread: InferenceThreadData = {
+      workerIndex: index,
+      logLevel: settings.logLevel,
+      engine: {
+        modelDir: settings.modelDir,
+        codeDir,
+        program: settings.program,
+        defaultAccept: settings.defaultAccept,
+        runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, extra: { backend: settings.tfjsBackend } },
+      },
+    };
+    worker.on('online', () => worker.send({ type: 'config', settings, thread } satisfies WorkerConfig));
+    worker.on('message', (msg: WorkerReport) => {
+      if (msg.type === 'model' && msg.state === 'ready' && ++ready === settings.workers) {
+        log.info({ port: settings.port, workers: settings.workers }, `ready: listening on ${settings.host}:${settings.port}`);
+      }
+      if (msg.type === 'model' && msg.state === 'failed' && ++failed === 1) {
+        log.error({ modelDir: settings.modelDir }, 'the model failed to load; /ping answers 503 (see the error above)');
+      }
+    });
+  };
+
+  return new Promise<void>((resolve) => {
+    cluster.on('exit', (worker, code, signal) => {
+      const index = indexOf.get(worker) ?? 0;
+      indexOf.delete(worker);
+      if (stopping) {
+        if (Object.keys(cluster.workers ?? {}).length === 0) finish();
+        return;
+      }
+      const count = (restarts.get(index) ?? 0) + 1;
+      restarts.set(index, count);
+      const delay = Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (count - 1));
+      log.error({ worker: index, exitCode: code, signal, restartInMs: delay }, 'worker process died; replacing it');
+      setTimeout(() => !stopping && fork(index), delay).unref();
+    });
+
+    let hardStop: NodeJS.Timeout | undefined;
+    const finish = () => {
+      if (hardStop) clearTimeout(hardStop);
+      log.info('stopped');
+      process.removeListener('SIGTERM', onSignal);
+      process.removeListener('SIGINT', onSignal);
+      resolve();
+    };
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      const graceMs = settings.shutdownGraceSeconds * 1000;
+      log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
+      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+      if (workers.length === 0) return finish();
+      for (const w of workers) w.send({ type: 'shutdown', graceMs });
+      hardStop = setTimeout(() => {
+        log.warn('grace period over; stopping remaining workers');
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      }, graceMs + 2000);
+      hardStop.unref();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    for (let i = 0; i < settings.workers; i++) fork(i);
+  });
 }

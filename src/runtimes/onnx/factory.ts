@@ -1,12 +1,34 @@
-import type { RuntimeFactory } from '../runtime.js';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { RuntimeFactory, RuntimeOptions, ModelRuntime } from '../runtime.js';
 
-/** ONNX Runtime (onnxruntime-node). */
+/**
+ * Finds the ONNX model in a directory: `model.onnx`, else the single `*.onnx`. A file path is
+ * taken as is. Several candidates without a `model.onnx` is an error naming them.
+ */
+export async function detectOnnxModel(target: string): Promise<string | undefined> {
+  const info = await stat(target).catch(() => undefined);
+  if (!info) return undefined;
+  if (info.isFile()) return target.endsWith('.onnx') ? target : undefined;
+  const names = (await readdir(target)).filter((n) => n.toLowerCase().endsWith('.onnx')).sort();
+  if (names.includes('model.onnx')) return path.join(target, 'model.onnx');
+  if (names.length === 1) return path.join(target, names[0]!);
+  if (names.length > 1) {
+    throw new ToolkitError(
+      'ERR_MODEL_DIR',
+      `${target} holds several ONNX models (${names.join(', ')}): rename the one to serve to model.onnx, or add a pipeline file (pipeline.yaml) that chains them`,
+    );
+  }
+  return undefined;
+}
+
+/** ONNX Runtime (onnxruntime-node), loaded lazily so TF.js-only images never load it. */
 export const onnxRuntimeFactory: RuntimeFactory = {
   name: 'onnx',
-  async detect() {
-    return undefined;
-  },
-  async load() {
-    throw new Error('not yet');
+  detect: detectOnnxModel,
+  async load(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime> {
+    const { loadOnnxModel } = await import('./session.js');
+    return loadOnnxModel(modelPath, options);
   },
 };

@@ -1,0 +1,238 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
+import { UNNAMED, type Tensor } from '../core/tensor.js';
+import type { DecodedRequest } from '../codecs/codec.js';
+import type { CodecRegistry } from '../codecs/registry.js';
+import { createDefaultCodecs } from '../codecs/defaults.js';
+import { negotiateAccept } from '../codecs/negotiate.js';
+import { decodeFormParts, type FormPart } from '../codecs/multipart.js';
+import { createDefaultRuntimes } from '../runtimes/defaults.js';
+import type { ModelRuntime, RuntimeOptions } from '../runtimes/runtime.js';
+import { readPipelineFile } from '../pipeline/pipeline-file.js';
+import { Pipeline, buildDefaultPipeline, buildPipeline } from '../pipeline/pipeline.js';
+import { isTensorLike, isTensorMapLike } from '../pipeline/tensor-map-like.js';
+import type { StepData } from '../pipeline/step.js';
+import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
+import { toUserError } from './user-error.js';
+
+/** What the engine needs to load a model; a transport-free subset of the settings. */
+export interface EngineOptions {
+  readonly modelDir: string;
+  /** Directory of the handler module and custom steps (the model's `code/`, or its writable copy). */
+  readonly codeDir: string;
+  /** `SAGEMAKER_PROGRAM` without extension. */
+  readonly program: string;
+  /** `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`. */
+  readonly defaultAccept: string;
+  readonly runtime: Omit<RuntimeOptions, 'log'>;
+  readonly log: Logger;
+}
+
+/** One invocation, as the HTTP front hands it over. */
+export interface InvocationRequest {
+  readonly requestId: string;
+  readonly body: Buffer;
+  /** `Content-Type` as sent; missing means `application/json` (the legacy SageMaker container default). */
+  readonly contentType?: string;
+  /** `Accept` as sent. */
+  readonly accept?: string;
+  readonly headers: SageMakerHeaders;
+  /** Parsed `multipart/form-data` parts, when the front parsed them. */
+  readonly parts?: readonly FormPart[];
+}
+
+/** The encoded answer. */
+export interface InvocationResponse {
+  body: Buffer;
+  contentType: string;
+  customAttributes?: string;
+}
+
+/** What `/ping` and the logs report about a loaded engine. */
+export interface EngineDescription {
+  handler?: string;
+  pipelineFile?: string;
+  hooks: string[];
+  runtimes: { name: string; backend: string; inputs: string[]; outputs: string[] }[];
+  /** True when user code reads raw bodies (inputFn/transformFn): the front must not parse multipart. */
+  rawBodies: boolean;
+}
+
+function isDecodedRequest(v: unknown): v is DecodedRequest {
+  return !!v && typeof v === 'object' && 'form' in v && 'tensors' in v && isTensorMapLike((v as DecodedRequest).tensors);
+}
+
+function isStepData(v: unknown): v is StepData {
+  return !!v && typeof v === 'object' && 'tensors' in v && !('form' in v) && typeof (v as StepData).tensors === 'object';
+}
+
+/**
+ * Runs invocations: decode → predict → encode by default, with the user's handler hooks replacing
+ * any stage. Knows nothing of HTTP; the server and tests call {@link InferenceEngine.invoke}.
+ */
+export class InferenceEngine {
+  private constructor(
+    private readonly options: EngineOptions,
+    private readonly hooks: HandlerHooks,
+    private readonly model: unknown,
+    private readonly codecs: CodecRegistry,
+    private readonly pipelineFile: string | undefined,
+  ) {}
+
+  /** Loads the handler module and the model (user `modelFn`, pipeline file, or the single model). */
+  static async load(options: EngineOptions): Promise<InferenceEngine> {
+    const hooks = await loadHandlerHooks(options.codeDir, options.program);
+    const runtimes = createDefaultRuntimes();
+    const pipelineSpec = readPipelineFile(options.modelDir);
+    const stepEnv = {
+      modelDir: options.modelDir,
+      codeDir: options.codeDir,
+      runtimes,
+      runtimeOptions: { ...options.runtime, log: options.log },
+    };
+    const loadDefault = async (): Promise<Pipeline> => (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv) : buildDefaultPipeline(stepEnv));
+    let model: unknown;
+    if (hooks.modelFn) {
+      const ctx: LoadContext = { modelDir: options.modelDir, log: options.log, loadDefaultModel: loadDefault };
+      try {
+        model = await hooks.modelFn(options.modelDir, ctx);
+      } catch (err) {
+        throw new ToolkitError('ERR_MODEL_LOAD', `modelFn in ${hooks.file} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      }
+    } else {
+      try {
+        model = await loadDefault();
+      } catch (err) {
+        // A handler that does all the work itself may not need a model file at all.
+        const selfSufficient = hooks.transformFn || hooks.predictFn;
+        if (!(selfSufficient && err instanceof ToolkitError && err.code === 'ERR_MODEL_DIR' && err.message.startsWith('no model found'))) throw err;
+        options.log.info({ handler: hooks.file }, 'no model file found; the handler module provides prediction');
+      }
+    }
+    return new InferenceEngine(options, hooks, model, createDefaultCodecs(), pipelineSpec?.file);
+  }
+
+  /** Facts for `/ping` details and start-up logs. */
+  describe(): EngineDescription {
+    const runtimes = this.model instanceof Pipeline ? this.model.runtimes : [];
+    return {
+      handler: this.hooks.file,
+      pipelineFile: this.pipelineFile,
+      hooks: Object.keys(this.hooks).filter((k) => k !== 'file'),
+      runtimes: runtimes.map((r) => ({ name: r.name, backend: r.backend, inputs: r.inputs.map((s) => s.name), outputs: r.outputs.map((s) => s.name) })),
+      rawBodies: !!(this.hooks.inputFn || this.hooks.transformFn),
+    };
+  }
+
+  /** Runs one invocation. Throws `ToolkitError`s carrying the HTTP status for the client. */
+  async invoke(req: InvocationRequest, log: Logger): Promise<InvocationResponse> {
+    const contentType = req.contentType && req.contentType.trim() !== '' ? req.contentType : 'application/json';
+    const userEncodes = !!(this.hooks.outputFn || this.hooks.transformFn);
+    const rawAccept = req.accept?.trim();
+    const wildcardOnly = !rawAccept || rawAccept === '*/*';
+    let accept: string;
+    if (userEncodes) {
+      accept = wildcardOnly ? this.options.defaultAccept : rawAccept;
+    } else {
+      const chosen = negotiateAccept(req.accept, this.codecs.encodableTypes(), this.options.defaultAccept);
+      if (!chosen) {
+        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `cannot answer in ${rawAccept}; available: ${this.codecs.encodableTypes().join(', ')}`);
+      }
+      accept = chosen;
+    }
+    let customAttributes: string | undefined;
+    const ctx: InvocationContext = {
+      ...req.headers,
+      requestId: req.requestId,
+      contentType,
+      accept,
+      modelDir: this.options.modelDir,
+      log,
+      setCustomAttributes(value: string) {
+        customAttributes = String(value);
+      },
+    };
+    const h = this.hooks;
+    let output: unknown;
+    if (h.transformFn) {
+      output = await this.user('transformFn', () => h.transformFn!(this.model, req.body, contentType, accept, ctx));
+    } else {
+      const input = h.inputFn ? await this.user('inputFn', () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
+      const prediction = h.predictFn ? await this.user('predictFn', () => h.predictFn!(input, this.model, ctx)) : await this.predict(input, ctx);
+      output = h.outputFn ? await this.user('outputFn', () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
+    }
+    const response = this.toResponse(output, accept);
+    if (customAttributes !== undefined) response.customAttributes = customAttributes;
+    return response;
+  }
+
+  /** Releases the model. */
+  async dispose(): Promise<void> {
+    if (this.model instanceof Pipeline) await this.model.dispose();
+  }
+
+  private async user<T>(hook: string, fn: () => T | Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toUserError(hook, this.hooks.file, err);
+    }
+  }
+
+  private inputNames(): string[] {
+    return this.model instanceof Pipeline ? (this.model.runtimes[0]?.inputs.map((s) => s.name) ?? []) : [];
+  }
+
+  private decode(req: InvocationRequest, contentType: string): DecodedRequest {
+    if (req.parts) return decodeFormParts([...req.parts], this.codecs, this.inputNames());
+    return this.codecs.decode(contentType, req.body);
+  }
+
+  /** The default predictFn: runs the pipeline (or a runtime-like model) on decoded input. */
+  private async predict(input: unknown, ctx: InvocationContext): Promise<StepData> {
+    const data = this.toStepData(input);
+    if (this.model instanceof Pipeline) return this.model.run(data, ctx);
+    const runtime = this.model as Partial<ModelRuntime> | undefined;
+    if (runtime && typeof runtime.predict === 'function') {
+      return { ...data, tensors: await runtime.predict(data.tensors) };
+    }
+    throw new ToolkitError(
+      'ERR_USER_CODE',
+      this.model === undefined
+        ? 'there is no model to run: add a model file, a pipeline file, or export predictFn/transformFn'
+        : `the model returned by modelFn in ${this.hooks.file} has no predict(tensors) method: export predictFn to run it`,
+    );
+  }
+
+  private toStepData(input: unknown): StepData {
+    if (isDecodedRequest(input)) return { tensors: input.tensors, request: input };
+    if (isStepData(input)) return input;
+    if (isTensorMapLike(input)) return { tensors: input };
+    if (isTensorLike(input)) return { tensors: { [UNNAMED]: input as Tensor } };
+    // Plain values from a user inputFn (nested arrays, TF Serving objects) decode like a JSON body.
+    const request = this.codecs.decode('application/json', Buffer.from(JSON.stringify(input)));
+    return { tensors: request.tensors, request };
+  }
+
+  /** The default outputFn: encodes in the negotiated type, answering in the request's form. */
+  private encode(prediction: unknown, accept: string): Buffer {
+    if (isStepData(prediction)) {
+      const modelName = this.model instanceof Pipeline ? (this.model.runtimes.at(-1)?.name ?? 'model') : 'model';
+      return this.codecs.encode(prediction.value !== undefined ? prediction.value : prediction.tensors, accept, { request: prediction.request, modelName });
+    }
+    return this.codecs.encode(prediction, accept, {});
+  }
+
+  /** Accepts what outputFn/transformFn may return: Buffer, string, `{ body, contentType }`, or a value to encode. */
+  private toResponse(output: unknown, accept: string): InvocationResponse {
+    if (Buffer.isBuffer(output)) return { body: output, contentType: accept };
+    if (output instanceof Uint8Array) return { body: Buffer.from(output.buffer, output.byteOffset, output.byteLength), contentType: accept };
+    if (typeof output === 'string') return { body: Buffer.from(output, 'utf8'), contentType: accept };
+    if (output && typeof output === 'object' && 'body' in output && Object.keys(output).every((k) => k === 'body' || k === 'contentType')) {
+      const o = output as { body: unknown; contentType?: unknown };
+      const inner = this.toResponse(o.body, typeof o.contentType === 'string' ? o.contentType : accept);
+      return inner;
+    }
+    return { body: this.codecs.encode(output, accept, {}), contentType: accept };
+  }
+}

@@ -1,0 +1,90 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ToolkitError } from '../errors/catalogue.js';
+import type { InvocationContext } from '../core/context.js';
+
+/** `modelFn(modelDir, context)`: loads and returns the model object. */
+export type ModelFn = (modelDir: string, context: LoadContext) => unknown;
+/** `inputFn(body, contentType, context)`: turns the request body into predict input. */
+export type InputFn = (body: Buffer, contentType: string, context: InvocationContext) => unknown;
+/** `predictFn(input, model, context)`: runs the model. */
+export type PredictFn = (input: unknown, model: unknown, context: InvocationContext) => unknown;
+/** `outputFn(prediction, accept, context)`: returns a Buffer, a string, or `{ body, contentType }`. */
+export type OutputFn = (prediction: unknown, accept: string, context: InvocationContext) => unknown;
+/** `transformFn(model, body, contentType, accept, context)`: does all of input → predict → output. */
+export type TransformFn = (model: unknown, body: Buffer, contentType: string, accept: string, context: InvocationContext) => unknown;
+
+/** What `modelFn` receives as its context. */
+export interface LoadContext {
+  readonly modelDir: string;
+  readonly log: InvocationContext['log'];
+  /** Loads the model directory the default way (pipeline file, or the single ONNX/TF.js model). */
+  loadDefaultModel(): Promise<unknown>;
+}
+
+/** The hooks a handler module exports (each optional). */
+export interface HandlerHooks {
+  modelFn?: ModelFn;
+  inputFn?: InputFn;
+  predictFn?: PredictFn;
+  outputFn?: OutputFn;
+  transformFn?: TransformFn;
+  /** Where the module was loaded from, when there was one. */
+  file?: string;
+}
+
+const HOOK_NAMES = {
+  modelFn: ['modelFn', 'model_fn'],
+  inputFn: ['inputFn', 'input_fn'],
+  predictFn: ['predictFn', 'predict_fn'],
+  outputFn: ['outputFn', 'output_fn'],
+  transformFn: ['transformFn', 'transform_fn'],
+} as const;
+
+/** Finds `<codeDir>/<program>.{js,mjs,cjs}`; undefined when the model has no handler module. */
+export function findHandlerModule(codeDir: string, program: string): string | undefined {
+  for (const ext of ['.mjs', '.js', '.cjs']) {
+    const file = path.join(codeDir, program + ext);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+/** Picks hooks from a module namespace (camelCase or the Python toolkit's snake_case names). */
+export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerHooks {
+  const sources = [mod, (mod['default'] ?? {}) as Record<string, unknown>];
+  const hooks: HandlerHooks = { file };
+  for (const [key, names] of Object.entries(HOOK_NAMES)) {
+    for (const source of sources) {
+      const fn = names.map((n) => source[n]).find((f) => f !== undefined);
+      if (fn === undefined) continue;
+      if (typeof fn !== 'function') throw new ToolkitError('ERR_HANDLER_LOAD', `${file ?? 'handler'}: ${names[0]} is exported but is not a function`);
+      (hooks as Record<string, unknown>)[key] = fn;
+      break;
+    }
+  }
+  if (hooks.transformFn) {
+    const clash = (['inputFn', 'predictFn', 'outputFn'] as const).filter((k) => hooks[k]);
+    if (clash.length) {
+      throw new ToolkitError(
+        'ERR_HANDLER_CONFLICT',
+        `${file ?? 'handler'} exports transformFn together with ${clash.join(', ')}: export either transformFn alone, or any of inputFn/predictFn/outputFn`,
+      );
+    }
+  }
+  return hooks;
+}
+
+/** Loads the handler module's hooks; `{}` (all defaults) when there is none. */
+export async function loadHandlerHooks(codeDir: string, program: string): Promise<HandlerHooks> {
+  const file = findHandlerModule(codeDir, program);
+  if (!file) return {};
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new ToolkitError('ERR_HANDLER_LOAD', `cannot load handler ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return pickHooks(mod, file);
+}

@@ -1,0 +1,86 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ToolkitError } from '../errors/catalogue.js';
+import type { StepStage } from './step.js';
+
+/** File names looked for in the model directory, first match wins. */
+export const PIPELINE_FILE_NAMES = ['pipeline.yaml', 'pipeline.yml', 'pipeline.json'] as const;
+
+/** One step as written in the pipeline file, after validation. */
+export interface StepSpec {
+  /** Step kind (`softmax`, `resize`, `predict`, `custom` ...). */
+  readonly kind: string;
+  readonly stage: StepStage;
+  /** Display name for logs and errors (`preprocess[0]:scale`). */
+  readonly name: string;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** A validated pipeline file. */
+export interface PipelineSpec {
+  readonly file: string;
+  readonly steps: readonly StepSpec[];
+}
+
+const STAGES: readonly StepStage[] = ['preprocess', 'predict', 'postprocess'];
+
+function fail(file: string, message: string): ToolkitError {
+  return new ToolkitError('ERR_PIPELINE_INVALID', `${path.basename(file)}: ${message}`);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Parses one entry of a stage list. Pre/postprocess entries are `{ <kind>: <options> }`; predict
+ * entries are `{ model: <path>, runtime?: onnx|tfjs, ... }` or `{ custom: {...} }`.
+ */
+function parseEntry(file: string, stage: StepStage, index: number, entry: unknown): StepSpec {
+  const where = `${stage}[${index}]`;
+  if (!isPlainObject(entry)) throw fail(file, `${where} must be a mapping such as { softmax: {} }`);
+  if (stage === 'predict' && 'model' in entry) {
+    if (typeof entry['model'] !== 'string' || entry['model'] === '') throw fail(file, `${where}.model must be a path inside the model directory`);
+    return { kind: 'predict', stage, name: `${where}:${entry['model']}`, options: entry };
+  }
+  const keys = Object.keys(entry);
+  if (keys.length !== 1) {
+    throw fail(file, `${where} must have exactly one key naming the step kind (found ${keys.length ? keys.join(', ') : 'none'})${stage === 'predict' ? ', or a "model" key' : ''}`);
+  }
+  const kind = keys[0]!;
+  const raw = entry[kind];
+  if (raw !== null && raw !== undefined && !isPlainObject(raw)) throw fail(file, `${where}.${kind} options must be a mapping (or empty)`);
+  return { kind, stage, name: `${where}:${kind}`, options: (raw ?? {}) as Record<string, unknown> };
+}
+
+/** Validates parsed pipeline-file content. */
+export function parsePipelineSpec(content: unknown, file = 'pipeline.yaml'): PipelineSpec {
+  if (!isPlainObject(content)) throw fail(file, 'the file must be a mapping with preprocess, predict and postprocess lists');
+  const unknown = Object.keys(content).filter((k) => !STAGES.includes(k as StepStage) && k !== 'version');
+  if (unknown.length) throw fail(file, `unknown top-level key(s) ${unknown.join(', ')}; allowed: version, ${STAGES.join(', ')}`);
+  if (content['version'] !== undefined && content['version'] !== 1) throw fail(file, `version must be 1`);
+  const steps: StepSpec[] = [];
+  for (const stage of STAGES) {
+    const list = content[stage];
+    if (list === undefined || list === null) continue;
+    if (!Array.isArray(list)) throw fail(file, `${stage} must be a list`);
+    list.forEach((entry, i) => steps.push(parseEntry(file, stage, i, entry)));
+  }
+  if (!steps.some((s) => s.stage === 'predict')) throw fail(file, 'predict needs at least one step (for example "- model: model.onnx")');
+  return { file, steps };
+}
+
+/** Finds and reads the pipeline file in `modelDir`; undefined when there is none. */
+export function readPipelineFile(modelDir: string): PipelineSpec | undefined {
+  const file = PIPELINE_FILE_NAMES.map((n) => path.join(modelDir, n)).find((p) => existsSync(p));
+  if (!file) return undefined;
+  let content: unknown;
+  try {
+    const text = readFileSync(file, 'utf8');
+    content = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw fail(file, `cannot be parsed: ${(err as Error).message}`);
+  }
+  return parsePipelineSpec(content, file);
+}

@@ -1,0 +1,73 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import type { InvocationContext } from '../core/context.js';
+import { StepRegistry } from './registry.js';
+import type { PipelineSpec } from './pipeline-file.js';
+import type { Step, StepBuildEnv, StepData } from './step.js';
+import { tensorSteps } from './steps/tensor-ops.js';
+import { visionSteps } from './steps/vision.js';
+import { predictStep, runtimeStep } from './steps/predict.js';
+import { customStep } from './steps/custom.js';
+import type { ModelRuntime } from '../runtimes/runtime.js';
+
+/** Every built-in step kind: tensor steps, vision steps, `predict` and `custom`. */
+export function createDefaultSteps(): StepRegistry {
+  return new StepRegistry().registerAll(tensorSteps).registerAll(visionSteps).register('predict', predictStep).register('custom', customStep);
+}
+
+/** A built pipeline: steps in order, run with per-step timing. */
+export class Pipeline {
+  constructor(readonly steps: readonly Step[]) {}
+
+  /** The runtimes of the predict steps, in order (for `/ping` details and multipart input names). */
+  get runtimes(): ModelRuntime[] {
+    return this.steps.flatMap((s) => ('runtime' in s ? [(s as Step & { runtime: ModelRuntime }).runtime] : []));
+  }
+
+  /** Runs every step; a failing step's error names it. Step times go to the debug log. */
+  async run(data: StepData, ctx: InvocationContext): Promise<StepData> {
+    const timings: Record<string, number> = {};
+    let current = data;
+    for (const step of this.steps) {
+      const started = performance.now();
+      try {
+        current = await step.run(current, ctx);
+      } catch (err) {
+        if (err instanceof ToolkitError) {
+          if (err.code === 'ERR_STEP_FAILED' || err.message.startsWith(step.name)) throw err;
+          throw new ToolkitError(err.code, `${step.name}: ${err.message}`, { status: err.status, cause: err, details: err.details });
+        }
+        throw new ToolkitError('ERR_STEP_FAILED', `${step.name} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      }
+      timings[step.name] = Math.round((performance.now() - started) * 1000) / 1000;
+    }
+    ctx.log.debug({ requestId: ctx.requestId, stepMs: timings }, 'pipeline steps');
+    return current;
+  }
+
+  /** Releases every step's resources. */
+  async dispose(): Promise<void> {
+    await Promise.all(this.steps.map((s) => s.dispose?.()));
+  }
+}
+
+/** Builds the pipeline a pipeline file describes. */
+export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 'stage' | 'name'>, registry = createDefaultSteps()): Promise<Pipeline> {
+  const steps: Step[] = [];
+  try {
+    for (const s of spec.steps) {
+      const builder = registry.get(s.kind);
+      steps.push(await builder(s.options, { ...env, stage: s.stage, name: s.name }));
+    }
+  } catch (err) {
+    await Promise.all(steps.map((s) => s.dispose?.()));
+    throw err;
+  }
+  return new Pipeline(steps);
+}
+
+/** The default pipeline without a pipeline file: one predict step on the model the directory holds. */
+export async function buildDefaultPipeline(env: Omit<StepBuildEnv, 'stage' | 'name'>): Promise<Pipeline> {
+  const { factory, modelPath } = await env.runtimes.detect(env.modelDir);
+  const runtime = await factory.load(modelPath, env.runtimeOptions);
+  return new Pipeline([runtimeStep(`predict:${factory.name}`, runtime)]);
+}

@@ -1,0 +1,37 @@
+import { pathToFileURL } from 'node:url';
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { TensorMap } from '../../core/tensor.js';
+import { isTensorMapLike } from '../tensor-map-like.js';
+import type { StepBuilder, StepData } from '../step.js';
+import { resolveInside } from './predict.js';
+
+/**
+ * `- custom: { module: steps.mjs, export: myStep, options: {...} }`: a JS function from `code/`,
+ * called as `fn(data, context, options)`. It may return StepData, a TensorMap, or any value
+ * (which then becomes the result to encode).
+ */
+export const customStep: StepBuilder = async (options, env) => {
+  const moduleName = options['module'];
+  if (typeof moduleName !== 'string') throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: "module" must name a file in code/ (for example steps.mjs)`);
+  const file = resolveInside(env.codeDir, moduleName, `${env.name}: module`);
+  const exportName = typeof options['export'] === 'string' ? options['export'] : 'default';
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new ToolkitError('ERR_HANDLER_LOAD', `${env.name}: cannot load ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const fn = mod[exportName] ?? (exportName === 'default' ? undefined : (mod['default'] as Record<string, unknown> | undefined)?.[exportName]);
+  if (typeof fn !== 'function') throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: ${moduleName} does not export a function "${exportName}"`);
+  const stepOptions = (options['options'] ?? {}) as Record<string, unknown>;
+  return {
+    name: env.name,
+    stage: env.stage,
+    async run(data, ctx): Promise<StepData> {
+      const out: unknown = await (fn as (d: StepData, c: unknown, o: unknown) => unknown)(data, ctx, stepOptions);
+      if (out && typeof out === 'object' && 'tensors' in out && isTensorMapLike((out as StepData).tensors)) return out as StepData;
+      if (isTensorMapLike(out)) return { ...data, tensors: out as TensorMap, value: undefined };
+      return { ...data, value: out };
+    },
+  };
+};

@@ -1,0 +1,127 @@
+import * as ort from 'onnxruntime-node';
+import { ToolkitError } from '../../errors/catalogue.js';
+import { castTensor, UNNAMED, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
+import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
+import { chooseExecutionProviders } from './execution-providers.js';
+
+const ORT_TO_DTYPE: Record<string, DType> = {
+  float32: 'float32',
+  float64: 'float64',
+  float16: 'float16',
+  int8: 'int8',
+  uint8: 'uint8',
+  int16: 'int16',
+  uint16: 'uint16',
+  int32: 'int32',
+  uint32: 'uint32',
+  int64: 'int64',
+  uint64: 'uint64',
+  bool: 'bool',
+  string: 'string',
+};
+
+function specsOf(metadata: readonly ort.InferenceSession.ValueMetadata[], names: readonly string[]): TensorSpec[] {
+  return names.map((name, i) => {
+    const m = metadata[i];
+    if (m && m.isTensor) return { name, dtype: ORT_TO_DTYPE[m.type] ?? 'float32', shape: [...m.shape] };
+    return { name, dtype: 'float32', shape: [] };
+  });
+}
+
+/** Checks rank and fixed dimensions up front so clients get a 400 naming the input, not an ORT trace. */
+function checkShape(spec: TensorSpec, t: Tensor): void {
+  if (spec.shape.length === 0) return;
+  const fail = () =>
+    new ToolkitError(
+      'ERR_INPUT_MISMATCH',
+      `input "${spec.name}" has shape [${t.shape.join(', ')}] but the model expects [${spec.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : '?')).join(', ')}]`,
+    );
+  if (spec.shape.length !== t.shape.length) throw fail();
+  spec.shape.forEach((d, i) => {
+    if (typeof d === 'number' && d > 0 && t.shape[i] !== d) throw fail();
+  });
+}
+
+class OnnxModel implements ModelRuntime {
+  readonly name = 'onnx';
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    readonly backend: string,
+  ) {
+    this.inputs = specsOf(session.inputMetadata, session.inputNames);
+    this.outputs = specsOf(session.outputMetadata, session.outputNames);
+  }
+
+  /** Binds request tensors to model inputs: by name, or a lone unnamed tensor to a lone input. */
+  private bind(inputs: TensorMap): Record<string, Tensor> {
+    const names = Object.keys(inputs);
+    if (names.length === 1 && names[0] === UNNAMED) {
+      if (this.inputs.length !== 1) {
+        throw new ToolkitError(
+          'ERR_INPUT_MISMATCH',
+          `the model has ${this.inputs.length} inputs (${this.inputs.map((s) => s.name).join(', ')}); send them by name (TF Serving "inputs" object, v2 "inputs" list, or NPZ)`,
+        );
+      }
+      return { [this.inputs[0]!.name]: inputs[UNNAMED]! };
+    }
+    const unknown = names.filter((n) => !this.inputs.some((s) => s.name === n));
+    const missing = this.inputs.filter((s) => !(s.name in inputs)).map((s) => s.name);
+    if (unknown.length > 0 || missing.length > 0) {
+      const parts = [];
+      if (missing.length) parts.push(`missing ${missing.map((n) => `"${n}"`).join(', ')}`);
+      if (unknown.length) parts.push(`unknown ${unknown.map((n) => `"${n || '(unnamed)'}"`).join(', ')}`);
+      throw new ToolkitError('ERR_INPUT_MISMATCH', `inputs do not match the model: ${parts.join('; ')}; the model takes ${this.inputs.map((s) => s.name).join(', ')}`);
+    }
+    return inputs;
+  }
+
+  async predict(inputs: TensorMap): Promise<TensorMap> {
+    const bound = this.bind(inputs);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const spec of this.inputs) {
+      const t = castTensor(bound[spec.name]!, spec.dtype);
+      checkShape(spec, t);
+      feeds[spec.name] = new ort.Tensor(spec.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
+    }
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.session.run(feeds);
+    } catch (err) {
+      throw new ToolkitError('ERR_PREDICT', `ONNX Runtime failed: ${(err as Error).message}`, { cause: err });
+    }
+    const out: TensorMap = {};
+    for (const spec of this.outputs) {
+      const r = results[spec.name] as ort.Tensor | undefined;
+      if (!r) continue;
+      out[spec.name] = { dtype: ORT_TO_DTYPE[r.type] ?? spec.dtype, shape: [...r.dims], data: r.data as Tensor['data'] };
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Loads an ONNX model with the execution providers the settings ask for, falling back to CPU. */
+export async function loadOnnxModel(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime> {
+  const supported = ort.listSupportedBackends().filter((b) => b.bundled || b.name === 'cpu').map((b) => b.name);
+  const choice = chooseExecutionProviders({ requested: options.devices, supported, workerIndex: options.workerIndex });
+  for (const warning of choice.warnings) options.log.warn({ runtime: 'onnx', model: modelPath }, warning);
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(modelPath, {
+      executionProviders: choice.providers as ort.InferenceSession.ExecutionProviderConfig[],
+      intraOpNumThreads: options.intraOpThreads > 0 ? options.intraOpThreads : undefined,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
+  } catch (err) {
+    throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${(err as Error).message}`, { cause: err });
+  }
+  options.log.info({ runtime: 'onnx', model: modelPath, backend: choice.label, inputs: session.inputNames, outputs: session.outputNames }, 'ONNX model loaded');
+  return new OnnxModel(session, choice.label);
+}

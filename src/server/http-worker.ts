@@ -1,0 +1,62 @@
+/**
+ * A cluster worker process: one HTTP front (express) plus one inference thread. The primary sends
+ * its configuration over IPC, and `shutdown` on SIGTERM.
+ */
+import type { Server } from 'node:http';
+import type { Settings } from '../config/settings.js';
+import { createLogger } from '../logging/logger.js';
+import { createApp } from './app.js';
+import { InferenceWorker } from './inference-worker.js';
+import type { InferenceThreadData } from './thread-protocol.js';
+
+/** What the primary sends a worker before it starts. */
+export interface WorkerConfig {
+  type: 'config';
+  settings: Settings;
+  thread: InferenceThreadData;
+}
+
+/** Messages a worker sends the primary. */
+export type WorkerReport = { type: 'listening'; port: number } | { type: 'model'; state: 'ready' | 'failed' };
+
+function report(msg: WorkerReport): void {
+  process.send?.(msg);
+}
+
+async function run(config: WorkerConfig): Promise<void> {
+  const { settings } = config;
+  const log = createLogger(settings.logLevel, { worker: config.thread.workerIndex });
+  const backend = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), config.thread, settings.workerConcurrency, log);
+  let draining = false;
+  const app = createApp({ settings, backend, log, isDraining: () => draining });
+  const server: Server = app.listen(settings.port, settings.host, () => {
+    const address = server.address();
+    report({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
+  });
+  // SageMaker keeps connections alive; outlive a typical client/load-balancer idle timeout.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 0;
+  void backend.whenSettled().then(() => report({ type: 'model', state: backend.state() === 'ready' ? 'ready' : 'failed' }));
+
+  const shutdown = async (graceMs: number) => {
+    if (draining) return;
+    draining = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    await backend.close(graceMs);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+    process.exit(0);
+  };
+  process.on('message', (msg: { type?: string; graceMs?: number }) => {
+    if (msg?.type === 'shutdown') void shutdown(msg.graceMs ?? 0);
+  });
+  // The primary coordinates shutdown; a terminal's Ctrl-C reaches every process of the group.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
+  process.on('disconnect', () => void shutdown(0));
+}
+
+process.once('message', (msg: WorkerConfig) => {
+  if (msg?.type === 'config') void run(msg);
+});

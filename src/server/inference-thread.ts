@@ -1,0 +1,47 @@
+/**
+ * Entry point of an inference worker thread: loads the model and the user's handler code and runs
+ * invocations, so that user code and model execution never block the HTTP thread that answers
+ * `/ping`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../logging/logger.js';
+import { InferenceEngine } from '../handlers/engine.js';
+import { asBuffer, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
+
+const data = workerData as InferenceThreadData;
+const port = parentPort!;
+const log = createLogger(data.logLevel, { worker: data.workerIndex, thread: 'inference' });
+
+function send(msg: FromThread, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer);
+}
+
+async function start(): Promise<void> {
+  const started = performance.now();
+  let engine: InferenceEngine;
+  try {
+    engine = await InferenceEngine.load({ ...data.engine, log });
+  } catch (err) {
+    log.error({ err }, 'model load failed');
+    send({ type: 'load-failed', error: toWireError(err) });
+    return;
+  }
+  port.on('message', (msg: ToThread) => {
+    if (msg.type === 'ping') {
+      send({ type: 'pong', id: msg.id });
+      return;
+    }
+    const { body, ...rest } = msg.request;
+    const reqLog = log.child({ requestId: rest.requestId });
+    engine.invoke({ ...rest, body: asBuffer(body) }, reqLog).then(
+      (response) => {
+        const out = new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength);
+        send({ type: 'result', id: msg.id, response: { ...response, body: out } }, transferable(out));
+      },
+      (err: unknown) => send({ type: 'error', id: msg.id, error: toWireError(err) }),
+    );
+  });
+  send({ type: 'ready', description: engine.describe(), loadMs: Math.round(performance.now() - started) });
+}
+
+void start();

@@ -1,0 +1,215 @@
+import { Worker } from 'node:worker_threads';
+import { ToolkitError } from '../errors/catalogue.js';
+import type { Logger } from '../core/context.js';
+import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
+import { asBuffer, fromWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
+
+/** Readiness as `/ping` reports it. */
+export type BackendState = 'loading' | 'ready' | 'failed';
+
+/** What the HTTP front needs from whatever runs inference (a thread here; an in-process engine in tests). */
+export interface InferenceBackend {
+  state(): BackendState;
+  /** Why loading failed, when it did. */
+  failure(): ToolkitError | undefined;
+  describe(): EngineDescription | undefined;
+  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse>;
+  close(): Promise<void>;
+}
+
+interface Pending {
+  resolve(r: InvocationResponse): void;
+  reject(e: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+const LIVENESS_TIMEOUT_MS = 1000;
+
+/**
+ * One inference thread and its request bookkeeping. Requests beyond `concurrency` wait in a queue.
+ * A request past its timeout is answered 504; if the thread then does not answer a liveness ping
+ * (user code is stuck in a synchronous loop), the thread is replaced and its model reloaded.
+ * A thread that dies is replaced too.
+ */
+export class InferenceWorker implements InferenceBackend {
+  #worker!: Worker;
+  #state: BackendState = 'loading';
+  #failure?: ToolkitError;
+  #description?: EngineDescription;
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  #pongs = new Map<number, () => void>();
+  #queue: (() => void)[] = [];
+  #active = 0;
+  #closing = false;
+  #generation = 0;
+  #readyWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly threadFile: URL,
+    private readonly data: InferenceThreadData,
+    private readonly concurrency: number,
+    private readonly log: Logger,
+  ) {
+    this.#spawn();
+  }
+
+  state(): BackendState {
+    return this.#state;
+  }
+
+  failure(): ToolkitError | undefined {
+    return this.#failure;
+  }
+
+  describe(): EngineDescription | undefined {
+    return this.#description;
+  }
+
+  /** Resolves once the model is loaded or has failed to load. */
+  whenSettled(): Promise<void> {
+    if (this.#state !== 'loading') return Promise.resolve();
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  #spawn(): void {
+    const generation = ++this.#generation;
+    this.#state = 'loading';
+    this.#worker = new Worker(this.threadFile, { workerData: this.data });
+    this.#worker.on('message', (msg: FromThread) => this.#onMessage(msg));
+    this.#worker.on('error', (err) => this.log.error({ err }, 'inference thread error'));
+    this.#worker.on('exit', (code) => {
+      if (generation !== this.#generation || this.#closing) return;
+      this.log.error({ exitCode: code }, 'inference thread exited; starting a new one');
+      this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', 'the inference worker stopped while handling this request; it is being restarted'));
+      this.#spawn();
+    });
+  }
+
+  #settle(): void {
+    for (const w of this.#readyWaiters.splice(0)) w();
+  }
+
+  #onMessage(msg: FromThread): void {
+    switch (msg.type) {
+      case 'ready':
+        this.#state = 'ready';
+        this.#failure = undefined;
+        this.#description = msg.description;
+        this.log.info({ loadMs: msg.loadMs, ...msg.description }, 'model ready');
+        this.#settle();
+        this.#drainQueue();
+        return;
+      case 'load-failed':
+        this.#state = 'failed';
+        this.#failure = fromWireError(msg.error);
+        this.log.error({ code: msg.error.code, reason: msg.error.message }, 'model failed to load; /ping answers 503');
+        this.#settle();
+        this.#failAll(this.#notReady());
+        return;
+      case 'pong':
+        this.#pongs.get(msg.id)?.();
+        return;
+      case 'result':
+      case 'error': {
+        const p = this.#pending.get(msg.id);
+        if (!p) return; // already answered (timed out)
+        this.#finish(msg.id, p);
+        if (msg.type === 'result') p.resolve({ ...msg.response, body: asBuffer(msg.response.body) });
+        else p.reject(fromWireError(msg.error));
+      }
+    }
+  }
+
+  #notReady(): ToolkitError {
+    return this.#state === 'failed'
+      ? new ToolkitError('ERR_NOT_READY', `the model failed to load: ${this.#failure?.message ?? 'see the logs'}`)
+      : new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
+  }
+
+  #finish(id: number, p: Pending): void {
+    clearTimeout(p.timer);
+    this.#pending.delete(id);
+    this.#active--;
+    this.#drainQueue();
+  }
+
+  #drainQueue(): void {
+    while (this.#state === 'ready' && this.#active < this.concurrency && this.#queue.length > 0) this.#queue.shift()!();
+  }
+
+  #failAll(err: ToolkitError): void {
+    for (const [id, p] of this.#pending) {
+      clearTimeout(p.timer);
+      this.#pending.delete(id);
+      p.reject(err);
+    }
+    this.#active = 0;
+    if (this.#state === 'failed') for (const start of this.#queue.splice(0)) start();
+  }
+
+  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+    if (this.#state === 'failed') return Promise.reject(this.#notReady());
+    return new Promise((resolve, reject) => {
+      const queuedAt = Date.now();
+      const start = () => {
+        if (this.#state !== 'ready') return reject(this.#notReady());
+        const remaining = timeoutMs - (Date.now() - queuedAt);
+        if (remaining <= 0) return reject(this.#timeoutError(timeoutMs));
+        const id = this.#nextId++;
+        this.#active++;
+        const timer = setTimeout(() => this.#onTimeout(id, timeoutMs), remaining);
+        this.#pending.set(id, { resolve, reject, timer });
+        const body = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
+        const msg: ToThread = { type: 'invoke', id, request: { ...request, body } };
+        this.#worker.postMessage(msg, transferable(body));
+      };
+      if (this.#state === 'ready' && this.#active < this.concurrency) start();
+      else this.#queue.push(start);
+    });
+  }
+
+  #timeoutError(timeoutMs: number): ToolkitError {
+    return new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s (SAGEMAKER_MODEL_SERVER_TIMEOUT)`);
+  }
+
+  #onTimeout(id: number, timeoutMs: number): void {
+    const p = this.#pending.get(id);
+    if (!p) return;
+    this.#finish(id, p);
+    p.reject(this.#timeoutError(timeoutMs));
+    void this.#checkLiveness();
+  }
+
+  /** Replaces the thread when it cannot even answer a ping (blocked by synchronous user code). */
+  async #checkLiveness(): Promise<void> {
+    const generation = this.#generation;
+    const id = this.#nextId++;
+    const alive = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), LIVENESS_TIMEOUT_MS);
+      this.#pongs.set(id, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      this.#worker.postMessage({ type: 'ping', id } satisfies ToThread);
+    });
+    this.#pongs.delete(id);
+    if (alive || generation !== this.#generation || this.#closing) return;
+    this.log.error('inference thread is blocked past the timeout; replacing it and reloading the model');
+    this.#generation++;
+    const old = this.#worker;
+    this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', 'the inference worker was blocked by another request past the timeout and was restarted'));
+    this.#spawn();
+    await old.terminate();
+  }
+
+  /** Waits for in-flight requests (up to `graceMs`), then stops the thread. */
+  async close(graceMs = 0): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while ((this.#active > 0 || this.#queue.length > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.#closing = true;
+    await this.#worker.terminate();
+  }
+}

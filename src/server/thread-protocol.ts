@@ -1,0 +1,61 @@
+import type { EngineDescription, EngineOptions, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
+import type { LogLevel } from '../config/settings.js';
+import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
+
+/** Data the inference thread starts with (everything but the logger, which it makes itself). */
+export interface InferenceThreadData {
+  engine: Omit<EngineOptions, 'log'>;
+  logLevel: LogLevel;
+  workerIndex: number;
+}
+
+/** An error as it crosses the thread boundary. */
+export interface WireError {
+  code: ErrorCode;
+  status: number;
+  message: string;
+  stack?: string;
+  details?: Record<string, unknown>;
+}
+
+/** Messages from the HTTP thread to the inference thread. */
+export type ToThread =
+  | { type: 'invoke'; id: number; request: Omit<InvocationRequest, 'body'> & { body: Uint8Array } }
+  | { type: 'ping'; id: number };
+
+/** Messages from the inference thread to the HTTP thread. */
+export type FromThread =
+  | { type: 'ready'; description: EngineDescription; loadMs: number }
+  | { type: 'load-failed'; error: WireError }
+  | { type: 'result'; id: number; response: Omit<InvocationResponse, 'body'> & { body: Uint8Array } }
+  | { type: 'error'; id: number; error: WireError }
+  | { type: 'pong'; id: number };
+
+/** Serialises any thrown value for `postMessage`. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof ToolkitError) {
+    return { code: err.code, status: err.status, message: err.message, stack: err.stack, details: err.details };
+  }
+  const e = err as Error | undefined;
+  return { code: 'ERR_INTERNAL', status: 500, message: e?.message ?? String(err), stack: e?.stack };
+}
+
+/** Rebuilds a {@link ToolkitError} from its wire form, keeping the original stack for logs. */
+export function fromWireError(w: WireError): ToolkitError {
+  const err = new ToolkitError(w.code, w.message, { status: w.status, details: w.details });
+  if (w.stack) err.stack = w.stack;
+  return err;
+}
+
+/** A view of a Uint8Array as a Buffer, without copying. */
+export function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+/**
+ * The buffers `postMessage` can move instead of copy: only when the view owns its whole
+ * ArrayBuffer (Node pools small Buffers, and detaching a shared pool would corrupt others).
+ */
+export function transferable(u: Uint8Array): ArrayBuffer[] {
+  return u.byteOffset === 0 && u.byteLength === u.buffer.byteLength && u.buffer instanceof ArrayBuffer ? [u.buffer] : [];
+}
