@@ -43,6 +43,11 @@ export const ERROR_CATALOGUE = {
   ERR_STEP_FAILED: { status: 500, summary: 'A pipeline step failed.' },
   // --- workers ---
   ERR_WORKER_CRASHED: { status: 500, summary: 'The inference worker died while handling the request.' },
+  // --- local endpoints (smkit local) ---
+  ERR_ENDPOINT_FILE_INVALID: { status: 400, summary: 'The local endpoint file (JSON or YAML) is invalid.' },
+  ERR_CONTAINER_START: { status: 500, summary: 'A local endpoint container exited or did not pass /ping in time.' },
+  ERR_DEEP_PING_FAILED: { status: 500, summary: 'The deep-ping sample payload did not get a 2xx answer.' },
+  ERR_BACKEND_UNAVAILABLE: { status: 500, summary: 'The chosen local backend (docker/podman) cannot be used here.' },
   // --- CLI ---
   ERR_CLI_USAGE: { status: 400, summary: 'A command-line argument is missing or invalid.' },
   // --- model archives, packaging, batch transform, invoke (issue 4, second half) ---
@@ -53,6 +58,12 @@ export const ERROR_CATALOGUE = {
   ERR_TRANSFORM_FAILED: { status: 500, summary: 'smkit local transform finished with failed records (see <output>/<file>.out.failed).' },
   ERR_INVOKE_FAILED: { status: 502, summary: 'smkit invoke: the endpoint answered with an HTTP error or could not be reached.' },
   ERR_INIT_TARGET: { status: 400, summary: 'smkit init: the target directory is not empty (use --force).' },
+  // --- images, multipart and TF.js (issue 3) ---
+  ERR_IMAGE_DECODE: { status: 400, summary: 'An image body or file part is not a decodable JPEG, PNG or WebP.' },
+  ERR_IMAGE_SIZE_MISMATCH: { status: 400, summary: 'Images sent together as one batch have different sizes.' },
+  ERR_MULTIPART_PARSE: { status: 400, summary: 'The multipart/form-data body is malformed.' },
+  ERR_MULTIPART_TOO_LARGE: { status: 413, summary: 'A multipart file or field is larger than the configured limit.' },
+  ERR_MULTIPART_TOO_MANY: { status: 400, summary: 'A multipart request has more files, fields or parts than allowed.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 /** A stable error code from {@link ERROR_CATALOGUE}. */

@@ -1,0 +1,19 @@
+/**
+ * Environment handling for `smkit local` endpoints. The `process` backend runs `smkit serve`
+ * children that inherit this process's environment minus anything that would change how a
+ * container is configured: SageMaker gives a container only the variables of its
+ * `ContainerDefinition`, so stray `SAGEMAKER_*`, `SM_*` and `SMKIT_*` values from the user's shell
+ * must not leak in.
+ */
+const CONTAINER_PREFIXES = ['SAGEMAKER_', 'SM_', 'SMKIT_'];
+
+/** The environment a `process`-backend child starts from, before the container's own variables. */
+export function inheritedChildEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (CONTAINER_PREFIXES.some((p) => key.toUpperCase().startsWith(p))) continue;
+    out[key] = value;
+  }
+  return Object.freeze(out) as Record<string, string>;
+}

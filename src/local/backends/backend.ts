@@ -1,0 +1,36 @@
+/** What a backend needs to start one container of a local endpoint. */
+export interface ContainerSpec {
+  /** `<endpoint>/<variant>/<hostname>`: names the container in progress lines and errors. */
+  id: string;
+  /** Container hostname (SageMaker `ContainerHostname`, or `primary`/`container-N`). */
+  hostname: string;
+  /** The prepared `/opt/ml` tree for this container (its `model/` already filled). */
+  optMlDir: string;
+  /** Environment from the endpoint file (the backend adds `SAGEMAKER_BIND_TO_PORT`). */
+  env: Record<string, string>;
+  /** Port the container must listen on (`SAGEMAKER_BIND_TO_PORT`), reachable on 127.0.0.1. */
+  port: number;
+  /** File that receives the container's stdout and stderr. */
+  logFile: string;
+  /** Image (docker backend only). */
+  image?: string;
+}
+
+/** A started container. */
+export interface RunningContainer {
+  readonly spec: ContainerSpec;
+  /** Base URL, for example `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** Set once the container's process has exited (with its exit code or signal). */
+  readonly exited: { code: number | null; signal: string | null } | undefined;
+  /** Resolves when the process exits. */
+  readonly exitPromise: Promise<void>;
+  /** Stops the container: SIGTERM (drain), then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts containers one way or another (a child process, a docker/podman container). */
+export interface ContainerBackend {
+  readonly name: 'process' | 'docker';
+  start(spec: ContainerSpec): Promise<RunningContainer>;
+}

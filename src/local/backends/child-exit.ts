@@ -1,0 +1,47 @@
+import type { ChildProcess } from 'node:child_process';
+
+/** Exit tracking shared by the backends: exit status, a promise, and SIGTERM-then-SIGKILL stop. */
+export interface TrackedChild {
+  readonly exited: { code: number | null; signal: string | null } | undefined;
+  readonly exitPromise: Promise<void>;
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * Watches `child` until it exits; `onExit` runs once after. `stop` sends SIGTERM (or runs
+ * `terminate`, for example `docker stop`), then SIGKILL if the child is still there after `graceMs`.
+ */
+export function trackExit(child: ChildProcess, onExit: () => void, terminate?: () => void): TrackedChild {
+  let exited: TrackedChild['exited'];
+  const exitPromise = new Promise<void>((resolveExit) => {
+    const done = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (exited) return;
+      exited = { code, signal };
+      onExit();
+      resolveExit();
+    };
+    child.once('exit', done);
+    child.once('error', () => done(null, null));
+  });
+  return {
+    get exited() {
+      return exited;
+    },
+    exitPromise,
+    async stop(graceMs: number) {
+      if (exited) return;
+      if (terminate) terminate();
+      else child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const killed = new Promise<void>((resolveKill) => {
+        timer = setTimeout(() => {
+          if (!exited) child.kill('SIGKILL');
+          resolveKill();
+        }, graceMs);
+      });
+      await Promise.race([exitPromise, killed]);
+      clearTimeout(timer);
+      await exitPromise;
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
+import { trackExit } from './child-exit.js';
+
+/** A container engine CLI that speaks `docker run`. */
+export type ContainerEngine = 'docker' | 'podman';
+
+/** Inputs of {@link buildDockerRunArgs}. */
+export interface DockerRunInput {
+  spec: ContainerSpec;
+  image: string;
+  /** Unique container name (`--name`). */
+  containerName: string;
+}
+
+/**
+ * The `docker run` / `podman run` arguments for one container, as SageMaker starts it
+ * (sagemaker-contract.md §1.1, §1.7, §4): `run <image> serve`, the model read-only at
+ * `/opt/ml/model`, the container's environment, and `SAGEMAKER_BIND_TO_PORT` published on
+ * 127.0.0.1 only.
+ */
+export function buildDockerRunArgs({ spec, image, containerName }: DockerRunInput): string[] {
+  const args = [
+    'run',
+    '--rm',
+    '--name', containerName,
+    '--hostname', spec.hostname,
+    '-p', `127.0.0.1:${spec.port}:${spec.port}`,
+    '-v', `${join(spec.optMlDir, 'model')}:/opt/ml/model:ro`,
+  ];
+  const env: Record<string, string> = { ...spec.env, SAGEMAKER_BIND_TO_PORT: String(spec.port) };
+  for (const [key, value] of Object.entries(env)) args.push('-e', `${key}=${value}`);
+  args.push(image, 'serve');
+  return args;
+}
+
+/** A container name docker accepts: `smkit-<endpoint>-<variant>-<host>-<random>`. */
+export function dockerContainerName(spec: ContainerSpec): string {
+  const base = `smkit-${spec.id}`.replace(/[^a-zA-Z0-9_.-]+/g, '-').slice(0, 100);
+  return `${base}-${randomBytes(3).toString('hex')}`;
+}
+
+function runsOk(cmd: string): Promise<boolean> {
+  return new Promise((ok) => {
+    const child = spawn(cmd, ['--version'], { stdio: 'ignore' });
+    child.once('error', () => ok(false));
+    child.once('exit', (code) => ok(code === 0));
+  });
+}
+
+/** Finds a container engine CLI: the preferred one, else `docker`, else `podman`; undefined if none. */
+export async function detectContainerEngine(preferred?: ContainerEngine): Promise<ContainerEngine | undefined> {
+  const order: ContainerEngine[] = preferred ? [preferred] : ['docker', 'podman'];
+  for (const engine of order) if (await runsOk(engine)) return engine;
+  return undefined;
+}
+
+/** Runs each container with `docker run` (or `podman run`) from a given image. */
+export class DockerBackend implements ContainerBackend {
+  readonly name = 'docker' as const;
+
+  constructor(private readonly engine: ContainerEngine, private readonly defaultImage?: string) {}
+
+  async start(spec: ContainerSpec): Promise<RunningContainer> {
+    const image = spec.image ?? this.defaultImage;
+    if (!image) {
+      throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `${spec.id}: the docker backend needs an image; pass --image or set "image" in the endpoint file`);
+    }
+    const containerName = dockerContainerName(spec);
+    const log = createWriteStream(spec.logFile, { flags: 'a' });
+    await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
+    const child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName }), { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    let graceSeconds = 30;
+    const tracked = trackExit(child, () => log.end(), () => {
+      spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
+    });
+    return {
+      spec,
+      url: `http://127.0.0.1:${spec.port}`,
+      get exited() {
+        return tracked.exited;
+      },
+      exitPromise: tracked.exitPromise,
+      stop: (graceMs = 30_000) => {
+        graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
+        // Give `docker stop` its own grace period before killing the CLI process.
+        return tracked.stop(graceMs + 5_000);
+      },
+    };
+  }
+}

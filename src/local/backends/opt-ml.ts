@@ -1,0 +1,32 @@
+import { cp, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ToolkitError } from '../../errors/catalogue.js';
+import { extractModelArchive } from '../archive.js';
+import { isModelArchive } from '../endpoint-file/load.js';
+
+/** The folders of a hosting container's `/opt/ml` tree (the parts of `opt-ml-template/` serving uses). */
+const OPT_ML_DIRS = ['model', 'input/config', 'input/data', 'output', 'output/data', 'code'];
+
+/**
+ * Makes a fresh `/opt/ml` tree under `root` and fills `model/` from `modelSource`: a directory is
+ * copied, a `model.tar.gz` is extracted (safely, by `extractModelArchive`), as SageMaker extracts
+ * `ModelDataUrl` into `/opt/ml/model` before the container starts (sagemaker-contract.md §1.7).
+ */
+export async function prepareOptMl(root: string, modelSource: string): Promise<string> {
+  for (const dir of OPT_ML_DIRS) await mkdir(join(root, dir), { recursive: true });
+  const modelDir = join(root, 'model');
+  let info;
+  try {
+    info = await stat(modelSource);
+  } catch {
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `model ${modelSource} does not exist`);
+  }
+  if (info.isDirectory()) {
+    await cp(modelSource, modelDir, { recursive: true, dereference: true });
+  } else if (isModelArchive(modelSource)) {
+    await extractModelArchive(modelSource, modelDir);
+  } else {
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `model ${modelSource} must be a directory or a .tar.gz/.tgz archive`);
+  }
+  return root;
+}

@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { inheritedChildEnv } from '../../config/local-endpoint.js';
+import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
+import { trackExit } from './child-exit.js';
+
+/** Path of `bin/smkit.js` in this checkout or installed package (dist/src/local/backends → root). */
+export const SMKIT_BIN = fileURLToPath(new URL('../../../../bin/smkit.js', import.meta.url));
+
+/**
+ * Builds the environment of a `smkit serve` child: the inherited environment (minus container
+ * variables), the container's own variables, then the tree and port the local endpoint assigns.
+ * One worker by default: a pipeline of several containers shares this machine's cores.
+ */
+export function processChildEnv(spec: ContainerSpec, inherited: Record<string, string> = inheritedChildEnv()): Record<string, string> {
+  return {
+    ...inherited,
+    SAGEMAKER_MODEL_SERVER_WORKERS: '1',
+    ...spec.env,
+    SAGEMAKER_BASE_DIR: spec.optMlDir,
+    SAGEMAKER_BIND_TO_PORT: String(spec.port),
+    SMKIT_BIND_HOST: '127.0.0.1',
+  };
+}
+
+/** Runs each container as `node bin/smkit.js serve` on this machine (no container engine needed). */
+export class ProcessBackend implements ContainerBackend {
+  readonly name = 'process' as const;
+
+  constructor(private readonly bin: string = SMKIT_BIN) {}
+
+  async start(spec: ContainerSpec): Promise<RunningContainer> {
+    const log = createWriteStream(spec.logFile, { flags: 'a' });
+    await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
+    const child = spawn(process.execPath, [this.bin, 'serve'], {
+      cwd: spec.optMlDir,
+      env: processChildEnv(spec),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    const tracked = trackExit(child, () => log.end());
+    return {
+      spec,
+      url: `http://127.0.0.1:${spec.port}`,
+      get exited() {
+        return tracked.exited;
+      },
+      exitPromise: tracked.exitPromise,
+      stop: (graceMs = 30_000) => tracked.stop(graceMs),
+    };
+  }
+}

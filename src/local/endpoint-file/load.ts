@@ -1,0 +1,74 @@
+import { readFileSync, statSync } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { ToolkitError } from '../../errors/catalogue.js';
+import { NAME_PATTERN, parseEndpointFile, type EndpointFileConfig } from './schema.js';
+
+/** True when `path` names a model archive by its file name (`.tar.gz` or `.tgz`). */
+export function isModelArchive(path: string): boolean {
+  return /\.(tar\.gz|tgz)$/i.test(path);
+}
+
+/** Reads and validates an endpoint file (`.json`, `.yaml` or `.yml`); paths inside are relative to it. */
+export async function readEndpointFile(file: string): Promise<EndpointFileConfig> {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `cannot read endpoint file ${abs}: ${(err as Error).message}`, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    if (extname(abs).toLowerCase() === '.json') doc = JSON.parse(text);
+    else {
+      const { parse } = await import('yaml');
+      doc = parse(text);
+    }
+  } catch (err) {
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} is not valid ${extname(abs) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`, { cause: err });
+  }
+  const base = dirname(abs);
+  return parseEndpointFile(doc, (p) => resolve(base, p), (p) => {
+    try {
+      return readFileSync(p);
+    } catch (err) {
+      throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `cannot read deep-ping bodyFile ${p}: ${(err as Error).message}`, { cause: err });
+    }
+  });
+}
+
+/** Derives a valid endpoint name from a model path (`models/iris-onnx` → `iris-onnx`). */
+export function endpointNameFor(modelPath: string): string {
+  let stem = basename(resolve(modelPath)).replace(/\.(tar\.gz|tgz)$/i, '');
+  if (stem === 'model' || stem === '') stem = basename(dirname(resolve(modelPath)));
+  const cleaned = stem.replace(/[^a-zA-Z0-9-]+/g, '-').replace(/-+$/, '').replace(/^-+/, '').slice(0, 63).replace(/-+$/, '');
+  return NAME_PATTERN.test(cleaned) ? cleaned : 'local-endpoint';
+}
+
+/**
+ * Turns the `smkit local` target into a configuration: an endpoint file is read and validated; a
+ * model directory or `model.tar.gz` becomes one endpoint with one `AllTraffic` variant.
+ */
+export async function loadEndpointTarget(target: string, opts: { name?: string } = {}): Promise<EndpointFileConfig> {
+  const abs = resolve(target);
+  let isDir: boolean;
+  try {
+    isDir = statSync(abs).isDirectory();
+  } catch {
+    throw new ToolkitError('ERR_CLI_USAGE', `${abs} does not exist; give a model directory, a model.tar.gz, or an endpoint file (.json/.yaml)`);
+  }
+  if (!isDir && /\.(json|ya?ml)$/i.test(abs)) {
+    const config = await readEndpointFile(abs);
+    if (opts.name !== undefined) {
+      if (config.endpoints.length !== 1) throw new ToolkitError('ERR_CLI_USAGE', '--name works only with a single model or an endpoint file with one endpoint');
+      if (!NAME_PATTERN.test(opts.name) || opts.name.length > 63) throw new ToolkitError('ERR_CLI_USAGE', `--name "${opts.name}" must be 1-63 letters, digits or hyphens`);
+      config.endpoints[0]!.name = opts.name;
+    }
+    return config;
+  }
+  if (!isDir && !isModelArchive(abs)) {
+    throw new ToolkitError('ERR_CLI_USAGE', `${abs} is neither a directory, a .tar.gz/.tgz archive, nor a .json/.yaml endpoint file`);
+  }
+  const name = opts.name ?? endpointNameFor(abs);
+  return parseEndpointFile({ endpoints: [{ name, variants: [{ name: 'AllTraffic', model: abs }] }] }, (p) => resolve(p), (p) => readFileSync(p));
+}

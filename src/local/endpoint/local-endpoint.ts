@@ -1,0 +1,164 @@
+import type { CaptureWriter } from '../capture/writer.js';
+import { invokeChain, type ChainContainer, type InvocationRequest, type InvocationResponse } from './chain.js';
+import { compareAnswers } from './compare.js';
+import { pickWeighted } from './random.js';
+
+/** A production or shadow variant as the front door routes to it. */
+export interface VariantRuntime {
+  name: string;
+  weight: number;
+  /** One container, or a serial inference pipeline in order. */
+  containers: ChainContainer[];
+}
+
+/** Running totals of shadow-variant comparisons. */
+export interface ShadowStats {
+  /** Requests copied to the shadow variant. */
+  requests: number;
+  /** Requests where both answers arrived and were compared. */
+  compared: number;
+  /** Compared answers that differed. */
+  differing: number;
+  /** Requests where the shadow failed (or production failed, so nothing was compared). */
+  shadowErrors: number;
+  /** Largest absolute difference seen between numeric answers. */
+  maxAbsDiff?: number;
+}
+
+/** Where an endpoint reports shadow comparisons and capture problems (JSON-lines friendly). */
+export type EndpointLog = (level: 'info' | 'warn', msg: string, fields: Record<string, unknown>) => void;
+
+/** The caller asked for a `TargetVariant` the endpoint does not have. */
+export class UnknownVariantError extends Error {
+  constructor(readonly endpoint: string, readonly variant: string, readonly known: readonly string[]) {
+    super(`The variant ${variant} does not exist for endpoint ${endpoint}; its production variants are: ${known.join(', ')}.`);
+    this.name = 'UnknownVariantError';
+  }
+}
+
+/** Options of {@link LocalEndpoint}. */
+export interface LocalEndpointOptions {
+  shadow?: VariantRuntime;
+  capture?: CaptureWriter;
+  /** Source of randomness for weighted routing. @defaultValue Math.random */
+  random?: () => number;
+  /** Per-container invocation timeout. @defaultValue 60 000 ms */
+  timeoutMs?: number;
+  log?: EndpointLog;
+}
+
+/**
+ * One local endpoint: routes each invocation to a production variant (by `TargetVariant`, else by
+ * weight), runs its container chain, copies the request to the shadow variant and compares the
+ * answers, and writes data-capture records.
+ */
+export class LocalEndpoint {
+  readonly shadow: VariantRuntime | undefined;
+  readonly capture: CaptureWriter | undefined;
+  readonly shadowStats: ShadowStats = { requests: 0, compared: 0, differing: 0, shadowErrors: 0 };
+  private readonly random: () => number;
+  private readonly timeoutMs: number;
+  private readonly log: EndpointLog;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(readonly name: string, readonly variants: readonly VariantRuntime[], opts: LocalEndpointOptions = {}) {
+    this.shadow = opts.shadow;
+    this.capture = opts.capture;
+    this.random = opts.random ?? Math.random;
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** Picks the production variant: the named one, else one at random by weight. */
+  route(targetVariant?: string): VariantRuntime {
+    if (targetVariant !== undefined) {
+      const found = this.variants.find((v) => v.name === targetVariant);
+      if (!found) throw new UnknownVariantError(this.name, targetVariant, this.variants.map((v) => v.name));
+      return found;
+    }
+    return this.variants[pickWeighted(this.variants.map((v) => v.weight), this.random)]!;
+  }
+
+  /**
+   * Invokes the endpoint. Resolves with the answering variant's name and response; rejects with a
+   * `ContainerFailure` (from the chain) or {@link UnknownVariantError}.
+   */
+  async invoke(req: InvocationRequest): Promise<{ variant: string; response: InvocationResponse }> {
+    const variant = this.route(req.targetVariant);
+    const at = new Date();
+    const sampled = this.capture?.sample() ?? false;
+    const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled) : undefined;
+    let response: InvocationResponse;
+    try {
+      response = await invokeChain(variant.containers, req, { timeoutMs: this.timeoutMs });
+    } catch (err) {
+      shadowRun?.resolveProduction(undefined);
+      throw err;
+    }
+    shadowRun?.resolveProduction(response);
+    if (sampled) this.record(variant.name, req, response, at);
+    return { variant: variant.name, response };
+  }
+
+  /** Resolves when shadow requests and capture writes started so far have finished. */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    await this.capture?.flush();
+  }
+
+  private record(variant: string, req: InvocationRequest, response: InvocationResponse, at: Date): void {
+    this.capture?.capture(variant, {
+      at,
+      input: { body: req.body, contentType: req.contentType },
+      output: { body: response.body, contentType: response.contentType },
+      inferenceId: req.inferenceId,
+      customAttributes: req.customAttributes,
+    });
+  }
+
+  private startShadow(shadow: VariantRuntime, req: InvocationRequest, at: Date, sampled: boolean): { resolveProduction(r: InvocationResponse | undefined): void } {
+    this.shadowStats.requests += 1;
+    let resolveProduction!: (r: InvocationResponse | undefined) => void;
+    const production = new Promise<InvocationResponse | undefined>((r) => (resolveProduction = r));
+    // The shadow never sees the caller's TargetVariant: it gets a copy of production traffic.
+    const shadowReq: InvocationRequest = { ...req, targetVariant: undefined };
+    const task = (async () => {
+      const [prod, shadowResult] = await Promise.all([
+        production,
+        invokeChain(shadow.containers, shadowReq, { timeoutMs: this.timeoutMs }).then(
+          (r) => ({ ok: true as const, r }),
+          (err: Error) => ({ ok: false as const, err }),
+        ),
+      ]);
+      if (!shadowResult.ok) {
+        this.shadowStats.shadowErrors += 1;
+        this.log('warn', 'shadow variant failed', { endpoint: this.name, shadow: shadow.name, error: shadowResult.err.message, ...this.statsFields() });
+        return;
+      }
+      if (sampled) this.record(shadow.name, req, shadowResult.r, at);
+      if (!prod) {
+        this.shadowStats.shadowErrors += 1;
+        return;
+      }
+      const cmp = compareAnswers(prod, shadowResult.r);
+      this.shadowStats.compared += 1;
+      if (!cmp.same) this.shadowStats.differing += 1;
+      if (cmp.maxAbsDiff !== undefined) this.shadowStats.maxAbsDiff = Math.max(this.shadowStats.maxAbsDiff ?? 0, cmp.maxAbsDiff);
+      this.log('info', cmp.same ? 'shadow answer matches' : 'shadow answer differs', {
+        endpoint: this.name,
+        shadow: shadow.name,
+        same: cmp.same,
+        ...(cmp.maxAbsDiff === undefined ? {} : { maxAbsDiff: cmp.maxAbsDiff }),
+        ...this.statsFields(),
+      });
+    })();
+    this.pending.add(task);
+    void task.finally(() => this.pending.delete(task));
+    return { resolveProduction };
+  }
+
+  private statsFields(): Record<string, unknown> {
+    const s = this.shadowStats;
+    return { shadowRequests: s.requests, compared: s.compared, differing: s.differing, shadowErrors: s.shadowErrors, ...(s.maxAbsDiff === undefined ? {} : { maxAbsDiffSeen: s.maxAbsDiff }) };
+  }
+}

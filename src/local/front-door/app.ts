@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { ContainerFailure, type InvocationRequest } from '../endpoint/chain.js';
+import { UnknownVariantError, type LocalEndpoint } from '../endpoint/local-endpoint.js';
+import { endpointNotFound, modelErrorFor, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
+
+/** Largest InvokeEndpoint body: 6 MB (`BodyBlob` max, sagemaker-contract.md §1.8). */
+export const MAX_INVOKE_BODY_BYTES = 6_291_456;
+
+/** Options of {@link createFrontDoor}. */
+export interface FrontDoorOptions {
+  /** Looks up a running endpoint by name. */
+  endpoints: ReadonlyMap<string, LocalEndpoint>;
+  /** Account id used in messages. @defaultValue `000000000000` */
+  accountId?: string;
+  /** Called for each failed invocation (for the CLI's log). */
+  onError?: (endpoint: string, err: RuntimeApiError) => void;
+}
+
+const PRINTABLE = /^[\x20-\x7e]*$/;
+const ENDPOINT_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/;
+
+interface HeaderRule {
+  header: string;
+  member: string;
+  min: number;
+  max: number;
+  pattern?: RegExp;
+}
+
+/** InvokeEndpoint header constraints (sagemaker-contract.md §8). */
+const HEADER_RULES: readonly HeaderRule[] = [
+  { header: 'content-type', member: 'contentType', min: 0, max: 1024 },
+  { header: 'accept', member: 'accept', min: 0, max: 1024 },
+  { header: 'x-amzn-sagemaker-custom-attributes', member: 'customAttributes', min: 0, max: 1024 },
+  { header: 'x-amzn-sagemaker-target-model', member: 'targetModel', min: 1, max: 1024 },
+  { header: 'x-amzn-sagemaker-target-variant', member: 'targetVariant', min: 0, max: 63 },
+  { header: 'x-amzn-sagemaker-inference-id', member: 'inferenceId', min: 1, max: 64 },
+];
+
+function header(req: Request, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function checkHeaders(req: Request, endpointName: string): ConstraintViolation[] {
+  const violations: ConstraintViolation[] = [];
+  if (endpointName.length > 63) violations.push({ value: endpointName, member: 'endpointName', constraint: 'Member must have length less than or equal to 63' });
+  else if (!ENDPOINT_NAME.test(endpointName)) violations.push({ value: endpointName, member: 'endpointName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
+  for (const rule of HEADER_RULES) {
+    const value = header(req, rule.header);
+    if (value === undefined) continue;
+    if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
+    else if (value.length > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have length less than or equal to ${rule.max}` });
+    else if (!PRINTABLE.test(value)) violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: \\p{ASCII}*' });
+  }
+  return violations;
+}
+
+function sendError(res: Response, err: RuntimeApiError): void {
+  res.status(err.status).setHeader('x-amzn-ErrorType', err.type);
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify(err.body()));
+}
+
+/**
+ * The SageMaker Runtime front door (sagemaker-contract.md §8): `POST /endpoints/{name}/invocations`
+ * with the service's headers and error format, so AWS SDK clients work against it with an
+ * endpoint override. SigV4 `Authorization` is accepted and ignored.
+ */
+export function createFrontDoor(opts: FrontDoorOptions): express.Express {
+  const accountId = opts.accountId ?? '000000000000';
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.use((_req, res, next) => {
+    res.setHeader('x-amzn-RequestId', randomUUID());
+    next();
+  });
+
+  app.post(
+    '/endpoints/:endpointName/invocations',
+    express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
+    async (req: Request<{ endpointName: string }>, res: Response) => {
+      const name = req.params.endpointName;
+      const fail = (err: RuntimeApiError): void => {
+        opts.onError?.(name, err);
+        sendError(res, err);
+      };
+      const violations = checkHeaders(req, name);
+      if (violations.length > 0) return fail(validationError(violations));
+      const endpoint = opts.endpoints.get(name);
+      if (!endpoint) return fail(endpointNotFound(name, accountId));
+
+      const invocation: InvocationRequest = {
+        body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+        contentType: header(req, 'content-type') ?? 'application/octet-stream',
+      };
+      const optional: Array<[keyof InvocationRequest, string]> = [
+        ['accept', 'accept'],
+        ['customAttributes', 'x-amzn-sagemaker-custom-attributes'],
+        ['targetModel', 'x-amzn-sagemaker-target-model'],
+        ['targetVariant', 'x-amzn-sagemaker-target-variant'],
+        ['inferenceId', 'x-amzn-sagemaker-inference-id'],
+      ];
+      for (const [key, h] of optional) {
+        const value = header(req, h);
+        if (value !== undefined) (invocation as unknown as Record<string, unknown>)[key] = value;
+      }
+
+      try {
+        const { variant, response } = await endpoint.invoke(invocation);
+        res.status(200);
+        res.setHeader('Content-Type', response.contentType);
+        res.setHeader('x-Amzn-Invoked-Production-Variant', variant);
+        if (response.customAttributes !== undefined) res.setHeader('X-Amzn-SageMaker-Custom-Attributes', response.customAttributes);
+        res.end(response.body);
+      } catch (err) {
+        if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
+        if (err instanceof UnknownVariantError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
+      }
+    },
+  );
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations (got ${req.method} ${req.path}).`));
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; length?: number; message?: string };
+    if (e.type === 'entity.too.large') {
+      return sendError(res, validationError([{ value: `<${e.length ?? 'more than 6291456'} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${MAX_INVOKE_BODY_BYTES}` }]));
+    }
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      return sendError(res, new RuntimeApiError('ValidationError', 400, e.message ?? 'The request could not be read.'));
+    }
+    sendError(res, new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${e.message ?? String(err)}`));
+  });
+  return app;
+}

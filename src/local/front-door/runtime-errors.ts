@@ -1,0 +1,82 @@
+import type { ContainerFailure } from '../endpoint/chain.js';
+
+/** Error types of the SageMaker Runtime API (sagemaker-contract.md §1.6, §8). */
+export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException';
+
+/**
+ * An error answered the way the SageMaker Runtime service answers (restJson1): HTTP status, the
+ * `x-amzn-ErrorType` header, and a JSON body with `Message` plus type-specific members, so that AWS
+ * SDKs raise their usual exception classes.
+ */
+export class RuntimeApiError extends Error {
+  constructor(
+    readonly type: RuntimeErrorType,
+    readonly status: number,
+    message: string,
+    readonly members: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = type;
+  }
+
+  /** The JSON body: `{"Message": ..., ...members}`. */
+  body(): Record<string, unknown> {
+    return { Message: this.message, ...this.members };
+  }
+}
+
+/** One failed constraint, in the words AWS services use for request validation. */
+export interface ConstraintViolation {
+  value: string;
+  member: string;
+  constraint: string;
+}
+
+/** `1 validation error detected: Value 'x' at 'targetVariant' failed to satisfy constraint: ...` */
+export function validationError(violations: readonly ConstraintViolation[]): RuntimeApiError {
+  const n = violations.length;
+  const parts = violations.map((v) => `Value '${v.value.length > 100 ? `${v.value.slice(0, 100)}...` : v.value}' at '${v.member}' failed to satisfy constraint: ${v.constraint}`);
+  return new RuntimeApiError('ValidationError', 400, `${n} validation error${n === 1 ? '' : 's'} detected: ${parts.join('; ')}`);
+}
+
+/** The unknown-endpoint error, worded as the service words it. */
+export function endpointNotFound(endpoint: string, accountId: string): RuntimeApiError {
+  return new RuntimeApiError('ValidationError', 400, `Endpoint ${endpoint} of account ${accountId} not found.`);
+}
+
+/** Longest container body quoted in a `ModelError` message before it is cut. */
+const MAX_QUOTED = 4096;
+
+/**
+ * Maps a container failure to what the service returns:
+ * - a 4xx/5xx answer → 424 `ModelError` with `OriginalStatusCode`, `OriginalMessage` and
+ *   `LogStreamArn` (here: the container's log file), message modelled on observed service messages;
+ * - a timeout → 424 `ModelError` (status 0), as the service reports invocation timeouts;
+ * - a container that cannot be reached → 503 `ServiceUnavailable`.
+ */
+export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
+  const { container } = failure;
+  const see = `See ${container.logFile} for more information.`;
+  if (failure.kind === 'status') {
+    const status = failure.status!;
+    const kind = status >= 500 ? 'server' : 'client';
+    const complete = failure.detail.length <= MAX_QUOTED;
+    const message = complete
+      ? `Received ${kind} error (${status}) from ${container.hostname} with message "${failure.detail}". ${see}`
+      : `Received ${kind} error (${status}) from ${container.hostname} and could not load the entire response body. ${see}`;
+    return new RuntimeApiError('ModelError', 424, message, {
+      OriginalStatusCode: status,
+      OriginalMessage: complete ? failure.detail : failure.detail.slice(0, MAX_QUOTED),
+      LogStreamArn: container.logFile,
+    });
+  }
+  if (failure.kind === 'timeout') {
+    const original = `Your invocation timed out while waiting for a response from container ${container.hostname} (${failure.detail}). Check its log, resolve the issue, and try again.`;
+    return new RuntimeApiError('ModelError', 424, `Received server error (0) from ${container.hostname} with message "${original}". ${see}`, {
+      OriginalStatusCode: 0,
+      OriginalMessage: original,
+      LogStreamArn: container.logFile,
+    });
+  }
+  return new RuntimeApiError('ServiceUnavailable', 503, `Container ${container.hostname} is not reachable (${failure.detail}); it may have exited. ${see}`);
+}
