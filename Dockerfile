@@ -1,0 +1,117 @@
+# smkit: a SageMaker-compatible inference (and training) image. See docs/images.md.
+#
+#   docker build -t smkit:cpu .                       # CPU image (the default, last stage)
+#   docker build --target gpu -t smkit:gpu .          # GPU image (CUDA 12 + cuDNN 9; needs network)
+#   smkit build [--variant cpu|gpu] [--model DIR]     # the same, plus an optional baked-in model
+#
+# Build arguments:
+#   NODE_IMAGE  Node base (a maintained LTS line; 22 is supported by onnxruntime-node 1.30 and sharp 0.35)
+#   CUDA_IMAGE  GPU runtime base (CUDA 12.x + cuDNN 9.x, what onnxruntime-node 1.30's CUDA EP needs)
+#   TFJS_NODE   auto | require | skip: the optional @tensorflow/tfjs-node binding downloads
+#               libtensorflow while installing. auto: keep it when the download works, else drop it
+#               (TF.js then runs on its wasm/cpu backends); require: fail the build without it;
+#               skip: never install it (smaller image).
+#   VERSION, REVISION  recorded in the OCI labels.
+ARG NODE_IMAGE=docker.io/library/node:22-bookworm-slim
+ARG CUDA_IMAGE=docker.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+
+# ---- production dependencies -------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+ARG TFJS_NODE=auto
+# Scripts are run one by one below so that tfjs-node's download is under TFJS_NODE's control.
+# onnxruntime-node ships binaries for every platform: keep only this one's (about 200 MB less).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm rebuild onnxruntime-node protobufjs \
+ && if [ -d node_modules/@tensorflow/tfjs-node ]; then \
+      case "$TFJS_NODE" in \
+        skip) rm -rf node_modules/@tensorflow/tfjs-node ;; \
+        require) npm rebuild @tensorflow/tfjs-node ;; \
+        *) npm rebuild @tensorflow/tfjs-node \
+             || { echo "WARNING: @tensorflow/tfjs-node could not be installed (no network?); TF.js will use its wasm/cpu backends" >&2; \
+                  rm -rf node_modules/@tensorflow/tfjs-node; } ;; \
+      esac; \
+    elif [ "$TFJS_NODE" = require ]; then echo "TFJS_NODE=require but @tensorflow/tfjs-node is not in the lockfile" >&2; exit 1; fi \
+ && keep="$(node -p 'process.platform + "/" + process.arch')" \
+ && for d in node_modules/onnxruntime-node/bin/napi-v6/*/*; do \
+      case "$d" in */"$keep") ;; *) rm -rf "$d" ;; esac; \
+    done \
+ && npm cache clean --force >/dev/null 2>&1; rm -rf /root/.npm /tmp/*
+
+# ---- compile -----------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc tsconfig.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY src ./src
+RUN npx tsc -p tsconfig.json \
+ && find dist -name '*.test.*' -delete
+
+# ---- GPU dependencies: onnxruntime-node's CUDA (and TensorRT) execution provider libraries -----
+FROM deps AS deps-gpu
+# Downloads Microsoft.ML.OnnxRuntime.Gpu.Linux from nuget.org (the flag overrides .npmrc's skip).
+RUN ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node \
+ && ls node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
+ && rm -rf /root/.npm /tmp/*
+
+# ---- GPU image (not built on the development machines: no CUDA base image, no network) --------
+FROM ${NODE_IMAGE} AS node-dist
+FROM ${CUDA_IMAGE} AS gpu
+COPY --from=node-dist /usr/local/bin/node /usr/local/bin/node
+WORKDIR /app
+ENV NODE_ENV=production \
+    SMKIT_BAKED_MODEL_DIR=/opt/smkit/model \
+    SMKIT_IMAGE_VARIANT=gpu \
+    SMKIT_DEVICE=auto \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+COPY --from=deps-gpu /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY package.json ./
+COPY bin ./bin
+COPY docker/entrypoint.sh /usr/local/bin/smkit-entrypoint
+RUN chmod 755 /usr/local/bin/smkit-entrypoint /app/bin/smkit.js \
+ && ln -s /app/bin/smkit.js /usr/local/bin/smkit \
+ && mkdir -p /opt/smkit/model \
+ && node --version
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port="true" \
+      org.opencontainers.image.title="smkit-gpu" \
+      org.opencontainers.image.description="SageMaker-compatible inference container (ONNX Runtime CUDA EP, TensorFlow.js)" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      dev.smkit.variant="gpu"
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/smkit-entrypoint"]
+CMD ["serve"]
+
+# ---- CPU image (default) -----------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS cpu
+WORKDIR /app
+ENV NODE_ENV=production \
+    SMKIT_BAKED_MODEL_DIR=/opt/smkit/model \
+    SMKIT_IMAGE_VARIANT=cpu
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY package.json ./
+COPY bin ./bin
+COPY docker/entrypoint.sh /usr/local/bin/smkit-entrypoint
+RUN chmod 755 /usr/local/bin/smkit-entrypoint /app/bin/smkit.js \
+ && ln -s /app/bin/smkit.js /usr/local/bin/smkit \
+ && mkdir -p /opt/smkit/model
+ARG VERSION=dev
+ARG REVISION=unknown
+# multi-models=true is left out: smkit does not implement the multi-model API (contract §5) yet.
+LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port="true" \
+      org.opencontainers.image.title="smkit" \
+      org.opencontainers.image.description="SageMaker-compatible inference container (ONNX Runtime, TensorFlow.js)" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      dev.smkit.variant="cpu"
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/smkit-entrypoint"]
+CMD ["serve"]
