@@ -1,11 +1,27 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 
-/** Registers the `transform` part of `smkit local` (placeholder until its issue lands). */
+/** Registers `smkit local transform`: a SageMaker batch transform job run on this machine. */
 export function registerLocalTransform(local: Command): void {
   local
     .command('transform')
-    .description('(not implemented yet)')
-    .action(() => {
-      throw new Error('smkit local transform is not implemented yet');
+    .description('Run a batch transform: split input files into records, send mini-batches to /invocations, write <file>.out')
+    .requiredOption('--input <dir>', 'input folder (walked recursively, dot-files skipped) or a single file')
+    .requiredOption('--output <dir>', 'output folder for <relative path>.out (and .out.failed) files')
+    .option('--model <dir|tar.gz>', 'model directory or model.tar.gz: smkit serve is started on a temporary /opt/ml tree')
+    .option('--url <url>', 'base URL of a running container instead of --model, e.g. http://127.0.0.1:8080')
+    .option('--content-type <type>', 'request Content-Type (default: from the file extension, e.g. .csv → text/csv)')
+    .option('--accept <type>', "request Accept (default: none sent, the container's default applies)")
+    .addOption(new Option('--split-type <type>', 'how to split input files into records').choices(['None', 'Line']).default('None'))
+    .addOption(new Option('--strategy <strategy>', 'BatchStrategy (default: the container /execution-parameters, else MULTI_RECORD)').choices(['SINGLE_RECORD', 'MULTI_RECORD']))
+    .option('--max-payload <MB>', 'MaxPayloadInMB per request, fractions allowed, 0 = no limit (default: /execution-parameters, else 6)')
+    .option('--max-concurrent <n>', 'MaxConcurrentTransforms: requests in flight at once (default: /execution-parameters, else 1)')
+    .addOption(new Option('--assemble-with <how>', 'how to join responses in <file>.out').choices(['None', 'Line']).default('None'))
+    .option('--timeout <seconds>', 'per-request timeout (InvocationsTimeoutInSeconds)', '600')
+    .option('--retries <n>', 'retries after a connection error or HTTP 429/502/503/504 (InvocationsMaxRetries)', '3')
+    .option('--startup-timeout <seconds>', 'with --model: how long to wait for /ping', '120')
+    .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
+    .action(async (opts) => {
+      const { localTransform } = await import('../../local/transform/command.js');
+      await localTransform(opts);
     });
 }

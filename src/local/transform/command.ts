@@ -1,0 +1,127 @@
+import { ToolkitError } from '../../errors/catalogue.js';
+import { checkConcurrency, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
+import type { AssembleWith, SplitType } from './records.js';
+import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
+import { startLocalServer, type LocalServer } from './serve-child.js';
+
+/** Flags of `smkit local transform`, as commander hands them over. */
+export interface LocalTransformOptions {
+  input: string;
+  output: string;
+  model?: string;
+  url?: string;
+  contentType?: string;
+  accept?: string;
+  splitType: SplitType;
+  assembleWith: AssembleWith;
+  strategy?: string;
+  maxPayload?: string;
+  maxConcurrent?: string;
+  timeout: string;
+  retries: string;
+  startupTimeout: string;
+  progress: boolean;
+}
+
+function flagParameters(opts: LocalTransformOptions): Partial<ExecutionParameters> {
+  const out: Partial<ExecutionParameters> = {};
+  if (opts.strategy !== undefined) {
+    const s = parseBatchStrategy(opts.strategy);
+    if (!s) throw new ToolkitError('ERR_CLI_USAGE', `--strategy must be SINGLE_RECORD or MULTI_RECORD (got ${opts.strategy})`);
+    out.batchStrategy = s;
+  }
+  if (opts.maxPayload !== undefined) {
+    const mb = Number(opts.maxPayload);
+    if (!Number.isFinite(mb) || mb < 0) throw new ToolkitError('ERR_CLI_USAGE', `--max-payload must be a number of MB, 0 or more (got ${opts.maxPayload})`);
+    out.maxPayloadInMB = mb;
+  }
+  if (opts.maxConcurrent !== undefined) out.maxConcurrentTransforms = checkConcurrency(Number(opts.maxConcurrent), '--max-concurrent');
+  return out;
+}
+
+/** The batch variables SageMaker sets on a transform container (peer-systems.md C-6 4). */
+function batchEnv(p: Partial<ExecutionParameters>): Record<string, string> {
+  const env: Record<string, string> = { SAGEMAKER_BATCH: 'true' };
+  if (p.batchStrategy) env.SAGEMAKER_BATCH_STRATEGY = p.batchStrategy;
+  if (p.maxPayloadInMB !== undefined && p.maxPayloadInMB > 0) env.SAGEMAKER_MAX_PAYLOAD_IN_MB = String(p.maxPayloadInMB);
+  if (p.maxConcurrentTransforms !== undefined) env.SAGEMAKER_MAX_CONCURRENT_TRANSFORMS = String(p.maxConcurrentTransforms);
+  return env;
+}
+
+async function progressBar(enabled: boolean): Promise<TransformProgress | undefined> {
+  if (!enabled || !process.stderr.isTTY) return undefined;
+  const { default: cliProgress } = await import('cli-progress');
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: 'transform |{bar}| {percentage}% | {value}/{total} records | {failed} failed | {file}', hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let failed = 0;
+  return {
+    start: (total) => bar.start(total, 0, { failed, file: '' }),
+    advance: (n, f, file) => {
+      failed += f;
+      bar.increment(n, { failed, file });
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+/** Runs `smkit local transform`: starts the model (or uses `--url`), transforms, reports. */
+export async function localTransform(opts: LocalTransformOptions): Promise<TransformSummary> {
+  if ((opts.model === undefined) === (opts.url === undefined)) {
+    throw new ToolkitError('ERR_CLI_USAGE', 'give exactly one of --model <dir|model.tar.gz> (smkit starts it) or --url http://host:port (a running container)');
+  }
+  const parameters = flagParameters(opts);
+  const timeoutS = Number(opts.timeout);
+  const retries = Number(opts.retries);
+  const startupS = Number(opts.startupTimeout);
+  if (!(timeoutS > 0)) throw new ToolkitError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds (got ${opts.timeout})`);
+  if (!Number.isInteger(retries) || retries < 0) throw new ToolkitError('ERR_CLI_USAGE', `--retries must be a whole number, 0 or more (got ${opts.retries})`);
+  if (!(startupS > 0)) throw new ToolkitError('ERR_CLI_USAGE', `--startup-timeout must be a positive number of seconds (got ${opts.startupTimeout})`);
+
+  let server: LocalServer | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void (server?.stop() ?? Promise.resolve()).finally(() => process.kill(process.pid, signal));
+  };
+  if (opts.model !== undefined) {
+    process.stderr.write(`smkit: starting ${opts.model} for batch transform...\n`);
+    server = await startLocalServer({ model: opts.model, env: batchEnv(parameters), startupTimeoutMs: startupS * 1000 });
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  try {
+    const summary = await runTransform({
+      input: opts.input,
+      output: opts.output,
+      url: server?.url ?? opts.url!,
+      ...(opts.contentType ? { contentType: opts.contentType } : {}),
+      ...(opts.accept ? { accept: opts.accept } : {}),
+      splitType: opts.splitType,
+      assembleWith: opts.assembleWith,
+      parameters,
+      timeoutMs: timeoutS * 1000,
+      retries,
+      ...(await progressBar(opts.progress).then((p) => (p ? { progress: p } : {}))),
+    });
+    const p = summary.parameters;
+    process.stderr.write(
+      `smkit: ${summary.records} records from ${summary.files} file(s) in ${summary.requests} request(s) ` +
+        `(BatchStrategy=${p.batchStrategy}, MaxPayloadInMB=${p.maxPayloadInMB}, MaxConcurrentTransforms=${p.maxConcurrentTransforms}); output in ${opts.output}\n`,
+    );
+    if (summary.failed.length > 0) {
+      const byFile = new Map<string, number>();
+      for (const f of summary.failed) byFile.set(f.file, (byFile.get(f.file) ?? 0) + 1);
+      for (const f of summary.failed.slice(0, 10)) process.stderr.write(`  failed: ${f.file} record ${f.record}: ${f.status ? `HTTP ${f.status}: ` : ''}${f.error}\n`);
+      if (summary.failed.length > 10) process.stderr.write(`  ... and ${summary.failed.length - 10} more\n`);
+      throw new ToolkitError(
+        'ERR_TRANSFORM_FAILED',
+        `${summary.failed.length} of ${summary.records} records failed; the others were written. Details: ${[...byFile.keys()].map((f) => `${f}.out.failed`).join(', ')} under ${opts.output}`,
+      );
+    }
+    return summary;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await server?.stop();
+  }
+}
