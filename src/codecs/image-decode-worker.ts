@@ -1,0 +1,26 @@
+/**
+ * Worker thread behind {@link decodeImageSync}: decodes images with sharp (which is async only) and
+ * answers on a MessagePort, waking the blocked caller through a shared Int32Array.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { type ImageChannels, decodeRaw } from './image-decode.js';
+
+/** A decode job sent to the worker. */
+export interface DecodeJob {
+  readonly body: Uint8Array;
+  readonly channels: ImageChannels;
+  readonly reply: MessagePort;
+  readonly signal: Int32Array;
+}
+
+parentPort?.on('message', (job: DecodeJob) => {
+  decodeRaw(job.body, job.channels).then(
+    (raw) => job.reply.postMessage({ ok: true, raw }, [raw.data.buffer as ArrayBuffer]),
+    (err: unknown) => job.reply.postMessage({ ok: false, message: err instanceof Error ? err.message : String(err) }),
+  ).finally(() => {
+    job.reply.close();
+    Atomics.store(job.signal, 0, 1);
+    Atomics.notify(job.signal, 0);
+  });
+});

@@ -1,0 +1,50 @@
+import type { Tensor } from '../core/tensor.js';
+import { ToolkitError } from '../errors/catalogue.js';
+
+/** Channels an image is decoded to: 1 (grey), 3 (RGB) or 4 (RGBA). */
+export type ImageChannels = 1 | 3 | 4;
+
+/** Raw pixels as sharp returns them. */
+export interface RawImage {
+  readonly data: Uint8Array;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+}
+
+/** Media types of the images smkit decodes. */
+export const IMAGE_MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
+
+/** Guesses an image's media type from its first bytes (for multipart files sent as `application/octet-stream`). */
+export function sniffImageType(body: Uint8Array): (typeof IMAGE_MEDIA_TYPES)[number] | undefined {
+  if (body.length >= 3 && body[0] === 0xff && body[1] === 0xd8 && body[2] === 0xff) return 'image/jpeg';
+  if (body.length >= 8 && body[0] === 0x89 && body[1] === 0x50 && body[2] === 0x4e && body[3] === 0x47) return 'image/png';
+  if (body.length >= 12 && Buffer.from(body.subarray(0, 4)).toString('latin1') === 'RIFF' && Buffer.from(body.subarray(8, 12)).toString('latin1') === 'WEBP') {
+    return 'image/webp';
+  }
+  return undefined;
+}
+
+/**
+ * Decodes an encoded image with sharp (EXIF orientation applied) to raw 8-bit pixels with the
+ * requested channel count. Throws a plain Error on undecodable input.
+ */
+export async function decodeRaw(body: Uint8Array, channels: ImageChannels): Promise<RawImage> {
+  const { default: sharp } = await import('sharp');
+  let img = sharp(body, { failOn: 'error' }).rotate();
+  if (channels === 1) img = img.removeAlpha().toColourspace('b-w');
+  else if (channels === 3) img = img.removeAlpha().toColourspace('srgb');
+  else img = img.ensureAlpha().toColourspace('srgb');
+  const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width, channels: info.channels };
+}
+
+/** Wraps raw pixels as a uint8 height × width × channels tensor. */
+export function rawToTensor(raw: RawImage): Tensor<'uint8'> {
+  return { dtype: 'uint8', shape: [raw.height, raw.width, raw.channels], data: raw.data };
+}
+
+/** The 400 a client gets for a body that is not a decodable image. */
+export function imageDecodeError(mediaType: string, message: string, cause?: unknown): ToolkitError {
+  return new ToolkitError('ERR_IMAGE_DECODE', `the ${mediaType} body could not be decoded as an image: ${message}`, cause === undefined ? {} : { cause });
+}
