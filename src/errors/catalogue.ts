@@ -64,12 +64,6 @@ export const ERROR_CATALOGUE = {
   ERR_MULTIPART_PARSE: { status: 400, summary: 'The multipart/form-data body is malformed.' },
   ERR_MULTIPART_TOO_LARGE: { status: 413, summary: 'A multipart file or field is larger than the configured limit.' },
   ERR_MULTIPART_TOO_MANY: { status: 400, summary: 'A multipart request has more files, fields or parts than allowed.' },
-  // --- images, multipart and TF.js (issue 3) ---
-  ERR_IMAGE_DECODE: { status: 400, summary: 'An image body or file part is not a decodable JPEG, PNG or WebP.' },
-  ERR_IMAGE_SIZE_MISMATCH: { status: 400, summary: 'Images sent together as one batch have different sizes.' },
-  ERR_MULTIPART_PARSE: { status: 400, summary: 'The multipart/form-data body is malformed.' },
-  ERR_MULTIPART_TOO_LARGE: { status: 413, summary: 'A multipart file or field is larger than the configured limit.' },
-  ERR_MULTIPART_TOO_MANY: { status: 400, summary: 'A multipart request has more files, fields or parts than allowed.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 /** A stable error code from {@link ERROR_CATALOGUE}. */
