@@ -1,0 +1,141 @@
+import { type Tensor, type TensorMap, UNNAMED, allocate } from '../core/tensor.js';
+import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
+import type { DecodedRequest } from './codec.js';
+import { IMAGE_MEDIA_TYPES, channelsParam, decodeImageSync, sniffImageType } from './image.js';
+import { parseMediaType } from './media-type.js';
+import type { CodecRegistry } from './registry.js';
+
+/** One part of a `multipart/form-data` body, as the HTTP front hands it to the worker. */
+export interface FormPart {
+  /** The form field name. */
+  field: string;
+  /** The file name, for file parts; absent for plain text fields. */
+  filename?: string;
+  /** The part's media type (`text/plain` for text fields). */
+  contentType: string;
+  data: Buffer;
+}
+
+const TEXT_TYPES = new Set(['', 'text/plain']);
+
+function isImageType(t: string): boolean {
+  return (IMAGE_MEDIA_TYPES as readonly string[]).includes(t) || t === 'image/jpg' || t === 'image/pjpeg';
+}
+
+function label(part: FormPart): string {
+  return part.filename ? `file "${part.filename}" (field "${part.field}")` : `field "${part.field}"`;
+}
+
+/** Decodes one file part to tensors: images with sharp, anything else with the codec for its type. */
+function decodeFile(part: FormPart, codecs: CodecRegistry): { tensors: TensorMap; image: boolean } {
+  const { mediaType, params } = parseMediaType(part.contentType);
+  const type = mediaType === '' || mediaType === 'application/octet-stream' ? (sniffImageType(part.data) ?? mediaType) : mediaType;
+  try {
+    if (isImageType(type)) return { tensors: { [UNNAMED]: decodeImageSync(part.data, channelsParam(params), `${label(part)} ${type}`) }, image: true };
+    if (type === '' || type === 'application/octet-stream') {
+      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `${label(part)} has no recognisable type: send it with a Content-Type (image/jpeg, image/png, image/webp, text/csv, application/x-npy, application/json ...)`);
+    }
+    return { tensors: codecs.decode(part.contentType, part.data).tensors, image: false };
+  } catch (err) {
+    if (isToolkitError(err) && !err.message.includes(label(part))) {
+      throw new ToolkitError(err.code, `${label(part)}: ${err.message}`, { status: err.status, cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Decodes a text field's value as JSON (a number, nested list, or any JSON tensor form). */
+function decodeTextInput(part: FormPart, codecs: CodecRegistry): TensorMap {
+  try {
+    return codecs.decode('application/json', part.data).tensors;
+  } catch (err) {
+    throw new ToolkitError('ERR_BAD_REQUEST', `${label(part)} names a model input, so its value must be JSON (a number or nested list): ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+function parameterValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Stacks tensors along a new leading axis (images: H×W×C each → N×H×W×C) or, for tensors that are
+ * already batches (rank ≥ 2, not images), concatenates them along axis 0.
+ */
+export function batchTensors(list: readonly Tensor[], images: boolean, what: string): Tensor {
+  if (list.length === 1) return list[0]!;
+  const first = list[0]!;
+  const inner = images ? first.shape : first.shape.slice(1);
+  for (const t of list) {
+    const same = t.dtype === first.dtype && (images ? t.shape : t.shape.slice(1)).join(',') === inner.join(',');
+    if (!same) {
+      if (images) {
+        throw new ToolkitError(
+          'ERR_IMAGE_SIZE_MISMATCH',
+          `${what}: images sent together become one batch, so they must share one size; got ${first.shape.slice(0, 2).join('×')} and ${t.shape.slice(0, 2).join('×')} (height×width). Resize them before sending, or send them in separate requests`,
+        );
+      }
+      throw new ToolkitError('ERR_INPUT_MISMATCH', `${what}: files sent together are joined along the first axis, so they must agree on dtype and trailing shape; got ${first.dtype}[${first.shape.join(', ')}] and ${t.dtype}[${t.shape.join(', ')}]`);
+    }
+  }
+  const rows = images ? list.length : list.reduce((n, t) => n + (t.shape[0] ?? 1), 0);
+  const total = list.reduce((n, t) => n + t.data.length, 0);
+  const data = allocate(first.dtype, total);
+  let at = 0;
+  for (const t of list) {
+    if (Array.isArray(data)) for (let i = 0; i < t.data.length; i++) (data as string[])[at + i] = (t.data as string[])[i]!;
+    else (data as Uint8Array).set(t.data as Uint8Array, at);
+    at += t.data.length;
+  }
+  return { dtype: first.dtype, shape: [rows, ...inner], data };
+}
+
+/**
+ * Turns the parts of a `multipart/form-data` request into model inputs.
+ *
+ * - A part whose field name is one of `inputNames` becomes that named input (files decoded by their
+ *   type, text fields as JSON). Several files under the same input name form a batch.
+ * - Every other file goes into one unnamed batch: images stack into N×H×W×C (one image stays
+ *   H×W×C, like an `image/jpeg` body) and must share one size (else 400 `ERR_IMAGE_SIZE_MISMATCH`);
+ *   CSV, NPY or JSON files are joined along their first axis.
+ * - Other text fields become request `parameters` (JSON values where they parse, else strings).
+ * - Files sent as `application/octet-stream` are recognised as JPEG, PNG or WebP by their bytes.
+ */
+export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistry, inputNames: readonly string[]): DecodedRequest {
+  const groups = new Map<string, { tensors: Tensor[]; images: boolean }>();
+  const parameters: Record<string, unknown> = {};
+  const add = (key: string, t: Tensor, image: boolean) => {
+    const g = groups.get(key) ?? { tensors: [], images: image };
+    g.images &&= image;
+    g.tensors.push(t);
+    groups.set(key, g);
+  };
+  for (const part of parts) {
+    const isText = part.filename === undefined && TEXT_TYPES.has(parseMediaType(part.contentType).mediaType);
+    const named = inputNames.includes(part.field);
+    if (isText && !named) {
+      parameters[part.field] = parameterValue(part.data.toString('utf8'));
+      continue;
+    }
+    const decoded = isText ? { tensors: decodeTextInput(part, codecs), image: false } : decodeFile(part, codecs);
+    for (const [name, t] of Object.entries(decoded.tensors)) {
+      // A lone unnamed tensor takes the field's name when that names an input; named tensors (NPZ, v2 JSON) keep theirs.
+      const key = name === UNNAMED ? (named ? part.field : UNNAMED) : name;
+      add(key, t, decoded.image);
+    }
+  }
+  if (groups.size === 0) {
+    throw new ToolkitError(
+      'ERR_BAD_REQUEST',
+      `the form has no files${inputNames.length ? ` and no field named after a model input (${inputNames.join(', ')})` : ''}; send images or data files as file parts (curl -F "image=@cat.jpg")`,
+    );
+  }
+  const tensors: TensorMap = {};
+  for (const [key, g] of groups) tensors[key] = batchTensors(g.tensors, g.images, key === UNNAMED ? 'files' : `input "${key}"`);
+  return { tensors, form: 'tensor', ...(Object.keys(parameters).length ? { parameters } : {}) };
+}
