@@ -1,11 +1,25 @@
 import type { Command } from 'commander';
 
-/** Registers the `endpoint` part of `smkit local` (placeholder until its issue lands). */
+/**
+ * Registers `smkit local <model dir | model.tar.gz | endpoint file>` as the default subcommand
+ * `start` of `local`, so the target can follow `local` directly while `local transform` and
+ * `local train` stay subcommands.
+ */
 export function registerLocalEndpoint(local: Command): void {
   local
-    .command('endpoint')
-    .description('(not implemented yet)')
-    .action(() => {
-      throw new Error('smkit local endpoint is not implemented yet');
+    .command('start', { isDefault: true })
+    .description('Start local endpoints behind a SageMaker Runtime front door (the default: `smkit local <target>`)')
+    .argument('<target>', 'a model directory, a model.tar.gz, or an endpoint file (.json/.yaml)')
+    .option('--name <name>', 'endpoint name for a single model (default: from the model path)')
+    .option('--port <port>', 'front-door port on 127.0.0.1; 0 picks a free one (default: the file\'s "port", else 8080)')
+    .option('--backend <backend>', 'process | docker (default: docker when an image is set and docker/podman exists, else process)')
+    .option('--engine <engine>', 'docker | podman, for the docker backend (default: docker, else podman)')
+    .option('--image <image>', 'image for the docker backend (default: the file\'s "image")')
+    .option('--startup-timeout <seconds>', 'seconds to wait for each container\'s /ping (default: 120)')
+    .option('--seed <n>', 'seed variant routing and capture sampling, for repeatable runs')
+    .option('--keep', 'keep the temporary /opt/ml trees and container logs after stopping')
+    .action(async (target: string, opts: Record<string, string | boolean | undefined>) => {
+      const { runLocalEndpoints } = await import('../../local/endpoint/run.js');
+      await runLocalEndpoints(target, opts);
     });
 }

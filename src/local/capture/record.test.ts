@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildCaptureRecord, captureEncoding } from './record.js';
+import { CaptureWriter, capturePartition } from './writer.js';
+
+const types = { csvContentTypes: ['text/csv'], jsonContentTypes: ['application/json'] };
+
+test('encoding follows the configured content types; parameters are ignored', () => {
+  assert.equal(captureEncoding('text/csv; charset=utf-8', types), 'CSV');
+  assert.equal(captureEncoding('Application/JSON', types), 'JSON');
+  assert.equal(captureEncoding('application/x-npy', types), 'BASE64');
+  assert.equal(captureEncoding('text/csv', { csvContentTypes: [], jsonContentTypes: [] }), 'BASE64');
+});
+
+test('records have the Model Monitor shape', () => {
+  const at = new Date('2022-02-14T17:25:49.123Z');
+  const rec = buildCaptureRecord(
+    { at, eventId: 'e1', inferenceId: 'i1', customAttributes: 'k=v', input: { body: Buffer.from('1,2'), contentType: 'text/csv' }, output: { body: Buffer.from([0, 255]), contentType: 'application/octet-stream' } },
+    types,
+  );
+  assert.deepEqual(rec, {
+    captureData: {
+      endpointInput: { observedContentType: 'text/csv', mode: 'INPUT', data: '1,2', encoding: 'CSV' },
+      endpointOutput: { observedContentType: 'application/octet-stream', mode: 'OUTPUT', data: 'AP8=', encoding: 'BASE64' },
+    },
+    eventMetadata: { eventId: 'e1', inferenceTime: '2022-02-14T17:25:49Z', inferenceId: 'i1', customAttributes: 'k=v' },
+    eventVersion: '0',
+  });
+});
+
+test('the writer samples, partitions by hour and writes JSON lines', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-'));
+  try {
+    const values = [0.1, 0.9, 0.2];
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 50, captureInput: true, captureOutput: false, ...types }, () => values.shift()!);
+    assert.deepEqual([writer.sample(), writer.sample(), writer.sample()], [true, false, true]);
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    writer.capture('AllTraffic', { at, input: { body: Buffer.from('{"a":1}'), contentType: 'application/json' }, output: { body: Buffer.from('x'), contentType: 'text/plain' } });
+    writer.capture('AllTraffic', { at, input: { body: Buffer.from('2'), contentType: 'application/json' } });
+    await writer.flush();
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    assert.equal(dir, join(dest, 'ep', 'AllTraffic', '2024', '03', '05', '07'));
+    const files = await readdir(dir);
+    assert.equal(files.length, 1);
+    assert.match(files[0]!, /^08-09-010-[0-9a-f-]{36}\.jsonl$/);
+    const lines = (await readFile(join(dir, files[0]!), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0].captureData.endpointInput.data, '{"a":1}');
+    assert.equal(lines[0].captureData.endpointOutput, undefined, 'Output is not among the capture options');
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});

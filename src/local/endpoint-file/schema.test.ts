@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseEndpointFile } from './schema.js';
+import { endpointNameFor, loadEndpointTarget, readEndpointFile } from './load.js';
+
+const resolve = (p: string): string => `/base/${p}`;
+const read = (): Buffer => Buffer.from('sample');
+
+test('a full endpoint file parses with defaults filled and paths resolved', () => {
+  const cfg = parseEndpointFile(
+    {
+      port: 9000,
+      endpoints: [
+        {
+          name: 'iris',
+          variants: [
+            { model: 'a', env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 } },
+            { name: 'B', weight: 3, containers: [{ model: 'pre' }, { model: 'm.tar.gz', env: { X: true } }] },
+          ],
+          shadow: { model: 'c' },
+          dataCapture: { destination: 'cap', samplingPercentage: 50, captureOptions: ['Input'], csvContentTypes: ['text/csv'] },
+          deepPing: { body: [[1, 2, 3, 4]] },
+        },
+      ],
+    },
+    resolve,
+    read,
+  );
+  assert.equal(cfg.port, 9000);
+  const e = cfg.endpoints[0]!;
+  assert.equal(e.variants[0]!.name, 'AllTraffic');
+  assert.equal(e.variants[0]!.weight, 1);
+  assert.deepEqual(e.variants[0]!.containers, [{ model: '/base/a', env: { SAGEMAKER_MODEL_SERVER_WORKERS: '1' }, hostname: 'primary' }]);
+  assert.deepEqual(e.variants[1]!.containers.map((c) => c.hostname), ['container-1', 'container-2']);
+  assert.equal(e.variants[1]!.containers[1]!.env.X, 'true');
+  assert.equal(e.shadow!.name, 'Shadow');
+  assert.deepEqual(e.dataCapture, { destination: '/base/cap', samplingPercentage: 50, captureInput: true, captureOutput: false, csvContentTypes: ['text/csv'], jsonContentTypes: [] });
+  assert.equal(e.deepPing!.contentType, 'application/json');
+  assert.equal(e.deepPing!.body.toString(), '[[1,2,3,4]]');
+});
+
+test('errors name the offending key', () => {
+  const bad = (doc: unknown, pattern: RegExp): void => {
+    assert.throws(() => parseEndpointFile(doc, resolve, read), (err: Error & { code?: string }) => err.code === 'ERR_ENDPOINT_FILE_INVALID' && pattern.test(err.message));
+  };
+  bad({ endpoints: [{ name: 'bad_name', variants: [{ model: 'a' }] }] }, /endpoints\[0\]\.name/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', weight: -1 }] }] }, /variants\[0\]\.weight/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', containers: [{ model: 'b' }] }] }] }, /not both/);
+  bad({ endpoints: [{ name: 'e', variants: [{ containers: Array.from({ length: 16 }, () => ({ model: 'm' })) }] }] }, /1 to 15 containers/);
+  bad({ endpoints: [{ name: 'e', variants: [{ containers: [{ model: 'a', hostname: 'x' }, { model: 'b' }] }] }] }, /every container or for none/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', weight: 0 }] }] }, /weight above 0/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }, { name: 'AllTraffic', model: 'b' }] }] }, /used twice/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', captureOptions: ['Both'] } }] }, /captureOptions\[0\]/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', samplingPercentage: 101 } }] }, /samplingPercentage/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { 'BAD-KEY': '1' } }] }] }, /env\.BAD-KEY/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);
+});
+
+test('YAML endpoint files resolve paths against their folder; single models get a name', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-'));
+  try {
+    await mkdir(join(dir, 'my_model'));
+    await writeFile(join(dir, 'sample.csv'), '1,2,3,4\n');
+    await writeFile(join(dir, 'ep.yaml'), 'endpoints:\n  - name: iris\n    variants:\n      - model: ./my_model\n    deepPing:\n      bodyFile: sample.csv\n      contentType: text/csv\n');
+    const cfg = await readEndpointFile(join(dir, 'ep.yaml'));
+    assert.equal(cfg.endpoints[0]!.variants[0]!.containers[0]!.model, join(dir, 'my_model'));
+    assert.equal(cfg.endpoints[0]!.deepPing!.body.toString(), '1,2,3,4\n');
+    const single = await loadEndpointTarget(join(dir, 'my_model'));
+    assert.equal(single.endpoints[0]!.name, 'my-model');
+    const named = await loadEndpointTarget(join(dir, 'ep.yaml'), { name: 'other' });
+    assert.equal(named.endpoints[0]!.name, 'other');
+    await assert.rejects(loadEndpointTarget(join(dir, 'missing')), /does not exist/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  assert.equal(endpointNameFor('/x/iris/model.tar.gz'), 'iris');
+});

@@ -1,0 +1,25 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRandom, pickWeighted } from './random.js';
+import { compareAnswers, extractNumbers } from './compare.js';
+
+test('seeded randomness repeats; weights steer picks; weight 0 is never picked', () => {
+  const a = createRandom(7);
+  const b = createRandom(7);
+  assert.deepEqual([a(), a(), a()], [b(), b(), b()]);
+  const r = createRandom(1);
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 4000; i++) counts[pickWeighted([1, 3, 0], r)]! += 1;
+  assert.equal(counts[2], 0);
+  assert.ok(counts[1]! > counts[0]! * 2, `counts ${counts}`);
+});
+
+test('answers compare by numbers for JSON and CSV, by bytes otherwise', () => {
+  assert.deepEqual(extractNumbers(Buffer.from('{"p":[[0.1,0.9]]}'), 'application/json'), [0.1, 0.9]);
+  assert.deepEqual(extractNumbers(Buffer.from('1,2\r\n3,4\n'), 'text/csv; charset=utf-8'), [1, 2, 3, 4]);
+  const cmp = compareAnswers({ body: Buffer.from('[0.1,0.5]'), contentType: 'application/json' }, { body: Buffer.from('[0.1, 0.75]'), contentType: 'application/json' });
+  assert.equal(cmp.same, false);
+  assert.equal(cmp.maxAbsDiff, 0.25);
+  assert.equal(compareAnswers({ body: Buffer.from('1,2'), contentType: 'text/csv' }, { body: Buffer.from('1, 2\n'), contentType: 'text/csv' }).same, true);
+  assert.equal(compareAnswers({ body: Buffer.from('x'), contentType: 'text/plain' }, { body: Buffer.from('y'), contentType: 'text/plain' }).same, false);
+});

@@ -1,0 +1,88 @@
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { ContainerEngine } from '../backends/docker-backend.js';
+import { loadEndpointTarget } from '../endpoint-file/load.js';
+import { startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from './start.js';
+
+/** Flags of `smkit local <target>`. */
+export interface LocalEndpointCliOptions {
+  name?: string;
+  port?: string;
+  backend?: string;
+  engine?: string;
+  image?: string;
+  startupTimeout?: string;
+  seed?: string;
+  keep?: boolean;
+}
+
+function intFlag(flag: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be an integer from ${min} to ${max} (got "${value}")`);
+  return n;
+}
+
+/** Turns CLI flags into {@link StartOptions}, validating each. */
+export function startOptionsFromFlags(flags: LocalEndpointCliOptions): StartOptions {
+  const opts: StartOptions = {};
+  const port = intFlag('--port', flags.port, 0, 65535);
+  if (port !== undefined) opts.port = port;
+  if (flags.backend !== undefined) {
+    if (flags.backend !== 'process' && flags.backend !== 'docker') throw new ToolkitError('ERR_CLI_USAGE', `--backend must be "process" or "docker" (got "${flags.backend}")`);
+    opts.backend = flags.backend;
+  }
+  if (flags.engine !== undefined) {
+    if (flags.engine !== 'docker' && flags.engine !== 'podman') throw new ToolkitError('ERR_CLI_USAGE', `--engine must be "docker" or "podman" (got "${flags.engine}")`);
+    opts.engine = flags.engine as ContainerEngine;
+  }
+  if (flags.image !== undefined) opts.image = flags.image;
+  const timeout = intFlag('--startup-timeout', flags.startupTimeout, 1, 3600);
+  if (timeout !== undefined) opts.startupTimeoutMs = timeout * 1000;
+  const seed = intFlag('--seed', flags.seed, 0, 2 ** 32 - 1);
+  if (seed !== undefined) opts.seed = seed;
+  if (flags.keep) opts.keepWorkDir = true;
+  return opts;
+}
+
+/** The lines printed once every endpoint is ready. */
+export function readyBanner(handle: LocalEndpointsHandle): string {
+  const lines = [`smkit local: ready on ${handle.url} (${handle.backend} backend; Ctrl-C stops everything)`];
+  for (const e of handle.endpoints.values()) {
+    const variants = e.variants.map((v) => `${v.name}${v.containers.length > 1 ? ` [pipeline of ${v.containers.length}]` : ''}`).join(', ');
+    lines.push(`  ${e.name}: POST ${handle.url}/endpoints/${e.name}/invocations  variants: ${variants}${e.shadow ? `; shadow: ${e.shadow.name}` : ''}${e.capture ? `; capture → ${e.capture.config.destination}` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * `smkit local <model dir | model.tar.gz | endpoint file>`: starts the endpoints, prints where the
+ * front door listens, and runs until SIGINT or SIGTERM, then stops everything it started.
+ */
+export async function runLocalEndpoints(target: string, flags: LocalEndpointCliOptions): Promise<void> {
+  const config = await loadEndpointTarget(target, flags.name === undefined ? {} : { name: flags.name });
+  const { pino } = await import('pino');
+  const logger = pino({ base: { component: 'smkit-local' } }, pino.destination(2));
+  const opts: StartOptions = {
+    ...startOptionsFromFlags(flags),
+    progress: (line) => process.stderr.write(`${line}\n`),
+    log: (level, msg, fields) => logger[level](fields, msg),
+  };
+  const handle = await startLocalEndpoints(config, opts);
+  process.stdout.write(`${readyBanner(handle)}\n`);
+  await new Promise<void>((done) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.stderr.write(`smkit local: ${signal}: stopping endpoints\n`);
+      done();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await handle.stop();
+  for (const e of handle.endpoints.values()) {
+    if (e.shadow) logger.info({ endpoint: e.name, shadow: e.shadow.name, ...e.shadowStats }, 'shadow comparison totals');
+    if (e.capture) logger.info({ endpoint: e.name, records: e.capture.written, destination: e.capture.config.destination }, 'data capture totals');
+  }
+  logger.flush();
+}

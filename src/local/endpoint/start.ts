@@ -1,0 +1,232 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
+import { detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
+import { findFreePort } from '../backends/free-port.js';
+import { prepareOptMl } from '../backends/opt-ml.js';
+import { ProcessBackend } from '../backends/process-backend.js';
+import { waitForPing, withLogTail } from '../backends/wait-ready.js';
+import { CaptureWriter } from '../capture/writer.js';
+import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
+import { createFrontDoor } from '../front-door/app.js';
+import { ContainerFailure, invokeChain } from './chain.js';
+import { LocalEndpoint, type EndpointLog, type VariantRuntime } from './local-endpoint.js';
+import { createRandom } from './random.js';
+
+/** Options of {@link startLocalEndpoints}; the CLI flags override the endpoint file. */
+export interface StartOptions {
+  /** Front-door port on 127.0.0.1; 0 picks a free one. @defaultValue the file's `port`, else 8080 */
+  port?: number;
+  /** @defaultValue the file's `backend`; else `docker` when an image is set and docker/podman exists, else `process` */
+  backend?: 'process' | 'docker';
+  /** Container engine CLI for the docker backend. @defaultValue `docker`, else `podman` */
+  engine?: ContainerEngine;
+  /** Default image for the docker backend. @defaultValue the file's `image` */
+  image?: string;
+  /** Wait for each container's `/ping` this long. @defaultValue the file's `startupTimeoutSeconds`, else 120 s */
+  startupTimeoutMs?: number;
+  /** Per-container invocation timeout. @defaultValue 60 000 ms */
+  invokeTimeoutMs?: number;
+  /** Seeds variant routing and capture sampling (for repeatable tests). */
+  seed?: number;
+  /** Progress lines (the CLI writes them to stderr). */
+  progress?: (line: string) => void;
+  /** Shadow comparisons and capture problems. */
+  log?: EndpointLog;
+  /** Keep the temporary `/opt/ml` trees and logs after stopping. @defaultValue false */
+  keepWorkDir?: boolean;
+  /** A backend object to use instead of `backend` (tests). */
+  backendImpl?: ContainerBackend;
+}
+
+/** Everything `smkit local` started. */
+export interface LocalEndpointsHandle {
+  /** Front-door base URL, for example `http://127.0.0.1:8080`. */
+  readonly url: string;
+  readonly port: number;
+  readonly endpoints: ReadonlyMap<string, LocalEndpoint>;
+  readonly containers: readonly RunningContainer[];
+  /** Temporary folder holding every container's `/opt/ml` tree and `logs/`. */
+  readonly workDir: string;
+  readonly backend: 'process' | 'docker';
+  /** Stops the front door and every container, flushes capture, removes the temporary folder. */
+  stop(): Promise<void>;
+}
+
+interface PlannedVariant {
+  endpoint: EndpointConfig;
+  variant: VariantConfig;
+  containers: RunningContainer[];
+}
+
+async function resolveBackend(config: EndpointFileConfig, opts: StartOptions): Promise<ContainerBackend> {
+  if (opts.backendImpl) return opts.backendImpl;
+  const image = opts.image ?? config.image;
+  const hasImage = image !== undefined || config.endpoints.some((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])].some((v) => v.containers.some((c) => c.image)));
+  const wanted = opts.backend ?? config.backend;
+  if (wanted === 'process') return new ProcessBackend();
+  const engine = await detectContainerEngine(opts.engine);
+  if (wanted === 'docker') {
+    if (!engine) throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `--backend docker needs the ${opts.engine ?? 'docker or podman'} CLI on PATH; install one or use --backend process`);
+    return new DockerBackend(engine, image);
+  }
+  return engine && hasImage ? new DockerBackend(engine, image) : new ProcessBackend();
+}
+
+function say(opts: StartOptions, line: string): void {
+  opts.progress?.(line);
+}
+
+async function deepPing(endpoint: EndpointConfig, planned: PlannedVariant[], timeoutMs: number): Promise<void> {
+  const sample = endpoint.deepPing;
+  if (!sample) return;
+  for (const p of planned) {
+    const req = { body: sample.body, contentType: sample.contentType, ...(sample.accept === undefined ? {} : { accept: sample.accept }) };
+    try {
+      await invokeChain(p.containers.map(chainContainer), req, { timeoutMs });
+    } catch (err) {
+      if (!(err instanceof ContainerFailure)) throw err;
+      const failed = p.containers[err.index]!;
+      throw new ToolkitError(
+        'ERR_DEEP_PING_FAILED',
+        await withLogTail(failed, `deep ping of ${endpoint.name}/${p.variant.name} failed at ${err.container.hostname}: ${err.kind === 'status' ? `status ${err.status}: ${err.detail}` : err.detail}`),
+      );
+    }
+  }
+}
+
+function chainContainer(c: RunningContainer): { hostname: string; url: string; logFile: string } {
+  return { hostname: c.spec.hostname, url: c.url, logFile: c.spec.logFile };
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((ok, ko) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      ko(err.code === 'EADDRINUSE' ? new ToolkitError('ERR_CLI_USAGE', `port ${port} on 127.0.0.1 is already in use; pass --port with another port (or 0 for any free one)`) : err);
+    });
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      ok(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+/**
+ * Starts every endpoint of `config`: a fresh `/opt/ml` tree per container, the containers through
+ * the backend, a bounded wait for `/ping` with progress, the optional deep ping, then the front
+ * door on 127.0.0.1. On any failure everything already started is stopped again.
+ */
+export async function startLocalEndpoints(config: EndpointFileConfig, opts: StartOptions = {}): Promise<LocalEndpointsHandle> {
+  const backend = await resolveBackend(config, opts);
+  const workDir = await mkdtemp(join(tmpdir(), 'smkit-local-'));
+  const logsDir = join(workDir, 'logs');
+  await mkdir(logsDir, { recursive: true });
+  const startupTimeoutMs = opts.startupTimeoutMs ?? (config.startupTimeoutSeconds === undefined ? 120_000 : config.startupTimeoutSeconds * 1000);
+  const invokeTimeoutMs = opts.invokeTimeoutMs ?? 60_000;
+  const started: RunningContainer[] = [];
+  let server: Server | undefined;
+
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(started.map((c) => c.stop(30_000).catch(() => {})));
+    if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
+  };
+
+  try {
+    const planned: PlannedVariant[] = [];
+    const startTasks: Promise<void>[] = [];
+    for (const endpoint of config.endpoints) {
+      for (const variant of [...endpoint.variants, ...(endpoint.shadow ? [endpoint.shadow] : [])]) {
+        const p: PlannedVariant = { endpoint, variant, containers: [] };
+        planned.push(p);
+        for (const container of variant.containers) {
+          const id = `${endpoint.name}/${variant.name}/${container.hostname}`;
+          const optMlDir = await prepareOptMl(join(workDir, endpoint.name, variant.name, container.hostname), container.model);
+          const port = await findFreePort();
+          const logFile = join(logsDir, `${endpoint.name}.${variant.name}.${container.hostname}.log`);
+          const running = await backend.start({ id, hostname: container.hostname, optMlDir, env: container.env, port, logFile, ...(container.image ? { image: container.image } : {}) });
+          started.push(running);
+          p.containers.push(running);
+          say(opts, `smkit local: started ${id} (${backend.name}, port ${port}, log ${logFile})`);
+          startTasks.push(
+            waitForPing(running, { timeoutMs: startupTimeoutMs, onProgress: (s) => say(opts, `smkit local: waiting for ${id} /ping ... ${s} s`) }).then(() =>
+              say(opts, `smkit local: ${id} is healthy`),
+            ),
+          );
+        }
+      }
+    }
+    const waits = await Promise.allSettled(startTasks);
+    const failed = waits.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    const random = createRandom(opts.seed);
+    const endpoints = new Map<string, LocalEndpoint>();
+    for (const endpoint of config.endpoints) {
+      const mine = planned.filter((p) => p.endpoint === endpoint);
+      await deepPing(endpoint, mine, invokeTimeoutMs);
+      if (endpoint.deepPing) say(opts, `smkit local: deep ping of ${endpoint.name} passed`);
+      const runtime = (p: PlannedVariant): VariantRuntime => ({ name: p.variant.name, weight: p.variant.weight, containers: p.containers.map(chainContainer) });
+      const production = mine.filter((p) => p.variant !== endpoint.shadow).map(runtime);
+      const shadowPlan = mine.find((p) => p.variant === endpoint.shadow);
+      const capture = endpoint.dataCapture
+        ? new CaptureWriter(endpoint.name, endpoint.dataCapture, random, (err) => opts.log?.('warn', 'data capture write failed', { endpoint: endpoint.name, error: err.message }))
+        : undefined;
+      endpoints.set(
+        endpoint.name,
+        new LocalEndpoint(endpoint.name, production, {
+          ...(shadowPlan ? { shadow: runtime(shadowPlan) } : {}),
+          ...(capture ? { capture } : {}),
+          random,
+          timeoutMs: invokeTimeoutMs,
+          ...(opts.log ? { log: opts.log } : {}),
+        }),
+      );
+    }
+
+    let stopping = false;
+    for (const c of started) {
+      void c.exitPromise.then(() => {
+        if (!stopping) opts.log?.('warn', 'container exited', { container: c.spec.id, ...c.exited, log: c.spec.logFile });
+      });
+    }
+
+    const app = createFrontDoor({
+      endpoints,
+      onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
+    });
+    const { createServer } = await import('node:http');
+    server = createServer(app);
+    // The service allows 60 s per container; a pipeline can take longer than Node's defaults allow.
+    server.requestTimeout = 0;
+    const port = await listen(server, opts.port ?? config.port ?? 8080);
+    const srv = server;
+    let stopped: Promise<void> | undefined;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      endpoints,
+      containers: started,
+      workDir,
+      backend: backend.name,
+      stop() {
+        stopped ??= (async () => {
+          stopping = true;
+          await new Promise<void>((ok) => {
+            srv.close(() => ok());
+            srv.closeIdleConnections();
+          });
+          await Promise.all([...endpoints.values()].map((e) => e.idle()));
+          await stopAll();
+        })();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    server?.close();
+    await stopAll();
+    throw err;
+  }
+}
