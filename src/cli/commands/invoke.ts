@@ -1,11 +1,25 @@
 import type { Command } from 'commander';
 
-/** Registers `smkit invoke` (placeholder until its issue lands). */
+/** Registers `smkit invoke`: one request to a container's /invocations or a front-door endpoint. */
 export function registerInvoke(program: Command): void {
   program
     .command('invoke')
-    .description('(not implemented yet)')
-    .action(() => {
-      throw new Error('smkit invoke is not implemented yet');
+    .description("Send a file or stdin to a container's /invocations (or a local front-door endpoint) and print the answer")
+    .argument('[url]', 'container URL (a bare http://host:port gets /invocations)', undefined)
+    .option('-f, --file <file>', 'request body file ("-" or omitted with piped input: stdin)')
+    .option('-c, --content-type <type>', 'request Content-Type (default: from the file extension, else application/json)')
+    .option('-a, --accept <type>', 'request Accept (default: none sent, the server default applies)')
+    .option('--custom-attributes <value>', 'X-Amzn-SageMaker-Custom-Attributes')
+    .option('--target-model <name>', 'X-Amzn-SageMaker-Target-Model')
+    .option('--target-variant <name>', 'X-Amzn-SageMaker-Target-Variant (front door)')
+    .option('--inference-id <id>', 'X-Amzn-SageMaker-Inference-Id')
+    .option('-e, --endpoint <name>', 'front-door endpoint name: POST <front door>/endpoints/<name>/invocations')
+    .option('--front-door <url>', 'front door base URL used with --endpoint', 'http://127.0.0.1:8080')
+    .option('-o, --output <file>', 'save the response body here instead of printing it')
+    .option('-v, --verbose', 'print the request line, response status and headers on stderr')
+    .option('--timeout <seconds>', 'give up after this long', '60')
+    .action(async (url: string | undefined, opts) => {
+      const { invokeCommand } = await import('../../invoke/command.js');
+      await invokeCommand(url, opts);
     });
 }

@@ -1,0 +1,70 @@
+import { promises as fs } from 'node:fs';
+import { ToolkitError } from '../errors/catalogue.js';
+import { guessContentType } from '../local/transform/run.js';
+import { describeError, invokeOnce, type InvocationHeaders } from './invoke.js';
+
+/** Flags of `smkit invoke`. */
+export interface InvokeCommandOptions {
+  file?: string;
+  contentType?: string;
+  accept?: string;
+  customAttributes?: string;
+  targetModel?: string;
+  targetVariant?: string;
+  inferenceId?: string;
+  endpoint?: string;
+  frontDoor: string;
+  output?: string;
+  verbose?: boolean;
+  timeout: string;
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Runs `smkit invoke`: sends the body, prints or saves the answer, throws on an HTTP error. */
+export async function invokeCommand(url: string | undefined, opts: InvokeCommandOptions): Promise<void> {
+  if (url !== undefined && opts.endpoint !== undefined) {
+    throw new ToolkitError('ERR_CLI_USAGE', 'give either a container URL or --endpoint NAME (with --front-door URL), not both');
+  }
+  let body: Buffer;
+  if (opts.file !== undefined && opts.file !== '-') {
+    body = await fs.readFile(opts.file).catch((err: Error) => {
+      throw new ToolkitError('ERR_CLI_USAGE', `--file ${opts.file}: ${err.message}`);
+    });
+  } else if (opts.file === '-' || !process.stdin.isTTY) {
+    body = await readStdin();
+  } else {
+    throw new ToolkitError('ERR_CLI_USAGE', 'nothing to send: give --file FILE, or pipe the body on stdin');
+  }
+  const timeoutS = Number(opts.timeout);
+  if (!(timeoutS > 0)) throw new ToolkitError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds (got ${opts.timeout})`);
+  const headers: InvocationHeaders = {
+    contentType: opts.contentType ?? (opts.file && opts.file !== '-' ? guessContentType(opts.file) : 'application/json'),
+    ...(opts.accept !== undefined ? { accept: opts.accept } : {}),
+    ...(opts.customAttributes !== undefined ? { customAttributes: opts.customAttributes } : {}),
+    ...(opts.targetModel !== undefined ? { targetModel: opts.targetModel } : {}),
+    ...(opts.targetVariant !== undefined ? { targetVariant: opts.targetVariant } : {}),
+    ...(opts.inferenceId !== undefined ? { inferenceId: opts.inferenceId } : {}),
+  };
+  const target = opts.endpoint !== undefined ? { url: opts.frontDoor, endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
+  const result = await invokeOnce(target, body, headers, timeoutS * 1000);
+  if (opts.verbose) {
+    process.stderr.write(`> POST ${result.url}\n> content-type: ${headers.contentType}\n${headers.accept ? `> accept: ${headers.accept}\n` : ''}`);
+    process.stderr.write(`< ${result.status} ${result.statusText}\n`);
+    result.headers.forEach((value, name) => process.stderr.write(`< ${name}: ${value}\n`));
+  }
+  if (result.status < 200 || result.status >= 300) {
+    throw new ToolkitError('ERR_INVOKE_FAILED', describeError(result), { details: { status: result.status } });
+  }
+  if (opts.output !== undefined) {
+    await fs.writeFile(opts.output, result.body);
+    process.stderr.write(`smkit: ${result.body.length} bytes (${result.headers.get('content-type') ?? 'no content-type'}) written to ${opts.output}\n`);
+  } else {
+    process.stdout.write(result.body);
+    if (process.stdout.isTTY && result.body.length > 0 && result.body[result.body.length - 1] !== 0x0a) process.stdout.write('\n');
+  }
+}

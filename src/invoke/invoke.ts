@@ -1,0 +1,93 @@
+import { ToolkitError } from '../errors/catalogue.js';
+
+/** Where and how to send one invocation. */
+export interface InvocationTarget {
+  /**
+   * A container URL (`http://host:port`, `/invocations` added when there is no path) or, with
+   * `endpoint`, the front door's base URL.
+   */
+  url: string;
+  /** Front-door endpoint name: the request goes to `<url>/endpoints/<endpoint>/invocations`. */
+  endpoint?: string;
+}
+
+/** Request headers the SageMaker Runtime API knows (sagemaker-contract.md §8). */
+export interface InvocationHeaders {
+  contentType: string;
+  accept?: string;
+  customAttributes?: string;
+  targetModel?: string;
+  targetVariant?: string;
+  inferenceId?: string;
+}
+
+/** The answer, whatever its status. */
+export interface InvocationResult {
+  url: string;
+  status: number;
+  statusText: string;
+  headers: Headers;
+  body: Buffer;
+}
+
+/** The URL {@link invokeOnce} posts to. */
+export function invocationUrl(target: InvocationTarget): string {
+  const base = target.url.replace(/\/+$/, '');
+  if (target.endpoint !== undefined) {
+    if (!/^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/.test(target.endpoint)) {
+      throw new ToolkitError('ERR_CLI_USAGE', `--endpoint ${JSON.stringify(target.endpoint)} is not a valid endpoint name (letters, digits and hyphens)`);
+    }
+    return `${base}/endpoints/${target.endpoint}/invocations`;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(base);
+  } catch {
+    throw new ToolkitError('ERR_CLI_USAGE', `${target.url} is not a URL; expected e.g. http://127.0.0.1:8080/invocations`);
+  }
+  if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = '/invocations';
+  return parsed.toString();
+}
+
+/** Posts `body` with SageMaker's invocation headers; never throws for an HTTP error status. */
+export async function invokeOnce(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs = 60_000): Promise<InvocationResult> {
+  const url = invocationUrl(target);
+  const h: Record<string, string> = { 'content-type': headers.contentType };
+  if (headers.accept) h['accept'] = headers.accept;
+  if (headers.customAttributes !== undefined) h['x-amzn-sagemaker-custom-attributes'] = headers.customAttributes;
+  if (headers.targetModel !== undefined) h['x-amzn-sagemaker-target-model'] = headers.targetModel;
+  if (headers.targetVariant !== undefined) h['x-amzn-sagemaker-target-variant'] = headers.targetVariant;
+  if (headers.inferenceId !== undefined) h['x-amzn-sagemaker-inference-id'] = headers.inferenceId;
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: h, body, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } };
+    const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
+    throw new ToolkitError('ERR_INVOKE_FAILED', `could not reach ${url}: ${why}. Is the server running (smkit serve / smkit local)?`, { cause: err });
+  }
+  return { url, status: res.status, statusText: res.statusText, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+}
+
+/**
+ * A one-line description of an error answer: the smkit `{code, message}` body, the front door's
+ * SageMaker-style error (`x-amzn-ErrorType`, `OriginalStatusCode`, `OriginalMessage`), or raw text.
+ */
+export function describeError(result: InvocationResult): string {
+  const type = result.headers.get('x-amzn-errortype')?.split(':')[0];
+  const text = result.body.toString('utf8');
+  let detail = text.slice(0, 2000).trim();
+  try {
+    const j = JSON.parse(text) as Record<string, unknown>;
+    const message = j['message'] ?? j['Message'];
+    const parts: string[] = [];
+    if (typeof j['code'] === 'string') parts.push(j['code']);
+    if (typeof message === 'string') parts.push(message);
+    if (j['OriginalStatusCode'] !== undefined) parts.push(`container answered ${String(j['OriginalStatusCode'])}${typeof j['OriginalMessage'] === 'string' ? `: ${j['OriginalMessage']}` : ''}`);
+    if (typeof j['LogStreamArn'] === 'string') parts.push(`log: ${j['LogStreamArn']}`);
+    if (parts.length > 0) detail = parts.join(' | ');
+  } catch {
+    // not JSON: keep the text
+  }
+  return `HTTP ${result.status} ${result.statusText}${type ? ` (${type})` : ''}${detail ? `: ${detail}` : ''}`;
+}

@@ -1,0 +1,42 @@
+import { checkProgram, defaultProgram } from '../config/program.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { packageModel, verifyArchive } from './package.js';
+
+/** Flags of `smkit package`. */
+export interface PackageCommandOptions {
+  code?: string;
+  output: string;
+  program?: string;
+  verify?: boolean;
+  sample?: string;
+  contentType?: string;
+  accept?: string;
+  startupTimeout: string;
+}
+
+/** Runs `smkit package`: check, archive, and with `--verify` serve the archive and invoke a sample. */
+export async function packageCommand(modelDir: string, opts: PackageCommandOptions): Promise<void> {
+  if (!opts.verify && (opts.sample !== undefined || opts.contentType !== undefined)) {
+    throw new ToolkitError('ERR_CLI_USAGE', '--sample and --content-type only apply with --verify');
+  }
+  const startupS = Number(opts.startupTimeout);
+  if (!(startupS > 0)) throw new ToolkitError('ERR_CLI_USAGE', `--startup-timeout must be a positive number of seconds (got ${opts.startupTimeout})`);
+  const program = opts.program !== undefined ? checkProgram(opts.program, '--program') : defaultProgram();
+  const out = (line: string): void => void process.stderr.write(`smkit: ${line}\n`);
+  const result = await packageModel(modelDir, { ...(opts.code !== undefined ? { codeDir: opts.code } : {}), outFile: opts.output, program });
+  const r = result.report;
+  out(`checked ${modelDir}: ${r.model ? `${r.model.runtime} model ${r.model.file}` : 'no runtime model file'}${r.pipelineFile ? `, pipeline ${r.pipelineFile}` : ''}${r.handlerFile ? `, handler ${r.handlerFile} (${r.hooks.join(', ') || 'no hooks'})` : ', no handler (default handling)'}`);
+  for (const w of r.warnings) out(`warning: ${w}`);
+  out(`wrote ${result.outFile}: ${result.entries.filter((e) => !e.endsWith('/')).length} files, ${result.bytes} bytes, sha256 ${result.sha256}`);
+  if (!opts.verify) return;
+  out(`verifying: serving ${result.outFile} from a temporary /opt/ml...`);
+  await verifyArchive(result.outFile, {
+    ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
+    ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}),
+    ...(opts.accept !== undefined ? { accept: opts.accept } : {}),
+    program,
+    startupTimeoutMs: startupS * 1000,
+    log: out,
+  });
+  out('verify passed');
+}

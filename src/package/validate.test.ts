@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { assertValidModelDir, validateModelDir } from './validate.js';
+import { ToolkitError } from '../errors/catalogue.js';
+
+async function modelDir(files: Record<string, string>): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-validate-'));
+  for (const [rel, text] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+    await fs.writeFile(path.join(dir, rel), text);
+  }
+  return dir;
+}
+
+async function check(files: Record<string, string>, opts = {}) {
+  const dir = await modelDir(files);
+  try {
+    return await validateModelDir(dir, opts);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('an ONNX model with a handler passes and lists the hooks', async () => {
+  const r = await check({ 'model.onnx': 'x', 'code/inference.mjs': 'export function inputFn() {}\nexport const output_fn = () => 1;' });
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.model, { runtime: 'onnx', file: 'model.onnx' });
+  assert.equal(r.handlerFile, path.join('code', 'inference.mjs'));
+  assert.deepEqual(r.hooks.sort(), ['inputFn', 'outputFn']);
+});
+
+test('one *.onnx, model.json and saved_model.pb are found', async () => {
+  assert.deepEqual((await check({ 'iris.onnx': 'x' })).model, { runtime: 'onnx', file: 'iris.onnx' });
+  assert.deepEqual((await check({ 'model.json': '{}' })).model, { runtime: 'tfjs', file: 'model.json' });
+  assert.deepEqual((await check({ 'saved_model.pb': 'x' })).model, { runtime: 'tensorflow', file: 'saved_model.pb' });
+});
+
+test('no model and no pipeline is an error naming what to add', async () => {
+  const r = await check({ 'readme.txt': 'x' });
+  assert.equal(r.ok, false);
+  assert.match(r.errors.join('\n'), /no model found.*model\.onnx.*pipeline/);
+});
+
+test('several .onnx files need a pipeline file', async () => {
+  assert.match((await check({ 'a.onnx': 'x', 'b.onnx': 'y' })).errors.join(), /several \.onnx/);
+  const ok = await check({ 'a.onnx': 'x', 'b.onnx': 'y', 'pipeline.yaml': 'predict:\n  - model: a.onnx\n  - model: b.onnx\n' });
+  assert.deepEqual(ok.errors, []);
+  assert.equal(ok.pipelineFile, 'pipeline.yaml');
+});
+
+test('a pipeline file that does not parse, or names a missing model, fails', async () => {
+  assert.match((await check({ 'pipeline.yaml': 'predict: [\n' })).errors.join(), /pipeline\.yaml/);
+  assert.match((await check({ 'pipeline.json': '{"predict":[{"model":"gone.onnx"}]}' })).errors.join(), /gone\.onnx.*does not exist/);
+  assert.match((await check({ 'pipeline.yml': 'bogus: 1\n' })).errors.join(), /unknown top-level/);
+});
+
+test('transformFn with predictFn is refused; a handler that throws on import is refused', async () => {
+  const clash = await check({ 'model.onnx': 'x', 'code/inference.js': 'export const transformFn = () => 1; export const predictFn = () => 2;' });
+  assert.match(clash.errors.join(), /transformFn together with predictFn/);
+  const broken = await check({ 'model.onnx': 'x', 'code/inference.mjs': 'throw new Error("boom at import")' });
+  assert.match(broken.errors.join(), /does not load: boom at import/);
+});
+
+test('SAGEMAKER_PROGRAM picks the module; a modelFn handler may stand in for the model', async () => {
+  const r = await check({ 'code/serve.cjs': 'exports.modelFn = () => ({});' }, { program: 'serve' });
+  assert.equal(r.ok, true);
+  assert.match(r.warnings.join(), /modelFn must load the model/);
+  const missing = await check({ 'model.onnx': 'x', 'code/serve.cjs': 'exports.modelFn = () => ({});' });
+  assert.equal(missing.ok, true);
+  assert.match(missing.warnings.join(), /no inference\.\{js,mjs,cjs\}/);
+});
+
+test('assertValidModelDir throws ERR_PACKAGE_INVALID listing the problems', async () => {
+  const dir = await modelDir({ 'x.txt': '' });
+  try {
+    await assert.rejects(assertValidModelDir(dir), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID' && /no model found/.test(e.message));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,159 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ToolkitError } from '../errors/catalogue.js';
+import { findHandlerModule, pickHooks } from '../handlers/user-module.js';
+import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
+
+/** Options for {@link validateModelDir}. */
+export interface ValidateOptions {
+  /** Handler module name in `code/` (`SAGEMAKER_PROGRAM`). @defaultValue `inference` */
+  program?: string;
+  /** A code folder that replaces `<dir>/code` (as `smkit package --code` does). */
+  codeDir?: string;
+  /** Import the handler module to check that it loads (runs its top-level code). @defaultValue true */
+  importHandler?: boolean;
+}
+
+/** What {@link validateModelDir} found. `ok` is true when `errors` is empty. */
+export interface ModelDirReport {
+  ok: boolean;
+  /** Problems that stop packaging, each saying what to fix. */
+  errors: string[];
+  /** Things worth knowing that do not stop packaging. */
+  warnings: string[];
+  /** The runtime model found, when there is one. */
+  model?: { runtime: 'onnx' | 'tfjs' | 'tensorflow'; file: string };
+  /** The pipeline file, when there is one (it parsed and validated). */
+  pipelineFile?: string;
+  /** The handler module, when there is one. */
+  handlerFile?: string;
+  /** Hook names the handler exports (camelCase), when it loaded. */
+  hooks: string[];
+}
+
+async function isFile(p: string): Promise<boolean> {
+  return fs.stat(p).then((s) => s.isFile(), () => false);
+}
+
+async function findRuntimeModel(dir: string, report: ModelDirReport): Promise<string[]> {
+  if (await isFile(path.join(dir, 'model.onnx'))) {
+    report.model = { runtime: 'onnx', file: 'model.onnx' };
+    return [];
+  }
+  const names = (await fs.readdir(dir)).sort();
+  const onnx = names.filter((n) => n.toLowerCase().endsWith('.onnx'));
+  if (onnx.length === 1) {
+    report.model = { runtime: 'onnx', file: onnx[0]! };
+    return onnx;
+  }
+  if (await isFile(path.join(dir, 'model.json'))) {
+    report.model = { runtime: 'tfjs', file: 'model.json' };
+    return onnx;
+  }
+  if (await isFile(path.join(dir, 'saved_model.pb'))) {
+    report.model = { runtime: 'tensorflow', file: 'saved_model.pb' };
+    return onnx;
+  }
+  return onnx;
+}
+
+function checkPipeline(dir: string, report: ModelDirReport): Promise<void> {
+  return (async () => {
+    const present = [];
+    for (const n of PIPELINE_FILE_NAMES) if (await isFile(path.join(dir, n))) present.push(n);
+    if (present.length === 0) return;
+    if (present.length > 1) report.warnings.push(`several pipeline files (${present.join(', ')}): ${present[0]} is used`);
+    try {
+      const spec = readPipelineFile(dir);
+      if (!spec) return;
+      report.pipelineFile = path.basename(spec.file);
+      for (const step of spec.steps) {
+        const model = step.kind === 'predict' ? step.options['model'] : undefined;
+        if (typeof model !== 'string') continue;
+        const target = path.resolve(dir, model);
+        if (target !== dir && !target.startsWith(dir + path.sep)) report.errors.push(`${report.pipelineFile}: ${step.name} names ${model}, outside the model directory`);
+        else if (!(await fs.stat(target).then(() => true, () => false))) report.errors.push(`${report.pipelineFile}: ${step.name} names ${model}, which does not exist in ${dir}`);
+      }
+    } catch (err) {
+      report.errors.push(err instanceof ToolkitError ? err.message : `${present[0]}: ${(err as Error).message}`);
+    }
+  })();
+}
+
+async function checkHandler(codeDir: string, program: string, importIt: boolean, report: ModelDirReport): Promise<void> {
+  const file = findHandlerModule(codeDir, program);
+  if (!file) {
+    const others = await fs.readdir(codeDir).catch(() => [] as string[]);
+    const scripts = others.filter((n) => /\.(m|c)?js$/.test(n));
+    if (scripts.length > 0) report.warnings.push(`code/ has ${scripts.join(', ')} but no ${program}.{js,mjs,cjs}: set SAGEMAKER_PROGRAM (or --program) to the handler's name`);
+    return;
+  }
+  report.handlerFile = path.relative(path.dirname(codeDir), file);
+  if (!importIt) return;
+  let mod: Record<string, unknown>;
+  try {
+    // The query string defeats the ESM cache so a re-check sees edits.
+    mod = (await import(`${pathToFileURL(file).href}?smkit-validate=${Date.now()}`)) as Record<string, unknown>;
+  } catch (err) {
+    report.errors.push(`handler ${report.handlerFile} does not load: ${(err as Error).message}`);
+    return;
+  }
+  try {
+    const hooks = pickHooks(mod, report.handlerFile);
+    report.hooks = Object.keys(hooks).filter((k) => k !== 'file' && (hooks as Record<string, unknown>)[k] !== undefined);
+  } catch (err) {
+    report.errors.push((err as Error).message);
+  }
+}
+
+/**
+ * Checks a model directory before it is packaged or served (used by `smkit package`): a runtime model
+ * (`model.onnx` or a single `*.onnx`, a TF.js `model.json`, a TensorFlow `saved_model.pb`) or a
+ * valid pipeline file whose model paths exist; and a handler module `code/<program>.{js,mjs,cjs}`
+ * that imports and does not export `transformFn` together with `inputFn`/`predictFn`/`outputFn`.
+ * A handler exporting `modelFn` may stand in for the model. Never throws for a bad directory: the
+ * problems come back in `errors` (see {@link assertValidModelDir}).
+ *
+ * @example
+ * const report = await validateModelDir('models/iris-onnx');
+ * if (!report.ok) console.error(report.errors.join('\n'));
+ */
+export async function validateModelDir(dir: string, options: ValidateOptions = {}): Promise<ModelDirReport> {
+  const root = path.resolve(dir);
+  const report: ModelDirReport = { ok: false, errors: [], warnings: [], hooks: [] };
+  const st = await fs.stat(root).catch(() => undefined);
+  if (!st?.isDirectory()) {
+    report.errors.push(`${dir} is not a directory`);
+    return report;
+  }
+  const codeDir = options.codeDir !== undefined ? path.resolve(options.codeDir) : path.join(root, 'code');
+  if (options.codeDir !== undefined && !(await fs.stat(codeDir).then((s) => s.isDirectory(), () => false))) {
+    report.errors.push(`--code ${options.codeDir} is not a directory`);
+  }
+  const onnxFiles = await findRuntimeModel(root, report);
+  await checkPipeline(root, report);
+  await checkHandler(codeDir, options.program ?? 'inference', options.importHandler ?? true, report);
+  if (!report.model && !report.pipelineFile && !report.errors.some((e) => /pipeline|\.ya?ml|\.json/.test(e))) {
+    if (onnxFiles.length > 1) {
+      report.errors.push(`several .onnx files (${onnxFiles.join(', ')}) and no model.onnx: add a pipeline file naming which to run, or rename one to model.onnx`);
+    } else if (report.hooks.includes('modelFn')) {
+      report.warnings.push('no model file or pipeline file: the handler modelFn must load the model itself');
+    } else {
+      report.errors.push(
+        `no model found in ${dir}: add model.onnx (or one *.onnx), a TF.js model.json, a TensorFlow saved_model.pb, or a pipeline file (${PIPELINE_FILE_NAMES.join(', ')}); or export modelFn from the handler`,
+      );
+    }
+  }
+  report.ok = report.errors.length === 0;
+  return report;
+}
+
+/** {@link validateModelDir}, throwing `ERR_PACKAGE_INVALID` listing every problem when there is one. */
+export async function assertValidModelDir(dir: string, options: ValidateOptions = {}): Promise<ModelDirReport> {
+  const report = await validateModelDir(dir, options);
+  if (!report.ok) {
+    throw new ToolkitError('ERR_PACKAGE_INVALID', `${dir} is not ready to package:\n  - ${report.errors.join('\n  - ')}`, { details: { errors: report.errors } });
+  }
+  return report;
+}
