@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { readDeviceEnv } from '../config/devices.js';
 
 /** Facts about the machine's GPUs, gathered by {@link GpuProbes}. Injected in tests. */
 export interface GpuProbes {
@@ -7,8 +8,44 @@ export interface GpuProbes {
   listDevFiles(): string[];
   /** Output of `nvidia-smi -L`, or undefined when it cannot run. */
   nvidiaSmiList(): string | undefined;
-  /** The `CUDA_VISIBLE_DEVICES` value, if set. */
+  /** The `CUDA_VISIBLE_DEVICES` value, if set (an empty string is a value: it hides every GPU). */
   cudaVisibleDevices(): string | undefined;
+}
+
+/** A GPU the machine (or container) has, numbered as `nvidia-smi` and `/dev/nvidiaN` number it. */
+export interface PhysicalGpu {
+  /** Index in `nvidia-smi -L` (the PCI bus order), or N of `/dev/nvidiaN`. */
+  readonly index: number;
+  /** Product name, when `nvidia-smi` ran. */
+  readonly name?: string;
+  /** `GPU-…` UUID, when `nvidia-smi` ran. */
+  readonly uuid?: string;
+  /** `MIG-…` UUIDs of MIG instances on this GPU, when `nvidia-smi` listed any. */
+  readonly migUuids?: readonly string[];
+}
+
+/** A GPU this process may use, as CUDA numbers it: `ordinal` is the `deviceId` to pass to runtimes. */
+export interface VisibleGpu {
+  /** CUDA device ordinal inside this process (0..n-1, in `CUDA_VISIBLE_DEVICES` order). */
+  readonly ordinal: number;
+  /** The physical GPU it maps to. */
+  readonly physical: PhysicalGpu;
+  /** The `CUDA_VISIBLE_DEVICES` entry that made it visible (a physical index or a UUID). */
+  readonly id: string;
+}
+
+/** Everything GPU detection found, with notes explaining surprising results (for logs). */
+export interface GpuInventory {
+  /** Where the physical list came from. */
+  readonly source: 'nvidia-smi' | 'device-files' | 'none';
+  /** All GPUs present, whether or not this process may use them. */
+  readonly physical: readonly PhysicalGpu[];
+  /** GPUs this process may use, by CUDA ordinal. */
+  readonly visible: readonly VisibleGpu[];
+  /** The `CUDA_VISIBLE_DEVICES` value, when set. */
+  readonly cudaVisibleDevices?: string;
+  /** Explanations worth logging (an entry CUDA will ignore, UUIDs that could not be checked). */
+  readonly notes: readonly string[];
 }
 
 /** Probes that look at the real machine. */
@@ -28,40 +65,133 @@ export const systemGpuProbes: GpuProbes = {
     }
   },
   cudaVisibleDevices() {
-    return process.env['CUDA_VISIBLE_DEVICES'];
+    return readDeviceEnv().cudaVisibleDevices;
   },
 };
 
 /**
- * Indexes of the GPUs this process may use. `CUDA_VISIBLE_DEVICES` narrows the list (an empty value
- * or `-1` hides all); otherwise `nvidia-smi -L`, else `/dev/nvidiaN` device files.
+ * Parses `nvidia-smi -L` output:
+ * `GPU 0: Tesla T4 (UUID: GPU-8932f937-…)`, optionally followed by indented
+ * `  MIG 1g.5gb Device 0: (UUID: MIG-…)` lines for MIG instances of that GPU.
  */
-export function detectGpus(probes: GpuProbes = systemGpuProbes): number[] {
-  const visible = probes.cudaVisibleDevices();
-  let found: number[] = [];
+export function parseNvidiaSmiList(text: string): PhysicalGpu[] {
+  const gpus: { index: number; name?: string; uuid?: string; migUuids?: string[] }[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const gpu = /^GPU (\d+):\s*(.*?)\s*(?:\(UUID:\s*(GPU-[^)\s]+)\))?$/.exec(line);
+    if (gpu) {
+      gpus.push({ index: Number(gpu[1]), ...(gpu[2] ? { name: gpu[2] } : {}), ...(gpu[3] ? { uuid: gpu[3] } : {}) });
+      continue;
+    }
+    const mig = /^MIG .*\(UUID:\s*(MIG-[^)\s]+)\)$/.exec(line);
+    const parent = gpus[gpus.length - 1];
+    if (mig && parent) (parent.migUuids ??= []).push(mig[1]!);
+  }
+  return gpus.sort((a, b) => a.index - b.index);
+}
+
+/**
+ * Applies CUDA's `CUDA_VISIBLE_DEVICES` rules to the physical GPUs:
+ * - unset: every GPU, in index order;
+ * - set but empty (or only spaces): none;
+ * - a comma-separated list of indexes or UUIDs (`GPU-…`, `MIG-…`, or a unique prefix of one):
+ *   those GPUs, renumbered 0..n-1 in the order given. CUDA stops at the first invalid entry
+ *   (`-1`, an index out of range, an unknown UUID, a repeat), so `0,2,-1,1` makes 0 and 2 visible.
+ * UUIDs cannot be checked without `nvidia-smi`; each is then assumed to name a different GPU.
+ */
+export function applyCudaVisibleDevices(value: string | undefined, physical: readonly PhysicalGpu[]): { visible: VisibleGpu[]; notes: string[] } {
+  if (value === undefined) {
+    return { visible: physical.map((p, ordinal) => ({ ordinal, physical: p, id: String(p.index) })), notes: [] };
+  }
+  const notes: string[] = [];
+  const visible: VisibleGpu[] = [];
+  const used = new Set<PhysicalGpu>();
+  const entries = value.trim() === '' ? [] : value.split(',').map((s) => s.trim());
+  for (const [position, entry] of entries.entries()) {
+    const gpu = resolveEntry(entry, physical, used, notes);
+    if (!gpu) {
+      if (physical.length > 0) {
+        const ignored = entries.slice(position).join(',');
+        notes.push(`CUDA_VISIBLE_DEVICES entry "${entry}" names no usable GPU; CUDA ignores it and every entry after it ("${ignored}")`);
+      }
+      break;
+    }
+    used.add(gpu);
+    visible.push({ ordinal: visible.length, physical: gpu, id: entry });
+  }
+  return { visible, notes };
+}
+
+function resolveEntry(entry: string, physical: readonly PhysicalGpu[], used: ReadonlySet<PhysicalGpu>, notes: string[]): PhysicalGpu | undefined {
+  if (/^\d+$/.test(entry)) {
+    const gpu = physical.find((p) => p.index === Number(entry));
+    return gpu && !used.has(gpu) ? gpu : undefined;
+  }
+  if (!/^(GPU|MIG)-/i.test(entry)) return undefined;
+  const known = physical.some((p) => p.uuid !== undefined);
+  if (!known) {
+    // Without nvidia-smi the UUIDs are unknown: trust the entry, one GPU each, in index order.
+    const next = physical.find((p) => !used.has(p));
+    if (next && !notes.some((n) => n.startsWith('UUIDs in CUDA_VISIBLE_DEVICES'))) {
+      notes.push('UUIDs in CUDA_VISIBLE_DEVICES could not be checked (nvidia-smi is not available); assuming each names a different GPU');
+    }
+    return next;
+  }
+  const prefix = entry.toLowerCase();
+  const matches = physical.filter((p) =>
+    [p.uuid, ...(p.migUuids ?? [])].some((u) => u !== undefined && u.toLowerCase().startsWith(prefix)),
+  );
+  const gpu = matches.length === 1 ? matches[0] : undefined;
+  return gpu && !used.has(gpu) ? gpu : undefined;
+}
+
+/**
+ * Looks at the machine: `nvidia-smi -L` when it runs (it does not honour `CUDA_VISIBLE_DEVICES`,
+ * so it gives the physical list), else `/dev/nvidiaN` device files; then applies
+ * `CUDA_VISIBLE_DEVICES` ({@link applyCudaVisibleDevices}). The real machine is probed once per
+ * process; injected probes are probed on every call.
+ */
+export function inspectGpus(probes: GpuProbes = systemGpuProbes): GpuInventory {
+  if (probes === systemGpuProbes && systemInventory) return systemInventory;
+  let source: GpuInventory['source'] = 'none';
+  let physical: PhysicalGpu[] = [];
   const smi = probes.nvidiaSmiList();
-  if (smi !== undefined) {
-    found = smi
-      .split('\n')
-      .map((line) => /^GPU (\d+):/.exec(line.trim()))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]));
+  if (smi !== undefined) physical = parseNvidiaSmiList(smi);
+  if (physical.length > 0) {
+    source = 'nvidia-smi';
   } else {
-    found = probes
+    physical = probes
       .listDevFiles()
       .map((f) => /^nvidia(\d+)$/.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
+      .map((m) => ({ index: Number(m[1]) }))
+      .sort((a, b) => a.index - b.index);
+    if (physical.length > 0) source = 'device-files';
   }
-  if (visible === undefined) return found;
-  const v = visible.trim();
-  if (v === '' || v === '-1' || v.toLowerCase() === 'none') return [];
-  // CUDA renumbers visible devices from 0 in the order given.
-  return v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((_, i) => i)
-    .filter((i) => i < Math.max(found.length, v.split(',').length));
+  const cudaVisibleDevices = probes.cudaVisibleDevices();
+  const { visible, notes } = applyCudaVisibleDevices(cudaVisibleDevices, physical);
+  const inventory: GpuInventory = Object.freeze({
+    source,
+    physical,
+    visible,
+    ...(cudaVisibleDevices !== undefined ? { cudaVisibleDevices } : {}),
+    notes,
+  });
+  if (probes === systemGpuProbes) systemInventory = inventory;
+  return inventory;
+}
+
+let systemInventory: GpuInventory | undefined;
+
+/**
+ * CUDA device ordinals this process may use (`[0, 1]` for two visible GPUs; `[]` for none).
+ * These are the `deviceId`s to pass to ONNX Runtime, not physical indexes.
+ */
+export function detectGpus(probes: GpuProbes = systemGpuProbes): number[] {
+  return inspectGpus(probes).visible.map((g) => g.ordinal);
+}
+
+/** Number of GPUs this process may use: the value for `SM_NUM_GPUS` in training. */
+export function countGpus(probes: GpuProbes = systemGpuProbes): number {
+  return inspectGpus(probes).visible.length;
 }

@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inspectGpus, type GpuProbes } from './gpus.js';
+import { selectOnnxProviders, selectTfjsBinding } from './select.js';
+
+const smi = (n: number) => Array.from({ length: n }, (_, i) => `GPU ${i}: Tesla T4 (UUID: GPU-${i})`).join('\n');
+const inv = (n: number, cvd?: string) =>
+  inspectGpus({ listDevFiles: () => [], nvidiaSmiList: () => (n > 0 ? smi(n) : undefined), cudaVisibleDevices: () => cvd } satisfies GpuProbes);
+const GPU_BUILD = ['cpu', 'cuda', 'tensorrt'];
+const CPU_BUILD = ['cpu'];
+
+test('auto on a GPU image with a GPU: CUDA on the worker\'s round-robin GPU, no warning', () => {
+  const c = selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 3, inventory: inv(2) });
+  assert.deepEqual(c.providers, [{ name: 'cuda', deviceId: 1 }, 'cpu']);
+  assert.equal(c.label, 'cuda:1');
+  assert.deepEqual(c.warnings, []);
+});
+
+test('auto without a GPU, or on the CPU build: CPU, quietly', () => {
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(0) }), { providers: ['cpu'], label: 'cpu', warnings: [] });
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(1) }).warnings, []);
+});
+
+test('tensorrt keeps cuda behind it and cpu last', () => {
+  const c = selectOnnxProviders({ requested: ['tensorrt'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(1) });
+  assert.deepEqual(c.providers, [{ name: 'tensorrt', deviceId: 0 }, { name: 'cuda', deviceId: 0 }, 'cpu']);
+  assert.equal(c.label, 'tensorrt:0');
+});
+
+test('an explicit GPU request without a GPU falls back to CPU with a warning naming the cause', () => {
+  const none = selectOnnxProviders({ requested: ['cuda'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(0) });
+  assert.equal(none.label, 'cpu');
+  assert.match(none.warnings[0]!, /cuda was asked for .* no GPU is visible .*--gpus all/);
+  const hidden = selectOnnxProviders({ requested: ['gpu'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(2, '') });
+  assert.match(hidden.warnings[0]!, /CUDA_VISIBLE_DEVICES="" hides the 2 present/);
+});
+
+test('tensorrt missing from the build: warn, use cuda; CPU build: warn twice, use cpu', () => {
+  const noTrt = selectOnnxProviders({ requested: ['tensorrt'], supported: ['cpu', 'cuda'], workerIndex: 1, inventory: inv(2) });
+  assert.deepEqual(noTrt.providers, [{ name: 'cuda', deviceId: 1 }, 'cpu']);
+  assert.equal(noTrt.warnings.length, 1);
+  const cpuBuild = selectOnnxProviders({ requested: ['tensorrt'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(1) });
+  assert.deepEqual(cpuBuild.providers, ['cpu']);
+  assert.equal(cpuBuild.warnings.length, 2);
+});
+
+test('cpu first ends the list even when a GPU is there', () => {
+  assert.deepEqual(selectOnnxProviders({ requested: ['cpu', 'cuda'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(1) }).providers, ['cpu']);
+});
+
+test('TF.js: tfjs-node-gpu only with a GPU and the binding installed; otherwise CPU binding', () => {
+  assert.deepEqual(selectTfjsBinding({ requested: ['auto'], inventory: inv(1), gpuBindingInstalled: true }).packages, ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']);
+  assert.deepEqual(selectTfjsBinding({ requested: ['auto'], inventory: inv(1), gpuBindingInstalled: false }), { packages: ['@tensorflow/tfjs-node'], warnings: [] });
+  assert.deepEqual(selectTfjsBinding({ requested: ['cpu'], inventory: inv(1), gpuBindingInstalled: true }).packages, ['@tensorflow/tfjs-node']);
+  const asked = selectTfjsBinding({ requested: ['cuda'], inventory: inv(1), gpuBindingInstalled: false });
+  assert.match(asked.warnings[0]!, /tfjs-node-gpu is not installed .*CUDA 11.2/);
+  assert.match(selectTfjsBinding({ requested: ['gpu'], inventory: inv(0), gpuBindingInstalled: true }).warnings[0]!, /no GPU is visible/);
+});

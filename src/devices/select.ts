@@ -1,0 +1,104 @@
+import { gpuForWorker } from './assign.js';
+import type { GpuInventory, VisibleGpu } from './gpus.js';
+
+/** An ONNX Runtime `executionProviders` entry: a name, or a GPU provider with its device ordinal. */
+export type OnnxProvider = 'cpu' | { readonly name: 'cuda' | 'tensorrt'; readonly deviceId: number };
+
+/** What {@link selectOnnxProviders} decides for one worker. */
+export interface OnnxDeviceChoice {
+  /** Providers best first, always ending with `cpu` (ONNX Runtime falls back per node). */
+  readonly providers: readonly OnnxProvider[];
+  /** Short label for logs (`tensorrt:1`, `cuda:0`, `cpu`). */
+  readonly label: string;
+  /** The GPU this worker uses, when any. */
+  readonly gpu?: VisibleGpu;
+  /** Fallbacks from what was asked for: log each as a warning. */
+  readonly warnings: readonly string[];
+}
+
+/** Inputs of {@link selectOnnxProviders}; all facts are passed in, so it is pure. */
+export interface OnnxDeviceRequest {
+  /** `SMKIT_DEVICE` list, best first: `auto`, `cpu`, `cuda` (alias `gpu`), `tensorrt`. */
+  readonly requested: readonly string[];
+  /** Providers this onnxruntime-node build has (`listSupportedBackends()` names). */
+  readonly supported: readonly string[];
+  /** The worker's index: workers are spread over visible GPUs round-robin. */
+  readonly workerIndex: number;
+  /** GPU detection result ({@link inspectGpus}). */
+  readonly inventory: GpuInventory;
+}
+
+/**
+ * Picks ONNX Runtime execution providers for one worker. `auto` uses CUDA when a GPU is visible and
+ * the build has the CUDA provider, else CPU, quietly. An explicit `cuda`/`gpu`/`tensorrt` that cannot
+ * be honoured falls back to the next choice with a warning, never silently. `tensorrt` keeps `cuda`
+ * behind it for the nodes TensorRT does not take. `cpu` ends the list.
+ */
+export function selectOnnxProviders(req: OnnxDeviceRequest): OnnxDeviceChoice {
+  const gpu = gpuForWorker(req.workerIndex, req.inventory.visible);
+  const warnings: string[] = [];
+  const chosen: ('cuda' | 'tensorrt')[] = [];
+  for (const asked of req.requested.map((d) => (d === 'gpu' ? 'cuda' : d))) {
+    if (asked === 'cpu') break;
+    const explicit = asked !== 'auto';
+    if (!gpu) {
+      if (explicit) warnings.push(`${asked} was asked for (SMKIT_DEVICE) but no GPU is visible${visibilityHint(req.inventory)}; using CPU`);
+      continue;
+    }
+    for (const ep of asked === 'tensorrt' ? (['tensorrt', 'cuda'] as const) : (['cuda'] as const)) {
+      if (chosen.includes(ep)) continue;
+      if (req.supported.includes(ep)) {
+        chosen.push(ep);
+      } else if (explicit) {
+        warnings.push(`${ep} was asked for (SMKIT_DEVICE) but this onnxruntime-node build has no ${ep} execution provider (use the GPU image); trying the next choice`);
+      }
+    }
+  }
+  const providers: OnnxProvider[] = [...chosen.map((name) => ({ name, deviceId: gpu!.ordinal })), 'cpu'];
+  const first = chosen[0];
+  return {
+    providers,
+    label: first ? `${first}:${gpu!.ordinal}` : 'cpu',
+    ...(first ? { gpu: gpu! } : {}),
+    warnings: [...new Set(warnings)],
+  };
+}
+
+function visibilityHint(inventory: GpuInventory): string {
+  if (inventory.physical.length > 0 && inventory.cudaVisibleDevices !== undefined) {
+    return ` (CUDA_VISIBLE_DEVICES="${inventory.cudaVisibleDevices}" hides the ${inventory.physical.length} present)`;
+  }
+  return inventory.physical.length === 0 ? ' (no nvidia-smi, no /dev/nvidiaN: run with --gpus all on a GPU host)' : '';
+}
+
+/** The TF.js native bindings to try, best first, and why a GPU one is left out. */
+export interface TfjsBindingChoice {
+  /** Package names to import, best first (the caller falls back to wasm/cpu when none loads). */
+  readonly packages: readonly ('@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node')[];
+  /** Fallbacks from what was asked for: log each as a warning. */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Chooses the TensorFlow.js native binding: `tfjs-node-gpu` only when a GPU is visible, it is not
+ * excluded by `SMKIT_DEVICE=cpu`, and the binding is installed (smkit's GPU image does not ship it:
+ * it needs CUDA 11.2 + cuDNN 8, see docs/images.md); otherwise `tfjs-node` on CPU, with a warning when
+ * a GPU was asked for explicitly.
+ */
+export function selectTfjsBinding(req: { requested: readonly string[]; inventory: GpuInventory; gpuBindingInstalled: boolean }): TfjsBindingChoice {
+  const first = req.requested.find((d) => d !== 'auto') ?? 'auto';
+  const wantsGpu = req.requested[0] !== 'cpu';
+  const explicit = first !== 'auto' && first !== 'cpu';
+  if (!wantsGpu) return { packages: ['@tensorflow/tfjs-node'], warnings: [] };
+  if (req.inventory.visible.length === 0) {
+    const warnings = explicit ? [`${first} was asked for (SMKIT_DEVICE) but no GPU is visible${visibilityHint(req.inventory)}; TF.js runs on CPU`] : [];
+    return { packages: ['@tensorflow/tfjs-node'], warnings };
+  }
+  if (!req.gpuBindingInstalled) {
+    const warnings = explicit
+      ? ['a GPU is visible but @tensorflow/tfjs-node-gpu is not installed (it needs CUDA 11.2 + cuDNN 8; see docs/images.md); TF.js runs on CPU']
+      : [];
+    return { packages: ['@tensorflow/tfjs-node'], warnings };
+  }
+  return { packages: ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'], warnings: [] };
+}
