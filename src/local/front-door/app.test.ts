@@ -1,0 +1,187 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { SageMakerRuntimeClient, InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { LocalEndpoint, type VariantRuntime } from '../endpoint/local-endpoint.js';
+import { createRandom } from '../endpoint/random.js';
+import { createFrontDoor } from './app.js';
+
+interface Seen {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+interface Reply {
+  status?: number;
+  body: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+const servers: Server[] = [];
+after(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
+
+/** A stand-in container: records each request and answers with `reply`. */
+async function fakeContainer(hostname: string, reply: (seen: Seen) => Reply): Promise<{ container: VariantRuntime['containers'][0]; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const s = { headers: req.headers, body: Buffer.concat(chunks).toString() };
+      seen.push(s);
+      const r = reply(s);
+      res.writeHead(r.status ?? 200, { 'content-type': r.contentType ?? 'application/json', ...(r.headers ?? {}) });
+      res.end(r.body);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { container: { hostname, url: `http://127.0.0.1:${port}`, logFile: `/tmp/logs/${hostname}.log` }, seen };
+}
+
+test('serial pipeline: bodies and content types flow; the caller Accept reaches only the last container', async () => {
+  const a = await fakeContainer('container-1', (s) => ({ body: `${s.body}|a`, contentType: 'text/csv' }));
+  const b = await fakeContainer('container-2', (s) => ({ body: `${s.body}|b`, contentType: 'application/x-b' }));
+  const c = await fakeContainer('container-3', (s) => ({ body: `${s.body}|c`, contentType: 'text/x-final', headers: { 'x-amzn-sagemaker-custom-attributes': 'from=last' } }));
+  const ep = new LocalEndpoint('pipe', [{ name: 'AllTraffic', weight: 1, containers: [a.container, b.container, c.container] }]);
+  const app = createFrontDoor({ endpoints: new Map([['pipe', ep]]) });
+  const res = await request(app)
+    .post('/endpoints/pipe/invocations')
+    .set('Content-Type', 'text/plain')
+    .set('Accept', 'text/x-final')
+    .set('X-Amzn-SageMaker-Custom-Attributes', 'trace=1')
+    .set('X-Amzn-SageMaker-Inference-Id', 'inf-1')
+    .set('Authorization', 'AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/sagemaker/aws4_request, SignedHeaders=host, Signature=abc')
+    .send('in');
+  assert.equal(res.status, 200);
+  assert.equal(res.text, 'in|a|b|c');
+  assert.equal(res.headers['content-type'], 'text/x-final');
+  assert.equal(res.headers['x-amzn-invoked-production-variant'], 'AllTraffic');
+  assert.equal(res.headers['x-amzn-sagemaker-custom-attributes'], 'from=last');
+  assert.match(res.headers['x-amzn-requestid'] as string, /^[0-9a-f-]{36}$/);
+  assert.equal(a.seen[0]!.headers['content-type'], 'text/plain');
+  assert.equal(b.seen[0]!.headers['content-type'], 'text/csv');
+  assert.equal(c.seen[0]!.headers['content-type'], 'application/x-b');
+  assert.equal(a.seen[0]!.headers.accept, undefined, 'earlier containers use their default accept');
+  assert.equal(b.seen[0]!.headers.accept, undefined);
+  assert.equal(c.seen[0]!.headers.accept, 'text/x-final');
+  assert.equal(a.seen[0]!.headers['x-amzn-sagemaker-custom-attributes'], 'trace=1');
+  assert.equal(c.seen[0]!.headers['x-amzn-sagemaker-inference-id'], 'inf-1');
+  assert.equal(a.seen[0]!.headers.authorization, undefined, 'SigV4 Authorization is not forwarded');
+});
+
+test('errors: ModelError names the failing container; validation errors are 400', async () => {
+  const ok = await fakeContainer('container-1', (s) => ({ body: s.body }));
+  const bad = await fakeContainer('container-2', () => ({ status: 500, body: 'boom', contentType: 'text/plain' }));
+  const picky = await fakeContainer('primary', () => ({ status: 415, body: '{"code":"ERR_UNSUPPORTED_MEDIA_TYPE"}' }));
+  const endpoints = new Map([
+    ['pipe', new LocalEndpoint('pipe', [{ name: 'AllTraffic', weight: 1, containers: [ok.container, bad.container] }])],
+    ['single', new LocalEndpoint('single', [{ name: 'AllTraffic', weight: 1, containers: [picky.container] }])],
+    ['gone', new LocalEndpoint('gone', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: 'http://127.0.0.1:1', logFile: '/tmp/g.log' }] }])],
+  ]);
+  const app = createFrontDoor({ endpoints, accountId: '123456789012' });
+
+  let res = await request(app).post('/endpoints/pipe/invocations').set('Content-Type', 'application/json').send('[1]');
+  assert.equal(res.status, 424);
+  assert.equal(res.headers['x-amzn-errortype'], 'ModelError');
+  assert.deepEqual(res.body, {
+    Message: 'Received server error (500) from container-2 with message "boom". See /tmp/logs/container-2.log for more information.',
+    OriginalStatusCode: 500,
+    OriginalMessage: 'boom',
+    LogStreamArn: '/tmp/logs/container-2.log',
+  });
+
+  res = await request(app).post('/endpoints/single/invocations').set('Content-Type', 'application/json').send('[1]');
+  assert.equal(res.status, 424);
+  assert.match(res.body.Message, /^Received client error \(415\) from primary with message/);
+
+  res = await request(app).post('/endpoints/nope/invocations').send('x');
+  assert.equal(res.status, 400);
+  assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+  assert.equal(res.body.Message, 'Endpoint nope of account 123456789012 not found.');
+
+  res = await request(app).post('/endpoints/single/invocations').set('X-Amzn-SageMaker-Target-Variant', 'Nope').send('x');
+  assert.equal(res.status, 400);
+  assert.match(res.body.Message, /variant Nope does not exist/);
+
+  res = await request(app).post('/endpoints/single/invocations').set('X-Amzn-SageMaker-Inference-Id', 'x'.repeat(65)).send('x');
+  assert.equal(res.status, 400);
+  assert.match(res.body.Message, /^1 validation error detected: Value 'x+' at 'inferenceId' failed to satisfy constraint: Member must have length less than or equal to 64$/);
+
+  res = await request(app).post('/endpoints/single/invocations').set('Content-Type', 'application/octet-stream').send(Buffer.alloc(6_291_457));
+  assert.equal(res.status, 400);
+  assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+  assert.match(res.body.Message, /at 'body' failed to satisfy constraint: Member must have length less than or equal to 6291456/);
+
+  res = await request(app).post('/endpoints/gone/invocations').send('x');
+  assert.equal(res.status, 503);
+  assert.equal(res.headers['x-amzn-errortype'], 'ServiceUnavailable');
+  assert.match(res.body.Message, /Container primary is not reachable/);
+
+  res = await request(app).get('/endpoints/single/invocations');
+  assert.equal(res.status, 404);
+});
+
+test('weighted routing is seedable, TargetVariant pins a variant, shadow answers are compared but never returned', async () => {
+  const one = await fakeContainer('primary', () => ({ body: '[0.5, 0.5]' }));
+  const two = await fakeContainer('primary', () => ({ body: '[0.5, 0.5]' }));
+  const shadow = await fakeContainer('primary', (s) => ({ body: s.body.includes('odd') ? '[0.25, 0.5]' : '[0.5, 0.5]' }));
+  const make = (): LocalEndpoint =>
+    new LocalEndpoint('ab', [{ name: 'A', weight: 1, containers: [one.container] }, { name: 'B', weight: 1, containers: [two.container] }], {
+      shadow: { name: 'Shadow', weight: 0, containers: [shadow.container] },
+      random: createRandom(42),
+    });
+  const ep = make();
+  const app = createFrontDoor({ endpoints: new Map([['ab', ep]]) });
+  const picks: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const res = await request(app).post('/endpoints/ab/invocations').set('Content-Type', 'application/json').send(i === 3 ? '"odd"' : '"even"');
+    assert.equal(res.text, '[0.5, 0.5]');
+    picks.push(res.headers['x-amzn-invoked-production-variant'] as string);
+  }
+  assert.ok(picks.includes('A') && picks.includes('B'), picks.join());
+  const again = make();
+  assert.deepEqual(picks, Array.from({ length: 8 }, () => again.route().name), 'same seed, same routing');
+  const pinned = await request(app).post('/endpoints/ab/invocations').set('X-Amzn-SageMaker-Target-Variant', 'B').send('1');
+  assert.equal(pinned.headers['x-amzn-invoked-production-variant'], 'B');
+  await ep.idle();
+  assert.deepEqual(ep.shadowStats, { requests: 9, compared: 9, differing: 1, shadowErrors: 0, maxAbsDiff: 0.25 });
+  assert.equal(shadow.seen[8]!.headers['x-amzn-sagemaker-target-variant'], undefined);
+});
+
+test('the AWS SDK v3 client works against the front door, including ModelError', async () => {
+  const good = await fakeContainer('primary', (s) => ({ body: JSON.stringify({ echo: s.body, accept: s.headers.accept ?? null }), contentType: 'application/json' }));
+  const bad = await fakeContainer('primary', () => ({ status: 400, body: 'bad input', contentType: 'text/plain' }));
+  const app = createFrontDoor({
+    endpoints: new Map([
+      ['good', new LocalEndpoint('good', [{ name: 'AllTraffic', weight: 1, containers: [good.container] }])],
+      ['bad', new LocalEndpoint('bad', [{ name: 'AllTraffic', weight: 1, containers: [bad.container] }])],
+    ]),
+  });
+  const server = createServer(app);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const client = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
+  try {
+    const out = await client.send(new InvokeEndpointCommand({ EndpointName: 'good', Body: Buffer.from('hello'), Accept: 'application/json', CustomAttributes: 'c=1' }));
+    assert.equal(out.InvokedProductionVariant, 'AllTraffic');
+    assert.equal(out.ContentType, 'application/json');
+    assert.deepEqual(JSON.parse(Buffer.from(out.Body!).toString()), { echo: 'hello', accept: 'application/json' });
+    assert.equal(good.seen[0]!.headers['content-type'], 'application/octet-stream', 'the SDK default content type passes through');
+    await assert.rejects(client.send(new InvokeEndpointCommand({ EndpointName: 'bad', Body: Buffer.from('x'), ContentType: 'text/csv' })), (err: Error & Record<string, unknown>) => {
+      assert.equal(err.name, 'ModelError');
+      assert.equal(err.OriginalStatusCode, 400);
+      assert.equal(err.OriginalMessage, 'bad input');
+      assert.equal(err.LogStreamArn, '/tmp/logs/primary.log');
+      assert.equal((err.$metadata as { httpStatusCode: number }).httpStatusCode, 424);
+      return true;
+    });
+    await assert.rejects(client.send(new InvokeEndpointCommand({ EndpointName: 'missing', Body: Buffer.from('x') })), (err: Error) => err.name === 'ValidationError' && /Endpoint missing of account/.test(err.message));
+  } finally {
+    client.destroy();
+  }
+});
