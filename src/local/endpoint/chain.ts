@@ -50,8 +50,8 @@ export interface ChainOptions {
 }
 
 function requestHeaders(req: InvocationRequest, contentType: string, accept: string | undefined): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': contentType };
-  if (accept !== undefined) headers.accept = accept;
+  // `*/*` (what fetch would send anyway) means "your SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT".
+  const headers: Record<string, string> = { 'content-type': contentType, accept: accept ?? '*/*' };
   if (req.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = req.customAttributes;
   if (req.targetModel !== undefined) headers['x-amzn-sagemaker-target-model'] = req.targetModel;
   if (req.targetVariant !== undefined) headers['x-amzn-sagemaker-target-variant'] = req.targetVariant;
@@ -62,8 +62,8 @@ function requestHeaders(req: InvocationRequest, contentType: string, accept: str
 /**
  * Sends a request through one container or a serial inference pipeline (sagemaker-contract.md §4,
  * peer-systems.md §C-6.5): container i's response body and `Content-Type` become container i+1's
- * request; the caller's `Accept` goes to the last container only, so the earlier ones answer in
- * their own `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`. Throws {@link ContainerFailure} naming the
+ * request; the caller's `Accept` goes to the last container only; the earlier ones get `Accept: *\/*`
+ * and so answer in their own `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`. Throws {@link ContainerFailure} naming the
  * container that failed.
  */
 export async function invokeChain(containers: readonly ChainContainer[], req: InvocationRequest, opts: ChainOptions = {}): Promise<InvocationResponse> {

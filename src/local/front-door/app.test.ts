@@ -65,8 +65,8 @@ test('serial pipeline: bodies and content types flow; the caller Accept reaches 
   assert.equal(a.seen[0]!.headers['content-type'], 'text/plain');
   assert.equal(b.seen[0]!.headers['content-type'], 'text/csv');
   assert.equal(c.seen[0]!.headers['content-type'], 'application/x-b');
-  assert.equal(a.seen[0]!.headers.accept, undefined, 'earlier containers use their default accept');
-  assert.equal(b.seen[0]!.headers.accept, undefined);
+  assert.equal(a.seen[0]!.headers.accept, '*/*', 'earlier containers use their default accept');
+  assert.equal(b.seen[0]!.headers.accept, '*/*');
   assert.equal(c.seen[0]!.headers.accept, 'text/x-final');
   assert.equal(a.seen[0]!.headers['x-amzn-sagemaker-custom-attributes'], 'trace=1');
   assert.equal(c.seen[0]!.headers['x-amzn-sagemaker-inference-id'], 'inf-1');
