@@ -1,0 +1,210 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, rm, writeFile, cp } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../core/context.js';
+import { tensor, UNNAMED } from '../../core/tensor.js';
+import { isToolkitError } from '../../errors/catalogue.js';
+import type { RuntimeOptions } from '../runtime.js';
+import { loadTfjs, type TfjsBackendDeps, systemBackendDeps } from './backend.js';
+import { loadTfjsRuntime, tfjsRuntimeFactory } from './factory.js';
+import { fileModelHandler } from './model-files.js';
+
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+const FIXTURES = path.join(repoRoot(), 'test', 'fixtures', 'tfjs');
+
+function recordingLog(): Logger & { lines: { level: string; obj: unknown; msg?: string }[] } {
+  const lines: { level: string; obj: unknown; msg?: string }[] = [];
+  const at = (level: string) => (obj: object | string, msg?: string) => void lines.push({ level, obj, ...(msg === undefined ? {} : { msg }) });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+function options(log: Logger = recordingLog(), extra?: Record<string, unknown>): RuntimeOptions {
+  return { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log, ...(extra ? { extra } : {}) };
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(isToolkitError(err), `expected a ToolkitError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (pattern) assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+const SAMPLE = [
+  [5.1, 3.5, 1.4, 0.2],
+  [6.7, 3.1, 4.4, 1.4],
+  [-1, 0, 2, 9],
+];
+
+test('detect finds model.json (layers and graph), SavedModels, and ignores other JSON', async () => {
+  assert.equal(await tfjsRuntimeFactory.detect(path.join(FIXTURES, 'layers-mlp')), path.join(FIXTURES, 'layers-mlp', 'model.json'));
+  assert.equal(await tfjsRuntimeFactory.detect(path.join(FIXTURES, 'graph-mlp', 'model.json')), path.join(FIXTURES, 'graph-mlp', 'model.json'));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify({ hello: 'not a model' }));
+    assert.equal(await tfjsRuntimeFactory.detect(dir), undefined);
+    await mkdir(path.join(dir, '3'));
+    await writeFile(path.join(dir, '3', 'saved_model.pb'), 'x');
+    assert.equal(await tfjsRuntimeFactory.detect(dir), path.join(dir, '3'));
+    // No tfjs-node here: a SavedModel is a clear start-up error naming the package it needs.
+    await rejectsWith(loadTfjsRuntime(path.join(dir, '3'), options()), 'ERR_RUNTIME_UNAVAILABLE', /@tensorflow\/tfjs-node/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('layers model: same outputs as direct TF.js execution, backend logged and exposed', async () => {
+  const log = recordingLog();
+  const runtime = await loadTfjsRuntime(path.join(FIXTURES, 'layers-mlp'), options(log));
+  try {
+    assert.equal(runtime.name, 'tfjs');
+    assert.ok(['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'].includes(runtime.backend));
+    assert.ok(log.lines.some((l) => l.msg === `loaded TF.js layers model on ${runtime.backend}`));
+    assert.deepEqual(runtime.inputs, [{ name: 'features', dtype: 'float32', shape: [-1, 4] }]);
+    assert.deepEqual(runtime.outputs.map((o) => o.name), ['probabilities']);
+
+    const out = await runtime.predict({ [UNNAMED]: tensor('float64', [3, 4], Float64Array.from(SAMPLE.flat())) });
+    const probs = out['probabilities']!;
+    assert.deepEqual(probs.shape, [3, 3]);
+
+    const { tf } = await loadTfjs('auto', log);
+    const direct = await tf.loadLayersModel(fileModelHandler(tf, path.join(FIXTURES, 'layers-mlp', 'model.json')));
+    const expected = tf.tidy(() => (direct.predict(tf.tensor2d(SAMPLE)) as ReturnType<typeof tf.tensor>).dataSync());
+    direct.dispose();
+    assert.equal(probs.data.length, expected.length);
+    for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(Number(probs.data[i]) - expected[i]!) < 1e-4, `value ${i}`);
+    // Named input works too; wrong shapes and names are 400s that say what the model wants.
+    const named = await runtime.predict({ features: tensor('float32', [1, 4], Float32Array.from(SAMPLE[0]!)) });
+    assert.ok(Math.abs(Number(named['probabilities']!.data[0]) - expected[0]!) < 1e-4);
+    await rejectsWith(runtime.predict({ [UNNAMED]: tensor('float32', [1, 5], new Float32Array(5)) }), 'ERR_INPUT_MISMATCH', /\[\?, 4\]/);
+    await rejectsWith(runtime.predict({ a: tensor('float32', [1, 4], new Float32Array(4)), b: tensor('float32', [1, 4], new Float32Array(4)) }), 'ERR_INPUT_MISMATCH', /features/);
+  } finally {
+    await runtime.dispose();
+  }
+});
+
+test('layers model with two inputs and two outputs: inputs and outputs by name', async () => {
+  const runtime = await loadTfjsRuntime(path.join(FIXTURES, 'layers-two-inputs', 'model.json'), options());
+  try {
+    assert.deepEqual(runtime.inputs.map((i) => i.name), ['a', 'b']);
+    assert.deepEqual(runtime.outputs.map((o) => o.name), ['out', 'score']);
+    const a = tensor('float32', [2, 2], Float32Array.from([1, 2, 3, 4]));
+    const b = tensor('int64', [2, 3], BigInt64Array.from([1n, 0n, -1n, 2n, 2n, 2n]));
+    const out = await runtime.predict({ b, a });
+    assert.deepEqual(out['out']!.shape, [2, 2]);
+    assert.deepEqual(out['score']!.shape, [2, 1]);
+    const { tf } = await loadTfjs('auto', recordingLog());
+    const direct = await tf.loadLayersModel(fileModelHandler(tf, path.join(FIXTURES, 'layers-two-inputs', 'model.json')));
+    const [eo, es] = tf.tidy(() => (direct.predict([tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[1, 0, -1], [2, 2, 2]])]) as ReturnType<typeof tf.tensor>[]).map((t) => t.dataSync()));
+    direct.dispose();
+    eo!.forEach((v, i) => assert.ok(Math.abs(Number(out['out']!.data[i]) - v) < 1e-4));
+    es!.forEach((v, i) => assert.ok(Math.abs(Number(out['score']!.data[i]) - v) < 1e-4));
+    await rejectsWith(runtime.predict({ [UNNAMED]: a }), 'ERR_INPUT_MISMATCH', /a, b/);
+  } finally {
+    await runtime.dispose();
+  }
+});
+
+test('graph model: signature names, and outputs equal softmax(x·W + b) computed by hand', async () => {
+  const runtime = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
+  try {
+    assert.deepEqual(runtime.inputs.map((i) => i.name), ['features']);
+    assert.deepEqual(runtime.outputs.map((o) => o.name), ['probabilities']);
+    const out = await runtime.predict({ features: tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat())) });
+    const { readFile } = await import('node:fs/promises');
+    const bin = await readFile(path.join(FIXTURES, 'graph-mlp', 'weights.bin'));
+    const f = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+    const w = f.subarray(0, 12);
+    const b = f.subarray(12, 15);
+    SAMPLE.forEach((row, r) => {
+      const logits = [0, 1, 2].map((j) => row.reduce((s, x, i) => s + x * w[i * 3 + j]!, b[j]!));
+      const m = Math.max(...logits);
+      const e = logits.map((l) => Math.exp(l - m));
+      const sum = e.reduce((s, v) => s + v, 0);
+      e.forEach((v, j) => assert.ok(Math.abs(Number(out['probabilities']!.data[r * 3 + j]) - v / sum) < 1e-4, `row ${r} col ${j}`));
+    });
+  } finally {
+    await runtime.dispose();
+  }
+});
+
+test('memory stays flat: tensor count equal and RSS bounded over 1000 predictions', async () => {
+  const runtime = await loadTfjsRuntime(path.join(FIXTURES, 'layers-mlp'), options());
+  const graph = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
+  try {
+    const { tf } = await loadTfjs('auto', recordingLog());
+    const input = { [UNNAMED]: tensor('float32', [16, 4], Float32Array.from({ length: 64 }, (_, i) => (i % 7) - 3)) };
+    // Warm up: first calls allocate caches (kernels, WASM heap) that are not per-request growth.
+    for (let i = 0; i < 50; i++) {
+      await runtime.predict(input);
+      await graph.predict({ features: input[UNNAMED]! });
+    }
+    const before = tf.memory().numTensors;
+    const rssBefore = process.memoryUsage().rss;
+    for (let i = 0; i < 1000; i++) {
+      await runtime.predict(input);
+      await graph.predict({ features: input[UNNAMED]! });
+      await runtime.predict({ [UNNAMED]: tensor('float32', [1, 3], new Float32Array(3)) }).catch(() => undefined);
+    }
+    assert.equal(tf.memory().numTensors, before, 'every request released its tensors, including failed ones');
+    const growth = process.memoryUsage().rss - rssBefore;
+    assert.ok(growth < 64 * 1024 * 1024, `RSS grew by ${(growth / 1048576).toFixed(1)} MB over 1000 predictions`);
+  } finally {
+    await runtime.dispose();
+    await graph.dispose();
+  }
+});
+
+function fakeDeps(available: Record<string, unknown>, gpus = 0): TfjsBackendDeps {
+  return {
+    importModule: async (name) => {
+      if (name in available) return available[name];
+      throw new Error(`Cannot find package '${name}'`);
+    },
+    gpuCount: async () => gpus,
+    wasmDir: systemBackendDeps.wasmDir,
+  };
+}
+
+test('backend choice: best available first, forced choices honoured, failures explained', async () => {
+  const tf = await import('@tensorflow/tfjs');
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const log = recordingLog();
+  const auto = await loadTfjs('auto', log, fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm }, 1));
+  assert.equal(auto.backend, 'wasm');
+  const chosen = log.lines.find((l) => l.msg === 'TF.js backend: wasm');
+  assert.ok(chosen, 'the chosen backend is logged');
+  assert.match(JSON.stringify(chosen.obj), /tfjs-node-gpu/);
+  assert.equal((await loadTfjs('cpu', log, fakeDeps({ '@tensorflow/tfjs': tf }))).backend, 'cpu');
+  // WASM package missing: auto falls through to the pure-JS CPU backend.
+  assert.equal((await loadTfjs('auto', log, fakeDeps({ '@tensorflow/tfjs': tf }))).backend, 'cpu');
+  await rejectsWith(loadTfjs('tensorflow', log, fakeDeps({ '@tensorflow/tfjs': tf })), 'ERR_RUNTIME_UNAVAILABLE', /install @tensorflow\/tfjs-node/);
+  await rejectsWith(loadTfjs('wasm', log, fakeDeps({ '@tensorflow/tfjs': tf })), 'ERR_RUNTIME_UNAVAILABLE', /wasm/);
+  // Put the process back on the backend the other tests share.
+  await tf.setBackend((await loadTfjs('auto', log)).backend);
+});
+
+test('an unknown backend name is a configuration error naming the choices', async () => {
+  await rejectsWith(loadTfjsRuntime(path.join(FIXTURES, 'layers-mlp'), options(recordingLog(), { backend: 'gpu-please' })), 'ERR_CONFIG_INVALID', /auto, tensorflow, wasm or cpu/);
+});
+
+test('a model directory copied elsewhere loads (weights resolved beside model.json)', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    const runtime = await tfjsRuntimeFactory.load((await tfjsRuntimeFactory.detect(dir))!, options());
+    assert.deepEqual((await runtime.predict({ [UNNAMED]: tensor('float32', [1, 4], new Float32Array(4)) }))['probabilities']!.shape, [1, 3]);
+    await runtime.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
