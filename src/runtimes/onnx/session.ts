@@ -2,7 +2,10 @@ import * as ort from 'onnxruntime-node';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { castTensor, UNNAMED, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
 import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
-import { chooseExecutionProviders } from './execution-providers.js';
+import { inspectGpus, type GpuInventory } from '../../devices/gpus.js';
+import { selectOnnxProviders } from '../../devices/select.js';
+
+const NO_GPUS: GpuInventory = { source: 'none', physical: [], visible: [], notes: [] };
 
 const ORT_TO_DTYPE: Record<string, DType> = {
   float32: 'float32',
@@ -109,7 +112,9 @@ class OnnxModel implements ModelRuntime {
 /** Loads an ONNX model with the execution providers the settings ask for, falling back to CPU. */
 export async function loadOnnxModel(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime> {
   const supported = ort.listSupportedBackends().filter((b) => b.bundled || b.name === 'cpu').map((b) => b.name);
-  const choice = chooseExecutionProviders({ requested: options.devices, supported, workerIndex: options.workerIndex });
+  // Only probe for GPUs (nvidia-smi) when something other than the CPU was asked for.
+  const inventory = options.devices.some((d) => d !== 'cpu') ? inspectGpus() : NO_GPUS;
+  const choice = selectOnnxProviders({ requested: options.devices, supported, workerIndex: options.workerIndex, inventory });
   for (const warning of choice.warnings) options.log.warn({ runtime: 'onnx', model: modelPath }, warning);
   let session: ort.InferenceSession;
   try {

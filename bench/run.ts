@@ -1,0 +1,155 @@
+/**
+ * `npm run bench`: drives `smkit serve` and the bare baseline server (bench/baseline-server.ts)
+ * with autocannon on the same model and payloads, in the same run, and prints requests/s, p50
+ * and p99 side by side; then the codec throughput table and the TF.js row where available.
+ *
+ * Environment: BENCH_SECONDS (per case, default 8), BENCH_WORKERS (default: CPU count).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { buildDenseOnnxModel } from '../src/runtimes/onnx/build-model.js';
+import { freePort } from '../test/helpers/serve-process.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 8);
+const workers = Number(process.env['BENCH_WORKERS'] ?? os.availableParallelism());
+const FEATURES = 64;
+
+/** Deterministic pseudo-random numbers so every run sends the same bytes. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+function csvRows(rows: number): string {
+  const r = rng(rows);
+  const lines: string[] = [];
+  for (let i = 0; i < rows; i++) lines.push(Array.from({ length: FEATURES }, () => (r() * 10 - 5).toFixed(6)).join(','));
+  return lines.join('\n') + '\n';
+}
+
+function makeModel(dir: string): string {
+  const r = rng(7);
+  const dense = (inputs: number, outputs: number) => Array.from({ length: inputs }, () => Array.from({ length: outputs }, () => r() - 0.5));
+  const file = path.join(dir, 'model.onnx');
+  writeFileSync(
+    file,
+    buildDenseOnnxModel({
+      inputName: 'input',
+      outputName: 'probabilities',
+      layers: [
+        { weights: dense(FEATURES, 16), bias: new Array(16).fill(0), activation: 'relu' },
+        { weights: dense(16, 3), bias: [0, 0, 0], activation: 'softmax' },
+      ],
+    }),
+  );
+  return file;
+}
+
+async function waitUp(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode})`);
+    const ok = await fetch(`${url}/ping`).then((r) => r.status === 200, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not become ready`);
+}
+
+interface Row {
+  server: string;
+  payload: string;
+  bytes: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function drive(server: string, url: string, payload: string, body: string, connections: number): Promise<Row> {
+  const result = await autocannon({
+    url: `${url}/invocations`,
+    method: 'POST',
+    headers: { 'content-type': 'text/csv', accept: 'application/json' },
+    body,
+    connections,
+    duration: seconds,
+  });
+  return {
+    server,
+    payload,
+    bytes: Buffer.byteLength(body),
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.non2xx + result.errors,
+  };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-'));
+  const model = makeModel(dir);
+  const payloads: [string, string, number][] = [
+    ['1 row × 64', csvRows(1), 8],
+    ['256 rows × 64', csvRows(256), 8],
+    ['~5 MB (9000 rows × 64)', csvRows(9000), 4],
+  ];
+  const children: ChildProcess[] = [];
+  const rows: Row[] = [];
+  try {
+    const smkitPort = await freePort();
+    const smkit = spawn(process.execPath, [path.join(repo, 'bin/smkit.js'), 'serve', '--model-dir', dir, '--port', String(smkitPort), '--workers', String(workers)], {
+      env: { ...process.env, SMKIT_LOG_LEVEL: 'warn', SMKIT_BIND_HOST: '127.0.0.1' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.push(smkit);
+    const basePort = await freePort();
+    const baseline = spawn(process.execPath, [path.join(here, 'baseline-server.js'), model, String(basePort), String(workers)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(baseline);
+    const smkitUrl = `http://127.0.0.1:${smkitPort}`;
+    const baseUrl = `http://127.0.0.1:${basePort}`;
+    await Promise.all([waitUp(smkitUrl, smkit), waitUp(baseUrl, baseline)]);
+    for (const [name, body, connections] of payloads) {
+      // Alternate who goes first so neither always gets the warmer machine.
+      rows.push(await drive('baseline (bare node:http, inline)', baseUrl, name, body, connections));
+      rows.push(await drive('smkit serve', smkitUrl, name, body, connections));
+    }
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  console.log(`\nHTTP: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}, ${workers} worker(s), ${seconds} s per case`);
+  console.log('| payload | server | req/s | p50 ms | p99 ms | errors | vs baseline |');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
+  for (let i = 0; i < rows.length; i += 2) {
+    const [b, s] = [rows[i]!, rows[i + 1]!];
+    for (const r of [b, s]) {
+      console.log(`| ${r.payload} | ${r.server} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r === s ? `${(s.rps / b.rps).toFixed(2)}×` : '1.00×'} |`);
+    }
+  }
+
+  const codecBench = path.join(here, 'codecs.js');
+  if (existsSync(codecBench)) {
+    const { benchCodecs } = (await import(codecBench)) as { benchCodecs: () => Promise<{ codec: string; op: string; mb: number; mbPerSec: number }[]> };
+    console.log('\nCodecs (in-process):');
+    console.log('| codec | op | MB | MB/s |');
+    console.log('|---|---|---:|---:|');
+    for (const r of await benchCodecs()) console.log(`| ${r.codec} | ${r.op} | ${r.mb.toFixed(2)} | ${r.mbPerSec.toFixed(0)} |`);
+  }
+  const tfjsBench = path.join(here, 'tfjs.js');
+  if (existsSync(tfjsBench)) {
+    const { benchTfjs } = (await import(tfjsBench)) as { benchTfjs: () => Promise<unknown> };
+    const result = await benchTfjs();
+    console.log('\nTF.js:');
+    console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
+  }
+}
+
+await main();

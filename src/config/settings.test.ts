@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadSettings, parseLogLevel } from './settings.js';
+import { ToolkitError } from '../errors/catalogue.js';
+
+test('defaults follow the SageMaker contract', () => {
+  const s = loadSettings({}, {}, 4);
+  assert.equal(s.baseDir, '/opt/ml');
+  assert.equal(s.modelDir, '/opt/ml/model');
+  assert.equal(s.port, 8080);
+  assert.equal(s.workers, 4);
+  assert.equal(s.timeoutSeconds, 60);
+  assert.equal(s.maxPayloadMb, 6);
+  assert.equal(s.defaultAccept, 'application/json');
+  assert.equal(s.program, 'inference');
+  assert.equal(s.batchStrategy, 'MULTI_RECORD');
+  assert.equal(s.maxConcurrentTransforms, 4);
+  assert.equal(s.intraOpThreads, 1);
+  assert.ok(Object.isFrozen(s));
+});
+
+test('environment values are read and SM_MODEL_DIR follows SAGEMAKER_BASE_DIR', () => {
+  const s = loadSettings(
+    {
+      SAGEMAKER_BASE_DIR: '/tmp/ml',
+      SAGEMAKER_BIND_TO_PORT: '1738',
+      SAGEMAKER_SAFE_PORT_RANGE: '1111-2222',
+      SAGEMAKER_MODEL_SERVER_WORKERS: '8',
+      SAGEMAKER_MODEL_SERVER_TIMEOUT: '20',
+      SAGEMAKER_MAX_PAYLOAD_IN_MB: '10',
+      SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: 'text/csv',
+      SAGEMAKER_PROGRAM: 'main.py',
+      SAGEMAKER_CONTAINER_LOG_LEVEL: '30',
+      SAGEMAKER_BATCH: 'true',
+      SAGEMAKER_BATCH_STRATEGY: 'single_record',
+      SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '3',
+    },
+    {},
+    2,
+  );
+  assert.equal(s.modelDir, '/tmp/ml/model');
+  assert.equal(s.port, 1738);
+  assert.deepEqual(s.safePortRange, [1111, 2222]);
+  assert.equal(s.workers, 8);
+  assert.equal(s.timeoutSeconds, 20);
+  assert.equal(s.maxPayloadMb, 10);
+  assert.equal(s.defaultAccept, 'text/csv');
+  assert.equal(s.program, 'main');
+  assert.equal(s.logLevel, 'warn');
+  assert.equal(s.batch, true);
+  assert.equal(s.batchStrategy, 'SINGLE_RECORD');
+  assert.equal(s.maxConcurrentTransforms, 3);
+});
+
+test('CLI overrides win over the environment', () => {
+  const s = loadSettings({ SAGEMAKER_BIND_TO_PORT: '9000', SM_MODEL_DIR: '/a' }, { port: 7000, modelDir: '/b', workers: 2 }, 8);
+  assert.equal(s.port, 7000);
+  assert.equal(s.modelDir, '/b');
+  assert.equal(s.workers, 2);
+});
+
+for (const [name, value] of [
+  ['SAGEMAKER_BIND_TO_PORT', 'eighty'],
+  ['SAGEMAKER_BIND_TO_PORT', '70000'],
+  ['SAGEMAKER_MODEL_SERVER_WORKERS', '0'],
+  ['SAGEMAKER_MODEL_SERVER_TIMEOUT', '-1'],
+  ['SAGEMAKER_MAX_PAYLOAD_IN_MB', 'lots'],
+  ['SAGEMAKER_SAFE_PORT_RANGE', '2000-1000'],
+  ['SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT', 'json'],
+  ['SAGEMAKER_CONTAINER_LOG_LEVEL', 'LOUD'],
+  ['SAGEMAKER_BATCH', 'maybe'],
+  ['SAGEMAKER_BATCH_STRATEGY', 'ALL'],
+  ['SMKIT_DEVICE', 'tpu'],
+  ['SAGEMAKER_PROGRAM', '../evil'],
+] as const) {
+  test(`invalid ${name}=${value} is refused naming the variable`, () => {
+    assert.throws(
+      () => loadSettings({ [name]: value }, {}, 2),
+      (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.includes(name),
+    );
+  });
+}
+
+test('Python log levels map to pino levels', () => {
+  assert.equal(parseLogLevel('10'), 'debug');
+  assert.equal(parseLogLevel('WARNING'), 'warn');
+  assert.equal(parseLogLevel('critical'), 'fatal');
+  assert.equal(parseLogLevel('nope'), undefined);
+});

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ERROR_CATALOGUE, ToolkitError } from './catalogue.js';
+import { ModelError } from './model-error.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+test('every error code is documented in docs/errors.md with its status', () => {
+  const doc = readFileSync(path.join(repo, 'docs/errors.md'), 'utf8');
+  for (const [code, { status }] of Object.entries(ERROR_CATALOGUE)) {
+    assert.match(doc, new RegExp(`\\| ${code} \\| ${status} \\|`), `${code} (${status}) is missing from docs/errors.md`);
+  }
+});
+
+test('codes follow the ERR_ naming rule and statuses are HTTP error statuses', () => {
+  for (const [code, { status }] of Object.entries(ERROR_CATALOGUE)) {
+    assert.match(code, /^ERR_[A-Z0-9_]+$/);
+    assert.ok(status >= 400 && status <= 599, `${code}: ${status}`);
+  }
+});
+
+test('ToolkitError carries code, status and JSON body; ModelError keeps a 4xx status', () => {
+  const e = new ToolkitError('ERR_CSV_PARSE', 'line 2 has 3 values, expected 4', { details: { line: 2 } });
+  assert.equal(e.status, 400);
+  assert.deepEqual(e.toJSON(), { code: 'ERR_CSV_PARSE', message: 'line 2 has 3 values, expected 4', line: 2 });
+  assert.equal(new ModelError(422, 'nope').status, 422);
+  assert.equal(new ModelError(200, 'not an error status').status, 500);
+});

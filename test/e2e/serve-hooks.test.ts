@@ -1,0 +1,128 @@
+/** Handler hooks (the user's code in model/code/) through a real `smkit serve`. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+
+const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
+
+/** Serves an /opt/ml tree made of the iris model (optional) plus a fixture's files. */
+async function serveFixture(fixture: string, withModel: boolean, env: Record<string, string> = {}): Promise<{ server: ServeProcess; base: string }> {
+  const base = makeOptMl(withModel ? path.join(REPO_ROOT, 'models/iris-onnx') : undefined);
+  cpSync(path.join(FIXTURES, fixture), path.join(base, 'model'), { recursive: true });
+  const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
+  return { server, base };
+}
+
+describe('handler hooks', () => {
+  const started: { server: ServeProcess; base: string }[] = [];
+  const serveIt = async (fixture: string, withModel: boolean, env: Record<string, string> = {}) => {
+    const s = await serveFixture(fixture, withModel, env);
+    started.push(s);
+    return s.server;
+  };
+  after(async () => {
+    for (const s of started) {
+      await s.server.stop();
+      removeDir(s.base);
+    }
+  });
+
+  test('transformFn sees the body as a Buffer, the SageMaker headers, and sets Custom-Attributes', async () => {
+    const server = await serveIt('context-echo', false);
+    await waitForPing(server);
+    const res = await fetch(`${server.url}/invocations`, {
+      method: 'POST',
+      body: 'anything at all',
+      headers: {
+        'Content-Type': 'application/x-whatever',
+        Accept: 'text/plain',
+        'X-Amzn-SageMaker-Custom-Attributes': 'trace=1',
+        'X-Amzn-SageMaker-Inference-Id': 'inf-42',
+        'X-Amzn-SageMaker-Target-Model': 'm.tar.gz',
+        'X-Amzn-SageMaker-Target-Variant': 'blue',
+      },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-amzn-sagemaker-custom-attributes'), 'seen=trace=1');
+    const seen = (await res.json()) as Record<string, unknown>;
+    assert.equal(seen['body'], 'anything at all');
+    assert.equal(seen['isBuffer'], true);
+    assert.equal(seen['contentType'], 'application/x-whatever', 'user code handles any content type: no 415 first');
+    assert.equal(seen['accept'], 'text/plain');
+    assert.equal(seen['customAttributes'], 'trace=1');
+    assert.equal(seen['inferenceId'], 'inf-42');
+    assert.equal(seen['targetModel'], 'm.tar.gz');
+    assert.equal(seen['targetVariant'], 'blue');
+    assert.match(String(seen['requestId']), /^[0-9a-f-]{36}$/);
+    const star = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain', Accept: '*/*' } });
+    assert.equal(((await star.json()) as Record<string, unknown>)['accept'], 'application/json', '*/* becomes SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT');
+  });
+
+  test("the Python toolkit's snake_case hooks work, and outputFn chooses the content type", async () => {
+    const server = await serveIt('hooks-snake', false);
+    await waitForPing(server);
+    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: '1 2 3.5', headers: { 'Content-Type': 'text/x-numbers' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/x-numbers');
+    assert.equal(await res.text(), '3 6 10.5');
+    const wrong = await fetch(`${server.url}/invocations`, { method: 'POST', body: '1', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(wrong.status, 415, 'an error with status 415 thrown by input_fn keeps its status');
+    assert.match(((await wrong.json()) as { message: string }).message, /send text\/x-numbers/);
+  });
+
+  test('user errors: a 4xx status is kept, anything else is a 500 naming the hook, without a stack', async () => {
+    const server = await serveIt('errors', true);
+    await waitForPing(server);
+    const call = (mode: string) =>
+      fetch(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Custom-Attributes': mode } });
+    const client = await call('client');
+    assert.equal(client.status, 422);
+    assert.deepEqual(await client.json().then((j) => [(j as { code: string }).code, (j as { message: string }).message]), ['ERR_USER_CODE', 'feature 2 must be positive']);
+    const crash = await call('crash');
+    assert.equal(crash.status, 500);
+    const body = (await crash.json()) as { message: string; stack?: string };
+    assert.match(body.message, /predictFn in .*inference\.mjs failed: cannot read properties/);
+    assert.equal(body.stack, undefined);
+    assert.match(server.output(), /TypeError/, 'the stack is always logged');
+    const ok = await call('fine');
+    assert.equal(ok.status, 200, 'default decode and encode run around a user predictFn');
+    assert.equal(((await ok.json()) as number[][])[0]!.length, 3);
+  });
+
+  test('SMKIT_DEBUG=true sends stack traces to clients', async () => {
+    const server = await serveIt('errors', true, { SMKIT_DEBUG: 'true' });
+    await waitForPing(server);
+    const res = await fetch(`${server.url}/invocations`, {
+      method: 'POST',
+      body: '5.1,3.5,1.4,0.2',
+      headers: { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Custom-Attributes': 'crash' },
+    });
+    assert.equal(res.status, 500);
+    assert.match(((await res.json()) as { stack: string }).stack, /ToolkitError|TypeError/);
+  });
+
+  test('transformFn together with inputFn fails the load: /ping 503 and invocations 503 with the reason', async () => {
+    const server = await serveIt('conflict', false);
+    const ping = await waitForPing(server, 503);
+    assert.equal(((await ping.json()) as { status: string }).status, 'Unhealthy');
+    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain' } });
+    assert.equal(res.status, 503);
+    const body = (await res.json()) as { code: string; message: string };
+    assert.equal(body.code, 'ERR_NOT_READY');
+    assert.match(body.message, /transformFn together with inputFn/);
+  });
+
+  test('a custom step from code/ runs inside the pipeline file', async () => {
+    const server = await serveIt('custom-step', true);
+    await waitForPing(server);
+    const res = await fetch(`${server.url}/invocations`, {
+      method: 'POST',
+      body: '5.1,3.5,1.4,0.2,1001\n6.5,3.0,5.5,2.0,1002\n',
+      headers: { 'Content-Type': 'text/csv' },
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), ['setosa', 'virginica']);
+  });
+});

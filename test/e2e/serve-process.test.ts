@@ -1,0 +1,123 @@
+/** Process-level behaviour: health under load, timeouts, crashes, SIGTERM, bad settings, bad models. */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, SMKIT_BIN, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+
+const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function serveFixture(fixture: string, env: Record<string, string> = {}): Promise<ServeProcess> {
+  const base = makeOptMl();
+  cpSync(path.join(FIXTURES, fixture), path.join(base, 'model'), { recursive: true });
+  const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
+  cleanups.push(() => server.stop(), () => removeDir(base));
+  return server;
+}
+
+const invoke = (server: ServeProcess, body: string) => fetch(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' } });
+
+describe('smkit serve as a process', () => {
+  test('/ping answers while the only worker is busy in CPU-bound user code', async () => {
+    const server = await serveFixture('blocking');
+    await waitForPing(server);
+    let invocationDone = false;
+    const busy = invoke(server, '3000').then(async (r) => {
+      invocationDone = true;
+      return r;
+    });
+    // Pings go out while the handler spins; each must come back before the invocation does.
+    for (let i = 0; i < 5; i++) {
+      const ping = await fetch(`${server.url}/ping`);
+      assert.equal(ping.status, 200);
+      assert.equal(invocationDone, false, `ping ${i} answered only after the busy invocation finished`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const res = await busy;
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'spun true');
+  });
+
+  test('a request past SAGEMAKER_MODEL_SERVER_TIMEOUT gets 504; a blocked thread is replaced and serving resumes', async () => {
+    const server = await serveFixture('blocking', { SAGEMAKER_MODEL_SERVER_TIMEOUT: '0.5' });
+    await waitForPing(server);
+    const slow = await invoke(server, '4000');
+    assert.equal(slow.status, 504);
+    assert.equal(((await slow.json()) as { code: string }).code, 'ERR_TIMEOUT');
+    // The replacement thread reloads; poll until an invocation succeeds again.
+    const deadline = Date.now() + 15_000;
+    let status = 0;
+    while (Date.now() < deadline && status !== 200) {
+      status = (await invoke(server, 'async:1')).status;
+    }
+    assert.equal(status, 200);
+    assert.match(server.output(), /blocked past the timeout; replacing it/);
+  });
+
+  test('a crashed inference thread or worker process is replaced and logged', async () => {
+    const server = await serveFixture('crash');
+    await waitForPing(server);
+    const threadCrash = await invoke(server, 'thread');
+    assert.equal(threadCrash.status, 500);
+    assert.equal(((await threadCrash.json()) as { code: string }).code, 'ERR_WORKER_CRASHED');
+    const processCrash = await invoke(server, 'process').catch(() => undefined);
+    assert.ok(!processCrash || processCrash.status >= 500);
+    const deadline = Date.now() + 15_000;
+    let text = '';
+    while (Date.now() < deadline && text !== 'ok:again') {
+      text = await invoke(server, 'again').then((r) => r.text()).catch(() => '');
+    }
+    assert.equal(text, 'ok:again');
+    assert.match(server.output(), /inference thread exited; starting a new one/);
+    assert.match(server.output(), /worker process died; replacing it/);
+  });
+
+  test('SIGTERM finishes the in-flight request, then the process exits 0', async () => {
+    const server = await serveFixture('blocking');
+    await waitForPing(server);
+    const inFlight = invoke(server, 'async:1500');
+    // Signal only once the request is inside the handler (it logs when it starts waiting).
+    const deadline = Date.now() + 10_000;
+    while (!server.output().includes('async wait started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(server.output().includes('async wait started'));
+    server.child.kill('SIGTERM');
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'waited');
+    const exit = await server.exited;
+    assert.equal(exit.code, 0);
+    assert.match(server.output(), /draining/);
+  });
+
+  test('an invalid setting stops start-up naming the variable', () => {
+    const r = spawnSync(process.execPath, [SMKIT_BIN, 'serve'], { env: { ...process.env, SAGEMAKER_BIND_TO_PORT: 'eighty' }, encoding: 'utf8', timeout: 20_000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /SAGEMAKER_BIND_TO_PORT="eighty" is invalid/);
+  });
+
+  test('a broken model file: /ping 503 with the reason logged, invocations 503', async () => {
+    const base = makeOptMl();
+    writeFileSync(path.join(base, 'model', 'model.onnx'), 'this is not a protobuf');
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base });
+    cleanups.push(() => server.stop(), () => removeDir(base));
+    const ping = await waitForPing(server, 503);
+    assert.match(((await ping.json()) as { message: string }).message, /cannot load ONNX model/);
+    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(res.status, 503);
+    assert.match(server.output(), /model failed to load/);
+  });
+
+  test('two .onnx files without model.onnx or a pipeline file is a clear load error', async () => {
+    const base = makeOptMl();
+    for (const n of ['a.onnx', 'b.onnx']) cpSync(path.join(REPO_ROOT, 'models/iris-onnx/model.onnx'), path.join(base, 'model', n));
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base });
+    cleanups.push(() => server.stop(), () => removeDir(base));
+    const ping = await waitForPing(server, 503);
+    assert.match(((await ping.json()) as { message: string }).message, /several ONNX models \(a\.onnx, b\.onnx\)/);
+  });
+});
