@@ -1,0 +1,216 @@
+import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
+import { UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
+
+/** Options for {@link nestedToTensor}. */
+export interface NestedOptions {
+  /** Names the value in error messages, for example `instances` or `inputs.x`. */
+  label: string;
+  /** Accept TensorFlow Serving `{"b64": "..."}` leaves, decoded to uint8 bytes along a new last axis. */
+  allowB64?: boolean;
+  /** Error code for malformed values. */
+  code?: ErrorCode;
+}
+
+type LeafKind = 'number' | 'bool' | 'string' | 'b64';
+
+/**
+ * Converts a JSON value (a scalar or a rectangular nested array) to a tensor: numbers give
+ * `float64`, booleans `bool`, strings `string`, `{"b64": ...}` leaves `uint8` bytes.
+ * Ragged arrays, mixed element types, `null` and objects are a 400 naming the position.
+ */
+export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
+  const shape: number[] = [];
+  let probe = value;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    if (probe.length === 0) break;
+    probe = probe[0];
+  }
+  const depth = shape.length;
+  const empty = depth > 0 && shape[depth - 1] === 0;
+  let kind: LeafKind = 'number';
+  let byteLength = 0;
+  if (!empty) {
+    kind = leafKind(probe, options, []);
+    if (kind === 'b64') {
+      byteLength = decodeB64(probe, options, []).length;
+      shape.push(byteLength);
+    }
+  }
+  let size = 1;
+  for (const d of shape) size *= d;
+
+  const path: number[] = [];
+  const fail = (message: string): never => {
+    throw new ToolkitError(options.code ?? 'ERR_JSON_PARSE', `${options.label}${formatPath(path)}: ${message}`, {
+      details: { path: `${options.label}${formatPath(path)}` },
+    });
+  };
+
+  switch (kind) {
+    case 'number': {
+      const out = new Float64Array(size);
+      let k = 0;
+      const walk = (v: unknown, d: number): void => {
+        if (d === depth) {
+          if (typeof v !== 'number') fail(mixedMessage(v, 'number'));
+          out[k++] = v as number;
+          return;
+        }
+        const arr = checkArray(v, d);
+        path.push(0);
+        if (d === depth - 1) {
+          for (let i = 0; i < arr.length; i++) {
+            const x = arr[i];
+            if (typeof x !== 'number') {
+              path[d] = i;
+              fail(mixedMessage(x, 'number'));
+            }
+            out[k++] = x as number;
+          }
+        } else {
+          for (let i = 0; i < arr.length; i++) {
+            path[d] = i;
+            walk(arr[i], d + 1);
+          }
+        }
+        path.pop();
+      };
+      walk(value, 0);
+      return { dtype: 'float64', shape, data: out };
+    }
+    case 'bool': {
+      const out = new Uint8Array(size);
+      let k = 0;
+      walkLeaves(value, 0, (v) => {
+        if (typeof v !== 'boolean') fail(mixedMessage(v, 'boolean'));
+        out[k++] = v ? 1 : 0;
+      });
+      return { dtype: 'bool', shape, data: out };
+    }
+    case 'string': {
+      const out = new Array<string>(size);
+      let k = 0;
+      walkLeaves(value, 0, (v) => {
+        if (typeof v !== 'string') fail(mixedMessage(v, 'string'));
+        out[k++] = v as string;
+      });
+      return { dtype: 'string', shape, data: out };
+    }
+    case 'b64': {
+      const out = new Uint8Array(size);
+      let k = 0;
+      walkLeaves(value, 0, (v) => {
+        if (leafKind(v, options, path) !== 'b64') fail(mixedMessage(v, '{"b64": ...}'));
+        const bytes = decodeB64(v, options, path);
+        if (bytes.length !== byteLength) {
+          fail(`{"b64": ...} decodes to ${bytes.length} bytes but the first one has ${byteLength}; values stacked in one tensor must have the same length (export an inputFn to handle variable-length bytes)`);
+        }
+        out.set(bytes, k);
+        k += byteLength;
+      });
+      return { dtype: 'uint8', shape, data: out };
+    }
+  }
+
+  function checkArray(v: unknown, d: number): unknown[] {
+    if (!Array.isArray(v)) fail(`expected an array of ${shape[d]} elements (like the first one), found ${describe(v)}; nested arrays must be rectangular`);
+    const arr = v as unknown[];
+    if (arr.length !== shape[d]) fail(`ragged array: found ${arr.length} elements but the first one at this depth has ${shape[d]}; nested arrays must be rectangular`);
+    return arr;
+  }
+
+  function walkLeaves(v: unknown, d: number, leaf: (v: unknown) => void): void {
+    if (d === depth) {
+      leaf(v);
+      return;
+    }
+    const arr = checkArray(v, d);
+    path.push(0);
+    for (let i = 0; i < arr.length; i++) {
+      path[d] = i;
+      walkLeaves(arr[i], d + 1, leaf);
+    }
+    path.pop();
+  }
+}
+
+/**
+ * Stacks records (TensorFlow Serving instances, JSON lines) into a batch. When every record is an
+ * object, each key becomes a named tensor of shape `[N, ...]`; otherwise the records form one
+ * unnamed tensor of shape `[N, ...]`.
+ */
+export function stackRecords(records: readonly unknown[], options: NestedOptions): TensorMap {
+  const isObject = (r: unknown): r is Record<string, unknown> =>
+    typeof r === 'object' && r !== null && !Array.isArray(r) && !(options.allowB64 && isB64Leaf(r));
+  if (records.length === 0 || !isObject(records[0])) return { [UNNAMED]: nestedToTensor(records, options) };
+
+  const names = Object.keys(records[0]);
+  if (names.length === 0) throw new ToolkitError(options.code ?? 'ERR_JSON_PARSE', `${options.label}[0]: an empty object names no inputs`);
+  const columns: Record<string, unknown[]> = {};
+  for (const name of names) columns[name] = new Array<unknown>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    if (!isObject(r)) {
+      throw new ToolkitError(options.code ?? 'ERR_JSON_PARSE', `${options.label}[${i}]: expected an object of named inputs like the first record, found ${describe(r)}`);
+    }
+    const keys = Object.keys(r);
+    if (keys.length !== names.length || !keys.every((k) => k in columns)) {
+      throw new ToolkitError(
+        options.code ?? 'ERR_JSON_PARSE',
+        `${options.label}[${i}]: has inputs [${keys.join(', ')}] but the first record has [${names.join(', ')}]; every record must name the same inputs`,
+      );
+    }
+    for (const k of keys) columns[k]![i] = r[k];
+  }
+  const out: TensorMap = {};
+  for (const name of names) out[name] = nestedToTensor(columns[name], { ...options, label: `${options.label}.${name}` });
+  return out;
+}
+
+/** True for a TensorFlow Serving binary leaf `{"b64": "..."}`. */
+export function isB64Leaf(v: unknown): v is { b64: string } {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 && keys[0] === 'b64' && typeof (v as { b64: unknown }).b64 === 'string';
+}
+
+function leafKind(v: unknown, options: NestedOptions, path: number[]): LeafKind {
+  switch (typeof v) {
+    case 'number':
+      return 'number';
+    case 'boolean':
+      return 'bool';
+    case 'string':
+      return 'string';
+  }
+  if (options.allowB64 && isB64Leaf(v)) return 'b64';
+  throw new ToolkitError(
+    options.code ?? 'ERR_JSON_PARSE',
+    `${options.label}${formatPath(path)}: ${describe(v)} is not a tensor element; use numbers, booleans or strings${options.allowB64 ? ' (or {"b64": "..."})' : ''}`,
+  );
+}
+
+function decodeB64(v: unknown, options: NestedOptions, path: number[]): Buffer {
+  const s = (v as { b64: string }).b64;
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s.replace(/\s+/g, ''))) {
+    throw new ToolkitError(options.code ?? 'ERR_JSON_PARSE', `${options.label}${formatPath(path)}: "b64" is not valid base64`);
+  }
+  return Buffer.from(s, 'base64');
+}
+
+function mixedMessage(v: unknown, expected: string): string {
+  return `found ${describe(v)} where a ${expected} was expected (the first element decides the type; elements must not be mixed and arrays must be rectangular)`;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function formatPath(path: readonly number[]): string {
+  return path.map((i) => `[${i}]`).join('');
+}

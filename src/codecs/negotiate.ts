@@ -1,0 +1,70 @@
+import { parseMediaTypeList } from './media-type.js';
+
+interface AcceptEntry {
+  type: string;
+  q: number;
+  order: number;
+}
+
+/**
+ * Picks the response media type for an `Accept` header.
+ *
+ * - A missing or empty header, or one that only holds `*\/*` (with any q), means `defaultAccept`
+ *   (SageMaker's `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`), as the Python toolkit does.
+ * - Otherwise entries are tried by descending q-value, ties in header order; `q=0` excludes a type.
+ *   Media-type parameters other than `q` are ignored (`application/json; charset=utf-8` is JSON).
+ * - An exact entry matches when it is in `available`. A wildcard (`type/*`, `*\/*`) prefers
+ *   `defaultAccept` when the wildcard covers it, else the first covered type in `available`.
+ *
+ * @param accept The raw `Accept` header.
+ * @param available Media types that can be produced, in preference order (for example the registry's encodable types).
+ * @param defaultAccept The configured default type.
+ * @returns The chosen media type, or `undefined` when nothing acceptable can be produced (answer 406).
+ *
+ * @example
+ * negotiateAccept('text/csv;q=0.5, application/json', ['application/json', 'text/csv'], 'application/json') // 'application/json'
+ */
+export function negotiateAccept(accept: string | undefined, available: readonly string[], defaultAccept: string): string | undefined {
+  if (accept === undefined || accept.trim() === '') return defaultAccept;
+  const entries = parseAccept(accept);
+  if (entries.length === 0 || entries.every((e) => isAnyType(e.type) && e.q > 0)) return defaultAccept;
+
+  const refused = new Set(entries.filter((e) => e.q <= 0 && !e.type.includes('*')).map((e) => e.type));
+  const wanted = entries.filter((e) => e.q > 0).sort((a, b) => b.q - a.q || a.order - b.order);
+  const offered = available.map((t) => t.toLowerCase());
+  const defaultType = defaultAccept.toLowerCase();
+
+  for (const entry of wanted) {
+    if (!entry.type.includes('*')) {
+      if (offered.includes(entry.type) && !refused.has(entry.type)) return entry.type;
+      continue;
+    }
+    if (covers(entry.type, defaultType) && !refused.has(defaultType)) return defaultAccept;
+    const first = offered.find((t) => covers(entry.type, t) && !refused.has(t));
+    if (first !== undefined) return first;
+  }
+  return undefined;
+}
+
+function parseAccept(header: string): AcceptEntry[] {
+  return parseMediaTypeList(header).map((m, order) => ({ type: m.mediaType, q: parseQ(m.params['q']), order }));
+}
+
+function parseQ(raw: string | undefined): number {
+  if (raw === undefined) return 1;
+  const q = Number(raw.trim());
+  // An unreadable q is treated as 1 rather than failing the request: clients rarely get it wrong on purpose.
+  if (!Number.isFinite(q)) return 1;
+  return Math.min(1, Math.max(0, q));
+}
+
+function covers(range: string, type: string): boolean {
+  if (isAnyType(range)) return true;
+  if (range.endsWith('/*')) return type.startsWith(range.slice(0, -1));
+  return range === type;
+}
+
+function isAnyType(range: string): boolean {
+  // Some clients send a bare `*`; it means the same as `*/*`.
+  return range === '*/*' || range === '*';
+}

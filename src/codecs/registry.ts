@@ -1,0 +1,94 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
+import { parseMediaType } from './media-type.js';
+
+/**
+ * The media type assumed when a request has no `Content-Type` (as the SageMaker Scikit-learn
+ * container does; SageMaker itself always sends one).
+ */
+export const DEFAULT_CONTENT_TYPE = 'application/json';
+
+/**
+ * Codecs keyed by media type (and aliases). Registering a type twice is an error rather than a
+ * silent replacement, so two plugins cannot fight over `application/json` unnoticed.
+ *
+ * @example
+ * const registry = new CodecRegistry().register(jsonCodec).register(csvCodec);
+ * const request = registry.decode('text/csv; charset=utf-8', body);
+ */
+export class CodecRegistry {
+  readonly #codecs: Codec[] = [];
+  readonly #byType = new Map<string, Codec>();
+
+  /**
+   * Adds a codec under its media type and aliases.
+   * @throws ToolkitError `ERR_CODEC_ALREADY_REGISTERED` when any of its types is taken.
+   */
+  register(codec: Codec): this {
+    const types = [codec.mediaType, ...(codec.aliases ?? [])].map((t) => t.toLowerCase());
+    for (const type of types) {
+      if (this.#byType.has(type)) {
+        throw new ToolkitError('ERR_CODEC_ALREADY_REGISTERED', `A codec for '${type}' is already registered; unregister it first or use another media type.`);
+      }
+    }
+    for (const type of types) this.#byType.set(type, codec);
+    this.#codecs.push(codec);
+    return this;
+  }
+
+  /** The codec for a media type (parameters and case ignored), or `undefined`. */
+  find(mediaType: string): Codec | undefined {
+    return this.#byType.get(parseMediaType(mediaType).mediaType);
+  }
+
+  /** Media types (then aliases) that can be decoded, in registration order. */
+  decodableTypes(): string[] {
+    return this.#types((c) => c.decode !== undefined);
+  }
+
+  /** Media types (then aliases) that can be encoded, in registration order: the `available` list for {@link negotiateAccept}. */
+  encodableTypes(): string[] {
+    return this.#types((c) => c.encode !== undefined);
+  }
+
+  /**
+   * Decodes a request body by its `Content-Type` header. A missing header means {@link DEFAULT_CONTENT_TYPE}.
+   * @throws ToolkitError 415 `ERR_UNSUPPORTED_MEDIA_TYPE` listing the supported types, or the codec's 400.
+   */
+  decode(contentTypeHeader: string | undefined, body: Buffer): DecodedRequest {
+    const { mediaType, params } = parseMediaType(contentTypeHeader);
+    const type = mediaType === '' ? DEFAULT_CONTENT_TYPE : mediaType;
+    const codec = this.#byType.get(type);
+    if (codec?.decode === undefined) {
+      throw new ToolkitError(
+        'ERR_UNSUPPORTED_MEDIA_TYPE',
+        `Content-Type '${type}' is not supported. Send one of: ${this.decodableTypes().join(', ')}; ` +
+          'or export an inputFn from your handler module to decode it yourself.',
+        { details: { supported: this.decodableTypes() } },
+      );
+    }
+    return codec.decode(body, params);
+  }
+
+  /**
+   * Encodes a prediction as `mediaType` (normally the result of {@link negotiateAccept}).
+   * @throws ToolkitError 406 `ERR_NOT_ACCEPTABLE` when no codec encodes that type, or the codec's error.
+   */
+  encode(prediction: unknown, mediaType: string, options: EncodeOptions): Buffer {
+    const codec = this.find(mediaType);
+    if (codec?.encode === undefined) {
+      throw new ToolkitError(
+        'ERR_NOT_ACCEPTABLE',
+        `Cannot answer in '${mediaType}'. Accept one of: ${this.encodableTypes().join(', ')}; ` +
+          'or export an outputFn from your handler module to encode it yourself.',
+        { details: { supported: this.encodableTypes() } },
+      );
+    }
+    return codec.encode(prediction, options);
+  }
+
+  #types(filter: (c: Codec) => boolean): string[] {
+    const codecs = this.#codecs.filter(filter);
+    return [...codecs.map((c) => c.mediaType), ...codecs.flatMap((c) => c.aliases ?? [])];
+  }
+}

@@ -1,0 +1,52 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import type { Tensor } from '../core/tensor.js';
+import { nestedToTensor } from './json-tensor.js';
+import { isTensor, isTensorMap } from './tensor-map.js';
+
+/**
+ * The one tensor a single-array format (CSV, NPY, raw bytes) can carry: the only output of a
+ * {@link TensorMap}, a bare tensor, or a plain JS value (nested arrays, scalars, typed arrays) from
+ * user code. Whole-number arrays become `int64`, other numbers `float64`.
+ *
+ * @throws ToolkitError 406 `ERR_NOT_ACCEPTABLE` for several outputs (naming them), `ERR_ENCODE` for values that are not arrays.
+ */
+export function toSingleTensor(prediction: unknown, mediaType: string): Tensor {
+  if (isTensorMap(prediction)) {
+    const names = Object.keys(prediction);
+    if (names.length === 1) return prediction[names[0]!]!;
+    throw new ToolkitError(
+      'ERR_NOT_ACCEPTABLE',
+      `${mediaType} holds one array but the prediction has ${names.length} outputs (${names.map((n) => `'${n}'`).join(', ')}); ` +
+        'ask for application/json (Accept header), or select one output in the pipeline',
+      { details: { outputs: names } },
+    );
+  }
+  if (isTensor(prediction)) return prediction;
+  return plainToTensor(prediction, mediaType);
+}
+
+/** Converts a plain JS value to a tensor (see {@link toSingleTensor}). */
+export function plainToTensor(value: unknown, mediaType: string): Tensor {
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return typedArrayToTensor(value);
+  if (typeof value === 'bigint') return { dtype: 'int64', shape: [], data: BigInt64Array.of(value) };
+  const t = nestedToTensor(value, { label: `${mediaType} output`, code: 'ERR_ENCODE' });
+  if (t.dtype !== 'float64') return t;
+  const d = t.data as Float64Array;
+  for (let i = 0; i < d.length; i++) if (!Number.isSafeInteger(d[i]!)) return t;
+  return { dtype: 'int64', shape: t.shape, data: BigInt64Array.from(d, (x) => BigInt(x)) };
+}
+
+function typedArrayToTensor(v: ArrayBufferView): Tensor {
+  const shape = [(v as unknown as ArrayLike<unknown>).length];
+  if (v instanceof Float32Array) return { dtype: 'float32', shape, data: v };
+  if (v instanceof Float64Array) return { dtype: 'float64', shape, data: v };
+  if (v instanceof Int8Array) return { dtype: 'int8', shape, data: v };
+  if (v instanceof Uint8Array || v instanceof Uint8ClampedArray) return { dtype: 'uint8', shape: [v.byteLength], data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+  if (v instanceof Int16Array) return { dtype: 'int16', shape, data: v };
+  if (v instanceof Uint16Array) return { dtype: 'uint16', shape, data: v };
+  if (v instanceof Int32Array) return { dtype: 'int32', shape, data: v };
+  if (v instanceof Uint32Array) return { dtype: 'uint32', shape, data: v };
+  if (v instanceof BigInt64Array) return { dtype: 'int64', shape, data: v };
+  if (v instanceof BigUint64Array) return { dtype: 'uint64', shape, data: v };
+  throw new ToolkitError('ERR_ENCODE', `Cannot encode a ${v.constructor.name}`);
+}
