@@ -126,7 +126,8 @@ async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: Tfj
       const tf = await tryBackend(name, deps);
       // Production mode skips per-op NaN checks and silences TF.js's console advice about tfjs-node.
       tf.enableProdMode();
-      const level = failures.length > 0 && request === 'auto' && name !== 'tensorflow' ? 'warn' : 'info';
+      // Only the pure-JS CPU backend is slow enough to warn about; WASM is the expected fallback without tfjs-node.
+      const level = name === 'cpu' && request === 'auto' ? 'warn' : 'info';
       log[level]({ runtime: 'tfjs', backend: name, requested: request, skipped: failures }, `TF.js backend: ${name}`);
       return { tf, backend: name };
     } catch (err) {

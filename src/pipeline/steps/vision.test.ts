@@ -1,0 +1,131 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { InvocationContext } from '../../core/context.js';
+import { type Tensor, type TensorMap, tensor, UNNAMED } from '../../core/tensor.js';
+import { isToolkitError } from '../../errors/catalogue.js';
+import type { Step, StepBuildEnv, StepData } from '../step.js';
+import { centerCrop, resizeImage, transposeLayout, visionSteps } from './vision.js';
+
+const env = (name: string, modelDir = os.tmpdir()): StepBuildEnv =>
+  ({ modelDir, stage: 'preprocess', name, runtimeOptions: {} as never, codeDir: modelDir, runtimes: {} as never }) as StepBuildEnv;
+const ctx = {} as InvocationContext;
+
+async function build(kind: string, options: Record<string, unknown>, modelDir?: string): Promise<Step> {
+  return visionSteps[kind]!(options, env(`preprocess[0]:${kind}`, modelDir));
+}
+
+async function run(step: Step, tensors: TensorMap): Promise<StepData> {
+  return step.run({ tensors }, ctx);
+}
+
+/** A 2×3 RGB image whose pixel (y, x) is [10y + x, 100 + 10y + x, 200 + x]. */
+function image(): Tensor<'uint8'> {
+  const d: number[] = [];
+  for (let y = 0; y < 2; y++) for (let x = 0; x < 3; x++) d.push(10 * y + x, 100 + 10 * y + x, 200 + x);
+  return tensor('uint8', [2, 3, 3], Uint8Array.from(d));
+}
+
+function throwsCode(fn: () => unknown, code: string): void {
+  assert.throws(fn, (err: unknown) => isToolkitError(err) && err.code === code);
+}
+
+test('resize: nearest picks source pixels, bilinear interpolates, dtype kept, batches handled', async () => {
+  const img = image();
+  const up = resizeImage(img, 'hwc', 4, 6, 'nearest');
+  assert.deepEqual(up.shape, [4, 6, 3]);
+  // Output pixel (3, 5) maps back to source (1, 2).
+  assert.deepEqual([...up.data.slice((3 * 6 + 5) * 3, (3 * 6 + 5) * 3 + 3)], [12, 112, 202]);
+  const bil = resizeImage(tensor('float32', [1, 2, 1], Float32Array.from([0, 10])), 'hwc', 1, 4, 'bilinear');
+  assert.deepEqual([...bil.data], [0, 2.5, 7.5, 10]);
+  const u8 = resizeImage(tensor('uint8', [1, 2, 1], Uint8Array.from([0, 255])), 'hwc', 1, 4, 'bilinear');
+  assert.equal(u8.dtype, 'uint8');
+  assert.deepEqual([...u8.data], [0, 64, 191, 255]);
+  const batch = tensor('uint8', [2, 2, 3, 3], Uint8Array.from([...image().data, ...image().data]));
+  const step = await build('resize', { height: 1, width: 1, method: 'nearest' });
+  const out = (await run(step, { [UNNAMED]: batch }))[ 'tensors'][UNNAMED]!;
+  assert.deepEqual(out.shape, [2, 1, 1, 3]);
+  // size: shorter side to 4, aspect kept (2×3 → 4×6).
+  const bySize = await build('resize', { size: 4 });
+  assert.deepEqual((await run(bySize, { [UNNAMED]: img })).tensors[UNNAMED]!.shape, [4, 6, 3]);
+  assert.throws(() => visionSteps['resize']!({ height: 4 }, env('r')), /height" and "width/);
+  assert.throws(() => visionSteps['resize']!({ size: 4, method: 'bicubic' }, env('r')), /bilinear or nearest/);
+});
+
+test('center-crop takes the middle and refuses crops larger than the image', async () => {
+  const img = tensor('uint8', [3, 3, 1], Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]));
+  assert.deepEqual([...centerCrop(img, 'hwc', 1, 1).data], [5]);
+  assert.deepEqual([...centerCrop(img, 'hwc', 2, 3).data], [1, 2, 3, 4, 5, 6]);
+  const step = await build('center-crop', { size: 4 });
+  await assert.rejects(async () => run(step, { [UNNAMED]: img }), (e: unknown) => isToolkitError(e) && e.status === 400 && /resize it first/.test(e.message));
+});
+
+test('image-normalize: scale, per-channel mean/std, presets; float32 out', async () => {
+  const img = tensor('uint8', [1, 1, 3], Uint8Array.from([255, 0, 51]));
+  const step = await build('image-normalize', { scale: 1 / 255, mean: [0.5, 0, 0.2], std: [0.5, 1, 0.1] });
+  const out = (await run(step, { [UNNAMED]: img })).tensors[UNNAMED]!;
+  assert.equal(out.dtype, 'float32');
+  [1, 0, 0].forEach((v, i) => assert.ok(Math.abs(Number(out.data[i]) - v) < 1e-6));
+  const imagenet = (await run(await build('image-normalize', { preset: 'imagenet' }), { [UNNAMED]: img })).tensors[UNNAMED]!;
+  assert.ok(Math.abs(Number(imagenet.data[0]) - (1 - 0.485) / 0.229) < 1e-5);
+  // CHW layout: the channel is the first axis.
+  const chw = tensor('float32', [2, 1, 1], Float32Array.from([1, 1]));
+  const outChw = (await run(await build('image-normalize', { mean: [1, 0], layout: 'chw' }), { [UNNAMED]: chw })).tensors[UNNAMED]!;
+  assert.deepEqual([...outChw.data], [0, 1]);
+  await assert.rejects(async () => run(await build('image-normalize', { mean: [1, 2] }), { [UNNAMED]: img }), /3 channels/);
+  assert.throws(() => visionSteps['image-normalize']!({ preset: 'nope' }, env('n')), /imagenet/);
+});
+
+test('channel-order: HWC ↔ CHW round trip, RGB ↔ BGR swap', async () => {
+  const img = image();
+  const chw = transposeLayout(img, 'hwc', 'chw');
+  assert.deepEqual(chw.shape, [3, 2, 3]);
+  assert.deepEqual([...chw.data.slice(0, 6)], [0, 1, 2, 10, 11, 12]);
+  assert.deepEqual([...transposeLayout(chw, 'chw', 'hwc').data], [...img.data]);
+  const step = await build('channel-order', { colors: 'bgr', layout: 'chw' });
+  const out = (await run(step, { [UNNAMED]: img })).tensors[UNNAMED]!;
+  assert.deepEqual(out.shape, [3, 2, 3]);
+  assert.deepEqual([...out.data.slice(0, 3)], [200, 201, 202]);
+  const bgr = (await run(await build('channel-order', { colors: 'bgr' }), { [UNNAMED]: img })).tensors[UNNAMED]!;
+  assert.deepEqual([...bgr.data.slice(0, 3)], [200, 100, 0]);
+  assert.throws(() => visionSteps['channel-order']!({}, env('c')), /layout/);
+});
+
+test('add-batch-dim adds a leading 1 to single images only', async () => {
+  const step = await build('add-batch-dim', {});
+  const out = await run(step, { [UNNAMED]: image(), batch: tensor('uint8', [2, 1, 1, 1], Uint8Array.from([1, 2])) });
+  assert.deepEqual(out.tensors[UNNAMED]!.shape, [1, 2, 3, 3]);
+  assert.deepEqual(out.tensors['batch']!.shape, [2, 1, 1, 1]);
+});
+
+test('image steps skip non-image tensors and explain when there is no image', async () => {
+  const step = await build('resize', { height: 1, width: 1 });
+  const out = await run(step, { [UNNAMED]: image(), scale: tensor('float32', [1], Float32Array.from([2])) });
+  assert.deepEqual(out.tensors['scale']!.shape, [1]);
+  await assert.rejects(async () => run(step, { x: tensor('float32', [4], new Float32Array(4)) }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INPUT_MISMATCH' && /rank 3 or 4/.test(e.message));
+  throwsCode(() => resizeImage(tensor('float32', [4], new Float32Array(4)), 'hwc', 1, 1, 'nearest'), 'ERR_INPUT_MISMATCH');
+});
+
+test('threshold: a bool mask, or labels over the threshold per row with a labels file', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-vision-'));
+  try {
+    await writeFile(path.join(dir, 'labels.txt'), 'cat\ndog\nbird\n');
+    const scores = tensor('float32', [2, 3], Float32Array.from([0.9, 0.2, 0.6, 0.1, 0.1, 0.1]));
+    const mask = (await run(await build('threshold', { value: 0.5 }), { probabilities: scores })).tensors['probabilities']!;
+    assert.equal(mask.dtype, 'bool');
+    assert.deepEqual([...mask.data], [1, 0, 1, 0, 0, 0]);
+    const labelled = await run(await build('threshold', { value: 0.5, labels: 'labels.txt' }, dir), { probabilities: scores });
+    assert.deepEqual(labelled.value, [
+      [
+        { label: 'cat', score: Math.fround(0.9) },
+        { label: 'bird', score: Math.fround(0.6) },
+      ],
+      [],
+    ]);
+    assert.throws(() => visionSteps['threshold']!({ labels: '../outside.txt' }, env('t', dir)), /inside the model directory/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
