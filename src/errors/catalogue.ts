@@ -64,6 +64,14 @@ export const ERROR_CATALOGUE = {
   ERR_MULTIPART_PARSE: { status: 400, summary: 'The multipart/form-data body is malformed.' },
   ERR_MULTIPART_TOO_LARGE: { status: 413, summary: 'A multipart file or field is larger than the configured limit.' },
   ERR_MULTIPART_TOO_MANY: { status: 400, summary: 'A multipart request has more files, fields or parts than allowed.' },
+  // --- training (smkit train, smkit local train; issue 6) ---
+  ERR_TRAIN_CONFIG_INVALID: { status: 500, summary: 'A training config file (hyperparameters.json, inputdataconfig.json, resourceconfig.json) is not valid JSON or lacks required keys.' },
+  ERR_TRAIN_ENTRY_POINT: { status: 500, summary: 'The training entry point is not set, not found in the code directory, or its code cannot be fetched.' },
+  ERR_TRAIN_PIPE_TIMEOUT: { status: 504, summary: 'A Pipe-mode channel FIFO (<channel>_<epoch>) did not appear in time.' },
+  ERR_TRAIN_FAILED: { status: 500, summary: 'The training entry point failed or was stopped (see <base>/output/failure).' },
+  // --- images (smkit build; issue 5) ---
+  ERR_BUILD_ENGINE: { status: 500, summary: 'smkit build found no working container engine (docker daemon or podman).' },
+  ERR_BUILD_FAILED: { status: 500, summary: 'smkit build: the image build failed, or smkit\'s Dockerfile could not be found.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 /** A stable error code from {@link ERROR_CATALOGUE}. */
