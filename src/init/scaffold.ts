@@ -1,0 +1,78 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ToolkitError } from '../errors/catalogue.js';
+import { HANDLER_MJS, MODEL_TEST_MJS, PIPELINE_YAML, SAMPLE_CSV, SAMPLE_JSON, packageJson, readme } from './templates.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Options for {@link scaffoldProject}. */
+export interface ScaffoldOptions {
+  /** Write into a non-empty directory (existing files with the same names are overwritten). */
+  force?: boolean;
+  /** The `/opt/ml` skeleton to copy. @defaultValue smkit's `opt-ml-template/` */
+  templateDir?: string;
+  /** The example model. @defaultValue smkit's `models/iris-onnx/model.onnx` */
+  exampleModel?: string;
+}
+
+/** What {@link scaffoldProject} wrote. */
+export interface ScaffoldResult {
+  dir: string;
+  files: string[];
+  /** Set when the example model was not found, so `model/` has no model.onnx. */
+  missingModel?: string;
+}
+
+async function listFiles(root: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await listFiles(root, r)));
+    else out.push(r);
+  }
+  return out;
+}
+
+/**
+ * Creates a model project in `dir`: smkit's `opt-ml-template/` (an `/opt/ml` skeleton), the iris
+ * ONNX example in `model/` with a `pipeline.yaml` and a documented `code/inference.mjs`, sample
+ * requests, a `node --test` test that serves and invokes the model, a README and a package.json.
+ * Refuses a non-empty `dir` with `ERR_INIT_TARGET` unless `force`.
+ */
+export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}): Promise<ScaffoldResult> {
+  const target = path.resolve(dir);
+  const existing = await fs.readdir(target).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw new ToolkitError('ERR_INIT_TARGET', `${dir} cannot be used: ${err.message}`);
+  });
+  if (existing.length > 0 && !options.force) {
+    throw new ToolkitError('ERR_INIT_TARGET', `${dir} is not empty (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', ...' : ''}); choose a new folder or pass --force to write into it`);
+  }
+  await fs.mkdir(target, { recursive: true });
+  const templateDir = options.templateDir ?? path.join(REPO_ROOT, 'opt-ml-template');
+  if (await fs.stat(templateDir).then((s) => s.isDirectory(), () => false)) {
+    await fs.cp(templateDir, target, { recursive: true, force: true });
+  }
+  for (const d of ['model/code', 'samples', 'test']) await fs.mkdir(path.join(target, d), { recursive: true });
+  const name = path.basename(target).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'smkit-model';
+  const files: Record<string, string> = {
+    'model/pipeline.yaml': PIPELINE_YAML,
+    'model/code/inference.mjs': HANDLER_MJS,
+    'samples/request.csv': SAMPLE_CSV,
+    'samples/request.json': SAMPLE_JSON,
+    'test/model.test.mjs': MODEL_TEST_MJS,
+    'README.md': readme(name),
+    'package.json': packageJson(name),
+    '.gitignore': 'node_modules/\nmodel.tar.gz\ntransformed/\n',
+  };
+  for (const [rel, text] of Object.entries(files)) await fs.writeFile(path.join(target, rel), text);
+  const exampleModel = options.exampleModel ?? path.join(REPO_ROOT, 'models', 'iris-onnx', 'model.onnx');
+  let missingModel: string | undefined;
+  try {
+    await fs.copyFile(exampleModel, path.join(target, 'model', 'model.onnx'));
+  } catch {
+    missingModel = exampleModel;
+  }
+  return { dir: target, files: (await listFiles(target)).sort(), ...(missingModel ? { missingModel } : {}) };
+}
