@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import { UNNAMED } from '../core/tensor.js';
+import { isToolkitError } from '../errors/catalogue.js';
+import { csvCodec } from './csv.js';
+import { jsonCodec } from './json.js';
+import { type FormPart, decodeFormParts } from './multipart.js';
+import { CodecRegistry } from './registry.js';
+
+const codecs = new CodecRegistry().register(jsonCodec).register(csvCodec);
+
+async function jpeg(width: number, height: number, colour = { r: 10, g: 200, b: 10 }): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 3, background: colour } }).jpeg().toBuffer();
+}
+
+const file = (field: string, data: Buffer, contentType = 'image/jpeg', filename = `${field}.jpg`): FormPart => ({ field, filename, contentType, data });
+const text = (field: string, value: string): FormPart => ({ field, contentType: 'text/plain', data: Buffer.from(value) });
+
+test('one image stays H×W×C; two images stack into a batch; text fields become parameters', async () => {
+  const one = decodeFormParts([file('image', await jpeg(6, 4))], codecs, ['input']);
+  assert.deepEqual(one.tensors[UNNAMED]!.shape, [4, 6, 3]);
+  const two = decodeFormParts([file('a', await jpeg(6, 4)), file('b', await jpeg(6, 4, { r: 200, g: 0, b: 0 })), text('top', '3'), text('note', 'hi')], codecs, ['input']);
+  const batch = two.tensors[UNNAMED]!;
+  assert.deepEqual(batch.shape, [2, 4, 6, 3]);
+  assert.equal(batch.dtype, 'uint8');
+  assert.ok(Number(batch.data[1]) > 150 && Number(batch.data[72]) > 150, 'first image green, second red');
+  assert.deepEqual(two.parameters, { top: 3, note: 'hi' });
+  assert.equal(two.form, 'tensor');
+});
+
+test('fields named after model inputs become named inputs (files and JSON text)', async () => {
+  const req = decodeFormParts(
+    [file('image', await jpeg(3, 3)), text('scale', '[[0.5, 2]]'), file('rows', Buffer.from('1,2\n3,4\n'), 'text/csv', 'rows.csv')],
+    codecs,
+    ['image', 'scale'],
+  );
+  assert.deepEqual(Object.keys(req.tensors).sort(), ['', 'image', 'scale']);
+  assert.deepEqual(req.tensors['image']!.shape, [3, 3, 3]);
+  assert.deepEqual(req.tensors['scale']!.shape, [1, 2]);
+  assert.deepEqual(req.tensors[UNNAMED]!.shape, [2, 2]);
+  assert.throws(() => decodeFormParts([text('scale', 'not json')], codecs, ['scale']), (e: unknown) => isToolkitError(e) && e.status === 400 && /scale/.test(e.message));
+});
+
+test('octet-stream files are sniffed; CSV files join along rows', async () => {
+  const sniffed = decodeFormParts([file('f', await jpeg(2, 2), 'application/octet-stream', 'blob')], codecs, []);
+  assert.deepEqual(sniffed.tensors[UNNAMED]!.shape, [2, 2, 3]);
+  const csv = decodeFormParts([file('x', Buffer.from('1,2\n'), 'text/csv', 'a.csv'), file('y', Buffer.from('3,4\n5,6\n'), 'text/csv', 'b.csv')], codecs, []);
+  assert.deepEqual(csv.tensors[UNNAMED]!.shape, [3, 2]);
+  assert.deepEqual([...csv.tensors[UNNAMED]!.data].map(Number), [1, 2, 3, 4, 5, 6]);
+});
+
+test('errors: different image sizes, bad images, unknown types, no files', async () => {
+  const fail = (parts: FormPart[], code: string, pattern: RegExp) =>
+    assert.throws(() => decodeFormParts(parts, codecs, ['input']), (e: unknown) => isToolkitError(e) && e.code === code && e.status < 500 && pattern.test(e.message));
+  fail([file('a', await jpeg(6, 4)), file('b', await jpeg(5, 4))], 'ERR_IMAGE_SIZE_MISMATCH', /4×6 and 4×5/);
+  fail([file('a', Buffer.from('garbage'))], 'ERR_IMAGE_DECODE', /a\.jpg/);
+  fail([file('a', Buffer.from('garbage'), 'application/octet-stream', 'blob')], 'ERR_UNSUPPORTED_MEDIA_TYPE', /Content-Type/);
+  fail([file('a', Buffer.from('x'), 'application/x-unknown', 'blob')], 'ERR_UNSUPPORTED_MEDIA_TYPE', /blob/);
+  fail([text('note', 'hello')], 'ERR_BAD_REQUEST', /no files/);
+});

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import express from 'express';
+import request from 'supertest';
+import { ToolkitError } from '../errors/catalogue.js';
+import { createFormPartsParser } from './multipart.js';
+
+function app() {
+  const parse = createFormPartsParser({ maxFileBytes: 1024, maxFiles: 2, maxFields: 2 });
+  const a = express();
+  a.post('/form', async (req, res) => {
+    try {
+      const parts = await parse(req, res);
+      res.json(parts.map((p) => ({ field: p.field, filename: p.filename ?? null, contentType: p.contentType, size: p.data.length, text: p.filename ? null : p.data.toString() })));
+    } catch (err) {
+      const e = err as ToolkitError;
+      res.status(e.status ?? 500).json({ code: e.code, message: e.message });
+    }
+  });
+  return a;
+}
+
+test('files and fields become form parts', async () => {
+  const res = await request(app())
+    .post('/form')
+    .attach('image', Buffer.alloc(100, 1), { filename: 'a.jpg', contentType: 'image/jpeg' })
+    .attach('image', Buffer.alloc(50, 2), { filename: 'b.png', contentType: 'image/png' })
+    .field('top', '3');
+  assert.equal(res.status, 200);
+  assert.deepEqual(res.body, [
+    { field: 'image', filename: 'a.jpg', contentType: 'image/jpeg', size: 100, text: null },
+    { field: 'image', filename: 'b.png', contentType: 'image/png', size: 50, text: null },
+    { field: 'top', filename: null, contentType: 'text/plain', size: 1, text: '3' },
+  ]);
+});
+
+test('a file over the size limit is a 413 naming the limit', async () => {
+  const res = await request(app()).post('/form').attach('image', Buffer.alloc(2048), { filename: 'big.jpg', contentType: 'image/jpeg' });
+  assert.equal(res.status, 413);
+  assert.equal(res.body.code, 'ERR_MULTIPART_TOO_LARGE');
+  assert.match(res.body.message, /1024 bytes/);
+});
+
+test('too many files or fields is a 400 saying how many are allowed', async () => {
+  let req = request(app()).post('/form');
+  for (let i = 0; i < 3; i++) req = req.attach('f', Buffer.alloc(10), { filename: `${i}.jpg`, contentType: 'image/jpeg' });
+  const files = await req;
+  assert.equal(files.status, 400);
+  assert.equal(files.body.code, 'ERR_MULTIPART_TOO_MANY');
+  assert.match(files.body.message, /at most 2/);
+  const fields = await request(app()).post('/form').field('a', '1').field('b', '2').field('c', '3');
+  assert.equal(fields.status, 400);
+  assert.equal(fields.body.code, 'ERR_MULTIPART_TOO_MANY');
+});
+
+test('a malformed body is a 400', async () => {
+  const res = await request(app()).post('/form').set('Content-Type', 'multipart/form-data; boundary=xyz').send('--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\nunterminated');
+  assert.equal(res.status, 400);
+  assert.equal(res.body.code, 'ERR_MULTIPART_PARSE');
+});
