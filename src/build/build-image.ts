@@ -1,0 +1,166 @@
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ToolkitError } from '../errors/catalogue.js';
+import { findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
+import { detectBuildEngine, imageSize, runCommand, type BuildEngine, type CommandRunner } from './engine.js';
+
+/** Image variants the Dockerfile has (its build targets). */
+export type ImageVariant = 'cpu' | 'gpu';
+
+/** Where a baked model lives in the image: outside `/opt/ml`, which SageMaker may mount over (contract §7.1). */
+export const BAKED_MODEL_DIR = '/opt/smkit/model';
+
+/** Options of {@link buildImage} (the `smkit build` flags). */
+export interface BuildImageOptions {
+  /** Dockerfile target. @defaultValue `cpu` */
+  readonly variant?: ImageVariant;
+  /** A model directory or `model.tar.gz` to bake in at {@link BAKED_MODEL_DIR}; checked first. */
+  readonly model?: string;
+  /** Image name. @defaultValue `smkit:<version>-<variant>`, or `smkit-<model name>:<version>-<variant>` with a model */
+  readonly tag?: string;
+  /** Target platform, passed to the engine (for example `linux/amd64`). */
+  readonly platform?: string;
+  /** Engine to use. @defaultValue docker when its daemon answers, else podman */
+  readonly engine?: BuildEngine;
+  /** Extra `--build-arg KEY=VALUE`s (for example `TFJS_NODE=require`). */
+  readonly buildArgs?: readonly string[];
+  /** Progress lines (the engine's own output goes to stderr). @defaultValue writes to stderr */
+  readonly log?: (line: string) => void;
+}
+
+/** What {@link buildImage} built. */
+export interface BuiltImage {
+  /** The image name to run (podman's `localhost/` prefix included when podman built it). */
+  readonly image: string;
+  /** The smkit image a baked model was layered on (equal to `image` without a model). */
+  readonly baseImage: string;
+  readonly engine: BuildEngine;
+  readonly variant: ImageVariant;
+  /** Image size in bytes as the engine reports it (uncompressed). */
+  readonly sizeBytes: number;
+  /** The runtime model found in the baked model, when one was baked. */
+  readonly model?: { readonly source: string; readonly file?: string };
+}
+
+/** Injected in tests: how builds run. */
+export interface BuildDeps {
+  readonly run: CommandRunner;
+  /** Runs `<engine> build ...` with its output on stderr; resolves with the exit code. */
+  readonly build: (engine: BuildEngine, args: readonly string[]) => Promise<number>;
+  readonly source: () => SmkitSource;
+}
+
+const defaultDeps: BuildDeps = {
+  run: runCommand,
+  build: (engine, args) =>
+    new Promise((resolve) => {
+      const child = spawn(engine, [...args], { stdio: ['ignore', 2, 2] });
+      child.once('error', () => resolve(127));
+      child.once('close', (code) => resolve(code ?? 1));
+    }),
+  source: () => findSmkitSource(),
+};
+
+/** `name:tag` as the engine stores it: podman puts unqualified names under `localhost/`. */
+export function qualifyImageName(engine: BuildEngine, name: string): string {
+  const first = name.split('/')[0]!;
+  const hasRegistry = name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  return engine === 'podman' && !hasRegistry ? `localhost/${name}` : name;
+}
+
+/** The `build` arguments for smkit's own Dockerfile. */
+export function baseBuildArgs(src: SmkitSource, variant: ImageVariant, tag: string, opts: BuildImageOptions, revision: string): string[] {
+  return [
+    'build',
+    '-f', src.dockerfile,
+    '--target', variant,
+    '-t', tag,
+    ...(opts.platform ? ['--platform', opts.platform] : []),
+    '--build-arg', `VERSION=${src.version}`,
+    '--build-arg', `REVISION=${revision}`,
+    ...(opts.buildArgs ?? []).flatMap((a) => ['--build-arg', a]),
+    src.root,
+  ];
+}
+
+/** The Dockerfile that layers a staged `model/` folder onto a built smkit image. */
+export function bakedDockerfile(baseImage: string, modelName: string): string {
+  return [
+    `FROM ${baseImage}`,
+    `COPY model/ ${BAKED_MODEL_DIR}/`,
+    `LABEL dev.smkit.model=${JSON.stringify(modelName)}`,
+    '',
+  ].join('\n');
+}
+
+async function stageModel(model: string, stageDir: string): Promise<{ dir: string; file?: string }> {
+  const dest = path.join(stageDir, 'model');
+  const st = await fs.stat(model).catch(() => undefined);
+  if (!st) throw new ToolkitError('ERR_CLI_USAGE', `--model ${model} does not exist`);
+  if (st.isFile()) {
+    if (!/\.(tar\.gz|tgz)$/i.test(model)) throw new ToolkitError('ERR_CLI_USAGE', `--model ${model}: expected a directory or a model.tar.gz`);
+    const { extractModelArchive } = await import('../local/archive.js');
+    await extractModelArchive(model, dest);
+  } else {
+    await fs.cp(model, dest, { recursive: true, dereference: true });
+  }
+  const { assertValidModelDir } = await import('../package/validate.js');
+  const report = await assertValidModelDir(dest);
+  return { dir: dest, ...(report.model ? { file: report.model.file } : {}) };
+}
+
+async function gitRevision(root: string, run: CommandRunner): Promise<string> {
+  const res = await run('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], 5000);
+  return res.code === 0 ? res.stdout.trim() : 'unknown';
+}
+
+/**
+ * Builds smkit's image (`docker build` or `podman build` of smkit's Dockerfile, target = variant),
+ * and with `model`, checks the model the way `smkit package` does and layers it on top at
+ * {@link BAKED_MODEL_DIR}. Throws `ERR_BUILD_ENGINE` without a working engine, `ERR_PACKAGE_INVALID`
+ * for a model that would not serve, `ERR_BUILD_FAILED` when the engine fails.
+ *
+ * @example
+ * const built = await buildImage({ model: 'models/iris-onnx' });
+ * console.log(built.image, built.sizeBytes);
+ */
+export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps = defaultDeps): Promise<BuiltImage> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`smkit build: ${line}\n`));
+  const variant = opts.variant ?? 'cpu';
+  const src = deps.source();
+  const stageDir = opts.model ? await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-')) : undefined;
+  try {
+    const staged = opts.model && stageDir ? await stageModel(opts.model, stageDir) : undefined;
+    if (staged) log(`model ${opts.model} checked${staged.file ? ` (${staged.file})` : ''}`);
+    const engine = await detectBuildEngine(opts.engine, deps.run);
+    const defaultTag = `${src.version}-${variant}`;
+    const baseTag = qualifyImageName(engine, opts.model || !opts.tag ? `smkit:${defaultTag}` : opts.tag);
+    if (variant === 'gpu') log('the gpu variant needs network access (CUDA base image, onnxruntime CUDA libraries from nuget.org); see docs/images.md');
+    log(`building ${baseTag} with ${engine} from ${src.root}`);
+    const args = baseBuildArgs(src, variant, baseTag, opts, await gitRevision(src.root, deps.run));
+    const code = await deps.build(engine, args);
+    if (code !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${baseTag} failed (exit ${code}); its output is above`);
+    let image = baseTag;
+    if (staged && stageDir && opts.model) {
+      image = qualifyImageName(engine, opts.tag ?? `${imageNameForModel(opts.model)}:${defaultTag}`);
+      await fs.writeFile(path.join(stageDir, 'Dockerfile'), bakedDockerfile(baseTag, path.basename(path.resolve(opts.model))));
+      log(`baking the model into ${image} at ${BAKED_MODEL_DIR}`);
+      const bakeArgs = ['build', '-t', image, ...(opts.platform ? ['--platform', opts.platform] : []), stageDir];
+      const bakeCode = await deps.build(engine, bakeArgs);
+      if (bakeCode !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${image} failed (exit ${bakeCode}); its output is above`);
+    }
+    const sizeBytes = await imageSize(engine, image, deps.run);
+    return {
+      image,
+      baseImage: baseTag,
+      engine,
+      variant,
+      sizeBytes,
+      ...(staged && opts.model ? { model: { source: opts.model, ...(staged.file ? { file: staged.file } : {}) } } : {}),
+    };
+  } finally {
+    if (stageDir) await fs.rm(stageDir, { recursive: true, force: true });
+  }
+}

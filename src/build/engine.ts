@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { ToolkitError } from '../errors/catalogue.js';
+
+/** A container engine CLI that speaks `docker build` / `docker image inspect`. */
+export type BuildEngine = 'docker' | 'podman';
+
+/** Runs a command and collects its output; used to probe engines and read image facts. */
+export type CommandRunner = (cmd: string, args: readonly string[], timeoutMs?: number) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+/** Runs a command without a shell, capturing output (never rejects; a missing binary gives code 127). */
+export const runCommand: CommandRunner = (cmd, args, timeoutMs = 30_000) =>
+  new Promise((resolve) => {
+    const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', (err) => resolve({ code: 127, stdout, stderr: stderr + err.message }));
+    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+
+/**
+ * Finds an engine that can build: `docker` only when its daemon answers (`docker info`; a bare
+ * docker client with no engine, as on podman-only machines, does not count), else `podman`.
+ * With `preferred`, only that engine is tried. Throws `ERR_BUILD_ENGINE` saying what was tried.
+ */
+export async function detectBuildEngine(preferred?: BuildEngine, run: CommandRunner = runCommand): Promise<BuildEngine> {
+  const order: BuildEngine[] = preferred ? [preferred] : ['docker', 'podman'];
+  const failures: string[] = [];
+  for (const engine of order) {
+    const res = await run(engine, ['info', '--format', '{{json .}}'], 20_000);
+    if (res.code === 0) return engine;
+    const why = res.code === 127 ? 'not installed' : (res.stderr.trim().split('\n').pop() ?? `exit ${res.code}`);
+    failures.push(`${engine}: ${why}`);
+  }
+  throw new ToolkitError(
+    'ERR_BUILD_ENGINE',
+    `no working container engine (${failures.join('; ')}). Start the Docker daemon, or install podman (on Debian: scripts/setup-podman.sh), or pass --engine.`,
+  );
+}
+
+/** Size in bytes of a local image, from `<engine> image inspect`. */
+export async function imageSize(engine: BuildEngine, image: string, run: CommandRunner = runCommand): Promise<number> {
+  const res = await run(engine, ['image', 'inspect', '--format', '{{.Size}}', image]);
+  const size = Number(res.stdout.trim().split('\n')[0]);
+  if (res.code !== 0 || !Number.isFinite(size)) {
+    throw new ToolkitError('ERR_BUILD_FAILED', `${engine} image inspect ${image} failed: ${res.stderr.trim() || res.stdout.trim()}`);
+  }
+  return size;
+}
