@@ -1,11 +1,63 @@
 import type { Command } from 'commander';
+import { ToolkitError } from '../../errors/catalogue.js';
+import { ExitError } from '../main.js';
 
-/** Registers the `train` part of `smkit local` (placeholder until its issue lands). */
+/** Options of `smkit local train`, as parsed by commander. */
+export interface LocalTrainCommandOptions {
+  channel: string[];
+  hyperparameters?: string;
+  hp: string[];
+  code: string;
+  entryPoint?: string;
+  output?: string;
+  keep?: boolean;
+  graceSeconds?: number;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function pairs(flag: string, values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new ToolkitError('ERR_CLI_USAGE', `${flag} ${v}: expected NAME=VALUE.`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+/** `smkit local train`: trains against local folders and leaves the model ready to serve. */
+export async function localTrainCommand(opts: LocalTrainCommandOptions): Promise<void> {
+  const { localTrain } = await import('../../train/local-train.js');
+  const result = await localTrain({
+    channels: pairs('--channel', opts.channel),
+    hyperparametersFile: opts.hyperparameters,
+    hyperparameters: pairs('--hp', opts.hp),
+    codeDir: opts.code,
+    entryPoint: opts.entryPoint,
+    outputDir: opts.output,
+    keep: opts.keep,
+    graceSeconds: opts.graceSeconds,
+  });
+  if (result.exitCode !== 0) throw new ExitError(result.exitCode);
+}
+
+/** Registers the `train` part of `smkit local`. */
 export function registerLocalTrain(local: Command): void {
   local
     .command('train')
-    .description('(not implemented yet)')
-    .action(() => {
-      throw new Error('smkit local train is not implemented yet');
+    .description('Run a training job on local folders (a temporary /opt/ml tree), then copy model/ to --output')
+    .requiredOption('--code <dir>', 'directory with the training code')
+    .option('--channel <name=dir>', 'an input channel: name and a local directory or file (repeatable)', collect, [])
+    .option('--hyperparameters <file>', 'JSON file of hyperparameters (non-string values are JSON-encoded)')
+    .option('--hp <key=value>', 'one hyperparameter, raw string value (repeatable; wins over the file)', collect, [])
+    .option('--entry-point <file>', 'entry point in --code (default: sagemaker_program, else train.mjs/.js/.cjs/.sh/.py)')
+    .option('--output <dir>', 'where to copy the trained model/ (default: ./model)')
+    .option('--keep', 'keep the temporary /opt/ml tree after success')
+    .option('--grace-seconds <s>', 'after SIGTERM/SIGINT, seconds before the entry point is killed (default: SMKIT_TRAIN_GRACE_SECONDS or 90)', (v) => Number(v))
+    .action(async (opts: LocalTrainCommandOptions) => {
+      await localTrainCommand(opts);
     });
 }

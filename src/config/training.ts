@@ -1,0 +1,82 @@
+import path from 'node:path';
+import { ToolkitError } from '../errors/catalogue.js';
+import { parseLogLevel, readNumber, type LogLevel } from './settings.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Longest allowed SIGTERM grace: SageMaker sends SIGKILL 120 s after SIGTERM (contract §7.1). */
+export const MAX_TRAIN_GRACE_SECONDS = 110;
+
+/**
+ * Everything `smkit train` reads from the environment, validated and frozen. The only place the
+ * training side reads `process.env`.
+ */
+export interface TrainingSettings {
+  /** `SAGEMAKER_BASE_DIR`, made absolute. @defaultValue `/opt/ml` */
+  readonly baseDir: string;
+  /** `SAGEMAKER_PROGRAM`: the entry point file in the code directory (wins over the `sagemaker_program` hyperparameter). */
+  readonly program?: string;
+  /** `SAGEMAKER_SUBMIT_DIRECTORY`: a local directory or `.tar.gz` holding the code, used when `<base>/code` is empty. */
+  readonly submitDirectory?: string;
+  /** `SAGEMAKER_TRAINING_MODULE`, reported as `SM_FRAMEWORK_MODULE` (smkit does not import it). */
+  readonly trainingModule?: string;
+  /** `TRAINING_JOB_NAME`, set by SageMaker. */
+  readonly jobName?: string;
+  /** `AWS_REGION` or `AWS_DEFAULT_REGION`, the fallback for `SAGEMAKER_REGION`. */
+  readonly region?: string;
+  /** `SM_HP_MP_PARAMETERS`, read by STT to report `is_modelparallel_enabled`. */
+  readonly modelParallelParameters?: string;
+  /** `SMKIT_TRAIN_GRACE_SECONDS`: after forwarding SIGTERM, how long the entry point may run before SIGKILL. @defaultValue 90 (max 110) */
+  readonly graceSeconds: number;
+  /** `SMKIT_LOG_LEVEL` for smkit's own log lines. @defaultValue `info` */
+  readonly logLevel: LogLevel;
+  /** The environment the entry point inherits (before the `SM_*` variables are added). */
+  readonly inheritedEnv: Readonly<Record<string, string>>;
+}
+
+/** Values that win over the environment (`smkit local train` flags). */
+export interface TrainingOverrides {
+  baseDir?: string;
+  program?: string;
+  graceSeconds?: number;
+  extraEnv?: Record<string, string>;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/**
+ * Reads, validates and freezes the training settings. Throws `ERR_CONFIG_INVALID` naming the
+ * variable on an invalid value.
+ */
+export function loadTrainingSettings(env: Env = process.env, overrides: TrainingOverrides = {}): Readonly<TrainingSettings> {
+  const graceSeconds = overrides.graceSeconds ?? readNumber(env, 'SMKIT_TRAIN_GRACE_SECONDS', 90, 0, MAX_TRAIN_GRACE_SECONDS);
+  if (!(graceSeconds >= 0 && graceSeconds <= MAX_TRAIN_GRACE_SECONDS)) {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `grace period ${graceSeconds} s is invalid: expected 0 to ${MAX_TRAIN_GRACE_SECONDS} seconds.`);
+  }
+  const rawLevel = str(env, 'SMKIT_LOG_LEVEL');
+  const logLevel = rawLevel === undefined ? 'info' : parseLogLevel(rawLevel);
+  if (!logLevel) {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOG_LEVEL=${JSON.stringify(rawLevel)} is invalid: expected a level such as info, debug, warn or 20.`, {
+      details: { variable: 'SMKIT_LOG_LEVEL' },
+    });
+  }
+  const inheritedEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) inheritedEnv[k] = v;
+  Object.assign(inheritedEnv, overrides.extraEnv ?? {});
+  const settings: TrainingSettings = {
+    baseDir: path.resolve(overrides.baseDir ?? str(env, 'SAGEMAKER_BASE_DIR') ?? '/opt/ml'),
+    program: overrides.program ?? str(env, 'SAGEMAKER_PROGRAM'),
+    submitDirectory: str(env, 'SAGEMAKER_SUBMIT_DIRECTORY'),
+    trainingModule: str(env, 'SAGEMAKER_TRAINING_MODULE'),
+    jobName: overrides.extraEnv?.['TRAINING_JOB_NAME'] ?? str(env, 'TRAINING_JOB_NAME'),
+    region: str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION'),
+    modelParallelParameters: env['SM_HP_MP_PARAMETERS'],
+    graceSeconds,
+    logLevel,
+    inheritedEnv: Object.freeze(inheritedEnv),
+  };
+  return Object.freeze(settings);
+}

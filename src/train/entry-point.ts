@@ -1,0 +1,91 @@
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ToolkitError } from '../errors/catalogue.js';
+import type { TrainingPaths } from './paths.js';
+
+/** How the entry point is started: `argv[0]`, the rest of argv, and the working directory. */
+export interface EntryPointCommand {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly cwd: string;
+  /** The absolute path of the entry point file. */
+  readonly file: string;
+  /** A shell-like rendering for logs and the failure file. */
+  readonly display: string;
+}
+
+function isNonEmptyDir(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory() && readdirSync(dir).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Finds the directory to run the entry point from: `<base>/code` when it has files (SageMaker puts
+ * the code there), else the submit directory (the `sagemaker_submit_directory` hyperparameter, then
+ * `SAGEMAKER_SUBMIT_DIRECTORY`): a local directory is used in place, a local `.tar.gz` is extracted
+ * into `<base>/code` (STT does the same, sagemaker-contract.md §7.5 step 3a).
+ */
+export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: readonly (string | undefined)[]): Promise<string> {
+  if (isNonEmptyDir(paths.code)) return paths.code;
+  const submit = submitDirectories.find((s) => s !== undefined && s !== '');
+  if (submit === undefined) return paths.code;
+  if (/^s3:\/\//i.test(submit)) {
+    throw new ToolkitError(
+      'ERR_TRAIN_ENTRY_POINT',
+      `the code is at ${submit}, but smkit does not download from S3; put the code in ${paths.code} (or point SAGEMAKER_SUBMIT_DIRECTORY at a local directory).`,
+    );
+  }
+  const local = submit.replace(/^file:\/\//, '');
+  if (!existsSync(local)) throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${local} does not exist.`);
+  if (statSync(local).isDirectory()) return path.resolve(local);
+  if (/\.(tar\.gz|tgz|tar)$/.test(local)) {
+    const { x } = await import('tar');
+    mkdirSync(paths.code, { recursive: true });
+    await x({ file: local, cwd: paths.code });
+    return paths.code;
+  }
+  throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${local} is neither a directory nor a .tar.gz archive.`);
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Builds the command for an entry point by its type, as STT does for Python (contract §7.5 step
+ * 3b/3e): `.js`/`.mjs`/`.cjs` run with this Node binary, `.sh` with `/bin/sh`, `.py` with
+ * `python3`, anything else is made executable and run directly.
+ */
+export function entryPointCommand(codeDir: string, entryPoint: string, userArgs: readonly string[], nodeBinary = process.execPath): EntryPointCommand {
+  const file = path.resolve(codeDir, entryPoint);
+  const rel = path.relative(codeDir, file);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the entry point ${entryPoint} must be a file inside the code directory ${codeDir}.`);
+  }
+  if (!existsSync(file) || !statSync(file).isFile()) {
+    const found = existsSync(codeDir) ? readdirSync(codeDir).slice(0, 20).join(', ') || 'nothing' : 'no such directory';
+    throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the entry point ${entryPoint} was not found in ${codeDir} (found: ${found}).`);
+  }
+  const ext = path.extname(file).toLowerCase();
+  let command: string;
+  let args: string[];
+  if (['.js', '.mjs', '.cjs'].includes(ext)) {
+    command = nodeBinary;
+    args = [file, ...userArgs];
+  } else if (ext === '.sh') {
+    command = '/bin/sh';
+    args = [file, ...userArgs];
+  } else if (ext === '.py') {
+    command = 'python3';
+    args = [file, ...userArgs];
+  } else {
+    chmodSync(file, 0o755);
+    command = file;
+    args = [...userArgs];
+  }
+  const shown = [command === nodeBinary ? 'node' : command, ...args.map((a) => (a === file ? rel : a))];
+  return { command, args, cwd: codeDir, file, display: shown.map(quote).join(' ') };
+}

@@ -1,0 +1,139 @@
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadTrainingSettings } from '../config/training.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { createLogger } from '../logging/logger.js';
+import { trainingPaths, type TrainingPaths } from './paths.js';
+import { PyDict, PyJsonError, pyJsonDumps, pyJsonLoads, type PyValue } from './py-json.js';
+import { runTraining, type TrainingResult } from './runner.js';
+
+/** Directories of the canonical `/opt/ml` tree (see `opt-ml-template/README.md`), created for every local run. */
+export const OPT_ML_DIRECTORIES = ['code', 'input/config', 'input/data', 'model', 'output/data', 'checkpoints'] as const;
+
+/** Entry points tried, in order, when neither `--entry-point` nor `sagemaker_program` names one. */
+export const DEFAULT_ENTRY_POINTS = ['train.mjs', 'train.js', 'train.cjs', 'train.sh', 'train.py'] as const;
+
+/** `resourceconfig.json` of a local run, as SageMaker local mode writes it (contract §7.6). */
+export const LOCAL_RESOURCE_CONFIG_JSON = { current_host: 'algo-1', hosts: ['algo-1'], network_interface_name: 'eth0', current_instance_type: 'local' };
+
+/** Options of `smkit local train`. */
+export interface LocalTrainOptions {
+  /** Channels as `name → local directory or file`. */
+  readonly channels: Readonly<Record<string, string>>;
+  /** A JSON file of hyperparameters (values may be strings or any JSON; non-strings are JSON-encoded). */
+  readonly hyperparametersFile?: string;
+  /** Extra hyperparameters, `key → raw string value`, winning over the file. */
+  readonly hyperparameters?: Readonly<Record<string, string>>;
+  /** The directory holding the training code. */
+  readonly codeDir: string;
+  /** The entry point file inside `codeDir`. */
+  readonly entryPoint?: string;
+  /** Where the trained `model/` is copied. @defaultValue `./model` */
+  readonly outputDir?: string;
+  /** Keep the temporary tree after a successful run. @defaultValue false */
+  readonly keep?: boolean;
+  /** SIGTERM grace for the entry point, seconds. */
+  readonly graceSeconds?: number;
+}
+
+/** What `smkit local train` produced. */
+export interface LocalTrainResult extends TrainingResult {
+  /** The temporary `/opt/ml` tree (removed after success unless `keep`). */
+  readonly baseDir: string;
+  /** Where the model was copied (on success). */
+  readonly modelOutput?: string;
+}
+
+const CHANNEL_NAME = /^[A-Za-z0-9._-]+$/;
+
+function usage(message: string): ToolkitError {
+  return new ToolkitError('ERR_CLI_USAGE', message);
+}
+
+function readHyperparameterFile(file: string): PyDict {
+  if (!existsSync(file)) throw usage(`--hyperparameters ${file}: no such file.`);
+  let parsed: PyValue;
+  try {
+    parsed = pyJsonLoads(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw usage(`--hyperparameters ${file} is not valid JSON (${err instanceof PyJsonError ? err.message : String(err)}).`);
+  }
+  if (!(parsed instanceof PyDict)) throw usage(`--hyperparameters ${file} must hold a JSON object such as {"epochs": "10"}.`);
+  // hyperparameters.json is string → string; encode other values the way the SageMaker SDK's framework estimators do.
+  return new PyDict([...parsed.entries].map(([k, v]) => [k, typeof v === 'string' ? v : pyJsonDumps(v)] as const));
+}
+
+function linkChannel(paths: TrainingPaths, name: string, source: string): void {
+  if (!CHANNEL_NAME.test(name)) throw usage(`--channel ${name}: channel names use letters, digits, '.', '-' and '_' only.`);
+  const abs = path.resolve(source);
+  if (!existsSync(abs)) throw usage(`--channel ${name}=${source}: no such file or directory.`);
+  const target = path.join(paths.inputData, name);
+  if (statSync(abs).isDirectory()) {
+    symlinkSync(abs, target, 'dir');
+  } else {
+    mkdirSync(target);
+    symlinkSync(abs, path.join(target, path.basename(abs)));
+  }
+}
+
+/**
+ * Builds a temporary `/opt/ml` tree (the `opt-ml-template/` layout) from local folders, writes the
+ * three config files as SageMaker local mode does, and returns its paths.
+ */
+export function buildLocalTree(options: LocalTrainOptions, root: string): TrainingPaths {
+  const paths = trainingPaths(path.join(root, 'opt', 'ml'));
+  for (const dir of OPT_ML_DIRECTORIES) if (dir !== 'code') mkdirSync(path.join(paths.base, dir), { recursive: true });
+
+  const codeDir = path.resolve(options.codeDir);
+  if (!existsSync(codeDir) || !statSync(codeDir).isDirectory()) throw usage(`--code ${options.codeDir}: not a directory.`);
+  symlinkSync(codeDir, paths.code, 'dir');
+
+  const hps = options.hyperparametersFile ? readHyperparameterFile(options.hyperparametersFile) : new PyDict();
+  for (const [k, v] of Object.entries(options.hyperparameters ?? {})) hps.entries.set(k, v);
+  let entryPoint = options.entryPoint;
+  if (entryPoint === undefined && !hps.has('sagemaker_program')) {
+    entryPoint = DEFAULT_ENTRY_POINTS.find((f) => existsSync(path.join(codeDir, f)));
+    if (entryPoint === undefined) throw usage(`--entry-point is required: ${codeDir} has none of ${DEFAULT_ENTRY_POINTS.join(', ')}.`);
+  }
+  if (entryPoint !== undefined) hps.entries.set('sagemaker_program', JSON.stringify(entryPoint));
+
+  const channels = Object.entries(options.channels);
+  for (const [name, source] of channels) linkChannel(paths, name, source);
+  const inputDataConfig = Object.fromEntries(channels.map(([name]) => [name, { TrainingInputMode: 'File' }]));
+
+  writeFileSync(paths.hyperparametersFile, pyJsonDumps(hps) + '\n');
+  writeFileSync(paths.inputDataConfigFile, JSON.stringify(inputDataConfig) + '\n');
+  writeFileSync(paths.resourceConfigFile, JSON.stringify(LOCAL_RESOURCE_CONFIG_JSON) + '\n');
+  return paths;
+}
+
+/**
+ * `smkit local train`: builds a temporary tree, runs the same runner as `smkit train` against it,
+ * then copies the resulting `model/` to `outputDir`, ready for `smkit serve --model-dir`.
+ */
+export async function localTrain(options: LocalTrainOptions): Promise<LocalTrainResult> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-train-'));
+  let paths: TrainingPaths;
+  try {
+    paths = buildLocalTree(options, root);
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true });
+    throw err;
+  }
+  const jobName = `smkit-local-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const settings = loadTrainingSettings(process.env, { baseDir: paths.base, graceSeconds: options.graceSeconds, extraEnv: { TRAINING_JOB_NAME: jobName } });
+  const log = createLogger(settings.logLevel, { component: 'local-train' });
+  log.info({ baseDir: paths.base, channels: options.channels, code: path.resolve(options.codeDir) }, 'local training tree ready');
+  const result = await runTraining({ settings, logger: log });
+  if (result.exitCode !== 0) {
+    log.error({ baseDir: paths.base, failureFile: paths.failureFile }, 'training failed; the tree is kept for inspection');
+    return { ...result, baseDir: paths.base };
+  }
+  const modelOutput = path.resolve(options.outputDir ?? 'model');
+  mkdirSync(modelOutput, { recursive: true });
+  cpSync(paths.model, modelOutput, { recursive: true, force: true });
+  log.info({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `model written; serve it with: smkit serve --model-dir ${modelOutput}`);
+  if (!options.keep) rmSync(root, { recursive: true, force: true });
+  return { ...result, baseDir: paths.base, modelOutput };
+}

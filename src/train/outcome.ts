@@ -1,0 +1,52 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** SageMaker shows this many characters of `output/failure` as `FailureReason` (contract §7.2). */
+export const FAILURE_REASON_LIMIT = 1024;
+
+/** Keeps the last `limit` bytes of a stream, for the failure file. */
+export class TailBuffer {
+  #chunks: Buffer[] = [];
+  #size = 0;
+  constructor(readonly limit = 16 * 1024) {}
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    while (this.#size - this.#chunks[0]!.length >= this.limit) this.#size -= this.#chunks.shift()!.length;
+  }
+  text(): string {
+    const all = Buffer.concat(this.#chunks);
+    return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
+  }
+}
+
+const ERROR_LINE = /^\s*([\w.]*(Error|Exception)\b|error:|fatal:|Traceback)/i;
+
+/**
+ * Builds a failure description with the reason first: a one-line summary (the last error-looking
+ * line of stderr, else its last line), then the tail of stderr for context.
+ */
+export function describeScriptFailure(headline: string, stderrTail: string, maxTailLines = 20): string {
+  const lines = stderrTail.split(/\r?\n/).map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
+  const errorLine = [...lines].reverse().find((l) => ERROR_LINE.test(l)) ?? lines.at(-1);
+  const first = errorLine ? `${headline}: ${errorLine.trim()}` : headline;
+  const tail = lines.slice(-maxTailLines);
+  return tail.length > 0 ? `${first}\n--- last lines of stderr ---\n${tail.join('\n')}\n` : `${first}\n`;
+}
+
+/**
+ * Writes `<output>/failure` unless it exists already (the entry point may have written its own
+ * reason, which wins, as in STT). Returns whether the file was written.
+ */
+export function writeFailure(failureFile: string, reason: string): boolean {
+  if (existsSync(failureFile)) return false;
+  mkdirSync(path.dirname(failureFile), { recursive: true });
+  writeFileSync(failureFile, reason);
+  return true;
+}
+
+/** Writes the empty `<output>/success` marker STT writes on success. */
+export function writeSuccess(successFile: string): void {
+  mkdirSync(path.dirname(successFile), { recursive: true });
+  writeFileSync(successFile, '');
+}

@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import type { TrainingSettings } from '../config/training.js';
+import { detectGpus } from '../devices/gpus.js';
+import { isToolkitError } from '../errors/catalogue.js';
+import { createLogger, type SmkitLogger } from '../logging/logger.js';
+import { entryPointCommand, resolveCodeDir, type EntryPointCommand } from './entry-point.js';
+import { buildTrainingEnvironment, readTrainingConfig, type TrainingEnvironment } from './environment.js';
+import { TailBuffer, describeScriptFailure, writeFailure, writeSuccess } from './outcome.js';
+import { trainingPaths, type TrainingPaths } from './paths.js';
+import { findPipeChannels } from './pipe-channels.js';
+
+/** Inputs to {@link runTraining}. */
+export interface RunTrainingOptions {
+  readonly settings: Readonly<TrainingSettings>;
+  readonly logger?: SmkitLogger;
+  /** GPU count for `SM_NUM_GPUS`. @defaultValue `detectGpus().length` */
+  readonly numGpus?: number;
+  /** CPU count for `SM_NUM_CPUS`. @defaultValue `os.cpus().length` (Python's `cpu_count()`) */
+  readonly numCpus?: number;
+  /** Forward this process's SIGTERM/SIGINT to the entry point. @defaultValue true */
+  readonly handleSignals?: boolean;
+}
+
+/** What a training run ended with. */
+export interface TrainingResult {
+  /** 0 on success; the entry point's exit code (or 128 + signal number) otherwise. */
+  readonly exitCode: number;
+  readonly paths: TrainingPaths;
+  /** The failure description, when the run failed. */
+  readonly failureReason?: string;
+  /** The environment given to the entry point, when it got that far. */
+  readonly environment?: TrainingEnvironment;
+}
+
+/** `NODE_PATH` for the entry point: the user's own, then smkit's module folders, so scripts can `require` packages smkit ships (as STT exports `PYTHONPATH`). */
+function nodePath(inherited: string | undefined): string {
+  const own = createRequire(import.meta.url).resolve.paths('smkit') ?? [];
+  return [...(inherited ? inherited.split(path.delimiter) : []), ...own].filter((p, i, all) => p !== '' && all.indexOf(p) === i).join(path.delimiter);
+}
+
+function signalExitCode(signal: NodeJS.Signals | null): number {
+  const n = signal ? os.constants.signals[signal] : undefined;
+  return n ? 128 + n : 1;
+}
+
+/**
+ * Runs one training job the way AWS's training toolkit does (sagemaker-contract.md §7.5): reads
+ * `<base>/input/config`, exports the `SM_*` variables, runs the entry point with the
+ * hyperparameters as arguments from the code directory, streams its output, and writes
+ * `<base>/output/success` or `<base>/output/failure`. SIGTERM is forwarded to the entry point's
+ * process group; after `graceSeconds` the group is killed.
+ */
+export async function runTraining(options: RunTrainingOptions): Promise<TrainingResult> {
+  const { settings } = options;
+  const log = options.logger ?? createLogger(settings.logLevel, { component: 'train' });
+  const paths = trainingPaths(settings.baseDir);
+  const fail = (exitCode: number, reason: string, environment?: TrainingEnvironment): TrainingResult => {
+    const written = writeFailure(paths.failureFile, reason);
+    log.error({ exitCode, failureFile: paths.failureFile, written }, reason.split('\n')[0]);
+    return { exitCode, paths, failureReason: reason, environment };
+  };
+
+  let environment: TrainingEnvironment;
+  let command: EntryPointCommand;
+  let env: Record<string, string>;
+  try {
+    const config = readTrainingConfig(paths);
+    for (const file of config.defaulted) log.warn({ file }, 'config file absent; using the default');
+    environment = buildTrainingEnvironment(config, {
+      paths,
+      numCpus: options.numCpus ?? Math.max(1, os.cpus().length),
+      numGpus: options.numGpus ?? detectGpus().length,
+      programEnv: settings.program,
+      trainingModule: settings.trainingModule,
+      jobName: settings.jobName,
+      modelParallelParameters: settings.modelParallelParameters,
+    });
+    if (environment.userEntryPoint === undefined) {
+      return fail(1, 'ERR_TRAIN_ENTRY_POINT: no entry point; set SAGEMAKER_PROGRAM or the sagemaker_program hyperparameter to a script in the code directory.');
+    }
+    const codeDir = await resolveCodeDir(paths, [environment.submitDirectory, settings.submitDirectory]);
+    command = entryPointCommand(codeDir, environment.userEntryPoint, environment.userArgs);
+    for (const dir of [paths.model, paths.outputData, paths.checkpoints]) mkdirSync(dir, { recursive: true });
+    const pipes = findPipeChannels(paths.inputData, config.inputDataConfig);
+    env = {
+      ...settings.inheritedEnv,
+      ...environment.vars,
+      SAGEMAKER_BASE_DIR: paths.base,
+      CURRENT_HOST: environment.currentHost,
+      SAGEMAKER_JOB_NAME: environment.jobName,
+      SAGEMAKER_REGION: environment.region ?? settings.region ?? '',
+      NODE_PATH: nodePath(settings.inheritedEnv['NODE_PATH']),
+      SMKIT_CHECKPOINT_DIR: paths.checkpoints,
+    };
+    if (Object.keys(pipes).length > 0) env['SMKIT_PIPE_CHANNELS'] = JSON.stringify(pipes);
+    log.info({ trainingEnv: JSON.parse(environment.vars['SM_TRAINING_ENV']!) as unknown }, 'training environment');
+  } catch (err) {
+    if (isToolkitError(err)) return fail(1, `${err.code}: ${err.message}`);
+    return fail(1, `ERR_INTERNAL: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
+
+  log.info({ command: command.display, cwd: command.cwd }, 'invoking the entry point');
+  const child = spawn(command.command, command.args, { cwd: command.cwd, env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
+  const stderrTail = new TailBuffer();
+  const stderrDone = new Promise<void>((resolve) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      stderrTail.push(chunk);
+    });
+    child.stderr.on('close', resolve);
+    child.stderr.on('error', () => resolve());
+  });
+
+  // Signal the whole group so shell scripts' children stop too.
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
+  let stopSignal: NodeJS.Signals | undefined;
+  let killed = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal) return;
+    stopSignal = signal;
+    log.warn({ signal, graceSeconds: settings.graceSeconds }, 'stop requested; forwarding the signal to the entry point');
+    signalGroup(signal);
+    killTimer = setTimeout(() => {
+      killed = true;
+      log.error({ graceSeconds: settings.graceSeconds }, 'the entry point did not exit in the grace period; killing it');
+      signalGroup('SIGKILL');
+    }, settings.graceSeconds * 1000);
+  };
+  const handleSignals = options.handleSignals ?? true;
+  if (handleSignals) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+
+  const ended = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  clearTimeout(killTimer);
+  if (handleSignals) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+  if (stopSignal) signalGroup('SIGKILL');
+  // Bounded: a grandchild holding stderr open must not keep the run alive.
+  await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 2000).unref())]);
+
+  if (ended.error) {
+    return fail(1, `ExecuteUserScriptError: could not start "${command.display}": ${ended.error.message}`, environment);
+  }
+  const exitCode = ended.code ?? signalExitCode(ended.signal);
+  if (exitCode === 0) {
+    writeSuccess(paths.successFile);
+    log.info({ successFile: paths.successFile }, 'training completed');
+    return { exitCode: 0, paths, environment };
+  }
+  const how = ended.code !== null ? `exit code ${ended.code}` : `signal ${ended.signal}`;
+  const headline = stopSignal
+    ? `Training stopped: ${stopSignal} received; the entry point ${killed ? `did not exit within ${settings.graceSeconds} s and was killed` : `ended with ${how}`}`
+    : `ExecuteUserScriptError: "${command.display}" ended with ${how}`;
+  return fail(exitCode, describeScriptFailure(headline, stderrTail.text()), environment);
+}
