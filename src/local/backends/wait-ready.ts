@@ -10,6 +10,8 @@ export interface WaitOptions {
   intervalMs?: number;
   /** Called every few seconds while waiting, with the seconds waited so far. */
   onProgress?: (waitedSeconds: number) => void;
+  /** Stops waiting (Ctrl-C during start-up). */
+  signal?: AbortSignal;
 }
 
 async function pingOnce(url: string): Promise<number | undefined> {
@@ -40,6 +42,7 @@ export async function waitForPing(container: RunningContainer, opts: WaitOptions
   let lastReport = 0;
   let lastStatus: number | undefined;
   for (;;) {
+    opts.signal?.throwIfAborted();
     if (container.exited) {
       const { code, signal } = container.exited;
       throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id} exited (${signal ? `signal ${signal}` : `code ${code}`}) before /ping answered 200`));

@@ -67,18 +67,30 @@ export async function runLocalEndpoints(target: string, flags: LocalEndpointCliO
     progress: (line) => process.stderr.write(`${line}\n`),
     log: (level, msg, fields) => logger[level](fields, msg),
   };
-  const handle = await startLocalEndpoints(config, opts);
+  // Signals are handled from the start, so Ctrl-C during start-up still stops the children.
+  const interrupted = new AbortController();
+  let stopRequested: () => void = () => {};
+  const stopSignal = new Promise<void>((done) => (stopRequested = done));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.stderr.write(`smkit local: ${signal}: stopping endpoints\n`);
+    interrupted.abort(new Error(`interrupted by ${signal}`));
+    stopRequested();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let handle: LocalEndpointsHandle;
+  try {
+    handle = await startLocalEndpoints(config, { ...opts, signal: interrupted.signal });
+  } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (interrupted.signal.aborted) return;
+    throw err;
+  }
   process.stdout.write(`${readyBanner(handle)}\n`);
-  await new Promise<void>((done) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.stderr.write(`smkit local: ${signal}: stopping endpoints\n`);
-      done();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await stopSignal;
   await handle.stop();
   for (const e of handle.endpoints.values()) {
     if (e.shadow) logger.info({ endpoint: e.name, shadow: e.shadow.name, ...e.shadowStats }, 'shadow comparison totals');

@@ -38,6 +38,8 @@ export interface StartOptions {
   log?: EndpointLog;
   /** Keep the temporary `/opt/ml` trees and logs after stopping. @defaultValue false */
   keepWorkDir?: boolean;
+  /** Aborts start-up (Ctrl-C): everything started so far is stopped and the promise rejects. */
+  signal?: AbortSignal;
   /** A backend object to use instead of `backend` (tests). */
   backendImpl?: ContainerBackend;
 }
@@ -142,6 +144,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
         const p: PlannedVariant = { endpoint, variant, containers: [] };
         planned.push(p);
         for (const container of variant.containers) {
+          opts.signal?.throwIfAborted();
           const id = `${endpoint.name}/${variant.name}/${container.hostname}`;
           const optMlDir = await prepareOptMl(join(workDir, endpoint.name, variant.name, container.hostname), container.model);
           const port = await findFreePort();
@@ -151,7 +154,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
           p.containers.push(running);
           say(opts, `smkit local: started ${id} (${backend.name}, port ${port}, log ${logFile})`);
           startTasks.push(
-            waitForPing(running, { timeoutMs: startupTimeoutMs, onProgress: (s) => say(opts, `smkit local: waiting for ${id} /ping ... ${s} s`) }).then(() =>
+            waitForPing(running, { timeoutMs: startupTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (s) => say(opts, `smkit local: waiting for ${id} /ping ... ${s} s`) }).then(() =>
               say(opts, `smkit local: ${id} is healthy`),
             ),
           );
@@ -162,6 +165,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
     const failed = waits.find((w): w is PromiseRejectedResult => w.status === 'rejected');
     if (failed) throw failed.reason;
 
+    opts.signal?.throwIfAborted();
     const random = createRandom(opts.seed);
     const endpoints = new Map<string, LocalEndpoint>();
     for (const endpoint of config.endpoints) {
