@@ -1,0 +1,12 @@
+export type { Codec, DecodedRequest, EncodeOptions, RequestForm } from './codec.js';
+export { CodecRegistry, DEFAULT_CONTENT_TYPE } from './registry.js';
+export { createDefaultCodecs, DEFAULT_CODECS } from './defaults.js';
+export { negotiateAccept } from './negotiate.js';
+export { parseMediaType, type MediaType } from './media-type.js';
+export { isTensor, isTensorMap } from './tensor-map.js';
+export { jsonCodec, JSON_MEDIA_TYPE } from './json.js';
+export { csvCodec, CSV_MEDIA_TYPE } from './csv.js';
+export { npyCodec, NPY_MEDIA_TYPE, decodeNpy, encodeNpy } from './npy.js';
+export { npzCodec, NPZ_MEDIA_TYPE } from './npz.js';
+export { jsonLinesCodec, JSONLINES_MEDIA_TYPE } from './jsonlines.js';
+export { rawCodec, RAW_MEDIA_TYPE } from './raw.js';

@@ -1,0 +1,66 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
+import { parseJsonBody, perRowObjectList } from './json.js';
+import { stackRecords } from './json-tensor.js';
+import { tensorRowsToJson, valueToJson } from './json-write.js';
+import { isTensor, isTensorMap } from './tensor-map.js';
+
+/** `application/jsonlines` media type. */
+export const JSONLINES_MEDIA_TYPE = 'application/jsonlines';
+
+/**
+ * Reads JSON lines: every non-blank line is one record. Records that are arrays (or scalars)
+ * stack into one tensor `[N, ...]`; records that are objects stack per key into named tensors.
+ */
+export function decodeJsonLines(body: Buffer): DecodedRequest {
+  const lines = body.toString('utf8').split('\n');
+  const kept: string[] = [];
+  const lineNumbers: number[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() !== '') {
+      kept.push(line);
+      lineNumbers.push(i + 1);
+    }
+  });
+  if (kept.length === 0) throw new ToolkitError('ERR_JSON_PARSE', 'JSON lines body is empty; send one JSON record per line');
+  let records: unknown[];
+  try {
+    // One parse of the whole batch is much faster than one per line; the slow path below only runs to locate an error.
+    records = JSON.parse(`[${kept.join(',')}]`) as unknown[];
+  } catch {
+    records = kept.map((line, i) => parseJsonBody(line, `JSON lines: line ${lineNumbers[i]}`));
+  }
+  if (records.length !== kept.length) {
+    // A line such as `1,2` parses as two records when joined; find it.
+    kept.forEach((line, i) => parseJsonBody(`[${line}]`, `JSON lines: line ${lineNumbers[i]}`) as unknown[]);
+    const bad = kept.findIndex((line) => (JSON.parse(`[${line}]`) as unknown[]).length !== 1);
+    throw new ToolkitError('ERR_JSON_PARSE', `JSON lines: line ${lineNumbers[bad]} holds more than one JSON value; put one record per line`);
+  }
+  return { tensors: stackRecords(records, { label: 'JSON lines record' }), form: 'tensor' };
+}
+
+/** Writes one JSON line per row of the prediction (several outputs: one `{name: row}` object per row). */
+export function encodeJsonLines(prediction: unknown): string {
+  let lines: string[];
+  if (isTensorMap(prediction)) {
+    const names = Object.keys(prediction);
+    lines = names.length === 1 ? tensorRowsToJson(prediction[names[0]!]!) : perRowObjectList(prediction);
+  } else if (isTensor(prediction)) {
+    lines = tensorRowsToJson(prediction);
+  } else if (Array.isArray(prediction)) {
+    lines = prediction.map(valueToJson);
+  } else {
+    lines = [valueToJson(prediction)];
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+/** The `application/jsonlines` codec (also `application/x-jsonlines`, `application/jsonl`). */
+export const jsonLinesCodec: Codec = {
+  mediaType: JSONLINES_MEDIA_TYPE,
+  aliases: ['application/x-jsonlines', 'application/jsonl'],
+  decode: decodeJsonLines,
+  encode(prediction: unknown, _options: EncodeOptions): Buffer {
+    return Buffer.from(encodeJsonLines(prediction), 'utf8');
+  },
+};

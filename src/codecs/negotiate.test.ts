@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { negotiateAccept } from './negotiate.js';
+
+const AVAILABLE = ['application/json', 'text/csv', 'application/x-npy', 'application/jsonlines', 'application/octet-stream'];
+const pick = (accept: string | undefined, def = 'application/json'): string | undefined => negotiateAccept(accept, AVAILABLE, def);
+
+test('C-3.1: the first supported type wins, by order', () => {
+  assert.equal(pick('text/csv'), 'text/csv');
+  assert.equal(pick('text/csv, application/json'), 'text/csv');
+  assert.equal(pick('unsupported/type, text/csv'), 'text/csv');
+});
+
+test('C-3.2: unsupported types are skipped', () => {
+  assert.equal(pick('application/unsupported, application/json, text/csv'), 'application/json');
+});
+
+test('C-3.3: JSON first, parameters stripped, NPY by name', () => {
+  assert.equal(pick('application/json,text/csv'), 'application/json');
+  assert.equal(pick('text/csv;q=0.9, application/json'), 'application/json');
+  assert.equal(pick('application/json; charset=utf-8'), 'application/json');
+  assert.equal(pick('application/x-npy'), 'application/x-npy');
+});
+
+test('C-3.5: a missing, empty or */*-only Accept means the default accept', () => {
+  assert.equal(pick(undefined), 'application/json');
+  assert.equal(pick(''), 'application/json');
+  assert.equal(pick('*/*'), 'application/json');
+  assert.equal(pick('*/*', 'text/csv'), 'text/csv');
+  assert.equal(pick(' */* ; q=0.8'), 'application/json');
+  // The default is returned even when no codec has it: user outputFn code may produce it.
+  assert.equal(negotiateAccept('*/*', AVAILABLE, 'application/custom'), 'application/custom');
+});
+
+test('q-values order entries and q=0 excludes a type', () => {
+  assert.equal(pick('text/csv;q=0.5, application/x-npy;q=0.8'), 'application/x-npy');
+  assert.equal(pick('application/x-npy;q=0.5, text/csv;q=0.5'), 'application/x-npy');
+  assert.equal(pick('application/json;q=0, */*'), 'text/csv');
+  assert.equal(pick('text/csv;q=0'), undefined);
+  assert.equal(pick('*/*;q=0'), undefined);
+});
+
+test('wildcards prefer the default accept, else the first available type they cover', () => {
+  assert.equal(pick('text/html, */*;q=0.8'), 'application/json');
+  assert.equal(pick('text/*'), 'text/csv');
+  assert.equal(pick('application/*'), 'application/json');
+  assert.equal(pick('application/*', 'text/csv'), 'application/json');
+  assert.equal(pick('application/*', 'application/x-npy'), 'application/x-npy');
+  assert.equal(pick('*'), 'application/json');
+});
+
+test('nothing acceptable gives undefined (the server answers 406)', () => {
+  assert.equal(pick('image/png'), undefined);
+  assert.equal(pick('image/*, text/html'), undefined);
+});
+
+test('matching ignores case', () => {
+  assert.equal(pick('TEXT/CSV'), 'text/csv');
+});

@@ -1,0 +1,242 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import { UNNAMED, sizeOf, type DType, type Tensor } from '../core/tensor.js';
+import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
+import { toSingleTensor } from './single-output.js';
+
+/** `application/x-npy` media type. */
+export const NPY_MEDIA_TYPE = 'application/x-npy';
+
+const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
+/** numpy aligns the data start to this many bytes (`numpy.lib.format.ARRAY_ALIGN`). */
+const ARRAY_ALIGN = 64;
+/** Spare header room numpy leaves so the first axis can grow in place (`GROWTH_AXIS_MAX_DIGITS`). */
+const GROWTH_AXIS_MAX_DIGITS = 21;
+
+type NumericDType = Exclude<DType, 'string'>;
+type TypedCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Exclude<Tensor['data'], string[]>;
+
+const NUMERIC: Record<string, { dtype: NumericDType; ctor: TypedCtor }> = {
+  f2: { dtype: 'float16', ctor: Uint16Array },
+  f4: { dtype: 'float32', ctor: Float32Array },
+  f8: { dtype: 'float64', ctor: Float64Array },
+  i1: { dtype: 'int8', ctor: Int8Array },
+  i2: { dtype: 'int16', ctor: Int16Array },
+  i4: { dtype: 'int32', ctor: Int32Array },
+  i8: { dtype: 'int64', ctor: BigInt64Array },
+  u1: { dtype: 'uint8', ctor: Uint8Array },
+  u2: { dtype: 'uint16', ctor: Uint16Array },
+  u4: { dtype: 'uint32', ctor: Uint32Array },
+  u8: { dtype: 'uint64', ctor: BigUint64Array },
+  b1: { dtype: 'bool', ctor: Uint8Array },
+};
+
+const DESCR: Record<NumericDType, string> = {
+  float16: '<f2',
+  float32: '<f4',
+  float64: '<f8',
+  int8: '|i1',
+  int16: '<i2',
+  int32: '<i4',
+  int64: '<i8',
+  uint8: '|u1',
+  uint16: '<u2',
+  uint32: '<u4',
+  uint64: '<u8',
+  bool: '|b1',
+};
+
+/**
+ * Reads an NPY file (format versions 1, 2 and 3). Little-endian numeric and bool arrays are
+ * returned as a view of `buf` when the data is aligned for its element size (no copy), else copied;
+ * big-endian data is byte-swapped; Fortran-order data is reordered to C order; `<U` and `|S`
+ * string arrays become string tensors. Object arrays (`|O`, which need pickle) are refused.
+ *
+ * @throws ToolkitError 400 `ERR_NPY_PICKLE` for object arrays, `ERR_NPY_PARSE` for anything malformed or unsupported.
+ */
+export function decodeNpy(buf: Buffer, what = 'NPY body'): Tensor {
+  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) fail(`${what} does not start with the NPY magic string \\x93NUMPY`);
+  const major = buf[6]!;
+  let headerStart: number;
+  let headerLength: number;
+  if (major === 1) {
+    headerStart = 10;
+    headerLength = buf.readUInt16LE(8);
+  } else if (major === 2 || major === 3) {
+    if (buf.length < 12) fail(`${what} is truncated`);
+    headerStart = 12;
+    headerLength = buf.readUInt32LE(8);
+  } else {
+    return fail(`${what} uses NPY format version ${major}.${buf[7]}; versions 1, 2 and 3 are supported`);
+  }
+  const dataStart = headerStart + headerLength;
+  if (dataStart > buf.length) fail(`${what} is truncated inside its header`);
+  const header = buf.toString(major === 3 ? 'utf8' : 'latin1', headerStart, dataStart);
+
+  const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
+  if (descr === undefined) {
+    if (/['"]descr['"]\s*:\s*\[/.test(header)) fail(`${what} holds a structured (record) array; send plain arrays`);
+    fail(`${what} has no readable 'descr' in its header`);
+  }
+  const fortran = /['"]fortran_order['"]\s*:\s*True/.test(header);
+  const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (shapeText === undefined) fail(`${what} has no readable 'shape' in its header`);
+  const shape = shapeText!
+    .split(',')
+    .map((s) => s.trim().replace(/L$/, ''))
+    .filter((s) => s !== '')
+    .map((s) => {
+      const d = Number(s);
+      if (!Number.isSafeInteger(d) || d < 0) fail(`${what} has an invalid shape (${shapeText})`);
+      return d;
+    });
+  const size = sizeOf(shape);
+
+  const m = /^([<>|=]?)([a-zA-Z])(\d*)$/.exec(descr!);
+  if (m === null) return fail(`${what} has an unsupported dtype '${descr}'`);
+  const [, order, kind, width] = m as unknown as [string, string, string, string];
+  if (kind === 'O') {
+    throw new ToolkitError('ERR_NPY_PICKLE', `${what} is an object array ('${descr}'), which needs pickle to read; smkit refuses pickles. Save a numeric array (for example arr.astype(np.float32)).`);
+  }
+  const itemSize = Number(width);
+  const bigEndian = order === '>';
+
+  let t: Tensor;
+  if (kind === 'U' || kind === 'S') {
+    const charBytes = kind === 'U' ? 4 : 1;
+    checkLength(buf, dataStart, size * itemSize * charBytes, what);
+    t = { dtype: 'string', shape, data: readStrings(buf, dataStart, size, itemSize, kind === 'U', bigEndian) };
+  } else {
+    const spec = NUMERIC[`${kind.toLowerCase()}${width}`];
+    if (spec === undefined) return fail(`${what} has dtype '${descr}', which smkit does not read; send float16/32/64, int8-64, uint8-64 or bool`);
+    const byteLength = size * itemSize;
+    checkLength(buf, dataStart, byteLength, what);
+    let data: Exclude<Tensor['data'], string[]>;
+    const offset = buf.byteOffset + dataStart;
+    if (!bigEndian && offset % itemSize === 0) {
+      data = new spec.ctor(buf.buffer, offset, size);
+    } else {
+      const copy = Buffer.allocUnsafeSlow(byteLength);
+      buf.copy(copy, 0, dataStart, dataStart + byteLength);
+      if (bigEndian && itemSize === 2) copy.swap16();
+      else if (bigEndian && itemSize === 4) copy.swap32();
+      else if (bigEndian && itemSize === 8) copy.swap64();
+      data = new spec.ctor(copy.buffer, copy.byteOffset, size);
+    }
+    t = { dtype: spec.dtype, shape, data } as Tensor;
+  }
+  return fortran && shape.length > 1 ? fortranToC(t) : t;
+}
+
+/**
+ * Writes a tensor as an NPY version 1.0 file byte for byte as `numpy.save` does: the header dict
+ * `{'descr': ..., 'fortran_order': False, 'shape': (...), }` padded with spaces (including numpy's
+ * growth room) and a newline so the data starts on a 64-byte boundary. Strings are written as `<U{maxlen}`.
+ */
+export function encodeNpy(t: Tensor): Buffer {
+  const size = t.data.length;
+  let descr: string;
+  let payload: Uint8Array;
+  if (t.dtype === 'string') {
+    const strings = t.data as string[];
+    const chars = strings.map((s) => Array.from(s, (c) => c.codePointAt(0)!));
+    const width = Math.max(1, ...chars.map((c) => c.length));
+    const codes = new Uint32Array(size * width);
+    chars.forEach((c, i) => codes.set(c, i * width));
+    descr = `<U${width}`;
+    payload = new Uint8Array(codes.buffer);
+  } else {
+    descr = DESCR[t.dtype];
+    const d = t.data as Exclude<Tensor['data'], string[]>;
+    payload = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  }
+  const header = npyHeader(descr, t.shape);
+  const out = Buffer.allocUnsafe(header.length + payload.byteLength);
+  header.copy(out, 0);
+  out.set(payload, header.length);
+  return out;
+}
+
+/** The preamble numpy writes for a C-order array: magic, version 1.0, length and padded header dict. */
+export function npyHeader(descr: string, shape: readonly number[]): Buffer {
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  if (shape.length > 0) dict += ' '.repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[0]).length));
+  const pad = ARRAY_ALIGN - ((MAGIC.length + 2 + 2 + dict.length + 1) % ARRAY_ALIGN);
+  const text = `${dict}${' '.repeat(pad % ARRAY_ALIGN)}\n`;
+  const out = Buffer.alloc(10 + text.length);
+  MAGIC.copy(out, 0);
+  out[6] = 1;
+  out[7] = 0;
+  out.writeUInt16LE(text.length, 8);
+  out.write(text, 10, 'latin1');
+  return out;
+}
+
+function readStrings(buf: Buffer, start: number, size: number, width: number, utf32: boolean, bigEndian: boolean): string[] {
+  const out = new Array<string>(size);
+  for (let i = 0; i < size; i++) {
+    if (utf32) {
+      const codes: number[] = [];
+      for (let c = 0; c < width; c++) {
+        const at = start + (i * width + c) * 4;
+        const code = bigEndian ? buf.readUInt32BE(at) : buf.readUInt32LE(at);
+        if (code === 0) break;
+        codes.push(code);
+      }
+      out[i] = String.fromCodePoint(...codes);
+    } else {
+      const from = start + i * width;
+      let end = from + width;
+      while (end > from && buf[end - 1] === 0) end--;
+      out[i] = buf.toString('utf8', from, end);
+    }
+  }
+  return out;
+}
+
+/** Reorders column-major (Fortran) data to row-major for the same shape. */
+function fortranToC(t: Tensor): Tensor {
+  const { shape } = t;
+  const n = t.data.length;
+  const src = t.data as unknown as ArrayLike<unknown> & { constructor: unknown };
+  const out = (Array.isArray(src) ? new Array<string>(n) : new (src.constructor as new (n: number) => Record<number, unknown>)(n)) as Record<number, unknown>;
+  const rank = shape.length;
+  const fStride = new Array<number>(rank);
+  let s = 1;
+  for (let d = 0; d < rank; d++) {
+    fStride[d] = s;
+    s *= shape[d]!;
+  }
+  const idx = new Array<number>(rank).fill(0);
+  let f = 0;
+  for (let c = 0; c < n; c++) {
+    out[c] = src[f];
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d]!++;
+      f += fStride[d]!;
+      if (idx[d]! < shape[d]!) break;
+      f -= fStride[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return { dtype: t.dtype, shape, data: out as unknown as Tensor['data'] } as Tensor;
+}
+
+function checkLength(buf: Buffer, start: number, bytes: number, what: string): void {
+  if (buf.length - start < bytes) fail(`${what} is truncated: its header promises ${bytes} data bytes but ${buf.length - start} follow`);
+}
+
+function fail(message: string): never {
+  throw new ToolkitError('ERR_NPY_PARSE', message);
+}
+
+/** The `application/x-npy` codec: one array in, one array out. */
+export const npyCodec: Codec = {
+  mediaType: NPY_MEDIA_TYPE,
+  decode(body: Buffer): DecodedRequest {
+    return { tensors: { [UNNAMED]: decodeNpy(body) }, form: 'tensor' };
+  },
+  encode(prediction: unknown, _options: EncodeOptions): Buffer {
+    return encodeNpy(toSingleTensor(prediction, NPY_MEDIA_TYPE));
+  },
+};
