@@ -1,0 +1,242 @@
+#!/usr/bin/env node
+// The image test (`npm run test:image`, run by .ci/run after the unit tests). On a machine without
+// a Docker engine it prepares podman and a local look-alike of the Dockerfile's base image
+// (scripts/setup-podman.sh), builds the CPU image from the repository's Dockerfile unchanged, and
+// runs it the way SageMaker does. See docs/images.md. Exits non-zero with a clear message on any
+// failure, including when podman cannot be set up: it never passes without having run.
+//
+// Environment: SMKIT_IMAGE_TEST_KEEP=1 keeps the test containers (for debugging).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const IMAGE = 'localhost/smkit-image-test:cpu';
+const BAKED = 'localhost/smkit-image-test:baked';
+const MODEL = path.join(root, 'models', 'iris-onnx');
+const CONTAINER_PORT = 8081; // not 8080: proves SAGEMAKER_BIND_TO_PORT is honoured
+const run = `smkit-it-${process.pid}`;
+const containers = [];
+const timings = [];
+const skipped = [];
+let tmp;
+
+class TestFailure extends Error {}
+const fail = (msg) => {
+  throw new TestFailure(msg);
+};
+const log = (msg) => process.stderr.write(`test-image: ${msg}\n`);
+
+/** Runs a command, capturing output; throws with its output when it fails (unless allowFail). */
+function sh(cmd, args, { allowFail = false, timeoutMs = 600_000, input } = {}) {
+  const res = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, input, maxBuffer: 64 * 1024 * 1024 });
+  if (!allowFail && res.status !== 0) {
+    const out = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim().split('\n').slice(-40).join('\n');
+    fail(`${cmd} ${args.join(' ')} failed (exit ${res.status ?? res.signal ?? res.error?.message}):\n${out}`);
+  }
+  return res;
+}
+
+/** Runs a long command with its output in a log file; prints the tail when it fails. */
+async function logged(name, cmd, args, env = process.env) {
+  const file = path.join(tmp, `${name}.log`);
+  const out = await fs.open(file, 'w');
+  const code = await new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', out.fd, out.fd] });
+    child.once('error', () => resolve(127));
+    child.once('close', (c) => resolve(c ?? 1));
+  });
+  await out.close();
+  const text = await fs.readFile(file, 'utf8');
+  if (code !== 0) fail(`${name} failed (exit ${code}); last lines of its output:\n${text.trim().split('\n').slice(-40).join('\n')}`);
+  return text;
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  log(`${name} ...`);
+  const result = await fn();
+  const s = (Date.now() - t0) / 1000;
+  timings.push([name, s]);
+  log(`${name}: ok (${s.toFixed(1)} s)`);
+  return result;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startContainer(name, image, { env = {}, volumes = [], args = ['serve'] } = {}) {
+  const hostPort = await freePort();
+  const full = `${run}-${name}`;
+  containers.push(full);
+  const envArgs = Object.entries({ SAGEMAKER_BIND_TO_PORT: String(CONTAINER_PORT), ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  const volArgs = volumes.flatMap((v) => ['-v', v]);
+  sh('podman', ['run', '-d', '--name', full, '-p', `127.0.0.1:${hostPort}:${CONTAINER_PORT}`, ...envArgs, ...volArgs, image, ...args]);
+  return { name: full, url: `http://127.0.0.1:${hostPort}` };
+}
+
+function containerLogs(name) {
+  const res = sh('podman', ['logs', '--tail', '40', name], { allowFail: true });
+  return `${res.stdout}${res.stderr}`.trim();
+}
+
+function running(name) {
+  return sh('podman', ['inspect', '--format', '{{.State.Running}}', name], { allowFail: true }).stdout.trim() === 'true';
+}
+
+async function waitForPing(c, deadlineMs = 90_000) {
+  const until = Date.now() + deadlineMs;
+  let last = 'no answer';
+  while (Date.now() < until) {
+    try {
+      const res = await fetch(`${c.url}/ping`, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = err.cause?.code ?? err.message;
+    }
+    if (!running(c.name)) fail(`${c.name} exited before /ping answered 200; its log:\n${containerLogs(c.name)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  fail(`${c.name}: /ping did not answer 200 within ${deadlineMs / 1000} s (last: ${last}); its log:\n${containerLogs(c.name)}`);
+}
+
+/** The iris round trip: one CSV row of 4 features gives 3 class probabilities (CSV and JSON answers). */
+async function checkIris(c) {
+  const csv = await fetch(`${c.url}/invocations`, { method: 'POST', headers: { 'content-type': 'text/csv', accept: 'text/csv' }, body: '5.1,3.5,1.4,0.2\n' });
+  const csvText = await csv.text();
+  if (csv.status !== 200) fail(`${c.name}: POST /invocations (text/csv) answered ${csv.status}: ${csvText}\n${containerLogs(c.name)}`);
+  const rows = csvText.trim().split(/\r?\n/);
+  const probs = rows[0].split(',').map(Number);
+  if (rows.length !== 1 || probs.length !== 3 || probs.some((p) => !Number.isFinite(p) || p < 0 || p > 1)) {
+    fail(`${c.name}: expected one CSV row of 3 probabilities, got ${JSON.stringify(csvText)}`);
+  }
+  if (Math.abs(probs.reduce((a, b) => a + b, 0) - 1) > 1e-3) fail(`${c.name}: probabilities do not sum to 1: ${csvText}`);
+  const json = await fetch(`${c.url}/invocations`, { method: 'POST', headers: { 'content-type': 'text/csv', accept: 'application/json' }, body: '5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n' });
+  const body = await json.text();
+  if (json.status !== 200 || !/^application\/json/.test(json.headers.get('content-type') ?? '')) fail(`${c.name}: JSON answer ${json.status} ${json.headers.get('content-type')}: ${body}`);
+  const numbers = [];
+  const collect = (v) => (Array.isArray(v) ? v.forEach(collect) : typeof v === 'number' ? numbers.push(v) : v && typeof v === 'object' ? Object.values(v).forEach(collect) : undefined);
+  collect(JSON.parse(body));
+  if (numbers.length !== 6) fail(`${c.name}: expected 2 rows x 3 probabilities in the JSON answer, got ${body}`);
+}
+
+async function stopWithSigterm(c) {
+  const t0 = Date.now();
+  sh('podman', ['kill', '--signal', 'TERM', c.name]);
+  const until = t0 + 30_000;
+  while (running(c.name)) {
+    if (Date.now() > until) fail(`${c.name} was still running 30 s after SIGTERM (SageMaker would SIGKILL it); log:\n${containerLogs(c.name)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const code = sh('podman', ['inspect', '--format', '{{.State.ExitCode}}', c.name]).stdout.trim();
+  log(`${c.name} stopped ${((Date.now() - t0) / 1000).toFixed(1)} s after SIGTERM, exit code ${code}`);
+  if (code !== '0') fail(`${c.name} exited with ${code} after SIGTERM (expected a clean drain, 0); log:\n${containerLogs(c.name)}`);
+}
+
+function checkLabels() {
+  const inspect = JSON.parse(sh('podman', ['image', 'inspect', IMAGE]).stdout)[0];
+  const config = inspect.Config ?? {};
+  const labels = config.Labels ?? inspect.Labels ?? {};
+  const want = { 'com.amazonaws.sagemaker.capabilities.accept-bind-to-port': 'true', 'dev.smkit.variant': 'cpu', 'org.opencontainers.image.licenses': 'Apache-2.0' };
+  for (const [k, v] of Object.entries(want)) if (labels[k] !== v) fail(`label ${k}=${JSON.stringify(labels[k])}, expected ${JSON.stringify(v)}`);
+  for (const k of ['org.opencontainers.image.title', 'org.opencontainers.image.version', 'org.opencontainers.image.description']) if (!labels[k]) fail(`label ${k} is missing`);
+  if ('com.amazonaws.sagemaker.capabilities.multi-models' in labels) fail('multi-models label set, but smkit does not implement the multi-model API');
+  if (JSON.stringify(config.Entrypoint) !== JSON.stringify(['/usr/local/bin/smkit-entrypoint'])) fail(`ENTRYPOINT is ${JSON.stringify(config.Entrypoint)}, expected exec form ["/usr/local/bin/smkit-entrypoint"]`);
+  if (!Object.keys(config.ExposedPorts ?? {}).some((p) => p.startsWith('8080'))) fail(`port 8080 is not exposed: ${JSON.stringify(config.ExposedPorts)}`);
+  const env = config.Env ?? [];
+  if (!env.includes('SMKIT_BAKED_MODEL_DIR=/opt/smkit/model')) fail(`SMKIT_BAKED_MODEL_DIR is not set in the image: ${JSON.stringify(env)}`);
+  const nodeMajor = sh('podman', ['run', '--rm', IMAGE, 'node', '-p', 'process.versions.node.split(".")[0]']).stdout.trim();
+  if (nodeMajor !== '22') fail(`anything other than serve/train should be executed as given: node -p printed ${JSON.stringify(nodeMajor)}, expected 22`);
+}
+
+/** A /opt/ml tree from opt-ml-template/ (training input) for `<image> train`; undefined when there is none yet. */
+async function trainingTree() {
+  const template = path.join(root, 'opt-ml-template');
+  const config = path.join(template, 'input', 'config', 'hyperparameters.json');
+  if (!existsSync(config)) return undefined;
+  const dir = path.join(tmp, 'opt-ml');
+  await fs.cp(template, dir, { recursive: true });
+  for (const sub of ['model', 'output', 'output/data', 'checkpoints']) await fs.mkdir(path.join(dir, sub), { recursive: true });
+  return dir;
+}
+
+async function main() {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-image-test-'));
+  if (!existsSync(path.join(MODEL, 'model.onnx'))) fail(`${MODEL}/model.onnx is missing: generate the example models first`);
+
+  await step('podman and base image', async () => {
+    const res = spawnSync('bash', [path.join(root, 'scripts', 'setup-podman.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (res.status !== 0) fail('podman could not be set up (see the setup-podman messages above); the image was NOT tested');
+  });
+
+  await step('build CPU image from Dockerfile', () => logged('podman-build', 'podman', ['build', '-t', IMAGE, root]));
+  const size = Number(sh('podman', ['image', 'inspect', '--format', '{{.Size}}', IMAGE]).stdout.trim());
+  log(`image ${IMAGE}: ${(size / 1e6).toFixed(1)} MB`);
+
+  await step('labels, entrypoint, exec dispatch', async () => checkLabels());
+
+  const mounted = await step('serve with /opt/ml/model mounted read-only', async () => {
+    const c = await startContainer('mounted', IMAGE, { volumes: [`${MODEL}:/opt/ml/model:ro`] });
+    await waitForPing(c);
+    await checkIris(c);
+    return c;
+  });
+
+  await step('SIGTERM stops the server well within 30 s', () => stopWithSigterm(mounted));
+
+  await step('smkit build --model (baked model, nothing mounted)', async () => {
+    if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) await logged('tsc', 'npx', ['tsc', '-p', root]);
+    const out = await logged('smkit-build', process.execPath, [path.join(root, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', BAKED]);
+    if (!out.includes(`image: ${BAKED}`)) fail(`smkit build did not report the image name ${BAKED}:\n${out.split('\n').slice(-5).join('\n')}`);
+    const c = await startContainer('baked', BAKED);
+    await waitForPing(c);
+    await checkIris(c);
+    await stopWithSigterm(c);
+  });
+
+  const tree = await trainingTree();
+  if (!tree) {
+    skipped.push('train: opt-ml-template/input/config/hyperparameters.json does not exist yet');
+  } else {
+    await step('train on a mounted /opt/ml', async () => {
+      const name = `${run}-train`;
+      containers.push(name);
+      const res = sh('podman', ['run', '--name', name, '-v', `${tree}:/opt/ml`, '-e', 'TRAINING_JOB_NAME=smkit-image-test', IMAGE, 'train'], { allowFail: true, timeoutMs: 300_000 });
+      if (res.status !== 0) {
+        const failure = await fs.readFile(path.join(tree, 'output', 'failure'), 'utf8').catch(() => '(no output/failure)');
+        fail(`train exited with ${res.status}; output/failure: ${failure}\n${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-30).join('\n')}`);
+      }
+      const written = await fs.readdir(path.join(tree, 'model'));
+      if (written.length === 0) fail('train exited 0 but wrote nothing to /opt/ml/model');
+      log(`train wrote model/${written.join(', model/')}`);
+    });
+  }
+}
+
+let code = 0;
+try {
+  await main();
+  log(`PASSED (${timings.map(([n, s]) => `${n} ${s.toFixed(1)} s`).join('; ')})`);
+  for (const s of skipped) log(`SKIPPED ${s}`);
+} catch (err) {
+  code = 1;
+  log(`FAILED: ${err instanceof TestFailure ? err.message : err?.stack ?? err}`);
+} finally {
+  if (process.env.SMKIT_IMAGE_TEST_KEEP !== '1') {
+    for (const c of containers) spawnSync('podman', ['rm', '-f', '-t', '0', c], { stdio: 'ignore' });
+    if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
+  }
+}
+process.exitCode = code;
