@@ -1,0 +1,83 @@
+// `smkit local` as a user runs it: a child process that prints where it listens, serves the front
+// door, and cleans up on SIGTERM; start-up failures exit non-zero with the container's log tail.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
+
+interface Run {
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+  kill: (signal: NodeJS.Signals) => void;
+}
+
+function run(args: string[]): Run {
+  const child = spawn(process.execPath, [SMKIT_BIN, 'local', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return {
+    stdout: () => out,
+    stderr: () => err,
+    exited: new Promise((r) => child.on('exit', (code) => r(code))),
+    kill: (signal) => child.kill(signal),
+  };
+}
+
+async function waitFor(what: () => RegExpMatchArray | null, r: Run, timeoutMs: number): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  let done = false;
+  void r.exited.then(() => (done = true));
+  while (Date.now() < deadline) {
+    const m = what();
+    if (m) return m;
+    if (done) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`timed out or exited; stdout:\n${r.stdout()}\nstderr:\n${r.stderr()}`);
+}
+
+test('smkit local <model dir>: ready line, invocations, clean stop on SIGTERM', async () => {
+  const r = run([join(REPO_ROOT, 'test', 'fixtures', 'local', 'constant-shadow'), '--name', 'const', '--port', '0', '--startup-timeout', '60']);
+  try {
+    const [, url] = await waitFor(() => r.stdout().match(/ready on (http:\/\/127\.0\.0\.1:\d+)/), r, 60_000);
+    assert.match(r.stdout(), /const: POST http:\/\/127\.0\.0\.1:\d+\/endpoints\/const\/invocations {2}variants: AllTraffic/);
+    const res = await fetch(`${url}/endpoints/const/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[[1,2,3,4],[5,6,7,8]]' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-amzn-invoked-production-variant'), 'AllTraffic');
+    assert.deepEqual(await res.json(), [[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]]);
+    const workDir = r.stderr().match(/log (\/.*?smkit-local-[^/]+)\/logs\//)?.[1];
+    assert.ok(workDir && existsSync(workDir), r.stderr());
+    r.kill('SIGTERM');
+    assert.equal(await r.exited, 0);
+    assert.equal(existsSync(workDir), false, 'the temporary tree is removed on stop');
+  } finally {
+    r.kill('SIGKILL');
+  }
+});
+
+test('start-up failures exit 1 with a clear message', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-local-cli-'));
+  try {
+    await writeFile(join(dir, 'bad.yaml'), 'endpoints:\n  - name: x\n    variants:\n      - model: ./m\n        weight: -2\n');
+    const bad = run([join(dir, 'bad.yaml')]);
+    assert.equal(await bad.exited, 1);
+    assert.match(bad.stderr(), /ERR_ENDPOINT_FILE_INVALID: endpoints\[0\]\.variants\[0\]\.weight/);
+
+    // An empty model directory never becomes healthy: /ping stays 503 until the deadline.
+    const empty = join(dir, 'empty');
+    await (await import('node:fs/promises')).mkdir(empty);
+    const slow = run([empty, '--port', '0', '--startup-timeout', '2']);
+    assert.equal(await slow.exited, 1);
+    assert.match(slow.stderr(), /ERR_CONTAINER_START: empty\/AllTraffic\/primary (did not pass \/ping within 2 s|exited)/);
+    assert.match(slow.stderr(), /--- last lines of .*empty\.AllTraffic\.primary\.log ---/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
