@@ -1,6 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, type TensorMap } from '../core/tensor.js';
 import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
+import { findJsonErrorPosition } from './json-error-position.js';
 import { nestedToTensor, stackRecords } from './json-tensor.js';
 import { decodeV2, encodeV2, isV2Request } from './json-v2.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
@@ -17,7 +18,12 @@ export function parseJsonBody(text: string, what = 'JSON body'): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ToolkitError('ERR_JSON_PARSE', `${what} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    const at = findJsonErrorPosition(text);
+    throw new ToolkitError(
+      'ERR_JSON_PARSE',
+      `${what} is not valid JSON at line ${at.line}, column ${at.column} (position ${at.position}): ${(err as Error).message}`,
+      { cause: err, details: { ...at } },
+    );
   }
 }
 

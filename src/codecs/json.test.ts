@@ -1,0 +1,199 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { UNNAMED, tensor, type Tensor, type TensorMap } from '../core/tensor.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import type { DecodedRequest, EncodeOptions } from './codec.js';
+import { jsonCodec } from './json.js';
+import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+
+const decode = (text: string): DecodedRequest => jsonCodec.decode!(Buffer.from(text), {});
+const encode = (prediction: unknown, options: EncodeOptions = {}): unknown => JSON.parse(jsonCodec.encode!(prediction, options).toString('utf8'));
+const only = (r: DecodedRequest): Tensor => r.tensors[UNNAMED]!;
+const plain = (t: Tensor) => ({ dtype: t.dtype, shape: [...t.shape], data: Array.from(t.data as ArrayLike<unknown>) });
+const rejects = (text: string, pattern: RegExp, code = 'ERR_JSON_PARSE'): void => {
+  assert.throws(() => decode(text), (err: unknown) => err instanceof ToolkitError && err.code === code && err.status === 400 && pattern.test(err.message));
+};
+
+test('C-1.1/1.2: JSON arrays of numbers and strings decode to float64 and string tensors', () => {
+  assert.deepEqual(plain(only(decode('[42, 6, 9]'))), { dtype: 'float64', shape: [3], data: [42, 6, 9] });
+  assert.deepEqual(plain(only(decode('[42.0, 6.0, 9.0]'))), { dtype: 'float64', shape: [3], data: [42, 6, 9] });
+  assert.deepEqual(plain(only(decode('["42", "6", "9"]'))), { dtype: 'string', shape: [3], data: ['42', '6', '9'] });
+  assert.equal(decode('[1]').form, 'tensor');
+});
+
+test('C-1.3: nested arrays, scalars, floats and booleans', () => {
+  assert.deepEqual(plain(only(decode('[[1,2],[3,4]]'))), { dtype: 'float64', shape: [2, 2], data: [1, 2, 3, 4] });
+  assert.deepEqual(plain(only(decode('42'))), { dtype: 'float64', shape: [], data: [42] });
+  assert.deepEqual(plain(only(decode('[1, 2.5]'))), { dtype: 'float64', shape: [2], data: [1, 2.5] });
+  assert.deepEqual(plain(only(decode('[true,false]'))), { dtype: 'bool', shape: [2], data: [1, 0] });
+  assert.deepEqual(plain(only(decode('[]'))), { dtype: 'float64', shape: [0], data: [] });
+  assert.deepEqual(plain(only(decode('[[], []]'))), { dtype: 'float64', shape: [2, 0], data: [] });
+});
+
+test('C-1.3 decision: ragged and mixed arrays, null and unknown objects are a 400 saying where', () => {
+  rejects('[[1,2],[3]]', /JSON body\[1\]: ragged array: found 1 elements but the first one at this depth has 2/);
+  rejects('[[1,2],3]', /JSON body\[1\]: expected an array of 2 elements/);
+  rejects('["a", 1]', /JSON body\[1\]: found number 1 where a string was expected/);
+  rejects('[[1,2],[3,"x"]]', /JSON body\[1\]\[1\]: found the string "x" where a number was expected/);
+  rejects('null', /JSON body is null/);
+  rejects('[null]', /null is not a tensor element/);
+  rejects('{"a":1}', /keys \[a\].*instances/);
+});
+
+test('malformed JSON is a 400 carrying the parser position', () => {
+  rejects('[1, 2', /not valid JSON at line 1, column 6 \(position 5\)/);
+  rejects('{"instances": [1,}', /not valid JSON at line 1, column 18 \(position 17\)/);
+  rejects('{"a":\n  tru}', /line 2, column 6 \(position 11\)/);
+  rejects('[1] x', /column 5/);
+  rejects('', /position 0/);
+});
+
+test('TFS instances: rows of arrays stack into one tensor and answer {"predictions"}', () => {
+  const r = decode('{"instances": [[1,2],[3,4],[5,6]], "signature_name": "serving_default"}');
+  assert.equal(r.form, 'tfs-instances');
+  assert.deepEqual(plain(only(r)), { dtype: 'float64', shape: [3, 2], data: [1, 2, 3, 4, 5, 6] });
+  const out = { probabilities: tensor('float32', [3, 2], Float32Array.from([0.5, 0.5, 0.25, 0.75, 1, 0])) };
+  assert.deepEqual(encode(out, { request: r }), { predictions: [[0.5, 0.5], [0.25, 0.75], [1, 0]] });
+});
+
+test('TFS instances of named objects stack per name; several outputs answer one object per row', () => {
+  const r = decode('{"instances": [{"a": [1,2], "b": 1}, {"b": 2, "a": [3,4]}]}');
+  assert.deepEqual(plain(r.tensors['a']!), { dtype: 'float64', shape: [2, 2], data: [1, 2, 3, 4] });
+  assert.deepEqual(plain(r.tensors['b']!), { dtype: 'float64', shape: [2], data: [1, 2] });
+  const out: TensorMap = {
+    label: tensor('int64', [2], BigInt64Array.from([1n, 0n])),
+    scores: tensor('float64', [2, 2], Float64Array.from([0.1, 0.9, 0.8, 0.2])),
+  };
+  assert.deepEqual(encode(out, { request: r }), { predictions: [{ label: 1, scores: [0.1, 0.9] }, { label: 0, scores: [0.8, 0.2] }] });
+  rejects('{"instances": [{"a": 1}, {"b": 2}]}', /instances\[1\]: has inputs \[b\] but the first record has \[a\]/);
+  rejects('{"instances": 5}', /"instances" must be an array/);
+});
+
+test('per-row answers need outputs with one batch size', () => {
+  const r = decode('{"instances": [[1]]}');
+  const out: TensorMap = { a: tensor('float64', [2], new Float64Array(2)), b: tensor('float64', [3], new Float64Array(3)) };
+  assert.throws(() => encode(out, { request: r }), { code: 'ERR_ENCODE' });
+});
+
+test('TFS {"b64": ...} values decode to uint8 bytes along a last axis', () => {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const r = decode(JSON.stringify({ instances: [{ b64: b64('abc') }, { b64: b64('xyz') }] }));
+  assert.deepEqual(plain(only(r)), { dtype: 'uint8', shape: [2, 3], data: [...Buffer.from('abcxyz')] });
+  const named = decode(JSON.stringify({ instances: [{ image: { b64: b64('ab') } }] }));
+  assert.deepEqual(plain(named.tensors['image']!), { dtype: 'uint8', shape: [1, 2], data: [97, 98] });
+  rejects(JSON.stringify({ instances: [{ b64: b64('a') }, { b64: b64('bc') }] }), /same length/);
+});
+
+test('TFS columnar inputs: an object of named inputs or one unnamed array; answers {"outputs"}', () => {
+  const r = decode('{"inputs": {"x": [[1,2]], "mask": [true]}}');
+  assert.equal(r.form, 'tfs-inputs');
+  assert.deepEqual(plain(r.tensors['x']!), { dtype: 'float64', shape: [1, 2], data: [1, 2] });
+  assert.deepEqual(plain(r.tensors['mask']!), { dtype: 'bool', shape: [1], data: [1] });
+  const unnamed = decode('{"inputs": [[1,2],[3,4]]}');
+  assert.equal(unnamed.form, 'tfs-inputs');
+  assert.deepEqual(only(unnamed).shape, [2, 2]);
+  const one = { y: tensor('float32', [1], Float32Array.from([2])) };
+  assert.deepEqual(encode(one, { request: r }), { outputs: [2] });
+  const two = { y: tensor('float32', [1], Float32Array.from([2])), z: tensor('string', [1], ['a']) };
+  assert.deepEqual(encode(two, { request: r }), { outputs: { y: [2], z: ['a'] } });
+  rejects('{"inputs": {}}', /empty object/);
+  rejects('{"inputs": {"x": [[1],[2,3]]}}', /inputs\.x\[1\]: ragged/);
+});
+
+test('v2 request decodes typed inputs, id, outputs and parameters', () => {
+  const r = decode(
+    JSON.stringify({
+      id: 'req-1',
+      parameters: { top_k: 2 },
+      inputs: [
+        { name: 'input', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3, 4] },
+        { name: 'ids', shape: [2], datatype: 'INT64', data: [1, '9007199254740993'] },
+        { name: 'flags', shape: [1, 2], datatype: 'BOOL', data: [[true, false]] },
+        { name: 'text', shape: [1], datatype: 'BYTES', data: ['hi'] },
+        { name: 'half', shape: [1], datatype: 'FP16', data: [1.5] },
+        { name: 'small', shape: [2], datatype: 'UINT8', data: [0, 255] },
+      ],
+      outputs: [{ name: 'probabilities' }],
+    }),
+  );
+  assert.equal(r.form, 'v2');
+  assert.equal(r.id, 'req-1');
+  assert.deepEqual(r.requestedOutputs, ['probabilities']);
+  assert.deepEqual(r.parameters, { top_k: 2 });
+  assert.deepEqual(plain(r.tensors['input']!), { dtype: 'float32', shape: [2, 2], data: [1, 2, 3, 4] });
+  assert.deepEqual(plain(r.tensors['ids']!), { dtype: 'int64', shape: [2], data: [1n, 9007199254740993n] });
+  assert.deepEqual(plain(r.tensors['flags']!), { dtype: 'bool', shape: [1, 2], data: [1, 0] });
+  assert.deepEqual(plain(r.tensors['text']!), { dtype: 'string', shape: [1], data: ['hi'] });
+  assert.equal(fromFloat16Bits((r.tensors['half']!.data as Uint16Array)[0]!), 1.5);
+  assert.deepEqual(plain(r.tensors['small']!), { dtype: 'uint8', shape: [2], data: [0, 255] });
+});
+
+test('v2 errors: shape against data length, datatype, names, value types and ranges', () => {
+  const v2 = (input: object) => JSON.stringify({ inputs: [input] });
+  rejects(v2({ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5] }), /input 'x': shape \[2, 3\] needs 6 values but "data" has 5/);
+  rejects(v2({ name: 'x', shape: [1], datatype: 'FP128', data: [1] }), /datatype "FP128" is not one of/);
+  rejects(v2({ shape: [1], datatype: 'FP32', data: [1] }), /"name" must be a non-empty string/);
+  rejects(v2({ name: 'x', shape: [1], datatype: 'FP32', data: ['a'] }), /data\[0\] is "a" but datatype FP32 needs numbers/);
+  rejects(v2({ name: 'x', shape: [1], datatype: 'INT8', data: [300] }), /int8 range/);
+  rejects(v2({ name: 'x', shape: [1], datatype: 'INT32', data: [1.5] }), /needs integers/);
+  rejects(v2({ name: 'x', shape: [-1], datatype: 'FP32', data: [1] }), /non-negative integers/);
+  rejects(v2({ name: 'x', shape: [1], datatype: 'FP32' }), /"data" is missing/);
+  rejects(v2({ name: 'x', shape: [1], datatype: 'FP32', data: [1], parameters: { binary_data_size: 4 } }), /binary data extension/);
+  rejects(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }, { name: 'x', shape: [1], datatype: 'FP32', data: [1] }] }), /appears twice/);
+});
+
+test('v2 response: model_name, id, outputs with shape, datatype and flat data; requested outputs only', () => {
+  const r = decode(JSON.stringify({ id: '7', inputs: [{ name: 'input', shape: [1], datatype: 'FP32', data: [1] }] }));
+  const out: TensorMap = {
+    probabilities: tensor('float32', [2, 2], Float32Array.from([0.5, 0.5, 0.25, 0.75])),
+    label: tensor('int64', [2], BigInt64Array.from([0n, 1n])),
+  };
+  assert.deepEqual(encode(out, { request: r, modelName: 'iris' }), {
+    model_name: 'iris',
+    id: '7',
+    outputs: [
+      { name: 'probabilities', shape: [2, 2], datatype: 'FP32', data: [0.5, 0.5, 0.25, 0.75] },
+      { name: 'label', shape: [2], datatype: 'INT64', data: [0, 1] },
+    ],
+  });
+  const picked = { ...r, requestedOutputs: ['label'] };
+  assert.deepEqual((encode(out, { request: picked }) as { outputs: { name: string }[] }).outputs.map((o) => o.name), ['label']);
+  assert.throws(() => encode(out, { request: { ...r, requestedOutputs: ['nope'] } }), (e: unknown) => e instanceof ToolkitError && e.status === 400 && /'nope'/.test(e.message));
+});
+
+test('tensor form answers: one output → nested array, several → {name: nested}', () => {
+  const r = decode('[[1,2]]');
+  assert.deepEqual(encode({ y: tensor('float32', [1, 3], Float32Array.from([1, 2, 3])) }, { request: r }), [[1, 2, 3]]);
+  assert.deepEqual(encode({ a: tensor('bool', [2], Uint8Array.from([1, 0])), b: tensor('string', [], ['x']) }), { a: [true, false], b: 'x' });
+});
+
+test('C-2.1/C-2.2: user values encode as JSON (semantic equality), typed arrays and bigints included', () => {
+  assert.deepEqual(encode([42, 6, 9]), [42, 6, 9]);
+  assert.deepEqual(encode(['42', '6', '9']), ['42', '6', '9']);
+  assert.deepEqual(encode({ 42: { 6: 9.0 } }), { 42: { 6: 9 } });
+  assert.deepEqual(encode([[1, 2], [3, 4]]), [[1, 2], [3, 4]]);
+  assert.deepEqual(encode([true, false]), [true, false]);
+  assert.equal(encode(null), null);
+  assert.equal(encode(Float32Array.of(0.1)[0]), 0.10000000149011612);
+  assert.deepEqual(encode([1e-7, 1e20]), [1e-7, 1e20]);
+  assert.equal(encode('hello'), 'hello');
+  assert.deepEqual(encode({ scores: Float64Array.from([0.5, 1]), n: 3n, big: 2n ** 60n }), { scores: [0.5, 1], n: 3, big: '1152921504606846976' });
+  assert.equal(encode(undefined), null);
+});
+
+test('JSON output: NaN/Infinity become null, unsafe int64 become strings, float16 decoded', () => {
+  assert.deepEqual(encode({ y: tensor('float64', [3], Float64Array.from([NaN, Infinity, 1])) }), [null, null, 1]);
+  assert.deepEqual(encode({ y: tensor('int64', [2], BigInt64Array.from([2n ** 62n, -5n])) }), ['4611686018427387904', -5]);
+  assert.deepEqual(encode({ y: tensor('float16', [2], Uint16Array.from([toFloat16Bits(0.5), toFloat16Bits(-2)])) }), [0.5, -2]);
+  assert.deepEqual(encode({ y: tensor('float64', [], Float64Array.from([3])) }), 3);
+  assert.deepEqual(encode({ y: tensor('uint8', [2, 1, 2], Uint8Array.from([1, 2, 3, 4])) }), [[[1, 2]], [[3, 4]]]);
+});
+
+test('float16 conversion rounds to nearest and keeps specials', () => {
+  for (const v of [0, -0, 1, -2.5, 65504, 6.103515625e-5, 5.960464477539063e-8, Infinity, -Infinity]) {
+    assert.ok(Object.is(fromFloat16Bits(toFloat16Bits(v)), v), String(v));
+  }
+  assert.equal(fromFloat16Bits(toFloat16Bits(70000)), Infinity);
+  assert.equal(fromFloat16Bits(toFloat16Bits(0.1)), 0.0999755859375);
+  assert.ok(Number.isNaN(fromFloat16Bits(toFloat16Bits(NaN))));
+});
