@@ -5,3 +5,8 @@ export type { ModelRuntime, RuntimeFactory, RuntimeOptions, TensorSpec } from '.
 export type { Step, StepData, StepStage, StepBuilder, StepBuildEnv } from './pipeline/step.js';
 export { loadSettings } from './config/settings.js';
 export type { Settings } from './config/settings.js';
+export { startLocalEndpoints } from './local/endpoint/start.js';
+export type { StartOptions as LocalEndpointStartOptions, LocalEndpointsHandle } from './local/endpoint/start.js';
+export { loadEndpointTarget, readEndpointFile } from './local/endpoint-file/load.js';
+export type { EndpointFileConfig, EndpointConfig, VariantConfig, ContainerConfig, DataCaptureConfig, DeepPingConfig } from './local/endpoint-file/schema.js';
+export { createFrontDoor } from './local/front-door/app.js';
