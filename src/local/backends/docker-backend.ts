@@ -44,18 +44,27 @@ export function dockerContainerName(spec: ContainerSpec): string {
   return `${base}-${randomBytes(3).toString('hex')}`;
 }
 
-function runsOk(cmd: string): Promise<boolean> {
+function runsOk(cmd: string, args: string[]): Promise<boolean> {
   return new Promise((ok) => {
-    const child = spawn(cmd, ['--version'], { stdio: 'ignore' });
+    const child = spawn(cmd, args, { stdio: 'ignore', timeout: 10_000 });
     child.once('error', () => ok(false));
     child.once('exit', (code) => ok(code === 0));
   });
 }
 
-/** Finds a container engine CLI: the preferred one, else `docker`, else `podman`; undefined if none. */
+/** How to tell that an engine can run containers: docker needs a reachable daemon, podman does not. */
+const ENGINE_PROBES: Record<ContainerEngine, string[]> = {
+  docker: ['version', '--format', '{{.Server.Version}}'],
+  podman: ['--version'],
+};
+
+/**
+ * Finds a container engine that can run containers: the preferred one, else `docker` (when its
+ * daemon answers), else `podman`; undefined if none.
+ */
 export async function detectContainerEngine(preferred?: ContainerEngine): Promise<ContainerEngine | undefined> {
   const order: ContainerEngine[] = preferred ? [preferred] : ['docker', 'podman'];
-  for (const engine of order) if (await runsOk(engine)) return engine;
+  for (const engine of order) if (await runsOk(engine, ENGINE_PROBES[engine])) return engine;
   return undefined;
 }
 
