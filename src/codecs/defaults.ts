@@ -16,7 +16,8 @@ export const DEFAULT_CODECS: readonly Codec[] = [jsonCodec, csvCodec, npyCodec, 
 
 /**
  * A registry holding every built-in codec: `application/json`, `text/csv`, `application/x-npy`,
- * `application/x-npz` (decode only), `application/jsonlines` (+ aliases) and `application/octet-stream`.
+ * `application/x-npz` (decode only), `application/jsonlines` (+ aliases) and `application/octet-stream`,
+ * then the image codecs from `image.ts`.
  */
 export function createDefaultCodecs(): CodecRegistry {
   const registry = new CodecRegistry();

@@ -1,0 +1,117 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { UNNAMED, tensor, type Tensor } from '../core/tensor.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { fromFloat16Bits } from './float16.js';
+import { decodeNpy, encodeNpy, npyCodec } from './npy.js';
+
+// Written by numpy 2.4.6 `np.save` (base64), see the test names for the arrays.
+const NPY: Record<string, string> = {
+  f4_2x3: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDMpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAACAPwAAAEAAAEBAAACAQAAAoEA=',
+  i8_3: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGk4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoqAAAAAAAAAAYAAAAAAAAACQAAAAAAAAA=',
+  f8_3: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAABFQAAAAAAAABhAAAAAAAAAIkA=',
+  U_3: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPFUyJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAo0AAAAMgAAADYAAAAAAAAAOQAAAAAAAAA=',
+  b1: 'k05VTVBZAQB2AHsnZGVzY3InOiAnfGIxJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoBAA==',
+  scalar: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAAAMQA==',
+  fortran: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGk0JywgJ2ZvcnRyYW5fb3JkZXInOiBUcnVlLCAnc2hhcGUnOiAoMiwgMyksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAwAAAAEAAAAEAAAAAgAAAAUAAAA=',
+  be: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPmY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDQsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAAAAAD/wAAAAAAAAQAAAAAAAAABACAAAAAAAAA==',
+  f2: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGYyJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAPgDA/3s=',
+  obj: 'k05VTVBZAQB2AHsnZGVzY3InOiAnfE8nLCAnZm9ydHJhbl9vcmRlcic6IEZhbHNlLCAnc2hhcGUnOiAoMSwpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAqABJWeAAAAAAAAAIwWbnVtcHkuX2NvcmUubXVsdGlhcnJheZSMDF9yZWNvbnN0cnVjdJSTlIwFbnVtcHmUjAduZGFycmF5lJOUSwCFlEMBYpSHlFKUKEsBSwGFlGgDjAVkdHlwZZSTlIwCTziUiYiHlFKUKEsDjAF8lE5OTkr/////Sv////9LP3SUYoldlH2USyp9lIwBNpRHQCIAAAAAAABzc2F0lGIu',
+  u2_3d: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPHUyJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDMsIDQpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAEAAgADAAQABQAGAAcACAAJAAoACwAMAA0ADgAPABAAEQASABMAFAAVABYAFwA=',
+  v2: 'k05VTVBZAgB0AAAAeydkZXNjcic6ICc8aTInLCAnZm9ydHJhbl9vcmRlcic6IEZhbHNlLCAnc2hhcGUnOiAoMywpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAEAAgA=',
+  big_first: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDEyMzQ1NiwgMCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAo=',
+};
+const bytes = (name: string): Buffer => Buffer.from(NPY[name]!, 'base64');
+const plain = (t: Tensor) => ({ dtype: t.dtype, shape: [...t.shape], data: Array.from(t.data as ArrayLike<unknown>) });
+const rejects = (buf: Buffer, code: string, pattern: RegExp): void => {
+  assert.throws(() => npyCodec.decode!(buf, {}), (e: unknown) => e instanceof ToolkitError && e.code === code && e.status === 400 && pattern.test(e.message));
+};
+
+test('C-1.9: numpy arrays decode: int64, float64, unicode strings', () => {
+  assert.deepEqual(plain(decodeNpy(bytes('i8_3'))), { dtype: 'int64', shape: [3], data: [42n, 6n, 9n] });
+  assert.deepEqual(plain(decodeNpy(bytes('f8_3'))), { dtype: 'float64', shape: [3], data: [42, 6, 9] });
+  assert.deepEqual(plain(decodeNpy(bytes('U_3'))), { dtype: 'string', shape: [3], data: ['42', '6', '9'] });
+  const r = npyCodec.decode!(bytes('f4_2x3'), {});
+  assert.equal(r.form, 'tensor');
+  assert.deepEqual(plain(r.tensors[UNNAMED]!), { dtype: 'float32', shape: [2, 3], data: [0, 1, 2, 3, 4, 5] });
+});
+
+test('NPY dtypes: bool, float16, uint16 3-D, 0-d scalar, empty, format version 2', () => {
+  assert.deepEqual(plain(decodeNpy(bytes('b1'))), { dtype: 'bool', shape: [2], data: [1, 0] });
+  const half = decodeNpy(bytes('f2'));
+  assert.equal(half.dtype, 'float16');
+  assert.deepEqual(Array.from(half.data as Uint16Array, fromFloat16Bits), [1.5, -2, 65504]);
+  assert.deepEqual(plain(decodeNpy(bytes('u2_3d'))), { dtype: 'uint16', shape: [2, 3, 4], data: Array.from({ length: 24 }, (_, i) => i) });
+  assert.deepEqual(plain(decodeNpy(bytes('scalar'))), { dtype: 'float64', shape: [], data: [3.5] });
+  assert.deepEqual(plain(decodeNpy(bytes('big_first'))), { dtype: 'float32', shape: [123456, 0], data: [] });
+  assert.deepEqual(plain(decodeNpy(bytes('v2'))), { dtype: 'int16', shape: [3], data: [0, 1, 2] });
+});
+
+test('big-endian data is byte-swapped and Fortran order is reordered to C order', () => {
+  assert.deepEqual(plain(decodeNpy(bytes('be'))), { dtype: 'float64', shape: [4], data: [0, 1, 2, 3] });
+  assert.deepEqual(plain(decodeNpy(bytes('fortran'))), { dtype: 'int32', shape: [2, 3], data: [0, 1, 2, 3, 4, 5] });
+});
+
+test('aligned data is a zero-copy view of the body; unaligned data is copied', () => {
+  const body = bytes('f8_3');
+  const aligned = Buffer.alloc(body.length + 8);
+  body.copy(aligned, 8);
+  const view = decodeNpy(aligned.subarray(8));
+  assert.equal((view.data as Float64Array).buffer, aligned.buffer);
+  const odd = Buffer.alloc(body.length + 1);
+  body.copy(odd, 1);
+  const copied = decodeNpy(odd.subarray(1));
+  assert.notEqual((copied.data as Float64Array).buffer, odd.buffer);
+  assert.deepEqual(Array.from(copied.data as Float64Array), [42, 6, 9]);
+});
+
+test('C-1.9 decision: pickled object arrays are refused with 400 ERR_NPY_PICKLE', () => {
+  rejects(bytes('obj'), 'ERR_NPY_PICKLE', /object array.*refuses pickles/);
+});
+
+test('malformed NPY bodies are a 400 saying what is wrong', () => {
+  rejects(Buffer.from('[1,2,3]'), 'ERR_NPY_PARSE', /magic string/);
+  rejects(bytes('f4_2x3').subarray(0, 140), 'ERR_NPY_PARSE', /truncated: its header promises 24 data bytes but 12 follow/);
+  const complex = Buffer.from(bytes('f8_3'));
+  complex.write("'<c8'", complex.indexOf("'<f8'"), 'latin1');
+  rejects(complex, 'ERR_NPY_PARSE', /dtype '<c8'/);
+  const v9 = Buffer.from(bytes('f8_3'));
+  v9[6] = 9;
+  rejects(v9, 'ERR_NPY_PARSE', /version 9/);
+});
+
+test('C-2.6: the header layout is byte-identical to numpy (2×3 float32: 118-byte header, 152 bytes)', () => {
+  const out = encodeNpy(tensor('float32', [2, 3], Float32Array.from([0, 1, 2, 3, 4, 5])));
+  assert.equal(out.readUInt16LE(8), 118);
+  assert.equal(out.length, 152);
+  assert.deepEqual(out, bytes('f4_2x3'));
+  for (const name of ['i8_3', 'f8_3', 'u2_3d', 'scalar', 'b1', 'f2', 'U_3', 'big_first']) {
+    assert.deepEqual(encodeNpy(decodeNpy(bytes(name))), bytes(name), name);
+  }
+});
+
+test('C-2.6: plain JS values encode as <i8 (integers), <f8 (numbers), |b1 and <U', () => {
+  const enc = (v: unknown) => decodeNpy(npyCodec.encode!(v, {}));
+  assert.deepEqual(plain(enc([42, 6, 9])), { dtype: 'int64', shape: [3], data: [42n, 6n, 9n] });
+  assert.deepEqual(npyCodec.encode!([42, 6, 9], {}), bytes('i8_3'));
+  assert.deepEqual(plain(enc([42.5, 6, 9])), { dtype: 'float64', shape: [3], data: [42.5, 6, 9] });
+  assert.deepEqual(plain(enc([[true], [false]])), { dtype: 'bool', shape: [2, 1], data: [1, 0] });
+  assert.deepEqual(npyCodec.encode!(['42', '6', '9'], {}), bytes('U_3'));
+  assert.deepEqual(plain(enc(Float32Array.from([1, 2]))), { dtype: 'float32', shape: [2], data: [1, 2] });
+});
+
+test('every aligned round trip preserves the preamble alignment to 64 bytes', () => {
+  for (const shape of [[1], [10, 10], [1000000, 2], [3, 4, 5, 6]]) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const out = encodeNpy(tensor('float32', shape, new Float32Array(size)));
+    assert.equal((10 + out.readUInt16LE(8)) % 64, 0, shape.join('x'));
+    assert.deepEqual(decodeNpy(out).shape, shape);
+  }
+});
+
+test('several outputs are a 406 naming them', () => {
+  assert.throws(
+    () => npyCodec.encode!({ a: tensor('float32', [1], Float32Array.of(1)), b: tensor('float32', [1], Float32Array.of(2)) }, {}),
+    (e: unknown) => e instanceof ToolkitError && e.status === 406 && /'a', 'b'/.test(e.message),
+  );
+});

@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { zipSync } from 'fflate';
+import { UNNAMED, tensor, type Tensor } from '../core/tensor.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { encodeNpy } from './npy.js';
+import { npzCodec } from './npz.js';
+
+// Written by numpy 2.4.6 `np.savez` / `savez_compressed` and scipy 1.17.1 `scipy.sparse.save_npz` (base64):
+// csc [[0,0,3],[4,0,0]], csr [[1,0],[0,7]], coo [[6,2],[5,9]], plain {x: arange(6) f32 (2,3), y: [1,2] i8},
+// compressed {arr_0: ones((2,2)), arr_1: zeros(3)}.
+const NPZ: Record<string, string> = {
+  csc: 'UEsDBC0AAAAIAAAAIQCAMaOH//////////8LABQAaW5kaWNlcy5ucHkBABAAiAAAAAAAAABIAAAAAAAAAJvsF+obEMnIUMZQrZ6SWpxcpG6loG6TaaKuo6Cell9UUpSYF59flJIKEndLzClOBYoXZyQWpAL5GkY6mjoKtQoUAC5GBggAAFBLAwQtAAAACAAAACEAeBQt4v//////////CgAUAGluZHB0ci5ucHkBABAAkAAAAAAAAABMAAAAAAAAAJvsF+obEMnIUMZQrZ6SWpxcpG6loG6TaaKuo6Cell9UUpSYF59flJIKEndLzClOBYoXZyQWpAL5GiY6mjoKtQoUAC4GIGCEYiYgBgBQSwMELQAAAAgAAAAhAFHjxP3//////////woAFABmb3JtYXQubnB5AQAQAIMAAAAAAAAARQAAAAAAAACb7BfqGxDJyFDGUK2eklqcXKRupaBeE2ysrqOgnpZfVFKUmBefX5SSChJ3S8wpTgWKF2ckFqQC+RqaOgq1ChQBruTiZABQSwMELQAAAAgAAAAhAGBIfgz//////////wkAFABzaGFwZS5ucHkBABAAkAAAAAAAAABKAAAAAAAAAJvsF+obEMnIUMZQrZ6SWpxcpG6loG6TaaGuo6Cell9UUpSYF59flJIKEndLzClOBYoXZyQWpAL5GkY6mjoKtQoUAC4mBghghtIAUEsDBC0AAAAIAAAAIQCEIe9f//////////8IABQAZGF0YS5ucHkBABAAkAAAAAAAAABKAAAAAAAAAJvsF+obEMnIUMZQrZ6SWpxcpG6loG6TaaGuo6Cell9UUpSYF59flJIKEndLzClOBYoXZyQWpAL5GkY6mjoKtQoUAC4WBghghtIAUEsBAi0DLQAAAAgAAAAhAIAxo4dIAAAAiAAAAAsAAAAAAAAAAAAAAIABAAAAAGluZGljZXMubnB5UEsBAi0DLQAAAAgAAAAhAHgULeJMAAAAkAAAAAoAAAAAAAAAAAAAAIABhQAAAGluZHB0ci5ucHlQSwECLQMtAAAACAAAACEAUePE/UUAAACDAAAACgAAAAAAAAAAAAAAgAENAQAAZm9ybWF0Lm5weVBLAQItAy0AAAAIAAAAIQBgSH4MSgAAAJAAAAAJAAAAAAAAAAAAAACAAY4BAABzaGFwZS5ucHlQSwECLQMtAAAACAAAACEAhCHvX0oAAACQAAAACAAAAAAAAAAAAAAAgAETAgAAZGF0YS5ucHlQSwUGAAAAAAUABQAWAQAAlwIAAAAA',
+  csr: 'UEsDBC0AAAAIAAAAIQB7VrXz//////////8LABQAaW5kaWNlcy5ucHkBABAAiAAAAAAAAABJAAAAAAAAAJvsF+obEMnIUMZQrZ6SWpxcpG6loG6TaaKuo6Cell9UUpSYF59flJIKEndLzClOBYoXZyQWpAL5GkY6mjoKtQoUAC4GIGAEYgBQSwMELQAAAAgAAAAhAALsvan//////////woAFABpbmRwdHIubnB5AQAQAIwAAAAAAAAATAAAAAAAAACb7BfqGxDJyFDGUK2eklqcXKRupaBuk2mirqOgnpZfVFKUmBefX5SSChJ3S8wpTgWKF2ckFqQC+RrGOpo6CrUKFAAuBiBgBGImIAYAUEsDBC0AAAAIAAAAIQCjw3SX//////////8KABQAZm9ybWF0Lm5weQEAEACDAAAAAAAAAEUAAAAAAAAAm+wX6hsQychQxlCtnpJanFykbqWgXhNsrK6joJ6WX1RSlJgXn1+UkgoSd0vMKU4FihdnJBakAvkamjoKtQoUAa7k4iIAUEsDBC0AAAAIAAAAIQD+SNTA//////////8JABQAc2hhcGUubnB5AQAQAJAAAAAAAAAASQAAAAAAAACb7BfqGxDJyFDGUK2eklqcXKRupaBuk2mhrqOgnpZfVFKUmBefX5SSChJ3S8wpTgWKF2ckFqQC+RpGOpo6CrUKFAAuJgYIgNEAUEsDBC0AAAAIAAAAIQBo8vyh//////////8IABQAZGF0YS5ucHkBABAAkAAAAAAAAABKAAAAAAAAAJvsF+obEMnIUMZQrZ6SWpxcpG6loG6TaaGuo6Cell9UUpSYF59flJIKEndLzClOBYoXZyQWpAL5GkY6mjoKtQoUAC5GBghgh9IAUEsBAi0DLQAAAAgAAAAhAHtWtfNJAAAAiAAAAAsAAAAAAAAAAAAAAIABAAAAAGluZGljZXMubnB5UEsBAi0DLQAAAAgAAAAhAALsvalMAAAAjAAAAAoAAAAAAAAAAAAAAIABhgAAAGluZHB0ci5ucHlQSwECLQMtAAAACAAAACEAo8N0l0UAAACDAAAACgAAAAAAAAAAAAAAgAEOAQAAZm9ybWF0Lm5weVBLAQItAy0AAAAIAAAAIQD+SNTASQAAAJAAAAAJAAAAAAAAAAAAAACAAY8BAABzaGFwZS5ucHlQSwECLQMtAAAACAAAACEAaPL8oUoAAACQAAAACAAAAAAAAAAAAAAAgAETAgAAZGF0YS5ucHlQSwUGAAAAAAUABQAWAQAAlwIAAAAA',
+  coo: 'UEsDBC0AAAAIAAAAIQD59z1r//////////8HABQAcm93Lm5weQEAEACQAAAAAAAAAEkAAAAAAAAAm+wX6hsQychQxlCtnpJanFykbqWgbpNpoq6joJ6WX1RSlJgXn1+UkgoSd0vMKU4FihdnJBakAvkaJjqaOgq1ChQALgYoYIRiAFBLAwQtAAAACAAAACEACLsyPP//////////BwAUAGNvbC5ucHkBABAAkAAAAAAAAABMAAAAAAAAAJvsF+obEMnIUMZQrZ6SWpxcpG6loG6TaaKuo6Cell9UUpSYF59flJIKEndLzClOBYoXZyQWpAL5GiY6mjoKtQoUAC4GIGBkgAAQDQBQSwMELQAAAAgAAAAhACfyBRL//////////woAFABmb3JtYXQubnB5AQAQAIMAAAAAAAAARQAAAAAAAACb7BfqGxDJyFDGUK2eklqcXKRupaBeE2ysrqOgnpZfVFKUmBefX5SSChJ3S8wpTgWKF2ckFqQC+RqaOgq1ChQBruT8fABQSwMELQAAAAgAAAAhAP5I1MD//////////wkAFABzaGFwZS5ucHkBABAAkAAAAAAAAABJAAAAAAAAAJvsF+obEMnIUMZQrZ6SWpxcpG6loG6TaaGuo6Cell9UUpSYF59flJIKEndLzClOBYoXZyQWpAL5GkY6mjoKtQoUAC4mBgiA0QBQSwMELQAAAAgAAAAhAGmZsqz//////////wgAFABkYXRhLm5weQEAEACgAAAAAAAAAFAAAAAAAAAAm+wX6hsQychQxlCtnpJanFykbqWgbpNpoa6joJ6WX1RSlJgXn1+UkgoSd0vMKU4FihdnJBakAvkaJjqaOgq1ChQALjYGCGCC0qxQmhNKAwBQSwECLQMtAAAACAAAACEA+fc9a0kAAACQAAAABwAAAAAAAAAAAAAAgAEAAAAAcm93Lm5weVBLAQItAy0AAAAIAAAAIQAIuzI8TAAAAJAAAAAHAAAAAAAAAAAAAACAAYIAAABjb2wubnB5UEsBAi0DLQAAAAgAAAAhACfyBRJFAAAAgwAAAAoAAAAAAAAAAAAAAIABBwEAAGZvcm1hdC5ucHlQSwECLQMtAAAACAAAACEA/kjUwEkAAACQAAAACQAAAAAAAAAAAAAAgAGIAQAAc2hhcGUubnB5UEsBAi0DLQAAAAgAAAAhAGmZsqxQAAAAoAAAAAgAAAAAAAAAAAAAAIABDAIAAGRhdGEubnB5UEsFBgAAAAAFAAUADwEAAJYCAAAAAA==',
+  plain: 'UEsDBC0AAAAAAAAAIQBP6QAq//////////8FABQAeC5ucHkBABAAmAAAAAAAAACYAAAAAAAAAJNOVU1QWQEAdgB7J2Rlc2NyJzogJzxmNCcsICdmb3J0cmFuX29yZGVyJzogRmFsc2UsICdzaGFwZSc6ICgyLCAzKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAKAAAAAAAAgD8AAABAAABAQAAAgEAAAKBAUEsDBC0AAAAAAAAAIQAM/Bzp//////////8FABQAeS5ucHkBABAAkAAAAAAAAACQAAAAAAAAAJNOVU1QWQEAdgB7J2Rlc2NyJzogJzxpOCcsICdmb3J0cmFuX29yZGVyJzogRmFsc2UsICdzaGFwZSc6ICgyLCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAKAQAAAAAAAAACAAAAAAAAAFBLAQItAy0AAAAAAAAAIQBP6QAqmAAAAJgAAAAFAAAAAAAAAAAAAACAAQAAAAB4Lm5weVBLAQItAy0AAAAAAAAAIQAM/BzpkAAAAJAAAAAFAAAAAAAAAAAAAACAAc8AAAB5Lm5weVBLBQYAAAAAAgACAGYAAACWAQAAAAA=',
+  compressed: 'UEsDBC0AAAAIAAAAIQBm5fse//////////8JABQAYXJyXzAubnB5AQAQAKAAAAAAAAAATQAAAAAAAACb7BfqGxDJyFDGUK2eklqcXKRupaBuk2ahrqOgnpZfVFKUmBefX5SSChJ3S8wpTgWKF2ckFqQC+RpGOgpGmjoKtQpkAy4GMPhgj4sGAFBLAwQtAAAACAAAACEALuP5vP//////////CQAUAGFycl8xLm5weQEAEACYAAAAAAAAAEcAAAAAAAAAm+wX6hsQychQxlCtnpJanFykbqWgbpNmoa6joJ6WX1RSlJgXn1+UkgoSd0vMKU4FihdnJBakAvkaxjqaOgq1ChQALgYcAABQSwECLQMtAAAACAAAACEAZuX7Hk0AAACgAAAACQAAAAAAAAAAAAAAgAEAAAAAYXJyXzAubnB5UEsBAi0DLQAAAAgAAAAhAC7j+bxHAAAAmAAAAAkAAAAAAAAAAAAAAIABiAAAAGFycl8xLm5weVBLBQYAAAAAAgACAG4AAAAKAQAAAAA=',
+};
+const decode = (name: string) => npzCodec.decode!(Buffer.from(NPZ[name]!, 'base64'), {});
+const plain = (t: Tensor) => ({ dtype: t.dtype, shape: [...t.shape], data: Array.from(t.data as ArrayLike<unknown>) });
+
+test('NPZ members become named tensors (form npz), compressed or not', () => {
+  const r = decode('plain');
+  assert.equal(r.form, 'npz');
+  assert.deepEqual(plain(r.tensors['x']!), { dtype: 'float32', shape: [2, 3], data: [0, 1, 2, 3, 4, 5] });
+  assert.deepEqual(plain(r.tensors['y']!), { dtype: 'int64', shape: [2], data: [1n, 2n] });
+  const c = decode('compressed');
+  assert.deepEqual(Object.keys(c.tensors).sort(), ['arr_0', 'arr_1']);
+  assert.deepEqual(plain(c.tensors['arr_0']!), { dtype: 'float64', shape: [2, 2], data: [1, 1, 1, 1] });
+});
+
+test('C-1.11: scipy.sparse save_npz archives (csc, csr, coo) decode to the dense matrix', () => {
+  assert.deepEqual(plain(decode('csc').tensors[UNNAMED]!), { dtype: 'int64', shape: [2, 3], data: [0n, 0n, 3n, 4n, 0n, 0n] });
+  assert.deepEqual(plain(decode('csr').tensors[UNNAMED]!), { dtype: 'int64', shape: [2, 2], data: [1n, 0n, 0n, 7n] });
+  assert.deepEqual(plain(decode('coo').tensors[UNNAMED]!), { dtype: 'int64', shape: [2, 2], data: [6n, 2n, 5n, 9n] });
+});
+
+test('sparse archives: duplicates are summed, unknown formats refused', () => {
+  const npy = (t: Tensor) => new Uint8Array(encodeNpy(t));
+  const archive = (format: string) =>
+    Buffer.from(
+      zipSync({
+        'format.npy': npy(tensor('string', [], [format])),
+        'shape.npy': npy(tensor('int64', [2], BigInt64Array.from([2n, 2n]))),
+        'data.npy': npy(tensor('float64', [3], Float64Array.from([1, 2, 5]))),
+        'row.npy': npy(tensor('int32', [3], Int32Array.from([0, 0, 1]))),
+        'col.npy': npy(tensor('int32', [3], Int32Array.from([1, 1, 0]))),
+      }),
+    );
+  assert.deepEqual(plain(npzCodec.decode!(archive('coo'), {}).tensors[UNNAMED]!), { dtype: 'float64', shape: [2, 2], data: [0, 3, 5, 0] });
+  assert.throws(() => npzCodec.decode!(archive('dia'), {}), (e: unknown) => e instanceof ToolkitError && e.status === 400 && /'dia' is not supported/.test(e.message));
+});
+
+test('broken archives are a 400', () => {
+  assert.throws(() => npzCodec.decode!(Buffer.from('not a zip'), {}), { code: 'ERR_NPY_PARSE' });
+  assert.throws(() => npzCodec.decode!(Buffer.from(zipSync({ 'a.txt': new Uint8Array(1) })), {}), /no \.npy members/);
+  assert.equal(npzCodec.encode, undefined);
+});
