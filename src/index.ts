@@ -10,3 +10,5 @@ export type { StartOptions as LocalEndpointStartOptions, LocalEndpointsHandle } 
 export { loadEndpointTarget, readEndpointFile } from './local/endpoint-file/load.js';
 export type { EndpointFileConfig, EndpointConfig, VariantConfig, ContainerConfig, DataCaptureConfig, DeepPingConfig } from './local/endpoint-file/schema.js';
 export { createFrontDoor } from './local/front-door/app.js';
+export { CodecRegistry, createDefaultCodecs, negotiateAccept, parseMediaType, isTensor, isTensorMap } from './codecs/index.js';
+export { jsonCodec, csvCodec, npyCodec, npzCodec, jsonLinesCodec, rawCodec, decodeNpy, encodeNpy } from './codecs/index.js';
