@@ -68,7 +68,7 @@ test('transformFn with predictFn is refused; a handler that throws on import is 
 test('SAGEMAKER_PROGRAM picks the module; a modelFn handler may stand in for the model', async () => {
   const r = await check({ 'code/serve.cjs': 'exports.modelFn = () => ({});' }, { program: 'serve' });
   assert.equal(r.ok, true);
-  assert.match(r.warnings.join(), /modelFn must load the model/);
+  assert.match(r.warnings.join(), /must provide the model itself/);
   const missing = await check({ 'model.onnx': 'x', 'code/serve.cjs': 'exports.modelFn = () => ({});' });
   assert.equal(missing.ok, true);
   assert.match(missing.warnings.join(), /no inference\.\{js,mjs,cjs\}/);

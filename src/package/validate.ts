@@ -112,7 +112,7 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
  * (`model.onnx` or a single `*.onnx`, a TF.js `model.json`, a TensorFlow `saved_model.pb`) or a
  * valid pipeline file whose model paths exist; and a handler module `code/<program>.{js,mjs,cjs}`
  * that imports and does not export `transformFn` together with `inputFn`/`predictFn`/`outputFn`.
- * A handler exporting `modelFn` may stand in for the model. Never throws for a bad directory: the
+ * A handler exporting `modelFn`, `predictFn` or `transformFn` may stand in for the model (as in `smkit serve`). Never throws for a bad directory: the
  * problems come back in `errors` (see {@link assertValidModelDir}).
  *
  * @example
@@ -137,11 +137,11 @@ export async function validateModelDir(dir: string, options: ValidateOptions = {
   if (!report.model && !report.pipelineFile && !report.errors.some((e) => /pipeline|\.ya?ml|\.json/.test(e))) {
     if (onnxFiles.length > 1) {
       report.errors.push(`several .onnx files (${onnxFiles.join(', ')}) and no model.onnx: add a pipeline file naming which to run, or rename one to model.onnx`);
-    } else if (report.hooks.includes('modelFn')) {
-      report.warnings.push('no model file or pipeline file: the handler modelFn must load the model itself');
+    } else if (report.hooks.some((h) => ['modelFn', 'transformFn', 'predictFn'].includes(h))) {
+      report.warnings.push('no model file or pipeline file: the handler (modelFn, predictFn or transformFn) must provide the model itself');
     } else {
       report.errors.push(
-        `no model found in ${dir}: add model.onnx (or one *.onnx), a TF.js model.json, a TensorFlow saved_model.pb, or a pipeline file (${PIPELINE_FILE_NAMES.join(', ')}); or export modelFn from the handler`,
+        `no model found in ${dir}: add model.onnx (or one *.onnx), a TF.js model.json, a TensorFlow saved_model.pb, or a pipeline file (${PIPELINE_FILE_NAMES.join(', ')}); or export modelFn/transformFn from the handler`,
       );
     }
   }

@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { REPO_ROOT, SMKIT_BIN, startServe, waitForPing } from '../helpers/serve-process.js';
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], stdin?: string): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [SMKIT_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+test('smkit invoke against a served model: file, stdin, --output, --verbose, HTTP errors', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-invoke-'));
+  const server = await startServe({}, ['--model-dir', path.join(REPO_ROOT, 'models', 'iris-onnx')]);
+  t.after(async () => {
+    await server.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  await waitForPing(server, 200, 60_000);
+  const sample = path.join(dir, 'rows.csv');
+  await fs.writeFile(sample, '5.1,3.5,1.4,0.2\n7.7,3.0,6.1,2.3\n');
+
+  const csv = await runCli(['invoke', server.url, '--file', sample, '--accept', 'text/csv']);
+  assert.equal(csv.code, 0, csv.stderr);
+  const rows = csv.stdout.trim().split('\n').map((r) => r.split(',').map(Number));
+  assert.equal(rows.length, 2);
+  assert.ok(rows[0]![0]! > 0.5 && rows[1]![2]! > 0.5, csv.stdout);
+
+  const piped = await runCli(['invoke', `${server.url}/invocations`, '--content-type', 'application/json', '--accept', 'application/json', '--verbose'], '[[5.1,3.5,1.4,0.2]]');
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.match(piped.stderr, /< 200 OK/);
+  assert.match(piped.stderr, /< content-type: application\/json/);
+  const json = JSON.parse(piped.stdout) as unknown;
+  assert.ok(JSON.stringify(json).split(',').length >= 3, piped.stdout);
+
+  const outFile = path.join(dir, 'answer.csv');
+  const saved = await runCli(['invoke', server.url, '-f', sample, '-a', 'text/csv', '-o', outFile]);
+  assert.equal(saved.code, 0, saved.stderr);
+  assert.equal(saved.stdout, '');
+  assert.equal((await fs.readFile(outFile, 'utf8')).trim().split('\n').length, 2);
+
+  await fs.writeFile(path.join(dir, 'bad.csv'), '1,2,oops,4\n');
+  const bad = await runCli(['invoke', server.url, '--file', path.join(dir, 'bad.csv')]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /ERR_INVOKE_FAILED: HTTP 400 .*ERR_CSV_PARSE/);
+});
+
+test('smkit invoke --endpoint goes through a front door with SageMaker headers and shows its errors', async (t) => {
+  const seen: { url?: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+  const frontDoor = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      seen.push({ url: req.url, headers: req.headers, body });
+      if (body.includes('fail')) {
+        res.writeHead(424, { 'content-type': 'application/json', 'x-amzn-errortype': 'ModelError:http://internal.amazon.com/coral/com.amazonaws.sagemaker/' });
+        return void res.end(JSON.stringify({ ErrorCode: 'CLIENT_ERROR_FROM_MODEL', OriginalStatusCode: 400, OriginalMessage: 'bad row', LogStreamArn: '/tmp/x.log', message: 'Received client error (400) from primary' }));
+      }
+      res.writeHead(200, { 'content-type': 'text/csv', 'x-amzn-invoked-production-variant': 'AllTraffic' }).end('0.1,0.2,0.7\n');
+    });
+  });
+  await new Promise<void>((r) => frontDoor.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => frontDoor.close(() => r())));
+  const url = `http://127.0.0.1:${(frontDoor.address() as AddressInfo).port}`;
+
+  const ok = await runCli(['invoke', '--endpoint', 'iris', '--front-door', url, '--content-type', 'text/csv', '--accept', 'text/csv', '--custom-attributes', 'trace=1', '--target-variant', 'AllTraffic', '-v'], '1,2,3,4\n');
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, '0.1,0.2,0.7\n');
+  assert.match(ok.stderr, /x-amzn-invoked-production-variant: AllTraffic/);
+  assert.equal(seen[0]!.url, '/endpoints/iris/invocations');
+  assert.equal(seen[0]!.headers['x-amzn-sagemaker-custom-attributes'], 'trace=1');
+  assert.equal(seen[0]!.headers['x-amzn-sagemaker-target-variant'], 'AllTraffic');
+  assert.equal(seen[0]!.headers['content-type'], 'text/csv');
+  assert.equal(seen[0]!.body, '1,2,3,4\n');
+
+  const failed = await runCli(['invoke', '--endpoint', 'iris', '--front-door', url, '--content-type', 'text/csv'], 'fail\n');
+  assert.equal(failed.code, 1);
+  assert.match(failed.stderr, /HTTP 424 .*\(ModelError\).*Received client error.*container answered 400: bad row/);
+
+  const unreachable = await runCli(['invoke', 'http://127.0.0.1:9/invocations', '--content-type', 'text/csv'], '1\n');
+  assert.equal(unreachable.code, 1);
+  assert.match(unreachable.stderr, /ERR_INVOKE_FAILED: could not reach/);
+});
