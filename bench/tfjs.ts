@@ -1,0 +1,97 @@
+/**
+ * TF.js rows for `npm run bench` (called by bench/run.ts): requests/s, p50 and p99 through
+ * `smkit serve` on the bundled TF.js example (a JPEG through the vision pipeline) and on the
+ * layers-model test fixture (one JSON row), with the TF.js backend in use read from `/ping`.
+ * Run alone: `node dist/bench/tfjs.js`. Environment: BENCH_SECONDS (default 8), BENCH_WORKERS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import sharp from 'sharp';
+import { freePort } from '../test/helpers/serve-process.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+
+/** One measured case. */
+export interface TfjsBenchRow {
+  model: string;
+  payload: string;
+  bytes: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function startServe(modelDir: string, workers: number): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(repo, 'bin/smkit.js'), 'serve', '--model-dir', modelDir, '--port', String(port), '--workers', String(workers)], {
+    env: { ...process.env, SMKIT_LOG_LEVEL: 'warn', SMKIT_BIND_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`smkit serve exited early (${child.exitCode}) for ${modelDir}`);
+    if (await fetch(`${url}/ping`).then((r) => r.status === 200, () => false)) return { url, child };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGTERM');
+  throw new Error(`smkit serve did not become ready for ${modelDir}`);
+}
+
+async function drive(url: string, model: string, payload: string, body: Buffer | string, contentType: string, seconds: number): Promise<TfjsBenchRow> {
+  const result = await autocannon({
+    url: `${url}/invocations`,
+    method: 'POST',
+    headers: { 'content-type': contentType, accept: 'application/json' },
+    body,
+    connections: 8,
+    duration: seconds,
+  });
+  return {
+    model,
+    payload,
+    bytes: Buffer.byteLength(body),
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.non2xx + result.errors,
+  };
+}
+
+/** Measures TF.js serving; `backend` is what `/ping` reports (WASM on machines without tfjs-node). */
+export async function benchTfjs(): Promise<{ backend: string; rows: TfjsBenchRow[]; table: string }> {
+  const seconds = Number(process.env['BENCH_SECONDS'] ?? 8);
+  const workers = Number(process.env['BENCH_WORKERS'] ?? os.availableParallelism());
+  const jpeg = await sharp({ create: { width: 224, height: 224, channels: 3, background: { r: 200, g: 40, b: 30 } } }).jpeg({ quality: 90 }).toBuffer();
+  const rows: TfjsBenchRow[] = [];
+  let backend = 'unknown';
+  for (const [dir, model, payload, body, type] of [
+    [path.join(repo, 'models/tfjs-image'), 'tfjs-image (vision pipeline)', 'JPEG 224×224 → top-3', jpeg, 'image/jpeg'],
+    [path.join(repo, 'test/fixtures/tfjs/layers-mlp'), 'layers-mlp fixture', 'JSON 1 row × 4', '[[5.1,3.5,1.4,0.2]]', 'application/json'],
+  ] as const) {
+    const { url, child } = await startServe(dir, workers);
+    try {
+      const ping = (await (await fetch(`${url}/ping`)).json()) as { runtimes?: { name: string; backend: string }[] };
+      backend = ping.runtimes?.find((r) => r.name === 'tfjs')?.backend ?? backend;
+      rows.push(await drive(url, model, payload, body, type, seconds));
+    } finally {
+      child.kill('SIGTERM');
+    }
+  }
+  const table = [
+    `TF.js backend: ${backend}, ${workers} worker(s), ${seconds} s per case`,
+    '| model | payload | req/s | p50 ms | p99 ms | errors |',
+    '|---|---|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.model} | ${r.payload} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} |`),
+  ].join('\n');
+  return { backend, rows, table };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  console.log((await benchTfjs()).table);
+}
