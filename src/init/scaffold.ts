@@ -53,6 +53,8 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
   const templateDir = options.templateDir ?? path.join(REPO_ROOT, 'opt-ml-template');
   if (await fs.stat(templateDir).then((s) => s.isDirectory(), () => false)) {
     await fs.cp(templateDir, target, { recursive: true, force: true });
+    // The template's README describes the /opt/ml tree; the project README takes its place.
+    await fs.rename(path.join(target, 'README.md'), path.join(target, 'OPT-ML.md')).catch(() => undefined);
   }
   for (const d of ['model/code', 'samples', 'test']) await fs.mkdir(path.join(target, d), { recursive: true });
   const name = path.basename(target).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'smkit-model';

@@ -170,6 +170,13 @@ npx smkit local transform --model model --input samples --output transformed --s
 \`\`\`
 
 \`model.tar.gz\` is what SageMaker wants as \`ModelDataUrl\` (upload it to S3).
+
+## Train it again
+
+\`input/\`, \`code/train.mjs\` and \`output/\` come from smkit's \`/opt/ml\` template (see
+\`OPT-ML.md\`): \`SAGEMAKER_BASE_DIR=. npx smkit train\` retrains the classifier on
+\`input/data/training/iris.csv\` and writes a new \`model/model.onnx\` (and its own
+\`model/pipeline.yaml\` and \`labels.txt\`, replacing the ones here).
 `;
 }
 

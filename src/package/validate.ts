@@ -26,7 +26,7 @@ export interface ModelDirReport {
   model?: { runtime: 'onnx' | 'tfjs' | 'tensorflow'; file: string };
   /** The pipeline file, when there is one (it parsed and validated). */
   pipelineFile?: string;
-  /** The handler module, when there is one. */
+  /** The handler module, as its path in the archive (`code/<name>`), when there is one. */
   handlerFile?: string;
   /** Hook names the handler exports (camelCase), when it loaded. */
   hooks: string[];
@@ -89,7 +89,8 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
     if (scripts.length > 0) report.warnings.push(`code/ has ${scripts.join(', ')} but no ${program}.{js,mjs,cjs}: set SAGEMAKER_PROGRAM (or --program) to the handler's name`);
     return;
   }
-  report.handlerFile = path.relative(path.dirname(codeDir), file);
+  // Named as it will sit in the archive, wherever --code points.
+  report.handlerFile = path.join('code', path.basename(file));
   if (!importIt) return;
   let mod: Record<string, unknown>;
   try {

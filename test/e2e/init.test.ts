@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SMKIT_BIN } from '../helpers/serve-process.js';
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    // NODE_TEST_CONTEXT from the outer runner would make a nested `node --test` report to it instead of stdout.
+    const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+    delete env['NODE_TEST_CONTEXT'];
+    const child = spawn(process.execPath, cmd, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test('smkit init scaffolds a project whose own test passes; a non-empty folder needs --force', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-init-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const project = path.join(dir, 'my-model');
+
+  const r = await run([SMKIT_BIN, 'init', project]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const f of ['OPT-ML.md', 'model/model.onnx', 'model/pipeline.yaml', 'model/code/inference.mjs', 'samples/request.csv', 'test/model.test.mjs', 'package.json', 'README.md']) {
+    assert.ok((await fs.stat(path.join(project, f))).isFile(), f);
+  }
+  const handler = await fs.readFile(path.join(project, 'model/code/inference.mjs'), 'utf8');
+  for (const hook of ['modelFn', 'inputFn', 'predictFn', 'outputFn', 'transformFn']) assert.match(handler, new RegExp(hook));
+  assert.equal(JSON.parse(await fs.readFile(path.join(project, 'package.json'), 'utf8')).name, 'my-model');
+
+  const again = await run([SMKIT_BIN, 'init', project]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /ERR_INIT_TARGET: .*not empty.*--force/);
+  const forced = await run([SMKIT_BIN, 'init', project, '--force']);
+  assert.equal(forced.code, 0, forced.stderr);
+
+  const own = await run(['--test', 'test/'], { cwd: project, env: { SMKIT_BIN } });
+  assert.equal(own.code, 0, `${own.stdout}\n${own.stderr}`);
+  assert.match(own.stdout, /# pass 1/);
+});

@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
+import { extractModelArchive } from '../../src/local/archive.js';
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], cwd?: string): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [SMKIT_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const HANDLER = `export async function modelFn(modelDir, context) {
+  return context.loadDefaultModel();
+}
+`;
+
+test('package → verify round trip: SageMaker layout, then served from the archive and invoked', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-package-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const code = path.join(dir, 'handler');
+  await fs.mkdir(code);
+  await fs.writeFile(path.join(code, 'inference.mjs'), HANDLER);
+  await fs.writeFile(path.join(dir, 'sample.csv'), '5.1,3.5,1.4,0.2\n');
+  const archive = path.join(dir, 'out', 'model.tar.gz');
+
+  const r = await runCli(['package', path.join(REPO_ROOT, 'models', 'iris-onnx'), '--code', code, '-o', archive, '--verify', '--sample', path.join(dir, 'sample.csv')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /onnx model model\.onnx, handler code\/inference\.mjs \(modelFn\)/);
+  assert.match(r.stderr, /sample .*sample\.csv → HTTP 200/);
+  assert.match(r.stderr, /verify passed/);
+
+  const x = path.join(dir, 'x');
+  await extractModelArchive(archive, x);
+  assert.deepEqual((await fs.readdir(x)).sort(), ['code', 'model.onnx']);
+  assert.equal(await fs.readFile(path.join(x, 'code', 'inference.mjs'), 'utf8'), HANDLER);
+});
+
+test('package refuses a directory without a model, and --verify fails on a sample the model rejects', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-package-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  await fs.mkdir(path.join(dir, 'empty'));
+  await fs.writeFile(path.join(dir, 'empty', 'notes.txt'), 'no model here');
+  const empty = await runCli(['package', path.join(dir, 'empty'), '-o', path.join(dir, 'e.tar.gz')]);
+  assert.equal(empty.code, 1);
+  assert.match(empty.stderr, /ERR_PACKAGE_INVALID: .*no model found/s);
+  await assert.rejects(fs.stat(path.join(dir, 'e.tar.gz')));
+
+  await fs.writeFile(path.join(dir, 'bad.csv'), 'not,a,number,row\n');
+  const bad = await runCli(['package', path.join(REPO_ROOT, 'models', 'iris-onnx'), '-o', path.join(dir, 'm.tar.gz'), '--verify', '--sample', path.join(dir, 'bad.csv')]);
+  assert.equal(bad.code, 1, bad.stderr);
+  assert.match(bad.stderr, /ERR_PACKAGE_VERIFY: the sample .*bad\.csv \(text\/csv\) failed: HTTP 400/);
+});
