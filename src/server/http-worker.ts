@@ -17,7 +17,7 @@ export interface WorkerConfig {
 }
 
 /** Messages a worker sends the primary. */
-export type WorkerReport = { type: 'listening'; port: number } | { type: 'model'; state: 'ready' | 'failed' };
+export type WorkerReport = { type: 'hello' } | { type: 'listening'; port: number } | { type: 'model'; state: 'ready' | 'failed' };
 
 function report(msg: WorkerReport): void {
   process.send?.(msg);
@@ -57,6 +57,11 @@ async function run(config: WorkerConfig): Promise<void> {
   process.on('disconnect', () => void shutdown(0));
 }
 
-process.once('message', (msg: WorkerConfig) => {
-  if (msg?.type === 'config') void run(msg);
-});
+// ESM loads asynchronously: ask for the configuration only once this listener exists.
+const onConfig = (msg: WorkerConfig) => {
+  if (msg?.type !== 'config') return;
+  process.off('message', onConfig);
+  void run(msg);
+};
+process.on('message', onConfig);
+report({ type: 'hello' });

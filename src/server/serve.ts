@@ -67,8 +67,8 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
         runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, extra: { backend: settings.tfjsBackend } },
       },
     };
-    worker.on('online', () => worker.send({ type: 'config', settings, thread } satisfies WorkerConfig));
     worker.on('message', (msg: WorkerReport) => {
+      if (msg.type === 'hello') worker.send({ type: 'config', settings, thread } satisfies WorkerConfig);
       if (msg.type === 'model' && msg.state === 'ready' && ++ready === settings.workers) {
         log.info({ port: settings.port, workers: settings.workers }, `ready: listening on ${settings.host}:${settings.port}`);
       }
@@ -90,7 +90,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
       restarts.set(index, count);
       const delay = Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (count - 1));
       log.error({ worker: index, exitCode: code, signal, restartInMs: delay }, 'worker process died; replacing it');
-      setTimeout(() => !stopping && fork(index), delay).unref();
+      setTimeout(() => !stopping && fork(index), delay);
     });
 
     let hardStop: NodeJS.Timeout | undefined;

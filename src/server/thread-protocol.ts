@@ -34,10 +34,20 @@ export type FromThread =
 /** Serialises any thrown value for `postMessage`. */
 export function toWireError(err: unknown): WireError {
   if (err instanceof ToolkitError) {
-    return { code: err.code, status: err.status, message: err.message, stack: err.stack, details: err.details };
+    return { code: err.code, status: err.status, message: err.message, stack: stackWithCauses(err), details: err.details };
   }
   const e = err as Error | undefined;
   return { code: 'ERR_INTERNAL', status: 500, message: e?.message ?? String(err), stack: e?.stack };
+}
+
+/** The stack of an error followed by its causes' stacks, so logs show where user code failed. */
+function stackWithCauses(err: Error): string | undefined {
+  let stack = err.stack;
+  let cause = err.cause;
+  for (let depth = 0; cause instanceof Error && depth < 5; depth++, cause = cause.cause) {
+    stack += `\nCaused by: ${cause.stack ?? cause.message}`;
+  }
+  return stack;
 }
 
 /** Rebuilds a {@link ToolkitError} from its wire form, keeping the original stack for logs. */

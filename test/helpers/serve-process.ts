@@ -67,7 +67,10 @@ export async function startServe(env: Record<string, string>, args: string[] = [
   };
 }
 
-/** Polls `GET /ping` until it answers `status` (default 200), or fails after `timeoutMs`. */
+/**
+ * Polls `GET /ping` until it answers `status` (default 200) — and, for 503, until the body says the
+ * load has failed (`Unhealthy`) rather than still loading — or fails after `timeoutMs`.
+ */
 export async function waitForPing(server: ServeProcess, status = 200, timeoutMs = 20_000): Promise<Response> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
@@ -75,9 +78,15 @@ export async function waitForPing(server: ServeProcess, status = 200, timeoutMs 
     if (server.child.exitCode !== null) throw new Error(`smkit serve exited (${server.child.exitCode}) before /ping answered ${status}:\n${server.output()}`);
     try {
       const res = await fetch(`${server.url}/ping`);
-      if (res.status === status) return res;
-      last = `HTTP ${res.status}`;
-      await res.arrayBuffer();
+      if (res.status === status && status !== 503) return res;
+      if (res.status === 503 && status === 503) {
+        const body = (await res.json()) as { status?: string };
+        if (body.status === 'Unhealthy') return Response.json(body, { status: 503 });
+        last = 'HTTP 503 (still loading)';
+      } else {
+        last = `HTTP ${res.status}`;
+        await res.arrayBuffer();
+      }
     } catch (err) {
       last = (err as Error).message;
     }
