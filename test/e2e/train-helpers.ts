@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Repository root (tests run from `dist/test/e2e`). */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const SMKIT = path.join(REPO, 'bin/smkit.js');
+export const TRAIN_FIXTURES = path.join(REPO, 'test/fixtures/train');
+
+/** Files of a training tree to create. */
+export interface TreeSpec {
+  hyperparameters?: Record<string, string>;
+  inputDataConfig?: Record<string, unknown>;
+  resourceConfig?: Record<string, unknown>;
+  /** Fixture scripts (from test/fixtures/train) to copy into code/. */
+  code?: string[];
+}
+
+/** Creates a temporary `/opt/ml`-like tree; returns its base dir. */
+export function makeTree(spec: TreeSpec): string {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-train-test-'));
+  mkdirSync(path.join(base, 'input/config'), { recursive: true });
+  mkdirSync(path.join(base, 'code'));
+  const write = (name: string, v: unknown) => v !== undefined && writeFileSync(path.join(base, 'input/config', name), JSON.stringify(v));
+  write('hyperparameters.json', spec.hyperparameters);
+  write('inputdataconfig.json', spec.inputDataConfig);
+  write('resourceconfig.json', spec.resourceConfig ?? { current_host: 'algo-1', hosts: ['algo-1'], network_interface_name: 'eth0' });
+  for (const f of spec.code ?? []) copyFileSync(path.join(TRAIN_FIXTURES, f), path.join(base, 'code', f));
+  return base;
+}
+
+/** The test process's environment without variables that would steer the runner. */
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(SM_|SAGEMAKER_|SMKIT_|TRAINING_JOB_NAME$|NODE_PATH$)/.test(k)) env[k] = v;
+  }
+  return { ...env, SMKIT_LOG_LEVEL: 'warn', ...extra };
+}
+
+/** Result of a finished CLI run. */
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts `node bin/smkit.js <args>`; output is collected. */
+export function startSmkit(args: string[], env: Record<string, string>): { child: ChildProcess; done: Promise<RunResult> } {
+  const child = spawn(process.execPath, [SMKIT, ...args], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done };
+}
+
+/** Runs `node bin/smkit.js <args>` to the end. */
+export function runSmkit(args: string[], env: Record<string, string>): Promise<RunResult> {
+  return startSmkit(args, env).done;
+}
+
+/** Polls until `file` exists (bounded). */
+export async function waitForFile(file: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
