@@ -22,6 +22,8 @@ export interface LoadedTfjs {
 export interface TfjsBackendDeps {
   /** Imports a package by name (rejects when it is not installed or fails to load). */
   importModule(name: string): Promise<unknown>;
+  /** True when a package can be resolved (checked before probing GPUs for tfjs-node-gpu). */
+  isInstalled(name: string): boolean;
   /** Number of GPUs this process may use. */
   gpuCount(): Promise<number>;
   /** Directory holding the `.wasm` binaries of `@tensorflow/tfjs-backend-wasm`, ending in `/`. */
@@ -33,6 +35,14 @@ const requireHere = createRequire(import.meta.url);
 /** Dependencies that look at the real machine and `node_modules`. */
 export const systemBackendDeps: TfjsBackendDeps = {
   importModule: (name) => import(name),
+  isInstalled(name) {
+    try {
+      requireHere.resolve(name);
+      return true;
+    } catch {
+      return false;
+    }
+  },
   async gpuCount() {
     try {
       const gpus = (await import('../../devices/gpus.js')) as { detectGpus?: () => number[] };
@@ -59,8 +69,8 @@ export function parseBackendRequest(raw: unknown): TfjsBackendRequest {
 }
 
 /** The candidate backends for a request, best first. */
-export function backendCandidates(request: TfjsBackendRequest, gpus: number): TfjsBackendName[] {
-  const native: TfjsBackendName[] = gpus > 0 ? ['tensorflow-gpu', 'tensorflow'] : ['tensorflow'];
+export function backendCandidates(request: TfjsBackendRequest): TfjsBackendName[] {
+  const native: TfjsBackendName[] = ['tensorflow-gpu', 'tensorflow'];
   switch (request) {
     case 'auto':
       return [...native, 'wasm', 'cpu'];
@@ -76,6 +86,11 @@ export function backendCandidates(request: TfjsBackendRequest, gpus: number): Tf
 async function tryBackend(name: TfjsBackendName, deps: TfjsBackendDeps): Promise<Tf> {
   if (name === 'tensorflow-gpu' || name === 'tensorflow') {
     const pkg = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+    if (name === 'tensorflow-gpu') {
+      // Loading the CUDA build without a GPU only fails slowly; check cheaply first.
+      if (!deps.isInstalled(pkg)) throw new Error(`${pkg} is not installed`);
+      if ((await deps.gpuCount()) === 0) throw new Error('no GPU is visible');
+    }
     const tf = (await deps.importModule(pkg)) as Tf;
     await tf.ready();
     if (tf.getBackend() !== 'tensorflow') throw new Error(`${pkg} loaded but its backend is ${tf.getBackend()}`);
@@ -119,7 +134,7 @@ export function loadTfjs(request: TfjsBackendRequest, log: Logger, deps: TfjsBac
 }
 
 async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: TfjsBackendDeps): Promise<LoadedTfjs> {
-  const candidates = backendCandidates(request, await deps.gpuCount());
+  const candidates = backendCandidates(request);
   const failures: string[] = [];
   for (const name of candidates) {
     try {

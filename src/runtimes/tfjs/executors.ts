@@ -20,7 +20,9 @@ export async function loadLayersExecutor(tf: Tf, modelJson: string): Promise<TfE
     inputs,
     outputs,
     async run(xs) {
-      const y = tf.tidy(() => model.predict(xs.length === 1 ? xs[0]! : xs));
+      // predict() splits into batches of 32 by default; one call per request is faster.
+      const batchSize = Math.max(1, xs[0]?.shape[0] ?? 1);
+      const y = tf.tidy(() => model.predict(xs.length === 1 ? xs[0]! : xs, { batchSize }));
       return Array.isArray(y) ? y : [y];
     },
     dispose: () => model.dispose(),

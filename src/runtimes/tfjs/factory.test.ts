@@ -12,6 +12,8 @@ import type { RuntimeOptions } from '../runtime.js';
 import { loadTfjs, type TfjsBackendDeps, systemBackendDeps } from './backend.js';
 import { loadTfjsRuntime, tfjsRuntimeFactory } from './factory.js';
 import { fileModelHandler } from './model-files.js';
+import { loadSavedModelExecutor } from './executors.js';
+import { TfjsModelRuntime } from './model-runtime.js';
 
 function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -170,6 +172,7 @@ function fakeDeps(available: Record<string, unknown>, gpus = 0): TfjsBackendDeps
       if (name in available) return available[name];
       throw new Error(`Cannot find package '${name}'`);
     },
+    isInstalled: (name) => name in available,
     gpuCount: async () => gpus,
     wasmDir: systemBackendDeps.wasmDir,
   };
@@ -179,9 +182,20 @@ test('backend choice: best available first, forced choices honoured, failures ex
   const tf = await import('@tensorflow/tfjs');
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const log = recordingLog();
+  // A GPU build that is installed but sees no GPU is skipped before it is imported.
+  let gpuImported = false;
+  const gpuDeps = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm, '@tensorflow/tfjs-node-gpu': {} }, 0);
+  const importModule = gpuDeps.importModule;
+  gpuDeps.importModule = async (name) => {
+    if (name === '@tensorflow/tfjs-node-gpu') gpuImported = true;
+    return importModule(name);
+  };
+  assert.equal((await loadTfjs('auto', log, gpuDeps)).backend, 'wasm');
+  assert.equal(gpuImported, false);
+  assert.match(JSON.stringify(log.lines.at(-1)?.obj), /no GPU is visible/);
   const auto = await loadTfjs('auto', log, fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm }, 1));
   assert.equal(auto.backend, 'wasm');
-  const chosen = log.lines.find((l) => l.msg === 'TF.js backend: wasm');
+  const chosen = log.lines.findLast((l) => l.msg === 'TF.js backend: wasm');
   assert.ok(chosen, 'the chosen backend is logged');
   assert.match(JSON.stringify(chosen.obj), /tfjs-node-gpu/);
   assert.equal((await loadTfjs('cpu', log, fakeDeps({ '@tensorflow/tfjs': tf }))).backend, 'cpu');
@@ -207,4 +221,39 @@ test('a model directory copied elsewhere loads (weights resolved beside model.js
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('SavedModel (through a stand-in for the tfjs-node binding): serving_default, names by signature key, nothing leaked', async () => {
+  const { tf } = await loadTfjs('auto', recordingLog());
+  let loadedWith: unknown[] = [];
+  const info = (name: string, shape: number[]) => ({ dtype: 'float32', name, shape });
+  const node = {
+    getMetaGraphsFromSavedModel: async () => [
+      {
+        tags: ['serve'],
+        signatureDefs: {
+          other: { inputs: { q: info('q:0', [-1]) }, outputs: { r: info('r:0', [-1]) } },
+          serving_default: { inputs: { x: info('serving_default_x:0', [-1, 2]) }, outputs: { y: info('Identity:0', [-1, 2]), z: info('Identity_1:0', [-1]) } },
+        },
+      },
+    ],
+    loadSavedModel: async (...args: unknown[]) => {
+      loadedWith = args;
+      return {
+        predict: (feed: Record<string, ReturnType<typeof tf.tensor>>) => ({ z: tf.sum(feed['x']!, 1), y: tf.mul(feed['x']!, 2), unused: tf.scalar(1) }),
+        dispose() {},
+      };
+    },
+  };
+  const executor = await loadSavedModelExecutor({ ...tf, node } as unknown as typeof tf, '/models/sm');
+  assert.deepEqual(loadedWith, ['/models/sm', ['serve'], 'serving_default']);
+  const runtime = new TfjsModelRuntime({ tf, backend: 'tensorflow' }, executor);
+  assert.deepEqual(runtime.inputs, [{ name: 'x', dtype: 'float32', shape: [-1, 2] }]);
+  const before = tf.memory().numTensors;
+  const out = await runtime.predict({ [UNNAMED]: tensor('float32', [2, 2], Float32Array.from([1, 2, 3, 4])) });
+  assert.deepEqual(Object.keys(out), ['y', 'z']);
+  assert.deepEqual([...out['y']!.data], [2, 4, 6, 8]);
+  assert.deepEqual([...out['z']!.data], [3, 7]);
+  assert.equal(tf.memory().numTensors, before);
+  await assert.rejects(loadSavedModelExecutor({ ...tf, node } as unknown as typeof tf, '/models/sm', 'nope'), /"nope" not found; the SavedModel has other, serving_default/);
 });
