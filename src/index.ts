@@ -12,3 +12,16 @@ export type { EndpointFileConfig, EndpointConfig, VariantConfig, ContainerConfig
 export { createFrontDoor } from './local/front-door/app.js';
 export { CodecRegistry, createDefaultCodecs, negotiateAccept, parseMediaType, isTensor, isTensorMap } from './codecs/index.js';
 export { jsonCodec, csvCodec, npyCodec, npzCodec, jsonLinesCodec, rawCodec, decodeNpy, encodeNpy } from './codecs/index.js';
+export { tfjsRuntimeFactory } from './runtimes/tfjs/factory.js';
+export { imageCodecs, decodeImage } from './codecs/image.js';
+export { decodeFormParts, type FormPart } from './codecs/multipart.js';
+export { visionSteps } from './pipeline/steps/vision.js';
+export { extractModelArchive, createModelArchive, listModelArchiveEntries } from './local/archive.js';
+export type { CreateArchiveOptions } from './local/archive.js';
+export { validateModelDir, assertValidModelDir } from './package/validate.js';
+export type { ValidateOptions, ModelDirReport } from './package/validate.js';
+export { packageModel, verifyArchive } from './package/package.js';
+export { runTransform } from './local/transform/run.js';
+export type { TransformOptions, TransformSummary, FailedRecord } from './local/transform/run.js';
+export { invokeOnce, invocationUrl } from './invoke/invoke.js';
+export { scaffoldProject } from './init/scaffold.js';
