@@ -26,12 +26,18 @@ export function sniffImageType(body: Uint8Array): (typeof IMAGE_MEDIA_TYPES)[num
 }
 
 /**
+ * Largest image decoded, in pixels (50 megapixels, about 150 MB as RGB). A small compressed body
+ * can expand to gigabytes; anything larger is refused before its pixels are allocated.
+ */
+export const MAX_IMAGE_PIXELS = 50_000_000;
+
+/**
  * Decodes an encoded image with sharp (EXIF orientation applied) to raw 8-bit pixels with the
  * requested channel count. Throws a plain Error on undecodable input.
  */
 export async function decodeRaw(body: Uint8Array, channels: ImageChannels): Promise<RawImage> {
   const { default: sharp } = await import('sharp');
-  let img = sharp(body, { failOn: 'error' }).rotate();
+  let img = sharp(body, { failOn: 'error', limitInputPixels: MAX_IMAGE_PIXELS }).rotate();
   if (channels === 1) img = img.removeAlpha().toColourspace('b-w');
   else if (channels === 3) img = img.removeAlpha().toColourspace('srgb');
   else img = img.ensureAlpha().toColourspace('srgb');
