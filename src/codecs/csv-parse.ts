@@ -1,5 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import type { Tensor } from '../core/tensor.js';
+import { decimalToDouble } from './decimal-to-double.js';
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -17,7 +18,8 @@ const PLUS = 43;
  *
  * Each field is scanned in place; numbers with at most 15 significant digits and a decimal
  * exponent within ±22 are assembled exactly from their digits (one correctly rounded operation,
- * as in Clinger's fast path), all others go through `Number()` on just that field, so results equal
+ * as in Clinger's fast path), up to 19 digits go through {@link decimalToDouble}, and anything
+ * else (or an undecided case) through `Number()` on just that field, so results equal
  * `Number(field)` in every case. Accepted: LF or CRLF line ends, blank lines, spaces and tabs around
  * fields, a UTF-8 BOM, leading `+`, exponents, `nan`/`inf`/`infinity` (any case, signed),
  * `true`/`false` (as 1/0) and fields in double quotes.
@@ -60,20 +62,41 @@ export function parseNumericCsv(buf: Buffer): Tensor<'float64'> {
       } else if (c === PLUS) {
         p++;
       }
-      const numStart = p;
+      // mant: the first 15 significant digits; extra: up to 4 more (sig counts them all, leading zeros excluded).
       let mant = 0;
+      let extra = 0;
+      let extraDigits = 0;
+      let sig = 0;
       let digits = 0;
       let exp = 0;
       let d = 0;
       while (p < len && (d = buf[p]! - 48) >>> 0 < 10) {
-        mant = mant * 10 + d;
+        if (sig < 15) {
+          mant = mant * 10 + d;
+          if (mant !== 0) sig++;
+        } else {
+          if (sig < 19) {
+            extra = extra * 10 + d;
+            extraDigits++;
+          }
+          sig++;
+        }
         digits++;
         p++;
       }
       if (p < len && buf[p] === DOT) {
         p++;
         while (p < len && (d = buf[p]! - 48) >>> 0 < 10) {
-          mant = mant * 10 + d;
+          if (sig < 15) {
+            mant = mant * 10 + d;
+            if (mant !== 0) sig++;
+          } else {
+            if (sig < 19) {
+              extra = extra * 10 + d;
+              extraDigits++;
+            }
+            sig++;
+          }
           digits++;
           exp--;
           p++;
@@ -100,8 +123,10 @@ export function parseNumericCsv(buf: Buffer): Tensor<'float64'> {
         exp += eneg ? -e : e;
       }
       if (ok) {
-        if (digits <= 15 && exp >= -22 && exp <= 22) {
+        if (sig <= 15 && exp >= -22 && exp <= 22) {
           value = exp < 0 ? mant / POW10[-exp]! : mant * POW10[exp]!;
+          if (neg) value = -value;
+        } else if (sig <= 19 && exp >= -22 && exp <= 22 && (value = decimalToDouble(mant, extraDigits, extra, exp)) === value) {
           if (neg) value = -value;
         } else {
           // One latin1 copy of the body, made on first need: substrings of it are cheaper than a Buffer decode per field.

@@ -47,14 +47,15 @@ test('numbers: leading +, signs, bare dots, NaN/inf spellings, quoted fields, BO
 });
 
 test('every field parses exactly as Number() would', () => {
-  const samples = ['0.1', '0.30000000000000004', '123456789012345678', '1.7976931348623157e308', '5e-324', '2.2250738585072014e-308', '9007199254740993', '1e23', '0.000001234', '-8.5e-10', '1e400', '00012'];
+  const samples = ['0.1', '0.30000000000000004', '9007199254740993', '9007199254740992.5', '1.00000000000000011', '0.12345678901234567',
+    '2.2250738585072011', '9999999999999999999', '1.0000000000000000000001', '0.000000000000000000012345678901234567', '123456789012345678', '1.7976931348623157e308', '5e-324', '2.2250738585072014e-308', '9007199254740993', '1e23', '0.000001234', '-8.5e-10', '1e400', '00012'];
   const t = rows(samples.join(','));
   samples.forEach((s, i) => assert.ok(Object.is(t.data[i], Number(s)), s));
   let seed = 1;
   const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
   const fields = Array.from({ length: 2000 }, (_, i) => {
     const x = (random() - 0.5) * 10 ** Math.floor(random() * 30 - 15);
-    return [String(x), x.toFixed(6), x.toExponential(3), x.toPrecision(16)][i % 4]!;
+    return [String(x), x.toFixed(6), x.toExponential(3), x.toPrecision(16), x.toPrecision(17), x.toPrecision(19), x.toFixed(18)][i % 7]!;
   });
   const big = rows(fields.join(','));
   fields.forEach((s, i) => assert.ok(Object.is(big.data[i], Number(s)), s));
