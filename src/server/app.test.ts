@@ -1,0 +1,69 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import request from 'supertest';
+import { createApp } from './app.js';
+import { InProcessBackend } from './in-process-backend.js';
+import { createLogger } from '../logging/logger.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const modelDir = path.join(repo, 'models/iris-onnx');
+const log = createLogger('silent');
+const settings = { maxPayloadMb: 0.01, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 3, batchStrategy: 'SINGLE_RECORD' as const };
+
+describe('the HTTP front (supertest, in-process engine on the iris model)', () => {
+  let backend: InProcessBackend;
+  let draining = false;
+  let app: ReturnType<typeof createApp>;
+
+  before(async () => {
+    backend = new InProcessBackend(
+      { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
+      log,
+    );
+    app = createApp({ settings, backend, log, isDraining: () => draining });
+  });
+  after(() => backend.close());
+
+  test('/ping is 503 while loading, then 200', async () => {
+    const early = await request(app).get('/ping');
+    assert.ok(early.status === 503 || early.status === 200);
+    if (early.status === 503) assert.equal(early.body.status, 'Loading');
+    await backend.loaded;
+    const ready = await request(app).get('/ping').expect(200);
+    assert.equal(ready.body.status, 'Healthy');
+  });
+
+  test('an invocation round trip with Custom-Attributes passing through untouched when user code sets none', async () => {
+    const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').set('Accept', 'text/csv').send('5.1,3.5,1.4,0.2\n').expect(200);
+    assert.equal(res.headers['content-type'], 'text/csv');
+    assert.equal(res.headers['x-amzn-sagemaker-custom-attributes'], undefined);
+    const values = res.text.trim().split(',').map(Number);
+    assert.equal(values.length, 3);
+    assert.ok(Math.abs(values.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+  });
+
+  test('a body over SAGEMAKER_MAX_PAYLOAD_IN_MB is 413 and names the setting', async () => {
+    const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').send('1,2,3,4\n'.repeat(2000)).expect(413);
+    assert.equal(res.body.code, 'ERR_PAYLOAD_TOO_LARGE');
+    assert.match(res.body.message, /SAGEMAKER_MAX_PAYLOAD_IN_MB/);
+  });
+
+  test('/execution-parameters mirrors the settings', async () => {
+    const res = await request(app).get('/execution-parameters').expect(200);
+    assert.deepEqual(res.body, { MaxConcurrentTransforms: 3, BatchStrategy: 'SINGLE_RECORD', MaxPayloadInMB: 0.01 });
+  });
+
+  test('while draining, /ping and /invocations answer 503 and ask the client to close', async () => {
+    draining = true;
+    try {
+      await request(app).get('/ping').expect(503);
+      const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').send('5.1,3.5,1.4,0.2').expect(503);
+      assert.equal(res.body.code, 'ERR_SHUTTING_DOWN');
+      assert.equal(res.headers['connection'], 'close');
+    } finally {
+      draining = false;
+    }
+  });
+});
