@@ -87,8 +87,12 @@ async function startContainer(name, image, { env = {}, volumes = [], args = ['se
 }
 
 function containerLogs(name) {
-  const res = sh('podman', ['logs', '--tail', '40', name], { allowFail: true });
-  return `${res.stdout}${res.stderr}`.trim();
+  const res = sh('podman', ['logs', '--tail', '12', name], { allowFail: true });
+  return `${res.stdout}${res.stderr}`
+    .trim()
+    .split('\n')
+    .map((l) => (l.length > 400 ? `${l.slice(0, 400)}...` : l))
+    .join('\n');
 }
 
 function running(name) {
@@ -107,7 +111,15 @@ async function waitForPing(c, deadlineMs = 90_000) {
       last = err.cause?.code ?? err.message;
     }
     if (!running(c.name)) fail(`${c.name} exited before /ping answered 200; its log:\n${containerLogs(c.name)}`);
-    await new Promise((r) => setTimeout(r, 250));
+    // A model that cannot be found will not appear later: say so instead of waiting out the deadline.
+    const logs = containerLogs(c.name);
+    if (logs.includes('"code":"ERR_MODEL_DIR"')) {
+      const hint = c.name.endsWith('-baked')
+        ? '\nThe baked model is at SMKIT_BAKED_MODEL_DIR=/opt/smkit/model; smkit serve must use it when /opt/ml/model is absent or empty (see docs/images.md).'
+        : '';
+      fail(`${c.name}: the server reports ERR_MODEL_DIR (/ping stays 503).${hint}\nIts log:\n${logs.split('\n').slice(-3).join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
   }
   fail(`${c.name}: /ping did not answer 200 within ${deadlineMs / 1000} s (last: ${last}); its log:\n${containerLogs(c.name)}`);
 }
@@ -186,6 +198,18 @@ async function main() {
   log(`image ${IMAGE}: ${(size / 1e6).toFixed(1)} MB`);
 
   await step('labels, entrypoint, exec dispatch', async () => checkLabels());
+  await step('TF.js loads in the image (wasm backend)', async () => {
+    const script = [
+      "const tf = await import('@tensorflow/tfjs');",
+      "await import('@tensorflow/tfjs-backend-wasm');",
+      "const { setWasmPaths } = await import('@tensorflow/tfjs-backend-wasm');",
+      "setWasmPaths('/app/node_modules/@tensorflow/tfjs-backend-wasm/dist/');",
+      "await tf.setBackend('wasm'); await tf.ready();",
+      "console.log(tf.getBackend(), tf.tensor([1, 2, 3]).sum().dataSync()[0]);",
+    ].join(' ');
+    const out = sh('podman', ['run', '--rm', '-w', '/app', IMAGE, 'node', '--input-type=module', '-e', script]).stdout.trim();
+    if (out !== 'wasm 6') fail(`TF.js on wasm printed ${JSON.stringify(out)}, expected "wasm 6"`);
+  });
 
   const mounted = await step('serve with /opt/ml/model mounted read-only', async () => {
     const c = await startContainer('mounted', IMAGE, { volumes: [`${MODEL}:/opt/ml/model:ro`] });
