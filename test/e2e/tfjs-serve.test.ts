@@ -11,6 +11,7 @@ import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServePro
 import { loadTfjs } from '../../src/runtimes/tfjs/backend.js';
 import { fileModelHandler } from '../../src/runtimes/tfjs/model-files.js';
 import { IRIS_MEAN, IRIS_STD } from '../../scripts/make-example-models.js';
+import { buildDenseOnnxModel } from '../../src/runtimes/onnx/build-model.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/tfjs');
 const SAMPLE = [
@@ -57,7 +58,7 @@ const solid = (r: number, g: number, b: number, width = 96, height = 80) => shar
 describe('TF.js models through smkit serve', () => {
   before(async () => {
     // Start the servers side by side: model loading dominates and overlaps well.
-    const [layers, graph, vision, mixed] = await Promise.all([
+    const [layers, graph, vision, mixed, onnxVision] = await Promise.all([
       serve((m) => cpSync(path.join(FIXTURES, 'layers-mlp'), m, { recursive: true })),
       serve((m) => cpSync(path.join(FIXTURES, 'graph-mlp'), m, { recursive: true })),
       serve((m) => cpSync(path.join(REPO_ROOT, 'models/tfjs-image'), m, { recursive: true })),
@@ -67,8 +68,19 @@ describe('TF.js models through smkit serve', () => {
         cpSync(path.join(FIXTURES, 'layers-mlp'), path.join(m, 'tfjs'), { recursive: true });
         writeFileSync(path.join(m, 'pipeline.yaml'), 'predict:\n  - model: scaler.onnx\n  - model: tfjs/model.json\n    runtime: tfjs\n');
       }),
+      serve((m) => {
+        // The image steps are runtime-neutral: the same colour idea as an ONNX dense layer on 2×2 pixels.
+        const weights = Array.from({ length: 12 }, (_, i) => [0, 1, 2].map((k) => (i % 3 === k ? 1.5 : -0.75)));
+        writeFileSync(path.join(m, 'model.onnx'), buildDenseOnnxModel({ inputName: 'pixels', outputName: 'probabilities', layers: [{ weights, bias: [0, 0, 0], activation: 'softmax' }] }));
+        writeFileSync(path.join(m, 'labels.txt'), 'red\ngreen\nblue\n');
+        writeFileSync(
+          path.join(m, 'pipeline.yaml'),
+          'preprocess:\n  - resize: { height: 2, width: 2, method: nearest }\n  - image-normalize: { preset: unit }\n  - reshape: { shape: [-1, 12] }\n' +
+            'predict:\n  - model: model.onnx\npostprocess:\n  - topk: { k: 1, labels: labels.txt }\n',
+        );
+      }),
     ]);
-    Object.assign(servers, { layers, graph, vision, mixed });
+    Object.assign(servers, { layers, graph, vision, mixed, onnxVision });
   });
   after(async () => {
     for (const c of cleanups.reverse()) await c();
@@ -156,5 +168,14 @@ describe('TF.js models through smkit serve', () => {
     assertClose(res.json, expected, 'onnx → tfjs');
     const ping = (await (await fetch(`${servers['mixed']!.url}/ping`)).json()) as { runtimes: { name: string }[] };
     assert.deepEqual(ping.runtimes.map((r) => r.name), ['onnx', 'tfjs']);
+  });
+
+  test('the image steps work in front of an ONNX model too (multipart batch of two)', async () => {
+    const form = new FormData();
+    form.append('images', new Blob([await solid(230, 20, 20)], { type: 'image/jpeg' }), 'red.jpg');
+    form.append('images', new Blob([await sharp(await solid(20, 220, 20)).png().toBuffer()], { type: 'image/png' }), 'green.png');
+    const res = await post(servers['onnxVision']!, form);
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.deepEqual((res.json as { label: string }[][]).map((r) => r[0]!.label), ['red', 'green']);
   });
 });
