@@ -71,9 +71,11 @@ export async function runLocalEndpoints(target: string, flags: LocalEndpointCliO
   const interrupted = new AbortController();
   let stopRequested: () => void = () => {};
   const stopSignal = new Promise<void>((done) => (stopRequested = done));
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    // A repeated signal must not kill us half-way through stopping containers and removing trees.
+    if (signalled) return void process.stderr.write(`smkit local: ${signal}: still stopping (containers get up to 30 s to drain)\n`);
+    signalled = true;
     process.stderr.write(`smkit local: ${signal}: stopping endpoints\n`);
     interrupted.abort(new Error(`interrupted by ${signal}`));
     stopRequested();
@@ -91,7 +93,12 @@ export async function runLocalEndpoints(target: string, flags: LocalEndpointCliO
   }
   process.stdout.write(`${readyBanner(handle)}\n`);
   await stopSignal;
-  await handle.stop();
+  try {
+    await handle.stop();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   for (const e of handle.endpoints.values()) {
     if (e.shadow) logger.info({ endpoint: e.name, shadow: e.shadow.name, ...e.shadowStats }, 'shadow comparison totals');
     if (e.capture) logger.info({ endpoint: e.name, records: e.capture.written, destination: e.capture.config.destination }, 'data capture totals');
