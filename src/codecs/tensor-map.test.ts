@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tensor } from '../core/tensor.js';
+import { isTensor, isTensorMap } from './tensor-map.js';
+import { plainToTensor } from './single-output.js';
+
+test('isTensor checks dtype, shape and data length', () => {
+  assert.ok(isTensor(tensor('float32', [2], Float32Array.of(1, 2))));
+  assert.ok(isTensor({ dtype: 'string', shape: [1], data: ['a'] }));
+  assert.ok(isTensor({ dtype: 'uint8', shape: [3], data: Buffer.from('abc') }));
+  assert.ok(!isTensor({ dtype: 'float32', shape: [3], data: Float32Array.of(1, 2) }));
+  assert.ok(!isTensor({ dtype: 'complex64', shape: [1], data: Float32Array.of(1) }));
+  assert.ok(!isTensor({ dtype: 'float32', shape: [1.5], data: Float32Array.of(1) }));
+  assert.ok(!isTensor({ dtype: 'float32', shape: [1], data: [1] }));
+  assert.ok(!isTensor([1, 2]));
+});
+
+test('isTensorMap needs a non-empty plain object of tensors', () => {
+  assert.ok(isTensorMap({ y: tensor('float32', [1], Float32Array.of(1)) }));
+  assert.ok(!isTensorMap({}));
+  assert.ok(!isTensorMap({ y: tensor('float32', [1], Float32Array.of(1)), label: 'x' }));
+  assert.ok(!isTensorMap([tensor('float32', [1], Float32Array.of(1))]));
+  assert.ok(!isTensorMap(null));
+  assert.ok(!isTensorMap(Float32Array.of(1)));
+});
+
+test('plain JS values become tensors: whole numbers int64, others float64, typed arrays by type', () => {
+  assert.equal(plainToTensor([1, 2], 'x').dtype, 'int64');
+  assert.equal(plainToTensor([1, 2.5], 'x').dtype, 'float64');
+  assert.equal(plainToTensor([true], 'x').dtype, 'bool');
+  assert.equal(plainToTensor(Int32Array.of(1), 'x').dtype, 'int32');
+  assert.deepEqual(plainToTensor(5n, 'x').shape, []);
+  assert.throws(() => plainToTensor({ a: 1 }, 'text/csv'), { code: 'ERR_ENCODE' });
+});
