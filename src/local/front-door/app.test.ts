@@ -185,3 +185,17 @@ test('the AWS SDK v3 client works against the front door, including ModelError',
     client.destroy();
   }
 });
+
+test('a container that does not answer in time is a ModelError with status 0', async () => {
+  const hang = createServer(() => {});
+  servers.push(hang);
+  await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+  const { port } = hang.address() as AddressInfo;
+  const ep = new LocalEndpoint('slow', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: `http://127.0.0.1:${port}`, logFile: '/tmp/s.log' }] }], { timeoutMs: 300 });
+  const res = await request(createFrontDoor({ endpoints: new Map([['slow', ep]]) })).post('/endpoints/slow/invocations').send('x');
+  assert.equal(res.status, 424);
+  assert.equal(res.headers['x-amzn-errortype'], 'ModelError');
+  assert.equal(res.body.OriginalStatusCode, 0);
+  assert.match(res.body.Message, /timed out while waiting for a response from container primary/);
+  hang.closeAllConnections();
+});
