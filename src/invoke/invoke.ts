@@ -83,8 +83,12 @@ export function describeError(result: InvocationResult): string {
     const parts: string[] = [];
     if (typeof j['code'] === 'string') parts.push(j['code']);
     if (typeof message === 'string') parts.push(message);
-    if (j['OriginalStatusCode'] !== undefined) parts.push(`container answered ${String(j['OriginalStatusCode'])}${typeof j['OriginalMessage'] === 'string' ? `: ${j['OriginalMessage']}` : ''}`);
-    if (typeof j['LogStreamArn'] === 'string') parts.push(`log: ${j['LogStreamArn']}`);
+    const said = typeof message === 'string' ? message : '';
+    // The front door's message usually quotes the container's answer and log already; do not repeat them.
+    if (j['OriginalStatusCode'] !== undefined && !(typeof j['OriginalMessage'] === 'string' && said.includes(j['OriginalMessage']))) {
+      parts.push(`container answered ${String(j['OriginalStatusCode'])}${typeof j['OriginalMessage'] === 'string' ? `: ${j['OriginalMessage']}` : ''}`);
+    }
+    if (typeof j['LogStreamArn'] === 'string' && !said.includes(j['LogStreamArn'])) parts.push(`log: ${j['LogStreamArn']}`);
     if (parts.length > 0) detail = parts.join(' | ');
   } catch {
     // not JSON: keep the text
