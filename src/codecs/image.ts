@@ -2,7 +2,7 @@ import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_thread
 import type { Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { Codec, DecodedRequest } from './codec.js';
-import { type ImageChannels, IMAGE_MEDIA_TYPES, type RawImage, decodeRaw, imageDecodeError, rawToTensor } from './image-decode.js';
+import { type ImageChannels, type RawImage, decodeRaw, imageDecodeError, rawToTensor } from './image-decode.js';
 
 export { sniffImageType, IMAGE_MEDIA_TYPES, type ImageChannels } from './image-decode.js';
 
@@ -83,4 +83,3 @@ function imageCodec(mediaType: string, aliases?: string[]): Codec {
  */
 export const imageCodecs: Codec[] = [imageCodec('image/jpeg', ['image/jpg', 'image/pjpeg']), imageCodec('image/png'), imageCodec('image/webp')];
 
-void IMAGE_MEDIA_TYPES;

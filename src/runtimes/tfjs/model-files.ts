@@ -1,4 +1,4 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { io } from '@tensorflow/tfjs';
 import { ToolkitError } from '../../errors/catalogue.js';
@@ -122,7 +122,6 @@ export function fileModelHandler(tf: { io: typeof io }, modelJsonPath: string): 
  */
 export function fileModelSaver(tf: { io: typeof io }, dir: string): io.IOHandler {
   return tf.io.withSaveHandler(async (artifacts) => {
-    const { mkdir, writeFile } = await import('node:fs/promises');
     await mkdir(dir, { recursive: true });
     const data = artifacts.weightData;
     const weights = data === undefined ? Buffer.alloc(0) : Buffer.concat((Array.isArray(data) ? data : [data]).map((b) => Buffer.from(b)));
