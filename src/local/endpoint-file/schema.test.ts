@@ -68,6 +68,12 @@ test('YAML endpoint files resolve paths against their folder; single models get 
     const cfg = await readEndpointFile(join(dir, 'ep.yaml'));
     assert.equal(cfg.endpoints[0]!.variants[0]!.containers[0]!.model, join(dir, 'my_model'));
     assert.equal(cfg.endpoints[0]!.deepPing!.body.toString(), '1,2,3,4\n');
+    await writeFile(join(dir, 'ep.json'), JSON.stringify({ endpoints: [{ name: 'j', variants: [{ model: 'my_model' }] }], backend: 'process' }));
+    const fromJson = await loadEndpointTarget(join(dir, 'ep.json'));
+    assert.equal(fromJson.backend, 'process');
+    assert.equal(fromJson.endpoints[0]!.variants[0]!.containers[0]!.model, join(dir, 'my_model'));
+    await writeFile(join(dir, 'broken.yaml'), 'endpoints: [\n');
+    await assert.rejects(readEndpointFile(join(dir, 'broken.yaml')), /is not valid YAML/);
     const single = await loadEndpointTarget(join(dir, 'my_model'));
     assert.equal(single.endpoints[0]!.name, 'my-model');
     const named = await loadEndpointTarget(join(dir, 'ep.yaml'), { name: 'other' });
