@@ -1,0 +1,121 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { REPO, TRAIN_FIXTURES, cleanEnv, runSmkit, startSmkit } from './train-helpers.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function tmp(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'smkit-local-train-test-'));
+  dirs.push(d);
+  return d;
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+const TEMPLATE = path.join(REPO, 'opt-ml-template');
+
+test('smkit local train writes the local-mode config files and JSON-encodes non-string hyperparameters', async () => {
+  const work = tmp();
+  const hpFile = path.join(work, 'hps.json');
+  writeFileSync(hpFile, JSON.stringify({ epochs: 3, 'learning-rate': 0.5, name: 'x', sagemaker_program: '"dump-env.mjs"' }));
+  const single = path.join(work, 'one.csv');
+  writeFileSync(single, '0,1,2,3,4\n');
+  const out = path.join(work, 'model');
+  const r = await runSmkit(
+    ['local', 'train', '--code', TRAIN_FIXTURES, '--channel', `training=${path.join(TEMPLATE, 'input/data/training')}`, '--channel', `extra=${single}`, '--hyperparameters', hpFile, '--hp', 'name=override', '--output', out],
+    cleanEnv(),
+  );
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const dump = JSON.parse(readFileSync(path.join(out, 'env.json'), 'utf8')) as { env: Record<string, string>; argv: string[] };
+  assert.equal(dump.env['SM_RESOURCE_CONFIG'], '{"current_host":"algo-1","current_instance_type":"local","hosts":["algo-1"],"network_interface_name":"eth0"}');
+  assert.equal(dump.env['SM_INPUT_DATA_CONFIG'], '{"extra":{"TrainingInputMode":"File"},"training":{"TrainingInputMode":"File"}}');
+  assert.equal(dump.env['SM_CHANNELS'], '["extra","training"]');
+  assert.equal(dump.env['SM_HPS'], '{"epochs":3,"learning-rate":0.5,"name":"override"}');
+  assert.deepEqual(dump.argv, ['--epochs', '3', '--learning-rate', '0.5', '--name', 'override']);
+  assert.equal(dump.env['SM_CURRENT_HOST'], 'algo-1');
+  assert.match(dump.env['TRAINING_JOB_NAME']!, /^smkit-local-/);
+  // The temporary tree is gone after success; only the model was copied out.
+  const base = dump.env['SAGEMAKER_BASE_DIR']!;
+  assert.equal(existsSync(base), false);
+  assert.deepEqual(readdirSync(out).sort(), ['env.json', 'model.txt']);
+});
+
+test('smkit local train: a failing script exits with its code and keeps the tree; bad flags are usage errors', async () => {
+  const work = tmp();
+  const r = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'fail.mjs', '--output', path.join(work, 'model')], cleanEnv());
+  assert.equal(r.code, 1);
+  const kept = /"failureFile":"([^"]+)"/.exec(r.stdout)?.[1];
+  assert.ok(kept && existsSync(kept), r.stdout);
+  assert.match(readFileSync(kept, 'utf8'), /bad training data/);
+  rmSync(path.dirname(path.dirname(path.dirname(path.dirname(kept)))), { recursive: true, force: true });
+  assert.equal(existsSync(path.join(work, 'model')), false);
+
+  const bad = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--channel', 'no-equals-sign'], cleanEnv());
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /ERR_CLI_USAGE: --channel no-equals-sign: expected NAME=VALUE/);
+  const missing = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--channel', `t=${path.join(work, 'nope')}`], cleanEnv());
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /ERR_CLI_USAGE: --channel t=.*: no such file or directory/);
+});
+
+test('train → serve → invoke: the example trains on the iris-like CSV and the served model predicts', { timeout: 120_000 }, async () => {
+  const work = tmp();
+  const modelDir = path.join(work, 'model');
+  const r = await runSmkit(
+    [
+      'local', 'train',
+      '--channel', `training=${path.join(TEMPLATE, 'input/data/training')}`,
+      '--hyperparameters', path.join(TEMPLATE, 'input/config/hyperparameters.json'),
+      '--code', path.join(TEMPLATE, 'code'),
+      '--output', modelDir,
+    ],
+    cleanEnv(),
+  );
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /training accuracy (9\d|100)\.\d% on 120 rows/);
+  assert.deepEqual(readdirSync(modelDir).sort(), ['labels.txt', 'model.onnx', 'pipeline.yaml']);
+
+  const port = await freePort();
+  mkdirSync(path.join(work, 'serve'), { recursive: true });
+  const server = startSmkit(['serve', '--model-dir', modelDir, '--port', String(port), '--workers', '1'], cleanEnv({ SMKIT_BIND_HOST: '127.0.0.1' }));
+  try {
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const status = await fetch(`http://127.0.0.1:${port}/ping`).then((res) => res.status, () => 0);
+      if (status === 200) break;
+      if (Date.now() > deadline) assert.fail(`/ping did not answer 200 within 90 s (last ${status})`);
+      await sleep(200);
+    }
+    const res = await fetch(`http://127.0.0.1:${port}/invocations`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/csv', Accept: 'application/json' },
+      body: '5.1,3.5,1.4,0.2\n6.0,2.8,4.4,1.3\n6.9,3.1,5.8,2.3\n',
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const rows = JSON.parse(text) as { label: string; score: number }[][];
+    assert.deepEqual(rows.map((row) => row[0]!.label), ['setosa', 'versicolor', 'virginica']);
+    for (const row of rows) {
+      assert.equal(row.length, 3);
+      assert.ok(Math.abs(row.reduce((s, x) => s + x.score, 0) - 1) < 1e-4);
+      assert.ok(row[0]!.score > 0.5);
+    }
+  } finally {
+    server.child.kill('SIGTERM');
+    const stop = await Promise.race([server.done, sleep(35_000, undefined, { ref: false }).then(() => undefined)]);
+    if (stop === undefined) server.child.kill('SIGKILL');
+  }
+});
