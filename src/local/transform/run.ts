@@ -150,21 +150,19 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
   };
 
-  // Read every file once up front to count records for the progress bar.
-  const plans: { rel: string; batches: MiniBatch[]; records: number }[] = [];
+  const planFile = async (rel: string): Promise<MiniBatch[]> =>
+    groupMiniBatches(splitRecords(await fs.readFile(path.join(inputDir, rel)), splitType), parameters.batchStrategy, maxBytes);
+  // Count records up front for the progress bar; each file is read again when its turn comes, so
+  // only one file is held in memory at a time.
   let totalRecords = 0;
-  for (const rel of files) {
-    const records = splitRecords(await fs.readFile(path.join(inputDir, rel)), splitType);
-    const batches = groupMiniBatches(records, parameters.batchStrategy, maxBytes);
-    plans.push({ rel, batches, records: records.length });
-    totalRecords += records.length;
-  }
+  for (const rel of files) totalRecords += splitRecords(await fs.readFile(path.join(inputDir, rel)), splitType).length;
   options.progress?.start?.(totalRecords, parameters);
 
   const failed: FailedRecord[] = [];
   let requests = 0;
   try {
-    for (const plan of plans) {
+    for (const rel of files) {
+      const plan = { rel, batches: await planFile(rel) };
       const contentType = options.contentType ?? guessContentType(plan.rel);
       const parts: (Buffer | undefined)[][] = plan.batches.map(() => []);
       const fileFailures: FailedRecord[] = [];

@@ -1,0 +1,25 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeError, invocationUrl, type InvocationResult } from './invoke.js';
+
+test('invocationUrl: bare host gets /invocations, paths are kept, endpoints go through the front door', () => {
+  assert.equal(invocationUrl({ url: 'http://127.0.0.1:8080' }), 'http://127.0.0.1:8080/invocations');
+  assert.equal(invocationUrl({ url: 'http://127.0.0.1:8080/' }), 'http://127.0.0.1:8080/invocations');
+  assert.equal(invocationUrl({ url: 'http://h:1/models/m/invoke' }), 'http://h:1/models/m/invoke');
+  assert.equal(invocationUrl({ url: 'http://h:1/', endpoint: 'my-ep' }), 'http://h:1/endpoints/my-ep/invocations');
+  assert.throws(() => invocationUrl({ url: 'http://h:1', endpoint: '../x' }), /not a valid endpoint name/);
+  assert.throws(() => invocationUrl({ url: 'not a url' }), /is not a URL/);
+});
+
+function result(status: number, body: string, headers: Record<string, string> = {}): InvocationResult {
+  return { url: 'u', status, statusText: 'X', headers: new Headers(headers), body: Buffer.from(body) };
+}
+
+test('describeError: smkit errors, front-door model errors, plain text', () => {
+  assert.equal(describeError(result(415, '{"code":"ERR_UNSUPPORTED_MEDIA_TYPE","message":"no codec"}')), 'HTTP 415 X: ERR_UNSUPPORTED_MEDIA_TYPE | no codec');
+  const modelError = describeError(
+    result(424, JSON.stringify({ OriginalStatusCode: 500, OriginalMessage: 'boom', LogStreamArn: '/l.log', message: 'Received server error (500)' }), { 'x-amzn-errortype': 'ModelError:http://x/' }),
+  );
+  assert.equal(modelError, 'HTTP 424 X (ModelError): Received server error (500) | container answered 500: boom | log: /l.log');
+  assert.equal(describeError(result(502, 'bad gateway')), 'HTTP 502 X: bad gateway');
+});
