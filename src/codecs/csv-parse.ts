@@ -13,6 +13,12 @@ const DOT = 46;
 const MINUS = 45;
 const PLUS = 43;
 
+/** Options for {@link parseNumericCsv}. */
+export interface CsvParseOptions {
+  /** Skip the first non-blank line (a header row), as `text/csv; header=present` asks. */
+  skipHeader?: boolean;
+}
+
 /**
  * Parses numeric CSV straight from the bytes into a `float64` tensor of shape `[rows, columns]`.
  *
@@ -26,10 +32,20 @@ const PLUS = 43;
  *
  * @throws ToolkitError 400 `ERR_CSV_PARSE` naming the 1-based line and column of a ragged row or a non-numeric field.
  */
-export function parseNumericCsv(buf: Buffer): Tensor<'float64'> {
+export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Tensor<'float64'> {
   const len = buf.length;
   let p = len >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
   let line = 1;
+  if (options.skipHeader) {
+    // The first non-blank line is the header (RFC 4180 `header=present`).
+    while (p < len && (buf[p] === LF || buf[p] === CR || buf[p] === SPACE || buf[p] === TAB)) {
+      if (buf[p] === LF) line++;
+      p++;
+    }
+    const end = buf.indexOf(LF, p);
+    p = end < 0 ? len : end + 1;
+    line++;
+  }
   let cols = -1;
   let firstLine = 0;
   let rows = 0;
@@ -223,7 +239,7 @@ function parseSpecial(buf: Buffer, start: number, end: number, line: number, col
   // Number('') is 0, so empty fields are checked first.
   if (text !== '' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return Number(text);
   const shown = text === '' ? 'an empty field' : JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
-  const hint = firstRow && text !== '' ? ' (a header row is not supported: remove it, or export an inputFn)' : '';
+  const hint = firstRow && text !== '' ? ' (for a header row send Content-Type: text/csv; header=present, or remove it)' : '';
   throw new ToolkitError('ERR_CSV_PARSE', `CSV line ${line}, column ${col}: ${shown} is not a number; rows must hold numbers only${hint}`, {
     details: { line, column: col },
   });

@@ -61,6 +61,14 @@ test('every field parses exactly as Number() would', () => {
   fields.forEach((s, i) => assert.ok(Object.is(big.data[i], Number(s)), s));
 });
 
+test('text/csv; header=present skips the header row (RFC 4180), keeping line numbers in errors', () => {
+  const withHeader = (text: string) => csvCodec.decode!(Buffer.from(text), { header: 'present' }).tensors[UNNAMED]!;
+  assert.deepEqual(Array.from(withHeader('a,b\n1,2\n3,4\n').data as Float64Array), [1, 2, 3, 4]);
+  assert.deepEqual(withHeader('\n"x","y"\r\n1,2\r\n').shape, [1, 2]);
+  assert.throws(() => withHeader('a,b\n1,2\n3,z\n'), /CSV line 3, column 2/);
+  assert.throws(() => withHeader('a,b\n'), /empty/);
+});
+
 test('C-1.6: ragged rows are a 400 naming the line and both column counts', () => {
   rejects('1,2,3\r\n1,2,3,4\r\n', /CSV line 2 has 4 columns but line 1 has 3/);
   rejects('1,2,3\n\n1,2\n', /CSV line 3 has 2 columns but line 1 has 3/);

@@ -88,11 +88,15 @@ export function quoteCsv(field: string): string {
   return /[",\r\n]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field;
 }
 
-/** The `text/csv` codec: numeric rows in (a 2-D float64 tensor), rows out. */
+/**
+ * The `text/csv` codec: numeric rows in (a 2-D float64 tensor), rows out. A header row is skipped
+ * when the request says `Content-Type: text/csv; header=present` (RFC 4180 section 3).
+ */
 export const csvCodec: Codec = {
   mediaType: CSV_MEDIA_TYPE,
-  decode(body: Buffer): DecodedRequest {
-    return { tensors: { [UNNAMED]: parseNumericCsv(body) }, form: 'tensor' };
+  decode(body: Buffer, params: Readonly<Record<string, string>>): DecodedRequest {
+    const skipHeader = params['header']?.toLowerCase() === 'present';
+    return { tensors: { [UNNAMED]: parseNumericCsv(body, { skipHeader }) }, form: 'tensor' };
   },
   encode(prediction: unknown, _options: EncodeOptions): Buffer {
     if (typeof prediction === 'string') return Buffer.from(prediction.endsWith('\n') ? prediction : `${prediction}\n`, 'utf8');
