@@ -75,7 +75,7 @@ test('C-1.6: ragged rows are a 400 naming the line and both column counts', () =
 });
 
 test('C-1.8 decision: non-numeric fields are a 400 naming line and column', () => {
-  rejects('a,b\n1,2\n', /CSV line 1, column 1: "a" is not a number.*header row is not supported/);
+  rejects('a,b\n1,2\n', /CSV line 1, column 1: "a" is not a number.*header=present/);
   rejects('1,2\n3,x4\n', /CSV line 2, column 2: "x4" is not a number/);
   rejects('1,,3', /CSV line 1, column 2: an empty field/);
   rejects('1,2,', /column 3: an empty field/);
