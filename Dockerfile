@@ -65,7 +65,9 @@ RUN ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node \
 # ---- GPU image (not built on the development machines: no CUDA base image, no network) --------
 FROM ${NODE_IMAGE} AS node-dist
 FROM ${CUDA_IMAGE} AS gpu
+# Node (and npm, which code/package.json installs at start-up need) from the official image.
 COPY --from=node-dist /usr/local/bin/node /usr/local/bin/node
+COPY --from=node-dist /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
 WORKDIR /app
 ENV NODE_ENV=production \
     SMKIT_BAKED_MODEL_DIR=/opt/smkit/model \
@@ -80,8 +82,10 @@ COPY bin ./bin
 COPY docker/entrypoint.sh /usr/local/bin/smkit-entrypoint
 RUN chmod 755 /usr/local/bin/smkit-entrypoint /app/bin/smkit.js \
  && ln -s /app/bin/smkit.js /usr/local/bin/smkit \
+ && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
  && mkdir -p /opt/smkit/model \
- && node --version
+ && node --version && npm --version
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port="true" \
