@@ -66,7 +66,7 @@ export function entryPointCommand(codeDir: string, entryPoint: string, userArgs:
     throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the entry point ${entryPoint} must be a file inside the code directory ${codeDir}.`);
   }
   if (!existsSync(file) || !statSync(file).isFile()) {
-    const found = existsSync(codeDir) ? readdirSync(codeDir).slice(0, 20).join(', ') || 'nothing' : 'no such directory';
+    const found = existsSync(codeDir) ? readdirSync(codeDir).sort().slice(0, 20).join(', ') || 'nothing' : 'no such directory';
     throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the entry point ${entryPoint} was not found in ${codeDir} (found: ${found}).`);
   }
   const ext = path.extname(file).toLowerCase();

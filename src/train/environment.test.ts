@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildTrainingEnvironment, toCmdArgs, type TrainingConfig } from './environment.js';
+import { entryPointCommand } from './entry-point.js';
+import { trainingPaths } from './paths.js';
+import { PyDict, pyJsonLoads } from './py-json.js';
+
+function config(hps: string, idc: string, rc: string): TrainingConfig {
+  return { hyperparameters: pyJsonLoads(hps) as PyDict, inputDataConfig: pyJsonLoads(idc) as PyDict, resourceConfig: pyJsonLoads(rc) as PyDict, defaulted: [] };
+}
+const facts = { paths: trainingPaths('/opt/ml'), numCpus: 8, numGpus: 1 };
+
+test('to_cmd_args: sorted keys, -x for one character, dict values as sorted k=v with str() values', () => {
+  const m = pyJsonLoads('{"zeta": "1", "a": {"y": [1, "b"], "x": true}, "b": null}') as PyDict;
+  assert.deepEqual(toCmdArgs(m), ['-a', "x=True,y=[1, 'b']", '-b', '', '--zeta', '1']);
+});
+
+test('heterogeneous cluster: groups, distribution hosts, master, topology, framework params', () => {
+  const env = buildTrainingEnvironment(
+    config(
+      '{"sagemaker_program": "\\"train.py\\"", "sagemaker_distribution_instance_groups": "[\\"gpu\\"]", "_tuning_objective_metric": "\\"loss\\"", "lr": "0.01"}',
+      '{"train": {"TrainingInputMode": "File"}}',
+      JSON.stringify({
+        current_host: 'algo-3',
+        hosts: ['algo-1', 'algo-2', 'algo-3'],
+        current_group_name: 'cpu',
+        instance_groups: [
+          { instance_group_name: 'gpu', instance_type: 'ml.p4d.24xlarge', hosts: ['algo-2', 'algo-1'] },
+          { instance_group_name: 'cpu', instance_type: 'ml.c5.xlarge', hosts: ['algo-3'] },
+        ],
+        topology: { nvlink: 'yes' },
+      }),
+    ),
+    { ...facts, trainingModule: 'pkg.mod:main', modelParallelParameters: '{"partitions": 2}' },
+  );
+  const v = env.vars;
+  assert.equal(v['SM_MODULE_NAME'], 'train'); // .py is stripped, as STT does
+  assert.equal(v['SM_USER_ENTRY_POINT'], 'train.py');
+  assert.equal(v['SM_IS_HETERO'], 'true');
+  assert.equal(v['SM_INSTANCE_GROUPS'], '["gpu","cpu"]');
+  assert.equal(v['SM_CURRENT_INSTANCE_GROUP'], 'cpu');
+  assert.equal(v['SM_CURRENT_INSTANCE_GROUP_HOSTS'], '["algo-3"]');
+  assert.equal(v['SM_DISTRIBUTION_INSTANCE_GROUPS'], '["gpu"]');
+  assert.equal(v['SM_FRAMEWORK_PARAMS'], '{"sagemaker_distribution_instance_groups":["gpu"]}');
+  assert.equal(v['SM_FRAMEWORK_MODULE'], 'pkg.mod:main');
+  assert.equal(v['SM_HPS'], '{"lr":0.01}'); // _tuning_objective_metric is reserved
+  assert.equal(v['SM_TOPOLOGY'], '{"nvlink":"yes"}');
+  assert.equal(v['SM_NUM_GPUS'], '1');
+  const te = JSON.parse(v['SM_TRAINING_ENV']!) as Record<string, unknown>;
+  assert.deepEqual(te['distribution_hosts'], ['algo-2', 'algo-1']);
+  assert.equal(te['master_hostname'], 'algo-2');
+  assert.equal(te['is_master'], false);
+  assert.equal(te['is_modelparallel_enabled'], true);
+  assert.equal(te['current_instance_type'], 'local'); // only current_instance_type is read, not the group's type
+});
+
+test('no entry point anywhere: module name is the string "None" and the entry point is empty, as in STT', () => {
+  const env = buildTrainingEnvironment(config('{}', '{}', '{"current_host": "algo-1", "hosts": ["algo-1"]}'), facts);
+  assert.equal(env.userEntryPoint, undefined);
+  assert.equal(env.vars['SM_MODULE_NAME'], 'None');
+  assert.equal(env.vars['SM_USER_ENTRY_POINT'], '');
+  assert.equal(env.vars['SM_CHANNELS'], '[]');
+  assert.equal(env.vars['SM_USER_ARGS'], '[]');
+  assert.equal(env.vars['SM_TOPOLOGY'], undefined);
+});
+
+test('entry points run by type and must stay inside the code directory', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-entry-'));
+  try {
+    for (const f of ['a.mjs', 'b.sh', 'c.py', 'd']) writeFileSync(path.join(dir, f), '');
+    const cmd = (f: string) => entryPointCommand(dir, f, ['--a', '1'], '/usr/bin/node');
+    assert.deepEqual([cmd('a.mjs').command, ...cmd('a.mjs').args], ['/usr/bin/node', path.join(dir, 'a.mjs'), '--a', '1']);
+    assert.equal(cmd('a.mjs').display, 'node a.mjs --a 1');
+    assert.equal(cmd('b.sh').command, '/bin/sh');
+    assert.equal(cmd('c.py').command, 'python3');
+    assert.deepEqual([cmd('d').command, ...cmd('d').args], [path.join(dir, 'd'), '--a', '1']);
+    assert.throws(() => cmd('../etc/passwd'), /must be a file inside the code directory/);
+    assert.throws(() => cmd('missing.mjs'), /was not found in .*found: a\.mjs, b\.sh, c\.py, d/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
