@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OPT_ML_DIRECTORIES, buildLocalTree } from './local-train.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const template = path.join(repo, 'opt-ml-template');
+
+test('opt-ml-template has every directory a local tree gets, and its config files parse', () => {
+  for (const dir of OPT_ML_DIRECTORIES) assert.ok(statSync(path.join(template, dir)).isDirectory(), dir);
+  assert.ok(statSync(path.join(template, 'model/code')).isDirectory());
+  for (const f of ['hyperparameters', 'inputdataconfig', 'resourceconfig']) JSON.parse(readFileSync(path.join(template, `input/config/${f}.json`), 'utf8'));
+  const hps = JSON.parse(readFileSync(path.join(template, 'input/config/hyperparameters.json'), 'utf8')) as Record<string, unknown>;
+  assert.ok(Object.values(hps).every((v) => typeof v === 'string'), 'hyperparameters.json is string → string');
+  assert.ok(existsSync(path.join(template, 'code/train.mjs')));
+});
+
+test('buildLocalTree links channels and code, defaults the entry point, writes local-mode configs', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-tree-'));
+  try {
+    const file = path.join(root, 'data.csv');
+    writeFileSync(file, '1,2\n');
+    const paths = buildLocalTree(
+      { channels: { training: path.join(template, 'input/data/training'), single: file }, codeDir: path.join(template, 'code'), hyperparameters: { epochs: '5' } },
+      path.join(root, 't'),
+    );
+    assert.equal(realpathSync(paths.code), realpathSync(path.join(template, 'code')));
+    assert.ok(lstatSync(path.join(paths.inputData, 'training')).isSymbolicLink());
+    assert.equal(readFileSync(path.join(paths.inputData, 'single/data.csv'), 'utf8'), '1,2\n');
+    assert.equal(readFileSync(paths.hyperparametersFile, 'utf8'), '{"epochs":"5","sagemaker_program":"\\"train.mjs\\""}\n');
+    assert.deepEqual(JSON.parse(readFileSync(paths.inputDataConfigFile, 'utf8')), { training: { TrainingInputMode: 'File' }, single: { TrainingInputMode: 'File' } });
+    assert.deepEqual(JSON.parse(readFileSync(paths.resourceConfigFile, 'utf8')), { current_host: 'algo-1', hosts: ['algo-1'], network_interface_name: 'eth0', current_instance_type: 'local' });
+    for (const dir of OPT_ML_DIRECTORIES) assert.ok(statSync(path.join(paths.base, dir)).isDirectory(), dir);
+    assert.throws(() => buildLocalTree({ channels: { 'bad/name': file }, codeDir: path.join(template, 'code') }, path.join(root, 'u')), /channel names use letters/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
