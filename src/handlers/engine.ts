@@ -216,11 +216,20 @@ export class InferenceEngine {
 
   /** The default outputFn: encodes in the negotiated type, answering in the request's form. */
   private encode(prediction: unknown, accept: string): Buffer {
-    if (isStepData(prediction)) {
-      const modelName = this.model instanceof Pipeline ? (this.model.runtimes.at(-1)?.name ?? 'model') : 'model';
-      return this.codecs.encode(prediction.value !== undefined ? prediction.value : prediction.tensors, accept, { request: prediction.request, modelName });
+    try {
+      if (isStepData(prediction)) {
+        const modelName = this.model instanceof Pipeline ? (this.model.runtimes.at(-1)?.name ?? 'model') : 'model';
+        return this.codecs.encode(prediction.value !== undefined ? prediction.value : prediction.tensors, accept, { request: prediction.request, modelName });
+      }
+      return this.codecs.encode(prediction, accept, {});
+    } catch (err) {
+      // The client chose a type this prediction has no form in (top-k labels as NPY, say): that is
+      // "not acceptable", not a server fault.
+      if (err instanceof ToolkitError && err.code === 'ERR_ENCODE') {
+        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `${err.message}; ask for application/json (Accept) or add a select/argmax step`, { cause: err });
+      }
+      throw err;
     }
-    return this.codecs.encode(prediction, accept, {});
   }
 
   /** Accepts what outputFn/transformFn may return: Buffer, string, `{ body, contentType }`, or a value to encode. */

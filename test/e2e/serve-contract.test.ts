@@ -162,4 +162,12 @@ describe('smkit serve: the iris pipeline file (README worked example)', () => {
       assert.ok(row[0]!.score >= row[1]!.score);
     });
   });
+
+  test('labels cannot be sent as NPY: 406 with what to ask for instead', async () => {
+    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', Accept: 'application/x-npy' } });
+    assert.equal(res.status, 406);
+    const body = (await res.json()) as { code: string; message: string };
+    assert.equal(body.code, 'ERR_NOT_ACCEPTABLE');
+    assert.match(body.message, /application\/json/);
+  });
 });
