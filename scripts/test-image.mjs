@@ -220,16 +220,6 @@ async function main() {
 
   await step('SIGTERM stops the server well within 30 s', () => stopWithSigterm(mounted));
 
-  await step('smkit build --model (baked model, nothing mounted)', async () => {
-    if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) await logged('tsc', 'npx', ['tsc', '-p', root]);
-    const out = await logged('smkit-build', process.execPath, [path.join(root, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', BAKED]);
-    if (!out.includes(`image: ${BAKED}`)) fail(`smkit build did not report the image name ${BAKED}:\n${out.split('\n').slice(-5).join('\n')}`);
-    const c = await startContainer('baked', BAKED);
-    await waitForPing(c);
-    await checkIris(c);
-    await stopWithSigterm(c);
-  });
-
   const tree = await trainingTree();
   if (!tree) {
     skipped.push('train: opt-ml-template/input/config/hyperparameters.json does not exist yet');
@@ -243,10 +233,28 @@ async function main() {
         fail(`train exited with ${res.status}; output/failure: ${failure}\n${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-30).join('\n')}`);
       }
       const written = await fs.readdir(path.join(tree, 'model'));
-      if (written.length === 0) fail('train exited 0 but wrote nothing to /opt/ml/model');
+      if (!written.includes('model.onnx')) fail(`train exited 0 but /opt/ml/model has no model.onnx (it has: ${written.join(', ') || 'nothing'})`);
       log(`train wrote model/${written.join(', model/')}`);
+      // The trained model must serve from the same image.
+      const c = await startContainer('trained', IMAGE, { volumes: [`${path.join(tree, 'model')}:/opt/ml/model:ro`] });
+      await waitForPing(c);
+      const answer = await fetch(`${c.url}/invocations`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: '5.1,3.5,1.4,0.2\n' });
+      const body = await answer.text();
+      if (answer.status !== 200 || body.trim() === '') fail(`${c.name}: the trained model answered ${answer.status}: ${body}\n${containerLogs(c.name)}`);
+      log(`trained model answered: ${body.trim().slice(0, 200)}`);
+      await stopWithSigterm(c);
     });
   }
+
+  await step('smkit build --model (baked model, nothing mounted)', async () => {
+    if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) await logged('tsc', 'npx', ['tsc', '-p', root]);
+    const out = await logged('smkit-build', process.execPath, [path.join(root, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', BAKED]);
+    if (!out.includes(`image: ${BAKED}`)) fail(`smkit build did not report the image name ${BAKED}:\n${out.split('\n').slice(-5).join('\n')}`);
+    const c = await startContainer('baked', BAKED);
+    await waitForPing(c);
+    await checkIris(c);
+    await stopWithSigterm(c);
+  });
 }
 
 let code = 0;
@@ -261,6 +269,8 @@ try {
   if (process.env.SMKIT_IMAGE_TEST_KEEP !== '1') {
     for (const c of containers) spawnSync('podman', ['rm', '-f', '-t', '0', c], { stdio: 'ignore' });
     if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
+    // Each run leaves untagged build-stage images behind; keep a day's worth as layer cache.
+    spawnSync('podman', ['image', 'prune', '-f', '--filter', 'until=24h'], { stdio: 'ignore' });
   }
 }
 process.exitCode = code;
