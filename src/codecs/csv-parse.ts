@@ -78,46 +78,37 @@ export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Ten
       } else if (c === PLUS) {
         p++;
       }
-      // mant: the first 15 significant digits; extra: up to 4 more (sig counts them all, leading zeros excluded).
+      // mant holds the first 15 significant digits exactly (leading zeros keep it 0); later digits go to extra.
+      const numStart = p;
       let mant = 0;
       let extra = 0;
       let extraDigits = 0;
-      let sig = 0;
-      let digits = 0;
-      let exp = 0;
       let d = 0;
       while (p < len && (d = buf[p]! - 48) >>> 0 < 10) {
-        if (sig < 15) {
-          mant = mant * 10 + d;
-          if (mant !== 0) sig++;
-        } else {
-          if (sig < 19) {
+        if (mant < 1e14) mant = mant * 10 + d;
+        else {
+          extra = extra * 10 + d;
+          extraDigits++;
+        }
+        p++;
+      }
+      let digits = p - numStart;
+      let fracDigits = 0;
+      if (p < len && buf[p] === DOT) {
+        p++;
+        const fracStart = p;
+        while (p < len && (d = buf[p]! - 48) >>> 0 < 10) {
+          if (mant < 1e14) mant = mant * 10 + d;
+          else {
             extra = extra * 10 + d;
             extraDigits++;
           }
-          sig++;
-        }
-        digits++;
-        p++;
-      }
-      if (p < len && buf[p] === DOT) {
-        p++;
-        while (p < len && (d = buf[p]! - 48) >>> 0 < 10) {
-          if (sig < 15) {
-            mant = mant * 10 + d;
-            if (mant !== 0) sig++;
-          } else {
-            if (sig < 19) {
-              extra = extra * 10 + d;
-              extraDigits++;
-            }
-            sig++;
-          }
-          digits++;
-          exp--;
           p++;
         }
+        fracDigits = p - fracStart;
+        digits += fracDigits;
       }
+      let exp = -fracDigits;
       let ok = digits > 0;
       if (ok && p < len && (buf[p]! | 32) === 101) {
         p++;
@@ -139,10 +130,10 @@ export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Ten
         exp += eneg ? -e : e;
       }
       if (ok) {
-        if (sig <= 15 && exp >= -22 && exp <= 22) {
+        if (extraDigits === 0 && exp >= -22 && exp <= 22) {
           value = exp < 0 ? mant / POW10[-exp]! : mant * POW10[exp]!;
           if (neg) value = -value;
-        } else if (sig <= 19 && exp >= -22 && exp <= 22 && (value = decimalToDouble(mant, extraDigits, extra, exp)) === value) {
+        } else if (extraDigits <= 4 && exp >= -22 && exp <= 22 && (value = decimalToDouble(mant, extraDigits, extra, exp)) === value) {
           if (neg) value = -value;
         } else {
           // One latin1 copy of the body, made on first need: substrings of it are cheaper than a Buffer decode per field.
