@@ -23,12 +23,14 @@ export class TailBuffer {
 const ERROR_LINE = /^\s*([\w.]*(Error|Exception)\b|error:|fatal:|Traceback)/i;
 
 /**
- * Builds a failure description with the reason first: a one-line summary (the last error-looking
- * line of stderr, else its last line), then the tail of stderr for context.
+ * Builds a failure description with the reason first: the headline with a one-line summary (the
+ * last error-looking line of stderr, else its last line; skipped when `summarize` is false), then
+ * the tail of stderr for context.
  */
-export function describeScriptFailure(headline: string, stderrTail: string, maxTailLines = 20): string {
+export function describeScriptFailure(headline: string, stderrTail: string, options: { summarize?: boolean; maxTailLines?: number } = {}): string {
+  const { summarize = true, maxTailLines = 20 } = options;
   const lines = stderrTail.split(/\r?\n/).map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
-  const errorLine = [...lines].reverse().find((l) => ERROR_LINE.test(l)) ?? lines.at(-1);
+  const errorLine = summarize ? ([...lines].reverse().find((l) => ERROR_LINE.test(l)) ?? lines.at(-1)) : undefined;
   const first = errorLine ? `${headline}: ${errorLine.trim()}` : headline;
   const tail = lines.slice(-maxTailLines);
   return tail.length > 0 ? `${first}\n--- last lines of stderr ---\n${tail.join('\n')}\n` : `${first}\n`;

@@ -169,5 +169,5 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   const headline = stopSignal
     ? `Training stopped: ${stopSignal} received; the entry point ${killed ? `did not exit within ${settings.graceSeconds} s and was killed` : `ended with ${how}`}`
     : `ExecuteUserScriptError: "${command.display}" ended with ${how}`;
-  return fail(exitCode, describeScriptFailure(headline, stderrTail.text()), environment);
+  return fail(exitCode, describeScriptFailure(headline, stderrTail.text(), { summarize: !stopSignal }), environment);
 }
