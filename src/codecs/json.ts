@@ -2,6 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, type TensorMap } from '../core/tensor.js';
 import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
 import { findJsonErrorPosition } from './json-error-position.js';
+import { scanNumericBody } from './json-fast-array.js';
 import { nestedToTensor, stackRecords } from './json-tensor.js';
 import { decodeV2, encodeV2, isV2Request } from './json-v2.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
@@ -132,6 +133,8 @@ function perRowObjects(outputs: TensorMap): string {
 export const jsonCodec: Codec = {
   mediaType: JSON_MEDIA_TYPE,
   decode(body: Buffer): DecodedRequest {
+    const fast = scanNumericBody(body);
+    if (fast !== undefined) return { tensors: { [UNNAMED]: fast.tensor }, form: fast.form };
     return decodeJsonValue(parseJsonBody(body.toString('utf8')));
   },
   encode(prediction: unknown, options: EncodeOptions): Buffer {
