@@ -2,7 +2,7 @@
  * A cluster worker process: one HTTP front (express) plus one inference thread. The primary sends
  * its configuration over IPC, and `shutdown` on SIGTERM.
  */
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Settings } from '../config/settings.js';
 import { createLogger } from '../logging/logger.js';
 import { createApp } from './app.js';
@@ -29,7 +29,8 @@ async function run(config: WorkerConfig): Promise<void> {
   const backend = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), config.thread, settings.workerConcurrency, log);
   let draining = false;
   const app = createApp({ settings, backend, log, isDraining: () => draining });
-  const server: Server = app.listen(settings.port, settings.host, () => {
+  const server: Server = createServer(app);
+  server.listen(settings.port, settings.host, () => {
     const address = server.address();
     report({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
   });
