@@ -14,6 +14,13 @@ test('array records stack into one batch tensor; blank lines and CRLF are skippe
   assert.deepEqual(plain(decode('1\n2\n').tensors[UNNAMED]!), { dtype: 'float64', shape: [2], data: [1, 2] });
 });
 
+test('numeric lines (the batch transform case) stack into one tensor', () => {
+  const text = '[1.5, -2e3]\n[0, 4]\r\n\n[5, 6]  \n';
+  const fast = decode(text).tensors[UNNAMED]!;
+  assert.deepEqual(plain(fast), { dtype: 'float64', shape: [3, 2], data: [1.5, -2000, 0, 4, 5, 6] });
+  assert.deepEqual(plain(decode('[[1,2]]\n[[3,4]]\n').tensors[UNNAMED]!), { dtype: 'float64', shape: [2, 1, 2], data: [1, 2, 3, 4] });
+});
+
 test('object records stack per key into named tensors', () => {
   const r = decode('{"x": [1, 2], "id": "a"}\n{"x": [3, 4], "id": "b"}\n');
   assert.deepEqual(plain(r.tensors['x']!), { dtype: 'float64', shape: [2, 2], data: [1, 2, 3, 4] });

@@ -1,4 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { UNNAMED, type Tensor } from '../core/tensor.js';
+import { scanNumericArray } from './json-fast-array.js';
 import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
 import { parseJsonBody, perRowObjectList } from './json.js';
 import { stackRecords } from './json-tensor.js';
@@ -13,6 +15,8 @@ export const JSONLINES_MEDIA_TYPE = 'application/jsonlines';
  * stack into one tensor `[N, ...]`; records that are objects stack per key into named tensors.
  */
 export function decodeJsonLines(body: Buffer): DecodedRequest {
+  const fast = scanNumericLines(body);
+  if (fast !== undefined) return { tensors: { [UNNAMED]: fast }, form: 'tensor' };
   const lines = body.toString('utf8').split('\n');
   const kept: string[] = [];
   const lineNumbers: number[] = [];
@@ -37,6 +41,40 @@ export function decodeJsonLines(body: Buffer): DecodedRequest {
     throw new ToolkitError('ERR_JSON_PARSE', `JSON lines: line ${lineNumbers[bad]} holds more than one JSON value; put one record per line`);
   }
   return { tensors: stackRecords(records, { label: 'JSON lines record' }), form: 'tensor' };
+}
+
+/**
+ * Fast path for lines that are all numeric arrays of one shape (what batch transform usually sends):
+ * each line is scanned from the bytes and copied into one `[N, ...]` tensor. `undefined` otherwise.
+ */
+function scanNumericLines(body: Buffer): Tensor<'float64'> | undefined {
+  const rows: Tensor<'float64'>[] = [];
+  let p = 0;
+  while (p < body.length) {
+    const c = body[p]!;
+    if (c === 32 || c === 10 || c === 13 || c === 9) {
+      p++;
+      continue;
+    }
+    if (c !== 91) return undefined;
+    const r = scanNumericArray(body, p);
+    if (r === undefined) return undefined;
+    if (rows.length > 0 && !sameShape(rows[0]!.shape, r.tensor.shape)) return undefined;
+    rows.push(r.tensor);
+    p = r.end;
+    // Only blanks may follow on the same line.
+    while (p < body.length && (body[p] === 32 || body[p] === 9 || body[p] === 13)) p++;
+    if (p < body.length && body[p] !== 10) return undefined;
+  }
+  if (rows.length === 0) return undefined;
+  const rowSize = rows[0]!.data.length;
+  const data = new Float64Array(rows.length * rowSize);
+  rows.forEach((t, i) => data.set(t.data, i * rowSize));
+  return { dtype: 'float64', shape: [rows.length, ...rows[0]!.shape], data };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** Writes one JSON line per row of the prediction (several outputs: one `{name: row}` object per row). */

@@ -38,6 +38,10 @@ test('C-1.12: an unsupported Content-Type is a 415 listing the supported types a
   assert.throws(() => r.decode('application/x-unknown', Buffer.alloc(1)), isError('ERR_UNSUPPORTED_MEDIA_TYPE', 415, /'application\/x-unknown'.*application\/json, text\/csv.*inputFn/));
 });
 
+test('a form-encoded body (curl -d without a Content-Type) gets a hint', () => {
+  assert.throws(() => createDefaultCodecs().decode('application/x-www-form-urlencoded', Buffer.from('[1]')), /curl -d sends this type/);
+});
+
 test('encode by media type; no encoder is a 406 mentioning outputFn', () => {
   const r = createDefaultCodecs();
   const out = { y: tensor('float32', [2, 1], Float32Array.from([1, 2])) };

@@ -60,9 +60,11 @@ export class CodecRegistry {
     const type = mediaType === '' ? DEFAULT_CONTENT_TYPE : mediaType;
     const codec = this.#byType.get(type);
     if (codec?.decode === undefined) {
+      // `curl -d` sends this type unless told otherwise; say so, it is the usual cause.
+      const curlHint = type === 'application/x-www-form-urlencoded' ? " (curl -d sends this type: add -H 'Content-Type: application/json')" : '';
       throw new ToolkitError(
         'ERR_UNSUPPORTED_MEDIA_TYPE',
-        `Content-Type '${type}' is not supported. Send one of: ${this.decodableTypes().join(', ')}; ` +
+        `Content-Type '${type}' is not supported${curlHint}. Send one of: ${this.decodableTypes().join(', ')}; ` +
           'or export an inputFn from your handler module to decode it yourself.',
         { details: { supported: this.decodableTypes() } },
       );
