@@ -22,6 +22,7 @@ const run = `smkit-it-${process.pid}`;
 const containers = [];
 const timings = [];
 const skipped = [];
+const failures = [];
 let tmp;
 
 class TestFailure extends Error {}
@@ -63,6 +64,17 @@ async function step(name, fn) {
   timings.push([name, s]);
   log(`${name}: ok (${s.toFixed(1)} s)`);
   return result;
+}
+
+/** A step that does not stop the others: its failure is recorded and reported at the end. */
+async function check(name, fn) {
+  try {
+    await step(name, fn);
+  } catch (err) {
+    if (!(err instanceof TestFailure)) throw err;
+    failures.push(`${name}: ${err.message}`);
+    log(`${name}: FAILED`);
+  }
 }
 
 function freePort() {
@@ -197,8 +209,8 @@ async function main() {
   const size = Number(sh('podman', ['image', 'inspect', '--format', '{{.Size}}', IMAGE]).stdout.trim());
   log(`image ${IMAGE}: ${(size / 1e6).toFixed(1)} MB`);
 
-  await step('labels, entrypoint, exec dispatch', async () => checkLabels());
-  await step('TF.js loads in the image (wasm backend)', async () => {
+  await check('labels, entrypoint, exec dispatch', async () => checkLabels());
+  await check('TF.js loads in the image (wasm backend)', async () => {
     const script = [
       "const tf = await import('@tensorflow/tfjs');",
       "await import('@tensorflow/tfjs-backend-wasm');",
@@ -211,20 +223,31 @@ async function main() {
     if (out !== 'wasm 6') fail(`TF.js on wasm printed ${JSON.stringify(out)}, expected "wasm 6"`);
   });
 
-  const mounted = await step('serve with /opt/ml/model mounted read-only', async () => {
+  await check('serve with /opt/ml/model mounted read-only, then SIGTERM', async () => {
     const c = await startContainer('mounted', IMAGE, { volumes: [`${MODEL}:/opt/ml/model:ro`] });
     await waitForPing(c);
     await checkIris(c);
-    return c;
+    await stopWithSigterm(c);
   });
 
-  await step('SIGTERM stops the server well within 30 s', () => stopWithSigterm(mounted));
+  await check('serve a TF.js image model (sharp + TF.js inside the image)', async () => {
+    const { default: sharp } = await import('sharp');
+    const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 230, g: 20, b: 20 } } }).png().toBuffer();
+    const c = await startContainer('tfjs', IMAGE, { volumes: [`${path.join(root, 'models', 'tfjs-image')}:/opt/ml/model:ro`] });
+    await waitForPing(c);
+    const res = await fetch(`${c.url}/invocations`, { method: 'POST', headers: { 'content-type': 'image/png', accept: 'application/json' }, body: png });
+    const body = await res.text();
+    if (res.status !== 200) fail(`${c.name}: POST /invocations (image/png) answered ${res.status}: ${body}\n${containerLogs(c.name)}`);
+    if (!/^\W*\{?"?label"?\W+red\b/.test(body) && !body.includes('"red"')) fail(`${c.name}: a red PNG was not classified red: ${body}`);
+    log(`TF.js model answered: ${body.trim().slice(0, 160)}`);
+    await stopWithSigterm(c);
+  });
 
   const tree = await trainingTree();
   if (!tree) {
     skipped.push('train: opt-ml-template/input/config/hyperparameters.json does not exist yet');
   } else {
-    await step('train on a mounted /opt/ml', async () => {
+    await check('train on a mounted /opt/ml', async () => {
       const name = `${run}-train`;
       containers.push(name);
       const res = sh('podman', ['run', '--name', name, '-v', `${tree}:/opt/ml`, '-e', 'TRAINING_JOB_NAME=smkit-image-test', IMAGE, 'train'], { allowFail: true, timeoutMs: 300_000 });
@@ -246,7 +269,7 @@ async function main() {
     });
   }
 
-  await step('smkit build --model (baked model, nothing mounted)', async () => {
+  await check('smkit build --model (baked model, nothing mounted)', async () => {
     if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) await logged('tsc', 'npx', ['tsc', '-p', root]);
     const out = await logged('smkit-build', process.execPath, [path.join(root, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', BAKED]);
     if (!out.includes(`image: ${BAKED}`)) fail(`smkit build did not report the image name ${BAKED}:\n${out.split('\n').slice(-5).join('\n')}`);
@@ -260,8 +283,13 @@ async function main() {
 let code = 0;
 try {
   await main();
-  log(`PASSED (${timings.map(([n, s]) => `${n} ${s.toFixed(1)} s`).join('; ')})`);
   for (const s of skipped) log(`SKIPPED ${s}`);
+  if (failures.length > 0) {
+    code = 1;
+    log(`FAILED ${failures.length} check(s):\n${failures.map((f) => `  - ${f}`).join('\n')}`);
+  } else {
+    log(`PASSED (${timings.map(([n, s]) => `${n} ${s.toFixed(1)} s`).join('; ')})`);
+  }
 } catch (err) {
   code = 1;
   log(`FAILED: ${err instanceof TestFailure ? err.message : err?.stack ?? err}`);
