@@ -73,6 +73,8 @@ interface Row {
 }
 
 async function drive(server: string, url: string, payload: string, body: string, connections: number): Promise<Row> {
+  // Warm up first (JIT, ONNX Runtime's first runs, connection set-up), then measure.
+  await autocannon({ url: `${url}/invocations`, method: 'POST', headers: { 'content-type': 'text/csv' }, body, connections, duration: Math.max(1, seconds / 4) });
   const result = await autocannon({
     url: `${url}/invocations`,
     method: 'POST',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { UNNAMED, tensor, type Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { csvCodec } from './csv.js';
-import { toFloat16Bits } from './float16.js';
+import { toFloat16Bits } from '../core/float16.js';
 
 const decode = (text: string): Tensor => csvCodec.decode!(Buffer.from(text), {}).tensors[UNNAMED]!;
 const rows = (text: string) => {

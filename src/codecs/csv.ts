@@ -1,7 +1,7 @@
 import { UNNAMED, isBigIntDType, type Tensor } from '../core/tensor.js';
 import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
 import { parseNumericCsv } from './csv-parse.js';
-import { float16ToFloat32 } from './float16.js';
+import { float16ToFloat32 } from '../core/float16.js';
 import { toSingleTensor } from './single-output.js';
 
 /** `text/csv` media type. */

@@ -1,7 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { allocate, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
 import type { DecodedRequest, EncodeOptions } from './codec.js';
-import { toFloat16Bits } from './float16.js';
+import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
 
 /** Open Inference Protocol v2 datatype names and the smkit dtype each maps to. */

@@ -1,5 +1,5 @@
 import { isBigIntDType, type Tensor } from '../core/tensor.js';
-import { float16ToFloat32 } from './float16.js';
+import { float16ToFloat32 } from '../core/float16.js';
 import { isTensor } from './tensor-map.js';
 
 /**

@@ -4,7 +4,7 @@ import { UNNAMED, tensor, type Tensor, type TensorMap } from '../core/tensor.js'
 import { ToolkitError } from '../errors/catalogue.js';
 import type { DecodedRequest, EncodeOptions } from './codec.js';
 import { jsonCodec } from './json.js';
-import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+import { fromFloat16Bits, toFloat16Bits } from '../core/float16.js';
 
 const decode = (text: string): DecodedRequest => jsonCodec.decode!(Buffer.from(text), {});
 const encode = (prediction: unknown, options: EncodeOptions = {}): unknown => JSON.parse(jsonCodec.encode!(prediction, options).toString('utf8'));

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UNNAMED, tensor, type Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { fromFloat16Bits } from './float16.js';
+import { fromFloat16Bits } from '../core/float16.js';
 import { decodeNpy, encodeNpy, npyCodec } from './npy.js';
 
 // Written by numpy 2.4.6 `np.save` (base64), see the test names for the arrays.

@@ -55,6 +55,13 @@ export interface Settings {
   readonly installCodeDeps: 'auto' | 'never';
   /** `SMKIT_TFJS_BACKEND`: force a TF.js backend (`tensorflow`, `wasm`, `cpu`); `auto` picks the best present. @defaultValue `auto` */
   readonly tfjsBackend: string;
+  /**
+   * `SMKIT_INFERENCE_MODE`: `thread` runs every invocation in an inference worker thread; `inline`
+   * runs it on the HTTP thread; `auto` runs inline only when no user code is involved and every
+   * model runs on ONNX Runtime (whose kernels run off the JS thread), else in a thread.
+   * @defaultValue `auto`
+   */
+  readonly inferenceMode: 'auto' | 'thread' | 'inline';
   /** `SMKIT_SHUTDOWN_GRACE_SECONDS`: how long SIGTERM waits for in-flight requests. @defaultValue 25 */
   readonly shutdownGraceSeconds: number;
 }
@@ -212,6 +219,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     installCodeDeps: readEnum(env, 'SMKIT_INSTALL_CODE_DEPS', 'auto', ['auto', 'never'] as const),
     tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     shutdownGraceSeconds: readNumber(env, 'SMKIT_SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),
+    inferenceMode: readEnum(env, 'SMKIT_INFERENCE_MODE', 'auto', ['auto', 'thread', 'inline'] as const),
   };
   return Object.freeze(settings);
 }

@@ -16,3 +16,8 @@ test('castTensor converts numbers to int64 and bool', () => {
 test('tensor() refuses data that does not fit the shape', () => {
   assert.throws(() => tensor('float32', [2, 2], new Float32Array(3)), /needs 4/);
 });
+
+test('float16 tensors read back as numbers, not raw bits', () => {
+  const t = tensor('float16', [2], Uint16Array.from([0x3c00, 0xc000]));
+  assert.deepEqual(toNested(t), [1, -2]);
+});

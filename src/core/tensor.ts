@@ -1,3 +1,5 @@
+import { fromFloat16Bits } from './float16.js';
+
 /**
  * Tensors as smkit passes them between codecs, pipeline steps and runtimes: a dtype, a shape and a
  * flat, row-major typed array. Runtimes convert to and from their own tensor types at their edge.
@@ -151,6 +153,9 @@ export function toFlatArray(t: Tensor): unknown[] {
   if (t.dtype === 'bool') {
     const d = t.data as Uint8Array;
     for (let i = 0; i < n; i++) out[i] = d[i] !== 0;
+  } else if (t.dtype === 'float16') {
+    const d = t.data as Uint16Array;
+    for (let i = 0; i < n; i++) out[i] = fromFloat16Bits(d[i]!);
   } else if (isBigIntDType(t.dtype)) {
     const d = t.data as BigInt64Array;
     for (let i = 0; i < n; i++) {

@@ -5,6 +5,7 @@ import type { DecodedRequest } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
 import { createDefaultCodecs } from '../codecs/defaults.js';
 import { negotiateAccept } from '../codecs/negotiate.js';
+import { decodeJsonValue } from '../codecs/json.js';
 import { decodeFormParts, type FormPart } from '../codecs/multipart.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import type { ModelRuntime, RuntimeOptions } from '../runtimes/runtime.js';
@@ -210,7 +211,7 @@ export class InferenceEngine {
     if (isTensorMapLike(input)) return { tensors: input };
     if (isTensorLike(input)) return { tensors: { [UNNAMED]: input as Tensor } };
     // Plain values from a user inputFn (nested arrays, TF Serving objects) decode like a JSON body.
-    const request = this.codecs.decode('application/json', Buffer.from(JSON.stringify(input)));
+    const request = decodeJsonValue(input);
     return { tensors: request.tensors, request };
   }
 

@@ -6,7 +6,9 @@ import { createServer, type Server } from 'node:http';
 import type { Settings } from '../config/settings.js';
 import { createLogger } from '../logging/logger.js';
 import { createApp } from './app.js';
-import { InferenceWorker } from './inference-worker.js';
+import { InferenceWorker, type InferenceBackend } from './inference-worker.js';
+import { InProcessBackend } from './in-process-backend.js';
+import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 
 /** What the primary sends a worker before it starts. */
@@ -26,7 +28,13 @@ function report(msg: WorkerReport): void {
 async function run(config: WorkerConfig): Promise<void> {
   const { settings } = config;
   const log = createLogger(settings.logLevel, { worker: config.thread.workerIndex });
-  const backend = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), config.thread, settings.workerConcurrency, log);
+  const { engine } = config.thread;
+  const mode = chooseInferenceMode(settings.inferenceMode, engine.modelDir, engine.codeDir, engine.program);
+  log.debug(mode, 'inference mode');
+  const backend: InferenceBackend =
+    mode.mode === 'inline'
+      ? new InProcessBackend({ ...engine, log }, log)
+      : new InferenceWorker(new URL('./inference-thread.js', import.meta.url), config.thread, settings.workerConcurrency, log);
   let draining = false;
   const app = createApp({ settings, backend, log, isDraining: () => draining });
   const server: Server = createServer(app);

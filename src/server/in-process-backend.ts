@@ -1,29 +1,38 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import type { Logger } from '../core/context.js';
+import type { SmkitLogger } from '../logging/logger.js';
 import { InferenceEngine, type EngineOptions, type EngineDescription, type InvocationRequest, type InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-worker.js';
 
 /**
- * Runs the engine on the calling thread. For embedding the HTTP app in tests and tools; `smkit
- * serve` uses {@link InferenceWorker} so user code never blocks `/ping`.
+ * Runs the engine on the calling thread: no thread hop per request. `smkit serve` uses it for
+ * models that cannot hold the event loop (see `chooseInferenceMode`), and tests embed it; user code
+ * runs in an {@link InferenceWorker} instead so it never blocks `/ping`.
  */
 export class InProcessBackend implements InferenceBackend {
   #engine?: InferenceEngine;
   #state: BackendState = 'loading';
   #failure?: ToolkitError;
+  #active = 0;
   readonly loaded: Promise<void>;
 
-  constructor(options: EngineOptions, private readonly log: Logger) {
+  constructor(options: EngineOptions, private readonly log: SmkitLogger) {
     this.loaded = InferenceEngine.load(options).then(
       (engine) => {
         this.#engine = engine;
         this.#state = 'ready';
+        log.info({ mode: 'inline', ...engine.describe() }, 'model ready');
       },
       (err: unknown) => {
         this.#state = 'failed';
         this.#failure = err instanceof ToolkitError ? err : new ToolkitError('ERR_MODEL_LOAD', String((err as Error)?.message ?? err));
+        log.error({ err, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load; /ping answers 503');
       },
     );
+  }
+
+  /** Resolves once the model is loaded or has failed to load. */
+  whenSettled(): Promise<void> {
+    return this.loaded;
   }
 
   state(): BackendState {
@@ -44,14 +53,19 @@ export class InProcessBackend implements InferenceBackend {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s`)), timeoutMs);
     });
+    this.#active++;
     try {
-      return await Promise.race([this.#engine.invoke(request, this.log), timeout]);
+      return await Promise.race([this.#engine.invoke(request, this.log.child({ requestId: request.requestId })), timeout]);
     } finally {
+      this.#active--;
       clearTimeout(timer);
     }
   }
 
-  async close(): Promise<void> {
+  /** Waits for in-flight invocations (up to `graceMs`), then releases the model. */
+  async close(graceMs = 0): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (this.#active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await this.#engine?.dispose();
   }
 }

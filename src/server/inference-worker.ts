@@ -14,7 +14,10 @@ export interface InferenceBackend {
   failure(): ToolkitError | undefined;
   describe(): EngineDescription | undefined;
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse>;
-  close(): Promise<void>;
+  /** Resolves once the model is loaded or has failed to load. */
+  whenSettled(): Promise<void>;
+  /** Waits for in-flight invocations up to `graceMs`, then releases everything. */
+  close(graceMs?: number): Promise<void>;
 }
 
 interface Pending {
@@ -96,7 +99,7 @@ export class InferenceWorker implements InferenceBackend {
         this.#state = 'ready';
         this.#failure = undefined;
         this.#description = msg.description;
-        this.log.info({ loadMs: msg.loadMs, ...msg.description }, 'model ready');
+        this.log.info({ mode: 'thread', loadMs: msg.loadMs, ...msg.description }, 'model ready');
         this.#settle();
         this.#drainQueue();
         return;
