@@ -32,3 +32,10 @@ export type { LocalTrainOptions, LocalTrainResult } from './train/local-train.js
 export { loadTrainingSettings } from './config/training.js';
 export type { TrainingSettings } from './config/training.js';
 export { openPipeEpoch, findPipeChannels } from './train/pipe-channels.js';
+export { detectGpus, countGpus, inspectGpus, applyCudaVisibleDevices, parseNvidiaSmiList, systemGpuProbes } from './devices/gpus.js';
+export type { GpuProbes, GpuInventory, PhysicalGpu, VisibleGpu } from './devices/gpus.js';
+export { gpuForWorker, planWorkerGpus, cudaVisibleDevicesForWorker } from './devices/assign.js';
+export { selectOnnxProviders, selectTfjsBinding } from './devices/select.js';
+export type { OnnxDeviceChoice, OnnxProvider, TfjsBindingChoice } from './devices/select.js';
+export { buildImage, BAKED_MODEL_DIR } from './build/build-image.js';
+export type { BuildImageOptions, BuiltImage, ImageVariant } from './build/build-image.js';
