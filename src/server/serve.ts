@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadSettings, type Settings } from '../config/settings.js';
+import { ToolkitError } from '../errors/catalogue.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { prepareCodeDir } from '../handlers/code-deps.js';
 import type { WorkerConfig, WorkerReport } from './http-worker.js';
@@ -78,7 +79,8 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
     });
   };
 
-  return new Promise<void>((resolve) => {
+  return new Promise<void>((resolve, reject) => {
+    let startupError: ToolkitError | undefined;
     cluster.on('exit', (worker, code, signal) => {
       const index = indexOf.get(worker) ?? 0;
       indexOf.delete(worker);
@@ -99,7 +101,8 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
       log.info('stopped');
       process.removeListener('SIGTERM', onSignal);
       process.removeListener('SIGINT', onSignal);
-      resolve();
+      if (startupError) reject(startupError);
+      else resolve();
     };
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) return;
@@ -118,5 +121,17 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     for (let i = 0; i < settings.workers; i++) fork(i);
+    // A load that neither finishes nor fails in time (a hung modelFn, a stuck download) ends the
+    // container with a clear error instead of answering 503 until SageMaker's health-check window closes.
+    const startupTimer = setTimeout(() => {
+      if (ready > 0 || failed > 0 || stopping) return;
+      startupError = new ToolkitError(
+        'ERR_MODEL_LOAD',
+        `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT); see the log above for where loading stopped`,
+      );
+      log.error({ code: startupError.code }, startupError.message);
+      onSignal('SIGTERM');
+    }, settings.startupTimeoutSeconds * 1000);
+    startupTimer.unref();
   });
 }

@@ -94,6 +94,13 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /draining/);
   });
 
+  test('a model that does not load within SAGEMAKER_STARTUP_TIMEOUT ends start-up with exit 1', async () => {
+    const server = await serveFixture('hang', { SAGEMAKER_STARTUP_TIMEOUT: '1' });
+    const exit = await server.exited;
+    assert.equal(exit.code, 1);
+    assert.match(server.output(), /within 1 s \(SAGEMAKER_STARTUP_TIMEOUT\)/);
+  });
+
   test('an invalid setting stops start-up naming the variable', () => {
     const r = spawnSync(process.execPath, [SMKIT_BIN, 'serve'], { env: { ...process.env, SAGEMAKER_BIND_TO_PORT: 'eighty' }, encoding: 'utf8', timeout: 20_000 });
     assert.notEqual(r.status, 0);
