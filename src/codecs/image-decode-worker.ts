@@ -16,7 +16,14 @@ export interface DecodeJob {
 
 parentPort?.on('message', (job: DecodeJob) => {
   decodeRaw(job.body, job.channels).then(
-    (raw) => job.reply.postMessage({ ok: true, raw }, [raw.data.buffer as ArrayBuffer]),
+    (raw) => {
+      // Copied, not transferred: sharp's output may live in memory Node 22 cannot detach.
+      try {
+        job.reply.postMessage({ ok: true, raw });
+      } catch (err) {
+        job.reply.postMessage({ ok: false, message: `cannot hand the decoded image back: ${err instanceof Error ? err.message : String(err)}` });
+      }
+    },
     (err: unknown) => job.reply.postMessage({ ok: false, message: err instanceof Error ? err.message : String(err) }),
   ).finally(() => {
     job.reply.close();

@@ -17,6 +17,11 @@ export interface Settings {
   readonly baseDir: string;
   /** `SM_MODEL_DIR`. @defaultValue `<baseDir>/model` */
   readonly modelDir: string;
+  /**
+   * `SMKIT_BAKED_MODEL_DIR`: a model baked into the image (outside `/opt/ml`, which SageMaker may
+   * mount over), served when {@link Settings.modelDir} is absent or empty.
+   */
+  readonly bakedModelDir?: string;
   /** `SAGEMAKER_BIND_TO_PORT`. @defaultValue 8080 */
   readonly port: number;
   /** `SMKIT_BIND_HOST`. @defaultValue `0.0.0.0` */
@@ -199,6 +204,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
   const settings: Settings = {
     baseDir,
     modelDir,
+    bakedModelDir: str(env, 'SMKIT_BAKED_MODEL_DIR') === undefined ? undefined : path.resolve(str(env, 'SMKIT_BAKED_MODEL_DIR')!),
     port,
     host: str(env, 'SMKIT_BIND_HOST') ?? '0.0.0.0',
     safePortRange: readPortRange(env),

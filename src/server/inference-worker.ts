@@ -82,7 +82,8 @@ export class InferenceWorker implements InferenceBackend {
     this.#worker.on('message', (msg: FromThread) => this.#onMessage(msg));
     this.#worker.on('error', (err) => this.log.error({ err }, 'inference thread error'));
     this.#worker.on('exit', (code) => {
-      if (generation !== this.#generation || this.#closing) return;
+      // A failed load ends the thread by itself; reloading would only fail again in a loop.
+      if (generation !== this.#generation || this.#closing || this.#state === 'failed') return;
       this.log.error({ exitCode: code }, 'inference thread exited; starting a new one');
       this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', 'the inference worker stopped while handling this request; it is being restarted'));
       this.#spawn();

@@ -24,8 +24,11 @@ const MAX_RESTART_DELAY_MS = 10_000;
  * Resolves when the server has shut down.
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const settings = loadSettings(env, opts);
-  const log = createLogger(settings.logLevel, { role: 'primary' });
+  const loaded = loadSettings(env, opts);
+  const log = createLogger(loaded.logLevel, { role: 'primary' });
+  const modelDir = resolveModelDir(loaded.modelDir, loaded.bakedModelDir);
+  if (modelDir !== loaded.modelDir) log.info({ modelDir, empty: loaded.modelDir }, 'the model directory is empty; serving the model baked into the image (SMKIT_BAKED_MODEL_DIR)');
+  const settings: Settings = Object.freeze({ ...loaded, modelDir });
   if (!existsSync(settings.modelDir)) {
     log.warn({ modelDir: settings.modelDir }, 'the model directory does not exist; /ping will answer 503 until a model is there and the server restarts');
   }
@@ -44,6 +47,23 @@ export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = pr
     'smkit serve starting',
   );
   return runPrimary(settings, codeDir, log);
+}
+
+function hasFiles(dir: string): boolean {
+  try {
+    return readdirSync(dir).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The directory to serve: the model directory when it holds anything (a model SageMaker mounted
+ * always wins), else the baked-in model when there is one, else the (empty) model directory.
+ */
+export function resolveModelDir(modelDir: string, bakedModelDir: string | undefined): string {
+  if (hasFiles(modelDir) || !bakedModelDir || !hasFiles(bakedModelDir)) return modelDir;
+  return bakedModelDir;
 }
 
 function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Promise<void> {

@@ -101,6 +101,22 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /within 1 s \(SAGEMAKER_STARTUP_TIMEOUT\)/);
   });
 
+  test('an empty model directory falls back to the baked model (SMKIT_BAKED_MODEL_DIR); a mounted model wins', async () => {
+    const baked = path.join(REPO_ROOT, 'models/iris-onnx');
+    const empty = makeOptMl();
+    const fromBaked = await startServe({ SAGEMAKER_BASE_DIR: empty, SMKIT_BAKED_MODEL_DIR: baked });
+    cleanups.push(() => fromBaked.stop(), () => removeDir(empty));
+    await waitForPing(fromBaked);
+    const a = await fetch(`${fromBaked.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(((await a.json()) as number[][])[0]!.length, 3, 'probabilities from the baked iris model');
+    const mounted = makeOptMl(path.join(REPO_ROOT, 'models/iris-pipeline'));
+    const fromMounted = await startServe({ SAGEMAKER_BASE_DIR: mounted, SMKIT_BAKED_MODEL_DIR: baked });
+    cleanups.push(() => fromMounted.stop(), () => removeDir(mounted));
+    await waitForPing(fromMounted);
+    const b = await fetch(`${fromMounted.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(((await b.json()) as { label: string }[][])[0]![0]!.label, 'setosa', 'top-k labels from the mounted pipeline');
+  });
+
   test('an invalid setting stops start-up naming the variable', () => {
     const r = spawnSync(process.execPath, [SMKIT_BIN, 'serve'], { env: { ...process.env, SAGEMAKER_BIND_TO_PORT: 'eighty' }, encoding: 'utf8', timeout: 20_000 });
     assert.notEqual(r.status, 0);
