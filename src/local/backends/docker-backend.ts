@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { trackExit } from './child-exit.js';
+import { detectBuildEngine } from '../../build/engine.js';
 
 /** A container engine CLI that speaks `docker run`. */
 export type ContainerEngine = 'docker' | 'podman';
@@ -44,28 +45,12 @@ export function dockerContainerName(spec: ContainerSpec): string {
   return `${base}-${randomBytes(3).toString('hex')}`;
 }
 
-function runsOk(cmd: string, args: string[]): Promise<boolean> {
-  return new Promise((ok) => {
-    const child = spawn(cmd, args, { stdio: 'ignore', timeout: 10_000 });
-    child.once('error', () => ok(false));
-    child.once('exit', (code) => ok(code === 0));
-  });
-}
-
-/** How to tell that an engine can run containers: docker needs a reachable daemon, podman does not. */
-const ENGINE_PROBES: Record<ContainerEngine, string[]> = {
-  docker: ['version', '--format', '{{.Server.Version}}'],
-  podman: ['--version'],
-};
-
 /**
  * Finds a container engine that can run containers: the preferred one, else `docker` (when its
- * daemon answers), else `podman`; undefined if none.
+ * daemon answers), else `podman`; undefined if none. The same probe `smkit build` uses.
  */
 export async function detectContainerEngine(preferred?: ContainerEngine): Promise<ContainerEngine | undefined> {
-  const order: ContainerEngine[] = preferred ? [preferred] : ['docker', 'podman'];
-  for (const engine of order) if (await runsOk(engine, ENGINE_PROBES[engine])) return engine;
-  return undefined;
+  return detectBuildEngine(preferred).catch(() => undefined);
 }
 
 /** Runs each container with `docker run` (or `podman run`) from a given image. */
