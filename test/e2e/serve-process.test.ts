@@ -2,7 +2,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 
@@ -115,6 +115,22 @@ describe('smkit serve as a process', () => {
     await waitForPing(fromMounted);
     const b = await fetch(`${fromMounted.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
     assert.equal(((await b.json()) as { label: string }[][])[0]![0]!.label, 'setosa', 'top-k labels from the mounted pipeline');
+  });
+
+  test('code/package.json dependencies are installed into a writable copy, never into the model dir', async () => {
+    const server = await serveFixture('code-deps');
+    await waitForPing(server, 200, 120_000);
+    const res = await invoke(server, 'smkit');
+    assert.equal(await res.text(), 'hello, smkit');
+    const modelDir = /"modelDir":"([^"]+)"/.exec(server.output())![1]!;
+    assert.equal(existsSync(path.join(modelDir, 'code', 'node_modules')), false, 'nothing is written to the (read-only) model directory');
+    assert.match(server.output(), /installing code\/package.json dependencies/);
+  });
+
+  test('SMKIT_INSTALL_CODE_DEPS=never skips the install; the failed import is the load error', async () => {
+    const server = await serveFixture('code-deps', { SMKIT_INSTALL_CODE_DEPS: 'never' });
+    const ping = await waitForPing(server, 503);
+    assert.match(((await ping.json()) as { message: string }).message, /greet/);
   });
 
   test('an invalid setting stops start-up naming the variable', () => {
