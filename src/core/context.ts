@@ -4,6 +4,8 @@ export interface Logger {
   info(obj: object | string, msg?: string): void;
   warn(obj: object | string, msg?: string): void;
   error(obj: object | string, msg?: string): void;
+  /** Whether a level is logged (lets hot paths skip building debug records). */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** SageMaker request headers that reach user code (lower-cased names, see contract §1.5). */

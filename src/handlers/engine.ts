@@ -78,7 +78,11 @@ export class InferenceEngine {
     private readonly model: unknown,
     private readonly codecs: CodecRegistry,
     private readonly pipelineFile: string | undefined,
-  ) {}
+  ) {
+    this.encodable = codecs.encodableTypes();
+  }
+
+  private readonly encodable: readonly string[];
 
   /** Loads the handler module and the model (user `modelFn`, pipeline file, or the single model). */
   static async load(options: EngineOptions): Promise<InferenceEngine> {
@@ -135,7 +139,7 @@ export class InferenceEngine {
     if (userEncodes) {
       accept = wildcardOnly ? this.options.defaultAccept : rawAccept;
     } else {
-      const chosen = negotiateAccept(req.accept, this.codecs.encodableTypes(), this.options.defaultAccept);
+      const chosen = this.negotiate(req.accept);
       if (!chosen) {
         throw new ToolkitError('ERR_NOT_ACCEPTABLE', `cannot answer in ${rawAccept}; available: ${this.codecs.encodableTypes().join(', ')}`);
       }
@@ -165,6 +169,16 @@ export class InferenceEngine {
     const response = this.toResponse(output, accept);
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     return response;
+  }
+
+  readonly #acceptCache = new Map<string | undefined, string | undefined>();
+
+  /** Negotiates Accept; answers are cached per header value (clients repeat the same few). */
+  private negotiate(accept: string | undefined): string | undefined {
+    if (this.#acceptCache.has(accept)) return this.#acceptCache.get(accept);
+    const chosen = negotiateAccept(accept, this.encodable, this.options.defaultAccept);
+    if (this.#acceptCache.size < 256) this.#acceptCache.set(accept, chosen);
+    return chosen;
   }
 
   /** Releases the model. */

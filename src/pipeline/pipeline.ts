@@ -16,19 +16,19 @@ export function createDefaultSteps(): StepRegistry {
 
 /** A built pipeline: steps in order, run with per-step timing. */
 export class Pipeline {
-  constructor(readonly steps: readonly Step[]) {}
-
   /** The runtimes of the predict steps, in order (for `/ping` details and multipart input names). */
-  get runtimes(): ModelRuntime[] {
-    return this.steps.flatMap((s) => ('runtime' in s ? [(s as Step & { runtime: ModelRuntime }).runtime] : []));
+  readonly runtimes: readonly ModelRuntime[];
+
+  constructor(readonly steps: readonly Step[]) {
+    this.runtimes = steps.flatMap((s) => ('runtime' in s ? [(s as Step & { runtime: ModelRuntime }).runtime] : []));
   }
 
   /** Runs every step; a failing step's error names it. Step times go to the debug log. */
   async run(data: StepData, ctx: InvocationContext): Promise<StepData> {
-    const timings: Record<string, number> = {};
+    const timings: Record<string, number> | undefined = ctx.log.isLevelEnabled?.('debug') === false ? undefined : {};
     let current = data;
     for (const step of this.steps) {
-      const started = performance.now();
+      const started = timings ? performance.now() : 0;
       try {
         current = await step.run(current, ctx);
       } catch (err) {
@@ -38,9 +38,9 @@ export class Pipeline {
         }
         throw new ToolkitError('ERR_STEP_FAILED', `${step.name} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       }
-      timings[step.name] = Math.round((performance.now() - started) * 1000) / 1000;
+      if (timings) timings[step.name] = Math.round((performance.now() - started) * 1000) / 1000;
     }
-    ctx.log.debug({ requestId: ctx.requestId, stepMs: timings }, 'pipeline steps');
+    if (timings) ctx.log.debug({ requestId: ctx.requestId, stepMs: timings }, 'pipeline steps');
     return current;
   }
 

@@ -55,7 +55,7 @@ export class InProcessBackend implements InferenceBackend {
     });
     this.#active++;
     try {
-      return await Promise.race([this.#engine.invoke(request, this.log.child({ requestId: request.requestId })), timeout]);
+      return await Promise.race([this.#engine.invoke(request, this.log), timeout]);
     } finally {
       this.#active--;
       clearTimeout(timer);
