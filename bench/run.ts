@@ -147,10 +147,8 @@ async function main(): Promise<void> {
   }
   const tfjsBench = path.join(here, 'tfjs.js');
   if (existsSync(tfjsBench)) {
-    const { benchTfjs } = (await import(tfjsBench)) as { benchTfjs: () => Promise<unknown> };
-    const result = await benchTfjs();
-    console.log('\nTF.js:');
-    console.log(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
+    const { benchTfjs } = (await import(tfjsBench)) as { benchTfjs: () => Promise<{ table: string }> };
+    console.log(`\n${(await benchTfjs()).table}`);
   }
 }
 
