@@ -65,7 +65,7 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
     'samples/request.json': SAMPLE_JSON,
     'test/model.test.mjs': MODEL_TEST_MJS,
     'README.md': readme(name),
-    'package.json': packageJson(name),
+    'package.json': packageJson(name, REPO_ROOT.replace(/\/$/, '')),
     '.gitignore': 'node_modules/\nmodel.tar.gz\ntransformed/\n',
   };
   for (const [rel, text] of Object.entries(files)) await fs.writeFile(path.join(target, rel), text);

@@ -180,8 +180,11 @@ npx smkit local transform --model model --input samples --output transformed --s
 `;
 }
 
-/** The project's package.json. */
-export function packageJson(name: string): string {
+/**
+ * The project's package.json. smkit is not on the npm registry, so the dev dependency points at
+ * the smkit installation that scaffolded the project (`file:`), which works offline too.
+ */
+export function packageJson(name: string, smkitRoot: string): string {
   return (
     JSON.stringify(
       {
@@ -194,7 +197,7 @@ export function packageJson(name: string): string {
           serve: 'smkit serve --model-dir model',
           package: 'smkit package model -o model.tar.gz --verify --sample samples/request.csv',
         },
-        devDependencies: { smkit: '^0.1.0' },
+        devDependencies: { smkit: `file:${smkitRoot}` },
       },
       null,
       2,

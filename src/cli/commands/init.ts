@@ -14,6 +14,6 @@ export function registerInit(program: Command): void {
       if (result.missingModel) {
         process.stderr.write(`smkit: warning: the example model ${result.missingModel} was not found; put your model in ${dir}/model/ (npm run build in smkit generates it)\n`);
       }
-      process.stdout.write(`next: cd ${dir} && npm install -D smkit && npm test   (see README.md)\n`);
+      process.stdout.write(`next: cd ${dir} && npm install && npm test   (see README.md)\n`);
     });
 }
