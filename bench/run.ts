@@ -5,14 +5,13 @@
  *
  * Environment: BENCH_SECONDS (per case, default 8), BENCH_WORKERS (default: CPU count).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { buildDenseOnnxModel } from '../src/runtimes/onnx/build-model.js';
-import { freePort } from '../test/helpers/serve-process.js';
+import { measure, startBenchServer } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -51,17 +50,6 @@ function makeModel(dir: string): string {
   return file;
 }
 
-async function waitUp(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode})`);
-    const ok = await fetch(`${url}/ping`).then((r) => r.status === 200, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not become ready`);
-}
-
 interface Row {
   server: string;
   payload: string;
@@ -73,25 +61,7 @@ interface Row {
 }
 
 async function drive(server: string, url: string, payload: string, body: string, connections: number): Promise<Row> {
-  // Warm up first (JIT, ONNX Runtime's first runs, connection set-up), then measure.
-  await autocannon({ url: `${url}/invocations`, method: 'POST', headers: { 'content-type': 'text/csv' }, body, connections, duration: Math.max(1, seconds / 4) });
-  const result = await autocannon({
-    url: `${url}/invocations`,
-    method: 'POST',
-    headers: { 'content-type': 'text/csv', accept: 'application/json' },
-    body,
-    connections,
-    duration: seconds,
-  });
-  return {
-    server,
-    payload,
-    bytes: Buffer.byteLength(body),
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.non2xx + result.errors,
-  };
+  return { server, payload, ...(await measure(url, body, 'text/csv', connections, seconds)) };
 }
 
 async function main(): Promise<void> {
@@ -105,18 +75,16 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   const rows: Row[] = [];
   try {
-    const smkitPort = await freePort();
-    const smkit = spawn(process.execPath, [path.join(repo, 'bin/smkit.js'), 'serve', '--model-dir', dir, '--port', String(smkitPort), '--workers', String(workers)], {
-      env: { ...process.env, SMKIT_LOG_LEVEL: 'warn', SMKIT_BIND_HOST: '127.0.0.1' },
-      stdio: ['ignore', 'ignore', 'inherit'],
+    const smkit = await startBenchServer(path.join(repo, 'bin/smkit.js'), (port) => ['serve', '--model-dir', dir, '--port', String(port), '--workers', String(workers)], {
+      ...process.env,
+      SMKIT_LOG_LEVEL: 'warn',
+      SMKIT_BIND_HOST: '127.0.0.1',
     });
-    children.push(smkit);
-    const basePort = await freePort();
-    const baseline = spawn(process.execPath, [path.join(here, 'baseline-server.js'), model, String(basePort), String(workers)], { stdio: ['ignore', 'ignore', 'inherit'] });
-    children.push(baseline);
-    const smkitUrl = `http://127.0.0.1:${smkitPort}`;
-    const baseUrl = `http://127.0.0.1:${basePort}`;
-    await Promise.all([waitUp(smkitUrl, smkit), waitUp(baseUrl, baseline)]);
+    children.push(smkit.child);
+    const baseline = await startBenchServer(path.join(here, 'baseline-server.js'), (port) => [model, String(port), String(workers)]);
+    children.push(baseline.child);
+    const smkitUrl = smkit.url;
+    const baseUrl = baseline.url;
     for (const [name, body, connections] of payloads) {
       // Alternate who goes first so neither always gets the warmer machine.
       rows.push(await drive('baseline (bare node:http, inline)', baseUrl, name, body, connections));

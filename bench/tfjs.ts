@@ -4,13 +4,11 @@
  * layers-model test fixture (one JSON row), with the TF.js backend in use read from `/ping`.
  * Run alone: `node dist/bench/tfjs.js`. Environment: BENCH_SECONDS (default 8), BENCH_WORKERS.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import sharp from 'sharp';
-import { freePort } from '../test/helpers/serve-process.js';
+import { startBenchServer, measure, type BenchServer } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -26,41 +24,16 @@ export interface TfjsBenchRow {
   errors: number;
 }
 
-async function startServe(modelDir: string, workers: number): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [path.join(repo, 'bin/smkit.js'), 'serve', '--model-dir', modelDir, '--port', String(port), '--workers', String(workers)], {
-    env: { ...process.env, SMKIT_LOG_LEVEL: 'warn', SMKIT_BIND_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+function startServe(modelDir: string, workers: number): Promise<BenchServer> {
+  return startBenchServer(path.join(repo, 'bin/smkit.js'), (port) => ['serve', '--model-dir', modelDir, '--port', String(port), '--workers', String(workers)], {
+    ...process.env,
+    SMKIT_LOG_LEVEL: 'warn',
+    SMKIT_BIND_HOST: '127.0.0.1',
   });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`smkit serve exited early (${child.exitCode}) for ${modelDir}`);
-    if (await fetch(`${url}/ping`).then((r) => r.status === 200, () => false)) return { url, child };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGTERM');
-  throw new Error(`smkit serve did not become ready for ${modelDir}`);
 }
 
 async function drive(url: string, model: string, payload: string, body: Buffer | string, contentType: string, seconds: number): Promise<TfjsBenchRow> {
-  const result = await autocannon({
-    url: `${url}/invocations`,
-    method: 'POST',
-    headers: { 'content-type': contentType, accept: 'application/json' },
-    body,
-    connections: 8,
-    duration: seconds,
-  });
-  return {
-    model,
-    payload,
-    bytes: Buffer.byteLength(body),
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.non2xx + result.errors,
-  };
+  return { model, payload, ...(await measure(url, body, contentType, 8, seconds)) };
 }
 
 /** Measures TF.js serving; `backend` is what `/ping` reports (WASM on machines without tfjs-node). */

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { allocate, castTensor, sizeOf, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
 import type { Step, StepBuilder, StepBuildEnv, StepData } from '../step.js';
+import { loadLabels } from './labels.js';
 
 const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'];
 
@@ -69,27 +68,6 @@ function forEachLane(shape: readonly number[], axis: number, fn: (offset: number
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < stride; i++) fn(o * length * stride + i, stride, length, lane++);
   }
-}
-
-function loadLabels(env: StepBuildEnv, spec: unknown): string[] | undefined {
-  if (spec === undefined) return undefined;
-  if (Array.isArray(spec)) return spec.map(String);
-  if (typeof spec !== 'string') throw bad(env, '"labels" must be a file path (one label per line, or a JSON list) or a list');
-  const file = path.resolve(env.modelDir, spec);
-  if (!file.startsWith(path.resolve(env.modelDir) + path.sep)) throw bad(env, `labels file ${spec} must be inside the model directory`);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw bad(env, `labels file ${spec} cannot be read`);
-  }
-  if (file.endsWith('.json')) {
-    const parsed: unknown = JSON.parse(text);
-    if (Array.isArray(parsed)) return parsed.map(String);
-    if (parsed && typeof parsed === 'object') return Object.keys(parsed).sort((a, b) => Number(a) - Number(b)).map((k) => String((parsed as Record<string, unknown>)[k]));
-    throw bad(env, `labels file ${spec} must hold a JSON list or an index → label object`);
-  }
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
 }
 
 const cast: StepBuilder = (options, env) => {

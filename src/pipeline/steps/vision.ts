@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { type DType, type Tensor, type TensorMap, allocate, castTensor } from '../../core/tensor.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { Step, StepBuildEnv, StepBuilder, StepData } from '../step.js';
+import { loadLabels } from './labels.js';
 
 type Options = Readonly<Record<string, unknown>>;
 type NumericData = Exclude<Tensor['data'], string[] | BigInt64Array | BigUint64Array>;
@@ -358,26 +357,6 @@ const addBatchDim: StepBuilder = (options, env) => {
   };
 };
 
-function loadLabels(env: StepBuildEnv, spec: unknown): string[] | undefined {
-  if (spec === undefined) return undefined;
-  if (Array.isArray(spec)) return spec.map(String);
-  if (typeof spec !== 'string') throw bad(env, '"labels" must be a file path (one label per line, or a JSON list) or a list');
-  const base = path.resolve(env.modelDir);
-  const file = path.resolve(base, spec);
-  if (!file.startsWith(base + path.sep)) throw bad(env, `labels file ${spec} must be inside the model directory`);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw bad(env, `labels file ${spec} cannot be read`);
-  }
-  if (file.endsWith('.json')) {
-    const parsed: unknown = JSON.parse(text);
-    if (Array.isArray(parsed)) return parsed.map(String);
-    throw bad(env, `labels file ${spec} must hold a JSON list`);
-  }
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
-}
 
 /**
  * `threshold`: scores ≥ `value` (default 0.5). Without `labels`, each selected tensor becomes a
