@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ToolkitError } from '../errors/catalogue.js';
 import { registerServe } from './commands/serve.js';
@@ -18,8 +19,10 @@ export class ExitError extends Error {
 
 /** Builds the command table. Each command module registers itself and loads its work lazily. */
 export function createProgram(): Command {
+  const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   const program = new Command('smkit')
     .description('Build, run and test SageMaker-compatible inference containers')
+    .version(version)
     .showHelpAfterError()
     .exitOverride();
   for (const register of [registerServe, registerTrain, registerLocal, registerInvoke, registerPackage, registerInit, registerBuild]) {
