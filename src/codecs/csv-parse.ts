@@ -78,6 +78,8 @@ export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Ten
       } else if (c === PLUS) {
         p++;
       }
+      // The digit loops are inlined here and in the other numeric parser on purpose: a shared
+      // scanner function measured up to a third slower on large bodies.
       // mant holds the first 15 significant digits exactly (leading zeros keep it 0); later digits go to extra.
       const numStart = p;
       let mant = 0;

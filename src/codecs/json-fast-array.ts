@@ -55,6 +55,8 @@ export function scanNumericArray(buf: Uint8Array, start: number): { tensor: Tens
       }
       if (p >= len || (c - 48) >>> 0 >= 10) return undefined;
       if (c === 48 && p + 1 < len && (buf[p + 1]! - 48) >>> 0 < 10) return undefined; // leading zero
+      // The digit loops are inlined here and in the other numeric parser on purpose: a shared
+      // scanner function measured up to a third slower on large bodies.
       let mant = 0;
       let extra = 0;
       let extraDigits = 0;
