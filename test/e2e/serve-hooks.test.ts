@@ -1,7 +1,7 @@
 /** Handler hooks (the user's code in model/code/) through a real `smkit serve`. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 
@@ -112,6 +112,24 @@ describe('handler hooks', () => {
     const body = (await res.json()) as { code: string; message: string };
     assert.equal(body.code, 'ERR_NOT_READY');
     assert.match(body.message, /transformFn together with inputFn/);
+  });
+
+  test("the README's handler example works as printed", async () => {
+    const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf('// code/inference.mjs');
+    const code = readme.slice(start, readme.indexOf('```', start));
+    const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+    mkdirSync(path.join(base, 'model', 'code'));
+    writeFileSync(path.join(base, 'model', 'code', 'inference.mjs'), code);
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base });
+    started.push({ server, base });
+    await waitForPing(server);
+    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: JSON.stringify({ rows: [[5.1, 3.5, 1.4, 0.2]] }), headers: { 'Content-Type': 'application/json' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-amzn-sagemaker-custom-attributes'), 'model-version=3');
+    const { probabilities } = (await res.json()) as { probabilities: number[] };
+    assert.equal(probabilities.length, 3);
+    assert.ok(probabilities[0]! > 0.9, 'setosa');
   });
 
   test('a custom step from code/ runs inside the pipeline file', async () => {
