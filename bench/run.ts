@@ -64,6 +64,38 @@ async function drive(server: string, url: string, payload: string, body: string,
   return { server, payload, ...(await measure(url, body, 'text/csv', connections, seconds)) };
 }
 
+/** Where a 5 MB CSV request's time goes, in-process: decode, model run (with the cast to float32), encode. */
+async function stageTimes(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-stages-'));
+  try {
+    const model = makeModel(dir);
+    const { createDefaultCodecs } = await import('../src/codecs/defaults.js');
+    const ort = await import('onnxruntime-node');
+    const codecs = createDefaultCodecs();
+    const body = Buffer.from(csvRows(9000));
+    const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
+    const runs: { decode: number; model: number; encode: number }[] = [];
+    for (let i = 0; i < 7; i++) {
+      let t = performance.now();
+      const request = codecs.decode('text/csv', body);
+      const decode = performance.now() - t;
+      t = performance.now();
+      const input = request.tensors['']!;
+      const result = await session.run({ input: new ort.Tensor('float32', Float32Array.from(input.data as Float64Array), [...input.shape]) });
+      const modelMs = performance.now() - t;
+      t = performance.now();
+      const out = result['probabilities']!;
+      codecs.encode({ probabilities: { dtype: 'float32', shape: [...out.dims], data: out.data as Float32Array } }, 'application/json', { request });
+      runs.push({ decode, model: modelMs, encode: performance.now() - t });
+    }
+    await session.release();
+    const median = (k: 'decode' | 'model' | 'encode') => runs.map((r) => r[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!.toFixed(1);
+    console.log(`\n5 MB CSV request, in-process medians of ${runs.length}: decode ${median('decode')} ms, cast + model ${median('model')} ms, JSON encode ${median('encode')} ms (${(body.length / 1e6).toFixed(1)} MB in)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-'));
   const model = makeModel(dir);
@@ -104,6 +136,8 @@ async function main(): Promise<void> {
       console.log(`| ${r.payload} | ${r.server} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r === s ? `${(s.rps / b.rps).toFixed(2)}×` : '1.00×'} |`);
     }
   }
+
+  await stageTimes();
 
   const codecBench = path.join(here, 'codecs.js');
   if (existsSync(codecBench)) {
