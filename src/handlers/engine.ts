@@ -97,13 +97,18 @@ export class InferenceEngine {
     };
     const loadDefault = async (): Promise<Pipeline> => (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv) : buildDefaultPipeline(stepEnv));
     let model: unknown;
-    if (hooks.modelFn) {
-      const ctx: LoadContext = { modelDir: options.modelDir, log: options.log, loadDefaultModel: loadDefault };
+    const ctx: LoadContext = { modelDir: options.modelDir, log: options.log, loadDefaultModel: loadDefault };
+    const loadHook = async (name: string, fn: () => unknown): Promise<unknown> => {
       try {
-        model = await hooks.modelFn(options.modelDir, ctx);
+        return await fn();
       } catch (err) {
-        throw new ToolkitError('ERR_MODEL_LOAD', `modelFn in ${hooks.file} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+        throw new ToolkitError('ERR_MODEL_LOAD', `${name} in ${hooks.file} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       }
+    };
+    // The Python toolkit's load order: pre_model_fn, model_fn, model_warmup_fn.
+    if (hooks.preModelFn) await loadHook('preModelFn', () => hooks.preModelFn!(options.modelDir, ctx));
+    if (hooks.modelFn) {
+      model = await loadHook('modelFn', () => hooks.modelFn!(options.modelDir, ctx));
     } else {
       try {
         model = await loadDefault();
@@ -114,6 +119,7 @@ export class InferenceEngine {
         options.log.info({ handler: hooks.file }, 'no model file found; the handler module provides prediction');
       }
     }
+    if (hooks.modelWarmupFn) await loadHook('modelWarmupFn', () => hooks.modelWarmupFn!(options.modelDir, model, ctx));
     return new InferenceEngine(options, hooks, model, createDefaultCodecs(), pipelineSpec?.file);
   }
 

@@ -6,6 +6,10 @@ import type { InvocationContext } from '../core/context.js';
 
 /** `modelFn(modelDir, context)`: loads and returns the model object. */
 export type ModelFn = (modelDir: string, context: LoadContext) => unknown;
+/** `preModelFn(modelDir, context)`: runs once before the model loads (set-up such as environment checks). */
+export type PreModelFn = (modelDir: string, context: LoadContext) => unknown;
+/** `modelWarmupFn(modelDir, model, context)`: runs once after the model loads, before `/ping` turns 200. */
+export type ModelWarmupFn = (modelDir: string, model: unknown, context: LoadContext) => unknown;
 /** `inputFn(body, contentType, context)`: turns the request body into predict input. */
 export type InputFn = (body: Buffer, contentType: string, context: InvocationContext) => unknown;
 /** `predictFn(input, model, context)`: runs the model. */
@@ -25,7 +29,9 @@ export interface LoadContext {
 
 /** The hooks a handler module exports (each optional). */
 export interface HandlerHooks {
+  preModelFn?: PreModelFn;
   modelFn?: ModelFn;
+  modelWarmupFn?: ModelWarmupFn;
   inputFn?: InputFn;
   predictFn?: PredictFn;
   outputFn?: OutputFn;
@@ -35,7 +41,9 @@ export interface HandlerHooks {
 }
 
 const HOOK_NAMES = {
+  preModelFn: ['preModelFn', 'pre_model_fn'],
   modelFn: ['modelFn', 'model_fn'],
+  modelWarmupFn: ['modelWarmupFn', 'model_warmup_fn'],
   inputFn: ['inputFn', 'input_fn'],
   predictFn: ['predictFn', 'predict_fn'],
   outputFn: ['outputFn', 'output_fn'],
