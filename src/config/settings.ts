@@ -67,6 +67,14 @@ export interface Settings {
    * @defaultValue `auto`
    */
   readonly inferenceMode: 'auto' | 'thread' | 'inline';
+  /**
+   * `SAGEMAKER_MULTI_MODEL`: serve the multi-model endpoint API (`/models`, `/models/{name}/invoke`)
+   * instead of one model. SageMaker sets it for containers labelled
+   * `com.amazonaws.sagemaker.capabilities.multi-models=true`. @defaultValue false
+   */
+  readonly multiModel: boolean;
+  /** `SMKIT_MME_MIN_FREE_MB`: a load is refused with 507 when less memory than this is free. @defaultValue 256 */
+  readonly mmeMinFreeMb: number;
   /** `SMKIT_SHUTDOWN_GRACE_SECONDS`: how long SIGTERM waits for in-flight requests. @defaultValue 25 */
   readonly shutdownGraceSeconds: number;
 }
@@ -226,6 +234,8 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     shutdownGraceSeconds: readNumber(env, 'SMKIT_SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),
     inferenceMode: readEnum(env, 'SMKIT_INFERENCE_MODE', 'auto', ['auto', 'thread', 'inline'] as const),
+    multiModel: readBool(env, 'SAGEMAKER_MULTI_MODEL', false),
+    mmeMinFreeMb: readNumber(env, 'SMKIT_MME_MIN_FREE_MB', 256, 0, 1_048_576),
   };
   return Object.freeze(settings);
 }

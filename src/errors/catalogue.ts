@@ -72,6 +72,11 @@ export const ERROR_CATALOGUE = {
   // --- images (smkit build; issue 5) ---
   ERR_BUILD_ENGINE: { status: 500, summary: 'smkit build found no working container engine (docker daemon or podman).' },
   ERR_BUILD_FAILED: { status: 500, summary: 'smkit build: the image build failed, or smkit\'s Dockerfile could not be found.' },
+  // --- multi-model endpoints (SAGEMAKER_MULTI_MODEL) ---
+  ERR_MODEL_ALREADY_LOADED: { status: 409, summary: 'POST /models: a model of that name is already loaded.' },
+  ERR_MODEL_NOT_LOADED: { status: 404, summary: 'No model of that name is loaded (GET, DELETE or invoke on /models/{name}).' },
+  ERR_INSUFFICIENT_RESOURCES: { status: 507, summary: 'Not enough memory to load another model; SageMaker unloads unused models and retries.' },
+  ERR_MULTI_MODEL_DISABLED: { status: 404, summary: 'The /models API needs SAGEMAKER_MULTI_MODEL=true (and /invocations needs it off).' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 /** A stable error code from {@link ERROR_CATALOGUE}. */

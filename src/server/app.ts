@@ -10,6 +10,7 @@ import { parseMediaType } from '../codecs/media-type.js';
 import type { FormPart } from '../codecs/multipart.js';
 import { createFormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-worker.js';
+import { validateLoadRequest, type ModelManager } from './model-store.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'>;
@@ -17,11 +18,19 @@ export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'de
 /** Options for {@link createApp}. */
 export interface AppOptions {
   settings: AppSettings;
-  backend: InferenceBackend;
+  /** The single model's backend (required unless `models` is given). */
+  backend?: InferenceBackend;
   log: SmkitLogger;
   /** True once SIGTERM arrived: new invocations get 503 and connections close after their response. */
   isDraining?: () => boolean;
+  /**
+   * Multi-model mode (`SAGEMAKER_MULTI_MODEL=true`): the `/models` API and
+   * `POST /models/{name}/invoke` serve these models, and `backend` is not used.
+   */
+  models?: ModelManager;
 }
+
+const MODEL_INVOKE = /^\/models\/([^/?]+)\/invoke$/;
 
 const SM_HEADERS: Record<keyof SageMakerHeaders, string> = {
   customAttributes: 'x-amzn-sagemaker-custom-attributes',
@@ -75,7 +84,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
  *
  * @returns a request listener for `http.createServer` (supertest accepts it too).
  */
-export function createApp({ settings, backend, log, isDraining = () => false }: AppOptions): RequestListener {
+export function createApp({ settings, backend: single, log, isDraining = () => false, models }: AppOptions): RequestListener {
+  if (!single && !models) throw new TypeError('createApp needs a backend, or models for a multi-model endpoint');
+  const backend = single as InferenceBackend;
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
   const timeoutMs = settings.timeoutSeconds * 1000;
 
@@ -97,6 +108,10 @@ export function createApp({ settings, backend, log, isDraining = () => false }: 
   };
 
   const ping = (res: ServerResponse): void => {
+    if (models) {
+      if (isDraining()) return sendJson(res, 503, { status: 'Loading', code: 'ERR_NOT_READY', message: 'shutting down' });
+      return sendJson(res, 200, { status: 'Healthy', models: models.list().length });
+    }
     const state = backend.state();
     if (state === 'ready' && !isDraining()) {
       const d = backend.describe();
@@ -108,17 +123,30 @@ export function createApp({ settings, backend, log, isDraining = () => false }: 
   };
 
   /** Refuses invocations the backend cannot take; undefined when it can. */
-  const refusal = (): ToolkitError | undefined => {
+  const refusal = (target: InferenceBackend): ToolkitError | undefined => {
     if (isDraining()) return new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down (SIGTERM); retry on another instance');
-    if (backend.state() === 'failed') return new ToolkitError('ERR_NOT_READY', `the model failed to load: ${backend.failure()?.message ?? 'see the logs'}`);
+    if (target.state() === 'failed') return new ToolkitError('ERR_NOT_READY', `the model failed to load: ${target.failure()?.message ?? 'see the logs'}`);
     return undefined;
   };
 
-  const invoke = async (req: IncomingMessage, res: ServerResponse, body: Buffer, parts?: FormPart[]): Promise<void> => {
+  /** The backend a request goes to: the single model, or the named one of a multi-model endpoint. */
+  const targetOf = (req: IncomingMessage): InferenceBackend => {
+    if (!models) {
+      if (req.url === '/invocations') return backend;
+      throw new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'this container serves one model: POST /invocations (set SAGEMAKER_MULTI_MODEL=true for the /models API)');
+    }
+    const name = MODEL_INVOKE.exec(req.url ?? '')?.[1];
+    if (name === undefined) throw new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'this container serves several models (SAGEMAKER_MULTI_MODEL=true): POST /models/{name}/invoke');
+    const target = models.backend(decodeURIComponent(name));
+    if (!target) throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${decodeURIComponent(name)}" is not loaded; POST /models first`);
+    return target;
+  };
+
+  const invoke = async (req: IncomingMessage, res: ServerResponse, target: InferenceBackend, body: Buffer, parts?: FormPart[]): Promise<void> => {
     const requestId = randomUUID();
     const started = performance.now();
     try {
-      const result = await backend.invoke(
+      const result = await target.invoke(
         { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts },
         timeoutMs,
       );
@@ -146,16 +174,23 @@ export function createApp({ settings, backend, log, isDraining = () => false }: 
   app.get('/execution-parameters', (_req, res) => {
     sendJson(res, 200, { MaxConcurrentTransforms: settings.maxConcurrentTransforms, BatchStrategy: settings.batchStrategy, MaxPayloadInMB: settings.maxPayloadMb });
   });
-  app.post('/invocations', (req: Request, res: Response, next: NextFunction) => {
-    const refused = refusal();
+  app.post(['/invocations', '/models/:name/invoke'], (req: Request, res: Response, next: NextFunction) => {
+    let target: InferenceBackend;
+    try {
+      target = targetOf(req);
+    } catch (err) {
+      return next(err);
+    }
+    const refused = refusal(target);
     if (refused) return next(refused);
     const multipart = parseMediaType(req.headers['content-type']).mediaType === 'multipart/form-data';
-    if (multipart && backend.describe()?.rawBodies === false) {
-      formParts(req, res).then((parts) => invoke(req, res, Buffer.alloc(0), parts), next);
+    if (multipart && target.describe()?.rawBodies === false) {
+      formParts(req, res).then((parts) => invoke(req, res, target, Buffer.alloc(0), parts), next);
       return;
     }
-    rawBody(req, res, (err?: unknown) => (err ? next(err) : void invoke(req, res, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))));
+    rawBody(req, res, (err?: unknown) => (err ? next(err) : void invoke(req, res, target, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))));
   });
+  mountModelRoutes(app, models);
   app.all(['/ping', '/invocations', '/execution-parameters'], (req, _res, next) => {
     next(new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`));
   });
@@ -167,15 +202,71 @@ export function createApp({ settings, backend, log, isDraining = () => false }: 
 
   return (req, res) => {
     if (req.url === '/ping' && (req.method === 'GET' || req.method === 'HEAD')) return ping(res);
-    if (req.url === '/invocations' && req.method === 'POST' && !req.headers['content-encoding'] && !req.headers['content-type']?.toLowerCase().startsWith('multipart/')) {
-      const refused = refusal();
+    if (
+      req.method === 'POST' &&
+      (req.url === '/invocations' || (models && MODEL_INVOKE.test(req.url ?? ''))) &&
+      !req.headers['content-encoding'] &&
+      !req.headers['content-type']?.toLowerCase().startsWith('multipart/')
+    ) {
+      let target: InferenceBackend;
+      try {
+        target = targetOf(req);
+      } catch (err) {
+        return sendError(err, req, res);
+      }
+      const refused = refusal(target);
       if (refused) return sendError(refused, req, res);
       getRawBody(req, { limit: maxBytes, length: req.headers['content-length'] }).then(
-        (body) => invoke(req, res, body),
+        (body) => invoke(req, res, target, body),
         (err: unknown) => sendError(err, req, res),
       );
       return;
     }
     app(req, res);
   };
+}
+
+/**
+ * The multi-model management API (contract §5): load, list, describe and unload. Without a
+ * {@link ModelManager} every route answers 404 `ERR_MULTI_MODEL_DISABLED`.
+ */
+function mountModelRoutes(app: express.Express, models: ModelManager | undefined): void {
+  const disabled = (_req: Request, _res: Response, next: NextFunction) =>
+    next(new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'the /models API needs SAGEMAKER_MULTI_MODEL=true; this container serves one model at POST /invocations'));
+  if (!models) {
+    app.all(['/models', '/models/:name'], disabled);
+    return;
+  }
+  const json = express.json({ limit: '1mb', type: () => true });
+  app.post('/models', json, (req: Request, res: Response, next: NextFunction) => {
+    const body = (req.body ?? {}) as { model_name?: unknown; url?: unknown };
+    let parsed: { name: string; url: string };
+    try {
+      parsed = validateLoadRequest(body.model_name, body.url);
+    } catch (err) {
+      return next(err);
+    }
+    models.load(parsed.name, parsed.url).then(() => sendJson(res, 200, { status: `Model "${parsed.name}" registered` }), next);
+  });
+  app.get('/models', (req: Request, res: Response, next: NextFunction) => {
+    const query = new URL(req.url, 'http://x').searchParams;
+    const limit = Number(query.get('limit') ?? 100);
+    const start = Number(query.get('next_page_token') ?? query.get('nextPageToken') ?? 0);
+    if (!Number.isInteger(limit) || limit < 1 || !Number.isInteger(start) || start < 0) {
+      return next(new ToolkitError('ERR_BAD_REQUEST', 'limit must be a whole number of at least 1 and next_page_token one this API returned'));
+    }
+    const all = models.list().sort((a, b) => a.modelName.localeCompare(b.modelName));
+    const page = all.slice(start, start + Math.min(limit, 100));
+    const next_ = start + page.length;
+    sendJson(res, 200, { models: page, ...(next_ < all.length ? { nextPageToken: String(next_) } : {}) });
+  });
+  app.get('/models/:name', (req: Request, res: Response, next: NextFunction) => {
+    const entry = models.get(String(req.params['name']));
+    if (!entry) return next(new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${String(req.params['name'])}" is not loaded`));
+    sendJson(res, 200, entry);
+  });
+  app.delete('/models/:name', (req: Request, res: Response, next: NextFunction) => {
+    const name = String(req.params['name']);
+    models.unload(name).then(() => sendJson(res, 200, { status: `Model "${name}" unregistered` }), next);
+  });
 }

@@ -4,7 +4,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Settings } from '../config/settings.js';
-import { createLogger } from '../logging/logger.js';
+import path from 'node:path';
+import { createLogger, type SmkitLogger } from '../logging/logger.js';
+import { ModelStore } from './model-store.js';
+import { ClusterModelManager } from './mme-cluster.js';
 import { createApp } from './app.js';
 import { InferenceWorker, type InferenceBackend } from './inference-worker.js';
 import { InProcessBackend } from './in-process-backend.js';
@@ -16,6 +19,8 @@ export interface WorkerConfig {
   type: 'config';
   settings: Settings;
   thread: InferenceThreadData;
+  /** Multi-model endpoints: the models every worker holds now (name, directory). */
+  models: [string, string][];
 }
 
 /** Messages a worker sends the primary. */
@@ -25,18 +30,36 @@ function report(msg: WorkerReport): void {
   process.send?.(msg);
 }
 
+/** The backend for one model directory: inline when nothing can hold the event loop, else a thread. */
+function createBackend(settings: Settings, thread: InferenceThreadData, log: SmkitLogger): InferenceBackend {
+  const { engine } = thread;
+  const mode = chooseInferenceMode(settings.inferenceMode, engine.modelDir, engine.codeDir, engine.program);
+  log.debug({ model: engine.modelDir, ...mode }, 'inference mode');
+  return mode.mode === 'inline'
+    ? new InProcessBackend({ ...engine, log }, log)
+    : new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log);
+}
+
 async function run(config: WorkerConfig): Promise<void> {
   const { settings } = config;
   const log = createLogger(settings.logLevel, { worker: config.thread.workerIndex });
-  const { engine } = config.thread;
-  const mode = chooseInferenceMode(settings.inferenceMode, engine.modelDir, engine.codeDir, engine.program);
-  log.debug(mode, 'inference mode');
-  const backend: InferenceBackend =
-    mode.mode === 'inline'
-      ? new InProcessBackend({ ...engine, log }, log)
-      : new InferenceWorker(new URL('./inference-thread.js', import.meta.url), config.thread, settings.workerConcurrency, log);
+  let backend: InferenceBackend | undefined;
+  let models: ClusterModelManager | undefined;
+  let store: ModelStore | undefined;
+  if (settings.multiModel) {
+    // Each model gets the serving settings with its own directory (its code/ holds its handler).
+    store = new ModelStore((name, url) =>
+      createBackend(settings, { ...config.thread, engine: { ...config.thread.engine, modelDir: url, codeDir: path.join(url, 'code') } }, log.child({ model: name })),
+    );
+    models = new ClusterModelManager(store, (msg) => process.send?.(msg));
+    for (const [name, url] of config.models) {
+      store.load(name, url).catch((err: unknown) => log.error({ err, model: name }, 'could not reload a model this endpoint holds'));
+    }
+  } else {
+    backend = createBackend(settings, config.thread, log);
+  }
   let draining = false;
-  const app = createApp({ settings, backend, log, isDraining: () => draining });
+  const app = createApp({ settings, backend, models, log, isDraining: () => draining });
   const server: Server = createServer(app);
   server.listen(settings.port, settings.host, () => {
     const address = server.address();
@@ -46,18 +69,24 @@ async function run(config: WorkerConfig): Promise<void> {
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 0;
-  void backend.whenSettled().then(() => report({ type: 'model', state: backend.state() === 'ready' ? 'ready' : 'failed' }));
+  if (backend) {
+    const single = backend;
+    void single.whenSettled().then(() => report({ type: 'model', state: single.state() === 'ready' ? 'ready' : 'failed' }));
+  } else {
+    report({ type: 'model', state: 'ready' });
+  }
 
   const shutdown = async (graceMs: number) => {
     if (draining) return;
     draining = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    await backend.close(graceMs);
+    await (backend ? backend.close(graceMs) : store!.closeAll(graceMs));
     await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
     process.exit(0);
   };
   process.on('message', (msg: { type?: string; graceMs?: number }) => {
+    if (models?.onMessage(msg)) return;
     if (msg?.type === 'shutdown') void shutdown(msg.graceMs ?? 0);
   });
   // The primary coordinates shutdown; a terminal's Ctrl-C reaches every process of the group.

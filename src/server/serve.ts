@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -7,6 +8,7 @@ import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { prepareCodeDir } from '../handlers/code-deps.js';
 import type { WorkerConfig, WorkerReport } from './http-worker.js';
 import type { InferenceThreadData } from './thread-protocol.js';
+import { MmeCoordinator } from './mme-cluster.js';
 
 /** Options for {@link serve}; CLI flags that override the environment. */
 export interface ServeOptions {
@@ -29,20 +31,23 @@ export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = pr
   const modelDir = resolveModelDir(loaded.modelDir, loaded.bakedModelDir);
   if (modelDir !== loaded.modelDir) log.info({ modelDir, empty: loaded.modelDir }, 'the model directory is empty; serving the model baked into the image (SMKIT_BAKED_MODEL_DIR)');
   const settings: Settings = Object.freeze({ ...loaded, modelDir });
-  if (!existsSync(settings.modelDir)) {
+  if (!settings.multiModel && !existsSync(settings.modelDir)) {
     log.warn({ modelDir: settings.modelDir }, 'the model directory does not exist; /ping will answer 503 until a model is there and the server restarts');
   }
-  const codeDir = existsSync(settings.modelDir) ? prepareCodeDir(settings.modelDir, settings.installCodeDeps, log) : settings.modelDir + '/code';
+  // A multi-model endpoint loads models later, through POST /models, each with its own code/.
+  const codeDir =
+    !settings.multiModel && existsSync(settings.modelDir) ? prepareCodeDir(settings.modelDir, settings.installCodeDeps, log) : path.join(settings.modelDir, 'code');
   log.info(
     {
       port: settings.port,
-      modelDir: settings.modelDir,
+      multiModel: settings.multiModel,
+      modelDir: settings.multiModel ? undefined : settings.modelDir,
       workers: settings.workers,
       timeoutSeconds: settings.timeoutSeconds,
       maxPayloadMb: settings.maxPayloadMb,
       devices: settings.devices,
       program: settings.program,
-      files: existsSync(settings.modelDir) ? readdirSync(settings.modelDir).slice(0, 20) : [],
+      files: !settings.multiModel && existsSync(settings.modelDir) ? readdirSync(settings.modelDir).slice(0, 20) : undefined,
     },
     'smkit serve starting',
   );
@@ -73,6 +78,9 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
   let failed = 0;
   const restarts = new Map<number, number>();
   const indexOf = new Map<Worker, number>();
+  const mme = settings.multiModel
+    ? new MmeCoordinator(() => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected()), settings.mmeMinFreeMb, log)
+    : undefined;
 
   const fork = (index: number) => {
     const worker = cluster.fork();
@@ -89,7 +97,8 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
       },
     };
     worker.on('message', (msg: WorkerReport) => {
-      if (msg.type === 'hello') worker.send({ type: 'config', settings, thread } satisfies WorkerConfig);
+      if (mme?.onMessage(worker, msg)) return;
+      if (msg.type === 'hello') worker.send({ type: 'config', settings, thread, models: mme?.loaded() ?? [] } satisfies WorkerConfig);
       if (msg.type === 'model' && msg.state === 'ready' && ++ready === settings.workers) {
         log.info({ port: settings.port, workers: settings.workers }, `ready: listening on ${settings.host}:${settings.port}`);
       }
@@ -104,6 +113,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
     cluster.on('exit', (worker, code, signal) => {
       const index = indexOf.get(worker) ?? 0;
       indexOf.delete(worker);
+      mme?.forget(worker.id);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) finish();
         return;

@@ -134,6 +134,9 @@ describe('smkit serve: the SageMaker container contract', () => {
     const nf = await fetch(`${server.url}/predict`);
     assert.equal(nf.status, 404);
     assert.equal(((await nf.json()) as { code: string }).code, 'ERR_NOT_FOUND');
+    const mme = await fetch(`${server.url}/models`);
+    assert.equal(mme.status, 404);
+    assert.equal(((await mme.json()) as { code: string }).code, 'ERR_MULTI_MODEL_DISABLED');
     const na = await fetch(`${server.url}/invocations`);
     assert.equal(na.status, 405);
     assert.equal(((await na.json()) as { code: string }).code, 'ERR_METHOD_NOT_ALLOWED');

@@ -1,0 +1,197 @@
+import type { Worker } from 'node:cluster';
+import { ToolkitError } from '../errors/catalogue.js';
+import type { Logger } from '../core/context.js';
+import { checkFreeMemory, type ModelEntry, type ModelManager, type ModelStore } from './model-store.js';
+import { fromWireError, toWireError, type WireError } from './thread-protocol.js';
+
+/**
+ * Multi-model loads and unloads across `smkit serve`'s worker processes. SageMaker sends
+ * `POST /models` to one connection, so one worker receives it; the primary then applies it to
+ * every worker, so any worker can answer the invocations that follow.
+ */
+
+/** Worker → primary: please load or unload on every worker. */
+export interface MmeRequest {
+  type: 'mme-request';
+  id: number;
+  op: 'load' | 'unload';
+  name: string;
+  url?: string;
+}
+/** Primary → worker: apply this to your own store. */
+export interface MmeApply {
+  type: 'mme-apply';
+  applyId: number;
+  op: 'load' | 'unload';
+  name: string;
+  url?: string;
+}
+/** Worker → primary: applied (or failed). */
+export interface MmeApplied {
+  type: 'mme-applied';
+  applyId: number;
+  error?: WireError;
+}
+/** Primary → worker: the outcome of its request. */
+export interface MmeResponse {
+  type: 'mme-response';
+  id: number;
+  error?: WireError;
+}
+
+/** The worker side: list/get/backend are local, load/unload go through the primary. */
+export class ClusterModelManager implements ModelManager {
+  #nextId = 1;
+  readonly #waiting = new Map<number, { resolve(): void; reject(e: unknown): void }>();
+
+  constructor(
+    private readonly store: ModelStore,
+    private readonly send: (msg: MmeRequest | MmeApplied) => void,
+  ) {}
+
+  /** Handles the primary's messages; returns false for messages that are not about models. */
+  onMessage(msg: { type?: string }): boolean {
+    if (msg.type === 'mme-response') {
+      const m = msg as MmeResponse;
+      const w = this.#waiting.get(m.id);
+      this.#waiting.delete(m.id);
+      if (m.error) w?.reject(fromWireError(m.error));
+      else w?.resolve();
+      return true;
+    }
+    if (msg.type === 'mme-apply') {
+      const m = msg as MmeApply;
+      const done = m.op === 'load' ? this.store.load(m.name, m.url!) : this.store.unload(m.name);
+      done.then(
+        () => this.send({ type: 'mme-applied', applyId: m.applyId }),
+        (err: unknown) => this.send({ type: 'mme-applied', applyId: m.applyId, error: toWireError(err) }),
+      );
+      return true;
+    }
+    return false;
+  }
+
+  #request(op: 'load' | 'unload', name: string, url?: string): Promise<void> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.send({ type: 'mme-request', id, op, name, url });
+    });
+  }
+
+  load(name: string, url: string): Promise<void> {
+    return this.#request('load', name, url);
+  }
+
+  unload(name: string): Promise<void> {
+    return this.#request('unload', name);
+  }
+
+  list(): ModelEntry[] {
+    return this.store.list();
+  }
+
+  get(name: string): ModelEntry | undefined {
+    return this.store.get(name);
+  }
+
+  backend(name: string) {
+    return this.store.backend(name);
+  }
+}
+
+interface PendingApply {
+  workers: Set<number>;
+  errors: WireError[];
+  done(errors: WireError[]): void;
+}
+
+/**
+ * The primary side: the authoritative list of models, applied to every worker. A worker forked
+ * later (after a crash) starts with {@link MmeCoordinator.loaded} so it holds the same models.
+ */
+export class MmeCoordinator {
+  readonly #models = new Map<string, { url: string; state: 'loading' | 'loaded' | 'unloading' }>();
+  readonly #applies = new Map<number, PendingApply>();
+  #nextApply = 1;
+
+  constructor(
+    private readonly workers: () => Worker[],
+    private readonly minFreeMb: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Models every worker should hold, for a newly forked worker. */
+  loaded(): [string, string][] {
+    return [...this.#models.entries()].filter(([, m]) => m.state === 'loaded').map(([name, m]) => [name, m.url]);
+  }
+
+  /** A worker left: it no longer owes acknowledgements. */
+  forget(workerId: number): void {
+    for (const [id, apply] of this.#applies) {
+      if (apply.workers.delete(workerId) && apply.workers.size === 0) {
+        this.#applies.delete(id);
+        apply.done(apply.errors);
+      }
+    }
+  }
+
+  /** Handles a worker's message; returns false for messages that are not about models. */
+  onMessage(worker: Worker, msg: { type?: string }): boolean {
+    if (msg.type === 'mme-applied') {
+      const m = msg as MmeApplied;
+      const apply = this.#applies.get(m.applyId);
+      if (apply && apply.workers.delete(worker.id)) {
+        if (m.error) apply.errors.push(m.error);
+        if (apply.workers.size === 0) {
+          this.#applies.delete(m.applyId);
+          apply.done(apply.errors);
+        }
+      }
+      return true;
+    }
+    if (msg.type === 'mme-request') {
+      const m = msg as MmeRequest;
+      this.#handle(m).then(
+        () => worker.send({ type: 'mme-response', id: m.id } satisfies MmeResponse),
+        (err: unknown) => worker.send({ type: 'mme-response', id: m.id, error: toWireError(err) } satisfies MmeResponse),
+      );
+      return true;
+    }
+    return false;
+  }
+
+  #applyEverywhere(op: 'load' | 'unload', name: string, url?: string): Promise<WireError[]> {
+    const workers = this.workers();
+    if (workers.length === 0) return Promise.resolve([]);
+    const applyId = this.#nextApply++;
+    return new Promise((done) => {
+      this.#applies.set(applyId, { workers: new Set(workers.map((w) => w.id)), errors: [], done });
+      for (const w of workers) w.send({ type: 'mme-apply', applyId, op, name, url } satisfies MmeApply);
+    });
+  }
+
+  async #handle(m: MmeRequest): Promise<void> {
+    const current = this.#models.get(m.name);
+    if (m.op === 'load') {
+      if (current) throw new ToolkitError('ERR_MODEL_ALREADY_LOADED', `model "${m.name}" is already ${current.state === 'loaded' ? 'loaded' : current.state}`);
+      checkFreeMemory(this.minFreeMb);
+      this.#models.set(m.name, { url: m.url!, state: 'loading' });
+      const errors = await this.#applyEverywhere('load', m.name, m.url);
+      if (errors.length > 0) {
+        // All or nothing: a model only some workers hold would answer 404 at random.
+        this.#models.delete(m.name);
+        await this.#applyEverywhere('unload', m.name);
+        throw fromWireError(errors[0]!);
+      }
+      this.#models.set(m.name, { url: m.url!, state: 'loaded' });
+      this.log.info({ model: m.name, url: m.url }, 'model loaded on every worker');
+      return;
+    }
+    if (!current || current.state !== 'loaded') throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${m.name}" is not loaded`);
+    current.state = 'unloading';
+    await this.#applyEverywhere('unload', m.name);
+    this.#models.delete(m.name);
+    this.log.info({ model: m.name }, 'model unloaded');
+  }
+}

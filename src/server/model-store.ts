@@ -1,0 +1,104 @@
+import os from 'node:os';
+import { existsSync, statSync } from 'node:fs';
+import { ToolkitError } from '../errors/catalogue.js';
+import type { InferenceBackend } from './inference-worker.js';
+
+/** A loaded model as the multi-model API lists it. */
+export interface ModelEntry {
+  modelName: string;
+  modelUrl: string;
+}
+
+/**
+ * The multi-model endpoint operations the HTTP front needs (contract §5). In `smkit serve` loads
+ * and unloads are coordinated by the primary so every worker process holds the same models.
+ */
+export interface ModelManager {
+  /** Loads `name` from the directory `url`; 409 if loaded, 507 when memory is short. */
+  load(name: string, url: string): Promise<void>;
+  /** Unloads `name`; 404 if not loaded. */
+  unload(name: string): Promise<void>;
+  list(): ModelEntry[];
+  get(name: string): ModelEntry | undefined;
+  /** The backend serving `name`, when it is loaded here. */
+  backend(name: string): InferenceBackend | undefined;
+}
+
+/** Creates the backend (inline or thread) for one model directory. */
+export type BackendFactory = (name: string, url: string) => InferenceBackend;
+
+const MEMORY_FAILURE = /out of memory|ENOMEM|bad_alloc|allocation failed|Cannot allocate memory/i;
+
+/** Checks a load request's name and url before anything is started. */
+export function validateLoadRequest(name: unknown, url: unknown): { name: string; url: string } {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(name)) {
+    throw new ToolkitError('ERR_BAD_REQUEST', 'model_name must be 1-255 characters: letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
+  if (typeof url !== 'string' || url === '' || !url.startsWith('/')) {
+    throw new ToolkitError('ERR_BAD_REQUEST', 'url must be the absolute path of the model directory (SageMaker sends /opt/ml/models/<name>/model)');
+  }
+  if (!existsSync(url) || !statSync(url).isDirectory()) throw new ToolkitError('ERR_BAD_REQUEST', `url ${url} is not a directory`);
+  return { name, url };
+}
+
+/** Throws 507 when less than `minFreeMb` of memory is free (SageMaker then unloads unused models). */
+export function checkFreeMemory(minFreeMb: number, freeBytes = os.freemem()): void {
+  if (freeBytes < minFreeMb * 1024 * 1024) {
+    throw new ToolkitError(
+      'ERR_INSUFFICIENT_RESOURCES',
+      `only ${Math.round(freeBytes / 1024 / 1024)} MB of memory is free (SMKIT_MME_MIN_FREE_MB=${minFreeMb}); unload a model first`,
+    );
+  }
+}
+
+/** The models one worker process holds, each with its own backend. */
+export class ModelStore implements ModelManager {
+  readonly #models = new Map<string, { url: string; backend: InferenceBackend }>();
+
+  constructor(
+    private readonly create: BackendFactory,
+    private readonly unloadGraceMs = 5000,
+  ) {}
+
+  async load(name: string, url: string): Promise<void> {
+    if (this.#models.has(name)) throw new ToolkitError('ERR_MODEL_ALREADY_LOADED', `model "${name}" is already loaded; DELETE /models/${name} first to replace it`);
+    const backend = this.create(name, url);
+    // Registered before it settles, so a concurrent load of the same name gets 409.
+    this.#models.set(name, { url, backend });
+    await backend.whenSettled();
+    if (backend.state() !== 'ready') {
+      this.#models.delete(name);
+      await backend.close(0);
+      const failure = backend.failure();
+      const message = `model "${name}" failed to load from ${url}: ${failure?.message ?? 'see the log'}`;
+      if (failure && MEMORY_FAILURE.test(failure.message)) throw new ToolkitError('ERR_INSUFFICIENT_RESOURCES', message, { cause: failure });
+      throw new ToolkitError('ERR_MODEL_LOAD', message, { status: 500, cause: failure });
+    }
+  }
+
+  async unload(name: string): Promise<void> {
+    const entry = this.#models.get(name);
+    if (!entry) throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${name}" is not loaded`);
+    this.#models.delete(name);
+    await entry.backend.close(this.unloadGraceMs);
+  }
+
+  list(): ModelEntry[] {
+    return [...this.#models.entries()].filter(([, e]) => e.backend.state() === 'ready').map(([modelName, e]) => ({ modelName, modelUrl: e.url }));
+  }
+
+  get(name: string): ModelEntry | undefined {
+    const e = this.#models.get(name);
+    return e && e.backend.state() === 'ready' ? { modelName: name, modelUrl: e.url } : undefined;
+  }
+
+  backend(name: string): InferenceBackend | undefined {
+    return this.#models.get(name)?.backend;
+  }
+
+  /** Stops every model (shutdown). */
+  async closeAll(graceMs: number): Promise<void> {
+    await Promise.all([...this.#models.values()].map((e) => e.backend.close(graceMs)));
+    this.#models.clear();
+  }
+}

@@ -1,0 +1,100 @@
+/** Multi-model endpoints (SAGEMAKER_MULTI_MODEL=true): the /models API of contract §5, over HTTP. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+
+describe('multi-model endpoint', () => {
+  let server: ServeProcess;
+  let base: string;
+  const modelPath = (name: string) => path.join(base, 'models', name, 'model');
+
+  before(async () => {
+    base = makeOptMl();
+    for (const [name, source] of [
+      ['iris', 'models/iris-onnx'],
+      ['iris-top2', 'models/iris-pipeline'],
+    ] as const) {
+      cpSync(path.join(REPO_ROOT, source), modelPath(name), { recursive: true });
+    }
+    mkdirSync(modelPath('broken'), { recursive: true });
+    writeFileSync(path.join(modelPath('broken'), 'model.onnx'), 'not a model');
+    // Two workers: a load must reach both, whichever connection it arrived on.
+    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '2' });
+    await waitForPing(server);
+  });
+  after(async () => {
+    await server.stop();
+    removeDir(base);
+  });
+
+  const load = (name: string, url = modelPath(name)) =>
+    fetch(`${server.url}/models`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model_name: name, url }) });
+  const invoke = (name: string) =>
+    fetch(`${server.url}/models/${name}/invoke`, {
+      method: 'POST',
+      body: '5.1,3.5,1.4,0.2',
+      headers: { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Target-Model': `${name}.tar.gz`, Connection: 'close' },
+    });
+
+  test('load two models; every worker answers for both', async () => {
+    const a = await load('iris');
+    assert.equal(a.status, 200);
+    assert.deepEqual(await a.json(), { status: 'Model "iris" registered' });
+    assert.equal((await load('iris-top2')).status, 200);
+    // New connections each time, so both worker processes are exercised.
+    for (let i = 0; i < 8; i++) {
+      const r1 = await invoke('iris');
+      assert.equal(r1.status, 200);
+      assert.equal(((await r1.json()) as number[][])[0]!.length, 3);
+      const r2 = await invoke('iris-top2');
+      assert.equal(r2.status, 200);
+      assert.equal(((await r2.json()) as { label: string }[][])[0]![0]!.label, 'setosa');
+    }
+  });
+
+  test('list, describe, 409 on a second load', async () => {
+    const list = (await (await fetch(`${server.url}/models`)).json()) as { models: { modelName: string; modelUrl: string }[] };
+    assert.deepEqual(
+      list.models.map((m) => m.modelName),
+      ['iris', 'iris-top2'],
+    );
+    const page = (await (await fetch(`${server.url}/models?limit=1`)).json()) as { models: unknown[]; nextPageToken?: string };
+    assert.equal(page.models.length, 1);
+    assert.equal(page.nextPageToken, '1');
+    const one = await fetch(`${server.url}/models/iris`);
+    assert.deepEqual(await one.json(), { modelName: 'iris', modelUrl: modelPath('iris') });
+    const again = await load('iris');
+    assert.equal(again.status, 409);
+    assert.equal(((await again.json()) as { code: string }).code, 'ERR_MODEL_ALREADY_LOADED');
+  });
+
+  test('a model that fails to load is refused and not listed; bad requests are 400', async () => {
+    const broken = await load('broken');
+    assert.equal(broken.status, 500);
+    assert.match(((await broken.json()) as { message: string }).message, /failed to load/);
+    assert.equal((await fetch(`${server.url}/models/broken`)).status, 404);
+    assert.equal((await load('nope', '/does/not/exist')).status, 400);
+    assert.equal((await load('../evil', modelPath('iris'))).status, 400);
+  });
+
+  test('unload: 200, then 404 for get, invoke and a second delete', async () => {
+    const del = await fetch(`${server.url}/models/iris`, { method: 'DELETE' });
+    assert.equal(del.status, 200);
+    assert.equal((await fetch(`${server.url}/models/iris`)).status, 404);
+    for (let i = 0; i < 4; i++) {
+      const r = await invoke('iris');
+      assert.equal(r.status, 404);
+      assert.equal(((await r.json()) as { code: string }).code, 'ERR_MODEL_NOT_LOADED');
+    }
+    assert.equal((await fetch(`${server.url}/models/iris`, { method: 'DELETE' })).status, 404);
+    assert.equal((await invoke('iris-top2')).status, 200, 'the other model is still served');
+  });
+
+  test('/invocations is not the multi-model route', async () => {
+    const r = await fetch(`${server.url}/invocations`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(r.status, 404);
+    assert.equal(((await r.json()) as { code: string }).code, 'ERR_MULTI_MODEL_DISABLED');
+  });
+});
