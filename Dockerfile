@@ -88,6 +88,8 @@ RUN chmod 755 /usr/local/bin/smkit-entrypoint /app/bin/smkit.js \
  && node --version && npm --version
 ARG VERSION=dev
 ARG REVISION=unknown
+# No multi-models label here: SageMaker supports GPU multi-model endpoints only for Triton-based
+# containers (contract §5); the CPU image carries it.
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port="true" \
       org.opencontainers.image.title="smkit-gpu" \
       org.opencontainers.image.description="SageMaker-compatible inference container (ONNX Runtime CUDA EP, TensorFlow.js)" \
@@ -115,8 +117,8 @@ RUN chmod 755 /usr/local/bin/smkit-entrypoint /app/bin/smkit.js \
  && mkdir -p /opt/smkit/model
 ARG VERSION=dev
 ARG REVISION=unknown
-# multi-models=true is left out: smkit does not implement the multi-model API (contract §5) yet.
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port="true" \
+      com.amazonaws.sagemaker.capabilities.multi-models="true" \
       org.opencontainers.image.title="smkit" \
       org.opencontainers.image.description="SageMaker-compatible inference container (ONNX Runtime, TensorFlow.js)" \
       org.opencontainers.image.licenses="Apache-2.0" \

@@ -173,10 +173,14 @@ function checkLabels() {
   const inspect = JSON.parse(sh('podman', ['image', 'inspect', IMAGE]).stdout)[0];
   const config = inspect.Config ?? {};
   const labels = config.Labels ?? inspect.Labels ?? {};
-  const want = { 'com.amazonaws.sagemaker.capabilities.accept-bind-to-port': 'true', 'dev.smkit.variant': 'cpu', 'org.opencontainers.image.licenses': 'Apache-2.0' };
+  const want = {
+    'com.amazonaws.sagemaker.capabilities.accept-bind-to-port': 'true',
+    'com.amazonaws.sagemaker.capabilities.multi-models': 'true',
+    'dev.smkit.variant': 'cpu',
+    'org.opencontainers.image.licenses': 'Apache-2.0',
+  };
   for (const [k, v] of Object.entries(want)) if (labels[k] !== v) fail(`label ${k}=${JSON.stringify(labels[k])}, expected ${JSON.stringify(v)}`);
   for (const k of ['org.opencontainers.image.title', 'org.opencontainers.image.version', 'org.opencontainers.image.description']) if (!labels[k]) fail(`label ${k} is missing`);
-  if ('com.amazonaws.sagemaker.capabilities.multi-models' in labels) fail('multi-models label set, but smkit does not implement the multi-model API');
   if (JSON.stringify(config.Entrypoint) !== JSON.stringify(['/usr/local/bin/smkit-entrypoint'])) fail(`ENTRYPOINT is ${JSON.stringify(config.Entrypoint)}, expected exec form ["/usr/local/bin/smkit-entrypoint"]`);
   if (!Object.keys(config.ExposedPorts ?? {}).some((p) => p.startsWith('8080'))) fail(`port 8080 is not exposed: ${JSON.stringify(config.ExposedPorts)}`);
   const env = config.Env ?? [];
@@ -227,6 +231,25 @@ async function main() {
     const c = await startContainer('mounted', IMAGE, { volumes: [`${MODEL}:/opt/ml/model:ro`] });
     await waitForPing(c);
     await checkIris(c);
+    await stopWithSigterm(c);
+  });
+
+  await check('multi-model endpoint (SAGEMAKER_MULTI_MODEL=true): load, invoke, unload', async () => {
+    const c = await startContainer('mme', IMAGE, { env: { SAGEMAKER_MULTI_MODEL: 'true' }, volumes: [`${MODEL}:/opt/ml/models/iris/model:ro`] });
+    await waitForPing(c);
+    const loaded = await fetch(`${c.url}/models`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model_name: 'iris', url: '/opt/ml/models/iris/model' }),
+    });
+    if (loaded.status !== 200) fail(`${c.name}: POST /models answered ${loaded.status}: ${await loaded.text()}\n${containerLogs(c.name)}`);
+    const res = await fetch(`${c.url}/models/iris/invoke`, { method: 'POST', headers: { 'content-type': 'text/csv', 'x-amzn-sagemaker-target-model': 'iris.tar.gz' }, body: '5.1,3.5,1.4,0.2\n' });
+    const body = await res.text();
+    if (res.status !== 200) fail(`${c.name}: POST /models/iris/invoke answered ${res.status}: ${body}`);
+    const gone = await fetch(`${c.url}/models/iris`, { method: 'DELETE' });
+    if (gone.status !== 200) fail(`${c.name}: DELETE /models/iris answered ${gone.status}`);
+    const after = await fetch(`${c.url}/models/iris/invoke`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: '5.1,3.5,1.4,0.2\n' });
+    if (after.status !== 404) fail(`${c.name}: invoking an unloaded model answered ${after.status}, expected 404`);
     await stopWithSigterm(c);
   });
 
