@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { zipSync } from 'fflate';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 
 const ROWS = [
@@ -22,6 +23,19 @@ async function direct(rows: number[][]): Promise<number[][]> {
   await session.release();
   return rows.map((_, i) => data.slice(i * 3, i * 3 + 3));
 }
+
+/** A version-1 NPY file, written here by hand (numpy's layout: the preamble padded to 64 bytes). */
+function npy(descr: string, shape: number[], data: Buffer): Buffer {
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  const preamble = Buffer.alloc(10);
+  preamble.write('\x93NUMPY', 0, 'latin1');
+  preamble[6] = 1;
+  preamble.writeUInt16LE(header.length, 8);
+  return Buffer.concat([preamble, Buffer.from(header, 'latin1'), data]);
+}
+
+const npyFloat32 = (rows: number[][]) => npy('<f4', [rows.length, rows[0]!.length], Buffer.from(Float32Array.from(rows.flat()).buffer));
 
 function assertClose(actual: number[][], expected: number[][], tol = 1e-6): void {
   assert.equal(actual.length, expected.length);
@@ -123,6 +137,23 @@ describe('smkit serve: the SageMaker container contract', () => {
     // ...and the server keeps serving.
     const ok = await post('5.1,3.5,1.4,0.2', { 'Content-Type': 'text/csv' });
     assert.equal(ok.status, 200);
+  });
+
+  test('NPY and NPZ bodies in, JSON lines in and out', async () => {
+    const fromNpy = await post(npyFloat32(ROWS), { 'Content-Type': 'application/x-npy' });
+    assert.equal(fromNpy.status, 200);
+    assertClose((await fromNpy.json()) as number[][], expected);
+    const npz = await post(Buffer.from(zipSync({ 'input.npy': new Uint8Array(npyFloat32(ROWS)) })), { 'Content-Type': 'application/x-npz' });
+    assert.equal(npz.status, 200, 'NPZ members are named inputs');
+    assertClose((await npz.json()) as number[][], expected);
+    const jl = await post(ROWS.map((r) => JSON.stringify(r)).join('\n') + '\n', { 'Content-Type': 'application/jsonlines', Accept: 'application/jsonlines' });
+    assert.equal(jl.status, 200);
+    assert.equal(jl.headers.get('content-type'), 'application/jsonlines');
+    const lines = (await jl.text()).trim().split('\n').map((l) => JSON.parse(l) as number[]);
+    assertClose(lines, expected);
+    const refused = await post(npy('|O', [1], Buffer.from([0x80, 0x04, 0x95])), { 'Content-Type': 'application/x-npy' });
+    assert.equal(refused.status, 400);
+    assert.equal(((await refused.json()) as { code: string }).code, 'ERR_NPY_PICKLE', 'pickled arrays are never unpickled');
   });
 
   test('GET /execution-parameters reports the batch settings', async () => {
