@@ -14,6 +14,8 @@ export interface ContainerSpec {
   logFile: string;
   /** Image (docker backend only). */
   image?: string;
+  /** A multi-model container: started with `SAGEMAKER_MULTI_MODEL=true` and `<optMlDir>/models` as its models folder. */
+  multiModel?: boolean;
 }
 
 /** A started container. */

@@ -31,9 +31,9 @@ export function buildDockerRunArgs({ spec, image, containerName }: DockerRunInpu
     '--name', containerName,
     '--hostname', spec.hostname,
     '-p', `127.0.0.1:${spec.port}:${spec.port}`,
-    '-v', `${join(spec.optMlDir, 'model')}:/opt/ml/model:ro`,
+    ...(spec.multiModel ? ['-v', `${join(spec.optMlDir, 'models')}:/opt/ml/models:ro`] : ['-v', `${join(spec.optMlDir, 'model')}:/opt/ml/model:ro`]),
   ];
-  const env: Record<string, string> = { ...spec.env, SAGEMAKER_BIND_TO_PORT: String(spec.port) };
+  const env: Record<string, string> = { ...spec.env, ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}), SAGEMAKER_BIND_TO_PORT: String(spec.port) };
   for (const [key, value] of Object.entries(env)) args.push('-e', `${key}=${value}`);
   args.push(image, 'serve');
   return args;

@@ -12,7 +12,7 @@ const OPT_ML_DIRS = ['model', 'input/config', 'input/data', 'output', 'output/da
  * copied, a `model.tar.gz` is extracted (safely, by `extractModelArchive`), as SageMaker extracts
  * `ModelDataUrl` into `/opt/ml/model` before the container starts (sagemaker-contract.md §1.7).
  */
-export async function prepareOptMl(root: string, modelSource: string): Promise<string> {
+export async function prepareOptMl(root: string, modelSource: string, mode: 'SingleModel' | 'MultiModel' = 'SingleModel'): Promise<string> {
   for (const dir of OPT_ML_DIRS) await mkdir(join(root, dir), { recursive: true });
   const modelDir = join(root, 'model');
   let info;
@@ -20,6 +20,12 @@ export async function prepareOptMl(root: string, modelSource: string): Promise<s
     info = await stat(modelSource);
   } catch {
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `model ${modelSource} does not exist`);
+  }
+  if (mode === 'MultiModel') {
+    // Models arrive later, on demand, under models/<name>/model (sagemaker-contract.md §5).
+    if (!info.isDirectory()) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `a MultiModel container's model ${modelSource} must be a folder of model archives`);
+    await mkdir(join(root, 'models'), { recursive: true });
+    return root;
   }
   if (info.isDirectory()) {
     await cp(modelSource, modelDir, { recursive: true, dereference: true });

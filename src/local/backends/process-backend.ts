@@ -18,6 +18,7 @@ export function processChildEnv(spec: ContainerSpec, inherited: Record<string, s
     ...inherited,
     SAGEMAKER_MODEL_SERVER_WORKERS: '1',
     ...spec.env,
+    ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}),
     SAGEMAKER_BASE_DIR: spec.optMlDir,
     SAGEMAKER_BIND_TO_PORT: String(spec.port),
     SMKIT_BIND_HOST: '127.0.0.1',

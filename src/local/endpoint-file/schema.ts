@@ -10,6 +10,11 @@ export interface ContainerConfig {
   hostname: string;
   /** Image for the `docker` backend (overrides the endpoint file's top-level `image`). */
   image?: string;
+  /**
+   * `MultiModel` (`ContainerDefinition.Mode`): `model` is a folder of model archives (standing in
+   * for the S3 prefix), loaded on demand by the caller's `TargetModel`. @defaultValue `SingleModel`
+   */
+  mode?: 'SingleModel' | 'MultiModel';
 }
 
 /** A production or shadow variant: one container, or a serial pipeline of 2 to 15. */
@@ -132,25 +137,29 @@ function checkEnv(v: Json, where: string): Record<string, string> {
 
 function parseContainer(v: Json, where: string, resolve: Resolve, defaultHostname: string): ContainerConfig {
   if (!isObject(v)) fail(where, 'must be a map with at least "model"');
-  onlyKeys(v, where, ['model', 'env', 'hostname', 'image']);
+  onlyKeys(v, where, ['model', 'env', 'hostname', 'image', 'mode']);
   const container: ContainerConfig = {
     model: resolve(checkString(v.model, `${where}.model`)),
     env: checkEnv(v.env, `${where}.env`),
     hostname: v.hostname === undefined ? defaultHostname : checkName(v.hostname, `${where}.hostname`),
   };
   if (v.image !== undefined) container.image = checkString(v.image, `${where}.image`);
+  if (v.mode !== undefined) {
+    if (v.mode !== 'SingleModel' && v.mode !== 'MultiModel') fail(`${where}.mode`, 'must be "SingleModel" or "MultiModel"');
+    container.mode = v.mode;
+  }
   return container;
 }
 
 function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: string): VariantConfig {
   if (!isObject(v)) fail(where, 'must be a map');
-  onlyKeys(v, where, ['name', 'weight', 'instanceCount', 'model', 'env', 'hostname', 'image', 'containers']);
+  onlyKeys(v, where, ['name', 'weight', 'instanceCount', 'model', 'env', 'hostname', 'image', 'mode', 'containers']);
   const name = v.name === undefined ? defaultName : checkName(v.name, `${where}.name`);
   const weight = v.weight === undefined ? 1 : checkNumber(v.weight, `${where}.weight`, 0, 1e6);
   const instanceCount = v.instanceCount === undefined ? 1 : checkNumber(v.instanceCount, `${where}.instanceCount`, 1, 1000, true);
   let containers: ContainerConfig[];
   if (v.containers !== undefined) {
-    if (v.model !== undefined || v.env !== undefined || v.hostname !== undefined || v.image !== undefined) {
+    if (v.model !== undefined || v.env !== undefined || v.hostname !== undefined || v.image !== undefined || v.mode !== undefined) {
       fail(where, 'give either "model" (one container) or "containers" (a serial pipeline), not both');
     }
     if (!Array.isArray(v.containers) || v.containers.length < 1 || v.containers.length > MAX_PIPELINE_CONTAINERS) {
@@ -161,13 +170,16 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
     if (named !== 0 && named !== containers.length) {
       fail(`${where}.containers`, 'give "hostname" for every container or for none (as ContainerHostname requires)');
     }
+    if (containers.length > 1 && containers.some((c) => c.mode === 'MultiModel')) {
+      fail(`${where}.containers`, 'a serial inference pipeline cannot hold a MultiModel container (SageMaker allows multi-model only for a single container)');
+    }
     const seen = new Set<string>();
     for (const c of containers) {
       if (seen.has(c.hostname)) fail(`${where}.containers`, `hostname "${c.hostname}" is used twice`);
       seen.add(c.hostname);
     }
   } else if (v.model !== undefined) {
-    containers = [parseContainer({ model: v.model, env: v.env, hostname: v.hostname, image: v.image }, where, resolve, 'primary')];
+    containers = [parseContainer({ model: v.model, env: v.env, hostname: v.hostname, image: v.image, mode: v.mode }, where, resolve, 'primary')];
   } else {
     fail(where, 'needs "model" (a model directory or model.tar.gz) or "containers" (a serial pipeline)');
   }

@@ -1,8 +1,11 @@
+import { ensureModelLoaded, type MultiModelHost } from './multi-model.js';
 /** A container as the front door sees it: where it listens and where its log goes. */
 export interface ChainContainer {
   hostname: string;
   url: string;
   logFile: string;
+  /** Set for a multi-model container: models load on demand by `TargetModel`. */
+  multiModel?: MultiModelHost;
 }
 
 /** An invocation as the caller sent it (sagemaker-contract.md §8 request headers). */
@@ -73,9 +76,12 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
   let customAttributes: string | undefined;
   for (const [index, container] of containers.entries()) {
     const last = index === containers.length - 1;
+    const route = container.multiModel
+      ? `/models/${await ensureModelLoaded(container, container.multiModel, req.targetModel, index, timeoutMs)}/invoke`
+      : '/invocations';
     let res: Response;
     try {
-      res = await fetch(`${container.url}/invocations`, {
+      res = await fetch(`${container.url}${route}`, {
         method: 'POST',
         headers: requestHeaders(req, contentType, last ? req.accept : undefined),
         body,

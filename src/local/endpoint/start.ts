@@ -12,7 +12,8 @@ import { waitForPing, withLogTail } from '../backends/wait-ready.js';
 import { CaptureWriter } from '../capture/writer.js';
 import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { createFrontDoor } from '../front-door/app.js';
-import { ContainerFailure, invokeChain } from './chain.js';
+import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
+import type { MultiModelHost } from './multi-model.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from './local-endpoint.js';
 import { createRandom } from './random.js';
 
@@ -100,8 +101,12 @@ async function deepPing(endpoint: EndpointConfig, planned: PlannedVariant[], tim
   }
 }
 
-function chainContainer(c: RunningContainer): { hostname: string; url: string; logFile: string } {
-  return { hostname: c.spec.hostname, url: c.url, logFile: c.spec.logFile };
+/** Multi-model containers' model sources and folders, by running container. */
+const hosts = new WeakMap<RunningContainer, MultiModelHost>();
+
+function chainContainer(c: RunningContainer): ChainContainer {
+  const multiModel = hosts.get(c);
+  return { hostname: c.spec.hostname, url: c.url, logFile: c.spec.logFile, ...(multiModel ? { multiModel } : {}) };
 }
 
 function listen(server: Server, port: number): Promise<number> {
@@ -146,10 +151,28 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
         for (const container of variant.containers) {
           opts.signal?.throwIfAborted();
           const id = `${endpoint.name}/${variant.name}/${container.hostname}`;
-          const optMlDir = await prepareOptMl(join(workDir, endpoint.name, variant.name, container.hostname), container.model);
+          const multiModel = container.mode === 'MultiModel';
+          const optMlDir = await prepareOptMl(join(workDir, endpoint.name, variant.name, container.hostname), container.model, container.mode);
           const port = await findFreePort();
           const logFile = join(logsDir, `${endpoint.name}.${variant.name}.${container.hostname}.log`);
-          const running = await backend.start({ id, hostname: container.hostname, optMlDir, env: container.env, port, logFile, ...(container.image ? { image: container.image } : {}) });
+          const running = await backend.start({
+            id,
+            hostname: container.hostname,
+            optMlDir,
+            env: container.env,
+            port,
+            logFile,
+            ...(container.image ? { image: container.image } : {}),
+            ...(multiModel ? { multiModel } : {}),
+          });
+          if (multiModel) {
+            hosts.set(running, {
+              source: container.model,
+              hostDir: join(optMlDir, 'models'),
+              containerDir: backend.name === 'docker' ? '/opt/ml/models' : join(optMlDir, 'models'),
+              loads: new Map(),
+            });
+          }
           started.push(running);
           p.containers.push(running);
           say(opts, `smkit local: started ${id} (${backend.name}, port ${port}, log ${logFile})`);

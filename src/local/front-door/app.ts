@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ContainerFailure, type InvocationRequest } from '../endpoint/chain.js';
 import { UnknownVariantError, type LocalEndpoint } from '../endpoint/local-endpoint.js';
+import { TargetModelError } from '../endpoint/multi-model.js';
 import { endpointNotFound, modelErrorFor, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
 
 /** Largest InvokeEndpoint body: 6 MB (`BodyBlob` max, sagemaker-contract.md §1.8). */
@@ -117,7 +118,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         res.end(response.body);
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
-        if (err instanceof UnknownVariantError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof UnknownVariantError || err instanceof TargetModelError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
     },

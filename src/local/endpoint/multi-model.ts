@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { cp, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { extractModelArchive } from '../archive.js';
+import { ContainerFailure, type ChainContainer } from './chain.js';
+
+/** Where a multi-model container's models come from, and where the container reads them. */
+export interface MultiModelHost {
+  /** Folder of model archives or folders, standing in for the model's S3 prefix (`ModelDataUrl`). */
+  source: string;
+  /** Host folder the container loads from (`<its /opt/ml>/models`). */
+  hostDir: string;
+  /** The same folder as the container sees it (`/opt/ml/models` in an image; `hostDir` for a process). */
+  containerDir: string;
+  /** Loads done or under way, by `TargetModel`: each resolves to the container's model name. */
+  loads: Map<string, Promise<string>>;
+}
+
+/** The caller's `TargetModel` is missing or names nothing: the service answers 400 `ValidationError`. */
+export class TargetModelError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TargetModelError';
+  }
+}
+
+/**
+ * What SageMaker does on the first invocation of a model on a multi-model endpoint
+ * (sagemaker-contract.md §5): fetch `<prefix>/<TargetModel>`, extract it under
+ * `/opt/ml/models/<name>/model`, and `POST /models` to the container, once; later invocations
+ * reuse it. `<name>` is opaque (a hash of `TargetModel`), as on the real service.
+ */
+export function ensureModelLoaded(container: ChainContainer, host: MultiModelHost, targetModel: string | undefined, index: number, timeoutMs: number): Promise<string> {
+  if (targetModel === undefined || targetModel === '') {
+    return Promise.reject(new TargetModelError('This is a multi-model endpoint: send the X-Amzn-SageMaker-Target-Model header (TargetModel) naming the model archive, for example model-a.tar.gz.'));
+  }
+  let load = host.loads.get(targetModel);
+  if (!load) {
+    load = loadOnce(container, host, targetModel, index, timeoutMs);
+    host.loads.set(targetModel, load);
+    // A failed load is retried by the next invocation, as the service does.
+    load.catch(() => host.loads.delete(targetModel));
+  }
+  return load;
+}
+
+async function loadOnce(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, timeoutMs: number): Promise<string> {
+  const source = path.resolve(host.source, targetModel);
+  if (!source.startsWith(path.resolve(host.source) + path.sep)) throw new TargetModelError(`TargetModel ${targetModel} must name a model inside the endpoint's model folder`);
+  const info = await stat(source).catch(() => undefined);
+  if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${source}.`);
+  const name = `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
+  const hostModel = path.join(host.hostDir, name, 'model');
+  if (!existsSync(hostModel)) {
+    if (info.isDirectory()) await cp(source, hostModel, { recursive: true, dereference: true });
+    else await extractModelArchive(source, hostModel);
+  }
+  let res: Response;
+  try {
+    res = await fetch(`${container.url}/models`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model_name: name, url: `${host.containerDir}/${name}/model` }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    throw new ContainerFailure('unreachable', container, index, undefined, `loading ${targetModel}: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  // 409: already loaded (for example by an earlier front door run against the same container).
+  if (res.status !== 200 && res.status !== 409) throw new ContainerFailure('status', container, index, res.status, text);
+  return name;
+}

@@ -1,0 +1,70 @@
+// A local multi-model endpoint: a folder of model archives stands in for the S3 prefix; each
+// TargetModel is fetched, extracted and loaded on first use (contract §5), through the real SDK.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { createModelArchive } from '../../src/local/archive.js';
+import { readEndpointFile } from '../../src/local/endpoint-file/load.js';
+import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
+
+let dir: string;
+let handle: LocalEndpointsHandle;
+let client: SageMakerRuntimeClient;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-local-mme-'));
+  await mkdir(join(dir, 'models', 'v2'), { recursive: true });
+  await createModelArchive(join(REPO_ROOT, 'models', 'iris-onnx'), join(dir, 'models', 'iris.tar.gz'));
+  await createModelArchive(join(REPO_ROOT, 'models', 'iris-pipeline'), join(dir, 'models', 'v2', 'top2.tar.gz'));
+  await writeFile(
+    join(dir, 'endpoints.yaml'),
+    `endpoints:\n  - name: many\n    variants:\n      - name: AllTraffic\n        model: ./models\n        mode: MultiModel\n`,
+  );
+  handle = await startLocalEndpoints(await readEndpointFile(join(dir, 'endpoints.yaml')), { port: 0, startupTimeoutMs: 60_000 });
+  client = new SageMakerRuntimeClient({ endpoint: handle.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
+});
+
+after(async () => {
+  client?.destroy();
+  await handle?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const invoke = (targetModel?: string) =>
+  client.send(
+    new InvokeEndpointCommand({
+      EndpointName: 'many',
+      ContentType: 'text/csv',
+      Body: Buffer.from('5.1,3.5,1.4,0.2'),
+      ...(targetModel === undefined ? {} : { TargetModel: targetModel }),
+    }),
+  );
+
+test('each TargetModel is loaded on first use and answers with its own model', async () => {
+  for (let i = 0; i < 2; i++) {
+    const a = JSON.parse(Buffer.from((await invoke('iris.tar.gz')).Body!).toString()) as number[][];
+    assert.equal(a[0]!.length, 3, 'probabilities from iris.tar.gz');
+    const b = JSON.parse(Buffer.from((await invoke('v2/top2.tar.gz')).Body!).toString()) as { label: string }[][];
+    assert.equal(b[0]![0]!.label, 'setosa', 'top-2 labels from v2/top2.tar.gz');
+  }
+  // Loaded once each, under opaque names, as the service does.
+  const container = handle.containers[0]!;
+  const loaded = await (await fetch(`${container.url}/models`)).json() as { models: { modelName: string }[] };
+  assert.equal(loaded.models.length, 2);
+  assert.ok(loaded.models.every((m) => /^m-[0-9a-f]{16}$/.test(m.modelName)));
+  assert.equal((await readdir(join(container.spec.optMlDir, 'models'))).length, 2);
+});
+
+test('a missing, unknown or escaping TargetModel is a ValidationError', async () => {
+  for (const target of [undefined, 'nope.tar.gz', '../endpoints.yaml']) {
+    await assert.rejects(invoke(target), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, 'ValidationError', `TargetModel ${target}: ${err.message}`);
+      assert.equal(err.$metadata?.httpStatusCode, 400);
+      return true;
+    });
+  }
+});
