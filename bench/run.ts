@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildDenseOnnxModel } from '../src/runtimes/onnx/build-model.js';
-import { measure, startBenchServer } from './harness.js';
+import { measure, startBenchServer, type Measurement } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -50,14 +50,9 @@ function makeModel(dir: string): string {
   return file;
 }
 
-interface Row {
+interface Row extends Measurement {
   server: string;
   payload: string;
-  bytes: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
 }
 
 async function drive(server: string, url: string, payload: string, body: string, connections: number): Promise<Row> {

@@ -8,20 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { startBenchServer, measure, type BenchServer } from './harness.js';
+import { startBenchServer, measure, type BenchServer, type Measurement } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
 
 /** One measured case. */
-export interface TfjsBenchRow {
+export interface TfjsBenchRow extends Measurement {
   model: string;
   payload: string;
-  bytes: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
 }
 
 function startServe(modelDir: string, workers: number): Promise<BenchServer> {

@@ -1,3 +1,4 @@
+import type { SageMakerHeaders } from '../core/context.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
 /** Where and how to send one invocation. */
@@ -12,13 +13,9 @@ export interface InvocationTarget {
 }
 
 /** Request headers the SageMaker Runtime API knows (sagemaker-contract.md §8). */
-export interface InvocationHeaders {
+export interface InvocationHeaders extends SageMakerHeaders {
   contentType: string;
   accept?: string;
-  customAttributes?: string;
-  targetModel?: string;
-  targetVariant?: string;
-  inferenceId?: string;
 }
 
 /** The answer, whatever its status. */

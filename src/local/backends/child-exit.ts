@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { ContainerSpec, RunningContainer } from './backend.js';
 
 /** Exit tracking shared by the backends: exit status, a promise, and SIGTERM-then-SIGKILL stop. */
 export interface TrackedChild {
@@ -43,5 +44,18 @@ export function trackExit(child: ChildProcess, onExit: () => void, terminate?: (
       clearTimeout(timer);
       await exitPromise;
     },
+  };
+}
+
+/** A {@link RunningContainer} for a tracked child listening on `127.0.0.1:<spec.port>`. */
+export function runningContainer(spec: ContainerSpec, tracked: TrackedChild, stop: (graceMs: number) => Promise<void> = (g) => tracked.stop(g)): RunningContainer {
+  return {
+    spec,
+    url: `http://127.0.0.1:${spec.port}`,
+    get exited() {
+      return tracked.exited;
+    },
+    exitPromise: tracked.exitPromise,
+    stop: (graceMs = 30_000) => stop(graceMs),
   };
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
-import { trackExit } from './child-exit.js';
+import { runningContainer, trackExit } from './child-exit.js';
 import { detectBuildEngine } from '../../build/engine.js';
 
 /** A container engine CLI that speaks `docker run`. */
@@ -74,18 +74,10 @@ export class DockerBackend implements ContainerBackend {
     const tracked = trackExit(child, () => log.end(), () => {
       spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
     });
-    return {
-      spec,
-      url: `http://127.0.0.1:${spec.port}`,
-      get exited() {
-        return tracked.exited;
-      },
-      exitPromise: tracked.exitPromise,
-      stop: (graceMs = 30_000) => {
-        graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
-        // Give `docker stop` its own grace period before killing the CLI process.
-        return tracked.stop(graceMs + 5_000);
-      },
-    };
+    return runningContainer(spec, tracked, (graceMs) => {
+      graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
+      // Give `docker stop` its own grace period before killing the CLI process.
+      return tracked.stop(graceMs + 5_000);
+    });
   }
 }

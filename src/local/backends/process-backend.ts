@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
-import { trackExit } from './child-exit.js';
+import { runningContainer, trackExit } from './child-exit.js';
 
 /** Path of `bin/smkit.js` in this checkout or installed package (dist/src/local/backends → root). */
 export const SMKIT_BIN = fileURLToPath(new URL('../../../../bin/smkit.js', import.meta.url));
@@ -42,14 +42,6 @@ export class ProcessBackend implements ContainerBackend {
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     const tracked = trackExit(child, () => log.end());
-    return {
-      spec,
-      url: `http://127.0.0.1:${spec.port}`,
-      get exited() {
-        return tracked.exited;
-      },
-      exitPromise: tracked.exitPromise,
-      stop: (graceMs = 30_000) => tracked.stop(graceMs),
-    };
+    return runningContainer(spec, tracked);
   }
 }

@@ -1,3 +1,4 @@
+import type { SageMakerHeaders } from '../../core/context.js';
 import { ensureModelLoaded, type MultiModelHost } from './multi-model.js';
 /** A container as the front door sees it: where it listens and where its log goes. */
 export interface ChainContainer {
@@ -9,14 +10,10 @@ export interface ChainContainer {
 }
 
 /** An invocation as the caller sent it (sagemaker-contract.md §8 request headers). */
-export interface InvocationRequest {
+export interface InvocationRequest extends SageMakerHeaders {
   body: Buffer;
   contentType: string;
   accept?: string;
-  customAttributes?: string;
-  targetModel?: string;
-  targetVariant?: string;
-  inferenceId?: string;
 }
 
 /** A container's successful answer. */
