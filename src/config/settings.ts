@@ -75,6 +75,8 @@ export interface Settings {
   readonly multiModel: boolean;
   /** `SMKIT_MME_MIN_FREE_MB`: a load is refused with 507 when less memory than this is free. @defaultValue 256 */
   readonly mmeMinFreeMb: number;
+  /** `SMKIT_METRICS`: serve Prometheus metrics at `GET /metrics` (what SageMaker's `ContainerMetricsConfig` scrapes). @defaultValue true */
+  readonly metrics: boolean;
   /** `SMKIT_SHUTDOWN_GRACE_SECONDS`: how long SIGTERM waits for in-flight requests. @defaultValue 25 */
   readonly shutdownGraceSeconds: number;
 }
@@ -235,6 +237,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     shutdownGraceSeconds: readNumber(env, 'SMKIT_SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),
     inferenceMode: readEnum(env, 'SMKIT_INFERENCE_MODE', 'auto', ['auto', 'thread', 'inline'] as const),
     multiModel: readBool(env, 'SAGEMAKER_MULTI_MODEL', false),
+    metrics: readBool(env, 'SMKIT_METRICS', true),
     mmeMinFreeMb: readNumber(env, 'SMKIT_MME_MIN_FREE_MB', 256, 0, 1_048_576),
   };
   return Object.freeze(settings);

@@ -11,6 +11,7 @@ import type { FormPart } from '../codecs/multipart.js';
 import { createFormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-worker.js';
 import { validateLoadRequest, type ModelManager } from './model-store.js';
+import type { MetricsSink } from './metrics.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'>;
@@ -28,6 +29,8 @@ export interface AppOptions {
    * `POST /models/{name}/invoke` serve these models, and `backend` is not used.
    */
   models?: ModelManager;
+  /** Invocation metrics, and `GET /metrics` (Prometheus text format). */
+  metrics?: MetricsSink;
 }
 
 const MODEL_INVOKE = /^\/models\/([^/?]+)\/invoke$/;
@@ -84,7 +87,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
  *
  * @returns a request listener for `http.createServer` (supertest accepts it too).
  */
-export function createApp({ settings, backend: single, log, isDraining = () => false, models }: AppOptions): RequestListener {
+export function createApp({ settings, backend: single, log, isDraining = () => false, models, metrics }: AppOptions): RequestListener {
   if (!single && !models) throw new TypeError('createApp needs a backend, or models for a multi-model endpoint');
   const backend = single as InferenceBackend;
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
@@ -145,6 +148,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const invoke = async (req: IncomingMessage, res: ServerResponse, target: InferenceBackend, body: Buffer, parts?: FormPart[]): Promise<void> => {
     const requestId = randomUUID();
     const started = performance.now();
+    if (metrics) {
+      const model = models ? decodeURIComponent(MODEL_INVOKE.exec(req.url ?? '')?.[1] ?? '') : 'model';
+      res.once('finish', () => metrics.observe(model, res.statusCode, (performance.now() - started) / 1000));
+    }
     try {
       const result = await target.invoke(
         { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts },
@@ -171,6 +178,13 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const rawBody = express.raw({ type: () => true, limit: maxBytes });
   const formParts = createFormPartsParser({ maxFileBytes: maxBytes, maxFiles: 64, maxFields: 256 });
 
+  app.get('/metrics', (_req, res, next) => {
+    if (!metrics) return next();
+    metrics.render().then(({ contentType, body }) => {
+      res.setHeader('Content-Type', contentType);
+      res.end(body);
+    }, next);
+  });
   app.get('/execution-parameters', (_req, res) => {
     sendJson(res, 200, { MaxConcurrentTransforms: settings.maxConcurrentTransforms, BatchStrategy: settings.batchStrategy, MaxPayloadInMB: settings.maxPayloadMb });
   });

@@ -7,6 +7,7 @@ import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { ModelStore } from './model-store.js';
+import { createMetrics } from './metrics.js';
 import { ClusterModelManager } from './mme-cluster.js';
 import { createApp } from './app.js';
 import { InferenceWorker, type InferenceBackend } from './inference-worker.js';
@@ -24,10 +25,29 @@ export interface WorkerConfig {
 }
 
 /** Messages a worker sends the primary. */
-export type WorkerReport = { type: 'hello' } | { type: 'listening'; port: number } | { type: 'model'; state: 'ready' | 'failed' };
+export type WorkerReport = { type: 'hello' } | { type: 'metrics-request'; id: number } | { type: 'listening'; port: number } | { type: 'model'; state: 'ready' | 'failed' };
 
 function report(msg: WorkerReport): void {
   process.send?.(msg);
+}
+
+const metricsWaiters = new Map<number, (text: string) => void>();
+let nextMetricsRequest = 1;
+
+/** Every worker's metrics, aggregated by the primary (prom-client's cluster protocol). */
+function askPrimaryForMetrics(): Promise<string> {
+  const id = nextMetricsRequest++;
+  return new Promise((resolve) => {
+    metricsWaiters.set(id, resolve);
+    process.send?.({ type: 'metrics-request', id });
+  });
+}
+
+function onMetricsResponse(msg: { type?: string; id?: number; text?: string }): boolean {
+  if (msg.type !== 'metrics-response') return false;
+  metricsWaiters.get(msg.id!)?.(msg.text ?? '');
+  metricsWaiters.delete(msg.id!);
+  return true;
 }
 
 /** The backend for one model directory: inline when nothing can hold the event loop, else a thread. */
@@ -59,7 +79,8 @@ async function run(config: WorkerConfig): Promise<void> {
     backend = createBackend(settings, config.thread, log);
   }
   let draining = false;
-  const app = createApp({ settings, backend, models, log, isDraining: () => draining });
+  const metrics = settings.metrics ? createMetrics(() => askPrimaryForMetrics()) : undefined;
+  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining });
   const server: Server = createServer(app);
   server.listen(settings.port, settings.host, () => {
     const address = server.address();
@@ -87,6 +108,7 @@ async function run(config: WorkerConfig): Promise<void> {
   };
   process.on('message', (msg: { type?: string; graceMs?: number }) => {
     if (models?.onMessage(msg)) return;
+    if (onMetricsResponse(msg)) return;
     if (msg?.type === 'shutdown') void shutdown(msg.graceMs ?? 0);
   });
   // The primary coordinates shutdown; a terminal's Ctrl-C reaches every process of the group.

@@ -9,6 +9,7 @@ import { prepareCodeDir } from '../handlers/code-deps.js';
 import type { WorkerConfig, WorkerReport } from './http-worker.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { MmeCoordinator } from './mme-cluster.js';
+import { createClusterMetricsAggregator } from './metrics.js';
 
 /** Options for {@link serve}; CLI flags that override the environment. */
 export interface ServeOptions {
@@ -78,6 +79,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
   let failed = 0;
   const restarts = new Map<number, number>();
   const indexOf = new Map<Worker, number>();
+  const clusterMetrics = settings.metrics ? createClusterMetricsAggregator() : undefined;
   const mme = settings.multiModel
     ? new MmeCoordinator(() => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected()), settings.mmeMinFreeMb, log)
     : undefined;
@@ -98,6 +100,13 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
     };
     worker.on('message', (msg: WorkerReport) => {
       if (mme?.onMessage(worker, msg)) return;
+      if (msg.type === 'metrics-request') {
+        clusterMetrics!().then(
+          (text) => worker.send({ type: 'metrics-response', id: msg.id, text }),
+          (err: unknown) => worker.send({ type: 'metrics-response', id: msg.id, text: `# metrics unavailable: ${(err as Error).message}\n` }),
+        );
+        return;
+      }
       if (msg.type === 'hello') worker.send({ type: 'config', settings, thread, models: mme?.loaded() ?? [] } satisfies WorkerConfig);
       if (msg.type === 'model' && msg.state === 'ready' && ++ready === settings.workers) {
         log.info({ port: settings.port, workers: settings.workers }, `ready: listening on ${settings.host}:${settings.port}`);

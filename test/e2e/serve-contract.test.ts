@@ -156,6 +156,29 @@ describe('smkit serve: the SageMaker container contract', () => {
     assert.equal(((await refused.json()) as { code: string }).code, 'ERR_NPY_PICKLE', 'pickled arrays are never unpickled');
   });
 
+  test('GET /metrics counts every worker\'s invocations (Prometheus text format)', async () => {
+    const count = async (status: string): Promise<number> => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`smkit_invocations_total{model="model",status="${status}"}`));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const [ok0, bad0] = [await count('200'), await count('400')];
+    for (let i = 0; i < 4; i++) {
+      // A new connection each time, so both workers answer some.
+      const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', Connection: 'close' } });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+    }
+    const bad = await fetch(`${server.url}/invocations`, { method: 'POST', body: '1,x', headers: { 'Content-Type': 'text/csv', Connection: 'close' } });
+    assert.equal(bad.status, 400);
+    await bad.arrayBuffer();
+    assert.equal((await count('200')) - ok0, 4);
+    assert.equal((await count('400')) - bad0, 1);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /smkit_invocation_seconds_bucket\{le="0\.1",model="model"\}/);
+    assert.match(text, /smkit_process_resident_memory_bytes/);
+  });
+
   test('GET /execution-parameters reports the batch settings', async () => {
     const res = await fetch(`${server.url}/execution-parameters`);
     assert.deepEqual(await res.json(), { MaxConcurrentTransforms: 2, BatchStrategy: 'MULTI_RECORD', MaxPayloadInMB: 0.05 });

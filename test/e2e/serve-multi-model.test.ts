@@ -54,6 +54,12 @@ describe('multi-model endpoint', () => {
     }
   });
 
+  test('/metrics counts invocations per model', async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /smkit_invocations_total\{model="iris",status="200"\} 8/);
+    assert.match(text, /smkit_invocations_total\{model="iris-top2",status="200"\} 8/);
+  });
+
   test('list, describe, 409 on a second load', async () => {
     const list = (await (await fetch(`${server.url}/models`)).json()) as { models: { modelName: string; modelUrl: string }[] };
     assert.deepEqual(
