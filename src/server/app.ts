@@ -209,7 +209,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     next(new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`));
   });
   app.use((req, _res, next) => {
-    next(new ToolkitError('ERR_NOT_FOUND', `no route ${req.method} ${req.path}; the container serves GET /ping, POST /invocations and GET /execution-parameters`));
+    next(new ToolkitError('ERR_NOT_FOUND', `no route ${req.method} ${req.path}; the container serves GET /ping, POST /invocations, GET /execution-parameters, GET /metrics and (multi-model) /models`));
   });
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(err, req, res));
