@@ -47,6 +47,25 @@ export interface InvocationResponse {
   body: Buffer;
   contentType: string;
   customAttributes?: string;
+  /**
+   * Set when user code answered with an async iterable (an async generator, a Node stream): the
+   * chunks to send with HTTP chunked transfer encoding, as SageMaker response streaming expects.
+   * `body` is then empty.
+   */
+  stream?: AsyncIterable<Uint8Array>;
+}
+
+function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
+  return !!v && typeof v === 'object' && typeof (v as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+/** Chunks of a streamed answer as bytes (strings are UTF-8; anything else is JSON). */
+async function* toByteChunks(source: AsyncIterable<unknown>): AsyncIterable<Uint8Array> {
+  for await (const chunk of source) {
+    if (chunk instanceof Uint8Array) yield chunk;
+    else if (typeof chunk === 'string') yield Buffer.from(chunk, 'utf8');
+    else yield Buffer.from(JSON.stringify(chunk), 'utf8');
+  }
 }
 
 /** What `/ping` and the logs report about a loaded engine. */
@@ -174,6 +193,7 @@ export class InferenceEngine {
     }
     const response = this.toResponse(output, accept);
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
+    if (response.stream) response.stream = this.userStream(h.transformFn ? 'transformFn' : 'outputFn', response.stream);
     return response;
   }
 
@@ -190,6 +210,15 @@ export class InferenceEngine {
   /** Releases the model. */
   async dispose(): Promise<void> {
     if (this.model instanceof Pipeline) await this.model.dispose();
+  }
+
+  /** Errors thrown while user code produces a stream get the same treatment as a hook's errors. */
+  private async *userStream(hook: string, stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    try {
+      yield* stream;
+    } catch (err) {
+      throw toUserError(hook, this.hooks.file, err);
+    }
   }
 
   private async user<T>(hook: string, fn: () => T | Promise<T>): Promise<T> {
@@ -256,6 +285,7 @@ export class InferenceEngine {
   /** Accepts what outputFn/transformFn may return: Buffer, string, `{ body, contentType }`, or a value to encode. */
   private toResponse(output: unknown, accept: string): InvocationResponse {
     if (Buffer.isBuffer(output)) return { body: output, contentType: accept };
+    if (isAsyncIterable(output)) return { body: Buffer.alloc(0), contentType: accept, stream: toByteChunks(output) };
     if (output instanceof Uint8Array) return { body: Buffer.from(output.buffer, output.byteOffset, output.byteLength), contentType: accept };
     if (typeof output === 'string') return { body: Buffer.from(output, 'utf8'), contentType: accept };
     if (output && typeof output === 'object' && 'body' in output && Object.keys(output).every((k) => k === 'body' || k === 'contentType')) {

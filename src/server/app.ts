@@ -145,6 +145,29 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     return target;
   };
 
+  /**
+   * Sends a streamed answer with chunked transfer encoding. A failure before the first chunk is an
+   * ordinary error response; after it, the status is out, so the connection is broken instead of
+   * ending cleanly (clients see a truncated stream, never a silently short answer).
+   */
+  const streamResponse = async (res: ServerResponse, stream: AsyncIterable<Uint8Array>, requestId: string): Promise<void> => {
+    const iterator = stream[Symbol.asyncIterator]();
+    let next = await iterator.next();
+    try {
+      while (!next.done) {
+        const chunk = next.value;
+        // Waiting for each write to reach the socket keeps memory bounded and lets what was produced
+        // before a failure reach the client.
+        await new Promise<void>((resolve, reject) => res.write(chunk, (err) => (err ? reject(err) : resolve())));
+        next = await iterator.next();
+      }
+      res.end();
+    } catch (err) {
+      log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
+      res.destroy(err as Error);
+    }
+  };
+
   const invoke = async (req: IncomingMessage, res: ServerResponse, target: InferenceBackend, body: Buffer, parts?: FormPart[]): Promise<void> => {
     const requestId = randomUUID();
     const started = performance.now();
@@ -159,9 +182,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       );
       res.statusCode = 200;
       res.setHeader('Content-Type', result.contentType);
-      res.setHeader('Content-Length', result.body.length);
       if (result.customAttributes !== undefined) res.setHeader('X-Amzn-SageMaker-Custom-Attributes', result.customAttributes);
       if (isDraining()) res.setHeader('Connection', 'close');
+      if (result.stream) return await streamResponse(res, result.stream, requestId);
+      res.setHeader('Content-Length', result.body.length);
       res.end(result.body);
       if (log.isLevelEnabled('debug')) {
         log.debug({ requestId, ms: Math.round((performance.now() - started) * 100) / 100, bytesIn: body.length, bytesOut: result.body.length }, 'invocation');

@@ -16,6 +16,21 @@ function send(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
+/** Sends a streamed answer chunk by chunk, as user code produces it. */
+async function relayStream(id: number, stream: AsyncIterable<Uint8Array>, contentType: string, customAttributes: string | undefined): Promise<void> {
+  send({ type: 'stream-start', id, contentType, ...(customAttributes === undefined ? {} : { customAttributes }) });
+  try {
+    for await (const chunk of stream) {
+      const copy = new Uint8Array(chunk);
+      send({ type: 'stream-chunk', id, data: copy }, [copy.buffer]);
+    }
+    send({ type: 'stream-end', id });
+  } catch (err) {
+    log.error({ err }, 'streamed answer failed part way');
+    send({ type: 'stream-error', id, error: toWireError(err) });
+  }
+}
+
 async function start(): Promise<void> {
   const started = performance.now();
   let engine: InferenceEngine;
@@ -35,8 +50,9 @@ async function start(): Promise<void> {
     const reqLog = log.child({ requestId: rest.requestId });
     engine.invoke({ ...rest, body: asBuffer(body) }, reqLog).then(
       (response) => {
+        if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes);
         const out = new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength);
-        send({ type: 'result', id: msg.id, response: { ...response, body: out } }, transferable(out));
+        send({ type: 'result', id: msg.id, response: { contentType: response.contentType, customAttributes: response.customAttributes, body: out } }, transferable(out));
       },
       (err: unknown) => send({ type: 'error', id: msg.id, error: toWireError(err) }),
     );

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { Logger } from '../core/context.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
+import { ChunkQueue } from './chunk-queue.js';
 import { asBuffer, fromWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
 /** Readiness as `/ping` reports it. */
@@ -42,6 +43,7 @@ export class InferenceWorker implements InferenceBackend {
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #pongs = new Map<number, () => void>();
+  #streams = new Map<number, ChunkQueue>();
   #queue: (() => void)[] = [];
   #active = 0;
   #closing = false;
@@ -114,6 +116,27 @@ export class InferenceWorker implements InferenceBackend {
       case 'pong':
         this.#pongs.get(msg.id)?.();
         return;
+      case 'stream-start': {
+        const p = this.#pending.get(msg.id);
+        if (!p) return;
+        // The first chunk is the answer: the timeout and the concurrency slot end here.
+        this.#finish(msg.id, p);
+        const queue = new ChunkQueue();
+        this.#streams.set(msg.id, queue);
+        p.resolve({ body: Buffer.alloc(0), contentType: msg.contentType, customAttributes: msg.customAttributes, stream: queue });
+        return;
+      }
+      case 'stream-chunk':
+        this.#streams.get(msg.id)?.push(msg.data);
+        return;
+      case 'stream-end':
+        this.#streams.get(msg.id)?.end();
+        this.#streams.delete(msg.id);
+        return;
+      case 'stream-error':
+        this.#streams.get(msg.id)?.fail(fromWireError(msg.error));
+        this.#streams.delete(msg.id);
+        return;
       case 'result':
       case 'error': {
         const p = this.#pending.get(msg.id);
@@ -143,6 +166,8 @@ export class InferenceWorker implements InferenceBackend {
   }
 
   #failAll(err: ToolkitError): void {
+    for (const queue of this.#streams.values()) queue.fail(err);
+    this.#streams.clear();
     for (const [id, p] of this.#pending) {
       clearTimeout(p.timer);
       this.#pending.delete(id);

@@ -132,6 +132,25 @@ describe('handler hooks', () => {
     assert.ok(probabilities[0]! > 0.9, 'setosa');
   });
 
+  for (const mode of ['thread', 'inline'] as const) {
+    test(`an async generator streams its chunks with chunked transfer encoding (${mode})`, async () => {
+      const server = await serveIt('streaming', false, { SMKIT_INFERENCE_MODE: mode });
+      await waitForPing(server);
+      const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: '3', headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('transfer-encoding'), 'chunked');
+      assert.equal(res.headers.get('content-type'), 'text/plain');
+      assert.equal(await res.text(), 'token-0\ntoken-1\ntoken-2\n');
+      const broken = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'fail', headers: { 'Content-Type': 'text/plain' } });
+      assert.equal(broken.status, 200, 'the status was already sent with the first chunk');
+      await assert.rejects(broken.text(), 'a failure part way breaks the stream instead of ending it cleanly');
+      assert.match(server.output(), /streamed answer failed part way/);
+      const early = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'fail-early', headers: { 'Content-Type': 'text/plain' } });
+      assert.equal(early.status, 413, 'a failure before the first chunk is an ordinary error answer');
+      assert.equal(((await early.json()) as { message: string }).message, 'prompt too long');
+    });
+  }
+
   test('a custom step from code/ runs inside the pipeline file', async () => {
     const server = await serveIt('custom-step', true);
     await waitForPing(server);
