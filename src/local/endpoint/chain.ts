@@ -49,7 +49,7 @@ export interface ChainOptions {
   timeoutMs?: number;
 }
 
-function requestHeaders(req: InvocationRequest, contentType: string, accept: string | undefined): Record<string, string> {
+export function requestHeaders(req: InvocationRequest, contentType: string, accept: string | undefined): Record<string, string> {
   // `*/*` (what fetch would send anyway) means "your SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT".
   const headers: Record<string, string> = { 'content-type': contentType, accept: accept ?? '*/*' };
   if (req.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = req.customAttributes;

@@ -3,6 +3,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { ContainerFailure, type InvocationRequest } from '../endpoint/chain.js';
 import { UnknownVariantError, type LocalEndpoint } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
+import { openStream, type StreamedAnswer } from '../endpoint/stream.js';
+import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { endpointNotFound, modelErrorFor, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
 
 /** Largest InvokeEndpoint body: 6 MB (`BodyBlob` max, sagemaker-contract.md §1.8). */
@@ -58,6 +60,26 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
   return violations;
 }
 
+/** The InvokeEndpoint request members from the HTTP request; `acceptHeader` differs for streaming. */
+function readInvocation(req: Request, acceptHeader: string): InvocationRequest {
+  const invocation: InvocationRequest = {
+    body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+    contentType: header(req, 'content-type') ?? 'application/octet-stream',
+  };
+  const optional: Array<[keyof InvocationRequest, string]> = [
+    ['accept', acceptHeader],
+    ['customAttributes', 'x-amzn-sagemaker-custom-attributes'],
+    ['targetModel', 'x-amzn-sagemaker-target-model'],
+    ['targetVariant', 'x-amzn-sagemaker-target-variant'],
+    ['inferenceId', 'x-amzn-sagemaker-inference-id'],
+  ];
+  for (const [key, h] of optional) {
+    const value = header(req, h);
+    if (value !== undefined) (invocation as unknown as Record<string, unknown>)[key] = value;
+  }
+  return invocation;
+}
+
 function sendError(res: Response, err: RuntimeApiError): void {
   res.status(err.status).setHeader('x-amzn-ErrorType', err.type);
   res.setHeader('Content-Type', 'application/json');
@@ -93,21 +115,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       const endpoint = opts.endpoints.get(name);
       if (!endpoint) return fail(endpointNotFound(name, accountId));
 
-      const invocation: InvocationRequest = {
-        body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
-        contentType: header(req, 'content-type') ?? 'application/octet-stream',
-      };
-      const optional: Array<[keyof InvocationRequest, string]> = [
-        ['accept', 'accept'],
-        ['customAttributes', 'x-amzn-sagemaker-custom-attributes'],
-        ['targetModel', 'x-amzn-sagemaker-target-model'],
-        ['targetVariant', 'x-amzn-sagemaker-target-variant'],
-        ['inferenceId', 'x-amzn-sagemaker-inference-id'],
-      ];
-      for (const [key, h] of optional) {
-        const value = header(req, h);
-        if (value !== undefined) (invocation as unknown as Record<string, unknown>)[key] = value;
-      }
+      const invocation = readInvocation(req, 'accept');
 
       try {
         const { variant, response } = await endpoint.invoke(invocation);
@@ -124,8 +132,51 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     },
   );
 
+  app.post(
+    '/endpoints/:endpointName/invocations-response-stream',
+    express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
+    async (req: Request<{ endpointName: string }>, res: Response) => {
+      const name = req.params.endpointName;
+      const fail = (err: RuntimeApiError): void => {
+        opts.onError?.(name, err);
+        sendError(res, err);
+      };
+      const violations = checkHeaders(req, name);
+      if (violations.length > 0) return fail(validationError(violations));
+      const endpoint = opts.endpoints.get(name);
+      if (!endpoint) return fail(endpointNotFound(name, accountId));
+      // The streaming operation carries Accept as X-Amzn-SageMaker-Accept (sagemaker-contract.md §6.1).
+      const invocation = readInvocation(req, 'x-amzn-sagemaker-accept');
+      let answer: StreamedAnswer;
+      let variantName: string;
+      try {
+        const variant = endpoint.route(invocation.targetVariant);
+        variantName = variant.name;
+        if (variant.containers.length !== 1) {
+          return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${variant.name} is a serial pipeline of ${variant.containers.length}.`));
+        }
+        answer = await openStream(variant.containers[0]!, invocation, 60_000);
+      } catch (err) {
+        if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
+        if (err instanceof UnknownVariantError || err instanceof TargetModelError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
+      }
+      res.status(200);
+      res.setHeader('Content-Type', EVENT_STREAM_CONTENT_TYPE);
+      res.setHeader('X-Amzn-SageMaker-Content-Type', answer.contentType);
+      res.setHeader('x-Amzn-Invoked-Production-Variant', variantName);
+      if (answer.customAttributes !== undefined) res.setHeader('X-Amzn-SageMaker-Custom-Attributes', answer.customAttributes);
+      try {
+        for await (const chunk of answer.chunks) res.write(payloadPart(chunk));
+      } catch (err) {
+        res.write(modelStreamError(`The model's response stream broke: ${(err as Error).message}. See the container log for more information.`, 'StreamBroken'));
+      }
+      res.end();
+    },
+  );
+
   app.use((req: Request, res: Response) => {
-    sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations (got ${req.method} ${req.path}).`));
+    sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations and /invocations-response-stream (got ${req.method} ${req.path}).`));
   });
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -1,0 +1,38 @@
+import { ContainerFailure, requestHeaders, type ChainContainer, type InvocationRequest } from './chain.js';
+import { ensureModelLoaded } from './multi-model.js';
+
+/** A container's answer as it streams: its content type and the chunks as they arrive. */
+export interface StreamedAnswer {
+  contentType: string;
+  customAttributes?: string;
+  chunks: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Opens a streamed invocation of one container (`InvokeEndpointWithResponseStream`,
+ * sagemaker-contract.md §6.1): the same `POST /invocations`, read chunk by chunk. An error status
+ * arrives before any chunk and throws a {@link ContainerFailure}, like a normal invocation.
+ */
+export async function openStream(container: ChainContainer, req: InvocationRequest, timeoutMs: number): Promise<StreamedAnswer> {
+  const route = container.multiModel ? `/models/${await ensureModelLoaded(container, container.multiModel, req.targetModel, 0, timeoutMs)}/invoke` : '/invocations';
+  let res: Response;
+  try {
+    res = await fetch(`${container.url}${route}`, {
+      method: 'POST',
+      headers: requestHeaders(req, req.contentType, req.accept),
+      body: req.body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const name = (err as Error).name;
+    if (name === 'TimeoutError' || name === 'AbortError') throw new ContainerFailure('timeout', container, 0, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
+    throw new ContainerFailure('unreachable', container, 0, undefined, (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
+  }
+  if (res.status >= 400) throw new ContainerFailure('status', container, 0, res.status, await res.text());
+  const body = res.body;
+  return {
+    contentType: res.headers.get('content-type') ?? 'application/octet-stream',
+    ...(res.headers.get('x-amzn-sagemaker-custom-attributes') === null ? {} : { customAttributes: res.headers.get('x-amzn-sagemaker-custom-attributes')! }),
+    chunks: body ? (body as unknown as AsyncIterable<Uint8Array>) : (async function* () {})(),
+  };
+}

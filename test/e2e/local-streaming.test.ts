@@ -1,0 +1,71 @@
+// Response streaming through the front door (InvokeEndpointWithResponseStream, contract §6.1),
+// driven by the real AWS SDK v3 client: PayloadPart events, ModelStreamError, and ModelError.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { readEndpointFile } from '../../src/local/endpoint-file/load.js';
+import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
+
+let dir: string;
+let handle: LocalEndpointsHandle;
+let client: SageMakerRuntimeClient;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-local-stream-'));
+  const model = join(REPO_ROOT, 'test', 'fixtures', 'handlers', 'streaming');
+  await writeFile(join(dir, 'endpoints.yaml'), `endpoints:\n  - name: chat\n    variants:\n      - name: AllTraffic\n        model: ${model}\n`);
+  handle = await startLocalEndpoints(await readEndpointFile(join(dir, 'endpoints.yaml')), { port: 0, startupTimeoutMs: 60_000 });
+  client = new SageMakerRuntimeClient({ endpoint: handle.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
+});
+
+after(async () => {
+  client?.destroy();
+  await handle?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const stream = (body: string) =>
+  client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'chat', Body: Buffer.from(body), ContentType: 'text/plain', Accept: 'text/plain' }));
+
+test('the SDK receives the container chunks as PayloadPart events', async () => {
+  const out = await stream('4');
+  assert.equal(out.ContentType, 'text/plain');
+  assert.equal(out.InvokedProductionVariant, 'AllTraffic');
+  const parts: string[] = [];
+  for await (const event of out.Body!) {
+    if (event.PayloadPart?.Bytes) parts.push(Buffer.from(event.PayloadPart.Bytes).toString('utf8'));
+  }
+  assert.equal(parts.join(''), 'token-0\ntoken-1\ntoken-2\ntoken-3\n');
+  assert.ok(parts.length >= 2, `the answer arrived in several events (${parts.length})`);
+});
+
+test('a stream that breaks part way raises ModelStreamError after the parts already sent', async () => {
+  const out = await stream('fail');
+  const parts: string[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const event of out.Body!) {
+        if (event.PayloadPart?.Bytes) parts.push(Buffer.from(event.PayloadPart.Bytes).toString('utf8'));
+      }
+    })(),
+    (err: Error & { ErrorCode?: string }) => {
+      assert.equal(err.name, 'ModelStreamError');
+      assert.equal(err.ErrorCode, 'StreamBroken');
+      return true;
+    },
+  );
+  assert.equal(parts.join(''), 'partial\n');
+});
+
+test('an error before the first chunk is a ModelError with the container status', async () => {
+  await assert.rejects(stream('fail-early'), (err: Error & { OriginalStatusCode?: number; $metadata?: { httpStatusCode?: number } }) => {
+    assert.equal(err.name, 'ModelError');
+    assert.equal(err.OriginalStatusCode, 413);
+    assert.equal(err.$metadata?.httpStatusCode, 424);
+    return true;
+  });
+});
