@@ -119,11 +119,17 @@ export class MmeCoordinator {
     private readonly workers: () => Worker[],
     private readonly minFreeMb: number,
     private readonly log: Logger,
+    /** How long a load or unload may take on the workers before it is reported as failed. */
+    private readonly applyTimeoutMs = 600_000,
   ) {}
 
-  /** Models every worker should hold, for a newly forked worker. */
-  loaded(): [string, string][] {
-    return [...this.#models.entries()].filter(([, m]) => m.state === 'loaded').map(([name, m]) => [name, m.url]);
+  /**
+   * Models a newly configured worker should load: loaded ones and those being loaded (a load in
+   * flight was broadcast only to the workers configured before it; a failed one is unloaded from
+   * every worker, this one included).
+   */
+  assigned(): [string, string][] {
+    return [...this.#models.entries()].filter(([, m]) => m.state !== 'unloading').map(([name, m]) => [name, m.url]);
   }
 
   /** A worker left: it no longer owes acknowledgements. */
@@ -165,7 +171,18 @@ export class MmeCoordinator {
     const workers = this.workers();
     if (workers.length === 0) return Promise.resolve([]);
     const applyId = this.#nextApply++;
-    return new Promise((done) => {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const apply = this.#applies.get(applyId);
+        if (!apply) return;
+        this.#applies.delete(applyId);
+        const message = `${op} of model "${name}" got no answer from worker(s) ${[...apply.workers].join(', ')} within ${this.applyTimeoutMs / 1000} s`;
+        resolve([...apply.errors, { code: 'ERR_INTERNAL', status: 500, message }]);
+      }, this.applyTimeoutMs);
+      const done = (errors: WireError[]) => {
+        clearTimeout(timer);
+        resolve(errors);
+      };
       this.#applies.set(applyId, { workers: new Set(workers.map((w) => w.id)), errors: [], done });
       for (const w of workers) w.send({ type: 'mme-apply', applyId, op, name, url } satisfies MmeApply);
     });

@@ -80,8 +80,15 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
   const restarts = new Map<number, number>();
   const indexOf = new Map<Worker, number>();
   const clusterMetrics = settings.metrics ? createClusterMetricsAggregator() : undefined;
+  // Workers that have their configuration: only they can apply model loads (earlier messages are lost).
+  const configured = new Set<number>();
   const mme = settings.multiModel
-    ? new MmeCoordinator(() => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected()), settings.mmeMinFreeMb, log)
+    ? new MmeCoordinator(
+        () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected() && configured.has(w.id)),
+        settings.mmeMinFreeMb,
+        log,
+        settings.startupTimeoutSeconds * 1000,
+      )
     : undefined;
 
   const fork = (index: number) => {
@@ -107,7 +114,10 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
         );
         return;
       }
-      if (msg.type === 'hello') worker.send({ type: 'config', settings, thread, models: mme?.loaded() ?? [] } satisfies WorkerConfig);
+      if (msg.type === 'hello') {
+        worker.send({ type: 'config', settings, thread, models: mme?.assigned() ?? [] } satisfies WorkerConfig);
+        configured.add(worker.id);
+      }
       if (msg.type === 'model' && msg.state === 'ready' && ++ready === settings.workers) {
         log.info({ port: settings.port, workers: settings.workers }, `ready: listening on ${settings.host}:${settings.port}`);
       }
@@ -122,6 +132,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
     cluster.on('exit', (worker, code, signal) => {
       const index = indexOf.get(worker) ?? 0;
       indexOf.delete(worker);
+      configured.delete(worker.id);
       mme?.forget(worker.id);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) finish();
