@@ -39,8 +39,8 @@ test('the SDK receives the container chunks as PayloadPart events', async () => 
   for await (const event of out.Body!) {
     if (event.PayloadPart?.Bytes) parts.push(Buffer.from(event.PayloadPart.Bytes).toString('utf8'));
   }
+  // How many events the chunks arrive in depends on TCP reads; their concatenation does not.
   assert.equal(parts.join(''), 'token-0\ntoken-1\ntoken-2\ntoken-3\n');
-  assert.ok(parts.length >= 2, `the answer arrived in several events (${parts.length})`);
 });
 
 test('a stream that breaks part way raises ModelStreamError after the parts already sent', async () => {
