@@ -35,6 +35,17 @@ export interface AppOptions {
 
 const MODEL_INVOKE = /^\/models\/([^/?]+)\/invoke$/;
 
+/** The model name in `/models/{name}/invoke`, decoded; undefined for other paths. */
+function invokedModel(url: string | undefined): string | undefined {
+  const raw = MODEL_INVOKE.exec(url ?? '')?.[1];
+  if (raw === undefined) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ToolkitError('ERR_BAD_REQUEST', `the model name in ${url} is not valid URL encoding`);
+  }
+}
+
 const SM_HEADERS: Record<keyof SageMakerHeaders, string> = {
   customAttributes: 'x-amzn-sagemaker-custom-attributes',
   inferenceId: 'x-amzn-sagemaker-inference-id',
@@ -138,10 +149,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       if (req.url === '/invocations') return backend;
       throw new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'this container serves one model: POST /invocations (set SAGEMAKER_MULTI_MODEL=true for the /models API)');
     }
-    const name = MODEL_INVOKE.exec(req.url ?? '')?.[1];
+    const name = invokedModel(req.url);
     if (name === undefined) throw new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'this container serves several models (SAGEMAKER_MULTI_MODEL=true): POST /models/{name}/invoke');
-    const target = models.backend(decodeURIComponent(name));
-    if (!target) throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${decodeURIComponent(name)}" is not loaded; POST /models first`);
+    const target = models.backend(name);
+    if (!target) throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${name}" is not loaded; POST /models first`);
     return target;
   };
 
@@ -172,7 +183,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     const requestId = randomUUID();
     const started = performance.now();
     if (metrics) {
-      const model = models ? decodeURIComponent(MODEL_INVOKE.exec(req.url ?? '')?.[1] ?? '') : 'model';
+      // targetOf has already validated the name.
+      const model = models ? (invokedModel(req.url) ?? '') : 'model';
       res.once('finish', () => metrics.observe(model, res.statusCode, (performance.now() - started) / 1000));
     }
     try {
