@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
 import { guessContentType } from '../local/transform/run.js';
-import { describeError, invokeOnce, type InvocationHeaders } from './invoke.js';
+import { createWriteStream } from 'node:fs';
+import { describeError, invokeOnce, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
 export interface InvokeCommandOptions {
@@ -17,6 +18,8 @@ export interface InvokeCommandOptions {
   output?: string;
   verbose?: boolean;
   timeout: string;
+  /** Print the answer as it streams (chunked answers; the front door's response stream). */
+  stream?: boolean;
 }
 
 async function readStdin(): Promise<Buffer> {
@@ -51,6 +54,7 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     ...(opts.inferenceId !== undefined ? { inferenceId: opts.inferenceId } : {}),
   };
   const target = opts.endpoint !== undefined ? { url: opts.frontDoor, endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
+  if (opts.stream) return streamCommand(target, body, headers, timeoutS * 1000, opts);
   const result = await invokeOnce(target, body, headers, timeoutS * 1000);
   if (opts.verbose) {
     process.stderr.write(`> POST ${result.url}\n> content-type: ${headers.contentType}\n${headers.accept ? `> accept: ${headers.accept}\n` : ''}`);
@@ -66,5 +70,31 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   } else {
     process.stdout.write(result.body);
     if (process.stdout.isTTY && result.body.length > 0 && result.body[result.body.length - 1] !== 0x0a) process.stdout.write('\n');
+  }
+}
+
+/** `smkit invoke --stream`: writes each chunk as it arrives (to stdout or `--output`). */
+async function streamCommand(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs: number, opts: InvokeCommandOptions): Promise<void> {
+  const result = await invokeStream(target, body, headers, timeoutMs);
+  if (opts.verbose) {
+    process.stderr.write(`> POST ${result.url}\n< ${result.status} ${result.statusText}\n`);
+    result.headers.forEach((value, name) => process.stderr.write(`< ${name}: ${value}\n`));
+  }
+  if (result.errorBody) {
+    throw new ToolkitError('ERR_INVOKE_FAILED', describeError({ ...result, body: result.errorBody }), { details: { status: result.status } });
+  }
+  const file = opts.output !== undefined ? createWriteStream(opts.output) : undefined;
+  const out: NodeJS.WritableStream = file ?? process.stdout;
+  let bytes = 0;
+  for await (const chunk of result.chunks) {
+    bytes += chunk.length;
+    if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+  }
+  if (file) {
+    await new Promise<void>((resolve, reject) => {
+      file.once('error', reject);
+      file.end(() => resolve());
+    });
+    process.stderr.write(`smkit: ${bytes} bytes streamed to ${opts.output}\n`);
   }
 }

@@ -92,3 +92,65 @@ export function describeError(result: InvocationResult): string {
   }
   return `HTTP ${result.status} ${result.statusText}${type ? ` (${type})` : ''}${detail ? `: ${detail}` : ''}`;
 }
+
+/** A streamed answer: the status line, and the body chunks as they arrive (empty on an error status). */
+export interface StreamedInvocation {
+  url: string;
+  status: number;
+  statusText: string;
+  headers: Headers;
+  /** The whole body of an error answer (status outside 2xx), for {@link describeError}. */
+  errorBody?: Buffer;
+  chunks: AsyncIterable<Uint8Array>;
+}
+
+/** `PayloadPart` bytes from an AWS event stream body; a `ModelStreamError` event throws. */
+async function* eventStreamPayloads(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const { EventStreamCodec } = await import('@smithy/eventstream-codec');
+  const codec = new EventStreamCodec(
+    (bytes) => Buffer.from(bytes).toString('utf8'),
+    (text) => new Uint8Array(Buffer.from(text, 'utf8')),
+  );
+  let pending = Buffer.alloc(0);
+  for await (const piece of body) {
+    pending = Buffer.concat([pending, piece]);
+    // Each message starts with its total length (4 bytes, big-endian).
+    while (pending.length >= 4 && pending.length >= pending.readUInt32BE(0)) {
+      const size = pending.readUInt32BE(0);
+      const message = codec.decode(new Uint8Array(pending.subarray(0, size)));
+      pending = pending.subarray(size);
+      const type = message.headers[':message-type']?.value;
+      if (type === 'event' && message.headers[':event-type']?.value === 'PayloadPart') yield message.body;
+      else if (type === 'exception' || type === 'error') {
+        const name = String(message.headers[':exception-type']?.value ?? message.headers[':error-code']?.value ?? 'StreamError');
+        throw new ToolkitError('ERR_INVOKE_FAILED', `the stream broke: ${name}: ${Buffer.from(message.body).toString('utf8')}`);
+      }
+    }
+  }
+}
+
+/**
+ * Sends one streamed invocation: to a container (its chunked answer), or to a front door's
+ * `InvokeEndpointWithResponseStream` (`/invocations-response-stream`, Accept sent as
+ * `X-Amzn-SageMaker-Accept`, the event stream unwrapped to its payload bytes).
+ */
+export async function invokeStream(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs = 60_000): Promise<StreamedInvocation> {
+  const plain = invocationUrl(target);
+  const url = target.endpoint !== undefined ? `${plain}-response-stream` : plain;
+  const h: Record<string, string> = { 'content-type': headers.contentType };
+  if (headers.accept) h[target.endpoint !== undefined ? 'x-amzn-sagemaker-accept' : 'accept'] = headers.accept;
+  if (headers.customAttributes !== undefined) h['x-amzn-sagemaker-custom-attributes'] = headers.customAttributes;
+  if (headers.targetModel !== undefined) h['x-amzn-sagemaker-target-model'] = headers.targetModel;
+  if (headers.targetVariant !== undefined) h['x-amzn-sagemaker-target-variant'] = headers.targetVariant;
+  if (headers.inferenceId !== undefined) h['x-amzn-sagemaker-inference-id'] = headers.inferenceId;
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: h, body, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    throw new ToolkitError('ERR_INVOKE_FAILED', `could not reach ${url}: ${(err as Error).message}. Is the server running (smkit serve / smkit local)?`, { cause: err });
+  }
+  const base = { url, status: res.status, statusText: res.statusText, headers: res.headers };
+  if (res.status < 200 || res.status >= 300) return { ...base, errorBody: Buffer.from(await res.arrayBuffer()), chunks: (async function* () {})() };
+  const raw = (res.body ?? (async function* () {})()) as AsyncIterable<Uint8Array>;
+  return { ...base, chunks: target.endpoint !== undefined ? eventStreamPayloads(raw) : raw };
+}

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { readEndpointFile } from '../../src/local/endpoint-file/load.js';
 import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
-import { REPO_ROOT } from '../helpers/serve-process.js';
+import { spawn } from 'node:child_process';
+import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
 
 let dir: string;
 let handle: LocalEndpointsHandle;
@@ -68,4 +69,30 @@ test('an error before the first chunk is a ModelError with the container status'
     assert.equal(err.$metadata?.httpStatusCode, 424);
     return true;
   });
+});
+
+/** Runs the CLI without blocking this process (the front door under test runs in it). */
+function run(args: string[], input: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [SMKIT_BIN, 'invoke', ...args, '--stream', '-c', 'text/plain', '-f', '-']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+test('smkit invoke --stream prints the stream from the front door and from the container', async () => {
+  const viaFrontDoor = await run(['--endpoint', 'chat', '--front-door', handle.url], '2');
+  assert.equal(viaFrontDoor.status, 0, viaFrontDoor.stderr);
+  assert.equal(viaFrontDoor.stdout, 'token-0\ntoken-1\n');
+  const direct = await run([handle.containers[0]!.url], '3');
+  assert.equal(direct.status, 0, direct.stderr);
+  assert.equal(direct.stdout, 'token-0\ntoken-1\ntoken-2\n');
+  const broken = await run(['--endpoint', 'chat', '--front-door', handle.url], 'fail');
+  assert.notEqual(broken.status, 0);
+  assert.equal(broken.stdout, 'partial\n', 'what arrived before the break is printed');
+  assert.match(broken.stderr, /ModelStreamError/);
 });

@@ -18,6 +18,7 @@ export function registerInvoke(program: Command): void {
     .option('-o, --output <file>', 'save the response body here instead of printing it')
     .option('-v, --verbose', 'print the request line, response status and headers on stderr')
     .option('--timeout <seconds>', 'give up after this long', '60')
+    .option('-s, --stream', 'print the answer as it streams (a chunked answer, or the front door\'s InvokeEndpointWithResponseStream)')
     .action(async (url: string | undefined, opts) => {
       const { invokeCommand } = await import('../../invoke/command.js');
       await invokeCommand(url, opts);
