@@ -27,6 +27,17 @@ export interface InvocationResult {
   body: Buffer;
 }
 
+/** The HTTP request headers for an invocation; `acceptHeader` names where Accept goes. */
+function httpHeaders(headers: InvocationHeaders, acceptHeader: string): Record<string, string> {
+  const h: Record<string, string> = { 'content-type': headers.contentType };
+  if (headers.accept) h[acceptHeader] = headers.accept;
+  if (headers.customAttributes !== undefined) h['x-amzn-sagemaker-custom-attributes'] = headers.customAttributes;
+  if (headers.targetModel !== undefined) h['x-amzn-sagemaker-target-model'] = headers.targetModel;
+  if (headers.targetVariant !== undefined) h['x-amzn-sagemaker-target-variant'] = headers.targetVariant;
+  if (headers.inferenceId !== undefined) h['x-amzn-sagemaker-inference-id'] = headers.inferenceId;
+  return h;
+}
+
 /** The URL {@link invokeOnce} posts to. */
 export function invocationUrl(target: InvocationTarget): string {
   const base = target.url.replace(/\/+$/, '');
@@ -49,12 +60,7 @@ export function invocationUrl(target: InvocationTarget): string {
 /** Posts `body` with SageMaker's invocation headers; never throws for an HTTP error status. */
 export async function invokeOnce(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs = 60_000): Promise<InvocationResult> {
   const url = invocationUrl(target);
-  const h: Record<string, string> = { 'content-type': headers.contentType };
-  if (headers.accept) h['accept'] = headers.accept;
-  if (headers.customAttributes !== undefined) h['x-amzn-sagemaker-custom-attributes'] = headers.customAttributes;
-  if (headers.targetModel !== undefined) h['x-amzn-sagemaker-target-model'] = headers.targetModel;
-  if (headers.targetVariant !== undefined) h['x-amzn-sagemaker-target-variant'] = headers.targetVariant;
-  if (headers.inferenceId !== undefined) h['x-amzn-sagemaker-inference-id'] = headers.inferenceId;
+  const h = httpHeaders(headers, 'accept');
   let res: Response;
   try {
     res = await fetch(url, { method: 'POST', headers: h, body, signal: AbortSignal.timeout(timeoutMs) });
@@ -137,12 +143,8 @@ async function* eventStreamPayloads(body: AsyncIterable<Uint8Array>): AsyncItera
 export async function invokeStream(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs = 60_000): Promise<StreamedInvocation> {
   const plain = invocationUrl(target);
   const url = target.endpoint !== undefined ? `${plain}-response-stream` : plain;
-  const h: Record<string, string> = { 'content-type': headers.contentType };
-  if (headers.accept) h[target.endpoint !== undefined ? 'x-amzn-sagemaker-accept' : 'accept'] = headers.accept;
-  if (headers.customAttributes !== undefined) h['x-amzn-sagemaker-custom-attributes'] = headers.customAttributes;
-  if (headers.targetModel !== undefined) h['x-amzn-sagemaker-target-model'] = headers.targetModel;
-  if (headers.targetVariant !== undefined) h['x-amzn-sagemaker-target-variant'] = headers.targetVariant;
-  if (headers.inferenceId !== undefined) h['x-amzn-sagemaker-inference-id'] = headers.inferenceId;
+  // InvokeEndpointWithResponseStream carries Accept as X-Amzn-SageMaker-Accept (contract §6.1).
+  const h = httpHeaders(headers, target.endpoint !== undefined ? 'x-amzn-sagemaker-accept' : 'accept');
   let res: Response;
   try {
     res = await fetch(url, { method: 'POST', headers: h, body, signal: AbortSignal.timeout(timeoutMs) });

@@ -101,20 +101,27 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     next();
   });
 
+  /** Validates the headers and finds the endpoint; answers the error itself and returns undefined when it cannot. */
+  const resolveTarget = (req: Request<{ endpointName: string }>, res: Response) => {
+    const name = req.params.endpointName;
+    const fail = (err: RuntimeApiError): void => {
+      opts.onError?.(name, err);
+      sendError(res, err);
+    };
+    const violations = checkHeaders(req, name);
+    if (violations.length > 0) return void fail(validationError(violations));
+    const endpoint = opts.endpoints.get(name);
+    if (!endpoint) return void fail(endpointNotFound(name, accountId));
+    return { name, endpoint, fail };
+  };
+
   app.post(
     '/endpoints/:endpointName/invocations',
     express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
     async (req: Request<{ endpointName: string }>, res: Response) => {
-      const name = req.params.endpointName;
-      const fail = (err: RuntimeApiError): void => {
-        opts.onError?.(name, err);
-        sendError(res, err);
-      };
-      const violations = checkHeaders(req, name);
-      if (violations.length > 0) return fail(validationError(violations));
-      const endpoint = opts.endpoints.get(name);
-      if (!endpoint) return fail(endpointNotFound(name, accountId));
-
+      const target = resolveTarget(req, res);
+      if (!target) return;
+      const { endpoint, fail } = target;
       const invocation = readInvocation(req, 'accept');
 
       try {
@@ -136,15 +143,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     '/endpoints/:endpointName/invocations-response-stream',
     express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
     async (req: Request<{ endpointName: string }>, res: Response) => {
-      const name = req.params.endpointName;
-      const fail = (err: RuntimeApiError): void => {
-        opts.onError?.(name, err);
-        sendError(res, err);
-      };
-      const violations = checkHeaders(req, name);
-      if (violations.length > 0) return fail(validationError(violations));
-      const endpoint = opts.endpoints.get(name);
-      if (!endpoint) return fail(endpointNotFound(name, accountId));
+      const target = resolveTarget(req, res);
+      if (!target) return;
+      const { name, endpoint, fail } = target;
       // The streaming operation carries Accept as X-Amzn-SageMaker-Accept (sagemaker-contract.md §6.1).
       const invocation = readInvocation(req, 'x-amzn-sagemaker-accept');
       let answer: StreamedAnswer;
