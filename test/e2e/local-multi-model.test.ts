@@ -2,37 +2,28 @@
 // TargetModel is fetched, extracted and loaded on first use (contract §5), through the real SDK.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { createModelArchive } from '../../src/local/archive.js';
-import { readEndpointFile } from '../../src/local/endpoint-file/load.js';
-import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
+import type { LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
+import { startLocalForTest, type LocalEndpointsUnderTest } from '../helpers/local-endpoints.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 
-let dir: string;
+let local: LocalEndpointsUnderTest;
 let handle: LocalEndpointsHandle;
 let client: SageMakerRuntimeClient;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-local-mme-'));
-  await mkdir(join(dir, 'models', 'v2'), { recursive: true });
-  await createModelArchive(join(REPO_ROOT, 'models', 'iris-onnx'), join(dir, 'models', 'iris.tar.gz'));
-  await createModelArchive(join(REPO_ROOT, 'models', 'iris-pipeline'), join(dir, 'models', 'v2', 'top2.tar.gz'));
-  await writeFile(
-    join(dir, 'endpoints.yaml'),
-    `endpoints:\n  - name: many\n    variants:\n      - name: AllTraffic\n        model: ./models\n        mode: MultiModel\n`,
-  );
-  handle = await startLocalEndpoints(await readEndpointFile(join(dir, 'endpoints.yaml')), { port: 0, startupTimeoutMs: 60_000 });
-  client = new SageMakerRuntimeClient({ endpoint: handle.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
+  local = await startLocalForTest(`endpoints:\n  - name: many\n    variants:\n      - name: AllTraffic\n        model: ./models\n        mode: MultiModel\n`, async (dir) => {
+    await mkdir(join(dir, 'models', 'v2'), { recursive: true });
+    await createModelArchive(join(REPO_ROOT, 'models', 'iris-onnx'), join(dir, 'models', 'iris.tar.gz'));
+    await createModelArchive(join(REPO_ROOT, 'models', 'iris-pipeline'), join(dir, 'models', 'v2', 'top2.tar.gz'));
+  });
+  ({ handle, client } = local);
 });
 
-after(async () => {
-  client?.destroy();
-  await handle?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => local?.stop());
 
 const invoke = (targetModel?: string) =>
   client.send(

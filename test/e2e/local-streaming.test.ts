@@ -2,32 +2,24 @@
 // driven by the real AWS SDK v3 client: PayloadPart events, ModelStreamError, and ModelError.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { readEndpointFile } from '../../src/local/endpoint-file/load.js';
-import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
+import { InvokeEndpointWithResponseStreamCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import type { LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
+import { startLocalForTest, type LocalEndpointsUnderTest } from '../helpers/local-endpoints.js';
 import { spawn } from 'node:child_process';
 import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
 
-let dir: string;
+let local: LocalEndpointsUnderTest;
 let handle: LocalEndpointsHandle;
 let client: SageMakerRuntimeClient;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-local-stream-'));
   const model = join(REPO_ROOT, 'test', 'fixtures', 'handlers', 'streaming');
-  await writeFile(join(dir, 'endpoints.yaml'), `endpoints:\n  - name: chat\n    variants:\n      - name: AllTraffic\n        model: ${model}\n`);
-  handle = await startLocalEndpoints(await readEndpointFile(join(dir, 'endpoints.yaml')), { port: 0, startupTimeoutMs: 60_000 });
-  client = new SageMakerRuntimeClient({ endpoint: handle.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
+  local = await startLocalForTest(`endpoints:\n  - name: chat\n    variants:\n      - name: AllTraffic\n        model: ${model}\n`);
+  ({ handle, client } = local);
 });
 
-after(async () => {
-  client?.destroy();
-  await handle?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => local?.stop());
 
 const stream = (body: string) =>
   client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'chat', Body: Buffer.from(body), ContentType: 'text/plain', Accept: 'text/plain' }));
