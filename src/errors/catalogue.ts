@@ -113,11 +113,6 @@ export class ToolkitError extends Error {
   }
 }
 
-/** Creates a {@link ToolkitError}; shorthand used across modules. */
-export function toolkitError(code: ErrorCode, message: string, options?: ToolkitErrorOptions): ToolkitError {
-  return new ToolkitError(code, message, options);
-}
-
 /** True when `err` is a {@link ToolkitError} (also across worker-thread boundaries, by shape). */
 export function isToolkitError(err: unknown): err is ToolkitError {
   return err instanceof ToolkitError;

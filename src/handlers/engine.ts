@@ -1,6 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
-import { UNNAMED, type Tensor } from '../core/tensor.js';
+import { UNNAMED } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
 import { createDefaultCodecs } from '../codecs/defaults.js';
@@ -11,7 +11,7 @@ import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import type { ModelRuntime, RuntimeOptions } from '../runtimes/runtime.js';
 import { readPipelineFile } from '../pipeline/pipeline-file.js';
 import { Pipeline, buildDefaultPipeline, buildPipeline } from '../pipeline/pipeline.js';
-import { isTensorLike, isTensorMapLike } from '../pipeline/tensor-map-like.js';
+import { isTensor, isTensorMap } from '../codecs/tensor-map.js';
 import type { StepData } from '../pipeline/step.js';
 import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
 import { toUserError } from './user-error.js';
@@ -79,7 +79,7 @@ export interface EngineDescription {
 }
 
 function isDecodedRequest(v: unknown): v is DecodedRequest {
-  return !!v && typeof v === 'object' && 'form' in v && 'tensors' in v && isTensorMapLike((v as DecodedRequest).tensors);
+  return !!v && typeof v === 'object' && 'form' in v && 'tensors' in v && isTensorMap((v as DecodedRequest).tensors);
 }
 
 function isStepData(v: unknown): v is StepData {
@@ -257,8 +257,8 @@ export class InferenceEngine {
   private toStepData(input: unknown): StepData {
     if (isDecodedRequest(input)) return { tensors: input.tensors, request: input };
     if (isStepData(input)) return input;
-    if (isTensorMapLike(input)) return { tensors: input };
-    if (isTensorLike(input)) return { tensors: { [UNNAMED]: input as Tensor } };
+    if (isTensorMap(input)) return { tensors: input };
+    if (isTensor(input)) return { tensors: { [UNNAMED]: input } };
     // Plain values from a user inputFn (nested arrays, TF Serving objects) decode like a JSON body.
     const request = decodeJsonValue(input);
     return { tensors: request.tensors, request };
