@@ -11,6 +11,8 @@ test('defaults follow the SageMaker contract', () => {
   assert.equal(s.workers, 4);
   assert.equal(s.timeoutSeconds, 60);
   assert.equal(s.maxPayloadMb, 6);
+  assert.equal(s.maxDecodedMb, 96, 'the decoded-size budget follows the payload limit');
+  assert.equal(s.bodyTimeoutSeconds, 60);
   assert.equal(s.defaultAccept, 'application/json');
   assert.equal(s.program, 'inference');
   assert.equal(s.batchStrategy, 'MULTI_RECORD');
@@ -86,4 +88,11 @@ test('Python log levels map to pino levels', () => {
   assert.equal(parseLogLevel('WARNING'), 'warn');
   assert.equal(parseLogLevel('critical'), 'fatal');
   assert.equal(parseLogLevel('nope'), undefined);
+});
+
+test('the decoded-size budget follows SAGEMAKER_MAX_PAYLOAD_IN_MB unless SMKIT_MAX_DECODED_MB sets it', () => {
+  assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '2' }).maxDecodedMb, 32);
+  assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '2', SMKIT_MAX_DECODED_MB: '10' }).maxDecodedMb, 10);
+  assert.throws(() => loadSettings({ SMKIT_MAX_DECODED_MB: '0' }), /SMKIT_MAX_DECODED_MB/);
+  assert.throws(() => loadSettings({ SMKIT_BODY_TIMEOUT_SECONDS: 'soon' }), /SMKIT_BODY_TIMEOUT_SECONDS/);
 });

@@ -79,6 +79,19 @@ export interface Settings {
   readonly metrics: boolean;
   /** `SMKIT_SHUTDOWN_GRACE_SECONDS`: how long SIGTERM waits for in-flight requests. @defaultValue 25 */
   readonly shutdownGraceSeconds: number;
+  /**
+   * `SMKIT_MAX_DECODED_MB`: the most memory one request's decoded inputs may take (image pixels,
+   * NPY/NPZ arrays, JSON tensors), checked from headers and shapes before anything is allocated, so
+   * a small compressed body cannot expand to gigabytes. A request over it gets 413
+   * `ERR_DECODED_TOO_LARGE`. @defaultValue 16 × `SAGEMAKER_MAX_PAYLOAD_IN_MB`
+   */
+  readonly maxDecodedMb: number;
+  /**
+   * `SMKIT_BODY_TIMEOUT_SECONDS`: the longest a client may take to send a request body once its
+   * headers arrived; a body that stalls longer gets 408 `ERR_BODY_TIMEOUT` and its connection is
+   * closed. @defaultValue 60
+   */
+  readonly bodyTimeoutSeconds: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -211,6 +224,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
   for (const d of devices) {
     if (!(DEVICES as readonly string[]).includes(d)) throw invalid('SMKIT_DEVICE', d, `a comma-separated list of ${DEVICES.join(', ')}`);
   }
+  const maxPayloadMb = readNumber(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB', 6, 0.000001, 100_000);
   const settings: Settings = {
     baseDir,
     modelDir,
@@ -220,7 +234,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     safePortRange: readPortRange(env),
     workers,
     timeoutSeconds: readNumber(env, 'SAGEMAKER_MODEL_SERVER_TIMEOUT', 60, 0.001, 86400),
-    maxPayloadMb: readNumber(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB', 6, 0.000001, 100_000),
+    maxPayloadMb,
     defaultAccept: defaultAccept.toLowerCase(),
     program,
     logLevel: readLogLevel(env),
@@ -239,6 +253,8 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     multiModel: readBool(env, 'SAGEMAKER_MULTI_MODEL', false),
     metrics: readBool(env, 'SMKIT_METRICS', true),
     mmeMinFreeMb: readNumber(env, 'SMKIT_MME_MIN_FREE_MB', 256, 0, 1_048_576),
+    maxDecodedMb: readNumber(env, 'SMKIT_MAX_DECODED_MB', 16 * maxPayloadMb, 0.000001, 1_048_576),
+    bodyTimeoutSeconds: readNumber(env, 'SMKIT_BODY_TIMEOUT_SECONDS', 60, 0.001, 86400),
   };
   return Object.freeze(settings);
 }
