@@ -1,35 +1,39 @@
 /**
  * IEEE 754 half-precision conversions. smkit stores `float16` tensors as `Uint16Array` bits
- * (as ONNX Runtime does), so codecs convert at their edges.
+ * (as ONNX Runtime does), so codecs and runtimes convert at their edges.
  */
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
+/** Rounds a non-negative double to an integer, ties to even. */
+function roundHalfEven(y: number): number {
+  const r = Math.round(y); // ties away from zero for positive y
+  return r - y === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
 
-/** Converts a number to float16 bits (round to nearest even; overflow gives ±Infinity). */
+/**
+ * Converts a number to float16 bits, rounding the double itself to nearest even (no detour through
+ * float32, which would round twice). Values at or past 65520 give ±Infinity; NaN gives a quiet NaN.
+ */
 export function toFloat16Bits(value: number): number {
-  f32[0] = value;
-  const x = u32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1) !== 0)) half++;
-    return sign | half;
+  if (Number.isNaN(value)) return 0x7e00;
+  const sign = value < 0 || Object.is(value, -0) ? 0x8000 : 0;
+  const a = Math.abs(value);
+  if (a === Infinity) return sign | 0x7c00;
+  if (a < 2 ** -14) {
+    // Subnormal (or zero): a multiple of 2^-24. Scaling by a power of two is exact.
+    const m = roundHalfEven(a * 2 ** 24);
+    return sign | m; // m may reach 1024: that is exactly the smallest normal's bit pattern
   }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) !== 0)) half++;
-  return sign | half;
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  if (e > 15) return sign | 0x7c00;
+  let m = roundHalfEven((a / 2 ** e - 1) * 1024);
+  if (m === 1024) {
+    m = 0;
+    e++;
+  }
+  if (e > 15) return sign | 0x7c00;
+  return sign | ((e + 15) << 10) | m;
 }
 
 /** Converts float16 bits to a number. */
@@ -42,7 +46,7 @@ export function fromFloat16Bits(bits: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-/** Converts a whole float16 bit array to float32 values. */
+/** Converts a whole float16 bit array to float32 values (every float16 value is exact in float32). */
 export function float16ToFloat32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = fromFloat16Bits(bits[i]!);

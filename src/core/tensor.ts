@@ -1,4 +1,4 @@
-import { fromFloat16Bits } from './float16.js';
+import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 
 /**
  * Tensors as smkit passes them between codecs, pipeline steps and runtimes: a dtype, a shape and a
@@ -98,7 +98,10 @@ export function tensor<T extends DType>(dtype: T, shape: readonly number[], data
 }
 
 /**
- * Converts a tensor to another dtype (numbers round toward zero for integer targets; bool is x != 0).
+ * Converts a tensor to another dtype the way numpy's `astype` does: numbers round toward zero for
+ * integer targets and wrap when out of range (NaN and infinities become 0 for 64-bit targets);
+ * bool is x != 0; float16 is read and written as values, not raw bits. For request values bound to
+ * a model input use `convertExact` (`core/dtype-convert.ts`), which refuses lossy conversions.
  * Returns the same tensor when the dtype already matches.
  */
 export function castTensor<T extends DType>(t: Tensor, dtype: T): Tensor<T> {
@@ -107,31 +110,36 @@ export function castTensor<T extends DType>(t: Tensor, dtype: T): Tensor<T> {
   const out = allocate(dtype, n);
   if (dtype === 'string') {
     const o = out as string[];
-    for (let i = 0; i < n; i++) o[i] = String((t.data as ArrayLike<unknown>)[i]);
-  } else if (t.dtype === 'string') {
-    const src = t.data as string[];
-    if (isBigIntDType(dtype)) {
-      const o = out as BigInt64Array | BigUint64Array;
-      for (let i = 0; i < n; i++) o[i] = BigInt(Math.trunc(Number(src[i])));
-    } else {
-      const o = out as Exclude<TensorData, string[] | BigInt64Array | BigUint64Array>;
-      for (let i = 0; i < n; i++) o[i] = Number(src[i]);
-    }
-  } else if (isBigIntDType(dtype)) {
+    const src = toFlatArray(t);
+    for (let i = 0; i < n; i++) o[i] = String(src[i]);
+    return { dtype, shape: [...t.shape], data: out };
+  }
+  const src = t.data as ArrayLike<number | bigint | string>;
+  const half = t.dtype === 'float16';
+  const read = (i: number): number | bigint => {
+    const v = src[i]!;
+    if (typeof v === 'string') return Number(v);
+    return half ? fromFloat16Bits(v as number) : v;
+  };
+  if (isBigIntDType(dtype)) {
     const o = out as BigInt64Array | BigUint64Array;
-    const src = t.data as ArrayLike<number | bigint>;
+    const wrap = dtype === 'int64' ? (b: bigint) => BigInt.asIntN(64, b) : (b: bigint) => BigInt.asUintN(64, b);
     for (let i = 0; i < n; i++) {
-      const v = src[i]!;
-      o[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(v));
+      const v = read(i);
+      o[i] = typeof v === 'bigint' ? wrap(v) : Number.isFinite(v) ? wrap(BigInt(Math.trunc(v))) : 0n;
     }
+  } else if (dtype === 'bool') {
+    const o = out as Uint8Array;
+    for (let i = 0; i < n; i++) {
+      const v = read(i);
+      o[i] = v !== 0 && v !== 0n ? 1 : 0;
+    }
+  } else if (dtype === 'float16') {
+    const o = out as Uint16Array;
+    for (let i = 0; i < n; i++) o[i] = toFloat16Bits(Number(read(i)));
   } else {
     const o = out as Exclude<TensorData, string[] | BigInt64Array | BigUint64Array>;
-    const src = t.data as ArrayLike<number | bigint>;
-    if (dtype === 'bool') {
-      for (let i = 0; i < n; i++) o[i] = Number(src[i]) !== 0 ? 1 : 0;
-    } else {
-      for (let i = 0; i < n; i++) o[i] = Number(src[i]);
-    }
+    for (let i = 0; i < n; i++) o[i] = Number(read(i));
   }
   return { dtype, shape: [...t.shape], data: out };
 }

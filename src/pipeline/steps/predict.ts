@@ -14,6 +14,11 @@ export function resolveInside(root: string, relative: string, what: string): str
   return full;
 }
 
+/** True when `name` is an input name the request itself chose (not the unnamed key, not a step's output). */
+function namedByClient(data: StepData, name: string): boolean {
+  return name !== UNNAMED && data.request !== undefined && Object.hasOwn(data.request.tensors, name);
+}
+
 /** Wraps a loaded runtime as a step. A lone tensor feeds a single-input model whatever its name. */
 export function runtimeStep(name: string, runtime: ModelRuntime): Step & { runtime: ModelRuntime } {
   return {
@@ -23,7 +28,9 @@ export function runtimeStep(name: string, runtime: ModelRuntime): Step & { runti
     async run(data: StepData): Promise<StepData> {
       let inputs: TensorMap = data.tensors;
       const names = Object.keys(inputs);
-      if (names.length === 1 && runtime.inputs.length === 1 && names[0] !== runtime.inputs[0]!.name) {
+      // A lone tensor that an earlier step named (a preprocess output, a first model's output) feeds
+      // a single-input model whatever its name; one the client named must match the model's input.
+      if (names.length === 1 && runtime.inputs.length === 1 && names[0] !== runtime.inputs[0]!.name && !namedByClient(data, names[0]!)) {
         inputs = { [UNNAMED]: inputs[names[0]!]! };
       }
       return { ...data, tensors: await runtime.predict(inputs), value: undefined };

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { castTensor, UNNAMED, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
+import { UNNAMED, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
+import { convertExact } from '../../core/dtype-convert.js';
 import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
 import { inspectGpus, type GpuInventory } from '../../devices/gpus.js';
 import { selectOnnxProviders } from '../../devices/select.js';
@@ -85,8 +86,8 @@ class OnnxModel implements ModelRuntime {
     const bound = this.bind(inputs);
     const feeds: Record<string, ort.Tensor> = {};
     for (const spec of this.inputs) {
-      const t = castTensor(bound[spec.name]!, spec.dtype);
-      checkShape(spec, t);
+      checkShape(spec, bound[spec.name]!);
+      const t = convertExact(bound[spec.name]!, spec.dtype, `input "${spec.name}"`);
       feeds[spec.name] = new ort.Tensor(spec.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
     }
     let results: ort.InferenceSession.OnnxValueMapType;

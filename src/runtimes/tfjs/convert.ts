@@ -1,5 +1,6 @@
 import type { Tensor as TfTensor, DataType as TfDType } from '@tensorflow/tfjs';
-import { type DType, type Tensor, isBigIntDType, tensor } from '../../core/tensor.js';
+import { type DType, type Tensor, tensor } from '../../core/tensor.js';
+import { convertExact } from '../../core/dtype-convert.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { Tf } from './backend.js';
 
@@ -40,48 +41,17 @@ export function smkitDTypeOf(dtype: TfDType): DType {
 
 /**
  * Copies an smkit tensor into a new TF.js tensor of dtype `want` (the model's declared input type).
- * The caller owns, and must dispose, the result. Integers that do not fit int32 are a 400.
+ * The caller owns, and must dispose, the result. Values the dtype cannot hold exactly (text into a
+ * number, fractions or out-of-range numbers into int32, anything but 0/1 into bool) are a 400.
  */
 export function toTfTensor(tf: Tf, t: Tensor, want: TfDType, name: string): TfTensor {
   const shape = [...t.shape];
-  if (want === 'string') {
-    if (t.dtype !== 'string') throw new ToolkitError('ERR_INPUT_MISMATCH', `input "${name}" must be strings, got ${t.dtype}`);
-    return tf.tensor(t.data as string[], shape, 'string');
-  }
-  if (t.dtype === 'string') throw new ToolkitError('ERR_INPUT_MISMATCH', `input "${name}" must be numeric (${want}), got strings`);
-  const n = t.data.length;
-  if (want === 'float32') {
-    if (t.dtype === 'float32') return tf.tensor(t.data as Float32Array, shape, 'float32');
-    const out = new Float32Array(n);
-    const src = t.data as ArrayLike<number | bigint>;
-    for (let i = 0; i < n; i++) out[i] = Number(src[i]);
-    return tf.tensor(out, shape, 'float32');
-  }
-  if (want === 'bool') {
-    const out = new Uint8Array(n);
-    const src = t.data as ArrayLike<number | bigint>;
-    for (let i = 0; i < n; i++) out[i] = Number(src[i]) !== 0 ? 1 : 0;
-    return tf.tensor(out, shape, 'bool');
-  }
-  if (want === 'int32') {
-    if (t.dtype === 'int32') return tf.tensor(t.data as Int32Array, shape, 'int32');
-    const out = new Int32Array(n);
-    if (isBigIntDType(t.dtype)) {
-      const src = t.data as BigInt64Array | BigUint64Array;
-      for (let i = 0; i < n; i++) {
-        const v = src[i]!;
-        if (v > 2147483647n || v < -2147483648n) {
-          throw new ToolkitError('ERR_INPUT_MISMATCH', `input "${name}" holds ${v}, which does not fit TF.js int32`);
-        }
-        out[i] = Number(v);
-      }
-    } else {
-      const src = t.data as ArrayLike<number>;
-      for (let i = 0; i < n; i++) out[i] = Math.trunc(src[i]!);
-    }
-    return tf.tensor(out, shape, 'int32');
-  }
-  throw new ToolkitError('ERR_INPUT_MISMATCH', `input "${name}" has TF.js dtype ${want}, which smkit cannot feed`);
+  const what = `input "${name}"`;
+  if (want === 'string') return tf.tensor(convertExact(t, 'string', what).data, shape, 'string');
+  if (want === 'float32') return tf.tensor(convertExact(t, 'float32', what).data, shape, 'float32');
+  if (want === 'int32') return tf.tensor(convertExact(t, 'int32', what).data, shape, 'int32');
+  if (want === 'bool') return tf.tensor(convertExact(t, 'bool', what).data, shape, 'bool');
+  throw new ToolkitError('ERR_INPUT_MISMATCH', `${what} has TF.js dtype ${want}, which smkit cannot feed`);
 }
 
 /** Reads a TF.js tensor into an smkit tensor (does not dispose it). */

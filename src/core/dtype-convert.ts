@@ -1,0 +1,139 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+import { allocate, type DType, type Tensor } from './tensor.js';
+
+/**
+ * Value-exact conversion of request tensors to a model input's dtype. Where {@link castTensor}
+ * (a pipeline `cast` step) truncates and wraps as numpy's `astype` does, a request value that the
+ * model's dtype cannot hold is a client error: text into a numeric input, a fraction or an
+ * out-of-range number into an integer input, a finite number that overflows float32/float16, and
+ * anything but 0/1 into a bool input are a 400 `ERR_INPUT_VALUE` naming the input and the element.
+ */
+
+const INT_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295],
+};
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+const TWO_63 = 2 ** 63;
+const TWO_64 = 2 ** 64;
+
+/** Reads element `i` of any non-string tensor as its value (float16 decoded, bool as 0/1, 64-bit as bigint). */
+function elementValue(t: Tensor, i: number): number | bigint {
+  const v = (t.data as ArrayLike<number | bigint>)[i]!;
+  return t.dtype === 'float16' ? fromFloat16Bits(v as number) : v;
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 24 ? `${v.slice(0, 24)}…` : v);
+  return String(v);
+}
+
+/**
+ * Converts `t` to `dtype` without changing any value, or throws a 400 naming `what` (for example
+ * `input "x"`) and the first element that does not fit. Returns `t` itself when the dtype matches.
+ */
+export function convertExact<T extends DType>(t: Tensor, dtype: T, what: string): Tensor<T> {
+  if (t.dtype === dtype) return t as Tensor<T>;
+  const n = t.data.length;
+  const fail = (i: number, why: string): never => {
+    throw new ToolkitError('ERR_INPUT_VALUE', `${what} takes ${dtype} values: element ${i} ${why}`, {
+      details: { input: what, dtype, element: i },
+    });
+  };
+  if (dtype === 'string') {
+    throw new ToolkitError('ERR_INPUT_VALUE', `${what} takes strings but the request sent ${t.dtype} values; send the values as text`, {
+      details: { input: what, dtype },
+    });
+  }
+  if (t.dtype === 'string') {
+    const first = n > 0 ? ` (element 0 is ${show((t.data as string[])[0])})` : '';
+    throw new ToolkitError('ERR_INPUT_VALUE', `${what} takes ${dtype} numbers but the request sent text${first}; send numbers, not strings`, {
+      details: { input: what, dtype },
+    });
+  }
+  const out = allocate(dtype, n);
+  switch (dtype) {
+    case 'float64': {
+      const o = out as Float64Array;
+      for (let i = 0; i < n; i++) o[i] = Number(elementValue(t, i));
+      break;
+    }
+    case 'float32': {
+      const o = out as Float32Array;
+      if (t.dtype === 'float64') {
+        const src = t.data as Float64Array;
+        for (let i = 0; i < n; i++) {
+          const v = src[i]!;
+          const f = (o[i] = v);
+          if ((f === Infinity || f === -Infinity) && Number.isFinite(v)) fail(i, `is ${v}, outside the float32 range (±3.4028234663852886e38)`);
+        }
+      } else {
+        for (let i = 0; i < n; i++) {
+          const v = Number(elementValue(t, i));
+          const f = (o[i] = v);
+          if ((f === Infinity || f === -Infinity) && Number.isFinite(v)) fail(i, `is ${elementValue(t, i)}, outside the float32 range (±3.4028234663852886e38)`);
+        }
+      }
+      break;
+    }
+    case 'float16': {
+      const o = out as Uint16Array;
+      for (let i = 0; i < n; i++) {
+        const v = Number(elementValue(t, i));
+        const bits = toFloat16Bits(v);
+        if ((bits & 0x7fff) === 0x7c00 && Number.isFinite(v)) fail(i, `is ${elementValue(t, i)}, outside the float16 range (±65504)`);
+        o[i] = bits;
+      }
+      break;
+    }
+    case 'bool': {
+      const o = out as Uint8Array;
+      for (let i = 0; i < n; i++) {
+        const v = elementValue(t, i);
+        if (v === 0 || v === 1 || v === 0n || v === 1n) o[i] = Number(v);
+        else fail(i, `is ${show(v)}; a bool input takes true/false (or 0/1)`);
+      }
+      break;
+    }
+    case 'int64':
+    case 'uint64': {
+      const o = out as BigInt64Array | BigUint64Array;
+      const min = dtype === 'int64' ? INT64_MIN : 0n;
+      const max = dtype === 'int64' ? INT64_MAX : UINT64_MAX;
+      for (let i = 0; i < n; i++) {
+        const v = elementValue(t, i);
+        let b: bigint;
+        if (typeof v === 'bigint') b = v;
+        else {
+          if (!Number.isInteger(v)) fail(i, `is ${show(v)}, which is not an integer`);
+          // Doubles at or past 2^63 (2^64) cannot be int64 (uint64) values; compare before BigInt().
+          if (dtype === 'int64' ? v >= TWO_63 || v < -TWO_63 : v >= TWO_64 || v < 0) fail(i, `is ${v}, outside the ${dtype} range [${min}, ${max}]`);
+          b = BigInt(v);
+        }
+        if (b < min || b > max) fail(i, `is ${b}, outside the ${dtype} range [${min}, ${max}]`);
+        o[i] = b;
+      }
+      break;
+    }
+    default: {
+      const [min, max] = INT_RANGES[dtype]!;
+      const o = out as Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
+      for (let i = 0; i < n; i++) {
+        const raw = elementValue(t, i);
+        const v = typeof raw === 'bigint' ? (raw >= BigInt(min) && raw <= BigInt(max) ? Number(raw) : NaN) : raw;
+        if (typeof raw !== 'bigint' && !Number.isInteger(v)) fail(i, `is ${show(raw)}, which is not an integer`);
+        if (!(v >= min && v <= max)) fail(i, `is ${show(raw)}, outside the ${dtype} range [${min}, ${max}]`);
+        o[i] = v;
+      }
+    }
+  }
+  return { dtype, shape: [...t.shape], data: out } as Tensor<T>;
+}
