@@ -72,13 +72,15 @@ export function convertExact<T extends DType>(t: Tensor, dtype: T, what: string)
         const src = t.data as Float64Array;
         for (let i = 0; i < n; i++) {
           const v = src[i]!;
-          const f = (o[i] = v);
+          o[i] = v;
+          const f = o[i]!; // the stored (rounded) value, not the assignment's right-hand side
           if ((f === Infinity || f === -Infinity) && Number.isFinite(v)) fail(i, `is ${v}, outside the float32 range (±3.4028234663852886e38)`);
         }
       } else {
         for (let i = 0; i < n; i++) {
           const v = Number(elementValue(t, i));
-          const f = (o[i] = v);
+          o[i] = v;
+          const f = o[i]!;
           if ((f === Infinity || f === -Infinity) && Number.isFinite(v)) fail(i, `is ${elementValue(t, i)}, outside the float32 range (±3.4028234663852886e38)`);
         }
       }

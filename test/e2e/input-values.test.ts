@@ -1,0 +1,167 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { rmSync } from 'node:fs';
+import request from 'supertest';
+import { createApp } from '../../src/server/app.js';
+import { InProcessBackend } from '../../src/server/in-process-backend.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { encodeNpy } from '../../src/codecs/npy.js';
+import { tensor, type DType } from '../../src/core/tensor.js';
+import { identityModelDir, type IdentityInput } from '../helpers/identity-model.js';
+
+const log = createLogger('silent');
+const settings = { maxPayloadMb: 6, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' as const };
+
+async function serve(inputs: IdentityInput[]): Promise<{ app: ReturnType<typeof createApp>; close: () => Promise<void> }> {
+  const modelDir = identityModelDir(inputs);
+  const backend = new InProcessBackend(
+    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
+    log,
+  );
+  await backend.loaded;
+  assert.equal(backend.state(), 'ready', String(backend.failure()?.message));
+  return {
+    app: createApp({ settings, backend, log }),
+    close: async () => {
+      await backend.close();
+      rmSync(modelDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// Every dtype ONNX Runtime feeds, with values at the edges of its range (and float16's awkward ones).
+const EDGES: Record<Exclude<DType, 'string'>, unknown[]> = {
+  float16: [0.5, 1.5, -2, 65504, -65504, 0.0999755859375, 2 ** -24, 0],
+  float32: [0.1, -3.4028234663852886e38, 1e-45, 16777217],
+  float64: [0.1, 1e308, -5e-324],
+  int8: [-128, 127, 0],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295],
+  int64: [-9007199254740991, 9007199254740991, 0],
+  uint64: [0, 9007199254740991],
+  bool: [true, false, true],
+};
+const EXPECTED: Partial<Record<DType, unknown[]>> = {
+  float32: [0.10000000149011612, -3.4028234663852886e38, 1.401298464324817e-45, 16777216],
+};
+const NAMES = Object.keys(EDGES) as (keyof typeof EDGES)[];
+
+describe('request values reach the model unchanged, or are refused naming the input (identity ONNX models over HTTP)', () => {
+  let multi: Awaited<ReturnType<typeof serve>>;
+  let half: Awaited<ReturnType<typeof serve>>;
+  let ints: Awaited<ReturnType<typeof serve>>;
+
+  before(async () => {
+    multi = await serve(NAMES.map((dtype) => ({ name: `x_${dtype}`, dtype })));
+    half = await serve([{ name: 'h', dtype: 'float16', rank: 2 }]);
+    ints = await serve([{ name: 'k', dtype: 'int8', rank: 2 }]);
+  });
+  after(async () => {
+    await multi?.close();
+    await half?.close();
+    await ints?.close();
+  });
+
+  const inputsWith = (override: Record<string, unknown> = {}) =>
+    Object.fromEntries(NAMES.map((d) => [`x_${d}`, override[`x_${d}`] ?? EDGES[d]]));
+
+  test('every dtype: TF Serving {"inputs": {...}} values come back exactly', async () => {
+    const res = await request(multi.app).post('/invocations').set('Content-Type', 'application/json').send({ inputs: inputsWith() }).expect(200);
+    for (const d of NAMES) assert.deepEqual(res.body.outputs[`x_${d}_out`], EXPECTED[d] ?? EDGES[d], d);
+  });
+
+  test('every dtype: v2 requests sent as FP64 reach each input as its own dtype', async () => {
+    const inputs = NAMES.map((d) => ({ name: `x_${d}`, shape: [EDGES[d].length], datatype: d === 'bool' ? 'BOOL' : 'FP64', data: EDGES[d] }));
+    const res = await request(multi.app).post('/invocations').set('Content-Type', 'application/json').send({ inputs }).expect(200);
+    for (const out of res.body.outputs as { name: string; data: unknown[] }[]) {
+      const d = out.name.slice(2, -4) as keyof typeof EDGES;
+      assert.deepEqual(out.data, EXPECTED[d] ?? EDGES[d], d);
+    }
+  });
+
+  test('float16: CSV, bare JSON, TF Serving instances and NPY float32 give the values, not raw half bits', async () => {
+    const want = [[0.5, 1.5], [-2, 65504]];
+    const csv = await request(half.app).post('/invocations').set('Content-Type', 'text/csv').send('0.5,1.5\n-2,65504\n').expect(200);
+    assert.deepEqual(csv.body, want);
+    const bare = await request(half.app).post('/invocations').set('Content-Type', 'application/json').send(want).expect(200);
+    assert.deepEqual(bare.body, want);
+    const tfs = await request(half.app).post('/invocations').set('Content-Type', 'application/json').send({ instances: want }).expect(200);
+    assert.deepEqual(tfs.body, { predictions: want });
+    const npy = encodeNpy(tensor('float32', [2, 2], Float32Array.from(want.flat())));
+    const viaNpy = await request(half.app).post('/invocations').set('Content-Type', 'application/x-npy').send(npy).expect(200);
+    assert.deepEqual(viaNpy.body, want);
+    // float16 rounding is to nearest even, from the double itself: 1 + 2^-11 is a tie (→ 1), 1 + 2^-11 + 2^-30 is not (→ 1 + 2^-10).
+    const ties = await request(half.app).post('/invocations').send([[1 + 2 ** -11, 1 + 2 ** -11 + 2 ** -30]]).expect(200);
+    assert.deepEqual(ties.body, [[1, 1 + 2 ** -10]]);
+  });
+
+  test('a finite value past float16 range is a 400 naming the input', async () => {
+    const res = await request(half.app).post('/invocations').send([[65520, 1]]).expect(400);
+    assert.equal(res.body.code, 'ERR_INPUT_VALUE');
+    assert.match(res.body.message, /input "h".*float16.*65520/);
+  });
+
+  test('integers: out of range, fractions and NaN-like values are 400, not wrapped', async () => {
+    for (const [body, pattern] of [
+      [[[128]], /128.*int8 range/],
+      [[[-129]], /-129.*int8 range/],
+      [[[1.5]], /1\.5.*not an integer/],
+    ] as const) {
+      const res = await request(ints.app).post('/invocations').send(body).expect(400);
+      assert.equal(res.body.code, 'ERR_INPUT_VALUE');
+      assert.match(res.body.message, /input "k"/);
+      assert.match(res.body.message, pattern);
+    }
+    const csv = await request(ints.app).post('/invocations').set('Content-Type', 'text/csv').send('1,nan\n').expect(400);
+    assert.match(csv.body.message, /NaN.*not an integer/);
+    for (const [name, value] of [
+      ['x_uint8', [256]],
+      ['x_uint16', [-1]],
+      ['x_int32', [2147483648]],
+      ['x_uint32', [4294967296]],
+      ['x_int64', [9223372036854775807]], // the double 2^63: out of range
+      ['x_uint64', [-1]],
+      ['x_bool', [2]],
+      ['x_float32', [1e39]],
+    ] as const) {
+      const res = await request(multi.app).post('/invocations').send({ inputs: inputsWith({ [name]: value }) }).expect(400);
+      assert.equal(res.body.code, 'ERR_INPUT_VALUE', name);
+      assert.match(res.body.message, new RegExp(`input "${name}"`));
+    }
+  });
+
+  test('text sent to a numeric input is a 400 naming the input (bare JSON, TF Serving forms, v2 BYTES)', async () => {
+    const bare = await request(half.app).post('/invocations').send([['a', 'b']]).expect(400);
+    assert.equal(bare.body.code, 'ERR_INPUT_VALUE');
+    assert.match(bare.body.message, /input "h" takes float16 numbers but the request sent text/);
+    await request(half.app).post('/invocations').send({ instances: [['1', '2']] }).expect(400);
+    await request(half.app).post('/invocations').send({ inputs: { h: [['x']] } }).expect(400);
+    const v2 = await request(half.app)
+      .post('/invocations')
+      .send({ inputs: [{ name: 'h', shape: [1, 1], datatype: 'BYTES', data: ['abc'] }] })
+      .expect(400);
+    assert.match(v2.body.message, /input "h"/);
+    const multiText = await request(multi.app).post('/invocations').send({ inputs: inputsWith({ x_float32: ['1.5'] }) }).expect(400);
+    assert.match(multiText.body.message, /input "x_float32"/);
+  });
+
+  test('an input name the model does not have is refused naming the model inputs; an unnamed tensor still binds', async () => {
+    const tfs = await request(half.app).post('/invocations').send({ inputs: { nope: [[1]] } }).expect(400);
+    assert.equal(tfs.body.code, 'ERR_INPUT_MISMATCH');
+    assert.match(tfs.body.message, /"nope"/);
+    assert.match(tfs.body.message, /takes h\b/);
+    const v2 = await request(half.app)
+      .post('/invocations')
+      .send({ inputs: [{ name: 'wrong', shape: [1, 1], datatype: 'FP32', data: [1] }] })
+      .expect(400);
+    assert.match(v2.body.message, /"wrong"/);
+    const rows = await request(half.app).post('/invocations').send({ instances: [{ other: [1] }] }).expect(400);
+    assert.match(rows.body.message, /"other"/);
+    await request(half.app).post('/invocations').send({ inputs: { h: [[1]] } }).expect(200);
+    await request(half.app).post('/invocations').send({ inputs: [[1]] }).expect(200);
+  });
+});
