@@ -5,6 +5,9 @@ import { ToolkitError } from '../errors/catalogue.js';
 /** Log levels, pino names. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
+/** How log lines are written: `json` (one object per line, what CloudWatch reads) or `pretty` (for people). */
+export type LogFormat = 'json' | 'pretty';
+
 /** Batch transform strategy (`SAGEMAKER_BATCH_STRATEGY`). */
 export type BatchStrategy = 'SINGLE_RECORD' | 'MULTI_RECORD';
 
@@ -40,6 +43,12 @@ export interface Settings {
   readonly program: string;
   /** `SAGEMAKER_CONTAINER_LOG_LEVEL` (Python numbers 10–50 or names) or `SMKIT_LOG_LEVEL`. @defaultValue `info` */
   readonly logLevel: LogLevel;
+  /**
+   * `SMKIT_LOG_FORMAT` (or `--log-format`): `json`, `pretty`, or `auto`, which is `pretty` when
+   * stdout is a terminal and `json` otherwise (in a container, under SageMaker).
+   * @defaultValue `auto`
+   */
+  readonly logFormat: LogFormat;
   /** `SAGEMAKER_STARTUP_TIMEOUT`, seconds allowed for model load before start-up fails. @defaultValue 600 */
   readonly startupTimeoutSeconds: number;
   /** `SAGEMAKER_BATCH`: running as a batch transform container. @defaultValue false */
@@ -198,7 +207,24 @@ const DEVICES = ['auto', 'cpu', 'cuda', 'tensorrt', 'gpu'] as const;
 export interface SettingsOverrides {
   modelDir?: string;
   port?: number;
+  /** `--host`, wins over `SMKIT_BIND_HOST`. */
+  host?: string;
   workers?: number;
+  /** `--log-format`: `json`, `pretty` or `auto`. */
+  logFormat?: string;
+  /** Whether stdout is a terminal (decides `auto` log format). @defaultValue `process.stdout.isTTY` */
+  terminal?: boolean;
+}
+
+/**
+ * Resolves the log format from a flag or `SMKIT_LOG_FORMAT` (`json`, `pretty`, `auto`); `auto`
+ * means pretty on a terminal. Throws `ERR_CONFIG_INVALID` naming the flag or variable.
+ */
+export function readLogFormat(env: Env = process.env, flag?: string, terminal: boolean = process.stdout.isTTY === true): LogFormat {
+  const name = flag === undefined ? 'SMKIT_LOG_FORMAT' : '--log-format';
+  const raw = (flag ?? str(env, 'SMKIT_LOG_FORMAT') ?? 'auto').toLowerCase();
+  if (raw !== 'json' && raw !== 'pretty' && raw !== 'auto') throw invalid(name, raw, 'one of json, pretty, auto');
+  return raw === 'auto' ? (terminal ? 'pretty' : 'json') : raw;
 }
 
 /**
@@ -230,7 +256,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     modelDir,
     bakedModelDir: str(env, 'SMKIT_BAKED_MODEL_DIR') === undefined ? undefined : path.resolve(str(env, 'SMKIT_BAKED_MODEL_DIR')!),
     port,
-    host: str(env, 'SMKIT_BIND_HOST') ?? '0.0.0.0',
+    host: overrides.host ?? str(env, 'SMKIT_BIND_HOST') ?? '0.0.0.0',
     safePortRange: readPortRange(env),
     workers,
     timeoutSeconds: readNumber(env, 'SAGEMAKER_MODEL_SERVER_TIMEOUT', 60, 0.001, 86400),
@@ -238,6 +264,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     defaultAccept: defaultAccept.toLowerCase(),
     program,
     logLevel: readLogLevel(env),
+    logFormat: readLogFormat(env, overrides.logFormat, overrides.terminal),
     startupTimeoutSeconds: readNumber(env, 'SAGEMAKER_STARTUP_TIMEOUT', 600, 1, 86400),
     batch: readBool(env, 'SAGEMAKER_BATCH', false),
     batchStrategy: readEnum(env, 'SAGEMAKER_BATCH_STRATEGY', 'MULTI_RECORD', ['SINGLE_RECORD', 'MULTI_RECORD'] as const),

@@ -15,6 +15,17 @@ test('every error code is documented in docs/errors.md with its status', () => {
   }
 });
 
+test('docs/errors.md lists each code once and no code the catalogue lacks', () => {
+  const doc = readFileSync(path.join(repo, 'docs/errors.md'), 'utf8');
+  const listed = [...doc.matchAll(/^\| (ERR_[A-Z0-9_]+) \|/gm)].map((m) => m[1]!);
+  const seen = new Set<string>();
+  for (const code of listed) {
+    assert.ok(!seen.has(code), `${code} is listed twice in docs/errors.md`);
+    seen.add(code);
+    assert.ok(code in ERROR_CATALOGUE, `${code} is in docs/errors.md but not in the catalogue`);
+  }
+});
+
 test('codes follow the ERR_ naming rule and statuses are HTTP error statuses', () => {
   for (const [code, { status }] of Object.entries(ERROR_CATALOGUE)) {
     assert.match(code, /^ERR_[A-Z0-9_]+$/);

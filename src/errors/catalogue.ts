@@ -8,6 +8,7 @@
 export const ERROR_CATALOGUE = {
   // --- configuration (start-up) ---
   ERR_CONFIG_INVALID: { status: 500, summary: 'An environment variable or flag has an invalid value.' },
+  ERR_PORT_IN_USE: { status: 500, summary: 'The port to listen on is already in use (or needs privileges); nothing was started.' },
   // --- request handling ---
   ERR_BAD_REQUEST: { status: 400, summary: 'The request body could not be decoded.' },
   ERR_NOT_FOUND: { status: 404, summary: 'No such route or resource.' },

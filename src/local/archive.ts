@@ -88,6 +88,11 @@ async function scanArchive(tarPath: string): Promise<ScannedEntry[]> {
   return entries;
 }
 
+/** True when `path` names a model archive by its file name (`.tar.gz` or `.tgz`). */
+export function isModelArchive(path: string): boolean {
+  return /\.(tar\.gz|tgz)$/i.test(path);
+}
+
 /**
  * Extracts a SageMaker `model.tar.gz` (or plain tar) into `destDir`, safely.
  *

@@ -5,7 +5,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { describeError, invokeOnce } from '../invoke/invoke.js';
 import { createModelArchive } from '../local/archive.js';
 import { guessContentType } from '../local/transform/run.js';
-import { startLocalServer } from '../local/transform/serve-child.js';
+import { startLocalServer } from '../local/backends/local-server.js';
 import { assertValidModelDir, type ModelDirReport } from './validate.js';
 
 /** Options for {@link packageModel}. */
@@ -76,9 +76,7 @@ export async function verifyArchive(archive: string, options: VerifyOptions = {}
       model: archive,
       env: { SAGEMAKER_MODEL_SERVER_WORKERS: '1', ...(options.program ? { SAGEMAKER_PROGRAM: options.program } : {}) },
       startupTimeoutMs: options.startupTimeoutMs ?? 120_000,
-      onWait: (s) => {
-        if (s % 5 === 0) log(`waiting for /ping (${s} s)...`);
-      },
+      onWait: (s) => log(`waiting for /ping (${s} s)...`),
     });
   } catch (err) {
     throw new ToolkitError('ERR_PACKAGE_VERIFY', `${archive} did not start: ${(err as Error).message}`, { cause: err });

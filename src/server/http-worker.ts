@@ -14,6 +14,7 @@ import { InferenceWorker, type InferenceBackend } from './inference-worker.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
+import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 
 /** What the primary sends a worker before it starts. */
 export interface WorkerConfig {
@@ -62,7 +63,7 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Smk
 
 async function run(config: WorkerConfig): Promise<void> {
   const { settings } = config;
-  const log = createLogger(settings.logLevel, { worker: config.thread.workerIndex });
+  const log = createLogger(settings.logLevel, { worker: config.thread.workerIndex }, settings.logFormat);
   let backend: InferenceBackend | undefined;
   let models: ClusterModelManager | undefined;
   let store: ModelStore | undefined;
@@ -82,6 +83,12 @@ async function run(config: WorkerConfig): Promise<void> {
   const metrics = settings.metrics ? createMetrics(() => askPrimaryForMetrics()) : undefined;
   const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining });
   const server: Server = createServer(app);
+  // The primary checked the port; if another process took it since, exit with a code the primary
+  // recognises (it stops with ERR_PORT_IN_USE rather than replacing this worker in a loop).
+  server.once('error', (err: NodeJS.ErrnoException) => {
+    if (server.listening) throw err;
+    process.exit(EXIT_LISTEN_FAILED);
+  });
   server.listen(settings.port, settings.host, () => {
     const address = server.address();
     report({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });

@@ -10,7 +10,7 @@ import { asBuffer, toWireError, transferable, type FromThread, type InferenceThr
 
 const data = workerData as InferenceThreadData;
 const port = parentPort!;
-const log = createLogger(data.logLevel, { worker: data.workerIndex, thread: 'inference' });
+const log = createLogger(data.logLevel, { worker: data.workerIndex, thread: 'inference' }, data.logFormat ?? 'json');
 
 function send(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);

@@ -10,12 +10,18 @@ import type { WorkerConfig, WorkerReport } from './http-worker.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { MmeCoordinator } from './mme-cluster.js';
 import { createClusterMetricsAggregator } from './metrics.js';
+import { assertPortFree } from '../net/ports.js';
+import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 
 /** Options for {@link serve}; CLI flags that override the environment. */
 export interface ServeOptions {
   modelDir?: string;
   port?: number;
+  /** Address to bind (`--host`, else `SMKIT_BIND_HOST`). */
+  host?: string;
   workers?: number;
+  /** `--log-format`: `json`, `pretty` or `auto` (pretty on a terminal). */
+  logFormat?: string;
 }
 
 const MAX_RESTART_DELAY_MS = 10_000;
@@ -28,7 +34,9 @@ const MAX_RESTART_DELAY_MS = 10_000;
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const loaded = loadSettings(env, opts);
-  const log = createLogger(loaded.logLevel, { role: 'primary' });
+  // Refuse a taken port before anything starts: one clear error instead of crashing workers.
+  await assertPortFree(loaded.host, loaded.port, '--port (SAGEMAKER_BIND_TO_PORT)');
+  const log = createLogger(loaded.logLevel, { role: 'primary' }, loaded.logFormat);
   const modelDir = resolveModelDir(loaded.modelDir, loaded.bakedModelDir);
   if (modelDir !== loaded.modelDir) log.info({ modelDir, empty: loaded.modelDir }, 'the model directory is empty; serving the model baked into the image (SMKIT_BAKED_MODEL_DIR)');
   const settings: Settings = Object.freeze({ ...loaded, modelDir });
@@ -75,8 +83,19 @@ export function resolveModelDir(modelDir: string, bakedModelDir: string | undefi
 function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Promise<void> {
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./http-worker.js', import.meta.url)), silent: false });
   let stopping = false;
-  let ready = 0;
+  // A worker is ready once its port is bound and its model loaded; "ready" is logged once, when all are.
+  const listening = new Map<number, number>();
+  const loaded = new Set<number>();
+  let announced = false;
   let failed = 0;
+  const announceWhenReady = () => {
+    if (announced) return;
+    const ready = [...loaded].filter((id) => listening.has(id));
+    if (ready.length < settings.workers) return;
+    announced = true;
+    const port = listening.get(ready[0]!) ?? settings.port;
+    log.info({ port, workers: settings.workers }, `ready: listening on ${settings.host}:${port}`);
+  };
   const restarts = new Map<number, number>();
   const indexOf = new Map<Worker, number>();
   const clusterMetrics = settings.metrics ? createClusterMetricsAggregator() : undefined;
@@ -97,6 +116,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
     const thread: InferenceThreadData = {
       workerIndex: index,
       logLevel: settings.logLevel,
+      logFormat: settings.logFormat,
       engine: {
         modelDir: settings.modelDir,
         codeDir,
@@ -118,8 +138,13 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
         worker.send({ type: 'config', settings, thread, models: mme?.assigned() ?? [] } satisfies WorkerConfig);
         configured.add(worker.id);
       }
-      if (msg.type === 'model' && msg.state === 'ready' && ++ready === settings.workers) {
-        log.info({ port: settings.port, workers: settings.workers }, `ready: listening on ${settings.host}:${settings.port}`);
+      if (msg.type === 'listening') {
+        listening.set(worker.id, msg.port);
+        announceWhenReady();
+      }
+      if (msg.type === 'model' && msg.state === 'ready') {
+        loaded.add(worker.id);
+        announceWhenReady();
       }
       if (msg.type === 'model' && msg.state === 'failed' && ++failed === 1) {
         log.error({ modelDir: settings.modelDir }, 'the model failed to load; /ping answers 503 (see the error above)');
@@ -133,9 +158,18 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
       const index = indexOf.get(worker) ?? 0;
       indexOf.delete(worker);
       configured.delete(worker.id);
+      listening.delete(worker.id);
+      loaded.delete(worker.id);
       mme?.forget(worker.id);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) finish();
+        return;
+      }
+      if (code === EXIT_LISTEN_FAILED) {
+        // Another process took the port after the start-up check: replacing the worker cannot help.
+        startupError = new ToolkitError('ERR_PORT_IN_USE', `could not listen on ${settings.host}:${settings.port} (another process holds it, or it needs privileges); pass --port (SAGEMAKER_BIND_TO_PORT) with another port`);
+        log.error({ code: startupError.code }, startupError.message);
+        onSignal('SIGTERM');
         return;
       }
       const count = (restarts.get(index) ?? 0) + 1;
@@ -174,7 +208,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
     // A load that neither finishes nor fails in time (a hung modelFn, a stuck download) ends the
     // container with a clear error instead of answering 503 until SageMaker's health-check window closes.
     const startupTimer = setTimeout(() => {
-      if (ready > 0 || failed > 0 || stopping) return;
+      if (loaded.size > 0 || failed > 0 || stopping) return;
       startupError = new ToolkitError(
         'ERR_MODEL_LOAD',
         `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT); see the log above for where loading stopped`,

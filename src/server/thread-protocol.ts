@@ -1,11 +1,13 @@
 import type { EngineDescription, EngineOptions, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
-import type { LogLevel } from '../config/settings.js';
+import type { LogFormat, LogLevel } from '../config/settings.js';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 
 /** Data the inference thread starts with (everything but the logger, which it makes itself). */
 export interface InferenceThreadData {
   engine: Omit<EngineOptions, 'log'>;
   logLevel: LogLevel;
+  /** JSON lines or readable lines, as the primary decided. @defaultValue `json` */
+  logFormat?: LogFormat;
   workerIndex: number;
 }
 

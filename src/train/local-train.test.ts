@@ -4,7 +4,8 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OPT_ML_DIRECTORIES, buildLocalTree } from './local-train.js';
+import { buildLocalTree } from './local-train.js';
+import { OPT_ML_DIRECTORIES } from '../opt-ml/layout.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const template = path.join(repo, 'opt-ml-template');

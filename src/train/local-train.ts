@@ -3,13 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadTrainingSettings } from '../config/training.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { createOptMlTreeSync } from '../opt-ml/layout.js';
 import { createLogger } from '../logging/logger.js';
 import { trainingPaths, type TrainingPaths } from './paths.js';
 import { PyDict, PyJsonError, pyJsonDumps, pyJsonLoads, type PyValue } from './py-json.js';
 import { runTraining, type TrainingResult } from './runner.js';
-
-/** Directories of the canonical `/opt/ml` tree (see `opt-ml-template/README.md`), created for every local run. */
-export const OPT_ML_DIRECTORIES = ['code', 'input/config', 'input/data', 'model', 'output/data', 'checkpoints'] as const;
 
 /** Entry points tried, in order, when neither `--entry-point` nor `sagemaker_program` names one. */
 export const DEFAULT_ENTRY_POINTS = ['train.mjs', 'train.js', 'train.cjs', 'train.sh', 'train.py'] as const;
@@ -83,7 +81,7 @@ function linkChannel(paths: TrainingPaths, name: string, source: string): void {
  */
 export function buildLocalTree(options: LocalTrainOptions, root: string): TrainingPaths {
   const paths = trainingPaths(path.join(root, 'opt', 'ml'));
-  for (const dir of OPT_ML_DIRECTORIES) if (dir !== 'code') mkdirSync(path.join(paths.base, dir), { recursive: true });
+  createOptMlTreeSync(paths.base, ['code']);
 
   const codeDir = path.resolve(options.codeDir);
   if (!existsSync(codeDir) || !statSync(codeDir).isDirectory()) throw usage(`--code ${options.codeDir}: not a directory.`);

@@ -75,7 +75,7 @@ test('start-up failures exit 1 with a clear message', async () => {
     await (await import('node:fs/promises')).mkdir(empty);
     const slow = run([empty, '--port', '0', '--startup-timeout', '2']);
     assert.equal(await slow.exited, 1);
-    assert.match(slow.stderr(), /ERR_CONTAINER_START: empty\/AllTraffic\/primary (did not pass \/ping within 2 s|exited)/);
+    assert.match(slow.stderr(), /ERR_CONTAINER_START: empty\/AllTraffic\/primary(: model failed to load| did not pass \/ping within 2 s| exited)/);
     assert.match(slow.stderr(), /--- last lines of .*empty\.AllTraffic\.primary\.log ---/);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, cpSync, rmSync } from 'node:fs';
+import { mkdtempSync, cpSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createOptMlTreeSync } from '../../src/opt-ml/layout.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -25,7 +26,7 @@ export function freePort(): Promise<number> {
 /** A temporary /opt/ml tree whose model/ is a copy of `modelSource` (when given). */
 export function makeOptMl(modelSource?: string): string {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-optml-'));
-  for (const d of ['model', 'input/config', 'input/data', 'output', 'checkpoints']) mkdirSync(path.join(base, d), { recursive: true });
+  createOptMlTreeSync(base);
   if (modelSource) cpSync(modelSource, path.join(base, 'model'), { recursive: true });
   return base;
 }

@@ -18,6 +18,7 @@ export function registerLocalEndpoint(local: Command): void {
     .option('--startup-timeout <seconds>', 'seconds to wait for each container\'s /ping (default: 120)')
     .option('--seed <n>', 'seed variant routing and capture sampling, for repeatable runs')
     .option('--keep', 'keep the temporary /opt/ml trees and container logs after stopping')
+    .option('--log-format <format>', 'json | pretty | auto: pretty on a terminal (default: SMKIT_LOG_FORMAT, else auto)')
     .action(async (target: string, opts: Record<string, string | boolean | undefined>) => {
       const { runLocalEndpoints } = await import('../../local/endpoint/run.js');
       await runLocalEndpoints(target, opts);

@@ -19,6 +19,7 @@ export function registerLocalTransform(local: Command): void {
     .option('--timeout <seconds>', 'per-request timeout (InvocationsTimeoutInSeconds)', '600')
     .option('--retries <n>', 'retries after a connection error or HTTP 429/502/503/504 (InvocationsMaxRetries)', '3')
     .option('--startup-timeout <seconds>', 'with --model: how long to wait for /ping', '120')
+    .option('--env <KEY=VALUE...>', "with --model: the container's environment (repeatable), e.g. --env SAGEMAKER_MODEL_SERVER_WORKERS=2")
     .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
     .action(async (opts) => {
       const { localTransform } = await import('../../local/transform/command.js');

@@ -7,8 +7,10 @@ export function registerServe(program: Command): void {
     .description('Serve /ping and /invocations the way SageMaker calls `docker run <image> serve`')
     .option('--model-dir <dir>', 'model directory (default: SM_MODEL_DIR or $SAGEMAKER_BASE_DIR/model)')
     .option('--port <port>', 'port to listen on (default: SAGEMAKER_BIND_TO_PORT or 8080)', (v) => Number(v))
+    .option('--host <address>', 'address to bind (default: SMKIT_BIND_HOST or 0.0.0.0; 127.0.0.1 keeps it on this machine)')
     .option('--workers <n>', 'worker processes (default: SAGEMAKER_MODEL_SERVER_WORKERS or CPU count)', (v) => Number(v))
-    .action(async (opts: { modelDir?: string; port?: number; workers?: number }) => {
+    .option('--log-format <format>', 'json | pretty | auto: pretty on a terminal (default: SMKIT_LOG_FORMAT, else auto)')
+    .action(async (opts: { modelDir?: string; port?: number; host?: string; workers?: number; logFormat?: string }) => {
       const { serve } = await import('../../server/serve.js');
       await serve(opts);
     });

@@ -4,8 +4,14 @@ export interface ContainerSpec {
   id: string;
   /** Container hostname (SageMaker `ContainerHostname`, or `primary`/`container-N`). */
   hostname: string;
-  /** The prepared `/opt/ml` tree for this container (its `model/` already filled). */
+  /** The prepared `/opt/ml` tree for this container (its `model/` already filled, unless {@link ContainerSpec.modelDir} is set). */
   optMlDir: string;
+  /**
+   * A model folder served in place instead of `<optMlDir>/model` (batch transform and
+   * `package --verify` of a model directory: nothing is copied). The process backend passes it
+   * as `SM_MODEL_DIR`; the docker backend mounts it read-only at `/opt/ml/model`.
+   */
+  modelDir?: string;
   /** Environment from the endpoint file (the backend adds `SAGEMAKER_BIND_TO_PORT`). */
   env: Record<string, string>;
   /** Port the container must listen on (`SAGEMAKER_BIND_TO_PORT`), reachable on 127.0.0.1. */

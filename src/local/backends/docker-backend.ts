@@ -20,7 +20,7 @@ export interface DockerRunInput {
 
 /**
  * The `docker run` / `podman run` arguments for one container, as SageMaker starts it
- * (sagemaker-contract.md §1.1, §1.7, §4): `run <image> serve`, the model read-only at
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html): `run <image> serve`, the model read-only at
  * `/opt/ml/model`, the container's environment, and `SAGEMAKER_BIND_TO_PORT` published on
  * 127.0.0.1 only.
  */
@@ -31,7 +31,7 @@ export function buildDockerRunArgs({ spec, image, containerName }: DockerRunInpu
     '--name', containerName,
     '--hostname', spec.hostname,
     '-p', `127.0.0.1:${spec.port}:${spec.port}`,
-    ...(spec.multiModel ? ['-v', `${join(spec.optMlDir, 'models')}:/opt/ml/models:ro`] : ['-v', `${join(spec.optMlDir, 'model')}:/opt/ml/model:ro`]),
+    ...(spec.multiModel ? ['-v', `${join(spec.optMlDir, 'models')}:/opt/ml/models:ro`] : ['-v', `${spec.modelDir ?? join(spec.optMlDir, 'model')}:/opt/ml/model:ro`]),
   ];
   const env: Record<string, string> = { ...spec.env, ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}), SAGEMAKER_BIND_TO_PORT: String(spec.port) };
   for (const [key, value] of Object.entries(env)) args.push('-e', `${key}=${value}`);

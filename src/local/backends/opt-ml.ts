@@ -1,19 +1,16 @@
 import { cp, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { extractModelArchive } from '../archive.js';
-import { isModelArchive } from '../endpoint-file/load.js';
-
-/** The folders of a hosting container's `/opt/ml` tree (the parts of `opt-ml-template/` serving uses). */
-const OPT_ML_DIRS = ['model', 'input/config', 'input/data', 'output', 'output/data', 'code'];
+import { createOptMlTree } from '../../opt-ml/layout.js';
+import { extractModelArchive, isModelArchive } from '../archive.js';
 
 /**
  * Makes a fresh `/opt/ml` tree under `root` and fills `model/` from `modelSource`: a directory is
  * copied, a `model.tar.gz` is extracted (safely, by `extractModelArchive`), as SageMaker extracts
- * `ModelDataUrl` into `/opt/ml/model` before the container starts (sagemaker-contract.md §1.7).
+ * `ModelDataUrl` into `/opt/ml/model` before the container starts (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html#your-algorithms-inference-code-load-artifacts).
  */
 export async function prepareOptMl(root: string, modelSource: string, mode: 'SingleModel' | 'MultiModel' = 'SingleModel'): Promise<string> {
-  for (const dir of OPT_ML_DIRS) await mkdir(join(root, dir), { recursive: true });
+  await createOptMlTree(root);
   const modelDir = join(root, 'model');
   let info;
   try {
@@ -22,7 +19,7 @@ export async function prepareOptMl(root: string, modelSource: string, mode: 'Sin
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `model ${modelSource} does not exist`);
   }
   if (mode === 'MultiModel') {
-    // Models arrive later, on demand, under models/<name>/model (sagemaker-contract.md §5).
+    // Models arrive later, on demand, under models/<name>/model (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html).
     if (!info.isDirectory()) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `a MultiModel container's model ${modelSource} must be a folder of model archives`);
     await mkdir(join(root, 'models'), { recursive: true });
     return root;

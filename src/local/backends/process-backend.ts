@@ -20,6 +20,7 @@ export function processChildEnv(spec: ContainerSpec, inherited: Record<string, s
     ...spec.env,
     ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}),
     SAGEMAKER_BASE_DIR: spec.optMlDir,
+    ...(spec.modelDir === undefined ? {} : { SM_MODEL_DIR: spec.modelDir }),
     SAGEMAKER_BIND_TO_PORT: String(spec.port),
     SMKIT_BIND_HOST: '127.0.0.1',
   };

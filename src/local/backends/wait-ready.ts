@@ -14,12 +14,27 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-async function pingOnce(url: string): Promise<number | undefined> {
+/** One `/ping` answer: its status, and the reason when the server says its model failed to load. */
+interface PingAnswer {
+  status: number;
+  /** Set when `smkit serve` answered 503 `{"status":"Unhealthy","message":...}`: waiting longer cannot help. */
+  loadFailure?: string;
+}
+
+async function pingOnce(url: string): Promise<PingAnswer | undefined> {
   try {
-    // SageMaker's own /ping timeout is 2 s (sagemaker-contract.md §1.3).
+    // SageMaker's own /ping timeout is 2 s
+    // (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html#your-algorithms-inference-algo-ping-requests).
     const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(2_000) });
-    await res.arrayBuffer();
-    return res.status;
+    const text = await res.text();
+    if (res.status !== 503) return { status: res.status };
+    try {
+      const body = JSON.parse(text) as { status?: unknown; message?: unknown };
+      if (body.status === 'Unhealthy') return { status: 503, loadFailure: typeof body.message === 'string' ? body.message : 'the model failed to load' };
+    } catch {
+      // Another server's 503 (not JSON): keep waiting.
+    }
+    return { status: 503 };
   } catch {
     return undefined;
   }
@@ -32,26 +47,31 @@ export async function withLogTail(container: RunningContainer, message: string):
 }
 
 /**
- * Polls `GET /ping` until it answers 200, the container exits, or the deadline passes. Fails with
- * `ERR_CONTAINER_START` and the container's last log lines.
+ * Polls `GET /ping` until it answers 200, the container exits, `/ping` says the model failed to
+ * load (smkit's 503 `Unhealthy`: the reason is printed at once instead of waiting out the
+ * deadline), or the deadline passes. Fails with `ERR_CONTAINER_START` and the container's last
+ * log lines.
  */
 export async function waitForPing(container: RunningContainer, opts: WaitOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const intervalMs = opts.intervalMs ?? 200;
   const started = Date.now();
   let lastReport = 0;
-  let lastStatus: number | undefined;
+  let last: PingAnswer | undefined;
   for (;;) {
     opts.signal?.throwIfAborted();
     if (container.exited) {
       const { code, signal } = container.exited;
       throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id} exited (${signal ? `signal ${signal}` : `code ${code}`}) before /ping answered 200`));
     }
-    lastStatus = await pingOnce(container.url);
-    if (lastStatus === 200) return;
+    last = await pingOnce(container.url);
+    if (last?.status === 200) return;
+    if (last?.loadFailure !== undefined) {
+      throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id}: ${last.loadFailure}`));
+    }
     const waited = Date.now() - started;
     if (waited >= timeoutMs) {
-      const state = lastStatus === undefined ? 'no answer' : `last status ${lastStatus}`;
+      const state = last === undefined ? 'no answer' : `last status ${last.status}`;
       throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id} did not pass /ping within ${Math.round(timeoutMs / 1000)} s (${state}); raise --startup-timeout if the model is slow to load`));
     }
     if (opts.onProgress && waited - lastReport >= 2_000) {

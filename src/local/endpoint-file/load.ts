@@ -1,12 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { isModelArchive } from '../archive.js';
 import { NAME_PATTERN, parseEndpointFile, type EndpointFileConfig } from './schema.js';
-
-/** True when `path` names a model archive by its file name (`.tar.gz` or `.tgz`). */
-export function isModelArchive(path: string): boolean {
-  return /\.(tar\.gz|tgz)$/i.test(path);
-}
 
 /** Reads and validates an endpoint file (`.json`, `.yaml` or `.yml`); paths inside are relative to it. */
 export async function readEndpointFile(file: string): Promise<EndpointFileConfig> {

@@ -1,4 +1,6 @@
+import { readLogFormat } from '../../config/settings.js';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { createLogger } from '../../logging/logger.js';
 import type { ContainerEngine } from '../backends/docker-backend.js';
 import { loadEndpointTarget } from '../endpoint-file/load.js';
 import { startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from './start.js';
@@ -13,6 +15,7 @@ export interface LocalEndpointCliOptions {
   startupTimeout?: string;
   seed?: string;
   keep?: boolean;
+  logFormat?: string;
 }
 
 function intFlag(flag: string, value: string | undefined, min: number, max: number): number | undefined {
@@ -60,8 +63,8 @@ export function readyBanner(handle: LocalEndpointsHandle): string {
  */
 export async function runLocalEndpoints(target: string, flags: LocalEndpointCliOptions): Promise<void> {
   const config = await loadEndpointTarget(target, flags.name === undefined ? {} : { name: flags.name });
-  const { pino } = await import('pino');
-  const logger = pino({ base: { component: 'smkit-local' } }, pino.destination(2));
+  // The same line format as `smkit serve` (level names, ISO times), on stderr: stdout is the banner.
+  const logger = createLogger('info', { component: 'smkit-local' }, { format: readLogFormat(process.env, flags.logFormat, process.stderr.isTTY === true), fd: 2 });
   const opts: StartOptions = {
     ...startOptionsFromFlags(flags),
     progress: (line) => process.stderr.write(`${line}\n`),

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
 import { detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
-import { findFreePort } from '../backends/free-port.js';
+import { assertPortFree, findFreePort } from '../../net/ports.js';
 import { prepareOptMl } from '../backends/opt-ml.js';
 import { ProcessBackend } from '../backends/process-backend.js';
 import { waitForPing, withLogTail } from '../backends/wait-ready.js';
@@ -112,7 +112,7 @@ function chainContainer(c: RunningContainer): ChainContainer {
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((ok, ko) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      ko(err.code === 'EADDRINUSE' ? new ToolkitError('ERR_CLI_USAGE', `port ${port} on 127.0.0.1 is already in use; pass --port with another port (or 0 for any free one)`) : err);
+      ko(err.code === 'EADDRINUSE' ? new ToolkitError('ERR_PORT_IN_USE', `port ${port} on 127.0.0.1 is already in use by another process; pass --port with another port (0 picks a free one)`) : err);
     });
     server.listen(port, '127.0.0.1', () => {
       const address = server.address();
@@ -127,6 +127,9 @@ function listen(server: Server, port: number): Promise<number> {
  * door on 127.0.0.1. On any failure everything already started is stopped again.
  */
 export async function startLocalEndpoints(config: EndpointFileConfig, opts: StartOptions = {}): Promise<LocalEndpointsHandle> {
+  const frontDoorPort = opts.port ?? config.port ?? 8080;
+  // Before any container starts: a taken front-door port would otherwise surface only after them all.
+  await assertPortFree('127.0.0.1', frontDoorPort, '--port');
   const backend = await resolveBackend(config, opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-local-'));
   const logsDir = join(workDir, 'logs');
@@ -228,7 +231,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
     server = createServer(app);
     // The service allows 60 s per container; a pipeline can take longer than Node's defaults allow.
     server.requestTimeout = 0;
-    const port = await listen(server, opts.port ?? config.port ?? 8080);
+    const port = await listen(server, frontDoorPort);
     const srv = server;
     let stopped: Promise<void> | undefined;
     return {

@@ -2,7 +2,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { checkConcurrency, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
 import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
-import { startLocalServer, type LocalServer } from './serve-child.js';
+import { startLocalServer, type LocalServer } from '../backends/local-server.js';
 
 /** Flags of `smkit local transform`, as commander hands them over. */
 export interface LocalTransformOptions {
@@ -21,6 +21,20 @@ export interface LocalTransformOptions {
   retries: string;
   startupTimeout: string;
   progress: boolean;
+  /** `--env KEY=VALUE` (repeatable): the container's environment, as `ContainerDefinition.Environment`. */
+  env?: string[];
+}
+
+/** Parses `--env KEY=VALUE` flags; names follow the `Environment` rule `[a-zA-Z_][a-zA-Z0-9_]*`. */
+export function parseEnvFlags(flags: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    const key = eq < 0 ? flag : flag.slice(0, eq);
+    if (eq < 0 || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(key)) throw new ToolkitError('ERR_CLI_USAGE', `--env ${flag}: give KEY=VALUE with a name of letters, digits and _ (not starting with a digit)`);
+    env[key] = flag.slice(eq + 1);
+  }
+  return env;
 }
 
 function flagParameters(opts: LocalTransformOptions): Partial<ExecutionParameters> {
@@ -85,7 +99,12 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   };
   if (opts.model !== undefined) {
     process.stderr.write(`smkit: starting ${opts.model} for batch transform...\n`);
-    server = await startLocalServer({ model: opts.model, env: batchEnv(parameters), startupTimeoutMs: startupS * 1000 });
+    server = await startLocalServer({
+      model: opts.model,
+      env: { ...parseEnvFlags(opts.env ?? []), ...batchEnv(parameters) },
+      startupTimeoutMs: startupS * 1000,
+      onWait: (s) => process.stderr.write(`smkit: waiting for /ping ... ${s} s\n`),
+    });
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   }

@@ -1,0 +1,124 @@
+// What a new user meets in the first hour: a taken port, readable logs, --host.
+import { after, before, describe, test } from 'node:test';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { REPO_ROOT, SMKIT_BIN, freePort, startServe, waitForPing } from '../helpers/serve-process.js';
+
+const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
+
+function holdPort(): Promise<{ port: number; close: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer((s) => s.destroy());
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      resolve({ port, close: () => new Promise((r) => srv.close(() => r())) });
+    });
+  });
+}
+
+function run(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SMKIT_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`smkit ${args.join(' ')} did not exit within ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('serve on a taken port exits 1 with one ERR_PORT_IN_USE line, no stack trace and no "ready"', async () => {
+  const held = await holdPort();
+  try {
+    const r = await run(['serve', '--model-dir', IRIS, '--port', String(held.port), '--host', '127.0.0.1', '--workers', '1']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^smkit: ERR_PORT_IN_USE: port ${held.port} on 127\\.0\\.0\\.1 is already in use`, 'm'));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `expected one line on stderr, got:\n${r.stderr}`);
+    assert.doesNotMatch(r.stdout + r.stderr, /EADDRINUSE|\n\s+at /);
+    assert.doesNotMatch(r.stdout, /ready/);
+  } finally {
+    await held.close();
+  }
+});
+
+test('serve --host binds the address given and says "ready" with the bound address; JSON lines when piped', async () => {
+  const port = await freePort();
+  const server = await startServe({ SMKIT_BIND_HOST: '0.0.0.0' }, ['--model-dir', IRIS, '--host', '127.0.0.1', '--port', String(port)]);
+  try {
+    await waitForPing({ ...server, url: `http://127.0.0.1:${port}` });
+    const deadline = Date.now() + 20_000;
+    while (!/ready: listening/.test(server.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const lines = server.output().trim().split('\n');
+    const ready = lines.map((l) => JSON.parse(l) as { level: string; msg: string }).find((l) => l.msg.startsWith('ready'));
+    assert.ok(ready, server.output());
+    assert.equal(ready.msg, `ready: listening on 127.0.0.1:${port}`);
+    assert.equal(ready.level, 'info');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('serve --log-format pretty writes readable lines, not JSON', async () => {
+  const server = await startServe({}, ['--model-dir', IRIS, '--log-format', 'pretty']);
+  try {
+    await waitForPing(server);
+    const deadline = Date.now() + 20_000;
+    while (!/ready: listening/.test(server.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const line = server.output().split('\n').find((l) => l.includes('ready: listening'));
+    assert.ok(line, server.output());
+    assert.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO.*: ready: listening on 127\.0\.0\.1:\d+/);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('an invalid --log-format stops start-up naming the flag', async () => {
+  const r = await run(['serve', '--model-dir', IRIS, '--log-format', 'fancy', '--port', '0']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /ERR_CONFIG_INVALID: --log-format/);
+});
+
+describe('a model that fails to load stops the tools at once, with the reason', () => {
+  let dir: string;
+  let broken: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-first-hour-'));
+    broken = path.join(dir, 'broken');
+    await mkdir(broken);
+    // Passes the package checks (a model file is there) but ONNX Runtime cannot load it.
+    await writeFile(path.join(broken, 'model.onnx'), 'this is not an ONNX model');
+    await writeFile(path.join(dir, 'rows.csv'), '5.1,3.5,1.4,0.2\n');
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  // Each command gets a 600 s start-up timeout: it ends within the test's deadline only by failing fast.
+  test('smkit local', async () => {
+    const r = await run(['local', broken, '--port', '0', '--startup-timeout', '600']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ERR_CONTAINER_START: broken\/AllTraffic\/primary: model failed to load: .*model\.onnx/);
+  });
+
+  test('smkit local transform --model', async () => {
+    const r = await run(['local', 'transform', '--model', broken, '--input', path.join(dir, 'rows.csv'), '--output', path.join(dir, 'out'), '--startup-timeout', '600']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ERR_CONTAINER_START: broken: model failed to load: .*model\.onnx/);
+  });
+
+  test('smkit package --verify', async () => {
+    const r = await run(['package', broken, '-o', path.join(dir, 'model.tar.gz'), '--verify', '--startup-timeout', '600']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ERR_PACKAGE_VERIFY: .*did not start: model\.tar\.gz: model failed to load: .*model\.onnx/);
+  });
+});
