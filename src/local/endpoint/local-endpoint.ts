@@ -1,14 +1,43 @@
 import type { CaptureWriter } from '../capture/writer.js';
-import { invokeChain, type ChainContainer, type InvocationRequest, type InvocationResponse } from './chain.js';
+import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
+import { ContainerFailure, invokeChain, type ChainContainer, type InvocationRequest, type InvocationResponse } from './chain.js';
 import { compareAnswers } from './compare.js';
+import { TargetModelError } from './multi-model.js';
 import { pickWeighted } from './random.js';
+import { openStream, PipelineStreamingError, type StreamedAnswer } from './stream.js';
+
+/** One instance's container chain, lent for one invocation; `release` when the answer is complete. */
+export interface InstanceLease {
+  containers: ChainContainer[];
+  release(): void;
+}
+
+/** The instances of a variant (a fleet): lends one instance per invocation and counts what is in flight. */
+export interface InstancePool {
+  /** Instances serving now. */
+  readonly size: number;
+  acquire(): InstanceLease;
+}
 
 /** A production or shadow variant as the front door routes to it. */
 export interface VariantRuntime {
   name: string;
   weight: number;
-  /** One container, or a serial inference pipeline in order. */
+  /** One container, or a serial inference pipeline in order (the only instance, when `instances` is unset). */
   containers: ChainContainer[];
+  /** Several instances of the variant: each invocation goes to the one `acquire` lends. */
+  instances?: InstancePool;
+}
+
+function lease(variant: VariantRuntime): InstanceLease {
+  return variant.instances?.acquire() ?? { containers: variant.containers, release: () => {} };
+}
+
+/** How CloudWatch counts a failed invocation: by the model's status, else as a server error. */
+function outcomeOf(err: unknown): '4xx' | '5xx' {
+  if (err instanceof ContainerFailure) return err.kind === 'status' && err.status! < 500 ? '4xx' : '5xx';
+  if (err instanceof TargetModelError) return '4xx';
+  return '5xx';
 }
 
 /** Running totals of shadow-variant comparisons. */
@@ -45,6 +74,8 @@ export interface LocalEndpointOptions {
   /** Per-container invocation timeout. @defaultValue 60 000 ms */
   timeoutMs?: number;
   log?: EndpointLog;
+  /** Receives one record per production-variant invocation (CloudWatch's AWS/SageMaker metrics). */
+  metrics?: InvocationMetricsSink;
 }
 
 /**
@@ -59,6 +90,7 @@ export class LocalEndpoint {
   private readonly random: () => number;
   private readonly timeoutMs: number;
   private readonly log: EndpointLog;
+  private readonly metrics: InvocationMetricsSink | undefined;
   private readonly pending = new Set<Promise<void>>();
 
   constructor(readonly name: string, readonly variants: readonly VariantRuntime[], opts: LocalEndpointOptions = {}) {
@@ -67,6 +99,7 @@ export class LocalEndpoint {
     this.random = opts.random ?? Math.random;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.log = opts.log ?? (() => {});
+    this.metrics = opts.metrics;
   }
 
   /** Picks the production variant: the named one, else one at random by weight. */
@@ -85,19 +118,70 @@ export class LocalEndpoint {
    */
   async invoke(req: InvocationRequest): Promise<{ variant: string; response: InvocationResponse }> {
     const variant = this.route(req.targetVariant);
+    const instance = lease(variant);
     const at = new Date();
+    const started = performance.now();
     const sampled = this.capture?.sample() ?? false;
     const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled) : undefined;
     let response: InvocationResponse;
+    let modelMs = 0;
     try {
-      response = await invokeChain(variant.containers, req, { timeoutMs: this.timeoutMs });
+      const modelStart = performance.now();
+      response = await invokeChain(instance.containers, req, { timeoutMs: this.timeoutMs });
+      modelMs = performance.now() - modelStart;
     } catch (err) {
+      instance.release();
       shadowRun?.resolveProduction(undefined);
+      this.measure(variant, at, outcomeOf(err), performance.now() - started);
       throw err;
     }
+    instance.release();
     shadowRun?.resolveProduction(response);
     if (sampled) this.record(variant.name, req, response, at);
+    this.measure(variant, at, 'ok', performance.now() - started, modelMs);
     return { variant: variant.name, response };
+  }
+
+  /**
+   * Opens a streamed invocation (`InvokeEndpointWithResponseStream`) on one single-container
+   * variant; the instance counts as busy until the stream has been read to its end.
+   */
+  async stream(req: InvocationRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
+    const variant = this.route(req.targetVariant);
+    if (variant.containers.length !== 1) throw new PipelineStreamingError(variant.name, variant.containers.length);
+    const instance = lease(variant);
+    const at = new Date();
+    const started = performance.now();
+    let answer: StreamedAnswer;
+    try {
+      answer = await openStream(instance.containers[0]!, req, timeoutMs);
+    } catch (err) {
+      instance.release();
+      this.measure(variant, at, outcomeOf(err), performance.now() - started);
+      throw err;
+    }
+    this.measure(variant, at, 'ok', performance.now() - started, performance.now() - started);
+    const chunks = answer.chunks;
+    const released = (async function* () {
+      try {
+        yield* chunks;
+      } finally {
+        instance.release();
+      }
+    })();
+    return { variant: variant.name, answer: { ...answer, chunks: released } };
+  }
+
+  private measure(variant: VariantRuntime, at: Date, outcome: 'ok' | '4xx' | '5xx', totalMs: number, modelMs?: number): void {
+    if (!this.metrics) return;
+    this.metrics.record({
+      endpoint: this.name,
+      variant: variant.name,
+      at: at.getTime(),
+      outcome,
+      ...(modelMs === undefined ? {} : { modelLatencyMicros: Math.round(modelMs * 1000), overheadLatencyMicros: Math.max(0, Math.round((totalMs - modelMs) * 1000)) }),
+      instanceCount: variant.instances?.size ?? 1,
+    });
   }
 
   /** Resolves when shadow requests and capture writes started so far have finished. */
@@ -122,13 +206,14 @@ export class LocalEndpoint {
     const production = new Promise<InvocationResponse | undefined>((r) => (resolveProduction = r));
     // The shadow never sees the caller's TargetVariant: it gets a copy of production traffic.
     const shadowReq: InvocationRequest = { ...req, targetVariant: undefined };
+    const shadowInstance = lease(shadow);
     const task = (async () => {
       const [prod, shadowResult] = await Promise.all([
         production,
-        invokeChain(shadow.containers, shadowReq, { timeoutMs: this.timeoutMs }).then(
+        invokeChain(shadowInstance.containers, shadowReq, { timeoutMs: this.timeoutMs }).then(
           (r) => ({ ok: true as const, r }),
           (err: Error) => ({ ok: false as const, err }),
-        ),
+        ).finally(() => shadowInstance.release()),
       ]);
       if (!shadowResult.ok) {
         this.shadowStats.shadowErrors += 1;

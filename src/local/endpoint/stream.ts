@@ -1,6 +1,14 @@
 import { ContainerFailure, requestHeaders, type ChainContainer, type InvocationRequest } from './chain.js';
 import { ensureModelLoaded } from './multi-model.js';
 
+/** Response streaming needs a single container; the variant is a serial pipeline. */
+export class PipelineStreamingError extends Error {
+  constructor(readonly variant: string, readonly containers: number) {
+    super(`variant ${variant} is a serial pipeline of ${containers} containers; response streaming needs one`);
+    this.name = 'PipelineStreamingError';
+  }
+}
+
 /** A container's answer as it streams: its content type and the chunks as they arrive. */
 export interface StreamedAnswer {
   contentType: string;

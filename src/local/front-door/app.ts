@@ -1,19 +1,48 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ContainerFailure, type InvocationRequest } from '../endpoint/chain.js';
-import { UnknownVariantError, type LocalEndpoint } from '../endpoint/local-endpoint.js';
+import { awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, writeAwsJsonError } from '../../aws/protocols/aws-json.js';
+import { AwsServiceError, type AwsService } from '../../aws/service.js';
+import { ContainerFailure, type InvocationRequest, type InvocationResponse } from '../endpoint/chain.js';
+import { UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
-import { openStream, type StreamedAnswer } from '../endpoint/stream.js';
+import { PipelineStreamingError, type StreamedAnswer } from '../endpoint/stream.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { endpointNotFound, modelErrorFor, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
 
 /** Largest InvokeEndpoint body: 6 MB (`BodyBlob` max, sagemaker-contract.md §1.8). */
 export const MAX_INVOKE_BODY_BYTES = 6_291_456;
 
+/** What the front door needs of an endpoint: invoke it, or open a streamed invocation. */
+export interface RoutableEndpoint {
+  /** Resolves with the answering variant and response; rejects with `ContainerFailure`, `UnknownVariantError` or `TargetModelError`. */
+  invoke(req: InvocationRequest): Promise<{ variant: string; response: InvocationResponse }>;
+  /** Opens a streamed invocation; rejects like {@link RoutableEndpoint.invoke}, or with `PipelineStreamingError`. */
+  stream(req: InvocationRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }>;
+}
+
+/** Finds the endpoint that serves a name at this moment (a `Map` of `LocalEndpoint`s is one). */
+export interface EndpointDirectory {
+  get(name: string): RoutableEndpoint | undefined;
+}
+
+/** Largest form-encoded (AWS query protocol) body handed to {@link FrontDoorOptions.queryHandler}. */
+export const MAX_QUERY_BODY_BYTES = 1024 * 1024;
+
 /** Options of {@link createFrontDoor}. */
 export interface FrontDoorOptions {
   /** Looks up a running endpoint by name. */
-  endpoints: ReadonlyMap<string, LocalEndpoint>;
+  endpoints: EndpointDirectory;
+  /**
+   * AWS services answered on `POST /` with an `X-Amz-Target: <prefix>.<Operation>` header
+   * (awsJson 1.0/1.1), chosen by their `targetPrefix`. @defaultValue none
+   */
+  services?: readonly AwsService[];
+  /**
+   * Answers a form-encoded `POST /` (`Content-Type: application/x-www-form-urlencoded`,
+   * `Action=...`: the AWS query protocol, which the AWS CLI and boto3 use for CloudWatch).
+   * `req.body` is the raw body as a `Buffer`.
+   */
+  queryHandler?: (req: Request, res: Response) => void;
   /** Account id used in messages. @defaultValue `000000000000` */
   accountId?: string;
   /** Called for each failed invocation (for the CLI's log). */
@@ -101,6 +130,23 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     next();
   });
 
+  // Control-plane APIs share the port with the runtime, told apart as the services tell them apart.
+  app.post('/', express.raw({ type: () => true, limit: MAX_AWS_JSON_BODY_BYTES }), (req: Request, res: Response, next: NextFunction) => {
+    const target = header(req, 'x-amz-target');
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (target !== undefined) {
+      dispatchAwsJson(opts.services ?? [], target, header(req, 'content-type'), body, res).catch(next);
+      return;
+    }
+    if (opts.queryHandler && /^application\/x-www-form-urlencoded\b/i.test(header(req, 'content-type') ?? '')) {
+      if (body.length > MAX_QUERY_BODY_BYTES) return next(Object.assign(new Error('request body too large'), { type: 'entity.too.large', status: 413, length: body.length }));
+      req.body = body;
+      opts.queryHandler(req, res);
+      return;
+    }
+    next();
+  });
+
   /** Validates the headers and finds the endpoint; answers the error itself and returns undefined when it cannot. */
   const resolveTarget = (req: Request<{ endpointName: string }>, res: Response) => {
     const name = req.params.endpointName;
@@ -151,15 +197,11 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       let answer: StreamedAnswer;
       let variantName: string;
       try {
-        const variant = endpoint.route(invocation.targetVariant);
-        variantName = variant.name;
-        if (variant.containers.length !== 1) {
-          return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${variant.name} is a serial pipeline of ${variant.containers.length}.`));
-        }
-        answer = await openStream(variant.containers[0]!, invocation, 60_000);
+        ({ variant: variantName, answer } = await endpoint.stream(invocation, 60_000));
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
       res.status(200);
@@ -177,11 +219,14 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   );
 
   app.use((req: Request, res: Response) => {
-    sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations and /invocations-response-stream (got ${req.method} ${req.path}).`));
+    sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations and /invocations-response-stream, and POST / with X-Amz-Target for the control plane (got ${req.method} ${req.path}).`));
   });
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number; length?: number; message?: string };
+    if (_req.path === '/' && e.type === 'entity.too.large') {
+      return writeAwsJsonError(res, awsJsonVersionOf(header(_req, 'content-type')), new AwsServiceError('SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`, 413));
+    }
     if (e.type === 'entity.too.large') {
       return sendError(res, validationError([{ value: `<${e.length ?? 'more than 6291456'} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${MAX_INVOKE_BODY_BYTES}` }]));
     }

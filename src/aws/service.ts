@@ -1,0 +1,40 @@
+/**
+ * One AWS service as the local SageMaker serves it; operations take and return the API's JSON
+ * shapes (PascalCase members, as the service models name them).
+ */
+export interface AwsService {
+  /** X-Amz-Target prefix: 'SageMaker' | 'GraniteServiceVersion20100801' (CloudWatch) | 'AnyScaleFrontendService' (Application Auto Scaling). */
+  readonly targetPrefix: string;
+  /** SigV4 signing name: 'sagemaker' | 'monitoring' | 'application-autoscaling'. */
+  readonly signingName: string;
+  /**
+   * True for services whose JSON protocol keeps query-protocol error codes (the `awsQueryCompatible`
+   * trait, CloudWatch): errors then also carry the `x-amzn-query-error: <Code>;<Sender|Receiver>` header.
+   * @defaultValue false
+   */
+  readonly awsQueryCompatible?: boolean;
+  /** Runs one operation. Throws AwsServiceError for modelled errors; an unknown operation is an AwsServiceError('UnknownOperationException', ..., 400). */
+  call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/** A modelled service error: `type` is the error shape name ('ValidationException', 'ResourceNotFound', ...). */
+export class AwsServiceError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = type;
+  }
+
+  /** True when the caller is at fault (4xx), as the query protocol's `Sender` / `Receiver` says. */
+  get sender(): boolean {
+    return this.status < 500;
+  }
+}
+
+/** The error every service answers for an operation it does not implement. */
+export function unknownOperation(service: string, operation: string): AwsServiceError {
+  return new AwsServiceError('UnknownOperationException', `The local ${service} does not implement the operation ${operation}.`, 400);
+}

@@ -1,0 +1,259 @@
+import type { ShapeRule } from './validate.js';
+
+/*
+ * The SageMaker control-plane shapes smkit's local SageMaker serves, named and constrained as the
+ * service model (botocore `sagemaker/2017-07-24/service-2.json`) names and constrains them.
+ * Only the members used locally are listed; others are accepted and ignored, as the service ignores
+ * unknown members.
+ */
+
+/** `ContainerDefinition`. */
+export interface ContainerDefinition {
+  ContainerHostname?: string;
+  Image?: string;
+  Mode?: 'SingleModel' | 'MultiModel';
+  ModelDataUrl?: string;
+  Environment?: Record<string, string>;
+}
+
+/** `ProductionVariant` (also used for `ShadowProductionVariants`). */
+export interface ProductionVariant {
+  VariantName: string;
+  ModelName?: string;
+  InitialInstanceCount?: number;
+  InstanceType?: string;
+  InitialVariantWeight?: number;
+}
+
+/** `DataCaptureConfig`. */
+export interface DataCaptureConfig {
+  EnableCapture?: boolean;
+  InitialSamplingPercentage: number;
+  DestinationS3Uri: string;
+  KmsKeyId?: string;
+  CaptureOptions: Array<{ CaptureMode: 'Input' | 'Output' | 'InputAndOutput' }>;
+  CaptureContentTypeHeader?: { CsvContentTypes?: string[]; JsonContentTypes?: string[] };
+}
+
+/** `CapacitySize`. */
+export interface CapacitySize {
+  Type: 'INSTANCE_COUNT' | 'CAPACITY_PERCENT';
+  Value: number;
+}
+
+/** `TrafficRoutingConfig`. */
+export interface TrafficRoutingConfig {
+  Type: 'ALL_AT_ONCE' | 'CANARY' | 'LINEAR';
+  WaitIntervalInSeconds: number;
+  CanarySize?: CapacitySize;
+  LinearStepSize?: CapacitySize;
+}
+
+/** `DeploymentConfig`. */
+export interface DeploymentConfig {
+  BlueGreenUpdatePolicy?: {
+    TrafficRoutingConfiguration: TrafficRoutingConfig;
+    TerminationWaitInSeconds?: number;
+    MaximumExecutionTimeoutInSeconds?: number;
+  };
+  RollingUpdatePolicy?: {
+    MaximumBatchSize: CapacitySize;
+    WaitIntervalInSeconds: number;
+    MaximumExecutionTimeoutInSeconds?: number;
+    RollbackMaximumBatchSize?: CapacitySize;
+  };
+  AutoRollbackConfiguration?: { Alarms?: Array<{ AlarmName?: string }> };
+}
+
+/** Status values of `EndpointStatus`. */
+export type EndpointStatus = 'OutOfService' | 'Creating' | 'Updating' | 'SystemUpdating' | 'RollingBack' | 'InService' | 'Deleting' | 'Failed' | 'UpdateRollbackFailed';
+
+const NAME = { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' } as const;
+const MODEL_NAME = { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?' } as const;
+const ROLE_ARN = { kind: 'string', min: 20, max: 2048, pattern: 'arn:aws[a-z\\-]*:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+' } as const;
+const TAGS: ShapeRule = {
+  kind: 'list',
+  min: 0,
+  max: 50,
+  member: { kind: 'structure', required: ['Key', 'Value'], members: { Key: { kind: 'string', min: 1, max: 128 }, Value: { kind: 'string', min: 0, max: 256 } } },
+};
+const CAPACITY_SIZE: ShapeRule = {
+  kind: 'structure',
+  required: ['Type', 'Value'],
+  members: { Type: { kind: 'string', enum: ['INSTANCE_COUNT', 'CAPACITY_PERCENT'] }, Value: { kind: 'integer', min: 1 } },
+};
+const CONTAINER: ShapeRule = {
+  kind: 'structure',
+  members: {
+    ContainerHostname: NAME,
+    Image: { kind: 'string', min: 0, max: 255, pattern: '[\\S]+' },
+    Mode: { kind: 'string', enum: ['SingleModel', 'MultiModel'] },
+    // The service takes https:// and s3:// URLs; the local SageMaker also takes file:// URLs and paths.
+    ModelDataUrl: { kind: 'string', min: 0, max: 1024 },
+    Environment: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 0, max: 1024, pattern: '[a-zA-Z_][a-zA-Z0-9_]*' }, value: { kind: 'string', min: 0, max: 1024, pattern: '[\\S\\s]*' } },
+  },
+};
+const VARIANT: ShapeRule = {
+  kind: 'structure',
+  required: ['VariantName'],
+  members: {
+    VariantName: NAME,
+    ModelName: MODEL_NAME,
+    InitialInstanceCount: { kind: 'integer', min: 1 },
+    InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' },
+    InitialVariantWeight: { kind: 'float', min: 0 },
+  },
+};
+const DATA_CAPTURE: ShapeRule = {
+  kind: 'structure',
+  required: ['InitialSamplingPercentage', 'DestinationS3Uri', 'CaptureOptions'],
+  members: {
+    EnableCapture: { kind: 'boolean' },
+    InitialSamplingPercentage: { kind: 'integer', min: 0, max: 100 },
+    // s3:// or https:// on the service; the local SageMaker also writes to a local folder.
+    DestinationS3Uri: { kind: 'string', min: 0, max: 512 },
+    KmsKeyId: { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' },
+    CaptureOptions: { kind: 'list', min: 1, max: 32, member: { kind: 'structure', required: ['CaptureMode'], members: { CaptureMode: { kind: 'string', enum: ['Input', 'Output', 'InputAndOutput'] } } } },
+    CaptureContentTypeHeader: {
+      kind: 'structure',
+      members: {
+        CsvContentTypes: { kind: 'list', min: 1, max: 10, member: { kind: 'string', min: 1, max: 256 } },
+        JsonContentTypes: { kind: 'list', min: 1, max: 10, member: { kind: 'string', min: 1, max: 256 } },
+      },
+    },
+  },
+};
+const DEPLOYMENT_CONFIG: ShapeRule = {
+  kind: 'structure',
+  members: {
+    BlueGreenUpdatePolicy: {
+      kind: 'structure',
+      required: ['TrafficRoutingConfiguration'],
+      members: {
+        TrafficRoutingConfiguration: {
+          kind: 'structure',
+          required: ['Type', 'WaitIntervalInSeconds'],
+          members: {
+            Type: { kind: 'string', enum: ['ALL_AT_ONCE', 'CANARY', 'LINEAR'] },
+            WaitIntervalInSeconds: { kind: 'integer', min: 0, max: 3600 },
+            CanarySize: CAPACITY_SIZE,
+            LinearStepSize: CAPACITY_SIZE,
+          },
+        },
+        TerminationWaitInSeconds: { kind: 'integer', min: 0, max: 3600 },
+        MaximumExecutionTimeoutInSeconds: { kind: 'integer', min: 600, max: 28800 },
+      },
+    },
+    RollingUpdatePolicy: {
+      kind: 'structure',
+      required: ['MaximumBatchSize', 'WaitIntervalInSeconds'],
+      members: {
+        MaximumBatchSize: CAPACITY_SIZE,
+        WaitIntervalInSeconds: { kind: 'integer', min: 0, max: 3600 },
+        MaximumExecutionTimeoutInSeconds: { kind: 'integer', min: 600, max: 28800 },
+        RollbackMaximumBatchSize: CAPACITY_SIZE,
+      },
+    },
+    AutoRollbackConfiguration: {
+      kind: 'structure',
+      members: { Alarms: { kind: 'list', min: 1, max: 10, member: { kind: 'structure', members: { AlarmName: { kind: 'string', min: 1, max: 255, pattern: '(?!\\s*$).+' } } } } },
+    },
+  },
+};
+const LIST_COMMON = {
+  SortOrder: { kind: 'string', enum: ['Ascending', 'Descending'] },
+  NextToken: { kind: 'string', min: 0, max: 8192 },
+  MaxResults: { kind: 'integer', min: 1, max: 100 },
+  CreationTimeBefore: { kind: 'timestamp' },
+  CreationTimeAfter: { kind: 'timestamp' },
+} as const;
+
+/** Input shapes of the operations the local SageMaker serves. */
+export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'structure' }>> = {
+  CreateModel: {
+    kind: 'structure',
+    required: ['ModelName'],
+    members: {
+      ModelName: MODEL_NAME,
+      PrimaryContainer: CONTAINER,
+      Containers: { kind: 'list', min: 0, max: 15, member: CONTAINER },
+      InferenceExecutionConfig: { kind: 'structure', required: ['Mode'], members: { Mode: { kind: 'string', enum: ['Serial', 'Direct'] } } },
+      ExecutionRoleArn: ROLE_ARN,
+      Tags: TAGS,
+      EnableNetworkIsolation: { kind: 'boolean' },
+    },
+  },
+  DescribeModel: { kind: 'structure', required: ['ModelName'], members: { ModelName: MODEL_NAME } },
+  DeleteModel: { kind: 'structure', required: ['ModelName'], members: { ModelName: MODEL_NAME } },
+  ListModels: {
+    kind: 'structure',
+    members: { ...LIST_COMMON, SortBy: { kind: 'string', enum: ['Name', 'CreationTime'] }, NameContains: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9-]+' } },
+  },
+  CreateEndpointConfig: {
+    kind: 'structure',
+    required: ['EndpointConfigName', 'ProductionVariants'],
+    members: {
+      EndpointConfigName: NAME,
+      ProductionVariants: { kind: 'list', min: 1, max: 10, member: VARIANT },
+      ShadowProductionVariants: { kind: 'list', min: 1, max: 10, member: VARIANT },
+      DataCaptureConfig: DATA_CAPTURE,
+      Tags: TAGS,
+      KmsKeyId: { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' },
+      ExecutionRoleArn: ROLE_ARN,
+      EnableNetworkIsolation: { kind: 'boolean' },
+    },
+  },
+  DescribeEndpointConfig: { kind: 'structure', required: ['EndpointConfigName'], members: { EndpointConfigName: NAME } },
+  DeleteEndpointConfig: { kind: 'structure', required: ['EndpointConfigName'], members: { EndpointConfigName: NAME } },
+  ListEndpointConfigs: {
+    kind: 'structure',
+    members: { ...LIST_COMMON, SortBy: { kind: 'string', enum: ['Name', 'CreationTime'] }, NameContains: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9-]+' } },
+  },
+  CreateEndpoint: {
+    kind: 'structure',
+    required: ['EndpointName', 'EndpointConfigName'],
+    members: { EndpointName: NAME, EndpointConfigName: NAME, DeploymentConfig: DEPLOYMENT_CONFIG, Tags: TAGS },
+  },
+  DescribeEndpoint: { kind: 'structure', required: ['EndpointName'], members: { EndpointName: NAME } },
+  DeleteEndpoint: { kind: 'structure', required: ['EndpointName'], members: { EndpointName: NAME } },
+  ListEndpoints: {
+    kind: 'structure',
+    members: {
+      ...LIST_COMMON,
+      SortBy: { kind: 'string', enum: ['Name', 'CreationTime', 'Status'] },
+      NameContains: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9-]+' },
+      LastModifiedTimeBefore: { kind: 'timestamp' },
+      LastModifiedTimeAfter: { kind: 'timestamp' },
+      StatusEquals: { kind: 'string', enum: ['OutOfService', 'Creating', 'Updating', 'SystemUpdating', 'RollingBack', 'InService', 'Deleting', 'Failed', 'UpdateRollbackFailed'] },
+    },
+  },
+  UpdateEndpoint: {
+    kind: 'structure',
+    required: ['EndpointName', 'EndpointConfigName'],
+    members: {
+      EndpointName: NAME,
+      EndpointConfigName: NAME,
+      RetainAllVariantProperties: { kind: 'boolean' },
+      ExcludeRetainedVariantProperties: {
+        kind: 'list',
+        min: 0,
+        max: 3,
+        member: { kind: 'structure', required: ['VariantPropertyType'], members: { VariantPropertyType: { kind: 'string', enum: ['DesiredInstanceCount', 'DesiredWeight', 'DataCaptureConfig'] } } },
+      },
+      DeploymentConfig: DEPLOYMENT_CONFIG,
+      RetainDeploymentConfig: { kind: 'boolean' },
+    },
+  },
+  UpdateEndpointWeightsAndCapacities: {
+    kind: 'structure',
+    required: ['EndpointName', 'DesiredWeightsAndCapacities'],
+    members: {
+      EndpointName: NAME,
+      DesiredWeightsAndCapacities: {
+        kind: 'list',
+        min: 1,
+        member: { kind: 'structure', required: ['VariantName'], members: { VariantName: NAME, DesiredWeight: { kind: 'float', min: 0 }, DesiredInstanceCount: { kind: 'integer', min: 0 } } },
+      },
+    },
+  },
+};

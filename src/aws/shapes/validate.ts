@@ -1,0 +1,116 @@
+import { AwsServiceError } from '../service.js';
+
+/** A constraint on one member, as the service model states it (min/max, pattern, enum, required). */
+export type ShapeRule =
+  | { kind: 'string'; min?: number; max?: number; pattern?: string; enum?: readonly string[] }
+  | { kind: 'integer'; min?: number; max?: number }
+  | { kind: 'float'; min?: number; max?: number }
+  | { kind: 'boolean' }
+  | { kind: 'timestamp' }
+  | { kind: 'list'; min?: number; max?: number; member: ShapeRule }
+  | { kind: 'map'; min?: number; max?: number; key?: ShapeRule; value?: ShapeRule }
+  | { kind: 'structure'; required?: readonly string[]; members: Readonly<Record<string, ShapeRule>> };
+
+/** One failed constraint, worded as AWS services word request validation. */
+export interface Violation {
+  value: string;
+  path: string;
+  constraint: string;
+}
+
+/** `productionVariants.1.member.variantName`: the service's member paths (lower camel case, lists counted from 1). */
+function memberPath(parent: string, member: string): string {
+  const name = member.charAt(0).toLowerCase() + member.slice(1);
+  return parent === '' ? name : `${parent}.${name}`;
+}
+
+function show(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+}
+
+function typeError(path: string, expected: string, value: unknown): AwsServiceError {
+  return new AwsServiceError('SerializationException', `${path || 'the input'} must be ${expected} (got ${JSON.stringify(value)?.slice(0, 100)}).`, 400);
+}
+
+const compiled = new Map<string, RegExp>();
+function matches(pattern: string, value: string): boolean {
+  let re = compiled.get(pattern);
+  if (!re) {
+    re = new RegExp(`^(?:${pattern})$`, 'u');
+    compiled.set(pattern, re);
+  }
+  return re.test(value);
+}
+
+function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]): void {
+  const fail = (constraint: string): void => void out.push({ value: show(value), path, constraint });
+  switch (rule.kind) {
+    case 'string':
+      if (typeof value !== 'string') throw typeError(path, 'a string', value);
+      if (rule.min !== undefined && value.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
+      if (rule.max !== undefined && value.length > rule.max) fail(`Member must have length less than or equal to ${rule.max}`);
+      if (rule.pattern !== undefined && !matches(rule.pattern, value)) fail(`Member must satisfy regular expression pattern: ${rule.pattern}`);
+      if (rule.enum !== undefined && !rule.enum.includes(value)) fail(`Member must satisfy enum value set: [${rule.enum.join(', ')}]`);
+      return;
+    case 'integer':
+    case 'float':
+      if (typeof value !== 'number' || !Number.isFinite(value) || (rule.kind === 'integer' && !Number.isInteger(value))) {
+        throw typeError(path, rule.kind === 'integer' ? 'an integer' : 'a number', value);
+      }
+      if (rule.min !== undefined && value < rule.min) fail(`Member must have value greater than or equal to ${rule.min}`);
+      if (rule.max !== undefined && value > rule.max) fail(`Member must have value less than or equal to ${rule.max}`);
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw typeError(path, 'true or false', value);
+      return;
+    case 'timestamp':
+      if (typeof value !== 'number' && typeof value !== 'string') throw typeError(path, 'a timestamp', value);
+      return;
+    case 'list':
+      if (!Array.isArray(value)) throw typeError(path, 'a list', value);
+      if (rule.min !== undefined && value.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
+      if (rule.max !== undefined && value.length > rule.max) fail(`Member must have length less than or equal to ${rule.max}`);
+      value.forEach((item, i) => check(item, rule.member, `${path}.${i + 1}.member`, out));
+      return;
+    case 'map': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError(path, 'a map', value);
+      const entries = Object.entries(value);
+      if (rule.min !== undefined && entries.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
+      if (rule.max !== undefined && entries.length > rule.max) fail(`Member must have length less than or equal to ${rule.max}`);
+      for (const [k, v] of entries) {
+        if (rule.key) check(k, rule.key, `${path}.${k}.key`, out);
+        if (rule.value) check(v, rule.value, `${path}.${k}.value`, out);
+      }
+      return;
+    }
+    case 'structure': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError(path, 'a structure', value);
+      const obj = value as Record<string, unknown>;
+      for (const name of rule.required ?? []) {
+        if (obj[name] === undefined || obj[name] === null) out.push({ value: 'null', path: memberPath(path, name), constraint: 'Member must not be null' });
+      }
+      for (const [name, memberRule] of Object.entries(rule.members)) {
+        const v = obj[name];
+        if (v !== undefined && v !== null) check(v, memberRule, memberPath(path, name), out);
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * Validates an operation's input against its shape and throws the service's
+ * `ValidationException` ("2 validation errors detected: Value 'x' at 'endpointName' failed to
+ * satisfy constraint: ...") when anything fails; a value of the wrong JSON type is a
+ * `SerializationException`, as the services answer it. Members the rule does not name are ignored,
+ * as the services ignore unknown members.
+ */
+export function validateInput(input: Record<string, unknown>, rule: ShapeRule & { kind: 'structure' }): void {
+  const out: Violation[] = [];
+  check(input, rule, '', out);
+  if (out.length === 0) return;
+  const parts = out.map((v) => `Value ${v.value === 'null' ? 'null' : `'${v.value}'`} at '${v.path}' failed to satisfy constraint: ${v.constraint}`);
+  throw new AwsServiceError('ValidationException', `${out.length} validation error${out.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`, 400);
+}

@@ -1,0 +1,45 @@
+import { ToolkitError } from '../errors/catalogue.js';
+
+/**
+ * What the local SageMaker reads from the environment: where S3 is (for `s3://` model data and
+ * capture destinations), the region and account named in ARNs. The standard AWS SDK variables,
+ * read here once.
+ */
+export interface LocalSageMakerSettings {
+  /** `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`: a local S3 (path-style addressing is then used). */
+  readonly s3EndpointUrl?: string;
+  /** `AWS_REGION`, else `AWS_DEFAULT_REGION`. @defaultValue `us-east-1` */
+  readonly region: string;
+  /** `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`), when both are set. */
+  readonly credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** `SMKIT_LOCAL_ACCOUNT_ID`: the 12-digit account in ARNs. @defaultValue `000000000000` */
+  readonly accountId: string;
+}
+
+function str(env: NodeJS.ProcessEnv, key: string): string | undefined {
+  const v = env[key];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** Reads {@link LocalSageMakerSettings}; an invalid value stops start-up with a message naming the variable. */
+export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env): Readonly<LocalSageMakerSettings> {
+  const s3EndpointUrl = str(env, 'AWS_ENDPOINT_URL_S3') ?? str(env, 'AWS_ENDPOINT_URL');
+  if (s3EndpointUrl !== undefined) {
+    try {
+      new URL(s3EndpointUrl);
+    } catch {
+      throw new ToolkitError('ERR_CONFIG_INVALID', `${str(env, 'AWS_ENDPOINT_URL_S3') ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL'} must be a URL such as http://127.0.0.1:4569 (got "${s3EndpointUrl}")`);
+    }
+  }
+  const accountId = str(env, 'SMKIT_LOCAL_ACCOUNT_ID') ?? '000000000000';
+  if (!/^\d{12}$/.test(accountId)) throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_ACCOUNT_ID must be 12 digits (got "${accountId}")`);
+  const accessKeyId = str(env, 'AWS_ACCESS_KEY_ID');
+  const secretAccessKey = str(env, 'AWS_SECRET_ACCESS_KEY');
+  const sessionToken = str(env, 'AWS_SESSION_TOKEN');
+  return Object.freeze({
+    ...(s3EndpointUrl === undefined ? {} : { s3EndpointUrl }),
+    region: str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+    ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
+    accountId,
+  });
+}

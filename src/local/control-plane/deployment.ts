@@ -1,0 +1,206 @@
+import { join } from 'node:path';
+import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import type { ContainerBackend } from '../backends/backend.js';
+import { CaptureWriter } from '../capture/writer.js';
+import type { DataCaptureConfig } from '../endpoint-file/schema.js';
+import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoint/local-endpoint.js';
+import { Fleet } from '../fleet/fleet.js';
+import { instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
+import { ModelDataError, resolveModelData, type S3Reader } from '../fleet/model-data.js';
+import type { InvocationMetricsSink } from './invocation-metrics.js';
+import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
+
+/** What every deployment of the local SageMaker shares. */
+export interface DeploymentContext {
+  store: ControlPlaneStore<unknown>;
+  backend: ContainerBackend;
+  workDir: string;
+  startupTimeoutMs: number;
+  invokeTimeoutMs: number;
+  s3: () => S3Reader;
+  random: () => number;
+  metrics?: InvocationMetricsSink;
+  log?: EndpointLog;
+  progress?: (line: string) => void;
+}
+
+/** One variant of a deployment: its fleet, routing weight and the capacity asked for. */
+export interface VariantState {
+  spec: ProductionVariant;
+  fleet: Fleet;
+  runtime: VariantRuntime;
+  desiredWeight: number;
+  desiredInstanceCount: number;
+  /** `DeployedImages`: the image each container runs (recorded as given). */
+  images: Array<{ SpecifiedImage: string; ResolvedImage: string; ResolutionTime: number }>;
+}
+
+/** A deployment could not start; `reason` is what `FailureReason` says. */
+export class DeploymentError extends Error {
+  constructor(readonly reason: string, options?: ErrorOptions) {
+    super(reason, options);
+    this.name = 'DeploymentError';
+  }
+}
+
+/** Longest `FailureReason` the API allows. */
+export const MAX_FAILURE_REASON = 1024;
+
+/** Fits a failure reason into 1024 characters, keeping its head and the end of the log tail. */
+export function failureReason(head: string, logTail = ''): string {
+  const full = logTail === '' ? head : `${head} Last log lines:\n${logTail}`;
+  if (full.length <= MAX_FAILURE_REASON) return full;
+  if (head.length >= MAX_FAILURE_REASON - 20) return `${head.slice(0, MAX_FAILURE_REASON - 3)}...`;
+  const room = MAX_FAILURE_REASON - head.length - ' Last log lines:\n...'.length;
+  return `${head} Last log lines:\n...${logTail.slice(-room)}`;
+}
+
+function captureSettings(c: ApiCaptureConfig, localDir: string): DataCaptureConfig {
+  const modes = c.CaptureOptions.map((o) => o.CaptureMode);
+  return {
+    destination: localDir,
+    samplingPercentage: c.InitialSamplingPercentage,
+    captureInput: modes.includes('Input') || modes.includes('InputAndOutput'),
+    captureOutput: modes.includes('Output') || modes.includes('InputAndOutput'),
+    csvContentTypes: c.CaptureContentTypeHeader?.CsvContentTypes ?? [],
+    jsonContentTypes: c.CaptureContentTypeHeader?.JsonContentTypes ?? [],
+  };
+}
+
+/**
+ * The running form of one endpoint config: a fleet per production and shadow variant, and the
+ * `LocalEndpoint` that routes between them by weight, copies to the shadow and captures data.
+ */
+export class Deployment {
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    readonly configName: string,
+    readonly config: EndpointConfigRecord,
+    readonly variants: VariantState[],
+    readonly shadow: VariantState | undefined,
+    readonly endpoint: LocalEndpoint,
+  ) {}
+
+  /** Instances in rotation across the production variants. */
+  get instanceCount(): number {
+    return this.variants.reduce((n, v) => n + v.fleet.size, 0);
+  }
+
+  /** Requests in flight on this deployment's production and shadow fleets. */
+  get inFlight(): number {
+    return [...this.variants, ...(this.shadow ? [this.shadow] : [])].reduce((n, v) => n + v.fleet.inFlight, 0);
+  }
+
+  /** Stops every fleet once its in-flight requests finish, and flushes data capture. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await Promise.all([...this.variants, ...(this.shadow ? [this.shadow] : [])].map((v) => v.fleet.stop()));
+      await this.endpoint.idle();
+    })();
+    return this.stopped;
+  }
+}
+
+/**
+ * Starts a deployment of `config` for `endpointName`: fetches each model's data, starts every
+ * variant's `InitialInstanceCount` (or the `counts` override) instances in parallel, and resolves
+ * once all pass `/ping`. On any failure everything started is stopped and a
+ * {@link DeploymentError} says why, with the failing container's last log lines.
+ */
+export async function startDeployment(
+  ctx: DeploymentContext,
+  endpointName: string,
+  config: EndpointConfigRecord,
+  opts: { signal?: AbortSignal; weights?: ReadonlyMap<string, number>; counts?: ReadonlyMap<string, number> } = {},
+): Promise<Deployment> {
+  const cacheDir = join(ctx.workDir, 'model-data');
+  const states: VariantState[] = [];
+  const build = async (spec: ProductionVariant, shadow: boolean): Promise<VariantState> => {
+    const model = ctx.store.models.get(spec.ModelName ?? '');
+    if (!model) throw new DeploymentError(`Could not find model "${ctx.store.arn('model', spec.ModelName ?? '')}".`);
+    const templates: ContainerTemplate[] = [];
+    for (const [i, c] of model.containers.entries()) {
+      const mode = c.Mode ?? 'SingleModel';
+      let modelSource: string;
+      try {
+        modelSource = await resolveModelData(c.ModelDataUrl, mode, cacheDir, ctx.s3);
+      } catch (err) {
+        if (err instanceof ModelDataError) throw new DeploymentError(`${err.message} (model ${model.name}, variant ${spec.VariantName}).`, { cause: err });
+        throw err;
+      }
+      templates.push({
+        hostname: c.ContainerHostname ?? (model.containers.length === 1 ? 'primary' : `container-${i + 1}`),
+        ...(c.Image === undefined ? {} : { image: c.Image }),
+        env: c.Environment ?? {},
+        modelSource,
+        mode,
+      });
+    }
+    const launch = instanceLauncher(
+      { backend: ctx.backend, workDir: join(ctx.workDir, 'instances'), logsDir: join(ctx.workDir, 'logs'), startupTimeoutMs: ctx.startupTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}), ...(ctx.progress ? { progress: ctx.progress } : {}) },
+      `${endpointName}/${config.name}/${spec.VariantName}`,
+      templates,
+    );
+    const fleet = new Fleet(spec.VariantName, launch);
+    const count = opts.counts?.get(spec.VariantName) ?? spec.InitialInstanceCount ?? 1;
+    const weight = opts.weights?.get(spec.VariantName) ?? spec.InitialVariantWeight ?? 1;
+    const state: VariantState = {
+      spec,
+      fleet,
+      runtime: { name: spec.VariantName, weight, containers: [], instances: fleet },
+      desiredWeight: weight,
+      desiredInstanceCount: count,
+      images: model.containers.filter((c) => c.Image !== undefined).map((c) => ({ SpecifiedImage: c.Image!, ResolvedImage: c.Image!, ResolutionTime: Date.now() / 1000 })),
+    };
+    states.push(state);
+    try {
+      await fleet.scaleTo(count);
+    } catch (err) {
+      if (err instanceof InstanceStartError) {
+        throw new DeploymentError(
+          failureReason(`The ${err.hostname} container for ${shadow ? 'shadow' : 'production'} variant ${spec.VariantName} did not pass the ping health check: it ${err.reason}.`, err.logTail),
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    state.runtime.containers = fleet.firstChain;
+    return state;
+  };
+  try {
+    const production = config.productionVariants.map((v) => build(v, false));
+    const shadowSpec = config.shadowProductionVariants?.[0];
+    const shadowBuild = shadowSpec ? build(shadowSpec, true) : undefined;
+    const settled = await Promise.allSettled([...production, ...(shadowBuild ? [shadowBuild] : [])]);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    opts.signal?.throwIfAborted();
+    const values = settled.map((s) => (s as PromiseFulfilledResult<VariantState>).value);
+    const variants = values.slice(0, production.length);
+    const shadow = shadowBuild ? values[production.length] : undefined;
+    const dc = config.dataCaptureConfig;
+    const capture =
+      dc && dc.EnableCapture !== false
+        ? new CaptureWriter(endpointName, captureSettings(dc, dc.DestinationS3Uri.startsWith('s3://') ? join(ctx.workDir, 'capture', dc.DestinationS3Uri.slice(5)) : dc.DestinationS3Uri), ctx.random, (err) =>
+            ctx.log?.('warn', 'data capture write failed', { endpoint: endpointName, error: err.message }),
+          )
+        : undefined;
+    const endpoint = new LocalEndpoint(
+      endpointName,
+      variants.map((v) => v.runtime),
+      {
+        ...(shadow ? { shadow: shadow.runtime } : {}),
+        ...(capture ? { capture } : {}),
+        random: ctx.random,
+        timeoutMs: ctx.invokeTimeoutMs,
+        ...(ctx.log ? { log: ctx.log } : {}),
+        ...(ctx.metrics ? { metrics: ctx.metrics } : {}),
+      },
+    );
+    return new Deployment(config.name, config, variants, shadow, endpoint);
+  } catch (err) {
+    await Promise.all(states.map((s) => s.fleet.stop()));
+    throw err;
+  }
+}

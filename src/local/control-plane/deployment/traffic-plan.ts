@@ -1,0 +1,108 @@
+import type { CapacitySize, DeploymentConfig } from '../../../aws/shapes/sagemaker.js';
+import { AwsServiceError } from '../../../aws/service.js';
+
+/** One step of a blue/green update: the share of traffic on the new fleet, then a bake. */
+export interface TrafficStep {
+  /** Fraction of requests the new (green) fleet takes, from 0 to 1. */
+  greenShare: number;
+  /** Seconds to bake at this share, watching the alarms. */
+  bakeSeconds: number;
+}
+
+/** How an update moves traffic: the steps, then how long the old fleet stays after the last one. */
+export interface TrafficPlan {
+  type: 'ALL_AT_ONCE' | 'CANARY' | 'LINEAR' | 'ROLLING';
+  steps: TrafficStep[];
+  terminationWaitSeconds: number;
+  /** Roll back when the update runs longer than this. */
+  maximumExecutionSeconds?: number;
+}
+
+function validation(message: string): AwsServiceError {
+  return new AwsServiceError('ValidationException', message, 400);
+}
+
+/** A `CapacitySize` as a share of `instances`. */
+export function capacityShare(size: CapacitySize, instances: number): number {
+  return size.Type === 'CAPACITY_PERCENT' ? size.Value / 100 : size.Value / Math.max(1, instances);
+}
+
+/**
+ * Checks a `DeploymentConfig` against the rules the service applies before an update starts
+ * (one policy kind, the sizes the traffic type needs, canary and linear steps within half of the
+ * new fleet's capacity) and throws `ValidationException` naming what to fix.
+ */
+export function checkDeploymentConfig(config: DeploymentConfig | undefined, greenInstances: number): void {
+  if (!config) return;
+  const bg = config.BlueGreenUpdatePolicy;
+  const rolling = config.RollingUpdatePolicy;
+  if (bg && rolling) throw validation('DeploymentConfig can have either BlueGreenUpdatePolicy or RollingUpdatePolicy, not both.');
+  if (bg) {
+    const t = bg.TrafficRoutingConfiguration;
+    if (t.Type === 'CANARY') {
+      if (!t.CanarySize) throw validation('CanarySize must be specified when TrafficRoutingConfiguration Type is CANARY.');
+      const share = capacityShare(t.CanarySize, greenInstances);
+      if (share > 0.5) throw validation(`CanarySize (${t.CanarySize.Value} ${t.CanarySize.Type}) must be at most 50% of the new fleet's capacity (${greenInstances} instance${greenInstances === 1 ? '' : 's'}).`);
+      if (t.CanarySize.Type === 'CAPACITY_PERCENT' && t.CanarySize.Value > 100) throw validation('CanarySize CAPACITY_PERCENT must be at most 100.');
+    } else if (t.CanarySize) {
+      throw validation(`CanarySize applies only to TrafficRoutingConfiguration Type CANARY (got ${t.Type}).`);
+    }
+    if (t.Type === 'LINEAR') {
+      if (!t.LinearStepSize) throw validation('LinearStepSize must be specified when TrafficRoutingConfiguration Type is LINEAR.');
+      const share = capacityShare(t.LinearStepSize, greenInstances);
+      if (share > 0.5) throw validation(`LinearStepSize (${t.LinearStepSize.Value} ${t.LinearStepSize.Type}) must be at most 50% of the new fleet's capacity (${greenInstances} instance${greenInstances === 1 ? '' : 's'}).`);
+    } else if (t.LinearStepSize) {
+      throw validation(`LinearStepSize applies only to TrafficRoutingConfiguration Type LINEAR (got ${t.Type}).`);
+    }
+  }
+  if (rolling && capacityShare(rolling.MaximumBatchSize, greenInstances) <= 0) throw validation('RollingUpdatePolicy MaximumBatchSize must be at least 1.');
+}
+
+function steps(share: number, bake: number): TrafficStep[] {
+  const out: TrafficStep[] = [];
+  const count = Math.ceil(1 / share - 1e-9);
+  for (let i = 1; i <= count; i++) out.push({ greenShare: Math.min(1, i * share), bakeSeconds: bake });
+  out[out.length - 1]!.greenShare = 1;
+  return out;
+}
+
+/**
+ * The traffic steps of an update, as the deployment guardrails describe them: all at once
+ * (100%, bake); canary (the canary share, bake, then 100%, bake); linear (equal steps up to 100%,
+ * baking after each); rolling (batches of `MaximumBatchSize`, baking after each). Without a
+ * deployment config an update shifts all at once with no bake.
+ */
+export function planTraffic(config: DeploymentConfig | undefined, greenInstances: number): TrafficPlan {
+  checkDeploymentConfig(config, greenInstances);
+  const bg = config?.BlueGreenUpdatePolicy;
+  const rolling = config?.RollingUpdatePolicy;
+  if (rolling) {
+    return {
+      type: 'ROLLING',
+      steps: steps(capacityShare(rolling.MaximumBatchSize, greenInstances), rolling.WaitIntervalInSeconds),
+      terminationWaitSeconds: 0,
+      ...(rolling.MaximumExecutionTimeoutInSeconds === undefined ? {} : { maximumExecutionSeconds: rolling.MaximumExecutionTimeoutInSeconds }),
+    };
+  }
+  if (!bg) return { type: 'ALL_AT_ONCE', steps: [{ greenShare: 1, bakeSeconds: 0 }], terminationWaitSeconds: 0 };
+  const t = bg.TrafficRoutingConfiguration;
+  const common = {
+    terminationWaitSeconds: bg.TerminationWaitInSeconds ?? 0,
+    ...(bg.MaximumExecutionTimeoutInSeconds === undefined ? {} : { maximumExecutionSeconds: bg.MaximumExecutionTimeoutInSeconds }),
+  };
+  switch (t.Type) {
+    case 'ALL_AT_ONCE':
+      return { type: 'ALL_AT_ONCE', steps: [{ greenShare: 1, bakeSeconds: t.WaitIntervalInSeconds }], ...common };
+    case 'CANARY':
+      return {
+        type: 'CANARY',
+        steps: [
+          { greenShare: capacityShare(t.CanarySize!, greenInstances), bakeSeconds: t.WaitIntervalInSeconds },
+          { greenShare: 1, bakeSeconds: t.WaitIntervalInSeconds },
+        ],
+        ...common,
+      };
+    case 'LINEAR':
+      return { type: 'LINEAR', steps: steps(capacityShare(t.LinearStepSize!, greenInstances), t.WaitIntervalInSeconds), ...common };
+  }
+}

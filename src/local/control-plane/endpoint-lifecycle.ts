@@ -1,0 +1,435 @@
+import type { DeploymentConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import { AwsServiceError, type AwsService } from '../../aws/service.js';
+import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
+import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
+import { epochSeconds, listPage, type ListInput } from './listing.js';
+import { ManagedEndpoint } from './managed-endpoint.js';
+import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
+
+type Input = Record<string, unknown>;
+type Output = Record<string, unknown>;
+
+/** Options of {@link EndpointLifecycle}. */
+export interface LifecycleOptions {
+  /** The CloudWatch service asked for alarm states during bake intervals (auto-rollback). */
+  alarms?: () => AwsService | undefined;
+  /** How often alarms are read while baking. @defaultValue 1000 ms */
+  alarmPollMs?: number;
+  /** Routing between the old and the new fleet during an update. @defaultValue Math.random */
+  random?: () => number;
+}
+
+function validation(message: string): AwsServiceError {
+  return new AwsServiceError('ValidationException', message, 400);
+}
+
+/** The update was rolled back; `reason` becomes the endpoint's `FailureReason`. */
+class RollbackError extends Error {}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((done, fail) => {
+    if (signal.aborted) return fail(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      done();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      fail(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * The endpoint life cycle, in one place: `CreateEndpoint` (Creating → InService | Failed),
+ * `UpdateEndpoint` (Updating: the new fleet starts beside the old one, traffic shifts by the
+ * deployment config's steps while the named alarms are watched; → InService on the new config,
+ * or RollingBack → InService on the old one), `UpdateEndpointWeightsAndCapacities` (weights at
+ * once, instances started or drained and stopped) and `DeleteEndpoint` (Deleting → gone).
+ */
+export class EndpointLifecycle {
+  private readonly alarmPollMs: number;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly store: ControlPlaneStore<ManagedEndpoint>,
+    private readonly ctx: DeploymentContext,
+    private readonly opts: LifecycleOptions = {},
+  ) {
+    this.alarmPollMs = opts.alarmPollMs ?? 1000;
+    this.random = opts.random ?? Math.random;
+  }
+
+  /** The endpoint serving `name` now, for the runtime front door. */
+  routable(name: string): ManagedEndpoint | undefined {
+    const e = this.store.endpoints.get(name);
+    return e?.routable ? e : undefined;
+  }
+
+  private endpoint(name: string): ManagedEndpoint {
+    const e = this.store.endpoints.get(name);
+    if (!e) throw validation(`Could not find endpoint "${this.store.arn('endpoint', name)}".`);
+    return e;
+  }
+
+  private config(name: string): EndpointConfigRecord {
+    const c = this.store.endpointConfigs.get(name);
+    if (!c) throw validation(`Could not find endpoint configuration "${this.store.arn('endpoint-config', name)}".`);
+    return c;
+  }
+
+  private say(line: string): void {
+    this.ctx.progress?.(`smkit local: ${line}`);
+  }
+
+  create(input: Input): Output {
+    const name = String(input.EndpointName);
+    const arn = this.store.arn('endpoint', name);
+    if (this.store.endpoints.has(name)) throw validation(`Cannot create already existing endpoint "${arn}".`);
+    const config = this.config(String(input.EndpointConfigName));
+    for (const v of [...config.productionVariants, ...(config.shadowProductionVariants ?? [])]) {
+      if (!this.store.models.has(v.ModelName ?? '')) throw validation(`Could not find model "${this.store.arn('model', v.ModelName ?? '')}".`);
+    }
+    const endpoint = new ManagedEndpoint(name, arn, config.name, new Date(), this.random);
+    if (input.DeploymentConfig !== undefined) endpoint.lastDeploymentConfig = input.DeploymentConfig as DeploymentConfig;
+    this.store.endpoints.set(name, endpoint);
+    const task = new AbortController();
+    endpoint.task = task;
+    this.say(`creating endpoint ${name} from endpoint config ${config.name}`);
+    endpoint.running = (async () => {
+      try {
+        endpoint.serving = await startDeployment(this.ctx, name, config, { signal: task.signal });
+        if (task.signal.aborted) {
+          await endpoint.serving.stop();
+          endpoint.serving = undefined;
+          return;
+        }
+        endpoint.status = 'InService';
+        this.say(`endpoint ${name} is InService`);
+      } catch (err) {
+        if (task.signal.aborted) return;
+        endpoint.status = 'Failed';
+        endpoint.failureReason = err instanceof DeploymentError ? err.reason : failureReason(`Endpoint creation failed: ${(err as Error).message}`);
+        this.say(`endpoint ${name} Failed: ${endpoint.failureReason}`);
+      } finally {
+        endpoint.lastModified = new Date();
+        if (endpoint.task === task) endpoint.task = undefined;
+      }
+    })();
+    return { EndpointArn: arn };
+  }
+
+  private describeVariant(v: VariantState, status?: { Status: string; StatusMessage: string; StartTime: Date }): Output {
+    return {
+      VariantName: v.spec.VariantName,
+      ...(v.images.length > 0 ? { DeployedImages: v.images } : {}),
+      CurrentWeight: v.runtime.weight,
+      DesiredWeight: v.desiredWeight,
+      CurrentInstanceCount: v.fleet.size,
+      DesiredInstanceCount: v.desiredInstanceCount,
+      ...(v.spec.InstanceType ? { InstanceType: v.spec.InstanceType } : {}),
+      ...(status ? { VariantStatus: [{ Status: status.Status, StatusMessage: status.StatusMessage, StartTime: epochSeconds(status.StartTime) }] } : {}),
+    };
+  }
+
+  private describePlanned(v: ProductionVariant, status: string, since: Date): Output {
+    return {
+      VariantName: v.VariantName,
+      CurrentWeight: 0,
+      DesiredWeight: v.InitialVariantWeight ?? 1,
+      CurrentInstanceCount: 0,
+      DesiredInstanceCount: v.InitialInstanceCount ?? 1,
+      ...(v.InstanceType ? { InstanceType: v.InstanceType } : {}),
+      VariantStatus: [{ Status: status, StartTime: epochSeconds(since) }],
+    };
+  }
+
+  describe(name: string): Output {
+    const e = this.endpoint(name);
+    const blue = e.serving;
+    const config = blue?.config ?? this.store.endpointConfigs.get(e.configName);
+    const out: Output = {
+      EndpointName: e.name,
+      EndpointArn: e.arn,
+      EndpointConfigName: blue?.configName ?? e.configName,
+      EndpointStatus: e.status,
+      ...(e.failureReason === undefined ? {} : { FailureReason: e.failureReason }),
+      CreationTime: epochSeconds(e.createdAt),
+      LastModifiedTime: epochSeconds(e.lastModified),
+      ...(e.lastDeploymentConfig ? { LastDeploymentConfig: e.lastDeploymentConfig } : {}),
+    };
+    if (blue) {
+      out.ProductionVariants = blue.variants.map((v) => this.describeVariant(v));
+      if (blue.shadow) out.ShadowProductionVariants = [this.describeVariant(blue.shadow)];
+    } else if (config) {
+      out.ProductionVariants = config.productionVariants.map((v) => this.describePlanned(v, e.status === 'Creating' ? 'Creating' : 'Deleting', e.createdAt));
+      if (config.shadowProductionVariants) out.ShadowProductionVariants = config.shadowProductionVariants.map((v) => this.describePlanned(v, 'Creating', e.createdAt));
+    }
+    const dc = config?.dataCaptureConfig;
+    if (dc) {
+      out.DataCaptureConfig = {
+        EnableCapture: dc.EnableCapture !== false,
+        CaptureStatus: dc.EnableCapture !== false && e.status !== 'Failed' ? 'Started' : 'Stopped',
+        CurrentSamplingPercentage: dc.InitialSamplingPercentage,
+        DestinationS3Uri: dc.DestinationS3Uri,
+        ...(dc.KmsKeyId ? { KmsKeyId: dc.KmsKeyId } : {}),
+      };
+    }
+    const p = e.pending;
+    if (p) {
+      const pendingConfig = p.deployment?.config ?? this.store.endpointConfigs.get(p.configName);
+      const status = { Status: p.variantStatus, StatusMessage: p.statusMessage, StartTime: p.statusSince };
+      out.PendingDeploymentSummary = {
+        EndpointConfigName: p.configName,
+        StartTime: epochSeconds(p.startTime),
+        ...(p.deployment
+          ? {
+              ProductionVariants: p.deployment.variants.map((v) => this.describeVariant(v, status)),
+              ...(p.deployment.shadow ? { ShadowProductionVariants: [this.describeVariant(p.deployment.shadow, status)] } : {}),
+            }
+          : pendingConfig
+            ? {
+                ProductionVariants: pendingConfig.productionVariants.map((v) => ({ ...this.describePlanned(v, p.variantStatus, p.statusSince), VariantStatus: [{ Status: p.variantStatus, StatusMessage: p.statusMessage, StartTime: epochSeconds(p.statusSince) }] })),
+              }
+            : {}),
+      };
+    }
+    return out;
+  }
+
+  list(input: ListInput): Output {
+    const page = listPage([...this.store.endpoints.values()], input, (e) => ({ name: e.name, createdAt: e.createdAt, lastModified: e.lastModified, status: e.status }));
+    return {
+      Endpoints: page.items.map((e) => ({
+        EndpointName: e.name,
+        EndpointArn: e.arn,
+        CreationTime: epochSeconds(e.createdAt),
+        LastModifiedTime: epochSeconds(e.lastModified),
+        EndpointStatus: e.status,
+      })),
+      ...(page.nextToken ? { NextToken: page.nextToken } : {}),
+    };
+  }
+
+  delete(name: string): Output {
+    const e = this.endpoint(name);
+    if (e.status === 'Deleting') return {};
+    e.status = 'Deleting';
+    e.lastModified = new Date();
+    e.task?.abort(new Error(`endpoint ${name} is being deleted`));
+    this.say(`deleting endpoint ${name}`);
+    const previous = e.running;
+    e.running = (async () => {
+      await previous.catch(() => {});
+      await Promise.all([e.pending?.deployment?.stop(), e.serving?.stop()]);
+      e.pending = undefined;
+      e.serving = undefined;
+      if (this.store.endpoints.get(name) === e) this.store.endpoints.delete(name);
+      this.say(`endpoint ${name} deleted`);
+    })();
+    return {};
+  }
+
+  private requireInService(e: ManagedEndpoint): void {
+    if (e.status !== 'InService') throw validation(`Cannot update in-progress endpoint "${e.arn}".`);
+  }
+
+  update(input: Input): Output {
+    const e = this.endpoint(String(input.EndpointName));
+    this.requireInService(e);
+    const config = this.config(String(input.EndpointConfigName));
+    for (const v of [...config.productionVariants, ...(config.shadowProductionVariants ?? [])]) {
+      if (!this.store.models.has(v.ModelName ?? '')) throw validation(`Could not find model "${this.store.arn('model', v.ModelName ?? '')}".`);
+    }
+    const deploymentConfig = (input.DeploymentConfig as DeploymentConfig | undefined) ?? (input.RetainDeploymentConfig === true ? e.lastDeploymentConfig : undefined);
+    const blue = e.serving!;
+    // Keep the serving variants' weights and instance counts when asked to (RetainAllVariantProperties).
+    const weights = new Map<string, number>();
+    const counts = new Map<string, number>();
+    if (input.RetainAllVariantProperties === true) {
+      const excluded = new Set(((input.ExcludeRetainedVariantProperties as Array<{ VariantPropertyType: string }> | undefined) ?? []).map((p) => p.VariantPropertyType));
+      for (const v of blue.variants) {
+        if (!excluded.has('DesiredWeight')) weights.set(v.spec.VariantName, v.desiredWeight);
+        if (!excluded.has('DesiredInstanceCount')) counts.set(v.spec.VariantName, v.desiredInstanceCount);
+      }
+    }
+    const greenInstances = config.productionVariants.reduce((n, v) => n + (counts.get(v.VariantName) ?? v.InitialInstanceCount ?? 1), 0);
+    const plan = planTraffic(deploymentConfig, greenInstances);
+    const now = new Date();
+    e.status = 'Updating';
+    e.failureReason = undefined;
+    e.lastModified = now;
+    if (deploymentConfig) e.lastDeploymentConfig = deploymentConfig;
+    e.pending = { configName: config.name, startTime: now, greenShare: 0, variantStatus: 'Creating', statusMessage: 'Starting the new fleet.', statusSince: now };
+    const task = new AbortController();
+    e.task = task;
+    this.say(`updating endpoint ${e.name} to endpoint config ${config.name} (${plan.type})`);
+    const previous = e.running;
+    e.running = (async () => {
+      await previous.catch(() => {});
+      await this.runUpdate(e, config, plan, deploymentConfig, { weights, counts }, task.signal);
+      if (e.task === task) e.task = undefined;
+    })();
+    return { EndpointArn: e.arn };
+  }
+
+  private setPending(e: ManagedEndpoint, status: 'Creating' | 'ActivatingTraffic' | 'Baking' | 'Deleting', message: string): void {
+    if (!e.pending) return;
+    e.pending.variantStatus = status;
+    e.pending.statusMessage = message;
+    e.pending.statusSince = new Date();
+  }
+
+  /** Reads the named alarms; returns the first in ALARM, if any. */
+  private async alarmFiring(names: readonly string[]): Promise<string | undefined> {
+    if (names.length === 0) return undefined;
+    const cloudwatch = this.opts.alarms?.();
+    if (!cloudwatch) return undefined;
+    try {
+      const out = (await cloudwatch.call('DescribeAlarms', { AlarmNames: [...names] })) as { MetricAlarms?: Array<{ AlarmName?: string; StateValue?: string }> };
+      return out.MetricAlarms?.find((a) => a.StateValue === 'ALARM')?.AlarmName;
+    } catch (err) {
+      this.ctx.log?.('warn', 'reading alarm states failed', { alarms: names, error: (err as Error).message });
+      return undefined;
+    }
+  }
+
+  /** Bakes for `seconds`, reading the alarms throughout; throws {@link RollbackError} when one fires or time runs out. */
+  private async bake(seconds: number, alarms: readonly string[], deadline: number | undefined, signal: AbortSignal, configName: string): Promise<void> {
+    const end = Date.now() + seconds * 1000;
+    for (;;) {
+      const firing = await this.alarmFiring(alarms);
+      if (firing !== undefined) throw new RollbackError(`CloudWatch alarm "${firing}" was in ALARM state while the new endpoint configuration "${configName}" was baking; the update was rolled back.`);
+      if (deadline !== undefined && Date.now() > deadline) throw new RollbackError(`The update to endpoint configuration "${configName}" did not finish within MaximumExecutionTimeoutInSeconds; the update was rolled back.`);
+      const left = end - Date.now();
+      if (left <= 0) return;
+      await sleep(Math.min(left, this.alarmPollMs), signal);
+    }
+  }
+
+  private async runUpdate(
+    e: ManagedEndpoint,
+    config: EndpointConfigRecord,
+    plan: TrafficPlan,
+    deploymentConfig: DeploymentConfig | undefined,
+    retained: { weights: Map<string, number>; counts: Map<string, number> },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const alarms = (deploymentConfig?.AutoRollbackConfiguration?.Alarms ?? []).map((a) => a.AlarmName).filter((n): n is string => typeof n === 'string');
+    const deadline = plan.maximumExecutionSeconds === undefined ? undefined : Date.now() + plan.maximumExecutionSeconds * 1000;
+    const blue = e.serving!;
+    let green: Deployment | undefined;
+    try {
+      try {
+        green = await startDeployment(this.ctx, e.name, config, { signal, weights: retained.weights, counts: retained.counts });
+      } catch (err) {
+        if (signal.aborted) throw err;
+        throw new RollbackError(`The new fleet for endpoint configuration "${config.name}" did not start; the update was rolled back. ${err instanceof DeploymentError ? err.reason : (err as Error).message}`);
+      }
+      e.pending!.deployment = green;
+      for (const [i, step] of plan.steps.entries()) {
+        signal.throwIfAborted();
+        this.setPending(e, 'ActivatingTraffic', `Shifting ${Math.round(step.greenShare * 100)}% of traffic to the new fleet (step ${i + 1} of ${plan.steps.length}).`);
+        e.pending!.greenShare = step.greenShare;
+        this.say(`endpoint ${e.name}: ${Math.round(step.greenShare * 100)}% of traffic on ${config.name}`);
+        this.setPending(e, 'Baking', `Baking for ${step.bakeSeconds} s with ${Math.round(step.greenShare * 100)}% of traffic on the new fleet (step ${i + 1} of ${plan.steps.length}).`);
+        await this.bake(step.bakeSeconds, alarms, deadline, signal, config.name);
+      }
+      if (plan.terminationWaitSeconds > 0) {
+        this.setPending(e, 'Baking', `Waiting ${plan.terminationWaitSeconds} s (TerminationWaitInSeconds) before stopping the old fleet.`);
+        await sleep(plan.terminationWaitSeconds * 1000, signal);
+      }
+      // Swap: the new fleet serves alone; the old one stops once its in-flight requests finish.
+      e.serving = green;
+      e.configName = config.name;
+      e.pending = undefined;
+      e.status = 'InService';
+      e.lastModified = new Date();
+      this.say(`endpoint ${e.name} is InService on ${config.name}`);
+      await blue.stop();
+    } catch (err) {
+      if (signal.aborted) {
+        // DeleteEndpoint stops both fleets.
+        if (green && e.pending) e.pending.deployment = green;
+        return;
+      }
+      const reason = err instanceof RollbackError ? err.message : `The update to endpoint configuration "${config.name}" failed and was rolled back: ${(err as Error).message}`;
+      e.status = 'RollingBack';
+      e.lastModified = new Date();
+      this.say(`endpoint ${e.name}: rolling back: ${reason}`);
+      if (e.pending) {
+        e.pending.greenShare = 0;
+        this.setPending(e, 'Deleting', 'Rolling back: all traffic returned to the previous fleet.');
+      }
+      await green?.stop();
+      e.pending = undefined;
+      e.failureReason = failureReason(reason);
+      e.status = 'InService';
+      e.lastModified = new Date();
+      this.say(`endpoint ${e.name} is InService on ${blue.configName} after the rollback`);
+    }
+  }
+
+  updateWeightsAndCapacities(input: Input): Output {
+    const e = this.endpoint(String(input.EndpointName));
+    this.requireInService(e);
+    const blue = e.serving!;
+    const desired = input.DesiredWeightsAndCapacities as Array<{ VariantName: string; DesiredWeight?: number; DesiredInstanceCount?: number }>;
+    const missing = desired.filter((d) => !blue.variants.some((v) => v.spec.VariantName === d.VariantName)).map((d) => d.VariantName);
+    if (missing.length > 0) throw validation(`The variant(s) "[${missing.join(', ')}]" is/are not present in the endpoint "${e.arn}".`);
+    for (const d of desired) {
+      if (d.DesiredWeight === undefined && d.DesiredInstanceCount === undefined) throw validation(`Specify DesiredWeight or DesiredInstanceCount for variant "${d.VariantName}".`);
+      if (d.DesiredInstanceCount === 0) throw validation(`DesiredInstanceCount for variant "${d.VariantName}" must be at least 1.`);
+    }
+    const after = blue.variants.map((v) => desired.find((d) => d.VariantName === v.spec.VariantName)?.DesiredWeight ?? v.desiredWeight);
+    if (!after.some((w) => w > 0)) throw validation('At least one production variant must keep a weight above 0.');
+    e.status = 'Updating';
+    e.failureReason = undefined;
+    e.lastModified = new Date();
+    const previous = e.running;
+    e.running = (async () => {
+      await previous.catch(() => {});
+      const failures: string[] = [];
+      await Promise.all(
+        desired.map(async (d) => {
+          const v = blue.variants.find((x) => x.spec.VariantName === d.VariantName)!;
+          if (d.DesiredWeight !== undefined) {
+            v.desiredWeight = d.DesiredWeight;
+            v.runtime.weight = d.DesiredWeight;
+          }
+          if (d.DesiredInstanceCount !== undefined && d.DesiredInstanceCount !== v.fleet.size) {
+            const before = v.desiredInstanceCount;
+            v.desiredInstanceCount = d.DesiredInstanceCount;
+            this.say(`endpoint ${e.name}: variant ${v.spec.VariantName} from ${v.fleet.size} to ${d.DesiredInstanceCount} instance(s)`);
+            try {
+              await v.fleet.scaleTo(d.DesiredInstanceCount);
+            } catch (err) {
+              v.desiredInstanceCount = before;
+              failures.push(`variant ${v.spec.VariantName} could not reach ${d.DesiredInstanceCount} instances: ${(err as Error).message}`);
+            }
+          } else if (d.DesiredInstanceCount !== undefined) {
+            v.desiredInstanceCount = d.DesiredInstanceCount;
+          }
+        }),
+      );
+      if (e.status === 'Deleting') return;
+      if (failures.length > 0) e.failureReason = failureReason(`The capacity update failed: ${failures.join('; ')}`);
+      e.status = 'InService';
+      e.lastModified = new Date();
+    })();
+    return { EndpointArn: e.arn };
+  }
+
+  /** Stops every endpoint's fleets (server shutdown). */
+  async stopAll(): Promise<void> {
+    const all = [...this.store.endpoints.values()];
+    for (const e of all) e.task?.abort(new Error('the local SageMaker is stopping'));
+    await Promise.all(
+      all.map(async (e) => {
+        await e.running.catch(() => {});
+        await Promise.all([e.pending?.deployment?.stop(), e.serving?.stop()]);
+      }),
+    );
+  }
+}

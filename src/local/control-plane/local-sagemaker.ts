@@ -1,0 +1,183 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Request, Response } from 'express';
+import type { AwsService } from '../../aws/service.js';
+import { loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { ContainerBackend } from '../backends/backend.js';
+import { detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
+import { ProcessBackend } from '../backends/process-backend.js';
+import type { EndpointLog } from '../endpoint/local-endpoint.js';
+import { createRandom } from '../endpoint/random.js';
+import { createFrontDoor, type RoutableEndpoint } from '../front-door/app.js';
+import type { S3Reader } from '../fleet/model-data.js';
+import { createS3Reader } from '../fleet/s3-reader.js';
+import { EndpointLifecycle } from './endpoint-lifecycle.js';
+import type { InvocationMetricsSink } from './invocation-metrics.js';
+import type { ManagedEndpoint } from './managed-endpoint.js';
+import { SageMakerService } from './sagemaker-service.js';
+import { ControlPlaneStore } from './store.js';
+
+/** The target prefix CloudWatch's JSON protocol uses; auto-rollback reads alarms from that service. */
+export const CLOUDWATCH_TARGET_PREFIX = 'GraniteServiceVersion20100801';
+
+/** What extra services are built from: the store and the SageMaker service they may call. */
+export interface LocalSageMakerContext {
+  store: ControlPlaneStore<ManagedEndpoint>;
+  /** The SageMaker service: autoscaling changes capacity through `UpdateEndpointWeightsAndCapacities`. */
+  sagemaker: AwsService;
+}
+
+/** Options of {@link startLocalSageMaker}. */
+export interface LocalSageMakerOptions {
+  /** Port on 127.0.0.1; 0 picks a free one. @defaultValue 8080 */
+  port?: number;
+  /**
+   * More AWS services on the same port (CloudWatch, Application Auto Scaling), or a function
+   * that builds them from the store and the SageMaker service.
+   */
+  services?: readonly AwsService[] | ((ctx: LocalSageMakerContext) => readonly AwsService[]);
+  /** Answers the AWS query protocol (form-encoded `POST /`), for CloudWatch from the AWS CLI and boto3. */
+  queryHandler?: (req: Request, res: Response) => void;
+  /** Receives one record per production-variant invocation (CloudWatch's AWS/SageMaker metrics). */
+  metrics?: InvocationMetricsSink;
+  /** Endpoints started elsewhere (an endpoint file) that the front door also routes to. */
+  extraEndpoints?: ReadonlyMap<string, RoutableEndpoint>;
+  /** @defaultValue `process` */
+  backend?: 'process' | 'docker';
+  /** Container engine for the docker backend. @defaultValue docker, else podman */
+  engine?: ContainerEngine;
+  /** A backend object to use instead of `backend` (tests). */
+  backendImpl?: ContainerBackend;
+  /** `/ping` deadline per container. @defaultValue 120 000 ms */
+  startupTimeoutMs?: number;
+  /** Per-container invocation timeout. @defaultValue 60 000 ms */
+  invokeTimeoutMs?: number;
+  /** How often alarms are read during bake intervals. @defaultValue 1000 ms */
+  alarmPollMs?: number;
+  /** Seeds variant routing, blue/green shifting and capture sampling. */
+  seed?: number;
+  /** Environment-derived settings. @defaultValue loadLocalSageMakerSettings() */
+  settings?: LocalSageMakerSettings;
+  /** Where `s3://` model data is read from. @defaultValue an S3 client from `settings` */
+  s3?: S3Reader;
+  progress?: (line: string) => void;
+  log?: EndpointLog;
+  /** Keep the work folder (instances' `/opt/ml` trees, logs, downloaded model data). @defaultValue false */
+  keepWorkDir?: boolean;
+}
+
+/** A running local SageMaker. */
+export interface LocalSageMakerHandle {
+  /** Base URL, for example `http://127.0.0.1:8080`: give it to SDKs as the endpoint URL. */
+  readonly url: string;
+  readonly port: number;
+  readonly store: ControlPlaneStore<ManagedEndpoint>;
+  readonly sagemaker: SageMakerService;
+  readonly lifecycle: EndpointLifecycle;
+  /** Every service on the port, SageMaker first. */
+  readonly services: readonly AwsService[];
+  readonly workDir: string;
+  /** Stops the server and every endpoint's containers; removes the work folder. */
+  stop(): Promise<void>;
+}
+
+async function chooseBackend(opts: LocalSageMakerOptions): Promise<ContainerBackend> {
+  if (opts.backendImpl) return opts.backendImpl;
+  if (opts.backend !== 'docker') return new ProcessBackend();
+  const engine = await detectContainerEngine(opts.engine);
+  if (!engine) throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `--backend docker needs the ${opts.engine ?? 'docker or podman'} CLI on PATH; install one or use --backend process`);
+  return new DockerBackend(engine);
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((ok, ko) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      ko(err.code === 'EADDRINUSE' ? new ToolkitError('ERR_CLI_USAGE', `port ${port} on 127.0.0.1 is already in use; pass --port with another port (or 0 for any free one)`) : err);
+    });
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      ok(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+/**
+ * Starts a local SageMaker: one store, the SageMaker control-plane service and its endpoint life
+ * cycle, any extra services, and the front door that answers the runtime API and every service on
+ * one port of 127.0.0.1.
+ */
+export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerHandle> {
+  const settings = opts.settings ?? loadLocalSageMakerSettings();
+  const backend = await chooseBackend(opts);
+  const workDir = await mkdtemp(join(tmpdir(), 'smkit-sagemaker-'));
+  await mkdir(join(workDir, 'logs'), { recursive: true });
+  const store = new ControlPlaneStore<ManagedEndpoint>(settings.region, settings.accountId);
+  const random = createRandom(opts.seed);
+  let s3 = opts.s3;
+  const services: AwsService[] = [];
+  const lifecycle = new EndpointLifecycle(
+    store,
+    {
+      store,
+      backend,
+      workDir,
+      startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
+      invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,
+      s3: () => (s3 ??= createS3Reader(settings)),
+      random,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.progress ? { progress: opts.progress } : {}),
+    },
+    {
+      alarms: () => services.find((s) => s.targetPrefix === CLOUDWATCH_TARGET_PREFIX),
+      ...(opts.alarmPollMs === undefined ? {} : { alarmPollMs: opts.alarmPollMs }),
+      random,
+    },
+  );
+  const sagemaker = new SageMakerService(store, lifecycle);
+  services.push(sagemaker);
+  const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? []);
+  services.push(...extra);
+
+  const app = createFrontDoor({
+    endpoints: { get: (name) => lifecycle.routable(name) ?? opts.extraEndpoints?.get(name) },
+    services,
+    accountId: settings.accountId,
+    ...(opts.queryHandler ? { queryHandler: opts.queryHandler } : {}),
+    onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
+  });
+  const server = createServer(app);
+  server.requestTimeout = 0;
+  let port: number;
+  try {
+    port = await listen(server, opts.port ?? 8080);
+  } catch (err) {
+    await rm(workDir, { recursive: true, force: true });
+    throw err;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    store,
+    sagemaker,
+    lifecycle,
+    services,
+    workDir,
+    stop() {
+      stopped ??= (async () => {
+        await new Promise<void>((ok) => {
+          server.close(() => ok());
+          server.closeIdleConnections();
+        });
+        await lifecycle.stopAll();
+        if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import type { DeploymentConfig, EndpointStatus } from '../../aws/shapes/sagemaker.js';
+import type { InvocationRequest, InvocationResponse } from '../endpoint/chain.js';
+import type { StreamedAnswer } from '../endpoint/stream.js';
+import type { RoutableEndpoint } from '../front-door/app.js';
+import type { Deployment } from './deployment.js';
+
+/** An update under way: the new config, its fleet once started, and the traffic it takes. */
+export interface PendingUpdate {
+  configName: string;
+  startTime: Date;
+  deployment?: Deployment;
+  /** Fraction of traffic on the new fleet (0 until the first shift). */
+  greenShare: number;
+  /** `VariantStatus` of the new fleet's variants: Creating, ActivatingTraffic, Baking. */
+  variantStatus: 'Creating' | 'ActivatingTraffic' | 'Baking' | 'Deleting';
+  statusMessage: string;
+  statusSince: Date;
+}
+
+/**
+ * One endpoint of the local SageMaker: its record (status, config, times) and its routing. A
+ * request goes to the new fleet with the update's current share, else to the serving fleet; once
+ * a fleet took a request it finishes there, because fleets stop only after draining.
+ */
+export class ManagedEndpoint implements RoutableEndpoint {
+  status: EndpointStatus = 'Creating';
+  failureReason: string | undefined;
+  lastModified: Date;
+  /** The serving deployment (blue), once the endpoint first became InService. */
+  serving: Deployment | undefined;
+  pending: PendingUpdate | undefined;
+  lastDeploymentConfig: DeploymentConfig | undefined;
+  /** Cancels the running create or update (DeleteEndpoint). */
+  task: AbortController | undefined;
+  /** Resolves when the running create, update or capacity change has finished. */
+  running: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    readonly arn: string,
+    public configName: string,
+    readonly createdAt: Date,
+    private readonly random: () => number,
+  ) {
+    this.lastModified = createdAt;
+  }
+
+  /** True while the endpoint can take invocations. */
+  get routable(): boolean {
+    return this.serving !== undefined && this.status !== 'Deleting';
+  }
+
+  private pick(targetVariant?: string): Deployment {
+    const blue = this.serving!;
+    const green = this.pending?.deployment;
+    if (!green || this.pending!.greenShare <= 0) return blue;
+    if (targetVariant !== undefined) {
+      const inBlue = blue.variants.some((v) => v.spec.VariantName === targetVariant);
+      const inGreen = green.variants.some((v) => v.spec.VariantName === targetVariant);
+      if (inGreen && !inBlue) return green;
+      if (inBlue && !inGreen) return blue;
+    }
+    return this.random() < this.pending!.greenShare ? green : blue;
+  }
+
+  invoke(req: InvocationRequest): Promise<{ variant: string; response: InvocationResponse }> {
+    return this.pick(req.targetVariant).endpoint.invoke(req);
+  }
+
+  stream(req: InvocationRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
+    return this.pick(req.targetVariant).endpoint.stream(req, timeoutMs);
+  }
+}

@@ -1,0 +1,189 @@
+import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import { validateInput } from '../../aws/shapes/validate.js';
+import { AwsServiceError, unknownOperation, type AwsService } from '../../aws/service.js';
+import { epochSeconds, listPage, type ListInput } from './listing.js';
+import type { EndpointLifecycle } from './endpoint-lifecycle.js';
+import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
+
+type Input = Record<string, unknown>;
+type Output = Record<string, unknown>;
+
+function validation(message: string): AwsServiceError {
+  return new AwsServiceError('ValidationException', message, 400);
+}
+
+function describeContainer(c: ContainerDefinition): Output {
+  return { ...c };
+}
+
+/**
+ * The SageMaker control-plane API (awsJson1_1, `X-Amz-Target: SageMaker.<Operation>`): models
+ * and endpoint configs live in the store; endpoint operations go to the endpoint life cycle.
+ * Inputs are validated against the service model's constraints first; errors carry the
+ * service's types and messages, so SDKs raise their usual exceptions.
+ */
+export class SageMakerService implements AwsService {
+  readonly targetPrefix = 'SageMaker';
+  readonly signingName = 'sagemaker';
+  private readonly operations: Readonly<Record<string, (input: Input) => Promise<Output> | Output>>;
+
+  constructor(
+    private readonly store: ControlPlaneStore<unknown>,
+    private readonly endpoints: EndpointLifecycle,
+  ) {
+    this.operations = {
+      CreateModel: (i) => this.createModel(i),
+      DescribeModel: (i) => this.describeModel(i),
+      ListModels: (i) => this.listModels(i),
+      DeleteModel: (i) => this.deleteModel(i),
+      CreateEndpointConfig: (i) => this.createEndpointConfig(i),
+      DescribeEndpointConfig: (i) => this.describeEndpointConfig(i),
+      ListEndpointConfigs: (i) => this.listEndpointConfigs(i),
+      DeleteEndpointConfig: (i) => this.deleteEndpointConfig(i),
+      CreateEndpoint: (i) => this.endpoints.create(i),
+      DescribeEndpoint: (i) => this.endpoints.describe(String(i.EndpointName)),
+      ListEndpoints: (i) => this.endpoints.list(i as ListInput),
+      DeleteEndpoint: (i) => this.endpoints.delete(String(i.EndpointName)),
+      UpdateEndpoint: (i) => this.endpoints.update(i),
+      UpdateEndpointWeightsAndCapacities: (i) => this.endpoints.updateWeightsAndCapacities(i),
+    };
+  }
+
+  async call(operation: string, input: Input): Promise<Output> {
+    const op = this.operations[operation];
+    if (!op) throw unknownOperation('SageMaker', operation);
+    const shape = SAGEMAKER_INPUTS[operation];
+    if (shape) validateInput(input, shape);
+    return op(input);
+  }
+
+  private createModel(input: Input): Output {
+    const name = String(input.ModelName);
+    if (this.store.models.has(name)) throw validation(`Cannot create already existing model "${this.store.arn('model', name)}".`);
+    const primary = input.PrimaryContainer as ContainerDefinition | undefined;
+    const list = input.Containers as ContainerDefinition[] | undefined;
+    if (primary && list && list.length > 0) throw validation('Specify either PrimaryContainer or Containers, not both.');
+    const containers = primary ? [primary] : (list ?? []);
+    if (containers.length === 0) throw validation('Either PrimaryContainer or Containers must be specified.');
+    const mode = (input.InferenceExecutionConfig as { Mode?: 'Serial' | 'Direct' } | undefined)?.Mode;
+    if (containers.length > 1) {
+      if (containers.some((c) => c.Mode === 'MultiModel')) throw validation('MultiModel mode is supported only for a model with a single container.');
+      const named = containers.filter((c) => c.ContainerHostname !== undefined).length;
+      if (mode === 'Direct' && named !== containers.length) throw validation('ContainerHostname must be specified for every container when InferenceExecutionConfig.Mode is Direct.');
+      if (named !== 0 && named !== containers.length) throw validation('ContainerHostname must be specified for all containers or for none.');
+      const hostnames = new Set(containers.map((c) => c.ContainerHostname).filter((h) => h !== undefined));
+      if (hostnames.size !== named) throw validation('ContainerHostname must be unique within a model.');
+    }
+    for (const c of containers) {
+      if (c.ModelDataUrl !== undefined && !/^(s3:\/\/[^/]+\/?.*|https:\/\/.+|file:\/\/.+|\/.*)$/.test(c.ModelDataUrl)) {
+        throw validation(`ModelDataUrl "${c.ModelDataUrl}" must be an s3:// URL (or, locally, a file:// URL or an absolute path).`);
+      }
+      if (c.Mode === 'MultiModel' && c.ModelDataUrl === undefined) throw validation('A MultiModel container needs ModelDataUrl: the S3 prefix (or local folder) holding its model archives.');
+    }
+    const record: ModelRecord = {
+      name,
+      arn: this.store.arn('model', name),
+      createdAt: new Date(),
+      containers: containers.map((c) => ({ ...c })),
+      primary: primary !== undefined,
+      ...(mode === undefined ? (containers.length > 1 ? { inferenceExecutionMode: 'Serial' as const } : {}) : { inferenceExecutionMode: mode }),
+      ...(input.ExecutionRoleArn === undefined ? {} : { executionRoleArn: String(input.ExecutionRoleArn) }),
+      ...(input.EnableNetworkIsolation === undefined ? {} : { enableNetworkIsolation: Boolean(input.EnableNetworkIsolation) }),
+    };
+    this.store.models.set(name, record);
+    return { ModelArn: record.arn };
+  }
+
+  private model(name: string): ModelRecord {
+    const found = this.store.models.get(name);
+    if (!found) throw validation(`Could not find model "${this.store.arn('model', name)}".`);
+    return found;
+  }
+
+  private describeModel(input: Input): Output {
+    const m = this.model(String(input.ModelName));
+    return {
+      ModelName: m.name,
+      ...(m.primary ? { PrimaryContainer: describeContainer(m.containers[0]!) } : { Containers: m.containers.map(describeContainer) }),
+      ...(m.inferenceExecutionMode === undefined ? {} : { InferenceExecutionConfig: { Mode: m.inferenceExecutionMode } }),
+      ...(m.executionRoleArn === undefined ? {} : { ExecutionRoleArn: m.executionRoleArn }),
+      CreationTime: epochSeconds(m.createdAt),
+      ModelArn: m.arn,
+      EnableNetworkIsolation: m.enableNetworkIsolation ?? false,
+    };
+  }
+
+  private listModels(input: Input): Output {
+    const page = listPage([...this.store.models.values()], input as ListInput, (m) => ({ name: m.name, createdAt: m.createdAt }));
+    return { Models: page.items.map((m) => ({ ModelName: m.name, ModelArn: m.arn, CreationTime: epochSeconds(m.createdAt) })), ...(page.nextToken ? { NextToken: page.nextToken } : {}) };
+  }
+
+  private deleteModel(input: Input): Output {
+    const name = String(input.ModelName);
+    this.model(name);
+    this.store.models.delete(name);
+    return {};
+  }
+
+  private createEndpointConfig(input: Input): Output {
+    const name = String(input.EndpointConfigName);
+    if (this.store.endpointConfigs.has(name)) throw validation(`Cannot create already existing endpoint configuration "${this.store.arn('endpoint-config', name)}".`);
+    const production = input.ProductionVariants as ProductionVariant[];
+    const shadow = input.ShadowProductionVariants as ProductionVariant[] | undefined;
+    const seen = new Set<string>();
+    for (const v of [...production, ...(shadow ?? [])]) {
+      if (seen.has(v.VariantName)) throw validation(`The variant name(s) [${v.VariantName}] are not unique.`);
+      seen.add(v.VariantName);
+      if (v.ModelName === undefined) throw validation(`ModelName is required for variant "${v.VariantName}".`);
+      this.model(v.ModelName);
+    }
+    if (shadow && shadow.length > 1) throw validation('Only one shadow production variant is supported.');
+    const record: EndpointConfigRecord = {
+      name,
+      arn: this.store.arn('endpoint-config', name),
+      createdAt: new Date(),
+      productionVariants: production.map((v) => ({ ...v, InitialVariantWeight: v.InitialVariantWeight ?? 1 })),
+      ...(shadow ? { shadowProductionVariants: shadow.map((v) => ({ ...v, InitialVariantWeight: v.InitialVariantWeight ?? 1 })) } : {}),
+      ...(input.DataCaptureConfig === undefined ? {} : { dataCaptureConfig: input.DataCaptureConfig as EndpointConfigRecord['dataCaptureConfig'] & object }),
+      ...(input.KmsKeyId === undefined ? {} : { kmsKeyId: String(input.KmsKeyId) }),
+      ...(input.ExecutionRoleArn === undefined ? {} : { executionRoleArn: String(input.ExecutionRoleArn) }),
+    };
+    this.store.endpointConfigs.set(name, record);
+    return { EndpointConfigArn: record.arn };
+  }
+
+  private endpointConfig(name: string): EndpointConfigRecord {
+    const found = this.store.endpointConfigs.get(name);
+    if (!found) throw validation(`Could not find endpoint configuration "${this.store.arn('endpoint-config', name)}".`);
+    return found;
+  }
+
+  private describeEndpointConfig(input: Input): Output {
+    const c = this.endpointConfig(String(input.EndpointConfigName));
+    return {
+      EndpointConfigName: c.name,
+      EndpointConfigArn: c.arn,
+      ProductionVariants: c.productionVariants,
+      ...(c.shadowProductionVariants ? { ShadowProductionVariants: c.shadowProductionVariants } : {}),
+      ...(c.dataCaptureConfig ? { DataCaptureConfig: c.dataCaptureConfig } : {}),
+      ...(c.kmsKeyId ? { KmsKeyId: c.kmsKeyId } : {}),
+      ...(c.executionRoleArn ? { ExecutionRoleArn: c.executionRoleArn } : {}),
+      CreationTime: epochSeconds(c.createdAt),
+    };
+  }
+
+  private listEndpointConfigs(input: Input): Output {
+    const page = listPage([...this.store.endpointConfigs.values()], input as ListInput, (c) => ({ name: c.name, createdAt: c.createdAt }));
+    return {
+      EndpointConfigs: page.items.map((c) => ({ EndpointConfigName: c.name, EndpointConfigArn: c.arn, CreationTime: epochSeconds(c.createdAt) })),
+      ...(page.nextToken ? { NextToken: page.nextToken } : {}),
+    };
+  }
+
+  private deleteEndpointConfig(input: Input): Output {
+    const name = String(input.EndpointConfigName);
+    this.endpointConfig(name);
+    this.store.endpointConfigs.delete(name);
+    return {};
+  }
+}

@@ -1,0 +1,55 @@
+import type { ContainerDefinition, DataCaptureConfig, DeploymentConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+
+/** A `CreateModel` as stored: the request's members plus the service's ARN and time. */
+export interface ModelRecord {
+  name: string;
+  arn: string;
+  createdAt: Date;
+  /** One container or a serial pipeline (from `PrimaryContainer` or `Containers`). */
+  containers: ContainerDefinition[];
+  /** Whether the request gave `PrimaryContainer` (Describe answers in the same shape). */
+  primary: boolean;
+  inferenceExecutionMode?: 'Serial' | 'Direct';
+  executionRoleArn?: string;
+  enableNetworkIsolation?: boolean;
+}
+
+/** A `CreateEndpointConfig` as stored. */
+export interface EndpointConfigRecord {
+  name: string;
+  arn: string;
+  createdAt: Date;
+  productionVariants: ProductionVariant[];
+  shadowProductionVariants?: ProductionVariant[];
+  dataCaptureConfig?: DataCaptureConfig;
+  kmsKeyId?: string;
+  executionRoleArn?: string;
+}
+
+/** The kinds of resource ARNs the local SageMaker makes. */
+export type ResourceKind = 'model' | 'endpoint-config' | 'endpoint';
+
+/**
+ * The one store of the local SageMaker's resources. Names are unique per kind; `Describe*` and
+ * `List*` read only from here. Endpoint records are owned by the endpoint life cycle.
+ */
+export class ControlPlaneStore<EndpointRecord = unknown> {
+  readonly models = new Map<string, ModelRecord>();
+  readonly endpointConfigs = new Map<string, EndpointConfigRecord>();
+  readonly endpoints = new Map<string, EndpointRecord>();
+
+  constructor(
+    /** Region named in ARNs. @defaultValue us-east-1 */
+    readonly region = 'us-east-1',
+    /** Account id named in ARNs. @defaultValue 000000000000 */
+    readonly accountId = '000000000000',
+  ) {}
+
+  /** `arn:aws:sagemaker:<region>:<account>:<kind>/<name>`: the service lower-cases names in ARNs. */
+  arn(kind: ResourceKind, name: string): string {
+    return `arn:aws:sagemaker:${this.region}:${this.accountId}:${kind}/${name.toLowerCase()}`;
+  }
+}
+
+/** The deployment settings an endpoint keeps between updates. */
+export type StoredDeploymentConfig = DeploymentConfig;

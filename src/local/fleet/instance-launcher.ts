@@ -1,0 +1,108 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
+import { findFreePort } from '../backends/free-port.js';
+import { prepareOptMl } from '../backends/opt-ml.js';
+import { tailLog } from '../backends/log-tail.js';
+import { waitForPing } from '../backends/wait-ready.js';
+import type { ChainContainer } from '../endpoint/chain.js';
+import type { FleetInstance, InstanceLauncher } from './fleet.js';
+
+/** One container of a variant's instances, with its model data already local. */
+export interface ContainerTemplate {
+  hostname: string;
+  image?: string;
+  env: Record<string, string>;
+  /** Local model directory or archive (for `MultiModel`: the folder of archives). */
+  modelSource: string;
+  mode: 'SingleModel' | 'MultiModel';
+}
+
+/** Where and how a variant's instances start. */
+export interface LaunchContext {
+  backend: ContainerBackend;
+  /** Folder for every instance's `/opt/ml` trees. */
+  workDir: string;
+  /** Folder for the container logs. */
+  logsDir: string;
+  /** `/ping` deadline per container. */
+  startupTimeoutMs: number;
+  /** Stops waiting when the endpoint is deleted during start-up. */
+  signal?: AbortSignal;
+  progress?: (line: string) => void;
+}
+
+/** An instance did not start: says which container, why, and its last log lines. */
+export class InstanceStartError extends Error {
+  constructor(
+    readonly hostname: string,
+    readonly reason: string,
+    readonly logTail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${hostname}: ${reason}`, options);
+    this.name = 'InstanceStartError';
+  }
+}
+
+/**
+ * Makes the launcher of one variant's instances: each instance gets fresh `/opt/ml` trees, one
+ * container per template (a serial pipeline when several), started through the backend, and is
+ * handed over once every container passes `/ping`. On failure the instance's containers are
+ * stopped and an {@link InstanceStartError} carries the failing container's last log lines.
+ */
+export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates: readonly ContainerTemplate[]): InstanceLauncher {
+  const fileSafe = idPrefix.replace(/[^a-zA-Z0-9_.-]+/g, '.');
+  return async (index) => {
+    const id = `${idPrefix}/i${index}`;
+    const started: RunningContainer[] = [];
+    const chain: ChainContainer[] = [];
+    try {
+      await mkdir(ctx.logsDir, { recursive: true });
+      for (const t of templates) {
+        ctx.signal?.throwIfAborted();
+        const optMlDir = await prepareOptMl(join(ctx.workDir, fileSafe, `i${index}`, t.hostname), t.modelSource, t.mode);
+        const port = await findFreePort();
+        const logFile = join(ctx.logsDir, `${fileSafe}.i${index}.${t.hostname}.log`);
+        const multiModel = t.mode === 'MultiModel';
+        const running = await ctx.backend.start({
+          id: `${id}/${t.hostname}`,
+          hostname: t.hostname,
+          optMlDir,
+          env: t.env,
+          port,
+          logFile,
+          ...(t.image ? { image: t.image } : {}),
+          ...(multiModel ? { multiModel } : {}),
+        });
+        started.push(running);
+        chain.push({
+          hostname: t.hostname,
+          url: running.url,
+          logFile,
+          ...(multiModel
+            ? { multiModel: { source: t.modelSource, hostDir: join(optMlDir, 'models'), containerDir: ctx.backend.name === 'docker' ? '/opt/ml/models' : join(optMlDir, 'models'), loads: new Map() } }
+            : {}),
+        });
+        ctx.progress?.(`smkit local: started ${id}/${t.hostname} (${ctx.backend.name}, port ${port}, log ${logFile})`);
+      }
+      await Promise.all(
+        started.map(async (c) => {
+          try {
+            await waitForPing(c, { timeoutMs: ctx.startupTimeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+          } catch (err) {
+            if (ctx.signal?.aborted) throw err;
+            const reason = c.exited ? `exited (${c.exited.signal ? `signal ${c.exited.signal}` : `code ${c.exited.code}`}) before /ping answered 200` : `did not pass the ping health check within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
+            throw new InstanceStartError(c.spec.hostname, reason, await tailLog(c.spec.logFile, 20), { cause: err });
+          }
+        }),
+      );
+      ctx.progress?.(`smkit local: ${id} is healthy`);
+      const instance: FleetInstance = { id, containers: started, chain };
+      return instance;
+    } catch (err) {
+      await Promise.all(started.map((c) => c.stop(5_000).catch(() => {})));
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
+
+/** Reads S3 objects: what model data needs of an S3 client (tests and callers pass the real one). */
+export interface S3Reader {
+  /** The object's bytes as a stream; rejects when it does not exist. */
+  get(bucket: string, key: string): Promise<Readable>;
+  /** Keys under a prefix (all pages). */
+  list(bucket: string, prefix: string): Promise<string[]>;
+}
+
+/** `s3://bucket/key` → its parts; undefined for anything else. */
+export function parseS3Url(url: string): { bucket: string; key: string } | undefined {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  return m ? { bucket: m[1]!, key: m[2]! } : undefined;
+}
+
+/** Model data could not be fetched: the service's `Could not find model data at ...` case. */
+export class ModelDataError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ModelDataError';
+  }
+}
+
+async function download(s3: S3Reader, bucket: string, key: string, file: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const partial = `${file}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
+  await pipeline(await s3.get(bucket, key), createWriteStream(partial));
+  await rename(partial, file);
+}
+
+/**
+ * Makes a container's `ModelDataUrl` available as a local path, as SageMaker downloads it before
+ * the container starts: an `s3://` object (a `model.tar.gz`) is downloaded once into `cacheDir`;
+ * for a `MultiModel` container the URL is a prefix and every object under it is downloaded into a
+ * folder. A `file://` URL or a path is used in place. No URL: an empty folder (the image brings its model).
+ */
+export async function resolveModelData(url: string | undefined, mode: 'SingleModel' | 'MultiModel', cacheDir: string, s3: () => S3Reader): Promise<string> {
+  if (url === undefined) {
+    const empty = join(cacheDir, 'empty-model');
+    await mkdir(empty, { recursive: true });
+    return empty;
+  }
+  const s3Url = parseS3Url(url);
+  if (!s3Url) {
+    if (/^https:\/\//.test(url)) throw new ModelDataError(`Could not find model data at ${url}: the local SageMaker reads s3:// URLs, file:// URLs and local paths, not https:// URLs.`);
+    const path = url.startsWith('file://') ? fileURLToPath(url) : resolve(url);
+    const info = await stat(path).catch(() => undefined);
+    if (!info) throw new ModelDataError(`Could not find model data at ${url}.`);
+    return path;
+  }
+  const target = join(cacheDir, 's3', createHash('sha256').update(`${mode}\0${url}`).digest('hex').slice(0, 24));
+  if (mode === 'MultiModel') {
+    const prefix = s3Url.key === '' || s3Url.key.endsWith('/') ? s3Url.key : `${s3Url.key}/`;
+    let keys: string[];
+    try {
+      keys = await s3().list(s3Url.bucket, prefix);
+    } catch (err) {
+      throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
+    }
+    for (const key of keys) {
+      const file = resolve(target, relative(prefix, key) || key);
+      if (!file.startsWith(resolve(target) + sep)) continue;
+      if (await stat(file).catch(() => undefined)) continue;
+      await download(s3(), s3Url.bucket, key, file);
+    }
+    await mkdir(target, { recursive: true });
+    return target;
+  }
+  const file = join(target, s3Url.key.split('/').pop() || 'model.tar.gz');
+  if (await stat(file).catch(() => undefined)) return file;
+  try {
+    await download(s3(), s3Url.bucket, s3Url.key, file);
+  } catch (err) {
+    throw new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
+  }
+  return file;
+}

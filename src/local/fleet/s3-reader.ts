@@ -1,0 +1,45 @@
+import type { Readable } from 'node:stream';
+import type { LocalSageMakerSettings } from '../../config/local-sagemaker.js';
+import type { S3Reader } from './model-data.js';
+
+/**
+ * An {@link S3Reader} on `@aws-sdk/client-s3` (loaded on first use), honouring the standard
+ * endpoint settings: with `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` set it uses path-style
+ * addressing, as local S3 servers need, and dummy credentials when none are configured.
+ */
+export function createS3Reader(settings: Pick<LocalSageMakerSettings, 's3EndpointUrl' | 'region' | 'credentials'>): S3Reader {
+  let client: Promise<{ send: (cmd: unknown) => Promise<unknown>; mod: typeof import('@aws-sdk/client-s3') }> | undefined;
+  const get = () =>
+    (client ??= import('@aws-sdk/client-s3').then((mod) => {
+      const local = settings.s3EndpointUrl !== undefined;
+      const c = new mod.S3Client({
+        region: settings.region,
+        ...(local ? { endpoint: settings.s3EndpointUrl, forcePathStyle: true } : {}),
+        ...(settings.credentials ? { credentials: settings.credentials } : local ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
+      });
+      return { send: (cmd: unknown) => c.send(cmd as never), mod };
+    }));
+  return {
+    async get(bucket, key) {
+      const { send, mod } = await get();
+      const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }))) as { Body?: unknown };
+      if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
+      return out.Body as Readable;
+    },
+    async list(bucket, prefix) {
+      const { send, mod } = await get();
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = (await send(new mod.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }))) as {
+          Contents?: Array<{ Key?: string }>;
+          NextContinuationToken?: string;
+          IsTruncated?: boolean;
+        };
+        for (const o of out.Contents ?? []) if (o.Key && !o.Key.endsWith('/')) keys.push(o.Key);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+      return keys;
+    },
+  };
+}
