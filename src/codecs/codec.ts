@@ -36,6 +36,19 @@ export interface EncodeOptions {
 }
 
 /**
+ * Per-request bounds a decoder checks (from headers and declared shapes) before it allocates, so a
+ * small compressed or declared-shape body cannot expand to gigabytes. The server sets them from
+ * `SMKIT_MAX_DECODED_MB`.
+ */
+export interface DecodeLimits {
+  /** The most bytes this request's decoded tensors may take (all of them together). */
+  readonly maxDecodedBytes: number;
+}
+
+/** No bound: for callers that decode trusted data (tests, tools). */
+export const UNLIMITED_DECODE: DecodeLimits = Object.freeze({ maxDecodedBytes: Number.POSITIVE_INFINITY });
+
+/**
  * A codec for one media type. `decode` turns a body into tensors; `encode` turns a prediction
  * (a {@link TensorMap} from a runtime, or any JSON-like value from user code) into bytes.
  * Either half may be absent (NPZ is decode-only).
@@ -45,8 +58,11 @@ export interface Codec {
   readonly mediaType: string;
   /** Other media types this codec answers to (for example `application/x-jsonlines`). */
   readonly aliases?: readonly string[];
-  /** Decodes a request body. Throws a 400 `ToolkitError` naming what is wrong. */
-  decode?(body: Buffer, params: Readonly<Record<string, string>>): DecodedRequest;
+  /**
+   * Decodes a request body. Throws a 400 `ToolkitError` naming what is wrong, and 413
+   * `ERR_DECODED_TOO_LARGE` when the decoded tensors would exceed `limits` (absent: no bound).
+   */
+  decode?(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest;
   /** Encodes a prediction. Throws `ERR_ENCODE` (or 406) when the value cannot be represented. */
   encode?(prediction: unknown, options: EncodeOptions): Buffer;
 }

@@ -4,18 +4,20 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { type ImageChannels, decodeRaw } from './image-decode.js';
+import { type ImageChannels, ImageTooLarge, decodeRaw } from './image-decode.js';
 
 /** A decode job sent to the worker. */
 export interface DecodeJob {
   readonly body: Uint8Array;
   readonly channels: ImageChannels;
+  /** The most bytes the decoded pixels may take. */
+  readonly maxBytes: number;
   readonly reply: MessagePort;
   readonly signal: Int32Array;
 }
 
 parentPort?.on('message', (job: DecodeJob) => {
-  decodeRaw(job.body, job.channels).then(
+  decodeRaw(job.body, job.channels, job.maxBytes).then(
     (raw) => {
       // Copied, not transferred: sharp's output may live in memory Node 22 cannot detach.
       try {
@@ -24,7 +26,8 @@ parentPort?.on('message', (job: DecodeJob) => {
         job.reply.postMessage({ ok: false, message: `cannot hand the decoded image back: ${err instanceof Error ? err.message : String(err)}` });
       }
     },
-    (err: unknown) => job.reply.postMessage({ ok: false, message: err instanceof Error ? err.message : String(err) }),
+    (err: unknown) =>
+      job.reply.postMessage({ ok: false, message: err instanceof Error ? err.message : String(err), ...(err instanceof ImageTooLarge ? { decodedBytes: err.decodedBytes } : {}) }),
   ).finally(() => {
     job.reply.close();
     Atomics.store(job.signal, 0, 1);

@@ -31,12 +31,26 @@ export function sniffImageType(body: Uint8Array): (typeof IMAGE_MEDIA_TYPES)[num
  */
 export const MAX_IMAGE_PIXELS = 50_000_000;
 
+/** Thrown by {@link decodeRaw} when the header promises more pixels than the budget allows. */
+export class ImageTooLarge extends Error {
+  constructor(readonly decodedBytes: number) {
+    super(`the image would decode to ${decodedBytes} bytes`);
+  }
+}
+
 /**
  * Decodes an encoded image with sharp (EXIF orientation applied) to raw 8-bit pixels with the
- * requested channel count. Throws a plain Error on undecodable input.
+ * requested channel count. Throws a plain Error on undecodable input, and {@link ImageTooLarge},
+ * from the header alone, when the pixels would take more than `maxBytes`.
  */
-export async function decodeRaw(body: Uint8Array, channels: ImageChannels): Promise<RawImage> {
+export async function decodeRaw(body: Uint8Array, channels: ImageChannels, maxBytes = Number.POSITIVE_INFINITY): Promise<RawImage> {
   const { default: sharp } = await import('sharp');
+  if (Number.isFinite(maxBytes)) {
+    // The header alone says how large the pixels will be; nothing is decoded yet.
+    const { width = 0, height = 0 } = await sharp(body, { failOn: 'error', limitInputPixels: false }).metadata();
+    const bytes = width * height * channels;
+    if (bytes > maxBytes) throw new ImageTooLarge(bytes);
+  }
   let img = sharp(body, { failOn: 'error', limitInputPixels: MAX_IMAGE_PIXELS }).rotate();
   if (channels === 1) img = img.removeAlpha().toColourspace('b-w');
   else if (channels === 3) img = img.removeAlpha().toColourspace('srgb');

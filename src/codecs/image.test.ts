@@ -43,8 +43,8 @@ test('undecodable or empty bodies are 400 ERR_IMAGE_DECODE; sync and async decod
   await assert.rejects(decodeImage(Buffer.from('nope')), (e: unknown) => isToolkitError(e) && e.code === 'ERR_IMAGE_DECODE');
 });
 
-test('an image over the pixel limit is refused before decoding (decompression bombs)', async () => {
-  // Only a PNG header claiming 10000×6000 pixels: the limit must trip on the header alone.
+/** Only a PNG header claiming 10000×6000 pixels (180 MB as RGB), with a few bytes of data. */
+function pngBomb(): Buffer {
   const chunk = (type: string, data: Buffer) => {
     const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
     const len = Buffer.alloc(4);
@@ -57,6 +57,22 @@ test('an image over the pixel limit is refused before decoding (decompression bo
   ihdr.writeUInt32BE(10_000, 0);
   ihdr.writeUInt32BE(6_000, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
-  const huge = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(30_001))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(30_001))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('an image over the pixel limit is refused before decoding (decompression bombs)', async () => {
+  // The limit must trip on the header alone.
+  const huge = pngBomb();
   assert.throws(() => imageCodecs[1]!.decode!(huge, {}), (e: unknown) => isToolkitError(e) && e.code === 'ERR_IMAGE_DECODE' && /pixel limit/.test(e.message));
+});
+
+test('an image whose header promises more than the decoded-size budget is a 413, sync and async', async () => {
+  const limits = { maxDecodedBytes: 10 * 1024 * 1024 };
+  const isBudget = (e: unknown) => isToolkitError(e) && e.code === 'ERR_DECODED_TOO_LARGE' && e.status === 413 && /180(\.\d+)? MB|171\.66 MB/.test(e.message);
+  assert.throws(() => imageCodecs[1]!.decode!(pngBomb(), {}, limits), isBudget);
+  await assert.rejects(decodeImage(pngBomb(), 3, 'image/png', limits), isBudget);
+  // Under the budget the same kind of image decodes as before.
+  const small = await encoded('png');
+  assert.deepEqual(imageCodecs[1]!.decode!(small, {}, { maxDecodedBytes: 60 }).tensors['']!.shape, [4, 5, 3]);
+  assert.throws(() => imageCodecs[1]!.decode!(small, {}, { maxDecodedBytes: 59 }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_DECODED_TOO_LARGE');
 });

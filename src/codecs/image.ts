@@ -1,8 +1,9 @@
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import type { Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import type { Codec, DecodedRequest } from './codec.js';
-import { type ImageChannels, type RawImage, decodeRaw, imageDecodeError, rawToTensor } from './image-decode.js';
+import type { Codec, DecodeLimits, DecodedRequest } from './codec.js';
+import { checkDecodedSize } from './decode-limits.js';
+import { type ImageChannels, type RawImage, ImageTooLarge, decodeRaw, imageDecodeError, rawToTensor } from './image-decode.js';
 
 export { sniffImageType, IMAGE_MEDIA_TYPES, type ImageChannels } from './image-decode.js';
 
@@ -29,18 +30,21 @@ function decodeWorker(): Worker {
 /**
  * Decodes an image synchronously. Codecs are synchronous but sharp is not, so the work runs on a
  * helper thread while this thread waits on a shared flag (the pattern `synckit` uses). The calling
- * thread is an inference worker that would spend the same time decoding inline.
+ * thread is an inference worker that would spend the same time decoding inline. An image whose
+ * header promises more pixels than `limits` allow is refused (413 `ERR_DECODED_TOO_LARGE`) before
+ * it is decoded.
  */
-export function decodeImageSync(body: Uint8Array, channels: ImageChannels = 3, mediaType = 'image'): Tensor<'uint8'> {
+export function decodeImageSync(body: Uint8Array, channels: ImageChannels = 3, mediaType = 'image', limits?: DecodeLimits): Tensor<'uint8'> {
   const signal = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
   try {
-    decodeWorker().postMessage({ body, channels, reply: port2, signal }, [port2]);
+    decodeWorker().postMessage({ body, channels, maxBytes: limits?.maxDecodedBytes ?? Number.POSITIVE_INFINITY, reply: port2, signal }, [port2]);
     if (Atomics.wait(signal, 0, 0, SYNC_DECODE_TIMEOUT_MS) === 'timed-out') {
       throw new ToolkitError('ERR_IMAGE_DECODE', `decoding the ${mediaType} body took longer than ${SYNC_DECODE_TIMEOUT_MS / 1000} s`);
     }
-    const msg = receiveMessageOnPort(port1)?.message as { ok: true; raw: RawImage } | { ok: false; message: string } | undefined;
+    const msg = receiveMessageOnPort(port1)?.message as { ok: true; raw: RawImage } | { ok: false; message: string; decodedBytes?: number } | undefined;
     if (!msg) throw new ToolkitError('ERR_INTERNAL', 'the image decoder thread finished without an answer');
+    if (!msg.ok && msg.decodedBytes !== undefined) checkDecodedSize(msg.decodedBytes, limits, `the ${mediaType} body`);
     if (!msg.ok) throw imageDecodeError(mediaType, msg.message);
     return rawToTensor(msg.raw);
   } finally {
@@ -48,11 +52,12 @@ export function decodeImageSync(body: Uint8Array, channels: ImageChannels = 3, m
   }
 }
 
-/** Decodes an image on the calling thread's event loop (for async callers). */
-export async function decodeImage(body: Uint8Array, channels: ImageChannels = 3, mediaType = 'image'): Promise<Tensor<'uint8'>> {
+/** Decodes an image on the calling thread's event loop (for async callers); `limits` as for {@link decodeImageSync}. */
+export async function decodeImage(body: Uint8Array, channels: ImageChannels = 3, mediaType = 'image', limits?: DecodeLimits): Promise<Tensor<'uint8'>> {
   try {
-    return rawToTensor(await decodeRaw(body, channels));
+    return rawToTensor(await decodeRaw(body, channels, limits?.maxDecodedBytes));
   } catch (err) {
+    if (err instanceof ImageTooLarge) checkDecodedSize(err.decodedBytes, limits, `the ${mediaType} body`);
     throw imageDecodeError(mediaType, (err as Error).message, err);
   }
 }
@@ -69,9 +74,9 @@ function imageCodec(mediaType: string, aliases?: string[]): Codec {
   return {
     mediaType,
     ...(aliases ? { aliases } : {}),
-    decode(body: Buffer, params: Readonly<Record<string, string>>): DecodedRequest {
+    decode(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest {
       if (body.length === 0) throw new ToolkitError('ERR_IMAGE_DECODE', `the ${mediaType} body is empty`);
-      return { tensors: { '': decodeImageSync(body, channelsParam(params), mediaType) }, form: 'tensor' };
+      return { tensors: { '': decodeImageSync(body, channelsParam(params), mediaType, limits) }, form: 'tensor' };
     },
   };
 }

@@ -59,3 +59,20 @@ test('errors: different image sizes, bad images, unknown types, no files', async
   fail([file('a', Buffer.from('x'), 'application/x-unknown', 'blob')], 'ERR_UNSUPPORTED_MEDIA_TYPE', /blob/);
   fail([text('note', 'hello')], 'ERR_BAD_REQUEST', /no files/);
 });
+
+test('the parts of one request share one decoded-size budget, checked from each image header before decoding', async () => {
+  const img = await jpeg(100, 100); // 30 000 bytes decoded as RGB
+  const ok = decodeFormParts([file('a', img), file('b', img)], codecs, [], { maxDecodedBytes: 60_000 });
+  assert.deepEqual(ok.tensors[UNNAMED]!.shape, [2, 100, 100, 3]);
+  // Each image alone fits; the third does not fit in what the first two left.
+  assert.throws(
+    () => decodeFormParts([file('a', img), file('b', img), file('c', img)], codecs, [], { maxDecodedBytes: 70_000 }),
+    (e: unknown) => isToolkitError(e) && e.code === 'ERR_DECODED_TOO_LARGE' && e.status === 413 && /file "c\.jpg"/.test(e.message) && /SMKIT_MAX_DECODED_MB/.test(e.message),
+  );
+  // CSV files count too.
+  const csv = file('rows', Buffer.from('1,2\n3,4\n'), 'text/csv', 'rows.csv');
+  assert.throws(
+    () => decodeFormParts([csv, csv], codecs, [], { maxDecodedBytes: 40 }),
+    (e: unknown) => isToolkitError(e) && e.code === 'ERR_DECODED_TOO_LARGE',
+  );
+});

@@ -1,6 +1,7 @@
 import { type Tensor, type TensorMap, UNNAMED, allocate } from '../core/tensor.js';
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
-import type { DecodedRequest } from './codec.js';
+import type { DecodeLimits, DecodedRequest } from './codec.js';
+import { checkDecodedSize } from './decode-limits.js';
 import { IMAGE_MEDIA_TYPES, channelsParam, decodeImageSync, sniffImageType } from './image.js';
 import { parseMediaType } from './media-type.js';
 import type { CodecRegistry } from './registry.js';
@@ -22,20 +23,29 @@ function isImageType(t: string): boolean {
   return (IMAGE_MEDIA_TYPES as readonly string[]).includes(t) || t === 'image/jpg' || t === 'image/pjpeg';
 }
 
+/** Memory a decoded tensor takes (strings counted as UTF-16). */
+function tensorBytes(t: Tensor): number {
+  const data = t.data as { byteLength?: number };
+  if (typeof data.byteLength === 'number') return data.byteLength;
+  let n = 0;
+  for (const v of t.data as readonly unknown[]) n += typeof v === 'string' ? v.length * 2 : 8;
+  return n;
+}
+
 function label(part: FormPart): string {
   return part.filename ? `file "${part.filename}" (field "${part.field}")` : `field "${part.field}"`;
 }
 
 /** Decodes one file part to tensors: images with sharp, anything else with the codec for its type. */
-function decodeFile(part: FormPart, codecs: CodecRegistry): { tensors: TensorMap; image: boolean } {
+function decodeFile(part: FormPart, codecs: CodecRegistry, limits: DecodeLimits | undefined): { tensors: TensorMap; image: boolean } {
   const { mediaType, params } = parseMediaType(part.contentType);
   const type = mediaType === '' || mediaType === 'application/octet-stream' ? (sniffImageType(part.data) ?? mediaType) : mediaType;
   try {
-    if (isImageType(type)) return { tensors: { [UNNAMED]: decodeImageSync(part.data, channelsParam(params), `${label(part)} ${type}`) }, image: true };
+    if (isImageType(type)) return { tensors: { [UNNAMED]: decodeImageSync(part.data, channelsParam(params), `${label(part)} ${type}`, limits) }, image: true };
     if (type === '' || type === 'application/octet-stream') {
       throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `${label(part)} has no recognisable type: send it with a Content-Type (image/jpeg, image/png, image/webp, text/csv, application/x-npy, application/json ...)`);
     }
-    return { tensors: codecs.decode(part.contentType, part.data).tensors, image: false };
+    return { tensors: codecs.decode(part.contentType, part.data, limits).tensors, image: false };
   } catch (err) {
     if (isToolkitError(err) && !err.message.includes(label(part))) {
       throw new ToolkitError(err.code, `${label(part)}: ${err.message}`, { status: err.status, cause: err });
@@ -45,10 +55,11 @@ function decodeFile(part: FormPart, codecs: CodecRegistry): { tensors: TensorMap
 }
 
 /** Decodes a text field's value as JSON (a number, nested list, or any JSON tensor form). */
-function decodeTextInput(part: FormPart, codecs: CodecRegistry): TensorMap {
+function decodeTextInput(part: FormPart, codecs: CodecRegistry, limits: DecodeLimits | undefined): TensorMap {
   try {
-    return codecs.decode('application/json', part.data).tensors;
+    return codecs.decode('application/json', part.data, limits).tensors;
   } catch (err) {
+    if (isToolkitError(err) && err.code === 'ERR_DECODED_TOO_LARGE') throw err;
     throw new ToolkitError('ERR_BAD_REQUEST', `${label(part)} names a model input, so its value must be JSON (a number or nested list): ${(err as Error).message}`, {
       cause: err,
     });
@@ -105,8 +116,13 @@ export function batchTensors(list: readonly Tensor[], images: boolean, what: str
  *   CSV, NPY or JSON files are joined along their first axis.
  * - Other text fields become request `parameters` (JSON values where they parse, else strings).
  * - Files sent as `application/octet-stream` are recognised as JPEG, PNG or WebP by their bytes.
+ *
+ * `limits` bound all the parts together: each part may decode only what the parts before it left
+ * (413 `ERR_DECODED_TOO_LARGE`), checked from image headers before their pixels are decoded.
  */
-export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistry, inputNames: readonly string[]): DecodedRequest {
+export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistry, inputNames: readonly string[], limits?: DecodeLimits): DecodedRequest {
+  let used = 0;
+  const left = (): DecodeLimits | undefined => (limits ? { maxDecodedBytes: limits.maxDecodedBytes - used } : undefined);
   const groups = new Map<string, { tensors: Tensor[]; images: boolean }>();
   const parameters: Record<string, unknown> = {};
   const add = (key: string, t: Tensor, image: boolean) => {
@@ -122,8 +138,10 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
       parameters[part.field] = parameterValue(part.data.toString('utf8'));
       continue;
     }
-    const decoded = isText ? { tensors: decodeTextInput(part, codecs), image: false } : decodeFile(part, codecs);
+    const decoded = isText ? { tensors: decodeTextInput(part, codecs, left()), image: false } : decodeFile(part, codecs, left());
     for (const [name, t] of Object.entries(decoded.tensors)) {
+      used += tensorBytes(t);
+      checkDecodedSize(used, limits, `${label(part)} together with the parts before it`);
       // A lone unnamed tensor takes the field's name when that names an input; named tensors (NPZ, v2 JSON) keep theirs.
       const key = name === UNNAMED ? (named ? part.field : UNNAMED) : name;
       add(key, t, decoded.image);

@@ -68,6 +68,7 @@ export const ERROR_CATALOGUE = {
   ERR_MULTIPART_PARSE: { status: 400, summary: 'The multipart/form-data body is malformed.' },
   ERR_MULTIPART_TOO_LARGE: { status: 413, summary: 'A multipart file or field is larger than the configured limit.' },
   ERR_MULTIPART_TOO_MANY: { status: 400, summary: 'A multipart request has more files, fields or parts than allowed.' },
+  ERR_MULTIPART_FIELD_NAME: { status: 400, summary: 'A multipart field name is missing, too long, or nests brackets or array indexes beyond the limits.' },
   // --- training (smkit train, smkit local train; issue 6) ---
   ERR_TRAIN_CONFIG_INVALID: { status: 500, summary: 'A training config file (hyperparameters.json, inputdataconfig.json, resourceconfig.json) is not valid JSON or lacks required keys.' },
   ERR_TRAIN_ENTRY_POINT: { status: 500, summary: 'The training entry point is not set, not found in the code directory, or its code cannot be fetched.' },

@@ -27,6 +27,8 @@ export interface EngineOptions {
   readonly defaultAccept: string;
   readonly runtime: Omit<RuntimeOptions, 'log'>;
   readonly log: Logger;
+  /** `SMKIT_MAX_DECODED_MB` in bytes: the most one request's decoded inputs may take. @defaultValue unbounded */
+  readonly maxDecodedBytes?: number;
 }
 
 /** One invocation, as the HTTP front hands it over. */
@@ -234,8 +236,9 @@ export class InferenceEngine {
   }
 
   private decode(req: InvocationRequest, contentType: string): DecodedRequest {
-    if (req.parts) return decodeFormParts([...req.parts], this.codecs, this.inputNames());
-    return this.codecs.decode(contentType, req.body);
+    const limits = { maxDecodedBytes: this.options.maxDecodedBytes ?? Number.POSITIVE_INFINITY };
+    if (req.parts) return decodeFormParts([...req.parts], this.codecs, this.inputNames(), limits);
+    return this.codecs.decode(contentType, req.body, limits);
   }
 
   /** The default predictFn: runs the pipeline (or a runtime-like model) on decoded input. */

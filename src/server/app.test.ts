@@ -10,7 +10,7 @@ import { createLogger } from '../logging/logger.js';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const modelDir = path.join(repo, 'models/iris-onnx');
 const log = createLogger('silent');
-const settings = { maxPayloadMb: 0.01, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 3, batchStrategy: 'SINGLE_RECORD' as const };
+const settings = { maxPayloadMb: 0.01, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 3, batchStrategy: 'SINGLE_RECORD' as const, bodyTimeoutSeconds: 30 };
 
 describe('the HTTP front (supertest, in-process engine on the iris model)', () => {
   let backend: InProcessBackend;

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import getRawBody from 'raw-body';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { Settings } from '../config/settings.js';
 import type { SmkitLogger } from '../logging/logger.js';
@@ -12,9 +11,11 @@ import { createFormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-worker.js';
 import { validateLoadRequest, type ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
+import { readBody, type BodyLimits } from './body-reader.js';
+import { sendJson, sendJsonAndClose } from './respond.js';
 
 /** The HTTP front's view of the settings. */
-export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'>;
+export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy' | 'bodyTimeoutSeconds'>;
 
 /** Options for {@link createApp}. */
 export interface AppOptions {
@@ -33,16 +34,23 @@ export interface AppOptions {
   metrics?: MetricsSink;
 }
 
-const MODEL_INVOKE = /^\/models\/([^/?]+)\/invoke$/;
+const MODEL_INVOKE = /^\/models\/([^/]+)\/invoke$/;
+
+/** The path of a request URL, without its query string (`/invocations?x=1` is `/invocations`). */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
 
 /** The model name in `/models/{name}/invoke`, decoded; undefined for other paths. */
 function invokedModel(url: string | undefined): string | undefined {
-  const raw = MODEL_INVOKE.exec(url ?? '')?.[1];
+  const raw = MODEL_INVOKE.exec(pathOf(url))?.[1];
   if (raw === undefined) return undefined;
   try {
     return decodeURIComponent(raw);
   } catch {
-    throw new ToolkitError('ERR_BAD_REQUEST', `the model name in ${url} is not valid URL encoding`);
+    throw new ToolkitError('ERR_BAD_REQUEST', `the model name in ${pathOf(url)} is not valid URL encoding`);
   }
 }
 
@@ -62,28 +70,12 @@ function sageMakerHeaders(req: IncomingMessage): SageMakerHeaders {
   return out;
 }
 
-/** Maps body-reader and multer failures onto catalogue errors. */
-function toToolkitError(err: unknown, settings: AppSettings): ToolkitError {
+/** Maps any failure onto a catalogue error (express's own 4xx errors, such as a bad URL, keep their status). */
+function toToolkitError(err: unknown): ToolkitError {
   if (err instanceof ToolkitError) return err;
-  const e = err as { type?: string; status?: number; message?: string; length?: number; limit?: number };
-  if (e?.type === 'entity.too.large') {
-    return new ToolkitError(
-      'ERR_PAYLOAD_TOO_LARGE',
-      `the request body${e.length ? ` (${e.length} bytes)` : ''} is larger than ${settings.maxPayloadMb} MB; raise SAGEMAKER_MAX_PAYLOAD_IN_MB or send smaller batches`,
-    );
-  }
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported encoding');
-  if (e?.type === 'request.aborted') return new ToolkitError('ERR_BAD_REQUEST', 'the client aborted the request');
+  const e = err as { status?: number; message?: string };
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new ToolkitError('ERR_BAD_REQUEST', e.message ?? 'bad request', { status: e.status });
   return new ToolkitError('ERR_INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
 }
 
 /**
@@ -103,9 +95,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const backend = single as InferenceBackend;
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
   const timeoutMs = settings.timeoutSeconds * 1000;
+  const bodyLimits: BodyLimits = { maxBytes, timeoutMs: settings.bodyTimeoutSeconds * 1000 };
 
   const sendError = (err: unknown, req: IncomingMessage, res: ServerResponse, requestId?: string): void => {
-    const error = toToolkitError(err, settings);
+    const error = toToolkitError(err);
     const logged = { requestId, code: error.code, status: error.status, path: req.url, err: error };
     if (error.status >= 500) log.error(logged, error.message);
     else log.warn(logged, error.message);
@@ -116,8 +109,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     const body: Record<string, unknown> = error.toJSON();
     if (requestId) body['requestId'] = requestId;
     if (settings.debug && error.stack) body['stack'] = error.stack;
-    // The body may not have been read to its end (413): the connection cannot be reused.
-    if (!req.complete || isDraining()) res.setHeader('Connection', 'close');
+    // A body not read to its end (413, or refused before reading) leaves the connection unusable:
+    // answer, drain what the client is still sending, then close. A stalled body is not drained.
+    if (!req.complete) return sendJsonAndClose(req, res, error.status, body, error.code !== 'ERR_BODY_TIMEOUT');
+    if (isDraining()) res.setHeader('Connection', 'close');
     sendJson(res, error.status, body);
   };
 
@@ -146,7 +141,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   /** The backend a request goes to: the single model, or the named one of a multi-model endpoint. */
   const targetOf = (req: IncomingMessage): InferenceBackend => {
     if (!models) {
-      if (req.url === '/invocations') return backend;
+      if (pathOf(req.url) === '/invocations') return backend;
       throw new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'this container serves one model: POST /invocations (set SAGEMAKER_MULTI_MODEL=true for the /models API)');
     }
     const name = invokedModel(req.url);
@@ -211,8 +206,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', false);
-  const rawBody = express.raw({ type: () => true, limit: maxBytes });
-  const formParts = createFormPartsParser({ maxFileBytes: maxBytes, maxFiles: 64, maxFields: 256 });
+  const formParts = createFormPartsParser({ maxFileBytes: maxBytes, maxFiles: 64, maxFields: 256, maxTotalBytes: maxBytes, timeoutMs: bodyLimits.timeoutMs });
 
   app.get('/metrics', (_req, res, next) => {
     if (!metrics) return next();
@@ -238,9 +232,9 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       formParts(req, res).then((parts) => invoke(req, res, target, Buffer.alloc(0), parts), next);
       return;
     }
-    rawBody(req, res, (err?: unknown) => (err ? next(err) : void invoke(req, res, target, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))));
+    readBody(req, bodyLimits, true).then((body) => invoke(req, res, target, body), next);
   });
-  mountModelRoutes(app, models);
+  mountModelRoutes(app, models, bodyLimits);
   app.all(['/ping', '/invocations', '/execution-parameters'], (req, _res, next) => {
     next(new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`));
   });
@@ -251,10 +245,11 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(err, req, res));
 
   return (req, res) => {
-    if (req.url === '/ping' && (req.method === 'GET' || req.method === 'HEAD')) return ping(res);
+    const path = pathOf(req.url);
+    if (path === '/ping' && (req.method === 'GET' || req.method === 'HEAD')) return ping(res);
     if (
       req.method === 'POST' &&
-      (req.url === '/invocations' || (models && MODEL_INVOKE.test(req.url ?? ''))) &&
+      (path === '/invocations' || (models && MODEL_INVOKE.test(path))) &&
       !req.headers['content-encoding'] &&
       !req.headers['content-type']?.toLowerCase().startsWith('multipart/')
     ) {
@@ -266,7 +261,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       }
       const refused = refusal(target);
       if (refused) return sendError(refused, req, res);
-      getRawBody(req, { limit: maxBytes, length: req.headers['content-length'] }).then(
+      readBody(req, bodyLimits).then(
         (body) => invoke(req, res, target, body),
         (err: unknown) => sendError(err, req, res),
       );
@@ -280,23 +275,27 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
  * The multi-model management API (contract §5): load, list, describe and unload. Without a
  * {@link ModelManager} every route answers 404 `ERR_MULTI_MODEL_DISABLED`.
  */
-function mountModelRoutes(app: express.Express, models: ModelManager | undefined): void {
+function mountModelRoutes(app: express.Express, models: ModelManager | undefined, bodyLimits: BodyLimits): void {
   const disabled = (_req: Request, _res: Response, next: NextFunction) =>
     next(new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'the /models API needs SAGEMAKER_MULTI_MODEL=true; this container serves one model at POST /invocations'));
   if (!models) {
     app.all(['/models', '/models/:name'], disabled);
     return;
   }
-  const json = express.json({ limit: '1mb', type: () => true });
-  app.post('/models', json, (req: Request, res: Response, next: NextFunction) => {
-    const body = (req.body ?? {}) as { model_name?: unknown; url?: unknown };
-    let parsed: { name: string; url: string };
-    try {
-      parsed = validateLoadRequest(body.model_name, body.url);
-    } catch (err) {
-      return next(err);
-    }
-    models.load(parsed.name, parsed.url).then(() => sendJson(res, 200, { status: `Model "${parsed.name}" registered` }), next);
+  const limits: BodyLimits = { maxBytes: 1024 * 1024, timeoutMs: bodyLimits.timeoutMs };
+  app.post('/models', (req: Request, res: Response, next: NextFunction) => {
+    readBody(req, limits, true)
+      .then((raw) => {
+        let body: { model_name?: unknown; url?: unknown };
+        try {
+          body = (raw.length ? JSON.parse(raw.toString('utf8')) : {}) as typeof body;
+        } catch (err) {
+          throw new ToolkitError('ERR_BAD_REQUEST', `POST /models needs a JSON body {"model_name": ..., "url": ...}: ${(err as Error).message}`);
+        }
+        const parsed = validateLoadRequest(body?.model_name, body?.url);
+        return models.load(parsed.name, parsed.url).then(() => sendJson(res, 200, { status: `Model "${parsed.name}" registered` }));
+      })
+      .catch(next);
   });
   app.get('/models', (req: Request, res: Response, next: NextFunction) => {
     const query = new URL(req.url, 'http://x').searchParams;

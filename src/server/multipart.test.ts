@@ -6,7 +6,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { createFormPartsParser } from './multipart.js';
 
 function app() {
-  const parse = createFormPartsParser({ maxFileBytes: 1024, maxFiles: 2, maxFields: 2 });
+  const parse = createFormPartsParser({ maxFileBytes: 1024, maxFiles: 2, maxFields: 2, maxTotalBytes: 4096, timeoutMs: 30_000 });
   const a = express();
   a.post('/form', async (req, res) => {
     try {
@@ -57,4 +57,30 @@ test('a malformed body is a 400', async () => {
   const res = await request(app()).post('/form').set('Content-Type', 'multipart/form-data; boundary=xyz').send('--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\nunterminated');
   assert.equal(res.status, 400);
   assert.equal(res.body.code, 'ERR_MULTIPART_PARSE');
+});
+
+test('field names that would expand into huge arrays or deep objects are a quick 400', async () => {
+  const started = Date.now();
+  for (const name of ['p[300000000]', 'a[0][1][2][3][4][5]', 'x'.repeat(300), 'q[3]']) {
+    const res = await request(app()).post('/form').field(name, '1');
+    assert.equal(res.status, 400, name);
+    assert.equal(res.body.code, 'ERR_MULTIPART_FIELD_NAME', name);
+  }
+  assert.ok(Date.now() - started < 10_000, 'refused without walking a sparse array');
+  // Small indexes and shallow nesting stay allowed.
+  const ok = await request(app()).post('/form').field('p[1]', '1');
+  assert.equal(ok.status, 200);
+  assert.deepEqual(ok.body, [{ field: 'p', filename: null, contentType: 'text/plain', size: 1, text: '1' }]);
+});
+
+test('a whole form over the total limit is a 413 even when every file is under the per-file limit', async () => {
+  const res = await request(app())
+    .post('/form')
+    .attach('a', Buffer.alloc(1000), { filename: 'a.bin', contentType: 'application/octet-stream' })
+    .attach('b', Buffer.alloc(1000), { filename: 'b.bin', contentType: 'application/octet-stream' })
+    .field('c', 'x'.repeat(1000))
+    .field('d', 'x'.repeat(1000))
+    .field('e', 'x'.repeat(1000));
+  assert.equal(res.status, 413);
+  assert.equal(res.body.code, 'ERR_PAYLOAD_TOO_LARGE');
 });

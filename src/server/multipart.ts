@@ -1,7 +1,10 @@
+import type { IncomingMessage } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { Request, Response } from 'express';
 import multer from 'multer';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { FormPart } from '../codecs/multipart.js';
+import { bodyTimeout, checkDeclaredLength, payloadTooLarge } from './body-reader.js';
 
 /** Limits on one `multipart/form-data` request. */
 export interface FormLimits {
@@ -11,7 +14,19 @@ export interface FormLimits {
   readonly maxFiles: number;
   /** Most non-file fields. */
   readonly maxFields: number;
+  /** Largest whole body, in bytes: refused with 413 at that byte, while it streams. */
+  readonly maxTotalBytes: number;
+  /** Longest time to receive the whole body, in milliseconds (then 408). */
+  readonly timeoutMs: number;
 }
+
+/** Longest field name, in bytes. */
+const MAX_FIELD_NAME_BYTES = 200;
+/**
+ * Bracketed field names (`a[b][0]`) nest at most this deep. multer expands them into objects and
+ * arrays, and an index such as `p[300000000]` would make a sparse array that costs seconds to walk.
+ */
+const MAX_FIELD_NESTING = 4;
 
 function mb(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${+(bytes / (1024 * 1024)).toFixed(2)} MB` : `${bytes} bytes`;
@@ -22,7 +37,7 @@ export function formError(err: unknown, limits: FormLimits): ToolkitError {
   if (err instanceof ToolkitError) return err;
   if (err instanceof multer.MulterError) {
     const field = err.field ? ` (field "${err.field}")` : '';
-    switch (err.code) {
+    switch (err.code as string) {
       case 'LIMIT_FILE_SIZE':
         return new ToolkitError('ERR_MULTIPART_TOO_LARGE', `a file${field} is larger than the ${mb(limits.maxFileBytes)} allowed per file`);
       case 'LIMIT_FIELD_VALUE':
@@ -33,6 +48,15 @@ export function formError(err: unknown, limits: FormLimits): ToolkitError {
         return new ToolkitError('ERR_MULTIPART_TOO_MANY', `the form has more than ${limits.maxFields} text fields; send at most ${limits.maxFields} per request`);
       case 'LIMIT_PART_COUNT':
         return new ToolkitError('ERR_MULTIPART_TOO_MANY', `the form has more than ${limits.maxFiles + limits.maxFields} parts in all`);
+      case 'LIMIT_FIELD_KEY':
+        return new ToolkitError('ERR_MULTIPART_FIELD_NAME', `a field name is longer than ${MAX_FIELD_NAME_BYTES} bytes`);
+      case 'LIMIT_FIELD_NESTING':
+        return new ToolkitError('ERR_MULTIPART_FIELD_NAME', `the field name${field} nests brackets more than ${MAX_FIELD_NESTING} deep; use plain field names`);
+      case 'LIMIT_FIELD_ARRAY_INDEX':
+        return new ToolkitError('ERR_MULTIPART_FIELD_NAME', `the field name${field} has an array index over ${limits.maxFields} (the most fields a form may have); use plain field names`);
+      case 'MISSING_FIELD_NAME':
+      case 'INVALID_FIELD_NAME':
+        return new ToolkitError('ERR_MULTIPART_FIELD_NAME', `a field name is missing or invalid${field}`);
       default:
         return new ToolkitError('ERR_MULTIPART_PARSE', `the multipart/form-data body was refused: ${err.message}${field}`);
     }
@@ -59,6 +83,28 @@ function textParts(field: string, value: unknown): FormPart[] {
  * const parts = await parseForm(req, res);
  */
 export function createFormPartsParser(limits: FormLimits): (req: Request, res: Response) => Promise<FormPart[]> {
+  // The whole body is bounded while it streams: multer alone bounds each part, and on an error
+  // reads the rest of the body before answering, so a 10 GB upload would be read to its end first.
+  const refusals = new WeakMap<IncomingMessage, (err: ToolkitError) => void>();
+  const streamHandler = (req: IncomingMessage, busboy: Writable) => {
+    let received = 0;
+    const refuse = (err: ToolkitError) => {
+      clearTimeout(timer);
+      req.off('data', count);
+      req.unpipe(busboy);
+      busboy.destroy(err);
+      refusals.get(req)?.(err);
+    };
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limits.maxTotalBytes) refuse(payloadTooLarge(limits.maxTotalBytes));
+    };
+    const timer = setTimeout(() => refuse(bodyTimeout(limits.timeoutMs)), limits.timeoutMs);
+    req.on('data', count);
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => clearTimeout(timer));
+    req.pipe(busboy);
+  };
   const upload = multer({
     storage: multer.memoryStorage(),
     limits: {
@@ -66,12 +112,23 @@ export function createFormPartsParser(limits: FormLimits): (req: Request, res: R
       files: limits.maxFiles,
       fields: limits.maxFields,
       fieldSize: limits.maxFileBytes,
+      fieldNameSize: MAX_FIELD_NAME_BYTES,
+      fieldNestingDepth: MAX_FIELD_NESTING,
+      fieldArrayIndexLimit: limits.maxFields,
       parts: limits.maxFiles + limits.maxFields,
     },
-  }).any();
+    streamHandler,
+  } as multer.Options).any();
   return (req, res) =>
     new Promise<FormPart[]>((resolve, reject) => {
+      try {
+        checkDeclaredLength(req, limits.maxTotalBytes);
+      } catch (err) {
+        return reject(err);
+      }
+      refusals.set(req, reject);
       upload(req, res, (err?: unknown) => {
+        refusals.delete(req);
         if (err) {
           reject(formError(err, limits));
           return;

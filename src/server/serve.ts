@@ -122,6 +122,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
         codeDir,
         program: settings.program,
         defaultAccept: settings.defaultAccept,
+        maxDecodedBytes: Math.floor(settings.maxDecodedMb * 1024 * 1024),
         runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, extra: { backend: settings.tfjsBackend } },
       },
     };

@@ -1,0 +1,127 @@
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { ToolkitError } from '../errors/catalogue.js';
+
+/** How much of a request body the server reads, and for how long. */
+export interface BodyLimits {
+  /** Largest body, in bytes (after decompression too). */
+  readonly maxBytes: number;
+  /** Longest time to receive the whole body once the headers arrived, in milliseconds. */
+  readonly timeoutMs: number;
+}
+
+function sizeText(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${+(bytes / (1024 * 1024)).toFixed(2)} MB` : `${bytes} bytes`;
+}
+
+/** The 413 for a body over `SAGEMAKER_MAX_PAYLOAD_IN_MB`. */
+export function payloadTooLarge(maxBytes: number, length?: number): ToolkitError {
+  return new ToolkitError(
+    'ERR_PAYLOAD_TOO_LARGE',
+    `the request body${length ? ` (${length} bytes)` : ''} is larger than ${sizeText(maxBytes)}; raise SAGEMAKER_MAX_PAYLOAD_IN_MB or send smaller batches`,
+  );
+}
+
+/** The 408 for a body that did not arrive in time. */
+export function bodyTimeout(timeoutMs: number): ToolkitError {
+  return new ToolkitError('ERR_BODY_TIMEOUT', `the request body did not arrive within ${timeoutMs / 1000} s (SMKIT_BODY_TIMEOUT_SECONDS); the connection is closed`);
+}
+
+/** The declared `Content-Length`, or undefined when absent or malformed (chunked bodies). */
+export function declaredLength(req: IncomingMessage): number | undefined {
+  const raw = req.headers['content-length'];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** Refuses at once a body whose declared length is over the limit, before reading any of it. */
+export function checkDeclaredLength(req: IncomingMessage, maxBytes: number): void {
+  const length = declaredLength(req);
+  if (length !== undefined && length > maxBytes) throw payloadTooLarge(maxBytes, length);
+}
+
+function decoderFor(encoding: string | undefined): Readable & NodeJS.WritableStream | undefined {
+  const e = (encoding ?? 'identity').trim().toLowerCase();
+  switch (e) {
+    case 'identity':
+    case '':
+      return undefined;
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    default:
+      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}" is not supported; send identity, gzip, deflate or br`);
+  }
+}
+
+/**
+ * Reads a whole request body into one Buffer, refusing it while it streams: a declared length over
+ * the limit is refused before a byte is read, and a body (or its decompressed form) that grows past
+ * it is refused at that byte, not after the client has sent everything. A body that does not
+ * arrive within `timeoutMs` is refused with 408. On refusal the request is paused, unread: the
+ * caller answers and then drains or closes (see `sendRefusal`).
+ *
+ * @param inflate decode `Content-Encoding` (gzip, deflate, br); without it an encoded body is read as is.
+ */
+export function readBody(req: IncomingMessage, limits: BodyLimits, inflate = false): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    try {
+      checkDeclaredLength(req, limits.maxBytes);
+    } catch (err) {
+      return reject(err);
+    }
+    let decoder: (Readable & NodeJS.WritableStream) | undefined;
+    try {
+      decoder = inflate ? decoderFor(req.headers['content-encoding']) : undefined;
+    } catch (err) {
+      return reject(err);
+    }
+    const source: Readable = decoder ?? req;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let settled = false;
+    const finish = (err: unknown, body?: Buffer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      req.off('aborted', onAborted);
+      req.off('close', onClose);
+      if (err) {
+        if (decoder) {
+          req.unpipe(decoder);
+          decoder.destroy();
+        }
+        req.pause();
+        reject(err);
+      } else resolve(body!);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limits.maxBytes) return finish(payloadTooLarge(limits.maxBytes));
+      chunks.push(chunk);
+    };
+    const onEnd = () => finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+    const onError = (err: Error) =>
+      finish(decoder && source === decoder ? new ToolkitError('ERR_BAD_REQUEST', `the ${req.headers['content-encoding']} body could not be decompressed: ${err.message}`) : err);
+    const onAborted = () => finish(new ToolkitError('ERR_BAD_REQUEST', 'the client aborted the request before sending the whole body'));
+    const onClose = () => {
+      if (!req.complete) onAborted();
+    };
+    const timer = setTimeout(() => finish(bodyTimeout(limits.timeoutMs)), limits.timeoutMs);
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('error', onError);
+    req.on('aborted', onAborted);
+    req.on('close', onClose);
+    if (decoder) req.pipe(decoder);
+  });
+}

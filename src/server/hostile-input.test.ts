@@ -1,0 +1,240 @@
+/**
+ * Hostile clients against the real HTTP front (node:http + createApp, in-process iris engine):
+ * bodies that stall, bodies far over the limit that keep streaming, decompression bombs, odd URLs.
+ * Each must get a quick, catalogued 4xx while /ping keeps answering.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http, { type Server } from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { createApp } from './app.js';
+import { InProcessBackend } from './in-process-backend.js';
+import { createLogger } from '../logging/logger.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const modelDir = path.join(repo, 'models/iris-onnx');
+const log = createLogger('silent');
+const LIMIT = 64 * 1024;
+const settings = { maxPayloadMb: LIMIT / (1024 * 1024), timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 0.5 };
+
+/** What a raw socket read back: the status line, the JSON body, and whether the socket errored. */
+interface RawAnswer {
+  status: number;
+  body: { code?: string; message?: string };
+  closed: boolean;
+}
+
+function parseAnswer(text: string): Omit<RawAnswer, 'closed'> {
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+  const raw = text.slice(text.indexOf('\r\n\r\n') + 4);
+  let body = {};
+  try {
+    body = JSON.parse(raw) as RawAnswer['body'];
+  } catch {
+    /* an incomplete answer: the status check fails with the text */
+  }
+  return { status, body };
+}
+
+describe('hostile input against the HTTP front', () => {
+  let backend: InProcessBackend;
+  let server: Server;
+  let port: number;
+
+  before(async () => {
+    backend = new InProcessBackend(
+      { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
+      log,
+    );
+    await backend.loaded;
+    server = http.createServer(createApp({ settings, backend, log }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await backend.close();
+  });
+
+  const ping = async () => {
+    const started = Date.now();
+    const res = await fetch(`http://127.0.0.1:${port}/ping`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    return Date.now() - started;
+  };
+
+  /**
+   * Sends `head` then writes `chunk` until the server answers, `maxBytes` are written, or the
+   * socket fails; resolves with what came back.
+   */
+  const keepSending = (head: string, chunk: Buffer, maxBytes: number): Promise<RawAnswer & { sent: number }> =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let text = '';
+      let sent = 0;
+      let answered = false;
+      const timer = setTimeout(() => reject(new Error(`no answer; read so far: ${text}`)), 20_000);
+      socket.on('data', (d) => {
+        text += d.toString('latin1');
+        if (!answered && text.includes('\r\n\r\n')) {
+          answered = true;
+          socket.end();
+        }
+      });
+      const done = (closed: boolean) => {
+        clearTimeout(timer);
+        resolve({ ...parseAnswer(text), closed, sent });
+      };
+      socket.on('error', () => done(true));
+      socket.on('close', () => done(true));
+      const pump = () => {
+        while (!answered && sent < maxBytes) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) return void socket.once('drain', pump);
+        }
+        // Answered: stop writing and close our side, as a client that read the refusal would.
+        if (answered) socket.end();
+      };
+      socket.write(head, pump);
+    });
+
+  test('a declared body over the limit gets 413 while the client keeps sending, not EPIPE', async () => {
+    const head = `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${100 * LIMIT}\r\n\r\n`;
+    const answer = await keepSending(head, Buffer.alloc(16 * 1024, 0x31), 100 * LIMIT);
+    assert.equal(answer.status, 413, `got: ${JSON.stringify(answer)}`);
+    assert.equal(answer.body.code, 'ERR_PAYLOAD_TOO_LARGE');
+    assert.ok(answer.sent < 100 * LIMIT, 'answered before the whole body was sent');
+    await ping();
+  });
+
+  test('a client that writes its whole body before reading still reads the 413 (no reset while it sends)', async () => {
+    // Like clients that send the whole body and only then read (python requests, curl without
+    // Expect): this socket reads nothing until it has written everything.
+    const total = 400 * LIMIT;
+    const answer = await new Promise<RawAnswer & { writeError?: string }>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.pause();
+      let text = '';
+      let writeError: string | undefined;
+      const timer = setTimeout(() => reject(new Error(`no answer; read so far: ${text}`)), 20_000);
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('error', (err) => (writeError ??= err.message));
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve({ ...parseAnswer(text), closed: true, writeError });
+      });
+      socket.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${total}\r\n\r\n`);
+      const chunk = Buffer.alloc(16 * 1024, 0x31);
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) return void socket.once('drain', pump);
+        }
+        socket.resume();
+      };
+      pump();
+    });
+    assert.equal(answer.writeError, undefined, 'the server did not reset the connection while the client was sending');
+    assert.equal(answer.status, 413, `got: ${JSON.stringify(answer)}`);
+    assert.equal(answer.body.code, 'ERR_PAYLOAD_TOO_LARGE');
+    await ping();
+  });
+
+  test('a chunked body that grows past the limit is refused at that point, while it streams', async () => {
+    const head = 'POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const data = Buffer.alloc(8 * 1024, 0x31);
+    const chunk = Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]);
+    const answer = await keepSending(head, chunk, 200 * LIMIT);
+    assert.equal(answer.status, 413);
+    assert.equal(answer.body.code, 'ERR_PAYLOAD_TOO_LARGE');
+    assert.ok(answer.sent < 200 * LIMIT, `answered after ${answer.sent} bytes, before the client finished`);
+    await ping();
+  });
+
+  test('a multipart body far over the limit is refused with 413 while it streams', async () => {
+    const boundary = 'b0undary';
+    const head =
+      `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const partHead = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+    const first = Buffer.concat([Buffer.from(`${partHead.length.toString(16)}\r\n`), partHead, Buffer.from('\r\n')]);
+    const data = Buffer.alloc(8 * 1024, 0x41);
+    const chunk = Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]);
+    const answer = await keepSending(head + first.toString('latin1'), chunk, 200 * LIMIT);
+    assert.equal(answer.status, 413);
+    assert.match(answer.body.code ?? '', /^ERR_(PAYLOAD|MULTIPART)_TOO_LARGE$/);
+    assert.ok(answer.sent < 200 * LIMIT, `answered after ${answer.sent} bytes`);
+    await ping();
+  });
+
+  test('a body that stalls after the headers gets 408 ERR_BODY_TIMEOUT and the connection is closed', async () => {
+    for (const type of ['text/csv', 'multipart/form-data; boundary=x']) {
+      const answer = await new Promise<RawAnswer>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let text = '';
+        const timer = setTimeout(() => reject(new Error(`the stalled connection was not dropped; read: ${text}`)), 15_000);
+        socket.on('data', (d) => (text += d.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          clearTimeout(timer);
+          resolve({ ...parseAnswer(text), closed: true });
+        });
+        socket.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: 1000\r\n\r\n--x\r\n5.1,`);
+      });
+      assert.equal(answer.status, 408, type);
+      assert.equal(answer.body.code, 'ERR_BODY_TIMEOUT');
+      assert.match(answer.body.message ?? '', /SMKIT_BODY_TIMEOUT_SECONDS/);
+      assert.ok(answer.closed);
+      await ping();
+    }
+  });
+
+  test('a gzip body that inflates past the limit is a 413 (decompression bomb)', async () => {
+    const bomb = zlib.gzipSync(Buffer.alloc(50 * LIMIT, 0x31));
+    assert.ok(bomb.length < LIMIT);
+    const res = await fetch(`http://127.0.0.1:${port}/invocations`, {
+      method: 'POST',
+      body: bomb,
+      headers: { 'Content-Type': 'text/csv', 'Content-Encoding': 'gzip' },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(res.status, 413);
+    assert.equal(((await res.json()) as { code: string }).code, 'ERR_PAYLOAD_TOO_LARGE');
+    const ok = await fetch(`http://127.0.0.1:${port}/invocations?via=gzip`, {
+      method: 'POST',
+      body: zlib.gzipSync('5.1,3.5,1.4,0.2\n'),
+      headers: { 'Content-Type': 'text/csv', 'Content-Encoding': 'gzip' },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(ok.status, 200);
+    const bad = await fetch(`http://127.0.0.1:${port}/invocations`, {
+      method: 'POST',
+      body: 'not gzip',
+      headers: { 'Content-Type': 'text/csv', 'Content-Encoding': 'gzip' },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { code: string }).code, 'ERR_BAD_REQUEST');
+  });
+
+  test('a query string never changes the route', async () => {
+    for (const url of ['/invocations?x=1', '/invocations?', '/invocations?a=b&c']) {
+      const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(10_000) });
+      assert.equal(res.status, 200, url);
+      assert.equal(((await res.json()) as number[][])[0]!.length, 3);
+    }
+    for (const url of ['/ping?probe=1', '/execution-parameters?x']) {
+      const res = await fetch(`http://127.0.0.1:${port}${url}`, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(res.status, 200, url);
+      await res.arrayBuffer();
+    }
+    const wrong = await fetch(`http://127.0.0.1:${port}/invocations?x=1`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(wrong.status, 405);
+    assert.equal(((await wrong.json()) as { code: string }).code, 'ERR_METHOD_NOT_ALLOWED');
+  });
+});
