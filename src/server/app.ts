@@ -15,7 +15,8 @@ import { readBody, type BodyLimits } from './body-reader.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
 
 /** The HTTP front's view of the settings. */
-export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy' | 'bodyTimeoutSeconds'>;
+export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
+  Partial<Pick<Settings, 'bodyTimeoutSeconds'>>;
 
 /** Options for {@link createApp}. */
 export interface AppOptions {
@@ -95,7 +96,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const backend = single as InferenceBackend;
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
   const timeoutMs = settings.timeoutSeconds * 1000;
-  const bodyLimits: BodyLimits = { maxBytes, timeoutMs: settings.bodyTimeoutSeconds * 1000 };
+  const bodyLimits: BodyLimits = { maxBytes, timeoutMs: (settings.bodyTimeoutSeconds ?? 60) * 1000 };
 
   const sendError = (err: unknown, req: IncomingMessage, res: ServerResponse, requestId?: string): void => {
     const error = toToolkitError(err);
