@@ -8,8 +8,8 @@ import type { Command } from 'commander';
 export function registerLocalEndpoint(local: Command): void {
   local
     .command('start', { isDefault: true })
-    .description('Start local endpoints behind a SageMaker Runtime front door (the default: `smkit local <target>`)')
-    .argument('<target>', 'a model directory, a model.tar.gz, or an endpoint file (.json/.yaml)')
+    .description('Start a local SageMaker (control plane and runtime on one port), with the target\'s endpoints when given (the default: `smkit local [target]`)')
+    .argument('[target]', 'a model directory, a model.tar.gz, or an endpoint file (.json/.yaml); none starts an empty local SageMaker')
     .option('--name <name>', 'endpoint name for a single model (default: from the model path)')
     .option('--port <port>', 'front-door port on 127.0.0.1; 0 picks a free one (default: the file\'s "port", else 8080)')
     .option('--backend <backend>', 'process | docker (default: docker when an image is set and docker/podman exists, else process)')
@@ -19,7 +19,7 @@ export function registerLocalEndpoint(local: Command): void {
     .option('--seed <n>', 'seed variant routing and capture sampling, for repeatable runs')
     .option('--keep', 'keep the temporary /opt/ml trees and container logs after stopping')
     .option('--log-format <format>', 'json | pretty | auto: pretty on a terminal (default: SMKIT_LOG_FORMAT, else auto)')
-    .action(async (target: string, opts: Record<string, string | boolean | undefined>) => {
+    .action(async (target: string | undefined, opts: Record<string, string | boolean | undefined>) => {
       const { runLocalEndpoints } = await import('../../local/endpoint/run.js');
       await runLocalEndpoints(target, opts);
     });

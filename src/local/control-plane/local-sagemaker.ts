@@ -11,7 +11,7 @@ import { detectContainerEngine, DockerBackend, type ContainerEngine } from '../b
 import { ProcessBackend } from '../backends/process-backend.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
-import { createFrontDoor, type RoutableEndpoint } from '../front-door/app.js';
+import { createFrontDoor, type EndpointDirectory, type RoutableEndpoint } from '../front-door/app.js';
 import type { S3Reader } from '../fleet/model-data.js';
 import { createS3Reader } from '../fleet/s3-reader.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
@@ -69,17 +69,11 @@ export interface LocalSageMakerOptions {
   keepWorkDir?: boolean;
 }
 
-/** A running local SageMaker. */
-export interface LocalSageMakerHandle {
+/** A running local SageMaker: its parts and where it listens. */
+export interface LocalSageMakerHandle extends LocalSageMakerCore {
   /** Base URL, for example `http://127.0.0.1:8080`: give it to SDKs as the endpoint URL. */
   readonly url: string;
   readonly port: number;
-  readonly store: ControlPlaneStore<ManagedEndpoint>;
-  readonly sagemaker: SageMakerService;
-  readonly lifecycle: EndpointLifecycle;
-  /** Every service on the port, SageMaker first. */
-  readonly services: readonly AwsService[];
-  readonly workDir: string;
   /** Stops the server and every endpoint's containers; removes the work folder. */
   stop(): Promise<void>;
 }
@@ -104,12 +98,25 @@ function listen(server: Server, port: number): Promise<number> {
   });
 }
 
+/** The local SageMaker without its server: what `smkit local` with an endpoint file puts on the file's front door. */
+export interface LocalSageMakerCore {
+  readonly store: ControlPlaneStore<ManagedEndpoint>;
+  readonly sagemaker: SageMakerService;
+  readonly lifecycle: EndpointLifecycle;
+  /** Every service on the port, SageMaker first. */
+  readonly services: readonly AwsService[];
+  readonly workDir: string;
+  /** Finds the endpoint serving a name: created endpoints first, then `fallback`. */
+  directory(fallback?: EndpointDirectory): EndpointDirectory;
+  /** Stops every endpoint's containers; removes the work folder. */
+  stop(): Promise<void>;
+}
+
 /**
- * Starts a local SageMaker: one store, the SageMaker control-plane service and its endpoint life
- * cycle, any extra services, and the front door that answers the runtime API and every service on
- * one port of 127.0.0.1.
+ * Builds a local SageMaker's parts: one store, the SageMaker control-plane service and its
+ * endpoint life cycle, and any extra services; {@link startLocalSageMaker} serves them.
  */
-export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerHandle> {
+export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerCore> {
   const settings = opts.settings ?? loadLocalSageMakerSettings();
   const backend = await chooseBackend(opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-sagemaker-'));
@@ -142,11 +149,34 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
   services.push(sagemaker);
   const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? []);
   services.push(...extra);
-
-  const app = createFrontDoor({
-    endpoints: { get: (name) => lifecycle.routable(name) ?? opts.extraEndpoints?.get(name) },
+  let stopped: Promise<void> | undefined;
+  return {
+    store,
+    sagemaker,
+    lifecycle,
     services,
-    accountId: settings.accountId,
+    workDir,
+    directory: (fallback) => ({ get: (name) => lifecycle.routable(name) ?? fallback?.get(name) }),
+    stop() {
+      stopped ??= (async () => {
+        await lifecycle.stopAll();
+        if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+}
+
+/**
+ * Starts a local SageMaker: {@link createLocalSageMaker}'s parts behind the front door, which
+ * answers the runtime API and every service on one port of 127.0.0.1.
+ */
+export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerHandle> {
+  const core = await createLocalSageMaker(opts);
+  const app = createFrontDoor({
+    endpoints: core.directory(opts.extraEndpoints),
+    services: core.services,
+    accountId: core.store.accountId,
     ...(opts.queryHandler ? { queryHandler: opts.queryHandler } : {}),
     onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
   });
@@ -156,26 +186,26 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
   try {
     port = await listen(server, opts.port ?? 8080);
   } catch (err) {
-    await rm(workDir, { recursive: true, force: true });
+    await core.stop();
     throw err;
   }
   let stopped: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    store,
-    sagemaker,
-    lifecycle,
-    services,
-    workDir,
+    store: core.store,
+    sagemaker: core.sagemaker,
+    lifecycle: core.lifecycle,
+    services: core.services,
+    workDir: core.workDir,
+    directory: core.directory,
     stop() {
       stopped ??= (async () => {
         await new Promise<void>((ok) => {
           server.close(() => ok());
           server.closeIdleConnections();
         });
-        await lifecycle.stopAll();
-        if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
+        await core.stop();
       })();
       return stopped;
     },

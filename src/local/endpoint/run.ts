@@ -3,7 +3,8 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { createLogger } from '../../logging/logger.js';
 import type { ContainerEngine } from '../backends/docker-backend.js';
 import { loadEndpointTarget } from '../endpoint-file/load.js';
-import { startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from './start.js';
+import { startLocal, type LocalRunHandle } from '../control-plane/start-local.js';
+import type { LocalEndpointsHandle, StartOptions } from './start.js';
 
 /** Flags of `smkit local <target>`. */
 export interface LocalEndpointCliOptions {
@@ -57,12 +58,23 @@ export function readyBanner(handle: LocalEndpointsHandle): string {
   return lines.join('\n');
 }
 
+/** The lines printed when an empty local SageMaker is ready. */
+export function controlPlaneBanner(url: string, backend: string): string {
+  return [
+    `smkit local: local SageMaker ready on ${url} (${backend} backend; Ctrl-C stops everything)`,
+    `  control plane and runtime: point any SDK at ${url}, for example`,
+    `  aws sagemaker list-endpoints --endpoint-url ${url}`,
+  ].join('\n');
+}
+
 /**
- * `smkit local <model dir | model.tar.gz | endpoint file>`: starts the endpoints, prints where the
- * front door listens, and runs until SIGINT or SIGTERM, then stops everything it started.
+ * `smkit local [model dir | model.tar.gz | endpoint file]`: starts the local SageMaker (and the
+ * target's endpoints), prints where the front door listens, and runs until SIGINT or SIGTERM, then
+ * stops everything it started.
  */
-export async function runLocalEndpoints(target: string, flags: LocalEndpointCliOptions): Promise<void> {
-  const config = await loadEndpointTarget(target, flags.name === undefined ? {} : { name: flags.name });
+export async function runLocalEndpoints(target: string | undefined, flags: LocalEndpointCliOptions): Promise<void> {
+  if (target === undefined && flags.name !== undefined) throw new ToolkitError('ERR_CLI_USAGE', '--name needs a model directory, model.tar.gz or endpoint file');
+  const config = target === undefined ? undefined : await loadEndpointTarget(target, flags.name === undefined ? {} : { name: flags.name });
   // The same line format as `smkit serve` (level names, ISO times), on stderr: stdout is the banner.
   const logger = createLogger('info', { component: 'smkit-local' }, { format: readLogFormat(process.env, flags.logFormat, process.stderr.isTTY === true), fd: 2 });
   const opts: StartOptions = {
@@ -85,24 +97,25 @@ export async function runLocalEndpoints(target: string, flags: LocalEndpointCliO
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let handle: LocalEndpointsHandle;
+  let run: LocalRunHandle;
   try {
-    handle = await startLocalEndpoints(config, { ...opts, signal: interrupted.signal });
+    run = await startLocal(config, { ...opts, signal: interrupted.signal });
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (interrupted.signal.aborted) return;
     throw err;
   }
-  process.stdout.write(`${readyBanner(handle)}\n`);
+  const handle: LocalEndpointsHandle | undefined = run.file;
+  process.stdout.write(`${handle ? readyBanner(handle) : controlPlaneBanner(run.url, opts.backend ?? 'process')}\n`);
   await stopSignal;
   try {
-    await handle.stop();
+    await run.stop();
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  for (const e of handle.endpoints.values()) {
+  for (const e of handle?.endpoints.values() ?? []) {
     if (e.shadow) logger.info({ endpoint: e.name, shadow: e.shadow.name, ...e.shadowStats }, 'shadow comparison totals');
     if (e.capture) logger.info({ endpoint: e.name, records: e.capture.written, destination: e.capture.config.destination }, 'data capture totals');
   }

@@ -11,7 +11,7 @@ import { ProcessBackend } from '../backends/process-backend.js';
 import { waitForPing, withLogTail } from '../backends/wait-ready.js';
 import { CaptureWriter } from '../capture/writer.js';
 import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
-import { createFrontDoor } from '../front-door/app.js';
+import { createFrontDoor, type EndpointDirectory, type FrontDoorOptions } from '../front-door/app.js';
 import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
 import type { MultiModelHost } from './multi-model.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from './local-endpoint.js';
@@ -43,6 +43,11 @@ export interface StartOptions {
   signal?: AbortSignal;
   /** A backend object to use instead of `backend` (tests). */
   backendImpl?: ContainerBackend;
+  /**
+   * More for the front door: control-plane services on the same port, the query-protocol hook,
+   * and a directory that decides which endpoint serves a name (given the file's endpoints).
+   */
+  frontDoor?: Pick<FrontDoorOptions, 'services' | 'queryHandler'> & { endpoints?: (own: ReadonlyMap<string, LocalEndpoint>) => EndpointDirectory };
 }
 
 /** Everything `smkit local` started. */
@@ -224,7 +229,9 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
     }
 
     const app = createFrontDoor({
-      endpoints,
+      endpoints: opts.frontDoor?.endpoints?.(endpoints) ?? endpoints,
+      ...(opts.frontDoor?.services ? { services: opts.frontDoor.services } : {}),
+      ...(opts.frontDoor?.queryHandler ? { queryHandler: opts.frontDoor.queryHandler } : {}),
       onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
     });
     const { createServer } = await import('node:http');

@@ -1,0 +1,77 @@
+import type { ContainerDefinition, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
+import type { LocalEndpointsHandle } from '../endpoint/start.js';
+import { Fleet } from '../fleet/fleet.js';
+import { Deployment, type VariantState } from './deployment.js';
+import { ManagedEndpoint } from './managed-endpoint.js';
+import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
+
+/** The model name an endpoint-file variant is listed under: `<endpoint>-<variant>`, cut to 63 characters. */
+export function adoptedModelName(endpoint: string, variant: string): string {
+  return `${endpoint}-${variant}`.slice(0, 63).replace(/-+$/, '');
+}
+
+/**
+ * Puts the endpoints an endpoint file started into the store, so `ListEndpoints`,
+ * `DescribeEndpoint`, `DescribeEndpointConfig` and `DescribeModel` show them like created ones:
+ * a model per variant (`<endpoint>-<variant>`), an endpoint config named after the endpoint, and
+ * an InService endpoint whose fleets are the containers already running (one instance per
+ * variant). They can be updated to a created endpoint config like any other endpoint.
+ */
+export function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint>, config: EndpointFileConfig, handle: LocalEndpointsHandle, random: () => number): void {
+  const now = new Date();
+  for (const file of config.endpoints) {
+    const local = handle.endpoints.get(file.name);
+    if (!local) continue;
+    const states: VariantState[] = [];
+    const variantSpec = (v: VariantConfig): ProductionVariant => {
+      const modelName = adoptedModelName(file.name, v.name);
+      const containers: ContainerDefinition[] = v.containers.map((c) => ({
+        ContainerHostname: c.hostname,
+        ...((c.image ?? config.image) === undefined ? {} : { Image: c.image ?? config.image }),
+        ModelDataUrl: c.model,
+        Environment: c.env,
+        Mode: c.mode ?? 'SingleModel',
+      }));
+      const model: ModelRecord = { name: modelName, arn: store.arn('model', modelName), createdAt: now, containers, primary: containers.length === 1, ...(containers.length > 1 ? { inferenceExecutionMode: 'Serial' as const } : {}) };
+      store.models.set(modelName, model);
+      return { VariantName: v.name, ModelName: modelName, InitialInstanceCount: 1, InitialVariantWeight: v.weight };
+    };
+    const adopt = (v: VariantConfig, runtime: VariantState['runtime']): VariantState => {
+      const running = v.containers.map((c) => handle.containers.find((r) => r.spec.id === `${file.name}/${v.name}/${c.hostname}`)!);
+      const id = `${file.name}/${v.name}/i0`;
+      const fleet = new Fleet(v.name, async (index) => {
+        if (index > 0) throw new Error(`${file.name}/${v.name} comes from an endpoint file and runs one instance; create the endpoint through the API to run more`);
+        return { id, containers: running, chain: runtime.containers };
+      });
+      void fleet.scaleTo(1);
+      runtime.instances = fleet;
+      const images = v.containers.map((c) => c.image ?? config.image).filter((i): i is string => i !== undefined);
+      return { spec: variantSpec(v), fleet, runtime, desiredWeight: runtime.weight, desiredInstanceCount: 1, images: images.map((i) => ({ SpecifiedImage: i, ResolvedImage: i, ResolutionTime: now.getTime() / 1000 })) };
+    };
+    for (const [i, v] of file.variants.entries()) states.push(adopt(v, local.variants[i]!));
+    const shadow = file.shadow && local.shadow ? adopt(file.shadow, local.shadow) : undefined;
+    const record: EndpointConfigRecord = {
+      name: file.name,
+      arn: store.arn('endpoint-config', file.name),
+      createdAt: now,
+      productionVariants: states.map((s) => s.spec),
+      ...(shadow ? { shadowProductionVariants: [shadow.spec] } : {}),
+      ...(file.dataCapture
+        ? {
+            dataCaptureConfig: {
+              EnableCapture: true,
+              InitialSamplingPercentage: file.dataCapture.samplingPercentage,
+              DestinationS3Uri: file.dataCapture.destination,
+              CaptureOptions: [...(file.dataCapture.captureInput ? [{ CaptureMode: 'Input' as const }] : []), ...(file.dataCapture.captureOutput ? [{ CaptureMode: 'Output' as const }] : [])],
+            },
+          }
+        : {}),
+    };
+    store.endpointConfigs.set(file.name, record);
+    const endpoint = new ManagedEndpoint(file.name, store.arn('endpoint', file.name), file.name, now, random);
+    endpoint.serving = new Deployment(file.name, record, states, shadow, local);
+    endpoint.status = 'InService';
+    store.endpoints.set(file.name, endpoint);
+  }
+}

@@ -1,0 +1,68 @@
+import type { EndpointFileConfig } from '../endpoint-file/schema.js';
+import { startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from '../endpoint/start.js';
+import { createRandom } from '../endpoint/random.js';
+import { adoptEndpointFile } from './adopt-endpoint-file.js';
+import { createLocalSageMaker, startLocalSageMaker, type LocalSageMakerCore, type LocalSageMakerOptions } from './local-sagemaker.js';
+
+/** What `smkit local` runs: the local SageMaker, and the endpoint file's endpoints when one was given. */
+export interface LocalRunHandle {
+  readonly url: string;
+  readonly port: number;
+  readonly core: LocalSageMakerCore;
+  /** The endpoint file's endpoints (absent for an empty local SageMaker). */
+  readonly file: LocalEndpointsHandle | undefined;
+  stop(): Promise<void>;
+}
+
+/** Settings of the local SageMaker part of `smkit local` (the endpoint file's flags come from {@link StartOptions}). */
+export type LocalControlPlaneOptions = Omit<LocalSageMakerOptions, 'port' | 'backend' | 'engine' | 'backendImpl' | 'startupTimeoutMs' | 'invokeTimeoutMs' | 'seed' | 'progress' | 'log' | 'keepWorkDir' | 'extraEndpoints'>;
+
+/**
+ * Starts `smkit local`: with no endpoint file an empty local SageMaker on `opts.port`; with one,
+ * its endpoints behind a front door that also answers the control plane, and those endpoints
+ * listed and described like created ones.
+ */
+export async function startLocal(config: EndpointFileConfig | undefined, opts: StartOptions = {}, controlPlane: LocalControlPlaneOptions = {}): Promise<LocalRunHandle> {
+  const shared: LocalSageMakerOptions = {
+    ...controlPlane,
+    ...(opts.backend === undefined ? {} : { backend: opts.backend }),
+    ...(opts.engine === undefined ? {} : { engine: opts.engine }),
+    ...(opts.backendImpl === undefined ? {} : { backendImpl: opts.backendImpl }),
+    ...(opts.startupTimeoutMs === undefined ? {} : { startupTimeoutMs: opts.startupTimeoutMs }),
+    ...(opts.invokeTimeoutMs === undefined ? {} : { invokeTimeoutMs: opts.invokeTimeoutMs }),
+    ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+    ...(opts.progress ? { progress: opts.progress } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.keepWorkDir ? { keepWorkDir: true } : {}),
+  };
+  if (!config) {
+    const handle = await startLocalSageMaker({ ...shared, ...(opts.port === undefined ? {} : { port: opts.port }) });
+    return { url: handle.url, port: handle.port, core: handle, file: undefined, stop: () => handle.stop() };
+  }
+  const core = await createLocalSageMaker(shared);
+  let file: LocalEndpointsHandle;
+  try {
+    file = await startLocalEndpoints(config, {
+      ...opts,
+      frontDoor: { services: core.services, ...(controlPlane.queryHandler ? { queryHandler: controlPlane.queryHandler } : {}), endpoints: (own) => core.directory(own) },
+    });
+  } catch (err) {
+    await core.stop();
+    throw err;
+  }
+  adoptEndpointFile(core.store, config, file, createRandom(opts.seed));
+  let stopped: Promise<void> | undefined;
+  return {
+    url: file.url,
+    port: file.port,
+    core,
+    file,
+    stop() {
+      stopped ??= (async () => {
+        await file.stop();
+        await core.stop();
+      })();
+      return stopped;
+    },
+  };
+}
