@@ -25,6 +25,8 @@ export interface DecodedRequest {
   requestedOutputs?: string[];
   /** v2: request-level `parameters`, passed through to user code. */
   parameters?: Record<string, unknown>;
+  /** TF Serving: the `signature_name` the request asked for, when it named one. */
+  signatureName?: string;
 }
 
 /** What an encoder is told besides the prediction itself. */

@@ -1,4 +1,4 @@
-import type { Tensor } from '../core/tensor.js';
+import { MAX_RANK, type Tensor } from '../core/tensor.js';
 import { decimalToDouble } from './decimal-to-double.js';
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
@@ -36,7 +36,7 @@ export function scanNumericArray(buf: Uint8Array, start: number): { tensor: Tens
     }
     if (expectValue) {
       if (c === 91 /* [ */) {
-        if (leafDepth >= 0 && depth >= leafDepth) return undefined;
+        if ((leafDepth >= 0 && depth >= leafDepth) || depth === MAX_RANK) return undefined;
         counts[depth] = 0;
         depth++;
         p++;

@@ -1,11 +1,11 @@
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
-import { UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
+import { MAX_RANK, UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
 
 /** Options for {@link nestedToTensor}. */
 export interface NestedOptions {
   /** Names the value in error messages, for example `instances` or `inputs.x`. */
   label: string;
-  /** Accept TensorFlow Serving `{"b64": "..."}` leaves, decoded to uint8 bytes along a new last axis. */
+  /** Accept TensorFlow Serving `{"b64": "..."}` leaves, decoded to byte strings. */
   allowB64?: boolean;
   /** Error code for malformed values. */
   code?: ErrorCode;
@@ -15,28 +15,23 @@ type LeafKind = 'number' | 'bool' | 'string' | 'b64';
 
 /**
  * Converts a JSON value (a scalar or a rectangular nested array) to a tensor: numbers give
- * `float64`, booleans `bool`, strings `string`, `{"b64": ...}` leaves `uint8` bytes.
+ * `float64`, booleans `bool`, strings and `{"b64": ...}` leaves `string` (see {@link bytesToString}).
  * Ragged arrays, mixed element types, `null` and objects are a 400 naming the position.
  */
 export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
   const shape: number[] = [];
   let probe = value;
   while (Array.isArray(probe)) {
+    if (shape.length === MAX_RANK) {
+      throw new ToolkitError(options.code ?? 'ERR_JSON_PARSE', `${options.label}: arrays are nested more than ${MAX_RANK} levels deep; a tensor has at most ${MAX_RANK} dimensions`);
+    }
     shape.push(probe.length);
     if (probe.length === 0) break;
     probe = probe[0];
   }
   const depth = shape.length;
   const empty = depth > 0 && shape[depth - 1] === 0;
-  let kind: LeafKind = 'number';
-  let byteLength = 0;
-  if (!empty) {
-    kind = leafKind(probe, options, []);
-    if (kind === 'b64') {
-      byteLength = decodeB64(probe, options, []).length;
-      shape.push(byteLength);
-    }
-  }
+  const kind: LeafKind = empty ? 'number' : leafKind(probe, options, []);
   let size = 1;
   for (const d of shape) size *= d;
 
@@ -98,18 +93,14 @@ export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
       return { dtype: 'string', shape, data: out };
     }
     case 'b64': {
-      const out = new Uint8Array(size);
+      // TF Serving decodes {"b64"} values to byte strings (DT_STRING elements), whatever their lengths.
+      const out = new Array<string>(size);
       let k = 0;
       walkLeaves(value, 0, (v) => {
         if (leafKind(v, options, path) !== 'b64') fail(mixedMessage(v, '{"b64": ...}'));
-        const bytes = decodeB64(v, options, path);
-        if (bytes.length !== byteLength) {
-          fail(`{"b64": ...} decodes to ${bytes.length} bytes but the first one has ${byteLength}; values stacked in one tensor must have the same length (export an inputFn to handle variable-length bytes)`);
-        }
-        out.set(bytes, k);
-        k += byteLength;
+        out[k++] = bytesToString(decodeB64(v, options, path));
       });
-      return { dtype: 'uint8', shape, data: out };
+      return { dtype: 'string', shape, data: out };
     }
   }
 
@@ -189,6 +180,21 @@ function leafKind(v: unknown, options: NestedOptions, path: number[]): LeafKind 
     options.code ?? 'ERR_JSON_PARSE',
     `${options.label}${formatPath(path)}: ${describe(v)} is not a tensor element; use numbers, booleans or strings${options.allowB64 ? ' (or {"b64": "..."})' : ''}`,
   );
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * smkit strings are text, fed to runtimes as UTF-8. Bytes that are valid UTF-8 become that text (so
+ * they reach the model byte for byte); other bytes become a binary string, one character per byte
+ * (code points 0-255), for user code and custom steps to read with `Buffer.from(s, 'latin1')`.
+ */
+export function bytesToString(bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  }
 }
 
 function decodeB64(v: unknown, options: NestedOptions, path: number[]): Buffer {

@@ -1,5 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import { allocate, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
+import { MAX_RANK, allocate, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
 import type { DecodedRequest, EncodeOptions } from './codec.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
@@ -52,8 +52,8 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
     const dtype = typeof datatype === 'string' ? V2_DATATYPES[datatype.toUpperCase()] : undefined;
     if (dtype === undefined) fail(`${label}: datatype ${JSON.stringify(datatype)} is not one of ${Object.keys(V2_DATATYPES).join(', ')}`);
     const shape = input['shape'];
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-      fail(`${label}: "shape" must be an array of non-negative integers`);
+    if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail(`${label}: "shape" must be an array of at most ${MAX_RANK} non-negative integers`);
     }
     const params = input['parameters'] as Record<string, unknown> | undefined;
     if (params && typeof params === 'object' && 'binary_data_size' in params) {
@@ -61,7 +61,7 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
     }
     if (!('data' in input)) fail(`${label}: "data" is missing`);
     const raw = input['data'];
-    const flat = Array.isArray(raw) ? (raw.some(Array.isArray) ? (raw.flat(Infinity) as unknown[]) : raw) : [raw];
+    const flat = Array.isArray(raw) ? (raw.some(Array.isArray) ? flatten(raw, label) : raw) : [raw];
     const expected = sizeOf(shape as number[]);
     if (flat.length !== expected) {
       fail(`${label}: shape [${(shape as number[]).join(', ')}] needs ${expected} values but "data" has ${flat.length}`);
@@ -185,6 +185,25 @@ function convert(flat: unknown[], dtype: DType, label: string): Tensor['data'] {
       return o;
     }
   }
+}
+
+/** Flattens nested `data` without recursion, refusing nesting deeper than a tensor's rank can be. */
+function flatten(raw: unknown[], label: string): unknown[] {
+  const out: unknown[] = [];
+  const stack: { arr: unknown[]; i: number }[] = [{ arr: raw, i: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.i === top.arr.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.arr[top.i++];
+    if (Array.isArray(v)) {
+      if (stack.length === MAX_RANK) fail(`${label}: "data" is nested more than ${MAX_RANK} levels deep; send it flat (row-major) or nested as the shape`);
+      stack.push({ arr: v, i: 0 });
+    } else out.push(v);
+  }
+  return out;
 }
 
 function fail(message: string): never {

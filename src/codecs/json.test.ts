@@ -75,13 +75,75 @@ test('per-row answers need outputs with one batch size', () => {
   assert.throws(() => encode(out, { request: r }), { code: 'ERR_ENCODE' });
 });
 
-test('TFS {"b64": ...} values decode to uint8 bytes along a last axis', () => {
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const r = decode(JSON.stringify({ instances: [{ b64: b64('abc') }, { b64: b64('xyz') }] }));
-  assert.deepEqual(plain(only(r)), { dtype: 'uint8', shape: [2, 3], data: [...Buffer.from('abcxyz')] });
-  const named = decode(JSON.stringify({ instances: [{ image: { b64: b64('ab') } }] }));
-  assert.deepEqual(plain(named.tensors['image']!), { dtype: 'uint8', shape: [1, 2], data: [97, 98] });
-  rejects(JSON.stringify({ instances: [{ b64: b64('a') }, { b64: b64('bc') }] }), /same length/);
+test('TFS {"b64": ...} values are byte strings of any length (the REST API doc example)', () => {
+  // https://www.tensorflow.org/tfx/serving/api_rest: "image bytes" base64-encoded in a row.
+  const doc = {
+    signature_name: 'serving_default',
+    instances: [
+      { tag: 'foo', signal: [1, 2, 3, 4, 5], sensor: [[1, 2], [3, 4]], image_bytes: { b64: 'aW1hZ2UgYnl0ZXM=' } },
+      { tag: 'bar', signal: [3, 4, 1, 2, 5], sensor: [[4, 5], [6, 8]], image_bytes: { b64: 'aW1hZ2UgYnl0ZXMy' } },
+    ],
+  };
+  const r = decode(JSON.stringify(doc));
+  assert.equal(r.signatureName, 'serving_default');
+  assert.deepEqual(plain(r.tensors['image_bytes']!), { dtype: 'string', shape: [2], data: ['image bytes', 'image bytes2'] });
+  assert.deepEqual(plain(r.tensors['tag']!), { dtype: 'string', shape: [2], data: ['foo', 'bar'] });
+  assert.deepEqual(r.tensors['sensor']!.shape, [2, 2, 2]);
+  // Different lengths stack fine; bytes that are not UTF-8 stay one character per byte.
+  const b64 = (b: Buffer) => b.toString('base64');
+  const mixed = decode(JSON.stringify({ inputs: { blob: [{ b64: b64(Buffer.from('a')) }, { b64: b64(Buffer.from([0xff, 0x00, 0xd8])) }] } }));
+  assert.deepEqual(plain(mixed.tensors['blob']!), { dtype: 'string', shape: [2], data: ['a', '\u00ff\u0000\u00d8'] });
+  rejects(JSON.stringify({ instances: [{ b64: 'not base64!' }] }), /not valid base64/);
+});
+
+test('TFS: NaN, Infinity and -Infinity tokens are numbers in requests and are written back as TF Serving writes them', () => {
+  const r = decode('{"instances": [[NaN, Infinity], [-Infinity, 1]]}');
+  assert.deepEqual(plain(only(r)), { dtype: 'float64', shape: [2, 2], data: [NaN, Infinity, -Infinity, 1] });
+  // Tokens inside strings stay text; the strict JSON error stands for other invalid bodies.
+  assert.deepEqual(plain(decode('{"inputs": {"s": ["NaN", "a NaN b"], "x": [NaN]}}').tensors['s']!), { dtype: 'string', shape: [2], data: ['NaN', 'a NaN b'] });
+  rejects('{"instances": [NaNa]}', /not valid JSON/);
+  const out = { y: tensor('float32', [2, 2], Float32Array.from([NaN, 1, -Infinity, Infinity])) };
+  const text = (req: DecodedRequest, o: TensorMap) => jsonCodec.encode!(o, { request: req }).toString('utf8');
+  assert.equal(text(r, out), '{"predictions":[[NaN,1],[-Infinity,Infinity]]}');
+  const two = { y: out.y, z: tensor('float16', [2], Uint16Array.from([0x7e00, 0x3c00])) };
+  assert.equal(text(r, two), '{"predictions":[{"y":[NaN,1],"z":NaN},{"y":[-Infinity,Infinity],"z":1}]}');
+  assert.equal(text(decode('{"inputs": [1]}'), two), '{"outputs":{"y":[[NaN,1],[-Infinity,Infinity]],"z":[NaN,1]}}');
+  // Plain JSON answers keep null (standard JSON has no such literal).
+  assert.equal(text(decode('[1]'), out), '[[null,1],[null,null]]');
+});
+
+test('TFS: outputs named *_bytes are written as {"b64": ...}; both instances and inputs, or a bad signature_name, are a 400', () => {
+  const r = decode('{"instances": [1, 2]}');
+  const out = { image_bytes: tensor('string', [2], ['image bytes', 'é']), label: tensor('string', [2], ['a', 'b']) };
+  assert.deepEqual(encode(out, { request: r }), {
+    predictions: [
+      { image_bytes: { b64: 'aW1hZ2UgYnl0ZXM=' }, label: 'a' },
+      { image_bytes: { b64: Buffer.from('é').toString('base64') }, label: 'b' },
+    ],
+  });
+  assert.deepEqual(encode({ out_bytes: tensor('string', [1, 1], ['x']) }, { request: decode('{"inputs": [1]}') }), { outputs: [[{ b64: 'eA==' }]] });
+  rejects('{"instances": [[1]], "inputs": [[1]]}', /both "instances".*and "inputs"/);
+  rejects('{"instances": [[1]], "signature_name": 7}', /"signature_name" must be a string/);
+  rejects('{"inputs": {"x": [1]}, "signature_name": null}', /"signature_name" must be a string/);
+});
+
+test('errors answering JSON requests carry the protocols\' {"error"} member beside code and message', () => {
+  for (const body of ['{"instances": 5}', '{"inputs": [{"name": "x", "datatype": "FP99", "shape": [1], "data": [1]}]}', '{not json']) {
+    assert.throws(
+      () => decode(body),
+      (e: unknown) => e instanceof ToolkitError && e.toJSON()['error'] === e.message && e.toJSON()['code'] === 'ERR_JSON_PARSE',
+    );
+  }
+});
+
+test('deep nesting is a short 400, never a stack overflow or a message echoing the shape', () => {
+  const deep = (n: number, leaf = '1') => '['.repeat(n) + leaf + ']'.repeat(n);
+  for (const body of [deep(1_000_000), deep(65), '['.repeat(200_000), `{"instances": ${deep(100_000)}}`,
+    `{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": ${deep(1_000_000)}}]}`,
+    JSON.stringify({ inputs: [{ name: 'x', shape: new Array(100_000).fill(1), datatype: 'FP32', data: [1] }] })]) {
+    assert.throws(() => decode(body), (e: unknown) => e instanceof ToolkitError && e.status === 400 && e.message.length < 300);
+  }
+  assert.deepEqual(only(decode(deep(64))).shape, new Array(64).fill(1));
 });
 
 test('TFS columnar inputs: an object of named inputs or one unnamed array; answers {"outputs"}', () => {

@@ -1,9 +1,11 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import { UNNAMED, type TensorMap } from '../core/tensor.js';
+import { UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
 import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
 import { findJsonErrorPosition } from './json-error-position.js';
 import { scanNumericBody } from './json-fast-array.js';
-import { nestedToTensor, stackRecords } from './json-tensor.js';
+import { isB64Leaf, nestedToTensor, stackRecords } from './json-tensor.js';
+import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
+import { withErrorMember } from './protocol-error.js';
 import { decodeV2, encodeV2, isV2Request } from './json-v2.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
 import { isTensorMap } from './tensor-map.js';
@@ -19,12 +21,17 @@ export function parseJsonBody(text: string, what = 'JSON body'): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    const at = findJsonErrorPosition(text);
-    throw new ToolkitError(
-      'ERR_JSON_PARSE',
-      `${what} is not valid JSON at line ${at.line}, column ${at.column} (position ${at.position}): ${(err as Error).message}`,
-      { cause: err, details: { ...at } },
-    );
+    // TF Serving's NaN/Infinity tokens are not JSON; accept them before calling the body invalid.
+    const lenient = parseJsonWithNonFinite(text);
+    if (lenient !== undefined) return lenient.value;
+    let where = '';
+    try {
+      const at = findJsonErrorPosition(text);
+      where = ` at line ${at.line}, column ${at.column} (position ${at.position})`;
+    } catch {
+      // The locator recurses; a body nested too deeply for it gets V8's message alone.
+    }
+    throw new ToolkitError('ERR_JSON_PARSE', `${what} is not valid JSON${where}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -41,26 +48,43 @@ export function decodeJsonValue(value: unknown): DecodedRequest {
     throw new ToolkitError('ERR_JSON_PARSE', `JSON body is ${String(value)}; ${FORMS_HINT}`);
   }
   const body = value as Record<string, unknown>;
-  if ('instances' in body) {
-    const instances = body['instances'];
-    if (!Array.isArray(instances)) throw new ToolkitError('ERR_JSON_PARSE', '"instances" must be an array of rows (or of objects of named inputs)');
-    return { tensors: stackRecords(instances, { label: 'instances', allowB64: true }), form: 'tfs-instances' };
+  const hasInstances = Object.hasOwn(body, 'instances');
+  const hasInputs = Object.hasOwn(body, 'inputs');
+  if (hasInstances && hasInputs) {
+    throw new ToolkitError('ERR_JSON_PARSE', 'the request has both "instances" (row format) and "inputs" (columnar format); send exactly one of them');
   }
-  if ('inputs' in body) {
-    if (isV2Request(body)) return decodeV2(body);
-    const inputs = body['inputs'];
-    if (typeof inputs === 'object' && inputs !== null && !Array.isArray(inputs)) {
-      const names = Object.keys(inputs);
-      if (names.length === 0) throw new ToolkitError('ERR_JSON_PARSE', '"inputs" is an empty object; name at least one input');
-      const tensors: TensorMap = {};
-      for (const name of names) {
-        tensors[name] = nestedToTensor((inputs as Record<string, unknown>)[name], { label: `inputs.${name}`, allowB64: true });
-      }
-      return { tensors, form: 'tfs-inputs' };
+  if (hasInputs && isV2Request(body)) return decodeV2(body);
+  if (hasInstances || hasInputs) return decodeTfs(body, hasInstances);
+  throw new ToolkitError('ERR_JSON_PARSE', `JSON object has keys [${Object.keys(body).slice(0, 10).join(', ')}]; ${FORMS_HINT}`);
+}
+
+/** TF Serving's row (`instances`) or columnar (`inputs`) form, with its optional `signature_name`. */
+function decodeTfs(body: Record<string, unknown>, rows: boolean): DecodedRequest {
+  const signature = body['signature_name'];
+  if (signature !== undefined && typeof signature !== 'string') {
+    throw new ToolkitError('ERR_JSON_PARSE', `"signature_name" must be a string (for example "serving_default"), found ${JSON.stringify(signature)?.slice(0, 40)}`);
+  }
+  const request = rows ? decodeInstances(body['instances']) : decodeInputs(body['inputs']);
+  if (signature !== undefined) request.signatureName = signature;
+  return request;
+}
+
+function decodeInstances(instances: unknown): DecodedRequest {
+  if (!Array.isArray(instances)) throw new ToolkitError('ERR_JSON_PARSE', '"instances" must be an array of rows (or of objects of named inputs)');
+  return { tensors: stackRecords(instances, { label: 'instances', allowB64: true }), form: 'tfs-instances' };
+}
+
+function decodeInputs(inputs: unknown): DecodedRequest {
+  if (typeof inputs === 'object' && inputs !== null && !Array.isArray(inputs) && !isB64Leaf(inputs)) {
+    const names = Object.keys(inputs);
+    if (names.length === 0) throw new ToolkitError('ERR_JSON_PARSE', '"inputs" is an empty object; name at least one input');
+    const tensors: TensorMap = {};
+    for (const name of names) {
+      tensors[name] = nestedToTensor((inputs as Record<string, unknown>)[name], { label: `inputs.${name}`, allowB64: true });
     }
-    return { tensors: { [UNNAMED]: nestedToTensor(inputs, { label: 'inputs', allowB64: true }) }, form: 'tfs-inputs' };
+    return { tensors, form: 'tfs-inputs' };
   }
-  throw new ToolkitError('ERR_JSON_PARSE', `JSON object has keys [${Object.keys(body).join(', ')}]; ${FORMS_HINT}`);
+  return { tensors: { [UNNAMED]: nestedToTensor(inputs, { label: 'inputs', allowB64: true }) }, form: 'tfs-inputs' };
 }
 
 const FORMS_HINT =
@@ -83,18 +107,18 @@ export function encodeJsonText(prediction: unknown, options: EncodeOptions): str
     case 'v2':
       return encodeV2(prediction, options);
     case 'tfs-instances':
-      return `{"predictions":${single ? tensorToJson(single) : perRowObjects(prediction)}}`;
+      return `{"predictions":${single ? tfsTensorJson(names[0]!, single) : `[${perRowObjectList(prediction, tfsRowsJson).join(',')}]`}}`;
     case 'tfs-inputs':
-      return `{"outputs":${single ? tensorToJson(single) : namedObject(prediction)}}`;
+      return `{"outputs":${single ? tfsTensorJson(names[0]!, single) : namedObject(prediction, tfsTensorJson)}}`;
     default:
       return single ? tensorToJson(single) : namedObject(prediction);
   }
 }
 
 /** `{name: nested, ...}` for several outputs. */
-export function namedObject(outputs: TensorMap): string {
+export function namedObject(outputs: TensorMap, write: (name: string, t: Tensor) => string = (_n, t) => tensorToJson(t)): string {
   const parts: string[] = ['{'];
-  Object.keys(outputs).forEach((name, i) => parts.push(i > 0 ? ',' : '', JSON.stringify(name), ':', tensorToJson(outputs[name]!)));
+  Object.keys(outputs).forEach((name, i) => parts.push(i > 0 ? ',' : '', JSON.stringify(name), ':', write(name, outputs[name]!)));
   parts.push('}');
   return parts.join('');
 }
@@ -103,7 +127,7 @@ export function namedObject(outputs: TensorMap): string {
  * One `{name: row}` object per row of several outputs that share their first dimension
  * (TensorFlow Serving's row format for multi-output models; also JSON lines).
  */
-export function perRowObjectList(outputs: TensorMap): string[] {
+export function perRowObjectList(outputs: TensorMap, rowsOf: (name: string, t: Tensor) => string[] = (_n, t) => tensorRowsToJson(t)): string[] {
   const names = Object.keys(outputs);
   const batch = (name: string): number | undefined => outputs[name]!.shape[0];
   const rows = batch(names[0]!);
@@ -114,7 +138,7 @@ export function perRowObjectList(outputs: TensorMap): string[] {
         'do not share their first (batch) dimension; select the outputs you need in the pipeline or send {"inputs": ...} for the columnar form',
     );
   }
-  const columns = names.map((n) => tensorRowsToJson(outputs[n]!));
+  const columns = names.map((n) => rowsOf(n, outputs[n]!));
   const keys = names.map((n) => JSON.stringify(n));
   const out = new Array<string>(rows);
   for (let r = 0; r < rows; r++) {
@@ -125,17 +149,18 @@ export function perRowObjectList(outputs: TensorMap): string[] {
   return out;
 }
 
-function perRowObjects(outputs: TensorMap): string {
-  return `[${perRowObjectList(outputs).join(',')}]`;
-}
-
 /** The `application/json` codec: every JSON request form in, the matching response form out. */
 export const jsonCodec: Codec = {
   mediaType: JSON_MEDIA_TYPE,
   decode(body: Buffer): DecodedRequest {
     const fast = scanNumericBody(body);
     if (fast !== undefined) return { tensors: { [UNNAMED]: fast.tensor }, form: fast.form };
-    return decodeJsonValue(parseJsonBody(body.toString('utf8')));
+    try {
+      return decodeJsonValue(parseJsonBody(body.toString('utf8')));
+    } catch (err) {
+      // TF Serving and v2 clients read {"error"}; a body that is not even JSON may be either.
+      throw withErrorMember(err);
+    }
   },
   encode(prediction: unknown, options: EncodeOptions): Buffer {
     return Buffer.from(encodeJsonText(prediction, options), 'utf8');

@@ -51,6 +51,13 @@ export interface Tensor<T extends DType = DType> {
 /** Named tensors. The key {@link UNNAMED} holds a single input sent without a name. */
 export type TensorMap = Record<string, Tensor>;
 
+/**
+ * The most dimensions a request tensor may have (numpy's limit). Deeper nesting is refused early
+ * with a short message, so a body nested millions of levels deep cannot exhaust the stack or echo
+ * a million-entry shape back.
+ */
+export const MAX_RANK = 64;
+
 /** Key of a tensor that arrived without a name (bare JSON array, CSV, NPY); runtimes bind it to a single-input model. */
 export const UNNAMED = '';
 

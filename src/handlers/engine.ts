@@ -15,6 +15,8 @@ import { isTensor, isTensorMap } from '../codecs/tensor-map.js';
 import type { StepData } from '../pipeline/step.js';
 import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
 import { toUserError } from './user-error.js';
+import { checkSignatureName } from './signature.js';
+import { withProtocolError } from '../codecs/protocol-error.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
 export interface EngineOptions {
@@ -190,8 +192,12 @@ export class InferenceEngine {
       output = await this.user('transformFn', () => h.transformFn!(this.model, req.body, contentType, accept, ctx));
     } else {
       const input = h.inputFn ? await this.user('inputFn', () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
-      const prediction = h.predictFn ? await this.user('predictFn', () => h.predictFn!(input, this.model, ctx)) : await this.predict(input, ctx);
-      output = h.outputFn ? await this.user('outputFn', () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
+      try {
+        const prediction = h.predictFn ? await this.user('predictFn', () => h.predictFn!(input, this.model, ctx)) : await this.predict(input, ctx);
+        output = h.outputFn ? await this.user('outputFn', () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
+      } catch (err) {
+        throw withProtocolError(err, isDecodedRequest(input) ? input.form : undefined);
+      }
     }
     const response = this.toResponse(output, accept);
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
@@ -244,6 +250,7 @@ export class InferenceEngine {
   /** The default predictFn: runs the pipeline (or a runtime-like model) on decoded input. */
   private async predict(input: unknown, ctx: InvocationContext): Promise<StepData> {
     const data = this.toStepData(input);
+    checkSignatureName(data.request);
     if (this.model instanceof Pipeline) return this.model.run(data, ctx);
     const runtime = this.model as Partial<ModelRuntime> | undefined;
     if (runtime && typeof runtime.predict === 'function') {

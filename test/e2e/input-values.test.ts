@@ -11,6 +11,15 @@ import { tensor, type DType } from '../../src/core/tensor.js';
 import { identityModelDir, type IdentityInput } from '../helpers/identity-model.js';
 
 const log = createLogger('silent');
+
+/** A supertest parser that keeps the body as text (TF Serving answers are not strict JSON). */
+function asText(res: request.Response, done: (err: Error | null, body: string) => void): void {
+  let text = '';
+  const stream = res as unknown as NodeJS.ReadableStream;
+  stream.setEncoding('utf8');
+  stream.on('data', (c: string) => (text += c));
+  stream.on('end', () => done(null, text));
+}
 const settings = { maxPayloadMb: 6, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' as const };
 
 async function serve(inputs: IdentityInput[]): Promise<{ app: ReturnType<typeof createApp>; close: () => Promise<void> }> {
@@ -163,5 +172,28 @@ describe('request values reach the model unchanged, or are refused naming the in
     assert.match(rows.body.message, /"other"/);
     await request(half.app).post('/invocations').send({ inputs: { h: [[1]] } }).expect(200);
     await request(half.app).post('/invocations').send({ inputs: [[1]] }).expect(200);
+  });
+
+  test('TF Serving and v2 over HTTP: NaN tokens both ways, signature_name checked, errors carry {"error"}', async () => {
+    const nan = await request(half.app)
+      .post('/invocations')
+      .set('Content-Type', 'application/json')
+      .send('{"instances": [[NaN, -Infinity]], "signature_name": "serving_default"}')
+      .buffer(true)
+      .parse(asText)
+      .expect(200);
+    assert.equal(nan.body, '{"predictions":[[NaN,-Infinity]]}');
+    const sig = await request(half.app).post('/invocations').send({ instances: [[1, 2]], signature_name: 'classify' }).expect(400);
+    assert.match(sig.body.error, /signature_name "classify" is not served/);
+    assert.equal(sig.body.error, sig.body.message);
+    const v2 = await request(half.app).post('/invocations').send({ inputs: [{ name: 'wrong', shape: [1, 1], datatype: 'FP32', data: [1] }] }).expect(400);
+    assert.equal(v2.body.code, 'ERR_INPUT_MISMATCH');
+    assert.equal(v2.body.error, v2.body.message);
+    const range = await request(half.app).post('/invocations').send({ inputs: { h: [[1e6]] } }).expect(400);
+    assert.equal(range.body.code, 'ERR_INPUT_VALUE');
+    assert.equal(range.body.error, range.body.message);
+    // A plain (non-protocol) request keeps smkit's body: code and message.
+    const plain = await request(half.app).post('/invocations').set('Content-Type', 'text/csv').send('1e6,1\n').expect(400);
+    assert.equal(plain.body.error, undefined);
   });
 });

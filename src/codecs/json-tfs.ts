@@ -1,0 +1,135 @@
+import type { Tensor } from '../core/tensor.js';
+import { tensorRowsToJson, tensorToJson } from './json-write.js';
+
+/**
+ * TensorFlow Serving's JSON dialect (https://www.tensorflow.org/tfx/serving/api_rest): requests may
+ * hold the non-standard tokens `NaN`, `Infinity` and `-Infinity` as numbers, and responses write
+ * non-finite floats with the same tokens; string outputs whose names end in `_bytes` are written as
+ * `{"b64": "..."}` objects.
+ */
+
+const TOKENS = ['-Infinity', 'Infinity', 'NaN'] as const;
+const TOKEN_VALUES: Readonly<Record<(typeof TOKENS)[number], number>> = { '-Infinity': -Infinity, Infinity: Infinity, NaN: NaN };
+
+/** True for bytes that may follow a JSON value (whitespace, `,`, `]`, `}`) or the end of text. */
+function endsValue(ch: string | undefined): boolean {
+  return ch === undefined || ch === ',' || ch === ']' || ch === '}' || ch === ' ' || ch === '\n' || ch === '\r' || ch === '\t';
+}
+
+/**
+ * Parses JSON that may use TF Serving's `NaN`, `Infinity` and `-Infinity` number tokens. Returns
+ * `undefined` when the text has no such token outside strings (the caller's strict parse error then
+ * stands) or still is not valid JSON.
+ */
+export function parseJsonWithNonFinite(text: string): { value: unknown } | undefined {
+  // Each token outside strings becomes a string holding a per-call marker, then is swapped back.
+  let marker = `\u0000nf${Math.random().toString(36).slice(2)}:`;
+  while (text.includes(marker)) marker += 'x';
+  const parts: string[] = [];
+  let from = 0;
+  let found = false;
+  let inString = false;
+  for (let p = 0; p < text.length; p++) {
+    const ch = text[p]!;
+    if (inString) {
+      if (ch === '\\') p++;
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') {
+      inString = true;
+      continue;
+    }
+    if (ch !== 'N' && ch !== 'I' && ch !== '-') continue;
+    const token = TOKENS.find((t) => text.startsWith(t, p) && endsValue(text[p + t.length]));
+    if (token === undefined) continue;
+    parts.push(text.slice(from, p), JSON.stringify(marker + token));
+    from = p + token.length;
+    p = from - 1;
+    found = true;
+  }
+  if (!found) return undefined;
+  parts.push(text.slice(from));
+  let value: unknown;
+  try {
+    value = JSON.parse(parts.join(''));
+  } catch {
+    return undefined;
+  }
+  const swap = (v: unknown): unknown => (typeof v === 'string' && v.startsWith(marker) ? TOKEN_VALUES[v.slice(marker.length) as (typeof TOKENS)[number]] : v);
+  // An explicit stack, not recursion: the body may nest deeply.
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) {
+        const v = node[i];
+        if (typeof v === 'object' && v !== null) stack.push(v);
+        else node[i] = swap(v);
+      }
+    } else if (typeof node === 'object' && node !== null) {
+      const o = node as Record<string, unknown>;
+      for (const k of Object.keys(o)) {
+        const v = o[k];
+        if (typeof v === 'object' && v !== null) stack.push(v);
+        else o[k] = swap(v);
+      }
+    }
+  }
+  return { value: swap(value) };
+}
+
+function isFloat(t: Tensor): boolean {
+  return t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16';
+}
+
+/** Replaces, in order, the `null`s that `JSON.stringify` wrote for the non-finite elements `[from, to)`. */
+function restoreNonFinite(json: string, t: Tensor, from: number, to: number): string {
+  const tokens: string[] = [];
+  const d = t.data as ArrayLike<number>;
+  const half = t.dtype === 'float16';
+  for (let i = from; i < to; i++) {
+    const v = d[i]!;
+    // float16 bits: exponent all ones is Infinity or NaN.
+    if (half ? (v & 0x7c00) === 0x7c00 : !Number.isFinite(v)) {
+      tokens.push((half ? (v & 0x3ff) !== 0 : Number.isNaN(v)) ? 'NaN' : (half ? v & 0x8000 : v < 0) ? '-Infinity' : 'Infinity');
+    }
+  }
+  if (tokens.length === 0) return json;
+  let k = 0;
+  return json.replace(/null/g, () => tokens[k++] ?? 'null');
+}
+
+/** A string tensor as nested `{"b64": ...}` objects (the base64 of each string's UTF-8 bytes). */
+function b64Json(t: Tensor, from: number, shape: readonly number[]): string {
+  const strings = t.data as string[];
+  let k = from;
+  const build = (dim: number): unknown => {
+    if (dim === shape.length) return { b64: Buffer.from(strings[k++]!, 'utf8').toString('base64') };
+    return Array.from({ length: shape[dim]! }, () => build(dim + 1));
+  };
+  return JSON.stringify(build(0));
+}
+
+/** True when TF Serving writes this output's strings as `{"b64": ...}` (its name ends in `_bytes`). */
+function isBytesOutput(name: string, t: Tensor): boolean {
+  return t.dtype === 'string' && name.endsWith('_bytes');
+}
+
+/** One output as TF Serving writes it: nested arrays with `NaN`/`Infinity` tokens, or `{"b64"}` strings for `*_bytes` outputs. */
+export function tfsTensorJson(name: string, t: Tensor): string {
+  if (isBytesOutput(name, t)) return b64Json(t, 0, t.shape);
+  const json = tensorToJson(t);
+  return isFloat(t) ? restoreNonFinite(json, t, 0, t.data.length) : json;
+}
+
+/** Each row (first axis) of one output as TF Serving writes it, for `{"predictions": [...]}`. */
+export function tfsRowsJson(name: string, t: Tensor): string[] {
+  if (t.shape.length === 0) return [tfsTensorJson(name, t)];
+  const rows = t.shape[0]!;
+  const rowSize = rows === 0 ? 0 : t.data.length / rows;
+  if (isBytesOutput(name, t)) return Array.from({ length: rows }, (_, r) => b64Json(t, r * rowSize, t.shape.slice(1)));
+  const json = tensorRowsToJson(t);
+  if (!isFloat(t)) return json;
+  return json.map((row, r) => restoreNonFinite(row, t, r * rowSize, (r + 1) * rowSize));
+}
