@@ -62,12 +62,13 @@ export function listPage<T>(all: readonly T[], input: ListInput, view: (item: T)
   if ((input.SortOrder ?? 'Descending') === 'Descending') items.reverse();
   let start = 0;
   if (input.NextToken !== undefined) {
-    const n = Number(Buffer.from(input.NextToken, 'base64url').toString('utf8'));
+    const decoded = /^page:(\d+)$/.exec(Buffer.from(input.NextToken, 'base64url').toString('utf8'));
+    const n = decoded ? Number(decoded[1]) : NaN;
     if (!Number.isInteger(n) || n < 0) throw new AwsServiceError('ValidationException', 'Invalid pagination token.', 400);
     start = n;
   }
   const max = input.MaxResults ?? 10;
   items = items.slice(start, start + max + 1);
-  if (items.length > max) return { items: items.slice(0, max), nextToken: Buffer.from(String(start + max)).toString('base64url') };
+  if (items.length > max) return { items: items.slice(0, max), nextToken: Buffer.from(`page:${start + max}`).toString('base64url') };
   return { items };
 }

@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import request from 'supertest';
+import { createFrontDoor } from '../../local/front-door/app.js';
+import { AwsServiceError, unknownOperation, type AwsService } from '../service.js';
+
+function service(prefix: string, queryCompatible = false): AwsService & { calls: Array<[string, Record<string, unknown>]> } {
+  const calls: Array<[string, Record<string, unknown>]> = [];
+  return {
+    targetPrefix: prefix,
+    signingName: prefix.toLowerCase(),
+    awsQueryCompatible: queryCompatible,
+    calls,
+    async call(op, input) {
+      calls.push([op, input]);
+      if (op === 'Echo') return { Got: input, When: 1700000000.5 };
+      if (op === 'Missing') throw new AwsServiceError('ResourceNotFound', 'Nothing called x.', 400);
+      if (op === 'Crash') throw new Error('boom');
+      throw unknownOperation(prefix, op);
+    },
+  };
+}
+
+test('awsJson: X-Amz-Target picks the service and operation; the response follows the request protocol version', async () => {
+  const sm = service('SageMaker');
+  const cw = service('GraniteServiceVersion20100801', true);
+  const app = createFrontDoor({ endpoints: new Map(), services: [sm, cw] });
+  let res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send('{"A":1}');
+  assert.equal(res.status, 200);
+  assert.equal(res.headers['content-type'], 'application/x-amz-json-1.1');
+  assert.match(res.headers['x-amzn-requestid'] as string, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(JSON.parse(res.text), { Got: { A: 1 }, When: 1700000000.5 });
+  res = await request(app).post('/').set('X-Amz-Target', 'GraniteServiceVersion20100801.Echo').set('Content-Type', 'application/x-amz-json-1.0').send('');
+  assert.equal(res.headers['content-type'], 'application/x-amz-json-1.0');
+  assert.deepEqual(JSON.parse(res.text).Got, {}, 'an empty body is an empty input');
+  assert.deepEqual(sm.calls.map((c) => c[0]), ['Echo']);
+  assert.deepEqual(cw.calls.map((c) => c[0]), ['Echo']);
+});
+
+test('awsJson errors: __type, message and x-amzn-ErrorType; query-compatible services add x-amzn-query-error', async () => {
+  const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker'), service('GraniteServiceVersion20100801', true)] });
+  let res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Missing').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+  assert.equal(res.status, 400);
+  assert.equal(res.headers['x-amzn-errortype'], 'ResourceNotFound');
+  assert.deepEqual(JSON.parse(res.text), { __type: 'ResourceNotFound', message: 'Nothing called x.' });
+  assert.equal(res.headers['x-amzn-query-error'], undefined);
+  res = await request(app).post('/').set('X-Amz-Target', 'GraniteServiceVersion20100801.Missing').set('Content-Type', 'application/x-amz-json-1.0').send('{}');
+  assert.equal(res.headers['x-amzn-query-error'], 'ResourceNotFound;Sender');
+  res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Crash').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+  assert.equal(res.status, 500);
+  assert.equal(JSON.parse(res.text).__type, 'InternalFailure');
+  res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Nope').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+  assert.equal(JSON.parse(res.text).__type, 'UnknownOperationException');
+  res = await request(app).post('/').set('X-Amz-Target', 'Other.Echo').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+  assert.equal(res.status, 400);
+  assert.match(JSON.parse(res.text).message, /No local service answers X-Amz-Target prefix "Other"/);
+  res = await request(app).post('/').set('X-Amz-Target', 'NoDot').send('{}');
+  assert.equal(JSON.parse(res.text).__type, 'UnknownOperationException');
+});
+
+test('awsJson: malformed or non-object JSON is a SerializationException 400; an oversized body is refused; the server keeps serving', async () => {
+  const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker')] });
+  for (const body of ['{"A":', '[1,2]', '"text"', '\u00ff\u00fe']) {
+    const res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send(body);
+    assert.equal(res.status, 400, body);
+    assert.equal(JSON.parse(res.text).__type, 'SerializationException', body);
+  }
+  const big = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send(`{"A":"${'x'.repeat(6 * 1024 * 1024)}"}`);
+  assert.equal(big.status, 413);
+  assert.equal(JSON.parse(big.text).__type, 'SerializationException');
+  const ok = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+  assert.equal(ok.status, 200);
+});
+
+test('a form-encoded POST / goes to the query-protocol hook with the raw body; without a hook it is a 404', async () => {
+  const seen: string[] = [];
+  const app = createFrontDoor({
+    endpoints: new Map(),
+    queryHandler: (req, res) => {
+      seen.push((req.body as Buffer).toString());
+      res.status(200).type('text/xml').send('<ok/>');
+    },
+  });
+  const res = await request(app).post('/').set('Content-Type', 'application/x-www-form-urlencoded').send('Action=DescribeAlarms&Version=2010-08-01');
+  assert.equal(res.status, 200);
+  assert.deepEqual(seen, ['Action=DescribeAlarms&Version=2010-08-01']);
+  const none = await request(createFrontDoor({ endpoints: new Map() })).post('/').set('Content-Type', 'application/x-www-form-urlencoded').send('Action=X');
+  assert.equal(none.status, 404);
+});

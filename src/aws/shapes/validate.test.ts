@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AwsServiceError } from '../service.js';
+import { SAGEMAKER_INPUTS } from './sagemaker.js';
+import { validateInput } from './validate.js';
+
+function messageOf(op: string, input: Record<string, unknown>): string {
+  try {
+    validateInput(input, SAGEMAKER_INPUTS[op]!);
+  } catch (err) {
+    assert.ok(err instanceof AwsServiceError);
+    return `${err.type}: ${err.message}`;
+  }
+  return 'ok';
+}
+
+test('required members, patterns and lengths fail as the service words them', () => {
+  assert.equal(messageOf('CreateEndpoint', { EndpointConfigName: 'c' }), "ValidationException: 1 validation error detected: Value null at 'endpointName' failed to satisfy constraint: Member must not be null");
+  assert.equal(
+    messageOf('CreateEndpoint', { EndpointName: 'bad_name', EndpointConfigName: 'x'.repeat(64) }),
+    "ValidationException: 3 validation errors detected: Value 'bad_name' at 'endpointName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}; " +
+      `Value '${'x'.repeat(64)}' at 'endpointConfigName' failed to satisfy constraint: Member must have length less than or equal to 63; ` +
+      `Value '${'x'.repeat(64)}' at 'endpointConfigName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`,
+  );
+  assert.equal(messageOf('CreateEndpoint', { EndpointName: 'ok-name', EndpointConfigName: 'c1' }), 'ok');
+});
+
+test('nested members: list items are counted from 1 as productionVariants.N.member', () => {
+  const msg = messageOf('CreateEndpointConfig', { EndpointConfigName: 'c', ProductionVariants: [{ VariantName: 'A', ModelName: 'm' }, { VariantName: 'B', InitialInstanceCount: 0, InitialVariantWeight: -1 }] });
+  assert.match(msg, /^ValidationException: 2 validation errors detected: /);
+  assert.match(msg, /Value '0' at 'productionVariants\.2\.member\.initialInstanceCount' failed to satisfy constraint: Member must have value greater than or equal to 1/);
+  assert.match(msg, /Value '-1' at 'productionVariants\.2\.member\.initialVariantWeight'/);
+  assert.match(messageOf('CreateModel', { ModelName: 'm', Containers: Array.from({ length: 16 }, () => ({})) }), /at 'containers' failed to satisfy constraint: Member must have length less than or equal to 15/);
+  assert.match(
+    messageOf('UpdateEndpoint', { EndpointName: 'e', EndpointConfigName: 'c', DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'SLOW', WaitIntervalInSeconds: 4000 } } } }),
+    /Value 'SLOW' at 'deploymentConfig\.blueGreenUpdatePolicy\.trafficRoutingConfiguration\.type' failed to satisfy constraint: Member must satisfy enum value set: \[ALL_AT_ONCE, CANARY, LINEAR\]; Value '4000' at .*waitIntervalInSeconds' failed to satisfy constraint: Member must have value less than or equal to 3600/,
+  );
+});
+
+test('a member of the wrong JSON type is a SerializationException; unknown members are ignored', () => {
+  assert.match(messageOf('CreateEndpoint', { EndpointName: 5, EndpointConfigName: 'c' }), /^SerializationException: endpointName must be a string/);
+  assert.match(messageOf('CreateEndpointConfig', { EndpointConfigName: 'c', ProductionVariants: {} }), /^SerializationException: productionVariants must be a list/);
+  assert.equal(messageOf('DescribeEndpoint', { EndpointName: 'e', Whatever: [1] }), 'ok');
+});

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DeploymentConfig } from '../../../aws/shapes/sagemaker.js';
+import { planTraffic } from './traffic-plan.js';
+
+const bg = (routing: Record<string, unknown>, extra: Record<string, unknown> = {}): DeploymentConfig =>
+  ({ BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { WaitIntervalInSeconds: 5, ...routing }, ...extra } }) as unknown as DeploymentConfig;
+
+test('ALL_AT_ONCE, CANARY and LINEAR become traffic steps with a bake after each', () => {
+  assert.deepEqual(planTraffic(bg({ Type: 'ALL_AT_ONCE' }, { TerminationWaitInSeconds: 7 }), 2), { type: 'ALL_AT_ONCE', steps: [{ greenShare: 1, bakeSeconds: 5 }], terminationWaitSeconds: 7 });
+  assert.deepEqual(planTraffic(bg({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 } }), 4).steps, [
+    { greenShare: 0.25, bakeSeconds: 5 },
+    { greenShare: 1, bakeSeconds: 5 },
+  ]);
+  assert.deepEqual(planTraffic(bg({ Type: 'CANARY', CanarySize: { Type: 'CAPACITY_PERCENT', Value: 10 } }), 1).steps.map((s) => s.greenShare), [0.1, 1]);
+  assert.deepEqual(planTraffic(bg({ Type: 'LINEAR', LinearStepSize: { Type: 'CAPACITY_PERCENT', Value: 30 } }), 3).steps.map((s) => Math.round(s.greenShare * 100)), [30, 60, 90, 100]);
+  assert.deepEqual(planTraffic(bg({ Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 } }), 2).steps.map((s) => s.greenShare), [0.5, 1]);
+  assert.deepEqual(planTraffic({ RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 2, MaximumExecutionTimeoutInSeconds: 900 } }, 4), {
+    type: 'ROLLING',
+    steps: [0.25, 0.5, 0.75, 1].map((greenShare) => ({ greenShare, bakeSeconds: 2 })),
+    terminationWaitSeconds: 0,
+    maximumExecutionSeconds: 900,
+  });
+  assert.deepEqual(planTraffic(undefined, 1).steps, [{ greenShare: 1, bakeSeconds: 0 }]);
+});
+
+test('the rules the service checks before an update starts', () => {
+  assert.throws(() => planTraffic(bg({ Type: 'CANARY' }), 2), /CanarySize must be specified/);
+  assert.throws(() => planTraffic(bg({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 2 } }), 2), /at most 50% of the new fleet's capacity \(2 instances\)/);
+  assert.throws(() => planTraffic(bg({ Type: 'LINEAR' }), 2), /LinearStepSize must be specified/);
+  assert.throws(() => planTraffic(bg({ Type: 'LINEAR', LinearStepSize: { Type: 'CAPACITY_PERCENT', Value: 60 } }), 2), /LinearStepSize .* at most 50%/);
+  assert.throws(() => planTraffic(bg({ Type: 'ALL_AT_ONCE', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 } }), 2), /CanarySize applies only/);
+  assert.throws(
+    () => planTraffic({ ...bg({ Type: 'ALL_AT_ONCE' }), RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 } }, 2),
+    (err: Error & { type?: string }) => err.type === 'ValidationException' && /either BlueGreenUpdatePolicy or RollingUpdatePolicy/.test(err.message),
+  );
+});

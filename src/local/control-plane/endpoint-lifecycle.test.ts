@@ -1,0 +1,243 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { AwsServiceError, type AwsService } from '../../aws/service.js';
+import { createLocalSageMaker, CLOUDWATCH_TARGET_PREFIX, type LocalSageMakerCore } from './local-sagemaker.js';
+
+/** A stand-in for CloudWatch's DescribeAlarms in unit tests: alarm states set by the test. */
+class AlarmStates implements AwsService {
+  readonly targetPrefix = CLOUDWATCH_TARGET_PREFIX;
+  readonly signingName = 'monitoring';
+  readonly states = new Map<string, string>();
+  async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (operation !== 'DescribeAlarms') throw new AwsServiceError('UnknownOperationException', operation);
+    const names = (input.AlarmNames as string[]) ?? [];
+    return { MetricAlarms: names.filter((n) => this.states.has(n)).map((n) => ({ AlarmName: n, StateValue: this.states.get(n) })) };
+  }
+}
+
+let dir: string;
+let backend: FakeBackend;
+let alarms: AlarmStates;
+let sm: LocalSageMakerCore;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-cp-test-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  backend = new FakeBackend();
+  alarms = new AlarmStates();
+  sm = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 50, services: [alarms], seed: 7, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+});
+after(async () => {
+  await sm.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const call = (op: string, input: Record<string, unknown>) => sm.sagemaker.call(op, input);
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function status(name: string): Promise<string> {
+  return (await call('DescribeEndpoint', { EndpointName: name })).EndpointStatus as string;
+}
+
+async function model(name: string, tag: string, env: Record<string, string> = {}): Promise<void> {
+  await call('CreateModel', { ModelName: name, PrimaryContainer: { Image: `repo/img:${tag}`, ModelDataUrl: dir, Environment: { FAKE_TAG: tag, ...env } } });
+}
+
+async function config(name: string, modelName: string, count = 1, extra: Record<string, unknown> = {}): Promise<void> {
+  await call('CreateEndpointConfig', { EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: modelName, InitialInstanceCount: count, InstanceType: 'ml.m5.large' }], ...extra });
+}
+
+/** Invokes in a loop until stopped; counts answers by tag and every failure. */
+function traffic(name: string): { tags: Map<string, number>; failures: string[]; stop(): Promise<void> } {
+  const tags = new Map<string, number>();
+  const failures: string[] = [];
+  let running = true;
+  const loops = [0, 1, 2].map(async () => {
+    while (running) {
+      const ep = sm.directory().get(name);
+      if (!ep) {
+        failures.push('endpoint not routable');
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      try {
+        const { response } = await ep.invoke({ body: Buffer.from('[1]'), contentType: 'application/json' });
+        const tag = (JSON.parse(response.body.toString()) as { tag: string }).tag;
+        tags.set(tag, (tags.get(tag) ?? 0) + 1);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+  });
+  return {
+    tags,
+    failures,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+test('create: Creating → InService with the described variants; instances spread the requests', async () => {
+  await model('m-a', 'a');
+  await config('cfg-a', 'm-a', 2);
+  const out = await call('CreateEndpoint', { EndpointName: 'ep1', EndpointConfigName: 'cfg-a' });
+  assert.equal(out.EndpointArn, 'arn:aws:sagemaker:eu-west-1:123456789012:endpoint/ep1');
+  assert.equal(await status('ep1'), 'Creating');
+  await until('InService', async () => ((await status('ep1')) === 'InService' ? true : undefined));
+  const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+  assert.equal(d.EndpointConfigName, 'cfg-a');
+  assert.deepEqual((d.ProductionVariants as Array<Record<string, unknown>>).map((v) => [v.VariantName, v.CurrentWeight, v.DesiredWeight, v.CurrentInstanceCount, v.DesiredInstanceCount]), [['AllTraffic', 1, 1, 2, 2]]);
+  assert.equal((d.ProductionVariants as Array<{ DeployedImages: Array<{ SpecifiedImage: string }> }>)[0]!.DeployedImages[0]!.SpecifiedImage, 'repo/img:a');
+  const ids = new Set<string>();
+  for (let i = 0; i < 6; i++) {
+    const { response } = await sm.directory().get('ep1')!.invoke({ body: Buffer.from('[1]'), contentType: 'application/json' });
+    ids.add((JSON.parse(response.body.toString()) as { id: string }).id);
+  }
+  assert.equal(ids.size, 2, `both instances answered: ${[...ids].join(', ')}`);
+  await assert.rejects(call('CreateEndpoint', { EndpointName: 'ep1', EndpointConfigName: 'cfg-a' }), /Cannot create already existing endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint\/ep1"\./);
+});
+
+test('create: a container that never passes /ping makes the endpoint Failed with its last log lines', async () => {
+  await model('m-bad', 'bad', { FAKE_PING: 'fail' });
+  await config('cfg-bad', 'm-bad');
+  await call('CreateEndpoint', { EndpointName: 'ep-bad', EndpointConfigName: 'cfg-bad' });
+  const reason = await until('Failed', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep-bad' });
+    return d.EndpointStatus === 'Failed' ? (d.FailureReason as string) : undefined;
+  });
+  assert.match(reason, /primary container for production variant AllTraffic did not pass the ping health check/);
+  assert.match(reason, /model failed to load: no such file model\.onnx/);
+  assert.ok(reason.length <= 1024);
+  assert.equal(sm.directory().get('ep-bad'), undefined);
+  await call('DeleteEndpoint', { EndpointName: 'ep-bad' });
+  await until('deleted', async () => (sm.store.endpoints.has('ep-bad') ? undefined : true));
+});
+
+test('canary update under traffic rolls back when an alarm fires while baking; no invocation fails', async () => {
+  await model('m-b', 'b');
+  await config('cfg-b', 'm-b', 2);
+  const load = traffic('ep1');
+  await call('UpdateEndpoint', {
+    EndpointName: 'ep1',
+    EndpointConfigName: 'cfg-b',
+    DeploymentConfig: {
+      BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 30 }, TerminationWaitInSeconds: 0 },
+      AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'ep1-errors' }] },
+    },
+  });
+  await assert.rejects(call('UpdateEndpoint', { EndpointName: 'ep1', EndpointConfigName: 'cfg-b' }), (err: AwsServiceError) => err.type === 'ValidationException' && /Cannot update in-progress endpoint/.test(err.message));
+  const pending = await until('canary baking', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+    const p = d.PendingDeploymentSummary as { EndpointConfigName: string; ProductionVariants?: Array<{ VariantStatus: Array<{ Status: string }> }> } | undefined;
+    return p?.ProductionVariants?.[0]?.VariantStatus[0]?.Status === 'Baking' ? p : undefined;
+  });
+  assert.equal(pending.EndpointConfigName, 'cfg-b');
+  assert.equal(await status('ep1'), 'Updating');
+  await until('canary traffic', () => ((load.tags.get('b') ?? 0) > 3 ? true : undefined));
+  alarms.states.set('ep1-errors', 'ALARM');
+  await until('rolled back', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+    return d.EndpointStatus === 'InService' && d.PendingDeploymentSummary === undefined ? true : undefined;
+  });
+  alarms.states.delete('ep1-errors');
+  const before = load.tags.get('b') ?? 0;
+  await new Promise((r) => setTimeout(r, 200));
+  await load.stop();
+  const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+  assert.equal(d.EndpointConfigName, 'cfg-a');
+  assert.match(d.FailureReason as string, /CloudWatch alarm "ep1-errors" was in ALARM state/);
+  assert.deepEqual(d.LastDeploymentConfig && Object.keys(d.LastDeploymentConfig as object).sort(), ['AutoRollbackConfiguration', 'BlueGreenUpdatePolicy']);
+  assert.deepEqual(load.failures, []);
+  assert.equal(load.tags.get('b') ?? 0, before, 'no traffic reaches the new fleet after the rollback');
+  assert.ok((load.tags.get('a') ?? 0) > 0);
+});
+
+test('linear update under traffic completes: traffic moves to the new fleet, the old one stops; no invocation fails', async () => {
+  const runningBefore = backend.running;
+  const load = traffic('ep1');
+  await call('UpdateEndpoint', {
+    EndpointName: 'ep1',
+    EndpointConfigName: 'cfg-b',
+    DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'LINEAR', LinearStepSize: { Type: 'CAPACITY_PERCENT', Value: 50 }, WaitIntervalInSeconds: 0 }, TerminationWaitInSeconds: 0 } },
+  });
+  await until('InService on cfg-b', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+    return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'cfg-b' ? true : undefined;
+  });
+  const seen = load.tags.get('b') ?? 0;
+  await until('traffic on the new fleet', () => ((load.tags.get('b') ?? 0) > seen + 5 ? true : undefined));
+  const aBefore = load.tags.get('a') ?? 0;
+  await new Promise((r) => setTimeout(r, 100));
+  await load.stop();
+  assert.deepEqual(load.failures, []);
+  assert.equal(load.tags.get('a') ?? 0, aBefore, 'the old fleet gets nothing once the update is done');
+  await until('old fleet stopped', () => (backend.running === runningBefore ? true : undefined));
+  const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+  assert.equal(d.FailureReason, undefined);
+});
+
+test('a new fleet that never gets healthy rolls the update back; no invocation fails', async () => {
+  const load = traffic('ep1');
+  await call('UpdateEndpoint', { EndpointName: 'ep1', EndpointConfigName: 'cfg-bad' });
+  await until('rolled back', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+    return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? true : undefined;
+  });
+  await load.stop();
+  const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+  assert.equal(d.EndpointConfigName, 'cfg-b');
+  assert.match(d.FailureReason as string, /new fleet for endpoint configuration "cfg-bad" did not start/);
+  assert.deepEqual(load.failures, []);
+});
+
+test('UpdateEndpointWeightsAndCapacities starts and stops instances under traffic; no invocation fails', async () => {
+  const load = traffic('ep1');
+  await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 3, DesiredWeight: 2 }] });
+  assert.equal(await status('ep1'), 'Updating');
+  await until('3 instances', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+    const v = (d.ProductionVariants as Array<Record<string, number>>)[0]!;
+    return d.EndpointStatus === 'InService' && v.CurrentInstanceCount === 3 ? v : undefined;
+  });
+  await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 1 }] });
+  const v = await until('1 instance', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+    const pv = (d.ProductionVariants as Array<Record<string, number>>)[0]!;
+    return d.EndpointStatus === 'InService' && pv.CurrentInstanceCount === 1 ? pv : undefined;
+  });
+  await load.stop();
+  assert.deepEqual(load.failures, []);
+  assert.deepEqual([v.CurrentWeight, v.DesiredWeight, v.DesiredInstanceCount], [2, 2, 1]);
+  await assert.rejects(call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'Nope', DesiredWeight: 1 }] }), /The variant\(s\) "\[Nope\]" is\/are not present/);
+});
+
+test('delete: Deleting, then DescribeEndpoint answers ValidationException (what the endpoint-deleted waiter waits for)', async () => {
+  await call('DeleteEndpoint', { EndpointName: 'ep1' });
+  assert.equal(sm.directory().get('ep1'), undefined);
+  await until('gone', async () => {
+    try {
+      await call('DescribeEndpoint', { EndpointName: 'ep1' });
+      return undefined;
+    } catch (err) {
+      assert.equal((err as AwsServiceError).type, 'ValidationException');
+      assert.equal((err as Error).message, 'Could not find endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/ep1".');
+      return true;
+    }
+  });
+  await until('every container stopped', () => (backend.running === 0 ? true : undefined));
+});

@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { listPage } from './listing.js';
+
+const items = ['beta', 'alpha', 'gamma', 'alpha-2'].map((name, i) => ({ name, createdAt: new Date(1_700_000_000_000 + i * 1000), status: i % 2 === 0 ? 'InService' : 'Creating' }));
+const view = (x: (typeof items)[number]) => x;
+
+test('List*: newest first by default; SortBy, SortOrder, NameContains and StatusEquals', () => {
+  assert.deepEqual(listPage(items, {}, view).items.map((x) => x.name), ['alpha-2', 'gamma', 'alpha', 'beta']);
+  assert.deepEqual(listPage(items, { SortBy: 'Name', SortOrder: 'Ascending' }, view).items.map((x) => x.name), ['alpha', 'alpha-2', 'beta', 'gamma']);
+  assert.deepEqual(listPage(items, { NameContains: 'ALPHA' }, view).items.map((x) => x.name), ['alpha-2', 'alpha']);
+  assert.deepEqual(listPage(items, { StatusEquals: 'Creating' }, view).items.map((x) => x.name), ['alpha-2', 'alpha']);
+  assert.deepEqual(listPage(items, { CreationTimeAfter: 1_700_000_001 }, view).items.map((x) => x.name), ['alpha-2', 'gamma']);
+});
+
+test('List*: MaxResults pages with NextToken until the last page has none; a bad token is a ValidationException', () => {
+  const first = listPage(items, { MaxResults: 3 }, view);
+  assert.equal(first.items.length, 3);
+  assert.ok(first.nextToken);
+  const second = listPage(items, { MaxResults: 3, NextToken: first.nextToken! }, view);
+  assert.deepEqual(second.items.map((x) => x.name), ['beta']);
+  assert.equal(second.nextToken, undefined);
+  assert.throws(() => listPage(items, { NextToken: '!!' }, view), (err: Error & { type?: string }) => err.type === 'ValidationException');
+});

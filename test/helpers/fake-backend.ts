@@ -1,0 +1,68 @@
+import { appendFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { ContainerBackend, ContainerSpec, RunningContainer } from '../../src/local/backends/backend.js';
+
+/**
+ * A container backend for control-plane tests: each "container" is a small HTTP server in this
+ * process on the spec's port. `/ping` answers 200 (unless `FAKE_PING=fail`, then the container
+ * writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id}`
+ * after `FAKE_DELAY_MS`. Real sockets, real ports: only the model server is replaced.
+ */
+export class FakeBackend implements ContainerBackend {
+  readonly name = 'process' as const;
+  /** Every container started, in order. */
+  readonly started: ContainerSpec[] = [];
+  /** Containers running now. */
+  running = 0;
+
+  async start(spec: ContainerSpec): Promise<RunningContainer> {
+    this.started.push(spec);
+    const delay = Number(spec.env.FAKE_DELAY_MS ?? 0);
+    const fail = spec.env.FAKE_PING === 'fail';
+    appendFileSync(spec.logFile, `fake container ${spec.id} starting\n`);
+    let exited: RunningContainer['exited'];
+    let markExited!: () => void;
+    const exitPromise = new Promise<void>((r) => (markExited = r));
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.url === '/ping') {
+          res.writeHead(200).end();
+          return;
+        }
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ tag: spec.env.FAKE_TAG ?? '', id: spec.id }));
+        }, delay);
+      });
+    });
+    this.running += 1;
+    const exit = (code: number): void => {
+      if (exited) return;
+      exited = { code, signal: null };
+      this.running -= 1;
+      markExited();
+    };
+    if (fail) {
+      appendFileSync(spec.logFile, 'fake container: model failed to load: no such file model.onnx\n');
+      exit(1);
+    } else {
+      await new Promise<void>((r) => server.listen(spec.port, '127.0.0.1', r));
+    }
+    return {
+      spec,
+      url: `http://127.0.0.1:${spec.port}`,
+      get exited() {
+        return exited;
+      },
+      exitPromise,
+      async stop() {
+        if (exited) return;
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeIdleConnections();
+        });
+        exit(0);
+      },
+    };
+  }
+}
