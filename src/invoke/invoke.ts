@@ -1,4 +1,5 @@
 import type { SageMakerHeaders } from '../core/context.js';
+import { isSageMakerName, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
 /** Where and how to send one invocation. */
@@ -31,18 +32,14 @@ export interface InvocationResult {
 function httpHeaders(headers: InvocationHeaders, acceptHeader: string): Record<string, string> {
   const h: Record<string, string> = { 'content-type': headers.contentType };
   if (headers.accept) h[acceptHeader] = headers.accept;
-  if (headers.customAttributes !== undefined) h['x-amzn-sagemaker-custom-attributes'] = headers.customAttributes;
-  if (headers.targetModel !== undefined) h['x-amzn-sagemaker-target-model'] = headers.targetModel;
-  if (headers.targetVariant !== undefined) h['x-amzn-sagemaker-target-variant'] = headers.targetVariant;
-  if (headers.inferenceId !== undefined) h['x-amzn-sagemaker-inference-id'] = headers.inferenceId;
-  return h;
+  return writeSageMakerHeaders(headers, h);
 }
 
 /** The URL {@link invokeOnce} posts to. */
 export function invocationUrl(target: InvocationTarget): string {
   const base = target.url.replace(/\/+$/, '');
   if (target.endpoint !== undefined) {
-    if (!/^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/.test(target.endpoint)) {
+    if (!isSageMakerName(target.endpoint)) {
       throw new ToolkitError('ERR_CLI_USAGE', `--endpoint ${JSON.stringify(target.endpoint)} is not a valid endpoint name (letters, digits and hyphens)`);
     }
     return `${base}/endpoints/${target.endpoint}/invocations`;
@@ -143,8 +140,8 @@ async function* eventStreamPayloads(body: AsyncIterable<Uint8Array>): AsyncItera
 export async function invokeStream(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs = 60_000): Promise<StreamedInvocation> {
   const plain = invocationUrl(target);
   const url = target.endpoint !== undefined ? `${plain}-response-stream` : plain;
-  // InvokeEndpointWithResponseStream carries Accept as X-Amzn-SageMaker-Accept (contract §6.1).
-  const h = httpHeaders(headers, target.endpoint !== undefined ? 'x-amzn-sagemaker-accept' : 'accept');
+  // InvokeEndpointWithResponseStream carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
+  const h = httpHeaders(headers, target.endpoint !== undefined ? STREAM_ACCEPT_HEADER : 'accept');
   let res: Response;
   try {
     res = await fetch(url, { method: 'POST', headers: h, body, signal: AbortSignal.timeout(timeoutMs) });

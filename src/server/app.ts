@@ -5,6 +5,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { Settings } from '../config/settings.js';
 import type { SmkitLogger } from '../logging/logger.js';
 import type { SageMakerHeaders } from '../core/context.js';
+import { readSageMakerHeaders, SAGEMAKER_HEADERS } from '../core/sagemaker-headers.js';
 import { parseMediaType } from '../codecs/media-type.js';
 import type { FormPart } from '../codecs/multipart.js';
 import { createFormPartsParser } from './multipart.js';
@@ -55,20 +56,11 @@ function invokedModel(url: string | undefined): string | undefined {
   }
 }
 
-const SM_HEADERS: Record<keyof SageMakerHeaders, string> = {
-  customAttributes: 'x-amzn-sagemaker-custom-attributes',
-  inferenceId: 'x-amzn-sagemaker-inference-id',
-  targetModel: 'x-amzn-sagemaker-target-model',
-  targetVariant: 'x-amzn-sagemaker-target-variant',
-};
-
 function sageMakerHeaders(req: IncomingMessage): SageMakerHeaders {
-  const out: SageMakerHeaders = {};
-  for (const [key, header] of Object.entries(SM_HEADERS) as [keyof SageMakerHeaders, string][]) {
-    const v = req.headers[header];
-    if (typeof v === 'string') out[key] = v;
-  }
-  return out;
+  return readSageMakerHeaders((name) => {
+    const v = req.headers[name];
+    return typeof v === 'string' ? v : undefined;
+  });
 }
 
 /** Maps any failure onto a catalogue error (express's own 4xx errors, such as a bad URL, keep their status). */
@@ -190,7 +182,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       );
       res.statusCode = 200;
       res.setHeader('Content-Type', result.contentType);
-      if (result.customAttributes !== undefined) res.setHeader('X-Amzn-SageMaker-Custom-Attributes', result.customAttributes);
+      if (result.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, result.customAttributes);
       if (isDraining()) res.setHeader('Connection', 'close');
       if (result.stream) return await streamResponse(res, result.stream, requestId);
       res.setHeader('Content-Length', result.body.length);

@@ -1,5 +1,5 @@
 import type { DeploymentConfig, EndpointStatus } from '../../aws/shapes/sagemaker.js';
-import type { InvocationRequest, InvocationResponse } from '../endpoint/chain.js';
+import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
 import type { StreamedAnswer } from '../endpoint/stream.js';
 import type { RoutableEndpoint } from '../front-door/app.js';
 import type { Deployment } from './deployment.js';
@@ -63,11 +63,11 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.random() < this.pending!.greenShare ? green : blue;
   }
 
-  invoke(req: InvocationRequest): Promise<{ variant: string; response: InvocationResponse }> {
+  invoke(req: InvokeEndpointRequest): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     return this.pick(req.targetVariant).endpoint.invoke(req);
   }
 
-  stream(req: InvocationRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
+  stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
     return this.pick(req.targetVariant).endpoint.stream(req, timeoutMs);
   }
 }

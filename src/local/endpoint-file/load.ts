@@ -2,7 +2,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { isModelArchive } from '../archive.js';
-import { NAME_PATTERN, parseEndpointFile, type EndpointFileConfig } from './schema.js';
+import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../../core/sagemaker-headers.js';
+import { parseEndpointFile, type EndpointFileConfig } from './schema.js';
 
 /** Reads and validates an endpoint file (`.json`, `.yaml` or `.yml`); paths inside are relative to it. */
 export async function readEndpointFile(file: string): Promise<EndpointFileConfig> {
@@ -37,8 +38,8 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
 export function endpointNameFor(modelPath: string): string {
   let stem = basename(resolve(modelPath)).replace(/\.(tar\.gz|tgz)$/i, '');
   if (stem === 'model' || stem === '') stem = basename(dirname(resolve(modelPath)));
-  const cleaned = stem.replace(/[^a-zA-Z0-9-]+/g, '-').replace(/-+$/, '').replace(/^-+/, '').slice(0, 63).replace(/-+$/, '');
-  return NAME_PATTERN.test(cleaned) ? cleaned : 'local-endpoint';
+  const cleaned = stem.replace(/[^a-zA-Z0-9-]+/g, '-').replace(/-+$/, '').replace(/^-+/, '').slice(0, SAGEMAKER_NAME_MAX_LENGTH).replace(/-+$/, '');
+  return isSageMakerName(cleaned) ? cleaned : 'local-endpoint';
 }
 
 /**
@@ -57,7 +58,7 @@ export async function loadEndpointTarget(target: string, opts: { name?: string }
     const config = await readEndpointFile(abs);
     if (opts.name !== undefined) {
       if (config.endpoints.length !== 1) throw new ToolkitError('ERR_CLI_USAGE', '--name works only with a single model or an endpoint file with one endpoint');
-      if (!NAME_PATTERN.test(opts.name) || opts.name.length > 63) throw new ToolkitError('ERR_CLI_USAGE', `--name "${opts.name}" must be 1-63 letters, digits or hyphens`);
+      if (!isSageMakerName(opts.name)) throw new ToolkitError('ERR_CLI_USAGE', `--name "${opts.name}" must be 1-63 letters, digits or hyphens`);
       config.endpoints[0]!.name = opts.name;
     }
     return config;

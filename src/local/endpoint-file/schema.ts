@@ -1,4 +1,5 @@
 import { ToolkitError } from '../../errors/catalogue.js';
+import { isSageMakerName } from '../../core/sagemaker-headers.js';
 
 /** One container: a model directory or `model.tar.gz`, plus its environment. */
 export interface ContainerConfig {
@@ -68,8 +69,6 @@ export interface EndpointFileConfig {
   startupTimeoutSeconds?: number;
 }
 
-/** SageMaker's name pattern for endpoints, variants and container hostnames (max 63 chars). */
-export const NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/;
 const ENV_KEY_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 /** Most containers in one serial inference pipeline (sagemaker-contract.md §4). */
 export const MAX_PIPELINE_CONTAINERS = 15;
@@ -93,7 +92,7 @@ function onlyKeys(obj: Record<string, Json>, where: string, allowed: readonly st
 }
 
 function checkName(v: Json, where: string): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 63 || !NAME_PATTERN.test(v)) {
+  if (typeof v !== 'string' || !isSageMakerName(v)) {
     fail(where, `must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen (got ${JSON.stringify(v)})`);
   }
   return v;

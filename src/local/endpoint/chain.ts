@@ -1,46 +1,23 @@
 import type { SageMakerHeaders } from '../../core/context.js';
-import { ensureModelLoaded, type MultiModelHost } from './multi-model.js';
-/** A container as the front door sees it: where it listens and where its log goes. */
-export interface ChainContainer {
-  hostname: string;
-  url: string;
-  logFile: string;
-  /** Set for a multi-model container: models load on demand by `TargetModel`. */
-  multiModel?: MultiModelHost;
-}
+import { SAGEMAKER_HEADERS, writeSageMakerHeaders } from '../../core/sagemaker-headers.js';
+import { ContainerFailure, type ChainContainer } from './container.js';
+import { ensureModelLoaded } from './multi-model.js';
 
-/** An invocation as the caller sent it (sagemaker-contract.md §8 request headers). */
-export interface InvocationRequest extends SageMakerHeaders {
+/** Re-exported for callers of {@link invokeChain}, which takes these containers and throws these failures. */
+export { ContainerFailure, type ChainContainer } from './container.js';
+
+/** An `InvokeEndpoint` call as the caller sent it (the Runtime API's request members). */
+export interface InvokeEndpointRequest extends SageMakerHeaders {
   body: Buffer;
   contentType: string;
   accept?: string;
 }
 
-/** A container's successful answer. */
-export interface InvocationResponse {
+/** What an endpoint answers an `InvokeEndpoint` call with: the (last) container's successful answer. */
+export interface InvokeEndpointResponse {
   body: Buffer;
   contentType: string;
   customAttributes?: string;
-}
-
-/** Why a container failed: it answered 4xx/5xx, could not be reached, or ran past the timeout. */
-export type FailureKind = 'status' | 'unreachable' | 'timeout';
-
-/** A container in a chain failed; carries what the front door needs for a `ModelError`. */
-export class ContainerFailure extends Error {
-  constructor(
-    readonly kind: FailureKind,
-    readonly container: ChainContainer,
-    /** Position in the chain, from 0. */
-    readonly index: number,
-    /** The container's HTTP status (kind `status`). */
-    readonly status: number | undefined,
-    /** The container's response body as text (kind `status`), else a description. */
-    readonly detail: string,
-  ) {
-    super(`${container.hostname}: ${kind}${status === undefined ? '' : ` ${status}`}: ${detail}`);
-    this.name = 'ContainerFailure';
-  }
 }
 
 /** Options of {@link invokeChain}. */
@@ -49,14 +26,10 @@ export interface ChainOptions {
   timeoutMs?: number;
 }
 
-export function requestHeaders(req: InvocationRequest, contentType: string, accept: string | undefined): Record<string, string> {
+/** The headers one container of a chain gets: the caller's SageMaker headers, this stage's content type and Accept. */
+export function requestHeaders(req: InvokeEndpointRequest, contentType: string, accept: string | undefined): Record<string, string> {
   // `*/*` (what fetch would send anyway) means "your SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT".
-  const headers: Record<string, string> = { 'content-type': contentType, accept: accept ?? '*/*' };
-  if (req.customAttributes !== undefined) headers['x-amzn-sagemaker-custom-attributes'] = req.customAttributes;
-  if (req.targetModel !== undefined) headers['x-amzn-sagemaker-target-model'] = req.targetModel;
-  if (req.targetVariant !== undefined) headers['x-amzn-sagemaker-target-variant'] = req.targetVariant;
-  if (req.inferenceId !== undefined) headers['x-amzn-sagemaker-inference-id'] = req.inferenceId;
-  return headers;
+  return writeSageMakerHeaders(req, { 'content-type': contentType, accept: accept ?? '*/*' });
 }
 
 /**
@@ -66,7 +39,7 @@ export function requestHeaders(req: InvocationRequest, contentType: string, acce
  * and so answer in their own `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`. Throws {@link ContainerFailure} naming the
  * container that failed.
  */
-export async function invokeChain(containers: readonly ChainContainer[], req: InvocationRequest, opts: ChainOptions = {}): Promise<InvocationResponse> {
+export async function invokeChain(containers: readonly ChainContainer[], req: InvokeEndpointRequest, opts: ChainOptions = {}): Promise<InvokeEndpointResponse> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   let body = req.body;
   let contentType = req.contentType;
@@ -103,9 +76,9 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
     }
     body = answer;
     contentType = res.headers.get('content-type') ?? 'application/octet-stream';
-    customAttributes = res.headers.get('x-amzn-sagemaker-custom-attributes') ?? undefined;
+    customAttributes = res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) ?? undefined;
   }
-  const response: InvocationResponse = { body, contentType };
+  const response: InvokeEndpointResponse = { body, contentType };
   if (customAttributes !== undefined) response.customAttributes = customAttributes;
   return response;
 }

@@ -1,4 +1,4 @@
-import type { InvocationResponse } from './chain.js';
+import type { InvokeEndpointResponse } from './chain.js';
 
 /** How a shadow answer compares with the production answer. */
 export interface AnswerComparison {
@@ -41,7 +41,7 @@ export function extractNumbers(body: Buffer, contentType: string): number[] | un
 }
 
 /** Compares a shadow variant's answer with the production answer. */
-export function compareAnswers(production: InvocationResponse, shadow: InvocationResponse): AnswerComparison {
+export function compareAnswers(production: InvokeEndpointResponse, shadow: InvokeEndpointResponse): AnswerComparison {
   const a = extractNumbers(production.body, production.contentType);
   const b = extractNumbers(shadow.body, shadow.contentType);
   if (a && b && a.length === b.length) {

@@ -1,6 +1,6 @@
 import type { CaptureWriter } from '../capture/writer.js';
 import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
-import { ContainerFailure, invokeChain, type ChainContainer, type InvocationRequest, type InvocationResponse } from './chain.js';
+import { ContainerFailure, invokeChain, type ChainContainer, type InvokeEndpointRequest, type InvokeEndpointResponse } from './chain.js';
 import { compareAnswers } from './compare.js';
 import { TargetModelError } from './multi-model.js';
 import { pickWeighted } from './random.js';
@@ -116,14 +116,14 @@ export class LocalEndpoint {
    * Invokes the endpoint. Resolves with the answering variant's name and response; rejects with a
    * `ContainerFailure` (from the chain) or {@link UnknownVariantError}.
    */
-  async invoke(req: InvocationRequest): Promise<{ variant: string; response: InvocationResponse }> {
+  async invoke(req: InvokeEndpointRequest): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     const variant = this.route(req.targetVariant);
     const instance = lease(variant);
     const at = new Date();
     const started = performance.now();
     const sampled = this.capture?.sample() ?? false;
     const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled) : undefined;
-    let response: InvocationResponse;
+    let response: InvokeEndpointResponse;
     let modelMs = 0;
     try {
       const modelStart = performance.now();
@@ -146,7 +146,7 @@ export class LocalEndpoint {
    * Opens a streamed invocation (`InvokeEndpointWithResponseStream`) on one single-container
    * variant; the instance counts as busy until the stream has been read to its end.
    */
-  async stream(req: InvocationRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
+  async stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
     const variant = this.route(req.targetVariant);
     if (variant.containers.length !== 1) throw new PipelineStreamingError(variant.name, variant.containers.length);
     const instance = lease(variant);
@@ -190,7 +190,7 @@ export class LocalEndpoint {
     await this.capture?.flush();
   }
 
-  private record(variant: string, req: InvocationRequest, response: InvocationResponse, at: Date): void {
+  private record(variant: string, req: InvokeEndpointRequest, response: InvokeEndpointResponse, at: Date): void {
     this.capture?.capture(variant, {
       at,
       input: { body: req.body, contentType: req.contentType },
@@ -200,12 +200,12 @@ export class LocalEndpoint {
     });
   }
 
-  private startShadow(shadow: VariantRuntime, req: InvocationRequest, at: Date, sampled: boolean): { resolveProduction(r: InvocationResponse | undefined): void } {
+  private startShadow(shadow: VariantRuntime, req: InvokeEndpointRequest, at: Date, sampled: boolean): { resolveProduction(r: InvokeEndpointResponse | undefined): void } {
     this.shadowStats.requests += 1;
-    let resolveProduction!: (r: InvocationResponse | undefined) => void;
-    const production = new Promise<InvocationResponse | undefined>((r) => (resolveProduction = r));
+    let resolveProduction!: (r: InvokeEndpointResponse | undefined) => void;
+    const production = new Promise<InvokeEndpointResponse | undefined>((r) => (resolveProduction = r));
     // The shadow never sees the caller's TargetVariant: it gets a copy of production traffic.
-    const shadowReq: InvocationRequest = { ...req, targetVariant: undefined };
+    const shadowReq: InvokeEndpointRequest = { ...req, targetVariant: undefined };
     const shadowInstance = lease(shadow);
     const task = (async () => {
       const [prod, shadowResult] = await Promise.all([

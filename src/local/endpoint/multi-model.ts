@@ -3,19 +3,7 @@ import { cp, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { extractModelArchive } from '../archive.js';
-import { ContainerFailure, type ChainContainer } from './chain.js';
-
-/** Where a multi-model container's models come from, and where the container reads them. */
-export interface MultiModelHost {
-  /** Folder of model archives or folders, standing in for the model's S3 prefix (`ModelDataUrl`). */
-  source: string;
-  /** Host folder the container loads from (`<its /opt/ml>/models`). */
-  hostDir: string;
-  /** The same folder as the container sees it (`/opt/ml/models` in an image; `hostDir` for a process). */
-  containerDir: string;
-  /** Loads done or under way, by `TargetModel`: each resolves to the container's model name. */
-  loads: Map<string, Promise<string>>;
-}
+import { ContainerFailure, type ChainContainer, type MultiModelHost } from './container.js';
 
 /** The caller's `TargetModel` is missing or names nothing: the service answers 400 `ValidationError`. */
 export class TargetModelError extends Error {

@@ -13,7 +13,7 @@ import { CaptureWriter } from '../capture/writer.js';
 import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { createFrontDoor, type EndpointDirectory, type FrontDoorOptions } from '../front-door/app.js';
 import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
-import type { MultiModelHost } from './multi-model.js';
+import type { MultiModelHost } from './container.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from './local-endpoint.js';
 import { createRandom } from './random.js';
 

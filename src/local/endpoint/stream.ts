@@ -1,4 +1,5 @@
-import { ContainerFailure, requestHeaders, type ChainContainer, type InvocationRequest } from './chain.js';
+import { SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
+import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
 import { ensureModelLoaded } from './multi-model.js';
 
 /** Response streaming needs a single container; the variant is a serial pipeline. */
@@ -21,7 +22,7 @@ export interface StreamedAnswer {
  * sagemaker-contract.md §6.1): the same `POST /invocations`, read chunk by chunk. An error status
  * arrives before any chunk and throws a {@link ContainerFailure}, like a normal invocation.
  */
-export async function openStream(container: ChainContainer, req: InvocationRequest, timeoutMs: number): Promise<StreamedAnswer> {
+export async function openStream(container: ChainContainer, req: InvokeEndpointRequest, timeoutMs: number): Promise<StreamedAnswer> {
   const route = container.multiModel ? `/models/${await ensureModelLoaded(container, container.multiModel, req.targetModel, 0, timeoutMs)}/invoke` : '/invocations';
   let res: Response;
   try {
@@ -40,7 +41,7 @@ export async function openStream(container: ChainContainer, req: InvocationReque
   const body = res.body;
   return {
     contentType: res.headers.get('content-type') ?? 'application/octet-stream',
-    ...(res.headers.get('x-amzn-sagemaker-custom-attributes') === null ? {} : { customAttributes: res.headers.get('x-amzn-sagemaker-custom-attributes')! }),
+    ...(res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) === null ? {} : { customAttributes: res.headers.get(SAGEMAKER_HEADERS.customAttributes.header)! }),
     chunks: body ? (body as unknown as AsyncIterable<Uint8Array>) : (async function* () {})(),
   };
 }

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, writeAwsJsonError } from '../../aws/protocols/aws-json.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
-import { ContainerFailure, type InvocationRequest, type InvocationResponse } from '../endpoint/chain.js';
+import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
 import { PipelineStreamingError, type StreamedAnswer } from '../endpoint/stream.js';
+import { readSageMakerHeaders, SAGEMAKER_HEADERS, SAGEMAKER_NAME_MAX_LENGTH, SAGEMAKER_NAME_PATTERN, STREAM_ACCEPT_HEADER, STREAM_CONTENT_TYPE_HEADER } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { endpointNotFound, modelErrorFor, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
 
@@ -15,9 +16,9 @@ export const MAX_INVOKE_BODY_BYTES = 6_291_456;
 /** What the front door needs of an endpoint: invoke it, or open a streamed invocation. */
 export interface RoutableEndpoint {
   /** Resolves with the answering variant and response; rejects with `ContainerFailure`, `UnknownVariantError` or `TargetModelError`. */
-  invoke(req: InvocationRequest): Promise<{ variant: string; response: InvocationResponse }>;
+  invoke(req: InvokeEndpointRequest): Promise<{ variant: string; response: InvokeEndpointResponse }>;
   /** Opens a streamed invocation; rejects like {@link RoutableEndpoint.invoke}, or with `PipelineStreamingError`. */
-  stream(req: InvocationRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }>;
+  stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }>;
 }
 
 /** Finds the endpoint that serves a name at this moment (a `Map` of `LocalEndpoint`s is one). */
@@ -50,24 +51,19 @@ export interface FrontDoorOptions {
 }
 
 const PRINTABLE = /^[\x20-\x7e]*$/;
-const ENDPOINT_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/;
 
 interface HeaderRule {
   header: string;
   member: string;
   min: number;
   max: number;
-  pattern?: RegExp;
 }
 
-/** InvokeEndpoint header constraints (sagemaker-contract.md §8). */
+/** InvokeEndpoint header constraints: Content-Type and Accept, then the SageMaker headers' table. */
 const HEADER_RULES: readonly HeaderRule[] = [
   { header: 'content-type', member: 'contentType', min: 0, max: 1024 },
   { header: 'accept', member: 'accept', min: 0, max: 1024 },
-  { header: 'x-amzn-sagemaker-custom-attributes', member: 'customAttributes', min: 0, max: 1024 },
-  { header: 'x-amzn-sagemaker-target-model', member: 'targetModel', min: 1, max: 1024 },
-  { header: 'x-amzn-sagemaker-target-variant', member: 'targetVariant', min: 0, max: 63 },
-  { header: 'x-amzn-sagemaker-inference-id', member: 'inferenceId', min: 1, max: 64 },
+  ...Object.entries(SAGEMAKER_HEADERS).map(([member, spec]) => ({ member, ...spec })),
 ];
 
 function header(req: Request, name: string): string | undefined {
@@ -77,8 +73,8 @@ function header(req: Request, name: string): string | undefined {
 
 function checkHeaders(req: Request, endpointName: string): ConstraintViolation[] {
   const violations: ConstraintViolation[] = [];
-  if (endpointName.length > 63) violations.push({ value: endpointName, member: 'endpointName', constraint: 'Member must have length less than or equal to 63' });
-  else if (!ENDPOINT_NAME.test(endpointName)) violations.push({ value: endpointName, member: 'endpointName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
+  if (endpointName.length > SAGEMAKER_NAME_MAX_LENGTH) violations.push({ value: endpointName, member: 'endpointName', constraint: `Member must have length less than or equal to ${SAGEMAKER_NAME_MAX_LENGTH}` });
+  else if (!SAGEMAKER_NAME_PATTERN.test(endpointName)) violations.push({ value: endpointName, member: 'endpointName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
   for (const rule of HEADER_RULES) {
     const value = header(req, rule.header);
     if (value === undefined) continue;
@@ -90,22 +86,14 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
 }
 
 /** The InvokeEndpoint request members from the HTTP request; `acceptHeader` differs for streaming. */
-function readInvocation(req: Request, acceptHeader: string): InvocationRequest {
-  const invocation: InvocationRequest = {
+function readInvocation(req: Request, acceptHeader: string): InvokeEndpointRequest {
+  const invocation: InvokeEndpointRequest = {
     body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
     contentType: header(req, 'content-type') ?? 'application/octet-stream',
   };
-  const optional: Array<[keyof InvocationRequest, string]> = [
-    ['accept', acceptHeader],
-    ['customAttributes', 'x-amzn-sagemaker-custom-attributes'],
-    ['targetModel', 'x-amzn-sagemaker-target-model'],
-    ['targetVariant', 'x-amzn-sagemaker-target-variant'],
-    ['inferenceId', 'x-amzn-sagemaker-inference-id'],
-  ];
-  for (const [key, h] of optional) {
-    const value = header(req, h);
-    if (value !== undefined) (invocation as unknown as Record<string, unknown>)[key] = value;
-  }
+  const accept = header(req, acceptHeader);
+  if (accept !== undefined) invocation.accept = accept;
+  Object.assign(invocation, readSageMakerHeaders((name) => header(req, name)));
   return invocation;
 }
 
@@ -175,7 +163,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         res.status(200);
         res.setHeader('Content-Type', response.contentType);
         res.setHeader('x-Amzn-Invoked-Production-Variant', variant);
-        if (response.customAttributes !== undefined) res.setHeader('X-Amzn-SageMaker-Custom-Attributes', response.customAttributes);
+        if (response.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, response.customAttributes);
         res.end(response.body);
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
@@ -192,8 +180,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       const target = resolveTarget(req, res);
       if (!target) return;
       const { name, endpoint, fail } = target;
-      // The streaming operation carries Accept as X-Amzn-SageMaker-Accept (sagemaker-contract.md §6.1).
-      const invocation = readInvocation(req, 'x-amzn-sagemaker-accept');
+      // The streaming operation carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
+      const invocation = readInvocation(req, STREAM_ACCEPT_HEADER);
       let answer: StreamedAnswer;
       let variantName: string;
       try {
@@ -206,9 +194,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       }
       res.status(200);
       res.setHeader('Content-Type', EVENT_STREAM_CONTENT_TYPE);
-      res.setHeader('X-Amzn-SageMaker-Content-Type', answer.contentType);
+      res.setHeader(STREAM_CONTENT_TYPE_HEADER, answer.contentType);
       res.setHeader('x-Amzn-Invoked-Production-Variant', variantName);
-      if (answer.customAttributes !== undefined) res.setHeader('X-Amzn-SageMaker-Custom-Attributes', answer.customAttributes);
+      if (answer.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, answer.customAttributes);
       try {
         for await (const chunk of answer.chunks) res.write(payloadPart(chunk));
       } catch (err) {

@@ -1,4 +1,4 @@
-import type { ContainerFailure } from '../endpoint/chain.js';
+import type { ContainerFailure } from '../endpoint/container.js';
 
 /** Error types of the SageMaker Runtime API (sagemaker-contract.md §1.6, §8). */
 export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException';

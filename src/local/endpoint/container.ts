@@ -1,0 +1,40 @@
+/** Where a multi-model container's models come from, and where the container reads them. */
+export interface MultiModelHost {
+  /** Folder of model archives or folders, standing in for the model's S3 prefix (`ModelDataUrl`). */
+  source: string;
+  /** Host folder the container loads from (`<its /opt/ml>/models`). */
+  hostDir: string;
+  /** The same folder as the container sees it (`/opt/ml/models` in an image; `hostDir` for a process). */
+  containerDir: string;
+  /** Loads done or under way, by `TargetModel`: each resolves to the container's model name. */
+  loads: Map<string, Promise<string>>;
+}
+
+/** A container as the front door sees it: where it listens and where its log goes. */
+export interface ChainContainer {
+  hostname: string;
+  url: string;
+  logFile: string;
+  /** Set for a multi-model container: models load on demand by `TargetModel`. */
+  multiModel?: MultiModelHost;
+}
+
+/** Why a container failed: it answered 4xx/5xx, could not be reached, or ran past the timeout. */
+export type FailureKind = 'status' | 'unreachable' | 'timeout';
+
+/** A container in a chain failed; carries what the front door needs for a `ModelError`. */
+export class ContainerFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    readonly container: ChainContainer,
+    /** Position in the chain, from 0. */
+    readonly index: number,
+    /** The container's HTTP status (kind `status`). */
+    readonly status: number | undefined,
+    /** The container's response body as text (kind `status`), else a description. */
+    readonly detail: string,
+  ) {
+    super(`${container.hostname}: ${kind}${status === undefined ? '' : ` ${status}`}: ${detail}`);
+    this.name = 'ContainerFailure';
+  }
+}
