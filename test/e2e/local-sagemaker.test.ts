@@ -1,0 +1,185 @@
+// The local SageMaker end to end, as a deploy script drives it: real AWS SDK v3 clients against
+// `startLocalSageMaker`, model data from s3:// archives on a real local S3 server (s3rver), real
+// `smkit serve` processes for every instance, blue/green updates under continuous traffic.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateModelCommand,
+  DeleteEndpointCommand,
+  DeleteEndpointConfigCommand,
+  DeleteModelCommand,
+  DescribeEndpointCommand,
+  DescribeModelCommand,
+  ListEndpointsCommand,
+  ListModelsCommand,
+  SageMakerClient,
+  UpdateEndpointCommand,
+  UpdateEndpointWeightsAndCapacitiesCommand,
+  waitUntilEndpointDeleted,
+  waitUntilEndpointInService,
+  type DescribeEndpointCommandOutput,
+} from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { createModelArchive } from '../../src/local/archive.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
+
+const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
+let s3: LocalS3;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+let runtime: SageMakerRuntimeClient;
+let work: string;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'smkit-sm-e2e-'));
+  s3 = await startLocalS3(['models']);
+  const archive = join(work, 'model.tar.gz');
+  await createModelArchive(join(REPO_ROOT, 'models', 'iris-onnx'), archive);
+  const body = await readFile(archive);
+  for (const key of ['iris/v1/model.tar.gz', 'iris/v2/model.tar.gz']) await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: key, Body: body }));
+  local = await startLocalSageMaker({
+    port: 0,
+    settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' },
+    startupTimeoutMs: 60_000,
+    alarmPollMs: 200,
+  });
+  sm = new SageMakerClient({ endpoint: local.url, region: 'us-east-1', credentials });
+  runtime = new SageMakerRuntimeClient({ endpoint: local.url, region: 'us-east-1', credentials });
+});
+
+after(async () => {
+  sm?.destroy();
+  runtime?.destroy();
+  await local?.stop();
+  await s3?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+const waitFast = { minDelay: 1, maxDelay: 1, maxWaitTime: 90 };
+const IRIS = Buffer.from('5.1,3.5,1.4,0.2');
+
+async function invoke(): Promise<{ variant: string; scores: number[][] }> {
+  const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris', ContentType: 'text/csv', Accept: 'application/json', Body: IRIS }));
+  return { variant: out.InvokedProductionVariant!, scores: JSON.parse(Buffer.from(out.Body!).toString()) as number[][] };
+}
+
+/** Invokes the endpoint in a loop until stopped, counting answers per variant and every failure. */
+function traffic(): { variants: Map<string, number>; failures: string[]; stop(): Promise<void> } {
+  const variants = new Map<string, number>();
+  const failures: string[] = [];
+  let running = true;
+  const loops = [0, 1].map(async () => {
+    while (running) {
+      try {
+        const { variant } = await invoke();
+        variants.set(variant, (variants.get(variant) ?? 0) + 1);
+      } catch (err) {
+        failures.push(`${(err as Error).name}: ${(err as Error).message}`);
+      }
+    }
+  });
+  return {
+    variants,
+    failures,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const describe = (): Promise<DescribeEndpointCommandOutput> => sm.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
+
+test('models from s3:// archives, an endpoint created and awaited with the SDK waiter, invoked', async () => {
+  for (const v of ['v1', 'v2']) {
+    await sm.send(new CreateModelCommand({ ModelName: `iris-${v}`, ExecutionRoleArn: 'arn:aws:iam::111122223333:role/SageMakerRole', PrimaryContainer: { Image: `111122223333.dkr.ecr.us-east-1.amazonaws.com/iris:${v}`, ModelDataUrl: `s3://models/iris/${v}/model.tar.gz` } }));
+  }
+  const m = await sm.send(new DescribeModelCommand({ ModelName: 'iris-v1' }));
+  assert.equal(m.ModelArn, 'arn:aws:sagemaker:us-east-1:111122223333:model/iris-v1');
+  assert.equal(m.PrimaryContainer?.ModelDataUrl, 's3://models/iris/v1/model.tar.gz');
+  assert.ok(m.CreationTime instanceof Date);
+  await assert.rejects(sm.send(new DescribeModelCommand({ ModelName: 'nope' })), (err: Error) => err.name === 'ValidationException' && err.message === 'Could not find model "arn:aws:sagemaker:us-east-1:111122223333:model/nope".');
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'blue', ProductionVariants: [{ VariantName: 'Blue', ModelName: 'iris-v1', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'green', ProductionVariants: [{ VariantName: 'Green', ModelName: 'iris-v2', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'blue' }));
+  assert.equal((await describe()).EndpointStatus, 'Creating');
+  await assert.rejects(sm.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'blue' })), /Cannot create already existing endpoint "arn:aws:sagemaker:us-east-1:111122223333:endpoint\/iris"\./);
+  const waited = await waitUntilEndpointInService({ client: sm, ...waitFast }, { EndpointName: 'iris' });
+  assert.equal(waited.state, 'SUCCESS');
+  const d = await describe();
+  assert.equal(d.EndpointStatus, 'InService');
+  assert.equal(d.ProductionVariants?.[0]?.CurrentInstanceCount, 1);
+  assert.equal(d.ProductionVariants?.[0]?.DeployedImages?.[0]?.SpecifiedImage, '111122223333.dkr.ecr.us-east-1.amazonaws.com/iris:v1');
+  const { variant, scores } = await invoke();
+  assert.equal(variant, 'Blue');
+  assert.equal(scores[0]!.indexOf(Math.max(...scores[0]!)), 0, 'setosa');
+  assert.deepEqual((await sm.send(new ListEndpointsCommand({}))).Endpoints?.map((e) => [e.EndpointName, e.EndpointStatus]), [['iris', 'InService']]);
+});
+
+test('a linear update under continuous traffic completes with no failed invocation', async () => {
+  const load = traffic();
+  await sm.send(
+    new UpdateEndpointCommand({
+      EndpointName: 'iris',
+      EndpointConfigName: 'green',
+      DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 1 }, TerminationWaitInSeconds: 1 } },
+    }),
+  );
+  const pending = await until('pending deployment', async () => (await describe()).PendingDeploymentSummary);
+  assert.equal(pending.EndpointConfigName, 'green');
+  await waitUntilEndpointInService({ client: sm, ...waitFast }, { EndpointName: 'iris' });
+  await until('InService on green', async () => {
+    const d = await describe();
+    return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'green' ? d : undefined;
+  });
+  const greenBefore = load.variants.get('Green') ?? 0;
+  await until('traffic on green', async () => ((load.variants.get('Green') ?? 0) > greenBefore + 3 ? true : undefined));
+  await load.stop();
+  assert.deepEqual(load.failures, []);
+  const d = await describe();
+  assert.equal(d.FailureReason, undefined);
+  assert.deepEqual(d.ProductionVariants?.map((v) => [v.VariantName, v.CurrentInstanceCount, v.DesiredInstanceCount]), [['Green', 2, 2]]);
+  assert.equal(d.LastDeploymentConfig?.BlueGreenUpdatePolicy?.TrafficRoutingConfiguration?.Type, 'LINEAR');
+});
+
+test('weights and capacities: instances stop without failing in-flight requests', async () => {
+  const load = traffic();
+  await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'iris', DesiredWeightsAndCapacities: [{ VariantName: 'Green', DesiredWeight: 3, DesiredInstanceCount: 1 }] }));
+  const v = await until('one instance', async () => {
+    const d = await describe();
+    const pv = d.ProductionVariants?.[0];
+    return d.EndpointStatus === 'InService' && pv?.CurrentInstanceCount === 1 ? pv : undefined;
+  });
+  await load.stop();
+  assert.deepEqual(load.failures, []);
+  assert.deepEqual([v.CurrentWeight, v.DesiredWeight, v.DesiredInstanceCount], [3, 3, 1]);
+});
+
+test('everything deleted; the endpoint-deleted waiter works unchanged', async () => {
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'iris' }));
+  const waited = await waitUntilEndpointDeleted({ client: sm, ...waitFast }, { EndpointName: 'iris' });
+  assert.equal(waited.state, 'SUCCESS');
+  for (const c of ['blue', 'green']) await sm.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c }));
+  for (const m of ['iris-v1', 'iris-v2']) await sm.send(new DeleteModelCommand({ ModelName: m }));
+  assert.deepEqual((await sm.send(new ListModelsCommand({}))).Models, []);
+  assert.deepEqual((await sm.send(new ListEndpointsCommand({}))).Endpoints, []);
+  await assert.rejects(runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris', Body: IRIS })), (err: Error) => err.name === 'ValidationError');
+});
