@@ -84,3 +84,68 @@ test('YAML endpoint files resolve paths against their folder; single models get 
   }
   assert.equal(endpointNameFor('/x/iris/model.tar.gz'), 'iris');
 });
+
+test('deploy settings: variant capacity, autoscaling, deploymentConfig and alarms parse in camelCase', () => {
+  const cfg = parseEndpointFile(
+    {
+      deploy: { role: 'arn:aws:iam::123456789012:role/SageMakerRole', artifacts: 's3://my-bucket/models/', image: 'repo/img:1', region: 'eu-west-1' },
+      endpoints: [
+        {
+          name: 'iris',
+          variants: [
+            { name: 'A', model: 'a', instanceType: 'ml.m5.large', instanceCount: 2, autoscaling: { minCapacity: 1, maxCapacity: 4, targetInvocationsPerInstance: 70, scaleInCooldownSeconds: 300 } },
+            { name: 'B', model: 'b' },
+          ],
+          dataCapture: { destination: 's3://my-bucket/capture' },
+          deploymentConfig: {
+            blueGreenUpdatePolicy: {
+              trafficRoutingConfiguration: { type: 'CANARY', canarySize: { type: 'CAPACITY_PERCENT', value: 10 }, waitIntervalInSeconds: 300 },
+              terminationWaitInSeconds: 60,
+              maximumExecutionTimeoutInSeconds: 3600,
+            },
+            autoRollbackConfiguration: { alarms: [{ alarmName: 'iris-5xx' }] },
+          },
+          alarms: [{ name: 'iris-5xx', metric: 'Invocation5XXErrors', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanOrEqualToThreshold', periodSeconds: 60, evaluationPeriods: 1, variant: 'A' }],
+        },
+      ],
+    },
+    resolve,
+    read,
+  );
+  assert.deepEqual(cfg.deploy, { role: 'arn:aws:iam::123456789012:role/SageMakerRole', artifacts: 's3://my-bucket/models/', image: 'repo/img:1', region: 'eu-west-1' });
+  const e = cfg.endpoints[0]!;
+  assert.equal(e.variants[0]!.instanceType, 'ml.m5.large');
+  assert.equal(e.variants[0]!.instanceCount, 2);
+  assert.deepEqual(e.variants[0]!.autoscaling, { minCapacity: 1, maxCapacity: 4, targetInvocationsPerInstance: 70, scaleInCooldownSeconds: 300 });
+  assert.equal(e.dataCapture!.destination, 's3://my-bucket/capture', 's3:// destinations are kept, not resolved as paths');
+  assert.equal(e.deploymentConfig!.blueGreenUpdatePolicy!.trafficRoutingConfiguration.canarySize!.value, 10);
+  assert.equal(e.alarms![0]!.variant, 'A');
+  const single = parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], alarms: [{ name: 'x', metric: 'ModelLatency', statistic: 'Average', threshold: 1e5, comparison: 'GreaterThanThreshold', periodSeconds: 10, evaluationPeriods: 2 }] }] }, resolve, read);
+  assert.equal(single.endpoints[0]!.alarms![0]!.variant, 'AllTraffic', 'one production variant: the alarm watches it');
+});
+
+test('deploy settings: errors name the offending key', () => {
+  const bad = (doc: unknown, pattern: RegExp): void => {
+    assert.throws(() => parseEndpointFile(doc, resolve, read), (err: Error & { code?: string }) => err.code === 'ERR_ENDPOINT_FILE_INVALID' && pattern.test(err.message), `expected ${pattern}`);
+  };
+  const ep = (extra: Record<string, unknown>, variant: Record<string, unknown> = {}): unknown => ({ endpoints: [{ name: 'e', variants: [{ model: 'a', ...variant }, { name: 'B', model: 'b' }], ...extra }] });
+  bad({ ...(ep({}) as object), deploy: { role: 'admin' } }, /deploy\.role/);
+  bad({ ...(ep({}) as object), deploy: { artifacts: 'bucket/prefix' } }, /deploy\.artifacts.*s3:\/\//);
+  bad({ ...(ep({}) as object), deploy: { bucket: 'x' } }, /unknown key "bucket"/);
+  bad(ep({}, { instanceType: 'm5.large' }), /variants\[0\]\.instanceType/);
+  bad(ep({}, { autoscaling: { minCapacity: 3, maxCapacity: 2, targetInvocationsPerInstance: 70 } }), /autoscaling\.maxCapacity/);
+  bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2 } }), /targetInvocationsPerInstance/);
+  bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5, cooldown: 3 } }), /unknown key "cooldown"/);
+  bad(ep({ deploymentConfig: { blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: 'CANARY', waitIntervalInSeconds: 5 } } } }), /canarySize.*required/);
+  bad(ep({ deploymentConfig: { blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: 'LINEAR', linearStepSize: { type: 'PERCENT', value: 10 }, waitIntervalInSeconds: 5 } } } }), /linearStepSize\.type/);
+  bad(ep({ deploymentConfig: { blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: 'ALL_AT_ONCE', waitIntervalInSeconds: 5 }, maximumExecutionTimeoutInSeconds: 60 } } }), /maximumExecutionTimeoutInSeconds/);
+  bad(ep({ deploymentConfig: { blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: 'ALL_AT_ONCE', waitIntervalInSeconds: 5 } }, rollingUpdatePolicy: {} } }), /not both/);
+  bad(ep({ deploymentConfig: { autoRollbackConfiguration: { alarms: [] } } }), /1 to 10 alarms/);
+  const alarm = { name: 'a', metric: 'Invocation5XXErrors', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1, variant: 'B' };
+  bad(ep({ alarms: [{ ...alarm, metric: 'Errors' }] }), /alarms\[0\]\.metric/);
+  bad(ep({ alarms: [{ ...alarm, comparison: '>' }] }), /alarms\[0\]\.comparison/);
+  bad(ep({ alarms: [{ ...alarm, periodSeconds: 45 }] }), /periodSeconds.*multiple of 60/);
+  bad(ep({ alarms: [{ ...alarm, variant: undefined }] }), /alarms\[0\]\.variant.*required/);
+  bad(ep({ alarms: [{ ...alarm, variant: 'C' }] }), /alarms\[0\]\.variant.*one of AllTraffic, B/);
+  bad(ep({ alarms: [alarm, alarm] }), /used twice/);
+});

@@ -18,19 +18,116 @@ export interface ContainerConfig {
   mode?: 'SingleModel' | 'MultiModel';
 }
 
+/**
+ * Target-tracking autoscaling of a variant on `SageMakerVariantInvocationsPerInstance`
+ * (Application Auto Scaling, dimension `sagemaker:variant:DesiredInstanceCount`).
+ */
+export interface AutoscalingConfig {
+  /** Fewest instances (`MinCapacity`). */
+  minCapacity: number;
+  /** Most instances (`MaxCapacity`). */
+  maxCapacity: number;
+  /** Invocations per instance per minute to hold (`TargetValue`). */
+  targetInvocationsPerInstance: number;
+  /** Seconds after a scale-in before the next one (`ScaleInCooldown`); the service default when absent. */
+  scaleInCooldownSeconds?: number;
+  /** Seconds after a scale-out before the next one (`ScaleOutCooldown`); the service default when absent. */
+  scaleOutCooldownSeconds?: number;
+}
+
 /** A production or shadow variant: one container, or a serial pipeline of 2 to 15. */
 export interface VariantConfig {
   name: string;
   /** Relative routing weight (`InitialVariantWeight`); 0 means "only by TargetVariant". */
   weight: number;
-  /** Accepted for parity with `ProductionVariant.InitialInstanceCount`; locally one instance runs. */
+  /** `ProductionVariant.InitialInstanceCount`. @defaultValue 1 */
   instanceCount: number;
+  /** `ProductionVariant.InstanceType` (for example `ml.m5.large`); used by `smkit deploy`. */
+  instanceType?: string;
+  /** Autoscaling that `smkit deploy` registers after the endpoint is in service. */
+  autoscaling?: AutoscalingConfig;
   containers: ContainerConfig[];
+}
+
+/** `CapacitySize`: a number of instances or a percentage of the fleet. */
+export interface CapacitySizeConfig {
+  type: 'INSTANCE_COUNT' | 'CAPACITY_PERCENT';
+  value: number;
+}
+
+/** `TrafficRoutingConfig` of a blue/green update. */
+export interface TrafficRoutingConfig {
+  type: 'ALL_AT_ONCE' | 'CANARY' | 'LINEAR';
+  /** Seconds to bake between steps (0 to 3600). */
+  waitIntervalInSeconds: number;
+  /** The first step's size (`CANARY` only). */
+  canarySize?: CapacitySizeConfig;
+  /** Each step's size (`LINEAR` only). */
+  linearStepSize?: CapacitySizeConfig;
+}
+
+/** `BlueGreenUpdatePolicy`. */
+export interface BlueGreenUpdatePolicyConfig {
+  trafficRoutingConfiguration: TrafficRoutingConfig;
+  /** Seconds the old fleet stays after the last step (0 to 3600). */
+  terminationWaitInSeconds?: number;
+  /** Longest the whole update may take (600 to 28800 s). */
+  maximumExecutionTimeoutInSeconds?: number;
+}
+
+/** `RollingUpdatePolicy`. */
+export interface RollingUpdatePolicyConfig {
+  maximumBatchSize: CapacitySizeConfig;
+  waitIntervalInSeconds: number;
+  maximumExecutionTimeoutInSeconds?: number;
+  rollbackMaximumBatchSize?: CapacitySizeConfig;
+}
+
+/** `DeploymentConfig` of `UpdateEndpoint`, in the endpoint file's camelCase. */
+export interface EndpointDeploymentConfig {
+  blueGreenUpdatePolicy?: BlueGreenUpdatePolicyConfig;
+  rollingUpdatePolicy?: RollingUpdatePolicyConfig;
+  /** CloudWatch alarms watched during the update; one in `ALARM` rolls it back. */
+  autoRollbackConfiguration?: { alarms: { alarmName: string }[] };
+}
+
+/** The `AWS/SageMaker` endpoint metrics an alarm may watch (dimensions `EndpointName`, `VariantName`). */
+export const ALARM_METRICS = ['Invocations', 'Invocation4XXErrors', 'Invocation5XXErrors', 'InvocationModelErrors', 'InvocationsPerInstance', 'ModelLatency', 'OverheadLatency'] as const;
+/** CloudWatch `Statistic` values. */
+export const ALARM_STATISTICS = ['SampleCount', 'Average', 'Sum', 'Minimum', 'Maximum'] as const;
+/** CloudWatch `ComparisonOperator` values for static thresholds. */
+export const ALARM_COMPARISONS = ['GreaterThanOrEqualToThreshold', 'GreaterThanThreshold', 'LessThanThreshold', 'LessThanOrEqualToThreshold'] as const;
+
+/** A CloudWatch alarm on one of the endpoint's `AWS/SageMaker` metrics (`PutMetricAlarm`). */
+export interface AlarmConfig {
+  /** `AlarmName`; what `autoRollbackConfiguration.alarms[].alarmName` refers to. */
+  name: string;
+  metric: (typeof ALARM_METRICS)[number];
+  statistic: (typeof ALARM_STATISTICS)[number];
+  threshold: number;
+  comparison: (typeof ALARM_COMPARISONS)[number];
+  /** `Period`: 10, 20, 30 or a multiple of 60. */
+  periodSeconds: number;
+  evaluationPeriods: number;
+  /** The `VariantName` dimension; may be left out when the endpoint has one production variant. */
+  variant: string;
+}
+
+/** Where `smkit deploy` puts things (the file's top-level `deploy:`). */
+export interface DeploySettings {
+  /** Execution role ARN for the models (`ExecutionRoleArn`). */
+  role?: string;
+  /** `s3://bucket/prefix/` for the model archives. */
+  artifacts?: string;
+  /** Image URI of every container without its own `image`. */
+  image?: string;
+  /** AWS Region; else the SDK's usual resolution (`AWS_REGION`, profile). */
+  region?: string;
 }
 
 /** Data capture, as `DataCaptureConfig` (sagemaker-contract.md §9), written to a local folder. */
 export interface DataCaptureConfig {
-  /** Absolute path of the destination folder (stands in for `DestinationS3Uri`). */
+  /** Absolute path of the destination folder (stands in for `DestinationS3Uri`), or an `s3://` URI kept as written. */
   destination: string;
   /** 0 to 100 (`InitialSamplingPercentage`). */
   samplingPercentage: number;
@@ -54,6 +151,10 @@ export interface EndpointConfig {
   shadow?: VariantConfig;
   dataCapture?: DataCaptureConfig;
   deepPing?: DeepPingConfig;
+  /** How `smkit deploy` updates the endpoint (`UpdateEndpoint` `DeploymentConfig`). */
+  deploymentConfig?: EndpointDeploymentConfig;
+  /** CloudWatch alarms `smkit deploy` creates before the endpoint. */
+  alarms?: AlarmConfig[];
 }
 
 /** The whole endpoint file after validation, with paths resolved and defaults filled. */
@@ -67,9 +168,17 @@ export interface EndpointFileConfig {
   image?: string;
   /** Seconds to wait for each container's `/ping` (the `--startup-timeout` flag wins). */
   startupTimeoutSeconds?: number;
+  /** Settings of `smkit deploy`. */
+  deploy?: DeploySettings;
 }
 
 const ENV_KEY_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** `ProductionVariantInstanceType`: `ml.<family>.<size>`. */
+const INSTANCE_TYPE_PATTERN = /^ml\.[a-z0-9-]+\.[a-z0-9]+$/;
+/** IAM role ARNs (the `RoleArn` pattern of the SageMaker API). */
+const ROLE_ARN_PATTERN = /^arn:aws[a-z\-]*:iam::\d{12}:role\/?[a-zA-Z_0-9+=,.@\-_/]+$/;
+/** `s3://bucket` with an optional key prefix. */
+export const S3_URI_PATTERN = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/;
 /** Most containers in one serial inference pipeline (sagemaker-contract.md §4). */
 export const MAX_PIPELINE_CONTAINERS = 15;
 
@@ -152,7 +261,7 @@ function parseContainer(v: Json, where: string, resolve: Resolve, defaultHostnam
 
 function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: string): VariantConfig {
   if (!isObject(v)) fail(where, 'must be a map');
-  onlyKeys(v, where, ['name', 'weight', 'instanceCount', 'model', 'env', 'hostname', 'image', 'mode', 'containers']);
+  onlyKeys(v, where, ['name', 'weight', 'instanceCount', 'instanceType', 'autoscaling', 'model', 'env', 'hostname', 'image', 'mode', 'containers']);
   const name = v.name === undefined ? defaultName : checkName(v.name, `${where}.name`);
   const weight = v.weight === undefined ? 1 : checkNumber(v.weight, `${where}.weight`, 0, 1e6);
   const instanceCount = v.instanceCount === undefined ? 1 : checkNumber(v.instanceCount, `${where}.instanceCount`, 1, 1000, true);
@@ -182,7 +291,161 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
   } else {
     fail(where, 'needs "model" (a model directory or model.tar.gz) or "containers" (a serial pipeline)');
   }
-  return { name, weight, instanceCount, containers };
+  const variant: VariantConfig = { name, weight, instanceCount, containers };
+  if (v.instanceType !== undefined) {
+    if (typeof v.instanceType !== 'string' || !INSTANCE_TYPE_PATTERN.test(v.instanceType)) fail(`${where}.instanceType`, `must be a SageMaker instance type such as "ml.m5.large" (got ${JSON.stringify(v.instanceType)})`);
+    variant.instanceType = v.instanceType;
+  }
+  if (v.autoscaling !== undefined) variant.autoscaling = parseAutoscaling(v.autoscaling, `${where}.autoscaling`);
+  return variant;
+}
+
+function parseAutoscaling(v: Json, where: string): AutoscalingConfig {
+  if (!isObject(v)) fail(where, 'must be a map with minCapacity, maxCapacity and targetInvocationsPerInstance');
+  onlyKeys(v, where, ['minCapacity', 'maxCapacity', 'targetInvocationsPerInstance', 'scaleInCooldownSeconds', 'scaleOutCooldownSeconds']);
+  const minCapacity = checkNumber(v.minCapacity, `${where}.minCapacity`, 1, 1000, true);
+  const maxCapacity = checkNumber(v.maxCapacity, `${where}.maxCapacity`, 1, 1000, true);
+  if (maxCapacity < minCapacity) fail(`${where}.maxCapacity`, `must be at least minCapacity (${minCapacity})`);
+  const scaling: AutoscalingConfig = {
+    minCapacity,
+    maxCapacity,
+    targetInvocationsPerInstance: checkNumber(v.targetInvocationsPerInstance, `${where}.targetInvocationsPerInstance`, 1e-9, 1e9),
+  };
+  if (v.scaleInCooldownSeconds !== undefined) scaling.scaleInCooldownSeconds = checkNumber(v.scaleInCooldownSeconds, `${where}.scaleInCooldownSeconds`, 0, 86400, true);
+  if (v.scaleOutCooldownSeconds !== undefined) scaling.scaleOutCooldownSeconds = checkNumber(v.scaleOutCooldownSeconds, `${where}.scaleOutCooldownSeconds`, 0, 86400, true);
+  return scaling;
+}
+
+function oneOfValues<T extends string>(v: Json, where: string, allowed: readonly T[]): T {
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) fail(where, `must be one of ${allowed.join(', ')} (got ${JSON.stringify(v)})`);
+  return v as T;
+}
+
+function parseCapacitySize(v: Json, where: string): CapacitySizeConfig {
+  if (!isObject(v)) fail(where, 'must be a map with "type" (INSTANCE_COUNT or CAPACITY_PERCENT) and "value"');
+  onlyKeys(v, where, ['type', 'value']);
+  const type = oneOfValues(v.type, `${where}.type`, ['INSTANCE_COUNT', 'CAPACITY_PERCENT'] as const);
+  return { type, value: checkNumber(v.value, `${where}.value`, 1, type === 'CAPACITY_PERCENT' ? 100 : 1000, true) };
+}
+
+function parseTrafficRouting(v: Json, where: string): TrafficRoutingConfig {
+  if (!isObject(v)) fail(where, 'must be a map with "type" and "waitIntervalInSeconds"');
+  onlyKeys(v, where, ['type', 'canarySize', 'linearStepSize', 'waitIntervalInSeconds']);
+  const routing: TrafficRoutingConfig = {
+    type: oneOfValues(v.type, `${where}.type`, ['ALL_AT_ONCE', 'CANARY', 'LINEAR'] as const),
+    waitIntervalInSeconds: checkNumber(v.waitIntervalInSeconds, `${where}.waitIntervalInSeconds`, 0, 3600, true),
+  };
+  if (routing.type === 'CANARY') {
+    if (v.canarySize === undefined) fail(`${where}.canarySize`, 'is required for type CANARY');
+    routing.canarySize = parseCapacitySize(v.canarySize, `${where}.canarySize`);
+  } else if (v.canarySize !== undefined) fail(`${where}.canarySize`, 'only applies to type CANARY');
+  if (routing.type === 'LINEAR') {
+    if (v.linearStepSize === undefined) fail(`${where}.linearStepSize`, 'is required for type LINEAR');
+    routing.linearStepSize = parseCapacitySize(v.linearStepSize, `${where}.linearStepSize`);
+  } else if (v.linearStepSize !== undefined) fail(`${where}.linearStepSize`, 'only applies to type LINEAR');
+  return routing;
+}
+
+function parseDeploymentConfig(v: Json, where: string): EndpointDeploymentConfig {
+  if (!isObject(v)) fail(where, 'must be a map (blueGreenUpdatePolicy or rollingUpdatePolicy, autoRollbackConfiguration)');
+  onlyKeys(v, where, ['blueGreenUpdatePolicy', 'rollingUpdatePolicy', 'autoRollbackConfiguration']);
+  if (v.blueGreenUpdatePolicy !== undefined && v.rollingUpdatePolicy !== undefined) fail(where, 'give blueGreenUpdatePolicy or rollingUpdatePolicy, not both');
+  const config: EndpointDeploymentConfig = {};
+  if (v.blueGreenUpdatePolicy !== undefined) {
+    const bg = v.blueGreenUpdatePolicy;
+    const at = `${where}.blueGreenUpdatePolicy`;
+    if (!isObject(bg)) fail(at, 'must be a map with "trafficRoutingConfiguration"');
+    onlyKeys(bg, at, ['trafficRoutingConfiguration', 'terminationWaitInSeconds', 'maximumExecutionTimeoutInSeconds']);
+    const policy: BlueGreenUpdatePolicyConfig = { trafficRoutingConfiguration: parseTrafficRouting(bg.trafficRoutingConfiguration, `${at}.trafficRoutingConfiguration`) };
+    if (bg.terminationWaitInSeconds !== undefined) policy.terminationWaitInSeconds = checkNumber(bg.terminationWaitInSeconds, `${at}.terminationWaitInSeconds`, 0, 3600, true);
+    if (bg.maximumExecutionTimeoutInSeconds !== undefined) policy.maximumExecutionTimeoutInSeconds = checkNumber(bg.maximumExecutionTimeoutInSeconds, `${at}.maximumExecutionTimeoutInSeconds`, 600, 28800, true);
+    config.blueGreenUpdatePolicy = policy;
+  }
+  if (v.rollingUpdatePolicy !== undefined) {
+    const ru = v.rollingUpdatePolicy;
+    const at = `${where}.rollingUpdatePolicy`;
+    if (!isObject(ru)) fail(at, 'must be a map with "maximumBatchSize" and "waitIntervalInSeconds"');
+    onlyKeys(ru, at, ['maximumBatchSize', 'waitIntervalInSeconds', 'maximumExecutionTimeoutInSeconds', 'rollbackMaximumBatchSize']);
+    const policy: RollingUpdatePolicyConfig = {
+      maximumBatchSize: parseCapacitySize(ru.maximumBatchSize, `${at}.maximumBatchSize`),
+      waitIntervalInSeconds: checkNumber(ru.waitIntervalInSeconds, `${at}.waitIntervalInSeconds`, 0, 3600, true),
+    };
+    if (ru.maximumExecutionTimeoutInSeconds !== undefined) policy.maximumExecutionTimeoutInSeconds = checkNumber(ru.maximumExecutionTimeoutInSeconds, `${at}.maximumExecutionTimeoutInSeconds`, 600, 28800, true);
+    if (ru.rollbackMaximumBatchSize !== undefined) policy.rollbackMaximumBatchSize = parseCapacitySize(ru.rollbackMaximumBatchSize, `${at}.rollbackMaximumBatchSize`);
+    config.rollingUpdatePolicy = policy;
+  }
+  if (v.autoRollbackConfiguration !== undefined) {
+    const ar = v.autoRollbackConfiguration;
+    const at = `${where}.autoRollbackConfiguration`;
+    if (!isObject(ar)) fail(at, 'must be a map with "alarms"');
+    onlyKeys(ar, at, ['alarms']);
+    if (!Array.isArray(ar.alarms) || ar.alarms.length < 1 || ar.alarms.length > 10) fail(`${at}.alarms`, 'must list 1 to 10 alarms as {alarmName}');
+    config.autoRollbackConfiguration = {
+      alarms: ar.alarms.map((a, i) => {
+        if (!isObject(a)) fail(`${at}.alarms[${i}]`, 'must be a map with "alarmName"');
+        onlyKeys(a, `${at}.alarms[${i}]`, ['alarmName']);
+        return { alarmName: checkAlarmName(a.alarmName, `${at}.alarms[${i}].alarmName`) };
+      }),
+    };
+  }
+  return config;
+}
+
+function checkAlarmName(v: Json, where: string): string {
+  const name = checkString(v, where);
+  if (name.length > 255) fail(where, 'must be at most 255 characters');
+  return name;
+}
+
+function parseAlarm(v: Json, where: string, variants: readonly string[]): AlarmConfig {
+  if (!isObject(v)) fail(where, 'must be a map with name, metric, statistic, threshold, comparison, periodSeconds, evaluationPeriods');
+  onlyKeys(v, where, ['name', 'metric', 'statistic', 'threshold', 'comparison', 'periodSeconds', 'evaluationPeriods', 'variant']);
+  const periodSeconds = checkNumber(v.periodSeconds, `${where}.periodSeconds`, 10, 86400, true);
+  if (![10, 20, 30].includes(periodSeconds) && periodSeconds % 60 !== 0) fail(`${where}.periodSeconds`, `must be 10, 20, 30 or a multiple of 60 (got ${periodSeconds})`);
+  let variant: string;
+  if (v.variant === undefined) {
+    if (variants.length !== 1) fail(`${where}.variant`, `is required when the endpoint has several variants (the AWS/SageMaker metrics are per EndpointName and VariantName): one of ${variants.join(', ')}`);
+    variant = variants[0]!;
+  } else {
+    variant = checkString(v.variant, `${where}.variant`);
+    if (!variants.includes(variant)) fail(`${where}.variant`, `must name a variant of this endpoint: one of ${variants.join(', ')} (got "${variant}")`);
+  }
+  if (typeof v.threshold !== 'number' || !Number.isFinite(v.threshold)) fail(`${where}.threshold`, `must be a number (got ${JSON.stringify(v.threshold)})`);
+  return {
+    name: checkAlarmName(v.name, `${where}.name`),
+    metric: oneOfValues(v.metric, `${where}.metric`, ALARM_METRICS),
+    statistic: oneOfValues(v.statistic, `${where}.statistic`, ALARM_STATISTICS),
+    threshold: v.threshold,
+    comparison: oneOfValues(v.comparison, `${where}.comparison`, ALARM_COMPARISONS),
+    periodSeconds,
+    evaluationPeriods: checkNumber(v.evaluationPeriods, `${where}.evaluationPeriods`, 1, 1440, true),
+    variant,
+  };
+}
+
+function parseDeploySettings(v: Json, where: string): DeploySettings {
+  if (!isObject(v)) fail(where, 'must be a map (role, artifacts, image, region)');
+  onlyKeys(v, where, ['role', 'artifacts', 'image', 'region']);
+  const settings: DeploySettings = {};
+  if (v.role !== undefined) {
+    if (typeof v.role !== 'string' || !ROLE_ARN_PATTERN.test(v.role)) fail(`${where}.role`, `must be an IAM role ARN such as arn:aws:iam::123456789012:role/SageMakerRole (got ${JSON.stringify(v.role)})`);
+    settings.role = v.role;
+  }
+  if (v.artifacts !== undefined) {
+    if (typeof v.artifacts !== 'string' || !S3_URI_PATTERN.test(v.artifacts)) fail(`${where}.artifacts`, `must be an s3://bucket/prefix/ URI (got ${JSON.stringify(v.artifacts)})`);
+    settings.artifacts = v.artifacts;
+  }
+  if (v.image !== undefined) settings.image = checkString(v.image, `${where}.image`);
+  if (v.region !== undefined) {
+    if (typeof v.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(v.region)) fail(`${where}.region`, `must be an AWS Region such as us-east-1 (got ${JSON.stringify(v.region)})`);
+    settings.region = v.region;
+  }
+  return settings;
+}
+
+/** `s3://` URIs stay as written (the local SageMaker and AWS write them through S3); other paths are resolved. */
+function keepS3OrResolve(p: string, resolve: Resolve): string {
+  return /^s3:\/\//i.test(p) ? p : resolve(p);
 }
 
 function parseCapture(v: Json, where: string, resolve: Resolve): DataCaptureConfig {
@@ -199,7 +462,7 @@ function parseCapture(v: Json, where: string, resolve: Resolve): DataCaptureConf
     captureOutput = modes.includes('Output');
   }
   return {
-    destination: resolve(checkString(v.destination, `${where}.destination`)),
+    destination: keepS3OrResolve(checkString(v.destination, `${where}.destination`), resolve),
     // The Python SDK's default InitialSamplingPercentage is 20; a local run usually wants everything.
     samplingPercentage: v.samplingPercentage === undefined ? 100 : checkNumber(v.samplingPercentage, `${where}.samplingPercentage`, 0, 100, true),
     captureInput,
@@ -228,7 +491,7 @@ function parseDeepPing(v: Json, where: string, resolve: Resolve, readSample: Rea
 
 function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: ReadSample): EndpointConfig {
   if (!isObject(v)) fail(where, 'must be a map with "name" and "variants"');
-  onlyKeys(v, where, ['name', 'variants', 'shadow', 'dataCapture', 'deepPing']);
+  onlyKeys(v, where, ['name', 'variants', 'shadow', 'dataCapture', 'deepPing', 'deploymentConfig', 'alarms']);
   const name = checkName(v.name, `${where}.name`);
   if (!Array.isArray(v.variants) || v.variants.length < 1 || v.variants.length > 10) {
     fail(`${where}.variants`, 'must list 1 to 10 production variants');
@@ -251,6 +514,18 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
     if (enabled !== false) endpoint.dataCapture = parseCapture(v.dataCapture, `${where}.dataCapture`, resolve);
   }
   if (v.deepPing !== undefined) endpoint.deepPing = parseDeepPing(v.deepPing, `${where}.deepPing`, resolve, readSample);
+  if (v.deploymentConfig !== undefined) endpoint.deploymentConfig = parseDeploymentConfig(v.deploymentConfig, `${where}.deploymentConfig`);
+  if (v.alarms !== undefined) {
+    if (!Array.isArray(v.alarms)) fail(`${where}.alarms`, 'must be a list of alarms');
+    const variantNames = variants.map((pv) => pv.name).concat(endpoint.shadow ? [endpoint.shadow.name] : []);
+    const productionNames = variants.map((pv) => pv.name);
+    endpoint.alarms = v.alarms.map((a, i) => parseAlarm(a, `${where}.alarms[${i}]`, isObject(a) && a.variant === undefined ? productionNames : variantNames));
+    const alarmNames = new Set<string>();
+    for (const a of endpoint.alarms) {
+      if (alarmNames.has(a.name)) fail(`${where}.alarms`, `alarm name "${a.name}" is used twice`);
+      alarmNames.add(a.name);
+    }
+  }
   return endpoint;
 }
 
@@ -261,7 +536,7 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
  */
 export function parseEndpointFile(doc: Json, resolve: Resolve, readSample: ReadSample): EndpointFileConfig {
   if (!isObject(doc)) fail('endpoint file', 'must be a map with an "endpoints" list');
-  onlyKeys(doc, 'endpoint file', ['endpoints', 'port', 'backend', 'image', 'startupTimeoutSeconds']);
+  onlyKeys(doc, 'endpoint file', ['endpoints', 'port', 'backend', 'image', 'startupTimeoutSeconds', 'deploy']);
   if (!Array.isArray(doc.endpoints) || doc.endpoints.length === 0) fail('endpoints', 'must be a non-empty list');
   const endpoints = doc.endpoints.map((e, i) => parseEndpoint(e, `endpoints[${i}]`, resolve, readSample));
   const seen = new Set<string>();
@@ -277,5 +552,6 @@ export function parseEndpointFile(doc: Json, resolve: Resolve, readSample: ReadS
   }
   if (doc.image !== undefined) config.image = checkString(doc.image, 'image');
   if (doc.startupTimeoutSeconds !== undefined) config.startupTimeoutSeconds = checkNumber(doc.startupTimeoutSeconds, 'startupTimeoutSeconds', 1, 3600);
+  if (doc.deploy !== undefined) config.deploy = parseDeploySettings(doc.deploy, 'deploy');
   return config;
 }
