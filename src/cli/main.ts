@@ -8,6 +8,7 @@ import { registerInvoke } from './commands/invoke.js';
 import { registerPackage } from './commands/package.js';
 import { registerInit } from './commands/init.js';
 import { registerBuild } from './commands/build.js';
+import { registerDeploy } from './commands/deploy.js';
 
 /** Signals the process exit code from a command without printing a stack trace. */
 export class ExitError extends Error {
@@ -25,7 +26,7 @@ export function createProgram(): Command {
     .version(version)
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerServe, registerTrain, registerLocal, registerInvoke, registerPackage, registerInit, registerBuild]) {
+  for (const register of [registerServe, registerTrain, registerLocal, registerInvoke, registerPackage, registerInit, registerBuild, registerDeploy]) {
     register(program);
   }
   return program;

@@ -77,6 +77,10 @@ export const ERROR_CATALOGUE = {
   // --- images (smkit build; issue 5) ---
   ERR_BUILD_ENGINE: { status: 500, summary: 'smkit build found no working container engine (docker daemon or podman).' },
   ERR_BUILD_FAILED: { status: 500, summary: 'smkit build: the image build failed, or smkit\'s Dockerfile could not be found.' },
+  // --- smkit deploy (issue 10) ---
+  ERR_DEPLOY_CONFIG: { status: 400, summary: 'smkit deploy: the endpoint file lacks what a deployment needs (deploy.role, deploy.artifacts, an image, an s3:// capture destination).' },
+  ERR_DEPLOY_FAILED: { status: 502, summary: 'smkit deploy: a service call failed or the endpoint ended Failed; the message carries the service error.' },
+  ERR_DEPLOY_ROLLED_BACK: { status: 502, summary: 'smkit deploy: the endpoint update was rolled back (an alarm fired or the new fleet failed); the endpoint serves its previous config.' },
   // --- multi-model endpoints (SAGEMAKER_MULTI_MODEL) ---
   ERR_MODEL_ALREADY_LOADED: { status: 409, summary: 'POST /models: a model of that name is already loaded.' },
   ERR_MODEL_NOT_LOADED: { status: 404, summary: 'No model of that name is loaded (GET, DELETE or invoke on /models/{name}).' },

@@ -1,0 +1,46 @@
+import { ToolkitError } from '../errors/catalogue.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * What `smkit deploy` reads from the environment, validated and frozen. The AWS SDK clients read
+ * their usual variables themselves (credentials, `AWS_PROFILE`); these are the ones deploy itself
+ * must see to choose client options.
+ */
+export interface DeployEnvironment {
+  /** `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`: a non-AWS S3 (path-style addressing is then used). */
+  readonly s3EndpointUrl?: string;
+  /** `AWS_REGION`, else `AWS_DEFAULT_REGION`. */
+  readonly region?: string;
+  /** True when `AWS_ACCESS_KEY_ID` or `AWS_PROFILE` is set (else a loopback `--endpoint-url` gets placeholder credentials). */
+  readonly hasCredentials: boolean;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function checkUrl(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `${name}=${value} is not an http:// or https:// URL`);
+  }
+  return value;
+}
+
+/** Reads the deploy environment. Throws `ERR_CONFIG_INVALID` naming the variable on a bad URL. */
+export function loadDeployEnvironment(env: Env = process.env): Readonly<DeployEnvironment> {
+  const s3 = str(env, 'AWS_ENDPOINT_URL_S3') !== undefined
+    ? checkUrl('AWS_ENDPOINT_URL_S3', str(env, 'AWS_ENDPOINT_URL_S3'))
+    : checkUrl('AWS_ENDPOINT_URL', str(env, 'AWS_ENDPOINT_URL'));
+  const region = str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION');
+  return Object.freeze({
+    ...(s3 !== undefined ? { s3EndpointUrl: s3 } : {}),
+    ...(region !== undefined ? { region } : {}),
+    hasCredentials: str(env, 'AWS_ACCESS_KEY_ID') !== undefined || str(env, 'AWS_PROFILE') !== undefined,
+  });
+}

@@ -1,0 +1,123 @@
+import { DeleteScalingPolicyCommand, DeregisterScalableTargetCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import { PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateModelCommand,
+  DeleteEndpointCommand,
+  DeleteEndpointConfigCommand,
+  DeleteModelCommand,
+  UpdateEndpointCommand,
+} from '@aws-sdk/client-sagemaker';
+import { ToolkitError } from '../errors/catalogue.js';
+import { uploadFile } from './artifacts.js';
+import type { DeployClients } from './clients.js';
+import { SCALABLE_DIMENSION, scalingPolicyName } from './desired.js';
+import type { EndpointPlan } from './plan.js';
+import { waitForEndpoint, waitForEndpointDeleted } from './progress.js';
+import { call, isSageMakerNotFound, serviceError } from './service-error.js';
+
+/** Options of {@link applyPlan}. */
+export interface ApplyOptions {
+  readonly log: (line: string) => void;
+  /** Seconds between `DescribeEndpoint` polls. */
+  readonly pollSeconds: number;
+  /** Longest wait for the endpoint to be in service, in seconds. */
+  readonly timeoutSeconds: number;
+  /** Files at least this large are uploaded in parts. */
+  readonly multipartThresholdBytes?: number;
+}
+
+/** Deregisters a variant's scalable target (which also deletes its policies), first deleting smkit's policy. */
+export async function deregisterTarget(clients: DeployClients, resourceId: string, policyName: string | undefined, log: (line: string) => void): Promise<void> {
+  if (policyName) {
+    try {
+      await clients.autoscaling.send(new DeleteScalingPolicyCommand({ PolicyName: policyName, ServiceNamespace: 'sagemaker', ResourceId: resourceId, ScalableDimension: SCALABLE_DIMENSION }));
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ObjectNotFoundException') throw serviceError(`Application Auto Scaling DeleteScalingPolicy ${policyName}`, err);
+    }
+  }
+  try {
+    await clients.autoscaling.send(new DeregisterScalableTargetCommand({ ServiceNamespace: 'sagemaker', ResourceId: resourceId, ScalableDimension: SCALABLE_DIMENSION }));
+    log(`deregistered scalable target ${resourceId}`);
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'ObjectNotFoundException') throw serviceError(`Application Auto Scaling DeregisterScalableTarget ${resourceId}`, err);
+  }
+}
+
+async function deleteIgnoringMissing(step: string, fn: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    if (isSageMakerNotFound(err)) return false;
+    throw serviceError(step, err);
+  }
+}
+
+/**
+ * Carries out a plan: uploads, models, endpoint config, alarms (before the endpoint, so the
+ * update can watch them), the endpoint create or update (waiting with a progress line per step),
+ * autoscaling (after: it needs the variant in service), then deletes superseded configs and
+ * models. Throws `ERR_DEPLOY_FAILED` with the service's error when a step fails, and
+ * `ERR_DEPLOY_ROLLED_BACK` when the update was rolled back.
+ */
+export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts: ApplyOptions): Promise<void> {
+  const { log } = opts;
+  const d = plan.desired;
+  for (const u of plan.uploads) await uploadFile(clients.s3, u.bucket, u.file, log, opts.multipartThresholdBytes);
+  for (const m of plan.createModels) {
+    await call(`SageMaker CreateModel ${m.name}`, () => clients.sagemaker.send(new CreateModelCommand(m.input)));
+    log(`created model ${m.name}`);
+  }
+  if (plan.createConfig) {
+    await call(`SageMaker CreateEndpointConfig ${d.config.name}`, () => clients.sagemaker.send(new CreateEndpointConfigCommand(d.config.input)));
+    log(`created endpoint config ${d.config.name}`);
+  }
+  for (const a of plan.putAlarms) {
+    await call(`CloudWatch PutMetricAlarm ${a.AlarmName}`, () => clients.cloudwatch.send(new PutMetricAlarmCommand(a)));
+    log(`put alarm ${a.AlarmName}`);
+  }
+  for (const id of plan.deregister) await deregisterTarget(clients, id, scalingPolicyName(d.name, id.split('/').pop()!), log);
+
+  const bg = d.deploymentConfig?.BlueGreenUpdatePolicy?.TrafficRoutingConfiguration?.WaitIntervalInSeconds ?? d.deploymentConfig?.RollingUpdatePolicy?.WaitIntervalInSeconds;
+  const waitOpts = { pollSeconds: opts.pollSeconds, timeoutSeconds: opts.timeoutSeconds, log, ...(bg !== undefined ? { bakeSeconds: bg } : {}) };
+  if (plan.endpoint === 'recreate') {
+    await call(`SageMaker DeleteEndpoint ${d.name}`, () => clients.sagemaker.send(new DeleteEndpointCommand({ EndpointName: d.name })));
+    log(`deleting failed endpoint ${d.name}`);
+    await waitForEndpointDeleted(clients, d.name, waitOpts);
+  }
+  if (plan.endpoint === 'create' || plan.endpoint === 'recreate') {
+    await call(`SageMaker CreateEndpoint ${d.name}`, () => clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name })));
+    log(`creating endpoint ${d.name} with ${d.config.name}`);
+  } else if (plan.endpoint === 'update') {
+    await call(`SageMaker UpdateEndpoint ${d.name}`, () =>
+      clients.sagemaker.send(new UpdateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name, ...(d.deploymentConfig ? { DeploymentConfig: d.deploymentConfig } : {}) })),
+    );
+    log(`updating endpoint ${d.name}: ${plan.previousConfig} → ${d.config.name}`);
+  }
+  if (plan.endpoint !== 'unchanged') {
+    const outcome = await waitForEndpoint(clients, d.name, d.config.name, waitOpts);
+    if (outcome.kind === 'failed') throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} failed: ${outcome.reason}`);
+    if (outcome.kind === 'rolled-back') {
+      throw new ToolkitError('ERR_DEPLOY_ROLLED_BACK', `the update of ${d.name} to ${d.config.name} was rolled back: ${outcome.reason}. The endpoint serves ${plan.previousConfig} again.`);
+    }
+    log(`endpoint ${d.name} is InService on ${d.config.name}`);
+  }
+
+  for (const s of plan.registerTargets) {
+    await call(`Application Auto Scaling RegisterScalableTarget ${s.resourceId}`, () => clients.autoscaling.send(new RegisterScalableTargetCommand(s.target)));
+    log(`registered scalable target ${s.resourceId} (${s.target.MinCapacity} to ${s.target.MaxCapacity})`);
+  }
+  for (const s of plan.putPolicies) {
+    await call(`Application Auto Scaling PutScalingPolicy ${s.policy.PolicyName}`, () => clients.autoscaling.send(new PutScalingPolicyCommand(s.policy)));
+    log(`put scaling policy ${s.policy.PolicyName}`);
+  }
+
+  for (const c of plan.cleanup.configs) {
+    if (await deleteIgnoringMissing(`SageMaker DeleteEndpointConfig ${c}`, () => clients.sagemaker.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c })))) log(`deleted superseded endpoint config ${c}`);
+  }
+  for (const m of plan.cleanup.models) {
+    if (await deleteIgnoringMissing(`SageMaker DeleteModel ${m}`, () => clients.sagemaker.send(new DeleteModelCommand({ ModelName: m })))) log(`deleted superseded model ${m}`);
+  }
+}

@@ -1,0 +1,76 @@
+import { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import type { DeployEnvironment } from '../config/deploy.js';
+
+/** The AWS SDK clients a deployment talks through; nothing else reaches the services. */
+export interface DeployClients {
+  readonly sagemaker: SageMakerClient;
+  readonly cloudwatch: CloudWatchClient;
+  readonly autoscaling: ApplicationAutoScalingClient;
+  readonly s3: S3Client;
+  /** Created on first use (only `--build` pushes to ECR). */
+  ecr(region?: string): ECRClient;
+  destroy(): void;
+}
+
+/** Where the clients point. */
+export interface ClientTarget {
+  /** `--endpoint-url`: SageMaker, CloudWatch and Application Auto Scaling all go to this URL. */
+  readonly endpointUrl?: string;
+  /** Region; else the environment's, else the SDK's own resolution (profile). */
+  readonly region?: string;
+}
+
+function isLoopback(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host === '::1';
+}
+
+/**
+ * Creates the clients. With a loopback `--endpoint-url` (the local SageMaker) and no credentials in
+ * the environment, placeholder credentials are used (the local SageMaker does not check
+ * signatures) and the region defaults to `us-east-1`. S3 follows `AWS_ENDPOINT_URL_S3` with
+ * path-style addressing, as local S3 servers need.
+ */
+export function createDeployClients(target: ClientTarget, env: DeployEnvironment): DeployClients {
+  const local = target.endpointUrl !== undefined && isLoopback(target.endpointUrl);
+  const region = target.region ?? env.region ?? (local || target.endpointUrl !== undefined ? 'us-east-1' : undefined);
+  const common = {
+    ...(region !== undefined ? { region } : {}),
+    ...(local && !env.hasCredentials ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+  };
+  const api = { ...common, ...(target.endpointUrl !== undefined ? { endpoint: target.endpointUrl } : {}) };
+  const s3Local = env.s3EndpointUrl !== undefined && isLoopback(env.s3EndpointUrl);
+  const s3 = new S3Client({
+    ...common,
+    ...(s3Local && !env.hasCredentials ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    ...(env.s3EndpointUrl !== undefined ? { endpoint: env.s3EndpointUrl, forcePathStyle: true } : {}),
+  });
+  const ecrClients = new Map<string, ECRClient>();
+  const clients: DeployClients = {
+    sagemaker: new SageMakerClient(api),
+    cloudwatch: new CloudWatchClient(api),
+    autoscaling: new ApplicationAutoScalingClient(api),
+    s3,
+    ecr(ecrRegion?: string): ECRClient {
+      const key = ecrRegion ?? '';
+      let client = ecrClients.get(key);
+      if (!client) {
+        client = new ECRClient({ ...common, ...(ecrRegion !== undefined ? { region: ecrRegion } : {}) });
+        ecrClients.set(key, client);
+      }
+      return client;
+    },
+    destroy(): void {
+      clients.sagemaker.destroy();
+      clients.cloudwatch.destroy();
+      clients.autoscaling.destroy();
+      s3.destroy();
+      for (const c of ecrClients.values()) c.destroy();
+    },
+  };
+  return clients;
+}

@@ -1,0 +1,136 @@
+import { DeleteAlarmsCommand, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  DeleteEndpointCommand,
+  DeleteEndpointConfigCommand,
+  DeleteModelCommand,
+  DescribeEndpointCommand,
+  DescribeEndpointConfigCommand,
+  ListEndpointConfigsCommand,
+  ListModelsCommand,
+} from '@aws-sdk/client-sagemaker';
+import type { EndpointConfig } from '../local/endpoint-file/schema.js';
+import { deregisterTarget } from './apply.js';
+import type { DeployClients } from './clients.js';
+import { hashedName, scalingPolicyName, variantResourceId } from './desired.js';
+import { configVariants, describeOrUndefined, describeScaling } from './inspect.js';
+import type { PlanItem } from './plan.js';
+import { waitForEndpointDeleted } from './progress.js';
+import { call, isSageMakerNotFound, serviceError } from './service-error.js';
+
+/** What `--delete` removes for one endpoint of the file. */
+export interface DeletePlan {
+  readonly endpoint: string;
+  readonly endpointExists: boolean;
+  readonly scalableTargets: readonly string[];
+  readonly configs: readonly string[];
+  readonly models: readonly string[];
+  readonly alarms: readonly string[];
+  readonly items: readonly PlanItem[];
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Matches the content-hash names smkit gives a base (`hashedName(base, <10 hex>)`). */
+function hashedNamePattern(base: string): RegExp {
+  const prefix = hashedName(base, '0000000000').slice(0, -10);
+  return new RegExp(`^${escapeRegExp(prefix)}[0-9a-f]{10}$`);
+}
+
+async function listNames(clients: DeployClients, kind: 'models' | 'configs', contains: string): Promise<string[]> {
+  const names: string[] = [];
+  let token: string | undefined;
+  do {
+    if (kind === 'models') {
+      const res = await call('SageMaker ListModels', () => clients.sagemaker.send(new ListModelsCommand({ NameContains: contains, MaxResults: 100, ...(token ? { NextToken: token } : {}) })));
+      names.push(...(res.Models ?? []).map((m) => m.ModelName ?? ''));
+      token = res.NextToken;
+    } else {
+      const res = await call('SageMaker ListEndpointConfigs', () => clients.sagemaker.send(new ListEndpointConfigsCommand({ NameContains: contains, MaxResults: 100, ...(token ? { NextToken: token } : {}) })));
+      names.push(...(res.EndpointConfigs ?? []).map((c) => c.EndpointConfigName ?? ''));
+      token = res.NextToken;
+    }
+  } while (token);
+  return names;
+}
+
+/**
+ * Finds what smkit deployed for an endpoint of the file: its scalable targets, the endpoint, every
+ * endpoint config and model with smkit's content-hash names for it (current, superseded or left
+ * by a rolled-back update), and the file's alarms. Archives in S3 are left alone. Writes nothing.
+ */
+export async function planDelete(clients: DeployClients, endpoint: EndpointConfig): Promise<DeletePlan> {
+  const name = endpoint.name;
+  const ep = await describeOrUndefined(`SageMaker DescribeEndpoint ${name}`, () => clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name })));
+  const variants = new Set([...endpoint.variants, ...(endpoint.shadow ? [endpoint.shadow] : [])].map((v) => v.name));
+  const configs = new Set<string>();
+  const models = new Set<string>();
+  if (ep?.EndpointConfigName) {
+    configs.add(ep.EndpointConfigName);
+    const cur = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${ep.EndpointConfigName}`, () =>
+      clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: ep.EndpointConfigName })),
+    );
+    for (const v of cur ? configVariants(cur) : []) {
+      variants.add(v.name);
+      models.add(v.modelName);
+    }
+  }
+  const configPattern = hashedNamePattern(name);
+  for (const c of await listNames(clients, 'configs', name)) if (configPattern.test(c)) configs.add(c);
+  const modelPatterns = [...variants].map((v) => hashedNamePattern(`${name}-${v}`));
+  for (const m of await listNames(clients, 'models', name)) if (modelPatterns.some((p) => p.test(m))) models.add(m);
+
+  const alarmNames = (endpoint.alarms ?? []).map((a) => a.name);
+  const alarms: string[] = [];
+  if (alarmNames.length > 0) {
+    const res = await call('CloudWatch DescribeAlarms', () => clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: alarmNames })));
+    for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.push(a.AlarmName);
+  }
+  const { targets } = await describeScaling(clients, [...variants].map((v) => variantResourceId(name, v)));
+  const scalableTargets = [...targets.keys()];
+  const items: PlanItem[] = [
+    ...scalableTargets.map((id) => ({ kind: 'scalable-target' as const, name: id, action: 'delete' as const })),
+    ...(ep ? [{ kind: 'endpoint' as const, name, action: 'delete' as const, detail: `${ep.EndpointStatus}, config ${ep.EndpointConfigName}` }] : []),
+    ...[...configs].map((c) => ({ kind: 'endpoint-config' as const, name: c, action: 'delete' as const })),
+    ...[...models].map((m) => ({ kind: 'model' as const, name: m, action: 'delete' as const })),
+    ...alarms.map((a) => ({ kind: 'alarm' as const, name: a, action: 'delete' as const })),
+  ];
+  return { endpoint: name, endpointExists: ep !== undefined, scalableTargets, configs: [...configs], models: [...models], alarms, items };
+}
+
+/** Deletes what {@link planDelete} found: scaling first, then the endpoint (waiting until it is gone), configs, models, alarms. */
+export async function applyDelete(clients: DeployClients, plan: DeletePlan, opts: { log: (line: string) => void; pollSeconds: number; timeoutSeconds: number }): Promise<void> {
+  const { log } = opts;
+  for (const id of plan.scalableTargets) await deregisterTarget(clients, id, scalingPolicyName(plan.endpoint, id.split('/').pop()!), log);
+  if (plan.endpointExists) {
+    try {
+      await clients.sagemaker.send(new DeleteEndpointCommand({ EndpointName: plan.endpoint }));
+      log(`deleting endpoint ${plan.endpoint}`);
+    } catch (err) {
+      if (!isSageMakerNotFound(err)) throw serviceError(`SageMaker DeleteEndpoint ${plan.endpoint}`, err);
+    }
+    await waitForEndpointDeleted(clients, plan.endpoint, opts);
+    log(`deleted endpoint ${plan.endpoint}`);
+  }
+  for (const c of plan.configs) {
+    try {
+      await clients.sagemaker.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c }));
+      log(`deleted endpoint config ${c}`);
+    } catch (err) {
+      if (!isSageMakerNotFound(err)) throw serviceError(`SageMaker DeleteEndpointConfig ${c}`, err);
+    }
+  }
+  for (const m of plan.models) {
+    try {
+      await clients.sagemaker.send(new DeleteModelCommand({ ModelName: m }));
+      log(`deleted model ${m}`);
+    } catch (err) {
+      if (!isSageMakerNotFound(err)) throw serviceError(`SageMaker DeleteModel ${m}`, err);
+    }
+  }
+  if (plan.alarms.length > 0) {
+    await call('CloudWatch DeleteAlarms', () => clients.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: [...plan.alarms] })));
+    log(`deleted alarms ${plan.alarms.join(', ')}`);
+  }
+}

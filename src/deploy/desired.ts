@@ -1,0 +1,254 @@
+import { createHash } from 'node:crypto';
+import type { PutScalingPolicyCommandInput, RegisterScalableTargetCommandInput } from '@aws-sdk/client-application-auto-scaling';
+import type { PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
+import type {
+  ContainerDefinition,
+  CreateEndpointConfigCommandInput,
+  CreateModelCommandInput,
+  DeploymentConfig,
+  ProductionVariant,
+  ProductionVariantInstanceType,
+} from '@aws-sdk/client-sagemaker';
+import { ToolkitError } from '../errors/catalogue.js';
+import type { CapacitySizeConfig, EndpointConfig, EndpointDeploymentConfig, VariantConfig } from '../local/endpoint-file/schema.js';
+import type { ContainerArtifact } from './artifacts.js';
+
+/** Instance type used when a variant gives none. */
+export const DEFAULT_INSTANCE_TYPE = 'ml.m5.large';
+/** Application Auto Scaling's dimension for a variant's instance count. */
+export const SCALABLE_DIMENSION = 'sagemaker:variant:DesiredInstanceCount';
+/** The predefined target-tracking metric on invocations per instance. */
+export const INVOCATIONS_PER_INSTANCE = 'SageMakerVariantInvocationsPerInstance';
+
+/** A model to have, named by the hash of its definition. */
+export interface DesiredModel {
+  readonly name: string;
+  readonly variant: string;
+  readonly input: CreateModelCommandInput;
+}
+
+/** A variant's autoscaling: the scalable target and its target-tracking policy. */
+export interface DesiredScaling {
+  readonly variant: string;
+  readonly resourceId: string;
+  readonly target: RegisterScalableTargetCommandInput;
+  readonly policy: PutScalingPolicyCommandInput;
+}
+
+/** Everything one endpoint of the file becomes. */
+export interface DesiredEndpoint {
+  readonly name: string;
+  readonly models: readonly DesiredModel[];
+  readonly config: { readonly name: string; readonly input: CreateEndpointConfigCommandInput };
+  readonly deploymentConfig?: DeploymentConfig;
+  readonly alarms: readonly PutMetricAlarmCommandInput[];
+  readonly scaling: readonly DesiredScaling[];
+}
+
+/** What the desired state is computed from besides the file. */
+export interface DesiredInputs {
+  /** Container `model` path → its S3 artifact. */
+  readonly artifacts: ReadonlyMap<string, ContainerArtifact>;
+  /** Execution role ARN. */
+  readonly role: string;
+  /** Image for containers without their own `image`. */
+  readonly image?: string;
+}
+
+/** JSON with sorted keys, so equal definitions hash equal. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** First 10 hex digits of the SHA-256 of the canonical JSON. */
+export function contentHash(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 10);
+}
+
+/**
+ * `<base>-<hash>`, at most 63 characters (the SageMaker name limit): the base is cut, never the
+ * hash, and a cut never leaves a trailing hyphen.
+ */
+export function hashedName(base: string, hash: string): string {
+  const room = 63 - hash.length - 1;
+  const cut = base.slice(0, room).replace(/-+$/, '');
+  return `${cut}-${hash}`;
+}
+
+/** `endpoint/<endpoint>/variant/<variant>`: the Application Auto Scaling resource id of a variant. */
+export function variantResourceId(endpoint: string, variant: string): string {
+  return `endpoint/${endpoint}/variant/${variant}`;
+}
+
+/** The target-tracking policy name smkit uses for a variant. */
+export function scalingPolicyName(endpoint: string, variant: string): string {
+  return `${endpoint}-${variant}-invocations-per-instance`;
+}
+
+function capacity(c: CapacitySizeConfig): { Type: CapacitySizeConfig['type']; Value: number } {
+  return { Type: c.type, Value: c.value };
+}
+
+/** The file's camelCase `deploymentConfig` as the API's `DeploymentConfig`. */
+export function toApiDeploymentConfig(d: EndpointDeploymentConfig): DeploymentConfig {
+  const out: DeploymentConfig = {};
+  if (d.blueGreenUpdatePolicy) {
+    const bg = d.blueGreenUpdatePolicy;
+    const r = bg.trafficRoutingConfiguration;
+    out.BlueGreenUpdatePolicy = {
+      TrafficRoutingConfiguration: {
+        Type: r.type,
+        WaitIntervalInSeconds: r.waitIntervalInSeconds,
+        ...(r.canarySize ? { CanarySize: capacity(r.canarySize) } : {}),
+        ...(r.linearStepSize ? { LinearStepSize: capacity(r.linearStepSize) } : {}),
+      },
+      ...(bg.terminationWaitInSeconds !== undefined ? { TerminationWaitInSeconds: bg.terminationWaitInSeconds } : {}),
+      ...(bg.maximumExecutionTimeoutInSeconds !== undefined ? { MaximumExecutionTimeoutInSeconds: bg.maximumExecutionTimeoutInSeconds } : {}),
+    };
+  }
+  if (d.rollingUpdatePolicy) {
+    const ru = d.rollingUpdatePolicy;
+    out.RollingUpdatePolicy = {
+      MaximumBatchSize: capacity(ru.maximumBatchSize),
+      WaitIntervalInSeconds: ru.waitIntervalInSeconds,
+      ...(ru.maximumExecutionTimeoutInSeconds !== undefined ? { MaximumExecutionTimeoutInSeconds: ru.maximumExecutionTimeoutInSeconds } : {}),
+      ...(ru.rollbackMaximumBatchSize ? { RollbackMaximumBatchSize: capacity(ru.rollbackMaximumBatchSize) } : {}),
+    };
+  }
+  if (d.autoRollbackConfiguration) {
+    out.AutoRollbackConfiguration = { Alarms: d.autoRollbackConfiguration.alarms.map((a) => ({ AlarmName: a.alarmName })) };
+  }
+  return out;
+}
+
+function containerDefinition(endpoint: string, variant: VariantConfig, index: number, inputs: DesiredInputs): ContainerDefinition {
+  const c = variant.containers[index]!;
+  const artifact = inputs.artifacts.get(c.model);
+  if (!artifact) throw new ToolkitError('ERR_INTERNAL', `no artifact for ${c.model}`);
+  const image = c.image ?? inputs.image;
+  if (image === undefined) {
+    throw new ToolkitError('ERR_DEPLOY_CONFIG', `${endpoint}/${variant.name}: no image for ${c.hostname}; set deploy.image in the endpoint file (or the container's image), or pass --build`);
+  }
+  return {
+    ...(variant.containers.length > 1 ? { ContainerHostname: c.hostname } : {}),
+    Image: image,
+    ModelDataUrl: artifact.uri,
+    ...(Object.keys(c.env).length > 0 ? { Environment: { ...c.env } } : {}),
+    ...(c.mode === 'MultiModel' ? { Mode: 'MultiModel' as const } : {}),
+  };
+}
+
+function desiredModel(endpoint: string, variant: VariantConfig, inputs: DesiredInputs): DesiredModel {
+  const containers = variant.containers.map((_, i) => containerDefinition(endpoint, variant, i, inputs));
+  const body: Omit<CreateModelCommandInput, 'ModelName'> = {
+    ExecutionRoleArn: inputs.role,
+    ...(containers.length === 1 ? { PrimaryContainer: containers[0]! } : { Containers: containers, InferenceExecutionConfig: { Mode: 'Serial' as const } }),
+  };
+  const name = hashedName(`${endpoint}-${variant.name}`, contentHash(body));
+  return { name, variant: variant.name, input: { ModelName: name, ...body } };
+}
+
+function productionVariant(v: VariantConfig, modelName: string): ProductionVariant {
+  return {
+    VariantName: v.name,
+    ModelName: modelName,
+    InitialInstanceCount: v.instanceCount,
+    InstanceType: (v.instanceType ?? DEFAULT_INSTANCE_TYPE) as ProductionVariantInstanceType,
+    InitialVariantWeight: v.weight,
+  };
+}
+
+function alarmInput(endpoint: string, a: NonNullable<EndpointConfig['alarms']>[number]): PutMetricAlarmCommandInput {
+  return {
+    AlarmName: a.name,
+    AlarmDescription: `smkit deploy: ${a.metric} of ${endpoint}/${a.variant}`,
+    Namespace: 'AWS/SageMaker',
+    MetricName: a.metric,
+    Dimensions: [
+      { Name: 'EndpointName', Value: endpoint },
+      { Name: 'VariantName', Value: a.variant },
+    ],
+    Statistic: a.statistic,
+    Period: a.periodSeconds,
+    EvaluationPeriods: a.evaluationPeriods,
+    Threshold: a.threshold,
+    ComparisonOperator: a.comparison,
+    // No invocations means no errors: a quiet endpoint must not block or roll back an update.
+    TreatMissingData: 'notBreaching',
+  };
+}
+
+function scalingFor(endpoint: string, v: VariantConfig): DesiredScaling | undefined {
+  const s = v.autoscaling;
+  if (!s) return undefined;
+  const resourceId = variantResourceId(endpoint, v.name);
+  return {
+    variant: v.name,
+    resourceId,
+    target: { ServiceNamespace: 'sagemaker', ResourceId: resourceId, ScalableDimension: SCALABLE_DIMENSION, MinCapacity: s.minCapacity, MaxCapacity: s.maxCapacity },
+    policy: {
+      PolicyName: scalingPolicyName(endpoint, v.name),
+      ServiceNamespace: 'sagemaker',
+      ResourceId: resourceId,
+      ScalableDimension: SCALABLE_DIMENSION,
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: {
+        TargetValue: s.targetInvocationsPerInstance,
+        PredefinedMetricSpecification: { PredefinedMetricType: INVOCATIONS_PER_INSTANCE },
+        ...(s.scaleInCooldownSeconds !== undefined ? { ScaleInCooldown: s.scaleInCooldownSeconds } : {}),
+        ...(s.scaleOutCooldownSeconds !== undefined ? { ScaleOutCooldown: s.scaleOutCooldownSeconds } : {}),
+      },
+    },
+  };
+}
+
+/**
+ * Turns one endpoint of the file into the resources to have: content-hash-named models (one per
+ * variant) and endpoint config, the deployment config, alarms and autoscaling. Pure: the same
+ * file and artifacts always give the same names.
+ */
+export function desiredEndpoint(endpoint: EndpointConfig, inputs: DesiredInputs): DesiredEndpoint {
+  const all = [...endpoint.variants, ...(endpoint.shadow ? [endpoint.shadow] : [])];
+  const models = all.map((v) => desiredModel(endpoint.name, v, inputs));
+  const modelOf = (name: string): string => models.find((m) => m.variant === name)!.name;
+  const capture = endpoint.dataCapture;
+  if (capture && !/^s3:\/\//i.test(capture.destination)) {
+    throw new ToolkitError('ERR_DEPLOY_CONFIG', `${endpoint.name}: dataCapture.destination must be an s3:// URI to deploy (got ${capture.destination}); a local folder works only for smkit local`);
+  }
+  const body: Omit<CreateEndpointConfigCommandInput, 'EndpointConfigName'> = {
+    ProductionVariants: endpoint.variants.map((v) => productionVariant(v, modelOf(v.name))),
+    ...(endpoint.shadow ? { ShadowProductionVariants: [productionVariant(endpoint.shadow, modelOf(endpoint.shadow.name))] } : {}),
+    ...(capture
+      ? {
+          DataCaptureConfig: {
+            EnableCapture: true,
+            InitialSamplingPercentage: capture.samplingPercentage,
+            DestinationS3Uri: capture.destination,
+            CaptureOptions: [...(capture.captureInput ? [{ CaptureMode: 'Input' as const }] : []), ...(capture.captureOutput ? [{ CaptureMode: 'Output' as const }] : [])],
+            ...(capture.csvContentTypes.length > 0 || capture.jsonContentTypes.length > 0
+              ? {
+                  CaptureContentTypeHeader: {
+                    ...(capture.csvContentTypes.length > 0 ? { CsvContentTypes: [...capture.csvContentTypes] } : {}),
+                    ...(capture.jsonContentTypes.length > 0 ? { JsonContentTypes: [...capture.jsonContentTypes] } : {}),
+                  },
+                }
+              : {}),
+          },
+        }
+      : {}),
+  };
+  const configName = hashedName(endpoint.name, contentHash(body));
+  return {
+    name: endpoint.name,
+    models,
+    config: { name: configName, input: { EndpointConfigName: configName, ...body } },
+    ...(endpoint.deploymentConfig ? { deploymentConfig: toApiDeploymentConfig(endpoint.deploymentConfig) } : {}),
+    alarms: (endpoint.alarms ?? []).map((a) => alarmInput(endpoint.name, a)),
+    scaling: all.map((v) => scalingFor(endpoint.name, v)).filter((s): s is DesiredScaling => s !== undefined),
+  };
+}

@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import { GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
+import { ToolkitError } from '../errors/catalogue.js';
+import { buildImage, type BuildDeps } from '../build/build-image.js';
+import { detectBuildEngine, runCommand, type BuildEngine, type CommandRunner } from '../build/engine.js';
+import { call } from './service-error.js';
+
+/** An ECR registry host: `<account>.dkr.ecr.<region>.amazonaws.com` (or `.com.cn`). */
+const ECR_HOST = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
+
+/** The registry host of an image reference, when it names one (`host[:port]/repo:tag`). */
+export function registryHost(image: string): string | undefined {
+  const first = image.split('/')[0]!;
+  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : undefined;
+}
+
+/** The region of an ECR registry host, or undefined for any other registry. */
+export function ecrRegion(host: string | undefined): string | undefined {
+  return host === undefined ? undefined : ECR_HOST.exec(host)?.[2];
+}
+
+/** Decodes an ECR authorization token (`base64("AWS:<password>")`). */
+export function decodeEcrToken(token: string): { username: string; password: string } {
+  const text = Buffer.from(token, 'base64').toString('utf8');
+  const i = text.indexOf(':');
+  if (i < 0) throw new ToolkitError('ERR_DEPLOY_FAILED', 'ECR GetAuthorizationToken returned a token without "user:password"');
+  return { username: text.slice(0, i), password: text.slice(i + 1) };
+}
+
+/** Runs a command with `input` on stdin, its output on stderr; resolves with the exit code. */
+export type LoginRunner = (cmd: string, args: readonly string[], input: string) => Promise<number>;
+
+const defaultLogin: LoginRunner = (cmd, args, input) =>
+  new Promise((resolve) => {
+    const child = spawn(cmd, [...args], { stdio: ['pipe', 2, 2] });
+    child.once('error', () => resolve(127));
+    child.once('close', (code) => resolve(code ?? 1));
+    child.stdin?.end(input);
+  });
+
+/** Injected in tests; defaults run the real engine. */
+export interface ImageDeps {
+  readonly run: CommandRunner;
+  readonly login: LoginRunner;
+  readonly push: (engine: BuildEngine, image: string) => Promise<number>;
+  readonly build?: BuildDeps;
+}
+
+const defaultDeps: ImageDeps = {
+  run: runCommand,
+  login: defaultLogin,
+  push: (engine, image) =>
+    new Promise((resolve) => {
+      const child = spawn(engine, ['push', image], { stdio: ['ignore', 2, 2] });
+      child.once('error', () => resolve(127));
+      child.once('close', (code) => resolve(code ?? 1));
+    }),
+};
+
+/**
+ * `--build`: builds smkit's image as `target` (`smkit build`), logs in to ECR when `target` is in
+ * an ECR registry (`GetAuthorizationToken`, then `<engine> login --password-stdin`; any other
+ * registry must already be logged in), pushes it, and returns the pushed reference pinned by digest
+ * (`repo@sha256:…`) when the engine reports one, so a new build changes the model names.
+ */
+export async function buildAndPushImage(
+  target: string,
+  opts: { engine?: BuildEngine; log: (line: string) => void; ecr: (region: string) => ECRClient },
+  deps: ImageDeps = defaultDeps,
+): Promise<string> {
+  const host = registryHost(target);
+  if (host === undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', `--build: deploy.image ${target} names no registry to push to (expected host/repository:tag, for example 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1)`);
+  const engine = await detectBuildEngine(opts.engine, deps.run);
+  const buildOpts = { tag: target, engine, log: opts.log };
+  const built = deps.build ? await buildImage(buildOpts, deps.build) : await buildImage(buildOpts);
+  const region = ecrRegion(host);
+  if (region !== undefined) {
+    const res = await call('ECR GetAuthorizationToken', () => opts.ecr(region).send(new GetAuthorizationTokenCommand({})));
+    const data = res.authorizationData?.[0];
+    if (!data?.authorizationToken) throw new ToolkitError('ERR_DEPLOY_FAILED', 'ECR GetAuthorizationToken returned no token');
+    const { username, password } = decodeEcrToken(data.authorizationToken);
+    const code = await deps.login(engine, ['login', '--username', username, '--password-stdin', host], password);
+    if (code !== 0) throw new ToolkitError('ERR_DEPLOY_FAILED', `${engine} login ${host} failed (exit ${code}); its output is above`);
+    opts.log(`logged in to ${host}`);
+  }
+  opts.log(`pushing ${built.image}`);
+  const pushed = await deps.push(engine, built.image);
+  if (pushed !== 0) throw new ToolkitError('ERR_DEPLOY_FAILED', `${engine} push ${built.image} failed (exit ${pushed}); its output is above`);
+  const inspect = await deps.run(engine, ['image', 'inspect', '--format', '{{range .RepoDigests}}{{println .}}{{end}}', built.image]);
+  const repo = target.replace(/:[^/:]+$/, '');
+  const digest = inspect.code === 0 ? inspect.stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith(`${repo}@sha256:`)) : undefined;
+  return digest ?? target;
+}

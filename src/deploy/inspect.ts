@@ -1,0 +1,123 @@
+import { DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand, type ScalableTarget, type ScalingPolicy } from '@aws-sdk/client-application-auto-scaling';
+import { DescribeAlarmsCommand, type MetricAlarm } from '@aws-sdk/client-cloudwatch';
+import {
+  DescribeEndpointCommand,
+  DescribeEndpointConfigCommand,
+  DescribeModelCommand,
+  type DescribeEndpointConfigCommandOutput,
+  type DescribeEndpointCommandOutput,
+} from '@aws-sdk/client-sagemaker';
+import { objectExists, type ContainerArtifact } from './artifacts.js';
+import type { DeployClients } from './clients.js';
+import { SCALABLE_DIMENSION, variantResourceId, type DesiredEndpoint } from './desired.js';
+import { call, isSageMakerNotFound, serviceError } from './service-error.js';
+
+/** A variant of the endpoint's current config. */
+export interface CurrentVariant {
+  readonly name: string;
+  readonly modelName: string;
+  readonly instanceType?: string;
+}
+
+/** What the services say about one endpoint's resources now (read-only calls only). */
+export interface CurrentState {
+  /** S3 keys (`bucket/key`) already present. */
+  readonly presentObjects: ReadonlySet<string>;
+  /** Desired model names that already exist. */
+  readonly existingModels: ReadonlySet<string>;
+  readonly configExists: boolean;
+  readonly endpoint?: { readonly status: string; readonly configName: string; readonly failureReason?: string };
+  /** The config the endpoint runs now, when it is not the desired one. */
+  readonly currentConfig?: { readonly name: string; readonly variants: readonly CurrentVariant[] };
+  readonly alarms: ReadonlyMap<string, MetricAlarm>;
+  /** Scalable targets by resource id, for the desired variants and the current config's variants. */
+  readonly targets: ReadonlyMap<string, ScalableTarget>;
+  /** Scaling policies by resource id. */
+  readonly policies: ReadonlyMap<string, readonly ScalingPolicy[]>;
+}
+
+/** Describe* that answers undefined for a missing SageMaker resource. */
+export async function describeOrUndefined<T>(step: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isSageMakerNotFound(err)) return undefined;
+    throw serviceError(step, err);
+  }
+}
+
+/** The variants (production and shadow) of a described endpoint config. */
+export function configVariants(config: DescribeEndpointConfigCommandOutput): CurrentVariant[] {
+  return [...(config.ProductionVariants ?? []), ...(config.ShadowProductionVariants ?? [])].map((v) => ({
+    name: v.VariantName ?? '',
+    modelName: v.ModelName ?? '',
+    ...(v.InstanceType !== undefined ? { instanceType: v.InstanceType } : {}),
+  }));
+}
+
+/** Reads the scalable targets and their policies for these variants' resource ids. */
+export async function describeScaling(clients: DeployClients, resourceIds: readonly string[]): Promise<{ targets: Map<string, ScalableTarget>; policies: Map<string, ScalingPolicy[]> }> {
+  const targets = new Map<string, ScalableTarget>();
+  const policies = new Map<string, ScalingPolicy[]>();
+  if (resourceIds.length === 0) return { targets, policies };
+  const t = await call('Application Auto Scaling DescribeScalableTargets', () =>
+    clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [...resourceIds], ScalableDimension: SCALABLE_DIMENSION })),
+  );
+  for (const target of t.ScalableTargets ?? []) if (target.ResourceId) targets.set(target.ResourceId, target);
+  for (const id of targets.keys()) {
+    const p = await call('Application Auto Scaling DescribeScalingPolicies', () =>
+      clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: id, ScalableDimension: SCALABLE_DIMENSION })),
+    );
+    policies.set(id, p.ScalingPolicies ?? []);
+  }
+  return { targets, policies };
+}
+
+/** Reads the current state of everything {@link DesiredEndpoint} names. Writes nothing. */
+export async function inspectEndpoint(clients: DeployClients, desired: DesiredEndpoint, artifacts: readonly ContainerArtifact[]): Promise<CurrentState> {
+  const presentObjects = new Set<string>();
+  for (const a of artifacts) {
+    for (const f of a.files) {
+      if (await objectExists(clients.s3, a.bucket, f.key)) presentObjects.add(`${a.bucket}/${f.key}`);
+    }
+  }
+  const existingModels = new Set<string>();
+  for (const m of desired.models) {
+    const found = await describeOrUndefined(`SageMaker DescribeModel ${m.name}`, () => clients.sagemaker.send(new DescribeModelCommand({ ModelName: m.name })));
+    if (found) existingModels.add(m.name);
+  }
+  const config = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${desired.config.name}`, () =>
+    clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: desired.config.name })),
+  );
+  const ep: DescribeEndpointCommandOutput | undefined = await describeOrUndefined(`SageMaker DescribeEndpoint ${desired.name}`, () =>
+    clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: desired.name })),
+  );
+  let currentConfig: CurrentState['currentConfig'];
+  if (ep?.EndpointConfigName && ep.EndpointConfigName !== desired.config.name) {
+    const cur = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${ep.EndpointConfigName}`, () =>
+      clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: ep.EndpointConfigName })),
+    );
+    if (cur) currentConfig = { name: ep.EndpointConfigName, variants: configVariants(cur) };
+  }
+  const alarms = new Map<string, MetricAlarm>();
+  if (desired.alarms.length > 0) {
+    const res = await call('CloudWatch DescribeAlarms', () => clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: desired.alarms.map((a) => a.AlarmName!) })));
+    for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.set(a.AlarmName, a);
+  }
+  const variantNames = new Set<string>([
+    ...(desired.config.input.ProductionVariants ?? []).map((v) => v.VariantName!),
+    ...(desired.config.input.ShadowProductionVariants ?? []).map((v) => v.VariantName!),
+    ...(currentConfig?.variants ?? []).map((v) => v.name),
+  ]);
+  const { targets, policies } = ep ? await describeScaling(clients, [...variantNames].map((v) => variantResourceId(desired.name, v))) : { targets: new Map(), policies: new Map() };
+  return {
+    presentObjects,
+    existingModels,
+    configExists: config !== undefined,
+    ...(ep ? { endpoint: { status: ep.EndpointStatus ?? 'Unknown', configName: ep.EndpointConfigName ?? '', ...(ep.FailureReason ? { failureReason: ep.FailureReason } : {}) } } : {}),
+    ...(currentConfig ? { currentConfig } : {}),
+    alarms,
+    targets,
+    policies,
+  };
+}

@@ -1,0 +1,116 @@
+import { DescribeEndpointCommand, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ToolkitError } from '../errors/catalogue.js';
+import type { DeployClients } from './clients.js';
+import { isSageMakerNotFound, serviceError } from './service-error.js';
+
+/** How a wait for the endpoint polls. */
+export interface WaitOptions {
+  /** Seconds between `DescribeEndpoint` calls. */
+  readonly pollSeconds: number;
+  /** Give up after this many seconds. */
+  readonly timeoutSeconds: number;
+  readonly log: (line: string) => void;
+  /** Bake interval of the deployment, to print the time left while `Baking`. */
+  readonly bakeSeconds?: number;
+}
+
+/** How a create or update ended. */
+export type WaitOutcome =
+  | { readonly kind: 'in-service' }
+  | { readonly kind: 'rolled-back'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+/**
+ * One progress line for a `DescribeEndpoint` answer: the status, each pending variant's stage
+ * (creating the new fleet, traffic shifted, baking with the time left) and the weights, so a user
+ * can follow a blue/green update step by step.
+ */
+export function describeProgress(ep: DescribeEndpointCommandOutput, bakeSeconds?: number, now = Date.now()): string {
+  const parts = [`${ep.EndpointName}: ${ep.EndpointStatus}`];
+  const pending = ep.PendingDeploymentSummary;
+  for (const v of pending?.ProductionVariants ?? []) {
+    const stage = v.VariantStatus?.[v.VariantStatus.length - 1];
+    let text = `${v.VariantName}`;
+    if (stage?.Status) {
+      text += ` ${stage.Status}`;
+      if (stage.Status === 'Baking' && bakeSeconds !== undefined && stage.StartTime) {
+        const left = Math.max(0, Math.ceil(bakeSeconds - (now - new Date(stage.StartTime).getTime()) / 1000));
+        text += ` (bake time left ${left} s)`;
+      }
+      if (stage.StatusMessage) text += `: ${stage.StatusMessage}`;
+    }
+    if (v.CurrentInstanceCount !== undefined || v.DesiredInstanceCount !== undefined) text += `, instances ${v.CurrentInstanceCount ?? 0}/${v.DesiredInstanceCount ?? '?'}`;
+    parts.push(text);
+  }
+  if (!pending) {
+    for (const v of ep.ProductionVariants ?? []) {
+      const stage = v.VariantStatus?.[v.VariantStatus.length - 1];
+      parts.push(`${v.VariantName} weight ${v.CurrentWeight ?? '?'}, instances ${v.CurrentInstanceCount ?? '?'}${stage?.Status ? `, ${stage.Status}${stage.StatusMessage ? `: ${stage.StatusMessage}` : ''}` : ''}`);
+    }
+  }
+  return parts.join(' | ');
+}
+
+async function describe(clients: DeployClients, name: string): Promise<DescribeEndpointCommandOutput | undefined> {
+  try {
+    return await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
+  } catch (err) {
+    if (isSageMakerNotFound(err)) return undefined;
+    throw serviceError(`SageMaker DescribeEndpoint ${name}`, err);
+  }
+}
+
+/**
+ * Polls `DescribeEndpoint` until a create or update ends, printing a line whenever what it says
+ * changes. An update ends `InService` on `configName` (done), `InService` on another config after
+ * it was seen `Updating` or `RollingBack` (rolled back), or `Failed`.
+ */
+export async function waitForEndpoint(clients: DeployClients, name: string, configName: string, opts: WaitOptions): Promise<WaitOutcome> {
+  const deadline = Date.now() + opts.timeoutSeconds * 1000;
+  let last = '';
+  let sawChange = false;
+  let sawRollback = false;
+  let settledPolls = 0;
+  for (;;) {
+    const ep = await describe(clients, name);
+    if (!ep) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} disappeared while waiting for it`);
+    const line = describeProgress(ep, opts.bakeSeconds);
+    if (line !== last) {
+      opts.log(line);
+      last = line;
+    }
+    const status = ep.EndpointStatus;
+    if (status === 'RollingBack') sawRollback = true;
+    if (status !== 'InService') sawChange = true;
+    if (status === 'Failed' || status === 'UpdateRollbackFailed') {
+      return { kind: 'failed', reason: ep.FailureReason ?? `endpoint is ${status}` };
+    }
+    if (status === 'InService') {
+      if (ep.EndpointConfigName === configName && !ep.PendingDeploymentSummary) return { kind: 'in-service' };
+      // Right after UpdateEndpoint a service may still answer with the old state: a few polls
+      // without any change before calling it a rollback.
+      if (ep.EndpointConfigName !== configName && (sawChange || sawRollback || ++settledPolls >= 5)) {
+        return { kind: 'rolled-back', reason: ep.FailureReason ?? `the endpoint is InService on ${ep.EndpointConfigName}, not ${configName}` };
+      }
+    }
+    if (Date.now() > deadline) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} still ${status} after ${opts.timeoutSeconds} s; it keeps going on the service side (see DescribeEndpoint)`);
+    await sleep(opts.pollSeconds * 1000);
+  }
+}
+
+/** Polls until `DescribeEndpoint` says the endpoint is gone. */
+export async function waitForEndpointDeleted(clients: DeployClients, name: string, opts: WaitOptions): Promise<void> {
+  const deadline = Date.now() + opts.timeoutSeconds * 1000;
+  let last = '';
+  for (;;) {
+    const ep = await describe(clients, name);
+    if (!ep) return;
+    if (ep.EndpointStatus !== last) {
+      opts.log(`${name}: ${ep.EndpointStatus}`);
+      last = ep.EndpointStatus ?? '';
+    }
+    if (Date.now() > deadline) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} still ${ep.EndpointStatus} after ${opts.timeoutSeconds} s`);
+    await sleep(opts.pollSeconds * 1000);
+  }
+}

@@ -1,0 +1,37 @@
+import { ToolkitError } from '../errors/catalogue.js';
+
+/** The parts of an AWS SDK service exception deploy reads. */
+interface SdkError {
+  name?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** Wraps a failed SDK call as `ERR_DEPLOY_FAILED`, keeping the service's error name and message. */
+export function serviceError(step: string, err: unknown): ToolkitError {
+  if (err instanceof ToolkitError) return err;
+  const e = (err ?? {}) as SdkError;
+  const name = e.name ?? 'Error';
+  return new ToolkitError('ERR_DEPLOY_FAILED', `${step} failed: ${name}: ${e.message ?? String(err)}`, {
+    cause: err,
+    details: { serviceError: name, ...(e.$metadata?.httpStatusCode !== undefined ? { httpStatus: e.$metadata.httpStatusCode } : {}) },
+  });
+}
+
+/**
+ * True for SageMaker's answer to a `Describe*` of a missing resource: a `ValidationException`
+ * whose message starts "Could not find" (the API has no dedicated not-found error for these).
+ */
+export function isSageMakerNotFound(err: unknown): boolean {
+  const e = (err ?? {}) as SdkError;
+  return e.name === 'ValidationException' && /could not find/i.test(e.message ?? '');
+}
+
+/** Runs an SDK call, turning a failure into {@link serviceError}. */
+export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw serviceError(step, err);
+  }
+}

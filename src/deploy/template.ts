@@ -1,0 +1,180 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ContainerDefinition } from '@aws-sdk/client-sagemaker';
+import type { ContainerArtifact } from './artifacts.js';
+import type { DesiredEndpoint } from './desired.js';
+
+/** A CloudFormation template as a plain object. */
+export interface CloudFormationTemplate {
+  AWSTemplateFormatVersion: '2010-09-09';
+  Description: string;
+  Parameters: Record<string, { Type: string; Description: string; Default?: string }>;
+  Resources: Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }>;
+  Outputs: Record<string, { Description: string; Value: unknown }>;
+}
+
+/** What differs per account: the template's parameters and their defaults from the file. */
+export interface TemplateParameters {
+  /** `deploy.role` (the parameter has no default without it). */
+  readonly role?: string;
+  /** The bucket of `deploy.artifacts`. */
+  readonly bucket: string;
+  /** `deploy.image`. */
+  readonly image?: string;
+}
+
+/** Role ARN used while building the resources when the file gives none; replaced by the parameter. */
+export const ROLE_PLACEHOLDER = 'arn:aws:iam::000000000000:role/smkit-template-role-parameter';
+
+/** A CloudFormation logical id (letters and digits) from name parts. */
+export function logicalId(...parts: string[]): string {
+  return parts
+    .flatMap((p) => p.split(/[^A-Za-z0-9]+/))
+    .filter((p) => p !== '')
+    .map((p) => p[0]!.toUpperCase() + p.slice(1))
+    .join('')
+    .slice(0, 255);
+}
+
+function container(c: ContainerDefinition, params: TemplateParameters, artifacts: ReadonlyMap<string, ContainerArtifact>): Record<string, unknown> {
+  const artifact = [...artifacts.values()].find((a) => a.uri === c.ModelDataUrl);
+  return {
+    ...(c.ContainerHostname !== undefined ? { ContainerHostname: c.ContainerHostname } : {}),
+    Image: params.image !== undefined && c.Image === params.image ? { Ref: 'ImageUri' } : c.Image,
+    ModelDataUrl: artifact && artifact.bucket === params.bucket ? { 'Fn::Sub': `s3://\${ArtifactsBucket}/${artifact.key}` } : c.ModelDataUrl,
+    ...(c.Environment !== undefined ? { Environment: c.Environment } : {}),
+    ...(c.Mode !== undefined ? { Mode: c.Mode } : {}),
+  };
+}
+
+/**
+ * Writes the same deployment as {@link DesiredEndpoint}s as a CloudFormation template: per
+ * endpoint, `AWS::SageMaker::Model`s, an `AWS::SageMaker::EndpointConfig`, `AWS::CloudWatch::Alarm`s,
+ * the `AWS::SageMaker::Endpoint` (with its `DeploymentConfig`, after the alarms it watches), and
+ * `AWS::ApplicationAutoScaling::ScalableTarget` + `ScalingPolicy` per autoscaled variant. The role,
+ * the artifacts bucket and the image are parameters. Models and configs get CloudFormation's
+ * generated names: a changed definition is then a replacement under a new name, as the content-hash
+ * names do through the API.
+ */
+export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts: ReadonlyMap<string, ContainerArtifact>, params: TemplateParameters): CloudFormationTemplate {
+  const t: CloudFormationTemplate = {
+    AWSTemplateFormatVersion: '2010-09-09',
+    Description: `SageMaker endpoints ${endpoints.map((e) => e.name).join(', ')}, written by smkit deploy --template`,
+    Parameters: {
+      ExecutionRoleArn: { Type: 'String', Description: 'IAM role SageMaker assumes to pull the image and the model archives', ...(params.role !== undefined && params.role !== ROLE_PLACEHOLDER ? { Default: params.role } : {}) },
+      ArtifactsBucket: { Type: 'String', Description: 'S3 bucket holding the model archives (smkit deploy uploads them under content-hash keys)', Default: params.bucket },
+      ImageUri: { Type: 'String', Description: 'Inference image URI', ...(params.image !== undefined ? { Default: params.image } : {}) },
+    },
+    Resources: {},
+    Outputs: {},
+  };
+  for (const e of endpoints) {
+    const modelIds = new Map<string, string>();
+    for (const m of e.models) {
+      const id = logicalId(e.name, 'Model', m.variant);
+      modelIds.set(m.name, id);
+      const i = m.input;
+      t.Resources[id] = {
+        Type: 'AWS::SageMaker::Model',
+        Properties: {
+          ExecutionRoleArn: { Ref: 'ExecutionRoleArn' },
+          ...(i.PrimaryContainer ? { PrimaryContainer: container(i.PrimaryContainer, params, artifacts) } : {}),
+          ...(i.Containers ? { Containers: i.Containers.map((c) => container(c, params, artifacts)) } : {}),
+          ...(i.InferenceExecutionConfig ? { InferenceExecutionConfig: { Mode: i.InferenceExecutionConfig.Mode } } : {}),
+        },
+      };
+    }
+    const variant = (v: { VariantName?: string | undefined; ModelName?: string | undefined; InitialInstanceCount?: number | undefined; InstanceType?: string | undefined; InitialVariantWeight?: number | undefined }): Record<string, unknown> => ({
+      VariantName: v.VariantName,
+      ModelName: { 'Fn::GetAtt': [modelIds.get(v.ModelName!)!, 'ModelName'] },
+      InitialInstanceCount: v.InitialInstanceCount,
+      InstanceType: v.InstanceType,
+      InitialVariantWeight: v.InitialVariantWeight,
+    });
+    const c = e.config.input;
+    const configId = logicalId(e.name, 'EndpointConfig');
+    t.Resources[configId] = {
+      Type: 'AWS::SageMaker::EndpointConfig',
+      Properties: {
+        ProductionVariants: (c.ProductionVariants ?? []).map(variant),
+        ...(c.ShadowProductionVariants ? { ShadowProductionVariants: c.ShadowProductionVariants.map(variant) } : {}),
+        ...(c.DataCaptureConfig ? { DataCaptureConfig: JSON.parse(JSON.stringify(c.DataCaptureConfig)) as unknown } : {}),
+      },
+    };
+    const alarmIds: string[] = [];
+    for (const a of e.alarms) {
+      const id = logicalId(e.name, 'Alarm', a.AlarmName!);
+      alarmIds.push(id);
+      t.Resources[id] = {
+        Type: 'AWS::CloudWatch::Alarm',
+        Properties: {
+          AlarmName: a.AlarmName,
+          AlarmDescription: a.AlarmDescription,
+          Namespace: a.Namespace,
+          MetricName: a.MetricName,
+          Dimensions: a.Dimensions,
+          Statistic: a.Statistic,
+          Period: a.Period,
+          EvaluationPeriods: a.EvaluationPeriods,
+          Threshold: a.Threshold,
+          ComparisonOperator: a.ComparisonOperator,
+          TreatMissingData: a.TreatMissingData,
+        },
+      };
+    }
+    const endpointId = logicalId(e.name, 'Endpoint');
+    t.Resources[endpointId] = {
+      Type: 'AWS::SageMaker::Endpoint',
+      Properties: {
+        EndpointName: e.name,
+        EndpointConfigName: { 'Fn::GetAtt': [configId, 'EndpointConfigName'] },
+        ...(e.deploymentConfig ? { DeploymentConfig: JSON.parse(JSON.stringify(e.deploymentConfig)) as unknown } : {}),
+      },
+      ...(alarmIds.length > 0 ? { DependsOn: alarmIds } : {}),
+    };
+    for (const s of e.scaling) {
+      const targetId = logicalId(e.name, 'ScalableTarget', s.variant);
+      t.Resources[targetId] = {
+        Type: 'AWS::ApplicationAutoScaling::ScalableTarget',
+        Properties: {
+          ServiceNamespace: s.target.ServiceNamespace,
+          ScalableDimension: s.target.ScalableDimension,
+          ResourceId: { 'Fn::Sub': `endpoint/\${${endpointId}.EndpointName}/variant/${s.variant}` },
+          MinCapacity: s.target.MinCapacity,
+          MaxCapacity: s.target.MaxCapacity,
+        },
+      };
+      const p = s.policy.TargetTrackingScalingPolicyConfiguration!;
+      t.Resources[logicalId(e.name, 'ScalingPolicy', s.variant)] = {
+        Type: 'AWS::ApplicationAutoScaling::ScalingPolicy',
+        Properties: {
+          PolicyName: s.policy.PolicyName,
+          PolicyType: s.policy.PolicyType,
+          ScalingTargetId: { Ref: targetId },
+          TargetTrackingScalingPolicyConfiguration: {
+            TargetValue: p.TargetValue,
+            PredefinedMetricSpecification: { PredefinedMetricType: p.PredefinedMetricSpecification!.PredefinedMetricType },
+            ...(p.ScaleInCooldown !== undefined ? { ScaleInCooldown: p.ScaleInCooldown } : {}),
+            ...(p.ScaleOutCooldown !== undefined ? { ScaleOutCooldown: p.ScaleOutCooldown } : {}),
+          },
+        },
+      };
+    }
+    t.Outputs[logicalId(e.name, 'EndpointName')] = { Description: `Endpoint ${e.name}`, Value: { 'Fn::GetAtt': [endpointId, 'EndpointName'] } };
+  }
+  return t;
+}
+
+/** Writes the template as YAML (`.yaml`, `.yml`) or JSON (anything else). */
+export async function writeTemplate(file: string, template: CloudFormationTemplate): Promise<void> {
+  const ext = path.extname(file).toLowerCase();
+  let text: string;
+  if (ext === '.yaml' || ext === '.yml') {
+    const { stringify } = await import('yaml');
+    text = stringify(template, { aliasDuplicateObjects: false });
+  } else {
+    text = `${JSON.stringify(template, null, 2)}\n`;
+  }
+  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await fs.writeFile(file, text);
+}
