@@ -46,7 +46,8 @@ export function createDeployClients(target: ClientTarget, env: DeployEnvironment
   const s3Local = env.s3EndpointUrl !== undefined && isLoopback(env.s3EndpointUrl);
   const s3 = new S3Client({
     ...common,
-    ...(s3Local && !env.hasCredentials ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    // s3rver, the usual local S3, checks signatures against these default keys.
+    ...(s3Local && !env.hasCredentials ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
     ...(env.s3EndpointUrl !== undefined ? { endpoint: env.s3EndpointUrl, forcePathStyle: true } : {}),
   });
   const ecrClients = new Map<string, ECRClient>();

@@ -107,7 +107,7 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
       seen.add(id);
       const present = current.presentObjects.has(id);
       if (!present) uploads.push({ bucket: a.bucket, file: f });
-      items.push({ kind: 'archive', name: `s3://${id}`, action: present ? 'unchanged' : 'upload', detail: `${f.file}, ${f.bytes} bytes` });
+      items.push({ kind: 'archive', name: `s3://${id}`, action: present ? 'unchanged' : 'upload', detail: `${a.source}, ${f.bytes} bytes` });
     }
   }
   const createModels = desired.models.filter((m) => !current.existingModels.has(m.name));
