@@ -1,0 +1,124 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseEndpointFile } from '../local/endpoint-file/schema.js';
+import type { ContainerArtifact } from './artifacts.js';
+import { contentHash, desiredEndpoint, hashedName, type DesiredEndpoint } from './desired.js';
+import type { CurrentState } from './inspect.js';
+import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
+import { describeProgress } from './progress.js';
+
+const ROLE = 'arn:aws:iam::123456789012:role/R';
+
+function desired(variantA: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): { d: DesiredEndpoint; artifacts: ContainerArtifact[] } {
+  const cfg = parseEndpointFile(
+    {
+      endpoints: [
+        {
+          name: 'iris',
+          variants: [{ name: 'A', model: 'a', autoscaling: { minCapacity: 1, maxCapacity: 3, targetInvocationsPerInstance: 70 }, ...variantA }],
+          alarms: [{ name: 'iris-5xx', metric: 'Invocation5XXErrors', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanOrEqualToThreshold', periodSeconds: 60, evaluationPeriods: 1 }],
+          ...extra,
+        },
+      ],
+    },
+    (p) => `/m/${p}`,
+    () => Buffer.alloc(0),
+  );
+  const artifact: ContainerArtifact = { source: '/m/a', bucket: 'b', key: 'k/model.tar.gz', uri: 's3://b/k/model.tar.gz', files: [{ file: '/tmp/a.tar.gz', bytes: 10, sha256: 'x', key: 'k/model.tar.gz' }] };
+  return { d: desiredEndpoint(cfg.endpoints[0]!, { artifacts: new Map([['/m/a', artifact]]), role: ROLE, image: 'img:1' }), artifacts: [artifact] };
+}
+
+/** The state the services would report right after `d` was deployed. */
+function deployedState(d: DesiredEndpoint): CurrentState {
+  const s = d.scaling[0]!;
+  return {
+    presentObjects: new Set(['b/k/model.tar.gz']),
+    existingModels: new Set(d.models.map((m) => m.name)),
+    configExists: true,
+    endpoint: { status: 'InService', configName: d.config.name },
+    alarms: new Map(d.alarms.map((a) => [a.AlarmName!, { ...a, StateValue: 'OK' as const }])),
+    targets: new Map([[s.resourceId, { ...s.target, ServiceNamespace: 'sagemaker' as const, ResourceId: s.resourceId, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const, MinCapacity: 1, MaxCapacity: 3, RoleARN: 'r', CreationTime: new Date() }]]),
+    policies: new Map([[s.resourceId, [{ ...s.policy, PolicyARN: 'p', CreationTime: new Date() } as never]]]),
+  };
+}
+
+test('names are content hashes: the same definition gives the same name, any change a new one, within 63 characters', () => {
+  const a = desired().d;
+  const b = desired().d;
+  assert.equal(a.config.name, b.config.name);
+  assert.equal(a.models[0]!.name, b.models[0]!.name);
+  assert.match(a.models[0]!.name, /^iris-A-[0-9a-f]{10}$/);
+  const bigger = desired({ instanceCount: 2 }).d;
+  assert.equal(bigger.models[0]!.name, a.models[0]!.name, 'the model does not change with the instance count');
+  assert.notEqual(bigger.config.name, a.config.name, 'the config does');
+  assert.equal(contentHash({ b: 1, a: [1, { d: 2, c: 3 }] }), contentHash({ a: [1, { c: 3, d: 2 }], b: 1 }), 'key order does not matter');
+  const long = hashedName(`${'e'.repeat(60)}-${'v'.repeat(30)}`, 'abcdef0123');
+  assert.equal(long.length, 63);
+  assert.match(long, /^e+-abcdef0123$/);
+});
+
+test('a first deploy creates everything; a second with nothing changed plans nothing', () => {
+  const { d, artifacts } = desired();
+  const fresh = planEndpoint(d, artifacts, { presentObjects: new Set(), existingModels: new Set(), configExists: false, alarms: new Map(), targets: new Map(), policies: new Map() });
+  assert.deepEqual(fresh.items.map((i) => `${i.action} ${i.kind}`), ['upload archive', 'create model', 'create endpoint-config', 'create alarm', 'create endpoint', 'create scalable-target', 'create scaling-policy']);
+  assert.equal(fresh.endpoint, 'create');
+  const same = planEndpoint(d, artifacts, deployedState(d));
+  assert.ok(planIsEmpty(same), formatPlan(same));
+  assert.match(formatPlan(same), /no changes/);
+});
+
+test('an update deregisters autoscaling of a variant whose instance type changes, and cleans up the superseded config and model', () => {
+  const before = desired().d;
+  const { d, artifacts } = desired({ instanceType: 'ml.c5.xlarge', env: { X: 1 } });
+  const state: CurrentState = {
+    ...deployedState(before),
+    existingModels: new Set(),
+    configExists: false,
+    currentConfig: { name: before.config.name, variants: [{ name: 'A', modelName: before.models[0]!.name, instanceType: 'ml.m5.large' }] },
+  };
+  const plan = planEndpoint(d, artifacts, state);
+  assert.equal(plan.endpoint, 'update');
+  assert.deepEqual(plan.deregister, ['endpoint/iris/variant/A']);
+  assert.equal(plan.registerTargets.length, 1, 're-registered after the update');
+  assert.deepEqual(plan.cleanup, { configs: [before.config.name], models: [before.models[0]!.name] });
+  const lines = formatPlan(plan);
+  assert.match(lines, /delete\s+scalable-target\s+endpoint\/iris\/variant\/A\s+\(before the endpoint changes\)/);
+  assert.match(lines, /update\s+endpoint\s+iris\s+\(config iris-\w+ → iris-\w+; blue\/green, all at once\)/);
+});
+
+test('changed alarms and scaling are updates; a Failed endpoint is recreated; a busy one is refused', () => {
+  const { d, artifacts } = desired();
+  const state = deployedState(d);
+  const changed = desired({ autoscaling: { minCapacity: 1, maxCapacity: 5, targetInvocationsPerInstance: 40 } }, {
+    alarms: [{ name: 'iris-5xx', metric: 'Invocation5XXErrors', statistic: 'Sum', threshold: 5, comparison: 'GreaterThanOrEqualToThreshold', periodSeconds: 60, evaluationPeriods: 1 }],
+  }).d;
+  const plan = planEndpoint(changed, artifacts, state);
+  assert.deepEqual(plan.items.filter((i) => i.action !== 'unchanged').map((i) => `${i.action} ${i.kind}`), ['update alarm', 'update scalable-target', 'update scaling-policy']);
+  assert.equal(plan.endpoint, 'unchanged');
+  const failed = planEndpoint(d, artifacts, { ...state, endpoint: { status: 'Failed', configName: d.config.name, failureReason: 'ping failed' } });
+  assert.equal(failed.endpoint, 'recreate');
+  assert.match(formatPlan(failed), /was Failed \(ping failed\)/);
+  assert.throws(() => planEndpoint(d, artifacts, { ...state, endpoint: { status: 'Updating', configName: d.config.name } }), (e: Error & { code?: string }) => e.code === 'ERR_DEPLOY_FAILED' && /is Updating; wait/.test(e.message));
+});
+
+test('progress lines show each pending variant stage, bake time left and weights', () => {
+  const start = new Date(10_000);
+  const line = describeProgress(
+    {
+      $metadata: {},
+      EndpointName: 'iris',
+      EndpointStatus: 'Updating',
+      PendingDeploymentSummary: {
+        EndpointConfigName: 'c',
+        ProductionVariants: [{ VariantName: 'A', CurrentInstanceCount: 1, DesiredInstanceCount: 2, VariantStatus: [{ Status: 'Baking', StartTime: start, StatusMessage: '50% of traffic on the new fleet' }] }],
+      },
+    } as never,
+    30,
+    22_000,
+  );
+  assert.equal(line, 'iris: Updating | A Baking (bake time left 18 s): 50% of traffic on the new fleet, instances 1/2');
+  assert.equal(
+    describeProgress({ $metadata: {}, EndpointName: 'iris', EndpointStatus: 'InService', ProductionVariants: [{ VariantName: 'A', CurrentWeight: 1, CurrentInstanceCount: 2 }] } as never),
+    'iris: InService | A weight 1, instances 2',
+  );
+});

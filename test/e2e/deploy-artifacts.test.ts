@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { parseEndpointFile } from '../../src/local/endpoint-file/schema.js';
+import { objectExists, parseS3Prefix, prepareArtifacts, uploadFile } from '../../src/deploy/artifacts.js';
+import { startLocalS3 } from '../helpers/local-s3.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+test('artifacts: content-hash keys from smkit package archives, multi-model prefixes, HEAD before upload, multipart upload to a real local S3', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-artifacts-'));
+  const s3server = await startLocalS3(['artifacts']);
+  const s3 = new S3Client({ endpoint: s3server.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    await mkdir(path.join(dir, 'mme', 'v2'), { recursive: true });
+    await writeFile(path.join(dir, 'mme', 'a.tar.gz'), Buffer.alloc(300_000, 7));
+    await writeFile(path.join(dir, 'mme', 'v2', 'b.tar.gz'), Buffer.from('b'));
+    const cfg = parseEndpointFile(
+      { endpoints: [{ name: 'e', variants: [{ name: 'A', model: 'iris' }, { name: 'B', model: 'iris' }, { name: 'M', model: 'mme', mode: 'MultiModel' }] }] },
+      (p) => path.join(dir, p),
+      () => Buffer.alloc(0),
+    );
+    const work = path.join(dir, 'work');
+    await mkdir(work);
+    const lines: string[] = [];
+    const artifacts = await prepareArtifacts(cfg.endpoints, 's3://artifacts/deploy/', work, (l) => lines.push(l));
+    assert.equal(artifacts.size, 2, 'one entry per distinct model path');
+    const iris = artifacts.get(path.join(dir, 'iris'))!;
+    const archive = await readFile(iris.files[0]!.file);
+    assert.equal(iris.key, `deploy/${createHash('sha256').update(archive).digest('hex')}/model.tar.gz`);
+    const again = await prepareArtifacts(cfg.endpoints, 's3://artifacts/deploy/', work, () => undefined);
+    assert.equal(again.get(path.join(dir, 'iris'))!.key, iris.key, 'packaging is deterministic: the same folder gives the same key');
+    const mme = artifacts.get(path.join(dir, 'mme'))!;
+    assert.match(mme.uri, /^s3:\/\/artifacts\/deploy\/mme-[0-9a-f]{64}\/$/);
+    assert.deepEqual(mme.files.map((f) => f.key.slice(mme.key.length)), ['a.tar.gz', 'v2/b.tar.gz']);
+
+    assert.equal(await objectExists(s3, 'artifacts', iris.key), false);
+    await uploadFile(s3, 'artifacts', iris.files[0]!, (l) => lines.push(l));
+    assert.equal(await objectExists(s3, 'artifacts', iris.key), true);
+    const big = mme.files[0]!;
+    const progress: string[] = [];
+    await uploadFile(s3, 'artifacts', big, (l) => progress.push(l), 100_000);
+    assert.ok(progress.some((l) => /uploading .*a\.tar\.gz: .* \(100%\)/.test(l)), progress.join('\n'));
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'artifacts', Key: big.key }));
+    assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), Buffer.alloc(300_000, 7), 'the parts reassemble the file');
+    assert.deepEqual(parseS3Prefix('s3://b'), { bucket: 'b', prefix: '' });
+    assert.deepEqual(parseS3Prefix('s3://b/p'), { bucket: 'b', prefix: 'p/' });
+  } finally {
+    s3.destroy();
+    await s3server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
