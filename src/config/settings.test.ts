@@ -33,7 +33,8 @@ test('environment values are read and SM_MODEL_DIR follows SAGEMAKER_BASE_DIR', 
       SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: 'text/csv',
       SAGEMAKER_PROGRAM: 'main.py',
       SAGEMAKER_CONTAINER_LOG_LEVEL: '30',
-      SAGEMAKER_BATCH: 'true',
+      SMKIT_BATCH_MAX_SIZE: '32',
+      SMKIT_BATCH_MAX_DELAY_MS: '2.5',
       SAGEMAKER_BATCH_STRATEGY: 'single_record',
       SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '3',
     },
@@ -49,7 +50,8 @@ test('environment values are read and SM_MODEL_DIR follows SAGEMAKER_BASE_DIR', 
   assert.equal(s.defaultAccept, 'text/csv');
   assert.equal(s.program, 'main');
   assert.equal(s.logLevel, 'warn');
-  assert.equal(s.batch, true);
+  assert.equal(s.batchMaxSize, 32);
+  assert.equal(s.batchMaxDelayMs, 2.5);
   assert.equal(s.batchStrategy, 'SINGLE_RECORD');
   assert.equal(s.maxConcurrentTransforms, 3);
 });
@@ -70,7 +72,8 @@ for (const [name, value] of [
   ['SAGEMAKER_SAFE_PORT_RANGE', '2000-1000'],
   ['SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT', 'json'],
   ['SAGEMAKER_CONTAINER_LOG_LEVEL', 'LOUD'],
-  ['SAGEMAKER_BATCH', 'maybe'],
+  ['SMKIT_BATCH_MAX_SIZE', '0'],
+  ['SMKIT_BATCH_MAX_DELAY_MS', '-1'],
   ['SAGEMAKER_BATCH_STRATEGY', 'ALL'],
   ['SMKIT_DEVICE', 'tpu'],
   ['SAGEMAKER_PROGRAM', '../evil'],

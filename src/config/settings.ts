@@ -51,8 +51,6 @@ export interface Settings {
   readonly logFormat: LogFormat;
   /** `SAGEMAKER_STARTUP_TIMEOUT`, seconds allowed for model load before start-up fails. @defaultValue 600 */
   readonly startupTimeoutSeconds: number;
-  /** `SAGEMAKER_BATCH`: running as a batch transform container. @defaultValue false */
-  readonly batch: boolean;
   /** `SAGEMAKER_BATCH_STRATEGY`. @defaultValue `MULTI_RECORD` */
   readonly batchStrategy: BatchStrategy;
   /** `SAGEMAKER_MAX_CONCURRENT_TRANSFORMS`. @defaultValue workers */
@@ -65,6 +63,16 @@ export interface Settings {
   readonly intraOpThreads: number;
   /** `SMKIT_WORKER_CONCURRENCY`: requests one worker runs at once (async runtimes overlap I/O). @defaultValue 4 */
   readonly workerConcurrency: number;
+  /**
+   * `SMKIT_BATCH_MAX_SIZE`: most concurrent requests one model run takes (dynamic batching); 1 turns
+   * batching off. A pipeline file's predict step may set its own (`batching: { maxSize }`). @defaultValue 1
+   */
+  readonly batchMaxSize: number;
+  /**
+   * `SMKIT_BATCH_MAX_DELAY_MS`: how long a batch that formed while the model was busy may wait for
+   * more requests once the model is free. A request that finds the model idle never waits. @defaultValue 0
+   */
+  readonly batchMaxDelayMs: number;
   /** `SMKIT_INSTALL_CODE_DEPS`: `auto` installs `code/package.json` deps at start when `code/node_modules` is absent; `never` skips. @defaultValue `auto` */
   readonly installCodeDeps: 'auto' | 'never';
   /** `SMKIT_TFJS_BACKEND`: force a TF.js backend (`tensorflow`, `wasm`, `cpu`); `auto` picks the best present. @defaultValue `auto` */
@@ -266,13 +274,14 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     logLevel: readLogLevel(env),
     logFormat: readLogFormat(env, overrides.logFormat, overrides.terminal),
     startupTimeoutSeconds: readNumber(env, 'SAGEMAKER_STARTUP_TIMEOUT', 600, 1, 86400),
-    batch: readBool(env, 'SAGEMAKER_BATCH', false),
     batchStrategy: readEnum(env, 'SAGEMAKER_BATCH_STRATEGY', 'MULTI_RECORD', ['SINGLE_RECORD', 'MULTI_RECORD'] as const),
     maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', workers, 1, 1024),
     debug: readBool(env, 'SMKIT_DEBUG', false),
     devices,
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),
     workerConcurrency: readInt(env, 'SMKIT_WORKER_CONCURRENCY', 4, 1, 1024),
+    batchMaxSize: readInt(env, 'SMKIT_BATCH_MAX_SIZE', 1, 1, 4096),
+    batchMaxDelayMs: readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000),
     installCodeDeps: readEnum(env, 'SMKIT_INSTALL_CODE_DEPS', 'auto', ['auto', 'never'] as const),
     tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     shutdownGraceSeconds: readNumber(env, 'SMKIT_SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),

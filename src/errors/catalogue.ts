@@ -32,6 +32,7 @@ export const ERROR_CATALOGUE = {
   // --- model loading and runtimes ---
   ERR_MODEL_LOAD: { status: 503, summary: 'The model directory could not be loaded.' },
   ERR_MODEL_DIR: { status: 500, summary: 'The model directory is missing or its contents are ambiguous.' },
+  ERR_MODEL_NOT_FOUND: { status: 500, summary: 'The model directory holds no model any runtime recognises (and no pipeline file).' },
   ERR_RUNTIME_UNAVAILABLE: { status: 500, summary: 'The runtime or backend a model needs is not installed.' },
   ERR_RUNTIME_ALREADY_REGISTERED: { status: 500, summary: 'A runtime name is registered twice.' },
   ERR_INPUT_MISMATCH: { status: 400, summary: 'Inputs do not match the model (names, count, shape or dtype).' },

@@ -3,20 +3,22 @@ import type { InvocationContext, Logger, SageMakerHeaders } from '../core/contex
 import { UNNAMED } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
-import { createDefaultCodecs } from '../codecs/defaults.js';
 import { negotiateAccept } from '../codecs/negotiate.js';
 import { decodeJsonValue } from '../codecs/json.js';
 import { decodeFormParts, type FormPart } from '../codecs/multipart.js';
-import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import type { ModelRuntime, RuntimeOptions } from '../runtimes/runtime.js';
 import { readPipelineFile } from '../pipeline/pipeline-file.js';
 import { Pipeline, buildDefaultPipeline, buildPipeline } from '../pipeline/pipeline.js';
 import { isTensor, isTensorMap } from '../codecs/tensor-map.js';
+import { BatchedRuntime } from '../batching/batched-runtime.js';
 import type { StepData } from '../pipeline/step.js';
 import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
 import { toUserError } from './user-error.js';
 import { checkSignatureName } from './signature.js';
 import { withProtocolError } from '../codecs/protocol-error.js';
+import { createDefaultRegistries, type EngineRegistries } from './registries.js';
+import { NO_BATCHING, type BatchingOptions } from '../batching/adaptive-batcher.js';
+import { createBatchPredictor, type BatchPredictor } from './batch-predict.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
 export interface EngineOptions {
@@ -28,10 +30,19 @@ export interface EngineOptions {
   /** `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`. */
   readonly defaultAccept: string;
   readonly runtime: Omit<RuntimeOptions, 'log'>;
+  /** Dynamic batching (`SMKIT_BATCH_MAX_SIZE`, `SMKIT_BATCH_MAX_DELAY_MS`); off when absent. */
+  readonly batching?: BatchingOptions;
   readonly log: Logger;
   /** `SMKIT_MAX_DECODED_MB` in bytes: the most one request's decoded inputs may take. @defaultValue unbounded */
   readonly maxDecodedBytes?: number;
+  /** Told the size of every batched run (a predict step's name, or `predictBatchFn`), for `/metrics`. */
+  readonly observeBatch?: (step: string, size: number) => void;
+  /** Codecs, runtimes and step kinds to use; smkit's defaults when absent. */
+  readonly registries?: EngineRegistries;
 }
+
+/** The parts of {@link EngineOptions} that can cross a thread boundary (no functions, no registries). */
+export type EngineData = Omit<EngineOptions, 'log' | 'observeBatch' | 'registries'>;
 
 /** One invocation, as the HTTP front hands it over. */
 export interface InvocationRequest {
@@ -80,6 +91,8 @@ export interface EngineDescription {
   runtimes: { name: string; backend: string; inputs: string[]; outputs: string[] }[];
   /** True when user code reads raw bodies (inputFn/transformFn): the front must not parse multipart. */
   rawBodies: boolean;
+  /** The largest batch any model run of this engine takes (1 when batching is off). */
+  maxBatchSize: number;
 }
 
 function isDecodedRequest(v: unknown): v is DecodedRequest {
@@ -101,6 +114,7 @@ export class InferenceEngine {
     private readonly model: unknown,
     private readonly codecs: CodecRegistry,
     private readonly pipelineFile: string | undefined,
+    private readonly batchPredict: BatchPredictor | undefined,
   ) {
     this.encodable = codecs.encodableTypes();
   }
@@ -110,15 +124,18 @@ export class InferenceEngine {
   /** Loads the handler module and the model (user `modelFn`, pipeline file, or the single model). */
   static async load(options: EngineOptions): Promise<InferenceEngine> {
     const hooks = await loadHandlerHooks(options.codeDir, options.program);
-    const runtimes = createDefaultRuntimes();
+    const registries = options.registries ?? createDefaultRegistries();
+    const batching = options.batching ?? NO_BATCHING;
     const pipelineSpec = readPipelineFile(options.modelDir);
     const stepEnv = {
       modelDir: options.modelDir,
       codeDir: options.codeDir,
-      runtimes,
+      runtimes: registries.runtimes,
       runtimeOptions: { ...options.runtime, log: options.log },
+      batching,
+      observeBatch: options.observeBatch,
     };
-    const loadDefault = async (): Promise<Pipeline> => (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv) : buildDefaultPipeline(stepEnv));
+    const loadDefault = async (): Promise<Pipeline> => (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv, registries.steps) : buildDefaultPipeline(stepEnv));
     let model: unknown;
     const ctx: LoadContext = { modelDir: options.modelDir, log: options.log, loadDefaultModel: loadDefault };
     const loadHook = async (name: string, fn: () => unknown): Promise<unknown> => {
@@ -137,13 +154,17 @@ export class InferenceEngine {
         model = await loadDefault();
       } catch (err) {
         // A handler that does all the work itself may not need a model file at all.
-        const selfSufficient = hooks.transformFn || hooks.predictFn;
-        if (!(selfSufficient && err instanceof ToolkitError && err.code === 'ERR_MODEL_DIR' && err.message.startsWith('no model found'))) throw err;
+        const selfSufficient = hooks.transformFn || hooks.predictFn || hooks.predictBatchFn;
+        if (!(selfSufficient && err instanceof ToolkitError && err.code === 'ERR_MODEL_NOT_FOUND')) throw err;
         options.log.info({ handler: hooks.file }, 'no model file found; the handler module provides prediction');
       }
     }
     if (hooks.modelWarmupFn) await loadHook('modelWarmupFn', () => hooks.modelWarmupFn!(options.modelDir, model, ctx));
-    return new InferenceEngine(options, hooks, model, createDefaultCodecs(), pipelineSpec?.file);
+    const observe = options.observeBatch;
+    const batchPredict = hooks.predictBatchFn
+      ? createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (size) => observe('predictBatchFn', size) : undefined)
+      : undefined;
+    return new InferenceEngine(options, hooks, model, registries.codecs, pipelineSpec?.file, batchPredict);
   }
 
   /** Facts for `/ping` details and start-up logs. */
@@ -155,7 +176,14 @@ export class InferenceEngine {
       hooks: Object.keys(this.hooks).filter((k) => k !== 'file'),
       runtimes: runtimes.map((r) => ({ name: r.name, backend: r.backend, inputs: r.inputs.map((s) => s.name), outputs: r.outputs.map((s) => s.name) })),
       rawBodies: !!(this.hooks.inputFn || this.hooks.transformFn),
+      maxBatchSize: this.maxBatchSize(),
     };
+  }
+
+  private maxBatchSize(): number {
+    const sizes = [this.batchPredict?.maxSize ?? 1];
+    if (this.model instanceof Pipeline) for (const r of this.model.runtimes) sizes.push(r instanceof BatchedRuntime ? r.maxSize : 1);
+    return Math.max(...sizes);
   }
 
   /** Runs one invocation. Throws `ToolkitError`s carrying the HTTP status for the client. */
@@ -193,7 +221,11 @@ export class InferenceEngine {
     } else {
       const input = h.inputFn ? await this.user('inputFn', () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
       try {
-        const prediction = h.predictFn ? await this.user('predictFn', () => h.predictFn!(input, this.model, ctx)) : await this.predict(input, ctx);
+        const prediction = this.batchPredict
+          ? await this.user('predictBatchFn', () => this.batchPredict!.predict(input, ctx))
+          : h.predictFn
+            ? await this.user('predictFn', () => h.predictFn!(input, this.model, ctx))
+            : await this.predict(input, ctx);
         output = h.outputFn ? await this.user('outputFn', () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
       } catch (err) {
         throw withProtocolError(err, isDecodedRequest(input) ? input.form : undefined);

@@ -14,6 +14,13 @@ export type ModelWarmupFn = (modelDir: string, model: unknown, context: LoadCont
 export type InputFn = (body: Buffer, contentType: string, context: InvocationContext) => unknown;
 /** `predictFn(input, model, context)`: runs the model. */
 export type PredictFn = (input: unknown, model: unknown, context: InvocationContext) => unknown;
+/**
+ * `predictBatchFn(inputs, model, contexts)`: runs the model on several requests at once (dynamic
+ * batching, `SMKIT_BATCH_MAX_SIZE`). `inputs[i]` is what `inputFn` (or the default decoder) made of
+ * request `i`, `contexts[i]` its context; it returns one prediction per input, in order. An `Error`
+ * in place of a prediction fails only that request. Used instead of `predictFn` when exported.
+ */
+export type PredictBatchFn = (inputs: unknown[], model: unknown, contexts: InvocationContext[]) => unknown[] | Promise<unknown[]>;
 /** `outputFn(prediction, accept, context)`: returns a Buffer, a string, or `{ body, contentType }`. */
 export type OutputFn = (prediction: unknown, accept: string, context: InvocationContext) => unknown;
 /** `transformFn(model, body, contentType, accept, context)`: does all of input → predict → output. */
@@ -34,6 +41,7 @@ export interface HandlerHooks {
   modelWarmupFn?: ModelWarmupFn;
   inputFn?: InputFn;
   predictFn?: PredictFn;
+  predictBatchFn?: PredictBatchFn;
   outputFn?: OutputFn;
   transformFn?: TransformFn;
   /** Where the module was loaded from, when there was one. */
@@ -46,6 +54,7 @@ const HOOK_NAMES = {
   modelWarmupFn: ['modelWarmupFn', 'model_warmup_fn'],
   inputFn: ['inputFn', 'input_fn'],
   predictFn: ['predictFn', 'predict_fn'],
+  predictBatchFn: ['predictBatchFn', 'predict_batch_fn'],
   outputFn: ['outputFn', 'output_fn'],
   transformFn: ['transformFn', 'transform_fn'],
 } as const;
@@ -73,7 +82,7 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
     }
   }
   if (hooks.transformFn) {
-    const clash = (['inputFn', 'predictFn', 'outputFn'] as const).filter((k) => hooks[k]);
+    const clash = (['inputFn', 'predictFn', 'predictBatchFn', 'outputFn'] as const).filter((k) => hooks[k]);
     if (clash.length) {
       throw new ToolkitError(
         'ERR_HANDLER_CONFLICT',

@@ -5,13 +5,13 @@ import type { PipelineSpec } from './pipeline-file.js';
 import type { Step, StepBuildEnv, StepData } from './step.js';
 import { tensorSteps } from './steps/tensor-ops.js';
 import { visionSteps } from './steps/vision.js';
-import { predictStep, runtimeStep } from './steps/predict.js';
+import { batchedRuntime, predictStep, runtimeStep } from './steps/predict.js';
 import { customStep } from './steps/custom.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
 
 /** Every built-in step kind: tensor steps, vision steps, `predict` and `custom`. */
 export function createDefaultSteps(): StepRegistry {
-  return new StepRegistry().registerAll(tensorSteps).registerAll(visionSteps).register('predict', predictStep).register('custom', customStep);
+  return new StepRegistry().registerAll(tensorSteps).registerAll(visionSteps).register('predict', predictStep).register('custom', customStep, { runsUserCode: true });
 }
 
 /** A built pipeline: steps in order, run with per-step timing. */
@@ -69,5 +69,6 @@ export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 
 export async function buildDefaultPipeline(env: Omit<StepBuildEnv, 'stage' | 'name'>): Promise<Pipeline> {
   const { factory, modelPath } = await env.runtimes.detect(env.modelDir);
   const runtime = await factory.load(modelPath, env.runtimeOptions);
-  return new Pipeline([runtimeStep(`predict:${factory.name}`, runtime)]);
+  const name = `predict:${factory.name}`;
+  return new Pipeline([runtimeStep(name, batchedRuntime(runtime, env, name))]);
 }

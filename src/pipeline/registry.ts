@@ -1,17 +1,33 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import type { StepBuilder } from './step.js';
 
+/** What the server needs to know about a step kind besides how to build it. */
+export interface StepTraits {
+  /**
+   * The step runs code from the model's `code/` directory (custom steps), which may hold the JS
+   * thread for any time: such pipelines always run in an inference thread.
+   */
+  readonly runsUserCode?: boolean;
+}
+
 /** Step builders by kind (`softmax`, `resize`, `predict`, ...). Duplicate kinds are refused. */
 export class StepRegistry {
   readonly #builders = new Map<string, StepBuilder>();
+  readonly #traits = new Map<string, StepTraits>();
 
   /** Adds a step kind. Throws when `kind` is already registered. */
-  register(kind: string, builder: StepBuilder): this {
+  register(kind: string, builder: StepBuilder, traits: StepTraits = {}): this {
     if (this.#builders.has(kind)) {
       throw new ToolkitError('ERR_PIPELINE_INVALID', `pipeline step kind "${kind}" is already registered`);
     }
     this.#builders.set(kind, builder);
+    this.#traits.set(kind, traits);
     return this;
+  }
+
+  /** The traits `kind` was registered with (unknown kinds: none). */
+  traits(kind: string): StepTraits {
+    return this.#traits.get(kind) ?? {};
   }
 
   /** Adds every builder of a table (`{ kind: builder }`). */

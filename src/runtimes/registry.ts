@@ -29,7 +29,7 @@ export class RuntimeRegistry {
   }
 
   /**
-   * Finds the one runtime whose model is in `dir`. Throws `ERR_MODEL_DIR` when none is found, or
+   * Finds the one runtime whose model is in `dir`. Throws `ERR_MODEL_NOT_FOUND` when none is found, and `ERR_MODEL_DIR`
    * when models of several runtimes are present (a pipeline file must then say which to use).
    */
   async detect(dir: string): Promise<{ factory: RuntimeFactory; modelPath: string }> {
@@ -41,7 +41,7 @@ export class RuntimeRegistry {
     if (found.length === 1) return found[0]!;
     if (found.length === 0) {
       throw new ToolkitError(
-        'ERR_MODEL_DIR',
+        'ERR_MODEL_NOT_FOUND',
         `no model found in ${dir}: expected model.onnx (or one *.onnx), a TF.js model.json, or a TensorFlow saved_model.pb; or add a pipeline file (pipeline.yaml) that names the model`,
       );
     }

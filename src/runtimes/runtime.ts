@@ -49,6 +49,12 @@ export interface RuntimeFactory {
   /** Runtime name used in pipeline files (`runtime: onnx`). */
   readonly name: string;
   /**
+   * Whether the model computes on the calling JS thread (TF.js WASM/CPU kernels) rather than on
+   * native threads of its own (ONNX Runtime). The server runs models that do not inline on the HTTP
+   * thread for small requests; the others always run in an inference thread. Absent means true.
+   */
+  readonly computesOnJsThread?: boolean;
+  /**
    * Finds this runtime's model in a directory (or accepts a file path). Returns the path to load,
    * or undefined when the directory holds no model of this kind. Throws `ERR_MODEL_DIR` when the
    * choice is ambiguous.

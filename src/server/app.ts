@@ -9,7 +9,7 @@ import { readSageMakerHeaders, SAGEMAKER_HEADERS } from '../core/sagemaker-heade
 import { parseMediaType } from '../codecs/media-type.js';
 import type { FormPart } from '../codecs/multipart.js';
 import { createFormPartsParser } from './multipart.js';
-import type { InferenceBackend } from './inference-worker.js';
+import type { InferenceBackend } from './inference-backend.js';
 import { validateLoadRequest, type ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
 import { readBody, type BodyLimits } from './body-reader.js';

@@ -7,11 +7,14 @@ import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { ModelStore } from './model-store.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type MetricsSink } from './metrics.js';
 import { ClusterModelManager } from './mme-cluster.js';
 import { createApp } from './app.js';
-import { InferenceWorker, type InferenceBackend } from './inference-worker.js';
+import { InferenceWorker } from './inference-worker.js';
+import type { InferenceBackend } from './inference-backend.js';
 import { InProcessBackend } from './in-process-backend.js';
+import { SizeRoutedBackend } from './size-routed-backend.js';
+import { createDefaultRegistries } from '../handlers/registries.js';
 import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
@@ -51,18 +54,28 @@ function onMetricsResponse(msg: { type?: string; id?: number; text?: string }): 
   return true;
 }
 
-/** The backend for one model directory: inline when nothing can hold the event loop, else a thread. */
-function createBackend(settings: Settings, thread: InferenceThreadData, log: SmkitLogger): InferenceBackend {
+/**
+ * The backend for one model directory: `SMKIT_INFERENCE_MODE` forces the thread or the HTTP thread;
+ * `auto` serves small requests inline when the model allows it and everything else in a thread.
+ */
+function createBackend(settings: Settings, thread: InferenceThreadData, log: SmkitLogger, model = 'model'): InferenceBackend {
+  const registries = createDefaultRegistries();
+  const observeBatch = (step: string, size: number) => metrics?.observeBatch(model, step, size);
+  const inline = () => new InProcessBackend({ ...thread.engine, log, registries, observeBatch }, log);
+  const worker = () => new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch);
+  if (settings.inferenceMode === 'inline') return inline();
+  if (settings.inferenceMode === 'thread') return worker();
   const { engine } = thread;
-  const mode = chooseInferenceMode(settings.inferenceMode, engine.modelDir, engine.codeDir, engine.program);
-  log.debug({ model: engine.modelDir, ...mode }, 'inference mode');
-  return mode.mode === 'inline'
-    ? new InProcessBackend({ ...engine, log }, log)
-    : new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log);
+  const mode = chooseInferenceMode('auto', engine.modelDir, engine.codeDir, engine.program, registries);
+  return new SizeRoutedBackend({ mode, inline, thread: worker, log });
 }
+
+/** This process's metrics (undefined when SMKIT_METRICS=false); batch sizes are recorded here. */
+let metrics: MetricsSink | undefined;
 
 async function run(config: WorkerConfig): Promise<void> {
   const { settings } = config;
+  metrics = settings.metrics ? createMetrics(() => askPrimaryForMetrics()) : undefined;
   const log = createLogger(settings.logLevel, { worker: config.thread.workerIndex }, settings.logFormat);
   let backend: InferenceBackend | undefined;
   let models: ClusterModelManager | undefined;
@@ -70,7 +83,7 @@ async function run(config: WorkerConfig): Promise<void> {
   if (settings.multiModel) {
     // Each model gets the serving settings with its own directory (its code/ holds its handler).
     store = new ModelStore((name, url) =>
-      createBackend(settings, { ...config.thread, engine: { ...config.thread.engine, modelDir: url, codeDir: path.join(url, 'code') } }, log.child({ model: name })),
+      createBackend(settings, { ...config.thread, engine: { ...config.thread.engine, modelDir: url, codeDir: path.join(url, 'code') } }, log.child({ model: name }), name),
     );
     models = new ClusterModelManager(store, (msg) => process.send?.(msg));
     for (const [name, url] of config.models) {
@@ -80,7 +93,6 @@ async function run(config: WorkerConfig): Promise<void> {
     backend = createBackend(settings, config.thread, log);
   }
   let draining = false;
-  const metrics = settings.metrics ? createMetrics(() => askPrimaryForMetrics()) : undefined;
   const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining });
   const server: Server = createServer(app);
   // The primary checked the port; if another process took it since, exit with a code the primary

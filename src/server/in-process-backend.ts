@@ -1,7 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import type { SmkitLogger } from '../logging/logger.js';
 import { InferenceEngine, type EngineOptions, type EngineDescription, type InvocationRequest, type InvocationResponse } from '../handlers/engine.js';
-import type { BackendState, InferenceBackend } from './inference-worker.js';
+import type { BackendState, InferenceBackend } from './inference-backend.js';
 
 /**
  * Runs the engine on the calling thread: no thread hop per request. `smkit serve` uses it for

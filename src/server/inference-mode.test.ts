@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chooseInferenceMode } from './inference-mode.js';
+import { createDefaultRegistries } from '../handlers/registries.js';
 
 function dir(files: Record<string, string>): string {
   const d = mkdtempSync(path.join(os.tmpdir(), 'smkit-mode-'));
@@ -14,23 +15,37 @@ function dir(files: Record<string, string>): string {
   return d;
 }
 
-const choose = (d: string, requested: 'auto' | 'thread' | 'inline' = 'auto') => chooseInferenceMode(requested, d, path.join(d, 'code'), 'inference').mode;
+const registries = createDefaultRegistries();
+const choose = async (d: string, requested: 'auto' | 'thread' | 'inline' = 'auto') => (await chooseInferenceMode(requested, d, path.join(d, 'code'), 'inference', registries)).mode;
 
-test('an ONNX model with no user code runs inline', () => {
-  assert.equal(choose(dir({ 'model.onnx': 'x' })), 'inline');
-  assert.equal(choose(dir({ 'a.onnx': 'x', 'b.onnx': 'y', 'pipeline.yaml': 'predict:\n  - model: a.onnx\n  - model: b.onnx\n' })), 'inline');
+test('an ONNX model with no user code runs inline', async () => {
+  assert.equal(await choose(dir({ 'model.onnx': 'x' })), 'inline');
+  assert.equal(await choose(dir({ 'a.onnx': 'x', 'b.onnx': 'y', 'pipeline.yaml': 'predict:\n  - model: a.onnx\n  - model: b.onnx\n' })), 'inline');
 });
 
-test('user code, custom steps, TF.js models and invalid files run in a thread', () => {
-  assert.equal(choose(dir({ 'model.onnx': 'x', 'code/inference.mjs': 'export {}' })), 'thread');
-  assert.equal(choose(dir({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\npostprocess:\n  - custom: { module: s.mjs }\n' })), 'thread');
-  assert.equal(choose(dir({ 'model.json': '{}' })), 'thread');
-  assert.equal(choose(dir({ 'm.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: tfjs/model.json\n' })), 'thread');
-  assert.equal(choose(dir({ 'pipeline.yaml': 'predict: [' })), 'thread');
-  assert.equal(choose('/does/not/exist'), 'thread');
+test('user code, custom steps, TF.js models and invalid files run in a thread', async () => {
+  assert.equal(await choose(dir({ 'model.onnx': 'x', 'code/inference.mjs': 'export {}' })), 'thread');
+  assert.equal(await choose(dir({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\npostprocess:\n  - custom: { module: s.mjs }\n' })), 'thread');
+  assert.equal(await choose(dir({ 'model.json': '{}' })), 'thread');
+  assert.equal(await choose(dir({ 'm.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: tfjs/model.json\n' })), 'thread');
+  assert.equal(await choose(dir({ 'pipeline.yaml': 'predict: [' })), 'thread');
+  assert.equal(await choose('/does/not/exist'), 'thread');
 });
 
-test('SMKIT_INFERENCE_MODE forces the mode', () => {
-  assert.equal(choose(dir({ 'model.onnx': 'x' }), 'thread'), 'thread');
-  assert.equal(choose(dir({ 'code/inference.mjs': '' }), 'inline'), 'inline');
+test('the runtime registry decides, not file names: a runtime flagged as computing on the JS thread runs in a thread', async () => {
+  const { RuntimeRegistry } = await import('../runtimes/registry.js');
+  const { onnxRuntimeFactory } = await import('../runtimes/onnx/factory.js');
+  const onJsThread = new RuntimeRegistry().register({ ...onnxRuntimeFactory, computesOnJsThread: true });
+  const d = dir({ 'model.onnx': 'x' });
+  assert.equal((await chooseInferenceMode('auto', d, path.join(d, 'code'), 'inference', { ...registries, runtimes: onJsThread })).mode, 'thread');
+  const steps = registries.steps;
+  const userCodeSteps = new (steps.constructor as typeof import('../pipeline/registry.js').StepRegistry)().register('scale', () => ({ name: 's', stage: 'preprocess', run: (x) => x }), { runsUserCode: true });
+  const piped = dir({ 'model.onnx': 'x', 'pipeline.yaml': 'preprocess:\n  - scale: {}\npredict:\n  - model: model.onnx\n' });
+  assert.equal((await chooseInferenceMode('auto', piped, path.join(piped, 'code'), 'inference', { ...registries, steps: userCodeSteps })).mode, 'thread');
+  assert.equal(await choose(piped), 'inline');
+});
+
+test('SMKIT_INFERENCE_MODE forces the mode', async () => {
+  assert.equal(await choose(dir({ 'model.onnx': 'x' }), 'thread'), 'thread');
+  assert.equal(await choose(dir({ 'code/inference.mjs': '' }), 'inline'), 'inline');
 });

@@ -1,37 +1,52 @@
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { findHandlerModule } from '../handlers/user-module.js';
 import { readPipelineFile } from '../pipeline/pipeline-file.js';
+import { resolveInside } from '../pipeline/steps/predict.js';
+import type { EngineRegistries } from '../handlers/registries.js';
+import type { RuntimeFactory } from '../runtimes/runtime.js';
 
 /** Why a model directory needs (or does not need) an inference thread. */
 export interface InferenceModeChoice {
+  /** `inline`: small requests may run on the HTTP thread (large ones still go to a thread). */
   mode: 'inline' | 'thread';
   reason: string;
 }
 
 /**
- * Decides where invocations run. Inline (on the HTTP thread) saves a thread hop per request, but is
- * only safe when nothing can hold the event loop for long: no user handler module, no custom
- * steps, and only ONNX models (ONNX Runtime runs kernels on its own threads; TF.js's WASM and CPU
- * backends compute on the JS thread). Anything else runs in a thread so `/ping` always answers.
+ * Decides where invocations may run. Inline (on the HTTP thread) saves a thread hop per request, but
+ * is only safe when nothing can hold the event loop for long: no user handler module, no step kind
+ * that runs user code, and only runtimes that compute off the JS thread (each runtime says so in the
+ * registry: `computesOnJsThread`). Anything else runs in a thread so `/ping` always answers.
  */
-export function chooseInferenceMode(requested: 'auto' | 'thread' | 'inline', modelDir: string, codeDir: string, program: string): InferenceModeChoice {
+export async function chooseInferenceMode(
+  requested: 'auto' | 'thread' | 'inline',
+  modelDir: string,
+  codeDir: string,
+  program: string,
+  registries: Pick<EngineRegistries, 'runtimes' | 'steps'>,
+): Promise<InferenceModeChoice> {
   if (requested !== 'auto') return { mode: requested, reason: 'SMKIT_INFERENCE_MODE' };
   if (!existsSync(modelDir)) return { mode: 'thread', reason: 'no model directory yet' };
   if (findHandlerModule(codeDir, program)) return { mode: 'thread', reason: 'a handler module runs user code' };
-  let spec;
+  const offThread = (f: RuntimeFactory) => f.computesOnJsThread === false;
   try {
-    spec = readPipelineFile(modelDir);
+    const spec = readPipelineFile(modelDir);
+    if (!spec) {
+      const { factory } = await registries.runtimes.detect(modelDir);
+      return offThread(factory) ? { mode: 'inline', reason: `${factory.name} computes off the JS thread` } : { mode: 'thread', reason: `${factory.name} computes on the JS thread` };
+    }
+    for (const step of spec.steps) {
+      if (registries.steps.traits(step.kind).runsUserCode) return { mode: 'thread', reason: `the pipeline runs user code (${step.name})` };
+      if (step.kind !== 'predict') continue;
+      const named = step.options['runtime'];
+      const factory =
+        named !== undefined
+          ? registries.runtimes.get(String(named))
+          : (await registries.runtimes.detect(resolveInside(modelDir, String(step.options['model']), step.name))).factory;
+      if (!offThread(factory)) return { mode: 'thread', reason: `${step.name} runs ${factory.name}, which computes on the JS thread` };
+    }
+    return { mode: 'inline', reason: 'every model computes off the JS thread and no user code runs' };
   } catch {
-    return { mode: 'thread', reason: 'the pipeline file is invalid (the load reports why)' };
+    return { mode: 'thread', reason: 'the model directory or pipeline file is invalid (the load reports why)' };
   }
-  if (spec) {
-    if (spec.steps.some((s) => s.kind === 'custom')) return { mode: 'thread', reason: 'the pipeline runs custom steps' };
-    const models = spec.steps.filter((s) => s.kind === 'predict');
-    const allOnnx = models.every((s) => String(s.options['model']).toLowerCase().endsWith('.onnx') && (s.options['runtime'] ?? 'onnx') === 'onnx');
-    return allOnnx ? { mode: 'inline', reason: 'ONNX-only pipeline without user code' } : { mode: 'thread', reason: 'the pipeline runs non-ONNX models' };
-  }
-  const names = readdirSync(modelDir);
-  const onnxOnly = names.some((n) => n.toLowerCase().endsWith('.onnx')) && !names.includes('model.json') && !names.includes('saved_model.pb');
-  return onnxOnly ? { mode: 'inline', reason: 'ONNX model without user code' } : { mode: 'thread', reason: 'the model may compute on the JS thread' };
 }

@@ -35,7 +35,7 @@ async function start(): Promise<void> {
   const started = performance.now();
   let engine: InferenceEngine;
   try {
-    engine = await InferenceEngine.load({ ...data.engine, log });
+    engine = await InferenceEngine.load({ ...data.engine, log, observeBatch: (step, size) => send({ type: 'batch', step, size }) });
   } catch (err) {
     log.error({ err }, 'model load failed');
     send({ type: 'load-failed', error: toWireError(err) });

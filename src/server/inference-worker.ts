@@ -3,28 +3,21 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { Logger } from '../core/context.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import { ChunkQueue } from './chunk-queue.js';
+import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { asBuffer, fromWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
-/** Readiness as `/ping` reports it. */
-export type BackendState = 'loading' | 'ready' | 'failed';
-
-/** What the HTTP front needs from whatever runs inference (a thread here; an in-process engine in tests). */
-export interface InferenceBackend {
-  state(): BackendState;
-  /** Why loading failed, when it did. */
-  failure(): ToolkitError | undefined;
-  describe(): EngineDescription | undefined;
-  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse>;
-  /** Resolves once the model is loaded or has failed to load. */
-  whenSettled(): Promise<void>;
-  /** Waits for in-flight invocations up to `graceMs`, then releases everything. */
-  close(graceMs?: number): Promise<void>;
-}
 
 interface Pending {
   resolve(r: InvocationResponse): void;
   reject(e: unknown): void;
   timer: NodeJS.Timeout;
+}
+
+/** A request waiting for a free slot. */
+interface Queued {
+  start(): void;
+  /** Fires when the request's timeout passes while it is still queued. */
+  expiry?: NodeJS.Timeout;
 }
 
 const LIVENESS_TIMEOUT_MS = 1000;
@@ -44,18 +37,27 @@ export class InferenceWorker implements InferenceBackend {
   #pending = new Map<number, Pending>();
   #pongs = new Map<number, () => void>();
   #streams = new Map<number, ChunkQueue>();
-  #queue: (() => void)[] = [];
+  #queue: Queued[] = [];
   #active = 0;
   #closing = false;
   #generation = 0;
   #readyWaiters: (() => void)[] = [];
 
+  #concurrency: number;
+
+  /**
+   * @param concurrency requests the thread runs at once; raised to twice the engine's largest
+   *   batch when batching is on, so a full batch can form while one runs.
+   * @param observeBatch told the size of every batched model run in the thread.
+   */
   constructor(
     private readonly threadFile: URL,
     private readonly data: InferenceThreadData,
     private readonly concurrency: number,
     private readonly log: Logger,
+    private readonly observeBatch?: (step: string, size: number) => void,
   ) {
+    this.#concurrency = concurrency;
     this.#spawn();
   }
 
@@ -102,6 +104,7 @@ export class InferenceWorker implements InferenceBackend {
         this.#state = 'ready';
         this.#failure = undefined;
         this.#description = msg.description;
+        this.#concurrency = Math.max(this.concurrency, 2 * msg.description.maxBatchSize);
         this.log.info({ mode: 'thread', loadMs: msg.loadMs, ...msg.description }, 'model ready');
         this.#settle();
         this.#drainQueue();
@@ -115,6 +118,9 @@ export class InferenceWorker implements InferenceBackend {
         return;
       case 'pong':
         this.#pongs.get(msg.id)?.();
+        return;
+      case 'batch':
+        this.observeBatch?.(msg.step, msg.size);
         return;
       case 'stream-start': {
         const p = this.#pending.get(msg.id);
@@ -162,7 +168,7 @@ export class InferenceWorker implements InferenceBackend {
   }
 
   #drainQueue(): void {
-    while (this.#state === 'ready' && this.#active < this.concurrency && this.#queue.length > 0) this.#queue.shift()!();
+    while (this.#state === 'ready' && this.#active < this.#concurrency && this.#queue.length > 0) this.#queue.shift()!.start();
   }
 
   #failAll(err: ToolkitError): void {
@@ -174,27 +180,38 @@ export class InferenceWorker implements InferenceBackend {
       p.reject(err);
     }
     this.#active = 0;
-    if (this.#state === 'failed') for (const start of this.#queue.splice(0)) start();
+    if (this.#state === 'failed') for (const queued of this.#queue.splice(0)) queued.start();
   }
 
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
     if (this.#state === 'failed') return Promise.reject(this.#notReady());
     return new Promise((resolve, reject) => {
-      const queuedAt = Date.now();
-      const start = () => {
-        if (this.#state !== 'ready') return reject(this.#notReady());
-        const remaining = timeoutMs - (Date.now() - queuedAt);
-        if (remaining <= 0) return reject(this.#timeoutError(timeoutMs));
-        const id = this.#nextId++;
-        this.#active++;
-        const timer = setTimeout(() => this.#onTimeout(id, timeoutMs), remaining);
-        this.#pending.set(id, { resolve, reject, timer });
-        const body = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
-        const msg: ToThread = { type: 'invoke', id, request: { ...request, body } };
-        this.#worker.postMessage(msg, transferable(body));
+      const arrived = Date.now();
+      const entry: Queued = {
+        start: () => {
+          clearTimeout(entry.expiry);
+          if (this.#state !== 'ready') return reject(this.#notReady());
+          // The timeout counts from arrival: time spent queued behind other requests is part of it.
+          const remaining = timeoutMs - (Date.now() - arrived);
+          if (remaining <= 0) return reject(this.#timeoutError(timeoutMs));
+          const id = this.#nextId++;
+          this.#active++;
+          const timer = setTimeout(() => this.#onTimeout(id, timeoutMs), remaining);
+          this.#pending.set(id, { resolve, reject, timer });
+          const body = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
+          const msg: ToThread = { type: 'invoke', id, request: { ...request, body } };
+          this.#worker.postMessage(msg, transferable(body));
+        },
       };
-      if (this.#state === 'ready' && this.#active < this.concurrency) start();
-      else this.#queue.push(start);
+      if (this.#state === 'ready' && this.#active < this.#concurrency) return entry.start();
+      // Queued requests behind a stuck one time out on their own clock, not when a slot frees.
+      entry.expiry = setTimeout(() => {
+        const at = this.#queue.indexOf(entry);
+        if (at === -1) return;
+        this.#queue.splice(at, 1);
+        reject(this.#timeoutError(timeoutMs));
+      }, timeoutMs);
+      this.#queue.push(entry);
     });
   }
 

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
-import type { InferenceBackend } from './inference-worker.js';
+import type { InferenceBackend } from './inference-backend.js';
 
 /** A loaded model as the multi-model API lists it. */
 export interface ModelEntry {

@@ -123,6 +123,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
         program: settings.program,
         defaultAccept: settings.defaultAccept,
         maxDecodedBytes: Math.floor(settings.maxDecodedMb * 1024 * 1024),
+        batching: { maxSize: settings.batchMaxSize, maxDelayMs: settings.batchMaxDelayMs },
         runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, extra: { backend: settings.tfjsBackend } },
       },
     };

@@ -1,10 +1,10 @@
-import type { EngineDescription, EngineOptions, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
+import type { EngineData, EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 
 /** Data the inference thread starts with (everything but the logger, which it makes itself). */
 export interface InferenceThreadData {
-  engine: Omit<EngineOptions, 'log'>;
+  engine: EngineData;
   logLevel: LogLevel;
   /** JSON lines or readable lines, as the primary decided. @defaultValue `json` */
   logFormat?: LogFormat;
@@ -35,7 +35,8 @@ export type FromThread =
   | { type: 'stream-chunk'; id: number; data: Uint8Array }
   | { type: 'stream-end'; id: number }
   | { type: 'stream-error'; id: number; error: WireError }
-  | { type: 'pong'; id: number };
+  | { type: 'pong'; id: number }
+  | { type: 'batch'; step: string; size: number };
 
 /** Serialises any thrown value for `postMessage`. */
 export function toWireError(err: unknown): WireError {

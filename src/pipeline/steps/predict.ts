@@ -2,7 +2,9 @@ import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { UNNAMED, type TensorMap } from '../../core/tensor.js';
 import type { ModelRuntime } from '../../runtimes/runtime.js';
-import type { Step, StepBuilder, StepData } from '../step.js';
+import type { Step, StepBuilder, StepBuildEnv, StepData } from '../step.js';
+import { NO_BATCHING, type BatchingOptions } from '../../batching/adaptive-batcher.js';
+import { withBatching } from '../../batching/batched-runtime.js';
 
 /** Resolves `relative` inside `root`, refusing paths that leave it. */
 export function resolveInside(root: string, relative: string, what: string): string {
@@ -39,6 +41,34 @@ export function runtimeStep(name: string, runtime: ModelRuntime): Step & { runti
   };
 }
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A predict step's `batching: { maxSize, maxDelayMs }`, each defaulting to the server's settings
+ * (`SMKIT_BATCH_MAX_SIZE`, `SMKIT_BATCH_MAX_DELAY_MS`).
+ */
+export function stepBatching(raw: unknown, defaults: BatchingOptions, where: string): BatchingOptions {
+  if (raw === undefined || raw === null) return defaults;
+  const fail = (what: string) => new ToolkitError('ERR_PIPELINE_INVALID', `${where}: batching.${what}`);
+  if (!isPlainObject(raw)) throw fail('must be a mapping such as { maxSize: 32, maxDelayMs: 2 }');
+  const unknown = Object.keys(raw).filter((k) => k !== 'maxSize' && k !== 'maxDelayMs');
+  if (unknown.length) throw fail(`${unknown.join(', ')} is not an option; use maxSize and maxDelayMs`);
+  const maxSize = raw['maxSize'] ?? defaults.maxSize;
+  const maxDelayMs = raw['maxDelayMs'] ?? defaults.maxDelayMs;
+  if (typeof maxSize !== 'number' || !Number.isInteger(maxSize) || maxSize < 1 || maxSize > 4096) throw fail('maxSize must be a whole number from 1 to 4096 (1 turns batching off)');
+  if (typeof maxDelayMs !== 'number' || !(maxDelayMs >= 0 && maxDelayMs <= 10_000)) throw fail('maxDelayMs must be a number of milliseconds from 0 to 10000');
+  return { maxSize, maxDelayMs };
+}
+
+/** Wraps a loaded runtime for dynamic batching as `env` and the step's options ask. */
+export function batchedRuntime(runtime: ModelRuntime, env: Pick<StepBuildEnv, 'batching' | 'observeBatch'>, stepName: string, raw?: unknown): ModelRuntime {
+  const options = stepBatching(raw, env.batching ?? NO_BATCHING, stepName);
+  const observe = env.observeBatch;
+  return withBatching(runtime, options, observe ? (size) => observe(stepName, size) : undefined);
+}
+
 /** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
 export const predictStep: StepBuilder = async (options, env) => {
   const modelPath = resolveInside(env.modelDir, String(options['model']), `${env.name}: model`);
@@ -56,7 +86,9 @@ export const predictStep: StepBuilder = async (options, env) => {
     factory = detected.factory;
     found = detected.modelPath;
   }
-  const { model: _m, runtime: _r, ...extra } = options;
+  const { model: _m, runtime: _r, batching, ...extra } = options;
+  // Checked before the (slow) load so a typo fails at once.
+  stepBatching(batching, env.batching ?? NO_BATCHING, env.name);
   const runtime = await factory.load(found, { ...env.runtimeOptions, extra: { ...env.runtimeOptions.extra, ...extra } });
-  return runtimeStep(env.name, runtime);
+  return runtimeStep(env.name, batchedRuntime(runtime, env, env.name, batching));
 };

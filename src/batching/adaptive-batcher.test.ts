@@ -1,0 +1,182 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AdaptiveBatcher, type BatchRunner } from './adaptive-batcher.js';
+
+interface Deferred {
+  resolve(): void;
+  promise: Promise<void>;
+}
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { resolve, promise };
+}
+
+/** A model that doubles numbers; every run waits for the test to release it. */
+function gatedRunner(keyOf: (x: number) => string | undefined = () => 'k') {
+  const runs: number[][] = [];
+  const gates: Deferred[] = [];
+  const runner: BatchRunner<number, number> = {
+    keyOf,
+    async runOne(x) {
+      runs.push([x]);
+      const g = deferred();
+      gates.push(g);
+      await g.promise;
+      if (x < 0) throw new Error(`negative ${x}`);
+      return x * 2;
+    },
+    async runBatch(xs) {
+      runs.push([...xs]);
+      const g = deferred();
+      gates.push(g);
+      await g.promise;
+      if (xs.some((x) => x < 0)) throw new Error('a negative input in the batch');
+      return xs.map((x) => x * 2);
+    },
+  };
+  /** Releases the oldest run still waiting. */
+  const release = async () => {
+    const g = gates.shift();
+    assert.ok(g, 'a run is waiting');
+    g.resolve();
+    await new Promise((r) => setImmediate(r));
+  };
+  return { runner, runs, release };
+}
+
+test('a call that finds the model idle runs at once, whatever maxDelayMs says', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const sizes: number[] = [];
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 60_000 }, (n) => sizes.push(n));
+  const p = b.submit(3);
+  // Started synchronously: no timer stands between the request and the model.
+  assert.deepEqual(runs, [[3]]);
+  await release();
+  assert.equal(await p, 6);
+  assert.deepEqual(sizes, [1]);
+});
+
+test('calls arriving during a run form the next batch, each gets its own output', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const sizes: number[] = [];
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
+  const first = b.submit(1);
+  const later = [b.submit(2), b.submit(3), b.submit(4)];
+  assert.equal(b.waiting, 3);
+  await release();
+  assert.deepEqual(runs, [[1], [2, 3, 4]]);
+  await release();
+  assert.deepEqual(await Promise.all([first, ...later]), [2, 4, 6, 8]);
+  assert.deepEqual(sizes, [1, 3]);
+});
+
+test('maxSize caps a batch; the rest form the one after', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 2, maxDelayMs: 0 });
+  const all = [1, 2, 3, 4].map((x) => b.submit(x));
+  await release();
+  await release();
+  await release();
+  assert.deepEqual(runs, [[1], [2, 3], [4]]);
+  assert.deepEqual(await Promise.all(all), [2, 4, 6, 8]);
+});
+
+test('incompatible calls do not share a run; calls without a key run alone at once', async () => {
+  const { runner, runs, release } = gatedRunner((x) => (x === 99 ? undefined : x % 2 === 0 ? 'even' : 'odd'));
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 });
+  const all = [1, 2, 3, 4, 5].map((x) => b.submit(x));
+  const loner = b.submit(99);
+  // 99 cannot batch: it runs now, beside the run in flight.
+  assert.deepEqual(runs, [[1], [99]]);
+  await release();
+  await release();
+  assert.deepEqual(runs.slice(2), [[2, 4]]);
+  await release();
+  assert.deepEqual(runs.slice(3), [[3, 5]]);
+  await release();
+  assert.deepEqual(await Promise.all([...all, loner]), [2, 4, 6, 8, 10, 198]);
+});
+
+test('a failed batch is retried one by one, so only the bad call fails', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 });
+  const first = b.submit(1);
+  const good = b.submit(2);
+  const bad = b.submit(-3);
+  const badOutcome = bad.then(
+    () => 'resolved',
+    (e: Error) => e.message,
+  );
+  const good2 = b.submit(4);
+  await release(); // [1]
+  await release(); // [2, -3, 4] fails
+  await release(); // [2]
+  await release(); // [-3]
+  await release(); // [4]
+  assert.deepEqual(runs, [[1], [2, -3, 4], [2], [-3], [4]]);
+  assert.equal(await first, 2);
+  assert.equal(await good, 4);
+  assert.equal(await badOutcome, 'negative -3');
+  assert.equal(await good2, 8);
+});
+
+test('an answer of the wrong length is treated as a failed batch', async () => {
+  const runs: number[][] = [];
+  let slow: () => void = () => undefined;
+  const b = new AdaptiveBatcher<number, number>(
+    {
+      keyOf: () => 'k',
+      runOne: async (x) => {
+        runs.push([x]);
+        if (x === 0) await new Promise<void>((r) => (slow = r));
+        return x + 1;
+      },
+      runBatch: async (xs) => {
+        runs.push(xs);
+        return [1];
+      },
+    },
+    { maxSize: 4, maxDelayMs: 0 },
+  );
+  const first = b.submit(0);
+  const rest = [b.submit(5), b.submit(6)];
+  slow();
+  assert.deepEqual(await Promise.all([first, ...rest]), [1, 6, 7]);
+  assert.deepEqual(runs, [[0], [5, 6], [5], [6]]);
+});
+
+test('maxDelayMs: a batch that formed during a run waits for more, and runs once full', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 3, maxDelayMs: 60_000 });
+  const all = [b.submit(1), b.submit(2), b.submit(3)];
+  await release();
+  // Two are waiting, the batch is not full and its delay has not passed.
+  assert.deepEqual(runs, [[1]]);
+  all.push(b.submit(4));
+  assert.deepEqual(runs, [[1], [2, 3, 4]]);
+  await release();
+  assert.deepEqual(await Promise.all(all), [2, 4, 6, 8]);
+});
+
+test('maxDelayMs: a partial batch runs once its oldest call has waited that long', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 20 });
+  const all = [b.submit(1), b.submit(2), b.submit(3)];
+  await release();
+  const deadline = Date.now() + 30_000;
+  while (runs.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(runs, [[1], [2, 3]]);
+  await release();
+  assert.deepEqual(await Promise.all(all), [2, 4, 6]);
+});
+
+test('maxSize 1 turns batching off: every call runs alone at once', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 1, maxDelayMs: 0 });
+  const all = [b.submit(1), b.submit(2)];
+  assert.deepEqual(runs, [[1], [2]]);
+  await release();
+  await release();
+  assert.deepEqual(await Promise.all(all), [2, 4]);
+});

@@ -1,0 +1,153 @@
+/**
+ * Adaptive batching of concurrent calls to one model: a call that finds the model idle runs at
+ * once; calls that arrive while a run is in flight wait and form the next run, up to `maxSize`.
+ */
+
+/** How one model batches. `maxSize` 1 turns batching off. */
+export interface BatchingOptions {
+  /** Most requests run together in one model call. */
+  readonly maxSize: number;
+  /**
+   * How long, at most, a batch waits for more requests once the model is free (measured from its
+   * oldest request's arrival). A request that finds the model idle and nothing queued never waits.
+   */
+  readonly maxDelayMs: number;
+}
+
+/** Batching off. */
+export const NO_BATCHING: BatchingOptions = Object.freeze({ maxSize: 1, maxDelayMs: 0 });
+
+/** What the batcher is told about each model run, for metrics. */
+export type BatchObserver = (size: number) => void;
+
+/** The functions a batcher drives. */
+export interface BatchRunner<I, O> {
+  /**
+   * Runs several compatible inputs in one call; returns one output per input, in order. A throw
+   * (or an answer of the wrong length) makes the batcher retry every input alone with `runOne`,
+   * so one bad request fails alone.
+   */
+  runBatch(inputs: I[]): Promise<O[]>;
+  /** Runs one input on its own. */
+  runOne(input: I): Promise<O>;
+  /**
+   * Which inputs may share a run: equal keys batch together; `undefined` means this input cannot
+   * join a batch and runs alone at once.
+   */
+  keyOf(input: I): string | undefined;
+}
+
+interface Waiting<I, O> {
+  readonly input: I;
+  readonly key: string;
+  readonly arrived: number;
+  resolve(output: O): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Queues calls while a run is in flight and runs them together when it ends. One batched run is in
+ * flight at a time; calls that cannot batch (no key) bypass the queue. The next batch is the oldest
+ * waiting call plus the following ones with the same key, up to `maxSize`.
+ */
+export class AdaptiveBatcher<I, O> {
+  readonly #queue: Waiting<I, O>[] = [];
+  #running = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly runner: BatchRunner<I, O>,
+    private readonly options: BatchingOptions,
+    private readonly observe: BatchObserver = () => undefined,
+  ) {
+    if (!Number.isInteger(options.maxSize) || options.maxSize < 1) throw new RangeError('maxSize must be a whole number of at least 1');
+    if (!(options.maxDelayMs >= 0)) throw new RangeError('maxDelayMs must be 0 or more');
+  }
+
+  /** Requests waiting for the next run (for tests and metrics). */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  /** Runs `input`, alone or together with other calls; resolves with its own output or error. */
+  submit(input: I): Promise<O> {
+    const key = this.runner.keyOf(input);
+    if (key === undefined || this.options.maxSize === 1) {
+      if (key !== undefined) this.observe(1);
+      return this.runner.runOne(input);
+    }
+    return new Promise<O>((resolve, reject) => {
+      const idle = !this.#running && this.#queue.length === 0;
+      this.#queue.push({ input, key, arrived: performance.now(), resolve, reject });
+      // A call that finds the model idle runs at once: no added latency at low concurrency.
+      if (idle) void this.#runNext();
+      else this.#schedule();
+    });
+  }
+
+  /** Starts the next run when the model is free and the batch is full or has waited long enough. */
+  #schedule(): void {
+    if (this.#running || this.#queue.length === 0) return;
+    const head = this.#queue[0]!;
+    const waited = performance.now() - head.arrived;
+    if (waited >= this.options.maxDelayMs || this.#countWithKey(head.key) >= this.options.maxSize) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      void this.#runNext();
+      return;
+    }
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#schedule();
+    }, this.options.maxDelayMs - waited);
+  }
+
+  #countWithKey(key: string): number {
+    let n = 0;
+    for (const w of this.#queue) if (w.key === key) n++;
+    return n;
+  }
+
+  /** Takes the oldest call and the next ones with its key, up to maxSize, out of the queue. */
+  #take(): Waiting<I, O>[] {
+    const key = this.#queue[0]!.key;
+    const batch: Waiting<I, O>[] = [];
+    let kept = 0;
+    for (let i = 0; i < this.#queue.length; i++) {
+      const w = this.#queue[i]!;
+      if (batch.length < this.options.maxSize && w.key === key) batch.push(w);
+      else this.#queue[kept++] = w;
+    }
+    this.#queue.length = kept;
+    return batch;
+  }
+
+  async #runNext(): Promise<void> {
+    this.#running = true;
+    const batch = this.#take();
+    this.observe(batch.length);
+    try {
+      if (batch.length === 1) {
+        const only = batch[0]!;
+        await this.runner.runOne(only.input).then(only.resolve, only.reject);
+        return;
+      }
+      let outputs: O[] | undefined;
+      try {
+        outputs = await this.runner.runBatch(batch.map((w) => w.input));
+        if (outputs.length !== batch.length) outputs = undefined;
+      } catch {
+        outputs = undefined;
+      }
+      if (outputs) {
+        batch.forEach((w, i) => w.resolve(outputs[i]!));
+        return;
+      }
+      // One bad request must not fail the others: run each alone, in order.
+      for (const w of batch) await this.runner.runOne(w.input).then(w.resolve, w.reject);
+    } finally {
+      this.#running = false;
+      this.#schedule();
+    }
+  }
+}

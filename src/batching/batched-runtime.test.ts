@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { onnxRuntimeFactory } from '../runtimes/onnx/factory.js';
+import type { ModelRuntime } from '../runtimes/runtime.js';
+import { createLogger } from '../logging/logger.js';
+import type { TensorMap } from '../core/tensor.js';
+import { withBatching } from './batched-runtime.js';
+import { batchKey, concatInputs, splitOutputs } from './tensor-batch.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const log = createLogger('silent');
+
+function rows(values: number[][], dtype: 'float32' | 'float64' = 'float32'): TensorMap {
+  const data = dtype === 'float32' ? Float32Array.from(values.flat()) : Float64Array.from(values.flat());
+  return { '': { dtype, shape: [values.length, values[0]!.length], data } };
+}
+
+test('batch keys: same names, dtypes and trailing shape batch; scalars and ragged row counts do not', () => {
+  assert.equal(batchKey(rows([[1, 2]])), batchKey(rows([[3, 4], [5, 6]])));
+  assert.notEqual(batchKey(rows([[1, 2]])), batchKey(rows([[1, 2, 3]])));
+  assert.notEqual(batchKey(rows([[1, 2]])), batchKey(rows([[1, 2]], 'float64')));
+  assert.equal(batchKey({ x: { dtype: 'float32', shape: [], data: new Float32Array(1) } }), undefined);
+  assert.equal(batchKey({ a: { dtype: 'float32', shape: [1, 2], data: new Float32Array(2) }, b: { dtype: 'float32', shape: [2, 2], data: new Float32Array(4) } }), undefined);
+  assert.equal(batchKey({}), undefined);
+});
+
+test('concat then split gives each request its own rows back (numbers and strings)', () => {
+  const joined = concatInputs([rows([[1, 2]]), rows([[3, 4], [5, 6]])]);
+  assert.deepEqual(joined['']!.shape, [3, 2]);
+  assert.deepEqual([...(joined['']!.data as Float32Array)], [1, 2, 3, 4, 5, 6]);
+  const [a, b] = splitOutputs({ y: joined['']!, s: { dtype: 'string', shape: [3], data: ['p', 'q', 'r'] } }, [1, 2]);
+  assert.deepEqual([...(a!['y']!.data as Float32Array)], [1, 2]);
+  assert.deepEqual(b!['y']!.shape, [2, 2]);
+  assert.deepEqual(b!['s']!.data, ['q', 'r']);
+  assert.throws(() => splitOutputs({ total: { dtype: 'float32', shape: [1], data: new Float32Array(1) } }, [1, 2]), /not 3 rows first/);
+});
+
+/** Counts the runs that reach the model. */
+function counted(inner: ModelRuntime): { runtime: ModelRuntime; runs: number[] } {
+  const runs: number[] = [];
+  const runtime: ModelRuntime = {
+    name: inner.name,
+    backend: inner.backend,
+    inputs: inner.inputs,
+    outputs: inner.outputs,
+    predict: (inputs) => {
+      runs.push(Object.values(inputs)[0]!.shape[0]!);
+      return inner.predict(inputs);
+    },
+    dispose: () => inner.dispose(),
+  };
+  return { runtime, runs };
+}
+
+test('concurrent predicts on the iris ONNX model are batched and give the same answers as one by one', async () => {
+  const model = await onnxRuntimeFactory.load(path.join(repo, 'models/iris-onnx/model.onnx'), { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log });
+  try {
+    const requests = Array.from({ length: 24 }, (_, i) => rows(Array.from({ length: 1 + (i % 3) }, (_, r) => [5 + r, 3, 1 + (i % 5), 0.2 + r / 10])));
+    const expected = await Promise.all(requests.map((r) => model.predict(r)));
+    const { runtime, runs } = counted(model);
+    const sizes: number[] = [];
+    const batched = withBatching(runtime, { maxSize: 16, maxDelayMs: 0 }, (n) => sizes.push(n));
+    const got = await Promise.all(requests.map((r) => batched.predict(r)));
+    got.forEach((g, i) => {
+      assert.deepEqual(g['probabilities']!.shape, expected[i]!['probabilities']!.shape);
+      const want = [...(expected[i]!['probabilities']!.data as Float32Array)];
+      [...(g['probabilities']!.data as Float32Array)].forEach((v, j) => assert.ok(Math.abs(v - want[j]!) < 1e-6, `request ${i} value ${j}`));
+    });
+    // The first request found the model idle; the other 23 arrived while it ran.
+    assert.deepEqual(sizes, [1, 16, 7]);
+    assert.equal(runs.length, 3);
+    // One request with the wrong width fails alone, the others in its batch still answer.
+    const first = batched.predict(rows([[1, 2, 3, 4]]));
+    const mixed = [rows([[5, 3, 1, 0.2]]), rows([[1, 2, 3, 4]]), rows([[6, 3, 5, 2]])];
+    const bad = batched.predict(rows([[1, 2, 3, 4, 5]]));
+    const outcomes = await Promise.allSettled([first, ...mixed.map((r) => batched.predict(r)), bad]);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+    );
+    assert.match(String((outcomes[4] as PromiseRejectedResult).reason), /shape|input/);
+  } finally {
+    await model.dispose();
+  }
+});
+
+test('models without a dynamic first dimension are not wrapped', async () => {
+  const fixed: ModelRuntime = {
+    name: 'fake',
+    backend: 'cpu',
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 4] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [1] }],
+    predict: async () => ({}),
+    dispose: async () => undefined,
+  };
+  assert.equal(withBatching(fixed, { maxSize: 8, maxDelayMs: 0 }), fixed);
+});

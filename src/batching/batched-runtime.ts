@@ -1,0 +1,77 @@
+import type { TensorMap } from '../core/tensor.js';
+import type { ModelRuntime } from '../runtimes/runtime.js';
+import { AdaptiveBatcher, type BatchingOptions, type BatchObserver } from './adaptive-batcher.js';
+import { batchKey, concatInputs, rowsOf, splitOutputs, UnsplittableBatchError } from './tensor-batch.js';
+
+/** True when every declared input's first dimension is dynamic, so rows can be stacked. */
+function hasDynamicBatchAxis(runtime: ModelRuntime): boolean {
+  return runtime.inputs.length > 0 && runtime.inputs.every((s) => s.shape.length > 0 && (typeof s.shape[0] !== 'number' || s.shape[0] < 0));
+}
+
+/**
+ * A model whose concurrent `predict` calls are batched: inputs with the same names, dtypes and
+ * trailing shape are concatenated along the first axis, run once, and the outputs split back by
+ * rows. A model whose outputs turn out not to keep the batch axis stops batching (its calls then
+ * run one by one, as without batching).
+ */
+export class BatchedRuntime implements ModelRuntime {
+  readonly #batcher: AdaptiveBatcher<TensorMap, TensorMap>;
+  #splittable = true;
+  /** The most requests one run takes. */
+  readonly maxSize: number;
+
+  constructor(
+    private readonly inner: ModelRuntime,
+    options: BatchingOptions,
+    observe?: BatchObserver,
+  ) {
+    this.maxSize = options.maxSize;
+    this.#batcher = new AdaptiveBatcher<TensorMap, TensorMap>(
+      {
+        keyOf: (inputs) => (this.#splittable ? batchKey(inputs) : undefined),
+        runOne: (inputs) => this.inner.predict(inputs),
+        runBatch: async (batch) => {
+          const outputs = await this.inner.predict(concatInputs(batch));
+          try {
+            return splitOutputs(outputs, batch.map(rowsOf));
+          } catch (err) {
+            if (err instanceof UnsplittableBatchError) this.#splittable = false;
+            throw err;
+          }
+        },
+      },
+      options,
+      observe,
+    );
+  }
+
+  get name(): string {
+    return this.inner.name;
+  }
+
+  get backend(): string {
+    return this.inner.backend;
+  }
+
+  get inputs(): ModelRuntime['inputs'] {
+    return this.inner.inputs;
+  }
+
+  get outputs(): ModelRuntime['outputs'] {
+    return this.inner.outputs;
+  }
+
+  predict(inputs: TensorMap): Promise<TensorMap> {
+    return this.#batcher.submit(inputs);
+  }
+
+  dispose(): Promise<void> {
+    return this.inner.dispose();
+  }
+}
+
+/** Wraps `runtime` for batching when `options` turn it on and the model has a dynamic batch axis. */
+export function withBatching(runtime: ModelRuntime, options: BatchingOptions, observe?: BatchObserver): ModelRuntime {
+  if (options.maxSize <= 1 || !hasDynamicBatchAxis(runtime)) return runtime;
+  return new BatchedRuntime(runtime, options, observe);
+}

@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InferenceEngine } from './engine.js';
+import { createLogger } from '../logging/logger.js';
+
+const log = createLogger('silent');
+
+/** A model directory whose handler exports predictBatchFn (no model file: the handler predicts). */
+function handlerDir(source: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-batchfn-'));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'inference.mjs'), source);
+  return dir;
+}
+
+const HANDLER = `
+export const calls = [];
+export async function predictBatchFn(inputs, model, contexts) {
+  calls.push(inputs.length);
+  await new Promise((r) => setTimeout(r, 5));
+  return inputs.map((input, i) => {
+    const x = input.tensors[''].data[0];
+    if (x < 0) return new Error('negative input in request ' + contexts[i].requestId);
+    contexts[i].setCustomAttributes('batch=' + inputs.length);
+    return { value: x * 10 };
+  });
+}
+export function outputFn(prediction) {
+  return JSON.stringify(prediction.value);
+}
+`;
+
+async function load(dir: string, maxSize: number): Promise<InferenceEngine> {
+  return InferenceEngine.load({
+    modelDir: dir,
+    codeDir: path.join(dir, 'code'),
+    program: 'inference',
+    defaultAccept: 'application/json',
+    runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 },
+    batching: { maxSize, maxDelayMs: 0 },
+    log,
+  });
+}
+
+const invoke = (engine: InferenceEngine, x: number) =>
+  engine.invoke({ requestId: `r${x}`, body: Buffer.from(`${x}\n`), contentType: 'text/csv', headers: {} }, log);
+
+test('predictBatchFn gets the requests that arrive while it runs, each answer and error stays its own', async () => {
+  const dir = handlerDir(HANDLER);
+  try {
+    const engine = await load(dir, 8);
+    const sizes: number[] = [];
+    const xs = [1, 2, 3, -4, 5, 6, 7, 8, 9, 10];
+    const outcomes = await Promise.allSettled(xs.map((x) => invoke(engine, x)));
+    outcomes.forEach((o, i) => {
+      const x = xs[i]!;
+      if (x < 0) {
+        assert.equal(o.status, 'rejected');
+        assert.match(String((o as PromiseRejectedResult).reason), new RegExp(`negative input in request r${x}`));
+        return;
+      }
+      assert.equal(o.status, 'fulfilled', `request ${x}`);
+      const res = (o as PromiseFulfilledResult<Awaited<ReturnType<typeof invoke>>>).value;
+      assert.equal(res.body.toString(), String(x * 10));
+      sizes.push(Number(/batch=(\d+)/.exec(res.customAttributes ?? '')?.[1]));
+    });
+    // The first found the handler idle and ran alone; the nine others queued behind it: 8, then 1.
+    assert.deepEqual(engine.describe().maxBatchSize, 8);
+    assert.equal(sizes[0], 1);
+    assert.equal(Math.max(...sizes), 8);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with batching off predictBatchFn is called with one request at a time', async () => {
+  const dir = handlerDir(HANDLER);
+  try {
+    const engine = await load(dir, 1);
+    const answers = await Promise.all([1, 2, 3].map((x) => invoke(engine, x)));
+    assert.deepEqual(
+      answers.map((a) => a.customAttributes),
+      ['batch=1', 'batch=1', 'batch=1'],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a predictBatchFn that returns the wrong number of predictions is a clear error', async () => {
+  const dir = handlerDir('export function predictBatchFn(inputs) { return []; }');
+  try {
+    const engine = await load(dir, 4);
+    await assert.rejects(invoke(engine, 1), /predictBatchFn must return an array with one prediction per input \(1\), got 0 items/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

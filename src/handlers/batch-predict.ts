@@ -1,0 +1,55 @@
+import { ToolkitError } from '../errors/catalogue.js';
+import type { InvocationContext } from '../core/context.js';
+import { AdaptiveBatcher, type BatchingOptions, type BatchObserver } from '../batching/adaptive-batcher.js';
+import type { PredictBatchFn } from './user-module.js';
+
+/** Runs a handler's `predictBatchFn` on concurrent requests together. */
+export interface BatchPredictor {
+  /** The most requests one call takes. */
+  readonly maxSize: number;
+  /** The prediction for one request, computed in a batch with whatever else is waiting. */
+  predict(input: unknown, ctx: InvocationContext): Promise<unknown>;
+}
+
+interface Call {
+  readonly input: unknown;
+  readonly ctx: InvocationContext;
+}
+
+async function callUser(fn: PredictBatchFn, model: unknown, calls: readonly Call[]): Promise<unknown[]> {
+  const out = await fn(
+    calls.map((c) => c.input),
+    model,
+    calls.map((c) => c.ctx),
+  );
+  if (!Array.isArray(out) || out.length !== calls.length) {
+    throw new ToolkitError('ERR_USER_CODE', `predictBatchFn must return an array with one prediction per input (${calls.length}), got ${Array.isArray(out) ? `${out.length} items` : typeof out}`);
+  }
+  return out;
+}
+
+/**
+ * Batches a handler's `predictBatchFn`: every request may join (the handler decides what to do
+ * with mixed inputs). With batching off (`maxSize` 1) each call gets one-element arrays. An `Error`
+ * returned in a request's place fails that request alone; a throw fails the batch, whose requests
+ * are then retried one by one.
+ */
+export function createBatchPredictor(fn: PredictBatchFn, model: unknown, options: BatchingOptions, observe?: BatchObserver): BatchPredictor {
+  const batcher = new AdaptiveBatcher<Call, unknown>(
+    {
+      keyOf: () => 'all',
+      runBatch: (calls) => callUser(fn, model, calls),
+      runOne: async (call) => (await callUser(fn, model, [call]))[0],
+    },
+    options,
+    observe,
+  );
+  return {
+    maxSize: options.maxSize,
+    async predict(input, ctx) {
+      const result = await batcher.submit({ input, ctx });
+      if (result instanceof Error) throw result;
+      return result;
+    },
+  };
+}

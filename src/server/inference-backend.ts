@@ -1,0 +1,26 @@
+import type { ToolkitError } from '../errors/catalogue.js';
+import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
+
+/** Readiness as `/ping` reports it. */
+export type BackendState = 'loading' | 'ready' | 'failed';
+
+/**
+ * What the HTTP front needs from whatever runs inference: an inference thread
+ * ({@link InferenceWorker}), the calling thread ({@link InProcessBackend}), or both
+ * ({@link SizeRoutedBackend}).
+ */
+export interface InferenceBackend {
+  state(): BackendState;
+  /** Why loading failed, when it did. */
+  failure(): ToolkitError | undefined;
+  describe(): EngineDescription | undefined;
+  /**
+   * Runs one invocation. `timeoutMs` counts from this call (the request's arrival at the backend),
+   * including any time spent waiting in a queue.
+   */
+  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse>;
+  /** Resolves once the model is loaded or has failed to load. */
+  whenSettled(): Promise<void>;
+  /** Waits for in-flight invocations up to `graceMs`, then releases everything. */
+  close(graceMs?: number): Promise<void>;
+}
