@@ -104,7 +104,7 @@ export class InferenceWorker implements InferenceBackend {
         this.#state = 'ready';
         this.#failure = undefined;
         this.#description = msg.description;
-        this.#concurrency = Math.max(this.concurrency, 2 * msg.description.maxBatchSize);
+        this.#concurrency = msg.description.maxBatchSize > 1 ? Math.max(this.concurrency, 2 * msg.description.maxBatchSize) : this.concurrency;
         this.log.info({ mode: 'thread', loadMs: msg.loadMs, ...msg.description }, 'model ready');
         this.#settle();
         this.#drainQueue();

@@ -1,0 +1,116 @@
+/**
+ * The inference queue and dynamic batching through a real `smkit serve`: more requests than the
+ * worker runs at once are all answered, queued requests time out on their own clock, and batched
+ * requests each get their own answer.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+
+const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
+
+describe('queue and batching (smkit serve)', () => {
+  const started: { server: ServeProcess; base: string }[] = [];
+  const serveIt = async (fixture: string | undefined, env: Record<string, string>, model?: string) => {
+    const base = makeOptMl(model ? path.join(REPO_ROOT, 'models', model) : undefined);
+    if (fixture) cpSync(path.join(FIXTURES, fixture), path.join(base, 'model'), { recursive: true });
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
+    started.push({ server, base });
+    await waitForPing(server, 200, 60_000);
+    return server;
+  };
+  after(async () => {
+    for (const s of started) {
+      await s.server.stop();
+      removeDir(s.base);
+    }
+  });
+
+  const post = (server: ServeProcess, body: string, headers: Record<string, string> = {}) =>
+    fetch(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/csv', ...headers }, signal: AbortSignal.timeout(60_000) });
+
+  test('more requests than SMKIT_WORKER_CONCURRENCY are all answered, each with its own result', async () => {
+    const server = await serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '2', SAGEMAKER_MODEL_SERVER_TIMEOUT: '20' });
+    // 24 requests that each hold a slot for 30 ms: 22 of them wait in the queue.
+    const values = Array.from({ length: 24 }, (_, i) => 30 + i / 100);
+    const answers = await Promise.all(values.map(async (v) => {
+      const res = await post(server, `${v}\n`);
+      return { status: res.status, body: (await res.json()) as { echo?: number } };
+    }));
+    answers.forEach((a, i) => {
+      assert.equal(a.status, 200, `request ${i}: ${JSON.stringify(a.body)}`);
+      assert.ok(Math.abs(a.body.echo! - values[i]!) < 1e-9, `request ${i} got ${a.body.echo}`);
+    });
+  });
+
+  test('SAGEMAKER_MODEL_SERVER_TIMEOUT counts from arrival: a request queued behind a stuck one times out', async () => {
+    const server = await serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '1', SAGEMAKER_MODEL_SERVER_TIMEOUT: '3' });
+    const stuck = post(server, '0\n');
+    // Give the stuck request the only slot first (it is answered 504 after 3 s whatever happens).
+    await new Promise((r) => setTimeout(r, 200));
+    // This one needs 2.5 s of its own; it can only start once the stuck one times out, by when
+    // most of its 3 s are gone. Counted from the start of its run it would pass (200).
+    const queued = await post(server, '2500\n');
+    assert.equal(queued.status, 504, await queued.text());
+    assert.equal((await stuck).status, 504);
+    // The worker still serves.
+    const ok = await post(server, '-1\n');
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { echo: -1 });
+  });
+
+  test('batching on (SMKIT_BATCH_MAX_SIZE): concurrent requests share predictBatchFn calls and keep their own answers', async () => {
+    const server = await serveIt('batch-predict', { SMKIT_BATCH_MAX_SIZE: '8' });
+    let largest = 0;
+    const deadline = Date.now() + 60_000;
+    // Concurrency decides how batches form; send waves until one request saw a shared call.
+    while (largest < 2 && Date.now() < deadline) {
+      const wave = Array.from({ length: 8 }, (_, i) => [i, Math.random()]);
+      const answers = await Promise.all(wave.map(async (row) => {
+        const res = await post(server, `${row.join(',')}\n`);
+        return { res, body: (await res.json()) as { echo: number[] } };
+      }));
+      answers.forEach(({ res, body }, i) => {
+        assert.equal(res.status, 200);
+        assert.deepEqual(body.echo, wave[i]);
+        const size = Number(/batch=(\d+)/.exec(res.headers.get('x-amzn-sagemaker-custom-attributes') ?? '')?.[1]);
+        assert.ok(size >= 1 && size <= 8, `batch size ${size}`);
+        largest = Math.max(largest, size);
+      });
+    }
+    assert.ok(largest >= 2, 'no two concurrent requests were ever batched together');
+    const metrics = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+    assert.match(metrics, /smkit_batch_size_count\{model="model",step="predictBatchFn"\} [1-9]/);
+  });
+
+  test('batching on an ONNX model: mixed content types, Accept and a bad request in one burst each get their own answer', async () => {
+    const server = await serveIt(undefined, { SMKIT_BATCH_MAX_SIZE: '16', SMKIT_INFERENCE_MODE: 'thread' }, 'iris-onnx');
+    const single = async (row: number[], json: boolean, accept: string) => {
+      const res = await post(server, json ? JSON.stringify([row]) : `${row.join(',')}\n`, { 'Content-Type': json ? 'application/json' : 'text/csv', Accept: accept });
+      return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+    };
+    const rows = Array.from({ length: 20 }, (_, i) => [4.5 + (i % 7) * 0.3, 3, 1 + (i % 5), 0.1 + (i % 4) * 0.6]);
+    const expected = await Promise.all(rows.map((r) => single(r, false, 'application/json')));
+    const burst = await Promise.all([
+      ...rows.map((r, i) => single(r, i % 2 === 0, i % 3 === 0 ? 'text/csv' : 'application/json')),
+      single([1, 2, 3], false, 'application/json'),
+    ]);
+    rows.forEach((_, i) => {
+      const got = burst[i]!;
+      assert.equal(got.status, 200);
+      const want = JSON.parse(expected[i]!.text) as number[][];
+      if (i % 3 === 0) {
+        assert.equal(got.type, 'text/csv');
+        assert.deepEqual(got.text.trim().split(',').map(Number).map((v) => v.toFixed(5)), want[0]!.map((v) => v.toFixed(5)));
+      } else {
+        assert.match(got.type ?? '', /application\/json/);
+        assert.deepEqual((JSON.parse(got.text) as number[][])[0]!.map((v) => v.toFixed(5)), want[0]!.map((v) => v.toFixed(5)));
+      }
+    });
+    assert.equal(burst[20]!.status, 400, burst[20]!.text);
+    const metrics = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+    assert.match(metrics, /smkit_batch_size_count\{model="model",step="predict:onnx"\} [1-9]/);
+  });
+});
