@@ -115,3 +115,35 @@ test('several outputs are a 406 naming them', () => {
     (e: unknown) => e instanceof ToolkitError && e.status === 406 && /'a', 'b'/.test(e.message),
   );
 });
+
+test('hostile NPY headers and unicode data are a short 400 (or 413 past the budget), never a crash or a big allocation', () => {
+  const npy = (descr: string, shape: string, data: Buffer = Buffer.alloc(0)) => {
+    const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }\n`;
+    const h = Buffer.alloc(10);
+    Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(h);
+    h.writeUInt16LE(dict.length, 8);
+    return Buffer.concat([h, Buffer.from(dict, 'latin1'), data]);
+  };
+  const u32 = (...codes: number[]) => Buffer.from(Uint32Array.from(codes).buffer);
+  const short400 = (e: unknown) => e instanceof ToolkitError && e.status === 400 && e.message.length < 400;
+  for (const [descr, shape, data] of [
+    ['<U2', '(1,)', u32(0x41, 0x110000)], // not a code point
+    ['<U1', '(1,)', u32(0xffffffff)],
+    ['<U99999999999', '(1,)', u32(0x41)], // huge itemsize
+    ['<U0', '(1000000000,)', Buffer.alloc(0)], // zero width: a billion empty strings from nothing
+    ['<f8', '(-1,)', Buffer.alloc(0)],
+    ['<f8', '(99999999999999999999,)', Buffer.alloc(0)],
+    ['<f8', `(${'1,'.repeat(65)})`, Buffer.alloc(8)],
+    [`<${'x'.repeat(20_000)}`, '(1,)', Buffer.alloc(0)],
+  ] as const) {
+    assert.throws(() => npyCodec.decode!(npy(descr, shape, data), {}), short400, `${descr.slice(0, 20)} ${shape.slice(0, 20)}`);
+  }
+  // A long unicode string decodes (no argument-spread stack overflow) ...
+  const long = npyCodec.decode!(npy('<U1000000', '(1,)', Buffer.from(new Uint32Array(1_000_000).fill(0x1f600).buffer)), {}).tensors[UNNAMED]!;
+  assert.equal((long.data as string[])[0]!.length, 2_000_000);
+  // ... and the decoded-size budget counts it.
+  assert.throws(
+    () => npyCodec.decode!(npy('<U1000000', '(1,)', Buffer.from(new Uint32Array(1_000_000).fill(0x41).buffer)), {}, { maxDecodedBytes: 1_000_000 }),
+    (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DECODED_TOO_LARGE',
+  );
+});

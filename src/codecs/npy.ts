@@ -1,6 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import { UNNAMED, sizeOf, type DType, type Tensor } from '../core/tensor.js';
-import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
+import { MAX_RANK, UNNAMED, sizeOf, type DType, type Tensor } from '../core/tensor.js';
+import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import { checkDecodedSize } from './decode-limits.js';
 import { toSingleTensor } from './single-output.js';
 
 /** `application/x-npy` media type. */
@@ -53,7 +54,7 @@ const DESCR: Record<NumericDType, string> = {
  *
  * @throws ToolkitError 400 `ERR_NPY_PICKLE` for object arrays, `ERR_NPY_PARSE` for anything malformed or unsupported.
  */
-export function decodeNpy(buf: Buffer, what = 'NPY body'): Tensor {
+export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits): Tensor {
   if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) fail(`${what} does not start with the NPY magic string \\x93NUMPY`);
   const major = buf[6]!;
   let headerStart: number;
@@ -85,14 +86,15 @@ export function decodeNpy(buf: Buffer, what = 'NPY body'): Tensor {
     .map((s) => s.trim().replace(/L$/, ''))
     .filter((s) => s !== '')
     .map((s) => {
-      const d = Number(s);
-      if (!Number.isSafeInteger(d) || d < 0) fail(`${what} has an invalid shape (${shapeText})`);
+      const d = /^\d+$/.test(s) ? Number(s) : NaN;
+      if (!Number.isSafeInteger(d)) fail(`${what} has an invalid shape (${shortText(shapeText!)}): dimensions must be non-negative integers`);
       return d;
     });
+  if (shape.length > MAX_RANK) fail(`${what} has ${shape.length} dimensions; at most ${MAX_RANK} are supported`);
   const size = sizeOf(shape);
 
   const m = /^([<>|=]?)([a-zA-Z])(\d*)$/.exec(descr!);
-  if (m === null) return fail(`${what} has an unsupported dtype '${descr}'`);
+  if (m === null) return fail(`${what} has an unsupported dtype '${shortText(descr!)}'`);
   const [, order, kind, width] = m as unknown as [string, string, string, string];
   if (kind === 'O') {
     throw new ToolkitError('ERR_NPY_PICKLE', `${what} is an object array ('${descr}'), which needs pickle to read; smkit refuses pickles. Save a numeric array (for example arr.astype(np.float32)).`);
@@ -103,13 +105,17 @@ export function decodeNpy(buf: Buffer, what = 'NPY body'): Tensor {
   let t: Tensor;
   if (kind === 'U' || kind === 'S') {
     const charBytes = kind === 'U' ? 4 : 1;
+    if (itemSize === 0 && size > 0) fail(`${what} has dtype '${descr}': strings of width 0 hold nothing`);
     checkLength(buf, dataStart, size * itemSize * charBytes, what);
-    t = { dtype: 'string', shape, data: readStrings(buf, dataStart, size, itemSize, kind === 'U', bigEndian) };
+    // A JS string array costs a reference per element plus two bytes a character at most.
+    checkDecodedSize(size * (8 + 2 * itemSize), limits, what);
+    t = { dtype: 'string', shape, data: readStrings(buf, dataStart, size, itemSize, kind === 'U', bigEndian, what) };
   } else {
     const spec = NUMERIC[`${kind.toLowerCase()}${width}`];
-    if (spec === undefined) return fail(`${what} has dtype '${descr}', which smkit does not read; send float16/32/64, int8-64, uint8-64 or bool`);
+    if (spec === undefined) return fail(`${what} has dtype '${shortText(descr!)}', which smkit does not read; send float16/32/64, int8-64, uint8-64 or bool`);
     const byteLength = size * itemSize;
     checkLength(buf, dataStart, byteLength, what);
+    checkDecodedSize(byteLength, limits, what);
     let data: Exclude<Tensor['data'], string[]>;
     const offset = buf.byteOffset + dataStart;
     if (!bigEndian && offset % itemSize === 0) {
@@ -172,18 +178,26 @@ export function npyHeader(descr: string, shape: readonly number[]): Buffer {
   return out;
 }
 
-function readStrings(buf: Buffer, start: number, size: number, width: number, utf32: boolean, bigEndian: boolean): string[] {
+function readStrings(buf: Buffer, start: number, size: number, width: number, utf32: boolean, bigEndian: boolean, what: string): string[] {
   const out = new Array<string>(size);
+  const codes: number[] = [];
   for (let i = 0; i < size; i++) {
     if (utf32) {
-      const codes: number[] = [];
+      codes.length = 0;
+      let text = '';
       for (let c = 0; c < width; c++) {
         const at = start + (i * width + c) * 4;
         const code = bigEndian ? buf.readUInt32BE(at) : buf.readUInt32LE(at);
         if (code === 0) break;
+        if (code > 0x10ffff) fail(`${what}: element ${i} holds ${code.toString(16)}, which is not a Unicode code point`);
         codes.push(code);
+        // Spread in bounded chunks: one call with millions of arguments would overflow the stack.
+        if (codes.length === 4096) {
+          text += String.fromCodePoint(...codes);
+          codes.length = 0;
+        }
       }
-      out[i] = String.fromCodePoint(...codes);
+      out[i] = text + String.fromCodePoint(...codes);
     } else {
       const from = start + i * width;
       let end = from + width;
@@ -192,6 +206,10 @@ function readStrings(buf: Buffer, start: number, size: number, width: number, ut
     }
   }
   return out;
+}
+
+function shortText(s: string): string {
+  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
 }
 
 /** Reorders column-major (Fortran) data to row-major for the same shape. */
@@ -233,8 +251,8 @@ function fail(message: string): never {
 /** The `application/x-npy` codec: one array in, one array out. */
 export const npyCodec: Codec = {
   mediaType: NPY_MEDIA_TYPE,
-  decode(body: Buffer): DecodedRequest {
-    return { tensors: { [UNNAMED]: decodeNpy(body) }, form: 'tensor' };
+  decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest {
+    return { tensors: { [UNNAMED]: decodeNpy(body, 'NPY body', limits) }, form: 'tensor' };
   },
   encode(prediction: unknown, _options: EncodeOptions): Buffer {
     return encodeNpy(toSingleTensor(prediction, NPY_MEDIA_TYPE));

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { zipSync } from 'fflate';
 import { UNNAMED, tensor, type Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { encodeNpy } from './npy.js';
+import { deflateRawSync } from 'node:zlib';
+import { encodeNpy, npyHeader } from './npy.js';
 import { npzCodec } from './npz.js';
 
 // Written by numpy 2.4.6 `np.savez` / `savez_compressed` and scipy 1.17.1 `scipy.sparse.save_npz` (base64):
@@ -55,4 +56,97 @@ test('broken archives are a 400', () => {
   assert.throws(() => npzCodec.decode!(Buffer.from('not a zip'), {}), { code: 'ERR_NPY_PARSE' });
   assert.throws(() => npzCodec.decode!(Buffer.from(zipSync({ 'a.txt': new Uint8Array(1) })), {}), /no \.npy members/);
   assert.equal(npzCodec.encode, undefined);
+});
+
+/** A zip archive written by hand, so a test can make its declared sizes lie. */
+function handZip(members: { name: string; data: Buffer; deflate?: boolean; declaredSize?: number }[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const m of members) {
+    const body = m.deflate ? deflateRawSync(m.data) : m.data;
+    const name = Buffer.from(m.name);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(m.deflate ? 8 : 0, 8);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(m.declaredSize ?? m.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(m.deflate ? 8 : 0, 10);
+    central.writeUInt32LE(body.length, 20);
+    central.writeUInt32LE(m.declaredSize ?? m.data.length, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, name, body);
+    centrals.push(central, name);
+    offset += 30 + name.length + body.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(members.length, 8);
+  eocd.writeUInt16LE(members.length, 10);
+  eocd.writeUInt32LE(cd.length, 12);
+  eocd.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, eocd]);
+}
+
+const tooLarge = (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DECODED_TOO_LARGE' && e.status === 413;
+const badNpz = (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_NPY_PARSE' && e.status === 400 && e.message.length < 400;
+
+test('an NPZ that inflates far past the budget stops inflating there (413), whatever sizes it declares', () => {
+  const header = npyHeader('<f8', [4 * 1024 * 1024]);
+  const bomb = Buffer.concat([header, Buffer.alloc(32 * 1024 * 1024)]); // 32 MB of zeros deflate to ~32 KB
+  for (const declaredSize of [100, bomb.length, 0xfffffffe]) {
+    const zip = handZip([{ name: 'x.npy', data: bomb, deflate: true, declaredSize }]);
+    assert.ok(zip.length < 100_000);
+    assert.throws(() => npzCodec.decode!(zip, {}, { maxDecodedBytes: 1024 * 1024 }), tooLarge);
+  }
+  // Several members share one budget.
+  const small = Buffer.concat([npyHeader('<f8', [50_000]), Buffer.alloc(400_000)]);
+  const three = handZip(['a', 'b', 'c'].map((n) => ({ name: `${n}.npy`, data: small, deflate: true })));
+  assert.equal(Object.keys(npzCodec.decode!(three, {}, { maxDecodedBytes: 1_300_000 }).tensors).length, 3);
+  assert.throws(() => npzCodec.decode!(three, {}, { maxDecodedBytes: 1_000_000 }), tooLarge);
+  // Within the budget, a hand-written deflated archive decodes; a lone positional arr_0 is an unnamed array.
+  assert.deepEqual(npzCodec.decode!(handZip([{ name: 'arr_0.npy', data: encodeNpy(tensor('int8', [2], Int8Array.of(3, -4))), deflate: true }]), {}).tensors[UNNAMED]!.data, Int8Array.of(3, -4));
+});
+
+test('NPZ members declaring huge or negative shapes, and lying zip headers, are a 400 before anything is allocated', () => {
+  const member = (descr: string, shape: string) => {
+    const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+    const h = Buffer.alloc(10 + dict.length + 1, ' ');
+    Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(h);
+    h.writeUInt16LE(dict.length + 1, 8);
+    h.write(dict, 10, 'latin1');
+    h[h.length - 1] = 10;
+    return h;
+  };
+  for (const shape of ['(1000000000000,)', '(-5,)', '(4294967296, 4294967296)', '(1.5,)', `(${'1, '.repeat(100)})`]) {
+    assert.throws(() => npzCodec.decode!(handZip([{ name: 'x.npy', data: member('<f8', shape) }]), {}, { maxDecodedBytes: 1e6 }), badNpz, shape);
+  }
+  assert.throws(() => npzCodec.decode!(handZip([{ name: 'x.npy', data: member('<U0', '(1000000000,)') }]), {}), badNpz);
+  const zip = handZip([{ name: 'x.npy', data: encodeNpy(tensor('int8', [1], Int8Array.of(1))) }]);
+  const lying = Buffer.from(zip);
+  lying.writeUInt16LE(60000, lying.length - 12); // entries count
+  assert.throws(() => npzCodec.decode!(lying, {}), badNpz);
+  const offset = Buffer.from(zip);
+  offset.writeUInt32LE(0x7ffffff0, offset.length - 6); // central directory offset
+  assert.throws(() => npzCodec.decode!(offset, {}), badNpz);
+});
+
+test('sparse archives: a huge dense shape is a 413, malformed index arrays a 400, int64 duplicates sum exactly', () => {
+  const npy = (t: Tensor) => new Uint8Array(encodeNpy(t));
+  const archive = (shape: bigint[], members: Record<string, Tensor>, format = 'csr') =>
+    Buffer.from(zipSync({ 'format.npy': npy(tensor('string', [], [format])), 'shape.npy': npy(tensor('int64', [2], BigInt64Array.from(shape))), ...Object.fromEntries(Object.entries(members).map(([k, v]) => [`${k}.npy`, npy(v)])) }));
+  const i32 = (...v: number[]) => tensor('int32', [v.length], Int32Array.from(v));
+  const csr = { data: tensor('float64', [1], Float64Array.of(1)), indices: i32(0), indptr: i32(0, 1, 1) };
+  assert.throws(() => npzCodec.decode!(archive([1_000_000n, 1_000_000n], { ...csr, indptr: tensor('int32', [1_000_001], new Int32Array(1_000_001).fill(1).fill(0, 0, 1)) }), {}, { maxDecodedBytes: 64e6 }), tooLarge);
+  assert.throws(() => npzCodec.decode!(archive([2n, 2n], { ...csr, indptr: i32(0, 1_000_000_000, 1_000_000_000) }), {}), badNpz);
+  assert.throws(() => npzCodec.decode!(archive([2n, 2n], { ...csr, indptr: i32(0, 1, 0) }), {}), badNpz);
+  assert.throws(() => npzCodec.decode!(archive([-2n, 2n], csr), {}), badNpz);
+  const coo = archive([2n, 2n], { data: tensor('int64', [3], BigInt64Array.of(2n ** 60n, 2n ** 60n, 5n)), row: i32(0, 0, 1), col: i32(1, 1, 0) }, 'coo');
+  assert.deepEqual(plain(npzCodec.decode!(coo, {}).tensors[UNNAMED]!), { dtype: 'int64', shape: [2, 2], data: [0n, 2n ** 61n, 5n, 0n] });
+  assert.throws(() => npzCodec.decode!(archive([2n, 2n], { data: tensor('float64', [2], Float64Array.of(1, 2)), row: i32(0), col: i32(0) }, 'coo'), {}), badNpz);
 });
