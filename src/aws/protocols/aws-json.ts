@@ -80,7 +80,9 @@ export function writeAwsJsonError(res: ServerResponse, version: AwsJsonVersion, 
   res.statusCode = err.status;
   res.setHeader('Content-Type', contentTypeFor(version));
   res.setHeader('x-amzn-ErrorType', err.type);
-  if (queryCompatible) res.setHeader('x-amzn-query-error', `${err.type};${err.sender ? 'Sender' : 'Receiver'}`);
+  // A query-compatible error may name its query code apart from its shape (InvalidParameterValue vs InvalidParameterValueException).
+  const queryCode = (err as AwsServiceError & { queryCode?: unknown }).queryCode;
+  if (queryCompatible) res.setHeader('x-amzn-query-error', `${typeof queryCode === 'string' ? queryCode : err.type};${err.sender ? 'Sender' : 'Receiver'}`);
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
 }

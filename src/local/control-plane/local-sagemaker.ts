@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Request, Response } from 'express';
 import type { AwsService } from '../../aws/service.js';
+import { loadLocalMetricsSettings, type LocalMetricsSettings } from '../../config/local-metrics.js';
 import { loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
@@ -14,6 +15,7 @@ import { createRandom } from '../endpoint/random.js';
 import { createFrontDoor, type EndpointDirectory, type RoutableEndpoint } from '../front-door/app.js';
 import type { S3Reader } from '../fleet/model-data.js';
 import { createS3Reader } from '../fleet/s3-reader.js';
+import { createAlarmsAndScaling } from './alarms-and-scaling.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
@@ -43,6 +45,13 @@ export interface LocalSageMakerOptions {
   queryHandler?: (req: Request, res: Response) => void;
   /** Receives one record per production-variant invocation (CloudWatch's AWS/SageMaker metrics). */
   metrics?: InvocationMetricsSink;
+  /**
+   * Serve the local CloudWatch (metrics, alarms) and Application Auto Scaling (with real scaling)
+   * on the port; used only when `services` is not given. @defaultValue true
+   */
+  alarmsAndScaling?: boolean;
+  /** Metric-window settings of those services. @defaultValue loadLocalMetricsSettings() */
+  metricsSettings?: LocalMetricsSettings;
   /** Endpoints started elsewhere (an endpoint file) that the front door also routes to. */
   extraEndpoints?: ReadonlyMap<string, RoutableEndpoint>;
   /** @defaultValue `process` */
@@ -105,6 +114,8 @@ export interface LocalSageMakerCore {
   readonly lifecycle: EndpointLifecycle;
   /** Every service on the port, SageMaker first. */
   readonly services: readonly AwsService[];
+  /** The query-protocol handler for the port (CloudWatch for the AWS CLI and boto3), when there is one. */
+  readonly queryHandler?: (req: Request, res: Response) => void;
   readonly workDir: string;
   /** Finds the endpoint serving a name: created endpoints first, then `fallback`. */
   directory(fallback?: EndpointDirectory): EndpointDirectory;
@@ -123,6 +134,17 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   await mkdir(join(workDir, 'logs'), { recursive: true });
   const store = new ControlPlaneStore<ManagedEndpoint>(settings.region, settings.accountId);
   const random = createRandom(opts.seed);
+  const guard =
+    opts.alarmsAndScaling === false || opts.services !== undefined
+      ? undefined
+      : createAlarmsAndScaling({
+          settings: opts.metricsSettings ?? loadLocalMetricsSettings(),
+          region: settings.region,
+          accountId: settings.accountId,
+          ...(opts.log ? { onScalingError: (resourceId: string, err: unknown) => opts.log!('warn', 'autoscaling failed', { resourceId, message: (err as Error).message }) } : {}),
+        });
+  const metrics = opts.metrics ?? guard?.metrics;
+  const queryHandler = opts.queryHandler ?? guard?.queryHandler;
   let s3 = opts.s3;
   const services: AwsService[] = [];
   const lifecycle = new EndpointLifecycle(
@@ -135,7 +157,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,
       s3: () => (s3 ??= createS3Reader(settings)),
       random,
-      ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(metrics ? { metrics } : {}),
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.progress ? { progress: opts.progress } : {}),
     },
@@ -147,7 +169,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   );
   const sagemaker = new SageMakerService(store, lifecycle);
   services.push(sagemaker);
-  const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? []);
+  const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? guard?.services({ sagemaker }) ?? []);
   services.push(...extra);
   let stopped: Promise<void> | undefined;
   return {
@@ -155,10 +177,12 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     sagemaker,
     lifecycle,
     services,
+    ...(queryHandler ? { queryHandler } : {}),
     workDir,
     directory: (fallback) => ({ get: (name) => lifecycle.routable(name) ?? fallback?.get(name) }),
     stop() {
       stopped ??= (async () => {
+        await guard?.stop();
         await lifecycle.stopAll();
         if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
       })();
@@ -177,7 +201,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     endpoints: core.directory(opts.extraEndpoints),
     services: core.services,
     accountId: core.store.accountId,
-    ...(opts.queryHandler ? { queryHandler: opts.queryHandler } : {}),
+    ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
   });
   const server = createServer(app);
@@ -197,6 +221,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     sagemaker: core.sagemaker,
     lifecycle: core.lifecycle,
     services: core.services,
+    ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     workDir: core.workDir,
     directory: core.directory,
     stop() {

@@ -44,7 +44,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
   try {
     file = await startLocalEndpoints(config, {
       ...opts,
-      frontDoor: { services: core.services, ...(controlPlane.queryHandler ? { queryHandler: controlPlane.queryHandler } : {}), endpoints: (own) => core.directory(own) },
+      frontDoor: { services: core.services, ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}), endpoints: (own) => core.directory(own) },
     });
   } catch (err) {
     await core.stop();

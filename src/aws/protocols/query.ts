@@ -1,0 +1,166 @@
+/**
+ * The AWS query protocol, both directions: a form-encoded `POST /` body
+ * (`Action=PutMetricAlarm&Version=2010-08-01&Dimensions.member.1.Name=...`, as the AWS CLI and
+ * boto3 send it for CloudWatch) parsed into a request, and outputs and errors written as the XML
+ * the service documents (`<PutMetricAlarmResponse xmlns=...>`, `<ErrorResponse>`).
+ */
+
+/** A parsed query request: the action, the API version and the members, nested by their dotted keys. */
+export interface QueryRequest {
+  readonly action: string;
+  readonly version?: string;
+  /** Members with string leaves; `X.member.N` keys become arrays (1-based, ordered by N). */
+  readonly params: Record<string, unknown>;
+}
+
+/** A query body that cannot be parsed; it answers 400 with {@link QueryParseError.code}. */
+export class QueryParseError extends Error {
+  constructor(
+    /** The query-protocol error code (`MissingAction`, `MalformedQueryString`). */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'QueryParseError';
+  }
+}
+
+/** Most parameters one query body may carry. */
+export const MAX_QUERY_PARAMETERS = 2000;
+/** Largest list index accepted in `X.member.N`. */
+export const MAX_LIST_INDEX = 1000;
+const SEGMENT = /^[A-Za-z][A-Za-z0-9_]{0,127}$/;
+const INDEX = /^[1-9][0-9]{0,5}$/;
+
+type Node = { kind: 'leaf'; value: string } | { kind: 'struct'; members: Map<string, Node> } | { kind: 'list'; items: Map<number, Node> };
+
+function malformed(message: string): QueryParseError {
+  return new QueryParseError('MalformedQueryString', message);
+}
+
+/**
+ * Parses a form-encoded query body. Never throws anything but {@link QueryParseError}: any byte
+ * string gives a request or an error naming what is wrong.
+ */
+export function parseQueryBody(body: string): QueryRequest {
+  const pairs = [...new URLSearchParams(body)];
+  if (pairs.length > MAX_QUERY_PARAMETERS) throw malformed(`The request has ${pairs.length} parameters; at most ${MAX_QUERY_PARAMETERS} are accepted.`);
+  let action: string | undefined;
+  let version: string | undefined;
+  const root: Node = { kind: 'struct', members: new Map() };
+  const seen = new Set<string>();
+  for (const [key, value] of pairs) {
+    if (seen.has(key)) throw malformed(`The parameter ${key} is given more than once.`);
+    seen.add(key);
+    if (key === 'Action') action = value;
+    else if (key === 'Version') version = value;
+    else insert(root, key, value);
+  }
+  if (action === undefined || action === '') throw new QueryParseError('MissingAction', 'The request must contain the parameter Action.');
+  if (!SEGMENT.test(action)) throw new QueryParseError('InvalidAction', `The action ${action.slice(0, 100)} is not valid for this web service.`);
+  return { action, ...(version !== undefined ? { version } : {}), params: toPlain(root) as Record<string, unknown> };
+}
+
+function insert(root: Node, key: string, value: string): void {
+  const segments = key.split('.');
+  let node = root;
+  let i = 0;
+  while (i < segments.length) {
+    const seg = segments[i]!;
+    if (node.kind === 'leaf') throw malformed(`The parameter ${key} nests inside ${segments.slice(0, i).join('.')}, which has a value of its own.`);
+    if (node.kind === 'list') {
+      const index = segments[i + 1];
+      if (seg !== 'member' || index === undefined || !INDEX.test(index) || Number(index) > MAX_LIST_INDEX) {
+        throw malformed(`The parameter ${key} names a list item as "${segments.slice(i, i + 2).join('.')}": expected member.N with N from 1 to ${MAX_LIST_INDEX}.`);
+      }
+      const last = i + 1 === segments.length - 1;
+      node = child(node.items, Number(index), last ? value : undefined, segments[i + 2], key);
+      i += 2;
+      continue;
+    }
+    if (!SEGMENT.test(seg)) throw malformed(`The parameter name ${key} is not valid: each dotted part must be a member name.`);
+    const last = i === segments.length - 1;
+    node = child(node.members, seg, last ? value : undefined, segments[i + 1], key);
+    i += 1;
+  }
+}
+
+/** Gets or creates the child `k` of a container; its kind follows the next key segment. */
+function child<K>(container: Map<K, Node>, k: K, leafValue: string | undefined, next: string | undefined, key: string): Node {
+  const existing = container.get(k);
+  const wanted: Node['kind'] = leafValue !== undefined ? 'leaf' : next === 'member' ? 'list' : 'struct';
+  if (existing) {
+    if (existing.kind !== wanted) throw malformed(`The parameter ${key} conflicts with another parameter of the same prefix.`);
+    if (wanted === 'leaf') throw malformed(`The parameter ${key} is given more than once.`);
+    return existing;
+  }
+  const created: Node =
+    wanted === 'leaf' ? { kind: 'leaf', value: leafValue! } : wanted === 'list' ? { kind: 'list', items: new Map() } : { kind: 'struct', members: new Map() };
+  container.set(k, created);
+  return created;
+}
+
+function toPlain(node: Node): unknown {
+  switch (node.kind) {
+    case 'leaf':
+      return node.value;
+    case 'struct': {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of node.members) out[k] = toPlain(v);
+      return out;
+    }
+    case 'list':
+      return [...node.items.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => toPlain(v));
+  }
+}
+
+const INVALID_XML_CHARS = /[^\u0009\u000A\u000D\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/** Escapes text for an XML element (and replaces characters XML 1.0 cannot carry). */
+export function escapeXml(text: string): string {
+  return text
+    .replace(INVALID_XML_CHARS, '\uFFFD')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
+}
+
+/** How to write an output: which members are maps (`<entry><key/><value/></entry>`) rather than structures. */
+export interface XmlWriteOptions {
+  readonly mapMembers?: ReadonlySet<string>;
+  /** Members holding timestamps as epoch seconds (the JSON form), written as ISO 8601. */
+  readonly timestampMembers?: ReadonlySet<string>;
+}
+
+/** Writes one value as the query protocol's XML: lists as `<member>` items, dates as ISO 8601. */
+export function toXml(name: string, value: unknown, opts: XmlWriteOptions = {}): string {
+  if (value === undefined || value === null) return '';
+  if (Array.isArray(value)) return `<${name}>${value.map((item) => toXml('member', item, opts)).join('')}</${name}>`;
+  if (value instanceof Date) return `<${name}>${value.toISOString()}</${name}>`;
+  if (typeof value === 'number' && opts.timestampMembers?.has(name)) return `<${name}>${new Date(value * 1000).toISOString()}</${name}>`;
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (opts.mapMembers?.has(name)) {
+      return `<${name}>${entries.map(([k, v]) => `<entry><key>${escapeXml(k)}</key>${toXml('value', v, opts)}</entry>`).join('')}</${name}>`;
+    }
+    return `<${name}>${entries.map(([k, v]) => toXml(k, v, opts)).join('')}</${name}>`;
+  }
+  return `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+/**
+ * The XML body of a successful query response: `<{Action}Response xmlns>` holding
+ * `<{Action}Result>` (omitted when the output is empty) and `<ResponseMetadata><RequestId>`.
+ */
+export function writeQueryResponse(action: string, output: Record<string, unknown>, xmlns: string, requestId: string, opts: XmlWriteOptions = {}): string {
+  const members = Object.entries(output).filter(([, v]) => v !== undefined);
+  const result = members.length === 0 ? '' : `<${action}Result>${members.map(([k, v]) => toXml(k, v, opts)).join('')}</${action}Result>`;
+  return `<${action}Response xmlns="${escapeXml(xmlns)}">${result}<ResponseMetadata><RequestId>${escapeXml(requestId)}</RequestId></ResponseMetadata></${action}Response>`;
+}
+
+/** The XML body of a query-protocol error (`<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>`). */
+export function writeQueryError(code: string, message: string, fault: 'Sender' | 'Receiver', xmlns: string, requestId: string): string {
+  return `<ErrorResponse xmlns="${escapeXml(xmlns)}"><Error><Type>${fault}</Type><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${escapeXml(requestId)}</RequestId></ErrorResponse>`;
+}

@@ -1,0 +1,63 @@
+import type { ServerResponse } from 'node:http';
+import type { AwsService } from '../../aws/service.js';
+import type { LocalMetricsSettings } from '../../config/local-metrics.js';
+import { ApplicationAutoScalingService } from './autoscaling/autoscaling-service.js';
+import { VariantScaler } from './autoscaling/variant-scaler.js';
+import { CloudWatchService } from './cloudwatch/cloudwatch-service.js';
+import { createMetricClock } from './cloudwatch/metric-clock.js';
+import { MetricStore } from './cloudwatch/metric-store.js';
+import { createCloudWatchQueryHandler, type QueryHttpRequest } from './cloudwatch/query-handler.js';
+
+/** Options of {@link createAlarmsAndScaling}. */
+export interface AlarmsAndScalingOptions {
+  readonly settings: LocalMetricsSettings;
+  readonly region: string;
+  readonly accountId: string;
+  /** Injectable time source (tests). @defaultValue Date.now */
+  readonly now?: () => number;
+  /** Called when a scaling action fails (the endpoint stays as it was). */
+  readonly onScalingError?: (resourceId: string, err: unknown) => void;
+}
+
+/** The local SageMaker's CloudWatch and Application Auto Scaling, ready to put on its port. */
+export interface AlarmsAndScaling {
+  /** The metric store: give it to the runtime as its invocation metrics sink. */
+  readonly metrics: MetricStore;
+  readonly cloudwatch: CloudWatchService;
+  /** Builds the services for the port; Application Auto Scaling scales through `sagemaker`. */
+  services(ctx: { sagemaker: AwsService }): AwsService[];
+  /** The CloudWatch query-protocol handler (AWS CLI, boto3). */
+  queryHandler(req: QueryHttpRequest, res: ServerResponse): void;
+  /** Stops alarm evaluation and scaling. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds the local CloudWatch (metric store, alarms) and Application Auto Scaling (targets,
+ * policies, and the scaler that really changes variant capacity), with one metric clock whose
+ * minute lasts `settings.secondsPerMinute` real seconds. Timers start at once and never keep the
+ * process alive.
+ */
+export function createAlarmsAndScaling(opts: AlarmsAndScalingOptions): AlarmsAndScaling {
+  const clock = createMetricClock(opts.settings.secondsPerMinute, opts.now);
+  const metrics = new MetricStore(clock);
+  const cloudwatch = new CloudWatchService({ metrics, clock, region: opts.region, accountId: opts.accountId });
+  cloudwatch.start();
+  const handler = createCloudWatchQueryHandler(cloudwatch);
+  let scaler: VariantScaler | undefined;
+  return {
+    metrics,
+    cloudwatch,
+    services({ sagemaker }) {
+      const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now, region: opts.region, accountId: opts.accountId });
+      scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock, ...(opts.onScalingError ? { onError: opts.onScalingError } : {}) });
+      scaler.start();
+      return [cloudwatch, autoscaling];
+    },
+    queryHandler: handler,
+    async stop() {
+      cloudwatch.stop();
+      await scaler?.stop();
+    },
+  };
+}

@@ -1,0 +1,415 @@
+import { randomUUID } from 'node:crypto';
+import { AwsServiceError, type AwsService } from '../../../aws/service.js';
+import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
+import {
+  AUTOSCALING_OPERATIONS,
+  invalidNextToken,
+  limitExceeded,
+  objectNotFound,
+  unknownOperation,
+  validationException,
+  Violations,
+} from './errors.js';
+import { INVOCATIONS_PER_INSTANCE, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, type VariantRef } from './resources.js';
+
+/** A registered scalable target (a SageMaker variant's instance count). */
+export interface ScalableTargetRecord {
+  readonly resourceId: string;
+  readonly variant: VariantRef;
+  minCapacity: number;
+  maxCapacity: number;
+  roleArn: string;
+  suspended: { DynamicScalingInSuspended: boolean; DynamicScalingOutSuspended: boolean; ScheduledScalingSuspended: boolean };
+  readonly createdAt: number;
+  readonly arn: string;
+  lastScaleOutAt?: number;
+  lastScaleInAt?: number;
+}
+
+/** A target-tracking scaling policy and the alarms it owns. */
+export interface ScalingPolicyRecord {
+  readonly name: string;
+  readonly resourceId: string;
+  readonly arn: string;
+  readonly createdAt: number;
+  config: {
+    TargetValue: number;
+    PredefinedMetricSpecification: { PredefinedMetricType: string; ResourceLabel?: string };
+    ScaleOutCooldown?: number;
+    ScaleInCooldown?: number;
+    DisableScaleIn?: boolean;
+  };
+  highAlarm: string;
+  lowAlarm?: string;
+}
+
+/** One scaling activity, as DescribeScalingActivities reports it. */
+export interface ScalingActivityRecord {
+  readonly ActivityId: string;
+  readonly ResourceId: string;
+  readonly Description: string;
+  readonly Cause: string;
+  readonly StartTime: number;
+  EndTime?: number;
+  StatusCode: 'InProgress' | 'Successful' | 'Failed';
+  StatusMessage?: string;
+}
+
+/** Options of {@link ApplicationAutoScalingService}. */
+export interface ApplicationAutoScalingOptions {
+  /** The local SageMaker, called through its public operations only (DescribeEndpoint). */
+  readonly sagemaker: AwsService;
+  /** The local CloudWatch, where target-tracking policies create their alarms. */
+  readonly cloudwatch: CloudWatchService;
+  readonly now?: () => number;
+  /** @defaultValue `us-east-1` */
+  readonly region?: string;
+  /** @defaultValue `000000000000` */
+  readonly accountId?: string;
+}
+
+/** Default scale-in and scale-out cooldown of SageMaker variants, seconds (Application Auto Scaling user guide). */
+export const DEFAULT_COOLDOWN_SECONDS = 300;
+const MAX_TARGETS = 500;
+const MAX_ACTIVITIES_PER_TARGET = 100;
+
+const errorName = (err: unknown): string => (err instanceof AwsServiceError ? err.type : 'Error');
+
+/**
+ * The local Application Auto Scaling (`AnyScaleFrontendService`) for SageMaker variants:
+ * scalable targets on `sagemaker:variant:DesiredInstanceCount` and target-tracking policies on
+ * `SageMakerVariantInvocationsPerInstance`, each with the two CloudWatch alarms the service
+ * creates for it. {@link VariantScaler} acts on them.
+ */
+export class ApplicationAutoScalingService implements AwsService {
+  readonly targetPrefix = 'AnyScaleFrontendService';
+  readonly signingName = 'application-autoscaling';
+  private readonly targets = new Map<string, ScalableTargetRecord>();
+  private readonly policies = new Map<string, ScalingPolicyRecord>();
+  private readonly activities = new Map<string, ScalingActivityRecord[]>();
+  private readonly now: () => number;
+  private readonly region: string;
+  private readonly accountId: string;
+
+  constructor(private readonly opts: ApplicationAutoScalingOptions) {
+    this.now = opts.now ?? Date.now;
+    this.region = opts.region ?? 'us-east-1';
+    this.accountId = opts.accountId ?? '000000000000';
+  }
+
+  async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    switch (operation as (typeof AUTOSCALING_OPERATIONS)[number]) {
+      case 'RegisterScalableTarget':
+        return this.registerScalableTarget(input);
+      case 'DescribeScalableTargets':
+        return this.describeScalableTargets(input);
+      case 'DeregisterScalableTarget':
+        return this.deregisterScalableTarget(input);
+      case 'PutScalingPolicy':
+        return this.putScalingPolicy(input);
+      case 'DescribeScalingPolicies':
+        return this.describeScalingPolicies(input);
+      case 'DeleteScalingPolicy':
+        return this.deleteScalingPolicy(input);
+      case 'DescribeScalingActivities':
+        return this.describeScalingActivities(input);
+      default:
+        throw unknownOperation(operation);
+    }
+  }
+
+  /** Every registered target with the policies attached to it (for the scaler). */
+  scalingState(): Array<{ target: ScalableTargetRecord; policies: ScalingPolicyRecord[] }> {
+    return [...this.targets.values()].map((target) => ({ target, policies: [...this.policies.values()].filter((p) => p.resourceId === target.resourceId) }));
+  }
+
+  /** Records the start of a scaling activity; returns it so the caller can complete it. */
+  startActivity(resourceId: string, description: string, cause: string): ScalingActivityRecord {
+    const activity: ScalingActivityRecord = { ActivityId: randomUUID(), ResourceId: resourceId, Description: description, Cause: cause, StartTime: this.now(), StatusCode: 'InProgress' };
+    const list = this.activities.get(resourceId) ?? [];
+    list.unshift(activity);
+    list.length = Math.min(list.length, MAX_ACTIVITIES_PER_TARGET);
+    this.activities.set(resourceId, list);
+    return activity;
+  }
+
+  private notFound(resourceId: string): AwsServiceError {
+    return objectNotFound(`No scalable target registered for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${VARIANT_INSTANCE_COUNT}`);
+  }
+
+  private async registerScalableTarget(input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { resourceId } = readTargetKey(input, { resourceRequired: true });
+    const v = new Violations();
+    for (const [key, member] of [['MinCapacity', 'minCapacity'], ['MaxCapacity', 'maxCapacity']] as const) {
+      const value = input[key];
+      if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value))) v.add(value, member, 'be an integer');
+    }
+    if (input.RoleARN !== undefined && (typeof input.RoleARN !== 'string' || input.RoleARN.length < 1 || input.RoleARN.length > 1600)) v.add(input.RoleARN, 'roleARN', 'have length between 1 and 1600');
+    const suspended = input.SuspendedState as Record<string, unknown> | undefined;
+    if (suspended !== undefined && (typeof suspended !== 'object' || suspended === null || Object.values(suspended).some((x) => typeof x !== 'boolean'))) {
+      v.add(suspended, 'suspendedState', 'hold boolean members');
+    }
+    v.throwIfAny();
+    const existing = this.targets.get(resourceId!);
+    const min = (input.MinCapacity as number | undefined) ?? existing?.minCapacity;
+    const max = (input.MaxCapacity as number | undefined) ?? existing?.maxCapacity;
+    if (min === undefined || max === undefined) throw validationException('MinCapacity and MaxCapacity are required to register a new scalable target.');
+    if (min < 1) throw validationException(`MinCapacity ${min} is not valid for a SageMaker variant: the instance count is at least 1.`);
+    if (min > max) throw validationException(`Minimum capacity (${min}) cannot be greater than maximum capacity (${max}).`);
+    const variant = parseResourceId(resourceId!);
+    await this.requireVariant(variant);
+    const state = {
+      DynamicScalingInSuspended: (suspended?.DynamicScalingInSuspended as boolean | undefined) ?? existing?.suspended.DynamicScalingInSuspended ?? false,
+      DynamicScalingOutSuspended: (suspended?.DynamicScalingOutSuspended as boolean | undefined) ?? existing?.suspended.DynamicScalingOutSuspended ?? false,
+      ScheduledScalingSuspended: (suspended?.ScheduledScalingSuspended as boolean | undefined) ?? existing?.suspended.ScheduledScalingSuspended ?? false,
+    };
+    const roleArn = (input.RoleARN as string | undefined) ?? existing?.roleArn ?? `arn:aws:iam::${this.accountId}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint`;
+    if (existing) {
+      Object.assign(existing, { minCapacity: min, maxCapacity: max, roleArn, suspended: state });
+      return { ScalableTargetARN: existing.arn };
+    }
+    if (this.targets.size >= MAX_TARGETS) throw limitExceeded(`The local Application Auto Scaling holds at most ${MAX_TARGETS} scalable targets.`);
+    const arn = `arn:aws:application-autoscaling:${this.region}:${this.accountId}:scalable-target/${randomUUID().replace(/-/g, '')}`;
+    this.targets.set(resourceId!, { resourceId: resourceId!, variant, minCapacity: min, maxCapacity: max, roleArn, suspended: state, createdAt: this.now(), arn });
+    return { ScalableTargetARN: arn };
+  }
+
+  /** A target can only be registered on a variant that exists (the service checks with SageMaker). */
+  private async requireVariant(variant: VariantRef): Promise<void> {
+    let description: Record<string, unknown>;
+    try {
+      description = await this.opts.sagemaker.call('DescribeEndpoint', { EndpointName: variant.endpointName });
+    } catch (err) {
+      throw validationException(`The endpoint ${variant.endpointName} cannot be scaled: SageMaker DescribeEndpoint failed (${errorName(err)}: ${(err as Error).message}).`);
+    }
+    const variants = (description.ProductionVariants as Array<{ VariantName?: string }> | undefined) ?? [];
+    if (!variants.some((x) => x.VariantName === variant.variantName)) {
+      throw validationException(`The endpoint ${variant.endpointName} has no production variant ${variant.variantName} (it has ${variants.map((x) => x.VariantName).join(', ') || 'none'}).`);
+    }
+  }
+
+  private describeScalableTargets(input: Record<string, unknown>): Record<string, unknown> {
+    readTargetKey(input, { resourceRequired: false });
+    const ids = input.ResourceIds;
+    const v = new Violations();
+    if (ids !== undefined && (!Array.isArray(ids) || ids.length > 50 || ids.some((x) => typeof x !== 'string'))) v.add(ids, 'resourceIds', 'be a list of at most 50 resource IDs');
+    const max = input.MaxResults ?? 50;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
+    v.throwIfAny();
+    const all = [...this.targets.values()]
+      .filter((t) => ids === undefined || (ids as string[]).includes(t.resourceId))
+      .sort((a, b) => a.createdAt - b.createdAt || (a.resourceId < b.resourceId ? -1 : 1));
+    const { page, next } = paginate(all, input.NextToken, max as number);
+    return {
+      ScalableTargets: page.map((t) => ({
+        ServiceNamespace: SAGEMAKER_NAMESPACE,
+        ResourceId: t.resourceId,
+        ScalableDimension: VARIANT_INSTANCE_COUNT,
+        MinCapacity: t.minCapacity,
+        MaxCapacity: t.maxCapacity,
+        RoleARN: t.roleArn,
+        CreationTime: t.createdAt / 1000,
+        SuspendedState: { ...t.suspended },
+        ScalableTargetARN: t.arn,
+      })),
+      ...(next !== undefined ? { NextToken: next } : {}),
+    };
+  }
+
+  private async deregisterScalableTarget(input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { resourceId } = readTargetKey(input, { resourceRequired: true });
+    if (!this.targets.has(resourceId!)) throw this.notFound(resourceId!);
+    // Deregistering a target deletes its scaling policies and their alarms.
+    for (const p of [...this.policies.values()].filter((x) => x.resourceId === resourceId)) await this.removePolicy(p);
+    this.targets.delete(resourceId!);
+    this.activities.delete(resourceId!);
+    return {};
+  }
+
+  private async putScalingPolicy(input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { resourceId } = readTargetKey(input, { resourceRequired: true });
+    const v = new Violations();
+    const name = input.PolicyName;
+    if (name === undefined) v.add(undefined, 'policyName', 'not be null');
+    else if (typeof name !== 'string' || name.length < 1 || name.length > 256 || !/^[\x20-\x7e]+$/.test(name)) v.add(name, 'policyName', 'have length between 1 and 256 printable characters');
+    const type = input.PolicyType ?? 'StepScaling';
+    if (!['StepScaling', 'TargetTrackingScaling', 'PredictiveScaling'].includes(type as string)) v.add(type, 'policyType', 'satisfy enum value set: [StepScaling, TargetTrackingScaling, PredictiveScaling]');
+    v.throwIfAny();
+    if (type !== 'TargetTrackingScaling') {
+      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies on ${INVOCATIONS_PER_INSTANCE}.`);
+    }
+    const config = readTargetTracking(input.TargetTrackingScalingPolicyConfiguration);
+    const target = this.targets.get(resourceId!);
+    if (!target) throw this.notFound(resourceId!);
+    const key = `${resourceId}\u0000${name as string}`;
+    const existing = this.policies.get(key);
+    if (!existing && this.policies.size >= MAX_TARGETS * 2) throw limitExceeded('The local Application Auto Scaling holds at most 1000 scaling policies.');
+    const uuid = randomUUID();
+    const arn = existing?.arn ?? `arn:aws:autoscaling:${this.region}:${this.accountId}:scalingPolicy:${uuid}:resource/${SAGEMAKER_NAMESPACE}/${resourceId}:policyName/${name as string}`;
+    if (existing) await this.deleteAlarms(existing);
+    const policy: ScalingPolicyRecord = {
+      name: name as string,
+      resourceId: resourceId!,
+      arn,
+      createdAt: existing?.createdAt ?? this.now(),
+      config,
+      highAlarm: `TargetTracking-${resourceId}-AlarmHigh-${randomUUID()}`,
+      ...(config.DisableScaleIn ? {} : { lowAlarm: `TargetTracking-${resourceId}-AlarmLow-${randomUUID()}` }),
+    };
+    await this.createAlarms(policy, target);
+    this.policies.set(key, policy);
+    return { PolicyARN: arn, Alarms: this.alarmsOf(policy) };
+  }
+
+  private alarmsOf(p: ScalingPolicyRecord): Array<{ AlarmName: string; AlarmARN: string }> {
+    return [p.highAlarm, ...(p.lowAlarm ? [p.lowAlarm] : [])].map((n) => ({ AlarmName: n, AlarmARN: `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:${n}` }));
+  }
+
+  /**
+   * The alarms Application Auto Scaling creates for a target-tracking policy on
+   * `SageMakerVariantInvocationsPerInstance`: high (above target for 3 one-minute periods) and
+   * low (below 90 % of target for 15 one-minute periods), on the variant's `InvocationsPerInstance` Sum.
+   */
+  private async createAlarms(p: ScalingPolicyRecord, target: ScalableTargetRecord): Promise<void> {
+    const common = {
+      Namespace: 'AWS/SageMaker',
+      MetricName: 'InvocationsPerInstance',
+      Dimensions: [
+        { Name: 'EndpointName', Value: target.variant.endpointName },
+        { Name: 'VariantName', Value: target.variant.variantName },
+      ],
+      Statistic: 'Sum',
+      Period: 60,
+      AlarmDescription: `DO NOT EDIT OR DELETE. For TargetTrackingScaling policy ${p.arn}.`,
+      AlarmActions: [p.arn],
+    };
+    await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.highAlarm, EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: p.config.TargetValue, ComparisonOperator: 'GreaterThanThreshold' });
+    if (p.lowAlarm) {
+      await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.lowAlarm, EvaluationPeriods: 15, DatapointsToAlarm: 15, Threshold: p.config.TargetValue * 0.9, ComparisonOperator: 'LessThanThreshold' });
+    }
+  }
+
+  private async deleteAlarms(p: ScalingPolicyRecord): Promise<void> {
+    const names = [p.highAlarm, ...(p.lowAlarm ? [p.lowAlarm] : [])].filter((n) => this.opts.cloudwatch.alarmState(n) !== undefined);
+    if (names.length > 0) await this.opts.cloudwatch.call('DeleteAlarms', { AlarmNames: names });
+  }
+
+  private async removePolicy(p: ScalingPolicyRecord): Promise<void> {
+    await this.deleteAlarms(p);
+    this.policies.delete(`${p.resourceId}\u0000${p.name}`);
+  }
+
+  private describeScalingPolicies(input: Record<string, unknown>): Record<string, unknown> {
+    const { resourceId } = readTargetKey(input, { resourceRequired: false });
+    const names = input.PolicyNames;
+    const v = new Violations();
+    if (names !== undefined && (!Array.isArray(names) || names.length > 50 || names.some((x) => typeof x !== 'string'))) v.add(names, 'policyNames', 'be a list of at most 50 names');
+    const max = input.MaxResults ?? 10;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 10) v.add(max, 'maxResults', 'have value between 1 and 10');
+    v.throwIfAny();
+    const all = [...this.policies.values()]
+      .filter((p) => resourceId === undefined || p.resourceId === resourceId)
+      .filter((p) => names === undefined || (names as string[]).includes(p.name))
+      .sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : 1));
+    const { page, next } = paginate(all, input.NextToken, max as number);
+    return {
+      ScalingPolicies: page.map((p) => ({
+        PolicyARN: p.arn,
+        PolicyName: p.name,
+        ServiceNamespace: SAGEMAKER_NAMESPACE,
+        ResourceId: p.resourceId,
+        ScalableDimension: VARIANT_INSTANCE_COUNT,
+        PolicyType: 'TargetTrackingScaling',
+        TargetTrackingScalingPolicyConfiguration: structuredClone(p.config),
+        Alarms: this.alarmsOf(p),
+        CreationTime: p.createdAt / 1000,
+      })),
+      ...(next !== undefined ? { NextToken: next } : {}),
+    };
+  }
+
+  private async deleteScalingPolicy(input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { resourceId } = readTargetKey(input, { resourceRequired: true });
+    const name = input.PolicyName;
+    const v = new Violations();
+    if (typeof name !== 'string' || name.length < 1 || name.length > 1600) v.add(name, 'policyName', name === undefined ? 'not be null' : 'have length between 1 and 1600');
+    v.throwIfAny();
+    const policy = this.policies.get(`${resourceId}\u0000${name as string}`);
+    if (!policy) {
+      throw objectNotFound(`No scaling policy found for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${VARIANT_INSTANCE_COUNT}, policy name: ${name as string}`);
+    }
+    await this.removePolicy(policy);
+    return {};
+  }
+
+  private describeScalingActivities(input: Record<string, unknown>): Record<string, unknown> {
+    const { resourceId } = readTargetKey(input, { resourceRequired: false });
+    const max = input.MaxResults ?? 50;
+    const v = new Violations();
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
+    v.throwIfAny();
+    const all = [...this.activities.entries()]
+      .filter(([rid]) => resourceId === undefined || rid === resourceId)
+      .flatMap(([, list]) => list)
+      .sort((a, b) => b.StartTime - a.StartTime);
+    const { page, next } = paginate(all, input.NextToken, max as number);
+    return {
+      ScalingActivities: page.map((a) => ({
+        ActivityId: a.ActivityId,
+        ServiceNamespace: SAGEMAKER_NAMESPACE,
+        ResourceId: a.ResourceId,
+        ScalableDimension: VARIANT_INSTANCE_COUNT,
+        Description: a.Description,
+        Cause: a.Cause,
+        StartTime: a.StartTime / 1000,
+        ...(a.EndTime !== undefined ? { EndTime: a.EndTime / 1000 } : {}),
+        StatusCode: a.StatusCode,
+        ...(a.StatusMessage !== undefined ? { StatusMessage: a.StatusMessage } : {}),
+      })),
+      ...(next !== undefined ? { NextToken: next } : {}),
+    };
+  }
+}
+
+function readTargetTracking(raw: unknown): ScalingPolicyRecord['config'] {
+  if (raw === undefined || raw === null || typeof raw !== 'object') {
+    throw validationException('TargetTrackingScalingPolicyConfiguration is required for a TargetTrackingScaling policy.');
+  }
+  const c = raw as Record<string, unknown>;
+  const v = new Violations();
+  if (c.TargetValue === undefined) v.add(undefined, 'targetTrackingScalingPolicyConfiguration.targetValue', 'not be null');
+  else if (typeof c.TargetValue !== 'number' || !Number.isFinite(c.TargetValue)) v.add(c.TargetValue, 'targetTrackingScalingPolicyConfiguration.targetValue', 'be a number');
+  for (const k of ['ScaleOutCooldown', 'ScaleInCooldown'] as const) {
+    const x = c[k];
+    if (x !== undefined && (typeof x !== 'number' || !Number.isInteger(x) || x < 0)) v.add(x, `targetTrackingScalingPolicyConfiguration.${k.charAt(0).toLowerCase()}${k.slice(1)}`, 'be a whole number of seconds, 0 or more');
+  }
+  if (c.DisableScaleIn !== undefined && typeof c.DisableScaleIn !== 'boolean') v.add(c.DisableScaleIn, 'targetTrackingScalingPolicyConfiguration.disableScaleIn', 'be a boolean');
+  v.throwIfAny();
+  const target = c.TargetValue as number;
+  if (target < 8.515920e-109 || target > 1.174271e108) throw validationException(`TargetValue ${target} is out of range: it must be between 8.515920e-109 and 1.174271e+108.`);
+  if (c.CustomizedMetricSpecification !== undefined) {
+    throw validationException(`CustomizedMetricSpecification is not tracked locally: use PredefinedMetricSpecification with PredefinedMetricType ${INVOCATIONS_PER_INSTANCE}.`);
+  }
+  const spec = c.PredefinedMetricSpecification as Record<string, unknown> | undefined;
+  if (!spec || typeof spec !== 'object') throw validationException('Either PredefinedMetricSpecification or CustomizedMetricSpecification is required.');
+  if (spec.PredefinedMetricType !== INVOCATIONS_PER_INSTANCE) {
+    throw validationException(`PredefinedMetricType ${JSON.stringify(spec.PredefinedMetricType)} is not tracked locally: the local Application Auto Scaling tracks ${INVOCATIONS_PER_INSTANCE}.`);
+  }
+  return {
+    TargetValue: target,
+    PredefinedMetricSpecification: { PredefinedMetricType: INVOCATIONS_PER_INSTANCE, ...(typeof spec.ResourceLabel === 'string' ? { ResourceLabel: spec.ResourceLabel } : {}) },
+    ...(c.ScaleOutCooldown !== undefined ? { ScaleOutCooldown: c.ScaleOutCooldown as number } : {}),
+    ...(c.ScaleInCooldown !== undefined ? { ScaleInCooldown: c.ScaleInCooldown as number } : {}),
+    ...(c.DisableScaleIn !== undefined ? { DisableScaleIn: c.DisableScaleIn as boolean } : {}),
+  };
+}
+
+function paginate<T>(all: readonly T[], token: unknown, max: number): { page: T[]; next?: string } {
+  let offset = 0;
+  if (token !== undefined) {
+    offset = typeof token === 'string' ? Number(Buffer.from(token, 'base64url').toString('utf8')) : NaN;
+    if (!Number.isInteger(offset) || offset < 0 || offset > all.length) throw invalidNextToken();
+  }
+  const page = all.slice(offset, offset + max);
+  return offset + max < all.length ? { page, next: Buffer.from(String(offset + max), 'utf8').toString('base64url') } : { page };
+}

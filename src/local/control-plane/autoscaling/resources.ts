@@ -1,0 +1,48 @@
+import { validationException, Violations } from './errors.js';
+
+/** The one service namespace scaled locally. */
+export const SAGEMAKER_NAMESPACE = 'sagemaker';
+/** The one scalable dimension scaled locally: a production variant's instance count. */
+export const VARIANT_INSTANCE_COUNT = 'sagemaker:variant:DesiredInstanceCount';
+/** The one predefined metric tracked locally. */
+export const INVOCATIONS_PER_INSTANCE = 'SageMakerVariantInvocationsPerInstance';
+
+const RESOURCE_ID = /^endpoint\/([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})\/variant\/([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})$/;
+
+/** The endpoint and variant a SageMaker `ResourceId` (`endpoint/<name>/variant/<variant>`) names. */
+export interface VariantRef {
+  readonly endpointName: string;
+  readonly variantName: string;
+}
+
+/** Parses `endpoint/<name>/variant/<variant>`; throws `ValidationException` for any other form. */
+export function parseResourceId(resourceId: string): VariantRef {
+  const m = RESOURCE_ID.exec(resourceId);
+  if (!m) {
+    throw validationException(`Unsupported resource ID ${JSON.stringify(resourceId.slice(0, 200))}: a SageMaker variant is named endpoint/<endpoint-name>/variant/<variant-name>.`);
+  }
+  return { endpointName: m[1]!, variantName: m[2]! };
+}
+
+/** Checks the (ServiceNamespace, ResourceId, ScalableDimension) triple every operation names. */
+export function readTargetKey(input: Record<string, unknown>, opts: { resourceRequired: boolean }): { resourceId?: string; dimension?: string } {
+  const v = new Violations();
+  const ns = input.ServiceNamespace;
+  if (ns === undefined) v.add(undefined, 'serviceNamespace', 'not be null');
+  else if (typeof ns !== 'string') v.add(ns, 'serviceNamespace', 'be a string');
+  const rid = input.ResourceId;
+  if (rid === undefined && opts.resourceRequired) v.add(undefined, 'resourceId', 'not be null');
+  else if (rid !== undefined && (typeof rid !== 'string' || rid.length < 1 || rid.length > 1600)) v.add(rid, 'resourceId', 'have length between 1 and 1600');
+  const dim = input.ScalableDimension;
+  if (dim === undefined && opts.resourceRequired) v.add(undefined, 'scalableDimension', 'not be null');
+  else if (dim !== undefined && typeof dim !== 'string') v.add(dim, 'scalableDimension', 'be a string');
+  v.throwIfAny();
+  if (ns !== SAGEMAKER_NAMESPACE) {
+    throw validationException(`Unsupported service namespace ${JSON.stringify(ns)}: the local Application Auto Scaling scales SageMaker variants (ServiceNamespace ${SAGEMAKER_NAMESPACE}).`);
+  }
+  if (dim !== undefined && dim !== VARIANT_INSTANCE_COUNT) {
+    throw validationException(`Unsupported scalable dimension ${JSON.stringify(dim)}: the local Application Auto Scaling scales ${VARIANT_INSTANCE_COUNT}.`);
+  }
+  if (rid !== undefined) parseResourceId(rid as string);
+  return { ...(rid !== undefined ? { resourceId: rid as string } : {}), ...(dim !== undefined ? { dimension: dim as string } : {}) };
+}

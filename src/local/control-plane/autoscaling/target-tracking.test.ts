@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideScaling, type ScalingSituation } from './target-tracking.js';
+
+const policy = { targetValue: 70, highAlarm: 'OK' as const, lowAlarm: 'OK' as const, metricValue: 50, scaleOutCooldownMs: 1000, scaleInCooldownMs: 5000, disableScaleIn: false };
+const base: ScalingSituation = { current: 2, minCapacity: 1, maxCapacity: 4, policy, scaleOutSuspended: false, scaleInSuspended: false, now: 100_000 };
+
+test('capacity outside min..max is brought inside at once', () => {
+  assert.deepEqual(decideScaling({ ...base, current: 1, minCapacity: 2 })?.desired, 2);
+  assert.deepEqual(decideScaling({ ...base, current: 6 })?.desired, 4);
+});
+
+test('high alarm scales out proportionally, at least one, at most max, after the cooldown', () => {
+  assert.equal(decideScaling({ ...base, policy: { ...policy, highAlarm: 'ALARM', metricValue: 105 } })?.desired, 3);
+  assert.equal(decideScaling({ ...base, policy: { ...policy, highAlarm: 'ALARM', metricValue: 71 } })?.desired, 3);
+  assert.equal(decideScaling({ ...base, policy: { ...policy, highAlarm: 'ALARM', metricValue: 1000 } })?.desired, 4);
+  assert.equal(decideScaling({ ...base, current: 4, policy: { ...policy, highAlarm: 'ALARM', metricValue: 1000 } }), undefined);
+  assert.equal(decideScaling({ ...base, lastScaleOutAt: 99_500, policy: { ...policy, highAlarm: 'ALARM', metricValue: 105 } }), undefined);
+  assert.equal(decideScaling({ ...base, lastScaleOutAt: 99_000, policy: { ...policy, highAlarm: 'ALARM', metricValue: 105 } })?.direction, 'out');
+  assert.equal(decideScaling({ ...base, scaleOutSuspended: true, policy: { ...policy, highAlarm: 'ALARM', metricValue: 105 } }), undefined);
+});
+
+test('low alarm scales in, never below min, respecting cooldown, DisableScaleIn and suspension', () => {
+  const low = { ...policy, lowAlarm: 'ALARM' as const, metricValue: 10 };
+  assert.equal(decideScaling({ ...base, current: 4, policy: low })?.desired, 1);
+  assert.equal(decideScaling({ ...base, current: 4, minCapacity: 2, policy: low })?.desired, 2);
+  assert.equal(decideScaling({ ...base, current: 4, policy: { ...low, metricValue: 60 } })?.desired, 3);
+  assert.equal(decideScaling({ ...base, current: 1, policy: low }), undefined);
+  assert.equal(decideScaling({ ...base, lastScaleInAt: 96_000, policy: low }), undefined);
+  assert.equal(decideScaling({ ...base, policy: { ...low, disableScaleIn: true } }), undefined);
+  assert.equal(decideScaling({ ...base, scaleInSuspended: true, policy: low }), undefined);
+  assert.equal(decideScaling({ ...base, policy: { ...low, lowAlarm: 'INSUFFICIENT_DATA' } }), undefined);
+});

@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AwsServiceError, type AwsService } from '../../../aws/service.js';
+import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
+import { createMetricClock } from '../cloudwatch/metric-clock.js';
+import { MetricStore } from '../cloudwatch/metric-store.js';
+import { ApplicationAutoScalingService } from './autoscaling-service.js';
+import { VariantScaler } from './variant-scaler.js';
+
+/** A stand-in for the SageMaker control plane with the two operations the scaler uses. */
+class FakeSageMaker implements AwsService {
+  readonly targetPrefix = 'SageMaker';
+  readonly signingName = 'sagemaker';
+  status = 'InService';
+  count = 1;
+  readonly updates: number[] = [];
+  async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (input.EndpointName !== 'ep') throw new AwsServiceError('ValidationException', `Could not find endpoint "${String(input.EndpointName)}".`);
+    if (operation === 'DescribeEndpoint') {
+      return { EndpointName: 'ep', EndpointStatus: this.status, ProductionVariants: [{ VariantName: 'v1', CurrentInstanceCount: this.count, DesiredInstanceCount: this.count }] };
+    }
+    if (operation === 'UpdateEndpointWeightsAndCapacities') {
+      const [change] = input.DesiredWeightsAndCapacities as Array<{ VariantName: string; DesiredInstanceCount: number }>;
+      this.updates.push(change!.DesiredInstanceCount);
+      this.count = change!.DesiredInstanceCount;
+      this.status = 'Updating';
+      return { EndpointArn: 'arn' };
+    }
+    throw new Error(`unexpected ${operation}`);
+  }
+}
+
+function setup() {
+  const t = { now: 10_000 * 60_000 };
+  const clock = createMetricClock(60, () => t.now);
+  const metrics = new MetricStore(clock);
+  const cloudwatch = new CloudWatchService({ metrics, clock });
+  const sagemaker = new FakeSageMaker();
+  const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
+  const errors: unknown[] = [];
+  const scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock, onError: (_r, e) => errors.push(e) });
+  return { t, metrics, cloudwatch, sagemaker, autoscaling, scaler, errors };
+}
+
+const key = { ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/ep/variant/v1', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' };
+
+test('target tracking scales a variant out under load and back in under a trickle, through UpdateEndpointWeightsAndCapacities', async () => {
+  const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler, errors } = setup();
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 4 });
+  const put = await autoscaling.call('PutScalingPolicy', {
+    ...key,
+    PolicyName: 'ipi',
+    PolicyType: 'TargetTrackingScaling',
+    TargetTrackingScalingPolicyConfiguration: { TargetValue: 10, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' }, ScaleOutCooldown: 60, ScaleInCooldown: 120 },
+  });
+  const alarms = put.Alarms as Array<{ AlarmName: string }>;
+  assert.equal(alarms.length, 2);
+  assert.match(alarms[0]!.AlarmName, /^TargetTracking-endpoint\/ep\/variant\/v1-AlarmHigh-/);
+  const described = (await cloudwatch.call('DescribeAlarms', { AlarmNamePrefix: 'TargetTracking-' })).MetricAlarms as Array<Record<string, unknown>>;
+  assert.deepEqual(described.map((a) => [a.MetricName, a.EvaluationPeriods, a.ComparisonOperator, a.Threshold]).sort(), [
+    ['InvocationsPerInstance', 15, 'LessThanThreshold', 9],
+    ['InvocationsPerInstance', 3, 'GreaterThanThreshold', 10],
+  ]);
+
+  /** One minute of traffic at `perMinute` invocations, then an evaluation and a scaler pass. */
+  const minute = async (perMinute: number) => {
+    for (let i = 0; i < perMinute; i++) metrics.record({ endpoint: 'ep', variant: 'v1', at: t.now + (i * 50_000) / Math.max(1, perMinute), outcome: 'ok', instanceCount: sagemaker.count });
+    t.now += 60_000;
+    cloudwatch.evaluateDue(t.now);
+    await scaler.tick();
+  };
+  await minute(25);
+  await minute(25);
+  assert.deepEqual(sagemaker.updates, [], 'three breaching minutes are needed');
+  await minute(25);
+  assert.deepEqual(sagemaker.updates, [3], 'ceil(1 x 25 / 10) instances');
+  await minute(25);
+  assert.deepEqual(sagemaker.updates, [3], 'an Updating endpoint is never scaled');
+  sagemaker.status = 'InService';
+  for (let i = 0; i < 3; i++) await minute(25);
+  assert.deepEqual(sagemaker.updates, [3], '25 per minute over 3 instances is under the target');
+  for (let i = 0; i < 16 && sagemaker.updates.length < 2; i++) await minute(3);
+  assert.deepEqual(sagemaker.updates, [3, 1], 'a trickle under 90 % of the target for 15 minutes scales in');
+  const activities = (await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker' })).ScalingActivities as Array<Record<string, unknown>>;
+  assert.deepEqual(activities.map((a) => [a.Description, a.StatusCode]), [
+    ['Setting desired instance count to 1.', 'Successful'],
+    ['Setting desired instance count to 3.', 'Successful'],
+  ]);
+  assert.deepEqual(errors, []);
+});
+
+test('a target below its new minimum is raised at once; deregistering removes policies and alarms', async () => {
+  const { sagemaker, autoscaling, cloudwatch, scaler } = setup();
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 2, MaxCapacity: 3 });
+  await scaler.tick();
+  assert.deepEqual(sagemaker.updates, [2]);
+  await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'p', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } });
+  assert.equal(((await cloudwatch.call('DescribeAlarms', {})).MetricAlarms as unknown[]).length, 2);
+  await autoscaling.call('DeregisterScalableTarget', key);
+  assert.deepEqual((await cloudwatch.call('DescribeAlarms', {})).MetricAlarms, []);
+  assert.deepEqual((await autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker' })).ScalingPolicies, []);
+});
+
+test('Application Auto Scaling errors as the service names them', async () => {
+  const { autoscaling } = setup();
+  const rejects = (p: Promise<unknown>, type: string, message: RegExp) =>
+    assert.rejects(p, (err: unknown) => err instanceof AwsServiceError && err.type === type && message.test(err.message));
+  await rejects(autoscaling.call('RegisterScalableTarget', { ...key, ServiceNamespace: 'ecs', MinCapacity: 1, MaxCapacity: 2 }), 'ValidationException', /ServiceNamespace sagemaker/);
+  await rejects(autoscaling.call('RegisterScalableTarget', { ...key, ResourceId: 'endpoint/ep', MinCapacity: 1, MaxCapacity: 2 }), 'ValidationException', /endpoint\/<endpoint-name>\/variant\/<variant-name>/);
+  await rejects(autoscaling.call('RegisterScalableTarget', { ...key, ResourceId: 'endpoint/nope/variant/v1', MinCapacity: 1, MaxCapacity: 2 }), 'ValidationException', /Could not find endpoint "nope"/);
+  await rejects(autoscaling.call('RegisterScalableTarget', { ...key, ResourceId: 'endpoint/ep/variant/v9', MinCapacity: 1, MaxCapacity: 2 }), 'ValidationException', /no production variant v9/);
+  await rejects(autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 3, MaxCapacity: 2 }), 'ValidationException', /cannot be greater/);
+  await rejects(autoscaling.call('RegisterScalableTarget', key), 'ValidationException', /MinCapacity and MaxCapacity are required/);
+  await rejects(autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 'one', MaxCapacity: 2 }), 'ValidationException', /^1 validation error detected: Value 'one' at 'minCapacity'/);
+  await rejects(autoscaling.call('DeregisterScalableTarget', key), 'ObjectNotFoundException', /No scalable target registered for service namespace: sagemaker, resource ID: endpoint\/ep\/variant\/v1/);
+  const policy = { ...key, PolicyName: 'p', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } };
+  await rejects(autoscaling.call('PutScalingPolicy', policy), 'ObjectNotFoundException', /No scalable target/);
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 2 });
+  await rejects(autoscaling.call('PutScalingPolicy', { ...policy, PolicyType: 'StepScaling' }), 'ValidationException', /TargetTrackingScaling/);
+  await rejects(autoscaling.call('PutScalingPolicy', { ...policy, TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' } } }), 'ValidationException', /SageMakerVariantInvocationsPerInstance/);
+  await rejects(autoscaling.call('DeleteScalingPolicy', { ...key, PolicyName: 'p' }), 'ObjectNotFoundException', /No scaling policy found .* policy name: p/);
+  await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', NextToken: 'zz' }), 'InvalidNextTokenException', /NextToken/);
+});

@@ -1,0 +1,151 @@
+import { AwsServiceError, type AwsService } from '../../../aws/service.js';
+import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
+import type { MetricClock } from '../cloudwatch/metric-clock.js';
+import { SAGEMAKER_NAMESPACE as METRICS_NAMESPACE, type MetricStore } from '../cloudwatch/metric-store.js';
+import { DEFAULT_COOLDOWN_SECONDS, type ApplicationAutoScalingService, type ScalableTargetRecord, type ScalingPolicyRecord } from './autoscaling-service.js';
+import { decideScaling } from './target-tracking.js';
+
+/** Options of {@link VariantScaler}. */
+export interface VariantScalerOptions {
+  readonly autoscaling: ApplicationAutoScalingService;
+  readonly cloudwatch: CloudWatchService;
+  readonly metrics: MetricStore;
+  /** The local SageMaker: read with DescribeEndpoint, scaled with UpdateEndpointWeightsAndCapacities. */
+  readonly sagemaker: AwsService;
+  readonly clock: MetricClock;
+  /** Called with each scaling failure (the CLI logs it). */
+  readonly onError?: (resourceId: string, err: unknown) => void;
+}
+
+interface VariantDescription {
+  status: string;
+  current: number;
+}
+
+/**
+ * Really scales local variants: on each tick, for every registered target it reads the variant
+ * through SageMaker's DescribeEndpoint, decides with {@link decideScaling} from the policy's alarm
+ * states and the latest `InvocationsPerInstance`, and changes the instance count through SageMaker's
+ * public `UpdateEndpointWeightsAndCapacities`. An endpoint that is not `InService` is left alone.
+ */
+export class VariantScaler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly opts: VariantScalerOptions) {}
+
+  /** Starts the scaling loop (unref'd). */
+  start(): void {
+    if (this.timer) return;
+    const tick = Math.min(2000, Math.max(100, this.opts.clock.durationMs(10)));
+    this.timer = setInterval(() => void this.tick(), tick);
+    this.timer.unref();
+  }
+
+  /** Stops the loop and waits for a tick in progress. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** Runs one scaling pass over every target (ticks never overlap). */
+  tick(): Promise<void> {
+    if (this.running) return this.running;
+    this.running = (async () => {
+      for (const { target, policies } of this.opts.autoscaling.scalingState()) {
+        try {
+          await this.scaleTarget(target, policies[0]);
+        } catch (err) {
+          this.opts.onError?.(target.resourceId, err);
+        }
+      }
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async describe(target: ScalableTargetRecord): Promise<VariantDescription | undefined> {
+    let out: Record<string, unknown>;
+    try {
+      out = await this.opts.sagemaker.call('DescribeEndpoint', { EndpointName: target.variant.endpointName });
+    } catch (err) {
+      // A deleted endpoint leaves its target registered, as on AWS; there is nothing to scale.
+      if (err instanceof AwsServiceError) return undefined;
+      throw err;
+    }
+    const variant = ((out.ProductionVariants as Array<Record<string, unknown>> | undefined) ?? []).find((v) => v.VariantName === target.variant.variantName);
+    if (!variant) return undefined;
+    const current = (variant.DesiredInstanceCount ?? variant.CurrentInstanceCount) as number | undefined;
+    if (typeof current !== 'number') return undefined;
+    return { status: String(out.EndpointStatus), current };
+  }
+
+  /** The variant's `InvocationsPerInstance` Sum over the latest complete one-minute period (0 without traffic). */
+  private latestInvocationsPerInstance(target: ScalableTargetRecord, now: number): number {
+    const id = {
+      namespace: METRICS_NAMESPACE,
+      metricName: 'InvocationsPerInstance',
+      dimensions: [
+        { Name: 'EndpointName', Value: target.variant.endpointName },
+        { Name: 'VariantName', Value: target.variant.variantName },
+      ],
+    };
+    const current = this.opts.metrics.periodIndex(now, 60);
+    const [latest] = this.opts.metrics.periods(id, current - 1, current, 60);
+    return latest?.aggregate.sum ?? 0;
+  }
+
+  private async scaleTarget(target: ScalableTargetRecord, policy: ScalingPolicyRecord | undefined): Promise<void> {
+    const variant = await this.describe(target);
+    if (!variant || variant.status !== 'InService') return;
+    const now = this.opts.clock.now();
+    const { clock, cloudwatch } = this.opts;
+    const decision = decideScaling({
+      current: variant.current,
+      minCapacity: target.minCapacity,
+      maxCapacity: target.maxCapacity,
+      ...(policy
+        ? {
+            policy: {
+              targetValue: policy.config.TargetValue,
+              highAlarm: cloudwatch.alarmState(policy.highAlarm),
+              lowAlarm: policy.lowAlarm ? cloudwatch.alarmState(policy.lowAlarm) : undefined,
+              metricValue: this.latestInvocationsPerInstance(target, now),
+              scaleOutCooldownMs: clock.durationMs(policy.config.ScaleOutCooldown ?? DEFAULT_COOLDOWN_SECONDS),
+              scaleInCooldownMs: clock.durationMs(policy.config.ScaleInCooldown ?? DEFAULT_COOLDOWN_SECONDS),
+              disableScaleIn: policy.config.DisableScaleIn ?? false,
+            },
+          }
+        : {}),
+      ...(target.lastScaleOutAt !== undefined ? { lastScaleOutAt: target.lastScaleOutAt } : {}),
+      ...(target.lastScaleInAt !== undefined ? { lastScaleInAt: target.lastScaleInAt } : {}),
+      scaleOutSuspended: target.suspended.DynamicScalingOutSuspended,
+      scaleInSuspended: target.suspended.DynamicScalingInSuspended,
+      now,
+    });
+    if (!decision) return;
+    const activity = this.opts.autoscaling.startActivity(
+      target.resourceId,
+      `Setting desired instance count to ${decision.desired}.`,
+      policy ? `monitor alarm ${decision.direction === 'out' ? policy.highAlarm : policy.lowAlarm ?? policy.highAlarm} in state ALARM triggered policy ${policy.name}: ${decision.cause}` : decision.cause,
+    );
+    if (decision.direction === 'out') target.lastScaleOutAt = now;
+    else target.lastScaleInAt = now;
+    try {
+      await this.opts.sagemaker.call('UpdateEndpointWeightsAndCapacities', {
+        EndpointName: target.variant.endpointName,
+        DesiredWeightsAndCapacities: [{ VariantName: target.variant.variantName, DesiredInstanceCount: decision.desired }],
+      });
+      activity.StatusCode = 'Successful';
+      activity.StatusMessage = `Successfully set desired instance count to ${decision.desired}. Change successfully fulfilled by sagemaker.`;
+    } catch (err) {
+      activity.StatusCode = 'Failed';
+      activity.StatusMessage = `Failed to set desired instance count to ${decision.desired}: ${(err as Error).message}`;
+      throw err;
+    } finally {
+      activity.EndTime = this.opts.clock.now();
+    }
+  }
+}

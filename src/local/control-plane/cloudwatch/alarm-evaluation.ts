@@ -1,0 +1,117 @@
+import type { AlarmDefinition, ComparisonOperator } from './alarm-definition.js';
+
+/** `StateValue` of an alarm. */
+export type AlarmState = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+
+/** One period of the evaluation range: its start and its statistic, or no value when no data arrived. */
+export interface EvaluatedPeriod {
+  /** Period start, epoch ms. */
+  readonly start: number;
+  readonly value?: number;
+  readonly sampleCount?: number;
+}
+
+/** The outcome of one evaluation: the state the alarm should be in, and why. */
+export interface AlarmVerdict {
+  readonly state: AlarmState;
+  readonly reason: string;
+  readonly reasonData: string;
+}
+
+const PHRASE: Record<ComparisonOperator, string> = {
+  GreaterThanOrEqualToThreshold: 'greater than or equal to',
+  GreaterThanThreshold: 'greater than',
+  LessThanThreshold: 'less than',
+  LessThanOrEqualToThreshold: 'less than or equal to',
+};
+
+/** True when `value` breaches `threshold` under `operator`. */
+export function breaches(operator: ComparisonOperator, value: number, threshold: number): boolean {
+  switch (operator) {
+    case 'GreaterThanOrEqualToThreshold':
+      return value >= threshold;
+    case 'GreaterThanThreshold':
+      return value > threshold;
+    case 'LessThanThreshold':
+      return value < threshold;
+    case 'LessThanOrEqualToThreshold':
+      return value <= threshold;
+  }
+}
+
+/** A double the way CloudWatch prints it in reasons (`1.0`, `0.25`). */
+export function formatValue(n: number): string {
+  return Number.isInteger(n) ? n.toFixed(1) : String(n);
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+/** `dd/MM/yy HH:mm:ss` in UTC, the datapoint time format of CloudWatch state reasons. */
+export function formatReasonTime(ms: number): string {
+  const d = new Date(ms);
+  return `${pad(d.getUTCDate())}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCFullYear() % 100)} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+}
+
+/** ISO time with `+0000`, as in `StateReasonData`. */
+export function reasonDataTime(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '+0000');
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * Evaluates an alarm over its evaluation range (the last `EvaluationPeriods` periods, oldest
+ * first) as CloudWatch does: a period breaches when its statistic crosses the threshold; the alarm
+ * is `ALARM` when at least `DatapointsToAlarm` (default `EvaluationPeriods`) periods breach.
+ * Missing periods follow `TreatMissingData`: `breaching` / `notBreaching` count them as such;
+ * `missing` (the default) goes to `INSUFFICIENT_DATA` only when every period is missing; `ignore`
+ * then keeps the current state (the function returns undefined).
+ */
+export function evaluateAlarm(def: AlarmDefinition, range: readonly EvaluatedPeriod[], now: number): AlarmVerdict | undefined {
+  const needed = def.DatapointsToAlarm ?? def.EvaluationPeriods;
+  const treat = def.TreatMissingData ?? 'missing';
+  const present = range.filter((p) => p.value !== undefined);
+  const missing = range.length - present.length;
+  const breachingPresent = present.filter((p) => breaches(def.ComparisonOperator, p.value!, def.Threshold));
+  const breachingCount = breachingPresent.length + (treat === 'breaching' ? missing : 0);
+  const phrase = PHRASE[def.ComparisonOperator];
+  const threshold = formatValue(def.Threshold);
+  const statistic = def.Statistic ?? def.ExtendedStatistic!;
+  const reasonData = JSON.stringify({
+    version: '1.0',
+    queryDate: reasonDataTime(now),
+    ...(range.length > 0 ? { startDate: reasonDataTime(range[0]!.start) } : {}),
+    statistic,
+    period: def.Period,
+    recentDatapoints: present.map((p) => p.value),
+    threshold: def.Threshold,
+    evaluatedDatapoints: [...present].reverse().map((p) => ({ timestamp: reasonDataTime(p.start), sampleCount: p.sampleCount, value: p.value })),
+  });
+
+  if (present.length === 0 && treat === 'missing') {
+    return { state: 'INSUFFICIENT_DATA', reason: `Insufficient Data: ${plural(range.length, 'datapoint')} ${range.length === 1 ? 'was' : 'were'} unknown.`, reasonData };
+  }
+  if (present.length === 0 && treat === 'ignore') return undefined;
+
+  const shown = (points: readonly EvaluatedPeriod[]): string =>
+    `[${[...points].reverse().map((p) => `${formatValue(p.value!)} (${formatReasonTime(p.start)})`).join(', ')}]`;
+  const missingNote =
+    missing > 0 && (treat === 'breaching' || treat === 'notBreaching')
+      ? ` and ${plural(missing, 'missing datapoint')} ${missing === 1 ? 'was' : 'were'} treated as [${treat === 'breaching' ? 'Breaching' : 'NonBreaching'}]`
+      : '';
+
+  if (breachingCount >= needed) {
+    const lead = range.length === 1 ? `1 datapoint ${shown(present)} was` : `${breachingCount} out of the last ${range.length} datapoints ${shown(breachingPresent)} were`;
+    const minimum = range.length === 1 ? '' : ` (minimum ${plural(needed, 'datapoint')} for OK -> ALARM transition)`;
+    const body = present.length === 0 ? `no datapoints were received for ${plural(range.length, 'period')}${missingNote}` : `${lead} ${phrase} the threshold (${threshold})${missingNote}${minimum}`;
+    return { state: 'ALARM', reason: `Threshold Crossed: ${body}.`, reasonData };
+  }
+  const okPoints = present.filter((p) => !breaches(def.ComparisonOperator, p.value!, def.Threshold));
+  const body =
+    present.length === 0
+      ? `no datapoints were received for ${plural(range.length, 'period')}${missingNote}`
+      : range.length === 1
+        ? `1 datapoint ${shown(present)} was not ${phrase} the threshold (${threshold})`
+        : `${range.length - breachingCount} out of the last ${range.length} datapoints ${shown(okPoints)} were not ${phrase} the threshold (${threshold})${missingNote} (minimum ${plural(range.length - needed + 1, 'datapoint')} for ALARM -> OK transition)`;
+  return { state: 'OK', reason: `Threshold Crossed: ${body}.`, reasonData };
+}

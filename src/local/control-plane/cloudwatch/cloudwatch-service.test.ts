@@ -1,0 +1,135 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CloudWatchService } from './cloudwatch-service.js';
+import { CloudWatchError } from './errors.js';
+import { createMetricClock } from './metric-clock.js';
+import { MetricStore } from './metric-store.js';
+
+function setup() {
+  const t = { now: 1_000_000 * 60_000 };
+  const clock = createMetricClock(60, () => t.now);
+  const metrics = new MetricStore(clock);
+  const cw = new CloudWatchService({ metrics, clock, region: 'eu-west-1', accountId: '123456789012' });
+  return { t, metrics, cw };
+}
+
+const alarm = {
+  AlarmName: 'ep-5xx',
+  Namespace: 'AWS/SageMaker',
+  MetricName: 'Invocation5XXErrors',
+  Dimensions: [
+    { Name: 'EndpointName', Value: 'ep' },
+    { Name: 'VariantName', Value: 'AllTraffic' },
+  ],
+  Statistic: 'Sum',
+  Period: 60,
+  EvaluationPeriods: 1,
+  Threshold: 1,
+  ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+};
+
+async function rejects(p: Promise<unknown>, type: string, queryCode: string, message: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof CloudWatchError, String(err));
+    assert.equal(err.type, type);
+    assert.equal(err.queryCode, queryCode);
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
+test('put, describe with filters, set state, delete', async () => {
+  const { cw } = setup();
+  await cw.call('PutMetricAlarm', alarm);
+  await cw.call('PutMetricAlarm', { ...alarm, AlarmName: 'other', TreatMissingData: 'notBreaching' });
+  const all = (await cw.call('DescribeAlarms', {})).MetricAlarms as Array<Record<string, unknown>>;
+  assert.deepEqual(all.map((a) => a.AlarmName), ['ep-5xx', 'other']);
+  assert.equal(all[0]!.StateValue, 'INSUFFICIENT_DATA');
+  assert.equal(all[0]!.StateReason, 'Unchecked: Initial alarm creation');
+  assert.equal(all[0]!.AlarmArn, 'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:ep-5xx');
+  assert.equal(all[0]!.StateUpdatedTimestamp, 1_000_000 * 60);
+  assert.deepEqual(((await cw.call('DescribeAlarms', { AlarmNamePrefix: 'ep' })).MetricAlarms as unknown[]).length, 1);
+  await cw.call('SetAlarmState', { AlarmName: 'other', StateValue: 'ALARM', StateReason: 'testing' });
+  const alarmed = (await cw.call('DescribeAlarms', { StateValue: 'ALARM' })).MetricAlarms as Array<Record<string, unknown>>;
+  assert.deepEqual(alarmed.map((a) => [a.AlarmName, a.StateReason]), [['other', 'testing']]);
+  const paged = await cw.call('DescribeAlarms', { MaxRecords: 1 });
+  assert.equal((paged.MetricAlarms as unknown[]).length, 1);
+  const next = await cw.call('DescribeAlarms', { MaxRecords: 1, NextToken: paged.NextToken });
+  assert.equal((next.MetricAlarms as Array<Record<string, unknown>>)[0]!.AlarmName, 'other');
+  await rejects(cw.call('DeleteAlarms', { AlarmNames: ['ep-5xx', 'missing'] }), 'ResourceNotFound', 'ResourceNotFound', /missing/);
+  assert.equal(((await cw.call('DescribeAlarms', {})).MetricAlarms as unknown[]).length, 2, 'a failed delete deletes nothing');
+  await cw.call('DeleteAlarms', { AlarmNames: ['ep-5xx', 'other'] });
+  assert.deepEqual((await cw.call('DescribeAlarms', {})).MetricAlarms, []);
+});
+
+test('errors as the service names them', async () => {
+  const { cw } = setup();
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 45 }), 'InvalidParameterValueException', 'InvalidParameterValue', /Period.*10, 30 or a multiple of 60/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, ExtendedStatistic: 'p99' }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /Exactly one/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationPeriods: 2, DatapointsToAlarm: 3 }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /DatapointsToAlarm/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, ComparisonOperator: 'Bigger' }), 'ValidationException', 'ValidationError', /^1 validation error detected: Value 'Bigger' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationPeriods: 0, AlarmName: '' }), 'ValidationException', 'ValidationError', /^2 validation errors detected/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, TreatMissingData: 'sometimes' }), 'InvalidParameterValueException', 'InvalidParameterValue', /TreatMissingData/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 60, EvaluationPeriods: 1441 }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /86400/);
+  await rejects(cw.call('SetAlarmState', { AlarmName: 'nope', StateValue: 'OK', StateReason: 'x' }), 'ResourceNotFound', 'ResourceNotFound', /Alarm nope does not exist/);
+  await cw.call('PutMetricAlarm', alarm);
+  await rejects(cw.call('SetAlarmState', { AlarmName: 'ep-5xx', StateValue: 'OK', StateReason: 'x', StateReasonData: '{' }), 'InvalidFormatFault', 'InvalidFormat', /JSON/);
+  await rejects(cw.call('DescribeAlarms', { AlarmNames: ['a'], AlarmNamePrefix: 'a' }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /together/);
+  await rejects(cw.call('DescribeAlarms', { NextToken: 'garbage' }), 'InvalidNextToken', 'InvalidNextToken', /NextToken/);
+  await rejects(cw.call('PutDashboard', {}), 'UnknownOperationException', 'InvalidAction', /PutDashboard/);
+});
+
+test('alarms evaluate complete periods of what endpoints measure; SetAlarmState holds until the next evaluation', async () => {
+  const { t, metrics, cw } = setup();
+  await cw.call('PutMetricAlarm', alarm);
+  const state = async () => ((await cw.call('DescribeAlarms', { AlarmNames: ['ep-5xx'] })).MetricAlarms as Array<Record<string, unknown>>)[0]!;
+  const changes: string[] = [];
+  cw.onStateChange((c) => changes.push(`${c.previous}->${c.state}`));
+  cw.evaluateDue(t.now);
+  assert.equal((await state()).StateValue, 'INSUFFICIENT_DATA');
+  metrics.record({ endpoint: 'ep', variant: 'AllTraffic', at: t.now + 1000, outcome: '5xx', instanceCount: 1 });
+  metrics.record({ endpoint: 'ep', variant: 'AllTraffic', at: t.now + 2000, outcome: '5xx', instanceCount: 1 });
+  cw.evaluateDue(t.now + 30_000);
+  assert.equal((await state()).StateValue, 'INSUFFICIENT_DATA', 'the period is not complete yet and not due');
+  t.now += 60_000;
+  cw.evaluateDue(t.now);
+  const alarmed = await state();
+  assert.equal(alarmed.StateValue, 'ALARM');
+  assert.match(String(alarmed.StateReason), /^Threshold Crossed: 1 datapoint \[2\.0 \(\d\d\/\d\d\/\d\d \d\d:\d\d:00\)\] was greater than or equal to the threshold \(1\.0\)\.$/);
+  metrics.record({ endpoint: 'ep', variant: 'AllTraffic', at: t.now + 1000, outcome: 'ok', instanceCount: 1 });
+  t.now += 60_000;
+  cw.evaluateDue(t.now);
+  assert.equal((await state()).StateValue, 'OK');
+  await cw.call('SetAlarmState', { AlarmName: 'ep-5xx', StateValue: 'ALARM', StateReason: 'forced by a test' });
+  cw.evaluateDue(t.now + 30_000);
+  assert.equal((await state()).StateValue, 'ALARM', 'a forced state holds until the next evaluation');
+  t.now += 61_000;
+  cw.evaluateDue(t.now);
+  assert.equal((await state()).StateValue, 'INSUFFICIENT_DATA', 'the next evaluation sees no data in the last period');
+  assert.deepEqual(changes, ['INSUFFICIENT_DATA->ALARM', 'ALARM->OK', 'OK->ALARM', 'ALARM->INSUFFICIENT_DATA']);
+  // Updating the alarm keeps its state.
+  await cw.call('PutMetricAlarm', { ...alarm, Threshold: 5 });
+  assert.equal((await state()).StateValue, 'INSUFFICIENT_DATA');
+  assert.equal((await state()).Threshold, 5);
+});
+
+test('GetMetricStatistics and ListMetrics read the same store', async () => {
+  const { t, metrics, cw } = setup();
+  for (let i = 0; i < 4; i++) metrics.record({ endpoint: 'ep', variant: 'AllTraffic', at: t.now + i * 1000, outcome: 'ok', modelLatencyMicros: (i + 1) * 100, instanceCount: 1 });
+  const stats = await cw.call('GetMetricStatistics', {
+    Namespace: 'AWS/SageMaker',
+    MetricName: 'ModelLatency',
+    Dimensions: alarm.Dimensions,
+    StartTime: new Date(t.now - 120_000),
+    EndTime: new Date(t.now + 60_000),
+    Period: 60,
+    Statistics: ['Average', 'Maximum', 'SampleCount'],
+    ExtendedStatistics: ['p50'],
+  });
+  const points = stats.Datapoints as Array<Record<string, unknown>>;
+  assert.equal(points.length, 1);
+  assert.deepEqual({ ...points[0], Timestamp: undefined }, { Timestamp: undefined, Average: 250, Maximum: 400, SampleCount: 4, Unit: 'Microseconds', ExtendedStatistics: { p50: 200 } });
+  const listed = (await cw.call('ListMetrics', { Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: 'ep' }] })).Metrics as Array<Record<string, unknown>>;
+  assert.deepEqual(listed.map((m) => m.MetricName).sort(), ['Invocation4XXErrors', 'Invocation5XXErrors', 'Invocations', 'InvocationsPerInstance', 'ModelLatency']);
+  await rejects(cw.call('GetMetricStatistics', { Namespace: 'n', MetricName: 'm', StartTime: new Date(0), EndTime: new Date(t.now), Period: 60, Statistics: ['Sum'] }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /1,440/);
+});

@@ -1,0 +1,316 @@
+import type { AwsService } from '../../../aws/service.js';
+import { readAlarmDefinition, type AlarmDefinition } from './alarm-definition.js';
+import { evaluateAlarm, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
+import { getMetricStatistics, listMetrics } from './metric-queries.js';
+import { epochSeconds, type MetricClock } from './metric-clock.js';
+import type { MetricStore } from './metric-store.js';
+import { parsePercentile, percentileValue, statisticValue } from './statistics.js';
+import {
+  CLOUDWATCH_OPERATIONS,
+  invalidFormat,
+  invalidNextToken,
+  invalidParameterCombination,
+  limitExceeded,
+  resourceNotFound,
+  unknownOperation,
+  Violations,
+} from './errors.js';
+
+/** A stored metric alarm and its evaluation state. */
+interface StoredAlarm {
+  def: AlarmDefinition;
+  configUpdatedAt: number;
+  state: AlarmState;
+  reason: string;
+  reasonData?: string;
+  stateUpdatedAt: number;
+  /** Real time of the next evaluation (a `SetAlarmState` holds until then). */
+  nextEvaluationAt: number;
+}
+
+/** A change of an alarm's state, for in-process listeners such as the autoscaler. */
+export interface AlarmStateChange {
+  readonly alarmName: string;
+  readonly previous: AlarmState;
+  readonly state: AlarmState;
+  readonly reason: string;
+}
+
+/** Options of {@link CloudWatchService}. */
+export interface CloudWatchServiceOptions {
+  readonly metrics: MetricStore;
+  readonly clock: MetricClock;
+  /** @defaultValue `us-east-1` */
+  readonly region?: string;
+  /** @defaultValue `000000000000` */
+  readonly accountId?: string;
+  /** Alarms kept at most (LimitExceeded past it). @defaultValue 5000 */
+  readonly maxAlarms?: number;
+}
+
+const STATE_VALUES = ['OK', 'ALARM', 'INSUFFICIENT_DATA'] as const;
+
+/** Shortest real time a state set by SetAlarmState holds before the alarm is evaluated again. */
+export const MIN_FORCED_STATE_MS = 5000;
+
+/**
+ * The local CloudWatch (`GraniteServiceVersion20100801`): metric alarms evaluated on what the
+ * local endpoints measure ({@link MetricStore}), plus `GetMetricStatistics` and `ListMetrics`.
+ * Each alarm is evaluated once per period on its last `EvaluationPeriods` complete periods;
+ * `SetAlarmState` sets a state that holds until the next evaluation, as on AWS.
+ */
+export class CloudWatchService implements AwsService {
+  readonly targetPrefix = 'GraniteServiceVersion20100801';
+  readonly signingName = 'monitoring';
+  readonly awsQueryCompatible = true;
+  private readonly alarms = new Map<string, StoredAlarm>();
+  private readonly listeners: Array<(change: AlarmStateChange) => void> = [];
+  private readonly metrics: MetricStore;
+  private readonly clock: MetricClock;
+  private readonly region: string;
+  private readonly accountId: string;
+  private readonly maxAlarms: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: CloudWatchServiceOptions) {
+    this.metrics = opts.metrics;
+    this.clock = opts.clock;
+    this.region = opts.region ?? 'us-east-1';
+    this.accountId = opts.accountId ?? '000000000000';
+    this.maxAlarms = opts.maxAlarms ?? 5000;
+  }
+
+  /** Starts evaluating alarms on a timer (unref'd: it never keeps the process alive). */
+  start(): void {
+    if (this.timer) return;
+    const tick = Math.min(1000, Math.max(25, this.metrics.bucketMs / 2));
+    this.timer = setInterval(() => this.evaluateDue(), tick);
+    this.timer.unref();
+  }
+
+  /** Stops the evaluation timer. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Calls `listener` whenever an alarm changes state (evaluation or SetAlarmState). */
+  onStateChange(listener: (change: AlarmStateChange) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The current state of an alarm, or undefined when there is none of that name. */
+  alarmState(name: string): AlarmState | undefined {
+    return this.alarms.get(name)?.state;
+  }
+
+  async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    switch (operation as (typeof CLOUDWATCH_OPERATIONS)[number]) {
+      case 'PutMetricAlarm':
+        return this.putMetricAlarm(input);
+      case 'DescribeAlarms':
+        return this.describeAlarms(input);
+      case 'SetAlarmState':
+        return this.setAlarmState(input);
+      case 'DeleteAlarms':
+        return this.deleteAlarms(input);
+      case 'GetMetricStatistics':
+        return getMetricStatistics(this.metrics, input, this.clock.now());
+      case 'ListMetrics':
+        return listMetrics(this.metrics, input, this.clock);
+      default:
+        throw unknownOperation(operation);
+    }
+  }
+
+  /** Evaluates every alarm whose next evaluation time has come. */
+  evaluateDue(now = this.clock.now()): void {
+    for (const alarm of this.alarms.values()) {
+      if (now < alarm.nextEvaluationAt) continue;
+      this.evaluate(alarm, now);
+    }
+  }
+
+  private evaluate(alarm: StoredAlarm, now: number): void {
+    const def = alarm.def;
+    const current = this.metrics.periodIndex(now, def.Period);
+    const first = current - def.EvaluationPeriods;
+    const aggregates = new Map(
+      this.metrics.periods({ namespace: def.Namespace, metricName: def.MetricName, dimensions: def.Dimensions }, first, current, def.Period, def.Unit).map((p) => [p.index, p]),
+    );
+    const percentile = def.ExtendedStatistic === undefined ? undefined : parsePercentile(def.ExtendedStatistic);
+    const range: EvaluatedPeriod[] = [];
+    for (let i = first; i < current; i++) {
+      const p = aggregates.get(i);
+      const start = this.metrics.periodStart(i, def.Period);
+      if (!p) range.push({ start });
+      else {
+        const value = percentile === undefined ? statisticValue(p.aggregate, def.Statistic!) : percentileValue(p.aggregate, percentile);
+        range.push({ start, value, sampleCount: p.aggregate.count });
+      }
+    }
+    alarm.nextEvaluationAt = this.metrics.periodStart(current + 1, def.Period);
+    const verdict = evaluateAlarm(def, range, now);
+    if (verdict && verdict.state !== alarm.state) this.transition(alarm, verdict.state, verdict.reason, verdict.reasonData, now);
+  }
+
+  private transition(alarm: StoredAlarm, state: AlarmState, reason: string, reasonData: string | undefined, now: number): void {
+    const previous = alarm.state;
+    alarm.state = state;
+    alarm.reason = reason;
+    alarm.reasonData = reasonData;
+    alarm.stateUpdatedAt = now;
+    if (previous === state) return;
+    for (const listener of this.listeners) listener({ alarmName: alarm.def.AlarmName, previous, state, reason });
+  }
+
+  private putMetricAlarm(input: Record<string, unknown>): Record<string, unknown> {
+    const def = readAlarmDefinition(input);
+    const now = this.clock.now();
+    const existing = this.alarms.get(def.AlarmName);
+    if (existing) {
+      // An update keeps the state and overwrites the configuration (PutMetricAlarm reference).
+      existing.def = def;
+      existing.configUpdatedAt = now;
+      existing.nextEvaluationAt = now;
+      return {};
+    }
+    if (this.alarms.size >= this.maxAlarms) throw limitExceeded(`The local CloudWatch holds at most ${this.maxAlarms} alarms; delete some first.`);
+    this.alarms.set(def.AlarmName, {
+      def,
+      configUpdatedAt: now,
+      state: 'INSUFFICIENT_DATA',
+      reason: 'Unchecked: Initial alarm creation',
+      stateUpdatedAt: now,
+      nextEvaluationAt: now,
+    });
+    return {};
+  }
+
+  private describeAlarms(input: Record<string, unknown>): Record<string, unknown> {
+    const v = new Violations();
+    const names = input.AlarmNames;
+    if (names !== undefined && (!Array.isArray(names) || names.length > 100 || names.some((n) => typeof n !== 'string' || n.length < 1 || n.length > 255))) {
+      v.add(names, 'alarmNames', 'be a list of at most 100 names of 1 to 255 characters');
+    }
+    const prefix = input.AlarmNamePrefix;
+    if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length < 1 || prefix.length > 255)) v.add(prefix, 'alarmNamePrefix', 'have length between 1 and 255');
+    const stateValue = input.StateValue;
+    if (stateValue !== undefined && !STATE_VALUES.includes(stateValue as AlarmState)) v.add(stateValue, 'stateValue', `satisfy enum value set: [${STATE_VALUES.join(', ')}]`);
+    const actionPrefix = input.ActionPrefix;
+    if (actionPrefix !== undefined && (typeof actionPrefix !== 'string' || actionPrefix.length < 1 || actionPrefix.length > 1024)) v.add(actionPrefix, 'actionPrefix', 'have length between 1 and 1024');
+    const maxRecords = input.MaxRecords ?? 50;
+    if (typeof maxRecords !== 'number' || !Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > 100) v.add(maxRecords, 'maxRecords', 'have value between 1 and 100');
+    const types = input.AlarmTypes;
+    if (types !== undefined && (!Array.isArray(types) || types.some((t) => !['CompositeAlarm', 'MetricAlarm', 'LogAlarm'].includes(t as string)))) {
+      v.add(types, 'alarmTypes', 'satisfy enum value set: [CompositeAlarm, MetricAlarm, LogAlarm]');
+    }
+    v.throwIfAny();
+    if (names !== undefined && prefix !== undefined) throw invalidParameterCombination('AlarmNames and AlarmNamePrefix cannot be used together.');
+
+    let after: string | undefined;
+    if (input.NextToken !== undefined) after = decodeToken(input.NextToken);
+    const wantMetric = types === undefined || (types as string[]).includes('MetricAlarm');
+    const selected = wantMetric
+      ? [...this.alarms.values()]
+          .filter((a) => names === undefined || (names as string[]).includes(a.def.AlarmName))
+          .filter((a) => prefix === undefined || a.def.AlarmName.startsWith(prefix as string))
+          .filter((a) => stateValue === undefined || a.state === stateValue)
+          .filter((a) => actionPrefix === undefined || [...a.def.AlarmActions, ...a.def.OKActions, ...a.def.InsufficientDataActions].some((x) => x.startsWith(actionPrefix as string)))
+          .sort((a, b) => (a.def.AlarmName < b.def.AlarmName ? -1 : 1))
+          .filter((a) => after === undefined || a.def.AlarmName > after)
+      : [];
+    const page = selected.slice(0, maxRecords as number);
+    const out: Record<string, unknown> = { MetricAlarms: page.map((a) => this.describe(a)), CompositeAlarms: [] };
+    if (selected.length > page.length) out.NextToken = encodeToken(page[page.length - 1]!.def.AlarmName);
+    return out;
+  }
+
+  private describe(a: StoredAlarm): Record<string, unknown> {
+    const d = a.def;
+    return {
+      AlarmName: d.AlarmName,
+      AlarmArn: `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:${d.AlarmName}`,
+      ...(d.AlarmDescription !== undefined ? { AlarmDescription: d.AlarmDescription } : {}),
+      AlarmConfigurationUpdatedTimestamp: epochSeconds(a.configUpdatedAt),
+      ActionsEnabled: d.ActionsEnabled,
+      OKActions: [...d.OKActions],
+      AlarmActions: [...d.AlarmActions],
+      InsufficientDataActions: [...d.InsufficientDataActions],
+      StateValue: a.state,
+      StateReason: a.reason,
+      ...(a.reasonData !== undefined ? { StateReasonData: a.reasonData } : {}),
+      StateUpdatedTimestamp: epochSeconds(a.stateUpdatedAt),
+      MetricName: d.MetricName,
+      Namespace: d.Namespace,
+      ...(d.Statistic !== undefined ? { Statistic: d.Statistic } : {}),
+      ...(d.ExtendedStatistic !== undefined ? { ExtendedStatistic: d.ExtendedStatistic } : {}),
+      Dimensions: d.Dimensions.map((x) => ({ Name: x.Name, Value: x.Value })),
+      Period: d.Period,
+      ...(d.Unit !== undefined ? { Unit: d.Unit } : {}),
+      EvaluationPeriods: d.EvaluationPeriods,
+      ...(d.DatapointsToAlarm !== undefined ? { DatapointsToAlarm: d.DatapointsToAlarm } : {}),
+      Threshold: d.Threshold,
+      ComparisonOperator: d.ComparisonOperator,
+      ...(d.TreatMissingData !== undefined ? { TreatMissingData: d.TreatMissingData } : {}),
+      ...(d.EvaluateLowSampleCountPercentile !== undefined ? { EvaluateLowSampleCountPercentile: d.EvaluateLowSampleCountPercentile } : {}),
+      StateTransitionedTimestamp: epochSeconds(a.stateUpdatedAt),
+    };
+  }
+
+  private setAlarmState(input: Record<string, unknown>): Record<string, unknown> {
+    const v = new Violations();
+    const name = input.AlarmName;
+    if (typeof name !== 'string' || name.length < 1 || name.length > 255) v.add(name, 'alarmName', name === undefined ? 'not be null' : 'have length between 1 and 255');
+    const state = input.StateValue;
+    if (!STATE_VALUES.includes(state as AlarmState)) v.add(state, 'stateValue', state === undefined ? 'not be null' : `satisfy enum value set: [${STATE_VALUES.join(', ')}]`);
+    const reason = input.StateReason;
+    if (typeof reason !== 'string' || reason.length > 1023) v.add(reason, 'stateReason', reason === undefined ? 'not be null' : 'have length less than or equal to 1023');
+    const data = input.StateReasonData;
+    if (data !== undefined && (typeof data !== 'string' || data.length > 4000)) v.add(data, 'stateReasonData', 'have length less than or equal to 4000');
+    v.throwIfAny();
+    if (data !== undefined) {
+      try {
+        JSON.parse(data as string);
+      } catch {
+        throw invalidFormat('StateReasonData must be valid JSON.');
+      }
+    }
+    const alarm = this.alarms.get(name as string);
+    if (!alarm) throw resourceNotFound(`Alarm ${name as string} does not exist.`);
+    const now = this.clock.now();
+    // The forced state holds until the next evaluation, one period on (and at least
+    // MIN_FORCED_STATE_MS of real time, so that pollers such as a deployment's alarm watch see it).
+    alarm.nextEvaluationAt = now + Math.max(MIN_FORCED_STATE_MS, this.clock.durationMs(alarm.def.Period));
+    this.transition(alarm, state as AlarmState, reason as string, data as string | undefined, now);
+    return {};
+  }
+
+  private deleteAlarms(input: Record<string, unknown>): Record<string, unknown> {
+    const names = input.AlarmNames;
+    const v = new Violations();
+    if (!Array.isArray(names) || names.length > 100 || names.some((n) => typeof n !== 'string' || n.length < 1 || n.length > 255)) {
+      v.add(names, 'alarmNames', names === undefined ? 'not be null' : 'be a list of at most 100 names of 1 to 255 characters');
+    }
+    v.throwIfAny();
+    const missing = (names as string[]).filter((n) => !this.alarms.has(n));
+    // On any error no alarm is deleted (DeleteAlarms reference).
+    if (missing.length > 0) throw resourceNotFound(`${missing.length} of the alarms were not found: [${missing.join(', ')}]`);
+    for (const n of names as string[]) this.alarms.delete(n);
+    return {};
+  }
+}
+
+function encodeToken(name: string): string {
+  return Buffer.from(JSON.stringify({ after: name }), 'utf8').toString('base64url');
+}
+
+function decodeToken(token: unknown): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(String(token), 'base64url').toString('utf8')) as { after?: unknown };
+    if (typeof parsed.after === 'string') return parsed.after;
+  } catch {
+    // fall through
+  }
+  throw invalidNextToken('The NextToken is not one this service issued.');
+}

@@ -1,0 +1,106 @@
+import { STANDARD_UNITS, readDimensions } from './alarm-definition.js';
+import { invalidNextToken, invalidParameterCombination, invalidParameterValue, Violations } from './errors.js';
+import { epochSeconds, type MetricClock } from './metric-clock.js';
+import type { MetricStore } from './metric-store.js';
+import { STATISTICS, parsePercentile, percentileValue, statisticValue, type Statistic } from './statistics.js';
+
+/** Most datapoints one GetMetricStatistics call may return (API reference). */
+export const MAX_DATAPOINTS = 1440;
+const LIST_PAGE = 500;
+
+/** Reads a timestamp member: a Date, epoch seconds (JSON protocols) or an ISO 8601 string (query protocol). */
+export function readTimestamp(value: unknown): number | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.getTime();
+  if (typeof value === 'number' && Number.isFinite(value)) return value * 1000;
+  if (typeof value === 'string' && value.trim() !== '') {
+    const n = Number(value);
+    if (Number.isFinite(n)) return n * 1000;
+    const t = Date.parse(value);
+    return Number.isNaN(t) ? undefined : t;
+  }
+  return undefined;
+}
+
+/** GetMetricStatistics over the local metric store. */
+export function getMetricStatistics(store: MetricStore, input: Record<string, unknown>, now: number): Record<string, unknown> {
+  const v = new Violations();
+  for (const [member, key] of [['namespace', 'Namespace'], ['metricName', 'MetricName']] as const) {
+    const value = input[key];
+    if (value === undefined) v.add(undefined, member, 'not be null');
+    else if (typeof value !== 'string' || value.length < 1 || value.length > 255) v.add(value, member, 'have length between 1 and 255');
+  }
+  const start = readTimestamp(input.StartTime);
+  const end = readTimestamp(input.EndTime);
+  if (start === undefined) v.add(input.StartTime, 'startTime', input.StartTime === undefined ? 'not be null' : 'be a timestamp');
+  if (end === undefined) v.add(input.EndTime, 'endTime', input.EndTime === undefined ? 'not be null' : 'be a timestamp');
+  const period = input.Period;
+  if (typeof period !== 'number' || !Number.isInteger(period) || period < 1) v.add(period, 'period', period === undefined ? 'not be null' : 'be an integer of at least 1');
+  const dimensions = readDimensions(v, input.Dimensions);
+  const stats = input.Statistics;
+  if (stats !== undefined && (!Array.isArray(stats) || stats.length < 1 || stats.length > 5 || stats.some((s) => !STATISTICS.includes(s as Statistic)))) {
+    v.add(stats, 'statistics', `be a list of 1 to 5 values from [${STATISTICS.join(', ')}]`);
+  }
+  const extended = input.ExtendedStatistics;
+  if (extended !== undefined && (!Array.isArray(extended) || extended.length < 1 || extended.length > 10 || extended.some((s) => typeof s !== 'string'))) {
+    v.add(extended, 'extendedStatistics', 'be a list of 1 to 10 strings');
+  }
+  const unit = input.Unit;
+  if (unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(unit)) v.add(unit, 'unit', `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
+  v.throwIfAny();
+  if (stats === undefined && extended === undefined) throw invalidParameterCombination('Must specify either Statistics or ExtendedStatistics.');
+  const percentiles = ((extended as string[] | undefined) ?? []).map((e) => {
+    const p = parsePercentile(e);
+    if (p === undefined) throw invalidParameterValue(`The value ${e} for parameter ExtendedStatistics is not supported locally: use percentiles such as p90 or p99.9.`);
+    return [e, p] as const;
+  });
+  const p = period as number;
+  if (!(p === 10 || p === 30 || p % 60 === 0)) throw invalidParameterValue(`The parameter Period must be 10, 30 or a multiple of 60 locally (the metric store keeps 10-second buckets); got ${p}.`);
+  if (start! >= end!) throw invalidParameterValue('The parameter StartTime must be less than the parameter EndTime.');
+  const from = store.periodIndex(start!, p);
+  const to = Math.max(from + 1, store.periodIndex(Math.min(end!, now + store.bucketMs) - 1, p) + 1);
+  if (to - from > MAX_DATAPOINTS) {
+    throw invalidParameterCombination(`You have requested up to ${to - from} datapoints, which exceeds the limit of 1,440. You may reduce the datapoints requested by increasing Period, or decreasing the time range.`);
+  }
+  const periods = store.periods({ namespace: input.Namespace as string, metricName: input.MetricName as string, dimensions }, from, to, p, unit as string | undefined);
+  const datapoints = periods.map((period) => {
+    const point: Record<string, unknown> = { Timestamp: epochSeconds(period.start) };
+    for (const s of (stats as Statistic[] | undefined) ?? []) point[s] = statisticValue(period.aggregate, s);
+    point.Unit = period.unit;
+    if (percentiles.length > 0) point.ExtendedStatistics = Object.fromEntries(percentiles.map(([name, q]) => [name, percentileValue(period.aggregate, q)]));
+    return point;
+  });
+  return { Label: input.MetricName, Datapoints: datapoints };
+}
+
+/** ListMetrics over the local metric store (500 per page, sorted). */
+export function listMetrics(store: MetricStore, input: Record<string, unknown>, clock: MetricClock): Record<string, unknown> {
+  const v = new Violations();
+  for (const [member, key] of [['namespace', 'Namespace'], ['metricName', 'MetricName']] as const) {
+    const value = input[key];
+    if (value !== undefined && (typeof value !== 'string' || value.length < 1 || value.length > 255)) v.add(value, member, 'have length between 1 and 255');
+  }
+  const filters = input.Dimensions;
+  if (filters !== undefined && (!Array.isArray(filters) || filters.length > 10)) v.add(filters, 'dimensions', 'be a list of at most 10 filters');
+  if (input.RecentlyActive !== undefined && input.RecentlyActive !== 'PT3H') v.add(input.RecentlyActive, 'recentlyActive', 'satisfy enum value set: [PT3H]');
+  const dims = ((filters as Array<Record<string, unknown>> | undefined) ?? []).map((f, i) => {
+    if (typeof f?.Name !== 'string' || f.Name.length < 1 || f.Name.length > 255) v.add(f?.Name, `dimensions.${i + 1}.member.name`, 'have length between 1 and 255');
+    if (f?.Value !== undefined && (typeof f.Value !== 'string' || f.Value.length < 1 || f.Value.length > 1024)) v.add(f.Value, `dimensions.${i + 1}.member.value`, 'have length between 1 and 1024');
+    return { Name: f?.Name as string, ...(f?.Value !== undefined ? { Value: f.Value as string } : {}) };
+  });
+  v.throwIfAny();
+  const since = input.RecentlyActive === 'PT3H' ? clock.now() - clock.durationMs(3 * 3600) : -Infinity;
+  const all = store
+    .list({ namespace: input.Namespace as string | undefined, metricName: input.MetricName as string | undefined, dimensions: dims })
+    .filter((m) => m.lastWrite >= since)
+    .map((m) => ({ Namespace: m.namespace, MetricName: m.metricName, Dimensions: m.dimensions.map((d) => ({ Name: d.Name, Value: d.Value })) }))
+    .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+  let offset = 0;
+  if (input.NextToken !== undefined) {
+    offset = Number(Buffer.from(String(input.NextToken), 'base64url').toString('utf8'));
+    if (!Number.isInteger(offset) || offset < 0 || offset > all.length) throw invalidNextToken('The NextToken is not one this service issued.');
+  }
+  const page = all.slice(offset, offset + LIST_PAGE);
+  const out: Record<string, unknown> = { Metrics: page };
+  if (offset + LIST_PAGE < all.length) out.NextToken = Buffer.from(String(offset + LIST_PAGE), 'utf8').toString('base64url');
+  return out;
+}

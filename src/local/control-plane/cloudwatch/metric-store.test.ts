@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMetricClock } from './metric-clock.js';
+import { MetricStore } from './metric-store.js';
+
+const dims = [
+  { Name: 'EndpointName', Value: 'ep' },
+  { Name: 'VariantName', Value: 'v1' },
+];
+
+test('invocations become the SageMaker endpoint metrics, per period', () => {
+  let now = 600_000;
+  const store = new MetricStore(createMetricClock(60, () => now));
+  store.record({ endpoint: 'ep', variant: 'v1', at: 600_500, outcome: 'ok', modelLatencyMicros: 1000, overheadLatencyMicros: 10, instanceCount: 2 });
+  store.record({ endpoint: 'ep', variant: 'v1', at: 610_000, outcome: '5xx', modelLatencyMicros: 3000, instanceCount: 2 });
+  store.record({ endpoint: 'ep', variant: 'v1', at: 660_000, outcome: '4xx', instanceCount: 1 });
+  const period = (metricName: string) => store.periods({ namespace: 'AWS/SageMaker', metricName, dimensions: dims }, 10, 12, 60);
+  const inv = period('Invocations');
+  assert.deepEqual(inv.map((p) => [p.index, p.aggregate.sum]), [[10, 2], [11, 1]]);
+  assert.deepEqual(period('Invocation5XXErrors').map((p) => p.aggregate.sum), [1, 0]);
+  assert.deepEqual(period('Invocation4XXErrors').map((p) => p.aggregate.sum), [0, 1]);
+  assert.deepEqual(period('InvocationsPerInstance').map((p) => p.aggregate.sum), [1, 1]);
+  const latency = period('ModelLatency');
+  assert.equal(latency[0]!.unit, 'Microseconds');
+  assert.equal(latency[0]!.aggregate.sum / latency[0]!.aggregate.count, 2000);
+  assert.equal(period('OverheadLatency')[0]!.aggregate.count, 1);
+  // Dimension order does not matter; a different dimension set is another series.
+  assert.equal(store.periods({ namespace: 'AWS/SageMaker', metricName: 'Invocations', dimensions: [...dims].reverse() }, 10, 11, 60).length, 1);
+  assert.equal(store.periods({ namespace: 'AWS/SageMaker', metricName: 'Invocations', dimensions: dims.slice(0, 1) }, 10, 11, 60).length, 0);
+  assert.equal(store.periods({ namespace: 'AWS/SageMaker', metricName: 'Invocations', dimensions: dims }, 10, 11, 60, 'Count').length, 0);
+  now = 0;
+});
+
+test('a scaled clock shortens periods: 1 real second per minute', () => {
+  const store = new MetricStore(createMetricClock(1, () => 0));
+  store.record({ endpoint: 'ep', variant: 'v1', at: 1_500, outcome: 'ok', instanceCount: 1 });
+  assert.equal(store.periodIndex(1_500, 60), 1);
+  assert.equal(store.periodStart(1, 60), 1000);
+  assert.equal(store.periods({ namespace: 'AWS/SageMaker', metricName: 'Invocations', dimensions: dims }, 1, 2, 60)[0]!.aggregate.sum, 1);
+});
+
+test('memory stays bounded: old buckets and least recent series are dropped', () => {
+  const store = new MetricStore(createMetricClock(60, () => 0), { retentionSeconds: 600, maxSeries: 12 });
+  for (let i = 0; i < 1000; i++) store.record({ endpoint: 'ep', variant: 'v1', at: i * 10_000, outcome: 'ok', modelLatencyMicros: i, instanceCount: 1 });
+  // 6 series, each at most retention/10 + 2 buckets.
+  assert.ok(store.bucketCount() <= 6 * 62, `buckets: ${store.bucketCount()}`);
+  for (let e = 0; e < 10; e++) store.record({ endpoint: `other-${e}`, variant: 'v', at: 20_000_000, outcome: 'ok', instanceCount: 1 });
+  assert.ok(store.list().length <= 12);
+  assert.equal(store.list({ metricName: 'Invocations', dimensions: [{ Name: 'EndpointName', Value: 'other-9' }] }).length, 1);
+});

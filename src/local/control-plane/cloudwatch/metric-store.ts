@@ -1,0 +1,218 @@
+import type { InvocationMetricsSink, InvocationRecord } from '../invocation-metrics.js';
+import type { MetricClock } from './metric-clock.js';
+import { addValue, emptyAggregate, mergeAggregate, type Aggregate } from './statistics.js';
+
+/** A CloudWatch dimension (`Name`/`Value`). */
+export interface Dimension {
+  readonly Name: string;
+  readonly Value: string;
+}
+
+/** Identifies one metric series: namespace, name and the exact dimension set. */
+export interface MetricId {
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: readonly Dimension[];
+}
+
+/** One period's aggregate, as GetMetricStatistics and alarms read it. */
+export interface PeriodAggregate {
+  /** Period index (see {@link MetricStore.periodIndex}). */
+  readonly index: number;
+  /** Start of the period, epoch milliseconds (real time). */
+  readonly start: number;
+  readonly aggregate: Aggregate;
+  readonly unit: string;
+}
+
+/** The SageMaker endpoint metrics namespace. */
+export const SAGEMAKER_NAMESPACE = 'AWS/SageMaker';
+
+/**
+ * Bucket width in API seconds. Alarm periods are 10, 30 or a multiple of 60 seconds, so every
+ * period is a whole number of buckets.
+ */
+export const BUCKET_SECONDS = 10;
+
+function bucketsPerPeriod(periodSeconds: number): number {
+  return Math.max(1, Math.round(periodSeconds / BUCKET_SECONDS));
+}
+
+/** Options of {@link MetricStore}. */
+export interface MetricStoreOptions {
+  /** API seconds of data kept per series. @defaultValue 86400 (a day, the longest alarm range) */
+  retentionSeconds?: number;
+  /** Series kept at most; the least recently written is dropped past it. @defaultValue 5000 */
+  maxSeries?: number;
+}
+
+interface Series {
+  readonly id: MetricId;
+  readonly unit: string;
+  readonly buckets: Map<number, Aggregate>;
+  lastWrite: number;
+}
+
+/** A canonical key for a metric id: dimension order does not matter, as in CloudWatch. */
+export function seriesKey(id: MetricId): string {
+  const dims = [...id.dimensions].sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+  return JSON.stringify([id.namespace, id.metricName, dims.map((d) => [d.Name, d.Value])]);
+}
+
+/**
+ * The local CloudWatch metric store. It receives every invocation the runtime measures and keeps
+ * the `AWS/SageMaker` endpoint metrics CloudWatch publishes for it (`Invocations`,
+ * `Invocation4XXErrors`, `Invocation5XXErrors`, `InvocationsPerInstance`, `ModelLatency`,
+ * `OverheadLatency`, dimensions `EndpointName` and `VariantName`) in {@link BUCKET_SECONDS}-second
+ * buckets. Memory is bounded by retention and {@link MetricStoreOptions.maxSeries}.
+ */
+export class MetricStore implements InvocationMetricsSink {
+  private readonly series = new Map<string, Series>();
+  private readonly retentionBuckets: number;
+  private readonly maxSeries: number;
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(
+    private readonly clock: MetricClock,
+    opts: MetricStoreOptions = {},
+  ) {
+    this.retentionBuckets = Math.ceil((opts.retentionSeconds ?? 86_400) / BUCKET_SECONDS) + 1;
+    this.maxSeries = opts.maxSeries ?? 5000;
+  }
+
+  /** Real milliseconds one bucket lasts. */
+  get bucketMs(): number {
+    return this.clock.durationMs(BUCKET_SECONDS);
+  }
+
+  /** The bucket index a real timestamp falls in. */
+  bucketIndex(at: number): number {
+    return Math.floor(at / this.bucketMs);
+  }
+
+  /** Records one invocation as the endpoint metrics SageMaker publishes for it. */
+  record(r: InvocationRecord): void {
+    const dimensions: Dimension[] = [
+      { Name: 'EndpointName', Value: r.endpoint },
+      { Name: 'VariantName', Value: r.variant },
+    ];
+    const put = (metricName: string, value: number, unit: string): void =>
+      this.put({ namespace: SAGEMAKER_NAMESPACE, metricName, dimensions }, value, unit, r.at);
+    put('Invocations', 1, 'None');
+    // The error metrics are 0 or 1 per request so that Average is the error rate, as on AWS.
+    put('Invocation4XXErrors', r.outcome === '4xx' ? 1 : 0, 'None');
+    put('Invocation5XXErrors', r.outcome === '5xx' ? 1 : 0, 'None');
+    put('InvocationsPerInstance', 1 / Math.max(1, r.instanceCount), 'None');
+    if (r.modelLatencyMicros !== undefined) put('ModelLatency', r.modelLatencyMicros, 'Microseconds');
+    if (r.overheadLatencyMicros !== undefined) put('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
+    for (const listener of this.listeners) listener();
+  }
+
+  /** Adds one value to a series at real time `at`. */
+  put(id: MetricId, value: number, unit: string, at: number = this.clock.now()): void {
+    if (!Number.isFinite(value)) return;
+    const key = seriesKey(id);
+    let s = this.series.get(key);
+    if (!s) {
+      if (this.series.size >= this.maxSeries) this.dropOldestSeries();
+      s = { id: { ...id, dimensions: [...id.dimensions] }, unit, buckets: new Map(), lastWrite: at };
+      this.series.set(key, s);
+    }
+    s.lastWrite = Math.max(s.lastWrite, at);
+    const index = this.bucketIndex(at);
+    let agg = s.buckets.get(index);
+    if (!agg) {
+      agg = emptyAggregate();
+      s.buckets.set(index, agg);
+      this.prune(s, index);
+    }
+    addValue(agg, value);
+  }
+
+  /** Calls `listener` after every recorded invocation (the evaluator uses it to stay idle without traffic). */
+  onRecord(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Index of the period of `periodSeconds` API seconds that real time `at` falls in (periods are aligned to multiples of the period). */
+  periodIndex(at: number, periodSeconds: number): number {
+    return Math.floor(this.bucketIndex(at) / bucketsPerPeriod(periodSeconds));
+  }
+
+  /** Real start time (epoch ms) of period `index`. */
+  periodStart(index: number, periodSeconds: number): number {
+    return index * bucketsPerPeriod(periodSeconds) * this.bucketMs;
+  }
+
+  /**
+   * Aggregates of the series `id` over periods `from` (inclusive) to `to` (exclusive) of
+   * `periodSeconds` API seconds, oldest first. Periods without data are absent. `unit`, when
+   * given, must match the series' unit (else nothing matches, as in CloudWatch).
+   */
+  periods(id: MetricId, from: number, to: number, periodSeconds: number, unit?: string): PeriodAggregate[] {
+    const s = this.series.get(seriesKey(id));
+    if (!s || (unit !== undefined && unit !== s.unit)) return [];
+    const perPeriod = bucketsPerPeriod(periodSeconds);
+    const out: PeriodAggregate[] = [];
+    // Walk whichever is smaller: the requested buckets or the buckets held.
+    const requested = (to - from) * perPeriod;
+    const byPeriod = new Map<number, Aggregate>();
+    const add = (b: number, bucket: Aggregate): void => {
+      const p = Math.floor(b / perPeriod);
+      let agg = byPeriod.get(p);
+      if (!agg) byPeriod.set(p, (agg = emptyAggregate()));
+      mergeAggregate(agg, bucket);
+    };
+    if (requested <= s.buckets.size) {
+      for (let b = from * perPeriod; b < to * perPeriod; b++) {
+        const bucket = s.buckets.get(b);
+        if (bucket) add(b, bucket);
+      }
+    } else {
+      for (const [b, bucket] of s.buckets) if (b >= from * perPeriod && b < to * perPeriod) add(b, bucket);
+    }
+    for (const index of [...byPeriod.keys()].sort((a, b) => a - b)) {
+      out.push({ index, start: this.periodStart(index, periodSeconds), aggregate: byPeriod.get(index)!, unit: s.unit });
+    }
+    return out;
+  }
+
+  /** Every series whose namespace, name and dimensions match the filter (a dimension without Value matches any value). */
+  list(filter: { namespace?: string; metricName?: string; dimensions?: ReadonlyArray<{ Name: string; Value?: string }> } = {}): Array<MetricId & { unit: string; lastWrite: number }> {
+    const out: Array<MetricId & { unit: string; lastWrite: number }> = [];
+    for (const s of this.series.values()) {
+      if (filter.namespace !== undefined && s.id.namespace !== filter.namespace) continue;
+      if (filter.metricName !== undefined && s.id.metricName !== filter.metricName) continue;
+      const dimsMatch = (filter.dimensions ?? []).every((f) => s.id.dimensions.some((d) => d.Name === f.Name && (f.Value === undefined || d.Value === f.Value)));
+      if (!dimsMatch) continue;
+      out.push({ ...s.id, unit: s.unit, lastWrite: s.lastWrite });
+    }
+    return out;
+  }
+
+  /** Number of buckets held over all series (for tests of the memory bound). */
+  bucketCount(): number {
+    let n = 0;
+    for (const s of this.series.values()) n += s.buckets.size;
+    return n;
+  }
+
+  private prune(s: Series, newest: number): void {
+    const oldest = newest - this.retentionBuckets;
+    for (const index of s.buckets.keys()) {
+      if (index < oldest) s.buckets.delete(index);
+    }
+  }
+
+  private dropOldestSeries(): void {
+    let oldestKey: string | undefined;
+    let oldest = Infinity;
+    for (const [key, s] of this.series) {
+      if (s.lastWrite < oldest) {
+        oldest = s.lastWrite;
+        oldestKey = key;
+      }
+    }
+    if (oldestKey !== undefined) this.series.delete(oldestKey);
+  }
+}

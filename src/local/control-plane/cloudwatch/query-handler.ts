@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AwsServiceError } from '../../../aws/service.js';
+import { parseQueryBody, QueryParseError, writeQueryError, writeQueryResponse } from '../../../aws/protocols/query.js';
+import { CloudWatchError } from './errors.js';
+import type { CloudWatchService } from './cloudwatch-service.js';
+import { CLOUDWATCH_API_VERSION, CLOUDWATCH_MAP_MEMBERS, CLOUDWATCH_TIMESTAMP_MEMBERS, CLOUDWATCH_XMLNS, coerceQueryInput, unsupportedVersion } from './query-shapes.js';
+
+/** Largest query body read (the form encoding of the largest CloudWatch request stays far below). */
+export const MAX_QUERY_BODY_BYTES = 1_048_576;
+
+/** A request whose body a framework may already have read (express `raw`/`text`). */
+export type QueryHttpRequest = IncomingMessage & { body?: unknown };
+
+function readBody(req: QueryHttpRequest): Promise<string | undefined> {
+  if (Buffer.isBuffer(req.body)) return Promise.resolve(req.body.length > MAX_QUERY_BODY_BYTES ? undefined : req.body.toString('utf8'));
+  if (typeof req.body === 'string') return Promise.resolve(Buffer.byteLength(req.body) > MAX_QUERY_BODY_BYTES ? undefined : req.body);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_QUERY_BODY_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, requestId: string, xml: string, headers: Record<string, string> = {}): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'text/xml');
+  res.setHeader('x-amzn-RequestId', requestId);
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.end(xml);
+}
+
+/**
+ * The CloudWatch query-protocol endpoint (what the AWS CLI and boto3 send): parses a
+ * form-encoded `POST /`, calls the {@link CloudWatchService}, and answers the service's XML or its
+ * `<ErrorResponse>`. Every body gets a 2xx or a 4xx; an unexpected failure is a 500 `InternalFailure`.
+ */
+export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService): (req: QueryHttpRequest, res: ServerResponse) => void {
+  return (req, res) => {
+    const requestId = randomUUID();
+    const fail = (status: number, code: string, message: string, fault: 'Sender' | 'Receiver' = 'Sender'): void =>
+      send(res, status, requestId, writeQueryError(code, message, fault, CLOUDWATCH_XMLNS, requestId));
+    void (async () => {
+      const body = await readBody(req);
+      if (body === undefined) return fail(413, 'RequestEntityTooLarge', `The request body is larger than ${MAX_QUERY_BODY_BYTES} bytes.`);
+      const request = parseQueryBody(body);
+      if (request.version !== undefined && request.version !== CLOUDWATCH_API_VERSION) throw unsupportedVersion(request.version);
+      const input = coerceQueryInput(request.action, request.params);
+      const output = await cloudwatch.call(request.action, input);
+      send(res, 200, requestId, writeQueryResponse(request.action, output, CLOUDWATCH_XMLNS, requestId, { mapMembers: CLOUDWATCH_MAP_MEMBERS, timestampMembers: CLOUDWATCH_TIMESTAMP_MEMBERS }));
+    })().catch((err: unknown) => {
+      if (res.headersSent) return;
+      if (err instanceof QueryParseError) return fail(400, err.code, err.message);
+      if (err instanceof CloudWatchError) return fail(err.status, err.queryCode, err.message, err.fault);
+      if (err instanceof AwsServiceError) return fail(err.status, err.type, err.message, err.status >= 500 ? 'Receiver' : 'Sender');
+      return fail(500, 'InternalFailure', `The local CloudWatch failed: ${(err as Error)?.message ?? String(err)}`, 'Receiver');
+    });
+  };
+}
