@@ -19,6 +19,7 @@ import { withProtocolError } from '../codecs/protocol-error.js';
 import { createDefaultRegistries, type EngineRegistries } from './registries.js';
 import { NO_BATCHING, type BatchingOptions } from '../batching/adaptive-batcher.js';
 import { createBatchPredictor, type BatchPredictor } from './batch-predict.js';
+import { withContentTypeHint } from './content-type-hint.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
 export interface EngineOptions {
@@ -219,7 +220,14 @@ export class InferenceEngine {
     if (h.transformFn) {
       output = await this.user('transformFn', () => h.transformFn!(this.model, req.body, contentType, accept, ctx));
     } else {
-      const input = h.inputFn ? await this.user('inputFn', () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
+      // Without inputFn smkit decoded the body itself: a forgotten Content-Type gets a hint.
+      const hinted = (err: unknown): unknown => (h.inputFn ? err : withContentTypeHint(err, req.contentType));
+      let input: unknown;
+      try {
+        input = h.inputFn ? await this.user('inputFn', () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
+      } catch (err) {
+        throw hinted(err);
+      }
       try {
         const prediction = this.batchPredict
           ? await this.user('predictBatchFn', () => this.batchPredict!.predict(input, ctx))
@@ -228,7 +236,7 @@ export class InferenceEngine {
             : await this.predict(input, ctx);
         output = h.outputFn ? await this.user('outputFn', () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
       } catch (err) {
-        throw withProtocolError(err, isDecodedRequest(input) ? input.form : undefined);
+        throw hinted(withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
       }
     }
     const response = this.toResponse(output, accept);

@@ -122,3 +122,27 @@ describe('a model that fails to load stops the tools at once, with the reason', 
     assert.match(r.stderr, /ERR_PACKAGE_VERIFY: .*did not start: model\.tar\.gz: model failed to load: .*model\.onnx/);
   });
 });
+
+test('a body sent without a Content-Type, or as application/octet-stream, that fails says which type was assumed and how to set one', async () => {
+  const server = await startServe({}, ['--model-dir', IRIS]);
+  try {
+    await waitForPing(server);
+    const post = (headers: Record<string, string>) =>
+      fetch(`${server.url}/invocations`, { method: 'POST', headers, body: Buffer.from('5.1,3.5,1.4,0.2'), signal: AbortSignal.timeout(10_000) });
+    const none = await post({});
+    assert.equal(none.status, 400);
+    const noneBody = (await none.json()) as { code: string; message: string };
+    assert.match(noneBody.message, /no Content-Type, so the body was read as application\/json; set the body's type: curl -H 'Content-Type: text\/csv'/);
+    const octet = await post({ 'content-type': 'application/octet-stream' });
+    assert.equal(octet.status, 400);
+    assert.match(((await octet.json()) as { message: string }).message, /Content-Type was application\/octet-stream \(what the AWS CLI and SDKs send when none is given\).*--content-type text\/csv/);
+    // A request that names its type gets no hint, and the server keeps serving.
+    const csv = await post({ 'content-type': 'text/csv' });
+    assert.equal(csv.status, 200);
+    const badJson = await post({ 'content-type': 'application/json' });
+    assert.equal(badJson.status, 400);
+    assert.doesNotMatch(((await badJson.json()) as { message: string }).message, /set the body's type/);
+  } finally {
+    await server.stop();
+  }
+});
