@@ -148,22 +148,44 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
    * Sends a streamed answer with chunked transfer encoding. A failure before the first chunk is an
    * ordinary error response; after it, the status is out, so the connection is broken instead of
    * ending cleanly (clients see a truncated stream, never a silently short answer).
+   *
+   * The next chunk is asked for only once the previous one reached the socket, so a client that
+   * stops reading stops the producer (backpressure); a client that disconnects ends it: the
+   * iterator's `return()` is called, which runs the user's `finally` blocks.
    */
   const streamResponse = async (res: ServerResponse, stream: AsyncIterable<Uint8Array>, requestId: string): Promise<void> => {
     const iterator = stream[Symbol.asyncIterator]();
     let next = await iterator.next();
+    let gone = false;
+    let wake: (() => void) | undefined;
+    const onClose = () => {
+      if (res.writableFinished) return;
+      gone = true;
+      wake?.();
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    };
+    res.once('close', onClose);
     try {
-      while (!next.done) {
+      while (!next.done && !gone) {
         const chunk = next.value;
-        // Waiting for each write to reach the socket keeps memory bounded and lets what was produced
-        // before a failure reach the client.
-        await new Promise<void>((resolve, reject) => res.write(chunk, (err) => (err ? reject(err) : resolve())));
+        await new Promise<void>((resolve, reject) => {
+          wake = resolve;
+          res.write(chunk, (err) => (err ? reject(err) : resolve()));
+        });
+        if (gone) break;
         next = await iterator.next();
+      }
+      if (gone) {
+        log.info({ requestId }, 'the client left during a streamed answer; its producer was stopped');
+        return;
       }
       res.end();
     } catch (err) {
+      if (gone) return;
       log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
       res.destroy(err as Error);
+    } finally {
+      res.off('close', onClose);
     }
   };
 

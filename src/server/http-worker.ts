@@ -94,7 +94,16 @@ async function run(config: WorkerConfig): Promise<void> {
   }
   let draining = false;
   const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining });
-  const server: Server = createServer(app);
+  // Requests being answered, so a shutdown can wait for them (streamed answers included) without polling.
+  let open = 0;
+  let onIdle: (() => void) | undefined;
+  const server: Server = createServer((req, res) => {
+    open++;
+    res.once('close', () => {
+      if (--open === 0) onIdle?.();
+    });
+    app(req, res);
+  });
   // The primary checked the port; if another process took it since, exit with a code the primary
   // recognises (it stops with ERR_PORT_IN_USE rather than replacing this worker in a loop).
   server.once('error', (err: NodeJS.ErrnoException) => {
@@ -119,10 +128,21 @@ async function run(config: WorkerConfig): Promise<void> {
   const shutdown = async (graceMs: number) => {
     if (draining) return;
     draining = true;
+    const deadline = Date.now() + graceMs;
+    // Keep listening while in-flight answers finish: new requests (a load balancer's /ping) get a
+    // 503 with Connection: close instead of a refused connection.
+    server.closeIdleConnections();
+    if (open > 0) {
+      await new Promise<void>((resolve) => {
+        onIdle = resolve;
+        setTimeout(resolve, graceMs).unref();
+      });
+    }
+    const remaining = Math.max(0, deadline - Date.now());
+    await (backend ? backend.close(remaining) : store!.closeAll(remaining));
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    await (backend ? backend.close(graceMs) : store!.closeAll(graceMs));
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
     process.exit(0);
   };
   process.on('message', (msg: { type?: string; graceMs?: number }) => {

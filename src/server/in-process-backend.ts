@@ -12,7 +12,10 @@ export class InProcessBackend implements InferenceBackend {
   #engine?: InferenceEngine;
   #state: BackendState = 'loading';
   #failure?: ToolkitError;
-  #active = 0;
+  /** Invocations and streamed answers in flight, each with a way to fail it at close. */
+  readonly #inFlight = new Set<(err: ToolkitError) => void>();
+  #idleWaiters: (() => void)[] = [];
+  #closedWith?: ToolkitError;
   readonly loaded: Promise<void>;
 
   constructor(options: EngineOptions, private readonly log: SmkitLogger) {
@@ -48,24 +51,62 @@ export class InProcessBackend implements InferenceBackend {
   }
 
   async invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+    if (this.#closedWith) throw this.#closedWith;
     if (!this.#engine) throw new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${this.#failure.message}` : 'the model is still loading');
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
+    let fail!: (err: ToolkitError) => void;
+    const stopped = new Promise<never>((_, reject) => {
+      fail = reject;
       timer = setTimeout(() => reject(new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s`)), timeoutMs);
     });
-    this.#active++;
+    this.#inFlight.add(fail);
+    let response: InvocationResponse | undefined;
     try {
-      return await Promise.race([this.#engine.invoke(request, this.log), timeout]);
+      response = await Promise.race([this.#engine.invoke(request, this.log), stopped]);
+      return response;
     } finally {
-      this.#active--;
       clearTimeout(timer);
+      this.#inFlight.delete(fail);
+      if (response?.stream) response.stream = this.#tracked(response.stream);
+      this.#checkIdle();
     }
   }
 
-  /** Waits for in-flight invocations (up to `graceMs`), then releases the model. */
-  async close(graceMs = 0): Promise<void> {
-    const deadline = Date.now() + graceMs;
-    while (this.#active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  /** A streamed answer counted as in flight until it ends, fails or its consumer leaves. */
+  async *#tracked(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    let closedWith: ToolkitError | undefined;
+    const fail = (err: ToolkitError) => (closedWith = err);
+    this.#inFlight.add(fail);
+    try {
+      for await (const chunk of stream) {
+        if (closedWith) throw closedWith;
+        yield chunk;
+      }
+    } finally {
+      this.#inFlight.delete(fail);
+      this.#checkIdle();
+    }
+  }
+
+  #checkIdle(): void {
+    if (this.#inFlight.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  /**
+   * Waits for in-flight invocations and streamed answers (up to `graceMs`), then releases the
+   * model; what is still running then fails with `reason`.
+   */
+  async close(graceMs = 0, reason = new ToolkitError('ERR_SHUTTING_DOWN', 'the server stopped before this request finished')): Promise<void> {
+    if (this.#inFlight.size > 0 && graceMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#idleWaiters.push(resolve);
+        timer = setTimeout(resolve, graceMs);
+      });
+      clearTimeout(timer);
+    }
+    this.#closedWith = reason;
+    for (const fail of this.#inFlight) fail(reason);
     await this.#engine?.dispose();
   }
 }

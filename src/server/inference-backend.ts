@@ -21,6 +21,9 @@ export interface InferenceBackend {
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse>;
   /** Resolves once the model is loaded or has failed to load. */
   whenSettled(): Promise<void>;
-  /** Waits for in-flight invocations up to `graceMs`, then releases everything. */
-  close(graceMs?: number): Promise<void>;
+  /**
+   * Waits for in-flight invocations and streamed answers up to `graceMs`, then releases everything;
+   * what is still running then fails at once with `reason` (default 503 `ERR_SHUTTING_DOWN`).
+   */
+  close(graceMs?: number, reason?: ToolkitError): Promise<void>;
 }

@@ -42,6 +42,9 @@ export class InferenceWorker implements InferenceBackend {
   #closing = false;
   #generation = 0;
   #readyWaiters: (() => void)[] = [];
+  #idleWaiters: (() => void)[] = [];
+  /** Set by close(): why requests are refused from then on. */
+  #closedWith?: ToolkitError;
 
   #concurrency: number;
 
@@ -127,8 +130,16 @@ export class InferenceWorker implements InferenceBackend {
         if (!p) return;
         // The first chunk is the answer: the timeout and the concurrency slot end here.
         this.#finish(msg.id, p);
-        const queue = new ChunkQueue();
-        this.#streams.set(msg.id, queue);
+        const id = msg.id;
+        const queue = new ChunkQueue({
+          consumed: () => this.#post({ type: 'stream-ack', id }),
+          cancel: () => {
+            this.#streams.delete(id);
+            this.#post({ type: 'stream-cancel', id });
+            this.#checkIdle();
+          },
+        });
+        this.#streams.set(id, queue);
         p.resolve({ body: Buffer.alloc(0), contentType: msg.contentType, customAttributes: msg.customAttributes, stream: queue });
         return;
       }
@@ -138,10 +149,12 @@ export class InferenceWorker implements InferenceBackend {
       case 'stream-end':
         this.#streams.get(msg.id)?.end();
         this.#streams.delete(msg.id);
+        this.#checkIdle();
         return;
       case 'stream-error':
         this.#streams.get(msg.id)?.fail(fromWireError(msg.error));
         this.#streams.delete(msg.id);
+        this.#checkIdle();
         return;
       case 'result':
       case 'error': {
@@ -165,6 +178,21 @@ export class InferenceWorker implements InferenceBackend {
     this.#pending.delete(id);
     this.#active--;
     this.#drainQueue();
+    this.#checkIdle();
+  }
+
+  /** Posts to the thread unless it is gone (a late ack after a restart or close). */
+  #post(msg: ToThread): void {
+    if (this.#closing) return;
+    this.#worker.postMessage(msg);
+  }
+
+  #idle(): boolean {
+    return this.#active === 0 && this.#queue.length === 0 && this.#streams.size === 0;
+  }
+
+  #checkIdle(): void {
+    if (this.#idle()) for (const w of this.#idleWaiters.splice(0)) w();
   }
 
   #drainQueue(): void {
@@ -184,12 +212,14 @@ export class InferenceWorker implements InferenceBackend {
   }
 
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+    if (this.#closedWith) return Promise.reject(this.#closedWith);
     if (this.#state === 'failed') return Promise.reject(this.#notReady());
     return new Promise((resolve, reject) => {
       const arrived = Date.now();
       const entry: Queued = {
         start: () => {
           clearTimeout(entry.expiry);
+          if (this.#closedWith) return reject(this.#closedWith);
           if (this.#state !== 'ready') return reject(this.#notReady());
           // The timeout counts from arrival: time spent queued behind other requests is part of it.
           const remaining = timeoutMs - (Date.now() - arrived);
@@ -249,13 +279,23 @@ export class InferenceWorker implements InferenceBackend {
     await old.terminate();
   }
 
-  /** Waits for in-flight requests (up to `graceMs`), then stops the thread. */
-  async close(graceMs = 0): Promise<void> {
-    const deadline = Date.now() + graceMs;
-    while ((this.#active > 0 || this.#queue.length > 0) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
+  /**
+   * Waits for in-flight requests and streamed answers (up to `graceMs`), then stops the thread;
+   * anything still running or queued then fails at once with `reason`.
+   */
+  async close(graceMs = 0, reason = new ToolkitError('ERR_SHUTTING_DOWN', 'the server stopped before this request finished')): Promise<void> {
+    if (!this.#idle() && graceMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#idleWaiters.push(resolve);
+        timer = setTimeout(resolve, graceMs);
+      });
+      clearTimeout(timer);
     }
     this.#closing = true;
+    this.#closedWith = reason;
+    this.#failAll(reason);
+    for (const queued of this.#queue.splice(0)) queued.start();
     await this.#worker.terminate();
   }
 }

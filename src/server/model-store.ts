@@ -80,7 +80,8 @@ export class ModelStore implements ModelManager {
     const entry = this.#models.get(name);
     if (!entry) throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${name}" is not loaded`);
     this.#models.delete(name);
-    await entry.backend.close(this.unloadGraceMs);
+    // In-flight requests get the grace period to finish, then fail at once (never wait for their timeout).
+    await entry.backend.close(this.unloadGraceMs, new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${name}" was unloaded before this request finished`));
   }
 
   list(): ModelEntry[] {

@@ -83,8 +83,8 @@ export class SizeRoutedBackend implements InferenceBackend {
     return target.invoke(request, timeoutMs);
   }
 
-  async close(graceMs = 0): Promise<void> {
+  async close(graceMs = 0, reason?: ToolkitError): Promise<void> {
     this.#closed = true;
-    await Promise.all([this.#inline?.close(graceMs), this.#thread?.close(graceMs)]);
+    await Promise.all([this.#inline?.close(graceMs, reason), this.#thread?.close(graceMs, reason)]);
   }
 }

@@ -20,10 +20,20 @@ export interface WireError {
   details?: Record<string, unknown>;
 }
 
+/**
+ * Chunks of a streamed answer the inference thread may send ahead of the HTTP response: it sends
+ * one more per `stream-ack`, so a client that stops reading stops the producer.
+ */
+export const STREAM_WINDOW = 8;
+
 /** Messages from the HTTP thread to the inference thread. */
 export type ToThread =
   | { type: 'invoke'; id: number; request: Omit<InvocationRequest, 'body'> & { body: Uint8Array } }
-  | { type: 'ping'; id: number };
+  | { type: 'ping'; id: number }
+  /** The HTTP response took one chunk of stream `id`. */
+  | { type: 'stream-ack'; id: number }
+  /** The client of stream `id` went away: stop producing. */
+  | { type: 'stream-cancel'; id: number };
 
 /** Messages from the inference thread to the HTTP thread. */
 export type FromThread =

@@ -1,0 +1,119 @@
+/**
+ * Streamed answers under faults, through a real `smkit serve`: a client that stops reading, one that
+ * disconnects, and SIGTERM while a stream is in flight.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import http from 'node:http';
+import { once } from 'node:events';
+import path from 'node:path';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+
+const FIXTURE = path.join(REPO_ROOT, 'test/fixtures/handlers/streaming');
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function serveStreaming(env: Record<string, string>): Promise<ServeProcess> {
+  const base = makeOptMl();
+  cpSync(FIXTURE, path.join(base, 'model'), { recursive: true });
+  const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
+  cleanups.push(() => server.stop(), () => removeDir(base));
+  await waitForPing(server);
+  return server;
+}
+
+/** The highest `produced` count the endless generator has logged. */
+function produced(server: ServeProcess): number {
+  let max = 0;
+  for (const m of server.output().matchAll(/"produced":(\d+)[^\n]*endless stream produced a chunk/g)) max = Math.max(max, Number(m[1]));
+  return max;
+}
+
+/** Polls `read` until its value has not changed for `quietMs` (or `deadlineMs` passes); returns it. */
+async function whenSteady(read: () => number, quietMs: number, deadlineMs: number): Promise<number> {
+  const deadline = Date.now() + deadlineMs;
+  let last = read();
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = read();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) break;
+  }
+  return last;
+}
+
+async function until(condition: () => boolean, deadlineMs: number): Promise<boolean> {
+  const deadline = Date.now() + deadlineMs;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return condition();
+}
+
+async function residentBytes(server: ServeProcess): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  return Number(/^smkit_process_resident_memory_bytes (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+describe('streamed answers under faults', () => {
+  for (const mode of ['thread', 'inline'] as const) {
+    test(`a client that stops reading stops the producer; one that disconnects ends it (${mode})`, async () => {
+      const server = await serveStreaming({ SMKIT_INFERENCE_MODE: mode });
+      const rssBefore = await residentBytes(server);
+      const req = http.request(`${server.url}/invocations`, { method: 'POST', headers: { 'Content-Type': 'text/plain' } });
+      req.end('endless:256');
+      const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+      assert.equal(res.statusCode, 200);
+      await once(res, 'data');
+      res.pause();
+      // 256 KB chunks: socket buffers and the producer's window hold some; an unbounded producer
+      // makes thousands within seconds.
+      const count = await whenSteady(() => produced(server), 1500, 20_000);
+      assert.ok(count > 0 && count < 120, `the producer made ${count} chunks while the client was not reading`);
+      const ping = await fetch(`${server.url}/ping`, { signal: AbortSignal.timeout(5000) });
+      assert.equal(ping.status, 200);
+      const grown = (await residentBytes(server)) - rssBefore;
+      assert.ok(grown < 256 * 1024 * 1024, `memory grew by ${Math.round(grown / 1024 / 1024)} MB`);
+      // Disconnect: the generator's finally block runs (its iterator was returned).
+      res.destroy();
+      req.destroy();
+      assert.ok(await until(() => /endless stream generator closed/.test(server.output()), 20_000), 'the producer was stopped when the client left');
+      assert.match(server.output(), /the client left during a streamed answer/);
+      const after = produced(server);
+      assert.equal(await whenSteady(() => produced(server), 1000, 10_000), after, 'nothing more is produced after the disconnect');
+      const again = await fetch(`${server.url}/invocations`, { method: 'POST', body: '2', headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(10_000) });
+      assert.equal(await again.text(), 'token-0\ntoken-1\n', 'the server keeps serving');
+    });
+  }
+
+  test('SIGTERM lets an in-flight streamed answer finish; /ping answers 503 (not a refused connection) meanwhile; exit 0', async () => {
+    const server = await serveStreaming({ SMKIT_SHUTDOWN_GRACE_SECONDS: '25' });
+    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'slow:30', headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(60_000) });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = decoder.decode((await reader.read()).value);
+    server.child.kill('SIGTERM');
+    let pingStatus = 0;
+    const deadline = Date.now() + 20_000;
+    while (pingStatus !== 503 && Date.now() < deadline) {
+      const ping = await fetch(`${server.url}/ping`, { signal: AbortSignal.timeout(5000) });
+      pingStatus = ping.status;
+      await ping.arrayBuffer();
+    }
+    assert.equal(pingStatus, 503, 'a /ping during the drain is answered 503');
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    assert.equal(text.split('\n').filter(Boolean).length, 30, `the whole stream arrived: ${text}`);
+    assert.ok(text.endsWith('slow-29\n'));
+    const exit = await server.exited;
+    assert.equal(exit.code, 0);
+  });
+});
