@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ToolkitError } from '../errors/catalogue.js';
+import { ExitError } from './exit-error.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
 import { registerLocal } from './commands/local.js';
@@ -9,14 +10,6 @@ import { registerPackage } from './commands/package.js';
 import { registerInit } from './commands/init.js';
 import { registerBuild } from './commands/build.js';
 import { registerDeploy } from './commands/deploy.js';
-
-/** Signals the process exit code from a command without printing a stack trace. */
-export class ExitError extends Error {
-  constructor(readonly exitCode: number, message = '') {
-    super(message);
-    this.name = 'ExitError';
-  }
-}
 
 /** Builds the command table. Each command module registers itself and loads its work lazily. */
 export function createProgram(): Command {

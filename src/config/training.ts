@@ -14,6 +14,8 @@ export const MAX_TRAIN_GRACE_SECONDS = 110;
 export interface TrainingSettings {
   /** `SAGEMAKER_BASE_DIR`, made absolute. @defaultValue `/opt/ml` */
   readonly baseDir: string;
+  /** True when neither a flag nor `SAGEMAKER_BASE_DIR` chose the tree (it is the default `/opt/ml`). */
+  readonly baseDirIsDefault: boolean;
   /** `SAGEMAKER_PROGRAM`: the entry point file in the code directory (wins over the `sagemaker_program` hyperparameter). */
   readonly program?: string;
   /** `SAGEMAKER_SUBMIT_DIRECTORY`: a local directory or `.tar.gz` holding the code, used when `<base>/code` is empty. */
@@ -68,6 +70,7 @@ export function loadTrainingSettings(env: Env = process.env, overrides: Training
   Object.assign(inheritedEnv, overrides.extraEnv ?? {});
   const settings: TrainingSettings = {
     baseDir: path.resolve(overrides.baseDir ?? str(env, 'SAGEMAKER_BASE_DIR') ?? '/opt/ml'),
+    baseDirIsDefault: overrides.baseDir === undefined && str(env, 'SAGEMAKER_BASE_DIR') === undefined,
     program: overrides.program ?? str(env, 'SAGEMAKER_PROGRAM'),
     submitDirectory: str(env, 'SAGEMAKER_SUBMIT_DIRECTORY'),
     trainingModule: str(env, 'SAGEMAKER_TRAINING_MODULE'),

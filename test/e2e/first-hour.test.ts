@@ -1,5 +1,6 @@
 // What a new user meets in the first hour: a taken port, readable logs, --host.
 import { after, before, describe, test } from 'node:test';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import assert from 'node:assert/strict';
@@ -145,4 +146,16 @@ test('a body sent without a Content-Type, or as application/octet-stream, that f
   } finally {
     await server.stop();
   }
+});
+
+test('smkit train outside a training container (no /opt/ml/input/config, no --base-dir) refuses and writes nothing', { skip: existsSync('/opt/ml') ? '/opt/ml exists on this machine' : false }, async () => {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'SAGEMAKER_BASE_DIR') env[k] = v;
+  const child = spawn(process.execPath, [SMKIT_BIN, 'train'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 1);
+  assert.match(stderr, /ERR_TRAIN_CONFIG_INVALID: \/opt\/ml\/input\/config does not exist.*nothing was written.*--base-dir/);
+  assert.equal(existsSync('/opt/ml'), false, 'smkit train created /opt/ml');
 });

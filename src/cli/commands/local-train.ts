@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { ExitError } from '../main.js';
+import { ExitError } from '../exit-error.js';
 
 /** Options of `smkit local train`, as parsed by commander. */
 export interface LocalTrainCommandOptions {

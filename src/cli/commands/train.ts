@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
-import { ExitError } from '../main.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { ToolkitError } from '../../errors/catalogue.js';
+import { ExitError } from '../exit-error.js';
 
 /** Options of `smkit train`. */
 export interface TrainCommandOptions {
@@ -17,6 +20,15 @@ export async function train(opts: TrainCommandOptions): Promise<void> {
   const { loadTrainingSettings } = await import('../../config/training.js');
   const { runTraining } = await import('../../train/runner.js');
   const settings = loadTrainingSettings(process.env, { baseDir: opts.baseDir, graceSeconds: opts.graceSeconds });
+  // SageMaker always writes <base>/input/config; without it and without a chosen tree this is not a
+  // training container, and writing <base>/output/failure would only litter the host.
+  if (settings.baseDirIsDefault && !existsSync(path.join(settings.baseDir, 'input', 'config'))) {
+    throw new ToolkitError(
+      'ERR_TRAIN_CONFIG_INVALID',
+      `${path.join(settings.baseDir, 'input', 'config')} does not exist, so this is not a SageMaker training container; nothing was written. ` +
+        'Pass --base-dir (or SAGEMAKER_BASE_DIR) with an /opt/ml tree, for example a copy of opt-ml-template/, or run smkit local train --code DIR --channel NAME=PATH',
+    );
+  }
   const result = await runTraining({ settings });
   if (result.exitCode !== 0) throw new ExitError(result.exitCode);
 }
