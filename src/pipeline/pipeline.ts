@@ -2,7 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { InvocationContext } from '../core/context.js';
 import { StepRegistry } from './registry.js';
 import type { PipelineSpec } from './pipeline-file.js';
-import type { Step, StepBuildEnv, StepData } from './step.js';
+import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepData } from './step.js';
 import { tensorSteps } from './steps/tensor-ops.js';
 import { visionSteps } from './steps/vision.js';
 import { batchedRuntime, predictStep, runtimeStep } from './steps/predict.js';
@@ -33,10 +33,10 @@ export class Pipeline {
         current = await step.run(current, ctx);
       } catch (err) {
         if (err instanceof ToolkitError) {
-          if (err.code === 'ERR_STEP_FAILED' || err.message.startsWith(step.name)) throw err;
-          throw new ToolkitError(err.code, `${step.name}: ${err.message}`, { status: err.status, cause: err, details: err.details });
+          if (failedStep(err) !== undefined) throw err;
+          throw stepFailure(step.name, err.code, err.message, { status: err.status, cause: err, details: err.details });
         }
-        throw new ToolkitError('ERR_STEP_FAILED', `${step.name} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+        throw new ToolkitError('ERR_STEP_FAILED', `${step.name} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, details: { step: step.name } });
       }
       if (timings) timings[step.name] = Math.round((performance.now() - started) * 1000) / 1000;
     }

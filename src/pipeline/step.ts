@@ -1,4 +1,5 @@
 import type { InvocationContext } from '../core/context.js';
+import { ToolkitError, type ErrorCode, type ToolkitErrorOptions } from '../errors/catalogue.js';
 import type { TensorMap } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { RuntimeOptions } from '../runtimes/runtime.js';
@@ -49,4 +50,18 @@ export interface StepBuildEnv {
   readonly batching?: BatchingOptions;
   /** Told the size of every batched model run, by step name (for `/metrics`). */
   readonly observeBatch?: (step: string, size: number) => void;
+}
+
+/**
+ * An error attributed to a step: the message starts with the step's name and `details.step` holds
+ * it, so the pipeline (and clients) know which step failed without reading the message.
+ */
+export function stepFailure(step: string, code: ErrorCode, message: string, options: ToolkitErrorOptions = {}): ToolkitError {
+  return new ToolkitError(code, `${step}: ${message}`, { ...options, details: { ...options.details, step } });
+}
+
+/** The step an error is attributed to, when it is (see {@link stepFailure}). */
+export function failedStep(err: unknown): string | undefined {
+  const step = err instanceof ToolkitError ? err.details?.['step'] : undefined;
+  return typeof step === 'string' ? step : undefined;
 }

@@ -1,6 +1,6 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import { allocate, castTensor, sizeOf, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
-import type { Step, StepBuilder, StepBuildEnv, StepData } from '../step.js';
+import { stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
 import { loadLabels } from './labels.js';
 
 const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'];
@@ -49,13 +49,13 @@ function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, 
 
 function numeric(env: StepBuildEnv, t: Tensor, name: string): Float32Array | Float64Array {
   if (t.dtype === 'float32' || t.dtype === 'float64') return t.data as Float32Array | Float64Array;
-  if (t.dtype === 'string') throw new ToolkitError('ERR_STEP_FAILED', `${env.name}: tensor "${name || '(unnamed)'}" holds strings; cast it first`);
+  if (t.dtype === 'string') throw stepFailure(env.name, 'ERR_STEP_FAILED', `tensor "${name || '(unnamed)'}" holds strings; cast it first`);
   return castTensor(t, 'float32').data as Float32Array;
 }
 
 function normAxis(env: StepBuildEnv, axis: number, rank: number): number {
   const a = axis < 0 ? rank + axis : axis;
-  if (a < 0 || a >= rank) throw new ToolkitError('ERR_STEP_FAILED', `${env.name}: axis ${axis} is out of range for a rank-${rank} tensor`);
+  if (a < 0 || a >= rank) throw stepFailure(env.name, 'ERR_STEP_FAILED', `axis ${axis} is out of range for a rank-${rank} tensor`);
   return a;
 }
 
@@ -86,7 +86,7 @@ const reshape: StepBuilder = (options, env) => {
     const n = t.data.length;
     const resolved = (shape as number[]).map((d) => (d === -1 ? (known === 0 ? 0 : n / known) : d));
     if (sizeOf(resolved) !== n || resolved.some((d) => !Number.isInteger(d))) {
-      throw new ToolkitError('ERR_INPUT_MISMATCH', `${env.name}: tensor "${name || '(unnamed)'}" with ${n} values cannot be reshaped to [${(shape as number[]).join(', ')}]`);
+      throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `tensor "${name || '(unnamed)'}" with ${n} values cannot be reshaped to [${(shape as number[]).join(', ')}]`);
     }
     return { dtype: t.dtype, shape: resolved, data: t.data };
   });
@@ -116,7 +116,7 @@ const normalize: StepBuilder = (options, env) => {
     const channels = shape[axis]!;
     for (const list of [mean, std]) {
       if (list.length !== 1 && list.length !== channels) {
-        throw new ToolkitError('ERR_STEP_FAILED', `${env.name}: mean/std have ${list.length} values but axis ${axisOpt} of "${name || '(unnamed)'}" has ${channels}`);
+        throw stepFailure(env.name, 'ERR_STEP_FAILED', `mean/std have ${list.length} values but axis ${axisOpt} of "${name || '(unnamed)'}" has ${channels}`);
       }
     }
     forEachLane(shape, axis, (offset, stride, length) => {
@@ -187,7 +187,7 @@ const topk: StepBuilder = (options, env) => {
     run(data: StepData): StepData {
       const entries = Object.entries(data.tensors).filter(([n]) => selected(n));
       if (entries.length !== 1) {
-        throw new ToolkitError('ERR_STEP_FAILED', `${env.name}: top-k needs exactly one tensor but got ${entries.length} (${entries.map(([n]) => n).join(', ')}); add "tensor: <name>"`);
+        throw stepFailure(env.name, 'ERR_STEP_FAILED', `top-k needs exactly one tensor but got ${entries.length} (${entries.map(([n]) => n).join(', ')}); add "tensor: <name>"`);
       }
       const [name, t] = entries[0]!;
       const src = numeric(env, t, name);
@@ -216,7 +216,7 @@ const select: StepBuilder = (options, env) => {
       const tensors: TensorMap = {};
       for (const n of names) {
         const t = data.tensors[n];
-        if (!t) throw new ToolkitError('ERR_STEP_FAILED', `${env.name}: no tensor "${n}"; available: ${Object.keys(data.tensors).join(', ')}`);
+        if (!t) throw stepFailure(env.name, 'ERR_STEP_FAILED', `no tensor "${n}"; available: ${Object.keys(data.tensors).join(', ')}`);
         tensors[typeof rename === 'string' ? rename : n] = t;
       }
       return { ...data, tensors };

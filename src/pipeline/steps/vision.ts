@@ -1,6 +1,6 @@
 import { type DType, type Tensor, type TensorMap, allocate, castTensor } from '../../core/tensor.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import type { Step, StepBuildEnv, StepBuilder, StepData } from '../step.js';
+import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepBuilder, type StepData } from '../step.js';
 import { loadLabels } from './labels.js';
 
 type Options = Readonly<Record<string, unknown>>;
@@ -119,16 +119,25 @@ function imageStep(env: StepBuildEnv, options: Options, fn: (t: Tensor, name: st
       let applied = 0;
       for (const [name, t] of Object.entries(data.tensors)) {
         const hit = named ? names.has(name) : t.shape.length === 3 || t.shape.length === 4;
-        tensors[name] = hit ? fn(t, name) : t;
+        try {
+          tensors[name] = hit ? fn(t, name) : t;
+        } catch (err) {
+          // The image helpers name the step themselves (they are given env.name); record it as data.
+          if (err instanceof ToolkitError && failedStep(err) === undefined) {
+            throw new ToolkitError(err.code, err.message, { status: err.status, cause: err, details: { ...err.details, step: env.name } });
+          }
+          throw err;
+        }
         if (hit) applied++;
       }
       if (applied === 0) {
         const have = Object.entries(data.tensors).map(([n, t]) => `${n || '(unnamed)'} [${t.shape.join(', ')}]`).join(', ') || 'none';
-        throw new ToolkitError(
+        throw stepFailure(
+          env.name,
           'ERR_INPUT_MISMATCH',
           named
-            ? `${env.name}: no tensor named ${[...names].join(', ')}; the request has ${have}`
-            : `${env.name}: no image tensor (rank 3 or 4) in the request; it has ${have}`,
+            ? `no tensor named ${[...names].join(', ')}; the request has ${have}`
+            : `no image tensor (rank 3 or 4) in the request; it has ${have}`,
         );
       }
       return { ...data, tensors };
@@ -374,9 +383,9 @@ const threshold: StepBuilder = (options, env) => {
     stage: env.stage,
     run(data: StepData): StepData {
       const entries = Object.entries(data.tensors).filter(([n]) => one === undefined || n === one);
-      if (entries.length === 0) throw new ToolkitError('ERR_STEP_FAILED', `${env.name}: no tensor ${one === undefined ? '' : `named "${String(one)}" `}to threshold`);
+      if (entries.length === 0) throw stepFailure(env.name, 'ERR_STEP_FAILED', `no tensor ${one === undefined ? '' : `named "${String(one)}" `}to threshold`);
       if (labels) {
-        if (entries.length !== 1) throw new ToolkitError('ERR_STEP_FAILED', `${env.name}: with labels, threshold needs exactly one tensor; add "tensor: <name>"`);
+        if (entries.length !== 1) throw stepFailure(env.name, 'ERR_STEP_FAILED', `with labels, threshold needs exactly one tensor; add "tensor: <name>"`);
         const [name, t] = entries[0]!;
         const src = numericData(t, `${env.name} (${name || 'unnamed'})`);
         const width = t.shape.length ? t.shape[t.shape.length - 1]! : src.length;

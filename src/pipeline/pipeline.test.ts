@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ToolkitError } from '../errors/catalogue.js';
+import { createLogger } from '../logging/logger.js';
+import type { InvocationContext } from '../core/context.js';
+import { Pipeline } from './pipeline.js';
+import { stepFailure, type Step } from './step.js';
+
+const ctx = { requestId: 'r', contentType: 'text/csv', accept: 'application/json', modelDir: '/m', log: createLogger('silent'), setCustomAttributes: () => undefined } as InvocationContext;
+
+const failing = (name: string, err: unknown): Step => ({
+  name,
+  stage: 'preprocess',
+  run: () => {
+    throw err;
+  },
+});
+
+async function failure(step: Step): Promise<ToolkitError> {
+  try {
+    await new Pipeline([step]).run({ tensors: {} }, ctx);
+  } catch (err) {
+    return err as ToolkitError;
+  }
+  assert.fail('the pipeline should have failed');
+}
+
+test('a step error is attributed to its step as data: details.step, and the name once in the message', async () => {
+  const plain = await failure(failing('preprocess[0]:scale', new ToolkitError('ERR_INPUT_MISMATCH', 'bad width')));
+  assert.equal(plain.code, 'ERR_INPUT_MISMATCH');
+  assert.equal(plain.status, 400);
+  assert.equal(plain.message, 'preprocess[0]:scale: bad width');
+  assert.equal(plain.details?.['step'], 'preprocess[0]:scale');
+
+  const named = await failure(failing('preprocess[0]:scale', stepFailure('preprocess[0]:scale', 'ERR_INPUT_MISMATCH', 'bad width')));
+  assert.equal(named.message, 'preprocess[0]:scale: bad width');
+
+  // A message that merely starts like the step name is still attributed (no text matching).
+  const lookalike = await failure(failing('resize', new ToolkitError('ERR_INPUT_MISMATCH', 'resize needs an image')));
+  assert.equal(lookalike.message, 'resize: resize needs an image');
+
+  const thrown = await failure(failing('postprocess[1]:custom', new TypeError('x is undefined')));
+  assert.equal(thrown.code, 'ERR_STEP_FAILED');
+  assert.equal(thrown.details?.['step'], 'postprocess[1]:custom');
+  assert.match(thrown.message, /^postprocess\[1\]:custom failed: x is undefined$/);
+});
