@@ -1,0 +1,99 @@
+// The local SageMaker driven by the AWS CLI and boto3 (when installed): create, describe, wait,
+// invoke and delete through their own request signing, JSON protocol, waiters and error parsing.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
+
+const run = promisify(execFile);
+const IRIS_DIR = join(REPO_ROOT, 'models', 'iris-onnx');
+
+async function available(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    await run(cmd, args, { timeout: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const hasCli = await available('aws', ['--version']);
+const hasBoto3 = await available('python3', ['-c', 'import boto3']);
+let local: LocalSageMakerHandle;
+
+before(async () => {
+  if (hasCli || hasBoto3) local = await startLocalSageMaker({ port: 0, startupTimeoutMs: 60_000, settings: { region: 'us-west-2', accountId: '111122223333' } });
+});
+after(() => local?.stop());
+
+function env(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local', AWS_DEFAULT_REGION: 'us-west-2', AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '' };
+}
+
+async function aws(...args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await run('aws', ['sagemaker', ...args, '--endpoint-url', local.url, '--output', 'json'], { env: env(), timeout: 120_000 });
+  return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, unknown>);
+}
+
+async function until(what: string, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+test('AWS CLI: create-model, create-endpoint-config, create-endpoint, wait endpoint-in-service, delete, wait endpoint-deleted', { skip: hasCli ? false : 'aws CLI not installed' }, async () => {
+  await aws('create-model', '--model-name', 'cli-model', '--primary-container', JSON.stringify({ Image: 'smkit:latest', ModelDataUrl: pathToFileURL(IRIS_DIR).href }));
+  await aws('create-endpoint-config', '--endpoint-config-name', 'cli-config', '--production-variants', JSON.stringify([{ VariantName: 'AllTraffic', ModelName: 'cli-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }]));
+  const created = await aws('create-endpoint', '--endpoint-name', 'cli-ep', '--endpoint-config-name', 'cli-config');
+  assert.equal(created.EndpointArn, 'arn:aws:sagemaker:us-west-2:111122223333:endpoint/cli-ep');
+  // The CLI's waiter sleeps 30 s between polls (each CLI call also costs a second of start-up):
+  // poll in-process first, so the waiter's one poll sees InService.
+  await until('InService', async () => (await local.sagemaker.call('DescribeEndpoint', { EndpointName: 'cli-ep' })).EndpointStatus === 'InService');
+  await aws('wait', 'endpoint-in-service', '--endpoint-name', 'cli-ep');
+  await assert.rejects(aws('describe-endpoint', '--endpoint-name', 'nope'), (err: Error & { stderr?: string }) => /An error occurred \(ValidationException\) when calling the DescribeEndpoint operation: Could not find endpoint "arn:aws:sagemaker:us-west-2:111122223333:endpoint\/nope"\./.test(err.stderr ?? ''));
+  await assert.rejects(aws('create-endpoint', '--endpoint-name', 'bad_name', '--endpoint-config-name', 'cli-config'), (err: Error & { stderr?: string }) => /ValidationException.*1 validation error detected: Value 'bad_name' at 'endpointName'/.test(err.stderr ?? ''));
+  await aws('delete-endpoint', '--endpoint-name', 'cli-ep');
+  await until('gone', async () => local.sagemaker.call('DescribeEndpoint', { EndpointName: 'cli-ep' }).then(() => false, () => true));
+  await aws('wait', 'endpoint-deleted', '--endpoint-name', 'cli-ep');
+  await aws('delete-endpoint-config', '--endpoint-config-name', 'cli-config');
+  await aws('delete-model', '--model-name', 'cli-model');
+  assert.equal(local.store.models.size, 0);
+});
+
+const BOTO3_SCRIPT = `
+import json, sys, boto3, botocore
+url, model_dir = sys.argv[1], sys.argv[2]
+sm = boto3.client('sagemaker', endpoint_url=url)
+rt = boto3.client('sagemaker-runtime', endpoint_url=url)
+sm.create_model(ModelName='py-model', PrimaryContainer={'Image': 'smkit:latest', 'ModelDataUrl': model_dir})
+sm.create_endpoint_config(EndpointConfigName='py-config', ProductionVariants=[{'VariantName': 'AllTraffic', 'ModelName': 'py-model', 'InitialInstanceCount': 2, 'InstanceType': 'ml.m5.large'}])
+sm.create_endpoint(EndpointName='py-ep', EndpointConfigName='py-config')
+sm.get_waiter('endpoint_in_service').wait(EndpointName='py-ep', WaiterConfig={'Delay': 1, 'MaxAttempts': 90})
+d = sm.describe_endpoint(EndpointName='py-ep')
+out = rt.invoke_endpoint(EndpointName='py-ep', ContentType='text/csv', Body=b'5.1,3.5,1.4,0.2')
+try:
+    sm.create_endpoint(EndpointName='py-ep', EndpointConfigName='py-config')
+    dup = 'no error'
+except sm.exceptions.ClientError as e:
+    dup = e.response['Error']['Code'] + ': ' + e.response['Error']['Message']
+sm.delete_endpoint(EndpointName='py-ep')
+sm.get_waiter('endpoint_deleted').wait(EndpointName='py-ep', WaiterConfig={'Delay': 1, 'MaxAttempts': 90})
+print(json.dumps({'status': d['EndpointStatus'], 'instances': d['ProductionVariants'][0]['CurrentInstanceCount'], 'created': d['CreationTime'].isoformat(), 'variant': out['InvokedProductionVariant'], 'body': json.loads(out['Body'].read()), 'dup': dup}))
+`;
+
+test('boto3: create, waiters, invoke, duplicate-create error, delete', { skip: hasBoto3 ? false : 'python3 with boto3 not installed' }, async () => {
+  const { stdout } = await run('python3', ['-c', BOTO3_SCRIPT, local.url, IRIS_DIR], { env: env(), timeout: 180_000 });
+  const out = JSON.parse(stdout) as { status: string; instances: number; created: string; variant: string; body: number[][]; dup: string };
+  assert.equal(out.status, 'InService');
+  assert.equal(out.instances, 2);
+  assert.ok(!Number.isNaN(Date.parse(out.created)));
+  assert.equal(out.variant, 'AllTraffic');
+  assert.equal(out.body[0]!.length, 3);
+  assert.equal(out.dup, 'ValidationException: Cannot create already existing endpoint "arn:aws:sagemaker:us-west-2:111122223333:endpoint/py-ep".');
+});
