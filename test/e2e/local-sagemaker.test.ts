@@ -26,6 +26,7 @@ import {
   type DescribeEndpointCommandOutput,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { CloudWatchClient, DeleteAlarmsCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { createModelArchive } from '../../src/local/archive.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
@@ -36,6 +37,7 @@ let s3: LocalS3;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
+let cloudwatch: CloudWatchClient;
 let work: string;
 
 before(async () => {
@@ -53,11 +55,13 @@ before(async () => {
   });
   sm = new SageMakerClient({ endpoint: local.url, region: 'us-east-1', credentials });
   runtime = new SageMakerRuntimeClient({ endpoint: local.url, region: 'us-east-1', credentials });
+  cloudwatch = new CloudWatchClient({ endpoint: local.url, region: 'us-east-1', credentials });
 });
 
 after(async () => {
   sm?.destroy();
   runtime?.destroy();
+  cloudwatch?.destroy();
   await local?.stop();
   await s3?.stop();
   await rm(work, { recursive: true, force: true });
@@ -132,6 +136,58 @@ test('models from s3:// archives, an endpoint created and awaited with the SDK w
   assert.equal(variant, 'Blue');
   assert.equal(scores[0]!.indexOf(Math.max(...scores[0]!)), 0, 'setosa');
   assert.deepEqual((await sm.send(new ListEndpointsCommand({}))).Endpoints?.map((e) => [e.EndpointName, e.EndpointStatus]), [['iris', 'InService']]);
+});
+
+test('a canary update under continuous traffic rolls back when its alarm is forced into ALARM; no invocation fails', async () => {
+  await cloudwatch.send(
+    new PutMetricAlarmCommand({
+      AlarmName: 'iris-5xx',
+      Namespace: 'AWS/SageMaker',
+      MetricName: 'Invocation5XXErrors',
+      Dimensions: [
+        { Name: 'EndpointName', Value: 'iris' },
+        { Name: 'VariantName', Value: 'Green' },
+      ],
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    }),
+  );
+  const load = traffic();
+  await sm.send(
+    new UpdateEndpointCommand({
+      EndpointName: 'iris',
+      EndpointConfigName: 'green',
+      DeploymentConfig: {
+        BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 300 }, TerminationWaitInSeconds: 0 },
+        AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'iris-5xx' }] },
+      },
+    }),
+  );
+  assert.equal((await describe()).EndpointStatus, 'Updating');
+  await until('canary traffic on Green', async () => ((load.variants.get('Green') ?? 0) >= 3 ? true : undefined));
+  const baking = await describe();
+  assert.equal(baking.PendingDeploymentSummary?.EndpointConfigName, 'green');
+  assert.equal(baking.PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0]?.Status, 'Baking');
+  assert.equal(baking.PendingDeploymentSummary?.ProductionVariants?.[0]?.CurrentInstanceCount, 2);
+  await cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'iris-5xx', StateValue: 'ALARM', StateReason: 'forced by the test' }));
+  const rolledBack = await until('rolled back to blue', async () => {
+    const d = await describe();
+    return d.EndpointStatus === 'InService' && d.PendingDeploymentSummary === undefined ? d : undefined;
+  });
+  const greenAfter = load.variants.get('Green') ?? 0;
+  const blueAfter = load.variants.get('Blue') ?? 0;
+  await until('more traffic on Blue', async () => ((load.variants.get('Blue') ?? 0) > blueAfter + 3 ? true : undefined));
+  await load.stop();
+  assert.deepEqual(load.failures, []);
+  assert.equal(load.variants.get('Green') ?? 0, greenAfter, 'no traffic reaches the new fleet after the rollback');
+  assert.equal(rolledBack.EndpointConfigName, 'blue');
+  assert.match(rolledBack.FailureReason ?? '', /CloudWatch alarm "iris-5xx" was in ALARM state/);
+  assert.deepEqual(rolledBack.ProductionVariants?.map((v) => v.VariantName), ['Blue']);
+  await cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: ['iris-5xx'] }));
 });
 
 test('a linear update under continuous traffic completes with no failed invocation', async () => {
