@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
-import { HANDLER_MJS, MODEL_TEST_MJS, PIPELINE_YAML, SAMPLE_CSV, SAMPLE_JSON, packageJson, readme } from './templates.js';
+import { HANDLER_MJS, LABELS_TXT, MODEL_TEST_MJS, PIPELINE_YAML, SAMPLE_CSV, SAMPLE_JSON, packageJson, readme } from './templates.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -60,6 +60,7 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
   const name = path.basename(target).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'smkit-model';
   const files: Record<string, string> = {
     'model/pipeline.yaml': PIPELINE_YAML,
+    'model/labels.txt': LABELS_TXT,
     'model/code/inference.mjs': HANDLER_MJS,
     'samples/request.csv': SAMPLE_CSV,
     'samples/request.json': SAMPLE_JSON,

@@ -2,11 +2,21 @@
 
 export const PIPELINE_YAML = `# The steps smkit serve runs for each request, in order (see the smkit README, "Pipeline file").
 # Without this file smkit runs: decode the request -> model.onnx -> encode the answer.
+# It has the same shape as the pipeline.yaml the training script (code/train.mjs) writes, so a
+# retrained model answers in the same form.
 version: 1
 preprocess:
   - cast: { dtype: float32 } # CSV and JSON numbers arrive as float64 or int; the model wants float32
 predict:
   - model: model.onnx # input "input" float32 [N,4] -> output "probabilities" float32 [N,3]
+postprocess:
+  - topk: { k: 3, labels: labels.txt } # per row: [{ label, score }], best first
+`;
+
+/** The class names of the iris example, one per line, in the model's output order. */
+export const LABELS_TXT = `setosa
+versicolor
+virginica
 `;
 
 export const HANDLER_MJS = `// code/inference.mjs: the handler module. smkit serve loads code/<SAGEMAKER_PROGRAM>.{mjs,js,cjs}
@@ -42,11 +52,15 @@ export async function modelFn(modelDir, context) {
  *   return JSON.parse(body.toString('utf8'));
  * }
  *
- * predictFn(input, model, context): run the model. With the default model, \`model.predict(tensors)\`
- * takes and returns tensor maps.
+ * predictFn(input, model, context): run the model. input is what inputFn returned, or smkit's
+ * decoded request ({ tensors: { name: { dtype, shape, data } } }); model is what modelFn returned.
+ * The default model is the pipeline of model/pipeline.yaml: model.run({ tensors }, context) runs
+ * its steps and returns { tensors }, which smkit encodes in the negotiated Accept type.
  *
  * export async function predictFn(input, model, context) {
- *   return model.predict(input);
+ *   const output = await model.run({ tensors: input.tensors }, context);
+ *   context.log.debug({ outputs: Object.keys(output.tensors) }, 'predicted');
+ *   return output;
  * }
  *
  * outputFn(prediction, accept, context): return a Buffer, a string, or { body, contentType }.
@@ -134,12 +148,14 @@ test('the model answers /ping and classifies the sample rows', async (t) => {
   });
   const text = await res.text();
   assert.equal(res.status, 200, text);
+  // One answer per row: the three species ranked, best first, with scores that sum to 1.
+  const labels = readFileSync(path.join(root, 'model', 'labels.txt'), 'utf8').trim().split('\\n');
   const rows = JSON.parse(text);
-  const probabilities = Array.isArray(rows) ? rows : Object.values(rows)[0];
-  assert.equal(probabilities.length, 3, text);
-  for (const row of probabilities) {
-    assert.equal(row.length, 3);
-    assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-3, \`probabilities sum to 1: \${row}\`);
+  assert.equal(rows.length, 3, text);
+  for (const row of rows) {
+    assert.deepEqual(row.map((r) => r.label).sort(), [...labels].sort(), text);
+    assert.ok(row[0].score >= row[1].score && row[1].score >= row[2].score, \`ranked best first: \${JSON.stringify(row)}\`);
+    assert.ok(Math.abs(row.reduce((a, r) => a + r.score, 0) - 1) < 1e-3, \`scores sum to 1: \${JSON.stringify(row)}\`);
   }
 });
 `;
@@ -162,13 +178,16 @@ test/model.test.mjs       starts smkit serve and invokes it
 ## Try it
 
 \`\`\`sh
+npm install                                # links smkit from the checkout that made this project
 npx smkit serve --model-dir model --port 8080 &
 npx smkit invoke http://127.0.0.1:8080 --file samples/request.csv --accept application/json
+kill %1                                    # stop the server
 npm test                                   # the project's own test
 npx smkit package model -o model.tar.gz --verify --sample samples/request.csv
-npx smkit local transform --model model --input samples --output transformed --split-type Line --assemble-with Line --accept text/csv
+npx smkit local transform --model model --input samples --output transformed --split-type Line --assemble-with Line --accept application/json
 \`\`\`
 
+Each row gets the three species ranked best first: \`[{"label":"setosa","score":0.99},...]\`.
 \`model.tar.gz\` is what SageMaker wants as \`ModelDataUrl\` (upload it to S3).
 
 ## Train it again
@@ -176,7 +195,8 @@ npx smkit local transform --model model --input samples --output transformed --s
 \`input/\`, \`code/train.mjs\` and \`output/\` come from smkit's \`/opt/ml\` template (see
 \`OPT-ML.md\`): \`SAGEMAKER_BASE_DIR=. npx smkit train\` retrains the classifier on
 \`input/data/training/iris.csv\` and writes a new \`model/model.onnx\` (and its own
-\`model/pipeline.yaml\` and \`labels.txt\`, replacing the ones here).
+\`model/pipeline.yaml\` and \`labels.txt\`, of the same form as the ones here), so
+\`npm test\` and the commands above work on the retrained model unchanged.
 `;
 }
 

@@ -49,4 +49,26 @@ test('smkit init scaffolds a project whose own test passes; a non-empty folder n
   const own = await run(['--test', 'test/'], { cwd: project, env: { SMKIT_BIN } });
   assert.equal(own.code, 0, `${own.stdout}\n${own.stderr}`);
   assert.match(own.stdout, /# pass 1/);
+
+  // Every step the project's README documents, in order, still leaves a passing test.
+  const cli = (args: string[], env: Record<string, string> = {}) => run([SMKIT_BIN, ...args], { cwd: project, env });
+  const pkg = await cli(['package', 'model', '-o', 'model.tar.gz', '--verify', '--sample', 'samples/request.csv']);
+  assert.equal(pkg.code, 0, pkg.stderr);
+  const transform = await cli(['local', 'transform', '--model', 'model', '--input', 'samples', '--output', 'transformed', '--split-type', 'Line', '--assemble-with', 'Line', '--accept', 'application/json']);
+  assert.equal(transform.code, 0, transform.stderr);
+  assert.match(await fs.readFile(path.join(project, 'transformed', 'request.csv.out'), 'utf8'), /"label":"setosa"/);
+
+  const retrain = await cli(['train'], { SAGEMAKER_BASE_DIR: '.' });
+  assert.equal(retrain.code, 0, `${retrain.stdout}\n${retrain.stderr}`);
+  const afterTraining = await run(['--test', 'test/'], { cwd: project, env: { SMKIT_BIN } });
+  assert.equal(afterTraining.code, 0, `the project's test fails after "train it again":\n${afterTraining.stdout}\n${afterTraining.stderr}`);
+
+  // The commented predictFn example, uncommented as a user would, runs.
+  const lines = handler.split('\n');
+  const from = lines.findIndex((l) => l.startsWith(' * export async function predictFn'));
+  const to = lines.findIndex((l, i) => i > from && l === ' * }');
+  assert.ok(from > 0 && to > from, 'the handler documents a predictFn example');
+  await fs.appendFile(path.join(project, 'model/code/inference.mjs'), `\n${lines.slice(from, to + 1).map((l) => l.slice(3)).join('\n')}\n`);
+  const withPredictFn = await run(['--test', 'test/'], { cwd: project, env: { SMKIT_BIN } });
+  assert.equal(withPredictFn.code, 0, `the uncommented predictFn example fails:\n${withPredictFn.stdout}\n${withPredictFn.stderr}`);
 });
