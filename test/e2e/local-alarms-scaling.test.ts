@@ -1,0 +1,325 @@
+// The local SageMaker's CloudWatch alarms and Application Auto Scaling end to end: real AWS SDK v3
+// clients (and the AWS CLI v2 and boto3 where installed) against `startLocalSageMaker`, real
+// `smkit serve` processes as instances, one CloudWatch minute shortened to one real second.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
+import {
+  CloudWatchClient,
+  DeleteAlarmsCommand,
+  DescribeAlarmsCommand,
+  GetMetricStatisticsCommand,
+  InvalidParameterValueException,
+  ListMetricsCommand,
+  PutMetricAlarmCommand,
+  ResourceNotFound,
+  SetAlarmStateCommand,
+  type MetricAlarm,
+} from '@aws-sdk/client-cloudwatch';
+import {
+  ApplicationAutoScalingClient,
+  DeleteScalingPolicyCommand,
+  DeregisterScalableTargetCommand,
+  DescribeScalableTargetsCommand,
+  DescribeScalingActivitiesCommand,
+  DescribeScalingPoliciesCommand,
+  ObjectNotFoundException,
+  PutScalingPolicyCommand,
+  RegisterScalableTargetCommand,
+  ValidationException,
+} from '@aws-sdk/client-application-auto-scaling';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
+
+const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
+const ENDPOINT = 'iris-guarded';
+const DIMENSIONS = [
+  { Name: 'EndpointName', Value: ENDPOINT },
+  { Name: 'VariantName', Value: 'AllTraffic' },
+];
+let local: LocalSageMakerHandle;
+let work: string;
+let sm: SageMakerClient;
+let runtime: SageMakerRuntimeClient;
+let cw: CloudWatchClient;
+let aas: ApplicationAutoScalingClient;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'smkit-guard-e2e-'));
+  // The iris model with a handler that fails on request (CustomAttributes: crash -> 500).
+  const model = join(work, 'model');
+  await mkdir(join(model, 'code'), { recursive: true });
+  await copyFile(join(REPO_ROOT, 'models', 'iris-onnx', 'model.onnx'), join(model, 'model.onnx'));
+  await copyFile(join(REPO_ROOT, 'test', 'fixtures', 'handlers', 'errors', 'code', 'inference.mjs'), join(model, 'code', 'inference.mjs'));
+  local = await startLocalSageMaker({
+    port: 0,
+    settings: { region: 'us-east-1', accountId: '111122223333' },
+    metricsSettings: { secondsPerMinute: 1 },
+    startupTimeoutMs: 60_000,
+  });
+  const client = { endpoint: local.url, region: 'us-east-1', credentials };
+  sm = new SageMakerClient(client);
+  runtime = new SageMakerRuntimeClient(client);
+  cw = new CloudWatchClient(client);
+  aas = new ApplicationAutoScalingClient(client);
+  await sm.send(new CreateModelCommand({ ModelName: 'iris', PrimaryContainer: { Image: 'smkit', ModelDataUrl: model, Environment: { SAGEMAKER_MODEL_SERVER_WORKERS: '1' } } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'iris-1', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: ENDPOINT, EndpointConfigName: 'iris-1' }));
+  await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
+});
+
+after(async () => {
+  for (const c of [sm, runtime, cw, aas]) c?.destroy();
+  await local?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function invoke(customAttributes?: string): Promise<boolean> {
+  try {
+    await runtime.send(new InvokeEndpointCommand({ EndpointName: ENDPOINT, ContentType: 'text/csv', Body: Buffer.from('5.1,3.5,1.4,0.2'), ...(customAttributes ? { CustomAttributes: customAttributes } : {}) }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function alarm(name: string): Promise<MetricAlarm> {
+  const out = await cw.send(new DescribeAlarmsCommand({ AlarmNames: [name] }));
+  assert.equal(out.MetricAlarms?.length, 1, `alarm ${name} exists`);
+  return out.MetricAlarms![0]!;
+}
+
+/** Runs `step` until `done` holds, failing after `seconds`. */
+async function until<T>(what: string, seconds: number, check: () => Promise<T | undefined>, step: () => Promise<unknown> = () => new Promise((r) => setTimeout(r, 100))): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`timed out after ${seconds} s waiting for ${what}`);
+    await step();
+  }
+}
+
+test('an alarm on Invocation5XXErrors goes to ALARM while the container fails and back to OK (JS SDK, JSON 1.0)', async () => {
+  await cw.send(
+    new PutMetricAlarmCommand({
+      AlarmName: 'iris-5xx',
+      Namespace: 'AWS/SageMaker',
+      MetricName: 'Invocation5XXErrors',
+      Dimensions: DIMENSIONS,
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    }),
+  );
+  const created = await alarm('iris-5xx');
+  assert.equal(created.AlarmArn, 'arn:aws:cloudwatch:us-east-1:111122223333:alarm:iris-5xx');
+  assert.ok(created.StateUpdatedTimestamp instanceof Date && Math.abs(created.StateUpdatedTimestamp.getTime() - Date.now()) < 60_000);
+  await until('OK without traffic (missing data is not breaching)', 30, async () => ((await alarm('iris-5xx')).StateValue === 'OK' ? true : undefined));
+
+  // The container fails: keep failing until the alarm sees it.
+  let failed = 0;
+  const alarmed = await until('ALARM while invocations fail', 60, async () => {
+    const a = await alarm('iris-5xx');
+    return a.StateValue === 'ALARM' ? a : undefined;
+  }, async () => {
+    if (!(await invoke('crash'))) failed++;
+  });
+  assert.ok(failed >= 1);
+  assert.match(alarmed.StateReason!, /^Threshold Crossed: 1 datapoint \[\d+\.0 \(\d\d\/\d\d\/\d\d \d\d:\d\d:\d\d\)\] was greater than or equal to the threshold \(1\.0\)\.$/);
+  assert.equal(JSON.parse(alarmed.StateReasonData!).statistic, 'Sum');
+  assert.equal((await cw.send(new DescribeAlarmsCommand({ StateValue: 'ALARM' }))).MetricAlarms?.some((a) => a.AlarmName === 'iris-5xx'), true);
+
+  // Healthy traffic again: back to OK.
+  const ok = await until('OK once invocations succeed', 60, async () => {
+    const a = await alarm('iris-5xx');
+    return a.StateValue === 'OK' ? a : undefined;
+  }, () => invoke());
+  assert.match(ok.StateReason!, /^Threshold Crossed: /);
+
+  // What the alarm read is also in the metrics.
+  const now = Date.now();
+  const stats = await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Dimensions: DIMENSIONS, StartTime: new Date(now - 300_000), EndTime: new Date(now + 1000), Period: 60, Statistics: ['Sum'] }));
+  assert.ok((stats.Datapoints ?? []).reduce((s, d) => s + (d.Sum ?? 0), 0) >= failed);
+  assert.ok(stats.Datapoints!.every((d) => d.Timestamp instanceof Date));
+  const latency = await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'ModelLatency', Dimensions: DIMENSIONS, StartTime: new Date(now - 300_000), EndTime: new Date(now + 1000), Period: 60, Statistics: ['Average'], ExtendedStatistics: ['p99'] }));
+  assert.ok(latency.Datapoints!.length > 0 && latency.Datapoints!.every((d) => d.Unit === 'Microseconds' && d.Average! > 0 && d.ExtendedStatistics!.p99! > 0));
+  const listed = await cw.send(new ListMetricsCommand({ Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: ENDPOINT }] }));
+  for (const name of ['Invocations', 'Invocation4XXErrors', 'Invocation5XXErrors', 'InvocationsPerInstance', 'ModelLatency', 'OverheadLatency']) {
+    assert.ok(listed.Metrics!.some((m) => m.MetricName === name), `ListMetrics has ${name}`);
+  }
+});
+
+test('SetAlarmState forces a state; errors raise the SDK exception classes; DeleteAlarms', async () => {
+  await cw.send(new PutMetricAlarmCommand({ AlarmName: 'iris-latency', Namespace: 'AWS/SageMaker', MetricName: 'ModelLatency', Dimensions: DIMENSIONS, ExtendedStatistic: 'p99', Period: 60, EvaluationPeriods: 3, DatapointsToAlarm: 2, Threshold: 5_000_000, ComparisonOperator: 'GreaterThanThreshold' }));
+  await cw.send(new SetAlarmStateCommand({ AlarmName: 'iris-latency', StateValue: 'ALARM', StateReason: 'rehearsing a rollback' }));
+  const forced = await alarm('iris-latency');
+  assert.deepEqual([forced.StateValue, forced.StateReason, forced.ExtendedStatistic, forced.DatapointsToAlarm], ['ALARM', 'rehearsing a rollback', 'p99', 2]);
+  await assert.rejects(cw.send(new SetAlarmStateCommand({ AlarmName: 'no-such-alarm', StateValue: 'OK', StateReason: 'x' })), (err: unknown) => {
+    assert.ok(err instanceof ResourceNotFound);
+    assert.equal(err.$metadata.httpStatusCode, 404);
+    assert.match(err.message, /Alarm no-such-alarm does not exist/);
+    return true;
+  });
+  await assert.rejects(
+    cw.send(new PutMetricAlarmCommand({ AlarmName: 'bad', Namespace: 'AWS/SageMaker', MetricName: 'Invocations', Statistic: 'Sum', Period: 45, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' })),
+    (err: unknown) => err instanceof InvalidParameterValueException && /10, 30 or a multiple of 60/.test(err.message),
+  );
+  await cw.send(new DeleteAlarmsCommand({ AlarmNames: ['iris-latency'] }));
+  assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: 'iris-latency' }))).MetricAlarms, []);
+});
+
+function form(params: Record<string, string>): Promise<{ status: number; xml: Record<string, any> }> {
+  return fetch(local.url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: new URLSearchParams(params).toString(), signal: AbortSignal.timeout(10_000) }).then(async (res) => ({
+    status: res.status,
+    xml: new XMLParser({ ignoreAttributes: false }).parse(await res.text()) as Record<string, any>,
+  }));
+}
+
+test('the query protocol: form-encoded requests get the XML CloudWatch documents', async () => {
+  const put = await form({ Action: 'PutMetricAlarm', Version: '2010-08-01', AlarmName: 'form-alarm', Namespace: 'AWS/SageMaker', MetricName: 'Invocations', Statistic: 'Sum', Period: '60', EvaluationPeriods: '2', Threshold: '1000', ComparisonOperator: 'GreaterThanThreshold', 'Dimensions.member.1.Name': 'EndpointName', 'Dimensions.member.1.Value': ENDPOINT, 'Dimensions.member.2.Name': 'VariantName', 'Dimensions.member.2.Value': 'AllTraffic' });
+  assert.equal(put.status, 200);
+  assert.equal(put.xml.PutMetricAlarmResponse['@_xmlns'], 'http://monitoring.amazonaws.com/doc/2010-08-01/');
+  assert.match(put.xml.PutMetricAlarmResponse.ResponseMetadata.RequestId, /^[0-9a-f-]{36}$/);
+  const described = await form({ Action: 'DescribeAlarms', Version: '2010-08-01', 'AlarmNames.member.1': 'form-alarm' });
+  const member = described.xml.DescribeAlarmsResponse.DescribeAlarmsResult.MetricAlarms.member;
+  assert.equal(member.AlarmName, 'form-alarm');
+  assert.equal(member.EvaluationPeriods, 2);
+  assert.deepEqual(member.Dimensions.member.map((d: { Name: string }) => d.Name), ['EndpointName', 'VariantName']);
+  assert.match(member.StateUpdatedTimestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  const missing = await form({ Action: 'SetAlarmState', Version: '2010-08-01', AlarmName: 'nope', StateValue: 'OK', StateReason: 'x' });
+  assert.equal(missing.status, 404);
+  assert.deepEqual(missing.xml.ErrorResponse.Error, { Type: 'Sender', Code: 'ResourceNotFound', Message: 'Alarm nope does not exist.' });
+  const badNumber = await form({ Action: 'PutMetricAlarm', AlarmName: 'x', Period: 'sixty' });
+  assert.equal(badNumber.status, 400);
+  assert.equal(badNumber.xml.ErrorResponse.Error.Code, 'ValidationError');
+  assert.match(badNumber.xml.ErrorResponse.Error.Message, /'period'/);
+  const unknown = await form({ Action: 'PutDashboard', Version: '2010-08-01' });
+  assert.equal(unknown.xml.ErrorResponse.Error.Code, 'InvalidAction');
+  for (const body of ['', 'Action', '%%%', 'Action=DescribeAlarms&AlarmNames.member.0=a', 'Action=DescribeAlarms&MaxRecords=1&MaxRecords=2', '\u0000\uffff']) {
+    const res = await fetch(local.url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body, signal: AbortSignal.timeout(10_000) });
+    assert.equal(res.status, 400, `body ${JSON.stringify(body)}`);
+    assert.match(await res.text(), /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>\w+<\/Code><Message>.+<\/Message><\/Error><RequestId>/);
+  }
+  await form({ Action: 'DeleteAlarms', 'AlarmNames.member.1': 'form-alarm' });
+});
+
+function run(file: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(file, args, { env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local', AWS_DEFAULT_REGION: 'us-east-1', AWS_PAGER: '', AWS_ENDPOINT_URL: local?.url ?? '' }, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+const AWS_CLI = '/usr/bin/aws';
+test('the AWS CLI v2 puts, describes, sets and deletes alarms (query protocol)', { skip: existsSync(AWS_CLI) ? false : 'the AWS CLI v2 is not installed' }, async () => {
+  const put = await run(AWS_CLI, ['cloudwatch', 'put-metric-alarm', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--namespace', 'AWS/SageMaker', '--metric-name', 'Invocation4XXErrors', '--statistic', 'Average', '--period', '60', '--evaluation-periods', '1', '--threshold', '0.5', '--comparison-operator', 'GreaterThanThreshold', '--dimensions', `Name=EndpointName,Value=${ENDPOINT}`, 'Name=VariantName,Value=AllTraffic', '--treat-missing-data', 'notBreaching']);
+  assert.equal(put.code, 0, put.stderr);
+  const described = await run(AWS_CLI, ['cloudwatch', 'describe-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm', '--output', 'json']);
+  assert.equal(described.code, 0, described.stderr);
+  const alarms = JSON.parse(described.stdout).MetricAlarms;
+  assert.deepEqual([alarms[0].AlarmName, alarms[0].Threshold, alarms[0].TreatMissingData, alarms[0].Dimensions.length], ['cli-alarm', 0.5, 'notBreaching', 2]);
+  const set = await run(AWS_CLI, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--state-value', 'ALARM', '--state-reason', 'from the CLI']);
+  assert.equal(set.code, 0, set.stderr);
+  assert.equal((await alarm('cli-alarm')).StateValue, 'ALARM');
+  const missing = await run(AWS_CLI, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'nope', '--state-value', 'OK', '--state-reason', 'x']);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /\(ResourceNotFound\) when calling the SetAlarmState operation: Alarm nope does not exist\./);
+  const deleted = await run(AWS_CLI, ['cloudwatch', 'delete-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm']);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNames: ['cli-alarm'] }))).MetricAlarms, []);
+});
+
+/** boto3 as Debian installs it (query protocol) and, when another python3 with boto3 is first on PATH, that one too (recent botocore sends JSON 1.0). */
+const pythons = [...new Set(['/usr/bin/python3', ...(process.env.PATH ?? '').split(':').map((d) => join(d, 'python3'))].filter((p) => existsSync(p)).map((p) => realpathSync(p)))].slice(0, 2);
+const withBoto3 = (await Promise.all(pythons.map((p) => new Promise<string | undefined>((resolve) => execFile(p, ['-c', 'import boto3'], { timeout: 30_000 }, (err) => resolve(err ? undefined : p)))))).filter((p): p is string => p !== undefined);
+for (const python of withBoto3.length > 0 ? withBoto3 : ['/usr/bin/python3']) {
+test(`boto3 (${python}) puts, describes, sets and deletes alarms and raises its exception classes`, { skip: withBoto3.includes(python) ? false : 'boto3 is not installed for /usr/bin/python3' }, async () => {
+  const script = `
+import json, os, boto3
+cw = boto3.client('cloudwatch', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
+cw.put_metric_alarm(AlarmName='boto-alarm', Namespace='AWS/SageMaker', MetricName='Invocations', Statistic='Sum', Period=60,
+    EvaluationPeriods=1, Threshold=100.0, ComparisonOperator='GreaterThanThreshold',
+    Dimensions=[{'Name': 'EndpointName', 'Value': '${ENDPOINT}'}, {'Name': 'VariantName', 'Value': 'AllTraffic'}])
+cw.set_alarm_state(AlarmName='boto-alarm', StateValue='ALARM', StateReason='from boto3')
+a = cw.describe_alarms(AlarmNames=['boto-alarm'])['MetricAlarms'][0]
+try:
+    cw.set_alarm_state(AlarmName='nope', StateValue='OK', StateReason='x')
+    caught = None
+except cw.exceptions.ResourceNotFound as e:
+    caught = e.response['Error']['Code']
+cw.delete_alarms(AlarmNames=['boto-alarm'])
+left = cw.describe_alarms(AlarmNames=['boto-alarm'])['MetricAlarms']
+print(json.dumps({'state': a['StateValue'], 'reason': a['StateReason'], 'updated': a['StateUpdatedTimestamp'].isoformat(), 'caught': caught, 'left': len(left)}))
+`;
+  const out = await run(python, ['-c', script]);
+  assert.equal(out.code, 0, out.stderr);
+  const result = JSON.parse(out.stdout);
+  assert.deepEqual({ ...result, updated: undefined }, { state: 'ALARM', reason: 'from boto3', updated: undefined, caught: 'ResourceNotFound', left: 0 });
+  assert.match(result.updated, /^\d{4}-\d\d-\d\dT/);
+});
+}
+
+async function variantCounts(): Promise<{ status: string; desired: number; current: number }> {
+  const d = await sm.send(new DescribeEndpointCommand({ EndpointName: ENDPOINT }));
+  const v = d.ProductionVariants!.find((x) => x.VariantName === 'AllTraffic')!;
+  return { status: d.EndpointStatus!, desired: v.DesiredInstanceCount!, current: v.CurrentInstanceCount! };
+}
+
+test('target tracking on InvocationsPerInstance scales the variant out under load and back in, visible in DescribeEndpoint', async () => {
+  const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: `endpoint/${ENDPOINT}/variant/AllTraffic`, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+  await assert.rejects(aas.send(new RegisterScalableTargetCommand({ ...key, ResourceId: 'endpoint/nope/variant/AllTraffic', MinCapacity: 1, MaxCapacity: 2 })), (err: unknown) => err instanceof ValidationException && /nope/.test(err.message));
+  await assert.rejects(aas.send(new DeleteScalingPolicyCommand({ ...key, PolicyName: 'none' })), (err: unknown) => err instanceof ObjectNotFoundException);
+  const registered = await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 2 }));
+  assert.match(registered.ScalableTargetARN!, /^arn:aws:application-autoscaling:us-east-1:111122223333:scalable-target\//);
+  const targets = await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [key.ResourceId] }));
+  assert.deepEqual([targets.ScalableTargets![0]!.MinCapacity, targets.ScalableTargets![0]!.MaxCapacity], [1, 2]);
+  assert.ok(targets.ScalableTargets![0]!.CreationTime instanceof Date);
+  const policy = await aas.send(
+    new PutScalingPolicyCommand({
+      ...key,
+      PolicyName: 'invocations-per-instance',
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' }, ScaleOutCooldown: 60, ScaleInCooldown: 60 },
+    }),
+  );
+  assert.equal(policy.Alarms!.length, 2);
+  const policies = await aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }));
+  assert.equal(policies.ScalingPolicies![0]!.TargetTrackingScalingPolicyConfiguration!.TargetValue, 5);
+  const high = await alarm(policy.Alarms!.find((a) => a.AlarmName!.includes('AlarmHigh'))!.AlarmName!);
+  assert.deepEqual([high.MetricName, high.Statistic, high.Threshold, high.EvaluationPeriods], ['InvocationsPerInstance', 'Sum', 5, 3]);
+
+  // Load far above 5 invocations per instance per (one-second) minute: the variant scales out to its maximum.
+  const out = await until('scale-out to 2 instances', 90, async () => ((await variantCounts()).desired === 2 ? true : undefined), () => Promise.all([invoke(), invoke()]));
+  assert.ok(out);
+  await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
+  assert.deepEqual(await variantCounts(), { status: 'InService', desired: 2, current: 2 });
+
+  // A trickle under 90 % of the target for 15 minutes: back to one instance.
+  await until('scale-in to 1 instance', 120, async () => ((await variantCounts()).desired === 1 ? true : undefined), async () => {
+    await invoke();
+    await new Promise((r) => setTimeout(r, 250));
+  });
+  await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
+  assert.deepEqual(await variantCounts(), { status: 'InService', desired: 1, current: 1 });
+  const activities = await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }));
+  assert.deepEqual(activities.ScalingActivities!.map((a) => [a.Description, a.StatusCode]), [
+    ['Setting desired instance count to 1.', 'Successful'],
+    ['Setting desired instance count to 2.', 'Successful'],
+  ]);
+
+  await aas.send(new DeregisterScalableTargetCommand(key));
+  assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: 'TargetTracking-' }))).MetricAlarms, []);
+});
