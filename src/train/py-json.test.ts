@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { PyDict, PyFloat, PyInt, comparePyStrings, parseHyperparameterValue, pyJsonDumps, pyJsonLoads, pyStr, pyTruthy } from './py-json.js';
+import { PyDict, PyFloat, PyInt, comparePyStrings, parseHyperparameterValue, pyJsonDumps, pyJsonLoads, pyRepr, pyStr, pyTruthy } from './py-json.js';
 
 test('hyperparameter values: JSON where it parses, the raw string otherwise (contract §7.3)', () => {
   const p = (s: string) => parseHyperparameterValue(s);
@@ -73,4 +73,31 @@ print(json.dumps(out))`;
     const v = parseHyperparameterValue(s);
     assert.deepEqual([pyJsonDumps(v), v === null ? '' : pyStr(v)], expected[i], s);
   });
+});
+
+test('differential: every control character, DEL, the C1 range and other non-printables escape as CPython does', { skip: python.status !== 0 ? 'python3 is not installed' : false }, () => {
+  // json.dumps(ensure_ascii=True) escapes everything outside space..~ (DEL included); repr escapes what str.isprintable() refuses.
+  const chars: string[] = [];
+  for (let c = 0; c <= 0x2ff; c++) chars.push(String.fromCharCode(c));
+  chars.push('\u061c', '\u1680', '\u180e', '\u2000', '\u200b', '\u200f', '\u2028', '\u2029', '\u202f', '\u2066', '\u3000', '\ud7ff', '\ue000', '\ufeff', '\ufffd', '\ufffe', '\uffff');
+  chars.push('\u{1F600}', '\u{1D173}', '\u{E0001}', '\u{F0000}', '\u{10FFFF}', '\u{1F3FB}');
+  const samples = chars.map((c) => JSON.stringify(`a${c}b'"\\`));
+  samples.push(JSON.stringify(chars.join('')), JSON.stringify({ [String.fromCharCode(0x7f)]: ['\u0000', '\u001f'] }));
+  const script = `
+import json, sys
+out = []
+for s in json.load(sys.stdin):
+    v = json.loads(s)
+    out.append([json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=True), repr(v), str([v])])
+print(json.dumps(out))`;
+  const r = spawnSync('python3', ['-c', script], { input: JSON.stringify(samples), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  assert.equal(r.status, 0, r.stderr);
+  const expected = JSON.parse(r.stdout) as [string, string, string][];
+  samples.forEach((s, i) => {
+    const v = parseHyperparameterValue(s);
+    assert.deepEqual([pyJsonDumps(v), pyRepr(v), pyStr([v])], expected[i], `U+${s.codePointAt(2)?.toString(16)}`);
+  });
+  // DEL spelled out, so the rule is visible without Python too.
+  assert.equal(pyJsonDumps('\u007f'), '"\\u007f"');
+  assert.equal(pyRepr('\u007f'), "'\\x7f'");
 });
