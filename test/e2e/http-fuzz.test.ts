@@ -1,0 +1,106 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { zipSync } from 'fflate';
+import request from 'supertest';
+import { createApp } from '../../src/server/app.js';
+import { InProcessBackend } from '../../src/server/in-process-backend.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { ERROR_CATALOGUE } from '../../src/errors/catalogue.js';
+import { encodeNpy } from '../../src/codecs/npy.js';
+import { tensor } from '../../src/core/tensor.js';
+
+/**
+ * Over real HTTP (supertest), random bodies, content types and Accept headers sent to the iris
+ * model never get a 5xx: every answer is a 2xx or a catalogued 4xx, and /ping stays healthy.
+ */
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const modelDir = path.join(repo, 'models/iris-onnx');
+const log = createLogger('silent');
+let backend: InProcessBackend;
+let app: ReturnType<typeof createApp>;
+
+before(async () => {
+  backend = new InProcessBackend(
+    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log, maxDecodedBytes: 4 * 1024 * 1024 },
+    log,
+  );
+  await backend.loaded;
+  assert.equal(backend.state(), 'ready', backend.failure()?.message);
+  app = createApp({ settings: { maxPayloadMb: 1, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' }, backend, log });
+});
+after(() => backend.close());
+
+const npy = (t: Parameters<typeof encodeNpy>[0]) => encodeNpy(t);
+const SEEDS: Buffer[] = [
+  Buffer.from('[[5.1, 3.5, 1.4, 0.2]]'),
+  Buffer.from('{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}'),
+  Buffer.from('{"inputs": {"input": [[5.1, 3.5, 1.4, 0.2]]}, "signature_name": "serving_default"}'),
+  Buffer.from('{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}], "outputs": [{"name": "probabilities"}]}'),
+  Buffer.from('{"instances": [[NaN, Infinity, 1, 2]]}'),
+  Buffer.from('5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n'),
+  Buffer.from('[5.1,3.5,1.4,0.2]\n[6.7,3.0,5.2,2.3]\n'),
+  npy(tensor('float32', [1, 4], Float32Array.of(5.1, 3.5, 1.4, 0.2))),
+  npy(tensor('float16', [1, 4], Uint16Array.of(0x4500, 0x4300, 0x3d99, 0x3266))),
+  Buffer.from(zipSync({ 'arr_0.npy': new Uint8Array(npy(tensor('float64', [1, 4], Float64Array.of(1, 2, 3, 4)))) }, { level: 6 })),
+];
+
+const mutated = fc
+  .tuple(fc.constantFrom(...SEEDS), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'cut')), { maxLength: 4 }))
+  .map(([seed, edits]) => {
+    let b = Buffer.from(seed);
+    for (const [at, byte, op] of edits) {
+      const i = b.length === 0 ? 0 : at % b.length;
+      if (op === 'set' && b.length > 0) b[i] = byte;
+      else if (op === 'insert') b = Buffer.concat([b.subarray(0, i), Buffer.of(byte), b.subarray(i)]);
+      else b = b.subarray(0, i);
+    }
+    return b;
+  });
+
+const TYPES = [
+  'application/json', 'text/csv', 'text/csv; header=present', 'application/x-npy', 'application/x-npz', 'application/jsonlines',
+  'application/octet-stream', 'image/png', 'image/jpeg', 'multipart/form-data; boundary=xyz', 'multipart/form-data',
+  'text/plain', 'application/x-www-form-urlencoded', 'Application/JSON; charset=utf-8', 'application/json; charset=latin1',
+];
+const ACCEPTS = ['', '*/*', 'application/json', 'text/csv', 'application/x-npy', 'application/jsonlines', 'application/octet-stream', 'image/png', 'text/*;q=0.5, */*;q=0'];
+const headerText = fc.string({ unit: fc.constantFrom(...'abcxyz/;=+*-. ,q0123456789'), maxLength: 40 });
+
+test('random bodies, content types and Accept headers never get a 5xx over HTTP', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(mutated, mutated, fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a))),
+      fc.oneof(fc.constantFrom(...TYPES), headerText),
+      fc.oneof(fc.constantFrom(...ACCEPTS), headerText),
+      async (body, contentType, accept) => {
+        // Raw bytes both ways: no JSON serialising of the body, no parsing of the answer.
+        let req = request(app)
+          .post('/invocations')
+          .timeout(20_000)
+          .serialize((b: unknown) => b as string)
+          .buffer(true)
+          .parse((res, done) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer | string) => chunks.push(Buffer.from(c)));
+            res.on('end', () => done(null, Buffer.concat(chunks)));
+          });
+        if (contentType !== '') req = req.set('Content-Type', contentType);
+        if (accept !== '') req = req.set('Accept', accept);
+        const res = await req.send(body);
+        const text = (res.body as Buffer).toString('utf8');
+        assert.ok(res.status < 500, `${res.status} for ${contentType} / ${accept} / ${JSON.stringify(body.toString('latin1').slice(0, 120))}: ${text.slice(0, 300)}`);
+        if (res.status >= 400) {
+          const parsed = JSON.parse(text) as { code: string; message: string };
+          assert.ok(parsed.code in ERROR_CATALOGUE, parsed.code);
+          assert.ok(parsed.message.length < 4000);
+        }
+      },
+    ),
+    { numRuns: 250 },
+  );
+  const ping = await request(app).get('/ping').timeout(5000);
+  assert.equal(ping.status, 200);
+});
