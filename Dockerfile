@@ -5,7 +5,8 @@
 #   smkit build [--variant cpu|gpu] [--model DIR]     # the same, plus an optional baked-in model
 #
 # Build arguments:
-#   NODE_IMAGE  Node base (a maintained LTS line; 22 is supported by onnxruntime-node 1.30 and sharp 0.35)
+#   NODE_IMAGE  Node base: a maintained LTS line, 22 (default) or 24; onnxruntime-node 1.30 (N-API) and
+#               sharp 0.35 run on both (Node 20 still works but is past its end of life)
 #   CUDA_IMAGE  GPU runtime base (CUDA 12.x + cuDNN 9.x, what onnxruntime-node 1.30's CUDA EP needs)
 #   TFJS_NODE   auto | require | skip: the optional @tensorflow/tfjs-node binding downloads
 #               libtensorflow while installing. auto: keep it when the download works, else drop it
@@ -20,12 +21,13 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 ARG TFJS_NODE=auto
-# Scripts are run one by one below so that tfjs-node's download is under TFJS_NODE's control.
+# No dependency install script runs except tfjs-node's, under TFJS_NODE's control: onnxruntime-node's
+# only downloads the CUDA libraries (the deps-gpu stage runs it), protobufjs's only makes a folder
+# for its CLI, and sharp 0.35 has none (its prebuilt libvips comes as @img/* packages).
 # onnxruntime-node ships binaries for every platform: keep only this one's (about 200 MB less).
 # Source maps and TF.js browser bundles are never loaded by Node (about 240 MB less): Node loads
 # each @tensorflow package's `main`, the self-contained dist/*.node.js.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && npm rebuild onnxruntime-node protobufjs \
  && if [ -d node_modules/@tensorflow/tfjs-node ]; then \
       case "$TFJS_NODE" in \
         skip) rm -rf node_modules/@tensorflow/tfjs-node ;; \
@@ -57,8 +59,9 @@ RUN npx tsc -p tsconfig.json \
 
 # ---- GPU dependencies: onnxruntime-node's CUDA (and TensorRT) execution provider libraries -----
 FROM deps AS deps-gpu
-# Downloads Microsoft.ML.OnnxRuntime.Gpu.Linux from nuget.org (the flag overrides .npmrc's skip).
-RUN ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node \
+# Runs onnxruntime-node's own installer, which downloads Microsoft.ML.OnnxRuntime.Gpu.Linux from
+# nuget.org (package.json's allowScripts keeps npm from running it anywhere else).
+RUN cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install && cd /app \
  && ls node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
  && rm -rf /root/.npm /tmp/*
 
