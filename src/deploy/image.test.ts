@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { CommandRunner } from '../build/engine.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { buildAndPushImage, decodeEcrToken, ecrRegion, registryHost, type ImageDeps } from './image.js';
+
+test('registry hosts and ECR regions are read from the image reference', () => {
+  assert.equal(registryHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com/smkit:1'), '123456789012.dkr.ecr.eu-west-1.amazonaws.com');
+  assert.equal(registryHost('localhost:5000/smkit:1'), 'localhost:5000');
+  assert.equal(registryHost('smkit:1'), undefined);
+  assert.equal(registryHost('library/smkit:1'), undefined, 'a Docker Hub path names no host');
+  assert.equal(ecrRegion('123456789012.dkr.ecr.eu-west-1.amazonaws.com'), 'eu-west-1');
+  assert.equal(ecrRegion('123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn'), 'cn-north-1');
+  assert.equal(ecrRegion('ghcr.io'), undefined);
+  assert.deepEqual(decodeEcrToken(Buffer.from('AWS:secret:with:colons').toString('base64')), { username: 'AWS', password: 'secret:with:colons' });
+});
+
+/**
+ * The engine is replaced by recording runners (no container engine runs here); the sequence and
+ * the digest pinning are what is checked. ECR's GetAuthorizationToken is not exercised: a
+ * non-ECR registry needs no login.
+ */
+test('--build builds as deploy.image, pushes, and returns the pushed digest', async () => {
+  const calls: string[] = [];
+  const run: CommandRunner = async (cmd, args) => {
+    calls.push(`${cmd} ${args.join(' ')}`);
+    if (args[0] === 'info') return { code: 0, stdout: '{}', stderr: '' };
+    if (args[0] === 'image' && args.includes('{{.Size}}')) return { code: 0, stdout: '1000\n', stderr: '' };
+    if (args[0] === 'image') return { code: 0, stdout: 'localhost:5000/smkit@sha256:abc\nother/repo@sha256:def\n', stderr: '' };
+    return { code: 0, stdout: '', stderr: '' };
+  };
+  const deps: ImageDeps = {
+    run,
+    login: async () => {
+      throw new Error('no login for a non-ECR registry');
+    },
+    push: async (engine, image) => {
+      calls.push(`${engine} push ${image}`);
+      return 0;
+    },
+    build: { run, build: async (_e, args) => (calls.push(`build ${args.join(' ')}`), 0), source: () => ({ root: '/src', dockerfile: '/src/Dockerfile', version: '1.0.0' }) },
+  };
+  const image = await buildAndPushImage('localhost:5000/smkit:1', { engine: 'docker', log: () => undefined, ecr: () => { throw new Error('no ECR'); } }, deps);
+  assert.equal(image, 'localhost:5000/smkit@sha256:abc');
+  const buildIdx = calls.findIndex((c) => c.startsWith('build build') && c.includes('-t localhost:5000/smkit:1'));
+  const pushIdx = calls.indexOf('docker push localhost:5000/smkit:1');
+  assert.ok(buildIdx >= 0 && pushIdx > buildIdx, calls.join('\n'));
+  await assert.rejects(buildAndPushImage('smkit:1', { log: () => undefined, ecr: () => { throw new Error('no'); } }, deps), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DEPLOY_CONFIG' && /names no registry/.test(e.message));
+  const failingPush = { ...deps, push: async () => 1 };
+  await assert.rejects(buildAndPushImage('localhost:5000/smkit:1', { engine: 'docker', log: () => undefined, ecr: () => { throw new Error('no'); } }, failingPush), /docker push localhost:5000\/smkit:1 failed \(exit 1\)/);
+});
