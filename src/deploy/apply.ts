@@ -100,7 +100,8 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     const outcome = await waitForEndpoint(clients, d.name, d.config.name, waitOpts);
     if (outcome.kind === 'failed') throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} failed: ${outcome.reason}`);
     if (outcome.kind === 'rolled-back') {
-      throw new ToolkitError('ERR_DEPLOY_ROLLED_BACK', `the update of ${d.name} to ${d.config.name} was rolled back: ${outcome.reason}. The endpoint serves ${plan.previousConfig} again.`);
+      log(`${d.name}: rolled back to ${plan.previousConfig}`);
+      throw new ToolkitError('ERR_DEPLOY_ROLLED_BACK', `the update of ${d.name} to ${d.config.name} was rolled back: ${outcome.reason.replace(/\.+$/, '')}. The endpoint serves ${plan.previousConfig} again.`);
     }
     log(`endpoint ${d.name} is InService on ${d.config.name}`);
   }

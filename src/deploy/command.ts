@@ -13,6 +13,7 @@ import { desiredEndpoint } from './desired.js';
 import { buildAndPushImage } from './image.js';
 import { inspectEndpoint } from './inspect.js';
 import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
+import { waitForEndpointSettled } from './progress.js';
 import { ROLE_PLACEHOLDER, renderTemplate, writeTemplate } from './template.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
@@ -66,6 +67,7 @@ export async function deployCommand(file: string, opts: DeployCommandOptions): P
   try {
     if (opts.delete) {
       for (const endpoint of config.endpoints) {
+        await waitForEndpointSettled(clients, endpoint.name, { pollSeconds, timeoutSeconds, log });
         const plan = await planDelete(clients, endpoint);
         out(`endpoint ${endpoint.name} (${target}), --delete:`);
         for (const i of plan.items) out(`  delete    ${i.kind.padEnd(15)} ${i.name}${i.detail ? `  (${i.detail})` : ''}`);
@@ -108,6 +110,7 @@ export async function deployCommand(file: string, opts: DeployCommandOptions): P
       const own = [...new Set([...d.models.flatMap((m) => [m.input.PrimaryContainer, ...(m.input.Containers ?? [])]).map((c) => c?.ModelDataUrl)])]
         .map((uri) => [...artifacts.values()].find((a) => a.uri === uri))
         .filter((a) => a !== undefined);
+      await waitForEndpointSettled(clients, d.name, { pollSeconds, timeoutSeconds, log });
       const current = await inspectEndpoint(clients, d, own);
       const plan = planEndpoint(d, own, current);
       out(`${formatPlan(plan)}`.replace(/^endpoint (\S+):/, `endpoint $1 (${target}):`));

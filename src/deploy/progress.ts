@@ -114,3 +114,25 @@ export async function waitForEndpointDeleted(clients: DeployClients, name: strin
     await sleep(opts.pollSeconds * 1000);
   }
 }
+
+/** Statuses of an endpoint in the middle of a change (its own update, autoscaling, a rollback). */
+const TRANSITIONAL = new Set(['Creating', 'Updating', 'SystemUpdating', 'RollingBack', 'Deleting']);
+
+/**
+ * Waits while the endpoint is changing (an autoscaling activity, another update) so a deploy
+ * starts from a settled state; returns at once when it does not exist or is settled.
+ */
+export async function waitForEndpointSettled(clients: DeployClients, name: string, opts: WaitOptions): Promise<void> {
+  const deadline = Date.now() + opts.timeoutSeconds * 1000;
+  let last = '';
+  for (;;) {
+    const ep = await describe(clients, name);
+    if (!ep || !TRANSITIONAL.has(ep.EndpointStatus ?? '')) return;
+    if (ep.EndpointStatus !== last) {
+      opts.log(`${name} is ${ep.EndpointStatus}; waiting for it to settle before planning`);
+      last = ep.EndpointStatus ?? '';
+    }
+    if (Date.now() > deadline) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} still ${ep.EndpointStatus} after ${opts.timeoutSeconds} s`);
+    await sleep(opts.pollSeconds * 1000);
+  }
+}

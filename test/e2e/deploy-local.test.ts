@@ -1,0 +1,298 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApplicationAutoScalingClient, DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand } from '@aws-sdk/client-application-auto-scaling';
+import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DescribeEndpointCommand, DescribeEndpointConfigCommand, ListModelsCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
+import { startLocalS3 } from '../helpers/local-s3.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Polls `check` until it returns a value, or fails after `ms`. */
+async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Runs `smkit deploy` as a user would, with a deadline so a hang fails the test. */
+function deploy(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(repo, 'bin/smkit.js'), 'deploy', ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`smkit deploy ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+/** Invokes the endpoint in a loop until stopped; counts answers and failures. */
+function trafficLoop(runtime: SageMakerRuntimeClient, endpoint: string, pauseMs = 0): { stop(): Promise<{ ok: number; failed: string[] }> } {
+  let running = true;
+  let ok = 0;
+  const failed: string[] = [];
+  const loop = (async () => {
+    while (running) {
+      try {
+        const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: endpoint, ContentType: 'text/csv', Accept: 'application/json', Body: Buffer.from('5.1,3.5,1.4,0.2') }), {
+          abortSignal: AbortSignal.timeout(30_000),
+        });
+        if (out.Body && JSON.parse(Buffer.from(out.Body).toString()).length === 1) ok++;
+        else failed.push('empty answer');
+      } catch (err) {
+        failed.push(`${(err as Error).name}: ${(err as Error).message}`);
+      }
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { ok, failed };
+    },
+  };
+}
+
+function endpointFile(canaryWait: number): string {
+  return `deploy:
+  role: arn:aws:iam::123456789012:role/SageMakerRole
+  artifacts: s3://artifacts/smkit/
+  image: smkit:local
+endpoints:
+  - name: iris
+    variants:
+      - name: A
+        weight: 3
+        model: ./model-a
+        instanceType: ml.m5.large
+        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+        autoscaling:
+          minCapacity: 1
+          maxCapacity: 2
+          targetInvocationsPerInstance: 20
+          scaleInCooldownSeconds: 60
+          scaleOutCooldownSeconds: 60
+      - name: B
+        weight: 1
+        model: ./model-b
+        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+    shadow:
+      name: Shadow
+      model: ./model-b
+      env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+    dataCapture:
+      destination: s3://artifacts/capture
+      samplingPercentage: 100
+    deploymentConfig:
+      blueGreenUpdatePolicy:
+        trafficRoutingConfiguration:
+          type: CANARY
+          canarySize: { type: CAPACITY_PERCENT, value: 50 }
+          waitIntervalInSeconds: ${canaryWait}
+        terminationWaitInSeconds: 0
+      autoRollbackConfiguration:
+        alarms: [{ alarmName: iris-A-5xx }]
+    alarms:
+      - name: iris-A-5xx
+        metric: Invocation5XXErrors
+        statistic: Sum
+        threshold: 1
+        comparison: GreaterThanOrEqualToThreshold
+        periodSeconds: 60
+        evaluationPeriods: 1
+        variant: A
+`;
+}
+
+test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/green update under traffic, rollback on a forced alarm, dry run, scale out and in, delete, a failing endpoint', { timeout: 300_000 }, async () => {
+  const s3server = await startLocalS3(['artifacts']);
+  const sm = await startLocalSageMaker({
+    port: 0,
+    settings: { s3EndpointUrl: s3server.url, region: 'us-east-1', accountId: '000000000000' },
+    alarmPollMs: 100,
+    startupTimeoutMs: 60_000,
+    // One CloudWatch minute lasts half a second: alarms, InvocationsPerInstance and cooldowns run 120 times faster.
+    metricsSettings: { secondsPerMinute: 0.5 },
+  });
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-e2e-'));
+  const sagemaker = new SageMakerClient({ endpoint: sm.url, region: 'us-east-1', credentials });
+  const runtime = new SageMakerRuntimeClient({ endpoint: sm.url, region: 'us-east-1', credentials });
+  const cloudwatch = new CloudWatchClient({ endpoint: sm.url, region: 'us-east-1', credentials });
+  const autoscaling = new ApplicationAutoScalingClient({ endpoint: sm.url, region: 'us-east-1', credentials });
+  const s3 = new S3Client({ endpoint: s3server.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const env = { AWS_ENDPOINT_URL_S3: s3server.url, AWS_REGION: 'us-east-1' };
+  const file = path.join(dir, 'endpoints.yaml');
+  const args = [file, '--endpoint-url', sm.url, '--poll-interval', '0.2', '--timeout', '120'];
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'model-a'), { recursive: true });
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'model-b'), { recursive: true });
+    await writeFile(file, endpointFile(1));
+
+    // 1. Create.
+    const first = await deploy(args, env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /create\s+endpoint\s+iris/);
+    assert.match(first.stdout, /upload\s+archive\s+s3:\/\/artifacts\/smkit\/[0-9a-f]{64}\/model\.tar\.gz/);
+    const created = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
+    assert.equal(created.EndpointStatus, 'InService');
+    assert.deepEqual(created.ProductionVariants?.map((v) => [v.VariantName, v.CurrentWeight]), [['A', 3], ['B', 1]]);
+    assert.deepEqual(created.ShadowProductionVariants?.map((v) => v.VariantName), ['Shadow']);
+    assert.equal(created.DataCaptureConfig?.EnableCapture, true);
+    assert.equal(created.DataCaptureConfig?.DestinationS3Uri, 's3://artifacts/capture');
+    const config = await sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: created.EndpointConfigName }));
+    assert.match(config.ProductionVariants![0]!.ModelName!, /^iris-A-[0-9a-f]{10}$/);
+    assert.equal(config.ProductionVariants![0]!.InstanceType, 'ml.m5.large');
+    const answer = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris', ContentType: 'text/csv', Accept: 'application/json', Body: Buffer.from('5.1,3.5,1.4,0.2') }), { abortSignal: AbortSignal.timeout(30_000) });
+    assert.equal(JSON.parse(Buffer.from(answer.Body!).toString()).length, 1);
+    const targets = await autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: ['endpoint/iris/variant/A'] }));
+    assert.deepEqual(targets.ScalableTargets?.map((t) => [t.ScalableDimension, t.MinCapacity, t.MaxCapacity]), [['sagemaker:variant:DesiredInstanceCount', 1, 2]]);
+    const policies = await autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/iris/variant/A' }));
+    assert.equal(policies.ScalingPolicies?.[0]?.TargetTrackingScalingPolicyConfiguration?.PredefinedMetricSpecification?.PredefinedMetricType, 'SageMakerVariantInvocationsPerInstance');
+    const alarms = await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: ['iris-A-5xx'] }));
+    assert.deepEqual(alarms.MetricAlarms?.map((a) => [a.Namespace, a.MetricName, a.Dimensions?.map((d) => `${d.Name}=${d.Value}`).sort().join(',')]), [['AWS/SageMaker', 'Invocation5XXErrors', 'EndpointName=iris,VariantName=A']]);
+    assert.ok(first.stderr.indexOf('put alarm iris-A-5xx') < first.stderr.indexOf('creating endpoint iris'), 'the alarm comes before the endpoint');
+    assert.ok(first.stderr.indexOf('registered scalable target') > first.stderr.indexOf('is InService'), 'autoscaling comes after');
+    const archives = await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'smkit/' }));
+    assert.equal(archives.KeyCount, 1, 'model-a and model-b have the same content: one archive');
+
+    // 2. Unchanged: nothing to do, and it says so.
+    const again = await deploy(args, env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /no changes: everything is as the file says/);
+    assert.doesNotMatch(again.stdout, /^\s+(create|update|upload|delete)\s/m);
+    assert.equal((await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).EndpointConfigName, created.EndpointConfigName);
+
+    // 3. A changed model: a blue/green canary update under continuous traffic, without a failed invocation.
+    await writeFile(path.join(dir, 'model-a', 'VERSION'), '2\n');
+    const traffic = trafficLoop(runtime, 'iris');
+    const update = await deploy(args, env);
+    const { ok, failed } = await traffic.stop();
+    assert.equal(update.code, 0, update.stderr);
+    assert.match(update.stdout, /update\s+endpoint\s+iris/);
+    assert.match(update.stdout, /blue\/green CANARY 50%/);
+    assert.match(update.stdout, /unchanged\s+model\s+iris-B-/, 'variant B keeps its model');
+    assert.deepEqual(failed, [], 'no invocation failed during the update');
+    assert.ok(ok > 0, 'traffic flowed during the update');
+    assert.match(update.stderr, /Updating/);
+    // Autoscaling may already be adding an instance under that traffic (the endpoint is then Updating).
+    const updated = await until('iris to be InService', 60_000, async () => {
+      const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
+      return ep.EndpointStatus === 'InService' ? ep : undefined;
+    });
+    assert.notEqual(updated.EndpointConfigName, created.EndpointConfigName);
+    await assert.rejects(sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: created.EndpointConfigName })), /Could not find/, 'the superseded config is removed');
+
+    // 4. A further update whose bake sees the rollback alarm in ALARM: rolled back, reported, exit 1.
+    await writeFile(path.join(dir, 'model-a', 'VERSION'), '3\n');
+    await writeFile(file, endpointFile(5));
+    const traffic2 = trafficLoop(runtime, 'iris');
+    const rollingBack = deploy(args, env);
+    await until('the canary to bake', 90_000, async () => {
+      const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
+      return ep.PendingDeploymentSummary?.ProductionVariants?.some((v) => v.VariantStatus?.some((s) => s.Status === 'Baking')) ? true : undefined;
+    });
+    let done = false;
+    void rollingBack.finally(() => (done = true));
+    // CloudWatch re-evaluates a forced alarm at its next period, as on AWS: keep forcing it until the update reacts.
+    while (!done) {
+      await cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'iris-A-5xx', StateValue: 'ALARM', StateReason: 'forced by the deploy test' }));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const rolled = await rollingBack;
+    const during = await traffic2.stop();
+    assert.equal(rolled.code, 1, 'a rolled-back update is a failure');
+    assert.match(rolled.stderr, /ERR_DEPLOY_ROLLED_BACK: the update of iris to iris-[0-9a-f]{10} was rolled back/);
+    assert.match(rolled.stderr, /iris-A-5xx/, 'the reason names the alarm');
+    assert.match(rolled.stderr, /iris: rolled back to iris-/);
+    assert.deepEqual(during.failed, [], 'no invocation failed during the rollback');
+    const afterRollback = await until('iris to be InService', 60_000, async () => {
+      const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
+      return ep.EndpointStatus === 'InService' ? ep : undefined;
+    });
+    assert.equal(afterRollback.EndpointConfigName, updated.EndpointConfigName, 'the endpoint serves its previous config');
+
+    // 5. Dry run: the plan, nothing written.
+    await writeFile(path.join(dir, 'model-a', 'VERSION'), '4\n');
+    const dry = await deploy([...args, '--dry-run'], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /upload\s+archive/);
+    assert.match(dry.stdout, /update\s+endpoint\s+iris/);
+    assert.match(dry.stdout, /dry run: nothing was changed/);
+    assert.equal((await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).EndpointConfigName, updated.EndpointConfigName);
+    assert.equal((await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'smkit/' }))).KeyCount, 3, 'the dry run uploaded nothing');
+
+    // 6. Load: variant A scales out to its maximum, and back in once the load stops.
+    const instancesOfA = async (): Promise<number | undefined> =>
+      (await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).ProductionVariants?.find((v) => v.VariantName === 'A')?.CurrentInstanceCount;
+    const load = [trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris')];
+    await until('variant A to scale out to 2 instances', 60_000, async () => ((await instancesOfA()) === 2 ? true : undefined));
+    const loadResults = await Promise.all(load.map((l) => l.stop()));
+    assert.deepEqual(loadResults.flatMap((r) => r.failed), [], 'no invocation failed while scaling out');
+    // As on AWS, a variant without any traffic has no InvocationsPerInstance datapoints and does not
+    // scale in: a trickle far below the target does.
+    const trickle = trafficLoop(runtime, 'iris', 150);
+    await until('variant A to scale back in to 1 instance', 60_000, async () => ((await instancesOfA()) === 1 ? true : undefined));
+    assert.deepEqual((await trickle.stop()).failed, [], 'no invocation failed while scaling in');
+
+    // 7. Delete: endpoint, configs, models go; archives stay.
+    const del = await deploy([...args, '--delete'], env);
+    assert.equal(del.code, 0, del.stderr);
+    assert.match(del.stdout, /delete\s+endpoint\s+iris/);
+    await assert.rejects(sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' })), /Could not find endpoint/);
+    const models = await sagemaker.send(new ListModelsCommand({ NameContains: 'iris' }));
+    assert.deepEqual(models.Models ?? [], []);
+    await s3.send(new HeadObjectCommand({ Bucket: 'artifacts', Key: archives.Contents![0]!.Key! }));
+    assert.deepEqual((await autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: ['endpoint/iris/variant/A'] }))).ScalableTargets, []);
+    assert.deepEqual((await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: ['iris-A-5xx'] }))).MetricAlarms, []);
+    const nothing = await deploy([...args, '--delete'], env);
+    assert.equal(nothing.code, 0, nothing.stderr);
+    assert.match(nothing.stdout, /nothing to delete/);
+
+    // 8. A model that cannot load: the endpoint ends Failed and deploy exits 1 with the service's reason.
+    await writeFile(path.join(dir, 'model-a', 'model.onnx'), 'not an onnx model');
+    await writeFile(file, `deploy:\n  role: arn:aws:iam::123456789012:role/SageMakerRole\n  artifacts: s3://artifacts/smkit/\n  image: smkit:local\nendpoints:\n  - name: broken\n    variants:\n      - model: ./model-a\n`);
+    const broken = await deploy(args, env);
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /ERR_DEPLOY_FAILED: endpoint broken failed: /);
+    assert.equal((await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'broken' }))).EndpointStatus, 'Failed');
+  } finally {
+    sagemaker.destroy();
+    runtime.destroy();
+    cloudwatch.destroy();
+    autoscaling.destroy();
+    s3.destroy();
+    await sm.stop();
+    await s3server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
