@@ -120,6 +120,7 @@ export class EndpointLifecycle {
     return { EndpointArn: arn };
   }
 
+  /** A `ProductionVariantSummary`, or with `status` a `PendingProductionVariantSummary` (which also names the instance type). */
   private describeVariant(v: VariantState, status?: { Status: string; StatusMessage: string; StartTime: Date }): Output {
     return {
       VariantName: v.spec.VariantName,
@@ -128,20 +129,19 @@ export class EndpointLifecycle {
       DesiredWeight: v.desiredWeight,
       CurrentInstanceCount: v.fleet.size,
       DesiredInstanceCount: v.desiredInstanceCount,
-      ...(v.spec.InstanceType ? { InstanceType: v.spec.InstanceType } : {}),
+      ...(status && v.spec.InstanceType ? { InstanceType: v.spec.InstanceType } : {}),
       ...(status ? { VariantStatus: [{ Status: status.Status, StatusMessage: status.StatusMessage, StartTime: epochSeconds(status.StartTime) }] } : {}),
     };
   }
 
-  private describePlanned(v: ProductionVariant, status: string, since: Date): Output {
+  private describePlanned(v: ProductionVariant, status: string | undefined, since: Date): Output {
     return {
       VariantName: v.VariantName,
       CurrentWeight: 0,
       DesiredWeight: v.InitialVariantWeight ?? 1,
       CurrentInstanceCount: 0,
       DesiredInstanceCount: v.InitialInstanceCount ?? 1,
-      ...(v.InstanceType ? { InstanceType: v.InstanceType } : {}),
-      VariantStatus: [{ Status: status, StartTime: epochSeconds(since) }],
+      ...(status ? { VariantStatus: [{ Status: status, StartTime: epochSeconds(since) }] } : {}),
     };
   }
 
@@ -163,8 +163,9 @@ export class EndpointLifecycle {
       out.ProductionVariants = blue.variants.map((v) => this.describeVariant(v));
       if (blue.shadow) out.ShadowProductionVariants = [this.describeVariant(blue.shadow)];
     } else if (config) {
-      out.ProductionVariants = config.productionVariants.map((v) => this.describePlanned(v, e.status === 'Creating' ? 'Creating' : 'Deleting', e.createdAt));
-      if (config.shadowProductionVariants) out.ShadowProductionVariants = config.shadowProductionVariants.map((v) => this.describePlanned(v, 'Creating', e.createdAt));
+      const status = e.status === 'Creating' ? 'Creating' : e.status === 'Deleting' ? 'Deleting' : undefined;
+      out.ProductionVariants = config.productionVariants.map((v) => this.describePlanned(v, status, e.createdAt));
+      if (config.shadowProductionVariants) out.ShadowProductionVariants = config.shadowProductionVariants.map((v) => this.describePlanned(v, status, e.createdAt));
     }
     const dc = config?.dataCaptureConfig;
     if (dc) {
@@ -190,7 +191,7 @@ export class EndpointLifecycle {
             }
           : pendingConfig
             ? {
-                ProductionVariants: pendingConfig.productionVariants.map((v) => ({ ...this.describePlanned(v, p.variantStatus, p.statusSince), VariantStatus: [{ Status: p.variantStatus, StatusMessage: p.statusMessage, StartTime: epochSeconds(p.statusSince) }] })),
+                ProductionVariants: pendingConfig.productionVariants.map((v) => ({ ...this.describePlanned(v, p.variantStatus, p.statusSince), ...(v.InstanceType ? { InstanceType: v.InstanceType } : {}), VariantStatus: [{ Status: p.variantStatus, StatusMessage: p.statusMessage, StartTime: epochSeconds(p.statusSince) }] })),
               }
             : {}),
       };
