@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { parse } from 'yaml';
+import { loadDeployEnvironment } from '../../src/config/deploy.js';
+import { startLocalS3 } from '../helpers/local-s3.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+function smkit(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(repo, 'bin/smkit.js'), ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_REGION: 'us-east-1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`smkit ${args.join(' ')} did not finish in 60 s`));
+    }, 60_000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+const DEPLOY = 'deploy:\n  role: arn:aws:iam::123456789012:role/R\n  artifacts: s3://artifacts/t/\n  image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1\n';
+const ENDPOINT = 'endpoints:\n  - name: iris\n    variants:\n      - model: ./iris\n        autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 70 }\n';
+
+test('smkit deploy: what the file lacks and bad flags are clear errors, before any call', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-cli-'));
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    const write = async (name: string, text: string): Promise<string> => {
+      await writeFile(path.join(dir, name), text);
+      return path.join(dir, name);
+    };
+    // Unreachable endpoint URL: any service call would fail with a connection error, not these.
+    const url = ['--endpoint-url', 'http://127.0.0.1:9'];
+    const noArtifacts = await smkit(['deploy', await write('a.yaml', ENDPOINT), ...url]);
+    assert.equal(noArtifacts.code, 1);
+    assert.match(noArtifacts.stderr, /ERR_DEPLOY_CONFIG: deploy\.artifacts is missing/);
+    const noRole = await smkit(['deploy', await write('b.yaml', 'deploy:\n  artifacts: s3://artifacts/t/\n' + ENDPOINT), ...url]);
+    assert.match(noRole.stderr, /ERR_DEPLOY_CONFIG: deploy\.role is missing/);
+    const localCapture = await smkit(['deploy', await write('c.yaml', DEPLOY + ENDPOINT + '    dataCapture: { destination: ./capture }\n'), ...url]);
+    assert.match(localCapture.stderr, /ERR_DEPLOY_CONFIG: iris: dataCapture\.destination must be an s3:\/\/ URI/);
+    const badKey = await smkit(['deploy', await write('d.yaml', DEPLOY + ENDPOINT + '    deploymentConfig: { blueGreen: {} }\n'), ...url]);
+    assert.match(badKey.stderr, /ERR_ENDPOINT_FILE_INVALID: endpoints\[0\]\.deploymentConfig: unknown key "blueGreen"/);
+    const badFlag = await smkit(['deploy', path.join(dir, 'a.yaml'), '--poll-interval', '0']);
+    assert.match(badFlag.stderr, /ERR_CLI_USAGE: --poll-interval must be a positive number/);
+    const both = await smkit(['deploy', path.join(dir, 'a.yaml'), '--delete', '--template', 'x.json']);
+    assert.match(both.stderr, /ERR_CLI_USAGE: --delete cannot be combined/);
+    const help = await smkit(['deploy', '--help']);
+    assert.equal(help.code, 0);
+    for (const flag of ['--endpoint-url', '--region', '--dry-run', '--delete', '--template', '--build']) assert.ok(help.stdout.includes(flag), flag);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit deploy --template: CloudFormation YAML with the archives it names uploaded (--dry-run only lists them)', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-template-'));
+  const s3 = await startLocalS3(['artifacts']);
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    await writeFile(path.join(dir, 'endpoints.yaml'), DEPLOY + ENDPOINT);
+    const env = { AWS_ENDPOINT_URL_S3: s3.url };
+    const dry = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--dry-run'], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /archive s3:\/\/artifacts\/t\/[0-9a-f]{64}\/model\.tar\.gz .* must be in the bucket/);
+    assert.equal((await s3.client.send(new ListObjectsV2Command({ Bucket: 'artifacts' }))).KeyCount, 0);
+    const real = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml')], env);
+    assert.equal(real.code, 0, real.stderr);
+    assert.equal((await s3.client.send(new ListObjectsV2Command({ Bucket: 'artifacts' }))).KeyCount, 1);
+    const t = parse(await readFile(path.join(dir, 'stack.yaml'), 'utf8')) as { Resources: Record<string, { Type: string }>; Parameters: Record<string, { Default?: string }> };
+    assert.deepEqual(Object.values(t.Resources).map((r) => r.Type).sort(), [
+      'AWS::ApplicationAutoScaling::ScalableTarget',
+      'AWS::ApplicationAutoScaling::ScalingPolicy',
+      'AWS::SageMaker::Endpoint',
+      'AWS::SageMaker::EndpointConfig',
+      'AWS::SageMaker::Model',
+    ]);
+    assert.equal(t.Parameters.ImageUri?.Default, '123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1');
+  } finally {
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('deploy environment: the S3 endpoint, region and credential presence come from the SDK variables; a bad URL names its variable', () => {
+  assert.deepEqual(loadDeployEnvironment({ AWS_ENDPOINT_URL: 'http://127.0.0.1:1', AWS_DEFAULT_REGION: 'eu-west-1' }), { s3EndpointUrl: 'http://127.0.0.1:1', region: 'eu-west-1', hasCredentials: false });
+  assert.equal(loadDeployEnvironment({ AWS_ENDPOINT_URL: 'http://a', AWS_ENDPOINT_URL_S3: 'http://b' }).s3EndpointUrl, 'http://b');
+  assert.equal(loadDeployEnvironment({ AWS_PROFILE: 'dev' }).hasCredentials, true);
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_S3: 'localhost:4569' }), /AWS_ENDPOINT_URL_S3=localhost:4569 is not an http/);
+});
