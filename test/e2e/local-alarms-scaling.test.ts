@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -36,6 +36,8 @@ import {
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import { startLocal } from '../../src/local/control-plane/start-local.js';
+import { readEndpointFile } from '../../src/local/endpoint-file/load.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
@@ -212,6 +214,17 @@ test('the query protocol: form-encoded requests get the XML CloudWatch documents
     assert.match(await res.text(), /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>\w+<\/Code><Message>.+<\/Message><\/Error><RequestId>/);
   }
   await form({ Action: 'DeleteAlarms', 'AlarmNames.member.1': 'form-alarm' });
+
+  // The JSON 1.0 wire of the same error: __type plus the query-compatible code header.
+  const json = await fetch(local.url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-amz-json-1.0', 'X-Amz-Target': 'GraniteServiceVersion20100801.PutMetricAlarm', 'x-amzn-query-mode': 'true' },
+    body: JSON.stringify({ AlarmName: 'x', Namespace: 'n', MetricName: 'm', Statistic: 'Sum', Period: 45, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(json.status, 400);
+  assert.equal(json.headers.get('x-amzn-query-error'), 'InvalidParameterValue;Sender');
+  assert.equal(((await json.json()) as { __type: string }).__type, 'InvalidParameterValueException');
 });
 
 function run(file: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -322,4 +335,25 @@ test('target tracking on InvocationsPerInstance scales the variant out under loa
 
   await aas.send(new DeregisterScalableTargetCommand(key));
   assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: 'TargetTracking-' }))).MetricAlarms, []);
+});
+
+test('endpoints from an endpoint file publish the same metrics to the local CloudWatch', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-guard-file-'));
+  const yaml = join(dir, 'endpoints.yaml');
+  await writeFile(yaml, `endpoints:\n  - name: from-file\n    variants:\n      - name: AllTraffic\n        model: ${join(REPO_ROOT, 'models', 'iris-onnx')}\n        env:\n          SAGEMAKER_MODEL_SERVER_WORKERS: "1"\n`);
+  const run = await startLocal(await readEndpointFile(yaml), { port: 0, startupTimeoutMs: 60_000 }, { metricsSettings: { secondsPerMinute: 1 } });
+  const client = { endpoint: run.url, region: 'us-east-1', credentials };
+  const fileRuntime = new SageMakerRuntimeClient(client);
+  const fileCw = new CloudWatchClient(client);
+  try {
+    for (let i = 0; i < 3; i++) await fileRuntime.send(new InvokeEndpointCommand({ EndpointName: 'from-file', ContentType: 'text/csv', Body: Buffer.from('5.1,3.5,1.4,0.2') }));
+    const now = Date.now();
+    const stats = await fileCw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'Invocations', Dimensions: [{ Name: 'EndpointName', Value: 'from-file' }, { Name: 'VariantName', Value: 'AllTraffic' }], StartTime: new Date(now - 60_000), EndTime: new Date(now + 1000), Period: 60, Statistics: ['Sum'] }));
+    assert.equal((stats.Datapoints ?? []).reduce((s, d) => s + (d.Sum ?? 0), 0), 3);
+  } finally {
+    fileRuntime.destroy();
+    fileCw.destroy();
+    await run.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -114,6 +114,8 @@ export interface LocalSageMakerCore {
   readonly lifecycle: EndpointLifecycle;
   /** Every service on the port, SageMaker first. */
   readonly services: readonly AwsService[];
+  /** The invocation metrics sink of its endpoints (the local CloudWatch's store), when there is one. */
+  readonly metrics?: InvocationMetricsSink;
   /** The query-protocol handler for the port (CloudWatch for the AWS CLI and boto3), when there is one. */
   readonly queryHandler?: (req: Request, res: Response) => void;
   readonly workDir: string;
@@ -177,6 +179,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     sagemaker,
     lifecycle,
     services,
+    ...(metrics ? { metrics } : {}),
     ...(queryHandler ? { queryHandler } : {}),
     workDir,
     directory: (fallback) => ({ get: (name) => lifecycle.routable(name) ?? fallback?.get(name) }),
@@ -221,6 +224,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     sagemaker: core.sagemaker,
     lifecycle: core.lifecycle,
     services: core.services,
+    ...(core.metrics ? { metrics: core.metrics } : {}),
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     workDir: core.workDir,
     directory: core.directory,

@@ -44,6 +44,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
   try {
     file = await startLocalEndpoints(config, {
       ...opts,
+      ...(core.metrics ? { metrics: core.metrics } : {}),
       frontDoor: { services: core.services, ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}), endpoints: (own) => core.directory(own) },
     });
   } catch (err) {

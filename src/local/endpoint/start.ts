@@ -16,6 +16,7 @@ import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
 import type { MultiModelHost } from './container.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from './local-endpoint.js';
 import { createRandom } from './random.js';
+import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
 
 /** Options of {@link startLocalEndpoints}; the CLI flags override the endpoint file. */
 export interface StartOptions {
@@ -43,6 +44,8 @@ export interface StartOptions {
   signal?: AbortSignal;
   /** A backend object to use instead of `backend` (tests). */
   backendImpl?: ContainerBackend;
+  /** Receives one record per production-variant invocation (the local CloudWatch's endpoint metrics). */
+  metrics?: InvocationMetricsSink;
   /**
    * More for the front door: control-plane services on the same port, the query-protocol hook,
    * and a directory that decides which endpoint serves a name (given the file's endpoints).
@@ -217,6 +220,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
           random,
           timeoutMs: invokeTimeoutMs,
           ...(opts.log ? { log: opts.log } : {}),
+          ...(opts.metrics ? { metrics: opts.metrics } : {}),
         }),
       );
     }

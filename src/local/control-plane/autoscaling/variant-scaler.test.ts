@@ -121,3 +121,18 @@ test('Application Auto Scaling errors as the service names them', async () => {
   await rejects(autoscaling.call('DeleteScalingPolicy', { ...key, PolicyName: 'p' }), 'ObjectNotFoundException', /No scaling policy found .* policy name: p/);
   await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', NextToken: 'zz' }), 'InvalidNextTokenException', /NextToken/);
 });
+
+test('two policies on one target: the larger scale-out wins', async () => {
+  const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler } = setup();
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 8 });
+  for (const [name, target] of [['ten', 10], ['five', 5]] as const) {
+    await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: name, PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: target, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } });
+  }
+  for (let m = 0; m < 3; m++) {
+    for (let i = 0; i < 25; i++) metrics.record({ endpoint: 'ep', variant: 'v1', at: t.now + i * 1000, outcome: 'ok', instanceCount: 1 });
+    t.now += 60_000;
+    cloudwatch.evaluateDue(t.now);
+    await scaler.tick();
+  }
+  assert.deepEqual(sagemaker.updates, [5], 'ceil(25 / 5) beats ceil(25 / 10)');
+});

@@ -3,7 +3,7 @@ import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import type { MetricClock } from '../cloudwatch/metric-clock.js';
 import { SAGEMAKER_NAMESPACE as METRICS_NAMESPACE, type MetricStore } from '../cloudwatch/metric-store.js';
 import { DEFAULT_COOLDOWN_SECONDS, type ApplicationAutoScalingService, type ScalableTargetRecord, type ScalingPolicyRecord } from './autoscaling-service.js';
-import { decideScaling } from './target-tracking.js';
+import { decideScaling, type ScalingDecision } from './target-tracking.js';
 
 /** Options of {@link VariantScaler}. */
 export interface VariantScalerOptions {
@@ -55,7 +55,7 @@ export class VariantScaler {
     this.running = (async () => {
       for (const { target, policies } of this.opts.autoscaling.scalingState()) {
         try {
-          await this.scaleTarget(target, policies[0]);
+          await this.scaleTarget(target, policies);
         } catch (err) {
           this.opts.onError?.(target.resourceId, err);
         }
@@ -97,13 +97,31 @@ export class VariantScaler {
     return latest?.aggregate.sum ?? 0;
   }
 
-  private async scaleTarget(target: ScalableTargetRecord, policy: ScalingPolicyRecord | undefined): Promise<void> {
+  /**
+   * Several policies on one target combine as in Application Auto Scaling: the largest scale-out
+   * wins; the target scales in only when every policy would, by the smallest step.
+   */
+  private async scaleTarget(target: ScalableTargetRecord, policies: readonly ScalingPolicyRecord[]): Promise<void> {
     const variant = await this.describe(target);
     if (!variant || variant.status !== 'InService') return;
     const now = this.opts.clock.now();
+    const candidates = (policies.length > 0 ? policies : [undefined]).map((policy) => ({ policy, decision: this.decide(target, policy, variant.current, now) }));
+    const outs = candidates.filter((c) => c.decision?.direction === 'out');
+    const ins = candidates.filter((c) => c.decision?.direction === 'in');
+    const chosen =
+      outs.length > 0
+        ? outs.reduce((a, b) => (b.decision!.desired > a.decision!.desired ? b : a))
+        : ins.length === candidates.length && ins.length > 0
+          ? ins.reduce((a, b) => (b.decision!.desired > a.decision!.desired ? b : a))
+          : undefined;
+    if (!chosen) return;
+    await this.apply(target, chosen.policy, chosen.decision!, now);
+  }
+
+  private decide(target: ScalableTargetRecord, policy: ScalingPolicyRecord | undefined, current: number, now: number) {
     const { clock, cloudwatch } = this.opts;
-    const decision = decideScaling({
-      current: variant.current,
+    return decideScaling({
+      current,
       minCapacity: target.minCapacity,
       maxCapacity: target.maxCapacity,
       ...(policy
@@ -125,7 +143,9 @@ export class VariantScaler {
       scaleInSuspended: target.suspended.DynamicScalingInSuspended,
       now,
     });
-    if (!decision) return;
+  }
+
+  private async apply(target: ScalableTargetRecord, policy: ScalingPolicyRecord | undefined, decision: ScalingDecision, now: number): Promise<void> {
     const activity = this.opts.autoscaling.startActivity(
       target.resourceId,
       `Setting desired instance count to ${decision.desired}.`,

@@ -35,7 +35,7 @@ const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1)
  * declares. A value that does not convert raises `ValidationError` naming the member.
  */
 export function coerceQueryInput(action: string, params: Record<string, unknown>): Record<string, unknown> {
-  const kinds = INPUT_KINDS[action] ?? {};
+  const kinds = Object.hasOwn(INPUT_KINDS, action) ? INPUT_KINDS[action]! : {};
   const v = new Violations();
   const out: Record<string, unknown> = { ...params };
   for (const [member, kind] of Object.entries(kinds)) {
