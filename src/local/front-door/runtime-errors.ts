@@ -44,13 +44,26 @@ export function endpointNotFound(endpoint: string, accountId: string): RuntimeAp
   return new RuntimeApiError('ValidationError', 400, `Endpoint ${endpoint} of account ${accountId} not found.`);
 }
 
-/** Longest container body quoted in a `ModelError` message before it is cut. */
-const MAX_QUOTED = 4096;
+/**
+ * Longest `Message` and `OriginalMessage` the SageMaker Runtime API model allows (shape `Message`,
+ * `max: 2048`, botocore `sagemaker-runtime/2017-05-13/service-2.json`).
+ */
+export const MAX_MESSAGE_LENGTH = 2048;
+
+/** Cuts `text` to at most `max` UTF-16 units without splitting a surrogate pair. */
+export function truncateMessage(text: string, max = MAX_MESSAGE_LENGTH): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+}
 
 /**
  * Maps a container failure to what the service returns:
  * - a 4xx/5xx answer → 424 `ModelError` with `OriginalStatusCode`, `OriginalMessage` and
  *   `LogStreamArn` (here: the container's log file), message modelled on observed service messages;
+ *   `Message` and `OriginalMessage` are at most 2048 characters, as the API model says: a body too
+ *   long to quote whole is described instead of quoted, and `OriginalMessage` is its first 2048;
  * - a timeout → 424 `ModelError` (status 0), as the service reports invocation timeouts;
  * - a container that cannot be reached → 503 `ServiceUnavailable`.
  */
@@ -60,21 +73,22 @@ export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
   if (failure.kind === 'status') {
     const status = failure.status!;
     const kind = status >= 500 ? 'server' : 'client';
-    const complete = failure.detail.length <= MAX_QUOTED;
-    const message = complete
-      ? `Received ${kind} error (${status}) from ${container.hostname} with message "${failure.detail}". ${see}`
-      : `Received ${kind} error (${status}) from ${container.hostname} and could not load the entire response body. ${see}`;
-    return new RuntimeApiError('ModelError', 424, message, {
+    const quoted = `Received ${kind} error (${status}) from ${container.hostname} with message "${failure.detail}". ${see}`;
+    const message =
+      quoted.length <= MAX_MESSAGE_LENGTH
+        ? quoted
+        : `Received ${kind} error (${status}) from ${container.hostname} and could not load the entire response body. ${see}`;
+    return new RuntimeApiError('ModelError', 424, truncateMessage(message), {
       OriginalStatusCode: status,
-      OriginalMessage: complete ? failure.detail : failure.detail.slice(0, MAX_QUOTED),
+      OriginalMessage: truncateMessage(failure.detail),
       LogStreamArn: container.logFile,
     });
   }
   if (failure.kind === 'timeout') {
     const original = `Your invocation timed out while waiting for a response from container ${container.hostname} (${failure.detail}). Check its log, resolve the issue, and try again.`;
-    return new RuntimeApiError('ModelError', 424, `Received server error (0) from ${container.hostname} with message "${original}". ${see}`, {
+    return new RuntimeApiError('ModelError', 424, truncateMessage(`Received server error (0) from ${container.hostname} with message "${original}". ${see}`), {
       OriginalStatusCode: 0,
-      OriginalMessage: original,
+      OriginalMessage: truncateMessage(original),
       LogStreamArn: container.logFile,
     });
   }

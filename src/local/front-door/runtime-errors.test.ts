@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ContainerFailure } from '../endpoint/container.js';
+import { MAX_MESSAGE_LENGTH, modelErrorFor, truncateMessage } from './runtime-errors.js';
+
+const container = { hostname: 'primary', url: 'http://127.0.0.1:1', logFile: '/tmp/smkit/primary.log' };
+
+test('ModelError: a short container body is quoted whole in Message and given as OriginalMessage', () => {
+  const e = modelErrorFor(new ContainerFailure('status', container, 0, 400, '{"code":"ERR_CSV_PARSE"}'));
+  assert.equal(e.status, 424);
+  assert.equal(e.message, 'Received client error (400) from primary with message "{"code":"ERR_CSV_PARSE"}". See /tmp/smkit/primary.log for more information.');
+  assert.deepEqual(e.body(), { Message: e.message, OriginalStatusCode: 400, OriginalMessage: '{"code":"ERR_CSV_PARSE"}', LogStreamArn: container.logFile });
+});
+
+test('ModelError: Message and OriginalMessage stay within the API model\'s 2048 characters for any body', () => {
+  for (const length of [1900, 2000, 2048, 2049, 5000, 100_000]) {
+    const detail = 'x'.repeat(length - 1) + '😀';
+    const body = modelErrorFor(new ContainerFailure('status', container, 0, 500, detail)).body() as { Message: string; OriginalMessage: string };
+    assert.ok(body.Message.length <= MAX_MESSAGE_LENGTH, `${length}: Message ${body.Message.length}`);
+    assert.ok(body.OriginalMessage.length <= MAX_MESSAGE_LENGTH, `${length}: OriginalMessage ${body.OriginalMessage.length}`);
+    assert.ok(detail.startsWith(body.OriginalMessage));
+    assert.match(body.Message, /^Received server error \(500\) from primary/);
+  }
+  const long = { ...container, logFile: `/tmp/${'d/'.repeat(1500)}log` };
+  assert.ok(modelErrorFor(new ContainerFailure('timeout', long, 0, undefined, '60 s')).message.length <= MAX_MESSAGE_LENGTH);
+  // A cut never leaves half a surrogate pair.
+  assert.equal(truncateMessage('ab😀', 3), 'ab');
+  assert.equal(truncateMessage('ab😀', 4), 'ab😀');
+});
