@@ -149,3 +149,18 @@ test('deploy settings: errors name the offending key', () => {
   bad(ep({ alarms: [{ ...alarm, variant: 'C' }] }), /alarms\[0\]\.variant.*one of AllTraffic, B/);
   bad(ep({ alarms: [alarm, alarm] }), /used twice/);
 });
+
+test('dataCapture.captureOptions takes the API\'s CaptureMode values, InputAndOutput included, as strings or {CaptureMode} objects', () => {
+  const capture = (captureOptions: unknown) =>
+    parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', captureOptions } }] }, resolve, read).endpoints[0]!.dataCapture!;
+  for (const [options, input, output] of [
+    [['InputAndOutput'], true, true],
+    [[{ CaptureMode: 'InputAndOutput' }], true, true],
+    [[{ CaptureMode: 'Output' }], false, true],
+    [['Input', { CaptureMode: 'Output' }], true, true],
+  ] as const) {
+    const c = capture(options);
+    assert.deepEqual([c.captureInput, c.captureOutput], [input, output], JSON.stringify(options));
+  }
+  assert.throws(() => capture([{ CaptureMode: 'Both' }]), /must be one of "Input", "Output", "InputAndOutput"/);
+});

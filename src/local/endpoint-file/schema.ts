@@ -448,18 +448,23 @@ function keepS3OrResolve(p: string, resolve: Resolve): string {
   return /^s3:\/\//i.test(p) ? p : resolve(p);
 }
 
+/** The API's `CaptureMode` values (botocore `sagemaker` model, shape `CaptureMode`). */
+const CAPTURE_MODES: readonly string[] = ['Input', 'Output', 'InputAndOutput'];
+
 function parseCapture(v: Json, where: string, resolve: Resolve): DataCaptureConfig {
   if (!isObject(v)) fail(where, 'must be a map with at least "destination"');
   onlyKeys(v, where, ['destination', 'samplingPercentage', 'captureOptions', 'csvContentTypes', 'jsonContentTypes', 'enabled']);
   let captureInput = true;
   let captureOutput = true;
   if (v.captureOptions !== undefined) {
-    const modes = checkStringList(v.captureOptions, `${where}.captureOptions`, 32);
+    // Each entry is a CaptureMode ("Input", "Output", "InputAndOutput"), or the API's own {CaptureMode: ...} shape.
+    const list = Array.isArray(v.captureOptions) ? v.captureOptions.map((o) => (isObject(o) && Object.keys(o).length === 1 && 'CaptureMode' in o ? o.CaptureMode : o)) : v.captureOptions;
+    const modes = checkStringList(list, `${where}.captureOptions`, 32);
     for (const [i, m] of modes.entries()) {
-      if (m !== 'Input' && m !== 'Output') fail(`${where}.captureOptions[${i}]`, `must be "Input" or "Output" (got "${m}")`);
+      if (!CAPTURE_MODES.includes(m)) fail(`${where}.captureOptions[${i}]`, `must be one of ${CAPTURE_MODES.map((c) => `"${c}"`).join(', ')} (got "${m}")`);
     }
-    captureInput = modes.includes('Input');
-    captureOutput = modes.includes('Output');
+    captureInput = modes.includes('Input') || modes.includes('InputAndOutput');
+    captureOutput = modes.includes('Output') || modes.includes('InputAndOutput');
   }
   return {
     destination: keepS3OrResolve(checkString(v.destination, `${where}.destination`), resolve),
