@@ -25,6 +25,13 @@ export interface LocalTransformOptions {
   env?: string[];
 }
 
+/** `MaxPayloadInMB` above this is refused by CreateTransformJob. */
+export const MAX_PAYLOAD_MB = 100;
+/** `ModelClientConfig.InvocationsTimeoutInSeconds` maximum (botocore `sagemaker` model). */
+export const MAX_TIMEOUT_S = 3600;
+/** `ModelClientConfig.InvocationsMaxRetries` maximum (botocore `sagemaker` model). */
+export const MAX_RETRIES = 3;
+
 /** Parses `--env KEY=VALUE` flags; names follow the `Environment` rule `[a-zA-Z_][a-zA-Z0-9_]*`. */
 export function parseEnvFlags(flags: readonly string[]): Record<string, string> {
   const env: Record<string, string> = {};
@@ -41,12 +48,13 @@ function flagParameters(opts: LocalTransformOptions): Partial<ExecutionParameter
   const out: Partial<ExecutionParameters> = {};
   if (opts.strategy !== undefined) {
     const s = parseBatchStrategy(opts.strategy);
-    if (!s) throw new ToolkitError('ERR_CLI_USAGE', `--strategy must be SINGLE_RECORD or MULTI_RECORD (got ${opts.strategy})`);
+    if (!s) throw new ToolkitError('ERR_CLI_USAGE', `--strategy must be MultiRecord or SingleRecord (also MULTI_RECORD, SINGLE_RECORD) (got ${opts.strategy})`);
     out.batchStrategy = s;
   }
   if (opts.maxPayload !== undefined) {
     const mb = Number(opts.maxPayload);
-    if (!Number.isFinite(mb) || mb < 0) throw new ToolkitError('ERR_CLI_USAGE', `--max-payload must be a number of MB, 0 or more (got ${opts.maxPayload})`);
+    // CreateTransformJob refuses MaxPayloadInMB over 100.
+    if (!Number.isFinite(mb) || mb < 0 || mb > MAX_PAYLOAD_MB) throw new ToolkitError('ERR_CLI_USAGE', `--max-payload must be a number of MB from 0 to ${MAX_PAYLOAD_MB} (got ${opts.maxPayload})`);
     out.maxPayloadInMB = mb;
   }
   if (opts.maxConcurrent !== undefined) out.maxConcurrentTransforms = checkConcurrency(Number(opts.maxConcurrent), '--max-concurrent');
@@ -89,8 +97,9 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   const timeoutS = Number(opts.timeout);
   const retries = Number(opts.retries);
   const startupS = Number(opts.startupTimeout);
-  if (!(timeoutS > 0)) throw new ToolkitError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds (got ${opts.timeout})`);
-  if (!Number.isInteger(retries) || retries < 0) throw new ToolkitError('ERR_CLI_USAGE', `--retries must be a whole number, 0 or more (got ${opts.retries})`);
+  // ModelClientConfig limits: InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
+  if (!(timeoutS > 0 && timeoutS <= MAX_TIMEOUT_S)) throw new ToolkitError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds, at most ${MAX_TIMEOUT_S} (got ${opts.timeout})`);
+  if (!Number.isInteger(retries) || retries < 0 || retries > MAX_RETRIES) throw new ToolkitError('ERR_CLI_USAGE', `--retries must be a whole number from 0 to ${MAX_RETRIES} (got ${opts.retries})`);
   if (!(startupS > 0)) throw new ToolkitError('ERR_CLI_USAGE', `--startup-timeout must be a positive number of seconds (got ${opts.startupTimeout})`);
 
   let server: LocalServer | undefined;

@@ -35,8 +35,9 @@ test('a record over the limit gets its own batch marked tooLarge', () => {
   assert.deepEqual(batches.map((x) => [x.records.map((r) => r.index), Boolean(x.tooLarge)]), [[[0], false], [[1], true], [[2], false]]);
 });
 
-test('assemble: Line adds a newline only where missing; None concatenates', () => {
-  assert.equal(assembleOutputs([b('1'), b('2\n'), b('3')], 'Line').toString(), '1\n2\n3\n');
+test('assemble: Line puts a newline after every answer, as the service does; None concatenates', () => {
+  assert.equal(assembleOutputs([b('1'), b('2\n'), b('3')], 'Line').toString(), '1\n2\n\n3\n');
+  assert.equal(assembleOutputs([b(''), b('x')], 'Line').toString(), '\nx\n');
   assert.equal(assembleOutputs([b('1'), b('2')], 'None').toString(), '12');
 });
 

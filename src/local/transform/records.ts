@@ -77,16 +77,11 @@ export function groupMiniBatches(records: readonly InputRecord[], strategy: Batc
 }
 
 /**
- * Joins the responses of one file, in request order. `Line` adds `\n` after each response that does
- * not already end with one (so CSV or JSON Lines answers do not gain blank lines); `None`
- * concatenates the bytes.
+ * Joins the responses of one file, in request order. `Line` puts `\n` after every response, as the
+ * service does (`AssembleWith=Line`); `None` concatenates the bytes.
  */
 export function assembleOutputs(parts: readonly Buffer[], assembleWith: AssembleWith): Buffer {
   if (assembleWith === 'None') return Buffer.concat(parts);
-  const chunks: Buffer[] = [];
-  for (const p of parts) {
-    chunks.push(p);
-    if (p.length === 0 || p[p.length - 1] !== NL) chunks.push(Buffer.from('\n'));
-  }
-  return Buffer.concat(chunks);
+  const newline = Buffer.from('\n');
+  return Buffer.concat(parts.flatMap((p) => [p, newline]));
 }

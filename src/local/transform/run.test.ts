@@ -8,8 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { runTransform } from './run.js';
 
 /** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
-async function fakeContainer(execParams: object | undefined): Promise<{ url: string; bodies: string[]; maxInFlight: () => number; close: () => Promise<void> }> {
+async function fakeContainer(execParams: object | undefined): Promise<{ url: string; bodies: string[]; accepts: (string | undefined)[]; maxInFlight: () => number; close: () => Promise<void> }> {
   const bodies: string[] = [];
+  const accepts: (string | undefined)[] = [];
   let inFlight = 0;
   let peak = 0;
   const server = http.createServer((req, res) => {
@@ -19,6 +20,7 @@ async function fakeContainer(execParams: object | undefined): Promise<{ url: str
     }
     inFlight++;
     peak = Math.max(peak, inFlight);
+    accepts.push(req.headers.accept);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -35,7 +37,7 @@ async function fakeContainer(execParams: object | undefined): Promise<{ url: str
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, bodies, maxInFlight: () => peak, close: () => new Promise((r) => server.close(() => r())) };
+  return { url: `http://127.0.0.1:${port}`, bodies, accepts, maxInFlight: () => peak, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 async function tmpTree(files: Record<string, string>): Promise<{ root: string; input: string; output: string }> {
@@ -53,7 +55,7 @@ test('MULTI_RECORD over a small payload: order kept per file, several mini-batch
   const lines = Array.from({ length: 20 }, (_, i) => `r${i}`);
   const t = await tmpTree({ 'a.csv': lines.join('\n') + '\n', 'sub/b.csv': 'x\ny\n', '.hidden': 'skip' });
   try {
-    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'Line', parameters: { maxPayloadInMB: 12 / (1024 * 1024) } });
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'None', parameters: { maxPayloadInMB: 12 / (1024 * 1024) } });
     assert.equal(summary.failed.length, 0);
     assert.equal(summary.parameters.maxConcurrentTransforms, 3, 'taken from /execution-parameters');
     assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), lines.map((l) => l.toUpperCase()).join('\n') + '\n');
@@ -68,13 +70,17 @@ test('MULTI_RECORD over a small payload: order kept per file, several mini-batch
   }
 });
 
-test('a failing record is isolated and reported; the rest are kept in order', async () => {
+test('a failing record is isolated and reported; its file gets no .out (as in the service), other files do', async () => {
   const c = await fakeContainer(undefined);
-  const t = await tmpTree({ 'f.txt': 'a\nb\nBAD\nc\n' + 'z'.repeat(40) + '\nd\n' });
+  const t = await tmpTree({ 'f.txt': 'a\nb\nBAD\nc\n' + 'z'.repeat(40) + '\nd\n', 'g.txt': 'e\nf\n' });
   try {
+    await fs.mkdir(t.output, { recursive: true });
+    await fs.writeFile(path.join(t.output, 'f.txt.out'), 'stale output of an earlier run');
     const summary = await runTransform({ input: t.input, output: t.output, url: `${c.url}/invocations`, splitType: 'Line', assembleWith: 'Line', parameters: { maxPayloadInMB: 16 / (1024 * 1024) } });
     assert.deepEqual(summary.failed.map((f) => [f.record, f.status]), [[2, 400], [4, 0]]);
-    assert.equal(await fs.readFile(path.join(t.output, 'f.txt.out'), 'utf8'), 'A\nB\nC\nD\n');
+    await assert.rejects(fs.stat(path.join(t.output, 'f.txt.out')), { code: 'ENOENT' });
+    // Line assembly puts a newline after every answer (each echoed record already ends with one).
+    assert.equal(await fs.readFile(path.join(t.output, 'g.txt.out'), 'utf8'), 'E\nF\n\n');
     const failedLines = (await fs.readFile(path.join(t.output, 'f.txt.out.failed'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(failedLines[0].record, 2);
     assert.match(failedLines[0].error, /marker record/);
@@ -94,6 +100,19 @@ test('SINGLE_RECORD with SplitType None sends whole files; output inside input i
     assert.equal(summary.requests, 1);
     assert.equal(await fs.readFile(path.join(t.output, 'one.json.out'), 'utf8'), '{"A":1}\n{"A":2}\n');
     await assert.rejects(runTransform({ input: t.input, output: path.join(t.input, 'o'), url: c.url }), /inside --input/);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('no Accept header is sent unless --accept gives one', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': '1\n' });
+  try {
+    await runTransform({ input: t.input, output: t.output, url: c.url });
+    await runTransform({ input: t.input, output: t.output, url: c.url, accept: 'text/csv' });
+    assert.deepEqual(c.accepts, [undefined, 'text/csv']);
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

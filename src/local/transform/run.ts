@@ -1,4 +1,6 @@
 import { promises as fs } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
@@ -92,15 +94,34 @@ async function listInputs(root: string): Promise<string[]> {
 
 type Outcome = { ok: true; body: Buffer } | { ok: false; status: number; error: string };
 
-async function errorText(res: Response): Promise<string> {
-  const text = await res.text().catch(() => '');
+function errorText(body: Buffer, statusText: string): string {
+  const text = body.toString('utf8');
   try {
     const j = JSON.parse(text) as { code?: unknown; message?: unknown };
     if (typeof j.message === 'string') return typeof j.code === 'string' ? `${j.code}: ${j.message}` : j.message;
   } catch {
     // not JSON: fall through to the raw text
   }
-  return text.slice(0, 500) || res.statusText;
+  return text.slice(0, 500) || statusText;
+}
+
+/**
+ * POSTs `body` with exactly `headers` (`fetch` would add `Accept: *\/*`, and the job sends no
+ * `Accept` unless `TransformOutput.Accept` is set) and reads the whole answer.
+ */
+function postBody(url: string, headers: Record<string, string>, body: Buffer, timeoutMs: number): Promise<{ status: number; statusText: string; body: Buffer }> {
+  const target = new URL(url);
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(target, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) }, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Splits an input folder's files into records, sends them to a container in mini-batches and writes `.out` files. */
@@ -136,13 +157,14 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       let outcome: Outcome;
       let retryable: boolean;
       try {
-        const res = await fetch(invocations, { method: 'POST', headers, body: batch.body, signal: AbortSignal.timeout(timeoutMs) });
-        if (res.ok) return { ok: true, body: Buffer.from(await res.arrayBuffer()) };
-        outcome = { ok: false, status: res.status, error: await errorText(res) };
+        const res = await postBody(invocations, headers, batch.body, timeoutMs);
+        if (res.status >= 200 && res.status < 300) return { ok: true, body: res.body };
+        outcome = { ok: false, status: res.status, error: errorText(res.body, res.statusText) };
         retryable = RETRY_STATUSES.has(res.status);
       } catch (err) {
-        const e = err as Error & { cause?: { code?: string } };
-        outcome = { ok: false, status: 0, error: e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}` };
+        const e = err as Error & { code?: string };
+        const timedOut = e.name === 'TimeoutError' || e.name === 'AbortError';
+        outcome = { ok: false, status: 0, error: timedOut ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}` };
         retryable = true;
       }
       if (!retryable || attempt >= retries) return outcome;
@@ -198,14 +220,16 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       await Promise.all(Array.from({ length: Math.min(parameters.maxConcurrentTransforms, Math.max(1, plan.batches.length)) }, worker));
       const outFile = path.join(outputRoot, `${plan.rel}.out`);
       await fs.mkdir(path.dirname(outFile), { recursive: true });
-      const ok = parts.flat().filter((p): p is Buffer => p !== undefined);
-      await fs.writeFile(outFile, assembleOutputs(ok, assembleWith));
       const failedFile = `${outFile}.failed`;
       if (fileFailures.length > 0) {
+        // As in the service, a file with a failed record gets no .out (a stale one from an earlier run goes too).
         fileFailures.sort((a, b) => a.record - b.record);
+        await fs.rm(outFile, { force: true });
         await fs.writeFile(failedFile, fileFailures.map((f) => JSON.stringify({ record: f.record, status: f.status, error: f.error })).join('\n') + '\n');
         failed.push(...fileFailures);
       } else {
+        const ok = parts.flat().filter((p): p is Buffer => p !== undefined);
+        await fs.writeFile(outFile, assembleOutputs(ok, assembleWith));
         await fs.rm(failedFile, { force: true });
       }
     }

@@ -1,0 +1,35 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isToolkitError } from '../../errors/catalogue.js';
+import { localTransform, type LocalTransformOptions } from './command.js';
+import { parseBatchStrategy } from './parameters.js';
+
+const base: LocalTransformOptions = {
+  input: '/nonexistent-input',
+  output: '/nonexistent-output',
+  url: 'http://127.0.0.1:9',
+  splitType: 'Line',
+  assembleWith: 'Line',
+  timeout: '600',
+  retries: '3',
+  startupTimeout: '120',
+  progress: false,
+};
+
+const usage = (pattern: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && pattern.test(e.message);
+
+test('the API\'s BatchStrategy spellings (MultiRecord, SingleRecord) are accepted, as are the container\'s', () => {
+  assert.equal(parseBatchStrategy('MultiRecord'), 'MULTI_RECORD');
+  assert.equal(parseBatchStrategy('SingleRecord'), 'SINGLE_RECORD');
+  assert.equal(parseBatchStrategy('MULTI_RECORD'), 'MULTI_RECORD');
+  assert.equal(parseBatchStrategy('Multi'), undefined);
+});
+
+test('values CreateTransformJob refuses are refused before anything starts', async () => {
+  await assert.rejects(localTransform({ ...base, maxPayload: '101' }), usage(/--max-payload .* 0 to 100/));
+  await assert.rejects(localTransform({ ...base, retries: '4' }), usage(/--retries .* 0 to 3/));
+  await assert.rejects(localTransform({ ...base, timeout: '3601' }), usage(/--timeout .* at most 3600/));
+  await assert.rejects(localTransform({ ...base, strategy: 'Sometimes' }), usage(/MultiRecord or SingleRecord/));
+  // The limits themselves pass validation (the run then fails on the missing input, not on the flags).
+  await assert.rejects(localTransform({ ...base, maxPayload: '100', retries: '3', timeout: '3600', strategy: 'SingleRecord' }), usage(/--input .* does not exist/));
+});
