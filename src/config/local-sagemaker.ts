@@ -14,6 +14,11 @@ export interface LocalSageMakerSettings {
   readonly credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** `SMKIT_LOCAL_ACCOUNT_ID`: the 12-digit account in ARNs. @defaultValue `000000000000` */
   readonly accountId: string;
+  /**
+   * `SMKIT_LOCAL_MAX_INSTANCES`: most instances all endpoints may run at once, blue and green
+   * fleets counted (`ResourceLimitExceeded` beyond, as the account's instance quota). @defaultValue 16
+   */
+  readonly maxInstances: number;
 }
 
 function str(env: NodeJS.ProcessEnv, key: string): string | undefined {
@@ -33,6 +38,9 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env)
   }
   const accountId = str(env, 'SMKIT_LOCAL_ACCOUNT_ID') ?? '000000000000';
   if (!/^\d{12}$/.test(accountId)) throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_ACCOUNT_ID must be 12 digits (got "${accountId}")`);
+  const maxText = str(env, 'SMKIT_LOCAL_MAX_INSTANCES') ?? '16';
+  const maxInstances = Number(maxText);
+  if (!Number.isInteger(maxInstances) || maxInstances < 1 || maxInstances > 1000) throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_MAX_INSTANCES must be an integer from 1 to 1000 (got "${maxText}")`);
   const accessKeyId = str(env, 'AWS_ACCESS_KEY_ID');
   const secretAccessKey = str(env, 'AWS_SECRET_ACCESS_KEY');
   const sessionToken = str(env, 'AWS_SESSION_TOKEN');
@@ -41,5 +49,6 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env)
     region: str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
     ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
     accountId,
+    maxInstances,
   });
 }

@@ -17,6 +17,8 @@ export interface DeploymentContext {
   workDir: string;
   startupTimeoutMs: number;
   invokeTimeoutMs: number;
+  /** Most instances all endpoints may run at once. @defaultValue unlimited */
+  maxInstances?: number;
   s3: () => S3Reader;
   random: () => number;
   metrics?: InvocationMetricsSink;
@@ -41,6 +43,11 @@ export class DeploymentError extends Error {
     super(reason, options);
     this.name = 'DeploymentError';
   }
+}
+
+/** Instances a config asks for (production and shadow), with per-variant overrides. */
+export function configInstances(config: EndpointConfigRecord, counts?: ReadonlyMap<string, number>): number {
+  return [...config.productionVariants, ...(config.shadowProductionVariants ?? [])].reduce((n, v) => n + (counts?.get(v.VariantName) ?? v.InitialInstanceCount ?? 1), 0);
 }
 
 /** Longest `FailureReason` the API allows. */
@@ -81,6 +88,11 @@ export class Deployment {
     readonly shadow: VariantState | undefined,
     readonly endpoint: LocalEndpoint,
   ) {}
+
+  /** Instances asked for across the production and shadow variants. */
+  get desiredInstances(): number {
+    return [...this.variants, ...(this.shadow ? [this.shadow] : [])].reduce((n, v) => n + Math.max(v.desiredInstanceCount, v.fleet.size), 0);
+  }
 
   /** Instances in rotation across the production variants. */
   get instanceCount(): number {

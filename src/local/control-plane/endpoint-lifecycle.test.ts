@@ -226,6 +226,17 @@ test('UpdateEndpointWeightsAndCapacities starts and stops instances under traffi
   await assert.rejects(call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'Nope', DesiredWeight: 1 }] }), /The variant\(s\) "\[Nope\]" is\/are not present/);
 });
 
+test('more instances than the local limit is ResourceLimitExceeded, as an account quota is', async () => {
+  await config('cfg-huge', 'm-a', 16);
+  await assert.rejects(call('CreateEndpoint', { EndpointName: 'ep-huge', EndpointConfigName: 'cfg-huge' }), (err: AwsServiceError) => {
+    assert.equal(err.type, 'ResourceLimitExceeded');
+    assert.match(err.message, /is 16 Instances, with current utilization of 1 Instances and a request delta of 16 Instances\. Raise SMKIT_LOCAL_MAX_INSTANCES/);
+    return true;
+  });
+  await assert.rejects(call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 17 }] }), (err: AwsServiceError) => err.type === 'ResourceLimitExceeded');
+  assert.equal(sm.store.endpoints.has('ep-huge'), false);
+});
+
 test('delete: Deleting, then DescribeEndpoint answers ValidationException (what the endpoint-deleted waiter waits for)', async () => {
   await call('DeleteEndpoint', { EndpointName: 'ep1' });
   assert.equal(sm.directory().get('ep1'), undefined);

@@ -1,6 +1,6 @@
 import type { DeploymentConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
-import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
+import { configInstances, DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
 import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
@@ -83,6 +83,30 @@ export class EndpointLifecycle {
     this.ctx.progress?.(`smkit local: ${line}`);
   }
 
+  /** Instances all endpoints run or are starting now, blue and green fleets counted. */
+  private utilisation(): number {
+    let n = 0;
+    for (const e of this.store.endpoints.values()) {
+      n += e.serving ? e.serving.desiredInstances : e.status === 'Creating' ? e.creatingInstances : 0;
+      n += e.pending ? e.pending.instances : 0;
+    }
+    return n;
+  }
+
+  /** Throws `ResourceLimitExceeded` when `delta` more instances would pass the local limit. */
+  private checkLimit(delta: number): void {
+    const max = this.ctx.maxInstances;
+    if (max === undefined || delta <= 0) return;
+    const used = this.utilisation();
+    if (used + delta > max) {
+      throw new AwsServiceError(
+        'ResourceLimitExceeded',
+        `The account-level service limit 'local instances for endpoint usage' is ${max} Instances, with current utilization of ${used} Instances and a request delta of ${delta} Instances. Raise SMKIT_LOCAL_MAX_INSTANCES to allow more.`,
+        400,
+      );
+    }
+  }
+
   create(input: Input): Output {
     const name = String(input.EndpointName);
     const arn = this.store.arn('endpoint', name);
@@ -91,7 +115,9 @@ export class EndpointLifecycle {
     for (const v of [...config.productionVariants, ...(config.shadowProductionVariants ?? [])]) {
       if (!this.store.models.has(v.ModelName ?? '')) throw validation(`Could not find model "${this.store.arn('model', v.ModelName ?? '')}".`);
     }
+    this.checkLimit(configInstances(config));
     const endpoint = new ManagedEndpoint(name, arn, config.name, new Date(), this.random);
+    endpoint.creatingInstances = configInstances(config);
     if (input.DeploymentConfig !== undefined) endpoint.lastDeploymentConfig = input.DeploymentConfig as DeploymentConfig;
     this.store.endpoints.set(name, endpoint);
     const task = new AbortController();
@@ -257,12 +283,14 @@ export class EndpointLifecycle {
     }
     const greenInstances = config.productionVariants.reduce((n, v) => n + (counts.get(v.VariantName) ?? v.InitialInstanceCount ?? 1), 0);
     const plan = planTraffic(deploymentConfig, greenInstances);
+    const instances = configInstances(config, counts);
+    this.checkLimit(instances);
     const now = new Date();
     e.status = 'Updating';
     e.failureReason = undefined;
     e.lastModified = now;
     if (deploymentConfig) e.lastDeploymentConfig = deploymentConfig;
-    e.pending = { configName: config.name, startTime: now, greenShare: 0, variantStatus: 'Creating', statusMessage: 'Starting the new fleet.', statusSince: now };
+    e.pending = { configName: config.name, startTime: now, instances, greenShare: 0, variantStatus: 'Creating', statusMessage: 'Starting the new fleet.', statusSince: now };
     const task = new AbortController();
     e.task = task;
     this.say(`updating endpoint ${e.name} to endpoint config ${config.name} (${plan.type})`);
@@ -384,6 +412,12 @@ export class EndpointLifecycle {
       if (d.DesiredInstanceCount === 0) throw validation(`DesiredInstanceCount for variant "${d.VariantName}" must be at least 1.`);
     }
     const after = blue.variants.map((v) => desired.find((d) => d.VariantName === v.spec.VariantName)?.DesiredWeight ?? v.desiredWeight);
+    this.checkLimit(
+      desired.reduce((n, d) => {
+        const v = blue.variants.find((x) => x.spec.VariantName === d.VariantName)!;
+        return n + (d.DesiredInstanceCount === undefined ? 0 : d.DesiredInstanceCount - Math.max(v.desiredInstanceCount, v.fleet.size));
+      }, 0),
+    );
     if (!after.some((w) => w > 0)) throw validation('At least one production variant must keep a weight above 0.');
     e.status = 'Updating';
     e.failureReason = undefined;

@@ -68,8 +68,8 @@ export interface LocalSageMakerOptions {
   alarmPollMs?: number;
   /** Seeds variant routing, blue/green shifting and capture sampling. */
   seed?: number;
-  /** Environment-derived settings. @defaultValue loadLocalSageMakerSettings() */
-  settings?: LocalSageMakerSettings;
+  /** Settings (tests): unset members take their defaults, not the environment. @defaultValue loadLocalSageMakerSettings() */
+  settings?: Partial<LocalSageMakerSettings>;
   /** Where `s3://` model data is read from. @defaultValue an S3 client from `settings` */
   s3?: S3Reader;
   progress?: (line: string) => void;
@@ -130,7 +130,7 @@ export interface LocalSageMakerCore {
  * endpoint life cycle, and any extra services; {@link startLocalSageMaker} serves them.
  */
 export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerCore> {
-  const settings = opts.settings ?? loadLocalSageMakerSettings();
+  const settings: LocalSageMakerSettings = opts.settings ? { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, ...opts.settings } : loadLocalSageMakerSettings();
   const backend = await chooseBackend(opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-sagemaker-'));
   await mkdir(join(workDir, 'logs'), { recursive: true });
@@ -156,6 +156,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       backend,
       workDir,
       startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
+      maxInstances: settings.maxInstances,
       invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,
       s3: () => (s3 ??= createS3Reader(settings)),
       random,

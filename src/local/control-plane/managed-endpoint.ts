@@ -9,6 +9,8 @@ export interface PendingUpdate {
   configName: string;
   startTime: Date;
   deployment?: Deployment;
+  /** Instances the new config asks for (counted against the instance limit). */
+  instances: number;
   /** Fraction of traffic on the new fleet (0 until the first shift). */
   greenShare: number;
   /** `VariantStatus` of the new fleet's variants: Creating, ActivatingTraffic, Baking. */
@@ -26,6 +28,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
   status: EndpointStatus = 'Creating';
   failureReason: string | undefined;
   lastModified: Date;
+  /** Instances the endpoint's first config asks for, while it is being created. */
+  creatingInstances = 0;
   /** The serving deployment (blue), once the endpoint first became InService. */
   serving: Deployment | undefined;
   pending: PendingUpdate | undefined;

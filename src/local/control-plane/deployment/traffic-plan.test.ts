@@ -28,7 +28,8 @@ test('the rules the service checks before an update starts', () => {
   assert.throws(() => planTraffic(bg({ Type: 'CANARY' }), 2), /CanarySize must be specified/);
   assert.throws(() => planTraffic(bg({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 2 } }), 2), /at most 50% of the new fleet's capacity \(2 instances\)/);
   assert.throws(() => planTraffic(bg({ Type: 'LINEAR' }), 2), /LinearStepSize must be specified/);
-  assert.throws(() => planTraffic(bg({ Type: 'LINEAR', LinearStepSize: { Type: 'CAPACITY_PERCENT', Value: 60 } }), 2), /LinearStepSize .* at most 50%/);
+  assert.throws(() => planTraffic(bg({ Type: 'LINEAR', LinearStepSize: { Type: 'CAPACITY_PERCENT', Value: 60 } }), 2), /LinearStepSize .* between 10% and 50%/);
+  assert.throws(() => planTraffic(bg({ Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 } }), 20), /between 10% and 50% of the new fleet's capacity \(20 instances\)/);
   assert.throws(() => planTraffic(bg({ Type: 'ALL_AT_ONCE', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 } }), 2), /CanarySize applies only/);
   assert.throws(
     () => planTraffic({ ...bg({ Type: 'ALL_AT_ONCE' }), RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 } }, 2),

@@ -50,7 +50,7 @@ export function checkDeploymentConfig(config: DeploymentConfig | undefined, gree
     if (t.Type === 'LINEAR') {
       if (!t.LinearStepSize) throw validation('LinearStepSize must be specified when TrafficRoutingConfiguration Type is LINEAR.');
       const share = capacityShare(t.LinearStepSize, greenInstances);
-      if (share > 0.5) throw validation(`LinearStepSize (${t.LinearStepSize.Value} ${t.LinearStepSize.Type}) must be at most 50% of the new fleet's capacity (${greenInstances} instance${greenInstances === 1 ? '' : 's'}).`);
+      if (share > 0.5 || share < 0.1) throw validation(`LinearStepSize (${t.LinearStepSize.Value} ${t.LinearStepSize.Type}) must be between 10% and 50% of the new fleet's capacity (${greenInstances} instance${greenInstances === 1 ? '' : 's'}).`);
     } else if (t.LinearStepSize) {
       throw validation(`LinearStepSize applies only to TrafficRoutingConfiguration Type LINEAR (got ${t.Type}).`);
     }
