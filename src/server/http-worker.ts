@@ -18,22 +18,7 @@ import { createDefaultRegistries } from '../handlers/registries.js';
 import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
-
-/** What the primary sends a worker before it starts. */
-export interface WorkerConfig {
-  type: 'config';
-  settings: Settings;
-  thread: InferenceThreadData;
-  /** Multi-model endpoints: the models every worker holds now (name, directory). */
-  models: [string, string][];
-}
-
-/** Messages a worker sends the primary. */
-export type WorkerReport = { type: 'hello' } | { type: 'metrics-request'; id: number } | { type: 'listening'; port: number } | { type: 'model'; state: 'ready' | 'failed' };
-
-function report(msg: WorkerReport): void {
-  process.send?.(msg);
-}
+import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 
 const metricsWaiters = new Map<number, (text: string) => void>();
 let nextMetricsRequest = 1;
@@ -43,15 +28,13 @@ function askPrimaryForMetrics(): Promise<string> {
   const id = nextMetricsRequest++;
   return new Promise((resolve) => {
     metricsWaiters.set(id, resolve);
-    process.send?.({ type: 'metrics-request', id });
+    sendToPrimary({ type: 'metrics-request', id });
   });
 }
 
-function onMetricsResponse(msg: { type?: string; id?: number; text?: string }): boolean {
-  if (msg.type !== 'metrics-response') return false;
-  metricsWaiters.get(msg.id!)?.(msg.text ?? '');
-  metricsWaiters.delete(msg.id!);
-  return true;
+function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>): void {
+  metricsWaiters.get(msg.id)?.(msg.text);
+  metricsWaiters.delete(msg.id);
 }
 
 /**
@@ -80,15 +63,16 @@ async function run(config: WorkerConfig): Promise<void> {
   let backend: InferenceBackend | undefined;
   let models: ClusterModelManager | undefined;
   let store: ModelStore | undefined;
+  let reloads: Promise<unknown>[] = [];
   if (settings.multiModel) {
     // Each model gets the serving settings with its own directory (its code/ holds its handler).
     store = new ModelStore((name, url) =>
       createBackend(settings, { ...config.thread, engine: { ...config.thread.engine, modelDir: url, codeDir: path.join(url, 'code') } }, log.child({ model: name }), name),
     );
-    models = new ClusterModelManager(store, (msg) => process.send?.(msg));
-    for (const [name, url] of config.models) {
-      store.load(name, url).catch((err: unknown) => log.error({ err, model: name }, 'could not reload a model this endpoint holds'));
-    }
+    models = new ClusterModelManager(store, sendToPrimary);
+    reloads = config.models.map(([name, url]) =>
+      store!.load(name, url).catch((err: unknown) => log.error({ err, model: name }, 'could not reload a model this endpoint holds')),
+    );
   } else {
     backend = createBackend(settings, config.thread, log);
   }
@@ -110,19 +94,24 @@ async function run(config: WorkerConfig): Promise<void> {
     if (server.listening) throw err;
     process.exit(EXIT_LISTEN_FAILED);
   });
-  server.listen(settings.port, settings.host, () => {
-    const address = server.address();
-    report({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
-  });
+  // A worker that joins a multi-model endpoint (a replacement, or one slower to start than the first
+  // POST /models) takes connections only once it holds every model the others do: otherwise it would
+  // answer 503 or leave models out of GET /models.
+  void Promise.all(reloads).then(() =>
+    server.listen(settings.port, settings.host, () => {
+      const address = server.address();
+      sendToPrimary({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
+    }),
+  );
   // SageMaker keeps connections alive; outlive a typical client/load-balancer idle timeout.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 0;
   if (backend) {
     const single = backend;
-    void single.whenSettled().then(() => report({ type: 'model', state: single.state() === 'ready' ? 'ready' : 'failed' }));
+    void single.whenSettled().then(() => sendToPrimary({ type: 'model', state: single.state() === 'ready' ? 'ready' : 'failed' }));
   } else {
-    report({ type: 'model', state: 'ready' });
+    sendToPrimary({ type: 'model', state: 'ready' });
   }
 
   const shutdown = async (graceMs: number) => {
@@ -145,10 +134,22 @@ async function run(config: WorkerConfig): Promise<void> {
     await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
     process.exit(0);
   };
-  process.on('message', (msg: { type?: string; graceMs?: number }) => {
-    if (models?.onMessage(msg)) return;
-    if (onMetricsResponse(msg)) return;
-    if (msg?.type === 'shutdown') void shutdown(msg.graceMs ?? 0);
+  process.on('message', (msg: unknown) => {
+    if (!isToWorker(msg)) return;
+    switch (msg.type) {
+      case 'config':
+        return; // already configured
+      case 'shutdown':
+        return void shutdown(msg.graceMs);
+      case 'metrics-response':
+        return onMetricsResponse(msg);
+      case 'mme-apply':
+        return models?.onApply(msg);
+      case 'mme-response':
+        return models?.onResponse(msg);
+      default:
+        return unreachable(msg);
+    }
   });
   // The primary coordinates shutdown; a terminal's Ctrl-C reaches every process of the group.
   process.on('SIGINT', () => undefined);
@@ -157,10 +158,10 @@ async function run(config: WorkerConfig): Promise<void> {
 }
 
 // ESM loads asynchronously: ask for the configuration only once this listener exists.
-const onConfig = (msg: WorkerConfig) => {
-  if (msg?.type !== 'config') return;
+const onConfig = (msg: unknown) => {
+  if (!isToWorker(msg) || msg.type !== 'config') return;
   process.off('message', onConfig);
-  void run(msg);
+  void run(msg satisfies WorkerConfig);
 };
 process.on('message', onConfig);
-report({ type: 'hello' });
+sendToPrimary({ type: 'hello' });

@@ -3,6 +3,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { Logger } from '../core/context.js';
 import { checkFreeMemory, type ModelEntry, type ModelManager, type ModelStore } from './model-store.js';
 import { fromWireError, toWireError, type WireError } from './thread-protocol.js';
+import { sendToWorker, type ModelOp, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 
 /**
  * Multi-model loads and unloads across `smkit serve`'s worker processes. SageMaker sends
@@ -10,34 +11,10 @@ import { fromWireError, toWireError, type WireError } from './thread-protocol.js
  * every worker, so any worker can answer the invocations that follow.
  */
 
-/** Worker → primary: please load or unload on every worker. */
-export interface MmeRequest {
-  type: 'mme-request';
-  id: number;
-  op: 'load' | 'unload';
-  name: string;
-  url?: string;
-}
-/** Primary → worker: apply this to your own store. */
-export interface MmeApply {
-  type: 'mme-apply';
-  applyId: number;
-  op: 'load' | 'unload';
-  name: string;
-  url?: string;
-}
-/** Worker → primary: applied (or failed). */
-export interface MmeApplied {
-  type: 'mme-applied';
-  applyId: number;
-  error?: WireError;
-}
-/** Primary → worker: the outcome of its request. */
-export interface MmeResponse {
-  type: 'mme-response';
-  id: number;
-  error?: WireError;
-}
+type MmeRequest = Extract<ToPrimary, { type: 'mme-request' }>;
+type MmeApplied = Extract<ToPrimary, { type: 'mme-applied' }>;
+type MmeApply = Extract<ToWorker, { type: 'mme-apply' }>;
+type MmeResponse = Extract<ToWorker, { type: 'mme-response' }>;
 
 /** The worker side: list/get/backend are local, load/unload go through the primary. */
 export class ClusterModelManager implements ModelManager {
@@ -49,29 +26,24 @@ export class ClusterModelManager implements ModelManager {
     private readonly send: (msg: MmeRequest | MmeApplied) => void,
   ) {}
 
-  /** Handles the primary's messages; returns false for messages that are not about models. */
-  onMessage(msg: { type?: string }): boolean {
-    if (msg.type === 'mme-response') {
-      const m = msg as MmeResponse;
-      const w = this.#waiting.get(m.id);
-      this.#waiting.delete(m.id);
-      if (m.error) w?.reject(fromWireError(m.error));
-      else w?.resolve();
-      return true;
-    }
-    if (msg.type === 'mme-apply') {
-      const m = msg as MmeApply;
-      const done = m.op === 'load' ? this.store.load(m.name, m.url!) : this.store.unload(m.name);
-      done.then(
-        () => this.send({ type: 'mme-applied', applyId: m.applyId }),
-        (err: unknown) => this.send({ type: 'mme-applied', applyId: m.applyId, error: toWireError(err) }),
-      );
-      return true;
-    }
-    return false;
+  /** The primary's answer to this worker's request. */
+  onResponse(m: MmeResponse): void {
+    const w = this.#waiting.get(m.id);
+    this.#waiting.delete(m.id);
+    if (m.error) w?.reject(fromWireError(m.error));
+    else w?.resolve();
   }
 
-  #request(op: 'load' | 'unload', name: string, url?: string): Promise<void> {
+  /** Applies a load or unload the primary broadcast, then acknowledges it. */
+  onApply(m: MmeApply): void {
+    const done = m.op === 'load' ? this.store.load(m.name, m.url!) : this.store.unload(m.name);
+    done.then(
+      () => this.send({ type: 'mme-applied', applyId: m.applyId }),
+      (err: unknown) => this.send({ type: 'mme-applied', applyId: m.applyId, error: toWireError(err) }),
+    );
+  }
+
+  #request(op: ModelOp, name: string, url?: string): Promise<void> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
@@ -142,32 +114,27 @@ export class MmeCoordinator {
     }
   }
 
-  /** Handles a worker's message; returns false for messages that are not about models. */
-  onMessage(worker: Worker, msg: { type?: string }): boolean {
-    if (msg.type === 'mme-applied') {
-      const m = msg as MmeApplied;
-      const apply = this.#applies.get(m.applyId);
-      if (apply && apply.workers.delete(worker.id)) {
-        if (m.error) apply.errors.push(m.error);
-        if (apply.workers.size === 0) {
-          this.#applies.delete(m.applyId);
-          apply.done(apply.errors);
-        }
+  /** A worker finished applying a broadcast load or unload. */
+  onApplied(worker: Worker, m: MmeApplied): void {
+    const apply = this.#applies.get(m.applyId);
+    if (apply && apply.workers.delete(worker.id)) {
+      if (m.error) apply.errors.push(m.error);
+      if (apply.workers.size === 0) {
+        this.#applies.delete(m.applyId);
+        apply.done(apply.errors);
       }
-      return true;
     }
-    if (msg.type === 'mme-request') {
-      const m = msg as MmeRequest;
-      this.#handle(m).then(
-        () => worker.send({ type: 'mme-response', id: m.id } satisfies MmeResponse),
-        (err: unknown) => worker.send({ type: 'mme-response', id: m.id, error: toWireError(err) } satisfies MmeResponse),
-      );
-      return true;
-    }
-    return false;
   }
 
-  #applyEverywhere(op: 'load' | 'unload', name: string, url?: string): Promise<WireError[]> {
+  /** A worker asks for a load or unload on every worker; it gets the outcome as `mme-response`. */
+  onRequest(worker: Worker, m: MmeRequest): void {
+    this.#handle(m).then(
+      () => sendToWorker(worker, { type: 'mme-response', id: m.id }),
+      (err: unknown) => sendToWorker(worker, { type: 'mme-response', id: m.id, error: toWireError(err) }),
+    );
+  }
+
+  #applyEverywhere(op: ModelOp, name: string, url?: string): Promise<WireError[]> {
     const workers = this.workers();
     if (workers.length === 0) return Promise.resolve([]);
     const applyId = this.#nextApply++;
@@ -184,7 +151,7 @@ export class MmeCoordinator {
         resolve(errors);
       };
       this.#applies.set(applyId, { workers: new Set(workers.map((w) => w.id)), errors: [], done });
-      for (const w of workers) w.send({ type: 'mme-apply', applyId, op, name, url } satisfies MmeApply);
+      for (const w of workers) sendToWorker(w, { type: 'mme-apply', applyId, op, name, url });
     });
   }
 

@@ -6,7 +6,8 @@ import { loadSettings, type Settings } from '../config/settings.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { prepareCodeDir } from '../handlers/code-deps.js';
-import type { WorkerConfig, WorkerReport } from './http-worker.js';
+import { isToPrimary, sendToWorker, unreachable, type ToPrimary } from './cluster-protocol.js';
+import { RestartBackoff } from './restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { MmeCoordinator } from './mme-cluster.js';
 import { createClusterMetricsAggregator } from './metrics.js';
@@ -23,8 +24,6 @@ export interface ServeOptions {
   /** `--log-format`: `json`, `pretty` or `auto` (pretty on a terminal). */
   logFormat?: string;
 }
-
-const MAX_RESTART_DELAY_MS = 10_000;
 
 /**
  * Starts `smkit serve`: a primary process that forks one HTTP worker per
@@ -96,7 +95,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
     const port = listening.get(ready[0]!) ?? settings.port;
     log.info({ port, workers: settings.workers }, `ready: listening on ${settings.host}:${port}`);
   };
-  const restarts = new Map<number, number>();
+  const restarts = new RestartBackoff();
   const indexOf = new Map<Worker, number>();
   const clusterMetrics = settings.metrics ? createClusterMetricsAggregator() : undefined;
   // Workers that have their configuration: only they can apply model loads (earlier messages are lost).
@@ -113,6 +112,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
   const fork = (index: number) => {
     const worker = cluster.fork();
     indexOf.set(worker, index);
+    restarts.started(index);
     const thread: InferenceThreadData = {
       workerIndex: index,
       logLevel: settings.logLevel,
@@ -127,30 +127,38 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
         runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, extra: { backend: settings.tfjsBackend } },
       },
     };
-    worker.on('message', (msg: WorkerReport) => {
-      if (mme?.onMessage(worker, msg)) return;
-      if (msg.type === 'metrics-request') {
-        clusterMetrics!().then(
-          (text) => worker.send({ type: 'metrics-response', id: msg.id, text }),
-          (err: unknown) => worker.send({ type: 'metrics-response', id: msg.id, text: `# metrics unavailable: ${(err as Error).message}\n` }),
-        );
-        return;
+    const onMessage = (msg: ToPrimary): void => {
+      switch (msg.type) {
+        case 'hello':
+          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [] });
+          configured.add(worker.id);
+          return;
+        case 'listening':
+          listening.set(worker.id, msg.port);
+          return announceWhenReady();
+        case 'model':
+          if (msg.state === 'ready') {
+            loaded.add(worker.id);
+            return announceWhenReady();
+          }
+          if (++failed === 1) log.error({ modelDir: settings.modelDir }, 'the model failed to load; /ping answers 503 (see the error above)');
+          return;
+        case 'metrics-request': {
+          const answer = (text: string) => sendToWorker(worker, { type: 'metrics-response', id: msg.id, text });
+          if (!clusterMetrics) return void answer('# metrics are off (SMKIT_METRICS=false)\n');
+          clusterMetrics().then(answer, (err: unknown) => answer(`# metrics unavailable: ${(err as Error).message}\n`));
+          return;
+        }
+        case 'mme-request':
+          return mme?.onRequest(worker, msg);
+        case 'mme-applied':
+          return mme?.onApplied(worker, msg);
+        default:
+          return unreachable(msg);
       }
-      if (msg.type === 'hello') {
-        worker.send({ type: 'config', settings, thread, models: mme?.assigned() ?? [] } satisfies WorkerConfig);
-        configured.add(worker.id);
-      }
-      if (msg.type === 'listening') {
-        listening.set(worker.id, msg.port);
-        announceWhenReady();
-      }
-      if (msg.type === 'model' && msg.state === 'ready') {
-        loaded.add(worker.id);
-        announceWhenReady();
-      }
-      if (msg.type === 'model' && msg.state === 'failed' && ++failed === 1) {
-        log.error({ modelDir: settings.modelDir }, 'the model failed to load; /ping answers 503 (see the error above)');
-      }
+    };
+    worker.on('message', (msg: unknown) => {
+      if (isToPrimary(msg)) onMessage(msg);
     });
   };
 
@@ -174,9 +182,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
         onSignal('SIGTERM');
         return;
       }
-      const count = (restarts.get(index) ?? 0) + 1;
-      restarts.set(index, count);
-      const delay = Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (count - 1));
+      const delay = restarts.delayAfterCrash(index);
       log.error({ worker: index, exitCode: code, signal, restartInMs: delay }, 'worker process died; replacing it');
       setTimeout(() => !stopping && fork(index), delay);
     });
@@ -197,7 +203,7 @@ function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Prom
       log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
       const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
       if (workers.length === 0) return finish();
-      for (const w of workers) w.send({ type: 'shutdown', graceMs });
+      for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs });
       hardStop = setTimeout(() => {
         log.warn('grace period over; stopping remaining workers');
         for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');

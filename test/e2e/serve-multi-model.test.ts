@@ -18,6 +18,7 @@ describe('multi-model endpoint', () => {
     ] as const) {
       cpSync(path.join(REPO_ROOT, source), modelPath(name), { recursive: true });
     }
+    cpSync(path.join(REPO_ROOT, 'test/fixtures/handlers/blocking'), modelPath('slow'), { recursive: true });
     mkdirSync(modelPath('broken'), { recursive: true });
     writeFileSync(path.join(modelPath('broken'), 'model.onnx'), 'not a model');
     // Two workers: a load must reach both, whichever connection it arrived on.
@@ -30,12 +31,13 @@ describe('multi-model endpoint', () => {
   });
 
   const load = (name: string, url = modelPath(name)) =>
-    fetch(`${server.url}/models`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model_name: name, url }) });
+    fetch(`${server.url}/models`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model_name: name, url }), signal: AbortSignal.timeout(60_000) });
   const invoke = (name: string) =>
     fetch(`${server.url}/models/${name}/invoke`, {
       method: 'POST',
       body: '5.1,3.5,1.4,0.2',
       headers: { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Target-Model': `${name}.tar.gz`, Connection: 'close' },
+      signal: AbortSignal.timeout(30_000),
     });
 
   test('load two models; every worker answers for both', async () => {
@@ -96,6 +98,35 @@ describe('multi-model endpoint', () => {
     }
     assert.equal((await fetch(`${server.url}/models/iris`, { method: 'DELETE' })).status, 404);
     assert.equal((await invoke('iris-top2')).status, 200, 'the other model is still served');
+  });
+
+  test('unloading a model while it serves: the request in flight finishes, or fails at once after the grace period', async () => {
+    const started = () => server.output().split('async wait started').length - 1;
+    const invokeSlow = (body: string) =>
+      fetch(`${server.url}/models/slow/invoke`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(40_000) });
+    const unload = () => fetch(`${server.url}/models/slow`, { method: 'DELETE', signal: AbortSignal.timeout(40_000) });
+    const waitForStart = async (count: number) => {
+      const deadline = Date.now() + 20_000;
+      while (started() < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(started(), count, 'the slow request reached the handler');
+    };
+    assert.equal((await load('slow')).status, 200);
+    const before = started();
+    const short = invokeSlow('async:1500');
+    await waitForStart(before + 1);
+    assert.equal((await unload()).status, 200);
+    const finished = await short;
+    assert.equal(finished.status, 200);
+    assert.equal(await finished.text(), 'waited', 'the in-flight request finished during the unload');
+    // Longer than the unload grace period (5 s), far shorter than the invocation timeout (60 s):
+    // the request fails as soon as the grace is over; the fetch timeout catches a hang.
+    assert.equal((await load('slow')).status, 200);
+    const long = invokeSlow('async:30000');
+    await waitForStart(before + 2);
+    assert.equal((await unload()).status, 200);
+    const cut = await long;
+    assert.equal(cut.status, 404);
+    assert.equal(((await cut.json()) as { code: string }).code, 'ERR_MODEL_NOT_LOADED');
   });
 
   test('/invocations is not the multi-model route', async () => {

@@ -1,0 +1,82 @@
+/**
+ * The messages between `smkit serve`'s primary process and its HTTP worker processes (cluster IPC),
+ * as two unions. Every handler switches over one of them exhaustively, so a new message cannot be
+ * sent without being handled (the inference threads' messages are in `thread-protocol.ts`).
+ *
+ * The same channel also carries prom-client's own cluster-metrics messages; the guards below let
+ * each side ignore what is not in its union.
+ */
+import type { Settings } from '../config/settings.js';
+import type { InferenceThreadData, WireError } from './thread-protocol.js';
+
+/** A multi-model load or unload. */
+export type ModelOp = 'load' | 'unload';
+
+/** Messages from the primary to a worker. */
+export type ToWorker =
+  /** The worker's configuration, answering its `hello`. */
+  | {
+      type: 'config';
+      settings: Settings;
+      thread: InferenceThreadData;
+      /** Multi-model endpoints: the models every worker holds now (name, directory). */
+      models: [string, string][];
+    }
+  /** SIGTERM reached the primary: drain and exit within `graceMs`. */
+  | { type: 'shutdown'; graceMs: number }
+  /** The whole cluster's metrics, answering `metrics-request` `id`. */
+  | { type: 'metrics-response'; id: number; text: string }
+  /** Multi-model: apply this load or unload to your own models, then answer `mme-applied`. */
+  | { type: 'mme-apply'; applyId: number; op: ModelOp; name: string; url?: string }
+  /** Multi-model: the outcome of the worker's `mme-request` `id`. */
+  | { type: 'mme-response'; id: number; error?: WireError };
+
+/** Messages from a worker to the primary. */
+export type ToPrimary =
+  /** The worker's message listener is in place: send the configuration. */
+  | { type: 'hello' }
+  /** The worker's HTTP server is bound. */
+  | { type: 'listening'; port: number }
+  /** The worker's model finished loading, or failed to. */
+  | { type: 'model'; state: 'ready' | 'failed' }
+  /** `GET /metrics` arrived: aggregate every worker's metrics. */
+  | { type: 'metrics-request'; id: number }
+  /** Multi-model: `POST /models` or `DELETE /models/{name}` arrived here; apply it on every worker. */
+  | { type: 'mme-request'; id: number; op: ModelOp; name: string; url?: string }
+  /** Multi-model: `mme-apply` `applyId` is done here (or failed). */
+  | { type: 'mme-applied'; applyId: number; error?: WireError };
+
+/** The worker's configuration message. */
+export type WorkerConfig = Extract<ToWorker, { type: 'config' }>;
+
+const TO_WORKER: ReadonlySet<string> = new Set<ToWorker['type']>(['config', 'shutdown', 'metrics-response', 'mme-apply', 'mme-response']);
+const TO_PRIMARY: ReadonlySet<string> = new Set<ToPrimary['type']>(['hello', 'listening', 'model', 'metrics-request', 'mme-request', 'mme-applied']);
+
+function typeOf(msg: unknown): string | undefined {
+  return msg !== null && typeof msg === 'object' && typeof (msg as { type?: unknown }).type === 'string' ? (msg as { type: string }).type : undefined;
+}
+
+/** True for the primary's messages (false for prom-client's and anything else on the channel). */
+export function isToWorker(msg: unknown): msg is ToWorker {
+  return TO_WORKER.has(typeOf(msg) ?? '');
+}
+
+/** True for a worker's messages (false for prom-client's and anything else on the channel). */
+export function isToPrimary(msg: unknown): msg is ToPrimary {
+  return TO_PRIMARY.has(typeOf(msg) ?? '');
+}
+
+/** Sends a message to the primary (a no-op outside a cluster worker). */
+export function sendToPrimary(msg: ToPrimary): void {
+  process.send?.(msg);
+}
+
+/** Sends a message to a worker; false when its channel is already closed (it is exiting). */
+export function sendToWorker(worker: { send(msg: unknown): boolean; isConnected(): boolean }, msg: ToWorker): boolean {
+  return worker.isConnected() && worker.send(msg);
+}
+
+/** For the `default` branch of an exhaustive switch: the compiler proves it unreachable. */
+export function unreachable(msg: never): never {
+  throw new Error(`unhandled cluster message ${JSON.stringify(msg)}`);
+}
