@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { zipSync } from 'fflate';
-import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 
 const ROWS = [
   [5.1, 3.5, 1.4, 0.2],
@@ -58,10 +58,10 @@ describe('smkit serve: the SageMaker container contract', () => {
     removeDir(base);
   });
 
-  const post = (body: string | Buffer, headers: Record<string, string>) => fetch(`${server.url}/invocations`, { method: 'POST', body, headers });
+  const post = (body: string | Buffer, headers: Record<string, string>) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers });
 
   test('GET /ping answers 200 with the runtime and backend in use', async () => {
-    const res = await fetch(`${server.url}/ping`);
+    const res = await fetchWithTimeout(`${server.url}/ping`);
     assert.equal(res.status, 200);
     const body = (await res.json()) as { status: string; runtimes: { name: string; backend: string }[] };
     assert.equal(body.status, 'Healthy');
@@ -158,40 +158,40 @@ describe('smkit serve: the SageMaker container contract', () => {
 
   test('GET /metrics counts every worker\'s invocations (Prometheus text format)', async () => {
     const count = async (status: string): Promise<number> => {
-      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
       const line = text.split('\n').find((l) => l.startsWith(`smkit_invocations_total{model="model",status="${status}"}`));
       return line ? Number(line.split(' ').pop()) : 0;
     };
     const [ok0, bad0] = [await count('200'), await count('400')];
     for (let i = 0; i < 4; i++) {
       // A new connection each time, so both workers answer some.
-      const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', Connection: 'close' } });
+      const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', Connection: 'close' } });
       assert.equal(res.status, 200);
       await res.arrayBuffer();
     }
-    const bad = await fetch(`${server.url}/invocations`, { method: 'POST', body: '1,x', headers: { 'Content-Type': 'text/csv', Connection: 'close' } });
+    const bad = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1,x', headers: { 'Content-Type': 'text/csv', Connection: 'close' } });
     assert.equal(bad.status, 400);
     await bad.arrayBuffer();
     assert.equal((await count('200')) - ok0, 4);
     assert.equal((await count('400')) - bad0, 1);
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
     assert.match(text, /smkit_invocation_seconds_bucket\{le="0\.1",model="model"\}/);
     assert.match(text, /smkit_process_resident_memory_bytes/);
   });
 
   test('GET /execution-parameters reports the batch settings', async () => {
-    const res = await fetch(`${server.url}/execution-parameters`);
+    const res = await fetchWithTimeout(`${server.url}/execution-parameters`);
     assert.deepEqual(await res.json(), { MaxConcurrentTransforms: 2, BatchStrategy: 'MULTI_RECORD', MaxPayloadInMB: 0.05 });
   });
 
   test('unknown routes are 404 and wrong methods 405, as JSON', async () => {
-    const nf = await fetch(`${server.url}/predict`);
+    const nf = await fetchWithTimeout(`${server.url}/predict`);
     assert.equal(nf.status, 404);
     assert.equal(((await nf.json()) as { code: string }).code, 'ERR_NOT_FOUND');
-    const mme = await fetch(`${server.url}/models`);
+    const mme = await fetchWithTimeout(`${server.url}/models`);
     assert.equal(mme.status, 404);
     assert.equal(((await mme.json()) as { code: string }).code, 'ERR_MULTI_MODEL_DISABLED');
-    const na = await fetch(`${server.url}/invocations`);
+    const na = await fetchWithTimeout(`${server.url}/invocations`);
     assert.equal(na.status, 405);
     assert.equal(((await na.json()) as { code: string }).code, 'ERR_METHOD_NOT_ALLOWED');
   });
@@ -206,7 +206,7 @@ describe('smkit serve: the iris pipeline file (README worked example)', () => {
   after(() => server.stop());
 
   test('scaler → classifier → softmax → top-2 labels agrees with the single model', async () => {
-    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: ROWS.map((r) => r.join(',')).join('\n'), headers: { 'Content-Type': 'text/csv' } });
+    const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: ROWS.map((r) => r.join(',')).join('\n'), headers: { 'Content-Type': 'text/csv' } });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { label: string; score: number }[][];
     const probs = await direct(ROWS);
@@ -221,7 +221,7 @@ describe('smkit serve: the iris pipeline file (README worked example)', () => {
   });
 
   test('labels cannot be sent as NPY: 406 with what to ask for instead', async () => {
-    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', Accept: 'application/x-npy' } });
+    const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', Accept: 'application/x-npy' } });
     assert.equal(res.status, 406);
     const body = (await res.json()) as { code: string; message: string };
     assert.equal(body.code, 'ERR_NOT_ACCEPTABLE');

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
 
@@ -32,7 +32,7 @@ describe('handler hooks', () => {
   test('transformFn sees the body as a Buffer, the SageMaker headers, and sets Custom-Attributes', async () => {
     const server = await serveIt('context-echo', false);
     await waitForPing(server);
-    const res = await fetch(`${server.url}/invocations`, {
+    const res = await fetchWithTimeout(`${server.url}/invocations`, {
       method: 'POST',
       body: 'anything at all',
       headers: {
@@ -56,18 +56,18 @@ describe('handler hooks', () => {
     assert.equal(seen['targetModel'], 'm.tar.gz');
     assert.equal(seen['targetVariant'], 'blue');
     assert.match(String(seen['requestId']), /^[0-9a-f-]{36}$/);
-    const star = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain', Accept: '*/*' } });
+    const star = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain', Accept: '*/*' } });
     assert.equal(((await star.json()) as Record<string, unknown>)['accept'], 'application/json', '*/* becomes SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT');
   });
 
   test("the Python toolkit's snake_case hooks work, and outputFn chooses the content type", async () => {
     const server = await serveIt('hooks-snake', false);
     await waitForPing(server);
-    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: '1 2 3.5', headers: { 'Content-Type': 'text/x-numbers' } });
+    const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1 2 3.5', headers: { 'Content-Type': 'text/x-numbers' } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'text/x-numbers');
     assert.equal(await res.text(), '3 6 10.5');
-    const wrong = await fetch(`${server.url}/invocations`, { method: 'POST', body: '1', headers: { 'Content-Type': 'text/csv' } });
+    const wrong = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1', headers: { 'Content-Type': 'text/csv' } });
     assert.equal(wrong.status, 415, 'an error with status 415 thrown by input_fn keeps its status');
     assert.match(((await wrong.json()) as { message: string }).message, /send text\/x-numbers/);
   });
@@ -76,7 +76,7 @@ describe('handler hooks', () => {
     const server = await serveIt('errors', true);
     await waitForPing(server);
     const call = (mode: string) =>
-      fetch(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Custom-Attributes': mode } });
+      fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Custom-Attributes': mode } });
     const client = await call('client');
     assert.equal(client.status, 422);
     assert.deepEqual(await client.json().then((j) => [(j as { code: string }).code, (j as { message: string }).message]), ['ERR_USER_CODE', 'feature 2 must be positive']);
@@ -94,7 +94,7 @@ describe('handler hooks', () => {
   test('SMKIT_DEBUG=true sends stack traces to clients', async () => {
     const server = await serveIt('errors', true, { SMKIT_DEBUG: 'true' });
     await waitForPing(server);
-    const res = await fetch(`${server.url}/invocations`, {
+    const res = await fetchWithTimeout(`${server.url}/invocations`, {
       method: 'POST',
       body: '5.1,3.5,1.4,0.2',
       headers: { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Custom-Attributes': 'crash' },
@@ -107,7 +107,7 @@ describe('handler hooks', () => {
     const server = await serveIt('conflict', false);
     const ping = await waitForPing(server, 503);
     assert.equal(((await ping.json()) as { status: string }).status, 'Unhealthy');
-    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain' } });
+    const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain' } });
     assert.equal(res.status, 503);
     const body = (await res.json()) as { code: string; message: string };
     assert.equal(body.code, 'ERR_NOT_READY');
@@ -124,7 +124,7 @@ describe('handler hooks', () => {
     const server = await startServe({ SAGEMAKER_BASE_DIR: base });
     started.push({ server, base });
     await waitForPing(server);
-    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: JSON.stringify({ rows: [[5.1, 3.5, 1.4, 0.2]] }), headers: { 'Content-Type': 'application/json' } });
+    const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: JSON.stringify({ rows: [[5.1, 3.5, 1.4, 0.2]] }), headers: { 'Content-Type': 'application/json' } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-amzn-sagemaker-custom-attributes'), 'model-version=3');
     const { probabilities } = (await res.json()) as { probabilities: number[] };
@@ -136,16 +136,16 @@ describe('handler hooks', () => {
     test(`an async generator streams its chunks with chunked transfer encoding (${mode})`, async () => {
       const server = await serveIt('streaming', false, { SMKIT_INFERENCE_MODE: mode });
       await waitForPing(server);
-      const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: '3', headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } });
+      const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '3', headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } });
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('transfer-encoding'), 'chunked');
       assert.equal(res.headers.get('content-type'), 'text/plain');
       assert.equal(await res.text(), 'token-0\ntoken-1\ntoken-2\n');
-      const broken = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'fail', headers: { 'Content-Type': 'text/plain' } });
+      const broken = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'fail', headers: { 'Content-Type': 'text/plain' } });
       assert.equal(broken.status, 200, 'the status was already sent with the first chunk');
       await assert.rejects(broken.text(), 'a failure part way breaks the stream instead of ending it cleanly');
       assert.match(server.output(), /streamed answer failed part way/);
-      const early = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'fail-early', headers: { 'Content-Type': 'text/plain' } });
+      const early = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'fail-early', headers: { 'Content-Type': 'text/plain' } });
       assert.equal(early.status, 413, 'a failure before the first chunk is an ordinary error answer');
       assert.equal(((await early.json()) as { message: string }).message, 'prompt too long');
     });
@@ -154,7 +154,7 @@ describe('handler hooks', () => {
   test('a custom step from code/ runs inside the pipeline file', async () => {
     const server = await serveIt('custom-step', true);
     await waitForPing(server);
-    const res = await fetch(`${server.url}/invocations`, {
+    const res = await fetchWithTimeout(`${server.url}/invocations`, {
       method: 'POST',
       body: '5.1,3.5,1.4,0.2,1001\n6.5,3.0,5.5,2.0,1002\n',
       headers: { 'Content-Type': 'text/csv' },

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 
 describe('multi-model endpoint', () => {
   let server: ServeProcess;
@@ -31,9 +31,9 @@ describe('multi-model endpoint', () => {
   });
 
   const load = (name: string, url = modelPath(name)) =>
-    fetch(`${server.url}/models`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model_name: name, url }), signal: AbortSignal.timeout(60_000) });
+    fetchWithTimeout(`${server.url}/models`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model_name: name, url }), signal: AbortSignal.timeout(60_000) });
   const invoke = (name: string) =>
-    fetch(`${server.url}/models/${name}/invoke`, {
+    fetchWithTimeout(`${server.url}/models/${name}/invoke`, {
       method: 'POST',
       body: '5.1,3.5,1.4,0.2',
       headers: { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Target-Model': `${name}.tar.gz`, Connection: 'close' },
@@ -57,21 +57,21 @@ describe('multi-model endpoint', () => {
   });
 
   test('/metrics counts invocations per model', async () => {
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
     assert.match(text, /smkit_invocations_total\{model="iris",status="200"\} 8/);
     assert.match(text, /smkit_invocations_total\{model="iris-top2",status="200"\} 8/);
   });
 
   test('list, describe, 409 on a second load', async () => {
-    const list = (await (await fetch(`${server.url}/models`)).json()) as { models: { modelName: string; modelUrl: string }[] };
+    const list = (await (await fetchWithTimeout(`${server.url}/models`)).json()) as { models: { modelName: string; modelUrl: string }[] };
     assert.deepEqual(
       list.models.map((m) => m.modelName),
       ['iris', 'iris-top2'],
     );
-    const page = (await (await fetch(`${server.url}/models?limit=1`)).json()) as { models: unknown[]; nextPageToken?: string };
+    const page = (await (await fetchWithTimeout(`${server.url}/models?limit=1`)).json()) as { models: unknown[]; nextPageToken?: string };
     assert.equal(page.models.length, 1);
     assert.equal(page.nextPageToken, '1');
-    const one = await fetch(`${server.url}/models/iris`);
+    const one = await fetchWithTimeout(`${server.url}/models/iris`);
     assert.deepEqual(await one.json(), { modelName: 'iris', modelUrl: modelPath('iris') });
     const again = await load('iris');
     assert.equal(again.status, 409);
@@ -82,29 +82,29 @@ describe('multi-model endpoint', () => {
     const broken = await load('broken');
     assert.equal(broken.status, 500);
     assert.match(((await broken.json()) as { message: string }).message, /failed to load/);
-    assert.equal((await fetch(`${server.url}/models/broken`)).status, 404);
+    assert.equal((await fetchWithTimeout(`${server.url}/models/broken`)).status, 404);
     assert.equal((await load('nope', '/does/not/exist')).status, 400);
     assert.equal((await load('../evil', modelPath('iris'))).status, 400);
   });
 
   test('unload: 200, then 404 for get, invoke and a second delete', async () => {
-    const del = await fetch(`${server.url}/models/iris`, { method: 'DELETE' });
+    const del = await fetchWithTimeout(`${server.url}/models/iris`, { method: 'DELETE' });
     assert.equal(del.status, 200);
-    assert.equal((await fetch(`${server.url}/models/iris`)).status, 404);
+    assert.equal((await fetchWithTimeout(`${server.url}/models/iris`)).status, 404);
     for (let i = 0; i < 4; i++) {
       const r = await invoke('iris');
       assert.equal(r.status, 404);
       assert.equal(((await r.json()) as { code: string }).code, 'ERR_MODEL_NOT_LOADED');
     }
-    assert.equal((await fetch(`${server.url}/models/iris`, { method: 'DELETE' })).status, 404);
+    assert.equal((await fetchWithTimeout(`${server.url}/models/iris`, { method: 'DELETE' })).status, 404);
     assert.equal((await invoke('iris-top2')).status, 200, 'the other model is still served');
   });
 
   test('unloading a model while it serves: the request in flight finishes, or fails at once after the grace period', async () => {
     const started = () => server.output().split('async wait started').length - 1;
     const invokeSlow = (body: string) =>
-      fetch(`${server.url}/models/slow/invoke`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(40_000) });
-    const unload = () => fetch(`${server.url}/models/slow`, { method: 'DELETE', signal: AbortSignal.timeout(40_000) });
+      fetchWithTimeout(`${server.url}/models/slow/invoke`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(40_000) });
+    const unload = () => fetchWithTimeout(`${server.url}/models/slow`, { method: 'DELETE', signal: AbortSignal.timeout(40_000) });
     const waitForStart = async (count: number) => {
       const deadline = Date.now() + 20_000;
       while (started() < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -130,7 +130,7 @@ describe('multi-model endpoint', () => {
   });
 
   test('/invocations is not the multi-model route', async () => {
-    const r = await fetch(`${server.url}/invocations`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv' } });
+    const r = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv' } });
     assert.equal(r.status, 404);
     assert.equal(((await r.json()) as { code: string }).code, 'ERR_MULTI_MODEL_DISABLED');
   });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { loadTfjs } from '../../src/runtimes/tfjs/backend.js';
 import { fileModelHandler } from '../../src/runtimes/tfjs/model-files.js';
 import { IRIS_MEAN, IRIS_STD } from '../../scripts/make-example-models.js';
@@ -49,7 +49,7 @@ function assertClose(actual: unknown, expected: number[], what: string): void {
 }
 
 async function post(server: ServeProcess, body: string | Buffer | FormData, contentType?: string): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${server.url}/invocations`, { method: 'POST', body, headers: contentType ? { 'Content-Type': contentType, Accept: 'application/json' } : { Accept: 'application/json' } });
+  const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: contentType ? { 'Content-Type': contentType, Accept: 'application/json' } : { Accept: 'application/json' } });
   return { status: res.status, json: await res.json() };
 }
 
@@ -87,7 +87,7 @@ describe('TF.js models through smkit serve', () => {
   });
 
   test('/ping names the TF.js backend, and the start-up log says which was chosen', async () => {
-    const ping = (await (await fetch(`${servers['layers']!.url}/ping`)).json()) as { runtimes: { name: string; backend: string }[] };
+    const ping = (await (await fetchWithTimeout(`${servers['layers']!.url}/ping`)).json()) as { runtimes: { name: string; backend: string }[] };
     assert.equal(ping.runtimes[0]?.name, 'tfjs');
     // tfjs-node is absent here, so the WASM fallback is what runs.
     assert.equal(ping.runtimes[0]?.backend, 'wasm');
@@ -166,7 +166,7 @@ describe('TF.js models through smkit serve', () => {
     const res = await post(servers['mixed']!, JSON.stringify(SAMPLE), 'application/json');
     assert.equal(res.status, 200, JSON.stringify(res.json));
     assertClose(res.json, expected, 'onnx → tfjs');
-    const ping = (await (await fetch(`${servers['mixed']!.url}/ping`)).json()) as { runtimes: { name: string }[] };
+    const ping = (await (await fetchWithTimeout(`${servers['mixed']!.url}/ping`)).json()) as { runtimes: { name: string }[] };
     assert.deepEqual(ping.runtimes.map((r) => r.name), ['onnx', 'tfjs']);
   });
 

@@ -44,6 +44,17 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
+/** How long a test request may take before it fails (instead of hanging the suite). */
+export const FETCH_TIMEOUT_MS = 30_000;
+
+/**
+ * `fetch` with a deadline: a request to a half-started or stuck server fails after `timeoutMs`
+ * instead of hanging the suite. A `signal` in `init` wins.
+ */
+export function fetchWithTimeout(input: string | URL, init: RequestInit = {}, timeoutMs = FETCH_TIMEOUT_MS): Promise<Response> {
+  return fetch(input, { signal: AbortSignal.timeout(timeoutMs), ...init });
+}
+
 /** Starts `node bin/smkit.js serve` with `env` on a free port; `args` are extra CLI flags. */
 export async function startServe(env: Record<string, string>, args: string[] = []): Promise<ServeProcess> {
   const port = await freePort();
@@ -78,7 +89,7 @@ export async function waitForPing(server: ServeProcess, status = 200, timeoutMs 
   while (Date.now() < deadline) {
     if (server.child.exitCode !== null) throw new Error(`smkit serve exited (${server.child.exitCode}) before /ping answered ${status}:\n${server.output()}`);
     try {
-      const res = await fetch(`${server.url}/ping`);
+      const res = await fetchWithTimeout(`${server.url}/ping`, {}, 5000);
       if (res.status === status && status !== 503) return res;
       if (res.status === 503 && status === 503) {
         const body = (await res.json()) as { status?: string };
