@@ -15,6 +15,8 @@ export const V2_DATATYPES: Readonly<Record<string, DType>> = {
   INT16: 'int16',
   INT32: 'int32',
   INT64: 'int64',
+  // bfloat16 values are exact in float32; no runtime here takes bfloat16 tensors, so they travel as float32.
+  BF16: 'float32',
   FP16: 'float16',
   FP32: 'float32',
   FP64: 'float64',
@@ -66,7 +68,8 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
     if (flat.length !== expected) {
       fail(`${label}: shape [${(shape as number[]).join(', ')}] needs ${expected} values but "data" has ${flat.length}`);
     }
-    tensors[name as string] = { dtype: dtype!, shape: shape as number[], data: convert(flat, dtype!, label) } as Tensor;
+    const bf16 = (datatype as string).toUpperCase() === 'BF16';
+    tensors[name as string] = { dtype: dtype!, shape: shape as number[], data: convert(flat, dtype!, label, bf16) } as Tensor;
   });
 
   const request: DecodedRequest = { tensors, form: 'v2' };
@@ -117,11 +120,23 @@ export function encodeV2(outputs: TensorMap, options: EncodeOptions): string {
   return parts.join('');
 }
 
-function convert(flat: unknown[], dtype: DType, label: string): Tensor['data'] {
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The bfloat16 value nearest to `x` (ties to even), as a float32: the top 16 bits of its float32. */
+function roundToBfloat16(x: number): number {
+  f32[0] = x;
+  if (Number.isNaN(f32[0])) return NaN;
+  const b = u32[0]!;
+  u32[0] = (b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000;
+  return f32[0]!;
+}
+
+function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Tensor['data'] {
   const n = flat.length;
   const out = allocate(dtype, n);
   const bad = (i: number, expected: string): never =>
-    fail(`${label}: data[${i}] is ${JSON.stringify(flat[i])} but datatype ${DTYPE_TO_V2[dtype]} needs ${expected}`);
+    fail(`${label}: data[${i}] is ${JSON.stringify(flat[i])} but datatype ${bf16 ? 'BF16' : DTYPE_TO_V2[dtype]} needs ${expected}`);
   switch (dtype) {
     case 'string': {
       const o = out as string[];
@@ -161,6 +176,7 @@ function convert(flat: unknown[], dtype: DType, label: string): Tensor['data'] {
         const v = flat[i];
         if (typeof v !== 'number') bad(i, 'numbers');
         o[i] = toFloat16Bits(v as number);
+        if ((o[i]! & 0x7fff) === 0x7c00 && Number.isFinite(v)) bad(i, 'values in the FP16 range (±65504)');
       }
       return o;
     }
@@ -170,7 +186,8 @@ function convert(flat: unknown[], dtype: DType, label: string): Tensor['data'] {
       for (let i = 0; i < n; i++) {
         const v = flat[i];
         if (typeof v !== 'number') bad(i, 'numbers');
-        o[i] = v as number;
+        o[i] = bf16 ? roundToBfloat16(v as number) : (v as number);
+        if (!Number.isFinite(o[i]!) && Number.isFinite(v)) bad(i, `values in the ${bf16 ? 'BF16' : 'FP32'} range`);
       }
       return o;
     }

@@ -104,3 +104,34 @@ test('random bodies, content types and Accept headers never get a 5xx over HTTP'
   const ping = await request(app).get('/ping').timeout(5000);
   assert.equal(ping.status, 200);
 });
+
+test('bombs over HTTP: deep JSON, deep v2 data, huge NPY shapes, an inflating NPZ and bad unicode are short 4xx answers; /ping stays fast', async () => {
+  const deep = (n: number) => '['.repeat(n) + '1' + ']'.repeat(n);
+  const npyHeaderOnly = (descr: string, shape: string, data = Buffer.alloc(0)) => {
+    const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }\n`;
+    const h = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+    h.writeUInt16LE(dict.length, 8);
+    return Buffer.concat([h, Buffer.from(dict, 'latin1'), data]);
+  };
+  // 64 MB of zeros in one NPZ member: a ~64 KB body, far past the 4 MB decoded budget set above.
+  const bombMember = Buffer.concat([npyHeaderOnly('<f8', '(8388608,)'), Buffer.alloc(64 * 1024 * 1024)]);
+  const npzBomb = Buffer.from(zipSync({ 'x.npy': new Uint8Array(bombMember) }, { level: 9 }));
+  const cases: [string, Buffer, number][] = [
+    ['application/json', Buffer.from(deep(400_000)), 400],
+    ['application/json', Buffer.from(`{"inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": ${deep(400_000)}}]}`), 400],
+    ['application/json', Buffer.from(`{"instances": ${deep(200_000)}}`), 400],
+    ['application/x-npy', npyHeaderOnly('<f8', '(100000000000,)'), 400],
+    ['application/x-npy', npyHeaderOnly('<f8', '(-3, 4)'), 400],
+    ['application/x-npy', npyHeaderOnly('<U0', '(1000000000,)'), 400],
+    ['application/x-npy', npyHeaderOnly('<U1', '(1,)', Buffer.from([0, 0, 0x11, 0])), 400],
+    ['application/x-npz', npzBomb, 413],
+  ];
+  for (const [type, body, status] of cases) {
+    const res = await request(app).post('/invocations').timeout(30_000).set('Content-Type', type).serialize((b: unknown) => b as string).send(body);
+    assert.equal(res.status, status, `${type} ${body.length} bytes: ${res.text.slice(0, 200)}`);
+    assert.ok(res.text.length < 2000, `${type}: a ${res.text.length}-byte answer`);
+    const started = Date.now();
+    await request(app).get('/ping').timeout(5000).expect(200);
+    assert.ok(Date.now() - started < 2000, '/ping answered within 2 s');
+  }
+});
