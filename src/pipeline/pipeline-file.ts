@@ -1,8 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { StepStage } from './step.js';
+
+/** The YAML parser, loaded only when a model has a YAML pipeline file (it adds to every cold start otherwise). */
+function parseYaml(text: string): unknown {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text);
+}
 
 /** File names looked for in the model directory, first match wins. */
 export const PIPELINE_FILE_NAMES = ['pipeline.yaml', 'pipeline.yml', 'pipeline.json'] as const;

@@ -49,11 +49,15 @@ export interface RuntimeFactory {
   /** Runtime name used in pipeline files (`runtime: onnx`). */
   readonly name: string;
   /**
-   * Whether the model computes on the calling JS thread (TF.js WASM/CPU kernels) rather than on
-   * native threads of its own (ONNX Runtime). The server runs models that do not inline on the HTTP
-   * thread for small requests; the others always run in an inference thread. Absent means true.
+   * Whether the server may run this runtime's models on the HTTP thread for small requests: model
+   * runs are native code that never calls back into user JavaScript and takes time in proportion to
+   * the input (ONNX Runtime). The Node binding of ONNX Runtime runs a model synchronously on the
+   * calling thread, so the server still sends large bodies to an inference thread and moves a model
+   * there for good when its runs block the event loop too long. Runtimes that are not (TF.js, whose
+   * WASM and CPU backends are far slower per operation) always run in an inference thread.
+   * Absent means false.
    */
-  readonly computesOnJsThread?: boolean;
+  readonly inlineSafe?: boolean;
   /**
    * Finds this runtime's model in a directory (or accepts a file path). Returns the path to load,
    * or undefined when the directory holds no model of this kind. Throws `ERR_MODEL_DIR` when the

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { Settings } from '../config/settings.js';
 import type { SmkitLogger } from '../logging/logger.js';
@@ -8,7 +8,6 @@ import type { SageMakerHeaders } from '../core/context.js';
 import { readSageMakerHeaders, SAGEMAKER_HEADERS } from '../core/sagemaker-headers.js';
 import { parseMediaType } from '../codecs/media-type.js';
 import type { FormPart } from '../codecs/multipart.js';
-import { createFormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
 import { validateLoadRequest, type ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
@@ -217,47 +216,59 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     }
   };
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.set('query parser', false);
-  const formParts = createFormPartsParser({ maxFileBytes: maxBytes, maxFiles: 64, maxFields: 256, maxTotalBytes: maxBytes, timeoutMs: bodyLimits.timeoutMs });
+  /**
+   * Express and multer serve only the rarer routes (multipart, compressed bodies, /metrics, the
+   * model API, errors): they are loaded on first use, or shortly after start, so they do not delay
+   * the first `/ping` (cold start).
+   */
+  const buildSlowPath = async (): Promise<RequestListener> => {
+    const [{ default: express }, { createFormPartsParser }] = await Promise.all([import('express'), import('./multipart.js')]);
+    const app = express();
+    app.disable('x-powered-by');
+    app.disable('etag');
+    app.set('query parser', false);
+    const formParts = createFormPartsParser({ maxFileBytes: maxBytes, maxFiles: 64, maxFields: 256, maxTotalBytes: maxBytes, timeoutMs: bodyLimits.timeoutMs });
 
-  app.get('/metrics', (_req, res, next) => {
-    if (!metrics) return next();
-    metrics.render().then(({ contentType, body }) => {
-      res.setHeader('Content-Type', contentType);
-      res.end(body);
-    }, next);
-  });
-  app.get('/execution-parameters', (_req, res) => {
-    sendJson(res, 200, { MaxConcurrentTransforms: settings.maxConcurrentTransforms, BatchStrategy: settings.batchStrategy, MaxPayloadInMB: settings.maxPayloadMb });
-  });
-  app.post(['/invocations', '/models/:name/invoke'], (req: Request, res: Response, next: NextFunction) => {
-    let target: InferenceBackend;
-    try {
-      target = targetOf(req);
-    } catch (err) {
-      return next(err);
-    }
-    const refused = refusal(target);
-    if (refused) return next(refused);
-    const multipart = parseMediaType(req.headers['content-type']).mediaType === 'multipart/form-data';
-    if (multipart && target.describe()?.rawBodies === false) {
-      formParts(req, res).then((parts) => invoke(req, res, target, Buffer.alloc(0), parts), next);
-      return;
-    }
-    readBody(req, bodyLimits, true).then((body) => invoke(req, res, target, body), next);
-  });
-  mountModelRoutes(app, models, bodyLimits);
-  app.all(['/ping', '/invocations', '/execution-parameters'], (req, _res, next) => {
-    next(new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`));
-  });
-  app.use((req, _res, next) => {
-    next(new ToolkitError('ERR_NOT_FOUND', `no route ${req.method} ${req.path}; the container serves GET /ping, POST /invocations, GET /execution-parameters, GET /metrics and (multi-model) /models`));
-  });
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(err, req, res));
+    app.get('/metrics', (_req, res, next) => {
+      if (!metrics) return next();
+      metrics.render().then(({ contentType, body }) => {
+        res.setHeader('Content-Type', contentType);
+        res.end(body);
+      }, next);
+    });
+    app.get('/execution-parameters', (_req, res) => {
+      sendJson(res, 200, { MaxConcurrentTransforms: settings.maxConcurrentTransforms, BatchStrategy: settings.batchStrategy, MaxPayloadInMB: settings.maxPayloadMb });
+    });
+    app.post(['/invocations', '/models/:name/invoke'], (req: Request, res: Response, next: NextFunction) => {
+      let target: InferenceBackend;
+      try {
+        target = targetOf(req);
+      } catch (err) {
+        return next(err);
+      }
+      const refused = refusal(target);
+      if (refused) return next(refused);
+      const multipart = parseMediaType(req.headers['content-type']).mediaType === 'multipart/form-data';
+      if (multipart && target.describe()?.rawBodies === false) {
+        formParts(req, res).then((parts) => invoke(req, res, target, Buffer.alloc(0), parts), next);
+        return;
+      }
+      readBody(req, bodyLimits, true).then((body) => invoke(req, res, target, body), next);
+    });
+    mountModelRoutes(app, models, bodyLimits);
+    app.all(['/ping', '/invocations', '/execution-parameters'], (req, _res, next) => {
+      next(new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`));
+    });
+    app.use((req, _res, next) => {
+      next(new ToolkitError('ERR_NOT_FOUND', `no route ${req.method} ${req.path}; the container serves GET /ping, POST /invocations, GET /execution-parameters, GET /metrics and (multi-model) /models`));
+    });
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(err, req, res));
+    return app;
+  };
+  let slowPath: Promise<RequestListener> | undefined;
+  const loadSlowPath = () => (slowPath ??= buildSlowPath());
+  setTimeout(() => void loadSlowPath().catch(() => undefined), 1000).unref();
 
   return (req, res) => {
     const path = pathOf(req.url);
@@ -282,7 +293,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       );
       return;
     }
-    app(req, res);
+    loadSlowPath().then(
+      (app) => app(req, res),
+      (err: unknown) => sendError(err, req, res),
+    );
   };
 }
 
@@ -290,7 +304,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
  * The multi-model management API (contract §5): load, list, describe and unload. Without a
  * {@link ModelManager} every route answers 404 `ERR_MULTI_MODEL_DISABLED`.
  */
-function mountModelRoutes(app: express.Express, models: ModelManager | undefined, bodyLimits: BodyLimits): void {
+function mountModelRoutes(app: Express, models: ModelManager | undefined, bodyLimits: BodyLimits): void {
   const disabled = (_req: Request, _res: Response, next: NextFunction) =>
     next(new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'the /models API needs SAGEMAKER_MULTI_MODEL=true; this container serves one model at POST /invocations'));
   if (!models) {

@@ -107,11 +107,17 @@ async function run(config: WorkerConfig): Promise<void> {
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 0;
+  // prom-client is loaded off the cold-start path: once the model is ready (or failed).
+  const loadMetrics = () => setTimeout(() => void metrics?.ready(), 50).unref();
   if (backend) {
     const single = backend;
-    void single.whenSettled().then(() => sendToPrimary({ type: 'model', state: single.state() === 'ready' ? 'ready' : 'failed' }));
+    void single.whenSettled().then(() => {
+      sendToPrimary({ type: 'model', state: single.state() === 'ready' ? 'ready' : 'failed' });
+      loadMetrics();
+    });
   } else {
     sendToPrimary({ type: 'model', state: 'ready' });
+    loadMetrics();
   }
 
   const shutdown = async (graceMs: number) => {

@@ -32,10 +32,10 @@ test('user code, custom steps, TF.js models and invalid files run in a thread', 
   assert.equal(await choose('/does/not/exist'), 'thread');
 });
 
-test('the runtime registry decides, not file names: a runtime flagged as computing on the JS thread runs in a thread', async () => {
+test('the runtime registry decides, not file names: a runtime not flagged inlineSafe runs in a thread', async () => {
   const { RuntimeRegistry } = await import('../runtimes/registry.js');
   const { onnxRuntimeFactory } = await import('../runtimes/onnx/factory.js');
-  const onJsThread = new RuntimeRegistry().register({ ...onnxRuntimeFactory, computesOnJsThread: true });
+  const onJsThread = new RuntimeRegistry().register({ ...onnxRuntimeFactory, inlineSafe: false });
   const d = dir({ 'model.onnx': 'x' });
   assert.equal((await chooseInferenceMode('auto', d, path.join(d, 'code'), 'inference', { ...registries, runtimes: onJsThread })).mode, 'thread');
   const steps = registries.steps;

@@ -15,8 +15,8 @@ export interface InferenceModeChoice {
 /**
  * Decides where invocations may run. Inline (on the HTTP thread) saves a thread hop per request, but
  * is only safe when nothing can hold the event loop for long: no user handler module, no step kind
- * that runs user code, and only runtimes that compute off the JS thread (each runtime says so in the
- * registry: `computesOnJsThread`). Anything else runs in a thread so `/ping` always answers.
+ * that runs user code, and only runtimes whose model runs are bounded native work (each runtime
+ * says so in the registry: `inlineSafe`). Anything else runs in a thread so `/ping` always answers.
  */
 export async function chooseInferenceMode(
   requested: 'auto' | 'thread' | 'inline',
@@ -28,12 +28,12 @@ export async function chooseInferenceMode(
   if (requested !== 'auto') return { mode: requested, reason: 'SMKIT_INFERENCE_MODE' };
   if (!existsSync(modelDir)) return { mode: 'thread', reason: 'no model directory yet' };
   if (findHandlerModule(codeDir, program)) return { mode: 'thread', reason: 'a handler module runs user code' };
-  const offThread = (f: RuntimeFactory) => f.computesOnJsThread === false;
+  const inlineSafe = (f: RuntimeFactory) => f.inlineSafe === true;
   try {
     const spec = readPipelineFile(modelDir);
     if (!spec) {
       const { factory } = await registries.runtimes.detect(modelDir);
-      return offThread(factory) ? { mode: 'inline', reason: `${factory.name} computes off the JS thread` } : { mode: 'thread', reason: `${factory.name} computes on the JS thread` };
+      return inlineSafe(factory) ? { mode: 'inline', reason: `${factory.name} models may run inline` } : { mode: 'thread', reason: `${factory.name} models run in a thread` };
     }
     for (const step of spec.steps) {
       if (registries.steps.traits(step.kind).runsUserCode) return { mode: 'thread', reason: `the pipeline runs user code (${step.name})` };
@@ -43,9 +43,9 @@ export async function chooseInferenceMode(
         named !== undefined
           ? registries.runtimes.get(String(named))
           : (await registries.runtimes.detect(resolveInside(modelDir, String(step.options['model']), step.name))).factory;
-      if (!offThread(factory)) return { mode: 'thread', reason: `${step.name} runs ${factory.name}, which computes on the JS thread` };
+      if (!inlineSafe(factory)) return { mode: 'thread', reason: `${step.name} runs ${factory.name}, whose models run in a thread` };
     }
-    return { mode: 'inline', reason: 'every model computes off the JS thread and no user code runs' };
+    return { mode: 'inline', reason: 'every model may run inline and no user code runs' };
   } catch {
     return { mode: 'thread', reason: 'the model directory or pipeline file is invalid (the load reports why)' };
   }

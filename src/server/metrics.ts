@@ -1,4 +1,4 @@
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Histogram, register } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 
 /** What the HTTP front records about invocations and serves at `GET /metrics`. */
 export interface MetricsSink {
@@ -8,23 +8,33 @@ export interface MetricsSink {
   observeBatch(model: string, step: string, size: number): void;
   /** The Prometheus text exposition, for `GET /metrics`. */
   render(): Promise<{ contentType: string; body: string }>;
+  /** Loads the metrics library now (it is loaded lazily to keep it off the cold-start path). */
+  ready(): Promise<void>;
 }
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
-let created: { invocations: Counter<'model' | 'status'>; seconds: Histogram<'model'>; batches: Histogram<'model' | 'step'> } | undefined;
 
-/**
- * Prometheus metrics of this process (prom-client's default registry, so the cluster primary can
- * aggregate every worker's). `render` defaults to this process alone; `smkit serve` passes one that
- * asks the primary for the whole cluster.
- */
-export function createMetrics(render?: () => Promise<string>): MetricsSink {
-  if (!created) {
+interface Instruments {
+  invocations: Counter<'model' | 'status'>;
+  seconds: Histogram<'model'>;
+  batches: Histogram<'model' | 'step'>;
+  contentType: string;
+  local(): Promise<string>;
+}
+
+/** prom-client's message asking a cluster worker for its metrics (lib/cluster.js). */
+const PROM_WORKER_REQUEST = 'prom-client:getMetricsReq';
+
+let loading: Promise<Instruments> | undefined;
+
+/** Loads prom-client once per process and creates smkit's instruments in its default registry. */
+function load(): Promise<Instruments> {
+  return (loading ??= import('prom-client').then(({ AggregatorRegistry, collectDefaultMetrics, Counter, Histogram, register }) => {
     // In a cluster worker this installs prom-client's responder to the primary's aggregation requests.
     new AggregatorRegistry();
     collectDefaultMetrics({ prefix: 'smkit_' });
-    created = {
+    return {
       invocations: new Counter({ name: 'smkit_invocations_total', help: 'Invocations answered, by model and HTTP status.', labelNames: ['model', 'status'] }),
       seconds: new Histogram({ name: 'smkit_invocation_seconds', help: 'Time from a complete request body to the answer.', labelNames: ['model'], buckets: BUCKETS }),
       batches: new Histogram({
@@ -33,25 +43,67 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
         labelNames: ['model', 'step'],
         buckets: BATCH_BUCKETS,
       }),
+      contentType: register.contentType,
+      local: () => register.metrics(),
     };
+  }));
+}
+
+/**
+ * Prometheus metrics of this process (prom-client's default registry, so the cluster primary can
+ * aggregate every worker's). `render` defaults to this process alone; `smkit serve` passes one that
+ * asks the primary for the whole cluster.
+ *
+ * prom-client is imported on first use (or `ready()`), not at start-up; observations made while it
+ * loads are recorded once it has. A cluster worker asked for its metrics before then loads it and
+ * answers the request.
+ */
+export function createMetrics(render?: () => Promise<string>): MetricsSink {
+  let instruments: Instruments | undefined;
+  const pending: ((i: Instruments) => void)[] = [];
+  let early: ((msg: { type?: string }) => void) | undefined;
+  const ready = () =>
+    load().then((i) => {
+      if (early) process.off('message', early);
+      early = undefined;
+      if (!instruments) {
+        instruments = i;
+        for (const record of pending.splice(0)) record(i);
+      }
+    });
+  const record = (fn: (i: Instruments) => void) => {
+    if (instruments) return fn(instruments);
+    pending.push(fn);
+    void ready();
+  };
+  if (process.send && !loading) {
+    early = (msg: { type?: string }) => {
+      if (msg?.type !== PROM_WORKER_REQUEST) return;
+      // prom-client's own listener did not exist when this request arrived: replay it once loaded.
+      void ready().then(() => process.emit('message', msg as never, undefined as never));
+    };
+    process.on('message', early);
   }
-  const { invocations, seconds, batches } = created;
   return {
     observe(model, status, duration) {
-      invocations.inc({ model, status: String(status) });
-      seconds.observe({ model }, duration);
+      record((i) => {
+        i.invocations.inc({ model, status: String(status) });
+        i.seconds.observe({ model }, duration);
+      });
     },
     observeBatch(model, step, size) {
-      batches.observe({ model, step }, size);
+      record((i) => i.batches.observe({ model, step }, size));
     },
     async render() {
-      return { contentType: register.contentType, body: render ? await render() : await register.metrics() };
+      await ready();
+      return { contentType: instruments!.contentType, body: render ? await render() : await instruments!.local() };
     },
+    ready,
   };
 }
 
-/** The primary's side: collects every worker's metrics (prom-client's cluster protocol). */
+/** The primary's side: collects every worker's metrics (prom-client's cluster protocol), loading prom-client on first use. */
 export function createClusterMetricsAggregator(): () => Promise<string> {
-  const aggregator = new AggregatorRegistry();
-  return () => aggregator.clusterMetrics();
+  let aggregator: Promise<{ clusterMetrics(): Promise<string> }> | undefined;
+  return async () => (await (aggregator ??= import('prom-client').then(({ AggregatorRegistry }) => new AggregatorRegistry()))).clusterMetrics();
 }

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import type { SmkitLogger } from '../logging/logger.js';
@@ -11,6 +12,27 @@ import type { InferenceModeChoice } from './inference-mode.js';
  */
 export const INLINE_MAX_BYTES = 256 * 1024;
 
+/**
+ * ONNX Runtime's Node binding runs a model synchronously on the calling thread, so a model that is
+ * slow even on small inputs would hold the event loop. When the loop is seen blocked this long
+ * while requests run inline, the model moves to the inference thread for good (half of SageMaker's
+ * 2 s `/ping` limit).
+ */
+export const INLINE_MAX_BLOCK_MS = 1000;
+
+/** The longest event-loop delay (ms) since the last call; the default watches this process. */
+export type LoopDelayProbe = () => number;
+
+function processLoopDelay(): LoopDelayProbe {
+  const histogram = monitorEventLoopDelay({ resolution: 20 });
+  histogram.enable();
+  return () => {
+    const max = histogram.max / 1e6;
+    histogram.reset();
+    return max;
+  };
+}
+
 /** What a {@link SizeRoutedBackend} starts. */
 export interface SizeRoutedOptions {
   /** Where the model may run; decided from the model directory (see `chooseInferenceMode`). */
@@ -21,6 +43,10 @@ export interface SizeRoutedOptions {
   readonly thread: () => InferenceBackend;
   readonly log: SmkitLogger;
   readonly inlineMaxBytes?: number;
+  /** Measures event-loop blocking while requests run inline (tests pass their own). */
+  readonly loopDelay?: LoopDelayProbe;
+  /** How often the loop delay is checked, ms. @defaultValue 1000 */
+  readonly checkEveryMs?: number;
 }
 
 /**
@@ -34,11 +60,14 @@ export class SizeRoutedBackend implements InferenceBackend {
   #inline: InferenceBackend | undefined;
   #thread: InferenceBackend | undefined;
   #closed = false;
+  #watch: NodeJS.Timeout | undefined;
   readonly #settled: Promise<void>;
   readonly #inlineMaxBytes: number;
+  readonly #log: SmkitLogger;
 
   constructor(options: SizeRoutedOptions) {
     this.#inlineMaxBytes = options.inlineMaxBytes ?? INLINE_MAX_BYTES;
+    this.#log = options.log;
     this.#settled = options.mode.then(async (choice) => {
       options.log.debug({ ...choice }, 'inference mode');
       if (this.#closed) return;
@@ -49,8 +78,29 @@ export class SizeRoutedBackend implements InferenceBackend {
       const inline = options.inline();
       this.#inline = inline;
       await inline.whenSettled();
-      if (inline.state() === 'ready' && !this.#closed) this.#thread = options.thread();
+      if (inline.state() === 'ready' && !this.#closed) {
+        this.#thread = options.thread();
+        this.#watchLoop(options.loopDelay ?? processLoopDelay(), options.checkEveryMs ?? 1000);
+      }
     });
+  }
+
+  /** True while small requests still run on the HTTP thread. */
+  get servesInline(): boolean {
+    return this.#inline !== undefined && this.#thread !== undefined && !this.#demoted;
+  }
+
+  #demoted = false;
+
+  #watchLoop(delay: LoopDelayProbe, everyMs: number): void {
+    this.#watch = setInterval(() => {
+      const blocked = delay();
+      if (blocked < INLINE_MAX_BLOCK_MS) return;
+      this.#demoted = true;
+      clearInterval(this.#watch);
+      this.#log.warn({ blockedMs: Math.round(blocked) }, 'inline model runs held the event loop too long; every request of this model now runs in the inference thread');
+    }, everyMs);
+    this.#watch.unref();
   }
 
   /** The backend `/ping` reports: the inline engine when there is one, else the thread. */
@@ -76,7 +126,7 @@ export class SizeRoutedBackend implements InferenceBackend {
 
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
     const inline = this.#inline;
-    const small = !request.parts && request.body.length <= this.#inlineMaxBytes;
+    const small = !request.parts && request.body.length <= this.#inlineMaxBytes && !this.#demoted;
     if (inline && (small || !this.#thread)) return inline.invoke(request, timeoutMs);
     const target = this.#thread ?? this.#primary();
     if (!target) return Promise.reject(new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200'));

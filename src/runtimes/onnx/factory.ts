@@ -26,7 +26,7 @@ export async function detectOnnxModel(target: string): Promise<string | undefine
 /** ONNX Runtime (onnxruntime-node), loaded lazily so TF.js-only images never load it. */
 export const onnxRuntimeFactory: RuntimeFactory = {
   name: 'onnx',
-  computesOnJsThread: false,
+  inlineSafe: true,
   detect: detectOnnxModel,
   async load(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime> {
     const { loadOnnxModel } = await import('./session.js');

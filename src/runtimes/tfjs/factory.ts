@@ -50,7 +50,7 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
  */
 export const tfjsRuntimeFactory: RuntimeFactory = {
   name: 'tfjs',
-  computesOnJsThread: true,
+  inlineSafe: false,
   async detect(path: string) {
     return (await findTfModel(path))?.path;
   },

@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '../logging/logger.js';
+import type { InvocationRequest, InvocationResponse } from '../handlers/engine.js';
+import type { BackendState, InferenceBackend } from './inference-backend.js';
+import { INLINE_MAX_BYTES, INLINE_MAX_BLOCK_MS, SizeRoutedBackend } from './size-routed-backend.js';
+
+const log = createLogger('silent');
+
+/** A backend that answers with its own name, so the test sees where a request went. */
+function named(name: string, state: BackendState = 'ready'): InferenceBackend & { closed: boolean } {
+  return {
+    closed: false,
+    state: () => state,
+    failure: () => undefined,
+    describe: () => ({ hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1, handler: name }),
+    invoke: async (): Promise<InvocationResponse> => ({ body: Buffer.from(name), contentType: 'text/plain' }),
+    whenSettled: async () => undefined,
+    async close() {
+      this.closed = true;
+    },
+  };
+}
+
+const request = (bytes: number, parts = false): InvocationRequest => ({ requestId: 'r', body: Buffer.alloc(bytes), headers: {}, ...(parts ? { parts: [] } : {}) });
+const where = async (b: SizeRoutedBackend, r: InvocationRequest) => (await b.invoke(r, 1000)).body.toString();
+
+test('inline-capable models: small plain bodies run inline, large bodies and multipart go to the thread', async () => {
+  let delay = 0;
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: () => delay, checkEveryMs: 5 });
+  await b.whenSettled();
+  assert.equal(b.state(), 'ready');
+  assert.equal(await where(b, request(100)), 'inline');
+  assert.equal(await where(b, request(INLINE_MAX_BYTES)), 'inline');
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
+  assert.equal(await where(b, request(10, true)), 'thread');
+  // The event loop was held too long by inline runs: everything moves to the thread for good.
+  delay = INLINE_MAX_BLOCK_MS + 1;
+  const deadline = Date.now() + 30_000;
+  while (b.servesInline && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(b.servesInline, false);
+  delay = 0;
+  assert.equal(await where(b, request(100)), 'thread');
+  await b.close();
+});
+
+test('models that must not run inline use the thread only; nothing is served before the mode is known', async () => {
+  let decide!: (v: { mode: 'thread'; reason: string }) => void;
+  const inline = named('inline');
+  const b = new SizeRoutedBackend({ mode: new Promise((r) => (decide = r)), inline: () => inline, thread: () => named('thread'), log });
+  assert.equal(b.state(), 'loading');
+  await assert.rejects(b.invoke(request(1), 1000), /still loading/);
+  decide({ mode: 'thread', reason: 'user code' });
+  await b.whenSettled();
+  assert.equal(await where(b, request(1)), 'thread');
+  assert.equal(b.describe()?.handler, 'thread');
+  await b.close();
+});
+
+test('an inline engine that fails to load is what /ping reports; no thread is started', async () => {
+  let threads = 0;
+  const b = new SizeRoutedBackend({
+    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
+    inline: () => named('inline', 'failed'),
+    thread: () => {
+      threads++;
+      return named('thread');
+    },
+    log,
+  });
+  await b.whenSettled();
+  assert.equal(b.state(), 'failed');
+  assert.equal(threads, 0);
+});
