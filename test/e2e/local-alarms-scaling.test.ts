@@ -12,6 +12,7 @@ import { XMLParser } from 'fast-xml-parser';
 import {
   CloudWatchClient,
   DeleteAlarmsCommand,
+  DescribeAlarmHistoryCommand,
   DescribeAlarmsCommand,
   GetMetricStatisticsCommand,
   InvalidParameterValueException,
@@ -167,6 +168,9 @@ test('SetAlarmState forces a state; errors raise the SDK exception classes; Dele
   await cw.send(new SetAlarmStateCommand({ AlarmName: 'iris-latency', StateValue: 'ALARM', StateReason: 'rehearsing a rollback' }));
   const forced = await alarm('iris-latency');
   assert.deepEqual([forced.StateValue, forced.StateReason, forced.ExtendedStatistic, forced.DatapointsToAlarm], ['ALARM', 'rehearsing a rollback', 'p99', 2]);
+  const history = await cw.send(new DescribeAlarmHistoryCommand({ AlarmName: 'iris-latency', HistoryItemType: 'StateUpdate' }));
+  assert.equal(history.AlarmHistoryItems?.[0]?.HistorySummary, 'Alarm updated from INSUFFICIENT_DATA to ALARM');
+  assert.ok(history.AlarmHistoryItems![0]!.Timestamp instanceof Date);
   await assert.rejects(cw.send(new SetAlarmStateCommand({ AlarmName: 'no-such-alarm', StateValue: 'OK', StateReason: 'x' })), (err: unknown) => {
     assert.ok(err instanceof ResourceNotFound);
     assert.equal(err.$metadata.httpStatusCode, 404);

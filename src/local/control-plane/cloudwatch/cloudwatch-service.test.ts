@@ -133,3 +133,32 @@ test('GetMetricStatistics and ListMetrics read the same store', async () => {
   assert.deepEqual(listed.map((m) => m.MetricName).sort(), ['Invocation4XXErrors', 'Invocation5XXErrors', 'Invocations', 'InvocationsPerInstance', 'ModelLatency']);
   await rejects(cw.call('GetMetricStatistics', { Namespace: 'n', MetricName: 'm', StartTime: new Date(0), EndTime: new Date(t.now), Period: 60, Statistics: ['Sum'] }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /1,440/);
 });
+
+test('DescribeAlarmHistory records creation, updates and every state change, newest first; DescribeAlarmsForMetric; Enable/DisableAlarmActions', async () => {
+  const { t, cw } = setup();
+  await cw.call('PutMetricAlarm', alarm);
+  t.now += 1000;
+  await cw.call('SetAlarmState', { AlarmName: 'ep-5xx', StateValue: 'ALARM', StateReason: 'forced', StateReasonData: '{"a":1}' });
+  t.now += 1000;
+  await cw.call('PutMetricAlarm', { ...alarm, Threshold: 2 });
+  const history = (await cw.call('DescribeAlarmHistory', { AlarmName: 'ep-5xx' })).AlarmHistoryItems as Array<Record<string, unknown>>;
+  assert.deepEqual(history.map((h) => [h.HistoryItemType, h.HistorySummary]), [
+    ['ConfigurationUpdate', 'Alarm "ep-5xx" updated'],
+    ['StateUpdate', 'Alarm updated from INSUFFICIENT_DATA to ALARM'],
+    ['ConfigurationUpdate', 'Alarm "ep-5xx" created'],
+  ]);
+  assert.deepEqual(JSON.parse(history[1]!.HistoryData as string).newState, { stateValue: 'ALARM', stateReason: 'forced', stateReasonData: { a: 1 } });
+  const states = await cw.call('DescribeAlarmHistory', { HistoryItemType: 'StateUpdate', ScanBy: 'TimestampAscending', MaxRecords: 1 });
+  assert.equal((states.AlarmHistoryItems as unknown[]).length, 1);
+  assert.equal(states.NextToken, undefined);
+  const paged = await cw.call('DescribeAlarmHistory', { MaxRecords: 2 });
+  assert.equal(((await cw.call('DescribeAlarmHistory', { MaxRecords: 2, NextToken: paged.NextToken })).AlarmHistoryItems as unknown[]).length, 1);
+
+  await cw.call('PutMetricAlarm', { ...alarm, AlarmName: 'other-metric', MetricName: 'Invocations' });
+  const forMetric = (await cw.call('DescribeAlarmsForMetric', { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Dimensions: [...alarm.Dimensions].reverse() })).MetricAlarms as Array<Record<string, unknown>>;
+  assert.deepEqual(forMetric.map((a) => a.AlarmName), ['ep-5xx']);
+  await cw.call('DisableAlarmActions', { AlarmNames: ['ep-5xx'] });
+  assert.equal(((await cw.call('DescribeAlarms', { AlarmNames: ['ep-5xx'] })).MetricAlarms as Array<Record<string, unknown>>)[0]!.ActionsEnabled, false);
+  await cw.call('EnableAlarmActions', { AlarmNames: ['ep-5xx'] });
+  assert.equal(((await cw.call('DescribeAlarms', { AlarmNames: ['ep-5xx'] })).MetricAlarms as Array<Record<string, unknown>>)[0]!.ActionsEnabled, true);
+});

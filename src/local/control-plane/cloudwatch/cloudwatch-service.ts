@@ -1,7 +1,9 @@
 import type { AwsService } from '../../../aws/service.js';
 import { readAlarmDefinition, type AlarmDefinition } from './alarm-definition.js';
 import { evaluateAlarm, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
-import { getMetricStatistics, listMetrics } from './metric-queries.js';
+import { getMetricStatistics, listMetrics, readTimestamp } from './metric-queries.js';
+import { readDimensions } from './alarm-definition.js';
+import { seriesKey } from './metric-store.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
 import type { MetricStore } from './metric-store.js';
 import { parsePercentile, percentileValue, statisticValue } from './statistics.js';
@@ -49,6 +51,26 @@ export interface CloudWatchServiceOptions {
 }
 
 const STATE_VALUES = ['OK', 'ALARM', 'INSUFFICIENT_DATA'] as const;
+const HISTORY_ITEM_TYPES = ['ConfigurationUpdate', 'StateUpdate', 'Action', 'AlarmContributorStateUpdate', 'AlarmContributorAction'];
+/** History items kept over all alarms. */
+const MAX_HISTORY = 10_000;
+
+/** One alarm history item (DescribeAlarmHistory). */
+interface HistoryItem {
+  readonly alarmName: string;
+  readonly type: 'ConfigurationUpdate' | 'StateUpdate';
+  readonly summary: string;
+  readonly at: number;
+  readonly data: string;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
 
 /** Shortest real time a state set by SetAlarmState holds before the alarm is evaluated again. */
 export const MIN_FORCED_STATE_MS = 5000;
@@ -65,6 +87,8 @@ export class CloudWatchService implements AwsService {
   readonly awsQueryCompatible = true;
   private readonly alarms = new Map<string, StoredAlarm>();
   private readonly listeners: Array<(change: AlarmStateChange) => void> = [];
+  /** Alarm history, oldest first, bounded (it outlives deleted alarms, as on AWS). */
+  private readonly history: HistoryItem[] = [];
   private readonly metrics: MetricStore;
   private readonly clock: MetricClock;
   private readonly region: string;
@@ -118,6 +142,14 @@ export class CloudWatchService implements AwsService {
         return getMetricStatistics(this.metrics, input, this.clock.now());
       case 'ListMetrics':
         return listMetrics(this.metrics, input, this.clock);
+      case 'DescribeAlarmHistory':
+        return this.describeAlarmHistory(input);
+      case 'DescribeAlarmsForMetric':
+        return this.describeAlarmsForMetric(input);
+      case 'EnableAlarmActions':
+        return this.setActionsEnabled(input, true);
+      case 'DisableAlarmActions':
+        return this.setActionsEnabled(input, false);
       default:
         throw unknownOperation(operation);
     }
@@ -161,6 +193,11 @@ export class CloudWatchService implements AwsService {
     alarm.reasonData = reasonData;
     alarm.stateUpdatedAt = now;
     if (previous === state) return;
+    this.remember(alarm.def.AlarmName, 'StateUpdate', `Alarm updated from ${previous} to ${state}`, now, {
+      version: '1.0',
+      oldState: { stateValue: previous },
+      newState: { stateValue: state, stateReason: reason, ...(reasonData !== undefined ? { stateReasonData: safeJson(reasonData) } : {}) },
+    });
     for (const listener of this.listeners) listener({ alarmName: alarm.def.AlarmName, previous, state, reason });
   }
 
@@ -173,6 +210,7 @@ export class CloudWatchService implements AwsService {
       existing.def = def;
       existing.configUpdatedAt = now;
       existing.nextEvaluationAt = now;
+      this.remember(def.AlarmName, 'ConfigurationUpdate', `Alarm "${def.AlarmName}" updated`, now, { version: '1.0', type: 'Update' });
       return {};
     }
     if (this.alarms.size >= this.maxAlarms) throw limitExceeded(`The local CloudWatch holds at most ${this.maxAlarms} alarms; delete some first.`);
@@ -184,6 +222,82 @@ export class CloudWatchService implements AwsService {
       stateUpdatedAt: now,
       nextEvaluationAt: now,
     });
+    this.remember(def.AlarmName, 'ConfigurationUpdate', `Alarm "${def.AlarmName}" created`, now, { version: '1.0', type: 'Create' });
+    return {};
+  }
+
+  private remember(alarmName: string, type: HistoryItem['type'], summary: string, at: number, data: Record<string, unknown>): void {
+    this.history.push({ alarmName, type, summary, at, data: JSON.stringify(data).slice(0, 4095) });
+    if (this.history.length > MAX_HISTORY) this.history.splice(0, this.history.length - MAX_HISTORY);
+  }
+
+  private describeAlarmHistory(input: Record<string, unknown>): Record<string, unknown> {
+    const v = new Violations();
+    const name = input.AlarmName;
+    if (name !== undefined && (typeof name !== 'string' || name.length < 1 || name.length > 255)) v.add(name, 'alarmName', 'have length between 1 and 255');
+    const type = input.HistoryItemType;
+    if (type !== undefined && !HISTORY_ITEM_TYPES.includes(type as string)) v.add(type, 'historyItemType', `satisfy enum value set: [${HISTORY_ITEM_TYPES.join(', ')}]`);
+    const scanBy = input.ScanBy ?? 'TimestampDescending';
+    if (scanBy !== 'TimestampDescending' && scanBy !== 'TimestampAscending') v.add(scanBy, 'scanBy', 'satisfy enum value set: [TimestampDescending, TimestampAscending]');
+    const maxRecords = input.MaxRecords ?? 100;
+    if (typeof maxRecords !== 'number' || !Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > 100) v.add(maxRecords, 'maxRecords', 'have value between 1 and 100');
+    const start = input.StartDate === undefined ? -Infinity : readTimestamp(input.StartDate);
+    const end = input.EndDate === undefined ? Infinity : readTimestamp(input.EndDate);
+    if (start === undefined) v.add(input.StartDate, 'startDate', 'be a timestamp');
+    if (end === undefined) v.add(input.EndDate, 'endDate', 'be a timestamp');
+    const types = input.AlarmTypes;
+    if (types !== undefined && (!Array.isArray(types) || types.some((t) => !['CompositeAlarm', 'MetricAlarm', 'LogAlarm'].includes(t as string)))) {
+      v.add(types, 'alarmTypes', 'satisfy enum value set: [CompositeAlarm, MetricAlarm, LogAlarm]');
+    }
+    v.throwIfAny();
+    const wantMetric = types === undefined || (types as string[]).includes('MetricAlarm');
+    const items = this.history.filter(
+      (h) => wantMetric && (name === undefined || h.alarmName === name) && (type === undefined || h.type === type) && h.at >= start! && h.at <= end!,
+    );
+    if (scanBy === 'TimestampDescending') items.reverse();
+    let offset = 0;
+    if (input.NextToken !== undefined) {
+      offset = Number(decodeToken(input.NextToken));
+      if (!Number.isInteger(offset) || offset < 0 || offset > items.length) throw invalidNextToken('The NextToken is not one this service issued.');
+    }
+    const page = items.slice(offset, offset + (maxRecords as number));
+    return {
+      AlarmHistoryItems: page.map((h) => ({ AlarmName: h.alarmName, AlarmType: 'MetricAlarm', Timestamp: epochSeconds(h.at), HistoryItemType: h.type, HistorySummary: h.summary, HistoryData: h.data })),
+      ...(offset + page.length < items.length ? { NextToken: encodeToken(String(offset + page.length)) } : {}),
+    };
+  }
+
+  private describeAlarmsForMetric(input: Record<string, unknown>): Record<string, unknown> {
+    const v = new Violations();
+    for (const [key, member] of [['Namespace', 'namespace'], ['MetricName', 'metricName']] as const) {
+      const value = input[key];
+      if (typeof value !== 'string' || value.length < 1 || value.length > 255) v.add(value, member, value === undefined ? 'not be null' : 'have length between 1 and 255');
+    }
+    const dimensions = input.Dimensions === undefined ? undefined : readDimensions(v, input.Dimensions);
+    v.throwIfAny();
+    const key = dimensions === undefined ? undefined : seriesKey({ namespace: '', metricName: '', dimensions });
+    const matches = [...this.alarms.values()]
+      .filter((a) => a.def.Namespace === input.Namespace && a.def.MetricName === input.MetricName)
+      .filter((a) => key === undefined || seriesKey({ namespace: '', metricName: '', dimensions: a.def.Dimensions }) === key)
+      .filter((a) => input.Statistic === undefined || a.def.Statistic === input.Statistic)
+      .filter((a) => input.ExtendedStatistic === undefined || a.def.ExtendedStatistic === input.ExtendedStatistic)
+      .filter((a) => input.Period === undefined || a.def.Period === input.Period)
+      .filter((a) => input.Unit === undefined || a.def.Unit === input.Unit)
+      .sort((a, b) => (a.def.AlarmName < b.def.AlarmName ? -1 : 1));
+    return { MetricAlarms: matches.map((a) => this.describe(a)) };
+  }
+
+  private setActionsEnabled(input: Record<string, unknown>, enabled: boolean): Record<string, unknown> {
+    const names = input.AlarmNames;
+    const v = new Violations();
+    if (!Array.isArray(names) || names.length > 100 || names.some((n) => typeof n !== 'string' || n.length < 1 || n.length > 255)) {
+      v.add(names, 'alarmNames', names === undefined ? 'not be null' : 'be a list of at most 100 names of 1 to 255 characters');
+    }
+    v.throwIfAny();
+    for (const n of names as string[]) {
+      const alarm = this.alarms.get(n);
+      if (alarm) alarm.def = { ...alarm.def, ActionsEnabled: enabled };
+    }
     return {};
   }
 
@@ -301,8 +415,8 @@ export class CloudWatchService implements AwsService {
   }
 }
 
-function encodeToken(name: string): string {
-  return Buffer.from(JSON.stringify({ after: name }), 'utf8').toString('base64url');
+function encodeToken(after: string): string {
+  return Buffer.from(JSON.stringify({ after }), 'utf8').toString('base64url');
 }
 
 function decodeToken(token: unknown): string {

@@ -51,7 +51,18 @@ export const unknownOperation = (operation: string): CloudWatchError =>
   new CloudWatchError('UnknownOperationException', 'InvalidAction', `The action ${operation} is not valid for this web service (the local CloudWatch answers ${CLOUDWATCH_OPERATIONS.join(', ')}).`);
 
 /** The operations the local CloudWatch answers. */
-export const CLOUDWATCH_OPERATIONS = ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'DeleteAlarms', 'GetMetricStatistics', 'ListMetrics'] as const;
+export const CLOUDWATCH_OPERATIONS = [
+  'PutMetricAlarm',
+  'DescribeAlarms',
+  'SetAlarmState',
+  'DeleteAlarms',
+  'GetMetricStatistics',
+  'ListMetrics',
+  'DescribeAlarmHistory',
+  'DescribeAlarmsForMetric',
+  'EnableAlarmActions',
+  'DisableAlarmActions',
+] as const;
 
 /** Constraint violations raised as CloudWatch's `ValidationError`. */
 export class Violations extends ConstraintViolations {

@@ -29,9 +29,9 @@ async function post(body: string): Promise<{ status: number; text: string }> {
   return { status: res.status, text: await res.text() };
 }
 
-const ACTIONS = ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'DeleteAlarms', 'GetMetricStatistics', 'ListMetrics', 'Nope', 'constructor'];
+const ACTIONS = ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'DeleteAlarms', 'GetMetricStatistics', 'ListMetrics', 'DescribeAlarmHistory', 'DescribeAlarmsForMetric', 'EnableAlarmActions', 'Nope', 'constructor'];
 const MEMBERS = ['AlarmName', 'AlarmNames', 'Namespace', 'MetricName', 'Dimensions', 'Period', 'EvaluationPeriods', 'DatapointsToAlarm', 'Threshold', 'Statistic', 'ExtendedStatistic',
-  'ComparisonOperator', 'TreatMissingData', 'StateValue', 'StateReason', 'StateReasonData', 'StartTime', 'EndTime', 'Statistics', 'MaxRecords', 'NextToken', 'ActionsEnabled', 'Metrics', 'Unit'];
+  'ComparisonOperator', 'TreatMissingData', 'StateValue', 'StateReason', 'StateReasonData', 'StartTime', 'EndTime', 'Statistics', 'MaxRecords', 'NextToken', 'ActionsEnabled', 'Metrics', 'Unit', 'StartDate', 'EndDate', 'HistoryItemType', 'ScanBy', 'AlarmTypes'];
 
 test('property: any form body over HTTP gets XML with 200 or a 4xx, never a 500, and the server keeps serving', async () => {
   const key = fc

@@ -26,6 +26,10 @@ const INPUT_KINDS: Readonly<Record<string, Readonly<Record<string, MemberKind>>>
   DeleteAlarms: { AlarmNames: 'list' },
   GetMetricStatistics: { Dimensions: 'list', Period: 'integer', Statistics: 'list', ExtendedStatistics: 'list' },
   ListMetrics: { Dimensions: 'list', IncludeLinkedAccounts: 'boolean' },
+  DescribeAlarmHistory: { AlarmTypes: 'list', MaxRecords: 'integer' },
+  DescribeAlarmsForMetric: { Dimensions: 'list', Period: 'integer' },
+  EnableAlarmActions: { AlarmNames: 'list' },
+  DisableAlarmActions: { AlarmNames: 'list' },
 };
 
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
