@@ -61,6 +61,10 @@ export class BatchedRuntime implements ModelRuntime {
     return this.inner.outputs;
   }
 
+  get signature(): string | undefined {
+    return this.inner.signature;
+  }
+
   predict(inputs: TensorMap): Promise<TensorMap> {
     return this.#batcher.submit(inputs);
   }

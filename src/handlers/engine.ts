@@ -290,7 +290,7 @@ export class InferenceEngine {
   /** The default predictFn: runs the pipeline (or a runtime-like model) on decoded input. */
   private async predict(input: unknown, ctx: InvocationContext): Promise<StepData> {
     const data = this.toStepData(input);
-    checkSignatureName(data.request);
+    checkSignatureName(data.request, this.model instanceof Pipeline ? this.model.runtimes[0]?.signature : undefined);
     if (this.model instanceof Pipeline) return this.model.run(data, ctx);
     const runtime = this.model as Partial<ModelRuntime> | undefined;
     if (runtime && typeof runtime.predict === 'function') {

@@ -32,6 +32,8 @@ export interface ModelRuntime {
   readonly inputs: readonly TensorSpec[];
   /** Declared outputs, in model order. */
   readonly outputs: readonly TensorSpec[];
+  /** The named signature served, for models that have them (a TF SavedModel); TF Serving requests may name it. */
+  readonly signature?: string;
   /**
    * Runs the model. Inputs are matched by name (a single `UNNAMED` input binds to a single-input
    * model) and converted to the declared dtype. Returns outputs by name, in model order.

@@ -123,6 +123,7 @@ export async function loadSavedModelExecutor(tf: Tf, dir: string, signatureName?
   return {
     inputs,
     outputs,
+    signature: sigName,
     async run(xs) {
       const feed: NamedTensorMap = Object.fromEntries(inputs.map((s, i) => [s.name, xs[i]!]));
       return orderOutputs(model.predict(feed), outputNames);

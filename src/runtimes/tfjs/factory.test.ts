@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { checkSignatureName } from '../../handlers/signature.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, writeFile, cp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -256,4 +257,10 @@ test('SavedModel (through a stand-in for the tfjs-node binding): serving_default
   assert.deepEqual([...out['z']!.data], [3, 7]);
   assert.equal(tf.memory().numTensors, before);
   await assert.rejects(loadSavedModelExecutor({ ...tf, node } as unknown as typeof tf, '/models/sm', 'nope'), /"nope" not found; the SavedModel has other, serving_default/);
+  // The signature served is what TF Serving requests may name in signature_name.
+  assert.equal(runtime.signature, 'serving_default');
+  const other = new TfjsModelRuntime({ tf, backend: 'tensorflow' }, await loadSavedModelExecutor({ ...tf, node } as unknown as typeof tf, '/models/sm', 'other'));
+  assert.equal(other.signature, 'other');
+  checkSignatureName({ tensors: {}, form: 'tfs-instances', signatureName: 'other' }, other.signature);
+  assert.throws(() => checkSignatureName({ tensors: {}, form: 'tfs-instances', signatureName: 'serving_default' }, other.signature), /this model serves "other"/);
 });

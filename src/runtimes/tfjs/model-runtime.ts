@@ -19,6 +19,8 @@ export interface TfExecutor {
   readonly inputs: readonly TfInputSpec[];
   /** Output names (signature keys, or output layer names) with their declared shapes. */
   readonly outputs: readonly TensorSpec[];
+  /** The SavedModel signature being served, when the model has signatures. */
+  readonly signature?: string;
   /** Runs the model. `inputs` follow {@link TfExecutor.inputs}' order; returns new tensors the caller disposes. */
   run(inputs: TfTensor[]): Promise<TfTensor[]>;
   dispose(): void;
@@ -71,6 +73,8 @@ export class TfjsModelRuntime implements ModelRuntime {
   readonly backend: string;
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
+  /** The SavedModel signature being served (what TF Serving clients name in `signature_name`). */
+  readonly signature?: string;
   readonly #tf: Tf;
   readonly #executor: TfExecutor;
 
@@ -80,6 +84,7 @@ export class TfjsModelRuntime implements ModelRuntime {
     this.#executor = executor;
     this.inputs = executor.inputs.map((s) => ({ name: s.name, dtype: smkitDTypeOf(s.dtype), shape: s.shape ?? [] }));
     this.outputs = executor.outputs;
+    if (executor.signature !== undefined) this.signature = executor.signature;
   }
 
   async predict(inputs: TensorMap): Promise<TensorMap> {
