@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
@@ -121,7 +121,13 @@ test('models from s3:// archives, an endpoint created and awaited with the SDK w
   assert.equal(m.PrimaryContainer?.ModelDataUrl, 's3://models/iris/v1/model.tar.gz');
   assert.ok(m.CreationTime instanceof Date);
   await assert.rejects(sm.send(new DescribeModelCommand({ ModelName: 'nope' })), (err: Error) => err.name === 'ValidationException' && err.message === 'Could not find model "arn:aws:sagemaker:us-east-1:111122223333:model/nope".');
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'blue', ProductionVariants: [{ VariantName: 'Blue', ModelName: 'iris-v1', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'blue',
+      ProductionVariants: [{ VariantName: 'Blue', ModelName: 'iris-v1', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: 's3://models/capture', CaptureOptions: [{ CaptureMode: 'Input' }, { CaptureMode: 'Output' }] },
+    }),
+  );
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'green', ProductionVariants: [{ VariantName: 'Green', ModelName: 'iris-v2', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'blue' }));
   assert.equal((await describe()).EndpointStatus, 'Creating');
@@ -132,6 +138,7 @@ test('models from s3:// archives, an endpoint created and awaited with the SDK w
   assert.equal(d.EndpointStatus, 'InService');
   assert.equal(d.ProductionVariants?.[0]?.CurrentInstanceCount, 1);
   assert.equal(d.ProductionVariants?.[0]?.DeployedImages?.[0]?.SpecifiedImage, '111122223333.dkr.ecr.us-east-1.amazonaws.com/iris:v1');
+  assert.deepEqual(d.DataCaptureConfig, { EnableCapture: true, CaptureStatus: 'Started', CurrentSamplingPercentage: 100, DestinationS3Uri: 's3://models/capture' });
   const { variant, scores } = await invoke();
   assert.equal(variant, 'Blue');
   assert.equal(scores[0]!.indexOf(Math.max(...scores[0]!)), 0, 'setosa');
@@ -214,6 +221,15 @@ test('a linear update under continuous traffic completes with no failed invocati
   assert.equal(d.FailureReason, undefined);
   assert.deepEqual(d.ProductionVariants?.map((v) => [v.VariantName, v.CurrentInstanceCount, v.DesiredInstanceCount]), [['Green', 2, 2]]);
   assert.equal(d.LastDeploymentConfig?.BlueGreenUpdatePolicy?.TrafficRoutingConfiguration?.Type, 'LINEAR');
+  // The blue fleet captured to s3:// and uploaded what it captured when it stopped.
+  const keys = await until('capture files in S3', async () => {
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'models', Prefix: 'capture/iris/Blue/' }));
+    return listed.Contents && listed.Contents.length > 0 ? listed.Contents.map((o) => o.Key!) : undefined;
+  });
+  assert.match(keys[0]!, /^capture\/iris\/Blue\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$/);
+  const text = await (await s3.client.send(new GetObjectCommand({ Bucket: 'models', Key: keys[0]! }))).Body!.transformToString();
+  const record = JSON.parse(text.split('\n')[0]!) as { captureData: { endpointInput: { data: string }; endpointOutput: { data: string } } };
+  assert.equal(Buffer.from(record.captureData.endpointInput.data, 'base64').toString(), IRIS.toString());
 });
 
 test('weights and capacities: instances stop without failing in-flight requests', async () => {

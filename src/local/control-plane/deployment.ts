@@ -1,12 +1,14 @@
 import { join } from 'node:path';
 import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
+import { CaptureS3Sync } from '../capture/s3-sync.js';
 import { CaptureWriter } from '../capture/writer.js';
 import type { DataCaptureConfig } from '../endpoint-file/schema.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoint/local-endpoint.js';
 import { Fleet } from '../fleet/fleet.js';
 import { instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
-import { ModelDataError, resolveModelData, type S3Reader } from '../fleet/model-data.js';
+import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
+import { parseS3Url, type S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
 
@@ -17,9 +19,11 @@ export interface DeploymentContext {
   workDir: string;
   startupTimeoutMs: number;
   invokeTimeoutMs: number;
+  /** Time between uploads of data capture to an `s3://` destination. @defaultValue 5 000 ms */
+  captureSyncMs?: number;
   /** Most instances all endpoints may run at once. @defaultValue unlimited */
   maxInstances?: number;
-  s3: () => S3Reader;
+  s3: () => S3Objects;
   random: () => number;
   metrics?: InvocationMetricsSink;
   log?: EndpointLog;
@@ -87,6 +91,8 @@ export class Deployment {
     readonly variants: VariantState[],
     readonly shadow: VariantState | undefined,
     readonly endpoint: LocalEndpoint,
+    /** Uploads data capture to an `s3://` destination. */
+    readonly captureSync?: CaptureS3Sync,
   ) {}
 
   /** Instances asked for across the production and shadow variants. */
@@ -109,6 +115,8 @@ export class Deployment {
     this.stopped ??= (async () => {
       await Promise.all([...this.variants, ...(this.shadow ? [this.shadow] : [])].map((v) => v.fleet.stop()));
       await this.endpoint.idle();
+      this.captureSync?.stop();
+      await this.captureSync?.flush();
     })();
     return this.stopped;
   }
@@ -192,12 +200,19 @@ export async function startDeployment(
     const variants = values.slice(0, production.length);
     const shadow = shadowBuild ? values[production.length] : undefined;
     const dc = config.dataCaptureConfig;
-    const capture =
-      dc && dc.EnableCapture !== false
-        ? new CaptureWriter(endpointName, captureSettings(dc, dc.DestinationS3Uri.startsWith('s3://') ? join(ctx.workDir, 'capture', dc.DestinationS3Uri.slice(5)) : dc.DestinationS3Uri), ctx.random, (err) =>
-            ctx.log?.('warn', 'data capture write failed', { endpoint: endpointName, error: err.message }),
-          )
-        : undefined;
+    const onCaptureError = (err: Error): void => ctx.log?.('warn', 'data capture write failed', { endpoint: endpointName, error: err.message });
+    let capture: CaptureWriter | undefined;
+    let captureSync: CaptureS3Sync | undefined;
+    if (dc && dc.EnableCapture !== false) {
+      const s3Destination = parseS3Url(dc.DestinationS3Uri);
+      // An s3:// destination is written locally first, in the same layout, and uploaded from there.
+      const localDir = s3Destination ? join(ctx.workDir, 'capture', endpointName, `${config.name}-${Date.now()}`) : dc.DestinationS3Uri;
+      capture = new CaptureWriter(endpointName, captureSettings(dc, localDir), ctx.random, onCaptureError);
+      if (s3Destination) {
+        captureSync = new CaptureS3Sync({ localDir, bucket: s3Destination.bucket, prefix: s3Destination.key, s3: ctx.s3, ...(ctx.captureSyncMs === undefined ? {} : { intervalMs: ctx.captureSyncMs }), onError: onCaptureError });
+        captureSync.start();
+      }
+    }
     const endpoint = new LocalEndpoint(
       endpointName,
       variants.map((v) => v.runtime),
@@ -210,7 +225,7 @@ export async function startDeployment(
         ...(ctx.metrics ? { metrics: ctx.metrics } : {}),
       },
     );
-    return new Deployment(config.name, config, variants, shadow, endpoint);
+    return new Deployment(config.name, config, variants, shadow, endpoint, captureSync);
   } catch (err) {
     await Promise.all(states.map((s) => s.fleet.stop()));
     throw err;

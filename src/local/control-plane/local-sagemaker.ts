@@ -13,8 +13,8 @@ import { ProcessBackend } from '../backends/process-backend.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
 import { createFrontDoor, type EndpointDirectory, type RoutableEndpoint } from '../front-door/app.js';
-import type { S3Reader } from '../fleet/model-data.js';
-import { createS3Reader } from '../fleet/s3-reader.js';
+import { createS3Objects } from '../s3/client.js';
+import type { S3Objects } from '../s3/objects.js';
 import { createAlarmsAndScaling } from './alarms-and-scaling.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
@@ -66,12 +66,14 @@ export interface LocalSageMakerOptions {
   invokeTimeoutMs?: number;
   /** How often alarms are read during bake intervals. @defaultValue 1000 ms */
   alarmPollMs?: number;
+  /** Time between uploads of data capture to `s3://` destinations. @defaultValue 5 000 ms */
+  captureSyncMs?: number;
   /** Seeds variant routing, blue/green shifting and capture sampling. */
   seed?: number;
   /** Settings (tests): unset members take their defaults, not the environment. @defaultValue loadLocalSageMakerSettings() */
   settings?: Partial<LocalSageMakerSettings>;
-  /** Where `s3://` model data is read from. @defaultValue an S3 client from `settings` */
-  s3?: S3Reader;
+  /** Where `s3://` model data is read from and `s3://` data capture written to. @defaultValue an S3 client from `settings` */
+  s3?: S3Objects;
   progress?: (line: string) => void;
   log?: EndpointLog;
   /** Keep the work folder (instances' `/opt/ml` trees, logs, downloaded model data). @defaultValue false */
@@ -157,8 +159,9 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       workDir,
       startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
       maxInstances: settings.maxInstances,
+      ...(opts.captureSyncMs === undefined ? {} : { captureSyncMs: opts.captureSyncMs }),
       invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,
-      s3: () => (s3 ??= createS3Reader(settings)),
+      s3: () => (s3 ??= createS3Objects(settings)),
       random,
       ...(metrics ? { metrics } : {}),
       ...(opts.log ? { log: opts.log } : {}),

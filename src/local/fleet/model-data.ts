@@ -4,21 +4,10 @@ import { mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import type { Readable } from 'node:stream';
+import { parseS3Url, type S3Objects } from '../s3/objects.js';
 
-/** Reads S3 objects: what model data needs of an S3 client (tests and callers pass the real one). */
-export interface S3Reader {
-  /** The object's bytes as a stream; rejects when it does not exist. */
-  get(bucket: string, key: string): Promise<Readable>;
-  /** Keys under a prefix (all pages). */
-  list(bucket: string, prefix: string): Promise<string[]>;
-}
-
-/** `s3://bucket/key` → its parts; undefined for anything else. */
-export function parseS3Url(url: string): { bucket: string; key: string } | undefined {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  return m ? { bucket: m[1]!, key: m[2]! } : undefined;
-}
+/** What model data needs of S3: reading objects and listing a prefix. */
+export type S3Reader = Pick<S3Objects, 'get' | 'list'>;
 
 /** Model data could not be fetched: the service's `Could not find model data at ...` case. */
 export class ModelDataError extends Error {

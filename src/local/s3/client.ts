@@ -1,13 +1,13 @@
 import type { Readable } from 'node:stream';
 import type { LocalSageMakerSettings } from '../../config/local-sagemaker.js';
-import type { S3Reader } from './model-data.js';
+import type { S3Objects } from './objects.js';
 
 /**
- * An {@link S3Reader} on `@aws-sdk/client-s3` (loaded on first use), honouring the standard
+ * {@link S3Objects} on `@aws-sdk/client-s3` (loaded on first use), honouring the standard
  * endpoint settings: with `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` set it uses path-style
  * addressing, as local S3 servers need, and dummy credentials when none are configured.
  */
-export function createS3Reader(settings: Pick<LocalSageMakerSettings, 's3EndpointUrl' | 'region' | 'credentials'>): S3Reader {
+export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3EndpointUrl' | 'region' | 'credentials'>): S3Objects {
   let client: Promise<{ send: (cmd: unknown) => Promise<unknown>; mod: typeof import('@aws-sdk/client-s3') }> | undefined;
   const get = () =>
     (client ??= import('@aws-sdk/client-s3').then((mod) => {
@@ -25,6 +25,10 @@ export function createS3Reader(settings: Pick<LocalSageMakerSettings, 's3Endpoin
       const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }))) as { Body?: unknown };
       if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
       return out.Body as Readable;
+    },
+    async put(bucket, key, body) {
+      const { send, mod } = await get();
+      await send(new mod.PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
     },
     async list(bucket, prefix) {
       const { send, mod } = await get();

@@ -1,0 +1,75 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import type { S3Objects } from '../s3/objects.js';
+
+/** Options of {@link CaptureS3Sync}. */
+export interface CaptureS3SyncOptions {
+  /** Local folder the capture writer writes into (its `destination`). */
+  localDir: string;
+  bucket: string;
+  /** Key prefix from `DestinationS3Uri` (no leading or trailing slash needed). */
+  prefix: string;
+  s3: () => Pick<S3Objects, 'put'>;
+  /** Time between uploads. @defaultValue 5 000 ms */
+  intervalMs?: number;
+  onError?: (err: Error) => void;
+}
+
+async function walk(dir: string, out: string[]): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await walk(p, out);
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Writes data capture to an `s3://` destination: the capture writer appends to local files (one
+ * per variant and hour, in SageMaker's `<endpoint>/<variant>/yyyy/mm/dd/hh/` layout), and this
+ * uploads every file that grew to `s3://<bucket>/<prefix>/<same path>`, every few seconds and on
+ * `flush`. An S3 object cannot be appended to, so a growing file is uploaded whole again.
+ */
+export class CaptureS3Sync {
+  private readonly uploaded = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: CaptureS3SyncOptions) {}
+
+  /** Starts the periodic upload (the timer never keeps the process alive). */
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), this.opts.intervalMs ?? 5_000);
+    this.timer.unref();
+  }
+
+  /** Stops the periodic upload (call {@link flush} for a last upload). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Uploads every file that changed since its last upload; resolves when done. */
+  flush(): Promise<void> {
+    this.running = this.running.then(() => this.uploadChanged()).catch((err: Error) => this.opts.onError?.(err));
+    return this.running;
+  }
+
+  private async uploadChanged(): Promise<void> {
+    const prefix = this.opts.prefix.replace(/^\/+|\/+$/g, '');
+    for (const file of await walk(this.opts.localDir, [])) {
+      const size = (await stat(file)).size;
+      if (this.uploaded.get(file) === size) continue;
+      const body = await readFile(file);
+      const rel = relative(this.opts.localDir, file).split(sep).join('/');
+      await this.opts.s3().put(this.opts.bucket, prefix === '' ? rel : `${prefix}/${rel}`, body);
+      this.uploaded.set(file, body.length);
+    }
+  }
+}
