@@ -111,6 +111,11 @@ export function validateInput(input: Record<string, unknown>, rule: ShapeRule & 
   const out: Violation[] = [];
   check(input, rule, '', out);
   if (out.length === 0) return;
+  throw new AwsServiceError('ValidationException', describeViolations(out), 400);
+}
+
+/** "N validation error(s) detected: Value 'x' at 'member' failed to satisfy constraint: ...", as AWS words them. */
+export function describeViolations(out: readonly Violation[]): string {
   const parts = out.map((v) => `Value ${v.value === 'null' ? 'null' : `'${v.value}'`} at '${v.path}' failed to satisfy constraint: ${v.constraint}`);
-  throw new AwsServiceError('ValidationException', `${out.length} validation error${out.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`, 400);
+  return `${out.length} validation error${out.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`;
 }
