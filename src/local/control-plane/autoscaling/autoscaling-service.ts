@@ -97,6 +97,7 @@ export class ApplicationAutoScalingService implements AwsService {
     this.accountId = opts.accountId ?? '000000000000';
   }
 
+  /** Runs one Application Auto Scaling operation; throws `AwsServiceError` with the service's exception names. */
   async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
     switch (operation as (typeof AUTOSCALING_OPERATIONS)[number]) {
       case 'RegisterScalableTarget':

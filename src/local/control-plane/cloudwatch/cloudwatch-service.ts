@@ -128,6 +128,7 @@ export class CloudWatchService implements AwsService {
     return this.alarms.get(name)?.state;
   }
 
+  /** Runs one CloudWatch operation (JSON shapes, timestamps as epoch seconds); throws `CloudWatchError`. */
   async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
     switch (operation as (typeof CLOUDWATCH_OPERATIONS)[number]) {
       case 'PutMetricAlarm':
