@@ -168,7 +168,7 @@ export async function startDeployment(
     const state: VariantState = {
       spec,
       fleet,
-      runtime: { name: spec.VariantName, weight, containers: [], instances: fleet },
+      runtime: { name: spec.VariantName, weight, containers: [], instances: fleet, ...(model.inferenceExecutionMode === 'Direct' ? { direct: true } : {}) },
       desiredWeight: weight,
       desiredInstanceCount: count,
       images: model.containers.filter((c) => c.Image !== undefined).map((c) => ({ SpecifiedImage: c.Image!, ResolvedImage: c.Image!, ResolutionTime: Date.now() / 1000 })),

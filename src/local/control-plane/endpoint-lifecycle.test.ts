@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { createFrontDoor } from '../front-door/app.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
 import { createLocalSageMaker, CLOUDWATCH_TARGET_PREFIX, type LocalSageMakerCore } from './local-sagemaker.js';
 
@@ -235,6 +239,40 @@ test('more instances than the local limit is ResourceLimitExceeded, as an accoun
   });
   await assert.rejects(call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 17 }] }), (err: AwsServiceError) => err.type === 'ResourceLimitExceeded');
   assert.equal(sm.store.endpoints.has('ep-huge'), false);
+});
+
+test('Direct mode: each invocation runs the container TargetContainerHostname names (over HTTP with the runtime SDK)', async () => {
+  await call('CreateModel', {
+    ModelName: 'm-direct',
+    InferenceExecutionConfig: { Mode: 'Direct' },
+    Containers: [
+      { ContainerHostname: 'first', ModelDataUrl: dir, Environment: { FAKE_TAG: 'first' } },
+      { ContainerHostname: 'second', ModelDataUrl: dir, Environment: { FAKE_TAG: 'second' } },
+    ],
+  });
+  await assert.rejects(
+    call('CreateModel', { ModelName: 'm-direct-2', InferenceExecutionConfig: { Mode: 'Direct' }, Containers: [{ ModelDataUrl: dir }, { ModelDataUrl: dir }] }),
+    /ContainerHostname must be specified for every container when InferenceExecutionConfig.Mode is Direct/,
+  );
+  await config('cfg-direct', 'm-direct');
+  await call('CreateEndpoint', { EndpointName: 'ep-direct', EndpointConfigName: 'cfg-direct' });
+  await until('InService', async () => ((await status('ep-direct')) === 'InService' ? true : undefined));
+  const server = createServer(createFrontDoor({ endpoints: sm.directory(), services: sm.services }));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const runtime = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+  try {
+    for (const host of ['second', 'first']) {
+      const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'ep-direct', TargetContainerHostname: host, Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+      assert.equal(JSON.parse(Buffer.from(out.Body!).toString()).tag, host);
+    }
+    await assert.rejects(runtime.send(new InvokeEndpointCommand({ EndpointName: 'ep-direct', Body: Buffer.from('[1]') })), (err: Error) => err.name === 'ValidationError' && /send TargetContainerHostname, one of first, second/.test(err.message));
+    await assert.rejects(runtime.send(new InvokeEndpointCommand({ EndpointName: 'ep-direct', TargetContainerHostname: 'third', Body: Buffer.from('[1]') })), (err: Error) => err.name === 'ValidationError' && /third is not a container/.test(err.message));
+    await assert.rejects(runtime.send(new InvokeEndpointCommand({ EndpointName: 'ep1', TargetContainerHostname: 'first', Body: Buffer.from('[1]') })), (err: Error) => err.name === 'ValidationError' && /applies only to a model whose InferenceExecutionConfig Mode is Direct/.test(err.message));
+  } finally {
+    runtime.destroy();
+    await new Promise((r) => server.close(r));
+  }
+  await call('DeleteEndpoint', { EndpointName: 'ep-direct' });
 });
 
 test('delete: Deleting, then DescribeEndpoint answers ValidationException (what the endpoint-deleted waiter waits for)', async () => {

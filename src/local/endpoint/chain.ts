@@ -11,6 +11,8 @@ export interface InvokeEndpointRequest extends SageMakerHeaders {
   body: Buffer;
   contentType: string;
   accept?: string;
+  /** `TargetContainerHostname`: the one container of a Direct-mode pipeline to invoke. */
+  targetContainerHostname?: string;
 }
 
 /** What an endpoint answers an `InvokeEndpoint` call with: the (last) container's successful answer. */

@@ -27,6 +27,22 @@ export interface VariantRuntime {
   containers: ChainContainer[];
   /** Several instances of the variant: each invocation goes to the one `acquire` lends. */
   instances?: InstancePool;
+  /** `InferenceExecutionConfig.Mode` `Direct`: each invocation runs the one container its `TargetContainerHostname` names. */
+  direct?: boolean;
+}
+
+/** The containers one invocation runs: the whole chain, or the one a Direct-mode request names. */
+function containersFor(variant: VariantRuntime, chain: ChainContainer[], req: InvokeEndpointRequest): ChainContainer[] {
+  const host = req.targetContainerHostname;
+  if (!variant.direct) {
+    if (host !== undefined) throw new TargetContainerError(`TargetContainerHostname applies only to a model whose InferenceExecutionConfig Mode is Direct; variant ${variant.name} runs its containers as a serial pipeline.`);
+    return chain;
+  }
+  const hosts = chain.map((c) => c.hostname);
+  if (host === undefined) throw new TargetContainerError(`Variant ${variant.name} invokes its containers directly (InferenceExecutionConfig Mode Direct): send TargetContainerHostname, one of ${hosts.join(', ')}.`);
+  const found = chain.find((c) => c.hostname === host);
+  if (!found) throw new TargetContainerError(`TargetContainerHostname ${host} is not a container of variant ${variant.name}; its containers are ${hosts.join(', ')}.`);
+  return [found];
 }
 
 function lease(variant: VariantRuntime): InstanceLease {
@@ -36,7 +52,7 @@ function lease(variant: VariantRuntime): InstanceLease {
 /** How CloudWatch counts a failed invocation: by the model's status, else as a server error. */
 function outcomeOf(err: unknown): '4xx' | '5xx' {
   if (err instanceof ContainerFailure) return err.kind === 'status' && err.status! < 500 ? '4xx' : '5xx';
-  if (err instanceof TargetModelError) return '4xx';
+  if (err instanceof TargetModelError || err instanceof TargetContainerError) return '4xx';
   return '5xx';
 }
 
@@ -62,6 +78,17 @@ export class UnknownVariantError extends Error {
   constructor(readonly endpoint: string, readonly variant: string, readonly known: readonly string[]) {
     super(`The variant ${variant} does not exist for endpoint ${endpoint}; its production variants are: ${known.join(', ')}.`);
     this.name = 'UnknownVariantError';
+  }
+}
+
+/**
+ * `TargetContainerHostname` does not fit the variant: missing for a Direct-mode pipeline, naming
+ * no container of it, or given for a variant that is not Direct.
+ */
+export class TargetContainerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TargetContainerError';
   }
 }
 
@@ -127,7 +154,7 @@ export class LocalEndpoint {
     let modelMs = 0;
     try {
       const modelStart = performance.now();
-      response = await invokeChain(instance.containers, req, { timeoutMs: this.timeoutMs });
+      response = await invokeChain(containersFor(variant, instance.containers, req), req, { timeoutMs: this.timeoutMs });
       modelMs = performance.now() - modelStart;
     } catch (err) {
       instance.release();
@@ -148,13 +175,13 @@ export class LocalEndpoint {
    */
   async stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
     const variant = this.route(req.targetVariant);
-    if (variant.containers.length !== 1) throw new PipelineStreamingError(variant.name, variant.containers.length);
+    if (variant.containers.length !== 1 && !variant.direct) throw new PipelineStreamingError(variant.name, variant.containers.length);
     const instance = lease(variant);
     const at = new Date();
     const started = performance.now();
     let answer: StreamedAnswer;
     try {
-      answer = await openStream(instance.containers[0]!, req, timeoutMs);
+      answer = await openStream(containersFor(variant, instance.containers, req)[0]!, req, timeoutMs);
     } catch (err) {
       instance.release();
       this.measure(variant, at, outcomeOf(err), performance.now() - started);

@@ -3,7 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, writeAwsJsonError } from '../../aws/protocols/aws-json.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
-import { UnknownVariantError } from '../endpoint/local-endpoint.js';
+import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
 import { PipelineStreamingError, type StreamedAnswer } from '../endpoint/stream.js';
 import { readSageMakerHeaders, SAGEMAKER_HEADERS, SAGEMAKER_NAME_MAX_LENGTH, SAGEMAKER_NAME_PATTERN, STREAM_ACCEPT_HEADER, STREAM_CONTENT_TYPE_HEADER } from '../../core/sagemaker-headers.js';
@@ -71,6 +71,9 @@ function header(req: Request, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+/** `TargetContainerHostname` of `InvokeEndpoint` (Direct-mode pipelines); the front door reads it, containers never see it. */
+const TARGET_CONTAINER_HOSTNAME_HEADER = 'x-amzn-sagemaker-target-container-hostname';
+
 function checkHeaders(req: Request, endpointName: string): ConstraintViolation[] {
   const violations: ConstraintViolation[] = [];
   if (endpointName.length > SAGEMAKER_NAME_MAX_LENGTH) violations.push({ value: endpointName, member: 'endpointName', constraint: `Member must have length less than or equal to ${SAGEMAKER_NAME_MAX_LENGTH}` });
@@ -81,6 +84,10 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
     if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
     else if (value.length > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have length less than or equal to ${rule.max}` });
     else if (!PRINTABLE.test(value)) violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: \\p{ASCII}*' });
+  }
+  const host = header(req, TARGET_CONTAINER_HOSTNAME_HEADER);
+  if (host !== undefined && (host.length > SAGEMAKER_NAME_MAX_LENGTH || !SAGEMAKER_NAME_PATTERN.test(host))) {
+    violations.push({ value: host, member: 'targetContainerHostname', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' });
   }
   return violations;
 }
@@ -94,6 +101,8 @@ function readInvocation(req: Request, acceptHeader: string): InvokeEndpointReque
   const accept = header(req, acceptHeader);
   if (accept !== undefined) invocation.accept = accept;
   Object.assign(invocation, readSageMakerHeaders((name) => header(req, name)));
+  const targetContainer = header(req, TARGET_CONTAINER_HOSTNAME_HEADER);
+  if (targetContainer !== undefined) invocation.targetContainerHostname = targetContainer;
   return invocation;
 }
 
@@ -167,7 +176,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         res.end(response.body);
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
-        if (err instanceof UnknownVariantError || err instanceof TargetModelError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
     },
@@ -188,7 +197,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         ({ variant: variantName, answer } = await endpoint.stream(invocation, 60_000));
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
-        if (err instanceof UnknownVariantError || err instanceof TargetModelError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
