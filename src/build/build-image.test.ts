@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bakedDockerfile, buildImage, qualifyImageName, type BuildDeps } from './build-image.js';
-import { detectBuildEngine, type CommandRunner } from './engine.js';
+import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
 import { imageNameForModel } from './context.js';
 import { ToolkitError } from '../errors/catalogue.js';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
-import { detectBuildEngine, imageSize, runCommand, type BuildEngine, type CommandRunner } from './engine.js';
+import { detectBuildEngine, imageSize, runCommand, type BuildEngine, type CommandRunner } from '../containers/engine.js';
 
 /** Image variants the Dockerfile has (its build targets). */
 export type ImageVariant = 'cpu' | 'gpu';

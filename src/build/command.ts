@@ -1,6 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { buildImage, type ImageVariant } from './build-image.js';
-import type { BuildEngine } from './engine.js';
+import type { BuildEngine } from '../containers/engine.js';
 
 /** Raw `smkit build` flags as commander gives them. */
 export interface BuildCommandOptions {

@@ -1,6 +1,11 @@
 import { spawn } from 'node:child_process';
 import { ToolkitError } from '../errors/catalogue.js';
 
+/**
+ * The container engine CLIs (docker, podman): which one works here, and running them. Used by
+ * `smkit build`, `smkit deploy` and the local docker backend, so none of them imports another.
+ */
+
 /** A container engine CLI that speaks `docker build` / `docker image inspect`. */
 export type BuildEngine = 'docker' | 'podman';
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadDeployEnvironment } from '../config/deploy.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import type { BuildEngine } from '../build/engine.js';
+import type { BuildEngine } from '../containers/engine.js';
 import { readEndpointFile } from '../local/endpoint-file/load.js';
 import { objectExists, parseS3Prefix, prepareArtifacts, uploadFile } from './artifacts.js';
 import { applyPlan } from './apply.js';

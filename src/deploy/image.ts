@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
 import { ToolkitError } from '../errors/catalogue.js';
 import { buildImage, type BuildDeps } from '../build/build-image.js';
-import { detectBuildEngine, runCommand, type BuildEngine, type CommandRunner } from '../build/engine.js';
+import { detectBuildEngine, runCommand, type BuildEngine, type CommandRunner } from '../containers/engine.js';
 import { call } from './service-error.js';
 
 /** An ECR registry host: `<account>.dkr.ecr.<region>.amazonaws.com` (or `.com.cn`). */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { runningContainer, trackExit } from './child-exit.js';
-import { detectBuildEngine } from '../../build/engine.js';
+import { detectBuildEngine } from '../../containers/engine.js';
 
 /** A container engine CLI that speaks `docker run`. */
 export type ContainerEngine = 'docker' | 'podman';
