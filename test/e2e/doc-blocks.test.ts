@@ -1,0 +1,130 @@
+// Runs the shell blocks of README.md, docs/*.md and opt-ml-template/README.md that are marked
+// `<!-- doc-test ... -->`, the way a reader would, so the documented commands and answers stay true.
+// Each group runs in one bash in a scratch folder that links the checkout's bin/, dist/ and
+// node_modules/ and holds copies of models/ and opt-ml-template/; documented ports become free ports and /tmp/ a scratch folder;
+// a server started in the background is waited for before the next command, and everything the
+// group started is killed at the end.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT, freePort } from '../helpers/serve-process.js';
+import { expectedOutputs, readDocBlocks, type DocBlock } from '../helpers/doc-blocks.js';
+
+const DOCS = ['README.md', 'opt-ml-template/README.md', ...readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+// Linked read-only; copied where a block may write (cp -r of a link would write through it).
+const LINKED = ['bin', 'dist', 'node_modules', 'package.json'];
+const COPIED = ['models', 'opt-ml-template'];
+const PORT = /\b(80[89]\d)\b/g;
+
+/** The AWS CLI v2 (the recipes use v2 flags); a v1 `aws` earlier on PATH does not count. */
+function awsCliV2(): string | undefined {
+  for (const candidate of ['/usr/bin/aws', '/usr/local/bin/aws']) {
+    if (existsSync(candidate) && /^aws-cli\/2\./.test(spawnSync(candidate, ['--version'], { encoding: 'utf8' }).stdout ?? '')) return candidate;
+  }
+  return undefined;
+}
+
+const PREAMBLE = `set -eo pipefail
+__doc_wait() {
+  for _ in $(seq 1 1500); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/ping" || true)
+    if [ "$code" != 000 ] && [ "$code" != 503 ]; then return 0; fi
+    sleep 0.2
+  done
+  echo "doc-test: nothing answered on port $1" >&2
+  return 1
+}
+`;
+
+/** The group's script: ports and /tmp/ rewritten, a wait after each server started in the background. */
+function script(blocks: readonly DocBlock[], ports: Map<string, string>, tmp: string): string {
+  const parts = [PREAMBLE];
+  for (const b of blocks) {
+    parts.push(`# --- ${b.file}:${b.line}`);
+    const text = [b.before ?? '', b.code].join('\n').replace(PORT, (p) => ports.get(p)!).replaceAll('/tmp/', `${tmp}/`);
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      let line = lines[i]!;
+      // A command continued with a backslash ends on a later line.
+      while (line.endsWith('\\') && i + 1 < lines.length) line = `${line}\n${lines[++i]}`;
+      parts.push(line);
+      if (/\bsmkit(\.js)? (serve|local(?! (transform|train)))\b/.test(line) && /&\s*(#.*)?$/.test(line)) {
+        const port = /--port (\d+)/.exec(line)?.[1] ?? ports.get('8080')!;
+        parts.push(`__doc_wait ${port}`);
+      }
+    }
+  }
+  return parts.join('\n') + '\n';
+}
+
+async function runGroup(blocks: readonly DocBlock[], aws: string | undefined): Promise<void> {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'smkit-doc-'));
+  const tmp = path.join(work, 'tmp');
+  mkdirSync(tmp);
+  for (const entry of LINKED) symlinkSync(path.join(REPO_ROOT, entry), path.join(work, entry));
+  for (const entry of COPIED) cpSync(path.join(REPO_ROOT, entry), path.join(work, entry), { recursive: true });
+  const shims = path.join(work, '.bin');
+  mkdirSync(shims);
+  if (aws) symlinkSync(aws, path.join(shims, 'aws'));
+  const ports = new Map<string, string>();
+  for (const b of blocks) for (const m of `${b.before ?? ''}\n${b.code}`.matchAll(PORT)) if (!ports.has(m[1]!)) ports.set(m[1]!, String(await freePort()));
+  if (!ports.has('8080')) ports.set('8080', String(await freePort()));
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(SAGEMAKER_|SM_|SMKIT_|NODE_TEST|AWS_)/.test(k)) env[k] = v;
+  env.PATH = `${shims}${path.delimiter}${process.env.PATH}`;
+  env.SAGEMAKER_MODEL_SERVER_WORKERS = '1';
+  const source = script(blocks, ports, tmp);
+  const child = spawn('bash', ['-c', source], { cwd: work, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  const deadline = setTimeout(() => killGroup('SIGKILL'), 300_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(deadline);
+  // Servers the blocks left in the background: SIGTERM, then SIGKILL whatever remains.
+  killGroup('SIGTERM');
+  await new Promise((r) => setTimeout(r, 2_000));
+  killGroup('SIGKILL');
+  const where = blocks.map((b) => `${b.file}:${b.line}`).join(', ');
+  try {
+    assert.equal(code, 0, `doc blocks ${where} failed (exit ${code}):\n--- script ---\n${source}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`);
+    let from = 0;
+    for (const b of blocks) {
+      for (const expected of expectedOutputs(b.code)) {
+        const rest = stdout.slice(from);
+        const m = expected.exec(rest);
+        assert.ok(m, `${b.file}:${b.line} documents the answer ${expected.source}, but the commands printed:\n${stdout}`);
+        from += m.index + m[0].length;
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const blocks = DOCS.flatMap((f) => readDocBlocks(path.join(REPO_ROOT, f), f));
+const groups = new Map<string, DocBlock[]>();
+for (const b of blocks) groups.set(b.group, [...(groups.get(b.group) ?? []), b]);
+const aws = awsCliV2();
+
+describe('documented shell blocks run as written', () => {
+  test('the docs mark their runnable blocks', () => {
+    assert.ok(groups.size >= 8, `only ${groups.size} doc-test groups found`);
+  });
+  for (const [name, group] of groups) {
+    const needs = [...new Set(group.flatMap((b) => b.needs))];
+    const missing = needs.filter((n) => n === 'aws' && !aws);
+    test(`${name} (${group.map((b) => `${b.file}:${b.line}`).join(', ')})`, { skip: missing.length > 0 ? `needs ${missing.join(', ')} (the AWS CLI v2)` : false }, () => runGroup(group, aws));
+  }
+});
