@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CommandRunner } from '../build/engine.js';
+import type { CommandRunner } from '../containers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { buildAndPushImage, decodeEcrToken, ecrRegion, registryHost, type ImageDeps } from './image.js';
 
