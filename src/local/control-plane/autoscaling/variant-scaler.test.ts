@@ -31,7 +31,7 @@ class FakeSageMaker implements AwsService {
 }
 
 function setup() {
-  const t = { now: 10_000 * 60_000 };
+  const t = { now: 10_000 * 60_000 + 1000 };
   const clock = createMetricClock(60, () => t.now);
   const metrics = new MetricStore(clock);
   const cloudwatch = new CloudWatchService({ metrics, clock });

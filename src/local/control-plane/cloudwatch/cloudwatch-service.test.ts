@@ -6,7 +6,8 @@ import { createMetricClock } from './metric-clock.js';
 import { MetricStore } from './metric-store.js';
 
 function setup() {
-  const t = { now: 1_000_000 * 60_000 };
+  // One second past a minute boundary: alarms evaluate a second after each period ends.
+  const t = { now: 1_000_000 * 60_000 + 1000 };
   const clock = createMetricClock(60, () => t.now);
   const metrics = new MetricStore(clock);
   const cw = new CloudWatchService({ metrics, clock, region: 'eu-west-1', accountId: '123456789012' });
@@ -47,7 +48,7 @@ test('put, describe with filters, set state, delete', async () => {
   assert.equal(all[0]!.StateValue, 'INSUFFICIENT_DATA');
   assert.equal(all[0]!.StateReason, 'Unchecked: Initial alarm creation');
   assert.equal(all[0]!.AlarmArn, 'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:ep-5xx');
-  assert.equal(all[0]!.StateUpdatedTimestamp, 1_000_000 * 60);
+  assert.equal(all[0]!.StateUpdatedTimestamp, 1_000_000 * 60 + 1);
   assert.deepEqual(((await cw.call('DescribeAlarms', { AlarmNamePrefix: 'ep' })).MetricAlarms as unknown[]).length, 1);
   await cw.call('SetAlarmState', { AlarmName: 'other', StateValue: 'ALARM', StateReason: 'testing' });
   const alarmed = (await cw.call('DescribeAlarms', { StateValue: 'ALARM' })).MetricAlarms as Array<Record<string, unknown>>;

@@ -182,9 +182,16 @@ export class CloudWatchService implements AwsService {
         range.push({ start, value, sampleCount: p.aggregate.count });
       }
     }
-    alarm.nextEvaluationAt = this.metrics.periodStart(current + 1, def.Period);
+    // Evaluate a little after the boundary: an invocation is recorded at its arrival time once it
+    // finishes, so the latest period keeps filling for a moment after it ends.
+    alarm.nextEvaluationAt = this.metrics.periodStart(current + 1, def.Period) + this.evaluationDelayMs();
     const verdict = evaluateAlarm(def, range, now);
     if (verdict && verdict.state !== alarm.state) this.transition(alarm, verdict.state, verdict.reason, verdict.reasonData, now);
+  }
+
+  /** How long after a period ends it is evaluated: one bucket, at most a second. */
+  private evaluationDelayMs(): number {
+    return Math.min(this.metrics.bucketMs, 1000);
   }
 
   private transition(alarm: StoredAlarm, state: AlarmState, reason: string, reasonData: string | undefined, now: number): void {
