@@ -129,6 +129,15 @@ describe('multi-model endpoint', () => {
     assert.equal(((await cut.json()) as { code: string }).code, 'ERR_MODEL_NOT_LOADED');
   });
 
+  test('a query string does not change the multi-model routes', async () => {
+    const r = await fetchWithTimeout(`${server.url}/models/iris-top2/invoke?trace=1`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(r.status, 200);
+    assert.equal(((await r.json()) as { label: string }[][])[0]![0]!.label, 'setosa');
+    const one = await fetchWithTimeout(`${server.url}/models/iris-top2?x=1`);
+    assert.equal(one.status, 200);
+    assert.equal(((await one.json()) as { modelName: string }).modelName, 'iris-top2');
+  });
+
   test('/invocations is not the multi-model route', async () => {
     const r = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv' } });
     assert.equal(r.status, 404);

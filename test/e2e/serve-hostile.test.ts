@@ -1,0 +1,154 @@
+/**
+ * Hostile input against a real `smkit serve`: each case gets a quick, catalogued 4xx while /ping
+ * keeps answering and the server's memory stays bounded.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import sharp from 'sharp';
+import { REPO_ROOT, fetchWithTimeout, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+
+const MB = 1024 * 1024;
+
+/** A PNG that is only a header claiming 10000×6000 pixels (180 MB as RGB) and a few bytes of data. */
+function pngBomb(): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(10_000, 0);
+  ihdr.writeUInt32BE(6_000, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(30_001))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+describe('smkit serve under hostile input', () => {
+  let server: ServeProcess;
+  let base: string;
+
+  before(async () => {
+    base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MAX_PAYLOAD_IN_MB: '1', SMKIT_MAX_DECODED_MB: '8', SMKIT_BODY_TIMEOUT_SECONDS: '1' });
+    await waitForPing(server);
+  });
+  after(async () => {
+    await server.stop();
+    removeDir(base);
+  });
+
+  const ping = async () => {
+    const res = await fetchWithTimeout(`${server.url}/ping`, {}, 10_000);
+    await res.arrayBuffer();
+    return res.status;
+  };
+  const residentBytes = async () => {
+    const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
+    return Number(/^smkit_process_resident_memory_bytes (\d+)/m.exec(text)?.[1] ?? NaN);
+  };
+  /** Sends `body` and, at the same time, a /ping; both answers. */
+  const withPing = async (init: RequestInit): Promise<{ status: number; code: string; message: string; ping: number }> => {
+    const [res, pingStatus] = await Promise.all([fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', ...init }), ping()]);
+    const body = (await res.json()) as { code: string; message: string };
+    return { status: res.status, ...body, ping: pingStatus };
+  };
+
+  test('a multipart field named p[300000000] is a quick 400, not a stalled HTTP thread', async () => {
+    const form = new FormData();
+    form.append('p[300000000]', '1');
+    form.append('image', new Blob([Buffer.from('x')], { type: 'image/png' }), 'x.png');
+    const answer = await withPing({ body: form });
+    assert.equal(answer.status, 400);
+    assert.equal(answer.code, 'ERR_MULTIPART_FIELD_NAME');
+    assert.match(answer.message, /p\[300000000\]/);
+    assert.equal(answer.ping, 200);
+  });
+
+  test('an image whose header promises more pixels than SMKIT_MAX_DECODED_MB is a 413 before decoding', async () => {
+    const answer = await withPing({ body: pngBomb(), headers: { 'Content-Type': 'image/png' } });
+    assert.equal(answer.status, 413);
+    assert.equal(answer.code, 'ERR_DECODED_TOO_LARGE');
+    assert.match(answer.message, /SMKIT_MAX_DECODED_MB/);
+    assert.equal(answer.ping, 200);
+  });
+
+  test('many images in one multipart request share the budget: 413 once they add up past it', async () => {
+    const jpeg = await sharp({ create: { width: 1000, height: 1000, channels: 3, background: { r: 9, g: 99, b: 199 } } }).jpeg().toBuffer();
+    const form = new FormData();
+    for (let i = 0; i < 12; i++) form.append('images', new Blob([jpeg], { type: 'image/jpeg' }), `${i}.jpg`);
+    const answer = await withPing({ body: form });
+    assert.equal(answer.status, 413, answer.message);
+    assert.equal(answer.code, 'ERR_DECODED_TOO_LARGE');
+    assert.equal(answer.ping, 200);
+  });
+
+  test('a body that stalls after the headers is dropped with 408 after SMKIT_BODY_TIMEOUT_SECONDS', async () => {
+    const socket = net.connect(server.port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d) => (text += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\n5.1,');
+    assert.equal(await ping(), 200, '/ping answers while the body stalls');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`not dropped; read: ${text}`)), 30_000)))]);
+    clearTimeout(timer);
+    assert.match(text, /^HTTP\/1\.1 408 /);
+    assert.equal((JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { code: string }).code, 'ERR_BODY_TIMEOUT');
+  });
+
+  test('a multipart body far over the payload limit is refused with 413 while it streams', async () => {
+    const answer = await new Promise<{ status: number; code: string; sent: number }>((resolve, reject) => {
+      const req = http.request(`${server.url}/invocations`, { method: 'POST', headers: { 'Content-Type': 'multipart/form-data; boundary=zz' } });
+      let sent = 0;
+      let answered = false;
+      req.on('response', (res) => {
+        answered = true;
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(body) as { code: string }).code, sent }));
+      });
+      req.on('error', reject);
+      req.write('--zz\r\nContent-Disposition: form-data; name="f"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n');
+      const chunk = Buffer.alloc(64 * 1024, 0x42);
+      const pump = () => {
+        while (!answered && sent < 200 * MB) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        if (answered) req.destroy();
+      };
+      pump();
+    });
+    assert.equal(answer.status, 413);
+    assert.match(answer.code, /^ERR_(PAYLOAD|MULTIPART)_TOO_LARGE$/);
+    assert.ok(answer.sent < 200 * MB, `answered after ${answer.sent} bytes, while the client was still sending`);
+    assert.equal(await ping(), 200);
+  });
+
+  test('memory stays bounded over repeated bombs, and the server keeps serving', async () => {
+    const before = await residentBytes();
+    const bomb = pngBomb();
+    const gzipBomb = zlib.gzipSync(Buffer.alloc(200 * MB, 0x31));
+    for (let i = 0; i < 5; i++) {
+      const image = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: bomb, headers: { 'Content-Type': 'image/png' } });
+      assert.equal(image.status, 413);
+      await image.arrayBuffer();
+      const gz = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: gzipBomb, headers: { 'Content-Type': 'text/csv', 'Content-Encoding': 'gzip' } });
+      assert.equal(gz.status, 413);
+      assert.equal(((await gz.json()) as { code: string }).code, 'ERR_PAYLOAD_TOO_LARGE');
+    }
+    const grown = (await residentBytes()) - before;
+    assert.ok(grown < 150 * MB, `resident memory grew by ${Math.round(grown / MB)} MB`);
+    const ok = await fetchWithTimeout(`${server.url}/invocations?after=bombs`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(ok.status, 200);
+    assert.equal(((await ok.json()) as number[][])[0]!.length, 3);
+  });
+});
