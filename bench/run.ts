@@ -1,141 +1,198 @@
 /**
  * `npm run bench`: drives `smkit serve` and the bare baseline server (bench/baseline-server.ts)
- * with autocannon on the same model and payloads, in the same run, and prints requests/s, p50
- * and p99 side by side; then the codec throughput table and the TF.js row where available.
+ * with autocannon on the same models and payloads, in the same run, and prints requests/s, p50,
+ * p99 and server CPU per request side by side; then cold start, the stages of a 5 MB request, the
+ * codec throughput table and the TF.js rows.
  *
- * Environment: BENCH_SECONDS (per case, default 8), BENCH_WORKERS (default: CPU count).
+ * Scenarios (`BENCH_ONLY=wide,heavy,cold,stages,codecs,tfjs`, default all):
+ * - `wide`: a 64 → 256 → 256 → 8 MLP, 1 row, 256 rows and ~5 MB of CSV;
+ * - `heavy`: a 512 → 2048 → 2048 → 16 MLP, 1-row requests at 1, 16 and 64 connections, smkit with
+ *   dynamic batching off and on;
+ * - `cold`: spawn to the first `/ping` 200, smkit and the baseline, on the wide model.
+ *
+ * Environment: BENCH_SECONDS (per case, default 5), BENCH_WORKERS (default: CPU count),
+ * BENCH_BATCH_MAX_SIZE (batching-on case, default 64). Models are generated in a temporary
+ * directory (nothing is committed); any `SMKIT_*` variable is passed to `smkit serve`.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildDenseOnnxModel } from '../src/runtimes/onnx/build-model.js';
-import { measure, startBenchServer, type Measurement } from './harness.js';
+import { csvRows, writeMlp } from './models.js';
+import { measure, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
-const seconds = Number(process.env['BENCH_SECONDS'] ?? 8);
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
 const workers = Number(process.env['BENCH_WORKERS'] ?? os.availableParallelism());
-const FEATURES = 64;
+const batchMaxSize = Number(process.env['BENCH_BATCH_MAX_SIZE'] ?? 64);
+const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,cold,stages,codecs,tfjs').split(',').map((s) => s.trim()));
 
-/** Deterministic pseudo-random numbers so every run sends the same bytes. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+const WIDE = [64, 256, 256, 8];
+const HEAVY = [512, 2048, 2048, 16];
+
+function startSmkit(modelDir: string, env: Record<string, string> = {}): Promise<BenchServer> {
+  return startBenchServer(path.join(repo, 'bin/smkit.js'), (port) => ['serve', '--model-dir', modelDir, '--port', String(port), '--workers', String(workers)], {
+    ...process.env,
+    SMKIT_LOG_LEVEL: 'warn',
+    SMKIT_BIND_HOST: '127.0.0.1',
+    ...env,
+  });
 }
 
-function csvRows(rows: number): string {
-  const r = rng(rows);
-  const lines: string[] = [];
-  for (let i = 0; i < rows; i++) lines.push(Array.from({ length: FEATURES }, () => (r() * 10 - 5).toFixed(6)).join(','));
-  return lines.join('\n') + '\n';
-}
-
-function makeModel(dir: string): string {
-  const r = rng(7);
-  const dense = (inputs: number, outputs: number) => Array.from({ length: inputs }, () => Array.from({ length: outputs }, () => r() - 0.5));
-  const file = path.join(dir, 'model.onnx');
-  writeFileSync(
-    file,
-    buildDenseOnnxModel({
-      inputName: 'input',
-      outputName: 'probabilities',
-      layers: [
-        { weights: dense(FEATURES, 16), bias: new Array(16).fill(0), activation: 'relu' },
-        { weights: dense(16, 3), bias: [0, 0, 0], activation: 'softmax' },
-      ],
-    }),
-  );
-  return file;
+function startBaseline(modelDir: string): Promise<BenchServer> {
+  return startBenchServer(path.join(here, 'baseline-server.js'), (port) => [path.join(modelDir, 'model.onnx'), String(port), String(workers)]);
 }
 
 interface Row extends Measurement {
+  case: string;
   server: string;
-  payload: string;
 }
 
-async function drive(server: string, url: string, payload: string, body: string, connections: number): Promise<Row> {
-  return { server, payload, ...(await measure(url, body, 'text/csv', connections, seconds)) };
+function fmt(n: number | undefined, digits = 0): string {
+  return n === undefined ? '–' : n.toFixed(digits);
+}
+
+/** Prints rows grouped by case; the first server of each case is the reference for the ratios. */
+function table(title: string, rows: Row[]): void {
+  console.log(`\n${title}`);
+  console.log('| case | server | req/s | p50 ms | p99 ms | CPU µs/req | errors | req/s vs baseline | CPU/req vs baseline |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  let reference: Row | undefined;
+  for (const r of rows) {
+    if (!reference || reference.case !== r.case) reference = r;
+    const cpuRatio = r.cpuUsPerRequest !== undefined && reference.cpuUsPerRequest ? `${(r.cpuUsPerRequest / reference.cpuUsPerRequest).toFixed(2)}×` : '–';
+    console.log(
+      `| ${r.case} | ${r.server} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${fmt(r.cpuUsPerRequest)} | ${r.errors} | ${(r.rps / reference.rps).toFixed(2)}× | ${cpuRatio} |`,
+    );
+  }
+}
+
+/** Runs each case on every server, alternating who goes first so neither always gets the warmer machine. */
+async function drive(servers: [string, BenchServer][], cases: [string, string, number][]): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const [i, [name, body, connections]] of cases.entries()) {
+    const order = i % 2 === 0 ? servers : [...servers].reverse();
+    const measured = new Map<string, Row>();
+    for (const [server, s] of order) measured.set(server, { case: name, server, ...(await measure(s.url, body, 'text/csv', connections, seconds, s.child.pid)) });
+    for (const [server] of servers) rows.push(measured.get(server)!);
+  }
+  return rows;
+}
+
+async function wideScenario(dir: string): Promise<void> {
+  const servers: [string, BenchServer][] = [];
+  try {
+    servers.push(['baseline (bare node:http)', await startBaseline(dir)]);
+    servers.push(['smkit serve', await startSmkit(dir)]);
+    const rows = await drive(servers, [
+      ['1 row × 64, 16 conn.', csvRows(1, 64), 16],
+      ['256 rows × 64, 8 conn.', csvRows(256, 64), 8],
+      ['~5 MB (9000 rows × 64), 4 conn.', csvRows(9000, 64), 4],
+    ]);
+    table(`Wider model ${WIDE.join(' → ')} (CSV in, JSON out)`, rows);
+  } finally {
+    for (const [, s] of servers) await stopBenchServer(s);
+  }
+}
+
+async function heavyScenario(dir: string): Promise<void> {
+  const { InferenceSession, Tensor } = await import('onnxruntime-node');
+  const session = await InferenceSession.create(path.join(dir, 'model.onnx'), { intraOpNumThreads: 1 });
+  const input = new Tensor('float32', new Float32Array(HEAVY[0]!), [1, HEAVY[0]!]);
+  for (let i = 0; i < 20; i++) await session.run({ input });
+  const runs = 200;
+  const t = performance.now();
+  for (let i = 0; i < runs; i++) await session.run({ input });
+  const oneRowMs = (performance.now() - t) / runs;
+  await session.release();
+  const servers: [string, BenchServer][] = [];
+  try {
+    servers.push(['baseline (bare node:http)', await startBaseline(dir)]);
+    servers.push(['smkit, batching off', await startSmkit(dir)]);
+    servers.push([`smkit, batching on (max ${batchMaxSize})`, await startSmkit(dir, { SMKIT_BATCH_MAX_SIZE: String(batchMaxSize) })]);
+    const body = csvRows(1, HEAVY[0]!);
+    const rows = await drive(servers, [
+      ['1 row, 1 conn.', body, 1],
+      ['1 row, 16 conn.', body, 16],
+      ['1 row, 64 conn.', body, 64],
+    ]);
+    table(`Heavier model ${HEAVY.join(' → ')}: one 1-row run takes ${oneRowMs.toFixed(2)} ms on one core (in-process, no HTTP)`, rows);
+  } finally {
+    for (const [, s] of servers) await stopBenchServer(s);
+  }
+}
+
+async function coldScenario(dir: string): Promise<void> {
+  const rounds = 3;
+  const times: Record<'baseline' | 'smkit', number[]> = { baseline: [], smkit: [] };
+  for (let i = 0; i < rounds; i++) {
+    for (const which of i % 2 === 0 ? (['baseline', 'smkit'] as const) : (['smkit', 'baseline'] as const)) {
+      const s = which === 'baseline' ? await startBaseline(dir) : await startSmkit(dir);
+      times[which].push(s.readyMs);
+      await stopBenchServer(s);
+    }
+  }
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  console.log(`\nCold start to the first /ping 200 (${WIDE.join(' → ')} model, ${workers} worker(s), ${rounds} rounds)`);
+  console.log('| server | runs ms | median ms | vs baseline |');
+  console.log('|---|---|---:|---:|');
+  for (const which of ['baseline', 'smkit'] as const) {
+    console.log(`| ${which} | ${times[which].map((x) => x.toFixed(0)).join(', ')} | ${median(times[which]).toFixed(0)} | ${(median(times[which]) / median(times.baseline)).toFixed(2)}× |`);
+  }
 }
 
 /** Where a 5 MB CSV request's time goes, in-process: decode, model run (with the cast to float32), encode. */
-async function stageTimes(): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-stages-'));
-  try {
-    const model = makeModel(dir);
-    const { createDefaultCodecs } = await import('../src/codecs/defaults.js');
-    const ort = await import('onnxruntime-node');
-    const codecs = createDefaultCodecs();
-    const body = Buffer.from(csvRows(9000));
-    const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
-    const runs: { decode: number; model: number; encode: number }[] = [];
-    for (let i = 0; i < 7; i++) {
-      let t = performance.now();
-      const request = codecs.decode('text/csv', body);
-      const decode = performance.now() - t;
-      t = performance.now();
-      const input = request.tensors['']!;
-      const result = await session.run({ input: new ort.Tensor('float32', Float32Array.from(input.data as Float64Array), [...input.shape]) });
-      const modelMs = performance.now() - t;
-      t = performance.now();
-      const out = result['probabilities']!;
-      codecs.encode({ probabilities: { dtype: 'float32', shape: [...out.dims], data: out.data as Float32Array } }, 'application/json', { request });
-      runs.push({ decode, model: modelMs, encode: performance.now() - t });
-    }
-    await session.release();
-    const median = (k: 'decode' | 'model' | 'encode') => runs.map((r) => r[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!.toFixed(1);
-    console.log(`\n5 MB CSV request, in-process medians of ${runs.length}: decode ${median('decode')} ms, cast + model ${median('model')} ms, JSON encode ${median('encode')} ms (${(body.length / 1e6).toFixed(1)} MB in)`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+async function stageTimes(dir: string): Promise<void> {
+  const { createDefaultCodecs } = await import('../src/codecs/defaults.js');
+  const ort = await import('onnxruntime-node');
+  const codecs = createDefaultCodecs();
+  const body = Buffer.from(csvRows(9000, 64));
+  const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), { intraOpNumThreads: 1 });
+  const runs: { decode: number; model: number; encode: number }[] = [];
+  for (let i = 0; i < 7; i++) {
+    let t = performance.now();
+    const request = codecs.decode('text/csv', body);
+    const decode = performance.now() - t;
+    t = performance.now();
+    const input = request.tensors['']!;
+    const result = await session.run({ input: new ort.Tensor('float32', Float32Array.from(input.data as Float64Array), [...input.shape]) });
+    const modelMs = performance.now() - t;
+    t = performance.now();
+    const out = result['probabilities']!;
+    codecs.encode({ probabilities: { dtype: 'float32', shape: [...out.dims], data: out.data as Float32Array } }, 'application/json', { request });
+    runs.push({ decode, model: modelMs, encode: performance.now() - t });
   }
+  await session.release();
+  const median = (k: 'decode' | 'model' | 'encode') => runs.map((r) => r[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!.toFixed(1);
+  console.log(
+    `\n5 MB CSV request on the wider model, in-process medians of ${runs.length}: decode ${median('decode')} ms, cast + model ${median('model')} ms, JSON encode ${median('encode')} ms (${(body.length / 1e6).toFixed(1)} MB in)`,
+  );
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-'));
-  const model = makeModel(dir);
-  const payloads: [string, string, number][] = [
-    ['1 row × 64', csvRows(1), 8],
-    ['256 rows × 64', csvRows(256), 8],
-    ['~5 MB (9000 rows × 64)', csvRows(9000), 4],
-  ];
-  const children: ChildProcess[] = [];
-  const rows: Row[] = [];
+  const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-'));
+  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  console.log(`${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}, ${workers} worker(s), ${seconds} s per case, load average at start ${load}`);
   try {
-    const smkit = await startBenchServer(path.join(repo, 'bin/smkit.js'), (port) => ['serve', '--model-dir', dir, '--port', String(port), '--workers', String(workers)], {
-      ...process.env,
-      SMKIT_LOG_LEVEL: 'warn',
-      SMKIT_BIND_HOST: '127.0.0.1',
-    });
-    children.push(smkit.child);
-    const baseline = await startBenchServer(path.join(here, 'baseline-server.js'), (port) => [model, String(port), String(workers)]);
-    children.push(baseline.child);
-    const smkitUrl = smkit.url;
-    const baseUrl = baseline.url;
-    for (const [name, body, connections] of payloads) {
-      // Alternate who goes first so neither always gets the warmer machine.
-      rows.push(await drive('baseline (bare node:http, inline)', baseUrl, name, body, connections));
-      rows.push(await drive('smkit serve', smkitUrl, name, body, connections));
+    const wide = path.join(root, 'wide');
+    mkdirSync(wide);
+    writeMlp(wide, WIDE);
+    if (only.has('wide')) await wideScenario(wide);
+    if (only.has('heavy')) {
+      const heavy = path.join(root, 'heavy');
+      mkdirSync(heavy);
+      writeMlp(heavy, HEAVY);
+      await heavyScenario(heavy);
     }
+    if (only.has('cold')) await coldScenario(wide);
+    if (only.has('stages')) await stageTimes(wide);
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   }
-
-  console.log(`\nHTTP: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}, ${workers} worker(s), ${seconds} s per case`);
-  console.log('| payload | server | req/s | p50 ms | p99 ms | errors | vs baseline |');
-  console.log('|---|---|---:|---:|---:|---:|---:|');
-  for (let i = 0; i < rows.length; i += 2) {
-    const [b, s] = [rows[i]!, rows[i + 1]!];
-    for (const r of [b, s]) {
-      console.log(`| ${r.payload} | ${r.server} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r === s ? `${(s.rps / b.rps).toFixed(2)}×` : '1.00×'} |`);
-    }
-  }
-
-  await stageTimes();
 
   const codecBench = path.join(here, 'codecs.js');
-  if (existsSync(codecBench)) {
+  if (only.has('codecs') && existsSync(codecBench)) {
     const { benchCodecs } = (await import(codecBench)) as { benchCodecs: () => Promise<{ codec: string; op: string; mb: number; mbPerSec: number }[]> };
     console.log('\nCodecs (in-process):');
     console.log('| codec | op | MB | MB/s |');
@@ -143,10 +200,11 @@ async function main(): Promise<void> {
     for (const r of await benchCodecs()) console.log(`| ${r.codec} | ${r.op} | ${r.mb.toFixed(2)} | ${r.mbPerSec.toFixed(0)} |`);
   }
   const tfjsBench = path.join(here, 'tfjs.js');
-  if (existsSync(tfjsBench)) {
+  if (only.has('tfjs') && existsSync(tfjsBench)) {
     const { benchTfjs } = (await import(tfjsBench)) as { benchTfjs: () => Promise<{ table: string }> };
     console.log(`\n${(await benchTfjs()).table}`);
   }
+  console.log(`\nload average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 }
 
 await main();

@@ -2,6 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdaptiveBatcher, type BatchRunner } from './adaptive-batcher.js';
 
+/** Lets the event loop go round `n` times (runs start on the next turn). */
+async function turns(n = 1): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
 interface Deferred {
   resolve(): void;
   promise: Promise<void>;
@@ -35,12 +40,12 @@ function gatedRunner(keyOf: (x: number) => string | undefined = () => 'k') {
       return xs.map((x) => x * 2);
     },
   };
-  /** Releases the oldest run still waiting. */
+  /** Releases the oldest run still waiting, and lets the next one start. */
   const release = async () => {
     const g = gates.shift();
     assert.ok(g, 'a run is waiting');
     g.resolve();
-    await new Promise((r) => setImmediate(r));
+    await turns(3);
   };
   return { runner, runs, release };
 }
@@ -50,7 +55,8 @@ test('a call that finds the model idle runs at once, whatever maxDelayMs says', 
   const sizes: number[] = [];
   const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 60_000 }, (n) => sizes.push(n));
   const p = b.submit(3);
-  // Started synchronously: no timer stands between the request and the model.
+  // It starts on the next turn of the event loop: no timer stands between the request and the model.
+  await turns(1);
   assert.deepEqual(runs, [[3]]);
   await release();
   assert.equal(await p, 6);
@@ -62,6 +68,7 @@ test('calls arriving during a run form the next batch, each gets its own output'
   const sizes: number[] = [];
   const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
   const first = b.submit(1);
+  await turns(1);
   const later = [b.submit(2), b.submit(3), b.submit(4)];
   assert.equal(b.waiting, 3);
   await release();
@@ -74,7 +81,9 @@ test('calls arriving during a run form the next batch, each gets its own output'
 test('maxSize caps a batch; the rest form the one after', async () => {
   const { runner, runs, release } = gatedRunner();
   const b = new AdaptiveBatcher(runner, { maxSize: 2, maxDelayMs: 0 });
-  const all = [1, 2, 3, 4].map((x) => b.submit(x));
+  const all = [b.submit(1)];
+  await turns(1);
+  all.push(...[2, 3, 4].map((x) => b.submit(x)));
   await release();
   await release();
   await release();
@@ -85,7 +94,9 @@ test('maxSize caps a batch; the rest form the one after', async () => {
 test('incompatible calls do not share a run; calls without a key run alone at once', async () => {
   const { runner, runs, release } = gatedRunner((x) => (x === 99 ? undefined : x % 2 === 0 ? 'even' : 'odd'));
   const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 });
-  const all = [1, 2, 3, 4, 5].map((x) => b.submit(x));
+  const all = [b.submit(1)];
+  await turns(1);
+  all.push(...[2, 3, 4, 5].map((x) => b.submit(x)));
   const loner = b.submit(99);
   // 99 cannot batch: it runs now, beside the run in flight.
   assert.deepEqual(runs, [[1], [99]]);
@@ -102,6 +113,7 @@ test('a failed batch is retried one by one, so only the bad call fails', async (
   const { runner, runs, release } = gatedRunner();
   const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 });
   const first = b.submit(1);
+  await turns(1);
   const good = b.submit(2);
   const bad = b.submit(-3);
   const badOutcome = bad.then(
@@ -140,6 +152,7 @@ test('an answer of the wrong length is treated as a failed batch', async () => {
     { maxSize: 4, maxDelayMs: 0 },
   );
   const first = b.submit(0);
+  await turns(1);
   const rest = [b.submit(5), b.submit(6)];
   slow();
   assert.deepEqual(await Promise.all([first, ...rest]), [1, 6, 7]);
@@ -149,11 +162,14 @@ test('an answer of the wrong length is treated as a failed batch', async () => {
 test('maxDelayMs: a batch that formed during a run waits for more, and runs once full', async () => {
   const { runner, runs, release } = gatedRunner();
   const b = new AdaptiveBatcher(runner, { maxSize: 3, maxDelayMs: 60_000 });
-  const all = [b.submit(1), b.submit(2), b.submit(3)];
+  const all = [b.submit(1)];
+  await turns(1);
+  all.push(b.submit(2), b.submit(3));
   await release();
   // Two are waiting, the batch is not full and its delay has not passed.
   assert.deepEqual(runs, [[1]]);
   all.push(b.submit(4));
+  await turns(1);
   assert.deepEqual(runs, [[1], [2, 3, 4]]);
   await release();
   assert.deepEqual(await Promise.all(all), [2, 4, 6, 8]);
@@ -162,13 +178,27 @@ test('maxDelayMs: a batch that formed during a run waits for more, and runs once
 test('maxDelayMs: a partial batch runs once its oldest call has waited that long', async () => {
   const { runner, runs, release } = gatedRunner();
   const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 20 });
-  const all = [b.submit(1), b.submit(2), b.submit(3)];
+  const all = [b.submit(1)];
+  await turns(1);
+  all.push(b.submit(2), b.submit(3));
   await release();
   const deadline = Date.now() + 30_000;
   while (runs.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(runs, [[1], [2, 3]]);
   await release();
   assert.deepEqual(await Promise.all(all), [2, 4, 6]);
+});
+
+test('calls that arrive in the same turn as one that found the model idle join its run', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const sizes: number[] = [];
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
+  const all = [1, 2, 3].map((x) => b.submit(x));
+  await turns(1);
+  assert.deepEqual(runs, [[1, 2, 3]]);
+  await release();
+  assert.deepEqual(await Promise.all(all), [2, 4, 6]);
+  assert.deepEqual(sizes, [3]);
 });
 
 test('maxSize 1 turns batching off: every call runs alone at once', async () => {

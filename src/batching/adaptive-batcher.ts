@@ -48,11 +48,15 @@ interface Waiting<I, O> {
 /**
  * Queues calls while a run is in flight and runs them together when it ends. One batched run is in
  * flight at a time; calls that cannot batch (no key) bypass the queue. The next batch is the oldest
- * waiting call plus the following ones with the same key, up to `maxSize`.
+ * waiting call plus the following ones with the same key, up to `maxSize`. Runs start on the next
+ * turn of the event loop (`setImmediate`): a model runtime that computes synchronously (ONNX
+ * Runtime's Node binding does) holds the loop while it runs, and the requests that arrived meanwhile
+ * are read in the turn after it, so they join the next batch instead of one of them running alone.
  */
 export class AdaptiveBatcher<I, O> {
   readonly #queue: Waiting<I, O>[] = [];
   #running = false;
+  #starting = false;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -77,25 +81,33 @@ export class AdaptiveBatcher<I, O> {
       return this.runner.runOne(input);
     }
     return new Promise<O>((resolve, reject) => {
-      const idle = !this.#running && this.#queue.length === 0;
+      const idle = !this.#running && !this.#starting && this.#queue.length === 0;
       this.#queue.push({ input, key, arrived: performance.now(), resolve, reject });
-      // A call that finds the model idle runs at once: no added latency at low concurrency.
-      if (idle) void this.#runNext();
+      // A call that finds the model idle runs without waiting for maxDelayMs: no added latency at
+      // low concurrency. It starts on the next turn of the event loop, so calls decoded in this
+      // same turn (a burst of requests read together) join it.
+      if (idle) this.#start();
       else this.#schedule();
+    });
+  }
+
+  /** Starts the next run once the event loop has taken in what already arrived. */
+  #start(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#starting = true;
+    setImmediate(() => {
+      this.#starting = false;
+      if (this.#queue.length > 0) void this.#runNext();
     });
   }
 
   /** Starts the next run when the model is free and the batch is full or has waited long enough. */
   #schedule(): void {
-    if (this.#running || this.#queue.length === 0) return;
+    if (this.#running || this.#starting || this.#queue.length === 0) return;
     const head = this.#queue[0]!;
     const waited = performance.now() - head.arrived;
-    if (waited >= this.options.maxDelayMs || this.#countWithKey(head.key) >= this.options.maxSize) {
-      if (this.#timer) clearTimeout(this.#timer);
-      this.#timer = undefined;
-      void this.#runNext();
-      return;
-    }
+    if (waited >= this.options.maxDelayMs || this.#countWithKey(head.key) >= this.options.maxSize) return this.#start();
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       this.#schedule();
