@@ -7,7 +7,8 @@ import type { InvocationContext } from '../../core/context.js';
 import { type Tensor, type TensorMap, tensor, UNNAMED } from '../../core/tensor.js';
 import { isToolkitError } from '../../errors/catalogue.js';
 import type { Step, StepBuildEnv, StepData } from '../step.js';
-import { centerCrop, resizeImage, transposeLayout, visionSteps } from './vision.js';
+import { centerCrop, resizeImage, transposeLayout } from './image-ops.js';
+import { visionSteps } from './vision.js';
 
 const env = (name: string, modelDir = os.tmpdir()): StepBuildEnv =>
   ({ modelDir, stage: 'preprocess', name, runtimeOptions: {} as never, codeDir: modelDir, runtimes: {} as never }) as StepBuildEnv;
