@@ -46,7 +46,7 @@ before(async () => {
   const archive = join(work, 'model.tar.gz');
   await createModelArchive(join(REPO_ROOT, 'models', 'iris-onnx'), archive);
   const body = await readFile(archive);
-  for (const key of ['iris/v1/model.tar.gz', 'iris/v2/model.tar.gz']) await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: key, Body: body }));
+  for (const key of ['iris/v1/model.tar.gz', 'iris/v2/model.tar.gz', 'mme/iris.tar.gz']) await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: key, Body: body }));
   local = await startLocalSageMaker({
     port: 0,
     settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' },
@@ -243,6 +243,20 @@ test('weights and capacities: instances stop without failing in-flight requests'
   await load.stop();
   assert.deepEqual(load.failures, []);
   assert.deepEqual([v.CurrentWeight, v.DesiredWeight, v.DesiredInstanceCount], [3, 3, 1]);
+});
+
+test('a multi-model endpoint loads each TargetModel from its s3:// prefix', async () => {
+  await sm.send(new CreateModelCommand({ ModelName: 'iris-mme', PrimaryContainer: { Mode: 'MultiModel', ModelDataUrl: 's3://models/mme/' } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'mme', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris-mme', InitialInstanceCount: 1 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'mme', EndpointConfigName: 'mme' }));
+  await waitUntilEndpointInService({ client: sm, ...waitFast }, { EndpointName: 'mme' });
+  const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'mme', TargetModel: 'iris.tar.gz', ContentType: 'text/csv', Body: IRIS }));
+  assert.equal((JSON.parse(Buffer.from(out.Body!).toString()) as number[][])[0]!.length, 3);
+  await assert.rejects(runtime.send(new InvokeEndpointCommand({ EndpointName: 'mme', TargetModel: 'missing.tar.gz', ContentType: 'text/csv', Body: IRIS })), (err: Error) => err.name === 'ValidationError');
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'mme' }));
+  await waitUntilEndpointDeleted({ client: sm, ...waitFast }, { EndpointName: 'mme' });
+  await sm.send(new DeleteEndpointConfigCommand({ EndpointConfigName: 'mme' }));
+  await sm.send(new DeleteModelCommand({ ModelName: 'iris-mme' }));
 });
 
 test('everything deleted; the endpoint-deleted waiter works unchanged', async () => {

@@ -5,8 +5,9 @@ import type { ContainerBackend, ContainerSpec, RunningContainer } from '../../sr
 /**
  * A container backend for control-plane tests: each "container" is a small HTTP server in this
  * process on the spec's port. `/ping` answers 200 (unless `FAKE_PING=fail`, then the container
- * writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id}`
- * after `FAKE_DELAY_MS`. Real sockets, real ports: only the model server is replaced.
+ * writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id,
+ * "got": <request body>}` after `FAKE_DELAY_MS`, with status `FAKE_STATUS` (200). Real sockets,
+ * real ports: only the model server is replaced.
  */
 export class FakeBackend implements ContainerBackend {
   readonly name = 'process' as const;
@@ -14,6 +15,8 @@ export class FakeBackend implements ContainerBackend {
   readonly started: ContainerSpec[] = [];
   /** Containers running now. */
   running = 0;
+  /** Every invocation a container received, in order. */
+  readonly invocations: Array<{ id: string; body: string }> = [];
 
   async start(spec: ContainerSpec): Promise<RunningContainer> {
     this.started.push(spec);
@@ -23,15 +26,18 @@ export class FakeBackend implements ContainerBackend {
     let exited: RunningContainer['exited'];
     let markExited!: () => void;
     const exitPromise = new Promise<void>((r) => (markExited = r));
+    const status = Number(spec.env.FAKE_STATUS ?? 200);
     const server: Server = createServer((req, res) => {
-      req.resume();
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         if (req.url === '/ping') {
           res.writeHead(200).end();
           return;
         }
+        this.invocations.push({ id: spec.id, body: Buffer.concat(chunks).toString() });
         setTimeout(() => {
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ tag: spec.env.FAKE_TAG ?? '', id: spec.id }));
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ tag: spec.env.FAKE_TAG ?? '', id: spec.id, got: Buffer.concat(chunks).toString() }));
         }, delay);
       });
     });

@@ -9,6 +9,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { createFrontDoor } from '../front-door/app.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
+import type { InvocationRecord } from './invocation-metrics.js';
 import { createLocalSageMaker, CLOUDWATCH_TARGET_PREFIX, type LocalSageMakerCore } from './local-sagemaker.js';
 
 /** A stand-in for CloudWatch's DescribeAlarms in unit tests: alarm states set by the test. */
@@ -27,13 +28,22 @@ let dir: string;
 let backend: FakeBackend;
 let alarms: AlarmStates;
 let sm: LocalSageMakerCore;
+const records: InvocationRecord[] = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-cp-test-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   backend = new FakeBackend();
   alarms = new AlarmStates();
-  sm = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 50, services: [alarms], seed: 7, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  sm = await createLocalSageMaker({
+    backendImpl: backend,
+    startupTimeoutMs: 5_000,
+    alarmPollMs: 50,
+    services: [alarms],
+    metrics: { record: (r) => records.push(r) },
+    seed: 7,
+    settings: { region: 'eu-west-1', accountId: '123456789012' },
+  });
 });
 after(async () => {
   await sm.stop();
@@ -273,6 +283,54 @@ test('Direct mode: each invocation runs the container TargetContainerHostname na
     await new Promise((r) => server.close(r));
   }
   await call('DeleteEndpoint', { EndpointName: 'ep-direct' });
+});
+
+test('a serial pipeline, a shadow variant and the invocation metrics: each production invocation is recorded with its outcome', async () => {
+  await call('CreateModel', {
+    ModelName: 'm-pipe',
+    Containers: [
+      { ModelDataUrl: dir, Environment: { FAKE_TAG: 'one' } },
+      { ModelDataUrl: dir, Environment: { FAKE_TAG: 'two' } },
+    ],
+  });
+  assert.deepEqual((await call('DescribeModel', { ModelName: 'm-pipe' })).InferenceExecutionConfig, { Mode: 'Serial' });
+  await model('m-shadow', 'shadow');
+  await model('m-4xx', '4xx', { FAKE_STATUS: '400' });
+  await model('m-5xx', '5xx', { FAKE_STATUS: '503' });
+  await call('CreateEndpointConfig', {
+    EndpointConfigName: 'cfg-pipe',
+    ProductionVariants: [
+      { VariantName: 'Pipe', ModelName: 'm-pipe', InitialInstanceCount: 2, InitialVariantWeight: 1 },
+      { VariantName: 'Bad4', ModelName: 'm-4xx', InitialVariantWeight: 0 },
+      { VariantName: 'Bad5', ModelName: 'm-5xx', InitialVariantWeight: 0 },
+    ],
+    ShadowProductionVariants: [{ VariantName: 'Shadow', ModelName: 'm-shadow' }],
+  });
+  await call('CreateEndpoint', { EndpointName: 'ep-pipe', EndpointConfigName: 'cfg-pipe' });
+  await until('InService', async () => ((await status('ep-pipe')) === 'InService' ? true : undefined));
+  const d = await call('DescribeEndpoint', { EndpointName: 'ep-pipe' });
+  assert.deepEqual((d.ShadowProductionVariants as Array<{ VariantName: string; CurrentInstanceCount: number }>).map((v) => [v.VariantName, v.CurrentInstanceCount]), [['Shadow', 1]]);
+  records.length = 0;
+  const ep = sm.directory().get('ep-pipe')!;
+  const { variant, response } = await ep.invoke({ body: Buffer.from('in'), contentType: 'text/plain' });
+  assert.equal(variant, 'Pipe');
+  const answer = JSON.parse(response.body.toString()) as { tag: string; got: string };
+  assert.equal(answer.tag, 'two', 'the last container answers');
+  assert.equal((JSON.parse(answer.got) as { tag: string }).tag, 'one', 'the first container fed the second');
+  await until('shadow copy', () => (backend.invocations.some((i) => i.id.startsWith('ep-pipe/cfg-pipe/Shadow/') && i.body === 'in') ? true : undefined));
+  await assert.rejects(ep.invoke({ body: Buffer.from('x'), contentType: 'text/plain', targetVariant: 'Bad4' }));
+  await assert.rejects(ep.invoke({ body: Buffer.from('x'), contentType: 'text/plain', targetVariant: 'Bad5' }));
+  assert.deepEqual(
+    records.map((r) => [r.endpoint, r.variant, r.outcome, r.instanceCount]),
+    [
+      ['ep-pipe', 'Pipe', 'ok', 2],
+      ['ep-pipe', 'Bad4', '4xx', 1],
+      ['ep-pipe', 'Bad5', '5xx', 1],
+    ],
+  );
+  assert.ok(records[0]!.modelLatencyMicros! > 0 && records[0]!.overheadLatencyMicros! >= 0);
+  assert.ok(Math.abs(records[0]!.at - Date.now()) < 60_000);
+  await call('DeleteEndpoint', { EndpointName: 'ep-pipe' });
 });
 
 test('delete: Deleting, then DescribeEndpoint answers ValidationException (what the endpoint-deleted waiter waits for)', async () => {
