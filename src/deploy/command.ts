@@ -5,16 +5,22 @@ import { loadDeployEnvironment } from '../config/deploy.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { BuildEngine } from '../containers/engine.js';
 import { readEndpointFile } from '../local/endpoint-file/load.js';
-import { objectExists, parseS3Prefix, prepareArtifacts, uploadFile } from './artifacts.js';
+import { objectExists, parseS3Prefix, prepareArtifacts, uploadFile, type ContainerArtifact } from './artifacts.js';
 import { applyPlan } from './apply.js';
 import { createDeployClients } from './clients.js';
 import { applyDelete, planDelete } from './delete.js';
-import { desiredEndpoint } from './desired.js';
+import { desiredEndpoint, type DesiredEndpoint } from './desired.js';
 import { buildAndPushImage } from './image.js';
 import { inspectEndpoint } from './inspect.js';
 import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
 import { waitForEndpointSettled } from './progress.js';
 import { ROLE_PLACEHOLDER, renderTemplate, writeTemplate } from './template.js';
+
+/** The artifacts one endpoint's models use. */
+function artifactsOf(d: DesiredEndpoint, artifacts: ReadonlyMap<string, ContainerArtifact>): ContainerArtifact[] {
+  const uris = new Set(d.models.flatMap((m) => [m.input.PrimaryContainer, ...(m.input.Containers ?? [])]).map((c) => c?.ModelDataUrl));
+  return [...artifacts.values()].filter((a) => uris.has(a.uri));
+}
 
 /** Flags of `smkit deploy` as commander gives them. */
 export interface DeployCommandOptions {
@@ -107,9 +113,7 @@ export async function deployCommand(file: string, opts: DeployCommandOptions): P
 
     let changed = false;
     for (const d of desired) {
-      const own = [...new Set([...d.models.flatMap((m) => [m.input.PrimaryContainer, ...(m.input.Containers ?? [])]).map((c) => c?.ModelDataUrl)])]
-        .map((uri) => [...artifacts.values()].find((a) => a.uri === uri))
-        .filter((a) => a !== undefined);
+      const own = artifactsOf(d, artifacts);
       await waitForEndpointSettled(clients, d.name, { pollSeconds, timeoutSeconds, log });
       const current = await inspectEndpoint(clients, d, own);
       const plan = planEndpoint(d, own, current);

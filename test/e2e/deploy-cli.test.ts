@@ -52,6 +52,10 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     assert.match(localCapture.stderr, /ERR_DEPLOY_CONFIG: iris: dataCapture\.destination must be an s3:\/\/ URI/);
     const badKey = await smkit(['deploy', await write('d.yaml', DEPLOY + ENDPOINT + '    deploymentConfig: { blueGreen: {} }\n'), ...url]);
     assert.match(badKey.stderr, /ERR_ENDPOINT_FILE_INVALID: endpoints\[0\]\.deploymentConfig: unknown key "blueGreen"/);
+    // A failing call exits 1 with the step and the SDK's error (here: nothing listens on the port).
+    const unreachable = await smkit(['deploy', await write('e.yaml', DEPLOY + ENDPOINT), ...url], { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' });
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /ERR_DEPLOY_FAILED: SageMaker DescribeEndpoint iris failed: .*ECONNREFUSED/);
     const badFlag = await smkit(['deploy', path.join(dir, 'a.yaml'), '--poll-interval', '0']);
     assert.match(badFlag.stderr, /ERR_CLI_USAGE: --poll-interval must be a positive number/);
     const both = await smkit(['deploy', path.join(dir, 'a.yaml'), '--delete', '--template', 'x.json']);
