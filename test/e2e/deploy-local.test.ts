@@ -99,7 +99,7 @@ endpoints:
         autoscaling:
           minCapacity: 1
           maxCapacity: 2
-          targetInvocationsPerInstance: 20
+          targetInvocationsPerInstance: 10
           scaleInCooldownSeconds: 60
           scaleOutCooldownSeconds: 60
       - name: B
@@ -214,7 +214,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
 
     // 4. A further update whose bake sees the rollback alarm in ALARM: rolled back, reported, exit 1.
     await writeFile(path.join(dir, 'model-a', 'VERSION'), '3\n');
-    await writeFile(file, endpointFile(5));
+    await writeFile(file, endpointFile(3));
     const traffic2 = trafficLoop(runtime, 'iris');
     const rollingBack = deploy(args, env);
     await until('the canary to bake', 90_000, async () => {
