@@ -361,3 +361,13 @@ test('endpoints from an endpoint file publish the same metrics to the local Clou
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit local stops at start-up on an invalid SMKIT_LOCAL_SECONDS_PER_MINUTE, naming it', async () => {
+  const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(process.execPath, [join(REPO_ROOT, 'bin', 'smkit.js'), 'local', '--port', '0'], { env: { ...process.env, SMKIT_LOCAL_SECONDS_PER_MINUTE: 'fast' }, timeout: 60_000 }, (err, _stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+    );
+  });
+  assert.equal(out.code, 1);
+  assert.match(out.stderr, /ERR_CONFIG_INVALID: SMKIT_LOCAL_SECONDS_PER_MINUTE="fast" is invalid: expected a number from 0\.1 to 60/);
+});
