@@ -1,9 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** SageMaker shows this many characters of `output/failure` as `FailureReason` (contract §7.2). */
-export const FAILURE_REASON_LIMIT = 1024;
-
 /** Keeps the last `limit` bytes of a stream, for the failure file. */
 export class TailBuffer {
   #chunks: Buffer[] = [];

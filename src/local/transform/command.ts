@@ -33,7 +33,7 @@ export const MAX_TIMEOUT_S = 3600;
 export const MAX_RETRIES = 3;
 
 /** Parses `--env KEY=VALUE` flags; names follow the `Environment` rule `[a-zA-Z_][a-zA-Z0-9_]*`. */
-export function parseEnvFlags(flags: readonly string[]): Record<string, string> {
+function parseEnvFlags(flags: readonly string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const flag of flags) {
     const eq = flag.indexOf('=');

@@ -4,27 +4,6 @@ import { convertExact } from '../../core/dtype-convert.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { Tf } from './backend.js';
 
-/** The TF.js dtype an smkit dtype is fed as when the model does not say (TF.js has no 64-bit or 8/16-bit types). */
-export function tfDTypeFor(dtype: DType): TfDType {
-  switch (dtype) {
-    case 'bool':
-      return 'bool';
-    case 'string':
-      return 'string';
-    case 'int8':
-    case 'uint8':
-    case 'int16':
-    case 'uint16':
-    case 'int32':
-    case 'uint32':
-    case 'int64':
-    case 'uint64':
-      return 'int32';
-    default:
-      return 'float32';
-  }
-}
-
 /** The smkit dtype of a TF.js dtype. */
 export function smkitDTypeOf(dtype: TfDType): DType {
   switch (dtype) {
