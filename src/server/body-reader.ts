@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -124,4 +124,17 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, inflate = fal
     req.on('close', onClose);
     if (decoder) req.pipe(decoder);
   });
+}
+
+/**
+ * A `checkContinue` listener for `http.Server`: a client that sends `Expect: 100-continue` (curl
+ * does for bodies over 1 MB) is told to go on only when its declared length is within the limit;
+ * otherwise it gets the 413 before it sends the body.
+ */
+export function continueWithinLimit(listener: RequestListener, maxBytes: number): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const length = declaredLength(req);
+    if (length === undefined || length <= maxBytes) res.writeContinue();
+    listener(req, res);
+  };
 }

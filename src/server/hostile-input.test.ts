@@ -11,6 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
+import { continueWithinLimit } from './body-reader.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { createLogger } from '../logging/logger.js';
 
@@ -50,7 +51,9 @@ describe('hostile input against the HTTP front', () => {
       log,
     );
     await backend.loaded;
-    server = http.createServer(createApp({ settings, backend, log }));
+    const app = createApp({ settings, backend, log });
+    server = http.createServer(app);
+    server.on('checkContinue', continueWithinLimit(app, LIMIT));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
   });
@@ -144,6 +147,32 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(answer.status, 413, `got: ${JSON.stringify(answer)}`);
     assert.equal(answer.body.code, 'ERR_PAYLOAD_TOO_LARGE');
     await ping();
+  });
+
+  test('Expect: 100-continue over the limit gets the 413 instead of 100 Continue; within it, 100 then the answer', async () => {
+    const exchange = (length: number, body?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let text = '';
+        const timer = setTimeout(() => reject(new Error(`no answer; read: ${text}`)), 15_000);
+        socket.on('data', (d) => {
+          text += d.toString('latin1');
+          if (body !== undefined && text.startsWith('HTTP/1.1 100') && !text.includes('HTTP/1.1 200')) socket.write(body);
+          if (/HTTP\/1\.1 [2-5]\d\d[^]*\r\n\r\n[^]*\]/.test(text) || /HTTP\/1\.1 4\d\d[^]*\}$/.test(text)) {
+            clearTimeout(timer);
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.on('error', reject);
+        socket.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nExpect: 100-continue\r\nContent-Length: ${length}\r\n\r\n`);
+      });
+    const refused = await exchange(10 * LIMIT);
+    assert.match(refused, /^HTTP\/1\.1 413 /, 'no 100 Continue first');
+    assert.match(refused, /ERR_PAYLOAD_TOO_LARGE/);
+    const row = '5.1,3.5,1.4,0.2';
+    const accepted = await exchange(row.length, row);
+    assert.match(accepted, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
   });
 
   test('a chunked body that grows past the limit is refused at that point, while it streams', async () => {

@@ -2,7 +2,7 @@
  * A cluster worker process: one HTTP front (express) plus one inference thread. The primary sends
  * its configuration over IPC, and `shutdown` on SIGTERM.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
@@ -18,6 +18,7 @@ import { createDefaultRegistries } from '../handlers/registries.js';
 import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
+import { continueWithinLimit } from './body-reader.js';
 import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 
 const metricsWaiters = new Map<number, (text: string) => void>();
@@ -81,13 +82,15 @@ async function run(config: WorkerConfig): Promise<void> {
   // Requests being answered, so a shutdown can wait for them (streamed answers included) without polling.
   let open = 0;
   let onIdle: (() => void) | undefined;
-  const server: Server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     open++;
     res.once('close', () => {
       if (--open === 0) onIdle?.();
     });
     app(req, res);
-  });
+  };
+  const server: Server = createServer(listener);
+  server.on('checkContinue', continueWithinLimit(listener, Math.floor(settings.maxPayloadMb * 1024 * 1024)));
   // The primary checked the port; if another process took it since, exit with a code the primary
   // recognises (it stops with ERR_PORT_IN_USE rather than replacing this worker in a loop).
   server.once('error', (err: NodeJS.ErrnoException) => {
