@@ -37,7 +37,7 @@ function isLoopback(url: string): boolean {
  */
 export function createDeployClients(target: ClientTarget, env: DeployEnvironment): DeployClients {
   const local = target.endpointUrl !== undefined && isLoopback(target.endpointUrl);
-  const region = target.region ?? env.region ?? (local || target.endpointUrl !== undefined ? 'us-east-1' : undefined);
+  const region = target.region ?? env.region ?? (local ? 'us-east-1' : undefined);
   const common = {
     ...(region !== undefined ? { region } : {}),
     ...(local && !env.hasCredentials ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),

@@ -10,7 +10,7 @@ import { desiredEndpoint } from './desired.js';
 import { renderTemplate, writeTemplate, type CloudFormationTemplate } from './template.js';
 
 type SpecDb = Awaited<ReturnType<typeof loadAwsServiceSpec>>;
-type PropertyType = { type: string; reference?: { $ref: string }; element?: PropertyType; types?: PropertyType[] };
+type PropertyType = { type: string; reference?: { $ref: string }; element?: PropertyType; types?: PropertyType[]; allowedValues?: (string | number)[] };
 type Property = { type: PropertyType; previousTypes?: PropertyType[]; required?: boolean };
 
 const INTRINSICS = new Set(['Ref', 'Fn::GetAtt', 'Fn::Sub', 'Fn::Join', 'Fn::If', 'Fn::Select', 'Fn::ImportValue', 'Fn::FindInMap']);
@@ -47,9 +47,11 @@ function validateValue(db: SpecDb, v: unknown, t: PropertyType, where: string, e
     case 'string':
     case 'date-time':
       if (typeof v !== 'string') bad('a string');
+      else if (t.allowedValues && !t.allowedValues.includes(v)) bad(`one of ${t.allowedValues.join(', ')}`);
       return;
     case 'integer':
       if (!Number.isInteger(v)) bad('an integer');
+      else if (t.allowedValues && !t.allowedValues.includes(v as number)) bad(`one of ${t.allowedValues.join(', ')}`);
       return;
     case 'number':
       if (typeof v !== 'number') bad('a number');
@@ -201,7 +203,9 @@ test('the validator catches what CloudFormation would refuse', async () => {
   (t.Resources.IrisAlarmIrisA5xx!.Properties as Record<string, unknown>).Period = '60';
   ((t.Resources.IrisScalingPolicyA!.Properties as { TargetTrackingScalingPolicyConfiguration: Record<string, unknown> }).TargetTrackingScalingPolicyConfiguration).TargetVal = 3;
   (t.Resources.IrisScalableTargetA!.Properties as Record<string, unknown>).ResourceId = { 'Fn::Sub': 'endpoint/${Nope.EndpointName}/variant/A' };
+  (t.Resources.IrisModelB!.Properties as { InferenceExecutionConfig: { Mode: string } }).InferenceExecutionConfig.Mode = 'Parallel';
   const errors = validateTemplate(db, t).join('\n');
+  assert.match(errors, /InferenceExecutionConfig\.Mode: expected one of Serial, Direct/);
   assert.match(errors, /IrisEndpoint .*unknown property EndpointConfig/);
   assert.match(errors, /required property ProductionVariants is missing/);
   assert.match(errors, /Period: expected an integer/);
