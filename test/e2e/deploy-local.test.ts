@@ -143,6 +143,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     startupTimeoutMs: 60_000,
     // One CloudWatch minute lasts half a second: alarms, InvocationsPerInstance and cooldowns run 120 times faster.
     metricsSettings: { secondsPerMinute: 0.5 },
+    captureSyncMs: 300,
   });
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-e2e-'));
   const sagemaker = new SageMakerClient({ endpoint: sm.url, region: 'us-east-1', credentials });
@@ -182,6 +183,10 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.deepEqual(alarms.MetricAlarms?.map((a) => [a.Namespace, a.MetricName, a.Dimensions?.map((d) => `${d.Name}=${d.Value}`).sort().join(',')]), [['AWS/SageMaker', 'Invocation5XXErrors', 'EndpointName=iris,VariantName=A']]);
     assert.ok(first.stderr.indexOf('put alarm iris-A-5xx') < first.stderr.indexOf('creating endpoint iris'), 'the alarm comes before the endpoint');
     assert.ok(first.stderr.indexOf('registered scalable target') > first.stderr.indexOf('is InService'), 'autoscaling comes after');
+    await until('captured requests in s3://artifacts/capture/', 30_000, async () => {
+      const captured = await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'capture/iris/' }));
+      return (captured.KeyCount ?? 0) > 0 ? true : undefined;
+    });
     const archives = await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'smkit/' }));
     assert.equal(archives.KeyCount, 1, 'model-a and model-b have the same content: one archive');
 
