@@ -270,6 +270,11 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.deepEqual((await trickle.stop()).failed, [], 'no invocation failed while scaling in');
 
     // 7. Delete: endpoint, configs, models go; archives stay.
+    const dryDelete = await deploy([...args, '--delete', '--dry-run'], env);
+    assert.equal(dryDelete.code, 0, dryDelete.stderr);
+    assert.match(dryDelete.stdout, /delete\s+scalable-target\s+endpoint\/iris\/variant\/A[\s\S]*delete\s+endpoint\s+iris[\s\S]*delete\s+alarm\s+iris-A-5xx/);
+    assert.match(dryDelete.stdout, /dry run: nothing was deleted/);
+    assert.equal((await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).EndpointName, 'iris');
     const del = await deploy([...args, '--delete'], env);
     assert.equal(del.code, 0, del.stderr);
     assert.match(del.stdout, /delete\s+endpoint\s+iris/);
