@@ -12,6 +12,7 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
 import { continueWithinLimit } from './body-reader.js';
+import { answerClientError } from './respond.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { createLogger } from '../logging/logger.js';
 
@@ -54,6 +55,7 @@ describe('hostile input against the HTTP front', () => {
     const app = createApp({ settings, backend, log });
     server = http.createServer(app);
     server.on('checkContinue', continueWithinLimit(app, LIMIT));
+    server.on('clientError', answerClientError);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
   });
@@ -249,6 +251,34 @@ describe('hostile input against the HTTP front', () => {
     });
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { code: string }).code, 'ERR_BAD_REQUEST');
+  });
+
+  test('bytes that are not HTTP get a catalogued JSON 4xx and the connection is closed', async () => {
+    const send = (raw: string) =>
+      new Promise<RawAnswer>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let text = '';
+        const timer = setTimeout(() => reject(new Error(`no answer; read: ${text}`)), 15_000);
+        socket.on('data', (d) => (text += d.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          clearTimeout(timer);
+          resolve({ ...parseAnswer(text), closed: true });
+        });
+        socket.write(raw);
+      });
+    const cases: [string, number, string][] = [
+      ['GARBAGE\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+      [`GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE'],
+    ];
+    for (const [raw, status, code] of cases) {
+      const answer = await send(raw);
+      assert.equal(answer.status, status, raw.slice(0, 60));
+      assert.equal(answer.body.code, code);
+    }
+    await ping();
   });
 
   test('a query string never changes the route', async () => {

@@ -19,6 +19,7 @@ import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import { continueWithinLimit } from './body-reader.js';
+import { answerClientError } from './respond.js';
 import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 
 const metricsWaiters = new Map<number, (text: string) => void>();
@@ -91,6 +92,7 @@ async function run(config: WorkerConfig): Promise<void> {
   };
   const server: Server = createServer(listener);
   server.on('checkContinue', continueWithinLimit(listener, Math.floor(settings.maxPayloadMb * 1024 * 1024)));
+  server.on('clientError', answerClientError);
   // The primary checked the port; if another process took it since, exit with a code the primary
   // recognises (it stops with ERR_PORT_IN_USE rather than replacing this worker in a loop).
   server.once('error', (err: NodeJS.ErrnoException) => {

@@ -1,4 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ErrorCode } from '../errors/catalogue.js';
 
 /** Longest a refused request's unread body is drained before the connection is closed anyway. */
 const LINGER_MS = 5000;
@@ -52,4 +54,27 @@ export function sendJsonAndClose(req: IncomingMessage, res: ServerResponse, stat
   req.on('end', end);
   req.on('close', end);
   req.resume();
+}
+
+/**
+ * The `clientError` listener for `http.Server`: bytes that are not HTTP/1.1 (a malformed request
+ * line, an invalid header, headers over 16 KB or too slow) get a JSON answer with a catalogued code
+ * instead of Node's bare `400 Bad Request`, then the connection is closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inResponse = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || inResponse) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message]: [number, ErrorCode, string] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'ERR_HEADERS_TOO_LARGE', 'the request headers are larger than the 16 KB the server accepts']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'ERR_HEADERS_TIMEOUT', 'the request headers did not arrive in time']
+        : [400, 'ERR_BAD_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? err.message})`];
+  const body = JSON.stringify({ code, message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
