@@ -1,5 +1,6 @@
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 import { MAX_RANK, UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
+import { excerpt, quotedNames } from '../errors/excerpt.js';
 
 /** Options for {@link nestedToTensor}. */
 export interface NestedOptions {
@@ -149,13 +150,13 @@ export function stackRecords(records: readonly unknown[], options: NestedOptions
     if (keys.length !== names.length || !keys.every((k) => k in columns)) {
       throw new ToolkitError(
         options.code ?? 'ERR_JSON_PARSE',
-        `${options.label}[${i}]: has inputs [${keys.join(', ')}] but the first record has [${names.join(', ')}]; every record must name the same inputs`,
+        `${options.label}[${i}]: has inputs ${quotedNames(keys)} but the first record has ${quotedNames(names)}; every record must name the same inputs`,
       );
     }
     for (const k of keys) columns[k]![i] = r[k];
   }
   const out: TensorMap = {};
-  for (const name of names) out[name] = nestedToTensor(columns[name], { ...options, label: `${options.label}.${name}` });
+  for (const name of names) out[name] = nestedToTensor(columns[name], { ...options, label: `${options.label}.${excerpt(name)}` });
   return out;
 }
 

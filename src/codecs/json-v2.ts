@@ -3,6 +3,7 @@ import { MAX_RANK, allocate, sizeOf, type DType, type Tensor, type TensorMap } f
 import type { DecodedRequest, EncodeOptions } from './codec.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
+import { excerpt } from '../errors/excerpt.js';
 
 /** Open Inference Protocol v2 datatype names and the smkit dtype each maps to. */
 export const V2_DATATYPES: Readonly<Record<string, DType>> = {
@@ -48,11 +49,11 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
     const where = `inputs[${index}]`;
     const name = input['name'];
     if (typeof name !== 'string' || name === '') fail(`${where}: "name" must be a non-empty string`);
-    const label = `input '${name as string}'`;
+    const label = `input '${excerpt(name as string)}'`;
     if (Object.hasOwn(tensors, name as string)) fail(`${label} appears twice; input names must be unique`);
     const datatype = input['datatype'];
     const dtype = typeof datatype === 'string' ? V2_DATATYPES[datatype.toUpperCase()] : undefined;
-    if (dtype === undefined) fail(`${label}: datatype ${JSON.stringify(datatype)} is not one of ${Object.keys(V2_DATATYPES).join(', ')}`);
+    if (dtype === undefined) fail(`${label}: datatype ${excerpt(String(JSON.stringify(datatype)))} is not one of ${Object.keys(V2_DATATYPES).join(', ')}`);
     const shape = input['shape'];
     if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`${label}: "shape" must be an array of at most ${MAX_RANK} non-negative integers`);

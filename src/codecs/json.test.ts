@@ -37,7 +37,7 @@ test('C-1.3 decision: ragged and mixed arrays, null and unknown objects are a 40
   rejects('[[1,2],[3,"x"]]', /JSON body\[1\]\[1\]: found the string "x" where a number was expected/);
   rejects('null', /JSON body is null/);
   rejects('[null]', /null is not a tensor element/);
-  rejects('{"a":1}', /keys \[a\].*instances/);
+  rejects('{"a":1}', /keys "a".*instances/);
 });
 
 test('malformed JSON is a 400 carrying the parser position', () => {
@@ -65,7 +65,7 @@ test('TFS instances of named objects stack per name; several outputs answer one 
     scores: tensor('float64', [2, 2], Float64Array.from([0.1, 0.9, 0.8, 0.2])),
   };
   assert.deepEqual(encode(out, { request: r }), { predictions: [{ label: 1, scores: [0.1, 0.9] }, { label: 0, scores: [0.8, 0.2] }] });
-  rejects('{"instances": [{"a": 1}, {"b": 2}]}', /instances\[1\]: has inputs \[b\] but the first record has \[a\]/);
+  rejects('{"instances": [{"a": 1}, {"b": 2}]}', /instances\[1\]: has inputs "b" but the first record has "a"/);
   rejects('{"instances": 5}', /"instances" must be an array/);
 });
 
@@ -144,6 +144,13 @@ test('deep nesting is a short 400, never a stack overflow or a message echoing t
     assert.throws(() => decode(body), (e: unknown) => e instanceof ToolkitError && e.status === 400 && e.message.length < 300);
   }
   assert.deepEqual(only(decode(deep(64))).shape, new Array(64).fill(1));
+  // Long names and many keys are quoted in part, never whole.
+  const long = 'n'.repeat(1_000_000);
+  const manyKeys = JSON.stringify(Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`key${i}`, 1])));
+  for (const body of [JSON.stringify({ inputs: [{ name: long, shape: [1], datatype: long, data: [1] }] }), manyKeys, JSON.stringify({ [long]: 1 }),
+    JSON.stringify({ inputs: { [long]: [null] } }), JSON.stringify({ instances: [{ a: 1 }, { [long]: 1 }] })]) {
+    assert.throws(() => decode(body), (e: unknown) => e instanceof ToolkitError && e.status === 400 && e.message.length < 600);
+  }
 });
 
 test('TFS columnar inputs: an object of named inputs or one unnamed array; answers {"outputs"}', () => {

@@ -6,6 +6,7 @@ import { scanNumericBody } from './json-fast-array.js';
 import { isB64Leaf, nestedToTensor, stackRecords } from './json-tensor.js';
 import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
 import { withErrorMember } from './protocol-error.js';
+import { excerpt, quotedNames } from '../errors/excerpt.js';
 import { decodeV2, encodeV2, isV2Request } from './json-v2.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
 import { isTensorMap } from './tensor-map.js';
@@ -55,7 +56,7 @@ export function decodeJsonValue(value: unknown): DecodedRequest {
   }
   if (hasInputs && isV2Request(body)) return decodeV2(body);
   if (hasInstances || hasInputs) return decodeTfs(body, hasInstances);
-  throw new ToolkitError('ERR_JSON_PARSE', `JSON object has keys [${Object.keys(body).slice(0, 10).join(', ')}]; ${FORMS_HINT}`);
+  throw new ToolkitError('ERR_JSON_PARSE', `JSON object has keys ${quotedNames(Object.keys(body))}; ${FORMS_HINT}`);
 }
 
 /** TF Serving's row (`instances`) or columnar (`inputs`) form, with its optional `signature_name`. */
@@ -80,7 +81,7 @@ function decodeInputs(inputs: unknown): DecodedRequest {
     if (names.length === 0) throw new ToolkitError('ERR_JSON_PARSE', '"inputs" is an empty object; name at least one input');
     const tensors: TensorMap = {};
     for (const name of names) {
-      tensors[name] = nestedToTensor((inputs as Record<string, unknown>)[name], { label: `inputs.${name}`, allowB64: true });
+      tensors[name] = nestedToTensor((inputs as Record<string, unknown>)[name], { label: `inputs.${excerpt(name)}`, allowB64: true });
     }
     return { tensors, form: 'tfs-inputs' };
   }

@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { UNNAMED, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
 import { convertExact } from '../../core/dtype-convert.js';
+import { quotedNames } from '../../errors/excerpt.js';
 import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
 import { inspectGpus, type GpuInventory } from '../../devices/gpus.js';
 import { selectOnnxProviders } from '../../devices/select.js';
@@ -72,11 +73,11 @@ class OnnxModel implements ModelRuntime {
       return { [this.inputs[0]!.name]: inputs[UNNAMED]! };
     }
     const unknown = names.filter((n) => !this.inputs.some((s) => s.name === n));
-    const missing = this.inputs.filter((s) => !(s.name in inputs)).map((s) => s.name);
+    const missing = this.inputs.filter((s) => !Object.hasOwn(inputs, s.name)).map((s) => s.name);
     if (unknown.length > 0 || missing.length > 0) {
       const parts = [];
-      if (missing.length) parts.push(`missing ${missing.map((n) => `"${n}"`).join(', ')}`);
-      if (unknown.length) parts.push(`unknown ${unknown.map((n) => `"${n || '(unnamed)'}"`).join(', ')}`);
+      if (missing.length) parts.push(`missing ${quotedNames(missing)}`);
+      if (unknown.length) parts.push(`unknown ${quotedNames(unknown.map((n) => n || '(unnamed)'))}`);
       throw new ToolkitError('ERR_INPUT_MISMATCH', `inputs do not match the model: ${parts.join('; ')}; the model takes ${this.inputs.map((s) => s.name).join(', ')}`);
     }
     return inputs;

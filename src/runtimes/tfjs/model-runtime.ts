@@ -2,6 +2,7 @@ import type { Tensor as TfTensor, DataType as TfDType, NamedTensorMap } from '@t
 import type { ModelRuntime, TensorSpec } from '../runtime.js';
 import { type Tensor, type TensorMap, UNNAMED } from '../../core/tensor.js';
 import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
+import { quotedNames } from '../../errors/excerpt.js';
 import type { LoadedTfjs, Tf } from './backend.js';
 import { fromTfTensor, smkitDTypeOf, toTfTensor } from './convert.js';
 
@@ -44,9 +45,9 @@ export function bindInputs(inputs: TensorMap, specs: readonly TfInputSpec[]): Te
     if (only === UNNAMED || only === specs[0]!.name) return [inputs[only]!];
   }
   const unknown = names.filter((n) => !expected.includes(n));
-  const missing = expected.filter((n) => !(n in inputs));
+  const missing = expected.filter((n) => !Object.hasOwn(inputs, n));
   if (unknown.length > 0 || missing.length > 0) {
-    const got = names.map((n) => (n === UNNAMED ? '(unnamed)' : n)).join(', ') || 'nothing';
+    const got = quotedNames(names.map((n) => (n === UNNAMED ? '(unnamed)' : n))) || 'nothing';
     throw new ToolkitError(
       'ERR_INPUT_MISMATCH',
       `the model's inputs are ${expected.join(', ')}; the request sent ${got}` +
