@@ -87,16 +87,18 @@ test('integers: in-range whole numbers pass exactly, fractions and out-of-range 
   }
 });
 
-test('int64/uint64: doubles convert to the exact bigint; 2^63 (2^64) and fractions are refused; bigints are range-checked', () => {
+test('int64/uint64: safe whole doubles convert to the exact bigint; past 2^53 (maybe rounded from text), fractions and out of range are refused; bigints are range-checked', () => {
   fc.assert(
-    fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (v) => {
+    fc.property(fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: -(2 ** 53) - 5, max: 2 ** 53 + 5 }).map((n) => n * 1)), (v) => {
       const t = tensor('float64', [1], Float64Array.of(v));
-      if (Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 63) assert.equal((convertExact(t, 'int64', 'x').data as BigInt64Array)[0], BigInt(v));
+      if (Number.isSafeInteger(v)) assert.equal((convertExact(t, 'int64', 'x').data as BigInt64Array)[0], BigInt(v));
       else refused(() => convertExact(t, 'int64', 'x'), /int64/);
-      if (Number.isInteger(v) && v >= 0 && v < 2 ** 64) assert.equal((convertExact(t, 'uint64', 'x').data as BigUint64Array)[0], BigInt(v));
+      if (Number.isSafeInteger(v) && v >= 0) assert.equal((convertExact(t, 'uint64', 'x').data as BigUint64Array)[0], BigInt(v));
       else refused(() => convertExact(t, 'uint64', 'x'), /uint64/);
     }),
   );
+  refused(() => convertExact(tensor('float64', [1], Float64Array.of(Number('9007199254740993'))), 'int64', 'input "id"'), /beyond ±2\^53.*v2 INT64/);
+  assert.deepEqual([...(convertExact(tensor('uint32', [1], Uint32Array.of(4294967295)), 'int64', 'x').data as BigInt64Array)], [4294967295n]);
   refused(() => convertExact(tensor('int64', [1], BigInt64Array.of(-1n)), 'uint64', 'x'), /-1, outside the uint64 range/);
   refused(() => convertExact(tensor('uint64', [1], BigUint64Array.of(2n ** 63n)), 'int64', 'x'), /outside the int64 range/);
   refused(() => convertExact(tensor('int64', [1], BigInt64Array.of(300n)), 'uint8', 'x'), /300/);

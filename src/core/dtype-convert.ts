@@ -118,6 +118,11 @@ export function convertExact<T extends DType>(t: Tensor, dtype: T, what: string)
           if (!Number.isInteger(v)) fail(i, `is ${show(v)}, which is not an integer`);
           // Doubles at or past 2^63 (2^64) cannot be int64 (uint64) values; compare before BigInt().
           if (dtype === 'int64' ? v >= TWO_63 || v < -TWO_63 : v >= TWO_64 || v < 0) fail(i, `is ${v}, outside the ${dtype} range [${min}, ${max}]`);
+          // Past 2^53 a number read from text (JSON, CSV) may already have been rounded to the
+          // nearest double: 9007199254740993 arrives as ...992. Refuse rather than guess.
+          if (!Number.isSafeInteger(v)) {
+            fail(i, `is ${v}, beyond ±2^53, where numbers lose integer precision; send ${dtype} data (NPY <${dtype === 'int64' ? 'i8' : 'u8'}, or v2 ${dtype.toUpperCase()} with the value as a string)`);
+          }
           b = BigInt(v);
         }
         if (b < min || b > max) fail(i, `is ${b}, outside the ${dtype} range [${min}, ${max}]`);
