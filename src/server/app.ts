@@ -156,14 +156,22 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     const iterator = stream[Symbol.asyncIterator]();
     let next = await iterator.next();
     let gone = false;
+    let returned = false;
     let wake: (() => void) | undefined;
+    const stopProducer = () => {
+      if (returned) return;
+      returned = true;
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    };
     const onClose = () => {
       if (res.writableFinished) return;
       gone = true;
       wake?.();
-      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+      stopProducer();
     };
     res.once('close', onClose);
+    // The client may have left while the first chunk was being produced.
+    if (res.destroyed) onClose();
     try {
       while (!next.done && !gone) {
         const chunk = next.value;
@@ -185,6 +193,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       res.destroy(err as Error);
     } finally {
       res.off('close', onClose);
+      // Whatever ended the loop early (a failed write, the client leaving), the producer stops too.
+      if (!next.done) stopProducer();
     }
   };
 

@@ -83,7 +83,7 @@ export async function startServe(env: Record<string, string>, args: string[] = [
  * Polls `GET /ping` until it answers `status` (default 200) — and, for 503, until the body says the
  * load has failed (`Unhealthy`) rather than still loading — or fails after `timeoutMs`.
  */
-export async function waitForPing(server: ServeProcess, status = 200, timeoutMs = 20_000): Promise<Response> {
+export async function waitForPing(server: ServeProcess, status = 200, timeoutMs = 60_000): Promise<Response> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
