@@ -281,3 +281,15 @@ test('any byte string: every codec decodes it or refuses it with a catalogued 4x
     { numRuns: 3000 },
   );
 });
+
+test('text decoders (JSON, CSV, JSON lines) are held to the decoded-size budget too', () => {
+  const rows = `${'1,'.repeat(999)}1\n`.repeat(100); // 100k numbers: 800 KB of float64 from 200 KB of text
+  const tooLarge = (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DECODED_TOO_LARGE' && e.status === 413;
+  assert.throws(() => csvCodec.decode!(Buffer.from(rows), {}, { maxDecodedBytes: 500_000 }), tooLarge);
+  assert.equal(csvCodec.decode!(Buffer.from(rows), {}, { maxDecodedBytes: 900_000 }).tensors[UNNAMED]!.data.length, 100_000);
+  const json = `[${rows.trim().split('\n').map((r) => `[${r}]`).join(',')}]`;
+  assert.throws(() => jsonCodec.decode!(Buffer.from(json), {}, { maxDecodedBytes: 500_000 }), tooLarge);
+  assert.throws(() => jsonCodec.decode!(Buffer.from(`{"inputs": {"s": ${JSON.stringify(['x'.repeat(400_000)])}}}`), {}, { maxDecodedBytes: 500_000 }), tooLarge);
+  const lines = rows.trim().split('\n').map((r) => `[${r}]`).join('\n');
+  assert.throws(() => jsonLinesCodec.decode!(Buffer.from(lines), {}, { maxDecodedBytes: 500_000 }), tooLarge);
+});

@@ -1,5 +1,6 @@
 import { UNNAMED, isBigIntDType, type Tensor } from '../core/tensor.js';
-import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
+import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import { withinBudget } from './decoded-size.js';
 import { parseNumericCsv } from './csv-parse.js';
 import { float16ToFloat32 } from '../core/float16.js';
 import { toSingleTensor } from './single-output.js';
@@ -94,9 +95,9 @@ export function quoteCsv(field: string): string {
  */
 export const csvCodec: Codec = {
   mediaType: CSV_MEDIA_TYPE,
-  decode(body: Buffer, params: Readonly<Record<string, string>>): DecodedRequest {
+  decode(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest {
     const skipHeader = params['header']?.toLowerCase() === 'present';
-    return { tensors: { [UNNAMED]: parseNumericCsv(body, { skipHeader }) }, form: 'tensor' };
+    return withinBudget({ tensors: { [UNNAMED]: parseNumericCsv(body, { skipHeader }) }, form: 'tensor' }, limits, 'the CSV body');
   },
   encode(prediction: unknown, _options: EncodeOptions): Buffer {
     if (typeof prediction === 'string') return Buffer.from(prediction.endsWith('\n') ? prediction : `${prediction}\n`, 'utf8');

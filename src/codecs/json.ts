@@ -1,6 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
-import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
+import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import { withinBudget } from './decoded-size.js';
 import { findJsonErrorPosition } from './json-error-position.js';
 import { scanNumericBody } from './json-fast-array.js';
 import { isB64Leaf, nestedToTensor, stackRecords } from './json-tensor.js';
@@ -153,11 +154,11 @@ export function perRowObjectList(outputs: TensorMap, rowsOf: (name: string, t: T
 /** The `application/json` codec: every JSON request form in, the matching response form out. */
 export const jsonCodec: Codec = {
   mediaType: JSON_MEDIA_TYPE,
-  decode(body: Buffer): DecodedRequest {
+  decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest {
     const fast = scanNumericBody(body);
-    if (fast !== undefined) return { tensors: { [UNNAMED]: fast.tensor }, form: fast.form };
+    if (fast !== undefined) return withinBudget({ tensors: { [UNNAMED]: fast.tensor }, form: fast.form }, limits, 'the JSON body');
     try {
-      return decodeJsonValue(parseJsonBody(body.toString('utf8')));
+      return withinBudget(decodeJsonValue(parseJsonBody(body.toString('utf8'))), limits, 'the JSON body');
     } catch (err) {
       // TF Serving and v2 clients read {"error"}; a body that is not even JSON may be either.
       throw withErrorMember(err);

@@ -1,7 +1,8 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, type Tensor } from '../core/tensor.js';
 import { scanNumericArray } from './json-fast-array.js';
-import type { Codec, DecodedRequest, EncodeOptions } from './codec.js';
+import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import { withinBudget } from './decoded-size.js';
 import { parseJsonBody, perRowObjectList } from './json.js';
 import { stackRecords } from './json-tensor.js';
 import { tensorRowsToJson, valueToJson } from './json-write.js';
@@ -97,7 +98,9 @@ export function encodeJsonLines(prediction: unknown): string {
 export const jsonLinesCodec: Codec = {
   mediaType: JSONLINES_MEDIA_TYPE,
   aliases: ['application/x-jsonlines', 'application/jsonl'],
-  decode: decodeJsonLines,
+  decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest {
+    return withinBudget(decodeJsonLines(body), limits, 'the JSON lines body');
+  },
   encode(prediction: unknown, _options: EncodeOptions): Buffer {
     return Buffer.from(encodeJsonLines(prediction), 'utf8');
   },

@@ -5,6 +5,7 @@ import type { Codec, DecodeLimits, DecodedRequest } from './codec.js';
 import { checkDecodedSize } from './decode-limits.js';
 import { decodeNpy } from './npy.js';
 import { listZipMembers, readZipMember } from './zip-read.js';
+import { decodedBytes } from './decoded-size.js';
 
 /** `application/x-npz` media type. */
 export const NPZ_MEDIA_TYPE = 'application/x-npz';
@@ -35,7 +36,7 @@ export function decodeNpz(body: Buffer, _params: Readonly<Record<string, string>
       );
     }
     const t = decodeNpy(bytes, `NPZ member '${member.name}'`, { maxDecodedBytes: left });
-    used += Math.max(bytes.length, tensorBytes(t));
+    used += Math.max(bytes.length, decodedBytes({ t }));
     tensors[member.name.slice(0, -4)] = t;
   }
   const names = Object.keys(tensors);
@@ -44,12 +45,6 @@ export function decodeNpz(body: Buffer, _params: Readonly<Record<string, string>
   // np.savez(f, x) names a lone positional array arr_0: that is an array sent without a name.
   if (names.length === 1 && names[0] === 'arr_0') return { tensors: { [UNNAMED]: tensors['arr_0']! }, form: 'tensor' };
   return { tensors, form: 'npz' };
-}
-
-/** Bytes a decoded tensor holds (strings counted as two bytes a character plus a reference). */
-function tensorBytes(t: Tensor): number {
-  if (t.dtype === 'string') return (t.data as string[]).reduce((n, s) => n + 8 + 2 * s.length, 0);
-  return (t.data as Exclude<Tensor['data'], string[]>).byteLength;
 }
 
 function isSparse(t: TensorMap): boolean {

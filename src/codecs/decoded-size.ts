@@ -1,0 +1,25 @@
+import type { TensorMap } from '../core/tensor.js';
+import type { DecodeLimits, DecodedRequest } from './codec.js';
+import { checkDecodedSize } from './decode-limits.js';
+
+/** Memory the tensors take: typed-array bytes, or for strings a reference plus two bytes a character. */
+export function decodedBytes(tensors: TensorMap): number {
+  let bytes = 0;
+  for (const t of Object.values(tensors)) {
+    if (Array.isArray(t.data)) for (const s of t.data) bytes += 8 + 2 * s.length;
+    else bytes += (t.data as Uint8Array).byteLength;
+  }
+  return bytes;
+}
+
+/**
+ * Holds text decoders (JSON, CSV, JSON lines) to the request's decoded-size budget too. Their output
+ * is at most a few times the body (8 bytes per number of at least 2 characters), so they check once
+ * decoded rather than in their measured hot loops; binary decoders check before allocating.
+ *
+ * @throws ToolkitError 413 `ERR_DECODED_TOO_LARGE`.
+ */
+export function withinBudget(request: DecodedRequest, limits: DecodeLimits | undefined, what: string): DecodedRequest {
+  if (limits !== undefined && Number.isFinite(limits.maxDecodedBytes)) checkDecodedSize(decodedBytes(request.tensors), limits, what);
+  return request;
+}
