@@ -92,7 +92,7 @@ RUN chmod 755 /usr/local/bin/smkit-entrypoint /app/bin/smkit.js \
 ARG VERSION=dev
 ARG REVISION=unknown
 # No multi-models label here: SageMaker supports GPU multi-model endpoints only for Triton-based
-# containers (contract §5); the CPU image carries it.
+# containers (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html); the CPU image carries it.
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port="true" \
       org.opencontainers.image.title="smkit-gpu" \
       org.opencontainers.image.description="SageMaker-compatible inference container (ONNX Runtime CUDA EP, TensorFlow.js)" \

@@ -9,7 +9,7 @@ import { detectBuildEngine, imageSize, runCommand, type BuildEngine, type Comman
 /** Image variants the Dockerfile has (its build targets). */
 export type ImageVariant = 'cpu' | 'gpu';
 
-/** Where a baked model lives in the image: outside `/opt/ml`, which SageMaker may mount over (contract §7.1). */
+/** Where a baked model lives in the image: outside `/opt/ml`, which SageMaker may mount over (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html). */
 export const BAKED_MODEL_DIR = '/opt/smkit/model';
 
 /** Options of {@link buildImage} (the `smkit build` flags). */

@@ -4,7 +4,7 @@ import { parseLogLevel, readNumber, type LogLevel } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Longest allowed SIGTERM grace: SageMaker sends SIGKILL 120 s after SIGTERM (contract §7.1). */
+/** Longest allowed SIGTERM grace: SageMaker sends SIGKILL 120 s after SIGTERM (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html). */
 export const MAX_TRAIN_GRACE_SECONDS = 110;
 
 /**

@@ -8,7 +8,7 @@ export interface Logger {
   isLevelEnabled?(level: string): boolean;
 }
 
-/** SageMaker request headers that reach user code (lower-cased names, see contract §1.5). */
+/** SageMaker request headers that reach user code (lower-cased names, see https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html). */
 export interface SageMakerHeaders {
   /** `X-Amzn-SageMaker-Custom-Attributes`, opaque, up to 1024 ASCII characters. */
   customAttributes?: string;

@@ -13,7 +13,7 @@ export interface InvocationTarget {
   endpoint?: string;
 }
 
-/** Request headers the SageMaker Runtime API knows (sagemaker-contract.md §8). */
+/** Request headers the SageMaker Runtime API knows (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). */
 export interface InvocationHeaders extends SageMakerHeaders {
   contentType: string;
   accept?: string;

@@ -188,7 +188,7 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
 }
 
 /**
- * Builds a `model.tar.gz` in SageMaker's layout (sagemaker-contract.md §10.1): the model files at
+ * Builds a `model.tar.gz` in SageMaker's layout (https://sagemaker.readthedocs.io/en/stable/frameworks/pytorch/using_pytorch.html#model-directory-structure): the model files at
  * the top level and the handler code under `code/`. Entries are sorted, timestamps fixed and owner
  * data left out, so the same inputs give the same archive. Symbolic links are stored as the files
  * they point to; `.git` and `.DS_Store` are skipped, as is `outFile` when it lies inside the tree.

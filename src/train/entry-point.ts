@@ -26,7 +26,7 @@ function isNonEmptyDir(dir: string): boolean {
  * Finds the directory to run the entry point from: `<base>/code` when it has files (SageMaker puts
  * the code there), else the submit directory (the `sagemaker_submit_directory` hyperparameter, then
  * `SAGEMAKER_SUBMIT_DIRECTORY`): a local directory is used in place, a local `.tar.gz` is extracted
- * into `<base>/code` (STT does the same, sagemaker-contract.md §7.5 step 3a).
+ * into `<base>/code` (STT does the same, https://github.com/aws/sagemaker-training-toolkit).
  */
 export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: readonly (string | undefined)[]): Promise<string> {
   if (isNonEmptyDir(paths.code)) return paths.code;
@@ -55,8 +55,8 @@ function quote(arg: string): string {
 }
 
 /**
- * Builds the command for an entry point by its type, as STT does for Python (contract §7.5 step
- * 3b/3e): `.js`/`.mjs`/`.cjs` run with this Node binary, `.sh` with `/bin/sh`, `.py` with
+ * Builds the command for an entry point by its type, as STT does for Python (https://github.com/aws/sagemaker-training-toolkit,
+ * `entry_point.run`): `.js`/`.mjs`/`.cjs` run with this Node binary, `.sh` with `/bin/sh`, `.py` with
  * `python3`, anything else is made executable and run directly.
  */
 export function entryPointCommand(codeDir: string, entryPoint: string, userArgs: readonly string[], nodeBinary = process.execPath): EntryPointCommand {

@@ -93,7 +93,7 @@ export interface EnvironmentFacts {
   readonly modelParallelParameters?: string;
 }
 
-/** The training environment as STT's `Environment` derives it (sagemaker-contract.md §7.4). */
+/** The training environment as STT's `Environment` derives it (https://github.com/aws/sagemaker-training-toolkit). */
 export interface TrainingEnvironment {
   /** User hyperparameters (no `sagemaker_*` keys), values JSON-parsed. */
   readonly hyperparameters: PyDict;

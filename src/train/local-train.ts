@@ -12,7 +12,7 @@ import { runTraining, type TrainingResult } from './runner.js';
 /** Entry points tried, in order, when neither `--entry-point` nor `sagemaker_program` names one. */
 export const DEFAULT_ENTRY_POINTS = ['train.mjs', 'train.js', 'train.cjs', 'train.sh', 'train.py'] as const;
 
-/** `resourceconfig.json` of a local run, as SageMaker local mode writes it (contract §7.6). */
+/** `resourceconfig.json` of a local run, as SageMaker local mode writes it (https://github.com/aws/sagemaker-python-sdk, `sagemaker/local`). */
 export const LOCAL_RESOURCE_CONFIG_JSON = { current_host: 'algo-1', hosts: ['algo-1'], network_interface_name: 'eth0', current_instance_type: 'local' };
 
 /** Options of `smkit local train`. */

@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-/** The `/opt/ml` layout a training container sees (sagemaker-contract.md §7.2), under one base dir. */
+/** The `/opt/ml` layout a training container sees (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html), under one base dir. */
 export interface TrainingPaths {
   readonly base: string;
   readonly code: string;

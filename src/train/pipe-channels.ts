@@ -20,7 +20,7 @@ function isFifo(file: string): boolean {
  * Pipe-mode channels: those whose `TrainingInputMode` is `Pipe`, plus any channel with
  * `<channel>_<epoch>` FIFOs in the data directory. Maps each to the FIFOs present now, by epoch.
  * SageMaker creates the next epoch's FIFO when the previous one is read to the end, so the list
- * can grow during training (contract §7.2).
+ * can grow during training (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html).
  */
 export function findPipeChannels(inputDataDir: string, inputDataConfig: PyDict): Record<string, string[]> {
   const entries = existsSync(inputDataDir) ? readdirSync(inputDataDir) : [];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { PyDict, PyFloat, PyInt, comparePyStrings, parseHyperparameterValue, pyJsonDumps, pyJsonLoads, pyRepr, pyStr, pyTruthy } from './py-json.js';
 
-test('hyperparameter values: JSON where it parses, the raw string otherwise (contract §7.3)', () => {
+test('hyperparameter values: JSON where it parses, the raw string otherwise (as the training toolkit does)', () => {
   const p = (s: string) => parseHyperparameterValue(s);
   assert.deepEqual(p('0.1'), new PyFloat(0.1));
   assert.deepEqual(p('10'), new PyInt(10n));

@@ -1,6 +1,6 @@
 /**
  * A faithful model of the Python values the SageMaker training toolkit (STT) works with, so the
- * `SM_*` variables come out byte-for-byte as STT writes them (sagemaker-contract.md §7.3, §7.4).
+ * `SM_*` variables come out byte-for-byte as STT writes them (https://github.com/aws/sagemaker-training-toolkit).
  *
  * JavaScript's own JSON loses what Python keeps: `1.0` stays a float (printed `1.0`, not `1`),
  * integers are unbounded, object keys keep insertion order (JS puts `"1"` before `"a"`), and

@@ -48,7 +48,7 @@ function signalExitCode(signal: NodeJS.Signals | null): number {
 }
 
 /**
- * Runs one training job the way AWS's training toolkit does (sagemaker-contract.md §7.5): reads
+ * Runs one training job the way AWS's training toolkit does (https://github.com/aws/sagemaker-training-toolkit): reads
  * `<base>/input/config`, exports the `SM_*` variables, runs the entry point with the
  * hyperparameters as arguments from the code directory, streams its output, and writes
  * `<base>/output/success` or `<base>/output/failure`. SIGTERM is forwarded to the entry point's

@@ -1,5 +1,5 @@
 // A local multi-model endpoint: a folder of model archives stands in for the S3 prefix; each
-// TargetModel is fetched, extracted and loaded on first use (contract §5), through the real SDK.
+// TargetModel is fetched, extracted and loaded on first use (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html), through the real SDK.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Response streaming through the front door (InvokeEndpointWithResponseStream, contract §6.1),
+// Response streaming through the front door (InvokeEndpointWithResponseStream, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointWithResponseStream.html),
 // driven by the real AWS SDK v3 client: PayloadPart events, ModelStreamError, and ModelError.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

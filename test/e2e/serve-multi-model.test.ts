@@ -1,4 +1,4 @@
-/** Multi-model endpoints (SAGEMAKER_MULTI_MODEL=true): the /models API of contract §5, over HTTP. */
+/** Multi-model endpoints (SAGEMAKER_MULTI_MODEL=true): the /models API of https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html, over HTTP. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';

@@ -18,7 +18,7 @@ function tree(spec: Parameters<typeof makeTree>[0]): string {
   return base;
 }
 
-// Inputs chosen to hit every STT formatting rule (contract §7.3, §7.4): JSON-parsed values with
+// Inputs chosen to hit every STT formatting rule (https://github.com/aws/sagemaker-training-toolkit): JSON-parsed values with
 // string fallback, floats that keep `.0`, Python float repr (`1e-05`), Python `str()` in the
 // arguments (`True`, `[1, 'a']`), dicts as `k=v`, `None`, non-ASCII escaping, a numeric key that
 // JavaScript objects would reorder, dashes kept in names, reserved `sagemaker_*` keys split off.

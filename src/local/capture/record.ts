@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-/** How a payload is stored in a capture record (sagemaker-contract.md §9). */
+/** How a payload is stored in a capture record (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html). */
 export type CaptureEncoding = 'CSV' | 'JSON' | 'BASE64';
 
 /** The content-type lists of `CaptureContentTypeHeader`. */
@@ -61,7 +61,7 @@ export interface CaptureEvent {
   eventId?: string;
 }
 
-/** Builds one capture record (sagemaker-contract.md §9). */
+/** Builds one capture record (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html). */
 export function buildCaptureRecord(event: CaptureEvent, types: CaptureContentTypes): CaptureRecord {
   const captureData: CaptureRecord['captureData'] = {};
   if (event.input) captureData.endpointInput = capturePayload('INPUT', event.input.body, event.input.contentType, types);

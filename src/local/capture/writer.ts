@@ -8,7 +8,7 @@ function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
 }
 
-/** `<dest>/<endpoint>/<variant>/yyyy/mm/dd/hh/`, by UTC invocation time (sagemaker-contract.md §9). */
+/** `<dest>/<endpoint>/<variant>/yyyy/mm/dd/hh/`, by UTC invocation time (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html). */
 export function capturePartition(destination: string, endpoint: string, variant: string, at: Date): string {
   return join(destination, endpoint, variant, String(at.getUTCFullYear()), pad(at.getUTCMonth() + 1), pad(at.getUTCDate()), pad(at.getUTCHours()));
 }

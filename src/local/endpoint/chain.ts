@@ -24,7 +24,7 @@ export interface InvokeEndpointResponse {
 
 /** Options of {@link invokeChain}. */
 export interface ChainOptions {
-  /** Per-container time limit (SageMaker allows 60 s, sagemaker-contract.md §1.3). @defaultValue 60 000 */
+  /** Per-container time limit (SageMaker allows 60 s, https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html). @defaultValue 60 000 */
   timeoutMs?: number;
 }
 
@@ -35,8 +35,7 @@ export function requestHeaders(req: InvokeEndpointRequest, contentType: string, 
 }
 
 /**
- * Sends a request through one container or a serial inference pipeline (sagemaker-contract.md §4,
- * peer-systems.md §C-6.5): container i's response body and `Content-Type` become container i+1's
+ * Sends a request through one container or a serial inference pipeline (https://docs.aws.amazon.com/sagemaker/latest/dg/inference-pipeline-real-time.html): container i's response body and `Content-Type` become container i+1's
  * request; the caller's `Accept` goes to the last container only; the earlier ones get `Accept: *\/*`
  * and so answer in their own `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`. Throws {@link ContainerFailure} naming the
  * container that failed.

@@ -15,7 +15,7 @@ export class TargetModelError extends Error {
 
 /**
  * What SageMaker does on the first invocation of a model on a multi-model endpoint
- * (sagemaker-contract.md §5): fetch `<prefix>/<TargetModel>`, extract it under
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html): fetch `<prefix>/<TargetModel>`, extract it under
  * `/opt/ml/models/<name>/model`, and `POST /models` to the container, once; later invocations
  * reuse it. `<name>` is opaque (a hash of `TargetModel`), as on the real service.
  */

@@ -19,7 +19,7 @@ export interface StreamedAnswer {
 
 /**
  * Opens a streamed invocation of one container (`InvokeEndpointWithResponseStream`,
- * sagemaker-contract.md §6.1): the same `POST /invocations`, read chunk by chunk. An error status
+ * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointWithResponseStream.html): the same `POST /invocations`, read chunk by chunk. An error status
  * arrives before any chunk and throws a {@link ContainerFailure}, like a normal invocation.
  */
 export async function openStream(container: ChainContainer, req: InvokeEndpointRequest, timeoutMs: number): Promise<StreamedAnswer> {

@@ -10,7 +10,7 @@ import { readSageMakerHeaders, SAGEMAKER_HEADERS, SAGEMAKER_NAME_MAX_LENGTH, SAG
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { endpointNotFound, modelErrorFor, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
 
-/** Largest InvokeEndpoint body: 6 MB (`BodyBlob` max, sagemaker-contract.md §1.8). */
+/** Largest InvokeEndpoint body: 6 MB (`Body` max, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). */
 export const MAX_INVOKE_BODY_BYTES = 6_291_456;
 
 /** What the front door needs of an endpoint: invoke it, or open a streamed invocation. */
@@ -113,7 +113,7 @@ function sendError(res: Response, err: RuntimeApiError): void {
 }
 
 /**
- * The SageMaker Runtime front door (sagemaker-contract.md §8): `POST /endpoints/{name}/invocations`
+ * The SageMaker Runtime front door (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html): `POST /endpoints/{name}/invocations`
  * with the service's headers and error format, so AWS SDK clients work against it with an
  * endpoint override. SigV4 `Authorization` is accepted and ignored.
  */

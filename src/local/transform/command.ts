@@ -61,7 +61,7 @@ function flagParameters(opts: LocalTransformOptions): Partial<ExecutionParameter
   return out;
 }
 
-/** The batch variables SageMaker sets on a transform container (peer-systems.md C-6 4). */
+/** The batch variables SageMaker sets on a transform container. */
 function batchEnv(p: Partial<ExecutionParameters>): Record<string, string> {
   const env: Record<string, string> = { SAGEMAKER_BATCH: 'true' };
   if (p.batchStrategy) env.SAGEMAKER_BATCH_STRATEGY = p.batchStrategy;

@@ -1,7 +1,7 @@
 import type { BatchStrategy } from '../../config/settings.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 
-/** The three values `/execution-parameters` may set (sagemaker-contract.md §3). */
+/** The three values `/execution-parameters` may set (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-batch-code.html). */
 export interface ExecutionParameters {
   maxConcurrentTransforms: number;
   batchStrategy: BatchStrategy;

@@ -1,6 +1,6 @@
 import type { BatchStrategy } from '../../config/settings.js';
 
-/** `SplitType` values smkit supports (sagemaker-contract.md §3). */
+/** `SplitType` values smkit supports (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-batch-code.html). */
 export type SplitType = 'None' | 'Line';
 /** `AssembleWith` values. */
 export type AssembleWith = 'None' | 'Line';
