@@ -118,7 +118,7 @@ const groups = new Map<string, DocBlock[]>();
 for (const b of blocks) groups.set(b.group, [...(groups.get(b.group) ?? []), b]);
 const aws = awsCliV2();
 
-describe('documented shell blocks run as written', () => {
+describe('documented shell blocks run as written', { concurrency: 2 }, () => {
   test('the docs mark their runnable blocks', () => {
     assert.ok(groups.size >= 8, `only ${groups.size} doc-test groups found`);
   });
