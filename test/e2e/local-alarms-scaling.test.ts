@@ -257,6 +257,14 @@ test('the AWS CLI v2 puts, describes, sets and deletes alarms (query protocol)',
   const deleted = await run(AWS_CLI, ['cloudwatch', 'delete-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm']);
   assert.equal(deleted.code, 0, deleted.stderr);
   assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNames: ['cli-alarm'] }))).MetricAlarms, []);
+
+  // Application Auto Scaling from the CLI (JSON 1.1): the service's exception names reach it.
+  const refused = await run(AWS_CLI, ['application-autoscaling', 'register-scalable-target', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--resource-id', 'endpoint/nope/variant/AllTraffic', '--scalable-dimension', 'sagemaker:variant:DesiredInstanceCount', '--min-capacity', '1', '--max-capacity', '2']);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /\(ValidationException\) when calling the RegisterScalableTarget operation: .*nope/);
+  const targets = await run(AWS_CLI, ['application-autoscaling', 'describe-scalable-targets', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--output', 'json']);
+  assert.equal(targets.code, 0, targets.stderr);
+  assert.ok(Array.isArray(JSON.parse(targets.stdout).ScalableTargets));
 });
 
 /** boto3 as Debian installs it (query protocol) and, when another python3 with boto3 is first on PATH, that one too (recent botocore sends JSON 1.0). */
