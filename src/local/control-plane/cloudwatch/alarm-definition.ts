@@ -161,7 +161,7 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
     throw invalidParameterValue(`The value ${extended} for parameter ExtendedStatistic is not supported locally: use a percentile such as p90, p99 or p99.9.`);
   }
   if (!isAlarmPeriod(period)) throw invalidParameterValue(`The value ${period} for parameter Period is not supported: the period must be 10, 30 or a multiple of 60 seconds.`);
-  if (period * evaluationPeriods! > 86_400 && period >= 60) {
+  if (period * evaluationPeriods! > 86_400) {
     throw invalidParameterCombination(`The product of EvaluationPeriods (${evaluationPeriods}) and Period (${period}) must not exceed 86400 seconds (one day).`);
   }
   if (datapointsToAlarm !== undefined && datapointsToAlarm > evaluationPeriods!) {
