@@ -21,3 +21,13 @@ test('float16 tensors read back as numbers, not raw bits', () => {
   const t = tensor('float16', [2], Uint16Array.from([0x3c00, 0xc000]));
   assert.deepEqual(toNested(t), [1, -2]);
 });
+
+test('castTensor reads numeric strings as numpy astype does and refuses text instead of making NaN', () => {
+  const t = tensor('string', [5], ['1.5', ' -2 ', 'nan', '-inf', 'Infinity']);
+  const f = castTensor(t, 'float64').data as Float64Array;
+  assert.deepEqual([f[0], f[1], f[3], f[4]], [1.5, -2, -Infinity, Infinity]);
+  assert.ok(Number.isNaN(f[2]));
+  for (const bad of ['abc', '', '0x10', '1,5']) {
+    assert.throws(() => castTensor(tensor('string', [1], [bad]), 'float32'), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'ERR_INPUT_VALUE' && /not a number/.test(e.message), bad);
+  }
+});

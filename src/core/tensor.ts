@@ -1,3 +1,4 @@
+import { ToolkitError } from '../errors/catalogue.js';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 
 /**
@@ -107,7 +108,8 @@ export function tensor<T extends DType>(dtype: T, shape: readonly number[], data
 /**
  * Converts a tensor to another dtype the way numpy's `astype` does: numbers round toward zero for
  * integer targets and wrap when out of range (NaN and infinities become 0 for 64-bit targets);
- * bool is x != 0; float16 is read and written as values, not raw bits. For request values bound to
+ * bool is x != 0; float16 is read and written as values, not raw bits; strings must hold numbers
+ * (`"1.5"`, `"nan"`, `"inf"`), else a 400 `ERR_INPUT_VALUE`. For request values bound to
  * a model input use `convertExact` (`core/dtype-convert.ts`), which refuses lossy conversions.
  * Returns the same tensor when the dtype already matches.
  */
@@ -125,7 +127,7 @@ export function castTensor<T extends DType>(t: Tensor, dtype: T): Tensor<T> {
   const half = t.dtype === 'float16';
   const read = (i: number): number | bigint => {
     const v = src[i]!;
-    if (typeof v === 'string') return Number(v);
+    if (typeof v === 'string') return parseNumericString(v, dtype);
     return half ? fromFloat16Bits(v as number) : v;
   };
   if (isBigIntDType(dtype)) {
@@ -149,6 +151,22 @@ export function castTensor<T extends DType>(t: Tensor, dtype: T): Tensor<T> {
     for (let i = 0; i < n; i++) o[i] = Number(read(i));
   }
   return { dtype, shape: [...t.shape], data: out };
+}
+
+/**
+ * A string as a number, as numpy's `astype` reads it: decimal and exponent forms, `nan`, `inf` and
+ * `infinity` (any case, signed). Anything else (text, an empty string) is a 400, never a silent NaN.
+ */
+function parseNumericString(text: string, dtype: DType): number {
+  const s = text.trim();
+  const special = /^([+-]?)(nan|inf|infinity)$/i.exec(s);
+  if (special) return special[2]!.toLowerCase() === 'nan' ? NaN : special[1] === '-' ? -Infinity : Infinity;
+  const v = s === '' || /^[+-]?0[xob]/i.test(s) ? NaN : Number(s);
+  if (Number.isNaN(v)) {
+    const shown = JSON.stringify(s.length > 24 ? `${s.slice(0, 24)}…` : s);
+    throw new ToolkitError('ERR_INPUT_VALUE', `cannot convert the string ${shown} to ${dtype}: it is not a number`);
+  }
+  return v;
 }
 
 /**

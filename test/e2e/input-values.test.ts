@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { createApp } from '../../src/server/app.js';
 import { InProcessBackend } from '../../src/server/in-process-backend.js';
@@ -195,5 +196,25 @@ describe('request values reach the model unchanged, or are refused naming the in
     // A plain (non-protocol) request keeps smkit's body: code and message.
     const plain = await request(half.app).post('/invocations').set('Content-Type', 'text/csv').send('1e6,1\n').expect(400);
     assert.equal(plain.body.error, undefined);
+  });
+
+  test('a pipeline whose first step casts (iris-pipeline) refuses text too, instead of predicting on NaN', async () => {
+    const modelDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../models/iris-pipeline');
+    const backend = new InProcessBackend(
+      { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
+      log,
+    );
+    try {
+      await backend.loaded;
+      assert.equal(backend.state(), 'ready', backend.failure()?.message);
+      const app = createApp({ settings, backend, log });
+      const text = await request(app).post('/invocations').send([['a', 'b', 'c', 'd']]).expect(400);
+      assert.equal(text.body.code, 'ERR_INPUT_VALUE');
+      assert.match(text.body.message, /"a".*not a number/);
+      await request(app).post('/invocations').send([['5.1', '3.5', '1.4', '0.2']]).expect(200);
+      await request(app).post('/invocations').send([[5.1, 3.5, 1.4, 0.2]]).expect(200);
+    } finally {
+      await backend.close();
+    }
   });
 });
