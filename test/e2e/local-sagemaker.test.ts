@@ -58,7 +58,11 @@ before(async () => {
   cloudwatch = new CloudWatchClient({ endpoint: local.url, region: 'us-east-1', credentials });
 });
 
+/** Traffic loops still running (a failed test leaves its loop; stopping them here lets the file end). */
+const loads = new Set<() => Promise<void>>();
+
 after(async () => {
+  await Promise.all([...loads].map((stop) => stop()));
   sm?.destroy();
   runtime?.destroy();
   cloudwatch?.destroy();
@@ -90,14 +94,13 @@ function traffic(): { variants: Map<string, number>; failures: string[]; stop():
       }
     }
   });
-  return {
-    variants,
-    failures,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-    },
+  const stop = async (): Promise<void> => {
+    running = false;
+    loads.delete(stop);
+    await Promise.all(loops);
   };
+  loads.add(stop);
+  return { variants, failures, stop };
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {

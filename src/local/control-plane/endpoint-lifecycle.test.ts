@@ -45,7 +45,11 @@ before(async () => {
     settings: { region: 'eu-west-1', accountId: '123456789012' },
   });
 });
+/** Traffic loops still running (a failed test leaves its loop; stopping them here lets the file end). */
+const loads = new Set<() => Promise<void>>();
+
 after(async () => {
+  await Promise.all([...loads].map((stop) => stop()));
   await sm.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -96,14 +100,13 @@ function traffic(name: string): { tags: Map<string, number>; failures: string[];
       }
     }
   });
-  return {
-    tags,
-    failures,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-    },
+  const stop = async (): Promise<void> => {
+    running = false;
+    loads.delete(stop);
+    await Promise.all(loops);
   };
+  loads.add(stop);
+  return { tags, failures, stop };
 }
 
 test('create: Creating → InService with the described variants; instances spread the requests', async () => {
@@ -203,6 +206,51 @@ test('linear update under traffic completes: traffic moves to the new fleet, the
   await until('old fleet stopped', () => (backend.running === runningBefore ? true : undefined));
   const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
   assert.equal(d.FailureReason, undefined);
+});
+
+test('rolling update: the new fleet grows and the old one shrinks batch by batch; a rollback restores the old fleet; no invocation fails', async () => {
+  await config('cfg-a3', 'm-a', 3);
+  await config('cfg-b3', 'm-b', 3);
+  await call('CreateEndpoint', { EndpointName: 'ep-roll', EndpointConfigName: 'cfg-a3' });
+  await until('InService', async () => ((await status('ep-roll')) === 'InService' ? true : undefined));
+  const load = traffic('ep-roll');
+  const rollingConfig = (wait: number) => ({
+    RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: wait },
+    AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'roll-alarm' }] },
+  });
+  const sizes = async (): Promise<{ blue: number; green: number | undefined; step: string | undefined }> => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep-roll' });
+    const pending = d.PendingDeploymentSummary as { ProductionVariants?: Array<{ CurrentInstanceCount: number; VariantStatus: Array<{ StatusMessage: string }> }> } | undefined;
+    return {
+      blue: (d.ProductionVariants as Array<{ CurrentInstanceCount: number }>)[0]!.CurrentInstanceCount,
+      green: pending?.ProductionVariants?.[0]?.CurrentInstanceCount,
+      step: pending?.ProductionVariants?.[0]?.VariantStatus[0]?.StatusMessage,
+    };
+  };
+  // Rolled back during the second batch: the old fleet is back to 3 instances.
+  await call('UpdateEndpoint', { EndpointName: 'ep-roll', EndpointConfigName: 'cfg-b3', DeploymentConfig: rollingConfig(3) });
+  const second = await until('second batch baking', async () => {
+    const s = await sizes();
+    return s.green === 2 && /Baking .*step 2 of 3/.test(s.step ?? '') ? s : undefined;
+  });
+  assert.equal(second.blue, 2, 'one old instance retired after the first batch');
+  alarms.states.set('roll-alarm', 'ALARM');
+  await until('rolled back', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep-roll' });
+    return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? true : undefined;
+  });
+  alarms.states.delete('roll-alarm');
+  assert.deepEqual(await sizes(), { blue: 3, green: undefined, step: undefined });
+  // Completed: the new fleet ends with all 3 instances.
+  await call('UpdateEndpoint', { EndpointName: 'ep-roll', EndpointConfigName: 'cfg-b3', DeploymentConfig: rollingConfig(0) });
+  await until('InService on cfg-b3', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep-roll' });
+    return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'cfg-b3' ? true : undefined;
+  });
+  await load.stop();
+  assert.deepEqual(load.failures, []);
+  assert.equal((await sizes()).blue, 3);
+  await call('DeleteEndpoint', { EndpointName: 'ep-roll' });
 });
 
 test('a new fleet that never gets healthy rolls the update back; no invocation fails', async () => {

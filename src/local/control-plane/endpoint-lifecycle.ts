@@ -348,22 +348,48 @@ export class EndpointLifecycle {
     const alarms = (deploymentConfig?.AutoRollbackConfiguration?.Alarms ?? []).map((a) => a.AlarmName).filter((n): n is string => typeof n === 'string');
     const deadline = plan.maximumExecutionSeconds === undefined ? undefined : Date.now() + plan.maximumExecutionSeconds * 1000;
     const blue = e.serving!;
+    const rolling = plan.type === 'ROLLING';
+    // A rolling update starts with its first batch and grows; blue shrinks batch by batch behind it.
+    const fullCounts = new Map(config.productionVariants.map((v) => [v.VariantName, retained.counts.get(v.VariantName) ?? v.InitialInstanceCount ?? 1] as const));
+    const share = (n: number, fraction: number): number => Math.min(n, Math.max(1, Math.ceil(n * fraction - 1e-9)));
+    const startCounts = rolling ? new Map([...fullCounts].map(([name, n]) => [name, share(n, plan.steps[0]!.greenShare)] as const)) : retained.counts;
+    const blueCounts = new Map(blue.variants.map((v) => [v, v.fleet.size] as const));
+    const capacityShare = (green: Deployment): number => {
+      const g = green.instanceCount;
+      return g / Math.max(1, g + blue.instanceCount);
+    };
     let green: Deployment | undefined;
     try {
       try {
-        green = await startDeployment(this.ctx, e.name, config, { signal, weights: retained.weights, counts: retained.counts });
+        green = await startDeployment(this.ctx, e.name, config, { signal, weights: retained.weights, counts: startCounts });
       } catch (err) {
         if (signal.aborted) throw err;
         throw new RollbackError(`The new fleet for endpoint configuration "${config.name}" did not start; the update was rolled back. ${err instanceof DeploymentError ? err.reason : (err as Error).message}`);
       }
+      if (rolling) for (const v of green.variants) v.desiredInstanceCount = fullCounts.get(v.spec.VariantName) ?? v.desiredInstanceCount;
       e.pending!.deployment = green;
+      const g = green;
       for (const [i, step] of plan.steps.entries()) {
         signal.throwIfAborted();
-        this.setPending(e, 'ActivatingTraffic', `Shifting ${Math.round(step.greenShare * 100)}% of traffic to the new fleet (step ${i + 1} of ${plan.steps.length}).`);
-        e.pending!.greenShare = step.greenShare;
-        this.say(`endpoint ${e.name}: ${Math.round(step.greenShare * 100)}% of traffic on ${config.name}`);
-        this.setPending(e, 'Baking', `Baking for ${step.bakeSeconds} s with ${Math.round(step.greenShare * 100)}% of traffic on the new fleet (step ${i + 1} of ${plan.steps.length}).`);
+        if (rolling && i > 0) {
+          this.setPending(e, 'Creating', `Starting the next batch of the new fleet (step ${i + 1} of ${plan.steps.length}).`);
+          try {
+            await Promise.all(g.variants.map((v) => v.fleet.scaleTo(share(v.desiredInstanceCount, step.greenShare))));
+          } catch (err) {
+            throw new RollbackError(`A batch of the new fleet for endpoint configuration "${config.name}" did not start; the update was rolled back. ${(err as Error).message}`);
+          }
+        }
+        const greenShare = rolling ? capacityShare(g) : step.greenShare;
+        this.setPending(e, 'ActivatingTraffic', `Shifting ${Math.round(greenShare * 100)}% of traffic to the new fleet (step ${i + 1} of ${plan.steps.length}).`);
+        e.pending!.greenShare = greenShare;
+        this.say(`endpoint ${e.name}: ${Math.round(greenShare * 100)}% of traffic on ${config.name}`);
+        this.setPending(e, 'Baking', `Baking for ${step.bakeSeconds} s with ${Math.round(greenShare * 100)}% of traffic on the new fleet (step ${i + 1} of ${plan.steps.length}).`);
         await this.bake(step.bakeSeconds, alarms, deadline, signal, config.name);
+        if (rolling && i < plan.steps.length - 1) {
+          // Retire as much of the old fleet as the new one took over, keeping traffic proportional to capacity.
+          await Promise.all(blue.variants.map((v) => v.fleet.scaleTo(share(blueCounts.get(v)!, 1 - step.greenShare))));
+          e.pending!.greenShare = capacityShare(g);
+        }
       }
       if (plan.terminationWaitSeconds > 0) {
         this.setPending(e, 'Baking', `Waiting ${plan.terminationWaitSeconds} s (TerminationWaitInSeconds) before stopping the old fleet.`);
@@ -387,6 +413,15 @@ export class EndpointLifecycle {
       e.status = 'RollingBack';
       e.lastModified = new Date();
       this.say(`endpoint ${e.name}: rolling back: ${reason}`);
+      if (rolling) {
+        // Bring the old fleet back to its size before it takes all traffic again.
+        this.setPending(e, 'Deleting', 'Rolling back: restoring the previous fleet.');
+        try {
+          await Promise.all(blue.variants.map((v) => v.fleet.scaleTo(blueCounts.get(v)!)));
+        } catch (restoreErr) {
+          this.ctx.log?.('warn', 'restoring the previous fleet failed', { endpoint: e.name, error: (restoreErr as Error).message });
+        }
+      }
       if (e.pending) {
         e.pending.greenShare = 0;
         this.setPending(e, 'Deleting', 'Rolling back: all traffic returned to the previous fleet.');

@@ -1,4 +1,4 @@
-import type { ContainerDefinition, DataCaptureConfig, DeploymentConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import type { ContainerDefinition, DataCaptureConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 
 /** A `CreateModel` as stored: the request's members plus the service's ARN and time. */
 export interface ModelRecord {
@@ -50,6 +50,3 @@ export class ControlPlaneStore<EndpointRecord = unknown> {
     return `arn:aws:sagemaker:${this.region}:${this.accountId}:${kind}/${name.toLowerCase()}`;
   }
 }
-
-/** The deployment settings an endpoint keeps between updates. */
-export type StoredDeploymentConfig = DeploymentConfig;
