@@ -2,10 +2,8 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { findFreePort } from '../../net/ports.js';
-import { createOptMlTree } from '../../opt-ml/layout.js';
 import type { ContainerBackend, RunningContainer } from './backend.js';
-import { prepareOptMl } from './opt-ml.js';
+import { launchContainer } from './launch.js';
 import { ProcessBackend } from './process-backend.js';
 import { waitForPing } from './wait-ready.js';
 
@@ -66,18 +64,16 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   };
   try {
     await mkdir(join(workDir, 'logs'));
-    if (info.isDirectory()) await createOptMlTree(optMlDir);
-    else await prepareOptMl(optMlDir, source);
-    const backend = options.backend ?? new ProcessBackend();
-    container = await backend.start({
+    const launched = await launchContainer(options.backend ?? new ProcessBackend(), {
       id: options.id ?? basename(source),
       hostname: 'primary',
-      optMlDir,
-      ...(info.isDirectory() ? { modelDir: source } : {}),
+      root: optMlDir,
+      model: source,
+      inPlace: true,
       env: { ...options.env },
-      port: await findFreePort(),
       logFile,
     });
+    container = launched.container;
     await waitForPing(container, {
       timeoutMs: options.startupTimeoutMs ?? 120_000,
       ...(options.onWait ? { onProgress: options.onWait } : {}),

@@ -67,7 +67,7 @@ export async function waitForPing(container: RunningContainer, opts: WaitOptions
     last = await pingOnce(container.url);
     if (last?.status === 200) return;
     if (last?.loadFailure !== undefined) {
-      throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id}: ${last.loadFailure}`));
+      throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id}: ${last.loadFailure}`), { details: { reason: last.loadFailure } });
     }
     const waited = Date.now() - started;
     if (waited >= timeoutMs) {

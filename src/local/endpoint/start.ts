@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
 import { detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
-import { assertPortFree, findFreePort } from '../../net/ports.js';
-import { prepareOptMl } from '../backends/opt-ml.js';
+import { assertPortFree } from '../../net/ports.js';
+import { launchContainer } from '../backends/launch.js';
 import { ProcessBackend } from '../backends/process-backend.js';
 import { waitForPing, withLogTail } from '../backends/wait-ready.js';
 import { CaptureWriter } from '../capture/writer.js';
@@ -162,27 +162,20 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
         for (const container of variant.containers) {
           opts.signal?.throwIfAborted();
           const id = `${endpoint.name}/${variant.name}/${container.hostname}`;
-          const multiModel = container.mode === 'MultiModel';
-          const optMlDir = await prepareOptMl(join(workDir, endpoint.name, variant.name, container.hostname), container.model, container.mode);
-          const port = await findFreePort();
           const logFile = join(logsDir, `${endpoint.name}.${variant.name}.${container.hostname}.log`);
-          const running = await backend.start({
+          const launched = await launchContainer(backend, {
             id,
             hostname: container.hostname,
-            optMlDir,
+            root: join(workDir, endpoint.name, variant.name, container.hostname),
+            model: container.model,
+            mode: container.mode,
             env: container.env,
-            port,
             logFile,
             ...(container.image ? { image: container.image } : {}),
-            ...(multiModel ? { multiModel } : {}),
           });
-          if (multiModel) {
-            hosts.set(running, {
-              source: container.model,
-              hostDir: join(optMlDir, 'models'),
-              containerDir: backend.name === 'docker' ? '/opt/ml/models' : join(optMlDir, 'models'),
-              loads: new Map(),
-            });
+          const { container: running, port } = launched;
+          if (launched.modelsDir) {
+            hosts.set(running, { source: container.model, hostDir: launched.modelsDir.host, containerDir: launched.modelsDir.container, loads: new Map() });
           }
           started.push(running);
           p.containers.push(running);

@@ -1,8 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
-import { findFreePort } from '../backends/free-port.js';
-import { prepareOptMl } from '../backends/opt-ml.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+import { launchContainer } from '../backends/launch.js';
 import { tailLog } from '../backends/log-tail.js';
 import { waitForPing } from '../backends/wait-ready.js';
 import type { ChainContainer } from '../endpoint/chain.js';
@@ -61,28 +61,23 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
       await mkdir(ctx.logsDir, { recursive: true });
       for (const t of templates) {
         ctx.signal?.throwIfAborted();
-        const optMlDir = await prepareOptMl(join(ctx.workDir, fileSafe, `i${index}`, t.hostname), t.modelSource, t.mode);
-        const port = await findFreePort();
         const logFile = join(ctx.logsDir, `${fileSafe}.i${index}.${t.hostname}.log`);
-        const multiModel = t.mode === 'MultiModel';
-        const running = await ctx.backend.start({
+        const { container: running, port, modelsDir } = await launchContainer(ctx.backend, {
           id: `${id}/${t.hostname}`,
           hostname: t.hostname,
-          optMlDir,
+          root: join(ctx.workDir, fileSafe, `i${index}`, t.hostname),
+          model: t.modelSource,
+          mode: t.mode,
           env: t.env,
-          port,
           logFile,
           ...(t.image ? { image: t.image } : {}),
-          ...(multiModel ? { multiModel } : {}),
         });
         started.push(running);
         chain.push({
           hostname: t.hostname,
           url: running.url,
           logFile,
-          ...(multiModel
-            ? { multiModel: { source: t.modelSource, hostDir: join(optMlDir, 'models'), containerDir: ctx.backend.name === 'docker' ? '/opt/ml/models' : join(optMlDir, 'models'), loads: new Map() } }
-            : {}),
+          ...(modelsDir ? { multiModel: { source: t.modelSource, hostDir: modelsDir.host, containerDir: modelsDir.container, loads: new Map() } } : {}),
         });
         ctx.progress?.(`smkit local: started ${id}/${t.hostname} (${ctx.backend.name}, port ${port}, log ${logFile})`);
       }
@@ -92,7 +87,8 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
             await waitForPing(c, { timeoutMs: ctx.startupTimeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
           } catch (err) {
             if (ctx.signal?.aborted) throw err;
-            const reason = c.exited ? `exited (${c.exited.signal ? `signal ${c.exited.signal}` : `code ${c.exited.code}`}) before /ping answered 200` : `did not pass the ping health check within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
+            const reported = err instanceof ToolkitError && typeof err.details?.['reason'] === 'string' ? err.details['reason'] : undefined;
+            const reason = reported ?? (c.exited ? `exited (${c.exited.signal ? `signal ${c.exited.signal}` : `code ${c.exited.code}`}) before /ping answered 200` : `did not pass the ping health check within ${Math.round(ctx.startupTimeoutMs / 1000)} s`);
             throw new InstanceStartError(c.spec.hostname, reason, await tailLog(c.spec.logFile, 20), { cause: err });
           }
         }),
