@@ -1,16 +1,15 @@
 import type { AwsService } from '../../../aws/service.js';
-import { readAlarmDefinition, type AlarmDefinition } from './alarm-definition.js';
+import { readAlarmDefinition, readDimensions, type AlarmDefinition } from './alarm-definition.js';
 import { evaluateAlarm, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
-import { getMetricStatistics, listMetrics, readTimestamp } from './metric-queries.js';
-import { readDimensions } from './alarm-definition.js';
-import { seriesKey } from './metric-store.js';
+import { AlarmHistory, parseIfJson } from './alarm-history.js';
+import { getMetricStatistics, listMetrics } from './metric-queries.js';
+import { decodeToken, encodeToken } from './page-token.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
-import type { MetricStore } from './metric-store.js';
+import { seriesKey, type MetricStore } from './metric-store.js';
 import { parsePercentile, percentileValue, statisticValue } from './statistics.js';
 import {
   CLOUDWATCH_OPERATIONS,
   invalidFormat,
-  invalidNextToken,
   invalidParameterCombination,
   limitExceeded,
   resourceNotFound,
@@ -51,26 +50,6 @@ export interface CloudWatchServiceOptions {
 }
 
 const STATE_VALUES = ['OK', 'ALARM', 'INSUFFICIENT_DATA'] as const;
-const HISTORY_ITEM_TYPES = ['ConfigurationUpdate', 'StateUpdate', 'Action', 'AlarmContributorStateUpdate', 'AlarmContributorAction'];
-/** History items kept over all alarms. */
-const MAX_HISTORY = 10_000;
-
-/** One alarm history item (DescribeAlarmHistory). */
-interface HistoryItem {
-  readonly alarmName: string;
-  readonly type: 'ConfigurationUpdate' | 'StateUpdate';
-  readonly summary: string;
-  readonly at: number;
-  readonly data: string;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
 
 /** Shortest real time a state set by SetAlarmState holds before the alarm is evaluated again. */
 export const MIN_FORCED_STATE_MS = 5000;
@@ -87,8 +66,8 @@ export class CloudWatchService implements AwsService {
   readonly awsQueryCompatible = true;
   private readonly alarms = new Map<string, StoredAlarm>();
   private readonly listeners: Array<(change: AlarmStateChange) => void> = [];
-  /** Alarm history, oldest first, bounded (it outlives deleted alarms, as on AWS). */
-  private readonly history: HistoryItem[] = [];
+  /** Alarm history (it outlives deleted alarms, as on AWS). */
+  private readonly history = new AlarmHistory();
   private readonly metrics: MetricStore;
   private readonly clock: MetricClock;
   private readonly region: string;
@@ -144,7 +123,7 @@ export class CloudWatchService implements AwsService {
       case 'ListMetrics':
         return listMetrics(this.metrics, input, this.clock);
       case 'DescribeAlarmHistory':
-        return this.describeAlarmHistory(input);
+        return this.history.describe(input);
       case 'DescribeAlarmsForMetric':
         return this.describeAlarmsForMetric(input);
       case 'EnableAlarmActions':
@@ -201,10 +180,10 @@ export class CloudWatchService implements AwsService {
     alarm.reasonData = reasonData;
     alarm.stateUpdatedAt = now;
     if (previous === state) return;
-    this.remember(alarm.def.AlarmName, 'StateUpdate', `Alarm updated from ${previous} to ${state}`, now, {
+    this.history.record(alarm.def.AlarmName, 'StateUpdate', `Alarm updated from ${previous} to ${state}`, now, {
       version: '1.0',
       oldState: { stateValue: previous },
-      newState: { stateValue: state, stateReason: reason, ...(reasonData !== undefined ? { stateReasonData: safeJson(reasonData) } : {}) },
+      newState: { stateValue: state, stateReason: reason, ...(reasonData !== undefined ? { stateReasonData: parseIfJson(reasonData) } : {}) },
     });
     for (const listener of this.listeners) listener({ alarmName: alarm.def.AlarmName, previous, state, reason });
   }
@@ -218,7 +197,7 @@ export class CloudWatchService implements AwsService {
       existing.def = def;
       existing.configUpdatedAt = now;
       existing.nextEvaluationAt = now;
-      this.remember(def.AlarmName, 'ConfigurationUpdate', `Alarm "${def.AlarmName}" updated`, now, { version: '1.0', type: 'Update' });
+      this.history.record(def.AlarmName, 'ConfigurationUpdate', `Alarm "${def.AlarmName}" updated`, now, { version: '1.0', type: 'Update' });
       return {};
     }
     if (this.alarms.size >= this.maxAlarms) throw limitExceeded(`The local CloudWatch holds at most ${this.maxAlarms} alarms; delete some first.`);
@@ -230,49 +209,8 @@ export class CloudWatchService implements AwsService {
       stateUpdatedAt: now,
       nextEvaluationAt: now,
     });
-    this.remember(def.AlarmName, 'ConfigurationUpdate', `Alarm "${def.AlarmName}" created`, now, { version: '1.0', type: 'Create' });
+    this.history.record(def.AlarmName, 'ConfigurationUpdate', `Alarm "${def.AlarmName}" created`, now, { version: '1.0', type: 'Create' });
     return {};
-  }
-
-  private remember(alarmName: string, type: HistoryItem['type'], summary: string, at: number, data: Record<string, unknown>): void {
-    this.history.push({ alarmName, type, summary, at, data: JSON.stringify(data).slice(0, 4095) });
-    if (this.history.length > MAX_HISTORY) this.history.splice(0, this.history.length - MAX_HISTORY);
-  }
-
-  private describeAlarmHistory(input: Record<string, unknown>): Record<string, unknown> {
-    const v = new Violations();
-    const name = input.AlarmName;
-    if (name !== undefined && (typeof name !== 'string' || name.length < 1 || name.length > 255)) v.add(name, 'alarmName', 'have length between 1 and 255');
-    const type = input.HistoryItemType;
-    if (type !== undefined && !HISTORY_ITEM_TYPES.includes(type as string)) v.add(type, 'historyItemType', `satisfy enum value set: [${HISTORY_ITEM_TYPES.join(', ')}]`);
-    const scanBy = input.ScanBy ?? 'TimestampDescending';
-    if (scanBy !== 'TimestampDescending' && scanBy !== 'TimestampAscending') v.add(scanBy, 'scanBy', 'satisfy enum value set: [TimestampDescending, TimestampAscending]');
-    const maxRecords = input.MaxRecords ?? 100;
-    if (typeof maxRecords !== 'number' || !Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > 100) v.add(maxRecords, 'maxRecords', 'have value between 1 and 100');
-    const start = input.StartDate === undefined ? -Infinity : readTimestamp(input.StartDate);
-    const end = input.EndDate === undefined ? Infinity : readTimestamp(input.EndDate);
-    if (start === undefined) v.add(input.StartDate, 'startDate', 'be a timestamp');
-    if (end === undefined) v.add(input.EndDate, 'endDate', 'be a timestamp');
-    const types = input.AlarmTypes;
-    if (types !== undefined && (!Array.isArray(types) || types.some((t) => !['CompositeAlarm', 'MetricAlarm', 'LogAlarm'].includes(t as string)))) {
-      v.add(types, 'alarmTypes', 'satisfy enum value set: [CompositeAlarm, MetricAlarm, LogAlarm]');
-    }
-    v.throwIfAny();
-    const wantMetric = types === undefined || (types as string[]).includes('MetricAlarm');
-    const items = this.history.filter(
-      (h) => wantMetric && (name === undefined || h.alarmName === name) && (type === undefined || h.type === type) && h.at >= start! && h.at <= end!,
-    );
-    if (scanBy === 'TimestampDescending') items.reverse();
-    let offset = 0;
-    if (input.NextToken !== undefined) {
-      offset = Number(decodeToken(input.NextToken));
-      if (!Number.isInteger(offset) || offset < 0 || offset > items.length) throw invalidNextToken('The NextToken is not one this service issued.');
-    }
-    const page = items.slice(offset, offset + (maxRecords as number));
-    return {
-      AlarmHistoryItems: page.map((h) => ({ AlarmName: h.alarmName, AlarmType: 'MetricAlarm', Timestamp: epochSeconds(h.at), HistoryItemType: h.type, HistorySummary: h.summary, HistoryData: h.data })),
-      ...(offset + page.length < items.length ? { NextToken: encodeToken(String(offset + page.length)) } : {}),
-    };
   }
 
   private describeAlarmsForMetric(input: Record<string, unknown>): Record<string, unknown> {
@@ -421,18 +359,4 @@ export class CloudWatchService implements AwsService {
     for (const n of names as string[]) this.alarms.delete(n);
     return {};
   }
-}
-
-function encodeToken(after: string): string {
-  return Buffer.from(JSON.stringify({ after }), 'utf8').toString('base64url');
-}
-
-function decodeToken(token: unknown): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(String(token), 'base64url').toString('utf8')) as { after?: unknown };
-    if (typeof parsed.after === 'string') return parsed.after;
-  } catch {
-    // fall through
-  }
-  throw invalidNextToken('The NextToken is not one this service issued.');
 }

@@ -1,0 +1,77 @@
+import { epochSeconds } from './metric-clock.js';
+import { readTimestamp } from './metric-queries.js';
+import { invalidNextToken, Violations } from './errors.js';
+import { decodeToken, encodeToken } from './page-token.js';
+
+const HISTORY_ITEM_TYPES = ['ConfigurationUpdate', 'StateUpdate', 'Action', 'AlarmContributorStateUpdate', 'AlarmContributorAction'];
+/** History items kept over all alarms. */
+export const MAX_HISTORY_ITEMS = 10_000;
+
+/** One alarm history item (DescribeAlarmHistory). */
+interface HistoryItem {
+  readonly alarmName: string;
+  readonly type: 'ConfigurationUpdate' | 'StateUpdate';
+  readonly summary: string;
+  readonly at: number;
+  readonly data: string;
+}
+
+/** `text` parsed when it is JSON, else `text` itself (for embedding StateReasonData in history data). */
+export function parseIfJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * The history of every alarm, oldest first and bounded to {@link MAX_HISTORY_ITEMS}: creations,
+ * updates and state changes, as DescribeAlarmHistory reports them.
+ */
+export class AlarmHistory {
+  private readonly items: HistoryItem[] = [];
+
+  /** Records one item at real time `at`; `data` becomes the item's `HistoryData` JSON. */
+  record(alarmName: string, type: HistoryItem['type'], summary: string, at: number, data: Record<string, unknown>): void {
+    this.items.push({ alarmName, type, summary, at, data: JSON.stringify(data).slice(0, 4095) });
+    if (this.items.length > MAX_HISTORY_ITEMS) this.items.splice(0, this.items.length - MAX_HISTORY_ITEMS);
+  }
+
+  /** DescribeAlarmHistory: filters by name, item type, dates and alarm types; newest first unless `ScanBy` says otherwise. */
+  describe(input: Record<string, unknown>): Record<string, unknown> {
+    const v = new Violations();
+    const name = input.AlarmName;
+    if (name !== undefined && (typeof name !== 'string' || name.length < 1 || name.length > 255)) v.add(name, 'alarmName', 'have length between 1 and 255');
+    const type = input.HistoryItemType;
+    if (type !== undefined && !HISTORY_ITEM_TYPES.includes(type as string)) v.add(type, 'historyItemType', `satisfy enum value set: [${HISTORY_ITEM_TYPES.join(', ')}]`);
+    const scanBy = input.ScanBy ?? 'TimestampDescending';
+    if (scanBy !== 'TimestampDescending' && scanBy !== 'TimestampAscending') v.add(scanBy, 'scanBy', 'satisfy enum value set: [TimestampDescending, TimestampAscending]');
+    const maxRecords = input.MaxRecords ?? 100;
+    if (typeof maxRecords !== 'number' || !Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > 100) v.add(maxRecords, 'maxRecords', 'have value between 1 and 100');
+    const start = input.StartDate === undefined ? -Infinity : readTimestamp(input.StartDate);
+    const end = input.EndDate === undefined ? Infinity : readTimestamp(input.EndDate);
+    if (start === undefined) v.add(input.StartDate, 'startDate', 'be a timestamp');
+    if (end === undefined) v.add(input.EndDate, 'endDate', 'be a timestamp');
+    const types = input.AlarmTypes;
+    if (types !== undefined && (!Array.isArray(types) || types.some((t) => !['CompositeAlarm', 'MetricAlarm', 'LogAlarm'].includes(t as string)))) {
+      v.add(types, 'alarmTypes', 'satisfy enum value set: [CompositeAlarm, MetricAlarm, LogAlarm]');
+    }
+    v.throwIfAny();
+    const wantMetric = types === undefined || (types as string[]).includes('MetricAlarm');
+    const items = this.items.filter(
+      (h) => wantMetric && (name === undefined || h.alarmName === name) && (type === undefined || h.type === type) && h.at >= start! && h.at <= end!,
+    );
+    if (scanBy === 'TimestampDescending') items.reverse();
+    let offset = 0;
+    if (input.NextToken !== undefined) {
+      offset = Number(decodeToken(input.NextToken));
+      if (!Number.isInteger(offset) || offset < 0 || offset > items.length) throw invalidNextToken('The NextToken is not one this service issued.');
+    }
+    const page = items.slice(offset, offset + (maxRecords as number));
+    return {
+      AlarmHistoryItems: page.map((h) => ({ AlarmName: h.alarmName, AlarmType: 'MetricAlarm', Timestamp: epochSeconds(h.at), HistoryItemType: h.type, HistorySummary: h.summary, HistoryData: h.data })),
+      ...(offset + page.length < items.length ? { NextToken: encodeToken(String(offset + page.length)) } : {}),
+    };
+  }
+}
