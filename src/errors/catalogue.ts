@@ -21,7 +21,7 @@ export const ERROR_CATALOGUE = {
   ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is draining after SIGTERM.' },
   ERR_DECODED_TOO_LARGE: { status: 413, summary: 'The decoded inputs (image pixels, arrays) would take more memory than SMKIT_MAX_DECODED_MB allows.' },
   ERR_BODY_TIMEOUT: { status: 408, summary: 'The request body did not arrive within SMKIT_BODY_TIMEOUT_SECONDS.' },
-  ERR_HEADERS_TIMEOUT: { status: 408, summary: 'The request headers did not arrive in time.' },
+  ERR_REQUEST_TIMEOUT: { status: 408, summary: 'The request (its headers, or a body the route does not read) did not arrive in time.' },
   ERR_HEADERS_TOO_LARGE: { status: 431, summary: 'The request headers are larger than the server accepts (16 KB).' },
   ERR_INTERNAL: { status: 500, summary: 'An unexpected error inside smkit.' },
   // --- codecs ---

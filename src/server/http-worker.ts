@@ -111,7 +111,9 @@ async function run(config: WorkerConfig): Promise<void> {
   // SageMaker keeps connections alive; outlive a typical client/load-balancer idle timeout.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  server.requestTimeout = 0;
+  // A backstop for bodies no route reads (GET /ping with a Content-Length that never arrives):
+  // routes that read bodies time them out themselves after SMKIT_BODY_TIMEOUT_SECONDS.
+  server.requestTimeout = server.headersTimeout + settings.bodyTimeoutSeconds * 1000;
   // prom-client is loaded off the cold-start path: once the model is ready (or failed).
   const loadMetrics = () => setTimeout(() => void metrics?.ready(), 50).unref();
   if (backend) {

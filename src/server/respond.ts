@@ -71,7 +71,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
     err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'ERR_HEADERS_TOO_LARGE', 'the request headers are larger than the 16 KB the server accepts']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'ERR_HEADERS_TIMEOUT', 'the request headers did not arrive in time']
+        ? [408, 'ERR_REQUEST_TIMEOUT', 'the request did not arrive in time; the connection is closed']
         : [400, 'ERR_BAD_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? err.message})`];
   const body = JSON.stringify({ code, message });
   socket.end(
