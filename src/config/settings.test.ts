@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadSettings, parseLogLevel } from './settings.js';
+import { loadSettings, parseLogLevel, readLogFormat } from './settings.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
 test('defaults follow the SageMaker contract', () => {
@@ -98,4 +98,15 @@ test('the decoded-size budget follows SAGEMAKER_MAX_PAYLOAD_IN_MB unless SMKIT_M
   assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '2', SMKIT_MAX_DECODED_MB: '10' }).maxDecodedMb, 10);
   assert.throws(() => loadSettings({ SMKIT_MAX_DECODED_MB: '0' }), /SMKIT_MAX_DECODED_MB/);
   assert.throws(() => loadSettings({ SMKIT_BODY_TIMEOUT_SECONDS: 'soon' }), /SMKIT_BODY_TIMEOUT_SECONDS/);
+});
+
+test('log format: json, pretty, or auto (pretty on a terminal); a bad value names the flag or variable', () => {
+  assert.equal(readLogFormat({}, undefined, false), 'json');
+  assert.equal(readLogFormat({}, undefined, true), 'pretty');
+  assert.equal(readLogFormat({ SMKIT_LOG_FORMAT: 'json' }, undefined, true), 'json');
+  assert.equal(readLogFormat({ SMKIT_LOG_FORMAT: 'pretty' }, 'json', true), 'json');
+  assert.throws(() => readLogFormat({ SMKIT_LOG_FORMAT: 'xml' }), /SMKIT_LOG_FORMAT/);
+  assert.throws(() => readLogFormat({}, 'xml'), /--log-format/);
+  assert.equal(loadSettings({}, { host: '127.0.0.1', terminal: false }).host, '127.0.0.1');
+  assert.equal(loadSettings({}, { terminal: false }).logFormat, 'json');
 });

@@ -159,3 +159,33 @@ test('smkit train outside a training container (no /opt/ml/input/config, no --ba
   assert.match(stderr, /ERR_TRAIN_CONFIG_INVALID: \/opt\/ml\/input\/config does not exist.*nothing was written.*--base-dir/);
   assert.equal(existsSync('/opt/ml'), false, 'smkit train created /opt/ml');
 });
+
+test('smkit local on a taken front-door port exits 1 with ERR_PORT_IN_USE before starting any container', async () => {
+  const held = await holdPort();
+  try {
+    const r = await run(['local', IRIS, '--port', String(held.port)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`ERR_PORT_IN_USE: port ${held.port} on 127\\.0\\.0\\.1 is already in use`));
+    assert.doesNotMatch(r.stderr, /smkit local: started/);
+  } finally {
+    await held.close();
+  }
+});
+
+test('transform and package --verify start their container with its own environment only: stray SMKIT_/SAGEMAKER_ variables do not leak in', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-first-hour-env-'));
+  try {
+    await writeFile(path.join(dir, 'rows.csv'), '5.1,3.5,1.4,0.2\n');
+    // Each of these would stop a `smkit serve` that saw it (invalid values, or a port and model dir that do not exist).
+    const stray = { SMKIT_INFERENCE_MODE: 'bogus', SAGEMAKER_MODEL_SERVER_WORKERS: 'many', SM_MODEL_DIR: '/nonexistent', SAGEMAKER_BIND_TO_PORT: '1' };
+    const transform = await run(['local', 'transform', '--model', IRIS, '--input', path.join(dir, 'rows.csv'), '--output', path.join(dir, 'out'), '--accept', 'text/csv', '--env', 'SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT=text/csv'], stray);
+    assert.equal(transform.code, 0, transform.stderr);
+    const verify = await run(['package', IRIS, '-o', path.join(dir, 'model.tar.gz'), '--verify', '--sample', path.join(dir, 'rows.csv')], stray);
+    assert.equal(verify.code, 0, verify.stderr);
+    const bad = await run(['local', 'transform', '--model', IRIS, '--input', dir, '--output', path.join(dir, 'o2'), '--env', '1BAD=x']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /ERR_CLI_USAGE: --env 1BAD=x/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
