@@ -11,6 +11,8 @@ import { createLogger } from '../../src/logging/logger.js';
 import { ERROR_CATALOGUE } from '../../src/errors/catalogue.js';
 import { encodeNpy } from '../../src/codecs/npy.js';
 import { tensor } from '../../src/core/tensor.js';
+import { rmSync } from 'node:fs';
+import { identityModelDir } from '../helpers/identity-model.js';
 
 /**
  * Over real HTTP (supertest), random bodies, content types and Accept headers sent to the iris
@@ -133,5 +135,50 @@ test('bombs over HTTP: deep JSON, deep v2 data, huge NPY shapes, an inflating NP
     const started = Date.now();
     await request(app).get('/ping').timeout(5000).expect(200);
     assert.ok(Date.now() - started < 2000, '/ping answered within 2 s');
+  }
+});
+
+test('random JSON values sent to inputs of every dtype (identity model) get a 2xx or a catalogued 4xx, and a 200 carries exactly the values sent', async () => {
+  const dtypes = ['float16', 'float32', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool'] as const;
+  const modelDir = identityModelDir(dtypes.map((dtype) => ({ name: dtype, dtype })));
+  const identity = new InProcessBackend(
+    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
+    log,
+  );
+  try {
+    await identity.loaded;
+    assert.equal(identity.state(), 'ready', identity.failure()?.message);
+    const server = createApp({ settings: { maxPayloadMb: 1, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' }, backend: identity, log });
+    const value = fc.oneof(
+      fc.integer({ min: -300, max: 70000 }),
+      fc.double({ noNaN: true }),
+      fc.constantFrom(0, 1, -1, 127, 128, 255, 256, 65504, 65520, 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 63, -(2 ** 63), 0.5, 1e39, -0),
+      fc.boolean(),
+      fc.string({ maxLength: 4 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...dtypes), fc.array(value, { minLength: 1, maxLength: 3 }), async (target, values) => {
+        const inputs = Object.fromEntries(dtypes.map((d) => [d, d === target ? values : d === 'bool' ? [true] : [1]]));
+        const res = await request(server).post('/invocations').timeout(20_000).send({ inputs });
+        assert.ok(res.status === 200 || (res.status >= 400 && res.status < 500 && res.body.code in ERROR_CATALOGUE), `${target} ${JSON.stringify(values)}: ${res.status} ${res.text.slice(0, 200)}`);
+        if (res.status === 200) {
+          // Whatever was accepted came back as the same values (rounded only for the float types).
+          const back = res.body.outputs[`${target}_out`] as unknown[];
+          values.forEach((v, i) => {
+            const got = back[i];
+            if (target === 'bool') assert.equal(got, v === true || v === 1);
+            else if (target === 'float32') assert.equal(got, Math.fround(Number(v)) + 0);
+            else if (target === 'float64') assert.equal(got, Number(v) + 0);
+            // float16: within half a unit in the last place (2^-11 relative, 2^-25 absolute below the normal range).
+            else if (target === 'float16') assert.ok(typeof got === 'number' && Math.abs(got - Number(v)) <= Math.max(Math.abs(Number(v)) * 2 ** -11, 2 ** -25), `${v} → ${got}`);
+            else assert.equal(got, Number(v) + 0, `${target}: ${v} → ${got}`);
+          });
+        }
+      }),
+      { numRuns: 200 },
+    );
+  } finally {
+    await identity.close();
+    rmSync(modelDir, { recursive: true, force: true });
   }
 });
