@@ -21,5 +21,8 @@ export function withContentTypeHint(err: unknown, sentContentType: string | unde
     return err;
   }
   const how = "set the body's type: curl -H 'Content-Type: text/csv', aws sagemaker-runtime invoke-endpoint --content-type text/csv, or ContentType in an SDK call";
-  return new ToolkitError(err.code, `${err.message} (${hint}; ${how})`, { status: err.status, cause: err, ...(err.details ? { details: err.details } : {}) });
+  const message = `${err.message} (${hint}; ${how})`;
+  // A protocol's {"error"} member (TF Serving, v2) repeats the message: keep the two equal.
+  const details = err.details && 'error' in err.details ? { ...err.details, error: message } : err.details;
+  return new ToolkitError(err.code, message, { status: err.status, cause: err, ...(details ? { details } : {}) });
 }

@@ -132,8 +132,9 @@ test('a body sent without a Content-Type, or as application/octet-stream, that f
       fetch(`${server.url}/invocations`, { method: 'POST', headers, body: Buffer.from('5.1,3.5,1.4,0.2'), signal: AbortSignal.timeout(10_000) });
     const none = await post({});
     assert.equal(none.status, 400);
-    const noneBody = (await none.json()) as { code: string; message: string };
+    const noneBody = (await none.json()) as { code: string; message: string; error?: string };
     assert.match(noneBody.message, /no Content-Type, so the body was read as application\/json; set the body's type: curl -H 'Content-Type: text\/csv'/);
+    assert.equal(noneBody.error, noneBody.message, 'the JSON protocols\' {"error"} member carries the same hint');
     const octet = await post({ 'content-type': 'application/octet-stream' });
     assert.equal(octet.status, 400);
     assert.match(((await octet.json()) as { message: string }).message, /Content-Type was application\/octet-stream \(what the AWS CLI and SDKs send when none is given\).*--content-type text\/csv/);
