@@ -3,13 +3,14 @@ import { AwsServiceError, type AwsService } from '../../../aws/service.js';
 import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import {
   AUTOSCALING_OPERATIONS,
-  invalidNextToken,
   limitExceeded,
   objectNotFound,
   unknownOperation,
   validationException,
   Violations,
 } from './errors.js';
+import { paginate } from './paginate.js';
+import { readTargetTrackingConfig, type TargetTrackingConfig } from './target-tracking-config.js';
 import { INVOCATIONS_PER_INSTANCE, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count). */
@@ -32,13 +33,8 @@ export interface ScalingPolicyRecord {
   readonly resourceId: string;
   readonly arn: string;
   readonly createdAt: number;
-  config: {
-    TargetValue: number;
-    PredefinedMetricSpecification: { PredefinedMetricType: string; ResourceLabel?: string };
-    ScaleOutCooldown?: number;
-    ScaleInCooldown?: number;
-    DisableScaleIn?: boolean;
-  };
+  config: TargetTrackingConfig;
+
   highAlarm: string;
   lowAlarm?: string;
 }
@@ -239,7 +235,7 @@ export class ApplicationAutoScalingService implements AwsService {
     if (type !== 'TargetTrackingScaling') {
       throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies on ${INVOCATIONS_PER_INSTANCE}.`);
     }
-    const config = readTargetTracking(input.TargetTrackingScalingPolicyConfiguration);
+    const config = readTargetTrackingConfig(input.TargetTrackingScalingPolicyConfiguration);
     const target = this.targets.get(resourceId!);
     if (!target) throw this.notFound(resourceId!);
     const key = `${resourceId}\u0000${name as string}`;
@@ -370,47 +366,4 @@ export class ApplicationAutoScalingService implements AwsService {
       ...(next !== undefined ? { NextToken: next } : {}),
     };
   }
-}
-
-function readTargetTracking(raw: unknown): ScalingPolicyRecord['config'] {
-  if (raw === undefined || raw === null || typeof raw !== 'object') {
-    throw validationException('TargetTrackingScalingPolicyConfiguration is required for a TargetTrackingScaling policy.');
-  }
-  const c = raw as Record<string, unknown>;
-  const v = new Violations();
-  if (c.TargetValue === undefined) v.add(undefined, 'targetTrackingScalingPolicyConfiguration.targetValue', 'not be null');
-  else if (typeof c.TargetValue !== 'number' || !Number.isFinite(c.TargetValue)) v.add(c.TargetValue, 'targetTrackingScalingPolicyConfiguration.targetValue', 'be a number');
-  for (const k of ['ScaleOutCooldown', 'ScaleInCooldown'] as const) {
-    const x = c[k];
-    if (x !== undefined && (typeof x !== 'number' || !Number.isInteger(x) || x < 0)) v.add(x, `targetTrackingScalingPolicyConfiguration.${k.charAt(0).toLowerCase()}${k.slice(1)}`, 'be a whole number of seconds, 0 or more');
-  }
-  if (c.DisableScaleIn !== undefined && typeof c.DisableScaleIn !== 'boolean') v.add(c.DisableScaleIn, 'targetTrackingScalingPolicyConfiguration.disableScaleIn', 'be a boolean');
-  v.throwIfAny();
-  const target = c.TargetValue as number;
-  if (target < 8.515920e-109 || target > 1.174271e108) throw validationException(`TargetValue ${target} is out of range: it must be between 8.515920e-109 and 1.174271e+108.`);
-  if (c.CustomizedMetricSpecification !== undefined) {
-    throw validationException(`CustomizedMetricSpecification is not tracked locally: use PredefinedMetricSpecification with PredefinedMetricType ${INVOCATIONS_PER_INSTANCE}.`);
-  }
-  const spec = c.PredefinedMetricSpecification as Record<string, unknown> | undefined;
-  if (!spec || typeof spec !== 'object') throw validationException('Either PredefinedMetricSpecification or CustomizedMetricSpecification is required.');
-  if (spec.PredefinedMetricType !== INVOCATIONS_PER_INSTANCE) {
-    throw validationException(`PredefinedMetricType ${JSON.stringify(spec.PredefinedMetricType)} is not tracked locally: the local Application Auto Scaling tracks ${INVOCATIONS_PER_INSTANCE}.`);
-  }
-  return {
-    TargetValue: target,
-    PredefinedMetricSpecification: { PredefinedMetricType: INVOCATIONS_PER_INSTANCE, ...(typeof spec.ResourceLabel === 'string' ? { ResourceLabel: spec.ResourceLabel } : {}) },
-    ...(c.ScaleOutCooldown !== undefined ? { ScaleOutCooldown: c.ScaleOutCooldown as number } : {}),
-    ...(c.ScaleInCooldown !== undefined ? { ScaleInCooldown: c.ScaleInCooldown as number } : {}),
-    ...(c.DisableScaleIn !== undefined ? { DisableScaleIn: c.DisableScaleIn as boolean } : {}),
-  };
-}
-
-function paginate<T>(all: readonly T[], token: unknown, max: number): { page: T[]; next?: string } {
-  let offset = 0;
-  if (token !== undefined) {
-    offset = typeof token === 'string' ? Number(Buffer.from(token, 'base64url').toString('utf8')) : NaN;
-    if (!Number.isInteger(offset) || offset < 0 || offset > all.length) throw invalidNextToken();
-  }
-  const page = all.slice(offset, offset + max);
-  return offset + max < all.length ? { page, next: Buffer.from(String(offset + max), 'utf8').toString('base64url') } : { page };
 }
