@@ -1,6 +1,6 @@
 // The local SageMaker driven by the AWS CLI and boto3 (when installed): create, describe, wait,
 // invoke and delete through their own request signing, JSON protocol, waiters and error parsing.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -47,25 +47,6 @@ async function until(what: string, probe: () => Promise<boolean>): Promise<void>
   }
 }
 
-test('AWS CLI: create-model, create-endpoint-config, create-endpoint, wait endpoint-in-service, delete, wait endpoint-deleted', { skip: hasCli ? false : 'aws CLI not installed' }, async () => {
-  await aws('create-model', '--model-name', 'cli-model', '--primary-container', JSON.stringify({ Image: 'smkit:latest', ModelDataUrl: pathToFileURL(IRIS_DIR).href }));
-  await aws('create-endpoint-config', '--endpoint-config-name', 'cli-config', '--production-variants', JSON.stringify([{ VariantName: 'AllTraffic', ModelName: 'cli-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }]));
-  const created = await aws('create-endpoint', '--endpoint-name', 'cli-ep', '--endpoint-config-name', 'cli-config');
-  assert.equal(created.EndpointArn, 'arn:aws:sagemaker:us-west-2:111122223333:endpoint/cli-ep');
-  // The CLI's waiter sleeps 30 s between polls (each CLI call also costs a second of start-up):
-  // poll in-process first, so the waiter's one poll sees InService.
-  await until('InService', async () => (await local.sagemaker.call('DescribeEndpoint', { EndpointName: 'cli-ep' })).EndpointStatus === 'InService');
-  await aws('wait', 'endpoint-in-service', '--endpoint-name', 'cli-ep');
-  await assert.rejects(aws('describe-endpoint', '--endpoint-name', 'nope'), (err: Error & { stderr?: string }) => /An error occurred \(ValidationException\) when calling the DescribeEndpoint operation: Could not find endpoint "arn:aws:sagemaker:us-west-2:111122223333:endpoint\/nope"\./.test(err.stderr ?? ''));
-  await assert.rejects(aws('create-endpoint', '--endpoint-name', 'bad_name', '--endpoint-config-name', 'cli-config'), (err: Error & { stderr?: string }) => /ValidationException.*1 validation error detected: Value 'bad_name' at 'endpointName'/.test(err.stderr ?? ''));
-  await aws('delete-endpoint', '--endpoint-name', 'cli-ep');
-  await until('gone', async () => local.sagemaker.call('DescribeEndpoint', { EndpointName: 'cli-ep' }).then(() => false, () => true));
-  await aws('wait', 'endpoint-deleted', '--endpoint-name', 'cli-ep');
-  await aws('delete-endpoint-config', '--endpoint-config-name', 'cli-config');
-  await aws('delete-model', '--model-name', 'cli-model');
-  assert.equal(local.store.models.size, 0);
-});
-
 const BOTO3_SCRIPT = `
 import json, sys, boto3, botocore
 url, model_dir = sys.argv[1], sys.argv[2]
@@ -87,13 +68,35 @@ sm.get_waiter('endpoint_deleted').wait(EndpointName='py-ep', WaiterConfig={'Dela
 print(json.dumps({'status': d['EndpointStatus'], 'instances': d['ProductionVariants'][0]['CurrentInstanceCount'], 'created': d['CreationTime'].isoformat(), 'variant': out['InvokedProductionVariant'], 'body': json.loads(out['Body'].read()), 'dup': dup}))
 `;
 
-test('boto3: create, waiters, invoke, duplicate-create error, delete', { skip: hasBoto3 ? false : 'python3 with boto3 not installed' }, async () => {
-  const { stdout } = await run('python3', ['-c', BOTO3_SCRIPT, local.url, IRIS_DIR], { env: env(), timeout: 180_000 });
-  const out = JSON.parse(stdout) as { status: string; instances: number; created: string; variant: string; body: number[][]; dup: string };
-  assert.equal(out.status, 'InService');
-  assert.equal(out.instances, 2);
-  assert.ok(!Number.isNaN(Date.parse(out.created)));
-  assert.equal(out.variant, 'AllTraffic');
-  assert.equal(out.body[0]!.length, 3);
-  assert.equal(out.dup, 'ValidationException: Cannot create already existing endpoint "arn:aws:sagemaker:us-west-2:111122223333:endpoint/py-ep".');
+// The two clients use their own resource names, so they run side by side (each spends most of its
+// time starting Python).
+describe('the local SageMaker from Python clients', { concurrency: 2 }, () => {
+  test('AWS CLI: create-model, create-endpoint-config, create-endpoint, wait endpoint-in-service, delete, wait endpoint-deleted', { skip: hasCli ? false : 'aws CLI not installed' }, async () => {
+    await aws('create-model', '--model-name', 'cli-model', '--primary-container', JSON.stringify({ Image: 'smkit:latest', ModelDataUrl: pathToFileURL(IRIS_DIR).href }));
+    await aws('create-endpoint-config', '--endpoint-config-name', 'cli-config', '--production-variants', JSON.stringify([{ VariantName: 'AllTraffic', ModelName: 'cli-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }]));
+    const created = await aws('create-endpoint', '--endpoint-name', 'cli-ep', '--endpoint-config-name', 'cli-config');
+    assert.equal(created.EndpointArn, 'arn:aws:sagemaker:us-west-2:111122223333:endpoint/cli-ep');
+    // The CLI's waiter sleeps 30 s between polls (each CLI call also costs a second of start-up):
+    // poll in-process first, so the waiter's one poll sees InService.
+    await until('InService', async () => (await local.sagemaker.call('DescribeEndpoint', { EndpointName: 'cli-ep' })).EndpointStatus === 'InService');
+    await aws('wait', 'endpoint-in-service', '--endpoint-name', 'cli-ep');
+    await assert.rejects(aws('describe-endpoint', '--endpoint-name', 'nope'), (err: Error & { stderr?: string }) => /An error occurred \(ValidationException\) when calling the DescribeEndpoint operation: Could not find endpoint "arn:aws:sagemaker:us-west-2:111122223333:endpoint\/nope"\./.test(err.stderr ?? ''));
+    await assert.rejects(aws('create-endpoint', '--endpoint-name', 'bad_name', '--endpoint-config-name', 'cli-config'), (err: Error & { stderr?: string }) => /ValidationException.*1 validation error detected: Value 'bad_name' at 'endpointName'/.test(err.stderr ?? ''));
+    await aws('delete-endpoint', '--endpoint-name', 'cli-ep');
+    await until('gone', async () => local.sagemaker.call('DescribeEndpoint', { EndpointName: 'cli-ep' }).then(() => false, () => true));
+    await aws('wait', 'endpoint-deleted', '--endpoint-name', 'cli-ep');
+    assert.equal(local.store.endpoints.has('cli-ep'), false);
+  });
+
+
+  test('boto3: create, waiters, invoke, duplicate-create error, delete', { skip: hasBoto3 ? false : 'python3 with boto3 not installed' }, async () => {
+    const { stdout } = await run('python3', ['-c', BOTO3_SCRIPT, local.url, IRIS_DIR], { env: env(), timeout: 180_000 });
+    const out = JSON.parse(stdout) as { status: string; instances: number; created: string; variant: string; body: number[][]; dup: string };
+    assert.equal(out.status, 'InService');
+    assert.equal(out.instances, 2);
+    assert.ok(!Number.isNaN(Date.parse(out.created)));
+    assert.equal(out.variant, 'AllTraffic');
+    assert.equal(out.body[0]!.length, 3);
+    assert.equal(out.dup, 'ValidationException: Cannot create already existing endpoint "arn:aws:sagemaker:us-west-2:111122223333:endpoint/py-ep".');
+  });
 });
