@@ -51,7 +51,7 @@ const BOTO3_SCRIPT = `
 import json, sys, boto3, botocore
 url, model_dir = sys.argv[1], sys.argv[2]
 sm = boto3.client('sagemaker', endpoint_url=url)
-rt = boto3.client('sagemaker-runtime', endpoint_url=url)
+rt = boto3.client('sagemaker-runtime')  # from AWS_ENDPOINT_URL, the SDKs' standard setting
 sm.create_model(ModelName='py-model', PrimaryContainer={'Image': 'smkit:latest', 'ModelDataUrl': model_dir})
 sm.create_endpoint_config(EndpointConfigName='py-config', ProductionVariants=[{'VariantName': 'AllTraffic', 'ModelName': 'py-model', 'InitialInstanceCount': 2, 'InstanceType': 'ml.m5.large'}])
 sm.create_endpoint(EndpointName='py-ep', EndpointConfigName='py-config')
@@ -90,7 +90,7 @@ describe('the local SageMaker from Python clients', { concurrency: 2 }, () => {
 
 
   test('boto3: create, waiters, invoke, duplicate-create error, delete', { skip: hasBoto3 ? false : 'python3 with boto3 not installed' }, async () => {
-    const { stdout } = await run('python3', ['-c', BOTO3_SCRIPT, local.url, IRIS_DIR], { env: env(), timeout: 180_000 });
+    const { stdout } = await run('python3', ['-c', BOTO3_SCRIPT, local.url, IRIS_DIR], { env: { ...env(), AWS_ENDPOINT_URL: local.url }, timeout: 180_000 });
     const out = JSON.parse(stdout) as { status: string; instances: number; created: string; variant: string; body: number[][]; dup: string };
     assert.equal(out.status, 'InService');
     assert.equal(out.instances, 2);

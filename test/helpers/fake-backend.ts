@@ -4,8 +4,8 @@ import type { ContainerBackend, ContainerSpec, RunningContainer } from '../../sr
 
 /**
  * A container backend for control-plane tests: each "container" is a small HTTP server in this
- * process on the spec's port. `/ping` answers 200 (unless `FAKE_PING=fail`, then the container
- * writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id,
+ * process on the spec's port. `/ping` answers 200 (503 for its first `FAKE_READY_AFTER_MS`; with
+ * `FAKE_PING=fail` the container writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id,
  * "got": <request body>}` after `FAKE_DELAY_MS`, with status `FAKE_STATUS` (200). Real sockets,
  * real ports: only the model server is replaced.
  */
@@ -15,6 +15,8 @@ export class FakeBackend implements ContainerBackend {
   readonly started: ContainerSpec[] = [];
   /** Containers running now. */
   running = 0;
+  /** Ids of the containers stopped or exited, in order. */
+  readonly stopped: string[] = [];
   /** Every invocation a container received, in order. */
   readonly invocations: Array<{ id: string; body: string }> = [];
 
@@ -27,12 +29,13 @@ export class FakeBackend implements ContainerBackend {
     let markExited!: () => void;
     const exitPromise = new Promise<void>((r) => (markExited = r));
     const status = Number(spec.env.FAKE_STATUS ?? 200);
+    const readyAt = Date.now() + Number(spec.env.FAKE_READY_AFTER_MS ?? 0);
     const server: Server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         if (req.url === '/ping') {
-          res.writeHead(200).end();
+          res.writeHead(Date.now() >= readyAt ? 200 : 503).end();
           return;
         }
         this.invocations.push({ id: spec.id, body: Buffer.concat(chunks).toString() });
@@ -46,6 +49,7 @@ export class FakeBackend implements ContainerBackend {
       if (exited) return;
       exited = { code, signal: null };
       this.running -= 1;
+      this.stopped.push(spec.id);
       markExited();
     };
     if (fail) {

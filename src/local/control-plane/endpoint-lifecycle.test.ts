@@ -381,6 +381,18 @@ test('a serial pipeline, a shadow variant and the invocation metrics: each produ
   await call('DeleteEndpoint', { EndpointName: 'ep-pipe' });
 });
 
+test('DeleteEndpoint while Creating stops the start-up: the endpoint goes away and no container is left', async () => {
+  await model('m-slow', 'slow', { FAKE_READY_AFTER_MS: '60000' });
+  await config('cfg-slow', 'm-slow', 2);
+  await call('CreateEndpoint', { EndpointName: 'ep-slow', EndpointConfigName: 'cfg-slow' });
+  await until('containers started', () => (backend.started.filter((c) => c.id.startsWith('ep-slow/')).length === 2 ? true : undefined));
+  assert.equal(await status('ep-slow'), 'Creating');
+  await call('DeleteEndpoint', { EndpointName: 'ep-slow' });
+  assert.equal(await status('ep-slow'), 'Deleting');
+  await until('gone', () => (sm.store.endpoints.has('ep-slow') ? undefined : true));
+  await until('containers stopped', () => (backend.stopped.filter((id) => id.startsWith('ep-slow/')).length === 2 ? true : undefined));
+});
+
 test('delete: Deleting, then DescribeEndpoint answers ValidationException (what the endpoint-deleted waiter waits for)', async () => {
   await call('DeleteEndpoint', { EndpointName: 'ep1' });
   assert.equal(sm.directory().get('ep1'), undefined);
