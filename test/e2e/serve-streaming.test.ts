@@ -104,7 +104,7 @@ describe('streamed answers under faults', () => {
 
   test('SIGTERM lets an in-flight streamed answer finish; /ping answers 503 (not a refused connection) meanwhile; exit 0', async () => {
     const server = await serveStreaming({ SMKIT_SHUTDOWN_GRACE_SECONDS: '25' });
-    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'slow:30', headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(60_000) });
+    const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'slow:60', headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(60_000) });
     assert.equal(res.status, 200);
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
@@ -119,8 +119,8 @@ describe('streamed answers under faults', () => {
       if (done) break;
       text += decoder.decode(value, { stream: true });
     }
-    assert.equal(text.split('\n').filter(Boolean).length, 30, `the whole stream arrived: ${text}`);
-    assert.ok(text.endsWith('slow-29\n'));
+    assert.equal(text.split('\n').filter(Boolean).length, 60, `the whole stream arrived: ${text}`);
+    assert.ok(text.endsWith('slow-59\n'));
     const exit = await server.exited;
     assert.equal(exit.code, 0);
   });
