@@ -1,4 +1,5 @@
 import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { truncateMessage } from './runtime-errors.js';
 
 const codec = new EventStreamCodec(
   (bytes) => Buffer.from(bytes).toString('utf8'),
@@ -20,7 +21,7 @@ export function payloadPart(bytes: Uint8Array): Uint8Array {
   });
 }
 
-/** A `ModelStreamError` exception event: the stream broke after it started. */
+/** A `ModelStreamError` exception event: the stream broke after it started (`Message` at most 2048 characters, as the API model says). */
 export function modelStreamError(message: string, errorCode: 'StreamBroken' | 'ModelInvocationTimeExceeded'): Uint8Array {
   return codec.encode({
     headers: {
@@ -28,6 +29,6 @@ export function modelStreamError(message: string, errorCode: 'StreamBroken' | 'M
       ':exception-type': { type: 'string', value: 'ModelStreamError' },
       ':content-type': { type: 'string', value: 'application/json' },
     },
-    body: new Uint8Array(Buffer.from(JSON.stringify({ Message: message, ErrorCode: errorCode }), 'utf8')),
+    body: new Uint8Array(Buffer.from(JSON.stringify({ Message: truncateMessage(message), ErrorCode: errorCode }), 'utf8')),
   });
 }

@@ -27,3 +27,13 @@ test('ModelError: Message and OriginalMessage stay within the API model\'s 2048 
   assert.equal(truncateMessage('ab😀', 3), 'ab');
   assert.equal(truncateMessage('ab😀', 4), 'ab😀');
 });
+
+test('ModelStreamError events keep Message within 2048 characters too', async () => {
+  const { EventStreamCodec } = await import('@smithy/eventstream-codec');
+  const { modelStreamError } = await import('./event-stream.js');
+  const codec = new EventStreamCodec((b) => Buffer.from(b).toString('utf8'), (t) => new Uint8Array(Buffer.from(t, 'utf8')));
+  const event = codec.decode(modelStreamError(`broke: ${'x'.repeat(10_000)}`, 'StreamBroken'));
+  const body = JSON.parse(Buffer.from(event.body).toString('utf8')) as { Message: string; ErrorCode: string };
+  assert.equal(body.ErrorCode, 'StreamBroken');
+  assert.equal(body.Message.length, MAX_MESSAGE_LENGTH);
+});
