@@ -31,6 +31,24 @@ export async function startBenchServer(script: string, args: (port: number) => s
   throw new Error(`${script} did not become ready on ${url}`);
 }
 
+/**
+ * Waits until a freshly started server stops using CPU on its own (threads still loading the
+ * model, libraries loaded after the first `/ping`), so one-time start-up work is not counted as
+ * per-request cost. Gives up after `maxMs`.
+ */
+export async function settle(server: BenchServer, maxMs = 15_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  const first = treeCpuMs(server.child.pid);
+  if (first === undefined) return new Promise((r) => setTimeout(r, 2000));
+  let last: number = first;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now: number = treeCpuMs(server.child.pid) ?? last;
+    if (now - last < 25) return;
+    last = now;
+  }
+}
+
 /** Stops a bench server and waits for its exit. */
 export async function stopBenchServer(server: BenchServer): Promise<void> {
   if (server.child.exitCode !== null || server.child.signalCode !== null) return;

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { csvRows, writeMlp } from './models.js';
-import { measure, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
+import { measure, settle, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -71,6 +71,7 @@ function table(title: string, rows: Row[]): void {
 /** Runs each case on every server, alternating who goes first so neither always gets the warmer machine. */
 async function drive(servers: [string, BenchServer][], cases: [string, string, number][]): Promise<Row[]> {
   const rows: Row[] = [];
+  for (const [, s] of servers) await settle(s);
   for (const [i, [name, body, connections]] of cases.entries()) {
     const order = i % 2 === 0 ? servers : [...servers].reverse();
     const measured = new Map<string, Row>();

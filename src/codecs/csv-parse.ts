@@ -49,7 +49,10 @@ export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Ten
   let cols = -1;
   let firstLine = 0;
   let rows = 0;
-  let cap = 1024;
+  // Every value but the last takes at least two bytes ("1,"): no body holds more than len/2 + 1.
+  // Small bodies (one-row requests) then get one small allocation instead of a 1024-slot one.
+  const most = (len >> 1) + 1;
+  let cap = Math.min(1024, most);
   let out: Float64Array = new Float64Array(cap);
   let n = 0;
   let text: string | undefined;
@@ -169,7 +172,7 @@ export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Ten
       cols = col;
       firstLine = line;
       // Size the output from the first row so large bodies are not copied over and over while growing.
-      const estimate = (Math.ceil(((len - lineStart) / Math.max(1, p - lineStart)) * 1.25) + 16) * cols;
+      const estimate = Math.min(most, (Math.ceil(((len - lineStart) / Math.max(1, p - lineStart)) * 1.25) + 16) * cols);
       if (estimate > cap) {
         cap = estimate;
         out = grow(out, cap, n);
@@ -181,7 +184,8 @@ export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Ten
     line++;
   }
   if (rows === 0) throw new ToolkitError('ERR_CSV_PARSE', 'CSV body is empty; send at least one row of numbers');
-  const data = n === cap ? out : cap - n > n / 4 ? out.slice(0, n) : out.subarray(0, n);
+  // Trim a much larger buffer; a small one is kept as a view (a copy would cost more than the slack).
+  const data = n === cap ? out : cap - n > n / 4 && cap > 4096 ? out.slice(0, n) : out.subarray(0, n);
   return { dtype: 'float64', shape: [rows, cols], data };
 }
 
