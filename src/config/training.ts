@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
-import { parseLogLevel, readNumber, type LogLevel } from './settings.js';
+import { parseLogLevel, readLogFormat, readNumber, type LogFormat, type LogLevel } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -32,6 +32,8 @@ export interface TrainingSettings {
   readonly graceSeconds: number;
   /** `SMKIT_LOG_LEVEL` for smkit's own log lines. @defaultValue `info` */
   readonly logLevel: LogLevel;
+  /** `SMKIT_LOG_FORMAT`: JSON lines, or readable lines on a terminal (as `smkit serve`). @defaultValue `auto` */
+  readonly logFormat: LogFormat;
   /** The environment the entry point inherits (before the `SM_*` variables are added). */
   readonly inheritedEnv: Readonly<Record<string, string>>;
 }
@@ -79,6 +81,7 @@ export function loadTrainingSettings(env: Env = process.env, overrides: Training
     modelParallelParameters: env['SM_HP_MP_PARAMETERS'],
     graceSeconds,
     logLevel,
+    logFormat: readLogFormat(env),
     inheritedEnv: Object.freeze(inheritedEnv),
   };
   return Object.freeze(settings);

@@ -121,7 +121,7 @@ export async function localTrain(options: LocalTrainOptions): Promise<LocalTrain
   }
   const jobName = `smkit-local-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const settings = loadTrainingSettings(process.env, { baseDir: paths.base, graceSeconds: options.graceSeconds, extraEnv: { TRAINING_JOB_NAME: jobName } });
-  const log = createLogger(settings.logLevel, { component: 'local-train' });
+  const log = createLogger(settings.logLevel, { component: 'local-train' }, settings.logFormat);
   log.info({ baseDir: paths.base, channels: options.channels, code: path.resolve(options.codeDir) }, 'local training tree ready');
   const result = await runTraining({ settings, logger: log });
   if (result.exitCode !== 0) {

@@ -56,7 +56,7 @@ function signalExitCode(signal: NodeJS.Signals | null): number {
  */
 export async function runTraining(options: RunTrainingOptions): Promise<TrainingResult> {
   const { settings } = options;
-  const log = options.logger ?? createLogger(settings.logLevel, { component: 'train' });
+  const log = options.logger ?? createLogger(settings.logLevel, { component: 'train' }, settings.logFormat);
   const paths = trainingPaths(settings.baseDir);
   const fail = (exitCode: number, reason: string, environment?: TrainingEnvironment): TrainingResult => {
     const written = writeFailure(paths.failureFile, reason);
