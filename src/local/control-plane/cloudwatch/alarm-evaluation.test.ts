@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AlarmDefinition } from './alarm-definition.js';
-import { evaluateAlarm, formatReasonTime, type EvaluatedPeriod } from './alarm-evaluation.js';
+import { evaluateAlarm, evaluationRangeLength, formatReasonTime, selectEvaluatedPeriods, type EvaluatedPeriod } from './alarm-evaluation.js';
 
 const base: AlarmDefinition = {
   AlarmName: 'a',
@@ -65,4 +65,20 @@ test('every comparison operator', () => {
   assert.equal(at('LessThanThreshold', 1), 'OK');
   assert.equal(at('LessThanOrEqualToThreshold', 1), 'ALARM');
   assert.equal(formatReasonTime(Date.UTC(2026, 0, 2, 3, 4, 5)), '02/01/26 03:04:05');
+});
+
+test('the evaluation range looks further back: the latest real datapoints win over missing periods', () => {
+  assert.equal(evaluationRangeLength(1), 6);
+  assert.equal(evaluationRangeLength(15), 30);
+  const starts = (r: EvaluatedPeriod[]) => r.map((p) => (p.start - T0) / 60_000);
+  // Enough real datapoints: the 3 most recent, the gap skipped.
+  assert.deepEqual(starts(selectEvaluatedPeriods(range(1, 2, undefined, 3, undefined), 3)), [0, 1, 3]);
+  // Too few: every real one plus the most recent missing ones.
+  assert.deepEqual(starts(selectEvaluatedPeriods(range(1, undefined, undefined, undefined, 5), 3)), [0, 3, 4]);
+  assert.deepEqual(starts(selectEvaluatedPeriods(range(undefined, undefined, undefined), 2)), [1, 2]);
+  // A 15-of-15 low alarm survives one empty minute in a trickle.
+  const trickle = range(...Array.from({ length: 20 }, (_, i) => (i === 12 ? undefined : 2)));
+  const low = { ...base, EvaluationPeriods: 15, ComparisonOperator: 'LessThanThreshold' as const, Threshold: 9 };
+  assert.equal(evaluateAlarm(low, selectEvaluatedPeriods(trickle, 15), T0)!.state, 'ALARM');
+  assert.equal(evaluateAlarm(low, trickle.slice(-15), T0)!.state, 'OK', 'without the longer range the gap would reset it');
 });

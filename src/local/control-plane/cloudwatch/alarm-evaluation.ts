@@ -57,6 +57,29 @@ export function reasonDataTime(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '+0000');
 }
 
+/**
+ * How many periods an evaluation looks at for an alarm of `evaluationPeriods`: more than that, as
+ * CloudWatch retrieves a longer "evaluation range" so that a few missing periods do not decide the
+ * state ("How alarm state is evaluated when data is missing" in the CloudWatch user guide).
+ */
+export function evaluationRangeLength(evaluationPeriods: number): number {
+  return evaluationPeriods + Math.max(5, evaluationPeriods);
+}
+
+/**
+ * Picks the `evaluationPeriods` periods an alarm is evaluated on from its evaluation range (oldest
+ * first), as CloudWatch does: with at least that many periods holding data, the most recent of
+ * them (missing periods in between are skipped and `TreatMissingData` plays no part); with fewer,
+ * every period with data plus as few missing periods as needed (the most recent ones), which
+ * `TreatMissingData` then decides.
+ */
+export function selectEvaluatedPeriods(range: readonly EvaluatedPeriod[], evaluationPeriods: number): EvaluatedPeriod[] {
+  const real = range.filter((p) => p.value !== undefined);
+  if (real.length >= evaluationPeriods) return real.slice(real.length - evaluationPeriods);
+  const missing = range.filter((p) => p.value === undefined).slice(-(evaluationPeriods - real.length));
+  return [...real, ...missing].sort((a, b) => a.start - b.start);
+}
+
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /**

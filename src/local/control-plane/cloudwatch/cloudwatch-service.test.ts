@@ -106,8 +106,12 @@ test('alarms evaluate complete periods of what endpoints measure; SetAlarmState 
   assert.equal((await state()).StateValue, 'ALARM', 'a forced state holds until the next evaluation');
   t.now += 61_000;
   cw.evaluateDue(t.now);
-  assert.equal((await state()).StateValue, 'INSUFFICIENT_DATA', 'the next evaluation sees no data in the last period');
-  assert.deepEqual(changes, ['INSUFFICIENT_DATA->ALARM', 'ALARM->OK', 'OK->ALARM', 'ALARM->INSUFFICIENT_DATA']);
+  assert.equal((await state()).StateValue, 'OK', 'the next evaluation reads the latest period with data, before the idle one');
+  // Past the evaluation range (1 + 5 periods) without data: nothing left to evaluate.
+  t.now += 5 * 60_000;
+  cw.evaluateDue(t.now);
+  assert.equal((await state()).StateValue, 'INSUFFICIENT_DATA');
+  assert.deepEqual(changes, ['INSUFFICIENT_DATA->ALARM', 'ALARM->OK', 'OK->ALARM', 'ALARM->OK', 'OK->INSUFFICIENT_DATA']);
   // Updating the alarm keeps its state.
   await cw.call('PutMetricAlarm', { ...alarm, Threshold: 5 });
   assert.equal((await state()).StateValue, 'INSUFFICIENT_DATA');

@@ -1,6 +1,6 @@
 import type { AwsService } from '../../../aws/service.js';
 import { readAlarmDefinition, readDimensions, type AlarmDefinition } from './alarm-definition.js';
-import { evaluateAlarm, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
+import { evaluateAlarm, evaluationRangeLength, selectEvaluatedPeriods, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
 import { AlarmHistory, parseIfJson } from './alarm-history.js';
 import { getMetricStatistics, listMetrics } from './metric-queries.js';
 import { decodeToken, encodeToken } from './page-token.js';
@@ -146,7 +146,7 @@ export class CloudWatchService implements AwsService {
   private evaluate(alarm: StoredAlarm, now: number): void {
     const def = alarm.def;
     const current = this.metrics.periodIndex(now, def.Period);
-    const first = current - def.EvaluationPeriods;
+    const first = current - evaluationRangeLength(def.EvaluationPeriods);
     const aggregates = new Map(
       this.metrics.periods({ namespace: def.Namespace, metricName: def.MetricName, dimensions: def.Dimensions }, first, current, def.Period, def.Unit).map((p) => [p.index, p]),
     );
@@ -164,7 +164,7 @@ export class CloudWatchService implements AwsService {
     // Evaluate a little after the boundary: an invocation is recorded at its arrival time once it
     // finishes, so the latest period keeps filling for a moment after it ends.
     alarm.nextEvaluationAt = this.metrics.periodStart(current + 1, def.Period) + this.evaluationDelayMs();
-    const verdict = evaluateAlarm(def, range, now);
+    const verdict = evaluateAlarm(def, selectEvaluatedPeriods(range, def.EvaluationPeriods), now);
     if (verdict && verdict.state !== alarm.state) this.transition(alarm, verdict.state, verdict.reason, verdict.reasonData, now);
   }
 
