@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,12 +74,33 @@ export async function waitForFile(file: string, timeoutMs = 20_000): Promise<voi
   }
 }
 
-/** True while a process with this pid exists. */
+/** True while a process with this pid exists and is not a zombie (killed, waiting to be reaped). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ..."; the comm may hold spaces, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch (err) {
+    // Gone in between, or no /proc (not Linux), where the signal check is all there is.
+    return !((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync('/proc/self'));
+  }
+}
+
+/**
+ * Resolves true once the process is gone, false if it is still there after `timeoutMs`. A killed
+ * process whose parent has just exited lingers for a moment until init reaps it, longer on a
+ * loaded machine, so a check right after the parent's exit could see it.
+ */
+export async function gone(pid: number, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (alive(pid)) {
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+  return true;
 }

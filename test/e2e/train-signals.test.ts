@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { alive, cleanEnv, makeTree, runSmkit, startSmkit, waitForFile } from './train-helpers.js';
+import { alive, cleanEnv, gone, makeTree, runSmkit, startSmkit, waitForFile } from './train-helpers.js';
 
 const trees: string[] = [];
 after(() => {
@@ -25,7 +25,7 @@ test('SIGTERM: a script that ignores it is killed after the grace period and the
   child.kill('SIGTERM');
   const r = await done;
   assert.equal(r.code, 137, r.stderr + r.stdout); // 128 + SIGKILL
-  assert.equal(alive(scriptPid), false);
+  assert.equal(await gone(scriptPid), true, `the training script (pid ${scriptPid}) outlived the run`);
   const failure = readFileSync(path.join(base, 'output/failure'), 'utf8');
   assert.equal(failure.split('\n')[0], 'Training stopped: SIGTERM received; the entry point did not exit within 1 s and was killed');
   assert.match(r.stderr, /SIGTERM received and ignored/);
