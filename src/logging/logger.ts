@@ -22,7 +22,7 @@ function destination(format: LogFormat, fd: 1 | 2): DestinationStream {
   if (format === 'json') return pino.destination({ dest: fd, sync: true });
   // Loaded only for terminals: containers never pay for it.
   const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: Record<string, unknown>) => DestinationStream;
-  return pretty({ destination: fd, sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+  return pretty({ destination: fd, sync: true, colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
 }
 
 /**
