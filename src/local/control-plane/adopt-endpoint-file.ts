@@ -1,7 +1,10 @@
+import { join } from 'node:path';
 import type { ContainerDefinition, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import type { ContainerBackend } from '../backends/backend.js';
 import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
 import { Fleet } from '../fleet/fleet.js';
+import { instanceLauncher } from '../fleet/instance-launcher.js';
 import { Deployment, type VariantState } from './deployment.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
@@ -11,15 +14,28 @@ export function adoptedModelName(endpoint: string, variant: string): string {
   return `${endpoint}-${variant}`.slice(0, 63).replace(/-+$/, '');
 }
 
+/** How adopted endpoints start more instances: the backend the file's containers run on. */
+export interface AdoptOptions {
+  backend: ContainerBackend;
+  /** Folder for the new instances' `/opt/ml` trees and logs (the local SageMaker's work folder). */
+  workDir: string;
+  /** `/ping` deadline of each new container. */
+  startupTimeoutMs: number;
+  progress?: (line: string) => void;
+}
+
 /**
  * Puts the endpoints an endpoint file started into the store, so `ListEndpoints`,
  * `DescribeEndpoint`, `DescribeEndpointConfig` and `DescribeModel` show them like created ones:
  * a model per variant (`<endpoint>-<variant>`), an endpoint config named after the endpoint, and
- * an InService endpoint whose fleets are the containers already running (one instance per
- * variant). They can be updated to a created endpoint config like any other endpoint.
+ * an InService endpoint whose first instance per variant is the containers already running. Each
+ * variant then grows to its `instanceCount` (more instances start like the first, from the file's
+ * settings), and can be scaled or updated to a created endpoint config like any other endpoint.
+ * Resolves once every variant has its instances.
  */
-export function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint>, config: EndpointFileConfig, handle: LocalEndpointsHandle, random: () => number): void {
+export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint>, config: EndpointFileConfig, handle: LocalEndpointsHandle, random: () => number, opts: AdoptOptions): Promise<void> {
   const now = new Date();
+  const growing: Array<Promise<void>> = [];
   for (const file of config.endpoints) {
     const local = handle.endpoints.get(file.name);
     if (!local) continue;
@@ -35,19 +51,21 @@ export function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint>, con
       }));
       const model: ModelRecord = { name: modelName, arn: store.arn('model', modelName), createdAt: now, containers, primary: containers.length === 1, ...(containers.length > 1 ? { inferenceExecutionMode: 'Serial' as const } : {}) };
       store.models.set(modelName, model);
-      return { VariantName: v.name, ModelName: modelName, InitialInstanceCount: 1, InitialVariantWeight: v.weight };
+      return { VariantName: v.name, ModelName: modelName, InitialInstanceCount: v.instanceCount, InitialVariantWeight: v.weight };
     };
     const adopt = (v: VariantConfig, runtime: VariantState['runtime']): VariantState => {
       const running = v.containers.map((c) => handle.containers.find((r) => r.spec.id === `${file.name}/${v.name}/${c.hostname}`)!);
       const id = `${file.name}/${v.name}/i0`;
-      const fleet = new Fleet(v.name, async (index) => {
-        if (index > 0) throw new Error(`${file.name}/${v.name} comes from an endpoint file and runs one instance; create the endpoint through the API to run more`);
-        return { id, containers: running, chain: runtime.containers };
-      });
-      void fleet.scaleTo(1);
+      const more = instanceLauncher(
+        { backend: opts.backend, workDir: join(opts.workDir, 'instances'), logsDir: join(opts.workDir, 'logs'), startupTimeoutMs: opts.startupTimeoutMs, ...(opts.progress ? { progress: opts.progress } : {}) },
+        `${file.name}/${v.name}`,
+        v.containers.map((c) => ({ hostname: c.hostname, ...((c.image ?? config.image) === undefined ? {} : { image: (c.image ?? config.image)! }), env: c.env, modelSource: c.model, mode: c.mode ?? 'SingleModel' })),
+      );
+      const fleet = new Fleet(v.name, async (index) => (index === 0 ? { id, containers: running, chain: runtime.containers } : more(index)));
       runtime.instances = fleet;
+      growing.push(fleet.scaleTo(v.instanceCount));
       const images = v.containers.map((c) => c.image ?? config.image).filter((i): i is string => i !== undefined);
-      return { spec: variantSpec(v), fleet, runtime, desiredWeight: runtime.weight, desiredInstanceCount: 1, images: images.map((i) => ({ SpecifiedImage: i, ResolvedImage: i, ResolutionTime: now.getTime() / 1000 })) };
+      return { spec: variantSpec(v), fleet, runtime, desiredWeight: runtime.weight, desiredInstanceCount: v.instanceCount, images: images.map((i) => ({ SpecifiedImage: i, ResolvedImage: i, ResolutionTime: now.getTime() / 1000 })) };
     };
     for (const [i, v] of file.variants.entries()) states.push(adopt(v, local.variants[i]!));
     const shadow = file.shadow && local.shadow ? adopt(file.shadow, local.shadow) : undefined;
@@ -74,4 +92,5 @@ export function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint>, con
     endpoint.status = 'InService';
     store.endpoints.set(file.name, endpoint);
   }
+  await Promise.all(growing);
 }

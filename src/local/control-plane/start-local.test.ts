@@ -20,7 +20,7 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { parseEndpointFile } from '../endpoint-file/schema.js';
 import { startLocal } from './start-local.js';
 
-test('endpoint-file endpoints are listed and described like created ones, and can be updated to a created config', async () => {
+test('endpoint-file endpoints run instanceCount instances, are listed, described and scaled like created ones, and can be updated to a created config', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   const config = parseEndpointFile(
@@ -29,7 +29,7 @@ test('endpoint-file endpoints are listed and described like created ones, and ca
         {
           name: 'shop',
           variants: [
-            { name: 'A', weight: 3, model: '.', env: { FAKE_TAG: 'file-a' } },
+            { name: 'A', weight: 3, instanceCount: 2, model: '.', env: { FAKE_TAG: 'file-a' } },
             { name: 'B', weight: 1, model: '.', env: { FAKE_TAG: 'file-b' } },
           ],
           shadow: { name: 'S', model: '.', env: { FAKE_TAG: 'file-s' } },
@@ -47,27 +47,33 @@ test('endpoint-file endpoints are listed and described like created ones, and ca
     assert.deepEqual((await sm.send(new ListEndpointsCommand({}))).Endpoints?.map((e) => [e.EndpointName, e.EndpointStatus]), [['shop', 'InService']]);
     const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'shop' }));
     assert.equal(d.EndpointConfigName, 'shop');
-    assert.deepEqual(d.ProductionVariants?.map((v) => [v.VariantName, v.CurrentWeight, v.CurrentInstanceCount]), [
-      ['A', 3, 1],
-      ['B', 1, 1],
+    assert.deepEqual(d.ProductionVariants?.map((v) => [v.VariantName, v.CurrentWeight, v.CurrentInstanceCount, v.DesiredInstanceCount]), [
+      ['A', 3, 2, 2],
+      ['B', 1, 1, 1],
     ]);
     assert.deepEqual(d.ShadowProductionVariants?.map((v) => v.VariantName), ['S']);
     const c = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'shop' }));
-    assert.deepEqual(c.ProductionVariants?.map((v) => [v.VariantName, v.ModelName, v.InitialVariantWeight]), [
-      ['A', 'shop-A', 3],
-      ['B', 'shop-B', 1],
+    assert.deepEqual(c.ProductionVariants?.map((v) => [v.VariantName, v.ModelName, v.InitialVariantWeight, v.InitialInstanceCount]), [
+      ['A', 'shop-A', 3, 2],
+      ['B', 'shop-B', 1, 1],
     ]);
     const m = await sm.send(new DescribeModelCommand({ ModelName: 'shop-A' }));
     assert.equal(m.PrimaryContainer?.Environment?.FAKE_TAG, 'file-a');
     const answer = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'shop', TargetVariant: 'B', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
     assert.equal(JSON.parse(Buffer.from(answer.Body!).toString()).tag, 'file-b');
 
-    // A file endpoint runs one instance per variant: more is refused with a reason, and it stays InService.
-    await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'shop', DesiredWeightsAndCapacities: [{ VariantName: 'A', DesiredInstanceCount: 2 }] }));
+    // Both instances of A answer, and A scales like a created endpoint's variant.
+    const ids = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'shop', TargetVariant: 'A', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+      ids.add(JSON.parse(Buffer.from(out.Body!).toString()).id as string);
+    }
+    assert.equal(ids.size, 2, [...ids].join(', '));
+    await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'shop', DesiredWeightsAndCapacities: [{ VariantName: 'B', DesiredInstanceCount: 2 }] }));
     await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 30 }, { EndpointName: 'shop' });
     const scaled = await sm.send(new DescribeEndpointCommand({ EndpointName: 'shop' }));
-    assert.match(scaled.FailureReason ?? '', /comes from an endpoint file and runs one instance/);
-    assert.equal(scaled.ProductionVariants?.[0]?.CurrentInstanceCount, 1);
+    assert.equal(scaled.FailureReason, undefined);
+    assert.equal(scaled.ProductionVariants?.[1]?.CurrentInstanceCount, 2);
 
     await sm.send(new CreateModelCommand({ ModelName: 'shop-v2', PrimaryContainer: { ModelDataUrl: dir, Environment: { FAKE_TAG: 'api' } } }));
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'shop-v2', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'shop-v2', InitialInstanceCount: 2 }] }));

@@ -1,5 +1,5 @@
 import type { EndpointFileConfig } from '../endpoint-file/schema.js';
-import { startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from '../endpoint/start.js';
+import { resolveBackend, startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from '../endpoint/start.js';
 import { createRandom } from '../endpoint/random.js';
 import { adoptEndpointFile } from './adopt-endpoint-file.js';
 import { createLocalSageMaker, startLocalSageMaker, type LocalSageMakerCore, type LocalSageMakerOptions } from './local-sagemaker.js';
@@ -39,11 +39,14 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
     const handle = await startLocalSageMaker({ ...shared, ...(opts.port === undefined ? {} : { port: opts.port }) });
     return { url: handle.url, port: handle.port, core: handle, file: undefined, stop: () => handle.stop() };
   }
-  const core = await createLocalSageMaker(shared);
+  // One backend for the file's containers and every instance started later.
+  const backend = await resolveBackend(config, opts);
+  const core = await createLocalSageMaker({ ...shared, backendImpl: backend });
   let file: LocalEndpointsHandle;
   try {
     file = await startLocalEndpoints(config, {
       ...opts,
+      backendImpl: backend,
       ...(core.metrics ? { metrics: core.metrics } : {}),
       frontDoor: { services: core.services, ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}), endpoints: (own) => core.directory(own) },
     });
@@ -51,7 +54,18 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
     await core.stop();
     throw err;
   }
-  adoptEndpointFile(core.store, config, file, createRandom(opts.seed));
+  try {
+    await adoptEndpointFile(core.store, config, file, createRandom(opts.seed), {
+      backend,
+      workDir: core.workDir,
+      startupTimeoutMs: opts.startupTimeoutMs ?? (config.startupTimeoutSeconds === undefined ? 120_000 : config.startupTimeoutSeconds * 1000),
+      ...(opts.progress ? { progress: opts.progress } : {}),
+    });
+  } catch (err) {
+    await core.stop();
+    await file.stop();
+    throw err;
+  }
   let stopped: Promise<void> | undefined;
   return {
     url: file.url,

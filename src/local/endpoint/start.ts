@@ -73,7 +73,11 @@ interface PlannedVariant {
   containers: RunningContainer[];
 }
 
-async function resolveBackend(config: EndpointFileConfig, opts: StartOptions): Promise<ContainerBackend> {
+/**
+ * The backend an endpoint file runs on: `opts.backendImpl`, else the flag or the file's `backend`,
+ * else docker when an image is set and docker/podman answers, else the process backend.
+ */
+export async function resolveBackend(config: EndpointFileConfig, opts: StartOptions): Promise<ContainerBackend> {
   if (opts.backendImpl) return opts.backendImpl;
   const image = opts.image ?? config.image;
   const hasImage = image !== undefined || config.endpoints.some((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])].some((v) => v.containers.some((c) => c.image)));
