@@ -81,3 +81,19 @@ test('start-up failures exit 1 with a clear message', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit local with no target: an empty local SageMaker that the SDK talks to; clean stop on SIGTERM', async () => {
+  const { SageMakerClient, ListEndpointsCommand, CreateModelCommand, DescribeModelCommand } = await import('@aws-sdk/client-sagemaker');
+  const r = run(['--port', '0']);
+  const [, url] = await waitFor(() => r.stdout().match(/local SageMaker ready on (http:\/\/127\.0\.0\.1:\d+)/), r, 60_000);
+  const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } });
+  try {
+    assert.deepEqual((await sm.send(new ListEndpointsCommand({}))).Endpoints, []);
+    await sm.send(new CreateModelCommand({ ModelName: 'iris', PrimaryContainer: { ModelDataUrl: join(REPO_ROOT, 'models', 'iris-onnx') } }));
+    assert.equal((await sm.send(new DescribeModelCommand({ ModelName: 'iris' }))).ModelArn, 'arn:aws:sagemaker:us-east-1:000000000000:model/iris');
+  } finally {
+    sm.destroy();
+    r.kill('SIGTERM');
+  }
+  assert.equal(await r.exited, 0);
+});

@@ -33,6 +33,8 @@ import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
+/** Every SDK call gives up after a minute, so a bug fails the test instead of hanging the suite. */
+const requestHandler = { requestTimeout: 60_000 };
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
@@ -53,9 +55,9 @@ before(async () => {
     startupTimeoutMs: 60_000,
     alarmPollMs: 200,
   });
-  sm = new SageMakerClient({ endpoint: local.url, region: 'us-east-1', credentials });
-  runtime = new SageMakerRuntimeClient({ endpoint: local.url, region: 'us-east-1', credentials });
-  cloudwatch = new CloudWatchClient({ endpoint: local.url, region: 'us-east-1', credentials });
+  sm = new SageMakerClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
+  runtime = new SageMakerRuntimeClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
+  cloudwatch = new CloudWatchClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
 });
 
 /** Traffic loops still running (a failed test leaves its loop; stopping them here lets the file end). */

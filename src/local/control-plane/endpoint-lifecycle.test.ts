@@ -317,7 +317,7 @@ test('Direct mode: each invocation runs the container TargetContainerHostname na
   await until('InService', async () => ((await status('ep-direct')) === 'InService' ? true : undefined));
   const server = createServer(createFrontDoor({ endpoints: sm.directory(), services: sm.services }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const runtime = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+  const runtime = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } });
   try {
     for (const host of ['second', 'first']) {
       const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'ep-direct', TargetContainerHostname: host, Body: Buffer.from('[1]'), ContentType: 'application/json' }));

@@ -40,7 +40,7 @@ test('endpoint-file endpoints run instanceCount instances, are listed, described
     () => Buffer.alloc(0),
   );
   const run = await startLocal(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }, { alarmsAndScaling: false });
-  const clientConfig = { endpoint: run.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } };
+  const clientConfig = { endpoint: run.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } };
   const sm = new SageMakerClient(clientConfig);
   const runtime = new SageMakerRuntimeClient(clientConfig);
   try {
