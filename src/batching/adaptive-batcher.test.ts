@@ -210,3 +210,25 @@ test('maxSize 1 turns batching off: every call runs alone at once', async () => 
   await release();
   assert.deepEqual(await Promise.all(all), [2, 4]);
 });
+
+test('a runner that throws synchronously fails only that call, and the batcher keeps working', async () => {
+  const b = new AdaptiveBatcher<number, number>(
+    {
+      keyOf: () => 'k',
+      runOne: (x) => {
+        if (x < 0) throw new Error(`sync failure ${x}`);
+        return Promise.resolve(x);
+      },
+      runBatch: () => {
+        throw new Error('sync batch failure');
+      },
+    },
+    { maxSize: 4, maxDelayMs: 0 },
+  );
+  const outcomes = await Promise.allSettled([b.submit(1), b.submit(-2), b.submit(3)]);
+  assert.deepEqual(
+    outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message)),
+    [1, 'sync failure -2', 3],
+  );
+  assert.equal(await b.submit(5), 5);
+});

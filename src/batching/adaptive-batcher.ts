@@ -3,6 +3,15 @@
  * once; calls that arrive while a run is in flight wait and form the next run, up to `maxSize`.
  */
 
+/** Calls `fn`, turning a synchronous throw into a rejection so no waiting call is left unanswered. */
+function settle<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 /** How one model batches. `maxSize` 1 turns batching off. */
 export interface BatchingOptions {
   /** Most requests run together in one model call. */
@@ -141,12 +150,12 @@ export class AdaptiveBatcher<I, O> {
     try {
       if (batch.length === 1) {
         const only = batch[0]!;
-        await this.runner.runOne(only.input).then(only.resolve, only.reject);
+        await settle(() => this.runner.runOne(only.input)).then(only.resolve, only.reject);
         return;
       }
       let outputs: O[] | undefined;
       try {
-        outputs = await this.runner.runBatch(batch.map((w) => w.input));
+        outputs = await settle(() => this.runner.runBatch(batch.map((w) => w.input)));
         if (outputs.length !== batch.length) outputs = undefined;
       } catch {
         outputs = undefined;
@@ -156,7 +165,7 @@ export class AdaptiveBatcher<I, O> {
         return;
       }
       // One bad request must not fail the others: run each alone, in order.
-      for (const w of batch) await this.runner.runOne(w.input).then(w.resolve, w.reject);
+      for (const w of batch) await settle(() => this.runner.runOne(w.input)).then(w.resolve, w.reject);
     } finally {
       this.#running = false;
       this.#schedule();

@@ -20,17 +20,26 @@ export const INLINE_MAX_BYTES = 256 * 1024;
  */
 export const INLINE_MAX_BLOCK_MS = 1000;
 
-/** The longest event-loop delay (ms) since the last call; the default watches this process. */
+/** The longest recent event-loop delay, in ms; the default watches this process. */
 export type LoopDelayProbe = () => number;
 
+let sharedProbe: LoopDelayProbe | undefined;
+
+/**
+ * One event-loop delay monitor for the whole process (a multi-model endpoint has a backend per
+ * model): the probe answers the longest delay seen in the last full second.
+ */
 function processLoopDelay(): LoopDelayProbe {
+  if (sharedProbe) return sharedProbe;
   const histogram = monitorEventLoopDelay({ resolution: 20 });
   histogram.enable();
-  return () => {
-    const max = histogram.max / 1e6;
+  let lastMax = 0;
+  setInterval(() => {
+    lastMax = histogram.max / 1e6;
     histogram.reset();
-    return max;
-  };
+  }, 1000).unref();
+  sharedProbe = () => lastMax;
+  return sharedProbe;
 }
 
 /** What a {@link SizeRoutedBackend} starts. */
