@@ -1,6 +1,7 @@
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 import { MAX_RANK, UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
+import { requestTensorMap } from './tensor-map.js';
 
 /** Options for {@link nestedToTensor}. */
 export interface NestedOptions {
@@ -139,7 +140,7 @@ export function stackRecords(records: readonly unknown[], options: NestedOptions
 
   const names = Object.keys(records[0]);
   if (names.length === 0) throw new ToolkitError(options.code ?? 'ERR_JSON_PARSE', `${options.label}[0]: an empty object names no inputs`);
-  const columns: Record<string, unknown[]> = {};
+  const columns = Object.create(null) as Record<string, unknown[]>;
   for (const name of names) columns[name] = new Array<unknown>(records.length);
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
@@ -155,7 +156,7 @@ export function stackRecords(records: readonly unknown[], options: NestedOptions
     }
     for (const k of keys) columns[k]![i] = r[k];
   }
-  const out: TensorMap = {};
+  const out = requestTensorMap();
   for (const name of names) out[name] = nestedToTensor(columns[name], { ...options, label: `${options.label}.${excerpt(name)}` });
   return out;
 }

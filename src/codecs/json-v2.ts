@@ -3,7 +3,8 @@ import { MAX_RANK, allocate, sizeOf, type DType, type Tensor, type TensorMap } f
 import type { DecodedRequest, EncodeOptions } from './codec.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
-import { excerpt } from '../errors/excerpt.js';
+import { excerpt, quotedNames } from '../errors/excerpt.js';
+import { requestTensorMap } from './tensor-map.js';
 
 /** Open Inference Protocol v2 datatype names and the smkit dtype each maps to. */
 export const V2_DATATYPES: Readonly<Record<string, DType>> = {
@@ -44,7 +45,7 @@ export function isV2Request(body: Record<string, unknown>): boolean {
 /** Decodes a v2 request body (already parsed) into named tensors. */
 export function decodeV2(body: Record<string, unknown>): DecodedRequest {
   const inputs = body['inputs'] as Record<string, unknown>[];
-  const tensors: TensorMap = {};
+  const tensors = requestTensorMap();
   inputs.forEach((input, index) => {
     const where = `inputs[${index}]`;
     const name = input['name'];
@@ -81,7 +82,12 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
     if (!Array.isArray(outputs) || !outputs.every((o) => typeof o === 'object' && o !== null && typeof (o as { name?: unknown }).name === 'string')) {
       fail('"outputs" must be an array of {"name": "..."} objects');
     }
-    request.requestedOutputs = (outputs as { name: string }[]).map((o) => o.name);
+    const names = (outputs as { name: string }[]).map((o) => o.name);
+    // Each name is answered with its whole tensor, so a repeated name would multiply the answer's size.
+    const seen = new Set<string>();
+    const repeated = names.find((n) => seen.size === seen.add(n).size);
+    if (repeated !== undefined) fail(`output '${excerpt(repeated)}' is requested twice in "outputs"; output names must be unique`);
+    request.requestedOutputs = names;
   }
   const parameters = body['parameters'];
   if (parameters !== undefined) {
@@ -100,7 +106,7 @@ export function encodeV2(outputs: TensorMap, options: EncodeOptions): string {
     if (missing.length > 0) {
       throw new ToolkitError(
         'ERR_BAD_REQUEST',
-        `Requested output(s) ${missing.map((n) => `'${n}'`).join(', ')} do not exist; the model produces: ${names.map((n) => `'${n}'`).join(', ')}`,
+        `Requested output(s) ${quotedNames(missing)} do not exist; the model produces: ${quotedNames(names)}`,
       );
     }
     names = requested;

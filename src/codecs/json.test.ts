@@ -227,7 +227,7 @@ test('v2 response: model_name, id, outputs with shape, datatype and flat data; r
   });
   const picked = { ...r, requestedOutputs: ['label'] };
   assert.deepEqual((encode(out, { request: picked }) as { outputs: { name: string }[] }).outputs.map((o) => o.name), ['label']);
-  assert.throws(() => encode(out, { request: { ...r, requestedOutputs: ['nope'] } }), (e: unknown) => e instanceof ToolkitError && e.status === 400 && /'nope'/.test(e.message));
+  assert.throws(() => encode(out, { request: { ...r, requestedOutputs: ['nope'] } }), (e: unknown) => e instanceof ToolkitError && e.status === 400 && /"nope" do not exist/.test(e.message));
 });
 
 test('tensor form answers: one output → nested array, several → {name: nested}', () => {

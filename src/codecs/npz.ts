@@ -6,6 +6,7 @@ import { checkDecodedSize } from './decode-limits.js';
 import { decodeNpy } from './npy.js';
 import { listZipMembers, readZipMember } from './zip-read.js';
 import { decodedBytes } from './decoded-size.js';
+import { requestTensorMap } from './tensor-map.js';
 
 /** `application/x-npz` media type. */
 export const NPZ_MEDIA_TYPE = 'application/x-npz';
@@ -23,7 +24,7 @@ export const NPZ_MEDIA_TYPE = 'application/x-npz';
 export function decodeNpz(body: Buffer, _params: Readonly<Record<string, string>> = {}, limits?: DecodeLimits): DecodedRequest {
   const budget = limits?.maxDecodedBytes ?? Number.POSITIVE_INFINITY;
   let used = 0;
-  const tensors: TensorMap = {};
+  const tensors = requestTensorMap();
   for (const member of listZipMembers(body)) {
     if (!member.name.endsWith('.npy')) continue;
     const left = budget - used;

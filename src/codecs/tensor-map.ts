@@ -31,3 +31,12 @@ export function isTensorMap(value: unknown): value is TensorMap {
   const values = Object.values(value);
   return values.length > 0 && values.every(isTensor);
 }
+
+/**
+ * An empty {@link TensorMap} for names taken from a request. It has no prototype, so an input a
+ * client names `__proto__` (or `constructor`) is an entry like any other, which the model then
+ * refuses by name, instead of replacing the map's prototype and vanishing.
+ */
+export function requestTensorMap(): TensorMap {
+  return Object.create(null) as TensorMap;
+}

@@ -182,3 +182,52 @@ test('random JSON values sent to inputs of every dtype (identity model) get a 2x
     rmSync(modelDir, { recursive: true, force: true });
   }
 });
+
+test('names a request chooses: an input named __proto__ is refused by name in every form, and a repeated v2 output name is refused instead of multiplying the answer', async () => {
+  const modelDir = identityModelDir([{ name: 'x', dtype: 'float32' }]);
+  const identity = new InProcessBackend(
+    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
+    log,
+  );
+  try {
+    await identity.loaded;
+    assert.equal(identity.state(), 'ready', identity.failure()?.message);
+    const server = createApp({ settings: { maxPayloadMb: 6, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' }, backend: identity, log });
+    const post = (type: string, body: string | Buffer) => request(server).post('/invocations').timeout(20_000).set('Content-Type', type).serialize((b: unknown) => b as string).send(body);
+    const npzOf = (names: string[]) => Buffer.from(zipSync(Object.fromEntries(names.map((n) => [`${n}.npy`, new Uint8Array(npy(tensor('float32', [1], Float32Array.of(1))))]))));
+    const protoCases: [string, string | Buffer][] = [
+      ['application/json', '{"inputs": {"x": [1, 2], "__proto__": [1, 2]}}'],
+      ['application/json', '{"inputs": {"__proto__": [1, 2]}}'],
+      ['application/json', '{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}, {"name": "__proto__", "shape": [1], "datatype": "FP32", "data": [1]}]}'],
+      ['application/json', '{"instances": [{"x": 1, "__proto__": 1}]}'],
+      ['application/jsonlines', '{"x": 1, "__proto__": 1}\n'],
+      ['application/x-npz', npzOf(['x', '__proto__'])],
+    ];
+    for (const [type, body] of protoCases) {
+      const res = await post(type, body);
+      assert.equal(res.status, 400, `${type} ${String(body).slice(0, 80)}: ${res.status} ${res.text.slice(0, 200)}`);
+      assert.equal(res.body.code, 'ERR_INPUT_MISMATCH', res.text.slice(0, 200));
+      assert.match(res.body.message, /"__proto__"/, 'the refused input is named');
+    }
+    // A record naming constructor (an Object.prototype member) is a record with other inputs, not a crash or a hole.
+    const ctor = await post('application/json', '{"instances": [{"x": 1}, {"constructor": 1}]}');
+    assert.equal(ctor.status, 400, ctor.text.slice(0, 200));
+    assert.equal(ctor.body.code, 'ERR_JSON_PARSE');
+
+    // 2000 copies of one requested output would have made a 20 000-value answer 2000 times over.
+    const data = new Array(20_000).fill(1.5);
+    const repeated = await post('application/json', JSON.stringify({ inputs: [{ name: 'x', shape: [20_000], datatype: 'FP32', data }], outputs: new Array(2000).fill({ name: 'x_out' }) }));
+    assert.equal(repeated.status, 400, repeated.text.slice(0, 200));
+    assert.equal(repeated.body.code, 'ERR_JSON_PARSE');
+    assert.match(repeated.body.message, /'x_out' is requested twice/);
+    const unknown = await post('application/json', JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }], outputs: Array.from({ length: 5000 }, (_, i) => ({ name: `nope${i}` })) }));
+    assert.equal(unknown.status, 400);
+    assert.ok(unknown.text.length < 2000, `a ${unknown.text.length}-byte answer for 5000 unknown output names`);
+    const once = await post('application/json', JSON.stringify({ inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [1, 2] }], outputs: [{ name: 'x_out' }] }));
+    assert.equal(once.status, 200, once.text.slice(0, 200));
+    assert.deepEqual(once.body.outputs[0].data, [1, 2]);
+  } finally {
+    await identity.close();
+    rmSync(modelDir, { recursive: true, force: true });
+  }
+});
