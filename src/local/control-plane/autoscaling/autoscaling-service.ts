@@ -282,7 +282,7 @@ export class ApplicationAutoScalingService implements AwsService {
     };
     await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.highAlarm, EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: p.config.TargetValue, ComparisonOperator: 'GreaterThanThreshold' });
     if (p.lowAlarm) {
-      await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.lowAlarm, EvaluationPeriods: 15, DatapointsToAlarm: 15, Threshold: p.config.TargetValue * 0.9, ComparisonOperator: 'LessThanThreshold' });
+      await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.lowAlarm, EvaluationPeriods: 15, DatapointsToAlarm: 15, Threshold: Number((p.config.TargetValue * 0.9).toPrecision(12)), ComparisonOperator: 'LessThanThreshold' });
     }
   }
 

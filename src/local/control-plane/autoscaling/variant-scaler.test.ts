@@ -136,3 +136,11 @@ test('two policies on one target: the larger scale-out wins', async () => {
   }
   assert.deepEqual(sagemaker.updates, [5], 'ceil(25 / 5) beats ceil(25 / 10)');
 });
+
+test('the low alarm threshold is 90 % of the target, without floating-point noise', async () => {
+  const { autoscaling, cloudwatch } = setup();
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 2 });
+  await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'p', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 0.7, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } });
+  const low = ((await cloudwatch.call('DescribeAlarms', { AlarmNamePrefix: 'TargetTracking-' })).MetricAlarms as Array<Record<string, unknown>>).find((a) => String(a.AlarmName).includes('AlarmLow'));
+  assert.equal(low?.Threshold, 0.63);
+});
