@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '../logging/logger.js';
 import type { InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
-import { INLINE_MAX_BYTES, INLINE_MAX_BLOCK_MS, SizeRoutedBackend } from './size-routed-backend.js';
+import { INLINE_BLOCKED_CHECKS, INLINE_MAX_BYTES, INLINE_MAX_BLOCK_MS, SizeRoutedBackend } from './size-routed-backend.js';
 
 const log = createLogger('silent');
 
@@ -25,23 +25,51 @@ function named(name: string, state: BackendState = 'ready'): InferenceBackend & 
 const request = (bytes: number, parts = false): InvocationRequest => ({ requestId: 'r', body: Buffer.alloc(bytes), headers: {}, ...(parts ? { parts: [] } : {}) });
 const where = async (b: SizeRoutedBackend, r: InvocationRequest) => (await b.invoke(r, 1000)).body.toString();
 
+/** A probe that answers a scripted series of loop delays (0 after it), counting its calls. */
+function scripted(delays: number[]): { probe: () => number; calls: () => number } {
+  let calls = 0;
+  return { probe: () => delays[calls++] ?? 0, calls: () => calls };
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+}
+
 test('inline-capable models: small plain bodies run inline, large bodies and multipart go to the thread', async () => {
-  let delay = 0;
-  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: () => delay, checkEveryMs: 5 });
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: () => 0 });
   await b.whenSettled();
   assert.equal(b.state(), 'ready');
+  assert.equal(b.servesInline, true);
   assert.equal(await where(b, request(100)), 'inline');
   assert.equal(await where(b, request(INLINE_MAX_BYTES)), 'inline');
   assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
   assert.equal(await where(b, request(10, true)), 'thread');
-  // The event loop was held too long by inline runs: everything moves to the thread for good.
-  delay = INLINE_MAX_BLOCK_MS + 1;
-  const deadline = Date.now() + 30_000;
-  while (b.servesInline && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await b.close();
+});
+
+test('a model that keeps blocking the event loop moves to the thread; a lone delay does not move it', async () => {
+  const over = INLINE_MAX_BLOCK_MS + 1;
+  // A lone delay, then the loop held check after check: the model moves at the last of those.
+  const series = [over, 0, ...Array.from({ length: INLINE_BLOCKED_CHECKS }, () => over)];
+  const { probe, calls } = scripted(series);
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: probe, checkEveryMs: 2 });
+  await b.whenSettled();
+  await waitFor(() => !b.servesInline);
   assert.equal(b.servesInline, false);
-  delay = 0;
+  // It stopped watching at the check that moved it.
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(calls(), series.length);
   assert.equal(await where(b, request(100)), 'thread');
   await b.close();
+
+  // One block past the whole 2 s limit moves it at once.
+  const once = scripted([0, 2 * INLINE_MAX_BLOCK_MS]);
+  const c = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: once.probe, checkEveryMs: 2 });
+  await c.whenSettled();
+  await waitFor(() => !c.servesInline);
+  assert.equal(once.calls(), 2);
+  await c.close();
 });
 
 test('models that must not run inline use the thread only; nothing is served before the mode is known', async () => {

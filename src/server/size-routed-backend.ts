@@ -15,10 +15,14 @@ export const INLINE_MAX_BYTES = 256 * 1024;
 /**
  * ONNX Runtime's Node binding runs a model synchronously on the calling thread, so a model that is
  * slow even on small inputs would hold the event loop. When the loop is seen blocked this long
- * while requests run inline, the model moves to the inference thread for good (half of SageMaker's
- * 2 s `/ping` limit).
+ * (half of SageMaker's 2 s `/ping` limit) in {@link INLINE_BLOCKED_CHECKS} checks in a row, or once
+ * for 2 s or more, the model moves to the inference thread for good. A single delay of a second or
+ * so is more likely a starved machine than a slow model, which blocks on every request.
  */
 export const INLINE_MAX_BLOCK_MS = 1000;
+
+/** Consecutive checks (one a second) that must see the loop blocked before a model leaves the HTTP thread. */
+export const INLINE_BLOCKED_CHECKS = 3;
 
 /** The longest recent event-loop delay, in ms; the default watches this process. */
 export type LoopDelayProbe = () => number;
@@ -102,9 +106,12 @@ export class SizeRoutedBackend implements InferenceBackend {
   #demoted = false;
 
   #watchLoop(delay: LoopDelayProbe, everyMs: number): void {
+    let strikes = 0;
     this.#watch = setInterval(() => {
       const blocked = delay();
-      if (blocked < INLINE_MAX_BLOCK_MS) return;
+      // A block past SageMaker's whole 2 s limit moves the model at once.
+      strikes = blocked < INLINE_MAX_BLOCK_MS ? 0 : blocked >= 2 * INLINE_MAX_BLOCK_MS ? INLINE_BLOCKED_CHECKS : strikes + 1;
+      if (strikes < INLINE_BLOCKED_CHECKS) return;
       this.#demoted = true;
       clearInterval(this.#watch);
       this.#log.warn({ blockedMs: Math.round(blocked) }, 'inline model runs held the event loop too long; every request of this model now runs in the inference thread');
