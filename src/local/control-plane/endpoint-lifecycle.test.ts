@@ -253,6 +253,40 @@ test('rolling update: the new fleet grows and the old one shrinks batch by batch
   await call('DeleteEndpoint', { EndpointName: 'ep-roll' });
 });
 
+test('linear update: the old fleet shrinks after each bake and a rollback restores it; no invocation fails', async () => {
+  await call('CreateEndpoint', { EndpointName: 'ep-lin', EndpointConfigName: 'cfg-a3' });
+  await until('InService', async () => ((await status('ep-lin')) === 'InService' ? true : undefined));
+  const load = traffic('ep-lin');
+  await call('UpdateEndpoint', {
+    EndpointName: 'ep-lin',
+    EndpointConfigName: 'cfg-b3',
+    DeploymentConfig: {
+      BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 3 } },
+      AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'lin-alarm' }] },
+    },
+  });
+  const blueSize = async (): Promise<{ blue: number; step?: string }> => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep-lin' });
+    const p = d.PendingDeploymentSummary as { ProductionVariants?: Array<{ VariantStatus: Array<{ StatusMessage: string }> }> } | undefined;
+    return { blue: (d.ProductionVariants as Array<{ CurrentInstanceCount: number }>)[0]!.CurrentInstanceCount, ...(p ? { step: p.ProductionVariants?.[0]?.VariantStatus[0]?.StatusMessage ?? '' } : {}) };
+  };
+  const second = await until('second step baking', async () => {
+    const s = await blueSize();
+    return /Baking .*step 2 of 3/.test(s.step ?? '') ? s : undefined;
+  });
+  assert.equal(second.blue, 2, 'a step of the old fleet retired after the first bake');
+  alarms.states.set('lin-alarm', 'ALARM');
+  await until('rolled back', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: 'ep-lin' });
+    return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? true : undefined;
+  });
+  alarms.states.delete('lin-alarm');
+  await load.stop();
+  assert.deepEqual(load.failures, []);
+  assert.deepEqual(await blueSize(), { blue: 3 });
+  await call('DeleteEndpoint', { EndpointName: 'ep-lin' });
+});
+
 test('a new fleet that never gets healthy rolls the update back; no invocation fails', async () => {
   const load = traffic('ep1');
   await call('UpdateEndpoint', { EndpointName: 'ep1', EndpointConfigName: 'cfg-bad' });

@@ -349,6 +349,9 @@ export class EndpointLifecycle {
     const deadline = plan.maximumExecutionSeconds === undefined ? undefined : Date.now() + plan.maximumExecutionSeconds * 1000;
     const blue = e.serving!;
     const rolling = plan.type === 'ROLLING';
+    // Rolling and linear updates retire a step's worth of the old fleet after each bake (the
+    // deployment guardrails' behaviour); all at once and canary keep it whole until the end.
+    const shrinkBlue = rolling || plan.type === 'LINEAR';
     // A rolling update starts with its first batch and grows; blue shrinks batch by batch behind it.
     const fullCounts = new Map(config.productionVariants.map((v) => [v.VariantName, retained.counts.get(v.VariantName) ?? v.InitialInstanceCount ?? 1] as const));
     const share = (n: number, fraction: number): number => Math.min(n, Math.max(1, Math.ceil(n * fraction - 1e-9)));
@@ -385,10 +388,10 @@ export class EndpointLifecycle {
         this.say(`endpoint ${e.name}: ${Math.round(greenShare * 100)}% of traffic on ${config.name}`);
         this.setPending(e, 'Baking', `Baking for ${step.bakeSeconds} s with ${Math.round(greenShare * 100)}% of traffic on the new fleet (step ${i + 1} of ${plan.steps.length}).`);
         await this.bake(step.bakeSeconds, alarms, deadline, signal, config.name);
-        if (rolling && i < plan.steps.length - 1) {
+        if (shrinkBlue && i < plan.steps.length - 1) {
           // Retire as much of the old fleet as the new one took over, keeping traffic proportional to capacity.
           await Promise.all(blue.variants.map((v) => v.fleet.scaleTo(share(blueCounts.get(v)!, 1 - step.greenShare))));
-          e.pending!.greenShare = capacityShare(g);
+          if (rolling) e.pending!.greenShare = capacityShare(g);
         }
       }
       if (plan.terminationWaitSeconds > 0) {
@@ -413,7 +416,7 @@ export class EndpointLifecycle {
       e.status = 'RollingBack';
       e.lastModified = new Date();
       this.say(`endpoint ${e.name}: rolling back: ${reason}`);
-      if (rolling) {
+      if (shrinkBlue) {
         // Bring the old fleet back to its size before it takes all traffic again.
         this.setPending(e, 'Deleting', 'Rolling back: restoring the previous fleet.');
         try {
