@@ -5,7 +5,8 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 
@@ -46,10 +47,13 @@ describe('queue and batching (smkit serve)', () => {
   });
 
   test('SAGEMAKER_MODEL_SERVER_TIMEOUT counts from arrival: a request queued behind a stuck one times out', async () => {
-    const server = await serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '1', SAGEMAKER_MODEL_SERVER_TIMEOUT: '3' });
+    const started = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-queue-')), 'started');
+    const server = await serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '1', SAGEMAKER_MODEL_SERVER_TIMEOUT: '3', QUEUE_TEST_STARTED: started });
     const stuck = post(server, '0\n');
-    // Give the stuck request the only slot first (it is answered 504 after 3 s whatever happens).
-    await new Promise((r) => setTimeout(r, 200));
+    // The stuck request holds the only slot (it is answered 504 after 3 s whatever happens).
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(started) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(existsSync(started), 'the stuck request started');
     // This one needs 2.5 s of its own; it can only start once the stuck one times out, by when
     // most of its 3 s are gone. Counted from the start of its run it would pass (200).
     const queued = await post(server, '2500\n');
