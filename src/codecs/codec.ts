@@ -47,9 +47,6 @@ export interface DecodeLimits {
   readonly maxDecodedBytes: number;
 }
 
-/** No bound: for callers that decode trusted data (tests, tools). */
-export const UNLIMITED_DECODE: DecodeLimits = Object.freeze({ maxDecodedBytes: Number.POSITIVE_INFINITY });
-
 /**
  * A codec for one media type. `decode` turns a body into tensors; `encode` turns a prediction
  * (a {@link TensorMap} from a runtime, or any JSON-like value from user code) into bytes.

@@ -1,5 +1,5 @@
 /** Handler hooks (the user's code in model/code/) through a real `smkit serve`. */
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
