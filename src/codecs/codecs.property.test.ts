@@ -14,6 +14,7 @@ import { jsonLinesCodec } from './jsonlines.js';
 import { decodeNpy, encodeNpy, npyCodec } from './npy.js';
 import { npzCodec } from './npz.js';
 import { rawCodec } from './raw.js';
+import { mutatedBodies } from '../../test/helpers/hostile-bodies.js';
 
 /**
  * Property tests for every non-image codec: value-exact decoding against a reference, round trips
@@ -253,19 +254,7 @@ const SEEDS: Buffer[] = [
   Buffer.concat([encodeNpy(tensor('float64', [1], Float64Array.of(0))).subarray(0, 128), deflateRawSync(Buffer.alloc(10_000))]),
 ];
 
-/** A seed with random bytes overwritten, inserted or cut: mostly-valid bodies reach deep into the decoders. */
-const mutated = fc
-  .tuple(fc.constantFrom(...SEEDS), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'cut')), { maxLength: 6 }))
-  .map(([seed, edits]) => {
-    let b = Buffer.from(seed);
-    for (const [at, byte, op] of edits) {
-      const i = b.length === 0 ? 0 : at % b.length;
-      if (op === 'set' && b.length > 0) b[i] = byte;
-      else if (op === 'insert') b = Buffer.concat([b.subarray(0, i), Buffer.of(byte), b.subarray(i)]);
-      else b = b.subarray(0, i);
-    }
-    return b;
-  });
+const mutated = mutatedBodies(SEEDS, 6);
 
 const bodies = fc.oneof(
   fc.uint8Array({ maxLength: 512 }).map((a) => Buffer.from(a)),

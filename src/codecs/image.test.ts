@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import zlib from 'node:zlib';
 import { isToolkitError } from '../errors/catalogue.js';
 import { decodeImage, decodeImageSync, imageCodecs, sniffImageType } from './image.js';
+import { pngBomb } from '../../test/helpers/hostile-bodies.js';
 
 const red = { r: 220, g: 20, b: 30 };
 
@@ -43,22 +43,6 @@ test('undecodable or empty bodies are 400 ERR_IMAGE_DECODE; sync and async decod
   await assert.rejects(decodeImage(Buffer.from('nope')), (e: unknown) => isToolkitError(e) && e.code === 'ERR_IMAGE_DECODE');
 });
 
-/** Only a PNG header claiming 10000×6000 pixels (180 MB as RGB), with a few bytes of data. */
-function pngBomb(): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(10_000, 0);
-  ihdr.writeUInt32BE(6_000, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(30_001))), chunk('IEND', Buffer.alloc(0))]);
-}
 
 test('an image over the pixel limit is refused before decoding (decompression bombs)', async () => {
   // The limit must trip on the header alone.

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,25 +8,13 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { parse } from 'yaml';
 import { loadDeployEnvironment } from '../../src/config/deploy.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
+import { runSmkit, type CliRun } from '../helpers/serve-process.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-function smkit(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repo, 'bin/smkit.js'), ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_REGION: 'us-east-1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`smkit ${args.join(' ')} did not finish in 60 s`));
-    }, 60_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-  });
+/** `smkit` with a clean environment: nothing of the developer's AWS settings leaks in. */
+function smkit(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runSmkit(args, { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_REGION: 'us-east-1', ...env });
 }
 
 const DEPLOY = 'deploy:\n  role: arn:aws:iam::123456789012:role/R\n  artifacts: s3://artifacts/t/\n  image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1\n';

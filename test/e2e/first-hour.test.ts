@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { REPO_ROOT, SMKIT_BIN, freePort, startServe, waitForPing } from '../helpers/serve-process.js';
+import { REPO_ROOT, SMKIT_BIN, freePort, runSmkit, startServe, waitForPing, type CliRun } from '../helpers/serve-process.js';
 
 const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
 
@@ -22,22 +22,8 @@ function holdPort(): Promise<{ port: number; close: () => Promise<void> }> {
   });
 }
 
-function run(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SMKIT_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`smkit ${args.join(' ')} did not exit within ${timeoutMs} ms:\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
+  return runSmkit(args, { ...process.env, ...env }, timeoutMs);
 }
 
 test('serve on a taken port exits 1 with one ERR_PORT_IN_USE line, no stack trace and no "ready"', async () => {

@@ -11,8 +11,8 @@ import { createLogger } from '../../src/logging/logger.js';
 import { ERROR_CATALOGUE } from '../../src/errors/catalogue.js';
 import { encodeNpy } from '../../src/codecs/npy.js';
 import { tensor } from '../../src/core/tensor.js';
-import { rmSync } from 'node:fs';
-import { identityModelDir } from '../helpers/identity-model.js';
+import { IN_PROCESS_SETTINGS, serveIdentityModel } from '../helpers/in-process-app.js';
+import { mutatedBodies } from '../helpers/hostile-bodies.js';
 
 /**
  * Over real HTTP (supertest), random bodies, content types and Accept headers sent to the iris
@@ -50,18 +50,7 @@ const SEEDS: Buffer[] = [
   Buffer.from(zipSync({ 'arr_0.npy': new Uint8Array(npy(tensor('float64', [1, 4], Float64Array.of(1, 2, 3, 4)))) }, { level: 6 })),
 ];
 
-const mutated = fc
-  .tuple(fc.constantFrom(...SEEDS), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'cut')), { maxLength: 4 }))
-  .map(([seed, edits]) => {
-    let b = Buffer.from(seed);
-    for (const [at, byte, op] of edits) {
-      const i = b.length === 0 ? 0 : at % b.length;
-      if (op === 'set' && b.length > 0) b[i] = byte;
-      else if (op === 'insert') b = Buffer.concat([b.subarray(0, i), Buffer.of(byte), b.subarray(i)]);
-      else b = b.subarray(0, i);
-    }
-    return b;
-  });
+const mutated = mutatedBodies(SEEDS, 4);
 
 const TYPES = [
   'application/json', 'text/csv', 'text/csv; header=present', 'application/x-npy', 'application/x-npz', 'application/jsonlines',
@@ -140,15 +129,8 @@ test('bombs over HTTP: deep JSON, deep v2 data, huge NPY shapes, an inflating NP
 
 test('random JSON values sent to inputs of every dtype (identity model) get a 2xx or a catalogued 4xx, and a 200 carries exactly the values sent', async () => {
   const dtypes = ['float16', 'float32', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool'] as const;
-  const modelDir = identityModelDir(dtypes.map((dtype) => ({ name: dtype, dtype })));
-  const identity = new InProcessBackend(
-    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
-    log,
-  );
+  const { app: server, close } = await serveIdentityModel(dtypes.map((dtype) => ({ name: dtype, dtype })), { ...IN_PROCESS_SETTINGS, maxPayloadMb: 1 });
   try {
-    await identity.loaded;
-    assert.equal(identity.state(), 'ready', identity.failure()?.message);
-    const server = createApp({ settings: { maxPayloadMb: 1, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' }, backend: identity, log });
     const value = fc.oneof(
       fc.integer({ min: -300, max: 70000 }),
       fc.double({ noNaN: true }),
@@ -178,21 +160,13 @@ test('random JSON values sent to inputs of every dtype (identity model) get a 2x
       { numRuns: 200 },
     );
   } finally {
-    await identity.close();
-    rmSync(modelDir, { recursive: true, force: true });
+    await close();
   }
 });
 
 test('names a request chooses: an input named __proto__ is refused by name in every form, and a repeated v2 output name is refused instead of multiplying the answer', async () => {
-  const modelDir = identityModelDir([{ name: 'x', dtype: 'float32' }]);
-  const identity = new InProcessBackend(
-    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
-    log,
-  );
+  const { app: server, close } = await serveIdentityModel([{ name: 'x', dtype: 'float32' }]);
   try {
-    await identity.loaded;
-    assert.equal(identity.state(), 'ready', identity.failure()?.message);
-    const server = createApp({ settings: { maxPayloadMb: 6, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' }, backend: identity, log });
     const post = (type: string, body: string | Buffer) => request(server).post('/invocations').timeout(20_000).set('Content-Type', type).serialize((b: unknown) => b as string).send(body);
     const npzOf = (names: string[]) => Buffer.from(zipSync(Object.fromEntries(names.map((n) => [`${n}.npy`, new Uint8Array(npy(tensor('float32', [1], Float32Array.of(1))))]))));
     const protoCases: [string, string | Buffer][] = [
@@ -227,7 +201,6 @@ test('names a request chooses: an input named __proto__ is refused by name in ev
     assert.equal(once.status, 200, once.text.slice(0, 200));
     assert.deepEqual(once.body.outputs[0].data, [1, 2]);
   } finally {
-    await identity.close();
-    rmSync(modelDir, { recursive: true, force: true });
+    await close();
   }
 });

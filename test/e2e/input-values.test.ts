@@ -1,17 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import request from 'supertest';
-import { createApp } from '../../src/server/app.js';
-import { InProcessBackend } from '../../src/server/in-process-backend.js';
-import { createLogger } from '../../src/logging/logger.js';
 import { encodeNpy } from '../../src/codecs/npy.js';
 import { tensor, type DType } from '../../src/core/tensor.js';
-import { identityModelDir, type IdentityInput } from '../helpers/identity-model.js';
-
-const log = createLogger('silent');
+import type { IdentityInput } from '../helpers/identity-model.js';
+import { serveIdentityModel, serveModelInProcess, type InProcessApp } from '../helpers/in-process-app.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
 
 /** A supertest parser that keeps the body as text (TF Serving answers are not strict JSON). */
 function asText(res: request.Response, done: (err: Error | null, body: string) => void): void {
@@ -21,24 +16,8 @@ function asText(res: request.Response, done: (err: Error | null, body: string) =
   stream.on('data', (c: string) => (text += c));
   stream.on('end', () => done(null, text));
 }
-const settings = { maxPayloadMb: 6, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' as const };
 
-async function serve(inputs: IdentityInput[]): Promise<{ app: ReturnType<typeof createApp>; close: () => Promise<void> }> {
-  const modelDir = identityModelDir(inputs);
-  const backend = new InProcessBackend(
-    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
-    log,
-  );
-  await backend.loaded;
-  assert.equal(backend.state(), 'ready', String(backend.failure()?.message));
-  return {
-    app: createApp({ settings, backend, log }),
-    close: async () => {
-      await backend.close();
-      rmSync(modelDir, { recursive: true, force: true });
-    },
-  };
-}
+const serve = (inputs: IdentityInput[]): Promise<InProcessApp> => serveIdentityModel(inputs);
 
 // Every dtype ONNX Runtime feeds, with values at the edges of its range (and float16's awkward ones).
 const EDGES: Record<Exclude<DType, 'string'>, unknown[]> = {
@@ -199,22 +178,15 @@ describe('request values reach the model unchanged, or are refused naming the in
   });
 
   test('a pipeline whose first step casts (iris-pipeline) refuses text too, instead of predicting on NaN', async () => {
-    const modelDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../models/iris-pipeline');
-    const backend = new InProcessBackend(
-      { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
-      log,
-    );
+    const { app, close } = await serveModelInProcess(path.join(REPO_ROOT, 'models/iris-pipeline'));
     try {
-      await backend.loaded;
-      assert.equal(backend.state(), 'ready', backend.failure()?.message);
-      const app = createApp({ settings, backend, log });
       const text = await request(app).post('/invocations').send([['a', 'b', 'c', 'd']]).expect(400);
       assert.equal(text.body.code, 'ERR_INPUT_VALUE');
       assert.match(text.body.message, /"a".*not a number/);
       await request(app).post('/invocations').send([['5.1', '3.5', '1.4', '0.2']]).expect(200);
       await request(app).post('/invocations').send([[5.1, 3.5, 1.4, 0.2]]).expect(200);
     } finally {
-      await backend.close();
+      await close();
     }
   });
 });

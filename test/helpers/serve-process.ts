@@ -107,6 +107,35 @@ export async function waitForPing(server: ServeProcess, status = 200, timeoutMs 
   throw new Error(`/ping did not answer ${status} within ${timeoutMs} ms (last: ${last}):\n${server.output()}`);
 }
 
+/** What a finished CLI run printed, and its exit code (null when a signal ended it). */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `node bin/smkit.js <args>` with exactly `env` (callers choose what to inherit) and collects
+ * its output; a run past `timeoutMs` is killed and fails with what it printed, so a hang fails fast.
+ */
+export function runSmkit(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SMKIT_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`smkit ${args.join(' ')} did not finish within ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /** Removes a temporary directory, ignoring errors. */
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
