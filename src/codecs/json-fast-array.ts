@@ -11,10 +11,12 @@ const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
  * answers `undefined` and the caller uses the general path, which also produces the error message.
  *
  * @param start Offset of the opening `[`.
+ * @param limit Offset the array must close before (a JSON lines record ends at its line's end).
  * @returns The tensor and the offset just after the closing `]`, or `undefined`.
  */
-export function scanNumericArray(buf: Uint8Array, start: number): { tensor: Tensor<'float64'>; end: number } | undefined {
-  const len = buf.length;
+export function scanNumericArray(buf: Uint8Array, start: number, limit = buf.length): { tensor: Tensor<'float64'>; end: number } | undefined {
+  // Buffers and text are sized from [start, limit) only: one scan per JSON line must not cost the whole body.
+  const len = Math.min(limit, buf.length);
   const shape: number[] = [];
   const counts: number[] = [];
   let leafDepth = -1;
@@ -109,8 +111,8 @@ export function scanNumericArray(buf: Uint8Array, start: number): { tensor: Tens
       } else if (extraDigits <= 4 && exp >= -22 && exp <= 22 && (value = decimalToDouble(mant, extraDigits, extra, exp)) === value) {
         if (neg) value = -value;
       } else {
-        text ??= Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1');
-        value = Number(text.substring(numStart, p));
+        text ??= Buffer.from(buf.buffer, buf.byteOffset + start, len - start).toString('latin1');
+        value = Number(text.substring(numStart - start, p - start));
       }
       if (n === cap) {
         cap *= 2;

@@ -58,7 +58,8 @@ function scanNumericLines(body: Buffer): Tensor<'float64'> | undefined {
       continue;
     }
     if (c !== 91) return undefined;
-    const r = scanNumericArray(body, p);
+    const lineEnd = body.indexOf(10, p);
+    const r = scanNumericArray(body, p, lineEnd === -1 ? body.length : lineEnd);
     if (r === undefined) return undefined;
     if (rows.length > 0 && !sameShape(rows[0]!.shape, r.tensor.shape)) return undefined;
     rows.push(r.tensor);
