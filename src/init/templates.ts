@@ -19,6 +19,7 @@ versicolor
 virginica
 `;
 
+/** `model/code/inference.mjs` of a new project: every handler hook, documented, each falling back to smkit's default. */
 export const HANDLER_MJS = `// code/inference.mjs: the handler module. smkit serve loads code/<SAGEMAKER_PROGRAM>.{mjs,js,cjs}
 // (default "inference") from the model directory. Every hook is optional, may be async, and falls
 // back to smkit's default when not exported. The Python toolkit's names (model_fn, input_fn, ...)
@@ -79,14 +80,17 @@ export async function modelFn(modelDir, context) {
  */
 `;
 
+/** `samples/request.csv`: three iris rows. */
 export const SAMPLE_CSV = `5.1,3.5,1.4,0.2
 6.2,2.9,4.3,1.3
 7.7,3.0,6.1,2.3
 `;
 
+/** `samples/request.json`: two iris rows as a nested array. */
 export const SAMPLE_JSON = `[[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]]
 `;
 
+/** `test/model.test.mjs`: starts `smkit serve` on the project's model and sends the CSV sample. */
 export const MODEL_TEST_MJS = `// Starts \`smkit serve\` on this project's model/ and sends samples/request.csv. Run: npm test
 // (or node --test). Set SMKIT_BIN to use a particular smkit checkout's bin/smkit.js.
 import { test } from 'node:test';
