@@ -56,7 +56,8 @@ before(async () => {
     alarmPollMs: 200,
   });
   sm = new SageMakerClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
-  runtime = new SageMakerRuntimeClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
+  // No SDK retries: every failed invocation counts.
+  runtime = new SageMakerRuntimeClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler, maxAttempts: 1 });
   cloudwatch = new CloudWatchClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
 });
 
