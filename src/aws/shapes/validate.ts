@@ -119,3 +119,17 @@ export function describeViolations(out: readonly Violation[]): string {
   const parts = out.map((v) => `Value ${v.value === 'null' ? 'null' : `'${v.value}'`} at '${v.path}' failed to satisfy constraint: ${v.constraint}`);
   return `${out.length} validation error${out.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`;
 }
+
+/**
+ * The input with every `null` member and list item removed, recursively: in the AWS JSON protocols
+ * a null member means "not set", and operations then see it as absent.
+ */
+export function withoutNulls<T>(value: T): T {
+  if (Array.isArray(value)) return value.filter((v) => v !== null).map((v) => withoutNulls(v)) as T;
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNulls(v);
+    return out as T;
+  }
+  return value;
+}

@@ -1,5 +1,5 @@
 import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant } from '../../aws/shapes/sagemaker.js';
-import { validateInput } from '../../aws/shapes/validate.js';
+import { validateInput, withoutNulls } from '../../aws/shapes/validate.js';
 import { AwsServiceError, unknownOperation, type AwsService } from '../../aws/service.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { EndpointLifecycle } from './endpoint-lifecycle.js';
@@ -54,7 +54,7 @@ export class SageMakerService implements AwsService {
     if (!op) throw unknownOperation('SageMaker', operation);
     const shape = SAGEMAKER_INPUTS[operation];
     if (shape) validateInput(input, shape);
-    return op(input);
+    return op(withoutNulls(input));
   }
 
   private createModel(input: Input): Output {

@@ -1,0 +1,61 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import request from 'supertest';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { createFrontDoor } from '../front-door/app.js';
+import { createLocalSageMaker } from './local-sagemaker.js';
+
+const sm = await createLocalSageMaker({ backendImpl: new FakeBackend(), startupTimeoutMs: 2_000, alarmsAndScaling: false, settings: {} });
+after(() => sm.stop());
+const app = createFrontDoor({ endpoints: sm.directory(), services: sm.services });
+
+const OPERATIONS = [
+  'CreateModel',
+  'DescribeModel',
+  'ListModels',
+  'DeleteModel',
+  'CreateEndpointConfig',
+  'DescribeEndpointConfig',
+  'ListEndpointConfigs',
+  'DeleteEndpointConfig',
+  'DescribeEndpoint',
+  'ListEndpoints',
+  'DeleteEndpoint',
+  'UpdateEndpoint',
+  'UpdateEndpointWeightsAndCapacities',
+];
+const SERVICE_ERRORS = new Set(['ValidationException', 'SerializationException', 'ResourceLimitExceeded', 'UnknownOperationException']);
+
+/** Inputs shaped like the API's, with members of any JSON type, so validation is exercised past its first check. */
+const member = fc.oneof(fc.string({ maxLength: 80 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.jsonValue({ maxDepth: 3 }));
+const shaped = fc.record(
+  {
+    ModelName: member,
+    EndpointName: member,
+    EndpointConfigName: member,
+    PrimaryContainer: fc.oneof(member, fc.record({ Image: member, ModelDataUrl: member, Environment: fc.oneof(member, fc.dictionary(fc.string({ maxLength: 10 }), member)), Mode: member })),
+    Containers: fc.oneof(member, fc.array(fc.oneof(member, fc.record({ ContainerHostname: member, ModelDataUrl: member })), { maxLength: 17 })),
+    ProductionVariants: fc.oneof(member, fc.array(fc.oneof(member, fc.record({ VariantName: member, ModelName: member, InitialInstanceCount: member, InitialVariantWeight: member })), { maxLength: 11 })),
+    DesiredWeightsAndCapacities: fc.oneof(member, fc.array(fc.record({ VariantName: member, DesiredWeight: member, DesiredInstanceCount: member }), { maxLength: 3 })),
+    DeploymentConfig: fc.oneof(member, fc.record({ BlueGreenUpdatePolicy: fc.oneof(member, fc.record({ TrafficRoutingConfiguration: fc.oneof(member, fc.record({ Type: member, WaitIntervalInSeconds: member, CanarySize: member, LinearStepSize: member })) })) })),
+    MaxResults: member,
+    NextToken: member,
+    SortBy: member,
+  },
+  { requiredKeys: [] },
+);
+
+test('any input to any SageMaker operation is answered 2xx or a modelled 4xx, never a 500; the server keeps serving', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom(...OPERATIONS), fc.oneof(shaped, fc.jsonValue({ maxDepth: 3 }), fc.string()), async (operation, input) => {
+      const body = typeof input === 'string' ? input : JSON.stringify(input);
+      const res = await request(app).post('/').set('X-Amz-Target', `SageMaker.${operation}`).set('Content-Type', 'application/x-amz-json-1.1').send(body ?? '');
+      assert.ok(res.status === 200 || (res.status >= 400 && res.status < 500), `${operation} ${body?.slice(0, 200)} → ${res.status} ${res.text.slice(0, 300)}`);
+      if (res.status !== 200) assert.ok(SERVICE_ERRORS.has(JSON.parse(res.text).__type as string), res.text);
+    }),
+    { numRuns: 300 },
+  );
+  const ok = await request(app).post('/').set('X-Amz-Target', 'SageMaker.ListEndpoints').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+  assert.equal(ok.status, 200);
+});
