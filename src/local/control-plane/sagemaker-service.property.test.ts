@@ -59,3 +59,13 @@ test('any input to any SageMaker operation is answered 2xx or a modelled 4xx, ne
   const ok = await request(app).post('/').set('X-Amz-Target', 'SageMaker.ListEndpoints').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
   assert.equal(ok.status, 200);
 });
+
+test('any bytes under any X-Amz-Target are answered 2xx or 4xx, never a 500', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(fc.constantFrom(...OPERATIONS.map((o) => `SageMaker.${o}`)), fc.string({ maxLength: 60 })), fc.uint8Array({ maxLength: 300 }), async (target, bytes) => {
+      const res = await request(app).post('/').set('X-Amz-Target', target.replace(/[^\x20-\x7e]/g, '') || 'x').set('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(bytes));
+      assert.ok(res.status === 200 || (res.status >= 400 && res.status < 500), `${target} → ${res.status} ${res.text.slice(0, 300)}`);
+    }),
+    { numRuns: 200 },
+  );
+});
