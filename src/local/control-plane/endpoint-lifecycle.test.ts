@@ -304,7 +304,11 @@ test('a new fleet that never gets healthy rolls the update back; no invocation f
 test('UpdateEndpointWeightsAndCapacities starts and stops instances under traffic; no invocation fails', async () => {
   const load = traffic('ep1');
   await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 3, DesiredWeight: 2 }] });
-  assert.equal(await status('ep1'), 'Updating');
+  const updating = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+  assert.equal(updating.EndpointStatus, 'Updating');
+  const variantStatus = (updating.ProductionVariants as Array<{ DesiredInstanceCount: number; VariantStatus?: Array<{ Status: string }> }>)[0]!;
+  assert.equal(variantStatus.DesiredInstanceCount, 3);
+  assert.equal(variantStatus.VariantStatus?.[0]?.Status, 'Updating');
   await until('3 instances', async () => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
     const v = (d.ProductionVariants as Array<Record<string, number>>)[0]!;

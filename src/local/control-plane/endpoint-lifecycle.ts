@@ -146,8 +146,8 @@ export class EndpointLifecycle {
     return { EndpointArn: arn };
   }
 
-  /** A `ProductionVariantSummary`, or with `status` a `PendingProductionVariantSummary` (which also names the instance type). */
-  private describeVariant(v: VariantState, status?: { Status: string; StatusMessage: string; StartTime: Date }): Output {
+  /** A `ProductionVariantSummary`, or for `pending` a `PendingProductionVariantSummary` (which also names the instance type). */
+  private describeVariant(v: VariantState, status?: { Status: string; StatusMessage: string; StartTime: Date }, pending = false): Output {
     return {
       VariantName: v.spec.VariantName,
       ...(v.images.length > 0 ? { DeployedImages: v.images } : {}),
@@ -155,7 +155,7 @@ export class EndpointLifecycle {
       DesiredWeight: v.desiredWeight,
       CurrentInstanceCount: v.fleet.size,
       DesiredInstanceCount: v.desiredInstanceCount,
-      ...(status && v.spec.InstanceType ? { InstanceType: v.spec.InstanceType } : {}),
+      ...(pending && v.spec.InstanceType ? { InstanceType: v.spec.InstanceType } : {}),
       ...(status ? { VariantStatus: [{ Status: status.Status, StatusMessage: status.StatusMessage, StartTime: epochSeconds(status.StartTime) }] } : {}),
     };
   }
@@ -186,7 +186,15 @@ export class EndpointLifecycle {
       ...(e.lastDeploymentConfig ? { LastDeploymentConfig: e.lastDeploymentConfig } : {}),
     };
     if (blue) {
-      out.ProductionVariants = blue.variants.map((v) => this.describeVariant(v));
+      const change = e.capacityChange;
+      out.ProductionVariants = blue.variants.map((v) =>
+        this.describeVariant(
+          v,
+          change?.variants.has(v.spec.VariantName)
+            ? { Status: 'Updating', StatusMessage: `Changing to weight ${v.desiredWeight} and ${v.desiredInstanceCount} instance(s).`, StartTime: change.since }
+            : undefined,
+        ),
+      );
       if (blue.shadow) out.ShadowProductionVariants = [this.describeVariant(blue.shadow)];
     } else if (config) {
       const status = e.status === 'Creating' ? 'Creating' : e.status === 'Deleting' ? 'Deleting' : undefined;
@@ -212,8 +220,8 @@ export class EndpointLifecycle {
         StartTime: epochSeconds(p.startTime),
         ...(p.deployment
           ? {
-              ProductionVariants: p.deployment.variants.map((v) => this.describeVariant(v, status)),
-              ...(p.deployment.shadow ? { ShadowProductionVariants: [this.describeVariant(p.deployment.shadow, status)] } : {}),
+              ProductionVariants: p.deployment.variants.map((v) => this.describeVariant(v, status, true)),
+              ...(p.deployment.shadow ? { ShadowProductionVariants: [this.describeVariant(p.deployment.shadow, status, true)] } : {}),
             }
           : pendingConfig
             ? {
@@ -460,20 +468,23 @@ export class EndpointLifecycle {
     e.status = 'Updating';
     e.failureReason = undefined;
     e.lastModified = new Date();
+    e.capacityChange = { variants: new Set(desired.map((d) => d.VariantName)), since: e.lastModified };
+    // The desired values show at once (DescribeEndpoint's DesiredWeight/DesiredInstanceCount); the current ones follow.
+    const changes = desired.map((d) => {
+      const v = blue.variants.find((x) => x.spec.VariantName === d.VariantName)!;
+      const before = v.desiredInstanceCount;
+      if (d.DesiredWeight !== undefined) v.desiredWeight = d.DesiredWeight;
+      if (d.DesiredInstanceCount !== undefined) v.desiredInstanceCount = d.DesiredInstanceCount;
+      return { d, v, before };
+    });
     const previous = e.running;
     e.running = (async () => {
       await previous.catch(() => {});
       const failures: string[] = [];
       await Promise.all(
-        desired.map(async (d) => {
-          const v = blue.variants.find((x) => x.spec.VariantName === d.VariantName)!;
-          if (d.DesiredWeight !== undefined) {
-            v.desiredWeight = d.DesiredWeight;
-            v.runtime.weight = d.DesiredWeight;
-          }
+        changes.map(async ({ d, v, before }) => {
+          if (d.DesiredWeight !== undefined) v.runtime.weight = d.DesiredWeight;
           if (d.DesiredInstanceCount !== undefined && d.DesiredInstanceCount !== v.fleet.size) {
-            const before = v.desiredInstanceCount;
-            v.desiredInstanceCount = d.DesiredInstanceCount;
             this.say(`endpoint ${e.name}: variant ${v.spec.VariantName} from ${v.fleet.size} to ${d.DesiredInstanceCount} instance(s)`);
             try {
               await v.fleet.scaleTo(d.DesiredInstanceCount);
@@ -481,11 +492,10 @@ export class EndpointLifecycle {
               v.desiredInstanceCount = before;
               failures.push(`variant ${v.spec.VariantName} could not reach ${d.DesiredInstanceCount} instances: ${(err as Error).message}`);
             }
-          } else if (d.DesiredInstanceCount !== undefined) {
-            v.desiredInstanceCount = d.DesiredInstanceCount;
           }
         }),
       );
+      e.capacityChange = undefined;
       if (e.status === 'Deleting') return;
       if (failures.length > 0) e.failureReason = failureReason(`The capacity update failed: ${failures.join('; ')}`);
       e.status = 'InService';

@@ -34,6 +34,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
   serving: Deployment | undefined;
   pending: PendingUpdate | undefined;
   lastDeploymentConfig: DeploymentConfig | undefined;
+  /** Variants whose weight or instance count `UpdateEndpointWeightsAndCapacities` is changing, and since when. */
+  capacityChange: { variants: ReadonlySet<string>; since: Date } | undefined;
   /** Cancels the running create or update (DeleteEndpoint). */
   task: AbortController | undefined;
   /** Resolves when the running create, update or capacity change has finished. */
