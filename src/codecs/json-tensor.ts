@@ -1,7 +1,7 @@
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 import { MAX_RANK, UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
-import { requestTensorMap } from './tensor-map.js';
+import { setTensor } from './tensor-map.js';
 
 /** Options for {@link nestedToTensor}. */
 export interface NestedOptions {
@@ -156,8 +156,8 @@ export function stackRecords(records: readonly unknown[], options: NestedOptions
     }
     for (const k of keys) columns[k]![i] = r[k];
   }
-  const out = requestTensorMap();
-  for (const name of names) out[name] = nestedToTensor(columns[name], { ...options, label: `${options.label}.${excerpt(name)}` });
+  const out: TensorMap = {};
+  for (const name of names) setTensor(out, name, nestedToTensor(columns[name], { ...options, label: `${options.label}.${excerpt(name)}` }));
   return out;
 }
 

@@ -4,7 +4,7 @@ import type { DecodedRequest, EncodeOptions } from './codec.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
-import { requestTensorMap } from './tensor-map.js';
+import { setTensor } from './tensor-map.js';
 
 /** Open Inference Protocol v2 datatype names and the smkit dtype each maps to. */
 export const V2_DATATYPES: Readonly<Record<string, DType>> = {
@@ -45,7 +45,7 @@ export function isV2Request(body: Record<string, unknown>): boolean {
 /** Decodes a v2 request body (already parsed) into named tensors. */
 export function decodeV2(body: Record<string, unknown>): DecodedRequest {
   const inputs = body['inputs'] as Record<string, unknown>[];
-  const tensors = requestTensorMap();
+  const tensors: TensorMap = {};
   inputs.forEach((input, index) => {
     const where = `inputs[${index}]`;
     const name = input['name'];
@@ -71,7 +71,7 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
       fail(`${label}: shape [${(shape as number[]).join(', ')}] needs ${expected} values but "data" has ${flat.length}`);
     }
     const bf16 = (datatype as string).toUpperCase() === 'BF16';
-    tensors[name as string] = { dtype: dtype!, shape: shape as number[], data: convert(flat, dtype!, label, bf16) } as Tensor;
+    setTensor(tensors, name as string, { dtype: dtype!, shape: shape as number[], data: convert(flat, dtype!, label, bf16) } as Tensor);
   });
 
   const request: DecodedRequest = { tensors, form: 'v2' };

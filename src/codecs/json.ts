@@ -9,7 +9,7 @@ import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.j
 import { withErrorMember } from './protocol-error.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
 import { decodeV2, encodeV2, isV2Request } from './json-v2.js';
-import { requestTensorMap } from './tensor-map.js';
+import { setTensor } from './tensor-map.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
 import { isTensorMap } from './tensor-map.js';
 
@@ -81,9 +81,9 @@ function decodeInputs(inputs: unknown): DecodedRequest {
   if (typeof inputs === 'object' && inputs !== null && !Array.isArray(inputs) && !isB64Leaf(inputs)) {
     const names = Object.keys(inputs);
     if (names.length === 0) throw new ToolkitError('ERR_JSON_PARSE', '"inputs" is an empty object; name at least one input');
-    const tensors = requestTensorMap();
+    const tensors: TensorMap = {};
     for (const name of names) {
-      tensors[name] = nestedToTensor((inputs as Record<string, unknown>)[name], { label: `inputs.${excerpt(name)}`, allowB64: true });
+      setTensor(tensors, name, nestedToTensor((inputs as Record<string, unknown>)[name], { label: `inputs.${excerpt(name)}`, allowB64: true }));
     }
     return { tensors, form: 'tfs-inputs' };
   }

@@ -5,7 +5,7 @@ import { checkDecodedSize } from './decode-limits.js';
 import { IMAGE_MEDIA_TYPES, channelsParam, decodeImageSync, sniffImageType } from './image.js';
 import { parseMediaType } from './media-type.js';
 import type { CodecRegistry } from './registry.js';
-import { requestTensorMap } from './tensor-map.js';
+import { setTensor } from './tensor-map.js';
 
 /** One part of a `multipart/form-data` body, as the HTTP front hands it to the worker. */
 export interface FormPart {
@@ -154,7 +154,7 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
       `the form has no files${inputNames.length ? ` and no field named after a model input (${inputNames.join(', ')})` : ''}; send images or data files as file parts (curl -F "image=@cat.jpg")`,
     );
   }
-  const tensors = requestTensorMap();
-  for (const [key, g] of groups) tensors[key] = batchTensors(g.tensors, g.images, key === UNNAMED ? 'files' : `input "${key}"`);
+  const tensors: TensorMap = {};
+  for (const [key, g] of groups) setTensor(tensors, key, batchTensors(g.tensors, g.images, key === UNNAMED ? 'files' : `input "${key}"`));
   return { tensors, form: 'tensor', ...(Object.keys(parameters).length ? { parameters } : {}) };
 }

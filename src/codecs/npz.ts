@@ -6,7 +6,7 @@ import { checkDecodedSize } from './decode-limits.js';
 import { decodeNpy } from './npy.js';
 import { listZipMembers, readZipMember } from './zip-read.js';
 import { decodedBytes } from './decoded-size.js';
-import { requestTensorMap } from './tensor-map.js';
+import { setTensor } from './tensor-map.js';
 
 /** `application/x-npz` media type. */
 export const NPZ_MEDIA_TYPE = 'application/x-npz';
@@ -24,7 +24,7 @@ export const NPZ_MEDIA_TYPE = 'application/x-npz';
 export function decodeNpz(body: Buffer, _params: Readonly<Record<string, string>> = {}, limits?: DecodeLimits): DecodedRequest {
   const budget = limits?.maxDecodedBytes ?? Number.POSITIVE_INFINITY;
   let used = 0;
-  const tensors = requestTensorMap();
+  const tensors: TensorMap = {};
   for (const member of listZipMembers(body)) {
     if (!member.name.endsWith('.npy')) continue;
     const left = budget - used;
@@ -38,7 +38,7 @@ export function decodeNpz(body: Buffer, _params: Readonly<Record<string, string>
     }
     const t = decodeNpy(bytes, `NPZ member '${member.name}'`, { maxDecodedBytes: left });
     used += Math.max(bytes.length, decodedBytes({ t }));
-    tensors[member.name.slice(0, -4)] = t;
+    setTensor(tensors, member.name.slice(0, -4), t);
   }
   const names = Object.keys(tensors);
   if (names.length === 0) throw new ToolkitError('ERR_NPY_PARSE', 'NPZ archive holds no .npy members');

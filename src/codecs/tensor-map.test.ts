@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { tensor } from '../core/tensor.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
 import { plainToTensor } from './single-output.js';
+import { decodeJsonValue } from './json.js';
 
 test('isTensor checks dtype, shape and data length', () => {
   assert.ok(isTensor(tensor('float32', [2], Float32Array.of(1, 2))));
@@ -31,4 +32,18 @@ test('plain JS values become tensors: whole numbers int64, others float64, typed
   assert.equal(plainToTensor(Int32Array.of(1), 'x').dtype, 'int32');
   assert.deepEqual(plainToTensor(5n, 'x').shape, []);
   assert.throws(() => plainToTensor({ a: 1 }, 'text/csv'), { code: 'ERR_ENCODE' });
+});
+
+test('inputs a request names __proto__ stay own entries of an ordinary object (JSON, v2, instances)', () => {
+  const bodies = [
+    '{"inputs": {"__proto__": [1], "x": [2]}}',
+    '{"inputs": [{"name": "__proto__", "shape": [1], "datatype": "FP32", "data": [1]}, {"name": "x", "shape": [1], "datatype": "FP32", "data": [2]}]}',
+    '{"instances": [{"__proto__": 1, "x": 2}]}',
+  ];
+  for (const body of bodies) {
+    const { tensors } = decodeJsonValue(JSON.parse(body));
+    assert.deepEqual(Object.keys(tensors), ['__proto__', 'x'], body);
+    assert.equal(Object.getPrototypeOf(tensors), Object.prototype, 'user hooks get an ordinary object');
+    assert.ok(Object.hasOwn(tensors, '__proto__') && isTensor(tensors['__proto__']), body);
+  }
 });

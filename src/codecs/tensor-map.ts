@@ -33,10 +33,10 @@ export function isTensorMap(value: unknown): value is TensorMap {
 }
 
 /**
- * An empty {@link TensorMap} for names taken from a request. It has no prototype, so an input a
- * client names `__proto__` (or `constructor`) is an entry like any other, which the model then
- * refuses by name, instead of replacing the map's prototype and vanishing.
+ * Adds the tensor `name` to a map as an own property even when a request names it `__proto__`
+ * (which plain assignment would take as the map's prototype, so the input would vanish instead of
+ * being refused by name). The map keeps its ordinary prototype, as user hooks expect.
  */
-export function requestTensorMap(): TensorMap {
-  return Object.create(null) as TensorMap;
+export function setTensor(map: TensorMap, name: string, tensor: Tensor): void {
+  Object.defineProperty(map, name, { value: tensor, enumerable: true, writable: true, configurable: true });
 }
