@@ -37,6 +37,8 @@ test('bad bodies are QueryParseErrors with the protocol codes', () => {
     ['Action=X&L.member.1=a&L.other=b', 'MalformedQueryString'],
     ['Action=X&a..b=1', 'MalformedQueryString'],
     ['Action=X&__proto__.polluted=1', 'MalformedQueryString'],
+    [`Action=ListMetrics&${Array.from({ length: 10_000 }, () => 'a').join('.')}=1`, 'MalformedQueryString'],
+    [`Action=ListMetrics&MetricData${'.member.1'.repeat(5_000)}=1`, 'MalformedQueryString'],
   ];
   for (const [body, code] of cases) {
     assert.throws(() => parseQueryBody(body), (err: unknown) => err instanceof QueryParseError && err.code === code && err.message.length > 10, body);

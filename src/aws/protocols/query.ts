@@ -29,6 +29,8 @@ export class QueryParseError extends Error {
 export const MAX_QUERY_PARAMETERS = 2000;
 /** Largest list index accepted in `X.member.N`. */
 export const MAX_LIST_INDEX = 1000;
+/** Most dotted parts one parameter name may have. */
+export const MAX_KEY_SEGMENTS = 32;
 const SEGMENT = /^[A-Za-z][A-Za-z0-9_]{0,127}$/;
 const INDEX = /^[1-9][0-9]{0,5}$/;
 
@@ -63,6 +65,8 @@ export function parseQueryBody(body: string): QueryRequest {
 
 function insert(root: Node, key: string, value: string): void {
   const segments = key.split('.');
+  // Members nest a few levels (Metrics.member.1.MetricStat.Metric.Dimensions.member.1.Name); far deeper keys only exhaust the stack.
+  if (segments.length > MAX_KEY_SEGMENTS) throw malformed(`The parameter ${key.slice(0, 100)}... nests ${segments.length} levels deep; at most ${MAX_KEY_SEGMENTS} are accepted.`);
   let node = root;
   let i = 0;
   while (i < segments.length) {

@@ -24,14 +24,23 @@ function memberPath(parent: string, member: string): string {
   return parent === '' ? name : `${parent}.${name}`;
 }
 
+/** JSON text of a request value; a value nested too deeply to write (stack overflow) is described instead. */
+function jsonText(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Array.isArray(value) ? '[...]' : '{...}';
+  }
+}
+
 function show(value: unknown): string {
   if (value === null || value === undefined) return 'null';
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  const text = typeof value === 'string' ? value : jsonText(value);
   return text.length > 200 ? `${text.slice(0, 200)}...` : text;
 }
 
 function typeError(path: string, expected: string, value: unknown): AwsServiceError {
-  return new AwsServiceError('SerializationException', `${path || 'the input'} must be ${expected} (got ${JSON.stringify(value)?.slice(0, 100)}).`, 400);
+  return new AwsServiceError('SerializationException', `${path || 'the input'} must be ${expected} (got ${jsonText(value).slice(0, 100)}).`, 400);
 }
 
 const compiled = new Map<string, RegExp>();
@@ -71,14 +80,15 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
     case 'list':
       if (!Array.isArray(value)) throw typeError(path, 'a list', value);
       if (rule.min !== undefined && value.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
-      if (rule.max !== undefined && value.length > rule.max) fail(`Member must have length less than or equal to ${rule.max}`);
+      // Past its maximum the list is refused as a whole; checking every item too would multiply the answer.
+      if (rule.max !== undefined && value.length > rule.max) return fail(`Member must have length less than or equal to ${rule.max}`);
       value.forEach((item, i) => check(item, rule.member, `${path}.${i + 1}.member`, out));
       return;
     case 'map': {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError(path, 'a map', value);
       const entries = Object.entries(value);
       if (rule.min !== undefined && entries.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
-      if (rule.max !== undefined && entries.length > rule.max) fail(`Member must have length less than or equal to ${rule.max}`);
+      if (rule.max !== undefined && entries.length > rule.max) return fail(`Member must have length less than or equal to ${rule.max}`);
       for (const [k, v] of entries) {
         if (rule.key) check(k, rule.key, `${path}.${k}.key`, out);
         if (rule.value) check(v, rule.value, `${path}.${k}.value`, out);

@@ -69,3 +69,19 @@ test('any bytes under any X-Amz-Target are answered 2xx or 4xx, never a 500', as
     { numRuns: 200 },
   );
 });
+
+test('hostile shapes get a short 4xx: values nested 100 000 deep, lists far past their maximum', async () => {
+  const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+  const cases: Array<[string, string]> = [
+    ['CreateModel', `{"ModelName":${deep}}`],
+    ['CreateModel', `{"ModelName":"m","PrimaryContainer":{"Image":"i","Environment":{"A":${deep}}}}`],
+    ['CreateModel', `{"ModelName":"m","Tags":${deep}}`],
+    ['CreateModel', JSON.stringify({ ModelName: 'm', Tags: Array.from({ length: 200_000 }, () => ({})) })],
+  ];
+  for (const [operation, body] of cases) {
+    const res = await request(app).post('/').set('X-Amz-Target', `SageMaker.${operation}`).set('Content-Type', 'application/x-amz-json-1.1').send(body);
+    assert.ok(res.status >= 400 && res.status < 500, `${body.slice(0, 80)} → ${res.status} ${res.text.slice(0, 200)}`);
+    assert.ok(SERVICE_ERRORS.has(JSON.parse(res.text).__type as string), res.text.slice(0, 300));
+    assert.ok(res.text.length < 4_096, `a ${res.text.length}-byte answer to ${body.slice(0, 40)}`);
+  }
+});
