@@ -71,11 +71,15 @@ export type EndpointStatus = 'OutOfService' | 'Creating' | 'Updating' | 'SystemU
 const NAME = { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' } as const;
 const MODEL_NAME = { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?' } as const;
 const ROLE_ARN = { kind: 'string', min: 20, max: 2048, pattern: 'arn:aws[a-z\\-]*:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+' } as const;
+/** botocore's `TagKey`/`TagValue` pattern: letters, spaces, digits and `_.:/=+-@`. */
+const TAG_PATTERN = '([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)';
+/** botocore's `CsvContentType`/`JsonContentType`: a `type/subtype` MIME type. */
+const CAPTURE_CONTENT_TYPE = { kind: 'string', min: 1, max: 256, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9])*\\/[a-zA-Z0-9](-*[a-zA-Z0-9.])*' } as const;
 const TAGS: ShapeRule = {
   kind: 'list',
   min: 0,
   max: 50,
-  member: { kind: 'structure', required: ['Key', 'Value'], members: { Key: { kind: 'string', min: 1, max: 128 }, Value: { kind: 'string', min: 0, max: 256 } } },
+  member: { kind: 'structure', required: ['Key', 'Value'], members: { Key: { kind: 'string', min: 1, max: 128, pattern: TAG_PATTERN }, Value: { kind: 'string', min: 0, max: 256, pattern: TAG_PATTERN } } },
 };
 const CAPACITY_SIZE: ShapeRule = {
   kind: 'structure',
@@ -117,8 +121,8 @@ const DATA_CAPTURE: ShapeRule = {
     CaptureContentTypeHeader: {
       kind: 'structure',
       members: {
-        CsvContentTypes: { kind: 'list', min: 1, max: 10, member: { kind: 'string', min: 1, max: 256 } },
-        JsonContentTypes: { kind: 'list', min: 1, max: 10, member: { kind: 'string', min: 1, max: 256 } },
+        CsvContentTypes: { kind: 'list', min: 1, max: 10, member: CAPTURE_CONTENT_TYPE },
+        JsonContentTypes: { kind: 'list', min: 1, max: 10, member: CAPTURE_CONTENT_TYPE },
       },
     },
   },

@@ -42,3 +42,24 @@ test('a member of the wrong JSON type is a SerializationException; unknown membe
   assert.match(messageOf('CreateEndpointConfig', { EndpointConfigName: 'c', ProductionVariants: {} }), /^SerializationException: productionVariants must be a list/);
   assert.equal(messageOf('DescribeEndpoint', { EndpointName: 'e', Whatever: [1] }), 'ok');
 });
+
+test("tag keys and values follow botocore's TagKey/TagValue pattern (letters, spaces, digits, _.:/=+-@ in any script)", () => {
+  assert.equal(messageOf('CreateModel', { ModelName: 'm', Tags: [{ Key: 'team name/ü:1', Value: 'ml+ops@example.com = 日本 _-.' }, { Key: 'empty', Value: '' }] }), 'ok');
+  const msg = messageOf('CreateModel', { ModelName: 'm', Tags: [{ Key: 'bad#key', Value: 'ok' }, { Key: 'ok', Value: 'semi;colon' }] });
+  assert.match(msg, /^ValidationException: 2 validation errors detected: /);
+  assert.match(msg, /Value 'bad#key' at 'tags\.1\.member\.key' failed to satisfy constraint: Member must satisfy regular expression pattern: \(\[\\p\{L\}/);
+  assert.match(msg, /Value 'semi;colon' at 'tags\.2\.member\.value'/);
+});
+
+test('data capture CsvContentTypes/JsonContentTypes must be type/subtype MIME types', () => {
+  const config = (header: Record<string, unknown>) => ({
+    EndpointConfigName: 'c',
+    ProductionVariants: [{ VariantName: 'A', ModelName: 'm' }],
+    DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: 's3://b/p', CaptureOptions: [{ CaptureMode: 'Input' }], CaptureContentTypeHeader: header },
+  });
+  assert.equal(messageOf('CreateEndpointConfig', config({ CsvContentTypes: ['text/csv', 'application/x-csv'], JsonContentTypes: ['application/jsonlines', 'application/vnd.api.v1'] })), 'ok');
+  const msg = messageOf('CreateEndpointConfig', config({ CsvContentTypes: ['csv'], JsonContentTypes: ['application/json; charset=utf-8'] }));
+  assert.match(msg, /^ValidationException: 2 validation errors detected: /);
+  assert.match(msg, /Value 'csv' at 'dataCaptureConfig\.captureContentTypeHeader\.csvContentTypes\.1\.member' failed to satisfy constraint: Member must satisfy regular expression pattern/);
+  assert.match(msg, /Value 'application\/json; charset=utf-8' at 'dataCaptureConfig\.captureContentTypeHeader\.jsonContentTypes\.1\.member'/);
+});

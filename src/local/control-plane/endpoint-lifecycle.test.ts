@@ -324,6 +324,14 @@ test('UpdateEndpointWeightsAndCapacities starts and stops instances under traffi
   assert.deepEqual(load.failures, []);
   assert.deepEqual([v.CurrentWeight, v.DesiredWeight, v.DesiredInstanceCount], [2, 2, 1]);
   await assert.rejects(call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'Nope', DesiredWeight: 1 }] }), /The variant\(s\) "\[Nope\]" is\/are not present/);
+  // A variant named twice is refused whole (nothing changes), not applied twice in some order.
+  await assert.rejects(
+    call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 1 }, { VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] }),
+    (err: AwsServiceError) => err.type === 'ValidationException' && /"\[AllTraffic\]" appear more than once/.test(err.message),
+  );
+  const unchanged = await call('DescribeEndpoint', { EndpointName: 'ep1' });
+  assert.equal(unchanged.EndpointStatus, 'InService');
+  assert.equal((unchanged.ProductionVariants as Array<Record<string, number>>)[0]!.DesiredInstanceCount, 1);
 });
 
 test('more instances than the local limit is ResourceLimitExceeded, as an account quota is', async () => {

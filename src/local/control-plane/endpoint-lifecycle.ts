@@ -451,6 +451,8 @@ export class EndpointLifecycle {
     this.requireInService(e);
     const blue = e.serving!;
     const desired = input.DesiredWeightsAndCapacities as Array<{ VariantName: string; DesiredWeight?: number; DesiredInstanceCount?: number }>;
+    const repeated = desired.map((d) => d.VariantName).filter((n, i, all) => all.indexOf(n) !== i);
+    if (repeated.length > 0) throw validation(`The variant(s) "[${[...new Set(repeated)].join(', ')}]" appear more than once in DesiredWeightsAndCapacities; name each variant once.`);
     const missing = desired.filter((d) => !blue.variants.some((v) => v.spec.VariantName === d.VariantName)).map((d) => d.VariantName);
     if (missing.length > 0) throw validation(`The variant(s) "[${missing.join(', ')}]" is/are not present in the endpoint "${e.arn}".`);
     for (const d of desired) {
