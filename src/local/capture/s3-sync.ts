@@ -33,7 +33,7 @@ async function walk(dir: string, out: string[]): Promise<string[]> {
 /**
  * Writes data capture to an `s3://` destination: the capture writer appends to local files (one
  * per variant and hour, in SageMaker's `<endpoint>/<variant>/yyyy/mm/dd/hh/` layout), and this
- * uploads every file that grew to `s3://<bucket>/<prefix>/<same path>`, every few seconds and on
+ * uploads every file that grew (its complete lines) to `s3://<bucket>/<prefix>/<same path>`, every few seconds and on
  * `flush`. An S3 object cannot be appended to, so a growing file is uploaded whole again.
  */
 export class CaptureS3Sync {
@@ -66,7 +66,11 @@ export class CaptureS3Sync {
     for (const file of await walk(this.opts.localDir, [])) {
       const size = (await stat(file)).size;
       if (this.uploaded.get(file) === size) continue;
-      const body = await readFile(file);
+      // The writer may be between creating the file and finishing a line: upload complete JSON
+      // lines only, so a reader of the object never sees an empty file or half a record.
+      const read = await readFile(file);
+      const body = read.subarray(0, read.lastIndexOf(0x0a) + 1);
+      if (body.length === 0 || this.uploaded.get(file) === body.length) continue;
       const rel = relative(this.opts.localDir, file).split(sep).join('/');
       await this.opts.s3().put(this.opts.bucket, prefix === '' ? rel : `${prefix}/${rel}`, body);
       this.uploaded.set(file, body.length);
