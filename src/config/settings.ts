@@ -29,6 +29,12 @@ export interface Settings {
   readonly port: number;
   /** `SMKIT_BIND_HOST`. @defaultValue `0.0.0.0` */
   readonly host: string;
+  /**
+   * `SMKIT_INSTANCE_ID`: set by `smkit local` and the other starters of `smkit serve` children; every
+   * `/ping` answer carries it in {@link INSTANCE_ID_HEADER}, so the starter can tell its own child's
+   * answer from another server that took the port first.
+   */
+  readonly instanceId?: string;
   /** `SAGEMAKER_SAFE_PORT_RANGE` as `[low, high]`, inclusive. */
   readonly safePortRange?: readonly [number, number];
   /** `SAGEMAKER_MODEL_SERVER_WORKERS`. @defaultValue number of CPUs */
@@ -112,6 +118,15 @@ export interface Settings {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+function readInstanceId(env: Env): string | undefined {
+  const id = str(env, 'SMKIT_INSTANCE_ID');
+  if (id !== undefined && !/^[A-Za-z0-9._-]{1,128}$/.test(id)) throw invalid('SMKIT_INSTANCE_ID', id, 'up to 128 letters, digits, dots, dashes or underscores');
+  return id;
+}
+
+/** Response header of `/ping` that carries `SMKIT_INSTANCE_ID`. */
+export const INSTANCE_ID_HEADER = 'x-smkit-instance-id';
 
 function invalid(name: string, value: string, expected: string): ToolkitError {
   return new ToolkitError('ERR_CONFIG_INVALID', `${name}=${JSON.stringify(value)} is invalid: expected ${expected}.`, {
@@ -273,6 +288,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     program,
     logLevel: readLogLevel(env),
     logFormat: readLogFormat(env, overrides.logFormat, overrides.terminal),
+    instanceId: readInstanceId(env),
     startupTimeoutSeconds: readNumber(env, 'SAGEMAKER_STARTUP_TIMEOUT', 600, 1, 86400),
     batchStrategy: readEnum(env, 'SAGEMAKER_BATCH_STRATEGY', 'MULTI_RECORD', ['SINGLE_RECORD', 'MULTI_RECORD'] as const),
     maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', workers, 1, 1024),

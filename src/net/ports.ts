@@ -1,8 +1,11 @@
 import { createServer } from 'node:net';
 import { ToolkitError } from '../errors/catalogue.js';
 
-/** Asks the OS for a free TCP port on `host` (listen on port 0, read it, close). */
-export function findFreePort(host = '127.0.0.1'): Promise<number> {
+/** How long a port handed out by {@link findFreePort} is not handed out again in this process. */
+const RESERVATION_MS = 5 * 60_000;
+const reserved = new Map<number, number>();
+
+function probe(host: string): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
@@ -13,6 +16,25 @@ export function findFreePort(host = '127.0.0.1'): Promise<number> {
       server.close(() => resolvePort(port));
     });
   });
+}
+
+/**
+ * Asks the OS for a free TCP port on `host` (listen on port 0, read it, close) for a child process
+ * to bind later. The OS may hand the same port out again before the child holds it, so this
+ * process does not give out a port it gave out in the last few minutes (two instances started at
+ * once never share one). Other processes can still take it: starters of `smkit serve` children
+ * also check that `/ping` is answered by their own child (see `waitForPing`'s `instanceId`).
+ */
+export async function findFreePort(host = '127.0.0.1'): Promise<number> {
+  const now = Date.now();
+  for (const [port, until] of reserved) if (until <= now) reserved.delete(port);
+  for (let attempt = 0; ; attempt++) {
+    const port = await probe(host);
+    if (!reserved.has(port) || attempt >= 20) {
+      reserved.set(port, now + RESERVATION_MS);
+      return port;
+    }
+  }
 }
 
 /**

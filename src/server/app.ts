@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { ToolkitError } from '../errors/catalogue.js';
-import type { Settings } from '../config/settings.js';
+import { INSTANCE_ID_HEADER, type Settings } from '../config/settings.js';
 import type { SmkitLogger } from '../logging/logger.js';
 import type { SageMakerHeaders } from '../core/context.js';
 import { readSageMakerHeaders, SAGEMAKER_HEADERS } from '../core/sagemaker-headers.js';
@@ -16,7 +16,7 @@ import { sendJson, sendJsonAndClose } from './respond.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
-  Partial<Pick<Settings, 'bodyTimeoutSeconds'>>;
+  Partial<Pick<Settings, 'bodyTimeoutSeconds' | 'instanceId'>>;
 
 /** Options for {@link createApp}. */
 export interface AppOptions {
@@ -112,6 +112,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   };
 
   const ping = (res: ServerResponse): void => {
+    if (settings.instanceId !== undefined) res.setHeader(INSTANCE_ID_HEADER, settings.instanceId);
     if (models) {
       if (isDraining()) return sendJson(res, 503, { status: 'Loading', code: 'ERR_NOT_READY', message: 'shutting down' });
       return sendJson(res, 200, { status: 'Healthy', models: models.list().length });

@@ -33,6 +33,11 @@ export interface RunningContainer {
   readonly exited: { code: number | null; signal: string | null } | undefined;
   /** Resolves when the process exits. */
   readonly exitPromise: Promise<void>;
+  /**
+   * The `SMKIT_INSTANCE_ID` the container's `/ping` answers carry (process backend): a 200 without
+   * it comes from another server that holds the port, not from this container.
+   */
+  readonly instanceId?: string;
   /** Stops the container: SIGTERM (drain), then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }

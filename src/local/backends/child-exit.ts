@@ -48,10 +48,11 @@ export function trackExit(child: ChildProcess, onExit: () => void, terminate?: (
 }
 
 /** A {@link RunningContainer} for a tracked child listening on `127.0.0.1:<spec.port>`. */
-export function runningContainer(spec: ContainerSpec, tracked: TrackedChild, stop: (graceMs: number) => Promise<void> = (g) => tracked.stop(g)): RunningContainer {
+export function runningContainer(spec: ContainerSpec, tracked: TrackedChild, stop: (graceMs: number) => Promise<void> = (g) => tracked.stop(g), instanceId?: string): RunningContainer {
   return {
     spec,
     url: `http://127.0.0.1:${spec.port}`,
+    ...(instanceId === undefined ? {} : { instanceId }),
     get exited() {
       return tracked.exited;
     },

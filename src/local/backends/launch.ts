@@ -1,9 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { findFreePort } from '../../net/ports.js';
+import { assertPortFree, findFreePort } from '../../net/ports.js';
 import { createOptMlTree } from '../../opt-ml/layout.js';
 import type { ContainerBackend, RunningContainer } from './backend.js';
+import { tailLog } from './log-tail.js';
 import { prepareOptMl } from './opt-ml.js';
+import { waitForPing, type WaitOptions } from './wait-ready.js';
 
 /** One container to start: where its `/opt/ml` tree goes, its model, and how it is named. */
 export interface LaunchSpec {
@@ -43,12 +45,28 @@ export interface LaunchedContainer {
  * transform, `package --verify`): a fresh `/opt/ml` tree (the shared layout) with the model copied
  * or safely extracted into `model/` (or served in place), a free loopback port, then the backend,
  * which applies the environment policy. Waiting for `/ping` is the caller's (`waitForPing`), so
- * several containers can start before any is waited for.
+ * several containers can start before any is waited for; {@link launchReady} does both and also
+ * survives another process taking the port first.
  */
 export async function launchContainer(backend: ContainerBackend, spec: LaunchSpec): Promise<LaunchedContainer> {
+  const prepared = await prepareTree(spec);
+  return startOnFreePort(backend, spec, prepared);
+}
+
+interface PreparedTree {
+  optMlDir: string;
+  inPlace: boolean;
+  mode: 'SingleModel' | 'MultiModel';
+}
+
+async function prepareTree(spec: LaunchSpec): Promise<PreparedTree> {
   const mode = spec.mode ?? 'SingleModel';
   const inPlace = spec.inPlace === true && mode === 'SingleModel' && (await stat(spec.model).then((s) => s.isDirectory(), () => false));
   const optMlDir = inPlace ? await createOptMlTree(spec.root) : await prepareOptMl(spec.root, spec.model, mode);
+  return { optMlDir, inPlace, mode };
+}
+
+async function startOnFreePort(backend: ContainerBackend, spec: LaunchSpec, { optMlDir, inPlace, mode }: PreparedTree): Promise<LaunchedContainer> {
   const port = await findFreePort();
   const multiModel = mode === 'MultiModel';
   const container = await backend.start({
@@ -64,4 +82,45 @@ export async function launchContainer(backend: ContainerBackend, spec: LaunchSpe
   });
   const modelsDir = multiModel ? { host: join(optMlDir, 'models'), container: backend.name === 'docker' ? '/opt/ml/models' : join(optMlDir, 'models') } : undefined;
   return { container, optMlDir, port, ...(modelsDir ? { modelsDir } : {}) };
+}
+
+/** Options of {@link launchReady}. */
+export interface LaunchReadyOptions extends WaitOptions {
+  /** Called with each started container (again after a restart on a new port), before waiting. */
+  onStarted?: (launched: LaunchedContainer) => void;
+  /** Starts on a new port at most this often. @defaultValue 3 */
+  attempts?: number;
+}
+
+/**
+ * True when the container exited because its port was taken between the probe and its bind: the
+ * port is held by someone else now, or the container said so (`ERR_PORT_IN_USE`).
+ */
+async function lostItsPort(launched: LaunchedContainer): Promise<boolean> {
+  if (!launched.container.exited) return false;
+  const held = await assertPortFree('127.0.0.1', launched.port).then(() => false, () => true);
+  return held || (await tailLog(launched.container.spec.logFile, 20)).includes('ERR_PORT_IN_USE');
+}
+
+/**
+ * {@link launchContainer}, then {@link waitForPing}. A free port can be taken by another process
+ * before the child binds it (the child then exits with `ERR_PORT_IN_USE`, and another server may
+ * be the one answering `/ping` there, which the container's instance id exposes): the container
+ * is started again on a new port, up to `attempts` times. On any other failure the error is
+ * thrown; stopping the last container started (see `onStarted`) is the caller's.
+ */
+export async function launchReady(backend: ContainerBackend, spec: LaunchSpec, opts: LaunchReadyOptions = {}): Promise<LaunchedContainer> {
+  const prepared = await prepareTree(spec);
+  const attempts = opts.attempts ?? 3;
+  for (let attempt = 1; ; attempt++) {
+    const launched = await startOnFreePort(backend, spec, prepared);
+    opts.onStarted?.(launched);
+    try {
+      await waitForPing(launched.container, opts);
+      return launched;
+    } catch (err) {
+      if (attempt < attempts && !opts.signal?.aborted && (await lostItsPort(launched))) continue;
+      throw err;
+    }
+  }
 }

@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, RunningContainer } from './backend.js';
-import { launchContainer } from './launch.js';
+import { launchReady } from './launch.js';
 import { ProcessBackend } from './process-backend.js';
-import { waitForPing } from './wait-ready.js';
 
 /**
  * Options for {@link startLocalServer}: one serving container for a tool (batch transform,
@@ -64,21 +63,17 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   };
   try {
     await mkdir(join(workDir, 'logs'));
-    const launched = await launchContainer(options.backend ?? new ProcessBackend(), {
-      id: options.id ?? basename(source),
-      hostname: 'primary',
-      root: optMlDir,
-      model: source,
-      inPlace: true,
-      env: { ...options.env },
-      logFile,
-    });
+    const launched = await launchReady(
+      options.backend ?? new ProcessBackend(),
+      { id: options.id ?? basename(source), hostname: 'primary', root: optMlDir, model: source, inPlace: true, env: { ...options.env }, logFile },
+      {
+        timeoutMs: options.startupTimeoutMs ?? 120_000,
+        ...(options.onWait ? { onProgress: options.onWait } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        onStarted: (l) => (container = l.container),
+      },
+    );
     container = launched.container;
-    await waitForPing(container, {
-      timeoutMs: options.startupTimeoutMs ?? 120_000,
-      ...(options.onWait ? { onProgress: options.onWait } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
   } catch (err) {
     await stop();
     throw err;

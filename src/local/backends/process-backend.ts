@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
@@ -12,8 +13,9 @@ export const SMKIT_BIN = fileURLToPath(new URL('../../../../bin/smkit.js', impor
  * Builds the environment of a `smkit serve` child: the inherited environment (minus container
  * variables), the container's own variables, then the tree and port the local endpoint assigns.
  * One worker by default: a pipeline of several containers shares this machine's cores.
+ * `instanceId` becomes `SMKIT_INSTANCE_ID`, which the child echoes in its `/ping` answers.
  */
-export function processChildEnv(spec: ContainerSpec, inherited: Record<string, string> = inheritedChildEnv()): Record<string, string> {
+export function processChildEnv(spec: ContainerSpec, inherited: Record<string, string> = inheritedChildEnv(), instanceId?: string): Record<string, string> {
   return {
     ...inherited,
     SAGEMAKER_MODEL_SERVER_WORKERS: '1',
@@ -23,6 +25,7 @@ export function processChildEnv(spec: ContainerSpec, inherited: Record<string, s
     ...(spec.modelDir === undefined ? {} : { SM_MODEL_DIR: spec.modelDir }),
     SAGEMAKER_BIND_TO_PORT: String(spec.port),
     SMKIT_BIND_HOST: '127.0.0.1',
+    ...(instanceId === undefined ? {} : { SMKIT_INSTANCE_ID: instanceId }),
   };
 }
 
@@ -35,14 +38,17 @@ export class ProcessBackend implements ContainerBackend {
   async start(spec: ContainerSpec): Promise<RunningContainer> {
     const log = createWriteStream(spec.logFile, { flags: 'a' });
     await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
+    // The port was free when probed, but another process may bind it before this child does:
+    // waitForPing accepts only /ping answers that carry this id.
+    const instanceId = randomUUID();
     const child = spawn(process.execPath, [this.bin, 'serve'], {
       cwd: spec.optMlDir,
-      env: processChildEnv(spec),
+      env: processChildEnv(spec, inheritedChildEnv(), instanceId),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     const tracked = trackExit(child, () => log.end());
-    return runningContainer(spec, tracked);
+    return runningContainer(spec, tracked, undefined, instanceId);
   }
 }

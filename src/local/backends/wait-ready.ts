@@ -1,3 +1,4 @@
+import { INSTANCE_ID_HEADER } from '../../config/settings.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { RunningContainer } from './backend.js';
 import { tailLog } from './log-tail.js';
@@ -19,14 +20,17 @@ interface PingAnswer {
   status: number;
   /** Set when `smkit serve` answered 503 `{"status":"Unhealthy","message":...}`: waiting longer cannot help. */
   loadFailure?: string;
+  /** The answer lacked the container's instance id: another server holds the port. */
+  foreign?: boolean;
 }
 
-async function pingOnce(url: string): Promise<PingAnswer | undefined> {
+async function pingOnce(url: string, instanceId: string | undefined): Promise<PingAnswer | undefined> {
   try {
     // SageMaker's own /ping timeout is 2 s
     // (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html#your-algorithms-inference-algo-ping-requests).
     const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(2_000) });
     const text = await res.text();
+    if (instanceId !== undefined && res.headers.get(INSTANCE_ID_HEADER) !== instanceId) return { status: res.status, foreign: true };
     if (res.status !== 503) return { status: res.status };
     try {
       const body = JSON.parse(text) as { status?: unknown; message?: unknown };
@@ -47,7 +51,8 @@ export async function withLogTail(container: RunningContainer, message: string):
 }
 
 /**
- * Polls `GET /ping` until it answers 200, the container exits, `/ping` says the model failed to
+ * Polls `GET /ping` until it answers 200 (with the container's `instanceId`, when it has one: an
+ * answer without it comes from another server that took the port), the container exits, `/ping` says the model failed to
  * load (smkit's 503 `Unhealthy`: the reason is printed at once instead of waiting out the
  * deadline), or the deadline passes. Fails with `ERR_CONTAINER_START` and the container's last
  * log lines.
@@ -62,16 +67,17 @@ export async function waitForPing(container: RunningContainer, opts: WaitOptions
     opts.signal?.throwIfAborted();
     if (container.exited) {
       const { code, signal } = container.exited;
-      throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id} exited (${signal ? `signal ${signal}` : `code ${code}`}) before /ping answered 200`));
+      const exit = `exited (${signal ? `signal ${signal}` : `code ${code}`}) before /ping answered 200`;
+      throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id} ${exit}`), { details: { exit } });
     }
-    last = await pingOnce(container.url);
-    if (last?.status === 200) return;
+    last = await pingOnce(container.url, container.instanceId);
+    if (last?.status === 200 && !last.foreign) return;
     if (last?.loadFailure !== undefined) {
       throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id}: ${last.loadFailure}`), { details: { reason: last.loadFailure } });
     }
     const waited = Date.now() - started;
     if (waited >= timeoutMs) {
-      const state = last === undefined ? 'no answer' : `last status ${last.status}`;
+      const state = last === undefined ? 'no answer' : last.foreign ? `another server answers on port ${container.spec.port}, not this container` : `last status ${last.status}`;
       throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id} did not pass /ping within ${Math.round(timeoutMs / 1000)} s (${state}); raise --startup-timeout if the model is slow to load`));
     }
     if (opts.onProgress && waited - lastReport >= 2_000) {

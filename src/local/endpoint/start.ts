@@ -6,9 +6,9 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
 import { detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
 import { assertPortFree } from '../../net/ports.js';
-import { launchContainer } from '../backends/launch.js';
+import { launchReady } from '../backends/launch.js';
 import { ProcessBackend } from '../backends/process-backend.js';
-import { waitForPing, withLogTail } from '../backends/wait-ready.js';
+import { withLogTail } from '../backends/wait-ready.js';
 import { CaptureWriter } from '../capture/writer.js';
 import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { createFrontDoor, type EndpointDirectory, type FrontDoorOptions } from '../front-door/app.js';
@@ -163,32 +163,40 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       for (const variant of [...endpoint.variants, ...(endpoint.shadow ? [endpoint.shadow] : [])]) {
         const p: PlannedVariant = { endpoint, variant, containers: [] };
         planned.push(p);
-        for (const container of variant.containers) {
+        for (const [slot, container] of variant.containers.entries()) {
           opts.signal?.throwIfAborted();
           const id = `${endpoint.name}/${variant.name}/${container.hostname}`;
           const logFile = join(logsDir, `${endpoint.name}.${variant.name}.${container.hostname}.log`);
-          const launched = await launchContainer(backend, {
-            id,
-            hostname: container.hostname,
-            root: join(workDir, endpoint.name, variant.name, container.hostname),
-            model: container.model,
-            mode: container.mode,
-            env: container.env,
-            logFile,
-            ...(container.image ? { image: container.image } : {}),
-          });
-          const { container: running, port } = launched;
-          if (launched.modelsDir) {
-            hosts.set(running, { source: container.model, hostDir: launched.modelsDir.host, containerDir: launched.modelsDir.container, loads: new Map() });
-          }
-          started.push(running);
-          p.containers.push(running);
-          say(opts, `smkit local: started ${id} (${backend.name}, port ${port}, log ${logFile})`);
-          startTasks.push(
-            waitForPing(running, { timeoutMs: startupTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (s) => say(opts, `smkit local: waiting for ${id} /ping ... ${s} s`) }).then(() =>
-              say(opts, `smkit local: ${id} is healthy`),
-            ),
+          const ready = launchReady(
+            backend,
+            {
+              id,
+              hostname: container.hostname,
+              root: join(workDir, endpoint.name, variant.name, container.hostname),
+              model: container.model,
+              mode: container.mode,
+              env: container.env,
+              logFile,
+              ...(container.image ? { image: container.image } : {}),
+            },
+            {
+              timeoutMs: startupTimeoutMs,
+              ...(opts.signal ? { signal: opts.signal } : {}),
+              onProgress: (s) => say(opts, `smkit local: waiting for ${id} /ping ... ${s} s`),
+              // A restart on a new port (another process took the first one) replaces the container.
+              onStarted: (launched) => {
+                const previous = p.containers[slot];
+                if (previous) started.splice(started.indexOf(previous), 1);
+                started.push(launched.container);
+                p.containers[slot] = launched.container;
+                if (launched.modelsDir) {
+                  hosts.set(launched.container, { source: container.model, hostDir: launched.modelsDir.host, containerDir: launched.modelsDir.container, loads: new Map() });
+                }
+                say(opts, `smkit local: started ${id} (${backend.name}, port ${launched.port}, log ${logFile})`);
+              },
+            },
           );
+          startTasks.push(ready.then(() => say(opts, `smkit local: ${id} is healthy`)));
         }
       }
     }

@@ -2,9 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { launchContainer } from '../backends/launch.js';
+import { launchReady } from '../backends/launch.js';
 import { tailLog } from '../backends/log-tail.js';
-import { waitForPing } from '../backends/wait-ready.js';
 import type { ChainContainer } from '../endpoint/chain.js';
 import type { FleetInstance, InstanceLauncher } from './fleet.js';
 
@@ -55,49 +54,62 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
   const fileSafe = idPrefix.replace(/[^a-zA-Z0-9_.-]+/g, '.');
   return async (index) => {
     const id = `${idPrefix}/i${index}`;
-    const started: RunningContainer[] = [];
-    const chain: ChainContainer[] = [];
+    const started = new Set<RunningContainer>();
     try {
       await mkdir(ctx.logsDir, { recursive: true });
-      for (const t of templates) {
-        ctx.signal?.throwIfAborted();
-        const logFile = join(ctx.logsDir, `${fileSafe}.i${index}.${t.hostname}.log`);
-        const { container: running, port, modelsDir } = await launchContainer(ctx.backend, {
-          id: `${id}/${t.hostname}`,
-          hostname: t.hostname,
-          root: join(ctx.workDir, fileSafe, `i${index}`, t.hostname),
-          model: t.modelSource,
-          mode: t.mode,
-          env: t.env,
-          logFile,
-          ...(t.image ? { image: t.image } : {}),
-        });
-        started.push(running);
-        chain.push({
-          hostname: t.hostname,
-          url: running.url,
-          logFile,
-          ...(modelsDir ? { multiModel: { source: t.modelSource, hostDir: modelsDir.host, containerDir: modelsDir.container, loads: new Map() } } : {}),
-        });
-        ctx.progress?.(`smkit local: started ${id}/${t.hostname} (${ctx.backend.name}, port ${port}, log ${logFile})`);
-      }
-      await Promise.all(
-        started.map(async (c) => {
+      ctx.signal?.throwIfAborted();
+      // Every container of the instance starts at once; each is handed over once its own /ping passes.
+      const ready = await Promise.allSettled(
+        templates.map(async (t): Promise<{ running: RunningContainer; link: ChainContainer }> => {
+          const logFile = join(ctx.logsDir, `${fileSafe}.i${index}.${t.hostname}.log`);
+          let current: RunningContainer | undefined;
           try {
-            await waitForPing(c, { timeoutMs: ctx.startupTimeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+            const { container: running, modelsDir } = await launchReady(
+              ctx.backend,
+              {
+                id: `${id}/${t.hostname}`,
+                hostname: t.hostname,
+                root: join(ctx.workDir, fileSafe, `i${index}`, t.hostname),
+                model: t.modelSource,
+                mode: t.mode,
+                env: t.env,
+                logFile,
+                ...(t.image ? { image: t.image } : {}),
+              },
+              {
+                timeoutMs: ctx.startupTimeoutMs,
+                ...(ctx.signal ? { signal: ctx.signal } : {}),
+                onStarted: ({ container, port }) => {
+                  if (current) started.delete(current);
+                  current = container;
+                  started.add(container);
+                  ctx.progress?.(`smkit local: started ${id}/${t.hostname} (${ctx.backend.name}, port ${port}, log ${logFile})`);
+                },
+              },
+            );
+            const link: ChainContainer = {
+              hostname: t.hostname,
+              url: running.url,
+              logFile,
+              ...(modelsDir ? { multiModel: { source: t.modelSource, hostDir: modelsDir.host, containerDir: modelsDir.container, loads: new Map() } } : {}),
+            };
+            return { running, link };
           } catch (err) {
-            if (ctx.signal?.aborted) throw err;
-            const reported = err instanceof ToolkitError && typeof err.details?.['reason'] === 'string' ? err.details['reason'] : undefined;
-            const reason = reported ?? (c.exited ? `exited (${c.exited.signal ? `signal ${c.exited.signal}` : `code ${c.exited.code}`}) before /ping answered 200` : `did not pass the ping health check within ${Math.round(ctx.startupTimeoutMs / 1000)} s`);
-            throw new InstanceStartError(c.spec.hostname, reason, await tailLog(c.spec.logFile, 20), { cause: err });
+            if (ctx.signal?.aborted || !(err instanceof ToolkitError && err.code === 'ERR_CONTAINER_START')) throw err;
+            const detail = (key: string): string | undefined => (typeof err.details?.[key] === 'string' ? (err.details[key] as string) : undefined);
+            const reason = detail('reason') ?? detail('exit') ?? `did not pass the ping health check within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
+            throw new InstanceStartError(t.hostname, reason, await tailLog(logFile, 20), { cause: err });
           }
         }),
       );
+      const failed = ready.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const ok = ready as Array<PromiseFulfilledResult<{ running: RunningContainer; link: ChainContainer }>>;
       ctx.progress?.(`smkit local: ${id} is healthy`);
-      const instance: FleetInstance = { id, containers: started, chain };
+      const instance: FleetInstance = { id, containers: ok.map((r) => r.value.running), chain: ok.map((r) => r.value.link) };
       return instance;
     } catch (err) {
-      await Promise.all(started.map((c) => c.stop(5_000).catch(() => {})));
+      await Promise.all([...started].map((c) => c.stop(5_000).catch(() => {})));
       throw err;
     }
   };

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { INSTANCE_ID_HEADER } from '../../config/settings.js';
+import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
+import { launchReady, type LaunchedContainer } from './launch.js';
+import { ProcessBackend } from './process-backend.js';
+import { waitForPing } from './wait-ready.js';
+
+const IRIS = resolve(fileURLToPath(new URL('../../../../models/iris-onnx', import.meta.url)));
+
+/** Another program's server: healthy on /ping, draining for everything else (as a stopping smkit serve answers). */
+async function squatter(port = 0): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/ping') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"Healthy"}');
+    res.writeHead(503, { 'content-type': 'application/json' }).end('{"code":"ERR_SHUTTING_DOWN"}');
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return server;
+}
+
+const close = (s: Server): Promise<void> => new Promise((r) => (s.closeAllConnections(), s.close(() => r())));
+
+test('waitForPing does not take another server\'s /ping 200 for the container whose instance id it lacks', async () => {
+  const other = await squatter();
+  try {
+    const port = (other.address() as { port: number }).port;
+    const spec: ContainerSpec = { id: 'e/v/primary', hostname: 'primary', optMlDir: '/nonexistent', env: {}, port, logFile: '/nonexistent/log' };
+    const container: RunningContainer = { spec, url: `http://127.0.0.1:${port}`, instanceId: 'mine', exited: undefined, exitPromise: new Promise(() => {}), stop: async () => {} };
+    await assert.rejects(waitForPing(container, { timeoutMs: 600, intervalMs: 50 }), (err: Error) => {
+      assert.match(err.message, new RegExp(`another server answers on port ${port}, not this container`));
+      return true;
+    });
+    // Without an instance id (a docker image that may not be smkit), any 200 still counts.
+    const { instanceId: _ignored, ...anonymous } = container;
+    await waitForPing(anonymous, { timeoutMs: 5_000 });
+  } finally {
+    await close(other);
+  }
+});
+
+test('a child whose port another process took first is started again on a new port; the squatter is never adopted', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-launch-'));
+  const squatters: Server[] = [];
+  const real = new ProcessBackend();
+  // Takes the first container's port between the probe and the child's bind (what another test
+  // file, or anything on the machine, can do), then lets the real backend start the child.
+  const racing: ContainerBackend = {
+    name: 'process',
+    async start(spec) {
+      if (squatters.length === 0) squatters.push(await squatter(spec.port));
+      return real.start(spec);
+    },
+  };
+  const started: LaunchedContainer[] = [];
+  try {
+    const launched = await launchReady(
+      racing,
+      { id: 'iris/AllTraffic/primary', hostname: 'primary', root: join(dir, 'opt-ml'), model: IRIS, inPlace: true, env: {}, logFile: join(dir, 'serve.log') },
+      { timeoutMs: 60_000, onStarted: (l) => started.push(l) },
+    );
+    try {
+      assert.equal(started.length, 2, 'started twice: once on the taken port, once on a new one');
+      const squatted = (squatters[0]!.address() as { port: number }).port;
+      assert.equal(started[0]!.port, squatted);
+      assert.ok(started[0]!.container.exited, 'the first child exited (its port was taken)');
+      assert.notEqual(launched.port, squatted);
+      assert.equal(launched.container, started[1]!.container);
+      const ping = await fetch(`${launched.container.url}/ping`, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(ping.status, 200);
+      assert.equal(ping.headers.get(INSTANCE_ID_HEADER), launched.container.instanceId, 'the adopted URL is the child\'s own server');
+    } finally {
+      await launched.container.stop(10_000);
+    }
+  } finally {
+    await Promise.all(started.map((l) => l.container.stop(5_000)));
+    await Promise.all(squatters.map(close));
+    await rm(dir, { recursive: true, force: true });
+  }
+});
