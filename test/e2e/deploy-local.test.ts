@@ -237,13 +237,13 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     const instancesOfA = async (): Promise<number | undefined> =>
       (await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).ProductionVariants?.find((v) => v.VariantName === 'A')?.CurrentInstanceCount;
     const load = [trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris')];
-    await until('variant A to scale out to 2 instances', 60_000, async () => ((await instancesOfA()) === 2 ? true : undefined));
+    await until('variant A to scale out to 2 instances', 120_000, async () => ((await instancesOfA()) === 2 ? true : undefined));
     const loadResults = await Promise.all(load.map((l) => l.stop()));
     assert.deepEqual(loadResults.flatMap((r) => r.failed), [], 'no invocation failed while scaling out');
     // As on AWS, a variant without any traffic has no InvocationsPerInstance datapoints and does not
     // scale in: a trickle far below the target does.
     const trickle = trafficLoop(runtime, 'iris', 150);
-    await until('variant A to scale back in to 1 instance', 60_000, async () => ((await instancesOfA()) === 1 ? true : undefined));
+    await until('variant A to scale back in to 1 instance', 120_000, async () => ((await instancesOfA()) === 1 ? true : undefined));
     assert.deepEqual((await trickle.stop()).failed, [], 'no invocation failed while scaling in');
 
     // 7. Delete: endpoint, configs, models go; archives stay.

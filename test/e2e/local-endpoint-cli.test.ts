@@ -48,7 +48,7 @@ test('smkit local <model dir>: ready line, invocations, clean stop on SIGTERM', 
   try {
     const [, url] = await waitFor(() => r.stdout().match(/ready on (http:\/\/127\.0\.0\.1:\d+)/), r, 60_000);
     assert.match(r.stdout(), /const: POST http:\/\/127\.0\.0\.1:\d+\/endpoints\/const\/invocations {2}variants: AllTraffic/);
-    const res = await fetch(`${url}/endpoints/const/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[[1,2,3,4],[5,6,7,8]]' });
+    const res = await fetch(`${url}/endpoints/const/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[[1,2,3,4],[5,6,7,8]]', signal: AbortSignal.timeout(30_000) });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-amzn-invoked-production-variant'), 'AllTraffic');
     assert.deepEqual(await res.json(), [[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]]);

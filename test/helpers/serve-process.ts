@@ -11,8 +11,23 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 /** The CLI launcher. */
 export const SMKIT_BIN = path.join(REPO_ROOT, 'bin', 'smkit.js');
 
-/** Asks the OS for a free loopback port. */
-export function freePort(): Promise<number> {
+const handedOut = new Set<number>();
+
+/**
+ * Asks the OS for a free loopback port, never one this process handed out before (the OS can give
+ * a port out again before the child that was meant to bind it does: servers started side by side).
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await probePort();
+    if (!handedOut.has(port) || attempt >= 20) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -36,6 +51,8 @@ export interface ServeProcess {
   readonly url: string;
   readonly port: number;
   readonly child: ChildProcess;
+  /** Its `SMKIT_INSTANCE_ID`: every `/ping` answer of this child carries it in `X-Smkit-Instance-Id`. */
+  readonly instanceId?: string;
   /** Everything the process wrote so far (stdout + stderr). */
   output(): string;
   /** Resolves with the exit code (or signal) once the process ends. */
@@ -55,11 +72,47 @@ export function fetchWithTimeout(input: string | URL, init: RequestInit = {}, ti
   return fetch(input, { signal: AbortSignal.timeout(timeoutMs), ...init });
 }
 
-/** Starts `node bin/smkit.js serve` with `env` on a free port; `args` are extra CLI flags. */
+/**
+ * Starts `node bin/smkit.js serve` with `env` on a free port; `args` are extra CLI flags. Returns
+ * once the child holds its port (its `/ping` answers, loading or not, carry its `SMKIT_INSTANCE_ID`)
+ * or has exited. Another process can take the port between the probe and the child's bind (other
+ * test files run at the same time): the child then exits with `ERR_PORT_IN_USE` and is started again
+ * on a new port, so no test ever talks to someone else's server. A port chosen by the caller
+ * (`SAGEMAKER_BIND_TO_PORT` in `env`, `--port` in `args`) is used as given, without waiting.
+ */
 export async function startServe(env: Record<string, string>, args: string[] = []): Promise<ServeProcess> {
-  const port = await freePort();
+  const ownPort = env.SAGEMAKER_BIND_TO_PORT === undefined && !args.includes('--port');
+  for (let attempt = 1; ; attempt++) {
+    const server = spawnServe(await freePort(), `test-${process.pid}-${attempt}-${Math.random().toString(36).slice(2)}`, env, args);
+    if (!ownPort || attempt >= 3) return server;
+    if ((await holdsItsPort(server)) !== 'lost') return server;
+    await server.stop();
+  }
+}
+
+/** Waits until the child answers `/ping` with its own instance id ('held'), exits, or a minute passes. */
+async function holdsItsPort(server: ServeProcess): Promise<'held' | 'lost' | 'exited' | 'unknown'> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (server.child.exitCode !== null || server.child.signalCode !== null) {
+      await server.exited;
+      return /ERR_PORT_IN_USE/.test(server.output()) ? 'lost' : 'exited';
+    }
+    try {
+      const res = await fetchWithTimeout(`${server.url}/ping`, {}, 5_000);
+      await res.arrayBuffer();
+      if (res.headers.get('x-smkit-instance-id') === server.instanceId) return 'held';
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return 'unknown';
+}
+
+function spawnServe(port: number, instanceId: string, env: Record<string, string>, args: string[]): ServeProcess {
   const child = spawn(process.execPath, [SMKIT_BIN, 'serve', ...args], {
-    env: { ...process.env, SAGEMAKER_BIND_TO_PORT: String(port), SMKIT_BIND_HOST: '127.0.0.1', SAGEMAKER_MODEL_SERVER_WORKERS: '1', ...env },
+    env: { ...process.env, SAGEMAKER_BIND_TO_PORT: String(port), SMKIT_BIND_HOST: '127.0.0.1', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INSTANCE_ID: instanceId, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -69,6 +122,7 @@ export async function startServe(env: Record<string, string>, args: string[] = [
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    instanceId,
     child,
     output: () => out,
     exited,
@@ -90,8 +144,12 @@ export async function waitForPing(server: ServeProcess, status = 200, timeoutMs 
     if (server.child.exitCode !== null) throw new Error(`smkit serve exited (${server.child.exitCode}) before /ping answered ${status}:\n${server.output()}`);
     try {
       const res = await fetchWithTimeout(`${server.url}/ping`, {}, 5000);
-      if (res.status === status && status !== 503) return res;
-      if (res.status === 503 && status === 503) {
+      if (server.instanceId !== undefined && res.headers.get('x-smkit-instance-id') !== server.instanceId) {
+        // Another server holds the port (the child will exit with ERR_PORT_IN_USE): never take its answer.
+        last = `HTTP ${res.status} from another server on port ${server.port}`;
+        await res.arrayBuffer();
+      } else if (res.status === status && status !== 503) return res;
+      else if (res.status === 503 && status === 503) {
         const body = (await res.json()) as { status?: string };
         if (body.status === 'Unhealthy') return Response.json(body, { status: 503 });
         last = 'HTTP 503 (still loading)';
