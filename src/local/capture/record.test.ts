@@ -54,3 +54,27 @@ test('the writer samples, partitions by hour and writes JSON lines', async () =>
     await rm(dest, { recursive: true, force: true });
   }
 });
+
+test('records captured faster than the disk takes them are all written, in order, per variant; flush waits for the last', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-burst-'));
+  try {
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, csvContentTypes: [], jsonContentTypes: [] });
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    for (let i = 0; i < 3000; i++) {
+      writer.capture(i % 3 === 0 ? 'B' : 'A', { at, input: { body: Buffer.from(String(i)), contentType: 'text/csv' } });
+      // Some records arrive while a write is under way.
+      if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await writer.flush();
+    assert.equal(writer.written, 3000);
+    for (const [variant, keep] of [['A', (i: number) => i % 3 !== 0], ['B', (i: number) => i % 3 === 0]] as const) {
+      const dir = capturePartition(dest, 'ep', variant, at);
+      const files = await readdir(dir);
+      assert.equal(files.length, 1);
+      const inputs = (await readFile(join(dir, files[0]!), 'utf8')).trimEnd().split('\n').map((l) => Buffer.from((JSON.parse(l) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data, 'base64').toString());
+      assert.deepEqual(inputs, Array.from({ length: 3000 }, (_, i) => i).filter(keep).map(String));
+    }
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});

@@ -20,11 +20,16 @@ export function captureFileName(at: Date): string {
 
 /**
  * Writes Model Monitor data-capture records for one endpoint: samples by percentage, keeps one
- * file per variant and hour, and appends whole lines in order.
+ * file per variant and hour, and appends whole lines in order. Records that arrive while a write is
+ * under way are written together in the next one (one append per file), so the writer keeps up
+ * with any invocation rate instead of queueing one file operation per record.
  */
 export class CaptureWriter {
   private readonly files = new Map<string, string>();
-  private queue: Promise<void> = Promise.resolve();
+  /** Lines waiting for the next write, by file, in arrival order. */
+  private readonly buffered = new Map<string, string[]>();
+  private readonly madeDirs = new Set<string>();
+  private draining: Promise<void> | undefined;
   private failures = 0;
   /** Records written so far (for tests and the shutdown summary). */
   written = 0;
@@ -53,21 +58,44 @@ export class CaptureWriter {
     );
     const file = this.fileFor(variant, event.at);
     const line = `${JSON.stringify(record)}\n`;
-    this.queue = this.queue
-      .then(async () => {
-        await mkdir(dirname(file), { recursive: true });
-        await appendFile(file, line);
-        this.written += 1;
-      })
-      .catch((err: Error) => {
-        this.failures += 1;
-        this.onError(err);
-      });
+    const lines = this.buffered.get(file);
+    if (lines) lines.push(line);
+    else this.buffered.set(file, [line]);
+    this.startWriting();
   }
 
-  /** Resolves once every queued record is on disk. */
+  /** Resolves once every record captured so far is on disk. */
   async flush(): Promise<void> {
-    await this.queue;
+    while (this.draining) await this.draining;
+  }
+
+  private startWriting(): void {
+    if (this.draining) return;
+    this.draining = this.writeBuffered().finally(() => {
+      this.draining = undefined;
+      if (this.buffered.size > 0) this.startWriting();
+    });
+  }
+
+  private async writeBuffered(): Promise<void> {
+    while (this.buffered.size > 0) {
+      const batch = [...this.buffered];
+      this.buffered.clear();
+      for (const [file, lines] of batch) {
+        try {
+          const dir = dirname(file);
+          if (!this.madeDirs.has(dir)) {
+            await mkdir(dir, { recursive: true });
+            this.madeDirs.add(dir);
+          }
+          await appendFile(file, lines.join(''));
+          this.written += lines.length;
+        } catch (err) {
+          this.failures += lines.length;
+          this.onError(err as Error);
+        }
+      }
+    }
   }
 
   private fileFor(variant: string, at: Date): string {
