@@ -3,6 +3,7 @@
  * its configuration over IPC, and `shutdown` on SIGTERM.
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
+import net from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
@@ -20,6 +21,7 @@ import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import { continueWithinLimit } from './body-reader.js';
 import { answerClientError } from './respond.js';
+import { trackConnections } from './connection-drain.js';
 import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 
 const metricsWaiters = new Map<number, (text: string) => void>();
@@ -84,6 +86,7 @@ async function run(config: WorkerConfig): Promise<void> {
   let open = 0;
   let onIdle: (() => void) | undefined;
   const listener: RequestListener = (req, res) => {
+    connections.onRequest(req, res);
     open++;
     res.once('close', () => {
       if (--open === 0) onIdle?.();
@@ -91,6 +94,7 @@ async function run(config: WorkerConfig): Promise<void> {
     app(req, res);
   };
   const server: Server = createServer(listener);
+  const connections = trackConnections(server);
   server.on('checkContinue', continueWithinLimit(listener, Math.floor(settings.maxPayloadMb * 1024 * 1024)));
   server.on('clientError', answerClientError);
   // The primary checked the port; if another process took it since, exit with a code the primary
@@ -131,9 +135,10 @@ async function run(config: WorkerConfig): Promise<void> {
     if (draining) return;
     draining = true;
     const deadline = Date.now() + graceMs;
-    // Keep listening while in-flight answers finish: new requests (a load balancer's /ping) get a
-    // 503 with Connection: close instead of a refused connection.
-    server.closeIdleConnections();
+    // Keep listening and keep idle kept-alive connections open while in-flight answers finish: every
+    // request, on a new connection or a kept-alive one, gets a 503 with Connection: close, which
+    // closes its connection cleanly. (server.closeIdleConnections() here would reset a connection
+    // whose next request is already on its way: the client would see ECONNRESET, not the 503.)
     if (open > 0) {
       await new Promise<void>((resolve) => {
         onIdle = resolve;
@@ -142,8 +147,10 @@ async function run(config: WorkerConfig): Promise<void> {
     }
     const remaining = Math.max(0, deadline - Date.now());
     await (backend ? backend.close(remaining) : store!.closeAll(remaining));
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    // Idle connections get a FIN before the listener closes; net's close() rather than http's, which
+    // would destroy them first (a reset for a request in flight) via closeIdleConnections().
+    connections.closeIdle();
+    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
     process.exit(0);
   };

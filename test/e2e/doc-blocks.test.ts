@@ -10,7 +10,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, freePort } from '../helpers/serve-process.js';
+import net from 'node:net';
+import { REPO_ROOT } from '../helpers/serve-process.js';
 import { expectedOutputs, readDocBlocks, type DocBlock } from '../helpers/doc-blocks.js';
 
 const DOCS = ['README.md', 'opt-ml-template/README.md', ...readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -18,6 +19,30 @@ const DOCS = ['README.md', 'opt-ml-template/README.md', ...readdirSync(path.join
 const LINKED = ['bin', 'dist', 'node_modules', 'package.json'];
 const COPIED = ['models', 'opt-ml-template'];
 const PORT = /\b(80[89]\d)\b/g;
+
+// A documented port is probed free and then bound later by the block's server, so another process
+// can take it in between. Ports below the kernel's ephemeral range (32768-60999 by default) are never
+// handed out for port 0 or outgoing connections, which is how every other test gets its ports; a
+// group whose server still finds its port taken is run again on fresh ports.
+const PORT_RANGE = { from: 20_000, to: 32_000 };
+const PORT_TAKEN = /ERR_PORT_IN_USE|EADDRINUSE|already in use/;
+const ATTEMPTS = 3;
+/** Ports handed to groups still running (groups run two at a time). */
+const reserved = new Set<string>();
+
+/** A port outside the ephemeral range that nothing holds right now (and not already in `taken`). */
+async function quietPort(taken: ReadonlySet<string>): Promise<string> {
+  for (;;) {
+    const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from));
+    if (taken.has(String(port))) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
+    });
+    if (free) return String(port);
+  }
+}
 
 /** The AWS CLI v2 (the recipes use v2 flags); a v1 `aws` earlier on PATH does not count. */
 function awsCliV2(): string | undefined {
@@ -61,6 +86,22 @@ function script(blocks: readonly DocBlock[], ports: Map<string, string>, tmp: st
 }
 
 async function runGroup(blocks: readonly DocBlock[], aws: string | undefined): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const run = await runGroupOnce(blocks, aws);
+    if (run.code !== 0 && PORT_TAKEN.test(run.stdout + run.stderr) && attempt < ATTEMPTS) continue;
+    return checkRun(blocks, run);
+  }
+}
+
+interface GroupRun {
+  code: number | null;
+  source: string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the group once in a scratch folder on fresh ports. */
+async function runGroupOnce(blocks: readonly DocBlock[], aws: string | undefined): Promise<GroupRun> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'smkit-doc-'));
   const tmp = path.join(work, 'tmp');
   mkdirSync(tmp);
@@ -70,8 +111,14 @@ async function runGroup(blocks: readonly DocBlock[], aws: string | undefined): P
   mkdirSync(shims);
   if (aws) symlinkSync(aws, path.join(shims, 'aws'));
   const ports = new Map<string, string>();
-  for (const b of blocks) for (const m of `${b.before ?? ''}\n${b.code}`.matchAll(PORT)) if (!ports.has(m[1]!)) ports.set(m[1]!, String(await freePort()));
-  if (!ports.has('8080')) ports.set('8080', String(await freePort()));
+  const pick = async (documented: string) => {
+    if (ports.has(documented)) return;
+    const port = await quietPort(reserved);
+    reserved.add(port);
+    ports.set(documented, port);
+  };
+  for (const b of blocks) for (const m of `${b.before ?? ''}\n${b.code}`.matchAll(PORT)) await pick(m[1]!);
+  await pick('8080');
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!/^(SAGEMAKER_|SM_|SMKIT_|NODE_TEST|AWS_)/.test(k)) env[k] = v;
   env.PATH = `${shims}${path.delimiter}${process.env.PATH}`;
@@ -96,20 +143,23 @@ async function runGroup(blocks: readonly DocBlock[], aws: string | undefined): P
   killGroup('SIGTERM');
   await new Promise((r) => setTimeout(r, 2_000));
   killGroup('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+  for (const port of ports.values()) reserved.delete(port);
+  return { code, source, stdout, stderr };
+}
+
+/** The group exited 0 and printed every documented answer, in order. */
+function checkRun(blocks: readonly DocBlock[], { code, source, stdout, stderr }: GroupRun): void {
   const where = blocks.map((b) => `${b.file}:${b.line}`).join(', ');
-  try {
-    assert.equal(code, 0, `doc blocks ${where} failed (exit ${code}):\n--- script ---\n${source}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`);
-    let from = 0;
-    for (const b of blocks) {
-      for (const expected of expectedOutputs(b.code)) {
-        const rest = stdout.slice(from);
-        const m = expected.exec(rest);
-        assert.ok(m, `${b.file}:${b.line} documents the answer ${expected.source}, but the commands printed:\n${stdout}`);
-        from += m.index + m[0].length;
-      }
+  assert.equal(code, 0, `doc blocks ${where} failed (exit ${code}):\n--- script ---\n${source}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`);
+  let from = 0;
+  for (const b of blocks) {
+    for (const expected of expectedOutputs(b.code)) {
+      const rest = stdout.slice(from);
+      const m = expected.exec(rest);
+      assert.ok(m, `${b.file}:${b.line} documents the answer ${expected.source}, but the commands printed:\n${stdout}`);
+      from += m.index + m[0].length;
     }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
   }
 }
 

@@ -57,9 +57,21 @@ async function until(condition: () => boolean, deadlineMs: number): Promise<bool
 /** GET /ping on a new connection (a kept-alive one may be closed by the draining server as it is reused). */
 function pingOnNewConnection(server: ServeProcess): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get(`${server.url}/ping`, { agent: false, timeout: 5000 }, (res) => {
+    const req = http.get(`${server.url}/ping`, { agent: false, timeout: 15_000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('/ping timed out')));
+    req.on('error', reject);
+  });
+}
+
+/** GET /ping through `agent`; the status and whether the request went on a kept-alive connection. */
+function pingThrough(server: ServeProcess, agent: http.Agent): Promise<{ status: number; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${server.url}/ping`, { agent, timeout: 15_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
     });
     req.on('timeout', () => req.destroy(new Error('/ping timed out')));
     req.on('error', reject);
@@ -102,8 +114,11 @@ describe('streamed answers under faults', () => {
     });
   }
 
-  test('SIGTERM lets an in-flight streamed answer finish; /ping answers 503 (not a refused connection) meanwhile; exit 0', async () => {
+  test('SIGTERM lets an in-flight streamed answer finish; /ping answers 503 (not a refused connection, nor a reset on a kept-alive one) meanwhile; exit 0', async () => {
     const server = await serveStreaming({ SMKIT_SHUTDOWN_GRACE_SECONDS: '25' });
+    const keptAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => keptAlive.destroy());
+    assert.equal((await pingThrough(server, keptAlive)).status, 200);
     const res = await fetch(`${server.url}/invocations`, { method: 'POST', body: 'slow:60', headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(60_000) });
     assert.equal(res.status, 200);
     const reader = res.body!.getReader();
@@ -114,6 +129,9 @@ describe('streamed answers under faults', () => {
     const deadline = Date.now() + 20_000;
     while (pingStatus !== 503 && Date.now() < deadline) pingStatus = await pingOnNewConnection(server);
     assert.equal(pingStatus, 503, 'a /ping during the drain is answered 503');
+    // The connection a load balancer kept alive from before the SIGTERM: its next request is answered
+    // 503 on that same connection (the drain does not close it under the request).
+    assert.deepEqual(await pingThrough(server, keptAlive), { status: 503, reused: true });
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;

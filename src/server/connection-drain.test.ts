@@ -1,0 +1,106 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { NEW_CONNECTION_GRACE_MS, trackConnections, type ConnectionDrain } from './connection-drain.js';
+
+/** A raw client connection and everything it has received so far. */
+interface RawClient {
+  socket: net.Socket;
+  received: () => string;
+  /** Resolves with how the connection ended: 'end' (a FIN) or the error code (ECONNRESET...). */
+  ended: Promise<string>;
+}
+
+describe('closing idle connections during a drain', () => {
+  let server: Server;
+  let drain: ConnectionDrain;
+  let port: number;
+  let accepted: net.Socket[] = [];
+  const held: ServerResponse[] = [];
+
+  before(async () => {
+    server = createServer((req, res) => {
+      drain.onRequest(req, res);
+      if (req.url === '/hold') return void held.push(res);
+      if (req.url === '/keep') return void res.end('kept');
+      res.setHeader('Connection', 'close');
+      res.statusCode = 503;
+      res.end('draining');
+    });
+    drain = trackConnections(server);
+    server.on('connection', (s: net.Socket) => accepted.push(s));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as net.AddressInfo).port;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  /** Connects and waits until the server has accepted the connection. */
+  async function connect(): Promise<RawClient> {
+    const before = accepted.length;
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    const ended = new Promise<string>((resolve) => {
+      socket.once('end', () => resolve('end'));
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    await once(socket, 'connect');
+    const deadline = Date.now() + 10_000;
+    while (accepted.length === before && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    assert.ok(accepted.length > before, 'the server accepted the connection');
+    return { socket, received: () => text, ended };
+  }
+
+  test('a connection accepted before the drain whose request comes after it still gets its answer', async () => {
+    const client = await connect();
+    drain.closeIdle();
+    client.socket.write('GET /ping HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(await client.ended, 'end');
+    assert.match(client.received(), /^HTTP\/1\.1 503 /);
+    assert.match(client.received(), /draining$/);
+  });
+
+  test('a new connection that sends nothing for longer than the grace is closed', async () => {
+    const client = await connect();
+    assert.ok(drain.closeIdle(Date.now() + NEW_CONNECTION_GRACE_MS + 1) >= 1);
+    assert.equal(await client.ended, 'end', 'a clean close (FIN), not a reset');
+    assert.equal(client.received(), '');
+  });
+
+  test('a kept-alive connection with nothing in flight is closed cleanly; one with an answer in flight is left alone', async () => {
+    const idle = await connect();
+    idle.socket.write('GET /keep HTTP/1.1\r\nHost: x\r\n\r\n');
+    const busy = await connect();
+    busy.socket.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
+    const deadline = Date.now() + 10_000;
+    while ((held.length === 0 || !/kept$/.test(idle.received())) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(held.length, 1, 'the held request reached the server');
+    assert.match(idle.received(), /keep-alive/i, 'the first answer kept the connection open');
+    drain.closeIdle();
+    assert.equal(await idle.ended, 'end');
+    assert.equal(busy.received(), '', 'the connection answering a request was not touched');
+    held[0]!.end('finished');
+    await new Promise<void>((resolve) => busy.socket.on('data', () => /finished$/.test(busy.received()) && resolve()));
+    assert.match(busy.received(), /^HTTP\/1\.1 200 /);
+    busy.socket.destroy();
+  });
+
+  test('a kept-alive connection whose next request is already sent when the drain closes it gets a FIN, not a reset', async () => {
+    const client = await connect();
+    client.socket.write('GET /keep HTTP/1.1\r\nHost: x\r\n\r\n');
+    const deadline = Date.now() + 10_000;
+    while (!/kept$/.test(client.received()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // The next request reaches the kernel while this process is busy: the parser has not seen it.
+    client.socket.write('GET /keep HTTP/1.1\r\nHost: x\r\n\r\n');
+    const busyUntil = Date.now() + 50;
+    while (Date.now() < busyUntil);
+    drain.closeIdle();
+    assert.equal(await client.ended, 'end', 'the client sees a clean close it can retry on');
+  });
+});

@@ -1,0 +1,69 @@
+/**
+ * Closing a draining server's idle connections cleanly: a FIN, never a reset.
+ *
+ * Node's `server.closeIdleConnections()` (also run by `server.close()`) destroys every connection
+ * with no request being parsed, including a kept-alive one whose next request has reached the
+ * kernel but not yet the parser: the client gets ECONNRESET for a request it already sent. Here an
+ * idle connection is ended instead (a FIN, which HTTP clients treat as a closed kept-alive
+ * connection and retry on), and, as Go's `http.Server.Shutdown` does, a connection that has not sent
+ * its first request yet is left a few seconds to send it (it then gets an answer).
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** How long a connection that has sent no request yet is left to send one once the drain begins. */
+export const NEW_CONNECTION_GRACE_MS = 5_000;
+
+/** How long a connection asked to close may take to finish closing before it is destroyed. */
+const CLOSE_TIMEOUT_MS = 2_000;
+
+interface ConnectionState {
+  /** When the connection was accepted (ms since the epoch). */
+  readonly since: number;
+  /** Requests started on it so far. */
+  requests: number;
+  /** Requests started and not yet answered. */
+  inFlight: number;
+}
+
+/** Tracks a server's connections and closes the idle ones when asked. */
+export interface ConnectionDrain {
+  /** Call at the start of each request (before answering it). */
+  onRequest(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Closes connections with nothing in flight that have served a request already (or have waited
+   * longer than {@link NEW_CONNECTION_GRACE_MS} without sending one); returns how many it closed.
+   */
+  closeIdle(now?: number): number;
+}
+
+/** Starts tracking the connections `server` accepts. */
+export function trackConnections(server: Server): ConnectionDrain {
+  const connections = new Map<Socket, ConnectionState>();
+  server.on('connection', (socket: Socket) => {
+    connections.set(socket, { since: Date.now(), requests: 0, inFlight: 0 });
+    socket.once('close', () => connections.delete(socket));
+  });
+  return {
+    onRequest(req, res) {
+      const state = connections.get(req.socket);
+      if (!state) return;
+      state.requests++;
+      state.inFlight++;
+      res.once('close', () => state.inFlight--);
+    },
+    closeIdle(now = Date.now()) {
+      let closed = 0;
+      for (const [socket, state] of connections) {
+        if (state.inFlight > 0) continue;
+        if (state.requests === 0 && now - state.since < NEW_CONNECTION_GRACE_MS) continue;
+        // end() sends a FIN, a clean close a keep-alive client notices (and retries on), where
+        // destroy() with a request already in the kernel's buffer would answer it with a reset.
+        socket.end();
+        setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS).unref();
+        closed++;
+      }
+      return closed;
+    },
+  };
+}
