@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,8 +22,11 @@ async function available(cmd: string, args: string[]): Promise<boolean> {
   }
 }
 
-const hasCli = await available('aws', ['--version']);
-const hasBoto3 = await available('python3', ['-c', 'import boto3']);
+/** Debian's packages (AWS CLI v2, boto3) come first: a `pip` install earlier on PATH may be the CLI v1. */
+const AWS_CLI = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const hasCli = await available(AWS_CLI, ['--version']);
+const hasBoto3 = await available(PYTHON, ['-c', 'import boto3']);
 let local: LocalSageMakerHandle;
 
 before(async () => {
@@ -35,7 +39,7 @@ function env(): NodeJS.ProcessEnv {
 }
 
 async function aws(...args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run('aws', ['sagemaker', ...args, '--endpoint-url', local.url, '--output', 'json'], { env: env(), timeout: 120_000 });
+  const { stdout } = await run(AWS_CLI, ['sagemaker', ...args, '--endpoint-url', local.url, '--output', 'json'], { env: env(), timeout: 120_000 });
   return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, unknown>);
 }
 
@@ -51,8 +55,11 @@ const BOTO3_SCRIPT = `
 import json, sys, boto3, botocore
 url, model_dir = sys.argv[1], sys.argv[2]
 sm = boto3.client('sagemaker', endpoint_url=url)
-rt = boto3.client('sagemaker-runtime')  # from AWS_ENDPOINT_URL, the SDKs' standard setting
-sm.create_model(ModelName='py-model', PrimaryContainer={'Image': 'smkit:latest', 'ModelDataUrl': model_dir})
+# From AWS_ENDPOINT_URL, the SDKs' standard setting, where this botocore reads it (1.31 and later);
+# Debian's older boto3 needs the URL given.
+reads_env = tuple(int(p) for p in botocore.__version__.split('.')[:2]) >= (1, 31)
+rt = boto3.client('sagemaker-runtime') if reads_env else boto3.client('sagemaker-runtime', endpoint_url=url)
+sm.create_model(ModelName='py-model', ExecutionRoleArn='arn:aws:iam::111122223333:role/smkit-local', PrimaryContainer={'Image': 'smkit:latest', 'ModelDataUrl': model_dir})
 sm.create_endpoint_config(EndpointConfigName='py-config', ProductionVariants=[{'VariantName': 'AllTraffic', 'ModelName': 'py-model', 'InitialInstanceCount': 2, 'InstanceType': 'ml.m5.large'}])
 sm.create_endpoint(EndpointName='py-ep', EndpointConfigName='py-config')
 sm.get_waiter('endpoint_in_service').wait(EndpointName='py-ep', WaiterConfig={'Delay': 1, 'MaxAttempts': 90})
@@ -72,7 +79,8 @@ print(json.dumps({'status': d['EndpointStatus'], 'instances': d['ProductionVaria
 // time starting Python).
 describe('the local SageMaker from Python clients', { concurrency: 2 }, () => {
   test('AWS CLI: create-model, create-endpoint-config, create-endpoint, wait endpoint-in-service, delete, wait endpoint-deleted', { skip: hasCli ? false : 'aws CLI not installed' }, async () => {
-    await aws('create-model', '--model-name', 'cli-model', '--primary-container', JSON.stringify({ Image: 'smkit:latest', ModelDataUrl: pathToFileURL(IRIS_DIR).href }));
+    // Older API models (Debian's CLI v2 and boto3) still require an execution role; the local SageMaker records it.
+    await aws('create-model', '--model-name', 'cli-model', '--execution-role-arn', 'arn:aws:iam::111122223333:role/smkit-local', '--primary-container', JSON.stringify({ Image: 'smkit:latest', ModelDataUrl: pathToFileURL(IRIS_DIR).href }));
     await aws('create-endpoint-config', '--endpoint-config-name', 'cli-config', '--production-variants', JSON.stringify([{ VariantName: 'AllTraffic', ModelName: 'cli-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }]));
     const created = await aws('create-endpoint', '--endpoint-name', 'cli-ep', '--endpoint-config-name', 'cli-config');
     assert.equal(created.EndpointArn, 'arn:aws:sagemaker:us-west-2:111122223333:endpoint/cli-ep');
@@ -90,7 +98,7 @@ describe('the local SageMaker from Python clients', { concurrency: 2 }, () => {
 
 
   test('boto3: create, waiters, invoke, duplicate-create error, delete', { skip: hasBoto3 ? false : 'python3 with boto3 not installed' }, async () => {
-    const { stdout } = await run('python3', ['-c', BOTO3_SCRIPT, local.url, IRIS_DIR], { env: { ...env(), AWS_ENDPOINT_URL: local.url }, timeout: 180_000 });
+    const { stdout } = await run(PYTHON, ['-c', BOTO3_SCRIPT, local.url, IRIS_DIR], { env: { ...env(), AWS_ENDPOINT_URL: local.url }, timeout: 180_000 });
     const out = JSON.parse(stdout) as { status: string; instances: number; created: string; variant: string; body: number[][]; dup: string };
     assert.equal(out.status, 'InService');
     assert.equal(out.instances, 2);
