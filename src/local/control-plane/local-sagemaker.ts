@@ -121,6 +121,8 @@ export interface LocalSageMakerCore {
   /** The query-protocol handler for the port (CloudWatch for the AWS CLI and boto3), when there is one. */
   readonly queryHandler?: (req: Request, res: Response) => void;
   readonly workDir: string;
+  /** S3 as the local SageMaker reaches it (`AWS_ENDPOINT_URL_S3` and the usual settings), created on first use. */
+  readonly s3: () => S3Objects;
   /** Finds the endpoint serving a name: created endpoints first, then `fallback`. */
   directory(fallback?: EndpointDirectory): EndpointDirectory;
   /** Stops every endpoint's containers; removes the work folder. */
@@ -149,7 +151,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
         });
   const metrics = opts.metrics ?? guard?.metrics;
   const queryHandler = opts.queryHandler ?? guard?.queryHandler;
-  let s3 = opts.s3;
+  let s3Client = opts.s3;
+  const s3 = (): S3Objects => (s3Client ??= createS3Objects(settings));
   const services: AwsService[] = [];
   const lifecycle = new EndpointLifecycle(
     store,
@@ -161,7 +164,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       maxInstances: settings.maxInstances,
       ...(opts.captureSyncMs === undefined ? {} : { captureSyncMs: opts.captureSyncMs }),
       invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,
-      s3: () => (s3 ??= createS3Objects(settings)),
+      s3,
       random,
       ...(metrics ? { metrics } : {}),
       ...(opts.log ? { log: opts.log } : {}),
@@ -186,6 +189,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(metrics ? { metrics } : {}),
     ...(queryHandler ? { queryHandler } : {}),
     workDir,
+    s3,
     directory: (fallback) => ({ get: (name) => lifecycle.routable(name) ?? fallback?.get(name) }),
     stop() {
       stopped ??= (async () => {
@@ -231,6 +235,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     ...(core.metrics ? { metrics: core.metrics } : {}),
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     workDir: core.workDir,
+    s3: core.s3,
     directory: core.directory,
     stop() {
       stopped ??= (async () => {

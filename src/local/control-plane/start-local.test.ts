@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -16,7 +16,11 @@ import {
   waitUntilEndpointInService,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { startLocalS3 } from '../../../test/helpers/local-s3.js';
+import { startLocalEndpoints } from '../endpoint/start.js';
+import { createS3Objects } from '../s3/client.js';
 import { parseEndpointFile } from '../endpoint-file/schema.js';
 import { startLocal } from './start-local.js';
 
@@ -90,6 +94,50 @@ test('endpoint-file endpoints run instanceCount instances, are listed, described
     sm.destroy();
     runtime.destroy();
     await run.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an endpoint file capturing to s3:// writes through S3 (never to a local folder named "s3:"); without the S3 client start-up refuses', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-capture-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const s3 = await startLocalS3(['capture']);
+  const config = parseEndpointFile(
+    {
+      endpoints: [{ name: 'cap', variants: [{ name: 'A', model: '.' }], dataCapture: { destination: 's3://capture/runs/', samplingPercentage: 100 } }],
+    },
+    (p) => join(dir, p),
+    () => Buffer.alloc(0),
+  );
+  const refused = await startLocalEndpoints(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }).then(
+    async (handle) => void (await handle.stop()),
+    (err: Error) => err,
+  );
+  assert.match(refused?.message ?? 'started', /dataCapture\.destination is s3:\/\/capture\/runs\//);
+  const cwdBefore = await readdir(process.cwd());
+  const run = await startLocal(
+    config,
+    { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 },
+    { alarmsAndScaling: false, captureSyncMs: 200, s3: createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' }) },
+  );
+  const runtime = new SageMakerRuntimeClient({ endpoint: run.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } });
+  try {
+    const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'cap', ContentType: 'application/json', Body: Buffer.from('[1]') }));
+    assert.equal(out.$metadata.httpStatusCode, 200);
+  } finally {
+    runtime.destroy();
+    await run.stop(); // the last upload happens on stop
+  }
+  try {
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'capture', Prefix: 'runs/cap/A/' }));
+    const keys = (listed.Contents ?? []).map((o) => o.Key!);
+    assert.equal(keys.length, 1, `capture objects: ${keys.join(', ')}`);
+    const object = await s3.client.send(new GetObjectCommand({ Bucket: 'capture', Key: keys[0]! }));
+    const record = JSON.parse((await object.Body!.transformToString()).trim().split('\n')[0]!) as { captureData: { endpointInput: { data: string } } };
+    assert.ok(record.captureData.endpointInput.data.length > 0);
+    assert.deepEqual(await readdir(process.cwd()), cwdBefore, 'nothing was written in the working directory');
+  } finally {
+    await s3.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -48,6 +48,8 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       ...opts,
       backendImpl: backend,
       ...(core.metrics ? { metrics: core.metrics } : {}),
+      captureS3: core.s3,
+      ...(controlPlane.captureSyncMs === undefined ? {} : { captureSyncMs: controlPlane.captureSyncMs }),
       frontDoor: { services: core.services, ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}), endpoints: (own) => core.directory(own) },
     });
   } catch (err) {

@@ -9,6 +9,7 @@ import { assertPortFree } from '../../net/ports.js';
 import { launchReady } from '../backends/launch.js';
 import { ProcessBackend } from '../backends/process-backend.js';
 import { withLogTail } from '../backends/wait-ready.js';
+import { CaptureS3Sync } from '../capture/s3-sync.js';
 import { CaptureWriter } from '../capture/writer.js';
 import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { createFrontDoor, type EndpointDirectory, type FrontDoorOptions } from '../front-door/app.js';
@@ -16,6 +17,7 @@ import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
 import type { MultiModelHost } from './container.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from './local-endpoint.js';
 import { createRandom } from './random.js';
+import { parseS3Url, type S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
 
 /** Options of {@link startLocalEndpoints}; the CLI flags override the endpoint file. */
@@ -51,6 +53,13 @@ export interface StartOptions {
    * and a directory that decides which endpoint serves a name (given the file's endpoints).
    */
   frontDoor?: Pick<FrontDoorOptions, 'services' | 'queryHandler'> & { endpoints?: (own: ReadonlyMap<string, LocalEndpoint>) => EndpointDirectory };
+  /**
+   * S3 for data capture to an `s3://` destination (the local SageMaker's client). Without it such
+   * a destination stops start-up, rather than being written to a local folder named `s3:`.
+   */
+  captureS3?: () => Pick<S3Objects, 'put'>;
+  /** Time between uploads of data capture to an `s3://` destination. @defaultValue 5 000 ms */
+  captureSyncMs?: number;
 }
 
 /** Everything `smkit local` started. */
@@ -142,6 +151,10 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
   const frontDoorPort = opts.port ?? config.port ?? 8080;
   // Before any container starts: a taken front-door port would otherwise surface only after them all.
   await assertPortFree('127.0.0.1', frontDoorPort, '--port');
+  const s3Capture = config.endpoints.find((e) => e.dataCapture && parseS3Url(e.dataCapture.destination));
+  if (s3Capture && !opts.captureS3) {
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `endpoints.${s3Capture.name}.dataCapture.destination is ${s3Capture.dataCapture!.destination}: an s3:// destination needs the local SageMaker's S3 client (run it with smkit local), or give a local folder`);
+  }
   const backend = await resolveBackend(config, opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-local-'));
   const logsDir = join(workDir, 'logs');
@@ -149,11 +162,28 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
   const startupTimeoutMs = opts.startupTimeoutMs ?? (config.startupTimeoutSeconds === undefined ? 120_000 : config.startupTimeoutSeconds * 1000);
   const invokeTimeoutMs = opts.invokeTimeoutMs ?? 60_000;
   const started: RunningContainer[] = [];
+  const captureSyncs: CaptureS3Sync[] = [];
   let server: Server | undefined;
 
   const stopAll = async (): Promise<void> => {
     await Promise.all(started.map((c) => c.stop(30_000).catch(() => {})));
+    for (const sync of captureSyncs) sync.stop();
+    await Promise.all(captureSyncs.map((sync) => sync.flush()));
     if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
+  };
+
+  /** The capture writer of an endpoint; an `s3://` destination is written under the work folder and uploaded from there. */
+  const captureFor = (endpoint: EndpointConfig, random: () => number): CaptureWriter | undefined => {
+    const dc = endpoint.dataCapture;
+    if (!dc) return undefined;
+    const onError = (err: Error): void => opts.log?.('warn', 'data capture write failed', { endpoint: endpoint.name, error: err.message });
+    const s3Destination = parseS3Url(dc.destination);
+    if (!s3Destination) return new CaptureWriter(endpoint.name, dc, random, onError);
+    const localDir = join(workDir, 'capture', endpoint.name);
+    const sync = new CaptureS3Sync({ localDir, bucket: s3Destination.bucket, prefix: s3Destination.key, s3: opts.captureS3!, ...(opts.captureSyncMs === undefined ? {} : { intervalMs: opts.captureSyncMs }), onError });
+    sync.start();
+    captureSyncs.push(sync);
+    return new CaptureWriter(endpoint.name, { ...dc, destination: localDir }, random, onError);
   };
 
   try {
@@ -214,9 +244,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       const runtime = (p: PlannedVariant): VariantRuntime => ({ name: p.variant.name, weight: p.variant.weight, containers: p.containers.map(chainContainer) });
       const production = mine.filter((p) => p.variant !== endpoint.shadow).map(runtime);
       const shadowPlan = mine.find((p) => p.variant === endpoint.shadow);
-      const capture = endpoint.dataCapture
-        ? new CaptureWriter(endpoint.name, endpoint.dataCapture, random, (err) => opts.log?.('warn', 'data capture write failed', { endpoint: endpoint.name, error: err.message }))
-        : undefined;
+      const capture = captureFor(endpoint, random);
       endpoints.set(
         endpoint.name,
         new LocalEndpoint(endpoint.name, production, {
