@@ -55,6 +55,7 @@ export const ERROR_CATALOGUE = {
   ERR_CONTAINER_START: { status: 500, summary: 'A local endpoint container exited or did not pass /ping in time.' },
   ERR_DEEP_PING_FAILED: { status: 500, summary: 'The deep-ping sample payload did not get a 2xx answer.' },
   ERR_BACKEND_UNAVAILABLE: { status: 500, summary: 'The chosen local backend (docker/podman) cannot be used here.' },
+  ERR_NO_INSTANCE_IN_SERVICE: { status: 503, summary: 'A local endpoint variant has no healthy instance right now (its instances died and replacements are starting).' },
   // --- CLI ---
   ERR_CLI_USAGE: { status: 400, summary: 'A command-line argument is missing or invalid.' },
   // --- model archives, packaging, batch transform, invoke (issue 4, second half) ---

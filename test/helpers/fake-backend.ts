@@ -19,17 +19,34 @@ export class FakeBackend implements ContainerBackend {
   readonly stopped: string[] = [];
   /** Every invocation a container received, in order. */
   readonly invocations: Array<{ id: string; body: string }> = [];
+  /** While true, containers started from now on fail like `FAKE_PING=fail` (a crash loop). */
+  failStarts = false;
+  /** While set, containers started from now on answer `/ping` 503 this long (a slow start). */
+  readyAfterMs: number | undefined;
+  readonly #crash = new Map<string, () => void>();
+
+  /** Ids of the containers running now. */
+  get runningIds(): string[] {
+    return [...this.#crash.keys()];
+  }
+
+  /** Makes a running container die as a SIGKILL would: its sockets close and it reports an exit. */
+  crash(id: string): void {
+    const crash = this.#crash.get(id);
+    if (!crash) throw new Error(`no running fake container ${id}; running: ${this.runningIds.join(', ')}`);
+    crash();
+  }
 
   async start(spec: ContainerSpec): Promise<RunningContainer> {
     this.started.push(spec);
     const delay = Number(spec.env.FAKE_DELAY_MS ?? 0);
-    const fail = spec.env.FAKE_PING === 'fail';
+    const fail = spec.env.FAKE_PING === 'fail' || this.failStarts;
     appendFileSync(spec.logFile, `fake container ${spec.id} starting\n`);
     let exited: RunningContainer['exited'];
     let markExited!: () => void;
     const exitPromise = new Promise<void>((r) => (markExited = r));
     const status = Number(spec.env.FAKE_STATUS ?? 200);
-    const readyAt = Date.now() + Number(spec.env.FAKE_READY_AFTER_MS ?? 0);
+    const readyAt = Date.now() + (this.readyAfterMs ?? Number(spec.env.FAKE_READY_AFTER_MS ?? 0));
     const server: Server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -45,11 +62,12 @@ export class FakeBackend implements ContainerBackend {
       });
     });
     this.running += 1;
-    const exit = (code: number): void => {
+    const exit = (code: number | null, signal: string | null = null): void => {
       if (exited) return;
-      exited = { code, signal: null };
+      exited = { code, signal };
       this.running -= 1;
       this.stopped.push(spec.id);
+      this.#crash.delete(spec.id);
       markExited();
     };
     if (fail) {
@@ -57,6 +75,11 @@ export class FakeBackend implements ContainerBackend {
       exit(1);
     } else {
       await new Promise<void>((r) => server.listen(spec.port, '127.0.0.1', r));
+      this.#crash.set(spec.id, () => {
+        server.close();
+        server.closeAllConnections();
+        exit(null, 'SIGKILL');
+      });
     }
     return {
       spec,

@@ -33,6 +33,8 @@ export interface RunningContainer {
   readonly exited: { code: number | null; signal: string | null } | undefined;
   /** Resolves when the process exits. */
   readonly exitPromise: Promise<void>;
+  /** The process the backend started: the `smkit serve` primary (process backend) or the `docker run` client (docker backend). */
+  readonly pid?: number;
   /**
    * The `SMKIT_INSTANCE_ID` the container's `/ping` answers carry (process backend): a 200 without
    * it comes from another server that holds the port, not from this container.

@@ -5,6 +5,8 @@ import type { ContainerSpec, RunningContainer } from './backend.js';
 export interface TrackedChild {
   readonly exited: { code: number | null; signal: string | null } | undefined;
   readonly exitPromise: Promise<void>;
+  /** The child's process id (undefined when it could not be spawned). */
+  readonly pid: number | undefined;
   stop(graceMs: number): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export function trackExit(child: ChildProcess, onExit: () => void, terminate?: (
       return exited;
     },
     exitPromise,
+    pid: child.pid,
     async stop(graceMs: number) {
       if (exited) return;
       if (terminate) terminate();
@@ -53,6 +56,7 @@ export function runningContainer(spec: ContainerSpec, tracked: TrackedChild, sto
     spec,
     url: `http://127.0.0.1:${spec.port}`,
     ...(instanceId === undefined ? {} : { instanceId }),
+    ...(tracked.pid === undefined ? {} : { pid: tracked.pid }),
     get exited() {
       return tracked.exited;
     },

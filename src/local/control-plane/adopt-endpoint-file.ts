@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { ContainerDefinition, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
+import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
 import { Fleet } from '../fleet/fleet.js';
 import { instanceLauncher } from '../fleet/instance-launcher.js';
@@ -22,6 +23,8 @@ export interface AdoptOptions {
   /** `/ping` deadline of each new container. */
   startupTimeoutMs: number;
   progress?: (line: string) => void;
+  /** Receives the fleets' lines about dead instances and their replacements. */
+  log?: EndpointLog;
 }
 
 /**
@@ -61,7 +64,11 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
         `${file.name}/${v.name}`,
         v.containers.map((c) => ({ hostname: c.hostname, ...((c.image ?? config.image) === undefined ? {} : { image: (c.image ?? config.image)! }), env: c.env, modelSource: c.model, mode: c.mode ?? 'SingleModel' })),
       );
-      const fleet = new Fleet(v.name, async (index) => (index === 0 ? { id, containers: running, chain: runtime.containers } : more(index)));
+      const fleet = new Fleet(
+        v.name,
+        async (index, signal) => (index === 0 ? { id, containers: running, chain: runtime.containers } : more(index, signal)),
+        opts.log ? { log: (level, msg, fields) => opts.log!(level, msg, { endpoint: file.name, ...fields }) } : {},
+      );
       runtime.instances = fleet;
       growing.push(fleet.scaleTo(v.instanceCount));
       const images = v.containers.map((c) => c.image ?? config.image).filter((i): i is string => i !== undefined);

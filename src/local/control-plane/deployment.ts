@@ -5,7 +5,8 @@ import { CaptureS3Sync } from '../capture/s3-sync.js';
 import { CaptureWriter } from '../capture/writer.js';
 import type { DataCaptureConfig } from '../endpoint-file/schema.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoint/local-endpoint.js';
-import { Fleet } from '../fleet/fleet.js';
+import type { BackoffPolicy } from '../../server/restart-backoff.js';
+import { Fleet, type FleetOptions } from '../fleet/fleet.js';
 import { instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
 import { parseS3Url, type S3Objects } from '../s3/objects.js';
@@ -23,6 +24,8 @@ export interface DeploymentContext {
   captureSyncMs?: number;
   /** Most instances all endpoints may run at once. @defaultValue unlimited */
   maxInstances?: number;
+  /** Spacing of replacements for instances that died. @defaultValue `INSTANCE_BACKOFF` (1 s doubling to 60 s) */
+  replacementBackoff?: BackoffPolicy;
   s3: () => S3Objects;
   random: () => number;
   metrics?: InvocationMetricsSink;
@@ -162,7 +165,11 @@ export async function startDeployment(
       `${endpointName}/${config.name}/${spec.VariantName}`,
       templates,
     );
-    const fleet = new Fleet(spec.VariantName, launch);
+    const fleetOptions: FleetOptions = {
+      ...(ctx.replacementBackoff ? { backoff: ctx.replacementBackoff } : {}),
+      ...(ctx.log ? { log: (level, msg, fields) => ctx.log!(level, msg, { endpoint: endpointName, ...fields }) } : {}),
+    };
+    const fleet = new Fleet(spec.VariantName, launch, fleetOptions);
     const count = opts.counts?.get(spec.VariantName) ?? spec.InitialInstanceCount ?? 1;
     const weight = opts.weights?.get(spec.VariantName) ?? spec.InitialVariantWeight ?? 1;
     const state: VariantState = {

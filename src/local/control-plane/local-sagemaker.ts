@@ -21,6 +21,7 @@ import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import { SageMakerService } from './sagemaker-service.js';
 import { ControlPlaneStore } from './store.js';
+import type { BackoffPolicy } from '../../server/restart-backoff.js';
 
 /** The target prefix CloudWatch's JSON protocol uses; auto-rollback reads alarms from that service. */
 export const CLOUDWATCH_TARGET_PREFIX = 'GraniteServiceVersion20100801';
@@ -68,6 +69,8 @@ export interface LocalSageMakerOptions {
   alarmPollMs?: number;
   /** Time between uploads of data capture to `s3://` destinations. @defaultValue 5 000 ms */
   captureSyncMs?: number;
+  /** Spacing of replacements for instances that died (tests shorten it). @defaultValue 1 s doubling to 60 s while replacements keep dying */
+  replacementBackoff?: BackoffPolicy;
   /** Seeds variant routing, blue/green shifting and capture sampling. */
   seed?: number;
   /** Settings (tests): unset members take their defaults, not the environment. @defaultValue loadLocalSageMakerSettings() */
@@ -163,6 +166,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
       maxInstances: settings.maxInstances,
       ...(opts.captureSyncMs === undefined ? {} : { captureSyncMs: opts.captureSyncMs }),
+      ...(opts.replacementBackoff ? { replacementBackoff: opts.replacementBackoff } : {}),
       invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,
       s3,
       random,

@@ -62,6 +62,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       workDir: core.workDir,
       startupTimeoutMs: opts.startupTimeoutMs ?? (config.startupTimeoutSeconds === undefined ? 120_000 : config.startupTimeoutSeconds * 1000),
       ...(opts.progress ? { progress: opts.progress } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
     });
   } catch (err) {
     await core.stop();

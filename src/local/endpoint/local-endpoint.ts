@@ -233,7 +233,15 @@ export class LocalEndpoint {
     const production = new Promise<InvokeEndpointResponse | undefined>((r) => (resolveProduction = r));
     // The shadow never sees the caller's TargetVariant: it gets a copy of production traffic.
     const shadowReq: InvokeEndpointRequest = { ...req, targetVariant: undefined };
-    const shadowInstance = lease(shadow);
+    let shadowInstance: InstanceLease;
+    try {
+      shadowInstance = lease(shadow);
+    } catch (err) {
+      // A shadow with no instance in service (they died and are being replaced) skips this copy; production goes on.
+      this.shadowStats.shadowErrors += 1;
+      this.log('warn', 'shadow variant failed', { endpoint: this.name, shadow: shadow.name, error: (err as Error).message, ...this.statsFields() });
+      return { resolveProduction: () => {} };
+    }
     const task = (async () => {
       const [prod, shadowResult] = await Promise.all([
         production,

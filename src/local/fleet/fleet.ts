@@ -1,6 +1,8 @@
+import { ToolkitError } from '../../errors/catalogue.js';
+import { RestartBackoff, type BackoffPolicy } from '../../server/restart-backoff.js';
 import type { RunningContainer } from '../backends/backend.js';
 import type { ChainContainer } from '../endpoint/chain.js';
-import type { InstanceLease, InstancePool } from '../endpoint/local-endpoint.js';
+import type { EndpointLog, InstanceLease, InstancePool } from '../endpoint/local-endpoint.js';
 
 /** One started instance of a variant: its containers (one, or a serial pipeline) and their chain. */
 export interface FleetInstance {
@@ -10,19 +12,59 @@ export interface FleetInstance {
   readonly chain: ChainContainer[];
 }
 
-/** Starts one instance of a variant and resolves once every container of it passes `/ping`. */
-export type InstanceLauncher = (index: number) => Promise<FleetInstance>;
+/**
+ * Starts one instance of a variant and resolves once every container of it passes `/ping`.
+ * `index` numbers the instance (its id and folders); `signal` stops a start that is no longer
+ * wanted (the fleet is being stopped or shrunk), and the launcher then stops what it started.
+ */
+export type InstanceLauncher = (index: number, signal?: AbortSignal) => Promise<FleetInstance>;
 
 interface Member {
   instance: FleetInstance;
+  /** The place in the fleet this instance fills: a replacement takes over its predecessor's slot (and its backoff). */
+  slot: number;
   inFlight: number;
   drained?: () => void;
 }
+
+/** A replacement for a dead instance: waiting out its backoff or starting. */
+interface Replacement {
+  slot: number;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * How replacements of dead instances are spaced: the first after 1 s, then 2 s, 4 s … up to 60 s
+ * while replacements keep dying (or fail to start) within a minute of starting; an instance that
+ * served a minute or more before dying is replaced after 1 s again.
+ */
+export const INSTANCE_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 1_000, maxMs: 60_000, healthyMs: 60_000 });
 
 /** Options of {@link Fleet}. */
 export interface FleetOptions {
   /** Grace for each container's SIGTERM drain when an instance stops. @defaultValue 30 000 ms */
   stopGraceMs?: number;
+  /** Spacing of replacements for dead instances. @defaultValue {@link INSTANCE_BACKOFF} */
+  backoff?: BackoffPolicy;
+  /** Receives a line when an instance dies, when its replacement starts, fails or joins. */
+  log?: EndpointLog;
+}
+
+/** Resolves true after `ms`, or false at once when `signal` aborts first. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((done) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      done(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      done(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /**
@@ -30,13 +72,25 @@ export interface FleetOptions {
  * (round robin among equals), grows by starting instances that join only after passing `/ping`,
  * and shrinks by taking instances out of rotation first and stopping them only once their
  * in-flight requests have finished, so no request fails because capacity changed.
+ *
+ * An instance whose container exits on its own (a crash, an OOM kill, `docker kill`) leaves
+ * rotation at once and a replacement starts the same way, after a backoff that grows while
+ * replacements keep dying; it joins once its `/ping` answers 200. Stopping or shrinking the
+ * fleet cancels replacements that are no longer wanted and stops whatever they started.
  */
 export class Fleet implements InstancePool {
   private readonly serving: Member[] = [];
   private readonly leaving = new Set<Member>();
+  private readonly replacing = new Set<Replacement>();
+  /** Stops of dead instances' remaining containers (a pipeline's other containers). */
+  private readonly cleanups = new Set<Promise<void>>();
   private next = 0;
   private launched = 0;
+  private slots = 0;
+  private closed = false;
   private readonly stopGraceMs: number;
+  private readonly backoff: RestartBackoff;
+  private readonly log: EndpointLog;
 
   constructor(
     readonly variantName: string,
@@ -44,11 +98,18 @@ export class Fleet implements InstancePool {
     opts: FleetOptions = {},
   ) {
     this.stopGraceMs = opts.stopGraceMs ?? 30_000;
+    this.backoff = new RestartBackoff(opts.backoff ?? INSTANCE_BACKOFF);
+    this.log = opts.log ?? (() => {});
   }
 
   /** Instances in rotation now. */
   get size(): number {
     return this.serving.length;
+  }
+
+  /** Replacements of dead instances waiting out their backoff or starting. */
+  get replacements(): number {
+    return this.replacing.size;
   }
 
   /** The first instance's chain (for the variant's shape: how many containers it has). */
@@ -68,8 +129,16 @@ export class Fleet implements InstancePool {
     return n;
   }
 
+  /**
+   * Lends the least busy instance in rotation. With none (every instance died and replacements
+   * are starting, or the fleet is stopped) it throws `ERR_NO_INSTANCE_IN_SERVICE`, which the
+   * front door answers as the service does when it has no capacity: 503 `ServiceUnavailable`.
+   */
   acquire(): InstanceLease {
-    if (this.serving.length === 0) throw new Error(`variant ${this.variantName} has no instance in service`);
+    if (this.serving.length === 0) {
+      const starting = this.replacing.size > 0 ? `; ${this.replacing.size} replacement instance${this.replacing.size === 1 ? ' is' : 's are'} starting` : '';
+      throw new ToolkitError('ERR_NO_INSTANCE_IN_SERVICE', `Variant ${this.variantName} has no healthy instance in service${starting}. Try your call again.`);
+    }
     let best: Member | undefined;
     for (let i = 0; i < this.serving.length; i++) {
       const m = this.serving[(this.next + i) % this.serving.length]!;
@@ -91,31 +160,117 @@ export class Fleet implements InstancePool {
   }
 
   /**
-   * Starts or stops instances until `count` are in rotation. New instances start in parallel and
-   * join as each passes `/ping`; if any fails, the ones started by this call are stopped and the
-   * error is thrown. Removed instances leave rotation at once and stop after draining.
+   * Starts or stops instances until `count` are in rotation. Replacements of dead instances count
+   * toward `count` (those beyond it are cancelled). New instances start in parallel and join as
+   * each passes `/ping`; if any fails, the ones started by this call are stopped and the error is
+   * thrown. Removed instances leave rotation at once and stop after draining.
    */
   async scaleTo(count: number): Promise<void> {
-    if (count > this.serving.length) {
-      const indexes = Array.from({ length: count - this.serving.length }, () => this.launched++);
+    if (this.closed && count > 0) throw new Error(`variant ${this.variantName}: the fleet is stopped and cannot grow`);
+    const excess = Math.min(this.replacing.size, this.serving.length + this.replacing.size - count);
+    if (excess > 0) await this.cancelReplacements(excess);
+    const wanted = count - this.serving.length - this.replacing.size;
+    if (wanted > 0) {
+      const indexes = Array.from({ length: wanted }, () => this.launched++);
       const results = await Promise.allSettled(indexes.map((i) => this.launch(i)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       const started = results.filter((r): r is PromiseFulfilledResult<FleetInstance> => r.status === 'fulfilled').map((r) => r.value);
-      if (failed) {
+      if (failed || this.closed) {
         await Promise.all(started.map((inst) => this.stopInstance(inst)));
-        throw failed.reason;
+        if (failed) throw failed.reason;
+        return;
       }
-      for (const instance of started) this.serving.push({ instance, inFlight: 0 });
+      for (const instance of started) this.join(instance, this.slots++);
       return;
     }
+    if (count >= this.serving.length) return;
     const leaving = this.serving.splice(count);
     this.next = 0;
     await Promise.all(leaving.map((m) => this.retire(m)));
   }
 
-  /** Takes every instance out of rotation, waits for in-flight requests, and stops them. */
+  /**
+   * Takes every instance out of rotation, waits for in-flight requests, and stops them; cancels
+   * replacements (stopping what they started). The fleet cannot grow again afterwards.
+   */
   async stop(): Promise<void> {
+    this.closed = true;
     await this.scaleTo(0);
+    while (this.cleanups.size > 0) await Promise.all([...this.cleanups]);
+  }
+
+  /** Puts an instance in rotation and watches its containers for an exit of their own. */
+  private join(instance: FleetInstance, slot: number): void {
+    const member: Member = { instance, slot, inFlight: 0 };
+    this.serving.push(member);
+    this.backoff.started(slot);
+    for (const container of instance.containers) void container.exitPromise.then(() => this.lost(member, container));
+  }
+
+  /** A container of `member` exited: out of rotation at once, the rest of the instance stopped, a replacement on its way. */
+  private lost(member: Member, container: RunningContainer): void {
+    const at = this.serving.indexOf(member);
+    // Retiring instances exit because they were stopped; an instance already lost is handled.
+    if (at < 0) return;
+    this.serving.splice(at, 1);
+    this.next = 0;
+    const exit = container.exited;
+    const how = exit?.signal ? `signal ${exit.signal}` : `code ${exit?.code ?? 'unknown'}`;
+    this.log('warn', 'instance died; out of rotation, replacing it', {
+      variant: this.variantName,
+      instance: member.instance.id,
+      container: container.spec.hostname,
+      exit: how,
+      log: container.spec.logFile,
+      inService: this.serving.length,
+    });
+    const cleanup = this.stopInstance(member.instance).finally(() => this.cleanups.delete(cleanup));
+    this.cleanups.add(cleanup);
+    if (!this.closed) this.replace(member.slot, member.instance.id);
+  }
+
+  private replace(slot: number, predecessor: string): void {
+    const replacement: Replacement = { slot, abort: new AbortController(), done: Promise.resolve() };
+    this.replacing.add(replacement);
+    replacement.done = this.runReplacement(replacement, predecessor).finally(() => this.replacing.delete(replacement));
+  }
+
+  private async runReplacement(replacement: Replacement, predecessor: string): Promise<void> {
+    const { slot } = replacement;
+    const signal = replacement.abort.signal;
+    let delay = this.backoff.delayAfterCrash(slot);
+    for (;;) {
+      if (!(await pause(delay, signal))) return;
+      const index = this.launched++;
+      this.backoff.started(slot);
+      this.log('info', 'starting a replacement instance', { variant: this.variantName, replaces: predecessor, index });
+      try {
+        const instance = await this.launch(index, signal);
+        if (signal.aborted) {
+          await this.stopInstance(instance);
+          return;
+        }
+        // Leaves `replacing` and joins `serving` in one step, so scaleTo never counts it twice.
+        this.replacing.delete(replacement);
+        this.join(instance, slot);
+        this.log('info', 'replacement instance in service', { variant: this.variantName, instance: instance.id, replaces: predecessor, inService: this.serving.length });
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        delay = this.backoff.delayAfterCrash(slot);
+        this.log('warn', 'replacement instance did not start; trying again', { variant: this.variantName, replaces: predecessor, error: (err as Error).message, retryInMs: delay });
+      }
+    }
+  }
+
+  /** Cancels the `n` most recent replacements and waits until whatever they started is stopped. */
+  private async cancelReplacements(n: number): Promise<void> {
+    const cancelled = [...this.replacing].slice(-n);
+    for (const r of cancelled) {
+      this.replacing.delete(r);
+      r.abort.abort();
+    }
+    await Promise.all(cancelled.map((r) => r.done));
   }
 
   private async retire(member: Member): Promise<void> {

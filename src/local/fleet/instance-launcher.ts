@@ -44,20 +44,35 @@ export class InstanceStartError extends Error {
   }
 }
 
+/** A signal that aborts when either `a` or `b` does; `dispose` drops the listeners once the start is over. */
+function eitherSignal(a: AbortSignal | undefined, b: AbortSignal | undefined): { signal: AbortSignal | undefined; dispose(): void } {
+  if (!a || !b) return { signal: a ?? b, dispose: () => {} };
+  const both = new AbortController();
+  const onAbort = (): void => both.abort();
+  for (const s of [a, b]) {
+    if (s.aborted) both.abort();
+    else s.addEventListener('abort', onAbort, { once: true });
+  }
+  return { signal: both.signal, dispose: () => [a, b].forEach((s) => s.removeEventListener('abort', onAbort)) };
+}
+
 /**
  * Makes the launcher of one variant's instances: each instance gets fresh `/opt/ml` trees, one
  * container per template (a serial pipeline when several), started through the backend, and is
  * handed over once every container passes `/ping`. On failure the instance's containers are
- * stopped and an {@link InstanceStartError} carries the failing container's last log lines.
+ * stopped and an {@link InstanceStartError} carries the failing container's last log lines. The
+ * same launcher starts replacements of dead instances, so they get the same model data, environment
+ * and instance-id check.
  */
 export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates: readonly ContainerTemplate[]): InstanceLauncher {
   const fileSafe = idPrefix.replace(/[^a-zA-Z0-9_.-]+/g, '.');
-  return async (index) => {
+  return async (index, stopSignal) => {
     const id = `${idPrefix}/i${index}`;
     const started = new Set<RunningContainer>();
+    const { signal, dispose } = eitherSignal(ctx.signal, stopSignal);
     try {
       await mkdir(ctx.logsDir, { recursive: true });
-      ctx.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       // Every container of the instance starts at once; each is handed over once its own /ping passes.
       const ready = await Promise.allSettled(
         templates.map(async (t): Promise<{ running: RunningContainer; link: ChainContainer }> => {
@@ -78,7 +93,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
               },
               {
                 timeoutMs: ctx.startupTimeoutMs,
-                ...(ctx.signal ? { signal: ctx.signal } : {}),
+                ...(signal ? { signal } : {}),
                 onStarted: ({ container, port }) => {
                   if (current) started.delete(current);
                   current = container;
@@ -95,7 +110,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
             };
             return { running, link };
           } catch (err) {
-            if (ctx.signal?.aborted || !(err instanceof ToolkitError && err.code === 'ERR_CONTAINER_START')) throw err;
+            if (signal?.aborted || !(err instanceof ToolkitError && err.code === 'ERR_CONTAINER_START')) throw err;
             const detail = (key: string): string | undefined => (typeof err.details?.[key] === 'string' ? (err.details[key] as string) : undefined);
             const reason = detail('reason') ?? detail('exit') ?? `did not pass the ping health check within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
             throw new InstanceStartError(t.hostname, reason, await tailLog(logFile, 20), { cause: err });
@@ -111,6 +126,8 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
     } catch (err) {
       await Promise.all([...started].map((c) => c.stop(5_000).catch(() => {})));
       throw err;
+    } finally {
+      dispose();
     }
   };
 }

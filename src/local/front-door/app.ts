@@ -8,7 +8,7 @@ import { TargetModelError } from '../endpoint/multi-model.js';
 import { PipelineStreamingError, type StreamedAnswer } from '../endpoint/stream.js';
 import { readSageMakerHeaders, SAGEMAKER_HEADERS, SAGEMAKER_NAME_MAX_LENGTH, SAGEMAKER_NAME_PATTERN, STREAM_ACCEPT_HEADER, STREAM_CONTENT_TYPE_HEADER } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
-import { endpointNotFound, modelErrorFor, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
+import { endpointNotFound, modelErrorFor, noInstanceInService, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
 
 /** Largest InvokeEndpoint body: 6 MB (`Body` max, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). */
 export const MAX_INVOKE_BODY_BYTES = 6_291_456;
@@ -164,7 +164,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     async (req: Request<{ endpointName: string }>, res: Response) => {
       const target = resolveTarget(req, res);
       if (!target) return;
-      const { endpoint, fail } = target;
+      const { name, endpoint, fail } = target;
       const invocation = readInvocation(req, 'accept');
 
       try {
@@ -177,6 +177,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        const unavailable = noInstanceInService(name, err);
+        if (unavailable) return fail(unavailable);
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
     },
@@ -198,6 +200,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        const unavailable = noInstanceInService(name, err);
+        if (unavailable) return fail(unavailable);
         if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }

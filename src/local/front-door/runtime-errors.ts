@@ -1,3 +1,4 @@
+import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerFailure } from '../endpoint/container.js';
 
 /** Error types of the SageMaker Runtime API (sagemaker-contract.md §1.6, §8). */
@@ -93,4 +94,15 @@ export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
     });
   }
   return new RuntimeApiError('ServiceUnavailable', 503, `Container ${container.hostname} is not reachable (${failure.detail}); it may have exited. ${see}`);
+}
+
+/**
+ * A variant with no instance in service (`ERR_NO_INSTANCE_IN_SERVICE`: every instance died and
+ * replacements are starting) answers as the service does when it cannot serve a request: 503
+ * `ServiceUnavailable` ("The service is unavailable. Try your call again."), which AWS SDKs retry.
+ * Undefined for any other error.
+ */
+export function noInstanceInService(endpoint: string, err: unknown): RuntimeApiError | undefined {
+  if (!(err instanceof ToolkitError) || err.code !== 'ERR_NO_INSTANCE_IN_SERVICE') return undefined;
+  return new RuntimeApiError('ServiceUnavailable', 503, `Endpoint ${endpoint}: ${err.message}`);
 }

@@ -1,0 +1,186 @@
+// The fleet's health handling with real sockets and ports (FakeBackend: only the model server is
+// replaced): dead instances leave rotation at once, replacements start through the same launcher
+// with a growing backoff, and stopping or shrinking cancels replacements without leaving anything running.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { BackoffPolicy } from '../../server/restart-backoff.js';
+import { Fleet } from './fleet.js';
+import { instanceLauncher, type ContainerTemplate } from './instance-launcher.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-fleet-test-'));
+  await mkdir(join(dir, 'model'));
+  await writeFile(join(dir, 'model', 'weights.bin'), 'w');
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Line {
+  level: string;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+let fleets = 0;
+/** A fleet of `FakeBackend` instances (one container each, or a pipeline of `hosts`) and the lines it logs. */
+function makeFleet(backoff: BackoffPolicy, hosts: string[] = ['primary']): { fleet: Fleet; backend: FakeBackend; lines: Line[]; prefix: string } {
+  const backend = new FakeBackend();
+  const lines: Line[] = [];
+  const prefix = `ep${++fleets}/cfg/AllTraffic`;
+  const templates: ContainerTemplate[] = hosts.map((hostname) => ({ hostname, env: {}, modelSource: join(dir, 'model'), mode: 'SingleModel' }));
+  const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 60_000 }, prefix, templates);
+  const fleet = new Fleet('AllTraffic', launch, { backoff, log: (level, msg, fields) => lines.push({ level, msg, fields }) });
+  return { fleet, backend, lines, prefix };
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The instance id (`.../i<n>`) each of `n` leases goes to. */
+function leaseTargets(fleet: Fleet, n: number): string[] {
+  const leases = Array.from({ length: n }, () => fleet.acquire());
+  const urls = leases.map((l) => l.containers[0]!.url);
+  for (const l of leases) l.release();
+  return urls;
+}
+
+const QUICK: BackoffPolicy = { baseMs: 20, maxMs: 1_000, healthyMs: 60_000 };
+
+test('a dead instance leaves rotation at once, the rest of its pipeline stops, and a replacement joins once it passes /ping', async () => {
+  const { fleet, backend, lines, prefix } = makeFleet(QUICK, ['first', 'second']);
+  try {
+    await fleet.scaleTo(2);
+    assert.equal(backend.running, 4);
+    const survivorUrl = fleet.acquire();
+    survivorUrl.release();
+    const i1 = backend.started.find((s) => s.id === `${prefix}/i1/first`)!;
+    backend.readyAfterMs = 60_000; // the replacement stays unready until the assertions below ran
+    backend.crash(`${prefix}/i0/first`);
+    await until('the dead instance to leave rotation', () => fleet.size === 1);
+    assert.equal(fleet.replacements, 1);
+    assert.deepEqual(new Set(leaseTargets(fleet, 4)), new Set([`http://127.0.0.1:${i1.port}`]), 'every request goes to the surviving instance');
+    await until('the dead instance\'s other container to stop', () => backend.stopped.includes(`${prefix}/i0/second`));
+    const died = lines.find((l) => l.msg.startsWith('instance died'));
+    assert.deepEqual(died && { level: died.level, instance: died.fields.instance, container: died.fields.container, exit: died.fields.exit, inService: died.fields.inService }, {
+      level: 'warn',
+      instance: `${prefix}/i0`,
+      container: 'first',
+      exit: 'signal SIGKILL',
+      inService: 1,
+    });
+    // The replacement (i2) is started but not yet healthy: not in rotation.
+    await until('the replacement to start', () => backend.started.some((s) => s.id === `${prefix}/i2/first`));
+    assert.equal(fleet.size, 1);
+  } finally {
+    backend.readyAfterMs = undefined;
+    await fleet.stop();
+  }
+  assert.equal(backend.running, 0, 'stopping the fleet stopped the replacement that was still starting');
+});
+
+test('a replacement joins rotation once healthy and takes requests', async () => {
+  const { fleet, backend, lines, prefix } = makeFleet(QUICK);
+  try {
+    await fleet.scaleTo(2);
+    backend.crash(`${prefix}/i0/primary`);
+    await until('the replacement to join', () => lines.some((l) => l.msg === 'replacement instance in service'));
+    assert.deepEqual([fleet.size, fleet.replacements], [2, 0]);
+    const i2 = backend.started.find((s) => s.id === `${prefix}/i2/primary`)!;
+    assert.ok(leaseTargets(fleet, 4).includes(`http://127.0.0.1:${i2.port}`), 'the replacement gets requests');
+    assert.equal(backend.running, 2);
+    const joined = lines.find((l) => l.msg === 'replacement instance in service');
+    assert.deepEqual(joined && [joined.fields.instance, joined.fields.replaces, joined.fields.inService], [`${prefix}/i2`, `${prefix}/i0`, 2]);
+  } finally {
+    await fleet.stop();
+  }
+  assert.equal(backend.running, 0);
+});
+
+test('with every instance dead, acquire fails with ERR_NO_INSTANCE_IN_SERVICE (503) while the replacement starts', async () => {
+  const { fleet, backend, prefix } = makeFleet(QUICK);
+  try {
+    await fleet.scaleTo(1);
+    backend.readyAfterMs = 60_000;
+    backend.crash(`${prefix}/i0/primary`);
+    await until('the instance to leave rotation', () => fleet.size === 0);
+    assert.throws(
+      () => fleet.acquire(),
+      (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_NO_INSTANCE_IN_SERVICE' && err.status === 503 && /AllTraffic has no healthy instance in service; 1 replacement instance is starting/.test(err.message),
+    );
+  } finally {
+    backend.readyAfterMs = undefined;
+    await fleet.stop();
+  }
+  assert.equal(backend.running, 0);
+});
+
+test('a replacement that keeps failing is retried with a doubling delay, then joins once it starts', async () => {
+  const { fleet, backend, lines, prefix } = makeFleet({ baseMs: 10, maxMs: 80, healthyMs: 60_000 });
+  try {
+    await fleet.scaleTo(1);
+    backend.failStarts = true;
+    backend.crash(`${prefix}/i0/primary`);
+    const retries = await until('four failed replacements', () => {
+      const r = lines.filter((l) => l.msg.startsWith('replacement instance did not start'));
+      return r.length >= 4 ? r : undefined;
+    });
+    assert.deepEqual(retries.slice(0, 4).map((l) => l.fields.retryInMs), [20, 40, 80, 80]);
+    assert.match(String(retries[0]!.fields.error), /primary: exited \(code 1\) before \/ping answered 200/);
+    backend.failStarts = false;
+    await until('a replacement to join', () => lines.some((l) => l.msg === 'replacement instance in service'));
+    assert.equal(fleet.size, 1);
+    assert.equal(backend.running, 1);
+  } finally {
+    backend.failStarts = false;
+    await fleet.stop();
+  }
+  assert.equal(backend.running, 0);
+});
+
+test('scaling counts replacements on the way: growing to the same size starts nothing, shrinking cancels them', async () => {
+  const { fleet, backend, prefix } = makeFleet(QUICK);
+  try {
+    await fleet.scaleTo(2);
+    backend.readyAfterMs = 60_000;
+    backend.crash(`${prefix}/i0/primary`);
+    await until('the replacement to start', () => backend.started.some((s) => s.id === `${prefix}/i2/primary`));
+    const startedBefore = backend.started.length;
+    await fleet.scaleTo(2);
+    assert.equal(backend.started.length, startedBefore, 'the replacement already counts toward two');
+    await fleet.scaleTo(1);
+    assert.equal(fleet.replacements, 0);
+    assert.equal(fleet.size, 1);
+    assert.deepEqual(backend.runningIds, [`${prefix}/i1/primary`], 'the cancelled replacement was stopped');
+  } finally {
+    backend.readyAfterMs = undefined;
+    await fleet.stop();
+  }
+  assert.equal(backend.running, 0);
+});
+
+test('stopping the fleet while a replacement waits out its backoff starts nothing more', async () => {
+  const { fleet, backend, prefix } = makeFleet({ baseMs: 600_000, maxMs: 600_000, healthyMs: 60_000 });
+  await fleet.scaleTo(1);
+  backend.crash(`${prefix}/i0/primary`);
+  await until('the replacement to be scheduled', () => fleet.replacements === 1);
+  const startedBefore = backend.started.length;
+  await fleet.stop();
+  assert.equal(fleet.replacements, 0);
+  assert.equal(backend.started.length, startedBefore);
+  assert.equal(backend.running, 0);
+  await assert.rejects(fleet.scaleTo(1), /fleet is stopped/);
+});
