@@ -4,7 +4,9 @@
 //   (type-only imports are gone after tsc; a lazy import() is not a load-time dependency);
 // - areas (the top-level folders: server, local, build, ...): static and lazy imports both count, so
 //   a lower layer never reaches up into a higher one, even lazily.
-// Usage: node scripts/import-cycles.mjs [dir]   (exit 1 and one line per cycle when there are any)
+// It also checks the areas that must never reach another one, even through a third area or lazily
+// (FORBIDDEN_REACH: `smkit deploy` is a client of the SageMaker API and never loads the local SageMaker).
+// Usage: node scripts/import-cycles.mjs [dir]   (exit 1 and one line per cycle or forbidden path when there are any)
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +49,44 @@ export function areaGraph(dir) {
     for (const d of deps) if (area(d) !== from) graph.get(from).add(area(d));
   }
   return new Map([...graph].map(([k, v]) => [k, [...v]]));
+}
+
+/** Area pairs [from, to]: no module of `from` may load a module of `to`, directly or through others, statically or lazily. */
+export const FORBIDDEN_REACH = [['deploy', 'local']];
+
+/**
+ * For each [from, to] pair, every module of area `from` that reaches area `to` through imports
+ * (static and lazy), with one shortest import chain as paths relative to `dir`.
+ */
+export function forbiddenReach(dir, pairs = FORBIDDEN_REACH) {
+  const graph = importGraph(dir, { lazy: true });
+  const areaOf = (f) => path.relative(dir, f).split(path.sep)[0];
+  const found = [];
+  for (const [from, to] of pairs) {
+    for (const start of [...graph.keys()].filter((f) => areaOf(f) === from).sort()) {
+      // Breadth first, so the chain reported is a shortest one.
+      const previous = new Map([[start, undefined]]);
+      const queue = [start];
+      let hit;
+      while (queue.length > 0 && !hit) {
+        const file = queue.shift();
+        for (const dep of graph.get(file) ?? []) {
+          if (previous.has(dep)) continue;
+          previous.set(dep, file);
+          if (areaOf(dep) === to) {
+            hit = dep;
+            break;
+          }
+          if (graph.has(dep)) queue.push(dep);
+        }
+      }
+      if (!hit) continue;
+      const chain = [];
+      for (let f = hit; f !== undefined; f = previous.get(f)) chain.unshift(path.relative(dir, f));
+      found.push(chain);
+    }
+  }
+  return found;
 }
 
 /** Every strongly connected group of more than one module (Tarjan), as paths relative to `dir`, sorted. */
@@ -97,8 +137,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const dir = path.resolve(process.argv[2] ?? 'dist/src');
   const cycles = findCycles(dir);
   const areaCycles = findAreaCycles(dir);
+  const reach = forbiddenReach(dir);
   for (const c of cycles) console.log(`import cycle: ${c.join(' <-> ')}`);
   for (const c of areaCycles) console.log(`area cycle: ${c.join(' <-> ')}`);
-  if (cycles.length + areaCycles.length === 0) console.log(`no import cycles among ${importGraph(dir).size} modules in ${path.relative(process.cwd(), dir) || '.'}, nor between its folders`);
-  process.exit(cycles.length + areaCycles.length === 0 ? 0 : 1);
+  for (const c of reach) console.log(`forbidden import path: ${c.join(' -> ')}`);
+  const problems = cycles.length + areaCycles.length + reach.length;
+  if (problems === 0) console.log(`no import cycles among ${importGraph(dir).size} modules in ${path.relative(process.cwd(), dir) || '.'}, nor between its folders, and no forbidden import path (${FORBIDDEN_REACH.map(([a, b]) => `${a} -/-> ${b}`).join(', ')})`);
+  process.exit(problems === 0 ? 0 : 1);
 }

@@ -1,6 +1,7 @@
-// The layering rule: no module imports itself back through others, and no area (top-level folder
-// of src/) reaches back into one that depends on it, not even lazily. scripts/import-cycles.mjs
-// prints the same report from the command line.
+// The layering rule: no module imports itself back through others, no area (top-level folder
+// of src/) reaches back into one that depends on it, not even lazily, and src/deploy (a client of the
+// SageMaker API) never loads src/local. scripts/import-cycles.mjs prints the same report from the
+// command line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from './helpers/serve-process.js';
 
 interface CycleFinder {
+  FORBIDDEN_REACH: Array<[string, string]>;
+  forbiddenReach(dir: string, pairs?: Array<[string, string]>): string[][];
   findCycles(dir: string): string[][];
   findAreaCycles(dir: string): string[][];
   importGraph(dir: string): Map<string, string[]>;
@@ -25,6 +28,32 @@ test('no import cycles between modules', () => {
 
 test('no cycles between areas (src/<folder>), counting lazy import() too', () => {
   assert.deepEqual(finder.findAreaCycles(SRC), []);
+});
+
+test('src/deploy never imports src/local, directly, through another area, or lazily', () => {
+  assert.deepEqual(finder.FORBIDDEN_REACH, [['deploy', 'local']]);
+  assert.deepEqual(finder.forbiddenReach(SRC), []);
+});
+
+test('the forbidden-reach check sees a direct import, a path through a third area and a lazy import()', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-reach-'));
+  try {
+    for (const d of ['deploy', 'shared', 'local']) mkdirSync(path.join(dir, d));
+    writeFileSync(path.join(dir, 'local', 'fleet.js'), 'export const fleet = 1;\n');
+    writeFileSync(path.join(dir, 'shared', 'neutral.js'), 'export const neutral = 1;\n');
+    writeFileSync(path.join(dir, 'shared', 'bridge.js'), "export { fleet } from '../local/fleet.js';\n");
+    writeFileSync(path.join(dir, 'deploy', 'a-direct.js'), "import { fleet } from '../local/fleet.js';\nexport const a = fleet;\n");
+    writeFileSync(path.join(dir, 'deploy', 'b-through.js'), "import { neutral } from '../shared/neutral.js';\nimport { fleet } from '../shared/bridge.js';\nexport const b = neutral + fleet;\n");
+    writeFileSync(path.join(dir, 'deploy', 'c-lazy.js'), "export const c = () => import('../local/fleet.js');\n");
+    writeFileSync(path.join(dir, 'deploy', 'd-clean.js'), "import { neutral } from '../shared/neutral.js';\nexport const d = neutral;\n");
+    assert.deepEqual(finder.forbiddenReach(dir, [['deploy', 'local']]), [
+      ['deploy/a-direct.js', 'local/fleet.js'],
+      ['deploy/b-through.js', 'shared/bridge.js', 'local/fleet.js'],
+      ['deploy/c-lazy.js', 'local/fleet.js'],
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the finder sees a module cycle, an area cycle through a lazy import(), and ignores a lazy module edge', () => {

@@ -101,7 +101,7 @@ async function stageModel(model: string, stageDir: string): Promise<{ dir: strin
   if (!st) throw new ToolkitError('ERR_CLI_USAGE', `--model ${model} does not exist`);
   if (st.isFile()) {
     if (!/\.(tar\.gz|tgz)$/i.test(model)) throw new ToolkitError('ERR_CLI_USAGE', `--model ${model}: expected a directory or a model.tar.gz`);
-    const { extractModelArchive } = await import('../local/archive.js');
+    const { extractModelArchive } = await import('../archive/model-archive.js');
     await extractModelArchive(model, dest);
   } else {
     await fs.cp(model, dest, { recursive: true, dereference: true });

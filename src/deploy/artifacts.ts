@@ -11,7 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { ToolkitError } from '../errors/catalogue.js';
-import type { ContainerConfig, EndpointConfig } from '../local/endpoint-file/schema.js';
+import type { ContainerConfig, EndpointConfig } from '../endpoint-file/schema.js';
 import { packageModel } from '../package/package.js';
 import { serviceError } from './service-error.js';
 

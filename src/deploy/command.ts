@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadDeployEnvironment } from '../config/deploy.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { BuildEngine } from '../containers/engine.js';
-import { readEndpointFile } from '../local/endpoint-file/load.js';
+import { readEndpointFile } from '../endpoint-file/load.js';
 import { objectExists, parseS3Prefix, prepareArtifacts, uploadFile, type ContainerArtifact } from './artifacts.js';
 import { applyPlan } from './apply.js';
 import { createDeployClients } from './clients.js';

@@ -8,7 +8,7 @@ import {
   ListEndpointConfigsCommand,
   ListModelsCommand,
 } from '@aws-sdk/client-sagemaker';
-import type { EndpointConfig } from '../local/endpoint-file/schema.js';
+import type { EndpointConfig } from '../endpoint-file/schema.js';
 import { deregisterTarget } from './apply.js';
 import type { DeployClients } from './clients.js';
 import { hashedName, scalingPolicyName, variantResourceId } from './desired.js';

@@ -10,7 +10,7 @@ import type {
   ProductionVariantInstanceType,
 } from '@aws-sdk/client-sagemaker';
 import { ToolkitError } from '../errors/catalogue.js';
-import type { CapacitySizeConfig, EndpointConfig, EndpointDeploymentConfig, VariantConfig } from '../local/endpoint-file/schema.js';
+import type { CapacitySizeConfig, EndpointConfig, EndpointDeploymentConfig, VariantConfig } from '../endpoint-file/schema.js';
 import type { ContainerArtifact } from './artifacts.js';
 
 /** Instance type used when a variant gives none. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseEndpointFile } from '../local/endpoint-file/schema.js';
+import { parseEndpointFile } from '../endpoint-file/schema.js';
 import type { ContainerArtifact } from './artifacts.js';
 import { contentHash, desiredEndpoint, hashedName, type DesiredEndpoint } from './desired.js';
 import type { CurrentState } from './inspect.js';

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadAwsServiceSpec } from '@aws-cdk/aws-service-spec';
-import { parseEndpointFile } from '../local/endpoint-file/schema.js';
+import { parseEndpointFile } from '../endpoint-file/schema.js';
 import type { ContainerArtifact } from './artifacts.js';
 import { desiredEndpoint } from './desired.js';
 import { renderTemplate, writeTemplate, type CloudFormationTemplate } from './template.js';

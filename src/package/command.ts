@@ -1,6 +1,7 @@
 import { checkProgram, defaultProgram } from '../config/program.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { packageModel, verifyArchive } from './package.js';
+import { packageModel } from './package.js';
+import { verifyArchive } from './verify.js';
 
 /** Flags of `smkit package`. */
 export interface PackageCommandOptions {

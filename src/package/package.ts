@@ -2,10 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
-import { describeError, invokeOnce } from '../invoke/invoke.js';
-import { createModelArchive } from '../local/archive.js';
-import { guessContentType } from '../local/transform/run.js';
-import { startLocalServer } from '../local/backends/local-server.js';
+import { createModelArchive } from '../archive/model-archive.js';
 import { assertValidModelDir, type ModelDirReport } from './validate.js';
 
 /** Options for {@link packageModel}. */
@@ -40,61 +37,4 @@ export async function packageModel(modelDir: string, options: PackageOptions = {
   const entries = await createModelArchive(modelDir, outFile, options.codeDir !== undefined ? { codeDir: options.codeDir } : {});
   const data = await fs.readFile(outFile);
   return { outFile, entries, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex'), report };
-}
-
-/** Options for {@link verifyArchive}. */
-export interface VerifyOptions {
-  /** A request body to send once `/ping` passes. */
-  sample?: string;
-  /** Its Content-Type. @defaultValue from the sample's extension */
-  contentType?: string;
-  accept?: string;
-  program?: string;
-  /** @defaultValue 120 s */
-  startupTimeoutMs?: number;
-  /** Progress lines go here. */
-  log?: (line: string) => void;
-}
-
-/** What {@link verifyArchive} saw. */
-export interface VerifyResult {
-  pingMs: number;
-  invocation?: { status: number; contentType: string | null; body: Buffer };
-}
-
-/**
- * Loads `model.tar.gz` the way SageMaker would: extracted (safely) into a temporary `/opt/ml/model`
- * and served by `smkit serve`; waits for `/ping`, then sends the sample, if any, and requires a 2xx.
- * Throws `ERR_PACKAGE_VERIFY` with the reason (and the server's last log lines) otherwise.
- */
-export async function verifyArchive(archive: string, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const log = options.log ?? (() => undefined);
-  const started = Date.now();
-  let server;
-  try {
-    server = await startLocalServer({
-      model: archive,
-      env: { SAGEMAKER_MODEL_SERVER_WORKERS: '1', ...(options.program ? { SAGEMAKER_PROGRAM: options.program } : {}) },
-      startupTimeoutMs: options.startupTimeoutMs ?? 120_000,
-      onWait: (s) => log(`waiting for /ping (${s} s)...`),
-    });
-  } catch (err) {
-    throw new ToolkitError('ERR_PACKAGE_VERIFY', `${archive} did not start: ${(err as Error).message}`, { cause: err });
-  }
-  const pingMs = Date.now() - started;
-  log(`/ping answered 200 after ${pingMs} ms`);
-  try {
-    if (options.sample === undefined) return { pingMs };
-    const body = await fs.readFile(options.sample);
-    const contentType = options.contentType ?? guessContentType(options.sample);
-    const result = await invokeOnce({ url: server.url }, body, { contentType, ...(options.accept ? { accept: options.accept } : {}) });
-    if (result.status < 200 || result.status >= 300) {
-      const tail = (await fs.readFile(server.logFile, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-10).join('\n');
-      throw new ToolkitError('ERR_PACKAGE_VERIFY', `the sample ${options.sample} (${contentType}) failed: ${describeError(result)}\n--- last server log lines ---\n${tail}`);
-    }
-    log(`sample ${options.sample} → HTTP ${result.status} (${result.headers.get('content-type') ?? 'no content-type'}, ${result.body.length} bytes)`);
-    return { pingMs, invocation: { status: result.status, contentType: result.headers.get('content-type'), body: result.body } };
-  } finally {
-    await server.stop();
-  }
 }

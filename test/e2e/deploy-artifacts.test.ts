@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { parseEndpointFile } from '../../src/local/endpoint-file/schema.js';
+import { parseEndpointFile } from '../../src/endpoint-file/schema.js';
 import { objectExists, parseS3Prefix, prepareArtifacts, uploadFile } from '../../src/deploy/artifacts.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
 

@@ -38,7 +38,7 @@ import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand,
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocal } from '../../src/local/control-plane/start-local.js';
-import { readEndpointFile } from '../../src/local/endpoint-file/load.js';
+import { readEndpointFile } from '../../src/endpoint-file/load.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };

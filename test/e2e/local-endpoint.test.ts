@@ -8,8 +8,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { createModelArchive } from '../../src/local/archive.js';
-import { readEndpointFile } from '../../src/local/endpoint-file/load.js';
+import { createModelArchive } from '../../src/archive/model-archive.js';
+import { readEndpointFile } from '../../src/endpoint-file/load.js';
 import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 

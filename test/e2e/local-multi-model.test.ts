@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { createModelArchive } from '../../src/local/archive.js';
+import { createModelArchive } from '../../src/archive/model-archive.js';
 import type { LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
 import { startLocalForTest, type LocalEndpointsUnderTest } from '../helpers/local-endpoints.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';

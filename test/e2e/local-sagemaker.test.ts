@@ -27,7 +27,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { CloudWatchClient, DeleteAlarmsCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
-import { createModelArchive } from '../../src/local/archive.js';
+import { createModelArchive } from '../../src/archive/model-archive.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';

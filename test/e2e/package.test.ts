@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
-import { extractModelArchive } from '../../src/local/archive.js';
+import { extractModelArchive } from '../../src/archive/model-archive.js';
 
 interface CliResult {
   code: number | null;

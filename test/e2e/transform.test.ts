@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, startServe, waitForPing } from '../helpers/serve-process.js';
 import { craftTarGz } from '../fixtures/archive/craft.js';
-import { createModelArchive } from '../../src/local/archive.js';
+import { createModelArchive } from '../../src/archive/model-archive.js';
 
 interface CliResult {
   code: number | null;

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { readEndpointFile } from '../../src/local/endpoint-file/load.js';
+import { readEndpointFile } from '../../src/endpoint-file/load.js';
 import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
 
 /** Local endpoints started from an endpoint file, with an SDK client pointed at their front door. */

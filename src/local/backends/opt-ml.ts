@@ -2,7 +2,7 @@ import { cp, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { createOptMlTree } from '../../opt-ml/layout.js';
-import { extractModelArchive, isModelArchive } from '../archive.js';
+import { extractModelArchive, isModelArchive } from '../../archive/model-archive.js';
 
 /**
  * Makes a fresh `/opt/ml` tree under `root` and fills `model/` from `modelSource`: a directory is

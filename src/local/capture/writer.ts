@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { DataCaptureConfig } from '../endpoint-file/schema.js';
+import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
 import { buildCaptureRecord, type CaptureEvent } from './record.js';
 
 function pad(n: number, width = 2): string {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { ContainerDefinition, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
-import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
+import type { EndpointFileConfig, VariantConfig } from '../../endpoint-file/schema.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
 import { Fleet } from '../fleet/fleet.js';

@@ -3,7 +3,7 @@ import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant } from '.
 import type { ContainerBackend } from '../backends/backend.js';
 import { CaptureS3Sync } from '../capture/s3-sync.js';
 import { CaptureWriter } from '../capture/writer.js';
-import type { DataCaptureConfig } from '../endpoint-file/schema.js';
+import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoint/local-endpoint.js';
 import type { BackoffPolicy } from '../../server/restart-backoff.js';
 import { Fleet, type FleetOptions } from '../fleet/fleet.js';

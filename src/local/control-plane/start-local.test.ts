@@ -21,7 +21,7 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
 import { createS3Objects } from '../s3/client.js';
-import { parseEndpointFile } from '../endpoint-file/schema.js';
+import { parseEndpointFile } from '../../endpoint-file/schema.js';
 import { startLocal } from './start-local.js';
 
 test('endpoint-file endpoints run instanceCount instances, are listed, described and scaled like created ones, and can be updated to a created config', async () => {

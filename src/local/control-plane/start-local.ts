@@ -1,4 +1,4 @@
-import type { EndpointFileConfig } from '../endpoint-file/schema.js';
+import type { EndpointFileConfig } from '../../endpoint-file/schema.js';
 import { resolveBackend, startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from '../endpoint/start.js';
 import { createRandom } from '../endpoint/random.js';
 import { adoptEndpointFile } from './adopt-endpoint-file.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { cp, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { extractModelArchive } from '../archive.js';
+import { extractModelArchive } from '../../archive/model-archive.js';
 import { ContainerFailure, type ChainContainer, type MultiModelHost } from './container.js';
 
 /** The caller's `TargetModel` is missing or names nothing: the service answers 400 `ValidationError`. */

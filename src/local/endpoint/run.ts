@@ -2,7 +2,7 @@ import { readLogFormat } from '../../config/settings.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { createLogger } from '../../logging/logger.js';
 import type { ContainerEngine } from '../backends/docker-backend.js';
-import { loadEndpointTarget } from '../endpoint-file/load.js';
+import { loadEndpointTarget } from '../../endpoint-file/load.js';
 import { startLocal, type LocalRunHandle } from '../control-plane/start-local.js';
 import type { LocalEndpointsHandle, StartOptions } from './start.js';
 

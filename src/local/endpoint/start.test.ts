@@ -6,7 +6,7 @@ import { mkdtemp, rm, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from '../backends/backend.js';
-import { parseEndpointFile } from '../endpoint-file/schema.js';
+import { parseEndpointFile } from '../../endpoint-file/schema.js';
 import { startLocalEndpoints } from './start.js';
 
 /** Runs each "container" as an in-process HTTP server; `behaviour` decides by hostname. */

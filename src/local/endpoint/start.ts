@@ -11,7 +11,7 @@ import { ProcessBackend } from '../backends/process-backend.js';
 import { withLogTail } from '../backends/wait-ready.js';
 import { CaptureS3Sync } from '../capture/s3-sync.js';
 import { CaptureWriter } from '../capture/writer.js';
-import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
+import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../../endpoint-file/schema.js';
 import { createFrontDoor, type EndpointDirectory, type FrontDoorOptions } from '../front-door/app.js';
 import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
 import type { MultiModelHost } from './container.js';

@@ -1,5 +1,5 @@
-import { ToolkitError } from '../../errors/catalogue.js';
-import { isSageMakerName } from '../../core/sagemaker-headers.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { isSageMakerName } from '../core/sagemaker-headers.js';
 
 /** One container: a model directory or `model.tar.gz`, plus its environment. */
 export interface ContainerConfig {

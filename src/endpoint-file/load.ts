@@ -1,8 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { ToolkitError } from '../../errors/catalogue.js';
-import { isModelArchive } from '../archive.js';
-import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../../core/sagemaker-headers.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { isModelArchive } from '../archive/model-archive.js';
+import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../core/sagemaker-headers.js';
 import { parseEndpointFile, type EndpointFileConfig } from './schema.js';
 
 /** Reads and validates an endpoint file (`.json`, `.yaml` or `.yml`); paths inside are relative to it. */

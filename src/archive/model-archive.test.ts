@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createModelArchive, extractModelArchive } from './archive.js';
+import { createModelArchive, extractModelArchive } from './model-archive.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { craftTarGz, type CraftedEntry } from '../../test/fixtures/archive/craft.js';
 
