@@ -427,6 +427,26 @@ test('a serial pipeline, a shadow variant and the invocation metrics: each produ
   await call('DeleteEndpoint', { EndpointName: 'ep-pipe' });
 });
 
+test('DescribeEndpoint summarises DataCaptureConfig with KmsKeyId only when the config set one, as the service does', async () => {
+  await model('m-kms', 'kms');
+  const capture = (kms?: string): Record<string, unknown> => ({
+    DataCaptureConfig: { InitialSamplingPercentage: 50, DestinationS3Uri: join(dir, 'capture'), CaptureOptions: [{ CaptureMode: 'Input' }], ...(kms ? { KmsKeyId: kms } : {}) },
+  });
+  const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  await config('cfg-kms', 'm-kms', 1, capture(key));
+  await config('cfg-nokms', 'm-kms', 1, capture());
+  await call('CreateEndpoint', { EndpointName: 'ep-kms', EndpointConfigName: 'cfg-kms' });
+  await call('CreateEndpoint', { EndpointName: 'ep-nokms', EndpointConfigName: 'cfg-nokms' });
+  for (const name of ['ep-kms', 'ep-nokms']) await until(`${name} InService`, async () => ((await status(name)) === 'InService' ? true : undefined));
+  const summary = async (name: string): Promise<unknown> => (await call('DescribeEndpoint', { EndpointName: name })).DataCaptureConfig;
+  assert.deepEqual(await summary('ep-kms'), { EnableCapture: true, CaptureStatus: 'Started', CurrentSamplingPercentage: 50, DestinationS3Uri: join(dir, 'capture'), KmsKeyId: key });
+  // botocore marks KmsKeyId required in DataCaptureConfigSummary, but the service leaves it out when
+  // no key was given (aws/sagemaker-python-sdk#5738); SDKs do not validate outputs.
+  assert.deepEqual(await summary('ep-nokms'), { EnableCapture: true, CaptureStatus: 'Started', CurrentSamplingPercentage: 50, DestinationS3Uri: join(dir, 'capture') });
+  for (const name of ['ep-kms', 'ep-nokms']) await call('DeleteEndpoint', { EndpointName: name });
+  for (const name of ['ep-kms', 'ep-nokms']) await until(`${name} deleted`, async () => (await call('DescribeEndpoint', { EndpointName: name }).then(() => undefined, () => true)));
+});
+
 test('DeleteEndpoint while Creating stops the start-up: the endpoint goes away and no container is left', async () => {
   await model('m-slow', 'slow', { FAKE_READY_AFTER_MS: '60000' });
   await config('cfg-slow', 'm-slow', 2);
