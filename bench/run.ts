@@ -8,13 +8,15 @@
  * - `wide`: a 64 → 256 → 256 → 8 MLP, 1 row, 256 rows and ~5 MB of CSV;
  * - `heavy`: a 512 → 2048 → 2048 → 16 MLP, 1-row requests at 1, 16 and 64 connections, smkit with
  *   dynamic batching off and on;
- * - `cold`: spawn to the first `/ping` 200, smkit and the baseline, on the wide model.
+ * - `cold`: spawn to the first `/ping` 200, smkit and the baseline, on the wide model (on Node 22.1+
+ *   also with a warm compile cache, as in the images).
  *
  * Environment: BENCH_SECONDS (per case, default 5), BENCH_WORKERS (default: CPU count),
  * BENCH_BATCH_MAX_SIZE (batching-on case, default 64). Models are generated in a temporary
  * directory (nothing is committed); any `SMKIT_*` variable is passed to `smkit serve`.
  */
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,8 +42,8 @@ function startSmkit(modelDir: string, env: Record<string, string> = {}): Promise
   });
 }
 
-function startBaseline(modelDir: string): Promise<BenchServer> {
-  return startBenchServer(path.join(here, 'baseline-server.js'), (port) => [path.join(modelDir, 'model.onnx'), String(port), String(workers)]);
+function startBaseline(modelDir: string, env: Record<string, string> = {}): Promise<BenchServer> {
+  return startBenchServer(path.join(here, 'baseline-server.js'), (port) => [path.join(modelDir, 'model.onnx'), String(port), String(workers)], { ...process.env, ...env });
 }
 
 interface Row extends Measurement {
@@ -134,21 +136,45 @@ async function heavyScenario(dir: string): Promise<void> {
 }
 
 async function coldScenario(dir: string): Promise<void> {
-  const rounds = 3;
-  const times: Record<'baseline' | 'smkit', number[]> = { baseline: [], smkit: [] };
-  for (let i = 0; i < rounds; i++) {
-    for (const which of i % 2 === 0 ? (['baseline', 'smkit'] as const) : (['smkit', 'baseline'] as const)) {
-      const s = which === 'baseline' ? await startBaseline(dir) : await startSmkit(dir);
-      times[which].push(s.readyMs);
-      await stopBenchServer(s);
+  const rounds = 7;
+  // Node 22.1+ can keep compiled code on disk (NODE_COMPILE_CACHE; the images bake a warm cache):
+  // there, both servers are also measured with a warm cache. Without one, the cache is off.
+  const hasCompileCache = typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function';
+  const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-cache-'));
+  const noCache = { NODE_DISABLE_COMPILE_CACHE: '1' };
+  const warmCache = { NODE_COMPILE_CACHE: cacheDir };
+  type Variant = { name: string; start: () => Promise<BenchServer> };
+  const variants: Variant[] = [
+    { name: 'baseline', start: () => startBaseline(dir, noCache) },
+    { name: 'smkit serve', start: () => startSmkit(dir, noCache) },
+  ];
+  if (hasCompileCache) {
+    variants.push({ name: 'baseline, warm compile cache', start: () => startBaseline(dir, warmCache) });
+    variants.push({ name: 'smkit serve, warm compile cache', start: () => startSmkit(dir, warmCache) });
+    // One start of each fills the cache.
+    for (const v of variants.slice(2)) await stopBenchServer(await v.start());
+  }
+  const times = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  try {
+    for (let i = 0; i < rounds; i++) {
+      for (const v of i % 2 === 0 ? variants : [...variants].reverse()) {
+        const s = await v.start();
+        times.get(v.name)!.push(s.readyMs);
+        await stopBenchServer(s);
+      }
     }
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
   }
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-  console.log(`\nCold start to the first /ping 200 (${WIDE.join(' → ')} model, ${workers} worker(s), ${rounds} rounds)`);
+  console.log(`\nCold start to the first /ping 200 (${WIDE.join(' → ')} model, ${workers} worker(s), ${rounds} rounds, Node ${process.version})`);
+  if (!hasCompileCache) console.log('(this Node has no compile cache: Node 22.1+ adds rows with a warm NODE_COMPILE_CACHE, as in the images)');
   console.log('| server | runs ms | median ms | vs baseline |');
   console.log('|---|---|---:|---:|');
-  for (const which of ['baseline', 'smkit'] as const) {
-    console.log(`| ${which} | ${times[which].map((x) => x.toFixed(0)).join(', ')} | ${median(times[which]).toFixed(0)} | ${(median(times[which]) / median(times.baseline)).toFixed(2)}× |`);
+  for (const v of variants) {
+    const reference = median(times.get(v.name.startsWith('smkit') ? v.name.replace('smkit serve', 'baseline') : v.name)!);
+    const t = times.get(v.name)!;
+    console.log(`| ${v.name} | ${t.map((x) => x.toFixed(0)).join(', ')} | ${median(t).toFixed(0)} | ${(median(t) / reference).toFixed(2)}× |`);
   }
 }
 

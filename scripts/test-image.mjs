@@ -214,6 +214,17 @@ async function main() {
   log(`image ${IMAGE}: ${(size / 1e6).toFixed(1)} MB`);
 
   await check('labels, entrypoint, exec dispatch', async () => checkLabels());
+  await check('the image carries a warm compile cache (Node 22.1+)', async () => {
+    const script = [
+      "const m = await import('node:module'); const fs = await import('node:fs');",
+      "const dir = process.env.NODE_COMPILE_CACHE;",
+      "console.log(JSON.stringify({ dir, active: m.getCompileCacheDir?.(), entries: dir ? fs.readdirSync(dir, { recursive: true }).length : 0 }));",
+    ].join(' ');
+    const out = JSON.parse(sh('podman', ['run', '--rm', '-w', '/app', IMAGE, 'node', '--input-type=module', '-e', script]).stdout.trim());
+    if (out.dir !== '/opt/smkit/compile-cache' || out.active !== out.dir) fail(`NODE_COMPILE_CACHE is not in effect in the image: ${JSON.stringify(out)}`);
+    if (out.entries < 50) fail(`the compile cache holds ${out.entries} entries; the Dockerfile's warm-up should leave one per module a cold start loads`);
+    log(`compile cache: ${out.entries} entries`);
+  });
   await check('TF.js loads in the image (wasm backend)', async () => {
     const script = [
       "const tf = await import('@tensorflow/tfjs');",

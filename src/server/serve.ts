@@ -1,18 +1,9 @@
-import cluster, { type Worker } from 'node:cluster';
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
+import cluster from 'node:cluster';
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadSettings, type Settings } from '../config/settings.js';
-import { ToolkitError } from '../errors/catalogue.js';
-import { createLogger, type SmkitLogger } from '../logging/logger.js';
-import { prepareCodeDir } from '../handlers/code-deps.js';
-import { isToPrimary, sendToWorker, unreachable, type ToPrimary } from './cluster-protocol.js';
-import { RestartBackoff } from './restart-backoff.js';
-import type { InferenceThreadData } from './thread-protocol.js';
-import { MmeCoordinator } from './mme-cluster.js';
-import { createClusterMetricsAggregator } from './metrics.js';
 import { assertPortFree } from '../net/ports.js';
-import { EXIT_LISTEN_FAILED } from './exit-codes.js';
+import { EarlyWorkers } from './early-workers.js';
 
 /** Options for {@link serve}; CLI flags that override the environment. */
 export interface ServeOptions {
@@ -30,36 +21,27 @@ export interface ServeOptions {
  * `SAGEMAKER_MODEL_SERVER_WORKERS`, replaces crashed workers, and on SIGTERM drains in-flight
  * requests and exits within the grace period (SageMaker sends SIGKILL 30 s after SIGTERM).
  * Resolves when the server has shut down.
+ *
+ * Invalid settings and a taken port stop it before anything starts. The workers are forked next,
+ * before the primary loads the rest of its code (logger, code directory, multi-model coordinator):
+ * starting Node and loading a worker's modules is most of a cold start, and it now overlaps the
+ * primary's own start (see `EarlyWorkers`).
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const loaded = loadSettings(env, opts);
   // Refuse a taken port before anything starts: one clear error instead of crashing workers.
   await assertPortFree(loaded.host, loaded.port, '--port (SAGEMAKER_BIND_TO_PORT)');
-  const log = createLogger(loaded.logLevel, { role: 'primary' }, loaded.logFormat);
-  const modelDir = resolveModelDir(loaded.modelDir, loaded.bakedModelDir);
-  if (modelDir !== loaded.modelDir) log.info({ modelDir, empty: loaded.modelDir }, 'the model directory is empty; serving the model baked into the image (SMKIT_BAKED_MODEL_DIR)');
-  const settings: Settings = Object.freeze({ ...loaded, modelDir });
-  if (!settings.multiModel && !existsSync(settings.modelDir)) {
-    log.warn({ modelDir: settings.modelDir }, 'the model directory does not exist; /ping will answer 503 until a model is there and the server restarts');
+  const settings: Settings = Object.freeze({ ...loaded, modelDir: resolveModelDir(loaded.modelDir, loaded.bakedModelDir) });
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./http-worker.js', import.meta.url)), silent: false });
+  const early = new EarlyWorkers(settings.workers);
+  let primary: typeof import('./primary.js');
+  try {
+    primary = await import('./primary.js');
+  } catch (err) {
+    early.kill();
+    throw err;
   }
-  // A multi-model endpoint loads models later, through POST /models, each with its own code/.
-  const codeDir =
-    !settings.multiModel && existsSync(settings.modelDir) ? prepareCodeDir(settings.modelDir, settings.installCodeDeps, log) : path.join(settings.modelDir, 'code');
-  log.info(
-    {
-      port: settings.port,
-      multiModel: settings.multiModel,
-      modelDir: settings.multiModel ? undefined : settings.modelDir,
-      workers: settings.workers,
-      timeoutSeconds: settings.timeoutSeconds,
-      maxPayloadMb: settings.maxPayloadMb,
-      devices: settings.devices,
-      program: settings.program,
-      files: !settings.multiModel && existsSync(settings.modelDir) ? readdirSync(settings.modelDir).slice(0, 20) : undefined,
-    },
-    'smkit serve starting',
-  );
-  return runPrimary(settings, codeDir, log);
+  return primary.runPrimary(settings, loaded.modelDir, early);
 }
 
 function hasFiles(dir: string): boolean {
@@ -77,153 +59,4 @@ function hasFiles(dir: string): boolean {
 export function resolveModelDir(modelDir: string, bakedModelDir: string | undefined): string {
   if (hasFiles(modelDir) || !bakedModelDir || !hasFiles(bakedModelDir)) return modelDir;
   return bakedModelDir;
-}
-
-function runPrimary(settings: Settings, codeDir: string, log: SmkitLogger): Promise<void> {
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./http-worker.js', import.meta.url)), silent: false });
-  let stopping = false;
-  // A worker is ready once its port is bound and its model loaded; "ready" is logged once, when all are.
-  const listening = new Map<number, number>();
-  const loaded = new Set<number>();
-  let announced = false;
-  let failed = 0;
-  const announceWhenReady = () => {
-    if (announced) return;
-    const ready = [...loaded].filter((id) => listening.has(id));
-    if (ready.length < settings.workers) return;
-    announced = true;
-    const port = listening.get(ready[0]!) ?? settings.port;
-    log.info({ port, workers: settings.workers }, `ready: listening on ${settings.host}:${port}`);
-  };
-  const restarts = new RestartBackoff();
-  const indexOf = new Map<Worker, number>();
-  const clusterMetrics = settings.metrics ? createClusterMetricsAggregator() : undefined;
-  // Workers that have their configuration: only they can apply model loads (earlier messages are lost).
-  const configured = new Set<number>();
-  const mme = settings.multiModel
-    ? new MmeCoordinator(
-        () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected() && configured.has(w.id)),
-        settings.mmeMinFreeMb,
-        log,
-        settings.startupTimeoutSeconds * 1000,
-      )
-    : undefined;
-
-  const fork = (index: number) => {
-    const worker = cluster.fork();
-    indexOf.set(worker, index);
-    restarts.started(index);
-    const thread: InferenceThreadData = {
-      workerIndex: index,
-      logLevel: settings.logLevel,
-      logFormat: settings.logFormat,
-      engine: {
-        modelDir: settings.modelDir,
-        codeDir,
-        program: settings.program,
-        defaultAccept: settings.defaultAccept,
-        maxDecodedBytes: Math.floor(settings.maxDecodedMb * 1024 * 1024),
-        batching: { maxSize: settings.batchMaxSize, maxDelayMs: settings.batchMaxDelayMs },
-        runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, extra: { backend: settings.tfjsBackend } },
-      },
-    };
-    const onMessage = (msg: ToPrimary): void => {
-      switch (msg.type) {
-        case 'hello':
-          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [] });
-          configured.add(worker.id);
-          return;
-        case 'listening':
-          listening.set(worker.id, msg.port);
-          return announceWhenReady();
-        case 'model':
-          if (msg.state === 'ready') {
-            loaded.add(worker.id);
-            return announceWhenReady();
-          }
-          if (++failed === 1) log.error({ modelDir: settings.modelDir }, 'the model failed to load; /ping answers 503 (see the error above)');
-          return;
-        case 'metrics-request': {
-          const answer = (text: string) => sendToWorker(worker, { type: 'metrics-response', id: msg.id, text });
-          if (!clusterMetrics) return void answer('# metrics are off (SMKIT_METRICS=false)\n');
-          clusterMetrics().then(answer, (err: unknown) => answer(`# metrics unavailable: ${(err as Error).message}\n`));
-          return;
-        }
-        case 'mme-request':
-          return mme?.onRequest(worker, msg);
-        case 'mme-applied':
-          return mme?.onApplied(worker, msg);
-        default:
-          return unreachable(msg);
-      }
-    };
-    worker.on('message', (msg: unknown) => {
-      if (isToPrimary(msg)) onMessage(msg);
-    });
-  };
-
-  return new Promise<void>((resolve, reject) => {
-    let startupError: ToolkitError | undefined;
-    cluster.on('exit', (worker, code, signal) => {
-      const index = indexOf.get(worker) ?? 0;
-      indexOf.delete(worker);
-      configured.delete(worker.id);
-      listening.delete(worker.id);
-      loaded.delete(worker.id);
-      mme?.forget(worker.id);
-      if (stopping) {
-        if (Object.keys(cluster.workers ?? {}).length === 0) finish();
-        return;
-      }
-      if (code === EXIT_LISTEN_FAILED) {
-        // Another process took the port after the start-up check: replacing the worker cannot help.
-        startupError = new ToolkitError('ERR_PORT_IN_USE', `could not listen on ${settings.host}:${settings.port} (another process holds it, or it needs privileges); pass --port (SAGEMAKER_BIND_TO_PORT) with another port`);
-        log.error({ code: startupError.code }, startupError.message);
-        onSignal('SIGTERM');
-        return;
-      }
-      const delay = restarts.delayAfterCrash(index);
-      log.error({ worker: index, exitCode: code, signal, restartInMs: delay }, 'worker process died; replacing it');
-      setTimeout(() => !stopping && fork(index), delay);
-    });
-
-    let hardStop: NodeJS.Timeout | undefined;
-    const finish = () => {
-      if (hardStop) clearTimeout(hardStop);
-      log.info('stopped');
-      process.removeListener('SIGTERM', onSignal);
-      process.removeListener('SIGINT', onSignal);
-      if (startupError) reject(startupError);
-      else resolve();
-    };
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      const graceMs = settings.shutdownGraceSeconds * 1000;
-      log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
-      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
-      if (workers.length === 0) return finish();
-      for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs });
-      hardStop = setTimeout(() => {
-        log.warn('grace period over; stopping remaining workers');
-        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-      }, graceMs + 2000);
-      hardStop.unref();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    for (let i = 0; i < settings.workers; i++) fork(i);
-    // A load that neither finishes nor fails in time (a hung modelFn, a stuck download) ends the
-    // container with a clear error instead of answering 503 until SageMaker's health-check window closes.
-    const startupTimer = setTimeout(() => {
-      if (loaded.size > 0 || failed > 0 || stopping) return;
-      startupError = new ToolkitError(
-        'ERR_MODEL_LOAD',
-        `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT); see the log above for where loading stopped`,
-      );
-      log.error({ code: startupError.code }, startupError.message);
-      onSignal('SIGTERM');
-    }, settings.startupTimeoutSeconds * 1000);
-    startupTimer.unref();
-  });
 }

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// Image build step (see the Dockerfile): with NODE_COMPILE_CACHE set (Node 22.1+), starts
+// `smkit serve` on a tiny model, waits for /ping 200, sends one invocation and stops it with
+// SIGTERM, so the compiled code of everything a cold start loads (CLI, primary, worker, inference
+// thread, ONNX Runtime's JavaScript) is on disk in the image. Without a compile cache it only
+// checks that the image serves. Usage: node warm-compile-cache.mjs <model-dir>
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+
+const modelDir = process.argv[2];
+const port = 18080;
+const url = `http://127.0.0.1:${port}`;
+const child = spawn(process.execPath, ['/app/bin/smkit.js', 'serve', '--model-dir', modelDir, '--port', String(port), '--host', '127.0.0.1', '--workers', '1'], {
+  stdio: 'inherit',
+  env: { ...process.env, SMKIT_LOG_LEVEL: 'warn' },
+});
+const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+
+async function main() {
+  const deadline = Date.now() + 60_000;
+  while (!(await fetch(`${url}/ping`).then((r) => r.status === 200, () => false))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('smkit serve did not answer /ping 200 within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const res = await fetch(`${url}/invocations`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: '5.1,3.5,1.4,0.2\n' });
+  if (res.status !== 200) throw new Error(`POST /invocations answered ${res.status}: ${await res.text()}`);
+}
+
+try {
+  await main();
+} finally {
+  child.kill('SIGTERM');
+}
+const code = await exited;
+if (code !== 0) throw new Error(`smkit serve exited with ${code} after SIGTERM`);
+const dir = process.env.NODE_COMPILE_CACHE;
+const files = dir ? readdirSync(dir, { recursive: true }).length : 0;
+console.log(dir ? `compile cache ${dir}: ${files} entries` : 'no NODE_COMPILE_CACHE: nothing cached');

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import cluster from 'node:cluster';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EarlyWorkers } from './early-workers.js';
+
+/** Polls `check` until it holds (or throws after `ms`). */
+async function until(check: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('messages and the exit of a worker before it is adopted are kept, in order', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Says hello, reports its argument, and exits with code 3: all before the primary adopts it.
+  const script = path.join(dir, 'worker.cjs');
+  writeFileSync(script, "process.send({ type: 'hello' }); process.send({ n: 1 }, () => process.exit(3));\n");
+  cluster.setupPrimary({ exec: script, silent: true });
+  const early = new EarlyWorkers(2);
+  assert.equal(early.workers.length, 2);
+  await until(() => early.workers.every((w) => w.isDead()));
+  for (const worker of early.workers) {
+    const seen: unknown[] = [];
+    const exited = early.adopt(worker, (m) => seen.push(m));
+    assert.deepEqual(seen, [{ type: 'hello' }, { n: 1 }]);
+    assert.deepEqual(exited, { code: 3, signal: null });
+  }
+  assert.equal(early.workers.length, 0, 'adopted workers are no longer held');
+});
+
+test('a worker adopted while running gets its later messages through the handler, and kill() stops the rest', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const script = path.join(dir, 'worker.cjs');
+  // Answers each message with an echo; never exits on its own.
+  writeFileSync(script, "process.send({ type: 'hello' }); process.on('message', (m) => process.send({ echo: m }));\n");
+  cluster.setupPrimary({ exec: script, silent: true });
+  const early = new EarlyWorkers(2);
+  const [first, second] = early.workers;
+  const seen: unknown[] = [];
+  await new Promise<void>((resolve) => first!.once('message', () => resolve()));
+  assert.equal(early.adopt(first!, (m) => seen.push(m)), undefined, 'a running worker has no exit to report');
+  first!.send('ping');
+  await until(() => seen.length === 2);
+  assert.deepEqual(seen, [{ type: 'hello' }, { echo: 'ping' }]);
+  early.kill();
+  await until(() => second!.isDead());
+  assert.equal(second!.process.signalCode, 'SIGKILL');
+  first!.process.kill('SIGKILL');
+  await until(() => first!.isDead());
+});
