@@ -171,8 +171,9 @@ export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Ten
     if (cols < 0) {
       cols = col;
       firstLine = line;
-      // Size the output from the first row so large bodies are not copied over and over while growing.
-      const estimate = Math.min(most, (Math.ceil(((len - lineStart) / Math.max(1, p - lineStart)) * 1.25) + 16) * cols);
+      // Size the output from the first row so large bodies are not copied over and over while growing
+      // (a one-row body, the usual real-time request, needs nothing more).
+      const estimate = p >= len ? 0 : Math.min(most, (Math.ceil(((len - lineStart) / Math.max(1, p - lineStart)) * 1.25) + 16) * cols);
       if (estimate > cap) {
         cap = estimate;
         out = grow(out, cap, n);
