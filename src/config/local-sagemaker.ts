@@ -19,6 +19,12 @@ export interface LocalSageMakerSettings {
    * fleets counted (`ResourceLimitExceeded` beyond, as the account's instance quota). @defaultValue 16
    */
   readonly maxInstances: number;
+  /**
+   * `SMKIT_LOCAL_HEALTH_CHECK_SECONDS`: time between `/ping` health checks of each instance in
+   * service; an instance that fails 3 in a row is stopped and replaced. `0` turns the checks off
+   * (instances are then replaced only when their container exits). @defaultValue 5
+   */
+  readonly healthCheckSeconds: number;
 }
 
 function str(env: NodeJS.ProcessEnv, key: string): string | undefined {
@@ -41,6 +47,11 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env)
   const maxText = str(env, 'SMKIT_LOCAL_MAX_INSTANCES') ?? '16';
   const maxInstances = Number(maxText);
   if (!Number.isInteger(maxInstances) || maxInstances < 1 || maxInstances > 1000) throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_MAX_INSTANCES must be an integer from 1 to 1000 (got "${maxText}")`);
+  const healthText = str(env, 'SMKIT_LOCAL_HEALTH_CHECK_SECONDS') ?? '5';
+  const healthCheckSeconds = Number(healthText);
+  if (!Number.isFinite(healthCheckSeconds) || healthCheckSeconds < 0 || healthCheckSeconds > 3600 || (healthCheckSeconds > 0 && healthCheckSeconds < 0.1)) {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_HEALTH_CHECK_SECONDS must be 0 (off) or a number of seconds from 0.1 to 3600 (got "${healthText}")`);
+  }
   const accessKeyId = str(env, 'AWS_ACCESS_KEY_ID');
   const secretAccessKey = str(env, 'AWS_SECRET_ACCESS_KEY');
   const sessionToken = str(env, 'AWS_SESSION_TOKEN');
@@ -50,5 +61,6 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env)
     ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
     accountId,
     maxInstances,
+    healthCheckSeconds,
   });
 }

@@ -2,7 +2,7 @@
 // backend) are SIGKILLed while the endpoint serves traffic from the real SageMaker Runtime client.
 // The dead instance leaves rotation at once, a replacement joins once its /ping passes, the
 // endpoint stays InService throughout, a variant with no live instance answers 503
-// ServiceUnavailable, and deleting the endpoint while a replacement starts leaves no process behind.
+// ServiceUnavailable, a SIGSTOPped (hung) child fails its /ping health checks and is replaced, and deleting the endpoint while a replacement starts leaves no process behind.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -46,6 +46,7 @@ before(async () => {
     settings: { region: 'us-east-1', accountId: '111122223333' },
     startupTimeoutMs: 60_000,
     replacementBackoff: { baseMs: 100, maxMs: 1_000, healthyMs: 60_000 },
+    healthCheckMs: 300,
     log: (level, msg, fields) => lines.push({ level, msg, fields }),
   });
   sm = new SageMakerClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
@@ -101,6 +102,7 @@ function processesWith(text: string): number[] {
 
 const count = (msg: string): number => lines.filter((l) => l.msg === msg).length;
 const DIED = 'instance died; out of rotation, replacing it';
+const UNHEALTHY = 'instance failed its health checks; out of rotation, replacing it';
 
 test('a SIGKILLed instance leaves rotation at once and is replaced; the endpoint stays InService', async () => {
   await sm.send(
@@ -166,6 +168,32 @@ test('with every instance dead, InvokeEndpoint answers 503 ServiceUnavailable un
   await until('both replacements to join', () => count('replacement instance in service') === joinedBefore + 2);
   assert.equal(fleet().size, 2);
   assert.equal((await invoke())[0]!.length, 3);
+});
+
+test('a hung instance (SIGSTOP) fails its /ping health checks, leaves rotation, is killed and replaced', async () => {
+  const hungBefore = count(UNHEALTHY);
+  const joinedBefore = count('replacement instance in service');
+  const [hung, healthy] = fleet().containers;
+  assert.ok(hung?.pid && healthy?.pid && hung.instanceId);
+  // The primary and its worker both stop answering: a hang, as a deadlock would be.
+  const frozen = processesWith(`SMKIT_INSTANCE_ID=${hung.instanceId}`);
+  assert.ok(frozen.includes(hung.pid));
+  for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+  try {
+    await until('the health checks to evict the hung instance', () => count(UNHEALTHY) > hungBefore);
+    const line = lines.filter((l) => l.msg === UNHEALTHY).at(-1)!;
+    assert.deepEqual([line.level, line.fields.failedChecks], ['warn', 3]);
+    assert.ok(!pids().includes(hung.pid), 'out of rotation');
+    // Requests go to the healthy instance meanwhile.
+    for (let i = 0; i < 4; i++) assert.equal((await invoke())[0]!.length, 3);
+    await until('the replacement to join', () => count('replacement instance in service') > joinedBefore);
+    assert.equal(fleet().size, 2);
+    // SIGTERM cannot act on stopped processes; the SIGKILL to the instance's process group after the grace does.
+    await until('the hung instance\'s processes to be gone', () => processesWith(`SMKIT_INSTANCE_ID=${hung.instanceId!}`).length === 0, 60_000);
+  } finally {
+    for (const pid of processesWith(`SMKIT_INSTANCE_ID=${hung.instanceId}`)) process.kill(pid, 'SIGCONT');
+  }
+  assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).EndpointStatus, 'InService');
 });
 
 test('deleting the endpoint while a replacement starts stops it: no serve process is left', async () => {

@@ -23,6 +23,8 @@ export class FakeBackend implements ContainerBackend {
   failStarts = false;
   /** While set, containers started from now on answer `/ping` 503 this long (a slow start). */
   readyAfterMs: number | undefined;
+  /** Ids of running containers whose `/ping` answers 500 from now on (up, but unhealthy). */
+  readonly unhealthy = new Set<string>();
   readonly #crash = new Map<string, () => void>();
 
   /** Ids of the containers running now. */
@@ -52,7 +54,7 @@ export class FakeBackend implements ContainerBackend {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         if (req.url === '/ping') {
-          res.writeHead(Date.now() >= readyAt ? 200 : 503).end();
+          res.writeHead(this.unhealthy.has(spec.id) ? 500 : Date.now() >= readyAt ? 200 : 503).end();
           return;
         }
         this.invocations.push({ id: spec.id, body: Buffer.concat(chunks).toString() });

@@ -10,16 +10,48 @@ export interface TrackedChild {
   stop(graceMs: number): Promise<void>;
 }
 
+/** Options of {@link trackExit}. */
+export interface TrackOptions {
+  /**
+   * The child leads its own process group (spawned with `detached: true`): SIGKILL goes to the
+   * whole group, and once the child has exited whatever is left of its group (its workers) is
+   * killed, so a crashed or killed `smkit serve` never leaves a hung worker behind.
+   */
+  processGroup?: boolean;
+}
+
+/** SIGKILL to the child, or to its whole process group; no error when nothing is left. */
+function kill(child: ChildProcess, group: boolean): void {
+  if (group && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+      return;
+    } catch {
+      // The group is gone (ESRCH): fall through for the child itself.
+    }
+  }
+  child.kill('SIGKILL');
+}
+
 /**
  * Watches `child` until it exits; `onExit` runs once after. `stop` sends SIGTERM (or runs
  * `terminate`, for example `docker stop`), then SIGKILL if the child is still there after `graceMs`.
  */
-export function trackExit(child: ChildProcess, onExit: () => void, terminate?: () => void): TrackedChild {
+export function trackExit(child: ChildProcess, onExit: () => void, terminate?: () => void, opts: TrackOptions = {}): TrackedChild {
   let exited: TrackedChild['exited'];
+  const group = opts.processGroup === true;
   const exitPromise = new Promise<void>((resolveExit) => {
     const done = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (exited) return;
       exited = { code, signal };
+      // Right at the exit, before the group id can be taken again: workers the child left are ended.
+      if (group && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // Nothing left in the group: the usual case.
+        }
+      }
       onExit();
       resolveExit();
     };
@@ -39,7 +71,7 @@ export function trackExit(child: ChildProcess, onExit: () => void, terminate?: (
       let timer: NodeJS.Timeout | undefined;
       const killed = new Promise<void>((resolveKill) => {
         timer = setTimeout(() => {
-          if (!exited) child.kill('SIGKILL');
+          if (!exited) kill(child, group);
           resolveKill();
         }, graceMs);
       });

@@ -29,11 +29,28 @@ export function processChildEnv(spec: ContainerSpec, inherited: Record<string, s
   };
 }
 
+/** Options of {@link ProcessBackend}. */
+export interface ProcessBackendOptions {
+  /**
+   * Start each child in its own process group, so that killing it (or its crash) also ends its
+   * workers: no hung worker outlives an instance. The owner must then stop the children itself on
+   * SIGINT/SIGTERM (a terminal's Ctrl-C no longer reaches them), as `smkit local` does.
+   * @defaultValue false
+   */
+  processGroup?: boolean;
+}
+
 /** Runs each container as `node bin/smkit.js serve` on this machine (no container engine needed). */
 export class ProcessBackend implements ContainerBackend {
   readonly name = 'process' as const;
+  private readonly processGroup: boolean;
 
-  constructor(private readonly bin: string = SMKIT_BIN) {}
+  constructor(
+    private readonly bin: string = SMKIT_BIN,
+    opts: ProcessBackendOptions = {},
+  ) {
+    this.processGroup = opts.processGroup === true;
+  }
 
   async start(spec: ContainerSpec): Promise<RunningContainer> {
     const log = createWriteStream(spec.logFile, { flags: 'a' });
@@ -45,10 +62,11 @@ export class ProcessBackend implements ContainerBackend {
       cwd: spec.optMlDir,
       env: processChildEnv(spec, inheritedChildEnv(), instanceId),
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: this.processGroup,
     });
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
-    const tracked = trackExit(child, () => log.end());
+    const tracked = trackExit(child, () => log.end(), undefined, { processGroup: this.processGroup });
     return runningContainer(spec, tracked, undefined, instanceId);
   }
 }

@@ -44,6 +44,16 @@ async function pingOnce(url: string, instanceId: string | undefined): Promise<Pi
   }
 }
 
+/**
+ * One health check of a running container, as SageMaker pings its instances: true when `GET /ping`
+ * answers 200 within 2 s, from this container (its instance id, when it has one).
+ */
+export async function pingHealthy(container: RunningContainer): Promise<boolean> {
+  if (container.exited) return false;
+  const answer = await pingOnce(container.url, container.instanceId);
+  return answer?.status === 200 && !answer.foreign;
+}
+
 /** Formats the failure message with the container's last log lines. */
 export async function withLogTail(container: RunningContainer, message: string): Promise<string> {
   const tail = await tailLog(container.spec.logFile, 20);

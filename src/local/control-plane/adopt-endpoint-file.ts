@@ -5,7 +5,8 @@ import type { EndpointFileConfig, VariantConfig } from '../../endpoint-file/sche
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
 import { Fleet } from '../fleet/fleet.js';
-import { instanceLauncher } from '../fleet/instance-launcher.js';
+import { instanceHealthy, instanceLauncher } from '../fleet/instance-launcher.js';
+import type { FleetPolicy, LocalSageMakerCore } from './local-sagemaker.js';
 import { Deployment, type VariantState } from './deployment.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
@@ -25,6 +26,8 @@ export interface AdoptOptions {
   progress?: (line: string) => void;
   /** Receives the fleets' lines about dead instances and their replacements. */
   log?: EndpointLog;
+  /** How the fleets check and replace instances: the local SageMaker's {@link LocalSageMakerCore.fleetPolicy}. */
+  policy?: FleetPolicy;
 }
 
 /**
@@ -67,7 +70,11 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
       const fleet = new Fleet(
         v.name,
         async (index, signal) => (index === 0 ? { id, containers: running, chain: runtime.containers } : more(index, signal)),
-        opts.log ? { log: (level, msg, fields) => opts.log!(level, msg, { endpoint: file.name, ...fields }) } : {},
+        {
+          ...(opts.policy?.replacementBackoff ? { backoff: opts.policy.replacementBackoff } : {}),
+          ...(opts.policy?.healthCheckMs ? { health: { probe: instanceHealthy, intervalMs: opts.policy.healthCheckMs } } : {}),
+          ...(opts.log ? { log: (level, msg, fields) => opts.log!(level, msg, { endpoint: file.name, ...fields }) } : {}),
+        },
       );
       runtime.instances = fleet;
       growing.push(fleet.scaleTo(v.instanceCount));

@@ -7,7 +7,7 @@ import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoint/local-endpoint.js';
 import type { BackoffPolicy } from '../../server/restart-backoff.js';
 import { Fleet, type FleetOptions } from '../fleet/fleet.js';
-import { instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
+import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
 import { parseS3Url, type S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
@@ -26,6 +26,8 @@ export interface DeploymentContext {
   maxInstances?: number;
   /** Spacing of replacements for instances that died. @defaultValue `INSTANCE_BACKOFF` (1 s doubling to 60 s) */
   replacementBackoff?: BackoffPolicy;
+  /** Time between `/ping` health checks of each instance in service (3 failures in a row replace it). @defaultValue no checks */
+  healthCheckMs?: number;
   s3: () => S3Objects;
   random: () => number;
   metrics?: InvocationMetricsSink;
@@ -167,6 +169,7 @@ export async function startDeployment(
     );
     const fleetOptions: FleetOptions = {
       ...(ctx.replacementBackoff ? { backoff: ctx.replacementBackoff } : {}),
+      ...(ctx.healthCheckMs ? { health: { probe: instanceHealthy, intervalMs: ctx.healthCheckMs } } : {}),
       ...(ctx.log ? { log: (level, msg, fields) => ctx.log!(level, msg, { endpoint: endpointName, ...fields }) } : {}),
     };
     const fleet = new Fleet(spec.VariantName, launch, fleetOptions);

@@ -22,6 +22,7 @@ import type { ManagedEndpoint } from './managed-endpoint.js';
 import { SageMakerService } from './sagemaker-service.js';
 import { ControlPlaneStore } from './store.js';
 import type { BackoffPolicy } from '../../server/restart-backoff.js';
+import type { DeploymentContext } from './deployment.js';
 
 /** The target prefix CloudWatch's JSON protocol uses; auto-rollback reads alarms from that service. */
 export const CLOUDWATCH_TARGET_PREFIX = 'GraniteServiceVersion20100801';
@@ -71,6 +72,8 @@ export interface LocalSageMakerOptions {
   captureSyncMs?: number;
   /** Spacing of replacements for instances that died (tests shorten it). @defaultValue 1 s doubling to 60 s while replacements keep dying */
   replacementBackoff?: BackoffPolicy;
+  /** Time between `/ping` health checks of each instance; 0 turns them off. @defaultValue `settings.healthCheckSeconds` (`SMKIT_LOCAL_HEALTH_CHECK_SECONDS`, 5 s) */
+  healthCheckMs?: number;
   /** Seeds variant routing, blue/green shifting and capture sampling. */
   seed?: number;
   /** Settings (tests): unset members take their defaults, not the environment. @defaultValue loadLocalSageMakerSettings() */
@@ -83,6 +86,9 @@ export interface LocalSageMakerOptions {
   keepWorkDir?: boolean;
 }
 
+/** How fleets check their instances and space replacements: what a {@link DeploymentContext} takes. */
+export type FleetPolicy = Pick<DeploymentContext, 'replacementBackoff' | 'healthCheckMs'>;
+
 /** A running local SageMaker: its parts and where it listens. */
 export interface LocalSageMakerHandle extends LocalSageMakerCore {
   /** Base URL, for example `http://127.0.0.1:8080`: give it to SDKs as the endpoint URL. */
@@ -94,7 +100,8 @@ export interface LocalSageMakerHandle extends LocalSageMakerCore {
 
 async function chooseBackend(opts: LocalSageMakerOptions): Promise<ContainerBackend> {
   if (opts.backendImpl) return opts.backendImpl;
-  if (opts.backend !== 'docker') return new ProcessBackend();
+  // Instances are stopped by `stop()` (which `smkit local` calls on SIGINT/SIGTERM), so each may lead its own process group.
+  if (opts.backend !== 'docker') return new ProcessBackend(undefined, { processGroup: true });
   const engine = await detectContainerEngine(opts.engine);
   if (!engine) throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `--backend docker needs the ${opts.engine ?? 'docker or podman'} CLI on PATH; install one or use --backend process`);
   return new DockerBackend(engine);
@@ -126,6 +133,8 @@ export interface LocalSageMakerCore {
   readonly workDir: string;
   /** S3 as the local SageMaker reaches it (`AWS_ENDPOINT_URL_S3` and the usual settings), created on first use. */
   readonly s3: () => S3Objects;
+  /** How its fleets check and replace instances (endpoint-file endpoints adopted later use the same). */
+  readonly fleetPolicy: FleetPolicy;
   /** Finds the endpoint serving a name: created endpoints first, then `fallback`. */
   directory(fallback?: EndpointDirectory): EndpointDirectory;
   /** Stops every endpoint's containers; removes the work folder. */
@@ -137,7 +146,7 @@ export interface LocalSageMakerCore {
  * endpoint life cycle, and any extra services; {@link startLocalSageMaker} serves them.
  */
 export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerCore> {
-  const settings: LocalSageMakerSettings = opts.settings ? { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, ...opts.settings } : loadLocalSageMakerSettings();
+  const settings: LocalSageMakerSettings = opts.settings ? { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, ...opts.settings } : loadLocalSageMakerSettings();
   const backend = await chooseBackend(opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-sagemaker-'));
   await mkdir(join(workDir, 'logs'), { recursive: true });
@@ -157,6 +166,11 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   let s3Client = opts.s3;
   const s3 = (): S3Objects => (s3Client ??= createS3Objects(settings));
   const services: AwsService[] = [];
+  const healthCheckMs = opts.healthCheckMs ?? settings.healthCheckSeconds * 1000;
+  const fleetPolicy: FleetPolicy = {
+    ...(opts.replacementBackoff ? { replacementBackoff: opts.replacementBackoff } : {}),
+    ...(healthCheckMs > 0 ? { healthCheckMs } : {}),
+  };
   const lifecycle = new EndpointLifecycle(
     store,
     {
@@ -166,7 +180,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
       maxInstances: settings.maxInstances,
       ...(opts.captureSyncMs === undefined ? {} : { captureSyncMs: opts.captureSyncMs }),
-      ...(opts.replacementBackoff ? { replacementBackoff: opts.replacementBackoff } : {}),
+      ...fleetPolicy,
       invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,
       s3,
       random,
@@ -194,6 +208,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(queryHandler ? { queryHandler } : {}),
     workDir,
     s3,
+    fleetPolicy,
     directory: (fallback) => ({ get: (name) => lifecycle.routable(name) ?? fallback?.get(name) }),
     stop() {
       stopped ??= (async () => {
@@ -240,6 +255,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     workDir: core.workDir,
     s3: core.s3,
+    fleetPolicy: core.fleetPolicy,
     directory: core.directory,
     stop() {
       stopped ??= (async () => {

@@ -63,6 +63,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       startupTimeoutMs: opts.startupTimeoutMs ?? (config.startupTimeoutSeconds === undefined ? 120_000 : config.startupTimeoutSeconds * 1000),
       ...(opts.progress ? { progress: opts.progress } : {}),
       ...(opts.log ? { log: opts.log } : {}),
+      policy: core.fleetPolicy,
     });
   } catch (err) {
     await core.stop();

@@ -91,13 +91,14 @@ export async function resolveBackend(config: EndpointFileConfig, opts: StartOpti
   const image = opts.image ?? config.image;
   const hasImage = image !== undefined || config.endpoints.some((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])].some((v) => v.containers.some((c) => c.image)));
   const wanted = opts.backend ?? config.backend;
-  if (wanted === 'process') return new ProcessBackend();
+  // `smkit local` stops its children on SIGINT/SIGTERM, so each may lead its own process group.
+  if (wanted === 'process') return new ProcessBackend(undefined, { processGroup: true });
   const engine = await detectContainerEngine(opts.engine);
   if (wanted === 'docker') {
     if (!engine) throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `--backend docker needs the ${opts.engine ?? 'docker or podman'} CLI on PATH; install one or use --backend process`);
     return new DockerBackend(engine, image);
   }
-  return engine && hasImage ? new DockerBackend(engine, image) : new ProcessBackend();
+  return engine && hasImage ? new DockerBackend(engine, image) : new ProcessBackend(undefined, { processGroup: true });
 }
 
 function say(opts: StartOptions, line: string): void {

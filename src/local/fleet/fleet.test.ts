@@ -10,7 +10,7 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { BackoffPolicy } from '../../server/restart-backoff.js';
 import { Fleet } from './fleet.js';
-import { instanceLauncher, type ContainerTemplate } from './instance-launcher.js';
+import { instanceHealthy, instanceLauncher, type ContainerTemplate } from './instance-launcher.js';
 
 let dir: string;
 before(async () => {
@@ -183,4 +183,43 @@ test('stopping the fleet while a replacement waits out its backoff starts nothin
   assert.equal(backend.started.length, startedBefore);
   assert.equal(backend.running, 0);
   await assert.rejects(fleet.scaleTo(1), /fleet is stopped/);
+});
+
+test('health checks: an instance that fails them 3 times in a row is stopped and replaced; a passing one stays', async () => {
+  const backend = new FakeBackend();
+  const lines: Line[] = [];
+  const prefix = `ep${++fleets}/cfg/AllTraffic`;
+  const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 60_000 }, prefix, [{ hostname: 'primary', env: {}, modelSource: join(dir, 'model'), mode: 'SingleModel' }]);
+  const fleet = new Fleet('AllTraffic', launch, { backoff: QUICK, health: { probe: instanceHealthy, intervalMs: 20 }, log: (level, msg, fields) => lines.push({ level, msg, fields }) });
+  try {
+    await fleet.scaleTo(2);
+    backend.unhealthy.add(`${prefix}/i0/primary`);
+    await until('the replacement to join', () => lines.some((l) => l.msg === 'replacement instance in service'));
+    const evicted = lines.filter((l) => l.msg.startsWith('instance failed its health checks'));
+    assert.deepEqual(evicted.map((l) => [l.level, l.fields.instance, l.fields.failedChecks]), [['warn', `${prefix}/i0`, 3]]);
+    assert.ok(backend.stopped.includes(`${prefix}/i0/primary`), 'the unhealthy instance was stopped');
+    assert.deepEqual(backend.runningIds.sort(), [`${prefix}/i1/primary`, `${prefix}/i2/primary`]);
+    assert.equal(fleet.size, 2);
+  } finally {
+    await fleet.stop();
+  }
+  assert.equal(backend.running, 0);
+});
+
+test('health checks: failures that do not come 3 in a row replace nothing', async () => {
+  const backend = new FakeBackend();
+  const lines: Line[] = [];
+  const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 60_000 }, `ep${++fleets}/cfg/AllTraffic`, [{ hostname: 'primary', env: {}, modelSource: join(dir, 'model'), mode: 'SingleModel' }]);
+  let probes = 0;
+  // Two failures, a pass, two failures, a pass, ...
+  const probe = async (): Promise<boolean> => ++probes % 3 === 0;
+  const fleet = new Fleet('AllTraffic', launch, { backoff: QUICK, health: { probe, intervalMs: 10 }, log: (level, msg, fields) => lines.push({ level, msg, fields }) });
+  try {
+    await fleet.scaleTo(1);
+    await until('a dozen health checks', () => probes >= 12);
+    assert.deepEqual(lines, []);
+    assert.equal(fleet.size, 1);
+  } finally {
+    await fleet.stop();
+  }
 });

@@ -25,6 +25,10 @@ interface Member {
   slot: number;
   inFlight: number;
   drained?: () => void;
+  /** Health checks failed in a row. */
+  failedChecks: number;
+  /** A health check of this instance is under way (checks never overlap). */
+  checking: boolean;
 }
 
 /** A replacement for a dead instance: waiting out its backoff or starting. */
@@ -41,6 +45,19 @@ interface Replacement {
  */
 export const INSTANCE_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 1_000, maxMs: 60_000, healthyMs: 60_000 });
 
+/** Periodic health checks of the instances in rotation, as SageMaker pings its instances. */
+export interface HealthCheck {
+  /** Resolves true when every container of the instance answers `/ping` 200 in time. */
+  probe(instance: FleetInstance): Promise<boolean>;
+  /** Time between checks of an instance. */
+  intervalMs: number;
+  /** Failed checks in a row after which the instance is replaced. @defaultValue 3 */
+  unhealthyAfter?: number;
+}
+
+/** SIGTERM grace of an instance that failed its health checks: it may well be hung. */
+const UNHEALTHY_STOP_GRACE_MS = 5_000;
+
 /** Options of {@link Fleet}. */
 export interface FleetOptions {
   /** Grace for each container's SIGTERM drain when an instance stops. @defaultValue 30 000 ms */
@@ -49,6 +66,8 @@ export interface FleetOptions {
   backoff?: BackoffPolicy;
   /** Receives a line when an instance dies, when its replacement starts, fails or joins. */
   log?: EndpointLog;
+  /** Checks the instances in rotation periodically; one that fails `unhealthyAfter` checks in a row is stopped and replaced. @defaultValue no checks */
+  health?: HealthCheck;
 }
 
 /** Resolves true after `ms`, or false at once when `signal` aborts first. */
@@ -73,10 +92,11 @@ function pause(ms: number, signal: AbortSignal): Promise<boolean> {
  * and shrinks by taking instances out of rotation first and stopping them only once their
  * in-flight requests have finished, so no request fails because capacity changed.
  *
- * An instance whose container exits on its own (a crash, an OOM kill, `docker kill`) leaves
- * rotation at once and a replacement starts the same way, after a backoff that grows while
- * replacements keep dying; it joins once its `/ping` answers 200. Stopping or shrinking the
- * fleet cancels replacements that are no longer wanted and stops whatever they started.
+ * An instance whose container exits on its own (a crash, an OOM kill, `docker kill`), or that
+ * fails its periodic health checks (`health`), leaves rotation at once and a replacement starts
+ * the same way, after a backoff that grows while replacements keep dying; it joins once its
+ * `/ping` answers 200. Stopping or shrinking the fleet cancels replacements that are no longer
+ * wanted and stops whatever they started.
  */
 export class Fleet implements InstancePool {
   private readonly serving: Member[] = [];
@@ -91,6 +111,8 @@ export class Fleet implements InstancePool {
   private readonly stopGraceMs: number;
   private readonly backoff: RestartBackoff;
   private readonly log: EndpointLog;
+  private readonly health: HealthCheck | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly variantName: string,
@@ -100,6 +122,11 @@ export class Fleet implements InstancePool {
     this.stopGraceMs = opts.stopGraceMs ?? 30_000;
     this.backoff = new RestartBackoff(opts.backoff ?? INSTANCE_BACKOFF);
     this.log = opts.log ?? (() => {});
+    this.health = opts.health;
+    if (this.health) {
+      this.healthTimer = setInterval(() => this.checkHealth(), this.health.intervalMs);
+      this.healthTimer.unref();
+    }
   }
 
   /** Instances in rotation now. */
@@ -195,13 +222,14 @@ export class Fleet implements InstancePool {
    */
   async stop(): Promise<void> {
     this.closed = true;
+    clearInterval(this.healthTimer);
     await this.scaleTo(0);
     while (this.cleanups.size > 0) await Promise.all([...this.cleanups]);
   }
 
   /** Puts an instance in rotation and watches its containers for an exit of their own. */
   private join(instance: FleetInstance, slot: number): void {
-    const member: Member = { instance, slot, inFlight: 0 };
+    const member: Member = { instance, slot, inFlight: 0, failedChecks: 0, checking: false };
     this.serving.push(member);
     this.backoff.started(slot);
     for (const container of instance.containers) void container.exitPromise.then(() => this.lost(member, container));
@@ -209,22 +237,44 @@ export class Fleet implements InstancePool {
 
   /** A container of `member` exited: out of rotation at once, the rest of the instance stopped, a replacement on its way. */
   private lost(member: Member, container: RunningContainer): void {
+    const exit = container.exited;
+    this.evict(member, 'instance died; out of rotation, replacing it', this.stopGraceMs, {
+      container: container.spec.hostname,
+      exit: exit?.signal ? `signal ${exit.signal}` : `code ${exit?.code ?? 'unknown'}`,
+      log: container.spec.logFile,
+    });
+  }
+
+  /** Checks every instance in rotation that is not being checked already. */
+  private checkHealth(): void {
+    const health = this.health!;
+    for (const member of this.serving) {
+      if (member.checking) continue;
+      member.checking = true;
+      void health
+        .probe(member.instance)
+        .catch(() => false)
+        .then((healthy) => {
+          member.checking = false;
+          member.failedChecks = healthy ? 0 : member.failedChecks + 1;
+          if (member.failedChecks < (health.unhealthyAfter ?? 3)) return;
+          this.evict(member, 'instance failed its health checks; out of rotation, replacing it', Math.min(this.stopGraceMs, UNHEALTHY_STOP_GRACE_MS), {
+            failedChecks: member.failedChecks,
+            log: member.instance.containers.map((c) => c.spec.logFile).join(', '),
+          });
+        });
+    }
+  }
+
+  /** Takes `member` out of rotation at once, stops what is left of it, and starts its replacement. */
+  private evict(member: Member, msg: string, graceMs: number, fields: Record<string, unknown>): void {
     const at = this.serving.indexOf(member);
-    // Retiring instances exit because they were stopped; an instance already lost is handled.
+    // Retiring instances exit because they were stopped; an instance already evicted is handled.
     if (at < 0) return;
     this.serving.splice(at, 1);
     this.next = 0;
-    const exit = container.exited;
-    const how = exit?.signal ? `signal ${exit.signal}` : `code ${exit?.code ?? 'unknown'}`;
-    this.log('warn', 'instance died; out of rotation, replacing it', {
-      variant: this.variantName,
-      instance: member.instance.id,
-      container: container.spec.hostname,
-      exit: how,
-      log: container.spec.logFile,
-      inService: this.serving.length,
-    });
-    const cleanup = this.stopInstance(member.instance).finally(() => this.cleanups.delete(cleanup));
+    this.log('warn', msg, { variant: this.variantName, instance: member.instance.id, ...fields, inService: this.serving.length });
+    const cleanup = this.stopInstance(member.instance, graceMs).finally(() => this.cleanups.delete(cleanup));
     this.cleanups.add(cleanup);
     if (!this.closed) this.replace(member.slot, member.instance.id);
   }
@@ -280,7 +330,7 @@ export class Fleet implements InstancePool {
     this.leaving.delete(member);
   }
 
-  private async stopInstance(instance: FleetInstance): Promise<void> {
-    await Promise.all(instance.containers.map((c) => c.stop(this.stopGraceMs).catch(() => {})));
+  private async stopInstance(instance: FleetInstance, graceMs = this.stopGraceMs): Promise<void> {
+    await Promise.all(instance.containers.map((c) => c.stop(graceMs).catch(() => {})));
   }
 }

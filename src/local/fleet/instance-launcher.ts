@@ -4,6 +4,7 @@ import type { ContainerBackend, RunningContainer } from '../backends/backend.js'
 import { ToolkitError } from '../../errors/catalogue.js';
 import { launchReady } from '../backends/launch.js';
 import { tailLog } from '../backends/log-tail.js';
+import { pingHealthy } from '../backends/wait-ready.js';
 import type { ChainContainer } from '../endpoint/chain.js';
 import type { FleetInstance, InstanceLauncher } from './fleet.js';
 
@@ -130,4 +131,10 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
       dispose();
     }
   };
+}
+
+/** One health check of an instance: every container of it answers `/ping` 200 within 2 s. */
+export async function instanceHealthy(instance: FleetInstance): Promise<boolean> {
+  const answers = await Promise.all(instance.containers.map((c) => pingHealthy(c)));
+  return answers.every(Boolean);
 }

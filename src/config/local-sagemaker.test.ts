@@ -1,0 +1,21 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ToolkitError } from '../errors/catalogue.js';
+import { loadLocalSageMakerSettings } from './local-sagemaker.js';
+
+test('SMKIT_LOCAL_HEALTH_CHECK_SECONDS: 5 s by default, 0 turns the checks off, fractions allowed, bad values name the variable', () => {
+  assert.equal(loadLocalSageMakerSettings({}).healthCheckSeconds, 5);
+  assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_HEALTH_CHECK_SECONDS: '0' }).healthCheckSeconds, 0);
+  assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_HEALTH_CHECK_SECONDS: ' 0.5 ' }).healthCheckSeconds, 0.5);
+  for (const bad of ['-1', '0.05', '3601', 'often', 'NaN']) {
+    assert.throws(
+      () => loadLocalSageMakerSettings({ SMKIT_LOCAL_HEALTH_CHECK_SECONDS: bad }),
+      (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.includes('SMKIT_LOCAL_HEALTH_CHECK_SECONDS') && err.message.includes(`"${bad}"`),
+      bad,
+    );
+  }
+});
+
+test('the local SageMaker settings: defaults when nothing is set', () => {
+  assert.deepEqual(loadLocalSageMakerSettings({}), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5 });
+});
