@@ -1,6 +1,8 @@
-/** Shared pieces of the benchmarks: start a server and wait for /ping, drive it with autocannon. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+/** Shared pieces of the benchmarks: start a server and wait for /ping, drive it with autocannon or wrk. */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../test/helpers/serve-process.js';
 
@@ -104,23 +106,83 @@ export function treeCpuMs(pid: number | undefined): number | undefined {
   }
 }
 
+/** The load generator: autocannon (default), or wrk when `BENCH_CLIENT=wrk` (C, lighter on the shared cores). */
+const client = process.env['BENCH_CLIENT'] === 'wrk' ? 'wrk' : 'autocannon';
+
+/** One load run's requests/s, latency percentiles (ms), failures and total requests. */
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  requests: number;
+}
+
+async function runAutocannon(url: string, body: string | Buffer, contentType: string, connections: number, seconds: number): Promise<LoadResult> {
+  const result = await autocannon({ url, method: 'POST', headers: { 'content-type': contentType, accept: 'application/json' }, body, connections, duration: seconds });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors, requests: result.requests.total };
+}
+
+/** wrk prints latencies with units (`850.00us`, `1.20ms`, `1.01s`). */
+function wrkMs(text: string | undefined): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(text ?? '');
+  if (!m) return Number.NaN;
+  const value = Number(m[1]);
+  return m[2] === 'us' ? value / 1000 : m[2] === 's' ? value * 1000 : value;
+}
+
+async function runWrk(url: string, body: string | Buffer, contentType: string, connections: number, seconds: number): Promise<LoadResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-wrk-'));
+  try {
+    const bodyFile = path.join(dir, 'body');
+    writeFileSync(bodyFile, body);
+    const script = path.join(dir, 'post.lua');
+    writeFileSync(
+      script,
+      `wrk.method = "POST"\nlocal f = io.open(${JSON.stringify(bodyFile)}, "rb")\nwrk.body = f:read("*a")\nf:close()\n` +
+        `wrk.headers["Content-Type"] = ${JSON.stringify(contentType)}\nwrk.headers["Accept"] = "application/json"\n`,
+    );
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile('wrk', ['-t', '1', '-c', String(connections), '-d', `${Math.max(1, Math.round(seconds))}s`, '--latency', '-s', script, url], { maxBuffer: 1 << 20 }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      );
+    });
+    const field = (re: RegExp) => re.exec(out)?.[1];
+    const requests = Number(field(/(\d+) requests in/) ?? 0);
+    const failures = Number(field(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
+    const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    return {
+      rps: Number(field(/Requests\/sec:\s+([\d.]+)/)),
+      p50: wrkMs(field(/ 50%\s+(\S+)/)),
+      p99: wrkMs(field(/ 99%\s+(\S+)/)),
+      errors: failures + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+      requests,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Warms up for a quarter of `seconds` (JIT, first model runs, connections), then measures POST
- * /invocations. With `pid`, also the server's CPU time per request.
+ * /invocations with the load generator `BENCH_CLIENT` names. With `pid`, also the server's CPU
+ * time per request.
  */
 export async function measure(url: string, body: string | Buffer, contentType: string, connections: number, seconds: number, pid?: number): Promise<Measurement> {
-  const options = { url: `${url}/invocations`, method: 'POST' as const, headers: { 'content-type': contentType, accept: 'application/json' }, body, connections };
-  await autocannon({ ...options, duration: Math.max(1, seconds / 4) });
+  const run = client === 'wrk' ? runWrk : runAutocannon;
+  await run(`${url}/invocations`, body, contentType, connections, Math.max(1, seconds / 4));
   const cpuBefore = treeCpuMs(pid);
-  const result = await autocannon({ ...options, duration: seconds });
+  const result = await run(`${url}/invocations`, body, contentType, connections, seconds);
   const cpuAfter = treeCpuMs(pid);
-  const requests = result.requests.total;
   return {
     bytes: Buffer.byteLength(body),
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.non2xx + result.errors,
-    cpuUsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && requests > 0 ? ((cpuAfter - cpuBefore) * 1000) / requests : undefined,
+    rps: result.rps,
+    p50: result.p50,
+    p99: result.p99,
+    errors: result.errors,
+    cpuUsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && result.requests > 0 ? ((cpuAfter - cpuBefore) * 1000) / result.requests : undefined,
   };
 }
+
+/** The load generator in use, for the report. */
+export const loadClient = client;

@@ -12,7 +12,8 @@
  *   also with a warm compile cache, as in the images).
  *
  * Environment: BENCH_SECONDS (per case, default 5), BENCH_WORKERS (default: CPU count),
- * BENCH_BATCH_MAX_SIZE (batching-on case, default 64). Models are generated in a temporary
+ * BENCH_BATCH_MAX_SIZE (batching-on case, default 64), BENCH_CLIENT (`autocannon`, default, or `wrk`:
+ * lighter on the cores the servers share with it). Models are generated in a temporary
  * directory (nothing is committed); any `SMKIT_*` variable is passed to `smkit serve`.
  */
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
@@ -21,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { csvRows, writeMlp } from './models.js';
-import { measure, settle, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
+import { loadClient, measure, settle, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -209,7 +210,7 @@ async function stageTimes(dir: string): Promise<void> {
 async function main(): Promise<void> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-'));
   const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-  console.log(`${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}, ${workers} worker(s), ${seconds} s per case, load average at start ${load}`);
+  console.log(`${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}, ${workers} worker(s), ${seconds} s per case, load generator ${loadClient}, load average at start ${load}`);
   try {
     const wide = path.join(root, 'wide');
     mkdirSync(wide);
