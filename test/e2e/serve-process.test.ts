@@ -2,9 +2,9 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, SMKIT_BIN, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -137,6 +137,19 @@ describe('smkit serve as a process', () => {
     const server = await serveFixture('code-deps', { SMKIT_INSTALL_CODE_DEPS: 'never' });
     const ping = await waitForPing(server, 503);
     assert.match(((await ping.json()) as { message: string }).message, /greet/);
+  });
+
+  test('a start-up failure after the workers were forked stops them too (invalid code/package.json)', async () => {
+    const base = makeOptMl();
+    cleanups.push(() => removeDir(base));
+    cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(base, 'model'), { recursive: true });
+    mkdirSync(path.join(base, 'model/code'));
+    writeFileSync(path.join(base, 'model/code/package.json'), '{ "dependencies": ');
+    const port = await freePort();
+    // The workers share the CLI's stdout and stderr: the run only "closes" once none of them is left.
+    const r = await runSmkit(['serve', '--workers', '2', '--port', String(port)], { ...process.env, SAGEMAKER_BASE_DIR: base }, 30_000);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /ERR_CODE_DEPENDENCIES: .*code\/package\.json is not valid JSON/);
   });
 
   test('an invalid setting stops start-up naming the variable', () => {
