@@ -141,3 +141,45 @@ test('an endpoint file capturing to s3:// writes through S3 (never to a local fo
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('an endpoint-file instance that dies is replaced from the file\'s settings; the endpoint stays InService', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const config = parseEndpointFile({ endpoints: [{ name: 'solo', variants: [{ name: 'A', model: '.', env: { FAKE_TAG: 'file-a' } }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
+  const backend = new FakeBackend();
+  const lines: Array<{ msg: string; fields: Record<string, unknown> }> = [];
+  const run = await startLocal(
+    config,
+    { port: 0, backendImpl: backend, startupTimeoutMs: 10_000, log: (_level, msg, fields) => lines.push({ msg, fields }) },
+    { alarmsAndScaling: false, replacementBackoff: { baseMs: 10, maxMs: 100, healthyMs: 60_000 } },
+  );
+  const clientConfig = { endpoint: run.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } };
+  const sm = new SageMakerClient(clientConfig);
+  const runtime = new SageMakerRuntimeClient({ ...clientConfig, maxAttempts: 1 });
+  const invokedId = async (): Promise<string> => {
+    const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'solo', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+    return JSON.parse(Buffer.from(out.Body!).toString()).id as string;
+  };
+  try {
+    const first = await invokedId();
+    backend.crash(first);
+    const deadline = Date.now() + 30_000;
+    while (!lines.some((l) => l.msg === 'replacement instance in service')) {
+      if (Date.now() > deadline) throw new Error(`no replacement: ${JSON.stringify(lines)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const died = lines.find((l) => l.msg.startsWith('instance died'))!;
+    assert.deepEqual([died.fields.endpoint, died.fields.instance], ['solo', 'solo/A/i0']);
+    const replacement = backend.started.at(-1)!;
+    assert.equal(replacement.env.FAKE_TAG, 'file-a', 'started from the file\'s settings');
+    assert.equal(await invokedId(), replacement.id);
+    assert.notEqual(replacement.id, first);
+    assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'solo' }))).EndpointStatus, 'InService');
+  } finally {
+    sm.destroy();
+    runtime.destroy();
+    await run.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  assert.equal(backend.running, 0);
+});
