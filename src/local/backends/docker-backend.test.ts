@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDockerRunArgs, dockerContainerName } from './docker-backend.js';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildDockerRunArgs, dockerContainerName, DockerBackend } from './docker-backend.js';
 import { processChildEnv } from './process-backend.js';
 
 const spec = { id: 'iris/AllTraffic/primary', hostname: 'primary', optMlDir: '/tmp/t/opt/ml', env: { A: '1' }, port: 41000, logFile: '/tmp/t/l.log' };
@@ -25,4 +28,32 @@ test('process children get the tree, the port, loopback binding; container env w
   assert.equal(env.SAGEMAKER_MODEL_SERVER_WORKERS, '2');
   assert.equal(env.SMKIT_BIND_HOST, '127.0.0.1');
   assert.equal(processChildEnv(spec, {}).SAGEMAKER_MODEL_SERVER_WORKERS, '1');
+});
+
+test('a container whose docker run client died is removed with docker rm -f when stopped', async () => {
+  // A stand-in engine CLI on PATH that records its arguments; `run` stays up like an attached client.
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
+  const calls = join(dir, 'calls.log');
+  await writeFile(join(dir, 'docker'), `#!/bin/sh\necho "$@" >> "${calls}"\nif [ "$1" = run ]; then exec sleep 60; fi\n`);
+  await chmod(join(dir, 'docker'), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = `${dir}:${path ?? ''}`;
+  try {
+    const container = await new DockerBackend('docker', 'my/image:1').start({ ...spec, logFile: join(dir, 'container.log') });
+    const deadline = Date.now() + 20_000;
+    while (!(await readFile(calls, 'utf8').catch(() => '')).startsWith('run ')) {
+      if (Date.now() > deadline) throw new Error('the fake docker run never started');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    process.kill(container.pid!, 'SIGKILL');
+    await container.exitPromise;
+    await container.stop(1_000);
+    const lines = (await readFile(calls, 'utf8')).trim().split('\n');
+    const name = lines[0]!.split(' ')[3]!;
+    assert.match(name, /^smkit-iris-AllTraffic-primary-[0-9a-f]{6}$/);
+    assert.deepEqual(lines.slice(1), [`rm -f ${name}`]);
+  } finally {
+    process.env.PATH = path;
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -53,7 +53,20 @@ export async function detectContainerEngine(preferred?: ContainerEngine): Promis
   return detectBuildEngine(preferred).catch(() => undefined);
 }
 
-/** Runs each container with `docker run` (or `podman run`) from a given image. */
+/** Runs `<engine> rm -f <name>` and waits for it; errors (no such container) are ignored. */
+function removeContainer(engine: ContainerEngine, containerName: string): Promise<void> {
+  return new Promise((done) => {
+    const rm = spawn(engine, ['rm', '-f', containerName], { stdio: 'ignore' });
+    rm.once('error', () => done());
+    rm.once('exit', () => done());
+  });
+}
+
+/**
+ * Runs each container with `docker run` (or `podman run`) from a given image, attached: the
+ * `docker run` client exits when the container does. Stopping a container whose client is already
+ * gone (killed while the container went on running) removes it with `docker rm -f`.
+ */
 export class DockerBackend implements ContainerBackend {
   readonly name = 'docker' as const;
 
@@ -75,6 +88,8 @@ export class DockerBackend implements ContainerBackend {
       spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
     });
     return runningContainer(spec, tracked, (graceMs) => {
+      // Without its client the container may still run (and hold its port): remove it outright.
+      if (tracked.exited) return removeContainer(this.engine, containerName);
       graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
       // Give `docker stop` its own grace period before killing the CLI process.
       return tracked.stop(graceMs + 5_000);
