@@ -71,6 +71,8 @@ export interface Measurement {
    * requests/s it hardly moves when other programs share the machine. Undefined off Linux.
    */
   cpuUsPerRequest?: number;
+  /** smkit only: an upper bound of the server-side p99 in ms, from its `/metrics` histogram ({@link serverP99Bound}). */
+  serverP99Ms?: number;
 }
 
 /** CPU time (ms) of a process and all its descendants, from /proc; undefined when unavailable. */
@@ -168,12 +170,14 @@ async function runWrk(url: string, body: string | Buffer, contentType: string, c
  * /invocations with the load generator `BENCH_CLIENT` names. With `pid`, also the server's CPU
  * time per request.
  */
-export async function measure(url: string, body: string | Buffer, contentType: string, connections: number, seconds: number, pid?: number): Promise<Measurement> {
+export async function measure(url: string, body: string | Buffer, contentType: string, connections: number, seconds: number, pid?: number, serverMetrics = false): Promise<Measurement> {
   const run = client === 'wrk' ? runWrk : runAutocannon;
   await run(`${url}/invocations`, body, contentType, connections, Math.max(1, seconds / 4));
+  const metricsBefore = serverMetrics ? await fetchText(`${url}/metrics`) : undefined;
   const cpuBefore = treeCpuMs(pid);
   const result = await run(`${url}/invocations`, body, contentType, connections, seconds);
   const cpuAfter = treeCpuMs(pid);
+  const metricsAfter = serverMetrics ? await fetchText(`${url}/metrics`) : undefined;
   return {
     bytes: Buffer.byteLength(body),
     rps: result.rps,
@@ -181,7 +185,38 @@ export async function measure(url: string, body: string | Buffer, contentType: s
     p99: result.p99,
     errors: result.errors,
     cpuUsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && result.requests > 0 ? ((cpuAfter - cpuBefore) * 1000) / result.requests : undefined,
+    serverP99Ms: metricsBefore !== undefined && metricsAfter !== undefined ? serverP99Bound(metricsBefore, metricsAfter) : undefined,
   };
+}
+
+async function fetchText(url: string): Promise<string | undefined> {
+  return fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text(), () => undefined);
+}
+
+/** `smkit_invocation_seconds` bucket counts by upper bound (seconds), summed over models. */
+function invocationBuckets(metrics: string): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const m of metrics.matchAll(/^smkit_invocation_seconds_bucket\{le="([^"]+)"[^}]*\} (\d+)/gm)) {
+    const le = m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]);
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(m[2]));
+  }
+  return buckets;
+}
+
+/**
+ * The server's own p99 between two `/metrics` scrapes, as the smallest bucket bound (ms) of
+ * `smkit_invocation_seconds` (complete request body to answer) that holds 99% of the requests
+ * answered in between: it leaves out the time the load generator itself waits for a core.
+ */
+export function serverP99Bound(before: string, after: string): number | undefined {
+  const a = invocationBuckets(before);
+  const b = invocationBuckets(after);
+  const total = (b.get(Number.POSITIVE_INFINITY) ?? 0) - (a.get(Number.POSITIVE_INFINITY) ?? 0);
+  if (total <= 0) return undefined;
+  for (const le of [...b.keys()].sort((x, y) => x - y)) {
+    if ((b.get(le) ?? 0) - (a.get(le) ?? 0) >= 0.99 * total) return le * 1000;
+  }
+  return undefined;
 }
 
 /** The load generator in use, for the report. */

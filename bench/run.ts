@@ -59,14 +59,14 @@ function fmt(n: number | undefined, digits = 0): string {
 /** Prints rows grouped by case; the first server of each case is the reference for the ratios. */
 function table(title: string, rows: Row[]): void {
   console.log(`\n${title}`);
-  console.log('| case | server | req/s | p50 ms | p99 ms | CPU µs/req | errors | req/s vs baseline | CPU/req vs baseline |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| case | server | req/s | p50 ms | p99 ms | server p99 ms | CPU µs/req | errors | req/s vs baseline | CPU/req vs baseline |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   let reference: Row | undefined;
   for (const r of rows) {
     if (!reference || reference.case !== r.case) reference = r;
     const cpuRatio = r.cpuUsPerRequest !== undefined && reference.cpuUsPerRequest ? `${(r.cpuUsPerRequest / reference.cpuUsPerRequest).toFixed(2)}×` : '–';
     console.log(
-      `| ${r.case} | ${r.server} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${fmt(r.cpuUsPerRequest)} | ${r.errors} | ${(r.rps / reference.rps).toFixed(2)}× | ${cpuRatio} |`,
+      `| ${r.case} | ${r.server} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${r.serverP99Ms === undefined ? '–' : `≤ ${r.serverP99Ms}`} | ${fmt(r.cpuUsPerRequest)} | ${r.errors} | ${(r.rps / reference.rps).toFixed(2)}× | ${cpuRatio} |`,
     );
   }
 }
@@ -78,7 +78,7 @@ async function drive(servers: [string, BenchServer][], cases: [string, string, n
   for (const [i, [name, body, connections]] of cases.entries()) {
     const order = i % 2 === 0 ? servers : [...servers].reverse();
     const measured = new Map<string, Row>();
-    for (const [server, s] of order) measured.set(server, { case: name, server, ...(await measure(s.url, body, 'text/csv', connections, seconds, s.child.pid)) });
+    for (const [server, s] of order) measured.set(server, { case: name, server, ...(await measure(s.url, body, 'text/csv', connections, seconds, s.child.pid, server.startsWith('smkit'))) });
     for (const [server] of servers) rows.push(measured.get(server)!);
   }
   return rows;
