@@ -6,7 +6,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { prepareCodeDir } from '../handlers/code-deps.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary } from './cluster-protocol.js';
-import { RestartBackoff } from './restart-backoff.js';
+import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { MmeCoordinator } from './mme-cluster.js';
 import { createClusterMetricsAggregator } from './metrics.js';

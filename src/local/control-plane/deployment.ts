@@ -5,7 +5,7 @@ import { CaptureS3Sync } from '../capture/s3-sync.js';
 import { CaptureWriter } from '../capture/writer.js';
 import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoint/local-endpoint.js';
-import type { BackoffPolicy } from '../../server/restart-backoff.js';
+import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import { Fleet, type FleetOptions } from '../fleet/fleet.js';
 import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';

@@ -21,7 +21,7 @@ import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import { SageMakerService } from './sagemaker-service.js';
 import { ControlPlaneStore } from './store.js';
-import type { BackoffPolicy } from '../../server/restart-backoff.js';
+import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import type { DeploymentContext } from './deployment.js';
 
 /** The target prefix CloudWatch's JSON protocol uses; auto-rollback reads alarms from that service. */

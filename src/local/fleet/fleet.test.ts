@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import type { BackoffPolicy } from '../../server/restart-backoff.js';
+import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import { Fleet } from './fleet.js';
 import { instanceHealthy, instanceLauncher, type ContainerTemplate } from './instance-launcher.js';
 

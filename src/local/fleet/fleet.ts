@@ -1,5 +1,5 @@
 import { ToolkitError } from '../../errors/catalogue.js';
-import { RestartBackoff, type BackoffPolicy } from '../../server/restart-backoff.js';
+import { RestartBackoff, type BackoffPolicy } from '../../core/restart-backoff.js';
 import type { RunningContainer } from '../backends/backend.js';
 import type { ChainContainer } from '../endpoint/chain.js';
 import type { EndpointLog, InstanceLease, InstancePool } from '../endpoint/local-endpoint.js';
