@@ -3,9 +3,7 @@ import type { InvocationContext, Logger, SageMakerHeaders } from '../core/contex
 import { UNNAMED } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
-import { negotiateAccept } from '../codecs/negotiate.js';
-import { decodeJsonValue } from '../codecs/json.js';
-import { decodeFormParts, type FormPart } from '../codecs/multipart.js';
+import type { FormPart } from '../codecs/multipart.js';
 import type { ModelRuntime, RuntimeOptions } from '../runtimes/runtime.js';
 import { readPipelineFile } from '../pipeline/pipeline-file.js';
 import { Pipeline, buildDefaultPipeline, buildPipeline } from '../pipeline/pipeline.js';
@@ -16,7 +14,8 @@ import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-mo
 import { toUserError } from './user-error.js';
 import { checkSignatureName } from './signature.js';
 import { withProtocolError } from '../codecs/protocol-error.js';
-import { createDefaultRegistries, type EngineRegistries } from './registries.js';
+import type { EngineRegistries } from './registries.js';
+import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import { NO_BATCHING, type BatchingOptions } from '../batching/adaptive-batcher.js';
 import { createBatchPredictor, type BatchPredictor } from './batch-predict.js';
 import { withContentTypeHint } from './content-type-hint.js';
@@ -38,7 +37,10 @@ export interface EngineOptions {
   readonly maxDecodedBytes?: number;
   /** Told the size of every batched run (a predict step's name, or `predictBatchFn`), for `/metrics`. */
   readonly observeBatch?: (step: string, size: number) => void;
-  /** Codecs, runtimes and step kinds to use; smkit's defaults when absent. */
+  /**
+   * Codecs, runtimes and step kinds to use; smkit's defaults when absent (built-in step kinds are
+   * loaded only for a pipeline file, built-in codecs once the model is ready or at the first invocation).
+   */
   readonly registries?: EngineRegistries;
 }
 
@@ -100,6 +102,21 @@ function isDecodedRequest(v: unknown): v is DecodedRequest {
   return !!v && typeof v === 'object' && 'form' in v && 'tensors' in v && isTensorMap((v as DecodedRequest).tensors);
 }
 
+/** The codec code, imported once per process (see `engine-codecs.ts`). */
+type CodecSupport = typeof import('./engine-codecs.js');
+let codecSupport: Promise<CodecSupport> | undefined;
+
+function loadCodecSupport(): Promise<CodecSupport> {
+  codecSupport ??= import('./engine-codecs.js').catch((err: unknown) => {
+    codecSupport = undefined;
+    throw err;
+  });
+  return codecSupport;
+}
+
+/** How long after a model is ready its codecs start loading, unless an invocation needs them first. */
+const CODECS_PRELOAD_DELAY_MS = 50;
+
 function isStepData(v: unknown): v is StepData {
   return !!v && typeof v === 'object' && 'tensors' in v && !('form' in v) && typeof (v as StepData).tensors === 'object';
 }
@@ -113,30 +130,53 @@ export class InferenceEngine {
     private readonly options: EngineOptions,
     private readonly hooks: HandlerHooks,
     private readonly model: unknown,
-    private readonly codecs: CodecRegistry,
+    private readonly givenCodecs: CodecRegistry | undefined,
     private readonly pipelineFile: string | undefined,
     private readonly batchPredict: BatchPredictor | undefined,
-  ) {
-    this.encodable = codecs.encodableTypes();
-  }
+  ) {}
 
-  private readonly encodable: readonly string[];
+  // Set together by whenCodecsReady(); invoke() awaits that only while #io is still unset.
+  #io: CodecSupport | undefined;
+  #codecsLoading: Promise<void> | undefined;
+  private codecs!: CodecRegistry;
+  private encodable!: readonly string[];
+
+  /**
+   * Resolves once the codecs (the given registry's, or smkit's built-ins) can decode and encode.
+   * The engine starts this shortly after its model is ready; an invocation that arrives earlier
+   * waits for it.
+   */
+  whenCodecsReady(): Promise<void> {
+    this.#codecsLoading ??= loadCodecSupport().then(
+      (io) => {
+        const codecs = this.givenCodecs ?? io.createDefaultCodecs();
+        this.encodable = codecs.encodableTypes();
+        this.codecs = codecs;
+        this.#io = io;
+      },
+      (err: unknown) => {
+        this.#codecsLoading = undefined;
+        throw err;
+      },
+    );
+    return this.#codecsLoading;
+  }
 
   /** Loads the handler module and the model (user `modelFn`, pipeline file, or the single model). */
   static async load(options: EngineOptions): Promise<InferenceEngine> {
     const hooks = await loadHandlerHooks(options.codeDir, options.program);
-    const registries = options.registries ?? createDefaultRegistries();
+    const registries = options.registries;
     const batching = options.batching ?? NO_BATCHING;
     const pipelineSpec = readPipelineFile(options.modelDir);
     const stepEnv = {
       modelDir: options.modelDir,
       codeDir: options.codeDir,
-      runtimes: registries.runtimes,
+      runtimes: registries?.runtimes ?? createDefaultRuntimes(),
       runtimeOptions: { ...options.runtime, log: options.log },
       batching,
       observeBatch: options.observeBatch,
     };
-    const loadDefault = async (): Promise<Pipeline> => (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv, registries.steps) : buildDefaultPipeline(stepEnv));
+    const loadDefault = async (): Promise<Pipeline> => (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv, registries?.steps) : buildDefaultPipeline(stepEnv));
     let model: unknown;
     const ctx: LoadContext = { modelDir: options.modelDir, log: options.log, loadDefaultModel: loadDefault };
     const loadHook = async (name: string, fn: () => unknown): Promise<unknown> => {
@@ -165,7 +205,10 @@ export class InferenceEngine {
     const batchPredict = hooks.predictBatchFn
       ? createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (size) => observe('predictBatchFn', size) : undefined)
       : undefined;
-    return new InferenceEngine(options, hooks, model, registries.codecs, pipelineSpec?.file, batchPredict);
+    const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict);
+    // Off the path to the first healthy /ping, which answers as soon as this returns.
+    setTimeout(() => engine.whenCodecsReady().catch(() => undefined), CODECS_PRELOAD_DELAY_MS).unref();
+    return engine;
   }
 
   /** Facts for `/ping` details and start-up logs. */
@@ -189,6 +232,7 @@ export class InferenceEngine {
 
   /** Runs one invocation. Throws `ToolkitError`s carrying the HTTP status for the client. */
   async invoke(req: InvocationRequest, log: Logger): Promise<InvocationResponse> {
+    if (this.#io === undefined) await this.whenCodecsReady();
     const contentType = req.contentType && req.contentType.trim() !== '' ? req.contentType : 'application/json';
     const userEncodes = !!(this.hooks.outputFn || this.hooks.transformFn);
     const rawAccept = req.accept?.trim();
@@ -250,7 +294,7 @@ export class InferenceEngine {
   /** Negotiates Accept; answers are cached per header value (clients repeat the same few). */
   private negotiate(accept: string | undefined): string | undefined {
     if (this.#acceptCache.has(accept)) return this.#acceptCache.get(accept);
-    const chosen = negotiateAccept(accept, this.encodable, this.options.defaultAccept);
+    const chosen = this.#io!.negotiateAccept(accept, this.encodable, this.options.defaultAccept);
     if (this.#acceptCache.size < 256) this.#acceptCache.set(accept, chosen);
     return chosen;
   }
@@ -283,7 +327,7 @@ export class InferenceEngine {
 
   private decode(req: InvocationRequest, contentType: string): DecodedRequest {
     const limits = { maxDecodedBytes: this.options.maxDecodedBytes ?? Number.POSITIVE_INFINITY };
-    if (req.parts) return decodeFormParts([...req.parts], this.codecs, this.inputNames(), limits);
+    if (req.parts) return this.#io!.decodeFormParts([...req.parts], this.codecs, this.inputNames(), limits);
     return this.codecs.decode(contentType, req.body, limits);
   }
 
@@ -310,7 +354,7 @@ export class InferenceEngine {
     if (isTensorMap(input)) return { tensors: input };
     if (isTensor(input)) return { tensors: { [UNNAMED]: input } };
     // Plain values from a user inputFn (nested arrays, TF Serving objects) decode like a JSON body.
-    const request = decodeJsonValue(input);
+    const request = this.#io!.decodeJsonValue(input);
     return { tensors: request.tensors, request };
   }
 

@@ -3,7 +3,7 @@ import { createDefaultCodecs } from '../codecs/defaults.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import type { StepRegistry } from '../pipeline/registry.js';
-import { createDefaultSteps } from '../pipeline/pipeline.js';
+import { createDefaultSteps } from '../pipeline/default-steps.js';
 
 /** The registries an engine works with: codecs for bodies, runtimes for models, pipeline step kinds. */
 export interface EngineRegistries {

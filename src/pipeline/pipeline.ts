@@ -1,17 +1,17 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import type { InvocationContext } from '../core/context.js';
-import { StepRegistry } from './registry.js';
+import type { StepRegistry } from './registry.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepData } from './step.js';
-import { tensorSteps } from './steps/tensor-ops.js';
-import { visionSteps } from './steps/vision.js';
-import { batchedRuntime, predictStep, runtimeStep } from './steps/predict.js';
-import { customStep } from './steps/custom.js';
+import { batchedRuntime, runtimeStep } from './steps/predict.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
 
-/** Every built-in step kind: tensor steps, vision steps, `predict` and `custom`. */
-export function createDefaultSteps(): StepRegistry {
-  return new StepRegistry().registerAll(tensorSteps).registerAll(visionSteps).register('predict', predictStep).register('custom', customStep, { runsUserCode: true });
+/**
+ * A registry of every built-in step kind, loaded on first use: only a pipeline file needs the step
+ * kinds (vision steps and their image code are not loaded for a bare model).
+ */
+export async function loadDefaultSteps(): Promise<StepRegistry> {
+  return (await import('./default-steps.js')).createDefaultSteps();
 }
 
 /** A built pipeline: steps in order, run with per-step timing. */
@@ -50,8 +50,9 @@ export class Pipeline {
   }
 }
 
-/** Builds the pipeline a pipeline file describes. */
-export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 'stage' | 'name'>, registry = createDefaultSteps()): Promise<Pipeline> {
+/** Builds the pipeline a pipeline file describes, with the built-in step kinds unless `registry` is given. */
+export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 'stage' | 'name'>, registry?: StepRegistry): Promise<Pipeline> {
+  registry ??= await loadDefaultSteps();
   const steps: Step[] = [];
   try {
     for (const s of spec.steps) {

@@ -15,7 +15,6 @@ import { InferenceWorker } from './inference-worker.js';
 import type { InferenceBackend } from './inference-backend.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { SizeRoutedBackend } from './size-routed-backend.js';
-import { createDefaultRegistries } from '../handlers/registries.js';
 import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
@@ -46,14 +45,14 @@ function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>)
  * `auto` serves small requests inline when the model allows it and everything else in a thread.
  */
 function createBackend(settings: Settings, thread: InferenceThreadData, log: SmkitLogger, model = 'model'): InferenceBackend {
-  const registries = createDefaultRegistries();
+  // smkit's built-in registries, which the engine loads as it needs them (codecs after the model).
   const observeBatch = (step: string, size: number) => metrics?.observeBatch(model, step, size);
-  const inline = () => new InProcessBackend({ ...thread.engine, log, registries, observeBatch }, log);
+  const inline = () => new InProcessBackend({ ...thread.engine, log, observeBatch }, log);
   const worker = () => new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch);
   if (settings.inferenceMode === 'inline') return inline();
   if (settings.inferenceMode === 'thread') return worker();
   const { engine } = thread;
-  const mode = chooseInferenceMode('auto', engine.modelDir, engine.codeDir, engine.program, registries);
+  const mode = chooseInferenceMode('auto', engine.modelDir, engine.codeDir, engine.program);
   return new SizeRoutedBackend({ mode, inline, thread: worker, log });
 }
 

@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { InferenceEngine, type EngineOptions } from './engine.js';
+import { createDefaultRegistries } from './registries.js';
+import { CodecRegistry } from '../codecs/registry.js';
+import { jsonCodec } from '../codecs/json.js';
+import { createDefaultRuntimes } from '../runtimes/defaults.js';
+import { createDefaultSteps } from '../pipeline/default-steps.js';
+import { StepRegistry } from '../pipeline/registry.js';
+import { createLogger } from '../logging/logger.js';
+import { REPO_ROOT } from '../../test/helpers/serve-process.js';
+
+const log = createLogger('silent');
+const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
+const IRIS_PIPELINE = path.join(REPO_ROOT, 'models', 'iris-pipeline');
+
+function options(modelDir: string, extra: Partial<EngineOptions> = {}): EngineOptions {
+  return {
+    modelDir,
+    codeDir: path.join(modelDir, 'code'),
+    program: 'inference',
+    defaultAccept: 'application/json',
+    runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 },
+    log,
+    ...extra,
+  };
+}
+
+const ROW = '5.1,3.5,1.4,0.2\n';
+const invokeCsv = (engine: InferenceEngine, id: string, accept?: string) =>
+  engine.invoke({ requestId: id, body: Buffer.from(ROW), contentType: 'text/csv', accept, headers: {} }, log);
+
+// First in this file: the codecs load after the model, so these invocations arrive before them.
+test('invocations that arrive before the codecs have loaded wait for them and are answered in full', async () => {
+  const engine = await InferenceEngine.load(options(IRIS));
+  try {
+    const answers = await Promise.all([invokeCsv(engine, 'a'), invokeCsv(engine, 'b', 'text/csv'), invokeCsv(engine, 'c', 'application/x-npy')]);
+    const json = JSON.parse(answers[0].body.toString('utf8')) as number[][];
+    assert.equal(answers[0].contentType, 'application/json');
+    assert.equal(json.length, 1);
+    assert.equal(json[0]!.length, 3, 'three class scores for one row');
+    assert.equal(answers[1].contentType, 'text/csv');
+    assert.equal(answers[1].body.toString('utf8').trim().split(',').length, 3);
+    assert.equal(answers[2].contentType, 'application/x-npy');
+    assert.equal(answers[2].body.subarray(1, 6).toString('latin1'), 'NUMPY');
+    // Once loaded, the same engine answers without waiting, and refuses what no codec can write.
+    await engine.whenCodecsReady();
+    assert.deepEqual(JSON.parse((await invokeCsv(engine, 'd')).body.toString('utf8')), json);
+    await assert.rejects(invokeCsv(engine, 'e', 'image/gif'), { code: 'ERR_NOT_ACCEPTABLE' });
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('an engine given its own registries uses their codecs, not the built-in ones', async () => {
+  const custom = new CodecRegistry().register(jsonCodec).register({
+    mediaType: 'application/x-rows',
+    decode: (body) => ({ tensors: { '': { dtype: 'float32', shape: [1, 4], data: Float32Array.from(body.toString('utf8').split(';').map(Number)) } }, form: 'tensor' }),
+    encode: (prediction) => Buffer.from(`rows:${JSON.stringify(prediction)}`),
+  });
+  const engine = await InferenceEngine.load(options(IRIS, { registries: { codecs: custom, runtimes: createDefaultRuntimes(), steps: createDefaultSteps() } }));
+  try {
+    const answer = await engine.invoke({ requestId: 'u', body: Buffer.from('5.1;3.5;1.4;0.2'), contentType: 'application/x-rows', accept: 'application/x-rows', headers: {} }, log);
+    assert.equal(answer.contentType, 'application/x-rows');
+    assert.match(answer.body.toString('utf8'), /^rows:/);
+    // CSV is a built-in codec this registry does not hold.
+    await assert.rejects(invokeCsv(engine, 'v'), { code: 'ERR_UNSUPPORTED_MEDIA_TYPE' });
+    await assert.rejects(invokeCsv(engine, 'w', 'text/csv'), { code: 'ERR_NOT_ACCEPTABLE' });
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('a pipeline file loads its step kinds on demand, and an engine given step kinds uses those', async () => {
+  const engine = await InferenceEngine.load(options(IRIS_PIPELINE));
+  try {
+    assert.ok(engine.describe().pipelineFile);
+    const answer = await invokeCsv(engine, 'p');
+    assert.equal(answer.contentType, 'application/json');
+  } finally {
+    await engine.dispose();
+  }
+  const given = createDefaultRegistries();
+  const withoutSteps = { ...given, steps: new StepRegistry() };
+  await assert.rejects(InferenceEngine.load(options(IRIS_PIPELINE, { registries: withoutSteps })), { code: 'ERR_PIPELINE_INVALID', message: /unknown step/ });
+});

@@ -1,0 +1,44 @@
+import type { ModelRuntime, RuntimeOptions } from '../runtime.js';
+import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
+import { type TfjsBackendDeps, loadTfjs, parseBackendRequest, systemBackendDeps } from './backend.js';
+import { loadGraphExecutor, loadLayersExecutor, loadSavedModelExecutor } from './executors.js';
+import { findTfModel } from './model-files.js';
+import { TfjsModelRuntime } from './model-runtime.js';
+
+/**
+ * Loads a TensorFlow model found by {@link findTfModel}. `options.extra` may carry `backend`
+ * (`auto`, `tensorflow`, `wasm`, `cpu`; the serving core passes `SMKIT_TFJS_BACKEND` here) and, for
+ * SavedModels, `signature`.
+ */
+export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions, deps: TfjsBackendDeps = systemBackendDeps): Promise<ModelRuntime> {
+  const found = await findTfModel(modelPath);
+  if (!found) {
+    throw new ToolkitError('ERR_MODEL_DIR', `${modelPath} holds no TF.js model.json or TensorFlow saved_model.pb`);
+  }
+  const loaded = await loadTfjs(parseBackendRequest(options.extra?.['backend']), options.log, deps);
+  const signature = options.extra?.['signature'];
+  try {
+    const executor =
+      found.kind === 'layers'
+        ? await loadLayersExecutor(loaded.tf, found.path)
+        : found.kind === 'graph'
+          ? await loadGraphExecutor(loaded.tf, found.path)
+          : await loadSavedModelExecutor(loaded.tf, found.path, typeof signature === 'string' ? signature : undefined);
+    const runtime = new TfjsModelRuntime(loaded, executor);
+    options.log.info(
+      {
+        runtime: 'tfjs',
+        backend: loaded.backend,
+        kind: found.kind,
+        path: found.path,
+        inputs: runtime.inputs.map((i) => `${i.name}:${i.dtype}[${i.shape.join(',')}]`),
+        outputs: runtime.outputs.map((o) => o.name),
+      },
+      `loaded TF.js ${found.kind} model on ${loaded.backend}`,
+    );
+    return runtime;
+  } catch (err) {
+    if (isToolkitError(err)) throw err;
+    throw new ToolkitError('ERR_MODEL_LOAD', `cannot load the TF.js ${found.kind} model ${found.path}: ${(err as Error).message}`, { cause: err });
+  }
+}
