@@ -6,7 +6,8 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import net from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
-import { createLogger, type SmkitLogger } from '../logging/logger.js';
+import type { SmkitLogger } from '../logging/logger.js';
+import { DeferredLogger } from '../logging/deferred-logger.js';
 import { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
 import { ClusterModelManager } from './mme-cluster.js';
@@ -62,7 +63,11 @@ let metrics: MetricsSink | undefined;
 async function run(config: WorkerConfig): Promise<void> {
   const { settings } = config;
   metrics = settings.metrics ? createMetrics(() => askPrimaryForMetrics()) : undefined;
-  const log = createLogger(settings.logLevel, { worker: config.thread.workerIndex }, settings.logFormat);
+  // pino loads once the model is ready (or at the first error, or at exit), off the cold-start path;
+  // lines logged before are held and written then. The worker's code only uses the calls that
+  // DeferredLogger has (info/warn/error/debug, isLevelEnabled, child, flush).
+  const deferredLog = DeferredLogger.create(settings.logLevel, { worker: config.thread.workerIndex }, settings.logFormat);
+  const log = deferredLog as unknown as SmkitLogger;
   let backend: InferenceBackend | undefined;
   let models: ClusterModelManager | undefined;
   let store: ModelStore | undefined;
@@ -117,8 +122,12 @@ async function run(config: WorkerConfig): Promise<void> {
   // A backstop for bodies no route reads (GET /ping with a Content-Length that never arrives):
   // routes that read bodies time them out themselves after SMKIT_BODY_TIMEOUT_SECONDS.
   server.requestTimeout = server.headersTimeout + settings.bodyTimeoutSeconds * 1000;
-  // prom-client is loaded off the cold-start path: once the model is ready (or failed).
-  const loadMetrics = () => setTimeout(() => void metrics?.ready(), 50).unref();
+  // prom-client and pino are loaded off the cold-start path: once the model is ready (or failed).
+  const loadMetrics = () =>
+    setTimeout(() => {
+      deferredLog.load();
+      void metrics?.ready();
+    }, 50).unref();
   if (backend) {
     const single = backend;
     void single.whenSettled().then(() => {

@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+
+const MODULE = new URL('./deferred-logger.js', import.meta.url).href;
+
+/** Runs `body` in a fresh Node process with `log` (a DeferredLogger at `info`) and `pinoLoaded()` defined. */
+function run(body: string): { lines: Record<string, unknown>[]; stderr: string; status: number | null } {
+  const script = `
+import { createRequire } from 'node:module';
+import { DeferredLogger } from ${JSON.stringify(MODULE)};
+const require = createRequire(import.meta.url);
+const pinoLoaded = () => Object.keys(require.cache).some((k) => k.endsWith('/pino/pino.js'));
+const log = DeferredLogger.create('info', { worker: 7 });
+${body}
+`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  const lines = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { lines, stderr: r.stderr, status: r.status };
+}
+
+test('lines logged before pino loads are held, then written in order with their own times and bindings', () => {
+  const { lines, stderr, status } = run(`
+const child = log.child({ model: 'a' });
+log.debug('dropped: below info');
+log.info({ n: 1 }, 'first');
+const t1 = Date.now();
+while (Date.now() - t1 < 30);
+child.warn('second');
+console.log(JSON.stringify({ before: pinoLoaded(), info: log.isLevelEnabled('info'), debug: log.isLevelEnabled('debug'), level: log.level }));
+log.load();
+log.info('third');
+console.log(JSON.stringify({ after: pinoLoaded(), debug: child.isLevelEnabled('debug') }));
+`);
+  assert.equal(status, 0, stderr);
+  assert.deepEqual(lines[0], { before: false, info: true, debug: false, level: 'info' });
+  const logged = lines.filter((l) => 'msg' in l);
+  assert.deepEqual(
+    logged.map((l) => [l['msg'], l['level'], l['worker'], l['model'], l['n']]),
+    [
+      ['first', 'info', 7, undefined, 1],
+      ['second', 'warn', 7, 'a', undefined],
+      ['third', 'info', 7, undefined, undefined],
+    ],
+  );
+  const [t1, t2] = logged.map((l) => Date.parse(String(l['time'])));
+  assert.ok(t2! - t1! >= 25, `a held line keeps the time it was logged at (${t1} → ${t2})`);
+  assert.deepEqual(lines.at(-1), { after: true, debug: false });
+});
+
+test('an error line loads pino at once and is written after the lines held before it', () => {
+  const { lines, status, stderr } = run(`
+log.info('held');
+log.error({ err: new Error('boom') }, 'failed');
+console.log(JSON.stringify({ loaded: pinoLoaded() }));
+`);
+  assert.equal(status, 0, stderr);
+  assert.deepEqual(
+    lines.map((l) => l['msg'] ?? l['loaded']),
+    ['held', 'failed', true],
+  );
+  assert.equal((lines[1]!['err'] as { message: string }).message, 'boom', "pino's error serializer applies");
+});
+
+test('held lines are written when the process exits: process.exit, or a crash', () => {
+  const exited = run(`log.info('before exit'); process.exit(3);`);
+  assert.equal(exited.status, 3);
+  assert.deepEqual(
+    exited.lines.map((l) => l['msg']),
+    ['before exit'],
+  );
+  const crashed = run(`log.info('before crash'); setTimeout(() => { throw new Error('crash at start-up'); }, 1);`);
+  assert.notEqual(crashed.status, 0);
+  assert.match(crashed.stderr, /crash at start-up/);
+  assert.deepEqual(
+    crashed.lines.map((l) => l['msg']),
+    ['before crash'],
+  );
+});
+
+test('a silent deferred logger writes nothing and never loads pino', () => {
+  const { lines, status, stderr } = run(`
+const quiet = DeferredLogger.create('silent');
+quiet.error('not written');
+quiet.info('not written either');
+console.log(JSON.stringify({ loaded: pinoLoaded(), error: quiet.isLevelEnabled('error') }));
+`);
+  assert.equal(status, 0, stderr);
+  assert.deepEqual(lines, [{ loaded: false, error: false }]);
+});

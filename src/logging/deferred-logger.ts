@@ -1,0 +1,144 @@
+import { createRequire } from 'node:module';
+import type { Logger as PinoLogger, pino as pinoFactory } from 'pino';
+import type { LogFormat, LogLevel } from '../config/settings.js';
+import { buildPinoLogger, type LoggerOptions } from './pino-options.js';
+
+/** pino's level numbers (a line is written when its level is at least the logger's). */
+const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 } as const;
+type Method = keyof typeof LEVELS;
+
+/** Lines held before pino is loaded; past this many pino is loaded at once. */
+const MAX_HELD_LINES = 1000;
+
+interface HeldLine {
+  readonly logger: DeferredLogger;
+  readonly method: Method;
+  readonly args: unknown[];
+  readonly time: number;
+}
+
+/** What a deferred logger and its children share: the held lines, then the real root logger. */
+class DeferredRoot {
+  real: PinoLogger | undefined;
+  readonly held: HeldLine[] = [];
+  readonly threshold: number;
+  /** The time of the held line being written, while it is. */
+  #replaying: number | undefined;
+
+  constructor(
+    readonly level: LogLevel,
+    private readonly bindings: Record<string, unknown>,
+    private readonly format: LogFormat | LoggerOptions,
+  ) {
+    this.threshold = level === 'silent' ? Number.POSITIVE_INFINITY : LEVELS[level];
+  }
+
+  /** Loads pino (synchronously: pino is CommonJS) and writes the held lines with their own times. */
+  load(): PinoLogger {
+    if (this.real) return this.real;
+    const { pino } = createRequire(import.meta.url)('pino') as { pino: typeof pinoFactory };
+    this.real = buildPinoLogger(pino, this.level, this.bindings, this.format, () => this.#replaying ?? Date.now());
+    for (const line of this.held.splice(0)) {
+      this.#replaying = line.time;
+      try {
+        (line.logger.loaded()[line.method] as (...a: unknown[]) => void)(...line.args);
+      } finally {
+        this.#replaying = undefined;
+      }
+    }
+    return this.real;
+  }
+}
+
+/**
+ * A logger with pino's calls (`info(obj?, msg)`, `child`, `isLevelEnabled`, ...) that loads pino
+ * only when {@link DeferredLogger.load} is called, at its first `error`/`fatal` line, or when the
+ * process exits. Lines logged before are held, then written in order with the time they were
+ * logged. A server worker uses it so loading pino (its own modules and dependencies) is not on the
+ * way to its first healthy `/ping`.
+ */
+export class DeferredLogger {
+  #real: PinoLogger | undefined;
+
+  private constructor(
+    private readonly root: DeferredRoot,
+    private readonly parent: DeferredLogger | undefined,
+    private readonly bindings: Record<string, unknown>,
+  ) {}
+
+  /**
+   * A deferred logger configured like `createLogger(level, bindings, format)`. Held lines are
+   * written when the process exits, however it exits short of being killed.
+   */
+  static create(level: LogLevel, bindings: Record<string, unknown> = {}, format: LogFormat | LoggerOptions = 'json'): DeferredLogger {
+    const root = new DeferredRoot(level, bindings, format);
+    process.once('exit', () => {
+      if (root.held.length > 0) root.load();
+    });
+    return new DeferredLogger(root, undefined, {});
+  }
+
+  /** Loads pino now and writes the held lines. */
+  load(): void {
+    this.root.load();
+  }
+
+  /** This logger's pino logger (loading pino if needed). */
+  loaded(): PinoLogger {
+    if (this.#real) return this.#real;
+    this.#real = this.parent ? this.parent.loaded().child(this.bindings) : this.root.load();
+    return this.#real;
+  }
+
+  #write(method: Method, args: unknown[]): void {
+    if (this.root.real) return void (this.loaded()[method] as (...a: unknown[]) => void)(...args);
+    if (LEVELS[method] < this.root.threshold) return;
+    // An error may be the last thing this process says: write it, and everything before it, now.
+    if (LEVELS[method] >= LEVELS.error || this.root.held.length >= MAX_HELD_LINES) {
+      this.root.load();
+      return void (this.loaded()[method] as (...a: unknown[]) => void)(...args);
+    }
+    this.root.held.push({ logger: this, method, args, time: Date.now() });
+  }
+
+  trace(...args: unknown[]): void {
+    this.#write('trace', args);
+  }
+  debug(...args: unknown[]): void {
+    this.#write('debug', args);
+  }
+  info(...args: unknown[]): void {
+    this.#write('info', args);
+  }
+  warn(...args: unknown[]): void {
+    this.#write('warn', args);
+  }
+  error(...args: unknown[]): void {
+    this.#write('error', args);
+  }
+  fatal(...args: unknown[]): void {
+    this.#write('fatal', args);
+  }
+
+  /** Whether `level` is written (pino's answer once loaded). */
+  isLevelEnabled(level: string): boolean {
+    if (this.root.real) return this.loaded().isLevelEnabled(level);
+    const n = (LEVELS as Record<string, number>)[level];
+    return n !== undefined && n >= this.root.threshold;
+  }
+
+  /** The level name. */
+  get level(): string {
+    return this.root.real ? this.loaded().level : this.root.level;
+  }
+
+  /** A logger that adds `bindings` to every line. */
+  child(bindings: Record<string, unknown>): DeferredLogger {
+    return new DeferredLogger(this.root, this, bindings);
+  }
+
+  /** Flushes pino's destination (nothing to flush before pino is loaded: lines are held). */
+  flush(): void {
+    if (this.root.real) this.loaded().flush();
+  }
+}

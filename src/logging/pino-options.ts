@@ -1,0 +1,46 @@
+import { createRequire } from 'node:module';
+import type { DestinationStream, Logger as PinoLogger, pino as pinoFactory } from 'pino';
+import type { LogFormat, LogLevel } from '../config/settings.js';
+
+/** Options of `createLogger`. */
+export interface LoggerOptions {
+  /** `json` (default) or `pretty` (readable lines for a terminal). */
+  format?: LogFormat;
+  /** File descriptor to write to. @defaultValue 1 (stdout) */
+  fd?: 1 | 2;
+}
+
+/**
+ * Where lines go: `fd`, written synchronously so a crash never loses its last lines; readable lines
+ * (pino-pretty) for `pretty`.
+ */
+function destination(pino: typeof pinoFactory, format: LogFormat, fd: 1 | 2): DestinationStream {
+  if (format === 'json') return pino.destination({ dest: fd, sync: true });
+  // Loaded only for terminals: containers never pay for it.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: Record<string, unknown>) => DestinationStream;
+  return pretty({ destination: fd, sync: true, colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+}
+
+/**
+ * The one pino configuration every smkit process uses (serve, its workers and threads, train,
+ * local): ISO timestamps, the level as its name (`"level":"info"`), `pid` and `bindings` on
+ * every line. `now` gives each line's time (pino's `isoTime` reads `Date.now()` the same way).
+ */
+export function buildPinoLogger(
+  pino: typeof pinoFactory,
+  level: LogLevel,
+  bindings: Record<string, unknown>,
+  format: LogFormat | LoggerOptions,
+  now: () => number = Date.now,
+): PinoLogger {
+  const options: LoggerOptions = typeof format === 'string' ? { format } : format;
+  return pino(
+    {
+      level,
+      base: { pid: process.pid, ...bindings },
+      timestamp: now === Date.now ? pino.stdTimeFunctions.isoTime : () => `,"time":"${new Date(now()).toISOString()}"`,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination(pino, options.format ?? 'json', options.fd ?? 1),
+  );
+}
