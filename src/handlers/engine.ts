@@ -11,14 +11,10 @@ import { isTensor, isTensorMap } from '../codecs/tensor-map.js';
 import { BatchedRuntime } from '../batching/batched-runtime.js';
 import type { StepData } from '../pipeline/step.js';
 import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
-import { toUserError } from './user-error.js';
-import { checkSignatureName } from './signature.js';
-import { withProtocolError } from '../codecs/protocol-error.js';
 import type { EngineRegistries } from './registries.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import { NO_BATCHING, type BatchingOptions } from '../batching/adaptive-batcher.js';
-import { createBatchPredictor, type BatchPredictor } from './batch-predict.js';
-import { withContentTypeHint } from './content-type-hint.js';
+import type { BatchPredictor } from './batch-predict.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
 export interface EngineOptions {
@@ -102,16 +98,16 @@ function isDecodedRequest(v: unknown): v is DecodedRequest {
   return !!v && typeof v === 'object' && 'form' in v && 'tensors' in v && isTensorMap((v as DecodedRequest).tensors);
 }
 
-/** The codec code, imported once per process (see `engine-codecs.ts`). */
-type CodecSupport = typeof import('./engine-codecs.js');
-let codecSupport: Promise<CodecSupport> | undefined;
+/** The code only invocations need, imported once per process (see `engine-invocation.ts`). */
+type InvocationSupport = typeof import('./engine-invocation.js');
+let invocationSupport: Promise<InvocationSupport> | undefined;
 
-function loadCodecSupport(): Promise<CodecSupport> {
-  codecSupport ??= import('./engine-codecs.js').catch((err: unknown) => {
-    codecSupport = undefined;
+function loadInvocationSupport(): Promise<InvocationSupport> {
+  invocationSupport ??= import('./engine-invocation.js').catch((err: unknown) => {
+    invocationSupport = undefined;
     throw err;
   });
-  return codecSupport;
+  return invocationSupport;
 }
 
 /** How long after a model is ready its codecs start loading, unless an invocation needs them first. */
@@ -136,7 +132,7 @@ export class InferenceEngine {
   ) {}
 
   // Set together by whenCodecsReady(); invoke() awaits that only while #io is still unset.
-  #io: CodecSupport | undefined;
+  #io: InvocationSupport | undefined;
   #codecsLoading: Promise<void> | undefined;
   private codecs!: CodecRegistry;
   private encodable!: readonly string[];
@@ -147,7 +143,7 @@ export class InferenceEngine {
    * waits for it.
    */
   whenCodecsReady(): Promise<void> {
-    this.#codecsLoading ??= loadCodecSupport().then(
+    this.#codecsLoading ??= loadInvocationSupport().then(
       (io) => {
         const codecs = this.givenCodecs ?? io.createDefaultCodecs();
         this.encodable = codecs.encodableTypes();
@@ -203,7 +199,7 @@ export class InferenceEngine {
     if (hooks.modelWarmupFn) await loadHook('modelWarmupFn', () => hooks.modelWarmupFn!(options.modelDir, model, ctx));
     const observe = options.observeBatch;
     const batchPredict = hooks.predictBatchFn
-      ? createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (size) => observe('predictBatchFn', size) : undefined)
+      ? (await import('./batch-predict.js')).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (size) => observe('predictBatchFn', size) : undefined)
       : undefined;
     const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict);
     // Off the path to the first healthy /ping, which answers as soon as this returns.
@@ -233,6 +229,7 @@ export class InferenceEngine {
   /** Runs one invocation. Throws `ToolkitError`s carrying the HTTP status for the client. */
   async invoke(req: InvocationRequest, log: Logger): Promise<InvocationResponse> {
     if (this.#io === undefined) await this.whenCodecsReady();
+    const io = this.#io!;
     const contentType = req.contentType && req.contentType.trim() !== '' ? req.contentType : 'application/json';
     const userEncodes = !!(this.hooks.outputFn || this.hooks.transformFn);
     const rawAccept = req.accept?.trim();
@@ -265,7 +262,7 @@ export class InferenceEngine {
       output = await this.user('transformFn', () => h.transformFn!(this.model, req.body, contentType, accept, ctx));
     } else {
       // Without inputFn smkit decoded the body itself: a forgotten Content-Type gets a hint.
-      const hinted = (err: unknown): unknown => (h.inputFn ? err : withContentTypeHint(err, req.contentType));
+      const hinted = (err: unknown): unknown => (h.inputFn ? err : io.withContentTypeHint(err, req.contentType));
       let input: unknown;
       try {
         input = h.inputFn ? await this.user('inputFn', () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
@@ -280,7 +277,7 @@ export class InferenceEngine {
             : await this.predict(input, ctx);
         output = h.outputFn ? await this.user('outputFn', () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
       } catch (err) {
-        throw hinted(withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
+        throw hinted(io.withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
       }
     }
     const response = this.toResponse(output, accept);
@@ -309,7 +306,7 @@ export class InferenceEngine {
     try {
       yield* stream;
     } catch (err) {
-      throw toUserError(hook, this.hooks.file, err);
+      throw this.#io!.toUserError(hook, this.hooks.file, err);
     }
   }
 
@@ -317,7 +314,7 @@ export class InferenceEngine {
     try {
       return await fn();
     } catch (err) {
-      throw toUserError(hook, this.hooks.file, err);
+      throw this.#io!.toUserError(hook, this.hooks.file, err);
     }
   }
 
@@ -334,7 +331,7 @@ export class InferenceEngine {
   /** The default predictFn: runs the pipeline (or a runtime-like model) on decoded input. */
   private async predict(input: unknown, ctx: InvocationContext): Promise<StepData> {
     const data = this.toStepData(input);
-    checkSignatureName(data.request, this.model instanceof Pipeline ? this.model.runtimes[0]?.signature : undefined);
+    this.#io!.checkSignatureName(data.request, this.model instanceof Pipeline ? this.model.runtimes[0]?.signature : undefined);
     if (this.model instanceof Pipeline) return this.model.run(data, ctx);
     const runtime = this.model as Partial<ModelRuntime> | undefined;
     if (runtime && typeof runtime.predict === 'function') {
