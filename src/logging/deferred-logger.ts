@@ -101,21 +101,27 @@ export class DeferredLogger {
     this.root.held.push({ logger: this, method, args, time: Date.now() });
   }
 
+  /** Logs at `trace`: `({ ...fields }, message)` or `(message)`, as pino takes them. */
   trace(...args: unknown[]): void {
     this.#write('trace', args);
   }
+  /** Logs at `debug`: `({ ...fields }, message)` or `(message)`, as pino takes them. */
   debug(...args: unknown[]): void {
     this.#write('debug', args);
   }
+  /** Logs at `info`: `({ ...fields }, message)` or `(message)`, as pino takes them. */
   info(...args: unknown[]): void {
     this.#write('info', args);
   }
+  /** Logs at `warn`: `({ ...fields }, message)` or `(message)`, as pino takes them. */
   warn(...args: unknown[]): void {
     this.#write('warn', args);
   }
+  /** Logs at `error`: `({ ...fields }, message)` or `(message)`, as pino takes them. */
   error(...args: unknown[]): void {
     this.#write('error', args);
   }
+  /** Logs at `fatal`: `({ ...fields }, message)` or `(message)`, as pino takes them. */
   fatal(...args: unknown[]): void {
     this.#write('fatal', args);
   }
