@@ -1,17 +1,28 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { RuntimeFactory, RuntimeOptions, ModelRuntime } from '../runtime.js';
+
+function statOrUndefined(target: string): Stats | undefined {
+  try {
+    return statSync(target);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Finds the ONNX model in a directory: `model.onnx`, else the single `*.onnx`. A file path is
  * taken as is. Several candidates without a `model.onnx` is an error naming them.
  */
 export async function detectOnnxModel(target: string): Promise<string | undefined> {
-  const info = await stat(target).catch(() => undefined);
+  // Synchronous on purpose: one stat and one listing of a local model directory take microseconds,
+  // while each round trip through libuv's thread pool costs a millisecond or more on a busy machine
+  // starting its workers, and a server start waits for this.
+  const info = statOrUndefined(target);
   if (!info) return undefined;
   if (info.isFile()) return target.endsWith('.onnx') ? target : undefined;
-  const names = (await readdir(target)).filter((n) => n.toLowerCase().endsWith('.onnx')).sort();
+  const names = readdirSync(target).filter((n) => n.toLowerCase().endsWith('.onnx')).sort();
   if (names.includes('model.onnx')) return path.join(target, 'model.onnx');
   if (names.length === 1) return path.join(target, names[0]!);
   if (names.length > 1) {

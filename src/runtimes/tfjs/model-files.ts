@@ -1,4 +1,5 @@
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readdirSync, statSync, type Stats } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { io } from '@tensorflow/tfjs';
 import { ToolkitError } from '../../errors/catalogue.js';
@@ -12,12 +13,22 @@ export interface TfModelLocation {
   readonly path: string;
 }
 
+// Detection runs while a server starts: synchronous stats of a local model directory take
+// microseconds, each thread-pool round trip a millisecond or more on a busy machine.
+function statOrUndefined(p: string): Stats | undefined {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
 async function isFile(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isFile(), () => false);
+  return statOrUndefined(p)?.isFile() ?? false;
 }
 
 async function isDir(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isDirectory(), () => false);
+  return statOrUndefined(p)?.isDirectory() ?? false;
 }
 
 /**
@@ -48,7 +59,13 @@ async function readJson(file: string): Promise<unknown> {
 async function savedModelIn(dir: string): Promise<string | undefined> {
   if (await isFile(path.join(dir, 'saved_model.pb'))) return dir;
   // TensorFlow Serving's layout: numbered version folders; serve the highest version.
-  const versions = (await readdir(dir).catch(() => [] as string[]))
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    names = [];
+  }
+  const versions = names
     .filter((n) => /^\d+$/.test(n))
     .sort((a, b) => Number(b) - Number(a));
   for (const v of versions) {
