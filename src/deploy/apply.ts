@@ -14,8 +14,8 @@ import { uploadFile } from './artifacts.js';
 import type { DeployClients } from './clients.js';
 import { SCALABLE_DIMENSION, scalingPolicyName } from './desired.js';
 import type { EndpointPlan } from './plan.js';
-import { waitForEndpoint, waitForEndpointDeleted } from './progress.js';
-import { call, isSageMakerNotFound, serviceError } from './service-error.js';
+import { waitForEndpoint, waitForEndpointDeleted, waitForEndpointSettled } from './progress.js';
+import { call, isInProgress, isSageMakerNotFound, serviceError } from './service-error.js';
 
 /** Options of {@link applyPlan}. */
 export interface ApplyOptions {
@@ -91,9 +91,19 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     await call(`SageMaker CreateEndpoint ${d.name}`, () => clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name })));
     log(`creating endpoint ${d.name} with ${d.config.name}`);
   } else if (plan.endpoint === 'update') {
-    await call(`SageMaker UpdateEndpoint ${d.name}`, () =>
-      clients.sagemaker.send(new UpdateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name, ...(d.deploymentConfig ? { DeploymentConfig: d.deploymentConfig } : {}) })),
-    );
+    const deadline = Date.now() + opts.timeoutSeconds * 1000;
+    for (;;) {
+      try {
+        await clients.sagemaker.send(new UpdateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name, ...(d.deploymentConfig ? { DeploymentConfig: d.deploymentConfig } : {}) }));
+        break;
+      } catch (err) {
+        // Autoscaling can start changing the endpoint after it was planned (the uploads and models
+        // above take a while): wait for that to finish and update then, as an operator would.
+        if (!isInProgress(err) || Date.now() > deadline) throw serviceError(`SageMaker UpdateEndpoint ${d.name}`, err);
+        log(`${d.name} started changing after it was planned (autoscaling?); updating once it settles`);
+        await waitForEndpointSettled(clients, d.name, { ...waitOpts, timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000) });
+      }
+    }
     log(`updating endpoint ${d.name}: ${plan.previousConfig} → ${d.config.name}`);
   }
   if (plan.endpoint !== 'unchanged') {

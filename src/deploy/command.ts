@@ -7,13 +7,13 @@ import type { BuildEngine } from '../containers/engine.js';
 import { readEndpointFile } from '../endpoint-file/load.js';
 import { objectExists, parseS3Prefix, prepareArtifacts, uploadFile, type ContainerArtifact } from './artifacts.js';
 import { applyPlan } from './apply.js';
-import { createDeployClients } from './clients.js';
+import { createDeployClients, type DeployClients } from './clients.js';
 import { applyDelete, planDelete } from './delete.js';
 import { desiredEndpoint, type DesiredEndpoint } from './desired.js';
 import { buildAndPushImage } from './image.js';
-import { inspectEndpoint } from './inspect.js';
+import { inspectEndpoint, type CurrentState } from './inspect.js';
 import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
-import { waitForEndpointSettled } from './progress.js';
+import { isChanging, waitForEndpointSettled, type WaitOptions } from './progress.js';
 import { ROLE_PLACEHOLDER, renderTemplate, writeTemplate } from './template.js';
 
 /** The artifacts one endpoint's models use. */
@@ -40,6 +40,20 @@ function positive(flag: string, value: string | undefined, fallback: number): nu
   const n = Number(value);
   if (!(n > 0) || !Number.isFinite(n)) throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be a positive number of seconds (got ${value})`);
   return n;
+}
+
+/**
+ * Inspects an endpoint once it is not changing. If it starts changing while it is inspected
+ * (autoscaling adds an instance), waits again, until `timeoutSeconds`; past that the plan reports
+ * the endpoint as busy.
+ */
+async function inspectWhenSettled(clients: DeployClients, desired: DesiredEndpoint, artifacts: ReturnType<typeof artifactsOf>, opts: WaitOptions): Promise<CurrentState> {
+  const deadline = Date.now() + opts.timeoutSeconds * 1000;
+  for (;;) {
+    await waitForEndpointSettled(clients, desired.name, { ...opts, timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000) });
+    const current = await inspectEndpoint(clients, desired, artifacts);
+    if (!isChanging(current.endpoint?.status) || Date.now() > deadline) return current;
+  }
 }
 
 /**
@@ -114,8 +128,7 @@ export async function deployCommand(file: string, opts: DeployCommandOptions): P
     let changed = false;
     for (const d of desired) {
       const own = artifactsOf(d, artifacts);
-      await waitForEndpointSettled(clients, d.name, { pollSeconds, timeoutSeconds, log });
-      const current = await inspectEndpoint(clients, d, own);
+      const current = await inspectWhenSettled(clients, d, own, { pollSeconds, timeoutSeconds, log });
       const plan = planEndpoint(d, own, current);
       out(`${formatPlan(plan)}`.replace(/^endpoint (\S+):/, `endpoint $1 (${target}):`));
       if (planIsEmpty(plan)) continue;

@@ -118,6 +118,11 @@ export async function waitForEndpointDeleted(clients: DeployClients, name: strin
 /** Statuses of an endpoint in the middle of a change (its own update, autoscaling, a rollback). */
 const TRANSITIONAL = new Set(['Creating', 'Updating', 'SystemUpdating', 'RollingBack', 'Deleting']);
 
+/** True while an endpoint status means it is changing (Creating, Updating, RollingBack, …). */
+export function isChanging(status: string | undefined): boolean {
+  return TRANSITIONAL.has(status ?? '');
+}
+
 /**
  * Waits while the endpoint is changing (an autoscaling activity, another update) so a deploy
  * starts from a settled state; returns at once when it does not exist or is settled.

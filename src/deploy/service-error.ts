@@ -27,6 +27,16 @@ export function isSageMakerNotFound(err: unknown): boolean {
   return e.name === 'ValidationException' && /could not find/i.test(e.message ?? '');
 }
 
+/**
+ * True for SageMaker's refusal to change an endpoint that is changing already (`UpdateEndpoint`
+ * while it is Updating, for example because autoscaling is adding an instance): a
+ * `ValidationException` "Cannot update in-progress endpoint".
+ */
+export function isInProgress(err: unknown): boolean {
+  const e = (err ?? {}) as SdkError;
+  return e.name === 'ValidationException' && /in-progress endpoint/i.test(e.message ?? '');
+}
+
 /** Runs an SDK call, turning a failure into {@link serviceError}. */
 export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
   try {

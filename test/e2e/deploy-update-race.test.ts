@@ -1,0 +1,76 @@
+/**
+ * `smkit deploy` against an endpoint that starts changing after it was planned (autoscaling adding
+ * an instance, for example): the update waits for it to settle and goes through, instead of failing
+ * with SageMaker's "Cannot update in-progress endpoint".
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, UpdateEndpointCommand } from '@aws-sdk/client-sagemaker';
+import { FakeBackend } from '../helpers/fake-backend.js';
+import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
+import { createDeployClients } from '../../src/deploy/clients.js';
+import { applyPlan } from '../../src/deploy/apply.js';
+import type { EndpointPlan } from '../../src/deploy/plan.js';
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('an update planned while the endpoint was InService waits when the endpoint is Updating by the time it is applied', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-race-'));
+  await writeFile(path.join(dir, 'weights.bin'), 'w');
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
+  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  try {
+    const send = clients.sagemaker;
+    await send.send(new CreateModelCommand({ ModelName: 'm', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    for (const name of ['cfg-a', 'cfg-b', 'cfg-c']) {
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    }
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'cfg-a' }));
+    const status = async () => (await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointStatus;
+    await until('ep InService', async () => ((await status()) === 'InService' ? true : undefined));
+    // The plan was made while ep ran cfg-a; meanwhile something else starts changing it (a baking blue/green update).
+    await send.send(
+      new UpdateEndpointCommand({
+        EndpointName: 'ep',
+        EndpointConfigName: 'cfg-b',
+        DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 2 }, TerminationWaitInSeconds: 0 } },
+      }),
+    );
+    assert.equal(await status(), 'Updating');
+    const plan: EndpointPlan = {
+      desired: { name: 'ep', models: [], config: { name: 'cfg-c', input: {} as never }, alarms: [], scaling: [] },
+      uploads: [],
+      createModels: [],
+      createConfig: false,
+      putAlarms: [],
+      deregister: [],
+      endpoint: 'update',
+      previousConfig: 'cfg-a',
+      registerTargets: [],
+      putPolicies: [],
+      cleanup: { configs: [], models: [] },
+      items: [],
+    };
+    const lines: string[] = [];
+    await applyPlan(clients, plan, { log: (l) => lines.push(l), pollSeconds: 0.1, timeoutSeconds: 60 });
+    assert.ok(lines.some((l) => /ep started changing after it was planned/.test(l)), lines.join('\n'));
+    const ep = await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }));
+    assert.equal(ep.EndpointStatus, 'InService');
+    assert.equal(ep.EndpointConfigName, 'cfg-c');
+  } finally {
+    clients.destroy();
+    await sm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
