@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
+import { until } from '../../test/helpers/until.js';
 import { NEW_CONNECTION_GRACE_MS, trackConnections, type ConnectionDrain } from './connection-drain.js';
 
 /** A raw client connection and everything it has received so far. */
@@ -51,9 +52,7 @@ describe('closing idle connections during a drain', () => {
       socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
     });
     await once(socket, 'connect');
-    const deadline = Date.now() + 10_000;
-    while (accepted.length === before && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-    assert.ok(accepted.length > before, 'the server accepted the connection');
+    await until('the server to accept the connection', () => accepted.length > before, { timeoutMs: 10_000, intervalMs: 0 });
     return { socket, received: () => text, ended };
   }
 
@@ -78,8 +77,7 @@ describe('closing idle connections during a drain', () => {
     idle.socket.write('GET /keep HTTP/1.1\r\nHost: x\r\n\r\n');
     const busy = await connect();
     busy.socket.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
-    const deadline = Date.now() + 10_000;
-    while ((held.length === 0 || !/kept$/.test(idle.received())) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until('the held request and the kept-alive answer', () => held.length > 0 && /kept$/.test(idle.received()), { timeoutMs: 10_000, intervalMs: 10 });
     assert.equal(held.length, 1, 'the held request reached the server');
     assert.match(idle.received(), /keep-alive/i, 'the first answer kept the connection open');
     drain.closeIdle();
@@ -94,8 +92,7 @@ describe('closing idle connections during a drain', () => {
   test('a kept-alive connection whose next request is already sent when the drain closes it gets a FIN, not a reset', async () => {
     const client = await connect();
     client.socket.write('GET /keep HTTP/1.1\r\nHost: x\r\n\r\n');
-    const deadline = Date.now() + 10_000;
-    while (!/kept$/.test(client.received()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until('the kept-alive answer', () => /kept$/.test(client.received()), { timeoutMs: 10_000, intervalMs: 10 });
     // The next request reaches the kernel while this process is busy: the parser has not seen it.
     client.socket.write('GET /keep HTTP/1.1\r\nHost: x\r\n\r\n');
     const busyUntil = Date.now() + 50;

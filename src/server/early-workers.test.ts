@@ -4,16 +4,11 @@ import cluster from 'node:cluster';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { until } from '../../test/helpers/until.js';
 import { EarlyWorkers } from './early-workers.js';
 
-/** Polls `check` until it holds (or throws after `ms`). */
-async function until(check: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Deadline and pace of every wait in this file. */
+const POLL = { timeoutMs: 20_000, intervalMs: 10 };
 
 test('messages and the exit of a worker before it is adopted are kept, in order', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
@@ -24,7 +19,7 @@ test('messages and the exit of a worker before it is adopted are kept, in order'
   cluster.setupPrimary({ exec: script, silent: true });
   const early = new EarlyWorkers(2);
   assert.equal(early.workers.length, 2);
-  await until(() => early.workers.every((w) => w.isDead()));
+  await until('both early workers to exit', () => early.workers.every((w) => w.isDead()), POLL);
   for (const worker of early.workers) {
     const seen: unknown[] = [];
     const exited = early.adopt(worker, (m) => seen.push(m));
@@ -47,11 +42,11 @@ test('a worker adopted while running gets its later messages through the handler
   await new Promise<void>((resolve) => first!.once('message', () => resolve()));
   assert.equal(early.adopt(first!, (m) => seen.push(m)), undefined, 'a running worker has no exit to report');
   first!.send('ping');
-  await until(() => seen.length === 2);
+  await until('the echo of ping', () => seen.length === 2, POLL);
   assert.deepEqual(seen, [{ type: 'hello' }, { echo: 'ping' }]);
   early.kill();
-  await until(() => second!.isDead());
+  await until('the unadopted worker to be killed', () => second!.isDead(), POLL);
   assert.equal(second!.process.signalCode, 'SIGKILL');
   first!.process.kill('SIGKILL');
-  await until(() => first!.isDead());
+  await until('the adopted worker to exit', () => first!.isDead(), POLL);
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '../logging/logger.js';
 import type { InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
+import { until } from '../../test/helpers/until.js';
 import { INLINE_BLOCKED_CHECKS, INLINE_MAX_BYTES, INLINE_MAX_BLOCK_MS, SizeRoutedBackend } from './size-routed-backend.js';
 
 const log = createLogger('silent');
@@ -31,10 +32,6 @@ function scripted(delays: number[]): { probe: () => number; calls: () => number 
   return { probe: () => delays[calls++] ?? 0, calls: () => calls };
 }
 
-async function waitFor(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
-}
 
 test('inline-capable models: small plain bodies run inline, large bodies and multipart go to the thread', async () => {
   const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: () => 0 });
@@ -55,7 +52,7 @@ test('a model that keeps blocking the event loop moves to the thread; a lone del
   const { probe, calls } = scripted(series);
   const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: probe, checkEveryMs: 2 });
   await b.whenSettled();
-  await waitFor(() => !b.servesInline);
+  await until('the model to move to the thread', () => !b.servesInline, { timeoutMs: 30_000 });
   assert.equal(b.servesInline, false);
   // It stopped watching at the check that moved it.
   await new Promise((r) => setTimeout(r, 20));
@@ -67,7 +64,7 @@ test('a model that keeps blocking the event loop moves to the thread; a lone del
   const once = scripted([0, 2 * INLINE_MAX_BLOCK_MS]);
   const c = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: once.probe, checkEveryMs: 2 });
   await c.whenSettled();
-  await waitFor(() => !c.servesInline);
+  await until('the model to move to the thread', () => !c.servesInline, { timeoutMs: 30_000 });
   assert.equal(once.calls(), 2);
   await c.close();
 });

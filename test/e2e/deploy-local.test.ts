@@ -12,20 +12,10 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
 import { runSmkit, type CliRun } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
-
-/** Polls `check` until it returns a value, or fails after `ms`. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Runs `smkit deploy` as a user would, with a deadline so a hang fails the test. */
 function deploy(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliRun> {
@@ -160,10 +150,10 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.deepEqual(alarms.MetricAlarms?.map((a) => [a.Namespace, a.MetricName, a.Dimensions?.map((d) => `${d.Name}=${d.Value}`).sort().join(',')]), [['AWS/SageMaker', 'Invocation5XXErrors', 'EndpointName=iris,VariantName=A']]);
     assert.ok(first.stderr.indexOf('put alarm iris-A-5xx') < first.stderr.indexOf('creating endpoint iris'), 'the alarm comes before the endpoint');
     assert.ok(first.stderr.indexOf('registered scalable target') > first.stderr.indexOf('is InService'), 'autoscaling comes after');
-    await until('captured requests in s3://artifacts/capture/', 30_000, async () => {
+    await until('captured requests in s3://artifacts/capture/', async () => {
       const captured = await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'capture/iris/' }));
       return (captured.KeyCount ?? 0) > 0 ? true : undefined;
-    });
+    }, { timeoutMs: 30_000 });
     const archives = await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'smkit/' }));
     assert.equal(archives.KeyCount, 1, 'model-a and model-b have the same content: one archive');
 
@@ -187,10 +177,10 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.ok(ok > 0, 'traffic flowed during the update');
     assert.match(update.stderr, /Updating/);
     // Autoscaling may already be adding an instance under that traffic (the endpoint is then Updating).
-    const updated = await until('iris to be InService', 60_000, async () => {
+    const updated = await until('iris to be InService', async () => {
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
       return ep.EndpointStatus === 'InService' ? ep : undefined;
-    });
+    }, { timeoutMs: 60_000 });
     assert.notEqual(updated.EndpointConfigName, created.EndpointConfigName);
     await assert.rejects(sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: created.EndpointConfigName })), /Could not find/, 'the superseded config is removed');
 
@@ -199,10 +189,10 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     await writeFile(file, endpointFile(3));
     const traffic2 = trafficLoop(runtime, 'iris');
     const rollingBack = deploy(args, env);
-    await until('the canary to bake', 90_000, async () => {
+    await until('the canary to bake', async () => {
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
       return ep.PendingDeploymentSummary?.ProductionVariants?.some((v) => v.VariantStatus?.some((s) => s.Status === 'Baking')) ? true : undefined;
-    });
+    }, { timeoutMs: 90_000 });
     let done = false;
     void rollingBack.finally(() => (done = true));
     // CloudWatch re-evaluates a forced alarm at its next period, as on AWS: keep forcing it until the update reacts.
@@ -217,10 +207,10 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.match(rolled.stderr, /iris-A-5xx/, 'the reason names the alarm');
     assert.match(rolled.stderr, /iris: rolled back to iris-/);
     assert.deepEqual(during.failed, [], 'no invocation failed during the rollback');
-    const afterRollback = await until('iris to be InService', 60_000, async () => {
+    const afterRollback = await until('iris to be InService', async () => {
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
       return ep.EndpointStatus === 'InService' ? ep : undefined;
-    });
+    }, { timeoutMs: 60_000 });
     assert.equal(afterRollback.EndpointConfigName, updated.EndpointConfigName, 'the endpoint serves its previous config');
 
     // 5. Dry run: the plan, nothing written.
@@ -237,13 +227,13 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     const instancesOfA = async (): Promise<number | undefined> =>
       (await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).ProductionVariants?.find((v) => v.VariantName === 'A')?.CurrentInstanceCount;
     const load = [trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris')];
-    await until('variant A to scale out to 2 instances', 120_000, async () => ((await instancesOfA()) === 2 ? true : undefined));
+    await until('variant A to scale out to 2 instances', async () => ((await instancesOfA()) === 2 ? true : undefined), { timeoutMs: 120_000 });
     const loadResults = await Promise.all(load.map((l) => l.stop()));
     assert.deepEqual(loadResults.flatMap((r) => r.failed), [], 'no invocation failed while scaling out');
     // As on AWS, a variant without any traffic has no InvocationsPerInstance datapoints and does not
     // scale in: a trickle far below the target does.
     const trickle = trafficLoop(runtime, 'iris', 150);
-    await until('variant A to scale back in to 1 instance', 120_000, async () => ((await instancesOfA()) === 1 ? true : undefined));
+    await until('variant A to scale back in to 1 instance', async () => ((await instancesOfA()) === 1 ? true : undefined), { timeoutMs: 120_000 });
     assert.deepEqual((await trickle.stop()).failed, [], 'no invocation failed while scaling in');
 
     // 7. Delete: endpoint, configs, models go; archives stay.

@@ -10,20 +10,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, UpdateEndpointCommand } from '@aws-sdk/client-sagemaker';
 import { FakeBackend } from '../helpers/fake-backend.js';
+import { until } from '../helpers/until.js';
 import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
 import { createDeployClients } from '../../src/deploy/clients.js';
 import { applyPlan } from '../../src/deploy/apply.js';
 import type { EndpointPlan } from '../../src/deploy/plan.js';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('an update planned while the endpoint was InService waits when the endpoint is Updating by the time it is applied', { timeout: 120_000 }, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-race-'));

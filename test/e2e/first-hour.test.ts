@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, freePort, runSmkit, startServe, waitForPing, type CliRun } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
 
@@ -45,8 +46,7 @@ test('serve --host binds the address given and says "ready" with the bound addre
   const server = await startServe({ SMKIT_BIND_HOST: '0.0.0.0' }, ['--model-dir', IRIS, '--host', '127.0.0.1', '--port', String(port)]);
   try {
     await waitForPing({ ...server, url: `http://127.0.0.1:${port}` });
-    const deadline = Date.now() + 20_000;
-    while (!/ready: listening/.test(server.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await until('the ready line', () => /ready: listening/.test(server.output()), { timeoutMs: 20_000, detail: () => server.output() });
     const lines = server.output().trim().split('\n');
     const ready = lines.map((l) => JSON.parse(l) as { level: string; msg: string }).find((l) => l.msg.startsWith('ready'));
     assert.ok(ready, server.output());
@@ -61,8 +61,7 @@ test('serve --log-format pretty writes readable lines, not JSON', async () => {
   const server = await startServe({}, ['--model-dir', IRIS, '--log-format', 'pretty']);
   try {
     await waitForPing(server);
-    const deadline = Date.now() + 20_000;
-    while (!/ready: listening/.test(server.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await until('the ready line', () => /ready: listening/.test(server.output()), { timeoutMs: 20_000, detail: () => server.output() });
     const line = server.output().split('\n').find((l) => l.includes('ready: listening'));
     assert.ok(line, server.output());
     assert.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO.*: ready: listening on 127\.0\.0\.1:\d+/);

@@ -40,6 +40,7 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/
 import { startLocal } from '../../src/local/control-plane/start-local.js';
 import { readEndpointFile } from '../../src/endpoint-file/load.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
 const ENDPOINT = 'iris-guarded';
@@ -99,17 +100,6 @@ async function alarm(name: string): Promise<MetricAlarm> {
   return out.MetricAlarms![0]!;
 }
 
-/** Runs `step` until `done` holds, failing after `seconds`. */
-async function until<T>(what: string, seconds: number, check: () => Promise<T | undefined>, step: () => Promise<unknown> = () => new Promise((r) => setTimeout(r, 100))): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${seconds} s waiting for ${what}`);
-    await step();
-  }
-}
-
 test('an alarm on Invocation5XXErrors goes to ALARM while the container fails and back to OK (JS SDK, JSON 1.0)', async () => {
   await cw.send(
     new PutMetricAlarmCommand({
@@ -128,15 +118,18 @@ test('an alarm on Invocation5XXErrors goes to ALARM while the container fails an
   const created = await alarm('iris-5xx');
   assert.equal(created.AlarmArn, 'arn:aws:cloudwatch:us-east-1:111122223333:alarm:iris-5xx');
   assert.ok(created.StateUpdatedTimestamp instanceof Date && Math.abs(created.StateUpdatedTimestamp.getTime() - Date.now()) < 60_000);
-  await until('OK without traffic (missing data is not breaching)', 30, async () => ((await alarm('iris-5xx')).StateValue === 'OK' ? true : undefined));
+  await until('OK without traffic (missing data is not breaching)', async () => ((await alarm('iris-5xx')).StateValue === 'OK' ? true : undefined), { timeoutMs: 30_000 });
 
   // The container fails: keep failing until the alarm sees it.
   let failed = 0;
-  const alarmed = await until('ALARM while invocations fail', 60, async () => {
+  const alarmed = await until('ALARM while invocations fail', async () => {
     const a = await alarm('iris-5xx');
     return a.StateValue === 'ALARM' ? a : undefined;
-  }, async () => {
-    if (!(await invoke('crash'))) failed++;
+  }, {
+    timeoutMs: 60_000,
+    between: async () => {
+      if (!(await invoke('crash'))) failed++;
+    },
   });
   assert.ok(failed >= 1);
   assert.match(alarmed.StateReason!, /^Threshold Crossed: 1 datapoint \[\d+\.0 \(\d\d\/\d\d\/\d\d \d\d:\d\d:\d\d\)\] was greater than or equal to the threshold \(1\.0\)\.$/);
@@ -144,10 +137,10 @@ test('an alarm on Invocation5XXErrors goes to ALARM while the container fails an
   assert.equal((await cw.send(new DescribeAlarmsCommand({ StateValue: 'ALARM' }))).MetricAlarms?.some((a) => a.AlarmName === 'iris-5xx'), true);
 
   // Healthy traffic again: back to OK.
-  const ok = await until('OK once invocations succeed', 60, async () => {
+  const ok = await until('OK once invocations succeed', async () => {
     const a = await alarm('iris-5xx');
     return a.StateValue === 'OK' ? a : undefined;
-  }, () => invoke());
+  }, { timeoutMs: 60_000, between: () => invoke() });
   assert.match(ok.StateReason!, /^Threshold Crossed: /);
 
   // What the alarm read is also in the metrics.
@@ -331,7 +324,7 @@ test('target tracking on InvocationsPerInstance scales the variant out under loa
   assert.deepEqual([high.MetricName, high.Statistic, high.Threshold, high.EvaluationPeriods], ['InvocationsPerInstance', 'Sum', 5, 3]);
 
   // Load far above 5 invocations per instance per (one-second) minute: the variant scales out to its maximum.
-  const out = await until('scale-out to 2 instances', 90, async () => ((await variantCounts()).desired === 2 ? true : undefined), () => Promise.all([invoke(), invoke()]));
+  const out = await until('scale-out to 2 instances', async () => ((await variantCounts()).desired === 2 ? true : undefined), { timeoutMs: 90_000, between: () => Promise.all([invoke(), invoke()]) });
   assert.ok(out);
   await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
   assert.deepEqual(await variantCounts(), { status: 'InService', desired: 2, current: 2 });
@@ -346,7 +339,7 @@ test('target tracking on InvocationsPerInstance scales the variant out under loa
     }
   });
   try {
-    await until('scale-in to 1 instance', 120, async () => ((await variantCounts()).desired === 1 ? true : undefined));
+    await until('scale-in to 1 instance', async () => ((await variantCounts()).desired === 1 ? true : undefined), { timeoutMs: 120_000 });
   } finally {
     trickling = false;
     await Promise.all(trickle);

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 interface Run {
   stdout: () => string;
@@ -30,23 +31,22 @@ function run(args: string[]): Run {
   };
 }
 
-async function waitFor(what: () => RegExpMatchArray | null, r: Run, timeoutMs: number): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  let done = false;
-  void r.exited.then(() => (done = true));
-  while (Date.now() < deadline) {
-    const m = what();
-    if (m) return m;
-    if (done) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`timed out or exited; stdout:\n${r.stdout()}\nstderr:\n${r.stderr()}`);
+/** Waits for `pattern` on stdout; fails at once, with the output, if `smkit local` exits first. */
+function waitForLine(r: Run, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+  let exited = false;
+  void r.exited.then(() => (exited = true));
+  const output = () => `stdout:\n${r.stdout()}\nstderr:\n${r.stderr()}`;
+  return until(`${pattern} on stdout`, () => {
+    const m = r.stdout().match(pattern);
+    if (m || !exited) return m;
+    throw new Error(`smkit local exited before printing ${pattern}; ${output()}`);
+  }, { timeoutMs, intervalMs: 100, detail: output });
 }
 
 test('smkit local <model dir>: ready line, invocations, clean stop on SIGTERM', async () => {
   const r = run([join(REPO_ROOT, 'test', 'fixtures', 'local', 'constant-shadow'), '--name', 'const', '--port', '0', '--startup-timeout', '60']);
   try {
-    const [, url] = await waitFor(() => r.stdout().match(/ready on (http:\/\/127\.0\.0\.1:\d+)/), r, 60_000);
+    const [, url] = await waitForLine(r, /ready on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
     assert.match(r.stdout(), /const: POST http:\/\/127\.0\.0\.1:\d+\/endpoints\/const\/invocations {2}variants: AllTraffic/);
     const res = await fetch(`${url}/endpoints/const/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[[1,2,3,4],[5,6,7,8]]', signal: AbortSignal.timeout(30_000) });
     assert.equal(res.status, 200);
@@ -85,7 +85,7 @@ test('start-up failures exit 1 with a clear message', async () => {
 test('smkit local with no target: an empty local SageMaker that the SDK talks to; clean stop on SIGTERM', async () => {
   const { SageMakerClient, ListEndpointsCommand, CreateModelCommand, DescribeModelCommand } = await import('@aws-sdk/client-sagemaker');
   const r = run(['--port', '0']);
-  const [, url] = await waitFor(() => r.stdout().match(/local SageMaker ready on (http:\/\/127\.0\.0\.1:\d+)/), r, 60_000);
+  const [, url] = await waitForLine(r, /local SageMaker ready on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
   const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } });
   try {
     assert.deepEqual((await sm.send(new ListEndpointsCommand({}))).Endpoints, []);

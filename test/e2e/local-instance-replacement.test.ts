@@ -23,6 +23,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import type { Fleet } from '../../src/local/fleet/fleet.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
 const requestHandler = { requestTimeout: 60_000 };
@@ -61,15 +62,8 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Deadline of a wait in this file unless it says otherwise: instances are real `smkit serve` processes. */
+const POLL = { timeoutMs: 90_000 };
 
 async function invoke(): Promise<number[][]> {
   const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris', ContentType: 'text/csv', Accept: 'application/json', Body: IRIS }));
@@ -125,9 +119,9 @@ test('a SIGKILLed instance leaves rotation at once and is replaced; the endpoint
   const during = (async () => {
     while (running) await invoke().then(() => served++, () => {});
   })();
-  await until('requests to be served', () => served >= 2);
+  await until('requests to be served', () => served >= 2, POLL);
   process.kill(victim.pid, 'SIGKILL');
-  await until('the fleet to notice the death', () => count(DIED) === 1);
+  await until('the fleet to notice the death', () => count(DIED) === 1, POLL);
   running = false;
   await during;
   const died = lines.find((l) => l.msg === DIED)!;
@@ -139,12 +133,12 @@ test('a SIGKILLed instance leaves rotation at once and is replaced; the endpoint
   for (let i = 0; i < 6; i++) assert.equal((await invoke())[0]!.length, 3);
   assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).EndpointStatus, 'InService');
 
-  await until('the replacement to join', () => count('replacement instance in service') === 1);
+  await until('the replacement to join', () => count('replacement instance in service') === 1, POLL);
   assert.equal(fleet().size, 2);
   assert.ok(pids().includes(survivor.pid) && !pids().includes(victim.pid), `serving ${pids().join(', ')}`);
   for (let i = 0; i < 4; i++) assert.equal((await invoke())[0]!.length, 3);
   // The killed primary's worker followed it: nothing with its instance id is left.
-  await until('the dead instance\'s processes to be gone', () => processesWith(`SMKIT_INSTANCE_ID=${victim.instanceId}`).length === 0);
+  await until('the dead instance\'s processes to be gone', () => processesWith(`SMKIT_INSTANCE_ID=${victim.instanceId}`).length === 0, POLL);
   const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
   assert.deepEqual([d.EndpointStatus, d.ProductionVariants?.[0]?.CurrentInstanceCount], ['InService', 2]);
 });
@@ -155,7 +149,7 @@ test('with every instance dead, InvokeEndpoint answers 503 ServiceUnavailable un
   const failuresBefore = count('replacement instance did not start; trying again');
   const joinedBefore = count('replacement instance in service');
   for (const pid of pids()) process.kill(pid, 'SIGKILL');
-  await until('both instances to leave rotation', () => fleet().size === 0);
+  await until('both instances to leave rotation', () => fleet().size === 0, POLL);
   await assert.rejects(invoke(), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
     assert.equal(err.name, 'ServiceUnavailable');
     assert.equal(err.$metadata?.httpStatusCode, 503);
@@ -163,9 +157,9 @@ test('with every instance dead, InvokeEndpoint answers 503 ServiceUnavailable un
     return true;
   });
   assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).EndpointStatus, 'InService');
-  await until('a replacement to fail to start', () => count('replacement instance did not start; trying again') > failuresBefore);
+  await until('a replacement to fail to start', () => count('replacement instance did not start; trying again') > failuresBefore, POLL);
   await rename(`${model}.away`, model);
-  await until('both replacements to join', () => count('replacement instance in service') === joinedBefore + 2);
+  await until('both replacements to join', () => count('replacement instance in service') === joinedBefore + 2, POLL);
   assert.equal(fleet().size, 2);
   assert.equal((await invoke())[0]!.length, 3);
 });
@@ -180,16 +174,16 @@ test('a hung instance (SIGSTOP) fails its /ping health checks, leaves rotation, 
   assert.ok(frozen.includes(hung.pid));
   for (const pid of frozen) process.kill(pid, 'SIGSTOP');
   try {
-    await until('the health checks to evict the hung instance', () => count(UNHEALTHY) > hungBefore);
+    await until('the health checks to evict the hung instance', () => count(UNHEALTHY) > hungBefore, POLL);
     const line = lines.filter((l) => l.msg === UNHEALTHY).at(-1)!;
     assert.deepEqual([line.level, line.fields.failedChecks], ['warn', 3]);
     assert.ok(!pids().includes(hung.pid), 'out of rotation');
     // Requests go to the healthy instance meanwhile.
     for (let i = 0; i < 4; i++) assert.equal((await invoke())[0]!.length, 3);
-    await until('the replacement to join', () => count('replacement instance in service') > joinedBefore);
+    await until('the replacement to join', () => count('replacement instance in service') > joinedBefore, POLL);
     assert.equal(fleet().size, 2);
     // SIGTERM cannot act on stopped processes; the SIGKILL to the instance's process group after the grace does.
-    await until('the hung instance\'s processes to be gone', () => processesWith(`SMKIT_INSTANCE_ID=${hung.instanceId!}`).length === 0, 60_000);
+    await until('the hung instance\'s processes to be gone', () => processesWith(`SMKIT_INSTANCE_ID=${hung.instanceId!}`).length === 0, { timeoutMs: 60_000 });
   } finally {
     for (const pid of processesWith(`SMKIT_INSTANCE_ID=${hung.instanceId}`)) process.kill(pid, 'SIGCONT');
   }
@@ -202,14 +196,14 @@ test('deleting the endpoint while a replacement starts stops it: no serve proces
   const startsBefore = count('starting a replacement instance');
   const victim = fleet().containers[0]!;
   process.kill(victim.pid!, 'SIGKILL');
-  await until('the replacement to start', () => count('starting a replacement instance') > startsBefore);
+  await until('the replacement to start', () => count('starting a replacement instance') > startsBefore, POLL);
   // Where /proc shows processes: wait until the dead instance's are gone and the replacement's serve
   // process runs beside the survivor's two (primary and worker), so the deletion meets it starting.
   if (existsSync('/proc/self/environ')) {
-    await until('the replacement process to run', () => processesWith(`SMKIT_INSTANCE_ID=${victim.instanceId!}`).length === 0 && serveProcesses().length >= 3);
+    await until('the replacement process to run', () => processesWith(`SMKIT_INSTANCE_ID=${victim.instanceId!}`).length === 0 && serveProcesses().length >= 3, POLL);
   }
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'iris' }));
   await waitUntilEndpointDeleted({ client: sm, ...waitFast }, { EndpointName: 'iris' });
   assert.equal(local.store.endpoints.has('iris'), false);
-  await until('every serve process of the endpoint to exit', () => serveProcesses().length === 0, 30_000);
+  await until('every serve process of the endpoint to exit', () => serveProcesses().length === 0, { timeoutMs: 30_000 });
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const run = promisify(execFile);
 const IRIS_DIR = join(REPO_ROOT, 'models', 'iris-onnx');
@@ -41,14 +42,6 @@ function env(): NodeJS.ProcessEnv {
 async function aws(...args: string[]): Promise<Record<string, unknown>> {
   const { stdout } = await run(AWS_CLI, ['sagemaker', ...args, '--endpoint-url', local.url, '--output', 'json'], { env: env(), timeout: 120_000 });
   return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, unknown>);
-}
-
-async function until(what: string, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 const BOTO3_SCRIPT = `

@@ -31,6 +31,7 @@ import { createModelArchive } from '../../src/archive/model-archive.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
 /** Every SDK call gives up after a minute, so a bug fails the test instead of hanging the suite. */
@@ -104,16 +105,6 @@ function traffic(): { variants: Map<string, number>; failures: string[]; stop():
   };
   loads.add(stop);
   return { variants, failures, stop };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const describe = (): Promise<DescribeEndpointCommandOutput> => sm.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));

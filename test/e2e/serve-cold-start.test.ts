@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { REPO_ROOT, fetchWithTimeout, makeOptMl, removeDir, startServe, waitForPing } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -41,18 +42,17 @@ test('invocations sent as soon as /ping turns 200 are answered in every format, 
 
   // The worker's "model ready" line was logged before /ping could say 200; it is written later
   // (once pino loads) but carries the time it was logged at.
-  const deadline = Date.now() + 30_000;
-  let ready: { time: string; worker?: number; mode?: string } | undefined;
-  while (!ready && Date.now() < deadline) {
-    ready = server
-      .output()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { msg?: string; time: string; worker?: number; mode?: string })
-      .find((l) => l.msg === 'model ready' && l.mode === 'inline');
-    if (!ready) await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(ready, `the worker's "model ready" line is written:\n${server.output()}`);
+  const ready = await until(
+    'the worker\'s "model ready" line to be written',
+    () =>
+      server
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; time: string; worker?: number; mode?: string })
+        .find((l) => l.msg === 'model ready' && l.mode === 'inline'),
+    { timeoutMs: 30_000, detail: () => server.output() },
+  );
   assert.equal(ready.worker, 0);
   assert.ok(Date.parse(ready.time) <= healthyAt, `logged at ${ready.time}, before /ping turned 200 at ${new Date(healthyAt).toISOString()}`);
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 describe('multi-model endpoint', () => {
   let server: ServeProcess;
@@ -106,8 +107,7 @@ describe('multi-model endpoint', () => {
       fetchWithTimeout(`${server.url}/models/slow/invoke`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(40_000) });
     const unload = () => fetchWithTimeout(`${server.url}/models/slow`, { method: 'DELETE', signal: AbortSignal.timeout(40_000) });
     const waitForStart = async (count: number) => {
-      const deadline = Date.now() + 20_000;
-      while (started() < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await until('the slow request to reach the handler', () => started() >= count, { timeoutMs: 20_000 });
       assert.equal(started(), count, 'the slow request reached the handler');
     };
     assert.equal((await load('slow')).status, 200);

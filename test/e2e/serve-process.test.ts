@@ -5,6 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
+
+/** Retrying a restarting server: a request may fail; pause between attempts so it is not hammered. */
+const RETRY = { retryErrors: true, intervalMs: 100 };
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -22,19 +26,6 @@ async function serveFixture(fixture: string, env: Record<string, string> = {}): 
 
 const invoke = (server: ServeProcess, body: string, timeoutMs?: number) =>
   fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' } }, timeoutMs);
-
-/**
- * Retries `attempt` (which may throw) until it returns true or `deadlineMs` passes; generous for a
- * loaded machine, with a pause between attempts so a restarting server is not hammered.
- */
-async function eventually(attempt: () => Promise<boolean>, deadlineMs = 60_000): Promise<boolean> {
-  const deadline = Date.now() + deadlineMs;
-  while (Date.now() < deadline) {
-    if (await attempt().catch(() => false)) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
 
 describe('smkit serve as a process', () => {
   test('/ping answers while the only worker is busy in CPU-bound user code', async () => {
@@ -65,7 +56,7 @@ describe('smkit serve as a process', () => {
     assert.equal(slow.status, 504);
     assert.equal(((await slow.json()) as { code: string }).code, 'ERR_TIMEOUT');
     // The replacement thread reloads; poll until an invocation succeeds again.
-    assert.ok(await eventually(async () => (await invoke(server, 'async:1', 10_000)).status === 200), 'an invocation succeeds again');
+    await until('an invocation to succeed again', async () => (await invoke(server, 'async:1', 10_000)).status === 200, RETRY);
     assert.match(server.output(), /blocked past the timeout; replacing it/);
   });
 
@@ -78,7 +69,7 @@ describe('smkit serve as a process', () => {
     const processCrash = await invoke(server, 'process').catch(() => undefined);
     assert.ok(!processCrash || processCrash.status >= 500);
     // Each attempt has its own short timeout: a request to a half-started worker fails and is retried.
-    assert.ok(await eventually(async () => (await (await invoke(server, 'again', 10_000)).text()) === 'ok:again'), 'the replaced worker serves again');
+    await until('the replaced worker to serve again', async () => (await (await invoke(server, 'again', 10_000)).text()) === 'ok:again', RETRY);
     assert.match(server.output(), /inference thread exited; starting a new one/);
     assert.match(server.output(), /worker process died; replacing it/);
   });
@@ -88,9 +79,7 @@ describe('smkit serve as a process', () => {
     await waitForPing(server);
     const inFlight = invoke(server, 'async:1500');
     // Signal only once the request is inside the handler (it logs when it starts waiting).
-    const deadline = Date.now() + 30_000;
-    while (!server.output().includes('async wait started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(server.output().includes('async wait started'));
+    await until('the request to be inside the handler', () => server.output().includes('async wait started'), { timeoutMs: 30_000, intervalMs: 20 });
     server.child.kill('SIGTERM');
     const res = await inFlight;
     assert.equal(res.status, 200);

@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
 
@@ -51,9 +52,7 @@ describe('queue and batching (smkit serve)', () => {
     const server = await serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '1', SAGEMAKER_MODEL_SERVER_TIMEOUT: '3', QUEUE_TEST_STARTED: started });
     const stuck = post(server, '0\n');
     // The stuck request holds the only slot (it is answered 504 after 3 s whatever happens).
-    const deadline = Date.now() + 30_000;
-    while (!existsSync(started) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(existsSync(started), 'the stuck request started');
+    await until('the stuck request to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
     // This one needs 2.5 s of its own; it can only start once the stuck one times out, by when
     // most of its 3 s are gone. Counted from the start of its run it would pass (200).
     const queued = await post(server, '2500\n');

@@ -9,6 +9,7 @@ import http from 'node:http';
 import { once } from 'node:events';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const FIXTURE = path.join(REPO_ROOT, 'test/fixtures/handlers/streaming');
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -46,12 +47,6 @@ async function whenSteady(read: () => number, quietMs: number, deadlineMs: numbe
     } else if (Date.now() - since >= quietMs) break;
   }
   return last;
-}
-
-async function until(condition: () => boolean, deadlineMs: number): Promise<boolean> {
-  const deadline = Date.now() + deadlineMs;
-  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  return condition();
 }
 
 /** GET /ping on a new connection (a kept-alive one may be closed by the draining server as it is reused). */
@@ -105,7 +100,7 @@ describe('streamed answers under faults', () => {
       // Disconnect: the generator's finally block runs (its iterator was returned).
       res.destroy();
       req.destroy();
-      assert.ok(await until(() => /endless stream generator closed/.test(server.output()), 20_000), 'the producer was stopped when the client left');
+      await until('the producer to be stopped when the client left', () => /endless stream generator closed/.test(server.output()), { timeoutMs: 20_000 });
       assert.match(server.output(), /the client left during a streamed answer/);
       const after = produced(server);
       assert.equal(await whenSteady(() => produced(server), 1000, 10_000), after, 'nothing more is produced after the disconnect');
@@ -125,10 +120,7 @@ describe('streamed answers under faults', () => {
     const decoder = new TextDecoder();
     let text = decoder.decode((await reader.read()).value);
     server.child.kill('SIGTERM');
-    let pingStatus = 0;
-    const deadline = Date.now() + 20_000;
-    while (pingStatus !== 503 && Date.now() < deadline) pingStatus = await pingOnNewConnection(server);
-    assert.equal(pingStatus, 503, 'a /ping during the drain is answered 503');
+    await until('a /ping during the drain to be answered 503', async () => (await pingOnNewConnection(server)) === 503, { timeoutMs: 20_000 });
     // The connection a load balancer kept alive from before the SIGTERM: its next request is answered
     // 503 on that same connection (the drain does not close it under the request).
     assert.deepEqual(await pingThrough(server, keptAlive), { status: 503, reused: true });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from '../helpers/until.js';
 
 /** Repository root (tests run from `dist/test/e2e`). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -67,11 +68,7 @@ export function runSmkit(args: string[], env: Record<string, string>): Promise<R
 
 /** Polls until `file` exists (bounded). */
 export async function waitForFile(file: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(file)) {
-    if (Date.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
-    await sleep(50);
-  }
+  await until(`${file} to appear`, () => existsSync(file), { timeoutMs });
 }
 
 /** True while a process with this pid exists and is not a zombie (killed, waiting to be reaped). */

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO, TRAIN_FIXTURES, cleanEnv, runSmkit, startSmkit } from './train-helpers.js';
+import { until } from '../helpers/until.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -92,13 +93,11 @@ test('train → serve → invoke: the example trains on the iris-like CSV and th
   mkdirSync(path.join(work, 'serve'), { recursive: true });
   const server = startSmkit(['serve', '--model-dir', modelDir, '--port', String(port), '--workers', '1'], cleanEnv({ SMKIT_BIND_HOST: '127.0.0.1' }));
   try {
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      const status = await fetch(`http://127.0.0.1:${port}/ping`).then((res) => res.status, () => 0);
-      if (status === 200) break;
-      if (Date.now() > deadline) assert.fail(`/ping did not answer 200 within 90 s (last ${status})`);
-      await sleep(200);
-    }
+    let status = 0;
+    await until('/ping to answer 200', async () => {
+      status = await fetch(`http://127.0.0.1:${port}/ping`, { signal: AbortSignal.timeout(10_000) }).then((res) => res.status, () => 0);
+      return status === 200;
+    }, { timeoutMs: 90_000, intervalMs: 200, detail: () => `last status ${status}` });
     const res = await fetch(`http://127.0.0.1:${port}/invocations`, {
       method: 'POST',
       headers: { 'Content-Type': 'text/csv', Accept: 'application/json' },

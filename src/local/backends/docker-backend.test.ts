@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '../../../test/helpers/until.js';
 import { buildDockerRunArgs, dockerContainerName, DockerBackend } from './docker-backend.js';
 import { processChildEnv } from './process-backend.js';
 
@@ -40,11 +41,7 @@ test('a container whose docker run client died is removed with docker rm -f when
   process.env.PATH = `${dir}:${path ?? ''}`;
   try {
     const container = await new DockerBackend('docker', 'my/image:1').start({ ...spec, logFile: join(dir, 'container.log') });
-    const deadline = Date.now() + 20_000;
-    while (!(await readFile(calls, 'utf8').catch(() => '')).startsWith('run ')) {
-      if (Date.now() > deadline) throw new Error('the fake docker run never started');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until('the fake docker run to start', async () => (await readFile(calls, 'utf8').catch(() => '')).startsWith('run '), { timeoutMs: 20_000, intervalMs: 20 });
     process.kill(container.pid!, 'SIGKILL');
     await container.exitPromise;
     await container.stop(1_000);

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { until } from '../../../test/helpers/until.js';
 import { createFrontDoor } from '../front-door/app.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
 import type { InvocationRecord } from './invocation-metrics.js';
@@ -56,15 +57,8 @@ after(async () => {
 
 const call = (op: string, input: Record<string, unknown>) => sm.sagemaker.call(op, input);
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Deadline and pace of every wait in this file. */
+const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 
 async function status(name: string): Promise<string> {
   return (await call('DescribeEndpoint', { EndpointName: name })).EndpointStatus as string;
@@ -115,7 +109,7 @@ test('create: Creating → InService with the described variants; instances spre
   const out = await call('CreateEndpoint', { EndpointName: 'ep1', EndpointConfigName: 'cfg-a' });
   assert.equal(out.EndpointArn, 'arn:aws:sagemaker:eu-west-1:123456789012:endpoint/ep1');
   assert.equal(await status('ep1'), 'Creating');
-  await until('InService', async () => ((await status('ep1')) === 'InService' ? true : undefined));
+  await until('InService', async () => ((await status('ep1')) === 'InService' ? true : undefined), POLL);
   const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
   assert.equal(d.EndpointConfigName, 'cfg-a');
   assert.deepEqual((d.ProductionVariants as Array<Record<string, unknown>>).map((v) => [v.VariantName, v.CurrentWeight, v.DesiredWeight, v.CurrentInstanceCount, v.DesiredInstanceCount]), [['AllTraffic', 1, 1, 2, 2]]);
@@ -136,13 +130,13 @@ test('create: a container that never passes /ping makes the endpoint Failed with
   const reason = await until('Failed', async () => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep-bad' });
     return d.EndpointStatus === 'Failed' ? (d.FailureReason as string) : undefined;
-  });
+  }, POLL);
   assert.match(reason, /primary container for production variant AllTraffic did not pass the ping health check/);
   assert.match(reason, /model failed to load: no such file model\.onnx/);
   assert.ok(reason.length <= 1024);
   assert.equal(sm.directory().get('ep-bad'), undefined);
   await call('DeleteEndpoint', { EndpointName: 'ep-bad' });
-  await until('deleted', async () => (sm.store.endpoints.has('ep-bad') ? undefined : true));
+  await until('deleted', async () => (sm.store.endpoints.has('ep-bad') ? undefined : true), POLL);
 });
 
 test('canary update under traffic rolls back when an alarm fires while baking; no invocation fails', async () => {
@@ -162,15 +156,15 @@ test('canary update under traffic rolls back when an alarm fires while baking; n
     const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
     const p = d.PendingDeploymentSummary as { EndpointConfigName: string; ProductionVariants?: Array<{ VariantStatus: Array<{ Status: string }> }> } | undefined;
     return p?.ProductionVariants?.[0]?.VariantStatus[0]?.Status === 'Baking' ? p : undefined;
-  });
+  }, POLL);
   assert.equal(pending.EndpointConfigName, 'cfg-b');
   assert.equal(await status('ep1'), 'Updating');
-  await until('canary traffic', () => ((load.tags.get('b') ?? 0) > 3 ? true : undefined));
+  await until('canary traffic', () => ((load.tags.get('b') ?? 0) > 3 ? true : undefined), POLL);
   alarms.states.set('ep1-errors', 'ALARM');
   await until('rolled back', async () => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
     return d.EndpointStatus === 'InService' && d.PendingDeploymentSummary === undefined ? true : undefined;
-  });
+  }, POLL);
   alarms.states.delete('ep1-errors');
   const before = load.tags.get('b') ?? 0;
   await new Promise((r) => setTimeout(r, 200));
@@ -195,15 +189,15 @@ test('linear update under traffic completes: traffic moves to the new fleet, the
   await until('InService on cfg-b', async () => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
     return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'cfg-b' ? true : undefined;
-  });
+  }, POLL);
   const seen = load.tags.get('b') ?? 0;
-  await until('traffic on the new fleet', () => ((load.tags.get('b') ?? 0) > seen + 5 ? true : undefined));
+  await until('traffic on the new fleet', () => ((load.tags.get('b') ?? 0) > seen + 5 ? true : undefined), POLL);
   const aBefore = load.tags.get('a') ?? 0;
   await new Promise((r) => setTimeout(r, 100));
   await load.stop();
   assert.deepEqual(load.failures, []);
   assert.equal(load.tags.get('a') ?? 0, aBefore, 'the old fleet gets nothing once the update is done');
-  await until('old fleet stopped', () => (backend.running === runningBefore ? true : undefined));
+  await until('old fleet stopped', () => (backend.running === runningBefore ? true : undefined), POLL);
   const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
   assert.equal(d.FailureReason, undefined);
 });
@@ -212,7 +206,7 @@ test('rolling update: the new fleet grows and the old one shrinks batch by batch
   await config('cfg-a3', 'm-a', 3);
   await config('cfg-b3', 'm-b', 3);
   await call('CreateEndpoint', { EndpointName: 'ep-roll', EndpointConfigName: 'cfg-a3' });
-  await until('InService', async () => ((await status('ep-roll')) === 'InService' ? true : undefined));
+  await until('InService', async () => ((await status('ep-roll')) === 'InService' ? true : undefined), POLL);
   const load = traffic('ep-roll');
   const rollingConfig = (wait: number) => ({
     RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: wait },
@@ -232,13 +226,13 @@ test('rolling update: the new fleet grows and the old one shrinks batch by batch
   const second = await until('second batch baking', async () => {
     const s = await sizes();
     return s.green === 2 && /Baking .*step 2 of 3/.test(s.step ?? '') ? s : undefined;
-  });
+  }, POLL);
   assert.equal(second.blue, 2, 'one old instance retired after the first batch');
   alarms.states.set('roll-alarm', 'ALARM');
   await until('rolled back', async () => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep-roll' });
     return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? true : undefined;
-  });
+  }, POLL);
   alarms.states.delete('roll-alarm');
   assert.deepEqual(await sizes(), { blue: 3, green: undefined, step: undefined });
   // Completed: the new fleet ends with all 3 instances.
@@ -246,7 +240,7 @@ test('rolling update: the new fleet grows and the old one shrinks batch by batch
   await until('InService on cfg-b3', async () => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep-roll' });
     return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'cfg-b3' ? true : undefined;
-  });
+  }, POLL);
   await load.stop();
   assert.deepEqual(load.failures, []);
   assert.equal((await sizes()).blue, 3);
@@ -255,7 +249,7 @@ test('rolling update: the new fleet grows and the old one shrinks batch by batch
 
 test('linear update: the old fleet shrinks after each bake and a rollback restores it; no invocation fails', async () => {
   await call('CreateEndpoint', { EndpointName: 'ep-lin', EndpointConfigName: 'cfg-a3' });
-  await until('InService', async () => ((await status('ep-lin')) === 'InService' ? true : undefined));
+  await until('InService', async () => ((await status('ep-lin')) === 'InService' ? true : undefined), POLL);
   const load = traffic('ep-lin');
   await call('UpdateEndpoint', {
     EndpointName: 'ep-lin',
@@ -273,13 +267,13 @@ test('linear update: the old fleet shrinks after each bake and a rollback restor
   const second = await until('second step baking', async () => {
     const s = await blueSize();
     return /Baking .*step 2 of 3/.test(s.step ?? '') ? s : undefined;
-  });
+  }, POLL);
   assert.equal(second.blue, 2, 'a step of the old fleet retired after the first bake');
   alarms.states.set('lin-alarm', 'ALARM');
   await until('rolled back', async () => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep-lin' });
     return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? true : undefined;
-  });
+  }, POLL);
   alarms.states.delete('lin-alarm');
   await load.stop();
   assert.deepEqual(load.failures, []);
@@ -293,7 +287,7 @@ test('a new fleet that never gets healthy rolls the update back; no invocation f
   await until('rolled back', async () => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
     return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? true : undefined;
-  });
+  }, POLL);
   await load.stop();
   const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
   assert.equal(d.EndpointConfigName, 'cfg-b');
@@ -313,13 +307,13 @@ test('UpdateEndpointWeightsAndCapacities starts and stops instances under traffi
     const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
     const v = (d.ProductionVariants as Array<Record<string, number>>)[0]!;
     return d.EndpointStatus === 'InService' && v.CurrentInstanceCount === 3 ? v : undefined;
-  });
+  }, POLL);
   await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep1', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 1 }] });
   const v = await until('1 instance', async () => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep1' });
     const pv = (d.ProductionVariants as Array<Record<string, number>>)[0]!;
     return d.EndpointStatus === 'InService' && pv.CurrentInstanceCount === 1 ? pv : undefined;
-  });
+  }, POLL);
   await load.stop();
   assert.deepEqual(load.failures, []);
   assert.deepEqual([v.CurrentWeight, v.DesiredWeight, v.DesiredInstanceCount], [2, 2, 1]);
@@ -360,7 +354,7 @@ test('Direct mode: each invocation runs the container TargetContainerHostname na
   );
   await config('cfg-direct', 'm-direct');
   await call('CreateEndpoint', { EndpointName: 'ep-direct', EndpointConfigName: 'cfg-direct' });
-  await until('InService', async () => ((await status('ep-direct')) === 'InService' ? true : undefined));
+  await until('InService', async () => ((await status('ep-direct')) === 'InService' ? true : undefined), POLL);
   const server = createServer(createFrontDoor({ endpoints: sm.directory(), services: sm.services }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const runtime = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } });
@@ -401,7 +395,7 @@ test('a serial pipeline, a shadow variant and the invocation metrics: each produ
     ShadowProductionVariants: [{ VariantName: 'Shadow', ModelName: 'm-shadow' }],
   });
   await call('CreateEndpoint', { EndpointName: 'ep-pipe', EndpointConfigName: 'cfg-pipe' });
-  await until('InService', async () => ((await status('ep-pipe')) === 'InService' ? true : undefined));
+  await until('InService', async () => ((await status('ep-pipe')) === 'InService' ? true : undefined), POLL);
   const d = await call('DescribeEndpoint', { EndpointName: 'ep-pipe' });
   assert.deepEqual((d.ShadowProductionVariants as Array<{ VariantName: string; CurrentInstanceCount: number }>).map((v) => [v.VariantName, v.CurrentInstanceCount]), [['Shadow', 1]]);
   records.length = 0;
@@ -411,7 +405,7 @@ test('a serial pipeline, a shadow variant and the invocation metrics: each produ
   const answer = JSON.parse(response.body.toString()) as { tag: string; got: string };
   assert.equal(answer.tag, 'two', 'the last container answers');
   assert.equal((JSON.parse(answer.got) as { tag: string }).tag, 'one', 'the first container fed the second');
-  await until('shadow copy', () => (backend.invocations.some((i) => i.id.startsWith('ep-pipe/cfg-pipe/Shadow/') && i.body === 'in') ? true : undefined));
+  await until('shadow copy', () => (backend.invocations.some((i) => i.id.startsWith('ep-pipe/cfg-pipe/Shadow/') && i.body === 'in') ? true : undefined), POLL);
   await assert.rejects(ep.invoke({ body: Buffer.from('x'), contentType: 'text/plain', targetVariant: 'Bad4' }));
   await assert.rejects(ep.invoke({ body: Buffer.from('x'), contentType: 'text/plain', targetVariant: 'Bad5' }));
   assert.deepEqual(
@@ -437,26 +431,26 @@ test('DescribeEndpoint summarises DataCaptureConfig with KmsKeyId only when the 
   await config('cfg-nokms', 'm-kms', 1, capture());
   await call('CreateEndpoint', { EndpointName: 'ep-kms', EndpointConfigName: 'cfg-kms' });
   await call('CreateEndpoint', { EndpointName: 'ep-nokms', EndpointConfigName: 'cfg-nokms' });
-  for (const name of ['ep-kms', 'ep-nokms']) await until(`${name} InService`, async () => ((await status(name)) === 'InService' ? true : undefined));
+  for (const name of ['ep-kms', 'ep-nokms']) await until(`${name} InService`, async () => ((await status(name)) === 'InService' ? true : undefined), POLL);
   const summary = async (name: string): Promise<unknown> => (await call('DescribeEndpoint', { EndpointName: name })).DataCaptureConfig;
   assert.deepEqual(await summary('ep-kms'), { EnableCapture: true, CaptureStatus: 'Started', CurrentSamplingPercentage: 50, DestinationS3Uri: join(dir, 'capture'), KmsKeyId: key });
   // botocore marks KmsKeyId required in DataCaptureConfigSummary, but the service leaves it out when
   // no key was given (aws/sagemaker-python-sdk#5738); SDKs do not validate outputs.
   assert.deepEqual(await summary('ep-nokms'), { EnableCapture: true, CaptureStatus: 'Started', CurrentSamplingPercentage: 50, DestinationS3Uri: join(dir, 'capture') });
   for (const name of ['ep-kms', 'ep-nokms']) await call('DeleteEndpoint', { EndpointName: name });
-  for (const name of ['ep-kms', 'ep-nokms']) await until(`${name} deleted`, async () => (await call('DescribeEndpoint', { EndpointName: name }).then(() => undefined, () => true)));
+  for (const name of ['ep-kms', 'ep-nokms']) await until(`${name} deleted`, async () => (await call('DescribeEndpoint', { EndpointName: name }).then(() => undefined, () => true)), POLL);
 });
 
 test('DeleteEndpoint while Creating stops the start-up: the endpoint goes away and no container is left', async () => {
   await model('m-slow', 'slow', { FAKE_READY_AFTER_MS: '60000' });
   await config('cfg-slow', 'm-slow', 2);
   await call('CreateEndpoint', { EndpointName: 'ep-slow', EndpointConfigName: 'cfg-slow' });
-  await until('containers started', () => (backend.started.filter((c) => c.id.startsWith('ep-slow/')).length === 2 ? true : undefined));
+  await until('containers started', () => (backend.started.filter((c) => c.id.startsWith('ep-slow/')).length === 2 ? true : undefined), POLL);
   assert.equal(await status('ep-slow'), 'Creating');
   await call('DeleteEndpoint', { EndpointName: 'ep-slow' });
   assert.equal(await status('ep-slow'), 'Deleting');
-  await until('gone', () => (sm.store.endpoints.has('ep-slow') ? undefined : true));
-  await until('containers stopped', () => (backend.stopped.filter((id) => id.startsWith('ep-slow/')).length === 2 ? true : undefined));
+  await until('gone', () => (sm.store.endpoints.has('ep-slow') ? undefined : true), POLL);
+  await until('containers stopped', () => (backend.stopped.filter((id) => id.startsWith('ep-slow/')).length === 2 ? true : undefined), POLL);
 });
 
 test('delete: Deleting, then DescribeEndpoint answers ValidationException (what the endpoint-deleted waiter waits for)', async () => {
@@ -471,6 +465,6 @@ test('delete: Deleting, then DescribeEndpoint answers ValidationException (what 
       assert.equal((err as Error).message, 'Could not find endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/ep1".');
       return true;
     }
-  });
-  await until('every container stopped', () => (backend.running === 0 ? true : undefined));
+  }, POLL);
+  await until('every container stopped', () => (backend.running === 0 ? true : undefined), POLL);
 });

@@ -19,6 +19,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
+import { until } from '../../../test/helpers/until.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
 import { createS3Objects } from '../s3/client.js';
 import { parseEndpointFile } from '../../endpoint-file/schema.js';
@@ -82,11 +83,7 @@ test('endpoint-file endpoints run instanceCount instances, are listed, described
     await sm.send(new CreateModelCommand({ ModelName: 'shop-v2', PrimaryContainer: { ModelDataUrl: dir, Environment: { FAKE_TAG: 'api' } } }));
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'shop-v2', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'shop-v2', InitialInstanceCount: 2 }] }));
     await sm.send(new UpdateEndpointCommand({ EndpointName: 'shop', EndpointConfigName: 'shop-v2' }));
-    const deadline = Date.now() + 30_000;
-    while ((await sm.send(new DescribeEndpointCommand({ EndpointName: 'shop' }))).EndpointConfigName !== 'shop-v2') {
-      assert.ok(Date.now() < deadline, 'the update finishes');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until('the update to finish', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'shop' }))).EndpointConfigName === 'shop-v2', { timeoutMs: 30_000 });
     const after = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'shop', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
     assert.equal(after.InvokedProductionVariant, 'AllTraffic');
     assert.equal(JSON.parse(Buffer.from(after.Body!).toString()).tag, 'api');
@@ -163,11 +160,7 @@ test('an endpoint-file instance that dies is replaced from the file\'s settings;
   try {
     const first = await invokedId();
     backend.crash(first);
-    const deadline = Date.now() + 30_000;
-    while (!lines.some((l) => l.msg === 'replacement instance in service')) {
-      if (Date.now() > deadline) throw new Error(`no replacement: ${JSON.stringify(lines)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until('a replacement instance in service', () => lines.some((l) => l.msg === 'replacement instance in service'), { timeoutMs: 30_000, intervalMs: 20, detail: () => JSON.stringify(lines) });
     const died = lines.find((l) => l.msg.startsWith('instance died'))!;
     assert.deepEqual([died.fields.endpoint, died.fields.instance], ['solo', 'solo/A/i0']);
     const replacement = backend.started.at(-1)!;

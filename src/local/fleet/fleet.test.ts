@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { until } from '../../../test/helpers/until.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import { Fleet } from './fleet.js';
@@ -40,15 +41,8 @@ function makeFleet(backoff: BackoffPolicy, hosts: string[] = ['primary']): { fle
   return { fleet, backend, lines, prefix };
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Deadline and pace of every wait in this file. */
+const POLL = { timeoutMs: 30_000, intervalMs: 20 };
 
 /** The instance id (`.../i<n>`) each of `n` leases goes to. */
 function leaseTargets(fleet: Fleet, n: number): string[] {
@@ -70,10 +64,10 @@ test('a dead instance leaves rotation at once, the rest of its pipeline stops, a
     const i1 = backend.started.find((s) => s.id === `${prefix}/i1/first`)!;
     backend.readyAfterMs = 60_000; // the replacement stays unready until the assertions below ran
     backend.crash(`${prefix}/i0/first`);
-    await until('the dead instance to leave rotation', () => fleet.size === 1);
+    await until('the dead instance to leave rotation', () => fleet.size === 1, POLL);
     assert.equal(fleet.replacements, 1);
     assert.deepEqual(new Set(leaseTargets(fleet, 4)), new Set([`http://127.0.0.1:${i1.port}`]), 'every request goes to the surviving instance');
-    await until('the dead instance\'s other container to stop', () => backend.stopped.includes(`${prefix}/i0/second`));
+    await until('the dead instance\'s other container to stop', () => backend.stopped.includes(`${prefix}/i0/second`), POLL);
     const died = lines.find((l) => l.msg.startsWith('instance died'));
     assert.deepEqual(died && { level: died.level, instance: died.fields.instance, container: died.fields.container, exit: died.fields.exit, inService: died.fields.inService }, {
       level: 'warn',
@@ -83,7 +77,7 @@ test('a dead instance leaves rotation at once, the rest of its pipeline stops, a
       inService: 1,
     });
     // The replacement (i2) is started but not yet healthy: not in rotation.
-    await until('the replacement to start', () => backend.started.some((s) => s.id === `${prefix}/i2/first`));
+    await until('the replacement to start', () => backend.started.some((s) => s.id === `${prefix}/i2/first`), POLL);
     assert.equal(fleet.size, 1);
   } finally {
     backend.readyAfterMs = undefined;
@@ -97,7 +91,7 @@ test('a replacement joins rotation once healthy and takes requests', async () =>
   try {
     await fleet.scaleTo(2);
     backend.crash(`${prefix}/i0/primary`);
-    await until('the replacement to join', () => lines.some((l) => l.msg === 'replacement instance in service'));
+    await until('the replacement to join', () => lines.some((l) => l.msg === 'replacement instance in service'), POLL);
     assert.deepEqual([fleet.size, fleet.replacements], [2, 0]);
     const i2 = backend.started.find((s) => s.id === `${prefix}/i2/primary`)!;
     assert.ok(leaseTargets(fleet, 4).includes(`http://127.0.0.1:${i2.port}`), 'the replacement gets requests');
@@ -116,7 +110,7 @@ test('with every instance dead, acquire fails with ERR_NO_INSTANCE_IN_SERVICE (5
     await fleet.scaleTo(1);
     backend.readyAfterMs = 60_000;
     backend.crash(`${prefix}/i0/primary`);
-    await until('the instance to leave rotation', () => fleet.size === 0);
+    await until('the instance to leave rotation', () => fleet.size === 0, POLL);
     assert.throws(
       () => fleet.acquire(),
       (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_NO_INSTANCE_IN_SERVICE' && err.status === 503 && /AllTraffic has no healthy instance in service; 1 replacement instance is starting/.test(err.message),
@@ -137,11 +131,11 @@ test('a replacement that keeps failing is retried with a doubling delay, then jo
     const retries = await until('four failed replacements', () => {
       const r = lines.filter((l) => l.msg.startsWith('replacement instance did not start'));
       return r.length >= 4 ? r : undefined;
-    });
+    }, POLL);
     assert.deepEqual(retries.slice(0, 4).map((l) => l.fields.retryInMs), [20, 40, 80, 80]);
     assert.match(String(retries[0]!.fields.error), /primary: exited \(code 1\) before \/ping answered 200/);
     backend.failStarts = false;
-    await until('a replacement to join', () => lines.some((l) => l.msg === 'replacement instance in service'));
+    await until('a replacement to join', () => lines.some((l) => l.msg === 'replacement instance in service'), POLL);
     assert.equal(fleet.size, 1);
     assert.equal(backend.running, 1);
   } finally {
@@ -157,7 +151,7 @@ test('scaling counts replacements on the way: growing to the same size starts no
     await fleet.scaleTo(2);
     backend.readyAfterMs = 60_000;
     backend.crash(`${prefix}/i0/primary`);
-    await until('the replacement to start', () => backend.started.some((s) => s.id === `${prefix}/i2/primary`));
+    await until('the replacement to start', () => backend.started.some((s) => s.id === `${prefix}/i2/primary`), POLL);
     const startedBefore = backend.started.length;
     await fleet.scaleTo(2);
     assert.equal(backend.started.length, startedBefore, 'the replacement already counts toward two');
@@ -176,7 +170,7 @@ test('stopping the fleet while a replacement waits out its backoff starts nothin
   const { fleet, backend, prefix } = makeFleet({ baseMs: 600_000, maxMs: 600_000, healthyMs: 60_000 });
   await fleet.scaleTo(1);
   backend.crash(`${prefix}/i0/primary`);
-  await until('the replacement to be scheduled', () => fleet.replacements === 1);
+  await until('the replacement to be scheduled', () => fleet.replacements === 1, POLL);
   const startedBefore = backend.started.length;
   await fleet.stop();
   assert.equal(fleet.replacements, 0);
@@ -194,7 +188,7 @@ test('health checks: an instance that fails them 3 times in a row is stopped and
   try {
     await fleet.scaleTo(2);
     backend.unhealthy.add(`${prefix}/i0/primary`);
-    await until('the replacement to join', () => lines.some((l) => l.msg === 'replacement instance in service'));
+    await until('the replacement to join', () => lines.some((l) => l.msg === 'replacement instance in service'), POLL);
     const evicted = lines.filter((l) => l.msg.startsWith('instance failed its health checks'));
     assert.deepEqual(evicted.map((l) => [l.level, l.fields.instance, l.fields.failedChecks]), [['warn', `${prefix}/i0`, 3]]);
     assert.ok(backend.stopped.includes(`${prefix}/i0/primary`), 'the unhealthy instance was stopped');
@@ -216,7 +210,7 @@ test('health checks: failures that do not come 3 in a row replace nothing', asyn
   const fleet = new Fleet('AllTraffic', launch, { backoff: QUICK, health: { probe, intervalMs: 10 }, log: (level, msg, fields) => lines.push({ level, msg, fields }) });
   try {
     await fleet.scaleTo(1);
-    await until('a dozen health checks', () => probes >= 12);
+    await until('a dozen health checks', () => probes >= 12, POLL);
     assert.deepEqual(lines, []);
     assert.equal(fleet.size, 1);
   } finally {
