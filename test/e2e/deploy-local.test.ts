@@ -4,18 +4,18 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApplicationAutoScalingClient, DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
-import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { DescribeEndpointCommand, DescribeEndpointConfigCommand, ListModelsCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
-import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand } from '@aws-sdk/client-application-auto-scaling';
+import { DescribeAlarmsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { DescribeEndpointCommand, DescribeEndpointConfigCommand, ListModelsCommand } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
+import { localSdkClients } from '../helpers/local-sdk-clients.js';
 import { runSmkit, type CliRun } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
 
 /** Runs `smkit deploy` as a user would, with a deadline so a hang fails the test. */
 function deploy(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliRun> {
@@ -113,11 +113,9 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     captureSyncMs: 300,
   });
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-e2e-'));
-  const sagemaker = new SageMakerClient({ endpoint: sm.url, region: 'us-east-1', credentials });
-  const runtime = new SageMakerRuntimeClient({ endpoint: sm.url, region: 'us-east-1', credentials });
-  const cloudwatch = new CloudWatchClient({ endpoint: sm.url, region: 'us-east-1', credentials });
-  const autoscaling = new ApplicationAutoScalingClient({ endpoint: sm.url, region: 'us-east-1', credentials });
-  const s3 = new S3Client({ endpoint: s3server.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const clients = localSdkClients(sm.url);
+  const { sagemaker, runtime, cloudwatch, autoscaling } = clients;
+  const s3 = s3server.client;
   const env = { AWS_ENDPOINT_URL_S3: s3server.url, AWS_REGION: 'us-east-1' };
   const file = path.join(dir, 'endpoints.yaml');
   const args = [file, '--endpoint-url', sm.url, '--poll-interval', '0.2', '--timeout', '120'];
@@ -263,11 +261,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.match(broken.stderr, /ERR_DEPLOY_FAILED: endpoint broken failed: /);
     assert.equal((await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'broken' }))).EndpointStatus, 'Failed');
   } finally {
-    sagemaker.destroy();
-    runtime.destroy();
-    cloudwatch.destroy();
-    autoscaling.destroy();
-    s3.destroy();
+    clients.destroy();
     await sm.stop();
     await s3server.stop();
     await rm(dir, { recursive: true, force: true });

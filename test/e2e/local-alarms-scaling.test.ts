@@ -39,10 +39,10 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocal } from '../../src/local/control-plane/start-local.js';
 import { readEndpointFile } from '../../src/endpoint-file/load.js';
+import { localClientConfig, localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
-const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
 const ENDPOINT = 'iris-guarded';
 const DIMENSIONS = [
   { Name: 'EndpointName', Value: ENDPOINT },
@@ -54,6 +54,7 @@ let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
 let cw: CloudWatchClient;
 let aas: ApplicationAutoScalingClient;
+let clients: LocalSdkClients;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'smkit-guard-e2e-'));
@@ -68,11 +69,8 @@ before(async () => {
     metricsSettings: { secondsPerMinute: 1 },
     startupTimeoutMs: 60_000,
   });
-  const client = { endpoint: local.url, region: 'us-east-1', credentials };
-  sm = new SageMakerClient(client);
-  runtime = new SageMakerRuntimeClient(client);
-  cw = new CloudWatchClient(client);
-  aas = new ApplicationAutoScalingClient(client);
+  clients = localSdkClients(local.url);
+  ({ sagemaker: sm, runtime, cloudwatch: cw, autoscaling: aas } = clients);
   await sm.send(new CreateModelCommand({ ModelName: 'iris', PrimaryContainer: { Image: 'smkit', ModelDataUrl: model, Environment: { SAGEMAKER_MODEL_SERVER_WORKERS: '1' } } }));
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'iris-1', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: ENDPOINT, EndpointConfigName: 'iris-1' }));
@@ -80,7 +78,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of [sm, runtime, cw, aas]) c?.destroy();
+  clients?.destroy();
   await local?.stop();
   await rm(work, { recursive: true, force: true });
 });
@@ -361,9 +359,8 @@ test('endpoints from an endpoint file publish the same metrics to the local Clou
   const yaml = join(dir, 'endpoints.yaml');
   await writeFile(yaml, `endpoints:\n  - name: from-file\n    variants:\n      - name: AllTraffic\n        model: ${join(REPO_ROOT, 'models', 'iris-onnx')}\n        env:\n          SAGEMAKER_MODEL_SERVER_WORKERS: "1"\n`);
   const run = await startLocal(await readEndpointFile(yaml), { port: 0, startupTimeoutMs: 60_000 }, { metricsSettings: { secondsPerMinute: 1 } });
-  const client = { endpoint: run.url, region: 'us-east-1', credentials };
-  const fileRuntime = new SageMakerRuntimeClient(client);
-  const fileCw = new CloudWatchClient(client);
+  const fileRuntime = new SageMakerRuntimeClient(localClientConfig(run.url));
+  const fileCw = new CloudWatchClient(localClientConfig(run.url));
   try {
     for (let i = 0; i < 3; i++) await fileRuntime.send(new InvokeEndpointCommand({ EndpointName: 'from-file', ContentType: 'text/csv', Body: Buffer.from('5.1,3.5,1.4,0.2') }));
     const now = Date.now();

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { localClientConfig } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
@@ -86,7 +87,7 @@ test('smkit local with no target: an empty local SageMaker that the SDK talks to
   const { SageMakerClient, ListEndpointsCommand, CreateModelCommand, DescribeModelCommand } = await import('@aws-sdk/client-sagemaker');
   const r = run(['--port', '0']);
   const [, url] = await waitForLine(r, /local SageMaker ready on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
-  const sm = new SageMakerClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } });
+  const sm = new SageMakerClient(localClientConfig(url, { requestTimeoutMs: 30_000 }));
   try {
     assert.deepEqual((await sm.send(new ListEndpointsCommand({}))).Endpoints, []);
     await sm.send(new CreateModelCommand({ ModelName: 'iris', PrimaryContainer: { ModelDataUrl: join(REPO_ROOT, 'models', 'iris-onnx') } }));

@@ -11,6 +11,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { createModelArchive } from '../../src/archive/model-archive.js';
 import { readEndpointFile } from '../../src/endpoint-file/load.js';
 import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
+import { localClientConfig } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'local');
@@ -58,7 +59,7 @@ endpoints:
   await writeFile(join(dir, 'endpoints.yaml'), yaml);
   const config = await readEndpointFile(join(dir, 'endpoints.yaml'));
   handle = await startLocalEndpoints(config, { port: 0, seed: 7, startupTimeoutMs: 60_000, progress: (l) => progress.push(l) });
-  client = new SageMakerRuntimeClient({ endpoint: handle.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
+  client = new SageMakerRuntimeClient(localClientConfig(handle.url));
 });
 
 after(async () => {

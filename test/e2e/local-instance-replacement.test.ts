@@ -22,11 +22,10 @@ import {
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import type { Fleet } from '../../src/local/fleet/fleet.js';
+import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
-const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
-const requestHandler = { requestTimeout: 60_000 };
 const IRIS = Buffer.from('5.1,3.5,1.4,0.2');
 const waitFast = { minDelay: 1, maxDelay: 1, maxWaitTime: 90 };
 
@@ -35,6 +34,7 @@ let modelDir: string;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
+let clients: LocalSdkClients;
 const lines: Array<{ level: string; msg: string; fields: Record<string, unknown> }> = [];
 
 before(async () => {
@@ -50,14 +50,13 @@ before(async () => {
     healthCheckMs: 300,
     log: (level, msg, fields) => lines.push({ level, msg, fields }),
   });
-  sm = new SageMakerClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
-  // No SDK retries: every failed invocation shows.
-  runtime = new SageMakerRuntimeClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler, maxAttempts: 1 });
+  // No SDK retries of InvokeEndpoint: every failed invocation shows.
+  clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
+  ({ sagemaker: sm, runtime } = clients);
 });
 
 after(async () => {
-  sm?.destroy();
-  runtime?.destroy();
+  clients?.destroy();
   await local?.stop();
   await rm(work, { recursive: true, force: true });
 });

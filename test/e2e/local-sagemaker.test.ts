@@ -30,17 +30,16 @@ import { CloudWatchClient, DeleteAlarmsCommand, PutMetricAlarmCommand, SetAlarmS
 import { createModelArchive } from '../../src/archive/model-archive.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
+import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
-const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
-/** Every SDK call gives up after a minute, so a bug fails the test instead of hanging the suite. */
-const requestHandler = { requestTimeout: 60_000 };
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
 let cloudwatch: CloudWatchClient;
+let clients: LocalSdkClients;
 let work: string;
 
 before(async () => {
@@ -56,10 +55,9 @@ before(async () => {
     startupTimeoutMs: 60_000,
     alarmPollMs: 200,
   });
-  sm = new SageMakerClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
-  // No SDK retries: every failed invocation counts.
-  runtime = new SageMakerRuntimeClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler, maxAttempts: 1 });
-  cloudwatch = new CloudWatchClient({ endpoint: local.url, region: 'us-east-1', credentials, requestHandler });
+  // No SDK retries of InvokeEndpoint: every failed invocation counts.
+  clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
+  ({ sagemaker: sm, runtime, cloudwatch } = clients);
 });
 
 /** Traffic loops still running (a failed test leaves its loop; stopping them here lets the file end). */
@@ -67,9 +65,7 @@ const loads = new Set<() => Promise<void>>();
 
 after(async () => {
   await Promise.all([...loads].map((stop) => stop()));
-  sm?.destroy();
-  runtime?.destroy();
-  cloudwatch?.destroy();
+  clients?.destroy();
   await local?.stop();
   await s3?.stop();
   await rm(work, { recursive: true, force: true });

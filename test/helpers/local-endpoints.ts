@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { readEndpointFile } from '../../src/endpoint-file/load.js';
 import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
+import { localClientConfig } from './local-sdk-clients.js';
 
 /** Local endpoints started from an endpoint file, with an SDK client pointed at their front door. */
 export interface LocalEndpointsUnderTest {
@@ -23,7 +24,7 @@ export async function startLocalForTest(endpointsYaml: string, prepare: (dir: st
   await prepare(dir);
   await writeFile(join(dir, 'endpoints.yaml'), endpointsYaml);
   const handle = await startLocalEndpoints(await readEndpointFile(join(dir, 'endpoints.yaml')), { port: 0, startupTimeoutMs: 60_000 });
-  const client = new SageMakerRuntimeClient({ endpoint: handle.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
+  const client = new SageMakerRuntimeClient(localClientConfig(handle.url));
   return {
     dir,
     handle,

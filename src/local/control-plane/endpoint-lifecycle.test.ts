@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { createFrontDoor } from '../front-door/app.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
@@ -357,7 +358,7 @@ test('Direct mode: each invocation runs the container TargetContainerHostname na
   await until('InService', async () => ((await status('ep-direct')) === 'InService' ? true : undefined), POLL);
   const server = createServer(createFrontDoor({ endpoints: sm.directory(), services: sm.services }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const runtime = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } });
+  const runtime = new SageMakerRuntimeClient(localClientConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { requestTimeoutMs: 30_000 }));
   try {
     for (const host of ['second', 'first']) {
       const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'ep-direct', TargetContainerHostname: host, Body: Buffer.from('[1]'), ContentType: 'application/json' }));

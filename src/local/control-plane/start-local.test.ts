@@ -19,6 +19,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
 import { createS3Objects } from '../s3/client.js';
@@ -45,7 +46,7 @@ test('endpoint-file endpoints run instanceCount instances, are listed, described
     () => Buffer.alloc(0),
   );
   const run = await startLocal(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }, { alarmsAndScaling: false });
-  const clientConfig = { endpoint: run.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } };
+  const clientConfig = localClientConfig(run.url, { requestTimeoutMs: 30_000 });
   const sm = new SageMakerClient(clientConfig);
   const runtime = new SageMakerRuntimeClient(clientConfig);
   try {
@@ -117,7 +118,7 @@ test('an endpoint file capturing to s3:// writes through S3 (never to a local fo
     { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 },
     { alarmsAndScaling: false, captureSyncMs: 200, s3: createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' }) },
   );
-  const runtime = new SageMakerRuntimeClient({ endpoint: run.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } });
+  const runtime = new SageMakerRuntimeClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
   try {
     const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'cap', ContentType: 'application/json', Body: Buffer.from('[1]') }));
     assert.equal(out.$metadata.httpStatusCode, 200);
@@ -150,7 +151,7 @@ test('an endpoint-file instance that dies is replaced from the file\'s settings;
     { port: 0, backendImpl: backend, startupTimeoutMs: 10_000, log: (_level, msg, fields) => lines.push({ msg, fields }) },
     { alarmsAndScaling: false, replacementBackoff: { baseMs: 10, maxMs: 100, healthyMs: 60_000 } },
   );
-  const clientConfig = { endpoint: run.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: { requestTimeout: 30_000 } };
+  const clientConfig = localClientConfig(run.url, { requestTimeoutMs: 30_000 });
   const sm = new SageMakerClient(clientConfig);
   const runtime = new SageMakerRuntimeClient({ ...clientConfig, maxAttempts: 1 });
   const invokedId = async (): Promise<string> => {

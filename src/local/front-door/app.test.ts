@@ -6,6 +6,7 @@ import request from 'supertest';
 import { SageMakerRuntimeClient, InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { LocalEndpoint, type VariantRuntime } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { createFrontDoor } from './app.js';
 
 interface Seen {
@@ -165,7 +166,7 @@ test('the AWS SDK v3 client works against the front door, including ModelError',
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  const client = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } });
+  const client = new SageMakerRuntimeClient(localClientConfig(`http://127.0.0.1:${port}`));
   try {
     const out = await client.send(new InvokeEndpointCommand({ EndpointName: 'good', Body: Buffer.from('hello'), Accept: 'application/json', CustomAttributes: 'c=1' }));
     assert.equal(out.InvokedProductionVariant, 'AllTraffic');
