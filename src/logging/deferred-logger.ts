@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Logger as PinoLogger, pino as pinoFactory } from 'pino';
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import { buildPinoLogger, type LoggerOptions } from './pino-options.js';
+import type { ServerLogger } from './server-logger.js';
 
 /** pino's level numbers (a line is written when its level is at least the logger's). */
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 } as const;
@@ -57,7 +58,7 @@ class DeferredRoot {
  * logged. A server worker uses it so loading pino (its own modules and dependencies) is not on the
  * way to its first healthy `/ping`.
  */
-export class DeferredLogger {
+export class DeferredLogger implements ServerLogger {
   #real: PinoLogger | undefined;
 
   private constructor(

@@ -3,7 +3,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Express, NextFunction, Request, Response } from 'express';
 import { ToolkitError } from '../errors/catalogue.js';
 import { INSTANCE_ID_HEADER, type Settings } from '../config/settings.js';
-import type { SmkitLogger } from '../logging/logger.js';
+import type { ServerLogger } from '../logging/server-logger.js';
 import type { SageMakerHeaders } from '../core/context.js';
 import { readSageMakerHeaders, SAGEMAKER_HEADERS } from '../core/sagemaker-headers.js';
 import { parseMediaType } from '../codecs/media-type.js';
@@ -23,7 +23,7 @@ export interface AppOptions {
   settings: AppSettings;
   /** The single model's backend (required unless `models` is given). */
   backend?: InferenceBackend;
-  log: SmkitLogger;
+  log: ServerLogger;
   /** True once SIGTERM arrived: new invocations get 503 and connections close after their response. */
   isDraining?: () => boolean;
   /**

@@ -6,7 +6,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import net from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
-import type { SmkitLogger } from '../logging/logger.js';
+import type { ServerLogger } from '../logging/server-logger.js';
 import { DeferredLogger } from '../logging/deferred-logger.js';
 import { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
@@ -45,7 +45,7 @@ function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>)
  * The backend for one model directory: `SMKIT_INFERENCE_MODE` forces the thread or the HTTP thread;
  * `auto` serves small requests inline when the model allows it and everything else in a thread.
  */
-function createBackend(settings: Settings, thread: InferenceThreadData, log: SmkitLogger, model = 'model'): InferenceBackend {
+function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model'): InferenceBackend {
   // smkit's built-in registries, which the engine loads as it needs them (codecs after the model).
   const observeBatch = (step: string, size: number) => metrics?.observeBatch(model, step, size);
   const inline = () => new InProcessBackend({ ...thread.engine, log, observeBatch }, log);
@@ -64,10 +64,9 @@ async function run(config: WorkerConfig): Promise<void> {
   const { settings } = config;
   metrics = settings.metrics ? createMetrics(() => askPrimaryForMetrics()) : undefined;
   // pino loads once the model is ready (or at the first error, or at exit), off the cold-start path;
-  // lines logged before are held and written then. The worker's code only uses the calls that
-  // DeferredLogger has (info/warn/error/debug, isLevelEnabled, child, flush).
+  // lines logged before are held and written then.
   const deferredLog = DeferredLogger.create(settings.logLevel, { worker: config.thread.workerIndex }, settings.logFormat);
-  const log = deferredLog as unknown as SmkitLogger;
+  const log: ServerLogger = deferredLog;
   let backend: InferenceBackend | undefined;
   let models: ClusterModelManager | undefined;
   let store: ModelStore | undefined;

@@ -1,5 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import type { SmkitLogger } from '../logging/logger.js';
+import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine, type EngineOptions, type EngineDescription, type InvocationRequest, type InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 
@@ -18,7 +18,7 @@ export class InProcessBackend implements InferenceBackend {
   #closedWith?: ToolkitError;
   readonly loaded: Promise<void>;
 
-  constructor(options: EngineOptions, private readonly log: SmkitLogger) {
+  constructor(options: EngineOptions, private readonly log: ServerLogger) {
     this.loaded = InferenceEngine.load(options).then(
       (engine) => {
         this.#engine = engine;

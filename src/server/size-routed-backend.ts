@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
-import type { SmkitLogger } from '../logging/logger.js';
+import type { ServerLogger } from '../logging/server-logger.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import type { InferenceModeChoice } from './inference-mode.js';
 
@@ -54,7 +54,7 @@ export interface SizeRoutedOptions {
   readonly inline: () => InferenceBackend;
   /** Starts the engine in an inference thread. */
   readonly thread: () => InferenceBackend;
-  readonly log: SmkitLogger;
+  readonly log: ServerLogger;
   readonly inlineMaxBytes?: number;
   /** Measures event-loop blocking while requests run inline (tests pass their own). */
   readonly loopDelay?: LoopDelayProbe;
@@ -76,7 +76,7 @@ export class SizeRoutedBackend implements InferenceBackend {
   #watch: NodeJS.Timeout | undefined;
   readonly #settled: Promise<void>;
   readonly #inlineMaxBytes: number;
-  readonly #log: SmkitLogger;
+  readonly #log: ServerLogger;
 
   constructor(options: SizeRoutedOptions) {
     this.#inlineMaxBytes = options.inlineMaxBytes ?? INLINE_MAX_BYTES;
