@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { InferenceEngine, type EngineOptions } from './engine.js';
-import { createDefaultRegistries } from './registries.js';
 import { CodecRegistry } from '../codecs/registry.js';
+import { createDefaultCodecs } from '../codecs/defaults.js';
 import { jsonCodec } from '../codecs/json.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
@@ -81,7 +81,6 @@ test('a pipeline file loads its step kinds on demand, and an engine given step k
   } finally {
     await engine.dispose();
   }
-  const given = createDefaultRegistries();
-  const withoutSteps = { ...given, steps: new StepRegistry() };
+  const withoutSteps = { codecs: createDefaultCodecs(), runtimes: createDefaultRuntimes(), steps: new StepRegistry() };
   await assert.rejects(InferenceEngine.load(options(IRIS_PIPELINE, { registries: withoutSteps })), { code: 'ERR_PIPELINE_INVALID', message: /unknown step/ });
 });

@@ -4,7 +4,6 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chooseInferenceMode } from './inference-mode.js';
-import { createDefaultRegistries } from '../handlers/registries.js';
 
 function dir(files: Record<string, string>): string {
   const d = mkdtempSync(path.join(os.tmpdir(), 'smkit-mode-'));
@@ -15,8 +14,8 @@ function dir(files: Record<string, string>): string {
   return d;
 }
 
-const registries = createDefaultRegistries();
-const choose = async (d: string, requested: 'auto' | 'thread' | 'inline' = 'auto') => (await chooseInferenceMode(requested, d, path.join(d, 'code'), 'inference', registries)).mode;
+// smkit's own runtimes and step kinds, as the server uses them (no registries given).
+const choose = async (d: string, requested: 'auto' | 'thread' | 'inline' = 'auto') => (await chooseInferenceMode(requested, d, path.join(d, 'code'), 'inference')).mode;
 
 test('an ONNX model with no user code runs inline', async () => {
   assert.equal(await choose(dir({ 'model.onnx': 'x' })), 'inline');
@@ -37,11 +36,11 @@ test('the runtime registry decides, not file names: a runtime not flagged inline
   const { onnxRuntimeFactory } = await import('../runtimes/onnx/factory.js');
   const onJsThread = new RuntimeRegistry().register({ ...onnxRuntimeFactory, inlineSafe: false });
   const d = dir({ 'model.onnx': 'x' });
-  assert.equal((await chooseInferenceMode('auto', d, path.join(d, 'code'), 'inference', { ...registries, runtimes: onJsThread })).mode, 'thread');
-  const steps = registries.steps;
-  const userCodeSteps = new (steps.constructor as typeof import('../pipeline/registry.js').StepRegistry)().register('scale', () => ({ name: 's', stage: 'preprocess', run: (x) => x }), { runsUserCode: true });
+  assert.equal((await chooseInferenceMode('auto', d, path.join(d, 'code'), 'inference', { runtimes: onJsThread })).mode, 'thread');
+  const { StepRegistry } = await import('../pipeline/registry.js');
+  const userCodeSteps = new StepRegistry().register('scale', () => ({ name: 's', stage: 'preprocess', run: (x) => x }), { runsUserCode: true });
   const piped = dir({ 'model.onnx': 'x', 'pipeline.yaml': 'preprocess:\n  - scale: {}\npredict:\n  - model: model.onnx\n' });
-  assert.equal((await chooseInferenceMode('auto', piped, path.join(piped, 'code'), 'inference', { ...registries, steps: userCodeSteps })).mode, 'thread');
+  assert.equal((await chooseInferenceMode('auto', piped, path.join(piped, 'code'), 'inference', { steps: userCodeSteps })).mode, 'thread');
   assert.equal(await choose(piped), 'inline');
 });
 
