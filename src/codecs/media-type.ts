@@ -1,4 +1,7 @@
-import { parse } from 'content-type';
+import { lazyRequire } from '../core/lazy-require.js';
+
+/** Loaded at the first header parsed, not when a server worker starts. */
+const contentType = lazyRequire<typeof import('content-type')>('content-type');
 
 /** A parsed `Content-Type` (or one `Accept` entry): the bare media type and its parameters. */
 export interface MediaType {
@@ -18,7 +21,7 @@ export interface MediaType {
  */
 export function parseMediaType(header: string | undefined): MediaType {
   if (header === undefined || header.trim() === '') return { mediaType: '', params: {} };
-  const parsed = parse(header);
+  const parsed = contentType().parse(header);
   return { mediaType: normaliseType(parsed.type), params: { ...parsed.parameters } };
 }
 
@@ -30,7 +33,7 @@ export function parseMediaTypeList(header: string): MediaType[] {
   const out: MediaType[] = [];
   let start = 0;
   while (start < header.length) {
-    const parsed = parse(header, { comma: true, start });
+    const parsed = contentType().parse(header, { comma: true, start });
     const mediaType = normaliseType(parsed.type);
     if (mediaType !== '') out.push({ mediaType, params: { ...parsed.parameters } });
     // `index` stops at the comma that ends this entry (or the end of the header).

@@ -1,7 +1,10 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import zlib from 'node:zlib';
 import { ToolkitError } from '../errors/catalogue.js';
+import { lazyRequire } from '../core/lazy-require.js';
+
+/** Only compressed bodies need zlib: it is loaded at the first one, not at start-up. */
+const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
 
 /** How much of a request body the server reads, and for how long. */
 export interface BodyLimits {
@@ -50,11 +53,11 @@ function decoderFor(encoding: string | undefined): Readable & NodeJS.WritableStr
       return undefined;
     case 'gzip':
     case 'x-gzip':
-      return zlib.createGunzip();
+      return zlib().createGunzip();
     case 'deflate':
-      return zlib.createInflate();
+      return zlib().createInflate();
     case 'br':
-      return zlib.createBrotliDecompress();
+      return zlib().createBrotliDecompress();
     default:
       throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}" is not supported; send identity, gzip, deflate or br`);
   }

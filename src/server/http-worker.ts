@@ -12,7 +12,6 @@ import { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
 import { ClusterModelManager } from './mme-cluster.js';
 import { createApp } from './app.js';
-import { InferenceWorker } from './inference-worker.js';
 import type { InferenceBackend } from './inference-backend.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { SizeRoutedBackend } from './size-routed-backend.js';
@@ -44,16 +43,21 @@ function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>)
 /**
  * The backend for one model directory: `SMKIT_INFERENCE_MODE` forces the thread or the HTTP thread;
  * `auto` serves small requests inline when the model allows it and everything else in a thread.
+ * The inference thread's code is loaded when the thread starts: for a model served inline that is
+ * after its first healthy `/ping`.
  */
 function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model'): InferenceBackend {
   // smkit's built-in registries, which the engine loads as it needs them (codecs after the model).
   const observeBatch = (step: string, size: number) => metrics?.observeBatch(model, step, size);
   const inline = () => new InProcessBackend({ ...thread.engine, log, observeBatch }, log);
-  const worker = () => new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch);
+  const worker = async () => {
+    const { InferenceWorker } = await import('./inference-worker.js');
+    return new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch);
+  };
   if (settings.inferenceMode === 'inline') return inline();
-  if (settings.inferenceMode === 'thread') return worker();
   const { engine } = thread;
-  const mode = chooseInferenceMode('auto', engine.modelDir, engine.codeDir, engine.program);
+  // SMKIT_INFERENCE_MODE=thread makes the choice 'thread': the backend then only ever uses the thread.
+  const mode = chooseInferenceMode(settings.inferenceMode, engine.modelDir, engine.codeDir, engine.program);
   return new SizeRoutedBackend({ mode, inline, thread: worker, log });
 }
 

@@ -3,12 +3,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config/settings.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { createLogger, type SmkitLogger } from '../logging/logger.js';
-import { prepareCodeDir } from '../handlers/code-deps.js';
+import { DeferredLogger } from '../logging/deferred-logger.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary } from './cluster-protocol.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
-import { MmeCoordinator } from './mme-cluster.js';
+import type { MmeCoordinator } from './mme-cluster.js';
 import { createClusterMetricsAggregator } from './metrics.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
@@ -18,12 +17,18 @@ import type { EarlyWorkers } from './early-workers.js';
  * code directory, configures each worker when it says hello, replaces crashed workers, and on
  * SIGTERM drains them. Resolves when the server has shut down. If preparing fails, the early
  * workers are stopped and the error is thrown.
+ *
+ * While the workers start, the primary keeps off the CPU they need: its log lines are held (with
+ * their times) until the first worker has loaded its model, a second has passed, or an error is
+ * logged, and the code only a multi-model endpoint or a code/package.json needs is loaded then.
  */
 export async function runPrimary(settings: Settings, mountedModelDir: string, early: EarlyWorkers): Promise<void> {
-  let log: SmkitLogger;
+  let log: DeferredLogger;
   let codeDir: string;
+  let mme: typeof import('./mme-cluster.js') | undefined;
   try {
-    log = createLogger(settings.logLevel, { role: 'primary' }, settings.logFormat);
+    log = DeferredLogger.create(settings.logLevel, { role: 'primary' }, settings.logFormat);
+    setTimeout(() => log.load(), PRIMARY_LOG_HOLD_MS).unref();
     if (settings.modelDir !== mountedModelDir) {
       log.info({ modelDir: settings.modelDir, empty: mountedModelDir }, 'the model directory is empty; serving the model baked into the image (SMKIT_BAKED_MODEL_DIR)');
     }
@@ -31,8 +36,8 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
       log.warn({ modelDir: settings.modelDir }, 'the model directory does not exist; /ping will answer 503 until a model is there and the server restarts');
     }
     // A multi-model endpoint loads models later, through POST /models, each with its own code/.
-    codeDir =
-      !settings.multiModel && existsSync(settings.modelDir) ? prepareCodeDir(settings.modelDir, settings.installCodeDeps, log) : path.join(settings.modelDir, 'code');
+    codeDir = settings.multiModel ? path.join(settings.modelDir, 'code') : await prepareCode(settings, log);
+    mme = settings.multiModel ? await import('./mme-cluster.js') : undefined;
   } catch (err) {
     early.kill();
     throw err;
@@ -51,10 +56,25 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     },
     'smkit serve starting',
   );
-  return supervise(settings, codeDir, log, early);
+  return supervise(settings, codeDir, log, early, mme?.MmeCoordinator);
 }
 
-function supervise(settings: Settings, codeDir: string, log: SmkitLogger, early: EarlyWorkers): Promise<void> {
+/** How long the primary holds its log lines at most while its workers start. */
+const PRIMARY_LOG_HOLD_MS = 1000;
+
+/**
+ * The code directory the workers load from. Only a `code/package.json` can need an install (npm
+ * runs, maybe for minutes): then the install code is loaded, and the log is written as it goes.
+ */
+async function prepareCode(settings: Settings, log: DeferredLogger): Promise<string> {
+  const codeDir = path.join(settings.modelDir, 'code');
+  if (!existsSync(path.join(codeDir, 'package.json'))) return codeDir;
+  log.load();
+  const { prepareCodeDir } = await import('../handlers/code-deps.js');
+  return prepareCodeDir(settings.modelDir, settings.installCodeDeps, log);
+}
+
+function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, Mme: typeof MmeCoordinator | undefined): Promise<void> {
   let stopping = false;
   // A worker is ready once its port is bound and its model loaded; "ready" is logged once, when all are.
   const listening = new Map<number, number>();
@@ -74,8 +94,8 @@ function supervise(settings: Settings, codeDir: string, log: SmkitLogger, early:
   const clusterMetrics = settings.metrics ? createClusterMetricsAggregator() : undefined;
   // Workers that have their configuration: only they can apply model loads (earlier messages are lost).
   const configured = new Set<number>();
-  const mme = settings.multiModel
-    ? new MmeCoordinator(
+  const mme = Mme
+    ? new Mme(
         () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected() && configured.has(w.id)),
         settings.mmeMinFreeMb,
         log,
@@ -115,6 +135,8 @@ function supervise(settings: Settings, codeDir: string, log: SmkitLogger, early:
           listening.set(worker.id, msg.port);
           return announceWhenReady();
         case 'model':
+          // The first worker has its model: the primary's log lines can be written (pino loaded) now.
+          setTimeout(() => log.load(), 50).unref();
           if (msg.state === 'ready') {
             loaded.add(worker.id);
             return announceWhenReady();

@@ -97,3 +97,33 @@ test('an inline engine that fails to load is what /ping reports; no thread is st
   assert.equal(b.state(), 'failed');
   assert.equal(threads, 0);
 });
+
+test('a thread whose code is still loading: every body runs inline meanwhile; closing first closes the thread when it comes', async () => {
+  let giveThread!: (b: InferenceBackend) => void;
+  const b = new SizeRoutedBackend({
+    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
+    inline: () => named('inline'),
+    thread: () => new Promise<InferenceBackend>((r) => (giveThread = r)),
+    log,
+    loopDelay: () => 0,
+  });
+  await until('the thread to be asked for', () => giveThread !== undefined);
+  assert.equal(b.state(), 'ready', '/ping follows the inline engine');
+  assert.equal(await where(b, request(100)), 'inline');
+  // Until the thread exists, the inline engine serves every request rather than failing it.
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'inline');
+  giveThread(named('thread'));
+  await b.whenSettled();
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
+  await b.close();
+
+  let lateThread!: (b: InferenceBackend) => void;
+  const c = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'thread', reason: 't' }), inline: () => named('inline'), thread: () => new Promise<InferenceBackend>((r) => (lateThread = r)), log });
+  await until('the thread to be asked for', () => lateThread !== undefined);
+  await c.close();
+  const thread = named('thread');
+  lateThread(thread);
+  await c.whenSettled();
+  assert.equal(thread.closed, true, 'a thread that arrives after close() is closed, not leaked');
+  assert.equal(c.state(), 'loading');
+});

@@ -52,8 +52,8 @@ export interface SizeRoutedOptions {
   readonly mode: Promise<InferenceModeChoice>;
   /** Starts the engine on the HTTP thread. */
   readonly inline: () => InferenceBackend;
-  /** Starts the engine in an inference thread. */
-  readonly thread: () => InferenceBackend;
+  /** Starts the engine in an inference thread (its code may be loaded first). */
+  readonly thread: () => InferenceBackend | Promise<InferenceBackend>;
   readonly log: ServerLogger;
   readonly inlineMaxBytes?: number;
   /** Measures event-loop blocking while requests run inline (tests pass their own). */
@@ -85,17 +85,27 @@ export class SizeRoutedBackend implements InferenceBackend {
       options.log.debug({ ...choice }, 'inference mode');
       if (this.#closed) return;
       if (choice.mode === 'thread') {
-        this.#thread = options.thread();
-        return this.#thread.whenSettled();
+        const thread = await this.#startThread(options);
+        return thread?.whenSettled();
       }
       const inline = options.inline();
       this.#inline = inline;
       await inline.whenSettled();
-      if (inline.state() === 'ready' && !this.#closed) {
-        this.#thread = options.thread();
+      if (inline.state() === 'ready' && !this.#closed && (await this.#startThread(options))) {
         this.#watchLoop(options.loopDelay ?? processLoopDelay(), options.checkEveryMs ?? 1000);
       }
     });
+  }
+
+  /** Starts the inference thread, unless the backend was closed meanwhile (then it is closed too). */
+  async #startThread(options: SizeRoutedOptions): Promise<InferenceBackend | undefined> {
+    const thread = await options.thread();
+    if (this.#closed) {
+      await thread.close();
+      return undefined;
+    }
+    this.#thread = thread;
+    return thread;
   }
 
   /** True while small requests still run on the HTTP thread. */
