@@ -2,33 +2,44 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ToolkitError } from '../errors/catalogue.js';
 import { ExitError } from './exit-error.js';
-import { registerServe } from './commands/serve.js';
-import { registerTrain } from './commands/train.js';
-import { registerLocal } from './commands/local.js';
-import { registerInvoke } from './commands/invoke.js';
-import { registerPackage } from './commands/package.js';
-import { registerInit } from './commands/init.js';
-import { registerBuild } from './commands/build.js';
-import { registerDeploy } from './commands/deploy.js';
 
-/** Builds the command table. Each command module registers itself and loads its work lazily. */
-export function createProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * The commands, in help order, each loaded only when needed: `smkit serve` is how SageMaker starts
+ * a container, and every module loaded before its workers are forked delays its first `/ping`.
+ */
+const COMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Register>]> = [
+  ['serve', async () => (await import('./commands/serve.js')).registerServe],
+  ['train', async () => (await import('./commands/train.js')).registerTrain],
+  ['local', async () => (await import('./commands/local.js')).registerLocal],
+  ['invoke', async () => (await import('./commands/invoke.js')).registerInvoke],
+  ['package', async () => (await import('./commands/package.js')).registerPackage],
+  ['init', async () => (await import('./commands/init.js')).registerInit],
+  ['build', async () => (await import('./commands/build.js')).registerBuild],
+  ['deploy', async () => (await import('./commands/deploy.js')).registerDeploy],
+];
+
+/**
+ * Builds the command table: only the command `argv` names when it names one (its options and help
+ * are the same either way), else every command (`--help`, `--version`, a mistyped name).
+ */
+export async function createProgram(argv: readonly string[] = []): Promise<Command> {
   const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   const program = new Command('smkit')
     .description('Build, run and test SageMaker-compatible inference containers')
     .version(version)
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerServe, registerTrain, registerLocal, registerInvoke, registerPackage, registerInit, registerBuild, registerDeploy]) {
-    register(program);
-  }
+  const named = COMMANDS.filter(([name]) => name === argv[2]);
+  for (const register of await Promise.all((named.length > 0 ? named : COMMANDS).map(([, load]) => load()))) register(program);
   return program;
 }
 
 /** CLI entry point: the only place that calls `process.exit`. */
 export async function main(argv: readonly string[]): Promise<void> {
   try {
-    await createProgram().parseAsync([...argv]);
+    await (await createProgram(argv)).parseAsync([...argv]);
   } catch (err) {
     process.exit(exitCodeFor(err));
   }
