@@ -3,6 +3,18 @@ import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine, type EngineOptions, type EngineDescription, type InvocationRequest, type InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 
+/** How often in-flight invocations are checked against their deadlines; a timeout fires this late at most. */
+export const DEADLINE_CHECK_MS = 100;
+
+/** An invocation or streamed answer in flight. */
+interface InFlight {
+  /** When it times out (`performance.now()` ms); streamed answers have none. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  /** Fails it (a timeout, or the backend closing). */
+  readonly fail: (err: ToolkitError) => void;
+}
+
 /**
  * Runs the engine on the calling thread: no thread hop per request. `smkit serve` uses it for
  * models that cannot hold the event loop (see `chooseInferenceMode`), and tests embed it; user code
@@ -12,8 +24,10 @@ export class InProcessBackend implements InferenceBackend {
   #engine?: InferenceEngine;
   #state: BackendState = 'loading';
   #failure?: ToolkitError;
-  /** Invocations and streamed answers in flight, each with a way to fail it at close. */
-  readonly #inFlight = new Set<(err: ToolkitError) => void>();
+  /** Invocations and streamed answers in flight. */
+  readonly #inFlight = new Set<InFlight>();
+  /** Checks deadlines while anything is in flight: one timer for all, not one per request. */
+  #deadlineCheck: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
   #closedWith?: ToolkitError;
   readonly loaded: Promise<void>;
@@ -50,41 +64,73 @@ export class InProcessBackend implements InferenceBackend {
     return this.#engine?.describe();
   }
 
-  async invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
-    if (this.#closedWith) throw this.#closedWith;
-    if (!this.#engine) throw new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${this.#failure.message}` : 'the model is still loading');
-    let timer: NodeJS.Timeout | undefined;
-    let fail!: (err: ToolkitError) => void;
-    const stopped = new Promise<never>((_, reject) => {
-      fail = reject;
-      timer = setTimeout(() => reject(new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s`)), timeoutMs);
+  /**
+   * Runs one invocation. It fails with `ERR_TIMEOUT` once `timeoutMs` has passed (checked every
+   * {@link DEADLINE_CHECK_MS}), or with the close reason if the backend closes first; the engine's
+   * late answer is then dropped.
+   */
+  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+    if (this.#closedWith) return Promise.reject(this.#closedWith);
+    const engine = this.#engine;
+    if (!engine) return Promise.reject(new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${this.#failure.message}` : 'the model is still loading'));
+    return new Promise<InvocationResponse>((resolve, reject) => {
+      const call: InFlight = { deadline: performance.now() + timeoutMs, timeoutMs, fail: reject };
+      this.#track(call);
+      engine.invoke(request, this.log).then(
+        (response) => {
+          if (!this.#untrack(call)) return;
+          if (response.stream) response.stream = this.#tracked(response.stream);
+          resolve(response);
+        },
+        (err: unknown) => {
+          if (this.#untrack(call)) reject(err);
+        },
+      );
     });
-    this.#inFlight.add(fail);
-    let response: InvocationResponse | undefined;
-    try {
-      response = await Promise.race([this.#engine.invoke(request, this.log), stopped]);
-      return response;
-    } finally {
-      clearTimeout(timer);
-      this.#inFlight.delete(fail);
-      if (response?.stream) response.stream = this.#tracked(response.stream);
-      this.#checkIdle();
+  }
+
+  #track(call: InFlight): void {
+    this.#inFlight.add(call);
+    if (call.deadline !== Infinity) this.#deadlineCheck ??= setInterval(() => this.#checkDeadlines(), DEADLINE_CHECK_MS).unref();
+  }
+
+  /** Ends tracking; false when the call was already failed (timed out, or closed). */
+  #untrack(call: InFlight): boolean {
+    if (!this.#inFlight.delete(call)) return false;
+    this.#checkIdle();
+    return true;
+  }
+
+  #checkDeadlines(): void {
+    const now = performance.now();
+    let waiting = false;
+    for (const call of this.#inFlight) {
+      if (call.deadline === Infinity) continue;
+      if (call.deadline > now) {
+        waiting = true;
+        continue;
+      }
+      this.#untrack(call);
+      call.fail(new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${call.timeoutMs / 1000} s`));
+    }
+    if (!waiting) {
+      clearInterval(this.#deadlineCheck);
+      this.#deadlineCheck = undefined;
     }
   }
 
   /** A streamed answer counted as in flight until it ends, fails or its consumer leaves. */
   async *#tracked(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     let closedWith: ToolkitError | undefined;
-    const fail = (err: ToolkitError) => (closedWith = err);
-    this.#inFlight.add(fail);
+    const answer: InFlight = { deadline: Infinity, timeoutMs: Infinity, fail: (err) => (closedWith = err) };
+    this.#track(answer);
     try {
       for await (const chunk of stream) {
         if (closedWith) throw closedWith;
         yield chunk;
       }
     } finally {
-      this.#inFlight.delete(fail);
-      this.#checkIdle();
+      this.#untrack(answer);
     }
   }
 
@@ -106,7 +152,12 @@ export class InProcessBackend implements InferenceBackend {
       clearTimeout(timer);
     }
     this.#closedWith = reason;
-    for (const fail of this.#inFlight) fail(reason);
+    clearInterval(this.#deadlineCheck);
+    this.#deadlineCheck = undefined;
+    for (const call of [...this.#inFlight]) {
+      this.#inFlight.delete(call);
+      call.fail(reason);
+    }
     await this.#engine?.dispose();
   }
 }

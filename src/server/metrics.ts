@@ -1,4 +1,4 @@
-import type { Counter, Histogram } from 'prom-client';
+import { LabelledCounter, LabelledHistogram } from './labelled-metrics.js';
 
 /** What the HTTP front records about invocations and serves at `GET /metrics`. */
 export interface MetricsSink {
@@ -15,10 +15,23 @@ export interface MetricsSink {
 const BUCKETS = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
-interface Instruments {
-  invocations: Counter<'model' | 'status'>;
-  seconds: Histogram<'model'>;
-  batches: Histogram<'model' | 'step'>;
+/**
+ * smkit's own instruments: one set per process, recorded without prom-client (which is loaded
+ * later, off the cold-start path, and only writes them out).
+ */
+const instruments = {
+  invocations: new LabelledCounter('smkit_invocations_total', 'Invocations answered, by model and HTTP status.', ['model', 'status']),
+  seconds: new LabelledHistogram('smkit_invocation_seconds', 'Time from a complete request body to the answer.', ['model'], BUCKETS),
+  batches: new LabelledHistogram(
+    'smkit_batch_size',
+    'Requests per model run under dynamic batching (SMKIT_BATCH_MAX_SIZE), by model and pipeline step.',
+    ['model', 'step'],
+    BATCH_BUCKETS,
+  ),
+};
+
+/** What prom-client gives once loaded. */
+interface Exposition {
   contentType: string;
   local(): Promise<string>;
 }
@@ -26,26 +39,18 @@ interface Instruments {
 /** prom-client's message asking a cluster worker for its metrics (lib/cluster.js). */
 const PROM_WORKER_REQUEST = 'prom-client:getMetricsReq';
 
-let loading: Promise<Instruments> | undefined;
+let loading: Promise<Exposition> | undefined;
 
-/** Loads prom-client once per process and creates smkit's instruments in its default registry. */
-function load(): Promise<Instruments> {
-  return (loading ??= import('prom-client').then(({ AggregatorRegistry, collectDefaultMetrics, Counter, Histogram, register }) => {
+/** Loads prom-client once per process and registers smkit's instruments in its default registry. */
+function load(): Promise<Exposition> {
+  return (loading ??= import('prom-client').then(({ AggregatorRegistry, collectDefaultMetrics, register }) => {
     // In a cluster worker this installs prom-client's responder to the primary's aggregation requests.
     new AggregatorRegistry();
     collectDefaultMetrics({ prefix: 'smkit_' });
-    return {
-      invocations: new Counter({ name: 'smkit_invocations_total', help: 'Invocations answered, by model and HTTP status.', labelNames: ['model', 'status'] }),
-      seconds: new Histogram({ name: 'smkit_invocation_seconds', help: 'Time from a complete request body to the answer.', labelNames: ['model'], buckets: BUCKETS }),
-      batches: new Histogram({
-        name: 'smkit_batch_size',
-        help: 'Requests per model run under dynamic batching (SMKIT_BATCH_MAX_SIZE), by model and pipeline step.',
-        labelNames: ['model', 'step'],
-        buckets: BATCH_BUCKETS,
-      }),
-      contentType: register.contentType,
-      local: () => register.metrics(),
-    };
+    // prom-client's types name its own metric classes; its registry only reads the shape ours have.
+    type PromMetric = Parameters<typeof register.registerMetric>[0];
+    for (const metric of Object.values(instruments)) register.registerMetric(metric as unknown as PromMetric);
+    return { contentType: register.contentType, local: () => register.metrics() };
   }));
 }
 
@@ -54,28 +59,19 @@ function load(): Promise<Instruments> {
  * aggregate every worker's). `render` defaults to this process alone; `smkit serve` passes one that
  * asks the primary for the whole cluster.
  *
- * prom-client is imported on first use (or `ready()`), not at start-up; observations made while it
- * loads are recorded once it has. A cluster worker asked for its metrics before then loads it and
- * answers the request.
+ * Observations are recorded from the start, in smkit's own instruments; prom-client, which writes
+ * them out, is imported on first use (or `ready()`), not at start-up. A cluster worker asked for
+ * its metrics before then loads it and answers the request.
  */
 export function createMetrics(render?: () => Promise<string>): MetricsSink {
-  let instruments: Instruments | undefined;
-  const pending: ((i: Instruments) => void)[] = [];
+  let exposition: Exposition | undefined;
   let early: ((msg: { type?: string }) => void) | undefined;
   const ready = () =>
-    load().then((i) => {
+    load().then((e) => {
       if (early) process.off('message', early);
       early = undefined;
-      if (!instruments) {
-        instruments = i;
-        for (const record of pending.splice(0)) record(i);
-      }
+      exposition = e;
     });
-  const record = (fn: (i: Instruments) => void) => {
-    if (instruments) return fn(instruments);
-    pending.push(fn);
-    void ready();
-  };
   if (process.send && !loading) {
     early = (msg: { type?: string }) => {
       if (msg?.type !== PROM_WORKER_REQUEST) return;
@@ -86,17 +82,15 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
   }
   return {
     observe(model, status, duration) {
-      record((i) => {
-        i.invocations.inc({ model, status: String(status) });
-        i.seconds.observe({ model }, duration);
-      });
+      instruments.invocations.inc([model, String(status)]);
+      instruments.seconds.observe([model], duration);
     },
     observeBatch(model, step, size) {
-      record((i) => i.batches.observe({ model, step }, size));
+      instruments.batches.observe([model, step], size);
     },
     async render() {
       await ready();
-      return { contentType: instruments!.contentType, body: render ? await render() : await instruments!.local() };
+      return { contentType: exposition!.contentType, body: render ? await render() : await exposition!.local() };
     },
     ready,
   };
