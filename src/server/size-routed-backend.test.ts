@@ -36,6 +36,7 @@ function scripted(delays: number[]): { probe: () => number; calls: () => number 
 test('inline-capable models: small plain bodies run inline, large bodies and multipart go to the thread', async () => {
   const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: () => 0 });
   await b.whenSettled();
+  await until('the inference thread to start', () => b.servesInline);
   assert.equal(b.state(), 'ready');
   assert.equal(b.servesInline, true);
   assert.equal(await where(b, request(100)), 'inline');
@@ -52,7 +53,8 @@ test('a model that keeps blocking the event loop moves to the thread; a lone del
   const { probe, calls } = scripted(series);
   const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: probe, checkEveryMs: 2 });
   await b.whenSettled();
-  await until('the model to move to the thread', () => !b.servesInline, { timeoutMs: 30_000 });
+  // The loop is watched once the thread has started (right after the inline engine is ready).
+  await until('the model to move to the thread', () => calls() > 0 && !b.servesInline, { timeoutMs: 30_000 });
   assert.equal(b.servesInline, false);
   // It stopped watching at the check that moved it.
   await new Promise((r) => setTimeout(r, 20));
@@ -64,7 +66,7 @@ test('a model that keeps blocking the event loop moves to the thread; a lone del
   const once = scripted([0, 2 * INLINE_MAX_BLOCK_MS]);
   const c = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: once.probe, checkEveryMs: 2 });
   await c.whenSettled();
-  await until('the model to move to the thread', () => !c.servesInline, { timeoutMs: 30_000 });
+  await until('the model to move to the thread', () => once.calls() > 0 && !c.servesInline, { timeoutMs: 30_000 });
   assert.equal(once.calls(), 2);
   await c.close();
 });
@@ -114,6 +116,7 @@ test('a thread whose code is still loading: every body runs inline meanwhile; cl
   assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'inline');
   giveThread(named('thread'));
   await b.whenSettled();
+  await until('the inference thread to start', () => b.servesInline);
   assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
   await b.close();
 

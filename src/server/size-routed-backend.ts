@@ -91,8 +91,13 @@ export class SizeRoutedBackend implements InferenceBackend {
       const inline = options.inline();
       this.#inline = inline;
       await inline.whenSettled();
-      if (inline.state() === 'ready' && !this.#closed && (await this.#startThread(options))) {
-        this.#watchLoop(options.loopDelay ?? processLoopDelay(), options.checkEveryMs ?? 1000);
+      // The thread starts after the inline engine is ready, without holding up /ping: until it
+      // exists, the inline engine serves every request.
+      if (inline.state() === 'ready' && !this.#closed) {
+        void this.#startThread(options).then(
+          (thread) => thread && this.#watchLoop(options.loopDelay ?? processLoopDelay(), options.checkEveryMs ?? 1000),
+          (err: unknown) => options.log.error({ err }, 'could not start the inference thread; every request of this model runs inline'),
+        );
       }
     });
   }
