@@ -1,6 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { lazyRequire } from '../core/lazy-require.js';
 import { readDeviceEnv } from '../config/devices.js';
+
+/** Only a GPU probe runs nvidia-smi: a CPU-only start does not load child_process. */
+const childProcess = lazyRequire<typeof import('node:child_process')>('node:child_process');
 
 /** Facts about the machine's GPUs, gathered by {@link GpuProbes}. Injected in tests. */
 export interface GpuProbes {
@@ -59,7 +62,7 @@ export const systemGpuProbes: GpuProbes = {
   },
   nvidiaSmiList() {
     try {
-      return execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+      return childProcess().execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
     } catch {
       return undefined;
     }

@@ -22,21 +22,21 @@ export interface ServeOptions {
  * requests and exits within the grace period (SageMaker sends SIGKILL 30 s after SIGTERM).
  * Resolves when the server has shut down.
  *
- * Invalid settings and a taken port stop it before anything starts. The workers are forked next,
- * before the primary loads the rest of its code (logger, code directory, multi-model coordinator):
- * starting Node and loading a worker's modules is most of a cold start, and it now overlaps the
- * primary's own start (see `EarlyWorkers`).
+ * Invalid settings stop it before anything starts. The workers are forked next, before the
+ * primary checks the port and loads the rest of its code (logger, code directory, multi-model
+ * coordinator): starting Node and loading a worker's modules is most of a cold start, and it now
+ * overlaps the primary's own start (see `EarlyWorkers`). A taken port stops the workers and the
+ * server with one clear error; a worker binds the port only once the primary has configured it,
+ * which is after the check.
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const loaded = loadSettings(env, opts);
-  // Refuse a taken port before anything starts: one clear error instead of crashing workers.
-  await assertPortFree(loaded.host, loaded.port, '--port (SAGEMAKER_BIND_TO_PORT)');
   const settings: Settings = Object.freeze({ ...loaded, modelDir: resolveModelDir(loaded.modelDir, loaded.bakedModelDir) });
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./http-worker.js', import.meta.url)), silent: false });
   const early = new EarlyWorkers(settings.workers);
   let primary: typeof import('./primary.js');
   try {
-    primary = await import('./primary.js');
+    [primary] = await Promise.all([import('./primary.js'), assertPortFree(loaded.host, loaded.port, '--port (SAGEMAKER_BIND_TO_PORT)')]);
   } catch (err) {
     early.kill();
     throw err;

@@ -1,8 +1,11 @@
 import { readdirSync, statSync, type Stats } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { io } from '@tensorflow/tfjs';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { lazyRequire } from '../../core/lazy-require.js';
+
+/** Only loading a TF.js model reads files asynchronously; detecting one (at every start) does not. */
+const fsp = lazyRequire<typeof import('node:fs/promises')>('node:fs/promises');
 
 /** The kinds of TensorFlow model smkit loads. */
 export type TfModelKind = 'layers' | 'graph' | 'saved-model';
@@ -50,7 +53,7 @@ export function tfjsJsonKind(json: unknown): 'layers' | 'graph' | undefined {
 
 async function readJson(file: string): Promise<unknown> {
   try {
-    return JSON.parse(await readFile(file, 'utf8'));
+    return JSON.parse(await fsp().readFile(file, 'utf8'));
   } catch (err) {
     throw new ToolkitError('ERR_MODEL_LOAD', `${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
@@ -116,7 +119,7 @@ export function fileModelHandler(tf: { io: typeof io }, modelJsonPath: string): 
               throw new ToolkitError('ERR_MODEL_LOAD', `${modelJsonPath}: weight path "${rel}" points outside the model directory`);
             }
             try {
-              buffers.push(await readFile(file));
+              buffers.push(await fsp().readFile(file));
             } catch (err) {
               throw new ToolkitError('ERR_MODEL_LOAD', `${modelJsonPath}: weight file ${rel} cannot be read: ${(err as Error).message}`, {
                 cause: err,
@@ -139,7 +142,7 @@ export function fileModelHandler(tf: { io: typeof io }, modelJsonPath: string): 
  */
 export function fileModelSaver(tf: { io: typeof io }, dir: string): io.IOHandler {
   return tf.io.withSaveHandler(async (artifacts) => {
-    await mkdir(dir, { recursive: true });
+    await fsp().mkdir(dir, { recursive: true });
     const data = artifacts.weightData;
     const weights = data === undefined ? Buffer.alloc(0) : Buffer.concat((Array.isArray(data) ? data : [data]).map((b) => Buffer.from(b)));
     const json = {
@@ -151,8 +154,8 @@ export function fileModelSaver(tf: { io: typeof io }, dir: string): io.IOHandler
       ...(artifacts.signature ? { signature: artifacts.signature } : {}),
       ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
     };
-    await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
-    await writeFile(path.join(dir, 'weights.bin'), weights);
+    await fsp().writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+    await fsp().writeFile(path.join(dir, 'weights.bin'), weights);
     return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.length } };
   });
 }
