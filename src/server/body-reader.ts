@@ -2,6 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Readable } from 'node:stream';
 import { ToolkitError } from '../errors/catalogue.js';
 import { lazyRequire } from '../core/lazy-require.js';
+import { DeadlineWatch } from '../core/deadline-watch.js';
 
 /** Only compressed bodies need zlib: it is loaded at the first one, not at start-up. */
 const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
@@ -63,6 +64,9 @@ function decoderFor(encoding: string | undefined): Readable & NodeJS.WritableStr
   }
 }
 
+/** Body timeouts of every request being read, checked together (a timeout fires up to 100 ms late). */
+const bodyDeadlines = new DeadlineWatch(100);
+
 /**
  * Reads a whole request body into one Buffer, refusing it while it streams: a declared length over
  * the limit is refused before a byte is read, and a body (or its decompressed form) that grows past
@@ -89,15 +93,12 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, inflate = fal
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
+    // The listeners stay attached once settled (each checks `settled`): removing five listeners per
+    // request costs more than it saves, and a refused body that the caller drains is not kept.
     const finish = (err: unknown, body?: Buffer) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
-      source.off('data', onData);
-      source.off('end', onEnd);
-      source.off('error', onError);
-      req.off('aborted', onAborted);
-      req.off('close', onClose);
+      bodyDeadlines.cancel(deadline);
       if (err) {
         if (decoder) {
           req.unpipe(decoder);
@@ -108,6 +109,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, inflate = fal
       } else resolve(body!);
     };
     const onData = (chunk: Buffer) => {
+      if (settled) return;
       received += chunk.length;
       if (received > limits.maxBytes) return finish(payloadTooLarge(limits.maxBytes));
       chunks.push(chunk);
@@ -119,7 +121,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, inflate = fal
     const onClose = () => {
       if (!req.complete) onAborted();
     };
-    const timer = setTimeout(() => finish(bodyTimeout(limits.timeoutMs)), limits.timeoutMs);
+    const deadline = bodyDeadlines.watch(limits.timeoutMs, () => finish(bodyTimeout(limits.timeoutMs)));
     source.on('data', onData);
     source.on('end', onEnd);
     source.on('error', onError);

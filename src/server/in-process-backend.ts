@@ -2,18 +2,13 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine, type EngineOptions, type EngineDescription, type InvocationRequest, type InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
+import { DeadlineWatch } from '../core/deadline-watch.js';
 
 /** How often in-flight invocations are checked against their deadlines; a timeout fires this late at most. */
 export const DEADLINE_CHECK_MS = 100;
 
-/** An invocation or streamed answer in flight. */
-interface InFlight {
-  /** When it times out (`performance.now()` ms); streamed answers have none. */
-  readonly deadline: number;
-  readonly timeoutMs: number;
-  /** Fails it (a timeout, or the backend closing). */
-  readonly fail: (err: ToolkitError) => void;
-}
+/** An invocation or streamed answer in flight: how to fail it (a timeout, or the backend closing). */
+type InFlight = (err: ToolkitError) => void;
 
 /**
  * Runs the engine on the calling thread: no thread hop per request. `smkit serve` uses it for
@@ -26,8 +21,8 @@ export class InProcessBackend implements InferenceBackend {
   #failure?: ToolkitError;
   /** Invocations and streamed answers in flight. */
   readonly #inFlight = new Set<InFlight>();
-  /** Checks deadlines while anything is in flight: one timer for all, not one per request. */
-  #deadlineCheck: NodeJS.Timeout | undefined;
+  /** Invocation timeouts: one timer for all, not one per request. */
+  readonly #deadlines = new DeadlineWatch(DEADLINE_CHECK_MS);
   #idleWaiters: (() => void)[] = [];
   #closedWith?: ToolkitError;
   readonly loaded: Promise<void>;
@@ -74,24 +69,24 @@ export class InProcessBackend implements InferenceBackend {
     const engine = this.#engine;
     if (!engine) return Promise.reject(new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${this.#failure.message}` : 'the model is still loading'));
     return new Promise<InvocationResponse>((resolve, reject) => {
-      const call: InFlight = { deadline: performance.now() + timeoutMs, timeoutMs, fail: reject };
-      this.#track(call);
+      const call: InFlight = reject;
+      this.#inFlight.add(call);
+      const deadline = this.#deadlines.watch(timeoutMs, () => {
+        if (this.#untrack(call)) reject(new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s`));
+      });
       engine.invoke(request, this.log).then(
         (response) => {
+          this.#deadlines.cancel(deadline);
           if (!this.#untrack(call)) return;
           if (response.stream) response.stream = this.#tracked(response.stream);
           resolve(response);
         },
         (err: unknown) => {
+          this.#deadlines.cancel(deadline);
           if (this.#untrack(call)) reject(err);
         },
       );
     });
-  }
-
-  #track(call: InFlight): void {
-    this.#inFlight.add(call);
-    if (call.deadline !== Infinity) this.#deadlineCheck ??= setInterval(() => this.#checkDeadlines(), DEADLINE_CHECK_MS).unref();
   }
 
   /** Ends tracking; false when the call was already failed (timed out, or closed). */
@@ -101,29 +96,11 @@ export class InProcessBackend implements InferenceBackend {
     return true;
   }
 
-  #checkDeadlines(): void {
-    const now = performance.now();
-    let waiting = false;
-    for (const call of this.#inFlight) {
-      if (call.deadline === Infinity) continue;
-      if (call.deadline > now) {
-        waiting = true;
-        continue;
-      }
-      this.#untrack(call);
-      call.fail(new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${call.timeoutMs / 1000} s`));
-    }
-    if (!waiting) {
-      clearInterval(this.#deadlineCheck);
-      this.#deadlineCheck = undefined;
-    }
-  }
-
   /** A streamed answer counted as in flight until it ends, fails or its consumer leaves. */
   async *#tracked(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     let closedWith: ToolkitError | undefined;
-    const answer: InFlight = { deadline: Infinity, timeoutMs: Infinity, fail: (err) => (closedWith = err) };
-    this.#track(answer);
+    const answer: InFlight = (err) => (closedWith = err);
+    this.#inFlight.add(answer);
     try {
       for await (const chunk of stream) {
         if (closedWith) throw closedWith;
@@ -152,11 +129,9 @@ export class InProcessBackend implements InferenceBackend {
       clearTimeout(timer);
     }
     this.#closedWith = reason;
-    clearInterval(this.#deadlineCheck);
-    this.#deadlineCheck = undefined;
-    for (const call of [...this.#inFlight]) {
-      this.#inFlight.delete(call);
-      call.fail(reason);
+    for (const fail of [...this.#inFlight]) {
+      this.#inFlight.delete(fail);
+      fail(reason);
     }
     await this.#engine?.dispose();
   }
