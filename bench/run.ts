@@ -11,7 +11,9 @@
  * - `cold`: spawn to the first `/ping` 200, smkit and the baseline, on the wide model (on Node 22.1+
  *   also with a warm compile cache, as in the images).
  *
- * Environment: BENCH_SECONDS (per case, default 5), BENCH_WORKERS (default: CPU count),
+ * Environment: BENCH_SECONDS (per case and round, default 3), BENCH_ROUNDS (default 3: each case is
+ * measured this many times, alternating the servers, and the medians are printed; the ratios are
+ * the medians of each round's paired ratios), BENCH_WORKERS (default: CPU count),
  * BENCH_BATCH_MAX_SIZE (batching-on case, default 64), BENCH_CLIENT (`autocannon`, default, or `wrk`:
  * lighter on the cores the servers share with it). Models are generated in a temporary
  * directory (nothing is committed); any `SMKIT_*` variable is passed to `smkit serve`.
@@ -26,7 +28,8 @@ import { loadClient, measure, settle, startBenchServer, stopBenchServer, type Be
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
-const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 3);
+const rounds = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
 const workers = Number(process.env['BENCH_WORKERS'] ?? os.availableParallelism());
 const batchMaxSize = Number(process.env['BENCH_BATCH_MAX_SIZE'] ?? 64);
 const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,cold,stages,codecs,tfjs').split(',').map((s) => s.trim()));
@@ -50,6 +53,21 @@ function startBaseline(modelDir: string, env: Record<string, string> = {}): Prom
 interface Row extends Measurement {
   case: string;
   server: string;
+  /** Median over the rounds of this server's requests/s over the case's first server's, same round. */
+  rpsRatio: number;
+  /** The same for CPU per request, when measured. */
+  cpuRatio?: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function medianOf(values: readonly (number | undefined)[]): number | undefined {
+  const known = values.filter((v): v is number => v !== undefined);
+  return known.length === 0 ? undefined : median(known);
 }
 
 function fmt(n: number | undefined, digits = 0): string {
@@ -61,25 +79,46 @@ function table(title: string, rows: Row[]): void {
   console.log(`\n${title}`);
   console.log('| case | server | req/s | p50 ms | p99 ms | server p99 ms | CPU µs/req | errors | req/s vs baseline | CPU/req vs baseline |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-  let reference: Row | undefined;
   for (const r of rows) {
-    if (!reference || reference.case !== r.case) reference = r;
-    const cpuRatio = r.cpuUsPerRequest !== undefined && reference.cpuUsPerRequest ? `${(r.cpuUsPerRequest / reference.cpuUsPerRequest).toFixed(2)}×` : '–';
+    const cpuRatio = r.cpuRatio === undefined ? '–' : `${r.cpuRatio.toFixed(2)}×`;
     console.log(
-      `| ${r.case} | ${r.server} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${r.serverP99Ms === undefined ? '–' : `≤ ${r.serverP99Ms}`} | ${fmt(r.cpuUsPerRequest)} | ${r.errors} | ${(r.rps / reference.rps).toFixed(2)}× | ${cpuRatio} |`,
+      `| ${r.case} | ${r.server} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${r.serverP99Ms === undefined ? '–' : `≤ ${r.serverP99Ms}`} | ${fmt(r.cpuUsPerRequest)} | ${r.errors} | ${r.rpsRatio.toFixed(2)}× | ${cpuRatio} |`,
     );
   }
 }
 
-/** Runs each case on every server, alternating who goes first so neither always gets the warmer machine. */
+/**
+ * Runs each case on every server `rounds` times, alternating who goes first so neither always gets
+ * the warmer machine, and reports the medians: a shared machine's speed drifts by tens of percent
+ * from one few-second window to the next, and a ratio taken within one round cancels most of that.
+ */
 async function drive(servers: [string, BenchServer][], cases: [string, string, number][]): Promise<Row[]> {
   const rows: Row[] = [];
   for (const [, s] of servers) await settle(s);
   for (const [i, [name, body, connections]] of cases.entries()) {
-    const order = i % 2 === 0 ? servers : [...servers].reverse();
-    const measured = new Map<string, Row>();
-    for (const [server, s] of order) measured.set(server, { case: name, server, ...(await measure(s.url, body, 'text/csv', connections, seconds, s.child.pid, server.startsWith('smkit'))) });
-    for (const [server] of servers) rows.push(measured.get(server)!);
+    const measured = new Map<string, Measurement[]>(servers.map(([server]) => [server, []]));
+    for (let round = 0; round < rounds; round++) {
+      const order = (i + round) % 2 === 0 ? servers : [...servers].reverse();
+      for (const [server, s] of order) measured.get(server)!.push(await measure(s.url, body, 'text/csv', connections, seconds, s.child.pid, server.startsWith('smkit')));
+    }
+    const reference = measured.get(servers[0]![0])!;
+    for (const [server] of servers) {
+      const ms = measured.get(server)!;
+      const cpu = (m: Measurement, k: number) => (m.cpuUsPerRequest !== undefined && reference[k]!.cpuUsPerRequest ? m.cpuUsPerRequest / reference[k]!.cpuUsPerRequest! : undefined);
+      rows.push({
+        case: name,
+        server,
+        bytes: ms[0]!.bytes,
+        rps: median(ms.map((m) => m.rps)),
+        p50: median(ms.map((m) => m.p50)),
+        p99: median(ms.map((m) => m.p99)),
+        errors: ms.reduce((n, m) => n + m.errors, 0),
+        cpuUsPerRequest: medianOf(ms.map((m) => m.cpuUsPerRequest)),
+        serverP99Ms: medianOf(ms.map((m) => m.serverP99Ms)),
+        rpsRatio: median(ms.map((m, k) => m.rps / reference[k]!.rps)),
+        cpuRatio: medianOf(ms.map(cpu)),
+      });
+    }
   }
   return rows;
 }
@@ -210,7 +249,7 @@ async function stageTimes(dir: string): Promise<void> {
 async function main(): Promise<void> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-'));
   const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-  console.log(`${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}, ${workers} worker(s), ${seconds} s per case, load generator ${loadClient}, load average at start ${load}`);
+  console.log(`${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}, ${workers} worker(s), ${rounds} rounds of ${seconds} s per case (medians), load generator ${loadClient}, load average at start ${load}`);
   try {
     const wide = path.join(root, 'wide');
     mkdirSync(wide);
