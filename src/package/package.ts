@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ToolkitError } from '../errors/catalogue.js';
 import { createModelArchive } from '../archive/model-archive.js';
 import { assertValidModelDir, type ModelDirReport } from './validate.js';
 
