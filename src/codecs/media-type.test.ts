@@ -25,3 +25,14 @@ test('parseMediaTypeList splits Accept entries, keeping q and skipping empty ent
     [['a/b', '1'], ['c/d', undefined], ['e/f', '0.5']],
   );
 });
+
+test('a header parsed again gives the same answer, frozen so no caller can change it for the next', () => {
+  const first = parseMediaType('Text/CSV; Header=Present');
+  const again = parseMediaType('Text/CSV; Header=Present');
+  assert.deepEqual(again, { mediaType: 'text/csv', params: { header: 'Present' } });
+  assert.deepEqual(again, first);
+  assert.ok(Object.isFrozen(again) && Object.isFrozen(again.params));
+  // Thousands of different headers (a hostile client) keep being parsed right; the cache stays bounded.
+  for (let i = 0; i < 2000; i++) assert.equal(parseMediaType(`application/x-${i}`).mediaType, `application/x-${i}`);
+  assert.deepEqual(parseMediaType('(((; a'), parseMediaType('(((; a'));
+});

@@ -6,9 +6,9 @@ const contentType = lazyRequire<typeof import('content-type')>('content-type');
 /** A parsed `Content-Type` (or one `Accept` entry): the bare media type and its parameters. */
 export interface MediaType {
   /** Lower-cased `type/subtype` without parameters or whitespace; `''` when the header is missing or empty. */
-  mediaType: string;
+  readonly mediaType: string;
   /** Parameters with lower-cased names (`charset`, `q` ...); values as sent, quotes removed. */
-  params: Record<string, string>;
+  readonly params: Readonly<Record<string, string>>;
 }
 
 /**
@@ -20,10 +20,23 @@ export interface MediaType {
  * parseMediaType('Application/JSON; charset=UTF-8') // { mediaType: 'application/json', params: { charset: 'UTF-8' } }
  */
 export function parseMediaType(header: string | undefined): MediaType {
-  if (header === undefined || header.trim() === '') return { mediaType: '', params: {} };
-  const parsed = contentType().parse(header);
-  return { mediaType: normaliseType(parsed.type), params: { ...parsed.parameters } };
+  if (header === undefined) return NO_MEDIA_TYPE;
+  let parsed = parsedTypes.get(header);
+  if (parsed) return parsed;
+  if (header.trim() === '') return NO_MEDIA_TYPE;
+  const { type, parameters } = contentType().parse(header);
+  parsed = Object.freeze({ mediaType: normaliseType(type), params: Object.freeze({ ...parameters }) });
+  // Clients send the same few headers over and over.
+  if (parsedTypes.size >= MAX_PARSED_TYPES) parsedTypes.clear();
+  parsedTypes.set(header, parsed);
+  return parsed;
 }
+
+const NO_MEDIA_TYPE: MediaType = Object.freeze({ mediaType: '', params: Object.freeze({}) });
+
+/** Headers parsed lately, each with its (frozen) result; emptied when full, so it stays small. */
+const parsedTypes = new Map<string, MediaType>();
+const MAX_PARSED_TYPES = 256;
 
 /**
  * Splits an `Accept` header into its entries, in order, each parsed like a `Content-Type`.
