@@ -1,6 +1,6 @@
 // What a new user meets in the first hour: a taken port, readable logs, --host.
 import { after, before, describe, test } from 'node:test';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import assert from 'node:assert/strict';
@@ -23,6 +23,20 @@ function holdPort(): Promise<{ port: number; close: () => Promise<void> }> {
   });
 }
 
+/** Pids of smkit HTTP workers started with `--port <port>` (a worker gets the primary's arguments). */
+function workersServing(port: number): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (args.some((a) => a.endsWith('http-worker.js')) && args.includes('--port') && args[args.indexOf('--port') + 1] === String(port)) pids.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
 function run(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
   return runSmkit(args, { ...process.env, ...env }, timeoutMs);
 }
@@ -30,8 +44,10 @@ function run(args: string[], env: Record<string, string> = {}, timeoutMs = 60_00
 test('serve on a taken port exits 1 with one ERR_PORT_IN_USE line, no stack trace and no "ready"', async () => {
   const held = await holdPort();
   try {
-    const r = await run(['serve', '--model-dir', IRIS, '--port', String(held.port), '--host', '127.0.0.1', '--workers', '1']);
+    const r = await run(['serve', '--model-dir', IRIS, '--port', String(held.port), '--host', '127.0.0.1', '--workers', '2']);
     assert.equal(r.code, 1);
+    // The workers were forked before the port was checked: none outlives the refusal.
+    await until('the refused server\'s workers to be gone', () => workersServing(held.port).length === 0, { timeoutMs: 30_000 });
     assert.match(r.stderr, new RegExp(`^smkit: ERR_PORT_IN_USE: port ${held.port} on 127\\.0\\.0\\.1 is already in use`, 'm'));
     assert.equal(r.stderr.trim().split('\n').length, 1, `expected one line on stderr, got:\n${r.stderr}`);
     assert.doesNotMatch(r.stdout + r.stderr, /EADDRINUSE|\n\s+at /);
