@@ -29,10 +29,13 @@ export const STREAM_ACCEPT_HEADER = 'x-amzn-sagemaker-accept';
 /** `InvokeEndpointWithResponseStream` answers the container's Content-Type in this header. */
 export const STREAM_CONTENT_TYPE_HEADER = 'x-amzn-sagemaker-content-type';
 
+/** The headers as [member, spec] pairs, listed once: every request reads them. */
+const HEADER_ENTRIES = Object.entries(SAGEMAKER_HEADERS) as [keyof SageMakerHeaders, SageMakerHeaderSpec][];
+
 /** Reads the SageMaker headers of a request; `get` returns a header's value by lower-case name. */
 export function readSageMakerHeaders(get: (header: string) => string | undefined): SageMakerHeaders {
   const out: SageMakerHeaders = {};
-  for (const [member, spec] of Object.entries(SAGEMAKER_HEADERS) as [keyof SageMakerHeaders, SageMakerHeaderSpec][]) {
+  for (const [member, spec] of HEADER_ENTRIES) {
     const value = get(spec.header);
     if (value !== undefined) out[member] = value;
   }
@@ -41,7 +44,7 @@ export function readSageMakerHeaders(get: (header: string) => string | undefined
 
 /** Writes the SageMaker headers that are set into `into` (lower-case names) and returns it. */
 export function writeSageMakerHeaders(headers: SageMakerHeaders, into: Record<string, string> = {}): Record<string, string> {
-  for (const [member, spec] of Object.entries(SAGEMAKER_HEADERS) as [keyof SageMakerHeaders, SageMakerHeaderSpec][]) {
+  for (const [member, spec] of HEADER_ENTRIES) {
     const value = headers[member];
     if (value !== undefined) into[spec.header] = value;
   }

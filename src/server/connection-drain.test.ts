@@ -83,7 +83,14 @@ describe('closing idle connections during a drain', () => {
     drain.closeIdle();
     assert.equal(await idle.ended, 'end');
     assert.equal(busy.received(), '', 'the connection answering a request was not touched');
+    assert.equal(drain.open, 1, 'the held request is the one open');
+    let idleNow = false;
+    const idleWait = drain.whenIdle().then(() => (idleNow = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(idleNow, false, 'not idle while a request is open');
     held[0]!.end('finished');
+    await idleWait;
+    assert.equal(drain.open, 0);
     await new Promise<void>((resolve) => busy.socket.on('data', () => /finished$/.test(busy.received()) && resolve()));
     assert.match(busy.received(), /^HTTP\/1\.1 200 /);
     busy.socket.destroy();

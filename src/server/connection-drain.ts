@@ -30,6 +30,10 @@ interface ConnectionState {
 export interface ConnectionDrain {
   /** Call at the start of each request (before answering it). */
   onRequest(req: IncomingMessage, res: ServerResponse): void;
+  /** Requests started and not yet answered (closed), on every connection. */
+  readonly open: number;
+  /** Resolves once no request is open (at once if none is). */
+  whenIdle(): Promise<void>;
   /**
    * Closes connections with nothing in flight that have served a request already (or have waited
    * longer than {@link NEW_CONNECTION_GRACE_MS} without sending one); returns how many it closed.
@@ -40,6 +44,8 @@ export interface ConnectionDrain {
 /** Starts tracking the connections `server` accepts. */
 export function trackConnections(server: Server): ConnectionDrain {
   const connections = new Map<Socket, ConnectionState>();
+  let open = 0;
+  let idleWaiters: (() => void)[] = [];
   server.on('connection', (socket: Socket) => {
     connections.set(socket, { since: Date.now(), requests: 0, inFlight: 0 });
     socket.once('close', () => connections.delete(socket));
@@ -47,10 +53,25 @@ export function trackConnections(server: Server): ConnectionDrain {
   return {
     onRequest(req, res) {
       const state = connections.get(req.socket);
-      if (!state) return;
-      state.requests++;
-      state.inFlight++;
-      res.once('close', () => state.inFlight--);
+      if (state) {
+        state.requests++;
+        state.inFlight++;
+      }
+      open++;
+      // One listener per response for both counts ('close' comes once: no `once` wrapper needed).
+      res.on('close', () => {
+        if (state) state.inFlight--;
+        if (--open > 0) return;
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      });
+    },
+    get open() {
+      return open;
+    },
+    whenIdle() {
+      return open === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
     closeIdle(now = Date.now()) {
       let closed = 0;

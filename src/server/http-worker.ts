@@ -90,14 +90,8 @@ async function run(config: WorkerConfig): Promise<void> {
   let draining = false;
   const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining });
   // Requests being answered, so a shutdown can wait for them (streamed answers included) without polling.
-  let open = 0;
-  let onIdle: (() => void) | undefined;
   const listener: RequestListener = (req, res) => {
     connections.onRequest(req, res);
-    open++;
-    res.once('close', () => {
-      if (--open === 0) onIdle?.();
-    });
     app(req, res);
   };
   const server: Server = createServer(listener);
@@ -150,12 +144,7 @@ async function run(config: WorkerConfig): Promise<void> {
     // request, on a new connection or a kept-alive one, gets a 503 with Connection: close, which
     // closes its connection cleanly. (server.closeIdleConnections() here would reset a connection
     // whose next request is already on its way: the client would see ECONNRESET, not the 503.)
-    if (open > 0) {
-      await new Promise<void>((resolve) => {
-        onIdle = resolve;
-        setTimeout(resolve, graceMs).unref();
-      });
-    }
+    if (connections.open > 0) await Promise.race([connections.whenIdle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     const remaining = Math.max(0, deadline - Date.now());
     await (backend ? backend.close(remaining) : store!.closeAll(remaining));
     // Idle connections get a FIN before the listener closes; net's close() rather than http's, which
