@@ -61,6 +61,9 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
   return new SizeRoutedBackend({ mode, inline, thread: worker, log });
 }
 
+/** How long, at most, a worker holds its log lines while its model loads. */
+const LOG_HOLD_MS = 1000;
+
 /** This process's metrics (undefined when SMKIT_METRICS=false); batch sizes are recorded here. */
 let metrics: MetricsSink | undefined;
 
@@ -70,6 +73,8 @@ async function run(config: WorkerConfig): Promise<void> {
   // pino loads once the model is ready (or at the first error, or at exit), off the cold-start path;
   // lines logged before are held and written then.
   const deferredLog = DeferredLogger.create(settings.logLevel, { worker: config.thread.workerIndex }, settings.logFormat);
+  // A model that takes longer than a second to load has its lines written as they come after that.
+  setTimeout(() => deferredLog.load(), LOG_HOLD_MS).unref();
   const log: ServerLogger = deferredLog;
   let backend: InferenceBackend | undefined;
   let models: ClusterModelManager | undefined;

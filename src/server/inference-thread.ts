@@ -4,13 +4,23 @@
  * `/ping`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '../logging/logger.js';
+import { DeferredLogger } from '../logging/deferred-logger.js';
+import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine } from '../handlers/engine.js';
+import { ToolkitError } from '../errors/catalogue.js';
 import { STREAM_WINDOW, asBuffer, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
+
+/** How long, at most, log lines are held while the model loads. */
+const LOG_HOLD_MS = 1000;
 
 const data = workerData as InferenceThreadData;
 const port = parentPort!;
-const log = createLogger(data.logLevel, { worker: data.workerIndex, thread: 'inference' }, data.logFormat ?? 'json');
+// pino loads once the model is ready (or a second into loading, or at the first error): not on the
+// way to a thread model's first /ping. The HTTP side asks for held lines before it stops the thread
+// (`flush`), since a terminated thread runs no exit handlers.
+const deferredLog = DeferredLogger.create(data.logLevel, { worker: data.workerIndex, thread: 'inference' }, data.logFormat ?? 'json');
+const log: ServerLogger = deferredLog;
+setTimeout(() => deferredLog.load(), LOG_HOLD_MS).unref();
 
 function send(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
@@ -73,27 +83,35 @@ async function relayStream(id: number, stream: AsyncIterable<Uint8Array>, conten
 
 async function start(): Promise<void> {
   const started = performance.now();
-  let engine: InferenceEngine;
-  try {
-    engine = await InferenceEngine.load({ ...data.engine, log, observeBatch: (step, size) => send({ type: 'batch', step, size }) });
-  } catch (err) {
-    log.error({ err }, 'model load failed');
-    send({ type: 'load-failed', error: toWireError(err) });
-    return;
-  }
+  let engine: InferenceEngine | undefined;
+  // Listening from the start: a flush can come while the model loads. Invocations come only after 'ready'.
   port.on('message', (msg: ToThread) => {
     switch (msg.type) {
       case 'ping':
         return send({ type: 'pong', id: msg.id });
+      case 'flush':
+        deferredLog.load();
+        return send({ type: 'flushed' });
       case 'stream-ack':
         return steer(msg.id, (flow) => flow.credit++);
       case 'stream-cancel':
         return steer(msg.id, (flow) => (flow.cancelled = true));
       case 'invoke':
-        return invoke(engine, msg);
+        if (engine) return invoke(engine, msg);
+        return send({ type: 'error', id: msg.id, error: toWireError(new ToolkitError('ERR_NOT_READY', 'the model is still loading')) });
     }
   });
+  try {
+    engine = await InferenceEngine.load({ ...data.engine, log, observeBatch: (step, size) => send({ type: 'batch', step, size }) });
+  } catch (err) {
+    log.error({ err }, 'model load failed');
+    send({ type: 'load-failed', error: toWireError(err) });
+    // The thread ends by itself after a failed load (the HTTP side does not reload it).
+    port.close();
+    return;
+  }
   send({ type: 'ready', description: engine.describe(), loadMs: Math.round(performance.now() - started) });
+  setTimeout(() => deferredLog.load(), 50).unref();
 }
 
 /** Runs one invocation and sends its answer (or relays its stream). */

@@ -22,6 +22,9 @@ interface Queued {
 
 const LIVENESS_TIMEOUT_MS = 1000;
 
+/** How long stopping a thread waits for it to write its held log lines. */
+const FLUSH_WAIT_MS = 200;
+
 /**
  * One inference thread and its request bookkeeping. Requests beyond `concurrency` wait in a queue.
  * A request past its timeout is answered 504; if the thread then does not answer a liveness ping
@@ -36,6 +39,8 @@ export class InferenceWorker implements InferenceBackend {
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #pongs = new Map<number, () => void>();
+  /** Waiting for the thread to write the log lines it holds. */
+  #flushWaiters: (() => void)[] = [];
   #streams = new Map<number, ChunkQueue>();
   #queue: Queued[] = [];
   #active = 0;
@@ -121,6 +126,9 @@ export class InferenceWorker implements InferenceBackend {
         return;
       case 'pong':
         this.#pongs.get(msg.id)?.();
+        return;
+      case 'flushed':
+        for (const done of this.#flushWaiters.splice(0)) done();
         return;
       case 'batch':
         this.observeBatch?.(msg.step, msg.size);
@@ -296,6 +304,22 @@ export class InferenceWorker implements InferenceBackend {
     this.#closedWith = reason;
     this.#failAll(reason);
     for (const queued of this.#queue.splice(0)) queued.start();
+    await this.#flushThreadLog();
     await this.#worker.terminate();
+  }
+
+  /**
+   * Asks the thread to write the log lines it still holds (a thread that is loading its model holds
+   * them, and a terminated thread runs no exit handlers), waiting at most {@link FLUSH_WAIT_MS}:
+   * a thread stuck in synchronous code cannot answer.
+   */
+  async #flushThreadLog(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#flushWaiters.push(resolve);
+      timer = setTimeout(resolve, FLUSH_WAIT_MS);
+      this.#worker.postMessage({ type: 'flush' } satisfies ToThread);
+    });
+    clearTimeout(timer);
   }
 }

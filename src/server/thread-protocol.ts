@@ -30,6 +30,8 @@ export const STREAM_WINDOW = 8;
 export type ToThread =
   | { type: 'invoke'; id: number; request: Omit<InvocationRequest, 'body'> & { body: Uint8Array } }
   | { type: 'ping'; id: number }
+  /** Write any log lines still held (the thread is about to be stopped). */
+  | { type: 'flush' }
   /** The HTTP response took one chunk of stream `id`. */
   | { type: 'stream-ack'; id: number }
   /** The client of stream `id` went away: stop producing. */
@@ -46,6 +48,7 @@ export type FromThread =
   | { type: 'stream-end'; id: number }
   | { type: 'stream-error'; id: number; error: WireError }
   | { type: 'pong'; id: number }
+  | { type: 'flushed' }
   | { type: 'batch'; step: string; size: number };
 
 /** Serialises any thrown value for `postMessage`. */
