@@ -27,3 +27,14 @@ test('an expired deadline cannot be cancelled; one added later is watched again'
   watch.watch(1, () => n++);
   await until('the second deadline to fire', () => n === 2);
 });
+
+test('clear stops every deadline at once', async () => {
+  const watch = new DeadlineWatch(5);
+  let fired = 0;
+  watch.watch(1, () => fired++);
+  watch.watch(1, () => fired++);
+  watch.clear();
+  assert.equal(watch.size, 0);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(fired, 0);
+});

@@ -31,6 +31,13 @@ export class DeadlineWatch {
     return this.#deadlines.delete(deadline);
   }
 
+  /** Stops watching every deadline (none fires) and stops the timer. */
+  clear(): void {
+    this.#deadlines.clear();
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
   /** Deadlines being watched. */
   get size(): number {
     return this.#deadlines.size;

@@ -94,7 +94,8 @@ async function run(config: WorkerConfig): Promise<void> {
   }
   let draining = false;
   const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining });
-  // Requests being answered, so a shutdown can wait for them (streamed answers included) without polling.
+  // Every request is counted until its response closes, so a shutdown can wait for those being
+  // answered (streamed answers included) without polling.
   const listener: RequestListener = (req, res) => {
     connections.onRequest(req, res);
     app(req, res);

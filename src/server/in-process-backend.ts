@@ -129,6 +129,7 @@ export class InProcessBackend implements InferenceBackend {
       clearTimeout(timer);
     }
     this.#closedWith = reason;
+    this.#deadlines.clear();
     for (const fail of [...this.#inFlight]) {
       this.#inFlight.delete(fail);
       fail(reason);
