@@ -304,7 +304,8 @@ export class InferenceWorker implements InferenceBackend {
     this.#closedWith = reason;
     this.#failAll(reason);
     for (const queued of this.#queue.splice(0)) queued.start();
-    await this.#flushThreadLog();
+    // A thread whose load failed has ended already, its error (and what came before) written.
+    if (this.#state !== 'failed') await this.#flushThreadLog();
     await this.#worker.terminate();
   }
 
