@@ -57,6 +57,8 @@ interface Row extends Measurement {
   rpsRatio: number;
   /** The same for CPU per request, when measured. */
   cpuRatio?: number;
+  /** Median over the rounds of this server's requests/s over the server listed before it, same round. */
+  rpsVsPrevious?: number;
 }
 
 function median(values: readonly number[]): number {
@@ -102,8 +104,9 @@ async function drive(servers: [string, BenchServer][], cases: [string, string, n
       for (const [server, s] of order) measured.get(server)!.push(await measure(s.url, body, 'text/csv', connections, seconds, s.child.pid, server.startsWith('smkit')));
     }
     const reference = measured.get(servers[0]![0])!;
-    for (const [server] of servers) {
+    for (const [index, [server]] of servers.entries()) {
       const ms = measured.get(server)!;
+      const previous = index > 0 ? measured.get(servers[index - 1]![0])! : undefined;
       const cpu = (m: Measurement, k: number) => (m.cpuUsPerRequest !== undefined && reference[k]!.cpuUsPerRequest ? m.cpuUsPerRequest / reference[k]!.cpuUsPerRequest! : undefined);
       rows.push({
         case: name,
@@ -117,6 +120,7 @@ async function drive(servers: [string, BenchServer][], cases: [string, string, n
         serverP99Ms: medianOf(ms.map((m) => m.serverP99Ms)),
         rpsRatio: median(ms.map((m, k) => m.rps / reference[k]!.rps)),
         cpuRatio: medianOf(ms.map(cpu)),
+        rpsVsPrevious: previous && median(ms.map((m, k) => m.rps / previous[k]!.rps)),
       });
     }
   }
@@ -170,6 +174,8 @@ async function heavyScenario(dir: string): Promise<void> {
       `Heavier model ${HEAVY.join(' → ')}: one 1-row run takes ${oneRowMs.toFixed(2)} ms and one ${batchRows}-row run ${batchMs.toFixed(1)} ms on one core (in-process, no HTTP)`,
       rows,
     );
+    const on = rows.filter((r) => r.server.startsWith('smkit, batching on'));
+    console.log(`Batching on vs off (median of each round's paired ratio): ${on.map((r) => `${r.case} ${r.rpsVsPrevious?.toFixed(2)}×`).join('; ')}`);
   } finally {
     for (const [, s] of servers) await stopBenchServer(s);
   }
