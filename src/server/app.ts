@@ -10,7 +10,7 @@ import type { FormPart } from '../codecs/multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
 import { validateLoadRequest, type ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
-import { readBody, type BodyLimits } from './body-reader.js';
+import { readBody, readBodyThen, type BodyLimits } from './body-reader.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
 import { lazyRequire } from '../core/lazy-require.js';
 
@@ -307,10 +307,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       }
       const refused = refusal(target);
       if (refused) return sendError(refused, req, res);
-      readBody(req, bodyLimits).then(
-        (body) => invoke(req, res, target, body),
-        (err: unknown) => sendError(err, req, res),
-      );
+      readBodyThen(req, bodyLimits, false, (err, body) => (err === undefined ? void invoke(req, res, target, body!) : sendError(err, req, res)));
       return;
     }
     loadSlowPath().then(

@@ -7,9 +7,6 @@ import { DeadlineWatch } from '../core/deadline-watch.js';
 /** How often in-flight invocations are checked against their deadlines; a timeout fires this late at most. */
 export const DEADLINE_CHECK_MS = 100;
 
-/** An invocation or streamed answer in flight: how to fail it (a timeout, or the backend closing). */
-type InFlight = (err: ToolkitError) => void;
-
 /**
  * Runs the engine on the calling thread: no thread hop per request. `smkit serve` uses it for
  * models that cannot hold the event loop (see `chooseInferenceMode`), and tests embed it; user code
@@ -19,10 +16,10 @@ export class InProcessBackend implements InferenceBackend {
   #engine?: InferenceEngine;
   #state: BackendState = 'loading';
   #failure?: ToolkitError;
-  /** Invocations and streamed answers in flight. */
-  readonly #inFlight = new Set<InFlight>();
-  /** Invocation timeouts: one timer for all, not one per request. */
+  /** Invocations in flight, as their deadlines: one timer checks them all, and closing fails each. */
   readonly #deadlines = new DeadlineWatch(DEADLINE_CHECK_MS);
+  /** Streamed answers in flight: how to fail each. */
+  readonly #streams = new Set<(err: ToolkitError) => void>();
   #idleWaiters: (() => void)[] = [];
   #closedWith?: ToolkitError;
   readonly loaded: Promise<void>;
@@ -69,50 +66,50 @@ export class InProcessBackend implements InferenceBackend {
     const engine = this.#engine;
     if (!engine) return Promise.reject(new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${this.#failure.message}` : 'the model is still loading'));
     return new Promise<InvocationResponse>((resolve, reject) => {
-      const call: InFlight = reject;
-      this.#inFlight.add(call);
-      const deadline = this.#deadlines.watch(timeoutMs, () => {
-        if (this.#untrack(call)) reject(new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s`));
+      const deadline = this.#deadlines.watch(timeoutMs, (reason = new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s`)) => {
+        reject(reason);
+        this.#checkIdle();
       });
       engine.invoke(request, this.log).then(
         (response) => {
-          this.#deadlines.cancel(deadline);
-          if (!this.#untrack(call)) return;
+          // A call that timed out (or was failed by close) is no longer watched: its answer is dropped.
+          if (!this.#deadlines.cancel(deadline)) return;
           if (response.stream) response.stream = this.#tracked(response.stream);
           resolve(response);
+          this.#checkIdle();
         },
         (err: unknown) => {
-          this.#deadlines.cancel(deadline);
-          if (this.#untrack(call)) reject(err);
+          if (!this.#deadlines.cancel(deadline)) return;
+          reject(err);
+          this.#checkIdle();
         },
       );
     });
   }
 
-  /** Ends tracking; false when the call was already failed (timed out, or closed). */
-  #untrack(call: InFlight): boolean {
-    if (!this.#inFlight.delete(call)) return false;
-    this.#checkIdle();
-    return true;
-  }
-
   /** A streamed answer counted as in flight until it ends, fails or its consumer leaves. */
   async *#tracked(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     let closedWith: ToolkitError | undefined;
-    const answer: InFlight = (err) => (closedWith = err);
-    this.#inFlight.add(answer);
+    const answer = (err: ToolkitError) => (closedWith = err);
+    this.#streams.add(answer);
     try {
       for await (const chunk of stream) {
         if (closedWith) throw closedWith;
         yield chunk;
       }
     } finally {
-      this.#untrack(answer);
+      this.#streams.delete(answer);
+      this.#checkIdle();
     }
   }
 
+  /** Invocations and streamed answers in flight. */
+  get #inFlight(): number {
+    return this.#deadlines.size + this.#streams.size;
+  }
+
   #checkIdle(): void {
-    if (this.#inFlight.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+    if (this.#idleWaiters.length > 0 && this.#inFlight === 0) for (const w of this.#idleWaiters.splice(0)) w();
   }
 
   /**
@@ -120,7 +117,7 @@ export class InProcessBackend implements InferenceBackend {
    * model; what is still running then fails with `reason`.
    */
   async close(graceMs = 0, reason = new ToolkitError('ERR_SHUTTING_DOWN', 'the server stopped before this request finished')): Promise<void> {
-    if (this.#inFlight.size > 0 && graceMs > 0) {
+    if (this.#inFlight > 0 && graceMs > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         this.#idleWaiters.push(resolve);
@@ -129,9 +126,9 @@ export class InProcessBackend implements InferenceBackend {
       clearTimeout(timer);
     }
     this.#closedWith = reason;
-    this.#deadlines.clear();
-    for (const fail of [...this.#inFlight]) {
-      this.#inFlight.delete(fail);
+    this.#deadlines.expireAll(reason);
+    for (const fail of [...this.#streams]) {
+      this.#streams.delete(fail);
       fail(reason);
     }
     await this.#engine?.dispose();
