@@ -74,6 +74,8 @@ for (const [name, value] of [
   ['SAGEMAKER_CONTAINER_LOG_LEVEL', 'LOUD'],
   ['SMKIT_BATCH_MAX_SIZE', '0'],
   ['SMKIT_BATCH_MAX_DELAY_MS', '-1'],
+  ['SMKIT_WORKER_SEMI_SPACE_MB', '-16'],
+  ['SMKIT_WORKER_SEMI_SPACE_MB', '1000'],
   ['SAGEMAKER_BATCH_STRATEGY', 'ALL'],
   ['SMKIT_DEVICE', 'tpu'],
   ['SAGEMAKER_PROGRAM', '../evil'],

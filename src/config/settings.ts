@@ -67,6 +67,11 @@ export interface Settings {
   readonly devices: readonly string[];
   /** `SMKIT_INTRA_OP_THREADS`. @defaultValue max(1, floor(CPUs ÷ workers)) */
   readonly intraOpThreads: number;
+  /**
+   * `SMKIT_WORKER_SEMI_SPACE_MB`: the size each HTTP worker's V8 young generation starts at, per
+   * semi-space (`--min-semi-space-size`); 0 leaves V8's own sizing. @defaultValue 16
+   */
+  readonly workerSemiSpaceMb: number;
   /** `SMKIT_WORKER_CONCURRENCY`: requests one worker runs at once (async runtimes overlap I/O). @defaultValue 4 */
   readonly workerConcurrency: number;
   /**
@@ -295,6 +300,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     debug: readBool(env, 'SMKIT_DEBUG', false),
     devices,
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),
+    workerSemiSpaceMb: readInt(env, 'SMKIT_WORKER_SEMI_SPACE_MB', 16, 0, 256),
     workerConcurrency: readInt(env, 'SMKIT_WORKER_CONCURRENCY', 4, 1, 1024),
     batchMaxSize: readInt(env, 'SMKIT_BATCH_MAX_SIZE', 1, 1, 4096),
     batchMaxDelayMs: readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000),
