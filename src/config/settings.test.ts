@@ -56,6 +56,14 @@ test('environment values are read and SM_MODEL_DIR follows SAGEMAKER_BASE_DIR', 
   assert.equal(s.maxConcurrentTransforms, 3);
 });
 
+test('SMKIT_WORKER_SEMI_SPACE_MB: auto is 16 MB with dynamic batching on, 0 without; a number wins', () => {
+  assert.equal(loadSettings({}, {}, 2).workerSemiSpaceMb, 0);
+  assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '32' }, {}, 2).workerSemiSpaceMb, 16);
+  assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '32', SMKIT_WORKER_SEMI_SPACE_MB: 'AUTO' }, {}, 2).workerSemiSpaceMb, 16);
+  assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '32', SMKIT_WORKER_SEMI_SPACE_MB: '0' }, {}, 2).workerSemiSpaceMb, 0);
+  assert.equal(loadSettings({ SMKIT_WORKER_SEMI_SPACE_MB: '32' }, {}, 2).workerSemiSpaceMb, 32);
+});
+
 test('CLI overrides win over the environment', () => {
   const s = loadSettings({ SAGEMAKER_BIND_TO_PORT: '9000', SM_MODEL_DIR: '/a' }, { port: 7000, modelDir: '/b', workers: 2 }, 8);
   assert.equal(s.port, 7000);

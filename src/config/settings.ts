@@ -69,7 +69,9 @@ export interface Settings {
   readonly intraOpThreads: number;
   /**
    * `SMKIT_WORKER_SEMI_SPACE_MB`: the size each HTTP worker's V8 young generation starts at, per
-   * semi-space (`--min-semi-space-size`); 0 leaves V8's own sizing. @defaultValue 16
+   * semi-space (`--min-semi-space-size`); 0 leaves V8's own sizing. `auto` (the default) is 16 with
+   * dynamic batching on (`SMKIT_BATCH_MAX_SIZE` over 1), else 0: the flag costs a worker 10–20 ms
+   * of start-up (see `src/server/worker-heap.ts`).
    */
   readonly workerSemiSpaceMb: number;
   /** `SMKIT_WORKER_CONCURRENCY`: requests one worker runs at once (async runtimes overlap I/O). @defaultValue 4 */
@@ -143,6 +145,9 @@ function str(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
+
+/** `SMKIT_WORKER_SEMI_SPACE_MB=auto` with dynamic batching on: V8's largest default semi-space. */
+const BATCHING_SEMI_SPACE_MB = 16;
 
 /** Reads an integer setting in `[min, max]`. */
 export function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -265,6 +270,8 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
   const port = overrides.port ?? readInt(env, 'SAGEMAKER_BIND_TO_PORT', 8080, 0, 65535);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('--port', String(port), 'a port from 0 to 65535');
   const workers = overrides.workers ?? readInt(env, 'SAGEMAKER_MODEL_SERVER_WORKERS', Math.max(1, cpuCount), 1, 256);
+  const batchMaxSize = readInt(env, 'SMKIT_BATCH_MAX_SIZE', 1, 1, 4096);
+  const autoSemiSpace = batchMaxSize > 1 ? BATCHING_SEMI_SPACE_MB : 0;
   if (!Number.isInteger(workers) || workers < 1) throw invalid('--workers', String(workers), 'a whole number of at least 1');
   const defaultAccept = str(env, 'SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT') ?? 'application/json';
   if (!MEDIA_TYPE.test(defaultAccept) || defaultAccept.includes('*')) {
@@ -300,9 +307,9 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     debug: readBool(env, 'SMKIT_DEBUG', false),
     devices,
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),
-    workerSemiSpaceMb: readInt(env, 'SMKIT_WORKER_SEMI_SPACE_MB', 16, 0, 256),
     workerConcurrency: readInt(env, 'SMKIT_WORKER_CONCURRENCY', 4, 1, 1024),
-    batchMaxSize: readInt(env, 'SMKIT_BATCH_MAX_SIZE', 1, 1, 4096),
+    batchMaxSize,
+    workerSemiSpaceMb: str(env, 'SMKIT_WORKER_SEMI_SPACE_MB')?.toLowerCase() === 'auto' ? autoSemiSpace : readInt(env, 'SMKIT_WORKER_SEMI_SPACE_MB', autoSemiSpace, 0, 256),
     batchMaxDelayMs: readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000),
     installCodeDeps: readEnum(env, 'SMKIT_INSTALL_CODE_DEPS', 'auto', ['auto', 'never'] as const),
     tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),

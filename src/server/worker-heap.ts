@@ -8,7 +8,10 @@
  * ~1 ms scavenges would do. A young generation that starts at its working size keeps V8 on
  * scavenges: on the benchmark, 2 mark-compacts instead of 44 in ten seconds of batched
  * requests, a batching p99 of 16.5 instead of 21–24 ms, and 8% less CPU per one-row request. The
- * price is about 13 MB more resident memory per idle worker.
+ * price is about 13 MB more resident memory per idle worker and 10–20 ms more to a worker's start:
+ * a semi-space flag alone slows Node's own start (`node -e` loading four core modules: 64 → 79 ms
+ * on the development VM; `--stack-trace-limit`, say, does not). That is why
+ * `SMKIT_WORKER_SEMI_SPACE_MB=auto` sets it only with dynamic batching on.
  */
 
 /** V8's largest semi-space by default on 64-bit builds (Node 20–24), in MB. */
