@@ -84,6 +84,7 @@ for (const [name, value] of [
   ['SMKIT_BATCH_MAX_DELAY_MS', '-1'],
   ['SMKIT_WORKER_SEMI_SPACE_MB', '-16'],
   ['SMKIT_WORKER_SEMI_SPACE_MB', '1000'],
+  ['SMKIT_WORKER_SEMI_SPACE_MB', 'big'],
   ['SAGEMAKER_BATCH_STRATEGY', 'ALL'],
   ['SMKIT_DEVICE', 'tpu'],
   ['SAGEMAKER_PROGRAM', '../evil'],

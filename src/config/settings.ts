@@ -149,6 +149,15 @@ function str(env: Env, name: string): string | undefined {
 /** `SMKIT_WORKER_SEMI_SPACE_MB=auto` with dynamic batching on: V8's largest default semi-space. */
 const BATCHING_SEMI_SPACE_MB = 16;
 
+/** `SMKIT_WORKER_SEMI_SPACE_MB`: `auto` (16 MB with dynamic batching on, else 0) or a size in MB. */
+function readSemiSpaceMb(env: Env, batching: boolean): number {
+  const name = 'SMKIT_WORKER_SEMI_SPACE_MB';
+  const raw = str(env, name);
+  if (raw === undefined || raw.toLowerCase() === 'auto') return batching ? BATCHING_SEMI_SPACE_MB : 0;
+  if (!/^\d+$/.test(raw) || Number(raw) > 256) throw invalid(name, raw, '`auto` or a whole number of MB from 0 to 256');
+  return Number(raw);
+}
+
 /** Reads an integer setting in `[min, max]`. */
 export function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = str(env, name);
@@ -270,9 +279,8 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
   const port = overrides.port ?? readInt(env, 'SAGEMAKER_BIND_TO_PORT', 8080, 0, 65535);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('--port', String(port), 'a port from 0 to 65535');
   const workers = overrides.workers ?? readInt(env, 'SAGEMAKER_MODEL_SERVER_WORKERS', Math.max(1, cpuCount), 1, 256);
-  const batchMaxSize = readInt(env, 'SMKIT_BATCH_MAX_SIZE', 1, 1, 4096);
-  const autoSemiSpace = batchMaxSize > 1 ? BATCHING_SEMI_SPACE_MB : 0;
   if (!Number.isInteger(workers) || workers < 1) throw invalid('--workers', String(workers), 'a whole number of at least 1');
+  const batchMaxSize = readInt(env, 'SMKIT_BATCH_MAX_SIZE', 1, 1, 4096);
   const defaultAccept = str(env, 'SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT') ?? 'application/json';
   if (!MEDIA_TYPE.test(defaultAccept) || defaultAccept.includes('*')) {
     throw invalid('SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT', defaultAccept, 'a concrete media type such as application/json');
@@ -309,7 +317,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),
     workerConcurrency: readInt(env, 'SMKIT_WORKER_CONCURRENCY', 4, 1, 1024),
     batchMaxSize,
-    workerSemiSpaceMb: str(env, 'SMKIT_WORKER_SEMI_SPACE_MB')?.toLowerCase() === 'auto' ? autoSemiSpace : readInt(env, 'SMKIT_WORKER_SEMI_SPACE_MB', autoSemiSpace, 0, 256),
+    workerSemiSpaceMb: readSemiSpaceMb(env, batchMaxSize > 1),
     batchMaxDelayMs: readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000),
     installCodeDeps: readEnum(env, 'SMKIT_INSTALL_CODE_DEPS', 'auto', ['auto', 'never'] as const),
     tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),

@@ -84,8 +84,8 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, inflate = fal
 }
 
 /**
- * {@link readBody} with a callback instead of a promise: the one-row path calls it on every request,
- * where a promise and its reaction are a measurable share of the cost. `done` is called once.
+ * {@link readBody} with a callback instead of a promise, for the one-row path, which calls it on
+ * every request and has no use for the promise. `done` is called once.
  */
 export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: boolean, done: BodyCallback): void {
   try {
