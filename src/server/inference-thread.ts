@@ -8,6 +8,7 @@ import { DeferredLogger } from '../logging/deferred-logger.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine } from '../handlers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { IdTable } from '../core/id-table.js';
 import { STREAM_WINDOW, asBuffer, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
 /** How long, at most, log lines are held while the model loads. */
@@ -33,7 +34,7 @@ interface Flow {
   wake?: () => void;
 }
 
-const flows = new Map<number, Flow>();
+const flows = new IdTable<Flow>();
 
 function steer(id: number, change: (flow: Flow) => void): void {
   const flow = flows.get(id);

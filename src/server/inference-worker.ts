@@ -3,6 +3,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { Logger } from '../core/context.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import { ChunkQueue } from './chunk-queue.js';
+import { IdTable } from '../core/id-table.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { asBuffer, fromWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
@@ -37,7 +38,8 @@ export class InferenceWorker implements InferenceBackend {
   #failure?: ToolkitError;
   #description?: EngineDescription;
   #nextId = 1;
-  #pending = new Map<number, Pending>();
+  /** Invocations the thread is running, by request id (not a `Map`: see `IdTable`). */
+  #pending = new IdTable<Pending>();
   #pongs = new Map<number, () => void>();
   /** Waiting for the thread to write the log lines it holds. */
   #flushWaiters: (() => void)[] = [];
@@ -210,7 +212,7 @@ export class InferenceWorker implements InferenceBackend {
   #failAll(err: ToolkitError): void {
     for (const queue of this.#streams.values()) queue.fail(err);
     this.#streams.clear();
-    for (const [id, p] of this.#pending) {
+    for (const [id, p] of this.#pending.entries()) {
       clearTimeout(p.timer);
       this.#pending.delete(id);
       p.reject(err);
