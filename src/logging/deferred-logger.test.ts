@@ -91,3 +91,26 @@ console.log(JSON.stringify({ loaded: pinoLoaded(), error: quiet.isLevelEnabled('
   assert.equal(status, 0, stderr);
   assert.deepEqual(lines, [{ loaded: false, error: false }]);
 });
+
+test('once pino is loaded, a child asked only isLevelEnabled or given lines below the level builds no pino child', async () => {
+  const { DeferredLogger } = await import('./deferred-logger.js');
+  const log = DeferredLogger.create('warn', {});
+  const real = log.loaded();
+  const originalChild = real.child.bind(real);
+  let built = 0;
+  real.child = ((...args: Parameters<typeof real.child>) => {
+    built++;
+    return originalChild(...args);
+  }) as typeof real.child;
+  for (let i = 0; i < 50; i++) {
+    const child = log.child({ requestId: String(i) });
+    assert.equal(child.isLevelEnabled('debug'), false);
+    assert.equal(child.isLevelEnabled('error'), true);
+    assert.equal(child.level, 'warn');
+    child.debug('not written');
+    child.info({ i }, 'not written either');
+  }
+  assert.equal(built, 0);
+  log.child({ requestId: 'x' }).loaded();
+  assert.equal(built, 1, 'the spy sees a child that is built');
+});

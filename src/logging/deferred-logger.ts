@@ -92,8 +92,9 @@ export class DeferredLogger implements ServerLogger {
   }
 
   #write(method: Method, args: unknown[]): void {
-    if (this.root.real) return void (this.loaded()[method] as (...a: unknown[]) => void)(...args);
+    // Below the level nothing is written, so a child logger is not built for it either.
     if (LEVELS[method] < this.root.threshold) return;
+    if (this.root.real) return void (this.loaded()[method] as (...a: unknown[]) => void)(...args);
     // An error may be the last thing this process says: write it, and everything before it, now.
     if (LEVELS[method] >= LEVELS.error || this.root.held.length >= MAX_HELD_LINES) {
       this.root.load();
@@ -127,16 +128,20 @@ export class DeferredLogger implements ServerLogger {
     this.#write('fatal', args);
   }
 
-  /** Whether `level` is written (pino's answer once loaded). */
+  /**
+   * Whether `level` is written (pino's answer once loaded). A child answers with the root's pino
+   * logger (children are never given their own level): a request's child logger that is only asked
+   * this, as the pipeline does on every invocation, then never builds a pino child.
+   */
   isLevelEnabled(level: string): boolean {
-    if (this.root.real) return this.loaded().isLevelEnabled(level);
+    if (this.root.real) return this.root.real.isLevelEnabled(level);
     const n = (LEVELS as Record<string, number>)[level];
     return n !== undefined && n >= this.root.threshold;
   }
 
   /** The level name. */
   get level(): string {
-    return this.root.real ? this.loaded().level : this.root.level;
+    return this.root.real ? this.root.real.level : this.root.level;
   }
 
   /** A logger that adds `bindings` to every line. */
