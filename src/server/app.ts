@@ -12,7 +12,7 @@ import { validateLoadRequest, type ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
 import { readBody, readBodyThen, type BodyLimits } from './body-reader.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
-import { lazyRequire } from '../core/lazy-require.js';
+import { nextRequestId } from './request-id.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
@@ -34,9 +34,6 @@ export interface AppOptions {
   /** Invocation metrics, and `GET /metrics` (Prometheus text format). */
   metrics?: MetricsSink;
 }
-
-/** Request ids come from `node:crypto`, loaded at the first invocation rather than at start-up. */
-const crypto = lazyRequire<typeof import('node:crypto')>('node:crypto');
 
 /** Answers up to this size are written together with their headers (see `invoke`). */
 const SMALL_BODY_BYTES = 16 * 1024;
@@ -206,7 +203,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   };
 
   const invoke = async (req: IncomingMessage, res: ServerResponse, target: InferenceBackend, body: Buffer, parts?: FormPart[]): Promise<void> => {
-    const requestId = crypto().randomUUID();
+    const requestId = nextRequestId();
     const started = performance.now();
     try {
       const result = await target.invoke(
