@@ -26,6 +26,9 @@ const LIVENESS_TIMEOUT_MS = 1000;
 /** How long stopping a thread waits for it to write its held log lines. */
 const FLUSH_WAIT_MS = 200;
 
+/** How long stopping a thread that is still loading its model waits for the load to end. */
+const LOAD_WAIT_MS = 5000;
+
 /**
  * One inference thread and its request bookkeeping. Requests beyond `concurrency` wait in a queue.
  * A request past its timeout is answered 504; if the thread then does not answer a liveness ping
@@ -306,9 +309,29 @@ export class InferenceWorker implements InferenceBackend {
     this.#closedWith = reason;
     this.#failAll(reason);
     for (const queued of this.#queue.splice(0)) queued.start();
+    // A thread stopped inside ONNX Runtime's native session set-up takes the whole process down
+    // ("terminate called after throwing an instance of 'Napi::Error'"): a load under way ends first.
+    if (this.#state === 'loading') await this.#loadEnded(LOAD_WAIT_MS);
     // A thread whose load failed has ended already, its error (and what came before) written.
     if (this.#state !== 'failed') await this.#flushThreadLog();
     await this.#worker.terminate();
+  }
+
+  /** Resolves when the thread's model load ends (loaded, failed, or the thread exited), or after `ms`. */
+  async #loadEnded(ms: number): Promise<void> {
+    const worker = this.#worker;
+    let timer: NodeJS.Timeout | undefined;
+    let onExit: (() => void) | undefined;
+    await Promise.race([
+      this.whenSettled(),
+      new Promise<void>((resolve) => {
+        onExit = resolve;
+        worker.once('exit', onExit);
+        timer = setTimeout(resolve, ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (onExit) worker.off('exit', onExit);
   }
 
   /**
