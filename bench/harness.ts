@@ -73,6 +73,8 @@ export interface Measurement {
   cpuUsPerRequest?: number;
   /** smkit only: an upper bound of the server-side p99 in ms, from its `/metrics` histogram ({@link serverP99Bound}). */
   serverP99Ms?: number;
+  /** smkit with dynamic batching only: requests per model run, on average ({@link meanBatchSize}). */
+  meanBatch?: number;
 }
 
 /** CPU time (ms) of a process and all its descendants, from /proc; undefined when unavailable. */
@@ -186,6 +188,7 @@ export async function measure(url: string, body: string | Buffer, contentType: s
     errors: result.errors,
     cpuUsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && result.requests > 0 ? ((cpuAfter - cpuBefore) * 1000) / result.requests : undefined,
     serverP99Ms: metricsBefore !== undefined && metricsAfter !== undefined ? serverP99Bound(metricsBefore, metricsAfter) : undefined,
+    meanBatch: metricsBefore !== undefined && metricsAfter !== undefined ? meanBatchSize(metricsBefore, metricsAfter) : undefined,
   };
 }
 
@@ -217,6 +220,23 @@ export function serverP99Bound(before: string, after: string): number | undefine
     if ((b.get(le) ?? 0) - (a.get(le) ?? 0) >= 0.99 * total) return le * 1000;
   }
   return undefined;
+}
+
+/** The sum of every series of one `/metrics` sample name (all models and steps). */
+function sampleTotal(metrics: string, name: string): number {
+  let total = 0;
+  for (const m of metrics.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) total += Number(m[1]);
+  return total;
+}
+
+/**
+ * Requests per model run between two `/metrics` scrapes, from `smkit_batch_size` (recorded only
+ * with dynamic batching on); undefined when no run was recorded.
+ */
+export function meanBatchSize(before: string, after: string): number | undefined {
+  const runs = sampleTotal(after, 'smkit_batch_size_count') - sampleTotal(before, 'smkit_batch_size_count');
+  if (runs <= 0) return undefined;
+  return (sampleTotal(after, 'smkit_batch_size_sum') - sampleTotal(before, 'smkit_batch_size_sum')) / runs;
 }
 
 /** The load generator in use, for the report. */

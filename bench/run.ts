@@ -118,6 +118,7 @@ async function drive(servers: [string, BenchServer][], cases: [string, string, n
         errors: ms.reduce((n, m) => n + m.errors, 0),
         cpuUsPerRequest: medianOf(ms.map((m) => m.cpuUsPerRequest)),
         serverP99Ms: medianOf(ms.map((m) => m.serverP99Ms)),
+        meanBatch: medianOf(ms.map((m) => m.meanBatch)),
         rpsRatio: median(ms.map((m, k) => m.rps / reference[k]!.rps)),
         cpuRatio: medianOf(ms.map(cpu)),
         rpsVsPrevious: previous && median(ms.map((m, k) => m.rps / previous[k]!.rps)),
@@ -176,6 +177,16 @@ async function heavyScenario(dir: string): Promise<void> {
     );
     const on = rows.filter((r) => r.server.startsWith('smkit, batching on'));
     console.log(`Batching on vs off (median of each round's paired ratio): ${on.map((r) => `${r.case} ${r.rpsVsPrevious?.toFixed(2)}×`).join('; ')}`);
+    console.log(`Batching on, requests per model run (median): ${on.map((r) => `${r.case} ${fmt(r.meanBatch, 1)}`).join('; ')}`);
+    const at64 = on.find((r) => r.case === '1 row, 64 conn.');
+    const maxDelayMs = Number(process.env['SMKIT_BATCH_MAX_DELAY_MS'] ?? 0);
+    const goal = maxDelayMs + 3 * batchMs;
+    if (at64) {
+      console.log(
+        `p99 goal at 64 connections, maxDelayMs + 3 × one ${batchRows}-row run: ${maxDelayMs} + 3 × ${batchMs.toFixed(1)} = ${goal.toFixed(1)} ms; ` +
+          `measured ${at64.p99} ms (server side ≤ ${fmt(at64.serverP99Ms)} ms): ${at64.p99 <= goal ? 'met' : 'not met'}`,
+      );
+    }
   } finally {
     for (const [, s] of servers) await stopBenchServer(s);
   }

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { meanBatchSize, serverP99Bound } from './harness.js';
+
+/** A `/metrics` excerpt in smkit's format: two batching steps and the invocation histogram. */
+function scrape(runs: [number, number], rows: [number, number], buckets: [string, number][]): string {
+  return [
+    '# HELP smkit_batch_size Requests per model run (dynamic batching)',
+    '# TYPE smkit_batch_size histogram',
+    `smkit_batch_size_bucket{le="32",model="model",step="predict:onnx"} ${runs[0]}`,
+    `smkit_batch_size_sum{model="model",step="predict:onnx"} ${rows[0]}`,
+    `smkit_batch_size_count{model="model",step="predict:onnx"} ${runs[0]}`,
+    `smkit_batch_size_sum{model="other",step="predict:onnx"} ${rows[1]}`,
+    `smkit_batch_size_count{model="other",step="predict:onnx"} ${runs[1]}`,
+    ...buckets.map(([le, n]) => `smkit_invocation_seconds_bucket{le="${le}",model="model",code="200"} ${n}`),
+  ].join('\n');
+}
+
+test('meanBatchSize: requests per run between two scrapes, over every model and step', () => {
+  const before = scrape([10, 0], [100, 0], []);
+  const after = scrape([40, 10], [1000, 60], []);
+  // (900 + 60) rows over (30 + 10) runs
+  assert.equal(meanBatchSize(before, after), 24);
+});
+
+test('meanBatchSize: undefined when no run was recorded in between (batching off)', () => {
+  const same = scrape([5, 0], [50, 0], []);
+  assert.equal(meanBatchSize(same, same), undefined);
+  assert.equal(meanBatchSize('', 'smkit_invocation_seconds_count 3'), undefined);
+});
+
+test('serverP99Bound: the smallest bucket bound holding 99% of the requests in between', () => {
+  const before = scrape([0, 0], [0, 0], [['0.005', 0], ['0.01', 0], ['0.015', 0], ['+Inf', 0]]);
+  // 1000 requests: 900 within 5 ms, 985 within 10 ms, 995 within 15 ms
+  const after = scrape([0, 0], [0, 0], [['0.005', 900], ['0.01', 985], ['0.015', 995], ['+Inf', 1000]]);
+  assert.equal(serverP99Bound(before, after), 15);
+});
