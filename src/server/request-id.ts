@@ -7,8 +7,9 @@ let prefix: string | undefined;
 let counter = 0;
 
 /**
- * A request id: a version-4 UUID whose first 80 bits are random once per process and whose last
- * 48 count the process's requests, so ids are unique across workers and containers. It costs a
+ * A request id: a version-4 UUID whose first 80 bits are drawn once per process (74 of them random,
+ * the rest the UUID's version and variant) and whose last 48 count the process's requests, so ids
+ * are unique across workers and containers. It costs a
  * counter and one string join per request, where `crypto.randomUUID()` builds the whole string
  * each time (about 0.6 KB of garbage per one-row request).
  */
