@@ -114,3 +114,19 @@ test('once pino is loaded, a child asked only isLevelEnabled or given lines belo
   log.child({ requestId: 'x' }).loaded();
   assert.equal(built, 1, 'the spy sees a child that is built');
 });
+
+test('loadWithin: held lines are written when the time is up, not only at exit', () => {
+  const { lines, stderr, status } = run(`
+log.loadWithin(50);
+log.info('held');
+console.log(JSON.stringify({ early: pinoLoaded() }));
+// The timer does not keep the process alive: something else must, for it to fire.
+setTimeout(() => console.log(JSON.stringify({ late: pinoLoaded() })), 300);
+`);
+  assert.equal(status, 0, stderr);
+  assert.deepEqual(lines[0], { early: false });
+  const late = lines.findIndex((l) => 'late' in l);
+  const held = lines.findIndex((l) => l['msg'] === 'held');
+  assert.deepEqual(lines[late], { late: true });
+  assert.ok(held > 0 && held < late, `the held line is written when the timer fires, before the later check (${JSON.stringify(lines)})`);
+});

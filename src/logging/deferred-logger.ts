@@ -11,6 +11,9 @@ type Method = keyof typeof LEVELS;
 /** Lines held before pino is loaded; past this many pino is loaded at once. */
 const MAX_HELD_LINES = 1000;
 
+/** How long, at most, a server process holds its log lines while it starts (see {@link DeferredLogger.loadWithin}). */
+export const LOG_HOLD_MS = 1000;
+
 interface HeldLine {
   readonly logger: DeferredLogger;
   readonly method: Method;
@@ -82,6 +85,12 @@ export class DeferredLogger implements ServerLogger {
   /** Loads pino now and writes the held lines. */
   load(): void {
     this.root.load();
+  }
+
+  /** Loads pino `ms` from now at the latest (a timer that does not keep the process alive). */
+  loadWithin(ms: number): this {
+    setTimeout(() => this.root.load(), ms).unref();
+    return this;
   }
 
   /** This logger's pino logger (loading pino if needed). */

@@ -7,7 +7,7 @@ import net from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import type { ServerLogger } from '../logging/server-logger.js';
-import { DeferredLogger } from '../logging/deferred-logger.js';
+import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
 import { ClusterModelManager } from './mme-cluster.js';
@@ -61,9 +61,6 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
   return new SizeRoutedBackend({ mode, inline, thread: worker, log });
 }
 
-/** How long, at most, a worker holds its log lines while its model loads. */
-const LOG_HOLD_MS = 1000;
-
 /** This process's metrics (undefined when SMKIT_METRICS=false); batch sizes are recorded here. */
 let metrics: MetricsSink | undefined;
 
@@ -72,9 +69,8 @@ async function run(config: WorkerConfig): Promise<void> {
   metrics = settings.metrics ? createMetrics(() => askPrimaryForMetrics()) : undefined;
   // pino loads once the model is ready (or at the first error, or at exit), off the cold-start path;
   // lines logged before are held and written then.
-  const deferredLog = DeferredLogger.create(settings.logLevel, { worker: config.thread.workerIndex }, settings.logFormat);
   // A model that takes longer than a second to load has its lines written as they come after that.
-  setTimeout(() => deferredLog.load(), LOG_HOLD_MS).unref();
+  const deferredLog = DeferredLogger.create(settings.logLevel, { worker: config.thread.workerIndex }, settings.logFormat).loadWithin(LOG_HOLD_MS);
   const log: ServerLogger = deferredLog;
   let backend: InferenceBackend | undefined;
   let models: ClusterModelManager | undefined;

@@ -4,24 +4,20 @@
  * `/ping`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DeferredLogger } from '../logging/deferred-logger.js';
+import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine } from '../handlers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { IdTable } from '../core/id-table.js';
 import { STREAM_WINDOW, asBuffer, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
-/** How long, at most, log lines are held while the model loads. */
-const LOG_HOLD_MS = 1000;
-
 const data = workerData as InferenceThreadData;
 const port = parentPort!;
 // pino loads once the model is ready (or a second into loading, or at the first error): not on the
 // way to a thread model's first /ping. The HTTP side asks for held lines before it stops the thread
 // (`flush`), since a terminated thread runs no exit handlers.
-const deferredLog = DeferredLogger.create(data.logLevel, { worker: data.workerIndex, thread: 'inference' }, data.logFormat ?? 'json');
+const deferredLog = DeferredLogger.create(data.logLevel, { worker: data.workerIndex, thread: 'inference' }, data.logFormat ?? 'json').loadWithin(LOG_HOLD_MS);
 const log: ServerLogger = deferredLog;
-setTimeout(() => deferredLog.load(), LOG_HOLD_MS).unref();
 
 function send(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
@@ -112,7 +108,7 @@ async function start(): Promise<void> {
     return;
   }
   send({ type: 'ready', description: engine.describe(), loadMs: Math.round(performance.now() - started) });
-  setTimeout(() => deferredLog.load(), 50).unref();
+  deferredLog.loadWithin(50);
 }
 
 /** Runs one invocation and sends its answer (or relays its stream). */

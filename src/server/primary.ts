@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config/settings.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { DeferredLogger } from '../logging/deferred-logger.js';
+import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary } from './cluster-protocol.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
@@ -27,8 +27,7 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
   let codeDir: string;
   let mme: typeof import('./mme-cluster.js') | undefined;
   try {
-    log = DeferredLogger.create(settings.logLevel, { role: 'primary' }, settings.logFormat);
-    setTimeout(() => log.load(), PRIMARY_LOG_HOLD_MS).unref();
+    log = DeferredLogger.create(settings.logLevel, { role: 'primary' }, settings.logFormat).loadWithin(LOG_HOLD_MS);
     if (settings.modelDir !== mountedModelDir) {
       log.info({ modelDir: settings.modelDir, empty: mountedModelDir }, 'the model directory is empty; serving the model baked into the image (SMKIT_BAKED_MODEL_DIR)');
     }
@@ -58,9 +57,6 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
   );
   return supervise(settings, codeDir, log, early, mme?.MmeCoordinator);
 }
-
-/** How long the primary holds its log lines at most while its workers start. */
-const PRIMARY_LOG_HOLD_MS = 1000;
 
 /**
  * The code directory the workers load from. Only a `code/package.json` can need an install (npm
@@ -136,7 +132,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return announceWhenReady();
         case 'model':
           // The first worker has its model: the primary's log lines can be written (pino loaded) now.
-          setTimeout(() => log.load(), 50).unref();
+          log.loadWithin(50);
           if (msg.state === 'ready') {
             loaded.add(worker.id);
             return announceWhenReady();
