@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdaptiveBatcher, type BatchRunner } from './adaptive-batcher.js';
+import { Cancellation } from '../core/cancellation.js';
 
 /** Lets the event loop go round `n` times (runs start on the next turn). */
 async function turns(n = 1): Promise<void> {
@@ -231,4 +232,78 @@ test('a runner that throws synchronously fails only that call, and the batcher k
     [1, 'sync failure -2', 3],
   );
   assert.equal(await b.submit(5), 5);
+});
+
+test('a call whose caller gave up while it waited is dropped with the reason, and the rest of its batch runs', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const sizes: number[] = [];
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
+  const first = b.submit(1);
+  await turns(1);
+  const gaveUp = new Cancellation();
+  const waiting = Promise.allSettled([b.submit(2), b.submit(3, gaveUp), b.submit(4)]);
+  const timeout = new Error('timed out');
+  gaveUp.cancel(timeout);
+  await release();
+  assert.deepEqual(runs, [[1], [2, 4]]);
+  await release();
+  assert.equal(await first, 2);
+  const [two, three, four] = await waiting;
+  assert.deepEqual(two, { status: 'fulfilled', value: 4 });
+  assert.deepEqual(three, { status: 'rejected', reason: timeout });
+  assert.deepEqual(four, { status: 'fulfilled', value: 8 });
+  assert.deepEqual(sizes, [1, 2]);
+});
+
+test('when every waiting call was given up, no run starts, and the next call finds the model idle', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const sizes: number[] = [];
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
+  const first = b.submit(1);
+  await turns(1);
+  const gone = [new Cancellation(), new Cancellation()];
+  const waiting = Promise.allSettled(gone.map((c, i) => b.submit(10 + i, c)));
+  for (const c of gone) c.cancel(new Error('client left'));
+  await release();
+  assert.equal(await first, 2);
+  assert.deepEqual((await waiting).map((r) => r.status), ['rejected', 'rejected']);
+  assert.equal(b.waiting, 0);
+  const next = b.submit(5);
+  await turns(1);
+  assert.deepEqual(runs, [[1], [5]]);
+  await release();
+  assert.equal(await next, 10);
+  assert.deepEqual(sizes, [1, 1]);
+});
+
+test('a call cancelled before it is submitted never runs, even with batching off', async () => {
+  for (const maxSize of [1, 8]) {
+    const { runner, runs } = gatedRunner();
+    const b = new AdaptiveBatcher(runner, { maxSize, maxDelayMs: 0 });
+    const c = new Cancellation();
+    const reason = new Error('already late');
+    c.cancel(reason);
+    await assert.rejects(b.submit(1, c), (err) => err === reason);
+    await turns(2);
+    assert.deepEqual(runs, [], `maxSize ${maxSize}`);
+  }
+});
+
+test('retrying a failed batch one by one skips the calls given up meanwhile', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 });
+  const first = b.submit(1);
+  await turns(1);
+  const c = new Cancellation();
+  const waiting = Promise.allSettled([b.submit(-1), b.submit(2, c), b.submit(3)]);
+  await release();
+  assert.deepEqual(runs, [[1], [-1, 2, 3]]);
+  // The batch fails (a negative input); while it ran, the caller of 2 gave up.
+  c.cancel(new Error('timed out'));
+  await release();
+  await release();
+  await release();
+  assert.deepEqual(runs, [[1], [-1, 2, 3], [-1], [3]]);
+  assert.equal(await first, 2);
+  assert.deepEqual((await waiting).map((r) => r.status), ['rejected', 'rejected', 'fulfilled']);
 });

@@ -2,6 +2,7 @@
  * Adaptive batching of concurrent calls to one model: a call that finds the model idle runs at
  * once; calls that arrive while a run is in flight wait and form the next run, up to `maxSize`.
  */
+import type { Cancellation } from '../core/cancellation.js';
 
 /** Calls `fn`, turning a synchronous throw into a rejection so no waiting call is left unanswered. */
 function settle<T>(fn: () => Promise<T>): Promise<T> {
@@ -50,6 +51,7 @@ interface Waiting<I, O> {
   readonly input: I;
   readonly key: string;
   readonly arrived: number;
+  readonly cancellation: Cancellation | undefined;
   resolve(output: O): void;
   reject(error: unknown): void;
 }
@@ -57,7 +59,10 @@ interface Waiting<I, O> {
 /**
  * Queues calls while a run is in flight and runs them together when it ends. One batched run is in
  * flight at a time; calls that cannot batch (no key) bypass the queue. The next batch is the oldest
- * waiting call plus the following ones with the same key, up to `maxSize`. Runs start on the next
+ * waiting call plus the following ones with the same key, up to `maxSize`. A call whose caller gave
+ * up while it waited (its {@link Cancellation} is set: a timeout, a client that left) is dropped
+ * with the cancellation's reason instead of being run, so under overload the model's time goes to
+ * requests that someone still waits for. Runs start on the next
  * turn of the event loop (`setImmediate`): a model runtime that computes synchronously (ONNX
  * Runtime's Node binding does) holds the loop while it runs, and the requests that arrived meanwhile
  * are read in the turn after it, so they join the next batch instead of one of them running alone.
@@ -82,8 +87,12 @@ export class AdaptiveBatcher<I, O> {
     return this.#queue.length;
   }
 
-  /** Runs `input`, alone or together with other calls; resolves with its own output or error. */
-  submit(input: I): Promise<O> {
+  /**
+   * Runs `input`, alone or together with other calls; resolves with its own output or error. A
+   * call cancelled before its run starts fails with the cancellation's reason and is not run.
+   */
+  submit(input: I, cancellation?: Cancellation): Promise<O> {
+    if (cancellation?.cancelled) return Promise.reject(cancellation.reason);
     const key = this.runner.keyOf(input);
     if (key === undefined || this.options.maxSize === 1) {
       if (key !== undefined) this.observe(1);
@@ -91,7 +100,7 @@ export class AdaptiveBatcher<I, O> {
     }
     return new Promise<O>((resolve, reject) => {
       const idle = !this.#running && !this.#starting && this.#queue.length === 0;
-      this.#queue.push({ input, key, arrived: performance.now(), resolve, reject });
+      this.#queue.push({ input, key, arrived: performance.now(), cancellation, resolve, reject });
       // A call that finds the model idle runs without waiting for maxDelayMs: no added latency at
       // low concurrency. It starts on the next turn of the event loop, so calls decoded in this
       // same turn (a burst of requests read together) join it.
@@ -129,15 +138,24 @@ export class AdaptiveBatcher<I, O> {
     return n;
   }
 
-  /** Takes the oldest call and the next ones with its key, up to maxSize, out of the queue. */
+  /**
+   * Takes the oldest call and the next ones with its key, up to maxSize, out of the queue. Calls
+   * met on the way whose caller gave up leave the queue too, failed with their reason.
+   */
   #take(): Waiting<I, O>[] {
-    const key = this.#queue[0]!.key;
+    let key: string | undefined;
     const batch: Waiting<I, O>[] = [];
     let kept = 0;
     for (let i = 0; i < this.#queue.length; i++) {
       const w = this.#queue[i]!;
-      if (batch.length < this.options.maxSize && w.key === key) batch.push(w);
-      else this.#queue[kept++] = w;
+      if (batch.length < this.options.maxSize && (key === undefined || w.key === key)) {
+        if (w.cancellation?.cancelled) {
+          w.reject(w.cancellation.reason);
+          continue;
+        }
+        key = w.key;
+        batch.push(w);
+      } else this.#queue[kept++] = w;
     }
     this.#queue.length = kept;
     return batch;
@@ -146,6 +164,10 @@ export class AdaptiveBatcher<I, O> {
   async #runNext(): Promise<void> {
     this.#running = true;
     const batch = this.#take();
+    if (batch.length === 0) {
+      this.#running = false;
+      return this.#schedule();
+    }
     this.observe(batch.length);
     try {
       if (batch.length === 1) {
@@ -164,8 +186,12 @@ export class AdaptiveBatcher<I, O> {
         batch.forEach((w, i) => w.resolve(outputs[i]!));
         return;
       }
-      // One bad request must not fail the others: run each alone, in order.
-      for (const w of batch) await settle(() => this.runner.runOne(w.input)).then(w.resolve, w.reject);
+      // One bad request must not fail the others: run each alone, in order (skipping those whose
+      // caller gave up meanwhile).
+      for (const w of batch) {
+        if (w.cancellation?.cancelled) w.reject(w.cancellation.reason);
+        else await settle(() => this.runner.runOne(w.input)).then(w.resolve, w.reject);
+      }
     } finally {
       this.#running = false;
       this.#schedule();

@@ -1,3 +1,4 @@
+import type { Cancellation } from '../core/cancellation.js';
 import type { TensorMap } from '../core/tensor.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
 import { AdaptiveBatcher, type BatchingOptions, type BatchObserver } from './adaptive-batcher.js';
@@ -65,8 +66,8 @@ export class BatchedRuntime implements ModelRuntime {
     return this.inner.signature;
   }
 
-  predict(inputs: TensorMap): Promise<TensorMap> {
-    return this.#batcher.submit(inputs);
+  predict(inputs: TensorMap, cancellation?: Cancellation): Promise<TensorMap> {
+    return this.#batcher.submit(inputs, cancellation);
   }
 
   dispose(): Promise<void> {

@@ -37,4 +37,11 @@ export interface InvocationContext extends SageMakerHeaders {
   readonly log: Logger;
   /** Sets the `X-Amzn-SageMaker-Custom-Attributes` response header. */
   setCustomAttributes(value: string): void;
+  /**
+   * Aborts when nobody waits for this answer any more: the invocation ran past
+   * `SAGEMAKER_MODEL_SERVER_TIMEOUT`, its client closed the connection, or the server stopped.
+   * `signal.reason` says which (`code` `ERR_TIMEOUT`, `ERR_CLIENT_GONE`, `ERR_SHUTTING_DOWN`). Pass it
+   * to `fetch` or check it in long loops to stop work that would be thrown away.
+   */
+  readonly signal: AbortSignal;
 }

@@ -18,6 +18,7 @@ export const ERROR_CATALOGUE = {
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'No decoder for the request Content-Type.' },
   ERR_NOT_READY: { status: 503, summary: 'The model is still loading or failed to load.' },
   ERR_TIMEOUT: { status: 504, summary: 'The invocation ran past SAGEMAKER_MODEL_SERVER_TIMEOUT.' },
+  ERR_CLIENT_GONE: { status: 499, summary: 'The client closed the connection before its answer was ready; the request was dropped (recorded in logs and metrics only, nobody receives it).' },
   ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is draining after SIGTERM.' },
   ERR_DECODED_TOO_LARGE: { status: 413, summary: 'The decoded inputs (image pixels, arrays) would take more memory than SMKIT_MAX_DECODED_MB allows.' },
   ERR_BODY_TIMEOUT: { status: 408, summary: 'The request body did not arrive within SMKIT_BODY_TIMEOUT_SECONDS.' },

@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { cancellationOf } from '../core/cancellation.js';
 import type { InvocationContext } from '../core/context.js';
 import { AdaptiveBatcher, type BatchingOptions, type BatchObserver } from '../batching/adaptive-batcher.js';
 import type { PredictBatchFn } from './user-module.js';
@@ -47,7 +48,7 @@ export function createBatchPredictor(fn: PredictBatchFn, model: unknown, options
   return {
     maxSize: options.maxSize,
     async predict(input, ctx) {
-      const result = await batcher.submit({ input, ctx });
+      const result = await batcher.submit({ input, ctx }, cancellationOf(ctx));
       if (result instanceof Error) throw result;
       return result;
     },

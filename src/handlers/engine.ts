@@ -1,5 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
+import { EngineContext } from './invocation-context.js';
+import type { Cancellation } from '../core/cancellation.js';
 import { UNNAMED } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
@@ -54,6 +56,8 @@ export interface InvocationRequest {
   readonly headers: SageMakerHeaders;
   /** Parsed `multipart/form-data` parts, when the front parsed them. */
   readonly parts?: readonly FormPart[];
+  /** Whether the caller has given up on this invocation (set by the server; see `ctx.signal`). */
+  readonly cancellation?: Cancellation;
 }
 
 /** The encoded answer. */
@@ -245,17 +249,11 @@ export class InferenceEngine {
       accept = chosen;
     }
     let customAttributes: string | undefined;
-    const ctx: InvocationContext = {
-      ...req.headers,
-      requestId: req.requestId,
-      contentType,
-      accept,
-      modelDir: this.options.modelDir,
-      log,
-      setCustomAttributes(value: string) {
-        customAttributes = String(value);
-      },
+    const cancellation = req.cancellation;
+    const setCustomAttributes = (value: string): void => {
+      customAttributes = String(value);
     };
+    const ctx = new EngineContext(req.headers, req.requestId, contentType, accept, this.options.modelDir, log, setCustomAttributes, cancellation);
     const h = this.hooks;
     let output: unknown;
     if (h.transformFn) {
@@ -269,6 +267,8 @@ export class InferenceEngine {
       } catch (err) {
         throw hinted(err);
       }
+      // A caller that gave up while the input was decoded (a slow inputFn) costs no model run.
+      if (cancellation?.cancelled) throw cancellation.reason;
       try {
         const prediction = this.batchPredict
           ? await this.user('predictBatchFn', () => this.batchPredict!.predict(input, ctx))

@@ -6,7 +6,7 @@ import type { InvocationContext } from '../core/context.js';
 import { Pipeline } from './pipeline.js';
 import { stepFailure, type Step } from './step.js';
 
-const ctx = { requestId: 'r', contentType: 'text/csv', accept: 'application/json', modelDir: '/m', log: createLogger('silent'), setCustomAttributes: () => undefined } as InvocationContext;
+const ctx = { requestId: 'r', contentType: 'text/csv', accept: 'application/json', modelDir: '/m', log: createLogger('silent'), setCustomAttributes: () => undefined, signal: new AbortController().signal } as InvocationContext;
 
 const failing = (name: string, err: unknown): Step => ({
   name,

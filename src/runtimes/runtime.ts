@@ -1,3 +1,4 @@
+import type { Cancellation } from '../core/cancellation.js';
 import type { DType, TensorMap } from '../core/tensor.js';
 import type { Logger } from '../core/context.js';
 
@@ -37,8 +38,10 @@ export interface ModelRuntime {
   /**
    * Runs the model. Inputs are matched by name (a single `UNNAMED` input binds to a single-input
    * model) and converted to the declared dtype. Returns outputs by name, in model order.
+   * `cancellation`, when given, says whether the caller has given up: a runtime that queues calls
+   * (dynamic batching) drops a cancelled one before running it, with the cancellation's reason.
    */
-  predict(inputs: TensorMap): Promise<TensorMap>;
+  predict(inputs: TensorMap, cancellation?: Cancellation): Promise<TensorMap>;
   /** Releases native memory. */
   dispose(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import type { MetricsSink } from './metrics.js';
 import { readBody, readBodyThen, type BodyLimits } from './body-reader.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
 import { nextRequestId } from './request-id.js';
+import { Cancellation } from '../core/cancellation.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
@@ -207,7 +208,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     const started = performance.now();
     try {
       const result = await target.invoke(
-        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts },
+        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation: new Cancellation(res) },
         timeoutMs,
       );
       res.statusCode = 200;

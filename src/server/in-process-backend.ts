@@ -67,6 +67,8 @@ export class InProcessBackend implements InferenceBackend {
     if (!engine) return Promise.reject(new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${this.#failure.message}` : 'the model is still loading'));
     return new Promise<InvocationResponse>((resolve, reject) => {
       const deadline = this.#deadlines.watch(timeoutMs, (reason = new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s`)) => {
+        // A request still waiting for a batch is dropped there; user code sees ctx.signal abort.
+        request.cancellation?.cancel(reason);
         reject(reason);
         this.#checkIdle();
       });

@@ -9,7 +9,8 @@ import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine } from '../handlers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { IdTable } from '../core/id-table.js';
-import { STREAM_WINDOW, asBuffer, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
+import { Cancellation } from '../core/cancellation.js';
+import { STREAM_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
 const data = workerData as InferenceThreadData;
 const port = parentPort!;
@@ -93,6 +94,8 @@ async function start(): Promise<void> {
         return steer(msg.id, (flow) => flow.credit++);
       case 'stream-cancel':
         return steer(msg.id, (flow) => (flow.cancelled = true));
+      case 'cancel':
+        return cancellations.get(msg.id)?.cancel(fromWireError(msg.error));
       case 'invoke':
         if (engine) return invoke(engine, msg);
         return send({ type: 'error', id: msg.id, error: toWireError(new ToolkitError('ERR_NOT_READY', 'the model is still loading')) });
@@ -111,17 +114,26 @@ async function start(): Promise<void> {
   deferredLog.loadWithin(50);
 }
 
+/** The invocations this thread has not answered yet, so the HTTP side can cancel them. */
+const cancellations = new IdTable<Cancellation>();
+
 /** Runs one invocation and sends its answer (or relays its stream). */
 function invoke(engine: InferenceEngine, msg: Extract<ToThread, { type: 'invoke' }>): void {
   const { body, ...rest } = msg.request;
   const reqLog = log.child({ requestId: rest.requestId });
-  engine.invoke({ ...rest, body: asBuffer(body) }, reqLog).then(
+  const cancellation = new Cancellation();
+  cancellations.set(msg.id, cancellation);
+  engine.invoke({ ...rest, body: asBuffer(body), cancellation }, reqLog).then(
     (response) => {
+      cancellations.delete(msg.id);
       if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes);
       const out = new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength);
       send({ type: 'result', id: msg.id, response: { contentType: response.contentType, customAttributes: response.customAttributes, body: out } }, transferable(out));
     },
-    (err: unknown) => send({ type: 'error', id: msg.id, error: toWireError(err) }),
+    (err: unknown) => {
+      cancellations.delete(msg.id);
+      send({ type: 'error', id: msg.id, error: toWireError(err) });
+    },
   );
 }
 

@@ -5,7 +5,7 @@ import type { EngineDescription, InvocationRequest, InvocationResponse } from '.
 import { ChunkQueue } from './chunk-queue.js';
 import { IdTable } from '../core/id-table.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
-import { asBuffer, fromWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
+import { asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
 
 interface Pending {
@@ -227,6 +227,7 @@ export class InferenceWorker implements InferenceBackend {
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
     if (this.#closedWith) return Promise.reject(this.#closedWith);
     if (this.#state === 'failed') return Promise.reject(this.#notReady());
+    const { cancellation, ...fields } = request;
     return new Promise((resolve, reject) => {
       const arrived = Date.now();
       const entry: Queued = {
@@ -237,13 +238,18 @@ export class InferenceWorker implements InferenceBackend {
           // The timeout counts from arrival: time spent queued behind other requests is part of it.
           const remaining = timeoutMs - (Date.now() - arrived);
           if (remaining <= 0) return reject(this.#timeoutError(timeoutMs));
+          // A client that left while this request waited for a slot costs the thread nothing.
+          if (cancellation?.cancelled) return reject(cancellation.reason);
           const id = this.#nextId++;
           this.#active++;
           const timer = setTimeout(() => this.#onTimeout(id, timeoutMs), remaining);
           this.#pending.set(id, { resolve, reject, timer });
           const body = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
-          const msg: ToThread = { type: 'invoke', id, request: { ...request, body } };
+          const msg: ToThread = { type: 'invoke', id, request: { ...fields, body } };
           this.#worker.postMessage(msg, transferable(body));
+          // A client that leaves frees its slot at once, and the thread drops the request if it
+          // has not run yet.
+          cancellation?.whenCancelled((reason) => this.#cancelPosted(id, reason));
         },
       };
       if (this.#state === 'ready' && this.#active < this.#concurrency) return entry.start();
@@ -263,11 +269,20 @@ export class InferenceWorker implements InferenceBackend {
   }
 
   #onTimeout(id: number, timeoutMs: number): void {
+    if (this.#cancelPosted(id, this.#timeoutError(timeoutMs))) void this.#checkLiveness();
+  }
+
+  /**
+   * Answers invocation `id` with `reason` if the thread has not answered it yet, and tells the
+   * thread, which drops it if it still waits for a batch (user code sees ctx.signal abort).
+   */
+  #cancelPosted(id: number, reason: unknown): boolean {
     const p = this.#pending.get(id);
-    if (!p) return;
+    if (!p) return false;
     this.#finish(id, p);
-    p.reject(this.#timeoutError(timeoutMs));
-    void this.#checkLiveness();
+    p.reject(reason);
+    this.#post({ type: 'cancel', id, error: toWireError(reason) });
+    return true;
   }
 
   /** Replaces the thread when it cannot even answer a ping (blocked by synchronous user code). */

@@ -28,14 +28,16 @@ export const STREAM_WINDOW = 8;
 
 /** Messages from the HTTP thread to the inference thread. */
 export type ToThread =
-  | { type: 'invoke'; id: number; request: Omit<InvocationRequest, 'body'> & { body: Uint8Array } }
+  | { type: 'invoke'; id: number; request: Omit<InvocationRequest, 'body' | 'cancellation'> & { body: Uint8Array } }
   | { type: 'ping'; id: number }
   /** Write any log lines still held (the thread is about to be stopped). */
   | { type: 'flush' }
   /** The HTTP response took one chunk of stream `id`. */
   | { type: 'stream-ack'; id: number }
   /** The client of stream `id` went away: stop producing. */
-  | { type: 'stream-cancel'; id: number };
+  | { type: 'stream-cancel'; id: number }
+  /** Invocation `id` was answered without the thread (it timed out): drop it if it has not run yet. */
+  | { type: 'cancel'; id: number; error: WireError };
 
 /** Messages from the inference thread to the HTTP thread. */
 export type FromThread =

@@ -1,11 +1,13 @@
 /**
  * The inference queue and dynamic batching through a real `smkit serve`: more requests than the
- * worker runs at once are all answered, queued requests time out on their own clock, and batched
- * requests each get their own answer.
+ * worker runs at once are all answered, queued requests time out on their own clock, batched
+ * requests each get their own answer, and a request that timed out while it waited for a batch in
+ * the inference thread is dropped there instead of being run.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
@@ -115,5 +117,52 @@ describe('queue and batching (smkit serve)', () => {
     assert.equal(burst[20]!.status, 400, burst[20]!.text);
     const metrics = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
     assert.match(metrics, /smkit_batch_size_count\{model="model",step="predict:onnx"\} [1-9]/);
+  });
+
+  test('a request that times out while it waits for a batch in the inference thread is never run, and user code sees ctx.signal abort', async () => {
+    const started = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-cancel-')), 'started');
+    const server = await serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '1', BATCH_CANCEL_STARTED: started });
+    const seen = async () => {
+      const res = await post(server, '-1\n');
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { seen: unknown[] }).seen;
+    };
+    // 2500: holds the model for 2.5 s, past the 1 s timeout (the fixture creates `started` for the hold).
+    const holding = post(server, '2500\n');
+    await until('the holding run to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
+    const queued = await post(server, '-7001\n');
+    assert.equal(queued.status, 504, await queued.text());
+    assert.equal((await holding).status, 504);
+    await until('the holding run to end', () => !existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
+    const values = await seen();
+    assert.ok(values.includes(2500), JSON.stringify(values));
+    assert.ok(!values.includes(-7001), `the timed-out request reached predictBatchFn: ${JSON.stringify(values)}`);
+    // -2 waits in predictBatchFn for ctx.signal: the HTTP side's timeout reaches the thread.
+    const waiting = await post(server, '-2\n');
+    assert.equal(waiting.status, 504);
+    await until('the handler to see ctx.signal abort', async () => (await seen()).includes('aborted:ERR_TIMEOUT'), { timeoutMs: 30_000 });
+    rmSync(path.dirname(started), { recursive: true, force: true });
+  });
+
+  test('a request whose client disconnects while it waits for a batch in the inference thread is never run', async () => {
+    const started = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-cancel-')), 'started');
+    const server = await serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '60', BATCH_CANCEL_STARTED: started });
+    const holding = post(server, '2500\n');
+    await until('the holding run to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
+    // The whole request goes out on a raw socket, which then closes without waiting for the answer.
+    const { port, hostname } = new URL(server.url);
+    const client = net.connect(Number(port), hostname);
+    client.on('error', () => undefined);
+    const body = '-7002\n';
+    await new Promise<void>((resolve) => client.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${body.length}\r\n\r\n${body}`, () => resolve()));
+    await new Promise((r) => setTimeout(r, 200));
+    client.destroy();
+    assert.equal((await holding).status, 200);
+    await until('the holding run to end', () => !existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
+    const res = await post(server, '-1\n');
+    const values = ((await res.json()) as { seen: unknown[] }).seen;
+    assert.ok(values.includes(2500), JSON.stringify(values));
+    assert.ok(!values.includes(-7002), `the abandoned request reached predictBatchFn: ${JSON.stringify(values)}`);
+    rmSync(path.dirname(started), { recursive: true, force: true });
   });
 });

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { UNNAMED, type TensorMap } from '../../core/tensor.js';
+import { cancellationOf } from '../../core/cancellation.js';
+import type { InvocationContext } from '../../core/context.js';
 import type { ModelRuntime } from '../../runtimes/runtime.js';
 import type { Step, StepBuilder, StepBuildEnv, StepData } from '../step.js';
 import { NO_BATCHING, type BatchingOptions } from '../../batching/adaptive-batcher.js';
@@ -27,7 +29,7 @@ export function runtimeStep(name: string, runtime: ModelRuntime): Step & { runti
     name,
     stage: 'predict',
     runtime,
-    async run(data: StepData): Promise<StepData> {
+    async run(data: StepData, ctx?: InvocationContext): Promise<StepData> {
       let inputs: TensorMap = data.tensors;
       const names = Object.keys(inputs);
       // A lone tensor that an earlier step named (a preprocess output, a first model's output) feeds
@@ -35,7 +37,7 @@ export function runtimeStep(name: string, runtime: ModelRuntime): Step & { runti
       if (names.length === 1 && runtime.inputs.length === 1 && names[0] !== runtime.inputs[0]!.name && !namedByClient(data, names[0]!)) {
         inputs = { [UNNAMED]: inputs[names[0]!]! };
       }
-      return { ...data, tensors: await runtime.predict(inputs), value: undefined };
+      return { ...data, tensors: await runtime.predict(inputs, cancellationOf(ctx)), value: undefined };
     },
     dispose: () => runtime.dispose(),
   };

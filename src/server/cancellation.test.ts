@@ -1,0 +1,137 @@
+/**
+ * Requests whose caller gave up are dropped before their model run: over real HTTP, with dynamic
+ * batching on, a request that times out or whose client disconnects while it waits for a batch
+ * never reaches the model, and user code sees `ctx.signal` abort.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http, { type Server } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createApp } from './app.js';
+import { InProcessBackend } from './in-process-backend.js';
+import { createLogger } from '../logging/logger.js';
+import { REPO_ROOT } from '../../test/helpers/serve-process.js';
+import { until } from '../../test/helpers/until.js';
+
+const log = createLogger('silent');
+const TIMEOUT_S = 1;
+/** How long a holding request keeps the model busy: well past the timeout. */
+const HOLD_MS = 2500;
+
+describe('callers that gave up cost no model run (in-process, batching on)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-cancel-'));
+  const started = path.join(dir, 'started');
+  let backend: InProcessBackend;
+  let server: Server;
+  let url: string;
+  /** The same backend behind a 30 s timeout, so that only a disconnect can end a request early. */
+  let patientServer: Server;
+  let patientUrl: string;
+
+  before(async () => {
+    cpSync(path.join(REPO_ROOT, 'test/fixtures/handlers/batch-cancel'), path.join(dir, 'model'), { recursive: true });
+    process.env['BATCH_CANCEL_STARTED'] = started;
+    const modelDir = path.join(dir, 'model');
+    backend = new InProcessBackend(
+      {
+        modelDir,
+        codeDir: path.join(modelDir, 'code'),
+        program: 'inference',
+        defaultAccept: 'application/json',
+        runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 },
+        batching: { maxSize: 8, maxDelayMs: 0 },
+        log,
+      },
+      log,
+    );
+    await backend.loaded;
+    assert.equal(backend.state(), 'ready', String(backend.failure()?.message));
+    const listen = async (timeoutSeconds: number): Promise<[Server, string]> => {
+      const app = createApp({ settings: { maxPayloadMb: 6, timeoutSeconds, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' }, backend, log });
+      const s = http.createServer(app);
+      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+      return [s, `http://127.0.0.1:${(s.address() as AddressInfo).port}`];
+    };
+    [server, url] = await listen(TIMEOUT_S);
+    [patientServer, patientUrl] = await listen(30);
+  });
+
+  after(async () => {
+    delete process.env['BATCH_CANCEL_STARTED'];
+    for (const s of [server, patientServer]) {
+      s.closeAllConnections();
+      await new Promise((resolve) => s.close(resolve));
+    }
+    await backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const post = (value: number, base = url) =>
+    fetch(`${base}/invocations`, { method: 'POST', body: `${value}\n`, headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(30_000) });
+
+  /**
+   * Sends a request that holds the model for HOLD_MS; resolves once its run has started, with its
+   * answer still to come (wrapped: an async function would wait for a promise it returns).
+   */
+  const holdModel = async (base = url): Promise<{ holding: Promise<Response> }> => {
+    rmSync(started, { force: true });
+    const holding = post(HOLD_MS, base);
+    await until('the holding request to start its run', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
+    return { holding };
+  };
+
+  const modelFreeAgain = () => until('the holding run to end', () => !existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
+
+  /** Every value the handler's predictBatchFn received so far. */
+  const seen = async (): Promise<unknown[]> => {
+    const res = await post(-1);
+    assert.equal(res.status, 200);
+    return ((await res.json()) as { seen: unknown[] }).seen;
+  };
+
+  test('a request that times out while it waits for a batch gets 504 and never runs', async () => {
+    const { holding } = await holdModel();
+    const queued = await post(-7001);
+    assert.equal(queued.status, 504);
+    assert.equal(((await queued.json()) as { code: string }).code, 'ERR_TIMEOUT');
+    assert.equal((await holding).status, 504);
+    // Once the holding run ends, the batch -7001 waited for would start: it is dropped instead.
+    await modelFreeAgain();
+    const values = await seen();
+    assert.ok(values.includes(HOLD_MS), JSON.stringify(values));
+    assert.ok(!values.includes(-7001), `the timed-out request reached the model: ${JSON.stringify(values)}`);
+  });
+
+  test('a request whose client disconnects while it waits for a batch never runs', async () => {
+    const { holding } = await holdModel(patientUrl);
+    // The whole request goes out on a raw socket, which then closes without waiting for the answer.
+    const port = Number(new URL(patientUrl).port);
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    const answered: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => answered.push(chunk));
+    const body = '-7002\n';
+    await new Promise<void>((resolve) => client.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${body.length}\r\n\r\n${body}`, () => resolve()));
+    await new Promise((r) => setTimeout(r, 200));
+    client.destroy();
+    assert.equal(Buffer.concat(answered).length, 0, 'the request was answered while the model was held');
+    assert.equal((await holding).status, 200);
+    await modelFreeAgain();
+    const values = await seen();
+    assert.ok(values.includes(HOLD_MS), JSON.stringify(values));
+    assert.ok(!values.includes(-7002), `the abandoned request reached the model: ${JSON.stringify(values)}`);
+  });
+
+  test('user code sees ctx.signal abort with ERR_TIMEOUT when its invocation times out', async () => {
+    const res = await post(-2);
+    assert.equal(res.status, 504);
+    const values = await until('the handler to note the abort', async () => {
+      const v = await seen();
+      return v.includes('aborted:ERR_TIMEOUT') && v;
+    }, { timeoutMs: 30_000 });
+    assert.ok(values.includes(-2));
+  });
+});
