@@ -7,7 +7,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 export interface ClientConnection {
   readonly destroyed: boolean;
   readonly writableFinished: boolean;
-  once(event: 'close', listener: () => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
 }
 
 /** The reason given when the client closed its connection before its answer was ready. */
@@ -26,15 +26,13 @@ const NEVER_ABORTED = new AbortController().signal;
  *
  * Cheap to create for every request: the `AbortSignal` (about 3 µs to make) is made only when user
  * code asks for it, and a client's disconnect is read from its connection when asked
- * ({@link cancelled}) rather than listened for, until something needs to hear of it at once
- * ({@link signal}, {@link whenCancelled}).
+ * ({@link cancelled}): a `close` listener per request costs more than the checks, so one is added
+ * only for a {@link signal} (which must abort on its own).
  */
 export class Cancellation {
   #cancelled = false;
   #reason: unknown;
   #controller: AbortController | undefined;
-  #listeners: ((reason: unknown) => void)[] | undefined;
-  #listening = false;
 
   constructor(private readonly client?: ClientConnection) {}
 
@@ -63,32 +61,18 @@ export class Cancellation {
     return this.#controller.signal;
   }
 
-  /**
-   * Calls `listener` once, with the reason, when the caller gives up (at once if it already has);
-   * a client's disconnect is listened for from then on.
-   */
-  whenCancelled(listener: (reason: unknown) => void): void {
-    if (this.cancelled) return listener(this.#reason);
-    (this.#listeners ??= []).push(listener);
-    this.#listenToClient();
-  }
-
-  /** Records that the caller gave up (the first reason wins), aborts {@link signal} and tells the listeners. */
+  /** Records that the caller gave up (the first reason wins) and aborts {@link signal}. */
   cancel(reason: unknown): void {
     if (this.#cancelled) return;
     this.#cancelled = true;
     this.#reason = reason;
     this.#controller?.abort(reason);
-    const listeners = this.#listeners;
-    this.#listeners = undefined;
-    if (listeners) for (const listener of listeners) listener(reason);
   }
 
   #listenToClient(): void {
-    if (this.#listening || !this.client) return;
-    this.#listening = true;
     const client = this.client;
-    client.once('close', () => {
+    // 'close' comes once: `on` spares the wrapper `once` makes.
+    client?.on('close', () => {
       if (!client.writableFinished) this.cancel(clientGoneError());
     });
   }
