@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { meanBatchSize, serverP99Bound } from './harness.js';
+import { answeredWith, meanBatchSize, rowsRun, serverP99Bound } from './harness.js';
 
 /** A `/metrics` excerpt in smkit's format: two batching steps and the invocation histogram. */
 function scrape(runs: [number, number], rows: [number, number], buckets: [string, number][]): string {
@@ -34,4 +34,19 @@ test('serverP99Bound: the smallest bucket bound holding 99% of the requests in b
   // 1000 requests: 900 within 5 ms, 985 within 10 ms, 995 within 15 ms
   const after = scrape([0, 0], [0, 0], [['0.005', 900], ['0.01', 985], ['0.015', 995], ['+Inf', 1000]]);
   assert.equal(serverP99Bound(before, after), 15);
+});
+
+test('answeredWith and rowsRun: answers of one status and model rows run between two scrapes', () => {
+  const invocations = (ok: number, late: number, other: number) =>
+    [
+      `smkit_invocations_total{model="model",status="200"} ${ok}`,
+      `smkit_invocations_total{model="model",status="504"} ${late}`,
+      `smkit_invocations_total{model="other",status="200"} ${other}`,
+    ].join('\n');
+  const before = `${scrape([1, 0], [10, 0], [])}\n${invocations(5, 1, 2)}`;
+  const after = `${scrape([9, 1], [310, 20], [])}\n${invocations(205, 41, 12)}`;
+  assert.equal(answeredWith(200, before, after), 210);
+  assert.equal(answeredWith(504, before, after), 40);
+  assert.equal(answeredWith(499, before, after), 0);
+  assert.equal(rowsRun(before, after), 320);
 });

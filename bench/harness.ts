@@ -192,7 +192,8 @@ export async function measure(url: string, body: string | Buffer, contentType: s
   };
 }
 
-async function fetchText(url: string): Promise<string | undefined> {
+/** The text at `url` (a server's `/metrics`), or undefined when it cannot be fetched. */
+export async function fetchText(url: string): Promise<string | undefined> {
   return fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text(), () => undefined);
 }
 
@@ -229,6 +230,21 @@ function sampleTotal(metrics: string, name: string): number {
   return total;
 }
 
+/** Invocations answered with HTTP `status` between two `/metrics` scrapes (every model). */
+export function answeredWith(status: number, before: string, after: string): number {
+  const count = (metrics: string) => {
+    let total = 0;
+    for (const m of metrics.matchAll(/^smkit_invocations_total\{([^}]*)\} (\S+)$/gm)) if (m[1]!.includes(`status="${status}"`)) total += Number(m[2]);
+    return total;
+  };
+  return count(after) - count(before);
+}
+
+/** Model rows (requests) run between two `/metrics` scrapes, from `smkit_batch_size_sum`. */
+export function rowsRun(before: string, after: string): number {
+  return sampleTotal(after, 'smkit_batch_size_sum') - sampleTotal(before, 'smkit_batch_size_sum');
+}
+
 /**
  * Requests per model run between two `/metrics` scrapes, from `smkit_batch_size` (recorded only
  * with dynamic batching on); undefined when no run was recorded.
@@ -241,3 +257,8 @@ export function meanBatchSize(before: string, after: string): number | undefined
 
 /** The load generator in use, for the report. */
 export const loadClient = client;
+
+/** Runs the load generator once, without warm-up or measurements (the caller scrapes `/metrics`). */
+export function loadOnce(url: string, body: string | Buffer, contentType: string, connections: number, seconds: number): Promise<LoadResult> {
+  return (client === 'wrk' ? runWrk : runAutocannon)(`${url}/invocations`, body, contentType, connections, seconds);
+}

@@ -4,12 +4,16 @@
  * p99 and server CPU per request side by side; then cold start, the stages of a 5 MB request, the
  * codec throughput table and the TF.js rows.
  *
- * Scenarios (`BENCH_ONLY=wide,heavy,cold,stages,codecs,tfjs`, default all):
+ * Scenarios (`BENCH_ONLY=wide,heavy,cold,overload,stages,codecs,tfjs`, default all):
  * - `wide`: a 64 → 256 → 256 → 8 MLP, 1 row, 256 rows and ~5 MB of CSV;
  * - `heavy`: a 512 → 2048 → 2048 → 16 MLP, 1-row requests at 1, 16 and 64 connections, smkit with
  *   dynamic batching off and on;
  * - `cold`: spawn to the first `/ping` 200, smkit and the baseline, on the wide model (on Node 22.1+
- *   also with a warm compile cache, as in the images).
+ *   also with a warm compile cache, as in the images);
+ * - `overload`: the heavier model with batching on, far more clients than it keeps up with and a
+ *   0.1 s `SAGEMAKER_MODEL_SERVER_TIMEOUT`: answers within the timeout per second, and model rows
+ *   run per answer (requests whose caller gave up are dropped before their run, not run for
+ *   nobody).
  *
  * Environment: BENCH_SECONDS (per case and round, default 3), BENCH_ROUNDS (default 3: each case is
  * measured this many times, alternating the servers, and the medians are printed; the ratios are
@@ -24,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { csvRows, writeMlp } from './models.js';
-import { loadClient, measure, settle, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
+import { answeredWith, fetchText, loadClient, loadOnce, measure, rowsRun, settle, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -32,7 +36,9 @@ const seconds = Number(process.env['BENCH_SECONDS'] ?? 3);
 const rounds = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
 const workers = Number(process.env['BENCH_WORKERS'] ?? os.availableParallelism());
 const batchMaxSize = Number(process.env['BENCH_BATCH_MAX_SIZE'] ?? 64);
-const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,cold,stages,codecs,tfjs').split(',').map((s) => s.trim()));
+/** Clients in the overload scenario: more than the heavier model answers within 0.1 s (about 900 with two workers here). */
+const OVERLOAD_CONNECTIONS = 1500;
+const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,cold,overload,stages,codecs,tfjs').split(',').map((s) => s.trim()));
 
 const WIDE = [64, 256, 256, 8];
 const HEAVY = [512, 2048, 2048, 16];
@@ -192,6 +198,34 @@ async function heavyScenario(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Overload: {@link OVERLOAD_CONNECTIONS} clients (each sends its next request when answered) against
+ * a server that answers far fewer within the timeout. Counts come from the server's `/metrics`.
+ */
+async function overloadScenario(dir: string): Promise<void> {
+  const timeoutS = 0.1;
+  // 504s are logged as errors, one line each: silence them here.
+  const s = await startSmkit(dir, { SMKIT_BATCH_MAX_SIZE: String(batchMaxSize), SAGEMAKER_MODEL_SERVER_TIMEOUT: String(timeoutS), SMKIT_LOG_LEVEL: 'silent' });
+  try {
+    const body = csvRows(1, HEAVY[0]!);
+    await loadOnce(s.url, body, 'text/csv', OVERLOAD_CONNECTIONS, Math.max(1, seconds / 4));
+    const before = await fetchText(`${s.url}/metrics`);
+    const started = performance.now();
+    await loadOnce(s.url, body, 'text/csv', OVERLOAD_CONNECTIONS, seconds * rounds);
+    const elapsed = (performance.now() - started) / 1000;
+    const after = await fetchText(`${s.url}/metrics`);
+    if (before === undefined || after === undefined) throw new Error('the overload scenario could not read /metrics');
+    const ok = answeredWith(200, before, after);
+    const late = answeredWith(504, before, after);
+    console.log(
+      `\nOverload: heavier model, batching on (max ${batchMaxSize}), ${OVERLOAD_CONNECTIONS} connections, SAGEMAKER_MODEL_SERVER_TIMEOUT=${timeoutS}, ${elapsed.toFixed(0)} s: ` +
+        `${fmt(ok / elapsed)} answers/s within the timeout, ${fmt(late / elapsed)} 504/s, ${(rowsRun(before, after) / Math.max(1, ok)).toFixed(2)} model rows run per answer`,
+    );
+  } finally {
+    await stopBenchServer(s);
+  }
+}
+
 async function coldScenario(dir: string): Promise<void> {
   const rounds = 7;
   // Node 22.1+ can keep compiled code on disk (NODE_COMPILE_CACHE; the images bake a warm cache):
@@ -272,11 +306,12 @@ async function main(): Promise<void> {
     mkdirSync(wide);
     writeMlp(wide, WIDE);
     if (only.has('wide')) await wideScenario(wide);
-    if (only.has('heavy')) {
+    if (only.has('heavy') || only.has('overload')) {
       const heavy = path.join(root, 'heavy');
       mkdirSync(heavy);
       writeMlp(heavy, HEAVY);
-      await heavyScenario(heavy);
+      if (only.has('heavy')) await heavyScenario(heavy);
+      if (only.has('overload')) await overloadScenario(heavy);
     }
     if (only.has('cold')) await coldScenario(wide);
     if (only.has('stages')) await stageTimes(wide);
