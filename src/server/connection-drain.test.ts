@@ -4,7 +4,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { until } from '../../test/helpers/until.js';
-import { NEW_CONNECTION_GRACE_MS, trackConnections, type ConnectionDrain } from './connection-drain.js';
+import { MAX_PIPELINED_REQUESTS, NEW_CONNECTION_GRACE_MS, trackConnections, type ConnectionDrain } from './connection-drain.js';
 
 /** A raw client connection and everything it has received so far. */
 interface RawClient {
@@ -106,5 +106,50 @@ describe('closing idle connections during a drain', () => {
     while (Date.now() < busyUntil);
     drain.closeIdle();
     assert.equal(await client.ended, 'end', 'the client sees a clean close it can retry on');
+  });
+});
+
+describe('a connection that pipelines requests faster than they are answered', () => {
+  test(`is not read past ${MAX_PIPELINED_REQUESTS} requests in flight (give or take one read), and is read again as answers go out`, async () => {
+    const held: ServerResponse[] = [];
+    let received = 0;
+    let releasing = false;
+    const server = createServer((req, res) => {
+      drain.onRequest(req, res);
+      received++;
+      req.resume();
+      req.on('end', () => {
+        if (releasing) res.end('ok');
+        else held.push(res);
+      });
+    });
+    const drain = trackConnections(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      // 200 requests of 40 KB: 8 MB, more than the kernel buffers of a loopback connection hold,
+      // and at most two in one 64 KB read.
+      const body = 'x'.repeat(40 * 1024);
+      const request = `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const total = 200;
+      const client = net.connect(port, '127.0.0.1');
+      let answers = 0;
+      client.on('data', (d: Buffer) => (answers += (d.toString('latin1').match(/HTTP\/1\.1 200/g) ?? []).length));
+      await once(client, 'connect');
+      client.write(request.repeat(total));
+      await until('the first requests to arrive', () => received >= MAX_PIPELINED_REQUESTS, { timeoutMs: 10_000, intervalMs: 5 });
+      // Without the limit the server reads all 200 within milliseconds; give it ample time to try.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(received <= MAX_PIPELINED_REQUESTS + 3, `the server read ${received} pipelined requests while none was answered`);
+      releasing = true;
+      for (const res of held.splice(0)) res.end('ok');
+      await until('every pipelined request to be answered', () => answers === total, { timeoutMs: 30_000, intervalMs: 10 });
+      assert.equal(received, total);
+      client.destroy();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -24,7 +24,19 @@ interface ConnectionState {
   requests: number;
   /** Requests started and not yet answered. */
   inFlight: number;
+  /** True once the server stopped reading it for too many pipelined requests in flight, until it reads again. */
+  held: boolean;
 }
+
+/**
+ * Requests one connection may have in flight (HTTP/1.1 pipelining) before the server stops
+ * reading it until some are answered. Node's HTTP server parses pipelined requests as fast as they
+ * come while their answers are still being computed, so without a limit one client could queue
+ * requests without end: in a test, one connection grew a batching worker to 1.4 GB in 7 s and
+ * held `/ping` for 2.5 s. Clients that do not pipeline (SageMaker's front end, the AWS SDKs)
+ * never have more than one request in flight per connection.
+ */
+export const MAX_PIPELINED_REQUESTS = 8;
 
 /** Tracks a server's connections and closes the idle ones when asked. */
 export interface ConnectionDrain {
@@ -41,13 +53,39 @@ export interface ConnectionDrain {
   closeIdle(now?: number): number;
 }
 
+/**
+ * The flags through which Node's HTTP server pauses a connection itself (when a client stops
+ * reading its answers): `socket.pause()` alone does not stop its parser, which reads the socket
+ * natively, and reading a request body resumes the socket unless `_paused` is set. These are the
+ * steps of Node's own `parserOnIncoming` and `socketOnDrain` (unchanged from Node 12 to 24).
+ */
+interface HttpServerSocket extends Socket {
+  _paused?: boolean;
+  parser?: { pause(): void; resume(): void } | null;
+}
+
+/** Stops reading `socket` once the chunk being parsed is done (Node pauses its parser after it). */
+function holdReading(socket: Socket): void {
+  (socket as HttpServerSocket)._paused = true;
+  socket.pause();
+}
+
+/** Undoes {@link holdReading}. */
+function releaseReading(socket: Socket): void {
+  const s = socket as HttpServerSocket;
+  if (!s._paused) return;
+  s._paused = false;
+  s.parser?.resume();
+  socket.resume();
+}
+
 /** Starts tracking the connections `server` accepts. */
 export function trackConnections(server: Server): ConnectionDrain {
   const connections = new Map<Socket, ConnectionState>();
   let open = 0;
   let idleWaiters: (() => void)[] = [];
   server.on('connection', (socket: Socket) => {
-    connections.set(socket, { since: Date.now(), requests: 0, inFlight: 0 });
+    connections.set(socket, { since: Date.now(), requests: 0, inFlight: 0, held: false });
     socket.once('close', () => connections.delete(socket));
   });
   return {
@@ -55,12 +93,20 @@ export function trackConnections(server: Server): ConnectionDrain {
       const state = connections.get(req.socket);
       if (state) {
         state.requests++;
-        state.inFlight++;
+        // Checked on every request, not once: Node resumes a paused connection itself whenever its
+        // writes drain.
+        if (++state.inFlight > MAX_PIPELINED_REQUESTS && !(req.socket as HttpServerSocket)._paused) {
+          state.held = true;
+          holdReading(req.socket);
+        }
       }
       open++;
       // One listener per response for both counts ('close' comes once: no `once` wrapper needed).
       res.on('close', () => {
-        if (state) state.inFlight--;
+        if (state && --state.inFlight <= MAX_PIPELINED_REQUESTS && state.held) {
+          state.held = false;
+          releaseReading(req.socket);
+        }
         if (--open > 0) return;
         const waiters = idleWaiters;
         idleWaiters = [];
