@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -30,4 +30,39 @@ test('stopping a thread that is loading its model lets the load end first (termi
   await worker.close();
   // Without the wait, close() gave up on the flush after 200 ms and terminated the thread mid-load.
   assert.equal(worker.state(), 'ready', 'the load finished before the thread was stopped');
+});
+
+/**
+ * A stand-in inference thread whose invocations are 600 ms of synchronous work, as an ONNX
+ * Runtime run is; it notes in DONE_FILE that the run ended before it answers.
+ */
+const SLOW_RUNNING_THREAD = `
+import { parentPort, workerData } from 'node:worker_threads';
+import { writeFileSync } from 'node:fs';
+parentPort.on('message', (msg) => {
+  if (msg.type === 'flush') return parentPort.postMessage({ type: 'flushed' });
+  if (msg.type === 'ping') return parentPort.postMessage({ type: 'pong', id: msg.id });
+  if (msg.type !== 'invoke') return;
+  const until = Date.now() + 600;
+  while (Date.now() < until);
+  writeFileSync(workerData.doneFile, 'done');
+  const body = new Uint8Array([123, 125]);
+  parentPort.postMessage({ type: 'result', id: msg.id, response: { contentType: 'application/json', body } }, [body.buffer]);
+});
+parentPort.postMessage({ type: 'ready', loadMs: 1, description: { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 } });
+`;
+
+test('stopping a thread waits for a run whose request was answered without it (stopping mid-run can abort the process)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-slow-run-'));
+  const file = path.join(dir, 'thread.mjs');
+  const doneFile = path.join(dir, 'done');
+  writeFileSync(file, SLOW_RUNNING_THREAD);
+  const worker = new InferenceWorker(pathToFileURL(file), { doneFile } as unknown as InferenceThreadData, 1, createLogger('silent'));
+  await worker.whenSettled();
+  assert.equal(worker.state(), 'ready');
+  const answered = worker.invoke({ requestId: 'r1', body: Buffer.from('1'), headers: {} }, 100);
+  await assert.rejects(answered, (err: Error & { code?: string }) => err.code === 'ERR_TIMEOUT');
+  // The thread is still inside its 600 ms run: close() lets it end before stopping the thread.
+  await worker.close(25_000);
+  assert.ok(existsSync(doneFile), 'the thread was stopped in the middle of a run');
 });

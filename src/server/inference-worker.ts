@@ -35,6 +35,9 @@ const LIVENESS_TIMEOUT_MS = 1000;
 /** How long stopping a thread waits for it to write its held log lines. */
 const FLUSH_WAIT_MS = 200;
 
+/** How long stopping a thread waits for the runs of invocations answered without it (timed out, client gone). */
+const ABANDONED_WAIT_MS = 2000;
+
 /** How long stopping a thread that is still loading its model waits for the load to end. */
 const LOAD_WAIT_MS = 5000;
 
@@ -60,6 +63,14 @@ export class InferenceWorker implements InferenceBackend {
   #active = 0;
   #closing = false;
   #goneClientTimer: NodeJS.Timeout | undefined;
+  /**
+   * Invocations answered without the thread (timed out, or their client left) that it may still be
+   * running: a shutdown waits a little for them too, because a thread stopped inside ONNX Runtime's
+   * native run takes the whole process down ("terminate called after throwing an instance of
+   * 'Napi::Error'"). Not for long: one may be user code that never ends.
+   */
+  readonly #abandoned = new Set<number>();
+  #abandonedWaiters: (() => void)[] = [];
   #generation = 0;
   #readyWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
@@ -150,7 +161,11 @@ export class InferenceWorker implements InferenceBackend {
         return;
       case 'stream-start': {
         const p = this.#pending.get(msg.id);
-        if (!p) return;
+        if (!p) {
+          // Answered already (timed out, or its client left): nobody reads this stream.
+          this.#post({ type: 'stream-cancel', id: msg.id });
+          return this.#threadDone(msg.id);
+        }
         // The first chunk is the answer: the timeout and the concurrency slot end here.
         this.#finish(msg.id, p);
         const id = msg.id;
@@ -182,7 +197,7 @@ export class InferenceWorker implements InferenceBackend {
       case 'result':
       case 'error': {
         const p = this.#pending.get(msg.id);
-        if (!p) return; // already answered (timed out)
+        if (!p) return this.#threadDone(msg.id); // answered already (timed out, or its client left)
         this.#finish(msg.id, p);
         if (msg.type === 'result') p.resolve({ ...msg.response, body: asBuffer(msg.response.body) });
         else p.reject(fromWireError(msg.error));
@@ -214,6 +229,22 @@ export class InferenceWorker implements InferenceBackend {
     return this.#active === 0 && this.#queue.length === 0 && this.#streams.size === 0;
   }
 
+  /** The thread has ended invocation `id`, which was answered without it. */
+  #threadDone(id: number): void {
+    if (this.#abandoned.delete(id) && this.#abandoned.size === 0) for (const w of this.#abandonedWaiters.splice(0)) w();
+  }
+
+  /** Resolves once the thread has ended every invocation answered without it, or after `ms`. */
+  async #abandonedEnded(ms: number): Promise<void> {
+    if (this.#abandoned.size === 0 || ms <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#abandonedWaiters.push(resolve);
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+  }
+
   #checkIdle(): void {
     if (this.#idle()) for (const w of this.#idleWaiters.splice(0)) w();
   }
@@ -223,6 +254,8 @@ export class InferenceWorker implements InferenceBackend {
   }
 
   #failAll(err: ToolkitError): void {
+    // A thread that failed or is replaced runs nothing more (close() has waited for these already).
+    for (const id of [...this.#abandoned]) this.#threadDone(id);
     for (const queue of this.#streams.values()) queue.fail(err);
     this.#streams.clear();
     for (const [id, p] of this.#pending.entries()) {
@@ -303,6 +336,7 @@ export class InferenceWorker implements InferenceBackend {
   #cancelPosted(id: number, reason: unknown): boolean {
     const p = this.#pending.get(id);
     if (!p) return false;
+    this.#abandoned.add(id);
     this.#finish(id, p);
     p.reject(reason);
     this.#post({ type: 'cancel', id, error: toWireError(reason) });
@@ -344,6 +378,7 @@ export class InferenceWorker implements InferenceBackend {
       });
       clearTimeout(timer);
     }
+    await this.#abandonedEnded(Math.min(graceMs, ABANDONED_WAIT_MS));
     this.#closing = true;
     this.#closedWith = reason;
     this.#failAll(reason);
