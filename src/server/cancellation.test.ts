@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http, { type Server } from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createApp } from './app.js';
@@ -15,6 +15,7 @@ import { InProcessBackend } from './in-process-backend.js';
 import { createLogger } from '../logging/logger.js';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
 import { until } from '../../test/helpers/until.js';
+import { postAndLeave } from '../../test/helpers/raw-http.js';
 
 const log = createLogger('silent');
 const TIMEOUT_S = 1;
@@ -107,17 +108,8 @@ describe('callers that gave up cost no model run (in-process, batching on)', () 
 
   test('a request whose client disconnects while it waits for a batch never runs', async () => {
     const { holding } = await holdModel(patientUrl);
-    // The whole request goes out on a raw socket, which then closes without waiting for the answer.
-    const port = Number(new URL(patientUrl).port);
-    const client = net.connect(port, '127.0.0.1');
-    client.on('error', () => undefined);
-    const answered: Buffer[] = [];
-    client.on('data', (chunk: Buffer) => answered.push(chunk));
-    const body = '-7002\n';
-    await new Promise<void>((resolve) => client.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${body.length}\r\n\r\n${body}`, () => resolve()));
-    await new Promise((r) => setTimeout(r, 200));
-    client.destroy();
-    assert.equal(Buffer.concat(answered).length, 0, 'the request was answered while the model was held');
+    const answered = await postAndLeave(patientUrl, '-7002\n');
+    assert.equal(answered.length, 0, 'the request was answered while the model was held');
     assert.equal((await holding).status, 200);
     await modelFreeAgain();
     const values = await seen();

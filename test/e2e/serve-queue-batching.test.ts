@@ -7,11 +7,11 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
+import { postAndLeave } from '../helpers/raw-http.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
 
@@ -149,14 +149,7 @@ describe('queue and batching (smkit serve)', () => {
     const server = await serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '60', BATCH_CANCEL_STARTED: started });
     const holding = post(server, '2500\n');
     await until('the holding run to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
-    // The whole request goes out on a raw socket, which then closes without waiting for the answer.
-    const { port, hostname } = new URL(server.url);
-    const client = net.connect(Number(port), hostname);
-    client.on('error', () => undefined);
-    const body = '-7002\n';
-    await new Promise<void>((resolve) => client.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${body.length}\r\n\r\n${body}`, () => resolve()));
-    await new Promise((r) => setTimeout(r, 200));
-    client.destroy();
+    assert.equal((await postAndLeave(server.url, '-7002\n')).length, 0, 'the request was answered while the model was held');
     assert.equal((await holding).status, 200);
     await until('the holding run to end', () => !existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
     const res = await post(server, '-1\n');

@@ -1,0 +1,20 @@
+import net from 'node:net';
+
+/**
+ * Sends one whole `POST /invocations` with a CSV body on a raw socket, then closes the connection
+ * without reading the answer, as a client that gives up does. Resolves with what the server sent
+ * before the close (nothing, for a request still waiting).
+ */
+export async function postAndLeave(url: string, csv: string, stayMs = 200): Promise<Buffer> {
+  const { hostname, port } = new URL(url);
+  const client = net.connect(Number(port), hostname);
+  client.on('error', () => undefined);
+  const received: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => received.push(chunk));
+  const head = `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${Buffer.byteLength(csv)}\r\n\r\n`;
+  await new Promise<void>((resolve) => client.write(head + csv, () => resolve()));
+  // Long enough for the server to read the request and queue it.
+  await new Promise((r) => setTimeout(r, stayMs));
+  client.destroy();
+  return Buffer.concat(received);
+}
