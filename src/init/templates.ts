@@ -217,7 +217,9 @@ export function packageJson(name: string, smkitRoot: string): string {
         private: true,
         type: 'module',
         scripts: {
-          test: 'node --test test/',
+          // No path: Node 22 and later read `node --test test/` as a file name and fail; without
+          // one, every Node from 20 on finds test/*.test.mjs (and skips node_modules) by itself.
+          test: 'node --test',
           serve: 'smkit serve --model-dir model',
           package: 'smkit package model -o model.tar.gz --verify --sample samples/request.csv',
         },

@@ -46,7 +46,11 @@ test('smkit init scaffolds a project whose own test passes; a non-empty folder n
   const forced = await run([SMKIT_BIN, 'init', project, '--force']);
   assert.equal(forced.code, 0, forced.stderr);
 
-  const own = await run(['--test', 'test/'], { cwd: project, env: { SMKIT_BIN } });
+  // The project's own `npm test`, run with this Node (as npm would run it).
+  const script = String(JSON.parse(await fs.readFile(path.join(project, 'package.json'), 'utf8')).scripts.test);
+  const [bin, ...args] = script.split(' ');
+  assert.equal(bin, 'node', script);
+  const own = await run(args, { cwd: project, env: { SMKIT_BIN } });
   assert.equal(own.code, 0, `${own.stdout}\n${own.stderr}`);
   assert.match(own.stdout, /# pass 1/);
 
@@ -60,7 +64,7 @@ test('smkit init scaffolds a project whose own test passes; a non-empty folder n
 
   const retrain = await cli(['train'], { SAGEMAKER_BASE_DIR: '.' });
   assert.equal(retrain.code, 0, `${retrain.stdout}\n${retrain.stderr}`);
-  const afterTraining = await run(['--test', 'test/'], { cwd: project, env: { SMKIT_BIN } });
+  const afterTraining = await run(args, { cwd: project, env: { SMKIT_BIN } });
   assert.equal(afterTraining.code, 0, `the project's test fails after "train it again":\n${afterTraining.stdout}\n${afterTraining.stderr}`);
 
   // The commented predictFn example, uncommented as a user would, runs.
@@ -69,6 +73,6 @@ test('smkit init scaffolds a project whose own test passes; a non-empty folder n
   const to = lines.findIndex((l, i) => i > from && l === ' * }');
   assert.ok(from > 0 && to > from, 'the handler documents a predictFn example');
   await fs.appendFile(path.join(project, 'model/code/inference.mjs'), `\n${lines.slice(from, to + 1).map((l) => l.slice(3)).join('\n')}\n`);
-  const withPredictFn = await run(['--test', 'test/'], { cwd: project, env: { SMKIT_BIN } });
+  const withPredictFn = await run(args, { cwd: project, env: { SMKIT_BIN } });
   assert.equal(withPredictFn.code, 0, `the uncommented predictFn example fails:\n${withPredictFn.stdout}\n${withPredictFn.stderr}`);
 });
