@@ -177,23 +177,28 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     res.once('close', onClose);
     // The client may have left while the first chunk was being produced.
     if (res.destroyed) onClose();
+    // A write that fails means the connection broke: on Node 22 a pending write fails (ECANCELED)
+    // before the response's 'close' event, on Node 20 after it.
+    let writeFailed = false;
+    const clientLeft = () => log.info({ requestId }, 'the client left during a streamed answer; its producer was stopped');
     try {
       while (!next.done && !gone) {
         const chunk = next.value;
         await new Promise<void>((resolve, reject) => {
           wake = resolve;
-          res.write(chunk, (err) => (err ? reject(err) : resolve()));
+          res.write(chunk, (err) => {
+            if (!err) return resolve();
+            writeFailed = true;
+            reject(err);
+          });
         });
         if (gone) break;
         next = await iterator.next();
       }
-      if (gone) {
-        log.info({ requestId }, 'the client left during a streamed answer; its producer was stopped');
-        return;
-      }
+      if (gone) return clientLeft();
       res.end();
     } catch (err) {
-      if (gone) return;
+      if (gone || writeFailed) return clientLeft();
       log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
       res.destroy(err as Error);
     } finally {
