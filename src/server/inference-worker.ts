@@ -23,6 +23,17 @@ interface Pending {
  */
 const GONE_CLIENT_CHECK_MS = 100;
 
+/** Resolves when one of `waiters` is called (the list's owner calls them all), or after `ms`. */
+async function waitFor(waiters: (() => void)[], ms: number): Promise<void> {
+  if (ms <= 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve) => {
+    waiters.push(resolve);
+    timer = setTimeout(resolve, ms);
+  });
+  clearTimeout(timer);
+}
+
 /** A request waiting for a free slot. */
 interface Queued {
   start(): void;
@@ -234,17 +245,6 @@ export class InferenceWorker implements InferenceBackend {
     if (this.#abandoned.delete(id) && this.#abandoned.size === 0) for (const w of this.#abandonedWaiters.splice(0)) w();
   }
 
-  /** Resolves once the thread has ended every invocation answered without it, or after `ms`. */
-  async #abandonedEnded(ms: number): Promise<void> {
-    if (this.#abandoned.size === 0 || ms <= 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.#abandonedWaiters.push(resolve);
-      timer = setTimeout(resolve, ms);
-    });
-    clearTimeout(timer);
-  }
-
   #checkIdle(): void {
     if (this.#idle()) for (const w of this.#idleWaiters.splice(0)) w();
   }
@@ -370,15 +370,8 @@ export class InferenceWorker implements InferenceBackend {
    * anything still running or queued then fails at once with `reason`.
    */
   async close(graceMs = 0, reason = new ToolkitError('ERR_SHUTTING_DOWN', 'the server stopped before this request finished')): Promise<void> {
-    if (!this.#idle() && graceMs > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        this.#idleWaiters.push(resolve);
-        timer = setTimeout(resolve, graceMs);
-      });
-      clearTimeout(timer);
-    }
-    await this.#abandonedEnded(Math.min(graceMs, ABANDONED_WAIT_MS));
+    if (!this.#idle()) await waitFor(this.#idleWaiters, graceMs);
+    if (this.#abandoned.size > 0) await waitFor(this.#abandonedWaiters, Math.min(graceMs, ABANDONED_WAIT_MS));
     this.#closing = true;
     this.#closedWith = reason;
     this.#failAll(reason);
