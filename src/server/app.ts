@@ -14,6 +14,7 @@ import { readBody, readBodyThen, type BodyLimits } from './body-reader.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
 import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
+import { LogThrottle } from '../logging/log-throttle.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
@@ -35,6 +36,12 @@ export interface AppOptions {
   /** Invocation metrics, and `GET /metrics` (Prometheus text format). */
   metrics?: MetricsSink;
 }
+
+/**
+ * 5xx answers that are the server refusing work as designed (overload, loading, draining), not a
+ * failure to look into: like every 4xx, they are logged without a stack trace.
+ */
+const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES']);
 
 /** Answers up to this size are written together with their headers (see `invoke`). */
 const SMALL_BODY_BYTES = 16 * 1024;
@@ -93,11 +100,19 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const timeoutMs = settings.timeoutSeconds * 1000;
   const bodyLimits: BodyLimits = { maxBytes, timeoutMs: (settings.bodyTimeoutSeconds ?? 60) * 1000 };
 
+  // At most 10 lines per error code a second (all of them at debug level); the rest are counted.
+  const errorLines = new LogThrottle((code, n, windowMs) =>
+    log.warn({ code, notLogged: n }, `${n} more answers with ${code} in the last ${windowMs / 1000} s were not logged one by one (smkit_invocations_total counts them all)`),
+  );
   const sendError = (err: unknown, req: IncomingMessage, res: ServerResponse, requestId?: string): void => {
     const error = toToolkitError(err);
-    const logged = { requestId, code: error.code, status: error.status, path: req.url, err: error };
-    if (error.status >= 500) log.error(logged, error.message);
-    else log.warn(logged, error.message);
+    const verbose = log.isLevelEnabled('debug');
+    if (verbose || errorLines.admit(error.code)) {
+      const withStack = verbose || (error.status >= 500 && !REFUSAL_CODES.has(error.code));
+      const logged = { requestId, code: error.code, status: error.status, path: req.url, ...(withStack ? { err: error } : {}) };
+      if (error.status >= 500) log.error(logged, error.message);
+      else log.warn(logged, error.message);
+    }
     if (res.headersSent) {
       res.end();
       return;

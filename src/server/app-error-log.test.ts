@@ -1,0 +1,100 @@
+/**
+ * What the server logs for the requests it refuses or fails, over real HTTP: one line per code up
+ * to a budget per second and a count for the rest (a flood of bad or timed-out requests must not
+ * flood the logs), no stack trace for a client's mistake, and the stack kept for user code that
+ * throws.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import type { ServerLogger } from '../logging/server-logger.js';
+import { identityModelDir } from '../../test/helpers/identity-model.js';
+import { serveIdentityModel, serveModelInProcess } from '../../test/helpers/in-process-app.js';
+import { REPO_ROOT } from '../../test/helpers/serve-process.js';
+import { until } from '../../test/helpers/until.js';
+
+interface Line {
+  level: string;
+  fields: Record<string, unknown>;
+  msg: string | undefined;
+}
+
+/** A logger that keeps every line it is given, at `level` and above. */
+function recordingLogger(level: 'info' | 'debug'): ServerLogger & { lines: Line[] } {
+  const lines: Line[] = [];
+  const at = (name: string) => (obj: object | string, msg?: string) => {
+    lines.push(typeof obj === 'string' ? { level: name, fields: {}, msg: obj } : { level: name, fields: obj as Record<string, unknown>, msg });
+  };
+  const logger = {
+    lines,
+    debug: (obj: object | string, msg?: string) => (level === 'debug' ? at('debug')(obj, msg) : undefined),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    isLevelEnabled: (l: string) => l !== 'debug' || level === 'debug',
+    child: () => logger,
+  };
+  return logger;
+}
+
+const BAD_CSV = 'feature,1\n';
+
+test('a burst of bad requests logs at most 10 lines a second for its code, without stacks, then one line with the count of the rest', async () => {
+  const log = recordingLogger('info');
+  const { app, close } = await serveIdentityModel([{ name: 'x', dtype: 'float32' }], undefined, log);
+  try {
+    const burst = 60;
+    const answers = await Promise.all(Array.from({ length: burst }, () => request(app).post('/invocations').set('Content-Type', 'text/csv').send(BAD_CSV)));
+    assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([400]));
+    const report = await until('the line that counts the lines not logged', () => log.lines.find((l) => l.fields['notLogged'] !== undefined), { timeoutMs: 10_000 });
+    const perRequest = log.lines.filter((l) => l.fields['code'] === 'ERR_CSV_PARSE' && l.fields['notLogged'] === undefined);
+    // 60 requests take far less than the 6 s it would need to log them all at 10 a second.
+    assert.ok(perRequest.length >= 1 && perRequest.length < burst, `${perRequest.length} lines for ${burst} requests`);
+    const notLogged = log.lines.reduce((sum, l) => sum + (l.fields['code'] === 'ERR_CSV_PARSE' ? Number(l.fields['notLogged'] ?? 0) : 0), 0);
+    assert.equal(perRequest.length + notLogged, burst, 'every request is either logged or counted');
+    assert.equal(report.level, 'warn');
+    assert.match(report.msg ?? '', /ERR_CSV_PARSE.*smkit_invocations_total/);
+    for (const line of perRequest) {
+      assert.equal(line.level, 'warn');
+      assert.equal(line.fields['err'], undefined, 'a client mistake is logged without a stack trace');
+      assert.match(line.msg ?? '', /not a number/);
+      assert.equal(typeof line.fields['requestId'], 'string');
+    }
+  } finally {
+    await close();
+  }
+});
+
+test('at debug level every failed request is logged, with its stack', async () => {
+  const log = recordingLogger('debug');
+  const { app, close } = await serveIdentityModel([{ name: 'x', dtype: 'float32' }], undefined, log);
+  try {
+    const burst = 15;
+    await Promise.all(Array.from({ length: burst }, () => request(app).post('/invocations').set('Content-Type', 'text/csv').send(BAD_CSV).expect(400)));
+    const lines = log.lines.filter((l) => l.fields['code'] === 'ERR_CSV_PARSE');
+    assert.equal(lines.length, burst);
+    for (const line of lines) assert.match(String((line.fields['err'] as Error | undefined)?.stack), /ToolkitError/);
+  } finally {
+    await close();
+  }
+});
+
+test('user code that throws is logged at error level with its stack', async () => {
+  const modelDir = identityModelDir([{ name: 'x', dtype: 'float32' }]);
+  mkdirSync(path.join(modelDir, 'code'), { recursive: true });
+  copyFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'handlers', 'errors', 'code', 'inference.mjs'), path.join(modelDir, 'code', 'inference.mjs'));
+  const log = recordingLogger('info');
+  const { app, close } = await serveModelInProcess(modelDir, undefined, log);
+  try {
+    await request(app).post('/invocations').set('Content-Type', 'text/csv').set('X-Amzn-SageMaker-Custom-Attributes', 'crash').send('1,2\n').expect(500);
+    const line = log.lines.find((l) => l.fields['status'] === 500);
+    assert.ok(line, 'the failure is logged');
+    assert.equal(line.level, 'error');
+    assert.match(String((line.fields['err'] as Error | undefined)?.stack), /cannot read properties of undefined/);
+  } finally {
+    await close();
+    rmSync(modelDir, { recursive: true, force: true });
+  }
+});
