@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { TrainingSettings } from '../config/training.js';
 import { detectGpus } from '../devices/gpus.js';
 import { isToolkitError } from '../errors/catalogue.js';
@@ -103,20 +104,10 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     return fail(1, `ERR_INTERNAL: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   }
 
-  log.info({ command: command.display, cwd: command.cwd }, 'invoking the entry point');
-  const child = spawn(command.command, command.args, { cwd: command.cwd, env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
-  const stderrTail = new TailBuffer();
-  const stderrDone = new Promise<void>((resolve) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      process.stderr.write(chunk);
-      stderrTail.push(chunk);
-    });
-    child.stderr.on('close', resolve);
-    child.stderr.on('error', () => resolve());
-  });
-
   // Signal the whole group so shell scripts' children stop too.
+  let child: ChildProcess | undefined;
   const signalGroup = (signal: NodeJS.Signals) => {
+    if (!child) return;
     try {
       if (child.pid !== undefined) process.kill(-child.pid, signal);
     } catch {
@@ -138,20 +129,42 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     }, settings.graceSeconds * 1000);
   };
   const handleSignals = options.handleSignals ?? true;
+  const stopHandlingSignals = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+  // Handlers first, then the child: a SIGTERM that landed between the two would take the signal's
+  // default action and end smkit, leaving the detached entry point running with no parent.
   if (handleSignals) {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
 
+  log.info({ command: command.display, cwd: command.cwd }, 'invoking the entry point');
+  let started: ChildProcessByStdio<null, null, Readable>;
+  try {
+    started = spawn(command.command, command.args, { cwd: command.cwd, env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
+  } catch (err) {
+    if (handleSignals) stopHandlingSignals();
+    return fail(1, `ExecuteUserScriptError: could not start "${command.display}": ${(err as Error).message}`, environment);
+  }
+  child = started;
+  const stderrTail = new TailBuffer();
+  const stderrDone = new Promise<void>((resolve) => {
+    started.stderr.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      stderrTail.push(chunk);
+    });
+    started.stderr.on('close', resolve);
+    started.stderr.on('error', () => resolve());
+  });
+
   const ended = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-    child.once('error', (error) => resolve({ code: null, signal: null, error }));
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+    started.once('error', (error) => resolve({ code: null, signal: null, error }));
+    started.once('exit', (code, signal) => resolve({ code, signal }));
   });
   clearTimeout(killTimer);
-  if (handleSignals) {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  }
+  if (handleSignals) stopHandlingSignals();
   if (stopSignal) signalGroup('SIGKILL');
   // Bounded: a grandchild holding stderr open must not keep the run alive.
   await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 2000).unref())]);

@@ -50,14 +50,28 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Starts `node bin/smkit.js <args>`; output is collected. */
+/**
+ * Starts `node bin/smkit.js <args>`; output is collected. `done` settles when smkit has exited and
+ * its output pipes closed, or 2 s after the exit: an entry point left running would hold them open
+ * (its output is inherited), and the test should then fail on what it asserts, not hang.
+ */
 export function startSmkit(args: string[], env: Record<string, string>): { child: ChildProcess; done: Promise<RunResult> } {
   const child = spawn(process.execPath, [SMKIT, ...args], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const done = new Promise<RunResult>((resolve) =>
+    child.once('exit', (code, signal) => {
+      const settle = () => resolve({ code, signal, stdout, stderr });
+      const late = setTimeout(settle, 2000);
+      void closed.then(() => {
+        clearTimeout(late);
+        settle();
+      });
+    }),
+  );
   return { child, done };
 }
 

@@ -36,14 +36,18 @@ test('SIGTERM: a script that checkpoints and exits 0 ends the run cleanly (spot-
   const base = makeTree({ hyperparameters: { sagemaker_program: '"checkpoint-on-sigterm.mjs"' }, code: ['checkpoint-on-sigterm.mjs'] });
   trees.push(base);
   const { child, done } = startSmkit(['train'], cleanEnv({ SAGEMAKER_BASE_DIR: base, SMKIT_TRAIN_GRACE_SECONDS: '30' }));
+  const ready = path.join(base, 'output/data/ready');
   try {
-    await waitForFile(path.join(base, 'output/data/ready'));
+    await waitForFile(ready);
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
   }
+  const scriptPid = Number(readFileSync(ready, 'utf8'));
   child.kill('SIGTERM');
   const r = await done;
+  // A failed run must not leave the script running after the test (it never exits on its own).
+  if (await gone(scriptPid, 1000) === false) process.kill(scriptPid, 'SIGKILL');
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.deepEqual(JSON.parse(readFileSync(path.join(base, 'checkpoints/checkpoint.json'), 'utf8')), { epoch: 7 });
   assert.equal(existsSync(path.join(base, 'output/success')), true);
