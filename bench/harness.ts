@@ -12,21 +12,34 @@ export interface BenchServer {
   child: ChildProcess;
   /** Milliseconds from spawning the process to the first `GET /ping` 200. */
   readyMs: number;
+  /** Lines the server has written to stdout so far (0 unless started with `countLogLines`). */
+  logLines(): number;
 }
 
 /**
  * Starts `node <script> ...args(port)` and waits (up to 120 s) until `GET /ping` answers 200.
- * `args` receives the free port chosen for it.
+ * `args` receives the free port chosen for it. With `countLogLines` its stdout (the log) is read
+ * and its lines counted instead of discarded.
  */
-export async function startBenchServer(script: string, args: (port: number) => string[], env: NodeJS.ProcessEnv = process.env): Promise<BenchServer> {
+export async function startBenchServer(
+  script: string,
+  args: (port: number) => string[],
+  env: NodeJS.ProcessEnv = process.env,
+  { countLogLines = false }: { countLogLines?: boolean } = {},
+): Promise<BenchServer> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, [script, ...args(port)], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [script, ...args(port)], { env, stdio: ['ignore', countLogLines ? 'pipe' : 'ignore', 'inherit'] });
+  let lines = 0;
+  child.stdout?.on('data', (chunk: Buffer) => {
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+  });
+  const logLines = () => lines;
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${script} exited early (${child.exitCode})`);
-    if (await fetch(`${url}/ping`).then((r) => r.status === 200, () => false)) return { url, child, readyMs: performance.now() - started };
+    if (await fetch(`${url}/ping`).then((r) => r.status === 200, () => false)) return { url, child, readyMs: performance.now() - started, logLines };
     await new Promise((r) => setTimeout(r, 5));
   }
   child.kill('SIGTERM');
@@ -190,6 +203,35 @@ export async function measure(url: string, body: string | Buffer, contentType: s
     serverP99Ms: metricsBefore !== undefined && metricsAfter !== undefined ? serverP99Bound(metricsBefore, metricsAfter) : undefined,
     meanBatch: metricsBefore !== undefined && metricsAfter !== undefined ? meanBatchSize(metricsBefore, metricsAfter) : undefined,
   };
+}
+
+/** Times of `GET /ping` probes sent one after another while something else runs. */
+export interface PingProbes {
+  /** Milliseconds each probe took, in order (a probe that failed or passed 5 s counts as 5000). */
+  readonly ms: number[];
+  /** Probes that did not get a 200. */
+  failed: number;
+}
+
+/**
+ * Sends `GET <url>/ping` every `intervalMs` (each on a new connection, as a health checker that
+ * does not keep one open) until `stop` settles, and times each.
+ */
+export async function probePing(url: string, stop: Promise<unknown>, intervalMs = 100): Promise<PingProbes> {
+  const probes: PingProbes = { ms: [], failed: 0 };
+  let stopped = false;
+  void stop.finally(() => (stopped = true));
+  while (!stopped) {
+    const t0 = performance.now();
+    const ok = await fetch(`${url}/ping`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) }).then(
+      async (r) => (await r.arrayBuffer(), r.status === 200),
+      () => false,
+    );
+    probes.ms.push(ok ? performance.now() - t0 : 5000);
+    if (!ok) probes.failed++;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  return probes;
 }
 
 /** The text at `url` (a server's `/metrics`), or undefined when it cannot be fetched. */

@@ -28,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { csvRows, writeMlp } from './models.js';
-import { answeredWith, fetchText, loadClient, loadOnce, measure, rowsRun, settle, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
+import { answeredWith, fetchText, probePing, loadClient, loadOnce, measure, rowsRun, settle, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -43,13 +43,13 @@ const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,cold,overload,sta
 const WIDE = [64, 256, 256, 8];
 const HEAVY = [512, 2048, 2048, 16];
 
-function startSmkit(modelDir: string, env: Record<string, string> = {}): Promise<BenchServer> {
-  return startBenchServer(path.join(repo, 'bin/smkit.js'), (port) => ['serve', '--model-dir', modelDir, '--port', String(port), '--workers', String(workers)], {
-    ...process.env,
-    SMKIT_LOG_LEVEL: 'warn',
-    SMKIT_BIND_HOST: '127.0.0.1',
-    ...env,
-  });
+function startSmkit(modelDir: string, env: Record<string, string> = {}, options: { countLogLines?: boolean } = {}): Promise<BenchServer> {
+  return startBenchServer(
+    path.join(repo, 'bin/smkit.js'),
+    (port) => ['serve', '--model-dir', modelDir, '--port', String(port), '--workers', String(workers)],
+    { ...process.env, SMKIT_LOG_LEVEL: 'warn', SMKIT_BIND_HOST: '127.0.0.1', ...env },
+    options,
+  );
 }
 
 function startBaseline(modelDir: string, env: Record<string, string> = {}): Promise<BenchServer> {
@@ -204,22 +204,29 @@ async function heavyScenario(dir: string): Promise<void> {
  */
 async function overloadScenario(dir: string): Promise<void> {
   const timeoutS = 0.1;
-  // 504s are logged as errors, one line each: silence them here.
-  const s = await startSmkit(dir, { SMKIT_BATCH_MAX_SIZE: String(batchMaxSize), SAGEMAKER_MODEL_SERVER_TIMEOUT: String(timeoutS), SMKIT_LOG_LEVEL: 'silent' });
+  // Logged at the bench's level (warn): every 504 is an error line, up to smkit's cap per code and second.
+  const s = await startSmkit(dir, { SMKIT_BATCH_MAX_SIZE: String(batchMaxSize), SAGEMAKER_MODEL_SERVER_TIMEOUT: String(timeoutS) }, { countLogLines: true });
   try {
     const body = csvRows(1, HEAVY[0]!);
     await loadOnce(s.url, body, 'text/csv', OVERLOAD_CONNECTIONS, Math.max(1, seconds / 4));
     const before = await fetchText(`${s.url}/metrics`);
+    const linesBefore = s.logLines();
     const started = performance.now();
-    await loadOnce(s.url, body, 'text/csv', OVERLOAD_CONNECTIONS, seconds * rounds);
+    const load = loadOnce(s.url, body, 'text/csv', OVERLOAD_CONNECTIONS, seconds * rounds);
+    const pings = await probePing(s.url, load);
+    await load;
     const elapsed = (performance.now() - started) / 1000;
     const after = await fetchText(`${s.url}/metrics`);
+    const lines = s.logLines() - linesBefore;
     if (before === undefined || after === undefined) throw new Error('the overload scenario could not read /metrics');
     const ok = answeredWith(200, before, after);
     const late = answeredWith(504, before, after);
+    const pingMs = [...pings.ms].sort((a, b) => a - b);
     console.log(
       `\nOverload: heavier model, batching on (max ${batchMaxSize}), ${OVERLOAD_CONNECTIONS} connections, SAGEMAKER_MODEL_SERVER_TIMEOUT=${timeoutS}, ${elapsed.toFixed(0)} s: ` +
-        `${fmt(ok / elapsed)} answers/s within the timeout, ${fmt(late / elapsed)} 504/s, ${(rowsRun(before, after) / Math.max(1, ok)).toFixed(2)} model rows run per answer`,
+        `${fmt(ok / elapsed)} answers/s within the timeout, ${fmt(late / elapsed)} 504/s, ${(rowsRun(before, after) / Math.max(1, ok)).toFixed(2)} model rows run per answer; ` +
+        `GET /ping on a new connection every 0.1 s: median ${fmt(pingMs[Math.floor(pingMs.length / 2)] ?? NaN)} ms, max ${fmt(pingMs.at(-1) ?? NaN)} ms, ${pings.failed} of ${pingMs.length} failed; ` +
+        `${fmt(lines / elapsed)} log lines/s`,
     );
   } finally {
     await stopBenchServer(s);
