@@ -64,6 +64,12 @@ test('SMKIT_WORKER_SEMI_SPACE_MB: auto is 16 MB with dynamic batching on, 0 with
   assert.equal(loadSettings({ SMKIT_WORKER_SEMI_SPACE_MB: '32' }, {}, 2).workerSemiSpaceMb, 32);
 });
 
+test('SMKIT_CONNECTION_BALANCING: auto by default, any case accepted', () => {
+  assert.equal(loadSettings({}, {}, 2).connectionBalancing, 'auto');
+  assert.equal(loadSettings({ SMKIT_CONNECTION_BALANCING: 'Kernel' }, {}, 2).connectionBalancing, 'kernel');
+  assert.equal(loadSettings({ SMKIT_CONNECTION_BALANCING: 'primary' }, {}, 2).connectionBalancing, 'primary');
+});
+
 test('CLI overrides win over the environment', () => {
   const s = loadSettings({ SAGEMAKER_BIND_TO_PORT: '9000', SM_MODEL_DIR: '/a' }, { port: 7000, modelDir: '/b', workers: 2 }, 8);
   assert.equal(s.port, 7000);
@@ -88,6 +94,7 @@ for (const [name, value] of [
   ['SAGEMAKER_BATCH_STRATEGY', 'ALL'],
   ['SMKIT_DEVICE', 'tpu'],
   ['SAGEMAKER_PROGRAM', '../evil'],
+  ['SMKIT_CONNECTION_BALANCING', 'reuseport'],
 ] as const) {
   test(`invalid ${name}=${value} is refused naming the variable`, () => {
     assert.throws(

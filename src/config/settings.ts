@@ -74,6 +74,13 @@ export interface Settings {
    * of start-up (see `src/server/worker-heap.ts`).
    */
   readonly workerSemiSpaceMb: number;
+  /**
+   * `SMKIT_CONNECTION_BALANCING`: how new connections reach the HTTP workers: `primary` (Node's
+   * cluster round-robin), `kernel` (`SO_REUSEPORT`, Node 22.12+ on Linux) or `auto` (`kernel`
+   * where supported, with a fixed port and two or more workers). See
+   * `src/server/connection-balancing.ts`. @defaultValue `auto`
+   */
+  readonly connectionBalancing: 'auto' | 'primary' | 'kernel';
   /** `SMKIT_WORKER_CONCURRENCY`: requests one worker runs at once (async runtimes overlap I/O). @defaultValue 4 */
   readonly workerConcurrency: number;
   /**
@@ -316,6 +323,7 @@ export function loadSettings(env: Env = process.env, overrides: SettingsOverride
     devices,
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),
     workerConcurrency: readInt(env, 'SMKIT_WORKER_CONCURRENCY', 4, 1, 1024),
+    connectionBalancing: readEnum(env, 'SMKIT_CONNECTION_BALANCING', 'auto', ['auto', 'primary', 'kernel'] as const),
     batchMaxSize,
     workerSemiSpaceMb: readSemiSpaceMb(env, batchMaxSize > 1),
     batchMaxDelayMs: readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000),

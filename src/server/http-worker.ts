@@ -3,7 +3,7 @@
  * its configuration over IPC, and `shutdown` on SIGTERM.
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
-import net from 'node:net';
+import net, { type ListenOptions } from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import type { ServerLogger } from '../logging/server-logger.js';
@@ -22,6 +22,7 @@ import { continueWithinLimit } from './body-reader.js';
 import { answerClientError } from './respond.js';
 import { trackConnections } from './connection-drain.js';
 import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
+import { chooseConnectionBalancing, countListeners } from './connection-balancing.js';
 
 const metricsWaiters = new Map<number, (text: string) => void>();
 let nextMetricsRequest = 1;
@@ -109,8 +110,14 @@ async function run(config: WorkerConfig): Promise<void> {
   // A worker that joins a multi-model endpoint (a replacement, or one slower to start than the first
   // POST /models) takes connections only once it holds every model the others do: otherwise it would
   // answer 503 or leave models out of GET /models.
+  // With `kernel` balancing each worker binds the port itself (`exclusive`), sharing it through
+  // SO_REUSEPORT; otherwise the primary holds the socket and hands connections over.
+  const kernelBalancing = chooseConnectionBalancing(settings.connectionBalancing, settings).mode === 'kernel';
+  const listenOptions: ListenOptions & { reusePort?: boolean } = { port: settings.port, host: settings.host, ...(kernelBalancing ? { exclusive: true, reusePort: true } : {}) };
   void Promise.all(reloads).then(() =>
-    server.listen(settings.port, settings.host, () => {
+    server.listen(listenOptions, () => {
+      // More listeners than workers: another process shares the port through SO_REUSEPORT too.
+      if (kernelBalancing && (countListeners(settings.port) ?? 0) > settings.workers) process.exit(EXIT_LISTEN_FAILED);
       const address = server.address();
       sendToPrimary({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
     }),

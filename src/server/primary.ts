@@ -11,6 +11,7 @@ import type { MmeCoordinator } from './mme-cluster.js';
 import { createClusterMetricsAggregator } from './metrics.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
+import { chooseConnectionBalancing } from './connection-balancing.js';
 
 /**
  * The rest of `smkit serve`'s primary, once its workers are forked: logs, prepares the model's
@@ -41,9 +42,12 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     early.kill();
     throw err;
   }
+  const balancing = chooseConnectionBalancing(settings.connectionBalancing, settings);
+  if (balancing.warning) log.warn({ connectionBalancing: balancing.mode }, balancing.warning);
   log.info(
     {
       port: settings.port,
+      connectionBalancing: balancing.mode,
       multiModel: settings.multiModel,
       modelDir: settings.multiModel ? undefined : settings.modelDir,
       workers: settings.workers,

@@ -6,6 +6,7 @@ import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
+import { countListeners, supportsReusePort } from '../../src/server/connection-balancing.js';
 
 /** Retrying a restarting server: a request may fail; pause between attempts so it is not hammered. */
 const RETRY = { retryErrors: true, intervalMs: 100 };
@@ -72,6 +73,29 @@ describe('smkit serve as a process', () => {
     await until('the replaced worker to serve again', async () => (await (await invoke(server, 'again', 10_000)).text()) === 'ok:again', RETRY);
     assert.match(server.output(), /inference thread exited; starting a new one/);
     assert.match(server.output(), /worker process died; replacing it/);
+  });
+
+  test('SMKIT_CONNECTION_BALANCING=kernel: each worker listens itself where Node supports SO_REUSEPORT; elsewhere a warning and the primary hands connections over', async () => {
+    const base = makeOptMl(path.join(REPO_ROOT, 'models', 'iris-onnx'));
+    cleanups.push(() => removeDir(base));
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_CONNECTION_BALANCING: 'kernel' });
+    cleanups.push(() => server.stop());
+    await waitForPing(server);
+    // Each on a connection of its own, so both workers' sockets (or the primary's) take some.
+    const answers = await Promise.all(
+      Array.from({ length: 24 }, () =>
+        fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', Connection: 'close' } }),
+      ),
+    );
+    assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
+    if (supportsReusePort()) {
+      assert.match(server.output(), /"connectionBalancing":"kernel"/);
+      assert.equal(countListeners(server.port), 2, 'one listening socket per worker');
+    } else {
+      assert.match(server.output(), /SMKIT_CONNECTION_BALANCING=kernel cannot be used: SO_REUSEPORT balancing needs Node 22\.12\+ on Linux/);
+      assert.match(server.output(), /"connectionBalancing":"primary"/);
+      if (process.platform === 'linux') assert.equal(countListeners(server.port), 1, 'the primary\'s socket only');
+    }
   });
 
   test('SIGTERM finishes the in-flight request, then the process exits 0', async () => {

@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
+import { chooseConnectionBalancing, countListeners, supportsReusePort, type BalancingProbe } from './connection-balancing.js';
+
+const linux = (nodeVersion: string): BalancingProbe => ({ nodeVersion, platform: 'linux' });
+const fixedPort = { port: 8080, workers: 2 };
+
+test('SO_REUSEPORT balancing is supported from Node 22.12 and 23.1, on Linux only', () => {
+  for (const v of ['22.12.0', '22.23.5', '23.1.0', '24.0.0', '25.2.1']) assert.equal(supportsReusePort(linux(v)), true, v);
+  for (const v of ['20.20.2', '22.11.0', '23.0.0', '18.20.0']) assert.equal(supportsReusePort(linux(v)), false, v);
+  assert.equal(supportsReusePort({ nodeVersion: '24.0.0', platform: 'darwin' }), false);
+  assert.equal(supportsReusePort({ nodeVersion: '24.0.0', platform: 'win32' }), false);
+});
+
+test('auto is kernel where supported, with a fixed port and two or more workers; otherwise primary, without a warning', () => {
+  assert.equal(chooseConnectionBalancing('auto', fixedPort, linux('22.23.5')).mode, 'kernel');
+  for (const [server, probe] of [
+    [fixedPort, linux('20.20.2')],
+    [fixedPort, { nodeVersion: '24.0.0', platform: 'darwin' }],
+    [{ port: 0, workers: 2 }, linux('24.0.0')],
+    [{ port: 8080, workers: 1 }, linux('24.0.0')],
+  ] as const) {
+    const choice = chooseConnectionBalancing('auto', server, probe);
+    assert.equal(choice.mode, 'primary', JSON.stringify({ server, probe }));
+    assert.equal(choice.warning, undefined);
+    assert.ok(choice.reason.length > 0);
+  }
+});
+
+test('primary is always honoured', () => {
+  assert.deepEqual(chooseConnectionBalancing('primary', fixedPort, linux('24.0.0')), { mode: 'primary', reason: 'SMKIT_CONNECTION_BALANCING=primary' });
+});
+
+test('an explicit kernel is honoured with one worker, and falls back to primary with a warning naming the reason when it cannot be used', () => {
+  assert.equal(chooseConnectionBalancing('kernel', { port: 8080, workers: 1 }, linux('22.12.0')).mode, 'kernel');
+  const oldNode = chooseConnectionBalancing('kernel', fixedPort, linux('20.20.2'));
+  assert.equal(oldNode.mode, 'primary');
+  assert.match(oldNode.warning ?? '', /SMKIT_CONNECTION_BALANCING=kernel cannot be used: .*Node 22\.12\+ on Linux \(this is Node 20\.20\.2 on linux\)/);
+  const portZero = chooseConnectionBalancing('kernel', { port: 0, workers: 2 }, linux('24.0.0'));
+  assert.equal(portZero.mode, 'primary');
+  assert.match(portZero.warning ?? '', /port 0/);
+});
+
+test('countListeners counts listening sockets on the port over IPv4 and IPv6, and nothing else', () => {
+  const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+  const tables: Record<string, string> = {
+    '/proc/net/tcp':
+      header +
+      '   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1145 1\n' +
+      '   1: 0100007F:1F90 0100007F:AD3A 01 00000000:00000000 00:00000000 00000000     0        0 0 3\n' +
+      '   2: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1146 1\n',
+    '/proc/net/tcp6': header + '   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1147 1\n',
+  };
+  assert.equal(
+    countListeners(8080, (file) => tables[file]!),
+    2,
+  );
+  assert.equal(
+    countListeners(8080, () => {
+      throw new Error('ENOENT');
+    }),
+    undefined,
+  );
+});
+
+test('countListeners sees a server listening in this process', { skip: process.platform !== 'linux' && 'reads /proc/net (Linux)' }, async () => {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    assert.equal(countListeners(port), 1);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

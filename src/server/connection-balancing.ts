@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * How new connections reach the HTTP workers.
+ *
+ * - `primary`: Node's cluster round-robin. The primary accepts each connection and hands it to a
+ *   worker, and hands that worker its next one only once it has taken the last, which a worker
+ *   does once per event-loop turn. A worker running batches inline has turns of several
+ *   milliseconds under load, so behind a burst of new connections a `/ping` on a new connection
+ *   waited 4–5 s (1500 connections, two saturated workers; see docs/benchmarks.md).
+ * - `kernel`: every worker listens on the port itself with `SO_REUSEPORT`, the kernel spreads new
+ *   connections over their sockets, and each worker accepts all that wait for it in one turn (the
+ *   same `/ping` answered within 59 ms). The spread is by a hash of the client's address and port,
+ *   so it is a little less even than round-robin.
+ */
+export type ConnectionBalancing = 'primary' | 'kernel';
+
+/** What `SMKIT_CONNECTION_BALANCING` asks for. */
+export type ConnectionBalancingSetting = 'auto' | ConnectionBalancing;
+
+/** The facts the choice depends on, injectable for tests. */
+export interface BalancingProbe {
+  /** `process.versions.node`. */
+  nodeVersion: string;
+  /** `process.platform`. */
+  platform: NodeJS.Platform;
+}
+
+/** The mode chosen and why; `warning` is set when an explicit `kernel` could not be honoured. */
+export interface BalancingChoice {
+  mode: ConnectionBalancing;
+  reason: string;
+  warning?: string;
+}
+
+const CURRENT: BalancingProbe = { nodeVersion: process.versions.node, platform: process.platform };
+
+/**
+ * True where `net.Server.listen({ reusePort: true })` spreads connections over the sockets:
+ * Node 22.12+ or 23.1+ (the option's first releases) on Linux. Other platforms either lack
+ * `SO_REUSEPORT` or let the last socket take every connection.
+ */
+export function supportsReusePort(probe: BalancingProbe = CURRENT): boolean {
+  const [major = 0, minor = 0] = probe.nodeVersion.split('.').map(Number);
+  const nodeHasIt = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+  return nodeHasIt && probe.platform === 'linux';
+}
+
+/**
+ * Chooses how connections reach the workers. `auto` is `kernel` where it is supported and fits:
+ * a fixed port (with port 0 every socket would get a port of its own) and at least two workers
+ * (with one, the primary's socket holds new connections while a crashed worker restarts, where
+ * `kernel` would refuse them). An explicit `kernel` that cannot be honoured falls back to
+ * `primary` with a warning.
+ */
+export function chooseConnectionBalancing(
+  setting: ConnectionBalancingSetting,
+  server: { port: number; workers: number },
+  probe: BalancingProbe = CURRENT,
+): BalancingChoice {
+  if (setting === 'primary') return { mode: 'primary', reason: 'SMKIT_CONNECTION_BALANCING=primary' };
+  const cannot = (reason: string): BalancingChoice =>
+    setting === 'kernel' ? { mode: 'primary', reason, warning: `SMKIT_CONNECTION_BALANCING=kernel cannot be used: ${reason}; the primary hands connections to the workers instead` } : { mode: 'primary', reason };
+  if (!supportsReusePort(probe)) return cannot(`SO_REUSEPORT balancing needs Node 22.12+ on Linux (this is Node ${probe.nodeVersion} on ${probe.platform})`);
+  if (server.port === 0) return cannot('port 0 would give each worker a port of its own');
+  if (setting === 'auto' && server.workers < 2) return { mode: 'primary', reason: 'one worker: the primary holds new connections while it restarts' };
+  return { mode: 'kernel', reason: setting === 'kernel' ? 'SMKIT_CONNECTION_BALANCING=kernel' : 'SO_REUSEPORT is available' };
+}
+
+const TCP_LISTEN = '0A';
+
+/**
+ * Listening TCP sockets on `port` (any address, IPv4 and IPv6) in this network namespace, read
+ * from `/proc/net/tcp` and `/proc/net/tcp6`; undefined where those cannot be read.
+ *
+ * With `kernel` balancing a worker uses it to notice another process sharing the port: the
+ * primary's start-up check binds the port alone, but two servers started at the same moment could
+ * both pass it, and with SO_REUSEPORT both binds then succeed and the port is silently shared.
+ */
+export function countListeners(port: number, read: (file: string) => string = (file) => readFileSync(file, 'utf8')): number | undefined {
+  let count = 0;
+  let readAny = false;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let table: string;
+    try {
+      table = read(file);
+    } catch {
+      continue;
+    }
+    readAny = true;
+    for (const line of table.split('\n').slice(1)) {
+      // "  0: 00000000:1F90 00000000:0000 0A ...": local address:port (hex), remote, state.
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state === TCP_LISTEN && local !== undefined && parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) count++;
+    }
+  }
+  return readAny ? count : undefined;
+}
