@@ -156,6 +156,25 @@ async function checkIris(c) {
   if (numbers.length !== 6) fail(`${c.name}: expected 2 rows x 3 probabilities in the JSON answer, got ${body}`);
 }
 
+/**
+ * How the container's workers share the port: on Node 22.12+ with two or more workers each listens
+ * itself (SO_REUSEPORT), elsewhere the primary hands connections over (src/server/connection-balancing.ts).
+ */
+async function checkConnectionBalancing(c) {
+  let start;
+  for (const deadline = Date.now() + 5000; !start && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    const line = sh('podman', ['logs', c.name], { allowFail: true }).stdout.split('\n').find((l) => l.includes('"smkit serve starting"'));
+    start = line ? JSON.parse(line) : undefined;
+  }
+  if (!start) fail(`${c.name}: no "smkit serve starting" line in its log:\n${containerLogs(c.name)}`);
+  const nodeVersion = sh('podman', ['exec', c.name, 'node', '-p', 'process.versions.node']).stdout.trim();
+  const [major, minor] = nodeVersion.split('.').map(Number);
+  const reusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+  const expected = reusePort && start.workers >= 2 ? 'kernel' : 'primary';
+  if (start.connectionBalancing !== expected) fail(`${c.name}: connection balancing is ${start.connectionBalancing}, expected ${expected} (Node ${nodeVersion}, ${start.workers} workers)`);
+  log(`connection balancing in the image: ${start.connectionBalancing} (Node ${nodeVersion}, ${start.workers} workers)`);
+}
+
 async function stopWithSigterm(c) {
   const t0 = Date.now();
   sh('podman', ['kill', '--signal', 'TERM', c.name]);
@@ -242,6 +261,7 @@ async function main() {
     const c = await startContainer('mounted', IMAGE, { volumes: [`${MODEL}:/opt/ml/model:ro`] });
     await waitForPing(c);
     await checkIris(c);
+    await checkConnectionBalancing(c);
     await stopWithSigterm(c);
   });
 
