@@ -53,15 +53,32 @@ test('countListeners counts listening sockets on the port over IPv4 and IPv6, an
     '/proc/net/tcp6': header + '   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1147 1\n',
   };
   assert.equal(
-    countListeners(8080, (file) => tables[file]!),
+    countListeners(8080, undefined, (file) => tables[file]!),
     2,
   );
   assert.equal(
-    countListeners(8080, () => {
+    countListeners(8080, undefined, () => {
       throw new Error('ENOENT');
     }),
     undefined,
   );
+});
+
+test('countListeners with an address counts only the sockets bound to that address', () => {
+  const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+  const listen = (n: number, local: string) => `   ${n}: ${local} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${1000 + n} 1\n`;
+  const tables: Record<string, string> = {
+    // 127.0.0.1:8080 twice (two workers), 127.0.0.2:8080 (another service on another address), 0.0.0.0:8080.
+    '/proc/net/tcp': header + listen(0, '0100007F:1F90') + listen(1, '0100007F:1F90') + listen(2, '0200007F:1F90') + listen(3, '00000000:1F90'),
+    // [::1]:8080 and [::]:8080.
+    '/proc/net/tcp6': header + listen(0, '00000000000000000000000001000000:1F90') + listen(1, '00000000000000000000000000000000:1F90'),
+  };
+  const read = (file: string) => tables[file]!;
+  assert.equal(countListeners(8080, { address: '127.0.0.1', family: 'IPv4' }, read), 2);
+  assert.equal(countListeners(8080, { address: '0.0.0.0', family: 'IPv4' }, read), 1);
+  assert.equal(countListeners(8080, { address: '::1', family: 'IPv6' }, read), 1);
+  assert.equal(countListeners(8080, { address: '::', family: 'IPv6' }, read), 1);
+  assert.equal(countListeners(8080, undefined, read), 6);
 });
 
 test('countListeners sees a server listening in this process', { skip: process.platform !== 'linux' && 'reads /proc/net (Linux)' }, async () => {
@@ -70,6 +87,8 @@ test('countListeners sees a server listening in this process', { skip: process.p
   try {
     const { port } = server.address() as AddressInfo;
     assert.equal(countListeners(port), 1);
+    assert.equal(countListeners(port, { address: '127.0.0.1', family: 'IPv4' }), 1);
+    assert.equal(countListeners(port, { address: '127.0.0.2', family: 'IPv4' }), 0);
   } finally {
     await new Promise((resolve) => server.close(resolve));
   }

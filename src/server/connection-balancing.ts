@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { BlockList } from 'node:net';
 
 /**
  * How new connections reach the HTTP workers.
@@ -69,15 +70,30 @@ export function chooseConnectionBalancing(
 
 const TCP_LISTEN = '0A';
 
+/** A listening address as `server.address()` gives it. */
+export interface BoundAddress {
+  address: string;
+  family: string;
+}
+
 /**
- * Listening TCP sockets on `port` (any address, IPv4 and IPv6) in this network namespace, read
- * from `/proc/net/tcp` and `/proc/net/tcp6`; undefined where those cannot be read.
+ * Listening TCP sockets on `port` in this network namespace, read from `/proc/net/tcp` and
+ * `/proc/net/tcp6`; only those bound to the same address as `bound` when it is given (sockets on
+ * other addresses of the same port never share its connections). Undefined where those files
+ * cannot be read.
  *
- * With `kernel` balancing a worker uses it to notice another process sharing the port: the
- * primary's start-up check binds the port alone, but two servers started at the same moment could
- * both pass it, and with SO_REUSEPORT both binds then succeed and the port is silently shared.
+ * With `kernel` balancing a worker uses it to notice another process sharing its port: the
+ * primary's start-up check binds the port alone, but two servers started at the same moment can
+ * both pass it, and with SO_REUSEPORT both binds then succeed and the port would be silently
+ * shared. (Both then stop: which of them bound first cannot be told from `/proc`, where socket
+ * inode numbers come in per-CPU batches rather than in order.)
  */
-export function countListeners(port: number, read: (file: string) => string = (file) => readFileSync(file, 'utf8')): number | undefined {
+export function countListeners(port: number, bound?: BoundAddress, read: (file: string) => string = (file) => readFileSync(file, 'utf8')): number | undefined {
+  let same: BlockList | undefined;
+  if (bound) {
+    same = new BlockList();
+    same.addAddress(bound.address, String(bound.family).endsWith('6') ? 'ipv6' : 'ipv4');
+  }
   let count = 0;
   let readAny = false;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -89,10 +105,30 @@ export function countListeners(port: number, read: (file: string) => string = (f
     }
     readAny = true;
     for (const line of table.split('\n').slice(1)) {
-      // "  0: 00000000:1F90 00000000:0000 0A ...": local address:port (hex), remote, state.
+      // "  0: 0100007F:1F90 00000000:0000 0A ...": local address:port (hex), remote, state.
       const [, local, , state] = line.trim().split(/\s+/);
-      if (state === TCP_LISTEN && local !== undefined && parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) count++;
+      if (state !== TCP_LISTEN || local === undefined) continue;
+      const colon = local.lastIndexOf(':');
+      if (parseInt(local.slice(colon + 1), 16) !== port) continue;
+      if (same) {
+        const address = procAddress(local.slice(0, colon));
+        if (!address || !same.check(address.address, address.family)) continue;
+      }
+      count++;
     }
   }
   return readAny ? count : undefined;
+}
+
+/**
+ * An address as `/proc/net/tcp*` print it: the IPv4 address, or each 32-bit word of the IPv6
+ * one, in the host's (little-endian) byte order.
+ */
+function procAddress(hex: string): { address: string; family: 'ipv4' | 'ipv6' } | undefined {
+  if (hex.length === 8) return { address: [...Buffer.from(hex, 'hex').reverse()].join('.'), family: 'ipv4' };
+  if (hex.length !== 32) return undefined;
+  const bytes = Buffer.concat(hex.match(/.{8}/g)!.map((word) => Buffer.from(word, 'hex').reverse()));
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  return { address: groups.join(':'), family: 'ipv6' };
 }

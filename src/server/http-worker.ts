@@ -107,18 +107,18 @@ async function run(config: WorkerConfig): Promise<void> {
     if (server.listening) throw err;
     process.exit(EXIT_LISTEN_FAILED);
   });
-  // A worker that joins a multi-model endpoint (a replacement, or one slower to start than the first
-  // POST /models) takes connections only once it holds every model the others do: otherwise it would
-  // answer 503 or leave models out of GET /models.
   // With `kernel` balancing each worker binds the port itself (`exclusive`), sharing it through
   // SO_REUSEPORT; otherwise the primary holds the socket and hands connections over.
   const kernelBalancing = chooseConnectionBalancing(settings.connectionBalancing, settings).mode === 'kernel';
   const listenOptions: ListenOptions & { reusePort?: boolean } = { port: settings.port, host: settings.host, ...(kernelBalancing ? { exclusive: true, reusePort: true } : {}) };
+  // A worker that joins a multi-model endpoint (a replacement, or one slower to start than the first
+  // POST /models) takes connections only once it holds every model the others do: otherwise it would
+  // answer 503 or leave models out of GET /models.
   void Promise.all(reloads).then(() =>
     server.listen(listenOptions, () => {
-      // More listeners than workers: another process shares the port through SO_REUSEPORT too.
-      if (kernelBalancing && (countListeners(settings.port) ?? 0) > settings.workers) process.exit(EXIT_LISTEN_FAILED);
       const address = server.address();
+      // More listeners on this address and port than workers: another process shares it through SO_REUSEPORT too.
+      if (kernelBalancing && typeof address === 'object' && address && (countListeners(settings.port, address) ?? 0) > settings.workers) process.exit(EXIT_LISTEN_FAILED);
       sendToPrimary({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
     }),
   );
