@@ -5,6 +5,8 @@ import { chooseConnectionBalancing, countListeners, supportsReusePort, type Bala
 
 const linux = (nodeVersion: string): BalancingProbe => ({ nodeVersion, platform: 'linux' });
 const fixedPort = { port: 8080, workers: 2 };
+/** The first line of /proc/net/tcp and tcp6. */
+const PROC_NET_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 
 test('SO_REUSEPORT balancing is supported from Node 22.12 and 23.1, on Linux only', () => {
   for (const v of ['22.12.0', '22.23.5', '23.1.0', '24.0.0', '25.2.1']) assert.equal(supportsReusePort(linux(v)), true, v);
@@ -43,14 +45,13 @@ test('an explicit kernel is honoured with one worker, and falls back to primary 
 });
 
 test('countListeners counts listening sockets on the port over IPv4 and IPv6, and nothing else', () => {
-  const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
   const tables: Record<string, string> = {
     '/proc/net/tcp':
-      header +
+      PROC_NET_HEADER +
       '   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1145 1\n' +
       '   1: 0100007F:1F90 0100007F:AD3A 01 00000000:00000000 00:00000000 00000000     0        0 0 3\n' +
       '   2: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1146 1\n',
-    '/proc/net/tcp6': header + '   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1147 1\n',
+    '/proc/net/tcp6': PROC_NET_HEADER + '   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1147 1\n',
   };
   assert.equal(
     countListeners(8080, undefined, (file) => tables[file]!),
@@ -65,13 +66,12 @@ test('countListeners counts listening sockets on the port over IPv4 and IPv6, an
 });
 
 test('countListeners with an address counts only the sockets bound to that address', () => {
-  const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
   const listen = (n: number, local: string) => `   ${n}: ${local} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${1000 + n} 1\n`;
   const tables: Record<string, string> = {
     // 127.0.0.1:8080 twice (two workers), 127.0.0.2:8080 (another service on another address), 0.0.0.0:8080.
-    '/proc/net/tcp': header + listen(0, '0100007F:1F90') + listen(1, '0100007F:1F90') + listen(2, '0200007F:1F90') + listen(3, '00000000:1F90'),
+    '/proc/net/tcp': PROC_NET_HEADER + listen(0, '0100007F:1F90') + listen(1, '0100007F:1F90') + listen(2, '0200007F:1F90') + listen(3, '00000000:1F90'),
     // [::1]:8080 and [::]:8080.
-    '/proc/net/tcp6': header + listen(0, '00000000000000000000000001000000:1F90') + listen(1, '00000000000000000000000000000000:1F90'),
+    '/proc/net/tcp6': PROC_NET_HEADER + listen(0, '00000000000000000000000001000000:1F90') + listen(1, '00000000000000000000000000000000:1F90'),
   };
   const read = (file: string) => tables[file]!;
   assert.equal(countListeners(8080, { address: '127.0.0.1', family: 'IPv4' }, read), 2);
