@@ -220,7 +220,9 @@ export interface PingProbes {
 export async function probePing(url: string, stop: Promise<unknown>, intervalMs = 100): Promise<PingProbes> {
   const probes: PingProbes = { ms: [], failed: 0 };
   let stopped = false;
-  void stop.finally(() => (stopped = true));
+  // Settled either way: a rejection is the caller's to report, not an unhandled one here.
+  const done = () => void (stopped = true);
+  stop.then(done, done);
   while (!stopped) {
     const t0 = performance.now();
     const ok = await fetch(`${url}/ping`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) }).then(
