@@ -99,6 +99,12 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
   const timeoutMs = settings.timeoutSeconds * 1000;
   const bodyLimits: BodyLimits = { maxBytes, timeoutMs: (settings.bodyTimeoutSeconds ?? 60) * 1000 };
+  /**
+   * Invocations this worker holds: accepted for a model and not yet answered (`smkit_pending_invocations`).
+   * Each is counted down exactly once: by `invoke` once answered, or by `readFailed`.
+   */
+  let pending = 0;
+  metrics?.trackPending(() => pending);
 
   // At most 10 lines per error code a second (all of them at debug level); the rest are counted.
   const errorLines = new LogThrottle((code, n, windowMs) =>
@@ -148,6 +154,12 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     if (isDraining()) return new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down (SIGTERM); retry on another instance');
     if (target.state() === 'failed') return new ToolkitError('ERR_NOT_READY', `the model failed to load: ${target.failure()?.message ?? 'see the logs'}`);
     return undefined;
+  };
+
+  /** An accepted invocation whose body could not be read: it is no longer held. */
+  const readFailed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    pending--;
+    sendError(err, req, res);
   };
 
   /** The backend a request goes to: the single model, or the named one of a multi-model endpoint. */
@@ -247,6 +259,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     } catch (err) {
       sendError(err, req, res, requestId);
     } finally {
+      pending--;
       // Recorded here, once the answer is out (streamed ones included), rather than on the response's
       // 'finish' event: one listener less per request, which shows on one-row requests.
       // targetOf has already validated the model name.
@@ -286,12 +299,19 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       }
       const refused = refusal(target);
       if (refused) return next(refused);
+      pending++;
       const multipart = parseMediaType(req.headers['content-type']).mediaType === 'multipart/form-data';
       if (multipart && target.describe()?.rawBodies === false) {
-        formParts(req, res).then((parts) => invoke(req, res, target, Buffer.alloc(0), parts), next);
+        formParts(req, res).then(
+          (parts) => invoke(req, res, target, Buffer.alloc(0), parts),
+          (err: unknown) => readFailed(err, req, res),
+        );
         return;
       }
-      readBody(req, bodyLimits, true).then((body) => invoke(req, res, target, body), next);
+      readBody(req, bodyLimits, true).then(
+        (body) => invoke(req, res, target, body),
+        (err: unknown) => readFailed(err, req, res),
+      );
     });
     mountModelRoutes(app, models, bodyLimits);
     app.all(['/ping', '/invocations', '/execution-parameters'], (req, _res, next) => {
@@ -325,7 +345,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       }
       const refused = refusal(target);
       if (refused) return sendError(refused, req, res);
-      readBodyThen(req, bodyLimits, false, (err, body) => (err === undefined ? void invoke(req, res, target, body!) : sendError(err, req, res)));
+      pending++;
+      readBodyThen(req, bodyLimits, false, (err, body) => (err === undefined ? void invoke(req, res, target, body!) : readFailed(err, req, res)));
       return;
     }
     loadSlowPath().then(

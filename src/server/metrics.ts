@@ -4,6 +4,8 @@ import { LabelledCounter, LabelledHistogram } from './labelled-metrics.js';
 export interface MetricsSink {
   /** Records one invocation: the model it went to, the HTTP status answered, and its duration. */
   observe(model: string, status: number, seconds: number): void;
+  /** Where `smkit_pending_invocations` reads the invocations this process holds, at each scrape. */
+  trackPending(read: () => number): void;
   /** Records one model run under dynamic batching: how many requests it took. */
   observeBatch(model: string, step: string, size: number): void;
   /** The Prometheus text exposition, for `GET /metrics`. */
@@ -30,6 +32,9 @@ const instruments = {
   ),
 };
 
+/** Reads the invocations this process holds now (set by the HTTP front). */
+let readPending: (() => number) | undefined;
+
 /** What prom-client gives once loaded. */
 interface Exposition {
   contentType: string;
@@ -43,13 +48,21 @@ let loading: Promise<Exposition> | undefined;
 
 /** Loads prom-client once per process and registers smkit's instruments in its default registry. */
 function load(): Promise<Exposition> {
-  return (loading ??= import('prom-client').then(({ AggregatorRegistry, collectDefaultMetrics, register }) => {
+  return (loading ??= import('prom-client').then(({ AggregatorRegistry, Gauge, collectDefaultMetrics, register }) => {
     // In a cluster worker this installs prom-client's responder to the primary's aggregation requests.
     new AggregatorRegistry();
     collectDefaultMetrics({ prefix: 'smkit_' });
     // prom-client's types name its own metric classes; its registry only reads the shape ours have.
     type PromMetric = Parameters<typeof register.registerMetric>[0];
     for (const metric of Object.values(instruments)) register.registerMetric(metric as unknown as PromMetric);
+    // Read when scraped, not kept up to date per request; the cluster primary sums the workers'.
+    new Gauge({
+      name: 'smkit_pending_invocations',
+      help: 'Invocations held now: receiving the body, waiting for the model (queued or batching), running or answering.',
+      collect() {
+        this.set(readPending?.() ?? 0);
+      },
+    });
     return { contentType: register.contentType, local: () => register.metrics() };
   }));
 }
@@ -84,6 +97,9 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
     observe(model, status, duration) {
       instruments.invocations.inc([model, String(status)]);
       instruments.seconds.observe([model], duration);
+    },
+    trackPending(read) {
+      readPending = read;
     },
     observeBatch(model, step, size) {
       instruments.batches.observe([model, step], size);

@@ -66,6 +66,18 @@ describe('queue and batching (smkit serve)', () => {
     assert.deepEqual(await ok.json(), { echo: -1 });
   });
 
+  test('/metrics shows the invocations held now (smkit_pending_invocations, summed over the workers)', async () => {
+    const server = await serveIt('queue', {});
+    const pending = async () => Number(/^smkit_pending_invocations (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text())?.[1]);
+    // Three requests answered after 5 s: long enough to be seen held on a loaded machine.
+    const held = [post(server, '5000\n'), post(server, '5000.5\n'), post(server, '5001\n')];
+    await until('the held requests to be counted', async () => (await pending()) === 3, { timeoutMs: 30_000, intervalMs: 20 });
+    const answers = await Promise.all(held);
+    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200]);
+    assert.deepEqual(await answers[1]!.json(), { echo: 5000.5 });
+    assert.equal(await pending(), 0);
+  });
+
   test('batching on (SMKIT_BATCH_MAX_SIZE): concurrent requests share predictBatchFn calls and keep their own answers', async () => {
     const server = await serveIt('batch-predict', { SMKIT_BATCH_MAX_SIZE: '8' });
     let largest = 0;

@@ -1,0 +1,116 @@
+/**
+ * `smkit_pending_invocations` over real HTTP: the invocations a worker holds, as its `/metrics`
+ * shows them, go up as requests arrive and back down however each one ends (answered, failed,
+ * body too large, client gone). The backend is a gate the test opens, so which invocations are
+ * held is exact; the app and the metrics are the real ones.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp, type AppSettings } from './app.js';
+import { createMetrics } from './metrics.js';
+import type { InferenceBackend } from './inference-backend.js';
+import type { InvocationRequest, InvocationResponse } from '../handlers/engine.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { createLogger } from '../logging/logger.js';
+import { until } from '../../test/helpers/until.js';
+import { postAndLeave } from '../../test/helpers/raw-http.js';
+
+/** Holds every invocation until the test releases it (or its client leaves); a `fail` body fails at once. */
+class GateBackend implements InferenceBackend {
+  readonly held: Array<{ request: InvocationRequest; release: () => void }> = [];
+  state() {
+    return 'ready' as const;
+  }
+  failure() {
+    return undefined;
+  }
+  describe() {
+    return { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 };
+  }
+  whenSettled() {
+    return Promise.resolve();
+  }
+  close() {
+    return Promise.resolve();
+  }
+  invoke(request: InvocationRequest): Promise<InvocationResponse> {
+    const text = request.body.toString();
+    if (text === 'fail') return Promise.reject(new ToolkitError('ERR_CSV_PARSE', 'not a number'));
+    const answer = { body: Buffer.from(JSON.stringify({ got: text })), contentType: 'application/json' };
+    return new Promise((resolve, reject) => {
+      const entry = { request, release: () => resolve(answer) };
+      this.held.push(entry);
+      // A client that leaves ends its invocation, as the real backends do for a waiting request.
+      const poll = setInterval(() => {
+        if (!request.cancellation?.cancelled) return;
+        clearInterval(poll);
+        this.held.splice(this.held.indexOf(entry), 1);
+        reject(request.cancellation.reason);
+      }, 5);
+      entry.release = () => {
+        clearInterval(poll);
+        this.held.splice(this.held.indexOf(entry), 1);
+        resolve(answer);
+      };
+    });
+  }
+  releaseAll(): void {
+    for (const entry of [...this.held]) entry.release();
+  }
+}
+
+describe('smkit_pending_invocations (in-process app, real HTTP)', () => {
+  const backend = new GateBackend();
+  const metrics = createMetrics();
+  let server: Server;
+  let base: string;
+
+  before(async () => {
+    const settings: AppSettings = { maxPayloadMb: 0.001, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' };
+    server = http.createServer(createApp({ settings, backend, log: createLogger('silent'), metrics }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    backend.releaseAll();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const post = (body: string) =>
+    fetch(`${base}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(20_000) });
+  /** The gauge as `GET /metrics` writes it. */
+  const pending = async (): Promise<number> => {
+    const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(20_000) })).text();
+    const m = /^smkit_pending_invocations (\d+)$/m.exec(text);
+    assert.ok(m, 'no smkit_pending_invocations sample');
+    return Number(m[1]);
+  };
+
+  test('held invocations are counted, and answered ones no longer', async () => {
+    assert.equal(await pending(), 0);
+    const held = [post('held-0'), post('held-1'), post('held-2')];
+    await until('the held invocations to reach the backend', () => backend.held.length === 3, { timeoutMs: 10_000, intervalMs: 5 });
+    assert.equal(await pending(), 3);
+    backend.releaseAll();
+    for (const [i, answer] of (await Promise.all(held)).entries()) {
+      assert.equal(answer.status, 200);
+      assert.deepEqual(await answer.json(), { got: `held-${i}` });
+    }
+    assert.equal(await pending(), 0);
+  });
+
+  test('invocations that fail, whose body is too large, or whose client left are no longer counted', async () => {
+    assert.equal((await post('fail')).status, 400);
+    assert.equal((await post('9'.repeat(2000))).status, 413);
+    assert.equal(await pending(), 0);
+    const gone = postAndLeave(base, 'held-gone', 50);
+    await until('the abandoned invocation to reach the backend', () => backend.held.length === 1, { timeoutMs: 10_000, intervalMs: 5 });
+    assert.equal(await pending(), 1);
+    await gone;
+    await until('the abandoned invocation to end', () => backend.held.length === 0, { timeoutMs: 10_000, intervalMs: 5 });
+    await until('the gauge to fall back to 0', async () => (await pending()) === 0, { timeoutMs: 10_000, intervalMs: 5 });
+  });
+});
