@@ -9,12 +9,20 @@ import { BlockList } from 'node:net';
  *   does once per event-loop turn. A worker running batches inline has turns of several
  *   milliseconds under load, so behind a burst of new connections a `/ping` on a new connection
  *   waited 4–5 s (1500 connections, two saturated workers; see docs/benchmarks.md).
- * - `kernel`: every worker listens on the port itself with `SO_REUSEPORT`, the kernel spreads new
- *   connections over their sockets, and each worker accepts all that wait for it in one turn (the
- *   same `/ping` answered within 59 ms). The spread is by a hash of the client's address and port,
- *   so it is a little less even than round-robin.
+ * - `kernel`: every worker listens on the port itself with `SO_REUSEPORT` ({@link KERNEL_SOCKETS_PER_WORKER}
+ *   sockets each), and the kernel spreads new connections over all the sockets. The spread is by a
+ *   hash of the client's address and port, so it is a little less even than round-robin.
  */
 export type ConnectionBalancing = 'primary' | 'kernel';
+
+/**
+ * Listening sockets each worker opens on the port with `kernel` balancing. Node's event loop
+ * (libuv) accepts one connection per listening socket per turn, and a worker running batches
+ * inline has turns of 5–150 ms under load: with one socket, 750 new connections took a worker
+ * seconds to accept, and a `/ping` on a new connection behind them waited 3–6 s. Each socket adds
+ * one accept per turn; the kernel's hash spreads new connections over every socket of every worker.
+ */
+export const KERNEL_SOCKETS_PER_WORKER = 8;
 
 /** What `SMKIT_CONNECTION_BALANCING` asks for. */
 export type ConnectionBalancingSetting = 'auto' | ConnectionBalancing;

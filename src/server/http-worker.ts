@@ -22,7 +22,7 @@ import { continueWithinLimit } from './body-reader.js';
 import { answerClientError } from './respond.js';
 import { trackConnections } from './connection-drain.js';
 import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
-import { chooseConnectionBalancing, countListeners } from './connection-balancing.js';
+import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER } from './connection-balancing.js';
 
 const metricsWaiters = new Map<number, (text: string) => void>();
 let nextMetricsRequest = 1;
@@ -114,12 +114,34 @@ async function run(config: WorkerConfig): Promise<void> {
   // A worker that joins a multi-model endpoint (a replacement, or one slower to start than the first
   // POST /models) takes connections only once it holds every model the others do: otherwise it would
   // answer 503 or leave models out of GET /models.
+  // With `kernel` balancing, more sockets on the same port hand their connections to the HTTP server:
+  // each accepts one connection per event-loop turn (see KERNEL_SOCKETS_PER_WORKER).
+  const acceptors: net.Server[] = [];
+  const listenAcceptors = async (): Promise<void> => {
+    for (let i = 1; i < KERNEL_SOCKETS_PER_WORKER; i++) {
+      const acceptor = net.createServer({ noDelay: true }, (socket) => server.emit('connection', socket));
+      acceptors.push(acceptor);
+      await new Promise<void>((resolve, reject) => {
+        acceptor.once('error', reject);
+        acceptor.listen(listenOptions, () => {
+          acceptor.off('error', reject);
+          resolve();
+        });
+      });
+    }
+  };
   void Promise.all(reloads).then(() =>
     server.listen(listenOptions, () => {
-      const address = server.address();
-      // More listeners on this address and port than workers: another process shares it through SO_REUSEPORT too.
-      if (kernelBalancing && typeof address === 'object' && address && (countListeners(settings.port, address) ?? 0) > settings.workers) process.exit(EXIT_LISTEN_FAILED);
-      sendToPrimary({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
+      void (kernelBalancing ? listenAcceptors() : Promise.resolve()).then(
+        () => {
+          const address = server.address();
+          // More listeners on this address and port than the server's: another process shares it through SO_REUSEPORT too.
+          const ours = settings.workers * KERNEL_SOCKETS_PER_WORKER;
+          if (kernelBalancing && typeof address === 'object' && address && (countListeners(settings.port, address) ?? 0) > ours) process.exit(EXIT_LISTEN_FAILED);
+          sendToPrimary({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
+        },
+        () => process.exit(EXIT_LISTEN_FAILED),
+      );
     }),
   );
   // SageMaker keeps connections alive; outlive a typical client/load-balancer idle timeout.
@@ -159,6 +181,7 @@ async function run(config: WorkerConfig): Promise<void> {
     // Idle connections get a FIN before the listener closes; net's close() rather than http's, which
     // would destroy them first (a reset for a request in flight) via closeIdleConnections().
     connections.closeIdle();
+    for (const acceptor of acceptors) acceptor.close();
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
     process.exit(0);

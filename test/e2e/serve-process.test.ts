@@ -6,7 +6,7 @@ import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
-import { countListeners, supportsReusePort } from '../../src/server/connection-balancing.js';
+import { countListeners, KERNEL_SOCKETS_PER_WORKER, supportsReusePort } from '../../src/server/connection-balancing.js';
 
 /** Retrying a restarting server: a request may fail; pause between attempts so it is not hammered. */
 const RETRY = { retryErrors: true, intervalMs: 100 };
@@ -75,7 +75,7 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /worker process died; replacing it/);
   });
 
-  test('SMKIT_CONNECTION_BALANCING=kernel: each worker listens itself where Node supports SO_REUSEPORT; elsewhere a warning and the primary hands connections over', async () => {
+  test('SMKIT_CONNECTION_BALANCING=kernel: each worker listens itself (KERNEL_SOCKETS_PER_WORKER sockets) where Node supports SO_REUSEPORT; elsewhere a warning and the primary hands connections over', async () => {
     const base = makeOptMl(path.join(REPO_ROOT, 'models', 'iris-onnx'));
     cleanups.push(() => removeDir(base));
     const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_CONNECTION_BALANCING: 'kernel' });
@@ -90,7 +90,8 @@ describe('smkit serve as a process', () => {
     assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
     if (supportsReusePort()) {
       assert.match(server.output(), /"connectionBalancing":"kernel"/);
-      assert.equal(countListeners(server.port), 2, 'one listening socket per worker');
+      // Each worker opens its sockets once its first one listens, so the last may still be on their way.
+      await until(`${2 * KERNEL_SOCKETS_PER_WORKER} listening sockets`, () => countListeners(server.port) === 2 * KERNEL_SOCKETS_PER_WORKER, { timeoutMs: 30_000, intervalMs: 20 });
     } else {
       assert.match(server.output(), /SMKIT_CONNECTION_BALANCING=kernel cannot be used: SO_REUSEPORT balancing needs Node 22\.12\+ on Linux/);
       assert.match(server.output(), /"connectionBalancing":"primary"/);
