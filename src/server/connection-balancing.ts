@@ -90,7 +90,8 @@ export interface BoundAddress {
  * other addresses of the same port never share its connections). Undefined where those files
  * cannot be read.
  *
- * With `kernel` balancing a worker uses it to notice another process sharing its port: the
+ * With `kernel` balancing a worker uses it to notice another process sharing its port (more than
+ * workers × {@link KERNEL_SOCKETS_PER_WORKER} listening sockets): the
  * primary's start-up check binds the port alone, but two servers started at the same moment can
  * both pass it, and with SO_REUSEPORT both binds then succeed and the port would be silently
  * shared. (Both then stop: which of them bound first cannot be told from `/proc`, where socket
