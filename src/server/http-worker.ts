@@ -111,9 +111,6 @@ async function run(config: WorkerConfig): Promise<void> {
   // SO_REUSEPORT; otherwise the primary holds the socket and hands connections over.
   const kernelBalancing = chooseConnectionBalancing(settings.connectionBalancing, settings).mode === 'kernel';
   const listenOptions: ListenOptions & { reusePort?: boolean } = { port: settings.port, host: settings.host, ...(kernelBalancing ? { exclusive: true, reusePort: true } : {}) };
-  // A worker that joins a multi-model endpoint (a replacement, or one slower to start than the first
-  // POST /models) takes connections only once it holds every model the others do: otherwise it would
-  // answer 503 or leave models out of GET /models.
   // With `kernel` balancing, more sockets on the same port hand their connections to the HTTP server:
   // each accepts one connection per event-loop turn (see KERNEL_SOCKETS_PER_WORKER).
   const acceptors: net.Server[] = [];
@@ -130,6 +127,9 @@ async function run(config: WorkerConfig): Promise<void> {
       });
     }
   };
+  // A worker that joins a multi-model endpoint (a replacement, or one slower to start than the first
+  // POST /models) takes connections only once it holds every model the others do: otherwise it would
+  // answer 503 or leave models out of GET /models.
   void Promise.all(reloads).then(() =>
     server.listen(listenOptions, () => {
       void (kernelBalancing ? listenAcceptors() : Promise.resolve()).then(
