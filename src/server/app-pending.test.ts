@@ -19,7 +19,7 @@ import { postAndLeave } from '../../test/helpers/raw-http.js';
 
 /** Holds every invocation until the test releases it (or its client leaves); a `fail` body fails at once. */
 class GateBackend implements InferenceBackend {
-  readonly held: Array<{ request: InvocationRequest; release: () => void }> = [];
+  readonly held: Array<{ release: () => void }> = [];
   state() {
     return 'ready' as const;
   }
@@ -40,20 +40,17 @@ class GateBackend implements InferenceBackend {
     if (text === 'fail') return Promise.reject(new ToolkitError('ERR_CSV_PARSE', 'not a number'));
     const answer = { body: Buffer.from(JSON.stringify({ got: text })), contentType: 'application/json' };
     return new Promise((resolve, reject) => {
-      const entry = { request, release: () => resolve(answer) };
-      this.held.push(entry);
+      const end = (settle: () => void) => {
+        clearInterval(poll);
+        this.held.splice(this.held.indexOf(entry), 1);
+        settle();
+      };
       // A client that leaves ends its invocation, as the real backends do for a waiting request.
       const poll = setInterval(() => {
-        if (!request.cancellation?.cancelled) return;
-        clearInterval(poll);
-        this.held.splice(this.held.indexOf(entry), 1);
-        reject(request.cancellation.reason);
+        if (request.cancellation?.cancelled) end(() => reject(request.cancellation!.reason));
       }, 5);
-      entry.release = () => {
-        clearInterval(poll);
-        this.held.splice(this.held.indexOf(entry), 1);
-        resolve(answer);
-      };
+      const entry = { release: () => end(() => resolve(answer)) };
+      this.held.push(entry);
     });
   }
   releaseAll(): void {

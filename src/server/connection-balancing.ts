@@ -19,7 +19,7 @@ export type ConnectionBalancing = 'primary' | 'kernel';
  * Listening sockets each worker opens on the port with `kernel` balancing. Node's event loop
  * (libuv) accepts one connection per listening socket per turn, and a worker running batches
  * inline has turns of 5–150 ms under load: with one socket, 750 new connections took a worker
- * seconds to accept, and a `/ping` on a new connection behind them waited 3–6 s. Each socket adds
+ * seconds to accept, and a `/ping` on a new connection behind them waited up to 6 s. Each socket adds
  * one accept per turn; the kernel's hash spreads new connections over every socket of every worker.
  */
 export const KERNEL_SOCKETS_PER_WORKER = 8;
