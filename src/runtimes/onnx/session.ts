@@ -6,6 +6,7 @@ import { quotedNames } from '../../errors/excerpt.js';
 import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
 import { inspectGpus, type GpuInventory } from '../../devices/gpus.js';
 import { selectOnnxProviders } from '../../devices/select.js';
+import { feedFloat16Bits, float16OutputBits } from './float16-bits.js';
 
 const NO_GPUS: GpuInventory = { source: 'none', physical: [], visible: [], notes: [] };
 
@@ -89,7 +90,8 @@ class OnnxModel implements ModelRuntime {
     for (const spec of this.inputs) {
       checkShape(spec, bound[spec.name]!);
       const t = convertExact(bound[spec.name]!, spec.dtype, `input "${spec.name}"`);
-      feeds[spec.name] = new ort.Tensor(spec.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
+      const feed = new ort.Tensor(spec.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
+      feeds[spec.name] = t.dtype === 'float16' ? feedFloat16Bits(feed, t.data as Uint16Array) : feed;
     }
     let results: ort.InferenceSession.OnnxValueMapType;
     try {
@@ -101,7 +103,8 @@ class OnnxModel implements ModelRuntime {
     for (const spec of this.outputs) {
       const r = results[spec.name] as ort.Tensor | undefined;
       if (!r) continue;
-      out[spec.name] = { dtype: ORT_TO_DTYPE[r.type] ?? spec.dtype, shape: [...r.dims], data: r.data as Tensor['data'] };
+      const data = r.type === 'float16' ? float16OutputBits(r.data) : (r.data as Tensor['data']);
+      out[spec.name] = { dtype: ORT_TO_DTYPE[r.type] ?? spec.dtype, shape: [...r.dims], data };
     }
     return out;
   }
