@@ -3,6 +3,9 @@
  * (as ONNX Runtime does), so codecs and runtimes convert at their edges.
  */
 
+/** Node 24's global `Float16Array` (absent before; behind a flag in Node 22). */
+const Float16ArrayCtor = (globalThis as { Float16Array?: new (...args: never[]) => ArrayBufferView }).Float16Array;
+
 /** Rounds a non-negative double to an integer, ties to even. */
 function roundHalfEven(y: number): number {
   const r = Math.round(y); // ties away from zero for positive y
@@ -50,5 +53,19 @@ export function fromFloat16Bits(bits: number): number {
 export function float16ToFloat32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = fromFloat16Bits(bits[i]!);
+  return out;
+}
+
+/**
+ * The float16 bits of a float16 tensor's `data`, whatever user code or a runtime filled it with. A
+ * `Uint16Array` is bits already. A `Float16Array` (Node 24's global, and what onnxruntime-common
+ * returns there) holds the same bytes, so it is viewed, not copied. Any other typed array holds
+ * values, rounded to float16.
+ */
+export function float16Bits(data: ArrayBufferView & ArrayLike<number | bigint>): Uint16Array {
+  if (data instanceof Uint16Array) return data;
+  if (Float16ArrayCtor !== undefined && data instanceof Float16ArrayCtor) return new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = toFloat16Bits(Number(data[i]));
   return out;
 }

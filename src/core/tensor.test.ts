@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { castTensor, tensor, toNested } from './tensor.js';
+import fc from 'fast-check';
+import { castTensor, tensor, toNested, withFloat16Bits, type TensorMap } from './tensor.js';
+import { float16Bits, fromFloat16Bits, toFloat16Bits } from './float16.js';
 
 test('toNested rebuilds nested arrays in row-major order', () => {
   const t = tensor('float32', [2, 3], Float32Array.from([1, 2, 3, 4, 5, 6]));
@@ -30,4 +32,41 @@ test('castTensor reads numeric strings as numpy astype does and refuses text ins
   for (const bad of ['abc', '', '0x10', '1,5']) {
     assert.throws(() => castTensor(tensor('string', [1], [bad]), 'float32'), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'ERR_INPUT_VALUE' && /not a number/.test(e.message), bad);
   }
+});
+
+const Float16ArrayCtor = (globalThis as { Float16Array?: { from(values: number[]): ArrayBufferView & ArrayLike<number> } }).Float16Array;
+
+test('float16Bits: a Uint16Array is bits as it is; other typed arrays hold values, rounded to float16', () => {
+  const bits = Uint16Array.from([0x3800, 0x7e01]);
+  assert.equal(float16Bits(bits), bits);
+  assert.deepEqual(Array.from(float16Bits(Float32Array.from([0.5, -2, 1e6, 0.1]))), [0x3800, 0xc000, 0x7c00, toFloat16Bits(0.1)]);
+  assert.deepEqual(Array.from(float16Bits(Float64Array.from([-0]))), [0x8000]);
+  fc.assert(
+    fc.property(fc.double({ noNaN: true, min: -65504, max: 65504 }), (v) => fromFloat16Bits(float16Bits(Float64Array.of(v))[0]!) === fromFloat16Bits(toFloat16Bits(v))),
+  );
+});
+
+test('float16Bits views a Float16Array as its own bytes, without copying', { skip: Float16ArrayCtor ? false : 'no global Float16Array on this Node' }, () => {
+  const values = Float16ArrayCtor!.from([0.5, 1.5, -2, 65504, 2 ** -24]);
+  const bits = float16Bits(values);
+  assert.deepEqual(Array.from(bits), [0x3800, 0x3e00, 0xc000, 0x7bff, 0x0001]);
+  assert.equal(bits.buffer, values.buffer);
+});
+
+test('withFloat16Bits: float16 data user code built as values becomes bits; other tensors and an all-bits map are kept', () => {
+  const keep: TensorMap = { a: tensor('float16', [1], Uint16Array.of(0x3c00)), b: tensor('float32', [1], Float32Array.of(2)) };
+  assert.equal(withFloat16Bits(keep), keep);
+  const user = { h: { dtype: 'float16' as const, shape: [2], data: Float32Array.from([1, -0.5]) as unknown as Uint16Array }, f: keep['b']! };
+  const fixed = withFloat16Bits(user);
+  assert.notEqual(fixed, user);
+  assert.deepEqual(Array.from(fixed['h']!.data as Uint16Array), [0x3c00, 0xb800]);
+  assert.ok(fixed['h']!.data instanceof Uint16Array);
+  assert.equal(fixed['f'], keep['b']);
+  assert.ok(user.h.data instanceof Float32Array, 'the caller\'s map is not changed');
+  // A tensor named __proto__ stays an own entry of the new map.
+  const odd: TensorMap = {};
+  Object.defineProperty(odd, '__proto__', { value: user.h, enumerable: true, writable: true, configurable: true });
+  const oddFixed = withFloat16Bits(odd);
+  assert.ok(Object.hasOwn(oddFixed, '__proto__'));
+  assert.deepEqual(Array.from(oddFixed['__proto__']!.data as Uint16Array), [0x3c00, 0xb800]);
 });

@@ -1,5 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+import { float16Bits, fromFloat16Bits, toFloat16Bits } from './float16.js';
 
 /**
  * Tensors as smkit passes them between codecs, pipeline steps and runtimes: a dtype, a shape and a
@@ -94,6 +94,22 @@ export function allocate<T extends DType>(dtype: T, length: number): DataTypeMap
   if (dtype === 'string') return new Array<string>(length).fill('') as DataTypeMap[T];
   const Ctor = TYPED_ARRAY_CTORS[dtype as Exclude<DType, 'string'>];
   return new Ctor(length) as DataTypeMap[T];
+}
+
+/**
+ * `map` with every float16 tensor holding `Uint16Array` bits, as smkit's codecs and runtimes read
+ * them; `map` itself when all do. Applied where user code hands tensors to smkit, which on Node 24
+ * may build float16 data as a `Float16Array` (see {@link float16Bits}).
+ */
+export function withFloat16Bits(map: TensorMap): TensorMap {
+  if (typeof map !== 'object' || map === null) return map;
+  let out: TensorMap | undefined;
+  for (const [name, t] of Object.entries(map)) {
+    if (t?.dtype !== 'float16' || t.data instanceof Uint16Array || !ArrayBuffer.isView(t.data) || t.data instanceof DataView) continue;
+    out ??= { ...map };
+    Object.defineProperty(out, name, { value: { dtype: 'float16', shape: t.shape, data: float16Bits(t.data as ArrayBufferView & ArrayLike<number>) }, enumerable: true, writable: true, configurable: true });
+  }
+  return out ?? map;
 }
 
 /** Builds a tensor, checking that the data fits the shape. */

@@ -2,7 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
-import { UNNAMED } from '../core/tensor.js';
+import { UNNAMED, withFloat16Bits } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
 import type { FormPart } from '../codecs/multipart.js';
@@ -11,7 +11,7 @@ import { readPipelineFile } from '../pipeline/pipeline-file.js';
 import { Pipeline, buildDefaultPipeline, buildPipeline } from '../pipeline/pipeline.js';
 import { isTensor, isTensorMap } from '../codecs/tensor-map.js';
 import { BatchedRuntime } from '../batching/batched-runtime.js';
-import type { StepData } from '../pipeline/step.js';
+import { stepDataWithFloat16Bits, type StepData } from '../pipeline/step.js';
 import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
 import type { EngineRegistries } from './registries.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
@@ -119,6 +119,14 @@ const CODECS_PRELOAD_DELAY_MS = 50;
 
 function isStepData(v: unknown): v is StepData {
   return !!v && typeof v === 'object' && 'tensors' in v && !('form' in v) && typeof (v as StepData).tensors === 'object';
+}
+
+/** A prediction from user code, its float16 tensors as the bits the encoders read ({@link withFloat16Bits}). */
+function userPrediction(v: unknown): unknown {
+  if (isStepData(v)) return stepDataWithFloat16Bits(v);
+  if (isTensorMap(v)) return withFloat16Bits(v);
+  if (isTensor(v)) return withFloat16Bits({ [UNNAMED]: v })[UNNAMED];
+  return v;
 }
 
 /**
@@ -271,9 +279,9 @@ export class InferenceEngine {
       if (cancellation?.cancelled) throw cancellation.reason;
       try {
         const prediction = this.batchPredict
-          ? await this.user('predictBatchFn', () => this.batchPredict!.predict(input, ctx))
+          ? userPrediction(await this.user('predictBatchFn', () => this.batchPredict!.predict(input, ctx)))
           : h.predictFn
-            ? await this.user('predictFn', () => h.predictFn!(input, this.model, ctx))
+            ? userPrediction(await this.user('predictFn', () => h.predictFn!(input, this.model, ctx)))
             : await this.predict(input, ctx);
         output = h.outputFn ? await this.user('outputFn', () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
       } catch (err) {

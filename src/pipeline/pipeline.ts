@@ -2,7 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { InvocationContext } from '../core/context.js';
 import type { StepRegistry } from './registry.js';
 import type { PipelineSpec } from './pipeline-file.js';
-import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepData } from './step.js';
+import { failedStep, stepDataWithFloat16Bits, stepFailure, type Step, type StepBuildEnv, type StepData } from './step.js';
 import { batchedRuntime, runtimeStep } from './steps/predict.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
 
@@ -23,10 +23,13 @@ export class Pipeline {
     this.runtimes = steps.flatMap((s) => ('runtime' in s ? [(s as Step & { runtime: ModelRuntime }).runtime] : []));
   }
 
-  /** Runs every step; a failing step's error names it. Step times go to the debug log. */
+  /**
+   * Runs every step; a failing step's error names it. Step times go to the debug log. User code
+   * calls this too (`model.run` in a predictFn), so float16 data it built is taken as bits first.
+   */
   async run(data: StepData, ctx: InvocationContext): Promise<StepData> {
     const timings: Record<string, number> | undefined = ctx.log.isLevelEnabled?.('debug') === false ? undefined : {};
-    let current = data;
+    let current = stepDataWithFloat16Bits(data);
     for (const step of this.steps) {
       const started = timings ? performance.now() : 0;
       try {

@@ -1,6 +1,6 @@
 import type { InvocationContext } from '../core/context.js';
 import { ToolkitError, type ErrorCode, type ToolkitErrorOptions } from '../errors/catalogue.js';
-import type { TensorMap } from '../core/tensor.js';
+import { withFloat16Bits, type TensorMap } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { RuntimeOptions } from '../runtimes/runtime.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
@@ -18,6 +18,12 @@ export interface StepData {
   tensors: TensorMap;
   request?: DecodedRequest;
   value?: unknown;
+}
+
+/** `data` with its float16 tensors as `Uint16Array` bits ({@link withFloat16Bits}); `data` itself when they are. */
+export function stepDataWithFloat16Bits(data: StepData): StepData {
+  const tensors = withFloat16Bits(data.tensors);
+  return tensors === data.tensors ? data : { ...data, tensors };
 }
 
 /** A pipeline step, ready to run. */

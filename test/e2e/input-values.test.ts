@@ -1,10 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { encodeNpy } from '../../src/codecs/npy.js';
 import { tensor, type DType } from '../../src/core/tensor.js';
 import type { IdentityInput } from '../helpers/identity-model.js';
+import { identityModelDir } from '../helpers/identity-model.js';
 import { serveIdentityModel, serveModelInProcess, type InProcessApp } from '../helpers/in-process-app.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 
@@ -190,3 +192,33 @@ describe('request values reach the model unchanged, or are refused naming the in
     }
   });
 });
+
+// User code builds float16 tensors from values: as a Float16Array where Node has one (24), else a
+// Float32Array. smkit holds float16 as Uint16Array bits, so either must be taken as values.
+const FLOAT16_HANDLER = `
+const Values = globalThis.Float16Array ?? Float32Array;
+export function inputFn(body) { return body.toString('utf8'); }
+export function predictFn(mode, model, context) {
+  const h = { dtype: 'float16', shape: [1, 4], data: Values.from([0.5, 1.5, -2, 65504]) };
+  if (mode === 'direct') return { h_out: h };
+  return model.run({ tensors: { h } }, context);
+}
+`;
+
+test(`float16 tensors user code builds from values (${'Float16Array' in globalThis ? 'Float16Array' : 'Float32Array'}) are answered as those values, through the model or straight from predictFn`, async () => {
+  const dir = identityModelDir([{ name: 'h', dtype: 'float16', rank: 2 }]);
+  writeFileSync(path.join(dir, 'code', 'inference.mjs'), FLOAT16_HANDLER);
+  const { app, close } = await serveModelInProcess(dir);
+  try {
+    for (const mode of ['model', 'direct']) {
+      const res = await request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'application/json').send(mode).expect(200);
+      assert.deepEqual(res.body, [[0.5, 1.5, -2, 65504]], mode);
+      const csv = await request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'text/csv').send(mode).expect(200);
+      assert.equal(csv.text.trim(), '0.5,1.5,-2,65504', mode);
+    }
+  } finally {
+    await close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+

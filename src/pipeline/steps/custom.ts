@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { isTensorMap } from '../../codecs/tensor-map.js';
-import type { StepBuilder, StepData } from '../step.js';
+import { stepDataWithFloat16Bits, type StepBuilder, type StepData } from '../step.js';
 import { resolveInside } from './predict.js';
 
 /**
@@ -28,8 +28,8 @@ export const customStep: StepBuilder = async (options, env) => {
     stage: env.stage,
     async run(data, ctx): Promise<StepData> {
       const out: unknown = await (fn as (d: StepData, c: unknown, o: unknown) => unknown)(data, ctx, stepOptions);
-      if (out && typeof out === 'object' && 'tensors' in out && isTensorMap((out as StepData).tensors)) return out as StepData;
-      if (isTensorMap(out)) return { ...data, tensors: out, value: undefined };
+      if (out && typeof out === 'object' && 'tensors' in out && isTensorMap((out as StepData).tensors)) return stepDataWithFloat16Bits(out as StepData);
+      if (isTensorMap(out)) return stepDataWithFloat16Bits({ ...data, tensors: out, value: undefined });
       return { ...data, value: out };
     },
   };

@@ -6,7 +6,8 @@ import { quotedNames } from '../../errors/excerpt.js';
 import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
 import { inspectGpus, type GpuInventory } from '../../devices/gpus.js';
 import { selectOnnxProviders } from '../../devices/select.js';
-import { feedFloat16Bits, float16OutputBits } from './float16-bits.js';
+import { float16Feed } from './float16-bits.js';
+import { float16Bits } from '../../core/float16.js';
 
 const NO_GPUS: GpuInventory = { source: 'none', physical: [], visible: [], notes: [] };
 
@@ -90,8 +91,8 @@ class OnnxModel implements ModelRuntime {
     for (const spec of this.inputs) {
       checkShape(spec, bound[spec.name]!);
       const t = convertExact(bound[spec.name]!, spec.dtype, `input "${spec.name}"`);
-      const feed = new ort.Tensor(spec.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
-      feeds[spec.name] = t.dtype === 'float16' ? feedFloat16Bits(feed, t.data as Uint16Array) : feed;
+      feeds[spec.name] =
+        t.dtype === 'float16' ? float16Feed(float16Bits(t.data as Uint16Array), t.shape) : new ort.Tensor(spec.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
     }
     let results: ort.InferenceSession.OnnxValueMapType;
     try {
@@ -103,7 +104,7 @@ class OnnxModel implements ModelRuntime {
     for (const spec of this.outputs) {
       const r = results[spec.name] as ort.Tensor | undefined;
       if (!r) continue;
-      const data = r.type === 'float16' ? float16OutputBits(r.data) : (r.data as Tensor['data']);
+      const data = r.type === 'float16' ? float16Bits(r.data as Uint16Array) : (r.data as Tensor['data']);
       out[spec.name] = { dtype: ORT_TO_DTYPE[r.type] ?? spec.dtype, shape: [...r.dims], data };
     }
     return out;
