@@ -2,7 +2,7 @@ import { UNNAMED, isBigIntDType, type Tensor } from '../core/tensor.js';
 import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { parseNumericCsv } from './csv-parse.js';
-import { float16ToFloat32 } from '../core/float16.js';
+import { float16Bits, float16ToFloat32 } from '../core/float16.js';
 import { toSingleTensor } from './single-output.js';
 
 /** `text/csv` media type. */
@@ -41,7 +41,7 @@ function csvFormatter(t: Tensor): CsvFormatter {
     const d = t.data as Uint8Array;
     return { join: (s, e, sep) => Array.from(d.subarray(s, e), (x) => (x !== 0 ? 'true' : 'false')).join(sep) };
   }
-  const d = t.dtype === 'float16' ? float16ToFloat32(t.data as Uint16Array) : (t.data as Exclude<Tensor['data'], string[]>);
+  const d = t.dtype === 'float16' ? float16ToFloat32(float16Bits(t.data as Uint16Array)) : (t.data as Exclude<Tensor['data'], string[]>);
   return { join: (s, e, sep) => d.subarray(s, e).join(sep) };
 }
 

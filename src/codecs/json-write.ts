@@ -1,5 +1,5 @@
 import { isBigIntDType, type Tensor } from '../core/tensor.js';
-import { float16ToFloat32 } from '../core/float16.js';
+import { float16Bits, float16ToFloat32 } from '../core/float16.js';
 import { isTensor } from './tensor-map.js';
 
 /**
@@ -73,7 +73,7 @@ const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 
 /** The tensor's elements as values `JSON.stringify` writes correctly (numbers, booleans, strings). */
 function jsonElements(t: Tensor): ArrayLike<unknown> {
-  if (t.dtype === 'float16') return float16ToFloat32(t.data as Uint16Array);
+  if (t.dtype === 'float16') return float16ToFloat32(float16Bits(t.data as Uint16Array));
   if (t.dtype === 'bool') return Array.from(t.data as Uint8Array, (x) => x !== 0);
   if (isBigIntDType(t.dtype)) return Array.from(t.data as BigInt64Array, bigintToJsonValue);
   return t.data as ArrayLike<unknown>;

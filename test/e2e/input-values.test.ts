@@ -201,11 +201,12 @@ export function inputFn(body) { return body.toString('utf8'); }
 export function predictFn(mode, model, context) {
   const h = { dtype: 'float16', shape: [1, 4], data: Values.from([0.5, 1.5, -2, 65504]) };
   if (mode === 'direct') return { h_out: h };
+  if (mode === 'nested') return { scores: h, model: 'v1' };
   return model.run({ tensors: { h } }, context);
 }
 `;
 
-test(`float16 tensors user code builds from values (${'Float16Array' in globalThis ? 'Float16Array' : 'Float32Array'}) are answered as those values, through the model or straight from predictFn`, async () => {
+test(`float16 tensors user code builds from values (${'Float16Array' in globalThis ? 'Float16Array' : 'Float32Array'}) are answered as those values: through the model, straight from predictFn, or inside another value`, async () => {
   const dir = identityModelDir([{ name: 'h', dtype: 'float16', rank: 2 }]);
   writeFileSync(path.join(dir, 'code', 'inference.mjs'), FLOAT16_HANDLER);
   const { app, close } = await serveModelInProcess(dir);
@@ -216,6 +217,9 @@ test(`float16 tensors user code builds from values (${'Float16Array' in globalTh
       const csv = await request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'text/csv').send(mode).expect(200);
       assert.equal(csv.text.trim(), '0.5,1.5,-2,65504', mode);
     }
+    // A tensor inside another value is written by the JSON writer, which reads float16 the same way.
+    const nested = await request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'application/json').send('nested').expect(200);
+    assert.deepEqual(nested.body, { scores: [[0.5, 1.5, -2, 65504]], model: 'v1' });
   } finally {
     await close();
     rmSync(dir, { recursive: true, force: true });
