@@ -3,10 +3,9 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { encodeNpy } from '../../src/codecs/npy.js';
+import { decodeNpy, encodeNpy } from '../../src/codecs/npy.js';
 import { tensor, type DType } from '../../src/core/tensor.js';
-import type { IdentityInput } from '../helpers/identity-model.js';
-import { identityModelDir } from '../helpers/identity-model.js';
+import { identityModelDir, type IdentityInput } from '../helpers/identity-model.js';
 import { serveIdentityModel, serveModelInProcess, type InProcessApp } from '../helpers/in-process-app.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 
@@ -17,6 +16,14 @@ function asText(res: request.Response, done: (err: Error | null, body: string) =
   stream.setEncoding('utf8');
   stream.on('data', (c: string) => (text += c));
   stream.on('end', () => done(null, text));
+}
+
+/** A supertest parser that keeps the body as bytes. */
+function asBytes(res: request.Response, done: (err: Error | null, body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  const stream = res as unknown as NodeJS.ReadableStream;
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('end', () => done(null, Buffer.concat(chunks)));
 }
 
 const serve = (inputs: IdentityInput[]): Promise<InProcessApp> => serveIdentityModel(inputs);
@@ -216,6 +223,11 @@ test(`float16 tensors user code builds from values (${'Float16Array' in globalTh
       assert.deepEqual(res.body, [[0.5, 1.5, -2, 65504]], mode);
       const csv = await request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'text/csv').send(mode).expect(200);
       assert.equal(csv.text.trim(), '0.5,1.5,-2,65504', mode);
+      // NPY writes the data's bytes as they are: only bits give a valid float16 array.
+      const npy = await request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'application/x-npy').send(mode).parse(asBytes).expect(200);
+      const answer = decodeNpy(npy.body as Buffer);
+      assert.equal(answer.dtype, 'float16', mode);
+      assert.deepEqual(Array.from(answer.data as Uint16Array), [0x3800, 0x3e00, 0xc000, 0x7bff], mode);
     }
     // A tensor inside another value is written by the JSON writer, which reads float16 the same way.
     const nested = await request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'application/json').send('nested').expect(200);
