@@ -69,6 +69,19 @@ test('text/csv; header=present skips the header row (RFC 4180), keeping line num
   assert.throws(() => withHeader('a,b\n'), /empty/);
 });
 
+test('the decoded tensor holds at most about twice its data, whatever the first row suggests', () => {
+  const data = (text: string): Float64Array => decode(text).data as Float64Array;
+  // A first row much shorter than the rest makes the parser size its buffer for far more rows.
+  const short = data(`1\n${'1.0000000000000\n'.repeat(5000)}`);
+  assert.equal(short.length, 5001);
+  assert.ok(short.buffer.byteLength <= 2 * short.byteLength, `buffer ${short.buffer.byteLength} bytes for ${short.byteLength} bytes of data`);
+  // Rows of even length: the tensor is a view that keeps the parser's sizing margin instead of a copy.
+  const even = data('1.5,2.5\n'.repeat(5000));
+  assert.equal(even.length, 10000);
+  assert.ok(even.buffer.byteLength <= 2 * even.byteLength);
+  assert.deepEqual(Array.from(even.subarray(0, 4)), [1.5, 2.5, 1.5, 2.5]);
+});
+
 test('C-1.6: ragged rows are a 400 naming the line and both column counts', () => {
   rejects('1,2,3\r\n1,2,3,4\r\n', /CSV line 2 has 4 columns but line 1 has 3/);
   rejects('1,2,3\n\n1,2\n', /CSV line 3 has 2 columns but line 1 has 3/);
