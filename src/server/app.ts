@@ -156,6 +156,22 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     return undefined;
   };
 
+  /**
+   * Holds an invocation that reached a worker still loading its model until the load ends, within
+   * the request's timeout. Another worker's `/ping` may already have said 200 (each worker loads on
+   * its own), so SageMaker can invoke before this one is ready: that request waits instead of
+   * failing. A load that fails refuses it (503 `ERR_NOT_READY` with the reason); one still going
+   * when the wait ends is the backend's to answer, as without the wait (an inference thread being
+   * replaced queues its requests itself).
+   */
+  const untilLoaded = async (target: InferenceBackend, waitMs: number): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([target.whenSettled(), new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+    const refused = refusal(target);
+    if (refused) throw refused;
+  };
+
   /** An accepted invocation whose body could not be read: it is no longer held. */
   const readFailed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
     pending--;
@@ -239,9 +255,14 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     const requestId = nextRequestId();
     const started = performance.now();
     try {
+      let remainingMs = timeoutMs;
+      if (target.state() === 'loading') {
+        await untilLoaded(target, timeoutMs);
+        remainingMs = Math.max(1, timeoutMs - (performance.now() - started));
+      }
       const result = await target.invoke(
         { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation: new Cancellation(res) },
-        timeoutMs,
+        remainingMs,
       );
       res.statusCode = 200;
       res.setHeader('Content-Type', result.contentType);
