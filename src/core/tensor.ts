@@ -104,7 +104,10 @@ export function allocate<T extends DType>(dtype: T, length: number): DataTypeMap
 export function withFloat16Bits(map: TensorMap): TensorMap {
   if (typeof map !== 'object' || map === null) return map;
   let out: TensorMap | undefined;
-  for (const [name, t] of Object.entries(map)) {
+  // for-in, not Object.entries: this runs on every pipeline call and should not allocate.
+  for (const name in map) {
+    if (!Object.hasOwn(map, name)) continue;
+    const t = map[name];
     if (t?.dtype !== 'float16' || t.data instanceof Uint16Array || !ArrayBuffer.isView(t.data) || t.data instanceof DataView) continue;
     out ??= { ...map };
     Object.defineProperty(out, name, { value: { dtype: 'float16', shape: t.shape, data: float16Bits(t.data as ArrayBufferView & ArrayLike<number>) }, enumerable: true, writable: true, configurable: true });

@@ -67,12 +67,18 @@ async function serve(backend: InferenceBackend, timeoutSeconds = 30): Promise<{ 
 const post = (base: string, body: string) =>
   fetch(`${base}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(20_000) });
 
+/** Sends an invocation; resolves once the app holds it, waiting for the load, with its answer to come. */
+async function postWhileLoading(backend: LoadingBackend, base: string): Promise<{ answer: Promise<Response> }> {
+  const answer = post(base, '1,2');
+  await until('the invocation to wait for the load', () => backend.waits === 1, { timeoutMs: 10_000, intervalMs: 5 });
+  return { answer };
+}
+
 test('an invocation that arrives while the model loads is held, then answered once the load ends; /ping still answers 503 meanwhile', async () => {
   const backend = new LoadingBackend();
   const { base, close } = await serve(backend);
   try {
-    const answer = post(base, '1,2');
-    await until('the invocation to wait for the load', () => backend.waits === 1, { timeoutMs: 10_000, intervalMs: 5 });
+    const { answer } = await postWhileLoading(backend, base);
     assert.equal(backend.invocations, 0, 'not run before the model is ready');
     const ping = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(5000) });
     assert.equal(ping.status, 503);
@@ -91,8 +97,7 @@ test('a load that fails while an invocation waits answers it 503 ERR_NOT_READY w
   const backend = new LoadingBackend();
   const { base, close } = await serve(backend);
   try {
-    const answer = post(base, '1,2');
-    await until('the invocation to wait for the load', () => backend.waits === 1, { timeoutMs: 10_000, intervalMs: 5 });
+    const { answer } = await postWhileLoading(backend, base);
     backend.finish(new ToolkitError('ERR_MODEL_LOAD', 'model.onnx is not an ONNX model'));
     const res = await answer;
     assert.equal(res.status, 503);
