@@ -48,6 +48,20 @@ export interface DecodeLimits {
 }
 
 /**
+ * What the server knows of where a request's tensors go, so a decoder can build them in that form
+ * straight away. Decoders may ignore it: the model's conversion gives the same values.
+ */
+export interface DecodeHints {
+  /**
+   * Every input of the model that receives the decoded tensors takes float32, and no user code sees
+   * them first. Numbers that carry no dtype of their own (CSV, JSON) may then be decoded as float32,
+   * each rounded as the model's conversion would round it. A body with a finite number beyond the
+   * float32 range must still give float64, so that conversion names the input and element in its 400.
+   */
+  readonly float32?: boolean;
+}
+
+/**
  * A codec for one media type. `decode` turns a body into tensors; `encode` turns a prediction
  * (a {@link TensorMap} from a runtime, or any JSON-like value from user code) into bytes.
  * Either half may be absent (NPZ is decode-only).
@@ -61,7 +75,7 @@ export interface Codec {
    * Decodes a request body. Throws a 400 `ToolkitError` naming what is wrong, and 413
    * `ERR_DECODED_TOO_LARGE` when the decoded tensors would exceed `limits` (absent: no bound).
    */
-  decode?(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest;
+  decode?(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest;
   /** Encodes a prediction. Throws `ERR_ENCODE` (or 406) when the value cannot be represented. */
   encode?(prediction: unknown, options: EncodeOptions): Buffer;
 }

@@ -6,7 +6,7 @@ import { zipSync } from 'fflate';
 import { ERROR_CATALOGUE, ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, tensor, toFlatArray, type DType, type Tensor } from '../core/tensor.js';
 import { fromFloat16Bits } from '../core/float16.js';
-import type { Codec, DecodedRequest } from './codec.js';
+import type { Codec, DecodeHints, DecodedRequest } from './codec.js';
 import { csvCodec, tensorToCsv } from './csv.js';
 import { parseNumericCsv } from './csv-parse.js';
 import { jsonCodec } from './json.js';
@@ -68,6 +68,34 @@ test('JSON: the byte-level number scanner equals JSON.parse for nested numeric a
       const want = (JSON.parse(text) as number[][]).flat();
       const got = Array.from(r.tensors[UNNAMED]!.data as Float64Array);
       want.forEach((v, i) => assert.ok(Object.is(got[i], v), `${rows.flat()[i]}`));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('float32 hint: CSV, JSON and JSON lines give each float64 value rounded to float32, or float64 itself when a finite value overflows', () => {
+  const jsonNumber = numberText.map((s) => s.replace(/^\+/, '').replace(/^(-?)0+(?=\d)/, '$1'));
+  const rowsOf = (n: fc.Arbitrary<string>) => fc.array(fc.array(fc.oneof(n, integerText), { minLength: 2, maxLength: 2 }), { minLength: 1, maxLength: 6 });
+  const bodies = fc.oneof(
+    rowsOf(numberText).map((rows) => ({ codec: csvCodec, text: rows.map((r) => r.join(',')).join('\n') })),
+    rowsOf(jsonNumber).map((rows) => ({ codec: jsonCodec, text: JSON.stringify(rows.map((r) => r.map(Number))).replaceAll('null', '0') })),
+    rowsOf(jsonNumber).map((rows) => ({ codec: jsonCodec, text: `{"instances": [${rows.map((r) => `[${r.join(',')}]`).join(',')}]}` })),
+    rowsOf(jsonNumber).map((rows) => ({ codec: jsonLinesCodec, text: rows.map((r) => `[${r.join(',')}]`).join('\n') })),
+  );
+  const decode = (b: { codec: Codec; text: string }, float32: boolean): Tensor => b.codec.decode!(Buffer.from(b.text), {}, undefined, { float32 }).tensors[UNNAMED]!;
+  fc.assert(
+    fc.property(bodies, bodies, (a, b) => {
+      const wide = decode(a, false);
+      const narrow = decode(a, true);
+      // A second parse reuses the parsers' scratch buffer: the first result must not change.
+      const before = Array.from(narrow.data as Float32Array);
+      decode(b, true);
+      assert.deepEqual(Array.from(narrow.data as Float32Array), before, 'a later parse changed an earlier tensor');
+      assert.deepEqual(narrow.shape, wide.shape);
+      const w = wide.data as Float64Array;
+      const overflows = w.some((v) => Number.isFinite(v) && !Number.isFinite(Math.fround(v)));
+      assert.equal(narrow.dtype, overflows ? 'float64' : 'float32', a.text);
+      w.forEach((v, i) => assert.ok(Object.is(narrow.data[i], overflows ? v : Math.fround(v)), `${a.text} @${i}`));
     }),
     { numRuns: 1000 },
   );
@@ -209,23 +237,26 @@ test('TF Serving: non-finite floats are written as NaN/Infinity tokens and read 
 
 // --- hostile bytes ---------------------------------------------------------------------------
 
-const CODECS: { codec: Codec; params?: Record<string, string> }[] = [
+const CODECS: { codec: Codec; params?: Record<string, string>; hints?: DecodeHints }[] = [
   { codec: jsonCodec },
+  { codec: jsonCodec, hints: { float32: true } },
   { codec: csvCodec },
+  { codec: csvCodec, hints: { float32: true } },
   { codec: csvCodec, params: { header: 'present' } },
   { codec: npyCodec },
   { codec: npzCodec },
   { codec: jsonLinesCodec },
+  { codec: jsonLinesCodec, hints: { float32: true } },
   { codec: rawCodec },
 ];
 
 const LIMITS = { maxDecodedBytes: 1024 * 1024 };
 
 /** Decodes or throws a catalogued 4xx ToolkitError; anything else fails. Decoded tensors stay within the budget (or are views of the body). */
-function decodesOrRefuses(codec: Codec, body: Buffer, params: Record<string, string> = {}): void {
+function decodesOrRefuses(codec: Codec, body: Buffer, params: Record<string, string> = {}, hints?: DecodeHints): void {
   let r: DecodedRequest;
   try {
-    r = codec.decode!(body, params, LIMITS);
+    r = codec.decode!(body, params, LIMITS, hints);
   } catch (err) {
     assert.ok(err instanceof ToolkitError, `${codec.mediaType}: ${String((err as Error)?.stack ?? err)}`);
     assert.ok(err.code in ERROR_CATALOGUE && err.status >= 400 && err.status < 500, `${codec.mediaType}: ${err.code} ${err.status} ${err.message}`);
@@ -265,7 +296,7 @@ const bodies = fc.oneof(
 test('any byte string: every codec decodes it or refuses it with a catalogued 4xx, never another exception or an unbounded allocation', () => {
   fc.assert(
     fc.property(bodies, (body) => {
-      for (const { codec, params } of CODECS) decodesOrRefuses(codec, body, params);
+      for (const { codec, params, hints } of CODECS) decodesOrRefuses(codec, body, params, hints);
     }),
     { numRuns: 3000 },
   );

@@ -1,5 +1,5 @@
 import { UNNAMED, isBigIntDType, type Tensor } from '../core/tensor.js';
-import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { parseNumericCsv } from './csv-parse.js';
 import { float16Bits, float16ToFloat32 } from '../core/float16.js';
@@ -90,14 +90,15 @@ export function quoteCsv(field: string): string {
 }
 
 /**
- * The `text/csv` codec: numeric rows in (a 2-D float64 tensor), rows out. A header row is skipped
+ * The `text/csv` codec: numeric rows in (a 2-D float64 tensor, float32 when the hints allow), rows out. A header row is skipped
  * when the request says `Content-Type: text/csv; header=present` (RFC 4180 section 3).
  */
 export const csvCodec: Codec = {
   mediaType: CSV_MEDIA_TYPE,
-  decode(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest {
+  decode(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
     const skipHeader = params['header']?.toLowerCase() === 'present';
-    return withinBudget({ tensors: { [UNNAMED]: parseNumericCsv(body, { skipHeader }) }, form: 'tensor' }, limits, 'the CSV body');
+    const tensor = parseNumericCsv(body, { skipHeader, float32: hints?.float32 });
+    return withinBudget({ tensors: { [UNNAMED]: tensor }, form: 'tensor' }, limits, 'the CSV body');
   },
   encode(prediction: unknown, _options: EncodeOptions): Buffer {
     if (typeof prediction === 'string') return Buffer.from(prediction.endsWith('\n') ? prediction : `${prediction}\n`, 'utf8');

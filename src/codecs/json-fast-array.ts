@@ -1,5 +1,7 @@
 import { MAX_RANK, type Tensor } from '../core/tensor.js';
 import { decimalToDouble } from './decimal-to-double.js';
+import { float64ToFloat32 } from '../core/dtype-convert.js';
+import { giveBackFloatScratch, takeFloatScratch } from './float-scratch.js';
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -12,9 +14,17 @@ const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
  *
  * @param start Offset of the opening `[`.
  * @param limit Offset the array must close before (a JSON lines record ends at its line's end).
+ * @param float32 The numbers go to a float32 model input (`DecodeHints.float32`): return float32, each
+ *   value rounded as the model's conversion would round it, or float64 when a finite number is beyond
+ *   the float32 range (so that conversion reports it).
  * @returns The tensor and the offset just after the closing `]`, or `undefined`.
  */
-export function scanNumericArray(buf: Uint8Array, start: number, limit = buf.length): { tensor: Tensor<'float64'>; end: number } | undefined {
+export function scanNumericArray(
+  buf: Uint8Array,
+  start: number,
+  limit = buf.length,
+  float32 = false,
+): { tensor: Tensor<'float64' | 'float32'>; end: number } | undefined {
   // Buffers and text are sized from [start, limit) only: one scan per JSON line must not cost the whole body.
   const len = Math.min(limit, buf.length);
   const shape: number[] = [];
@@ -22,7 +32,9 @@ export function scanNumericArray(buf: Uint8Array, start: number, limit = buf.len
   let leafDepth = -1;
   let depth = 0;
   let cap = Math.max(16, (len - start) >> 3);
-  let out = new Float64Array(cap);
+  // A scan that gives up (not a plain numeric array) does not give the scratch buffer back.
+  let out = float32 ? takeFloatScratch(cap) : new Float64Array(cap);
+  cap = out.length;
   let n = 0;
   let p = start;
   let text: string | undefined;
@@ -145,7 +157,11 @@ export function scanNumericArray(buf: Uint8Array, start: number, limit = buf.len
         if (n === 0) return undefined;
         const size = shape.reduce((a, b) => a * b, 1);
         if (size !== n) return undefined;
-        return { tensor: { dtype: 'float64', shape, data: n === cap ? out : out.slice(0, n) }, end: p };
+        if (!float32) return { tensor: { dtype: 'float64', shape, data: n === cap ? out : out.slice(0, n) }, end: p };
+        const narrowed = float64ToFloat32(out.subarray(0, n));
+        const tensor: Tensor<'float64' | 'float32'> = narrowed ? { dtype: 'float32', shape, data: narrowed } : { dtype: 'float64', shape, data: out.slice(0, n) };
+        giveBackFloatScratch(out);
+        return { tensor, end: p };
       }
       counts[depth - 1]!++;
       continue;
@@ -165,10 +181,10 @@ const KEYS: ReadonlyArray<{ key: Buffer; form: 'tfs-instances' | 'tfs-inputs' }>
  * `"instances"` or `"inputs"` holding one (forms `tfs-instances`, `tfs-inputs`). `undefined` for
  * anything else, including trailing garbage, so the general path reports it.
  */
-export function scanNumericBody(buf: Uint8Array): { tensor: Tensor<'float64'>; form: 'tensor' | 'tfs-instances' | 'tfs-inputs' } | undefined {
+export function scanNumericBody(buf: Uint8Array, float32 = false): { tensor: Tensor<'float64' | 'float32'>; form: 'tensor' | 'tfs-instances' | 'tfs-inputs' } | undefined {
   let p = skipWs(buf, 0);
   if (buf[p] === 91) {
-    const r = scanNumericArray(buf, p);
+    const r = scanNumericArray(buf, p, buf.length, float32);
     return r && skipWs(buf, r.end) === buf.length ? { tensor: r.tensor, form: 'tensor' } : undefined;
   }
   if (buf[p] !== 123 /* { */) return undefined;
@@ -179,7 +195,7 @@ export function scanNumericBody(buf: Uint8Array): { tensor: Tensor<'float64'>; f
   if (buf[p] !== 58 /* : */) return undefined;
   p = skipWs(buf, p + 1);
   if (buf[p] !== 91) return undefined;
-  const r = scanNumericArray(buf, p);
+  const r = scanNumericArray(buf, p, buf.length, float32);
   if (r === undefined) return undefined;
   p = skipWs(buf, r.end);
   if (buf[p] !== 125 /* } */ || skipWs(buf, p + 1) !== buf.length) return undefined;

@@ -1,6 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
-import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { findJsonErrorPosition } from './json-error-position.js';
 import { scanNumericBody } from './json-fast-array.js';
@@ -155,8 +155,8 @@ export function perRowObjectList(outputs: TensorMap, rowsOf: (name: string, t: T
 /** The `application/json` codec: every JSON request form in, the matching response form out. */
 export const jsonCodec: Codec = {
   mediaType: JSON_MEDIA_TYPE,
-  decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest {
-    const fast = scanNumericBody(body);
+  decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
+    const fast = scanNumericBody(body, hints?.float32);
     if (fast !== undefined) return withinBudget({ tensors: { [UNNAMED]: fast.tensor }, form: fast.form }, limits, 'the JSON body');
     try {
       return withinBudget(decodeJsonValue(parseJsonBody(body.toString('utf8'))), limits, 'the JSON body');

@@ -1,7 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, type Tensor } from '../core/tensor.js';
 import { scanNumericArray } from './json-fast-array.js';
-import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { parseJsonBody, perRowObjectList } from './json.js';
 import { stackRecords } from './json-tensor.js';
@@ -15,8 +15,8 @@ export const JSONLINES_MEDIA_TYPE = 'application/jsonlines';
  * Reads JSON lines: every non-blank line is one record. Records that are arrays (or scalars)
  * stack into one tensor `[N, ...]`; records that are objects stack per key into named tensors.
  */
-export function decodeJsonLines(body: Buffer): DecodedRequest {
-  const fast = scanNumericLines(body);
+export function decodeJsonLines(body: Buffer, hints?: DecodeHints): DecodedRequest {
+  const fast = scanNumericLines(body, hints?.float32 === true);
   if (fast !== undefined) return { tensors: { [UNNAMED]: fast }, form: 'tensor' };
   const lines = body.toString('utf8').split('\n');
   const kept: string[] = [];
@@ -48,8 +48,8 @@ export function decodeJsonLines(body: Buffer): DecodedRequest {
  * Fast path for lines that are all numeric arrays of one shape (what batch transform usually sends):
  * each line is scanned from the bytes and copied into one `[N, ...]` tensor. `undefined` otherwise.
  */
-function scanNumericLines(body: Buffer): Tensor<'float64'> | undefined {
-  const rows: Tensor<'float64'>[] = [];
+function scanNumericLines(body: Buffer, float32: boolean): Tensor<'float64' | 'float32'> | undefined {
+  const rows: Tensor<'float64' | 'float32'>[] = [];
   let p = 0;
   while (p < body.length) {
     const c = body[p]!;
@@ -59,7 +59,7 @@ function scanNumericLines(body: Buffer): Tensor<'float64'> | undefined {
     }
     if (c !== 91) return undefined;
     const lineEnd = body.indexOf(10, p);
-    const r = scanNumericArray(body, p, lineEnd === -1 ? body.length : lineEnd);
+    const r = scanNumericArray(body, p, lineEnd === -1 ? body.length : lineEnd, float32);
     if (r === undefined) return undefined;
     if (rows.length > 0 && !sameShape(rows[0]!.shape, r.tensor.shape)) return undefined;
     rows.push(r.tensor);
@@ -69,10 +69,21 @@ function scanNumericLines(body: Buffer): Tensor<'float64'> | undefined {
     if (p < body.length && body[p] !== 10) return undefined;
   }
   if (rows.length === 0) return undefined;
-  const rowSize = rows[0]!.data.length;
-  const data = new Float64Array(rows.length * rowSize);
-  rows.forEach((t, i) => data.set(t.data, i * rowSize));
-  return { dtype: 'float64', shape: [rows.length, ...rows[0]!.shape], data };
+  // A line beyond float32 makes the whole body float64, read again: the same values as without the hint.
+  if (float32 && rows.some((t) => t.dtype !== 'float32')) return scanNumericLines(body, false);
+  const shape = [rows.length, ...rows[0]!.shape];
+  const size = rows.length * rows[0]!.data.length;
+  return float32 ? { dtype: 'float32', shape, data: stack(new Float32Array(size), rows) } : { dtype: 'float64', shape, data: stack(new Float64Array(size), rows) };
+}
+
+/** Copies the rows' data one after another into `out`. */
+function stack<T extends Float32Array | Float64Array>(out: T, rows: readonly Tensor[]): T {
+  let offset = 0;
+  for (const t of rows) {
+    out.set(t.data as Float64Array, offset);
+    offset += t.data.length;
+  }
+  return out;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -99,8 +110,8 @@ export function encodeJsonLines(prediction: unknown): string {
 export const jsonLinesCodec: Codec = {
   mediaType: JSONLINES_MEDIA_TYPE,
   aliases: ['application/x-jsonlines', 'application/jsonl'],
-  decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest {
-    return withinBudget(decodeJsonLines(body), limits, 'the JSON lines body');
+  decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
+    return withinBudget(decodeJsonLines(body, hints), limits, 'the JSON lines body');
   },
   encode(prediction: unknown, _options: EncodeOptions): Buffer {
     return Buffer.from(encodeJsonLines(prediction), 'utf8');

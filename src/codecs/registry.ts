@@ -1,5 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { parseMediaType } from './media-type.js';
 
 /**
@@ -55,7 +55,7 @@ export class CodecRegistry {
    * Decodes a request body by its `Content-Type` header. A missing header means {@link DEFAULT_CONTENT_TYPE}.
    * @throws ToolkitError 415 `ERR_UNSUPPORTED_MEDIA_TYPE` listing the supported types, or the codec's 400.
    */
-  decode(contentTypeHeader: string | undefined, body: Buffer, limits?: DecodeLimits): DecodedRequest {
+  decode(contentTypeHeader: string | undefined, body: Buffer, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
     const { mediaType, params } = parseMediaType(contentTypeHeader);
     const type = mediaType === '' ? DEFAULT_CONTENT_TYPE : mediaType;
     const codec = this.#byType.get(type);
@@ -69,7 +69,7 @@ export class CodecRegistry {
         { details: { supported: this.decodableTypes() } },
       );
     }
-    return codec.decode(body, params, limits);
+    return codec.decode(body, params, limits, hints);
   }
 
   /**

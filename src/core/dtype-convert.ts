@@ -144,3 +144,21 @@ export function convertExact<T extends DType>(t: Tensor, dtype: T, what: string)
   }
   return { dtype, shape: [...t.shape], data: out } as Tensor<T>;
 }
+
+/**
+ * `src` as float32, each value rounded as {@link convertExact} rounds it, or `undefined` when a
+ * finite value overflows float32: the caller then keeps float64, so the model's own conversion
+ * reports that element in its 400. Infinities and NaN carry over.
+ */
+export function float64ToFloat32(src: Float64Array): Float32Array | undefined {
+  const n = src.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = src[i]!;
+    out[i] = v;
+    const f = out[i]!;
+    // v - v is 0 exactly for finite v.
+    if ((f === Infinity || f === -Infinity) && v - v === 0) return undefined;
+  }
+  return out;
+}

@@ -2,14 +2,15 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
-import { UNNAMED, withFloat16Bits } from '../core/tensor.js';
-import type { DecodedRequest } from '../codecs/codec.js';
+import { UNNAMED, withFloat16Bits, type TensorMap } from '../core/tensor.js';
+import { float64ToFloat32 } from '../core/dtype-convert.js';
+import type { DecodeHints, DecodedRequest } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
 import type { FormPart } from '../codecs/multipart.js';
 import type { ModelRuntime, RuntimeOptions } from '../runtimes/runtime.js';
 import { readPipelineFile } from '../pipeline/pipeline-file.js';
 import { Pipeline, buildDefaultPipeline, buildPipeline } from '../pipeline/pipeline.js';
-import { isTensor, isTensorMap } from '../codecs/tensor-map.js';
+import { isTensor, isTensorMap, setTensor } from '../codecs/tensor-map.js';
 import { BatchedRuntime } from '../batching/batched-runtime.js';
 import { stepDataWithFloat16Bits, type StepData } from '../pipeline/step.js';
 import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
@@ -130,6 +131,32 @@ function userPrediction(v: unknown): unknown {
 }
 
 /**
+ * Decode hints for an engine: `float32` when smkit takes a request from its body to a model whose
+ * inputs all take float32 and no user code (handler hooks, custom steps) sees the decoded tensors or
+ * the prediction (which carries the decoded request) on the way. The values the model gets do not change; the conversion just
+ * happens in the decoder, which then needs no float64 buffer of its own.
+ */
+function decodeHintsFor(hooks: HandlerHooks, model: unknown): DecodeHints | undefined {
+  if (hooks.inputFn || hooks.predictFn || hooks.predictBatchFn || hooks.transformFn || hooks.outputFn) return undefined;
+  const inputs = model instanceof Pipeline && model.withoutUserCode ? model.firstStepModelInputs : undefined;
+  return inputs !== undefined && inputs.length > 0 && inputs.every((s) => s.dtype === 'float32') ? { float32: true } : undefined;
+}
+
+/** `decoded` with its float64 tensors as float32 where every value fits (see {@link float64ToFloat32}). */
+function withFloat64AsFloat32(decoded: DecodedRequest): DecodedRequest {
+  let tensors: TensorMap | undefined;
+  for (const name in decoded.tensors) {
+    const t = decoded.tensors[name]!;
+    if (t.dtype !== 'float64') continue;
+    const data = float64ToFloat32(t.data as Float64Array);
+    if (data === undefined) continue;
+    tensors ??= { ...decoded.tensors };
+    setTensor(tensors, name, { dtype: 'float32', shape: t.shape, data });
+  }
+  return tensors === undefined ? decoded : { ...decoded, tensors };
+}
+
+/**
  * Runs invocations: decode → predict → encode by default, with the user's handler hooks replacing
  * any stage. Knows nothing of HTTP; the server and tests call {@link InferenceEngine.invoke}.
  */
@@ -141,7 +168,11 @@ export class InferenceEngine {
     private readonly givenCodecs: CodecRegistry | undefined,
     private readonly pipelineFile: string | undefined,
     private readonly batchPredict: BatchPredictor | undefined,
-  ) {}
+  ) {
+    this.#decodeHints = decodeHintsFor(hooks, model);
+  }
+
+  readonly #decodeHints: DecodeHints | undefined;
 
   // Set together by whenCodecsReady(); invoke() awaits that only while #io is still unset.
   #io: InvocationSupport | undefined;
@@ -332,8 +363,11 @@ export class InferenceEngine {
 
   private decode(req: InvocationRequest, contentType: string): DecodedRequest {
     const limits = { maxDecodedBytes: this.options.maxDecodedBytes ?? Number.POSITIVE_INFINITY };
-    if (req.parts) return this.#io!.decodeFormParts([...req.parts], this.codecs, this.inputNames(), limits);
-    return this.codecs.decode(contentType, req.body, limits);
+    const hints = this.#decodeHints;
+    const decoded = req.parts ? this.#io!.decodeFormParts([...req.parts], this.codecs, this.inputNames(), limits) : this.codecs.decode(contentType, req.body, limits, hints);
+    // Every codec's float64 tensors become float32 here, not only those of the codecs that read the
+    // hint: requests sent in different forms then share one batch key (batching joins equal dtypes).
+    return hints?.float32 ? withFloat64AsFloat32(decoded) : decoded;
   }
 
   /** The default predictFn: runs the pipeline (or a runtime-like model) on decoded input. */

@@ -4,7 +4,7 @@ import type { StepRegistry } from './registry.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import { failedStep, stepDataWithFloat16Bits, stepFailure, type Step, type StepBuildEnv, type StepData } from './step.js';
 import { batchedRuntime, runtimeStep } from './steps/predict.js';
-import type { ModelRuntime } from '../runtimes/runtime.js';
+import type { ModelRuntime, TensorSpec } from '../runtimes/runtime.js';
 
 /**
  * A registry of every built-in step kind, loaded on first use: only a pipeline file needs the step
@@ -19,8 +19,24 @@ export class Pipeline {
   /** The runtimes of the predict steps, in order (for `/ping` details and multipart input names). */
   readonly runtimes: readonly ModelRuntime[];
 
-  constructor(readonly steps: readonly Step[]) {
+  /**
+   * True when the pipeline was built knowing that none of its steps runs user code (custom steps
+   * do): then nothing but smkit's own steps sees the request's tensors on their way through.
+   */
+  readonly withoutUserCode: boolean;
+
+  constructor(
+    readonly steps: readonly Step[],
+    options: { withoutUserCode?: boolean } = {},
+  ) {
+    this.withoutUserCode = options.withoutUserCode === true;
     this.runtimes = steps.flatMap((s) => ('runtime' in s ? [(s as Step & { runtime: ModelRuntime }).runtime] : []));
+  }
+
+  /** The inputs of the model the first step runs, when that step hands the request's tensors to a model; undefined otherwise. */
+  get firstStepModelInputs(): readonly TensorSpec[] | undefined {
+    const first = this.steps[0];
+    return first !== undefined && 'runtime' in first ? (first as Step & { runtime: ModelRuntime }).runtime.inputs : undefined;
   }
 
   /**
@@ -66,7 +82,7 @@ export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 
     await Promise.all(steps.map((s) => s.dispose?.()));
     throw err;
   }
-  return new Pipeline(steps);
+  return new Pipeline(steps, { withoutUserCode: spec.steps.every((s) => !registry.traits(s.kind).runsUserCode) });
 }
 
 /** The default pipeline without a pipeline file: one predict step on the model the directory holds. */
@@ -74,5 +90,5 @@ export async function buildDefaultPipeline(env: Omit<StepBuildEnv, 'stage' | 'na
   const { factory, modelPath } = await env.runtimes.detect(env.modelDir);
   const runtime = await factory.load(modelPath, env.runtimeOptions);
   const name = `predict:${factory.name}`;
-  return new Pipeline([runtimeStep(name, batchedRuntime(runtime, env, name))]);
+  return new Pipeline([runtimeStep(name, batchedRuntime(runtime, env, name))], { withoutUserCode: true });
 }

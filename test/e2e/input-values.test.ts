@@ -200,6 +200,32 @@ describe('request values reach the model unchanged, or are refused naming the in
   });
 });
 
+test('a float32 model (its decoders then write float32 themselves): values are rounded once, and a finite value past float32 is still a 400 naming the input', async () => {
+  const single = await serve([{ name: 'x', dtype: 'float32', rank: 2 }]);
+  try {
+    const want = [[0.10000000149011612, 16777216, -3.4028234663852886e38]];
+    for (const [type, body] of [
+      ['text/csv', '0.1,16777217,-3.4028234663852886e38\n'],
+      ['application/json', '[[0.1, 16777217, -3.4028234663852886e38]]'],
+      ['application/jsonlines', '[0.1, 16777217, -3.4028234663852886e38]\n'],
+    ]) {
+      const ok = await request(single.app).post('/invocations').set('Content-Type', type!).set('Accept', 'application/json').send(body).expect(200);
+      assert.deepEqual(ok.body, want, type);
+    }
+    for (const [type, body] of [
+      ['text/csv', '1,2,3\n3.5e38,1,2\n'],
+      ['application/json', '[[1, 2, 3], [3.5e38, 1, 2]]'],
+      ['application/jsonlines', '[1, 2, 3]\n[3.5e38, 1, 2]\n'],
+    ]) {
+      const refused = await request(single.app).post('/invocations').set('Content-Type', type!).send(body).expect(400);
+      assert.equal(refused.body.code, 'ERR_INPUT_VALUE', type);
+      assert.match(refused.body.message, /input "x" takes float32 values: element 3 is 3\.5e\+38, outside the float32 range/, type);
+    }
+  } finally {
+    await single.close();
+  }
+});
+
 // User code builds float16 tensors from values: as a Float16Array where Node has one (24), else a
 // Float32Array. smkit holds float16 as Uint16Array bits, so either must be taken as values.
 const FLOAT16_HANDLER = `
