@@ -133,8 +133,8 @@ function userPrediction(v: unknown): unknown {
 /**
  * Decode hints for an engine: `float32` when smkit takes a request from its body to a model whose
  * inputs all take float32 and no user code (handler hooks, custom steps) sees the decoded tensors or
- * the prediction (which carries the decoded request) on the way. The values the model gets do not change; the conversion just
- * happens in the decoder, which then needs no float64 buffer of its own.
+ * the prediction (which carries the decoded request) on the way. The values the model gets do not
+ * change; the conversion just happens in the decoder, which then needs no float64 buffer of its own.
  */
 function decodeHintsFor(hooks: HandlerHooks, model: unknown): DecodeHints | undefined {
   if (hooks.inputFn || hooks.predictFn || hooks.predictBatchFn || hooks.transformFn || hooks.outputFn) return undefined;
