@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { InferenceEngine } from './engine.js';
 import { createLogger } from '../logging/logger.js';
+import { engineOptions } from '../../test/helpers/engine-options.js';
 
 const log = createLogger('silent');
 
@@ -34,15 +35,7 @@ export function outputFn(prediction) {
 `;
 
 async function load(dir: string, maxSize: number): Promise<InferenceEngine> {
-  return InferenceEngine.load({
-    modelDir: dir,
-    codeDir: path.join(dir, 'code'),
-    program: 'inference',
-    defaultAccept: 'application/json',
-    runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 },
-    batching: { maxSize, maxDelayMs: 0 },
-    log,
-  });
+  return InferenceEngine.load(engineOptions(dir, { batching: { maxSize, maxDelayMs: 0 } }));
 }
 
 const invoke = (engine: InferenceEngine, x: number) =>

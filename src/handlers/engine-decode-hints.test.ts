@@ -10,6 +10,7 @@ import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { encodeNpy } from '../codecs/npy.js';
 import { UNNAMED, tensor, type DType, type Tensor } from '../core/tensor.js';
 import { createLogger } from '../logging/logger.js';
+import { engineOptions } from '../../test/helpers/engine-options.js';
 
 const log = createLogger('silent');
 const dirs: string[] = [];
@@ -51,15 +52,7 @@ function probeRuntimes(dtype: DType, fed: Tensor[]): RuntimeRegistry {
 }
 
 async function engineFor(dir: string, dtype: DType, fed: Tensor[]): Promise<InferenceEngine> {
-  return InferenceEngine.load({
-    modelDir: dir,
-    codeDir: path.join(dir, 'code'),
-    program: 'inference',
-    defaultAccept: 'application/json',
-    runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 },
-    log,
-    registries: { codecs: createDefaultCodecs(), runtimes: probeRuntimes(dtype, fed), steps: createDefaultSteps() },
-  });
+  return InferenceEngine.load(engineOptions(dir, { registries: { codecs: createDefaultCodecs(), runtimes: probeRuntimes(dtype, fed), steps: createDefaultSteps() } }));
 }
 
 const invoke = async (engine: InferenceEngine, body: string | Buffer, contentType: string): Promise<unknown> => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { InferenceEngine, type EngineOptions } from './engine.js';
+import { InferenceEngine } from './engine.js';
 import { CodecRegistry } from '../codecs/registry.js';
 import { createDefaultCodecs } from '../codecs/defaults.js';
 import { jsonCodec } from '../codecs/json.js';
@@ -10,22 +10,12 @@ import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { StepRegistry } from '../pipeline/registry.js';
 import { createLogger } from '../logging/logger.js';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
+import { engineOptions } from '../../test/helpers/engine-options.js';
 
 const log = createLogger('silent');
 const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
 const IRIS_PIPELINE = path.join(REPO_ROOT, 'models', 'iris-pipeline');
 
-function options(modelDir: string, extra: Partial<EngineOptions> = {}): EngineOptions {
-  return {
-    modelDir,
-    codeDir: path.join(modelDir, 'code'),
-    program: 'inference',
-    defaultAccept: 'application/json',
-    runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 },
-    log,
-    ...extra,
-  };
-}
 
 const ROW = '5.1,3.5,1.4,0.2\n';
 const invokeCsv = (engine: InferenceEngine, id: string, accept?: string) =>
@@ -33,7 +23,7 @@ const invokeCsv = (engine: InferenceEngine, id: string, accept?: string) =>
 
 // First in this file: the codecs load after the model, so these invocations arrive before them.
 test('invocations that arrive before the codecs have loaded wait for them and are answered in full', async () => {
-  const engine = await InferenceEngine.load(options(IRIS));
+  const engine = await InferenceEngine.load(engineOptions(IRIS));
   try {
     const answers = await Promise.all([invokeCsv(engine, 'a'), invokeCsv(engine, 'b', 'text/csv'), invokeCsv(engine, 'c', 'application/x-npy')]);
     const json = JSON.parse(answers[0].body.toString('utf8')) as number[][];
@@ -59,7 +49,7 @@ test('an engine given its own registries uses their codecs, not the built-in one
     decode: (body) => ({ tensors: { '': { dtype: 'float32', shape: [1, 4], data: Float32Array.from(body.toString('utf8').split(';').map(Number)) } }, form: 'tensor' }),
     encode: (prediction) => Buffer.from(`rows:${JSON.stringify(prediction)}`),
   });
-  const engine = await InferenceEngine.load(options(IRIS, { registries: { codecs: custom, runtimes: createDefaultRuntimes(), steps: createDefaultSteps() } }));
+  const engine = await InferenceEngine.load(engineOptions(IRIS, { registries: { codecs: custom, runtimes: createDefaultRuntimes(), steps: createDefaultSteps() } }));
   try {
     const answer = await engine.invoke({ requestId: 'u', body: Buffer.from('5.1;3.5;1.4;0.2'), contentType: 'application/x-rows', accept: 'application/x-rows', headers: {} }, log);
     assert.equal(answer.contentType, 'application/x-rows');
@@ -73,7 +63,7 @@ test('an engine given its own registries uses their codecs, not the built-in one
 });
 
 test('a pipeline file loads its step kinds on demand, and an engine given step kinds uses those', async () => {
-  const engine = await InferenceEngine.load(options(IRIS_PIPELINE));
+  const engine = await InferenceEngine.load(engineOptions(IRIS_PIPELINE));
   try {
     assert.ok(engine.describe().pipelineFile);
     const answer = await invokeCsv(engine, 'p');
@@ -82,5 +72,5 @@ test('a pipeline file loads its step kinds on demand, and an engine given step k
     await engine.dispose();
   }
   const withoutSteps = { codecs: createDefaultCodecs(), runtimes: createDefaultRuntimes(), steps: new StepRegistry() };
-  await assert.rejects(InferenceEngine.load(options(IRIS_PIPELINE, { registries: withoutSteps })), { code: 'ERR_PIPELINE_INVALID', message: /unknown step/ });
+  await assert.rejects(InferenceEngine.load(engineOptions(IRIS_PIPELINE, { registries: withoutSteps })), { code: 'ERR_PIPELINE_INVALID', message: /unknown step/ });
 });
