@@ -8,6 +8,7 @@ import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 import { loadTfjs } from '../../src/runtimes/tfjs/backend.js';
 import { fileModelHandler } from '../../src/runtimes/tfjs/model-files.js';
 import { IRIS_MEAN, IRIS_STD } from '../../scripts/make-example-models.js';
@@ -91,7 +92,10 @@ describe('TF.js models through smkit serve', () => {
     assert.equal(ping.runtimes[0]?.name, 'tfjs');
     // tfjs-node is absent here, so the WASM fallback is what runs.
     assert.equal(ping.runtimes[0]?.backend, 'wasm');
-    assert.match(servers['layers']!.output(), /TF\.js backend: wasm/);
+    // A server holds its start-up lines for up to a second (they are written once pino loads), so
+    // /ping can answer before the line is out: wait for it.
+    const output = () => servers['layers']!.output();
+    await until('the TF.js backend line', () => /TF\.js backend: wasm/.test(output()), { timeoutMs: 15_000, detail: output });
   });
 
   test('a layers model answers as direct TF.js execution does (JSON and CSV)', async () => {
