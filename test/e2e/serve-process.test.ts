@@ -90,13 +90,16 @@ describe('smkit serve as a process', () => {
       ),
     );
     assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
+    // The primary writes its held start-up lines (the ready line among them) shortly after the
+    // first model is ready, and this process reads the pipe when it gets to it: wait for a line.
+    const line = (pattern: RegExp) => until(`a line matching ${pattern}`, () => pattern.test(server.output()), { timeoutMs: 15_000, detail: () => server.output() });
     if (supportsReusePort()) {
-      assert.match(server.output(), /"connectionBalancing":"kernel"/);
+      await line(/"connectionBalancing":"kernel"/);
       // Each worker opens its sockets once its first one listens, so the last may still be on their way.
       await until(`${2 * KERNEL_SOCKETS_PER_WORKER} listening sockets`, () => countListeners(server.port) === 2 * KERNEL_SOCKETS_PER_WORKER, { timeoutMs: 30_000, intervalMs: 20 });
     } else {
-      assert.match(server.output(), /SMKIT_CONNECTION_BALANCING=kernel cannot be used: SO_REUSEPORT balancing needs Node 22\.12\+ on Linux/);
-      assert.match(server.output(), /"connectionBalancing":"primary"/);
+      await line(/SMKIT_CONNECTION_BALANCING=kernel cannot be used: SO_REUSEPORT balancing needs Node 22\.12\+ on Linux/);
+      await line(/"connectionBalancing":"primary"/);
       if (process.platform === 'linux') assert.equal(countListeners(server.port), 1, 'the primary\'s socket only');
     }
   });
