@@ -1,7 +1,6 @@
 import { MAX_RANK, type Tensor } from '../core/tensor.js';
 import { decimalToDouble } from './decimal-to-double.js';
-import { float64ToFloat32 } from '../core/dtype-convert.js';
-import { giveBackFloatScratch, takeFloatScratch } from './float-scratch.js';
+import { takeFloatScratch, tensorFromFloatScratch } from './float-scratch.js';
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -157,11 +156,8 @@ export function scanNumericArray(
         if (n === 0) return undefined;
         const size = shape.reduce((a, b) => a * b, 1);
         if (size !== n) return undefined;
-        if (!float32) return { tensor: { dtype: 'float64', shape, data: n === cap ? out : out.slice(0, n) }, end: p };
-        const narrowed = float64ToFloat32(out.subarray(0, n));
-        const tensor: Tensor<'float64' | 'float32'> = narrowed ? { dtype: 'float32', shape, data: narrowed } : { dtype: 'float64', shape, data: out.slice(0, n) };
-        giveBackFloatScratch(out);
-        return { tensor, end: p };
+        if (float32) return { tensor: tensorFromFloatScratch(out, n, shape), end: p };
+        return { tensor: { dtype: 'float64', shape, data: n === cap ? out : out.slice(0, n) }, end: p };
       }
       counts[depth - 1]!++;
       continue;

@@ -71,7 +71,7 @@ export interface Settings {
    * `SMKIT_WORKER_SEMI_SPACE_MB`: the size each HTTP worker's V8 young generation starts at, per
    * semi-space (`--min-semi-space-size`); 0 leaves V8's own sizing. `auto` (the default) is 16 with
    * dynamic batching on (`SMKIT_BATCH_MAX_SIZE` over 1) or on Node 24 and later, else 0: on Node
-   * 20 and 22 the flag costs a worker 15–30 ms of start-up (see `src/server/worker-heap.ts`).
+   * 20 and 22 the flag costs a worker 10–30 ms of start-up (see `src/server/worker-heap.ts`).
    */
   readonly workerSemiSpaceMb: number;
   /**
@@ -161,7 +161,7 @@ const FREE_SEMI_SPACE_FLAG_NODE_MAJOR = 24;
 
 /**
  * `SMKIT_WORKER_SEMI_SPACE_MB`: `auto` or a size in MB. `auto` is 16 MB with dynamic batching on,
- * and on Node 24 and later: there the flag added nothing to cold start (Node 20 and 22: 15–30 ms),
+ * and on Node 24 and later: there the flag added nothing to cold start (Node 20 and 22: 10–30 ms),
  * and without it one-row and 256-row requests cost 10–20% more CPU (see `src/server/worker-heap.ts`).
  */
 function readSemiSpaceMb(env: Env, batching: boolean, nodeMajor: number): number {
