@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveBatcher, type BatchRunner } from './adaptive-batcher.js';
+import { AdaptiveBatcher, GATHER_LIMIT_MS, type BatchRunner } from './adaptive-batcher.js';
 import { Cancellation } from '../core/cancellation.js';
 
 /** Lets the event loop go round `n` times (runs start on the next turn). */
@@ -195,11 +195,76 @@ test('calls that arrive in the same turn as one that found the model idle join i
   const sizes: number[] = [];
   const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
   const all = [1, 2, 3].map((x) => b.submit(x));
-  await turns(1);
+  // 2 and 3 came after 1 started the run, so it takes one more turn to see whether more follow.
+  await turns(2);
   assert.deepEqual(runs, [[1, 2, 3]]);
   await release();
   assert.deepEqual(await Promise.all(all), [2, 4, 6]);
   assert.deepEqual(sizes, [3]);
+});
+
+/**
+ * Submits `xs` one per turn of the event loop, as requests read by successive turns arrive; each
+ * arrival first holds the loop for `busyMs` (reading and decoding a request takes time).
+ */
+function arriveTurnByTurn(b: AdaptiveBatcher<number, number>, xs: number[], out: Promise<number>[], busyMs = 0): void {
+  let i = 0;
+  const next = (): void => {
+    if (i >= xs.length) return;
+    setImmediate(() => {
+      const until = performance.now() + busyMs;
+      while (performance.now() < until);
+      out.push(b.submit(xs[i++]!));
+      next();
+    });
+  };
+  next();
+}
+
+test('calls that keep arriving turn after turn join the run about to start', async () => {
+  const { runner, runs, release } = gatedRunner();
+  // No time limit here: a slow turn on a loaded machine must not end the gathering early.
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, 60_000);
+  const all: Promise<number>[] = [];
+  arriveTurnByTurn(b, [2, 3, 4], all);
+  all.unshift(b.submit(1));
+  await turns(8);
+  // Without the extra turns the run would have started with [1, 2], and 3 and 4 would wait for it.
+  assert.deepEqual(runs, [[1, 2, 3, 4]]);
+  await release();
+  assert.deepEqual(await Promise.all(all), [2, 4, 6, 8]);
+});
+
+test('gathering stops once the batch is full', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 3, maxDelayMs: 0 }, undefined, 60_000);
+  const all: Promise<number>[] = [];
+  arriveTurnByTurn(b, [2, 3, 4, 5], all);
+  all.unshift(b.submit(1));
+  await turns(8);
+  assert.deepEqual(runs, [[1, 2, 3]]);
+  await release();
+  await release();
+  assert.deepEqual(runs, [[1, 2, 3], [4, 5]]);
+  assert.deepEqual(await Promise.all(all), [2, 4, 6, 8, 10]);
+});
+
+test('gathering stops after its time limit when calls never stop arriving', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 1000, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS);
+  const all: Promise<number>[] = [];
+  const xs = Array.from({ length: 60 }, (_, i) => i + 2);
+  // 60 arrivals, each a fifth of the limit apart.
+  arriveTurnByTurn(b, xs, all, GATHER_LIMIT_MS / 5);
+  all.unshift(b.submit(1));
+  while (all.length < 61) await turns(1);
+  assert.ok(runs.length >= 1, 'the run started while calls were still arriving');
+  assert.ok(runs[0]!.length >= 2 && runs[0]!.length < 30, `first run took ${runs[0]!.length} calls`);
+  await release();
+  assert.equal(runs.length, 2);
+  await release();
+  assert.equal(runs.flat().length, 61);
+  assert.deepEqual(await Promise.all(all), [1, ...xs].map((x) => x * 2));
 });
 
 test('maxSize 1 turns batching off: every call runs alone at once', async () => {

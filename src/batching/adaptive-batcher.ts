@@ -13,6 +13,13 @@ function settle<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The longest a run waits, once it could start, while each turn of the event loop still brings
+ * more calls. Reading a request takes tens of microseconds, so this lets a few dozen join; it
+ * bounds the wait when requests never stop arriving and the batch never fills.
+ */
+export const GATHER_LIMIT_MS = 1;
+
 /** How one model batches. `maxSize` 1 turns batching off. */
 export interface BatchingOptions {
   /** Most requests run together in one model call. */
@@ -66,6 +73,7 @@ interface Waiting<I, O> {
  * turn of the event loop (`setImmediate`): a model runtime that computes synchronously (ONNX
  * Runtime's Node binding does) holds the loop while it runs, and the requests that arrived meanwhile
  * are read in the turn after it, so they join the next batch instead of one of them running alone.
+ * While turns keep bringing calls, the run waits for one more (see {@link GATHER_LIMIT_MS}).
  */
 export class AdaptiveBatcher<I, O> {
   readonly #queue: Waiting<I, O>[] = [];
@@ -77,6 +85,7 @@ export class AdaptiveBatcher<I, O> {
     private readonly runner: BatchRunner<I, O>,
     private readonly options: BatchingOptions,
     private readonly observe: BatchObserver = () => undefined,
+    private readonly gatherLimitMs = GATHER_LIMIT_MS,
   ) {
     if (!Number.isInteger(options.maxSize) || options.maxSize < 1) throw new RangeError('maxSize must be a whole number of at least 1');
     if (!(options.maxDelayMs >= 0)) throw new RangeError('maxDelayMs must be 0 or more');
@@ -109,15 +118,30 @@ export class AdaptiveBatcher<I, O> {
     });
   }
 
-  /** Starts the next run once the event loop has taken in what already arrived. */
+  /**
+   * Starts the next run once the event loop has taken in what already arrived. While a turn of the
+   * loop brings more calls (the clients of the last run sending their next requests, a burst being
+   * read), it takes one more turn, up to `maxSize` calls or `gatherLimitMs`: a call read just
+   * after the run started would wait for all of it and then for its own. A turn that brings nothing
+   * starts the run, so a lone call or a quiet model waits no longer than before.
+   */
   #start(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#starting = true;
-    setImmediate(() => {
+    const began = performance.now();
+    let seen = this.#queue.length;
+    const turn = (): void => {
+      const queued = this.#queue.length;
+      if (queued > seen && queued < this.options.maxSize && performance.now() - began < this.gatherLimitMs) {
+        seen = queued;
+        setImmediate(turn);
+        return;
+      }
       this.#starting = false;
-      if (this.#queue.length > 0) void this.#runNext();
-    });
+      if (queued > 0) void this.#runNext();
+    };
+    setImmediate(turn);
   }
 
   /** Starts the next run when the model is free and the batch is full or has waited long enough. */
