@@ -237,12 +237,20 @@ test('calls that keep arriving turn after turn join the run about to start', asy
 
 test('gathering stops once the batch is full', async () => {
   const { runner, runs, release } = gatedRunner();
-  const b = new AdaptiveBatcher(runner, { maxSize: 3, maxDelayMs: 0 }, undefined, 60_000);
   const all: Promise<number>[] = [];
+  // How many calls had been submitted when the first run started: a full batch must not wait for more.
+  const submittedAtRun: number[] = [];
+  const runBatch = runner.runBatch.bind(runner);
+  runner.runBatch = (xs) => {
+    submittedAtRun.push(all.length);
+    return runBatch(xs);
+  };
+  const b = new AdaptiveBatcher(runner, { maxSize: 3, maxDelayMs: 0 }, undefined, 60_000);
   arriveTurnByTurn(b, [2, 3, 4, 5], all);
   all.unshift(b.submit(1));
   await turns(8);
   assert.deepEqual(runs, [[1, 2, 3]]);
+  assert.deepEqual(submittedAtRun, [3]);
   await release();
   await release();
   assert.deepEqual(runs, [[1, 2, 3], [4, 5]]);

@@ -16,7 +16,6 @@ const log = createLogger('silent');
 const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
 const IRIS_PIPELINE = path.join(REPO_ROOT, 'models', 'iris-pipeline');
 
-
 const ROW = '5.1,3.5,1.4,0.2\n';
 const invokeCsv = (engine: InferenceEngine, id: string, accept?: string) =>
   engine.invoke({ requestId: id, body: Buffer.from(ROW), contentType: 'text/csv', accept, headers: {} }, log);
