@@ -56,13 +56,16 @@ test('environment values are read and SM_MODEL_DIR follows SAGEMAKER_BASE_DIR', 
   assert.equal(s.maxConcurrentTransforms, 3);
 });
 
-test('SMKIT_WORKER_SEMI_SPACE_MB: auto is 16 MB with dynamic batching on or on Node 24+, 0 otherwise; a number wins', () => {
+test('SMKIT_WORKER_SEMI_SPACE_MB: auto is 32 MB on Node 24+, else 16 MB with dynamic batching on and 0 without; a number wins', () => {
   for (const node of [20, 22]) {
     assert.equal(loadSettings({}, {}, 2, node).workerSemiSpaceMb, 0, `Node ${node}`);
     assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '32' }, {}, 2, node).workerSemiSpaceMb, 16, `Node ${node}`);
     assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '32', SMKIT_WORKER_SEMI_SPACE_MB: 'AUTO' }, {}, 2, node).workerSemiSpaceMb, 16);
   }
-  for (const node of [24, 26]) assert.equal(loadSettings({}, {}, 2, node).workerSemiSpaceMb, 16, `Node ${node}`);
+  for (const node of [24, 26]) {
+    assert.equal(loadSettings({}, {}, 2, node).workerSemiSpaceMb, 32, `Node ${node}`);
+    assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '32' }, {}, 2, node).workerSemiSpaceMb, 32, `Node ${node}`);
+  }
   assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '32', SMKIT_WORKER_SEMI_SPACE_MB: '0' }, {}, 2, 24).workerSemiSpaceMb, 0);
   assert.equal(loadSettings({ SMKIT_WORKER_SEMI_SPACE_MB: '0' }, {}, 2, 24).workerSemiSpaceMb, 0);
   assert.equal(loadSettings({ SMKIT_WORKER_SEMI_SPACE_MB: '32' }, {}, 2, 20).workerSemiSpaceMb, 32);

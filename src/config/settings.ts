@@ -69,9 +69,10 @@ export interface Settings {
   readonly intraOpThreads: number;
   /**
    * `SMKIT_WORKER_SEMI_SPACE_MB`: the size each HTTP worker's V8 young generation starts at, per
-   * semi-space (`--min-semi-space-size`); 0 leaves V8's own sizing. `auto` (the default) is 16 with
-   * dynamic batching on (`SMKIT_BATCH_MAX_SIZE` over 1) or on Node 24 and later, else 0: on Node
-   * 20 and 22 the flag costs a worker 10–30 ms of start-up (see `src/server/worker-heap.ts`).
+   * semi-space (`--min-semi-space-size`); 0 leaves V8's own sizing. `auto` (the default) is 32 on
+   * Node 24 and later; on Node 20 and 22 it is 16 with dynamic batching on (`SMKIT_BATCH_MAX_SIZE`
+   * over 1), else 0: there the flag costs a worker 10–30 ms of start-up (see
+   * `src/server/worker-heap.ts`).
    */
   readonly workerSemiSpaceMb: number;
   /**
@@ -153,21 +154,32 @@ function str(env: Env, name: string): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
 
-/** `SMKIT_WORKER_SEMI_SPACE_MB=auto`, where it applies: V8's largest default semi-space. */
+/** `SMKIT_WORKER_SEMI_SPACE_MB=auto` on Node 20 and 22 with batching on: V8's largest default semi-space. */
 const AUTO_SEMI_SPACE_MB = 16;
 
 /** From this Node major on, the semi-space flag costs no measurable start-up time, so `auto` always sets it. */
 const FREE_SEMI_SPACE_FLAG_NODE_MAJOR = 24;
 
 /**
- * `SMKIT_WORKER_SEMI_SPACE_MB`: `auto` or a size in MB. `auto` is 16 MB with dynamic batching on,
- * and on Node 24 and later: there the flag added nothing to cold start (Node 20 and 22: 10–30 ms),
- * and without it one-row and 256-row requests cost 10–20% more CPU (see `src/server/worker-heap.ts`).
+ * `SMKIT_WORKER_SEMI_SPACE_MB=auto` from Node 24 on: twice V8's default maximum. With 16, batching
+ * workers there still fell into a mark-compact every few hundred milliseconds under load; with 32
+ * they ran none (see `src/server/worker-heap.ts`).
+ */
+const AUTO_SEMI_SPACE_MB_FROM_NODE_24 = 32;
+
+/**
+ * `SMKIT_WORKER_SEMI_SPACE_MB`: `auto` or a size in MB. `auto` is 32 MB on Node 24 and later: there
+ * the flag added nothing to cold start (Node 20 and 22: 10–30 ms), and without it one-row and
+ * 256-row requests cost 10–20% more CPU. On Node 20 and 22 it is 16 MB with dynamic batching on,
+ * else 0 (see `src/server/worker-heap.ts`).
  */
 function readSemiSpaceMb(env: Env, batching: boolean, nodeMajor: number): number {
   const name = 'SMKIT_WORKER_SEMI_SPACE_MB';
   const raw = str(env, name);
-  if (raw === undefined || raw.toLowerCase() === 'auto') return batching || nodeMajor >= FREE_SEMI_SPACE_FLAG_NODE_MAJOR ? AUTO_SEMI_SPACE_MB : 0;
+  if (raw === undefined || raw.toLowerCase() === 'auto') {
+    if (nodeMajor >= FREE_SEMI_SPACE_FLAG_NODE_MAJOR) return AUTO_SEMI_SPACE_MB_FROM_NODE_24;
+    return batching ? AUTO_SEMI_SPACE_MB : 0;
+  }
   if (!/^\d+$/.test(raw) || Number(raw) > 256) throw invalid(name, raw, '`auto` or a whole number of MB from 0 to 256');
   return Number(raw);
 }

@@ -16,6 +16,11 @@
  * ways; Node 22 went from 1.09× to 1.21–1.24×), and without it a worker fell into a mark-compact
  * every 60–70 ms on 256-row requests even without batching, with one-row requests at 0.85–0.88× the
  * bare server against 0.97–1.02× with it.
+ *
+ * On Node 24 `auto` is 32 MB, twice V8's default maximum. With 16, two batching workers serving 64
+ * connections still ran 13–24 mark-compacts in 3–8 s (a worker holds a batch of requests for a
+ * whole model run, and enough of it survived into the old generation); with 32 they ran none, and
+ * the p99 fell from 14–16 to 8.3–8.8 ms. Node 20 and 22 showed no such difference, so they keep 16.
  */
 
 /** V8's largest semi-space by default on 64-bit builds (Node 20–24), in MB. */
