@@ -18,8 +18,8 @@
  * bare server against 0.97–1.02× with it.
  *
  * On Node 24 `auto` is 32 MB, twice V8's default maximum. With 16, two batching workers serving 64
- * connections still ran 13–24 mark-compacts in 3–8 s (a worker holds a batch of requests for a
- * whole model run, and enough of it survived into the old generation); with 32 they ran none, and
+ * connections still ran 13–24 mark-compacts in 3–8 s (likely because a worker holds a batch of
+ * requests for a whole model run, long enough for part of it to be promoted); with 32 they ran none, and
  * the p99 fell from 14–16 to 8.3–8.8 ms. Node 20 and 22 showed no such difference, so they keep 16.
  */
 
