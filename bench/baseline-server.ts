@@ -5,6 +5,7 @@
  */
 import cluster from 'node:cluster';
 import http from 'node:http';
+import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 
 const [modelPath, portArg, workersArg] = process.argv.slice(2);
@@ -18,7 +19,8 @@ if (cluster.isPrimary) {
     process.exit(0);
   });
 } else {
-  const session = await ort.InferenceSession.create(modelPath!, { intraOpNumThreads: Math.max(1, Math.floor(2 / workers)) });
+  // The cores shared among the workers, as smkit's SMKIT_INTRA_OP_THREADS default does.
+  const session = await ort.InferenceSession.create(modelPath!, { intraOpNumThreads: Math.max(1, Math.floor(os.availableParallelism() / workers)) });
   const input = session.inputNames[0]!;
   const output = session.outputNames[0]!;
   http
