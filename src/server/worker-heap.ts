@@ -15,7 +15,9 @@
  * later: there the flag added nothing measurable to cold start (1.07–1.10× the bare server both
  * ways; Node 22 went from 1.09× to 1.21–1.24×), and without it a worker fell into a mark-compact
  * every 60–70 ms on 256-row requests even without batching, with one-row requests at 0.85–0.88× the
- * bare server against 0.97–1.02× with it.
+ * bare server against 0.97–1.02× with it. (On the Intel VM of the thirteenth session, 256-row
+ * requests on Node 22 and 24 fell into them with any semi-space size, set off by ArrayBuffer
+ * allocation: see docs/benchmarks.md.)
  *
  * On Node 24 `auto` is 32 MB, twice V8's default maximum. With 16, two batching workers serving 64
  * connections still ran 13–24 mark-compacts in 3–8 s (likely because a worker holds a batch of
