@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parsePipelineSpec, readPipelineFile } from './pipeline-file.js';
@@ -39,8 +39,9 @@ test('mistakes are refused with a message naming the place', () => {
   invalid(() => parsePipelineSpec({ version: 2, predict: [{ model: 'm.onnx' }] }), /version must be 1/);
 });
 
-test('readPipelineFile finds YAML in a model directory and reports parse errors', () => {
+test('readPipelineFile finds YAML in a model directory and reports parse errors', (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   assert.equal(readPipelineFile(dir), undefined);
   writeFileSync(path.join(dir, 'pipeline.yaml'), 'predict:\n  - model: model.onnx\n');
   assert.equal(readPipelineFile(dir)!.steps[0]!.kind, 'predict');

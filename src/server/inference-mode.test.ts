@@ -1,12 +1,16 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chooseInferenceMode } from './inference-mode.js';
 
+const made: string[] = [];
+after(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function dir(files: Record<string, string>): string {
   const d = mkdtempSync(path.join(os.tmpdir(), 'smkit-mode-'));
+  made.push(d);
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(d, name)), { recursive: true });
     writeFileSync(path.join(d, name), content);

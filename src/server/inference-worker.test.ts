@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,8 +20,9 @@ while (Date.now() < until);
 parentPort.postMessage({ type: 'ready', loadMs: 400, description: { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 } });
 `;
 
-test('stopping a thread that is loading its model lets the load end first (terminating mid-load can abort the process)', async () => {
+test('stopping a thread that is loading its model lets the load end first (terminating mid-load can abort the process)', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-slow-thread-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'thread.mjs');
   writeFileSync(file, SLOW_LOADING_THREAD);
   const worker = new InferenceWorker(pathToFileURL(file), {} as InferenceThreadData, 1, createLogger('silent'));
@@ -52,8 +53,9 @@ parentPort.on('message', (msg) => {
 parentPort.postMessage({ type: 'ready', loadMs: 1, description: { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 } });
 `;
 
-test('stopping a thread waits for a run whose request was answered without it (stopping mid-run can abort the process)', async () => {
+test('stopping a thread waits for a run whose request was answered without it (stopping mid-run can abort the process)', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-slow-run-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'thread.mjs');
   const doneFile = path.join(dir, 'done');
   writeFileSync(file, SLOW_RUNNING_THREAD);

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -374,12 +374,18 @@ test('endpoints from an endpoint file publish the same metrics to the local Clou
   }
 });
 
-test('smkit local stops at start-up on an invalid SMKIT_LOCAL_SECONDS_PER_MINUTE, naming it', async () => {
-  const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    execFile(process.execPath, [join(REPO_ROOT, 'bin', 'smkit.js'), 'local', '--port', '0'], { env: { ...process.env, SMKIT_LOCAL_SECONDS_PER_MINUTE: 'fast' }, timeout: 60_000 }, (err, _stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
-    );
-  });
-  assert.equal(out.code, 1);
-  assert.match(out.stderr, /ERR_CONFIG_INVALID: SMKIT_LOCAL_SECONDS_PER_MINUTE="fast" is invalid: expected a number from 0\.1 to 60/);
+test('smkit local stops at start-up on an invalid SMKIT_LOCAL_SECONDS_PER_MINUTE, naming it, and leaves no work folder', async () => {
+  const scratch = await mkdtemp(join(tmpdir(), 'smkit-guard-invalid-'));
+  try {
+    const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [join(REPO_ROOT, 'bin', 'smkit.js'), 'local', '--port', '0'], { env: { ...process.env, SMKIT_LOCAL_SECONDS_PER_MINUTE: 'fast', TMPDIR: scratch }, timeout: 60_000 }, (err, _stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      );
+    });
+    assert.equal(out.code, 1);
+    assert.match(out.stderr, /ERR_CONFIG_INVALID: SMKIT_LOCAL_SECONDS_PER_MINUTE="fast" is invalid: expected a number from 0\.1 to 60/);
+    assert.deepEqual(await readdir(scratch), [], 'the refused start-up wrote nothing to the temporary folder');
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 });

@@ -49,8 +49,10 @@ describe('queue and batching (smkit serve)', () => {
     });
   });
 
-  test('SAGEMAKER_MODEL_SERVER_TIMEOUT counts from arrival: a request queued behind a stuck one times out', async () => {
-    const started = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-queue-')), 'started');
+  test('SAGEMAKER_MODEL_SERVER_TIMEOUT counts from arrival: a request queued behind a stuck one times out', async (t) => {
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'smkit-queue-'));
+    t.after(() => rmSync(scratch, { recursive: true, force: true }));
+    const started = path.join(scratch, 'started');
     const server = await serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '1', SAGEMAKER_MODEL_SERVER_TIMEOUT: '3', QUEUE_TEST_STARTED: started });
     const stuck = post(server, '0\n');
     // The stuck request holds the only slot (it is answered 504 after 3 s whatever happens).

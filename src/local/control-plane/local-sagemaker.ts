@@ -148,15 +148,18 @@ export interface LocalSageMakerCore {
 export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerCore> {
   const settings: LocalSageMakerSettings = opts.settings ? { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, ...opts.settings } : loadLocalSageMakerSettings();
   const backend = await chooseBackend(opts);
+  // Settings are read (and may stop start-up) before the work folder exists, so an invalid one leaves nothing behind.
+  const withGuard = opts.alarmsAndScaling !== false && opts.services === undefined;
+  const metricsSettings = withGuard ? (opts.metricsSettings ?? loadLocalMetricsSettings()) : undefined;
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-sagemaker-'));
   await mkdir(join(workDir, 'logs'), { recursive: true });
   const store = new ControlPlaneStore<ManagedEndpoint>(settings.region, settings.accountId);
   const random = createRandom(opts.seed);
   const guard =
-    opts.alarmsAndScaling === false || opts.services !== undefined
+    metricsSettings === undefined
       ? undefined
       : createAlarmsAndScaling({
-          settings: opts.metricsSettings ?? loadLocalMetricsSettings(),
+          settings: metricsSettings,
           region: settings.region,
           accountId: settings.accountId,
           ...(opts.log ? { onScalingError: (resourceId: string, err: unknown) => opts.log!('warn', 'autoscaling failed', { resourceId, message: (err as Error).message }) } : {}),

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tensorSteps } from './tensor-ops.js';
@@ -11,6 +11,7 @@ import { createDefaultRuntimes } from '../../runtimes/defaults.js';
 
 const noopLog = { debug() {}, info() {}, warn() {}, error() {} };
 const modelDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-steps-'));
+after(() => rmSync(modelDir, { recursive: true, force: true }));
 const env = (name: string): StepBuildEnv => ({
   modelDir,
   codeDir: path.join(modelDir, 'code'),
