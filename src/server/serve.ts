@@ -35,7 +35,7 @@ export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = pr
   const settings: Settings = Object.freeze({ ...loaded, modelDir: resolveModelDir(loaded.modelDir, loaded.bakedModelDir) });
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('./http-worker.js', import.meta.url)),
-    execArgv: workerExecArgv(settings.workerSemiSpaceMb, process.execArgv, env['NODE_OPTIONS']),
+    execArgv: workerExecArgv({ semiSpaceMb: settings.workerSemiSpaceMb, oldSpaceMb: settings.workerOldSpaceMb }, process.execArgv, env['NODE_OPTIONS']),
     silent: false,
   });
   const early = new EarlyWorkers(settings.workers);

@@ -3,14 +3,23 @@ import assert from 'node:assert/strict';
 import { workerExecArgv } from './worker-heap.js';
 
 test('workers start their young generation at the setting, after the primary’s own flags', () => {
-  assert.deepEqual(workerExecArgv(16, ['--enable-source-maps']), ['--enable-source-maps', '--min-semi-space-size=16']);
-  assert.deepEqual(workerExecArgv(64, []), ['--min-semi-space-size=64', '--max-semi-space-size=64'], 'above V8’s default maximum, the maximum rises too');
-  assert.deepEqual(workerExecArgv(0, ['--inspect']), ['--inspect'], '0 leaves V8’s own sizing');
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 16, oldSpaceMb: 0 }, ['--enable-source-maps']), ['--enable-source-maps', '--min-semi-space-size=16']);
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 64, oldSpaceMb: 0 }, []), ['--min-semi-space-size=64', '--max-semi-space-size=64'], 'above V8’s default maximum, the maximum rises too');
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 0, oldSpaceMb: 0 }, ['--inspect']), ['--inspect'], '0 leaves V8’s own sizing');
 });
 
 test('semi-space flags the operator gave Node are kept and nothing is added', () => {
-  assert.deepEqual(workerExecArgv(16, ['--max-semi-space-size=32']), ['--max-semi-space-size=32']);
-  assert.deepEqual(workerExecArgv(16, ['--min_semi_space_size', '4']), ['--min_semi_space_size', '4']);
-  assert.deepEqual(workerExecArgv(16, [], '--max-old-space-size=512 --max-semi-space-size=8'), []);
-  assert.deepEqual(workerExecArgv(16, [], '--max-old-space-size=512'), ['--min-semi-space-size=16']);
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 16, oldSpaceMb: 0 }, ['--max-semi-space-size=32']), ['--max-semi-space-size=32']);
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 16, oldSpaceMb: 0 }, ['--min_semi_space_size', '4']), ['--min_semi_space_size', '4']);
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 16, oldSpaceMb: 0 }, [], '--max-old-space-size=512 --max-semi-space-size=8'), []);
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 16, oldSpaceMb: 0 }, [], '--max-old-space-size=512'), ['--min-semi-space-size=16']);
+});
+
+test('workers start their old generation at the setting unless the operator sized it', () => {
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 0, oldSpaceMb: 128 }, ['--inspect']), ['--inspect', '--initial-old-space-size=128']);
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 32, oldSpaceMb: 128 }, []), ['--min-semi-space-size=32', '--max-semi-space-size=32', '--initial-old-space-size=128']);
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 0, oldSpaceMb: 128 }, ['--initial_old_space_size=64']), ['--initial_old_space_size=64']);
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 16, oldSpaceMb: 128 }, [], '--initial-heap-size=256'), ['--min-semi-space-size=16'], 'a whole-heap size counts as the operator’s choice');
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 0, oldSpaceMb: 128 }, [], '--max-old-space-size=512'), ['--initial-old-space-size=128'], 'a maximum alone is no initial size');
+  assert.deepEqual(workerExecArgv({ semiSpaceMb: 0, oldSpaceMb: 0 }, []), []);
 });

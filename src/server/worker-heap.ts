@@ -23,7 +23,26 @@
  * connections still ran 13–24 mark-compacts in 3–8 s (likely because a worker holds a batch of
  * requests for a whole model run, long enough for part of it to be promoted); with 32 they ran none, and
  * the p99 fell from 14–16 to 8.3–8.8 ms. Node 20 and 22 showed no such difference, so they keep 16.
+ *
+ * Large bodies meet another limit: V8 keeps the old generation's allocation limit just above what is
+ * alive (about 12 MB), so the buffers of requests in flight that scavenges promote set off a
+ * mark-compact every 60–150 ms (256-row and 5 MB CSV requests, Node 20 and 22: 55–103 in 6 s).
+ * Starting the old generation at 128 MB (`--initial-old-space-size`) brought that to 1–11, with
+ * 10–23% more 256-row requests/s and 5–10% more 5 MB ones, at the same resident memory (fourteenth
+ * session, docs/benchmarks.md). On Node 24 the mark-compacts come from ArrayBuffer allocation
+ * instead; the flag only halved them, and 5 MB requests ran 30% slower in two runs of four. The
+ * flag costs cold start on every line (a worker's start 11–13 ms; the first `/ping` 200 went
+ * from 1.14× to 1.26× the bare server on Node 20, 1.08× to 1.26× on Node 24), so `auto` sets it
+ * only for batch transform on Node 20 and 22, where payloads are large and nobody waits on start-up.
  */
+
+/** How big each worker's V8 heap starts. */
+export interface WorkerHeapSizes {
+  /** Young generation, per semi-space, in MB (`--min-semi-space-size`); 0 adds nothing. */
+  readonly semiSpaceMb: number;
+  /** Old generation, in MB (`--initial-old-space-size`); 0 adds nothing. */
+  readonly oldSpaceMb: number;
+}
 
 /** V8's largest semi-space by default on 64-bit builds (Node 20–24), in MB. */
 const V8_DEFAULT_MAX_SEMI_SPACE_MB = 16;
@@ -39,14 +58,20 @@ function hasFlag(args: readonly string[], flag: string): boolean {
 
 /**
  * The `execArgv` for forked HTTP workers: the primary's own, plus a young generation that starts at
- * `semiSpaceMb` per semi-space (0: none added). Semi-space flags given to Node already, on its
- * command line or in `NODE_OPTIONS`, are the operator's choice: nothing is added then.
+ * `semiSpaceMb` per semi-space and an old generation that starts at `oldSpaceMb` (0: that flag is
+ * not added). Heap flags given to Node already, on its command line or in `NODE_OPTIONS`, are the
+ * operator's choice: the matching flag is not added then.
  */
-export function workerExecArgv(semiSpaceMb: number, execArgv: readonly string[], nodeOptions = ''): string[] {
+export function workerExecArgv(heap: WorkerHeapSizes, execArgv: readonly string[], nodeOptions = ''): string[] {
   const args = [...execArgv];
   const given = [...args, ...nodeOptions.split(/\s+/)];
-  if (semiSpaceMb <= 0 || hasFlag(given, '--min-semi-space-size') || hasFlag(given, '--max-semi-space-size')) return args;
-  args.push(`--min-semi-space-size=${semiSpaceMb}`);
-  if (semiSpaceMb > V8_DEFAULT_MAX_SEMI_SPACE_MB) args.push(`--max-semi-space-size=${semiSpaceMb}`);
+  const { semiSpaceMb, oldSpaceMb } = heap;
+  if (semiSpaceMb > 0 && !hasFlag(given, '--min-semi-space-size') && !hasFlag(given, '--max-semi-space-size')) {
+    args.push(`--min-semi-space-size=${semiSpaceMb}`);
+    if (semiSpaceMb > V8_DEFAULT_MAX_SEMI_SPACE_MB) args.push(`--max-semi-space-size=${semiSpaceMb}`);
+  }
+  if (oldSpaceMb > 0 && !hasFlag(given, '--initial-old-space-size') && !hasFlag(given, '--initial-heap-size')) {
+    args.push(`--initial-old-space-size=${oldSpaceMb}`);
+  }
   return args;
 }

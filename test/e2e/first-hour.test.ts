@@ -57,9 +57,9 @@ test('serve on a taken port exits 1 with one ERR_PORT_IN_USE line, no stack trac
   }
 });
 
-test('serve --host binds the address given and says "ready" with the bound address; JSON lines when piped; workers get the young-generation flag', async () => {
+test('serve --host binds the address given and says "ready" with the bound address; JSON lines when piped; workers get the heap flags', async () => {
   const port = await freePort();
-  const server = await startServe({ SMKIT_BIND_HOST: '0.0.0.0', SMKIT_WORKER_SEMI_SPACE_MB: '16' }, ['--model-dir', IRIS, '--host', '127.0.0.1', '--port', String(port)]);
+  const server = await startServe({ SMKIT_BIND_HOST: '0.0.0.0', SMKIT_WORKER_SEMI_SPACE_MB: '16', SMKIT_WORKER_OLD_SPACE_MB: '96' }, ['--model-dir', IRIS, '--host', '127.0.0.1', '--port', String(port)]);
   try {
     await waitForPing({ ...server, url: `http://127.0.0.1:${port}` });
     await until('the ready line', () => /ready: listening/.test(server.output()), { timeoutMs: 20_000, detail: () => server.output() });
@@ -68,10 +68,13 @@ test('serve --host binds the address given and says "ready" with the bound addre
     assert.ok(ready, server.output());
     assert.equal(ready.msg, `ready: listening on 127.0.0.1:${port}`);
     assert.equal(ready.level, 'info');
-    // The workers start their V8 young generation at SMKIT_WORKER_SEMI_SPACE_MB.
+    // The workers start their V8 young and old generations at SMKIT_WORKER_SEMI_SPACE_MB and SMKIT_WORKER_OLD_SPACE_MB.
     const workers = workersServing(port);
     assert.ok(workers.length > 0, 'the workers are found by their --port');
-    for (const pid of workers) assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--min-semi-space-size=16'), `worker ${pid}'s command line`);
+    for (const pid of workers) {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      assert.ok(args.includes('--min-semi-space-size=16') && args.includes('--initial-old-space-size=96'), `worker ${pid}'s command line: ${args.join(' ')}`);
+    }
   } finally {
     await server.stop();
   }
