@@ -71,14 +71,13 @@ test('SMKIT_WORKER_SEMI_SPACE_MB: auto is 32 MB on Node 24+, else 16 MB with dyn
   assert.equal(loadSettings({ SMKIT_WORKER_SEMI_SPACE_MB: '32' }, {}, 2, 20).workerSemiSpaceMb, 32);
 });
 
-test('SMKIT_WORKER_OLD_SPACE_MB: auto is 128 MB in a batch transform container (SAGEMAKER_BATCH) on Node 20 and 22, else 0; a number wins', () => {
-  for (const node of [20, 22]) {
+test('SMKIT_WORKER_OLD_SPACE_MB: auto is 128 MB in a batch transform container (SAGEMAKER_BATCH), else 0; a number wins', () => {
+  for (const node of [20, 22, 24]) {
     assert.equal(loadSettings({}, {}, 2, node).workerOldSpaceMb, 0, `Node ${node}`);
     assert.equal(loadSettings({ SAGEMAKER_BATCH: 'true' }, {}, 2, node).workerOldSpaceMb, 128, `Node ${node}`);
     assert.equal(loadSettings({ SAGEMAKER_BATCH: 'True', SMKIT_WORKER_OLD_SPACE_MB: 'auto' }, {}, 2, node).workerOldSpaceMb, 128, 'SageMaker local mode writes True');
     assert.equal(loadSettings({ SAGEMAKER_BATCH: 'false' }, {}, 2, node).workerOldSpaceMb, 0);
   }
-  assert.equal(loadSettings({ SAGEMAKER_BATCH: 'true' }, {}, 2, 24).workerOldSpaceMb, 0, 'Node 24');
   assert.equal(loadSettings({ SAGEMAKER_BATCH: 'true', SMKIT_WORKER_OLD_SPACE_MB: '0' }, {}, 2, 20).workerOldSpaceMb, 0);
   assert.equal(loadSettings({ SMKIT_WORKER_OLD_SPACE_MB: '256' }, {}, 2, 24).workerOldSpaceMb, 256);
   assert.throws(() => loadSettings({ SMKIT_WORKER_OLD_SPACE_MB: '-1' }, {}, 2), /SMKIT_WORKER_OLD_SPACE_MB="-1" is invalid/);

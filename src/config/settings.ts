@@ -78,8 +78,8 @@ export interface Settings {
   /**
    * `SMKIT_WORKER_OLD_SPACE_MB`: the size each HTTP worker's V8 old generation starts at
    * (`--initial-old-space-size`); 0 leaves V8's own sizing. `auto` (the default) is 128 in a batch
-   * transform container (`SAGEMAKER_BATCH=true`) on Node 20 and 22, else 0: the flag costs cold
-   * start, and on Node 24 it did not reliably help (see `src/server/worker-heap.ts`).
+   * transform container (`SAGEMAKER_BATCH=true`), else 0: the flag costs cold start (see
+   * `src/server/worker-heap.ts`).
    */
   readonly workerOldSpaceMb: number;
   /**
@@ -194,21 +194,15 @@ function readSemiSpaceMb(env: Env, batching: boolean, nodeMajor: number): number
 /** `SMKIT_WORKER_OLD_SPACE_MB=auto` in a batch transform container: see `src/server/worker-heap.ts`. */
 const AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM = 128;
 
-/** From this Node major on, `auto` leaves the old generation alone: 128 MB made 5 MB requests slower there in half the runs. */
-const NO_AUTO_OLD_SPACE_NODE_MAJOR = 24;
-
 /**
- * `SMKIT_WORKER_OLD_SPACE_MB`: `auto` or a size in MB, 0 for V8's own sizing. `auto` is 128 on Node
- * 20 and 22 where SageMaker runs a batch transform (`SAGEMAKER_BATCH`, which it sets to `true` and
- * local mode to `True`): large payloads, and a start-up nobody waits on. Elsewhere it is 0.
+ * `SMKIT_WORKER_OLD_SPACE_MB`: `auto` or a size in MB, 0 for V8's own sizing. `auto` is 128 where
+ * SageMaker runs a batch transform (`SAGEMAKER_BATCH`, which it sets to `true` and local mode to
+ * `True`): large payloads, and a start-up nobody waits on. Elsewhere it is 0.
  */
-function readOldSpaceMb(env: Env, nodeMajor: number): number {
+function readOldSpaceMb(env: Env): number {
   const name = 'SMKIT_WORKER_OLD_SPACE_MB';
   const raw = str(env, name);
-  if (raw === undefined || raw.toLowerCase() === 'auto') {
-    const batchTransform = str(env, 'SAGEMAKER_BATCH')?.toLowerCase() === 'true';
-    return batchTransform && nodeMajor < NO_AUTO_OLD_SPACE_NODE_MAJOR ? AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM : 0;
-  }
+  if (raw === undefined || raw.toLowerCase() === 'auto') return str(env, 'SAGEMAKER_BATCH')?.toLowerCase() === 'true' ? AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM : 0;
   if (!/^\d+$/.test(raw) || Number(raw) > 4096) throw invalid(name, raw, '`auto` or a whole number of MB from 0 to 4096');
   return Number(raw);
 }
@@ -379,7 +373,7 @@ export function loadSettings(
     connectionBalancing: readEnum(env, 'SMKIT_CONNECTION_BALANCING', 'auto', ['auto', 'primary', 'kernel'] as const),
     batchMaxSize,
     workerSemiSpaceMb: readSemiSpaceMb(env, batchMaxSize > 1, nodeMajor),
-    workerOldSpaceMb: readOldSpaceMb(env, nodeMajor),
+    workerOldSpaceMb: readOldSpaceMb(env),
     batchMaxDelayMs: readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000),
     installCodeDeps: readEnum(env, 'SMKIT_INSTALL_CODE_DEPS', 'auto', ['auto', 'never'] as const),
     tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),

@@ -29,11 +29,11 @@
  * mark-compact every 60–150 ms (256-row and 5 MB CSV requests, Node 20 and 22: 55–103 in 6 s).
  * Starting the old generation at 128 MB (`--initial-old-space-size`) brought that to 1–11, with
  * 10–23% more 256-row requests/s and 5–10% more 5 MB ones, at the same resident memory (fourteenth
- * session, docs/benchmarks.md). On Node 24 the mark-compacts come from ArrayBuffer allocation
- * instead; the flag only halved them, and 5 MB requests ran 30% slower in two runs of four. The
- * flag costs cold start on every line (a worker's start 11–13 ms; the first `/ping` 200 went
- * from 1.14× to 1.26× the bare server on Node 20, 1.08× to 1.26× on Node 24), so `auto` sets it
- * only for batch transform on Node 20 and 22, where payloads are large and nobody waits on start-up.
+ * session, docs/benchmarks.md). On Node 24 the mark-compacts come mostly from ArrayBuffer
+ * allocation; the flag halved them, for 3–13% more 256-row and 8% more 5 MB requests/s. The flag
+ * costs cold start on every line (a worker's start 11–13 ms; the first `/ping` 200 went from 1.14×
+ * to 1.26× the bare server on Node 20, 1.08× to 1.26× on Node 24), so `auto` sets it only for batch
+ * transform, where payloads are large and nobody waits on start-up.
  */
 
 /** How big each worker's V8 heap starts. */
