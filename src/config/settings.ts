@@ -181,14 +181,10 @@ const AUTO_SEMI_SPACE_MB_FROM_NODE_24 = 32;
  * else 0 (see `src/server/worker-heap.ts`).
  */
 function readSemiSpaceMb(env: Env, batching: boolean, nodeMajor: number): number {
-  const name = 'SMKIT_WORKER_SEMI_SPACE_MB';
-  const raw = str(env, name);
-  if (raw === undefined || raw.toLowerCase() === 'auto') {
+  return readMbOrAuto(env, 'SMKIT_WORKER_SEMI_SPACE_MB', 256, () => {
     if (nodeMajor >= FREE_SEMI_SPACE_FLAG_NODE_MAJOR) return AUTO_SEMI_SPACE_MB_FROM_NODE_24;
     return batching ? AUTO_SEMI_SPACE_MB : 0;
-  }
-  if (!/^\d+$/.test(raw) || Number(raw) > 256) throw invalid(name, raw, '`auto` or a whole number of MB from 0 to 256');
-  return Number(raw);
+  });
 }
 
 /** `SMKIT_WORKER_OLD_SPACE_MB=auto` in a batch transform container: see `src/server/worker-heap.ts`. */
@@ -200,10 +196,14 @@ const AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM = 128;
  * `True`): large payloads, and a start-up nobody waits on. Elsewhere it is 0.
  */
 function readOldSpaceMb(env: Env): number {
-  const name = 'SMKIT_WORKER_OLD_SPACE_MB';
+  return readMbOrAuto(env, 'SMKIT_WORKER_OLD_SPACE_MB', 4096, () => (str(env, 'SAGEMAKER_BATCH')?.toLowerCase() === 'true' ? AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM : 0));
+}
+
+/** A size in whole MB from 0 to `max`, or `auto` (any case; also when unset), which `auto` decides. */
+function readMbOrAuto(env: Env, name: string, max: number, auto: () => number): number {
   const raw = str(env, name);
-  if (raw === undefined || raw.toLowerCase() === 'auto') return str(env, 'SAGEMAKER_BATCH')?.toLowerCase() === 'true' ? AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM : 0;
-  if (!/^\d+$/.test(raw) || Number(raw) > 4096) throw invalid(name, raw, '`auto` or a whole number of MB from 0 to 4096');
+  if (raw === undefined || raw.toLowerCase() === 'auto') return auto();
+  if (!/^\d+$/.test(raw) || Number(raw) > max) throw invalid(name, raw, `\`auto\` or a whole number of MB from 0 to ${max}`);
   return Number(raw);
 }
 
