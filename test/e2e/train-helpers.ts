@@ -80,9 +80,35 @@ export function runSmkit(args: string[], env: Record<string, string>): Promise<R
   return startSmkit(args, env).done;
 }
 
-/** Polls until `file` exists (bounded). */
-export async function waitForFile(file: string, timeoutMs = 20_000): Promise<void> {
-  await until(`${file} to appear`, () => existsSync(file), { timeoutMs });
+/**
+ * Polls until `file` holds a process id (bounded) and answers it. Existing is not enough: the
+ * script creates the file before it writes the id, and an empty read gave pid 0.
+ */
+export async function waitForPid(file: string, timeoutMs = 20_000): Promise<number> {
+  let pid = 0;
+  await until(
+    `${file} to hold a process id`,
+    () => {
+      pid = existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0;
+      return Number.isSafeInteger(pid) && pid > 0;
+    },
+    { timeoutMs },
+  );
+  return pid;
+}
+
+/**
+ * Ends a run a test gave up on: smkit and the entry point's process group (detached, so killing
+ * smkit alone would leave it holding smkit's output pipe and the test file would never end).
+ */
+export function killRun(child: ChildProcess, scriptPid: number | undefined): void {
+  child.kill('SIGKILL');
+  if (scriptPid === undefined) return;
+  try {
+    process.kill(-scriptPid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
 }
 
 /** True while a process with this pid exists and is not a zombie (killed, waiting to be reaped). */

@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { alive, cleanEnv, gone, makeTree, runSmkit, startSmkit, waitForFile } from './train-helpers.js';
+import { alive, cleanEnv, gone, killRun, makeTree, runSmkit, startSmkit, waitForPid } from './train-helpers.js';
 
 const trees: string[] = [];
 after(() => {
@@ -14,14 +14,14 @@ test('SIGTERM: a script that ignores it is killed after the grace period and the
   trees.push(base);
   const { child, done } = startSmkit(['train', '--grace-seconds', '1'], cleanEnv({ SAGEMAKER_BASE_DIR: base }));
   const ready = path.join(base, 'output/data/ready');
+  let scriptPid: number | undefined;
   try {
-    await waitForFile(ready);
+    scriptPid = await waitForPid(ready);
+    assert.ok(alive(scriptPid));
   } catch (err) {
-    child.kill('SIGKILL');
+    killRun(child, scriptPid);
     throw err;
   }
-  const scriptPid = Number(readFileSync(ready, 'utf8'));
-  assert.ok(alive(scriptPid));
   child.kill('SIGTERM');
   const r = await done;
   assert.equal(r.code, 137, r.stderr + r.stdout); // 128 + SIGKILL
@@ -37,13 +37,13 @@ test('SIGTERM: a script that checkpoints and exits 0 ends the run cleanly (spot-
   trees.push(base);
   const { child, done } = startSmkit(['train'], cleanEnv({ SAGEMAKER_BASE_DIR: base, SMKIT_TRAIN_GRACE_SECONDS: '30' }));
   const ready = path.join(base, 'output/data/ready');
+  let scriptPid: number;
   try {
-    await waitForFile(ready);
+    scriptPid = await waitForPid(ready);
   } catch (err) {
-    child.kill('SIGKILL');
+    killRun(child, undefined);
     throw err;
   }
-  const scriptPid = Number(readFileSync(ready, 'utf8'));
   child.kill('SIGTERM');
   const r = await done;
   // A failed run must not leave the script running after the test (it never exits on its own).
