@@ -54,7 +54,9 @@ WORKDIR /app
 COPY package.json package-lock.json .npmrc tsconfig.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY src ./src
+COPY assembly ./assembly
 RUN npx tsc -p tsconfig.json \
+ && npm run build:wasm \
  && find dist -name '*.test.*' -delete
 
 # ---- GPU dependencies: onnxruntime-node's CUDA (and TensorRT) execution provider libraries -----

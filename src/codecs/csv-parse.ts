@@ -2,6 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { Tensor } from '../core/tensor.js';
 import { decimalToDouble } from './decimal-to-double.js';
 import { takeFloatScratch, tensorFromFloatScratch } from './float-scratch.js';
+import { parsePlainCsv } from './csv-wasm.js';
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -28,7 +29,22 @@ export interface CsvParseOptions {
 
 /**
  * Parses numeric CSV straight from the bytes into a `float64` tensor of shape `[rows, columns]`
- * (or `float32`, see {@link CsvParseOptions.float32}).
+ * (or `float32`, see {@link CsvParseOptions.float32}). Rows of plain decimals go through the
+ * WebAssembly parser ({@link parsePlainCsv}); every other body, and every error, through
+ * {@link parseNumericCsvFull}. Both give the same numbers.
+ *
+ * @throws ToolkitError 400 `ERR_CSV_PARSE` naming the 1-based line and column of a ragged row or a non-numeric field.
+ */
+export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Tensor<'float64' | 'float32'> {
+  if (!options.skipHeader) {
+    const plain = parsePlainCsv(buf, options.float32 === true);
+    if (plain) return plain;
+  }
+  return parseNumericCsvFull(buf, options);
+}
+
+/**
+ * The TypeScript parser, for every form {@link parseNumericCsv} accepts.
  *
  * Each field is scanned in place; numbers with at most 15 significant digits and a decimal
  * exponent within ±22 are assembled exactly from their digits (one correctly rounded operation,
@@ -40,7 +56,7 @@ export interface CsvParseOptions {
  *
  * @throws ToolkitError 400 `ERR_CSV_PARSE` naming the 1-based line and column of a ragged row or a non-numeric field.
  */
-export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Tensor<'float64' | 'float32'> {
+export function parseNumericCsvFull(buf: Buffer, options: CsvParseOptions = {}): Tensor<'float64' | 'float32'> {
   const len = buf.length;
   let p = len >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
   let line = 1;
