@@ -257,10 +257,10 @@ async function main() {
     if (out !== 'wasm 6') fail(`TF.js on wasm printed ${JSON.stringify(out)}, expected "wasm 6"`);
   });
 
-  await check('the WebAssembly CSV parser is built into the image', async () => {
-    const script = "const m = await import('/app/dist/src/codecs/csv-wasm.js'); const t = m.parsePlainCsv(Buffer.from('1.5,-2\\n3,4\\n'), true); console.log(m.csvWasmAvailable(), t && t.shape.join('x'), t && Array.from(t.data).join(','));";
+  await check('the WebAssembly number parsers are built into the image', async () => {
+    const script = "const m = await import('/app/dist/src/codecs/numeric-text-wasm.js'); const t = m.parsePlainCsv(Buffer.from('1.5,-2\\n3,4\\n'), true); console.log(m.numericWasmAvailable(), t && t.shape.join('x'), t && Array.from(t.data).join(','));";
     const out = sh('podman', ['run', '--rm', '-w', '/app', IMAGE, 'node', '--input-type=module', '-e', script]).stdout.trim();
-    if (out !== 'true 2x2 1.5,-2,3,4') fail(`the CSV parser check printed ${JSON.stringify(out)}, expected "true 2x2 1.5,-2,3,4"`);
+    if (out !== 'true 2x2 1.5,-2,3,4') fail(`the parser check printed ${JSON.stringify(out)}, expected "true 2x2 1.5,-2,3,4"`);
   });
 
   await check('serve with /opt/ml/model mounted read-only, then SIGTERM', async () => {

@@ -2,7 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { Tensor } from '../core/tensor.js';
 import { decimalToDouble } from './decimal-to-double.js';
 import { takeFloatScratch, tensorFromFloatScratch } from './float-scratch.js';
-import { parsePlainCsv } from './csv-wasm.js';
+import { parsePlainCsv } from './numeric-text-wasm.js';
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -29,9 +29,10 @@ export interface CsvParseOptions {
 
 /**
  * Parses numeric CSV straight from the bytes into a `float64` tensor of shape `[rows, columns]`
- * (or `float32`, see {@link CsvParseOptions.float32}). Rows of plain decimals go through the
- * WebAssembly parser ({@link parsePlainCsv}); every other body, and every error, through
- * {@link parseNumericCsvFull}. Both give the same numbers.
+ * (or `float32`, see {@link CsvParseOptions.float32}). Rows of plain numbers (no spaces, quotes or
+ * specials; at most 19 significant digits) go through the WebAssembly parser
+ * ({@link parsePlainCsv}); every other body, and every error, through {@link parseNumericCsvFull}.
+ * Both give the same numbers.
  *
  * @throws ToolkitError 400 `ERR_CSV_PARSE` naming the 1-based line and column of a ragged row or a non-numeric field.
  */

@@ -1,6 +1,7 @@
 import { MAX_RANK, type Tensor } from '../core/tensor.js';
 import { decimalToDouble } from './decimal-to-double.js';
 import { takeFloatScratch, tensorFromFloatScratch } from './float-scratch.js';
+import { scanPlainJsonArray } from './numeric-text-wasm.js';
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -175,12 +176,13 @@ const KEYS: ReadonlyArray<{ key: Buffer; form: 'tfs-instances' | 'tfs-inputs' }>
 /**
  * The fast path for whole bodies: a bare numeric array (form `tensor`) or an object with just
  * `"instances"` or `"inputs"` holding one (forms `tfs-instances`, `tfs-inputs`). `undefined` for
- * anything else, including trailing garbage, so the general path reports it.
+ * anything else, including trailing garbage, so the general path reports it. The array goes
+ * through the WebAssembly scanner first ({@link scanPlainJsonArray}), which gives the same numbers.
  */
 export function scanNumericBody(buf: Uint8Array, float32 = false): { tensor: Tensor<'float64' | 'float32'>; form: 'tensor' | 'tfs-instances' | 'tfs-inputs' } | undefined {
   let p = skipWs(buf, 0);
   if (buf[p] === 91) {
-    const r = scanNumericArray(buf, p, buf.length, float32);
+    const r = scanWholeArray(buf, p, float32);
     return r && skipWs(buf, r.end) === buf.length ? { tensor: r.tensor, form: 'tensor' } : undefined;
   }
   if (buf[p] !== 123 /* { */) return undefined;
@@ -191,11 +193,16 @@ export function scanNumericBody(buf: Uint8Array, float32 = false): { tensor: Ten
   if (buf[p] !== 58 /* : */) return undefined;
   p = skipWs(buf, p + 1);
   if (buf[p] !== 91) return undefined;
-  const r = scanNumericArray(buf, p, buf.length, float32);
+  const r = scanWholeArray(buf, p, float32);
   if (r === undefined) return undefined;
   p = skipWs(buf, r.end);
   if (buf[p] !== 125 /* } */ || skipWs(buf, p + 1) !== buf.length) return undefined;
   return { tensor: r.tensor, form: match.form };
+}
+
+/** The array at `start` through the WebAssembly scanner when it answers, else {@link scanNumericArray}. */
+function scanWholeArray(buf: Uint8Array, start: number, float32: boolean): ReturnType<typeof scanNumericArray> {
+  return scanPlainJsonArray(buf, start, buf.length, float32) ?? scanNumericArray(buf, start, buf.length, float32);
 }
 
 function skipWs(buf: Uint8Array, p: number): number {

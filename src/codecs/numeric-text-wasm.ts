@@ -1,0 +1,171 @@
+/**
+ * The WebAssembly fast paths of the numeric text decoders: `assembly/numeric-text.ts`
+ * (AssemblyScript), built into `numeric-text.wasm` beside this module. They read CSV rows and JSON
+ * nested arrays of numbers (up to 19 significant digits, exponents within ±22) 2-3 times faster
+ * than the TypeScript parsers and give up on anything else, which the caller then parses in
+ * TypeScript; where they answer, the numbers are the same bit for bit.
+ */
+
+import { readFileSync } from 'node:fs';
+import type { Tensor } from '../core/tensor.js';
+
+interface NumericTextExports {
+  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly columns: { readonly value: number };
+  readonly rows: { readonly value: number };
+  readonly jsonRank: { readonly value: number };
+  readonly jsonEnd: { readonly value: number };
+  inputStart(): number;
+  jsonDim(i: number): number;
+  parseCsv32(src: number, len: number, out: number): number;
+  parseCsv64(src: number, len: number, out: number): number;
+  parseJsonArray32(src: number, len: number, out: number): number;
+  parseJsonArray64(src: number, len: number, out: number): number;
+}
+
+/** The part of the WebAssembly global used here (TypeScript's ES and Node libraries do not declare it). */
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: unknown };
+}
+const { Module, Instance } = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+
+const PAGE = 65536;
+
+/**
+ * A memory grown past this by one large body is dropped after that parse (a new instance is made
+ * for the next body), so one huge request does not pin its memory in every worker.
+ */
+const KEEP_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Longer texts go to the TypeScript parsers: the parsers' memory holds the text and its values,
+ * and the values are then copied out, so a text of the shortest numbers (`1,1,1,…`) can take several
+ * times its size at once (about 9× for float64); the TypeScript parsers take about 4×.
+ */
+const MAX_TEXT_BYTES = 32 * 1024 * 1024;
+
+let compiled: object | null | undefined;
+let instance: NumericTextExports | undefined;
+
+function exportsOrUndefined(): NumericTextExports | undefined {
+  if (instance) return instance;
+  if (compiled === undefined) {
+    try {
+      compiled = new Module(readFileSync(new URL('./numeric-text.wasm', import.meta.url)));
+    } catch {
+      // Not built (tsc without `npm run build:wasm`): the TypeScript parsers serve every body.
+      compiled = null;
+    }
+  }
+  if (compiled === null) return undefined;
+  instance = new Instance(compiled, {}).exports as NumericTextExports;
+  return instance;
+}
+
+/** Whether the WebAssembly parsers are built and load (the build's tests assert it). */
+export function numericWasmAvailable(): boolean {
+  return exportsOrUndefined() !== undefined;
+}
+
+/** The bytes the parsers' memory holds now: 0 before the first body and after one too large to keep. */
+export function numericWasmMemoryBytes(): number {
+  return instance ? instance.memory.buffer.byteLength : 0;
+}
+
+/** Grows `wasm`'s memory to at least `bytes`; false when it cannot grow that far. */
+function ensureMemory(wasm: NumericTextExports, bytes: number): boolean {
+  const have = wasm.memory.buffer.byteLength;
+  if (bytes <= have) return true;
+  try {
+    wasm.memory.grow(Math.ceil((bytes - have) / PAGE));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Copies `text[start, end)` into the parsers' memory followed by a 0 sentinel, and runs `parse`
+ * on it with an output area after it. Answers the parser's value count (≤ 0: gave up) and where
+ * its values are, or `undefined` when the text does not fit in a memory.
+ *
+ * The output area is sized for values of at least four bytes of text each; the parsers do not
+ * check it, so a body of shorter values (`1,2,3`) writes past the memory's end, which traps, and
+ * is parsed again with room for the most values its length allows (two bytes each).
+ */
+function runParser(
+  wasm: NumericTextExports,
+  text: Uint8Array,
+  start: number,
+  end: number,
+  width: number,
+  parse: (src: number, len: number, out: number) => number,
+): { n: number; out: number } | undefined {
+  const len = end - start;
+  if (len > MAX_TEXT_BYTES) return undefined;
+  const src = wasm.inputStart();
+  const out = (src + len + 1 + 7) & ~7;
+  if (!ensureMemory(wasm, out + ((len >> 2) + 16) * width)) return undefined;
+  const bytes = new Uint8Array(wasm.memory.buffer);
+  bytes.set(start === 0 && end === text.length ? text : text.subarray(start, end), src);
+  bytes[src + len] = 0;
+  try {
+    return { n: parse(src, len, out), out };
+  } catch (err) {
+    const most = out + ((len >> 1) + 1) * width;
+    if (wasm.memory.buffer.byteLength >= most) throw err; // not a lack of room: a fault of the parser
+    if (!ensureMemory(wasm, most)) return undefined;
+    return { n: parse(src, len, out), out };
+  }
+}
+
+/** A copy of `n` values at `out` (the memory may have grown during the parse, so its buffer is read again). */
+function copyValues(wasm: NumericTextExports, out: number, n: number, float32: boolean, shape: number[]): Tensor<'float64' | 'float32'> {
+  const memory = wasm.memory.buffer;
+  return float32
+    ? { dtype: 'float32', shape, data: new Float32Array(memory, out, n).slice() }
+    : { dtype: 'float64', shape, data: new Float64Array(memory, out, n).slice() };
+}
+
+/** Lets a memory that one large body grew past {@link KEEP_MAX_BYTES} go. */
+function releaseIfLarge(wasm: NumericTextExports): void {
+  if (wasm.memory.buffer.byteLength > KEEP_MAX_BYTES) instance = undefined;
+}
+
+/**
+ * Parses `buf` as CSV rows of numbers (see `assembly/numeric-text.ts` for the exact form)
+ * into a `[rows, columns]` float32 or float64 tensor, or returns `undefined` when the body is in any
+ * other form (or holds no row, or the parser is not built): the caller then parses it itself.
+ */
+export function parsePlainCsv(buf: Uint8Array, float32: boolean): Tensor<'float64' | 'float32'> | undefined {
+  const wasm = exportsOrUndefined();
+  if (!wasm) return undefined;
+  const run = runParser(wasm, buf, 0, buf.length, float32 ? 4 : 8, float32 ? wasm.parseCsv32 : wasm.parseCsv64);
+  const tensor = run && run.n > 0 ? copyValues(wasm, run.out, run.n, float32, [wasm.rows.value, wasm.columns.value]) : undefined;
+  releaseIfLarge(wasm);
+  return tensor;
+}
+
+/**
+ * Reads the JSON array that opens at `buf[start]` and closes before `limit` as a rectangular nested
+ * array of numbers (strict JSON, see `assembly/numeric-text.ts`) into a float32 or
+ * float64 tensor, with the offset just after its closing `]`; `undefined` for anything else.
+ */
+export function scanPlainJsonArray(
+  buf: Uint8Array,
+  start: number,
+  limit: number,
+  float32: boolean,
+): { tensor: Tensor<'float64' | 'float32'>; end: number } | undefined {
+  const wasm = exportsOrUndefined();
+  if (!wasm) return undefined;
+  const run = runParser(wasm, buf, start, Math.min(limit, buf.length), float32 ? 4 : 8, float32 ? wasm.parseJsonArray32 : wasm.parseJsonArray64);
+  let result: { tensor: Tensor<'float64' | 'float32'>; end: number } | undefined;
+  if (run && run.n > 0) {
+    const shape = Array.from({ length: wasm.jsonRank.value }, (_, i) => wasm.jsonDim(i));
+    result = { tensor: copyValues(wasm, run.out, run.n, float32, shape), end: start + wasm.jsonEnd.value };
+  }
+  releaseIfLarge(wasm);
+  return result;
+}
