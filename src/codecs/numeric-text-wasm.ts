@@ -112,11 +112,15 @@ function runParser(
   bytes[src + len] = 0;
   try {
     return { n: parse(src, len, out), out };
-  } catch (err) {
+  } catch {
     const most = out + ((len >> 1) + 1) * width;
-    if (wasm.memory.buffer.byteLength >= most) throw err; // not a lack of room: a fault of the parser
-    if (!ensureMemory(wasm, most)) return undefined;
+    // Already that large, the trap was not a lack of room: the TypeScript parser answers instead.
+    if (wasm.memory.buffer.byteLength >= most || !ensureMemory(wasm, most)) return undefined;
+  }
+  try {
     return { n: parse(src, len, out), out };
+  } catch {
+    return undefined;
   }
 }
 
