@@ -148,6 +148,46 @@ function scanExponent(p: usize): i32 {
   return negative ? -x : x;
 }
 
+// What `scanDigits` found besides the digits' value (globals: a function returns one value).
+let digitsEnd: usize = 0;
+let digitCount: i32 = 0;
+let fractionDigits: i32 = 0;
+let hasPoint = false;
+
+/**
+ * The digits at `p`, with at most one point among them, as one u64 (exact up to 19 significant
+ * digits): sets `digitsEnd` after them, `digitCount` (before and after the point),
+ * `fractionDigits` and `hasPoint`. Inlined into each parser, so it costs what written-out loops do.
+ */
+@inline
+function scanDigits(p: usize): u64 {
+  const start = p;
+  let all: u64 = 0;
+  let d: u32 = <u32>load<u8>(p) - 48;
+  while (d < 10) {
+    all = all * 10 + d;
+    d = <u32>load<u8>(++p) - 48;
+  }
+  let count = <i32>(p - start);
+  let frac: i32 = 0;
+  const point = d == DOT - 48;
+  if (point) {
+    const fracStart = ++p;
+    d = <u32>load<u8>(p) - 48;
+    while (d < 10) {
+      all = all * 10 + d;
+      d = <u32>load<u8>(++p) - 48;
+    }
+    frac = <i32>(p - fracStart);
+    count += frac;
+  }
+  digitsEnd = p;
+  digitCount = count;
+  fractionDigits = frac;
+  hasPoint = point;
+  return all;
+}
+
 /**
  * The magnitude of the decimal whose `digits` digits start at `start` (a point may sit among
  * them) and are held in `all`, times 10^exp: what the TypeScript parser computes for it, or NaN
@@ -207,31 +247,16 @@ function parseCsvAs<T>(src: usize, len: i32, out: usize): i32 {
     }
     let col: i32 = 0;
     while (true) {
-      // The digit loops are written out here and in the JSON parser on purpose, as in the
-      // TypeScript parsers; the common number (at most 15 digits, no exponent, then a comma)
-      // costs one division and no other test.
+      // The common number (at most 15 digits, no exponent, then a comma) costs one division and
+      // no other test.
       const neg = c == MINUS;
       p += <usize>(neg || c == PLUS);
       const start = p;
-      let all: u64 = 0;
-      let d: u32 = <u32>load<u8>(p) - 48;
-      while (d < 10) {
-        all = all * 10 + d;
-        d = <u32>load<u8>(++p) - 48;
-      }
-      let digits = <i32>(p - start);
-      let fracDigits: i32 = 0;
-      if (d == DOT - 48) {
-        const fracStart = ++p;
-        d = <u32>load<u8>(p) - 48;
-        while (d < 10) {
-          all = all * 10 + d;
-          d = <u32>load<u8>(++p) - 48;
-        }
-        fracDigits = <i32>(p - fracStart);
-        digits += fracDigits;
-      }
-      c = d + 48;
+      const all = scanDigits(p);
+      p = digitsEnd;
+      const digits = digitCount;
+      const fracDigits = fractionDigits;
+      c = load<u8>(p);
       let magnitude: f64 = 0;
       if (<u32>(digits - 1) < 15) magnitude = <f64>all / unchecked(POW10[fracDigits]);
       else if (digits == 0) return -1;
@@ -337,28 +362,16 @@ function parseJsonArrayAs<T>(src: usize, len: i32, out: usize): i32 {
       const neg = c == MINUS;
       p += <usize>neg;
       const start = p;
-      let d: u32 = <u32>load<u8>(p) - 48;
-      if (d >= 10 || (d == 0 && <u32>load<u8>(p + 1) - 48 < 10)) return -1;
-      let all: u64 = 0;
-      while (d < 10) {
-        all = all * 10 + d;
-        d = <u32>load<u8>(++p) - 48;
-      }
-      let digits = <i32>(p - start);
-      let fracDigits: i32 = 0;
-      if (d == DOT - 48) {
-        const fracStart = ++p;
-        d = <u32>load<u8>(p) - 48;
-        while (d < 10) {
-          all = all * 10 + d;
-          d = <u32>load<u8>(++p) - 48;
-        }
-        fracDigits = <i32>(p - fracStart);
-        if (fracDigits == 0) return -1;
-        digits += fracDigits;
-      }
+      const first: u32 = <u32>load<u8>(p) - 48;
+      if (first >= 10 || (first == 0 && <u32>load<u8>(p + 1) - 48 < 10)) return -1;
+      const all = scanDigits(p);
+      p = digitsEnd;
+      const digits = digitCount;
+      const fracDigits = fractionDigits;
+      if (hasPoint && fracDigits == 0) return -1;
+      const next: u32 = load<u8>(p);
       let magnitude: f64;
-      if (((d + 48) | 32) == 101) {
+      if ((next | 32) == 101) {
         const exp = scanExponent(p);
         if (exp == i32.MIN_VALUE) return -1;
         p = exponentEnd;

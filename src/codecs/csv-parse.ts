@@ -30,7 +30,7 @@ export interface CsvParseOptions {
 /**
  * Parses numeric CSV straight from the bytes into a `float64` tensor of shape `[rows, columns]`
  * (or `float32`, see {@link CsvParseOptions.float32}). Rows of plain numbers (no spaces, quotes or
- * specials; at most 19 significant digits) go through the WebAssembly parser
+ * specials; at most 19 significant digits, exponents within ±22) go through the WebAssembly parser
  * ({@link parsePlainCsv}); every other body, and every error, through {@link parseNumericCsvFull}.
  * Both give the same numbers.
  *
