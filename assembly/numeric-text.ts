@@ -12,8 +12,9 @@
 //
 // Calling convention: the caller copies the text to `inputStart()`, puts one 0 byte after it (a
 // sentinel, so digit loops need no bounds check) and passes an 8-byte-aligned `out` after that.
-// The parsers do not check room for their values (a test per value measured 5% of the parse):
-// writing past the memory's end traps, and the caller then grows the memory and calls again.
+// The parsers do not check room for their values (a test per value measured 5% of the parse): the
+// caller sizes the memory from a sample of the text, and should that be short, writing past the
+// memory's end traps and the caller grows the memory and calls again.
 
 const POW10: StaticArray<f64> = [
   1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
@@ -58,6 +59,17 @@ function setAt(base: usize, i: i32, value: i32): void {
 /** Where the input may go: the first 8-byte-aligned address after the static data. */
 export function inputStart(): usize {
   return (__heap_base + 7) & ~7;
+}
+
+/** How many commas and line feeds [src, src + len) holds: a sample that sizes the output area. */
+export function separators(src: usize, len: i32): i32 {
+  let count: i32 = 0;
+  const end = src + <usize>len;
+  for (let p = src; p < end; p++) {
+    const c: u32 = load<u8>(p);
+    count += <i32>(c == COMMA) + <i32>(c == LF);
+  }
+  return count;
 }
 
 // --- decimal to double: a port of src/codecs/decimal-to-double.ts, operation for operation ------

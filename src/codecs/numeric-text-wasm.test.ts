@@ -262,15 +262,23 @@ test('JSON forms at the edge of the fast path', () => {
   assert.deepEqual(scanPlainJsonArray(Buffer.from('x[1, 2]\n[3]'), 1, 7, true)?.end, 7);
 });
 
-test('bodies of the shortest values (more than the first output area holds) are parsed again with room for all', () => {
-  // More values than the memory has bytes now, so the first output area cannot be enough.
-  const values = Array.from({ length: Math.max(200_000, numericWasmMemoryBytes()) }, (_, i) => i % 10);
+test('a body whose values get shorter past the sampled start (more than the first output area holds) is parsed again with room for all', () => {
+  // The output area is sized from the first 4 KB: long numbers there, then more one-digit values
+  // than the memory has bytes now, so the first area cannot be enough.
+  const long = Array.from({ length: 400 }, (_, i) => `${1000 + i}.123456789`);
+  const short = Array.from({ length: Math.max(200_000, numericWasmMemoryBytes()) }, (_, i) => String(i % 10));
+  const values = [...long, ...short];
   const csv = Buffer.from(values.join(','));
   assertSameTensor(parsePlainCsv(csv, true)!, parseNumericCsvFull(csv, { float32: true }), 'CSV');
   const json = Buffer.from(`[${values.join(',')}]`);
   const fast = scanPlainJsonArray(json, 0, json.length, false)!;
   assertSameTensor(fast.tensor, scanNumericArray(json, 0, json.length, false)!.tensor, 'JSON');
   assert.equal(fast.end, json.length);
+});
+
+test('bodies of one-digit values are sized right from the sample', () => {
+  const csv = Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 2).join(','));
+  assertSameTensor(parsePlainCsv(csv, false)!, parseNumericCsvFull(csv, { float32: false }), 'CSV');
 });
 
 test('bodies over 32 MB are left to the TypeScript parsers', () => {

@@ -16,6 +16,7 @@ interface NumericTextExports {
   readonly jsonRank: { readonly value: number };
   readonly jsonEnd: { readonly value: number };
   inputStart(): number;
+  separators(src: number, len: number): number;
   jsonDim(i: number): number;
   parseCsv32(src: number, len: number, out: number): number;
   parseCsv64(src: number, len: number, out: number): number;
@@ -85,14 +86,18 @@ function ensureMemory(wasm: NumericTextExports, bytes: number): boolean {
   }
 }
 
+/** The longest start of a text whose separators estimate how many values it holds. */
+const SAMPLE_BYTES = 4096;
+
 /**
  * Copies `text[start, end)` into the parsers' memory followed by a 0 sentinel, and runs `parse`
  * on it with an output area after it. Answers the parser's value count (≤ 0: gave up) and where
  * its values are, or `undefined` when the text does not fit in a memory.
  *
- * The output area is sized for values of at least four bytes of text each; the parsers do not
- * check it, so a body of shorter values (`1,2,3`) writes past the memory's end, which traps, and
- * is parsed again with room for the most values its length allows (two bytes each).
+ * The output area is sized from the commas and line feeds in the text's first 4 KB, with a
+ * quarter to spare. The parsers do not check it, so a text whose values get shorter past that
+ * sample writes past the memory's end, which traps, and is parsed again with room for the most
+ * values its length allows (two bytes each).
  */
 function runParser(
   wasm: NumericTextExports,
@@ -106,16 +111,19 @@ function runParser(
   if (len > MAX_TEXT_BYTES) return undefined;
   const src = wasm.inputStart();
   const out = (src + len + 1 + 7) & ~7;
-  if (!ensureMemory(wasm, out + ((len >> 2) + 16) * width)) return undefined;
+  const most = (len >> 1) + 1;
+  if (!ensureMemory(wasm, out)) return undefined;
   const bytes = new Uint8Array(wasm.memory.buffer);
   bytes.set(start === 0 && end === text.length ? text : text.subarray(start, end), src);
   bytes[src + len] = 0;
+  const sample = Math.min(len, SAMPLE_BYTES);
+  const estimate = Math.min(most, Math.ceil((len * (wasm.separators(src, sample) + 1) * 1.25) / Math.max(1, sample)) + 16);
+  if (!ensureMemory(wasm, out + estimate * width)) return undefined;
   try {
     return { n: parse(src, len, out), out };
   } catch {
-    const most = out + ((len >> 1) + 1) * width;
     // Already that large, the trap was not a lack of room: the TypeScript parser answers instead.
-    if (wasm.memory.buffer.byteLength >= most || !ensureMemory(wasm, most)) return undefined;
+    if (wasm.memory.buffer.byteLength >= out + most * width || !ensureMemory(wasm, out + most * width)) return undefined;
   }
   try {
     return { n: parse(src, len, out), out };
