@@ -34,7 +34,7 @@ const MAX_RANK: i32 = 64;
 
 /** Columns per row of the last successful CSV parse. */
 export let columns: i32 = 0;
-/** Rows of the last successful CSV parse. */
+/** Rows of the last successful CSV parse, or lines of the last JSON lines parse. */
 export let rows: i32 = 0;
 /** The rank of the last successful JSON array parse; its sizes are `jsonDim(0 .. rank - 1)`. */
 export let jsonRank: i32 = 0;
@@ -45,6 +45,7 @@ export let jsonEnd: i32 = 0;
 // caller's text goes above it, so nothing may be allocated on the heap).
 const SHAPE: usize = memory.data(MAX_RANK * 4, 4);
 const COUNTS: usize = memory.data(MAX_RANK * 4, 4);
+const FIRST_SHAPE: usize = memory.data(MAX_RANK * 4, 4);
 
 @inline
 function getAt(base: usize, i: i32): i32 {
@@ -334,17 +335,18 @@ export function jsonDim(i: i32): i32 {
   return getAt(SHAPE, i);
 }
 
+/** Where the last `scanArrayAs` ended: just after its closing `]`. */
+let arrayEnd: usize = 0;
+
 /**
- * Parses the JSON array that starts at `src` (its `[`) and ends before `src + len` into values of
- * type T from `out`: a rectangular nested array of numbers, strict JSON. Returns the number of
- * values (`jsonRank`, `jsonDim` and `jsonEnd` tell the rest), or -1 for any other text. Writes past
- * the memory's end trap, as in {@link parseCsvAs}.
+ * Reads the JSON array that starts at `p` (its `[`) and ends before `end` into values of type T
+ * from `o`: a rectangular nested array of numbers, strict JSON (within one line when `oneLine`).
+ * Returns where its values end, with `jsonRank`, the sizes (`jsonDim`) and `arrayEnd` set; 0 for
+ * any other text. Writes past the memory's end trap, as in {@link parseCsvAs}.
  */
 @inline
-function parseJsonArrayAs<T>(src: usize, len: i32, out: usize): i32 {
-  let p = src;
-  const end = src + <usize>len;
-  let o = out;
+function scanArrayAs<T>(p: usize, end: usize, o: usize, oneLine: bool): usize {
+  const out = o;
   let depth: i32 = 0;
   let leafDepth: i32 = -1;
   let expectValue = true;
@@ -352,12 +354,13 @@ function parseJsonArrayAs<T>(src: usize, len: i32, out: usize): i32 {
   while (p < end) {
     const c: u32 = load<u8>(p);
     if (c == 32 || c == LF || c == CR || c == 9) {
+      if (oneLine && c == LF) return 0;
       p++;
       continue;
     }
     if (expectValue) {
       if (c == OPEN) {
-        if ((leafDepth >= 0 && depth >= leafDepth) || depth == MAX_RANK) return -1;
+        if ((leafDepth >= 0 && depth >= leafDepth) || depth == MAX_RANK) return 0;
         setAt(COUNTS, depth, 0);
         if (leafDepth < 0) setAt(SHAPE, depth, -1);
         depth++;
@@ -367,33 +370,33 @@ function parseJsonArrayAs<T>(src: usize, len: i32, out: usize): i32 {
       }
       // Not an array's `[`: a number, at the one depth numbers may be at (empty arrays are the TypeScript parser's).
       if (leafDepth < 0) {
-        if (depth == 0) return -1;
+        if (depth == 0) return 0;
         leafDepth = depth;
-      } else if (depth != leafDepth) return -1;
+      } else if (depth != leafDepth) return 0;
       // Strict JSON: an optional minus, digits without a leading zero, at least one digit after a point.
       const neg = c == MINUS;
       p += <usize>neg;
       const start = p;
       const first: u32 = <u32>load<u8>(p) - 48;
-      if (first >= 10 || (first == 0 && <u32>load<u8>(p + 1) - 48 < 10)) return -1;
+      if (first >= 10 || (first == 0 && <u32>load<u8>(p + 1) - 48 < 10)) return 0;
       const all = scanDigits(p);
       p = digitsEnd;
       const digits = digitCount;
       const fracDigits = fractionDigits;
-      if (hasPoint && fracDigits == 0) return -1;
+      if (hasPoint && fracDigits == 0) return 0;
       const next: u32 = load<u8>(p);
       let magnitude: f64;
       if ((next | 32) == 101) {
         const exp = scanExponent(p);
-        if (exp == i32.MIN_VALUE) return -1;
+        if (exp == i32.MIN_VALUE) return 0;
         p = exponentEnd;
         magnitude = decimalValue(start, digits, all, exp - fracDigits);
-        if (!fits<T>(magnitude)) return -1;
+        if (!fits<T>(magnitude)) return 0;
       } else if (digits <= 15) {
         magnitude = <f64>all / unchecked(POW10[fracDigits]);
       } else {
         magnitude = decimalValue(start, digits, all, -fracDigits);
-        if (!fits<T>(magnitude)) return -1;
+        if (!fits<T>(magnitude)) return 0;
       }
       store<T>(o, <T>(neg ? -magnitude : magnitude));
       o += sizeof<T>();
@@ -413,23 +416,80 @@ function parseJsonArrayAs<T>(src: usize, len: i32, out: usize): i32 {
       const count = getAt(COUNTS, depth);
       const seen = getAt(SHAPE, depth);
       if (seen < 0) setAt(SHAPE, depth, count);
-      else if (seen != count) return -1;
+      else if (seen != count) return 0;
       p++;
       if (depth == 0) {
         const n = <i32>((o - out) / sizeof<T>());
         let size: i64 = 1;
         for (let i = 0; i < leafDepth; i++) size *= <i64>getAt(SHAPE, i);
-        if (n == 0 || size != <i64>n) return -1;
+        if (n == 0 || size != <i64>n) return 0;
         jsonRank = leafDepth;
-        jsonEnd = <i32>(p - src);
-        return n;
+        arrayEnd = p;
+        return o;
       }
       setAt(COUNTS, depth - 1, getAt(COUNTS, depth - 1) + 1);
       continue;
     }
-    return -1;
+    return 0;
   }
-  return -1;
+  return 0;
+}
+
+/**
+ * Parses the JSON array that starts at `src` (its `[`) and ends before `src + len` into values of
+ * type T from `out` (see {@link scanArrayAs}). Returns the number of values (`jsonRank`, `jsonDim`
+ * and `jsonEnd` tell the rest), or -1 for any other text.
+ */
+@inline
+function parseJsonArrayAs<T>(src: usize, len: i32, out: usize): i32 {
+  const o = scanArrayAs<T>(src, src + <usize>len, out, false);
+  if (o == 0) return -1;
+  jsonEnd = <i32>(arrayEnd - src);
+  return <i32>((o - out) / sizeof<T>());
+}
+
+/**
+ * Parses JSON lines at [src, src + len), each a JSON array of the same shape within its line
+ * (blank lines and blanks around the arrays allowed), into values of type T from `out`, the
+ * lines' values one after another. Returns the number of values (`rows` lines; `jsonRank` and
+ * `jsonDim` give one line's shape), or -1 for any other text.
+ */
+@inline
+function parseJsonLinesAs<T>(src: usize, len: i32, out: usize): i32 {
+  let p = src;
+  const end = src + <usize>len;
+  let o = out;
+  let lines: i32 = 0;
+  let rank: i32 = 0;
+  while (p < end) {
+    const c: u32 = load<u8>(p);
+    if (c == 32 || c == LF || c == CR || c == 9) {
+      p++;
+      continue;
+    }
+    if (c != OPEN) return -1;
+    const next = scanArrayAs<T>(p, end, o, true);
+    if (next == 0) return -1;
+    if (lines == 0) {
+      rank = jsonRank;
+      for (let i = 0; i < rank; i++) setAt(FIRST_SHAPE, i, getAt(SHAPE, i));
+    } else {
+      if (jsonRank != rank) return -1;
+      for (let i = 0; i < rank; i++) if (getAt(SHAPE, i) != getAt(FIRST_SHAPE, i)) return -1;
+    }
+    o = next;
+    lines++;
+    p = arrayEnd;
+    // Only blanks may follow on the same line.
+    let b: u32 = load<u8>(p);
+    while (p < end && (b == 32 || b == 9 || b == CR)) b = load<u8>(++p);
+    if (p < end && b != LF) return -1;
+  }
+  if (lines == 0) return -1;
+  jsonRank = rank;
+  for (let i = 0; i < rank; i++) setAt(SHAPE, i, getAt(FIRST_SHAPE, i));
+  rows = lines;
+  return <i32>((o - out) / sizeof<T>());
 }
 
 /** {@link parseJsonArrayAs} into float32 values. */
@@ -440,4 +500,14 @@ export function parseJsonArray32(src: usize, len: i32, out: usize): i32 {
 /** {@link parseJsonArrayAs} into float64 values. */
 export function parseJsonArray64(src: usize, len: i32, out: usize): i32 {
   return parseJsonArrayAs<f64>(src, len, out);
+}
+
+/** {@link parseJsonLinesAs} into float32 values. */
+export function parseJsonLines32(src: usize, len: i32, out: usize): i32 {
+  return parseJsonLinesAs<f32>(src, len, out);
+}
+
+/** {@link parseJsonLinesAs} into float64 values. */
+export function parseJsonLines64(src: usize, len: i32, out: usize): i32 {
+  return parseJsonLinesAs<f64>(src, len, out);
 }

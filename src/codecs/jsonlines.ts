@@ -1,6 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, type Tensor } from '../core/tensor.js';
 import { scanNumericArray } from './json-fast-array.js';
+import { parsePlainJsonLines } from './numeric-text-wasm.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { parseJsonBody, perRowObjectList } from './json.js';
@@ -46,9 +47,15 @@ export function decodeJsonLines(body: Buffer, hints?: DecodeHints): DecodedReque
 
 /**
  * Fast path for lines that are all numeric arrays of one shape (what batch transform usually sends):
- * each line is scanned from the bytes and copied into one `[N, ...]` tensor. `undefined` otherwise.
+ * read by the WebAssembly parser ({@link parsePlainJsonLines}) when it answers, else each line is
+ * scanned from the bytes and copied into one `[N, ...]` tensor. `undefined` otherwise.
  */
 function scanNumericLines(body: Buffer, float32: boolean): Tensor<'float64' | 'float32'> | undefined {
+  return parsePlainJsonLines(body, float32) ?? scanNumericLinesInScript(body, float32);
+}
+
+/** The TypeScript reading of {@link scanNumericLines}. */
+export function scanNumericLinesInScript(body: Buffer, float32: boolean): Tensor<'float64' | 'float32'> | undefined {
   const rows: Tensor<'float64' | 'float32'>[] = [];
   let p = 0;
   while (p < body.length) {
@@ -70,7 +77,7 @@ function scanNumericLines(body: Buffer, float32: boolean): Tensor<'float64' | 'f
   }
   if (rows.length === 0) return undefined;
   // A line beyond float32 makes the whole body float64, read again: the same values as without the hint.
-  if (float32 && rows.some((t) => t.dtype !== 'float32')) return scanNumericLines(body, false);
+  if (float32 && rows.some((t) => t.dtype !== 'float32')) return scanNumericLinesInScript(body, false);
   const shape = [rows.length, ...rows[0]!.shape];
   const size = rows.length * rows[0]!.data.length;
   return float32 ? { dtype: 'float32', shape, data: stack(new Float32Array(size), rows) } : { dtype: 'float64', shape, data: stack(new Float64Array(size), rows) };

@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Tensor } from '../core/tensor.js';
-import { numericWasmAvailable, numericWasmMemoryBytes, parsePlainCsv, scanPlainJsonArray } from './numeric-text-wasm.js';
+import { numericWasmAvailable, numericWasmMemoryBytes, parsePlainCsv, parsePlainJsonLines, scanPlainJsonArray } from './numeric-text-wasm.js';
 import { parseNumericCsv, parseNumericCsvFull } from './csv-parse.js';
 import { scanNumericArray } from './json-fast-array.js';
+import { scanNumericLinesInScript } from './jsonlines.js';
 import { mutatedBodies } from '../../test/helpers/hostile-bodies.js';
 
 /**
@@ -181,8 +182,8 @@ const jsonNumber = fc.oneof(
 );
 
 /** A rectangular nested array of the given shape, with optional whitespace. */
-function jsonArray(number: fc.Arbitrary<string>): fc.Arbitrary<string> {
-  return fc.tuple(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }), fc.constantFrom('', ' ', '\n  ')).chain(([shape, ws]) => {
+function jsonArray(number: fc.Arbitrary<string>, spaces = ['', ' ', '\n  ']): fc.Arbitrary<string> {
+  return fc.tuple(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }), fc.constantFrom(...spaces)).chain(([shape, ws]) => {
     const size = shape.reduce((a, b) => a * b, 1);
     return fc.array(number, { minLength: size, maxLength: size }).map((values) => {
       let k = 0;
@@ -260,6 +261,65 @@ test('JSON forms at the edge of the fast path', () => {
   // Only the bytes before `limit` count: a JSON lines record ends at its line's end.
   assert.equal(scanPlainJsonArray(Buffer.from('[1, 2]'), 0, 4, false), undefined);
   assert.deepEqual(scanPlainJsonArray(Buffer.from('x[1, 2]\n[3]'), 1, 7, true)?.end, 7);
+});
+
+// --- JSON lines ---------------------------------------------------------------------------------
+
+test('JSON lines of one-shape arrays: the WebAssembly parser answers as the TypeScript reading does', () => {
+  let answered = 0;
+  let runs = 0;
+  const body = fc
+    .tuple(jsonArray(jsonNumber, ['', ' ', '\t']).chain((first) => fc.array(fc.constant(first), { minLength: 0, maxLength: 4 }).map((more) => [first, ...more])), fc.constantFrom('\n', '\r\n', '\n\n', ' \n\t'), fc.boolean())
+    .map(([lines, end, trailing]) => Buffer.from(lines.join(end) + (trailing ? end : '')));
+  fc.assert(
+    fc.property(body, fc.boolean(), (text, float32) => {
+      runs++;
+      const want = scanNumericLinesInScript(text, float32);
+      assert.ok(want, show(text));
+      const fast = parsePlainJsonLines(text, float32);
+      if (!fast) return;
+      answered++;
+      assertSameTensor(fast, want, show(text));
+    }),
+    { numRuns: 1000 },
+  );
+  assert.ok(answered > runs * 0.9, `answered only ${answered} of ${runs}`);
+});
+
+test('any other JSON lines text: the WebAssembly parser gives up or agrees with the TypeScript reading', () => {
+  const seeds = ['[1, 2]\n[3, 4]\n', '[[1], [2]]\r\n[[3], [4]]', '[1, 2]\n[3]\n', '[1,\n2]\n', '[1] [2]\n', '[1]x\n', '\n\n', '[1e400]\n[1]', '{"a": 1}\n'].map((t) => Buffer.from(t));
+  fc.assert(
+    fc.property(mutatedBodies(seeds, 4), fc.boolean(), (text, float32) => {
+      const fast = parsePlainJsonLines(text, float32);
+      if (!fast) return;
+      const want = scanNumericLinesInScript(text, float32);
+      assert.ok(want, `the fast path accepted text the reference refuses: ${show(text)}`);
+      assertSameTensor(fast, want, show(text));
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test('JSON lines forms at the edge of the fast path', () => {
+  const cases: Array<[string, boolean]> = [
+    ['[1, 2]\n[3, 4]', true],
+    ['\n [1.5]\t\r\n\n[-2]  \n', true],
+    ['[[1, 2]]\n[[3, 4]]\n', true],
+    ['[1, 2]\n[3]', false], // another shape
+    ['[[1, 2]]\n[1, 2]', false], // another rank
+    ['[1, 2]\n[[1, 2], [3, 4]]', false], // another rank, the same first size
+    ['[1,\n2]', false], // an array across lines
+    ['[1] [2]', false], // two arrays on one line
+    ['[1]\n{"a": 1}', false],
+    ['', false],
+  ];
+  for (const [text, answers] of cases) {
+    const body = Buffer.from(text);
+    const fast = parsePlainJsonLines(body, false);
+    assert.equal(fast !== undefined, answers, JSON.stringify(text));
+    if (fast) assertSameTensor(fast, scanNumericLinesInScript(body, false)!, JSON.stringify(text));
+  }
+  assert.deepEqual(parsePlainJsonLines(Buffer.from('[[1, 2]]\n[[3, 4]]\n[[5, 6]]'), true)?.shape, [3, 1, 2]);
 });
 
 test('a body whose values get shorter past the sampled start (more than the first output area holds) is parsed again with room for all', () => {

@@ -1,7 +1,7 @@
 /**
  * The WebAssembly fast paths of the numeric text decoders: `assembly/numeric-text.ts`
- * (AssemblyScript), built into `numeric-text.wasm` beside this module. They read CSV rows and JSON
- * nested arrays of numbers (up to 19 significant digits, exponents within ±22) 2-3 times faster
+ * (AssemblyScript), built into `numeric-text.wasm` beside this module. They read CSV rows, JSON
+ * nested arrays and JSON lines of such arrays of numbers (up to 19 significant digits, exponents within ±22) 2-3 times faster
  * than the TypeScript parsers and give up on anything else, which the caller then parses in
  * TypeScript; where they answer, the numbers are the same bit for bit.
  */
@@ -22,6 +22,8 @@ interface NumericTextExports {
   parseCsv64(src: number, len: number, out: number): number;
   parseJsonArray32(src: number, len: number, out: number): number;
   parseJsonArray64(src: number, len: number, out: number): number;
+  parseJsonLines32(src: number, len: number, out: number): number;
+  parseJsonLines64(src: number, len: number, out: number): number;
 }
 
 /** The part of the WebAssembly global used here (TypeScript's ES and Node libraries do not declare it). */
@@ -180,4 +182,22 @@ export function scanPlainJsonArray(
   }
   releaseIfLarge(wasm);
   return result;
+}
+
+/**
+ * Reads JSON lines that are each a numeric JSON array of one shape (strict JSON, see
+ * `assembly/numeric-text.ts`) into one `[lines, ...shape]` float32 or float64 tensor; `undefined`
+ * for anything else.
+ */
+export function parsePlainJsonLines(buf: Uint8Array, float32: boolean): Tensor<'float64' | 'float32'> | undefined {
+  const wasm = exportsOrUndefined();
+  if (!wasm) return undefined;
+  const run = runParser(wasm, buf, 0, buf.length, float32 ? 4 : 8, float32 ? wasm.parseJsonLines32 : wasm.parseJsonLines64);
+  let tensor: Tensor<'float64' | 'float32'> | undefined;
+  if (run && run.n > 0) {
+    const shape = [wasm.rows.value, ...Array.from({ length: wasm.jsonRank.value }, (_, i) => wasm.jsonDim(i))];
+    tensor = copyValues(wasm, run.out, run.n, float32, shape);
+  }
+  releaseIfLarge(wasm);
+  return tensor;
 }
