@@ -1,9 +1,10 @@
 /**
  * The WebAssembly fast paths of the numeric text decoders: `assembly/numeric-text.ts`
  * (AssemblyScript), built into `numeric-text.wasm` beside this module. They read CSV rows, JSON
- * nested arrays and JSON lines of such arrays of numbers (up to 19 significant digits, exponents within ±22) 2-3 times faster
- * than the TypeScript parsers and give up on anything else, which the caller then parses in
- * TypeScript; where they answer, the numbers are the same bit for bit.
+ * nested arrays and JSON lines of such arrays, of numbers with up to 19 significant digits and
+ * exponents within ±22, 2-3 times faster than the TypeScript parsers, and give up on anything
+ * else, which the caller then parses in TypeScript; where they answer, the numbers are the same
+ * bit for bit.
  */
 
 import { readFileSync } from 'node:fs';
@@ -42,9 +43,9 @@ const PAGE = 65536;
 const KEEP_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
- * Longer texts go to the TypeScript parsers: the parsers' memory holds the text and its values,
- * and the values are then copied out, so a text of the shortest numbers (`1,1,1,…`) can take several
- * times its size at once (about 9× for float64); the TypeScript parsers take about 4×.
+ * Longer texts go to the TypeScript parsers. Here the text, its values and their copy out are held
+ * at once: for a text of the shortest numbers (`1,1,1,…`) read as float64, about ten times its
+ * size beside the body, twice what the TypeScript parsers take.
  */
 const MAX_TEXT_BYTES = 32 * 1024 * 1024;
 
