@@ -30,18 +30,32 @@ export interface CsvParseOptions {
 /**
  * Parses numeric CSV straight from the bytes into a `float64` tensor of shape `[rows, columns]`
  * (or `float32`, see {@link CsvParseOptions.float32}). Rows of plain numbers (no spaces, quotes or
- * specials; at most 19 significant digits, exponents within ±22) go through the WebAssembly parser
- * ({@link parsePlainCsv}); every other body, and every error, through {@link parseNumericCsvFull}.
- * Both give the same numbers.
+ * specials; at most 19 significant digits, exponents within ±22), after the header row when there
+ * is one, go through the WebAssembly parser ({@link parsePlainCsv}); every other body, and every
+ * error, through {@link parseNumericCsvFull}. Both give the same numbers.
  *
  * @throws ToolkitError 400 `ERR_CSV_PARSE` naming the 1-based line and column of a ragged row or a non-numeric field.
  */
 export function parseNumericCsv(buf: Buffer, options: CsvParseOptions = {}): Tensor<'float64' | 'float32'> {
-  if (!options.skipHeader) {
-    const plain = parsePlainCsv(buf, options.float32 === true);
-    if (plain) return plain;
+  const start = options.skipHeader ? afterHeader(buf).offset : 0;
+  const plain = parsePlainCsv(start > 0 ? buf.subarray(start) : buf, options.float32 === true);
+  return plain ?? parseNumericCsvFull(buf, options);
+}
+
+/**
+ * Where the rows start after a header row (RFC 4180 `header=present`: the first non-blank line,
+ * after a UTF-8 BOM), and the 1-based line they start on.
+ */
+function afterHeader(buf: Buffer): { offset: number; line: number } {
+  const len = buf.length;
+  let p = len >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  let line = 1;
+  while (p < len && (buf[p] === LF || buf[p] === CR || buf[p] === SPACE || buf[p] === TAB)) {
+    if (buf[p] === LF) line++;
+    p++;
   }
-  return parseNumericCsvFull(buf, options);
+  const end = buf.indexOf(LF, p);
+  return { offset: end < 0 ? len : end + 1, line: line + 1 };
 }
 
 /**
@@ -61,16 +75,7 @@ export function parseNumericCsvFull(buf: Buffer, options: CsvParseOptions = {}):
   const len = buf.length;
   let p = len >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
   let line = 1;
-  if (options.skipHeader) {
-    // The first non-blank line is the header (RFC 4180 `header=present`).
-    while (p < len && (buf[p] === LF || buf[p] === CR || buf[p] === SPACE || buf[p] === TAB)) {
-      if (buf[p] === LF) line++;
-      p++;
-    }
-    const end = buf.indexOf(LF, p);
-    p = end < 0 ? len : end + 1;
-    line++;
-  }
+  if (options.skipHeader) ({ offset: p, line } = afterHeader(buf));
   let cols = -1;
   let firstLine = 0;
   let rows = 0;

@@ -128,6 +128,20 @@ test('any other CSV body: the WebAssembly parser gives up or agrees, and parseNu
   );
 });
 
+test('CSV with a header row (header=present): the rows after it read the same as in TypeScript', () => {
+  const header = fc.constantFrom('a,b,c', '\ufeff"x","y"', '\n  \r\nname', 'h');
+  fc.assert(
+    fc.property(header, csvBody(shortNumber), fc.constantFrom('\n', '\r\n'), fc.boolean(), (head, rows, end, float32) => {
+      const body = Buffer.concat([Buffer.from(`${head}${end}`), rows]);
+      const want = parseNumericCsvFull(body, { float32, skipHeader: true });
+      assertSameTensor(parseNumericCsv(body, { float32, skipHeader: true }), want, show(body));
+    }),
+    { numRuns: 500 },
+  );
+  assert.throws(() => parseNumericCsv(Buffer.from('a,b\n'), { skipHeader: true }), /empty/);
+  assert.throws(() => parseNumericCsv(Buffer.from('a,b\n1,x\n'), { skipHeader: true }), /line 2, column 2/);
+});
+
 test('CSV forms at the edge of the fast path', () => {
   const cases: Array<[string, boolean]> = [
     ['-0', true], // negative zero stays negative
