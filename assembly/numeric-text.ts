@@ -237,8 +237,8 @@ function fits<T>(magnitude: f64): bool {
 /**
  * Parses CSV at [src, src + len) into values of type T from `out`: rows of numbers separated by
  * commas, LF or CRLF line ends, blank lines. Returns the number of values, or -1 for any other
- * text. Values are written past the memory's end only by a body of very short numbers: the
- * access traps and the caller grows the memory and calls again.
+ * text. Values past the output area the caller sized run past the memory's end: the access traps
+ * and the caller grows the memory and calls again.
  */
 @inline
 function parseCsvAs<T>(src: usize, len: i32, out: usize): i32 {
