@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { tensor, type Tensor } from '../src/core/tensor.js';
 import { csvCodec } from '../src/codecs/csv.js';
 import { jsonCodec } from '../src/codecs/json.js';
+import { jsonLinesCodec } from '../src/codecs/jsonlines.js';
 import { npyCodec } from '../src/codecs/npy.js';
 
 /** One row of the codec table. */
@@ -90,6 +91,8 @@ export async function benchCodecs(ms = Number(process.env['BENCH_CODEC_MS'] ?? 3
 
   const jsonBody = jsonCodec.encode!({ y: tensor('float64', [rowsFor5MB, FEATURES], Float64Array.from(tLarge.y.data, (x) => Math.round(x * 1e6) / 1e6)) }, {});
   add('json 5MB nested array', 'decode', jsonBody.length, () => jsonCodec.decode!(jsonBody, {}));
+  const jsonLinesBody = jsonLinesCodec.encode!({ y: tensor('float64', [rowsFor5MB, FEATURES], Float64Array.from(tLarge.y.data, (x) => Math.round(x * 1e6) / 1e6)) }, {});
+  add('json lines 5MB, a numeric array per line', 'decode', jsonLinesBody.length, () => jsonLinesCodec.decode!(jsonLinesBody, {}));
   add('json 5MB-input-size float32', 'encode', jsonCodec.encode!(tLarge, {}).length, () => jsonCodec.encode!(tLarge, {}));
 
   const npyBody = npyCodec.encode!(tLarge, {});
