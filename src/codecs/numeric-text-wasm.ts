@@ -2,7 +2,7 @@
  * The WebAssembly fast paths of the numeric text decoders: `assembly/numeric-text.ts`
  * (AssemblyScript), built into `numeric-text.wasm` beside this module. They read CSV rows, JSON
  * nested arrays and JSON lines of such arrays, of numbers with up to 19 significant digits and
- * exponents within ±22, 2-3 times faster than the TypeScript parsers, and give up on anything
+ * exponents within ±22, 1.7-3 times faster than the TypeScript parsers, and give up on anything
  * else, which the caller then parses in TypeScript; where they answer, the numbers are the same
  * bit for bit.
  */
@@ -143,9 +143,39 @@ function copyValues(wasm: NumericTextExports, out: number, n: number, float32: b
     : { dtype: 'float64', shape, data: new Float64Array(memory, out, n).slice() };
 }
 
-/** Lets a memory that one large body grew past {@link KEEP_MAX_BYTES} go. */
-function releaseIfLarge(wasm: NumericTextExports): void {
+/** The pair of parsers for one text form, and how to read the shape of what they parsed. */
+interface Form {
+  parser(wasm: NumericTextExports, float32: boolean): (src: number, len: number, out: number) => number;
+  shape(wasm: NumericTextExports): number[];
+}
+
+const jsonShape = (wasm: NumericTextExports): number[] => Array.from({ length: wasm.jsonRank.value }, (_, i) => wasm.jsonDim(i));
+
+const CSV: Form = {
+  parser: (wasm, float32) => (float32 ? wasm.parseCsv32 : wasm.parseCsv64),
+  shape: (wasm) => [wasm.rows.value, wasm.columns.value],
+};
+const JSON_ARRAY: Form = {
+  parser: (wasm, float32) => (float32 ? wasm.parseJsonArray32 : wasm.parseJsonArray64),
+  shape: jsonShape,
+};
+const JSON_LINES: Form = {
+  parser: (wasm, float32) => (float32 ? wasm.parseJsonLines32 : wasm.parseJsonLines64),
+  shape: (wasm) => [wasm.rows.value, ...jsonShape(wasm)],
+};
+
+/**
+ * `text[start, end)` read in `form` into a tensor, with the instance that read it (its globals
+ * tell the rest); `undefined` when the parser is not built or gives up. A memory that one large
+ * body grew past {@link KEEP_MAX_BYTES} is let go afterwards.
+ */
+function read(text: Uint8Array, start: number, end: number, float32: boolean, form: Form): { tensor: Tensor<'float64' | 'float32'>; wasm: NumericTextExports } | undefined {
+  const wasm = exportsOrUndefined();
+  if (!wasm) return undefined;
+  const run = runParser(wasm, text, start, end, float32 ? 4 : 8, form.parser(wasm, float32));
+  const tensor = run && run.n > 0 ? copyValues(wasm, run.out, run.n, float32, form.shape(wasm)) : undefined;
   if (wasm.memory.buffer.byteLength > KEEP_MAX_BYTES) instance = undefined;
+  return tensor && { tensor, wasm };
 }
 
 /**
@@ -154,12 +184,7 @@ function releaseIfLarge(wasm: NumericTextExports): void {
  * other form (or holds no row, or the parser is not built): the caller then parses it itself.
  */
 export function parsePlainCsv(buf: Uint8Array, float32: boolean): Tensor<'float64' | 'float32'> | undefined {
-  const wasm = exportsOrUndefined();
-  if (!wasm) return undefined;
-  const run = runParser(wasm, buf, 0, buf.length, float32 ? 4 : 8, float32 ? wasm.parseCsv32 : wasm.parseCsv64);
-  const tensor = run && run.n > 0 ? copyValues(wasm, run.out, run.n, float32, [wasm.rows.value, wasm.columns.value]) : undefined;
-  releaseIfLarge(wasm);
-  return tensor;
+  return read(buf, 0, buf.length, float32, CSV)?.tensor;
 }
 
 /**
@@ -173,16 +198,8 @@ export function scanPlainJsonArray(
   limit: number,
   float32: boolean,
 ): { tensor: Tensor<'float64' | 'float32'>; end: number } | undefined {
-  const wasm = exportsOrUndefined();
-  if (!wasm) return undefined;
-  const run = runParser(wasm, buf, start, Math.min(limit, buf.length), float32 ? 4 : 8, float32 ? wasm.parseJsonArray32 : wasm.parseJsonArray64);
-  let result: { tensor: Tensor<'float64' | 'float32'>; end: number } | undefined;
-  if (run && run.n > 0) {
-    const shape = Array.from({ length: wasm.jsonRank.value }, (_, i) => wasm.jsonDim(i));
-    result = { tensor: copyValues(wasm, run.out, run.n, float32, shape), end: start + wasm.jsonEnd.value };
-  }
-  releaseIfLarge(wasm);
-  return result;
+  const r = read(buf, start, Math.min(limit, buf.length), float32, JSON_ARRAY);
+  return r && { tensor: r.tensor, end: start + r.wasm.jsonEnd.value };
 }
 
 /**
@@ -191,14 +208,5 @@ export function scanPlainJsonArray(
  * for anything else.
  */
 export function parsePlainJsonLines(buf: Uint8Array, float32: boolean): Tensor<'float64' | 'float32'> | undefined {
-  const wasm = exportsOrUndefined();
-  if (!wasm) return undefined;
-  const run = runParser(wasm, buf, 0, buf.length, float32 ? 4 : 8, float32 ? wasm.parseJsonLines32 : wasm.parseJsonLines64);
-  let tensor: Tensor<'float64' | 'float32'> | undefined;
-  if (run && run.n > 0) {
-    const shape = [wasm.rows.value, ...Array.from({ length: wasm.jsonRank.value }, (_, i) => wasm.jsonDim(i))];
-    tensor = copyValues(wasm, run.out, run.n, float32, shape);
-  }
-  releaseIfLarge(wasm);
-  return tensor;
+  return read(buf, 0, buf.length, float32, JSON_LINES)?.tensor;
 }
