@@ -14,6 +14,7 @@ import { csvCodec } from '../src/codecs/csv.js';
 import { jsonCodec } from '../src/codecs/json.js';
 import { jsonLinesCodec } from '../src/codecs/jsonlines.js';
 import { npyCodec } from '../src/codecs/npy.js';
+import { tensorToJsonValue } from '../src/codecs/json-write.js';
 
 /** One row of the codec table. */
 export interface CodecBenchRow {
@@ -94,6 +95,13 @@ export async function benchCodecs(ms = Number(process.env['BENCH_CODEC_MS'] ?? 3
   const jsonLinesBody = jsonLinesCodec.encode!({ y: tensor('float64', [rowsFor5MB, FEATURES], Float64Array.from(tLarge.y.data, (x) => Math.round(x * 1e6) / 1e6)) }, {});
   add('json lines 5MB, a numeric array per line', 'decode', jsonLinesBody.length, () => jsonLinesCodec.decode!(jsonLinesBody, {}));
   add('json 5MB-input-size float32', 'encode', jsonCodec.encode!(tLarge, {}).length, () => jsonCodec.encode!(tLarge, {}));
+  // The wider model's answer to 256 rows, and the same text from JSON.stringify of nested arrays
+  // (smkit's writer before number-json.wasm, and what the bench's baseline server does).
+  const r = rng(3);
+  const answer = { y: tensor('float32', [256, 8], Float32Array.from({ length: 256 * 8 }, () => r() * 10 - 5)) };
+  const answerBytes = jsonCodec.encode!(answer, {}).length;
+  add('json 256x8 float32 (a 256-row answer)', 'encode', answerBytes, () => jsonCodec.encode!(answer, {}));
+  add('json 256x8 float32, JSON.stringify of nested arrays', 'encode', answerBytes, () => Buffer.from(JSON.stringify(tensorToJsonValue(answer.y)), 'utf8'));
 
   const npyBody = npyCodec.encode!(tLarge, {});
   add('npy float32', 'decode', npyBody.length, () => npyCodec.decode!(npyBody, {}));

@@ -257,10 +257,15 @@ async function main() {
     if (out !== 'wasm 6') fail(`TF.js on wasm printed ${JSON.stringify(out)}, expected "wasm 6"`);
   });
 
-  await check('the WebAssembly number parsers are built into the image', async () => {
-    const script = "const m = await import('/app/dist/src/codecs/numeric-text-wasm.js'); const t = m.parsePlainCsv(Buffer.from('1.5,-2\\n3,4\\n'), true); console.log(m.numericWasmAvailable(), t && t.shape.join('x'), t && Array.from(t.data).join(','));";
+  await check('the WebAssembly number parsers and JSON writer are built into the image', async () => {
+    const script = [
+      "const m = await import('/app/dist/src/codecs/numeric-text-wasm.js'); const t = m.parsePlainCsv(Buffer.from('1.5,-2\\n3,4\\n'), true);",
+      "const w = await import('/app/dist/src/codecs/number-json-wasm.js');",
+      "console.log(m.numericWasmAvailable(), t && t.shape.join('x'), t && Array.from(t.data).join(','), w.numberJsonWasmAvailable(), t && w.floatTensorJsonText(t));",
+    ].join(' ');
     const out = sh('podman', ['run', '--rm', '-w', '/app', IMAGE, 'node', '--input-type=module', '-e', script]).stdout.trim();
-    if (out !== 'true 2x2 1.5,-2,3,4') fail(`the parser check printed ${JSON.stringify(out)}, expected "true 2x2 1.5,-2,3,4"`);
+    const want = 'true 2x2 1.5,-2,3,4 true [[1.5,-2],[3,4]]';
+    if (out !== want) fail(`the WebAssembly check printed ${JSON.stringify(out)}, expected ${JSON.stringify(want)}`);
   });
 
   await check('serve with /opt/ml/model mounted read-only, then SIGTERM', async () => {

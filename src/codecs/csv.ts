@@ -4,12 +4,14 @@ import { withinBudget } from './decoded-size.js';
 import { parseNumericCsv } from './csv-parse.js';
 import { float16Bits, float16ToFloat32 } from '../core/float16.js';
 import { toSingleTensor } from './single-output.js';
+import { floatTensorCsvBytes } from './number-json-wasm.js';
 
 /** `text/csv` media type. */
 export const CSV_MEDIA_TYPE = 'text/csv';
 
 /**
- * Writes a tensor as CSV: one line per row (first axis), trailing axes flattened into the row;
+ * Writes a tensor as CSV (float32 and float64 tensors are written by WebAssembly instead, the same
+ * bytes: `number-json-wasm.ts`): one line per row (first axis), trailing axes flattened into the row;
  * a 1-D tensor gives one value per line, a scalar one line. Lines end in `\n`. Strings are quoted
  * per RFC 4180 when they hold a comma, quote, CR or LF; booleans are `true`/`false`; NaN and
  * infinities are `NaN`, `Infinity`, `-Infinity` (Python's `float()` reads them).
@@ -103,6 +105,8 @@ export const csvCodec: Codec = {
   encode(prediction: unknown, _options: EncodeOptions): Buffer {
     if (typeof prediction === 'string') return Buffer.from(prediction.endsWith('\n') ? prediction : `${prediction}\n`, 'utf8');
     const t = toSingleTensor(prediction, CSV_MEDIA_TYPE);
+    const bytes = floatTensorCsvBytes(t);
+    if (bytes) return bytes;
     const text = tensorToCsv(t);
     return Buffer.from(text, t.dtype === 'string' ? 'utf8' : 'latin1');
   },

@@ -1,6 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
-import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, RequestForm } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { findJsonErrorPosition } from './json-error-position.js';
 import { scanNumericBody } from './json-fast-array.js';
@@ -12,6 +12,7 @@ import { decodeV2, encodeV2, isV2Request } from './json-v2.js';
 import { setTensor } from './tensor-map.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
 import { isTensorMap } from './tensor-map.js';
+import { floatTensorJsonBytes } from './number-json-wasm.js';
 
 /** `application/json` media type. */
 export const JSON_MEDIA_TYPE = 'application/json';
@@ -106,7 +107,7 @@ export function encodeJsonText(prediction: unknown, options: EncodeOptions): str
   if (!isTensorMap(prediction)) return valueToJson(prediction);
   const names = Object.keys(prediction);
   const single = names.length === 1 ? prediction[names[0]!]! : undefined;
-  switch (options.request?.form) {
+  switch (formOf(options)) {
     case 'v2':
       return encodeV2(prediction, options);
     case 'tfs-instances':
@@ -116,6 +117,20 @@ export function encodeJsonText(prediction: unknown, options: EncodeOptions): str
     default:
       return single ? tensorToJson(single) : namedObject(prediction);
   }
+}
+
+/** The request's form, as the answer follows it ('tensor' when there is no request). */
+function formOf(options: EncodeOptions): RequestForm {
+  return options.request?.form ?? 'tensor';
+}
+
+/** The tensor answered as its bare nested array (one output, in a form without a wrapper), else `undefined`. */
+function bareTensorOf(prediction: unknown, options: EncodeOptions): Tensor | undefined {
+  if (!isTensorMap(prediction)) return undefined;
+  const form = formOf(options);
+  if (form === 'v2' || form === 'tfs-instances' || form === 'tfs-inputs') return undefined;
+  const names = Object.keys(prediction);
+  return names.length === 1 ? prediction[names[0]!] : undefined;
 }
 
 /** `{name: nested, ...}` for several outputs. */
@@ -166,6 +181,8 @@ export const jsonCodec: Codec = {
     }
   },
   encode(prediction: unknown, options: EncodeOptions): Buffer {
-    return Buffer.from(encodeJsonText(prediction, options), 'utf8');
+    // A bare float tensor (the common answer) is written straight to bytes, without a string between.
+    const bare = bareTensorOf(prediction, options);
+    return (bare && floatTensorJsonBytes(bare)) ?? Buffer.from(encodeJsonText(prediction, options), 'utf8');
   },
 };

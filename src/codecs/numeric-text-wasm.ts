@@ -7,11 +7,10 @@
  * bit for bit.
  */
 
-import { readFileSync } from 'node:fs';
 import type { Tensor } from '../core/tensor.js';
+import { ensureMemory, LazyWasm, type WasmExports } from './wasm-module.js';
 
-interface NumericTextExports {
-  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+interface NumericTextExports extends WasmExports {
   readonly columns: { readonly value: number };
   readonly rows: { readonly value: number };
   readonly jsonRank: { readonly value: number };
@@ -27,21 +26,6 @@ interface NumericTextExports {
   parseJsonLines64(src: number, len: number, out: number): number;
 }
 
-/** The part of the WebAssembly global used here (TypeScript's ES and Node libraries do not declare it). */
-interface WebAssemblyApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-const { Module, Instance } = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
-
-const PAGE = 65536;
-
-/**
- * A memory grown past this by one large body is dropped after that parse (a new instance is made
- * for the next body), so one huge request does not pin its memory in every worker.
- */
-const KEEP_MAX_BYTES = 16 * 1024 * 1024;
-
 /**
  * Longer texts go to the TypeScript parsers. Here the text, its values and their copy out are held
  * at once: for a text of the shortest numbers (`1,1,1,…`) read as float64, about ten times its
@@ -49,44 +33,16 @@ const KEEP_MAX_BYTES = 16 * 1024 * 1024;
  */
 const MAX_TEXT_BYTES = 32 * 1024 * 1024;
 
-let compiled: object | null | undefined;
-let instance: NumericTextExports | undefined;
-
-function exportsOrUndefined(): NumericTextExports | undefined {
-  if (instance) return instance;
-  if (compiled === undefined) {
-    try {
-      compiled = new Module(readFileSync(new URL('./numeric-text.wasm', import.meta.url)));
-    } catch {
-      // Not built (tsc without `npm run build:wasm`): the TypeScript parsers serve every body.
-      compiled = null;
-    }
-  }
-  if (compiled === null) return undefined;
-  instance = new Instance(compiled, {}).exports as NumericTextExports;
-  return instance;
-}
+const numericText = new LazyWasm<NumericTextExports>(new URL('./numeric-text.wasm', import.meta.url));
 
 /** Whether the WebAssembly parsers are built and load (the build's tests assert it). */
 export function numericWasmAvailable(): boolean {
-  return exportsOrUndefined() !== undefined;
+  return numericText.get() !== undefined;
 }
 
 /** The bytes the parsers' memory holds now: 0 before the first body and after one too large to keep. */
 export function numericWasmMemoryBytes(): number {
-  return instance ? instance.memory.buffer.byteLength : 0;
-}
-
-/** Grows `wasm`'s memory to at least `bytes`; false when it cannot grow that far. */
-function ensureMemory(wasm: NumericTextExports, bytes: number): boolean {
-  const have = wasm.memory.buffer.byteLength;
-  if (bytes <= have) return true;
-  try {
-    wasm.memory.grow(Math.ceil((bytes - have) / PAGE));
-    return true;
-  } catch {
-    return false;
-  }
+  return numericText.memoryBytes();
 }
 
 /** The longest start of a text whose separators estimate how many values it holds. */
@@ -167,14 +123,14 @@ const JSON_LINES: Form = {
 /**
  * `text[start, end)` read in `form` into a tensor, with the instance that read it (its globals
  * tell the rest); `undefined` when the parser is not built or gives up. A memory that one large
- * body grew past {@link KEEP_MAX_BYTES} is let go afterwards.
+ * body grew past `KEEP_MAX_BYTES` is let go afterwards.
  */
 function read(text: Uint8Array, start: number, end: number, float32: boolean, form: Form): { tensor: Tensor<'float64' | 'float32'>; wasm: NumericTextExports } | undefined {
-  const wasm = exportsOrUndefined();
+  const wasm = numericText.get();
   if (!wasm) return undefined;
   const run = runParser(wasm, text, start, end, float32 ? 4 : 8, form.parser(wasm, float32));
   const tensor = run && run.n > 0 ? copyValues(wasm, run.out, run.n, float32, form.shape(wasm)) : undefined;
-  if (wasm.memory.buffer.byteLength > KEEP_MAX_BYTES) instance = undefined;
+  numericText.releaseIfLarge();
   return tensor && { tensor, wasm };
 }
 
