@@ -84,6 +84,16 @@ test('SMKIT_WORKER_OLD_SPACE_MB: auto is 128 MB in a batch transform container (
   assert.throws(() => loadSettings({ SMKIT_WORKER_OLD_SPACE_MB: '64MB' }, {}, 2), /SMKIT_WORKER_OLD_SPACE_MB/);
 });
 
+test('SMKIT_WORKER_HEAP_GROWING_PERCENT: auto is 300 on every Node line; 0 and whole percents up to 1000 are taken', () => {
+  for (const node of [20, 22, 24]) assert.equal(loadSettings({}, {}, 2, node).workerHeapGrowingPercent, 300, `Node ${node}`);
+  assert.equal(loadSettings({ SMKIT_WORKER_HEAP_GROWING_PERCENT: 'AUTO' }, {}, 2).workerHeapGrowingPercent, 300);
+  assert.equal(loadSettings({ SMKIT_WORKER_HEAP_GROWING_PERCENT: '0' }, {}, 2).workerHeapGrowingPercent, 0);
+  assert.equal(loadSettings({ SMKIT_WORKER_HEAP_GROWING_PERCENT: '150' }, {}, 2).workerHeapGrowingPercent, 150);
+  for (const bad of ['-1', '1001', '2.5', '300%']) {
+    assert.throws(() => loadSettings({ SMKIT_WORKER_HEAP_GROWING_PERCENT: bad }, {}, 2), /SMKIT_WORKER_HEAP_GROWING_PERCENT=.* is invalid: expected `auto` or a whole number of percent from 0 to 1000/, bad);
+  }
+});
+
 test('SMKIT_CONNECTION_BALANCING: auto by default, any case accepted', () => {
   assert.equal(loadSettings({}, {}, 2).connectionBalancing, 'auto');
   assert.equal(loadSettings({ SMKIT_CONNECTION_BALANCING: 'Kernel' }, {}, 2).connectionBalancing, 'kernel');

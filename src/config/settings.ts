@@ -83,6 +83,13 @@ export interface Settings {
    */
   readonly workerOldSpaceMb: number;
   /**
+   * `SMKIT_WORKER_HEAP_GROWING_PERCENT`: how far each HTTP worker's V8 old generation may grow past
+   * what a full collection left alive before the next one, in percent (V8's `--heap-growing-percent`,
+   * set once the model is loaded, so start-up is unaffected); 0 leaves V8's own sizing. `auto` (the
+   * default) is 300: an old generation up to four times its live size (see `src/server/worker-heap.ts`).
+   */
+  readonly workerHeapGrowingPercent: number;
+  /**
    * `SMKIT_CONNECTION_BALANCING`: how new connections reach the HTTP workers: `primary` (Node's
    * cluster round-robin), `kernel` (`SO_REUSEPORT`, Node 22.12+ on Linux) or `auto` (`kernel`
    * where supported, with a fixed port and two or more workers). See
@@ -201,11 +208,24 @@ function readOldSpaceMb(env: Env): number {
 
 /** A size in whole MB from 0 to `max`, or `auto` (any case; also when unset), which `auto` decides. */
 function readMbOrAuto(env: Env, name: string, max: number, auto: () => number): number {
+  return readWholeOrAuto(env, name, max, 'MB', auto);
+}
+
+/** `auto` or a whole number of `unit` from 0 to `max`. */
+function readWholeOrAuto(env: Env, name: string, max: number, unit: string, auto: () => number): number {
   const raw = str(env, name);
   if (raw === undefined || raw.toLowerCase() === 'auto') return auto();
-  if (!/^\d+$/.test(raw) || Number(raw) > max) throw invalid(name, raw, `\`auto\` or a whole number of MB from 0 to ${max}`);
+  if (!/^\d+$/.test(raw) || Number(raw) > max) throw invalid(name, raw, `\`auto\` or a whole number of ${unit} from 0 to ${max}`);
   return Number(raw);
 }
+
+/**
+ * `SMKIT_WORKER_HEAP_GROWING_PERCENT=auto`: V8's largest growing factor, 4. With its own, lower
+ * factor a worker's old generation (about 11 MB alive) keeps less headroom than its young
+ * generation could promote, so V8 starts a full collection every 40-60 ms under 256-row requests
+ * (see `src/server/worker-heap.ts`).
+ */
+const AUTO_HEAP_GROWING_PERCENT = 300;
 
 /** Reads an integer setting in `[min, max]`. */
 export function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -374,6 +394,7 @@ export function loadSettings(
     batchMaxSize,
     workerSemiSpaceMb: readSemiSpaceMb(env, batchMaxSize > 1, nodeMajor),
     workerOldSpaceMb: readOldSpaceMb(env),
+    workerHeapGrowingPercent: readWholeOrAuto(env, 'SMKIT_WORKER_HEAP_GROWING_PERCENT', 1000, 'percent', () => AUTO_HEAP_GROWING_PERCENT),
     batchMaxDelayMs: readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000),
     installCodeDeps: readEnum(env, 'SMKIT_INSTALL_CODE_DEPS', 'auto', ['auto', 'never'] as const),
     tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),

@@ -21,6 +21,7 @@ import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import { continueWithinLimit } from './body-reader.js';
 import { answerClientError } from './respond.js';
 import { trackConnections } from './connection-drain.js';
+import { tuneHeapGrowing } from './worker-heap.js';
 import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER } from './connection-balancing.js';
 
@@ -151,11 +152,14 @@ async function run(config: WorkerConfig): Promise<void> {
   // routes that read bodies time them out themselves after SMKIT_BODY_TIMEOUT_SECONDS.
   server.requestTimeout = server.headersTimeout + settings.bodyTimeoutSeconds * 1000;
   // prom-client and pino are loaded off the cold-start path: once the model is ready (or failed).
-  const loadMetrics = () =>
+  // The heap's growing factor is set then too, so that start-up runs without it (see worker-heap.ts).
+  const loadMetrics = () => {
+    tuneHeapGrowing(settings.workerHeapGrowingPercent, process.execArgv, process.env['NODE_OPTIONS']);
     setTimeout(() => {
       deferredLog.load();
       void metrics?.ready();
     }, 50).unref();
+  };
   if (backend) {
     const single = backend;
     void single.whenSettled().then(() => {

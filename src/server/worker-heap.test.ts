@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { workerExecArgv } from './worker-heap.js';
+import { tuneHeapGrowing, workerExecArgv } from './worker-heap.js';
 
 test('workers start their young generation at the setting, after the primary’s own flags', () => {
   assert.deepEqual(workerExecArgv({ semiSpaceMb: 16, oldSpaceMb: 0 }, ['--enable-source-maps']), ['--enable-source-maps', '--min-semi-space-size=16']);
@@ -22,4 +22,15 @@ test('workers start their old generation at the setting unless the operator size
   assert.deepEqual(workerExecArgv({ semiSpaceMb: 16, oldSpaceMb: 128 }, [], '--initial-heap-size=256'), ['--min-semi-space-size=16'], 'a whole-heap size counts as the operator’s choice');
   assert.deepEqual(workerExecArgv({ semiSpaceMb: 0, oldSpaceMb: 128 }, [], '--max-old-space-size=512'), ['--initial-old-space-size=128'], 'a maximum alone is no initial size');
   assert.deepEqual(workerExecArgv({ semiSpaceMb: 0, oldSpaceMb: 0 }, []), []);
+});
+
+test('the old generation\'s growing factor is set in the running worker, unless 0 or the operator set it', () => {
+  const set: string[] = [];
+  const record = (flags: string) => void set.push(flags);
+  assert.equal(tuneHeapGrowing(300, ['--enable-source-maps'], '', record), true);
+  assert.deepEqual(set, ['--heap-growing-percent=300']);
+  assert.equal(tuneHeapGrowing(0, [], '', record), false, '0 leaves V8\'s own factor');
+  assert.equal(tuneHeapGrowing(300, ['--heap_growing_percent=50'], '', record), false);
+  assert.equal(tuneHeapGrowing(300, [], '--max-old-space-size=512 --heap-growing-percent=80', record), false);
+  assert.deepEqual(set, ['--heap-growing-percent=300'], 'nothing more was set');
 });

@@ -34,7 +34,21 @@
  * costs cold start on every line (a worker's start 11–13 ms; the first `/ping` 200 went from 1.14×
  * to 1.26× the bare server on Node 20, 1.08× to 1.26× on Node 24), so `auto` sets it only for batch
  * transform, where payloads are large and nobody waits on start-up.
+ *
+ * Without that flag, V8's growing factor for the old generation (between 1.1 and 4, from its own
+ * measure of collection speed) leaves a worker's old generation less headroom than its young
+ * generation could promote, and V8 then starts a full collection at once, again and again: two
+ * workers serving 256-row CSV requests ran 117-175 mark-compacts in 6 s on Node 20 and 22 (each
+ * 2-10 ms). The factor is also a V8 flag, `--heap-growing-percent`, but one that V8 reads at every
+ * collection, so the worker sets it itself once its model is loaded (`v8.setFlagsFromString`):
+ * the process starts without it, and start-up keeps its speed. At 300 (a factor of 4, the largest
+ * V8 picks itself) the same load ran 3-15 mark-compacts, for 13-30% more requests/s on Node 20 and
+ * 22 and 9% on Node 24 (sixteenth session, docs/benchmarks.md). The cost is memory: the old
+ * generation may grow to four times what is alive before it is collected (about 45 MB for smkit's
+ * own 11 MB; more for handler code that keeps large JavaScript objects), within the heap's limit.
  */
+
+import v8 from 'node:v8';
 
 /** How big each worker's V8 heap starts. */
 export interface WorkerHeapSizes {
@@ -74,4 +88,20 @@ export function workerExecArgv(heap: WorkerHeapSizes, execArgv: readonly string[
     args.push(`--initial-old-space-size=${oldSpaceMb}`);
   }
   return args;
+}
+
+/**
+ * Sets V8's old-generation growing factor (`--heap-growing-percent`) in this running process, once:
+ * `percent` 0 leaves V8's own, and a value given on Node's command line or in `NODE_OPTIONS` is the
+ * operator's and is kept. Answers whether it was set.
+ */
+export function tuneHeapGrowing(
+  percent: number,
+  execArgv: readonly string[],
+  nodeOptions = '',
+  setFlags: (flags: string) => void = v8.setFlagsFromString,
+): boolean {
+  if (percent <= 0 || hasFlag([...execArgv, ...nodeOptions.split(/\s+/)], '--heap-growing-percent')) return false;
+  setFlags(`--heap-growing-percent=${percent}`);
+  return true;
 }
