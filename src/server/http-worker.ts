@@ -154,7 +154,7 @@ async function run(config: WorkerConfig): Promise<void> {
   // prom-client and pino are loaded off the cold-start path: once the model is ready (or failed).
   // The heap's growing factor is set then too, so that start-up runs without it (see worker-heap.ts).
   const loadMetrics = () => {
-    tuneHeapGrowing(settings.workerHeapGrowingPercent, process.execArgv, process.env['NODE_OPTIONS']);
+    tuneHeapGrowing(settings.workerHeapGrowingPercent);
     setTimeout(() => {
       deferredLog.load();
       void metrics?.ready();

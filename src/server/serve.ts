@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { assertPortFree } from '../net/ports.js';
 import { EarlyWorkers } from './early-workers.js';
-import { workerExecArgv } from './worker-heap.js';
+import { workerExecArgv, workerHeapGrowingPercent } from './worker-heap.js';
 
 /** Options for {@link serve}; CLI flags that override the environment. */
 export interface ServeOptions {
@@ -32,7 +32,11 @@ export interface ServeOptions {
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const loaded = loadSettings(env, opts);
-  const settings: Settings = Object.freeze({ ...loaded, modelDir: resolveModelDir(loaded.modelDir, loaded.bakedModelDir) });
+  const settings: Settings = Object.freeze({
+    ...loaded,
+    modelDir: resolveModelDir(loaded.modelDir, loaded.bakedModelDir),
+    workerHeapGrowingPercent: workerHeapGrowingPercent(loaded.workerHeapGrowingPercent, process.execArgv, env['NODE_OPTIONS']),
+  });
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('./http-worker.js', import.meta.url)),
     execArgv: workerExecArgv({ semiSpaceMb: settings.workerSemiSpaceMb, oldSpaceMb: settings.workerOldSpaceMb }, process.execArgv, env['NODE_OPTIONS']),

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tuneHeapGrowing, workerExecArgv } from './worker-heap.js';
+import { tuneHeapGrowing, workerExecArgv, workerHeapGrowingPercent } from './worker-heap.js';
 
 test('workers start their young generation at the setting, after the primary’s own flags', () => {
   assert.deepEqual(workerExecArgv({ semiSpaceMb: 16, oldSpaceMb: 0 }, ['--enable-source-maps']), ['--enable-source-maps', '--min-semi-space-size=16']);
@@ -27,10 +27,11 @@ test('workers start their old generation at the setting unless the operator size
 test('the old generation\'s growing factor is set in the running worker, unless 0 or the operator set it', () => {
   const set: string[] = [];
   const record = (flags: string) => void set.push(flags);
-  assert.equal(tuneHeapGrowing(300, ['--enable-source-maps'], '', record), true);
+  assert.equal(tuneHeapGrowing(300, record), true);
   assert.deepEqual(set, ['--heap-growing-percent=300']);
-  assert.equal(tuneHeapGrowing(0, [], '', record), false, '0 leaves V8\'s own factor');
-  assert.equal(tuneHeapGrowing(300, ['--heap_growing_percent=50'], '', record), false);
-  assert.equal(tuneHeapGrowing(300, [], '--max-old-space-size=512 --heap-growing-percent=80', record), false);
+  assert.equal(tuneHeapGrowing(0, record), false, '0 leaves V8\'s own factor');
   assert.deepEqual(set, ['--heap-growing-percent=300'], 'nothing more was set');
+  assert.equal(workerHeapGrowingPercent(300, ['--enable-source-maps'], '--max-old-space-size=512'), 300);
+  assert.equal(workerHeapGrowingPercent(300, ['--heap_growing_percent=50']), 0, 'given on the command line');
+  assert.equal(workerHeapGrowingPercent(300, [], '--max-old-space-size=512 --heap-growing-percent=80'), 0, 'given in NODE_OPTIONS');
 });

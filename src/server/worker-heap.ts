@@ -91,17 +91,19 @@ export function workerExecArgv(heap: WorkerHeapSizes, execArgv: readonly string[
 }
 
 /**
- * Sets V8's old-generation growing factor (`--heap-growing-percent`) in this running process, once:
- * `percent` 0 leaves V8's own, and a value given on Node's command line or in `NODE_OPTIONS` is the
- * operator's and is kept. Answers whether it was set.
+ * The growing factor the workers set (see {@link tuneHeapGrowing}): `percent`, or 0 when the
+ * operator gave `--heap-growing-percent` to Node already, on its command line or in `NODE_OPTIONS`.
  */
-export function tuneHeapGrowing(
-  percent: number,
-  execArgv: readonly string[],
-  nodeOptions = '',
-  setFlags: (flags: string) => void = v8.setFlagsFromString,
-): boolean {
-  if (percent <= 0 || hasFlag([...execArgv, ...nodeOptions.split(/\s+/)], '--heap-growing-percent')) return false;
+export function workerHeapGrowingPercent(percent: number, execArgv: readonly string[], nodeOptions = ''): number {
+  return hasFlag([...execArgv, ...nodeOptions.split(/\s+/)], '--heap-growing-percent') ? 0 : percent;
+}
+
+/**
+ * Sets V8's old-generation growing factor (`--heap-growing-percent`) in this running process;
+ * `percent` 0 leaves V8's own. Answers whether it was set.
+ */
+export function tuneHeapGrowing(percent: number, setFlags: (flags: string) => void = v8.setFlagsFromString): boolean {
+  if (percent <= 0) return false;
   setFlags(`--heap-growing-percent=${percent}`);
   return true;
 }
