@@ -3,9 +3,9 @@
  * (AssemblyScript), built into `number-json.wasm` beside this module. It writes the nested arrays
  * `JSON.stringify` writes for a tensor, byte for byte, 1.7-2 times faster than `JSON.stringify` of
  * nested arrays (256 × 8 float32 values: 130-150 µs against 220-300 µs with the Buffer, Node 20
- * and 24), and the CSV rows `src/codecs/csv.ts` writes. Each number is laid out as JavaScript's `String(number)` does, with the digits of
- * Grisu3 as V8 computes them; where Grisu3 cannot be sure (about 1% of float32 values), the
- * module asks for `String(number)` itself.
+ * and 24), and the CSV rows `src/codecs/csv.ts` writes. Each number is laid out as JavaScript's
+ * `String(number)` lays it out, with the digits of Grisu3 as V8 computes them; where Grisu3
+ * cannot be sure (about 1% of float32 values), the module asks for `String(number)` itself.
  */
 
 import type { Tensor } from '../core/tensor.js';
@@ -24,7 +24,7 @@ interface NumberJsonExports extends WasmExports {
 /** The deepest tensor the module nests (its static shape holds this many dimensions). */
 const MAX_RANK = 32;
 
-/** Larger tensors go to `JSON.stringify`: here the values and up to 30 bytes of text each are held at once. */
+/** Larger tensors go to the TypeScript writers: here the values and up to 30 bytes of text each are held at once. */
 const MAX_VALUES = 1 << 20;
 
 const numberJson = new LazyWasm<NumberJsonExports>(new URL('./number-json.wasm', import.meta.url), (self) => ({

@@ -153,6 +153,8 @@ async function run(config: WorkerConfig): Promise<void> {
   server.requestTimeout = server.headersTimeout + settings.bodyTimeoutSeconds * 1000;
   // prom-client and pino are loaded off the cold-start path: once the model is ready (or failed).
   // The heap's growing factor is set then too, so that start-up runs without it (see worker-heap.ts).
+  // A flag changed at run time changes V8's flag hash: NODE_COMPILE_CACHE's code for what loads
+  // after it may be refused (measured: pino's modules, loaded next), never what start-up loaded.
   const loadMetrics = () => {
     tuneHeapGrowing(settings.workerHeapGrowingPercent);
     setTimeout(() => {
