@@ -222,7 +222,7 @@ function readWholeOrAuto(env: Env, name: string, max: number, unit: string, auto
 /**
  * `SMKIT_WORKER_HEAP_GROWING_PERCENT=auto`: V8's largest growing factor, 4. With its own, lower
  * factor a worker's old generation (about 11 MB alive) keeps less headroom than its young
- * generation could promote, so V8 starts a full collection every 40-60 ms under 256-row requests
+ * generation, so V8 starts a full collection every 60-100 ms under 256-row requests
  * (see `src/server/worker-heap.ts`).
  */
 const AUTO_HEAP_GROWING_PERCENT = 300;

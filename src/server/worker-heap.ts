@@ -35,11 +35,10 @@
  * to 1.26× the bare server on Node 20, 1.08× to 1.26× on Node 24), so `auto` sets it only for batch
  * transform, where payloads are large and nobody waits on start-up.
  *
- * Without that flag, V8's growing factor for the old generation (between 1.1 and 4, from its own
- * measure of collection speed) leaves a worker's old generation less headroom than its young
- * generation could promote, and V8 then starts a full collection at once, again and again: two
- * workers serving 256-row CSV requests ran 117-175 mark-compacts in 6 s on Node 20 and 22 (each
- * 2-10 ms). The factor is also a V8 flag, `--heap-growing-percent`, but one that V8 reads at every
+ * Without that flag, V8's growing factor for the old generation (which it picks from its own
+ * measure of collection speed) leaves a worker's old generation no more headroom than its young
+ * generation, and V8 then starts marking early, again and again: two workers serving 256-row CSV
+ * requests ran 53-175 mark-compacts in 6 s on Node 20 and 22 (each 2-8 ms). The factor is also a V8 flag, `--heap-growing-percent`, but one that V8 reads at every
  * collection, so the worker sets it itself once its model is loaded (`v8.setFlagsFromString`):
  * the process starts without it, and start-up keeps its speed. At 300 (a factor of 4, the largest
  * V8 picks itself) the same load ran 3-15 mark-compacts, for 13-30% more requests/s on Node 20 and
