@@ -105,6 +105,9 @@ test('tensors the writer does not take are handed back, and the JSON writers sti
   hand({ dtype: 'float32', shape: [3], data: new Float32Array(2) });
   hand({ dtype: 'float64', shape: Array.from({ length: 33 }, () => 1), data: new Float64Array(1) });
   hand({ dtype: 'float64', shape: [2 ** 20 + 1], data: new Float64Array(2 ** 20 + 1) });
+  hand({ dtype: 'float32', shape: [-1, -4], data: new Float32Array(4) });
+  hand({ dtype: 'float32', shape: [2.5, 2], data: new Float32Array(5) });
+  assert.equal(floatTensorCsvBytes({ dtype: 'float32', shape: [-2, -2], data: new Float32Array(4) }), undefined);
   assert.equal(tensorToJson({ dtype: 'float32', shape: [], data: Float32Array.from([1.5]) }), '1.5');
   assert.equal(tensorToJson({ dtype: 'float32', shape: [2, 0], data: new Float32Array(0) }), '[[],[]]');
   assert.equal(tensorFlatToJson({ dtype: 'float32', shape: [], data: Float32Array.from([0.25]) }), '[0.25]');

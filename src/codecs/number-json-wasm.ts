@@ -58,7 +58,7 @@ const CSV_ROWS = (rowSize: number): Writer => (wasm, float32, src, n, out) => (f
 /**
  * Runs `write` on the values of `t` and hands the text (a view of the module's memory, valid until
  * the next call) to `take`; `undefined` for tensors it does not write: other dtypes, no values,
- * more than 2^20 values, or when the module is not built.
+ * more than 2^20 values, or when the module is not built. The callers check the shape.
  */
 function run<R>(t: Tensor, write: Writer, take: (text: Buffer) => R): R | undefined {
   if (t.dtype !== 'float32' && t.dtype !== 'float64') return undefined;
@@ -77,13 +77,16 @@ function run<R>(t: Tensor, write: Writer, take: (text: Buffer) => R): R | undefi
   return result;
 }
 
-/** Runs the JSON writer on `t` when its shape is one the writer nests (rank 1-32, no empty dimension). */
+/** Runs the JSON writer on `t` when its shape is one the writer nests (rank 1-32, whole dimensions of at least 1). */
 function runJson<R>(t: Tensor, take: (text: Buffer) => R): R | undefined {
   const { shape } = t;
   const rank = shape.length;
   if (rank === 0 || rank > MAX_RANK) return undefined;
   let size = 1;
-  for (const d of shape) size *= d;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 1) return undefined;
+    size *= d;
+  }
   if (size !== t.data.length) return undefined;
   const wasm = numberJson.get();
   if (!wasm) return undefined;
@@ -108,6 +111,6 @@ export function floatTensorJsonBytes(t: Tensor): Buffer | undefined {
  */
 export function floatTensorCsvBytes(t: Tensor): Buffer | undefined {
   const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
-  if (rows <= 0 || t.data.length % rows !== 0) return undefined;
+  if (!Number.isInteger(rows) || rows <= 0 || t.data.length % rows !== 0) return undefined;
   return run(t, CSV_ROWS(t.data.length / rows), (text) => Buffer.from(text));
 }
