@@ -8,9 +8,10 @@ import { floatTensorJsonText } from './number-json-wasm.js';
  * (`number-json-wasm.ts`), the same text 1.7-2 times faster; for the rest, measured on Node 20
  * (see `bench/codecs.ts`), building plain nested arrays with simple loops and handing them to
  * `JSON.stringify` beats `TypedArray#join` per row by about 1.5× and hand-written string
- * concatenation by 2×, because V8's JSON serialiser formats doubles natively. NaN and ±Infinity become `null` (standard JSON has no literal for them); int64 values
- * outside the safe integer range are written as strings so no client loses precision silently;
- * float32 values are written as the double they widen to, as the Python toolkit does.
+ * concatenation by 2×, because V8's JSON serialiser formats doubles natively. NaN and ±Infinity
+ * become `null` (standard JSON has no literal for them); int64 values outside the safe integer
+ * range are written as strings so no client loses precision silently; float32 values are written
+ * as the double they widen to, as the Python toolkit does.
  */
 
 /** The tensor as nested JSON arrays (a 0-d tensor as a bare scalar). */
