@@ -100,6 +100,11 @@ test('SMKIT_CONNECTION_BALANCING: auto by default, any case accepted', () => {
   assert.equal(loadSettings({ SMKIT_CONNECTION_BALANCING: 'primary' }, {}, 2).connectionBalancing, 'primary');
 });
 
+test('SMKIT_CONNECTION_REBALANCING: on by default, off with false', () => {
+  assert.equal(loadSettings({}, {}, 2).connectionRebalancing, true);
+  assert.equal(loadSettings({ SMKIT_CONNECTION_REBALANCING: 'false' }, {}, 2).connectionRebalancing, false);
+});
+
 test('CLI overrides win over the environment', () => {
   const s = loadSettings({ SAGEMAKER_BIND_TO_PORT: '9000', SM_MODEL_DIR: '/a' }, { port: 7000, modelDir: '/b', workers: 2 }, 8);
   assert.equal(s.port, 7000);
@@ -125,6 +130,7 @@ for (const [name, value] of [
   ['SMKIT_DEVICE', 'tpu'],
   ['SAGEMAKER_PROGRAM', '../evil'],
   ['SMKIT_CONNECTION_BALANCING', 'reuseport'],
+  ['SMKIT_CONNECTION_REBALANCING', 'sometimes'],
 ] as const) {
   test(`invalid ${name}=${value} is refused naming the variable`, () => {
     assert.throws(

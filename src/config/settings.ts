@@ -96,6 +96,13 @@ export interface Settings {
    * `src/server/connection-balancing.ts`. @defaultValue `auto`
    */
   readonly connectionBalancing: 'auto' | 'primary' | 'kernel';
+  /**
+   * `SMKIT_CONNECTION_REBALANCING`: with two or more workers, a worker that holds more kept-alive
+   * connections than its share answers its next requests with `Connection: close`, so the clients
+   * reconnect and the connections spread again (`src/server/connection-rebalancing.ts`).
+   * @defaultValue true
+   */
+  readonly connectionRebalancing: boolean;
   /** `SMKIT_WORKER_CONCURRENCY`: requests one worker runs at once (async runtimes overlap I/O). @defaultValue 4 */
   readonly workerConcurrency: number;
   /**
@@ -391,6 +398,7 @@ export function loadSettings(
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),
     workerConcurrency: readInt(env, 'SMKIT_WORKER_CONCURRENCY', 4, 1, 1024),
     connectionBalancing: readEnum(env, 'SMKIT_CONNECTION_BALANCING', 'auto', ['auto', 'primary', 'kernel'] as const),
+    connectionRebalancing: readBool(env, 'SMKIT_CONNECTION_REBALANCING', true),
     batchMaxSize,
     workerSemiSpaceMb: readSemiSpaceMb(env, batchMaxSize > 1, nodeMajor),
     workerOldSpaceMb: readOldSpaceMb(env),

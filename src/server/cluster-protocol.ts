@@ -29,7 +29,9 @@ export type ToWorker =
   /** Multi-model: apply this load or unload to your own models, then answer `mme-applied`. */
   | { type: 'mme-apply'; applyId: number; op: ModelOp; name: string; url?: string }
   /** Multi-model: the outcome of the worker's `mme-request` `id`. */
-  | { type: 'mme-response'; id: number; error?: WireError };
+  | { type: 'mme-response'; id: number; error?: WireError }
+  /** Close `count` of your kept-alive connections, one per request: you hold more than your share (`connection-rebalancing.ts`). */
+  | { type: 'close-connections'; count: number };
 
 /** Messages from a worker to the primary. */
 export type ToPrimary =
@@ -44,13 +46,15 @@ export type ToPrimary =
   /** Multi-model: `POST /models` or `DELETE /models/{name}` arrived here; apply it on every worker. */
   | { type: 'mme-request'; id: number; op: ModelOp; name: string; url?: string }
   /** Multi-model: `mme-apply` `applyId` is done here (or failed). */
-  | { type: 'mme-applied'; applyId: number; error?: WireError };
+  | { type: 'mme-applied'; applyId: number; error?: WireError }
+  /** The connections this worker holds now (sent once listening, then when the count changes). */
+  | { type: 'connections'; open: number };
 
 /** The worker's configuration message. */
 export type WorkerConfig = Extract<ToWorker, { type: 'config' }>;
 
-const TO_WORKER: ReadonlySet<string> = new Set<ToWorker['type']>(['config', 'shutdown', 'metrics-response', 'mme-apply', 'mme-response']);
-const TO_PRIMARY: ReadonlySet<string> = new Set<ToPrimary['type']>(['hello', 'listening', 'model', 'metrics-request', 'mme-request', 'mme-applied']);
+const TO_WORKER: ReadonlySet<string> = new Set<ToWorker['type']>(['config', 'shutdown', 'metrics-response', 'mme-apply', 'mme-response', 'close-connections']);
+const TO_PRIMARY: ReadonlySet<string> = new Set<ToPrimary['type']>(['hello', 'listening', 'model', 'metrics-request', 'mme-request', 'mme-applied', 'connections']);
 
 function typeOf(msg: unknown): string | undefined {
   return msg !== null && typeof msg === 'object' && typeof (msg as { type?: unknown }).type === 'string' ? (msg as { type: string }).type : undefined;

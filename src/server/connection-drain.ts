@@ -44,6 +44,10 @@ export interface ConnectionDrain {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   /** Requests started and not yet answered (closed), on every connection. */
   readonly open: number;
+  /** Connections open now. */
+  readonly connectionCount: number;
+  /** Requests started and not yet answered on `socket`'s connection (0 for one not tracked). */
+  inFlightOn(socket: Socket): number;
   /** Resolves once no request is open (at once if none is). */
   whenIdle(): Promise<void>;
   /**
@@ -115,6 +119,12 @@ export function trackConnections(server: Server): ConnectionDrain {
     },
     get open() {
       return open;
+    },
+    get connectionCount() {
+      return connections.size;
+    },
+    inFlightOn(socket) {
+      return connections.get(socket)?.inFlight ?? 0;
     },
     whenIdle() {
       return open === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));

@@ -21,6 +21,7 @@ import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import { continueWithinLimit } from './body-reader.js';
 import { answerClientError } from './respond.js';
 import { trackConnections } from './connection-drain.js';
+import { ConnectionShedder } from './connection-rebalancing.js';
 import { tuneHeapGrowing } from './worker-heap.js';
 import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER } from './connection-balancing.js';
@@ -96,10 +97,15 @@ async function run(config: WorkerConfig): Promise<void> {
   // answered (streamed answers included) without polling.
   const listener: RequestListener = (req, res) => {
     connections.onRequest(req, res);
+    shedder?.onRequest(req, res);
     app(req, res);
   };
   const server: Server = createServer(listener);
   const connections = trackConnections(server);
+  // With two or more workers, this one closes kept-alive connections over its share (see connection-rebalancing.ts).
+  const shedder = settings.connectionRebalancing && settings.workers > 1 ? new ConnectionShedder((open) => sendToPrimary({ type: 'connections', open }), (socket) => connections.inFlightOn(socket)) : undefined;
+  shedder?.watch(server);
+  metrics?.trackConnections(config.thread.workerIndex, () => ({ open: connections.connectionCount, closed: shedder?.closed ?? 0 }));
   server.on('checkContinue', continueWithinLimit(listener, Math.floor(settings.maxPayloadMb * 1024 * 1024)));
   server.on('clientError', answerClientError);
   // The primary checked the port; if another process took it since, exit with a code the primary
@@ -140,6 +146,7 @@ async function run(config: WorkerConfig): Promise<void> {
           const ours = settings.workers * KERNEL_SOCKETS_PER_WORKER;
           if (kernelBalancing && typeof address === 'object' && address && (countListeners(settings.port, address) ?? 0) > ours) process.exit(EXIT_LISTEN_FAILED);
           sendToPrimary({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
+          shedder?.reportNow();
         },
         () => process.exit(EXIT_LISTEN_FAILED),
       );
@@ -176,6 +183,7 @@ async function run(config: WorkerConfig): Promise<void> {
   const shutdown = async (graceMs: number) => {
     if (draining) return;
     draining = true;
+    shedder?.stop();
     const deadline = Date.now() + graceMs;
     // Keep listening and keep idle kept-alive connections open while in-flight answers finish: every
     // request, on a new connection or a kept-alive one, gets a 503 with Connection: close, which
@@ -205,6 +213,8 @@ async function run(config: WorkerConfig): Promise<void> {
         return models?.onApply(msg);
       case 'mme-response':
         return models?.onResponse(msg);
+      case 'close-connections':
+        return shedder?.close(msg.count);
       default:
         return unreachable(msg);
     }

@@ -6,12 +6,25 @@ export interface MetricsSink {
   observe(model: string, status: number, seconds: number): void;
   /** Where `smkit_pending_invocations` reads the invocations this process holds, at each scrape. */
   trackPending(read: () => number): void;
+  /**
+   * Where `smkit_http_connections` and `smkit_connections_rebalanced_total` read this worker's open
+   * connections and those it closed to rebalance them, at each scrape (labelled with `worker`).
+   */
+  trackConnections(worker: number, read: () => ConnectionCounts): void;
   /** Records one model run under dynamic batching: how many requests it took. */
   observeBatch(model: string, step: string, size: number): void;
   /** The Prometheus text exposition, for `GET /metrics`. */
   render(): Promise<{ contentType: string; body: string }>;
   /** Loads the metrics library now (it is loaded lazily to keep it off the cold-start path). */
   ready(): Promise<void>;
+}
+
+/** A worker's connections, for {@link MetricsSink.trackConnections}. */
+export interface ConnectionCounts {
+  /** Open now. */
+  open: number;
+  /** Closed so far to rebalance connections over the workers. */
+  closed: number;
 }
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -35,6 +48,9 @@ const instruments = {
 /** Reads the invocations this process holds now (set by the HTTP front). */
 let readPending: (() => number) | undefined;
 
+/** This worker's index and where its connection counts are read (set by the HTTP front). */
+let connectionSource: { worker: string; read: () => ConnectionCounts } | undefined;
+
 /** What prom-client gives once loaded. */
 interface Exposition {
   contentType: string;
@@ -48,7 +64,7 @@ let loading: Promise<Exposition> | undefined;
 
 /** Loads prom-client once per process and registers smkit's instruments in its default registry. */
 function load(): Promise<Exposition> {
-  return (loading ??= import('prom-client').then(({ AggregatorRegistry, Gauge, collectDefaultMetrics, register }) => {
+  return (loading ??= import('prom-client').then(({ AggregatorRegistry, Counter, Gauge, collectDefaultMetrics, register }) => {
     // In a cluster worker this installs prom-client's responder to the primary's aggregation requests.
     new AggregatorRegistry();
     collectDefaultMetrics({ prefix: 'smkit_' });
@@ -61,6 +77,25 @@ function load(): Promise<Exposition> {
       help: 'Invocations held now: receiving the body, waiting for the model (queued or batching), running or answering.',
       collect() {
         this.set(readPending?.() ?? 0);
+      },
+    });
+    // One series per worker: the primary sums equal label sets, so the workers' counts stay apart.
+    new Gauge({
+      name: 'smkit_http_connections',
+      help: 'HTTP connections open now, by worker.',
+      labelNames: ['worker'],
+      collect() {
+        this.reset();
+        if (connectionSource) this.set({ worker: connectionSource.worker }, connectionSource.read().open);
+      },
+    });
+    new Counter({
+      name: 'smkit_connections_rebalanced_total',
+      help: 'Kept-alive connections a worker closed (Connection: close) because it held more than its share (SMKIT_CONNECTION_REBALANCING), by worker.',
+      labelNames: ['worker'],
+      collect() {
+        this.reset();
+        if (connectionSource) this.inc({ worker: connectionSource.worker }, connectionSource.read().closed);
       },
     });
     return { contentType: register.contentType, local: () => register.metrics() };
@@ -100,6 +135,9 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
     },
     trackPending(read) {
       readPending = read;
+    },
+    trackConnections(worker, read) {
+      connectionSource = { worker: String(worker), read };
     },
     observeBatch(model, step, size) {
       instruments.batches.observe([model, step], size);

@@ -5,6 +5,7 @@ import type { Settings } from '../config/settings.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary } from './cluster-protocol.js';
+import { ConnectionCensus } from './connection-rebalancing.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import type { MmeCoordinator } from './mme-cluster.js';
@@ -89,6 +90,11 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const port = listening.get(ready[0]!) ?? settings.port;
     log.info({ port, workers: settings.workers }, `ready: listening on ${settings.host}:${port}`);
   };
+  // Workers report their connection counts; those over their share are told to close some (connection-rebalancing.ts).
+  const census = new ConnectionCensus((id, count) => {
+    const worker = cluster.workers?.[id];
+    if (worker && !stopping) sendToWorker(worker, { type: 'close-connections', count });
+  });
   const restarts = new RestartBackoff();
   const indexOf = new Map<Worker, number>();
   const clusterMetrics = settings.metrics ? createClusterMetricsAggregator() : undefined;
@@ -153,6 +159,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return mme?.onRequest(worker, msg);
         case 'mme-applied':
           return mme?.onApplied(worker, msg);
+        case 'connections':
+          return census.report(worker.id, msg.open);
         default:
           return unreachable(msg);
       }
@@ -171,6 +179,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       listening.delete(worker.id);
       loaded.delete(worker.id);
       mme?.forget(worker.id);
+      census.forget(worker.id);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) finish();
         return;
@@ -200,6 +209,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
+      census.stop();
       const graceMs = settings.shutdownGraceSeconds * 1000;
       log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
       const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);

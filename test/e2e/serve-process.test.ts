@@ -2,6 +2,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
@@ -101,6 +102,56 @@ describe('smkit serve as a process', () => {
       await line(/SMKIT_CONNECTION_BALANCING=kernel cannot be used: SO_REUSEPORT balancing needs Node 22\.12\+ on Linux/);
       await line(/"connectionBalancing":"primary"/);
       if (process.platform === 'linux') assert.equal(countListeners(server.port), 1, 'the primary\'s socket only');
+    }
+  });
+
+  test('kept-alive connections spread over the workers again: a replacement worker gets its share of the connections that moved to the other (SMKIT_CONNECTION_REBALANCING)', async () => {
+    const server = await serveFixture('crash', { SAGEMAKER_MODEL_SERVER_WORKERS: '2' });
+    await waitForPing(server);
+    // Eight kept-alive connections, each sending its next request once answered (as SageMaker's
+    // front end and the SDKs do); /metrics goes over them too, so they are all the connections there are.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    cleanups.push(() => agent.destroy());
+    const get = (pathname: string, method = 'GET', body = '') =>
+      new Promise<string>((resolve, reject) => {
+        const req = http.request(`${server.url}${pathname}`, { agent, method, headers: { 'Content-Type': 'text/plain' }, timeout: 10_000 }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => resolve(text));
+          res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error('timed out')));
+        req.on('error', reject);
+        req.end(body);
+      });
+    let running = true;
+    const clients = Array.from({ length: 8 }, async () => {
+      while (running) {
+        // A request on a connection of the crashed worker fails; the agent opens a new one.
+        await get('/invocations', 'POST', 'x').catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    });
+    /** Connections per worker, from smkit_http_connections. */
+    const split = async () => {
+      const text = await get('/metrics');
+      return [...text.matchAll(/^smkit_http_connections\{worker="(\d+)"\} (\d+)$/gm)].map((m) => Number(m[2]));
+    };
+    const even = (counts: number[]) => counts.length === 2 && counts.every((n) => n >= 3) && counts[0]! + counts[1]! >= 8;
+    try {
+      await until('the connections to spread over both workers', async () => even(await split()), { timeoutMs: 30_000, intervalMs: 100, retryErrors: true });
+      // Kill one worker: its connections reconnect to the other while it is replaced.
+      const killed = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'process', headers: { Connection: 'close' } }).catch(() => undefined);
+      assert.ok(!killed || killed.status >= 500);
+      await until('the worker to be replaced', () => /worker process died; replacing it/.test(server.output()), { timeoutMs: 30_000 });
+      // Without rebalancing the survivor would keep all eight for as long as the clients keep them.
+      await until('the replacement to hold its share of the connections', async () => even(await split()), { timeoutMs: 30_000, intervalMs: 100, retryErrors: true, detail: () => server.output().slice(-2000) });
+      const rebalanced = [...(await get('/metrics')).matchAll(/^smkit_connections_rebalanced_total\{worker="\d+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      assert.ok(rebalanced >= 3, `${rebalanced} connections closed to rebalance them`);
+    } finally {
+      running = false;
+      await Promise.all(clients);
     }
   });
 
