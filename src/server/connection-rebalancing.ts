@@ -103,7 +103,6 @@ export class ConnectionCensus {
 export class ConnectionShedder {
   #open = 0;
   #toClose = 0;
-  readonly #marked = new WeakSet<Socket>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #closed = 0;
@@ -181,8 +180,7 @@ export class ConnectionShedder {
   }
 
   #closeAfter(socket: Socket, res: ServerResponse): void {
-    if (this.#toClose === 0 || this.#marked.has(socket) || !res.shouldKeepAlive || this.inFlightOn(socket) !== 1) return;
-    this.#marked.add(socket);
+    if (this.#toClose === 0 || !res.shouldKeepAlive || this.inFlightOn(socket) !== 1) return;
     this.#toClose--;
     this.#closed++;
     res.setHeader('Connection', 'close');
