@@ -130,7 +130,7 @@ describe('smkit serve as a process', () => {
       while (running) {
         // A request on a connection of the crashed worker fails; the agent opens a new one.
         await get('/invocations', 'POST', 'x').catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 20));
       }
     });
     /** Connections per worker, from smkit_http_connections. */
