@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { until } from '../../test/helpers/until.js';
-import { trackConnections } from './connection-drain.js';
+import { trackConnections, type ConnectionDrain } from './connection-drain.js';
 import { ConnectionCensus, ConnectionShedder, connectionLimit } from './connection-rebalancing.js';
 
 describe('connectionLimit', () => {
@@ -92,6 +92,7 @@ describe('ConnectionShedder over real HTTP', () => {
   let server: Server;
   let port: number;
   let shedder: ConnectionShedder;
+  let drain: ConnectionDrain;
   const reports: number[] = [];
   const clients: RawClient[] = [];
 
@@ -101,8 +102,8 @@ describe('ConnectionShedder over real HTTP', () => {
       shedder.onRequest(req, res);
       setTimeout(() => res.end('ok'), req.headers['x-slow'] ? 50 : 0);
     });
-    const drain = trackConnections(server);
-    shedder = new ConnectionShedder((open) => reports.push(open), (socket) => drain.inFlightOn(socket), 5);
+    drain = trackConnections(server);
+    shedder = new ConnectionShedder((open) => reports.push(open), drain, 5);
     shedder.watch(server);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -116,7 +117,7 @@ describe('ConnectionShedder over real HTTP', () => {
 
   test('reports its count; closes as many connections as asked, one per request, with Connection: close; leaves the rest kept alive', async () => {
     for (let i = 0; i < 3; i++) clients.push(new RawClient(port));
-    await until('three connections counted and reported', () => shedder.open === 3 && reports.at(-1) === 3, { timeoutMs: 5_000, intervalMs: 1 });
+    await until('three connections counted and reported', () => drain.connectionCount === 3 && reports.at(-1) === 3, { timeoutMs: 5_000, intervalMs: 1 });
     shedder.close(2);
     const heads = [];
     for (const c of clients) heads.push(await c.request());
@@ -129,14 +130,14 @@ describe('ConnectionShedder over real HTTP', () => {
     // The third stays open and is not closed on later requests: the count asked for is used up.
     assert.doesNotMatch(await clients[2]!.request(), /connection: close/i);
     assert.equal(shedder.closed, 2);
-    await until('the count of one reported', () => shedder.open === 1 && reports.at(-1) === 1, { timeoutMs: 5_000, intervalMs: 1 });
+    await until('the count of one reported', () => drain.connectionCount === 1 && reports.at(-1) === 1, { timeoutMs: 5_000, intervalMs: 1 });
   });
 
   test('a new connection cancels what is left to close', async () => {
     shedder.close(5);
     const late = new RawClient(port);
     clients.push(late);
-    await until('the new connection counted', () => shedder.open === 2, { timeoutMs: 5_000, intervalMs: 1 });
+    await until('the new connection counted', () => drain.connectionCount === 2, { timeoutMs: 5_000, intervalMs: 1 });
     assert.doesNotMatch(await clients[2]!.request(), /connection: close/i);
     assert.doesNotMatch(await late.request(), /connection: close/i);
   });

@@ -20,6 +20,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { ConnectionDrain } from './connection-drain.js';
 
 /** How long a worker waits after its count changes before it reports, so a burst sends one report. */
 export const REPORT_DELAY_MS = 50;
@@ -101,7 +102,6 @@ export class ConnectionCensus {
  * primary went by are out of date, and it will look again once they settle.
  */
 export class ConnectionShedder {
-  #open = 0;
   #toClose = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -109,31 +109,23 @@ export class ConnectionShedder {
 
   /**
    * @param report - sends this worker's count of open connections to the primary.
-   * @param inFlightOn - requests started and not yet answered on a connection.
+   * @param connections - the server's connections, as the drain tracks them (it must be watching
+   *   the same server, and have started first).
    * @param reportDelayMs - how long after a change the count is sent.
    */
   constructor(
     private readonly report: (open: number) => void,
-    private readonly inFlightOn: (socket: Socket) => number,
+    private readonly connections: Pick<ConnectionDrain, 'connectionCount' | 'inFlightOn'>,
     private readonly reportDelayMs = REPORT_DELAY_MS,
   ) {}
 
-  /** Counts `server`'s connections from now on (those its extra listening sockets hand it too). */
+  /** Reports `server`'s connections as they come and go (those its extra listening sockets hand it too). */
   watch(server: Server): void {
     server.on('connection', (socket: Socket) => {
-      this.#open++;
       this.#toClose = 0;
       this.#changed();
-      socket.once('close', () => {
-        this.#open--;
-        this.#changed();
-      });
+      socket.once('close', () => this.#changed());
     });
-  }
-
-  /** Connections open now. */
-  get open(): number {
-    return this.#open;
   }
 
   /** Connections this worker has asked to close so far. */
@@ -150,7 +142,7 @@ export class ConnectionShedder {
   reportNow(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (!this.#stopped) this.report(this.#open);
+    if (!this.#stopped) this.report(this.connections.connectionCount);
   }
 
   /** Stops closing connections and reporting (the worker is draining). */
@@ -180,7 +172,7 @@ export class ConnectionShedder {
   }
 
   #closeAfter(socket: Socket, res: ServerResponse): void {
-    if (this.#toClose === 0 || !res.shouldKeepAlive || this.inFlightOn(socket) !== 1) return;
+    if (this.#toClose === 0 || !res.shouldKeepAlive || this.connections.inFlightOn(socket) !== 1) return;
     this.#toClose--;
     this.#closed++;
     res.setHeader('Connection', 'close');

@@ -103,7 +103,7 @@ async function run(config: WorkerConfig): Promise<void> {
   const server: Server = createServer(listener);
   const connections = trackConnections(server);
   // With two or more workers, this one closes kept-alive connections over its share (see connection-rebalancing.ts).
-  const shedder = settings.connectionRebalancing && settings.workers > 1 ? new ConnectionShedder((open) => sendToPrimary({ type: 'connections', open }), (socket) => connections.inFlightOn(socket)) : undefined;
+  const shedder = settings.connectionRebalancing && settings.workers > 1 ? new ConnectionShedder((open) => sendToPrimary({ type: 'connections', open }), connections) : undefined;
   shedder?.watch(server);
   metrics?.trackConnections(config.thread.workerIndex, () => ({ open: connections.connectionCount, closed: shedder?.closed ?? 0 }));
   server.on('checkContinue', continueWithinLimit(listener, Math.floor(settings.maxPayloadMb * 1024 * 1024)));
