@@ -97,7 +97,7 @@ export class ConnectionCensus {
 }
 
 /**
- * The worker's side: counts the server's connections, reports them, and closes as many as the
+ * The worker's side: reports the server's connection count (kept by its drain tracker), and closes as many as the
  * primary asks, one per request. A new connection cancels what is left to close: the counts the
  * primary went by are out of date, and it will look again once they settle.
  */
