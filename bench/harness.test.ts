@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { answeredWith, meanBatchSize, rowsRun, serverP99Bound } from './harness.js';
+import { answeredWith, meanBatchRunMs, meanBatchSize, rowsRun, serverP99Bound } from './harness.js';
 
 /** A `/metrics` excerpt in smkit's format: two batching steps and the invocation histogram. */
 function scrape(runs: [number, number], rows: [number, number], buckets: [string, number][]): string {
@@ -27,6 +27,19 @@ test('meanBatchSize: undefined when no run was recorded in between (batching off
   const same = scrape([5, 0], [50, 0], []);
   assert.equal(meanBatchSize(same, same), undefined);
   assert.equal(meanBatchSize('', 'smkit_invocation_seconds_count 3'), undefined);
+});
+
+test('meanBatchRunMs: one run\'s mean duration between two scrapes, in ms, over every model and step', () => {
+  const runs = (count: [number, number], seconds: [number, number]) =>
+    [
+      `smkit_batch_run_seconds_sum{model="model",step="predict:onnx"} ${seconds[0]}`,
+      `smkit_batch_run_seconds_count{model="model",step="predict:onnx"} ${count[0]}`,
+      `smkit_batch_run_seconds_sum{model="other",step="predict:onnx"} ${seconds[1]}`,
+      `smkit_batch_run_seconds_count{model="other",step="predict:onnx"} ${count[1]}`,
+    ].join('\n');
+  // (0.9 + 0.1) s over (300 + 100) runs
+  assert.ok(Math.abs(meanBatchRunMs(runs([10, 0], [0.5, 0]), runs([310, 100], [1.4, 0.1]))! - 2.5) < 1e-9);
+  assert.equal(meanBatchRunMs(runs([10, 0], [0.5, 0]), runs([10, 0], [0.5, 0])), undefined);
 });
 
 test('serverP99Bound: the smallest bucket bound holding 99% of the requests in between', () => {

@@ -88,6 +88,8 @@ export interface Measurement {
   serverP99Ms?: number;
   /** smkit with dynamic batching only: requests per model run, on average ({@link meanBatchSize}). */
   meanBatch?: number;
+  /** smkit with dynamic batching only: one model run's duration in ms, on average ({@link meanBatchRunMs}). */
+  meanBatchRunMs?: number;
 }
 
 /** CPU time (ms) of a process and all its descendants, from /proc; undefined when unavailable. */
@@ -202,6 +204,7 @@ export async function measure(url: string, body: string | Buffer, contentType: s
     cpuUsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && result.requests > 0 ? ((cpuAfter - cpuBefore) * 1000) / result.requests : undefined,
     serverP99Ms: metricsBefore !== undefined && metricsAfter !== undefined ? serverP99Bound(metricsBefore, metricsAfter) : undefined,
     meanBatch: metricsBefore !== undefined && metricsAfter !== undefined ? meanBatchSize(metricsBefore, metricsAfter) : undefined,
+    meanBatchRunMs: metricsBefore !== undefined && metricsAfter !== undefined ? meanBatchRunMs(metricsBefore, metricsAfter) : undefined,
   };
 }
 
@@ -289,14 +292,29 @@ export function rowsRun(before: string, after: string): number {
   return sampleTotal(after, 'smkit_batch_size_sum') - sampleTotal(before, 'smkit_batch_size_sum');
 }
 
+/** The mean of a histogram's observations between two `/metrics` scrapes; undefined when there were none. */
+function meanBetween(before: string, after: string, histogram: string): number | undefined {
+  const count = sampleTotal(after, `${histogram}_count`) - sampleTotal(before, `${histogram}_count`);
+  if (count <= 0) return undefined;
+  return (sampleTotal(after, `${histogram}_sum`) - sampleTotal(before, `${histogram}_sum`)) / count;
+}
+
 /**
  * Requests per model run between two `/metrics` scrapes, from `smkit_batch_size` (recorded only
  * with dynamic batching on); undefined when no run was recorded.
  */
 export function meanBatchSize(before: string, after: string): number | undefined {
-  const runs = sampleTotal(after, 'smkit_batch_size_count') - sampleTotal(before, 'smkit_batch_size_count');
-  if (runs <= 0) return undefined;
-  return (sampleTotal(after, 'smkit_batch_size_sum') - sampleTotal(before, 'smkit_batch_size_sum')) / runs;
+  return meanBetween(before, after, 'smkit_batch_size');
+}
+
+/**
+ * How long one model run took under dynamic batching between two `/metrics` scrapes, in ms on
+ * average (`smkit_batch_run_seconds`): the batch run the load itself produced, at the batch sizes it
+ * formed and with the cores shared as they were. Undefined when no run was recorded.
+ */
+export function meanBatchRunMs(before: string, after: string): number | undefined {
+  const seconds = meanBetween(before, after, 'smkit_batch_run_seconds');
+  return seconds === undefined ? undefined : seconds * 1000;
 }
 
 /** The load generator in use, for the report. */

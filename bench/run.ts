@@ -125,6 +125,7 @@ async function drive(servers: [string, BenchServer][], cases: [string, string, n
         cpuUsPerRequest: medianOf(ms.map((m) => m.cpuUsPerRequest)),
         serverP99Ms: medianOf(ms.map((m) => m.serverP99Ms)),
         meanBatch: medianOf(ms.map((m) => m.meanBatch)),
+        meanBatchRunMs: medianOf(ms.map((m) => m.meanBatchRunMs)),
         rpsRatio: median(ms.map((m, k) => m.rps / reference[k]!.rps)),
         cpuRatio: medianOf(ms.map(cpu)),
         rpsVsPrevious: previous && median(ms.map((m, k) => m.rps / previous[k]!.rps)),
@@ -192,6 +193,15 @@ async function heavyScenario(dir: string): Promise<void> {
         `p99 goal at 64 connections, maxDelayMs + 3 × one ${batchRows}-row run: ${maxDelayMs} + 3 × ${batchMs.toFixed(1)} = ${goal.toFixed(1)} ms; ` +
           `measured ${at64.p99} ms (server side ≤ ${fmt(at64.serverP99Ms)} ms): ${at64.p99 <= goal ? 'met' : 'not met'}`,
       );
+      // The in-process timing above runs on an idle core; under this load the runs share the cores
+      // with the HTTP work and the load generator. Shown beside the goal, not instead of it.
+      if (at64.meanBatchRunMs !== undefined) {
+        const underLoad = maxDelayMs + 3 * at64.meanBatchRunMs;
+        console.log(
+          `One model run under that load (smkit_batch_run_seconds, median of the rounds' means): ${at64.meanBatchRunMs.toFixed(2)} ms for ${fmt(at64.meanBatch, 1)} requests; ` +
+            `maxDelayMs + 3 × that = ${underLoad.toFixed(1)} ms: the p99 is ${(at64.p99 / underLoad).toFixed(2)}× it`,
+        );
+      }
     }
   } finally {
     for (const [, s] of servers) await stopBenchServer(s);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveBatcher, GATHER_LIMIT_MS, type BatchRunner } from './adaptive-batcher.js';
+import { AdaptiveBatcher, GATHER_LIMIT_MS, type BatchRun, type BatchRunner } from './adaptive-batcher.js';
 import { Cancellation } from '../core/cancellation.js';
 
 /** Lets the event loop go round `n` times (runs start on the next turn). */
@@ -54,7 +54,7 @@ function gatedRunner(keyOf: (x: number) => string | undefined = () => 'k') {
 test('a call that finds the model idle runs at once, whatever maxDelayMs says', async () => {
   const { runner, runs, release } = gatedRunner();
   const sizes: number[] = [];
-  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 60_000 }, (n) => sizes.push(n));
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 60_000 }, (r) => sizes.push(r.size));
   const p = b.submit(3);
   // It starts on the next turn of the event loop: no timer stands between the request and the model.
   await turns(1);
@@ -67,7 +67,7 @@ test('a call that finds the model idle runs at once, whatever maxDelayMs says', 
 test('calls arriving during a run form the next batch, each gets its own output', async () => {
   const { runner, runs, release } = gatedRunner();
   const sizes: number[] = [];
-  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (r) => sizes.push(r.size));
   const first = b.submit(1);
   await turns(1);
   const later = [b.submit(2), b.submit(3), b.submit(4)];
@@ -77,6 +77,55 @@ test('calls arriving during a run form the next batch, each gets its own output'
   await release();
   assert.deepEqual(await Promise.all([first, ...later]), [2, 4, 6, 8]);
   assert.deepEqual(sizes, [1, 3]);
+});
+
+test('each run is reported once it ends: its size, how long each request queued, and how long it ran', async () => {
+  const { runner, release } = gatedRunner();
+  const reported: BatchRun[] = [];
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (r) => reported.push(r));
+  const first = b.submit(1);
+  await turns(1);
+  const queued = [b.submit(2), b.submit(3)];
+  // The first run is held for at least 30 ms: it ran that long, and the two behind it queued that long.
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(reported.length, 0, 'nothing is reported while the run is in flight');
+  await release();
+  assert.equal(reported.length, 1);
+  assert.equal(reported[0]!.size, 1);
+  assert.equal(reported[0]!.waitSeconds.length, 1);
+  assert.ok(reported[0]!.waitSeconds[0]! < 0.03, `the idle model took the first call at once (${reported[0]!.waitSeconds[0]} s)`);
+  assert.ok(reported[0]!.runSeconds >= 0.025, `the first run took ${reported[0]!.runSeconds} s`);
+  await release();
+  await Promise.all([first, ...queued]);
+  assert.equal(reported.length, 2);
+  assert.equal(reported[1]!.size, 2);
+  assert.equal(reported[1]!.waitSeconds.length, 2);
+  for (const wait of reported[1]!.waitSeconds) assert.ok(wait >= 0.025, `a call queued behind the first run waited ${wait} s`);
+  assert.ok(reported[1]!.runSeconds >= 0 && reported[1]!.runSeconds < reported[0]!.runSeconds);
+});
+
+test('a failed batch is reported once, with the failed run; its one-by-one retries are not', async () => {
+  const { runner, release } = gatedRunner();
+  const reported: BatchRun[] = [];
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (r) => reported.push(r));
+  const first = b.submit(1);
+  await turns(1);
+  const rest = Promise.allSettled([b.submit(2), b.submit(-3)]);
+  for (let i = 0; i < 4; i++) await release(); // [1], [2, -3] fails, [2], [-3]
+  await first;
+  assert.deepEqual((await rest).map((r) => r.status), ['fulfilled', 'rejected']);
+  assert.deepEqual(reported.map((r) => r.size), [1, 2]);
+});
+
+test('with maxSize 1 every call is reported as a run of one that did not queue', async () => {
+  const { runner, release } = gatedRunner();
+  const reported: BatchRun[] = [];
+  const b = new AdaptiveBatcher(runner, { maxSize: 1, maxDelayMs: 0 }, (r) => reported.push(r));
+  const all = Promise.allSettled([b.submit(1), b.submit(-2)]);
+  await release();
+  await release();
+  assert.deepEqual((await all).map((r) => r.status), ['fulfilled', 'rejected']);
+  assert.deepEqual(reported.map((r) => [r.size, r.waitSeconds]), [[1, [0]], [1, [0]]]);
 });
 
 test('maxSize caps a batch; the rest form the one after', async () => {
@@ -193,7 +242,7 @@ test('maxDelayMs: a partial batch runs once its oldest call has waited that long
 test('calls that arrive in the same turn as one that found the model idle join its run', async () => {
   const { runner, runs, release } = gatedRunner();
   const sizes: number[] = [];
-  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (r) => sizes.push(r.size));
   const all = [1, 2, 3].map((x) => b.submit(x));
   // 2 and 3 came after 1 started the run, so it takes one more turn to see whether more follow.
   await turns(2);
@@ -310,7 +359,7 @@ test('a runner that throws synchronously fails only that call, and the batcher k
 test('a call whose caller gave up while it waited is dropped with the reason, and the rest of its batch runs', async () => {
   const { runner, runs, release } = gatedRunner();
   const sizes: number[] = [];
-  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (r) => sizes.push(r.size));
   const first = b.submit(1);
   await turns(1);
   const gaveUp = new Cancellation();
@@ -331,7 +380,7 @@ test('a call whose caller gave up while it waited is dropped with the reason, an
 test('when every waiting call was given up, no run starts, and the next call finds the model idle', async () => {
   const { runner, runs, release } = gatedRunner();
   const sizes: number[] = [];
-  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (n) => sizes.push(n));
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (r) => sizes.push(r.size));
   const first = b.submit(1);
   await turns(1);
   const gone = [new Cancellation(), new Cancellation()];

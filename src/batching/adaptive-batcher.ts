@@ -34,8 +34,21 @@ export interface BatchingOptions {
 /** Batching off. */
 export const NO_BATCHING: BatchingOptions = Object.freeze({ maxSize: 1, maxDelayMs: 0 });
 
+/** One model run of a batcher, as it reports it for metrics once the run has ended. */
+export interface BatchRun {
+  /** Requests the run took. */
+  readonly size: number;
+  /** How long each of them waited in the queue, from its arrival to the start of the run, in seconds. */
+  readonly waitSeconds: readonly number[];
+  /**
+   * How long the model call took, in seconds. For a batch that failed, the failed call (its
+   * requests are then retried one by one, which is not timed here).
+   */
+  readonly runSeconds: number;
+}
+
 /** What the batcher is told about each model run, for metrics. */
-export type BatchObserver = (size: number) => void;
+export type BatchObserver = (run: BatchRun) => void;
 
 /** The functions a batcher drives. */
 export interface BatchRunner<I, O> {
@@ -103,10 +116,8 @@ export class AdaptiveBatcher<I, O> {
   submit(input: I, cancellation?: Cancellation): Promise<O> {
     if (cancellation?.cancelled) return Promise.reject(cancellation.reason);
     const key = this.runner.keyOf(input);
-    if (key === undefined || this.options.maxSize === 1) {
-      if (key !== undefined) this.observe(1);
-      return this.runner.runOne(input);
-    }
+    if (key === undefined) return this.runner.runOne(input);
+    if (this.options.maxSize === 1) return this.#timed(settle(() => this.runner.runOne(input)), [0], performance.now());
     return new Promise<O>((resolve, reject) => {
       const idle = !this.#running && !this.#starting && this.#queue.length === 0;
       this.#queue.push({ input, key, arrived: performance.now(), cancellation, resolve, reject });
@@ -156,6 +167,18 @@ export class AdaptiveBatcher<I, O> {
     }, this.options.maxDelayMs - waited);
   }
 
+  /** Reports a run once `running` settles (either way), and passes its outcome on. */
+  #timed<T>(running: Promise<T>, waitSeconds: number[], began: number): Promise<T> {
+    const report = () => this.observe({ size: waitSeconds.length, waitSeconds, runSeconds: (performance.now() - began) / 1000 });
+    return running.then(
+      (value) => (report(), value),
+      (err: unknown) => {
+        report();
+        throw err;
+      },
+    );
+  }
+
   #countWithKey(key: string): number {
     let n = 0;
     for (const w of this.#queue) if (w.key === key) n++;
@@ -192,16 +215,17 @@ export class AdaptiveBatcher<I, O> {
       this.#running = false;
       return this.#schedule();
     }
-    this.observe(batch.length);
+    const began = performance.now();
+    const waitSeconds = batch.map((w) => (began - w.arrived) / 1000);
     try {
       if (batch.length === 1) {
         const only = batch[0]!;
-        await settle(() => this.runner.runOne(only.input)).then(only.resolve, only.reject);
+        await this.#timed(settle(() => this.runner.runOne(only.input)), waitSeconds, began).then(only.resolve, only.reject);
         return;
       }
       let outputs: O[] | undefined;
       try {
-        outputs = await settle(() => this.runner.runBatch(batch.map((w) => w.input)));
+        outputs = await this.#timed(settle(() => this.runner.runBatch(batch.map((w) => w.input))), waitSeconds, began);
         if (outputs.length !== batch.length) outputs = undefined;
       } catch {
         outputs = undefined;

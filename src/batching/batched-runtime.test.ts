@@ -61,7 +61,7 @@ test('concurrent predicts on the iris ONNX model are batched and give the same a
     const expected = await Promise.all(requests.map((r) => model.predict(r)));
     const { runtime, runs } = counted(model);
     const sizes: number[] = [];
-    const batched = withBatching(runtime, { maxSize: 16, maxDelayMs: 0 }, (n) => sizes.push(n));
+    const batched = withBatching(runtime, { maxSize: 16, maxDelayMs: 0 }, (r) => sizes.push(r.size));
     const got = await Promise.all(requests.map((r) => batched.predict(r)));
     got.forEach((g, i) => {
       assert.deepEqual(g['probabilities']!.shape, expected[i]!['probabilities']!.shape);

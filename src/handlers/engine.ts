@@ -16,7 +16,7 @@ import { stepDataWithFloat16Bits, type StepData } from '../pipeline/step.js';
 import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
 import type { EngineRegistries } from './registries.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
-import { NO_BATCHING, type BatchingOptions } from '../batching/adaptive-batcher.js';
+import { NO_BATCHING, type BatchingOptions, type BatchRun } from '../batching/adaptive-batcher.js';
 import type { BatchPredictor } from './batch-predict.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
@@ -34,8 +34,8 @@ export interface EngineOptions {
   readonly log: Logger;
   /** `SMKIT_MAX_DECODED_MB` in bytes: the most one request's decoded inputs may take. @defaultValue unbounded */
   readonly maxDecodedBytes?: number;
-  /** Told the size of every batched run (a predict step's name, or `predictBatchFn`), for `/metrics`. */
-  readonly observeBatch?: (step: string, size: number) => void;
+  /** Told of every batched run (a predict step's name, or `predictBatchFn`), for `/metrics`. */
+  readonly observeBatch?: (step: string, run: BatchRun) => void;
   /**
    * Codecs, runtimes and step kinds to use; smkit's defaults when absent (built-in step kinds are
    * loaded only for a pipeline file, built-in codecs once the model is ready or at the first invocation).
@@ -242,7 +242,7 @@ export class InferenceEngine {
     if (hooks.modelWarmupFn) await loadHook('modelWarmupFn', () => hooks.modelWarmupFn!(options.modelDir, model, ctx));
     const observe = options.observeBatch;
     const batchPredict = hooks.predictBatchFn
-      ? (await import('./batch-predict.js')).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (size) => observe('predictBatchFn', size) : undefined)
+      ? (await import('./batch-predict.js')).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined)
       : undefined;
     const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict);
     // Off the path to the first healthy /ping, which answers as soon as this returns.

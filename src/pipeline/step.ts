@@ -4,7 +4,7 @@ import { withFloat16Bits, type TensorMap } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { RuntimeOptions } from '../runtimes/runtime.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
-import type { BatchingOptions } from '../batching/adaptive-batcher.js';
+import type { BatchingOptions, BatchRun } from '../batching/adaptive-batcher.js';
 
 /** The stage a step belongs to. Steps run in stage order: preprocess → predict → postprocess. */
 export type StepStage = 'preprocess' | 'predict' | 'postprocess';
@@ -54,8 +54,8 @@ export interface StepBuildEnv {
   readonly runtimes: RuntimeRegistry;
   /** Dynamic batching for predict steps that do not set their own (`batching:`); off when absent. */
   readonly batching?: BatchingOptions;
-  /** Told the size of every batched model run, by step name (for `/metrics`). */
-  readonly observeBatch?: (step: string, size: number) => void;
+  /** Told of every batched model run, by step name (for `/metrics`). */
+  readonly observeBatch?: (step: string, run: BatchRun) => void;
 }
 
 /**

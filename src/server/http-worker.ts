@@ -23,6 +23,7 @@ import { answerClientError } from './respond.js';
 import { trackConnections } from './connection-drain.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
 import { tuneHeapGrowing } from './worker-heap.js';
+import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER } from './connection-balancing.js';
 
@@ -51,7 +52,7 @@ function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>)
  */
 function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model'): InferenceBackend {
   // smkit's built-in registries, which the engine loads as it needs them (codecs after the model).
-  const observeBatch = (step: string, size: number) => metrics?.observeBatch(model, step, size);
+  const observeBatch = (step: string, run: BatchRun) => metrics?.observeBatch(model, step, run);
   const inline = () => new InProcessBackend({ ...thread.engine, log, observeBatch }, log);
   const worker = async () => {
     const { InferenceWorker } = await import('./inference-worker.js');

@@ -102,7 +102,7 @@ async function start(): Promise<void> {
     }
   });
   try {
-    engine = await InferenceEngine.load({ ...data.engine, log, observeBatch: (step, size) => send({ type: 'batch', step, size }) });
+    engine = await InferenceEngine.load({ ...data.engine, log, observeBatch: (step, run) => send({ type: 'batch', step, run }) });
   } catch (err) {
     log.error({ err }, 'model load failed');
     send({ type: 'load-failed', error: toWireError(err) });

@@ -5,6 +5,7 @@ import type { EngineDescription, InvocationRequest, InvocationResponse } from '.
 import { ChunkQueue } from './chunk-queue.js';
 import { IdTable } from '../core/id-table.js';
 import type { Cancellation } from '../core/cancellation.js';
+import type { BatchRun } from '../batching/adaptive-batcher.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
@@ -93,14 +94,14 @@ export class InferenceWorker implements InferenceBackend {
   /**
    * @param concurrency requests the thread runs at once; raised to twice the engine's largest
    *   batch when batching is on, so a full batch can form while one runs.
-   * @param observeBatch told the size of every batched model run in the thread.
+   * @param observeBatch told of every batched model run in the thread.
    */
   constructor(
     private readonly threadFile: URL,
     private readonly data: InferenceThreadData,
     private readonly concurrency: number,
     private readonly log: Logger,
-    private readonly observeBatch?: (step: string, size: number) => void,
+    private readonly observeBatch?: (step: string, run: BatchRun) => void,
   ) {
     this.#concurrency = concurrency;
     this.#spawn();
@@ -168,7 +169,7 @@ export class InferenceWorker implements InferenceBackend {
         for (const done of this.#flushWaiters.splice(0)) done();
         return;
       case 'batch':
-        this.observeBatch?.(msg.step, msg.size);
+        this.observeBatch?.(msg.step, msg.run);
         return;
       case 'stream-start': {
         const p = this.#pending.get(msg.id);

@@ -129,7 +129,16 @@ export class LabelledHistogram extends LabelledMetric<HistogramEntry> {
 
   /** Records `value` for these label values, one per label name, in order. */
   observe(values: readonly string[], value: number): void {
+    this.#record(this.tree.get(values), value);
+  }
+
+  /** Records each of `observed` for these label values (one label lookup for them all). */
+  observeEach(values: readonly string[], observed: readonly number[]): void {
     const entry = this.tree.get(values);
+    for (const value of observed) this.#record(entry, value);
+  }
+
+  #record(entry: HistogramEntry, value: number): void {
     let i = 0;
     while (i < this.bounds.length && value > this.bounds[i]!) i++;
     entry.counts[i]! += 1;

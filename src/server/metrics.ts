@@ -1,4 +1,5 @@
 import { LabelledCounter, LabelledHistogram } from './labelled-metrics.js';
+import type { BatchRun } from '../batching/adaptive-batcher.js';
 
 /** What the HTTP front records about invocations and serves at `GET /metrics`. */
 export interface MetricsSink {
@@ -11,8 +12,8 @@ export interface MetricsSink {
    * connections and those it closed to rebalance them, at each scrape (labelled with `worker`).
    */
   trackConnections(worker: number, read: () => ConnectionCounts): void;
-  /** Records one model run under dynamic batching: how many requests it took. */
-  observeBatch(model: string, step: string, size: number): void;
+  /** Records one model run under dynamic batching: how many requests it took, how long they waited, how long it ran. */
+  observeBatch(model: string, step: string, run: BatchRun): void;
   /** The Prometheus text exposition, for `GET /metrics`. */
   render(): Promise<{ contentType: string; body: string }>;
   /** Loads the metrics library now (it is loaded lazily to keep it off the cold-start path). */
@@ -29,6 +30,8 @@ export interface ConnectionCounts {
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+/** Finer than {@link BUCKETS} below 10 ms, where batched runs and queue waits of small models fall. */
+const BATCH_SECONDS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
  * smkit's own instruments: one set per process, recorded without prom-client (which is loaded
@@ -43,6 +46,13 @@ const instruments = {
     ['model', 'step'],
     BATCH_BUCKETS,
   ),
+  batchWaits: new LabelledHistogram(
+    'smkit_batch_queue_seconds',
+    'Time each request waited under dynamic batching, from its arrival at the batcher to the start of its model run, by model and pipeline step.',
+    ['model', 'step'],
+    BATCH_SECONDS_BUCKETS,
+  ),
+  batchRuns: new LabelledHistogram('smkit_batch_run_seconds', 'Duration of each model run under dynamic batching, by model and pipeline step.', ['model', 'step'], BATCH_SECONDS_BUCKETS),
 };
 
 /** Reads the invocations this process holds now (set by the HTTP front). */
@@ -139,8 +149,11 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
     trackConnections(worker, read) {
       connectionSource = { worker: String(worker), read };
     },
-    observeBatch(model, step, size) {
-      instruments.batches.observe([model, step], size);
+    observeBatch(model, step, run) {
+      const labels = [model, step];
+      instruments.batches.observe(labels, run.size);
+      instruments.batchRuns.observe(labels, run.runSeconds);
+      instruments.batchWaits.observeEach(labels, run.waitSeconds);
     },
     async render() {
       await ready();

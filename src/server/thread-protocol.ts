@@ -1,5 +1,6 @@
 import type { EngineData, EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import type { LogFormat, LogLevel } from '../config/settings.js';
+import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 
 /** Data the inference thread starts with (everything but the logger, which it makes itself). */
@@ -51,7 +52,7 @@ export type FromThread =
   | { type: 'stream-error'; id: number; error: WireError }
   | { type: 'pong'; id: number }
   | { type: 'flushed' }
-  | { type: 'batch'; step: string; size: number };
+  | { type: 'batch'; step: string; run: BatchRun };
 
 /** Serialises any thrown value for `postMessage`. */
 export function toWireError(err: unknown): WireError {

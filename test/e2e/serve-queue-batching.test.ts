@@ -131,6 +131,13 @@ describe('queue and batching (smkit serve)', () => {
     assert.equal(burst[20]!.status, 400, burst[20]!.text);
     const metrics = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
     assert.match(metrics, /smkit_batch_size_count\{model="model",step="predict:onnx"\} [1-9]/);
+    // Each model run is timed once, and each request's wait in the queue once.
+    const sample = (name: string) => Number(new RegExp(`^${name}\\{model="model",step="predict:onnx"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    assert.ok(sample('smkit_batch_size_count') > 0);
+    assert.equal(sample('smkit_batch_run_seconds_count'), sample('smkit_batch_size_count'));
+    assert.equal(sample('smkit_batch_queue_seconds_count'), sample('smkit_batch_size_sum'));
+    assert.ok(sample('smkit_batch_run_seconds_sum') > 0, 'the runs took time');
+    assert.ok(sample('smkit_batch_queue_seconds_sum') >= 0);
   });
 
   test('a request that times out while it waits for a batch in the inference thread is never run, and user code sees ctx.signal abort', async () => {

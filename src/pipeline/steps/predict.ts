@@ -68,7 +68,7 @@ export function stepBatching(raw: unknown, defaults: BatchingOptions, where: str
 export function batchedRuntime(runtime: ModelRuntime, env: Pick<StepBuildEnv, 'batching' | 'observeBatch'>, stepName: string, raw?: unknown): ModelRuntime {
   const options = stepBatching(raw, env.batching ?? NO_BATCHING, stepName);
   const observe = env.observeBatch;
-  return withBatching(runtime, options, observe ? (size) => observe(stepName, size) : undefined);
+  return withBatching(runtime, options, observe ? (run) => observe(stepName, run) : undefined);
 }
 
 /** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
