@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { bakedDockerfile, buildImage, qualifyImageName, type BuildDeps } from './build-image.js';
 import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
-import { imageNameForModel } from './context.js';
+import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel } from './context.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
 
 const noDocker: CommandRunner = async (cmd, args) => {
@@ -82,5 +84,37 @@ test('a folder with no model is refused before any build runs', async () => {
     await assert.rejects(fakeBuild(dir), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID');
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+test('the build context smkit checks for is what .dockerignore lets through to the Dockerfile', () => {
+  const allowed = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('!'))
+    .map((line) => line.slice(1).replace(/\/\*\*$/, ''));
+  assert.deepEqual([...allowed].sort(), [...BUILD_CONTEXT_ENTRIES].sort());
+  assert.equal(findSmkitSource().root, repoRoot);
+});
+
+test('an installed package (Dockerfile, compiled code, no sources or lockfile): ERR_BUILD_FAILED naming what is missing, before any engine runs', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-installed-'));
+  try {
+    await fs.writeFile(path.join(root, 'package.json'), JSON.stringify({ name: 'smkit', version: '9.9.9' }));
+    await fs.writeFile(path.join(root, 'Dockerfile'), 'FROM scratch\n');
+    for (const dir of ['bin', 'docker', 'models/iris-onnx', 'dist/src/build']) await fs.mkdir(path.join(root, dir), { recursive: true });
+    const from = path.join(root, 'dist/src/build');
+    assert.throws(
+      () => findSmkitSource(from),
+      (err: unknown) =>
+        err instanceof ToolkitError && err.code === 'ERR_BUILD_FAILED' && /lacks package-lock\.json, \.npmrc, tsconfig\.json, src, assembly:/.test(err.message) && /git clone/.test(err.message),
+    );
+    // With the rest of the source tree it is found.
+    for (const file of ['package-lock.json', '.npmrc', 'tsconfig.json']) await fs.writeFile(path.join(root, file), '{}');
+    for (const dir of ['src', 'assembly']) await fs.mkdir(path.join(root, dir));
+    assert.deepEqual(findSmkitSource(from), { root, dockerfile: path.join(root, 'Dockerfile'), version: '9.9.9' });
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
   }
 });

@@ -11,9 +11,17 @@ export interface SmkitSource {
 }
 
 /**
+ * What the Dockerfile copies from the build context (see it and `.dockerignore`). An installed npm
+ * package has the Dockerfile but not all of these: npm never publishes `package-lock.json`, and the
+ * package ships compiled code, not `src/` and `assembly/`.
+ */
+export const BUILD_CONTEXT_ENTRIES = ['package.json', 'package-lock.json', '.npmrc', 'tsconfig.json', 'src', 'assembly', 'bin', 'docker', 'models/iris-onnx'] as const;
+
+/**
  * Finds smkit's own source tree (walking up from this module: `dist/src/build/` in a checkout or an
  * installed package). `smkit build` builds images of smkit itself, so the context is this tree, not
- * the caller's directory. Throws `ERR_BUILD_FAILED` when the Dockerfile is not shipped.
+ * the caller's directory. Throws `ERR_BUILD_FAILED` when the tree lacks the Dockerfile or anything
+ * it copies ({@link BUILD_CONTEXT_ENTRIES}), naming what is missing, before an engine is started.
  */
 export function findSmkitSource(from: string = path.dirname(fileURLToPath(import.meta.url))): SmkitSource {
   let dir = from;
@@ -23,8 +31,12 @@ export function findSmkitSource(from: string = path.dirname(fileURLToPath(import
       const json = JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string; version?: string };
       if (json.name === 'smkit') {
         const dockerfile = path.join(dir, 'Dockerfile');
-        if (!existsSync(dockerfile)) {
-          throw new ToolkitError('ERR_BUILD_FAILED', `${dir} has no Dockerfile: smkit build needs smkit's source tree (a git checkout, or a package that ships Dockerfile and docker/)`);
+        const missing = [path.basename(dockerfile), ...BUILD_CONTEXT_ENTRIES].filter((entry) => !existsSync(path.join(dir, entry)));
+        if (missing.length > 0) {
+          throw new ToolkitError(
+            'ERR_BUILD_FAILED',
+            `${dir} lacks ${missing.join(', ')}: smkit build compiles smkit from its source tree, which an installed npm package does not carry in full; run smkit build from a git clone of smkit (npm ci there first), or docker build in that clone`,
+          );
         }
         return { root: dir, dockerfile, version: json.version ?? 'dev' };
       }

@@ -81,7 +81,7 @@ export const ERROR_CATALOGUE = {
   ERR_TRAIN_FAILED: { status: 500, summary: 'The training entry point failed or was stopped (see <base>/output/failure).' },
   // --- images (smkit build; issue 5) ---
   ERR_BUILD_ENGINE: { status: 500, summary: 'smkit build found no working container engine (docker daemon or podman).' },
-  ERR_BUILD_FAILED: { status: 500, summary: 'smkit build: the image build failed, or smkit\'s Dockerfile could not be found.' },
+  ERR_BUILD_FAILED: { status: 500, summary: 'smkit build: the image build failed, or smkit\'s source tree (its Dockerfile and what it copies) could not be found.' },
   // --- smkit deploy (issue 10) ---
   ERR_DEPLOY_CONFIG: { status: 400, summary: 'smkit deploy: the endpoint file lacks what a deployment needs (deploy.role, deploy.artifacts, an image, an s3:// capture destination).' },
   ERR_DEPLOY_FAILED: { status: 502, summary: 'smkit deploy: a service call failed or the endpoint ended Failed; the message carries the service error.' },
