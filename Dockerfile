@@ -49,6 +49,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force >/dev/null 2>&1; rm -rf /root/.npm /tmp/*
 
 # ---- compile -----------------------------------------------------------------------------------
+# `smkit build` from an installed npm package (which has no sources) builds with this stage's body
+# replaced by a copy of the package's compiled dist/src (src/build/package-context.ts).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc tsconfig.json ./

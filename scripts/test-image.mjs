@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const IMAGE = 'localhost/smkit-image-test:cpu';
 const BAKED = 'localhost/smkit-image-test:baked';
+const FROM_PACKAGE = 'localhost/smkit-image-test:from-package';
 const MODEL = path.join(root, 'models', 'iris-onnx');
 const CONTAINER_PORT = 8081; // not 8080: proves SAGEMAKER_BIND_TO_PORT is honoured
 const run = `smkit-it-${process.pid}`;
@@ -339,6 +340,27 @@ async function main() {
     const out = await logged('smkit-build', process.execPath, [path.join(root, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', BAKED]);
     if (!out.includes(`image: ${BAKED}`)) fail(`smkit build did not report the image name ${BAKED}:\n${out.split('\n').slice(-5).join('\n')}`);
     const c = await startContainer('baked', BAKED);
+    await waitForPing(c);
+    await checkIris(c);
+    await stopWithSigterm(c);
+  });
+
+  // What a user who installed smkit from npm runs: the package has compiled code, not sources.
+  await check('smkit build from an installed npm package (npm pack, unpacked; model baked)', async () => {
+    const packDir = path.join(tmp, 'pack');
+    await fs.mkdir(packDir);
+    await logged('npm-pack', 'npm', ['pack', '--pack-destination', packDir]);
+    const tarball = (await fs.readdir(packDir)).find((f) => f.endsWith('.tgz'));
+    if (!tarball) fail(`npm pack left no tarball in ${packDir}`);
+    sh('tar', ['xzf', path.join(packDir, tarball), '-C', packDir]);
+    const installed = path.join(packDir, 'package');
+    if (existsSync(path.join(installed, 'src'))) fail('the package ships src/: this check would not test an installed package');
+    // The package's dependencies, as npm would have installed them beside it.
+    await fs.symlink(path.join(root, 'node_modules'), path.join(installed, 'node_modules'), 'dir');
+    const out = await logged('smkit-build-package', process.execPath, [path.join(installed, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', FROM_PACKAGE]);
+    if (!out.includes('an installed package')) fail(`smkit build did not build the package's compiled code:\n${out.split('\n').slice(-5).join('\n')}`);
+    if (!out.includes(`image: ${FROM_PACKAGE}`)) fail(`smkit build did not report the image name ${FROM_PACKAGE}:\n${out.split('\n').slice(-5).join('\n')}`);
+    const c = await startContainer('from-package', FROM_PACKAGE);
     await waitForPing(c);
     await checkIris(c);
     await stopWithSigterm(c);

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { bakedDockerfile, buildImage, qualifyImageName, type BuildDeps } from './build-image.js';
 import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
-import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel } from './context.js';
+import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
+import { layOutPackageContext, prebuiltDockerfile } from './package-context.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -35,16 +36,16 @@ test('image names: podman qualifies short names with localhost/, registries are 
   assert.match(bakedDockerfile('localhost/smkit:1', 'iris'), /^FROM localhost\/smkit:1\nCOPY model\/ \/opt\/smkit\/model\//);
 });
 
-async function fakeBuild(model?: string) {
+async function fakeBuild(model?: string, source: SmkitSource = { root: '/src/smkit', dockerfile: '/src/smkit/Dockerfile', version: '9.9.9', kind: 'checkout' }) {
   const calls: string[][] = [];
   const stagedDockerfiles: string[] = [];
   const deps: BuildDeps = {
     run: noDocker,
-    source: () => ({ root: '/src/smkit', dockerfile: '/src/smkit/Dockerfile', version: '9.9.9' }),
+    source: () => source,
     build: async (_engine, args) => {
       calls.push([...args]);
       const ctx = args[args.length - 1]!;
-      if (ctx !== '/src/smkit') stagedDockerfiles.push(await fs.readFile(path.join(ctx, 'Dockerfile'), 'utf8'));
+      if (ctx !== source.root) stagedDockerfiles.push(await fs.readFile(path.join(ctx, 'Dockerfile'), 'utf8'));
       return 0;
     },
   };
@@ -98,23 +99,77 @@ test('the build context smkit checks for is what .dockerignore lets through to t
   assert.equal(findSmkitSource().root, repoRoot);
 });
 
-test('an installed package (Dockerfile, compiled code, no sources or lockfile): ERR_BUILD_FAILED naming what is missing, before any engine runs', async () => {
+/** A folder laid out as `npm pack` ships smkit (compiled code; lockfile and .npmrc copied into docker/). */
+async function installedPackage(root: string): Promise<void> {
+  await fs.writeFile(path.join(root, 'package.json'), JSON.stringify({ name: 'smkit', version: '9.9.9' }));
+  await fs.copyFile(path.join(repoRoot, 'Dockerfile'), path.join(root, 'Dockerfile'));
+  for (const dir of ['bin', 'docker', 'models/iris-onnx', 'dist/src/build']) await fs.mkdir(path.join(root, dir), { recursive: true });
+  await fs.writeFile(path.join(root, 'dist/src/build/context.js'), '// compiled\n');
+  await fs.writeFile(path.join(root, 'bin/smkit.js'), '// launcher\n');
+  await fs.writeFile(path.join(root, 'models/iris-onnx/model.onnx'), 'onnx');
+  await fs.writeFile(path.join(root, 'docker/entrypoint.sh'), '#!/bin/sh\n');
+  await fs.writeFile(path.join(root, 'docker/package-lock.json'), '{"lockfileVersion": 3}');
+  await fs.writeFile(path.join(root, 'docker/npmrc'), 'fund=false\n');
+}
+
+test('findSmkitSource: a git clone, an installed package, or ERR_BUILD_FAILED naming what a clone would have', async () => {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-installed-'));
   try {
-    await fs.writeFile(path.join(root, 'package.json'), JSON.stringify({ name: 'smkit', version: '9.9.9' }));
-    await fs.writeFile(path.join(root, 'Dockerfile'), 'FROM scratch\n');
-    for (const dir of ['bin', 'docker', 'models/iris-onnx', 'dist/src/build']) await fs.mkdir(path.join(root, dir), { recursive: true });
     const from = path.join(root, 'dist/src/build');
+    await installedPackage(root);
+    assert.deepEqual(findSmkitSource(from), { root, dockerfile: path.join(root, 'Dockerfile'), version: '9.9.9', kind: 'package' });
+    // A package without the lockfile copy (packed without smkit's prepack) cannot be built.
+    await fs.rm(path.join(root, 'docker/package-lock.json'));
     assert.throws(
       () => findSmkitSource(from),
       (err: unknown) =>
-        err instanceof ToolkitError && err.code === 'ERR_BUILD_FAILED' && /lacks package-lock\.json, \.npmrc, tsconfig\.json, src, assembly:/.test(err.message) && /git clone/.test(err.message),
+        err instanceof ToolkitError && err.code === 'ERR_BUILD_FAILED' && /lacks package-lock\.json, \.npmrc, tsconfig\.json, src, assembly:/.test(err.message) && /npm pack/.test(err.message),
     );
-    // With the rest of the source tree it is found.
+    // With the sources of a clone it is a checkout again.
     for (const file of ['package-lock.json', '.npmrc', 'tsconfig.json']) await fs.writeFile(path.join(root, file), '{}');
     for (const dir of ['src', 'assembly']) await fs.mkdir(path.join(root, dir));
-    assert.deepEqual(findSmkitSource(from), { root, dockerfile: path.join(root, 'Dockerfile'), version: '9.9.9' });
+    assert.equal(findSmkitSource(from).kind, 'checkout');
   } finally {
     await fs.rm(root, { recursive: true, force: true });
+  }
+});
+
+test('prebuiltDockerfile: only the compile stage changes, to a copy of the compiled dist/src', () => {
+  const original = readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+  const prebuilt = prebuiltDockerfile(original);
+  assert.match(prebuilt, /^FROM \$\{NODE_IMAGE\} AS build\nWORKDIR \/app\nCOPY dist\/src \.\/dist\/src\n\n# ---- /m);
+  assert.doesNotMatch(prebuilt, /COPY src |COPY assembly |npx tsc/);
+  // Every other line is kept, in order: the original is the prebuilt one plus the compile stage's body.
+  const kept = prebuilt.split('\n').filter((line) => line !== 'COPY dist/src ./dist/src');
+  const stageStart = original.split('\n').findIndex((line) => / AS build$/.test(line));
+  const removed = original.split('\n').filter((line) => !kept.includes(line));
+  assert.ok(removed.length > 3 && removed.every((line) => original.split('\n').indexOf(line) > stageStart), removed.join('\n'));
+  assert.ok(prebuilt.split('\n').length < original.split('\n').length);
+  assert.throws(() => prebuiltDockerfile('FROM node:22 AS deps\nRUN true\n'), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_BUILD_FAILED');
+});
+
+test('an installed package builds from a context laid out for it: lockfile and .npmrc at the root, the compiled code, the prebuilt Dockerfile', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-installed-'));
+  const out = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-context-'));
+  try {
+    await installedPackage(root);
+    const dockerfile = await layOutPackageContext(root, out);
+    assert.equal(dockerfile, path.join(out, 'Dockerfile'));
+    assert.equal(await fs.readFile(path.join(out, 'package-lock.json'), 'utf8'), '{"lockfileVersion": 3}');
+    assert.equal(await fs.readFile(path.join(out, '.npmrc'), 'utf8'), 'fund=false\n');
+    assert.equal(await fs.readFile(path.join(out, 'dist/src/build/context.js'), 'utf8'), '// compiled\n');
+    for (const entry of ['bin/smkit.js', 'docker/entrypoint.sh', 'models/iris-onnx/model.onnx', 'package.json']) await fs.access(path.join(out, entry));
+    assert.match(await fs.readFile(dockerfile, 'utf8'), /AS build\nWORKDIR \/app\nCOPY dist\/src \.\/dist\/src\n/);
+
+    // buildImage hands the engine that context, then removes it.
+    const { calls } = await fakeBuild(undefined, findSmkitSource(path.join(root, 'dist/src/build')));
+    const args = calls[0]!;
+    const context = args[args.length - 1]!;
+    assert.notEqual(context, root);
+    assert.equal(args[args.indexOf('-f') + 1], path.join(context, 'Dockerfile'));
+    await assert.rejects(fs.access(context), 'the laid-out context is removed after the build');
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+    await fs.rm(out, { recursive: true, force: true });
   }
 });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
+import { layOutPackageContext } from './package-context.js';
 import { detectBuildEngine, imageSize, runCommand, type BuildEngine, type CommandRunner } from '../containers/engine.js';
 
 /** Image variants the Dockerfile has (its build targets). */
@@ -70,18 +71,24 @@ export function qualifyImageName(engine: BuildEngine, name: string): string {
   return engine === 'podman' && !hasRegistry ? `localhost/${name}` : name;
 }
 
+/** Where an engine builds smkit from: a context folder and the Dockerfile in it. */
+export interface BuildContext {
+  readonly root: string;
+  readonly dockerfile: string;
+}
+
 /** The `build` arguments for smkit's own Dockerfile. */
-export function baseBuildArgs(src: SmkitSource, variant: ImageVariant, tag: string, opts: BuildImageOptions, revision: string): string[] {
+export function baseBuildArgs(src: SmkitSource, context: BuildContext, variant: ImageVariant, tag: string, opts: BuildImageOptions, revision: string): string[] {
   return [
     'build',
-    '-f', src.dockerfile,
+    '-f', context.dockerfile,
     '--target', variant,
     '-t', tag,
     ...(opts.platform ? ['--platform', opts.platform] : []),
     '--build-arg', `VERSION=${src.version}`,
     '--build-arg', `REVISION=${revision}`,
     ...(opts.buildArgs ?? []).flatMap((a) => ['--build-arg', a]),
-    src.root,
+    context.root,
   ];
 }
 
@@ -131,6 +138,7 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
   const variant = opts.variant ?? 'cpu';
   const src = deps.source();
   const stageDir = opts.model ? await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-')) : undefined;
+  const packageDir = src.kind === 'package' ? await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-context-')) : undefined;
   try {
     const staged = opts.model && stageDir ? await stageModel(opts.model, stageDir) : undefined;
     if (staged) log(`model ${opts.model} checked${staged.file ? ` (${staged.file})` : ''}`);
@@ -138,8 +146,9 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
     const defaultTag = `${src.version}-${variant}`;
     const baseTag = qualifyImageName(engine, opts.model || !opts.tag ? `smkit:${defaultTag}` : opts.tag);
     if (variant === 'gpu') log('the gpu variant needs network access (CUDA base image, onnxruntime CUDA libraries from nuget.org); see docs/images.md');
-    log(`building ${baseTag} with ${engine} from ${src.root}`);
-    const args = baseBuildArgs(src, variant, baseTag, opts, await gitRevision(src.root, deps.run));
+    log(`building ${baseTag} with ${engine} from ${src.root}${packageDir ? ' (an installed package: its compiled code)' : ''}`);
+    const context = packageDir ? { root: packageDir, dockerfile: await layOutPackageContext(src.root, packageDir) } : src;
+    const args = baseBuildArgs(src, context, variant, baseTag, opts, packageDir ? 'unknown' : await gitRevision(src.root, deps.run));
     const code = await deps.build(engine, args);
     if (code !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${baseTag} failed (exit ${code}); its output is above`);
     let image = baseTag;
@@ -161,6 +170,6 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
       ...(staged && opts.model ? { model: { source: opts.model, ...(staged.file ? { file: staged.file } : {}) } } : {}),
     };
   } finally {
-    if (stageDir) await fs.rm(stageDir, { recursive: true, force: true });
+    for (const dir of [stageDir, packageDir]) if (dir) await fs.rm(dir, { recursive: true, force: true });
   }
 }

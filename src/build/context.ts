@@ -2,26 +2,33 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
+import { PACKAGE_CONTEXT_ENTRIES } from './package-context.js';
 
 /** The directory holding smkit's `Dockerfile` (the build context) and its package version. */
 export interface SmkitSource {
   readonly root: string;
   readonly dockerfile: string;
   readonly version: string;
+  /**
+   * `checkout`: a git clone, built from its sources as it is. `package`: an installed npm package,
+   * whose compiled code goes into a context laid out for it (see `package-context.ts`).
+   */
+  readonly kind: 'checkout' | 'package';
 }
 
 /**
- * What the Dockerfile copies from the build context (see it and `.dockerignore`). An installed npm
- * package has the Dockerfile but not all of these: npm never publishes `package-lock.json`, and the
- * package ships compiled code, not `src/` and `assembly/`.
+ * What the Dockerfile copies from a git clone (see it and `.dockerignore`). An installed npm package
+ * has the Dockerfile but not all of these: npm never publishes `package-lock.json` or `.npmrc`, and
+ * the package ships compiled code, not `src/` and `assembly/` (it has `PACKAGE_CONTEXT_ENTRIES`).
  */
 export const BUILD_CONTEXT_ENTRIES = ['package.json', 'package-lock.json', '.npmrc', 'tsconfig.json', 'src', 'assembly', 'bin', 'docker', 'models/iris-onnx'] as const;
 
 /**
  * Finds smkit's own source tree (walking up from this module: `dist/src/build/` in a checkout or an
  * installed package). `smkit build` builds images of smkit itself, so the context is this tree, not
- * the caller's directory. Throws `ERR_BUILD_FAILED` when the tree lacks the Dockerfile or anything
- * it copies ({@link BUILD_CONTEXT_ENTRIES}), naming what is missing, before an engine is started.
+ * the caller's directory: a git clone ({@link BUILD_CONTEXT_ENTRIES}) or an installed package
+ * (`PACKAGE_CONTEXT_ENTRIES`). Throws `ERR_BUILD_FAILED` when it is neither, naming what is missing,
+ * before an engine is started.
  */
 export function findSmkitSource(from: string = path.dirname(fileURLToPath(import.meta.url))): SmkitSource {
   let dir = from;
@@ -31,14 +38,15 @@ export function findSmkitSource(from: string = path.dirname(fileURLToPath(import
       const json = JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string; version?: string };
       if (json.name === 'smkit') {
         const dockerfile = path.join(dir, 'Dockerfile');
-        const missing = [path.basename(dockerfile), ...BUILD_CONTEXT_ENTRIES].filter((entry) => !existsSync(path.join(dir, entry)));
-        if (missing.length > 0) {
-          throw new ToolkitError(
-            'ERR_BUILD_FAILED',
-            `${dir} lacks ${missing.join(', ')}: smkit build compiles smkit from its source tree, which an installed npm package does not carry in full; run smkit build from a git clone of smkit (npm ci there first), or docker build in that clone`,
-          );
-        }
-        return { root: dir, dockerfile, version: json.version ?? 'dev' };
+        const lacking = (entries: readonly string[]) => entries.filter((entry) => !existsSync(path.join(dir, entry)));
+        const missing = lacking(['Dockerfile', ...BUILD_CONTEXT_ENTRIES]);
+        const version = json.version ?? 'dev';
+        if (missing.length === 0) return { root: dir, dockerfile, version, kind: 'checkout' };
+        if (lacking(PACKAGE_CONTEXT_ENTRIES).length === 0) return { root: dir, dockerfile, version, kind: 'package' };
+        throw new ToolkitError(
+          'ERR_BUILD_FAILED',
+          `${dir} lacks ${missing.join(', ')}: smkit build needs smkit's source tree (a git clone, after npm ci) or an installed smkit package made by npm pack (which carries dist/src and docker/package-lock.json)`,
+        );
       }
     }
     const parent = path.dirname(dir);

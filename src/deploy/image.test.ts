@@ -38,7 +38,7 @@ test('--build builds as deploy.image, pushes, and returns the pushed digest', as
       calls.push(`${engine} push ${image}`);
       return 0;
     },
-    build: { run, build: async (_e, args) => (calls.push(`build ${args.join(' ')}`), 0), source: () => ({ root: '/src', dockerfile: '/src/Dockerfile', version: '1.0.0' }) },
+    build: { run, build: async (_e, args) => (calls.push(`build ${args.join(' ')}`), 0), source: () => ({ root: '/src', dockerfile: '/src/Dockerfile', version: '1.0.0', kind: 'checkout' }) },
   };
   const image = await buildAndPushImage('localhost:5000/smkit:1', { engine: 'docker', log: () => undefined, ecr: () => { throw new Error('no ECR'); } }, deps);
   assert.equal(image, 'localhost:5000/smkit@sha256:abc');
