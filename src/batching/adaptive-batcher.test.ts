@@ -128,6 +128,20 @@ test('with maxSize 1 every call is reported as a run of one that did not queue',
   assert.deepEqual(reported.map((r) => [r.size, r.waitSeconds]), [[1, [0]], [1, [0]]]);
 });
 
+test('an observer that throws changes no answer and runs nothing twice', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, () => {
+    throw new Error('metrics broke');
+  });
+  const first = b.submit(1);
+  await turns(1);
+  const rest = [b.submit(2), b.submit(3)];
+  await release();
+  await release();
+  assert.deepEqual(await Promise.all([first, ...rest]), [2, 4, 6]);
+  assert.deepEqual(runs, [[1], [2, 3]]);
+});
+
 test('maxSize caps a batch; the rest form the one after', async () => {
   const { runner, runs, release } = gatedRunner();
   const b = new AdaptiveBatcher(runner, { maxSize: 2, maxDelayMs: 0 });

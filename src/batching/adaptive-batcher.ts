@@ -169,7 +169,14 @@ export class AdaptiveBatcher<I, O> {
 
   /** Reports a run once `running` settles (either way), and passes its outcome on. */
   #timed<T>(running: Promise<T>, waitSeconds: number[], began: number): Promise<T> {
-    const report = () => this.observe({ size: waitSeconds.length, waitSeconds, runSeconds: (performance.now() - began) / 1000 });
+    const report = () => {
+      // Metrics must not change an answer: an observer that throws would fail, and so retry, the batch.
+      try {
+        this.observe({ size: waitSeconds.length, waitSeconds, runSeconds: (performance.now() - began) / 1000 });
+      } catch {
+        // nothing to do: the run itself went as it went
+      }
+    };
     return running.then(
       (value) => (report(), value),
       (err: unknown) => {
