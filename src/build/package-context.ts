@@ -9,11 +9,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 
-/** What an installed package must carry for `smkit build` (see the module comment). */
-export const PACKAGE_CONTEXT_ENTRIES = ['package.json', 'Dockerfile', 'bin', 'docker', 'docker/package-lock.json', 'docker/npmrc', 'dist/src', 'models/iris-onnx'] as const;
-
 /** Where `npm pack` puts the copies of the root files npm will not publish, by their name at the root. */
 export const SHIPPED_ROOT_FILES: Readonly<Record<string, string>> = Object.freeze({ 'package-lock.json': 'docker/package-lock.json', '.npmrc': 'docker/npmrc' });
+
+/** What the laid-out context takes from the package as it is. */
+const COPIED_ENTRIES = ['package.json', 'bin', 'docker', 'dist/src', 'models/iris-onnx'] as const;
+
+/** What an installed package must carry for `smkit build` (see the module comment). */
+export const PACKAGE_CONTEXT_ENTRIES: readonly string[] = ['Dockerfile', ...COPIED_ENTRIES, ...Object.values(SHIPPED_ROOT_FILES)];
 
 /** The stage of smkit's Dockerfile that compiles `src/` and `assembly/` into `dist/src`. */
 const COMPILE_STAGE = /^FROM\s+\S+\s+AS\s+build\s*$/i;
@@ -41,7 +44,7 @@ export function prebuiltDockerfile(dockerfile: string): string {
  * Returns the Dockerfile's path.
  */
 export async function layOutPackageContext(root: string, dir: string): Promise<string> {
-  for (const entry of ['package.json', 'bin', 'docker', 'dist/src', 'models/iris-onnx']) {
+  for (const entry of COPIED_ENTRIES) {
     await fs.cp(path.join(root, entry), path.join(dir, entry), { recursive: true, dereference: true });
   }
   for (const [name, shipped] of Object.entries(SHIPPED_ROOT_FILES)) await fs.copyFile(path.join(root, shipped), path.join(dir, name));
