@@ -4,35 +4,43 @@
 // SIGTERM, so the compiled code of everything a cold start loads (CLI, primary, worker, inference
 // thread, ONNX Runtime's JavaScript) is on disk in the image. Without a compile cache it only
 // checks that the image serves. Usage: node warm-compile-cache.mjs <model-dir>
+//
+// Node keeps the cache in one directory per V8 cache tag, and the tag changes with every V8 flag
+// off its default. A worker with dynamic batching on starts with a young-generation flag
+// (SMKIT_WORKER_SEMI_SPACE_MB=auto), which on Node 22 gives it a tag of its own, so the server is
+// warmed once per set of worker flags a deployment commonly starts with.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 
 const modelDir = process.argv[2];
 const port = 18080;
 const url = `http://127.0.0.1:${port}`;
-const child = spawn(process.execPath, ['/app/bin/smkit.js', 'serve', '--model-dir', modelDir, '--port', String(port), '--host', '127.0.0.1', '--workers', '1'], {
-  stdio: 'inherit',
-  env: { ...process.env, SMKIT_LOG_LEVEL: 'warn' },
-});
-const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
 
-async function main() {
-  const deadline = Date.now() + 60_000;
-  while (!(await fetch(`${url}/ping`).then((r) => r.status === 200, () => false))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('smkit serve did not answer /ping 200 within 60 s');
-    await new Promise((r) => setTimeout(r, 100));
+/** The settings each warm-up serves with: the defaults, and dynamic batching on. */
+const VARIANTS = [{}, { SMKIT_BATCH_MAX_SIZE: '8' }];
+
+async function serveOnce(env) {
+  const child = spawn(process.execPath, ['/app/bin/smkit.js', 'serve', '--model-dir', modelDir, '--port', String(port), '--host', '127.0.0.1', '--workers', '1'], {
+    stdio: 'inherit',
+    env: { ...process.env, SMKIT_LOG_LEVEL: 'warn', ...env },
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!(await fetch(`${url}/ping`).then((r) => r.status === 200, () => false))) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error('smkit serve did not answer /ping 200 within 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const res = await fetch(`${url}/invocations`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: '5.1,3.5,1.4,0.2\n' });
+    if (res.status !== 200) throw new Error(`POST /invocations answered ${res.status}: ${await res.text()}`);
+  } finally {
+    child.kill('SIGTERM');
   }
-  const res = await fetch(`${url}/invocations`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: '5.1,3.5,1.4,0.2\n' });
-  if (res.status !== 200) throw new Error(`POST /invocations answered ${res.status}: ${await res.text()}`);
+  const code = await exited;
+  if (code !== 0) throw new Error(`smkit serve (${JSON.stringify(env)}) exited with ${code} after SIGTERM`);
 }
 
-try {
-  await main();
-} finally {
-  child.kill('SIGTERM');
-}
-const code = await exited;
-if (code !== 0) throw new Error(`smkit serve exited with ${code} after SIGTERM`);
+for (const env of VARIANTS) await serveOnce(env);
 const dir = process.env.NODE_COMPILE_CACHE;
 const files = dir ? readdirSync(dir, { recursive: true }).length : 0;
 console.log(dir ? `compile cache ${dir}: ${files} entries` : 'no NODE_COMPILE_CACHE: nothing cached');

@@ -245,6 +245,28 @@ async function main() {
     if (out.entries < 50) fail(`the compile cache holds ${out.entries} entries; the Dockerfile's warm-up should leave one per module a cold start loads`);
     log(`compile cache: ${out.entries} entries`);
   });
+  await check('a worker with batching on finds its code in the compile cache', async () => {
+    // A batching worker starts with a young-generation flag, which on Node 22 changes V8's cache tag
+    // and so the cache directory it reads. A tag directory that appears while it serves is code
+    // that every such cold start compiled again: the Dockerfile's warm-up did not cover it.
+    const script = [
+      "const fs = await import('node:fs'); const { spawn } = await import('node:child_process');",
+      'const dir = process.env.NODE_COMPILE_CACHE; fs.accessSync(dir, fs.constants.W_OK);',
+      'const before = fs.readdirSync(dir);',
+      "const child = spawn(process.execPath, ['/app/bin/smkit.js', 'serve', '--model-dir', '/opt/ml/model', '--port', '18081', '--host', '127.0.0.1', '--workers', '1'], { stdio: 'inherit', env: { ...process.env, SMKIT_BATCH_MAX_SIZE: '8', SMKIT_LOG_LEVEL: 'warn' } });",
+      "const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));",
+      'const deadline = Date.now() + 60_000;',
+      "while (!(await fetch('http://127.0.0.1:18081/ping').then((r) => r.status === 200, () => false))) { if (Date.now() > deadline) throw new Error('no /ping 200'); await new Promise((r) => setTimeout(r, 100)); }",
+      "const res = await fetch('http://127.0.0.1:18081/invocations', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: '5.1,3.5,1.4,0.2\\n' });",
+      "child.kill('SIGTERM'); const code = await exited;",
+      'console.log(JSON.stringify({ status: res.status, code, before, after: fs.readdirSync(dir) }));',
+    ].join(' ');
+    const out = JSON.parse(sh('podman', ['run', '--rm', '-v', `${MODEL}:/opt/ml/model:ro`, IMAGE, 'node', '--input-type=module', '-e', script]).stdout.trim().split('\n').pop());
+    if (out.status !== 200 || out.code !== 0) fail(`smkit serve with batching on in the image: answer ${out.status}, exit ${out.code}`);
+    const added = out.after.filter((d) => !out.before.includes(d));
+    if (added.length > 0) fail(`a batching worker compiled its code afresh (new cache directories ${added.join(', ')}; warmed: ${out.before.join(', ')}): see docker/warm-compile-cache.mjs`);
+    log(`compile cache directories: ${out.before.join(', ')}`);
+  });
   await check('TF.js loads in the image (wasm backend)', async () => {
     const script = [
       "const tf = await import('@tensorflow/tfjs');",
