@@ -2,7 +2,7 @@
  * One reusable `Float64Array` for the text parsers (CSV, JSON) when their numbers are copied into
  * a float32 tensor at the end anyway. Without it every request allocated a buffer of its row count
  * times 8 bytes plus margin; on Node 24 that churn of large ArrayBuffers set off a full garbage
- * collection every 60-70 ms under load (see docs/benchmarks.md, eleventh session).
+ * collection every 60-70 ms under load (see docs/benchmarks-history.md, eleventh session).
  *
  * Take and give back: a parser owns the buffer between the two, so a nested or failed parse
  * simply allocates its own.

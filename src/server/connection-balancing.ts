@@ -8,7 +8,7 @@ import { BlockList } from 'node:net';
  *   worker, and hands that worker its next one only once it has taken the last, which a worker
  *   does once per event-loop turn. A worker running batches inline has turns of several
  *   milliseconds under load, so behind a burst of new connections a `/ping` on a new connection
- *   waited 4–5 s (1500 connections, two saturated workers; see docs/benchmarks.md).
+ *   waited 4–5 s (1500 connections, two saturated workers; see docs/benchmarks-history.md).
  * - `kernel`: every worker listens on the port itself with `SO_REUSEPORT` ({@link KERNEL_SOCKETS_PER_WORKER}
  *   sockets each), and the kernel spreads new connections over all the sockets. The spread is by a
  *   hash of the client's address and port, so it is a little less even than round-robin.

@@ -9,15 +9,18 @@
  * scavenges: on the benchmark, 2 mark-compacts instead of 44 in ten seconds of batched
  * requests, a batching p99 of 16.5 instead of 21–24 ms, and 8% less CPU per one-row request. The
  * price is about 13 MB more resident memory per idle worker and 10–20 ms more to a worker's start:
- * a semi-space flag alone slows Node's own start (`node -e` loading four core modules: 64 → 79 ms
- * on the development VM; `--stack-trace-limit`, say, does not). That is why
+ * on Node 20 and 22 any V8 flag off its default changes V8's flag hash (`v8.cachedDataVersionTag()`),
+ * and V8 then refuses the code cache Node ships for its own modules (`node -e` loading three core
+ * modules: 64 → 76–80 ms on Node 20, 30 → 43 ms on Node 22, the same with `--stack-trace-limit=20`;
+ * Node 24 leaves heap-size flags out of the hash). Set at run time the flag would not resize the young
+ * generation V8 has already laid out. That is why
  * `SMKIT_WORKER_SEMI_SPACE_MB=auto` sets it only with dynamic batching on, except on Node 24 and
  * later: there the flag added nothing measurable to cold start (1.07–1.10× the bare server both
  * ways; Node 22 went from 1.09× to 1.21–1.24×), and without it a worker fell into a mark-compact
  * every 60–70 ms on 256-row requests even without batching, with one-row requests at 0.85–0.88× the
  * bare server against 0.97–1.02× with it. (On the Intel VM of the thirteenth session, 256-row
  * requests on Node 22 and 24 fell into them with any semi-space size, set off by ArrayBuffer
- * allocation: see docs/benchmarks.md.)
+ * allocation: see docs/benchmarks-history.md.)
  *
  * On Node 24 `auto` is 32 MB, twice V8's default maximum. With 16, two batching workers serving 64
  * connections still ran 13–24 mark-compacts in 3–8 s (likely because a worker holds a batch of
@@ -29,7 +32,7 @@
  * mark-compact every 60–150 ms (256-row and 5 MB CSV requests, Node 20 and 22: 55–103 in 6 s).
  * Starting the old generation at 128 MB (`--initial-old-space-size`) brought that to 1–11, with
  * 10–23% more 256-row requests/s and 5–10% more 5 MB ones, at the same resident memory (fourteenth
- * session, docs/benchmarks.md). On Node 24 the mark-compacts come mostly from ArrayBuffer
+ * session, docs/benchmarks-history.md). On Node 24 the mark-compacts come mostly from ArrayBuffer
  * allocation; the flag halved them, for 3–13% more 256-row and 8% more 5 MB requests/s. The flag
  * costs cold start on every line (a worker's start 11–13 ms; the first `/ping` 200 went from 1.14×
  * to 1.26× the bare server on Node 20, 1.08× to 1.26× on Node 24), so `auto` sets it only for batch
@@ -42,7 +45,7 @@
  * collection, so the worker sets it itself once its model is loaded (`v8.setFlagsFromString`):
  * the process starts without it, and start-up keeps its speed. At 300 (a factor of 4, the largest
  * V8 picks itself) the same load ran 3-15 mark-compacts, for 13-30% more requests/s on Node 20 and
- * 22 and 9% on Node 24 (sixteenth session, docs/benchmarks.md). The cost is memory: the old
+ * 22 and 9% on Node 24 (sixteenth session, docs/benchmarks-history.md). The cost is memory: the old
  * generation may grow to four times what is alive before it is collected (about 45 MB for smkit's
  * own 11 MB; more for handler code that keeps large JavaScript objects), within the heap's limit.
  */
