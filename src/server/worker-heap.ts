@@ -12,9 +12,9 @@
  * on Node 20 and 22 any V8 flag off its default changes V8's flag hash (`v8.cachedDataVersionTag()`),
  * and V8 then refuses the code cache Node ships for its own modules (`node -e` loading three core
  * modules: 64 → 76–80 ms on Node 20, 30 → 43 ms on Node 22, the same with `--stack-trace-limit=20`;
- * Node 24 leaves heap-size flags out of the hash). Set at run time the flag would not resize the young
- * generation V8 has already laid out. That is why
- * `SMKIT_WORKER_SEMI_SPACE_MB=auto` sets it only with dynamic batching on, except on Node 24 and
+ * Node 24 leaves the semi-space flags out of the hash). Set at run time the flag would not resize
+ * the young generation V8 has already laid out. That is why `SMKIT_WORKER_SEMI_SPACE_MB=auto` sets
+ * it only with dynamic batching on, except on Node 24 and
  * later: there the flag added nothing measurable to cold start (1.07–1.10× the bare server both
  * ways; Node 22 went from 1.09× to 1.21–1.24×), and without it a worker fell into a mark-compact
  * every 60–70 ms on 256-row requests even without batching, with one-row requests at 0.85–0.88× the
