@@ -209,6 +209,15 @@ function checkLabels() {
   if (nodeMajor !== '22') fail(`anything other than serve/train should be executed as given: node -p printed ${JSON.stringify(nodeMajor)}, expected 22`);
 }
 
+/** Fails unless `image` is labelled with the checkout's commit (when the checkout is a git one). */
+function checkRevisionLabel(image) {
+  const commit = sh('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], { allowFail: true }).stdout.trim();
+  if (!commit) return;
+  const labels = JSON.parse(sh('podman', ['image', 'inspect', image]).stdout)[0].Config?.Labels ?? {};
+  const label = labels['org.opencontainers.image.revision'];
+  if (label !== commit) fail(`${image} is labelled revision ${JSON.stringify(label)}, expected ${commit}`);
+}
+
 /** A /opt/ml tree from opt-ml-template/ (training input) for `<image> train`; undefined when there is none yet. */
 async function trainingTree() {
   const template = path.join(root, 'opt-ml-template');
@@ -361,6 +370,8 @@ async function main() {
     if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) await logged('tsc', 'npx', ['tsc', '-p', root]);
     const out = await logged('smkit-build', process.execPath, [path.join(root, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', BAKED]);
     if (!out.includes(`image: ${BAKED}`)) fail(`smkit build did not report the image name ${BAKED}:\n${out.split('\n').slice(-5).join('\n')}`);
+    // The first step built the same stages without build arguments: the label must not come from that cache.
+    checkRevisionLabel(BAKED);
     const c = await startContainer('baked', BAKED);
     await waitForPing(c);
     await checkIris(c);
@@ -374,6 +385,7 @@ async function main() {
     await logged('npm-pack', 'npm', ['pack', '--pack-destination', packDir]);
     const tarball = (await fs.readdir(packDir)).find((f) => f.endsWith('.tgz'));
     if (!tarball) fail(`npm pack left no tarball in ${packDir}`);
+    if (existsSync(path.join(root, 'docker', 'REVISION'))) fail('npm pack left docker/REVISION behind in the checkout (postpack should remove it)');
     sh('tar', ['xzf', path.join(packDir, tarball), '-C', packDir]);
     const installed = path.join(packDir, 'package');
     if (existsSync(path.join(installed, 'src'))) fail('the package ships src/: this check would not test an installed package');
@@ -382,6 +394,8 @@ async function main() {
     const out = await logged('smkit-build-package', process.execPath, [path.join(installed, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', FROM_PACKAGE]);
     if (!out.includes('an installed package')) fail(`smkit build did not build the package's compiled code:\n${out.split('\n').slice(-5).join('\n')}`);
     if (!out.includes(`image: ${FROM_PACKAGE}`)) fail(`smkit build did not report the image name ${FROM_PACKAGE}:\n${out.split('\n').slice(-5).join('\n')}`);
+    // The package has no git history: the revision label is the commit npm pack recorded.
+    checkRevisionLabel(FROM_PACKAGE);
     const c = await startContainer('from-package', FROM_PACKAGE);
     await waitForPing(c);
     await checkIris(c);

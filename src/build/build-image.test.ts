@@ -6,7 +6,7 @@ import path from 'node:path';
 import { bakedDockerfile, buildImage, qualifyImageName, type BuildDeps } from './build-image.js';
 import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
 import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
-import { layOutPackageContext, prebuiltDockerfile } from './package-context.js';
+import { layOutPackageContext, packedRevision, prebuiltDockerfile, PACKED_REVISION_FILE } from './package-context.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -60,6 +60,9 @@ test('without a model: one build of the cpu target, tagged smkit:<version>-cpu',
   assert.equal(calls.length, 1);
   assert.deepEqual(calls[0]!.slice(0, 7), ['build', '-f', '/src/smkit/Dockerfile', '--target', 'cpu', '-t', 'localhost/smkit:9.9.9-cpu']);
   assert.ok(calls[0]!.includes('--platform') && calls[0]!.includes('VERSION=9.9.9'));
+  // The version and revision labels are also given as --label, which an engine's layer cache cannot skip.
+  assert.ok(calls[0]!.includes('org.opencontainers.image.version=9.9.9'), calls[0]!.join(' '));
+  assert.ok(calls[0]!.some((a) => a.startsWith('org.opencontainers.image.revision=')), calls[0]!.join(' '));
 });
 
 test('with a model: checked, staged and layered on the base image', async () => {
@@ -163,15 +166,38 @@ test('an installed package builds from a context laid out for it: lockfile and .
     for (const entry of ['bin/smkit.js', 'docker/entrypoint.sh', 'models/iris-onnx/model.onnx', 'package.json']) await fs.access(path.join(out, entry));
     assert.match(await fs.readFile(dockerfile, 'utf8'), /AS build\nWORKDIR \/app\nCOPY dist\/src \.\/dist\/src\n/);
 
-    // buildImage hands the engine that context, then removes it.
+    // buildImage hands the engine that context, then removes it; the revision is the one npm pack recorded.
+    await fs.writeFile(path.join(root, PACKED_REVISION_FILE), '0123456789ab\n');
     const { calls } = await fakeBuild(undefined, findSmkitSource(path.join(root, 'dist/src/build')));
     const args = calls[0]!;
     const context = args[args.length - 1]!;
     assert.notEqual(context, root);
     assert.equal(args[args.indexOf('-f') + 1], path.join(context, 'Dockerfile'));
+    assert.ok(args.includes('REVISION=0123456789ab') && args.includes('org.opencontainers.image.revision=0123456789ab'), `revision in ${args.join(' ')}`);
     await assert.rejects(fs.access(context), 'the laid-out context is removed after the build');
   } finally {
     await fs.rm(root, { recursive: true, force: true });
     await fs.rm(out, { recursive: true, force: true });
+  }
+});
+
+test('packedRevision: the commit npm pack recorded, or undefined when there is none or it is not a commit hash', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-installed-'));
+  try {
+    await fs.mkdir(path.join(root, 'docker'));
+    assert.equal(await packedRevision(root), undefined);
+    for (const [text, expected] of [
+      ['3dc5891a0b1c\n', '3dc5891a0b1c'],
+      ['3dc5891a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e', '3dc5891a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e'],
+      ['', undefined],
+      ['abc', undefined],
+      ['v1.2.3', undefined],
+      ['3dc5891a0b1c" --build-arg X=1', undefined],
+    ] as const) {
+      await fs.writeFile(path.join(root, PACKED_REVISION_FILE), text);
+      assert.equal(await packedRevision(root), expected, JSON.stringify(text));
+    }
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
   }
 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
-import { layOutPackageContext } from './package-context.js';
+import { layOutPackageContext, packedRevision } from './package-context.js';
 import { detectBuildEngine, imageSize, runCommand, type BuildEngine, type CommandRunner } from '../containers/engine.js';
 
 /** Image variants the Dockerfile has (its build targets). */
@@ -87,6 +87,10 @@ export function baseBuildArgs(src: SmkitSource, context: BuildContext, variant: 
     ...(opts.platform ? ['--platform', opts.platform] : []),
     '--build-arg', `VERSION=${src.version}`,
     '--build-arg', `REVISION=${revision}`,
+    // The same two labels on the command line: podman 4.3 reuses a cached LABEL step built with other
+    // build arguments (an image built as REVISION=unknown kept that label), while --label always applies.
+    '--label', `org.opencontainers.image.version=${src.version}`,
+    '--label', `org.opencontainers.image.revision=${revision}`,
     ...(opts.buildArgs ?? []).flatMap((a) => ['--build-arg', a]),
     context.root,
   ];
@@ -148,7 +152,8 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
     if (variant === 'gpu') log('the gpu variant needs network access (CUDA base image, onnxruntime CUDA libraries from nuget.org); see docs/images.md');
     log(`building ${baseTag} with ${engine} from ${src.root}${packageDir ? ' (an installed package: its compiled code)' : ''}`);
     const context = packageDir ? { root: packageDir, dockerfile: await layOutPackageContext(src.root, packageDir) } : src;
-    const args = baseBuildArgs(src, context, variant, baseTag, opts, packageDir ? 'unknown' : await gitRevision(src.root, deps.run));
+    const revision = packageDir ? ((await packedRevision(src.root)) ?? 'unknown') : await gitRevision(src.root, deps.run);
+    const args = baseBuildArgs(src, context, variant, baseTag, opts, revision);
     const code = await deps.build(engine, args);
     if (code !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${baseTag} failed (exit ${code}); its output is above`);
     let image = baseTag;

@@ -12,6 +12,20 @@ import { ToolkitError } from '../errors/catalogue.js';
 /** Where `npm pack` puts the copies of the root files npm will not publish, by their name at the root. */
 export const SHIPPED_ROOT_FILES: Readonly<Record<string, string>> = Object.freeze({ 'package-lock.json': 'docker/package-lock.json', '.npmrc': 'docker/npmrc' });
 
+/**
+ * Where `npm pack` records the git commit it packed from, for the image's revision label: an
+ * installed package has no git history to ask.
+ */
+export const PACKED_REVISION_FILE = 'docker/REVISION';
+
+/** The commit an installed package at `root` was packed from, or `undefined` when it does not say. */
+export async function packedRevision(root: string): Promise<string | undefined> {
+  const text = await fs.readFile(path.join(root, PACKED_REVISION_FILE), 'utf8').catch(() => undefined);
+  const revision = text?.trim();
+  // It becomes a build argument and a label: only an abbreviated or full commit hash is taken.
+  return revision && /^[0-9a-f]{7,40}$/.test(revision) ? revision : undefined;
+}
+
 /** What the laid-out context takes from the package as it is. */
 const COPIED_ENTRIES = ['package.json', 'bin', 'docker', 'dist/src', 'models/iris-onnx'] as const;
 
