@@ -209,6 +209,19 @@ function checkLabels() {
   if (nodeMajor !== '22') fail(`anything other than serve/train should be executed as given: node -p printed ${JSON.stringify(nodeMajor)}, expected 22`);
 }
 
+/**
+ * What an image `smkit build` made must do, given the build's output: name itself, carry the
+ * checkout's commit as its revision, answer the iris checks in a container, and stop on SIGTERM.
+ */
+async function checkBuiltImage(buildOutput, image, containerName) {
+  if (!buildOutput.includes(`image: ${image}`)) fail(`smkit build did not report the image name ${image}:\n${buildOutput.split('\n').slice(-5).join('\n')}`);
+  checkRevisionLabel(image);
+  const c = await startContainer(containerName, image);
+  await waitForPing(c);
+  await checkIris(c);
+  await stopWithSigterm(c);
+}
+
 /** Fails unless `image` is labelled with the checkout's commit (when the checkout is a git one). */
 function checkRevisionLabel(image) {
   const commit = sh('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], { allowFail: true }).stdout.trim();
@@ -369,13 +382,8 @@ async function main() {
   await check('smkit build --model (baked model, nothing mounted)', async () => {
     if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'))) await logged('tsc', 'npx', ['tsc', '-p', root]);
     const out = await logged('smkit-build', process.execPath, [path.join(root, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', BAKED]);
-    if (!out.includes(`image: ${BAKED}`)) fail(`smkit build did not report the image name ${BAKED}:\n${out.split('\n').slice(-5).join('\n')}`);
     // The first step built the same stages without build arguments: the label must not come from that cache.
-    checkRevisionLabel(BAKED);
-    const c = await startContainer('baked', BAKED);
-    await waitForPing(c);
-    await checkIris(c);
-    await stopWithSigterm(c);
+    await checkBuiltImage(out, BAKED, 'baked');
   });
 
   // What a user who installed smkit from npm runs: the package has compiled code, not sources.
@@ -393,13 +401,8 @@ async function main() {
     await fs.symlink(path.join(root, 'node_modules'), path.join(installed, 'node_modules'), 'dir');
     const out = await logged('smkit-build-package', process.execPath, [path.join(installed, 'bin', 'smkit.js'), 'build', '--engine', 'podman', '--model', MODEL, '--tag', FROM_PACKAGE]);
     if (!out.includes('an installed package')) fail(`smkit build did not build the package's compiled code:\n${out.split('\n').slice(-5).join('\n')}`);
-    if (!out.includes(`image: ${FROM_PACKAGE}`)) fail(`smkit build did not report the image name ${FROM_PACKAGE}:\n${out.split('\n').slice(-5).join('\n')}`);
     // The package has no git history: the revision label is the commit npm pack recorded.
-    checkRevisionLabel(FROM_PACKAGE);
-    const c = await startContainer('from-package', FROM_PACKAGE);
-    await waitForPing(c);
-    await checkIris(c);
-    await stopWithSigterm(c);
+    await checkBuiltImage(out, FROM_PACKAGE, 'from-package');
   });
 }
 
