@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { createFrontDoor } from '../../local/front-door/app.js';
+import { MAX_AWS_JSON_DEPTH } from './aws-json.js';
 import { AwsServiceError, unknownOperation, type AwsService } from '../service.js';
 
 function service(prefix: string, queryCompatible = false): AwsService & { calls: Array<[string, Record<string, unknown>]> } {
@@ -65,6 +66,13 @@ test('awsJson: malformed or non-object JSON is a SerializationException 400; an 
     assert.equal(res.status, 400, body);
     assert.equal(JSON.parse(res.text).__type, 'SerializationException', body);
   }
+  const deep = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send(`{"A":${'['.repeat(10_000)}${']'.repeat(10_000)}}`);
+  assert.equal(deep.status, 400);
+  assert.equal(JSON.parse(deep.text).__type, 'SerializationException');
+  // Brackets inside strings are text; 511 arrays inside the body's object are the deepest accepted.
+  const deepest = `{"A":${'['.repeat(MAX_AWS_JSON_DEPTH - 1)}"[[[{{{\\\\"${']'.repeat(MAX_AWS_JSON_DEPTH - 1)}}`;
+  const accepted = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send(deepest);
+  assert.equal(accepted.status, 200, accepted.text.slice(0, 200));
   const big = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send(`{"A":"${'x'.repeat(6 * 1024 * 1024)}"}`);
   assert.equal(big.status, 413);
   assert.equal(JSON.parse(big.text).__type, 'SerializationException');

@@ -8,6 +8,29 @@ export type AwsJsonVersion = '1.0' | '1.1';
 /** Largest awsJson request body accepted: 5 MiB, far above any control-plane request. */
 export const MAX_AWS_JSON_BODY_BYTES = 5 * 1024 * 1024;
 
+/**
+ * Deepest nesting of objects and arrays an awsJson request may have. No operation's input comes
+ * near it; deeper input is refused before any service code walks it (recursively).
+ */
+export const MAX_AWS_JSON_DEPTH = 512;
+
+/** True when the JSON text nests objects and arrays deeper than `max` (brackets inside strings not counted). */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 /** One awsJson request: which service prefix and operation, and the input members. */
 export interface AwsJsonRequest {
   /** The part of `X-Amz-Target` before the dot, for example `SageMaker`. */
@@ -27,7 +50,8 @@ export function awsJsonVersionOf(contentType: string | undefined): AwsJsonVersio
 /**
  * Parses an awsJson request (`X-Amz-Target: <prefix>.<Operation>`, JSON object body). An empty
  * body is `{}`, as the SDKs send for operations without input. Throws `SerializationException`
- * (400) for a body that is not a JSON object and `UnknownOperationException` for a malformed target.
+ * (400) for a body that is not a JSON object or nests deeper than {@link MAX_AWS_JSON_DEPTH}, and
+ * `UnknownOperationException` for a malformed target.
  */
 export function parseAwsJsonRequest(target: string, contentType: string | undefined, body: Buffer): AwsJsonRequest {
   const version = awsJsonVersionOf(contentType);
@@ -38,6 +62,9 @@ export function parseAwsJsonRequest(target: string, contentType: string | undefi
   let input: unknown = {};
   const text = body.toString('utf8');
   if (text.trim() !== '') {
+    if (nestsDeeperThan(text, MAX_AWS_JSON_DEPTH)) {
+      throw new AwsServiceError('SerializationException', `The request body nests objects and arrays more than ${MAX_AWS_JSON_DEPTH} deep.`, 400);
+    }
     try {
       input = JSON.parse(text);
     } catch (err) {

@@ -76,6 +76,9 @@ test('hostile shapes get a short 4xx: values nested 100 000 deep, lists far past
     ['CreateModel', `{"ModelName":${deep}}`],
     ['CreateModel', `{"ModelName":"m","PrimaryContainer":{"Image":"i","Environment":{"A":${deep}}}}`],
     ['CreateModel', `{"ModelName":"m","Tags":${deep}}`],
+    // A member no shape names is still walked (nulls are dropped from the whole input).
+    ['ListModels', `{"NotAMember":${deep}}`],
+    ['ListModels', `{"NotAMember":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`],
     ['CreateModel', JSON.stringify({ ModelName: 'm', Tags: Array.from({ length: 200_000 }, () => ({})) })],
   ];
   for (const [operation, body] of cases) {
