@@ -10,7 +10,8 @@ test('List*: newest first by default; SortBy, SortOrder, NameContains and Status
   assert.deepEqual(listPage(items, { SortBy: 'Name', SortOrder: 'Ascending' }, view).items.map((x) => x.name), ['alpha', 'alpha-2', 'beta', 'gamma']);
   assert.deepEqual(listPage(items, { NameContains: 'ALPHA' }, view).items.map((x) => x.name), ['alpha-2', 'alpha']);
   assert.deepEqual(listPage(items, { StatusEquals: 'Creating' }, view).items.map((x) => x.name), ['alpha-2', 'alpha']);
-  assert.deepEqual(listPage(items, { CreationTimeAfter: 1_700_000_001 }, view).items.map((x) => x.name), ['alpha-2', 'gamma']);
+  assert.deepEqual(listPage(items, { CreationTimeAfter: 1_700_000_001 }, view).items.map((x) => x.name), ['alpha-2', 'gamma', 'alpha'], 'CreationTimeAfter is inclusive');
+  assert.deepEqual(listPage(items, { CreationTimeBefore: 1_700_000_001 }, view).items.map((x) => x.name), ['beta'], 'CreationTimeBefore is exclusive');
 });
 
 test('List*: MaxResults pages with NextToken until the last page has none; a bad token is a ValidationException', () => {

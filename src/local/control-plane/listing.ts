@@ -33,7 +33,7 @@ function toMillis(v: number | string): number {
 
 /**
  * Filters, sorts and pages resources as the SageMaker `List*` operations do: `NameContains`,
- * time bounds and `StatusEquals` filter; `SortBy` (default `CreationTime`) and `SortOrder`
+ * time bounds (`CreationTimeAfter` inclusive, the others exclusive) and `StatusEquals` filter; `SortBy` (default `CreationTime`) and `SortOrder`
  * (default `Descending`) order; `MaxResults` (default 10) pages, with an opaque `NextToken`.
  */
 export function listPage<T>(all: readonly T[], input: ListInput, view: (item: T) => Listed): { items: T[]; nextToken?: string } {
@@ -42,7 +42,8 @@ export function listPage<T>(all: readonly T[], input: ListInput, view: (item: T)
     const v = view(item);
     if (lower !== undefined && !v.name.toLowerCase().includes(lower)) return false;
     if (input.CreationTimeBefore !== undefined && !(v.createdAt.getTime() < toMillis(input.CreationTimeBefore))) return false;
-    if (input.CreationTimeAfter !== undefined && !(v.createdAt.getTime() > toMillis(input.CreationTimeAfter))) return false;
+    // Inclusive, unlike the other bounds: "a creation time greater than or equal to the specified time" (List* API reference).
+    if (input.CreationTimeAfter !== undefined && !(v.createdAt.getTime() >= toMillis(input.CreationTimeAfter))) return false;
     const modified = (v.lastModified ?? v.createdAt).getTime();
     if (input.LastModifiedTimeBefore !== undefined && !(modified < toMillis(input.LastModifiedTimeBefore))) return false;
     if (input.LastModifiedTimeAfter !== undefined && !(modified > toMillis(input.LastModifiedTimeAfter))) return false;

@@ -1,0 +1,70 @@
+// The local SageMaker against the SageMaker API reference, through the real JS SDK over HTTP:
+// behaviour the reference states that a script can depend on.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateModelCommand,
+  DeleteEndpointCommand,
+  DescribeEndpointCommand,
+  DescribeEndpointConfigCommand,
+  DescribeModelCommand,
+  ListEndpointConfigsCommand,
+  ListEndpointsCommand,
+  ListModelsCommand,
+  SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+
+let dir: string;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-conformance-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: {} });
+  sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+  await sm.send(new CreateModelCommand({ ModelName: 'conf-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-config', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+});
+
+after(async () => {
+  sm?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('CreationTimeAfter is inclusive ("greater than or equal to"): a resource\'s own CreationTime lists it; CreationTimeBefore is exclusive', async () => {
+  const model = await sm.send(new DescribeModelCommand({ ModelName: 'conf-model' }));
+  const models = await sm.send(new ListModelsCommand({ CreationTimeAfter: model.CreationTime }));
+  assert.deepEqual(models.Models?.map((m) => m.ModelName), ['conf-model']);
+  assert.deepEqual((await sm.send(new ListModelsCommand({ CreationTimeBefore: model.CreationTime }))).Models, []);
+
+  const config = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-config' }));
+  const configs = await sm.send(new ListEndpointConfigsCommand({ CreationTimeAfter: config.CreationTime }));
+  assert.deepEqual(configs.EndpointConfigs?.map((c) => c.EndpointConfigName), ['conf-config']);
+
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-listed', EndpointConfigName: 'conf-config' }));
+  const endpoint = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-listed' }));
+  const endpoints = await sm.send(new ListEndpointsCommand({ CreationTimeAfter: endpoint.CreationTime, NameContains: 'conf-listed' }));
+  assert.deepEqual(endpoints.Endpoints?.map((e) => e.EndpointName), ['conf-listed']);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-listed' }));
+});
+
+test('CreateEndpoint: names are case-insensitive ("Iris" exists, so "iris" is an already existing endpoint)', async () => {
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'Conf-Case', EndpointConfigName: 'conf-config' }));
+  await assert.rejects(
+    sm.send(new CreateEndpointCommand({ EndpointName: 'conf-case', EndpointConfigName: 'conf-config' })),
+    (err: Error) => err.name === 'ValidationException' && err.message === `Cannot create already existing endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/conf-case".`,
+  );
+  const listed = await sm.send(new ListEndpointsCommand({ NameContains: 'conf-case' }));
+  assert.deepEqual(listed.Endpoints?.map((e) => e.EndpointName), ['Conf-Case']);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'Conf-Case' }));
+});
