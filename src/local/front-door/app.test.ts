@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { SageMakerRuntimeClient, InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { SageMakerRuntimeClient, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { LocalEndpoint, type VariantRuntime } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -182,6 +182,26 @@ test('the AWS SDK v3 client works against the front door, including ModelError',
       return true;
     });
     await assert.rejects(client.send(new InvokeEndpointCommand({ EndpointName: 'missing', Body: Buffer.from('x') })), (err: Error) => err.name === 'ValidationError' && /Endpoint missing of account/.test(err.message));
+    // TargetVariant and InferenceComponentName are checked against the API model's patterns.
+    await assert.rejects(
+      client.send(new InvokeEndpointCommand({ EndpointName: 'good', Body: Buffer.from('x'), TargetVariant: 'All_Traffic' })),
+      (err: Error) => err.name === 'ValidationError' && err.message === "1 validation error detected: Value 'All_Traffic' at 'targetVariant' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+    );
+    await assert.rejects(
+      client.send(new InvokeEndpointCommand({ EndpointName: 'good', Body: Buffer.from('x'), InferenceComponentName: 'ic_1' })),
+      (err: Error) => err.name === 'ValidationError' && /at 'inferenceComponentName' failed to satisfy constraint/.test(err.message),
+    );
+    // No local endpoint hosts inference components: the service refuses the header for such an endpoint, and so does the front door.
+    const seenBefore = good.seen.length;
+    await assert.rejects(
+      client.send(new InvokeEndpointCommand({ EndpointName: 'good', Body: Buffer.from('x'), InferenceComponentName: 'ic-1' })),
+      (err: Error) => err.name === 'ValidationError' && /^Inference Component Name header is not allowed for endpoints to which you dont plan to deploy inference components\./.test(err.message),
+    );
+    await assert.rejects(
+      client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'good', Body: Buffer.from('x'), InferenceComponentName: 'ic-1' })),
+      (err: Error) => err.name === 'ValidationError' && /^Inference Component Name header is not allowed/.test(err.message),
+    );
+    assert.equal(good.seen.length, seenBefore, 'the container never saw those requests');
   } finally {
     client.destroy();
   }

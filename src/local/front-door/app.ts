@@ -74,6 +74,11 @@ function header(req: Request, name: string): string | undefined {
 /** `TargetContainerHostname` of `InvokeEndpoint` (Direct-mode pipelines); the front door reads it, containers never see it. */
 const TARGET_CONTAINER_HOSTNAME_HEADER = 'x-amzn-sagemaker-target-container-hostname';
 
+/** `InferenceComponentName` of `InvokeEndpoint`: no local endpoint hosts inference components, so it is refused. */
+const INFERENCE_COMPONENT_HEADER = 'x-amzn-sagemaker-inference-component';
+/** The API model's `InferenceComponentNameHeader` pattern (at most 63 characters). */
+const INFERENCE_COMPONENT_PATTERN = /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+
 function checkHeaders(req: Request, endpointName: string): ConstraintViolation[] {
   const violations: ConstraintViolation[] = [];
   if (endpointName.length > SAGEMAKER_NAME_MAX_LENGTH) violations.push({ value: endpointName, member: 'endpointName', constraint: `Member must have length less than or equal to ${SAGEMAKER_NAME_MAX_LENGTH}` });
@@ -84,10 +89,17 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
     if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
     else if (value.length > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have length less than or equal to ${rule.max}` });
     else if (!PRINTABLE.test(value)) violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: \\p{ASCII}*' });
+    else if (rule.member === 'targetVariant' && !SAGEMAKER_NAME_PATTERN.test(value)) {
+      violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
+    }
   }
   const host = header(req, TARGET_CONTAINER_HOSTNAME_HEADER);
   if (host !== undefined && (host.length > SAGEMAKER_NAME_MAX_LENGTH || !SAGEMAKER_NAME_PATTERN.test(host))) {
     violations.push({ value: host, member: 'targetContainerHostname', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' });
+  }
+  const component = header(req, INFERENCE_COMPONENT_HEADER);
+  if (component !== undefined && (component.length > SAGEMAKER_NAME_MAX_LENGTH || !INFERENCE_COMPONENT_PATTERN.test(component))) {
+    violations.push({ value: component, member: 'inferenceComponentName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$' });
   }
   return violations;
 }
@@ -155,6 +167,11 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     if (violations.length > 0) return void fail(validationError(violations));
     const endpoint = opts.endpoints.get(name);
     if (!endpoint) return void fail(endpointNotFound(name, accountId));
+    const component = header(req, INFERENCE_COMPONENT_HEADER);
+    if (component !== undefined) {
+      // The service's answer for an endpoint without inference components, and no local endpoint has any.
+      return void fail(new RuntimeApiError('ValidationError', 400, 'Inference Component Name header is not allowed for endpoints to which you dont plan to deploy inference components. Please remove the Inference Component Name header and try again.'));
+    }
     return { name, endpoint, fail };
   };
 
