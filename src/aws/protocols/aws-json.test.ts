@@ -73,6 +73,11 @@ test('awsJson: malformed or non-object JSON is a SerializationException 400; an 
   const deepest = `{"A":${'['.repeat(MAX_AWS_JSON_DEPTH - 1)}"[[[{{{\\\\"${']'.repeat(MAX_AWS_JSON_DEPTH - 1)}}`;
   const accepted = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send(deepest);
   assert.equal(accepted.status, 200, accepted.text.slice(0, 200));
+  // A body that cannot be decoded is answered as an awsJson error too (SDKs read __type), not as a runtime error.
+  const undecodable = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').set('Content-Encoding', 'gzip').send('{}');
+  assert.equal(undecodable.status, 400);
+  assert.equal(undecodable.headers['content-type'], 'application/x-amz-json-1.1');
+  assert.equal(JSON.parse(undecodable.text).__type, 'SerializationException');
   const big = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send(`{"A":"${'x'.repeat(6 * 1024 * 1024)}"}`);
   assert.equal(big.status, 413);
   assert.equal(JSON.parse(big.text).__type, 'SerializationException');

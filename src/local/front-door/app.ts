@@ -245,6 +245,10 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     if (_req.path === '/' && e.type === 'entity.too.large') {
       return writeAwsJsonError(res, awsJsonVersionOf(header(_req, 'content-type')), new AwsServiceError('SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`, 413));
     }
+    if (_req.path === '/' && header(_req, 'x-amz-target') !== undefined && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      // A body the control plane could not read (a bad Content-Encoding, say) is answered in its protocol, not the runtime's.
+      return writeAwsJsonError(res, awsJsonVersionOf(header(_req, 'content-type')), new AwsServiceError('SerializationException', `The request body could not be read: ${e.message ?? 'unknown error'}.`, 400));
+    }
     if (e.type === 'entity.too.large') {
       return sendError(res, validationError([{ value: `<${e.length ?? 'more than 6291456'} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${MAX_INVOKE_BODY_BYTES}` }]));
     }
