@@ -25,6 +25,12 @@ export interface ProductionVariant {
   InitialVariantWeight?: number;
 }
 
+/** `Tag`. */
+export interface Tag {
+  Key: string;
+  Value: string;
+}
+
 /** `DataCaptureConfig`. */
 export interface DataCaptureConfig {
   EnableCapture?: boolean;
@@ -75,12 +81,15 @@ const ROLE_ARN = { kind: 'string', min: 20, max: 2048, pattern: 'arn:aws[a-z\\-]
 const TAG_PATTERN = '([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)';
 /** botocore's `CsvContentType`/`JsonContentType`: a `type/subtype` MIME type. */
 const CAPTURE_CONTENT_TYPE = { kind: 'string', min: 1, max: 256, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9])*\\/[a-zA-Z0-9](-*[a-zA-Z0-9.])*' } as const;
+const TAG_KEY = { kind: 'string', min: 1, max: 128, pattern: TAG_PATTERN } as const;
 const TAGS: ShapeRule = {
   kind: 'list',
   min: 0,
   max: 50,
-  member: { kind: 'structure', required: ['Key', 'Value'], members: { Key: { kind: 'string', min: 1, max: 128, pattern: TAG_PATTERN }, Value: { kind: 'string', min: 0, max: 256, pattern: TAG_PATTERN } } },
+  member: { kind: 'structure', required: ['Key', 'Value'], members: { Key: TAG_KEY, Value: { kind: 'string', min: 0, max: 256, pattern: TAG_PATTERN } } },
 };
+/** botocore's `ResourceArn` of the tagging operations. */
+const RESOURCE_ARN = { kind: 'string', min: 0, max: 256, pattern: 'arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+' } as const;
 const CAPACITY_SIZE: ShapeRule = {
   kind: 'structure',
   required: ['Type', 'Value'],
@@ -248,6 +257,9 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
       RetainDeploymentConfig: { kind: 'boolean' },
     },
   },
+  AddTags: { kind: 'structure', required: ['ResourceArn', 'Tags'], members: { ResourceArn: RESOURCE_ARN, Tags: TAGS } },
+  ListTags: { kind: 'structure', required: ['ResourceArn'], members: { ResourceArn: RESOURCE_ARN, NextToken: { kind: 'string', min: 0, max: 8192 }, MaxResults: { kind: 'integer', min: 50 } } },
+  DeleteTags: { kind: 'structure', required: ['ResourceArn', 'TagKeys'], members: { ResourceArn: RESOURCE_ARN, TagKeys: { kind: 'list', min: 1, max: 50, member: TAG_KEY } } },
   UpdateEndpointWeightsAndCapacities: {
     kind: 'structure',
     required: ['EndpointName', 'DesiredWeightsAndCapacities'],

@@ -6,16 +6,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  AddTagsCommand,
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
   CreateModelCommand,
   DeleteEndpointCommand,
+  DeleteModelCommand,
+  DeleteTagsCommand,
   DescribeEndpointCommand,
   DescribeEndpointConfigCommand,
   DescribeModelCommand,
   ListEndpointConfigsCommand,
   ListEndpointsCommand,
   ListModelsCommand,
+  ListTagsCommand,
   SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
@@ -67,4 +71,27 @@ test('CreateEndpoint: names are case-insensitive ("Iris" exists, so "iris" is an
   const listed = await sm.send(new ListEndpointsCommand({ NameContains: 'conf-case' }));
   assert.deepEqual(listed.Endpoints?.map((e) => e.EndpointName), ['Conf-Case']);
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'Conf-Case' }));
+});
+
+test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes, ListTags lists; aws: keys are refused; a deleted resource has none', async () => {
+  const { ModelArn } = await sm.send(new CreateModelCommand({ ModelName: 'conf-tagged', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir }, Tags: [{ Key: 'team', Value: 'ml' }, { Key: 'stage', Value: 'dev' }] }));
+  const tagsOf = async (arn: string) => (await sm.send(new ListTagsCommand({ ResourceArn: arn }))).Tags;
+  assert.deepEqual(await tagsOf(ModelArn!), [{ Key: 'team', Value: 'ml' }, { Key: 'stage', Value: 'dev' }]);
+  await sm.send(new AddTagsCommand({ ResourceArn: ModelArn, Tags: [{ Key: 'stage', Value: 'prod' }, { Key: 'owner', Value: 'a@b' }] }));
+  await sm.send(new DeleteTagsCommand({ ResourceArn: ModelArn, TagKeys: ['team', 'not-there'] }));
+  assert.deepEqual(await tagsOf(ModelArn!), [{ Key: 'stage', Value: 'prod' }, { Key: 'owner', Value: 'a@b' }]);
+  await assert.rejects(
+    sm.send(new AddTagsCommand({ ResourceArn: ModelArn, Tags: [{ Key: 'aws:cloudformation:stack-name', Value: 's' }] })),
+    (err: Error) => err.name === 'ValidationException' && err.message === "System prefix 'aws:' reserved for AWS usage in tag key: aws:cloudformation:stack-name",
+  );
+  // A Create* refused for its tags creates nothing.
+  await assert.rejects(sm.send(new CreateModelCommand({ ModelName: 'conf-refused', PrimaryContainer: { ModelDataUrl: dir }, Tags: [{ Key: 'aws:x', Value: '' }] })), (err: Error) => err.name === 'ValidationException');
+  await assert.rejects(sm.send(new DescribeModelCommand({ ModelName: 'conf-refused' })), (err: Error) => err.name === 'ValidationException');
+
+  const { EndpointArn } = await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-tagged', EndpointConfigName: 'conf-config', Tags: [{ Key: 'app', Value: 'iris' }] }));
+  assert.deepEqual(await tagsOf(EndpointArn!), [{ Key: 'app', Value: 'iris' }]);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-tagged' }));
+  await sm.send(new DeleteModelCommand({ ModelName: 'conf-tagged' }));
+  await assert.rejects(sm.send(new ListTagsCommand({ ResourceArn: ModelArn })), (err: Error) => err.name === 'ValidationException' && err.message.includes(ModelArn!));
+  await assert.rejects(sm.send(new ListTagsCommand({ ResourceArn: 'not-an-arn' })), (err: Error) => err.name === 'ValidationException' && /at 'resourceArn' failed to satisfy constraint/.test(err.message));
 });

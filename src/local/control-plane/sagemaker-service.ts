@@ -1,4 +1,4 @@
-import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant, type Tag } from '../../aws/shapes/sagemaker.js';
 import { validateInput, withoutNulls } from '../../aws/shapes/validate.js';
 import { AwsServiceError, unknownOperation, type AwsService } from '../../aws/service.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
@@ -7,6 +7,9 @@ import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './sto
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
+
+/** Tags one resource may carry (`Tags` of `AddTags` and `Create*`: at most 50). */
+const MAX_TAGS_PER_RESOURCE = 50;
 
 function validation(message: string): AwsServiceError {
   return new AwsServiceError('ValidationException', message, 400);
@@ -40,10 +43,23 @@ export class SageMakerService implements AwsService {
       DescribeEndpointConfig: (i) => this.describeEndpointConfig(i),
       ListEndpointConfigs: (i) => this.listEndpointConfigs(i),
       DeleteEndpointConfig: (i) => this.deleteEndpointConfig(i),
-      CreateEndpoint: (i) => this.endpoints.create(i),
+      CreateEndpoint: (i) => {
+        const arn = this.store.arn('endpoint', String(i.EndpointName));
+        const tags = this.mergedTags(arn, i.Tags as Tag[] | undefined);
+        const out = this.endpoints.create(i);
+        this.storeTags(arn, tags);
+        return out;
+      },
       DescribeEndpoint: (i) => this.endpoints.describe(String(i.EndpointName)),
       ListEndpoints: (i) => this.endpoints.list(i as ListInput),
-      DeleteEndpoint: (i) => this.endpoints.delete(String(i.EndpointName)),
+      DeleteEndpoint: (i) => {
+        const out = this.endpoints.delete(String(i.EndpointName));
+        this.store.tags.delete(this.store.arn('endpoint', String(i.EndpointName)));
+        return out;
+      },
+      AddTags: (i) => this.addTags(i),
+      ListTags: (i) => this.listTags(i),
+      DeleteTags: (i) => this.deleteTags(i),
       UpdateEndpoint: (i) => this.endpoints.update(i),
       UpdateEndpointWeightsAndCapacities: (i) => this.endpoints.updateWeightsAndCapacities(i),
     };
@@ -90,7 +106,9 @@ export class SageMakerService implements AwsService {
       ...(input.ExecutionRoleArn === undefined ? {} : { executionRoleArn: String(input.ExecutionRoleArn) }),
       ...(input.EnableNetworkIsolation === undefined ? {} : { enableNetworkIsolation: Boolean(input.EnableNetworkIsolation) }),
     };
+    const tags = this.mergedTags(record.arn, input.Tags as Tag[] | undefined);
     this.store.models.set(name, record);
+    this.storeTags(record.arn, tags);
     return { ModelArn: record.arn };
   }
 
@@ -120,8 +138,9 @@ export class SageMakerService implements AwsService {
 
   private deleteModel(input: Input): Output {
     const name = String(input.ModelName);
-    this.model(name);
+    const m = this.model(name);
     this.store.models.delete(name);
+    this.store.tags.delete(m.arn);
     return {};
   }
 
@@ -148,7 +167,9 @@ export class SageMakerService implements AwsService {
       ...(input.KmsKeyId === undefined ? {} : { kmsKeyId: String(input.KmsKeyId) }),
       ...(input.ExecutionRoleArn === undefined ? {} : { executionRoleArn: String(input.ExecutionRoleArn) }),
     };
+    const tags = this.mergedTags(record.arn, input.Tags as Tag[] | undefined);
     this.store.endpointConfigs.set(name, record);
+    this.storeTags(record.arn, tags);
     return { EndpointConfigArn: record.arn };
   }
 
@@ -182,8 +203,59 @@ export class SageMakerService implements AwsService {
 
   private deleteEndpointConfig(input: Input): Output {
     const name = String(input.EndpointConfigName);
-    this.endpointConfig(name);
+    const c = this.endpointConfig(name);
     this.store.endpointConfigs.delete(name);
+    this.store.tags.delete(c.arn);
+    return {};
+  }
+
+  /** The resource's tags with `tags` added or overwritten; throws, changing nothing, when they are not allowed. */
+  private mergedTags(arn: string, tags: readonly Tag[] | undefined): Map<string, string> {
+    const merged = new Map(this.store.tags.get(arn));
+    const reserved = tags?.find((t) => t.Key.toLowerCase().startsWith('aws:'));
+    if (reserved) throw validation(`System prefix 'aws:' reserved for AWS usage in tag key: ${reserved.Key}`);
+    for (const t of tags ?? []) merged.set(t.Key, t.Value);
+    if (merged.size > MAX_TAGS_PER_RESOURCE) throw validation(`A resource can have at most ${MAX_TAGS_PER_RESOURCE} tags; ${arn} would have ${merged.size}.`);
+    return merged;
+  }
+
+  private storeTags(arn: string, tags: Map<string, string>): void {
+    if (tags.size > 0) this.store.tags.set(arn, tags);
+    else this.store.tags.delete(arn);
+  }
+
+  /** Throws unless `arn` names a model, endpoint configuration or endpoint of this local SageMaker. */
+  private requireResource(arn: string): void {
+    const exists =
+      [...this.store.models.values()].some((m) => m.arn === arn) ||
+      [...this.store.endpointConfigs.values()].some((c) => c.arn === arn) ||
+      [...this.store.endpoints.values()].some((e) => (e as { arn?: string }).arn === arn);
+    if (!exists) throw validation(`Could not find resource "${arn}": the local SageMaker tags models, endpoint configurations and endpoints that exist.`);
+  }
+
+  private addTags(input: Input): Output {
+    const arn = String(input.ResourceArn);
+    this.requireResource(arn);
+    this.storeTags(arn, this.mergedTags(arn, input.Tags as Tag[]));
+    return { Tags: input.Tags };
+  }
+
+  private listTags(input: Input): Output {
+    const arn = String(input.ResourceArn);
+    this.requireResource(arn);
+    // At most 50 tags and MaxResults at least 50: one page holds them all.
+    return { Tags: [...(this.store.tags.get(arn) ?? new Map<string, string>())].map(([Key, Value]) => ({ Key, Value })) };
+  }
+
+  private deleteTags(input: Input): Output {
+    const arn = String(input.ResourceArn);
+    this.requireResource(arn);
+    const keys = input.TagKeys as string[];
+    const reserved = keys.find((k) => k.toLowerCase().startsWith('aws:'));
+    if (reserved) throw validation(`System prefix 'aws:' reserved for AWS usage in tag key: ${reserved}`);
+    const current = new Map(this.store.tags.get(arn));
+    for (const k of keys) current.delete(k);
+    this.storeTags(arn, current);
     return {};
   }
 }

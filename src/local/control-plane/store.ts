@@ -37,6 +37,8 @@ export class ControlPlaneStore<EndpointRecord = unknown> {
   readonly models = new Map<string, ModelRecord>();
   readonly endpointConfigs = new Map<string, EndpointConfigRecord>();
   readonly endpoints = new Map<string, EndpointRecord>();
+  /** Each resource's tags by its ARN, in the order they were first set (`Tags` of `Create*`, `AddTags`). */
+  readonly tags = new Map<string, Map<string, string>>();
 
   constructor(
     /** Region named in ARNs. @defaultValue us-east-1 */
