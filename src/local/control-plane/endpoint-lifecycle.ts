@@ -110,9 +110,7 @@ export class EndpointLifecycle {
   create(input: Input): Output {
     const name = String(input.EndpointName);
     const arn = this.store.arn('endpoint', name);
-    // "The name is case-insensitive in CreateEndpoint" (API_CreateEndpoint): Iris and iris are one endpoint (and one ARN).
-    const lower = name.toLowerCase();
-    if ([...this.store.endpoints.keys()].some((k) => k.toLowerCase() === lower)) throw validation(`Cannot create already existing endpoint "${arn}".`);
+    if (this.store.taken('endpoint', name)) throw validation(`Cannot create already existing endpoint "${arn}".`);
     const config = this.config(String(input.EndpointConfigName));
     for (const v of [...config.productionVariants, ...(config.shadowProductionVariants ?? [])]) {
       if (!this.store.models.has(v.ModelName ?? '')) throw validation(`Could not find model "${this.store.arn('model', v.ModelName ?? '')}".`);

@@ -73,6 +73,21 @@ test('CreateEndpoint: names are case-insensitive ("Iris" exists, so "iris" is an
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'Conf-Case' }));
 });
 
+test('CreateModel and CreateEndpointConfig: names differing only in case share one ARN, so the second is an already existing resource', async () => {
+  const { ModelArn } = await sm.send(new CreateModelCommand({ ModelName: 'Conf-Model-Case', PrimaryContainer: { ModelDataUrl: dir } }));
+  assert.equal(ModelArn, 'arn:aws:sagemaker:us-east-1:000000000000:model/conf-model-case');
+  await assert.rejects(
+    sm.send(new CreateModelCommand({ ModelName: 'conf-model-case', PrimaryContainer: { ModelDataUrl: dir } })),
+    (err: Error) => err.name === 'ValidationException' && err.message === `Cannot create already existing model "${ModelArn}".`,
+  );
+  const variants = [{ VariantName: 'AllTraffic', ModelName: 'Conf-Model-Case', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+  const { EndpointConfigArn } = await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'Conf-Config-Case', ProductionVariants: variants }));
+  await assert.rejects(
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'CONF-CONFIG-CASE', ProductionVariants: variants })),
+    (err: Error) => err.name === 'ValidationException' && err.message === `Cannot create already existing endpoint configuration "${EndpointConfigArn}".`,
+  );
+});
+
 test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes, ListTags lists; aws: keys are refused; a deleted resource has none', async () => {
   const { ModelArn } = await sm.send(new CreateModelCommand({ ModelName: 'conf-tagged', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir }, Tags: [{ Key: 'team', Value: 'ml' }, { Key: 'stage', Value: 'dev' }] }));
   const tagsOf = async (arn: string) => (await sm.send(new ListTagsCommand({ ResourceArn: arn }))).Tags;

@@ -75,7 +75,7 @@ export class SageMakerService implements AwsService {
 
   private createModel(input: Input): Output {
     const name = String(input.ModelName);
-    if (this.store.models.has(name)) throw validation(`Cannot create already existing model "${this.store.arn('model', name)}".`);
+    if (this.store.taken('model', name)) throw validation(`Cannot create already existing model "${this.store.arn('model', name)}".`);
     const primary = input.PrimaryContainer as ContainerDefinition | undefined;
     const list = input.Containers as ContainerDefinition[] | undefined;
     if (primary && list && list.length > 0) throw validation('Specify either PrimaryContainer or Containers, not both.');
@@ -146,7 +146,7 @@ export class SageMakerService implements AwsService {
 
   private createEndpointConfig(input: Input): Output {
     const name = String(input.EndpointConfigName);
-    if (this.store.endpointConfigs.has(name)) throw validation(`Cannot create already existing endpoint configuration "${this.store.arn('endpoint-config', name)}".`);
+    if (this.store.taken('endpoint-config', name)) throw validation(`Cannot create already existing endpoint configuration "${this.store.arn('endpoint-config', name)}".`);
     const production = input.ProductionVariants as ProductionVariant[];
     const shadow = input.ShadowProductionVariants as ProductionVariant[] | undefined;
     const seen = new Set<string>();

@@ -47,6 +47,18 @@ export class ControlPlaneStore<EndpointRecord = unknown> {
     readonly accountId = '000000000000',
   ) {}
 
+  /**
+   * Whether a resource of `kind` already has `name`'s ARN: names that differ only in case share one
+   * ARN, so the second is an already existing resource ("The name is case-insensitive in
+   * CreateEndpoint", API_CreateEndpoint). Lookups by name stay exact.
+   */
+  taken(kind: ResourceKind, name: string): boolean {
+    const map = kind === 'model' ? this.models : kind === 'endpoint-config' ? this.endpointConfigs : this.endpoints;
+    const lower = name.toLowerCase();
+    for (const key of map.keys()) if (key.toLowerCase() === lower) return true;
+    return false;
+  }
+
   /** `arn:aws:sagemaker:<region>:<account>:<kind>/<name>`: the service lower-cases names in ARNs. */
   arn(kind: ResourceKind, name: string): string {
     return `arn:aws:sagemaker:${this.region}:${this.accountId}:${kind}/${name.toLowerCase()}`;
