@@ -41,6 +41,12 @@ export interface DataCaptureConfig {
   CaptureContentTypeHeader?: { CsvContentTypes?: string[]; JsonContentTypes?: string[] };
 }
 
+/** `AsyncInferenceConfig` (the members the local SageMaker uses). */
+export interface AsyncInferenceConfig {
+  ClientConfig?: { MaxConcurrentInvocationsPerInstance?: number };
+  OutputConfig: { S3OutputPath?: string; S3FailurePath?: string; KmsKeyId?: string };
+}
+
 /** `CapacitySize`. */
 export interface CapacitySize {
   Type: 'INSTANCE_COUNT' | 'CAPACITY_PERCENT';
@@ -136,6 +142,22 @@ const DATA_CAPTURE: ShapeRule = {
     },
   },
 };
+const ASYNC_INFERENCE: ShapeRule = {
+  kind: 'structure',
+  required: ['OutputConfig'],
+  members: {
+    ClientConfig: { kind: 'structure', members: { MaxConcurrentInvocationsPerInstance: { kind: 'integer', min: 1, max: 1000 } } },
+    OutputConfig: {
+      kind: 'structure',
+      members: {
+        KmsKeyId: { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' },
+        // s3:// or https:// on the service; the local SageMaker also writes to a local folder, as for data capture.
+        S3OutputPath: { kind: 'string', min: 0, max: 512 },
+        S3FailurePath: { kind: 'string', min: 0, max: 512 },
+      },
+    },
+  },
+};
 const DEPLOYMENT_CONFIG: ShapeRule = {
   kind: 'structure',
   members: {
@@ -210,6 +232,7 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
       ProductionVariants: { kind: 'list', min: 1, max: 10, member: VARIANT },
       ShadowProductionVariants: { kind: 'list', min: 1, max: 10, member: VARIANT },
       DataCaptureConfig: DATA_CAPTURE,
+      AsyncInferenceConfig: ASYNC_INFERENCE,
       Tags: TAGS,
       KmsKeyId: { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' },
       ExecutionRoleArn: ROLE_ARN,

@@ -6,6 +6,7 @@ import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
 import { Fleet } from '../fleet/fleet.js';
 import { instanceHealthy, instanceLauncher } from '../fleet/instance-launcher.js';
+import type { S3Objects } from '../s3/objects.js';
 import type { FleetPolicy, LocalSageMakerCore } from './local-sagemaker.js';
 import { Deployment, type VariantState } from './deployment.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
@@ -28,6 +29,8 @@ export interface AdoptOptions {
   log?: EndpointLog;
   /** How the fleets check and replace instances: the local SageMaker's {@link LocalSageMakerCore.fleetPolicy}. */
   policy?: FleetPolicy;
+  /** S3 for asynchronous invocations once an endpoint is updated to an asynchronous config. */
+  s3?: () => S3Objects;
 }
 
 /**
@@ -101,7 +104,7 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
         : {}),
     };
     store.endpointConfigs.set(file.name, record);
-    const endpoint = new ManagedEndpoint(file.name, store.arn('endpoint', file.name), file.name, now, random);
+    const endpoint = new ManagedEndpoint(file.name, store.arn('endpoint', file.name), file.name, now, random, opts.s3 ? { s3: opts.s3, ...(opts.log ? { log: opts.log } : {}) } : undefined);
     endpoint.serving = new Deployment(file.name, record, states, shadow, local);
     endpoint.status = 'InService';
     store.endpoints.set(file.name, endpoint);

@@ -116,7 +116,7 @@ export class EndpointLifecycle {
       if (!this.store.models.has(v.ModelName ?? '')) throw validation(`Could not find model "${this.store.arn('model', v.ModelName ?? '')}".`);
     }
     this.checkLimit(configInstances(config));
-    const endpoint = new ManagedEndpoint(name, arn, config.name, new Date(), this.random);
+    const endpoint = new ManagedEndpoint(name, arn, config.name, new Date(), this.random, { s3: this.ctx.s3, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
     endpoint.creatingInstances = configInstances(config);
     if (input.DeploymentConfig !== undefined) endpoint.lastDeploymentConfig = input.DeploymentConfig as DeploymentConfig;
     this.store.endpoints.set(name, endpoint);
@@ -201,6 +201,7 @@ export class EndpointLifecycle {
       out.ProductionVariants = config.productionVariants.map((v) => this.describePlanned(v, status, e.createdAt));
       if (config.shadowProductionVariants) out.ShadowProductionVariants = config.shadowProductionVariants.map((v) => this.describePlanned(v, status, e.createdAt));
     }
+    if (config?.asyncInferenceConfig) out.AsyncInferenceConfig = config.asyncInferenceConfig;
     const dc = config?.dataCaptureConfig;
     if (dc) {
       out.DataCaptureConfig = {

@@ -2,6 +2,9 @@ import type { DeploymentConfig, EndpointStatus } from '../../aws/shapes/sagemake
 import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
 import type { StreamedAnswer } from '../endpoint/stream.js';
 import type { RoutableEndpoint } from '../front-door/app.js';
+import type { EndpointLog } from '../endpoint/local-endpoint.js';
+import type { S3Objects } from '../s3/objects.js';
+import { AsyncInferenceNotConfiguredError, startAsyncInvocation, type AsyncInvocationAccepted, type AsyncInvocationRequest } from './async-inference.js';
 import type { Deployment } from './deployment.js';
 
 /** An update under way: the new config, its fleet once started, and the traffic it takes. */
@@ -47,6 +50,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
     public configName: string,
     readonly createdAt: Date,
     private readonly random: () => number,
+    /** Where asynchronous invocations read input and write results (`s3://`), and their log. */
+    private readonly io?: { s3: () => S3Objects; log?: EndpointLog },
   ) {
     this.lastModified = createdAt;
   }
@@ -75,5 +80,12 @@ export class ManagedEndpoint implements RoutableEndpoint {
 
   stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
     return this.pick(req.targetVariant).endpoint.stream(req, timeoutMs);
+  }
+
+  /** Starts an `InvokeEndpointAsync` request in the background and says where its result will be; throws {@link AsyncInferenceNotConfiguredError} unless the serving config is asynchronous. */
+  invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
+    const config = this.serving?.config.asyncInferenceConfig;
+    if (!config || !this.io) throw new AsyncInferenceNotConfiguredError(this.name);
+    return startAsyncInvocation({ config, s3: this.io.s3, invoke: (r) => this.invoke(r), ...(this.io.log ? { log: this.io.log } : {}) }, req);
   }
 }

@@ -157,6 +157,8 @@ export class SageMakerService implements AwsService {
       this.model(v.ModelName);
     }
     if (shadow && shadow.length > 1) throw validation('Only one shadow production variant is supported.');
+    const asyncOutput = (input.AsyncInferenceConfig as { OutputConfig?: { S3OutputPath?: string } } | undefined)?.OutputConfig;
+    if (asyncOutput && asyncOutput.S3OutputPath === undefined) throw validation('AsyncInferenceConfig.OutputConfig.S3OutputPath is required: it is where InvokeEndpointAsync writes each result.');
     const record: EndpointConfigRecord = {
       name,
       arn: this.store.arn('endpoint-config', name),
@@ -164,6 +166,7 @@ export class SageMakerService implements AwsService {
       productionVariants: production.map((v) => ({ ...v, InitialVariantWeight: v.InitialVariantWeight ?? 1 })),
       ...(shadow ? { shadowProductionVariants: shadow.map((v) => ({ ...v, InitialVariantWeight: v.InitialVariantWeight ?? 1 })) } : {}),
       ...(input.DataCaptureConfig === undefined ? {} : { dataCaptureConfig: input.DataCaptureConfig as EndpointConfigRecord['dataCaptureConfig'] & object }),
+      ...(input.AsyncInferenceConfig === undefined ? {} : { asyncInferenceConfig: input.AsyncInferenceConfig as EndpointConfigRecord['asyncInferenceConfig'] & object }),
       ...(input.KmsKeyId === undefined ? {} : { kmsKeyId: String(input.KmsKeyId) }),
       ...(input.ExecutionRoleArn === undefined ? {} : { executionRoleArn: String(input.ExecutionRoleArn) }),
     };
@@ -187,6 +190,7 @@ export class SageMakerService implements AwsService {
       ProductionVariants: c.productionVariants,
       ...(c.shadowProductionVariants ? { ShadowProductionVariants: c.shadowProductionVariants } : {}),
       ...(c.dataCaptureConfig ? { DataCaptureConfig: c.dataCaptureConfig } : {}),
+      ...(c.asyncInferenceConfig ? { AsyncInferenceConfig: c.asyncInferenceConfig } : {}),
       ...(c.kmsKeyId ? { KmsKeyId: c.kmsKeyId } : {}),
       ...(c.executionRoleArn ? { ExecutionRoleArn: c.executionRoleArn } : {}),
       CreationTime: epochSeconds(c.createdAt),

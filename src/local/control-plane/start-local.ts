@@ -64,6 +64,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       ...(opts.progress ? { progress: opts.progress } : {}),
       ...(opts.log ? { log: opts.log } : {}),
       policy: core.fleetPolicy,
+      s3: core.s3,
     });
   } catch (err) {
     await core.stop();

@@ -1,4 +1,4 @@
-import type { ContainerDefinition, DataCaptureConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import type { AsyncInferenceConfig, ContainerDefinition, DataCaptureConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 
 /** A `CreateModel` as stored: the request's members plus the service's ARN and time. */
 export interface ModelRecord {
@@ -22,6 +22,8 @@ export interface EndpointConfigRecord {
   productionVariants: ProductionVariant[];
   shadowProductionVariants?: ProductionVariant[];
   dataCaptureConfig?: DataCaptureConfig;
+  /** Set for an asynchronous endpoint: `InvokeEndpointAsync` writes its results where this says. */
+  asyncInferenceConfig?: AsyncInferenceConfig;
   kmsKeyId?: string;
   executionRoleArn?: string;
 }

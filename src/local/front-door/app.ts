@@ -6,6 +6,7 @@ import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointRespon
 import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
 import { PipelineStreamingError, type StreamedAnswer } from '../endpoint/stream.js';
+import { AsyncInferenceNotConfiguredError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import { readSageMakerHeaders, SAGEMAKER_HEADERS, SAGEMAKER_NAME_MAX_LENGTH, SAGEMAKER_NAME_PATTERN, STREAM_ACCEPT_HEADER, STREAM_CONTENT_TYPE_HEADER } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { endpointNotFound, modelErrorFor, noInstanceInService, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
@@ -19,6 +20,8 @@ export interface RoutableEndpoint {
   invoke(req: InvokeEndpointRequest): Promise<{ variant: string; response: InvokeEndpointResponse }>;
   /** Opens a streamed invocation; rejects like {@link RoutableEndpoint.invoke}, or with `PipelineStreamingError`. */
   stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }>;
+  /** Queues an asynchronous invocation (`InvokeEndpointAsync`); absent, or throwing `AsyncInferenceNotConfiguredError`, for an endpoint that is not asynchronous. */
+  invokeAsync?(req: AsyncInvocationRequest): AsyncInvocationAccepted;
 }
 
 /** Finds the endpoint that serves a name at this moment (a `Map` of `LocalEndpoint`s is one). */
@@ -104,6 +107,49 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
   return violations;
 }
 
+/** Largest inline `Body` of `InvokeEndpointAsync` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html). */
+export const MAX_ASYNC_BODY_BYTES = 128_000;
+
+/** The headers only `InvokeEndpointAsync` reads. */
+const ASYNC_HEADERS = {
+  contentType: 'x-amzn-sagemaker-content-type',
+  accept: 'x-amzn-sagemaker-accept',
+  inputLocation: 'x-amzn-sagemaker-inputlocation',
+  outputPathExtension: 'x-amzn-sagemaker-s3outputpathextension',
+  filename: 'x-amzn-sagemaker-filename',
+  requestTtlSeconds: 'x-amzn-sagemaker-requestttlseconds',
+  invocationTimeoutSeconds: 'x-amzn-sagemaker-invocationtimeoutseconds',
+} as const;
+
+/** `InvokeEndpointAsync`'s own header constraints, as the API model states them. */
+const ASYNC_RULES: ReadonlyArray<{ header: string; member: string; min: number; max: number; pattern?: RegExp; shown?: string; integer?: boolean }> = [
+  { header: ASYNC_HEADERS.contentType, member: 'contentType', min: 0, max: 1024 },
+  { header: ASYNC_HEADERS.accept, member: 'accept', min: 0, max: 1024 },
+  { header: ASYNC_HEADERS.inputLocation, member: 'inputLocation', min: 1, max: 1024, pattern: /^(https|s3):\/\/([^/]+)\/?(.*)$/, shown: '^(https|s3)://([^/]+)/?(.*)$' },
+  { header: ASYNC_HEADERS.outputPathExtension, member: 's3OutputPathExtension', min: 1, max: 512, pattern: /^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$/, shown: "^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$" },
+  { header: ASYNC_HEADERS.filename, member: 'filename', min: 1, max: 32, pattern: /^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, shown: '^(?!.*\\..*\\.)[a-zA-Z0-9][a-zA-Z0-9-_\\.]*$' },
+  { header: ASYNC_HEADERS.requestTtlSeconds, member: 'requestTTLSeconds', min: 60, max: 21600, integer: true },
+  { header: ASYNC_HEADERS.invocationTimeoutSeconds, member: 'invocationTimeoutSeconds', min: 1, max: 3600, integer: true },
+];
+
+function checkAsyncHeaders(req: Request): ConstraintViolation[] {
+  const violations: ConstraintViolation[] = [];
+  for (const rule of ASYNC_RULES) {
+    const value = header(req, rule.header);
+    if (value === undefined) continue;
+    if (rule.integer) {
+      const n = Number(value);
+      if (!/^-?\d+$/.test(value.trim())) violations.push({ value, member: rule.member, constraint: 'Member must be an integer' });
+      else if (n < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have value greater than or equal to ${rule.min}` });
+      else if (n > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have value less than or equal to ${rule.max}` });
+    } else if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
+    else if (value.length > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have length less than or equal to ${rule.max}` });
+    else if (!PRINTABLE.test(value)) violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: \\p{ASCII}*' });
+    else if (rule.pattern && !rule.pattern.test(value)) violations.push({ value, member: rule.member, constraint: `Member must satisfy regular expression pattern: ${rule.shown}` });
+  }
+  return violations;
+}
+
 /** The InvokeEndpoint request members from the HTTP request; `acceptHeader` differs for streaming. */
 function readInvocation(req: Request, acceptHeader: string): InvokeEndpointRequest {
   const invocation: InvokeEndpointRequest = {
@@ -157,13 +203,13 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   });
 
   /** Validates the headers and finds the endpoint; answers the error itself and returns undefined when it cannot. */
-  const resolveTarget = (req: Request<{ endpointName: string }>, res: Response) => {
+  const resolveTarget = (req: Request<{ endpointName: string }>, res: Response, more: readonly ConstraintViolation[] = []) => {
     const name = req.params.endpointName;
     const fail = (err: RuntimeApiError): void => {
       opts.onError?.(name, err);
       sendError(res, err);
     };
-    const violations = checkHeaders(req, name);
+    const violations = [...checkHeaders(req, name), ...more];
     if (violations.length > 0) return void fail(validationError(violations));
     const endpoint = opts.endpoints.get(name);
     if (!endpoint) return void fail(endpointNotFound(name, accountId));
@@ -236,8 +282,46 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     },
   );
 
+  app.post(
+    '/endpoints/:endpointName/async-invocations',
+    express.raw({ type: () => true, limit: MAX_ASYNC_BODY_BYTES }),
+    (req: Request<{ endpointName: string }>, res: Response) => {
+      const violations = checkAsyncHeaders(req);
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const target = resolveTarget(req, res, violations);
+      if (!target) return;
+      const { name, endpoint, fail } = target;
+      const inputLocation = header(req, ASYNC_HEADERS.inputLocation);
+      if ((inputLocation === undefined) === (body.length === 0)) return fail(new RuntimeApiError('ValidationError', 400, 'Body and InputLocation are mutually exclusive: provide exactly one of them.'));
+      if (!endpoint.invokeAsync) return fail(new RuntimeApiError('ValidationError', 400, new AsyncInferenceNotConfiguredError(name).message));
+      const contentType = header(req, ASYNC_HEADERS.contentType);
+      const accept = header(req, ASYNC_HEADERS.accept);
+      const inferenceId = header(req, SAGEMAKER_HEADERS.inferenceId.header);
+      const extension = header(req, ASYNC_HEADERS.outputPathExtension);
+      const filename = header(req, ASYNC_HEADERS.filename);
+      let accepted: AsyncInvocationAccepted;
+      try {
+        accepted = endpoint.invokeAsync({
+          invocation: { ...readSageMakerHeaders((h) => header(req, h)), contentType: contentType ?? 'application/octet-stream', ...(accept === undefined ? {} : { accept }) },
+          ...(inputLocation === undefined ? { body } : { inputLocation }),
+          ...(inferenceId === undefined ? {} : { inferenceId }),
+          ...(extension === undefined ? {} : { outputPathExtension: extension }),
+          ...(filename === undefined ? {} : { filename }),
+        });
+      } catch (err) {
+        if (err instanceof AsyncInferenceNotConfiguredError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
+      }
+      res.status(202);
+      res.setHeader('Content-Type', 'application/json');
+      res.setHeader('X-Amzn-SageMaker-OutputLocation', accepted.outputLocation);
+      if (accepted.failureLocation !== undefined) res.setHeader('X-Amzn-SageMaker-FailureLocation', accepted.failureLocation);
+      res.end(JSON.stringify({ InferenceId: accepted.inferenceId }));
+    },
+  );
+
   app.use((req: Request, res: Response) => {
-    sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations and /invocations-response-stream, and POST / with X-Amz-Target for the control plane (got ${req.method} ${req.path}).`));
+    sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations, /invocations-response-stream and /async-invocations, and POST / with X-Amz-Target for the control plane (got ${req.method} ${req.path}).`));
   });
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -250,7 +334,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       return writeAwsJsonError(res, awsJsonVersionOf(header(_req, 'content-type')), new AwsServiceError('SerializationException', `The request body could not be read: ${e.message ?? 'unknown error'}.`, 400));
     }
     if (e.type === 'entity.too.large') {
-      return sendError(res, validationError([{ value: `<${e.length ?? 'more than 6291456'} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${MAX_INVOKE_BODY_BYTES}` }]));
+      const max = _req.path.endsWith('/async-invocations') ? MAX_ASYNC_BODY_BYTES : MAX_INVOKE_BODY_BYTES;
+      return sendError(res, validationError([{ value: `<${e.length ?? `more than ${max}`} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${max}` }]));
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, new RuntimeApiError('ValidationError', 400, e.message ?? 'The request could not be read.'));

@@ -1,0 +1,135 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointAsyncCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
+import type { S3Objects } from '../s3/objects.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+
+/** An S3 in memory: `written(url)` resolves once an object is put there. */
+class MemoryS3 implements S3Objects {
+  readonly objects = new Map<string, Buffer>();
+  private readonly waiting = new Map<string, (body: Buffer) => void>();
+  async get(bucket: string, key: string): Promise<Readable> {
+    const body = this.objects.get(`s3://${bucket}/${key}`);
+    if (!body) throw new Error(`NoSuchKey: s3://${bucket}/${key}`);
+    return Readable.from([body]);
+  }
+  async list(): Promise<string[]> {
+    return [];
+  }
+  async put(bucket: string, key: string, body: Buffer): Promise<void> {
+    const url = `s3://${bucket}/${key}`;
+    this.objects.set(url, body);
+    this.waiting.get(url)?.(body);
+  }
+  /** Resolves with the object once it is written; rejects if it is not within `timeoutMs` (a deadline for a bug, not a wait). */
+  written(url: string, timeoutMs = 30_000): Promise<Buffer> {
+    const body = this.objects.get(url);
+    if (body) return Promise.resolve(body);
+    return new Promise((done, fail) => {
+      const timer = setTimeout(() => fail(new Error(`nothing was written to ${url} within ${timeoutMs} ms`)), timeoutMs);
+      this.waiting.set(url, (b) => {
+        clearTimeout(timer);
+        done(b);
+      });
+    });
+  }
+}
+
+let dir: string;
+let s3: MemoryS3;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+let runtime: SageMakerRuntimeClient;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-async-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  s3 = new MemoryS3();
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: {}, s3 });
+  sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+  await sm.send(new CreateModelCommand({ ModelName: 'async-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_TAG: 'async' } } }));
+  const variants = [{ VariantName: 'AllTraffic', ModelName: 'async-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-config',
+      ProductionVariants: variants,
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/results/', S3FailurePath: 's3://out/failures' }, ClientConfig: { MaxConcurrentInvocationsPerInstance: 4 } },
+    }),
+  );
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'realtime-config', ProductionVariants: variants }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-ep', EndpointConfigName: 'async-config' }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'realtime-ep', EndpointConfigName: 'realtime-config' }));
+  for (const name of ['async-ep', 'realtime-ep']) {
+    await until(`${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+  }
+});
+
+after(async () => {
+  sm?.destroy();
+  runtime?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpoint show it', async () => {
+  const expected = { OutputConfig: { S3OutputPath: 's3://out/results/', S3FailurePath: 's3://out/failures' }, ClientConfig: { MaxConcurrentInvocationsPerInstance: 4 } };
+  assert.deepEqual((await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'async-config' }))).AsyncInferenceConfig, expected);
+  assert.deepEqual((await sm.send(new DescribeEndpointCommand({ EndpointName: 'async-ep' }))).AsyncInferenceConfig, expected);
+  // Results need a place to go.
+  await assert.rejects(
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-nowhere', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig: {} } })),
+    (err: Error) => err.name === 'ValidationException' && /S3OutputPath is required/.test(err.message),
+  );
+});
+
+test('InvokeEndpointAsync from InputLocation: 202 with the InferenceId and locations; the answer is written to the output location', async () => {
+  s3.objects.set('s3://in/requests/r1.json', Buffer.from('[1,2,3]'));
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/requests/r1.json', ContentType: 'application/json', InferenceId: 'inf-1' }));
+  assert.equal(out.$metadata.httpStatusCode, 202);
+  assert.equal(out.InferenceId, 'inf-1');
+  assert.match(out.OutputLocation!, /^s3:\/\/out\/results\/[0-9a-f-]{36}\.out$/);
+  assert.match(out.FailureLocation!, /^s3:\/\/out\/failures\/[0-9a-f-]{36}-error\.out$/);
+  const answer = JSON.parse((await s3.written(out.OutputLocation!)).toString()) as { tag: string; got: string };
+  assert.deepEqual([answer.tag, answer.got], ['async', '[1,2,3]']);
+});
+
+test('InvokeEndpointAsync with an inline Body, S3OutputPathExtension and Filename; a generated InferenceId', async () => {
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', Body: Buffer.from('"inline"'), ContentType: 'application/json', S3OutputPathExtension: 'batch/7', Filename: 'r7.json' }));
+  assert.match(out.InferenceId!, /^[0-9a-f-]{36}$/);
+  assert.equal(out.OutputLocation, 's3://out/results/batch/7/r7.json');
+  assert.equal((JSON.parse((await s3.written(out.OutputLocation!)).toString()) as { got: string }).got, '"inline"');
+});
+
+test('an input that cannot be read is a failure written to the failure location', async () => {
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/missing.json' }));
+  assert.match((await s3.written(out.FailureLocation!)).toString(), /NoSuchKey: s3:\/\/in\/missing\.json/);
+  assert.equal(s3.objects.has(out.OutputLocation!), false);
+});
+
+test('InvokeEndpointAsync is refused for a real-time endpoint, an unknown one, both or neither of Body and InputLocation, and invalid headers', async () => {
+  const refused = async (input: ConstructorParameters<typeof InvokeEndpointAsyncCommand>[0], message: RegExp): Promise<void> => {
+    await assert.rejects(runtime.send(new InvokeEndpointAsyncCommand(input)), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, 'ValidationError');
+      assert.equal(err.$metadata?.httpStatusCode, 400);
+      assert.match(err.message, message);
+      return true;
+    });
+  };
+  await refused({ EndpointName: 'realtime-ep', InputLocation: 's3://in/requests/r1.json' }, /^Endpoint realtime-ep is not an asynchronous endpoint/);
+  await refused({ EndpointName: 'nope', InputLocation: 's3://in/requests/r1.json' }, /^Endpoint nope of account 000000000000 not found\.$/);
+  await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/requests/r1.json', Body: Buffer.from('x') }, /exactly one of them/);
+  await refused({ EndpointName: 'async-ep' }, /exactly one of them/);
+  await refused({ EndpointName: 'async-ep', InputLocation: '/tmp/in.json' }, /at 'inputLocation' failed to satisfy constraint: Member must satisfy regular expression pattern/);
+  await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', Filename: 'a.b.c' }, /at 'filename' failed to satisfy constraint/);
+  await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', RequestTTLSeconds: 10 }, /at 'requestTTLSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60/);
+  await refused({ EndpointName: 'async-ep', Body: Buffer.alloc(128_001, 1) }, /at 'body' failed to satisfy constraint: Member must have length less than or equal to 128000/);
+});
