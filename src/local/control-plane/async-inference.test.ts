@@ -111,7 +111,7 @@ test('InvokeEndpointAsync with an inline Body, S3OutputPathExtension and Filenam
 
 test('an input that cannot be read is a failure written to the failure location', async () => {
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/missing.json' }));
-  assert.match((await s3.written(out.FailureLocation!)).toString(), /NoSuchKey: s3:\/\/in\/missing\.json/);
+  assert.match((await s3.written(out.FailureLocation!)).toString(), /^Reading InputLocation s3:\/\/in\/missing\.json failed: NoSuchKey: s3:\/\/in\/missing\.json$/);
   assert.equal(s3.objects.has(out.OutputLocation!), false);
 });
 

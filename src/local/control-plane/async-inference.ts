@@ -66,7 +66,11 @@ export interface AsyncInvocationContext {
 async function readInput(location: string, s3: () => S3Objects): Promise<Buffer> {
   const s3Url = parseS3Url(location);
   if (!s3Url) throw new Error(`InputLocation ${location} is not an s3:// URI; the local SageMaker reads input from S3 (or take the payload inline as Body).`);
-  return readAll(await s3().get(s3Url.bucket, s3Url.key));
+  try {
+    return await readAll(await s3().get(s3Url.bucket, s3Url.key));
+  } catch (err) {
+    throw new Error(`Reading InputLocation ${location} failed: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 async function writeResult(location: string, body: Buffer, s3: () => S3Objects): Promise<void> {
