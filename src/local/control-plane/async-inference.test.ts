@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
-import { InvokeEndpointAsyncCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
@@ -132,4 +132,12 @@ test('InvokeEndpointAsync is refused for a real-time endpoint, an unknown one, b
   await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', Filename: 'a.b.c' }, /at 'filename' failed to satisfy constraint/);
   await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', RequestTTLSeconds: 10 }, /at 'requestTTLSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60/);
   await refused({ EndpointName: 'async-ep', Body: Buffer.alloc(128_001, 1) }, /at 'body' failed to satisfy constraint: Member must have length less than or equal to 128000/);
+});
+
+test('an asynchronous endpoint refuses InvokeEndpoint and InvokeEndpointWithResponseStream, as the service does', async () => {
+  for (const command of [new InvokeEndpointCommand({ EndpointName: 'async-ep', Body: Buffer.from('[1]') }), new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'async-ep', Body: Buffer.from('[1]') })]) {
+    await assert.rejects(runtime.send(command as InvokeEndpointCommand), (err: Error) => err.name === 'ValidationError' && /^Endpoint async-ep is an asynchronous endpoint .*InvokeEndpointAsync\.$/.test(err.message));
+  }
+  const realtime = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'realtime-ep', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+  assert.equal((JSON.parse(Buffer.from(realtime.Body!).toString()) as { got: string }).got, '[1]');
 });

@@ -82,6 +82,11 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.pick(req.targetVariant).endpoint.stream(req, timeoutMs);
   }
 
+  /** True while the serving endpoint config is asynchronous (has an `AsyncInferenceConfig`). */
+  get asynchronous(): boolean {
+    return this.serving?.config.asyncInferenceConfig !== undefined;
+  }
+
   /** Starts an `InvokeEndpointAsync` request in the background and says where its result will be; throws {@link AsyncInferenceNotConfiguredError} unless the serving config is asynchronous. */
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
     const config = this.serving?.config.asyncInferenceConfig;

@@ -22,6 +22,8 @@ export interface RoutableEndpoint {
   stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }>;
   /** Queues an asynchronous invocation (`InvokeEndpointAsync`); absent, or throwing `AsyncInferenceNotConfiguredError`, for an endpoint that is not asynchronous. */
   invokeAsync?(req: AsyncInvocationRequest): AsyncInvocationAccepted;
+  /** True for an asynchronous endpoint, which takes only `InvokeEndpointAsync`. */
+  readonly asynchronous?: boolean;
 }
 
 /** Finds the endpoint that serves a name at this moment (a `Map` of `LocalEndpoint`s is one). */
@@ -203,6 +205,15 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   });
 
   /** Validates the headers and finds the endpoint; answers the error itself and returns undefined when it cannot. */
+  /** Like resolveTarget, for the real-time operations, which an asynchronous endpoint refuses. */
+  const resolveRealTimeTarget = (req: Request<{ endpointName: string }>, res: Response) => {
+    const target = resolveTarget(req, res);
+    if (target?.endpoint.asynchronous) {
+      return void target.fail(new RuntimeApiError('ValidationError', 400, `Endpoint ${target.name} is an asynchronous endpoint (its endpoint configuration has an AsyncInferenceConfig): invoke it with InvokeEndpointAsync.`));
+    }
+    return target;
+  };
+
   const resolveTarget = (req: Request<{ endpointName: string }>, res: Response, more: readonly ConstraintViolation[] = []) => {
     const name = req.params.endpointName;
     const fail = (err: RuntimeApiError): void => {
@@ -225,7 +236,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     '/endpoints/:endpointName/invocations',
     express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
     async (req: Request<{ endpointName: string }>, res: Response) => {
-      const target = resolveTarget(req, res);
+      const target = resolveRealTimeTarget(req, res);
       if (!target) return;
       const { name, endpoint, fail } = target;
       const invocation = readInvocation(req, 'accept');
@@ -251,7 +262,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     '/endpoints/:endpointName/invocations-response-stream',
     express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
     async (req: Request<{ endpointName: string }>, res: Response) => {
-      const target = resolveTarget(req, res);
+      const target = resolveRealTimeTarget(req, res);
       if (!target) return;
       const { name, endpoint, fail } = target;
       // The streaming operation carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
