@@ -3,48 +3,41 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
-import type { S3Objects } from '../s3/objects.js';
+import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
-/** An S3 in memory: `written(url)` resolves once an object is put there. */
-class MemoryS3 implements S3Objects {
-  readonly objects = new Map<string, Buffer>();
-  private readonly waiting = new Map<string, (body: Buffer) => void>();
-  async get(bucket: string, key: string): Promise<Readable> {
-    const body = this.objects.get(`s3://${bucket}/${key}`);
-    if (!body) throw new Error(`NoSuchKey: s3://${bucket}/${key}`);
-    return Readable.from([body]);
-  }
-  async list(): Promise<string[]> {
-    return [];
-  }
-  async put(bucket: string, key: string, body: Buffer): Promise<void> {
-    const url = `s3://${bucket}/${key}`;
-    this.objects.set(url, body);
-    this.waiting.get(url)?.(body);
-  }
-  /** Resolves with the object once it is written; rejects if it is not within `timeoutMs` (a deadline for a bug, not a wait). */
-  written(url: string, timeoutMs = 30_000): Promise<Buffer> {
-    const body = this.objects.get(url);
-    if (body) return Promise.resolve(body);
-    return new Promise((done, fail) => {
-      const timer = setTimeout(() => fail(new Error(`nothing was written to ${url} within ${timeoutMs} ms`)), timeoutMs);
-      this.waiting.set(url, (b) => {
-        clearTimeout(timer);
-        done(b);
-      });
-    });
+/** The object at `url` once it exists (polled: the result is written in the background). */
+async function written(url: string): Promise<Buffer> {
+  const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(url)!;
+  return until(`an object at ${url}`, async () => {
+    try {
+      const out = await s3.client.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
+      return Buffer.from(await out.Body!.transformToByteArray());
+    } catch (err) {
+      if ((err as Error).name === 'NoSuchKey') return undefined;
+      throw err;
+    }
+  }, { timeoutMs: 30_000 });
+}
+
+async function exists(url: string): Promise<boolean> {
+  const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(url)!;
+  try {
+    await s3.client.send(new HeadObjectCommand({ Bucket: m[1], Key: m[2] }));
+    return true;
+  } catch {
+    return false;
   }
 }
 
 let dir: string;
-let s3: MemoryS3;
+let s3: LocalS3;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
@@ -52,8 +45,8 @@ let runtime: SageMakerRuntimeClient;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-async-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
-  s3 = new MemoryS3();
-  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: {}, s3 });
+  s3 = await startLocalS3(['in', 'out']);
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url } });
   sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
   await sm.send(new CreateModelCommand({ ModelName: 'async-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_TAG: 'async' } } }));
@@ -66,9 +59,18 @@ before(async () => {
     }),
   );
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'realtime-config', ProductionVariants: variants }));
+  await sm.send(new CreateModelCommand({ ModelName: 'async-slow-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_DELAY_MS: '10000' } } }));
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-slow-config',
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-slow-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/slow/', S3FailurePath: 's3://out/slow-failures' } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-slow', EndpointConfigName: 'async-slow-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-ep', EndpointConfigName: 'async-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'realtime-ep', EndpointConfigName: 'realtime-config' }));
-  for (const name of ['async-ep', 'realtime-ep']) {
+  for (const name of ['async-ep', 'realtime-ep', 'async-slow']) {
     await until(`${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
   }
 });
@@ -77,6 +79,7 @@ after(async () => {
   sm?.destroy();
   runtime?.destroy();
   await local?.stop();
+  await s3?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -92,13 +95,13 @@ test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpo
 });
 
 test('InvokeEndpointAsync from InputLocation: 202 with the InferenceId and locations; the answer is written to the output location', async () => {
-  s3.objects.set('s3://in/requests/r1.json', Buffer.from('[1,2,3]'));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'requests/r1.json', Body: '[1,2,3]' }));
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/requests/r1.json', ContentType: 'application/json', InferenceId: 'inf-1' }));
   assert.equal(out.$metadata.httpStatusCode, 202);
   assert.equal(out.InferenceId, 'inf-1');
   assert.match(out.OutputLocation!, /^s3:\/\/out\/results\/[0-9a-f-]{36}\.out$/);
   assert.match(out.FailureLocation!, /^s3:\/\/out\/failures\/[0-9a-f-]{36}-error\.out$/);
-  const answer = JSON.parse((await s3.written(out.OutputLocation!)).toString()) as { tag: string; got: string };
+  const answer = JSON.parse((await written(out.OutputLocation!)).toString()) as { tag: string; got: string };
   assert.deepEqual([answer.tag, answer.got], ['async', '[1,2,3]']);
 });
 
@@ -106,13 +109,13 @@ test('InvokeEndpointAsync with an inline Body, S3OutputPathExtension and Filenam
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', Body: Buffer.from('"inline"'), ContentType: 'application/json', S3OutputPathExtension: 'batch/7', Filename: 'r7.json' }));
   assert.match(out.InferenceId!, /^[0-9a-f-]{36}$/);
   assert.equal(out.OutputLocation, 's3://out/results/batch/7/r7.json');
-  assert.equal((JSON.parse((await s3.written(out.OutputLocation!)).toString()) as { got: string }).got, '"inline"');
+  assert.equal((JSON.parse((await written(out.OutputLocation!)).toString()) as { got: string }).got, '"inline"');
 });
 
 test('an input that cannot be read is a failure written to the failure location', async () => {
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/missing.json' }));
-  assert.match((await s3.written(out.FailureLocation!)).toString(), /^Reading InputLocation s3:\/\/in\/missing\.json failed: NoSuchKey: s3:\/\/in\/missing\.json$/);
-  assert.equal(s3.objects.has(out.OutputLocation!), false);
+  assert.match((await written(out.FailureLocation!)).toString(), /^Reading InputLocation s3:\/\/in\/missing\.json failed: The specified key does not exist\.$/);
+  assert.equal(await exists(out.OutputLocation!), false);
 });
 
 test('InvokeEndpointAsync is refused for a real-time endpoint, an unknown one, both or neither of Body and InputLocation, and invalid headers', async () => {
@@ -140,4 +143,10 @@ test('an asynchronous endpoint refuses InvokeEndpoint and InvokeEndpointWithResp
   }
   const realtime = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'realtime-ep', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
   assert.equal((JSON.parse(Buffer.from(realtime.Body!).toString()) as { got: string }).got, '[1]');
+});
+
+test('InvocationTimeoutSeconds bounds the container: a model slower than it is a failure that says so', async () => {
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-slow', Body: Buffer.from('[1]'), ContentType: 'application/json', InvocationTimeoutSeconds: 1 }));
+  assert.match((await written(out.FailureLocation!)).toString(), /no response within 1 s/);
+  assert.equal(await exists(out.OutputLocation!), false);
 });

@@ -7,6 +7,23 @@ import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { parseS3Url, type S3Objects } from '../s3/objects.js';
 
+/**
+ * Invocations one instance runs at once when `ClientConfig.MaxConcurrentInvocationsPerInstance`
+ * is not set. The service chooses a value of its own then; this is the local choice.
+ */
+export const DEFAULT_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE = 4;
+/** `RequestTTLSeconds` when the request does not set it: 6 hours, as on the service. */
+export const DEFAULT_REQUEST_TTL_SECONDS = 21_600;
+/** `InvocationTimeoutSeconds` when the request does not set it: 15 minutes, as on the service. */
+export const DEFAULT_INVOCATION_TIMEOUT_SECONDS = 900;
+/** Largest input an asynchronous invocation reads: 1 GB, the service's limit (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). */
+export const MAX_ASYNC_INPUT_BYTES = 1_000_000_000;
+/**
+ * Requests one endpoint's queue holds before `InvokeEndpointAsync` refuses more (503): a local
+ * bound on memory, since each queued request may carry its inline body.
+ */
+export const MAX_QUEUED_ASYNC_INVOCATIONS = 10_000;
+
 /** One `InvokeEndpointAsync` request, as the front door read it. */
 export interface AsyncInvocationRequest {
   /** Content type, accept and SageMaker headers for the container (the body is read later). */
@@ -21,6 +38,10 @@ export interface AsyncInvocationRequest {
   outputPathExtension?: string;
   /** `Filename` of the result. */
   filename?: string;
+  /** `RequestTTLSeconds`: longest wait in the queue. @defaultValue {@link DEFAULT_REQUEST_TTL_SECONDS} */
+  requestTtlSeconds?: number;
+  /** `InvocationTimeoutSeconds`: longest time each container may take. @defaultValue {@link DEFAULT_INVOCATION_TIMEOUT_SECONDS} */
+  invocationTimeoutSeconds?: number;
 }
 
 /** What `InvokeEndpointAsync` answers (202) once the request is queued. */
@@ -38,6 +59,69 @@ export class AsyncInferenceNotConfiguredError extends Error {
   }
 }
 
+/** The endpoint's queue holds {@link MAX_QUEUED_ASYNC_INVOCATIONS} requests already. */
+export class AsyncQueueFullError extends Error {
+  constructor(readonly endpoint: string) {
+    super(`Endpoint ${endpoint} has ${MAX_QUEUED_ASYNC_INVOCATIONS} asynchronous requests waiting, as many as the local SageMaker queues for one endpoint; retry once some have run.`);
+    this.name = 'AsyncQueueFullError';
+  }
+}
+
+/** One request in an {@link AsyncInvocationQueue}. */
+export interface QueuedInvocation {
+  /** Epoch ms after which the request is expired instead of run (its `RequestTTLSeconds`). */
+  expiresAt: number;
+  run(): Promise<void>;
+  expire(): Promise<void>;
+}
+
+/**
+ * An asynchronous endpoint's queue: requests run in arrival order, at most `slots()` at once
+ * (`MaxConcurrentInvocationsPerInstance` × the instances in service); one that waited past its
+ * TTL is expired when its turn comes instead of run.
+ */
+export class AsyncInvocationQueue {
+  readonly #waiting: QueuedInvocation[] = [];
+  #running = 0;
+
+  constructor(
+    private readonly endpoint: string,
+    private readonly slots: () => number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Requests queued and not yet started. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Requests running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Queues a request; throws {@link AsyncQueueFullError} when the queue is full. */
+  add(job: QueuedInvocation): void {
+    if (this.#waiting.length >= MAX_QUEUED_ASYNC_INVOCATIONS) throw new AsyncQueueFullError(this.endpoint);
+    this.#waiting.push(job);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#running < Math.max(1, this.slots()) && this.#waiting.length > 0) {
+      const job = this.#waiting.shift()!;
+      this.#running++;
+      const task = this.now() > job.expiresAt ? job.expire() : job.run();
+      void task
+        .catch(() => undefined)
+        .finally(() => {
+          this.#running--;
+          this.#pump();
+        });
+    }
+  }
+}
+
 /** `base/extension/name`, for an `s3://` URI or a local folder alike. */
 function locate(base: string, extension: string | undefined, name: string): string {
   const parts = [base.replace(/\/+$/, ''), ...(extension ? [extension.replace(/^\/+|\/+$/g, '')] : []), name];
@@ -48,29 +132,40 @@ function localPath(location: string): string {
   return location.startsWith('file://') ? fileURLToPath(location) : location;
 }
 
-async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, location: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.length;
+    if (total > maxBytes) throw new Error(`InputLocation ${location} holds more than ${maxBytes} bytes, the most an asynchronous invocation takes.`);
+    chunks.push(Buffer.from(chunk));
+  }
   return Buffer.concat(chunks);
 }
 
 /** What an asynchronous invocation needs of its surroundings. */
 export interface AsyncInvocationContext {
+  endpoint: string;
   config: AsyncInferenceConfig;
+  queue: AsyncInvocationQueue;
   s3: () => S3Objects;
-  /** Runs the invocation on the endpoint (routing, capture and metrics as for `InvokeEndpoint`). */
-  invoke: (req: InvokeEndpointRequest) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
+  /** Runs the invocation on the endpoint (routing, capture and metrics as for `InvokeEndpoint`), each container within `timeoutMs`. */
+  invoke: (req: InvokeEndpointRequest, timeoutMs: number) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
   log?: EndpointLog;
+  /** @defaultValue Date.now */
+  now?: () => number;
 }
 
 async function readInput(location: string, s3: () => S3Objects): Promise<Buffer> {
   const s3Url = parseS3Url(location);
   if (!s3Url) throw new Error(`InputLocation ${location} is not an s3:// URI; the local SageMaker reads input from S3 (or take the payload inline as Body).`);
+  let stream: AsyncIterable<Uint8Array>;
   try {
-    return await readAll(await s3().get(s3Url.bucket, s3Url.key));
+    stream = await s3().get(s3Url.bucket, s3Url.key);
   } catch (err) {
     throw new Error(`Reading InputLocation ${location} failed: ${(err as Error).message}`, { cause: err });
   }
+  return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location);
 }
 
 async function writeResult(location: string, body: Buffer, s3: () => S3Objects): Promise<void> {
@@ -82,32 +177,42 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects):
 }
 
 /**
- * Queues one asynchronous invocation and answers at once where its result will be: the input is
- * read (from `InputLocation` or the inline `Body`), the endpoint invoked, and the container's
- * answer written to `<S3OutputPath>[/<extension>]/<Filename or id>.out`; a failure writes its
- * message to `<S3FailurePath>[/<extension>]/<id>-error.out` when the config names a failure path
+ * Queues one asynchronous invocation and answers at once where its result will be. When its turn
+ * comes, the input is read (from `InputLocation` or the inline `Body`), the endpoint invoked, and
+ * the container's answer written to `<S3OutputPath>[/<extension>]/<Filename or id>.out`; a failure,
+ * or a request that waited longer than its `RequestTTLSeconds`, writes its message to
+ * `<S3FailurePath>[/<extension>]/<id>-error.out` when the config names a failure path
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). `s3://` locations go
- * through S3; any other is a local path.
+ * through S3; any other is a local path. Throws {@link AsyncQueueFullError} when the queue is full.
  */
 export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvocationRequest): AsyncInvocationAccepted {
   const output = ctx.config.OutputConfig;
+  const now = ctx.now ?? Date.now;
   const id = randomUUID();
   const inferenceId = req.inferenceId ?? id;
   const outputLocation = locate(output.S3OutputPath!, req.outputPathExtension, req.filename ?? `${id}.out`);
   const failureLocation = output.S3FailurePath === undefined ? undefined : locate(output.S3FailurePath, req.outputPathExtension, `${id}-error.out`);
-  void (async () => {
-    try {
-      const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3);
-      const { response } = await ctx.invoke({ ...req.invocation, body });
-      await writeResult(outputLocation, response.body, ctx.s3);
-    } catch (err) {
-      const message = (err as Error).message;
-      ctx.log?.('warn', 'asynchronous invocation failed', { inferenceId, failureLocation: failureLocation ?? null, message });
-      if (failureLocation === undefined) return;
-      await writeResult(failureLocation, Buffer.from(message), ctx.s3).catch((writeErr: Error) =>
-        ctx.log?.('warn', 'writing the failure of an asynchronous invocation failed', { inferenceId, failureLocation, message: writeErr.message }),
-      );
-    }
-  })();
+  const ttlSeconds = req.requestTtlSeconds ?? DEFAULT_REQUEST_TTL_SECONDS;
+  const timeoutMs = (req.invocationTimeoutSeconds ?? DEFAULT_INVOCATION_TIMEOUT_SECONDS) * 1000;
+  const fail = async (message: string): Promise<void> => {
+    ctx.log?.('warn', 'asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation: failureLocation ?? null, message });
+    if (failureLocation === undefined) return;
+    await writeResult(failureLocation, Buffer.from(message), ctx.s3).catch((writeErr: Error) =>
+      ctx.log?.('warn', 'writing the failure of an asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation, message: writeErr.message }),
+    );
+  };
+  ctx.queue.add({
+    expiresAt: now() + ttlSeconds * 1000,
+    expire: () => fail(`Request expired: it waited in the queue of endpoint ${ctx.endpoint} for longer than its RequestTTLSeconds (${ttlSeconds} s) before an instance was free.`),
+    run: async () => {
+      try {
+        const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3);
+        const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs);
+        await writeResult(outputLocation, response.body, ctx.s3);
+      } catch (err) {
+        await fail((err as Error).message);
+      }
+    },
+  });
   return { inferenceId, outputLocation, ...(failureLocation === undefined ? {} : { failureLocation }) };
 }

@@ -4,7 +4,14 @@ import type { StreamedAnswer } from '../endpoint/stream.js';
 import type { RoutableEndpoint } from '../front-door/app.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { S3Objects } from '../s3/objects.js';
-import { AsyncInferenceNotConfiguredError, startAsyncInvocation, type AsyncInvocationAccepted, type AsyncInvocationRequest } from './async-inference.js';
+import {
+  AsyncInferenceNotConfiguredError,
+  AsyncInvocationQueue,
+  DEFAULT_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE,
+  startAsyncInvocation,
+  type AsyncInvocationAccepted,
+  type AsyncInvocationRequest,
+} from './async-inference.js';
 import type { Deployment } from './deployment.js';
 
 /** An update under way: the new config, its fleet once started, and the traffic it takes. */
@@ -43,6 +50,7 @@ export class ManagedEndpoint implements RoutableEndpoint {
   task: AbortController | undefined;
   /** Resolves when the running create, update or capacity change has finished. */
   running: Promise<void> = Promise.resolve();
+  #asyncQueue: AsyncInvocationQueue | undefined;
 
   constructor(
     readonly name: string,
@@ -74,8 +82,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.random() < this.pending!.greenShare ? green : blue;
   }
 
-  invoke(req: InvokeEndpointRequest): Promise<{ variant: string; response: InvokeEndpointResponse }> {
-    return this.pick(req.targetVariant).endpoint.invoke(req);
+  invoke(req: InvokeEndpointRequest, timeoutMs?: number): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs);
   }
 
   stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
@@ -87,10 +95,27 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.serving?.config.asyncInferenceConfig !== undefined;
   }
 
-  /** Starts an `InvokeEndpointAsync` request in the background and says where its result will be; throws {@link AsyncInferenceNotConfiguredError} unless the serving config is asynchronous. */
+  /**
+   * The asynchronous requests waiting or running: at most `MaxConcurrentInvocationsPerInstance` per
+   * production instance in service run at once (created on the first `InvokeEndpointAsync`).
+   */
+  get asyncQueue(): AsyncInvocationQueue {
+    return (this.#asyncQueue ??= new AsyncInvocationQueue(this.name, () => {
+      const serving = this.serving;
+      if (!serving) return 1;
+      const perInstance = serving.config.asyncInferenceConfig?.ClientConfig?.MaxConcurrentInvocationsPerInstance ?? DEFAULT_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE;
+      return perInstance * Math.max(1, serving.variants.reduce((n, v) => n + v.fleet.size, 0));
+    }));
+  }
+
+  /**
+   * Queues an `InvokeEndpointAsync` request and says where its result will be; throws
+   * {@link AsyncInferenceNotConfiguredError} unless the serving config is asynchronous, and
+   * `AsyncQueueFullError` when the queue is full.
+   */
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
     const config = this.serving?.config.asyncInferenceConfig;
     if (!config || !this.io) throw new AsyncInferenceNotConfiguredError(this.name);
-    return startAsyncInvocation({ config, s3: this.io.s3, invoke: (r) => this.invoke(r), ...(this.io.log ? { log: this.io.log } : {}) }, req);
+    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs) => this.invoke(r, timeoutMs), ...(this.io.log ? { log: this.io.log } : {}) }, req);
   }
 }

@@ -141,9 +141,10 @@ export class LocalEndpoint {
 
   /**
    * Invokes the endpoint. Resolves with the answering variant's name and response; rejects with a
-   * `ContainerFailure` (from the chain) or {@link UnknownVariantError}.
+   * `ContainerFailure` (from the chain) or {@link UnknownVariantError}. `timeoutMs` (each
+   * container's limit) replaces the endpoint's for this invocation (asynchronous invocations may run 15 minutes).
    */
-  async invoke(req: InvokeEndpointRequest): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+  async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     const variant = this.route(req.targetVariant);
     const instance = lease(variant);
     const at = new Date();
@@ -154,7 +155,7 @@ export class LocalEndpoint {
     let modelMs = 0;
     try {
       const modelStart = performance.now();
-      response = await invokeChain(containersFor(variant, instance.containers, req), req, { timeoutMs: this.timeoutMs });
+      response = await invokeChain(containersFor(variant, instance.containers, req), req, { timeoutMs });
       modelMs = performance.now() - modelStart;
     } catch (err) {
       instance.release();

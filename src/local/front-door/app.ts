@@ -6,7 +6,7 @@ import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointRespon
 import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
 import { PipelineStreamingError, type StreamedAnswer } from '../endpoint/stream.js';
-import { AsyncInferenceNotConfiguredError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
+import { AsyncInferenceNotConfiguredError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import { readSageMakerHeaders, SAGEMAKER_HEADERS, SAGEMAKER_NAME_MAX_LENGTH, SAGEMAKER_NAME_PATTERN, STREAM_ACCEPT_HEADER, STREAM_CONTENT_TYPE_HEADER } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { endpointNotFound, modelErrorFor, noInstanceInService, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
@@ -310,6 +310,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       const inferenceId = header(req, SAGEMAKER_HEADERS.inferenceId.header);
       const extension = header(req, ASYNC_HEADERS.outputPathExtension);
       const filename = header(req, ASYNC_HEADERS.filename);
+      const ttl = header(req, ASYNC_HEADERS.requestTtlSeconds);
+      const invocationTimeout = header(req, ASYNC_HEADERS.invocationTimeoutSeconds);
       let accepted: AsyncInvocationAccepted;
       try {
         accepted = endpoint.invokeAsync({
@@ -318,9 +320,12 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
           ...(inferenceId === undefined ? {} : { inferenceId }),
           ...(extension === undefined ? {} : { outputPathExtension: extension }),
           ...(filename === undefined ? {} : { filename }),
+          ...(ttl === undefined ? {} : { requestTtlSeconds: Number(ttl) }),
+          ...(invocationTimeout === undefined ? {} : { invocationTimeoutSeconds: Number(invocationTimeout) }),
         });
       } catch (err) {
         if (err instanceof AsyncInferenceNotConfiguredError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof AsyncQueueFullError) return fail(new RuntimeApiError('ServiceUnavailable', 503, err.message));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
       res.status(202);
