@@ -9,6 +9,7 @@ import http, { type Server } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import sharp from 'sharp';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
 import { continueWithinLimit } from './body-reader.js';
@@ -277,6 +278,26 @@ describe('hostile input against the HTTP front', () => {
       const answer = await send(raw);
       assert.equal(answer.status, status, raw.slice(0, 60));
       assert.equal(answer.body.code, code);
+    }
+    await ping();
+  });
+
+  test('an image body in a format other than JPEG, PNG or WebP is refused, whatever its Content-Type says', async () => {
+    // libvips would render an SVG (a few KB of filters can keep librsvg busy for minutes) or read GIF/TIFF.
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4" fill="red"/></svg>';
+    const gif = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#f00' } }).gif().toBuffer();
+    const cases: [string | Buffer, string, RegExp][] = [
+      [svg, 'image/png', /SVG/],
+      [gif, 'image/jpeg', /GIF/],
+      [gif, 'image/webp', /GIF/],
+    ];
+    for (const [body, type, named] of cases) {
+      const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': type }, signal: AbortSignal.timeout(10_000) });
+      const answer = (await res.json()) as { code: string; message: string };
+      assert.equal(res.status, 400, `${type}: ${JSON.stringify(answer)}`);
+      assert.equal(answer.code, 'ERR_IMAGE_DECODE');
+      assert.match(answer.message, named);
+      assert.match(answer.message, /JPEG, PNG or WebP/);
     }
     await ping();
   });
