@@ -350,6 +350,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   setTimeout(() => void loadSlowPath().catch(() => undefined), 1000).unref();
 
   return (req, res) => {
+    // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host (see HTTP_SERVER_OPTIONS).
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      return sendError(new ToolkitError('ERR_BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header (for example Host: localhost)'), req, res);
+    }
     const path = pathOf(req.url);
     if (path === '/ping' && (req.method === 'GET' || req.method === 'HEAD')) return ping(res);
     if (

@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
 import { continueWithinLimit } from './body-reader.js';
-import { answerClientError } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError } from './respond.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { createLogger } from '../logging/logger.js';
 
@@ -54,7 +54,7 @@ describe('hostile input against the HTTP front', () => {
     );
     await backend.loaded;
     const app = createApp({ settings, backend, log });
-    server = http.createServer(app);
+    server = http.createServer(HTTP_SERVER_OPTIONS, app);
     server.on('checkContinue', continueWithinLimit(app, LIMIT));
     server.on('clientError', answerClientError);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -273,12 +273,17 @@ describe('hostile input against the HTTP front', () => {
       ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
       ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
       [`GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE'],
+      // HTTP/1.1 without Host: Node's own answer is a bare 400 with no body.
+      ['GET /ping HTTP/1.1\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+      ['POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 15\r\n\r\n5.1,3.5,1.4,0.2', 400, 'ERR_BAD_REQUEST'],
     ];
     for (const [raw, status, code] of cases) {
       const answer = await send(raw);
       assert.equal(answer.status, status, raw.slice(0, 60));
-      assert.equal(answer.body.code, code);
+      assert.equal(answer.body.code, code, raw.slice(0, 60));
     }
+    // HTTP/1.0 has no Host requirement.
+    assert.equal((await send('GET /ping HTTP/1.0\r\n\r\n')).status, 200);
     await ping();
   });
 

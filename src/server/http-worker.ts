@@ -19,7 +19,7 @@ import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import { continueWithinLimit } from './body-reader.js';
-import { answerClientError } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError } from './respond.js';
 import { trackConnections } from './connection-drain.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
 import { tuneHeapGrowing } from './worker-heap.js';
@@ -101,7 +101,7 @@ async function run(config: WorkerConfig): Promise<void> {
     shedder?.onRequest(req, res);
     app(req, res);
   };
-  const server: Server = createServer(listener);
+  const server: Server = createServer(HTTP_SERVER_OPTIONS, listener);
   const connections = trackConnections(server);
   // With two or more workers, this one closes kept-alive connections over its share (see connection-rebalancing.ts).
   const shedder = settings.connectionRebalancing && settings.workers > 1 ? new ConnectionShedder((open) => sendToPrimary({ type: 'connections', open }), connections) : undefined;

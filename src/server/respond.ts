@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors/catalogue.js';
 
@@ -6,6 +6,13 @@ import type { ErrorCode } from '../errors/catalogue.js';
 const LINGER_MS = 5000;
 /** Most bytes of a refused request's unread body drained before the connection is closed anyway. */
 const LINGER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Options for the `http.Server` in front of `createApp`. Node answers an HTTP/1.1 request without
+ * a `Host` header itself, with a bare 400 and no body; with its check off, `createApp` answers it
+ * with a catalogued `ERR_BAD_REQUEST` instead.
+ */
+export const HTTP_SERVER_OPTIONS: Readonly<ServerOptions> = { requireHostHeader: false };
 
 /** Sends a JSON answer with its length. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
