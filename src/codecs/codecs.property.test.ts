@@ -209,6 +209,50 @@ test('JSON (plain, TF Serving, v2) and JSON lines: finite values of every dtype 
   }
 });
 
+test('v2 INT64/UINT64: a decimal string decodes exactly; a JSON number only within ±2^53 (past it, it was rounded in parsing), else a 400', () => {
+  const int64Range = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n });
+  fc.assert(
+    fc.property(int64Range, fc.constantFrom('INT64', 'UINT64'), fc.boolean(), (value, datatype, asString) => {
+      const inRange = datatype === 'INT64' ? value < 2n ** 63n : value >= 0n;
+      const body = `{"inputs": [{"name": "x", "shape": [1], "datatype": "${datatype}", "data": [${asString ? `"${value}"` : value}]}]}`;
+      const exact = inRange && (asString || (value >= -(2n ** 53n) + 1n && value <= 2n ** 53n - 1n));
+      if (exact) {
+        assert.equal((jsonCodec.decode!(Buffer.from(body), {}).tensors['x']!.data as BigInt64Array)[0], value);
+        return;
+      }
+      assert.throws(
+        () => jsonCodec.decode!(Buffer.from(body), {}),
+        (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_JSON_PARSE' && e.status === 400 && (inRange ? /±2\^53.*as a string/ : /range|±2\^53/).test(e.message),
+      );
+    }),
+    RUNS,
+  );
+});
+
+test('v2: a refused element is quoted short (numbers as written, NaN as NaN), however long the value', () => {
+  const element = fc.oneof(
+    fc.string({ maxLength: 5000 }),
+    fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1.5, -129, 1e39),
+    fc.dictionary(fc.string(), fc.string({ maxLength: 3000 })),
+    fc.array(fc.string({ maxLength: 3000 }), { maxLength: 3 }).map((a) => [a]),
+  );
+  fc.assert(
+    fc.property(element, fc.constantFrom('BOOL', 'INT8', 'INT64', 'FP32', 'FP16'), (v, datatype) => {
+      const text = typeof v === 'number' ? String(v) : JSON.stringify(v);
+      const body = Buffer.from(`{"inputs": [{"name": "x", "shape": [1], "datatype": "${datatype}", "data": [${text}]}]}`);
+      try {
+        jsonCodec.decode!(body, {});
+        return; // an element the datatype takes (or nested arrays, which refuse by count)
+      } catch (err) {
+        assert.ok(err instanceof ToolkitError && err.status === 400, String(err));
+        assert.ok(err.message.length < 300, `a ${err.message.length}-character message`);
+        if (typeof v === 'number' && /data\[0\] is/.test(err.message)) assert.match(err.message, new RegExp(`data\\[0\\] is ${String(v).replace('+', '\\+')} `));
+      }
+    }),
+    RUNS,
+  );
+});
+
 test('CSV: float and integer outputs round-trip exactly (NaN and infinities included)', () => {
   for (const dtype of ['float64', 'float32', 'float16', 'int32', 'uint8', 'int8'] as DType[]) {
     fc.assert(

@@ -143,7 +143,7 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
   const n = flat.length;
   const out = allocate(dtype, n);
   const bad = (i: number, expected: string): never =>
-    fail(`${label}: data[${i}] is ${JSON.stringify(flat[i])} but datatype ${bf16 ? 'BF16' : DTYPE_TO_V2[dtype]} needs ${expected}`);
+    fail(`${label}: data[${i}] is ${shownValue(flat[i])} but datatype ${bf16 ? 'BF16' : DTYPE_TO_V2[dtype]} needs ${expected}`);
   switch (dtype) {
     case 'string': {
       const o = out as string[];
@@ -169,7 +169,11 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
       const o = out as BigInt64Array | BigUint64Array;
       for (let i = 0; i < n; i++) {
         const v = flat[i];
-        // Large int64 values may arrive as strings so that JSON parsers do not round them.
+        // Large int64 values may arrive as strings so that JSON parsers do not round them; a number
+        // past ±2^53 has already been rounded (9007199254740993 parses as …992), so it is refused.
+        if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+          bad(i, `integers within ±2^53 when sent as numbers (past that JSON numbers lose precision); send the value as a string, for example "9007199254740993"`);
+        }
         if (typeof v === 'number' && Number.isInteger(v)) o[i] = BigInt(v);
         else if (typeof v === 'string' && /^-?\d+$/.test(v)) o[i] = BigInt(v);
         else bad(i, 'integers');
@@ -228,6 +232,11 @@ function flatten(raw: unknown[], label: string): unknown[] {
     } else out.push(v);
   }
   return out;
+}
+
+/** An element as an error message shows it: numbers as JS writes them (NaN, not JSON's null), anything else as short JSON. */
+function shownValue(v: unknown): string {
+  return typeof v === 'number' ? String(v) : excerpt(String(JSON.stringify(v)));
 }
 
 function fail(message: string): never {

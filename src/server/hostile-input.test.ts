@@ -307,6 +307,30 @@ describe('hostile input against the HTTP front', () => {
     await ping();
   });
 
+  test('v2: int64 numbers past ±2^53 are refused (they were rounded in parsing) and a refused value is quoted short', async () => {
+    const v2 = (datatype: string, value: string) =>
+      fetch(`http://127.0.0.1:${port}/invocations`, {
+        method: 'POST',
+        body: `{"inputs":[{"name":"input","shape":[1,4],"datatype":"${datatype}","data":[${value},3,1,0]}]}`,
+        headers: { 'Content-Type': 'application/json' },
+        signal: AbortSignal.timeout(10_000),
+      });
+    const rounded = await v2('INT64', '9007199254740993');
+    const answer = (await rounded.json()) as { code: string; message: string };
+    assert.equal(rounded.status, 400, JSON.stringify(answer));
+    assert.equal(answer.code, 'ERR_JSON_PARSE');
+    assert.match(answer.message, /±2\^53.*as a string/);
+    const asString = await v2('INT64', '"9007199254740993"');
+    assert.equal(asString.status, 200);
+    await asString.arrayBuffer();
+    const long = await v2('FP32', JSON.stringify('9'.repeat(50_000)));
+    const text = await long.text();
+    assert.equal(long.status, 400);
+    assert.ok(text.length < 2000, `a ${text.length}-byte answer`);
+    const nan = await v2('BOOL', 'NaN');
+    assert.match(((await nan.json()) as { message: string }).message, /data\[0\] is NaN /);
+  });
+
   test('a query string never changes the route', async () => {
     for (const url of ['/invocations?x=1', '/invocations?', '/invocations?a=b&c']) {
       const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(10_000) });
