@@ -10,12 +10,15 @@ import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
+import { zipSync } from 'fflate';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
 import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError } from './respond.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { createLogger } from '../logging/logger.js';
+import { tensor, type Tensor } from '../core/tensor.js';
+import { encodeNpy } from '../codecs/npy.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const modelDir = path.join(repo, 'models/iris-onnx');
@@ -329,6 +332,28 @@ describe('hostile input against the HTTP front', () => {
     assert.ok(text.length < 2000, `a ${text.length}-byte answer`);
     const nan = await v2('BOOL', 'NaN');
     assert.match(((await nan.json()) as { message: string }).message, /data\[0\] is NaN /);
+  });
+
+  test('a sparse NPZ whose indices are not integers is a 400, not a matrix with values left out', async () => {
+    const member = (t: Tensor) => new Uint8Array(encodeNpy(t));
+    const archive = (indices: Tensor) =>
+      zipSync({
+        'format.npy': member(tensor('string', [], ['csr'])),
+        'shape.npy': member(tensor('int64', [2], BigInt64Array.of(1n, 4n))),
+        'data.npy': member(tensor('float32', [4], Float32Array.of(5.1, 3.5, 1.4, 0.2))),
+        'indices.npy': member(indices),
+        'indptr.npy': member(tensor('int32', [2], Int32Array.of(0, 4))),
+      });
+    const post = (body: Uint8Array) =>
+      fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'application/x-npz' }, signal: AbortSignal.timeout(10_000) });
+    const ok = await post(archive(tensor('float64', [4], Float64Array.of(0, 1, 2, 3))));
+    assert.equal(ok.status, 200);
+    await ok.arrayBuffer();
+    const bad = await post(archive(tensor('float64', [4], Float64Array.of(0.5, 1, 2, 3))));
+    const answer = (await bad.json()) as { code: string; message: string };
+    assert.equal(bad.status, 400, JSON.stringify(answer));
+    assert.equal(answer.code, 'ERR_NPY_PARSE');
+    assert.match(answer.message, /'indices' must hold integers, but element 0 is 0\.5/);
   });
 
   test('a query string never changes the route', async () => {
