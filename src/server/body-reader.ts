@@ -133,6 +133,13 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
   });
   if (decoder) {
     decoder.on('error', (err: Error) => finish(new ToolkitError('ERR_BAD_REQUEST', `the ${req.headers['content-encoding']} body could not be decompressed: ${err.message}`)));
+    // The limit holds for the bytes sent too: a chunked body of empty gzip members inflates to
+    // nothing, so counting the inflated bytes alone would let it run on without end.
+    let sent = 0;
+    req.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+      if (sent > limits.maxBytes) finish(payloadTooLarge(limits.maxBytes));
+    });
     req.pipe(decoder);
   }
 }

@@ -257,6 +257,17 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(((await bad.json()) as { code: string }).code, 'ERR_BAD_REQUEST');
   });
 
+  test('a chunked gzip body over the limit is a 413 even when it inflates to almost nothing', async () => {
+    // Empty gzip members: 20 bytes each on the wire, nothing once inflated.
+    const empties = Buffer.concat(Array.from({ length: 500 }, () => zlib.gzipSync(Buffer.alloc(0))));
+    const chunk = Buffer.concat([Buffer.from(`${empties.length.toString(16)}\r\n`), empties, Buffer.from('\r\n')]);
+    const head = 'POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const answer = await keepSending(head, chunk, 4 * LIMIT);
+    assert.equal(answer.status, 413, `got: ${JSON.stringify(answer)}`);
+    assert.equal(answer.body.code, 'ERR_PAYLOAD_TOO_LARGE');
+    await ping();
+  });
+
   test('bytes that are not HTTP get a catalogued JSON 4xx and the connection is closed', async () => {
     const send = (raw: string) =>
       new Promise<RawAnswer>((resolve, reject) => {
