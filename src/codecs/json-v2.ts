@@ -32,14 +32,14 @@ const DTYPE_TO_V2: Readonly<Record<DType, string>> = Object.fromEntries(
 /** Name given to an unnamed tensor in a v2 response. */
 export const V2_UNNAMED_OUTPUT = 'output0';
 
-/** True when a parsed JSON body is a v2 inference request (an `inputs` array of objects with `name` or `datatype`). */
+/**
+ * True when a parsed JSON body is a v2 inference request: an `inputs` array with an object that has
+ * `name` or `datatype` (no TF Serving tensor element has either), so that a malformed entry beside
+ * it is reported as a v2 error rather than as a TF Serving tensor.
+ */
 export function isV2Request(body: Record<string, unknown>): boolean {
   const inputs = body['inputs'];
-  return (
-    Array.isArray(inputs) &&
-    inputs.length > 0 &&
-    inputs.every((i) => typeof i === 'object' && i !== null && !Array.isArray(i) && ('datatype' in i || 'name' in i))
-  );
+  return Array.isArray(inputs) && inputs.some((i) => typeof i === 'object' && i !== null && !Array.isArray(i) && ('datatype' in i || 'name' in i));
 }
 
 /** Decodes a v2 request body (already parsed) into named tensors. */
@@ -48,6 +48,9 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
   const tensors: TensorMap = {};
   inputs.forEach((input, index) => {
     const where = `inputs[${index}]`;
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      fail(`${where} is ${excerpt(String(JSON.stringify(input)))}; each input is an object {"name", "shape", "datatype", "data"}`);
+    }
     const name = input['name'];
     if (typeof name !== 'string' || name === '') fail(`${where}: "name" must be a non-empty string`);
     const label = `input '${excerpt(name as string)}'`;

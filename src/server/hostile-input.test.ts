@@ -367,6 +367,22 @@ describe('hostile input against the HTTP front', () => {
     assert.match(answer.message, /'indices' must hold integers, but element 0 is 0\.5/);
   });
 
+  test('v2: a malformed entry beside a v2 input is named as a v2 error, not read as a TF Serving tensor', async () => {
+    const good = '{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}';
+    const cases: [string, RegExp][] = [
+      [`{"inputs":[${good},{"shape":[1]}]}`, /v2 request: inputs\[1\]: "name" must be a non-empty string/],
+      [`{"inputs":[${good},5]}`, /v2 request: inputs\[1\] is 5; each input is an object/],
+      [`{"inputs":[null,${good}]}`, /v2 request: inputs\[0\] is null; each input is an object/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
+      const answer = (await res.json()) as { code: string; message: string };
+      assert.equal(res.status, 400, body);
+      assert.equal(answer.code, 'ERR_JSON_PARSE');
+      assert.match(answer.message, message);
+    }
+  });
+
   test('a query string never changes the route', async () => {
     for (const url of ['/invocations?x=1', '/invocations?', '/invocations?a=b&c']) {
       const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(10_000) });
