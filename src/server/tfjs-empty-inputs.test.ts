@@ -1,6 +1,7 @@
 /**
- * A request of zero rows (a batch dimension of 0, as NPY and v2 can send) through TF.js models over
- * HTTP: answered with zero rows, as ONNX Runtime answers it, never a 500 from TF.js.
+ * Empty inputs through TF.js models over HTTP: zero rows (a batch dimension of 0, as NPY and v2 can
+ * send) are answered with zero rows, as ONNX Runtime answers them, never a 500 from TF.js; an image
+ * with no pixels is a 400, not an image the resize step makes up.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +28,7 @@ async function serve(modelDir: string): Promise<{ app: RequestListener; backend:
   return { app: createApp({ settings, backend, log }), backend };
 }
 
-describe('zero rows through TF.js models', () => {
+describe('empty inputs through TF.js models', () => {
   let layers: Awaited<ReturnType<typeof serve>>;
   let vision: Awaited<ReturnType<typeof serve>>;
   before(async () => {
@@ -60,5 +61,14 @@ describe('zero rows through TF.js models', () => {
     const res = await request(vision.app).post('/invocations').set('Content-Type', 'application/x-npy').send(encodeNpy(tensor('uint8', [0, 8, 8, 3], new Uint8Array(0))));
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body, []);
+  });
+
+  test('an image of height or width 0 is a 400 from the resize step, not a made-up image', async () => {
+    for (const shape of [[0, 8, 3], [8, 0, 3], [2, 0, 8, 3]]) {
+      const res = await request(vision.app).post('/invocations').set('Content-Type', 'application/x-npy').send(encodeNpy(tensor('uint8', shape, new Uint8Array(0))));
+      assert.equal(res.status, 400, `${JSON.stringify(shape)}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'ERR_INPUT_MISMATCH');
+      assert.match(res.body.message, /nothing to resize/);
+    }
   });
 });
