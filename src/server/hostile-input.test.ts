@@ -14,7 +14,7 @@ import { zipSync } from 'fflate';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
 import { continueWithinLimit } from './body-reader.js';
-import { HTTP_SERVER_OPTIONS, answerClientError } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { createLogger } from '../logging/logger.js';
 import { tensor, type Tensor } from '../core/tensor.js';
@@ -60,6 +60,7 @@ describe('hostile input against the HTTP front', () => {
     server = http.createServer(HTTP_SERVER_OPTIONS, app);
     server.on('checkContinue', continueWithinLimit(app, LIMIT));
     server.on('clientError', answerClientError);
+    server.on('connect', answerConnect);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
   });
@@ -289,6 +290,8 @@ describe('hostile input against the HTTP front', () => {
       [`GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE'],
       // HTTP/1.1 without Host: Node's own answer is a bare 400 with no body.
       ['GET /ping HTTP/1.1\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+      // Node drops a CONNECT that nothing listens for without a byte of answer.
+      ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'ERR_METHOD_NOT_ALLOWED'],
       ['POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 15\r\n\r\n5.1,3.5,1.4,0.2', 400, 'ERR_BAD_REQUEST'],
     ];
     for (const [raw, status, code] of cases) {

@@ -19,7 +19,7 @@ import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import { continueWithinLimit } from './body-reader.js';
-import { HTTP_SERVER_OPTIONS, answerClientError } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
 import { trackConnections } from './connection-drain.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
 import { tuneHeapGrowing } from './worker-heap.js';
@@ -109,6 +109,7 @@ async function run(config: WorkerConfig): Promise<void> {
   metrics?.trackConnections(config.thread.workerIndex, () => ({ open: connections.connectionCount, closed: shedder?.closed ?? 0 }));
   server.on('checkContinue', continueWithinLimit(listener, Math.floor(settings.maxPayloadMb * 1024 * 1024)));
   server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
   // The primary checked the port; if another process took it since, exit with a code the primary
   // recognises (it stops with ERR_PORT_IN_USE rather than replacing this worker in a loop).
   server.once('error', (err: NodeJS.ErrnoException) => {
