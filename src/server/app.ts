@@ -48,11 +48,21 @@ const SMALL_BODY_BYTES = 16 * 1024;
 
 const MODEL_INVOKE = /^\/models\/([^/]+)\/invoke$/;
 
-/** The path of a request URL, without its query string (`/invocations?x=1` is `/invocations`). */
+/**
+ * The path of a request URL, without its query string (`/invocations?x=1` is `/invocations`) or,
+ * for the absolute form a server must accept (RFC 9112 §3.2.2), its scheme and authority
+ * (`http://host/invocations` is `/invocations`, as express routes it).
+ */
 export function pathOf(url: string | undefined): string {
   if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
+  let start = 0;
+  if (url.charCodeAt(0) !== 47) {
+    const authority = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
+    if (authority) start = authority[0].length;
+  }
+  const q = url.indexOf('?', start);
+  const path = q < 0 ? (start === 0 ? url : url.slice(start)) : url.slice(start, q);
+  return path === '' ? '/' : path;
 }
 
 /** The model name in `/models/{name}/invoke`, decoded; undefined for other paths. */

@@ -397,6 +397,16 @@ describe('hostile input against the HTTP front', () => {
       assert.equal(res.status, 200, url);
       await res.arrayBuffer();
     }
+    // The absolute form (RFC 9112 §3.2.2), as a client talking to a proxy sends it.
+    const absolute = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+      socket.write(`POST http://localhost:${port}/invocations?x=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\nContent-Length: 15\r\nConnection: close\r\n\r\n5.1,3.5,1.4,0.2`);
+    });
+    assert.equal(parseAnswer(absolute).status, 200, absolute);
     const wrong = await fetch(`http://127.0.0.1:${port}/invocations?x=1`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(wrong.status, 405);
     assert.equal(((await wrong.json()) as { code: string }).code, 'ERR_METHOD_NOT_ALLOWED');
