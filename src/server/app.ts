@@ -14,6 +14,7 @@ import { readBody, readBodyThen, type BodyLimits } from './body-reader.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
 import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
+import { excerpt } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
 
 /** The HTTP front's view of the settings. */
@@ -333,6 +334,12 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       pending++;
       const multipart = parseMediaType(req.headers['content-type']).mediaType === 'multipart/form-data';
       if (multipart && target.describe()?.rawBodies === false) {
+        const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+        if (encoding && encoding !== 'identity') {
+          // The form parser reads the bytes as sent: a compressed form would be "malformed" to it.
+          const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding)}" is not supported on multipart/form-data bodies; send the form uncompressed (compressed files inside it are fine)`);
+          return readFailed(err, req, res);
+        }
         formParts(req, res).then(
           (parts) => invoke(req, res, target, Buffer.alloc(0), parts),
           (err: unknown) => readFailed(err, req, res),

@@ -269,6 +269,25 @@ describe('hostile input against the HTTP front', () => {
     await ping();
   });
 
+  test('a compressed multipart body is a 415 saying to send the form uncompressed, not "malformed"', async () => {
+    const form = new FormData();
+    form.append('file', new Blob(['5.1,3.5,1.4,0.2\n'], { type: 'text/csv' }), 'rows.csv');
+    const request = new Request('http://x/', { method: 'POST', body: form });
+    const type = request.headers.get('content-type')!;
+    const plain = Buffer.from(await request.arrayBuffer());
+    const post = (body: Buffer, headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': type, ...headers }, signal: AbortSignal.timeout(10_000) });
+    const ok = await post(plain, {});
+    assert.equal(ok.status, 200, await ok.clone().text());
+    await ok.arrayBuffer();
+    const gz = await post(zlib.gzipSync(plain), { 'Content-Encoding': 'gzip' });
+    const answer = (await gz.json()) as { code: string; message: string };
+    assert.equal(gz.status, 415, JSON.stringify(answer));
+    assert.equal(answer.code, 'ERR_UNSUPPORTED_MEDIA_TYPE');
+    assert.match(answer.message, /send the form uncompressed/);
+    await ping();
+  });
+
   test('bytes that are not HTTP get a catalogued JSON 4xx and the connection is closed', async () => {
     const send = (raw: string) =>
       new Promise<RawAnswer>((resolve, reject) => {
