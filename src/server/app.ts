@@ -337,7 +337,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         const encoding = req.headers['content-encoding']?.trim().toLowerCase();
         if (encoding && encoding !== 'identity') {
           // The form parser reads the bytes as sent: a compressed form would be "malformed" to it.
-          const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding)}" is not supported on multipart/form-data bodies; send the form uncompressed (compressed files inside it are fine)`);
+          const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding)}" is not supported on multipart/form-data bodies; send the form uncompressed`);
           return readFailed(err, req, res);
         }
         formParts(req, res).then(
