@@ -75,6 +75,27 @@ test('CSV header=present: any RFC 4180 header row (names with commas, quotes, li
   );
 });
 
+test('JSON and JSON lines: a leading UTF-8 byte order mark changes nothing', () => {
+  const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+  const shown = (r: DecodedRequest) => JSON.stringify(Object.entries(r.tensors).map(([k, t]) => [k, t.dtype, t.shape, Array.from(t.data as ArrayLike<unknown>, String)]));
+  const outcome = (codec: Codec, body: Buffer) => {
+    try {
+      return shown(codec.decode!(body, {}));
+    } catch (err) {
+      return `${(err as ToolkitError).code}`;
+    }
+  };
+  fc.assert(
+    fc.property(fc.oneof(fc.json(), fc.array(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 2, maxLength: 2 }), { minLength: 1 }).map((a) => JSON.stringify(a))), (text) => {
+      for (const codec of [jsonCodec, jsonLinesCodec]) {
+        const plain = outcome(codec, Buffer.from(text));
+        assert.equal(outcome(codec, Buffer.concat([BOM, Buffer.from(text)])), plain, codec.mediaType);
+      }
+    }),
+    RUNS,
+  );
+});
+
 test('JSON: the byte-level number scanner equals JSON.parse for nested numeric arrays', () => {
   const jsonNumber = numberText.map((s) => s.replace(/^\+/, '').replace(/^(-?)0+(?=\d)/, '$1'));
   fc.assert(

@@ -405,6 +405,14 @@ describe('hostile input against the HTTP front', () => {
     }
   });
 
+  test('a JSON or JSON lines body that starts with a UTF-8 byte order mark is read as without it', async () => {
+    for (const [type, text] of [['application/json', '[[5.1,3.5,1.4,0.2]]'], ['application/json', '{"instances":[[5.1,3.5,1.4,0.2]]}'], ['application/jsonlines', '[5.1,3.5,1.4,0.2]\n']]) {
+      const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: `\ufeff${text}`, headers: { 'Content-Type': type! }, signal: AbortSignal.timeout(10_000) });
+      assert.equal(res.status, 200, `${type} ${text}: ${await res.clone().text()}`);
+      await res.arrayBuffer();
+    }
+  });
+
   test('a query string never changes the route', async () => {
     for (const url of ['/invocations?x=1', '/invocations?', '/invocations?a=b&c']) {
       const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(10_000) });
