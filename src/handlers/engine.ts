@@ -409,7 +409,8 @@ export class InferenceEngine {
       // The client chose a type this prediction has no form in (top-k labels as NPY, say): that is
       // "not acceptable", not a server fault.
       if (err instanceof ToolkitError && err.code === 'ERR_ENCODE' && accept !== 'application/json') {
-        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `${err.message}; ask for application/json (Accept) or add a select/argmax step`, { cause: err });
+        const hint = err.message.includes('ask for application/json') ? '' : '; ask for application/json (Accept) or add a select/argmax step';
+        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `${err.message}${hint}`, { cause: err });
       }
       throw err;
     }
