@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
@@ -283,7 +284,7 @@ export class InferenceEngine {
     } else {
       const chosen = this.negotiate(req.accept);
       if (!chosen) {
-        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `cannot answer in ${rawAccept}; available: ${this.codecs.encodableTypes().join(', ')}`);
+        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `cannot answer in ${excerpt(rawAccept ?? '', 200)}; available: ${this.codecs.encodableTypes().join(', ')}`);
       }
       accept = chosen;
     }

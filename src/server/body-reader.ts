@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ToolkitError } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
 import { lazyRequire } from '../core/lazy-require.js';
 import { DeadlineWatch } from '../core/deadline-watch.js';
 
@@ -60,7 +61,7 @@ function decoderFor(encoding: string | undefined): Readable & NodeJS.WritableStr
     case 'br':
       return zlib().createBrotliDecompress();
     default:
-      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}" is not supported; send identity, gzip, deflate or br`);
+      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding ?? '')}" is not supported; send identity, gzip, deflate or br`);
   }
 }
 

@@ -413,6 +413,21 @@ describe('hostile input against the HTTP front', () => {
     }
   });
 
+  test('header values quoted in a refusal are cut short (a 415 or 406 does not echo 8 KB of header back)', async () => {
+    const long = 'x'.repeat(8000);
+    const cases: [Record<string, string>, number][] = [
+      [{ 'Content-Type': `application/${long}` }, 415],
+      [{ 'Content-Type': 'text/csv', Accept: `application/${long}` }, 406],
+      [{ 'Content-Type': 'text/csv', 'Content-Encoding': long }, 415],
+    ];
+    for (const [headers, status] of cases) {
+      const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers, signal: AbortSignal.timeout(10_000) });
+      const text = await res.text();
+      assert.equal(res.status, status, text.slice(0, 200));
+      assert.ok(text.length < 1500, `${Object.keys(headers).join(', ')}: a ${text.length}-byte answer`);
+    }
+  });
+
   test('a query string never changes the route', async () => {
     for (const url of ['/invocations?x=1', '/invocations?', '/invocations?a=b&c']) {
       const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(10_000) });
