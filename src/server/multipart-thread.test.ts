@@ -79,3 +79,12 @@ test('a file part without a Content-Type (Python requests files=) is read by its
   assert.equal(csv.status, 415, JSON.stringify(csv.body));
   assert.match(csv.body.message, /has no recognisable type \(text\/plain, what a part without a Content-Type is\): send it with a Content-Type/);
 });
+
+test('text fields named after the input are read as JSON in any form (TF Serving, v2), and other fields as parameters', async () => {
+  for (const value of ['[[5.1,3.5,1.4,0.2]]', '{"instances": [[5.1, 3.5, 1.4, 0.2]]}', '{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}']) {
+    const res = await request(app).post('/invocations').field('input', value).field('note', 'x');
+    assert.equal(res.status, 200, `${value}: ${JSON.stringify(res.body)}`);
+    const rows = (res.body.predictions ?? res.body.outputs?.[0]?.data ?? res.body) as unknown[];
+    assert.ok(rows.length === 1 || rows.length === 3, `${value}: ${JSON.stringify(res.body)}`);
+  }
+});
