@@ -61,6 +61,7 @@ describe('hostile input against the HTTP front', () => {
     server.on('checkContinue', continueWithinLimit(app, LIMIT));
     server.on('clientError', answerClientError);
     server.on('connect', answerConnect);
+    server.on('checkExpectation', app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
   });
@@ -426,6 +427,18 @@ describe('hostile input against the HTTP front', () => {
       assert.equal(res.status, status, text.slice(0, 200));
       assert.ok(text.length < 1500, `${Object.keys(headers).join(', ')}: a ${text.length}-byte answer`);
     }
+  });
+
+  test('an Expect other than 100-continue is ignored: the request is answered, not refused with a bare 417', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+      socket.write('POST /invocations HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Type: text/csv\r\nContent-Length: 15\r\nConnection: close\r\n\r\n5.1,3.5,1.4,0.2');
+    });
+    assert.equal(parseAnswer(answer).status, 200, answer);
   });
 
   test('a query string never changes the route', async () => {

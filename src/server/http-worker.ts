@@ -110,6 +110,9 @@ async function run(config: WorkerConfig): Promise<void> {
   server.on('checkContinue', continueWithinLimit(listener, Math.floor(settings.maxPayloadMb * 1024 * 1024)));
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
+  // An expectation other than 100-continue is ignored (RFC 9110 §10.1.1 allows either); Node's
+  // own answer would be a bare 417 without a catalogued code.
+  server.on('checkExpectation', listener);
   // The primary checked the port; if another process took it since, exit with a code the primary
   // recognises (it stops with ERR_PORT_IN_USE rather than replacing this worker in a loop).
   server.once('error', (err: NodeJS.ErrnoException) => {
