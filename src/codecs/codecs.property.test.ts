@@ -59,6 +59,43 @@ test('CSV: every field equals Number(field), for integers up to 22 digits and de
   );
 });
 
+test('CSV header=present: any RFC 4180 header row (names with commas, quotes, line breaks) is skipped whole', () => {
+  const name = fc.string({ unit: fc.constantFrom(...'ab ,"\n\r1;'), maxLength: 12 });
+  const quote = (n: string) => (/[",\r\n]/.test(n) ? `"${n.replace(/"/g, '""')}"` : n);
+  fc.assert(
+    fc.property(fc.array(name, { minLength: 1, maxLength: 4 }), fc.array(fc.array(fc.integer({ min: -99, max: 99 }), { minLength: 2, maxLength: 2 }), { minLength: 1, maxLength: 4 }), (names, rows) => {
+      // A header whose first name is blank would start with a blank line; give it a letter.
+      const header = [`h${names[0]}`, ...names.slice(1)].map(quote).join(',');
+      const body = rows.map((r) => r.join(',')).join('\n');
+      const t = csvCodec.decode!(Buffer.from(`${header}\n${body}\n`), { header: 'present' }).tensors[UNNAMED]!;
+      assert.deepEqual(t.shape, [rows.length, 2]);
+      assert.deepEqual(Array.from(t.data as Float64Array), rows.flat());
+    }),
+    RUNS,
+  );
+});
+
+test('JSON and JSON lines: a leading UTF-8 byte order mark changes nothing', () => {
+  const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+  const shown = (r: DecodedRequest) => JSON.stringify(Object.entries(r.tensors).map(([k, t]) => [k, t.dtype, t.shape, Array.from(t.data as ArrayLike<unknown>, String)]));
+  const outcome = (codec: Codec, body: Buffer) => {
+    try {
+      return shown(codec.decode!(body, {}));
+    } catch (err) {
+      return `${(err as ToolkitError).code}`;
+    }
+  };
+  fc.assert(
+    fc.property(fc.oneof(fc.json(), fc.array(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 2, maxLength: 2 }), { minLength: 1 }).map((a) => JSON.stringify(a))), (text) => {
+      for (const codec of [jsonCodec, jsonLinesCodec]) {
+        const plain = outcome(codec, Buffer.from(text));
+        assert.equal(outcome(codec, Buffer.concat([BOM, Buffer.from(text)])), plain, codec.mediaType);
+      }
+    }),
+    RUNS,
+  );
+});
+
 test('JSON: the byte-level number scanner equals JSON.parse for nested numeric arrays', () => {
   const jsonNumber = numberText.map((s) => s.replace(/^\+/, '').replace(/^(-?)0+(?=\d)/, '$1'));
   fc.assert(
@@ -207,6 +244,50 @@ test('JSON (plain, TF Serving, v2) and JSON lines: finite values of every dtype 
       { numRuns: 40 },
     );
   }
+});
+
+test('v2 INT64/UINT64: a decimal string decodes exactly; a JSON number only within ±2^53 (past it, it was rounded in parsing), else a 400', () => {
+  const int64Range = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n });
+  fc.assert(
+    fc.property(int64Range, fc.constantFrom('INT64', 'UINT64'), fc.boolean(), (value, datatype, asString) => {
+      const inRange = datatype === 'INT64' ? value < 2n ** 63n : value >= 0n;
+      const body = `{"inputs": [{"name": "x", "shape": [1], "datatype": "${datatype}", "data": [${asString ? `"${value}"` : value}]}]}`;
+      const exact = inRange && (asString || (value >= -(2n ** 53n) + 1n && value <= 2n ** 53n - 1n));
+      if (exact) {
+        assert.equal((jsonCodec.decode!(Buffer.from(body), {}).tensors['x']!.data as BigInt64Array)[0], value);
+        return;
+      }
+      assert.throws(
+        () => jsonCodec.decode!(Buffer.from(body), {}),
+        (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_JSON_PARSE' && e.status === 400 && (inRange ? /±2\^53.*as a string/ : /range|±2\^53/).test(e.message),
+      );
+    }),
+    RUNS,
+  );
+});
+
+test('v2: a refused element is quoted short (numbers as written, NaN as NaN), however long the value', () => {
+  const element = fc.oneof(
+    fc.string({ maxLength: 5000 }),
+    fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1.5, -129, 1e39),
+    fc.dictionary(fc.string(), fc.string({ maxLength: 3000 })),
+    fc.array(fc.string({ maxLength: 3000 }), { maxLength: 3 }).map((a) => [a]),
+  );
+  fc.assert(
+    fc.property(element, fc.constantFrom('BOOL', 'INT8', 'INT64', 'FP32', 'FP16'), (v, datatype) => {
+      const text = typeof v === 'number' ? String(v) : JSON.stringify(v);
+      const body = Buffer.from(`{"inputs": [{"name": "x", "shape": [1], "datatype": "${datatype}", "data": [${text}]}]}`);
+      try {
+        jsonCodec.decode!(body, {});
+        return; // an element the datatype takes (or nested arrays, which refuse by count)
+      } catch (err) {
+        assert.ok(err instanceof ToolkitError && err.status === 400, String(err));
+        assert.ok(err.message.length < 300, `a ${err.message.length}-character message`);
+        if (typeof v === 'number' && /data\[0\] is/.test(err.message)) assert.match(err.message, new RegExp(`data\\[0\\] is ${String(v).replace('+', '\\+')} `));
+      }
+    }),
+    RUNS,
+  );
 });
 
 test('CSV: float and integer outputs round-trip exactly (NaN and infinities included)', () => {

@@ -10,6 +10,7 @@ const SPACE = 32;
 const TAB = 9;
 const LF = 10;
 const CR = 13;
+const DQUOTE = 34;
 const COMMA = 44;
 const DOT = 46;
 const MINUS = 45;
@@ -54,7 +55,20 @@ function afterHeader(buf: Buffer): { offset: number; line: number } {
     if (buf[p] === LF) line++;
     p++;
   }
-  const end = buf.indexOf(LF, p);
+  // A quoted header field may hold line breaks (RFC 4180 §2.6: pandas writes such column names).
+  let quoted = false;
+  let end = -1;
+  for (let i = p; i < len; i++) {
+    const b = buf[i];
+    if (b === DQUOTE) quoted = !quoted;
+    else if (b === LF) {
+      if (!quoted) {
+        end = i;
+        break;
+      }
+      line++;
+    }
+  }
   return { offset: end < 0 ? len : end + 1, line: line + 1 };
 }
 

@@ -25,6 +25,9 @@ export function sniffImageType(body: Uint8Array): (typeof IMAGE_MEDIA_TYPES)[num
   return undefined;
 }
 
+/** sharp's names for the formats behind {@link IMAGE_MEDIA_TYPES}: the only ones decoded. */
+const DECODED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp']);
+
 /**
  * Largest image decoded, in pixels (50 megapixels, about 150 MB as RGB). A small compressed body
  * can expand to gigabytes; anything larger is refused before its pixels are allocated.
@@ -40,17 +43,21 @@ export class ImageTooLarge extends Error {
 
 /**
  * Decodes an encoded image with sharp (EXIF orientation applied) to raw 8-bit pixels with the
- * requested channel count. Throws a plain Error on undecodable input, and {@link ImageTooLarge},
+ * requested channel count. Throws a plain Error on undecodable input or on a format other than
+ * JPEG, PNG and WebP (whatever the Content-Type claimed), and {@link ImageTooLarge},
  * from the header alone, when the pixels would take more than `maxBytes`.
  */
 export async function decodeRaw(body: Uint8Array, channels: ImageChannels, maxBytes = Number.POSITIVE_INFINITY): Promise<RawImage> {
   const { default: sharp } = await import('sharp');
-  if (Number.isFinite(maxBytes)) {
-    // The header alone says how large the pixels will be; nothing is decoded yet.
-    const { width = 0, height = 0 } = await sharp(body, { failOn: 'error', limitInputPixels: false }).metadata();
-    const bytes = width * height * channels;
-    if (bytes > maxBytes) throw new ImageTooLarge(bytes);
+  // The header alone says the format and how large the pixels will be; nothing is decoded yet.
+  const { format, width = 0, height = 0 } = await sharp(body, { failOn: 'error', limitInputPixels: false }).metadata();
+  // sharp reads whatever libvips can (SVG, GIF, TIFF, HEIF) whatever the Content-Type says; an SVG
+  // of a few KB can keep librsvg rendering for minutes, long after its request has timed out.
+  if (!DECODED_FORMATS.has(format ?? '')) {
+    throw new Error(`the bytes are ${format ? `a ${format.toUpperCase()} image` : 'no image sharp recognises'}; send JPEG, PNG or WebP`);
   }
+  const bytes = width * height * channels;
+  if (bytes > maxBytes) throw new ImageTooLarge(bytes);
   let img = sharp(body, { failOn: 'error', limitInputPixels: MAX_IMAGE_PIXELS }).rotate();
   if (channels === 1) img = img.removeAlpha().toColourspace('b-w');
   else if (channels === 3) img = img.removeAlpha().toColourspace('srgb');

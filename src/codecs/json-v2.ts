@@ -32,14 +32,14 @@ const DTYPE_TO_V2: Readonly<Record<DType, string>> = Object.fromEntries(
 /** Name given to an unnamed tensor in a v2 response. */
 export const V2_UNNAMED_OUTPUT = 'output0';
 
-/** True when a parsed JSON body is a v2 inference request (an `inputs` array of objects with `name` or `datatype`). */
+/**
+ * True when a parsed JSON body is a v2 inference request: an `inputs` array with an object that has
+ * `name` or `datatype` (no TF Serving tensor element has either), so that a malformed entry beside
+ * it is reported as a v2 error rather than as a TF Serving tensor.
+ */
 export function isV2Request(body: Record<string, unknown>): boolean {
   const inputs = body['inputs'];
-  return (
-    Array.isArray(inputs) &&
-    inputs.length > 0 &&
-    inputs.every((i) => typeof i === 'object' && i !== null && !Array.isArray(i) && ('datatype' in i || 'name' in i))
-  );
+  return Array.isArray(inputs) && inputs.some((i) => typeof i === 'object' && i !== null && !Array.isArray(i) && ('datatype' in i || 'name' in i));
 }
 
 /** Decodes a v2 request body (already parsed) into named tensors. */
@@ -48,6 +48,9 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
   const tensors: TensorMap = {};
   inputs.forEach((input, index) => {
     const where = `inputs[${index}]`;
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      fail(`${where} is ${excerpt(String(JSON.stringify(input)))}; each input is an object {"name", "shape", "datatype", "data"}`);
+    }
     const name = input['name'];
     if (typeof name !== 'string' || name === '') fail(`${where}: "name" must be a non-empty string`);
     const label = `input '${excerpt(name as string)}'`;
@@ -143,7 +146,7 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
   const n = flat.length;
   const out = allocate(dtype, n);
   const bad = (i: number, expected: string): never =>
-    fail(`${label}: data[${i}] is ${JSON.stringify(flat[i])} but datatype ${bf16 ? 'BF16' : DTYPE_TO_V2[dtype]} needs ${expected}`);
+    fail(`${label}: data[${i}] is ${shownValue(flat[i])} but datatype ${bf16 ? 'BF16' : DTYPE_TO_V2[dtype]} needs ${expected}`);
   switch (dtype) {
     case 'string': {
       const o = out as string[];
@@ -169,7 +172,11 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
       const o = out as BigInt64Array | BigUint64Array;
       for (let i = 0; i < n; i++) {
         const v = flat[i];
-        // Large int64 values may arrive as strings so that JSON parsers do not round them.
+        // Large int64 values may arrive as strings so that JSON parsers do not round them; a number
+        // past ±2^53 has already been rounded (9007199254740993 parses as …992), so it is refused.
+        if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+          bad(i, `integers within ±2^53 when sent as numbers (past that JSON numbers lose precision); send the value as a string, for example "9007199254740993"`);
+        }
         if (typeof v === 'number' && Number.isInteger(v)) o[i] = BigInt(v);
         else if (typeof v === 'string' && /^-?\d+$/.test(v)) o[i] = BigInt(v);
         else bad(i, 'integers');
@@ -228,6 +235,11 @@ function flatten(raw: unknown[], label: string): unknown[] {
     } else out.push(v);
   }
   return out;
+}
+
+/** An element as an error message shows it: numbers as JS writes them (NaN, not JSON's null), anything else as short JSON. */
+function shownValue(v: unknown): string {
+  return typeof v === 'number' ? String(v) : excerpt(String(JSON.stringify(v)));
 }
 
 function fail(message: string): never {

@@ -167,10 +167,19 @@ export function perRowObjectList(outputs: TensorMap, rowsOf: (name: string, t: T
   return out;
 }
 
+/**
+ * `body` without a leading UTF-8 byte order mark, which JSON parsers may ignore (RFC 8259 §8.1)
+ * and Windows tools write; left in, it is an invisible "unexpected token" at position 0.
+ */
+export function withoutBom(body: Buffer): Buffer {
+  return body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? body.subarray(3) : body;
+}
+
 /** The `application/json` codec: every JSON request form in, the matching response form out. */
 export const jsonCodec: Codec = {
   mediaType: JSON_MEDIA_TYPE,
-  decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
+  decode(raw: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
+    const body = withoutBom(raw);
     const fast = scanNumericBody(body, hints?.float32);
     if (fast !== undefined) return withinBudget({ tensors: { [UNNAMED]: fast.tensor }, form: fast.form }, limits, 'the JSON body');
     try {

@@ -4,7 +4,7 @@ import { scanNumericArray } from './json-fast-array.js';
 import { parsePlainJsonLines } from './numeric-text-wasm.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
-import { parseJsonBody, perRowObjectList } from './json.js';
+import { parseJsonBody, perRowObjectList, withoutBom } from './json.js';
 import { stackRecords } from './json-tensor.js';
 import { tensorRowsToJson, valueToJson } from './json-write.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
@@ -16,7 +16,8 @@ export const JSONLINES_MEDIA_TYPE = 'application/jsonlines';
  * Reads JSON lines: every non-blank line is one record. Records that are arrays (or scalars)
  * stack into one tensor `[N, ...]`; records that are objects stack per key into named tensors.
  */
-export function decodeJsonLines(body: Buffer, hints?: DecodeHints): DecodedRequest {
+export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedRequest {
+  const body = withoutBom(raw);
   const fast = scanNumericLines(body, hints?.float32 === true);
   if (fast !== undefined) return { tensors: { [UNNAMED]: fast }, form: 'tensor' };
   const lines = body.toString('utf8').split('\n');

@@ -40,11 +40,18 @@ function label(part: FormPart): string {
 /** Decodes one file part to tensors: images with sharp, anything else with the codec for its type. */
 function decodeFile(part: FormPart, codecs: CodecRegistry, limits: DecodeLimits | undefined): { tensors: TensorMap; image: boolean } {
   const { mediaType, params } = parseMediaType(part.contentType);
-  const type = mediaType === '' || mediaType === 'application/octet-stream' ? (sniffImageType(part.data) ?? mediaType) : mediaType;
+  // A file part sent without a Content-Type (Python requests' `files=` does that) reaches us as
+  // text/plain, RFC 7578's default: like octet-stream, its type is read from its bytes.
+  const unlabelled = mediaType === '' || mediaType === 'application/octet-stream' || mediaType === 'text/plain';
+  const type = unlabelled ? (sniffImageType(part.data) ?? mediaType) : mediaType;
   try {
     if (isImageType(type)) return { tensors: { [UNNAMED]: decodeImageSync(part.data, channelsParam(params), `${label(part)} ${type}`, limits) }, image: true };
-    if (type === '' || type === 'application/octet-stream') {
-      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `${label(part)} has no recognisable type: send it with a Content-Type (image/jpeg, image/png, image/webp, text/csv, application/x-npy, application/json ...)`);
+    if (unlabelled) {
+      throw new ToolkitError(
+        'ERR_UNSUPPORTED_MEDIA_TYPE',
+        `${label(part)} has no recognisable type (${mediaType === 'text/plain' ? 'text/plain, what a part without a Content-Type is' : mediaType || 'none given'}): ` +
+          'send it with a Content-Type (image/jpeg, image/png, image/webp, text/csv, application/x-npy, application/json ...)',
+      );
     }
     return { tensors: codecs.decode(part.contentType, part.data, limits).tensors, image: false };
   } catch (err) {

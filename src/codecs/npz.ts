@@ -67,7 +67,11 @@ function sparseToDense(t: TensorMap, limits: DecodeLimits): Tensor {
   const index = (name: string): number[] => {
     const member = t[name];
     if (member === undefined || member.dtype === 'string') return fail(`a '${format}' sparse archive needs a numeric '${name}' member`);
-    return Array.from(member.data as ArrayLike<number | bigint>, Number);
+    const values = Array.from(member.data as ArrayLike<number | bigint>, Number);
+    // A fractional index would address no element: its value would vanish from the dense matrix.
+    const at = values.findIndex((v) => !Number.isInteger(v));
+    if (at >= 0) fail(`'${name}' must hold integers, but element ${at} is ${values[at]}`);
+    return values;
   };
   const entries: [number, number, number][] = [];
   const add = (r: number, c: number, k: number): void => {

@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { parseMediaType } from './media-type.js';
 
@@ -64,7 +65,7 @@ export class CodecRegistry {
       const curlHint = type === 'application/x-www-form-urlencoded' ? " (curl -d sends this type: add -H 'Content-Type: application/json')" : '';
       throw new ToolkitError(
         'ERR_UNSUPPORTED_MEDIA_TYPE',
-        `Content-Type '${type}' is not supported${curlHint}. Send one of: ${this.decodableTypes().join(', ')}; ` +
+        `Content-Type '${excerpt(type)}' is not supported${curlHint}. Send one of: ${this.decodableTypes().join(', ')}; ` +
           'or export an inputFn from your handler module to decode it yourself.',
         { details: { supported: this.decodableTypes() } },
       );

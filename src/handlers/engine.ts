@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
@@ -283,7 +284,7 @@ export class InferenceEngine {
     } else {
       const chosen = this.negotiate(req.accept);
       if (!chosen) {
-        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `cannot answer in ${rawAccept}; available: ${this.codecs.encodableTypes().join(', ')}`);
+        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `cannot answer in ${excerpt(rawAccept ?? '', 200)}; available: ${this.codecs.encodableTypes().join(', ')}`);
       }
       accept = chosen;
     }
@@ -409,7 +410,8 @@ export class InferenceEngine {
       // The client chose a type this prediction has no form in (top-k labels as NPY, say): that is
       // "not acceptable", not a server fault.
       if (err instanceof ToolkitError && err.code === 'ERR_ENCODE' && accept !== 'application/json') {
-        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `${err.message}; ask for application/json (Accept) or add a select/argmax step`, { cause: err });
+        const hint = err.message.includes('ask for application/json') ? '' : '; ask for application/json (Accept) or add a select/argmax step';
+        throw new ToolkitError('ERR_NOT_ACCEPTABLE', `${err.message}${hint}`, { cause: err });
       }
       throw err;
     }

@@ -14,6 +14,7 @@ import { readBody, readBodyThen, type BodyLimits } from './body-reader.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
 import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
+import { excerpt } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
 
 /** The HTTP front's view of the settings. */
@@ -48,11 +49,21 @@ const SMALL_BODY_BYTES = 16 * 1024;
 
 const MODEL_INVOKE = /^\/models\/([^/]+)\/invoke$/;
 
-/** The path of a request URL, without its query string (`/invocations?x=1` is `/invocations`). */
+/**
+ * The path of a request URL, without its query string (`/invocations?x=1` is `/invocations`) or,
+ * for the absolute form a server must accept (RFC 9112 §3.2.2), its scheme and authority
+ * (`http://host/invocations` is `/invocations`, as express routes it).
+ */
 export function pathOf(url: string | undefined): string {
   if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
+  let start = 0;
+  if (url.charCodeAt(0) !== 47) {
+    const authority = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
+    if (authority) start = authority[0].length;
+  }
+  const q = url.indexOf('?', start);
+  const path = q < 0 ? (start === 0 ? url : url.slice(start)) : url.slice(start, q);
+  return path === '' ? '/' : path;
 }
 
 /** The model name in `/models/{name}/invoke`, decoded; undefined for other paths. */
@@ -323,6 +334,12 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       pending++;
       const multipart = parseMediaType(req.headers['content-type']).mediaType === 'multipart/form-data';
       if (multipart && target.describe()?.rawBodies === false) {
+        const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+        if (encoding && encoding !== 'identity') {
+          // The form parser reads the bytes as sent: a compressed form would be "malformed" to it.
+          const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding)}" is not supported on multipart/form-data bodies; send the form uncompressed`);
+          return readFailed(err, req, res);
+        }
         formParts(req, res).then(
           (parts) => invoke(req, res, target, Buffer.alloc(0), parts),
           (err: unknown) => readFailed(err, req, res),
@@ -350,6 +367,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   setTimeout(() => void loadSlowPath().catch(() => undefined), 1000).unref();
 
   return (req, res) => {
+    // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host (see HTTP_SERVER_OPTIONS).
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      return sendError(new ToolkitError('ERR_BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header (for example Host: localhost)'), req, res);
+    }
     const path = pathOf(req.url);
     if (path === '/ping' && (req.method === 'GET' || req.method === 'HEAD')) return ping(res);
     if (

@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ToolkitError } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
 import { lazyRequire } from '../core/lazy-require.js';
 import { DeadlineWatch } from '../core/deadline-watch.js';
 
@@ -60,7 +61,7 @@ function decoderFor(encoding: string | undefined): Readable & NodeJS.WritableStr
     case 'br':
       return zlib().createBrotliDecompress();
     default:
-      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}" is not supported; send identity, gzip, deflate or br`);
+      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding ?? '')}" is not supported; send identity, gzip, deflate or br`);
   }
 }
 
@@ -133,6 +134,13 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
   });
   if (decoder) {
     decoder.on('error', (err: Error) => finish(new ToolkitError('ERR_BAD_REQUEST', `the ${req.headers['content-encoding']} body could not be decompressed: ${err.message}`)));
+    // The limit holds for the bytes sent too: a chunked body of empty gzip members inflates to
+    // nothing, so counting the inflated bytes alone would let it run on without end.
+    let sent = 0;
+    req.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+      if (sent > limits.maxBytes) finish(payloadTooLarge(limits.maxBytes));
+    });
     req.pipe(decoder);
   }
 }

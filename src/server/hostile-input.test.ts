@@ -9,12 +9,16 @@ import http, { type Server } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import sharp from 'sharp';
+import { zipSync } from 'fflate';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
 import { continueWithinLimit } from './body-reader.js';
-import { answerClientError } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { createLogger } from '../logging/logger.js';
+import { tensor, type Tensor } from '../core/tensor.js';
+import { encodeNpy } from '../codecs/npy.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const modelDir = path.join(repo, 'models/iris-onnx');
@@ -53,9 +57,11 @@ describe('hostile input against the HTTP front', () => {
     );
     await backend.loaded;
     const app = createApp({ settings, backend, log });
-    server = http.createServer(app);
+    server = http.createServer(HTTP_SERVER_OPTIONS, app);
     server.on('checkContinue', continueWithinLimit(app, LIMIT));
     server.on('clientError', answerClientError);
+    server.on('connect', answerConnect);
+    server.on('checkExpectation', app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
   });
@@ -253,6 +259,36 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(((await bad.json()) as { code: string }).code, 'ERR_BAD_REQUEST');
   });
 
+  test('a chunked gzip body over the limit is a 413 even when it inflates to almost nothing', async () => {
+    // Empty gzip members: 20 bytes each on the wire, nothing once inflated.
+    const empties = Buffer.concat(Array.from({ length: 500 }, () => zlib.gzipSync(Buffer.alloc(0))));
+    const chunk = Buffer.concat([Buffer.from(`${empties.length.toString(16)}\r\n`), empties, Buffer.from('\r\n')]);
+    const head = 'POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const answer = await keepSending(head, chunk, 4 * LIMIT);
+    assert.equal(answer.status, 413, `got: ${JSON.stringify(answer)}`);
+    assert.equal(answer.body.code, 'ERR_PAYLOAD_TOO_LARGE');
+    await ping();
+  });
+
+  test('a compressed multipart body is a 415 saying to send the form uncompressed, not "malformed"', async () => {
+    const form = new FormData();
+    form.append('file', new Blob(['5.1,3.5,1.4,0.2\n'], { type: 'text/csv' }), 'rows.csv');
+    const request = new Request('http://x/', { method: 'POST', body: form });
+    const type = request.headers.get('content-type')!;
+    const plain = Buffer.from(await request.arrayBuffer());
+    const post = (body: Buffer, headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': type, ...headers }, signal: AbortSignal.timeout(10_000) });
+    const ok = await post(plain, {});
+    assert.equal(ok.status, 200, await ok.clone().text());
+    await ok.arrayBuffer();
+    const gz = await post(zlib.gzipSync(plain), { 'Content-Encoding': 'gzip' });
+    const answer = (await gz.json()) as { code: string; message: string };
+    assert.equal(gz.status, 415, JSON.stringify(answer));
+    assert.equal(answer.code, 'ERR_UNSUPPORTED_MEDIA_TYPE');
+    assert.match(answer.message, /send the form uncompressed/);
+    await ping();
+  });
+
   test('bytes that are not HTTP get a catalogued JSON 4xx and the connection is closed', async () => {
     const send = (raw: string) =>
       new Promise<RawAnswer>((resolve, reject) => {
@@ -272,13 +308,137 @@ describe('hostile input against the HTTP front', () => {
       ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
       ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
       [`GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE'],
+      // HTTP/1.1 without Host: Node's own answer is a bare 400 with no body.
+      ['GET /ping HTTP/1.1\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+      // Node drops a CONNECT that nothing listens for without a byte of answer.
+      ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'ERR_METHOD_NOT_ALLOWED'],
+      ['POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 15\r\n\r\n5.1,3.5,1.4,0.2', 400, 'ERR_BAD_REQUEST'],
     ];
     for (const [raw, status, code] of cases) {
       const answer = await send(raw);
       assert.equal(answer.status, status, raw.slice(0, 60));
-      assert.equal(answer.body.code, code);
+      assert.equal(answer.body.code, code, raw.slice(0, 60));
+    }
+    // HTTP/1.0 has no Host requirement.
+    assert.equal((await send('GET /ping HTTP/1.0\r\n\r\n')).status, 200);
+    await ping();
+  });
+
+  test('an image body in a format other than JPEG, PNG or WebP is refused, whatever its Content-Type says', async () => {
+    // libvips would render an SVG (a few KB of filters can keep librsvg busy for minutes) or read GIF/TIFF.
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4" fill="red"/></svg>';
+    const gif = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#f00' } }).gif().toBuffer();
+    const cases: [string | Buffer, string, RegExp][] = [
+      [svg, 'image/png', /SVG/],
+      [gif, 'image/jpeg', /GIF/],
+      [gif, 'image/webp', /GIF/],
+    ];
+    for (const [body, type, named] of cases) {
+      const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': type }, signal: AbortSignal.timeout(10_000) });
+      const answer = (await res.json()) as { code: string; message: string };
+      assert.equal(res.status, 400, `${type}: ${JSON.stringify(answer)}`);
+      assert.equal(answer.code, 'ERR_IMAGE_DECODE');
+      assert.match(answer.message, named);
+      assert.match(answer.message, /JPEG, PNG or WebP/);
     }
     await ping();
+  });
+
+  test('v2: int64 numbers past ±2^53 are refused (they were rounded in parsing) and a refused value is quoted short', async () => {
+    const v2 = (datatype: string, value: string) =>
+      fetch(`http://127.0.0.1:${port}/invocations`, {
+        method: 'POST',
+        body: `{"inputs":[{"name":"input","shape":[1,4],"datatype":"${datatype}","data":[${value},3,1,0]}]}`,
+        headers: { 'Content-Type': 'application/json' },
+        signal: AbortSignal.timeout(10_000),
+      });
+    const rounded = await v2('INT64', '9007199254740993');
+    const answer = (await rounded.json()) as { code: string; message: string };
+    assert.equal(rounded.status, 400, JSON.stringify(answer));
+    assert.equal(answer.code, 'ERR_JSON_PARSE');
+    assert.match(answer.message, /±2\^53.*as a string/);
+    const asString = await v2('INT64', '"9007199254740993"');
+    assert.equal(asString.status, 200);
+    await asString.arrayBuffer();
+    const long = await v2('FP32', JSON.stringify('9'.repeat(50_000)));
+    const text = await long.text();
+    assert.equal(long.status, 400);
+    assert.ok(text.length < 2000, `a ${text.length}-byte answer`);
+    const nan = await v2('BOOL', 'NaN');
+    assert.match(((await nan.json()) as { message: string }).message, /data\[0\] is NaN /);
+  });
+
+  test('a sparse NPZ whose indices are not integers is a 400, not a matrix with values left out', async () => {
+    const member = (t: Tensor) => new Uint8Array(encodeNpy(t));
+    const archive = (indices: Tensor) =>
+      zipSync({
+        'format.npy': member(tensor('string', [], ['csr'])),
+        'shape.npy': member(tensor('int64', [2], BigInt64Array.of(1n, 4n))),
+        'data.npy': member(tensor('float32', [4], Float32Array.of(5.1, 3.5, 1.4, 0.2))),
+        'indices.npy': member(indices),
+        'indptr.npy': member(tensor('int32', [2], Int32Array.of(0, 4))),
+      });
+    const post = (body: Uint8Array) =>
+      fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'application/x-npz' }, signal: AbortSignal.timeout(10_000) });
+    const ok = await post(archive(tensor('float64', [4], Float64Array.of(0, 1, 2, 3))));
+    assert.equal(ok.status, 200);
+    await ok.arrayBuffer();
+    const bad = await post(archive(tensor('float64', [4], Float64Array.of(0.5, 1, 2, 3))));
+    const answer = (await bad.json()) as { code: string; message: string };
+    assert.equal(bad.status, 400, JSON.stringify(answer));
+    assert.equal(answer.code, 'ERR_NPY_PARSE');
+    assert.match(answer.message, /'indices' must hold integers, but element 0 is 0\.5/);
+  });
+
+  test('v2: a malformed entry beside a v2 input is named as a v2 error, not read as a TF Serving tensor', async () => {
+    const good = '{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}';
+    const cases: [string, RegExp][] = [
+      [`{"inputs":[${good},{"shape":[1]}]}`, /v2 request: inputs\[1\]: "name" must be a non-empty string/],
+      [`{"inputs":[${good},5]}`, /v2 request: inputs\[1\] is 5; each input is an object/],
+      [`{"inputs":[null,${good}]}`, /v2 request: inputs\[0\] is null; each input is an object/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
+      const answer = (await res.json()) as { code: string; message: string };
+      assert.equal(res.status, 400, body);
+      assert.equal(answer.code, 'ERR_JSON_PARSE');
+      assert.match(answer.message, message);
+    }
+  });
+
+  test('a JSON or JSON lines body that starts with a UTF-8 byte order mark is read as without it', async () => {
+    for (const [type, text] of [['application/json', '[[5.1,3.5,1.4,0.2]]'], ['application/json', '{"instances":[[5.1,3.5,1.4,0.2]]}'], ['application/jsonlines', '[5.1,3.5,1.4,0.2]\n']]) {
+      const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: `\ufeff${text}`, headers: { 'Content-Type': type! }, signal: AbortSignal.timeout(10_000) });
+      assert.equal(res.status, 200, `${type} ${text}: ${await res.clone().text()}`);
+      await res.arrayBuffer();
+    }
+  });
+
+  test('header values quoted in a refusal are cut short (a 415 or 406 does not echo 8 KB of header back)', async () => {
+    const long = 'x'.repeat(8000);
+    const cases: [Record<string, string>, number][] = [
+      [{ 'Content-Type': `application/${long}` }, 415],
+      [{ 'Content-Type': 'text/csv', Accept: `application/${long}` }, 406],
+      [{ 'Content-Type': 'text/csv', 'Content-Encoding': long }, 415],
+    ];
+    for (const [headers, status] of cases) {
+      const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers, signal: AbortSignal.timeout(10_000) });
+      const text = await res.text();
+      assert.equal(res.status, status, text.slice(0, 200));
+      assert.ok(text.length < 1500, `${Object.keys(headers).join(', ')}: a ${text.length}-byte answer`);
+    }
+  });
+
+  test('an Expect other than 100-continue is ignored: the request is answered, not refused with a bare 417', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+      socket.write('POST /invocations HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Type: text/csv\r\nContent-Length: 15\r\nConnection: close\r\n\r\n5.1,3.5,1.4,0.2');
+    });
+    assert.equal(parseAnswer(answer).status, 200, answer);
   });
 
   test('a query string never changes the route', async () => {
@@ -292,6 +452,16 @@ describe('hostile input against the HTTP front', () => {
       assert.equal(res.status, 200, url);
       await res.arrayBuffer();
     }
+    // The absolute form (RFC 9112 §3.2.2), as a client talking to a proxy sends it.
+    const absolute = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+      socket.write(`POST http://localhost:${port}/invocations?x=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\nContent-Length: 15\r\nConnection: close\r\n\r\n5.1,3.5,1.4,0.2`);
+    });
+    assert.equal(parseAnswer(absolute).status, 200, absolute);
     const wrong = await fetch(`http://127.0.0.1:${port}/invocations?x=1`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(wrong.status, 405);
     assert.equal(((await wrong.json()) as { code: string }).code, 'ERR_METHOD_NOT_ALLOWED');

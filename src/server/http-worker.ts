@@ -19,7 +19,7 @@ import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import { continueWithinLimit } from './body-reader.js';
-import { answerClientError } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
 import { trackConnections } from './connection-drain.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
 import { tuneHeapGrowing } from './worker-heap.js';
@@ -101,7 +101,7 @@ async function run(config: WorkerConfig): Promise<void> {
     shedder?.onRequest(req, res);
     app(req, res);
   };
-  const server: Server = createServer(listener);
+  const server: Server = createServer(HTTP_SERVER_OPTIONS, listener);
   const connections = trackConnections(server);
   // With two or more workers, this one closes kept-alive connections over its share (see connection-rebalancing.ts).
   const shedder = settings.connectionRebalancing && settings.workers > 1 ? new ConnectionShedder((open) => sendToPrimary({ type: 'connections', open }), connections) : undefined;
@@ -109,6 +109,10 @@ async function run(config: WorkerConfig): Promise<void> {
   metrics?.trackConnections(config.thread.workerIndex, () => ({ open: connections.connectionCount, closed: shedder?.closed ?? 0 }));
   server.on('checkContinue', continueWithinLimit(listener, Math.floor(settings.maxPayloadMb * 1024 * 1024)));
   server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
+  // An expectation other than 100-continue is ignored (RFC 9110 §10.1.1 allows either); Node's
+  // own answer would be a bare 417 without a catalogued code.
+  server.on('checkExpectation', listener);
   // The primary checked the port; if another process took it since, exit with a code the primary
   // recognises (it stops with ERR_PORT_IN_USE rather than replacing this worker in a loop).
   server.once('error', (err: NodeJS.ErrnoException) => {

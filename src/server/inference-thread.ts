@@ -123,7 +123,10 @@ function invoke(engine: InferenceEngine, msg: Extract<ToThread, { type: 'invoke'
   const reqLog = log.child({ requestId: rest.requestId });
   const cancellation = new Cancellation();
   cancellations.set(msg.id, cancellation);
-  engine.invoke({ ...rest, body: asBuffer(body), cancellation }, reqLog).then(
+  // Buffers arrive as plain Uint8Arrays (structured clone); decoders use Buffer methods, so the form
+  // parts are viewed as Buffers again, as the body is.
+  const parts = rest.parts?.map((p) => ({ ...p, data: asBuffer(p.data) }));
+  engine.invoke({ ...rest, ...(parts ? { parts } : {}), body: asBuffer(body), cancellation }, reqLog).then(
     (response) => {
       cancellations.delete(msg.id);
       if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes);

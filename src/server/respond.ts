@@ -1,11 +1,19 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
 
 /** Longest a refused request's unread body is drained before the connection is closed anyway. */
 const LINGER_MS = 5000;
 /** Most bytes of a refused request's unread body drained before the connection is closed anyway. */
 const LINGER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Options for the `http.Server` in front of `createApp`. Node answers an HTTP/1.1 request without
+ * a `Host` header itself, with a bare 400 and no body; with its check off, `createApp` answers it
+ * with a catalogued `ERR_BAD_REQUEST` instead.
+ */
+export const HTTP_SERVER_OPTIONS: Readonly<ServerOptions> = { requireHostHeader: false };
 
 /** Sends a JSON answer with its length. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -54,6 +62,19 @@ export function sendJsonAndClose(req: IncomingMessage, res: ServerResponse, stat
   req.on('end', end);
   req.on('close', end);
   req.resume();
+}
+
+/**
+ * The `connect` listener for `http.Server`: a `CONNECT` request (a proxy tunnel, which this server
+ * is not) gets a catalogued 405 instead of having its connection dropped without an answer, which
+ * is what Node does when nothing listens for `connect`.
+ */
+export function answerConnect(req: IncomingMessage, socket: Duplex): void {
+  const body = JSON.stringify({ code: 'ERR_METHOD_NOT_ALLOWED' satisfies ErrorCode, message: `CONNECT is not allowed on ${excerpt(req.url ?? '')}; this server is not a proxy` });
+  socket.on('error', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 405 ${STATUS_CODES[405]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /**

@@ -6,6 +6,10 @@ import { type ImageLayout, type NumericData, imageGeometry, imageShape, indexer,
 export function resizeImage(t: Tensor, layout: ImageLayout, outH: number, outW: number, method: 'bilinear' | 'nearest', what = 'resize'): Tensor {
   const g = imageGeometry(t, layout, what);
   if (g.h === outH && g.w === outW) return t;
+  // Nothing to sample from: resizing would make up pixels (zeros, NaN, or another image's last row).
+  if ((g.h === 0 || g.w === 0) && g.n * g.c > 0) {
+    throw new ToolkitError('ERR_INPUT_MISMATCH', `${what}: the image is ${g.h}×${g.w} pixels (height×width); there is nothing to resize`);
+  }
   const src = numericData(t, what);
   const dtype = outputDType(t);
   const out = allocate(dtype, g.n * outH * outW * g.c) as NumericData;

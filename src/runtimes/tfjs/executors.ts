@@ -22,6 +22,17 @@ export async function loadLayersExecutor(tf: Tf, modelJson: string): Promise<TfE
     async run(xs) {
       // predict() splits into batches of 32 by default; one call per request is faster.
       const batchSize = Math.max(1, xs[0]?.shape[0] ?? 1);
+      if (xs.length > 0 && xs.every((x) => x.shape[0] === 0)) {
+        // Zero rows: predict() concatenates zero batches and throws, and TF.js kernels trap on empty
+        // tensors (wasm: divide by zero). A layers model's outputs are per row, so one row of zeros
+        // gives their shapes and dtypes, and its first zero rows are the answer.
+        const y = tf.tidy(() => {
+          const one = xs.map((x) => tf.zeros([1, ...x.shape.slice(1)], x.dtype));
+          const out = model.predict(one.length === 1 ? one[0]! : one, { batchSize: 1 });
+          return (Array.isArray(out) ? out : [out]).map((t) => t.slice(0, [0, ...t.shape.slice(1)]));
+        });
+        return y;
+      }
       const y = tf.tidy(() => model.predict(xs.length === 1 ? xs[0]! : xs, { batchSize }));
       return Array.isArray(y) ? y : [y];
     },
