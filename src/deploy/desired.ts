@@ -10,7 +10,7 @@ import type {
   ProductionVariantInstanceType,
 } from '@aws-sdk/client-sagemaker';
 import { ToolkitError } from '../errors/catalogue.js';
-import type { CapacitySizeConfig, EndpointConfig, EndpointDeploymentConfig, VariantConfig } from '../endpoint-file/schema.js';
+import { asyncInferenceConfigOf, type CapacitySizeConfig, type EndpointConfig, type EndpointDeploymentConfig, type VariantConfig } from '../endpoint-file/schema.js';
 import type { ContainerArtifact } from './artifacts.js';
 
 /** Instance type used when a variant gives none. */
@@ -220,6 +220,12 @@ export function desiredEndpoint(endpoint: EndpointConfig, inputs: DesiredInputs)
   if (capture && !/^s3:\/\//i.test(capture.destination)) {
     throw new ToolkitError('ERR_DEPLOY_CONFIG', `${endpoint.name}: dataCapture.destination must be an s3:// URI to deploy (got ${capture.destination}); a local folder works only for smkit local`);
   }
+  const asyncInference = endpoint.asyncInference;
+  for (const [key, path] of [['outputPath', asyncInference?.outputPath], ['failurePath', asyncInference?.failurePath]] as const) {
+    if (path !== undefined && !/^s3:\/\//i.test(path)) {
+      throw new ToolkitError('ERR_DEPLOY_CONFIG', `${endpoint.name}: asyncInference.${key} must be an s3:// URI to deploy (got ${path}); a local folder works only for smkit local`);
+    }
+  }
   const body: Omit<CreateEndpointConfigCommandInput, 'EndpointConfigName'> = {
     ProductionVariants: endpoint.variants.map((v) => productionVariant(v, modelOf(v.name))),
     ...(endpoint.shadow ? { ShadowProductionVariants: [productionVariant(endpoint.shadow, modelOf(endpoint.shadow.name))] } : {}),
@@ -241,6 +247,7 @@ export function desiredEndpoint(endpoint: EndpointConfig, inputs: DesiredInputs)
           },
         }
       : {}),
+    ...(asyncInference ? { AsyncInferenceConfig: asyncInferenceConfigOf(asyncInference) } : {}),
   };
   const configName = hashedName(endpoint.name, contentHash(body));
   return {

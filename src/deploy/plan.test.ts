@@ -122,3 +122,15 @@ test('progress lines show each pending variant stage, bake time left and weights
     'iris: InService | A weight 1, instances 2',
   );
 });
+
+test('asyncInference becomes the config\'s AsyncInferenceConfig (a change gives a new config); deploy refuses local folders for it', () => {
+  const plain = desired().d;
+  const asynchronous = desired({}, { asyncInference: { outputPath: 's3://b/out/', maxConcurrentInvocationsPerInstance: 2 } }).d;
+  assert.deepEqual(asynchronous.config.input.AsyncInferenceConfig, { OutputConfig: { S3OutputPath: 's3://b/out/' }, ClientConfig: { MaxConcurrentInvocationsPerInstance: 2 } });
+  assert.equal(plain.config.input.AsyncInferenceConfig, undefined);
+  assert.notEqual(asynchronous.config.name, plain.config.name);
+  assert.throws(
+    () => desired({}, { asyncInference: { outputPath: 's3://b/out/', failurePath: 'failed' } }),
+    (err: Error & { code?: string }) => err.code === 'ERR_DEPLOY_CONFIG' && /asyncInference\.failurePath must be an s3:\/\/ URI to deploy \(got \/m\/failed\)/.test(err.message),
+  );
+});

@@ -152,6 +152,7 @@ const FILE = {
     {
       name: 'linear',
       variants: [{ model: 'a', autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5 } }],
+      asyncInference: { outputPath: 's3://my-bucket/async/', failurePath: 's3://my-bucket/async-failed/', maxConcurrentInvocationsPerInstance: 2 },
       deploymentConfig: { rollingUpdatePolicy: { maximumBatchSize: { type: 'INSTANCE_COUNT', value: 1 }, waitIntervalInSeconds: 60, rollbackMaximumBatchSize: { type: 'CAPACITY_PERCENT', value: 100 } } },
     },
   ],
@@ -193,6 +194,10 @@ test('every resource of the template is valid for its CloudFormation type (resou
   const target = t.Resources.IrisScalableTargetA!.Properties;
   assert.deepEqual(target.ResourceId, { 'Fn::Sub': 'endpoint/${IrisEndpoint.EndpointName}/variant/A' });
   assert.equal(target.MinCapacity, 1);
+  assert.deepEqual(t.Resources.LinearEndpointConfig!.Properties.AsyncInferenceConfig, {
+    OutputConfig: { S3OutputPath: 's3://my-bucket/async/', S3FailurePath: 's3://my-bucket/async-failed/' },
+    ClientConfig: { MaxConcurrentInvocationsPerInstance: 2 },
+  });
 });
 
 test('the validator catches what CloudFormation would refuse', async () => {

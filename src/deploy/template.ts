@@ -99,6 +99,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
         ProductionVariants: (c.ProductionVariants ?? []).map(variant),
         ...(c.ShadowProductionVariants ? { ShadowProductionVariants: c.ShadowProductionVariants.map(variant) } : {}),
         ...(c.DataCaptureConfig ? { DataCaptureConfig: JSON.parse(JSON.stringify(c.DataCaptureConfig)) as unknown } : {}),
+        ...(c.AsyncInferenceConfig ? { AsyncInferenceConfig: JSON.parse(JSON.stringify(c.AsyncInferenceConfig)) as unknown } : {}),
       },
     };
     const alarmIds: string[] = [];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseEndpointFile } from './schema.js';
+import { asyncInferenceConfigOf, parseEndpointFile } from './schema.js';
 import { endpointNameFor, loadEndpointTarget, readEndpointFile } from './load.js';
 
 const resolve = (p: string): string => `/base/${p}`;
@@ -163,4 +163,23 @@ test('dataCapture.captureOptions takes the API\'s CaptureMode values, InputAndOu
     assert.deepEqual([c.captureInput, c.captureOutput], [input, output], JSON.stringify(options));
   }
   assert.throws(() => capture([{ CaptureMode: 'Both' }]), /must be one of "Input", "Output", "InputAndOutput"/);
+});
+
+test('asyncInference: s3:// paths are kept, local ones resolved; it stands for the API\'s AsyncInferenceConfig; bad values name their key', () => {
+  const parse = (asyncInference: unknown) => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], asyncInference }] }, resolve, read).endpoints[0]!;
+  const s3 = parse({ outputPath: 's3://b/out/', failurePath: 's3://b/failed/', maxConcurrentInvocationsPerInstance: 2 }).asyncInference!;
+  assert.deepEqual(s3, { outputPath: 's3://b/out/', failurePath: 's3://b/failed/', maxConcurrentInvocationsPerInstance: 2 });
+  assert.deepEqual(asyncInferenceConfigOf(s3), { OutputConfig: { S3OutputPath: 's3://b/out/', S3FailurePath: 's3://b/failed/' }, ClientConfig: { MaxConcurrentInvocationsPerInstance: 2 } });
+  const local = parse({ outputPath: 'out' }).asyncInference!;
+  assert.deepEqual(local, { outputPath: '/base/out' });
+  assert.deepEqual(asyncInferenceConfigOf(local), { OutputConfig: { S3OutputPath: '/base/out' } });
+  assert.equal(parse(undefined).asyncInference, undefined);
+  const bad = (value: unknown, pattern: RegExp): void => {
+    assert.throws(() => parse(value), (err: Error & { code?: string }) => err.code === 'ERR_ENDPOINT_FILE_INVALID' && pattern.test(err.message));
+  };
+  bad({}, /asyncInference\.outputPath/);
+  bad('s3://b/out', /asyncInference.*"outputPath"/);
+  bad({ outputPath: 's3://b/out', maxConcurrentInvocationsPerInstance: 0 }, /asyncInference\.maxConcurrentInvocationsPerInstance/);
+  bad({ outputPath: 's3://b/out', maxConcurrentInvocationsPerInstance: 1001 }, /asyncInference\.maxConcurrentInvocationsPerInstance/);
+  bad({ outputPath: 's3://b/out', notificationConfig: {} }, /unknown key "notificationConfig"/);
 });

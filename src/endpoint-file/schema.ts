@@ -137,6 +137,19 @@ export interface DataCaptureConfig {
   jsonContentTypes: string[];
 }
 
+/**
+ * An asynchronous endpoint, as `AsyncInferenceConfig`: it takes `InvokeEndpointAsync` only, and
+ * writes each result where `outputPath` says.
+ */
+export interface AsyncInferenceSettings {
+  /** `OutputConfig.S3OutputPath`: an `s3://` URI kept as written, or an absolute local folder (smkit local only). */
+  outputPath: string;
+  /** `OutputConfig.S3FailurePath`, resolved the same way. */
+  failurePath?: string;
+  /** `ClientConfig.MaxConcurrentInvocationsPerInstance` (1 to 1000). */
+  maxConcurrentInvocationsPerInstance?: number;
+}
+
 /** A sample payload sent through every variant after `/ping` passes (a "deep ping"). */
 export interface DeepPingConfig {
   body: Buffer;
@@ -150,6 +163,8 @@ export interface EndpointConfig {
   variants: VariantConfig[];
   shadow?: VariantConfig;
   dataCapture?: DataCaptureConfig;
+  /** Set for an asynchronous endpoint (`AsyncInferenceConfig`). */
+  asyncInference?: AsyncInferenceSettings;
   deepPing?: DeepPingConfig;
   /** How `smkit deploy` updates the endpoint (`UpdateEndpoint` `DeploymentConfig`). */
   deploymentConfig?: EndpointDeploymentConfig;
@@ -494,9 +509,31 @@ function parseDeepPing(v: Json, where: string, resolve: Resolve, readSample: Rea
   return ping;
 }
 
+/** The API's `AsyncInferenceConfig` for an endpoint file's `asyncInference` (the local SageMaker and `smkit deploy` send the same). */
+export function asyncInferenceConfigOf(a: AsyncInferenceSettings): {
+  OutputConfig: { S3OutputPath: string; S3FailurePath?: string };
+  ClientConfig?: { MaxConcurrentInvocationsPerInstance: number };
+} {
+  return {
+    OutputConfig: { S3OutputPath: a.outputPath, ...(a.failurePath === undefined ? {} : { S3FailurePath: a.failurePath }) },
+    ...(a.maxConcurrentInvocationsPerInstance === undefined ? {} : { ClientConfig: { MaxConcurrentInvocationsPerInstance: a.maxConcurrentInvocationsPerInstance } }),
+  };
+}
+
+function parseAsyncInference(v: Json, where: string, resolve: Resolve): AsyncInferenceSettings {
+  if (!isObject(v)) fail(where, 'must be a map with at least "outputPath" (where InvokeEndpointAsync writes each result)');
+  onlyKeys(v, where, ['outputPath', 'failurePath', 'maxConcurrentInvocationsPerInstance']);
+  const settings: AsyncInferenceSettings = { outputPath: keepS3OrResolve(checkString(v.outputPath, `${where}.outputPath`), resolve) };
+  if (v.failurePath !== undefined) settings.failurePath = keepS3OrResolve(checkString(v.failurePath, `${where}.failurePath`), resolve);
+  if (v.maxConcurrentInvocationsPerInstance !== undefined) {
+    settings.maxConcurrentInvocationsPerInstance = checkNumber(v.maxConcurrentInvocationsPerInstance, `${where}.maxConcurrentInvocationsPerInstance`, 1, 1000, true);
+  }
+  return settings;
+}
+
 function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: ReadSample): EndpointConfig {
   if (!isObject(v)) fail(where, 'must be a map with "name" and "variants"');
-  onlyKeys(v, where, ['name', 'variants', 'shadow', 'dataCapture', 'deepPing', 'deploymentConfig', 'alarms']);
+  onlyKeys(v, where, ['name', 'variants', 'shadow', 'dataCapture', 'asyncInference', 'deepPing', 'deploymentConfig', 'alarms']);
   const name = checkName(v.name, `${where}.name`);
   if (!Array.isArray(v.variants) || v.variants.length < 1 || v.variants.length > 10) {
     fail(`${where}.variants`, 'must list 1 to 10 production variants');
@@ -518,6 +555,7 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
     if (enabled !== undefined && typeof enabled !== 'boolean') fail(`${where}.dataCapture.enabled`, 'must be true or false');
     if (enabled !== false) endpoint.dataCapture = parseCapture(v.dataCapture, `${where}.dataCapture`, resolve);
   }
+  if (v.asyncInference !== undefined) endpoint.asyncInference = parseAsyncInference(v.asyncInference, `${where}.asyncInference`, resolve);
   if (v.deepPing !== undefined) endpoint.deepPing = parseDeepPing(v.deepPing, `${where}.deepPing`, resolve, readSample);
   if (v.deploymentConfig !== undefined) endpoint.deploymentConfig = parseDeploymentConfig(v.deploymentConfig, `${where}.deploymentConfig`);
   if (v.alarms !== undefined) {

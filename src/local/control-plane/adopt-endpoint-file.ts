@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { ContainerDefinition, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
-import type { EndpointFileConfig, VariantConfig } from '../../endpoint-file/schema.js';
+import { asyncInferenceConfigOf, type EndpointFileConfig, type VariantConfig } from '../../endpoint-file/schema.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
 import { Fleet } from '../fleet/fleet.js';
@@ -102,6 +102,7 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
             },
           }
         : {}),
+      ...(file.asyncInference ? { asyncInferenceConfig: asyncInferenceConfigOf(file.asyncInference) } : {}),
     };
     store.endpointConfigs.set(file.name, record);
     const endpoint = new ManagedEndpoint(file.name, store.arn('endpoint', file.name), file.name, now, random, opts.s3 ? { s3: opts.s3, ...(opts.log ? { log: opts.log } : {}) } : undefined);

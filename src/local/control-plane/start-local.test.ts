@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -15,7 +15,7 @@ import {
   UpdateEndpointWeightsAndCapacitiesCommand,
   waitUntilEndpointInService,
 } from '@aws-sdk/client-sagemaker';
-import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
@@ -176,4 +176,39 @@ test('an endpoint-file instance that dies is replaced from the file\'s settings;
     await rm(dir, { recursive: true, force: true });
   }
   assert.equal(backend.running, 0);
+});
+
+test('an endpoint file\'s asyncInference makes an asynchronous endpoint: InvokeEndpointAsync writes its answer to the local output folder, InvokeEndpoint is refused', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-async-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const config = parseEndpointFile(
+    { endpoints: [{ name: 'later', variants: [{ name: 'A', model: '.', env: { FAKE_TAG: 'file-async' } }], asyncInference: { outputPath: 'results', failurePath: 'failures' } }] },
+    (p) => join(dir, p),
+    () => Buffer.alloc(0),
+  );
+  const run = await startLocal(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }, { alarmsAndScaling: false });
+  const clientConfig = localClientConfig(run.url, { requestTimeoutMs: 30_000 });
+  const sm = new SageMakerClient(clientConfig);
+  const runtime = new SageMakerRuntimeClient({ ...clientConfig, maxAttempts: 1 });
+  try {
+    assert.deepEqual((await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'later' }))).AsyncInferenceConfig, {
+      OutputConfig: { S3OutputPath: join(dir, 'results'), S3FailurePath: join(dir, 'failures') },
+    });
+    const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'later', Body: Buffer.from('[4]'), ContentType: 'application/json', Filename: 'r1.json' }));
+    assert.equal(out.OutputLocation, join(dir, 'results', 'r1.json'));
+    const answer = await until('the answer in the output folder', async () => {
+      try {
+        return JSON.parse(await readFile(join(dir, 'results', 'r1.json'), 'utf8')) as { tag: string; got: string };
+      } catch {
+        return undefined;
+      }
+    });
+    assert.deepEqual([answer.tag, answer.got], ['file-async', '[4]']);
+    await assert.rejects(runtime.send(new InvokeEndpointCommand({ EndpointName: 'later', Body: Buffer.from('[1]') })), (err: Error) => err.name === 'ValidationError' && /asynchronous endpoint/.test(err.message));
+  } finally {
+    sm.destroy();
+    runtime.destroy();
+    await run.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
