@@ -12,13 +12,17 @@ import { until } from '../../../test/helpers/until.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
-/** The object at `url` once it exists (polled: the result is written in the background). */
+/**
+ * The object at `url` once it exists with content (polled: the result is written in the background,
+ * and s3rver may list an object whose bytes it is still writing; no answer here is empty).
+ */
 async function written(url: string): Promise<Buffer> {
   const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(url)!;
   return until(`an object at ${url}`, async () => {
     try {
       const out = await s3.client.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
-      return Buffer.from(await out.Body!.transformToByteArray());
+      const body = Buffer.from(await out.Body!.transformToByteArray());
+      return body.length > 0 ? body : undefined;
     } catch (err) {
       if ((err as Error).name === 'NoSuchKey') return undefined;
       throw err;
