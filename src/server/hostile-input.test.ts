@@ -314,6 +314,9 @@ describe('hostile input against the HTTP front', () => {
       ['GET /ping HTTP/1.1\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
       // Node undoes chunked only; the gzip coding would reach the JSON decoder.
       [`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${gzipChunk}0\r\n\r\n`, 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+      // Without chunked last Node's parser refuses the body; the answer must still arrive.
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: gzip\r\n\r\nabc', 400, 'ERR_BAD_REQUEST'],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: identity\r\n\r\nabc', 400, 'ERR_BAD_REQUEST'],
       // Node drops a CONNECT that nothing listens for without a byte of answer.
       ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'ERR_METHOD_NOT_ALLOWED'],
       ['POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 15\r\n\r\n5.1,3.5,1.4,0.2', 400, 'ERR_BAD_REQUEST'],
