@@ -317,6 +317,8 @@ describe('hostile input against the HTTP front', () => {
       // Without chunked last Node's parser refuses the body; the answer must still arrive.
       ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: gzip\r\n\r\nabc', 400, 'ERR_BAD_REQUEST'],
       ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: identity\r\n\r\nabc', 400, 'ERR_BAD_REQUEST'],
+      // Answered at once (no Host), then the body fails to parse: the answer already written must still arrive.
+      ['POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400, 'ERR_BAD_REQUEST'],
       // Node drops a CONNECT that nothing listens for without a byte of answer.
       ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'ERR_METHOD_NOT_ALLOWED'],
       ['POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 15\r\n\r\n5.1,3.5,1.4,0.2', 400, 'ERR_BAD_REQUEST'],
