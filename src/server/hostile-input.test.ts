@@ -450,6 +450,18 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(parseAnswer(answer).status, 200, answer);
   });
 
+  test('a UTF-16 text body (with its byte order mark, as Windows tools write "Unicode") is a 400 that says to send UTF-8', async () => {
+    for (const [type, text, code] of [['application/json', '[[5.1,3.5,1.4,0.2]]', 'ERR_JSON_PARSE'], ['application/jsonlines', '[5.1,3.5,1.4,0.2]\n', 'ERR_JSON_PARSE'], ['text/csv', '5.1,3.5,1.4,0.2\n', 'ERR_CSV_PARSE']]) {
+      for (const body of [Buffer.from(`\ufeff${text}`, 'utf16le'), Buffer.from(`\ufeff${text}`, 'utf16le').swap16()]) {
+        const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': `${type!}; charset=utf-16` }, signal: AbortSignal.timeout(10_000) });
+        const answer = (await res.json()) as { code: string; message: string };
+        assert.equal(res.status, 400, `${type}: ${JSON.stringify(answer)}`);
+        assert.equal(answer.code, code);
+        assert.match(answer.message, /is UTF-16 .*send it as UTF-8/, type);
+      }
+    }
+  });
+
   test('a query string never changes the route', async () => {
     for (const url of ['/invocations?x=1', '/invocations?', '/invocations?a=b&c']) {
       const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(10_000) });
