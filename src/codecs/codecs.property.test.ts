@@ -393,4 +393,15 @@ test('text decoders (JSON, CSV, JSON lines) are held to the decoded-size budget 
   assert.throws(() => jsonCodec.decode!(Buffer.from(`{"inputs": {"s": ${JSON.stringify(['x'.repeat(400_000)])}}}`), {}, { maxDecodedBytes: 500_000 }), tooLarge);
   const lines = rows.trim().split('\n').map((r) => `[${r}]`).join('\n');
   assert.throws(() => jsonLinesCodec.decode!(Buffer.from(lines), {}, { maxDecodedBytes: 500_000 }), tooLarge);
+  // Many small named tensors: each costs far more than its one value (the tensor, shape and array objects).
+  const named = (n: number, form: 'inputs' | 'instances' | 'v2') => {
+    const keys = Array.from({ length: n }, (_, i) => `k${i}`);
+    if (form === 'inputs') return `{"inputs": {${keys.map((k) => `"${k}": 1`).join(',')}}}`;
+    if (form === 'instances') return `{"instances": [{${keys.map((k) => `"${k}": 1`).join(',')}}]}`;
+    return `{"inputs": [${keys.map((k) => `{"name": "${k}", "shape": [1], "datatype": "FP32", "data": [1]}`).join(',')}]}`;
+  };
+  for (const form of ['inputs', 'instances', 'v2'] as const) {
+    assert.throws(() => jsonCodec.decode!(Buffer.from(named(5000, form)), {}, { maxDecodedBytes: 500_000 }), tooLarge, form);
+    assert.equal(Object.keys(jsonCodec.decode!(Buffer.from(named(100, form)), {}, { maxDecodedBytes: 500_000 }).tensors).length, 100, form);
+  }
 });

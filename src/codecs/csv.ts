@@ -1,4 +1,5 @@
 import { UNNAMED, isBigIntDType, type Tensor } from '../core/tensor.js';
+import { refuseUtf16 } from './text-encoding.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { parseNumericCsv } from './csv-parse.js';
@@ -98,6 +99,7 @@ export function quoteCsv(field: string): string {
 export const csvCodec: Codec = {
   mediaType: CSV_MEDIA_TYPE,
   decode(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
+    refuseUtf16(body, 'CSV body', 'ERR_CSV_PARSE');
     const skipHeader = params['header']?.toLowerCase() === 'present';
     const tensor = parseNumericCsv(body, { skipHeader, float32: hints?.float32 });
     return withinBudget({ tensors: { [UNNAMED]: tensor }, form: 'tensor' }, limits, 'the CSV body');

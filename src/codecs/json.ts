@@ -10,6 +10,7 @@ import { withErrorMember } from './protocol-error.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
 import { decodeV2, encodeV2, isV2Request } from './json-v2.js';
 import { setTensor } from './tensor-map.js';
+import { refuseUtf16 } from './text-encoding.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
 import { isTensorMap } from './tensor-map.js';
 import { floatTensorJsonBytes } from './number-json-wasm.js';
@@ -183,6 +184,7 @@ export const jsonCodec: Codec = {
     const fast = scanNumericBody(body, hints?.float32);
     if (fast !== undefined) return withinBudget({ tensors: { [UNNAMED]: fast.tensor }, form: fast.form }, limits, 'the JSON body');
     try {
+      refuseUtf16(body, 'JSON body', 'ERR_JSON_PARSE');
       return withinBudget(decodeJsonValue(parseJsonBody(body.toString('utf8'))), limits, 'the JSON body');
     } catch (err) {
       // TF Serving and v2 clients read {"error"}; a body that is not even JSON may be either.

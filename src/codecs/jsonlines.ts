@@ -8,6 +8,7 @@ import { parseJsonBody, perRowObjectList, withoutBom } from './json.js';
 import { stackRecords } from './json-tensor.js';
 import { tensorRowsToJson, valueToJson } from './json-write.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
+import { refuseUtf16 } from './text-encoding.js';
 
 /** `application/jsonlines` media type. */
 export const JSONLINES_MEDIA_TYPE = 'application/jsonlines';
@@ -18,6 +19,7 @@ export const JSONLINES_MEDIA_TYPE = 'application/jsonlines';
  */
 export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedRequest {
   const body = withoutBom(raw);
+  refuseUtf16(body, 'JSON lines body', 'ERR_JSON_PARSE');
   const fast = scanNumericLines(body, hints?.float32 === true);
   if (fast !== undefined) return { tensors: { [UNNAMED]: fast }, form: 'tensor' };
   const lines = body.toString('utf8').split('\n');

@@ -371,6 +371,17 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       return sendError(new ToolkitError('ERR_BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header (for example Host: localhost)'), req, res);
     }
+    // Node undoes only `chunked`: with another transfer coding before it (gzip, chunked) the body
+    // would reach the decoders still coded. (Without chunked last, Node's parser refuses the body
+    // itself, through answerClientError: answering here first would leave nothing to answer with.)
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined && te.toLowerCase() !== 'chunked' && /,\s*chunked\s*$/i.test(te)) {
+      return sendError(
+        new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Transfer-Encoding "${excerpt(te)}" is not supported: send the body plain or chunked, compressed with Content-Encoding if you like`),
+        req,
+        res,
+      );
+    }
     const path = pathOf(req.url);
     if (path === '/ping' && (req.method === 'GET' || req.method === 'HEAD')) return ping(res);
     if (

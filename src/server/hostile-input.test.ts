@@ -301,8 +301,10 @@ describe('hostile input against the HTTP front', () => {
           clearTimeout(timer);
           resolve({ ...parseAnswer(text), closed: true });
         });
-        socket.write(raw);
+        socket.write(Buffer.from(raw, 'latin1'));
       });
+    const gzipped = zlib.gzipSync('5.1,3.5,1.4,0.2\n');
+    const gzipChunk = `${gzipped.length.toString(16)}\r\n${gzipped.toString('latin1')}\r\n`;
     const cases: [string, number, string][] = [
       ['GARBAGE\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
       ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
@@ -310,6 +312,13 @@ describe('hostile input against the HTTP front', () => {
       [`GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE'],
       // HTTP/1.1 without Host: Node's own answer is a bare 400 with no body.
       ['GET /ping HTTP/1.1\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+      // Node undoes chunked only; the gzip coding would reach the JSON decoder.
+      [`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${gzipChunk}0\r\n\r\n`, 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+      // Without chunked last Node's parser refuses the body; the answer must still arrive.
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: gzip\r\n\r\nabc', 400, 'ERR_BAD_REQUEST'],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: identity\r\n\r\nabc', 400, 'ERR_BAD_REQUEST'],
+      // Answered at once (no Host), then the body fails to parse: the answer already written must still arrive.
+      ['POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400, 'ERR_BAD_REQUEST'],
       // Node drops a CONNECT that nothing listens for without a byte of answer.
       ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'ERR_METHOD_NOT_ALLOWED'],
       ['POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 15\r\n\r\n5.1,3.5,1.4,0.2', 400, 'ERR_BAD_REQUEST'],
@@ -439,6 +448,18 @@ describe('hostile input against the HTTP front', () => {
       socket.write('POST /invocations HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Type: text/csv\r\nContent-Length: 15\r\nConnection: close\r\n\r\n5.1,3.5,1.4,0.2');
     });
     assert.equal(parseAnswer(answer).status, 200, answer);
+  });
+
+  test('a UTF-16 text body (with its byte order mark, as Windows tools write "Unicode") is a 400 that says to send UTF-8', async () => {
+    for (const [type, text, code] of [['application/json', '[[5.1,3.5,1.4,0.2]]', 'ERR_JSON_PARSE'], ['application/jsonlines', '[5.1,3.5,1.4,0.2]\n', 'ERR_JSON_PARSE'], ['text/csv', '5.1,3.5,1.4,0.2\n', 'ERR_CSV_PARSE']]) {
+      for (const body of [Buffer.from(`\ufeff${text}`, 'utf16le'), Buffer.from(`\ufeff${text}`, 'utf16le').swap16()]) {
+        const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': `${type!}; charset=utf-16` }, signal: AbortSignal.timeout(10_000) });
+        const answer = (await res.json()) as { code: string; message: string };
+        assert.equal(res.status, 400, `${type}: ${JSON.stringify(answer)}`);
+        assert.equal(answer.code, code);
+        assert.match(answer.message, /is UTF-16 .*send it as UTF-8/, type);
+      }
+    }
   });
 
   test('a query string never changes the route', async () => {

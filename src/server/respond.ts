@@ -84,8 +84,14 @@ export function answerConnect(req: IncomingMessage, socket: Duplex): void {
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   const inResponse = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
-  if (err.code === 'ECONNRESET' || !socket.writable || inResponse) {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
+    return;
+  }
+  if (inResponse) {
+    // The request was answered before its body failed to parse (a refusal sent on the headers
+    // alone): let what was written reach the client, then close. Destroying would drop it.
+    socket.end();
     return;
   }
   const [status, code, message]: [number, ErrorCode, string] =

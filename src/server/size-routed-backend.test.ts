@@ -5,6 +5,8 @@ import type { InvocationRequest, InvocationResponse } from '../handlers/engine.j
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { until } from '../../test/helpers/until.js';
 import { INLINE_BLOCKED_CHECKS, INLINE_MAX_BYTES, INLINE_MAX_BLOCK_MS, SizeRoutedBackend } from './size-routed-backend.js';
+import supertest from 'supertest';
+import { createApp } from './app.js';
 
 const log = createLogger('silent');
 
@@ -43,6 +45,17 @@ test('inline-capable models: small plain bodies run inline, large bodies and mul
   assert.equal(await where(b, request(INLINE_MAX_BYTES)), 'inline');
   assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
   assert.equal(await where(b, request(10, true)), 'thread');
+  await b.close();
+});
+
+test('over HTTP: small image and NPZ bodies, whose decoded size the body does not bound, go to the thread; small CSV and JSON run inline', async () => {
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: () => 0 });
+  await b.whenSettled();
+  await until('the inference thread to start', () => b.servesInline);
+  const app = createApp({ settings: { maxPayloadMb: 6, timeoutSeconds: 10, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' }, backend: b, log });
+  const served = async (type: string) => (await supertest(app).post('/invocations').set('Content-Type', type).send(Buffer.alloc(100, 0x31))).text;
+  for (const type of ['image/png', 'image/jpeg', 'Image/WebP; channels=1', 'application/x-npz']) assert.equal(await served(type), 'thread', type);
+  for (const type of ['text/csv', 'application/json', 'application/x-npy', 'application/octet-stream']) assert.equal(await served(type), 'inline', type);
   await b.close();
 });
 

@@ -13,6 +13,14 @@ import type { InferenceModeChoice } from './inference-mode.js';
 export const INLINE_MAX_BYTES = 256 * 1024;
 
 /**
+ * Bodies whose decoded size has nothing to do with their own: compressed pixels (a 100 KB PNG can
+ * hold 30 megapixels, decoded while the calling thread waits) and deflated NPZ archives. They
+ * always go to the inference thread, however small: a dozen such bodies decoded inline held `/ping`
+ * for over 2 s.
+ */
+const EXPANDING_TYPES = /^\s*(image\/|application\/x-npz\b)/i;
+
+/**
  * ONNX Runtime's Node binding runs a model synchronously on the calling thread, so a model that is
  * slow even on small inputs would hold the event loop. When the loop is seen blocked this long
  * (half of SageMaker's 2 s `/ping` limit) in {@link INLINE_BLOCKED_CHECKS} checks in a row, or once
@@ -65,7 +73,7 @@ export interface SizeRoutedOptions {
 /**
  * `SMKIT_INFERENCE_MODE=auto`: a model that can run inline (see `chooseInferenceMode`) serves small
  * plain bodies on the HTTP thread, which saves the thread hop that a one-row request is mostly made
- * of, and sends large bodies and multipart forms to an inference thread, so no legal request holds
+ * of, and sends large bodies, images, NPZ archives and multipart forms to an inference thread, so no legal request holds
  * the event loop that answers `/ping`. Other models run in the thread only. The thread starts once
  * the inline engine is ready, so it does not slow the first `/ping` 200.
  */
@@ -157,7 +165,7 @@ export class SizeRoutedBackend implements InferenceBackend {
 
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
     const inline = this.#inline;
-    const small = !request.parts && request.body.length <= this.#inlineMaxBytes && !this.#demoted;
+    const small = !request.parts && request.body.length <= this.#inlineMaxBytes && !this.#demoted && !EXPANDING_TYPES.test(request.contentType ?? '');
     if (inline && (small || !this.#thread)) return inline.invoke(request, timeoutMs);
     const target = this.#thread ?? this.#primary();
     if (!target) return Promise.reject(new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200'));
