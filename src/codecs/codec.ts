@@ -59,6 +59,13 @@ export interface DecodeHints {
    * float32 range must still give float64, so that conversion names the input and element in its 400.
    */
   readonly float32?: boolean;
+  /**
+   * The most named inputs the receiving model takes, when no user code sees the decoded tensors
+   * first. A request that names more cannot run, so the decoders refuse one that names many more
+   * (400 `ERR_INPUT_MISMATCH`) before building a tensor per name: tens of thousands of named
+   * scalars in a small body cost tens of milliseconds to build, on the HTTP thread when served inline.
+   */
+  readonly maxInputs?: number;
 }
 
 /**

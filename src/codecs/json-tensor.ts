@@ -11,6 +11,24 @@ export interface NestedOptions {
   allowB64?: boolean;
   /** Error code for malformed values. */
   code?: ErrorCode;
+  /** Most named inputs a record may hold (see `DecodeHints.maxInputs`); more are refused before any column is built. */
+  maxInputs?: number;
+}
+
+/**
+ * Names beyond the model's inputs that are still decoded as usual, so that a request with a few
+ * wrong names gets the precise error (a malformed entry, the names the model takes) from decoding
+ * and the model; only more than this are refused before decoding, which is what bounds the cost.
+ */
+export const EXTRA_INPUTS_DECODED = 64;
+
+/**
+ * Refuses a request that names far more inputs than the model takes (`DecodeHints.maxInputs` plus
+ * {@link EXTRA_INPUTS_DECODED}), before a tensor is built for each name.
+ */
+export function refuseExtraInputs(count: number, maxInputs: number | undefined, what: string): void {
+  if (maxInputs === undefined || count <= maxInputs + EXTRA_INPUTS_DECODED) return;
+  throw new ToolkitError('ERR_INPUT_MISMATCH', `${what} names ${count} inputs, but the model takes ${maxInputs}; send only the model's inputs`);
 }
 
 type LeafKind = 'number' | 'bool' | 'string' | 'b64';
@@ -139,6 +157,7 @@ export function stackRecords(records: readonly unknown[], options: NestedOptions
   if (records.length === 0 || !isObject(records[0])) return { [UNNAMED]: nestedToTensor(records, options) };
 
   const names = Object.keys(records[0]);
+  refuseExtraInputs(names.length, options.maxInputs, `${options.label}[0]`);
   if (names.length === 0) throw new ToolkitError(options.code ?? 'ERR_JSON_PARSE', `${options.label}[0]: an empty object names no inputs`);
   const columns = Object.create(null) as Record<string, unknown[]>;
   for (const name of names) columns[name] = new Array<unknown>(records.length);

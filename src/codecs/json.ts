@@ -4,7 +4,7 @@ import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, R
 import { withinBudget } from './decoded-size.js';
 import { findJsonErrorPosition } from './json-error-position.js';
 import { scanNumericBody } from './json-fast-array.js';
-import { isB64Leaf, nestedToTensor, stackRecords } from './json-tensor.js';
+import { isB64Leaf, nestedToTensor, refuseExtraInputs, stackRecords } from './json-tensor.js';
 import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
 import { withErrorMember } from './protocol-error.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
@@ -43,9 +43,10 @@ export function parseJsonBody(text: string, what = 'JSON body'): unknown {
 /**
  * Decodes a parsed JSON value in any of the accepted request forms: a bare array or scalar
  * (`tensor`), `{"instances": [...]}` (`tfs-instances`), `{"inputs": {...}}` / `{"inputs": [...]}`
- * (`tfs-inputs`), or an Open Inference Protocol v2 request (`v2`).
+ * (`tfs-inputs`), or an Open Inference Protocol v2 request (`v2`). A request naming more than
+ * `maxInputs` inputs is refused before its tensors are built (see `DecodeHints.maxInputs`).
  */
-export function decodeJsonValue(value: unknown): DecodedRequest {
+export function decodeJsonValue(value: unknown, maxInputs?: number): DecodedRequest {
   if (Array.isArray(value) || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') {
     return { tensors: { [UNNAMED]: nestedToTensor(value, { label: 'JSON body' }) }, form: 'tensor' };
   }
@@ -58,30 +59,34 @@ export function decodeJsonValue(value: unknown): DecodedRequest {
   if (hasInstances && hasInputs) {
     throw new ToolkitError('ERR_JSON_PARSE', 'the request has both "instances" (row format) and "inputs" (columnar format); send exactly one of them');
   }
-  if (hasInputs && isV2Request(body)) return decodeV2(body);
-  if (hasInstances || hasInputs) return decodeTfs(body, hasInstances);
+  if (hasInputs && isV2Request(body)) {
+    refuseExtraInputs((body['inputs'] as unknown[]).length, maxInputs, 'the v2 request');
+    return decodeV2(body);
+  }
+  if (hasInstances || hasInputs) return decodeTfs(body, hasInstances, maxInputs);
   throw new ToolkitError('ERR_JSON_PARSE', `JSON object has keys ${quotedNames(Object.keys(body))}; ${FORMS_HINT}`);
 }
 
 /** TF Serving's row (`instances`) or columnar (`inputs`) form, with its optional `signature_name`. */
-function decodeTfs(body: Record<string, unknown>, rows: boolean): DecodedRequest {
+function decodeTfs(body: Record<string, unknown>, rows: boolean, maxInputs: number | undefined): DecodedRequest {
   const signature = body['signature_name'];
   if (signature !== undefined && typeof signature !== 'string') {
     throw new ToolkitError('ERR_JSON_PARSE', `"signature_name" must be a string (for example "serving_default"), found ${JSON.stringify(signature)?.slice(0, 40)}`);
   }
-  const request = rows ? decodeInstances(body['instances']) : decodeInputs(body['inputs']);
+  const request = rows ? decodeInstances(body['instances'], maxInputs) : decodeInputs(body['inputs'], maxInputs);
   if (signature !== undefined) request.signatureName = signature;
   return request;
 }
 
-function decodeInstances(instances: unknown): DecodedRequest {
+function decodeInstances(instances: unknown, maxInputs: number | undefined): DecodedRequest {
   if (!Array.isArray(instances)) throw new ToolkitError('ERR_JSON_PARSE', '"instances" must be an array of rows (or of objects of named inputs)');
-  return { tensors: stackRecords(instances, { label: 'instances', allowB64: true }), form: 'tfs-instances' };
+  return { tensors: stackRecords(instances, { label: 'instances', allowB64: true, ...(maxInputs === undefined ? {} : { maxInputs }) }), form: 'tfs-instances' };
 }
 
-function decodeInputs(inputs: unknown): DecodedRequest {
+function decodeInputs(inputs: unknown, maxInputs: number | undefined): DecodedRequest {
   if (typeof inputs === 'object' && inputs !== null && !Array.isArray(inputs) && !isB64Leaf(inputs)) {
     const names = Object.keys(inputs);
+    refuseExtraInputs(names.length, maxInputs, '"inputs"');
     if (names.length === 0) throw new ToolkitError('ERR_JSON_PARSE', '"inputs" is an empty object; name at least one input');
     const tensors: TensorMap = {};
     for (const name of names) {
@@ -185,7 +190,7 @@ export const jsonCodec: Codec = {
     if (fast !== undefined) return withinBudget({ tensors: { [UNNAMED]: fast.tensor }, form: fast.form }, limits, 'the JSON body');
     try {
       refuseUtf16(body, 'JSON body', 'ERR_JSON_PARSE');
-      return withinBudget(decodeJsonValue(parseJsonBody(body.toString('utf8'))), limits, 'the JSON body');
+      return withinBudget(decodeJsonValue(parseJsonBody(body.toString('utf8')), hints?.maxInputs), limits, 'the JSON body');
     } catch (err) {
       // TF Serving and v2 clients read {"error"}; a body that is not even JSON may be either.
       throw withErrorMember(err);

@@ -45,7 +45,7 @@ export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedReques
     const bad = kept.findIndex((line) => (JSON.parse(`[${line}]`) as unknown[]).length !== 1);
     throw new ToolkitError('ERR_JSON_PARSE', `JSON lines: line ${lineNumbers[bad]} holds more than one JSON value; put one record per line`);
   }
-  return { tensors: stackRecords(records, { label: 'JSON lines record' }), form: 'tensor' };
+  return { tensors: stackRecords(records, { label: 'JSON lines record', ...(hints?.maxInputs === undefined ? {} : { maxInputs: hints.maxInputs }) }), form: 'tensor' };
 }
 
 /**

@@ -132,15 +132,18 @@ function userPrediction(v: unknown): unknown {
 }
 
 /**
- * Decode hints for an engine: `float32` when smkit takes a request from its body to a model whose
- * inputs all take float32 and no user code (handler hooks, custom steps) sees the decoded tensors or
- * the prediction (which carries the decoded request) on the way. The values the model gets do not
- * change; the conversion just happens in the decoder, which then needs no float64 buffer of its own.
+ * Decode hints for an engine whose model gets a request straight from its body, with no user code
+ * (handler hooks, custom steps) seeing the decoded tensors or the prediction (which carries the
+ * decoded request) on the way: `maxInputs`, the model's input count, and `float32` when every input
+ * takes float32. The values the model gets do not change; the conversion just happens in the
+ * decoder, which then needs no float64 buffer of its own.
  */
 function decodeHintsFor(hooks: HandlerHooks, model: unknown): DecodeHints | undefined {
   if (hooks.inputFn || hooks.predictFn || hooks.predictBatchFn || hooks.transformFn || hooks.outputFn) return undefined;
   const inputs = model instanceof Pipeline && model.withoutUserCode ? model.firstStepModelInputs : undefined;
-  return inputs !== undefined && inputs.length > 0 && inputs.every((s) => s.dtype === 'float32') ? { float32: true } : undefined;
+  if (inputs === undefined || inputs.length === 0) return undefined;
+  // The model refuses names it does not take, so a request naming more inputs than it has cannot run.
+  return { maxInputs: inputs.length, ...(inputs.every((s) => s.dtype === 'float32') ? { float32: true } : {}) };
 }
 
 /** `decoded` with its float64 tensors as float32 where every value fits (see {@link float64ToFloat32}). */

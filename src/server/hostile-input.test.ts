@@ -462,6 +462,29 @@ describe('hostile input against the HTTP front', () => {
     }
   });
 
+  test('a body naming more inputs than the model takes is refused before a tensor is built per name, in every JSON form', async () => {
+    const names = Array.from({ length: 4000 }, (_, i) => `k${i}`);
+    const bodies: [string, string, string][] = [
+      ['application/json', JSON.stringify({ inputs: Object.fromEntries(names.map((n) => [n, 1])) }), '"inputs" names 4000 inputs'],
+      ['application/json', JSON.stringify({ instances: [Object.fromEntries(names.map((n) => [n, 1]))] }), 'instances[0] names 4000 inputs'],
+      ['application/json', JSON.stringify({ inputs: names.slice(0, 500).map((name) => ({ name, shape: [1], datatype: 'FP32', data: [1] })) }), 'the v2 request names 500 inputs'],
+      ['application/jsonlines', `${JSON.stringify(Object.fromEntries(names.map((n) => [n, 1])))}\n`, 'JSON lines record[0] names 4000 inputs'],
+    ];
+    for (const [type, body, said] of bodies) {
+      const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': type }, signal: AbortSignal.timeout(10_000) });
+      const answer = (await res.json()) as { code?: string; message?: string };
+      assert.equal(res.status, 400, `${type}: ${JSON.stringify(answer)}`);
+      assert.equal(answer.code, 'ERR_INPUT_MISMATCH');
+      assert.equal(answer.message?.startsWith(`${said}, but the model takes 1; send only the model's inputs`), true, answer.message);
+    }
+    // One named input is the model's count: it decodes, and the model names what is wrong with it.
+    const one = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: '{"inputs": {"x": [[5.1, 3.5, 1.4, 0.2]]}}', headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
+    const oneAnswer = (await one.json()) as { code?: string; message?: string };
+    assert.equal(one.status, 400);
+    assert.match(oneAnswer.message ?? '', /unknown "x"/);
+    assert.ok((await ping()) < 15_000);
+  });
+
   test('a query string never changes the route', async () => {
     for (const url of ['/invocations?x=1', '/invocations?', '/invocations?a=b&c']) {
       const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(10_000) });
