@@ -4,7 +4,7 @@ import type { LocalMetricsSettings } from '../../config/local-metrics.js';
 import { ApplicationAutoScalingService } from './autoscaling/autoscaling-service.js';
 import { VariantScaler } from './autoscaling/variant-scaler.js';
 import { CloudWatchService } from './cloudwatch/cloudwatch-service.js';
-import { createMetricClock } from './cloudwatch/metric-clock.js';
+import { createMetricClock, type MetricClock } from './cloudwatch/metric-clock.js';
 import { MetricStore } from './cloudwatch/metric-store.js';
 import { createCloudWatchQueryHandler, type QueryHttpRequest } from './cloudwatch/query-handler.js';
 
@@ -23,6 +23,8 @@ export interface AlarmsAndScalingOptions {
 export interface AlarmsAndScaling {
   /** The metric store: give it to the runtime as its invocation metrics sink. */
   readonly metrics: MetricStore;
+  /** The metric clock (API durations in real time). */
+  readonly clock: MetricClock;
   readonly cloudwatch: CloudWatchService;
   /** Builds the services for the port; Application Auto Scaling scales through `sagemaker`. */
   services(ctx: { sagemaker: AwsService }): AwsService[];
@@ -47,6 +49,7 @@ export function createAlarmsAndScaling(opts: AlarmsAndScalingOptions): AlarmsAnd
   let scaler: VariantScaler | undefined;
   return {
     metrics,
+    clock,
     cloudwatch,
     services({ sagemaker }) {
       const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now, region: opts.region, accountId: opts.accountId });

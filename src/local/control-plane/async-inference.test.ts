@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
@@ -50,7 +51,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-async-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   s3 = await startLocalS3(['in', 'out']);
-  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url } });
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, metricsSettings: { secondsPerMinute: 1 }, settings: { s3EndpointUrl: s3.url } });
   sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
   await sm.send(new CreateModelCommand({ ModelName: 'async-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_TAG: 'async' } } }));
@@ -153,4 +154,24 @@ test('InvocationTimeoutSeconds bounds the container: a model slower than it is a
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-slow', Body: Buffer.from('[1]'), ContentType: 'application/json', InvocationTimeoutSeconds: 1 }));
   assert.match((await written(out.FailureLocation!)).toString(), /no response within 1 s/);
   assert.equal(await exists(out.OutputLocation!), false);
+});
+
+test('the queue shows in CloudWatch: ApproximateBacklogSize and its share per instance while requests wait and run', async () => {
+  const cw = new CloudWatchClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+  try {
+    // Six requests on one instance that runs four at once and answers none within their 3 s.
+    const outs = [];
+    for (let i = 0; i < 6; i++) outs.push(await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-slow', Body: Buffer.from(`[${i}]`), ContentType: 'application/json', InvocationTimeoutSeconds: 3 })));
+    const maximum = async (metricName: string): Promise<number | undefined> => {
+      const now = Date.now();
+      const out = await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: [{ Name: 'EndpointName', Value: 'async-slow' }], StartTime: new Date(now - 300_000), EndTime: new Date(now + 60_000), Period: 60, Statistics: ['Maximum'] }));
+      return Math.max(...(out.Datapoints ?? []).map((d) => d.Maximum ?? 0));
+    };
+    await until('a sample with all six requests in the backlog', async () => ((await maximum('ApproximateBacklogSize')) === 6 ? true : undefined), { timeoutMs: 30_000 });
+    assert.equal(await maximum('ApproximateBacklogSizePerInstance'), 6);
+    assert.equal(await maximum('HasBacklogWithoutCapacity'), 0);
+    for (const out of outs) assert.match((await written(out.FailureLocation!)).toString(), /no response within 3 s/);
+  } finally {
+    cw.destroy();
+  }
 });

@@ -81,7 +81,7 @@ export interface QueuedInvocation {
  * TTL is expired when its turn comes instead of run.
  */
 export class AsyncInvocationQueue {
-  readonly #waiting: QueuedInvocation[] = [];
+  readonly #waiting: Array<QueuedInvocation & { queuedAt: number }> = [];
   #running = 0;
 
   constructor(
@@ -100,10 +100,16 @@ export class AsyncInvocationQueue {
     return this.#running;
   }
 
+  /** Seconds the oldest waiting request has waited (0 when none waits): `ApproximateAgeOfOldestRequest`. */
+  oldestWaitSeconds(): number {
+    const oldest = this.#waiting[0];
+    return oldest === undefined ? 0 : Math.max(0, this.now() - oldest.queuedAt) / 1000;
+  }
+
   /** Queues a request; throws {@link AsyncQueueFullError} when the queue is full. */
   add(job: QueuedInvocation): void {
     if (this.#waiting.length >= MAX_QUEUED_ASYNC_INVOCATIONS) throw new AsyncQueueFullError(this.endpoint);
-    this.#waiting.push(job);
+    this.#waiting.push({ ...job, queuedAt: this.now() });
     this.#pump();
   }
 

@@ -14,6 +14,7 @@ import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
 import { createFrontDoor, type EndpointDirectory, type RoutableEndpoint } from '../front-door/app.js';
 import { createS3Objects } from '../s3/client.js';
+import { BACKLOG_SAMPLE_SECONDS, publishAsyncBacklog } from './async-backlog-metrics.js';
 import type { S3Objects } from '../s3/objects.js';
 import { createAlarmsAndScaling } from './alarms-and-scaling.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
@@ -201,6 +202,9 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   services.push(sagemaker);
   const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? guard?.services({ sagemaker }) ?? []);
   services.push(...extra);
+  // The asynchronous endpoints' queues, sampled into CloudWatch as SageMaker publishes them.
+  const backlogTimer = guard ? setInterval(() => publishAsyncBacklog(store.endpoints.values(), guard.metrics), guard.clock.durationMs(BACKLOG_SAMPLE_SECONDS)) : undefined;
+  backlogTimer?.unref();
   let stopped: Promise<void> | undefined;
   return {
     store,
@@ -215,6 +219,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     directory: (fallback) => ({ get: (name) => lifecycle.routable(name) ?? fallback?.get(name) }),
     stop() {
       stopped ??= (async () => {
+        clearInterval(backlogTimer);
         await guard?.stop();
         await lifecycle.stopAll();
         if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });

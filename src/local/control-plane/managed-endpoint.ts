@@ -109,6 +109,21 @@ export class ManagedEndpoint implements RoutableEndpoint {
   }
 
   /**
+   * An asynchronous endpoint's queue as CloudWatch reports it: requests waiting or running, the
+   * production instances in service, and the oldest request's wait; undefined for a real-time endpoint.
+   */
+  get asyncBacklog(): { backlog: number; instances: number; oldestWaitSeconds: number } | undefined {
+    const serving = this.serving;
+    if (!serving?.config.asyncInferenceConfig) return undefined;
+    const queue = this.#asyncQueue;
+    return {
+      backlog: queue ? queue.waiting + queue.running : 0,
+      instances: serving.variants.reduce((n, v) => n + v.fleet.size, 0),
+      oldestWaitSeconds: queue?.oldestWaitSeconds() ?? 0,
+    };
+  }
+
+  /**
    * Queues an `InvokeEndpointAsync` request and says where its result will be; throws
    * {@link AsyncInferenceNotConfiguredError} unless the serving config is asynchronous, and
    * `AsyncQueueFullError` when the queue is full.
