@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
+import { ApplicationAutoScalingClient, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
@@ -73,9 +74,18 @@ before(async () => {
     }),
   );
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-slow', EndpointConfigName: 'async-slow-config' }));
+  await sm.send(new CreateModelCommand({ ModelName: 'async-paced-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_DELAY_MS: '500' } } }));
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-paced-config',
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-paced-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/paced/' }, ClientConfig: { MaxConcurrentInvocationsPerInstance: 1 } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-paced', EndpointConfigName: 'async-paced-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-ep', EndpointConfigName: 'async-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'realtime-ep', EndpointConfigName: 'realtime-config' }));
-  for (const name of ['async-ep', 'realtime-ep', 'async-slow']) {
+  for (const name of ['async-ep', 'realtime-ep', 'async-slow', 'async-paced']) {
     await until(`${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
   }
 });
@@ -173,5 +183,42 @@ test('the queue shows in CloudWatch: ApproximateBacklogSize and its share per in
     for (const out of outs) assert.match((await written(out.FailureLocation!)).toString(), /no response within 3 s/);
   } finally {
     cw.destroy();
+  }
+});
+
+test('target tracking on ApproximateBacklogSizePerInstance (the AWS recipe for asynchronous endpoints) adds an instance while the queue is long', async () => {
+  const aas = new ApplicationAutoScalingClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+  try {
+    const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/async-paced/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+    await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 2 }));
+    await aas.send(
+      new PutScalingPolicyCommand({
+        ...key,
+        PolicyName: 'backlog-per-instance',
+        PolicyType: 'TargetTrackingScaling',
+        TargetTrackingScalingPolicyConfiguration: {
+          TargetValue: 2,
+          CustomizedMetricSpecification: { MetricName: 'ApproximateBacklogSizePerInstance', Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: 'async-paced' }], Statistic: 'Average' },
+          ScaleOutCooldown: 60,
+        },
+      }),
+    );
+    // Twenty requests of half a second each on one instance that runs one at a time: a backlog
+    // far above 2 per instance for the three (one-second) minutes the high alarm needs.
+    const sent: string[] = [];
+    const desired = async (): Promise<number | undefined> =>
+      (await sm.send(new DescribeEndpointCommand({ EndpointName: 'async-paced' }))).ProductionVariants?.[0]?.DesiredInstanceCount;
+    await until('a second instance for the backlog', async () => ((await desired()) === 2 ? true : undefined), {
+      timeoutMs: 90_000,
+      between: async () => {
+        if (sent.length >= 20) return;
+        const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-paced', Body: Buffer.from(`[${sent.length}]`), ContentType: 'application/json' }));
+        sent.push(out.OutputLocation!);
+      },
+    });
+    // Every request queued before and during the scale-out is answered.
+    for (const location of sent) assert.match((await written(location)).toString(), /"got":"\[\d+\]"/);
+  } finally {
+    aas.destroy();
   }
 });

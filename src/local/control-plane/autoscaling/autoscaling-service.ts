@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AwsServiceError, type AwsService } from '../../../aws/service.js';
+import { SAGEMAKER_NAMESPACE as METRICS_NAMESPACE } from '../cloudwatch/metric-store.js';
 import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import {
   AUTOSCALING_OPERATIONS,
@@ -233,7 +234,7 @@ export class ApplicationAutoScalingService implements AwsService {
     if (!['StepScaling', 'TargetTrackingScaling', 'PredictiveScaling'].includes(type as string)) v.add(type, 'policyType', 'satisfy enum value set: [StepScaling, TargetTrackingScaling, PredictiveScaling]');
     v.throwIfAny();
     if (type !== 'TargetTrackingScaling') {
-      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies on ${INVOCATIONS_PER_INSTANCE}.`);
+      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies (on ${INVOCATIONS_PER_INSTANCE} or one customized CloudWatch metric).`);
     }
     const config = readTargetTrackingConfig(input.TargetTrackingScalingPolicyConfiguration);
     const target = this.targets.get(resourceId!);
@@ -263,19 +264,18 @@ export class ApplicationAutoScalingService implements AwsService {
   }
 
   /**
-   * The alarms Application Auto Scaling creates for a target-tracking policy on
-   * `SageMakerVariantInvocationsPerInstance`: high (above target for 3 one-minute periods) and
-   * low (below 90 % of target for 15 one-minute periods), on the variant's `InvocationsPerInstance` Sum.
+   * The alarms Application Auto Scaling creates for a target-tracking policy: high (above target
+   * for 3 one-minute periods) and low (below 90 % of target for 15 one-minute periods), on the
+   * policy's metric (see {@link trackedMetric}).
    */
   private async createAlarms(p: ScalingPolicyRecord, target: ScalableTargetRecord): Promise<void> {
+    const metric = trackedMetric(p.config, target);
     const common = {
-      Namespace: 'AWS/SageMaker',
-      MetricName: 'InvocationsPerInstance',
-      Dimensions: [
-        { Name: 'EndpointName', Value: target.variant.endpointName },
-        { Name: 'VariantName', Value: target.variant.variantName },
-      ],
-      Statistic: 'Sum',
+      Namespace: metric.namespace,
+      MetricName: metric.metricName,
+      Dimensions: metric.dimensions,
+      Statistic: metric.statistic,
+      ...(metric.unit === undefined ? {} : { Unit: metric.unit }),
       Period: 60,
       AlarmDescription: `DO NOT EDIT OR DELETE. For TargetTrackingScaling policy ${p.arn}.`,
       AlarmActions: [p.arn],
@@ -366,4 +366,34 @@ export class ApplicationAutoScalingService implements AwsService {
       ...(next !== undefined ? { NextToken: next } : {}),
     };
   }
+}
+
+/** The CloudWatch metric a target-tracking policy holds at its target, and the statistic it tracks. */
+export interface TrackedMetric {
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: Array<{ Name: string; Value: string }>;
+  readonly statistic: 'Average' | 'Minimum' | 'Maximum' | 'SampleCount' | 'Sum';
+  readonly unit?: string;
+}
+
+/**
+ * The metric of a target-tracking policy: `SageMakerVariantInvocationsPerInstance` is the variant's
+ * `InvocationsPerInstance` Sum per minute; a `CustomizedMetricSpecification` names its own (for an
+ * asynchronous endpoint, `ApproximateBacklogSizePerInstance` by `EndpointName`, Average).
+ */
+export function trackedMetric(config: TargetTrackingConfig, target: ScalableTargetRecord): TrackedMetric {
+  const custom = config.CustomizedMetricSpecification;
+  if (custom) {
+    return { namespace: custom.Namespace, metricName: custom.MetricName, dimensions: custom.Dimensions ?? [], statistic: custom.Statistic, ...(custom.Unit === undefined ? {} : { unit: custom.Unit }) };
+  }
+  return {
+    namespace: METRICS_NAMESPACE,
+    metricName: 'InvocationsPerInstance',
+    dimensions: [
+      { Name: 'EndpointName', Value: target.variant.endpointName },
+      { Name: 'VariantName', Value: target.variant.variantName },
+    ],
+    statistic: 'Sum',
+  };
 }

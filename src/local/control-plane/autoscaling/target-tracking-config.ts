@@ -1,10 +1,27 @@
 import { validationException, Violations } from './errors.js';
 import { INVOCATIONS_PER_INSTANCE } from './resources.js';
 
-/** A validated `TargetTrackingScalingPolicyConfiguration` on `SageMakerVariantInvocationsPerInstance`. */
+/** The `MetricStatistic` values of a `CustomizedMetricSpecification`. */
+export const METRIC_STATISTICS = ['Average', 'Minimum', 'Maximum', 'SampleCount', 'Sum'] as const;
+
+/** A validated `CustomizedMetricSpecification`: one CloudWatch metric and the statistic tracked. */
+export interface CustomizedMetric {
+  MetricName: string;
+  Namespace: string;
+  Dimensions?: Array<{ Name: string; Value: string }>;
+  Statistic: (typeof METRIC_STATISTICS)[number];
+  Unit?: string;
+}
+
+/**
+ * A validated `TargetTrackingScalingPolicyConfiguration`: on `SageMakerVariantInvocationsPerInstance`
+ * (predefined), or on one CloudWatch metric (customized, such as an asynchronous endpoint's
+ * `ApproximateBacklogSizePerInstance`).
+ */
 export interface TargetTrackingConfig {
   TargetValue: number;
-  PredefinedMetricSpecification: { PredefinedMetricType: string; ResourceLabel?: string };
+  PredefinedMetricSpecification?: { PredefinedMetricType: string; ResourceLabel?: string };
+  CustomizedMetricSpecification?: CustomizedMetric;
   ScaleOutCooldown?: number;
   ScaleInCooldown?: number;
   DisableScaleIn?: boolean;
@@ -12,7 +29,8 @@ export interface TargetTrackingConfig {
 
 /**
  * Reads and checks a `TargetTrackingScalingPolicyConfiguration`: `TargetValue` in the service's
- * range, cooldowns as whole seconds, and the one predefined metric run locally.
+ * range, cooldowns as whole seconds, and the metric: the one predefined metric run locally, or one
+ * customized CloudWatch metric.
  */
 export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
   if (raw === undefined || raw === null || typeof raw !== 'object') {
@@ -30,8 +48,14 @@ export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
   v.throwIfAny();
   const target = c.TargetValue as number;
   if (target < 8.515920e-109 || target > 1.174271e108) throw validationException(`TargetValue ${target} is out of range: it must be between 8.515920e-109 and 1.174271e+108.`);
+  const options = {
+    ...(c.ScaleOutCooldown !== undefined ? { ScaleOutCooldown: c.ScaleOutCooldown as number } : {}),
+    ...(c.ScaleInCooldown !== undefined ? { ScaleInCooldown: c.ScaleInCooldown as number } : {}),
+    ...(c.DisableScaleIn !== undefined ? { DisableScaleIn: c.DisableScaleIn as boolean } : {}),
+  };
   if (c.CustomizedMetricSpecification !== undefined) {
-    throw validationException(`CustomizedMetricSpecification is not tracked locally: use PredefinedMetricSpecification with PredefinedMetricType ${INVOCATIONS_PER_INSTANCE}.`);
+    if (c.PredefinedMetricSpecification !== undefined) throw validationException('Specify either PredefinedMetricSpecification or CustomizedMetricSpecification, not both.');
+    return { TargetValue: target, CustomizedMetricSpecification: readCustomizedMetric(c.CustomizedMetricSpecification), ...options };
   }
   const spec = c.PredefinedMetricSpecification as Record<string, unknown> | undefined;
   if (!spec || typeof spec !== 'object') throw validationException('Either PredefinedMetricSpecification or CustomizedMetricSpecification is required.');
@@ -41,8 +65,32 @@ export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
   return {
     TargetValue: target,
     PredefinedMetricSpecification: { PredefinedMetricType: INVOCATIONS_PER_INSTANCE, ...(typeof spec.ResourceLabel === 'string' ? { ResourceLabel: spec.ResourceLabel } : {}) },
-    ...(c.ScaleOutCooldown !== undefined ? { ScaleOutCooldown: c.ScaleOutCooldown as number } : {}),
-    ...(c.ScaleInCooldown !== undefined ? { ScaleInCooldown: c.ScaleInCooldown as number } : {}),
-    ...(c.DisableScaleIn !== undefined ? { DisableScaleIn: c.DisableScaleIn as boolean } : {}),
+    ...options,
+  };
+}
+
+/** Reads a `CustomizedMetricSpecification` of one metric; metric math (`Metrics`) is not run locally. */
+function readCustomizedMetric(raw: unknown): CustomizedMetric {
+  if (raw === null || typeof raw !== 'object') throw validationException('CustomizedMetricSpecification must be an object with MetricName, Namespace and Statistic.');
+  const m = raw as Record<string, unknown>;
+  if (m.Metrics !== undefined) throw validationException('CustomizedMetricSpecification.Metrics (metric math) is not tracked locally: name one metric with MetricName, Namespace, Dimensions and Statistic.');
+  const v = new Violations();
+  const where = 'targetTrackingScalingPolicyConfiguration.customizedMetricSpecification';
+  for (const k of ['MetricName', 'Namespace'] as const) {
+    const x = m[k];
+    if (typeof x !== 'string' || x.length < 1 || x.length > 255) v.add(x, `${where}.${k.charAt(0).toLowerCase()}${k.slice(1)}`, 'be a string of 1 to 255 characters');
+  }
+  if (!METRIC_STATISTICS.includes(m.Statistic as CustomizedMetric['Statistic'])) v.add(m.Statistic, `${where}.statistic`, `satisfy enum value set: [${METRIC_STATISTICS.join(', ')}]`);
+  const dims = m.Dimensions;
+  const dimsOk = dims === undefined || (Array.isArray(dims) && dims.length <= 30 && dims.every((d) => d !== null && typeof d === 'object' && typeof (d as { Name?: unknown }).Name === 'string' && typeof (d as { Value?: unknown }).Value === 'string'));
+  if (!dimsOk) v.add(dims, `${where}.dimensions`, 'be a list of at most 30 {Name, Value} strings');
+  if (m.Unit !== undefined && typeof m.Unit !== 'string') v.add(m.Unit, `${where}.unit`, 'be a string');
+  v.throwIfAny();
+  return {
+    MetricName: m.MetricName as string,
+    Namespace: m.Namespace as string,
+    ...(dims === undefined ? {} : { Dimensions: (dims as Array<{ Name: string; Value: string }>).map((d) => ({ Name: d.Name, Value: d.Value })) }),
+    Statistic: m.Statistic as CustomizedMetric['Statistic'],
+    ...(m.Unit === undefined ? {} : { Unit: m.Unit as string }),
   };
 }

@@ -14,8 +14,10 @@ export interface ScalingSituation {
     readonly highAlarm: AlarmState | undefined;
     /** State of the policy's low alarm (metric below 90 % of target); undefined with DisableScaleIn. */
     readonly lowAlarm: AlarmState | undefined;
-    /** The latest invocations-per-instance value (Sum per period) the alarms saw; 0 without traffic. */
+    /** The latest value of the tracked metric (its statistic per period) the alarms saw; 0 without data. */
     readonly metricValue: number;
+    /** What the metric is, for the scaling activity's cause. @defaultValue invocations per instance per minute */
+    readonly metricLabel?: string;
     readonly scaleOutCooldownMs: number;
     readonly scaleInCooldownMs: number;
     readonly disableScaleIn: boolean;
@@ -36,8 +38,7 @@ export interface ScalingDecision {
 }
 
 /**
- * Decides a target-tracking step as Application Auto Scaling does for
- * `SageMakerVariantInvocationsPerInstance`: capacity outside [min, max] is brought inside at
+ * Decides a target-tracking step as Application Auto Scaling does: capacity outside [min, max] is brought inside at
  * once; while the high alarm is in ALARM the variant scales out to
  * `ceil(current × metric ÷ target)` (at least one more), once the scale-out cooldown since the last
  * scale-out has passed; while the low alarm is in ALARM it scales in the same way (at least one
@@ -53,12 +54,12 @@ export function decideScaling(s: ScalingSituation): ScalingDecision | undefined 
   if (p.highAlarm === 'ALARM' && !s.scaleOutSuspended && s.current < s.maxCapacity) {
     if (s.lastScaleOutAt !== undefined && s.now - s.lastScaleOutAt < p.scaleOutCooldownMs) return undefined;
     const desired = Math.min(s.maxCapacity, Math.max(s.current + 1, proportional));
-    return { desired, direction: 'out', cause: `the high alarm is in ALARM: ${p.metricValue} invocations per instance per minute against a target of ${p.targetValue}` };
+    return { desired, direction: 'out', cause: `the high alarm is in ALARM: ${p.metricValue} ${p.metricLabel ?? 'invocations per instance per minute'} against a target of ${p.targetValue}` };
   }
   if (p.lowAlarm === 'ALARM' && !p.disableScaleIn && !s.scaleInSuspended && s.current > s.minCapacity) {
     if (s.lastScaleInAt !== undefined && s.now - s.lastScaleInAt < p.scaleInCooldownMs) return undefined;
     const desired = Math.max(s.minCapacity, Math.min(s.current - 1, Math.max(1, proportional)));
-    return { desired, direction: 'in', cause: `the low alarm is in ALARM: ${p.metricValue} invocations per instance per minute against a target of ${p.targetValue}` };
+    return { desired, direction: 'in', cause: `the low alarm is in ALARM: ${p.metricValue} ${p.metricLabel ?? 'invocations per instance per minute'} against a target of ${p.targetValue}` };
   }
   return undefined;
 }

@@ -144,3 +144,49 @@ test('the low alarm threshold is 90 % of the target, without floating-point nois
   const low = ((await cloudwatch.call('DescribeAlarms', { AlarmNamePrefix: 'TargetTracking-' })).MetricAlarms as Array<Record<string, unknown>>).find((a) => String(a.AlarmName).includes('AlarmLow'));
   assert.equal(low?.Threshold, 0.63);
 });
+
+test('target tracking on a customized metric (an asynchronous endpoint\'s ApproximateBacklogSizePerInstance, Average) scales out on its value', async () => {
+  const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler, errors } = setup();
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 5 });
+  const backlog = { MetricName: 'ApproximateBacklogSizePerInstance', Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: 'ep' }], Statistic: 'Average' };
+  await autoscaling.call('PutScalingPolicy', {
+    ...key,
+    PolicyName: 'backlog',
+    PolicyType: 'TargetTrackingScaling',
+    TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, CustomizedMetricSpecification: backlog, ScaleOutCooldown: 60 },
+  });
+  const described = (await cloudwatch.call('DescribeAlarms', { AlarmNamePrefix: 'TargetTracking-' })).MetricAlarms as Array<Record<string, unknown>>;
+  assert.deepEqual(described.map((a) => [a.MetricName, a.Statistic, JSON.stringify(a.Dimensions), a.ComparisonOperator, a.Threshold]).sort(), [
+    ['ApproximateBacklogSizePerInstance', 'Average', '[{"Name":"EndpointName","Value":"ep"}]', 'GreaterThanThreshold', 5],
+    ['ApproximateBacklogSizePerInstance', 'Average', '[{"Name":"EndpointName","Value":"ep"}]', 'LessThanThreshold', 4.5],
+  ]);
+  const policies = (await autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker' })).ScalingPolicies as Array<{ TargetTrackingScalingPolicyConfiguration: Record<string, unknown> }>;
+  assert.deepEqual(policies[0]!.TargetTrackingScalingPolicyConfiguration.CustomizedMetricSpecification, backlog);
+  const id = { namespace: 'AWS/SageMaker', metricName: 'ApproximateBacklogSizePerInstance', dimensions: [{ Name: 'EndpointName', Value: 'ep' }] };
+  /** One minute of backlog samples averaging `perInstance` (8 and 12 for 10), then an evaluation and a scaler pass. */
+  const minute = async (perInstance: number) => {
+    metrics.put(id, perInstance - 2, 'Count', t.now + 10_000);
+    metrics.put(id, perInstance + 2, 'Count', t.now + 40_000);
+    t.now += 60_000;
+    cloudwatch.evaluateDue(t.now);
+    await scaler.tick();
+  };
+  for (let i = 0; i < 3; i++) await minute(12);
+  assert.deepEqual(sagemaker.updates, [3], 'ceil(1 × 12 / 5) instances, from the Average, not the Sum');
+  const activities = (await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker' })).ScalingActivities as Array<Record<string, unknown>>;
+  assert.match(String(activities[0]!.Cause), /12 ApproximateBacklogSizePerInstance \(Average\) against a target of 5/);
+  assert.deepEqual(errors, []);
+});
+
+test('a customized metric is checked: one metric with a statistic, not metric math, not beside a predefined one', async () => {
+  const { autoscaling } = setup();
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 2 });
+  const put = (config: Record<string, unknown>) => autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'p', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, ...config } });
+  const refused = async (config: Record<string, unknown>, message: RegExp) => {
+    await assert.rejects(put(config), (err: AwsServiceError) => err.type === 'ValidationException' && message.test(err.message));
+  };
+  await refused({ CustomizedMetricSpecification: { MetricName: 'M', Namespace: 'N', Statistic: 'p99' } }, /customizedMetricSpecification\.statistic/);
+  await refused({ CustomizedMetricSpecification: { Namespace: 'N', Statistic: 'Sum' } }, /customizedMetricSpecification\.metricName/);
+  await refused({ CustomizedMetricSpecification: { Metrics: [{ Id: 'm1' }] } }, /metric math\) is not tracked locally/);
+  await refused({ CustomizedMetricSpecification: { MetricName: 'M', Namespace: 'N', Statistic: 'Sum' }, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } }, /not both/);
+});

@@ -1,8 +1,8 @@
 import { AwsServiceError, type AwsService } from '../../../aws/service.js';
 import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import type { MetricClock } from '../cloudwatch/metric-clock.js';
-import { SAGEMAKER_NAMESPACE as METRICS_NAMESPACE, type MetricStore } from '../cloudwatch/metric-store.js';
-import { DEFAULT_COOLDOWN_SECONDS, type ApplicationAutoScalingService, type ScalableTargetRecord, type ScalingPolicyRecord } from './autoscaling-service.js';
+import type { MetricStore } from '../cloudwatch/metric-store.js';
+import { DEFAULT_COOLDOWN_SECONDS, trackedMetric, type ApplicationAutoScalingService, type ScalableTargetRecord, type ScalingPolicyRecord, type TrackedMetric } from './autoscaling-service.js';
 import { decideScaling, type ScalingDecision } from './target-tracking.js';
 
 /** Options of {@link VariantScaler}. */
@@ -25,7 +25,7 @@ interface VariantDescription {
 /**
  * Really scales local variants: on each tick, for every registered target it reads the variant
  * through SageMaker's DescribeEndpoint, decides with {@link decideScaling} from the policy's alarm
- * states and the latest `InvocationsPerInstance`, and changes the instance count through SageMaker's
+ * states and the latest value of its metric, and changes the instance count through SageMaker's
  * public `UpdateEndpointWeightsAndCapacities`. An endpoint that is not `InService` is left alone.
  */
 export class VariantScaler {
@@ -82,19 +82,24 @@ export class VariantScaler {
     return { status: String(out.EndpointStatus), current };
   }
 
-  /** The variant's `InvocationsPerInstance` Sum over the latest complete one-minute period (0 without traffic). */
-  private latestInvocationsPerInstance(target: ScalableTargetRecord, now: number): number {
-    const id = {
-      namespace: METRICS_NAMESPACE,
-      metricName: 'InvocationsPerInstance',
-      dimensions: [
-        { Name: 'EndpointName', Value: target.variant.endpointName },
-        { Name: 'VariantName', Value: target.variant.variantName },
-      ],
-    };
+  /** The policy's metric, as its statistic over the latest complete one-minute period (0 without data). */
+  private latestValue(metric: TrackedMetric, now: number): number {
     const current = this.opts.metrics.periodIndex(now, 60);
-    const [latest] = this.opts.metrics.periods(id, current - 1, current, 60);
-    return latest?.aggregate.sum ?? 0;
+    const [latest] = this.opts.metrics.periods({ namespace: metric.namespace, metricName: metric.metricName, dimensions: metric.dimensions }, current - 1, current, 60);
+    if (!latest || latest.aggregate.count === 0) return 0;
+    const a = latest.aggregate;
+    switch (metric.statistic) {
+      case 'Sum':
+        return a.sum;
+      case 'Average':
+        return a.sum / a.count;
+      case 'Minimum':
+        return a.min;
+      case 'Maximum':
+        return a.max;
+      case 'SampleCount':
+        return a.count;
+    }
   }
 
   /**
@@ -130,7 +135,8 @@ export class VariantScaler {
               targetValue: policy.config.TargetValue,
               highAlarm: cloudwatch.alarmState(policy.highAlarm),
               lowAlarm: policy.lowAlarm ? cloudwatch.alarmState(policy.lowAlarm) : undefined,
-              metricValue: this.latestInvocationsPerInstance(target, now),
+              metricValue: this.latestValue(trackedMetric(policy.config, target), now),
+              ...(policy.config.CustomizedMetricSpecification ? { metricLabel: `${policy.config.CustomizedMetricSpecification.MetricName} (${policy.config.CustomizedMetricSpecification.Statistic})` } : {}),
               scaleOutCooldownMs: clock.durationMs(policy.config.ScaleOutCooldown ?? DEFAULT_COOLDOWN_SECONDS),
               scaleInCooldownMs: clock.durationMs(policy.config.ScaleInCooldown ?? DEFAULT_COOLDOWN_SECONDS),
               disableScaleIn: policy.config.DisableScaleIn ?? false,
