@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AwsServiceError, type AwsService } from '../../../aws/service.js';
 import { SAGEMAKER_NAMESPACE as METRICS_NAMESPACE } from '../cloudwatch/metric-store.js';
+import type { Statistic } from '../cloudwatch/statistics.js';
 import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import {
   AUTOSCALING_OPERATIONS,
@@ -373,7 +374,7 @@ export interface TrackedMetric {
   readonly namespace: string;
   readonly metricName: string;
   readonly dimensions: Array<{ Name: string; Value: string }>;
-  readonly statistic: 'Average' | 'Minimum' | 'Maximum' | 'SampleCount' | 'Sum';
+  readonly statistic: Statistic;
   readonly unit?: string;
 }
 

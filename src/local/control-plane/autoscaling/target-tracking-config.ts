@@ -1,15 +1,13 @@
+import { STATISTICS, type Statistic } from '../cloudwatch/statistics.js';
 import { validationException, Violations } from './errors.js';
 import { INVOCATIONS_PER_INSTANCE } from './resources.js';
-
-/** The `MetricStatistic` values of a `CustomizedMetricSpecification`. */
-export const METRIC_STATISTICS = ['Average', 'Minimum', 'Maximum', 'SampleCount', 'Sum'] as const;
 
 /** A validated `CustomizedMetricSpecification`: one CloudWatch metric and the statistic tracked. */
 export interface CustomizedMetric {
   MetricName: string;
   Namespace: string;
   Dimensions?: Array<{ Name: string; Value: string }>;
-  Statistic: (typeof METRIC_STATISTICS)[number];
+  Statistic: Statistic;
   Unit?: string;
 }
 
@@ -80,7 +78,7 @@ function readCustomizedMetric(raw: unknown): CustomizedMetric {
     const x = m[k];
     if (typeof x !== 'string' || x.length < 1 || x.length > 255) v.add(x, `${where}.${k.charAt(0).toLowerCase()}${k.slice(1)}`, 'be a string of 1 to 255 characters');
   }
-  if (!METRIC_STATISTICS.includes(m.Statistic as CustomizedMetric['Statistic'])) v.add(m.Statistic, `${where}.statistic`, `satisfy enum value set: [${METRIC_STATISTICS.join(', ')}]`);
+  if (!STATISTICS.includes(m.Statistic as Statistic)) v.add(m.Statistic, `${where}.statistic`, `satisfy enum value set: [${STATISTICS.join(', ')}]`);
   const dims = m.Dimensions;
   const dimsOk = dims === undefined || (Array.isArray(dims) && dims.length <= 30 && dims.every((d) => d !== null && typeof d === 'object' && typeof (d as { Name?: unknown }).Name === 'string' && typeof (d as { Value?: unknown }).Value === 'string'));
   if (!dimsOk) v.add(dims, `${where}.dimensions`, 'be a list of at most 30 {Name, Value} strings');

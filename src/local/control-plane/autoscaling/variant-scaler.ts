@@ -2,6 +2,7 @@ import { AwsServiceError, type AwsService } from '../../../aws/service.js';
 import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import type { MetricClock } from '../cloudwatch/metric-clock.js';
 import type { MetricStore } from '../cloudwatch/metric-store.js';
+import { statisticValue } from '../cloudwatch/statistics.js';
 import { DEFAULT_COOLDOWN_SECONDS, trackedMetric, type ApplicationAutoScalingService, type ScalableTargetRecord, type ScalingPolicyRecord, type TrackedMetric } from './autoscaling-service.js';
 import { decideScaling, type ScalingDecision } from './target-tracking.js';
 
@@ -86,20 +87,7 @@ export class VariantScaler {
   private latestValue(metric: TrackedMetric, now: number): number {
     const current = this.opts.metrics.periodIndex(now, 60);
     const [latest] = this.opts.metrics.periods({ namespace: metric.namespace, metricName: metric.metricName, dimensions: metric.dimensions }, current - 1, current, 60);
-    if (!latest || latest.aggregate.count === 0) return 0;
-    const a = latest.aggregate;
-    switch (metric.statistic) {
-      case 'Sum':
-        return a.sum;
-      case 'Average':
-        return a.sum / a.count;
-      case 'Minimum':
-        return a.min;
-      case 'Maximum':
-        return a.max;
-      case 'SampleCount':
-        return a.count;
-    }
+    return latest && latest.aggregate.count > 0 ? statisticValue(latest.aggregate, metric.statistic) : 0;
   }
 
   /**
