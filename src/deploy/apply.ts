@@ -1,5 +1,11 @@
-import { DeleteScalingPolicyCommand, DeregisterScalableTargetCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  DeleteScalingPolicyCommand,
+  DeregisterScalableTargetCommand,
+  DescribeScalingPoliciesCommand,
+  PutScalingPolicyCommand,
+  RegisterScalableTargetCommand,
+} from '@aws-sdk/client-application-auto-scaling';
+import { DeleteAlarmsCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import {
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
@@ -43,6 +49,16 @@ export async function deregisterTarget(clients: DeployClients, resourceId: strin
   } catch (err) {
     if ((err as { name?: string }).name !== 'ObjectNotFoundException') throw serviceError(`Application Auto Scaling DeregisterScalableTarget ${resourceId}`, err);
   }
+}
+
+/** The ARN of a policy this deploy did not put (it was unchanged). */
+async function policyArn(clients: DeployClients, resourceId: string, policyName: string): Promise<string> {
+  const out = await call(`Application Auto Scaling DescribeScalingPolicies ${policyName}`, () =>
+    clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: resourceId, ScalableDimension: SCALABLE_DIMENSION, PolicyNames: [policyName] })),
+  );
+  const arn = out.ScalingPolicies?.[0]?.PolicyARN;
+  if (!arn) throw new ToolkitError('ERR_DEPLOY_FAILED', `scaling policy ${policyName} of ${resourceId} has no ARN; run smkit deploy again`);
+  return arn;
 }
 
 async function deleteIgnoringMissing(step: string, fn: () => Promise<unknown>): Promise<boolean> {
@@ -120,9 +136,26 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     await call(`Application Auto Scaling RegisterScalableTarget ${s.resourceId}`, () => clients.autoscaling.send(new RegisterScalableTargetCommand(s.target)));
     log(`registered scalable target ${s.resourceId} (${s.target.MinCapacity} to ${s.target.MaxCapacity})`);
   }
-  for (const s of plan.putPolicies) {
-    await call(`Application Auto Scaling PutScalingPolicy ${s.policy.PolicyName}`, () => clients.autoscaling.send(new PutScalingPolicyCommand(s.policy)));
-    log(`put scaling policy ${s.policy.PolicyName}`);
+  const policyArns = new Map<string, string>();
+  for (const p of plan.putPolicies) {
+    const out = await call(`Application Auto Scaling PutScalingPolicy ${p.PolicyName}`, () => clients.autoscaling.send(new PutScalingPolicyCommand(p)));
+    if (out.PolicyARN) policyArns.set(`${p.ResourceId}|${p.PolicyName}`, out.PolicyARN);
+    log(`put scaling policy ${p.PolicyName}`);
+  }
+  for (const p of plan.deletePolicies) {
+    await call(`Application Auto Scaling DeleteScalingPolicy ${p.policyName}`, () =>
+      clients.autoscaling.send(new DeleteScalingPolicyCommand({ PolicyName: p.policyName, ServiceNamespace: 'sagemaker', ResourceId: p.resourceId, ScalableDimension: SCALABLE_DIMENSION })),
+    );
+    log(`deleted scaling policy ${p.policyName}`);
+  }
+  for (const a of plan.putScalingAlarms) {
+    const arn = policyArns.get(`${a.resourceId}|${a.policyName}`) ?? (await policyArn(clients, a.resourceId, a.policyName));
+    await call(`CloudWatch PutMetricAlarm ${a.alarm.AlarmName}`, () => clients.cloudwatch.send(new PutMetricAlarmCommand({ ...a.alarm, AlarmActions: [arn] })));
+    log(`put alarm ${a.alarm.AlarmName} (invokes ${a.policyName})`);
+  }
+  if (plan.deleteAlarms.length > 0) {
+    await call('CloudWatch DeleteAlarms', () => clients.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: [...plan.deleteAlarms] })));
+    log(`deleted alarm(s) ${plan.deleteAlarms.join(', ')}`);
   }
 
   for (const c of plan.cleanup.configs) {

@@ -1,4 +1,4 @@
-import { DeleteAlarmsCommand, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import { DeleteAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import {
   DeleteEndpointCommand,
   DeleteEndpointConfigCommand,
@@ -11,8 +11,8 @@ import {
 import type { EndpointConfig } from '../endpoint-file/schema.js';
 import { deregisterTarget } from './apply.js';
 import type { DeployClients } from './clients.js';
-import { hashedName, scalingPolicyName, variantResourceId } from './desired.js';
-import { configVariants, describeOrUndefined, describeScaling } from './inspect.js';
+import { hashedName, scaleFromZeroAlarmName, scalingPolicyName, variantResourceId } from './desired.js';
+import { configVariants, describeAlarms, describeOrUndefined, describeScaling } from './inspect.js';
 import type { PlanItem } from './plan.js';
 import { waitForEndpointDeleted } from './progress.js';
 import { call, isSageMakerNotFound, serviceError } from './service-error.js';
@@ -81,12 +81,8 @@ export async function planDelete(clients: DeployClients, endpoint: EndpointConfi
   const modelPatterns = [...variants].map((v) => hashedNamePattern(`${name}-${v}`));
   for (const m of await listNames(clients, 'models', name)) if (modelPatterns.some((p) => p.test(m))) models.add(m);
 
-  const alarmNames = (endpoint.alarms ?? []).map((a) => a.name);
-  const alarms: string[] = [];
-  if (alarmNames.length > 0) {
-    const res = await call('CloudWatch DescribeAlarms', () => clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: alarmNames })));
-    for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.push(a.AlarmName);
-  }
+  const alarmNames = [...(endpoint.alarms ?? []).map((a) => a.name), ...[...variants].map((v) => scaleFromZeroAlarmName(name, v))];
+  const alarms = [...(await describeAlarms(clients, alarmNames)).keys()];
   const { targets } = await describeScaling(clients, [...variants].map((v) => variantResourceId(name, v)));
   const scalableTargets = [...targets.keys()];
   const items: PlanItem[] = [

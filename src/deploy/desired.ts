@@ -19,6 +19,10 @@ export const DEFAULT_INSTANCE_TYPE = 'ml.m5.large';
 export const SCALABLE_DIMENSION = 'sagemaker:variant:DesiredInstanceCount';
 /** The predefined target-tracking metric on invocations per instance. */
 export const INVOCATIONS_PER_INSTANCE = 'SageMakerVariantInvocationsPerInstance';
+/** An asynchronous endpoint's queued requests per instance (CloudWatch `AWS/SageMaker`, dimension `EndpointName`). */
+export const BACKLOG_PER_INSTANCE = 'ApproximateBacklogSizePerInstance';
+/** 1 while requests wait and the endpoint has no instance (CloudWatch `AWS/SageMaker`, dimension `EndpointName`). */
+export const BACKLOG_WITHOUT_CAPACITY = 'HasBacklogWithoutCapacity';
 
 /** A model to have, named by the hash of its definition. */
 export interface DesiredModel {
@@ -27,12 +31,24 @@ export interface DesiredModel {
   readonly input: CreateModelCommandInput;
 }
 
-/** A variant's autoscaling: the scalable target and its target-tracking policy. */
+/**
+ * A variant that scales in to zero instances (an asynchronous endpoint) also needs a way back up:
+ * a step scaling policy that adds one instance, invoked by an alarm on `HasBacklogWithoutCapacity`
+ * (AWS's recipe; target tracking alone starts only once the backlog passes its target).
+ */
+export interface DesiredScaleFromZero {
+  readonly policy: PutScalingPolicyCommandInput;
+  /** The alarm, without `AlarmActions`: those are the policy's ARN, known once the policy exists. */
+  readonly alarm: PutMetricAlarmCommandInput;
+}
+
+/** A variant's autoscaling: the scalable target, its target-tracking policy and, from a minimum of zero, the way back up. */
 export interface DesiredScaling {
   readonly variant: string;
   readonly resourceId: string;
   readonly target: RegisterScalableTargetCommandInput;
   readonly policy: PutScalingPolicyCommandInput;
+  readonly fromZero?: DesiredScaleFromZero;
 }
 
 /** Everything one endpoint of the file becomes. */
@@ -85,9 +101,29 @@ export function variantResourceId(endpoint: string, variant: string): string {
   return `endpoint/${endpoint}/variant/${variant}`;
 }
 
-/** The target-tracking policy name smkit uses for a variant. */
+/** The target-tracking policy name smkit uses for a variant that tracks invocations per instance. */
 export function scalingPolicyName(endpoint: string, variant: string): string {
   return `${endpoint}-${variant}-invocations-per-instance`;
+}
+
+/** The target-tracking policy name smkit uses for a variant that tracks its endpoint's backlog per instance. */
+export function backlogPolicyName(endpoint: string, variant: string): string {
+  return `${endpoint}-${variant}-backlog-per-instance`;
+}
+
+/** The step scaling policy that brings a variant up from zero instances. */
+export function scaleFromZeroPolicyName(endpoint: string, variant: string): string {
+  return `${endpoint}-${variant}-scale-from-zero`;
+}
+
+/** The alarm that invokes {@link scaleFromZeroPolicyName}'s policy. */
+export function scaleFromZeroAlarmName(endpoint: string, variant: string): string {
+  return `${endpoint}-${variant}-backlog-without-capacity`;
+}
+
+/** Every scaling policy name smkit may have given a variant (so a changed file can remove the others). */
+export function smkitPolicyNames(endpoint: string, variant: string): string[] {
+  return [scalingPolicyName(endpoint, variant), backlogPolicyName(endpoint, variant), scaleFromZeroPolicyName(endpoint, variant)];
 }
 
 function capacity(c: CapacitySizeConfig): { Type: CapacitySizeConfig['type']; Value: number } {
@@ -183,6 +219,54 @@ function alarmInput(endpoint: string, a: NonNullable<EndpointConfig['alarms']>[n
   };
 }
 
+function trackingConfig(endpoint: string, s: NonNullable<VariantConfig['autoscaling']>): NonNullable<PutScalingPolicyCommandInput['TargetTrackingScalingPolicyConfiguration']> {
+  const cooldowns = {
+    ...(s.scaleInCooldownSeconds !== undefined ? { ScaleInCooldown: s.scaleInCooldownSeconds } : {}),
+    ...(s.scaleOutCooldownSeconds !== undefined ? { ScaleOutCooldown: s.scaleOutCooldownSeconds } : {}),
+  };
+  if (s.targetBacklogPerInstance !== undefined) {
+    return {
+      TargetValue: s.targetBacklogPerInstance,
+      CustomizedMetricSpecification: { MetricName: BACKLOG_PER_INSTANCE, Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: endpoint }], Statistic: 'Average' },
+      ...cooldowns,
+    };
+  }
+  return { TargetValue: s.targetInvocationsPerInstance!, PredefinedMetricSpecification: { PredefinedMetricType: INVOCATIONS_PER_INSTANCE }, ...cooldowns };
+}
+
+/** AWS's "scale up from zero" policy and alarm for asynchronous endpoints (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html). */
+function scaleFromZero(endpoint: string, variant: string, resourceId: string): DesiredScaleFromZero {
+  return {
+    policy: {
+      PolicyName: scaleFromZeroPolicyName(endpoint, variant),
+      ServiceNamespace: 'sagemaker',
+      ResourceId: resourceId,
+      ScalableDimension: SCALABLE_DIMENSION,
+      PolicyType: 'StepScaling',
+      StepScalingPolicyConfiguration: {
+        AdjustmentType: 'ChangeInCapacity',
+        MetricAggregationType: 'Average',
+        Cooldown: 300,
+        StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }],
+      },
+    },
+    alarm: {
+      AlarmName: scaleFromZeroAlarmName(endpoint, variant),
+      AlarmDescription: `smkit deploy: bring ${endpoint}/${variant} up from zero instances when requests wait`,
+      Namespace: 'AWS/SageMaker',
+      MetricName: BACKLOG_WITHOUT_CAPACITY,
+      Dimensions: [{ Name: 'EndpointName', Value: endpoint }],
+      Statistic: 'Average',
+      Period: 60,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'missing',
+    },
+  };
+}
+
 function scalingFor(endpoint: string, v: VariantConfig): DesiredScaling | undefined {
   const s = v.autoscaling;
   if (!s) return undefined;
@@ -192,18 +276,14 @@ function scalingFor(endpoint: string, v: VariantConfig): DesiredScaling | undefi
     resourceId,
     target: { ServiceNamespace: 'sagemaker', ResourceId: resourceId, ScalableDimension: SCALABLE_DIMENSION, MinCapacity: s.minCapacity, MaxCapacity: s.maxCapacity },
     policy: {
-      PolicyName: scalingPolicyName(endpoint, v.name),
+      PolicyName: s.targetBacklogPerInstance !== undefined ? backlogPolicyName(endpoint, v.name) : scalingPolicyName(endpoint, v.name),
       ServiceNamespace: 'sagemaker',
       ResourceId: resourceId,
       ScalableDimension: SCALABLE_DIMENSION,
       PolicyType: 'TargetTrackingScaling',
-      TargetTrackingScalingPolicyConfiguration: {
-        TargetValue: s.targetInvocationsPerInstance,
-        PredefinedMetricSpecification: { PredefinedMetricType: INVOCATIONS_PER_INSTANCE },
-        ...(s.scaleInCooldownSeconds !== undefined ? { ScaleInCooldown: s.scaleInCooldownSeconds } : {}),
-        ...(s.scaleOutCooldownSeconds !== undefined ? { ScaleOutCooldown: s.scaleOutCooldownSeconds } : {}),
-      },
+      TargetTrackingScalingPolicyConfiguration: trackingConfig(endpoint, s),
     },
+    ...(s.minCapacity === 0 ? { fromZero: scaleFromZero(endpoint, v.name, resourceId) } : {}),
   };
 }
 

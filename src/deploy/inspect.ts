@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { objectExists, type ContainerArtifact } from './artifacts.js';
 import type { DeployClients } from './clients.js';
-import { SCALABLE_DIMENSION, variantResourceId, type DesiredEndpoint } from './desired.js';
+import { SCALABLE_DIMENSION, scaleFromZeroAlarmName, variantResourceId, type DesiredEndpoint } from './desired.js';
 import { call, isSageMakerNotFound, serviceError } from './service-error.js';
 
 /** A variant of the endpoint's current config. */
@@ -73,6 +73,16 @@ export async function describeScaling(clients: DeployClients, resourceIds: reado
   return { targets, policies };
 }
 
+/** The alarms of these names that exist (DescribeAlarms takes at most 100 names a call). */
+export async function describeAlarms(clients: DeployClients, names: readonly string[]): Promise<Map<string, MetricAlarm>> {
+  const alarms = new Map<string, MetricAlarm>();
+  for (let i = 0; i < names.length; i += 100) {
+    const res = await call('CloudWatch DescribeAlarms', () => clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: names.slice(i, i + 100) })));
+    for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.set(a.AlarmName, a);
+  }
+  return alarms;
+}
+
 /** Reads the current state of everything {@link DesiredEndpoint} names. Writes nothing. */
 export async function inspectEndpoint(clients: DeployClients, desired: DesiredEndpoint, artifacts: readonly ContainerArtifact[]): Promise<CurrentState> {
   const presentObjects = new Set<string>();
@@ -99,16 +109,12 @@ export async function inspectEndpoint(clients: DeployClients, desired: DesiredEn
     );
     if (cur) currentConfig = { name: ep.EndpointConfigName, variants: configVariants(cur) };
   }
-  const alarms = new Map<string, MetricAlarm>();
-  if (desired.alarms.length > 0) {
-    const res = await call('CloudWatch DescribeAlarms', () => clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: desired.alarms.map((a) => a.AlarmName!) })));
-    for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.set(a.AlarmName, a);
-  }
   const variantNames = new Set<string>([
     ...(desired.config.input.ProductionVariants ?? []).map((v) => v.VariantName!),
     ...(desired.config.input.ShadowProductionVariants ?? []).map((v) => v.VariantName!),
     ...(currentConfig?.variants ?? []).map((v) => v.name),
   ]);
+  const alarms = await describeAlarms(clients, [...desired.alarms.map((a) => a.AlarmName!), ...[...variantNames].map((v) => scaleFromZeroAlarmName(desired.name, v))]);
   const { targets, policies } = ep ? await describeScaling(clients, [...variantNames].map((v) => variantResourceId(desired.name, v))) : { targets: new Map(), policies: new Map() };
   return {
     presentObjects,

@@ -31,14 +31,17 @@ function desired(variantA: Record<string, unknown> = {}, extra: Record<string, u
 /** The state the services would report right after `d` was deployed. */
 function deployedState(d: DesiredEndpoint): CurrentState {
   const s = d.scaling[0]!;
+  const stepArn = 'arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:1:resource/sagemaker/endpoint/iris/variant/A:policyName/step';
+  const policies = [s.policy, ...(s.fromZero ? [s.fromZero.policy] : [])].map((p) => ({ ...p, PolicyARN: p.PolicyType === 'StepScaling' ? stepArn : 'p', CreationTime: new Date() }) as never);
+  const alarms = [...d.alarms, ...(s.fromZero ? [{ ...s.fromZero.alarm, AlarmActions: [stepArn] }] : [])];
   return {
     presentObjects: new Set(['b/k/model.tar.gz']),
     existingModels: new Set(d.models.map((m) => m.name)),
     configExists: true,
     endpoint: { status: 'InService', configName: d.config.name },
-    alarms: new Map(d.alarms.map((a) => [a.AlarmName!, { ...a, StateValue: 'OK' as const }])),
-    targets: new Map([[s.resourceId, { ...s.target, ServiceNamespace: 'sagemaker' as const, ResourceId: s.resourceId, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const, MinCapacity: 1, MaxCapacity: 3, RoleARN: 'r', CreationTime: new Date() }]]),
-    policies: new Map([[s.resourceId, [{ ...s.policy, PolicyARN: 'p', CreationTime: new Date() } as never]]]),
+    alarms: new Map(alarms.map((a) => [a.AlarmName!, { ...a, StateValue: 'OK' as const }])),
+    targets: new Map([[s.resourceId, { ...s.target, ServiceNamespace: 'sagemaker' as const, ResourceId: s.resourceId, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const, MinCapacity: s.target.MinCapacity!, MaxCapacity: s.target.MaxCapacity!, RoleARN: 'r', CreationTime: new Date() }]]),
+    policies: new Map([[s.resourceId, policies]]),
   };
 }
 
@@ -133,4 +136,48 @@ test('asyncInference becomes the config\'s AsyncInferenceConfig (a change gives 
     () => desired({}, { asyncInference: { outputPath: 's3://b/out/', failurePath: 'failed' } }),
     (err: Error & { code?: string }) => err.code === 'ERR_DEPLOY_CONFIG' && /asyncInference\.failurePath must be an s3:\/\/ URI to deploy \(got \/m\/failed\)/.test(err.message),
   );
+});
+
+test('an asynchronous variant that scales from zero: a backlog target, the step policy and the alarm that invokes it; dropping it deletes both', () => {
+  const asyncEndpoint = { asyncInference: { outputPath: 's3://b/out/' } };
+  const { d, artifacts } = desired({ autoscaling: { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 } }, asyncEndpoint);
+  const s = d.scaling[0]!;
+  assert.equal(s.target.MinCapacity, 0);
+  assert.equal(s.policy.PolicyName, 'iris-A-backlog-per-instance');
+  assert.deepEqual(s.policy.TargetTrackingScalingPolicyConfiguration, {
+    TargetValue: 5,
+    CustomizedMetricSpecification: { MetricName: 'ApproximateBacklogSizePerInstance', Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: 'iris' }], Statistic: 'Average' },
+  });
+  assert.deepEqual(s.fromZero?.policy.StepScalingPolicyConfiguration, { AdjustmentType: 'ChangeInCapacity', MetricAggregationType: 'Average', Cooldown: 300, StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] });
+  assert.equal(s.fromZero?.alarm.MetricName, 'HasBacklogWithoutCapacity');
+  assert.equal(s.fromZero?.alarm.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+
+  const fresh = planEndpoint(d, artifacts, { presentObjects: new Set(), existingModels: new Set(), configExists: false, alarms: new Map(), targets: new Map(), policies: new Map() });
+  assert.deepEqual(fresh.items.slice(-4).map((i) => `${i.action} ${i.kind} ${i.name}`), [
+    'create scalable-target endpoint/iris/variant/A',
+    'create scaling-policy iris-A-backlog-per-instance',
+    'create scaling-policy iris-A-scale-from-zero',
+    'create alarm iris-A-backlog-without-capacity',
+  ]);
+  assert.deepEqual(fresh.putPolicies.map((p) => p.PolicyName), ['iris-A-backlog-per-instance', 'iris-A-scale-from-zero']);
+  assert.deepEqual(fresh.putScalingAlarms.map((a) => `${a.alarm.AlarmName} → ${a.policyName}`), ['iris-A-backlog-without-capacity → iris-A-scale-from-zero']);
+
+  const deployed = deployedState(d);
+  const same = planEndpoint(d, artifacts, deployed);
+  assert.ok(planIsEmpty(same), formatPlan(same));
+
+  // An alarm that no longer names the policy's ARN (the policy was put again elsewhere) is put again.
+  const staleAlarm = new Map(deployed.alarms);
+  staleAlarm.set('iris-A-backlog-without-capacity', { ...staleAlarm.get('iris-A-backlog-without-capacity')!, AlarmActions: ['arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:old'] });
+  const stale = planEndpoint(d, artifacts, { ...deployed, alarms: staleAlarm });
+  assert.deepEqual(stale.items.filter((i) => i.action !== 'unchanged').map((i) => `${i.action} ${i.kind}`), ['update alarm']);
+
+  // Back to invocations and a minimum of one: the backlog and step policies and the alarm go.
+  const back = desired({ autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 70 } }, asyncEndpoint).d;
+  const plan = planEndpoint(back, artifacts, deployed);
+  assert.deepEqual(plan.putPolicies.map((p) => p.PolicyName), ['iris-A-invocations-per-instance']);
+  assert.deepEqual(plan.deletePolicies.map((p) => p.policyName).sort(), ['iris-A-backlog-per-instance', 'iris-A-scale-from-zero']);
+  assert.deepEqual(plan.deleteAlarms, ['iris-A-backlog-without-capacity']);
+  assert.deepEqual(plan.putScalingAlarms, []);
+  assert.match(formatPlan(plan), /delete\s+alarm\s+iris-A-backlog-without-capacity/);
 });

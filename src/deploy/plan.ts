@@ -1,8 +1,8 @@
-import type { ScalingPolicy } from '@aws-sdk/client-application-auto-scaling';
+import type { PutScalingPolicyCommandInput, ScalingPolicy } from '@aws-sdk/client-application-auto-scaling';
 import type { MetricAlarm, PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { ArchiveFile, ContainerArtifact } from './artifacts.js';
-import { canonicalJson, type DesiredEndpoint, type DesiredModel, type DesiredScaling } from './desired.js';
+import { canonicalJson, scaleFromZeroAlarmName, smkitPolicyNames, type DesiredEndpoint, type DesiredModel, type DesiredScaling } from './desired.js';
 import type { CurrentState } from './inspect.js';
 
 /** What happens to one resource. */
@@ -35,7 +35,13 @@ export interface EndpointPlan {
   /** The config the endpoint runs before the change. */
   readonly previousConfig?: string;
   readonly registerTargets: readonly DesiredScaling[];
-  readonly putPolicies: readonly DesiredScaling[];
+  readonly putPolicies: readonly PutScalingPolicyCommandInput[];
+  /** smkit's policies the file no longer asks for, on targets that stay. */
+  readonly deletePolicies: readonly { readonly resourceId: string; readonly policyName: string }[];
+  /** Alarms that invoke a step policy (scale from zero): put after the policies, with the policy's ARN as their action. */
+  readonly putScalingAlarms: readonly { readonly alarm: PutMetricAlarmCommandInput; readonly resourceId: string; readonly policyName: string }[];
+  /** smkit's scaling alarms the file no longer asks for, deleted last. */
+  readonly deleteAlarms: readonly string[];
   /** Superseded configs and models, deleted once the update has completed. */
   readonly cleanup: { readonly configs: readonly string[]; readonly models: readonly string[] };
   readonly items: readonly PlanItem[];
@@ -63,19 +69,51 @@ function alarmMatches(want: PutMetricAlarmCommandInput, have: MetricAlarm | unde
   );
 }
 
-function policyMatches(want: DesiredScaling, have: readonly ScalingPolicy[] | undefined): boolean {
-  const p = have?.find((x) => x.PolicyName === want.policy.PolicyName);
-  if (!p) return false;
-  const w = want.policy.TargetTrackingScalingPolicyConfiguration!;
+function policyMatches(want: PutScalingPolicyCommandInput, have: readonly ScalingPolicy[] | undefined): boolean {
+  const p = have?.find((x) => x.PolicyName === want.PolicyName);
+  if (!p || p.PolicyType !== want.PolicyType) return false;
+  if (want.StepScalingPolicyConfiguration) {
+    const w = want.StepScalingPolicyConfiguration;
+    const h = p.StepScalingPolicyConfiguration;
+    const steps = (x: typeof w.StepAdjustments): string => canonicalJson((x ?? []).map((a) => ({ l: a.MetricIntervalLowerBound, u: a.MetricIntervalUpperBound, s: a.ScalingAdjustment })));
+    return (
+      h !== undefined &&
+      h.AdjustmentType === w.AdjustmentType &&
+      h.MetricAggregationType === w.MetricAggregationType &&
+      h.Cooldown === w.Cooldown &&
+      h.MinAdjustmentMagnitude === w.MinAdjustmentMagnitude &&
+      steps(h.StepAdjustments) === steps(w.StepAdjustments)
+    );
+  }
+  const w = want.TargetTrackingScalingPolicyConfiguration!;
   const h = p.TargetTrackingScalingPolicyConfiguration;
+  const metric = (c: typeof w | undefined): string => {
+    const m = c?.CustomizedMetricSpecification;
+    return canonicalJson({ predefined: c?.PredefinedMetricSpecification?.PredefinedMetricType, name: m?.MetricName, ns: m?.Namespace, stat: m?.Statistic, dims: m?.Dimensions?.map((d) => ({ n: d.Name, v: d.Value })) });
+  };
   return (
-    p.PolicyType === want.policy.PolicyType &&
     h !== undefined &&
     h.TargetValue === w.TargetValue &&
-    h.PredefinedMetricSpecification?.PredefinedMetricType === w.PredefinedMetricSpecification?.PredefinedMetricType &&
+    metric(h) === metric(w) &&
     (w.ScaleInCooldown === undefined || h.ScaleInCooldown === w.ScaleInCooldown) &&
     (w.ScaleOutCooldown === undefined || h.ScaleOutCooldown === w.ScaleOutCooldown)
   );
+}
+
+/** A scale-from-zero alarm matches when its definition does and it still invokes the policy it should. */
+function scalingAlarmMatches(want: PutMetricAlarmCommandInput, have: MetricAlarm | undefined, policyArn: string | undefined): boolean {
+  return (
+    alarmMatches(want, have) &&
+    have!.DatapointsToAlarm === want.DatapointsToAlarm &&
+    policyArn !== undefined &&
+    canonicalJson(have!.AlarmActions ?? []) === canonicalJson([policyArn])
+  );
+}
+
+function describePolicy(p: PutScalingPolicyCommandInput): string {
+  const t = p.TargetTrackingScalingPolicyConfiguration;
+  if (t) return `target ${t.TargetValue} ${t.CustomizedMetricSpecification ? 'queued requests' : 'invocations'} per instance`;
+  return 'one instance more when requests wait with none';
 }
 
 function describeRouting(desired: DesiredEndpoint): string {
@@ -89,6 +127,14 @@ function describeRouting(desired: DesiredEndpoint): string {
   const size = r.CanarySize ?? r.LinearStepSize;
   const step = size ? ` ${size.Value}${size.Type === 'CAPACITY_PERCENT' ? '%' : ' instance(s)'}` : '';
   return `blue/green ${r.Type}${step}, bake ${r.WaitIntervalInSeconds} s${watch}`;
+}
+
+function variantsOf(desired: DesiredEndpoint, current: CurrentState): Set<string> {
+  return new Set([
+    ...(desired.config.input.ProductionVariants ?? []).map((v) => v.VariantName!),
+    ...(desired.config.input.ShadowProductionVariants ?? []).map((v) => v.VariantName!),
+    ...(current.currentConfig?.variants ?? []).map((v) => v.name),
+  ]);
 }
 
 /**
@@ -150,21 +196,45 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
   items.push({ kind: 'endpoint', name: desired.name, action: endpoint === 'recreate' ? 'update' : endpoint, detail: endpointDetail });
 
   const registerTargets: DesiredScaling[] = [];
-  const putPolicies: DesiredScaling[] = [];
+  const putPolicies: PutScalingPolicyCommandInput[] = [];
+  const deletePolicies: { resourceId: string; policyName: string }[] = [];
+  const putScalingAlarms: EndpointPlan['putScalingAlarms'][number][] = [];
   for (const s of desired.scaling) {
     const have = deregister.includes(s.resourceId) ? undefined : current.targets.get(s.resourceId);
     const targetSame = have !== undefined && have.MinCapacity === s.target.MinCapacity && have.MaxCapacity === s.target.MaxCapacity;
     if (!targetSame) registerTargets.push(s);
     items.push({ kind: 'scalable-target', name: s.resourceId, action: !have ? 'create' : targetSame ? 'unchanged' : 'update', detail: `${s.target.MinCapacity} to ${s.target.MaxCapacity} instances` });
-    const policySame = have !== undefined && policyMatches(s, current.policies.get(s.resourceId));
-    if (!policySame) putPolicies.push(s);
-    const hasPolicy = have !== undefined && (current.policies.get(s.resourceId) ?? []).some((p) => p.PolicyName === s.policy.PolicyName);
-    items.push({
-      kind: 'scaling-policy',
-      name: s.policy.PolicyName!,
-      action: !hasPolicy ? 'create' : policySame ? 'unchanged' : 'update',
-      detail: `target ${s.policy.TargetTrackingScalingPolicyConfiguration!.TargetValue} invocations per instance`,
-    });
+    const havePolicies = have !== undefined ? current.policies.get(s.resourceId) ?? [] : [];
+    const wanted = [s.policy, ...(s.fromZero ? [s.fromZero.policy] : [])];
+    for (const policy of wanted) {
+      const policySame = policyMatches(policy, havePolicies);
+      if (!policySame) putPolicies.push(policy);
+      const hasPolicy = havePolicies.some((p) => p.PolicyName === policy.PolicyName);
+      items.push({ kind: 'scaling-policy', name: policy.PolicyName!, action: !hasPolicy ? 'create' : policySame ? 'unchanged' : 'update', detail: describePolicy(policy) });
+    }
+    for (const p of havePolicies) {
+      if (p.PolicyName && smkitPolicyNames(desired.name, s.variant).includes(p.PolicyName) && !wanted.some((w) => w.PolicyName === p.PolicyName)) {
+        deletePolicies.push({ resourceId: s.resourceId, policyName: p.PolicyName });
+        items.push({ kind: 'scaling-policy', name: p.PolicyName, action: 'delete', detail: 'no longer in the endpoint file' });
+      }
+    }
+    if (s.fromZero) {
+      const alarm = s.fromZero.alarm;
+      const haveAlarm = current.alarms.get(alarm.AlarmName!);
+      const policyName = s.fromZero.policy.PolicyName!;
+      const arn = havePolicies.find((p) => p.PolicyName === policyName)?.PolicyARN;
+      const same = !putPolicies.includes(s.fromZero.policy) && scalingAlarmMatches(alarm, haveAlarm, arn);
+      if (!same) putScalingAlarms.push({ alarm, resourceId: s.resourceId, policyName });
+      items.push({ kind: 'alarm', name: alarm.AlarmName!, action: !haveAlarm ? 'create' : same ? 'unchanged' : 'update', detail: `${alarm.MetricName} ≥ 1 over 2×60 s invokes ${policyName}` });
+    }
+  }
+  const wantedAlarms = new Set(desired.scaling.flatMap((s) => (s.fromZero ? [s.fromZero.alarm.AlarmName!] : [])));
+  const deleteAlarms: string[] = [];
+  for (const variant of variantsOf(desired, current)) {
+    const name = scaleFromZeroAlarmName(desired.name, variant);
+    if (!current.alarms.has(name) || wantedAlarms.has(name) || desired.alarms.some((a) => a.AlarmName === name)) continue;
+    deleteAlarms.push(name);
+    items.push({ kind: 'alarm', name, action: 'delete', detail: 'the variant no longer scales from zero' });
   }
 
   const cleanup = { configs: [] as string[], models: [] as string[] };
@@ -187,6 +257,9 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
     ...(ep ? { previousConfig: ep.configName } : {}),
     registerTargets,
     putPolicies,
+    deletePolicies,
+    putScalingAlarms,
+    deleteAlarms,
     cleanup,
     items,
   };

@@ -151,7 +151,7 @@ const FILE = {
     },
     {
       name: 'linear',
-      variants: [{ model: 'a', autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5 } }],
+      variants: [{ model: 'a', autoscaling: { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 } }],
       asyncInference: { outputPath: 's3://my-bucket/async/', failurePath: 's3://my-bucket/async-failed/', maxConcurrentInvocationsPerInstance: 2 },
       deploymentConfig: { rollingUpdatePolicy: { maximumBatchSize: { type: 'INSTANCE_COUNT', value: 1 }, waitIntervalInSeconds: 60, rollbackMaximumBatchSize: { type: 'CAPACITY_PERCENT', value: 100 } } },
     },
@@ -194,6 +194,18 @@ test('every resource of the template is valid for its CloudFormation type (resou
   const target = t.Resources.IrisScalableTargetA!.Properties;
   assert.deepEqual(target.ResourceId, { 'Fn::Sub': 'endpoint/${IrisEndpoint.EndpointName}/variant/A' });
   assert.equal(target.MinCapacity, 1);
+  const backlog = t.Resources.LinearScalingPolicyAllTraffic!.Properties as { TargetTrackingScalingPolicyConfiguration: Record<string, unknown> };
+  assert.deepEqual(backlog.TargetTrackingScalingPolicyConfiguration.CustomizedMetricSpecification, {
+    MetricName: 'ApproximateBacklogSizePerInstance',
+    Namespace: 'AWS/SageMaker',
+    Statistic: 'Average',
+    Dimensions: [{ Name: 'EndpointName', Value: { 'Fn::GetAtt': ['LinearEndpoint', 'EndpointName'] } }],
+  });
+  assert.equal(t.Resources.LinearScalableTargetAllTraffic!.Properties.MinCapacity, 0);
+  assert.equal(t.Resources.LinearScaleFromZeroPolicyAllTraffic!.Properties.PolicyType, 'StepScaling');
+  const fromZero = t.Resources.LinearScaleFromZeroAlarmAllTraffic!.Properties;
+  assert.equal(fromZero.MetricName, 'HasBacklogWithoutCapacity');
+  assert.deepEqual(fromZero.AlarmActions, [{ 'Fn::GetAtt': ['LinearScaleFromZeroPolicyAllTraffic', 'Arn'] }], 'the alarm invokes the step policy by its ARN');
   assert.deepEqual(t.Resources.LinearEndpointConfig!.Properties.AsyncInferenceConfig, {
     OutputConfig: { S3OutputPath: 's3://my-bucket/async/', S3FailurePath: 's3://my-bucket/async-failed/' },
     ClientConfig: { MaxConcurrentInvocationsPerInstance: 2 },

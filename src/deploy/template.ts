@@ -51,7 +51,8 @@ function container(c: ContainerDefinition, params: TemplateParameters, artifacts
  * Writes the same deployment as {@link DesiredEndpoint}s as a CloudFormation template: per
  * endpoint, `AWS::SageMaker::Model`s, an `AWS::SageMaker::EndpointConfig`, `AWS::CloudWatch::Alarm`s,
  * the `AWS::SageMaker::Endpoint` (with its `DeploymentConfig`, after the alarms it watches), and
- * `AWS::ApplicationAutoScaling::ScalableTarget` + `ScalingPolicy` per autoscaled variant. The role,
+ * `AWS::ApplicationAutoScaling::ScalableTarget` + `ScalingPolicy` per autoscaled variant (and, for a
+ * minimum of zero, the step `ScalingPolicy` and the alarm that bring it back up). The role,
  * the artifacts bucket and the image are parameters. Models and configs get CloudFormation's
  * generated names: a changed definition is then a replacement under a new name, as the content-hash
  * names do through the API.
@@ -146,6 +147,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
         },
       };
       const p = s.policy.TargetTrackingScalingPolicyConfiguration!;
+      const m = p.CustomizedMetricSpecification;
       t.Resources[logicalId(e.name, 'ScalingPolicy', s.variant)] = {
         Type: 'AWS::ApplicationAutoScaling::ScalingPolicy',
         Properties: {
@@ -154,12 +156,59 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
           ScalingTargetId: { Ref: targetId },
           TargetTrackingScalingPolicyConfiguration: {
             TargetValue: p.TargetValue,
-            PredefinedMetricSpecification: { PredefinedMetricType: p.PredefinedMetricSpecification!.PredefinedMetricType },
+            ...(m
+              ? {
+                  CustomizedMetricSpecification: {
+                    MetricName: m.MetricName,
+                    Namespace: m.Namespace,
+                    Statistic: m.Statistic,
+                    Dimensions: [{ Name: 'EndpointName', Value: { 'Fn::GetAtt': [endpointId, 'EndpointName'] } }],
+                  },
+                }
+              : { PredefinedMetricSpecification: { PredefinedMetricType: p.PredefinedMetricSpecification!.PredefinedMetricType } }),
             ...(p.ScaleInCooldown !== undefined ? { ScaleInCooldown: p.ScaleInCooldown } : {}),
             ...(p.ScaleOutCooldown !== undefined ? { ScaleOutCooldown: p.ScaleOutCooldown } : {}),
           },
         },
       };
+      if (s.fromZero) {
+        const stepId = logicalId(e.name, 'ScaleFromZeroPolicy', s.variant);
+        const step = s.fromZero.policy.StepScalingPolicyConfiguration!;
+        t.Resources[stepId] = {
+          Type: 'AWS::ApplicationAutoScaling::ScalingPolicy',
+          Properties: {
+            PolicyName: s.fromZero.policy.PolicyName,
+            PolicyType: 'StepScaling',
+            ScalingTargetId: { Ref: targetId },
+            StepScalingPolicyConfiguration: {
+              AdjustmentType: step.AdjustmentType,
+              MetricAggregationType: step.MetricAggregationType,
+              Cooldown: step.Cooldown,
+              StepAdjustments: (step.StepAdjustments ?? []).map((a) => ({ MetricIntervalLowerBound: a.MetricIntervalLowerBound, ScalingAdjustment: a.ScalingAdjustment })),
+            },
+          },
+        };
+        const a = s.fromZero.alarm;
+        t.Resources[logicalId(e.name, 'ScaleFromZeroAlarm', s.variant)] = {
+          Type: 'AWS::CloudWatch::Alarm',
+          Properties: {
+            AlarmName: a.AlarmName,
+            AlarmDescription: a.AlarmDescription,
+            Namespace: a.Namespace,
+            MetricName: a.MetricName,
+            Dimensions: [{ Name: 'EndpointName', Value: { 'Fn::GetAtt': [endpointId, 'EndpointName'] } }],
+            Statistic: a.Statistic,
+            Period: a.Period,
+            EvaluationPeriods: a.EvaluationPeriods,
+            DatapointsToAlarm: a.DatapointsToAlarm,
+            Threshold: a.Threshold,
+            ComparisonOperator: a.ComparisonOperator,
+            TreatMissingData: a.TreatMissingData,
+            // The policy's ARN (its Ref is a composite identifier, not the ARN).
+            AlarmActions: [{ 'Fn::GetAtt': [stepId, 'Arn'] }],
+          },
+        };
+      }
     }
     t.Outputs[logicalId(e.name, 'EndpointName')] = { Description: `Endpoint ${e.name}`, Value: { 'Fn::GetAtt': [endpointId, 'EndpointName'] } };
   }

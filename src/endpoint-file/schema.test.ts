@@ -136,6 +136,12 @@ test('deploy settings: errors name the offending key', () => {
   bad(ep({}, { autoscaling: { minCapacity: 3, maxCapacity: 2, targetInvocationsPerInstance: 70 } }), /autoscaling\.maxCapacity/);
   bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2 } }), /targetInvocationsPerInstance/);
   bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5, cooldown: 3 } }), /unknown key "cooldown"/);
+  bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5, targetBacklogPerInstance: 5 } }), /variants\[0\]\.autoscaling: needs exactly one of targetInvocationsPerInstance/);
+  bad(ep({}, { autoscaling: { minCapacity: 0, maxCapacity: 2, targetInvocationsPerInstance: 5 } }), /variants\[0\]\.autoscaling\.minCapacity: can be 0 only for an asynchronous endpoint/);
+  bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetBacklogPerInstance: 5 } }), /variants\[0\]\.autoscaling\.targetBacklogPerInstance: needs an asynchronous endpoint/);
+  bad(ep({ asyncInference: { outputPath: 's3://b/o/' } }, { autoscaling: { minCapacity: -1, maxCapacity: 2, targetBacklogPerInstance: 5 } }), /autoscaling\.minCapacity/);
+  const asyncScaling = parseEndpointFile(ep({ asyncInference: { outputPath: 's3://b/o/' } }, { autoscaling: { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 } }), resolve, read);
+  assert.deepEqual(asyncScaling.endpoints[0]!.variants[0]!.autoscaling, { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 });
   bad(ep({ deploymentConfig: { blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: 'CANARY', waitIntervalInSeconds: 5 } } } }), /canarySize.*required/);
   bad(ep({ deploymentConfig: { blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: 'LINEAR', linearStepSize: { type: 'PERCENT', value: 10 }, waitIntervalInSeconds: 5 } } } }), /linearStepSize\.type/);
   bad(ep({ deploymentConfig: { blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: 'ALL_AT_ONCE', waitIntervalInSeconds: 5 }, maximumExecutionTimeoutInSeconds: 60 } } }), /maximumExecutionTimeoutInSeconds/);

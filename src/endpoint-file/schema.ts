@@ -19,16 +19,22 @@ export interface ContainerConfig {
 }
 
 /**
- * Target-tracking autoscaling of a variant on `SageMakerVariantInvocationsPerInstance`
- * (Application Auto Scaling, dimension `sagemaker:variant:DesiredInstanceCount`).
+ * Target-tracking autoscaling of a variant (Application Auto Scaling, dimension
+ * `sagemaker:variant:DesiredInstanceCount`) on `SageMakerVariantInvocationsPerInstance` or, for an
+ * asynchronous endpoint, on `ApproximateBacklogSizePerInstance`. Exactly one target is set.
  */
 export interface AutoscalingConfig {
-  /** Fewest instances (`MinCapacity`). */
+  /**
+   * Fewest instances (`MinCapacity`). 0 only for an asynchronous endpoint, which then also gets a
+   * step scaling policy that brings it up from zero as soon as a request waits.
+   */
   minCapacity: number;
   /** Most instances (`MaxCapacity`). */
   maxCapacity: number;
-  /** Invocations per instance per minute to hold (`TargetValue`). */
-  targetInvocationsPerInstance: number;
+  /** Invocations per instance per minute to hold (`TargetValue` on `SageMakerVariantInvocationsPerInstance`). */
+  targetInvocationsPerInstance?: number;
+  /** Queued requests per instance to hold (`TargetValue` on `ApproximateBacklogSizePerInstance`): asynchronous endpoints only. */
+  targetBacklogPerInstance?: number;
   /** Seconds after a scale-in before the next one (`ScaleInCooldown`); the service default when absent. */
   scaleInCooldownSeconds?: number;
   /** Seconds after a scale-out before the next one (`ScaleOutCooldown`); the service default when absent. */
@@ -316,19 +322,32 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
 }
 
 function parseAutoscaling(v: Json, where: string): AutoscalingConfig {
-  if (!isObject(v)) fail(where, 'must be a map with minCapacity, maxCapacity and targetInvocationsPerInstance');
-  onlyKeys(v, where, ['minCapacity', 'maxCapacity', 'targetInvocationsPerInstance', 'scaleInCooldownSeconds', 'scaleOutCooldownSeconds']);
-  const minCapacity = checkNumber(v.minCapacity, `${where}.minCapacity`, 1, 1000, true);
+  if (!isObject(v)) fail(where, 'must be a map with minCapacity, maxCapacity and targetInvocationsPerInstance (or targetBacklogPerInstance)');
+  onlyKeys(v, where, ['minCapacity', 'maxCapacity', 'targetInvocationsPerInstance', 'targetBacklogPerInstance', 'scaleInCooldownSeconds', 'scaleOutCooldownSeconds']);
+  const minCapacity = checkNumber(v.minCapacity, `${where}.minCapacity`, 0, 1000, true);
   const maxCapacity = checkNumber(v.maxCapacity, `${where}.maxCapacity`, 1, 1000, true);
   if (maxCapacity < minCapacity) fail(`${where}.maxCapacity`, `must be at least minCapacity (${minCapacity})`);
-  const scaling: AutoscalingConfig = {
-    minCapacity,
-    maxCapacity,
-    targetInvocationsPerInstance: checkNumber(v.targetInvocationsPerInstance, `${where}.targetInvocationsPerInstance`, 1e-9, 1e9),
-  };
+  if ((v.targetInvocationsPerInstance === undefined) === (v.targetBacklogPerInstance === undefined)) {
+    fail(where, 'needs exactly one of targetInvocationsPerInstance (invocations per instance per minute) and targetBacklogPerInstance (queued requests per instance, asynchronous endpoints)');
+  }
+  const scaling: AutoscalingConfig = { minCapacity, maxCapacity };
+  if (v.targetInvocationsPerInstance !== undefined) scaling.targetInvocationsPerInstance = checkNumber(v.targetInvocationsPerInstance, `${where}.targetInvocationsPerInstance`, 1e-9, 1e9);
+  if (v.targetBacklogPerInstance !== undefined) scaling.targetBacklogPerInstance = checkNumber(v.targetBacklogPerInstance, `${where}.targetBacklogPerInstance`, 1e-9, 1e9);
   if (v.scaleInCooldownSeconds !== undefined) scaling.scaleInCooldownSeconds = checkNumber(v.scaleInCooldownSeconds, `${where}.scaleInCooldownSeconds`, 0, 86400, true);
   if (v.scaleOutCooldownSeconds !== undefined) scaling.scaleOutCooldownSeconds = checkNumber(v.scaleOutCooldownSeconds, `${where}.scaleOutCooldownSeconds`, 0, 86400, true);
   return scaling;
+}
+
+/** Backlog targets and a minimum of zero instances are for asynchronous endpoints only (only their requests can wait for an instance). */
+function checkAsyncOnlyScaling(endpoint: EndpointConfig, where: string): void {
+  if (endpoint.asyncInference) return;
+  const all: [VariantConfig, string][] = endpoint.variants.map((pv, i) => [pv, `${where}.variants[${i}]`]);
+  if (endpoint.shadow) all.push([endpoint.shadow, `${where}.shadow`]);
+  for (const [pv, at] of all) {
+    const s = pv.autoscaling;
+    if (s?.targetBacklogPerInstance !== undefined) fail(`${at}.autoscaling.targetBacklogPerInstance`, 'needs an asynchronous endpoint (asyncInference): only its requests queue up');
+    if (s?.minCapacity === 0) fail(`${at}.autoscaling.minCapacity`, 'can be 0 only for an asynchronous endpoint (asyncInference); a real-time variant keeps at least 1 instance');
+  }
 }
 
 function oneOfValues<T extends string>(v: Json, where: string, allowed: readonly T[]): T {
@@ -556,6 +575,7 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
     if (enabled !== false) endpoint.dataCapture = parseCapture(v.dataCapture, `${where}.dataCapture`, resolve);
   }
   if (v.asyncInference !== undefined) endpoint.asyncInference = parseAsyncInference(v.asyncInference, `${where}.asyncInference`, resolve);
+  checkAsyncOnlyScaling(endpoint, where);
   if (v.deepPing !== undefined) endpoint.deepPing = parseDeepPing(v.deepPing, `${where}.deepPing`, resolve, readSample);
   if (v.deploymentConfig !== undefined) endpoint.deploymentConfig = parseDeploymentConfig(v.deploymentConfig, `${where}.deploymentConfig`);
   if (v.alarms !== undefined) {

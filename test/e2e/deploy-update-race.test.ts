@@ -50,6 +50,9 @@ test('an update planned while the endpoint was InService waits when the endpoint
       previousConfig: 'cfg-a',
       registerTargets: [],
       putPolicies: [],
+      deletePolicies: [],
+      putScalingAlarms: [],
+      deleteAlarms: [],
       cleanup: { configs: [], models: [] },
       items: [],
     };
