@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -151,9 +152,29 @@ export interface Settings {
    * closed. @defaultValue 60
    */
   readonly bodyTimeoutSeconds: number;
+  /**
+   * Stateful sessions (https://docs.aws.amazon.com/sagemaker/latest/dg/stateful-sessions.html), off
+   * unless `SAGEMAKER_ENABLE_STATEFUL_SESSIONS=true`: `ttlSeconds` from `SAGEMAKER_SESSIONS_EXPIRATION`
+   * (default 1200), `path` from `SAGEMAKER_SESSIONS_PATH` (default `/dev/shm/sagemaker_sessions`, or
+   * the temporary folder's `sagemaker_sessions` without `/dev/shm`), at most `SMKIT_SESSIONS_MAX`
+   * (default 10 000) open at once.
+   */
+  readonly sessions?: { readonly path: string; readonly ttlSeconds: number; readonly max: number };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+function readSessions(env: Env): Settings['sessions'] {
+  if (!readBool(env, 'SAGEMAKER_ENABLE_STATEFUL_SESSIONS', false)) return undefined;
+  const fallback = existsSync('/dev/shm') ? '/dev/shm/sagemaker_sessions' : path.join(os.tmpdir(), 'sagemaker_sessions');
+  const dir = str(env, 'SAGEMAKER_SESSIONS_PATH') ?? fallback;
+  if (!path.isAbsolute(dir)) throw invalid('SAGEMAKER_SESSIONS_PATH', dir, 'an absolute folder path');
+  return {
+    path: dir,
+    ttlSeconds: readInt(env, 'SAGEMAKER_SESSIONS_EXPIRATION', 1200, 1, 7 * 86400),
+    max: readInt(env, 'SMKIT_SESSIONS_MAX', 10_000, 1, 1_000_000),
+  };
+}
 
 function readInstanceId(env: Env): string | undefined {
   const id = str(env, 'SMKIT_INSTANCE_ID');
@@ -413,6 +434,7 @@ export function loadSettings(
     mmeMinFreeMb: readNumber(env, 'SMKIT_MME_MIN_FREE_MB', 256, 0, 1_048_576),
     maxDecodedMb: readNumber(env, 'SMKIT_MAX_DECODED_MB', 16 * maxPayloadMb, 0.000001, 1_048_576),
     bodyTimeoutSeconds: readNumber(env, 'SMKIT_BODY_TIMEOUT_SECONDS', 60, 0.001, 86400),
+    sessions: readSessions(env),
   };
   return Object.freeze(settings);
 }

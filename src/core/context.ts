@@ -21,6 +21,26 @@ export interface SageMakerHeaders {
 }
 
 /**
+ * The stateful session an invocation runs in (`X-Amzn-SageMaker-Session-Id`, with
+ * `SAGEMAKER_ENABLE_STATEFUL_SESSIONS=true`). Its store is a folder every worker of the server
+ * shares, so state put by one request is there for the next, whichever worker takes it.
+ */
+export interface InvocationSession {
+  /** The session id the client sends back in `X-Amzn-SageMaker-Session-Id`. */
+  readonly id: string;
+  /** When the session expires. */
+  readonly expiresAt: Date;
+  /** The session's own folder, for state that is not JSON; removed when the session ends. */
+  readonly dir: string;
+  /** The JSON value stored under `key` (1 to 128 letters, digits, `.`, `_`, `-`), or `fallback`. */
+  get<T = unknown>(key: string, fallback?: T): Promise<T | undefined>;
+  /** Stores a JSON value under `key`. */
+  put(key: string, value: unknown): Promise<void>;
+  /** Ends the session once this answer is sent (the answer carries `X-Amzn-SageMaker-Closed-Session-Id`). */
+  close(): void;
+}
+
+/**
  * What user code and pipeline steps learn about the current invocation. Passed as the last
  * argument to every handler hook.
  */
@@ -44,4 +64,6 @@ export interface InvocationContext extends SageMakerHeaders {
    * to `fetch` or check it in long loops to stop work that would be thrown away.
    */
   readonly signal: AbortSignal;
+  /** The stateful session this invocation runs in; undefined outside sessions. */
+  readonly session?: InvocationSession;
 }

@@ -24,6 +24,19 @@ export const SAGEMAKER_HEADERS: Readonly<Record<keyof SageMakerHeaders, SageMake
   inferenceId: { header: 'x-amzn-sagemaker-inference-id', min: 1, max: 64 },
 });
 
+/** `SessionId` of `InvokeEndpoint`: `NEW_SESSION` on the request that opens a stateful session, then its id. */
+export const SESSION_ID_HEADER = 'x-amzn-sagemaker-session-id';
+/** `NewSessionId` of `InvokeEndpoint`'s answer: `<id>; Expires=<time>`. */
+export const NEW_SESSION_ID_HEADER = 'x-amzn-sagemaker-new-session-id';
+/** `ClosedSessionId` of `InvokeEndpoint`'s answer. */
+export const CLOSED_SESSION_ID_HEADER = 'x-amzn-sagemaker-closed-session-id';
+/** The `SessionId` value that asks for a new session. */
+export const NEW_SESSION = 'NEW_SESSION';
+/** `SessionId`'s constraint in the Runtime API model (with `NEW_SESSION`), at most 256 characters. */
+export const SESSION_ID_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/;
+/** Longest `SessionId`. */
+export const SESSION_ID_MAX_LENGTH = 256;
+
 /** `InvokeEndpointWithResponseStream` carries the caller's Accept in this header. */
 export const STREAM_ACCEPT_HEADER = 'x-amzn-sagemaker-accept';
 /** `InvokeEndpointWithResponseStream` answers the container's Content-Type in this header. */

@@ -19,6 +19,7 @@ import type { EngineRegistries } from './registries.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import { NO_BATCHING, type BatchingOptions, type BatchRun } from '../batching/adaptive-batcher.js';
 import type { BatchPredictor } from './batch-predict.js';
+import type { SessionRef } from '../sessions/session-store.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
 export interface EngineOptions {
@@ -60,6 +61,8 @@ export interface InvocationRequest {
   readonly parts?: readonly FormPart[];
   /** Whether the caller has given up on this invocation (set by the server; see `ctx.signal`). */
   readonly cancellation?: Cancellation;
+  /** The stateful session the request runs in (`ctx.session`). */
+  readonly session?: SessionRef;
 }
 
 /** The encoded answer. */
@@ -67,6 +70,8 @@ export interface InvocationResponse {
   body: Buffer;
   contentType: string;
   customAttributes?: string;
+  /** User code closed the request's session (`ctx.session.close()`). */
+  closeSession?: boolean;
   /**
    * Set when user code answered with an async iterable (an async generator, a Node stream): the
    * chunks to send with HTTP chunked transfer encoding, as SageMaker response streaming expects.
@@ -296,7 +301,7 @@ export class InferenceEngine {
     const setCustomAttributes = (value: string): void => {
       customAttributes = String(value);
     };
-    const ctx = new EngineContext(req.headers, req.requestId, contentType, accept, this.options.modelDir, log, setCustomAttributes, cancellation);
+    const ctx = new EngineContext(req.headers, req.requestId, contentType, accept, this.options.modelDir, log, setCustomAttributes, cancellation, req.session);
     const h = this.hooks;
     let output: unknown;
     if (h.transformFn) {
@@ -325,6 +330,7 @@ export class InferenceEngine {
     }
     const response = this.toResponse(output, accept);
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
+    if (ctx.session?.closing) response.closeSession = true;
     if (response.stream) response.stream = this.userStream(h.transformFn ? 'transformFn' : 'outputFn', response.stream);
     return response;
   }

@@ -16,10 +16,12 @@ import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
+import { SESSION_ID_HEADER, SessionStore, type SessionRef } from '../sessions/session-store.js';
+import { closedSessionHeaders, decideSession, openedSessionHeaders } from '../sessions/session-requests.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
-  Partial<Pick<Settings, 'bodyTimeoutSeconds' | 'instanceId'>>;
+  Partial<Pick<Settings, 'bodyTimeoutSeconds' | 'instanceId' | 'sessions'>>;
 
 /** Options for {@link createApp}. */
 export interface AppOptions {
@@ -116,6 +118,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
    */
   let pending = 0;
   metrics?.trackPending(() => pending);
+  const sessions = settings.sessions ? new SessionStore({ root: settings.sessions.path, ttlSeconds: settings.sessions.ttlSeconds, maxSessions: settings.sessions.max }) : undefined;
 
   // At most 10 lines per error code a second (all of them at debug level); the rest are counted.
   const errorLines = new LogThrottle((code, n, windowMs) =>
@@ -265,19 +268,39 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const invoke = async (req: IncomingMessage, res: ServerResponse, target: InferenceBackend, body: Buffer, parts?: FormPart[]): Promise<void> => {
     const requestId = nextRequestId();
     const started = performance.now();
+    let session: SessionRef | undefined;
+    let openedHere = false;
     try {
+      const sessionHeader = req.headers[SESSION_ID_HEADER];
+      if (sessionHeader !== undefined) {
+        const decision = await decideSession(sessions, String(sessionHeader), body);
+        if (decision.kind === 'answer') {
+          res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', ...decision.headers });
+          res.end(decision.body);
+          return;
+        }
+        session = decision.session;
+        openedHere = decision.created;
+      }
       let remainingMs = timeoutMs;
       if (target.state() === 'loading') {
         await untilLoaded(target, timeoutMs);
         remainingMs = Math.max(1, timeoutMs - (performance.now() - started));
       }
       const result = await target.invoke(
-        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation: new Cancellation(res) },
+        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation: new Cancellation(res), ...(session ? { session } : {}) },
         remainingMs,
       );
       res.statusCode = 200;
       res.setHeader('Content-Type', result.contentType);
       if (result.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, result.customAttributes);
+      if (session) {
+        if (openedHere) for (const [name, value] of Object.entries(openedSessionHeaders(session))) res.setHeader(name, value);
+        if (result.closeSession) {
+          await sessions!.close(session.id);
+          for (const [name, value] of Object.entries(closedSessionHeaders(session.id))) res.setHeader(name, value);
+        }
+      }
       if (isDraining()) res.setHeader('Connection', 'close');
       if (result.stream) return await streamResponse(res, result.stream, requestId);
       res.setHeader('Content-Length', result.body.length);
@@ -289,6 +312,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         log.debug({ requestId, ms: Math.round((performance.now() - started) * 100) / 100, bytesIn: body.length, bytesOut: result.body.length }, 'invocation');
       }
     } catch (err) {
+      // A session opened for a request that failed is of no use to anyone: the client never learnt its id.
+      if (openedHere && session) await sessions!.close(session.id).catch(() => undefined);
       sendError(err, req, res, requestId);
     } finally {
       pending--;

@@ -47,10 +47,10 @@ function steer(id: number, change: (flow: Flow) => void): void {
  * {@link STREAM_WINDOW} chunks ahead of the HTTP response; when the client leaves, the user's
  * iterator is ended (`return()`, so its `finally` blocks run).
  */
-async function relayStream(id: number, stream: AsyncIterable<Uint8Array>, contentType: string, customAttributes: string | undefined): Promise<void> {
+async function relayStream(id: number, stream: AsyncIterable<Uint8Array>, contentType: string, customAttributes: string | undefined, closeSession: boolean | undefined): Promise<void> {
   const flow: Flow = { credit: STREAM_WINDOW, cancelled: false };
   flows.set(id, flow);
-  send({ type: 'stream-start', id, contentType, ...(customAttributes === undefined ? {} : { customAttributes }) });
+  send({ type: 'stream-start', id, contentType, ...(customAttributes === undefined ? {} : { customAttributes }), ...(closeSession ? { closeSession } : {}) });
   const iterator = stream[Symbol.asyncIterator]();
   try {
     for (;;) {
@@ -129,9 +129,10 @@ function invoke(engine: InferenceEngine, msg: Extract<ToThread, { type: 'invoke'
   engine.invoke({ ...rest, ...(parts ? { parts } : {}), body: asBuffer(body), cancellation }, reqLog).then(
     (response) => {
       cancellations.delete(msg.id);
-      if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes);
+      if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes, response.closeSession);
       const out = new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength);
-      send({ type: 'result', id: msg.id, response: { contentType: response.contentType, customAttributes: response.customAttributes, body: out } }, transferable(out));
+      const closeSession = response.closeSession ? { closeSession: true } : {};
+      send({ type: 'result', id: msg.id, response: { contentType: response.contentType, customAttributes: response.customAttributes, ...closeSession, body: out } }, transferable(out));
     },
     (err: unknown) => {
       cancellations.delete(msg.id);

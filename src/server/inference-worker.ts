@@ -190,7 +190,7 @@ export class InferenceWorker implements InferenceBackend {
           },
         });
         this.#streams.set(id, queue);
-        p.resolve({ body: Buffer.alloc(0), contentType: msg.contentType, customAttributes: msg.customAttributes, stream: queue });
+        p.resolve({ body: Buffer.alloc(0), contentType: msg.contentType, customAttributes: msg.customAttributes, ...(msg.closeSession ? { closeSession: true } : {}), stream: queue });
         return;
       }
       case 'stream-chunk':

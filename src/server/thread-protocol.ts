@@ -46,7 +46,7 @@ export type FromThread =
   | { type: 'load-failed'; error: WireError }
   | { type: 'result'; id: number; response: Omit<InvocationResponse, 'body'> & { body: Uint8Array } }
   | { type: 'error'; id: number; error: WireError }
-  | { type: 'stream-start'; id: number; contentType: string; customAttributes?: string }
+  | { type: 'stream-start'; id: number; contentType: string; customAttributes?: string; closeSession?: boolean }
   | { type: 'stream-chunk'; id: number; data: Uint8Array }
   | { type: 'stream-end'; id: number }
   | { type: 'stream-error'; id: number; error: WireError }

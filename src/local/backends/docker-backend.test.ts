@@ -28,6 +28,8 @@ test('process children get the tree, the port, loopback binding; container env w
   assert.equal(env.SAGEMAKER_BIND_TO_PORT, '41000');
   assert.equal(env.SAGEMAKER_MODEL_SERVER_WORKERS, '2');
   assert.equal(env.SMKIT_BIND_HOST, '127.0.0.1');
+  assert.equal(env.SAGEMAKER_SESSIONS_PATH, '/tmp/t/opt/ml/sagemaker_sessions', 'each instance keeps its stateful sessions, as each has its own /dev/shm');
+  assert.equal(processChildEnv({ ...spec, env: { SAGEMAKER_SESSIONS_PATH: '/dev/shm/shared' } }, {}).SAGEMAKER_SESSIONS_PATH, '/tmp/t/opt/ml/sagemaker_sessions');
   assert.equal(processChildEnv(spec, {}).SAGEMAKER_MODEL_SERVER_WORKERS, '1');
 });
 

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
@@ -12,7 +13,8 @@ export const SMKIT_BIN = fileURLToPath(new URL('../../../../bin/smkit.js', impor
 /**
  * Builds the environment of a `smkit serve` child: the inherited environment (minus container
  * variables), the container's own variables, then the tree and port the local endpoint assigns.
- * One worker by default: a pipeline of several containers shares this machine's cores.
+ * One worker by default: a pipeline of several containers shares this machine's cores. Stateful
+ * sessions live in the instance's own tree.
  * `instanceId` becomes `SMKIT_INSTANCE_ID`, which the child echoes in its `/ping` answers.
  */
 export function processChildEnv(spec: ContainerSpec, inherited: Record<string, string> = inheritedChildEnv(), instanceId?: string): Record<string, string> {
@@ -22,6 +24,9 @@ export function processChildEnv(spec: ContainerSpec, inherited: Record<string, s
     ...spec.env,
     ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}),
     SAGEMAKER_BASE_DIR: spec.optMlDir,
+    // Each instance has its own /dev/shm on SageMaker: processes on one machine get a folder each,
+    // so a stateful session is found only on the instance that opened it.
+    SAGEMAKER_SESSIONS_PATH: path.join(spec.optMlDir, 'sagemaker_sessions'),
     ...(spec.modelDir === undefined ? {} : { SM_MODEL_DIR: spec.modelDir }),
     SAGEMAKER_BIND_TO_PORT: String(spec.port),
     SMKIT_BIND_HOST: '127.0.0.1',

@@ -1,5 +1,5 @@
 import type { SageMakerHeaders } from '../../core/context.js';
-import { SAGEMAKER_HEADERS, writeSageMakerHeaders } from '../../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SAGEMAKER_HEADERS, SESSION_ID_HEADER, writeSageMakerHeaders } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, type ChainContainer } from './container.js';
 import { ensureModelLoaded } from './multi-model.js';
 
@@ -13,6 +13,8 @@ export interface InvokeEndpointRequest extends SageMakerHeaders {
   accept?: string;
   /** `TargetContainerHostname`: the one container of a Direct-mode pipeline to invoke. */
   targetContainerHostname?: string;
+  /** `SessionId`: `NEW_SESSION`, or the stateful session the request belongs to. */
+  sessionId?: string;
 }
 
 /** What an endpoint answers an `InvokeEndpoint` call with: the (last) container's successful answer. */
@@ -20,6 +22,20 @@ export interface InvokeEndpointResponse {
   body: Buffer;
   contentType: string;
   customAttributes?: string;
+  /** `NewSessionId`: the session the container opened, `<id>; Expires=<time>`. */
+  newSessionId?: string;
+  /** `ClosedSessionId`: the session the container closed. */
+  closedSessionId?: string;
+}
+
+/**
+ * The session a container says it opened: AWS's stateful-sessions page has the container answer
+ * `X-Amzn-SageMaker-Session-Id: <id>; Expires=<time>`, AWS's model hosting container standards
+ * answer `X-Amzn-SageMaker-New-Session-Id`; either is taken.
+ */
+export function openedSessionOf(headers: Headers): string | undefined {
+  const value = headers.get(NEW_SESSION_ID_HEADER) ?? headers.get(SESSION_ID_HEADER) ?? undefined;
+  return value !== undefined && /;\s*Expires=/i.test(value) ? value : undefined;
 }
 
 /** Options of {@link invokeChain}. */
@@ -31,7 +47,9 @@ export interface ChainOptions {
 /** The headers one container of a chain gets: the caller's SageMaker headers, this stage's content type and Accept. */
 export function requestHeaders(req: InvokeEndpointRequest, contentType: string, accept: string | undefined): Record<string, string> {
   // `*/*` (what fetch would send anyway) means "your SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT".
-  return writeSageMakerHeaders(req, { 'content-type': contentType, accept: accept ?? '*/*' });
+  const headers = writeSageMakerHeaders(req, { 'content-type': contentType, accept: accept ?? '*/*' });
+  if (req.sessionId !== undefined) headers[SESSION_ID_HEADER] = req.sessionId;
+  return headers;
 }
 
 /**
@@ -45,6 +63,8 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
   let body = req.body;
   let contentType = req.contentType;
   let customAttributes: string | undefined;
+  let newSessionId: string | undefined;
+  let closedSessionId: string | undefined;
   for (const [index, container] of containers.entries()) {
     const last = index === containers.length - 1;
     const route = container.multiModel
@@ -78,8 +98,12 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
     body = answer;
     contentType = res.headers.get('content-type') ?? 'application/octet-stream';
     customAttributes = res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) ?? undefined;
+    newSessionId = openedSessionOf(res.headers) ?? newSessionId;
+    closedSessionId = res.headers.get(CLOSED_SESSION_ID_HEADER) ?? closedSessionId;
   }
   const response: InvokeEndpointResponse = { body, contentType };
   if (customAttributes !== undefined) response.customAttributes = customAttributes;
+  if (newSessionId !== undefined) response.newSessionId = newSessionId;
+  if (closedSessionId !== undefined) response.closedSessionId = closedSessionId;
   return response;
 }

@@ -1,5 +1,6 @@
 import type { CaptureWriter } from '../capture/writer.js';
 import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
+import { NEW_SESSION } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, invokeChain, type ChainContainer, type InvokeEndpointRequest, type InvokeEndpointResponse } from './chain.js';
 import { compareAnswers } from './compare.js';
 import { TargetModelError } from './multi-model.js';
@@ -8,6 +9,8 @@ import { openStream, PipelineStreamingError, type StreamedAnswer } from './strea
 
 /** One instance's container chain, lent for one invocation; `release` when the answer is complete. */
 export interface InstanceLease {
+  /** The instance's id, when the variant has several (stateful sessions stick to it). */
+  instance?: string;
   containers: ChainContainer[];
   release(): void;
 }
@@ -16,8 +19,20 @@ export interface InstanceLease {
 export interface InstancePool {
   /** Instances serving now. */
   readonly size: number;
-  acquire(): InstanceLease;
+  /** Lends an instance: `preferred` (an instance id) when it still serves, else the least busy. */
+  acquire(preferred?: string): InstanceLease;
 }
+
+/** Where a stateful session lives: its variant and instance. */
+interface SessionPlace {
+  variant: string;
+  instance: string | undefined;
+  /** From the container's `Expires=`; the entry is dropped after it. */
+  expiresAt: number;
+}
+
+/** Most stateful sessions an endpoint remembers; the oldest are forgotten beyond it. */
+const MAX_SESSIONS = 100_000;
 
 /** A production or shadow variant as the front door routes to it. */
 export interface VariantRuntime {
@@ -45,8 +60,24 @@ function containersFor(variant: VariantRuntime, chain: ChainContainer[], req: In
   return [found];
 }
 
-function lease(variant: VariantRuntime): InstanceLease {
-  return variant.instances?.acquire() ?? { containers: variant.containers, release: () => {} };
+function lease(variant: VariantRuntime, preferred?: string): InstanceLease {
+  return variant.instances?.acquire(preferred) ?? { containers: variant.containers, release: () => {} };
+}
+
+/** The session id and expiry in a `NewSessionId` (`<id>; Expires=2026-12-02T03:01:00Z`). */
+function parseNewSession(value: string): { id: string; expiresAt: number } | undefined {
+  const m = /^\s*([^;\s]+)\s*;\s*Expires=(\S+)\s*$/i.exec(value);
+  if (!m) return undefined;
+  const expiresAt = Date.parse(m[2]!);
+  return { id: m[1]!, expiresAt: Number.isFinite(expiresAt) ? expiresAt : Date.now() + 3_600_000 };
+}
+
+/** A stateful session cannot be opened with `InvokeEndpointWithResponseStream`. */
+export class StreamNewSessionError extends Error {
+  constructor() {
+    super("A stateful session can't be created with InvokeEndpointWithResponseStream: open it with InvokeEndpoint (SessionId NEW_SESSION), then send its id here.");
+    this.name = 'StreamNewSessionError';
+  }
 }
 
 /** How CloudWatch counts a failed invocation: by the model's status, else as a server error. */
@@ -119,6 +150,8 @@ export class LocalEndpoint {
   private readonly log: EndpointLog;
   private readonly metrics: InvocationMetricsSink | undefined;
   private readonly pending = new Set<Promise<void>>();
+  /** Open stateful sessions by id: where the container that opened each holds it. */
+  private readonly sessions = new Map<string, SessionPlace>();
 
   constructor(readonly name: string, readonly variants: readonly VariantRuntime[], opts: LocalEndpointOptions = {}) {
     this.shadow = opts.shadow;
@@ -145,8 +178,9 @@ export class LocalEndpoint {
    * container's limit) replaces the endpoint's for this invocation (asynchronous invocations may run 15 minutes).
    */
   async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs): Promise<{ variant: string; response: InvokeEndpointResponse }> {
-    const variant = this.route(req.targetVariant);
-    const instance = lease(variant);
+    const place = this.sessionPlace(req.sessionId);
+    const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
+    const instance = lease(variant, place?.instance);
     const at = new Date();
     const started = performance.now();
     const sampled = this.capture?.sample() ?? false;
@@ -164,6 +198,7 @@ export class LocalEndpoint {
       throw err;
     }
     instance.release();
+    this.noteSessions(response, variant.name, instance.instance);
     shadowRun?.resolveProduction(response);
     if (sampled) this.record(variant.name, req, response, at);
     this.measure(variant, at, 'ok', performance.now() - started, modelMs);
@@ -175,9 +210,11 @@ export class LocalEndpoint {
    * variant; the instance counts as busy until the stream has been read to its end.
    */
   async stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
-    const variant = this.route(req.targetVariant);
+    if (req.sessionId === NEW_SESSION) throw new StreamNewSessionError();
+    const place = this.sessionPlace(req.sessionId);
+    const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
     if (variant.containers.length !== 1 && !variant.direct) throw new PipelineStreamingError(variant.name, variant.containers.length);
-    const instance = lease(variant);
+    const instance = lease(variant, place?.instance);
     const at = new Date();
     const started = performance.now();
     let answer: StreamedAnswer;
@@ -198,6 +235,27 @@ export class LocalEndpoint {
       }
     })();
     return { variant: variant.name, answer: { ...answer, chunks: released } };
+  }
+
+  /** Where the session `id` lives, when this endpoint saw a container open it (and it has not expired). */
+  private sessionPlace(id: string | undefined): SessionPlace | undefined {
+    if (id === undefined || id === NEW_SESSION) return undefined;
+    const place = this.sessions.get(id);
+    if (place && place.expiresAt <= Date.now()) {
+      this.sessions.delete(id);
+      return undefined;
+    }
+    return place && this.variants.some((v) => v.name === place.variant) ? place : undefined;
+  }
+
+  /** Remembers a session the container opened (and where), forgets one it closed. */
+  private noteSessions(response: InvokeEndpointResponse, variant: string, instance: string | undefined): void {
+    const opened = response.newSessionId === undefined ? undefined : parseNewSession(response.newSessionId);
+    if (opened) {
+      if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+      this.sessions.set(opened.id, { variant, instance, expiresAt: opened.expiresAt });
+    }
+    if (response.closedSessionId !== undefined) this.sessions.delete(response.closedSessionId);
   }
 
   private measure(variant: VariantRuntime, at: Date, outcome: 'ok' | '4xx' | '5xx', totalMs: number, modelMs?: number): void {

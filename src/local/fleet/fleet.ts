@@ -161,21 +161,25 @@ export class Fleet implements InstancePool {
    * are starting, or the fleet is stopped) it throws `ERR_NO_INSTANCE_IN_SERVICE`, which the
    * front door answers as the service does when it has no capacity: 503 `ServiceUnavailable`.
    */
-  acquire(): InstanceLease {
+  acquire(preferred?: string): InstanceLease {
     if (this.serving.length === 0) {
       const starting = this.replacing.size > 0 ? `; ${this.replacing.size} replacement instance${this.replacing.size === 1 ? ' is' : 's are'} starting` : '';
       throw new ToolkitError('ERR_NO_INSTANCE_IN_SERVICE', `Variant ${this.variantName} has no healthy instance in service${starting}. Try your call again.`);
     }
-    let best: Member | undefined;
-    for (let i = 0; i < this.serving.length; i++) {
-      const m = this.serving[(this.next + i) % this.serving.length]!;
-      if (!best || m.inFlight < best.inFlight) best = m;
+    // A stateful session goes back to the instance that holds it, while that instance serves.
+    let best: Member | undefined = preferred === undefined ? undefined : this.serving.find((m) => m.instance.id === preferred);
+    if (!best) {
+      for (let i = 0; i < this.serving.length; i++) {
+        const m = this.serving[(this.next + i) % this.serving.length]!;
+        if (!best || m.inFlight < best.inFlight) best = m;
+      }
+      this.next = (this.next + 1) % this.serving.length;
     }
-    this.next = (this.next + 1) % this.serving.length;
     const member = best!;
     member.inFlight += 1;
     let released = false;
     return {
+      instance: member.instance.id,
       containers: member.instance.chain,
       release: () => {
         if (released) return;

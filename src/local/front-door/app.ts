@@ -3,11 +3,22 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, writeAwsJsonError } from '../../aws/protocols/aws-json.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
-import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
+import { StreamNewSessionError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
 import { PipelineStreamingError, type StreamedAnswer } from '../endpoint/stream.js';
 import { AsyncInferenceNotConfiguredError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
-import { readSageMakerHeaders, SAGEMAKER_HEADERS, SAGEMAKER_NAME_MAX_LENGTH, SAGEMAKER_NAME_PATTERN, STREAM_ACCEPT_HEADER, STREAM_CONTENT_TYPE_HEADER } from '../../core/sagemaker-headers.js';
+import {
+  NEW_SESSION,
+  readSageMakerHeaders,
+  SAGEMAKER_HEADERS,
+  SAGEMAKER_NAME_MAX_LENGTH,
+  SAGEMAKER_NAME_PATTERN,
+  SESSION_ID_HEADER,
+  SESSION_ID_MAX_LENGTH,
+  SESSION_ID_PATTERN,
+  STREAM_ACCEPT_HEADER,
+  STREAM_CONTENT_TYPE_HEADER,
+} from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { endpointNotFound, modelErrorFor, noInstanceInService, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
 
@@ -102,6 +113,11 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
   if (host !== undefined && (host.length > SAGEMAKER_NAME_MAX_LENGTH || !SAGEMAKER_NAME_PATTERN.test(host))) {
     violations.push({ value: host, member: 'targetContainerHostname', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' });
   }
+  const session = header(req, SESSION_ID_HEADER);
+  if (session !== undefined) {
+    if (session.length > SESSION_ID_MAX_LENGTH) violations.push({ value: session, member: 'sessionId', constraint: `Member must have length less than or equal to ${SESSION_ID_MAX_LENGTH}` });
+    else if (session !== NEW_SESSION && !SESSION_ID_PATTERN.test(session)) violations.push({ value: session, member: 'sessionId', constraint: 'Member must satisfy regular expression pattern: ^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$' });
+  }
   const component = header(req, INFERENCE_COMPONENT_HEADER);
   if (component !== undefined && (component.length > SAGEMAKER_NAME_MAX_LENGTH || !INFERENCE_COMPONENT_PATTERN.test(component))) {
     violations.push({ value: component, member: 'inferenceComponentName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$' });
@@ -163,6 +179,8 @@ function readInvocation(req: Request, acceptHeader: string): InvokeEndpointReque
   Object.assign(invocation, readSageMakerHeaders((name) => header(req, name)));
   const targetContainer = header(req, TARGET_CONTAINER_HOSTNAME_HEADER);
   if (targetContainer !== undefined) invocation.targetContainerHostname = targetContainer;
+  const session = header(req, SESSION_ID_HEADER);
+  if (session !== undefined) invocation.sessionId = session;
   return invocation;
 }
 
@@ -247,6 +265,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         res.setHeader('Content-Type', response.contentType);
         res.setHeader('x-Amzn-Invoked-Production-Variant', variant);
         if (response.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, response.customAttributes);
+        if (response.newSessionId !== undefined) res.setHeader('X-Amzn-SageMaker-New-Session-Id', response.newSessionId);
+        if (response.closedSessionId !== undefined) res.setHeader('X-Amzn-SageMaker-Closed-Session-Id', response.closedSessionId);
         res.end(response.body);
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
@@ -276,6 +296,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         const unavailable = noInstanceInService(name, err);
         if (unavailable) return fail(unavailable);
+        if (err instanceof StreamNewSessionError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }

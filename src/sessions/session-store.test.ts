@@ -1,0 +1,118 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
+import { StatefulSession } from './stateful-session.js';
+import { decideSession } from './session-requests.js';
+
+/** `NewSessionId`'s pattern in the SageMaker Runtime API model. */
+const NEW_SESSION_ID = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*;\sExpires=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/;
+
+function withStore(fn: (store: SessionStore, root: string, clock: { now: number }) => Promise<void>, maxSessions = 100): () => Promise<void> {
+  return async () => {
+    const root = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-')), 'sessions');
+    const clock = { now: Date.UTC(2026, 11, 2, 3, 0, 0, 250) };
+    try {
+      await fn(new SessionStore({ root, ttlSeconds: 60, maxSessions, now: () => clock.now }), root, clock);
+    } finally {
+      rmSync(path.dirname(root), { recursive: true, force: true });
+    }
+  };
+}
+
+const code = (c: string) => (err: Error & { code?: string }) => err.code === c;
+
+test(
+  'a session opens, is found until it expires or closes, and its folder goes with it',
+  withStore(async (store, root, clock) => {
+    const s = await store.create();
+    assert.equal(s.expiresAt, clock.now + 60_000);
+    assert.match(newSessionHeaderValue(s), NEW_SESSION_ID);
+    assert.equal(newSessionHeaderValue(s), `${s.id}; Expires=2026-12-02T03:01:00Z`);
+    assert.deepEqual(await store.open(s.id), s);
+    clock.now += 59_999;
+    assert.equal((await store.open(s.id)).id, s.id);
+    clock.now += 1;
+    await assert.rejects(store.open(s.id), (err: Error & { code?: string }) => err.code === 'ERR_SESSION_NOT_FOUND' && /expired at 2026-12-02T03:01:00.250Z/.test(err.message));
+    assert.equal(existsSync(sessionDir(s)), false, 'an expired session is removed when asked for');
+    const t = await store.create();
+    await store.close(t.id);
+    await assert.rejects(store.open(t.id), (err: Error & { code?: string }) => err.code === 'ERR_SESSION_NOT_FOUND' && /not open here/.test(err.message));
+    assert.deepEqual(readdirSync(root), []);
+  }),
+);
+
+test(
+  'ids that are not session ids are refused before any file is touched',
+  withStore(async (store, root) => {
+    await store.create();
+    for (const id of ['../../etc', `${root}/x`, 'a/b', '-a', 'a-', 'x'.repeat(257), NEW_SESSION, '', 'a b']) {
+      await assert.rejects(store.open(id), code('ERR_SESSION_NOT_FOUND'), id);
+      await store.close(id);
+    }
+    assert.equal(readdirSync(root).length, 1, 'close() of a bad id removed nothing');
+  }),
+);
+
+test(
+  'at most maxSessions are open; expired ones make room',
+  withStore(async (store, _root, clock) => {
+    await store.create();
+    await store.create();
+    await assert.rejects(store.create(), (err: Error & { code?: string; status?: number }) => err.code === 'ERR_TOO_MANY_SESSIONS' && err.status === 503 && /SMKIT_SESSIONS_MAX/.test(err.message));
+    clock.now += 61_000;
+    await store.create();
+    assert.equal(await store.sweep(), 1);
+  }, 2),
+);
+
+test(
+  "a session's store keeps JSON values by key, refuses keys that would leave its folder, and fails once the session is gone",
+  withStore(async (store) => {
+    const ref = await store.create();
+    const session = new StatefulSession(ref);
+    assert.equal(await session.get('turns', 7), 7);
+    await session.put('turns', { history: ['a', 'b'], n: 2 });
+    assert.deepEqual(await new StatefulSession(ref).get('turns'), { history: ['a', 'b'], n: 2 }, 'another object (another worker) reads it');
+    for (const key of ['.expires', '../x', 'a/b', '', 'x'.repeat(129)]) {
+      await assert.rejects(session.put(key, 1), code('ERR_SESSION_KEY'), key);
+      await assert.rejects(session.get(key), code('ERR_SESSION_KEY'), key);
+    }
+    await assert.rejects(session.put('f', () => 1), code('ERR_SESSION_KEY'));
+    assert.equal(session.closing, false);
+    session.close();
+    assert.equal(session.closing, true);
+    await store.close(ref.id);
+    await assert.rejects(session.put('turns', 3), code('ERR_SESSION_NOT_FOUND'));
+  }),
+);
+
+test(
+  'session requests: NEW_SESSION and CLOSE bodies are answered here, other bodies are inferences in the session',
+  withStore(async (store, root) => {
+    await assert.rejects(decideSession(undefined, NEW_SESSION, Buffer.from('{}')), (err: Error & { code?: string }) => err.code === 'ERR_SESSIONS_DISABLED' && /SAGEMAKER_ENABLE_STATEFUL_SESSIONS=true/.test(err.message));
+    const opened = await decideSession(store, NEW_SESSION, Buffer.from(' {"requestType": "NEW_SESSION"} '));
+    assert.equal(opened.kind, 'answer');
+    const newId = opened.kind === 'answer' ? opened.headers['x-amzn-sagemaker-new-session-id']! : '';
+    assert.match(newId, NEW_SESSION_ID);
+    assert.equal(opened.kind === 'answer' && opened.headers['x-amzn-sagemaker-session-id'], newId, 'the container form of the header too');
+    const id = newId.split(';')[0]!;
+
+    const inSession = await decideSession(store, id, Buffer.from('[[1,2]]'));
+    assert.deepEqual(inSession.kind === 'invoke' && [inSession.session.id, inSession.created], [id, false]);
+    const big = Buffer.from(JSON.stringify({ requestType: 'CLOSE', pad: 'x'.repeat(5000) }));
+    assert.equal((await decideSession(store, id, big)).kind, 'invoke', 'a large body is an inference, whatever it holds');
+    await assert.rejects(decideSession(store, id, Buffer.from('{"requestType": "OPEN"}')), (err: Error & { code?: string; status?: number }) => err.code === 'ERR_BAD_REQUEST' && err.status === 400 && /NEW_SESSION" or "CLOSE/.test(err.message));
+    await assert.rejects(decideSession(store, NEW_SESSION, Buffer.from('{"requestType": "CLOSE"}')), code('ERR_SESSION_NOT_FOUND'));
+
+    const created = await decideSession(store, NEW_SESSION, Buffer.from('1,2,3'));
+    assert.equal(created.kind === 'invoke' && created.created, true, 'NEW_SESSION with an inference opens a session for it');
+
+    const closed = await decideSession(store, id, Buffer.from('{"requestType":"CLOSE"}'));
+    assert.deepEqual(closed.kind === 'answer' && closed.headers, { 'x-amzn-sagemaker-closed-session-id': id });
+    await assert.rejects(decideSession(store, id, Buffer.from('[[1,2]]')), code('ERR_SESSION_NOT_FOUND'));
+    assert.equal(readdirSync(root).length, 1, 'only the session opened for the inference is left');
+  }),
+);

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ToolkitError } from '../errors/catalogue.js';
+import { NEW_SESSION, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN } from '../core/sagemaker-headers.js';
+
+export { CLOSED_SESSION_ID_HEADER, NEW_SESSION, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
+
+/** The file in a session's folder that holds its expiry (epoch ms); user keys cannot start with a dot. */
+const EXPIRY_FILE = '.expires';
+
+/** A session as requests carry it: plain data, so it crosses to the inference thread. */
+export interface SessionRef {
+  readonly id: string;
+  /** When the session expires, in epoch milliseconds. */
+  readonly expiresAt: number;
+  /** The folder that holds every session's folder. */
+  readonly root: string;
+}
+
+/** True when `id` is a session id `InvokeEndpoint` would accept (not `NEW_SESSION`). */
+export function isSessionId(id: string): boolean {
+  return id.length <= SESSION_ID_MAX_LENGTH && id !== NEW_SESSION && SESSION_ID_PATTERN.test(id);
+}
+
+/** `<id>; Expires=YYYY-MM-DDTHH:MM:SSZ`, the form SageMaker's `NewSessionId` takes. */
+export function newSessionHeaderValue(ref: SessionRef): string {
+  return `${ref.id}; Expires=${new Date(ref.expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
+}
+
+/** The folder of one session. */
+export function sessionDir(ref: Pick<SessionRef, 'id' | 'root'>): string {
+  return path.join(ref.root, ref.id);
+}
+
+/** Options of {@link SessionStore}. */
+export interface SessionStoreOptions {
+  /** The folder sessions live in (`SAGEMAKER_SESSIONS_PATH`). */
+  readonly root: string;
+  /** How long a session lives after it opens (`SAGEMAKER_SESSIONS_EXPIRATION`). */
+  readonly ttlSeconds: number;
+  /** Most sessions open at once (`SMKIT_SESSIONS_MAX`): a client cannot fill the memory-backed disk with them. */
+  readonly maxSessions: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Stateful sessions on disk, one folder each under `root`, as AWS's model hosting container
+ * standards keep them: every worker and thread of the server sees the same sessions, so a session
+ * opened by one worker is found by the next request whichever worker takes it. Expired sessions
+ * are removed when they are next asked for and before a new one opens.
+ */
+export class SessionStore {
+  private readonly now: () => number;
+
+  constructor(private readonly opts: SessionStoreOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Opens a new session. Throws `ERR_TOO_MANY_SESSIONS` when `maxSessions` are open. */
+  async create(): Promise<SessionRef> {
+    await mkdir(this.opts.root, { recursive: true, mode: 0o700 });
+    const open = await this.sweep();
+    if (open >= this.opts.maxSessions) {
+      throw new ToolkitError('ERR_TOO_MANY_SESSIONS', `${open} stateful sessions are open, the most SMKIT_SESSIONS_MAX allows; close some ({"requestType": "CLOSE"}) or wait for them to expire`);
+    }
+    const ref: SessionRef = { id: randomUUID(), expiresAt: this.now() + this.opts.ttlSeconds * 1000, root: this.opts.root };
+    await mkdir(sessionDir(ref), { mode: 0o700 });
+    await writeFile(path.join(sessionDir(ref), EXPIRY_FILE), String(ref.expiresAt));
+    return ref;
+  }
+
+  /** The open session `id`. Throws `ERR_SESSION_NOT_FOUND` for one that is closed, expired or unknown. */
+  async open(id: string): Promise<SessionRef> {
+    if (!isSessionId(id)) {
+      throw new ToolkitError('ERR_SESSION_NOT_FOUND', `"${id.slice(0, 80)}" is not a session id: X-Amzn-SageMaker-Session-Id takes NEW_SESSION or an id this container returned (letters, digits and hyphens, at most 256)`);
+    }
+    const expiresAt = await this.expiryOf(id);
+    if (expiresAt === undefined) throw new ToolkitError('ERR_SESSION_NOT_FOUND', `session ${id} is not open here: it was closed, it expired, or this container never opened it`);
+    if (expiresAt <= this.now()) {
+      await this.close(id);
+      throw new ToolkitError('ERR_SESSION_NOT_FOUND', `session ${id} expired at ${new Date(expiresAt).toISOString()}; open a new one with NEW_SESSION`);
+    }
+    return { id, expiresAt, root: this.opts.root };
+  }
+
+  /** Removes a session and everything stored in it (nothing happens for one that is gone). */
+  async close(id: string): Promise<void> {
+    if (!isSessionId(id)) return;
+    await rm(path.join(this.opts.root, id), { recursive: true, force: true });
+  }
+
+  /** Removes expired sessions; answers how many stay open. */
+  async sweep(): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.opts.root);
+    } catch {
+      return 0;
+    }
+    let open = 0;
+    const now = this.now();
+    for (const name of names) {
+      if (!isSessionId(name)) continue;
+      const expiresAt = await this.expiryOf(name);
+      if (expiresAt !== undefined && expiresAt > now) open++;
+      else await this.close(name);
+    }
+    return open;
+  }
+
+  private async expiryOf(id: string): Promise<number | undefined> {
+    try {
+      const value = Number(await readFile(path.join(this.opts.root, id, EXPIRY_FILE), 'utf8'));
+      return Number.isFinite(value) ? value : 0;
+    } catch {
+      return undefined;
+    }
+  }
+}

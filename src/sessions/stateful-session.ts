@@ -1,0 +1,73 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ToolkitError } from '../errors/catalogue.js';
+import { sessionDir, type SessionRef } from './session-store.js';
+
+/** A stored key: letters, digits, `.`, `_` and `-`, not starting with a dot (smkit's own files do). */
+const KEY_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+function fileOf(dir: string, key: string): string {
+  if (!KEY_PATTERN.test(key)) {
+    throw new ToolkitError('ERR_SESSION_KEY', `session key ${JSON.stringify(String(key).slice(0, 80))} is not valid: use 1 to 128 letters, digits, ".", "_" or "-", not starting with "."`);
+  }
+  return path.join(dir, `${key}.json`);
+}
+
+/**
+ * The stateful session of an invocation, as user code sees it on `context.session`: its id, when
+ * it expires, and a small key-value store kept in the session's own folder (JSON files), which
+ * every worker of the server shares. `close()` ends the session once this answer is sent.
+ */
+export class StatefulSession {
+  /** The session id the client sends back in `X-Amzn-SageMaker-Session-Id`. */
+  readonly id: string;
+  /** When the session expires (`SAGEMAKER_SESSIONS_EXPIRATION` after it opened). */
+  readonly expiresAt: Date;
+  /** The session's own folder, for state that is not JSON (model caches, files). Removed when the session ends. */
+  readonly dir: string;
+  #closing = false;
+
+  constructor(ref: SessionRef) {
+    this.id = ref.id;
+    this.expiresAt = new Date(ref.expiresAt);
+    this.dir = sessionDir(ref);
+  }
+
+  /** The value stored under `key`, or `fallback` when there is none. */
+  async get<T = unknown>(key: string, fallback?: T): Promise<T | undefined> {
+    const file = fileOf(this.dir, key);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
+      throw err;
+    }
+    return JSON.parse(text) as T;
+  }
+
+  /** Stores a JSON value under `key` (written whole, then renamed: a concurrent `get` never reads half of it). */
+  async put(key: string, value: unknown): Promise<void> {
+    const file = fileOf(this.dir, key);
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new ToolkitError('ERR_SESSION_KEY', `session key "${key}": the value is not JSON (undefined, a function or a symbol)`);
+    const temporary = path.join(this.dir, `.${key}.${process.pid}.${Math.random().toString(36).slice(2)}`);
+    try {
+      await writeFile(temporary, text);
+      await rename(temporary, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ToolkitError('ERR_SESSION_NOT_FOUND', `session ${this.id} was closed or expired while this request used it`);
+      throw err;
+    }
+  }
+
+  /** Ends the session after this answer: its folder is removed and the answer carries `X-Amzn-SageMaker-Closed-Session-Id`. */
+  close(): void {
+    this.#closing = true;
+  }
+
+  /** Whether `close()` was called. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+}

@@ -1,0 +1,80 @@
+// Stateful sessions through the local SageMaker with the real SDK clients: a variant of two
+// instances (real `smkit serve` children), a handler that counts its session's requests. The
+// session opened with SessionId NEW_SESSION sticks to the instance that opened it; its id and
+// expiry come back as NewSessionId, its close as ClosedSessionId.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
+
+/** `NewSessionId`'s pattern in the SageMaker Runtime API model. */
+const NEW_SESSION_ID = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*;\sExpires=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/;
+
+let work: string;
+let local: LocalSageMakerHandle;
+let clients: LocalSdkClients;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'smkit-sessions-e2e-'));
+  local = await startLocalSageMaker({ port: 0, settings: { region: 'us-east-1', accountId: '111122223333' }, startupTimeoutMs: 60_000 });
+  clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
+  await clients.sagemaker.send(
+    new CreateModelCommand({
+      ModelName: 'chat',
+      ExecutionRoleArn: 'arn:aws:iam::111122223333:role/SageMakerRole',
+      PrimaryContainer: { ModelDataUrl: join(REPO_ROOT, 'test/fixtures/handlers/session-counter'), Environment: { SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true' } },
+    }),
+  );
+  await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'chat', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'chat', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
+  await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'chat', EndpointConfigName: 'chat' }));
+  await waitUntilEndpointInService({ client: clients.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: 'chat' });
+});
+
+after(async () => {
+  clients?.destroy();
+  await local?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function invoke(body: string, sessionId?: string) {
+  const out = await clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'chat', ContentType: 'text/plain', Body: Buffer.from(body), ...(sessionId === undefined ? {} : { SessionId: sessionId }) }));
+  return { out, answer: JSON.parse(Buffer.from(out.Body!).toString()) as { session: string | null; count?: number; pid: number } };
+}
+
+test('a session sticks to the instance that opened it; NewSessionId and ClosedSessionId come back', async () => {
+  const first = await invoke('hello', 'NEW_SESSION');
+  assert.match(first.out.NewSessionId ?? '', NEW_SESSION_ID);
+  const id = first.out.NewSessionId!.split(';')[0]!;
+  assert.deepEqual([first.answer.session, first.answer.count], [id, 1]);
+
+  // Without a session the two instances share the traffic; with it, every request reaches the one that holds it.
+  const plain = new Set<number>();
+  for (let i = 0; i < 6; i++) plain.add((await invoke('hello')).answer.pid);
+  assert.equal(plain.size, 2, 'requests without a session go to both instances');
+  for (let n = 2; n <= 7; n++) {
+    const next = await invoke('hello', id);
+    assert.deepEqual([next.answer.session, next.answer.count, next.answer.pid], [id, n, first.answer.pid]);
+    assert.equal(next.out.NewSessionId, undefined);
+  }
+  const bye = await invoke('bye', id);
+  assert.equal(bye.out.ClosedSessionId, id);
+  assert.equal(bye.answer.count, 8);
+
+  // A closed session is the container's to refuse: the client sees a ModelError with its message.
+  await assert.rejects(invoke('hello', id), (err: Error & { name: string }) => err.name === 'ModelError' && /ERR_SESSION_NOT_FOUND/.test(err.message));
+});
+
+test('SessionId is validated as the API model says, and the streaming operation cannot open a session', async () => {
+  await assert.rejects(invoke('hello', 'not/a/session'), (err: Error & { name: string }) => err.name === 'ValidationError' && /sessionId.*\^\(NEW_SESSION\)\$/.test(err.message));
+  await assert.rejects(invoke('hello', 'x'.repeat(257)), (err: Error & { name: string }) => err.name === 'ValidationError' && /less than or equal to 256/.test(err.message));
+  await assert.rejects(
+    clients.runtime.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'chat', ContentType: 'text/plain', Body: Buffer.from('hi'), SessionId: 'NEW_SESSION' })),
+    (err: Error & { name: string }) => err.name === 'ValidationError' && /can't be created with InvokeEndpointWithResponseStream/.test(err.message),
+  );
+});

@@ -1,0 +1,158 @@
+/** Stateful sessions through a real `smkit serve` of two workers, and in-process for a model without user code. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { IN_PROCESS_SETTINGS, serveModelInProcess, type InProcessApp } from '../helpers/in-process-app.js';
+
+/** `NewSessionId`'s pattern in the SageMaker Runtime API model. */
+const NEW_SESSION_ID = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*;\sExpires=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/;
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** POSTs on a connection of its own (no keep-alive), so the primary hands each request to the next worker. */
+function post(url: string, body: string, headers: Record<string, string>): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/invocations`, { method: 'POST', agent: false, headers: { 'Content-Type': 'text/plain', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error('no answer in 30 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('stateful sessions, smkit serve with two workers', () => {
+  let server: ServeProcess;
+  let base: string;
+  let sessions: string;
+  before(async () => {
+    base = makeOptMl();
+    cpSync(path.join(REPO_ROOT, 'test/fixtures/handlers/session-counter'), path.join(base, 'model'), { recursive: true });
+    sessions = path.join(base, 'sessions');
+    server = await startServe({
+      SAGEMAKER_BASE_DIR: base,
+      SAGEMAKER_MODEL_SERVER_WORKERS: '2',
+      SMKIT_CONNECTION_BALANCING: 'primary',
+      SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true',
+      SAGEMAKER_SESSIONS_PATH: sessions,
+    });
+    await waitForPing(server);
+  });
+  after(async () => {
+    await server.stop();
+    removeDir(base);
+  });
+
+  test('a session opened with {"requestType": "NEW_SESSION"} keeps its state across workers until the client closes it', async () => {
+    const opened = await post(server.url, '{"requestType": "NEW_SESSION"}', { 'Content-Type': 'application/json', 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+    assert.equal(opened.status, 200, opened.body);
+    const newId = String(opened.headers['x-amzn-sagemaker-new-session-id']);
+    assert.match(newId, NEW_SESSION_ID);
+    assert.equal(opened.headers['x-amzn-sagemaker-session-id'], newId);
+    const id = newId.split(';')[0]!;
+    assert.equal(opened.body, `Session ${id} created`);
+
+    const pids = new Set<number>();
+    for (let n = 1; n <= 6; n++) {
+      const res = await post(server.url, 'hello', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(res.status, 200, res.body);
+      const seen = JSON.parse(res.body) as { session: string; count: number; pid: number };
+      assert.deepEqual([seen.session, seen.count], [id, n]);
+      assert.equal(res.headers['x-amzn-sagemaker-new-session-id'], undefined, 'only the request that opens a session names it');
+      pids.add(seen.pid);
+    }
+    assert.equal(pids.size, 2, 'round-robin handed the session to both workers, and both saw its state');
+
+    const closed = await post(server.url, '{"requestType":"CLOSE"}', { 'Content-Type': 'application/json', 'X-Amzn-SageMaker-Session-Id': id });
+    assert.equal(closed.status, 200, closed.body);
+    assert.equal(closed.headers['x-amzn-sagemaker-closed-session-id'], id);
+    assert.equal(existsSync(path.join(sessions, id)), false, 'its folder is gone');
+    const after = await post(server.url, 'hello', { 'X-Amzn-SageMaker-Session-Id': id });
+    assert.equal(after.status, 400);
+    assert.equal((JSON.parse(after.body) as { code: string }).code, 'ERR_SESSION_NOT_FOUND');
+  });
+
+  test('NEW_SESSION on an inference opens a session for it; user code closes it with context.session.close()', async () => {
+    const first = await post(server.url, 'hi', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+    assert.equal(first.status, 200, first.body);
+    const newId = String(first.headers['x-amzn-sagemaker-new-session-id']);
+    assert.match(newId, NEW_SESSION_ID);
+    const seen = JSON.parse(first.body) as { session: string; count: number; expiresAt: string };
+    assert.equal(seen.count, 1);
+    assert.equal(newId, `${seen.session}; Expires=${seen.expiresAt.replace(/\.\d{3}Z$/, 'Z')}`);
+    const bye = await post(server.url, 'bye', { 'X-Amzn-SageMaker-Session-Id': seen.session });
+    assert.equal(bye.status, 200, bye.body);
+    assert.equal((JSON.parse(bye.body) as { count: number }).count, 2);
+    assert.equal(bye.headers['x-amzn-sagemaker-closed-session-id'], seen.session);
+    assert.equal(existsSync(path.join(sessions, seen.session)), false);
+  });
+
+  test('hostile session ids get 400 and write nothing; requests without a session are untouched', async () => {
+    const before = readdirSync(sessions).sort();
+    for (const id of ['../../etc', 'a/b', 'x'.repeat(300), '-x']) {
+      const res = await post(server.url, 'hello', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(res.status, 400, id);
+      assert.equal((JSON.parse(res.body) as { code: string }).code, 'ERR_SESSION_NOT_FOUND');
+    }
+    const bad = await post(server.url, '{"requestType":"DELETE"}', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(readdirSync(sessions).sort(), before);
+    const plain = await post(server.url, 'hello', {});
+    assert.deepEqual(JSON.parse(plain.body).session, null);
+  });
+});
+
+describe('stateful sessions in-process, a model without user code', () => {
+  let served: InProcessApp;
+  let root: string;
+  before(async () => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-app-'));
+    served = await serveModelInProcess(path.join(REPO_ROOT, 'models/iris-onnx'), { ...IN_PROCESS_SETTINGS, sessions: { path: root, ttlSeconds: 60, max: 2 } });
+  });
+  after(async () => {
+    await served.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  test('an inference opens a session, runs in it, and a failed one leaves no session behind', async () => {
+    const opened = await request(served.app).post('/invocations').set('Content-Type', 'text/csv').set('X-Amzn-SageMaker-Session-Id', 'NEW_SESSION').send('5.1,3.5,1.4,0.2');
+    assert.equal(opened.status, 200, opened.text);
+    const id = String(opened.headers['x-amzn-sagemaker-new-session-id']).split(';')[0]!;
+    assert.deepEqual(readdirSync(root), [id]);
+    const again = await request(served.app).post('/invocations').set('Content-Type', 'text/csv').set('X-Amzn-SageMaker-Session-Id', id).send('5.1,3.5,1.4,0.2');
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, opened.body);
+    const failed = await request(served.app).post('/invocations').set('Content-Type', 'text/csv').set('X-Amzn-SageMaker-Session-Id', 'NEW_SESSION').send('not,numbers');
+    assert.equal(failed.status, 400);
+    assert.equal(failed.headers['x-amzn-sagemaker-new-session-id'], undefined);
+    assert.deepEqual(readdirSync(root), [id], 'the session opened for the failed request was removed');
+    await request(served.app).post('/invocations').set('Content-Type', 'application/json').set('X-Amzn-SageMaker-Session-Id', 'NEW_SESSION').send('{"requestType":"NEW_SESSION"}').expect(200);
+    const full = await request(served.app).post('/invocations').set('Content-Type', 'application/json').set('X-Amzn-SageMaker-Session-Id', 'NEW_SESSION').send('{"requestType":"NEW_SESSION"}');
+    assert.equal(full.status, 503);
+    assert.equal(full.body.code, 'ERR_TOO_MANY_SESSIONS');
+  });
+
+  test('without SAGEMAKER_ENABLE_STATEFUL_SESSIONS a session header gets 400 naming it', async () => {
+    const plain = await serveModelInProcess(path.join(REPO_ROOT, 'models/iris-onnx'));
+    try {
+      const res = await request(plain.app).post('/invocations').set('Content-Type', 'text/csv').set('X-Amzn-SageMaker-Session-Id', 'NEW_SESSION').send('5.1,3.5,1.4,0.2');
+      assert.equal(res.status, 400);
+      assert.equal(res.body.code, 'ERR_SESSIONS_DISABLED');
+      assert.match(res.body.message, /SAGEMAKER_ENABLE_STATEFUL_SESSIONS=true/);
+    } finally {
+      await plain.close();
+    }
+  });
+});
