@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
+import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream } from 'node:fs';
 import { describeError, invokeOnce, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
@@ -13,6 +14,8 @@ export interface InvokeCommandOptions {
   targetModel?: string;
   targetVariant?: string;
   inferenceId?: string;
+  /** `NEW_SESSION` or a stateful session's id. */
+  sessionId?: string;
   endpoint?: string;
   frontDoor: string;
   output?: string;
@@ -52,6 +55,7 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     ...(opts.targetModel !== undefined ? { targetModel: opts.targetModel } : {}),
     ...(opts.targetVariant !== undefined ? { targetVariant: opts.targetVariant } : {}),
     ...(opts.inferenceId !== undefined ? { inferenceId: opts.inferenceId } : {}),
+    ...(opts.sessionId !== undefined ? { sessionId: opts.sessionId } : {}),
   };
   const target = opts.endpoint !== undefined ? { url: opts.frontDoor, endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
   if (opts.stream) return streamCommand(target, body, headers, timeoutS * 1000, opts);
@@ -64,6 +68,10 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   if (result.status < 200 || result.status >= 300) {
     throw new ToolkitError('ERR_INVOKE_FAILED', describeError(result), { details: { status: result.status } });
   }
+  const opened = result.headers.get(NEW_SESSION_ID_HEADER);
+  if (opened !== null) process.stderr.write(`smkit: session opened: ${opened} (send --session-id ${opened.split(';')[0]} from now on)\n`);
+  const closed = result.headers.get(CLOSED_SESSION_ID_HEADER);
+  if (closed !== null) process.stderr.write(`smkit: session closed: ${closed}\n`);
   if (opts.output !== undefined) {
     await fs.writeFile(opts.output, result.body);
     process.stderr.write(`smkit: ${result.body.length} bytes (${result.headers.get('content-type') ?? 'no content-type'}) written to ${opts.output}\n`);

@@ -1,5 +1,5 @@
 import type { SageMakerHeaders } from '../core/context.js';
-import { isSageMakerName, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
+import { isSageMakerName, SESSION_ID_HEADER, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
 /** Where and how to send one invocation. */
@@ -17,6 +17,8 @@ export interface InvocationTarget {
 export interface InvocationHeaders extends SageMakerHeaders {
   contentType: string;
   accept?: string;
+  /** `X-Amzn-SageMaker-Session-Id`: `NEW_SESSION` or a stateful session's id. */
+  sessionId?: string;
 }
 
 /** The answer, whatever its status. */
@@ -32,6 +34,7 @@ export interface InvocationResult {
 function httpHeaders(headers: InvocationHeaders, acceptHeader: string): Record<string, string> {
   const h: Record<string, string> = { 'content-type': headers.contentType };
   if (headers.accept) h[acceptHeader] = headers.accept;
+  if (headers.sessionId !== undefined) h[SESSION_ID_HEADER] = headers.sessionId;
   return writeSageMakerHeaders(headers, h);
 }
 

@@ -116,3 +116,20 @@ test(
     assert.equal(readdirSync(root).length, 1, 'only the session opened for the inference is left');
   }),
 );
+
+test('opening a session removes the expired ones, at most once a minute', async () => {
+  const root = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-')), 'sessions');
+  let now = 1_000_000;
+  const store = new SessionStore({ root, ttlSeconds: 10, maxSessions: 100, now: () => now });
+  try {
+    const a = await store.create();
+    now += 11_000;
+    const b = await store.create();
+    assert.equal(existsSync(sessionDir(a)), true, 'within a minute of the last sweep an expired session stays (refused when asked for)');
+    now += 49_000;
+    const c = await store.create();
+    assert.deepEqual([existsSync(sessionDir(a)), existsSync(sessionDir(b)), existsSync(sessionDir(c))], [false, false, true], 'a minute on, the sweep removed both expired ones');
+  } finally {
+    rmSync(path.dirname(root), { recursive: true, force: true });
+  }
+});

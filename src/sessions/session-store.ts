@@ -9,6 +9,9 @@ export { CLOSED_SESSION_ID_HEADER, NEW_SESSION, NEW_SESSION_ID_HEADER, SESSION_I
 /** The file in a session's folder that holds its expiry (epoch ms); user keys cannot start with a dot. */
 const EXPIRY_FILE = '.expires';
 
+/** How often opening a session also removes the expired ones. */
+const SWEEP_INTERVAL_MS = 60_000;
+
 /** A session as requests carry it: plain data, so it crosses to the inference thread. */
 export interface SessionRef {
   readonly id: string;
@@ -47,11 +50,13 @@ export interface SessionStoreOptions {
 /**
  * Stateful sessions on disk, one folder each under `root`, as AWS's model hosting container
  * standards keep them: every worker and thread of the server sees the same sessions, so a session
- * opened by one worker is found by the next request whichever worker takes it. Expired sessions
- * are removed when they are next asked for and before a new one opens.
+ * opened by one worker is found by the next request whichever worker takes it. An expired session
+ * is removed when it is next asked for, and all of them when a session opens (at most once a
+ * minute, or whenever the store looks full).
  */
 export class SessionStore {
   private readonly now: () => number;
+  private lastSweep = -Infinity;
 
   constructor(private readonly opts: SessionStoreOptions) {
     this.now = opts.now ?? Date.now;
@@ -60,7 +65,9 @@ export class SessionStore {
   /** Opens a new session. Throws `ERR_TOO_MANY_SESSIONS` when `maxSessions` are open. */
   async create(): Promise<SessionRef> {
     await mkdir(this.opts.root, { recursive: true, mode: 0o700 });
-    const open = await this.sweep();
+    // Reading every session's expiry is the costly part: done once a minute, or when the count says full.
+    let open = await this.count();
+    if (open >= this.opts.maxSessions || this.now() - this.lastSweep >= SWEEP_INTERVAL_MS) open = await this.sweep();
     if (open >= this.opts.maxSessions) {
       throw new ToolkitError('ERR_TOO_MANY_SESSIONS', `${open} stateful sessions are open, the most SMKIT_SESSIONS_MAX allows; close some ({"requestType": "CLOSE"}) or wait for them to expire`);
     }
@@ -90,8 +97,18 @@ export class SessionStore {
     await rm(path.join(this.opts.root, id), { recursive: true, force: true });
   }
 
+  /** Session folders there are, expired or not (names only: cheap). */
+  private async count(): Promise<number> {
+    try {
+      return (await readdir(this.opts.root)).filter(isSessionId).length;
+    } catch {
+      return 0;
+    }
+  }
+
   /** Removes expired sessions; answers how many stay open. */
   async sweep(): Promise<number> {
+    this.lastSweep = this.now();
     let names: string[];
     try {
       names = await readdir(this.opts.root);

@@ -1,12 +1,12 @@
 /** Stateful sessions through a real `smkit serve` of two workers, and in-process for a model without user code. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
-import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, makeOptMl, removeDir, runSmkit, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 import { IN_PROCESS_SETTINGS, serveModelInProcess, type InProcessApp } from '../helpers/in-process-app.js';
 
 /** `NewSessionId`'s pattern in the SageMaker Runtime API model. */
@@ -97,6 +97,22 @@ describe('stateful sessions, smkit serve with two workers', () => {
     assert.equal((JSON.parse(bye.body) as { count: number }).count, 2);
     assert.equal(bye.headers['x-amzn-sagemaker-closed-session-id'], seen.session);
     assert.equal(existsSync(path.join(sessions, seen.session)), false);
+  });
+
+  test('smkit invoke --session-id opens a session, continues it, and reports its close on stderr', async () => {
+    const hi = path.join(base, 'hi.txt');
+    const bye = path.join(base, 'bye.txt');
+    writeFileSync(hi, 'hi');
+    writeFileSync(bye, 'bye');
+    const args = (file: string, session: string) => ['invoke', server.url, '--file', file, '--content-type', 'text/plain', '--session-id', session];
+    const opened = await runSmkit(args(hi, 'NEW_SESSION'), process.env);
+    assert.equal(opened.code, 0, opened.stderr);
+    const m = /session opened: ([0-9a-f-]+); Expires=\S+Z \(send --session-id \1 from now on\)/.exec(opened.stderr);
+    assert.ok(m, opened.stderr);
+    const closed = await runSmkit(args(bye, m[1]!), process.env);
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.equal((JSON.parse(closed.stdout) as { count: number }).count, 2);
+    assert.match(closed.stderr, new RegExp(`session closed: ${m[1]}`));
   });
 
   test('hostile session ids get 400 and write nothing; requests without a session are untouched', async () => {
