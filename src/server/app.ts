@@ -288,7 +288,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         remainingMs = Math.max(1, timeoutMs - (performance.now() - started));
       }
       const result = await target.invoke(
-        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation: new Cancellation(res), ...(session ? { session } : {}) },
+        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation: new Cancellation(res), session },
         remainingMs,
       );
       res.statusCode = 200;
