@@ -103,9 +103,12 @@ describe('smkit_pending_invocations (in-process app, real HTTP)', () => {
     assert.equal((await post('fail')).status, 400);
     assert.equal((await post('9'.repeat(2000))).status, 413);
     assert.equal(await pending(), 0);
-    const gone = postAndLeave(base, 'held-gone', 50);
+    // The client leaves only once the gauge was read while it waited (a fixed stay raced the read on a loaded machine).
+    let leave!: () => void;
+    const gone = postAndLeave(base, 'held-gone', new Promise<void>((resolve) => (leave = resolve)));
     await until('the abandoned invocation to reach the backend', () => backend.held.length === 1, { timeoutMs: 10_000, intervalMs: 5 });
     assert.equal(await pending(), 1);
+    leave();
     await gone;
     await until('the abandoned invocation to end', () => backend.held.length === 0, { timeoutMs: 10_000, intervalMs: 5 });
     await until('the gauge to fall back to 0', async () => (await pending()) === 0, { timeoutMs: 10_000, intervalMs: 5 });

@@ -2,10 +2,11 @@ import net from 'node:net';
 
 /**
  * Sends one whole `POST /invocations` with a CSV body on a raw socket, then closes the connection
- * without reading the answer, as a client that gives up does. Resolves with what the server sent
- * before the close (nothing, for a request still waiting).
+ * without reading the answer, as a client that gives up does: after `stay` milliseconds, or once
+ * `stay` (a promise) settles, so a test can check what happens while the client still waits.
+ * Resolves with what the server sent before the close (nothing, for a request still waiting).
  */
-export async function postAndLeave(url: string, csv: string, stayMs = 200): Promise<Buffer> {
+export async function postAndLeave(url: string, csv: string, stay: number | Promise<unknown> = 200): Promise<Buffer> {
   const { hostname, port } = new URL(url);
   const client = net.connect(Number(port), hostname);
   client.on('error', () => undefined);
@@ -14,7 +15,7 @@ export async function postAndLeave(url: string, csv: string, stayMs = 200): Prom
   const head = `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${Buffer.byteLength(csv)}\r\n\r\n`;
   await new Promise<void>((resolve) => client.write(head + csv, () => resolve()));
   // Long enough for the server to read the request and queue it.
-  await new Promise((r) => setTimeout(r, stayMs));
+  await (typeof stay === 'number' ? new Promise((r) => setTimeout(r, stay)) : stay);
   client.destroy();
   return Buffer.concat(received);
 }
