@@ -113,7 +113,7 @@ test('scaled to 0, an asynchronous endpoint queues requests (HasBacklogWithoutCa
   assert.deepEqual(await counts('zero'), { status: 'InService', current: 1, desired: 1 });
 });
 
-test('target tracking on ApproximateBacklogSizePerInstance with MinCapacity 0 takes an idle asynchronous endpoint to 0 instances', async () => {
+test('target tracking on ApproximateBacklogSizePerInstance with MinCapacity 0 takes an idle asynchronous endpoint to 0 instances, and back to 1 once the backlog exceeds the target', async () => {
   const key = { ServiceNamespace: 'sagemaker' as const, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
   await assert.rejects(
     c.autoscaling.send(new RegisterScalableTargetCommand({ ...key, ResourceId: 'endpoint/realtime/variant/AllTraffic', MinCapacity: 0, MaxCapacity: 2 })),
@@ -143,4 +143,17 @@ test('target tracking on ApproximateBacklogSizePerInstance with MinCapacity 0 ta
   const activities = (await c.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/idle/variant/AllTraffic' }))).ScalingActivities ?? [];
   assert.deepEqual(activities.map((a) => [a.Description, a.StatusCode]), [['Setting desired instance count to 0.', 'Successful']]);
   assert.match(activities[0]!.Cause!, /AlarmLow.*ApproximateBacklogSizePerInstance \(Average\) against a target of 5/);
+
+  // A backlog above the target (6 > 5) at 0 instances: the high alarm brings one instance back and the queue drains.
+  const outputs: string[] = [];
+  for (let i = 0; i < 6; i++) outputs.push((await c.runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'idle', ContentType: 'text/csv', Body: Buffer.from(ROWS[i % ROWS.length]!) }))).OutputLocation!);
+  for (const location of outputs) assert.match(await until(`the result at ${location}`, () => object(location), { timeoutMs: 120_000, intervalMs: 250 }), /^\[\[/);
+  // Oldest first: in to 0, then out of 0 to one instance (a second may follow while the alarm still
+  // sees the backlog of the minutes the instance took to start).
+  const history = ((await c.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/idle/variant/AllTraffic' }))).ScalingActivities ?? []).reverse();
+  assert.deepEqual(history.slice(0, 2).map((a) => [a.Description, a.StatusCode]), [
+    ['Setting desired instance count to 0.', 'Successful'],
+    ['Setting desired instance count to 1.', 'Successful'],
+  ]);
+  assert.match(history[1]!.Cause!, /AlarmHigh.*6 ApproximateBacklogSizePerInstance \(Average\) against a target of 5/);
 });

@@ -123,3 +123,14 @@ test('UpdateEndpoint of an asynchronous endpoint at 0: the new config starts at 
     return v.status === 'InService' && v.current === 2 ? v : undefined;
   }, POLL);
 });
+
+test('DeleteEndpoint of an asynchronous endpoint at 0 drops the requests still waiting', async () => {
+  await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'az', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 0 }] });
+  await inService('az');
+  const endpoint = sm.lifecycle.routable('az')!;
+  endpoint.invokeAsync({ invocation: { contentType: 'application/json' }, body: Buffer.from('[9]') });
+  assert.equal(endpoint.asyncQueue.waiting, 1);
+  await call('DeleteEndpoint', { EndpointName: 'az' });
+  assert.equal(endpoint.asyncQueue.waiting, 0);
+  await until('az deleted', () => sm.store.endpoints.get('az') === undefined, POLL);
+});
