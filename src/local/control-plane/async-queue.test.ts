@@ -62,13 +62,15 @@ test('a request whose RequestTTLSeconds passed while it waited is expired instea
 
 test('with slots() at 0 (scaled to zero) requests wait; they start once capacity is back, without a new request to wake the queue', async () => {
   let slots = 0;
-  const queue = new AsyncInvocationQueue('ep', () => slots, Date.now, 5);
+  let looks = 0;
+  const queue = new AsyncInvocationQueue('ep', () => (looks++, slots), Date.now, 5);
   const log: string[] = [];
   const a = job('a', log);
   const b = job('b', log);
   queue.add(a);
   queue.add(b);
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  // The queue looked for capacity several times on its own (its wake timer) and found none.
+  await until('the queue to look for capacity again', () => looks >= 5, { timeoutMs: 5_000, intervalMs: 5 });
   assert.deepEqual(log, []);
   assert.deepEqual([queue.running, queue.waiting], [0, 2]);
   slots = 1;
