@@ -134,3 +134,13 @@ test('DeleteEndpoint of an asynchronous endpoint at 0 drops the requests still w
   assert.equal(endpoint.asyncQueue.waiting, 0);
   await until('az deleted', () => sm.store.endpoints.get('az') === undefined, POLL);
 });
+
+test('stopping the local SageMaker with an endpoint at 0 and requests waiting stops everything and drops them', async () => {
+  await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'az-update', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 0 }] });
+  assert.deepEqual(await inService('az-update'), { current: 0, desired: 0 });
+  const endpoint = sm.lifecycle.routable('az-update')!;
+  endpoint.invokeAsync({ invocation: { contentType: 'application/json' }, body: Buffer.from('[1]') });
+  assert.equal(endpoint.asyncQueue.waiting, 1);
+  await sm.stop();
+  assert.deepEqual([endpoint.asyncQueue.waiting, endpoint.asyncQueue.running, backend.running], [0, 0, 0]);
+});
