@@ -14,7 +14,9 @@ export const BACKLOG_SAMPLE_SECONDS = 10;
  * Samples every asynchronous endpoint's queue into the metrics SageMaker publishes for it
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html), dimension
  * `EndpointName`: `ApproximateBacklogSize` (requests waiting or running),
- * `ApproximateBacklogSizePerInstance` (that over the instances in service),
+ * `ApproximateBacklogSizePerInstance` (that over the instances in service; the whole backlog at 0
+ * instances, so target tracking starts a scaled-to-zero endpoint once the backlog exceeds its target,
+ * as https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html describes),
  * `ApproximateAgeOfOldestRequest` (seconds) and `HasBacklogWithoutCapacity` (1 while requests wait
  * and no instance serves). Alarms, `GetMetricStatistics` and target tracking read them like any other.
  */

@@ -75,19 +75,27 @@ export interface QueuedInvocation {
   expire(): Promise<void>;
 }
 
+/** How often a queue with requests waiting and none running looks for capacity and expired requests, ms. */
+export const ASYNC_QUEUE_WAKE_MS = 250;
+
 /**
  * An asynchronous endpoint's queue: requests run in arrival order, at most `slots()` at once
  * (`MaxConcurrentInvocationsPerInstance` × the instances in service); one that waited past its
- * TTL is expired when its turn comes instead of run.
+ * TTL is expired when its turn comes instead of run. With no slot at all (an endpoint scaled to
+ * zero instances, or whose only instance is being replaced) requests wait: every `wakeMs` the queue
+ * expires those past their TTL and starts the others once capacity is back.
  */
 export class AsyncInvocationQueue {
   readonly #waiting: Array<QueuedInvocation & { queuedAt: number }> = [];
   #running = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(
     private readonly endpoint: string,
     private readonly slots: () => number,
     private readonly now: () => number = Date.now,
+    private readonly wakeMs = ASYNC_QUEUE_WAKE_MS,
   ) {}
 
   /** Requests queued and not yet started. */
@@ -113,8 +121,15 @@ export class AsyncInvocationQueue {
     this.#pump();
   }
 
+  /** Drops the requests still waiting and stops looking for capacity (the endpoint is deleted or the server stops). */
+  close(): void {
+    this.#closed = true;
+    this.#waiting.length = 0;
+    this.#watch();
+  }
+
   #pump(): void {
-    while (this.#running < Math.max(1, this.slots()) && this.#waiting.length > 0) {
+    while (!this.#closed && this.#running < this.slots() && this.#waiting.length > 0) {
       const job = this.#waiting.shift()!;
       this.#running++;
       const task = this.now() > job.expiresAt ? job.expire() : job.run();
@@ -125,6 +140,31 @@ export class AsyncInvocationQueue {
           this.#pump();
         });
     }
+    this.#watch();
+  }
+
+  /** A request that ends pumps the queue; with requests waiting and none running nothing would, so a timer does. */
+  #watch(): void {
+    const stalled = !this.#closed && this.#waiting.length > 0 && this.#running === 0;
+    if (stalled && this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#wake(), this.wakeMs);
+      this.#timer.unref();
+    } else if (!stalled && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** Expires the waiting requests whose TTL passed (they need no instance), then starts what capacity allows. */
+  #wake(): void {
+    const now = this.now();
+    for (let i = this.#waiting.length - 1; i >= 0; i--) {
+      const job = this.#waiting[i]!;
+      if (now <= job.expiresAt) continue;
+      this.#waiting.splice(i, 1);
+      void job.expire().catch(() => undefined);
+    }
+    this.#pump();
   }
 }
 

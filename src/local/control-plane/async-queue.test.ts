@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { until } from '../../../test/helpers/until.js';
 import { AsyncInvocationQueue, AsyncQueueFullError, MAX_QUEUED_ASYNC_INVOCATIONS, type QueuedInvocation } from './async-inference.js';
 
 /** A queued request the test finishes by hand; it records whether it ran or expired. */
@@ -59,12 +60,40 @@ test('a request whose RequestTTLSeconds passed while it waited is expired instea
   await fresh.finish();
 });
 
-test('a slots() of 0 (no instance in service yet) still runs one request at a time', () => {
-  const queue = new AsyncInvocationQueue('ep', () => 0);
+test('with slots() at 0 (scaled to zero) requests wait; they start once capacity is back, without a new request to wake the queue', async () => {
+  let slots = 0;
+  let looks = 0;
+  const queue = new AsyncInvocationQueue('ep', () => (looks++, slots), Date.now, 5);
   const log: string[] = [];
-  queue.add(job('a', log));
-  queue.add(job('b', log));
+  const a = job('a', log);
+  const b = job('b', log);
+  queue.add(a);
+  queue.add(b);
+  // The queue looked for capacity several times on its own (its wake timer) and found none.
+  await until('the queue to look for capacity again', () => looks >= 5, { timeoutMs: 5_000, intervalMs: 5 });
+  assert.deepEqual(log, []);
+  assert.deepEqual([queue.running, queue.waiting], [0, 2]);
+  slots = 1;
+  await until('the first request to start', () => log.length === 1, { timeoutMs: 5_000, intervalMs: 5 });
   assert.deepEqual(log, ['run a']);
+  await a.finish();
+  await b.finish();
+  assert.deepEqual(log, ['run a', 'run b']);
+  assert.deepEqual([queue.running, queue.waiting], [0, 0]);
+});
+
+test('at 0 slots a request is expired once its RequestTTLSeconds pass, while one still in time keeps waiting', async () => {
+  let now = 0;
+  const queue = new AsyncInvocationQueue('ep', () => 0, () => now, 5);
+  const log: string[] = [];
+  queue.add(job('short', log, 1_000));
+  queue.add(job('long', log, 60_000));
+  now = 2_000;
+  await until('the short request to expire', () => log.length === 1, { timeoutMs: 5_000, intervalMs: 5 });
+  assert.deepEqual(log, ['expire short']);
+  assert.deepEqual([queue.running, queue.waiting], [0, 1]);
+  queue.close();
+  assert.equal(queue.waiting, 0);
 });
 
 test('a full queue refuses the next request and keeps the ones it holds', () => {

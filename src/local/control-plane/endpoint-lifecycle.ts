@@ -254,6 +254,7 @@ export class EndpointLifecycle {
     e.status = 'Deleting';
     e.lastModified = new Date();
     e.task?.abort(new Error(`endpoint ${name} is being deleted`));
+    e.closeAsyncQueue();
     this.say(`deleting endpoint ${name}`);
     const previous = e.running;
     e.running = (async () => {
@@ -289,6 +290,12 @@ export class EndpointLifecycle {
         if (!excluded.has('DesiredWeight')) weights.set(v.spec.VariantName, v.desiredWeight);
         if (!excluded.has('DesiredInstanceCount')) counts.set(v.spec.VariantName, v.desiredInstanceCount);
       }
+    }
+    const zero = config.productionVariants.filter((v) => counts.get(v.VariantName) === 0).map((v) => v.VariantName);
+    if (zero.length > 0 && !config.asyncInferenceConfig) {
+      throw validation(
+        `The variant(s) "[${zero.join(', ')}]" run 0 instances and RetainAllVariantProperties keeps that count, but endpoint configuration "${config.name}" is not asynchronous: only an asynchronous endpoint can run 0 instances. Exclude DesiredInstanceCount from the retained properties, or scale the variant out first.`,
+      );
     }
     const greenInstances = config.productionVariants.reduce((n, v) => n + (counts.get(v.VariantName) ?? v.InitialInstanceCount ?? 1), 0);
     const plan = planTraffic(deploymentConfig, greenInstances);
@@ -458,7 +465,10 @@ export class EndpointLifecycle {
     if (missing.length > 0) throw validation(`The variant(s) "[${missing.join(', ')}]" is/are not present in the endpoint "${e.arn}".`);
     for (const d of desired) {
       if (d.DesiredWeight === undefined && d.DesiredInstanceCount === undefined) throw validation(`Specify DesiredWeight or DesiredInstanceCount for variant "${d.VariantName}".`);
-      if (d.DesiredInstanceCount === 0) throw validation(`DesiredInstanceCount for variant "${d.VariantName}" must be at least 1.`);
+      // Only asynchronous endpoints scale to zero (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html).
+      if (d.DesiredInstanceCount === 0 && !blue.config.asyncInferenceConfig) {
+        throw validation(`DesiredInstanceCount for variant "${d.VariantName}" must be at least 1: only an asynchronous endpoint (AsyncInferenceConfig) can scale to 0 instances.`);
+      }
     }
     const after = blue.variants.map((v) => desired.find((d) => d.VariantName === v.spec.VariantName)?.DesiredWeight ?? v.desiredWeight);
     this.checkLimit(
@@ -510,7 +520,10 @@ export class EndpointLifecycle {
   /** Stops every endpoint's fleets (server shutdown). */
   async stopAll(): Promise<void> {
     const all = [...this.store.endpoints.values()];
-    for (const e of all) e.task?.abort(new Error('the local SageMaker is stopping'));
+    for (const e of all) {
+      e.task?.abort(new Error('the local SageMaker is stopping'));
+      e.closeAsyncQueue();
+    }
     await Promise.all(
       all.map(async (e) => {
         await e.running.catch(() => {});

@@ -97,15 +97,21 @@ export class ManagedEndpoint implements RoutableEndpoint {
 
   /**
    * The asynchronous requests waiting or running: at most `MaxConcurrentInvocationsPerInstance` per
-   * production instance in service run at once (created on the first `InvokeEndpointAsync`).
+   * production instance in service run at once (created on the first `InvokeEndpointAsync`). With
+   * no instance in service (scaled to zero) they wait until the endpoint scales out again.
    */
   get asyncQueue(): AsyncInvocationQueue {
     return (this.#asyncQueue ??= new AsyncInvocationQueue(this.name, () => {
       const serving = this.serving;
-      if (!serving) return 1;
+      if (!serving || this.status === 'Deleting') return 0;
       const perInstance = serving.config.asyncInferenceConfig?.ClientConfig?.MaxConcurrentInvocationsPerInstance ?? DEFAULT_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE;
-      return perInstance * Math.max(1, serving.variants.reduce((n, v) => n + v.fleet.size, 0));
+      return perInstance * serving.instanceCount;
     }));
+  }
+
+  /** Drops the asynchronous requests still waiting (DeleteEndpoint, server shutdown); running ones finish. */
+  closeAsyncQueue(): void {
+    this.#asyncQueue?.close();
   }
 
   /**
@@ -118,7 +124,7 @@ export class ManagedEndpoint implements RoutableEndpoint {
     const queue = this.#asyncQueue;
     return {
       backlog: queue ? queue.waiting + queue.running : 0,
-      instances: serving.variants.reduce((n, v) => n + v.fleet.size, 0),
+      instances: serving.instanceCount,
       oldestWaitSeconds: queue?.oldestWaitSeconds() ?? 0,
     };
   }

@@ -45,3 +45,18 @@ test('a shadow variant with no instance in service skips its copy; production an
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test('routing by weight skips a variant with 0 instances while another has some; with none anywhere the weights stand', () => {
+  const pool = (size: number): InstancePool => ({ size, acquire: () => ({ containers: [], release: () => {} }) });
+  const variants = [
+    { name: 'Zero', weight: 9, containers: [], instances: pool(0) },
+    { name: 'One', weight: 1, containers: [], instances: pool(1) },
+  ];
+  let r = 0;
+  const endpoint = new LocalEndpoint('ep', variants, { random: () => (r = (r + 0.137) % 1) });
+  const picked = new Set(Array.from({ length: 50 }, () => endpoint.route().name));
+  assert.deepEqual([...picked], ['One']);
+  const empty = new LocalEndpoint('ep', [variants[0]!, { ...variants[1]!, instances: pool(0) }], { random: () => 0 });
+  assert.equal(empty.route().name, 'Zero');
+  assert.equal(endpoint.route('Zero').name, 'Zero', 'a TargetVariant is honoured');
+});

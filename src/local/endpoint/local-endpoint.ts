@@ -162,14 +162,16 @@ export class LocalEndpoint {
     this.metrics = opts.metrics;
   }
 
-  /** Picks the production variant: the named one, else one at random by weight. */
+  /** Picks the production variant: the named one, else one at random by weight among those with instances in service. */
   route(targetVariant?: string): VariantRuntime {
     if (targetVariant !== undefined) {
       const found = this.variants.find((v) => v.name === targetVariant);
       if (!found) throw new UnknownVariantError(this.name, targetVariant, this.variants.map((v) => v.name));
       return found;
     }
-    return this.variants[pickWeighted(this.variants.map((v) => v.weight), this.random)]!;
+    // A variant scaled to zero instances (an asynchronous endpoint's) takes no share while another has instances.
+    const withInstances = this.variants.map((v) => (v.instances?.size === 0 ? 0 : v.weight));
+    return this.variants[pickWeighted(withInstances.some((w) => w > 0) ? withInstances : this.variants.map((v) => v.weight), this.random)]!;
   }
 
   /**

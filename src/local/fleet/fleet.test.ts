@@ -217,3 +217,25 @@ test('health checks: failures that do not come 3 in a row replace nothing', asyn
     await fleet.stop();
   }
 });
+
+test('a fleet scaled to 0 (an asynchronous endpoint) stops every instance, lends none, and grows again from 0', async () => {
+  const { fleet, backend } = makeFleet(QUICK);
+  try {
+    await fleet.scaleTo(2);
+    const lease = fleet.acquire();
+    // The instance lent out drains before it stops; the other stops at once.
+    const shrinking = fleet.scaleTo(0);
+    assert.equal(fleet.size, 0);
+    assert.throws(() => fleet.acquire(), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_NO_INSTANCE_IN_SERVICE');
+    lease.release();
+    await shrinking;
+    assert.deepEqual([backend.running, fleet.containers.length, fleet.inFlight], [0, 0, 0]);
+    await fleet.scaleTo(1);
+    assert.equal(fleet.size, 1);
+    assert.equal(backend.running, 1);
+    fleet.acquire().release();
+  } finally {
+    await fleet.stop();
+  }
+  assert.equal(backend.running, 0);
+});

@@ -153,10 +153,15 @@ export class ApplicationAutoScalingService implements AwsService {
     const min = (input.MinCapacity as number | undefined) ?? existing?.minCapacity;
     const max = (input.MaxCapacity as number | undefined) ?? existing?.maxCapacity;
     if (min === undefined || max === undefined) throw validationException('MinCapacity and MaxCapacity are required to register a new scalable target.');
-    if (min < 1) throw validationException(`MinCapacity ${min} is not valid for a SageMaker variant: the instance count is at least 1.`);
+    if (min < 0) throw validationException(`MinCapacity ${min} is not valid for a SageMaker variant: the instance count is at least 0.`);
     if (min > max) throw validationException(`Minimum capacity (${min}) cannot be greater than maximum capacity (${max}).`);
     const variant = parseResourceId(resourceId!);
-    await this.requireVariant(variant);
+    const { asynchronous } = await this.requireVariant(variant);
+    // Only asynchronous endpoints scale to zero (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html);
+    // a real-time variant's minimum is at least 1 (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html).
+    if (min < 1 && !asynchronous) {
+      throw validationException(`MinCapacity ${min} is not valid for variant ${variant.variantName} of the real-time endpoint ${variant.endpointName}: its instance count is at least 1. Only an asynchronous endpoint (AsyncInferenceConfig) scales to 0 instances.`);
+    }
     const state = {
       DynamicScalingInSuspended: (suspended?.DynamicScalingInSuspended as boolean | undefined) ?? existing?.suspended.DynamicScalingInSuspended ?? false,
       DynamicScalingOutSuspended: (suspended?.DynamicScalingOutSuspended as boolean | undefined) ?? existing?.suspended.DynamicScalingOutSuspended ?? false,
@@ -173,8 +178,8 @@ export class ApplicationAutoScalingService implements AwsService {
     return { ScalableTargetARN: arn };
   }
 
-  /** A target can only be registered on a variant that exists (the service checks with SageMaker). */
-  private async requireVariant(variant: VariantRef): Promise<void> {
+  /** A target can only be registered on a variant that exists (the service checks with SageMaker); says whether its endpoint is asynchronous. */
+  private async requireVariant(variant: VariantRef): Promise<{ asynchronous: boolean }> {
     let description: Record<string, unknown>;
     try {
       description = await this.opts.sagemaker.call('DescribeEndpoint', { EndpointName: variant.endpointName });
@@ -185,6 +190,7 @@ export class ApplicationAutoScalingService implements AwsService {
     if (!variants.some((x) => x.VariantName === variant.variantName)) {
       throw validationException(`The endpoint ${variant.endpointName} has no production variant ${variant.variantName} (it has ${variants.map((x) => x.VariantName).join(', ') || 'none'}).`);
     }
+    return { asynchronous: description.AsyncInferenceConfig !== undefined };
   }
 
   private describeScalableTargets(input: Record<string, unknown>): Record<string, unknown> {

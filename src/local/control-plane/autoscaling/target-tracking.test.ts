@@ -31,3 +31,12 @@ test('low alarm scales in, never below min, respecting cooldown, DisableScaleIn 
   assert.equal(decideScaling({ ...base, scaleInSuspended: true, policy: low }), undefined);
   assert.equal(decideScaling({ ...base, policy: { ...low, lowAlarm: 'INSUFFICIENT_DATA' } }), undefined);
 });
+
+test('with MinCapacity 0 (an asynchronous endpoint) the low alarm takes the last instance away, and only the high alarm brings one back', () => {
+  const zero = { ...base, minCapacity: 0 };
+  const low = { ...policy, lowAlarm: 'ALARM' as const, metricValue: 0 };
+  assert.deepEqual(decideScaling({ ...zero, current: 1, policy: low }), { desired: 0, direction: 'in', cause: 'the low alarm is in ALARM: 0 invocations per instance per minute against a target of 70' });
+  assert.equal(decideScaling({ ...zero, current: 0, policy: low }), undefined);
+  assert.equal(decideScaling({ ...zero, current: 0, policy: { ...policy, metricValue: 70 } }), undefined);
+  assert.equal(decideScaling({ ...zero, current: 0, policy: { ...policy, highAlarm: 'ALARM', metricValue: 71 } })?.desired, 1);
+});

@@ -13,11 +13,18 @@ class FakeSageMaker implements AwsService {
   readonly signingName = 'sagemaker';
   status = 'InService';
   count = 1;
+  /** DescribeEndpoint shows an AsyncInferenceConfig (the endpoint may scale to 0). */
+  asynchronous = false;
   readonly updates: number[] = [];
   async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (input.EndpointName !== 'ep') throw new AwsServiceError('ValidationException', `Could not find endpoint "${String(input.EndpointName)}".`);
     if (operation === 'DescribeEndpoint') {
-      return { EndpointName: 'ep', EndpointStatus: this.status, ProductionVariants: [{ VariantName: 'v1', CurrentInstanceCount: this.count, DesiredInstanceCount: this.count }] };
+      return {
+        EndpointName: 'ep',
+        EndpointStatus: this.status,
+        ProductionVariants: [{ VariantName: 'v1', CurrentInstanceCount: this.count, DesiredInstanceCount: this.count }],
+        ...(this.asynchronous ? { AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/' } } } : {}),
+      };
     }
     if (operation === 'UpdateEndpointWeightsAndCapacities') {
       const [change] = input.DesiredWeightsAndCapacities as Array<{ VariantName: string; DesiredInstanceCount: number }>;
@@ -189,4 +196,28 @@ test('a customized metric is checked: one metric with a statistic, not metric ma
   await refused({ CustomizedMetricSpecification: { Namespace: 'N', Statistic: 'Sum' } }, /customizedMetricSpecification\.metricName/);
   await refused({ CustomizedMetricSpecification: { Metrics: [{ Id: 'm1' }] } }, /metric math\) is not tracked locally/);
   await refused({ CustomizedMetricSpecification: { MetricName: 'M', Namespace: 'N', Statistic: 'Sum' }, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } }, /not both/);
+});
+
+test('MinCapacity 0: an idle asynchronous variant scales in to 0, and out of 0 only once the backlog exceeds the target', async () => {
+  const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler, errors } = setup();
+  sagemaker.asynchronous = true;
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 0, MaxCapacity: 2 });
+  const backlog = { MetricName: 'ApproximateBacklogSizePerInstance', Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: 'ep' }], Statistic: 'Average' };
+  await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'backlog', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 2, CustomizedMetricSpecification: backlog, ScaleInCooldown: 60, ScaleOutCooldown: 60 } });
+  const id = { namespace: 'AWS/SageMaker', metricName: 'ApproximateBacklogSizePerInstance', dimensions: [{ Name: 'EndpointName', Value: 'ep' }] };
+  /** One minute of the backlog per instance at `value` (at 0 instances the endpoint publishes the whole backlog), then an evaluation and a scaler pass. */
+  const minute = async (value: number) => {
+    metrics.put(id, value, 'Count', t.now + 10_000);
+    t.now += 60_000;
+    cloudwatch.evaluateDue(t.now);
+    await scaler.tick();
+    sagemaker.status = 'InService';
+  };
+  for (let i = 0; i < 16 && sagemaker.updates.length === 0; i++) await minute(0);
+  assert.deepEqual(sagemaker.updates, [0], 'fifteen idle minutes take the only instance away');
+  for (let i = 0; i < 5; i++) await minute(2);
+  assert.deepEqual(sagemaker.updates, [0], 'a backlog of 2 against a target of 2 does not start an instance');
+  for (let i = 0; i < 3; i++) await minute(3);
+  assert.deepEqual(sagemaker.updates, [0, 1], 'a backlog above the target for three minutes starts one');
+  assert.deepEqual(errors, []);
 });
