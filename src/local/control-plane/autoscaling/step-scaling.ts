@@ -37,6 +37,7 @@ export function findStep(steps: readonly StepAdjustment[], breach: number, side:
  * down, between 0 and 1 to 1, between −1 and 0 to −1, below −1 up (towards zero).
  */
 export function roundPercentChange(raw: number): number {
+  if (raw === 0) return 0;
   if (Number.isInteger(raw)) return raw;
   if (raw > 1) return Math.floor(raw);
   if (raw > 0) return 1;

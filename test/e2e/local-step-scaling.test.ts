@@ -1,0 +1,151 @@
+// Step scaling on the local SageMaker end to end: real AWS SDK v3 clients against
+// `startLocalSageMaker`, real `smkit serve` processes as instances, one CloudWatch minute
+// shortened to one real second. An alarm on the endpoint's Invocations names a StepScaling
+// policy in its AlarmActions and scales the variant out; a second alarm, forced with
+// SetAlarmState as AWS users rehearse alarms, runs a scale-in policy.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmHistoryCommand, DisableAlarmActionsCommand, DescribeAlarmsCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  ApplicationAutoScalingClient,
+  DeregisterScalableTargetCommand,
+  DescribeScalingActivitiesCommand,
+  DescribeScalingPoliciesCommand,
+  PutScalingPolicyCommand,
+  RegisterScalableTargetCommand,
+  ValidationException,
+} from '@aws-sdk/client-application-auto-scaling';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
+
+const ENDPOINT = 'iris-steps';
+const KEY = { ServiceNamespace: 'sagemaker' as const, ResourceId: `endpoint/${ENDPOINT}/variant/AllTraffic`, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+let local: LocalSageMakerHandle;
+let clients: LocalSdkClients;
+let sm: SageMakerClient;
+let runtime: SageMakerRuntimeClient;
+let cw: CloudWatchClient;
+let aas: ApplicationAutoScalingClient;
+
+before(async () => {
+  local = await startLocalSageMaker({ port: 0, settings: { region: 'us-east-1', accountId: '111122223333' }, metricsSettings: { secondsPerMinute: 1 }, startupTimeoutMs: 60_000 });
+  clients = localSdkClients(local.url);
+  ({ sagemaker: sm, runtime, cloudwatch: cw, autoscaling: aas } = clients);
+  await sm.send(new CreateModelCommand({ ModelName: 'iris', PrimaryContainer: { Image: 'smkit', ModelDataUrl: join(REPO_ROOT, 'models', 'iris-onnx'), Environment: { SAGEMAKER_MODEL_SERVER_WORKERS: '1' } } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'iris-1', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: ENDPOINT, EndpointConfigName: 'iris-1' }));
+  await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
+});
+
+after(async () => {
+  clients?.destroy();
+  await local?.stop();
+});
+
+async function invoke(): Promise<void> {
+  try {
+    await runtime.send(new InvokeEndpointCommand({ EndpointName: ENDPOINT, ContentType: 'text/csv', Body: Buffer.from('5.1,3.5,1.4,0.2') }));
+  } catch {
+    // A request refused while instances change still counts as an invocation.
+  }
+}
+
+async function variantCounts(): Promise<{ status: string; desired: number; current: number }> {
+  const d = await sm.send(new DescribeEndpointCommand({ EndpointName: ENDPOINT }));
+  const v = d.ProductionVariants!.find((x) => x.VariantName === 'AllTraffic')!;
+  return { status: d.EndpointStatus!, desired: v.DesiredInstanceCount!, current: v.CurrentInstanceCount! };
+}
+
+test('a StepScaling policy named in an alarm\'s AlarmActions scales the variant out on Invocations, and a forced alarm runs the scale-in policy', async () => {
+  await aas.send(new RegisterScalableTargetCommand({ ...KEY, MinCapacity: 1, MaxCapacity: 2 }));
+  await assert.rejects(
+    aas.send(new PutScalingPolicyCommand({ ...KEY, PolicyName: 'bad', PolicyType: 'StepScaling', StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', StepAdjustments: [{ MetricIntervalLowerBound: 0, MetricIntervalUpperBound: 10, ScalingAdjustment: 1 }] } })),
+    (err: unknown) => err instanceof ValidationException && /unspecified upper bound when one step adjustment has a positive upper bound/.test(err.message),
+  );
+  const out = await aas.send(
+    new PutScalingPolicyCommand({
+      ...KEY,
+      PolicyName: 'scale-out',
+      PolicyType: 'StepScaling',
+      StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', Cooldown: 60, MetricAggregationType: 'Maximum', StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] },
+    }),
+  );
+  assert.match(out.PolicyARN!, /^arn:aws:autoscaling:us-east-1:111122223333:scalingPolicy:[0-9a-f-]{36}:resource\/sagemaker\/endpoint\/iris-steps\/variant\/AllTraffic:policyName\/scale-out$/);
+  // PolicyType left out: StepScaling, the API's default.
+  const scaleIn = await aas.send(
+    new PutScalingPolicyCommand({ ...KEY, PolicyName: 'scale-in', StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', Cooldown: 60, StepAdjustments: [{ MetricIntervalUpperBound: 0, ScalingAdjustment: -1 }] } }),
+  );
+  await cw.send(
+    new PutMetricAlarmCommand({
+      AlarmName: 'iris-busy',
+      Namespace: 'AWS/SageMaker',
+      MetricName: 'Invocations',
+      Dimensions: [{ Name: 'EndpointName', Value: ENDPOINT }, { Name: 'VariantName', Value: 'AllTraffic' }],
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      Threshold: 3,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [out.PolicyARN!],
+    }),
+  );
+  const described = await aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: KEY.ResourceId, PolicyNames: ['scale-out'] }));
+  assert.equal(described.ScalingPolicies![0]!.PolicyType, 'StepScaling');
+  assert.deepEqual(described.ScalingPolicies![0]!.StepScalingPolicyConfiguration!.StepAdjustments, [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }]);
+  assert.deepEqual(described.ScalingPolicies![0]!.Alarms, [{ AlarmName: 'iris-busy', AlarmARN: 'arn:aws:cloudwatch:us-east-1:111122223333:alarm:iris-busy' }]);
+
+  // Load above 3 invocations per (one-second) minute: the alarm goes to ALARM and its action adds an instance.
+  await until('scale-out to 2 instances', async () => ((await variantCounts()).desired === 2 ? true : undefined), { timeoutMs: 90_000, between: () => Promise.all([invoke(), invoke()]) });
+  await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
+  assert.deepEqual(await variantCounts(), { status: 'InService', desired: 2, current: 2 });
+  const history = await cw.send(new DescribeAlarmHistoryCommand({ AlarmName: 'iris-busy', HistoryItemType: 'Action' }));
+  assert.ok(history.AlarmHistoryItems!.some((h) => h.HistorySummary === `Successfully executed action ${out.PolicyARN}`), 'the alarm history records the action');
+
+  // The busy alarm may stay in ALARM a few (one-second) minutes on its last datapoints and would scale out again: its actions go off.
+  await cw.send(new DisableAlarmActionsCommand({ AlarmNames: ['iris-busy'] }));
+  await cw.send(
+    new PutMetricAlarmCommand({
+      AlarmName: 'iris-idle',
+      Namespace: 'AWS/SageMaker',
+      MetricName: 'Invocations',
+      Dimensions: [{ Name: 'EndpointName', Value: ENDPOINT }, { Name: 'VariantName', Value: 'AllTraffic' }],
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      AlarmActions: [scaleIn.PolicyARN!],
+    }),
+  );
+  // The datapoints a scaling policy needs go in StateReasonData (SetAlarmState reference).
+  await cw.send(new SetAlarmStateCommand({ AlarmName: 'iris-idle', StateValue: 'ALARM', StateReason: 'rehearsing a scale-in', StateReasonData: JSON.stringify({ version: '1.0', recentDatapoints: [0.0], threshold: 1.0 }) }));
+  await until('scale-in to 1 instance', async () => ((await variantCounts()).desired === 1 ? true : undefined), { timeoutMs: 60_000 });
+  await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
+  assert.deepEqual(await variantCounts(), { status: 'InService', desired: 1, current: 1 });
+
+  const activities = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: KEY.ResourceId }))).ScalingActivities!;
+  assert.deepEqual(
+    activities.map((a) => [a.Description, a.Cause, a.StatusCode]),
+    [
+      ['Setting desired instance count to 1.', 'monitor alarm iris-idle in state ALARM triggered policy scale-in changing the desired capacity from 2 to 1.', 'Successful'],
+      ['Setting desired instance count to 2.', 'monitor alarm iris-busy in state ALARM triggered policy scale-out changing the desired capacity from 1 to 2.', 'Successful'],
+    ],
+  );
+
+  await aas.send(new DeregisterScalableTargetCommand(KEY));
+  const alarms = (await cw.send(new DescribeAlarmsCommand({ AlarmNames: ['iris-busy', 'iris-idle'] }))).MetricAlarms!;
+  assert.deepEqual(alarms.map((a) => [a.AlarmName, a.AlarmActions]), [['iris-busy', []], ['iris-idle', []]], 'deleting the policies (with the target) leaves the alarms without their actions');
+  await cw.send(new DeleteAlarmsCommand({ AlarmNames: ['iris-busy', 'iris-idle'] }));
+});
+
+test('PutMetricAlarm refuses an alarm action that is not an ARN (ValidationError)', async () => {
+  await assert.rejects(
+    cw.send(new PutMetricAlarmCommand({ AlarmName: 'x', Namespace: 'AWS/SageMaker', MetricName: 'Invocations', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold', AlarmActions: ['scale-out'] })),
+    (err: unknown) => err instanceof Error && /Invalid AlarmActions ARN "scale-out"/.test(err.message) && (err.name === 'ValidationError' || err.name === 'ValidationException'),
+  );
+});
