@@ -136,8 +136,11 @@ const contiguousSteps = fc
 
 test('property: steps that cut the line without gap or overlap are accepted, and every breach falls in exactly the step that holds it', () => {
   fc.assert(
-    fc.property(contiguousSteps, fc.double({ min: -2000, max: 2000, noNaN: true }), fc.boolean(), (steps, breach, downwards) => {
+    // Half the breaches land exactly on a bound, where inclusive and exclusive differ.
+    fc.property(contiguousSteps, fc.oneof(fc.double({ min: -2000, max: 2000, noNaN: true }), fc.nat().map((n) => ({ bound: n }))), fc.boolean(), (steps, pick, downwards) => {
       readStepScalingConfig({ AdjustmentType: 'ChangeInCapacity', StepAdjustments: steps });
+      const bounds = steps.flatMap((s) => (s.MetricIntervalLowerBound !== undefined ? [s.MetricIntervalLowerBound] : []));
+      const breach = typeof pick === 'number' ? pick : bounds[pick.bound % bounds.length]!;
       const side = breachSide(breach, downwards);
       const holding = steps.filter((s) => {
         const lower = s.MetricIntervalLowerBound ?? -Infinity;
