@@ -5,6 +5,8 @@
 // SetAlarmState as AWS users rehearse alarms, runs a scale-in policy.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmHistoryCommand, DisableAlarmActionsCommand, DescribeAlarmsCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import {
@@ -148,4 +150,41 @@ test('PutMetricAlarm refuses an alarm action that is not an ARN (ValidationError
     cw.send(new PutMetricAlarmCommand({ AlarmName: 'x', Namespace: 'AWS/SageMaker', MetricName: 'Invocations', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold', AlarmActions: ['scale-out'] })),
     (err: unknown) => err instanceof Error && /Invalid AlarmActions ARN "scale-out"/.test(err.message) && (err.name === 'ValidationError' || err.name === 'ValidationException'),
   );
+});
+
+/** Runs the AWS CLI against the local SageMaker. */
+function aws(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(AWS_CLI, [...args, '--endpoint-url', local.url, '--output', 'json'], { env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local', AWS_DEFAULT_REGION: 'us-east-1', AWS_PAGER: '' }, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const AWS_CLI = '/usr/bin/aws';
+test('the documented AWS CLI steps: put-scaling-policy --policy-type StepScaling, an alarm naming it, set-alarm-state with recentDatapoints', { skip: existsSync(AWS_CLI) ? false : 'the AWS CLI v2 is not installed' }, async () => {
+  await aas.send(new RegisterScalableTargetCommand({ ...KEY, MinCapacity: 1, MaxCapacity: 3 }));
+  const put = await aws([
+    'application-autoscaling', 'put-scaling-policy', '--service-namespace', 'sagemaker', '--resource-id', KEY.ResourceId, '--scalable-dimension', KEY.ScalableDimension,
+    '--policy-name', 'cli-step', '--policy-type', 'StepScaling',
+    '--step-scaling-policy-configuration', JSON.stringify({ AdjustmentType: 'ChangeInCapacity', Cooldown: 300, MetricAggregationType: 'Average', StepAdjustments: [{ MetricIntervalLowerBound: 0, MetricIntervalUpperBound: 100, ScalingAdjustment: 1 }, { MetricIntervalLowerBound: 100, ScalingAdjustment: 2 }] }),
+  ]);
+  assert.equal(put.code, 0, put.stderr);
+  const arn = JSON.parse(put.stdout).PolicyARN as string;
+  const alarm = await aws([
+    'cloudwatch', 'put-metric-alarm', '--alarm-name', 'cli-busy', '--namespace', 'AWS/SageMaker', '--metric-name', 'Invocations', '--statistic', 'Sum', '--period', '60',
+    '--evaluation-periods', '1', '--threshold', '200', '--comparison-operator', 'GreaterThanOrEqualToThreshold',
+    '--dimensions', `Name=EndpointName,Value=${ENDPOINT}`, 'Name=VariantName,Value=AllTraffic', '--alarm-actions', arn,
+  ]);
+  assert.equal(alarm.code, 0, alarm.stderr);
+  const before = (await variantCounts()).desired;
+  const set = await aws(['cloudwatch', 'set-alarm-state', '--alarm-name', 'cli-busy', '--state-value', 'ALARM', '--state-reason', 'rehearsal', '--state-reason-data', JSON.stringify({ version: '1.0', recentDatapoints: [250.0] })]);
+  assert.equal(set.code, 0, set.stderr);
+  // A breach of 50 picks the +1 step.
+  await until('scale-out by 1', async () => ((await variantCounts()).desired === before + 1 ? true : undefined), { timeoutMs: 60_000 });
+  const [activity] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: KEY.ResourceId, MaxResults: 1 }))).ScalingActivities!;
+  assert.equal(activity!.Cause, `monitor alarm cli-busy in state ALARM triggered policy cli-step changing the desired capacity from ${before} to ${before + 1}.`);
+  await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
+  await aas.send(new DeregisterScalableTargetCommand(KEY));
+  await cw.send(new DeleteAlarmsCommand({ AlarmNames: ['cli-busy'] }));
 });
