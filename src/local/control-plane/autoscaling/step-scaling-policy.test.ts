@@ -158,10 +158,11 @@ test('an alarm in ALARM runs the step policy it names: the breach picks the step
   assert.equal(cloudwatch.alarmState('busy'), 'ALARM');
   assert.deepEqual(sagemaker.updates, [2], 'a breach of 3 picks the +1 step');
   const [activity] = (await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker' })).ScalingActivities as Array<Record<string, unknown>>;
-  assert.deepEqual([activity!.Description, activity!.Cause, activity!.StatusCode], [
+  assert.deepEqual([activity!.Description, activity!.Cause, activity!.StatusCode, activity!.StatusMessage], [
     'Setting desired instance count to 2.',
-    'monitor alarm busy in state ALARM triggered policy out changing the desired capacity from 1 to 2.',
+    'monitor alarm busy in state ALARM triggered policy out',
     'Successful',
+    'Successfully set desired instance count to 2. Change successfully fulfilled by sagemaker.',
   ]);
   const [action] = await actions(cloudwatch, 'busy');
   assert.equal(action!.HistorySummary, `Successfully executed action ${out}`);

@@ -36,7 +36,7 @@ interface VariantDescription {
 /** A policy's proposed change, and what the scaler does once it is applied. */
 interface Candidate {
   readonly decision: ScalingDecision | undefined;
-  readonly cause: (decision: ScalingDecision, current: number) => string;
+  readonly cause: (decision: ScalingDecision) => string;
   readonly applied: (decision: ScalingDecision, now: number) => void;
 }
 
@@ -129,7 +129,7 @@ export class VariantScaler {
     const ins = [...(trackingIns.length === trackingCandidates.length ? trackingIns : []), ...stepCandidates.filter((c) => c.decision?.direction === 'in')];
     const chosen = outs.length > 0 ? largest(outs) : ins.length > 0 ? largest(ins) : undefined;
     if (!chosen) return;
-    await this.apply(target, chosen, variant.current, now);
+    await this.apply(target, chosen, now);
   }
 
   private trackingCandidate(target: ScalableTargetRecord, policy: TargetTrackingPolicyRecord | undefined, current: number, now: number): Candidate {
@@ -165,7 +165,7 @@ export class VariantScaler {
     });
     return {
       decision: step && { desired: step.desired, direction: step.direction, cause: '' },
-      cause: (decision, from) => `monitor alarm ${trigger.alarmName} in state ${trigger.state} triggered policy ${policy.name} changing the desired capacity from ${from} to ${decision.desired}.`,
+      cause: () => `monitor alarm ${trigger.alarmName} in state ${trigger.state} triggered policy ${policy.name}`,
       applied: (decision, at) => {
         if (decision.direction === 'in') {
           policy.cooldown.scaleInAt = at;
@@ -208,9 +208,9 @@ export class VariantScaler {
     });
   }
 
-  private async apply(target: ScalableTargetRecord, chosen: Candidate, current: number, now: number): Promise<void> {
+  private async apply(target: ScalableTargetRecord, chosen: Candidate, now: number): Promise<void> {
     const decision = chosen.decision!;
-    const activity = this.opts.autoscaling.startActivity(target.resourceId, `Setting desired instance count to ${decision.desired}.`, chosen.cause(decision, current));
+    const activity = this.opts.autoscaling.startActivity(target.resourceId, `Setting desired instance count to ${decision.desired}.`, chosen.cause(decision));
     chosen.applied(decision, now);
     try {
       await this.opts.sagemaker.call('UpdateEndpointWeightsAndCapacities', {
