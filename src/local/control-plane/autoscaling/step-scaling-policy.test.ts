@@ -252,3 +252,30 @@ test('no action runs while actions are disabled, and a target-tracking policy\'s
   const [ttAction] = await actions(cloudwatch, low);
   assert.match(ttAction!.HistorySummary, /^Successfully executed action arn:aws:autoscaling:.*:policyName\/tt$/);
 });
+
+test('a scale-out ends the scale-in cooldown of the step policies (user guide, "Cooldown period")', async () => {
+  const { autoscaling, cloudwatch, sagemaker, scaler } = setup();
+  sagemaker.count = 3;
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 4 });
+  const policy = async (name: string, step: Record<string, number>) =>
+    (await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: name, StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', Cooldown: 600, StepAdjustments: [step] } })).PolicyARN as string;
+  const out = await policy('out', { MetricIntervalLowerBound: 0, ScalingAdjustment: 1 });
+  const scaleIn = await policy('in', { MetricIntervalUpperBound: 0, ScalingAdjustment: -1 });
+  await cloudwatch.call('PutMetricAlarm', { ...invocationsAlarm, AlarmName: 'hi', Threshold: 100, ComparisonOperator: 'GreaterThanThreshold', AlarmActions: [out] });
+  await cloudwatch.call('PutMetricAlarm', { ...invocationsAlarm, AlarmName: 'lo', Threshold: 10, ComparisonOperator: 'LessThanThreshold', AlarmActions: [scaleIn] });
+  /** Forces `alarm` into ALARM (from OK) with one datapoint, then runs the scaler on an endpoint in service. */
+  const fire = async (alarm: string, value: number) => {
+    await cloudwatch.call('SetAlarmState', { AlarmName: alarm, StateValue: 'OK', StateReason: 'reset' });
+    await cloudwatch.call('SetAlarmState', { AlarmName: alarm, StateValue: 'ALARM', StateReason: 'rehearsal', StateReasonData: JSON.stringify({ recentDatapoints: [value] }) });
+    sagemaker.status = 'InService';
+    await scaler.tick();
+  };
+  await fire('lo', 0);
+  assert.deepEqual(sagemaker.updates, [2]);
+  await fire('lo', 0);
+  assert.deepEqual(sagemaker.updates, [2], 'the second scale-in waits for the cooldown');
+  await fire('hi', 200);
+  assert.deepEqual(sagemaker.updates, [2, 3]);
+  await fire('lo', 0);
+  assert.deepEqual(sagemaker.updates, [2, 3, 2], 'the scale-out ended the scale-in cooldown');
+});

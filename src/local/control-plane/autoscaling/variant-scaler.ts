@@ -129,6 +129,8 @@ export class VariantScaler {
     const ins = [...(trackingIns.length === trackingCandidates.length ? trackingIns : []), ...stepCandidates.filter((c) => c.decision?.direction === 'in')];
     const chosen = outs.length > 0 ? largest(outs) : ins.length > 0 ? largest(ins) : undefined;
     if (!chosen) return;
+    // A scale-out by any policy ends the scale-in cooldowns of the step policies (user guide, "Cooldown period").
+    if (chosen.decision!.direction === 'out') for (const p of policies) if (p.type === 'StepScaling') delete p.cooldown.scaleInAt;
     await this.apply(target, chosen, now);
   }
 
@@ -146,8 +148,7 @@ export class VariantScaler {
 
   /**
    * A step policy's change for its latest alarm invocation. Its cooldown is its own: a scale-out
-   * starts it (unless one is running), a scale-in blocks further scale-ins, and any scale-out of
-   * the target ends the scale-in cooldowns of its step policies (user guide, "Cooldown period").
+   * starts it (unless one is running) and a scale-in blocks further scale-ins.
    */
   private stepCandidate(target: ScalableTargetRecord, policy: StepScalingPolicyRecord, current: number, now: number): Candidate {
     const trigger = policy.pending!;
@@ -173,9 +174,6 @@ export class VariantScaler {
         }
         const running = policy.cooldown.scaleOut !== undefined && at - policy.cooldown.scaleOut.at < this.opts.clock.durationMs(policy.config.Cooldown ?? DEFAULT_COOLDOWN_SECONDS);
         if (!running) policy.cooldown.scaleOut = { at, from: step!.base };
-        for (const other of this.opts.autoscaling.scalingState().find((s) => s.target === target)?.policies ?? []) {
-          if (other.type === 'StepScaling') delete other.cooldown.scaleInAt;
-        }
       },
     };
   }
