@@ -78,7 +78,7 @@ test('a StepScaling policy named in an alarm\'s AlarmActions scales the variant 
     }),
   );
   assert.match(out.PolicyARN!, /^arn:aws:autoscaling:us-east-1:111122223333:scalingPolicy:[0-9a-f-]{36}:resource\/sagemaker\/endpoint\/iris-steps\/variant\/AllTraffic:policyName\/scale-out$/);
-  // PolicyType left out: StepScaling, the API's default.
+  // PolicyType left out: a new policy is StepScaling.
   const scaleIn = await aas.send(
     new PutScalingPolicyCommand({ ...KEY, PolicyName: 'scale-in', StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', Cooldown: 60, StepAdjustments: [{ MetricIntervalUpperBound: 0, ScalingAdjustment: -1 }] } }),
   );

@@ -251,7 +251,9 @@ export class ApplicationAutoScalingService implements AwsService {
     const name = input.PolicyName;
     if (name === undefined) v.add(undefined, 'policyName', 'not be null');
     else if (typeof name !== 'string' || name.length < 1 || name.length > 256 || !/^[\x20-\x7e]+$/.test(name)) v.add(name, 'policyName', 'have length between 1 and 256 printable characters');
-    const type = input.PolicyType ?? 'StepScaling';
+    // PolicyType is needed to create a policy (API reference); left out, an update keeps the
+    // policy's type and a new policy is StepScaling, the type the API began with.
+    const type = input.PolicyType ?? (typeof name === 'string' ? this.policies.get(`${resourceId}\u0000${name}`)?.type : undefined) ?? 'StepScaling';
     if (!['StepScaling', 'TargetTrackingScaling', 'PredictiveScaling'].includes(type as string)) v.add(type, 'policyType', 'satisfy enum value set: [StepScaling, TargetTrackingScaling, PredictiveScaling]');
     v.throwIfAny();
     if (type === 'PredictiveScaling') {

@@ -82,6 +82,13 @@ test('PutScalingPolicy without PolicyType makes a StepScaling policy; DescribeSc
   // An update keeps the ARN.
   const again = await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'up', PolicyType: 'StepScaling', StepScalingPolicyConfiguration: { ...configuration, Cooldown: 60 } });
   assert.equal(again.PolicyARN, arn);
+  // An update without PolicyType keeps the policy's type (here target tracking, not the StepScaling default).
+  const tracking = { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } };
+  await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'tt', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: tracking });
+  await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'tt', TargetTrackingScalingPolicyConfiguration: { ...tracking, TargetValue: 7 } });
+  const [updated] = (await autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker', PolicyNames: ['tt'] })).ScalingPolicies as Array<Record<string, unknown>>;
+  assert.deepEqual([updated!.PolicyType, (updated!.TargetTrackingScalingPolicyConfiguration as { TargetValue: number }).TargetValue], ['TargetTrackingScaling', 7]);
+  await autoscaling.call('DeleteScalingPolicy', { ...key, PolicyName: 'tt' });
   // Deleting the policy takes its ARN out of the alarm's actions; the alarm stays (DeleteScalingPolicy reference).
   await autoscaling.call('DeleteScalingPolicy', { ...key, PolicyName: 'up' });
   const [alarm] = (await cloudwatch.call('DescribeAlarms', { AlarmNames: ['busy'] })).MetricAlarms as Array<{ AlarmActions: string[] }>;
