@@ -137,6 +137,7 @@ test('CloudWatch checks alarm action ARNs: an ARN, a scaling policy in the valid
   await refused({ AlarmActions: ['scale-out'] }, /Invalid AlarmActions ARN "scale-out"/);
   await refused({ OKActions: ['arn:aws:autoscaling:us-east-1:000000000000:scalingPolicy:nope'] }, /Invalid OKActions ARN .*scalingPolicy:<policy-id>:resource/);
   await refused({ InsufficientDataActions: ['arn:aws:sns:eu-west-1:000000000000:topic'] }, /^Invalid region eu-west-1 specified\. Only us-east-1 is supported\.$/);
+  await refused({ AlarmActions: ['arn:aws-us-gov:sns:us-east-1:000000000000:topic'] }, /^Invalid partition aws-us-gov specified\. Only aws is supported\.$/);
   await put({ AlarmActions: ['arn:aws:sns:us-east-1:000000000000:topic', 'arn:aws:automate:us-east-1:ec2:stop', 'arn:aws:autoscaling:us-east-1:000000000000:scalingPolicy:0ce7a750-7fa1-46fc-a316-d2647013aa3f:autoScalingGroupName/g:policyName/p'] });
 });
 

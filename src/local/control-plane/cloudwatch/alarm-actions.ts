@@ -31,22 +31,26 @@ export const isAutoScalingAction = (arn: string): boolean => /^arn:aws[\w-]*:aut
 /**
  * Checks the ARNs of `OKActions`, `AlarmActions` and `InsufficientDataActions` as CloudWatch does:
  * each must be an ARN (CloudWatch answers `ValidationError` otherwise), an autoscaling one must
- * name a scaling policy in the valid format, and an action must be in the alarm's own region.
+ * name a scaling policy in the valid format, and an action must be in the alarm's own partition
+ * and region (`Invalid region ca-central-1 specified. Only us-west-2 is supported.`).
  * Whether the policy exists is not checked: CloudWatch does not validate that its actions exist.
  */
 export function checkAlarmActions(def: AlarmDefinition, region: string): void {
+  // The local services issue every ARN in the aws partition, whatever the region.
+  const partition = 'aws';
   for (const [member, list] of [['OKActions', def.OKActions], ['AlarmActions', def.AlarmActions], ['InsufficientDataActions', def.InsufficientDataActions]] as const) {
     for (const arn of list) {
-      const parts = /^arn:aws[\w-]*:([\w-]+):([a-z0-9-]*):/.exec(arn);
+      const parts = /^arn:(aws[\w-]*):([\w-]+):([a-z0-9-]*):/.exec(arn);
       if (!parts) throw validationError(`Invalid ${member} ARN ${JSON.stringify(arn.slice(0, 200))}: an alarm action is an ARN (an SNS topic, a scaling policy, an EC2 action, ...).`);
-      if (parts[1] === 'autoscaling') {
+      if (parts[1] !== partition) throw validationError(`Invalid partition ${parts[1]} specified. Only ${partition} is supported.`);
+      if (parts[2] === 'autoscaling') {
         if (!parseScalingPolicyArn(arn)) {
           throw validationError(
             `Invalid ${member} ARN ${JSON.stringify(arn.slice(0, 300))}: a scaling policy is arn:aws:autoscaling:<region>:<account-id>:scalingPolicy:<policy-id>:resource/<namespace>/<resource-id>:policyName/<policy-name>.`,
           );
         }
       }
-      if (parts[2] !== '' && parts[2] !== region) throw validationError(`Invalid region ${parts[2]} specified. Only ${region} is supported.`);
+      if (parts[3] !== '' && parts[3] !== region) throw validationError(`Invalid region ${parts[3]} specified. Only ${region} is supported.`);
     }
   }
 }
