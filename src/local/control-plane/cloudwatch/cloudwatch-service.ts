@@ -66,7 +66,8 @@ export const MIN_FORCED_STATE_MS = 5000;
  * The local CloudWatch (`GraniteServiceVersion20100801`): metric alarms evaluated on what the
  * local endpoints measure ({@link MetricStore}), plus `GetMetricStatistics` and `ListMetrics`.
  * Each alarm is evaluated once per period on its last `EvaluationPeriods` complete periods;
- * `SetAlarmState` sets a state that holds until the next evaluation, as on AWS.
+ * `SetAlarmState` sets a state that holds until the next evaluation, as on AWS. Actions that name
+ * scaling policies are run by the service {@link CloudWatchService.setScalingActionHandler} sets.
  */
 export class CloudWatchService implements AwsService {
   readonly targetPrefix = 'GraniteServiceVersion20100801';
