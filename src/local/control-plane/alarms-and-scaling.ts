@@ -3,6 +3,7 @@ import type { AwsService } from '../../aws/service.js';
 import type { LocalMetricsSettings } from '../../config/local-metrics.js';
 import { ApplicationAutoScalingService } from './autoscaling/autoscaling-service.js';
 import { VariantScaler } from './autoscaling/variant-scaler.js';
+import { invokeScalingPolicy } from './autoscaling/step-policy-invocation.js';
 import { CloudWatchService } from './cloudwatch/cloudwatch-service.js';
 import { createMetricClock, type MetricClock } from './cloudwatch/metric-clock.js';
 import { MetricStore } from './cloudwatch/metric-store.js';
@@ -53,6 +54,7 @@ export function createAlarmsAndScaling(opts: AlarmsAndScalingOptions): AlarmsAnd
     cloudwatch,
     services({ sagemaker }) {
       const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now, region: opts.region, accountId: opts.accountId });
+      cloudwatch.setScalingActionHandler((invocation) => invokeScalingPolicy(autoscaling, invocation, clock.now()));
       scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock, ...(opts.onScalingError ? { onError: opts.onScalingError } : {}) });
       scaler.start();
       return [cloudwatch, autoscaling];

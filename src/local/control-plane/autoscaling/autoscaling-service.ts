@@ -13,6 +13,9 @@ import {
 } from './errors.js';
 import { paginate } from './paginate.js';
 import { readTargetTrackingConfig, type TargetTrackingConfig } from './target-tracking-config.js';
+import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
+import type { StepCooldownState } from './step-scaling.js';
+import type { StepTrigger } from './step-policy-invocation.js';
 import { INVOCATIONS_PER_INSTANCE, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count). */
@@ -29,17 +32,33 @@ export interface ScalableTargetRecord {
   lastScaleInAt?: number;
 }
 
-/** A target-tracking scaling policy and the alarms it owns. */
-export interface ScalingPolicyRecord {
+interface PolicyRecordBase {
   readonly name: string;
   readonly resourceId: string;
   readonly arn: string;
   readonly createdAt: number;
-  config: TargetTrackingConfig;
+}
 
+/** A target-tracking scaling policy and the alarms it owns. */
+export interface TargetTrackingPolicyRecord extends PolicyRecordBase {
+  readonly type: 'TargetTrackingScaling';
+  config: TargetTrackingConfig;
   highAlarm: string;
   lowAlarm?: string;
 }
+
+/** A step scaling policy: run by the alarms whose actions name its ARN. */
+export interface StepScalingPolicyRecord extends PolicyRecordBase {
+  readonly type: 'StepScaling';
+  config: StepScalingConfig;
+  /** When it last scaled its target, for its cooldown. */
+  readonly cooldown: StepCooldownState;
+  /** The latest alarm invocation not yet applied (the scaler applies it once the endpoint is InService). */
+  pending?: StepTrigger;
+}
+
+/** A scaling policy of either type run locally. */
+export type ScalingPolicyRecord = TargetTrackingPolicyRecord | StepScalingPolicyRecord;
 
 /** One scaling activity, as DescribeScalingActivities reports it. */
 export interface ScalingActivityRecord {
@@ -75,9 +94,10 @@ const errorName = (err: unknown): string => (err instanceof AwsServiceError ? er
 
 /**
  * The local Application Auto Scaling (`AnyScaleFrontendService`) for SageMaker variants:
- * scalable targets on `sagemaker:variant:DesiredInstanceCount` and target-tracking policies on
- * `SageMakerVariantInvocationsPerInstance`, each with the two CloudWatch alarms the service
- * creates for it. {@link VariantScaler} acts on them.
+ * scalable targets on `sagemaker:variant:DesiredInstanceCount`, target-tracking policies (on
+ * `SageMakerVariantInvocationsPerInstance` or one customized metric), each with the two CloudWatch
+ * alarms the service creates for it, and step policies, run by the alarms whose actions name them
+ * (see `invokeScalingPolicy`). {@link VariantScaler} acts on them.
  */
 export class ApplicationAutoScalingService implements AwsService {
   readonly targetPrefix = 'AnyScaleFrontendService';
@@ -237,13 +257,16 @@ export class ApplicationAutoScalingService implements AwsService {
     const name = input.PolicyName;
     if (name === undefined) v.add(undefined, 'policyName', 'not be null');
     else if (typeof name !== 'string' || name.length < 1 || name.length > 256 || !/^[\x20-\x7e]+$/.test(name)) v.add(name, 'policyName', 'have length between 1 and 256 printable characters');
-    const type = input.PolicyType ?? 'StepScaling';
+    // PolicyType is needed to create a policy (API reference); left out, an update keeps the
+    // policy's type and a new policy is StepScaling, the type the API began with.
+    const type = input.PolicyType ?? (typeof name === 'string' ? this.policies.get(`${resourceId}\u0000${name}`)?.type : undefined) ?? 'StepScaling';
     if (!['StepScaling', 'TargetTrackingScaling', 'PredictiveScaling'].includes(type as string)) v.add(type, 'policyType', 'satisfy enum value set: [StepScaling, TargetTrackingScaling, PredictiveScaling]');
     v.throwIfAny();
-    if (type !== 'TargetTrackingScaling') {
-      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies (on ${INVOCATIONS_PER_INSTANCE} or one customized CloudWatch metric).`);
+    if (type === 'PredictiveScaling') {
+      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies (on ${INVOCATIONS_PER_INSTANCE} or one customized CloudWatch metric) and StepScaling policies.`);
     }
-    const config = readTargetTrackingConfig(input.TargetTrackingScalingPolicyConfiguration);
+    const stepConfig = type === 'StepScaling' ? readStepScalingConfig(input.StepScalingPolicyConfiguration) : undefined;
+    const config = type === 'TargetTrackingScaling' ? readTargetTrackingConfig(input.TargetTrackingScalingPolicyConfiguration) : undefined;
     const target = this.targets.get(resourceId!);
     if (!target) throw this.notFound(resourceId!);
     const key = `${resourceId}\u0000${name as string}`;
@@ -251,22 +274,45 @@ export class ApplicationAutoScalingService implements AwsService {
     if (!existing && this.policies.size >= MAX_TARGETS * 2) throw limitExceeded('The local Application Auto Scaling holds at most 1000 scaling policies.');
     const uuid = randomUUID();
     const arn = existing?.arn ?? `arn:aws:autoscaling:${this.region}:${this.accountId}:scalingPolicy:${uuid}:resource/${SAGEMAKER_NAMESPACE}/${resourceId}:policyName/${name as string}`;
-    if (existing) await this.deleteAlarms(existing);
-    const policy: ScalingPolicyRecord = {
+    if (existing?.type === 'TargetTrackingScaling') await this.deleteAlarms(existing);
+    if (stepConfig) {
+      // The alarms that name the policy keep running it; an update keeps its cooldown.
+      const policy: StepScalingPolicyRecord = {
+        type: 'StepScaling',
+        name: name as string,
+        resourceId: resourceId!,
+        arn,
+        createdAt: existing?.createdAt ?? this.now(),
+        config: stepConfig,
+        cooldown: existing?.type === 'StepScaling' ? existing.cooldown : {},
+      };
+      this.policies.set(key, policy);
+      return { PolicyARN: arn };
+    }
+    const tracking = config!;
+    const policy: TargetTrackingPolicyRecord = {
+      type: 'TargetTrackingScaling',
       name: name as string,
       resourceId: resourceId!,
       arn,
       createdAt: existing?.createdAt ?? this.now(),
-      config,
+      config: tracking,
       highAlarm: `TargetTracking-${resourceId}-AlarmHigh-${randomUUID()}`,
-      ...(config.DisableScaleIn ? {} : { lowAlarm: `TargetTracking-${resourceId}-AlarmLow-${randomUUID()}` }),
+      ...(tracking.DisableScaleIn ? {} : { lowAlarm: `TargetTracking-${resourceId}-AlarmLow-${randomUUID()}` }),
     };
     await this.createAlarms(policy, target);
     this.policies.set(key, policy);
     return { PolicyARN: arn, Alarms: this.alarmsOf(policy) };
   }
 
+  /** The scaling policy of that ARN, if any (for the alarms that invoke it). */
+  policyByArn(arn: string): ScalingPolicyRecord | undefined {
+    return [...this.policies.values()].find((p) => p.arn === arn);
+  }
+
+  /** A target-tracking policy's own two alarms; for a step policy, the alarms whose actions name it. */
   private alarmsOf(p: ScalingPolicyRecord): Array<{ AlarmName: string; AlarmARN: string }> {
+    if (p.type === 'StepScaling') return this.opts.cloudwatch.alarmsWithAction(p.arn);
     return [p.highAlarm, ...(p.lowAlarm ? [p.lowAlarm] : [])].map((n) => ({ AlarmName: n, AlarmARN: `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:${n}` }));
   }
 
@@ -275,7 +321,7 @@ export class ApplicationAutoScalingService implements AwsService {
    * for 3 one-minute periods) and low (below 90 % of target for 15 one-minute periods), on the
    * policy's metric (see {@link trackedMetric}).
    */
-  private async createAlarms(p: ScalingPolicyRecord, target: ScalableTargetRecord): Promise<void> {
+  private async createAlarms(p: TargetTrackingPolicyRecord, target: ScalableTargetRecord): Promise<void> {
     const metric = trackedMetric(p.config, target);
     const common = {
       Namespace: metric.namespace,
@@ -293,13 +339,18 @@ export class ApplicationAutoScalingService implements AwsService {
     }
   }
 
-  private async deleteAlarms(p: ScalingPolicyRecord): Promise<void> {
+  private async deleteAlarms(p: TargetTrackingPolicyRecord): Promise<void> {
     const names = [p.highAlarm, ...(p.lowAlarm ? [p.lowAlarm] : [])].filter((n) => this.opts.cloudwatch.alarmState(n) !== undefined);
     if (names.length > 0) await this.opts.cloudwatch.call('DeleteAlarms', { AlarmNames: names });
   }
 
+  /**
+   * Deletes a policy: a target-tracking policy with its alarms; a step policy's ARN leaves the
+   * actions of the alarms that name it, and the alarms stay (DeleteScalingPolicy reference).
+   */
   private async removePolicy(p: ScalingPolicyRecord): Promise<void> {
-    await this.deleteAlarms(p);
+    if (p.type === 'StepScaling') this.opts.cloudwatch.removeAction(p.arn);
+    else await this.deleteAlarms(p);
     this.policies.delete(`${p.resourceId}\u0000${p.name}`);
   }
 
@@ -323,8 +374,8 @@ export class ApplicationAutoScalingService implements AwsService {
         ServiceNamespace: SAGEMAKER_NAMESPACE,
         ResourceId: p.resourceId,
         ScalableDimension: VARIANT_INSTANCE_COUNT,
-        PolicyType: 'TargetTrackingScaling',
-        TargetTrackingScalingPolicyConfiguration: structuredClone(p.config),
+        PolicyType: p.type,
+        ...(p.type === 'StepScaling' ? { StepScalingPolicyConfiguration: structuredClone(p.config) } : { TargetTrackingScalingPolicyConfiguration: structuredClone(p.config) }),
         Alarms: this.alarmsOf(p),
         CreationTime: p.createdAt / 1000,
       })),

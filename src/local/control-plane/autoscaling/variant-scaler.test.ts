@@ -123,7 +123,8 @@ test('Application Auto Scaling errors as the service names them', async () => {
   const policy = { ...key, PolicyName: 'p', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } };
   await rejects(autoscaling.call('PutScalingPolicy', policy), 'ObjectNotFoundException', /No scalable target/);
   await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 2 });
-  await rejects(autoscaling.call('PutScalingPolicy', { ...policy, PolicyType: 'StepScaling' }), 'ValidationException', /TargetTrackingScaling/);
+  await rejects(autoscaling.call('PutScalingPolicy', { ...policy, PolicyType: 'PredictiveScaling' }), 'ValidationException', /PolicyType PredictiveScaling is not scaled locally/);
+  await rejects(autoscaling.call('PutScalingPolicy', { ...policy, PolicyType: 'StepScaling' }), 'ValidationException', /StepScalingPolicyConfiguration is required/);
   await rejects(autoscaling.call('PutScalingPolicy', { ...policy, TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' } } }), 'ValidationException', /SageMakerVariantInvocationsPerInstance/);
   await rejects(autoscaling.call('DeleteScalingPolicy', { ...key, PolicyName: 'p' }), 'ObjectNotFoundException', /No scaling policy found .* policy name: p/);
   await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', NextToken: 'zz' }), 'InvalidNextTokenException', /NextToken/);

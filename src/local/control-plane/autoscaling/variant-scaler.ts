@@ -3,8 +3,18 @@ import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import type { MetricClock } from '../cloudwatch/metric-clock.js';
 import type { MetricStore } from '../cloudwatch/metric-store.js';
 import { statisticValue } from '../cloudwatch/statistics.js';
-import { DEFAULT_COOLDOWN_SECONDS, trackedMetric, type ApplicationAutoScalingService, type ScalableTargetRecord, type ScalingPolicyRecord, type TrackedMetric } from './autoscaling-service.js';
+import {
+  DEFAULT_COOLDOWN_SECONDS,
+  trackedMetric,
+  type ApplicationAutoScalingService,
+  type ScalableTargetRecord,
+  type ScalingPolicyRecord,
+  type StepScalingPolicyRecord,
+  type TargetTrackingPolicyRecord,
+  type TrackedMetric,
+} from './autoscaling-service.js';
 import { decideScaling, type ScalingDecision } from './target-tracking.js';
+import { decideStep } from './step-scaling.js';
 
 /** Options of {@link VariantScaler}. */
 export interface VariantScalerOptions {
@@ -23,11 +33,20 @@ interface VariantDescription {
   current: number;
 }
 
+/** A policy's proposed change, and what the scaler does once it is applied. */
+interface Candidate {
+  readonly decision: ScalingDecision | undefined;
+  readonly cause: (decision: ScalingDecision) => string;
+  readonly applied: (decision: ScalingDecision, now: number) => void;
+}
+
 /**
  * Really scales local variants: on each tick, for every registered target it reads the variant
- * through SageMaker's DescribeEndpoint, decides with {@link decideScaling} from the policy's alarm
- * states and the latest value of its metric, and changes the instance count through SageMaker's
- * public `UpdateEndpointWeightsAndCapacities`. An endpoint that is not `InService` is left alone.
+ * through SageMaker's DescribeEndpoint, decides with {@link decideScaling} from the
+ * target-tracking policies' alarm states and the latest value of their metric, and with
+ * {@link decideStep} for the step policies their alarms invoked, and changes the instance count
+ * through SageMaker's public `UpdateEndpointWeightsAndCapacities`. An endpoint that is not
+ * `InService` is left alone; a step policy's invocation waits for it.
  */
 export class VariantScaler {
   private timer: NodeJS.Timeout | undefined;
@@ -92,26 +111,74 @@ export class VariantScaler {
 
   /**
    * Several policies on one target combine as in Application Auto Scaling: the largest scale-out
-   * wins; the target scales in only when every policy would, by the smallest step.
+   * wins; the target scales in only when every target-tracking policy would, by the smallest step,
+   * or when a step policy's alarm asks for it (the largest resulting capacity wins).
    */
   private async scaleTarget(target: ScalableTargetRecord, policies: readonly ScalingPolicyRecord[]): Promise<void> {
     const variant = await this.describe(target);
     if (!variant || variant.status !== 'InService') return;
     const now = this.opts.clock.now();
-    const candidates = (policies.length > 0 ? policies : [undefined]).map((policy) => ({ policy, decision: this.decide(target, policy, variant.current, now) }));
-    const outs = candidates.filter((c) => c.decision?.direction === 'out');
-    const ins = candidates.filter((c) => c.decision?.direction === 'in');
-    const chosen =
-      outs.length > 0
-        ? outs.reduce((a, b) => (b.decision!.desired > a.decision!.desired ? b : a))
-        : ins.length === candidates.length && ins.length > 0
-          ? ins.reduce((a, b) => (b.decision!.desired > a.decision!.desired ? b : a))
-          : undefined;
+    const tracking = policies.filter((p): p is TargetTrackingPolicyRecord => p.type === 'TargetTrackingScaling');
+    const invoked = policies.filter((p): p is StepScalingPolicyRecord => p.type === 'StepScaling' && p.pending !== undefined);
+    const trackingCandidates = (tracking.length > 0 ? tracking : [undefined]).map((policy) => this.trackingCandidate(target, policy, variant.current, now));
+    const stepCandidates = invoked.map((policy) => this.stepCandidate(target, policy, variant.current, now));
+    for (const p of invoked) p.pending = undefined;
+    const largest = (list: Candidate[]) => list.reduce((a, b) => (b.decision!.desired > a.decision!.desired ? b : a));
+    const outs = [...trackingCandidates, ...stepCandidates].filter((c) => c.decision?.direction === 'out');
+    const trackingIns = trackingCandidates.filter((c) => c.decision?.direction === 'in');
+    const ins = [...(trackingIns.length === trackingCandidates.length ? trackingIns : []), ...stepCandidates.filter((c) => c.decision?.direction === 'in')];
+    const chosen = outs.length > 0 ? largest(outs) : ins.length > 0 ? largest(ins) : undefined;
     if (!chosen) return;
-    await this.apply(target, chosen.policy, chosen.decision!, now);
+    // A scale-out by any policy ends the scale-in cooldowns of the step policies (user guide, "Cooldown period").
+    if (chosen.decision!.direction === 'out') for (const p of policies) if (p.type === 'StepScaling') delete p.cooldown.scaleInAt;
+    await this.apply(target, chosen, now);
   }
 
-  private decide(target: ScalableTargetRecord, policy: ScalingPolicyRecord | undefined, current: number, now: number) {
+  private trackingCandidate(target: ScalableTargetRecord, policy: TargetTrackingPolicyRecord | undefined, current: number, now: number): Candidate {
+    return {
+      decision: this.decide(target, policy, current, now),
+      cause: (decision) =>
+        policy ? `monitor alarm ${decision.direction === 'out' ? policy.highAlarm : policy.lowAlarm ?? policy.highAlarm} in state ALARM triggered policy ${policy.name}: ${decision.cause}` : decision.cause,
+      applied: (decision, at) => {
+        if (decision.direction === 'out') target.lastScaleOutAt = at;
+        else target.lastScaleInAt = at;
+      },
+    };
+  }
+
+  /**
+   * A step policy's change for its latest alarm invocation. Its cooldown is its own: a scale-out
+   * starts it (unless one is running) and a scale-in blocks further scale-ins.
+   */
+  private stepCandidate(target: ScalableTargetRecord, policy: StepScalingPolicyRecord, current: number, now: number): Candidate {
+    const trigger = policy.pending!;
+    const step = decideStep({
+      current,
+      minCapacity: target.minCapacity,
+      maxCapacity: target.maxCapacity,
+      config: policy.config,
+      step: trigger.step,
+      cooldownMs: this.opts.clock.durationMs(policy.config.Cooldown ?? DEFAULT_COOLDOWN_SECONDS),
+      state: policy.cooldown,
+      scaleOutSuspended: target.suspended.DynamicScalingOutSuspended,
+      scaleInSuspended: target.suspended.DynamicScalingInSuspended,
+      now,
+    });
+    return {
+      decision: step && { desired: step.desired, direction: step.direction, cause: '' },
+      cause: () => `monitor alarm ${trigger.alarmName} in state ${trigger.state} triggered policy ${policy.name}`,
+      applied: (decision, at) => {
+        if (decision.direction === 'in') {
+          policy.cooldown.scaleInAt = at;
+          return;
+        }
+        const running = policy.cooldown.scaleOut !== undefined && at - policy.cooldown.scaleOut.at < this.opts.clock.durationMs(policy.config.Cooldown ?? DEFAULT_COOLDOWN_SECONDS);
+        if (!running) policy.cooldown.scaleOut = { at, from: step!.base };
+      },
+    };
+  }
+
+  private decide(target: ScalableTargetRecord, policy: TargetTrackingPolicyRecord | undefined, current: number, now: number) {
     const { clock, cloudwatch } = this.opts;
     return decideScaling({
       current,
@@ -139,14 +206,10 @@ export class VariantScaler {
     });
   }
 
-  private async apply(target: ScalableTargetRecord, policy: ScalingPolicyRecord | undefined, decision: ScalingDecision, now: number): Promise<void> {
-    const activity = this.opts.autoscaling.startActivity(
-      target.resourceId,
-      `Setting desired instance count to ${decision.desired}.`,
-      policy ? `monitor alarm ${decision.direction === 'out' ? policy.highAlarm : policy.lowAlarm ?? policy.highAlarm} in state ALARM triggered policy ${policy.name}: ${decision.cause}` : decision.cause,
-    );
-    if (decision.direction === 'out') target.lastScaleOutAt = now;
-    else target.lastScaleInAt = now;
+  private async apply(target: ScalableTargetRecord, chosen: Candidate, now: number): Promise<void> {
+    const decision = chosen.decision!;
+    const activity = this.opts.autoscaling.startActivity(target.resourceId, `Setting desired instance count to ${decision.desired}.`, chosen.cause(decision));
+    chosen.applied(decision, now);
     try {
       await this.opts.sagemaker.call('UpdateEndpointWeightsAndCapacities', {
         EndpointName: target.variant.endpointName,

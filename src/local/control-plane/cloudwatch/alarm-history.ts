@@ -10,7 +10,7 @@ export const MAX_HISTORY_ITEMS = 10_000;
 /** One alarm history item (DescribeAlarmHistory). */
 interface HistoryItem {
   readonly alarmName: string;
-  readonly type: 'ConfigurationUpdate' | 'StateUpdate';
+  readonly type: 'ConfigurationUpdate' | 'StateUpdate' | 'Action';
   readonly summary: string;
   readonly at: number;
   readonly data: string;
@@ -27,7 +27,7 @@ export function parseIfJson(text: string): unknown {
 
 /**
  * The history of every alarm, oldest first and bounded to {@link MAX_HISTORY_ITEMS}: creations,
- * updates and state changes, as DescribeAlarmHistory reports them.
+ * updates, state changes and the scaling actions run, as DescribeAlarmHistory reports them.
  */
 export class AlarmHistory {
   private readonly items: HistoryItem[] = [];

@@ -2,6 +2,8 @@ import type { AwsService } from '../../../aws/service.js';
 import { readAlarmDefinition, readDimensions, type AlarmDefinition } from './alarm-definition.js';
 import { evaluateAlarm, evaluationRangeLength, selectEvaluatedPeriods, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
 import { AlarmHistory, parseIfJson } from './alarm-history.js';
+import { ScalingActionDispatcher } from './alarm-action-dispatch.js';
+import { checkAlarmActions, forcedDatapoints, type ScalingActionHandler } from './alarm-actions.js';
 import { getMetricStatistics, listMetrics } from './metric-queries.js';
 import { decodeToken, encodeToken } from './page-token.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
@@ -27,6 +29,12 @@ interface StoredAlarm {
   stateUpdatedAt: number;
   /** Real time of the next evaluation (a `SetAlarmState` holds until then). */
   nextEvaluationAt: number;
+  /** The datapoints of the last evaluation (or of SetAlarmState's StateReasonData), for scaling actions. */
+  datapoints: number[];
+  /** Whether the current state was set by SetAlarmState. */
+  forced: boolean;
+  /** Real time the Auto Scaling actions of the current state run again (once per CloudWatch minute). */
+  nextActionAt: number;
 }
 
 /** A change of an alarm's state, for in-process listeners such as the autoscaler. */
@@ -58,7 +66,8 @@ export const MIN_FORCED_STATE_MS = 5000;
  * The local CloudWatch (`GraniteServiceVersion20100801`): metric alarms evaluated on what the
  * local endpoints measure ({@link MetricStore}), plus `GetMetricStatistics` and `ListMetrics`.
  * Each alarm is evaluated once per period on its last `EvaluationPeriods` complete periods;
- * `SetAlarmState` sets a state that holds until the next evaluation, as on AWS.
+ * `SetAlarmState` sets a state that holds until the next evaluation, as on AWS. Actions that name
+ * scaling policies are run by the service {@link CloudWatchService.setScalingActionHandler} sets.
  */
 export class CloudWatchService implements AwsService {
   readonly targetPrefix = 'GraniteServiceVersion20100801';
@@ -68,6 +77,7 @@ export class CloudWatchService implements AwsService {
   private readonly listeners: Array<(change: AlarmStateChange) => void> = [];
   /** Alarm history (it outlives deleted alarms, as on AWS). */
   private readonly history = new AlarmHistory();
+  private readonly actions = new ScalingActionDispatcher(this.history, (name) => this.alarmArn(name));
   private readonly metrics: MetricStore;
   private readonly clock: MetricClock;
   private readonly region: string;
@@ -100,6 +110,40 @@ export class CloudWatchService implements AwsService {
   /** Calls `listener` whenever an alarm changes state (evaluation or SetAlarmState). */
   onStateChange(listener: (change: AlarmStateChange) => void): void {
     this.listeners.push(listener);
+  }
+
+  /**
+   * Sets what runs the scaling policies alarms name in their actions (the local Application Auto
+   * Scaling). Without it, such actions are recorded in the alarm history as failed.
+   */
+  setScalingActionHandler(handler: ScalingActionHandler): void {
+    this.actions.setHandler(handler);
+  }
+
+  /** The alarms whose OK, ALARM or INSUFFICIENT_DATA actions name `actionArn` (DescribeScalingPolicies' `Alarms`). */
+  alarmsWithAction(actionArn: string): Array<{ AlarmName: string; AlarmARN: string }> {
+    return [...this.alarms.values()]
+      .filter((a) => [...a.def.AlarmActions, ...a.def.OKActions, ...a.def.InsufficientDataActions].includes(actionArn))
+      .map((a) => ({ AlarmName: a.def.AlarmName, AlarmARN: this.alarmArn(a.def.AlarmName) }))
+      .sort((a, b) => (a.AlarmName < b.AlarmName ? -1 : 1));
+  }
+
+  /** Removes `actionArn` from every alarm's actions (a deleted step scaling policy), keeping the alarms. */
+  removeAction(actionArn: string): void {
+    for (const alarm of this.alarms.values()) {
+      const d = alarm.def;
+      if (![...d.AlarmActions, ...d.OKActions, ...d.InsufficientDataActions].includes(actionArn)) continue;
+      alarm.def = {
+        ...d,
+        AlarmActions: d.AlarmActions.filter((x) => x !== actionArn),
+        OKActions: d.OKActions.filter((x) => x !== actionArn),
+        InsufficientDataActions: d.InsufficientDataActions.filter((x) => x !== actionArn),
+      };
+    }
+  }
+
+  private alarmArn(name: string): string {
+    return `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:${name}`;
   }
 
   /** The current state of an alarm, or undefined when there is none of that name. */
@@ -135,12 +179,24 @@ export class CloudWatchService implements AwsService {
     }
   }
 
-  /** Evaluates every alarm whose next evaluation time has come. */
+  /**
+   * Evaluates every alarm whose next evaluation time has come, then runs the Auto Scaling actions
+   * that are due: an alarm invokes them on each state change and again once per minute while it
+   * stays in that state (CloudWatch user guide, "Using Amazon CloudWatch alarms").
+   */
   evaluateDue(now = this.clock.now()): void {
     for (const alarm of this.alarms.values()) {
       if (now < alarm.nextEvaluationAt) continue;
       this.evaluate(alarm, now);
     }
+    for (const alarm of [...this.alarms.values()]) {
+      if (now >= alarm.nextActionAt) this.runActions(alarm, now);
+    }
+  }
+
+  private runActions(alarm: StoredAlarm, now: number): void {
+    alarm.nextActionAt = now + this.clock.durationMs(60);
+    this.actions.run(alarm, now);
   }
 
   private evaluate(alarm: StoredAlarm, now: number): void {
@@ -164,8 +220,12 @@ export class CloudWatchService implements AwsService {
     // Evaluate a little after the boundary: an invocation is recorded at its arrival time once it
     // finishes, so the latest period keeps filling for a moment after it ends.
     alarm.nextEvaluationAt = this.metrics.periodStart(current + 1, def.Period) + this.evaluationDelayMs();
-    const verdict = evaluateAlarm(def, selectEvaluatedPeriods(range, def.EvaluationPeriods), now);
-    if (verdict && verdict.state !== alarm.state) this.transition(alarm, verdict.state, verdict.reason, verdict.reasonData, now);
+    const evaluated = selectEvaluatedPeriods(range, def.EvaluationPeriods);
+    const verdict = evaluateAlarm(def, evaluated, now);
+    if (!verdict) return;
+    alarm.datapoints = evaluated.filter((p) => p.value !== undefined).map((p) => p.value!);
+    alarm.forced = false;
+    if (verdict.state !== alarm.state) this.transition(alarm, verdict.state, verdict.reason, verdict.reasonData, now);
   }
 
   /** How long after a period ends it is evaluated: one bucket, at most a second. */
@@ -186,10 +246,12 @@ export class CloudWatchService implements AwsService {
       newState: { stateValue: state, stateReason: reason, ...(reasonData !== undefined ? { stateReasonData: parseIfJson(reasonData) } : {}) },
     });
     for (const listener of this.listeners) listener({ alarmName: alarm.def.AlarmName, previous, state, reason });
+    this.runActions(alarm, now);
   }
 
   private putMetricAlarm(input: Record<string, unknown>): Record<string, unknown> {
     const def = readAlarmDefinition(input);
+    checkAlarmActions(def, this.region);
     const now = this.clock.now();
     const existing = this.alarms.get(def.AlarmName);
     if (existing) {
@@ -208,6 +270,9 @@ export class CloudWatchService implements AwsService {
       reason: 'Unchecked: Initial alarm creation',
       stateUpdatedAt: now,
       nextEvaluationAt: now,
+      datapoints: [],
+      forced: false,
+      nextActionAt: now + this.clock.durationMs(60),
     });
     this.history.record(def.AlarmName, 'ConfigurationUpdate', `Alarm "${def.AlarmName}" created`, now, { version: '1.0', type: 'Create' });
     return {};
@@ -290,7 +355,7 @@ export class CloudWatchService implements AwsService {
     const d = a.def;
     return {
       AlarmName: d.AlarmName,
-      AlarmArn: `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:${d.AlarmName}`,
+      AlarmArn: this.alarmArn(d.AlarmName),
       ...(d.AlarmDescription !== undefined ? { AlarmDescription: d.AlarmDescription } : {}),
       AlarmConfigurationUpdatedTimestamp: epochSeconds(a.configUpdatedAt),
       ActionsEnabled: d.ActionsEnabled,
@@ -342,6 +407,9 @@ export class CloudWatchService implements AwsService {
     // The forced state holds until the next evaluation, one period on (and at least
     // MIN_FORCED_STATE_MS of real time, so that pollers such as a deployment's alarm watch see it).
     alarm.nextEvaluationAt = now + Math.max(MIN_FORCED_STATE_MS, this.clock.durationMs(alarm.def.Period));
+    // Scaling policies take the breach from the datapoints StateReasonData carries (SetAlarmState reference).
+    alarm.datapoints = forcedDatapoints(data as string | undefined);
+    alarm.forced = true;
     this.transition(alarm, state as AlarmState, reason as string, data as string | undefined, now);
     return {};
   }

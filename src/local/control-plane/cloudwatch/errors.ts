@@ -64,11 +64,14 @@ export const CLOUDWATCH_OPERATIONS = [
   'DisableAlarmActions',
 ] as const;
 
+/** `ValidationError`: a value the service refuses outright, such as an alarm action that is not a valid ARN. */
+export const validationError = (message: string): CloudWatchError => new CloudWatchError('ValidationException', 'ValidationError', message);
+
 /** Constraint violations raised as CloudWatch's `ValidationError`. */
 export class Violations extends ConstraintViolations {
   /** Throws the collected violations as one `ValidationError`, if any. */
   throwIfAny(): void {
     const message = this.message();
-    if (message !== undefined) throw new CloudWatchError('ValidationException', 'ValidationError', message);
+    if (message !== undefined) throw validationError(message);
   }
 }
