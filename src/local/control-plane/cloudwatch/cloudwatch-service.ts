@@ -2,7 +2,9 @@ import type { AwsService } from '../../../aws/service.js';
 import { readAlarmDefinition, readDimensions, type AlarmDefinition } from './alarm-definition.js';
 import { evaluateAlarm, evaluationRangeLength, selectEvaluatedPeriods, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
 import { AlarmHistory, parseIfJson } from './alarm-history.js';
+import { getMetricData } from './get-metric-data.js';
 import { getMetricStatistics, listMetrics } from './metric-queries.js';
+import { putMetricData } from './put-metric-data.js';
 import { decodeToken, encodeToken } from './page-token.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
 import { seriesKey, type MetricStore } from './metric-store.js';
@@ -130,6 +132,10 @@ export class CloudWatchService implements AwsService {
         return this.setActionsEnabled(input, true);
       case 'DisableAlarmActions':
         return this.setActionsEnabled(input, false);
+      case 'PutMetricData':
+        return putMetricData(this.metrics, input, this.clock.now());
+      case 'GetMetricData':
+        return getMetricData(this.metrics, input, this.clock.now());
       default:
         throw unknownOperation(operation);
     }

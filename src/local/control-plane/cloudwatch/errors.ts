@@ -62,6 +62,8 @@ export const CLOUDWATCH_OPERATIONS = [
   'DescribeAlarmsForMetric',
   'EnableAlarmActions',
   'DisableAlarmActions',
+  'PutMetricData',
+  'GetMetricData',
 ] as const;
 
 /** Constraint violations raised as CloudWatch's `ValidationError`. */
