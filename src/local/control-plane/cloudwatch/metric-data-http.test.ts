@@ -100,6 +100,19 @@ test('a gzip bomb gets a 413 without being inflated whole, and the server keeps 
   assert.equal(after.status, 200);
 });
 
+test('huge or deeply nested MetricData over HTTP: 4xx answers, nothing stored', async () => {
+  const deep = `{"Namespace":"Deep","MetricData":[${'['.repeat(10_000)}${']'.repeat(10_000)}]}`;
+  const nested = await json('PutMetricData', deep);
+  assert.equal(nested.status, 400);
+  assert.equal(nested.body.__type, 'SerializationException');
+  const shallowButWrong = await json('PutMetricData', JSON.stringify({ Namespace: 'Deep', MetricData: [{ MetricName: 'm', Dimensions: [[[[{ Name: 'a' }]]]], Value: 1 }] }));
+  assert.equal(shallowButWrong.status, 400);
+  assert.equal(shallowButWrong.headers.get('x-amzn-query-error'), 'MissingParameter;Sender');
+  const huge = await json('PutMetricData', JSON.stringify(entries('Huge', 100_000)));
+  assert.equal(huge.status, 413);
+  assert.equal(metrics.list({ namespace: 'Deep' }).length + metrics.list({ namespace: 'Huge' }).length, 0);
+});
+
 test('a body that says gzip but is not is a 400 SerializationException', async () => {
   const res = await json('PutMetricData', Buffer.from('not gzip at all'), { 'Content-Encoding': 'gzip' });
   assert.equal(res.status, 400);

@@ -159,6 +159,7 @@ test('Value, Values, Counts and StatisticValues: which go together', async () =>
   await combination(cw, one({ Value: 1, Values: [1] }), 'The parameters MetricData.member.1.Value and MetricData.member.1.Values are mutually exclusive and you have specified both.');
   await combination(cw, one({ Value: 1, StatisticValues: { SampleCount: 1, Sum: 1, Minimum: 1, Maximum: 1 } }), 'The parameters MetricData.member.1.Value and MetricData.member.1.StatisticValues are mutually exclusive and you have specified both.');
   await combination(cw, one({ Unit: 'Count' }), 'At least one of the parameters MetricData.member.1.Value and MetricData.member.1.StatisticValues must be specified.');
+  await combination(cw, one({ Values: [], Counts: [] }), 'At least one of the parameters MetricData.member.1.Value and MetricData.member.1.StatisticValues must be specified.');
   await invalid(cw, one({ Values: [1, 2], Counts: [1, 2, 3] }), 'The parameters MetricData.member.1.Values and MetricData.member.1.Counts must be of the same size.');
   await invalid(cw, one({ Counts: [1] }), 'The parameters MetricData.member.1.Values and MetricData.member.1.Counts must be of the same size.');
   await invalid(cw, one({ Values: Array.from({ length: 151 }, (_, i) => i) }), 'The collection MetricData.member.1.Values must not have a size greater than 150.');

@@ -183,7 +183,8 @@ function readDatum(raw: unknown, path: string, member: string, namespace: string
     at = t;
   }
 
-  const has = (key: string): boolean => entry[key] !== undefined && entry[key] !== null;
+  // An empty list (the query protocol's "Values=") carries nothing, as if absent.
+  const has = (key: string): boolean => entry[key] !== undefined && entry[key] !== null && !(Array.isArray(entry[key]) && entry[key].length === 0);
   if (has('Value') && has('Values')) throw invalidParameterCombination(`The parameters ${path}.Value and ${path}.Values are mutually exclusive and you have specified both.`);
   if (has('Value') && has('StatisticValues')) throw invalidParameterCombination(`The parameters ${path}.Value and ${path}.StatisticValues are mutually exclusive and you have specified both.`);
   const id = { namespace, metricName: metricName as string, dimensions };
