@@ -25,8 +25,8 @@ export class QueryParseError extends Error {
   }
 }
 
-/** Most parameters one query body may carry. */
-export const MAX_QUERY_PARAMETERS = 2000;
+/** Most parameters one query body may carry: a full PutMetricData (1000 metrics, each with dimensions or values) needs tens of thousands; the 1 MiB body bounds the work. */
+export const MAX_QUERY_PARAMETERS = 65_536;
 /** Largest list index accepted in `X.member.N`. */
 export const MAX_LIST_INDEX = 1000;
 /** Most dotted parts one parameter name may have. */

@@ -149,6 +149,14 @@ test('the query protocol: PutMetricData as form members, GetMetricData answered 
   const xml = await get.text();
   assert.equal(get.status, 200, xml);
   assert.match(xml, /<Id>q<\/Id><Label>m<\/Label><Timestamps><member>\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z<\/member><\/Timestamps><Values><member>10<\/member><\/Values><StatusCode>Complete<\/StatusCode>/);
+  // A full request, 1000 metrics with a dimension each: over four thousand form parameters.
+  const full: Record<string, string> = { Action: 'PutMetricData', Namespace: 'FormFull' };
+  for (let i = 1; i <= 1000; i++) {
+    Object.assign(full, { [`MetricData.member.${i}.MetricName`]: `m${i}`, [`MetricData.member.${i}.Value`]: String(i), [`MetricData.member.${i}.Dimensions.member.1.Name`]: 'Shard', [`MetricData.member.${i}.Dimensions.member.1.Value`]: 's' });
+  }
+  const fullPut = await form(full);
+  assert.equal(fullPut.status, 200, await fullPut.text());
+  assert.equal(metrics.list({ namespace: 'FormFull' }).length, 1000);
   const bad = await form({ Action: 'PutMetricData', Namespace: 'AWS/Mine', 'MetricData.member.1.MetricName': 'm', 'MetricData.member.1.Value': '1' });
   assert.equal(bad.status, 400);
   assert.match(await bad.text(), /<Code>InvalidParameterValue<\/Code><Message>The value AWS\/Mine for parameter Namespace is invalid\.<\/Message>/);
