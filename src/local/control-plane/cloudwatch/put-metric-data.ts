@@ -61,9 +61,9 @@ export function jsonBytesUpTo(value: unknown, limit: number): number {
   return total;
 }
 
-/** What `RequestEntityTooLarge` (413) says: the request is over the 1 MB PutMetricData takes. */
-function requestTooLarge(): CloudWatchError {
-  return new CloudWatchError('RequestEntityTooLarge', 'RequestEntityTooLarge', `Request size exceeded ${MAX_PUT_METRIC_DATA_BYTES} bytes.`, 413);
+/** `RequestEntityTooLarge` (413), worded as CloudWatch words it: "Request size 47947 exceeded 40960 bytes". */
+function requestTooLarge(bytes: number): CloudWatchError {
+  return new CloudWatchError('RequestEntityTooLarge', 'RequestEntityTooLarge', `Request size ${bytes} exceeded ${MAX_PUT_METRIC_DATA_BYTES} bytes.`, 413);
 }
 
 /**
@@ -206,7 +206,9 @@ function readDatum(raw: unknown, path: string, member: string, namespace: string
  */
 export function putMetricData(store: MetricStore, input: Input, now: number): Record<string, unknown> {
   // The decoded request stands in for the HTTP body (JSON: the same text; query: a little shorter).
-  if (jsonBytesUpTo(input, MAX_PUT_METRIC_DATA_BYTES) > MAX_PUT_METRIC_DATA_BYTES) throw requestTooLarge();
+  // Counted whole up to 16 MB (HTTP bodies stop at 5 MiB), so the message can give the size.
+  const bytes = jsonBytesUpTo(input, 16 * MAX_PUT_METRIC_DATA_BYTES);
+  if (bytes > MAX_PUT_METRIC_DATA_BYTES) throw requestTooLarge(bytes);
 
   const namespace = input.Namespace;
   if (namespace === undefined || namespace === null) throw missingParameter('The parameter Namespace is required.');
