@@ -25,8 +25,8 @@ export class QueryParseError extends Error {
   }
 }
 
-/** Most parameters one query body may carry. */
-export const MAX_QUERY_PARAMETERS = 2000;
+/** Most parameters one query body may carry: a full PutMetricData (1000 metrics, each with dimensions or values) needs tens of thousands; the 1 MiB body bounds the work. */
+export const MAX_QUERY_PARAMETERS = 65_536;
 /** Largest list index accepted in `X.member.N`. */
 export const MAX_LIST_INDEX = 1000;
 /** Most dotted parts one parameter name may have. */
@@ -134,14 +134,17 @@ export function escapeXml(text: string): string {
 /** How to write an output: which members are maps (`<entry><key/><value/></entry>`) rather than structures. */
 export interface XmlWriteOptions {
   readonly mapMembers?: ReadonlySet<string>;
-  /** Members holding timestamps as epoch seconds (the JSON form), written as ISO 8601. */
+  /** Members holding timestamps as epoch seconds (the JSON form), or lists of them, written as ISO 8601. */
   readonly timestampMembers?: ReadonlySet<string>;
 }
 
 /** Writes one value as the query protocol's XML: lists as `<member>` items, dates as ISO 8601. */
 export function toXml(name: string, value: unknown, opts: XmlWriteOptions = {}): string {
   if (value === undefined || value === null) return '';
-  if (Array.isArray(value)) return `<${name}>${value.map((item) => toXml('member', item, opts)).join('')}</${name}>`;
+  if (Array.isArray(value)) {
+    const timestamps = opts.timestampMembers?.has(name) === true;
+    return `<${name}>${value.map((item) => (timestamps && typeof item === 'number' ? `<member>${new Date(item * 1000).toISOString()}</member>` : toXml('member', item, opts))).join('')}</${name}>`;
+  }
   if (value instanceof Date) return `<${name}>${value.toISOString()}</${name}>`;
   if (typeof value === 'number' && opts.timestampMembers?.has(name)) return `<${name}>${new Date(value * 1000).toISOString()}</${name}>`;
   if (typeof value === 'object') {

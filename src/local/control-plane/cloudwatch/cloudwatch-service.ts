@@ -4,7 +4,9 @@ import { evaluateAlarm, evaluationRangeLength, selectEvaluatedPeriods, type Alar
 import { AlarmHistory, parseIfJson } from './alarm-history.js';
 import { ScalingActionDispatcher } from './alarm-action-dispatch.js';
 import { checkAlarmActions, forcedDatapoints, type ScalingActionHandler } from './alarm-actions.js';
+import { getMetricData } from './get-metric-data.js';
 import { getMetricStatistics, listMetrics } from './metric-queries.js';
+import { putMetricData } from './put-metric-data.js';
 import { decodeToken, encodeToken } from './page-token.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
 import { seriesKey, type MetricStore } from './metric-store.js';
@@ -64,7 +66,8 @@ export const MIN_FORCED_STATE_MS = 5000;
 
 /**
  * The local CloudWatch (`GraniteServiceVersion20100801`): metric alarms evaluated on what the
- * local endpoints measure ({@link MetricStore}), plus `GetMetricStatistics` and `ListMetrics`.
+ * local endpoints measure and what clients publish with `PutMetricData` ({@link MetricStore}),
+ * plus `GetMetricStatistics`, `GetMetricData` and `ListMetrics`.
  * Each alarm is evaluated once per period on its last `EvaluationPeriods` complete periods;
  * `SetAlarmState` sets a state that holds until the next evaluation, as on AWS. Actions that name
  * scaling policies are run by the service {@link CloudWatchService.setScalingActionHandler} sets.
@@ -174,6 +177,10 @@ export class CloudWatchService implements AwsService {
         return this.setActionsEnabled(input, true);
       case 'DisableAlarmActions':
         return this.setActionsEnabled(input, false);
+      case 'PutMetricData':
+        return putMetricData(this.metrics, input, this.clock.now());
+      case 'GetMetricData':
+        return getMetricData(this.metrics, input, this.clock.now());
       default:
         throw unknownOperation(operation);
     }

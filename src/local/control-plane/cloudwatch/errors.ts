@@ -62,6 +62,8 @@ export const CLOUDWATCH_OPERATIONS = [
   'DescribeAlarmsForMetric',
   'EnableAlarmActions',
   'DisableAlarmActions',
+  'PutMetricData',
+  'GetMetricData',
 ] as const;
 
 /** `ValidationError`: a value the service refuses outright, such as an alarm action that is not a valid ARN. */

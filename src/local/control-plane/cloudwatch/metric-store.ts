@@ -1,6 +1,6 @@
 import type { InvocationMetricsSink, InvocationRecord } from '../invocation-metrics.js';
 import type { MetricClock } from './metric-clock.js';
-import { addValue, emptyAggregate, mergeAggregate, type Aggregate } from './statistics.js';
+import { addRepeatedValue, addStatisticSet, addValue, emptyAggregate, mergeAggregate, type Aggregate, type StatisticSet } from './statistics.js';
 
 /** A CloudWatch dimension (`Name`/`Value`). */
 export interface Dimension {
@@ -111,6 +111,43 @@ export class MetricStore implements InvocationMetricsSink {
   /** Adds one value to a series at real time `at`. */
   put(id: MetricId, value: number, unit: string, at: number = this.clock.now()): void {
     if (!Number.isFinite(value)) return;
+    const agg = this.bucketFor(id, unit, at, false);
+    if (agg) addValue(agg, value);
+  }
+
+  /**
+   * Adds what one PutMetricData entry carries to a series at real time `at`: values with how many
+   * times each occurred, or a statistic set. Non-finite numbers are ignored.
+   */
+  putAggregated(id: MetricId, data: { values: ReadonlyArray<readonly [value: number, count: number]> } | { set: StatisticSet }, unit: string, at: number = this.clock.now()): void {
+    if ('values' in data) {
+      const finite = data.values.filter(([value, count]) => Number.isFinite(value) && Number.isFinite(count) && count > 0);
+      if (finite.length === 0) return;
+      const agg = this.bucketFor(id, unit, at, true);
+      if (agg) for (const [value, count] of finite) addRepeatedValue(agg, value, count);
+      return;
+    }
+    const { set } = data;
+    if (![set.sampleCount, set.sum, set.minimum, set.maximum].every(Number.isFinite) || !(set.sampleCount > 0)) return;
+    const agg = this.bucketFor(id, unit, at, true);
+    if (agg) addStatisticSet(agg, set);
+  }
+
+  /** Tells the {@link onRecord} listeners that data arrived (PutMetricData calls it once per request). */
+  notifyRecorded(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * The bucket of `id` at real time `at`, created as needed; undefined when `at` is older than the
+   * retention (such data would only be pruned again, and keeping it would let old timestamps grow
+   * a series past its bound). `published` data may be timestamped ahead of now (PutMetricData takes
+   * up to two hours): it prunes relative to now, not to its own time, so it never evicts current data.
+   */
+  private bucketFor(id: MetricId, unit: string, at: number, published: boolean): Aggregate | undefined {
+    const index = this.bucketIndex(at);
+    const nowIndex = this.bucketIndex(this.clock.now());
+    if (index < nowIndex - this.retentionBuckets) return undefined;
     const key = seriesKey(id);
     let s = this.series.get(key);
     if (!s) {
@@ -119,14 +156,13 @@ export class MetricStore implements InvocationMetricsSink {
       this.series.set(key, s);
     }
     s.lastWrite = Math.max(s.lastWrite, at);
-    const index = this.bucketIndex(at);
     let agg = s.buckets.get(index);
     if (!agg) {
       agg = emptyAggregate();
       s.buckets.set(index, agg);
-      this.prune(s, index);
+      this.prune(s, published ? Math.min(index, nowIndex) : index);
     }
-    addValue(agg, value);
+    return agg;
   }
 
   /** Calls `listener` after every recorded invocation (the evaluator uses it to stay idle without traffic). */

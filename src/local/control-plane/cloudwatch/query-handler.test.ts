@@ -29,13 +29,14 @@ async function post(body: string): Promise<{ status: number; text: string }> {
   return { status: res.status, text: await res.text() };
 }
 
-const ACTIONS = ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'DeleteAlarms', 'GetMetricStatistics', 'ListMetrics', 'DescribeAlarmHistory', 'DescribeAlarmsForMetric', 'EnableAlarmActions', 'Nope', 'constructor'];
+const ACTIONS = ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'DeleteAlarms', 'GetMetricStatistics', 'ListMetrics', 'DescribeAlarmHistory', 'DescribeAlarmsForMetric', 'EnableAlarmActions', 'PutMetricData', 'GetMetricData', 'Nope', 'constructor'];
 const MEMBERS = ['AlarmName', 'AlarmNames', 'Namespace', 'MetricName', 'Dimensions', 'Period', 'EvaluationPeriods', 'DatapointsToAlarm', 'Threshold', 'Statistic', 'ExtendedStatistic',
-  'ComparisonOperator', 'TreatMissingData', 'StateValue', 'StateReason', 'StateReasonData', 'StartTime', 'EndTime', 'Statistics', 'MaxRecords', 'NextToken', 'ActionsEnabled', 'Metrics', 'Unit', 'StartDate', 'EndDate', 'HistoryItemType', 'ScanBy', 'AlarmTypes'];
+  'ComparisonOperator', 'TreatMissingData', 'StateValue', 'StateReason', 'StateReasonData', 'StartTime', 'EndTime', 'Statistics', 'MaxRecords', 'NextToken', 'ActionsEnabled', 'Metrics', 'Unit', 'StartDate', 'EndDate', 'HistoryItemType', 'ScanBy', 'AlarmTypes',
+  'MetricData', 'Values', 'Counts', 'StatisticValues', 'EntityMetricData', 'MetricDataQueries', 'MetricStat', 'MaxDatapoints', 'StorageResolution', 'Timestamp'];
 
 test('property: any form body over HTTP gets XML with 200 or a 4xx, never a 500, and the server keeps serving', async () => {
   const key = fc
-    .tuple(fc.constantFrom(...MEMBERS), fc.array(fc.oneof(fc.constantFrom('member', 'Name', 'Value', 'Id'), fc.integer({ min: 0, max: 3 }).map(String)), { maxLength: 3 }))
+    .tuple(fc.constantFrom(...MEMBERS), fc.array(fc.oneof(fc.constantFrom('member', 'Name', 'Value', 'Id', 'MetricName', 'Values', 'Counts', 'SampleCount', 'MetricStat', 'Metric', 'Stat', 'Period'), fc.integer({ min: 0, max: 3 }).map(String)), { maxLength: 3 }))
     .map(([head, rest]) => [head, ...rest].join('.'));
   const value = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('60', '1', '-1', '1e400', 'true', 'Sum', 'p99', 'ALARM', 'AWS/SageMaker', 'GreaterThanThreshold', '2026-11-30T00:00:00Z', '{}'));
   const structured = fc

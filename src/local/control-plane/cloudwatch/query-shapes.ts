@@ -30,6 +30,9 @@ const INPUT_KINDS: Readonly<Record<string, Readonly<Record<string, MemberKind>>>
   DescribeAlarmsForMetric: { Dimensions: 'list', Period: 'integer' },
   EnableAlarmActions: { AlarmNames: 'list' },
   DisableAlarmActions: { AlarmNames: 'list' },
+  // Nested members (values, timestamps, periods) stay strings here; the operations read both forms.
+  PutMetricData: { MetricData: 'list', EntityMetricData: 'list', StrictEntityValidation: 'boolean' },
+  GetMetricData: { MetricDataQueries: 'list', MaxDatapoints: 'integer' },
 };
 
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
@@ -75,8 +78,8 @@ export function coerceQueryInput(action: string, params: Record<string, unknown>
 /** Members of CloudWatch outputs that are maps, written as `<entry><key/><value/></entry>`. */
 export const CLOUDWATCH_MAP_MEMBERS: ReadonlySet<string> = new Set(['ExtendedStatistics']);
 
-/** Members of CloudWatch outputs that are timestamps (epoch seconds in JSON, ISO 8601 in XML). */
-export const CLOUDWATCH_TIMESTAMP_MEMBERS: ReadonlySet<string> = new Set(['AlarmConfigurationUpdatedTimestamp', 'StateUpdatedTimestamp', 'StateTransitionedTimestamp', 'Timestamp']);
+/** Members of CloudWatch outputs that are timestamps or lists of them (epoch seconds in JSON, ISO 8601 in XML). */
+export const CLOUDWATCH_TIMESTAMP_MEMBERS: ReadonlySet<string> = new Set(['AlarmConfigurationUpdatedTimestamp', 'StateUpdatedTimestamp', 'StateTransitionedTimestamp', 'Timestamp', 'Timestamps']);
 
 /** The XML namespace of CloudWatch query responses. */
 export const CLOUDWATCH_XMLNS = 'http://monitoring.amazonaws.com/doc/2010-08-01/';

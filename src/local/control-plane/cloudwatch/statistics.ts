@@ -35,6 +35,56 @@ export function addValue(agg: Aggregate, value: number, random: () => number = M
   }
 }
 
+/**
+ * Adds `value` observed `count` times (PutMetricData `Values` with `Counts`) to `agg` in place:
+ * count, sum, minimum and maximum exactly, and at most {@link MAX_SAMPLES_PER_AGGREGATE} copies to
+ * the sample, so a huge count costs no more than a full sample.
+ */
+export function addRepeatedValue(agg: Aggregate, value: number, count: number, random: () => number = Math.random): void {
+  if (!(count > 0)) return;
+  const copies = Math.min(Math.ceil(count), MAX_SAMPLES_PER_AGGREGATE);
+  const before = agg.count;
+  for (let i = 1; i <= copies; i++) {
+    // The sample sees each copy as if the count grew evenly across them.
+    const seen = before + (count * i) / copies;
+    if (agg.samples.length < MAX_SAMPLES_PER_AGGREGATE) agg.samples.push(value);
+    else {
+      const slot = Math.floor(random() * seen);
+      if (slot < MAX_SAMPLES_PER_AGGREGATE) agg.samples[slot] = value;
+    }
+  }
+  agg.count = before + count;
+  agg.sum += value * count;
+  if (value < agg.min) agg.min = value;
+  if (value > agg.max) agg.max = value;
+}
+
+/** A statistic set (PutMetricData `StatisticValues`): the aggregate of values that were not sent one by one. */
+export interface StatisticSet {
+  readonly sampleCount: number;
+  readonly sum: number;
+  readonly minimum: number;
+  readonly maximum: number;
+}
+
+/**
+ * Adds a statistic set to `agg` in place. Its values are unknown, so it adds nothing to the
+ * percentile sample unless they are all equal (minimum = maximum), the case where CloudWatch too
+ * can compute percentiles from a statistic set.
+ */
+export function addStatisticSet(agg: Aggregate, set: StatisticSet, random: () => number = Math.random): void {
+  if (set.minimum === set.maximum) {
+    addRepeatedValue(agg, set.minimum, set.sampleCount, random);
+    // Keep the sum that was sent (it may differ from minimum × count by rounding).
+    agg.sum += set.sum - set.minimum * set.sampleCount;
+    return;
+  }
+  agg.count += set.sampleCount;
+  agg.sum += set.sum;
+  if (set.minimum < agg.min) agg.min = set.minimum;
+  if (set.maximum > agg.max) agg.max = set.maximum;
+}
+
 /** Merges `from` into `into` in place (samples stay bounded). */
 export function mergeAggregate(into: Aggregate, from: Aggregate): void {
   into.count += from.count;

@@ -1,0 +1,163 @@
+// PutMetricData and GetMetricData over HTTP, through the front door that `smkit local` serves:
+// gzip-compressed bodies (what the SDKs send above 10 KB), a gzip bomb, the query protocol.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGzip, gzipSync } from 'node:zlib';
+import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
+import { createFrontDoor } from '../../front-door/app.js';
+import { CloudWatchService } from './cloudwatch-service.js';
+import { createMetricClock } from './metric-clock.js';
+import { MetricStore } from './metric-store.js';
+import { createCloudWatchQueryHandler } from './query-handler.js';
+
+let server: Server;
+let url: string;
+let metrics: MetricStore;
+
+before(async () => {
+  const clock = createMetricClock(60);
+  metrics = new MetricStore(clock);
+  const cw = new CloudWatchService({ metrics, clock });
+  server = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw) }));
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+});
+
+after(() => new Promise<void>((ok) => server.close(() => ok())));
+
+async function json(operation: string, body: Buffer | string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-amz-json-1.0', 'X-Amz-Target': `GraniteServiceVersion20100801.${operation}`, ...headers },
+    body,
+    signal: AbortSignal.timeout(60_000),
+  });
+  return { status: res.status, headers: res.headers, body: JSON.parse(await res.text()) as Record<string, unknown> };
+}
+
+const entries = (namespace: string, n: number) => ({
+  Namespace: namespace,
+  MetricData: Array.from({ length: n }, (_, i) => ({ MetricName: 'Quality', Dimensions: [{ Name: 'Shard', Value: `shard-${i % 10}` }], Value: i })),
+});
+
+test('a gzip-compressed PutMetricData body is decoded and stored', async () => {
+  const body = gzipSync(JSON.stringify(entries('Gzipped', 500)));
+  const res = await json('PutMetricData', body, { 'Content-Encoding': 'gzip' });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.equal(metrics.list({ namespace: 'Gzipped' }).length, 10);
+});
+
+test('a PutMetricData over the limits gets the service error and its query code over HTTP', async () => {
+  const res = await json('PutMetricData', gzipSync(JSON.stringify(entries('TooMany', 1001))), { 'Content-Encoding': 'gzip' });
+  assert.equal(res.status, 400);
+  assert.equal(res.headers.get('x-amzn-query-error'), 'InvalidParameterValue;Sender');
+  assert.deepEqual(res.body, { __type: 'InvalidParameterValueException', message: 'The collection MetricData must not have a size greater than 1000.' });
+  const big = await json('PutMetricData', gzipSync(JSON.stringify({ Namespace: 'Big', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(2_000_000) }] }] })), { 'Content-Encoding': 'gzip' });
+  assert.equal(big.status, 413);
+  assert.equal(big.headers.get('x-amzn-query-error'), 'RequestEntityTooLarge;Sender');
+  assert.equal(metrics.list({ namespace: 'Big' }).length, 0);
+});
+
+/** Gzips `bytes` zero bytes without ever holding them: a small body that inflates past any limit. */
+async function gzipBomb(bytes: number): Promise<Buffer> {
+  const gzip = createGzip({ level: 9 });
+  const out: Buffer[] = [];
+  gzip.on('data', (c: Buffer) => out.push(c));
+  const done = new Promise<void>((ok, ko) => {
+    gzip.on('end', ok);
+    gzip.on('error', ko);
+  });
+  const chunk = Buffer.alloc(1 << 20);
+  for (let written = 0; written < bytes; written += chunk.length) {
+    if (!gzip.write(chunk)) await new Promise((ok) => gzip.once('drain', ok));
+  }
+  gzip.end();
+  await done;
+  return Buffer.concat(out);
+}
+
+test('a gzip bomb gets a 413 without being inflated whole, and the server keeps serving', async () => {
+  const inflated = 512 * 1024 * 1024;
+  const bomb = await gzipBomb(inflated);
+  assert.ok(bomb.length < 1024 * 1024, `the bomb is small on the wire (${bomb.length} bytes)`);
+  const rssBefore = process.memoryUsage().rss;
+  for (const contentType of ['application/x-amz-json-1.0', 'application/x-www-form-urlencoded']) {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': contentType, 'Content-Encoding': 'gzip', ...(contentType.includes('json') ? { 'X-Amz-Target': 'GraniteServiceVersion20100801.PutMetricData' } : {}) },
+      body: bomb,
+      signal: AbortSignal.timeout(60_000),
+    });
+    assert.equal(res.status, 413, contentType);
+    assert.match(await res.text(), new RegExp(`larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes`));
+  }
+  // Inflating it whole would hold 512 MiB; reading stops at the 5 MiB limit.
+  const grown = process.memoryUsage().rss - rssBefore;
+  assert.ok(grown < 256 * 1024 * 1024, `memory grew by ${grown} bytes`);
+  const after = await json('PutMetricData', JSON.stringify(entries('AfterBomb', 1)));
+  assert.equal(after.status, 200);
+});
+
+test('huge or deeply nested MetricData over HTTP: 4xx answers, nothing stored', async () => {
+  const deep = `{"Namespace":"Deep","MetricData":[${'['.repeat(10_000)}${']'.repeat(10_000)}]}`;
+  const nested = await json('PutMetricData', deep);
+  assert.equal(nested.status, 400);
+  assert.equal(nested.body.__type, 'SerializationException');
+  const shallowButWrong = await json('PutMetricData', JSON.stringify({ Namespace: 'Deep', MetricData: [{ MetricName: 'm', Dimensions: [[[[{ Name: 'a' }]]]], Value: 1 }] }));
+  assert.equal(shallowButWrong.status, 400);
+  assert.equal(shallowButWrong.headers.get('x-amzn-query-error'), 'MissingParameter;Sender');
+  const huge = await json('PutMetricData', JSON.stringify(entries('Huge', 100_000)));
+  assert.equal(huge.status, 413);
+  assert.equal(metrics.list({ namespace: 'Deep' }).length + metrics.list({ namespace: 'Huge' }).length, 0);
+});
+
+test('a body that says gzip but is not is a 400 SerializationException', async () => {
+  const res = await json('PutMetricData', Buffer.from('not gzip at all'), { 'Content-Encoding': 'gzip' });
+  assert.equal(res.status, 400);
+  assert.equal(res.body.__type, 'SerializationException');
+});
+
+test('the query protocol: PutMetricData as form members, GetMetricData answered in XML with ISO 8601 timestamps', async () => {
+  const form = (params: Record<string, string>) =>
+    fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ Version: '2010-08-01', ...params }).toString(), signal: AbortSignal.timeout(10_000) });
+  const now = Date.now();
+  const put = await form({
+    Action: 'PutMetricData',
+    Namespace: 'Form',
+    'MetricData.member.1.MetricName': 'm',
+    'MetricData.member.1.Values.member.1': '2',
+    'MetricData.member.1.Values.member.2': '4',
+    'MetricData.member.1.Counts.member.1': '3',
+    'MetricData.member.1.Counts.member.2': '1',
+    'MetricData.member.1.Timestamp': new Date(now).toISOString(),
+  });
+  assert.equal(put.status, 200, await put.clone().text());
+  assert.match(await put.text(), /^<PutMetricDataResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/">/);
+  const get = await form({
+    Action: 'GetMetricData',
+    StartTime: new Date(now - 600_000).toISOString(),
+    EndTime: new Date(now + 60_000).toISOString(),
+    'MetricDataQueries.member.1.Id': 'q',
+    'MetricDataQueries.member.1.MetricStat.Metric.Namespace': 'Form',
+    'MetricDataQueries.member.1.MetricStat.Metric.MetricName': 'm',
+    'MetricDataQueries.member.1.MetricStat.Period': '60',
+    'MetricDataQueries.member.1.MetricStat.Stat': 'Sum',
+    'MetricDataQueries.member.1.ReturnData': 'true',
+  });
+  const xml = await get.text();
+  assert.equal(get.status, 200, xml);
+  assert.match(xml, /<Id>q<\/Id><Label>m<\/Label><Timestamps><member>\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z<\/member><\/Timestamps><Values><member>10<\/member><\/Values><StatusCode>Complete<\/StatusCode>/);
+  // A full request, 1000 metrics with a dimension each: over four thousand form parameters.
+  const full: Record<string, string> = { Action: 'PutMetricData', Namespace: 'FormFull' };
+  for (let i = 1; i <= 1000; i++) {
+    Object.assign(full, { [`MetricData.member.${i}.MetricName`]: `m${i}`, [`MetricData.member.${i}.Value`]: String(i), [`MetricData.member.${i}.Dimensions.member.1.Name`]: 'Shard', [`MetricData.member.${i}.Dimensions.member.1.Value`]: 's' });
+  }
+  const fullPut = await form(full);
+  assert.equal(fullPut.status, 200, await fullPut.text());
+  assert.equal(metrics.list({ namespace: 'FormFull' }).length, 1000);
+  const bad = await form({ Action: 'PutMetricData', Namespace: 'AWS/Mine', 'MetricData.member.1.MetricName': 'm', 'MetricData.member.1.Value': '1' });
+  assert.equal(bad.status, 400);
+  assert.match(await bad.text(), /<Code>InvalidParameterValue<\/Code><Message>The value AWS\/Mine for parameter Namespace is invalid\.<\/Message>/);
+});
