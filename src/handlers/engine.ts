@@ -301,7 +301,9 @@ export class InferenceEngine {
     const setCustomAttributes = (value: string): void => {
       customAttributes = String(value);
     };
-    const ctx = new EngineContext(req.headers, req.requestId, contentType, accept, this.options.modelDir, log, setCustomAttributes, cancellation, req.session);
+    // The session code loads with the first request in a session: it costs a server without sessions nothing at start-up.
+    const session = req.session === undefined ? undefined : new (await import('../sessions/stateful-session.js')).StatefulSession(req.session);
+    const ctx = new EngineContext(req.headers, req.requestId, contentType, accept, this.options.modelDir, log, setCustomAttributes, cancellation, session);
     const h = this.hooks;
     let output: unknown;
     if (h.transformFn) {
@@ -330,7 +332,7 @@ export class InferenceEngine {
     }
     const response = this.toResponse(output, accept);
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
-    if (ctx.session?.closing) response.closeSession = true;
+    if (session?.closing) response.closeSession = true;
     if (response.stream) response.stream = this.userStream(h.transformFn ? 'transformFn' : 'outputFn', response.stream);
     return response;
   }

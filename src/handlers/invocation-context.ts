@@ -1,7 +1,5 @@
-import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
+import type { InvocationContext, InvocationSession, Logger, SageMakerHeaders } from '../core/context.js';
 import { CANCELLATION, Cancellation } from '../core/cancellation.js';
-import { StatefulSession } from '../sessions/stateful-session.js';
-import type { SessionRef } from '../sessions/session-store.js';
 
 /**
  * The context of one invocation, as user hooks and pipeline steps receive it. A class rather than
@@ -13,7 +11,7 @@ export class EngineContext implements InvocationContext {
   readonly inferenceId: string | undefined;
   readonly targetModel: string | undefined;
   readonly targetVariant: string | undefined;
-  readonly session: StatefulSession | undefined;
+  readonly session: InvocationSession | undefined;
   /** For the steps that pass it on to their runtime; not part of what user code is told about. */
   readonly [CANCELLATION]: Cancellation | undefined;
 
@@ -29,14 +27,14 @@ export class EngineContext implements InvocationContext {
     readonly log: Logger,
     readonly setCustomAttributes: (value: string) => void,
     cancellation: Cancellation | undefined,
-    session?: SessionRef,
+    session?: InvocationSession,
   ) {
     this.customAttributes = headers.customAttributes;
     this.inferenceId = headers.inferenceId;
     this.targetModel = headers.targetModel;
     this.targetVariant = headers.targetVariant;
     this[CANCELLATION] = cancellation;
-    this.session = session === undefined ? undefined : new StatefulSession(session);
+    this.session = session;
   }
 
   get signal(): AbortSignal {

@@ -16,8 +16,8 @@ import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
-import { SESSION_ID_HEADER, SessionStore, type SessionRef } from '../sessions/session-store.js';
-import { closedSessionHeaders, decideSession, openedSessionHeaders } from '../sessions/session-requests.js';
+import { SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
+import type { SessionRef, SessionStore } from '../sessions/session-store.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
@@ -118,7 +118,13 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
    */
   let pending = 0;
   metrics?.trackPending(() => pending);
-  const sessions = settings.sessions ? new SessionStore({ root: settings.sessions.path, ttlSeconds: settings.sessions.ttlSeconds, maxSessions: settings.sessions.max }) : undefined;
+  /** The session code, loaded with the first request that names a session: a server without sessions never loads it. */
+  let sessionSupport: Promise<{ requests: typeof import('../sessions/session-requests.js'); store: SessionStore | undefined }> | undefined;
+  const loadSessionSupport = () =>
+    (sessionSupport ??= Promise.all([import('../sessions/session-requests.js'), import('../sessions/session-store.js')]).then(([requests, { SessionStore }]) => ({
+      requests,
+      store: settings.sessions ? new SessionStore({ root: settings.sessions.path, ttlSeconds: settings.sessions.ttlSeconds, maxSessions: settings.sessions.max }) : undefined,
+    })));
 
   // At most 10 lines per error code a second (all of them at debug level); the rest are counted.
   const errorLines = new LogThrottle((code, n, windowMs) =>
@@ -270,10 +276,12 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     const started = performance.now();
     let session: SessionRef | undefined;
     let openedHere = false;
+    let sessions: Awaited<ReturnType<typeof loadSessionSupport>> | undefined;
     try {
       const sessionHeader = req.headers[SESSION_ID_HEADER];
       if (sessionHeader !== undefined) {
-        const decision = await decideSession(sessions, String(sessionHeader), body);
+        sessions = await loadSessionSupport();
+        const decision = await sessions.requests.decideSession(sessions.store, String(sessionHeader), body);
         if (decision.kind === 'answer') {
           res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', ...decision.headers });
           res.end(decision.body);
@@ -294,11 +302,11 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       res.statusCode = 200;
       res.setHeader('Content-Type', result.contentType);
       if (result.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, result.customAttributes);
-      if (session) {
-        if (openedHere) for (const [name, value] of Object.entries(openedSessionHeaders(session))) res.setHeader(name, value);
+      if (session && sessions) {
+        if (openedHere) for (const [name, value] of Object.entries(sessions.requests.openedSessionHeaders(session))) res.setHeader(name, value);
         if (result.closeSession) {
-          await sessions!.close(session.id);
-          for (const [name, value] of Object.entries(closedSessionHeaders(session.id))) res.setHeader(name, value);
+          await sessions.store!.close(session.id);
+          for (const [name, value] of Object.entries(sessions.requests.closedSessionHeaders(session.id))) res.setHeader(name, value);
         }
       }
       if (isDraining()) res.setHeader('Connection', 'close');
@@ -313,7 +321,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       }
     } catch (err) {
       // A session opened for a request that failed is of no use to anyone: the client never learnt its id.
-      if (openedHere && session) await sessions!.close(session.id).catch(() => undefined);
+      if (openedHere && session) await sessions?.store?.close(session.id).catch(() => undefined);
       sendError(err, req, res, requestId);
     } finally {
       pending--;

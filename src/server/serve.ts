@@ -3,7 +3,6 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { assertPortFree } from '../net/ports.js';
-import { prepareSessionsFolder } from '../sessions/sessions-folder.js';
 import { EarlyWorkers } from './early-workers.js';
 import { workerExecArgv, workerHeapGrowingPercent } from './worker-heap.js';
 
@@ -33,7 +32,7 @@ export interface ServeOptions {
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const loaded = loadSettings(env, opts);
-  if (loaded.sessions) prepareSessionsFolder(loaded.sessions.path);
+  if (loaded.sessions) (await import('../sessions/sessions-folder.js')).prepareSessionsFolder(loaded.sessions.path);
   const settings: Settings = Object.freeze({
     ...loaded,
     modelDir: resolveModelDir(loaded.modelDir, loaded.bakedModelDir),
