@@ -190,6 +190,15 @@ function desiredModel(endpoint: string, variant: VariantConfig, inputs: DesiredI
 }
 
 function productionVariant(v: VariantConfig, modelName: string): ProductionVariant {
+  if (v.serverless) {
+    const { memorySizeInMB, maxConcurrency, provisionedConcurrency } = v.serverless;
+    return {
+      VariantName: v.name,
+      ModelName: modelName,
+      ServerlessConfig: { MemorySizeInMB: memorySizeInMB, MaxConcurrency: maxConcurrency, ...(provisionedConcurrency === undefined ? {} : { ProvisionedConcurrency: provisionedConcurrency }) },
+      InitialVariantWeight: v.weight,
+    };
+  }
   return {
     VariantName: v.name,
     ModelName: modelName,

@@ -181,3 +181,16 @@ test('an asynchronous variant that scales from zero: a backlog target, the step 
   assert.deepEqual(plan.putScalingAlarms, []);
   assert.match(formatPlan(plan), /delete\s+alarm\s+iris-A-backlog-without-capacity/);
 });
+
+test('a serverless variant becomes ServerlessConfig instead of an instance type and count; progress lines say so', () => {
+  const { d } = desired({ autoscaling: undefined, serverless: { memorySizeInMB: 2048, maxConcurrency: 8, provisionedConcurrency: 1 } });
+  assert.deepEqual(d.config.input.ProductionVariants, [
+    { VariantName: 'A', ModelName: d.models[0]!.name, ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 8, ProvisionedConcurrency: 1 }, InitialVariantWeight: 1 },
+  ]);
+  assert.deepEqual(d.scaling, []);
+  assert.notEqual(d.config.name, desired().d.config.name);
+  assert.equal(
+    describeProgress({ $metadata: {}, EndpointName: 'iris', EndpointStatus: 'InService', ProductionVariants: [{ VariantName: 'A', CurrentWeight: 1, CurrentServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 8, ProvisionedConcurrency: 1 } }] } as never),
+    'iris: InService | A weight 1, serverless 2048 MB, concurrency 8 (1 provisioned)',
+  );
+});

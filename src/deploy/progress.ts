@@ -46,7 +46,11 @@ export function describeProgress(ep: DescribeEndpointCommandOutput, bakeSeconds?
   if (!pending) {
     for (const v of ep.ProductionVariants ?? []) {
       const stage = v.VariantStatus?.[v.VariantStatus.length - 1];
-      parts.push(`${v.VariantName} weight ${v.CurrentWeight ?? '?'}, instances ${v.CurrentInstanceCount ?? '?'}${stage?.Status ? `, ${stage.Status}${stage.StatusMessage ? `: ${stage.StatusMessage}` : ''}` : ''}`);
+      const serverless = v.CurrentServerlessConfig ?? v.DesiredServerlessConfig;
+      const capacity = serverless
+        ? `serverless ${serverless.MemorySizeInMB} MB, concurrency ${serverless.MaxConcurrency}${serverless.ProvisionedConcurrency ? ` (${serverless.ProvisionedConcurrency} provisioned)` : ''}`
+        : `instances ${v.CurrentInstanceCount ?? '?'}`;
+      parts.push(`${v.VariantName} weight ${v.CurrentWeight ?? '?'}, ${capacity}${stage?.Status ? `, ${stage.Status}${stage.StatusMessage ? `: ${stage.StatusMessage}` : ''}` : ''}`);
     }
   }
   return parts.join(' | ');

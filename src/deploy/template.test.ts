@@ -150,6 +150,10 @@ const FILE = {
       alarms: [{ name: 'iris-A-5xx', metric: 'Invocation5XXErrors', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanOrEqualToThreshold', periodSeconds: 60, evaluationPeriods: 1, variant: 'A' }],
     },
     {
+      name: 'pocket',
+      variants: [{ model: 'a', serverless: { memorySizeInMB: 2048, maxConcurrency: 4, provisionedConcurrency: 1 } }],
+    },
+    {
       name: 'linear',
       variants: [{ model: 'a', autoscaling: { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 } }],
       asyncInference: { outputPath: 's3://my-bucket/async/', failurePath: 's3://my-bucket/async-failed/', maxConcurrentInvocationsPerInstance: 2 },
@@ -202,6 +206,9 @@ test('every resource of the template is valid for its CloudFormation type (resou
     Dimensions: [{ Name: 'EndpointName', Value: { 'Fn::GetAtt': ['LinearEndpoint', 'EndpointName'] } }],
   });
   assert.equal(t.Resources.LinearScalableTargetAllTraffic!.Properties.MinCapacity, 0);
+  const pocket = (t.Resources.PocketEndpointConfig!.Properties as { ProductionVariants: Record<string, unknown>[] }).ProductionVariants[0]!;
+  assert.deepEqual(pocket.ServerlessConfig, { MemorySizeInMB: 2048, MaxConcurrency: 4, ProvisionedConcurrency: 1 });
+  assert.equal('InstanceType' in pocket || 'InitialInstanceCount' in pocket, false, 'a serverless variant names no instances');
   assert.equal(t.Resources.LinearScaleFromZeroPolicyAllTraffic!.Properties.PolicyType, 'StepScaling');
   const fromZero = t.Resources.LinearScaleFromZeroAlarmAllTraffic!.Properties;
   assert.equal(fromZero.MetricName, 'HasBacklogWithoutCapacity');

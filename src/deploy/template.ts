@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ContainerDefinition } from '@aws-sdk/client-sagemaker';
+import type { ContainerDefinition, ProductionVariant } from '@aws-sdk/client-sagemaker';
 import type { ContainerArtifact } from './artifacts.js';
 import type { DesiredEndpoint } from './desired.js';
 
@@ -85,11 +85,12 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
         },
       };
     }
-    const variant = (v: { VariantName?: string | undefined; ModelName?: string | undefined; InitialInstanceCount?: number | undefined; InstanceType?: string | undefined; InitialVariantWeight?: number | undefined }): Record<string, unknown> => ({
+    const variant = (v: ProductionVariant): Record<string, unknown> => ({
       VariantName: v.VariantName,
       ModelName: { 'Fn::GetAtt': [modelIds.get(v.ModelName!)!, 'ModelName'] },
-      InitialInstanceCount: v.InitialInstanceCount,
-      InstanceType: v.InstanceType,
+      ...(v.ServerlessConfig
+        ? { ServerlessConfig: { ...v.ServerlessConfig } }
+        : { InitialInstanceCount: v.InitialInstanceCount, InstanceType: v.InstanceType }),
       InitialVariantWeight: v.InitialVariantWeight,
     });
     const c = e.config.input;

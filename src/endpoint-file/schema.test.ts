@@ -140,6 +140,23 @@ test('deploy settings: errors name the offending key', () => {
   bad(ep({}, { autoscaling: { minCapacity: 0, maxCapacity: 2, targetInvocationsPerInstance: 5 } }), /variants\[0\]\.autoscaling\.minCapacity: can be 0 only for an asynchronous endpoint/);
   bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetBacklogPerInstance: 5 } }), /variants\[0\]\.autoscaling\.targetBacklogPerInstance: needs an asynchronous endpoint/);
   bad(ep({ asyncInference: { outputPath: 's3://b/o/' } }, { autoscaling: { minCapacity: -1, maxCapacity: 2, targetBacklogPerInstance: 5 } }), /autoscaling\.minCapacity/);
+  const serverless = { serverless: { memorySizeInMB: 2048, maxConcurrency: 5 } };
+  bad(ep({}, { ...serverless, instanceType: 'ml.m5.large' }), /variants\[0\]\.instanceType: does not go with "serverless"/);
+  bad(ep({}, { serverless: { memorySizeInMB: 1500, maxConcurrency: 5 } }), /serverless\.memorySizeInMB: must be 1024, 2048/);
+  bad(ep({}, { serverless: { memorySizeInMB: 8192, maxConcurrency: 5 } }), /serverless\.memorySizeInMB/);
+  bad(ep({}, { serverless: { memorySizeInMB: 1024, maxConcurrency: 201 } }), /serverless\.maxConcurrency/);
+  bad(ep({}, { serverless: { memorySizeInMB: 1024, maxConcurrency: 2, provisionedConcurrency: 3 } }), /serverless\.provisionedConcurrency/);
+  bad(ep({}, serverless), /variants\[0\]\.serverless: a serverless endpoint has one production variant/);
+  const single = (extra: Record<string, unknown>, variant: Record<string, unknown> = serverless): unknown => ({ endpoints: [{ name: 'e', variants: [{ model: 'a', ...variant }], ...extra }] });
+  bad(single({ dataCapture: { destination: 's3://b/c' } }), /dataCapture: serverless endpoints do not capture data/);
+  bad(single({ asyncInference: { outputPath: 's3://b/o/' } }), /asyncInference: does not go with a serverless variant/);
+  bad(single({ deploymentConfig: { rollingUpdatePolicy: { maximumBatchSize: { type: 'INSTANCE_COUNT', value: 1 }, waitIntervalInSeconds: 60 } } }), /rollingUpdatePolicy: rolling updates need instances/);
+  bad(single({}, { ...serverless, mode: 'MultiModel' }), /does not go with mode MultiModel/);
+  assert.deepEqual(parseEndpointFile(single({}, { serverless: { memorySizeInMB: 3072, maxConcurrency: 10, provisionedConcurrency: 2 } }), resolve, read).endpoints[0]!.variants[0]!.serverless, {
+    memorySizeInMB: 3072,
+    maxConcurrency: 10,
+    provisionedConcurrency: 2,
+  });
   const asyncScaling = parseEndpointFile(ep({ asyncInference: { outputPath: 's3://b/o/' } }, { autoscaling: { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 } }), resolve, read);
   assert.deepEqual(asyncScaling.endpoints[0]!.variants[0]!.autoscaling, { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 });
   bad(ep({ deploymentConfig: { blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: 'CANARY', waitIntervalInSeconds: 5 } } } }), /canarySize.*required/);

@@ -41,6 +41,20 @@ export interface AutoscalingConfig {
   scaleOutCooldownSeconds?: number;
 }
 
+/**
+ * A serverless variant (`ProductionVariant.ServerlessConfig`,
+ * https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): no instances to
+ * choose, memory and concurrency instead.
+ */
+export interface ServerlessSettings {
+  /** `MemorySizeInMB`: 1024 to 6144 in steps of 1024. */
+  memorySizeInMB: number;
+  /** `MaxConcurrency`: 1 to 200 concurrent invocations. */
+  maxConcurrency: number;
+  /** `ProvisionedConcurrency`: 1 to `maxConcurrency` invocations kept warm. */
+  provisionedConcurrency?: number;
+}
+
 /** A production or shadow variant: one container, or a serial pipeline of 2 to 15. */
 export interface VariantConfig {
   name: string;
@@ -52,6 +66,8 @@ export interface VariantConfig {
   instanceType?: string;
   /** Autoscaling that `smkit deploy` registers after the endpoint is in service. */
   autoscaling?: AutoscalingConfig;
+  /** Set for a serverless variant (then `instanceType`, `instanceCount` and `autoscaling` are not). */
+  serverless?: ServerlessSettings;
   containers: ContainerConfig[];
 }
 
@@ -282,7 +298,7 @@ function parseContainer(v: Json, where: string, resolve: Resolve, defaultHostnam
 
 function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: string): VariantConfig {
   if (!isObject(v)) fail(where, 'must be a map');
-  onlyKeys(v, where, ['name', 'weight', 'instanceCount', 'instanceType', 'autoscaling', 'model', 'env', 'hostname', 'image', 'mode', 'containers']);
+  onlyKeys(v, where, ['name', 'weight', 'instanceCount', 'instanceType', 'autoscaling', 'serverless', 'model', 'env', 'hostname', 'image', 'mode', 'containers']);
   const name = v.name === undefined ? defaultName : checkName(v.name, `${where}.name`);
   const weight = v.weight === undefined ? 1 : checkNumber(v.weight, `${where}.weight`, 0, 1e6);
   const instanceCount = v.instanceCount === undefined ? 1 : checkNumber(v.instanceCount, `${where}.instanceCount`, 1, 1000, true);
@@ -318,7 +334,45 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
     variant.instanceType = v.instanceType;
   }
   if (v.autoscaling !== undefined) variant.autoscaling = parseAutoscaling(v.autoscaling, `${where}.autoscaling`);
+  if (v.serverless !== undefined) {
+    for (const key of ['instanceType', 'instanceCount', 'autoscaling'] as const) {
+      if (v[key] !== undefined) fail(`${where}.${key}`, 'does not go with "serverless": a serverless variant has no instances to choose (ServerlessConfig replaces InstanceType and InitialInstanceCount)');
+    }
+    if (containers.length > 1) fail(`${where}.serverless`, 'needs one container: serverless endpoints do not run inference pipelines');
+    if (containers[0]!.mode === 'MultiModel') fail(`${where}.serverless`, 'does not go with mode MultiModel: serverless endpoints do not host multi-model containers');
+    variant.serverless = parseServerless(v.serverless, `${where}.serverless`);
+  }
   return variant;
+}
+
+function parseServerless(v: Json, where: string): ServerlessSettings {
+  if (!isObject(v)) fail(where, 'must be a map with memorySizeInMB and maxConcurrency (and optionally provisionedConcurrency)');
+  onlyKeys(v, where, ['memorySizeInMB', 'maxConcurrency', 'provisionedConcurrency']);
+  const memorySizeInMB = checkNumber(v.memorySizeInMB, `${where}.memorySizeInMB`, 1024, 6144, true);
+  if (memorySizeInMB % 1024 !== 0) fail(`${where}.memorySizeInMB`, `must be 1024, 2048, 3072, 4096, 5120 or 6144 (got ${memorySizeInMB})`);
+  const maxConcurrency = checkNumber(v.maxConcurrency, `${where}.maxConcurrency`, 1, 200, true);
+  const settings: ServerlessSettings = { memorySizeInMB, maxConcurrency };
+  if (v.provisionedConcurrency !== undefined) {
+    settings.provisionedConcurrency = checkNumber(v.provisionedConcurrency, `${where}.provisionedConcurrency`, 1, maxConcurrency, true);
+  }
+  return settings;
+}
+
+/**
+ * What a serverless endpoint cannot have, as AWS lists it (feature exclusions in
+ * https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): several production
+ * variants, data capture; and shadow variants, asynchronous inference and rolling updates, which
+ * need instances.
+ */
+function checkServerlessEndpoint(endpoint: EndpointConfig, where: string): void {
+  const serverless = endpoint.variants.findIndex((pv) => pv.serverless !== undefined);
+  if (serverless < 0 && !endpoint.shadow?.serverless) return;
+  const at = serverless < 0 ? `${where}.shadow.serverless` : `${where}.variants[${serverless}].serverless`;
+  if (endpoint.variants.length > 1) fail(at, 'a serverless endpoint has one production variant (AWS does not run several on serverless endpoints)');
+  if (endpoint.shadow) fail(`${where}.shadow`, 'does not go with a serverless variant');
+  if (endpoint.dataCapture) fail(`${where}.dataCapture`, 'serverless endpoints do not capture data (an AWS feature exclusion)');
+  if (endpoint.asyncInference) fail(`${where}.asyncInference`, 'does not go with a serverless variant: asynchronous endpoints run on instances');
+  if (endpoint.deploymentConfig?.rollingUpdatePolicy) fail(`${where}.deploymentConfig.rollingUpdatePolicy`, 'rolling updates need instances; update a serverless endpoint blue/green');
 }
 
 function parseAutoscaling(v: Json, where: string): AutoscalingConfig {
@@ -589,6 +643,7 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
       alarmNames.add(a.name);
     }
   }
+  checkServerlessEndpoint(endpoint, where);
   return endpoint;
 }
 
