@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 import type { ContainerDefinition, ProductionVariant } from '@aws-sdk/client-sagemaker';
 import type { ContainerArtifact } from './artifacts.js';
 import type { DesiredEndpoint } from './desired.js';
@@ -44,6 +45,23 @@ function container(c: ContainerDefinition, params: TemplateParameters, artifacts
     ModelDataUrl: artifact && artifact.bucket === params.bucket ? { 'Fn::Sub': `s3://\${ArtifactsBucket}/${artifact.key}` } : c.ModelDataUrl,
     ...(c.Environment !== undefined ? { Environment: c.Environment } : {}),
     ...(c.Mode !== undefined ? { Mode: c.Mode } : {}),
+  };
+}
+
+/** An `AWS::CloudWatch::Alarm`'s properties for a `PutMetricAlarm` input, with `dimensions` as the template gives them. */
+function alarmProperties(a: PutMetricAlarmCommandInput, dimensions: unknown): Record<string, unknown> {
+  return {
+    AlarmName: a.AlarmName,
+    AlarmDescription: a.AlarmDescription,
+    Namespace: a.Namespace,
+    MetricName: a.MetricName,
+    Dimensions: dimensions,
+    Statistic: a.Statistic,
+    Period: a.Period,
+    EvaluationPeriods: a.EvaluationPeriods,
+    Threshold: a.Threshold,
+    ComparisonOperator: a.ComparisonOperator,
+    TreatMissingData: a.TreatMissingData,
   };
 }
 
@@ -108,22 +126,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
     for (const a of e.alarms) {
       const id = logicalId(e.name, 'Alarm', a.AlarmName!);
       alarmIds.push(id);
-      t.Resources[id] = {
-        Type: 'AWS::CloudWatch::Alarm',
-        Properties: {
-          AlarmName: a.AlarmName,
-          AlarmDescription: a.AlarmDescription,
-          Namespace: a.Namespace,
-          MetricName: a.MetricName,
-          Dimensions: a.Dimensions,
-          Statistic: a.Statistic,
-          Period: a.Period,
-          EvaluationPeriods: a.EvaluationPeriods,
-          Threshold: a.Threshold,
-          ComparisonOperator: a.ComparisonOperator,
-          TreatMissingData: a.TreatMissingData,
-        },
-      };
+      t.Resources[id] = { Type: 'AWS::CloudWatch::Alarm', Properties: alarmProperties(a, a.Dimensions) };
     }
     const endpointId = logicalId(e.name, 'Endpoint');
     t.Resources[endpointId] = {
@@ -193,18 +196,8 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
         t.Resources[logicalId(e.name, 'ScaleFromZeroAlarm', s.variant)] = {
           Type: 'AWS::CloudWatch::Alarm',
           Properties: {
-            AlarmName: a.AlarmName,
-            AlarmDescription: a.AlarmDescription,
-            Namespace: a.Namespace,
-            MetricName: a.MetricName,
-            Dimensions: [{ Name: 'EndpointName', Value: { 'Fn::GetAtt': [endpointId, 'EndpointName'] } }],
-            Statistic: a.Statistic,
-            Period: a.Period,
-            EvaluationPeriods: a.EvaluationPeriods,
+            ...alarmProperties(a, [{ Name: 'EndpointName', Value: { 'Fn::GetAtt': [endpointId, 'EndpointName'] } }]),
             DatapointsToAlarm: a.DatapointsToAlarm,
-            Threshold: a.Threshold,
-            ComparisonOperator: a.ComparisonOperator,
-            TreatMissingData: a.TreatMissingData,
             // The policy's ARN (its Ref is a composite identifier, not the ARN).
             AlarmActions: [{ 'Fn::GetAtt': [stepId, 'Arn'] }],
           },

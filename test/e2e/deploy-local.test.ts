@@ -12,15 +12,12 @@ import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/cli
 import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
 import { localSdkClients } from '../helpers/local-sdk-clients.js';
-import { runSmkit, type CliRun } from '../helpers/serve-process.js';
+import { runDeploy } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** Runs `smkit deploy` as a user would, with a deadline so a hang fails the test. */
-function deploy(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliRun> {
-  return runSmkit(['deploy', ...args], { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeoutMs);
-}
+const deploy = runDeploy;
 
 /** Invokes the endpoint in a loop until stopped; counts answers and failures. */
 function trafficLoop(runtime: SageMakerRuntimeClient, endpoint: string, pauseMs = 0): { stop(): Promise<{ ok: number; failed: string[] }> } {

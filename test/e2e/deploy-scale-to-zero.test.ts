@@ -16,12 +16,10 @@ import { InvokeEndpointAsyncCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
 import { localSdkClients } from '../helpers/local-sdk-clients.js';
-import { REPO_ROOT, runSmkit, type CliRun } from '../helpers/serve-process.js';
+import { REPO_ROOT, runDeploy } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
-function deploy(args: string[], env: Record<string, string>): Promise<CliRun> {
-  return runSmkit(['deploy', ...args], { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, 120_000);
-}
+const deploy = runDeploy;
 
 function endpointFile(autoscaling: string): string {
   return `deploy:

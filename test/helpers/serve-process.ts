@@ -194,6 +194,14 @@ export function runSmkit(args: readonly string[], env: NodeJS.ProcessEnv, timeou
   });
 }
 
+/**
+ * Runs `smkit deploy <args>` as a user would: only `PATH`, `HOME` and `env` (no AWS settings of
+ * this machine leak in), with a deadline so a hang fails the test.
+ */
+export function runDeploy(args: readonly string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliRun> {
+  return runSmkit(['deploy', ...args], { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeoutMs);
+}
+
 /** Removes a temporary directory, ignoring errors. */
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,8 @@
 // actions name a policy, and the scaler applying the step, on a fake clock and a fake SageMaker.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AwsServiceError, type AwsService } from '../../../aws/service.js';
+import { AwsServiceError } from '../../../aws/service.js';
+import { FakeVariantSageMaker } from '../../../../test/helpers/fake-variant-sagemaker.js';
 import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import { createMetricClock } from '../cloudwatch/metric-clock.js';
 import { MetricStore } from '../cloudwatch/metric-store.js';
@@ -10,35 +11,12 @@ import { ApplicationAutoScalingService } from './autoscaling-service.js';
 import { invokeScalingPolicy } from './step-policy-invocation.js';
 import { VariantScaler } from './variant-scaler.js';
 
-/** A stand-in for the SageMaker control plane with the two operations the scaler uses. */
-class FakeSageMaker implements AwsService {
-  readonly targetPrefix = 'SageMaker';
-  readonly signingName = 'sagemaker';
-  status = 'InService';
-  count = 1;
-  readonly updates: number[] = [];
-  async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (input.EndpointName !== 'ep') throw new AwsServiceError('ValidationException', `Could not find endpoint "${String(input.EndpointName)}".`);
-    if (operation === 'DescribeEndpoint') {
-      return { EndpointName: 'ep', EndpointStatus: this.status, ProductionVariants: [{ VariantName: 'v1', CurrentInstanceCount: this.count, DesiredInstanceCount: this.count }] };
-    }
-    if (operation === 'UpdateEndpointWeightsAndCapacities') {
-      const [change] = input.DesiredWeightsAndCapacities as Array<{ VariantName: string; DesiredInstanceCount: number }>;
-      this.updates.push(change!.DesiredInstanceCount);
-      this.count = change!.DesiredInstanceCount;
-      this.status = 'Updating';
-      return { EndpointArn: 'arn' };
-    }
-    throw new Error(`unexpected ${operation}`);
-  }
-}
-
 function setup() {
   const t = { now: 10_000 * 60_000 + 1000 };
   const clock = createMetricClock(60, () => t.now);
   const metrics = new MetricStore(clock);
   const cloudwatch = new CloudWatchService({ metrics, clock });
-  const sagemaker = new FakeSageMaker();
+  const sagemaker = new FakeVariantSageMaker();
   const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
   cloudwatch.setScalingActionHandler((invocation) => invokeScalingPolicy(autoscaling, invocation, clock.now()));
   const errors: unknown[] = [];

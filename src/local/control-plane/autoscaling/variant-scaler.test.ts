@@ -1,48 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AwsServiceError, type AwsService } from '../../../aws/service.js';
+import { AwsServiceError } from '../../../aws/service.js';
+import { FakeVariantSageMaker } from '../../../../test/helpers/fake-variant-sagemaker.js';
 import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import { createMetricClock } from '../cloudwatch/metric-clock.js';
 import { MetricStore } from '../cloudwatch/metric-store.js';
 import { ApplicationAutoScalingService } from './autoscaling-service.js';
 import { VariantScaler } from './variant-scaler.js';
 
-/** A stand-in for the SageMaker control plane with the two operations the scaler uses. */
-class FakeSageMaker implements AwsService {
-  readonly targetPrefix = 'SageMaker';
-  readonly signingName = 'sagemaker';
-  status = 'InService';
-  count = 1;
-  /** DescribeEndpoint shows an AsyncInferenceConfig (the endpoint may scale to 0). */
-  asynchronous = false;
-  readonly updates: number[] = [];
-  async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (input.EndpointName !== 'ep') throw new AwsServiceError('ValidationException', `Could not find endpoint "${String(input.EndpointName)}".`);
-    if (operation === 'DescribeEndpoint') {
-      return {
-        EndpointName: 'ep',
-        EndpointStatus: this.status,
-        ProductionVariants: [{ VariantName: 'v1', CurrentInstanceCount: this.count, DesiredInstanceCount: this.count }],
-        ...(this.asynchronous ? { AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/' } } } : {}),
-      };
-    }
-    if (operation === 'UpdateEndpointWeightsAndCapacities') {
-      const [change] = input.DesiredWeightsAndCapacities as Array<{ VariantName: string; DesiredInstanceCount: number }>;
-      this.updates.push(change!.DesiredInstanceCount);
-      this.count = change!.DesiredInstanceCount;
-      this.status = 'Updating';
-      return { EndpointArn: 'arn' };
-    }
-    throw new Error(`unexpected ${operation}`);
-  }
-}
-
 function setup() {
   const t = { now: 10_000 * 60_000 + 1000 };
   const clock = createMetricClock(60, () => t.now);
   const metrics = new MetricStore(clock);
   const cloudwatch = new CloudWatchService({ metrics, clock });
-  const sagemaker = new FakeSageMaker();
+  const sagemaker = new FakeVariantSageMaker();
   const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
   const errors: unknown[] = [];
   const scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock, onError: (_r, e) => errors.push(e) });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { CloudWatchError } from './errors.js';
+import { rejectsWithCloudWatchError } from '../../../../test/helpers/cloudwatch-errors.js';
 import { createMetricClock } from './metric-clock.js';
 import { MetricStore } from './metric-store.js';
 
@@ -29,15 +30,7 @@ const alarm = {
   ComparisonOperator: 'GreaterThanOrEqualToThreshold',
 };
 
-async function rejects(p: Promise<unknown>, type: string, queryCode: string, message: RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof CloudWatchError, String(err));
-    assert.equal(err.type, type);
-    assert.equal(err.queryCode, queryCode);
-    assert.match(err.message, message);
-    return true;
-  });
-}
+const rejects = rejectsWithCloudWatchError;
 
 test('put, describe with filters, set state, delete', async () => {
   const { cw } = setup();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { CloudWatchError } from './errors.js';
+import { rejectsWithCloudWatchError } from '../../../../test/helpers/cloudwatch-errors.js';
 import { createMetricClock } from './metric-clock.js';
 import { MetricStore } from './metric-store.js';
 
@@ -15,16 +16,7 @@ function setup() {
   return { metrics, cw: new CloudWatchService({ metrics, clock }) };
 }
 
-async function rejects(p: Promise<unknown>, type: string, queryCode: string, message: string | RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof CloudWatchError, String(err));
-    assert.equal(err.type, type);
-    assert.equal(err.queryCode, queryCode);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  });
-}
+const rejects = rejectsWithCloudWatchError;
 
 const stat = (id: string, metricName: string, s: string, extra: Record<string, unknown> = {}) => ({
   Id: id,

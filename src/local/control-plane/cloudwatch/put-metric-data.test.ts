@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { CloudWatchError } from './errors.js';
+import { rejectsWithCloudWatchError } from '../../../../test/helpers/cloudwatch-errors.js';
 import { createMetricClock } from './metric-clock.js';
 import { MetricStore } from './metric-store.js';
 import { MAX_SAMPLES_PER_AGGREGATE } from './statistics.js';
@@ -17,16 +18,7 @@ function setup() {
   return { t, metrics, cw };
 }
 
-async function rejects(p: Promise<unknown>, type: string, queryCode: string, message: string | RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof CloudWatchError, String(err));
-    assert.equal(err.type, type);
-    assert.equal(err.queryCode, queryCode);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  });
-}
+const rejects = rejectsWithCloudWatchError;
 
 const invalid = (cw: CloudWatchService, input: Record<string, unknown>, message: string | RegExp) => rejects(cw.call('PutMetricData', input), 'InvalidParameterValueException', 'InvalidParameterValue', message);
 const combination = (cw: CloudWatchService, input: Record<string, unknown>, message: string | RegExp) =>
