@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
@@ -129,6 +129,51 @@ test('opening a session removes the expired ones, at most once a minute', async 
     now += 49_000;
     const c = await store.create();
     assert.deepEqual([existsSync(sessionDir(a)), existsSync(sessionDir(b)), existsSync(sessionDir(c))], [false, false, true], 'a minute on, the sweep removed both expired ones');
+  } finally {
+    rmSync(path.dirname(root), { recursive: true, force: true });
+  }
+});
+
+test(
+  'a flood of NEW_SESSION on a full store is refused from a folder listing, without reading every session',
+  withStore(async (store, root, clock) => {
+    const first = await store.create();
+    clock.now += 10_000;
+    const open = [first, await store.create(), await store.create()];
+    // A sweep would read this expiry and remove the session; a refusal from the count alone leaves it.
+    writeFileSync(path.join(sessionDir(open[0]!), '.expires'), '0');
+    for (let i = 0; i < 5; i++) await assert.rejects(store.create(), code('ERR_TOO_MANY_SESSIONS'));
+    assert.equal(existsSync(sessionDir(open[0]!)), true, 'no sweep ran while no session could have expired');
+    clock.now = open[0]!.expiresAt;
+    const next = await store.create();
+    assert.equal(existsSync(sessionDir(open[0]!)), false, 'once one may have expired, the sweep runs and makes room');
+    assert.equal(readdirSync(root).filter((n) => !n.startsWith('.')).length, 3);
+    assert.equal((await store.open(next.id)).id, next.id);
+  }, 3),
+);
+
+test('a sweep running beside many NEW_SESSIONs never removes a session being opened', async () => {
+  const root = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-')), 'sessions');
+  const opts = { root, ttlSeconds: 60, maxSessions: 10_000 };
+  const store = new SessionStore(opts);
+  // Another worker's store, sweeping whenever it can.
+  const sweeper = new SessionStore(opts);
+  try {
+    await store.create();
+    let creating = true;
+    const sweeping = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (creating) await sweeper.sweep();
+      }),
+    );
+    const created = await Promise.all(Array.from({ length: 400 }, () => store.create().catch((err: Error) => err)));
+    creating = false;
+    await sweeping;
+    for (const s of created) {
+      assert.ok(!(s instanceof Error), `every NEW_SESSION succeeds: ${String(s)}`);
+      assert.equal((await store.open(s.id)).id, s.id);
+    }
+    assert.deepEqual(readdirSync(root).filter((n) => n.startsWith('.')), [], 'no staging folder is left');
   } finally {
     rmSync(path.dirname(root), { recursive: true, force: true });
   }

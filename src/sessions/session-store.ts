@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { NEW_SESSION, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN } from '../core/sagemaker-headers.js';
@@ -11,6 +11,9 @@ const EXPIRY_FILE = '.expires';
 
 /** How often opening a session also removes the expired ones. */
 const SWEEP_INTERVAL_MS = 60_000;
+
+/** A session folder is built under this prefix and renamed into place: a sweep never sees it half made. */
+const STAGING_PREFIX = '.new-';
 
 /** A session as requests carry it: plain data, so it crosses to the inference thread. */
 export interface SessionRef {
@@ -52,11 +55,13 @@ export interface SessionStoreOptions {
  * standards keep them: every worker and thread of the server sees the same sessions, so a session
  * opened by one worker is found by the next request whichever worker takes it. An expired session
  * is removed when it is next asked for, and all of them when a session opens (at most once a
- * minute, or whenever the store looks full).
+ * minute, or when the store looks full and a session may have expired since the last sweep).
  */
 export class SessionStore {
   private readonly now: () => number;
   private lastSweep = -Infinity;
+  /** No session open at the last sweep, nor any opened since, expires before this (epoch ms). */
+  private noneExpireBefore = -Infinity;
 
   constructor(private readonly opts: SessionStoreOptions) {
     this.now = opts.now ?? Date.now;
@@ -65,15 +70,19 @@ export class SessionStore {
   /** Opens a new session. Throws `ERR_TOO_MANY_SESSIONS` when `maxSessions` are open. */
   async create(): Promise<SessionRef> {
     await mkdir(this.opts.root, { recursive: true, mode: 0o700 });
-    // Reading every session's expiry is the costly part: done once a minute, or when the count says full.
+    // Reading every session's expiry is the costly part: done once a minute, or when the count says
+    // full and a session may have expired since; a flood of NEW_SESSION on a full store reads one folder listing each.
     let open = await this.count();
-    if (open >= this.opts.maxSessions || this.now() - this.lastSweep >= SWEEP_INTERVAL_MS) open = await this.sweep();
+    const now = this.now();
+    if ((open >= this.opts.maxSessions && now >= this.noneExpireBefore) || now - this.lastSweep >= SWEEP_INTERVAL_MS) open = await this.sweep();
     if (open >= this.opts.maxSessions) {
       throw new ToolkitError('ERR_TOO_MANY_SESSIONS', `${open} stateful sessions are open, the most SMKIT_SESSIONS_MAX allows; close some ({"requestType": "CLOSE"}) or wait for them to expire`);
     }
     const ref: SessionRef = { id: randomUUID(), expiresAt: this.now() + this.opts.ttlSeconds * 1000, root: this.opts.root };
-    await mkdir(sessionDir(ref), { mode: 0o700 });
-    await writeFile(path.join(sessionDir(ref), EXPIRY_FILE), String(ref.expiresAt));
+    const staging = path.join(this.opts.root, STAGING_PREFIX + ref.id);
+    await mkdir(staging, { mode: 0o700 });
+    await writeFile(path.join(staging, EXPIRY_FILE), String(ref.expiresAt));
+    await rename(staging, sessionDir(ref));
     return ref;
   }
 
@@ -108,21 +117,27 @@ export class SessionStore {
 
   /** Removes expired sessions; answers how many stay open. */
   async sweep(): Promise<number> {
-    this.lastSweep = this.now();
+    const now = this.now();
+    this.lastSweep = now;
+    // A session opened after the listing below (by any worker) expires a full lifetime from now or later.
+    let earliest = now + this.opts.ttlSeconds * 1000;
     let names: string[];
     try {
       names = await readdir(this.opts.root);
     } catch {
+      this.noneExpireBefore = earliest;
       return 0;
     }
     let open = 0;
-    const now = this.now();
     for (const name of names) {
       if (!isSessionId(name)) continue;
       const expiresAt = await this.expiryOf(name);
-      if (expiresAt !== undefined && expiresAt > now) open++;
-      else await this.close(name);
+      if (expiresAt !== undefined && expiresAt > now) {
+        open++;
+        earliest = Math.min(earliest, expiresAt);
+      } else await this.close(name);
     }
+    this.noneExpireBefore = earliest;
     return open;
   }
 
