@@ -302,15 +302,24 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       res.statusCode = 200;
       res.setHeader('Content-Type', result.contentType);
       if (result.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, result.customAttributes);
+      let closing: SessionRef | undefined;
       if (session && sessions) {
         if (openedHere) for (const [name, value] of Object.entries(sessions.requests.openedSessionHeaders(session))) res.setHeader(name, value);
         if (result.closeSession) {
-          await sessions.store!.close(session.id);
+          closing = session;
           for (const [name, value] of Object.entries(sessions.requests.closedSessionHeaders(session.id))) res.setHeader(name, value);
         }
       }
       if (isDraining()) res.setHeader('Connection', 'close');
-      if (result.stream) return await streamResponse(res, result.stream, requestId);
+      if (result.stream) {
+        // A streamed answer is still produced in the session: it is removed once the stream ends.
+        try {
+          return await streamResponse(res, result.stream, requestId);
+        } finally {
+          if (closing) await sessions!.store!.close(closing.id).catch((err: unknown) => log.warn({ requestId, err }, 'could not remove a closed session'));
+        }
+      }
+      if (closing) await sessions!.store!.close(closing.id);
       res.setHeader('Content-Length', result.body.length);
       // A small body goes out as a latin1 string (byte for byte): node:http then sends the headers and
       // the body in one write instead of a writev of two buffers, which shows on one-row requests.

@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { sessionDir, type SessionRef } from './session-store.js';
@@ -69,5 +69,18 @@ export class StatefulSession {
   /** Whether `close()` was called. */
   get closing(): boolean {
     return this.#closing;
+  }
+}
+
+/**
+ * The streamed answer of a request in `session`, which removes the session once the stream ends
+ * (or stops) if user code closed it while producing the stream. Its
+ * `X-Amzn-SageMaker-Closed-Session-Id` cannot go out: the headers left with the first chunk.
+ */
+export async function* closingWhenStreamEnds(stream: AsyncIterable<Uint8Array>, session: StatefulSession): AsyncIterable<Uint8Array> {
+  try {
+    yield* stream;
+  } finally {
+    if (session.closing) await rm(session.dir, { recursive: true, force: true });
   }
 }

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { REPO_ROOT, makeOptMl, removeDir, runSmkit, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 import { IN_PROCESS_SETTINGS, serveModelInProcess, type InProcessApp } from '../helpers/in-process-app.js';
 
 /** `NewSessionId`'s pattern in the SageMaker Runtime API model. */
@@ -129,6 +130,56 @@ describe('stateful sessions, smkit serve with two workers', () => {
     assert.deepEqual(JSON.parse(plain.body).session, null);
   });
 });
+
+for (const mode of ['inline', 'thread'] as const) {
+  describe(`stateful sessions and streamed answers, SMKIT_INFERENCE_MODE=${mode}`, () => {
+    let server: ServeProcess;
+    let base: string;
+    let sessions: string;
+    before(async () => {
+      base = makeOptMl();
+      cpSync(path.join(REPO_ROOT, 'test/fixtures/handlers/session-stream'), path.join(base, 'model'), { recursive: true });
+      sessions = path.join(base, 'sessions');
+      server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: mode, SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true', SAGEMAKER_SESSIONS_PATH: sessions });
+      await waitForPing(server);
+    });
+    after(async () => {
+      await server.stop();
+      removeDir(base);
+    });
+
+    const open = async (): Promise<string> => {
+      const opened = await post(server.url, '{"requestType":"NEW_SESSION"}', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+      assert.equal(opened.status, 200, opened.body);
+      return String(opened.headers['x-amzn-sagemaker-new-session-id']).split(';')[0]!;
+    };
+
+    test('close() before the stream is returned: the stream still runs in the session, which goes once it ends', async () => {
+      const id = await open();
+      const res = await post(server.url, 'close-first', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.body, 'first-0\nfirst-1\nfirst-2\nrecorded 3\n', 'every chunk was stored in the session while it streamed');
+      assert.equal(res.headers['x-amzn-sagemaker-closed-session-id'], id);
+      await until('the closed session is removed', () => !existsSync(path.join(sessions, id)));
+      const after = await post(server.url, 'more', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(after.status, 400);
+    });
+
+    test('close() while the stream runs ends the session with the stream (no header: it left with the first chunk)', async () => {
+      const id = await open();
+      const kept = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(kept.body, 'open-0\nopen-1\nopen-2\nrecorded 3\n');
+      assert.equal(existsSync(path.join(sessions, id)), true, 'a stream that does not close keeps its session');
+      const res = await post(server.url, 'close-late', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.body, 'first\nlate-0\nlate-1\nlate-2\nrecorded 6\n');
+      await until('the session closed part way through the stream is removed', () => !existsSync(path.join(sessions, id)));
+      const after = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(after.status, 400, after.body);
+      assert.equal((JSON.parse(after.body) as { code: string }).code, 'ERR_SESSION_NOT_FOUND');
+    });
+  });
+}
 
 describe('stateful sessions in-process, a model without user code', () => {
   let served: InProcessApp;
