@@ -44,7 +44,7 @@ export interface AppOptions {
  * 5xx answers that are the server refusing work as designed (overload, loading, draining), not a
  * failure to look into: like every 4xx, they are logged without a stack trace.
  */
-const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES']);
+const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES', 'ERR_TOO_MANY_SESSIONS']);
 
 /** Answers up to this size are written together with their headers (see `invoke`). */
 const SMALL_BODY_BYTES = 16 * 1024;

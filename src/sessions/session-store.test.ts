@@ -178,3 +178,41 @@ test('a sweep running beside many NEW_SESSIONs never removes a session being ope
     rmSync(path.dirname(root), { recursive: true, force: true });
   }
 });
+
+test(
+  'concurrent NEW_SESSIONs in one process open no more sessions than maxSessions',
+  withStore(async (store, root) => {
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.create()));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
+    for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'ERR_TOO_MANY_SESSIONS');
+    assert.equal(readdirSync(root).length, 5);
+  }, 5),
+);
+
+test(
+  'closing a session while its requests still put values: the close succeeds, the puts succeed or get ERR_SESSION_NOT_FOUND',
+  withStore(async (store, root) => {
+    for (let round = 0; round < 20; round++) {
+      const ref = await store.create();
+      const session = new StatefulSession(ref);
+      let stop = false;
+      const writers = Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; !stop; i++) {
+          try {
+            await session.put(`k${w}-${i % 4}`, { w, i, pad: 'x'.repeat(256) });
+          } catch (err) {
+            assert.equal((err as { code?: string }).code, 'ERR_SESSION_NOT_FOUND', String(err));
+            return;
+          }
+        }
+      });
+      await session.put('ready', true);
+      await store.close(ref.id);
+      stop = true;
+      await Promise.all(writers);
+      assert.equal(existsSync(sessionDir(ref)), false);
+    }
+    await store.sweep();
+    assert.deepEqual(readdirSync(root), [], 'nothing is left behind, not even a closed folder being removed');
+  }),
+);

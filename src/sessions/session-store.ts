@@ -15,6 +15,12 @@ const SWEEP_INTERVAL_MS = 60_000;
 /** A session folder is built under this prefix and renamed into place: a sweep never sees it half made. */
 const STAGING_PREFIX = '.new-';
 
+/** A closed session's folder is renamed under this prefix, then removed: requests racing the close find no folder. */
+const CLOSED_PREFIX = '.closed-';
+
+/** `rm` retries a folder that a racing write refilled (ENOTEMPTY) this many times. */
+const REMOVE_RETRIES = 5;
+
 /** A session as requests carry it: plain data, so it crosses to the inference thread. */
 export interface SessionRef {
   readonly id: string;
@@ -37,6 +43,21 @@ export function newSessionHeaderValue(ref: SessionRef): string {
 /** The folder of one session. */
 export function sessionDir(ref: Pick<SessionRef, 'id' | 'root'>): string {
   return path.join(ref.root, ref.id);
+}
+
+/** Removes session `ref`'s folder and everything in it (nothing happens for one that is gone). */
+export async function removeSession(ref: Pick<SessionRef, 'id' | 'root'>): Promise<void> {
+  if (!isSessionId(ref.id)) return;
+  // Renamed first (atomic): a request of the session still running gets ERR_SESSION_NOT_FOUND from
+  // its next put instead of writing into a folder being removed.
+  const closed = path.join(ref.root, `${CLOSED_PREFIX}${ref.id}-${randomUUID()}`);
+  try {
+    await rename(sessionDir(ref), closed);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await rm(closed, { recursive: true, force: true, maxRetries: REMOVE_RETRIES });
 }
 
 /** Options of {@link SessionStore}. */
@@ -62,13 +83,25 @@ export class SessionStore {
   private lastSweep = -Infinity;
   /** No session open at the last sweep, nor any opened since, expires before this (epoch ms). */
   private noneExpireBefore = -Infinity;
+  /** The NEW_SESSION being made: this process makes one at a time, so concurrent ones cannot all pass the count. */
+  private creating: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: SessionStoreOptions) {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Opens a new session. Throws `ERR_TOO_MANY_SESSIONS` when `maxSessions` are open. */
-  async create(): Promise<SessionRef> {
+  /**
+   * Opens a new session. Throws `ERR_TOO_MANY_SESSIONS` when `maxSessions` are open. Each process
+   * opens one at a time; workers of a server share the folder, so together they may pass
+   * `maxSessions` by at most one session per other worker.
+   */
+  create(): Promise<SessionRef> {
+    const made = this.creating.then(() => this.createNow());
+    this.creating = made.catch(() => undefined);
+    return made;
+  }
+
+  private async createNow(): Promise<SessionRef> {
     await mkdir(this.opts.root, { recursive: true, mode: 0o700 });
     // Reading every session's expiry is the costly part: done once a minute, or when the count says
     // full and a session may have expired since; a flood of NEW_SESSION on a full store reads one folder listing each.
@@ -102,8 +135,7 @@ export class SessionStore {
 
   /** Removes a session and everything stored in it (nothing happens for one that is gone). */
   async close(id: string): Promise<void> {
-    if (!isSessionId(id)) return;
-    await rm(path.join(this.opts.root, id), { recursive: true, force: true });
+    await removeSession({ id, root: this.opts.root });
   }
 
   /** Session folders there are, expired or not (names only: cheap). */
@@ -130,6 +162,8 @@ export class SessionStore {
     }
     let open = 0;
     for (const name of names) {
+      // A closed session whose removal failed (a write kept refilling it) goes now.
+      if (name.startsWith(CLOSED_PREFIX)) await rm(path.join(this.opts.root, name), { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
       if (!isSessionId(name)) continue;
       const expiresAt = await this.expiryOf(name);
       if (expiresAt !== undefined && expiresAt > now) {

@@ -1,7 +1,7 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
-import { sessionDir, type SessionRef } from './session-store.js';
+import { removeSession, sessionDir, type SessionRef } from './session-store.js';
 
 /** A stored key: letters, digits, `.`, `_` and `-`, not starting with a dot (smkit's own files do). */
 const KEY_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
@@ -81,6 +81,6 @@ export async function* closingWhenStreamEnds(stream: AsyncIterable<Uint8Array>, 
   try {
     yield* stream;
   } finally {
-    if (session.closing) await rm(session.dir, { recursive: true, force: true });
+    if (session.closing) await removeSession({ id: session.id, root: path.dirname(session.dir) });
   }
 }
