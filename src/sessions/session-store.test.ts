@@ -216,3 +216,18 @@ test(
     assert.deepEqual(readdirSync(root), [], 'nothing is left behind, not even a closed folder being removed');
   }),
 );
+
+test(
+  'a sessions folder that cannot be written answers ERR_SESSION_STORAGE (424, as AWS\'s container standards), leaving nothing half made',
+  withStore(async (store, root) => {
+    const kept = await store.create();
+    rmSync(root, { recursive: true, force: true });
+    writeFileSync(root, 'not a folder');
+    const refused = (err: Error & { code?: string; status?: number }) => err.code === 'ERR_SESSION_STORAGE' && err.status === 424 && /SAGEMAKER_SESSIONS_PATH/.test(err.message);
+    await assert.rejects(store.create(), refused);
+    await assert.rejects(decideSession(store, NEW_SESSION, Buffer.from('{"requestType":"NEW_SESSION"}')), refused);
+    await assert.rejects(store.open(kept.id), code('ERR_SESSION_NOT_FOUND'));
+    rmSync(root);
+    assert.equal((await store.create()).root, root, 'a folder that comes back serves again');
+  }),
+);

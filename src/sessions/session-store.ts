@@ -55,9 +55,15 @@ export async function removeSession(ref: Pick<SessionRef, 'id' | 'root'>): Promi
     await rename(sessionDir(ref), closed);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    throw storageError('close', err);
   }
-  await rm(closed, { recursive: true, force: true, maxRetries: REMOVE_RETRIES });
+  // The session is closed once renamed; a folder that will not go is removed by the next sweep.
+  await rm(closed, { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
+}
+
+/** A session that could not be opened or closed because the sessions folder could not be written. */
+function storageError(action: 'open' | 'close', err: unknown): ToolkitError {
+  return new ToolkitError('ERR_SESSION_STORAGE', `could not ${action} a stateful session in SAGEMAKER_SESSIONS_PATH: ${(err as Error).message}`, { cause: err });
 }
 
 /** Options of {@link SessionStore}. */
@@ -102,7 +108,11 @@ export class SessionStore {
   }
 
   private async createNow(): Promise<SessionRef> {
-    await mkdir(this.opts.root, { recursive: true, mode: 0o700 });
+    try {
+      await mkdir(this.opts.root, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw storageError('open', err);
+    }
     // Reading every session's expiry is the costly part: done once a minute, or when the count says
     // full and a session may have expired since; a flood of NEW_SESSION on a full store reads one folder listing each.
     let open = await this.count();
@@ -113,9 +123,14 @@ export class SessionStore {
     }
     const ref: SessionRef = { id: randomUUID(), expiresAt: this.now() + this.opts.ttlSeconds * 1000, root: this.opts.root };
     const staging = path.join(this.opts.root, STAGING_PREFIX + ref.id);
-    await mkdir(staging, { mode: 0o700 });
-    await writeFile(path.join(staging, EXPIRY_FILE), String(ref.expiresAt));
-    await rename(staging, sessionDir(ref));
+    try {
+      await mkdir(staging, { mode: 0o700 });
+      await writeFile(path.join(staging, EXPIRY_FILE), String(ref.expiresAt));
+      await rename(staging, sessionDir(ref));
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      throw storageError('open', err);
+    }
     return ref;
   }
 
