@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
@@ -81,6 +81,16 @@ test(
       await assert.rejects(session.get(key), code('ERR_SESSION_KEY'), key);
     }
     await assert.rejects(session.put('f', () => 1), code('ERR_SESSION_KEY'));
+    // A key that is not a string, whose toString answers a harmless name to the check and a way out to the path.
+    let calls = 0;
+    const shifty = { toString: () => (calls++ === 0 ? 'fine' : '../../escaped') } as unknown as string;
+    await assert.rejects(session.put(shifty, 1), code('ERR_SESSION_KEY'));
+    assert.equal(existsSync(path.join(ref.root, '..', 'escaped.json')), false, 'nothing written outside the session folder');
+    await assert.rejects(session.put(7 as unknown as string, 1), code('ERR_SESSION_KEY'));
+    // A put that fails part way (here the rename: its file's name is taken by a folder) leaves no temporary file behind.
+    mkdirSync(path.join(sessionDir(ref), 'blocked.json', 'inside'), { recursive: true });
+    await assert.rejects(session.put('blocked', 1));
+    assert.deepEqual(readdirSync(sessionDir(ref)).sort(), ['.expires', 'blocked.json', 'turns.json']);
     assert.equal(session.closing, false);
     session.close();
     assert.equal(session.closing, true);

@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { removeSession, sessionDir, type SessionRef } from './session-store.js';
@@ -7,7 +7,8 @@ import { removeSession, sessionDir, type SessionRef } from './session-store.js';
 const KEY_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 
 function fileOf(dir: string, key: string): string {
-  if (!KEY_PATTERN.test(key)) {
+  // A string only: an object's toString could answer the pattern a harmless name and the path another.
+  if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
     throw new ToolkitError('ERR_SESSION_KEY', `session key ${JSON.stringify(String(key).slice(0, 80))} is not valid: use 1 to 128 letters, digits, ".", "_" or "-", not starting with "."`);
   }
   return path.join(dir, `${key}.json`);
@@ -56,6 +57,8 @@ export class StatefulSession {
       await writeFile(temporary, text);
       await rename(temporary, file);
     } catch (err) {
+      // A write cut short (a full disk) would otherwise leave its part behind until the session ends.
+      await rm(temporary, { force: true }).catch(() => undefined);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ToolkitError('ERR_SESSION_NOT_FOUND', `session ${this.id} was closed or expired while this request used it`);
       throw err;
     }
