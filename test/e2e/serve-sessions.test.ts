@@ -181,6 +181,52 @@ for (const mode of ['inline', 'thread'] as const) {
   });
 }
 
+describe('stateful sessions and dynamic batching (predictBatchFn, SMKIT_BATCH_MAX_SIZE)', () => {
+  let server: ServeProcess;
+  let base: string;
+  let sessions: string;
+  before(async () => {
+    base = makeOptMl();
+    cpSync(path.join(REPO_ROOT, 'test/fixtures/handlers/session-batch'), path.join(base, 'model'), { recursive: true });
+    sessions = path.join(base, 'sessions');
+    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true', SAGEMAKER_SESSIONS_PATH: sessions });
+    await waitForPing(server);
+  });
+  after(async () => {
+    await server.stop();
+    removeDir(base);
+  });
+
+  test('requests batched together each run in their own session, and a close() closes only its own', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const opened = await post(server.url, '{"requestType":"NEW_SESSION"}', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+      ids.push(String(opened.headers['x-amzn-sagemaker-new-session-id']).split(';')[0]!);
+    }
+    const counts = ids.map(() => 0);
+    let largest = 0;
+    // Concurrency decides how batches form; send waves until one request shared a call.
+    await until('two requests of different sessions batched together', async () => {
+      const answers = await Promise.all(ids.map((id, i) => post(server.url, `${i},0\n`, { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Session-Id': id })));
+      answers.forEach((res, i) => {
+        assert.equal(res.status, 200, res.body);
+        const seen = JSON.parse(res.body) as { session: string; count: number; batch: number };
+        counts[i]! += 1;
+        assert.deepEqual([seen.session, seen.count], [ids[i], counts[i]], 'each request saw its own session');
+        largest = Math.max(largest, seen.batch);
+      });
+      return largest >= 2;
+    });
+    const last = await Promise.all(ids.map((id, i) => post(server.url, `${i},${i % 2}\n`, { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Session-Id': id })));
+    last.forEach((res, i) => assert.equal(res.headers['x-amzn-sagemaker-closed-session-id'], i % 2 === 1 ? ids[i] : undefined, `request ${i}`));
+    assert.deepEqual(
+      ids.map((id) => existsSync(path.join(sessions, id))),
+      ids.map((_, i) => i % 2 === 0),
+      'only the sessions whose requests called close() are gone',
+    );
+  });
+});
+
 describe('stateful sessions in-process, a model without user code', () => {
   let served: InProcessApp;
   let root: string;
