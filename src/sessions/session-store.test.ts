@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
@@ -171,14 +171,27 @@ test('a sweep running beside many NEW_SESSIONs never removes a session being ope
   try {
     await store.create();
     let creating = true;
+    // What a sweep would see, looked at between every step of the event loop: a session folder
+    // without its expiry yet is one a sweep removes.
+    const halfMade = new Set<string>();
+    const look = (): void => {
+      for (const name of readdirSync(root)) {
+        if (name.startsWith('.')) continue;
+        const expiry = path.join(root, name, '.expires');
+        if (!existsSync(expiry) || readFileSync(expiry, 'utf8') === '') halfMade.add(name);
+      }
+      if (creating) setImmediate(look);
+    };
+    setImmediate(look);
     const sweeping = Promise.all(
       Array.from({ length: 4 }, async () => {
         while (creating) await sweeper.sweep();
       }),
     );
-    const created = await Promise.all(Array.from({ length: 400 }, () => store.create().catch((err: Error) => err)));
+    const created = await Promise.all(Array.from({ length: 200 }, () => store.create().catch((err: Error) => err)));
     creating = false;
     await sweeping;
+    assert.deepEqual([...halfMade], [], 'no session folder was ever seen without its expiry');
     for (const s of created) {
       assert.ok(!(s instanceof Error), `every NEW_SESSION succeeds: ${String(s)}`);
       assert.equal((await store.open(s.id)).id, s.id);
