@@ -116,6 +116,25 @@ describe('stateful sessions, smkit serve with two workers', () => {
     assert.match(closed.stderr, new RegExp(`session closed: ${m[1]}`));
   });
 
+  test('a CLOSE racing many requests of its session: each gets 200 or 400 ERR_SESSION_NOT_FOUND, never a 500, and /ping answers', async () => {
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < 8; round++) {
+      const opened = await post(server.url, '{"requestType":"NEW_SESSION"}', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+      const id = String(opened.headers['x-amzn-sagemaker-new-session-id']).split(';')[0]!;
+      const racing = Array.from({ length: 30 }, (_, i) => post(server.url, i === 15 ? 'bye' : 'hello', { 'X-Amzn-SageMaker-Session-Id': id }));
+      racing.push(post(server.url, '{"requestType":"CLOSE"}', { 'X-Amzn-SageMaker-Session-Id': id }));
+      for (const res of await Promise.all(racing)) {
+        const outcome = res.status === 200 ? '200' : `${res.status} ${(JSON.parse(res.body) as { code: string }).code}`;
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      }
+      assert.equal(existsSync(path.join(sessions, id)), false, 'the session is gone');
+    }
+    assert.deepEqual([...outcomes.keys()].filter((o) => o !== '200' && o !== '400 ERR_SESSION_NOT_FOUND'), [], JSON.stringify([...outcomes]));
+    assert.deepEqual(readdirSync(sessions).filter((n) => n.startsWith('.')), [], 'no closed folder is left behind');
+    const ping = await fetch(`${server.url}/ping`, { signal: AbortSignal.timeout(30_000) });
+    assert.equal(ping.status, 200);
+  });
+
   test('hostile session ids get 400 and write nothing; requests without a session are untouched', async () => {
     const before = readdirSync(sessions).sort();
     for (const id of ['../../etc', 'a/b', 'x'.repeat(300), '-x']) {
