@@ -117,6 +117,14 @@ test(
     await assert.rejects(decideSession(store, id, Buffer.from('{"requestType": "OPEN"}')), (err: Error & { code?: string; status?: number }) => err.code === 'ERR_BAD_REQUEST' && err.status === 400 && /NEW_SESSION" or "CLOSE/.test(err.message));
     await assert.rejects(decideSession(store, NEW_SESSION, Buffer.from('{"requestType": "CLOSE"}')), code('ERR_SESSION_NOT_FOUND'));
 
+    // A NEW_SESSION body is checked against the header's session first, as AWS's container standards do.
+    const before = readdirSync(root).length;
+    await assert.rejects(decideSession(store, '0e7a1c2b-0000-4000-8000-000000000000', Buffer.from('{"requestType":"NEW_SESSION"}')), code('ERR_SESSION_NOT_FOUND'));
+    assert.equal(readdirSync(root).length, before, 'no session opened for a request naming an unknown one');
+    const another = await decideSession(store, id, Buffer.from('{"requestType":"NEW_SESSION"}'));
+    assert.equal(another.kind === 'answer' && another.body.startsWith('Session ') && !another.body.includes(id), true, 'from an open session, a new one opens');
+    await store.close((another.kind === 'answer' ? another.headers['x-amzn-sagemaker-new-session-id']! : '').split(';')[0]!);
+
     const created = await decideSession(store, NEW_SESSION, Buffer.from('1,2,3'));
     assert.equal(created.kind === 'invoke' && created.created, true, 'NEW_SESSION with an inference opens a session for it');
 
