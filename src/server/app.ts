@@ -16,7 +16,7 @@ import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
-import { SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import type { SessionRef, SessionStore } from '../sessions/session-store.js';
 
 /** The HTTP front's view of the settings. */
@@ -45,6 +45,9 @@ export interface AppOptions {
  * failure to look into: like every 4xx, they are logged without a stack trace.
  */
 const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES', 'ERR_TOO_MANY_SESSIONS']);
+
+/** The headers an answer in a session may carry. */
+const SESSION_RESPONSE_HEADERS = [SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, CLOSED_SESSION_ID_HEADER] as const;
 
 /** Answers up to this size are written together with their headers (see `invoke`). */
 const SMALL_BODY_BYTES = 16 * 1024;
@@ -331,6 +334,9 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     } catch (err) {
       // A session opened for a request that failed is of no use to anyone: the client never learnt its id.
       if (openedHere && session) await sessions?.store?.close(session.id).catch(() => undefined);
+      // The error answer names no session: headers set for the answer that failed (a stream that failed
+      // before its first chunk, a close that failed) would announce one that was not opened or closed.
+      if (session && !res.headersSent) for (const name of SESSION_RESPONSE_HEADERS) res.removeHeader(name);
       sendError(err, req, res, requestId);
     } finally {
       pending--;

@@ -184,6 +184,19 @@ for (const mode of ['inline', 'thread'] as const) {
       assert.equal(after.status, 400);
     });
 
+    test('a stream that fails before its first chunk: an error answer naming no session, and none left behind', async () => {
+      // Session folders only: a closed one being removed (a dot name) may still be there from the test before.
+      const sessionFolders = () => readdirSync(sessions).filter((n) => !n.startsWith('.')).sort().join();
+      const before = sessionFolders();
+      const opened = await post(server.url, 'fail-early', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+      assert.equal(opened.status, 422, opened.body);
+      assert.deepEqual(
+        ['x-amzn-sagemaker-new-session-id', 'x-amzn-sagemaker-session-id', 'x-amzn-sagemaker-closed-session-id'].map((h) => opened.headers[h]),
+        [undefined, undefined, undefined],
+      );
+      await until('the session opened for the failed request is removed', () => sessionFolders() === before, { detail: () => JSON.stringify({ before, now: sessionFolders() }) });
+    });
+
     test('close() while the stream runs ends the session with the stream (no header: it left with the first chunk)', async () => {
       const id = await open();
       const kept = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
