@@ -45,7 +45,10 @@ export function sessionDir(ref: Pick<SessionRef, 'id' | 'root'>): string {
   return path.join(ref.root, ref.id);
 }
 
-/** Removes session `ref`'s folder and everything in it (nothing happens for one that is gone). */
+/**
+ * Removes session `ref`'s folder and everything in it (nothing happens for one that is gone).
+ * Throws `ERR_SESSION_STORAGE` when the folder cannot be moved away.
+ */
 export async function removeSession(ref: Pick<SessionRef, 'id' | 'root'>): Promise<void> {
   if (!isSessionId(ref.id)) return;
   // Renamed first (atomic): a request of the session still running gets ERR_SESSION_NOT_FOUND from
@@ -148,7 +151,7 @@ export class SessionStore {
     return { id, expiresAt, root: this.opts.root };
   }
 
-  /** Removes a session and everything stored in it (nothing happens for one that is gone). */
+  /** Removes a session and everything stored in it (see {@link removeSession}). */
   async close(id: string): Promise<void> {
     await removeSession({ id, root: this.opts.root });
   }
