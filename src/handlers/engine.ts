@@ -333,7 +333,11 @@ export class InferenceEngine {
     const response = this.toResponse(output, accept);
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     if (session?.closing) response.closeSession = true;
-    if (response.stream) response.stream = this.userStream(h.transformFn ? 'transformFn' : 'outputFn', response.stream);
+    if (response.stream) {
+      response.stream = this.userStream(h.transformFn ? 'transformFn' : 'outputFn', response.stream);
+      // close() called while the stream runs (an async generator's body) ends the session with the stream.
+      if (session && !session.closing) response.stream = (await import('../sessions/stateful-session.js')).closingWhenStreamEnds(response.stream, session);
+    }
     return response;
   }
 

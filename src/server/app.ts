@@ -16,7 +16,7 @@ import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
-import { SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import type { SessionRef, SessionStore } from '../sessions/session-store.js';
 
 /** The HTTP front's view of the settings. */
@@ -44,7 +44,10 @@ export interface AppOptions {
  * 5xx answers that are the server refusing work as designed (overload, loading, draining), not a
  * failure to look into: like every 4xx, they are logged without a stack trace.
  */
-const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES']);
+const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES', 'ERR_TOO_MANY_SESSIONS']);
+
+/** The headers an answer in a session may carry. */
+const SESSION_RESPONSE_HEADERS = [SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, CLOSED_SESSION_ID_HEADER] as const;
 
 /** Answers up to this size are written together with their headers (see `invoke`). */
 const SMALL_BODY_BYTES = 16 * 1024;
@@ -302,15 +305,24 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       res.statusCode = 200;
       res.setHeader('Content-Type', result.contentType);
       if (result.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, result.customAttributes);
+      let closing: SessionRef | undefined;
       if (session && sessions) {
         if (openedHere) for (const [name, value] of Object.entries(sessions.requests.openedSessionHeaders(session))) res.setHeader(name, value);
         if (result.closeSession) {
-          await sessions.store!.close(session.id);
+          closing = session;
           for (const [name, value] of Object.entries(sessions.requests.closedSessionHeaders(session.id))) res.setHeader(name, value);
         }
       }
       if (isDraining()) res.setHeader('Connection', 'close');
-      if (result.stream) return await streamResponse(res, result.stream, requestId);
+      if (result.stream) {
+        // A streamed answer is still produced in the session: it is removed once the stream ends.
+        try {
+          return await streamResponse(res, result.stream, requestId);
+        } finally {
+          if (closing) await sessions!.store!.close(closing.id).catch((err: unknown) => log.warn({ requestId, err }, 'could not remove a closed session'));
+        }
+      }
+      if (closing) await sessions!.store!.close(closing.id);
       res.setHeader('Content-Length', result.body.length);
       // A small body goes out as a latin1 string (byte for byte): node:http then sends the headers and
       // the body in one write instead of a writev of two buffers, which shows on one-row requests.
@@ -322,6 +334,9 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     } catch (err) {
       // A session opened for a request that failed is of no use to anyone: the client never learnt its id.
       if (openedHere && session) await sessions?.store?.close(session.id).catch(() => undefined);
+      // The error answer names no session: headers set for the answer that failed (a stream that failed
+      // before its first chunk, a close that failed) would announce one that was not opened or closed.
+      if (session && !res.headersSent) for (const name of SESSION_RESPONSE_HEADERS) res.removeHeader(name);
       sendError(err, req, res, requestId);
     } finally {
       pending--;

@@ -58,6 +58,8 @@ export async function decideSession(store: SessionStore | undefined, header: str
     throw new ToolkitError('ERR_BAD_REQUEST', `requestType ${JSON.stringify(requestType).slice(0, 80)} is not a session request: use "NEW_SESSION" or "CLOSE" (or leave requestType out of an inference)`);
   }
   if (requestType === NEW_SESSION) {
+    // As AWS's container standards do: a session id in the header must name an open session, even here.
+    if (id !== NEW_SESSION) await store.open(id);
     const session = await store.create();
     return { kind: 'answer', body: `Session ${session.id} created`, headers: openedSessionHeaders(session) };
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
@@ -81,6 +81,16 @@ test(
       await assert.rejects(session.get(key), code('ERR_SESSION_KEY'), key);
     }
     await assert.rejects(session.put('f', () => 1), code('ERR_SESSION_KEY'));
+    // A key that is not a string, whose toString answers a harmless name to the check and a way out to the path.
+    let calls = 0;
+    const shifty = { toString: () => (calls++ === 0 ? 'fine' : '../../escaped') } as unknown as string;
+    await assert.rejects(session.put(shifty, 1), code('ERR_SESSION_KEY'));
+    assert.equal(existsSync(path.join(ref.root, '..', 'escaped.json')), false, 'nothing written outside the session folder');
+    await assert.rejects(session.put(7 as unknown as string, 1), code('ERR_SESSION_KEY'));
+    // A put that fails part way (here the rename: its file's name is taken by a folder) leaves no temporary file behind.
+    mkdirSync(path.join(sessionDir(ref), 'blocked.json', 'inside'), { recursive: true });
+    await assert.rejects(session.put('blocked', 1));
+    assert.deepEqual(readdirSync(sessionDir(ref)).sort(), ['.expires', 'blocked.json', 'turns.json']);
     assert.equal(session.closing, false);
     session.close();
     assert.equal(session.closing, true);
@@ -106,6 +116,14 @@ test(
     assert.equal((await decideSession(store, id, big)).kind, 'invoke', 'a large body is an inference, whatever it holds');
     await assert.rejects(decideSession(store, id, Buffer.from('{"requestType": "OPEN"}')), (err: Error & { code?: string; status?: number }) => err.code === 'ERR_BAD_REQUEST' && err.status === 400 && /NEW_SESSION" or "CLOSE/.test(err.message));
     await assert.rejects(decideSession(store, NEW_SESSION, Buffer.from('{"requestType": "CLOSE"}')), code('ERR_SESSION_NOT_FOUND'));
+
+    // A NEW_SESSION body is checked against the header's session first, as AWS's container standards do.
+    const before = readdirSync(root).length;
+    await assert.rejects(decideSession(store, '0e7a1c2b-0000-4000-8000-000000000000', Buffer.from('{"requestType":"NEW_SESSION"}')), code('ERR_SESSION_NOT_FOUND'));
+    assert.equal(readdirSync(root).length, before, 'no session opened for a request naming an unknown one');
+    const another = await decideSession(store, id, Buffer.from('{"requestType":"NEW_SESSION"}'));
+    assert.equal(another.kind === 'answer' && another.body.startsWith('Session ') && !another.body.includes(id), true, 'from an open session, a new one opens');
+    await store.close((another.kind === 'answer' ? another.headers['x-amzn-sagemaker-new-session-id']! : '').split(';')[0]!);
 
     const created = await decideSession(store, NEW_SESSION, Buffer.from('1,2,3'));
     assert.equal(created.kind === 'invoke' && created.created, true, 'NEW_SESSION with an inference opens a session for it');
@@ -133,3 +151,114 @@ test('opening a session removes the expired ones, at most once a minute', async 
     rmSync(path.dirname(root), { recursive: true, force: true });
   }
 });
+
+test(
+  'a flood of NEW_SESSION on a full store is refused from a folder listing, without reading every session',
+  withStore(async (store, root, clock) => {
+    const first = await store.create();
+    clock.now += 10_000;
+    const open = [first, await store.create(), await store.create()];
+    // A sweep would read this expiry and remove the session; a refusal from the count alone leaves it.
+    writeFileSync(path.join(sessionDir(open[0]!), '.expires'), '0');
+    for (let i = 0; i < 5; i++) await assert.rejects(store.create(), code('ERR_TOO_MANY_SESSIONS'));
+    assert.equal(existsSync(sessionDir(open[0]!)), true, 'no sweep ran while no session could have expired');
+    clock.now = open[0]!.expiresAt;
+    const next = await store.create();
+    assert.equal(existsSync(sessionDir(open[0]!)), false, 'once one may have expired, the sweep runs and makes room');
+    assert.equal(readdirSync(root).filter((n) => !n.startsWith('.')).length, 3);
+    assert.equal((await store.open(next.id)).id, next.id);
+  }, 3),
+);
+
+test('a sweep running beside many NEW_SESSIONs never removes a session being opened', async () => {
+  const root = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-')), 'sessions');
+  const opts = { root, ttlSeconds: 60, maxSessions: 10_000 };
+  const store = new SessionStore(opts);
+  // Another worker's store, sweeping whenever it can.
+  const sweeper = new SessionStore(opts);
+  try {
+    await store.create();
+    let creating = true;
+    // What a sweep would see, looked at between every step of the event loop: a session folder
+    // without its expiry yet is one a sweep removes.
+    const halfMade = new Set<string>();
+    const look = (): void => {
+      for (const name of readdirSync(root)) {
+        if (name.startsWith('.')) continue;
+        const expiry = path.join(root, name, '.expires');
+        if (!existsSync(expiry) || readFileSync(expiry, 'utf8') === '') halfMade.add(name);
+      }
+      if (creating) setImmediate(look);
+    };
+    setImmediate(look);
+    const sweeping = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (creating) await sweeper.sweep();
+      }),
+    );
+    const created = await Promise.all(Array.from({ length: 200 }, () => store.create().catch((err: Error) => err)));
+    creating = false;
+    await sweeping;
+    assert.deepEqual([...halfMade], [], 'no session folder was ever seen without its expiry');
+    for (const s of created) {
+      assert.ok(!(s instanceof Error), `every NEW_SESSION succeeds: ${String(s)}`);
+      assert.equal((await store.open(s.id)).id, s.id);
+    }
+    assert.deepEqual(readdirSync(root).filter((n) => n.startsWith('.')), [], 'no staging folder is left');
+  } finally {
+    rmSync(path.dirname(root), { recursive: true, force: true });
+  }
+});
+
+test(
+  'concurrent NEW_SESSIONs in one process open no more sessions than maxSessions',
+  withStore(async (store, root) => {
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.create()));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
+    for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'ERR_TOO_MANY_SESSIONS');
+    assert.equal(readdirSync(root).length, 5);
+  }, 5),
+);
+
+test(
+  'closing a session while its requests still put values: the close succeeds, the puts succeed or get ERR_SESSION_NOT_FOUND',
+  withStore(async (store, root) => {
+    for (let round = 0; round < 20; round++) {
+      const ref = await store.create();
+      const session = new StatefulSession(ref);
+      let stop = false;
+      const writers = Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; !stop; i++) {
+          try {
+            await session.put(`k${w}-${i % 4}`, { w, i, pad: 'x'.repeat(256) });
+          } catch (err) {
+            assert.equal((err as { code?: string }).code, 'ERR_SESSION_NOT_FOUND', String(err));
+            return;
+          }
+        }
+      });
+      await session.put('ready', true);
+      await store.close(ref.id);
+      stop = true;
+      await Promise.all(writers);
+      assert.equal(existsSync(sessionDir(ref)), false);
+    }
+    await store.sweep();
+    assert.deepEqual(readdirSync(root), [], 'nothing is left behind, not even a closed folder being removed');
+  }),
+);
+
+test(
+  'a sessions folder that cannot be written answers ERR_SESSION_STORAGE (424, as AWS\'s container standards), leaving nothing half made',
+  withStore(async (store, root) => {
+    const kept = await store.create();
+    rmSync(root, { recursive: true, force: true });
+    writeFileSync(root, 'not a folder');
+    const refused = (err: Error & { code?: string; status?: number }) => err.code === 'ERR_SESSION_STORAGE' && err.status === 424 && /SAGEMAKER_SESSIONS_PATH/.test(err.message);
+    await assert.rejects(store.create(), refused);
+    await assert.rejects(decideSession(store, NEW_SESSION, Buffer.from('{"requestType":"NEW_SESSION"}')), refused);
+    await assert.rejects(store.open(kept.id), code('ERR_SESSION_NOT_FOUND'));
+    rmSync(root);
+    assert.equal((await store.create()).root, root, 'a folder that comes back serves again');
+  }),
+);

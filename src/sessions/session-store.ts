@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { NEW_SESSION, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN } from '../core/sagemaker-headers.js';
@@ -11,6 +11,15 @@ const EXPIRY_FILE = '.expires';
 
 /** How often opening a session also removes the expired ones. */
 const SWEEP_INTERVAL_MS = 60_000;
+
+/** A session folder is built under this prefix and renamed into place: a sweep never sees it half made. */
+const STAGING_PREFIX = '.new-';
+
+/** A closed session's folder is renamed under this prefix, then removed: requests racing the close find no folder. */
+const CLOSED_PREFIX = '.closed-';
+
+/** `rm` retries a folder that a racing write refilled (ENOTEMPTY) this many times. */
+const REMOVE_RETRIES = 5;
 
 /** A session as requests carry it: plain data, so it crosses to the inference thread. */
 export interface SessionRef {
@@ -36,6 +45,30 @@ export function sessionDir(ref: Pick<SessionRef, 'id' | 'root'>): string {
   return path.join(ref.root, ref.id);
 }
 
+/**
+ * Removes session `ref`'s folder and everything in it (nothing happens for one that is gone).
+ * Throws `ERR_SESSION_STORAGE` when the folder cannot be moved away.
+ */
+export async function removeSession(ref: Pick<SessionRef, 'id' | 'root'>): Promise<void> {
+  if (!isSessionId(ref.id)) return;
+  // Renamed first (atomic): a request of the session still running gets ERR_SESSION_NOT_FOUND from
+  // its next put instead of writing into a folder being removed.
+  const closed = path.join(ref.root, `${CLOSED_PREFIX}${ref.id}-${randomUUID()}`);
+  try {
+    await rename(sessionDir(ref), closed);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw storageError('close', err);
+  }
+  // The session is closed once renamed; a folder that will not go is removed by the next sweep.
+  await rm(closed, { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
+}
+
+/** A session that could not be opened or closed because the sessions folder could not be written. */
+function storageError(action: 'open' | 'close', err: unknown): ToolkitError {
+  return new ToolkitError('ERR_SESSION_STORAGE', `could not ${action} a stateful session in SAGEMAKER_SESSIONS_PATH: ${(err as Error).message}`, { cause: err });
+}
+
 /** Options of {@link SessionStore}. */
 export interface SessionStoreOptions {
   /** The folder sessions live in (`SAGEMAKER_SESSIONS_PATH`). */
@@ -52,28 +85,55 @@ export interface SessionStoreOptions {
  * standards keep them: every worker and thread of the server sees the same sessions, so a session
  * opened by one worker is found by the next request whichever worker takes it. An expired session
  * is removed when it is next asked for, and all of them when a session opens (at most once a
- * minute, or whenever the store looks full).
+ * minute, or when the store looks full and a session may have expired since the last sweep).
  */
 export class SessionStore {
   private readonly now: () => number;
   private lastSweep = -Infinity;
+  /** No session open at the last sweep, nor any opened since, expires before this (epoch ms). */
+  private noneExpireBefore = -Infinity;
+  /** The NEW_SESSION being made: this process makes one at a time, so concurrent ones cannot all pass the count. */
+  private creating: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: SessionStoreOptions) {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Opens a new session. Throws `ERR_TOO_MANY_SESSIONS` when `maxSessions` are open. */
-  async create(): Promise<SessionRef> {
-    await mkdir(this.opts.root, { recursive: true, mode: 0o700 });
-    // Reading every session's expiry is the costly part: done once a minute, or when the count says full.
+  /**
+   * Opens a new session. Throws `ERR_TOO_MANY_SESSIONS` when `maxSessions` are open. Each process
+   * opens one at a time; workers of a server share the folder, so together they may pass
+   * `maxSessions` by at most one session per other worker.
+   */
+  create(): Promise<SessionRef> {
+    const made = this.creating.then(() => this.createNow());
+    this.creating = made.catch(() => undefined);
+    return made;
+  }
+
+  private async createNow(): Promise<SessionRef> {
+    try {
+      await mkdir(this.opts.root, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw storageError('open', err);
+    }
+    // Reading every session's expiry is the costly part: done once a minute, or when the count says
+    // full and a session may have expired since; a flood of NEW_SESSION on a full store reads one folder listing each.
     let open = await this.count();
-    if (open >= this.opts.maxSessions || this.now() - this.lastSweep >= SWEEP_INTERVAL_MS) open = await this.sweep();
+    const now = this.now();
+    if ((open >= this.opts.maxSessions && now >= this.noneExpireBefore) || now - this.lastSweep >= SWEEP_INTERVAL_MS) open = await this.sweep();
     if (open >= this.opts.maxSessions) {
       throw new ToolkitError('ERR_TOO_MANY_SESSIONS', `${open} stateful sessions are open, the most SMKIT_SESSIONS_MAX allows; close some ({"requestType": "CLOSE"}) or wait for them to expire`);
     }
     const ref: SessionRef = { id: randomUUID(), expiresAt: this.now() + this.opts.ttlSeconds * 1000, root: this.opts.root };
-    await mkdir(sessionDir(ref), { mode: 0o700 });
-    await writeFile(path.join(sessionDir(ref), EXPIRY_FILE), String(ref.expiresAt));
+    const staging = path.join(this.opts.root, STAGING_PREFIX + ref.id);
+    try {
+      await mkdir(staging, { mode: 0o700 });
+      await writeFile(path.join(staging, EXPIRY_FILE), String(ref.expiresAt));
+      await rename(staging, sessionDir(ref));
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      throw storageError('open', err);
+    }
     return ref;
   }
 
@@ -91,10 +151,9 @@ export class SessionStore {
     return { id, expiresAt, root: this.opts.root };
   }
 
-  /** Removes a session and everything stored in it (nothing happens for one that is gone). */
+  /** Removes a session and everything stored in it (see {@link removeSession}). */
   async close(id: string): Promise<void> {
-    if (!isSessionId(id)) return;
-    await rm(path.join(this.opts.root, id), { recursive: true, force: true });
+    await removeSession({ id, root: this.opts.root });
   }
 
   /** Session folders there are, expired or not (names only: cheap). */
@@ -108,21 +167,29 @@ export class SessionStore {
 
   /** Removes expired sessions; answers how many stay open. */
   async sweep(): Promise<number> {
-    this.lastSweep = this.now();
+    const now = this.now();
+    this.lastSweep = now;
+    // A session opened after the listing below (by any worker) expires a full lifetime from now or later.
+    let earliest = now + this.opts.ttlSeconds * 1000;
     let names: string[];
     try {
       names = await readdir(this.opts.root);
     } catch {
+      this.noneExpireBefore = earliest;
       return 0;
     }
     let open = 0;
-    const now = this.now();
     for (const name of names) {
+      // A closed session whose removal failed (a write kept refilling it) goes now.
+      if (name.startsWith(CLOSED_PREFIX)) await rm(path.join(this.opts.root, name), { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
       if (!isSessionId(name)) continue;
       const expiresAt = await this.expiryOf(name);
-      if (expiresAt !== undefined && expiresAt > now) open++;
-      else await this.close(name);
+      if (expiresAt !== undefined && expiresAt > now) {
+        open++;
+        earliest = Math.min(earliest, expiresAt);
+      } else await this.close(name);
     }
+    this.noneExpireBefore = earliest;
     return open;
   }
 

@@ -1,13 +1,14 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
-import { sessionDir, type SessionRef } from './session-store.js';
+import { removeSession, sessionDir, type SessionRef } from './session-store.js';
 
 /** A stored key: letters, digits, `.`, `_` and `-`, not starting with a dot (smkit's own files do). */
 const KEY_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 
 function fileOf(dir: string, key: string): string {
-  if (!KEY_PATTERN.test(key)) {
+  // A string only: an object's toString could answer the pattern a harmless name and the path another.
+  if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
     throw new ToolkitError('ERR_SESSION_KEY', `session key ${JSON.stringify(String(key).slice(0, 80))} is not valid: use 1 to 128 letters, digits, ".", "_" or "-", not starting with "."`);
   }
   return path.join(dir, `${key}.json`);
@@ -56,6 +57,8 @@ export class StatefulSession {
       await writeFile(temporary, text);
       await rename(temporary, file);
     } catch (err) {
+      // A write cut short (a full disk) would otherwise leave its part behind until the session ends.
+      await rm(temporary, { force: true }).catch(() => undefined);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ToolkitError('ERR_SESSION_NOT_FOUND', `session ${this.id} was closed or expired while this request used it`);
       throw err;
     }
@@ -69,5 +72,18 @@ export class StatefulSession {
   /** Whether `close()` was called. */
   get closing(): boolean {
     return this.#closing;
+  }
+}
+
+/**
+ * The streamed answer of a request in `session`, which removes the session once the stream ends
+ * (or stops) if user code closed it while producing the stream. Its
+ * `X-Amzn-SageMaker-Closed-Session-Id` cannot go out: the headers left with the first chunk.
+ */
+export async function* closingWhenStreamEnds(stream: AsyncIterable<Uint8Array>, session: StatefulSession): AsyncIterable<Uint8Array> {
+  try {
+    yield* stream;
+  } finally {
+    if (session.closing) await removeSession({ id: session.id, root: path.dirname(session.dir) });
   }
 }

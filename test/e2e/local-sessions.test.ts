@@ -4,7 +4,9 @@
 // expiry come back as NewSessionId, its close as ClosedSessionId.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
@@ -15,6 +17,46 @@ import { REPO_ROOT } from '../helpers/serve-process.js';
 
 /** `NewSessionId`'s pattern in the SageMaker Runtime API model. */
 const NEW_SESSION_ID = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*;\sExpires=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/;
+
+const run = promisify(execFile);
+
+/** Snippet that prints `ok` when this Python's boto3 knows `InvokeEndpoint`'s SessionId (botocore from late 2024 on). */
+const BOTO3_HAS_SESSIONS = "import boto3; boto3.client('sagemaker-runtime', region_name='us-east-1').meta.service_model.operation_model('InvokeEndpoint').input_shape.members['SessionId']; print('ok')";
+
+/** The first Python on PATH (or Debian's) whose boto3 can send SessionId, or undefined. */
+async function pythonWithSessionBoto3(): Promise<string | undefined> {
+  for (const python of ['python3', '/usr/bin/python3']) {
+    try {
+      const { stdout } = await run(python, ['-c', BOTO3_HAS_SESSIONS], { timeout: 30_000 });
+      if (stdout.trim() === 'ok') return python;
+    } catch {
+      // no such Python, no boto3, or one too old for sessions: try the next
+    }
+  }
+  return undefined;
+}
+const BOTO3_PYTHON = await pythonWithSessionBoto3();
+
+const BOTO3_SESSIONS_SCRIPT = `
+import json, sys, boto3, botocore
+rt = boto3.client('sagemaker-runtime', endpoint_url=sys.argv[1], region_name='us-east-1', config=botocore.config.Config(retries={'max_attempts': 1}))
+def call(body, session=None):
+    kw = {} if session is None else {'SessionId': session}
+    out = rt.invoke_endpoint(EndpointName='chat', ContentType='text/plain', Body=body, **kw)
+    return out, json.loads(out['Body'].read())
+first, a = call(b'hello', 'NEW_SESSION')
+sid = first['NewSessionId'].split(';')[0]
+turns = [call(b'hello', sid)[1] for _ in range(3)]
+bye, b = call(b'bye', sid)
+errors = {}
+for name, session in [('closed', sid), ('long', 'x' * 257), ('slash', 'a/b')]:
+    try:
+        call(b'hello', session)
+        errors[name] = 'no error'
+    except botocore.exceptions.ClientError as e:
+        errors[name] = e.response['Error']['Code'] + ': ' + e.response['Error']['Message']
+print(json.dumps({'new': first['NewSessionId'], 'first': a, 'turns': turns, 'closed': bye.get('ClosedSessionId'), 'bye': b, 'later_new': [k for k in ('NewSessionId', 'ClosedSessionId') if k in rt.invoke_endpoint(EndpointName='chat', ContentType='text/plain', Body=b'x')], 'errors': errors}))
+`;
 
 let work: string;
 let local: LocalSageMakerHandle;
@@ -75,6 +117,35 @@ test('SessionId is validated as the API model says, and the streaming operation 
   await assert.rejects(invoke('hello', 'x'.repeat(257)), (err: Error & { name: string }) => err.name === 'ValidationError' && /less than or equal to 256/.test(err.message));
   await assert.rejects(
     clients.runtime.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'chat', ContentType: 'text/plain', Body: Buffer.from('hi'), SessionId: 'NEW_SESSION' })),
-    (err: Error & { name: string }) => err.name === 'ValidationError' && /can't be created with InvokeEndpointWithResponseStream/.test(err.message),
+    // The streaming operation's SessionId is the API model's SessionIdHeader: NEW_SESSION fails its pattern.
+    (err: Error & { name: string }) => err.name === 'ValidationError' && /'NEW_SESSION' at 'sessionId'.*pattern: \^\[a-zA-Z0-9\]\(-\*\[a-zA-Z0-9\]\)\*\$$/.test(err.message),
   );
+});
+
+test('boto3 invoke_endpoint(SessionId=...) opens, continues and closes a session on one instance', { skip: BOTO3_PYTHON ? false : 'no python3 with a boto3 that knows SessionId' }, async () => {
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local', AWS_EC2_METADATA_DISABLED: 'true' };
+  const { stdout } = await run(BOTO3_PYTHON!, ['-c', BOTO3_SESSIONS_SCRIPT, local.url], { env, timeout: 120_000 });
+  const seen = JSON.parse(stdout) as {
+    new: string;
+    first: { session: string; count: number; pid: number };
+    turns: { session: string; count: number; pid: number }[];
+    closed?: string;
+    bye: { count: number; pid: number };
+    later_new: string[];
+    errors: Record<string, string>;
+  };
+  assert.match(seen.new, NEW_SESSION_ID, 'boto3 reads NewSessionId from X-Amzn-SageMaker-New-Session-Id');
+  const id = seen.new.split(';')[0]!;
+  assert.deepEqual([seen.first.session, seen.first.count], [id, 1]);
+  assert.deepEqual(
+    seen.turns.map((t) => [t.session, t.count, t.pid]),
+    [2, 3, 4].map((n) => [id, n, seen.first.pid]),
+    'every turn reached the instance that opened the session',
+  );
+  assert.equal(seen.closed, id, 'boto3 reads ClosedSessionId');
+  assert.deepEqual([seen.bye.count, seen.bye.pid], [5, seen.first.pid]);
+  assert.deepEqual(seen.later_new, [], 'an answer outside a session carries neither header');
+  assert.match(seen.errors['closed']!, /^ModelError: .*ERR_SESSION_NOT_FOUND/);
+  assert.match(seen.errors['long']!, /^ValidationError: .*less than or equal to 256/);
+  assert.match(seen.errors['slash']!, /^ValidationError: .*\^\(NEW_SESSION\)\$/);
 });

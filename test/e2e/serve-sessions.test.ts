@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { REPO_ROOT, makeOptMl, removeDir, runSmkit, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 import { IN_PROCESS_SETTINGS, serveModelInProcess, type InProcessApp } from '../helpers/in-process-app.js';
 
 /** `NewSessionId`'s pattern in the SageMaker Runtime API model. */
@@ -115,6 +116,25 @@ describe('stateful sessions, smkit serve with two workers', () => {
     assert.match(closed.stderr, new RegExp(`session closed: ${m[1]}`));
   });
 
+  test('a CLOSE racing many requests of its session: each gets 200 or 400 ERR_SESSION_NOT_FOUND, never a 500, and /ping answers', async () => {
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < 8; round++) {
+      const opened = await post(server.url, '{"requestType":"NEW_SESSION"}', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+      const id = String(opened.headers['x-amzn-sagemaker-new-session-id']).split(';')[0]!;
+      const racing = Array.from({ length: 30 }, (_, i) => post(server.url, i === 15 ? 'bye' : 'hello', { 'X-Amzn-SageMaker-Session-Id': id }));
+      racing.push(post(server.url, '{"requestType":"CLOSE"}', { 'X-Amzn-SageMaker-Session-Id': id }));
+      for (const res of await Promise.all(racing)) {
+        const outcome = res.status === 200 ? '200' : `${res.status} ${(JSON.parse(res.body) as { code: string }).code}`;
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      }
+      assert.equal(existsSync(path.join(sessions, id)), false, 'the session is gone');
+    }
+    assert.deepEqual([...outcomes.keys()].filter((o) => o !== '200' && o !== '400 ERR_SESSION_NOT_FOUND'), [], JSON.stringify([...outcomes]));
+    assert.deepEqual(readdirSync(sessions).filter((n) => n.startsWith('.')), [], 'no closed folder is left behind');
+    const ping = await fetch(`${server.url}/ping`, { signal: AbortSignal.timeout(30_000) });
+    assert.equal(ping.status, 200);
+  });
+
   test('hostile session ids get 400 and write nothing; requests without a session are untouched', async () => {
     const before = readdirSync(sessions).sort();
     for (const id of ['../../etc', 'a/b', 'x'.repeat(300), '-x']) {
@@ -127,6 +147,115 @@ describe('stateful sessions, smkit serve with two workers', () => {
     assert.deepEqual(readdirSync(sessions).sort(), before);
     const plain = await post(server.url, 'hello', {});
     assert.deepEqual(JSON.parse(plain.body).session, null);
+  });
+});
+
+for (const mode of ['inline', 'thread'] as const) {
+  describe(`stateful sessions and streamed answers, SMKIT_INFERENCE_MODE=${mode}`, () => {
+    let server: ServeProcess;
+    let base: string;
+    let sessions: string;
+    before(async () => {
+      base = makeOptMl();
+      cpSync(path.join(REPO_ROOT, 'test/fixtures/handlers/session-stream'), path.join(base, 'model'), { recursive: true });
+      sessions = path.join(base, 'sessions');
+      server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: mode, SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true', SAGEMAKER_SESSIONS_PATH: sessions });
+      await waitForPing(server);
+    });
+    after(async () => {
+      await server.stop();
+      removeDir(base);
+    });
+
+    const open = async (): Promise<string> => {
+      const opened = await post(server.url, '{"requestType":"NEW_SESSION"}', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+      assert.equal(opened.status, 200, opened.body);
+      return String(opened.headers['x-amzn-sagemaker-new-session-id']).split(';')[0]!;
+    };
+
+    test('close() before the stream is returned: the stream still runs in the session, which goes once it ends', async () => {
+      const id = await open();
+      const res = await post(server.url, 'close-first', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.body, 'first-0\nfirst-1\nfirst-2\nrecorded 3\n', 'every chunk was stored in the session while it streamed');
+      assert.equal(res.headers['x-amzn-sagemaker-closed-session-id'], id);
+      await until('the closed session is removed', () => !existsSync(path.join(sessions, id)));
+      const after = await post(server.url, 'more', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(after.status, 400);
+    });
+
+    test('a stream that fails before its first chunk: an error answer naming no session, and none left behind', async () => {
+      // Session folders only: a closed one being removed (a dot name) may still be there from the test before.
+      const sessionFolders = () => readdirSync(sessions).filter((n) => !n.startsWith('.')).sort().join();
+      const before = sessionFolders();
+      const opened = await post(server.url, 'fail-early', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+      assert.equal(opened.status, 422, opened.body);
+      assert.deepEqual(
+        ['x-amzn-sagemaker-new-session-id', 'x-amzn-sagemaker-session-id', 'x-amzn-sagemaker-closed-session-id'].map((h) => opened.headers[h]),
+        [undefined, undefined, undefined],
+      );
+      await until('the session opened for the failed request is removed', () => sessionFolders() === before, { detail: () => JSON.stringify({ before, now: sessionFolders() }) });
+    });
+
+    test('close() while the stream runs ends the session with the stream (no header: it left with the first chunk)', async () => {
+      const id = await open();
+      const kept = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(kept.body, 'open-0\nopen-1\nopen-2\nrecorded 3\n');
+      assert.equal(existsSync(path.join(sessions, id)), true, 'a stream that does not close keeps its session');
+      const res = await post(server.url, 'close-late', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.body, 'first\nlate-0\nlate-1\nlate-2\nrecorded 6\n');
+      await until('the session closed part way through the stream is removed', () => !existsSync(path.join(sessions, id)));
+      const after = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(after.status, 400, after.body);
+      assert.equal((JSON.parse(after.body) as { code: string }).code, 'ERR_SESSION_NOT_FOUND');
+    });
+  });
+}
+
+describe('stateful sessions and dynamic batching (predictBatchFn, SMKIT_BATCH_MAX_SIZE)', () => {
+  let server: ServeProcess;
+  let base: string;
+  let sessions: string;
+  before(async () => {
+    base = makeOptMl();
+    cpSync(path.join(REPO_ROOT, 'test/fixtures/handlers/session-batch'), path.join(base, 'model'), { recursive: true });
+    sessions = path.join(base, 'sessions');
+    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true', SAGEMAKER_SESSIONS_PATH: sessions });
+    await waitForPing(server);
+  });
+  after(async () => {
+    await server.stop();
+    removeDir(base);
+  });
+
+  test('requests batched together each run in their own session, and a close() closes only its own', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const opened = await post(server.url, '{"requestType":"NEW_SESSION"}', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+      ids.push(String(opened.headers['x-amzn-sagemaker-new-session-id']).split(';')[0]!);
+    }
+    const counts = ids.map(() => 0);
+    let largest = 0;
+    // Concurrency decides how batches form; send waves until one request shared a call.
+    await until('two requests of different sessions batched together', async () => {
+      const answers = await Promise.all(ids.map((id, i) => post(server.url, `${i},0\n`, { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Session-Id': id })));
+      answers.forEach((res, i) => {
+        assert.equal(res.status, 200, res.body);
+        const seen = JSON.parse(res.body) as { session: string; count: number; batch: number };
+        counts[i]! += 1;
+        assert.deepEqual([seen.session, seen.count], [ids[i], counts[i]], 'each request saw its own session');
+        largest = Math.max(largest, seen.batch);
+      });
+      return largest >= 2;
+    });
+    const last = await Promise.all(ids.map((id, i) => post(server.url, `${i},${i % 2}\n`, { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Session-Id': id })));
+    last.forEach((res, i) => assert.equal(res.headers['x-amzn-sagemaker-closed-session-id'], i % 2 === 1 ? ids[i] : undefined, `request ${i}`));
+    assert.deepEqual(
+      ids.map((id) => existsSync(path.join(sessions, id))),
+      ids.map((_, i) => i % 2 === 0),
+      'only the sessions whose requests called close() are gone',
+    );
   });
 });
 

@@ -125,6 +125,17 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
   return violations;
 }
 
+/**
+ * `InvokeEndpointWithResponseStream`'s `SessionId` is the API model's `SessionIdHeader`
+ * (`^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`, without `NEW_SESSION`: sessions are not opened there), so
+ * `NEW_SESSION` fails its pattern as the service says; other values are checked with `InvokeEndpoint`'s.
+ */
+function streamSessionViolations(req: Request): ConstraintViolation[] {
+  const session = header(req, SESSION_ID_HEADER);
+  if (session !== NEW_SESSION) return [];
+  return [{ value: session, member: 'sessionId', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$' }];
+}
+
 /** Largest inline `Body` of `InvokeEndpointAsync` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html). */
 export const MAX_ASYNC_BODY_BYTES = 128_000;
 
@@ -224,8 +235,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
 
   /** Validates the headers and finds the endpoint; answers the error itself and returns undefined when it cannot. */
   /** Like resolveTarget, for the real-time operations, which an asynchronous endpoint refuses. */
-  const resolveRealTimeTarget = (req: Request<{ endpointName: string }>, res: Response) => {
-    const target = resolveTarget(req, res);
+  const resolveRealTimeTarget = (req: Request<{ endpointName: string }>, res: Response, more: readonly ConstraintViolation[] = []) => {
+    const target = resolveTarget(req, res, more);
     if (target?.endpoint.asynchronous) {
       return void target.fail(new RuntimeApiError('ValidationError', 400, `Endpoint ${target.name} is an asynchronous endpoint (its endpoint configuration has an AsyncInferenceConfig): invoke it with InvokeEndpointAsync.`));
     }
@@ -282,7 +293,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     '/endpoints/:endpointName/invocations-response-stream',
     express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
     async (req: Request<{ endpointName: string }>, res: Response) => {
-      const target = resolveRealTimeTarget(req, res);
+      const target = resolveRealTimeTarget(req, res, streamSessionViolations(req));
       if (!target) return;
       const { name, endpoint, fail } = target;
       // The streaming operation carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
