@@ -35,9 +35,8 @@ function capacity(spec: ProductionVariant, current: number, desired: number): Ou
 
 /**
  * What `UpdateEndpoint` refuses around serverless variants: moving an instance-based endpoint to
- * a serverless configuration ("Updating a real-time inference endpoint to on-demand serverless or
- * serverless with provisioned concurrency isn't currently supported", serverless-endpoints-update.html;
- * the other way is allowed), and a rolling deployment, which excludes serverless endpoints
+ * a serverless configuration (not supported, says serverless-endpoints-update.html; the other way
+ * is allowed), and a rolling deployment, which excludes serverless endpoints
  * (deployment-guardrails-exclusions.html).
  */
 function checkServerlessUpdate(arn: string, from: readonly ProductionVariant[], to: readonly ProductionVariant[], configName: string, deploymentConfig: DeploymentConfig | undefined): void {

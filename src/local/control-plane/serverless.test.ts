@@ -6,17 +6,26 @@ import { join } from 'node:path';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { until } from '../../../test/helpers/until.js';
 import { AwsServiceError } from '../../aws/service.js';
+import type { InvocationRecord } from './invocation-metrics.js';
 import { createLocalSageMaker, type LocalSageMakerCore } from './local-sagemaker.js';
 
 let dir: string;
 let backend: FakeBackend;
 let sm: LocalSageMakerCore;
+const records: InvocationRecord[] = [];
+const setups: Array<{ endpoint: string; variant: string; micros: number }> = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-serverless-test-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   backend = new FakeBackend();
-  sm = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 5_000, services: [], settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  sm = await createLocalSageMaker({
+    backendImpl: backend,
+    startupTimeoutMs: 5_000,
+    services: [],
+    metrics: { record: (r) => records.push(r), recordModelSetup: (endpoint, variant, micros) => setups.push({ endpoint, variant, micros }) },
+    settings: { region: 'eu-west-1', accountId: '123456789012' },
+  });
   await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_TAG: 'one' } } });
 });
 
@@ -121,8 +130,14 @@ test('a serverless invocation cold-starts an instance, later ones reuse it; Desi
   assert.equal(JSON.parse(first.response.body.toString()).tag, 'one');
   assert.equal(backend.started.length, before + 1, 'the first invocation started one instance');
   assert.equal(backend.started.at(-1)!.memoryMb, 3072, 'MemorySizeInMB is the container memory limit');
+  assert.equal(setups.length, 1, 'the cold start was published as ModelSetupTime');
+  assert.deepEqual([setups[0]!.endpoint, setups[0]!.variant], ['sl-ep', 'AllTraffic']);
+  assert.ok(setups[0]!.micros > 0);
+  const cold = records.at(-1)!;
+  assert.ok(cold.overheadLatencyMicros! >= setups[0]!.micros, 'the cold start counts in OverheadLatency');
   await endpoint.invoke({ body: Buffer.from('2'), contentType: 'application/json' });
   assert.equal(backend.started.length, before + 1, 'the warm instance served the second');
+  assert.equal(setups.length, 1, 'no cold start, no ModelSetupTime');
   await refused(
     'UpdateEndpointWeightsAndCapacities',
     { EndpointName: 'sl-ep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] },

@@ -182,9 +182,10 @@ export class LocalEndpoint {
   async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
-    const instance = await lease(variant, place?.instance);
     const at = new Date();
     const started = performance.now();
+    // A serverless cold start counts in OverheadLatency, as CloudWatch reports it for serverless endpoints.
+    const instance = await lease(variant, place?.instance);
     const sampled = this.capture?.sample() ?? false;
     const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled) : undefined;
     let response: InvokeEndpointResponse;
@@ -217,9 +218,9 @@ export class LocalEndpoint {
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
     // A serverless variant with no instance running yet has no chain to look at (and is never a pipeline).
     if (variant.containers.length > 1 && !variant.direct) throw new PipelineStreamingError(variant.name, variant.containers.length);
-    const instance = await lease(variant, place?.instance);
     const at = new Date();
     const started = performance.now();
+    const instance = await lease(variant, place?.instance);
     let answer: StreamedAnswer;
     try {
       answer = await openStream(containersFor(variant, instance.containers, req)[0]!, req, timeoutMs);
