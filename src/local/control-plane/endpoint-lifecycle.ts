@@ -315,7 +315,8 @@ export class EndpointLifecycle {
       const excluded = new Set(((input.ExcludeRetainedVariantProperties as Array<{ VariantPropertyType: string }> | undefined) ?? []).map((p) => p.VariantPropertyType));
       for (const v of blue.variants) {
         if (!excluded.has('DesiredWeight')) weights.set(v.spec.VariantName, v.desiredWeight);
-        if (!excluded.has('DesiredInstanceCount')) counts.set(v.spec.VariantName, v.desiredInstanceCount);
+        // A serverless variant has no instance count to keep.
+        if (!excluded.has('DesiredInstanceCount') && !v.serverless) counts.set(v.spec.VariantName, v.desiredInstanceCount);
       }
     }
     const zero = config.productionVariants.filter((v) => counts.get(v.VariantName) === 0).map((v) => v.VariantName);

@@ -238,19 +238,23 @@ export class Fleet implements InstancePool {
   }
 
   /**
-   * Starts one more instance and puts it in rotation once it passes `/ping` (a serverless
-   * variant's cold start); concurrent calls start one instance each. Throws when it does not start.
+   * Starts one more instance, puts it in rotation once it passes `/ping` and lends it to the
+   * caller in the same step, so no other request takes it first (a serverless variant's cold
+   * start); concurrent calls start one instance each. Throws when it does not start, and
+   * `ERR_NO_INSTANCE_IN_SERVICE` (503) when the fleet is stopping.
    */
-  async addInstance(): Promise<void> {
-    if (this.closed) throw new Error(`variant ${this.variantName}: the fleet is stopped and cannot grow`);
+  async addInstance(): Promise<InstanceLease> {
+    const stopped = (): ToolkitError => new ToolkitError('ERR_NO_INSTANCE_IN_SERVICE', `Variant ${this.variantName} is stopping (its endpoint is being updated or deleted). Try your call again.`);
+    if (this.closed) throw stopped();
     this.adding += 1;
     try {
       const instance = await this.launch(this.launched++);
       if (this.closed) {
         await this.stopInstance(instance);
-        throw new Error(`variant ${this.variantName}: the fleet stopped while an instance was starting`);
+        throw stopped();
       }
       this.join(instance, this.slots++);
+      return this.acquire(instance.id);
     } finally {
       this.adding -= 1;
     }

@@ -79,13 +79,12 @@ export class ServerlessPool implements InstancePool {
 
   private async instanceFor(preferred: string | undefined): Promise<InstanceLease> {
     const fleet = this.fleet;
-    // Requests already waiting for starting instances have a claim on the idle ones first.
     if (fleet.idle > 0 || (preferred !== undefined && fleet.size > 0)) return fleet.acquire(preferred);
     if (this.opts.canStart?.() ?? true) {
       const started = performance.now();
-      await fleet.addInstance();
+      const lease = await fleet.addInstance();
       this.opts.onColdStart?.(performance.now() - started);
-      return fleet.acquire();
+      return lease;
     }
     if (fleet.size > 0) return fleet.acquire();
     throw new ServerlessThrottlingError(
