@@ -17,5 +17,11 @@ test('SMKIT_LOCAL_HEALTH_CHECK_SECONDS: 5 s by default, 0 turns the checks off, 
 });
 
 test('the local SageMaker settings: defaults when nothing is set', () => {
-  assert.deepEqual(loadLocalSageMakerSettings({}), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5 });
+  assert.deepEqual(loadLocalSageMakerSettings({}), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60 });
+});
+
+test('SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: a number of seconds, refused when not one', () => {
+  assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: '0.5' }).serverlessIdleSeconds, 0.5);
+  assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: 'soon' }), /SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS must be a number of seconds from 0.1 to 86400 \(got "soon"\)/);
+  assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: '0' }), /SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS/);
 });

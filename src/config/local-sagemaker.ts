@@ -25,6 +25,12 @@ export interface LocalSageMakerSettings {
    * (instances are then replaced only when their container exits). @defaultValue 5
    */
   readonly healthCheckSeconds: number;
+  /**
+   * `SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS`: a serverless variant's instance above its
+   * `ProvisionedConcurrency` stops after this long without a request (the next request after
+   * that cold-starts one again). @defaultValue 60
+   */
+  readonly serverlessIdleSeconds?: number;
 }
 
 function str(env: NodeJS.ProcessEnv, key: string): string | undefined {
@@ -52,6 +58,11 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env)
   if (!Number.isFinite(healthCheckSeconds) || healthCheckSeconds < 0 || healthCheckSeconds > 3600 || (healthCheckSeconds > 0 && healthCheckSeconds < 0.1)) {
     throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_HEALTH_CHECK_SECONDS must be 0 (off) or a number of seconds from 0.1 to 3600 (got "${healthText}")`);
   }
+  const idleText = str(env, 'SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS') ?? '60';
+  const serverlessIdleSeconds = Number(idleText);
+  if (!Number.isFinite(serverlessIdleSeconds) || serverlessIdleSeconds < 0.1 || serverlessIdleSeconds > 86_400) {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS must be a number of seconds from 0.1 to 86400 (got "${idleText}")`);
+  }
   const accessKeyId = str(env, 'AWS_ACCESS_KEY_ID');
   const secretAccessKey = str(env, 'AWS_SECRET_ACCESS_KEY');
   const sessionToken = str(env, 'AWS_SESSION_TOKEN');
@@ -62,5 +73,6 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env)
     accountId,
     maxInstances,
     healthCheckSeconds,
+    serverlessIdleSeconds,
   });
 }

@@ -23,6 +23,18 @@ export interface ProductionVariant {
   InitialInstanceCount?: number;
   InstanceType?: string;
   InitialVariantWeight?: number;
+  /** A serverless variant: no instances of its own; instances start on demand, up to `MaxConcurrency` requests at once. */
+  ServerlessConfig?: ProductionVariantServerlessConfig;
+}
+
+/** `ProductionVariantServerlessConfig`. */
+export interface ProductionVariantServerlessConfig {
+  /** 1024 to 6144 MB, in 1 GB steps. */
+  MemorySizeInMB: number;
+  /** Most invocations the variant serves at once (1 to 200). */
+  MaxConcurrency: number;
+  /** Invocations kept warm (1 to 200, at most `MaxConcurrency`). */
+  ProvisionedConcurrency?: number;
 }
 
 /** `Tag`. */
@@ -121,6 +133,16 @@ const VARIANT: ShapeRule = {
     InitialInstanceCount: { kind: 'integer', min: 1 },
     InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' },
     InitialVariantWeight: { kind: 'float', min: 0 },
+    // ServerlessMemorySizeInMB, ServerlessMaxConcurrency, ServerlessProvisionedConcurrency (botocore sagemaker-2017-07-24).
+    ServerlessConfig: {
+      kind: 'structure',
+      required: ['MemorySizeInMB', 'MaxConcurrency'],
+      members: {
+        MemorySizeInMB: { kind: 'integer', min: 1024, max: 6144 },
+        MaxConcurrency: { kind: 'integer', min: 1, max: 200 },
+        ProvisionedConcurrency: { kind: 'integer', min: 1, max: 200 },
+      },
+    },
   },
 };
 const DATA_CAPTURE: ShapeRule = {

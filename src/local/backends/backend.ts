@@ -20,6 +20,8 @@ export interface ContainerSpec {
   logFile: string;
   /** Image (docker backend only). */
   image?: string;
+  /** Memory limit in MB: `docker run --memory` (the process backend does not enforce it). */
+  memoryMb?: number;
   /** A multi-model container: started with `SAGEMAKER_MULTI_MODEL=true` and `<optMlDir>/models` as its models folder. */
   multiModel?: boolean;
 }

@@ -21,6 +21,12 @@ test('docker run argv: image serve, model read-only, env, port on loopback', () 
   assert.match(dockerContainerName(spec), /^smkit-iris-AllTraffic-primary-[0-9a-f]{6}$/);
 });
 
+test("docker run argv: a memory limit (a serverless variant's MemorySizeInMB) becomes --memory", () => {
+  const args = buildDockerRunArgs({ spec: { ...spec, memoryMb: 2048 }, image: 'my/image:1', containerName: 'smkit-x' });
+  assert.deepEqual(args.slice(args.indexOf('--memory'), args.indexOf('--memory') + 2), ['--memory', '2048m']);
+  assert.ok(args.indexOf('--memory') < args.indexOf('my/image:1'), 'an option of run, before the image');
+});
+
 test('process children get the tree, the port, loopback binding; container env wins over defaults', () => {
   const env = processChildEnv({ ...spec, env: { SAGEMAKER_MODEL_SERVER_WORKERS: '2', SAGEMAKER_BIND_TO_PORT: '1' } }, { PATH: '/bin' });
   assert.equal(env.PATH, '/bin');

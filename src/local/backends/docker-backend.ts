@@ -31,6 +31,7 @@ export function buildDockerRunArgs({ spec, image, containerName }: DockerRunInpu
     '--name', containerName,
     '--hostname', spec.hostname,
     '-p', `127.0.0.1:${spec.port}:${spec.port}`,
+    ...(spec.memoryMb === undefined ? [] : ['--memory', `${spec.memoryMb}m`]),
     ...(spec.multiModel ? ['-v', `${join(spec.optMlDir, 'models')}:/opt/ml/models:ro`] : ['-v', `${spec.modelDir ?? join(spec.optMlDir, 'model')}:/opt/ml/model:ro`]),
   ];
   const env: Record<string, string> = { ...spec.env, ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}), SAGEMAKER_BIND_TO_PORT: String(spec.port) };

@@ -27,6 +27,8 @@ export interface LaunchSpec {
   logFile: string;
   /** Image (docker backend). */
   image?: string;
+  /** Memory limit in MB (a serverless variant's `MemorySizeInMB`); only the docker backend enforces it. */
+  memoryMb?: number;
 }
 
 /** A started container and where its parts are. */
@@ -78,6 +80,7 @@ async function startOnFreePort(backend: ContainerBackend, spec: LaunchSpec, { op
     port,
     logFile: spec.logFile,
     ...(spec.image ? { image: spec.image } : {}),
+    ...(spec.memoryMb === undefined ? {} : { memoryMb: spec.memoryMb }),
     ...(multiModel ? { multiModel } : {}),
   });
   const modelsDir = multiModel ? { host: join(optMlDir, 'models'), container: backend.name === 'docker' ? '/opt/ml/models' : join(optMlDir, 'models') } : undefined;

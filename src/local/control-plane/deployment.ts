@@ -7,6 +7,7 @@ import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoint/local-endpoint.js';
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import { Fleet, type FleetOptions } from '../fleet/fleet.js';
+import { ServerlessPool } from '../fleet/serverless-pool.js';
 import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
 import { parseS3Url, type S3Objects } from '../s3/objects.js';
@@ -33,7 +34,14 @@ export interface DeploymentContext {
   metrics?: InvocationMetricsSink;
   log?: EndpointLog;
   progress?: (line: string) => void;
+  /** A serverless variant's instance above its provisioned concurrency stops after this long without a request. @defaultValue 60 000 ms */
+  serverlessIdleMs?: number;
+  /** Whether one more instance fits the local instance limit (set by the endpoint life cycle). @defaultValue always */
+  canStartInstance?: () => boolean;
 }
+
+/** Default of {@link DeploymentContext.serverlessIdleMs}. */
+export const DEFAULT_SERVERLESS_IDLE_MS = 60_000;
 
 /** One variant of a deployment: its fleet, routing weight and the capacity asked for. */
 export interface VariantState {
@@ -44,6 +52,14 @@ export interface VariantState {
   desiredInstanceCount: number;
   /** `DeployedImages`: the image each container runs (recorded as given). */
   images: Array<{ SpecifiedImage: string; ResolvedImage: string; ResolutionTime: number }>;
+  /** A serverless variant's on-demand instances (its `fleet` underneath). */
+  serverless?: ServerlessPool;
+}
+
+/** Instances a variant starts with: `ProvisionedConcurrency` (or none) for a serverless one. */
+export function initialInstances(v: ProductionVariant, override?: number): number {
+  if (v.ServerlessConfig) return v.ServerlessConfig.ProvisionedConcurrency ?? 0;
+  return override ?? v.InitialInstanceCount ?? 1;
 }
 
 /** A deployment could not start; `reason` is what `FailureReason` says. */
@@ -56,7 +72,7 @@ export class DeploymentError extends Error {
 
 /** Instances a config asks for (production and shadow), with per-variant overrides. */
 export function configInstances(config: EndpointConfigRecord, counts?: ReadonlyMap<string, number>): number {
-  return [...config.productionVariants, ...(config.shadowProductionVariants ?? [])].reduce((n, v) => n + (counts?.get(v.VariantName) ?? v.InitialInstanceCount ?? 1), 0);
+  return [...config.productionVariants, ...(config.shadowProductionVariants ?? [])].reduce((n, v) => n + initialInstances(v, counts?.get(v.VariantName)), 0);
 }
 
 /** Longest `FailureReason` the API allows. */
@@ -102,7 +118,7 @@ export class Deployment {
 
   /** Instances asked for across the production and shadow variants. */
   get desiredInstances(): number {
-    return [...this.variants, ...(this.shadow ? [this.shadow] : [])].reduce((n, v) => n + Math.max(v.desiredInstanceCount, v.fleet.size), 0);
+    return [...this.variants, ...(this.shadow ? [this.shadow] : [])].reduce((n, v) => n + Math.max(v.desiredInstanceCount, v.fleet.size + v.fleet.starting), 0);
   }
 
   /** Instances in rotation across the production variants. */
@@ -118,7 +134,7 @@ export class Deployment {
   /** Stops every fleet once its in-flight requests finish, and flushes data capture. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
-      await Promise.all([...this.variants, ...(this.shadow ? [this.shadow] : [])].map((v) => v.fleet.stop()));
+      await Promise.all([...this.variants, ...(this.shadow ? [this.shadow] : [])].map((v) => (v.serverless ?? v.fleet).stop()));
       await this.endpoint.idle();
       this.captureSync?.stop();
       await this.captureSync?.flush();
@@ -160,6 +176,7 @@ export async function startDeployment(
         env: c.Environment ?? {},
         modelSource,
         mode,
+        ...(spec.ServerlessConfig ? { memoryMb: spec.ServerlessConfig.MemorySizeInMB } : {}),
       });
     }
     const launch = instanceLauncher(
@@ -173,15 +190,26 @@ export async function startDeployment(
       ...(ctx.log ? { log: (level, msg, fields) => ctx.log!(level, msg, { endpoint: endpointName, ...fields }) } : {}),
     };
     const fleet = new Fleet(spec.VariantName, launch, fleetOptions);
-    const count = opts.counts?.get(spec.VariantName) ?? spec.InitialInstanceCount ?? 1;
+    const count = initialInstances(spec, opts.counts?.get(spec.VariantName));
+    const sc = spec.ServerlessConfig;
+    const serverless = sc
+      ? new ServerlessPool(fleet, {
+          maxConcurrency: sc.MaxConcurrency,
+          provisioned: sc.ProvisionedConcurrency ?? 0,
+          idleMs: ctx.serverlessIdleMs ?? DEFAULT_SERVERLESS_IDLE_MS,
+          ...(ctx.canStartInstance ? { canStart: ctx.canStartInstance } : {}),
+          ...(ctx.metrics?.recordModelSetup ? { onColdStart: (ms: number) => ctx.metrics!.recordModelSetup!(endpointName, spec.VariantName, Math.round(ms * 1000), Date.now()) } : {}),
+        })
+      : undefined;
     const weight = opts.weights?.get(spec.VariantName) ?? spec.InitialVariantWeight ?? 1;
     const state: VariantState = {
       spec,
       fleet,
-      runtime: { name: spec.VariantName, weight, containers: [], instances: fleet, ...(model.inferenceExecutionMode === 'Direct' ? { direct: true } : {}) },
+      runtime: { name: spec.VariantName, weight, containers: [], instances: serverless ?? fleet, ...(model.inferenceExecutionMode === 'Direct' ? { direct: true } : {}) },
       desiredWeight: weight,
       desiredInstanceCount: count,
       images: model.containers.filter((c) => c.Image !== undefined).map((c) => ({ SpecifiedImage: c.Image!, ResolvedImage: c.Image!, ResolutionTime: Date.now() / 1000 })),
+      ...(serverless ? { serverless } : {}),
     };
     states.push(state);
     try {
@@ -237,7 +265,7 @@ export async function startDeployment(
     );
     return new Deployment(config.name, config, variants, shadow, endpoint, captureSync);
   } catch (err) {
-    await Promise.all(states.map((s) => s.fleet.stop()));
+    await Promise.all(states.map((s) => (s.serverless ?? s.fleet).stop()));
     throw err;
   }
 }

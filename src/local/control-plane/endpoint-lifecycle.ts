@@ -1,6 +1,7 @@
 import type { DeploymentConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
-import { configInstances, DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
+import { configInstances, DeploymentError, failureReason, initialInstances, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
+import { isServerless } from './serverless/serverless-config.js';
 import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
@@ -21,6 +22,31 @@ export interface LifecycleOptions {
 
 function validation(message: string): AwsServiceError {
   return new AwsServiceError('ValidationException', message, 400);
+}
+
+/**
+ * A serverless variant's `DescribeEndpoint` capacity is its `CurrentServerlessConfig` and
+ * `DesiredServerlessConfig` (and no instance counts); an instance-based variant's its counts.
+ */
+function capacity(spec: ProductionVariant, current: number, desired: number): Output {
+  if (spec.ServerlessConfig) return { CurrentServerlessConfig: spec.ServerlessConfig, DesiredServerlessConfig: spec.ServerlessConfig };
+  return { CurrentInstanceCount: current, DesiredInstanceCount: desired };
+}
+
+/**
+ * What `UpdateEndpoint` refuses around serverless variants: moving an instance-based endpoint to
+ * a serverless configuration (not supported, says serverless-endpoints-update.html; the other way
+ * is allowed), and a rolling deployment, which excludes serverless endpoints
+ * (deployment-guardrails-exclusions.html).
+ */
+function checkServerlessUpdate(arn: string, from: readonly ProductionVariant[], to: readonly ProductionVariant[], configName: string, deploymentConfig: DeploymentConfig | undefined): void {
+  const toServerless = isServerless(to);
+  if (toServerless && !isServerless(from)) {
+    throw validation(`Cannot update endpoint "${arn}" to serverless endpoint configuration "${configName}": updating an instance-based endpoint to a serverless one is not supported. Create a new endpoint for it.`);
+  }
+  if ((toServerless || isServerless(from)) && deploymentConfig?.RollingUpdatePolicy !== undefined) {
+    throw validation(`A rolling deployment (RollingUpdatePolicy) is not supported for serverless endpoints; use a BlueGreenUpdatePolicy or no DeploymentConfig.`);
+  }
 }
 
 /** The update was rolled back; `reason` becomes the endpoint's `FailureReason`. */
@@ -59,6 +85,8 @@ export class EndpointLifecycle {
   ) {
     this.alarmPollMs = opts.alarmPollMs ?? 1000;
     this.random = opts.random ?? Math.random;
+    // Serverless variants start instances on demand, within the same local instance limit.
+    ctx.canStartInstance ??= () => ctx.maxInstances === undefined || this.utilisation() < ctx.maxInstances;
   }
 
   /** The endpoint serving `name` now, for the runtime front door. */
@@ -153,8 +181,7 @@ export class EndpointLifecycle {
       ...(v.images.length > 0 ? { DeployedImages: v.images } : {}),
       CurrentWeight: v.runtime.weight,
       DesiredWeight: v.desiredWeight,
-      CurrentInstanceCount: v.fleet.size,
-      DesiredInstanceCount: v.desiredInstanceCount,
+      ...capacity(v.spec, v.fleet.size, v.desiredInstanceCount),
       ...(pending && v.spec.InstanceType ? { InstanceType: v.spec.InstanceType } : {}),
       ...(status ? { VariantStatus: [{ Status: status.Status, StatusMessage: status.StatusMessage, StartTime: epochSeconds(status.StartTime) }] } : {}),
     };
@@ -165,8 +192,7 @@ export class EndpointLifecycle {
       VariantName: v.VariantName,
       CurrentWeight: 0,
       DesiredWeight: v.InitialVariantWeight ?? 1,
-      CurrentInstanceCount: 0,
-      DesiredInstanceCount: v.InitialInstanceCount ?? 1,
+      ...capacity(v, 0, initialInstances(v)),
       ...(status ? { VariantStatus: [{ Status: status, StartTime: epochSeconds(since) }] } : {}),
     };
   }
@@ -281,6 +307,7 @@ export class EndpointLifecycle {
     }
     const deploymentConfig = (input.DeploymentConfig as DeploymentConfig | undefined) ?? (input.RetainDeploymentConfig === true ? e.lastDeploymentConfig : undefined);
     const blue = e.serving!;
+    checkServerlessUpdate(e.arn, blue.config.productionVariants, config.productionVariants, config.name, deploymentConfig);
     // Keep the serving variants' weights and instance counts when asked to (RetainAllVariantProperties).
     const weights = new Map<string, number>();
     const counts = new Map<string, number>();
@@ -288,7 +315,8 @@ export class EndpointLifecycle {
       const excluded = new Set(((input.ExcludeRetainedVariantProperties as Array<{ VariantPropertyType: string }> | undefined) ?? []).map((p) => p.VariantPropertyType));
       for (const v of blue.variants) {
         if (!excluded.has('DesiredWeight')) weights.set(v.spec.VariantName, v.desiredWeight);
-        if (!excluded.has('DesiredInstanceCount')) counts.set(v.spec.VariantName, v.desiredInstanceCount);
+        // A serverless variant has no instance count to keep.
+        if (!excluded.has('DesiredInstanceCount') && !v.serverless) counts.set(v.spec.VariantName, v.desiredInstanceCount);
       }
     }
     const zero = config.productionVariants.filter((v) => counts.get(v.VariantName) === 0).map((v) => v.VariantName);
@@ -297,7 +325,7 @@ export class EndpointLifecycle {
         `The variant(s) "[${zero.join(', ')}]" run 0 instances and RetainAllVariantProperties keeps that count, but endpoint configuration "${config.name}" is not asynchronous: only an asynchronous endpoint can run 0 instances. Exclude DesiredInstanceCount from the retained properties, or scale the variant out first.`,
       );
     }
-    const greenInstances = config.productionVariants.reduce((n, v) => n + (counts.get(v.VariantName) ?? v.InitialInstanceCount ?? 1), 0);
+    const greenInstances = config.productionVariants.reduce((n, v) => n + initialInstances(v, counts.get(v.VariantName)), 0);
     const plan = planTraffic(deploymentConfig, greenInstances);
     const instances = configInstances(config, counts);
     this.checkLimit(instances);
@@ -465,6 +493,9 @@ export class EndpointLifecycle {
     if (missing.length > 0) throw validation(`The variant(s) "[${missing.join(', ')}]" is/are not present in the endpoint "${e.arn}".`);
     for (const d of desired) {
       if (d.DesiredWeight === undefined && d.DesiredInstanceCount === undefined) throw validation(`Specify DesiredWeight or DesiredInstanceCount for variant "${d.VariantName}".`);
+      if (d.DesiredInstanceCount !== undefined && blue.variants.find((v) => v.spec.VariantName === d.VariantName)?.serverless) {
+        throw validation(`Variant "${d.VariantName}" is serverless: it has no instance count to change. Update the endpoint to an endpoint configuration with another ServerlessConfig instead.`);
+      }
       // Only asynchronous endpoints scale to zero (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html).
       if (d.DesiredInstanceCount === 0 && !blue.config.asyncInferenceConfig) {
         throw validation(`DesiredInstanceCount for variant "${d.VariantName}" must be at least 1: only an asynchronous endpoint (AsyncInferenceConfig) can scale to 0 instances.`);

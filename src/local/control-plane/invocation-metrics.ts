@@ -21,4 +21,6 @@ export interface InvocationRecord {
 /** Receives one {@link InvocationRecord} per production-variant invocation. */
 export interface InvocationMetricsSink {
   record(r: InvocationRecord): void;
+  /** A serverless variant's cold start took `micros` (CloudWatch's `ModelSetupTime`). */
+  recordModelSetup?(endpoint: string, variant: string, micros: number, at: number): void;
 }

@@ -183,6 +183,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       workDir,
       startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
       maxInstances: settings.maxInstances,
+      serverlessIdleMs: (settings.serverlessIdleSeconds ?? 60) * 1000,
       ...(opts.captureSyncMs === undefined ? {} : { captureSyncMs: opts.captureSyncMs }),
       ...fleetPolicy,
       invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,

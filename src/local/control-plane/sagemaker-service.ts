@@ -3,6 +3,7 @@ import { validateInput, withoutNulls } from '../../aws/shapes/validate.js';
 import { AwsServiceError, unknownOperation, type AwsService } from '../../aws/service.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { EndpointLifecycle } from './endpoint-lifecycle.js';
+import { checkServerlessVariants } from './serverless/serverless-config.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
 
 type Input = Record<string, unknown>;
@@ -159,6 +160,14 @@ export class SageMakerService implements AwsService {
     if (shadow && shadow.length > 1) throw validation('Only one shadow production variant is supported.');
     const asyncOutput = (input.AsyncInferenceConfig as { OutputConfig?: { S3OutputPath?: string } } | undefined)?.OutputConfig;
     if (asyncOutput && asyncOutput.S3OutputPath === undefined) throw validation('AsyncInferenceConfig.OutputConfig.S3OutputPath is required: it is where InvokeEndpointAsync writes each result.');
+    checkServerlessVariants({
+      production,
+      ...(shadow ? { shadow } : {}),
+      dataCapture: input.DataCaptureConfig !== undefined,
+      asynchronous: input.AsyncInferenceConfig !== undefined,
+      enableNetworkIsolation: input.EnableNetworkIsolation === true,
+      model: (m) => this.model(m),
+    });
     const record: EndpointConfigRecord = {
       name,
       arn: this.store.arn('endpoint-config', name),

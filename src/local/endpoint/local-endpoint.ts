@@ -19,8 +19,8 @@ export interface InstanceLease {
 export interface InstancePool {
   /** Instances serving now. */
   readonly size: number;
-  /** Lends an instance: `preferred` (an instance id) when it still serves, else the least busy. */
-  acquire(preferred?: string): InstanceLease;
+  /** Lends an instance: `preferred` (an instance id) when it still serves, else the least busy; a serverless variant's may first start one. */
+  acquire(preferred?: string): InstanceLease | Promise<InstanceLease>;
 }
 
 /** Where a stateful session lives: its variant and instance. */
@@ -60,7 +60,7 @@ function containersFor(variant: VariantRuntime, chain: ChainContainer[], req: In
   return [found];
 }
 
-function lease(variant: VariantRuntime, preferred?: string): InstanceLease {
+function lease(variant: VariantRuntime, preferred?: string): InstanceLease | Promise<InstanceLease> {
   return variant.instances?.acquire(preferred) ?? { containers: variant.containers, release: () => {} };
 }
 
@@ -182,9 +182,10 @@ export class LocalEndpoint {
   async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
-    const instance = lease(variant, place?.instance);
     const at = new Date();
     const started = performance.now();
+    // A serverless cold start counts in OverheadLatency, as CloudWatch reports it for serverless endpoints.
+    const instance = await lease(variant, place?.instance);
     const sampled = this.capture?.sample() ?? false;
     const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled) : undefined;
     let response: InvokeEndpointResponse;
@@ -215,10 +216,11 @@ export class LocalEndpoint {
     if (req.sessionId === NEW_SESSION) throw new StreamNewSessionError();
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
-    if (variant.containers.length !== 1 && !variant.direct) throw new PipelineStreamingError(variant.name, variant.containers.length);
-    const instance = lease(variant, place?.instance);
+    // A serverless variant with no instance running yet has no chain to look at (and is never a pipeline).
+    if (variant.containers.length > 1 && !variant.direct) throw new PipelineStreamingError(variant.name, variant.containers.length);
     const at = new Date();
     const started = performance.now();
+    const instance = await lease(variant, place?.instance);
     let answer: StreamedAnswer;
     try {
       answer = await openStream(containersFor(variant, instance.containers, req)[0]!, req, timeoutMs);
@@ -296,7 +298,10 @@ export class LocalEndpoint {
     const shadowReq: InvokeEndpointRequest = { ...req, targetVariant: undefined };
     let shadowInstance: InstanceLease;
     try {
-      shadowInstance = lease(shadow);
+      const got = lease(shadow);
+      // Shadow variants run instances of their own (a serverless variant has no shadow).
+      if (got instanceof Promise) throw new Error(`shadow variant ${shadow.name} cannot start instances on demand`);
+      shadowInstance = got;
     } catch (err) {
       // A shadow with no instance in service (they died and are being replaced) skips this copy; production goes on.
       this.shadowStats.shadowErrors += 1;

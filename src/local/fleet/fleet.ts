@@ -29,6 +29,8 @@ interface Member {
   failedChecks: number;
   /** A health check of this instance is under way (checks never overlap). */
   checking: boolean;
+  /** When the instance last had no request in flight (joined, or finished its last request). */
+  idleSince: number;
 }
 
 /** A replacement for a dead instance: waiting out its backoff or starting. */
@@ -105,6 +107,8 @@ export class Fleet implements InstancePool {
   /** Stops of dead instances' remaining containers (a pipeline's other containers). */
   private readonly cleanups = new Set<Promise<void>>();
   private next = 0;
+  /** Instances {@link Fleet.addInstance} is starting. */
+  private adding = 0;
   private launched = 0;
   private slots = 0;
   private closed = false;
@@ -132,6 +136,16 @@ export class Fleet implements InstancePool {
   /** Instances in rotation now. */
   get size(): number {
     return this.serving.length;
+  }
+
+  /** Instances {@link Fleet.addInstance} is starting now. */
+  get starting(): number {
+    return this.adding;
+  }
+
+  /** Instances in rotation with no request in flight. */
+  get idle(): number {
+    return this.serving.filter((m) => m.inFlight === 0).length;
   }
 
   /** Replacements of dead instances waiting out their backoff or starting. */
@@ -185,7 +199,10 @@ export class Fleet implements InstancePool {
         if (released) return;
         released = true;
         member.inFlight -= 1;
-        if (member.inFlight === 0) member.drained?.();
+        if (member.inFlight === 0) {
+          member.idleSince = Date.now();
+          member.drained?.();
+        }
       },
     };
   }
@@ -221,6 +238,49 @@ export class Fleet implements InstancePool {
   }
 
   /**
+   * Starts one more instance, puts it in rotation once it passes `/ping` and lends it to the
+   * caller in the same step, so no other request takes it first (a serverless variant's cold
+   * start); concurrent calls start one instance each. Throws when it does not start, and
+   * `ERR_NO_INSTANCE_IN_SERVICE` (503) when the fleet is stopping.
+   */
+  async addInstance(): Promise<InstanceLease> {
+    const stopped = (): ToolkitError => new ToolkitError('ERR_NO_INSTANCE_IN_SERVICE', `Variant ${this.variantName} is stopping (its endpoint is being updated or deleted). Try your call again.`);
+    if (this.closed) throw stopped();
+    this.adding += 1;
+    try {
+      const instance = await this.launch(this.launched++);
+      if (this.closed) {
+        await this.stopInstance(instance);
+        throw stopped();
+      }
+      this.join(instance, this.slots++);
+      return this.acquire(instance.id);
+    } finally {
+      this.adding -= 1;
+    }
+  }
+
+  /**
+   * Stops the instances that have had no request in flight for `idleMs` or more, keeping at
+   * least `keep` in rotation; returns how many left rotation.
+   */
+  retireIdle(idleMs: number, keep: number): number {
+    const now = Date.now();
+    let retired = 0;
+    for (const m of [...this.serving]) {
+      if (this.serving.length <= keep) break;
+      if (m.inFlight > 0 || now - m.idleSince < idleMs) continue;
+      this.serving.splice(this.serving.indexOf(m), 1);
+      this.next = 0;
+      retired += 1;
+      // Tracked with the cleanups, so stop() waits until it has stopped.
+      const cleanup = this.retire(m).finally(() => this.cleanups.delete(cleanup));
+      this.cleanups.add(cleanup);
+    }
+    return retired;
+  }
+
+  /**
    * Takes every instance out of rotation, waits for in-flight requests, and stops them; cancels
    * replacements (stopping what they started). The fleet cannot grow again afterwards.
    */
@@ -233,7 +293,7 @@ export class Fleet implements InstancePool {
 
   /** Puts an instance in rotation and watches its containers for an exit of their own. */
   private join(instance: FleetInstance, slot: number): void {
-    const member: Member = { instance, slot, inFlight: 0, failedChecks: 0, checking: false };
+    const member: Member = { instance, slot, inFlight: 0, failedChecks: 0, checking: false, idleSince: Date.now() };
     this.serving.push(member);
     this.backoff.started(slot);
     for (const container of instance.containers) void container.exitPromise.then(() => this.lost(member, container));

@@ -16,6 +16,8 @@ export interface ContainerTemplate {
   /** Local model directory or archive (for `MultiModel`: the folder of archives). */
   modelSource: string;
   mode: 'SingleModel' | 'MultiModel';
+  /** Memory limit in MB (a serverless variant's `MemorySizeInMB`). */
+  memoryMb?: number;
 }
 
 /** Where and how a variant's instances start. */
@@ -91,6 +93,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
                 env: t.env,
                 logFile,
                 ...(t.image ? { image: t.image } : {}),
+                ...(t.memoryMb === undefined ? {} : { memoryMb: t.memoryMb }),
               },
               {
                 timeoutMs: ctx.startupTimeoutMs,

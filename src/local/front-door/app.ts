@@ -20,7 +20,7 @@ import {
   STREAM_CONTENT_TYPE_HEADER,
 } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
-import { endpointNotFound, modelErrorFor, noInstanceInService, RuntimeApiError, validationError, type ConstraintViolation } from './runtime-errors.js';
+import { endpointNotFound, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
 
 /** Largest InvokeEndpoint body: 6 MB (`Body` max, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). */
 export const MAX_INVOKE_BODY_BYTES = 6_291_456;
@@ -282,7 +282,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
-        const unavailable = noInstanceInService(name, err);
+        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
         if (unavailable) return fail(unavailable);
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
@@ -305,7 +305,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
-        const unavailable = noInstanceInService(name, err);
+        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
         if (unavailable) return fail(unavailable);
         if (err instanceof StreamNewSessionError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));

@@ -1,8 +1,9 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerFailure } from '../endpoint/container.js';
+import { ServerlessThrottlingError } from '../fleet/serverless-pool.js';
 
 /** Error types of the SageMaker Runtime API (sagemaker-contract.md §1.6, §8). */
-export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException';
+export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException' | 'ThrottlingException';
 
 /**
  * An error answered the way the SageMaker Runtime service answers (restJson1): HTTP status, the
@@ -105,4 +106,14 @@ export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
 export function noInstanceInService(endpoint: string, err: unknown): RuntimeApiError | undefined {
   if (!(err instanceof ToolkitError) || err.code !== 'ERR_NO_INSTANCE_IN_SERVICE') return undefined;
   return new RuntimeApiError('ServiceUnavailable', 503, `Endpoint ${endpoint}: ${err.message}`);
+}
+
+/**
+ * A serverless variant already serving `MaxConcurrency` requests throttles the next one. The
+ * runtime API answers throttling as `ThrottlingException` with HTTP 400 (CommonErrors in the
+ * SageMaker API reference; the AWS SDKs retry it as a throttling error). Undefined for any other error.
+ */
+export function serverlessThrottled(endpoint: string, err: unknown): RuntimeApiError | undefined {
+  if (!(err instanceof ServerlessThrottlingError)) return undefined;
+  return new RuntimeApiError('ThrottlingException', 400, `Endpoint ${endpoint}: ${err.message}`);
 }

@@ -48,3 +48,12 @@ test('memory stays bounded: old buckets and least recent series are dropped', ()
   assert.ok(store.list().length <= 12);
   assert.equal(store.list({ metricName: 'Invocations', dimensions: [{ Name: 'EndpointName', Value: 'other-9' }] }).length, 1);
 });
+
+test('a serverless cold start becomes ModelSetupTime, in microseconds, per endpoint and variant', () => {
+  const store = new MetricStore(createMetricClock(60, () => 600_000));
+  store.recordModelSetup('ep', 'v1', 1_500_000, 600_500);
+  store.recordModelSetup('ep', 'v1', 500_000, 610_000);
+  const [p] = store.periods({ namespace: 'AWS/SageMaker', metricName: 'ModelSetupTime', dimensions: dims }, 10, 11, 60);
+  assert.equal(p!.unit, 'Microseconds');
+  assert.deepEqual([p!.aggregate.count, p!.aggregate.sum], [2, 2_000_000]);
+});

@@ -108,6 +108,19 @@ export class MetricStore implements InvocationMetricsSink {
     for (const listener of this.listeners) listener();
   }
 
+  /**
+   * Records a serverless cold start as `ModelSetupTime` (microseconds: the time to launch compute
+   * and load the model for a serverless endpoint, serverless-endpoints-monitoring.html).
+   */
+  recordModelSetup(endpoint: string, variant: string, micros: number, at: number): void {
+    const dimensions: Dimension[] = [
+      { Name: 'EndpointName', Value: endpoint },
+      { Name: 'VariantName', Value: variant },
+    ];
+    this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: 'ModelSetupTime', dimensions }, micros, 'Microseconds', at);
+    for (const listener of this.listeners) listener();
+  }
+
   /** Adds one value to a series at real time `at`. */
   put(id: MetricId, value: number, unit: string, at: number = this.clock.now()): void {
     if (!Number.isFinite(value)) return;

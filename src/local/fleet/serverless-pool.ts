@@ -1,0 +1,102 @@
+import type { InstanceLease, InstancePool } from '../endpoint/local-endpoint.js';
+import type { Fleet } from './fleet.js';
+
+/**
+ * A serverless variant has `MaxConcurrency` requests in flight and another arrives: the service
+ * throttles it (the front door answers `ThrottlingException`, HTTP 400).
+ */
+export class ServerlessThrottlingError extends Error {
+  constructor(readonly variant: string, readonly maxConcurrency: number, detail?: string) {
+    super(detail ?? `Variant ${variant} is serving its MaxConcurrency of ${maxConcurrency} concurrent invocation(s); the request was throttled. Try your call again.`);
+    this.name = 'ServerlessThrottlingError';
+  }
+}
+
+/** Options of {@link ServerlessPool}. */
+export interface ServerlessPoolOptions {
+  /** Most requests in flight at once (`MaxConcurrency`). */
+  maxConcurrency: number;
+  /** Instances kept warm however idle (`ProvisionedConcurrency`, else 0). */
+  provisioned: number;
+  /** An instance above `provisioned` with no request for this long stops. */
+  idleMs: number;
+  /** Whether one more instance fits the local instance limit (`SMKIT_LOCAL_MAX_INSTANCES`). @defaultValue always */
+  canStart?: () => boolean;
+  /** Receives each cold start's time from request to `/ping` passing (CloudWatch `ModelSetupTime`). */
+  onColdStart?: (ms: number) => void;
+}
+
+/**
+ * The instances of a serverless variant, on top of its {@link Fleet}: none run (or
+ * `ProvisionedConcurrency` stay warm) until requests come. A request takes an idle instance, or
+ * starts one and waits for its `/ping` (a cold start), so each instance serves one request at a
+ * time, as Serverless Inference counts concurrency in invocations. Beyond `MaxConcurrency`
+ * requests in flight a request is throttled. When the local instance limit leaves no room for
+ * another instance, requests share the running ones (least busy first) rather than fail; with
+ * none running they are throttled. Instances above `provisioned` stop after `idleMs` without a
+ * request.
+ */
+export class ServerlessPool implements InstancePool {
+  private active = 0;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(readonly fleet: Fleet, private readonly opts: ServerlessPoolOptions) {
+    this.sweeper = setInterval(() => this.fleet.retireIdle(this.opts.idleMs, this.opts.provisioned), Math.max(50, Math.min(1000, opts.idleMs / 4)));
+    this.sweeper.unref();
+  }
+
+  /** Instances in rotation now. */
+  get size(): number {
+    return this.fleet.size;
+  }
+
+  /** Requests admitted and not yet finished (at most `MaxConcurrency`). */
+  get concurrency(): number {
+    return this.active;
+  }
+
+  async acquire(preferred?: string): Promise<InstanceLease> {
+    if (this.active >= this.opts.maxConcurrency) throw new ServerlessThrottlingError(this.fleet.variantName, this.opts.maxConcurrency);
+    this.active += 1;
+    let lease: InstanceLease;
+    try {
+      lease = await this.instanceFor(preferred);
+    } catch (err) {
+      this.active -= 1;
+      throw err;
+    }
+    let released = false;
+    return {
+      ...lease,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.active -= 1;
+        lease.release();
+      },
+    };
+  }
+
+  private async instanceFor(preferred: string | undefined): Promise<InstanceLease> {
+    const fleet = this.fleet;
+    if (fleet.idle > 0 || (preferred !== undefined && fleet.size > 0)) return fleet.acquire(preferred);
+    if (this.opts.canStart?.() ?? true) {
+      const started = performance.now();
+      const lease = await fleet.addInstance();
+      this.opts.onColdStart?.(performance.now() - started);
+      return lease;
+    }
+    if (fleet.size > 0) return fleet.acquire();
+    throw new ServerlessThrottlingError(
+      fleet.variantName,
+      this.opts.maxConcurrency,
+      `Variant ${fleet.variantName} has no instance running and the local instance limit (SMKIT_LOCAL_MAX_INSTANCES) leaves no room to start one; the request was throttled. Try your call again.`,
+    );
+  }
+
+  /** Stops the idle sweep and every instance (after their requests finish). */
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.fleet.stop();
+  }
+}

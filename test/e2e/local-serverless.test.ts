@@ -1,0 +1,111 @@
+// Serverless endpoints in the local SageMaker, end to end with the real SDK clients and real
+// `smkit serve` children: the endpoint is InService with nothing running; the first invocation
+// cold-starts an instance and waits for its /ping; a warm instance serves the next; concurrent
+// invocations start more instances up to MaxConcurrency and the one beyond is throttled
+// (ThrottlingException); idle instances stop after SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS and the
+// next invocation cold-starts again. Requests are held in flight by a gate the test opens.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import type { Fleet } from '../../src/local/fleet/fleet.js';
+import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
+
+const SERVERLESS = { MemorySizeInMB: 2048, MaxConcurrency: 2 };
+
+let work: string;
+let gate: string;
+let local: LocalSageMakerHandle;
+let clients: LocalSdkClients;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'smkit-serverless-e2e-'));
+  gate = join(work, 'gate');
+  await mkdir(gate);
+  local = await startLocalSageMaker({ port: 0, settings: { region: 'us-east-1', accountId: '111122223333', serverlessIdleSeconds: 1 }, startupTimeoutMs: 60_000 });
+  // No SDK retries of InvokeEndpoint: the throttled request shows as it is answered.
+  clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
+  await clients.sagemaker.send(
+    new CreateModelCommand({
+      ModelName: 'gate',
+      ExecutionRoleArn: 'arn:aws:iam::111122223333:role/SageMakerRole',
+      PrimaryContainer: { ModelDataUrl: join(REPO_ROOT, 'test/fixtures/handlers/gate'), Environment: { GATE_DIR: gate } },
+    }),
+  );
+  await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'gate', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'gate', ServerlessConfig: SERVERLESS }] }));
+  await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'gate', EndpointConfigName: 'gate' }));
+  await waitUntilEndpointInService({ client: clients.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: 'gate' });
+});
+
+after(async () => {
+  await writeFile(join(gate, 'open'), '').catch(() => {});
+  clients?.destroy();
+  await local?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+function fleet(): Fleet {
+  const deployment = local.store.endpoints.get('gate')?.serving;
+  assert.ok(deployment, 'the endpoint has a serving deployment');
+  return deployment.variants[0]!.fleet;
+}
+
+async function invoke(body: string): Promise<number> {
+  const out = await clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'gate', ContentType: 'text/plain', Body: Buffer.from(body) }));
+  return (JSON.parse(Buffer.from(out.Body!).toString()) as { pid: number }).pid;
+}
+
+const held = (): number => readdirSync(gate).filter((f) => f.startsWith('held-')).length;
+
+test('DescribeEndpointConfig and DescribeEndpoint show the serverless variant, with nothing running', async () => {
+  const config = await clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'gate' }));
+  assert.deepEqual(config.ProductionVariants?.[0]?.ServerlessConfig, SERVERLESS);
+  assert.equal(config.ProductionVariants?.[0]?.InstanceType, undefined);
+  const ep = await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'gate' }));
+  const variant = ep.ProductionVariants?.[0];
+  assert.deepEqual(variant?.CurrentServerlessConfig, SERVERLESS);
+  assert.deepEqual(variant?.DesiredServerlessConfig, SERVERLESS);
+  assert.equal(variant?.CurrentInstanceCount, undefined);
+  assert.equal(variant?.DesiredInstanceCount, undefined);
+  assert.equal(fleet().size, 0, 'no instance runs before the first invocation');
+  assert.equal(fleet().containers.length, 0);
+});
+
+test('cold start, warm reuse, throttling beyond MaxConcurrency, scale-in after idle, cold start again', async () => {
+  // The first invocation waits for an instance to start and pass /ping.
+  const first = await invoke('quick');
+  assert.equal(fleet().size, 1, 'the first invocation started one instance');
+  assert.equal(fleet().containers.length, 1);
+  assert.equal(await invoke('quick'), first, 'the warm instance serves the next invocation');
+  assert.equal(fleet().size, 1);
+
+  // Two requests held in flight: the warm instance takes one, a second instance cold-starts for the other.
+  const holding = [invoke('hold'), invoke('hold')];
+  await until('both held requests to be in their handlers', () => held() === 2, { timeoutMs: 60_000 });
+  assert.equal(fleet().size, 2, 'a second instance started for the second concurrent invocation');
+  // A third concurrent invocation is beyond MaxConcurrency (2).
+  await assert.rejects(invoke('quick'), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+    assert.equal(err.name, 'ThrottlingException');
+    assert.equal(err.$metadata?.httpStatusCode, 400);
+    assert.match(err.message, /MaxConcurrency of 2 concurrent invocation\(s\); the request was throttled/);
+    return true;
+  });
+  assert.equal(fleet().size, 2, 'the throttled request started nothing');
+  await writeFile(join(gate, 'open'), '');
+  const pids = await Promise.all(holding);
+  assert.equal(new Set(pids).size, 2, 'each held request had an instance of its own');
+  assert.ok(pids.includes(first), 'one of them was the warm instance');
+
+  // Idle instances stop (SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS is 1 here) and their processes end.
+  await until('the idle instances to stop', () => fleet().size === 0 && fleet().containers.length === 0, { timeoutMs: 30_000 });
+  const again = await invoke('quick');
+  assert.ok(!pids.includes(again), 'the next invocation cold-started a new instance');
+  assert.equal(fleet().size, 1);
+});
