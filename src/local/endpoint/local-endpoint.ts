@@ -72,14 +72,6 @@ function parseNewSession(value: string): { id: string; expiresAt: number } | und
   return { id: m[1]!, expiresAt: Number.isFinite(expiresAt) ? expiresAt : Date.now() + 3_600_000 };
 }
 
-/** A stateful session cannot be opened with `InvokeEndpointWithResponseStream`. */
-export class StreamNewSessionError extends Error {
-  constructor() {
-    super("A stateful session can't be created with InvokeEndpointWithResponseStream: open it with InvokeEndpoint (SessionId NEW_SESSION), then send its id here.");
-    this.name = 'StreamNewSessionError';
-  }
-}
-
 /** How CloudWatch counts a failed invocation: by the model's status, else as a server error. */
 function outcomeOf(err: unknown): '4xx' | '5xx' {
   if (err instanceof ContainerFailure) return err.kind === 'status' && err.status! < 500 ? '4xx' : '5xx';
@@ -213,7 +205,6 @@ export class LocalEndpoint {
    * variant; the instance counts as busy until the stream has been read to its end.
    */
   async stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
-    if (req.sessionId === NEW_SESSION) throw new StreamNewSessionError();
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
     // A serverless variant with no instance running yet has no chain to look at (and is never a pipeline).

@@ -3,7 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, writeAwsJsonError } from '../../aws/protocols/aws-json.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
-import { StreamNewSessionError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
+import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
 import { PipelineStreamingError, type StreamedAnswer } from '../endpoint/stream.js';
 import { AsyncInferenceNotConfiguredError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
@@ -307,7 +307,6 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
         if (unavailable) return fail(unavailable);
-        if (err instanceof StreamNewSessionError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
