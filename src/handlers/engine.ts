@@ -20,6 +20,7 @@ import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import { NO_BATCHING, type BatchingOptions, type BatchRun } from '../batching/adaptive-batcher.js';
 import type { BatchPredictor } from './batch-predict.js';
 import type { SessionRef } from '../sessions/session-store.js';
+import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
 export interface EngineOptions {
@@ -243,7 +244,7 @@ export class InferenceEngine {
         model = await loadDefault();
       } catch (err) {
         // A handler that does all the work itself may not need a model file at all.
-        const selfSufficient = hooks.transformFn || hooks.predictFn || hooks.predictBatchFn;
+        const selfSufficient = hooks.transformFn || hooks.predictFn || hooks.predictBatchFn || hooks.bidiFn;
         if (!(selfSufficient && err instanceof ToolkitError && err.code === 'ERR_MODEL_NOT_FOUND')) throw err;
         options.log.info({ handler: hooks.file }, 'no model file found; the handler module provides prediction');
       }
@@ -339,6 +340,32 @@ export class InferenceEngine {
       if (session && !session.closing) response.stream = (await import('../sessions/stateful-session.js')).closingWhenStreamEnds(response.stream, session);
     }
     return response;
+  }
+
+  /**
+   * Serves one bidirectional stream with the handler's `bidiFn`: the client's frames in, its
+   * replies out as frames. Errors `bidiFn` throws (when called or while it replies) come out of the
+   * returned iterable as `ERR_USER_CODE`; ending the iterable early (`return()`) ends `bidiFn`'s.
+   */
+  async *openBidi(req: BidiRequest, frames: AsyncIterable<BidiFrame>, log: Logger, cancellation?: Cancellation): AsyncIterable<BidiFrame> {
+    const bidiFn = this.hooks.bidiFn;
+    if (!bidiFn) throw new ToolkitError('ERR_INTERNAL', 'this model has no bidiFn: its bidirectional streams are served message by message');
+    if (this.#io === undefined) await this.whenCodecsReady();
+    const { BidiStreamContext, toFrames, toMessages } = await import('./bidi-stream.js');
+    const invoke = async (body: Buffer | Uint8Array | string, options: { contentType?: string; accept?: string } = {}) => {
+      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      const response = await this.invoke({ requestId: req.requestId, body: bytes, contentType: options.contentType, accept: options.accept, headers: req.headers, cancellation }, log);
+      if (!response.stream) return { body: response.body, contentType: response.contentType };
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of response.stream) chunks.push(chunk);
+      return { body: Buffer.concat(chunks), contentType: response.contentType };
+    };
+    const ctx = new BidiStreamContext(req, this.options.modelDir, log, cancellation, invoke);
+    try {
+      yield* toFrames(bidiFn(toMessages(frames), this.model, ctx));
+    } catch (err) {
+      throw this.#io!.toUserError('bidiFn', this.hooks.file, err);
+    }
   }
 
   readonly #acceptCache = new Map<string | undefined, string | undefined>();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { InvocationContext } from '../core/context.js';
+import type { BidiFn } from './bidi-stream.js';
 
 /** `modelFn(modelDir, context)`: loads and returns the model object. */
 export type ModelFn = (modelDir: string, context: LoadContext) => unknown;
@@ -44,6 +45,8 @@ export interface HandlerHooks {
   predictBatchFn?: PredictBatchFn;
   outputFn?: OutputFn;
   transformFn?: TransformFn;
+  /** Serves bidirectional streams (the WebSocket at `/invocations-bidirectional-stream`). */
+  bidiFn?: BidiFn;
   /** Where the module was loaded from, when there was one. */
   file?: string;
 }
@@ -57,6 +60,7 @@ const HOOK_NAMES = {
   predictBatchFn: ['predictBatchFn', 'predict_batch_fn'],
   outputFn: ['outputFn', 'output_fn'],
   transformFn: ['transformFn', 'transform_fn'],
+  bidiFn: ['bidiFn', 'bidi_fn'],
 } as const;
 
 /** Finds `<codeDir>/<program>.{js,mjs,cjs}`; undefined when the model has no handler module. */

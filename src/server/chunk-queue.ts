@@ -12,15 +12,15 @@ export interface ChunkFlow {
  * one chunk per {@link ChunkFlow.consumed}), so a client that stops reading stops the producer.
  * `return()` (the consumer giving up) cancels the producer at once, even while a `next()` waits.
  */
-export class ChunkQueue implements AsyncIterable<Uint8Array> {
-  readonly #chunks: Uint8Array[] = [];
+export class ChunkQueue<T = Uint8Array> implements AsyncIterable<T> {
+  readonly #chunks: T[] = [];
   #done = false;
   #error: unknown;
-  #waiter: { resolve(r: IteratorResult<Uint8Array>): void; reject(e: unknown): void } | undefined;
+  #waiter: { resolve(r: IteratorResult<T>): void; reject(e: unknown): void } | undefined;
 
   constructor(private readonly flow: ChunkFlow) {}
 
-  push(chunk: Uint8Array): void {
+  push(chunk: T): void {
     if (this.#done) return;
     const waiter = this.#waiter;
     if (waiter) {
@@ -50,11 +50,11 @@ export class ChunkQueue implements AsyncIterable<Uint8Array> {
     else waiter.resolve({ value: undefined, done: true });
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: () => {
-        const chunk = this.#chunks.shift();
-        if (chunk) {
+        if (this.#chunks.length > 0) {
+          const chunk = this.#chunks.shift()!;
           this.flow.consumed();
           return Promise.resolve({ value: chunk, done: false });
         }

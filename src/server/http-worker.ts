@@ -2,7 +2,8 @@
  * A cluster worker process: one HTTP front (express) plus one inference thread. The primary sends
  * its configuration over IPC, and `shutdown` on SIGTERM.
  */
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import net, { type ListenOptions } from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
@@ -113,6 +114,21 @@ async function run(config: WorkerConfig): Promise<void> {
   // An expectation other than 100-continue is ignored (RFC 9110 §10.1.1 allows either); Node's
   // own answer would be a bare 417 without a catalogued code.
   server.on('checkExpectation', listener);
+  // The WebSocket of bidirectional streaming; its code (and ws) loads with the first upgrade.
+  let bidi: Promise<import('../bidi/websocket-front.js').BidiFront> | undefined;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    bidi ??= import('../bidi/websocket-front.js').then(
+      ({ BidiFront }) =>
+        new BidiFront({ backend, log, maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024), timeoutMs: settings.timeoutSeconds * 1000, isDraining: () => draining }),
+    );
+    bidi
+      .then((front) => front.onUpgrade(req, socket, head))
+      .catch((err: unknown) => {
+        log.error({ err }, 'could not open a bidirectional stream');
+        socket.destroy();
+      });
+  });
   // The primary checked the port; if another process took it since, exit with a code the primary
   // recognises (it stops with ERR_PORT_IN_USE rather than replacing this worker in a loop).
   server.once('error', (err: NodeJS.ErrnoException) => {
@@ -189,6 +205,7 @@ async function run(config: WorkerConfig): Promise<void> {
     if (draining) return;
     draining = true;
     shedder?.stop();
+    void bidi?.then((front) => front.closeAll());
     const deadline = Date.now() + graceMs;
     // Keep listening and keep idle kept-alive connections open while in-flight answers finish: every
     // request, on a new connection or a kept-alive one, gets a 503 with Connection: close, which

@@ -3,6 +3,8 @@ import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine, type EngineOptions, type EngineDescription, type InvocationRequest, type InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { DeadlineWatch } from '../core/deadline-watch.js';
+import type { Cancellation } from '../core/cancellation.js';
+import { failing, type BidiFrame, type BidiRequest } from '../bidi/bidi-frame.js';
 
 /** How often in-flight invocations are checked against their deadlines; a timeout fires this late at most. */
 export const DEADLINE_CHECK_MS = 100;
@@ -89,8 +91,15 @@ export class InProcessBackend implements InferenceBackend {
     });
   }
 
+  openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame> {
+    const engine = this.#engine;
+    if (this.#closedWith) return failing(this.#closedWith);
+    if (!engine) return failing(new ToolkitError('ERR_NOT_READY', 'the model is still loading'));
+    return this.#tracked(engine.openBidi(request, frames, this.log.child({ requestId: request.requestId }), cancellation));
+  }
+
   /** A streamed answer counted as in flight until it ends, fails or its consumer leaves. */
-  async *#tracked(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  async *#tracked<T>(stream: AsyncIterable<T>): AsyncIterable<T> {
     let closedWith: ToolkitError | undefined;
     const answer = (err: ToolkitError) => (closedWith = err);
     this.#streams.add(answer);

@@ -1,5 +1,7 @@
 import type { ToolkitError } from '../errors/catalogue.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
+import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
+import type { Cancellation } from '../core/cancellation.js';
 
 /** Readiness as `/ping` reports it. */
 export type BackendState = 'loading' | 'ready' | 'failed';
@@ -19,6 +21,13 @@ export interface InferenceBackend {
    * including any time spent waiting in a queue.
    */
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse>;
+  /**
+   * Serves one bidirectional stream with the handler's `bidiFn` (only when `describe().hooks` lists
+   * it): `frames` are the client's messages, the result the replies. Ending the result early
+   * (`return()`) stops `bidiFn`; `cancellation` tells it why (`ctx.signal`). A stream is in flight
+   * for {@link close} until it ends.
+   */
+  openBidi?(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame>;
   /** Resolves once the model is loaded or has failed to load. */
   whenSettled(): Promise<void>;
   /**

@@ -10,6 +10,8 @@ import { InferenceEngine } from '../handlers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { IdTable } from '../core/id-table.js';
 import { Cancellation } from '../core/cancellation.js';
+import { ChunkQueue } from './chunk-queue.js';
+import type { BidiFrame } from '../bidi/bidi-frame.js';
 import { STREAM_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
 const data = workerData as InferenceThreadData;
@@ -43,39 +45,74 @@ function steer(id: number, change: (flow: Flow) => void): void {
 }
 
 /**
- * Sends a streamed answer chunk by chunk, as user code produces it, never more than
- * {@link STREAM_WINDOW} chunks ahead of the HTTP response; when the client leaves, the user's
- * iterator is ended (`return()`, so its `finally` blocks run).
+ * Sends what `source` produces item by item, never more than {@link STREAM_WINDOW} items ahead of
+ * the HTTP side's acks; when the client leaves, the source's iterator is ended (`return()`, so
+ * user code's `finally` blocks run). Returns whether the source ended by itself.
  */
-async function relayStream(id: number, stream: AsyncIterable<Uint8Array>, contentType: string, customAttributes: string | undefined, closeSession: boolean | undefined): Promise<void> {
+async function relay<T>(id: number, source: AsyncIterable<T>, sendItem: (item: T) => void): Promise<boolean> {
   const flow: Flow = { credit: STREAM_WINDOW, cancelled: false };
   flows.set(id, flow);
-  send({ type: 'stream-start', id, contentType, ...(customAttributes === undefined ? {} : { customAttributes }), ...(closeSession ? { closeSession } : {}) });
-  const iterator = stream[Symbol.asyncIterator]();
+  const iterator = source[Symbol.asyncIterator]();
   try {
     for (;;) {
       while (flow.credit <= 0 && !flow.cancelled) await new Promise<void>((resolve) => (flow.wake = resolve));
-      if (flow.cancelled) {
-        await iterator.return?.();
-        return;
-      }
+      if (flow.cancelled) break;
       const next = await iterator.next();
-      if (next.done) break;
-      if (flow.cancelled) {
-        await iterator.return?.();
-        return;
-      }
+      if (next.done) return true;
+      if (flow.cancelled) break;
       flow.credit--;
-      const copy = new Uint8Array(next.value);
-      send({ type: 'stream-chunk', id, data: copy }, [copy.buffer]);
+      sendItem(next.value);
     }
-    send({ type: 'stream-end', id });
+    await iterator.return?.();
+    return false;
   } catch (err) {
-    if (flow.cancelled) return;
-    log.error({ err }, 'streamed answer failed part way');
-    send({ type: 'stream-error', id, error: toWireError(err) });
+    // A source that throws once its client left has nobody to tell.
+    if (flow.cancelled) return false;
+    throw err;
   } finally {
     flows.delete(id);
+  }
+}
+
+/** Sends a streamed answer chunk by chunk, as user code produces it (see {@link relay}). */
+async function relayStream(id: number, stream: AsyncIterable<Uint8Array>, contentType: string, customAttributes: string | undefined, closeSession: boolean | undefined): Promise<void> {
+  send({ type: 'stream-start', id, contentType, ...(customAttributes === undefined ? {} : { customAttributes }), ...(closeSession ? { closeSession } : {}) });
+  try {
+    const ended = await relay(id, stream, (chunk) => {
+      const copy = new Uint8Array(chunk);
+      send({ type: 'stream-chunk', id, data: copy }, [copy.buffer]);
+    });
+    if (ended) send({ type: 'stream-end', id });
+  } catch (err) {
+    log.error({ err }, 'streamed answer failed part way');
+    send({ type: 'stream-error', id, error: toWireError(err) });
+  }
+}
+
+/** The client's messages of each open bidirectional stream, and how to tell `bidiFn` it should stop. */
+const bidiInputs = new IdTable<{ messages: ChunkQueue<BidiFrame>; cancellation: Cancellation }>();
+
+/** Runs `bidiFn` for one bidirectional stream and relays its replies. */
+async function openBidi(engine: InferenceEngine, msg: Extract<ToThread, { type: 'bidi-open' }>): Promise<void> {
+  const { id } = msg;
+  const cancellation = new Cancellation();
+  const messages = new ChunkQueue<BidiFrame>({ consumed: () => send({ type: 'bidi-in-ack', id }), cancel: () => undefined });
+  bidiInputs.set(id, { messages, cancellation });
+  const streamLog = log.child({ requestId: msg.request.requestId });
+  let cancelled = false;
+  try {
+    const ended = await relay(id, engine.openBidi(msg.request, messages, streamLog, cancellation), (frame) => {
+      const copy = new Uint8Array(frame.data);
+      send({ type: 'bidi-out', id, frame: { data: copy, binary: frame.binary } }, [copy.buffer]);
+    });
+    cancelled = !ended;
+    if (ended) send({ type: 'bidi-end', id });
+  } catch (err) {
+    streamLog.error({ err }, 'bidiFn failed');
+    send({ type: 'bidi-error', id, error: toWireError(err) });
+  } finally {
+    bidiInputs.delete(id);
+    if (cancelled) streamLog.debug('bidirectional stream cancelled');
   }
 }
 
@@ -96,6 +133,19 @@ async function start(): Promise<void> {
         return steer(msg.id, (flow) => (flow.cancelled = true));
       case 'cancel':
         return cancellations.get(msg.id)?.cancel(fromWireError(msg.error));
+      case 'bidi-open':
+        if (engine) return void openBidi(engine, msg);
+        return send({ type: 'bidi-error', id: msg.id, error: toWireError(new ToolkitError('ERR_NOT_READY', 'the model is still loading')) });
+      case 'bidi-in':
+        return bidiInputs.get(msg.id)?.messages.push({ data: asBuffer(msg.frame.data), binary: msg.frame.binary });
+      case 'bidi-in-end':
+        return bidiInputs.get(msg.id)?.messages.end();
+      case 'bidi-cancel': {
+        const input = bidiInputs.get(msg.id);
+        input?.cancellation.cancel(fromWireError(msg.error));
+        input?.messages.end();
+        return steer(msg.id, (flow) => (flow.cancelled = true));
+      }
       case 'invoke':
         if (engine) return invoke(engine, msg);
         return send({ type: 'error', id: msg.id, error: toWireError(new ToolkitError('ERR_NOT_READY', 'the model is still loading')) });

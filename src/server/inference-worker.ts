@@ -7,7 +7,9 @@ import { IdTable } from '../core/id-table.js';
 import type { Cancellation } from '../core/cancellation.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
-import { asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
+import { STREAM_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
+import { failing, type BidiFrame, type BidiRequest } from '../bidi/bidi-frame.js';
+import { clientGoneError } from '../core/cancellation.js';
 
 
 interface Pending {
@@ -71,6 +73,8 @@ export class InferenceWorker implements InferenceBackend {
   /** Waiting for the thread to write the log lines it holds. */
   #flushWaiters: (() => void)[] = [];
   #streams = new Map<number, ChunkQueue>();
+  /** Open bidirectional streams: their replies, and how the thread's acks of the client's messages reach the sender. */
+  #bidis = new Map<number, { replies: ChunkQueue<BidiFrame>; inputTaken(): void }>();
   #queue: Queued[] = [];
   #active = 0;
   #closing = false;
@@ -206,6 +210,21 @@ export class InferenceWorker implements InferenceBackend {
         this.#streams.delete(msg.id);
         this.#checkIdle();
         return;
+      case 'bidi-out':
+        this.#bidis.get(msg.id)?.replies.push({ data: msg.frame.data, binary: msg.frame.binary });
+        return;
+      case 'bidi-in-ack':
+        this.#bidis.get(msg.id)?.inputTaken();
+        return;
+      case 'bidi-end':
+      case 'bidi-error': {
+        const bidi = this.#bidis.get(msg.id);
+        this.#bidis.delete(msg.id);
+        if (msg.type === 'bidi-end') bidi?.replies.end();
+        else bidi?.replies.fail(fromWireError(msg.error));
+        this.#checkIdle();
+        return;
+      }
       case 'result':
       case 'error': {
         const p = this.#pending.get(msg.id);
@@ -238,7 +257,7 @@ export class InferenceWorker implements InferenceBackend {
   }
 
   #idle(): boolean {
-    return this.#active === 0 && this.#queue.length === 0 && this.#streams.size === 0;
+    return this.#active === 0 && this.#queue.length === 0 && this.#streams.size === 0 && this.#bidis.size === 0;
   }
 
   /** The thread has ended invocation `id`, which was answered without it. */
@@ -259,6 +278,8 @@ export class InferenceWorker implements InferenceBackend {
     for (const id of [...this.#abandoned]) this.#threadDone(id);
     for (const queue of this.#streams.values()) queue.fail(err);
     this.#streams.clear();
+    for (const bidi of this.#bidis.values()) bidi.replies.fail(err);
+    this.#bidis.clear();
     for (const [id, p] of this.#pending.entries()) {
       clearTimeout(p.timer);
       this.#pending.delete(id);
@@ -266,6 +287,59 @@ export class InferenceWorker implements InferenceBackend {
     }
     this.#active = 0;
     if (this.#state === 'failed') for (const queued of this.#queue.splice(0)) queued.start();
+  }
+
+  /**
+   * Runs `bidiFn` in the thread for one bidirectional stream. The client's messages go over as the
+   * thread takes them ({@link STREAM_WINDOW} ahead at most), so a client that sends faster than
+   * `bidiFn` reads is held back by its own connection; the replies come back the same way.
+   */
+  openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame> {
+    if (this.#closedWith) return failing(this.#closedWith);
+    if (this.#state !== 'ready') return failing(this.#notReady());
+    const id = this.#nextId++;
+    let credit = STREAM_WINDOW;
+    let wake: (() => void) | undefined;
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      wake?.();
+    };
+    const replies = new ChunkQueue<BidiFrame>({
+      consumed: () => this.#post({ type: 'stream-ack', id }),
+      cancel: () => {
+        // The client left (or the stream's reader gave up): bidiFn stops, its ctx.signal says why.
+        stop();
+        this.#bidis.delete(id);
+        this.#post({ type: 'bidi-cancel', id, error: toWireError(cancellation.reason ?? clientGoneError()) });
+        this.#checkIdle();
+      },
+    });
+    this.#bidis.set(id, {
+      replies,
+      inputTaken: () => {
+        credit++;
+        wake?.();
+      },
+    });
+    this.#post({ type: 'bidi-open', id, request });
+    void (async () => {
+      try {
+        for await (const frame of frames) {
+          while (credit <= 0 && !stopped) await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          if (stopped || this.#closing || !this.#bidis.has(id)) return;
+          credit--;
+          // A view into a larger buffer (a socket read) is copied: posting it would clone the whole buffer.
+          const owned = transferable(frame.data).length > 0 ? frame.data : new Uint8Array(frame.data);
+          this.#worker.postMessage({ type: 'bidi-in', id, frame: { data: owned, binary: frame.binary } } satisfies ToThread, [owned.buffer as ArrayBuffer]);
+        }
+        if (this.#bidis.has(id)) this.#post({ type: 'bidi-in-end', id });
+      } catch (err) {
+        replies.fail(err);
+      }
+    })();
+    return replies;
   }
 
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {

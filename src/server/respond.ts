@@ -11,9 +11,20 @@ const LINGER_BYTES = 64 * 1024 * 1024;
 /**
  * Options for the `http.Server` in front of `createApp`. Node answers an HTTP/1.1 request without
  * a `Host` header itself, with a bare 400 and no body; with its check off, `createApp` answers it
- * with a catalogued `ERR_BAD_REQUEST` instead.
+ * with a catalogued `ERR_BAD_REQUEST` instead. Only WebSocket upgrades leave the HTTP parser.
  */
-export const HTTP_SERVER_OPTIONS: Readonly<ServerOptions> = { requireHostHeader: false };
+export const HTTP_SERVER_OPTIONS: Readonly<ServerOptions> = { requireHostHeader: false, shouldUpgradeCallback: isWebSocketUpgrade } as ServerOptions;
+
+/**
+ * Which `Upgrade` requests node:http hands over as `upgrade` events: WebSocket ones only (the
+ * bidirectional stream). Node 22.21+ and 24.9+ ask this (`shouldUpgradeCallback`) and serve every
+ * other `Upgrade`, such as curl's `h2c`, as a plain request; Node 20 hands over every `Upgrade`, and
+ * those that are not WebSocket get a catalogued 400.
+ */
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return typeof upgrade === 'string' && upgrade.split(',').some((p) => p.trim().toLowerCase() === 'websocket');
+}
 
 /** Sends a JSON answer with its length. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -70,11 +81,18 @@ export function sendJsonAndClose(req: IncomingMessage, res: ServerResponse, stat
  * is what Node does when nothing listens for `connect`.
  */
 export function answerConnect(req: IncomingMessage, socket: Duplex): void {
-  const body = JSON.stringify({ code: 'ERR_METHOD_NOT_ALLOWED' satisfies ErrorCode, message: `CONNECT is not allowed on ${excerpt(req.url ?? '')}; this server is not a proxy` });
+  answerOnSocket(socket, 405, { code: 'ERR_METHOD_NOT_ALLOWED' satisfies ErrorCode, message: `CONNECT is not allowed on ${excerpt(req.url ?? '')}; this server is not a proxy` });
+}
+
+/**
+ * Writes a JSON answer straight to a connection that left node:http (a `CONNECT` or an `Upgrade`
+ * request) and closes it.
+ */
+export function answerOnSocket(socket: Duplex, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  const text = JSON.stringify(body);
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.on('error', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 405 ${STATUS_CODES[405]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${extra}Connection: close\r\n\r\n${text}`);
 }
 
 /**

@@ -4,6 +4,8 @@ import type { EngineDescription, InvocationRequest, InvocationResponse } from '.
 import type { ServerLogger } from '../logging/server-logger.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import type { InferenceModeChoice } from './inference-mode.js';
+import type { Cancellation } from '../core/cancellation.js';
+import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
 
 /**
  * Bodies up to this size may run on the HTTP thread. Decoding and encoding them takes about a
@@ -170,6 +172,13 @@ export class SizeRoutedBackend implements InferenceBackend {
     const target = this.#thread ?? this.#primary();
     if (!target) return Promise.reject(new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200'));
     return target.invoke(request, timeoutMs);
+  }
+
+  /** A model with `bidiFn` has user code, so it runs in the thread (inline only when forced). */
+  openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame> {
+    const target = this.#thread ?? this.#primary();
+    if (!target?.openBidi) throw new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
+    return target.openBidi(request, frames, cancellation);
   }
 
   async close(graceMs = 0, reason?: ToolkitError): Promise<void> {

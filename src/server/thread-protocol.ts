@@ -2,6 +2,7 @@ import type { EngineData, EngineDescription, InvocationRequest, InvocationRespon
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
+import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
 
 /** Data the inference thread starts with (everything but the logger, which it makes itself). */
 export interface InferenceThreadData {
@@ -38,7 +39,17 @@ export type ToThread =
   /** The client of stream `id` went away: stop producing. */
   | { type: 'stream-cancel'; id: number }
   /** Invocation `id` was answered without the thread (it timed out): drop it if it has not run yet. */
-  | { type: 'cancel'; id: number; error: WireError };
+  | { type: 'cancel'; id: number; error: WireError }
+  /**
+   * A bidirectional stream opened: run `bidiFn`. Its replies go out as `bidi-out`, one more per
+   * `stream-ack` past {@link STREAM_WINDOW}; its input comes as `bidi-in`, one more per `bidi-in-ack`.
+   */
+  | { type: 'bidi-open'; id: number; request: BidiRequest }
+  | { type: 'bidi-in'; id: number; frame: BidiFrame }
+  /** The client sent its last message (it closed its side). */
+  | { type: 'bidi-in-end'; id: number }
+  /** The stream's client left or the server stops: end `bidiFn` (its `ctx.signal` aborts with `error`). */
+  | { type: 'bidi-cancel'; id: number; error: WireError };
 
 /** Messages from the inference thread to the HTTP thread. */
 export type FromThread =
@@ -50,6 +61,11 @@ export type FromThread =
   | { type: 'stream-chunk'; id: number; data: Uint8Array }
   | { type: 'stream-end'; id: number }
   | { type: 'stream-error'; id: number; error: WireError }
+  | { type: 'bidi-out'; id: number; frame: BidiFrame }
+  /** `bidiFn` took one of the client's messages. */
+  | { type: 'bidi-in-ack'; id: number }
+  | { type: 'bidi-end'; id: number }
+  | { type: 'bidi-error'; id: number; error: WireError }
   | { type: 'pong'; id: number }
   | { type: 'flushed' }
   | { type: 'batch'; step: string; run: BatchRun };

@@ -1,0 +1,80 @@
+import type { BidiFrame } from './bidi-frame.js';
+
+/** What a {@link FrameInbox} reads from: a `ws` WebSocket fits. */
+export interface MessageSource {
+  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  pause(): void;
+  resume(): void;
+}
+
+/** Messages held before the WebSocket stops reading from its connection. */
+export const INBOX_HIGH_WATER = 4;
+
+function asBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
+/**
+ * The client's messages as an async iterable. While {@link INBOX_HIGH_WATER} messages wait to be
+ * read, the WebSocket stops reading its connection, so a client that sends faster than the model
+ * answers fills its own TCP window rather than this process's memory. It ends when the client
+ * closes the WebSocket.
+ */
+export class FrameInbox implements AsyncIterable<BidiFrame> {
+  readonly #frames: BidiFrame[] = [];
+  #ended = false;
+  #paused = false;
+  #waiter: ((r: IteratorResult<BidiFrame>) => void) | undefined;
+
+  constructor(private readonly source: MessageSource) {
+    source.on('message', (data, isBinary) => this.#push({ data: asBytes(data), binary: isBinary }));
+    source.on('close', () => this.end());
+  }
+
+  #push(frame: BidiFrame): void {
+    if (this.#ended) return;
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter({ value: frame, done: false });
+      return;
+    }
+    this.#frames.push(frame);
+    if (this.#frames.length >= INBOX_HIGH_WATER && !this.#paused) {
+      this.#paused = true;
+      this.source.pause();
+    }
+  }
+
+  /** No more messages will be read (the client closed, or the stream's reader stopped). */
+  end(): void {
+    this.#ended = true;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (this.#frames.length === 0) waiter?.({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<BidiFrame> {
+    return {
+      next: () => {
+        const frame = this.#frames.shift();
+        if (frame) {
+          if (this.#paused && this.#frames.length < INBOX_HIGH_WATER / 2) {
+            this.#paused = false;
+            this.source.resume();
+          }
+          return Promise.resolve({ value: frame, done: false });
+        }
+        if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => (this.#waiter = resolve));
+      },
+      return: () => {
+        this.#frames.length = 0;
+        this.end();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}

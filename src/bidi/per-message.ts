@@ -1,0 +1,45 @@
+import type { InferenceBackend } from '../server/inference-backend.js';
+import type { Cancellation } from '../core/cancellation.js';
+import type { BidiFrame, BidiRequest } from './bidi-frame.js';
+
+/** Answers in these media types go out as text frames; every other type as binary frames. */
+const TEXTUAL = /^\s*(text\/|application\/(json|jsonlines|x-jsonlines|x-ndjson|csv)\b|application\/[^;\s]*\+json\b)/i;
+
+/** Whether an answer of this media type is sent as a text frame. */
+export function isTextual(contentType: string): boolean {
+  return TEXTUAL.test(contentType);
+}
+
+/** How a model without `bidiFn` reads each message. */
+export interface PerMessageOptions {
+  /** `content-type` from the query string; else text frames are JSON and binary frames `application/octet-stream`. */
+  readonly contentType?: string;
+  /** `accept` from the query string; else the model's default. */
+  readonly accept?: string;
+  /** Per message, as `SAGEMAKER_MODEL_SERVER_TIMEOUT` for a request. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * A bidirectional stream served by a model without `bidiFn`: each message is one invocation, run as
+ * `POST /invocations` runs it (the same codecs, hooks, batching and timeout), and its answer is one
+ * message back (a streamed answer, one message per chunk). Messages are answered in order, one at a
+ * time; the first that fails ends the stream with its error.
+ */
+export async function* answerEachMessage(
+  backend: InferenceBackend,
+  request: BidiRequest,
+  frames: AsyncIterable<BidiFrame>,
+  options: PerMessageOptions,
+  cancellation: Cancellation,
+): AsyncIterable<BidiFrame> {
+  for await (const frame of frames) {
+    const body = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
+    const contentType = options.contentType ?? (frame.binary ? 'application/octet-stream' : 'application/json');
+    const response = await backend.invoke({ requestId: request.requestId, body, contentType, accept: options.accept, headers: request.headers, cancellation }, options.timeoutMs);
+    const binary = !isTextual(response.contentType);
+    if (response.stream) {
+      for await (const chunk of response.stream) yield { data: chunk, binary };
+    } else yield { data: response.body, binary };
+  }
+}

@@ -1,0 +1,203 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
+import { Cancellation, clientGoneError } from '../core/cancellation.js';
+import { readSageMakerHeaders } from '../core/sagemaker-headers.js';
+import type { ServerLogger } from '../logging/server-logger.js';
+import type { InferenceBackend } from '../server/inference-backend.js';
+import { answerOnSocket, isWebSocketUpgrade } from '../server/respond.js';
+import { pathOf } from '../server/app.js';
+import { nextRequestId } from '../server/request-id.js';
+import { BIDI_PATH, type BidiFrame, type BidiRequest } from './bidi-frame.js';
+import { CLOSE_GOING_AWAY, CLOSE_NORMAL, closeCodeFor, closeReason } from './close-codes.js';
+import { FrameInbox } from './frame-inbox.js';
+import { answerEachMessage } from './per-message.js';
+
+/** How often each open stream is pinged; one that misses {@link MISSED_PONGS_LIMIT} pongs in a row is dropped. */
+export const HEARTBEAT_MS = 60_000;
+/** Pongs a stream may miss before it is taken for dead (SageMaker's own limit on its side). */
+export const MISSED_PONGS_LIMIT = 5;
+
+/** What serves the WebSocket at `/invocations-bidirectional-stream`. */
+export interface BidiFrontOptions {
+  /** The model; undefined on a multi-model endpoint, which serves no bidirectional streams. */
+  readonly backend: InferenceBackend | undefined;
+  readonly log: ServerLogger;
+  /** `SAGEMAKER_MAX_PAYLOAD_IN_MB` in bytes: the largest message (its fragments joined). */
+  readonly maxMessageBytes: number;
+  /** `SAGEMAKER_MODEL_SERVER_TIMEOUT` in ms, per message of a model without `bidiFn`. */
+  readonly timeoutMs: number;
+  readonly isDraining: () => boolean;
+  /** @defaultValue {@link HEARTBEAT_MS} */
+  readonly heartbeatMs?: number;
+}
+
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/** A reason to refuse the handshake, as a catalogued error; undefined when the stream may open. */
+function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, isDraining: () => boolean): { error: ToolkitError; headers?: Record<string, string> } | undefined {
+  const refuse = (code: ErrorCode, message: string, status?: number) => ({ error: new ToolkitError(code, message, status === undefined ? {} : { status }) });
+  if (!isWebSocketUpgrade(req)) {
+    return refuse('ERR_BAD_REQUEST', `this server switches only to WebSocket, at ${BIDI_PATH}; send the request without "Upgrade: ${excerpt(String(req.headers.upgrade ?? ''), 40)}"`);
+  }
+  const path = pathOf(req.url);
+  if (path !== BIDI_PATH) return refuse('ERR_NOT_FOUND', `no WebSocket at ${excerpt(path, 100)}: bidirectional streams are served at ${BIDI_PATH}`);
+  if (req.method !== 'GET') return refuse('ERR_METHOD_NOT_ALLOWED', `a WebSocket opens with GET, not ${excerpt(req.method ?? '', 20)}`);
+  if (req.headers['sec-websocket-version'] !== '13') {
+    return { ...refuse('ERR_BAD_REQUEST', 'Sec-WebSocket-Version must be 13 (RFC 6455)', 426), headers: { 'Sec-WebSocket-Version': '13' } };
+  }
+  if (!WEBSOCKET_KEY.test(req.headers['sec-websocket-key'] ?? '')) return refuse('ERR_BAD_REQUEST', 'Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455)');
+  if (!backend) return refuse('ERR_NOT_FOUND', 'a multi-model endpoint serves no bidirectional streams: invoke its models with POST /models/{name}/invoke');
+  if (isDraining()) return refuse('ERR_SHUTTING_DOWN', 'the server is shutting down');
+  if (backend.state() !== 'ready') {
+    return refuse('ERR_NOT_READY', backend.state() === 'failed' ? `the model failed to load: ${backend.failure()?.message ?? 'see the logs'}` : 'the model is still loading; retry when GET /ping answers 200');
+  }
+  return undefined;
+}
+
+/** The query string's parameters (SageMaker's `ModelQueryString`), decoded; the last of a repeated name wins. */
+function queryOf(url: string | undefined): Record<string, string> {
+  const q = url?.indexOf('?') ?? -1;
+  if (q < 0) return {};
+  return Object.fromEntries(new URLSearchParams(url!.slice(q + 1)));
+}
+
+/**
+ * The WebSocket at `/invocations-bidirectional-stream` (SageMaker's bidirectional streaming, for
+ * containers labelled `com.amazonaws.sagemaker.capabilities.bidirectional-streaming=true`). Each
+ * client message is a whole WebSocket message; a model whose handler exports `bidiFn` reads them
+ * and replies as it likes, any other model answers each message as one invocation. A stream that
+ * fails is closed with `4000 + status` and `<code>: <message>` as the reason; `ws` is loaded with
+ * the first stream.
+ */
+export class BidiFront {
+  #server: Promise<WebSocketServer> | undefined;
+  readonly #open = new Set<WebSocket>();
+  #heartbeat: NodeJS.Timeout | undefined;
+  readonly #missedPongs = new WeakMap<WebSocket, number>();
+
+  constructor(private readonly options: BidiFrontOptions) {}
+
+  /** Streams open now. */
+  get openStreams(): number {
+    return this.#open.size;
+  }
+
+  /** Closes every open stream with 1001 (going away), for a shutdown. */
+  closeAll(): void {
+    for (const ws of this.#open) ws.close(CLOSE_GOING_AWAY, 'ERR_SHUTTING_DOWN: the server is shutting down');
+  }
+
+  /**
+   * Serves one request node:http handed over as an `upgrade` (its `socket` already has an `error`
+   * listener): opens the stream, or answers a catalogued error and closes the connection.
+   */
+  async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const refused = refusal(req, this.options.backend, this.options.isDraining);
+    if (refused) return answerOnSocket(socket, refused.error.status, refused.error.toJSON(), refused.headers);
+    let wss: WebSocketServer;
+    try {
+      wss = await this.#webSocketServer();
+    } catch (err) {
+      this.options.log.error({ err }, 'could not load the WebSocket server (ws)');
+      return answerOnSocket(socket, 500, new ToolkitError('ERR_INTERNAL', 'bidirectional streaming is unavailable: see the server log').toJSON());
+    }
+    if (socket.destroyed) return;
+    wss.handleUpgrade(req, socket, head, (ws) => void this.#serve(ws, req));
+  }
+
+  #webSocketServer(): Promise<WebSocketServer> {
+    this.#server ??= import('ws').then(({ WebSocketServer }) => {
+      // No compression: a client's small compressed frame could inflate to the whole message limit.
+      return new WebSocketServer({ noServer: true, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false });
+    });
+    this.#server.catch(() => (this.#server = undefined));
+    return this.#server;
+  }
+
+  #watch(ws: WebSocket): void {
+    this.#open.add(ws);
+    this.#missedPongs.set(ws, 0);
+    ws.on('pong', () => this.#missedPongs.set(ws, 0));
+    ws.once('close', () => {
+      this.#open.delete(ws);
+      if (this.#open.size === 0) {
+        clearInterval(this.#heartbeat);
+        this.#heartbeat = undefined;
+      }
+    });
+    this.#heartbeat ??= setInterval(() => {
+      for (const open of this.#open) {
+        const missed = (this.#missedPongs.get(open) ?? 0) + 1;
+        if (missed > MISSED_PONGS_LIMIT) {
+          open.terminate();
+          continue;
+        }
+        this.#missedPongs.set(open, missed);
+        open.ping();
+      }
+    }, this.options.heartbeatMs ?? HEARTBEAT_MS).unref();
+  }
+
+  async #serve(ws: WebSocket, req: IncomingMessage): Promise<void> {
+    const { backend, log, timeoutMs } = this.options;
+    this.#watch(ws);
+    const request: BidiRequest = {
+      requestId: nextRequestId(),
+      path: pathOf(req.url),
+      query: queryOf(req.url),
+      headers: readSageMakerHeaders((name) => {
+        const v = req.headers[name];
+        return typeof v === 'string' ? v : undefined;
+      }),
+    };
+    const streamLog = log.child({ requestId: request.requestId });
+    const cancellation = new Cancellation();
+    const inbox = new FrameInbox(ws);
+    const hasBidiFn = backend!.describe()?.hooks.includes('bidiFn') === true && backend!.openBidi !== undefined;
+    let replies: AsyncIterable<BidiFrame>;
+    try {
+      replies = hasBidiFn
+        ? backend!.openBidi!(request, inbox, cancellation)
+        : answerEachMessage(backend!, request, inbox, { contentType: request.query['content-type'], accept: request.query['accept'], timeoutMs }, cancellation);
+    } catch (err) {
+      return this.#fail(ws, err, streamLog);
+    }
+    const iterator = replies[Symbol.asyncIterator]();
+    let clientGone = false;
+    ws.once('close', () => {
+      clientGone = true;
+      cancellation.cancel(clientGoneError());
+      // Stops bidiFn (or the invocation in flight) without waiting for its next reply.
+      void iterator.return?.();
+    });
+    streamLog.debug({ bidiFn: hasBidiFn, query: request.query }, 'bidirectional stream opened');
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done || clientGone) break;
+        await send(ws, next.value);
+      }
+      if (!clientGone) ws.close(CLOSE_NORMAL);
+    } catch (err) {
+      if (!clientGone) this.#fail(ws, err, streamLog);
+    } finally {
+      inbox.end();
+    }
+  }
+
+  #fail(ws: WebSocket, err: unknown, log: ServerLogger): void {
+    const error = err instanceof ToolkitError ? err : new ToolkitError('ERR_INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
+    const logged = { code: error.code, status: error.status, ...(error.status >= 500 ? { err: error } : {}) };
+    if (error.status >= 500) log.error(logged, error.message);
+    else log.warn(logged, error.message);
+    ws.close(closeCodeFor(error), closeReason(error));
+  }
+}
+
+/** Sends one frame; resolves once it was handed to the connection, so a client that stops reading holds the stream back. */
+function send(ws: WebSocket, frame: BidiFrame): Promise<void> {
+  return new Promise((resolve, reject) => ws.send(frame.data, { binary: frame.binary }, (err) => (err ? reject(err) : resolve())));
+}

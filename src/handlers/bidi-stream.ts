@@ -1,0 +1,125 @@
+import type { Logger, SageMakerHeaders } from '../core/context.js';
+import { Cancellation } from '../core/cancellation.js';
+import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
+
+/** One message the client sent on a bidirectional stream (a whole WebSocket message). */
+export class BidiMessage {
+  constructor(
+    /** The message's bytes. */
+    readonly data: Buffer,
+    /** True for a binary frame (`DataType` `BINARY`), false for a text frame (`UTF8`). */
+    readonly binary: boolean,
+  ) {}
+
+  /** The bytes as UTF-8 text. */
+  text(): string {
+    return this.data.toString('utf8');
+  }
+
+  /** The bytes parsed as JSON (throws on malformed JSON). */
+  json<T = unknown>(): T {
+    return JSON.parse(this.text()) as T;
+  }
+}
+
+/** What an invocation made inside a bidirectional stream answers ({@link BidiContext.invoke}). */
+export interface BidiInvocationResult {
+  readonly body: Buffer;
+  readonly contentType: string;
+}
+
+/**
+ * What `bidiFn` learns about its stream: the WebSocket's path and query string (SageMaker's
+ * `ModelInvocationPath` and `ModelQueryString`), the SageMaker headers of the connection, and a way
+ * to run the model the way `POST /invocations` does.
+ */
+export interface BidiContext extends SageMakerHeaders {
+  /** Unique id of this stream (also in every log line about it). */
+  readonly requestId: string;
+  readonly path: string;
+  /** The query string's parameters, decoded. */
+  readonly query: Readonly<Record<string, string>>;
+  readonly modelDir: string;
+  readonly log: Logger;
+  /** Aborts when the client closed the stream or the server stops; `reason` says which. */
+  readonly signal: AbortSignal;
+  /**
+   * Runs one invocation through this model's hooks or pipeline, as `POST /invocations` would with
+   * this body, `Content-Type` (default `application/json`) and `Accept`. Rejects with the error that
+   * request would have answered (a `ToolkitError` with `code` and `status`).
+   */
+  invoke(body: Buffer | Uint8Array | string, options?: { contentType?: string; accept?: string }): Promise<BidiInvocationResult>;
+}
+
+/**
+ * `bidiFn(messages, model, context)`: serves one bidirectional stream (the WebSocket at
+ * `/invocations-bidirectional-stream`). It reads the client's messages from `messages` and returns
+ * (or is) an async iterable of replies: a string is sent as a text frame, a `Buffer`/`Uint8Array`
+ * as a binary frame, anything else as JSON text. The stream ends when the iterable ends.
+ */
+export type BidiFn = (messages: AsyncIterable<BidiMessage>, model: unknown, context: BidiContext) => AsyncIterable<unknown> | Iterable<unknown>;
+
+/** The context handed to `bidiFn`. */
+export class BidiStreamContext implements BidiContext {
+  readonly requestId: string;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly customAttributes: string | undefined;
+  readonly inferenceId: string | undefined;
+  readonly targetModel: string | undefined;
+  readonly targetVariant: string | undefined;
+
+  constructor(
+    request: BidiRequest,
+    readonly modelDir: string,
+    readonly log: Logger,
+    private readonly cancellation: Cancellation | undefined,
+    readonly invoke: BidiContext['invoke'],
+  ) {
+    this.requestId = request.requestId;
+    this.path = request.path;
+    this.query = request.query;
+    this.customAttributes = request.headers.customAttributes;
+    this.inferenceId = request.headers.inferenceId;
+    this.targetModel = request.headers.targetModel;
+    this.targetVariant = request.headers.targetVariant;
+  }
+
+  get signal(): AbortSignal {
+    return Cancellation.signalOf(this.cancellation);
+  }
+}
+
+/** The client's frames as the messages `bidiFn` reads. */
+export async function* toMessages(frames: AsyncIterable<BidiFrame>): AsyncIterable<BidiMessage> {
+  for await (const frame of frames) yield new BidiMessage(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), frame.binary);
+}
+
+function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
+  return !!v && typeof v === 'object' && typeof (v as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+function isIterable(v: unknown): v is Iterable<unknown> {
+  return !!v && typeof v === 'object' && typeof (v as Record<symbol, unknown>)[Symbol.iterator] === 'function' && !(v instanceof Uint8Array) && typeof v !== 'string';
+}
+
+/** One reply of `bidiFn` as a frame: text for strings and JSON, binary for bytes. */
+export function toFrame(reply: unknown): BidiFrame {
+  if (typeof reply === 'string') return { data: Buffer.from(reply, 'utf8'), binary: false };
+  if (reply instanceof Uint8Array) return { data: reply, binary: true };
+  if (reply instanceof ArrayBuffer) return { data: new Uint8Array(reply), binary: true };
+  return { data: Buffer.from(JSON.stringify(reply) ?? 'null', 'utf8'), binary: false };
+}
+
+/** What `bidiFn` returned, as frames; `undefined` or an object that is not iterable is a mistake the caller reports. */
+export async function* toFrames(returned: unknown): AsyncIterable<BidiFrame> {
+  // An `async function` that returns a generator hands it over in a promise.
+  const replies = returned && typeof (returned as PromiseLike<unknown>).then === 'function' ? await returned : returned;
+  if (isAsyncIterable(replies)) {
+    for await (const reply of replies) yield toFrame(reply);
+  } else if (isIterable(replies)) {
+    for (const reply of replies) yield toFrame(reply);
+  } else {
+    throw new TypeError(`bidiFn must return (or be) an async iterable of replies, such as an async generator; it returned ${replies === null ? 'null' : typeof replies}`);
+  }
+}
