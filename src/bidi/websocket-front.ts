@@ -154,6 +154,9 @@ export class BidiFront {
       }),
     };
     const streamLog = log.child({ requestId: request.requestId });
+    // A protocol error (a message over the limit, invalid UTF-8 in a text frame, a bad opcode): ws
+    // closes the stream with its code (1009, 1007, 1002) after this.
+    ws.on('error', (err: Error & { code?: string }) => streamLog.warn({ code: err.code, reason: err.message }, 'bidirectional stream closed for a protocol error'));
     const cancellation = new Cancellation();
     const inbox = new FrameInbox(ws);
     const hasBidiFn = backend!.describe()?.hooks.includes('bidiFn') === true && backend!.openBidi !== undefined;

@@ -1,0 +1,315 @@
+/**
+ * Bidirectional streaming through a real `smkit serve`, with a real WebSocket client (`ws`): a
+ * handler's `bidiFn`, the per-message default of a model without one, the handshake's refusals,
+ * flow control both ways, limits, and SIGTERM with a stream open.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
+
+const BIDI_FIXTURE = path.join(REPO_ROOT, 'test/fixtures/handlers/bidi');
+const IRIS = path.join(REPO_ROOT, 'models/iris-onnx');
+const PATH = '/invocations-bidirectional-stream';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function serve(model: string, env: Record<string, string> = {}): Promise<ServeProcess> {
+  const base = makeOptMl(model);
+  const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
+  cleanups.push(() => server.stop(), () => removeDir(base));
+  await waitForPing(server);
+  return server;
+}
+
+interface Reply {
+  data: Buffer;
+  binary: boolean;
+}
+
+/** A client's side of one stream: its replies as they come, and how it ended. */
+interface Stream {
+  readonly ws: WebSocket;
+  next(): Promise<Reply>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+}
+
+function open(server: ServeProcess, query = '', headers: Record<string, string> = {}): Promise<Stream> {
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}${PATH}${query}`, { headers });
+  const queue: Reply[] = [];
+  const waiters: ((r: Reply) => void)[] = [];
+  ws.on('message', (data: Buffer, binary: boolean) => {
+    const reply = { data, binary };
+    const waiter = waiters.shift();
+    if (waiter) waiter(reply);
+    else queue.push(reply);
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })));
+  return new Promise((resolve, reject) => {
+    ws.once('open', () =>
+      resolve({
+        ws,
+        closed,
+        next: () =>
+          queue.length > 0
+            ? Promise.resolve(queue.shift()!)
+            : new Promise<Reply>((r, fail) => {
+                waiters.push(r);
+                void closed.then((c) => fail(new Error(`the stream closed (${c.code} ${c.reason}) before the next reply`)));
+              }),
+      }),
+    );
+    ws.once('error', reject);
+  });
+}
+
+/** A WebSocket handshake sent by hand; the HTTP answer when the server refuses it. */
+function handshake(server: ServeProcess, pathAndQuery: string, headers: Record<string, string>, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.url}${pathAndQuery}`, {
+      method,
+      agent: false,
+      timeout: 15_000,
+      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      reject(new Error(`the server switched protocols (${res.statusCode})`));
+    });
+    req.on('timeout', () => req.destroy(new Error('the handshake timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function pingStatus(server: ServeProcess): Promise<number> {
+  const res = await fetchWithTimeout(`${server.url}/ping`, {}, 10_000);
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** The highest `produced` count the endless reply loop has logged. */
+function produced(server: ServeProcess): number {
+  let max = 0;
+  for (const m of server.output().matchAll(/"produced":(\d+)[^\n]*endless bidi reply/g)) max = Math.max(max, Number(m[1]));
+  return max;
+}
+
+/** Polls `read` until its value has not changed for `quietMs` (or `deadlineMs` passes); returns it. */
+async function whenSteady(read: () => number, quietMs: number, deadlineMs: number): Promise<number> {
+  const deadline = Date.now() + deadlineMs;
+  let last = read();
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = read();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) break;
+  }
+  return last;
+}
+
+describe('bidirectional streaming with a handler bidiFn', () => {
+  let server: ServeProcess;
+  before(async () => {
+    server = await serve(BIDI_FIXTURE);
+  });
+
+  test('text and binary frames keep their type, replies come in order, ctx has the path, query and headers, and ctx.invoke runs the hooks', async () => {
+    const stream = await open(server, '?lang=en&voice=a%20b', { 'X-Amzn-SageMaker-Custom-Attributes': 'trace=1' });
+    const opened = await stream.next();
+    assert.equal(opened.binary, false);
+    assert.deepEqual(JSON.parse(opened.data.toString()), { opened: { path: PATH, query: { lang: 'en', voice: 'a b' }, customAttributes: 'trace=1' } });
+    stream.ws.send('hello');
+    stream.ws.send(Buffer.from([0, 1, 2, 255]));
+    stream.ws.send('predict:[1,2,3.5]');
+    stream.ws.send('héllo wörld');
+    const echo = await stream.next();
+    assert.deepEqual([echo.binary, echo.data.toString()], [false, 'echo: hello']);
+    const bytes = await stream.next();
+    assert.equal(bytes.binary, true);
+    assert.deepEqual([...bytes.data], [0, 1, 2, 255]);
+    const predicted = await stream.next();
+    assert.deepEqual([predicted.binary, predicted.data.toString()], [false, 'application/json {"sum":6.5}']);
+    assert.equal((await stream.next()).data.toString(), 'echo: héllo wörld');
+    stream.ws.send('bye');
+    assert.deepEqual(await stream.closed, { code: 1000, reason: '' });
+    await until('bidiFn finished normally', () => /"aborted":false[^\n]*bidi stream finished/.test(server.output()), { timeoutMs: 10_000 });
+  });
+
+  test('a bidiFn error closes the stream with 4000 + its status and the catalogued code; the server keeps serving', async () => {
+    const stream = await open(server);
+    await stream.next();
+    stream.ws.send('boom');
+    const closed = await stream.closed;
+    assert.equal(closed.code, 4422);
+    assert.match(closed.reason, /^ERR_USER_CODE: .*the word boom is not allowed/);
+    assert.ok(Buffer.byteLength(closed.reason) <= 123);
+    assert.equal(await pingStatus(server), 200);
+    const again = await open(server);
+    await again.next();
+    again.ws.send('still here?');
+    assert.equal((await again.next()).data.toString(), 'echo: still here?');
+    again.ws.close();
+    await again.closed;
+  });
+
+  test('a client that leaves ends bidiFn: its ctx.signal aborts', async () => {
+    const before = server.output().match(/"aborted":true[^\n]*bidi stream finished/g)?.length ?? 0;
+    const stream = await open(server);
+    await stream.next();
+    const holding = server.output().match(/bidi holding/g)?.length ?? 0;
+    stream.ws.send('hold');
+    await until('bidiFn to take the message', () => (server.output().match(/bidi holding/g)?.length ?? 0) > holding, { timeoutMs: 10_000 });
+    stream.ws.terminate();
+    await until('bidiFn ended with its signal aborted', () => (server.output().match(/"aborted":true[^\n]*bidi stream finished/g)?.length ?? 0) > before, { timeoutMs: 10_000 });
+  });
+
+  test('a client that stops reading holds bidiFn back, and leaving ends it', async () => {
+    const stream = await open(server);
+    await stream.next();
+    // The client reads nothing more: its socket stops, so the server's writes back up.
+    (stream.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    stream.ws.send('endless:64');
+    // Bounded by the kernel's socket buffers plus the window of replies in flight, not by time: an
+    // unbounded producer makes thousands of 64 KB replies within seconds.
+    const steady = await whenSteady(() => produced(server), 1500, 30_000);
+    assert.ok(steady > 0 && steady < 200, `bidiFn made ${steady} replies while the client was not reading`);
+    const finishedBefore = server.output().match(/bidi stream finished/g)?.length ?? 0;
+    stream.ws.terminate();
+    await until('bidiFn ended once the client left', () => (server.output().match(/bidi stream finished/g)?.length ?? 0) > finishedBefore, { timeoutMs: 10_000 });
+    assert.equal(await pingStatus(server), 200);
+  });
+
+  test('a client that sends faster than bidiFn reads is held back by its own connection', async () => {
+    const stream = await open(server);
+    await stream.next();
+    stream.ws.send('hold');
+    const chunk = Buffer.alloc(256 * 1024, 0x62);
+    // 64 MB: far more than the loopback buffers and the server's few messages in hand hold.
+    for (let i = 0; i < 256; i++) stream.ws.send(chunk);
+    const backlog = await whenSteady(() => stream.ws.bufferedAmount, 1000, 30_000);
+    assert.ok(backlog > 8 * 1024 * 1024, `the client could hand over all but ${backlog} bytes: the server kept reading messages nobody took`);
+    stream.ws.terminate();
+    assert.equal(await pingStatus(server), 200);
+  });
+
+  test('SIGTERM closes an open stream with 1001 (going away), and the server exits', async () => {
+    const stream = await open(server);
+    await stream.next();
+    server.child.kill('SIGTERM');
+    const closed = await stream.closed;
+    assert.equal(closed.code, 1001);
+    assert.match(closed.reason, /^ERR_SHUTTING_DOWN/);
+    const exit = await server.exited;
+    assert.equal(exit.code, 0);
+  });
+});
+
+describe('bidirectional streaming of a model without bidiFn: one invocation per message', () => {
+  let server: ServeProcess;
+  before(async () => {
+    server = await serve(IRIS, { SAGEMAKER_MAX_PAYLOAD_IN_MB: '1' });
+  });
+
+  test('JSON text messages get JSON text answers in order; the query string picks CSV', async () => {
+    const stream = await open(server);
+    stream.ws.send('[[5.1,3.5,1.4,0.2]]');
+    stream.ws.send('{"instances":[[6.3,3.3,6.0,2.5]]}');
+    const first = await stream.next();
+    assert.equal(first.binary, false);
+    const setosa = JSON.parse(first.data.toString()) as number[][];
+    assert.equal(setosa[0]!.indexOf(Math.max(...setosa[0]!)), 0);
+    const second = JSON.parse((await stream.next()).data.toString()) as { predictions: number[][] };
+    assert.equal(second.predictions[0]!.indexOf(Math.max(...second.predictions[0]!)), 2);
+    stream.ws.close(1000);
+    assert.equal((await stream.closed).code, 1000);
+
+    const csv = await open(server, '?content-type=text%2Fcsv&accept=text%2Fcsv');
+    csv.ws.send('5.1,3.5,1.4,0.2\n6.3,3.3,6.0,2.5');
+    const rows = (await csv.next()).data.toString().trim().split('\n');
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0]!.split(',').length, 3);
+    csv.ws.close();
+    await csv.closed;
+  });
+
+  test('a message that fails closes the stream with 4000 + its status and code; the server keeps serving', async () => {
+    const stream = await open(server);
+    stream.ws.send('[[5.1,3.5,1.4,0.2]]');
+    await stream.next();
+    stream.ws.send('{"instances": [[1,2,3,4]');
+    const closed = await stream.closed;
+    assert.equal(closed.code, 4400);
+    assert.match(closed.reason, /^ERR_JSON_PARSE: /);
+    const wrongShape = await open(server);
+    wrongShape.ws.send('[[1,2]]');
+    const refused = await wrongShape.closed;
+    assert.equal(refused.code, 4400);
+    assert.match(refused.reason, /^ERR_INPUT_MISMATCH: /);
+    assert.equal(await pingStatus(server), 200);
+  });
+
+  test('a message over SAGEMAKER_MAX_PAYLOAD_IN_MB closes the stream with 1009 (too big); the server keeps serving', async () => {
+    const stream = await open(server);
+    stream.ws.send(Buffer.alloc(1024 * 1024 + 1, 0x31));
+    assert.equal((await stream.closed).code, 1009);
+    const next = await open(server);
+    next.ws.send('[[5.1,3.5,1.4,0.2]]');
+    assert.equal((await next.next()).binary, false);
+    next.ws.close();
+    await next.closed;
+  });
+
+  test('handshakes it cannot take get a catalogued JSON error and no switch', async () => {
+    const wrongPath = await handshake(server, '/invocations', {});
+    assert.equal(wrongPath.status, 404);
+    assert.equal(JSON.parse(wrongPath.body).code, 'ERR_NOT_FOUND');
+    assert.match(JSON.parse(wrongPath.body).message, /invocations-bidirectional-stream/);
+    const oldVersion = await handshake(server, PATH, { 'Sec-WebSocket-Version': '8' });
+    assert.equal(oldVersion.status, 426);
+    assert.equal(oldVersion.headers['sec-websocket-version'], '13');
+    assert.equal(JSON.parse(oldVersion.body).code, 'ERR_BAD_REQUEST');
+    const badKey = await handshake(server, PATH, { 'Sec-WebSocket-Key': 'not base64 of 16 bytes' });
+    assert.equal(badKey.status, 400);
+    assert.equal(JSON.parse(badKey.body).code, 'ERR_BAD_REQUEST');
+    const post = await handshake(server, PATH, {}, 'POST');
+    assert.equal(post.status, 405);
+    assert.equal(JSON.parse(post.body).code, 'ERR_METHOD_NOT_ALLOWED');
+    assert.equal(await pingStatus(server), 200);
+  });
+
+  test('an Upgrade that is not WebSocket (curl --http2 sends h2c) is served as a plain request where Node allows it', async () => {
+    const answer = await handshake(server, '/ping', { Upgrade: 'h2c', Connection: 'Upgrade, HTTP2-Settings', 'HTTP2-Settings': 'AAMAAABkAARAAAAAAAIAAAAA' });
+    const major = Number(process.versions.node.split('.')[0]);
+    if (major >= 22) {
+      // shouldUpgradeCallback (Node 22.21+, 24.9+): node:http serves it as the request it is.
+      assert.equal(answer.status, 200);
+      assert.equal(JSON.parse(answer.body).status, 'Healthy');
+    } else {
+      // Node 20 hands every Upgrade over: it gets a catalogued refusal, never a dropped connection.
+      assert.equal(answer.status, 400);
+      assert.equal(JSON.parse(answer.body).code, 'ERR_BAD_REQUEST');
+    }
+  });
+});
+
+test('a multi-model endpoint serves no bidirectional streams: 404 with what to call instead', async () => {
+  const server = await serve(IRIS, { SAGEMAKER_MULTI_MODEL: 'true' });
+  const answer = await handshake(server, PATH, {});
+  assert.equal(answer.status, 404);
+  assert.match(JSON.parse(answer.body).message, /\/models\/\{name\}\/invoke/);
+});
