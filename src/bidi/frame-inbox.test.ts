@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { FrameInbox, INBOX_HIGH_WATER } from './frame-inbox.js';
+
+/** A WebSocket's message events, and whether it reads its connection. */
+class FakeSocket extends EventEmitter {
+  paused = false;
+  pauses = 0;
+  pause(): void {
+    this.paused = true;
+    this.pauses++;
+  }
+  resume(): void {
+    this.paused = false;
+  }
+}
+
+test('messages wait in order; the connection stops being read at the high-water mark and resumes once they are taken', async () => {
+  const socket = new FakeSocket();
+  const inbox = new FrameInbox(socket);
+  const it = inbox[Symbol.asyncIterator]();
+  for (let i = 0; i < INBOX_HIGH_WATER; i++) socket.emit('message', Buffer.from(`m${i}`), i % 2 === 1);
+  assert.equal(socket.paused, true);
+  const first = await it.next();
+  assert.deepEqual([Buffer.from(first.value!.data).toString(), first.value!.binary], ['m0', false]);
+  assert.equal(socket.paused, true, 'still above half the mark');
+  await it.next();
+  await it.next();
+  assert.equal(socket.paused, false);
+  const last = await it.next();
+  assert.deepEqual([Buffer.from(last.value!.data).toString(), last.value!.binary], [`m${INBOX_HIGH_WATER - 1}`, true]);
+  assert.equal(socket.pauses, 1);
+});
+
+test('a reader waiting for a message gets it at once; fragments and ArrayBuffers arrive as one byte array', async () => {
+  const socket = new FakeSocket();
+  const it = new FrameInbox(socket)[Symbol.asyncIterator]();
+  const waiting = it.next();
+  socket.emit('message', [Buffer.from('ab'), Buffer.from('cd')], true);
+  assert.equal(Buffer.from((await waiting).value!.data).toString(), 'abcd');
+  socket.emit('message', new Uint8Array([1, 2]).buffer, true);
+  assert.deepEqual([...(await it.next()).value!.data], [1, 2]);
+  assert.equal(socket.paused, false);
+});
+
+test('the client closing ends the messages after those already received; nothing is read after', async () => {
+  const socket = new FakeSocket();
+  const it = new FrameInbox(socket)[Symbol.asyncIterator]();
+  socket.emit('message', Buffer.from('last'), false);
+  socket.emit('close');
+  socket.emit('message', Buffer.from('after close'), false);
+  assert.equal(Buffer.from((await it.next()).value!.data).toString(), 'last');
+  assert.equal((await it.next()).done, true);
+  const pending = new FrameInbox(new FakeSocket())[Symbol.asyncIterator]();
+  const waiting = pending.next();
+  await pending.return!();
+  assert.equal((await waiting).done, true, 'return() releases a waiting reader');
+});

@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BidiMessage, toFrame, toFrames } from './bidi-stream.js';
+
+async function collect(replies: unknown): Promise<{ text: string; binary: boolean }[]> {
+  const out: { text: string; binary: boolean }[] = [];
+  for await (const f of toFrames(replies)) out.push({ text: Buffer.from(f.data).toString('utf8'), binary: f.binary });
+  return out;
+}
+
+test('replies become frames: strings as text, bytes as binary, anything else as JSON text', () => {
+  assert.deepEqual(toFrame('hi').binary, false);
+  assert.deepEqual([...toFrame(Buffer.from([1, 2])).data], [1, 2]);
+  assert.equal(toFrame(new Uint8Array([3])).binary, true);
+  assert.equal(toFrame(new Uint8Array([4, 5]).buffer).binary, true);
+  const json = toFrame({ a: [1, 2] });
+  assert.deepEqual([Buffer.from(json.data).toString(), json.binary], ['{"a":[1,2]}', false]);
+  assert.equal(Buffer.from(toFrame(undefined).data).toString(), 'null');
+});
+
+test('bidiFn may be an async generator, return a sync iterable, or an async function resolving to either', async () => {
+  async function* gen() {
+    yield 'a';
+    yield Buffer.from('b');
+  }
+  assert.deepEqual(await collect(gen()), [
+    { text: 'a', binary: false },
+    { text: 'b', binary: true },
+  ]);
+  assert.deepEqual(await collect(['x', { y: 1 }]), [
+    { text: 'x', binary: false },
+    { text: '{"y":1}', binary: false },
+  ]);
+  assert.deepEqual(await collect(Promise.resolve(gen())), [
+    { text: 'a', binary: false },
+    { text: 'b', binary: true },
+  ]);
+});
+
+test('bidiFn returning something that is not a stream of replies is an error that says what to return', async () => {
+  for (const bad of [undefined, null, 42, 'a string', Buffer.from('bytes'), { reply: 1 }]) {
+    await assert.rejects(collect(bad), /bidiFn must return \(or be\) an async iterable of replies/);
+  }
+});
+
+test('a message reads as bytes, text or JSON', () => {
+  const m = new BidiMessage(Buffer.from('{"q":"hé"}'), false);
+  assert.equal(m.text(), '{"q":"hé"}');
+  assert.deepEqual(m.json(), { q: 'hé' });
+  assert.throws(() => new BidiMessage(Buffer.from('{'), false).json(), SyntaxError);
+});
