@@ -104,6 +104,7 @@ ARG REVISION=unknown
 # No multi-models label here: SageMaker supports GPU multi-model endpoints only for Triton-based
 # containers (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html); the CPU image carries it.
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port="true" \
+      com.amazonaws.sagemaker.capabilities.bidirectional-streaming="true" \
       org.opencontainers.image.title="smkit-gpu" \
       org.opencontainers.image.description="SageMaker-compatible inference container (ONNX Runtime CUDA EP, TensorFlow.js)" \
       org.opencontainers.image.licenses="Apache-2.0" \
@@ -138,6 +139,7 @@ ARG VERSION=dev
 ARG REVISION=unknown
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port="true" \
       com.amazonaws.sagemaker.capabilities.multi-models="true" \
+      com.amazonaws.sagemaker.capabilities.bidirectional-streaming="true" \
       org.opencontainers.image.title="smkit" \
       org.opencontainers.image.description="SageMaker-compatible inference container (ONNX Runtime, TensorFlow.js)" \
       org.opencontainers.image.licenses="Apache-2.0" \

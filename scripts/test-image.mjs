@@ -189,6 +189,29 @@ async function stopWithSigterm(c) {
   if (code !== '0') fail(`${c.name} exited with ${code} after SIGTERM (expected a clean drain, 0); log:\n${containerLogs(c.name)}`);
 }
 
+/** The WebSocket of bidirectional streaming, as SageMaker opens it: one message in, one answer out, then a normal close. */
+async function checkBidirectionalStream(c) {
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`${c.url.replace(/^http/, 'ws')}/invocations-bidirectional-stream`);
+  const outcome = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ error: 'no answer within 30 s' }), 30_000);
+    let answer;
+    ws.once('open', () => ws.send('[[5.1,3.5,1.4,0.2]]'));
+    ws.once('message', (data, binary) => {
+      answer = { text: data.toString(), binary };
+      ws.close(1000);
+    });
+    ws.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ ...answer, code });
+    });
+    ws.once('error', (err) => resolve({ error: err.message }));
+  });
+  const probs = outcome.text ? JSON.parse(outcome.text)[0] : undefined;
+  if (outcome.error || outcome.binary !== false || outcome.code !== 1000 || probs?.length !== 3) fail(`${c.name}: bidirectional stream: ${JSON.stringify(outcome)}\n${containerLogs(c.name)}`);
+  log(`${c.name}: bidirectional stream answered ${outcome.text}`);
+}
+
 function checkLabels() {
   const inspect = JSON.parse(sh('podman', ['image', 'inspect', IMAGE]).stdout)[0];
   const config = inspect.Config ?? {};
@@ -196,6 +219,7 @@ function checkLabels() {
   const want = {
     'com.amazonaws.sagemaker.capabilities.accept-bind-to-port': 'true',
     'com.amazonaws.sagemaker.capabilities.multi-models': 'true',
+    'com.amazonaws.sagemaker.capabilities.bidirectional-streaming': 'true',
     'dev.smkit.variant': 'cpu',
     'org.opencontainers.image.licenses': 'Apache-2.0',
   };
@@ -317,6 +341,7 @@ async function main() {
     const c = await startContainer('mounted', IMAGE, { volumes: [`${MODEL}:/opt/ml/model:ro`] });
     await waitForPing(c);
     await checkIris(c);
+    await checkBidirectionalStream(c);
     await checkConnectionBalancing(c);
     await stopWithSigterm(c);
   });
