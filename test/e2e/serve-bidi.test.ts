@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
@@ -20,8 +21,12 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function serve(model: string, env: Record<string, string> = {}): Promise<ServeProcess> {
+async function serve(model: string, env: Record<string, string> = {}, handler?: string): Promise<ServeProcess> {
   const base = makeOptMl(model);
+  if (handler !== undefined) {
+    mkdirSync(path.join(base, 'model', 'code'), { recursive: true });
+    writeFileSync(path.join(base, 'model', 'code', 'inference.mjs'), handler);
+  }
   const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
   cleanups.push(() => server.stop(), () => removeDir(base));
   await waitForPing(server);
@@ -312,4 +317,38 @@ test('a multi-model endpoint serves no bidirectional streams: 404 with what to c
   const answer = await handshake(server, PATH, {});
   assert.equal(answer.status, 404);
   assert.match(JSON.parse(answer.body).message, /\/models\/\{name\}\/invoke/);
+});
+
+for (const mode of ['thread', 'inline'] as const) {
+  test(`the README's bidiFn example works as printed (${mode})`, async () => {
+    const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf('// code/inference.mjs: a bidirectional stream');
+    assert.ok(start > 0, 'the README has the example');
+    const server = await serve(IRIS, { SMKIT_INFERENCE_MODE: mode }, readme.slice(start, readme.indexOf('```', start)));
+    const stream = await open(server);
+    stream.ws.send('5.1,3.5,1.4,0.2');
+    stream.ws.send('6.3,3.3,6.0,2.5');
+    stream.ws.send('done');
+    const argmax = (p: number[]) => p.indexOf(Math.max(...p));
+    const first = JSON.parse((await stream.next()).data.toString()) as { row: number; probabilities: number[] };
+    assert.deepEqual([first.row, first.probabilities.length, argmax(first.probabilities)], [1, 3, 0]);
+    const second = JSON.parse((await stream.next()).data.toString()) as { row: number; probabilities: number[] };
+    assert.deepEqual([second.row, argmax(second.probabilities)], [2, 2]);
+    const summary = await stream.next();
+    assert.deepEqual([summary.binary, summary.data.toString()], [false, 'rows: 2']);
+    assert.equal((await stream.closed).code, 1000);
+  });
+}
+
+test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the same way: a client that leaves aborts its signal', async () => {
+  const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: 'inline' });
+  const stream = await open(server);
+  await stream.next();
+  stream.ws.send(Buffer.from([7, 8]));
+  assert.deepEqual([...(await stream.next()).data], [7, 8]);
+  stream.ws.send('hold');
+  await until('bidiFn to take the message', () => /bidi holding/.test(server.output()), { timeoutMs: 10_000 });
+  stream.ws.terminate();
+  await until('bidiFn ended with its signal aborted', () => /"aborted":true[^\n]*bidi stream finished/.test(server.output()), { timeoutMs: 10_000 });
+  assert.equal(await pingStatus(server), 200);
 });
