@@ -6,10 +6,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
+import os from 'node:os';
+import { REPO_ROOT, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
 const BIDI_FIXTURE = path.join(REPO_ROOT, 'test/fixtures/handlers/bidi');
@@ -277,6 +278,24 @@ describe('bidirectional streaming of a model without bidiFn: one invocation per 
     assert.equal((await next.next()).binary, false);
     next.ws.close();
     await next.closed;
+  });
+
+  test('smkit invoke --bidi sends each input line as a message and prints each answer; a failed stream exits non-zero with its close code', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bidi-cli-'));
+    cleanups.push(() => removeDir(dir));
+    const lines = path.join(dir, 'rows.csv');
+    writeFileSync(lines, '5.1,3.5,1.4,0.2\n\n6.3,3.3,6.0,2.5\n');
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
+    const ok = await runSmkit(['invoke', '--bidi', server.url, '--file', lines, '--content-type', 'text/csv', '--idle', '0.5'], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    const answers = ok.stdout.trim().split('\n').map((l) => JSON.parse(l) as number[][]);
+    assert.equal(answers.length, 2);
+    assert.deepEqual(answers.map((a) => a[0]!.indexOf(Math.max(...a[0]!))), [0, 2]);
+    writeFileSync(lines, '5.1,3.5,1.4,0.2\nnot,a,number,row\n');
+    const failed = await runSmkit(['invoke', '--bidi', server.url, '--file', lines, '--content-type', 'text/csv'], env);
+    assert.notEqual(failed.code, 0);
+    assert.equal(failed.stdout.trim().split('\n').length, 1, 'the first answer was printed');
+    assert.match(failed.stderr, /4400: ERR_CSV_PARSE/);
   });
 
   test('handshakes it cannot take get a catalogued JSON error and no switch', async () => {

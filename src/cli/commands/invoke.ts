@@ -20,7 +20,13 @@ export function registerInvoke(program: Command): void {
     .option('-v, --verbose', 'print the request line, response status and headers on stderr')
     .option('--timeout <seconds>', 'give up after this long', '60')
     .option('-s, --stream', 'print the answer as it streams (a chunked answer, or the front door\'s InvokeEndpointWithResponseStream)')
+    .option('--bidi', "open the container's bidirectional stream (WebSocket): each input line is one message, each reply is printed on its own line (binary ones in base64)")
+    .option('--idle <seconds>', 'with --bidi: once the input is sent, close the stream after this long without a reply', '2')
     .action(async (url: string | undefined, opts) => {
+      if (opts.bidi) {
+        const { bidiCommand } = await import('../../invoke/bidi.js');
+        return bidiCommand(url, opts);
+      }
       const { invokeCommand } = await import('../../invoke/command.js');
       await invokeCommand(url, opts);
     });

@@ -1,0 +1,108 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { ToolkitError } from '../errors/catalogue.js';
+import { BIDI_PATH } from '../bidi/bidi-frame.js';
+
+/** Flags of `smkit invoke --bidi`. */
+export interface BidiInvokeOptions {
+  /** Lines to send ("-" or absent with piped input: stdin). */
+  readonly file?: string;
+  /** Sent as `content-type` in the query string (the container reads messages as this type). */
+  readonly contentType?: string;
+  /** Sent as `accept` in the query string. */
+  readonly accept?: string;
+  readonly customAttributes?: string;
+  /** Seconds to wait for replies once every line is sent, before closing. */
+  readonly idle: string;
+  readonly verbose?: boolean;
+  /** Refused: the local SageMaker's front door has no bidirectional streams. */
+  readonly endpoint?: string;
+}
+
+/**
+ * The WebSocket URL of a container's bidirectional stream: `http://host:port` (or `ws://`) gets
+ * `/invocations-bidirectional-stream`; a URL with a path keeps it. Content type and Accept travel
+ * in the query string, as SageMaker's `ModelQueryString` does.
+ */
+export function bidiUrl(url: string | undefined, contentType?: string, accept?: string): URL {
+  const u = new URL(url ?? 'http://127.0.0.1:8080');
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new ToolkitError('ERR_CLI_USAGE', `--bidi needs an http:// or ws:// URL, not ${u.protocol}`);
+  if (u.pathname === '/' || u.pathname === '') u.pathname = BIDI_PATH;
+  if (contentType !== undefined) u.searchParams.set('content-type', contentType);
+  if (accept !== undefined) u.searchParams.set('accept', accept);
+  return u;
+}
+
+/**
+ * `smkit invoke --bidi`: opens the container's bidirectional stream, sends each line of the input
+ * as one text message, and prints each reply on its own line as it arrives (binary replies as
+ * base64). Once the input is sent, it waits until the container closes the stream, or until
+ * `--idle` seconds pass without a reply, and then closes it. A stream the container closed with an
+ * error code (4000 + status) fails with `ERR_INVOKE_FAILED`.
+ */
+export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptions): Promise<void> {
+  if (opts.endpoint !== undefined) {
+    throw new ToolkitError('ERR_CLI_USAGE', "--bidi talks to a container's WebSocket: give its URL (the local SageMaker has no InvokeEndpointWithBidirectionalStream)");
+  }
+  const idleMs = Number(opts.idle) * 1000;
+  if (!(idleMs > 0)) throw new ToolkitError('ERR_CLI_USAGE', `--idle must be a positive number of seconds (got ${opts.idle})`);
+  if ((opts.file === undefined || opts.file === '-') && process.stdin.isTTY) {
+    // Typed lines are fine too: the stream stays open until Ctrl-D.
+    process.stderr.write('smkit: type one message per line, Ctrl-D to finish\n');
+  }
+  const target = bidiUrl(url, opts.contentType, opts.accept);
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(target, { headers: opts.customAttributes !== undefined ? { 'X-Amzn-SageMaker-Custom-Attributes': opts.customAttributes } : {} });
+  let idleTimer: NodeJS.Timeout | undefined;
+  let inputDone = false;
+  const armIdle = () => {
+    clearTimeout(idleTimer);
+    if (inputDone) idleTimer = setTimeout(() => ws.close(1000), idleMs);
+  };
+  const closed = new Promise<{ code: number; reason: string }>((resolve, reject) => {
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
+    ws.on('error', (err) => reject(new ToolkitError('ERR_INVOKE_FAILED', `${target.href}: ${err.message}`, { cause: err })));
+    // A refused handshake: the container's JSON error says why.
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      res.on('end', () => reject(new ToolkitError('ERR_INVOKE_FAILED', `${target.href} answered ${res.statusCode} instead of opening a stream: ${body.slice(0, 500)}`, { details: { status: res.statusCode } })));
+      res.on('error', () => reject(new ToolkitError('ERR_INVOKE_FAILED', `${target.href} answered ${res.statusCode} instead of opening a stream`)));
+    });
+  });
+  ws.on('message', (data: Buffer, binary: boolean) => {
+    process.stdout.write(`${binary ? data.toString('base64') : data.toString('utf8')}\n`);
+    armIdle();
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    closed.catch(reject);
+  });
+  if (opts.verbose) process.stderr.write(`smkit: stream open at ${target.href}\n`);
+  const input = opts.file !== undefined && opts.file !== '-' ? createReadStream(opts.file) : process.stdin;
+  const readFailed = new Promise<never>((_, reject) =>
+    input.once('error', (err: Error) => reject(new ToolkitError('ERR_CLI_USAGE', `--file ${opts.file}: ${err.message}`))),
+  );
+  const send = (line: string) => new Promise<void>((resolve, reject) => ws.send(line, (err) => (err ? reject(err) : resolve())));
+  await Promise.race([
+    (async () => {
+      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+        if (line.trim() === '' || ws.readyState !== ws.OPEN) continue;
+        // A stream the container closed meanwhile ends with its close code, below.
+        await send(line).catch(() => undefined);
+      }
+    })(),
+    readFailed,
+    closed.then(() => undefined),
+  ]);
+  inputDone = true;
+  armIdle();
+  const { code, reason } = await closed;
+  clearTimeout(idleTimer);
+  if (opts.verbose) process.stderr.write(`smkit: stream closed: ${code}${reason ? ` ${reason}` : ''}\n`);
+  if (code !== 1000 && code !== 1005) {
+    throw new ToolkitError('ERR_INVOKE_FAILED', `the container closed the stream with ${code}${reason ? `: ${reason}` : ''}`, { details: { closeCode: code } });
+  }
+}
