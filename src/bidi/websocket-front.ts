@@ -19,6 +19,11 @@ import { answerEachMessage } from './per-message.js';
 export const HEARTBEAT_MS = 60_000;
 /** Pongs a stream may miss before it is taken for dead (SageMaker's own limit on its side). */
 export const MISSED_PONGS_LIMIT = 5;
+/**
+ * A client's pings are answered only while less than this waits to be written to it: a client that
+ * pings without reading would otherwise queue pongs in this process without bound.
+ */
+export const PONG_BACKLOG_BYTES = 64 * 1024;
 
 /** What serves the WebSocket at `/invocations-bidirectional-stream`. */
 export interface BidiFrontOptions {
@@ -111,7 +116,7 @@ export class BidiFront {
   #webSocketServer(): Promise<WebSocketServer> {
     this.#server ??= import('ws').then(({ WebSocketServer }) => {
       // No compression: a client's small compressed frame could inflate to the whole message limit.
-      return new WebSocketServer({ noServer: true, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false });
+      return new WebSocketServer({ noServer: true, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false, autoPong: false });
     });
     this.#server.catch(() => (this.#server = undefined));
     return this.#server;
@@ -121,6 +126,9 @@ export class BidiFront {
     this.#open.add(ws);
     this.#missedPongs.set(ws, 0);
     ws.on('pong', () => this.#missedPongs.set(ws, 0));
+    ws.on('ping', (data: Buffer) => {
+      if (ws.bufferedAmount < PONG_BACKLOG_BYTES) ws.pong(data);
+    });
     ws.once('close', () => {
       this.#open.delete(ws);
       if (this.#open.size === 0) {
