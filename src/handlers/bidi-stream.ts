@@ -1,6 +1,6 @@
 import type { Logger, SageMakerHeaders } from '../core/context.js';
 import { Cancellation } from '../core/cancellation.js';
-import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
+import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 
 /** One message the client sent on a bidirectional stream (a whole WebSocket message). */
 export class BidiMessage {

@@ -20,7 +20,7 @@ import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import { NO_BATCHING, type BatchingOptions, type BatchRun } from '../batching/adaptive-batcher.js';
 import type { BatchPredictor } from './batch-predict.js';
 import type { SessionRef } from '../sessions/session-store.js';
-import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
+import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
 export interface EngineOptions {

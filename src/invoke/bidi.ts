@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ToolkitError } from '../errors/catalogue.js';
-import { BIDI_PATH } from '../bidi/bidi-frame.js';
+import { BIDI_PATH } from '../core/bidi-frame.js';
 
 /** Flags of `smkit invoke --bidi`. */
 export interface BidiInvokeOptions {

@@ -13,7 +13,7 @@ import { STREAM_WINDOW } from './thread-protocol.js';
 import { createLogger } from '../logging/logger.js';
 import { Cancellation } from '../core/cancellation.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
+import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 
 const HANDLER = `
 import { writeFileSync } from 'node:fs';

@@ -115,10 +115,10 @@ async function run(config: WorkerConfig): Promise<void> {
   // own answer would be a bare 417 without a catalogued code.
   server.on('checkExpectation', listener);
   // The WebSocket of bidirectional streaming; its code (and ws) loads with the first upgrade.
-  let bidi: Promise<import('../bidi/websocket-front.js').BidiFront> | undefined;
+  let bidi: Promise<import('./bidi/websocket-front.js').BidiFront> | undefined;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    bidi ??= import('../bidi/websocket-front.js').then(
+    bidi ??= import('./bidi/websocket-front.js').then(
       ({ BidiFront }) =>
         new BidiFront({ backend, log, maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024), timeoutMs: settings.timeoutSeconds * 1000, isDraining: () => draining }),
     );

@@ -4,7 +4,7 @@ import { InferenceEngine, type EngineOptions, type EngineDescription, type Invoc
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { DeadlineWatch } from '../core/deadline-watch.js';
 import type { Cancellation } from '../core/cancellation.js';
-import { failing, type BidiFrame, type BidiRequest } from '../bidi/bidi-frame.js';
+import { failing, type BidiFrame, type BidiRequest } from '../core/bidi-frame.js';
 
 /** How often in-flight invocations are checked against their deadlines; a timeout fires this late at most. */
 export const DEADLINE_CHECK_MS = 100;

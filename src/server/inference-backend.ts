@@ -1,6 +1,6 @@
 import type { ToolkitError } from '../errors/catalogue.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
-import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
+import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 import type { Cancellation } from '../core/cancellation.js';
 
 /** Readiness as `/ping` reports it. */

@@ -11,7 +11,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { IdTable } from '../core/id-table.js';
 import { Cancellation } from '../core/cancellation.js';
 import { ChunkQueue } from './chunk-queue.js';
-import type { BidiFrame } from '../bidi/bidi-frame.js';
+import type { BidiFrame } from '../core/bidi-frame.js';
 import { STREAM_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
 const data = workerData as InferenceThreadData;

@@ -8,7 +8,7 @@ import type { Cancellation } from '../core/cancellation.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { STREAM_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
-import { failing, type BidiFrame, type BidiRequest } from '../bidi/bidi-frame.js';
+import { failing, type BidiFrame, type BidiRequest } from '../core/bidi-frame.js';
 import { clientGoneError } from '../core/cancellation.js';
 
 

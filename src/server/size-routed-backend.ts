@@ -5,7 +5,7 @@ import type { ServerLogger } from '../logging/server-logger.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import type { InferenceModeChoice } from './inference-mode.js';
 import type { Cancellation } from '../core/cancellation.js';
-import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
+import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 
 /**
  * Bodies up to this size may run on the HTTP thread. Decoding and encoding them takes about a

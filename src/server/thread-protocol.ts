@@ -2,7 +2,7 @@ import type { EngineData, EngineDescription, InvocationRequest, InvocationRespon
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
-import type { BidiFrame, BidiRequest } from '../bidi/bidi-frame.js';
+import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 
 /** Data the inference thread starts with (everything but the logger, which it makes itself). */
 export interface InferenceThreadData {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ToolkitError } from '../errors/catalogue.js';
+import { ToolkitError } from '../../errors/catalogue.js';
 import { closeCodeFor, closeReason } from './close-codes.js';
 
 test('a failed stream closes with 4000 + the status the error answers over HTTP; a shutdown with 1001', () => {

@@ -10,10 +10,10 @@ import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import WebSocket from 'ws';
 import { BidiFront, MISSED_PONGS_LIMIT } from './websocket-front.js';
-import { createLogger } from '../logging/logger.js';
-import type { BackendState, InferenceBackend } from '../server/inference-backend.js';
-import type { InvocationRequest, InvocationResponse } from '../handlers/engine.js';
-import { HTTP_SERVER_OPTIONS } from '../server/respond.js';
+import { createLogger } from '../../logging/logger.js';
+import type { BackendState, InferenceBackend } from '../inference-backend.js';
+import type { InvocationRequest, InvocationResponse } from '../../handlers/engine.js';
+import { HTTP_SERVER_OPTIONS } from '../respond.js';
 
 /** Answers each message with its own bytes, as JSON; its state is the test's to set. */
 class EchoBackend implements InferenceBackend {

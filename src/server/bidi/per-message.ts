@@ -1,6 +1,6 @@
-import type { InferenceBackend } from '../server/inference-backend.js';
-import type { Cancellation } from '../core/cancellation.js';
-import type { BidiFrame, BidiRequest } from './bidi-frame.js';
+import type { InferenceBackend } from '../inference-backend.js';
+import type { Cancellation } from '../../core/cancellation.js';
+import type { BidiFrame, BidiRequest } from '../../core/bidi-frame.js';
 
 /** Answers in these media types go out as text frames; every other type as binary frames. */
 const TEXTUAL = /^\s*(text\/|application\/(json|jsonlines|x-jsonlines|x-ndjson|csv)\b|application\/[^;\s]*\+json\b)/i;

@@ -1,4 +1,4 @@
-import type { ToolkitError } from '../errors/catalogue.js';
+import type { ToolkitError } from '../../errors/catalogue.js';
 
 /** The longest close reason RFC 6455 allows (a control frame's 125 bytes, less the 2-byte code). */
 const MAX_REASON_BYTES = 123;

@@ -1,4 +1,4 @@
-import type { BidiFrame } from './bidi-frame.js';
+import type { BidiFrame } from '../../core/bidi-frame.js';
 
 /** What a {@link FrameInbox} reads from: a `ws` WebSocket fits. */
 export interface MessageSource {
