@@ -120,7 +120,7 @@ async function run(config: WorkerConfig): Promise<void> {
     socket.on('error', () => socket.destroy());
     bidi ??= import('./bidi/websocket-front.js').then(
       ({ BidiFront }) =>
-        new BidiFront({ backend, log, maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024), timeoutMs: settings.timeoutSeconds * 1000, isDraining: () => draining }),
+        new BidiFront({ backend, log, metrics, maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024), timeoutMs: settings.timeoutSeconds * 1000, isDraining: () => draining }),
     );
     bidi
       .then((front) => front.onUpgrade(req, socket, head))

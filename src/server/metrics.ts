@@ -14,6 +14,12 @@ export interface MetricsSink {
   trackConnections(worker: number, read: () => ConnectionCounts): void;
   /** Records one model run under dynamic batching: how many requests it took, how long they waited, how long it ran. */
   observeBatch(model: string, step: string, run: BatchRun): void;
+  /** Counts one message of a bidirectional stream: `in` from the client, `out` to it. */
+  countBidiMessage(direction: 'in' | 'out'): void;
+  /** Records one bidirectional stream that ended, by its WebSocket close code. */
+  observeBidiClose(code: number): void;
+  /** Where `smkit_bidi_streams_open` reads the streams this process holds, at each scrape. */
+  trackBidiStreams(read: () => number): void;
   /** The Prometheus text exposition, for `GET /metrics`. */
   render(): Promise<{ contentType: string; body: string }>;
   /** Loads the metrics library now (it is loaded lazily to keep it off the cold-start path). */
@@ -52,11 +58,16 @@ const instruments = {
     ['model', 'step'],
     BATCH_SECONDS_BUCKETS,
   ),
+  bidiMessages: new LabelledCounter('smkit_bidi_messages_total', 'Messages on bidirectional streams (the WebSocket at /invocations-bidirectional-stream), by direction: in from the client, out to it.', ['direction']),
+  bidiClosed: new LabelledCounter('smkit_bidi_streams_closed_total', 'Bidirectional streams ended, by WebSocket close code (1000 normal, 4000 + HTTP status for a failure, 1001 shutdown, 1006 dropped).', ['code']),
   batchRuns: new LabelledHistogram('smkit_batch_run_seconds', 'Duration of each model run under dynamic batching, by model and pipeline step.', ['model', 'step'], BATCH_SECONDS_BUCKETS),
 };
 
 /** Reads the invocations this process holds now (set by the HTTP front). */
 let readPending: (() => number) | undefined;
+
+/** Reads the bidirectional streams this process holds now (set by the WebSocket front). */
+let readBidiStreams: (() => number) | undefined;
 
 /** This worker's index and where its connection counts are read (set by the HTTP front). */
 let connectionSource: { worker: string; read: () => ConnectionCounts } | undefined;
@@ -87,6 +98,13 @@ function load(): Promise<Exposition> {
       help: 'Invocations held now: receiving the body, waiting for the model (queued or batching), running or answering.',
       collect() {
         this.set(readPending?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'smkit_bidi_streams_open',
+      help: 'Bidirectional streams open now.',
+      collect() {
+        this.set(readBidiStreams?.() ?? 0);
       },
     });
     // One series per worker: the primary sums equal label sets, so the workers' counts stay apart.
@@ -154,6 +172,15 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
       instruments.batches.observe(labels, run.size);
       instruments.batchRuns.observe(labels, run.runSeconds);
       instruments.batchWaits.observeEach(labels, run.waitSeconds);
+    },
+    countBidiMessage(direction) {
+      instruments.bidiMessages.inc([direction]);
+    },
+    observeBidiClose(code) {
+      instruments.bidiClosed.inc([String(code)]);
+    },
+    trackBidiStreams(read) {
+      readBidiStreams = read;
     },
     async render() {
       await ready();

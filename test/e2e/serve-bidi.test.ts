@@ -154,6 +154,12 @@ describe('bidirectional streaming with a handler bidiFn', () => {
     stream.ws.send('bye');
     assert.deepEqual(await stream.closed, { code: 1000, reason: '' });
     await until('bidiFn finished normally', () => /"aborted":false[^\n]*bidi stream finished/.test(server.output()), { timeoutMs: 10_000 });
+    const metrics = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
+    const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\d+)`, 'm').exec(metrics)?.[1]);
+    assert.equal(value('smkit_bidi_messages_total{direction="in"}'), 5);
+    assert.equal(value('smkit_bidi_messages_total{direction="out"}'), 5);
+    assert.equal(value('smkit_bidi_streams_closed_total{code="1000"}'), 1);
+    assert.equal(value('smkit_bidi_streams_open'), 0);
   });
 
   test('a bidiFn error closes the stream with 4000 + its status and the catalogued code; the server keeps serving', async () => {

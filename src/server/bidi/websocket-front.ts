@@ -8,6 +8,7 @@ import { readSageMakerHeaders } from '../../core/sagemaker-headers.js';
 import type { ServerLogger } from '../../logging/server-logger.js';
 import type { InferenceBackend } from '../inference-backend.js';
 import { answerOnSocket, isWebSocketUpgrade } from '../respond.js';
+import type { MetricsSink } from '../metrics.js';
 import { pathOf } from '../app.js';
 import { nextRequestId } from '../request-id.js';
 import { BIDI_PATH, type BidiFrame, type BidiRequest } from '../../core/bidi-frame.js';
@@ -37,6 +38,8 @@ export interface BidiFrontOptions {
   readonly isDraining: () => boolean;
   /** @defaultValue {@link HEARTBEAT_MS} */
   readonly heartbeatMs?: number;
+  /** Where streams and messages are counted (`/metrics`); none when SMKIT_METRICS=false. */
+  readonly metrics?: MetricsSink;
 }
 
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -83,7 +86,9 @@ export class BidiFront {
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #missedPongs = new WeakMap<WebSocket, number>();
 
-  constructor(private readonly options: BidiFrontOptions) {}
+  constructor(private readonly options: BidiFrontOptions) {
+    options.metrics?.trackBidiStreams(() => this.#open.size);
+  }
 
   /** Streams open now. */
   get openStreams(): number {
@@ -129,7 +134,8 @@ export class BidiFront {
     ws.on('ping', (data: Buffer) => {
       if (ws.bufferedAmount < PONG_BACKLOG_BYTES) ws.pong(data);
     });
-    ws.once('close', () => {
+    ws.once('close', (code: number) => {
+      this.options.metrics?.observeBidiClose(code);
       this.#open.delete(ws);
       if (this.#open.size === 0) {
         clearInterval(this.#heartbeat);
@@ -167,6 +173,8 @@ export class BidiFront {
     ws.on('error', (err: Error & { code?: string }) => streamLog.warn({ code: err.code, reason: err.message }, 'bidirectional stream closed for a protocol error'));
     const cancellation = new Cancellation();
     const inbox = new FrameInbox(ws);
+    const metrics = this.options.metrics;
+    if (metrics) ws.on('message', () => metrics.countBidiMessage('in'));
     const hasBidiFn = backend!.describe()?.hooks.includes('bidiFn') === true && backend!.openBidi !== undefined;
     let replies: AsyncIterable<BidiFrame>;
     try {
@@ -190,6 +198,7 @@ export class BidiFront {
         const next = await iterator.next();
         if (next.done || clientGone) break;
         await send(ws, next.value);
+        metrics?.countBidiMessage('out');
       }
       if (!clientGone) ws.close(CLOSE_NORMAL);
     } catch (err) {
