@@ -304,6 +304,17 @@ describe('bidirectional streaming of a model without bidiFn: one invocation per 
     assert.match(failed.stderr, /4400: ERR_CSV_PARSE/);
   });
 
+  test('a message in more than 16 384 fragments closes the stream with 1008, a text message that is not UTF-8 with 1007', async () => {
+    const stream = await open(server);
+    const one = Buffer.from('1');
+    for (let i = 0; i < 20_000 && stream.ws.readyState === WebSocket.OPEN; i++) stream.ws.send(one, { fin: false, binary: true });
+    assert.equal((await stream.closed).code, 1008);
+    const notUtf8 = await open(server);
+    notUtf8.ws.send(Buffer.from([0x5b, 0xff, 0xfe, 0x5d]), { binary: false });
+    assert.equal((await notUtf8.closed).code, 1007, 'a text frame that is not UTF-8');
+    assert.equal(await pingStatus(server), 200);
+  });
+
   test('handshakes it cannot take get a catalogued JSON error and no switch', async () => {
     const wrongPath = await handshake(server, '/invocations', {});
     assert.equal(wrongPath.status, 404);
