@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import fc from 'fast-check';
 import WebSocket from 'ws';
 import { BidiFront, MISSED_PONGS_LIMIT } from './websocket-front.js';
 import { createLogger } from '../../logging/logger.js';
@@ -115,5 +117,91 @@ test('a handshake while the model loads gets 503 ERR_NOT_READY, and opens once i
   backend.current = 'ready';
   const ws = new WebSocket(url);
   await once(ws, 'open');
+  ws.close();
+});
+
+/** Opens a stream over a raw TCP socket (RFC 6455's own sample key); resolves once the server switched. */
+async function rawStream(url: string): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
+  const { port } = new URL(url);
+  const socket = connect(Number(port), '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(
+    'GET /invocations-bidirectional-stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );
+  let data = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => (data = Buffer.concat([data, d])));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => undefined);
+  const deadline = Date.now() + 5000;
+  while (!data.includes('\r\n\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  const head = data.subarray(0, data.indexOf('\r\n\r\n') + 4).toString();
+  assert.match(head, /^HTTP\/1\.1 101 /);
+  const bodyStart = head.length;
+  return { socket, received: () => data.subarray(bodyStart), closed };
+}
+
+/** The close codes in the frames a server sent (unmasked, as servers send them). */
+function closeCodes(bytes: Buffer): number[] {
+  const codes: number[] = [];
+  for (let at = 0; at + 2 <= bytes.length; ) {
+    const opcode = bytes[at]! & 0x0f;
+    let length = bytes[at + 1]! & 0x7f;
+    let header = 2;
+    if (length === 126) {
+      length = bytes.readUInt16BE(at + 2);
+      header = 4;
+    } else if (length === 127) {
+      length = Number(bytes.readBigUInt64BE(at + 2));
+      header = 10;
+    }
+    if (opcode === 0x8 && length >= 2) codes.push(bytes.readUInt16BE(at + header));
+    at += header + length;
+  }
+  return codes;
+}
+
+/** A client frame: masked, as RFC 6455 requires of clients (or not, when `masked` is false). */
+function frame(f: { fin: boolean; rsv: number; opcode: number; masked: boolean; key: Uint8Array; payload: Uint8Array }): Buffer {
+  const length = f.payload.length;
+  const head = [(f.fin ? 0x80 : 0) | (f.rsv << 4) | f.opcode];
+  if (length < 126) head.push((f.masked ? 0x80 : 0) | length);
+  else head.push((f.masked ? 0x80 : 0) | 126, length >> 8, length & 0xff);
+  const payload = Buffer.from(f.payload);
+  if (f.masked) for (let i = 0; i < payload.length; i++) payload[i]! ^= f.key[i % 4]!;
+  return Buffer.concat([Buffer.from(head), f.masked ? Buffer.from(f.key) : Buffer.alloc(0), payload]);
+}
+
+test('any bytes after the handshake (frames well formed or not) get answers or a close with a protocol code, and the server keeps serving', async () => {
+  const { url } = await start();
+  // 1002 protocol error, 1007 not UTF-8, 1008 policy (too many fragments), 1009 too big, 4400-4599 a failed message.
+  const allowed = (code: number) => [1000, 1002, 1005, 1007, 1008, 1009].includes(code) || (code >= 4400 && code <= 4599);
+  const clientFrame = fc.record({
+    fin: fc.boolean(),
+    rsv: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 7 }) }),
+    opcode: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 1, 2, 8, 9, 10) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 15 }) }),
+    masked: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    key: fc.uint8Array({ minLength: 4, maxLength: 4 }),
+    payload: fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ maxLength: 100 }).map((s) => new TextEncoder().encode(s))),
+  });
+  const input = fc.oneof(
+    { weight: 3, arbitrary: fc.array(clientFrame, { minLength: 1, maxLength: 6 }).map((frames) => Buffer.concat(frames.map(frame))) },
+    { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 512 }).map((u) => Buffer.from(u)) },
+  );
+  await fc.assert(
+    fc.asyncProperty(input, async (bytes) => {
+      const stream = await rawStream(url);
+      stream.socket.write(bytes);
+      // A frame cut short is a client that is still sending: the server waits, which is right.
+      await Promise.race([stream.closed, new Promise((r) => setTimeout(r, 300))]);
+      for (const code of closeCodes(stream.received())) assert.ok(allowed(code), `close code ${code} for ${bytes.toString('hex')}`);
+      stream.socket.destroy();
+    }),
+    { numRuns: 60 },
+  );
+  const ws = new WebSocket(url);
+  await once(ws, 'open');
+  ws.send('[2]');
+  const [reply] = (await once(ws, 'message')) as [Buffer];
+  assert.equal(reply.toString(), '[2]', 'the server still serves streams');
   ws.close();
 });
