@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -160,6 +161,14 @@ describe('bidirectional streaming with a handler bidiFn', () => {
     assert.equal(value('smkit_bidi_messages_total{direction="out"}'), 5);
     assert.equal(value('smkit_bidi_streams_closed_total{code="1000"}'), 1);
     assert.equal(value('smkit_bidi_streams_open'), 0);
+  });
+
+  test("a client's own path (SageMaker's ModelInvocationPath) reaches bidiFn in ctx.path", async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/transcribe?model=small`);
+    const [opened] = (await once(ws, 'message')) as [Buffer];
+    assert.deepEqual(JSON.parse(opened.toString()), { opened: { path: '/v1/transcribe', query: { model: 'small' }, customAttributes: null } });
+    ws.close();
+    await once(ws, 'close');
   });
 
   test('a bidiFn error closes the stream with 4000 + its status and the catalogued code; the server keeps serving', async () => {

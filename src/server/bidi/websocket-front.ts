@@ -50,8 +50,6 @@ function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, is
   if (!isWebSocketUpgrade(req)) {
     return refuse('ERR_BAD_REQUEST', `this server switches only to WebSocket, at ${BIDI_PATH}; send the request without "Upgrade: ${excerpt(String(req.headers.upgrade ?? ''), 40)}"`);
   }
-  const path = pathOf(req.url);
-  if (path !== BIDI_PATH) return refuse('ERR_NOT_FOUND', `no WebSocket at ${excerpt(path, 100)}: bidirectional streams are served at ${BIDI_PATH}`);
   if (req.method !== 'GET') return refuse('ERR_METHOD_NOT_ALLOWED', `a WebSocket opens with GET, not ${excerpt(req.method ?? '', 20)}`);
   if (req.headers['sec-websocket-version'] !== '13') {
     return { ...refuse('ERR_BAD_REQUEST', 'Sec-WebSocket-Version must be 13 (RFC 6455)', 426), headers: { 'Sec-WebSocket-Version': '13' } };
@@ -62,7 +60,17 @@ function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, is
   if (backend.state() !== 'ready') {
     return refuse('ERR_NOT_READY', backend.state() === 'failed' ? `the model failed to load: ${backend.failure()?.message ?? 'see the logs'}` : 'the model is still loading; retry when GET /ping answers 200');
   }
+  // A client may name its own path (SageMaker's ModelInvocationPath): bidiFn serves any, and reads it in ctx.path.
+  const path = pathOf(req.url);
+  if (path !== BIDI_PATH && !hasBidiFn(backend)) {
+    return refuse('ERR_NOT_FOUND', `no WebSocket at ${excerpt(path, 100)}: bidirectional streams are served at ${BIDI_PATH} (a handler's bidiFn serves any path)`);
+  }
   return undefined;
+}
+
+/** Whether the model's handler serves bidirectional streams itself (`bidiFn`). */
+function hasBidiFn(backend: InferenceBackend): boolean {
+  return backend.describe()?.hooks.includes('bidiFn') === true && backend.openBidi !== undefined;
 }
 
 /** The query string's parameters (SageMaker's `ModelQueryString`), decoded; the last of a repeated name wins. */
@@ -175,10 +183,10 @@ export class BidiFront {
     const inbox = new FrameInbox(ws);
     const metrics = this.options.metrics;
     if (metrics) ws.on('message', () => metrics.countBidiMessage('in'));
-    const hasBidiFn = backend!.describe()?.hooks.includes('bidiFn') === true && backend!.openBidi !== undefined;
+    const withBidiFn = hasBidiFn(backend!);
     let replies: AsyncIterable<BidiFrame>;
     try {
-      replies = hasBidiFn
+      replies = withBidiFn
         ? backend!.openBidi!(request, inbox, cancellation)
         : answerEachMessage(backend!, request, inbox, { contentType: request.query['content-type'], accept: request.query['accept'], timeoutMs }, cancellation);
     } catch (err) {
@@ -192,7 +200,7 @@ export class BidiFront {
       // Stops bidiFn (or the invocation in flight) without waiting for its next reply.
       void iterator.return?.();
     });
-    streamLog.debug({ bidiFn: hasBidiFn, query: request.query }, 'bidirectional stream opened');
+    streamLog.debug({ bidiFn: withBidiFn, path: request.path, query: request.query }, 'bidirectional stream opened');
     try {
       for (;;) {
         const next = await iterator.next();
