@@ -4,12 +4,14 @@
  * p99 and server CPU per request side by side; then cold start, the stages of a 5 MB request, the
  * codec throughput table and the TF.js rows.
  *
- * Scenarios (`BENCH_ONLY=wide,heavy,cold,overload,stages,codecs,tfjs`, default all):
+ * Scenarios (`BENCH_ONLY=wide,heavy,bidi,cold,overload,stages,codecs,tfjs`, default all):
  * - `wide`: a 64 → 256 → 256 → 8 MLP, 1 row, 256 rows and ~5 MB of CSV;
  * - `heavy`: a 512 → 2048 → 2048 → 16 MLP, 1-row requests at 1, 16 and 64 connections, smkit with
  *   dynamic batching off and on;
  * - `cold`: spawn to the first `/ping` 200, smkit and the baseline, on the wide model (on Node 22.1+
  *   also with a warm compile cache, as in the images);
+ * - `bidi`: one-row requests on the wide model as HTTP and as messages on bidirectional streams
+ *   (WebSocket), 16 clients each, with the same kind of client (bench/bidi.ts);
  * - `overload`: the heavier model with batching on, far more clients than it keeps up with and a
  *   0.1 s `SAGEMAKER_MODEL_SERVER_TIMEOUT`: answers within the timeout per second, and model rows
  *   run per answer (requests whose caller gave up are dropped before their run, not run for
@@ -38,7 +40,7 @@ const workers = Number(process.env['BENCH_WORKERS'] ?? os.availableParallelism()
 const batchMaxSize = Number(process.env['BENCH_BATCH_MAX_SIZE'] ?? 64);
 /** Clients in the overload scenario: more than the heavier model answers within 0.1 s (about 900 with two workers here). */
 const OVERLOAD_CONNECTIONS = 1500;
-const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,cold,overload,stages,codecs,tfjs').split(',').map((s) => s.trim()));
+const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,bidi,cold,overload,stages,codecs,tfjs').split(',').map((s) => s.trim()));
 
 const WIDE = [64, 256, 256, 8];
 const HEAVY = [512, 2048, 2048, 16];
@@ -243,6 +245,39 @@ async function overloadScenario(dir: string): Promise<void> {
   }
 }
 
+/** One-row requests as HTTP and as bidirectional-stream messages, to one smkit serve, alternating. */
+async function bidiScenario(dir: string): Promise<void> {
+  const { httpLoop, streamLoop } = await import('./bidi.js');
+  const clients = 16;
+  const body = JSON.stringify([csvRows(1, WIDE[0]!).trim().split(',').map(Number)]);
+  const server = await startSmkit(dir);
+  try {
+    await settle(server);
+    // Warm-up of both paths (the WebSocket code loads with the first stream).
+    await httpLoop(server, body, clients, seconds / 4);
+    await streamLoop(server, body, clients, seconds / 4);
+    const results: Record<'http' | 'stream', Awaited<ReturnType<typeof httpLoop>>[]> = { http: [], stream: [] };
+    for (let i = 0; i < rounds; i++) {
+      for (const path of i % 2 === 0 ? (['http', 'stream'] as const) : (['stream', 'http'] as const)) {
+        results[path].push(await (path === 'http' ? httpLoop : streamLoop)(server, body, clients, seconds));
+      }
+    }
+    const ratios = results.stream.map((r, i) => r.perSecond / results.http[i]!.perSecond);
+    console.log(`\nBidirectional streams (${WIDE.join(' → ')} model, 1 row as JSON, ${clients} clients in this process, each sending its next once answered)`);
+    console.log('| path | answers/s | p50 ms | p99 ms | CPU per answer µs |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const [name, rows] of [
+      ['HTTP POST /invocations (kept alive)', results.http],
+      ['WebSocket messages, one invocation each', results.stream],
+    ] as const) {
+      console.log(`| ${name} | ${fmt(median(rows.map((r) => r.perSecond)))} | ${fmt(median(rows.map((r) => r.p50)), 2)} | ${fmt(median(rows.map((r) => r.p99)), 2)} | ${fmt(medianOf(rows.map((r) => r.cpuUsPerMessage)))} |`);
+    }
+    console.log(`streams against HTTP (median of the rounds' ratios): ${median(ratios).toFixed(2)}×`);
+  } finally {
+    await stopBenchServer(server);
+  }
+}
+
 async function coldScenario(dir: string): Promise<void> {
   const rounds = 7;
   // Node 22.1+ can keep compiled code on disk (NODE_COMPILE_CACHE; the images bake a warm cache):
@@ -323,6 +358,7 @@ async function main(): Promise<void> {
     mkdirSync(wide);
     writeMlp(wide, WIDE);
     if (only.has('wide')) await wideScenario(wide);
+    if (only.has('bidi')) await bidiScenario(wide);
     if (only.has('heavy') || only.has('overload')) {
       const heavy = path.join(root, 'heavy');
       mkdirSync(heavy);
