@@ -57,21 +57,26 @@ const request = (query: Record<string, string> = {}): BidiRequest => ({ requestI
 const text = (data: string): BidiFrame => ({ data: Buffer.from(data), binary: false });
 
 /** Frames from a list, then (if `endless`) "hold" followed by frames for as long as they are pulled; counts the pulls. */
-function source(first: string[], endless = false): { frames: AsyncIterable<BidiFrame>; pulled: () => number } {
+function source(first: string[], endless = false): { frames: AsyncIterable<BidiFrame>; pulled: () => number; released: () => boolean } {
   let pulled = 0;
+  let released = false;
   async function* frames(): AsyncIterable<BidiFrame> {
-    for (const f of first) {
-      pulled++;
-      yield text(f);
-    }
-    for (let i = 0; endless; i++) {
-      pulled++;
-      yield text(`more-${i}`);
-      // A client's messages arrive over time: without this an unbounded reader would never let timers run.
-      await new Promise((r) => setImmediate(r));
+    try {
+      for (const f of first) {
+        pulled++;
+        yield text(f);
+      }
+      for (let i = 0; endless; i++) {
+        pulled++;
+        yield text(`more-${i}`);
+        // A client's messages arrive over time: without this an unbounded reader would never let timers run.
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      released = true;
     }
   }
-  return { frames: frames(), pulled: () => pulled };
+  return { frames: frames(), pulled: () => pulled, released: () => released };
 }
 
 test('messages go to bidiFn and its replies come back, in order', async () => {
@@ -101,14 +106,19 @@ test('messages cross only as bidiFn takes them: a window ahead at most, however 
   assert.equal(readFileSync(done, 'utf8'), 'true');
 });
 
-test('a thread that dies fails its open streams with ERR_WORKER_CRASHED; the replacement serves new ones', async () => {
-  const { frames } = source(['exit']);
+test('a thread that dies fails its open streams with ERR_WORKER_CRASHED and lets go of their clients; the replacement serves new ones', async () => {
+  // The client keeps sending, faster than the window: its sender must not wait forever for acks
+  // from the dead thread.
+  const { frames, released } = source(['exit', ...Array.from({ length: 2 * STREAM_WINDOW }, (_, i) => `queued-${i}`)], true);
   await assert.rejects(
     (async () => {
       for await (const f of worker.openBidi(request(), frames, new Cancellation())) void f;
     })(),
     (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_WORKER_CRASHED',
   );
+  const releasedBy = Date.now() + 10_000;
+  while (!released() && Date.now() < releasedBy) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(released(), "the stream's sender stopped reading the client's messages");
   await worker.whenSettled();
   const deadline = Date.now() + 30_000;
   while (worker.state() !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -73,8 +73,11 @@ export class InferenceWorker implements InferenceBackend {
   /** Waiting for the thread to write the log lines it holds. */
   #flushWaiters: (() => void)[] = [];
   #streams = new Map<number, ChunkQueue>();
-  /** Open bidirectional streams: their replies, and how the thread's acks of the client's messages reach the sender. */
-  #bidis = new Map<number, { replies: ChunkQueue<BidiFrame>; inputTaken(): void }>();
+  /**
+   * Open bidirectional streams: their replies, how the thread's acks of the client's messages reach
+   * the sender, and how the sender is stopped once the stream is over.
+   */
+  #bidis = new Map<number, { replies: ChunkQueue<BidiFrame>; inputTaken(): void; stop(): void }>();
   #queue: Queued[] = [];
   #active = 0;
   #closing = false;
@@ -220,6 +223,7 @@ export class InferenceWorker implements InferenceBackend {
       case 'bidi-error': {
         const bidi = this.#bidis.get(msg.id);
         this.#bidis.delete(msg.id);
+        bidi?.stop();
         if (msg.type === 'bidi-end') bidi?.replies.end();
         else bidi?.replies.fail(fromWireError(msg.error));
         this.#checkIdle();
@@ -278,7 +282,10 @@ export class InferenceWorker implements InferenceBackend {
     for (const id of [...this.#abandoned]) this.#threadDone(id);
     for (const queue of this.#streams.values()) queue.fail(err);
     this.#streams.clear();
-    for (const bidi of this.#bidis.values()) bidi.replies.fail(err);
+    for (const bidi of this.#bidis.values()) {
+      bidi.stop();
+      bidi.replies.fail(err);
+    }
     this.#bidis.clear();
     for (const [id, p] of this.#pending.entries()) {
       clearTimeout(p.timer);
@@ -321,6 +328,7 @@ export class InferenceWorker implements InferenceBackend {
         credit++;
         wake?.();
       },
+      stop,
     });
     this.#post({ type: 'bidi-open', id, request });
     void (async () => {
