@@ -9,6 +9,7 @@ import type { ServerLogger } from '../../logging/server-logger.js';
 import type { InferenceBackend } from '../inference-backend.js';
 import { answerOnSocket, isWebSocketUpgrade } from '../respond.js';
 import type { MetricsSink } from '../metrics.js';
+import { LogThrottle } from '../../logging/log-throttle.js';
 import { pathOf } from '../app.js';
 import { nextRequestId } from '../request-id.js';
 import { BIDI_PATH, type BidiFrame, type BidiRequest } from '../../core/bidi-frame.js';
@@ -93,9 +94,14 @@ export class BidiFront {
   readonly #open = new Set<WebSocket>();
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #missedPongs = new WeakMap<WebSocket, number>();
+  /** At most 10 lines per error code a second for failed streams and protocol errors; the rest are counted. */
+  readonly #errorLines: LogThrottle;
 
   constructor(private readonly options: BidiFrontOptions) {
     options.metrics?.trackBidiStreams(() => this.#open.size);
+    this.#errorLines = new LogThrottle((code, n, windowMs) =>
+      options.log.warn({ code, notLogged: n }, `${n} more bidirectional streams ended with ${code} in the last ${windowMs / 1000} s were not logged one by one (smkit_bidi_streams_closed_total counts them all)`),
+    );
   }
 
   /** Streams open now. */
@@ -178,7 +184,9 @@ export class BidiFront {
     const streamLog = log.child({ requestId: request.requestId });
     // A protocol error (a message over the limit, invalid UTF-8 in a text frame, a bad opcode): ws
     // closes the stream with its code (1009, 1007, 1002) after this.
-    ws.on('error', (err: Error & { code?: string }) => streamLog.warn({ code: err.code, reason: err.message }, 'bidirectional stream closed for a protocol error'));
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (this.#errorLines.admit(err.code ?? 'WS_ERR')) streamLog.warn({ code: err.code, reason: err.message }, 'bidirectional stream closed for a protocol error');
+    });
     const cancellation = new Cancellation();
     const inbox = new FrameInbox(ws);
     const metrics = this.options.metrics;
@@ -218,9 +226,11 @@ export class BidiFront {
 
   #fail(ws: WebSocket, err: unknown, log: ServerLogger): void {
     const error = err instanceof ToolkitError ? err : new ToolkitError('ERR_INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
-    const logged = { code: error.code, status: error.status, ...(error.status >= 500 ? { err: error } : {}) };
-    if (error.status >= 500) log.error(logged, error.message);
-    else log.warn(logged, error.message);
+    if (this.#errorLines.admit(error.code)) {
+      const logged = { code: error.code, status: error.status, ...(error.status >= 500 ? { err: error } : {}) };
+      if (error.status >= 500) log.error(logged, error.message);
+      else log.warn(logged, error.message);
+    }
     ws.close(closeCodeFor(error), closeReason(error));
   }
 }
