@@ -51,6 +51,12 @@ export class FrameInbox implements AsyncIterable<BidiFrame> {
   /** No more messages will be read (the client closed, or the stream's reader stopped). */
   end(): void {
     this.#ended = true;
+    // A paused WebSocket would not read the client's answer to its close frame either: ws would
+    // wait its whole close timeout (30 s) before dropping the connection.
+    if (this.#paused) {
+      this.#paused = false;
+      this.source.resume();
+    }
     const waiter = this.#waiter;
     this.#waiter = undefined;
     if (this.#frames.length === 0) waiter?.({ value: undefined, done: true });

@@ -16,6 +16,7 @@ import { createLogger } from '../../logging/logger.js';
 import type { BackendState, InferenceBackend } from '../inference-backend.js';
 import type { InvocationRequest, InvocationResponse } from '../../handlers/engine.js';
 import { HTTP_SERVER_OPTIONS } from '../respond.js';
+import { ToolkitError } from '../../errors/catalogue.js';
 
 /** Answers each message with its own bytes, as JSON; its state is the test's to set. */
 class EchoBackend implements InferenceBackend {
@@ -30,6 +31,8 @@ class EchoBackend implements InferenceBackend {
     return { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 };
   }
   invoke(request: InvocationRequest): Promise<InvocationResponse> {
+    // "bad" fails a little later, once the messages the client sent after it have arrived.
+    if (request.body.toString() === 'bad') return new Promise((_, reject) => setTimeout(() => reject(new ToolkitError('ERR_BAD_REQUEST', 'bad message')), 200));
     return Promise.resolve({ body: request.body, contentType: 'application/json' });
   }
   whenSettled() {
@@ -118,6 +121,19 @@ test('a handshake while the model loads gets 503 ERR_NOT_READY, and opens once i
   const ws = new WebSocket(url);
   await once(ws, 'open');
   ws.close();
+});
+
+test('a stream that fails with messages still waiting (the inbox paused its socket) finishes its close handshake at once', async () => {
+  const { url } = await start();
+  const ws = new WebSocket(url);
+  await once(ws, 'open');
+  const started = Date.now();
+  ws.send('bad');
+  for (let i = 0; i < 20; i++) ws.send(`[${i}]`);
+  const [code] = (await once(ws, 'close')) as [number];
+  assert.equal(code, 4400);
+  // ws gives up on a close handshake after 30 s; a paused socket never reads the client's answer.
+  assert.ok(Date.now() - started < 10_000, `the close handshake took ${Date.now() - started} ms`);
 });
 
 /** Opens a stream over a raw TCP socket (RFC 6455's own sample key); resolves once the server switched. */
