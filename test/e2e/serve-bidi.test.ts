@@ -397,3 +397,24 @@ test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the s
   await until('bidiFn ended with its signal aborted', () => /"aborted":true[^\n]*bidi stream finished/.test(server.output()), { timeoutMs: 10_000 });
   assert.equal(await pingStatus(server), 200);
 });
+
+for (const mode of ['thread', 'inline'] as const) {
+  test(`SIGTERM ends bidiFn at once (${mode}), even for a client that stopped reading: shutdown does not wait its grace`, async () => {
+    const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: mode, SMKIT_SHUTDOWN_GRACE_SECONDS: '20' });
+    const stream = await open(server);
+    await stream.next();
+    stream.ws.send('endless:64');
+    await stream.next();
+    // The client stops reading: the server's replies (and its close frame) pile up unread.
+    (stream.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await whenSteady(() => produced(server), 500, 10_000);
+    const started = Date.now();
+    server.child.kill('SIGTERM');
+    const exit = await server.exited;
+    const took = Date.now() - started;
+    assert.equal(exit.code, 0);
+    assert.ok(took < 12_000, `shutdown took ${took} ms with the grace at 20 s`);
+    assert.match(server.output(), /"aborted":true[^\n]*bidi stream finished/, "bidiFn's finally ran with its signal aborted");
+    stream.ws.terminate();
+  });
+}

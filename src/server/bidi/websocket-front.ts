@@ -94,6 +94,8 @@ export class BidiFront {
   readonly #open = new Set<WebSocket>();
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #missedPongs = new WeakMap<WebSocket, number>();
+  /** How each stream being served is stopped: its replies' iterator ended, its messages ended, its signal aborted. */
+  readonly #stops = new Map<WebSocket, (reason: ToolkitError) => void>();
   /** At most 10 lines per error code a second for failed streams and protocol errors; the rest are counted. */
   readonly #errorLines: LogThrottle;
 
@@ -111,7 +113,13 @@ export class BidiFront {
 
   /** Closes every open stream with 1001 (going away), for a shutdown. */
   closeAll(): void {
-    for (const ws of this.#open) ws.close(CLOSE_GOING_AWAY, 'ERR_SHUTTING_DOWN: the server is shutting down');
+    const reason = new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down');
+    for (const ws of this.#open) {
+      ws.close(CLOSE_GOING_AWAY, closeReason(reason));
+      // bidiFn ends now, not once the client answers the close frame: a client that does not read
+      // never does, and its stream would hold the shutdown for its whole grace.
+      this.#stops.get(ws)?.(reason);
+    }
   }
 
   /**
@@ -198,33 +206,44 @@ export class BidiFront {
         ? backend!.openBidi!(request, inbox, cancellation)
         : answerEachMessage(backend!, request, inbox, { contentType: request.query['content-type'], accept: request.query['accept'], timeoutMs }, cancellation);
     } catch (err) {
-      return this.#fail(ws, err, streamLog);
+      this.#fail(ws, err, streamLog);
+      return;
     }
     const iterator = replies[Symbol.asyncIterator]();
-    let clientGone = false;
-    ws.once('close', () => {
-      clientGone = true;
-      cancellation.cancel(clientGoneError());
+    let stopped = false;
+    let finished = false;
+    const stop = (reason: ToolkitError) => {
+      if (stopped || finished) return;
+      stopped = true;
+      cancellation.cancel(reason);
+      inbox.end();
       // Stops bidiFn (or the invocation in flight) without waiting for its next reply.
       void iterator.return?.();
-    });
+    };
+    this.#stops.set(ws, stop);
+    ws.once('close', () => stop(clientGoneError()));
     streamLog.debug({ bidiFn: withBidiFn, path: request.path, query: request.query }, 'bidirectional stream opened');
     try {
       for (;;) {
         const next = await iterator.next();
-        if (next.done || clientGone) break;
+        if (next.done) finished = true;
+        if (next.done || stopped) break;
         await send(ws, next.value);
         metrics?.countBidiMessage('out');
       }
-      if (!clientGone) ws.close(CLOSE_NORMAL);
+      if (!stopped) ws.close(CLOSE_NORMAL);
     } catch (err) {
-      if (!clientGone) this.#fail(ws, err, streamLog);
+      // A failure of bidiFn, or a reply that could not be sent (the stream is closing): then bidiFn
+      // is still running, and is stopped here rather than left to the close handshake.
+      if (!stopped) stop(this.#fail(ws, err, streamLog));
     } finally {
+      this.#stops.delete(ws);
       inbox.end();
     }
   }
 
-  #fail(ws: WebSocket, err: unknown, log: ServerLogger): void {
+  /** Closes a stream that failed with `err`'s close code and reason; returns `err` as a catalogued error. */
+  #fail(ws: WebSocket, err: unknown, log: ServerLogger): ToolkitError {
     const error = err instanceof ToolkitError ? err : new ToolkitError('ERR_INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
     if (this.#errorLines.admit(error.code)) {
       const logged = { code: error.code, status: error.status, ...(error.status >= 500 ? { err: error } : {}) };
@@ -232,6 +251,7 @@ export class BidiFront {
       else log.warn(logged, error.message);
     }
     ws.close(closeCodeFor(error), closeReason(error));
+    return error;
   }
 }
 
