@@ -418,3 +418,36 @@ for (const mode of ['thread', 'inline'] as const) {
     stream.ws.terminate();
   });
 }
+
+test('inline: a bidiFn whose finally throws when its client leaves mid-reply is logged, and the worker keeps serving its other streams', async () => {
+  const handler = `export async function* bidiFn(messages, model, ctx) {
+  if (ctx.query.mode === 'echo') {
+    for await (const m of messages) yield m.text();
+    return;
+  }
+  try {
+    for (;;) {
+      yield Buffer.alloc(64 * 1024, 0x61);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    ctx.log.info('bidi cleanup failing');
+    throw new Error('cleanup failed');
+  }
+}
+`;
+  const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: 'inline' }, handler);
+  const echo = await open(server, '?mode=echo');
+  echo.ws.send('one');
+  assert.equal((await echo.next()).data.toString(), 'one');
+  const flood = await open(server);
+  await flood.next();
+  // Not reading: bidiFn waits at its yield, then the client leaves.
+  (flood.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  flood.ws.terminate();
+  await until('bidiFn to run its finally', () => /bidi cleanup failing/.test(server.output()), { timeoutMs: 10_000 });
+  echo.ws.send('two');
+  assert.equal((await echo.next()).data.toString(), 'two', 'the other stream of the same worker is still open');
+  await until('the failure to be logged', () => /bidiFn failed while it was being stopped/.test(server.output()), { timeoutMs: 10_000 });
+});

@@ -217,8 +217,12 @@ export class BidiFront {
       stopped = true;
       cancellation.cancel(reason);
       inbox.end();
-      // Stops bidiFn (or the invocation in flight) without waiting for its next reply.
-      void iterator.return?.();
+      // Stops bidiFn (or the invocation in flight) without waiting for its next reply. Inline, a
+      // `finally` of bidiFn that throws rejects this: unhandled, it would end the whole process.
+      iterator.return?.().catch((err: unknown) => {
+        const code = err instanceof ToolkitError ? err.code : 'ERR_INTERNAL';
+        if (this.#errorLines.admit(code)) streamLog.warn({ code, err }, 'bidiFn failed while it was being stopped');
+      });
     };
     this.#stops.set(ws, stop);
     ws.once('close', () => stop(clientGoneError()));
