@@ -108,7 +108,7 @@ async function openBidi(engine: InferenceEngine, msg: Extract<ToThread, { type: 
     cancelled = !ended;
     if (ended) send({ type: 'bidi-end', id });
   } catch (err) {
-    streamLog.error({ err }, 'bidiFn failed');
+    // Not logged here: the WebSocket front logs it (with this stack), throttled against floods.
     send({ type: 'bidi-error', id, error: toWireError(err) });
   } finally {
     bidiInputs.delete(id);

@@ -179,6 +179,10 @@ describe('bidirectional streaming with a handler bidiFn', () => {
     assert.equal(closed.code, 4422);
     assert.match(closed.reason, /^ERR_USER_CODE: .*the word boom is not allowed/);
     assert.ok(Buffer.byteLength(closed.reason) <= 123);
+    // Logged once, by the front (whose lines are throttled), not a second time by the thread.
+    const lines = () => server.output().match(/[^\n]*the word boom is not allowed[^\n]*/g)?.length ?? 0;
+    await until('the failure to be logged', () => lines() > 0, { timeoutMs: 10_000 });
+    assert.equal(await whenSteady(lines, 500, 5000), 1, server.output().match(/[^\n]*the word boom is not allowed[^\n]*/g)?.join('\n'));
     assert.equal(await pingStatus(server), 200);
     const again = await open(server);
     await again.next();
