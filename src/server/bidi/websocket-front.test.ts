@@ -136,6 +136,31 @@ test('a stream that fails with messages still waiting (the inbox paused its sock
   assert.ok(Date.now() - started < 10_000, `the close handshake took ${Date.now() - started} ms`);
 });
 
+test('a handshake that arrives as the shutdown begins (ws still loading) is refused or closed with 1001, never left open', async () => {
+  let draining = false;
+  const front = new BidiFront({ backend: new EchoBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => draining });
+  const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    void front.onUpgrade(req, socket, head);
+    // The shutdown starts while the first stream waits for ws to load.
+    draining = true;
+    front.closeAll();
+  });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const ws = new WebSocket(`ws://127.0.0.1:${(server.address() as { port: number }).port}/invocations-bidirectional-stream`);
+  ws.on('error', () => undefined);
+  const outcome = await Promise.race([
+    once(ws, 'unexpected-response').then(([, res]) => `refused ${(res as IncomingMessage).statusCode}`),
+    once(ws, 'close').then(([code]) => `closed ${code as number}`),
+    new Promise<string>((resolve) => setTimeout(() => resolve(`still ${ws.readyState === WebSocket.OPEN ? 'open' : 'opening'} after 5 s`), 5000)),
+  ]);
+  ws.terminate();
+  assert.match(outcome, /^(refused 503|closed 1001)$/);
+});
+
 /** Opens a stream over a raw TCP socket (RFC 6455's own sample key); resolves once the server switched. */
 async function rawStream(url: string): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
   const { port } = new URL(url);

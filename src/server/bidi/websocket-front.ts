@@ -137,6 +137,11 @@ export class BidiFront {
       return answerOnSocket(socket, 500, new ToolkitError('ERR_INTERNAL', 'bidirectional streaming is unavailable: see the server log').toJSON());
     }
     if (socket.destroyed) return;
+    // A shutdown that began while ws loaded has closed every stream already: this one would stay open.
+    if (this.options.isDraining()) {
+      const error = new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down');
+      return answerOnSocket(socket, error.status, error.toJSON());
+    }
     wss.handleUpgrade(req, socket, head, (ws) => void this.#serve(ws, req));
   }
 
