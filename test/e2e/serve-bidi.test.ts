@@ -404,7 +404,7 @@ test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the s
 
 for (const mode of ['thread', 'inline'] as const) {
   test(`SIGTERM ends bidiFn at once (${mode}), even for a client that stopped reading: shutdown does not wait its grace`, async () => {
-    const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: mode, SMKIT_SHUTDOWN_GRACE_SECONDS: '20' });
+    const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: mode, SMKIT_SHUTDOWN_GRACE_SECONDS: '60' });
     const stream = await open(server);
     await stream.next();
     stream.ws.send('endless:64');
@@ -417,7 +417,7 @@ for (const mode of ['thread', 'inline'] as const) {
     const exit = await server.exited;
     const took = Date.now() - started;
     assert.equal(exit.code, 0);
-    assert.ok(took < 12_000, `shutdown took ${took} ms with the grace at 20 s`);
+    assert.ok(took < 30_000, `shutdown took ${took} ms with the grace at 60 s`);
     assert.match(server.output(), /"aborted":true[^\n]*bidi stream finished/, "bidiFn's finally ran with its signal aborted");
     stream.ws.terminate();
   });
