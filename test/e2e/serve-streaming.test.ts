@@ -9,7 +9,7 @@ import http from 'node:http';
 import { once } from 'node:events';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
-import { until } from '../helpers/until.js';
+import { until, whenSteady } from '../helpers/until.js';
 
 const FIXTURE = path.join(REPO_ROOT, 'test/fixtures/handlers/streaming');
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -31,22 +31,6 @@ function produced(server: ServeProcess): number {
   let max = 0;
   for (const m of server.output().matchAll(/"produced":(\d+)[^\n]*endless stream produced a chunk/g)) max = Math.max(max, Number(m[1]));
   return max;
-}
-
-/** Polls `read` until its value has not changed for `quietMs` (or `deadlineMs` passes); returns it. */
-async function whenSteady(read: () => number, quietMs: number, deadlineMs: number): Promise<number> {
-  const deadline = Date.now() + deadlineMs;
-  let last = read();
-  let since = Date.now();
-  while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    const now = read();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) break;
-  }
-  return last;
 }
 
 /** GET /ping on a new connection (a kept-alive one may be closed by the draining server as it is reused). */

@@ -56,3 +56,22 @@ export async function until<T>(what: string, probe: () => T | NotYet | Promise<T
     else await sleep(options.intervalMs ?? 50);
   }
 }
+
+/**
+ * Polls `read` until its value has not changed for `quietMs` (or `deadlineMs` passes), and returns
+ * it: how far a producer got once something stopped it (a client that stopped reading).
+ */
+export async function whenSteady(read: () => number, quietMs: number, deadlineMs: number): Promise<number> {
+  const deadline = Date.now() + deadlineMs;
+  let last = read();
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(100);
+    const now = read();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) break;
+  }
+  return last;
+}
