@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { InferenceWorker } from './inference-worker.js';
-import { STREAM_WINDOW } from './thread-protocol.js';
+import { BIDI_INPUT_WINDOW } from './thread-protocol.js';
 import { createLogger } from '../logging/logger.js';
 import { Cancellation } from '../core/cancellation.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -98,7 +98,7 @@ test('messages cross only as bidiFn takes them: a window ahead at most, however 
     last = pulled();
     await new Promise((r) => setTimeout(r, 200));
   }
-  assert.ok(pulled() <= 2 + STREAM_WINDOW + 1, `${pulled()} messages were pulled from a client whose handler took 2`);
+  assert.ok(pulled() <= 2 + BIDI_INPUT_WINDOW + 1, `${pulled()} messages were pulled from a client whose handler took 2`);
   // The reader gives up (the client left): bidiFn's signal aborts and its finally block runs.
   await replies.return!();
   const deadline = Date.now() + 10_000;
@@ -109,7 +109,7 @@ test('messages cross only as bidiFn takes them: a window ahead at most, however 
 test('a thread that dies fails its open streams with ERR_WORKER_CRASHED and lets go of their clients; the replacement serves new ones', async () => {
   // The client keeps sending, faster than the window: its sender must not wait forever for acks
   // from the dead thread.
-  const { frames, released } = source(['exit', ...Array.from({ length: 2 * STREAM_WINDOW }, (_, i) => `queued-${i}`)], true);
+  const { frames, released } = source(['exit', ...Array.from({ length: 8 * BIDI_INPUT_WINDOW }, (_, i) => `queued-${i}`)], true);
   await assert.rejects(
     (async () => {
       for await (const f of worker.openBidi(request(), frames, new Cancellation())) void f;

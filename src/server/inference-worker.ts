@@ -7,7 +7,7 @@ import { IdTable } from '../core/id-table.js';
 import type { Cancellation } from '../core/cancellation.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
-import { STREAM_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
+import { BIDI_INPUT_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 import { failing, type BidiFrame, type BidiRequest } from '../core/bidi-frame.js';
 import { clientGoneError } from '../core/cancellation.js';
 
@@ -298,14 +298,14 @@ export class InferenceWorker implements InferenceBackend {
 
   /**
    * Runs `bidiFn` in the thread for one bidirectional stream. The client's messages go over as the
-   * thread takes them ({@link STREAM_WINDOW} ahead at most), so a client that sends faster than
+   * thread takes them ({@link BIDI_INPUT_WINDOW} ahead at most), so a client that sends faster than
    * `bidiFn` reads is held back by its own connection; the replies come back the same way.
    */
   openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame> {
     if (this.#closedWith) return failing(this.#closedWith);
     if (this.#state !== 'ready') return failing(this.#notReady());
     const id = this.#nextId++;
-    let credit = STREAM_WINDOW;
+    let credit = BIDI_INPUT_WINDOW;
     let wake: (() => void) | undefined;
     let stopped = false;
     const stop = () => {

@@ -28,6 +28,12 @@ export interface WireError {
  */
 export const STREAM_WINDOW = 8;
 
+/**
+ * Client messages of a bidirectional stream the HTTP thread may post ahead of `bidiFn` taking them:
+ * fewer than {@link STREAM_WINDOW}, since each may be as large as `SAGEMAKER_MAX_PAYLOAD_IN_MB`.
+ */
+export const BIDI_INPUT_WINDOW = 2;
+
 /** Messages from the HTTP thread to the inference thread. */
 export type ToThread =
   | { type: 'invoke'; id: number; request: Omit<InvocationRequest, 'body' | 'cancellation'> & { body: Uint8Array } }
@@ -42,7 +48,8 @@ export type ToThread =
   | { type: 'cancel'; id: number; error: WireError }
   /**
    * A bidirectional stream opened: run `bidiFn`. Its replies go out as `bidi-out`, one more per
-   * `stream-ack` past {@link STREAM_WINDOW}; its input comes as `bidi-in`, one more per `bidi-in-ack`.
+   * `stream-ack` past {@link STREAM_WINDOW}; its input comes as `bidi-in`, one more per `bidi-in-ack`
+   * past {@link BIDI_INPUT_WINDOW}.
    */
   | { type: 'bidi-open'; id: number; request: BidiRequest }
   | { type: 'bidi-in'; id: number; frame: BidiFrame }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import os from 'node:os';
 import { REPO_ROOT, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
-import { until } from '../helpers/until.js';
+import { until, whenSteady } from '../helpers/until.js';
 
 const BIDI_FIXTURE = path.join(REPO_ROOT, 'test/fixtures/handlers/bidi');
 const IRIS = path.join(REPO_ROOT, 'models/iris-onnx');
@@ -111,22 +111,6 @@ function produced(server: ServeProcess): number {
   let max = 0;
   for (const m of server.output().matchAll(/"produced":(\d+)[^\n]*endless bidi reply/g)) max = Math.max(max, Number(m[1]));
   return max;
-}
-
-/** Polls `read` until its value has not changed for `quietMs` (or `deadlineMs` passes); returns it. */
-async function whenSteady(read: () => number, quietMs: number, deadlineMs: number): Promise<number> {
-  const deadline = Date.now() + deadlineMs;
-  let last = read();
-  let since = Date.now();
-  while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    const now = read();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) break;
-  }
-  return last;
 }
 
 describe('bidirectional streaming with a handler bidiFn', () => {

@@ -8,8 +8,11 @@ export interface MessageSource {
   resume(): void;
 }
 
-/** Messages held before the WebSocket stops reading from its connection. */
-export const INBOX_HIGH_WATER = 4;
+/**
+ * Messages held before the WebSocket stops reading from its connection. Few: a message may be as
+ * large as `SAGEMAKER_MAX_PAYLOAD_IN_MB`, and every open stream may hold this many.
+ */
+export const INBOX_HIGH_WATER = 2;
 
 function asBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -67,7 +70,7 @@ export class FrameInbox implements AsyncIterable<BidiFrame> {
       next: () => {
         const frame = this.#frames.shift();
         if (frame) {
-          if (this.#paused && this.#frames.length < INBOX_HIGH_WATER / 2) {
+          if (this.#paused && this.#frames.length <= INBOX_HIGH_WATER / 2) {
             this.#paused = false;
             this.source.resume();
           }
