@@ -16,8 +16,8 @@ export interface MetricsSink {
   observeBatch(model: string, step: string, run: BatchRun): void;
   /** Counts one message of a bidirectional stream: `in` from the client, `out` to it. */
   countBidiMessage(direction: 'in' | 'out'): void;
-  /** Records one bidirectional stream that ended, by its WebSocket close code. */
-  observeBidiClose(code: number): void;
+  /** Records one bidirectional stream that ended, by its WebSocket close code (`other` for codes a client made up). */
+  observeBidiClose(code: number | 'other'): void;
   /** Where `smkit_bidi_streams_open` reads the streams this process holds, at each scrape. */
   trackBidiStreams(read: () => number): void;
   /** The Prometheus text exposition, for `GET /metrics`. */

@@ -16,6 +16,7 @@ import { createLogger } from '../../logging/logger.js';
 import type { BackendState, InferenceBackend } from '../inference-backend.js';
 import type { InvocationRequest, InvocationResponse } from '../../handlers/engine.js';
 import { HTTP_SERVER_OPTIONS } from '../respond.js';
+import type { MetricsSink } from '../metrics.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 
 /** Answers each message with its own bytes, as JSON; its state is the test's to set. */
@@ -46,9 +47,9 @@ class EchoBackend implements InferenceBackend {
 const servers: Server[] = [];
 after(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
 
-async function start(heartbeatMs?: number): Promise<{ url: string; backend: EchoBackend }> {
+async function start(heartbeatMs?: number, metrics?: MetricsSink): Promise<{ url: string; backend: EchoBackend }> {
   const backend = new EchoBackend();
-  const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes: 1024 * 1024, timeoutMs: 10_000, isDraining: () => false, heartbeatMs });
+  const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes: 1024 * 1024, timeoutMs: 10_000, isDraining: () => false, heartbeatMs, metrics });
   const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -245,4 +246,19 @@ test('any bytes after the handshake (frames well formed or not) get answers or a
   const [reply] = (await once(ws, 'message')) as [Buffer];
   assert.equal(reply.toString(), '[2]', 'the server still serves streams');
   ws.close();
+});
+
+test('streams ended by close code reach the metrics; a code a client made up counts as other, so clients cannot add series', async () => {
+  const closes: (number | string)[] = [];
+  const metrics = { observeBidiClose: (code: number | 'other') => closes.push(code), trackBidiStreams: () => undefined, countBidiMessage: () => undefined } as unknown as MetricsSink;
+  const { url } = await start(undefined, metrics);
+  for (const code of [1000, 4999, 3123]) {
+    const ws = new WebSocket(url);
+    await once(ws, 'open');
+    ws.close(code);
+    await once(ws, 'close');
+  }
+  const deadline = Date.now() + 5000;
+  while (closes.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(closes, [1000, 'other', 'other']);
 });

@@ -162,7 +162,7 @@ export class BidiFront {
       if (ws.bufferedAmount < PONG_BACKLOG_BYTES) ws.pong(data);
     });
     ws.once('close', (code: number) => {
-      this.options.metrics?.observeBidiClose(code);
+      this.options.metrics?.observeBidiClose(metricCode(code));
       this.#open.delete(ws);
       if (this.#open.size === 0) {
         clearInterval(this.#heartbeat);
@@ -262,6 +262,14 @@ export class BidiFront {
     ws.close(closeCodeFor(error), closeReason(error));
     return error;
   }
+}
+
+/** RFC 6455's codes, and the 4000 + status ones smkit sends. */
+const KNOWN_CLOSE_CODES = new Set([1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011]);
+
+/** A close code as a metric label: any other code a client chose is `other`, so clients cannot add series at will. */
+function metricCode(code: number): number | 'other' {
+  return KNOWN_CLOSE_CODES.has(code) || (code >= 4400 && code <= 4599) ? code : 'other';
 }
 
 /** Sends one frame; resolves once it was handed to the connection, so a client that stops reading holds the stream back. */
