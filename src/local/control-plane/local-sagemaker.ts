@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createFrontDoorServer } from '../front-door/http-server.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Request, Response } from 'express';
@@ -243,8 +244,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
   });
-  const server = createServer(app);
-  server.requestTimeout = 0;
+  const server = createFrontDoorServer(app);
   let port: number;
   try {
     port = await listen(server, opts.port ?? 8080);

@@ -272,10 +272,8 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       ...(opts.frontDoor?.queryHandler ? { queryHandler: opts.frontDoor.queryHandler } : {}),
       onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
     });
-    const { createServer } = await import('node:http');
-    server = createServer(app);
-    // The service allows 60 s per container; a pipeline can take longer than Node's defaults allow.
-    server.requestTimeout = 0;
+    const { createFrontDoorServer } = await import('../front-door/http-server.js');
+    server = createFrontDoorServer(app);
     const port = await listen(server, frontDoorPort);
     const srv = server;
     let stopped: Promise<void> | undefined;
