@@ -17,9 +17,10 @@ export const HTTP_SERVER_OPTIONS: Readonly<ServerOptions> = { requireHostHeader:
 
 /**
  * Which `Upgrade` requests node:http hands over as `upgrade` events: WebSocket ones only (the
- * bidirectional stream). Node 22.21+ and 24.9+ ask this (`shouldUpgradeCallback`) and serve every
- * other `Upgrade`, such as curl's `h2c`, as a plain request; Node 20 hands over every `Upgrade`, and
- * those that are not WebSocket get a catalogued 400.
+ * bidirectional stream). Node 24.9+ and Node 22 (checked on 22.23.5; the first 22.x release with it
+ * is not confirmed) ask this (`shouldUpgradeCallback`) and serve every other `Upgrade`, such as
+ * curl's `h2c`, as a plain request; Node 20 hands over every `Upgrade`, and those that are not
+ * WebSocket get a catalogued 400.
  */
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   const upgrade = req.headers.upgrade;
