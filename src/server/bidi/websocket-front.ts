@@ -106,11 +106,6 @@ export class BidiFront {
     );
   }
 
-  /** Streams open now. */
-  get openStreams(): number {
-    return this.#open.size;
-  }
-
   /** Closes every open stream with 1001 (going away), for a shutdown. */
   closeAll(): void {
     const reason = new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down');
