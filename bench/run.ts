@@ -30,7 +30,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { csvRows, writeMlp } from './models.js';
+import { defaultOnnxRuntimeTelemetryOff } from '../src/config/onnx-runtime-telemetry.js';
 import { answeredWith, fetchText, probePing, loadClient, loadOnce, measure, rowsRun, settle, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
+
+// Both servers, and this process, run ONNX Runtime with its telemetry off: smkit turns it off by
+// itself, and the baseline gets the same, so neither does start-up work the other skips.
+defaultOnnxRuntimeTelemetryOff();
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');

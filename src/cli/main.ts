@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { ExitError } from './exit-error.js';
 
@@ -38,6 +39,8 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
 
 /** CLI entry point: the only place that calls `process.exit`. */
 export async function main(argv: readonly string[]): Promise<void> {
+  // Before any command starts a worker, a thread or a user's code that may load ONNX Runtime.
+  defaultOnnxRuntimeTelemetryOff();
   try {
     await (await createProgram(argv)).parseAsync([...argv]);
   } catch (err) {

@@ -10,6 +10,7 @@ import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { BIDI_INPUT_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 import { failing, type BidiFrame, type BidiRequest } from '../core/bidi-frame.js';
 import { clientGoneError } from '../core/cancellation.js';
+import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
 
 
 interface Pending {
@@ -135,6 +136,8 @@ export class InferenceWorker implements InferenceBackend {
   #spawn(): void {
     const generation = ++this.#generation;
     this.#state = 'loading';
+    // ONNX Runtime in the thread reads the process's environment, which only this thread can write.
+    defaultOnnxRuntimeTelemetryOff();
     this.#worker = new Worker(this.threadFile, { workerData: this.data });
     this.#worker.on('message', (msg: FromThread) => this.#onMessage(msg));
     this.#worker.on('error', (err) => this.log.error({ err }, 'inference thread error'));

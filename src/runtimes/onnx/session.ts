@@ -8,6 +8,7 @@ import { inspectGpus, type GpuInventory } from '../../devices/gpus.js';
 import { selectOnnxProviders } from '../../devices/select.js';
 import { float16Feed } from './float16-bits.js';
 import { float16Bits } from '../../core/float16.js';
+import { defaultOnnxRuntimeTelemetryOff } from '../../config/onnx-runtime-telemetry.js';
 
 const NO_GPUS: GpuInventory = { source: 'none', physical: [], visible: [], notes: [] };
 
@@ -117,6 +118,9 @@ class OnnxModel implements ModelRuntime {
 
 /** Loads an ONNX model with the execution providers the settings ask for, falling back to CPU. */
 export async function loadOnnxModel(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime> {
+  // For code that loads models without the CLI, which has set it already. (In a worker thread this
+  // writes the thread's copy of the environment only: InferenceWorker sets it before it starts one.)
+  defaultOnnxRuntimeTelemetryOff();
   const supported = ort.listSupportedBackends().filter((b) => b.bundled || b.name === 'cpu').map((b) => b.name);
   // Only probe for GPUs (nvidia-smi) when something other than the CPU was asked for.
   const inventory = options.devices.some((d) => d !== 'cpu') ? inspectGpus() : NO_GPUS;

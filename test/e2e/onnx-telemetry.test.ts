@@ -1,0 +1,78 @@
+/**
+ * ONNX Runtime's official builds (1.29 on) send telemetry to Microsoft and leave files in the home
+ * and temporary folders of every process that loads them. `smkit serve` turns that off unless the
+ * user set ORT_DISABLE_TELEMETRY: a model server writes nothing where it should not, and sends
+ * nothing. The control (a bare Node process loading the same model) shows what the check catches.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT, fetchWithTimeout, makeOptMl, removeDir, startServe, waitForPing } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
+
+/** A fresh HOME and TMPDIR: ONNX Runtime's telemetry writes under `~/.cache` and into TMPDIR. */
+function freshHomeAndTmp(): { home: string; tmp: string } {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'smkit-home-'));
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-tmpdir-'));
+  cleanups.push(() => removeDir(home), () => removeDir(tmp));
+  return { home, tmp };
+}
+
+/** What ONNX Runtime's telemetry left: its folder under HOME, its files in TMPDIR. */
+function telemetryTraces({ home, tmp }: { home: string; tmp: string }): string[] {
+  const traces: string[] = [];
+  const microsoft = path.join(home, '.cache', 'Microsoft');
+  try {
+    for (const entry of readdirSync(microsoft, { recursive: true, encoding: 'utf8' })) traces.push(path.join(microsoft, entry));
+  } catch {
+    // Absent: nothing there.
+  }
+  for (const name of readdirSync(tmp)) if (/^mat-debug-\d+\.log$|\.ses$/.test(name)) traces.push(path.join(tmp, name));
+  return traces;
+}
+
+/** The environment of this test process without the switch (the test runner may have set it). */
+function envWithoutSwitch(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env['ORT_DISABLE_TELEMETRY'];
+  return env;
+}
+
+test('control: a bare Node process that loads the model with ONNX Runtime leaves its telemetry files', async () => {
+  const dirs = freshHomeAndTmp();
+  const script = `const ort = require('onnxruntime-node'); ort.InferenceSession.create(${JSON.stringify(path.join(IRIS, 'model.onnx'))}).then((s) => s.release());`;
+  const child = spawn(process.execPath, ['-e', script], { cwd: REPO_ROOT, env: envWithoutSwitch({ HOME: dirs.home, TMPDIR: dirs.tmp }), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, stderr);
+  const traces = telemetryTraces(dirs);
+  assert.ok(traces.some((t) => t.includes(`${path.sep}.onnxruntime`)), `expected ONNX Runtime's telemetry folder under HOME, found: ${traces.join(', ') || 'nothing'}`);
+});
+
+test('smkit serve turns ONNX Runtime telemetry off: its worker and inference thread load the model and answer, and nothing lands in HOME or TMPDIR', async () => {
+  const dirs = freshHomeAndTmp();
+  const base = makeOptMl(IRIS);
+  cleanups.push(() => removeDir(base));
+  const env = envWithoutSwitch({ SAGEMAKER_BASE_DIR: base, HOME: dirs.home, TMPDIR: dirs.tmp, SMKIT_LOG_LEVEL: 'info', SMKIT_LOG_FORMAT: 'json', SMKIT_INFERENCE_MODE: 'auto' });
+  // startServe adds its own settings to process.env; an undefined value drops the switch from the child's.
+  const server = await startServe({ ...(env as Record<string, string>), ORT_DISABLE_TELEMETRY: undefined as unknown as string });
+  cleanups.push(() => server.stop());
+  await waitForPing(server);
+  const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2\n', headers: { 'Content-Type': 'text/csv' } });
+  assert.equal(res.status, 200, await res.clone().text());
+  // In `auto` mode the worker also loads the model in its inference thread, for large bodies.
+  await until('the inference thread to load the model', () => /"thread":"inference"[^\n]*"msg":"ONNX model loaded"/.test(server.output()), { timeoutMs: 30_000, detail: () => server.output() });
+  await server.stop();
+  assert.deepEqual(telemetryTraces(dirs), []);
+});
