@@ -98,6 +98,9 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
     closed.then(() => undefined),
   ]);
   inputDone = true;
+  // The container may close the stream while the input is still open (lines typed at a terminal, a
+  // pipe nobody has closed): stop reading it, or the process would wait for input no one sends.
+  input.destroy();
   armIdle();
   const { code, reason } = await closed;
   clearTimeout(idleTimer);

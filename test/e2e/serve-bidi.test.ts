@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -372,6 +373,26 @@ for (const mode of ['thread', 'inline'] as const) {
     assert.equal((await stream.closed).code, 1000);
   });
 }
+
+test('smkit invoke --bidi exits once the container closes the stream, though its input is still open (lines typed at a terminal)', async () => {
+  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('// code/inference.mjs: a bidirectional stream');
+  const server = await serve(IRIS, {}, readme.slice(start, readme.indexOf('```', start)));
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/smkit.js'), 'invoke', '--bidi', server.url, '--idle', '60'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  cleanups.push(() => void child.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  // "done" makes the example's bidiFn answer a summary and end the stream; stdin stays open.
+  child.stdin!.write('5.1,3.5,1.4,0.2\ndone\n');
+  const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000).unref())]);
+  assert.equal(code, 0, `exit ${String(code)}; stdout: ${stdout}; stderr: ${stderr}`);
+  const lines = stdout.trim().split('\n');
+  assert.deepEqual([lines.length, (JSON.parse(lines[0]!) as { row: number }).row, lines[1]], [2, 1, 'rows: 1']);
+  child.stdin!.destroy();
+});
 
 test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the same way: a client that leaves aborts its signal', async () => {
   const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: 'inline' });
