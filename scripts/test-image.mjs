@@ -189,6 +189,17 @@ async function stopWithSigterm(c) {
   if (code !== '0') fail(`${c.name} exited with ${code} after SIGTERM (expected a clean drain, 0); log:\n${containerLogs(c.name)}`);
 }
 
+/**
+ * ONNX Runtime's telemetry (official builds 1.29+) would leave a device id under ~/.cache and a
+ * mat-debug-<pid>.log in /tmp: in the image (from the build's warm-up) or in the serving container.
+ * smkit sets ORT_DISABLE_TELEMETRY=1 before any session starts, so neither may hold one.
+ */
+function checkNoOnnxRuntimeTelemetry(c) {
+  const found = sh('podman', ['exec', c.name, 'sh', '-c', 'ls -d "$HOME/.cache/Microsoft" /root/.cache/Microsoft /tmp/mat-debug-* /tmp/.ses 2>/dev/null; true']).stdout.trim();
+  if (found !== '') fail(`${c.name}: ONNX Runtime's telemetry left files in the container: ${found.split('\n').join(', ')}`);
+  log('ONNX Runtime telemetry: no device id under ~/.cache, no mat-debug log in /tmp');
+}
+
 /** The WebSocket of bidirectional streaming, as SageMaker opens it: one message in, one answer out, then a normal close. */
 async function checkBidirectionalStream(c) {
   const { default: WebSocket } = await import('ws');
@@ -343,6 +354,7 @@ async function main() {
     await checkIris(c);
     await checkBidirectionalStream(c);
     await checkConnectionBalancing(c);
+    checkNoOnnxRuntimeTelemetry(c);
     await stopWithSigterm(c);
   });
 
