@@ -185,7 +185,21 @@ describe('bidirectional streaming with a handler bidiFn', () => {
     stream.ws.send('hold');
     await until('bidiFn to take the message', () => (server.output().match(/bidi holding/g)?.length ?? 0) > holding, { timeoutMs: 10_000 });
     stream.ws.terminate();
-    await until('bidiFn ended with its signal aborted', () => (server.output().match(/"aborted":true[^\n]*bidi stream finished/g)?.length ?? 0) > before, { timeoutMs: 10_000 });
+    await until('bidiFn ended with its signal aborted', () => (server.output().match(/"aborted":true,"reason":"ERR_CLIENT_GONE"[^\n]*bidi stream finished/g)?.length ?? 0) > before, { timeoutMs: 10_000 });
+  });
+
+  test("a client that breaks the protocol ends bidiFn too, and its ctx.signal's reason says how (a message over the limit: ERR_PAYLOAD_TOO_LARGE)", async () => {
+    const finished = () => server.output().match(/"aborted":true,"reason":"ERR_PAYLOAD_TOO_LARGE"[^\n]*bidi stream finished/g)?.length ?? 0;
+    const before = finished();
+    const stream = await open(server);
+    await stream.next();
+    const holding = server.output().match(/bidi holding/g)?.length ?? 0;
+    stream.ws.send('hold');
+    await until('bidiFn to take the message', () => (server.output().match(/bidi holding/g)?.length ?? 0) > holding, { timeoutMs: 10_000 });
+    // This server has the default SAGEMAKER_MAX_PAYLOAD_IN_MB, 6.
+    stream.ws.send(Buffer.alloc(6 * 1024 * 1024 + 1, 0x31));
+    assert.equal((await stream.closed).code, 1009);
+    await until('bidiFn ended with the reason', () => finished() > before, { timeoutMs: 10_000, detail: () => server.output().split('\n').filter((l) => l.includes('bidi stream finished')).join('\n') });
   });
 
   test('a client that stops reading holds bidiFn back, and leaving ends it', async () => {

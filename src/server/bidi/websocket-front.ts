@@ -192,7 +192,9 @@ export class BidiFront {
     const streamLog = log.child({ requestId: request.requestId });
     // A protocol error (a message over the limit, invalid UTF-8 in a text frame, a bad opcode): ws
     // closes the stream with its code (1009, 1007, 1002) after this.
+    let protocolError: ToolkitError | undefined;
     ws.on('error', (err: Error & { code?: string }) => {
+      protocolError ??= protocolErrorFor(err, this.options.maxMessageBytes);
       if (this.#errorLines.admit(err.code ?? 'WS_ERR')) streamLog.warn({ code: err.code, reason: err.message }, 'bidirectional stream closed for a protocol error');
     });
     const cancellation = new Cancellation();
@@ -225,7 +227,8 @@ export class BidiFront {
       });
     };
     this.#stops.set(ws, stop);
-    ws.once('close', () => stop(clientGoneError()));
+    // bidiFn's signal says why: the client's protocol error, else that the client left.
+    ws.once('close', () => stop(protocolError ?? clientGoneError()));
     streamLog.debug({ bidiFn: withBidiFn, path: request.path, query: request.query }, 'bidirectional stream opened');
     try {
       for (;;) {
@@ -257,6 +260,14 @@ export class BidiFront {
     ws.close(closeCodeFor(error), closeReason(error));
     return error;
   }
+}
+
+/** A protocol error of `ws` (it closes the stream with 1009, 1007, 1008 or 1002 next) as a catalogued error. */
+function protocolErrorFor(err: Error & { code?: string }, maxMessageBytes: number): ToolkitError {
+  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    return new ToolkitError('ERR_PAYLOAD_TOO_LARGE', `a message was larger than ${maxMessageBytes} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB): the stream was closed with 1009`);
+  }
+  return new ToolkitError('ERR_BAD_REQUEST', `the client broke the WebSocket protocol (${err.code ?? 'WS_ERR'}: ${err.message}): the stream was closed`);
 }
 
 /** RFC 6455's codes, and the 4000 + status ones smkit sends. */
