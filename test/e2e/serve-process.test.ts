@@ -3,7 +3,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
@@ -193,14 +194,20 @@ describe('smkit serve as a process', () => {
     assert.equal(((await b.json()) as { label: string }[][])[0]![0]!.label, 'setosa', 'top-k labels from the mounted pipeline');
   });
 
-  test('code/package.json dependencies are installed into a writable copy, never into the model dir', async () => {
-    const server = await serveFixture('code-deps');
+  test('code/package.json dependencies are installed into a writable copy in the temporary folder, never into the model dir', async () => {
+    // TMPDIR of its own: the copy lands there (and goes with it), not in this machine's /tmp.
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-tmpdir-'));
+    cleanups.push(() => removeDir(tmp));
+    const server = await serveFixture('code-deps', { TMPDIR: tmp });
     await waitForPing(server, 200, 120_000);
     const res = await invoke(server, 'smkit');
     assert.equal(await res.text(), 'hello, smkit');
     const modelDir = /"modelDir":"([^"]+)"/.exec(server.output())![1]!;
     assert.equal(existsSync(path.join(modelDir, 'code', 'node_modules')), false, 'nothing is written to the (read-only) model directory');
     assert.match(server.output(), /installing code\/package.json dependencies/);
+    const target = /"target":"([^"]+)"/.exec(server.output())![1]!;
+    assert.equal(path.dirname(target), tmp);
+    assert.ok(existsSync(path.join(target, 'node_modules')));
   });
 
   test('SMKIT_INSTALL_CODE_DEPS=never skips the install; the failed import is the load error', async () => {
