@@ -181,6 +181,20 @@ test('smkit local on a taken front-door port exits 1 with ERR_PORT_IN_USE before
   }
 });
 
+test('the local SageMaker (smkit local, no model) on a taken port exits 1 with ERR_PORT_IN_USE and leaves no work folder', async () => {
+  const held = await holdPort();
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'smkit-first-hour-tmp-'));
+  try {
+    const r = await run(['local', '--port', String(held.port)], { TMPDIR: tmp });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^smkit: ERR_PORT_IN_USE: port ${held.port} on 127\\.0\\.0\\.1 is already in use`, 'm'));
+    assert.deepEqual(readdirSync(tmp), [], 'its work folder was removed');
+  } finally {
+    await held.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
 test('transform and package --verify start their container with its own environment only: stray SMKIT_/SAGEMAKER_ variables do not leak in', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-first-hour-env-'));
   try {

@@ -1,6 +1,5 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import { createFrontDoorServer } from '../front-door/http-server.js';
+import { createFrontDoorServer, listenFrontDoor } from '../front-door/http-server.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Request, Response } from 'express';
@@ -107,18 +106,6 @@ async function chooseBackend(opts: LocalSageMakerOptions): Promise<ContainerBack
   const engine = await detectContainerEngine(opts.engine);
   if (!engine) throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `--backend docker needs the ${opts.engine ?? 'docker or podman'} CLI on PATH; install one or use --backend process`);
   return new DockerBackend(engine);
-}
-
-function listen(server: Server, port: number): Promise<number> {
-  return new Promise((ok, ko) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      ko(err.code === 'EADDRINUSE' ? new ToolkitError('ERR_CLI_USAGE', `port ${port} on 127.0.0.1 is already in use; pass --port with another port (or 0 for any free one)`) : err);
-    });
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      ok(typeof address === 'object' && address ? address.port : port);
-    });
-  });
 }
 
 /** The local SageMaker without its server: what `smkit local` with an endpoint file puts on the file's front door. */
@@ -247,7 +234,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
   const server = createFrontDoorServer(app);
   let port: number;
   try {
-    port = await listen(server, opts.port ?? 8080);
+    port = await listenFrontDoor(server, opts.port ?? 8080);
   } catch (err) {
     await core.stop();
     throw err;

@@ -131,18 +131,6 @@ function chainContainer(c: RunningContainer): ChainContainer {
   return { hostname: c.spec.hostname, url: c.url, logFile: c.spec.logFile, ...(multiModel ? { multiModel } : {}) };
 }
 
-function listen(server: Server, port: number): Promise<number> {
-  return new Promise((ok, ko) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      ko(err.code === 'EADDRINUSE' ? new ToolkitError('ERR_PORT_IN_USE', `port ${port} on 127.0.0.1 is already in use by another process; pass --port with another port (0 picks a free one)`) : err);
-    });
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      ok(typeof address === 'object' && address ? address.port : port);
-    });
-  });
-}
-
 /**
  * Starts every endpoint of `config`: a fresh `/opt/ml` tree per container, the containers through
  * the backend, a bounded wait for `/ping` with progress, the optional deep ping, then the front
@@ -272,9 +260,9 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       ...(opts.frontDoor?.queryHandler ? { queryHandler: opts.frontDoor.queryHandler } : {}),
       onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
     });
-    const { createFrontDoorServer } = await import('../front-door/http-server.js');
+    const { createFrontDoorServer, listenFrontDoor } = await import('../front-door/http-server.js');
     server = createFrontDoorServer(app);
-    const port = await listen(server, frontDoorPort);
+    const port = await listenFrontDoor(server, frontDoorPort);
     const srv = server;
     let stopped: Promise<void> | undefined;
     return {
