@@ -3,8 +3,8 @@
  * usage events to Microsoft over HTTPS (the 1DS SDK), keep a device id and an offline event cache
  * under `~/.cache/Microsoft/DeveloperTools/.onnxruntime`, and leave an empty `mat-debug-<pid>.log`
  * in `/tmp` for every process. Set before ONNX Runtime creates its environment, the variable stops
- * all of it for the life of the process; any value but `1` or `true` leaves ONNX Runtime's default
- * (on). See https://github.com/microsoft/onnxruntime/blob/main/docs/Privacy.md
+ * all of it for the life of the process (`1` and `true` do, as checked with onnxruntime-node 1.30;
+ * `0` leaves ONNX Runtime's default, on). See https://github.com/microsoft/onnxruntime/blob/main/docs/Privacy.md
  */
 export const ORT_TELEMETRY_SWITCH = 'ORT_DISABLE_TELEMETRY';
 
