@@ -41,10 +41,19 @@ function telemetryTraces({ home, tmp }: { home: string; tmp: string }): string[]
   return traces;
 }
 
-/** The environment of this test process without the switch (the test runner may have set it). */
+/**
+ * Variables under which ONNX Runtime keeps its telemetry off by itself: it takes them for a CI
+ * machine (the names are in libonnxruntime.so). A SageMaker endpoint sets none of them.
+ */
+const CI_VARIABLES = ['CI', 'TF_BUILD', 'GITHUB_ACTIONS', 'GITLAB_CI', 'CIRCLECI', 'TRAVIS', 'JENKINS_URL', 'CODEBUILD_BUILD_ID', 'BUILDKITE', 'TEAMCITY_VERSION', 'APPVEYOR', 'BITBUCKET_BUILD_NUMBER'];
+
+/**
+ * The environment of this test process as a SageMaker endpoint would have it: without the switch
+ * (the test runner sets it), without the CI variables, and with ONNX Runtime's cache under HOME.
+ */
 function envWithoutSwitch(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  delete env['ORT_DISABLE_TELEMETRY'];
+  for (const name of ['ORT_DISABLE_TELEMETRY', 'XDG_CACHE_HOME', ...CI_VARIABLES]) delete env[name];
   return env;
 }
 
@@ -65,8 +74,9 @@ test('smkit serve turns ONNX Runtime telemetry off: its worker and inference thr
   const base = makeOptMl(IRIS);
   cleanups.push(() => removeDir(base));
   const env = envWithoutSwitch({ SAGEMAKER_BASE_DIR: base, HOME: dirs.home, TMPDIR: dirs.tmp, SMKIT_LOG_LEVEL: 'info', SMKIT_LOG_FORMAT: 'json', SMKIT_INFERENCE_MODE: 'auto' });
-  // startServe adds its own settings to process.env; an undefined value drops the switch from the child's.
-  const server = await startServe({ ...(env as Record<string, string>), ORT_DISABLE_TELEMETRY: undefined as unknown as string });
+  // startServe adds its own settings to process.env; an undefined value drops a variable from the child's.
+  const dropped = Object.fromEntries(['ORT_DISABLE_TELEMETRY', 'XDG_CACHE_HOME', ...CI_VARIABLES].map((name) => [name, undefined as unknown as string]));
+  const server = await startServe({ ...(env as Record<string, string>), ...dropped });
   cleanups.push(() => server.stop());
   await waitForPing(server);
   const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2\n', headers: { 'Content-Type': 'text/csv' } });
