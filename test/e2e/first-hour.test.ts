@@ -188,7 +188,8 @@ test('the local SageMaker (smkit local, no model) on a taken port exits 1 with E
     const r = await run(['local', '--port', String(held.port)], { TMPDIR: tmp });
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`^smkit: ERR_PORT_IN_USE: port ${held.port} on 127\\.0\\.0\\.1 is already in use`, 'm'));
-    assert.deepEqual(readdirSync(tmp), [], 'its work folder was removed');
+    // (Node 22.1+ also keeps its compile cache there: bin/smkit.js turns it on.)
+    assert.deepEqual(readdirSync(tmp).filter((name) => name.startsWith('smkit-')), [], 'its work folder was removed');
   } finally {
     await held.close();
     await rm(tmp, { recursive: true, force: true });
