@@ -60,7 +60,8 @@ export interface InvocationContext extends SageMakerHeaders {
   /**
    * Aborts when nobody waits for this answer any more: the invocation ran past
    * `SAGEMAKER_MODEL_SERVER_TIMEOUT`, its client closed the connection, or the server stopped.
-   * `signal.reason` says which (`code` `ERR_TIMEOUT`, `ERR_CLIENT_GONE`, `ERR_SHUTTING_DOWN`). Pass it
+   * `signal.reason` says which (`code` `ERR_TIMEOUT`, `ERR_CLIENT_GONE`, `ERR_SHUTTING_DOWN`; on a
+   * bidirectional stream also `ERR_PAYLOAD_TOO_LARGE` or `ERR_BAD_REQUEST` after a protocol error). Pass it
    * to `fetch` or check it in long loops to stop work that would be thrown away.
    */
   readonly signal: AbortSignal;

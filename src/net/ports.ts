@@ -48,10 +48,16 @@ export function assertPortFree(host: string, port: number, what = '--port'): Pro
   return new Promise((ok, ko) => {
     const server = createServer();
     server.unref();
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'is already in use by another process' : err.code === 'EACCES' ? 'needs privileges this process does not have' : `cannot be bound (${err.code ?? err.message})`;
-      ko(new ToolkitError('ERR_PORT_IN_USE', `port ${port} on ${host} ${why}; stop that process, or pass ${what} with another port (0 picks a free one)`, { cause: err }));
-    });
+    server.once('error', (err: NodeJS.ErrnoException) => ko(portBindError(err, host, port, what)));
     server.listen(port, host, () => server.close(() => ok()));
   });
+}
+
+/**
+ * Why `host:port` could not be bound, as `ERR_PORT_IN_USE`: another process holds it, it needs
+ * privileges, or another reason; `what` names the setting to change.
+ */
+export function portBindError(err: NodeJS.ErrnoException, host: string, port: number, what = '--port'): ToolkitError {
+  const why = err.code === 'EADDRINUSE' ? 'is already in use by another process' : err.code === 'EACCES' ? 'needs privileges this process does not have' : `cannot be bound (${err.code ?? err.message})`;
+  return new ToolkitError('ERR_PORT_IN_USE', `port ${port} on ${host} ${why}; stop that process, or pass ${what} with another port (0 picks a free one)`, { cause: err });
 }

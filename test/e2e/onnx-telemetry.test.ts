@@ -86,3 +86,20 @@ test('smkit serve turns ONNX Runtime telemetry off: its worker and inference thr
   await server.stop();
   assert.deepEqual(telemetryTraces(dirs), []);
 });
+
+test('code that loads a model through smkit without its CLI (loadOnnxModel) leaves no telemetry files either', async () => {
+  const dirs = freshHomeAndTmp();
+  const session = path.join(REPO_ROOT, 'dist', 'src', 'runtimes', 'onnx', 'session.js');
+  const script = [
+    `const { loadOnnxModel } = await import(${JSON.stringify(session)});`,
+    'const log = { debug() {}, info() {}, warn() {}, error() {}, child() { return log; } };',
+    `const model = await loadOnnxModel(${JSON.stringify(path.join(IRIS, 'model.onnx'))}, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log });`,
+    'await model.dispose();',
+  ].join(' ');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO_ROOT, env: envWithoutSwitch({ HOME: dirs.home, TMPDIR: dirs.tmp }), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(telemetryTraces(dirs), []);
+});

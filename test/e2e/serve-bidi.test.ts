@@ -398,7 +398,8 @@ test('smkit invoke --bidi exits once the container closes the stream, though its
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  // 'close', not 'exit': stdout may still hold the last reply at 'exit'.
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   // "done" makes the example's bidiFn answer a summary and end the stream; stdin stays open.
   child.stdin!.write('5.1,3.5,1.4,0.2\ndone\n');
   const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000).unref())]);

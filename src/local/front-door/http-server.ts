@@ -1,5 +1,5 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { ToolkitError } from '../../errors/catalogue.js';
+import { portBindError } from '../../net/ports.js';
 
 /**
  * How long the front door keeps an idle connection open: longer than the AWS SDKs and the AWS CLI
@@ -20,14 +20,13 @@ export function createFrontDoorServer(app: RequestListener): Server {
 }
 
 /**
- * Listens on 127.0.0.1:`port` (0: any free port) and resolves with the port bound. A port another
- * process holds rejects with `ERR_PORT_IN_USE`, saying how to choose another.
+ * Listens on 127.0.0.1:`port` (0: any free port) and resolves with the port bound. A port that
+ * cannot be bound (another process holds it, it needs privileges) rejects with `ERR_PORT_IN_USE`,
+ * saying how to choose another.
  */
 export function listenFrontDoor(server: Server, port: number): Promise<number> {
   return new Promise((ok, ko) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      ko(err.code === 'EADDRINUSE' ? new ToolkitError('ERR_PORT_IN_USE', `port ${port} on 127.0.0.1 is already in use by another process; pass --port with another port (0 picks a free one)`) : err);
-    });
+    server.once('error', (err: NodeJS.ErrnoException) => ko(portBindError(err, '127.0.0.1', port)));
     server.listen(port, '127.0.0.1', () => {
       const address = server.address();
       ok(typeof address === 'object' && address ? address.port : port);

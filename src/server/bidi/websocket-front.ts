@@ -264,7 +264,7 @@ export class BidiFront {
 
 /** A protocol error of `ws` (it closes the stream with 1009, 1007, 1008 or 1002 next) as a catalogued error. */
 function protocolErrorFor(err: Error & { code?: string }, maxMessageBytes: number): ToolkitError {
-  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || err.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') {
     return new ToolkitError('ERR_PAYLOAD_TOO_LARGE', `a message was larger than ${maxMessageBytes} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB): the stream was closed with 1009`);
   }
   return new ToolkitError('ERR_BAD_REQUEST', `the client broke the WebSocket protocol (${err.code ?? 'WS_ERR'}: ${err.message}): the stream was closed`);
