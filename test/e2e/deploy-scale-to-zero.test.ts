@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand } from '@aws-sdk/client-application-auto-scaling';
+import { DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand } from '@aws-sdk/client-application-auto-scaling';
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
@@ -89,7 +89,9 @@ test('smkit deploy: an asynchronous endpoint scales in to zero and back up from 
     // A request while there is no instance waits; the alarm brings one back and the answer lands in S3.
     const sent = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'nightly', ContentType: 'text/csv', Accept: 'application/json', Body: Buffer.from('5.1,3.5,1.4,0.2') }));
     const key = sent.OutputLocation!.replace('s3://async/', '');
-    await until('the scale-from-zero alarm added an instance', async () => (await instances()) === 1, { timeoutMs: 90_000 });
+    // The answer can only come from an instance the alarm added. (Polling the instance count for 1
+    // can miss it: with a CloudWatch minute of 0.5 s, the idle endpoint may scale in to zero again
+    // between two polls once the request is answered.)
     const answer = await until(
       'the answer in S3',
       async () => {
@@ -100,9 +102,13 @@ test('smkit deploy: an asynchronous endpoint scales in to zero and back up from 
           return undefined;
         }
       },
-      { timeoutMs: 60_000 },
+      { timeoutMs: 120_000 },
     );
     assert.equal(answer[0]!.length, 3);
+    const activities = ((await autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/nightly/variant/AllTraffic' }))).ScalingActivities ?? []).reverse();
+    const descriptions = activities.map((a) => `${a.Description} ${a.StatusCode}`);
+    const toZero = descriptions.indexOf('Setting desired instance count to 0. Successful');
+    assert.ok(toZero >= 0 && descriptions.indexOf('Setting desired instance count to 1. Successful', toZero) > toZero, `in to zero, then out to one: ${descriptions.join('; ')}`);
 
     // Back to a floor of one on invocations: the backlog and step policies and the alarm go.
     await writeFile(file, endpointFile('          minCapacity: 1\n          maxCapacity: 2\n          targetInvocationsPerInstance: 70'));
