@@ -128,18 +128,19 @@ export function treeCpuMs(pid: number | undefined): number | undefined {
 /** The load generator: autocannon (default), or wrk when `BENCH_CLIENT=wrk` (C, lighter on the shared cores). */
 const client = process.env['BENCH_CLIENT'] === 'wrk' ? 'wrk' : 'autocannon';
 
-/** One load run's requests/s, latency percentiles (ms), failures and total requests. */
+/** One load run's requests/s, latency percentiles and slowest answer (ms), failures and total requests. */
 interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
+  max: number;
   errors: number;
   requests: number;
 }
 
 async function runAutocannon(url: string, body: string | Buffer, contentType: string, connections: number, seconds: number): Promise<LoadResult> {
   const result = await autocannon({ url, method: 'POST', headers: { 'content-type': contentType, accept: 'application/json' }, body, connections, duration: seconds });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors, requests: result.requests.total };
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max, errors: result.non2xx + result.errors, requests: result.requests.total };
 }
 
 /** wrk prints latencies with units (`850.00us`, `1.20ms`, `1.01s`). */
@@ -174,6 +175,8 @@ async function runWrk(url: string, body: string | Buffer, contentType: string, c
       rps: Number(field(/Requests\/sec:\s+([\d.]+)/)),
       p50: wrkMs(field(/ 50%\s+(\S+)/)),
       p99: wrkMs(field(/ 99%\s+(\S+)/)),
+      // "Latency   avg   stdev   max   +/- stdev"
+      max: wrkMs(field(/Latency\s+\S+\s+\S+\s+(\S+)/)),
       errors: failures + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
       requests,
     };

@@ -4,12 +4,14 @@
  * p99 and server CPU per request side by side; then cold start, the stages of a 5 MB request, the
  * codec throughput table and the TF.js rows.
  *
- * Scenarios (`BENCH_ONLY=wide,heavy,bidi,cold,overload,stages,codecs,tfjs`, default all):
+ * Scenarios (`BENCH_ONLY=wide,heavy,bidi,cold,warmup,overload,stages,codecs,tfjs`, default all):
  * - `wide`: a 64 → 256 → 256 → 8 MLP, 1 row, 256 rows and ~5 MB of CSV;
  * - `heavy`: a 512 → 2048 → 2048 → 16 MLP, 1-row requests at 1, 16 and 64 connections, smkit with
  *   dynamic batching off and on;
  * - `cold`: spawn to the first `/ping` 200, smkit and the baseline, on the wide model (on Node 22.1+
  *   also with a warm compile cache, as in the images);
+ * - `warmup`: the first two seconds after that `/ping` 200, one-row requests from 16 connections
+ *   sent at once, both servers: answers, p99 and the slowest answer per second;
  * - `bidi`: one-row requests on the wide model as HTTP and as messages on bidirectional streams
  *   (WebSocket), 16 clients each, with the same kind of client (bench/bidi.ts);
  * - `overload`: the heavier model with batching on, far more clients than it keeps up with and a
@@ -45,7 +47,7 @@ const workers = Number(process.env['BENCH_WORKERS'] ?? os.availableParallelism()
 const batchMaxSize = Number(process.env['BENCH_BATCH_MAX_SIZE'] ?? 64);
 /** Clients in the overload scenario: more than the heavier model answers within 0.1 s (about 900 with two workers here). */
 const OVERLOAD_CONNECTIONS = 1500;
-const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,bidi,cold,overload,stages,codecs,tfjs').split(',').map((s) => s.trim()));
+const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,bidi,cold,warmup,overload,stages,codecs,tfjs').split(',').map((s) => s.trim()));
 
 const WIDE = [64, 256, 256, 8];
 const HEAVY = [512, 2048, 2048, 16];
@@ -326,6 +328,44 @@ async function coldScenario(dir: string): Promise<void> {
   }
 }
 
+/**
+ * The first two seconds of a new instance that gets traffic at once (a scale-out behind a load
+ * balancer): one-row requests from 16 connections as soon as the first `/ping` answers 200, for a
+ * second and then a second more, against both servers started afresh, alternating. What start-up
+ * work is left after the first healthy `/ping` (code loaded later, a second copy of the model for
+ * large bodies, the JIT) shows here as fewer answers and slow ones.
+ */
+async function warmupScenario(dir: string): Promise<void> {
+  const rounds = 5;
+  const connections = 16;
+  const body = csvRows(1, WIDE[0]!);
+  const variants: [string, () => Promise<BenchServer>][] = [
+    ['baseline (bare node:http)', () => startBaseline(dir)],
+    ['smkit serve', () => startSmkit(dir)],
+  ];
+  type Window = { requests: number; p99: number; max: number };
+  const windows = new Map(variants.map(([name]) => [name, { first: [] as Window[], second: [] as Window[] }]));
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, start] of i % 2 === 0 ? variants : [...variants].reverse()) {
+      const s = await start();
+      try {
+        const first = await loadOnce(s.url, body, 'text/csv', connections, 1);
+        const second = await loadOnce(s.url, body, 'text/csv', connections, 1);
+        windows.get(name)!.first.push({ requests: first.requests, p99: first.p99, max: first.max });
+        windows.get(name)!.second.push({ requests: second.requests, p99: second.p99, max: second.max });
+      } finally {
+        await stopBenchServer(s);
+      }
+    }
+  }
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const cell = (w: Window[]) => `${fmt(median(w.map((x) => x.requests)))} / ${median(w.map((x) => x.p99)).toFixed(1)} / ${median(w.map((x) => x.max)).toFixed(1)}`;
+  console.log(`\nThe first two seconds after the first /ping 200 (${WIDE.join(' → ')} model, 1 row, ${connections} connections, ${workers} worker(s), medians of ${rounds} starts)`);
+  console.log('| server | first second: answers / p99 ms / slowest ms | second second: answers / p99 ms / slowest ms |');
+  console.log('|---|---:|---:|');
+  for (const [name] of variants) console.log(`| ${name} | ${cell(windows.get(name)!.first)} | ${cell(windows.get(name)!.second)} |`);
+}
+
 /** Where a 5 MB CSV request's time goes, in-process: decode, model run (with the cast to float32), encode. */
 async function stageTimes(dir: string): Promise<void> {
   const { createDefaultCodecs } = await import('../src/codecs/defaults.js');
@@ -372,6 +412,7 @@ async function main(): Promise<void> {
       if (only.has('overload')) await overloadScenario(heavy);
     }
     if (only.has('cold')) await coldScenario(wide);
+    if (only.has('warmup')) await warmupScenario(wide);
     if (only.has('stages')) await stageTimes(wide);
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -130,3 +130,29 @@ setTimeout(() => console.log(JSON.stringify({ late: pinoLoaded() })), 300);
   assert.deepEqual(lines[late], { late: true });
   assert.ok(held > 0 && held < late, `the held line is written when the timer fires, before the later check (${JSON.stringify(lines)})`);
 });
+
+test('loadGradually: pino loads over many turns of the event loop, then the held lines are written', () => {
+  const { lines, stderr, status } = run(`
+log.info('held');
+let turns = 0;
+let counting = true;
+const count = () => { turns++; if (counting) setImmediate(count); };
+setImmediate(count);
+const loading = log.loadGradually();
+console.log(JSON.stringify({ early: pinoLoaded() }));
+await loading;
+counting = false;
+console.log(JSON.stringify({ late: pinoLoaded(), turns }));
+log.info('after');
+`);
+  assert.equal(status, 0, stderr);
+  assert.deepEqual(lines[0], { early: false });
+  const late = lines.find((l) => 'late' in l)!;
+  assert.equal(late['late'], true);
+  // pino and its ten dependencies: at least one turn each, where other callbacks ran.
+  assert.ok((late['turns'] as number) >= 10, `other callbacks ran while pino loaded (${String(late['turns'])} turns)`);
+  assert.deepEqual(
+    lines.filter((l) => 'msg' in l).map((l) => l['msg']),
+    ['held', 'after'],
+  );
+});

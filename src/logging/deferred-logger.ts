@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Logger as PinoLogger, pino as pinoFactory } from 'pino';
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import { buildPinoLogger, type LoggerOptions } from './pino-options.js';
+import { requireGradually } from '../core/gradual-require.js';
 import type { ServerLogger } from './server-logger.js';
 
 /** pino's level numbers (a line is written when its level is at least the logger's). */
@@ -32,9 +33,15 @@ class DeferredRoot {
   constructor(
     readonly level: LogLevel,
     private readonly bindings: Record<string, unknown>,
-    private readonly format: LogFormat | LoggerOptions,
+    readonly format: LogFormat | LoggerOptions,
   ) {
     this.threshold = level === 'silent' ? Number.POSITIVE_INFINITY : LEVELS[level];
+  }
+
+  /** The CommonJS packages {@link DeferredRoot.load} requires. */
+  packages(): string[] {
+    const format = typeof this.format === 'string' ? this.format : this.format.format;
+    return format === 'pretty' ? ['pino', 'pino-pretty'] : ['pino'];
   }
 
   /** Loads pino (synchronously: pino is CommonJS) and writes the held lines with their own times. */
@@ -84,6 +91,17 @@ export class DeferredLogger implements ServerLogger {
 
   /** Loads pino now and writes the held lines. */
   load(): void {
+    this.root.load();
+  }
+
+  /**
+   * Loads pino one package per turn of the event loop (see gradual-require.ts), then writes the
+   * held lines: for a server that is already answering requests, which loading pino in one go would
+   * hold for some 30 ms. An error line or the timer of {@link DeferredLogger.loadWithin} meanwhile
+   * loads the rest at once.
+   */
+  async loadGradually(): Promise<void> {
+    if (!this.root.real) await requireGradually(this.root.packages(), import.meta.url);
     this.root.load();
   }
 

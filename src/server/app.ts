@@ -16,6 +16,7 @@ import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
+import { requireGradually } from '../core/gradual-require.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import type { SessionRef, SessionStore } from '../sessions/session-store.js';
 
@@ -53,6 +54,12 @@ const SESSION_RESPONSE_HEADERS = [SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, CLOS
 const SMALL_BODY_BYTES = 16 * 1024;
 
 const MODEL_INVOKE = /^\/models\/([^/]+)\/invoke$/;
+
+/** The CommonJS packages of the rarer routes, and what they load at once. */
+const SLOW_PATH_PACKAGES = ['express', 'multer'] as const;
+
+/** Loading those packages gradually, once per process (every app of a process shares them). */
+let slowPathPackages: Promise<unknown> | undefined;
 
 /**
  * The path of a request URL, without its query string (`/invocations?x=1` is `/invocations`) or,
@@ -412,7 +419,9 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   };
   let slowPath: Promise<RequestListener> | undefined;
   const loadSlowPath = () => (slowPath ??= buildSlowPath());
-  setTimeout(() => void loadSlowPath().catch(() => undefined), 1000).unref();
+  // A second after start, express and multer load one package per turn of the event loop: in one
+  // go they would hold the requests of a busy worker for 100-150 ms (see gradual-require.ts).
+  setTimeout(() => void (slowPathPackages ??= requireGradually(SLOW_PATH_PACKAGES, import.meta.url)).then(loadSlowPath).catch(() => undefined), 1000).unref();
 
   return (req, res) => {
     // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host (see HTTP_SERVER_OPTIONS).

@@ -186,8 +186,8 @@ async function run(config: WorkerConfig): Promise<void> {
   const loadMetrics = () => {
     tuneHeapGrowing(settings.workerHeapGrowingPercent);
     setTimeout(() => {
-      deferredLog.load();
-      void metrics?.ready();
+      // One package per turn of the event loop, so that requests already coming in are not held.
+      void deferredLog.loadGradually().then(() => metrics?.ready());
     }, 50).unref();
   };
   if (backend) {
