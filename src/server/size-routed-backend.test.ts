@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../logging/logger.js';
+import type { ServerLogger } from '../logging/server-logger.js';
 import type { InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { until } from '../../test/helpers/until.js';
 import { INLINE_BLOCKED_CHECKS, INLINE_MAX_BYTES, INLINE_MAX_BLOCK_MS, SizeRoutedBackend } from './size-routed-backend.js';
 import supertest from 'supertest';
 import { createApp } from './app.js';
+import { Cancellation } from '../core/cancellation.js';
 
 const log = createLogger('silent');
 
@@ -35,15 +37,25 @@ function scripted(delays: number[]): { probe: () => number; calls: () => number 
 }
 
 
-test('inline-capable models: small plain bodies run inline, large bodies and multipart go to the thread', async () => {
-  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: () => 0 });
+test('inline-capable models: small plain bodies run inline, large bodies and multipart go to the thread, which the first of them starts', async () => {
+  let threads = 0;
+  const thread = () => {
+    threads++;
+    return named('thread');
+  };
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread, log, loopDelay: () => 0 });
   await b.whenSettled();
-  await until('the inference thread to start', () => b.servesInline);
   assert.equal(b.state(), 'ready');
   assert.equal(b.servesInline, true);
   assert.equal(await where(b, request(100)), 'inline');
   assert.equal(await where(b, request(INLINE_MAX_BYTES)), 'inline');
-  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
+  assert.equal(b.threadStarted, false, 'small bodies alone never start the thread (nor load the model a second time)');
+  assert.equal(threads, 0);
+  // Two large bodies at once: one thread, and both wait for it.
+  assert.deepEqual(await Promise.all([where(b, request(INLINE_MAX_BYTES + 1)), where(b, request(INLINE_MAX_BYTES + 1))]), ['thread', 'thread']);
+  assert.equal(threads, 1);
+  assert.equal(b.threadStarted, true);
+  assert.equal(await where(b, request(100)), 'inline', 'small bodies still run inline');
   assert.equal(await where(b, request(10, true)), 'thread');
   await b.close();
 });
@@ -51,7 +63,6 @@ test('inline-capable models: small plain bodies run inline, large bodies and mul
 test('over HTTP: small image and NPZ bodies, whose decoded size the body does not bound, go to the thread; small CSV and JSON run inline', async () => {
   const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: () => 0 });
   await b.whenSettled();
-  await until('the inference thread to start', () => b.servesInline);
   const app = createApp({ settings: { maxPayloadMb: 6, timeoutSeconds: 10, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' }, backend: b, log });
   const served = async (type: string) => (await supertest(app).post('/invocations').set('Content-Type', type).send(Buffer.alloc(100, 0x31))).text;
   for (const type of ['image/png', 'image/jpeg', 'Image/WebP; channels=1', 'application/x-npz']) assert.equal(await served(type), 'thread', type);
@@ -66,9 +77,10 @@ test('a model that keeps blocking the event loop moves to the thread; a lone del
   const { probe, calls } = scripted(series);
   const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: probe, checkEveryMs: 2 });
   await b.whenSettled();
-  // The loop is watched once the thread has started (right after the inline engine is ready).
+  // The loop is watched once the inline engine is ready; the thread starts when the model moves.
   await until('the model to move to the thread', () => calls() > 0 && !b.servesInline, { timeoutMs: 30_000 });
   assert.equal(b.servesInline, false);
+  await until('the thread to start', () => b.threadStarted);
   // It stopped watching at the check that moved it.
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(calls(), series.length);
@@ -113,7 +125,7 @@ test('an inline engine that fails to load is what /ping reports; no thread is st
   assert.equal(threads, 0);
 });
 
-test('a thread whose code is still loading: every body runs inline meanwhile; closing first closes the thread when it comes', async () => {
+test('a thread whose code is still loading: the body that needs it waits for it while small ones run inline; closing first closes the thread when it comes', async () => {
   let giveThread!: (b: InferenceBackend) => void;
   const b = new SizeRoutedBackend({
     mode: Promise.resolve({ mode: 'inline', reason: 't' }),
@@ -122,14 +134,13 @@ test('a thread whose code is still loading: every body runs inline meanwhile; cl
     log,
     loopDelay: () => 0,
   });
-  await until('the thread to be asked for', () => giveThread !== undefined);
-  assert.equal(b.state(), 'ready', '/ping follows the inline engine');
-  assert.equal(await where(b, request(100)), 'inline');
-  // Until the thread exists, the inline engine serves every request rather than failing it.
-  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'inline');
-  giveThread(named('thread'));
   await b.whenSettled();
-  await until('the inference thread to start', () => b.servesInline);
+  assert.equal(b.state(), 'ready', '/ping follows the inline engine');
+  const large = where(b, request(INLINE_MAX_BYTES + 1));
+  await until('the thread to be asked for', () => giveThread !== undefined);
+  assert.equal(await where(b, request(100)), 'inline', 'small bodies do not wait for the thread');
+  giveThread(named('thread'));
+  assert.equal(await large, 'thread');
   assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
   await b.close();
 
@@ -142,4 +153,57 @@ test('a thread whose code is still loading: every body runs inline meanwhile; cl
   await c.whenSettled();
   assert.equal(thread.closed, true, 'a thread that arrives after close() is closed, not leaked');
   assert.equal(c.state(), 'loading');
+});
+
+test('a thread that cannot start: the bodies that needed it run inline, and the failure is logged once', async () => {
+  const lines: string[] = [];
+  const keep = (_obj: unknown, msg?: string) => void lines.push(msg ?? '');
+  const recording = { debug: keep, info: keep, warn: keep, error: keep, isLevelEnabled: () => true, child: () => recording } as unknown as ServerLogger;
+  let threads = 0;
+  const b = new SizeRoutedBackend({
+    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
+    inline: () => named('inline'),
+    thread: () => {
+      threads++;
+      throw new Error('no threads here');
+    },
+    log: recording,
+    loopDelay: () => 0,
+  });
+  await b.whenSettled();
+  assert.deepEqual(await Promise.all([where(b, request(INLINE_MAX_BYTES + 1)), where(b, request(10, true)), where(b, request(INLINE_MAX_BYTES + 1))]), ['inline', 'inline', 'inline']);
+  assert.equal(threads, 1, 'one attempt');
+  assert.equal(lines.filter((l) => l.includes('could not start the inference thread')).length, 1);
+  await b.close();
+});
+
+test('a bidirectional stream starts the thread and runs there; before the model is ready it is refused', async () => {
+  const inline = named('inline');
+  const threadBackend: InferenceBackend = {
+    ...named('thread'),
+    openBidi: () =>
+      (async function* () {
+        yield { data: Buffer.from('from the thread'), binary: false };
+      })(),
+  };
+  let threads = 0;
+  const b = new SizeRoutedBackend({
+    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
+    inline: () => inline,
+    thread: () => {
+      threads++;
+      return threadBackend;
+    },
+    log,
+    loopDelay: () => 0,
+  });
+  const noFrames = (async function* () {})();
+  const bidiRequest = { requestId: 'r', headers: {} } as unknown as Parameters<SizeRoutedBackend['openBidi']>[0];
+  assert.throws(() => b.openBidi(bidiRequest, noFrames, new Cancellation()), /still loading/);
+  await b.whenSettled();
+  const frames: string[] = [];
+  for await (const frame of b.openBidi(bidiRequest, noFrames, new Cancellation())) frames.push(Buffer.from(frame.data).toString());
+  assert.deepEqual(frames, ['from the thread']);
+  assert.equal(threads, 1);
+  await b.close();
 });

@@ -76,56 +76,76 @@ export interface SizeRoutedOptions {
  * `SMKIT_INFERENCE_MODE=auto`: a model that can run inline (see `chooseInferenceMode`) serves small
  * plain bodies on the HTTP thread, which saves the thread hop that a one-row request is mostly made
  * of, and sends large bodies, images, NPZ archives and multipart forms to an inference thread, so no legal request holds
- * the event loop that answers `/ping`. Other models run in the thread only. The thread starts once
- * the inline engine is ready, so it does not slow the first `/ping` 200.
+ * the event loop that answers `/ping`. Other models run in the thread only.
+ *
+ * For a model that can run inline, the thread starts with the first request that needs it (a large
+ * body, a bidirectional stream, or the model moving off the HTTP thread), which waits for it. A
+ * worker that only ever gets small bodies never loads the model twice, and a new worker does not
+ * spend its first second under load starting a thread beside the requests it answers (the thread's
+ * start took the first second's p99 from 90 to 260 ms on a 2-vCPU VM: `npm run bench`, `warmup`).
  */
 export class SizeRoutedBackend implements InferenceBackend {
   #inline: InferenceBackend | undefined;
   #thread: InferenceBackend | undefined;
+  /** The thread being started: undefined until something needs it; resolves undefined if it could not start. */
+  #threadStart: Promise<InferenceBackend | undefined> | undefined;
   #closed = false;
   #watch: NodeJS.Timeout | undefined;
   readonly #settled: Promise<void>;
   readonly #inlineMaxBytes: number;
   readonly #log: ServerLogger;
+  readonly #options: SizeRoutedOptions;
 
   constructor(options: SizeRoutedOptions) {
+    this.#options = options;
     this.#inlineMaxBytes = options.inlineMaxBytes ?? INLINE_MAX_BYTES;
     this.#log = options.log;
     this.#settled = options.mode.then(async (choice) => {
       options.log.debug({ ...choice }, 'inference mode');
       if (this.#closed) return;
       if (choice.mode === 'thread') {
-        const thread = await this.#startThread(options);
+        const thread = await this.#ensureThread();
         return thread?.whenSettled();
       }
       const inline = options.inline();
       this.#inline = inline;
       await inline.whenSettled();
-      // The thread starts after the inline engine is ready, without holding up /ping: until it
-      // exists, the inline engine serves every request.
-      if (inline.state() === 'ready' && !this.#closed) {
-        void this.#startThread(options).then(
-          (thread) => thread && this.#watchLoop(options.loopDelay ?? processLoopDelay(), options.checkEveryMs ?? 1000),
-          (err: unknown) => options.log.error({ err }, 'could not start the inference thread; every request of this model runs inline'),
-        );
-      }
+      if (inline.state() === 'ready' && !this.#closed) this.#watchLoop(options.loopDelay ?? processLoopDelay(), options.checkEveryMs ?? 1000);
     });
   }
 
-  /** Starts the inference thread, unless the backend was closed meanwhile (then it is closed too). */
-  async #startThread(options: SizeRoutedOptions): Promise<InferenceBackend | undefined> {
-    const thread = await options.thread();
-    if (this.#closed) {
-      await thread.close();
+  /** The inference thread: started at the first call, shared by every later one. */
+  #ensureThread(): Promise<InferenceBackend | undefined> {
+    return (this.#threadStart ??= Promise.resolve()
+      .then(() => this.#options.thread())
+      .then(async (thread) => {
+        if (this.#closed) {
+          await thread.close();
+          return undefined;
+        }
+        this.#thread = thread;
+        return thread;
+      }));
+  }
+
+  #inlineFallback: Promise<InferenceBackend | undefined> | undefined;
+
+  /** {@link #ensureThread} for a model that also runs inline: if the thread cannot start, its requests stay inline. */
+  #threadOrInline(): Promise<InferenceBackend | undefined> {
+    return (this.#inlineFallback ??= this.#ensureThread().catch((err: unknown) => {
+      this.#log.error({ err }, 'could not start the inference thread; every request of this model runs inline');
       return undefined;
-    }
-    this.#thread = thread;
-    return thread;
+    }));
   }
 
   /** True while small requests still run on the HTTP thread. */
   get servesInline(): boolean {
-    return this.#inline !== undefined && this.#thread !== undefined && !this.#demoted;
+    return this.#inline?.state() === 'ready' && !this.#demoted;
+  }
+
+  /** True once the inference thread has been started (its code is loaded; its model may still be loading). */
+  get threadStarted(): boolean {
+    return this.#thread !== undefined;
   }
 
   #demoted = false;
@@ -139,6 +159,7 @@ export class SizeRoutedBackend implements InferenceBackend {
       if (strikes < INLINE_BLOCKED_CHECKS) return;
       this.#demoted = true;
       clearInterval(this.#watch);
+      void this.#threadOrInline();
       this.#log.warn({ blockedMs: Math.round(blocked) }, 'inline model runs held the event loop too long; every request of this model now runs in the inference thread');
     }, everyMs);
     this.#watch.unref();
@@ -168,21 +189,40 @@ export class SizeRoutedBackend implements InferenceBackend {
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
     const inline = this.#inline;
     const small = !request.parts && request.body.length <= this.#inlineMaxBytes && !this.#demoted && !EXPANDING_TYPES.test(request.contentType ?? '');
-    if (inline && (small || !this.#thread)) return inline.invoke(request, timeoutMs);
-    const target = this.#thread ?? this.#primary();
-    if (!target) return Promise.reject(new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200'));
-    return target.invoke(request, timeoutMs);
+    if (inline && small) return inline.invoke(request, timeoutMs);
+    const thread = this.#thread;
+    if (thread) return thread.invoke(request, timeoutMs);
+    if (!inline) return Promise.reject(new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200'));
+    if (inline.state() !== 'ready') return inline.invoke(request, timeoutMs);
+    // The first request that needs the thread starts it and waits for its code (the thread queues
+    // requests while its model loads); one that could not start leaves every request inline.
+    const started = performance.now();
+    return this.#threadOrInline().then((t) => (t ?? inline).invoke(request, Math.max(1, timeoutMs - (performance.now() - started))));
   }
 
-  /** A model with `bidiFn` has user code, so it runs in the thread (inline only when forced). */
+  /**
+   * A model with `bidiFn` has user code, so it runs in the thread (inline only when forced); a
+   * stream that finds the thread not started yet starts it and waits for it.
+   */
   openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame> {
-    const target = this.#thread ?? this.#primary();
-    if (!target?.openBidi) throw new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
-    return target.openBidi(request, frames, cancellation);
+    const inline = this.#inline;
+    if (this.#thread || !inline || inline.state() !== 'ready') {
+      const target = this.#thread ?? this.#primary();
+      if (!target?.openBidi) throw new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
+      return target.openBidi(request, frames, cancellation);
+    }
+    const started = this.#threadOrInline();
+    return (async function* () {
+      const chosen = (await started) ?? inline;
+      if (!chosen.openBidi) throw new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
+      yield* chosen.openBidi(request, frames, cancellation);
+    })();
   }
 
   async close(graceMs = 0, reason?: ToolkitError): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#watch);
+    // A thread still starting is closed by #ensureThread when it arrives.
     await Promise.all([this.#inline?.close(graceMs, reason), this.#thread?.close(graceMs, reason)]);
   }
 }

@@ -81,7 +81,9 @@ test('smkit serve turns ONNX Runtime telemetry off: its worker and inference thr
   await waitForPing(server);
   const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2\n', headers: { 'Content-Type': 'text/csv' } });
   assert.equal(res.status, 200, await res.clone().text());
-  // In `auto` mode the worker also loads the model in its inference thread, for large bodies.
+  // In `auto` mode a large body starts the worker's inference thread, which loads the model too.
+  const large = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2\n'.repeat(20_000), headers: { 'Content-Type': 'text/csv' } });
+  assert.equal(large.status, 200, await large.clone().text());
   await until('the inference thread to load the model', () => /"thread":"inference"[^\n]*"msg":"ONNX model loaded"/.test(server.output()), { timeoutMs: 30_000, detail: () => server.output() });
   await server.stop();
   assert.deepEqual(telemetryTraces(dirs), []);
