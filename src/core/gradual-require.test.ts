@@ -79,6 +79,8 @@ test('every package is required once, in a turn of its own, after the packages i
           order,
         );
         for (const [i, line] of loadLog.entries()) if (line !== 'turn') assert.equal(loadLog[i - 1], 'turn', `${line} loaded in a turn of its own`);
+        // Finding each package (its package.json) takes a turn of its own too.
+        assert.ok(loadLog.filter((line) => line === 'turn').length >= 2 * order.length, 'a turn to find each package and one to load it');
       } finally {
         rmSync(root, { recursive: true, force: true });
       }

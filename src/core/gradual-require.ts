@@ -99,6 +99,9 @@ export function nextTurn(): Promise<void> {
  * spread over turns the same way). A later `import()` or
  * `require()` of the same packages then finds them loaded.
  *
+ * Every package in a `dependencies` list is required, so a dependency that its package loads only
+ * later, or never (pino's transport helpers), is loaded too: a few files more.
+ *
  * A package that fails to load is skipped: the caller's own import reports the failure.
  *
  * @param turn - waits between two packages (tests pass their own).

@@ -33,7 +33,7 @@ class DeferredRoot {
   constructor(
     readonly level: LogLevel,
     private readonly bindings: Record<string, unknown>,
-    readonly format: LogFormat | LoggerOptions,
+    private readonly format: LogFormat | LoggerOptions,
   ) {
     this.threshold = level === 'silent' ? Number.POSITIVE_INFINITY : LEVELS[level];
   }

@@ -49,7 +49,7 @@ function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>)
  * The backend for one model directory: `SMKIT_INFERENCE_MODE` forces the thread or the HTTP thread;
  * `auto` serves small requests inline when the model allows it and everything else in a thread.
  * The inference thread's code is loaded when the thread starts: for a model served inline that is
- * after its first healthy `/ping`.
+ * with the first request that needs the thread, if one ever comes.
  */
 function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model'): InferenceBackend {
   // smkit's built-in registries, which the engine loads as it needs them (codecs after the model).

@@ -8,7 +8,6 @@ import { until } from '../../test/helpers/until.js';
 import { INLINE_BLOCKED_CHECKS, INLINE_MAX_BYTES, INLINE_MAX_BLOCK_MS, SizeRoutedBackend } from './size-routed-backend.js';
 import supertest from 'supertest';
 import { createApp } from './app.js';
-import { Cancellation } from '../core/cancellation.js';
 
 const log = createLogger('silent');
 
@@ -122,7 +121,26 @@ test('an inline engine that fails to load is what /ping reports; no thread is st
   });
   await b.whenSettled();
   assert.equal(b.state(), 'failed');
+  // A large body goes to the engine that /ping reports, which refuses it: it starts no thread either.
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'inline');
   assert.equal(threads, 0);
+});
+
+test('a large body while the inline engine still loads goes to it, and starts no thread', async () => {
+  let threads = 0;
+  const b = new SizeRoutedBackend({
+    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
+    inline: () => named('inline', 'loading'),
+    thread: () => {
+      threads++;
+      return named('thread');
+    },
+    log,
+  });
+  await b.whenSettled();
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'inline');
+  assert.equal(threads, 0);
+  await b.close();
 });
 
 test('a thread whose code is still loading: the body that needs it waits for it while small ones run inline; closing first closes the thread when it comes', async () => {
@@ -147,18 +165,26 @@ test('a thread whose code is still loading: the body that needs it waits for it 
   let lateThread!: (b: InferenceBackend) => void;
   const c = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'thread', reason: 't' }), inline: () => named('inline'), thread: () => new Promise<InferenceBackend>((r) => (lateThread = r)), log });
   await until('the thread to be asked for', () => lateThread !== undefined);
-  await c.close();
+  let closed = false;
+  const closing = c.close().then(() => (closed = true));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(closed, false, 'close() waits for a thread that is still starting');
   const thread = named('thread');
   lateThread(thread);
-  await c.whenSettled();
+  await closing;
   assert.equal(thread.closed, true, 'a thread that arrives after close() is closed, not leaked');
-  assert.equal(c.state(), 'loading');
 });
 
-test('a thread that cannot start: the bodies that needed it run inline, and the failure is logged once', async () => {
+/** A logger that keeps each line's message. */
+function recording(): { log: ServerLogger; lines: string[] } {
   const lines: string[] = [];
   const keep = (_obj: unknown, msg?: string) => void lines.push(msg ?? '');
-  const recording = { debug: keep, info: keep, warn: keep, error: keep, isLevelEnabled: () => true, child: () => recording } as unknown as ServerLogger;
+  const logger = { debug: keep, info: keep, warn: keep, error: keep, isLevelEnabled: () => true, child: () => logger } as unknown as ServerLogger;
+  return { log: logger, lines };
+}
+
+test('a thread that cannot start: the bodies that needed it run inline, and the failure is logged once', async () => {
+  const { log: recordingLog, lines } = recording();
   let threads = 0;
   const b = new SizeRoutedBackend({
     mode: Promise.resolve({ mode: 'inline', reason: 't' }),
@@ -167,7 +193,7 @@ test('a thread that cannot start: the bodies that needed it run inline, and the 
       threads++;
       throw new Error('no threads here');
     },
-    log: recording,
+    log: recordingLog,
     loopDelay: () => 0,
   });
   await b.whenSettled();
@@ -177,33 +203,78 @@ test('a thread that cannot start: the bodies that needed it run inline, and the 
   await b.close();
 });
 
-test('a bidirectional stream starts the thread and runs there; before the model is ready it is refused', async () => {
-  const inline = named('inline');
-  const threadBackend: InferenceBackend = {
-    ...named('thread'),
-    openBidi: () =>
-      (async function* () {
-        yield { data: Buffer.from('from the thread'), binary: false };
-      })(),
-  };
+test("a thread whose model fails to load: the bodies that needed it run inline, and it is logged once", async () => {
+  const { log: recordingLog, lines } = recording();
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread', 'failed'), log: recordingLog, loopDelay: () => 0 });
+  await b.whenSettled();
+  assert.deepEqual(await Promise.all([where(b, request(INLINE_MAX_BYTES + 1)), where(b, request(INLINE_MAX_BYTES + 1))]), ['inline', 'inline']);
+  assert.equal(await where(b, request(10, true)), 'inline');
+  assert.equal(lines.filter((l) => l.includes('could not load the model')).length, 1);
+  await b.close();
+});
+
+test('waiting for the thread counts against the request timeout: a thread slower than it is a 504, a quicker one gets the time left', async () => {
+  let giveThread: ((b: InferenceBackend) => void) | undefined;
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => new Promise<InferenceBackend>((r) => (giveThread = r)), log, loopDelay: () => 0 });
+  await b.whenSettled();
+  await assert.rejects(b.invoke(request(INLINE_MAX_BYTES + 1), 50), (err: Error & { code?: string }) => err.code === 'ERR_TIMEOUT' && /inference thread/.test(err.message));
+  const given: number[] = [];
+  const thread: InferenceBackend = { ...named('thread'), invoke: async (_r, timeoutMs) => (given.push(timeoutMs), { body: Buffer.from('thread'), contentType: 'text/plain' }) };
+  const answer = b.invoke(request(INLINE_MAX_BYTES + 1), 10_000);
+  await new Promise((r) => setTimeout(r, 30));
+  giveThread!(thread);
+  assert.equal((await answer).body.toString(), 'thread');
+  assert.equal(given.length, 1);
+  assert.ok(given[0]! <= 10_000 - 30, `the thread got the time left (${given[0]} ms)`);
+  await b.close();
+});
+
+test('close() while a request waits for the thread: the thread is closed with the grace time, and no thread starts after close', async () => {
+  let giveThread: ((b: InferenceBackend) => void) | undefined;
   let threads = 0;
   const b = new SizeRoutedBackend({
     mode: Promise.resolve({ mode: 'inline', reason: 't' }),
-    inline: () => inline,
+    inline: () => named('inline'),
     thread: () => {
       threads++;
-      return threadBackend;
+      return new Promise<InferenceBackend>((r) => (giveThread = r));
     },
     log,
     loopDelay: () => 0,
   });
-  const noFrames = (async function* () {})();
-  const bidiRequest = { requestId: 'r', headers: {} } as unknown as Parameters<SizeRoutedBackend['openBidi']>[0];
-  assert.throws(() => b.openBidi(bidiRequest, noFrames, new Cancellation()), /still loading/);
   await b.whenSettled();
-  const frames: string[] = [];
-  for await (const frame of b.openBidi(bidiRequest, noFrames, new Cancellation())) frames.push(Buffer.from(frame.data).toString());
-  assert.deepEqual(frames, ['from the thread']);
-  assert.equal(threads, 1);
+  const waiting = b.invoke(request(INLINE_MAX_BYTES + 1), 10_000);
+  await until('the thread to be asked for', () => giveThread !== undefined);
+  const thread = named('thread');
+  const closing = b.close(1000);
+  giveThread!(thread);
+  await closing;
+  assert.equal(thread.closed, true);
+  assert.equal((await waiting).body.toString(), 'thread', 'the waiting request went to the thread (which answers or refuses it as it closes)');
+
+  const c = new SizeRoutedBackend({
+    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
+    inline: () => named('inline'),
+    thread: () => {
+      threads++;
+      return named('thread');
+    },
+    log,
+    loopDelay: () => 0,
+  });
+  await c.whenSettled();
+  await c.close();
+  await c.invoke(request(INLINE_MAX_BYTES + 1), 1000);
+  assert.equal(threads, 1, 'no thread started after close()');
+});
+
+test('close() stops watching the event loop', async () => {
+  const { probe, calls } = scripted([]);
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: probe, checkEveryMs: 2 });
+  await b.whenSettled();
+  await until('the loop to be watched', () => calls() > 0);
   await b.close();
+  const after = calls();
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(calls(), after);
 });

@@ -79,16 +79,22 @@ export interface SizeRoutedOptions {
  * the event loop that answers `/ping`. Other models run in the thread only.
  *
  * For a model that can run inline, the thread starts with the first request that needs it (a large
- * body, a bidirectional stream, or the model moving off the HTTP thread), which waits for it. A
- * worker that only ever gets small bodies never loads the model twice, and a new worker does not
- * spend its first second under load starting a thread beside the requests it answers (the thread's
- * start took the first second's p99 from 90 to 260 ms on a 2-vCPU VM: `npm run bench`, `warmup`).
+ * body, or any body once the model moved off the HTTP thread), which waits until the thread has
+ * loaded its copy of the model. A worker that only ever gets small bodies never loads the model
+ * twice, and a new worker does not spend its first second under load starting a thread beside the
+ * requests it answers (`npm run bench`, `warmup`). A thread that cannot start, or whose model fails
+ * to load, is logged once, and the requests that needed it run inline.
  */
 export class SizeRoutedBackend implements InferenceBackend {
   #inline: InferenceBackend | undefined;
+  /** The inference thread, once started (its model may still be loading). */
   #thread: InferenceBackend | undefined;
-  /** The thread being started: undefined until something needs it; resolves undefined if it could not start. */
+  /** The thread's start: undefined until something needs it; rejects if the thread could not start. */
   #threadStart: Promise<InferenceBackend | undefined> | undefined;
+  /** For a model that also runs inline: the thread once its model is ready, or undefined if it failed (then requests stay inline). */
+  #threadReady: Promise<InferenceBackend | undefined> | undefined;
+  /** What {@link #threadReady} resolved to, when it was a thread. */
+  #readyThread: InferenceBackend | undefined;
   #closed = false;
   #watch: NodeJS.Timeout | undefined;
   readonly #settled: Promise<void>;
@@ -114,28 +120,30 @@ export class SizeRoutedBackend implements InferenceBackend {
     });
   }
 
-  /** The inference thread: started at the first call, shared by every later one. */
+  /** Starts the inference thread at the first call (none once closed); every later call shares it. */
   #ensureThread(): Promise<InferenceBackend | undefined> {
-    return (this.#threadStart ??= Promise.resolve()
-      .then(() => this.#options.thread())
-      .then(async (thread) => {
-        if (this.#closed) {
-          await thread.close();
-          return undefined;
-        }
-        this.#thread = thread;
-        return thread;
-      }));
+    return (this.#threadStart ??= this.#closed
+      ? Promise.resolve(undefined)
+      : Promise.resolve()
+          .then(() => this.#options.thread())
+          .then((thread) => (this.#thread = thread)));
   }
 
-  #inlineFallback: Promise<InferenceBackend | undefined> | undefined;
-
-  /** {@link #ensureThread} for a model that also runs inline: if the thread cannot start, its requests stay inline. */
+  /** {@link #ensureThread} for a model that also runs inline, resolved once the thread's model is ready. */
   #threadOrInline(): Promise<InferenceBackend | undefined> {
-    return (this.#inlineFallback ??= this.#ensureThread().catch((err: unknown) => {
-      this.#log.error({ err }, 'could not start the inference thread; every request of this model runs inline');
-      return undefined;
-    }));
+    return (this.#threadReady ??= this.#ensureThread().then(
+      async (thread) => {
+        if (!thread) return undefined;
+        await thread.whenSettled();
+        if (thread.state() === 'ready') return (this.#readyThread = thread);
+        this.#log.error({ reason: thread.failure()?.message }, 'the inference thread could not load the model; every request of this model runs inline');
+        return undefined;
+      },
+      (err: unknown) => {
+        this.#log.error({ err }, 'could not start the inference thread; every request of this model runs inline');
+        return undefined;
+      },
+    ));
   }
 
   /** True while small requests still run on the HTTP thread. */
@@ -188,41 +196,40 @@ export class SizeRoutedBackend implements InferenceBackend {
 
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
     const inline = this.#inline;
+    if (!inline) {
+      // `thread` mode: the thread queues requests while its model loads.
+      if (this.#thread) return this.#thread.invoke(request, timeoutMs);
+      return Promise.reject(new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200'));
+    }
     const small = !request.parts && request.body.length <= this.#inlineMaxBytes && !this.#demoted && !EXPANDING_TYPES.test(request.contentType ?? '');
-    if (inline && small) return inline.invoke(request, timeoutMs);
-    const thread = this.#thread;
-    if (thread) return thread.invoke(request, timeoutMs);
-    if (!inline) return Promise.reject(new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200'));
-    if (inline.state() !== 'ready') return inline.invoke(request, timeoutMs);
-    // The first request that needs the thread starts it and waits for its code (the thread queues
-    // requests while its model loads); one that could not start leaves every request inline.
-    const started = performance.now();
-    return this.#threadOrInline().then((t) => (t ?? inline).invoke(request, Math.max(1, timeoutMs - (performance.now() - started))));
+    if (small || inline.state() !== 'ready') return inline.invoke(request, timeoutMs);
+    if (this.#readyThread) return this.#readyThread.invoke(request, timeoutMs);
+    return this.#invokeOnceThreadReady(inline, request, timeoutMs);
   }
 
-  /**
-   * A model with `bidiFn` has user code, so it runs in the thread (inline only when forced); a
-   * stream that finds the thread not started yet starts it and waits for it.
-   */
+  /** The first requests that need the thread wait for it (within their timeout), then run there, or inline if it failed. */
+  async #invokeOnceThreadReady(inline: InferenceBackend, request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
+    const target = await Promise.race([this.#threadOrInline(), late]);
+    clearTimeout(timer);
+    if (target === 'late') throw new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s (waiting for the inference thread to load the model)`);
+    return (target ?? inline).invoke(request, Math.max(1, timeoutMs - (performance.now() - started)));
+  }
+
+  /** A model with `bidiFn` has user code, so it runs in the thread (inline only when forced). */
   openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame> {
-    const inline = this.#inline;
-    if (this.#thread || !inline || inline.state() !== 'ready') {
-      const target = this.#thread ?? this.#primary();
-      if (!target?.openBidi) throw new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
-      return target.openBidi(request, frames, cancellation);
-    }
-    const started = this.#threadOrInline();
-    return (async function* () {
-      const chosen = (await started) ?? inline;
-      if (!chosen.openBidi) throw new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
-      yield* chosen.openBidi(request, frames, cancellation);
-    })();
+    const target = this.#thread ?? this.#primary();
+    if (!target?.openBidi) throw new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
+    return target.openBidi(request, frames, cancellation);
   }
 
   async close(graceMs = 0, reason?: ToolkitError): Promise<void> {
     this.#closed = true;
     clearInterval(this.#watch);
-    // A thread still starting is closed by #ensureThread when it arrives.
-    await Promise.all([this.#inline?.close(graceMs, reason), this.#thread?.close(graceMs, reason)]);
+    // A thread still starting is waited for, then closed like one that had started.
+    const thread = async () => (this.#thread ?? (await this.#threadStart?.catch(() => undefined)))?.close(graceMs, reason);
+    await Promise.all([this.#inline?.close(graceMs, reason), thread()]);
   }
 }
