@@ -58,6 +58,13 @@ const MODEL_INVOKE = /^\/models\/([^/]+)\/invoke$/;
 /** The CommonJS packages of the rarer routes, and what they load at once. */
 const SLOW_PATH_PACKAGES = ['express', 'multer'] as const;
 
+/**
+ * When code that only rarer routes or a metrics scrape need starts loading, after start-up: a new
+ * worker's first seconds under load spend several times the CPU per request of its later ones
+ * (the JIT compiling the request path), so work that can wait waits for them.
+ */
+export const PRELOAD_AFTER_MS = 5000;
+
 /** Loading those packages gradually, once per process (every app of a process shares them). */
 let slowPathPackages: Promise<unknown> | undefined;
 
@@ -419,9 +426,11 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   };
   let slowPath: Promise<RequestListener> | undefined;
   const loadSlowPath = () => (slowPath ??= buildSlowPath());
-  // A second after start, express and multer load one package per turn of the event loop: in one
-  // go they would hold the requests of a busy worker for 100-150 ms (see gradual-require.ts).
-  setTimeout(() => void (slowPathPackages ??= requireGradually(SLOW_PATH_PACKAGES, import.meta.url)).then(loadSlowPath).catch(() => undefined), 1000).unref();
+  // A few seconds after start, past a new worker's first seconds under load, express and multer
+  // load one package per turn of the event loop: in one go they would hold the requests of a busy
+  // worker for 100-150 ms (see gradual-require.ts). A request for a rarer route before then loads
+  // them at once.
+  setTimeout(() => void (slowPathPackages ??= requireGradually(SLOW_PATH_PACKAGES, import.meta.url)).then(loadSlowPath).catch(() => undefined), PRELOAD_AFTER_MS).unref();
 
   return (req, res) => {
     // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host (see HTTP_SERVER_OPTIONS).

@@ -12,7 +12,7 @@ import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
 import { ClusterModelManager } from './mme-cluster.js';
-import { createApp } from './app.js';
+import { createApp, PRELOAD_AFTER_MS } from './app.js';
 import type { InferenceBackend } from './inference-backend.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { SizeRoutedBackend } from './size-routed-backend.js';
@@ -179,16 +179,17 @@ async function run(config: WorkerConfig): Promise<void> {
   // A backstop for bodies no route reads (GET /ping with a Content-Length that never arrives):
   // routes that read bodies time them out themselves after SMKIT_BODY_TIMEOUT_SECONDS.
   server.requestTimeout = server.headersTimeout + settings.bodyTimeoutSeconds * 1000;
-  // prom-client and pino are loaded off the cold-start path: once the model is ready (or failed).
+  // prom-client and pino are loaded off the cold-start path: after the model is ready (or failed).
   // The heap's growing factor is set then too, so that start-up runs without it (see worker-heap.ts).
   // A flag changed at run time changes V8's flag hash: NODE_COMPILE_CACHE's code for what loads
   // after it may be refused (measured: pino's modules, loaded next), never what start-up loaded.
   const loadMetrics = () => {
     tuneHeapGrowing(settings.workerHeapGrowingPercent);
-    setTimeout(() => {
-      // One package per turn of the event loop, so that requests already coming in are not held.
-      void deferredLog.loadGradually().then(() => metrics?.ready());
-    }, 50).unref();
+    // One package per turn of the event loop, so that requests already coming in are not held:
+    // pino at once (held lines are written then), prom-client once the first seconds are past (a
+    // scrape before then loads it).
+    setTimeout(() => void deferredLog.loadGradually(), 50).unref();
+    setTimeout(() => void metrics?.ready(), PRELOAD_AFTER_MS).unref();
   };
   if (backend) {
     const single = backend;
