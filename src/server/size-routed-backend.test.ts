@@ -29,6 +29,18 @@ function named(name: string, state: BackendState = 'ready'): InferenceBackend & 
 const request = (bytes: number, parts = false): InvocationRequest => ({ requestId: 'r', body: Buffer.alloc(bytes), headers: {}, ...(parts ? { parts: [] } : {}) });
 const where = async (b: SizeRoutedBackend, r: InvocationRequest) => (await b.invoke(r, 1000)).body.toString();
 
+/** A thread factory that counts the threads it starts. */
+function countedThreads(make: () => InferenceBackend | Promise<InferenceBackend> = () => named('thread')): { thread: () => InferenceBackend | Promise<InferenceBackend>; count: () => number } {
+  let n = 0;
+  return {
+    thread: () => {
+      n++;
+      return make();
+    },
+    count: () => n,
+  };
+}
+
 /** A probe that answers a scripted series of loop delays (0 after it), counting its calls. */
 function scripted(delays: number[]): { probe: () => number; calls: () => number } {
   let calls = 0;
@@ -37,11 +49,7 @@ function scripted(delays: number[]): { probe: () => number; calls: () => number 
 
 
 test('inline-capable models: small plain bodies run inline, large bodies and multipart go to the thread, which the first of them starts', async () => {
-  let threads = 0;
-  const thread = () => {
-    threads++;
-    return named('thread');
-  };
+  const { thread, count } = countedThreads();
   const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread, log, loopDelay: () => 0 });
   await b.whenSettled();
   assert.equal(b.state(), 'ready');
@@ -49,10 +57,10 @@ test('inline-capable models: small plain bodies run inline, large bodies and mul
   assert.equal(await where(b, request(100)), 'inline');
   assert.equal(await where(b, request(INLINE_MAX_BYTES)), 'inline');
   assert.equal(b.threadStarted, false, 'small bodies alone never start the thread (nor load the model a second time)');
-  assert.equal(threads, 0);
+  assert.equal(count(), 0);
   // Two large bodies at once: one thread, and both wait for it.
   assert.deepEqual(await Promise.all([where(b, request(INLINE_MAX_BYTES + 1)), where(b, request(INLINE_MAX_BYTES + 1))]), ['thread', 'thread']);
-  assert.equal(threads, 1);
+  assert.equal(count(), 1);
   assert.equal(b.threadStarted, true);
   assert.equal(await where(b, request(100)), 'inline', 'small bodies still run inline');
   assert.equal(await where(b, request(10, true)), 'thread');
@@ -108,40 +116,18 @@ test('models that must not run inline use the thread only; nothing is served bef
   await b.close();
 });
 
-test('an inline engine that fails to load is what /ping reports; no thread is started', async () => {
-  let threads = 0;
-  const b = new SizeRoutedBackend({
-    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
-    inline: () => named('inline', 'failed'),
-    thread: () => {
-      threads++;
-      return named('thread');
-    },
-    log,
+for (const state of ['failed', 'loading'] as const) {
+  test(`an inline engine ${state === 'failed' ? 'that failed to load' : 'still loading'} is what /ping reports; a large body goes to it and starts no thread`, async () => {
+    const { thread, count } = countedThreads();
+    const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline', state), thread, log });
+    await b.whenSettled();
+    assert.equal(b.state(), state);
+    // The engine that /ping reports answers it (a real one refuses it, 503).
+    assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'inline');
+    assert.equal(count(), 0);
+    await b.close();
   });
-  await b.whenSettled();
-  assert.equal(b.state(), 'failed');
-  // A large body goes to the engine that /ping reports, which refuses it: it starts no thread either.
-  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'inline');
-  assert.equal(threads, 0);
-});
-
-test('a large body while the inline engine still loads goes to it, and starts no thread', async () => {
-  let threads = 0;
-  const b = new SizeRoutedBackend({
-    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
-    inline: () => named('inline', 'loading'),
-    thread: () => {
-      threads++;
-      return named('thread');
-    },
-    log,
-  });
-  await b.whenSettled();
-  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'inline');
-  assert.equal(threads, 0);
-  await b.close();
-});
+}
 
 test('a thread whose code is still loading: the body that needs it waits for it while small ones run inline; closing first closes the thread when it comes', async () => {
   let giveThread!: (b: InferenceBackend) => void;
@@ -185,20 +171,13 @@ function recording(): { log: ServerLogger; lines: string[] } {
 
 test('a thread that cannot start: the bodies that needed it run inline, and the failure is logged once', async () => {
   const { log: recordingLog, lines } = recording();
-  let threads = 0;
-  const b = new SizeRoutedBackend({
-    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
-    inline: () => named('inline'),
-    thread: () => {
-      threads++;
-      throw new Error('no threads here');
-    },
-    log: recordingLog,
-    loopDelay: () => 0,
+  const { thread, count } = countedThreads(() => {
+    throw new Error('no threads here');
   });
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread, log: recordingLog, loopDelay: () => 0 });
   await b.whenSettled();
   assert.deepEqual(await Promise.all([where(b, request(INLINE_MAX_BYTES + 1)), where(b, request(10, true)), where(b, request(INLINE_MAX_BYTES + 1))]), ['inline', 'inline', 'inline']);
-  assert.equal(threads, 1, 'one attempt');
+  assert.equal(count(), 1, 'one attempt');
   assert.equal(lines.filter((l) => l.includes('could not start the inference thread')).length, 1);
   await b.close();
 });
@@ -231,17 +210,8 @@ test('waiting for the thread counts against the request timeout: a thread slower
 
 test('close() while a request waits for the thread: the thread is closed with the grace time, and no thread starts after close', async () => {
   let giveThread: ((b: InferenceBackend) => void) | undefined;
-  let threads = 0;
-  const b = new SizeRoutedBackend({
-    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
-    inline: () => named('inline'),
-    thread: () => {
-      threads++;
-      return new Promise<InferenceBackend>((r) => (giveThread = r));
-    },
-    log,
-    loopDelay: () => 0,
-  });
+  const starting = countedThreads(() => new Promise<InferenceBackend>((r) => (giveThread = r)));
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: starting.thread, log, loopDelay: () => 0 });
   await b.whenSettled();
   const waiting = b.invoke(request(INLINE_MAX_BYTES + 1), 10_000);
   await until('the thread to be asked for', () => giveThread !== undefined);
@@ -252,20 +222,13 @@ test('close() while a request waits for the thread: the thread is closed with th
   assert.equal(thread.closed, true);
   assert.equal((await waiting).body.toString(), 'thread', 'the waiting request went to the thread (which answers or refuses it as it closes)');
 
-  const c = new SizeRoutedBackend({
-    mode: Promise.resolve({ mode: 'inline', reason: 't' }),
-    inline: () => named('inline'),
-    thread: () => {
-      threads++;
-      return named('thread');
-    },
-    log,
-    loopDelay: () => 0,
-  });
+  assert.equal(starting.count(), 1);
+  const { thread: never, count } = countedThreads();
+  const c = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: never, log, loopDelay: () => 0 });
   await c.whenSettled();
   await c.close();
   await c.invoke(request(INLINE_MAX_BYTES + 1), 1000);
-  assert.equal(threads, 1, 'no thread started after close()');
+  assert.equal(count(), 0, 'no thread started after close()');
 });
 
 test('close() stops watching the event loop', async () => {
