@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { answeredWith, meanBatchRunMs, meanBatchSize, rowsRun, serverP99Bound } from './harness.js';
+import { answeredWith, meanBatchRunMs, meanBatchSize, parseWrkOutput, rowsRun, serverP99Bound } from './harness.js';
 
 /** A `/metrics` excerpt in smkit's format: two batching steps and the invocation histogram. */
 function scrape(runs: [number, number], rows: [number, number], buckets: [string, number][]): string {
@@ -63,3 +63,18 @@ test('answeredWith and rowsRun: answers of one status and model rows run between
   assert.equal(answeredWith(499, before, after), 0);
   assert.equal(rowsRun(before, after), 320);
 });
+
+// Printed by wrk 4.1 (Debian) against smkit serve: one-row CSV, then a body the model refuses (400).
+const WRK_OK = "Running 1s test @ http://127.0.0.1:18080/invocations\n  1 threads and 4 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency     5.96ms   16.88ms 111.46ms   93.56%\n    Req/Sec     2.89k   818.10     3.93k    77.78%\n  Latency Distribution\n     50%    0.93ms\n     75%    2.84ms\n     90%    6.91ms\n     99%   94.72ms\n  2695 requests in 1.00s, 842.16KB read\nRequests/sec:   2688.75\nTransfer/sec:    840.21KB\n";
+const WRK_REFUSED = "Running 1s test @ http://127.0.0.1:18080/invocations\n  1 threads and 2 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   679.38us    1.06ms  11.15ms   87.73%\n    Req/Sec     6.07k     3.19k   11.91k    70.00%\n  Latency Distribution\n     50%  212.00us\n     75%  714.00us\n     90%    2.03ms\n     99%    4.85ms\n  6031 requests in 1.01s, 2.53MB read\n  Non-2xx or 3xx responses: 6031\nRequests/sec:   5999.47\nTransfer/sec:      2.52MB\n";
+
+test('parseWrkOutput: requests/s, p50, p99 and the slowest answer in ms, whatever unit wrk printed them in', () => {
+  assert.deepEqual(parseWrkOutput(WRK_OK), { rps: 2688.75, p50: 0.93, p99: 94.72, max: 111.46, errors: 0, requests: 2695 });
+  const refused = parseWrkOutput(WRK_REFUSED);
+  assert.deepEqual(refused, { rps: 5999.47, p50: 0.212, p99: 4.85, max: 11.15, errors: 6031, requests: 6031 });
+  // Socket errors count as errors; a slowest answer in seconds is converted.
+  const broken = parseWrkOutput(WRK_OK.replace('111.46ms', '1.20s').replace('  2695 requests', '  Socket errors: connect 0, read 2, write 0, timeout 3\n  2695 requests'));
+  assert.equal(broken.max, 1200);
+  assert.equal(broken.errors, 5);
+});
+

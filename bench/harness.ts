@@ -129,7 +129,7 @@ export function treeCpuMs(pid: number | undefined): number | undefined {
 const client = process.env['BENCH_CLIENT'] === 'wrk' ? 'wrk' : 'autocannon';
 
 /** One load run's requests/s, latency percentiles and slowest answer (ms), failures and total requests. */
-interface LoadResult {
+export interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
@@ -151,6 +151,23 @@ function wrkMs(text: string | undefined): number {
   return m[2] === 'us' ? value / 1000 : m[2] === 's' ? value * 1000 : value;
 }
 
+/** What `wrk --latency` printed: requests/s, p50, p99 and the slowest answer (ms), failures and requests. */
+export function parseWrkOutput(out: string): LoadResult {
+  const field = (re: RegExp) => re.exec(out)?.[1];
+  const requests = Number(field(/(\d+) requests in/) ?? 0);
+  const failures = Number(field(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: Number(field(/Requests\/sec:\s+([\d.]+)/)),
+    p50: wrkMs(field(/ 50%\s+(\S+)/)),
+    p99: wrkMs(field(/ 99%\s+(\S+)/)),
+    // The thread statistics' line: "Latency   avg   stdev   max   +/- stdev".
+    max: wrkMs(field(/Latency\s+\S+\s+\S+\s+(\S+)\s+[\d.]+%/)),
+    errors: failures + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+    requests,
+  };
+}
+
 async function runWrk(url: string, body: string | Buffer, contentType: string, connections: number, seconds: number): Promise<LoadResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bench-wrk-'));
   try {
@@ -167,19 +184,7 @@ async function runWrk(url: string, body: string | Buffer, contentType: string, c
         err ? reject(err) : resolve(stdout),
       );
     });
-    const field = (re: RegExp) => re.exec(out)?.[1];
-    const requests = Number(field(/(\d+) requests in/) ?? 0);
-    const failures = Number(field(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
-    const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-    return {
-      rps: Number(field(/Requests\/sec:\s+([\d.]+)/)),
-      p50: wrkMs(field(/ 50%\s+(\S+)/)),
-      p99: wrkMs(field(/ 99%\s+(\S+)/)),
-      // "Latency   avg   stdev   max   +/- stdev"
-      max: wrkMs(field(/Latency\s+\S+\s+\S+\s+(\S+)/)),
-      errors: failures + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
-      requests,
-    };
+    return parseWrkOutput(out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -201,5 +201,7 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
 /** The primary's side: collects every worker's metrics (prom-client's cluster protocol), loading prom-client on first use. */
 export function createClusterMetricsAggregator(): () => Promise<string> {
   let aggregator: Promise<{ clusterMetrics(): Promise<string> }> | undefined;
-  return async () => (await (aggregator ??= import('prom-client').then(({ AggregatorRegistry }) => new AggregatorRegistry()))).clusterMetrics();
+  // Gradually, as in the workers: on Node 20 this primary hands every new connection to a worker.
+  const load = () => requireGradually(PROM_CLIENT_PACKAGES, import.meta.url).then(() => import('prom-client'));
+  return async () => (await (aggregator ??= load().then(({ AggregatorRegistry }) => new AggregatorRegistry()))).clusterMetrics();
 }
