@@ -3,6 +3,7 @@
  * once; calls that arrive while a run is in flight wait and form the next run, up to `maxSize`.
  */
 import type { Cancellation } from '../core/cancellation.js';
+import type { BatchingOptions } from './batching-options.js';
 
 /** Calls `fn`, turning a synchronous throw into a rejection so no waiting call is left unanswered. */
 function settle<T>(fn: () => Promise<T>): Promise<T> {
@@ -19,20 +20,6 @@ function settle<T>(fn: () => Promise<T>): Promise<T> {
  * bounds the wait when requests never stop arriving and the batch never fills.
  */
 export const GATHER_LIMIT_MS = 1;
-
-/** How one model batches. `maxSize` 1 turns batching off. */
-export interface BatchingOptions {
-  /** Most requests run together in one model call. */
-  readonly maxSize: number;
-  /**
-   * How long, at most, a batch waits for more requests once the model is free (measured from its
-   * oldest request's arrival). A request that finds the model idle and nothing queued never waits.
-   */
-  readonly maxDelayMs: number;
-}
-
-/** Batching off. */
-export const NO_BATCHING: BatchingOptions = Object.freeze({ maxSize: 1, maxDelayMs: 0 });
 
 /** One model run of a batcher, as it reports it for metrics once the run has ended. */
 export interface BatchRun {

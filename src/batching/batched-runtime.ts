@@ -1,7 +1,8 @@
 import type { Cancellation } from '../core/cancellation.js';
 import type { TensorMap } from '../core/tensor.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
-import { AdaptiveBatcher, type BatchingOptions, type BatchObserver } from './adaptive-batcher.js';
+import { AdaptiveBatcher, type BatchObserver } from './adaptive-batcher.js';
+import type { BatchingOptions } from './batching-options.js';
 import { batchKey, concatInputs, rowsOf, splitOutputs, UnsplittableBatchError } from './tensor-batch.js';
 
 /** True when every declared input's first dimension is dynamic, so rows can be stacked. */
@@ -19,14 +20,14 @@ export class BatchedRuntime implements ModelRuntime {
   readonly #batcher: AdaptiveBatcher<TensorMap, TensorMap>;
   #splittable = true;
   /** The most requests one run takes. */
-  readonly maxSize: number;
+  readonly maxBatchSize: number;
 
   constructor(
     private readonly inner: ModelRuntime,
     options: BatchingOptions,
     observe?: BatchObserver,
   ) {
-    this.maxSize = options.maxSize;
+    this.maxBatchSize = options.maxSize;
     this.#batcher = new AdaptiveBatcher<TensorMap, TensorMap>(
       {
         keyOf: (inputs) => (this.#splittable ? batchKey(inputs) : undefined),

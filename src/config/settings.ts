@@ -32,7 +32,7 @@ export interface Settings {
   readonly host: string;
   /**
    * `SMKIT_INSTANCE_ID`: set by `smkit local` and the other starters of `smkit serve` children; every
-   * `/ping` answer carries it in {@link INSTANCE_ID_HEADER}, so the starter can tell its own child's
+   * `/ping` answer carries it in `x-smkit-instance-id` (`INSTANCE_ID_HEADER`), so the starter can tell its own child's
    * answer from another server that took the port first.
    */
   readonly instanceId?: string;
@@ -181,9 +181,6 @@ function readInstanceId(env: Env): string | undefined {
   if (id !== undefined && !/^[A-Za-z0-9._-]{1,128}$/.test(id)) throw invalid('SMKIT_INSTANCE_ID', id, 'up to 128 letters, digits, dots, dashes or underscores');
   return id;
 }
-
-/** Response header of `/ping` that carries `SMKIT_INSTANCE_ID`. */
-export const INSTANCE_ID_HEADER = 'x-smkit-instance-id';
 
 function invalid(name: string, value: string, expected: string): ToolkitError {
   return new ToolkitError('ERR_CONFIG_INVALID', `${name}=${JSON.stringify(value)} is invalid: expected ${expected}.`, {

@@ -24,6 +24,9 @@ export const SAGEMAKER_HEADERS: Readonly<Record<keyof SageMakerHeaders, SageMake
   inferenceId: { header: 'x-amzn-sagemaker-inference-id', min: 1, max: 64 },
 });
 
+/** smkit's own response header of `/ping` that carries `SMKIT_INSTANCE_ID` (not a SageMaker header). */
+export const INSTANCE_ID_HEADER = 'x-smkit-instance-id';
+
 /** `SessionId` of `InvokeEndpoint`: `NEW_SESSION` on the request that opens a stateful session, then its id. */
 export const SESSION_ID_HEADER = 'x-amzn-sagemaker-session-id';
 /** `NewSessionId` of `InvokeEndpoint`'s answer: `<id>; Expires=<time>`. */

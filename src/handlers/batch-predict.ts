@@ -1,7 +1,8 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { cancellationOf } from '../core/cancellation.js';
 import type { InvocationContext } from '../core/context.js';
-import { AdaptiveBatcher, type BatchingOptions, type BatchObserver } from '../batching/adaptive-batcher.js';
+import { AdaptiveBatcher, type BatchObserver } from '../batching/adaptive-batcher.js';
+import type { BatchingOptions } from '../batching/batching-options.js';
 import type { PredictBatchFn } from './user-module.js';
 
 /** Runs a handler's `predictBatchFn` on concurrent requests together. */

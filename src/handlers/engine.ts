@@ -12,12 +12,12 @@ import type { ModelRuntime, RuntimeOptions } from '../runtimes/runtime.js';
 import { readPipelineFile } from '../pipeline/pipeline-file.js';
 import { Pipeline, buildDefaultPipeline, buildPipeline } from '../pipeline/pipeline.js';
 import { isTensor, isTensorMap, setTensor } from '../codecs/tensor-map.js';
-import { BatchedRuntime } from '../batching/batched-runtime.js';
 import { stepDataWithFloat16Bits, type StepData } from '../pipeline/step.js';
 import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
 import type { EngineRegistries } from './registries.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
-import { NO_BATCHING, type BatchingOptions, type BatchRun } from '../batching/adaptive-batcher.js';
+import type { BatchRun } from '../batching/adaptive-batcher.js';
+import { NO_BATCHING, type BatchingOptions } from '../batching/batching-options.js';
 import type { BatchPredictor } from './batch-predict.js';
 import type { SessionRef } from '../sessions/session-store.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
@@ -275,7 +275,7 @@ export class InferenceEngine {
 
   private maxBatchSize(): number {
     const sizes = [this.batchPredict?.maxSize ?? 1];
-    if (this.model instanceof Pipeline) for (const r of this.model.runtimes) sizes.push(r instanceof BatchedRuntime ? r.maxSize : 1);
+    if (this.model instanceof Pipeline) for (const r of this.model.runtimes) sizes.push(r.maxBatchSize ?? 1);
     return Math.max(...sizes);
   }
 

@@ -2,7 +2,6 @@ import { createRequire } from 'node:module';
 import type { Logger as PinoLogger, pino as pinoFactory } from 'pino';
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import { buildPinoLogger, type LoggerOptions } from './pino-options.js';
-import { requireGradually } from '../core/gradual-require.js';
 import type { ServerLogger } from './server-logger.js';
 
 /** pino's level numbers (a line is written when its level is at least the logger's). */
@@ -101,7 +100,7 @@ export class DeferredLogger implements ServerLogger {
    * loads the rest at once.
    */
   async loadGradually(): Promise<void> {
-    if (!this.root.real) await requireGradually(this.root.packages(), import.meta.url);
+    if (!this.root.real) await (await import('../core/gradual-require.js')).requireGradually(this.root.packages(), import.meta.url);
     this.root.load();
   }
 

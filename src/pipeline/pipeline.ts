@@ -90,5 +90,5 @@ export async function buildDefaultPipeline(env: Omit<StepBuildEnv, 'stage' | 'na
   const { factory, modelPath } = await env.runtimes.detect(env.modelDir);
   const runtime = await factory.load(modelPath, env.runtimeOptions);
   const name = `predict:${factory.name}`;
-  return new Pipeline([runtimeStep(name, batchedRuntime(runtime, env, name))], { withoutUserCode: true });
+  return new Pipeline([runtimeStep(name, await batchedRuntime(runtime, env, name))], { withoutUserCode: true });
 }

@@ -4,7 +4,8 @@ import { withFloat16Bits, type TensorMap } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { RuntimeOptions } from '../runtimes/runtime.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
-import type { BatchingOptions, BatchRun } from '../batching/adaptive-batcher.js';
+import type { BatchRun } from '../batching/adaptive-batcher.js';
+import type { BatchingOptions } from '../batching/batching-options.js';
 
 /** The stage a step belongs to. Steps run in stage order: preprocess → predict → postprocess. */
 export type StepStage = 'preprocess' | 'predict' | 'postprocess';

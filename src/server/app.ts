@@ -1,14 +1,14 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { ToolkitError } from '../errors/catalogue.js';
-import { INSTANCE_ID_HEADER, type Settings } from '../config/settings.js';
+import type { Settings } from '../config/settings.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import type { SageMakerHeaders } from '../core/context.js';
-import { readSageMakerHeaders, SAGEMAKER_HEADERS } from '../core/sagemaker-headers.js';
+import { INSTANCE_ID_HEADER, readSageMakerHeaders, SAGEMAKER_HEADERS } from '../core/sagemaker-headers.js';
 import { parseMediaType } from '../codecs/media-type.js';
 import type { FormPart } from '../codecs/multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
-import { validateLoadRequest, type ModelManager } from './model-store.js';
+import type { ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
 import { readBody, readBodyThen, type BodyLimits } from './body-reader.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
@@ -16,7 +16,6 @@ import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
-import { requireGradually } from '../core/gradual-require.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import type { SessionRef, SessionStore } from '../sessions/session-store.js';
 
@@ -367,7 +366,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
    * the first `/ping` (cold start).
    */
   const buildSlowPath = async (): Promise<RequestListener> => {
-    const [{ default: express }, { createFormPartsParser }] = await Promise.all([import('express'), import('./multipart.js')]);
+    const [{ default: express }, { createFormPartsParser }, { validateLoadRequest }] = await Promise.all([import('express'), import('./multipart.js'), import('./model-store.js')]);
     const app = express();
     app.disable('x-powered-by');
     app.disable('etag');
@@ -413,7 +412,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         (err: unknown) => readFailed(err, req, res),
       );
     });
-    mountModelRoutes(app, models, bodyLimits);
+    mountModelRoutes(app, models, bodyLimits, validateLoadRequest);
     app.all(['/ping', '/invocations', '/execution-parameters'], (req, _res, next) => {
       next(new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`));
     });
@@ -430,7 +429,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   // load one package per turn of the event loop: in one go they would hold the requests of a busy
   // worker for 100-150 ms (see gradual-require.ts). A request for a rarer route before then loads
   // them at once.
-  setTimeout(() => void (slowPathPackages ??= requireGradually(SLOW_PATH_PACKAGES, import.meta.url)).then(loadSlowPath).catch(() => undefined), PRELOAD_AFTER_MS).unref();
+  const preload = async () => (await import('../core/gradual-require.js')).requireGradually(SLOW_PATH_PACKAGES, import.meta.url);
+  setTimeout(() => void (slowPathPackages ??= preload()).then(loadSlowPath).catch(() => undefined), PRELOAD_AFTER_MS).unref();
 
   return (req, res) => {
     // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host (see HTTP_SERVER_OPTIONS).
@@ -479,7 +479,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
  * The multi-model management API (contract §5): load, list, describe and unload. Without a
  * {@link ModelManager} every route answers 404 `ERR_MULTI_MODEL_DISABLED`.
  */
-function mountModelRoutes(app: Express, models: ModelManager | undefined, bodyLimits: BodyLimits): void {
+function mountModelRoutes(app: Express, models: ModelManager | undefined, bodyLimits: BodyLimits, validateLoadRequest: typeof import('./model-store.js').validateLoadRequest): void {
   const disabled = (_req: Request, _res: Response, next: NextFunction) =>
     next(new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'the /models API needs SAGEMAKER_MULTI_MODEL=true; this container serves one model at POST /invocations'));
   if (!models) {

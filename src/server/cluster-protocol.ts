@@ -84,3 +84,23 @@ export function sendToWorker(worker: { send(msg: unknown): boolean; isConnected(
 export function unreachable(msg: never): never {
   throw new Error(`unhandled cluster message ${JSON.stringify(msg)}`);
 }
+
+/**
+ * Calls `start` once `ready` resolves, then hands `start`'s listeners the messages that arrived
+ * meanwhile, in order: a worker that loads code after its configuration (a multi-model endpoint's)
+ * must not lose a model operation the primary sent in that time. Rejects, holding nothing more, if
+ * `ready` does. `channel` is a worker's `process` (its `message` events).
+ */
+export async function holdMessagesUntil<T>(channel: NodeJS.EventEmitter, ready: Promise<T>, start: (value: T) => void): Promise<void> {
+  const held: unknown[] = [];
+  const hold = (msg: unknown) => void held.push(msg);
+  channel.on('message', hold);
+  let value: T;
+  try {
+    value = await ready;
+  } finally {
+    channel.off('message', hold);
+  }
+  start(value);
+  for (const msg of held) channel.emit('message', msg, undefined);
+}

@@ -9,9 +9,9 @@ import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
-import { ModelStore } from './model-store.js';
+import type { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
-import { ClusterModelManager } from './mme-cluster.js';
+import type { ClusterModelManager } from './mme-cluster.js';
 import { createApp, PRELOAD_AFTER_MS } from './app.js';
 import type { InferenceBackend } from './inference-backend.js';
 import { InProcessBackend } from './in-process-backend.js';
@@ -23,9 +23,8 @@ import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
 import { trackConnections } from './connection-drain.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
-import { tuneHeapGrowing } from './worker-heap.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
-import { isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
+import { holdMessagesUntil, isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER } from './connection-balancing.js';
 
 const metricsWaiters = new Map<number, (text: string) => void>();
@@ -69,7 +68,18 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
 /** This process's metrics (undefined when SMKIT_METRICS=false); batch sizes are recorded here. */
 let metrics: MetricsSink | undefined;
 
-async function run(config: WorkerConfig): Promise<void> {
+/** The code only a multi-model endpoint needs, loaded once the configuration says so. */
+interface MultiModelCode {
+  ModelStore: typeof ModelStore;
+  ClusterModelManager: typeof ClusterModelManager;
+}
+
+async function loadMultiModelCode(): Promise<MultiModelCode> {
+  const [{ ModelStore }, { ClusterModelManager }] = await Promise.all([import('./model-store.js'), import('./mme-cluster.js')]);
+  return { ModelStore, ClusterModelManager };
+}
+
+function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void {
   const { settings } = config;
   metrics = settings.metrics ? createMetrics(() => askPrimaryForMetrics()) : undefined;
   // pino loads once the model is ready (or at the first error, or at exit), off the cold-start path;
@@ -81,7 +91,8 @@ async function run(config: WorkerConfig): Promise<void> {
   let models: ClusterModelManager | undefined;
   let store: ModelStore | undefined;
   let reloads: Promise<unknown>[] = [];
-  if (settings.multiModel) {
+  if (multiModel) {
+    const { ModelStore, ClusterModelManager } = multiModel;
     // Each model gets the serving settings with its own directory (its code/ holds its handler).
     store = new ModelStore((name, url) =>
       createBackend(settings, { ...config.thread, engine: { ...config.thread.engine, modelDir: url, codeDir: path.join(url, 'code') } }, log.child({ model: name }), name),
@@ -184,7 +195,7 @@ async function run(config: WorkerConfig): Promise<void> {
   // A flag changed at run time changes V8's flag hash: NODE_COMPILE_CACHE's code for what loads
   // after it may be refused (measured: pino's modules, loaded next), never what start-up loaded.
   const loadMetrics = () => {
-    tuneHeapGrowing(settings.workerHeapGrowingPercent);
+    void import('./worker-heap.js').then(({ tuneHeapGrowing }) => tuneHeapGrowing(settings.workerHeapGrowingPercent));
     // One package per turn of the event loop, so that requests already coming in are not held:
     // pino at once (held lines are written then), prom-client once the first seconds are past (a
     // scrape before then loads it).
@@ -252,7 +263,13 @@ async function run(config: WorkerConfig): Promise<void> {
 const onConfig = (msg: unknown) => {
   if (!isToWorker(msg) || msg.type !== 'config') return;
   process.off('message', onConfig);
-  void run(msg satisfies WorkerConfig);
+  const config: WorkerConfig = msg;
+  if (!config.settings.multiModel) return run(config, undefined);
+  // The primary may send model operations while that code loads: they wait, in order, for run()'s listener.
+  holdMessagesUntil(process, loadMultiModelCode(), (code) => run(config, code)).catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
 };
 process.on('message', onConfig);
 sendToPrimary({ type: 'hello' });

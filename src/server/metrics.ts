@@ -1,6 +1,5 @@
 import { LabelledCounter, LabelledHistogram } from './labelled-metrics.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
-import { requireGradually } from '../core/gradual-require.js';
 
 /** What the HTTP front records about invocations and serves at `GET /metrics`. */
 export interface MetricsSink {
@@ -91,9 +90,15 @@ let loading: Promise<Exposition> | undefined;
  */
 const PROM_CLIENT_PACKAGES = ['node:https', 'node:zlib', 'prom-client'] as const;
 
+/** prom-client's packages, one per turn of the event loop (see gradual-require.ts). */
+async function loadPromClientGradually(): Promise<typeof import('prom-client')> {
+  await (await import('../core/gradual-require.js')).requireGradually(PROM_CLIENT_PACKAGES, import.meta.url);
+  return import('prom-client');
+}
+
 /** Loads prom-client once per process and registers smkit's instruments in its default registry. */
 function load(): Promise<Exposition> {
-  return (loading ??= requireGradually(PROM_CLIENT_PACKAGES, import.meta.url).then(() => import('prom-client')).then(({ AggregatorRegistry, Counter, Gauge, collectDefaultMetrics, register }) => {
+  return (loading ??= loadPromClientGradually().then(({ AggregatorRegistry, Counter, Gauge, collectDefaultMetrics, register }) => {
     // In a cluster worker this installs prom-client's responder to the primary's aggregation requests.
     new AggregatorRegistry();
     collectDefaultMetrics({ prefix: 'smkit_' });
@@ -202,6 +207,5 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
 export function createClusterMetricsAggregator(): () => Promise<string> {
   let aggregator: Promise<{ clusterMetrics(): Promise<string> }> | undefined;
   // Gradually, as in the workers: on Node 20 this primary hands every new connection to a worker.
-  const load = () => requireGradually(PROM_CLIENT_PACKAGES, import.meta.url).then(() => import('prom-client'));
-  return async () => (await (aggregator ??= load().then(({ AggregatorRegistry }) => new AggregatorRegistry()))).clusterMetrics();
+  return async () => (await (aggregator ??= loadPromClientGradually().then(({ AggregatorRegistry }) => new AggregatorRegistry()))).clusterMetrics();
 }

@@ -9,7 +9,6 @@ import { ConnectionCensus } from './connection-rebalancing.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import type { MmeCoordinator } from './mme-cluster.js';
-import { createClusterMetricsAggregator } from './metrics.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
@@ -97,7 +96,11 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   });
   const restarts = new RestartBackoff();
   const indexOf = new Map<Worker, number>();
-  const clusterMetrics = settings.metrics ? createClusterMetricsAggregator() : undefined;
+  // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
+  let aggregator: Promise<() => Promise<string>> | undefined;
+  const clusterMetrics = settings.metrics
+    ? async () => (await (aggregator ??= import('./metrics.js').then((m) => m.createClusterMetricsAggregator())))()
+    : undefined;
   // Workers that have their configuration: only they can apply model loads (earlier messages are lost).
   const configured = new Set<number>();
   const mme = Mme

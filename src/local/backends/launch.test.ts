@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { INSTANCE_ID_HEADER } from '../../config/settings.js';
+import { INSTANCE_ID_HEADER } from '../../core/sagemaker-headers.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { launchReady, type LaunchedContainer } from './launch.js';
 import { ProcessBackend } from './process-backend.js';

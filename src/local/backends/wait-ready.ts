@@ -1,4 +1,4 @@
-import { INSTANCE_ID_HEADER } from '../../config/settings.js';
+import { INSTANCE_ID_HEADER } from '../../core/sagemaker-headers.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { RunningContainer } from './backend.js';
 import { tailLog } from './log-tail.js';

@@ -5,8 +5,7 @@ import { cancellationOf } from '../../core/cancellation.js';
 import type { InvocationContext } from '../../core/context.js';
 import type { ModelRuntime } from '../../runtimes/runtime.js';
 import type { Step, StepBuilder, StepBuildEnv, StepData } from '../step.js';
-import { NO_BATCHING, type BatchingOptions } from '../../batching/adaptive-batcher.js';
-import { withBatching } from '../../batching/batched-runtime.js';
+import { NO_BATCHING, type BatchingOptions } from '../../batching/batching-options.js';
 
 /** Resolves `relative` inside `root`, refusing paths that leave it. */
 export function resolveInside(root: string, relative: string, what: string): string {
@@ -64,9 +63,14 @@ export function stepBatching(raw: unknown, defaults: BatchingOptions, where: str
   return { maxSize, maxDelayMs };
 }
 
-/** Wraps a loaded runtime for dynamic batching as `env` and the step's options ask. */
-export function batchedRuntime(runtime: ModelRuntime, env: Pick<StepBuildEnv, 'batching' | 'observeBatch'>, stepName: string, raw?: unknown): ModelRuntime {
+/**
+ * Wraps a loaded runtime for dynamic batching as `env` and the step's options ask. The batching
+ * code loads only then: a model served without batching starts without it.
+ */
+export async function batchedRuntime(runtime: ModelRuntime, env: Pick<StepBuildEnv, 'batching' | 'observeBatch'>, stepName: string, raw?: unknown): Promise<ModelRuntime> {
   const options = stepBatching(raw, env.batching ?? NO_BATCHING, stepName);
+  if (options.maxSize <= 1) return runtime;
+  const { withBatching } = await import('../../batching/batched-runtime.js');
   const observe = env.observeBatch;
   return withBatching(runtime, options, observe ? (run) => observe(stepName, run) : undefined);
 }
@@ -92,5 +96,5 @@ export const predictStep: StepBuilder = async (options, env) => {
   // Checked before the (slow) load so a typo fails at once.
   stepBatching(batching, env.batching ?? NO_BATCHING, env.name);
   const runtime = await factory.load(found, { ...env.runtimeOptions, extra: { ...env.runtimeOptions.extra, ...extra } });
-  return runtimeStep(env.name, batchedRuntime(runtime, env, env.name, batching));
+  return runtimeStep(env.name, await batchedRuntime(runtime, env, env.name, batching));
 };
