@@ -8,6 +8,8 @@ import { until } from '../../test/helpers/until.js';
 import { INLINE_BLOCKED_CHECKS, INLINE_MAX_BYTES, INLINE_MAX_BLOCK_MS, SizeRoutedBackend } from './size-routed-backend.js';
 import supertest from 'supertest';
 import { createApp } from './app.js';
+import { EventEmitter } from 'node:events';
+import { Cancellation } from '../core/cancellation.js';
 
 const log = createLogger('silent');
 
@@ -205,6 +207,27 @@ test('waiting for the thread counts against the request timeout: a thread slower
   assert.equal((await answer).body.toString(), 'thread');
   assert.equal(given.length, 1);
   assert.ok(given[0]! <= 10_000 - 30, `the thread got the time left (${given[0]} ms)`);
+  await b.close();
+});
+
+test('a client that leaves while its body waits for the thread stops waiting at once; the thread still starts for the others', { timeout: 10_000 }, async () => {
+  let giveThread: ((b: InferenceBackend) => void) | undefined;
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => new Promise<InferenceBackend>((r) => (giveThread = r)), log, loopDelay: () => 0 });
+  await b.whenSettled();
+  const client = Object.assign(new EventEmitter(), { destroyed: false, writableFinished: false });
+  const leaving = new Cancellation(client);
+  const waiting = b.invoke({ ...request(INLINE_MAX_BYTES + 1), cancellation: leaving }, 60_000);
+  const staying = b.invoke(request(INLINE_MAX_BYTES + 1), 60_000);
+  await new Promise((r) => setTimeout(r, 20));
+  client.destroyed = true;
+  client.emit('close');
+  await assert.rejects(waiting, (err: Error & { code?: string }) => err.code === 'ERR_CLIENT_GONE');
+  assert.equal(client.listenerCount('close'), 1, "only the cancellation's own listener is left");
+  const gone = new Cancellation();
+  gone.cancel(new Error('gone before it asked'));
+  await assert.rejects(b.invoke({ ...request(INLINE_MAX_BYTES + 1), cancellation: gone }, 60_000), /gone before it asked/);
+  giveThread!(named('thread'));
+  assert.equal((await staying).body.toString(), 'thread', 'the request that stayed runs in the thread');
   await b.close();
 });
 

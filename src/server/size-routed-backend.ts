@@ -207,13 +207,29 @@ export class SizeRoutedBackend implements InferenceBackend {
     return this.#invokeOnceThreadReady(inline, request, timeoutMs);
   }
 
-  /** The first requests that need the thread wait for it (within their timeout), then run there, or inline if it failed. */
+  /**
+   * The first requests that need the thread wait for it (within their timeout), then run there, or
+   * inline if it failed. A request whose client leaves meanwhile stops waiting at once, with the
+   * cancellation's reason.
+   */
   async #invokeOnceThreadReady(inline: InferenceBackend, request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
-    const target = await Promise.race([this.#threadOrInline(), late]);
-    clearTimeout(timer);
+    const signal = request.cancellation?.signal;
+    let onAbort: (() => void) | undefined;
+    const gone = new Promise<'gone'>((resolve) => {
+      if (signal?.aborted) return resolve('gone');
+      signal?.addEventListener('abort', (onAbort = () => resolve('gone')), { once: true });
+    });
+    let target: InferenceBackend | undefined | 'late' | 'gone';
+    try {
+      target = await Promise.race([this.#threadOrInline(), late, gone]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+    if (target === 'gone') throw request.cancellation!.reason;
     if (target === 'late') throw new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s (waiting for the inference thread to load the model)`);
     return (target ?? inline).invoke(request, Math.max(1, timeoutMs - (performance.now() - started)));
   }
