@@ -184,12 +184,16 @@ test('a thread that cannot start: the bodies that needed it run inline, and the 
   await b.close();
 });
 
-test("a thread whose model fails to load: the bodies that needed it run inline, and it is logged once", async () => {
+test("a thread whose model fails to load: the bodies that needed it run inline, and it is logged once; later ones run inline without waiting", async () => {
   const { log: recordingLog, lines } = recording();
   const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread', 'failed'), log: recordingLog, loopDelay: () => 0 });
   await b.whenSettled();
   assert.deepEqual(await Promise.all([where(b, request(INLINE_MAX_BYTES + 1)), where(b, request(INLINE_MAX_BYTES + 1))]), ['inline', 'inline']);
   assert.equal(await where(b, request(10, true)), 'inline');
+  // A wait would watch the client (a close listener through the cancellation's signal); none is set up.
+  const client = Object.assign(new EventEmitter(), { destroyed: false, writableFinished: false });
+  assert.equal(await where(b, { ...request(INLINE_MAX_BYTES + 1), cancellation: new Cancellation(client) }), 'inline');
+  assert.equal(client.listenerCount('close'), 0);
   assert.equal(lines.filter((l) => l.includes('could not load the model')).length, 1);
   await b.close();
 });

@@ -95,6 +95,8 @@ export class SizeRoutedBackend implements InferenceBackend {
   #threadReady: Promise<InferenceBackend | undefined> | undefined;
   /** What {@link #threadReady} resolved to, when it was a thread. */
   #readyThread: InferenceBackend | undefined;
+  /** True once {@link #threadReady} resolved without a thread: the requests that needed it run inline, with no wait. */
+  #threadFailed = false;
   #closed = false;
   #watch: NodeJS.Timeout | undefined;
   readonly #settled: Promise<void>;
@@ -137,10 +139,12 @@ export class SizeRoutedBackend implements InferenceBackend {
         await thread.whenSettled();
         if (thread.state() === 'ready') return (this.#readyThread = thread);
         this.#log.error({ reason: thread.failure()?.message }, 'the inference thread could not load the model; every request of this model runs inline');
+        this.#threadFailed = true;
         return undefined;
       },
       (err: unknown) => {
         this.#log.error({ err }, 'could not start the inference thread; every request of this model runs inline');
+        this.#threadFailed = true;
         return undefined;
       },
     ));
@@ -202,7 +206,7 @@ export class SizeRoutedBackend implements InferenceBackend {
       return Promise.reject(new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200'));
     }
     const small = !request.parts && request.body.length <= this.#inlineMaxBytes && !this.#demoted && !EXPANDING_TYPES.test(request.contentType ?? '');
-    if (small || inline.state() !== 'ready') return inline.invoke(request, timeoutMs);
+    if (small || inline.state() !== 'ready' || this.#threadFailed) return inline.invoke(request, timeoutMs);
     if (this.#readyThread) return this.#readyThread.invoke(request, timeoutMs);
     return this.#invokeOnceThreadReady(inline, request, timeoutMs);
   }
