@@ -12,6 +12,8 @@ export interface BenchServer {
   child: ChildProcess;
   /** Milliseconds from spawning the process to the first `GET /ping` 200. */
   readyMs: number;
+  /** `performance.now()` of that first 200. */
+  readyAt: number;
   /** Lines the server has written to stdout so far (0 unless started with `countLogLines`). */
   logLines(): number;
 }
@@ -39,7 +41,7 @@ export async function startBenchServer(
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${script} exited early (${child.exitCode})`);
-    if (await fetch(`${url}/ping`).then((r) => r.status === 200, () => false)) return { url, child, readyMs: performance.now() - started, logLines };
+    if (await fetch(`${url}/ping`).then((r) => r.status === 200, () => false)) return { url, child, readyMs: performance.now() - started, readyAt: performance.now(), logLines };
     await new Promise((r) => setTimeout(r, 5));
   }
   child.kill('SIGTERM');
@@ -49,9 +51,13 @@ export async function startBenchServer(
 /**
  * Waits until a freshly started server stops using CPU on its own (threads still loading the
  * model, libraries loaded after the first `/ping`), so one-time start-up work is not counted as
- * per-request cost. Gives up after `maxMs`.
+ * per-request cost. Gives up after `maxMs`. The check starts `quietAfterMs` after the first `/ping`
+ * 200 at the earliest: smkit loads its rarer routes and prom-client on a timer
+ * (`PRELOAD_AFTER_MS`), and a server idle until then would look settled before that work.
  */
-export async function settle(server: BenchServer, maxMs = 15_000): Promise<void> {
+export async function settle(server: BenchServer, quietAfterMs = 0, maxMs = 15_000): Promise<void> {
+  const wait = server.readyAt + quietAfterMs - performance.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const deadline = Date.now() + maxMs;
   const first = treeCpuMs(server.child.pid);
   if (first === undefined) return new Promise((r) => setTimeout(r, 2000));

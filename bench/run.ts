@@ -33,6 +33,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { csvRows, writeMlp } from './models.js';
 import { defaultOnnxRuntimeTelemetryOff } from '../src/config/onnx-runtime-telemetry.js';
+import { PRELOAD_AFTER_MS } from '../src/server/app.js';
 import { answeredWith, fetchText, probePing, loadClient, loadOnce, measure, rowsRun, settle, startBenchServer, stopBenchServer, type BenchServer, type Measurement } from './harness.js';
 
 // Both servers, and this process, run ONNX Runtime with its telemetry off: smkit turns it off by
@@ -47,6 +48,8 @@ const workers = Number(process.env['BENCH_WORKERS'] ?? os.availableParallelism()
 const batchMaxSize = Number(process.env['BENCH_BATCH_MAX_SIZE'] ?? 64);
 /** Clients in the overload scenario: more than the heavier model answers within 0.1 s (about 900 with two workers here). */
 const OVERLOAD_CONNECTIONS = 1500;
+/** Servers are measured from this long after their first `/ping` 200: past the code smkit loads on a timer after start. */
+const SETTLE_AFTER_MS = PRELOAD_AFTER_MS + 1000;
 const only = new Set((process.env['BENCH_ONLY'] ?? 'wide,heavy,bidi,cold,warmup,overload,stages,codecs,tfjs').split(',').map((s) => s.trim()));
 
 const WIDE = [64, 256, 256, 8];
@@ -111,7 +114,7 @@ function table(title: string, rows: Row[]): void {
  */
 async function drive(servers: [string, BenchServer][], cases: [string, string, number][]): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const [, s] of servers) await settle(s);
+  for (const [, s] of servers) await settle(s, SETTLE_AFTER_MS);
   for (const [i, [name, body, connections]] of cases.entries()) {
     const measured = new Map<string, Measurement[]>(servers.map(([server]) => [server, []]));
     for (let round = 0; round < rounds; round++) {
@@ -259,7 +262,7 @@ async function bidiScenario(dir: string): Promise<void> {
   const body = JSON.stringify([csvRows(1, WIDE[0]!).trim().split(',').map(Number)]);
   const server = await startSmkit(dir);
   try {
-    await settle(server);
+    await settle(server, SETTLE_AFTER_MS);
     // Warm-up of both paths (the WebSocket code loads with the first stream).
     await httpLoop(server, body, clients, seconds / 4);
     await streamLoop(server, body, clients, seconds / 4);

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Image build step (see the Dockerfile): with NODE_COMPILE_CACHE set (Node 22.1+), starts
 // `smkit serve` on a tiny model, waits for /ping 200, sends one invocation and stops it with
-// SIGTERM, so the compiled code of everything a cold start loads (CLI, primary, worker, inference
-// thread, ONNX Runtime's JavaScript) is on disk in the image. Without a compile cache it only
+// SIGTERM, so the compiled code of everything a single-model cold start loads (CLI, primary,
+// worker, inference thread, ONNX Runtime's JavaScript) is on disk in the image. (A multi-model
+// worker also loads two small modules of its own, compiled at its first start.) Without a compile cache it only
 // checks that the image serves. Usage: node warm-compile-cache.mjs <model-dir>
 //
 // Node keeps the cache in one directory per V8 cache tag, and the tag changes with every V8 flag

@@ -40,6 +40,7 @@ test('a worker loads no multi-model, batching, heap-tuning, codec or slow-route 
     assert.ok(reached.has(needed), `${needed} is on the worker's path (the graph is followed)`);
   }
   const later = [
+    'config/settings.js',
     'server/mme-cluster.js',
     'server/model-store.js',
     'batching/adaptive-batcher.js',

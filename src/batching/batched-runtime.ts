@@ -2,7 +2,7 @@ import type { Cancellation } from '../core/cancellation.js';
 import type { TensorMap } from '../core/tensor.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
 import { AdaptiveBatcher, type BatchObserver } from './adaptive-batcher.js';
-import type { BatchingOptions } from './batching-options.js';
+import { recordBatching, type BatchingOptions } from './batching-options.js';
 import { batchKey, concatInputs, rowsOf, splitOutputs, UnsplittableBatchError } from './tensor-batch.js';
 
 /** True when every declared input's first dimension is dynamic, so rows can be stacked. */
@@ -20,14 +20,15 @@ export class BatchedRuntime implements ModelRuntime {
   readonly #batcher: AdaptiveBatcher<TensorMap, TensorMap>;
   #splittable = true;
   /** The most requests one run takes. */
-  readonly maxBatchSize: number;
+  readonly maxSize: number;
 
   constructor(
     private readonly inner: ModelRuntime,
     options: BatchingOptions,
     observe?: BatchObserver,
   ) {
-    this.maxBatchSize = options.maxSize;
+    this.maxSize = options.maxSize;
+    recordBatching(this, options.maxSize);
     this.#batcher = new AdaptiveBatcher<TensorMap, TensorMap>(
       {
         keyOf: (inputs) => (this.#splittable ? batchKey(inputs) : undefined),

@@ -1,5 +1,5 @@
 /**
- * Dynamic batching's settings, apart from the batcher: a model served without batching never
+ * Dynamic batching's settings, apart from the batcher: a runtime served without batching never
  * loads the batching code (see `batchedRuntime`).
  */
 
@@ -16,3 +16,16 @@ export interface BatchingOptions {
 
 /** Batching off. */
 export const NO_BATCHING: BatchingOptions = Object.freeze({ maxSize: 1, maxDelayMs: 0 });
+
+/** Runtimes that batch concurrent calls, and the most requests one of their runs takes. */
+const batchSizes = new WeakMap<object, number>();
+
+/** Records that `runtime` batches concurrent calls, up to `maxSize` requests a run (`BatchedRuntime` does). */
+export function recordBatching(runtime: object, maxSize: number): void {
+  batchSizes.set(runtime, maxSize);
+}
+
+/** The most requests one run of `runtime` takes: 1 unless it was recorded by {@link recordBatching}. */
+export function maxBatchSizeOf(runtime: object): number {
+  return batchSizes.get(runtime) ?? 1;
+}

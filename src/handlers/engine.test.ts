@@ -73,3 +73,16 @@ test('a pipeline file loads its step kinds on demand, and an engine given step k
   const withoutSteps = { codecs: createDefaultCodecs(), runtimes: createDefaultRuntimes(), steps: new StepRegistry() };
   await assert.rejects(InferenceEngine.load(engineOptions(IRIS_PIPELINE, { registries: withoutSteps })), { code: 'ERR_PIPELINE_INVALID', message: /unknown step/ });
 });
+
+test('describe() reports the largest batch a run takes: the batching maxSize for a model that batches, 1 without batching', async () => {
+  const batched = await InferenceEngine.load(engineOptions(IRIS, { batching: { maxSize: 8, maxDelayMs: 0 } }));
+  const plain = await InferenceEngine.load(engineOptions(IRIS));
+  try {
+    assert.equal(batched.describe().maxBatchSize, 8);
+    assert.equal(plain.describe().maxBatchSize, 1);
+    // The batched engine still answers one request on its own.
+    assert.equal(JSON.parse((await invokeCsv(batched, 'one')).body.toString('utf8')).length, 1);
+  } finally {
+    await Promise.all([batched.dispose(), plain.dispose()]);
+  }
+});

@@ -17,7 +17,7 @@ import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-mo
 import type { EngineRegistries } from './registries.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
-import { NO_BATCHING, type BatchingOptions } from '../batching/batching-options.js';
+import { maxBatchSizeOf, NO_BATCHING, type BatchingOptions } from '../batching/batching-options.js';
 import type { BatchPredictor } from './batch-predict.js';
 import type { SessionRef } from '../sessions/session-store.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
@@ -275,7 +275,7 @@ export class InferenceEngine {
 
   private maxBatchSize(): number {
     const sizes = [this.batchPredict?.maxSize ?? 1];
-    if (this.model instanceof Pipeline) for (const r of this.model.runtimes) sizes.push(r.maxBatchSize ?? 1);
+    if (this.model instanceof Pipeline) for (const r of this.model.runtimes) sizes.push(maxBatchSizeOf(r));
     return Math.max(...sizes);
   }
 

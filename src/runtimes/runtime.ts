@@ -35,8 +35,6 @@ export interface ModelRuntime {
   readonly outputs: readonly TensorSpec[];
   /** The named signature served, for models that have them (a TF SavedModel); TF Serving requests may name it. */
   readonly signature?: string;
-  /** Set by a runtime that batches concurrent calls (dynamic batching): the most requests one run takes. */
-  readonly maxBatchSize?: number;
   /**
    * Runs the model. Inputs are matched by name (a single `UNNAMED` input binds to a single-input
    * model) and converted to the declared dtype. Returns outputs by name, in model order.

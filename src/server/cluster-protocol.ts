@@ -86,10 +86,12 @@ export function unreachable(msg: never): never {
 }
 
 /**
- * Calls `start` once `ready` resolves, then hands `start`'s listeners the messages that arrived
- * meanwhile, in order: a worker that loads code after its configuration (a multi-model endpoint's)
- * must not lose a model operation the primary sent in that time. Rejects, holding nothing more, if
- * `ready` does. `channel` is a worker's `process` (its `message` events).
+ * Calls `start` once `ready` resolves, then emits again, in order, the messages that arrived
+ * meanwhile: a worker that loads code after its configuration (a multi-model endpoint's) must not
+ * lose a model operation the primary sent in that time. They reach every `message` listener there
+ * is then, so a listener that was already there before the hold would see them twice: the worker
+ * adds its own in `start`. Rejects, holding nothing more, if `ready` does. `channel` is a worker's
+ * `process`.
  */
 export async function holdMessagesUntil<T>(channel: NodeJS.EventEmitter, ready: Promise<T>, start: (value: T) => void): Promise<void> {
   const held: unknown[] = [];

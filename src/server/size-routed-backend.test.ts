@@ -180,6 +180,10 @@ test('a thread that cannot start: the bodies that needed it run inline, and the 
   await b.whenSettled();
   assert.deepEqual(await Promise.all([where(b, request(INLINE_MAX_BYTES + 1)), where(b, request(10, true)), where(b, request(INLINE_MAX_BYTES + 1))]), ['inline', 'inline', 'inline']);
   assert.equal(count(), 1, 'one attempt');
+  // Later ones run inline without waiting: no watch on their client is set up.
+  const client = Object.assign(new EventEmitter(), { destroyed: false, writableFinished: false });
+  assert.equal(await where(b, { ...request(INLINE_MAX_BYTES + 1), cancellation: new Cancellation(client) }), 'inline');
+  assert.equal(client.listenerCount('close'), 0);
   assert.equal(lines.filter((l) => l.includes('could not start the inference thread')).length, 1);
   await b.close();
 });
