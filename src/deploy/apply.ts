@@ -19,6 +19,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { uploadFile } from './artifacts.js';
 import type { DeployClients } from './clients.js';
 import { SCALABLE_DIMENSION, scalingPolicyName } from './desired.js';
+import { rolledBackReason } from './rollback-reason.js';
 import type { EndpointPlan } from './plan.js';
 import { waitForEndpoint, waitForEndpointDeleted, waitForEndpointSettled } from './progress.js';
 import { call, isInProgress, isSageMakerNotFound, serviceError } from './service-error.js';
@@ -127,7 +128,8 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     if (outcome.kind === 'failed') throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} failed: ${outcome.reason}`);
     if (outcome.kind === 'rolled-back') {
       log(`${d.name}: rolled back to ${plan.previousConfig}`);
-      throw new ToolkitError('ERR_DEPLOY_ROLLED_BACK', `the update of ${d.name} to ${d.config.name} was rolled back: ${outcome.reason.replace(/\.+$/, '')}. The endpoint serves ${plan.previousConfig} again.`);
+      const reason = await rolledBackReason(clients, d, outcome);
+      throw new ToolkitError('ERR_DEPLOY_ROLLED_BACK', `the update of ${d.name} to ${d.config.name} was rolled back: ${reason.replace(/\.+$/, '')}. The endpoint serves ${plan.previousConfig} again.`);
     }
     log(`endpoint ${d.name} is InService on ${d.config.name}`);
   }

@@ -74,7 +74,7 @@ export async function describeScaling(clients: DeployClients, resourceIds: reado
 }
 
 /** The alarms of these names that exist (DescribeAlarms takes at most 100 names a call). */
-export async function describeAlarms(clients: DeployClients, names: readonly string[]): Promise<Map<string, MetricAlarm>> {
+export async function describeAlarms(clients: Pick<DeployClients, 'cloudwatch'>, names: readonly string[]): Promise<Map<string, MetricAlarm>> {
   const alarms = new Map<string, MetricAlarm>();
   for (let i = 0; i < names.length; i += 100) {
     const res = await call('CloudWatch DescribeAlarms', () => clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: names.slice(i, i + 100) })));

@@ -18,7 +18,11 @@ export interface WaitOptions {
 /** How a create or update ended. */
 export type WaitOutcome =
   | { readonly kind: 'in-service' }
-  | { readonly kind: 'rolled-back'; readonly reason: string }
+  /**
+   * `reason` is DescribeEndpoint's `FailureReason`, when it still says one: a later change (an
+   * autoscaling capacity update right after the rollback) clears it.
+   */
+  | { readonly kind: 'rolled-back'; readonly reason: string | undefined; readonly serving: string | undefined }
   | { readonly kind: 'failed'; readonly reason: string };
 
 /**
@@ -95,7 +99,7 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
       // Right after UpdateEndpoint a service may still answer with the old state: a few polls
       // without any change before calling it a rollback.
       if (ep.EndpointConfigName !== configName && (sawChange || sawRollback || ++settledPolls >= 5)) {
-        return { kind: 'rolled-back', reason: ep.FailureReason ?? `the endpoint is InService on ${ep.EndpointConfigName}, not ${configName}` };
+        return { kind: 'rolled-back', reason: ep.FailureReason, serving: ep.EndpointConfigName };
       }
     }
     if (Date.now() > deadline) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} still ${status} after ${opts.timeoutSeconds} s; it keeps going on the service side (see DescribeEndpoint)`);
