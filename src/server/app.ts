@@ -472,8 +472,6 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     // 128 µs of CPU per one-row request once /execution-parameters had gone through express).
     if (read && path === '/metrics' && metrics) return scrape(req, res);
     if (read && path === '/execution-parameters') return executionParameters(res);
-    if (FIXED_METHOD_PATHS.has(path) && !(path === '/invocations' ? req.method === 'POST' : read)) return sendError(methodNotAllowed(req.method, path), req, res);
-    if (!EXPRESS_ROUTES.test(path)) return sendError(noRoute(req.method, path), req, res);
     if (
       req.method === 'POST' &&
       (path === '/invocations' || (models && MODEL_INVOKE.test(path))) &&
@@ -492,6 +490,9 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       readBodyThen(req, bodyLimits, false, (err, body) => (err === undefined ? void invoke(req, res, target, body!) : readFailed(err, req, res)));
       return;
     }
+    // After the invocations' own branch, so that they do not pay for these checks.
+    if (FIXED_METHOD_PATHS.has(path) && !(path === '/invocations' ? req.method === 'POST' : read)) return sendError(methodNotAllowed(req.method, path), req, res);
+    if (!EXPRESS_ROUTES.test(path)) return sendError(noRoute(req.method, path), req, res);
     loadSlowPath().then(
       (app) => app(req, res),
       (err: unknown) => sendError(err, req, res),
