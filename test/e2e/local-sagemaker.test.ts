@@ -221,15 +221,20 @@ test('a linear update under continuous traffic completes with no failed invocati
   });
   assert.match(keys[0]!, /^capture\/iris\/Blue\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$/);
   // s3rver overwrites an object in place (truncate, then write), so a GET racing the upload of a
-  // grown capture file can read it half written: read until a complete record is there.
-  const record = await until('a complete capture record', async () => {
-    const text = await (await s3.client.send(new GetObjectCommand({ Bucket: 'models', Key: keys[0]! }))).Body!.transformToString();
-    try {
-      return JSON.parse(text.split('\n')[0]!) as { captureData: { endpointInput: { data: string }; endpointOutput: { data: string } } };
-    } catch {
-      return undefined;
-    }
-  });
+  // grown capture file can read it half written, or have its body cut off ('aborted'; a CI run
+  // failed on that): read until a complete record is there.
+  const record = await until(
+    'a complete capture record',
+    async () => {
+      const text = await (await s3.client.send(new GetObjectCommand({ Bucket: 'models', Key: keys[0]! }))).Body!.transformToString();
+      try {
+        return JSON.parse(text.split('\n')[0]!) as { captureData: { endpointInput: { data: string }; endpointOutput: { data: string } } };
+      } catch {
+        return undefined;
+      }
+    },
+    { retryErrors: true },
+  );
   assert.equal(Buffer.from(record.captureData.endpointInput.data, 'base64').toString(), IRIS.toString());
 });
 
