@@ -148,7 +148,9 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     await until('captured requests in s3://artifacts/capture/', async () => {
       const captured = await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'capture/iris/' }));
       return (captured.KeyCount ?? 0) > 0 ? true : undefined;
-    }, { timeoutMs: 30_000 });
+      // s3rver rewrites an object's metadata in place while capture files are uploaded: a listing
+      // that reads it half written fails, and the next poll lists again.
+    }, { timeoutMs: 30_000, retryErrors: true });
     const archives = await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'smkit/' }));
     assert.equal(archives.KeyCount, 1, 'model-a and model-b have the same content: one archive');
 

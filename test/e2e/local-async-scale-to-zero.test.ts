@@ -108,7 +108,7 @@ test('scaled to 0, an asynchronous endpoint queues requests (HasBacklogWithoutCa
   await setCount('zero', 1);
   assert.equal((await counts('zero')).status, 'Updating');
   const results = [];
-  for (const location of outputs) results.push(await until(`the result at ${location}`, () => object(location)));
+  for (const location of outputs) results.push(await until(`the result at ${location}`, () => object(location), { retryErrors: true }));
   assert.deepEqual(results, expected);
   assert.deepEqual(await counts('zero'), { status: 'InService', current: 1, desired: 1 });
 });
@@ -147,7 +147,7 @@ test('target tracking on ApproximateBacklogSizePerInstance with MinCapacity 0 ta
   // A backlog above the target (6 > 5) at 0 instances: the high alarm brings one instance back and the queue drains.
   const outputs: string[] = [];
   for (let i = 0; i < 6; i++) outputs.push((await c.runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'idle', ContentType: 'text/csv', Body: Buffer.from(ROWS[i % ROWS.length]!) }))).OutputLocation!);
-  for (const location of outputs) assert.match(await until(`the result at ${location}`, () => object(location), { timeoutMs: 120_000, intervalMs: 250 }), /^\[\[/);
+  for (const location of outputs) assert.match(await until(`the result at ${location}`, () => object(location), { timeoutMs: 120_000, intervalMs: 250, retryErrors: true }), /^\[\[/);
   // Oldest first: in to 0, then out of 0 to one instance (a second may follow while the alarm still
   // sees the backlog of the minutes the instance took to start).
   const history = ((await c.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/idle/variant/AllTraffic' }))).ScalingActivities ?? []).reverse();

@@ -218,7 +218,7 @@ test('a linear update under continuous traffic completes with no failed invocati
   const keys = await until('capture files in S3', async () => {
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'models', Prefix: 'capture/iris/Blue/' }));
     return listed.Contents && listed.Contents.length > 0 ? listed.Contents.map((o) => o.Key!) : undefined;
-  });
+  }, { retryErrors: true });
   assert.match(keys[0]!, /^capture\/iris\/Blue\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$/);
   // s3rver overwrites an object in place (truncate, then write), so a GET racing the upload of a
   // grown capture file can read it half written, or have its body cut off ('aborted'; a CI run

@@ -29,7 +29,7 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'smkit-serverless-e2e-'));
   gate = join(work, 'gate');
   await mkdir(gate);
-  local = await startLocalSageMaker({ port: 0, settings: { region: 'us-east-1', accountId: '111122223333', serverlessIdleSeconds: 1 }, startupTimeoutMs: 60_000 });
+  local = await startLocalSageMaker({ port: 0, settings: { region: 'us-east-1', accountId: '111122223333', serverlessIdleSeconds: 3 }, startupTimeoutMs: 60_000 });
   // No SDK retries of InvokeEndpoint: the throttled request shows as it is answered.
   clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
   await clients.sagemaker.send(
@@ -103,7 +103,7 @@ test('cold start, warm reuse, throttling beyond MaxConcurrency, scale-in after i
   assert.equal(new Set(pids).size, 2, 'each held request had an instance of its own');
   assert.ok(pids.includes(first), 'one of them was the warm instance');
 
-  // Idle instances stop (SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS is 1 here) and their processes end.
+  // Idle instances stop (SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS is 3 here: long enough that a loaded machine does not stop the warm instance between two calls) and their processes end.
   await until('the idle instances to stop', () => fleet().size === 0 && fleet().containers.length === 0, { timeoutMs: 30_000 });
   const again = await invoke('quick');
   assert.ok(!pids.includes(again), 'the next invocation cold-started a new instance');

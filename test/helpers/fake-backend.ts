@@ -76,12 +76,23 @@ export class FakeBackend implements ContainerBackend {
       appendFileSync(spec.logFile, 'fake container: model failed to load: no such file model.onnx\n');
       exit(1);
     } else {
-      await new Promise<void>((r) => server.listen(spec.port, '127.0.0.1', r));
-      this.#crash.set(spec.id, () => {
-        server.close();
-        server.closeAllConnections();
-        exit(null, 'SIGKILL');
+      // The port was probed free and is bound only now: another test file may have taken it in
+      // between. Fail as a real container does (exit 1, ERR_PORT_IN_USE in its log), so the product
+      // starts it again on a fresh port, instead of an unhandled 'error' ending the test file.
+      const bound = await new Promise<boolean>((resolve) => {
+        server.once('error', (err) => {
+          appendFileSync(spec.logFile, `smkit: ERR_PORT_IN_USE: ${err.message}\n`);
+          resolve(false);
+        });
+        server.listen(spec.port, '127.0.0.1', () => resolve(true));
       });
+      if (bound) {
+        this.#crash.set(spec.id, () => {
+          server.close();
+          server.closeAllConnections();
+          exit(null, 'SIGKILL');
+        });
+      } else exit(1);
     }
     return {
       spec,

@@ -29,7 +29,8 @@ async function written(url: string): Promise<Buffer> {
       if ((err as Error).name === 'NoSuchKey') return undefined;
       throw err;
     }
-  }, { timeoutMs: 30_000 });
+    // s3rver writes an object's bytes and metadata in place: a read racing that write can fail.
+  }, { timeoutMs: 30_000, retryErrors: true });
 }
 
 async function exists(url: string): Promise<boolean> {
@@ -169,9 +170,11 @@ test('InvocationTimeoutSeconds bounds the container: a model slower than it is a
 test('the queue shows in CloudWatch: ApproximateBacklogSize and its share per instance while requests wait and run', async () => {
   const cw = new CloudWatchClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
   try {
-    // Six requests on one instance that runs four at once and answers none within their 3 s.
-    const outs = [];
-    for (let i = 0; i < 6; i++) outs.push(await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-slow', Body: Buffer.from(`[${i}]`), ContentType: 'application/json', InvocationTimeoutSeconds: 3 })));
+    // Six requests on one instance that runs four at once and answers none within their 3 s; sent
+    // together, so all six are queued well within the first one's 3 s on a loaded machine.
+    const outs = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map((i) => runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-slow', Body: Buffer.from(`[${i}]`), ContentType: 'application/json', InvocationTimeoutSeconds: 3 }))),
+    );
     const maximum = async (metricName: string): Promise<number | undefined> => {
       const now = Date.now();
       const out = await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: [{ Name: 'EndpointName', Value: 'async-slow' }], StartTime: new Date(now - 300_000), EndTime: new Date(now + 60_000), Period: 60, Statistics: ['Maximum'] }));

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeWhole } from '../../fs/write-whole.js';
 import type { AsyncInferenceConfig } from '../../aws/shapes/sagemaker.js';
 import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
@@ -219,7 +220,8 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects):
   if (s3Url) return s3().put(s3Url.bucket, s3Url.key, body);
   const path = localPath(location);
   await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, body);
+  // Whole or not at all, as an S3 put: a caller polling for the result never reads an empty file.
+  await writeWhole(path, body);
 }
 
 /**

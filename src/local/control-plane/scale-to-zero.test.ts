@@ -101,7 +101,8 @@ test('at 0 instances asynchronous requests wait in the queue; scaling out to 1 r
   assert.deepEqual(await inService('az'), { current: 1, desired: 1 });
   for (const [i, a] of accepted.entries()) {
     const body = await until(`the result at ${a.outputLocation}`, () => readFile(a.outputLocation, 'utf8').catch(() => undefined), POLL);
-    assert.deepEqual(JSON.parse(body), { tag: 'zero', id: JSON.parse(body).id, got: `[${i}]` });
+    const result = JSON.parse(body) as { id: string };
+    assert.deepEqual(result, { tag: 'zero', id: result.id, got: `[${i}]` });
   }
   await until('an empty backlog', () => endpoint.asyncBacklog!.backlog === 0, POLL);
 });
