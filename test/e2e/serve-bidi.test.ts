@@ -210,6 +210,8 @@ describe('bidirectional streaming with a handler bidiFn', () => {
     stream.ws.send('endless:64');
     // Bounded by the kernel's socket buffers plus the window of replies in flight, not by time: an
     // unbounded producer makes thousands of 64 KB replies within seconds.
+    // Steady means no new line for 1.5 s: the producer's first line must be there before that counts.
+    await until('bidiFn to start producing', () => produced(server) > 0, { timeoutMs: 30_000 });
     const steady = await whenSteady(() => produced(server), 1500, 30_000);
     assert.ok(steady > 0 && steady < 200, `bidiFn made ${steady} replies while the client was not reading`);
     const finishedBefore = server.output().match(/bidi stream finished/g)?.length ?? 0;
@@ -304,13 +306,14 @@ describe('bidirectional streaming of a model without bidiFn: one invocation per 
     const lines = path.join(dir, 'rows.csv');
     writeFileSync(lines, '5.1,3.5,1.4,0.2\n\n6.3,3.3,6.0,2.5\n');
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
-    const ok = await runSmkit(['invoke', '--bidi', server.url, '--file', lines, '--content-type', 'text/csv', '--idle', '0.5'], env);
+    const ok = await runSmkit(['invoke', '--bidi', server.url, '--file', lines, '--content-type', 'text/csv', '--idle', '2'], env);
     assert.equal(ok.code, 0, ok.stderr);
     const answers = ok.stdout.trim().split('\n').map((l) => JSON.parse(l) as number[][]);
     assert.equal(answers.length, 2);
     assert.deepEqual(answers.map((a) => a[0]!.indexOf(Math.max(...a[0]!))), [0, 2]);
     writeFileSync(lines, '5.1,3.5,1.4,0.2\nnot,a,number,row\n');
-    const failed = await runSmkit(['invoke', '--bidi', server.url, '--file', lines, '--content-type', 'text/csv'], env);
+    // A long idle time: the server's 4400 close, not the client's idle timer, must end this one.
+    const failed = await runSmkit(['invoke', '--bidi', server.url, '--file', lines, '--content-type', 'text/csv', '--idle', '30'], env);
     assert.notEqual(failed.code, 0);
     assert.equal(failed.stdout.trim().split('\n').length, 1, 'the first answer was printed');
     assert.match(failed.stderr, /4400: ERR_CSV_PARSE/);

@@ -35,11 +35,11 @@ describe('smkit serve as a process', () => {
     const server = await serveFixture('blocking');
     await waitForPing(server);
     let invocationDone = false;
-    const busy = invoke(server, '3000').then(async (r) => {
+    const busy = invoke(server, '5000').then(async (r) => {
       invocationDone = true;
       return r;
     });
-    // Pings go out while the handler spins for 3 s; each must come back before the invocation does
+    // Pings go out while the handler spins for 5 s; each must come back before the invocation does
     // (back to back: on a loaded machine, pauses between them could outlast the spin).
     for (let i = 0; i < 3; i++) {
       const ping = await fetchWithTimeout(`${server.url}/ping`);

@@ -50,6 +50,8 @@ describe('stateful sessions, smkit serve with two workers', () => {
       SAGEMAKER_SESSIONS_PATH: sessions,
     });
     await waitForPing(server);
+    // /ping proves one worker ready; the round-robin test needs both listening (logged once all are).
+    await until('both workers to listen', () => /ready: listening/.test(server.output()), { timeoutMs: 60_000 });
   });
   after(async () => {
     await server.stop();

@@ -75,6 +75,8 @@ describe('streamed answers under faults', () => {
       res.pause();
       // 256 KB chunks: socket buffers and the producer's window hold some; an unbounded producer
       // makes thousands within seconds.
+      // Steady means no new line for 1.5 s: the producer's first line must be there before that counts.
+      await until('the producer to start', () => produced(server) > 0, { timeoutMs: 30_000 });
       const count = await whenSteady(() => produced(server), 1500, 20_000);
       assert.ok(count > 0 && count < 120, `the producer made ${count} chunks while the client was not reading`);
       const ping = await fetch(`${server.url}/ping`, { signal: AbortSignal.timeout(5000) });
