@@ -6,7 +6,7 @@ import http from 'node:http';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, SMKIT_BIN, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 import { countListeners, KERNEL_SOCKETS_PER_WORKER, supportsReusePort } from '../../src/server/connection-balancing.js';
 
@@ -222,9 +222,9 @@ describe('smkit serve as a process', () => {
     cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(base, 'model'), { recursive: true });
     mkdirSync(path.join(base, 'model/code'));
     writeFileSync(path.join(base, 'model/code/package.json'), '{ "dependencies": ');
-    const port = await freePort();
     // The workers share the CLI's stdout and stderr: the run only "closes" once none of them is left.
-    const r = await runSmkit(['serve', '--workers', '2', '--port', String(port)], { ...process.env, SAGEMAKER_BASE_DIR: base }, 30_000);
+    // Port 0: a probed port could be taken before the workers bind it, and fail the run another way.
+    const r = await runSmkit(['serve', '--workers', '2', '--port', '0'], { ...process.env, SAGEMAKER_BASE_DIR: base }, 30_000);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /ERR_CODE_DEPENDENCIES: .*code\/package\.json is not valid JSON/);
   });
