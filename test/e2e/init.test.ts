@@ -22,7 +22,8 @@ function run(cmd: string[], opts: { cwd?: string; env?: Record<string, string> }
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': the last lines may still be in the pipes when the process exits.
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

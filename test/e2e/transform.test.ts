@@ -1,28 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, SMKIT_BIN, startServe, waitForPing } from '../helpers/serve-process.js';
+import { REPO_ROOT, runSmkit, startServe, waitForPing, type CliRun } from '../helpers/serve-process.js';
 import { craftTarGz } from '../fixtures/archive/craft.js';
 import { createModelArchive } from '../../src/archive/model-archive.js';
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SMKIT_BIN, ...args], { env: { ...process.env, SAGEMAKER_MODEL_SERVER_WORKERS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+/** Runs the CLI to the end (its output pipes closed, so no last line is missed), with a deadline. */
+function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runSmkit(args, { ...process.env, SAGEMAKER_MODEL_SERVER_WORKERS: '1', ...env }, 120_000);
 }
 
 async function tmp(): Promise<string> {

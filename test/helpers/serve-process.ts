@@ -118,7 +118,19 @@ function spawnServe(port: number, instanceId: string, env: Record<string, string
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // Settles once the output pipes closed too (a test reads the last lines after the exit), or 2 s
+  // after the exit: a worker that outlived its primary would hold them open.
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      const settle = () => resolve({ code, signal });
+      const late = setTimeout(settle, 2000);
+      void closed.then(() => {
+        clearTimeout(late);
+        settle();
+      });
+    }),
+  );
   return {
     url: `http://127.0.0.1:${port}`,
     port,
