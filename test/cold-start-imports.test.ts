@@ -1,9 +1,11 @@
 // What a worker and the primary load on their way to the first /ping 200 (cold start) is their
 // static import graph. Code that only some endpoints need (multi-model, batching), or that waits
 // until the model is ready (codecs, heap tuning, gradual loading, metrics aggregation, the slower
-// routes), is imported lazily; these checks keep a new static import from pulling it back.
+// routes), is imported lazily; these checks keep a new static import from pulling it back. The
+// last check does the same for `smkit deploy`, which checks its input before it loads the AWS SDK.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from './helpers/serve-process.js';
@@ -63,4 +65,15 @@ test('the primary loads no metrics aggregation or multi-model code while its wor
   const reached = new Set([...staticallyReached('server/serve.js'), ...staticallyReached('server/primary.js')]);
   assert.ok(reached.has('server/early-workers.js') && reached.has('server/cluster-protocol.js'), 'the graph is followed');
   assert.deepEqual(loadedOfThese(reached, ['server/metrics.js', 'server/labelled-metrics.js', 'server/mme-cluster.js', 'core/gradual-require.js']), []);
+});
+
+/** Whether a compiled module (relative to dist/src) imports an AWS SDK package statically. */
+const importsAwsSdk = (module: string): boolean => /^\s*import\b[^;]*?['"]@aws-sdk\//m.test(readFileSync(path.join(SRC, module), 'utf8'));
+
+test('smkit deploy checks its flags and endpoint file before it loads an AWS SDK client', () => {
+  // cli/commands/deploy.js imports deploy/request.js, and deploy/command.js (the SDK clients) only once the request is checked.
+  const reached = staticallyReached('deploy/request.js');
+  assert.ok(reached.has('endpoint-file/load.js') && reached.has('deploy/desired.js'), 'the graph is followed');
+  assert.ok(importsAwsSdk('deploy/clients.js') && importsAwsSdk('deploy/artifacts.js'), 'an SDK import, on one line or several, is seen');
+  assert.deepEqual([...reached].filter(importsAwsSdk), []);
 });

@@ -297,14 +297,10 @@ function scalingFor(endpoint: string, v: VariantConfig): DesiredScaling | undefi
 }
 
 /**
- * Turns one endpoint of the file into the resources to have: content-hash-named models (one per
- * variant) and endpoint config, the deployment config, alarms and autoscaling. Pure: the same
- * file and artifacts always give the same names.
+ * Throws `ERR_DEPLOY_CONFIG` when the endpoint writes somewhere SageMaker cannot: its data capture
+ * and asynchronous results must go to S3 (a local folder works only for smkit local).
  */
-export function desiredEndpoint(endpoint: EndpointConfig, inputs: DesiredInputs): DesiredEndpoint {
-  const all = [...endpoint.variants, ...(endpoint.shadow ? [endpoint.shadow] : [])];
-  const models = all.map((v) => desiredModel(endpoint.name, v, inputs));
-  const modelOf = (name: string): string => models.find((m) => m.variant === name)!.name;
+export function checkDeployableDestinations(endpoint: EndpointConfig): void {
   const capture = endpoint.dataCapture;
   if (capture && !/^s3:\/\//i.test(capture.destination)) {
     throw new ToolkitError('ERR_DEPLOY_CONFIG', `${endpoint.name}: dataCapture.destination must be an s3:// URI to deploy (got ${capture.destination}); a local folder works only for smkit local`);
@@ -315,6 +311,19 @@ export function desiredEndpoint(endpoint: EndpointConfig, inputs: DesiredInputs)
       throw new ToolkitError('ERR_DEPLOY_CONFIG', `${endpoint.name}: asyncInference.${key} must be an s3:// URI to deploy (got ${path}); a local folder works only for smkit local`);
     }
   }
+}
+
+/**
+ * Turns one endpoint of the file into the resources to have: content-hash-named models (one per
+ * variant) and endpoint config, the deployment config, alarms and autoscaling. Pure: the same
+ * file and artifacts always give the same names.
+ */
+export function desiredEndpoint(endpoint: EndpointConfig, inputs: DesiredInputs): DesiredEndpoint {
+  const all = [...endpoint.variants, ...(endpoint.shadow ? [endpoint.shadow] : [])];
+  const models = all.map((v) => desiredModel(endpoint.name, v, inputs));
+  const modelOf = (name: string): string => models.find((m) => m.variant === name)!.name;
+  checkDeployableDestinations(endpoint);
+  const capture = endpoint.dataCapture;
   const body: Omit<CreateEndpointConfigCommandInput, 'EndpointConfigName'> = {
     ProductionVariants: endpoint.variants.map((v) => productionVariant(v, modelOf(v.name))),
     ...(endpoint.shadow ? { ShadowProductionVariants: [productionVariant(endpoint.shadow, modelOf(endpoint.shadow.name))] } : {}),
@@ -336,7 +345,7 @@ export function desiredEndpoint(endpoint: EndpointConfig, inputs: DesiredInputs)
           },
         }
       : {}),
-    ...(asyncInference ? { AsyncInferenceConfig: asyncInferenceConfigOf(asyncInference) } : {}),
+    ...(endpoint.asyncInference ? { AsyncInferenceConfig: asyncInferenceConfigOf(endpoint.asyncInference) } : {}),
   };
   const configName = hashedName(endpoint.name, contentHash(body));
   return {

@@ -37,6 +37,8 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     assert.match(noRole.stderr, /ERR_DEPLOY_CONFIG: deploy\.role is missing/);
     const localCapture = await smkit(['deploy', await write('c.yaml', DEPLOY + ENDPOINT + '    dataCapture: { destination: ./capture }\n'), ...url]);
     assert.match(localCapture.stderr, /ERR_DEPLOY_CONFIG: iris: dataCapture\.destination must be an s3:\/\/ URI/);
+    const noImage = await smkit(['deploy', await write('f.yaml', 'deploy:\n  role: arn:aws:iam::123456789012:role/R\n  artifacts: s3://artifacts/t/\n' + ENDPOINT), '--build', ...url]);
+    assert.match(noImage.stderr, /ERR_DEPLOY_CONFIG: --build needs deploy\.image/);
     const badKey = await smkit(['deploy', await write('d.yaml', DEPLOY + ENDPOINT + '    deploymentConfig: { blueGreen: {} }\n'), ...url]);
     assert.match(badKey.stderr, /ERR_ENDPOINT_FILE_INVALID: endpoints\[0\]\.deploymentConfig: unknown key "blueGreen"/);
     // A failing call exits 1 with the step and the SDK's error (here: nothing listens on the port).

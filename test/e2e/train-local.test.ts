@@ -1,12 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { REPO, TRAIN_FIXTURES, cleanEnv, runSmkit, startSmkit } from './train-helpers.js';
-import { until } from '../helpers/until.js';
+import { REPO, TRAIN_FIXTURES, cleanEnv, runSmkit } from './train-helpers.js';
+import { startServe, waitForPing } from '../helpers/serve-process.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -16,14 +14,6 @@ function tmp(): string {
   const d = mkdtempSync(path.join(os.tmpdir(), 'smkit-local-train-test-'));
   dirs.push(d);
   return d;
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 const TEMPLATE = path.join(REPO, 'opt-ml-template');
@@ -89,16 +79,11 @@ test('train → serve → invoke: the example trains on the iris-like CSV and th
   assert.match(r.stdout, /training accuracy (9\d|100)\.\d% on 120 rows/);
   assert.deepEqual(readdirSync(modelDir).sort(), ['labels.txt', 'model.onnx', 'pipeline.yaml']);
 
-  const port = await freePort();
-  mkdirSync(path.join(work, 'serve'), { recursive: true });
-  const server = startSmkit(['serve', '--model-dir', modelDir, '--port', String(port), '--workers', '1'], cleanEnv({ SMKIT_BIND_HOST: '127.0.0.1' }));
+  // The shared helper starts it again on a new port if another test file took the one it probed.
+  const server = await startServe(cleanEnv(), ['--model-dir', modelDir]);
   try {
-    let status = 0;
-    await until('/ping to answer 200', async () => {
-      status = await fetch(`http://127.0.0.1:${port}/ping`, { signal: AbortSignal.timeout(10_000) }).then((res) => res.status, () => 0);
-      return status === 200;
-    }, { timeoutMs: 90_000, intervalMs: 200, detail: () => `last status ${status}` });
-    const res = await fetch(`http://127.0.0.1:${port}/invocations`, {
+    await waitForPing(server, 200, 90_000);
+    const res = await fetch(`${server.url}/invocations`, {
       method: 'POST',
       headers: { 'Content-Type': 'text/csv', Accept: 'application/json' },
       body: '5.1,3.5,1.4,0.2\n6.0,2.8,4.4,1.3\n6.9,3.1,5.8,2.3\n',
@@ -113,8 +98,6 @@ test('train → serve → invoke: the example trains on the iris-like CSV and th
       assert.ok(row[0]!.score > 0.5);
     }
   } finally {
-    server.child.kill('SIGTERM');
-    const stop = await Promise.race([server.done, sleep(35_000, undefined, { ref: false }).then(() => undefined)]);
-    if (stop === undefined) server.child.kill('SIGKILL');
+    await server.stop();
   }
 });

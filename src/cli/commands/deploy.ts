@@ -16,7 +16,10 @@ export function registerDeploy(program: Command): void {
     .option('--poll-interval <seconds>', 'seconds between DescribeEndpoint calls while waiting', '5')
     .option('--timeout <seconds>', 'longest wait for an endpoint to be InService or deleted', '3600')
     .action(async (file: string, opts) => {
+      // The flags and the file are checked before the deployment code (and its AWS SDK clients) loads.
+      const { readDeployRequest } = await import('../../deploy/request.js');
+      const request = await readDeployRequest(file, opts);
       const { deployCommand } = await import('../../deploy/command.js');
-      await deployCommand(file, opts);
+      await deployCommand(request);
     });
 }

@@ -1,0 +1,100 @@
+/**
+ * What `smkit deploy` was asked to do, checked before anything is packaged or any AWS SDK client
+ * is loaded: a mistake in the flags or the endpoint file is answered at once, not after seconds of
+ * packaging and loading clients. Nothing here imports an `@aws-sdk` package (a test keeps it so).
+ */
+import { loadDeployEnvironment, type DeployEnvironment } from '../config/deploy.js';
+import type { BuildEngine } from '../containers/engine.js';
+import { readEndpointFile } from '../endpoint-file/load.js';
+import type { EndpointFileConfig } from '../endpoint-file/schema.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { checkDeployableDestinations } from './desired.js';
+
+/** Flags of `smkit deploy` as commander gives them. */
+export interface DeployCommandOptions {
+  endpointUrl?: string;
+  region?: string;
+  dryRun?: boolean;
+  delete?: boolean;
+  template?: string;
+  build?: boolean;
+  engine?: string;
+  pollInterval?: string;
+  timeout?: string;
+}
+
+/** A `smkit deploy` whose flags, endpoint file and environment have been checked. */
+export interface DeployRequest {
+  readonly config: EndpointFileConfig;
+  readonly env: Readonly<DeployEnvironment>;
+  /** `--endpoint-url`: where SageMaker, CloudWatch and Application Auto Scaling calls go. */
+  readonly endpointUrl?: string;
+  /** `--region`, else the file's `deploy.region`. */
+  readonly region?: string;
+  readonly dryRun: boolean;
+  readonly delete: boolean;
+  /** `--template`: the CloudFormation file to write instead of calling SageMaker. */
+  readonly template?: string;
+  readonly build: boolean;
+  readonly engine?: BuildEngine;
+  readonly pollSeconds: number;
+  readonly timeoutSeconds: number;
+}
+
+function positive(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be a positive number of seconds (got ${value})`);
+  return n;
+}
+
+function checkFlags(opts: DeployCommandOptions): void {
+  if (opts.delete && (opts.template !== undefined || opts.build)) throw new ToolkitError('ERR_CLI_USAGE', '--delete cannot be combined with --template or --build');
+  if (opts.engine !== undefined && opts.engine !== 'docker' && opts.engine !== 'podman') throw new ToolkitError('ERR_CLI_USAGE', `--engine ${opts.engine}: expected docker or podman`);
+  if (opts.endpointUrl !== undefined) {
+    try {
+      new URL(opts.endpointUrl);
+    } catch {
+      throw new ToolkitError('ERR_CLI_USAGE', `--endpoint-url ${opts.endpointUrl} is not a URL (for the local SageMaker: http://127.0.0.1:PORT)`);
+    }
+  }
+}
+
+/** What a deployment (not a `--delete`) needs from the file's `deploy:` section and its endpoints. */
+function checkDeployable(config: EndpointFileConfig, opts: DeployCommandOptions): void {
+  const settings = config.deploy ?? {};
+  if (settings.artifacts === undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', 'deploy.artifacts is missing from the endpoint file: give the s3://bucket/prefix/ the model archives go to');
+  if (settings.role === undefined && opts.template === undefined) {
+    throw new ToolkitError('ERR_DEPLOY_CONFIG', 'deploy.role is missing from the endpoint file: give the execution role ARN SageMaker assumes (arn:aws:iam::<account>:role/<name>)');
+  }
+  if (opts.build && settings.image === undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', '--build needs deploy.image: the repository and tag to push the built image to');
+  for (const endpoint of config.endpoints) checkDeployableDestinations(endpoint);
+}
+
+/**
+ * Checks the flags, reads the endpoint file and the deploy environment, and (unless `--delete`)
+ * checks that the file holds what a deployment needs. Throws the first mistake as a catalogued
+ * error (`ERR_CLI_USAGE`, `ERR_ENDPOINT_FILE_*`, `ERR_DEPLOY_CONFIG`, or the environment's).
+ */
+export async function readDeployRequest(file: string, opts: DeployCommandOptions): Promise<DeployRequest> {
+  checkFlags(opts);
+  const pollSeconds = positive('--poll-interval', opts.pollInterval, 5);
+  const timeoutSeconds = positive('--timeout', opts.timeout, 3600);
+  const config = await readEndpointFile(file);
+  const env = loadDeployEnvironment();
+  if (!opts.delete) checkDeployable(config, opts);
+  const region = opts.region ?? config.deploy?.region;
+  return {
+    config,
+    env,
+    ...(opts.endpointUrl !== undefined ? { endpointUrl: opts.endpointUrl } : {}),
+    ...(region !== undefined ? { region } : {}),
+    dryRun: opts.dryRun === true,
+    delete: opts.delete === true,
+    ...(opts.template !== undefined ? { template: opts.template } : {}),
+    build: opts.build === true,
+    ...(opts.engine !== undefined ? { engine: opts.engine as BuildEngine } : {}),
+    pollSeconds,
+    timeoutSeconds,
+  };
+}
