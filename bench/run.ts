@@ -116,9 +116,10 @@ type Case = [name: string, body: string, connections: number, shortWindows?: boo
 /**
  * How many more, shorter windows a case measured in short windows takes. At one connection the
  * heavier model answers about a thousand requests a second, and this VM's speed swung by 40% from
- * one 3-s window to the next for either server alike (the bare server: 656–1109 requests/s over
- * five windows): three paired 3-s windows put batching on at 0.62–1.29× off from run to run, while
- * twenty paired 1-s windows put it at 0.99× (CPU per request 0.99×), and the bare server at 0.92×.
+ * one few-second window to the next for either server alike (the bare server: 656–1109 requests/s
+ * over five 4-s windows): three paired 3-s windows put batching on at 0.62–1.29× off from run to run, while
+ * twenty paired 1-s windows put it at 0.99× (CPU per request 0.99×), and the bare server at 0.92×
+ * smkit without batching.
  */
 const SHORT_WINDOWS_PER_ROUND = 5;
 /** How long each short window is. */

@@ -7,6 +7,7 @@ import type { SageMakerHeaders } from '../core/context.js';
 import { INSTANCE_ID_HEADER, readSageMakerHeaders, SAGEMAKER_HEADERS } from '../core/sagemaker-headers.js';
 import { parseMediaType } from '../codecs/media-type.js';
 import type { FormPart } from '../codecs/multipart.js';
+import type { FormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
 import type { ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
@@ -57,6 +58,11 @@ const MODEL_INVOKE = /^\/models\/([^/]+)\/invoke$/;
 const FIXED_METHOD_PATHS = new Set(['/ping', '/invocations', '/execution-parameters']);
 /** Paths express may route (its matching ignores case and a trailing slash); any other is a 404 at once. */
 const EXPRESS_ROUTES = /^\/(ping|invocations|execution-parameters|metrics|models)(\/|$)/i;
+
+/** Whether a `Content-Type` is multipart/form-data: read on every invocation, so a cheap test comes first. */
+function isMultipartForm(contentType: string): boolean {
+  return /^\s*multipart\//i.test(contentType) && parseMediaType(contentType).mediaType === 'multipart/form-data';
+}
 
 function methodNotAllowed(method: string | undefined, path: string): ToolkitError {
   return new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`);
@@ -127,10 +133,12 @@ function toToolkitError(err: unknown): ToolkitError {
  * It never runs user code or models itself: those run in the backend (an inference thread), so
  * `/ping` answers at once even while every inference is busy.
  *
- * The two routes SageMaker calls constantly (`GET /ping`, `POST /invocations` with a plain body)
- * are served straight from `node:http`; everything else (multipart, compressed bodies, other
- * routes, errors) goes through express. Express costs several times the per-request CPU of the
- * plain path on one-row requests, which the benchmark showed.
+ * The routes SageMaker calls (`GET /ping`, `POST /invocations` with any body: plain, compressed or
+ * multipart), a metrics scrape, the execution parameters and the usual 404 and 405 answers are
+ * served straight from `node:http`; the rest (the multi-model API, other spellings of the routes)
+ * goes through express. Express costs several times the per-request CPU of the plain path on
+ * one-row requests, and slows the plain path for every request after one it served (it swaps the
+ * prototypes of the request and response), which the benchmark showed.
  *
  * @returns a request listener for `http.createServer` (supertest accepts it too).
  */
@@ -385,18 +393,49 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     }
   };
 
+  /** The multipart/form-data reader (multer), loaded with the first form. */
+  let formParts: Promise<FormPartsParser> | undefined;
+  const loadFormParts = () =>
+    (formParts ??= import('./multipart.js').then(({ createFormPartsParser }) =>
+      createFormPartsParser({ maxFileBytes: maxBytes, maxFiles: 64, maxFields: 256, maxTotalBytes: maxBytes, timeoutMs: bodyLimits.timeoutMs }),
+    ));
+
   /**
-   * Express and multer serve only the rarer routes (multipart, compressed bodies, the model API,
-   * other spellings of the routes): they are loaded on first use, or shortly after start, so they
-   * do not delay the first `/ping` (cold start).
+   * Reads an invocation's body for `target` and invokes it: a multipart/form-data body as its parts
+   * (for a model that does not take raw bodies), any other as bytes, decompressed when it has a
+   * `Content-Encoding`. The caller has counted it in `pending`.
+   */
+  const readAndInvoke = (req: IncomingMessage, res: ServerResponse, target: InferenceBackend): void => {
+    const contentType = req.headers['content-type'];
+    if (contentType !== undefined && isMultipartForm(contentType) && target.describe()?.rawBodies === false) {
+      const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+      if (encoding && encoding !== 'identity') {
+        // The form parser reads the bytes as sent: a compressed form would be "malformed" to it.
+        const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding)}" is not supported on multipart/form-data bodies; send the form uncompressed`);
+        return readFailed(err, req, res);
+      }
+      loadFormParts()
+        .then((parse) => parse(req, res))
+        .then(
+          (parts) => invoke(req, res, target, Buffer.alloc(0), parts),
+          (err: unknown) => readFailed(err, req, res),
+        );
+      return;
+    }
+    readBodyThen(req, bodyLimits, req.headers['content-encoding'] !== undefined, (err, body) => (err === undefined ? void invoke(req, res, target, body!) : readFailed(err, req, res)));
+  };
+
+  /**
+   * Express serves only the rarer routes (the model API, other spellings of the routes): it is
+   * loaded on first use, or shortly after start, so it does not delay the first `/ping` (cold
+   * start).
    */
   const buildSlowPath = async (): Promise<RequestListener> => {
-    const [{ default: express }, { createFormPartsParser }, { validateLoadRequest }] = await Promise.all([import('express'), import('./multipart.js'), import('./model-store.js')]);
+    const [{ default: express }, { validateLoadRequest }] = await Promise.all([import('express'), import('./model-store.js')]);
     const app = express();
     app.disable('x-powered-by');
     app.disable('etag');
     app.set('query parser', false);
-    const formParts = createFormPartsParser({ maxFileBytes: maxBytes, maxFiles: 64, maxFields: 256, maxTotalBytes: maxBytes, timeoutMs: bodyLimits.timeoutMs });
 
     // The exact paths are served before express (see the listener); these take their other spellings.
     app.get('/metrics', (req, res, next) => (metrics ? scrape(req, res) : next()));
@@ -411,24 +450,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       const refused = refusal(target);
       if (refused) return next(refused);
       pending++;
-      const multipart = parseMediaType(req.headers['content-type']).mediaType === 'multipart/form-data';
-      if (multipart && target.describe()?.rawBodies === false) {
-        const encoding = req.headers['content-encoding']?.trim().toLowerCase();
-        if (encoding && encoding !== 'identity') {
-          // The form parser reads the bytes as sent: a compressed form would be "malformed" to it.
-          const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding)}" is not supported on multipart/form-data bodies; send the form uncompressed`);
-          return readFailed(err, req, res);
-        }
-        formParts(req, res).then(
-          (parts) => invoke(req, res, target, Buffer.alloc(0), parts),
-          (err: unknown) => readFailed(err, req, res),
-        );
-        return;
-      }
-      readBody(req, bodyLimits, true).then(
-        (body) => invoke(req, res, target, body),
-        (err: unknown) => readFailed(err, req, res),
-      );
+      readAndInvoke(req, res, target);
     });
     mountModelRoutes(app, models, bodyLimits, validateLoadRequest);
     app.all(['/ping', '/invocations', '/execution-parameters'], (req, _res, next) => next(methodNotAllowed(req.method, req.path)));
@@ -472,12 +494,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     // 128 µs of CPU per one-row request once /execution-parameters had gone through express).
     if (read && path === '/metrics' && metrics) return scrape(req, res);
     if (read && path === '/execution-parameters') return executionParameters(res);
-    if (
-      req.method === 'POST' &&
-      (path === '/invocations' || (models && MODEL_INVOKE.test(path))) &&
-      !req.headers['content-encoding'] &&
-      !req.headers['content-type']?.toLowerCase().startsWith('multipart/')
-    ) {
+    // Compressed and multipart bodies too: an invocation express served would slow the plain ones after it.
+    if (req.method === 'POST' && (path === '/invocations' || (models && MODEL_INVOKE.test(path)))) {
       let target: InferenceBackend;
       try {
         target = targetOf(req);
@@ -487,7 +505,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       const refused = refusal(target);
       if (refused) return sendError(refused, req, res);
       pending++;
-      readBodyThen(req, bodyLimits, false, (err, body) => (err === undefined ? void invoke(req, res, target, body!) : readFailed(err, req, res)));
+      readAndInvoke(req, res, target);
       return;
     }
     // After the invocations' own branch, so that they do not pay for these checks.

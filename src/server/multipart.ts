@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Request, Response } from 'express';
 import multer from 'multer';
@@ -72,6 +72,9 @@ function textParts(field: string, value: unknown): FormPart[] {
   return [{ field, contentType: 'text/plain', data: Buffer.from(text, 'utf8') }];
 }
 
+/** Reads a multipart/form-data request into its parts (files and text fields, in order). */
+export type FormPartsParser = (req: IncomingMessage, res: ServerResponse) => Promise<FormPart[]>;
+
 /**
  * Creates the HTTP-front parser for `multipart/form-data` requests (multer, in memory): files and
  * text fields become {@link FormPart}s, in the order files first, then fields. A file or field over
@@ -82,7 +85,7 @@ function textParts(field: string, value: unknown): FormPart[] {
  * const parseForm = createFormPartsParser({ maxFileBytes: 6 * 1024 * 1024, maxFiles: 16, maxFields: 64 });
  * const parts = await parseForm(req, res);
  */
-export function createFormPartsParser(limits: FormLimits): (req: Request, res: Response) => Promise<FormPart[]> {
+export function createFormPartsParser(limits: FormLimits): FormPartsParser {
   // The whole body is bounded while it streams: multer alone bounds each part, and on an error
   // reads the rest of the body before answering, so a 10 GB upload would be read to its end first.
   const refusals = new WeakMap<IncomingMessage, (err: ToolkitError) => void>();
@@ -127,15 +130,18 @@ export function createFormPartsParser(limits: FormLimits): (req: Request, res: R
         return reject(err);
       }
       refusals.set(req, reject);
-      upload(req, res, (err?: unknown) => {
+      // multer is express middleware, but reads only what node:http gives (headers, the stream); it
+      // leaves the files and fields on the request.
+      const request = req as Request;
+      upload(request, res as Response, (err?: unknown) => {
         refusals.delete(req);
         if (err) {
           reject(formError(err, limits));
           return;
         }
-        const files = (req.files as Express.Multer.File[] | undefined) ?? [];
+        const files = (request.files as Express.Multer.File[] | undefined) ?? [];
         const parts: FormPart[] = files.map((f) => ({ field: f.fieldname, filename: f.originalname, contentType: f.mimetype || 'application/octet-stream', data: f.buffer }));
-        const body = (req.body ?? {}) as Record<string, unknown>;
+        const body = (request.body ?? {}) as Record<string, unknown>;
         for (const [field, value] of Object.entries(body)) parts.push(...textParts(field, value));
         resolve(parts);
       });
