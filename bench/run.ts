@@ -21,7 +21,8 @@
  *
  * Environment: BENCH_SECONDS (per case and round, default 3), BENCH_ROUNDS (default 3: each case is
  * measured this many times, alternating the servers, and the medians are printed; the ratios are
- * the medians of each round's paired ratios), BENCH_WORKERS (default: CPU count),
+ * the medians of each round's paired ratios; the two noisiest one-row cases take five times as many
+ * windows of a third of BENCH_SECONDS), BENCH_WORKERS (default: CPU count),
  * BENCH_BATCH_MAX_SIZE (batching-on case, default 64), BENCH_CLIENT (`autocannon`, default, or `wrk`:
  * lighter on the cores the servers share with it). Models are generated in a temporary
  * directory (nothing is committed); any `SMKIT_*` variable is passed to `smkit serve`.
