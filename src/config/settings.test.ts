@@ -154,6 +154,16 @@ test('the decoded-size budget follows SAGEMAKER_MAX_PAYLOAD_IN_MB unless SMKIT_M
   assert.throws(() => loadSettings({ SMKIT_BODY_TIMEOUT_SECONDS: 'soon' }), /SMKIT_BODY_TIMEOUT_SECONDS/);
 });
 
+test('the body memory is a quarter of the memory per worker, at least two largest bodies, and at least one when set', () => {
+  const gb = 1024 ** 3;
+  assert.equal(loadSettings({}, {}, 2, 20, 8 * gb).bodyMemoryMb, 1024, '8 GB, 2 workers: 1 GB each');
+  assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_WORKERS: '4' }, {}, 2, 20, 8 * gb).bodyMemoryMb, 512);
+  assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '100' }, {}, 2, 20, 0.5 * gb).bodyMemoryMb, 200, 'never below two largest bodies');
+  assert.equal(loadSettings({ SMKIT_BODY_MEMORY_MB: '64' }, {}, 2, 20, 8 * gb).bodyMemoryMb, 64);
+  assert.throws(() => loadSettings({ SMKIT_BODY_MEMORY_MB: '5' }, {}, 2, 20, 8 * gb), /SMKIT_BODY_MEMORY_MB.*at least SAGEMAKER_MAX_PAYLOAD_IN_MB \(6\)/);
+  assert.throws(() => loadSettings({ SMKIT_BODY_MEMORY_MB: 'lots' }), /SMKIT_BODY_MEMORY_MB/);
+});
+
 test('log format: json, pretty, or auto (pretty on a terminal); a bad value names the flag or variable', () => {
   assert.equal(readLogFormat({}, undefined, false), 'json');
   assert.equal(readLogFormat({}, undefined, true), 'pretty');

@@ -153,6 +153,14 @@ export interface Settings {
    */
   readonly bodyTimeoutSeconds: number;
   /**
+   * `SMKIT_BODY_MEMORY_MB`: the most memory the request bodies one HTTP worker holds may take
+   * together (arriving, waiting for the model, being answered); a body that does not fit gets 503
+   * `ERR_SERVER_BUSY` with `Retry-After: 1`. Each body is bounded on its own by the payload limit,
+   * but many connections at once could otherwise hold any amount.
+   * @defaultValue a quarter of the memory (the cgroup limit when there is one) ÷ workers, at least 2 × `SAGEMAKER_MAX_PAYLOAD_IN_MB`
+   */
+  readonly bodyMemoryMb: number;
+  /**
    * Stateful sessions (https://docs.aws.amazon.com/sagemaker/latest/dg/stateful-sessions.html), off
    * unless `SAGEMAKER_ENABLE_STATEFUL_SESSIONS=true`: `ttlSeconds` from `SAGEMAKER_SESSIONS_EXPIRATION`
    * (default 1200), `path` from `SAGEMAKER_SESSIONS_PATH` (default `/dev/shm/sagemaker_sessions`, or
@@ -363,6 +371,26 @@ export function readLogFormat(env: Env = process.env, flag?: string, terminal: b
   return raw === 'auto' ? (terminal ? 'pretty' : 'json') : raw;
 }
 
+/** The memory this process may use: the machine's, or its cgroup's limit when lower (a container's). */
+export function memoryLimitBytes(): number {
+  const constrained = process.constrainedMemory?.() ?? 0;
+  const total = os.totalmem();
+  return constrained > 0 && constrained < total ? constrained : total;
+}
+
+/**
+ * `SMKIT_BODY_MEMORY_MB`, by default a quarter of the memory shared by the workers (the rest is the
+ * models', their runs' and the decoded inputs'), and never less than two bodies of the largest size.
+ */
+function readBodyMemoryMb(env: Env, memoryBytes: number, workers: number, maxPayloadMb: number): number {
+  const fallback = Math.max(2 * maxPayloadMb, Math.floor(memoryBytes / (4 * workers) / (1024 * 1024)));
+  const mb = readNumber(env, 'SMKIT_BODY_MEMORY_MB', fallback, 0.000001, 1_048_576);
+  if (mb < maxPayloadMb) {
+    throw invalid('SMKIT_BODY_MEMORY_MB', String(mb), `at least SAGEMAKER_MAX_PAYLOAD_IN_MB (${maxPayloadMb}), so that a body of the largest size allowed fits`);
+  }
+  return mb;
+}
+
 /**
  * Reads, validates and freezes the serving settings. Throws `ERR_CONFIG_INVALID` naming the
  * variable on the first invalid value.
@@ -372,6 +400,7 @@ export function loadSettings(
   overrides: SettingsOverrides = {},
   cpuCount = os.availableParallelism(),
   nodeMajor = Number(process.versions.node.split('.')[0]),
+  memoryBytes = memoryLimitBytes(),
 ): Readonly<Settings> {
   const baseDir = path.resolve(str(env, 'SAGEMAKER_BASE_DIR') ?? '/opt/ml');
   const modelDir = path.resolve(overrides.modelDir ?? str(env, 'SM_MODEL_DIR') ?? path.join(baseDir, 'model'));
@@ -431,6 +460,7 @@ export function loadSettings(
     mmeMinFreeMb: readNumber(env, 'SMKIT_MME_MIN_FREE_MB', 256, 0, 1_048_576),
     maxDecodedMb: readNumber(env, 'SMKIT_MAX_DECODED_MB', 16 * maxPayloadMb, 0.000001, 1_048_576),
     bodyTimeoutSeconds: readNumber(env, 'SMKIT_BODY_TIMEOUT_SECONDS', 60, 0.001, 86400),
+    bodyMemoryMb: readBodyMemoryMb(env, memoryBytes, workers, maxPayloadMb),
     sessions: readSessions(env),
   };
   return Object.freeze(settings);

@@ -11,7 +11,8 @@ import type { FormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
 import type { ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
-import { readBody, readBodyThen, type BodyLimits } from './body-reader.js';
+import { readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
+import { BodyBudget } from './body-budget.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
 import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
@@ -22,7 +23,7 @@ import type { SessionRef, SessionStore } from '../sessions/session-store.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
-  Partial<Pick<Settings, 'bodyTimeoutSeconds' | 'instanceId' | 'sessions'>>;
+  Partial<Pick<Settings, 'bodyTimeoutSeconds' | 'bodyMemoryMb' | 'instanceId' | 'sessions'>>;
 
 /** Options for {@link createApp}. */
 export interface AppOptions {
@@ -45,7 +46,7 @@ export interface AppOptions {
  * 5xx answers that are the server refusing work as designed (overload, loading, draining), not a
  * failure to look into: like every 4xx, they are logged without a stack trace.
  */
-const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES', 'ERR_TOO_MANY_SESSIONS']);
+const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES', 'ERR_TOO_MANY_SESSIONS', 'ERR_SERVER_BUSY']);
 
 /** The headers an answer in a session may carry. */
 const SESSION_RESPONSE_HEADERS = [SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, CLOSED_SESSION_ID_HEADER] as const;
@@ -147,13 +148,16 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const backend = single as InferenceBackend;
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
   const timeoutMs = settings.timeoutSeconds * 1000;
-  const bodyLimits: BodyLimits = { maxBytes, timeoutMs: (settings.bodyTimeoutSeconds ?? 60) * 1000 };
+  /** Without `bodyMemoryMb` (tests that build the app alone) bodies are bounded one by one only. */
+  const budget = settings.bodyMemoryMb === undefined ? undefined : new BodyBudget(Math.floor(settings.bodyMemoryMb * 1024 * 1024));
+  const bodyLimits: BodyLimits = { maxBytes, timeoutMs: (settings.bodyTimeoutSeconds ?? 60) * 1000, budget };
   /**
    * Invocations this worker holds: accepted for a model and not yet answered (`smkit_pending_invocations`).
    * Each is counted down exactly once: by `invoke` once answered, or by `readFailed`.
    */
   let pending = 0;
   metrics?.trackPending(() => pending);
+  if (budget) metrics?.trackBodyBytes(() => budget.held);
   /** The session code, loaded with the first request that names a session: a server without sessions never loads it. */
   let sessionSupport: Promise<{ requests: typeof import('../sessions/session-requests.js'); store: SessionStore | undefined }> | undefined;
   const loadSessionSupport = () =>
@@ -244,6 +248,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   /** An accepted invocation whose body could not be read: it is no longer held. */
   const readFailed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
     pending--;
+    if ((err as ToolkitError).code === 'ERR_SERVER_BUSY') res.setHeader('Retry-After', '1');
     sendError(err, req, res);
   };
 
@@ -320,7 +325,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     }
   };
 
-  const invoke = async (req: IncomingMessage, res: ServerResponse, target: InferenceBackend, body: Buffer, parts?: FormPart[]): Promise<void> => {
+  /** Invokes `target` with a body read whole; `held` bytes of the budget are given back once it is answered. */
+  const invoke = async (req: IncomingMessage, res: ServerResponse, target: InferenceBackend, body: Buffer, held: number, parts?: FormPart[]): Promise<void> => {
     const requestId = nextRequestId();
     const started = performance.now();
     let session: SessionRef | undefined;
@@ -386,6 +392,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       sendError(err, req, res, requestId);
     } finally {
       pending--;
+      budget?.give(held);
       // Recorded here, once the answer is out (streamed ones included), rather than on the response's
       // 'finish' event: one listener less per request, which shows on one-row requests.
       // targetOf has already validated the model name.
@@ -414,15 +421,22 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding)}" is not supported on multipart/form-data bodies; send the form uncompressed`);
         return readFailed(err, req, res);
       }
+      // The form parser keeps the parts it reads: a form takes its declared length from the budget
+      // at once, a chunked one the most it may grow to.
+      const held = Math.min(declaredLength(req) ?? maxBytes, maxBytes);
+      if (budget && !budget.take(held)) return readFailed(budget.refusal(), req, res);
       loadFormParts()
         .then((parse) => parse(req, res))
         .then(
-          (parts) => invoke(req, res, target, Buffer.alloc(0), parts),
-          (err: unknown) => readFailed(err, req, res),
+          (parts) => invoke(req, res, target, Buffer.alloc(0), held, parts),
+          (err: unknown) => {
+            budget?.give(held);
+            readFailed(err, req, res);
+          },
         );
       return;
     }
-    readBodyThen(req, bodyLimits, req.headers['content-encoding'] !== undefined, (err, body) => (err === undefined ? void invoke(req, res, target, body!) : readFailed(err, req, res)));
+    readBodyThen(req, bodyLimits, req.headers['content-encoding'] !== undefined, (err, body) => (err === undefined ? void invoke(req, res, target, body!, body!.length) : readFailed(err, req, res)));
   };
 
   /**

@@ -4,6 +4,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 import { lazyRequire } from '../core/lazy-require.js';
 import { DeadlineWatch } from '../core/deadline-watch.js';
+import type { BodyBudget } from './body-budget.js';
 
 /** Only compressed bodies need zlib: it is loaded at the first one, not at start-up. */
 const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
@@ -14,6 +15,12 @@ export interface BodyLimits {
   readonly maxBytes: number;
   /** Longest time to receive the whole body once the headers arrived, in milliseconds. */
   readonly timeoutMs: number;
+  /**
+   * What all the bodies being held may take together: each chunk kept is taken from it, and a body
+   * that does not fit is refused (503 `ERR_SERVER_BUSY`). On success the caller owns the body's
+   * bytes and gives them back once it is done with the body; on refusal they are given back here.
+   */
+  readonly budget?: BodyBudget;
 }
 
 function sizeText(bytes: number): string {
@@ -89,11 +96,15 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, inflate = fal
  * every request and has no use for the promise. `done` is called once.
  */
 export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: boolean, done: BodyCallback): void {
+  const budget = limits.budget;
   try {
     checkDeclaredLength(req, limits.maxBytes);
   } catch (err) {
     return done(err);
   }
+  // A declared length that cannot fit is refused before a byte is read (the bytes are taken as they come).
+  const length = budget && declaredLength(req);
+  if (length && !budget.fits(length)) return done(budget.refusal());
   let decoder: (Readable & NodeJS.WritableStream) | undefined;
   try {
     decoder = inflate ? decoderFor(req.headers['content-encoding']) : undefined;
@@ -111,6 +122,7 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
     settled = true;
     bodyDeadlines.cancel(deadline);
     if (err !== undefined) {
+      budget?.give(received);
       if (decoder) {
         req.unpipe(decoder);
         decoder.destroy();
@@ -122,8 +134,9 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
   const deadline = bodyDeadlines.watch(limits.timeoutMs, () => finish(bodyTimeout(limits.timeoutMs)));
   source.on('data', (chunk: Buffer) => {
     if (settled) return;
+    if (received + chunk.length > limits.maxBytes) return finish(payloadTooLarge(limits.maxBytes));
+    if (budget && !budget.take(chunk.length)) return finish(budget.refusal());
     received += chunk.length;
-    if (received > limits.maxBytes) return finish(payloadTooLarge(limits.maxBytes));
     chunks.push(chunk);
   });
   source.on('end', () => finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received)));

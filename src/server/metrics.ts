@@ -7,6 +7,8 @@ export interface MetricsSink {
   observe(model: string, status: number, seconds: number): void;
   /** Where `smkit_pending_invocations` reads the invocations this process holds, at each scrape. */
   trackPending(read: () => number): void;
+  /** Where `smkit_request_body_bytes` reads the bytes of request bodies this process holds, at each scrape. */
+  trackBodyBytes(read: () => number): void;
   /**
    * Where `smkit_http_connections` and `smkit_connections_rebalanced_total` read this worker's open
    * connections and those it closed to rebalance them, at each scrape (labelled with `worker`).
@@ -66,6 +68,9 @@ const instruments = {
 /** Reads the invocations this process holds now (set by the HTTP front). */
 let readPending: (() => number) | undefined;
 
+/** Reads the request body bytes this process holds now (set by the HTTP front). */
+let readBodyBytes: (() => number) | undefined;
+
 /** Reads the bidirectional streams this process holds now (set by the WebSocket front). */
 let readBidiStreams: (() => number) | undefined;
 
@@ -111,6 +116,13 @@ function load(): Promise<Exposition> {
       help: 'Invocations held now: receiving the body, waiting for the model (queued or batching), running or answering.',
       collect() {
         this.set(readPending?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'smkit_request_body_bytes',
+      help: 'Bytes of request bodies held now (SMKIT_BODY_MEMORY_MB bounds them per worker): arriving, waiting for the model or being answered.',
+      collect() {
+        this.set(readBodyBytes?.() ?? 0);
       },
     });
     new Gauge({
@@ -176,6 +188,9 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
     },
     trackPending(read) {
       readPending = read;
+    },
+    trackBodyBytes(read) {
+      readBodyBytes = read;
     },
     trackConnections(worker, read) {
       connectionSource = { worker: String(worker), read };

@@ -10,6 +10,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { pngBomb } from '../helpers/hostile-bodies.js';
+import { until } from '../helpers/until.js';
 import { REPO_ROOT, fetchWithTimeout, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 
 const MB = 1024 * 1024;
@@ -135,5 +136,63 @@ describe('smkit serve under hostile input', () => {
     const ok = await fetchWithTimeout(`${server.url}/invocations?after=bombs`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
     assert.equal(ok.status, 200);
     assert.equal(((await ok.json()) as number[][])[0]!.length, 3);
+  });
+});
+
+describe('smkit serve under many slow uploads at once', () => {
+  let server: ServeProcess;
+  let base: string;
+
+  before(async () => {
+    base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+    // One worker, so that which uploads it holds does not depend on how connections spread.
+    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MAX_PAYLOAD_IN_MB: '1', SMKIT_BODY_MEMORY_MB: '2', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_BODY_TIMEOUT_SECONDS: '60' });
+    await waitForPing(server);
+  });
+  after(async () => {
+    await server.stop();
+    removeDir(base);
+  });
+
+  const bodyBytes = async () => Number(/^smkit_request_body_bytes (\d+)/m.exec(await (await fetchWithTimeout(`${server.url}/metrics`)).text())?.[1] ?? NaN);
+
+  test('the bodies a worker holds share SMKIT_BODY_MEMORY_MB: uploads past it get 503 at once, and /ping and the held ones are served', async () => {
+    const row = '5.1,3.5,1.4,0.2\n';
+    const rows = MB / row.length;
+    const sent = 38_400; // 600 KB of the 1 MB each upload declares
+    const uploads: Array<{ socket: net.Socket; text: () => string; closed: Promise<void> }> = [];
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      uploads.push({ socket, text: () => text, closed });
+      const heldBefore = await bodyBytes();
+      socket.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${MB}\r\n\r\n${row.repeat(sent)}`);
+      // Held (its 600 KB taken) or refused: whichever comes first.
+      outcomes.push(
+        await until(`upload ${i} held or refused`, async () => (text.startsWith('HTTP/1.1 ') && text.includes('}') ? text.slice(9, 12) : (await bodyBytes()) === heldBefore + sent * row.length && 'held'), { timeoutMs: 30_000, intervalMs: 20 }),
+      );
+    }
+    assert.deepEqual(outcomes, ['held', 'held', '503', '503', '503', '503'], '1 MB more fits beside 0 and 0.6 MB of 2 MB, not beside 1.2 MB');
+    const refused = uploads[2]!.text();
+    assert.match(refused, /\r\nretry-after: 1\r\n/i);
+    assert.equal((JSON.parse(refused.slice(refused.indexOf('\r\n\r\n') + 4)) as { code: string }).code, 'ERR_SERVER_BUSY');
+    const ping = await fetchWithTimeout(`${server.url}/ping`, {}, 10_000);
+    assert.equal(ping.status, 200);
+
+    // The first upload ends its body and is answered; then a whole 1 MB body fits beside the second.
+    const first = uploads[0]!;
+    first.socket.write(row.repeat(rows - sent));
+    await until('the first upload answered', () => first.text().endsWith(']]'), { timeoutMs: 30_000 });
+    assert.match(first.text(), /^HTTP\/1\.1 200 /);
+    const whole = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: row.repeat(rows), headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(whole.status, 200);
+    assert.equal(((await whole.json()) as number[][]).length, rows);
+
+    for (const upload of uploads) upload.socket.destroy();
+    await until('every body given back', async () => (await bodyBytes()) === 0, { timeoutMs: 30_000 });
   });
 });
