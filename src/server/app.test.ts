@@ -58,7 +58,9 @@ describe('the HTTP front (supertest, in-process engine on the iris model)', () =
   test('while draining, /ping and /invocations answer 503 and ask the client to close', async () => {
     draining = true;
     try {
-      await request(app).get('/ping').expect(503);
+      const ping = await request(app).get('/ping').expect(503);
+      assert.equal(ping.body.code, 'ERR_SHUTTING_DOWN');
+      assert.equal(ping.headers['connection'], 'close');
       const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').send('5.1,3.5,1.4,0.2').expect(503);
       assert.equal(res.body.code, 'ERR_SHUTTING_DOWN');
       assert.equal(res.headers['connection'], 'close');

@@ -195,17 +195,19 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
 
   const ping = (res: ServerResponse): void => {
     if (settings.instanceId !== undefined) res.setHeader(INSTANCE_ID_HEADER, settings.instanceId);
-    if (models) {
-      if (isDraining()) return sendJson(res, 503, { status: 'Loading', code: 'ERR_NOT_READY', message: 'shutting down' });
-      return sendJson(res, 200, { status: 'Healthy', models: models.list().length });
+    if (isDraining()) {
+      // As for invocations: the health checker's kept-alive connection is closed cleanly after the answer.
+      res.setHeader('Connection', 'close');
+      return sendJson(res, 503, { status: 'ShuttingDown', code: 'ERR_SHUTTING_DOWN', message: 'the server is shutting down (SIGTERM)' });
     }
+    if (models) return sendJson(res, 200, { status: 'Healthy', models: models.list().length });
     const state = backend.state();
-    if (state === 'ready' && !isDraining()) {
+    if (state === 'ready') {
       const d = backend.describe();
       sendJson(res, 200, { status: 'Healthy', runtimes: d?.runtimes.map((r) => ({ name: r.name, backend: r.backend })) ?? [] });
       return;
     }
-    const reason = isDraining() ? 'shutting down' : state === 'failed' ? `model failed to load: ${backend.failure()?.message ?? 'see logs'}` : 'model is loading';
+    const reason = state === 'failed' ? `model failed to load: ${backend.failure()?.message ?? 'see logs'}` : 'model is loading';
     sendJson(res, 503, { status: state === 'failed' ? 'Unhealthy' : 'Loading', code: 'ERR_NOT_READY', message: reason });
   };
 

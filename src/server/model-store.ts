@@ -41,8 +41,16 @@ export function validateLoadRequest(name: unknown, url: unknown): { name: string
   return { name, url };
 }
 
+/**
+ * The memory still free for this process: what its cgroup's limit leaves in a container that has
+ * one (`process.availableMemory`, Node 20.13 and later), else the machine's free memory.
+ */
+export function freeMemoryBytes(): number {
+  return typeof process.availableMemory === 'function' ? process.availableMemory() : os.freemem();
+}
+
 /** Throws 507 when less than `minFreeMb` of memory is free (SageMaker then unloads unused models). */
-export function checkFreeMemory(minFreeMb: number, freeBytes = os.freemem()): void {
+export function checkFreeMemory(minFreeMb: number, freeBytes = freeMemoryBytes()): void {
   if (freeBytes < minFreeMb * 1024 * 1024) {
     throw new ToolkitError(
       'ERR_INSUFFICIENT_RESOURCES',

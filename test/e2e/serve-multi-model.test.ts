@@ -144,3 +144,33 @@ describe('multi-model endpoint', () => {
     assert.equal(((await r.json()) as { code: string }).code, 'ERR_MULTI_MODEL_DISABLED');
   });
 });
+
+describe('multi-model endpoint short of memory', () => {
+  let server: ServeProcess;
+  let base: string;
+
+  before(async () => {
+    base = makeOptMl();
+    cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(base, 'models', 'iris', 'model'), { recursive: true });
+    // More free memory than any machine has: every load is refused, as on one that is full.
+    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_MME_MIN_FREE_MB: '1048576' });
+    await waitForPing(server);
+  });
+  after(async () => {
+    await server.stop();
+    removeDir(base);
+  });
+
+  test('a load below SMKIT_MME_MIN_FREE_MB is refused with 507 (SageMaker then unloads a model and retries), and nothing is listed', async () => {
+    const res = await fetchWithTimeout(`${server.url}/models`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model_name: 'iris', url: path.join(base, 'models', 'iris', 'model') }),
+    });
+    assert.equal(res.status, 507);
+    const body = (await res.json()) as { code: string; message: string };
+    assert.equal(body.code, 'ERR_INSUFFICIENT_RESOURCES');
+    assert.match(body.message, /SMKIT_MME_MIN_FREE_MB=1048576/);
+    assert.deepEqual(await (await fetchWithTimeout(`${server.url}/models`)).json(), { models: [] });
+  });
+});

@@ -7,7 +7,7 @@ export function registerInvoke(program: Command): void {
     .description("Send a file or stdin to a container's /invocations (or a local front-door endpoint) and print the answer")
     .argument('[url]', 'container URL (a bare http://host:port gets /invocations)', undefined)
     .option('-f, --file <file>', 'request body file ("-" or omitted with piped input: stdin)')
-    .option('-c, --content-type <type>', 'request Content-Type (default: from the file extension, else application/json)')
+    .option('-c, --content-type <type>', 'request Content-Type (default: from the file extension, else application/octet-stream; application/json for stdin)')
     .option('-a, --accept <type>', 'request Accept (default: none sent, the server default applies)')
     .option('--custom-attributes <value>', 'X-Amzn-SageMaker-Custom-Attributes')
     .option('--target-model <name>', 'X-Amzn-SageMaker-Target-Model')
