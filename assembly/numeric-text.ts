@@ -126,6 +126,8 @@ function decimalToDouble(a: f64, r: i32, b: f64, exp10: i32): f64 {
       residual = xHi - c + xLo + prodHi + prodLo;
       half = ulp(c) / 2;
     }
+    // Below a power of two (no mantissa bits) the next double down is half an ulp(c) away: the midpoint, a quarter.
+    if (residual < 0 && (reinterpret<u64>(c) & 0xfffffffffffff) == 0) half /= 2;
     const distance = abs(residual);
     const margin = half * 9.313225746154785e-10; // 2^-30
     if (distance < half - margin) return c;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decimalToDouble } from './decimal-to-double.js';
+import { nearPowerOfTwoTexts } from '../../test/helpers/near-powers-of-two.js';
 
 /** Splits a plain decimal string the way the CSV scanner does. */
 function parts(text: string): [number, number, number, number] {
@@ -35,4 +36,23 @@ test('decimalToDouble handles exact ties by declining or rounding to even', () =
     assert.ok(Number.isNaN(v) || v === Number(text), text);
   }
   assert.equal(decimalToDouble(0, 0, 0, -5), 0);
+});
+
+test('decimalToDouble next to a power of two, where the doubles below are twice as dense: equals Number() or declines', () => {
+  let decided = 0;
+  let checked = 0;
+  for (const text of nearPowerOfTwoTexts(-70, 70)) {
+    if (text.includes('e')) continue;
+    const [a, r, b, e] = parts(text);
+    if (r > 4 || e < -22) continue;
+    checked++;
+    const v = decimalToDouble(a, r, b, e);
+    if (Number.isNaN(v)) continue;
+    decided++;
+    // 0.9999999999999999 (the double below 1, as String() writes it) was read as 1.
+    assert.ok(Object.is(v, Number(text)), `${text}: ${v} != ${Number(text)}`);
+  }
+  assert.ok(checked > 600 && decided > checked * 0.9, `decided ${decided} of ${checked}`);
+  assert.equal(decimalToDouble(...parts('0.9999999999999999')), 0.9999999999999999);
+  assert.equal(decimalToDouble(...parts('1.9999999999999998')), 1.9999999999999998);
 });

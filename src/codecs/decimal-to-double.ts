@@ -6,9 +6,10 @@
  *
  * Method: the mantissa `M = a·10^r + b` is held exactly as a double-double; a candidate `c` is
  * `hi/10^k` (or `hi·10^k`); the exact residual `M − c·10^k` (or `M·10^k − c`) is formed with
- * error-free products (Dekker) and compared with half an ulp of `c`. When the residual is too close
- * to the half-ulp to decide, or two neighbours fail, `NaN` is returned and the caller falls back to
- * `Number(text)`. So the answer is always the double `Number()` gives.
+ * error-free products (Dekker) and compared with half the gap to `c`'s neighbour on that side (half
+ * an ulp of `c`, a quarter below a power of two). When the residual is too close to that midpoint
+ * to decide, or two neighbours fail, `NaN` is returned and the caller falls back to `Number(text)`.
+ * So the answer is always the double `Number()` gives.
  */
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
@@ -41,6 +42,12 @@ const POW2 = Float64Array.from({ length: 2048 }, (_, e) => 2 ** (e - 1075));
 function ulp(c: number): number {
   f64[0] = c;
   return POW2[(u32[HI]! >>> 20) & 0x7ff]!;
+}
+
+/** Whether positive normal `c` is a power of two (no mantissa bits): the doubles below it are twice as dense. */
+function isPowerOfTwo(c: number): boolean {
+  f64[0] = c;
+  return u32[LO] === 0 && (u32[HI]! & 0xfffff) === 0;
 }
 
 function nextUp(c: number): number {
@@ -95,6 +102,8 @@ export function decimalToDouble(a: number, r: number, b: number, exp10: number):
       residual = xHi - c + xLo + prodHi + prodLo;
       half = ulp(c) / 2;
     }
+    // Below a power of two the next double down is half an ulp(c) away: the midpoint, a quarter.
+    if (residual < 0 && isPowerOfTwo(c)) half /= 2;
     const distance = Math.abs(residual);
     // The residual is computed with a few roundings of relative size 2^-53; stay well clear of the tie.
     const margin = half * 2 ** -30;
