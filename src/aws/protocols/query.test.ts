@@ -74,7 +74,8 @@ test('property: botocore-style encodings of nested members parse back to the sam
     node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { minLength: 1, maxLength: 3 }), fc.dictionary(name, tie('node'), { minKeys: 1, maxKeys: 3 })),
   })).node;
   fc.assert(
-    fc.property(fc.dictionary(name, value, { minKeys: 1, maxKeys: 5 }), (params) => {
+    // At the top level `Action` and `Version` name the call itself, not a member.
+    fc.property(fc.dictionary(name.filter((n) => n !== 'Action' && n !== 'Version'), value, { minKeys: 1, maxKeys: 5 }), (params) => {
       const pairs: Array<[string, string]> = [['Action', 'DescribeAlarms']];
       encode('', params, pairs);
       const body = new URLSearchParams(pairs).toString();
