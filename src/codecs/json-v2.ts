@@ -5,6 +5,7 @@ import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
 import { setTensor } from './tensor-map.js';
+import { roundToBfloat16 } from '../core/float-rounding.js';
 
 /** Open Inference Protocol v2 datatype names and the smkit dtype each maps to. */
 export const V2_DATATYPES: Readonly<Record<string, DType>> = {
@@ -130,17 +131,6 @@ export function encodeV2(outputs: TensorMap, options: EncodeOptions): string {
   return parts.join('');
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** The bfloat16 value nearest to `x` (ties to even), as a float32: the top 16 bits of its float32. */
-function roundToBfloat16(x: number): number {
-  f32[0] = x;
-  if (Number.isNaN(f32[0])) return NaN;
-  const b = u32[0]!;
-  u32[0] = (b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000;
-  return f32[0]!;
-}
 
 function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Tensor['data'] {
   const n = flat.length;

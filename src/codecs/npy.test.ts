@@ -19,6 +19,10 @@ const NPY: Record<string, string> = {
   obj: 'k05VTVBZAQB2AHsnZGVzY3InOiAnfE8nLCAnZm9ydHJhbl9vcmRlcic6IEZhbHNlLCAnc2hhcGUnOiAoMSwpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAqABJWeAAAAAAAAAIwWbnVtcHkuX2NvcmUubXVsdGlhcnJheZSMDF9yZWNvbnN0cnVjdJSTlIwFbnVtcHmUjAduZGFycmF5lJOUSwCFlEMBYpSHlFKUKEsBSwGFlGgDjAVkdHlwZZSTlIwCTziUiYiHlFKUKEsDjAF8lE5OTkr/////Sv////9LP3SUYoldlH2USyp9lIwBNpRHQCIAAAAAAABzc2F0lGIu',
   u2_3d: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPHUyJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDMsIDQpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAEAAgADAAQABQAGAAcACAAJAAoACwAMAA0ADgAPABAAEQASABMAFAAVABYAFwA=',
   v2: 'k05VTVBZAgB0AAAAeydkZXNjcic6ICc8aTInLCAnZm9ydHJhbl9vcmRlcic6IEZhbHNlLCAnc2hhcGUnOiAoMywpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAEAAgA=',
+  nul_U: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPFUzJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAphAAAAAAAAAGIAAAAAAAAAeAAAAAAAAAA=',
+  snan_f4_fortran: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBUcnVlLCAnc2hhcGUnOiAoMiwgMiksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoBAIB/AABAQAAAAEAAAIBA',
+  // Only the header (192 bytes) of np.zeros((1,)*12 + (10, 10), np.float32): 592 bytes in all.
+  pad64_header: 'k05VTVBZAQC2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEwLCAxMCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAK',
   big_first: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDEyMzQ1NiwgMCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAo=',
 };
 const bytes = (name: string): Buffer => Buffer.from(NPY[name]!, 'base64');
@@ -50,6 +54,15 @@ test('NPY dtypes: bool, float16, uint16 3-D, 0-d scalar, empty, format version 2
 test('big-endian data is byte-swapped and Fortran order is reordered to C order', () => {
   assert.deepEqual(plain(decodeNpy(bytes('be'))), { dtype: 'float64', shape: [4], data: [0, 1, 2, 3] });
   assert.deepEqual(plain(decodeNpy(bytes('fortran'))), { dtype: 'int32', shape: [2, 3], data: [0, 1, 2, 3, 4, 5] });
+  // [[sNaN 0x7f800001, 2], [3, 4]] in Fortran order: the NaN keeps its bits (it was quieted to 0x7fc00001).
+  const nan = decodeNpy(bytes('snan_f4_fortran'));
+  assert.deepEqual(nan.shape, [2, 2]);
+  const data = nan.data as Float32Array;
+  assert.deepEqual(Array.from(new Uint32Array(data.buffer, data.byteOffset, 4), (b) => b.toString(16)), ['7f800001', '40000000', '40400000', '40800000']);
+});
+
+test('unicode strings keep a NUL inside them; numpy strips trailing ones only', () => {
+  assert.deepEqual(plain(decodeNpy(bytes('nul_U'))), { dtype: 'string', shape: [2], data: ['a\u0000b', '\u0000x'] });
 });
 
 test('aligned data is a zero-copy view of the body; unaligned data is copied', () => {
@@ -88,6 +101,10 @@ test('C-2.6: the header layout is byte-identical to numpy (2×3 float32: 118-byt
   for (const name of ['i8_3', 'f8_3', 'u2_3d', 'scalar', 'b1', 'f2', 'U_3', 'big_first']) {
     assert.deepEqual(encodeNpy(decodeNpy(bytes(name))), bytes(name), name);
   }
+  // A dict that already ends on the 64-byte boundary gets 64 spaces, as numpy pads it.
+  const padded = encodeNpy(tensor('float32', [...Array<number>(12).fill(1), 10, 10], new Float32Array(100)));
+  assert.equal(padded.length, 592);
+  assert.deepEqual(padded.subarray(0, 192), bytes('pad64_header'));
 });
 
 test('C-2.6: plain JS values encode as <i8 (integers), <f8 (numbers), |b1 and <U', () => {

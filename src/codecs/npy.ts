@@ -168,7 +168,8 @@ export function npyHeader(descr: string, shape: readonly number[]): Buffer {
   let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   if (shape.length > 0) dict += ' '.repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[0]).length));
   const pad = ARRAY_ALIGN - ((MAGIC.length + 2 + 2 + dict.length + 1) % ARRAY_ALIGN);
-  const text = `${dict}${' '.repeat(pad % ARRAY_ALIGN)}\n`;
+  // numpy pads a whole 64 when the dict already ends on the boundary (`_wrap_header`).
+  const text = `${dict}${' '.repeat(pad)}\n`;
   const out = Buffer.alloc(10 + text.length);
   MAGIC.copy(out, 0);
   out[6] = 1;
@@ -178,6 +179,11 @@ export function npyHeader(descr: string, shape: readonly number[]): Buffer {
   return out;
 }
 
+/** The UTF-32 code unit at byte `at`. */
+function codeAt(buf: Buffer, at: number, bigEndian: boolean): number {
+  return bigEndian ? buf.readUInt32BE(at) : buf.readUInt32LE(at);
+}
+
 function readStrings(buf: Buffer, start: number, size: number, width: number, utf32: boolean, bigEndian: boolean, what: string): string[] {
   const out = new Array<string>(size);
   const codes: number[] = [];
@@ -185,10 +191,11 @@ function readStrings(buf: Buffer, start: number, size: number, width: number, ut
     if (utf32) {
       codes.length = 0;
       let text = '';
-      for (let c = 0; c < width; c++) {
-        const at = start + (i * width + c) * 4;
-        const code = bigEndian ? buf.readUInt32BE(at) : buf.readUInt32LE(at);
-        if (code === 0) break;
+      // numpy strips trailing NULs only: one inside the string is kept.
+      let length = width;
+      while (length > 0 && codeAt(buf, start + (i * width + length - 1) * 4, bigEndian) === 0) length--;
+      for (let c = 0; c < length; c++) {
+        const code = codeAt(buf, start + (i * width + c) * 4, bigEndian);
         if (code > 0x10ffff) fail(`${what}: element ${i} holds ${code.toString(16)}, which is not a Unicode code point`);
         codes.push(code);
         // Spread in bounded chunks: one call with millions of arguments would overflow the stack.
@@ -216,7 +223,8 @@ function shortText(s: string): string {
 function fortranToC(t: Tensor): Tensor {
   const { shape } = t;
   const n = t.data.length;
-  const src = t.data as unknown as ArrayLike<unknown> & { constructor: unknown };
+  // float32 is moved as its bits: a float32 read into a number and stored again loses a signalling NaN's payload.
+  const src = (t.data instanceof Float32Array ? new Uint32Array(t.data.buffer, t.data.byteOffset, n) : t.data) as unknown as ArrayLike<unknown> & { constructor: unknown };
   const out = (Array.isArray(src) ? new Array<string>(n) : new (src.constructor as new (n: number) => Record<number, unknown>)(n)) as Record<number, unknown>;
   const rank = shape.length;
   const fStride = new Array<number>(rank);
@@ -237,7 +245,8 @@ function fortranToC(t: Tensor): Tensor {
       idx[d] = 0;
     }
   }
-  return { dtype: t.dtype, shape, data: out as unknown as Tensor['data'] } as Tensor;
+  const data = t.data instanceof Float32Array ? new Float32Array((out as unknown as Uint32Array).buffer) : out;
+  return { dtype: t.dtype, shape, data: data as unknown as Tensor['data'] } as Tensor;
 }
 
 function checkLength(buf: Buffer, start: number, bytes: number, what: string): void {

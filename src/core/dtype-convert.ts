@@ -1,5 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+import { bigIntToFloat32 } from './float-rounding.js';
 import { allocate, type DType, type Tensor } from './tensor.js';
 
 /**
@@ -78,7 +79,9 @@ export function convertExact<T extends DType>(t: Tensor, dtype: T, what: string)
         }
       } else {
         for (let i = 0; i < n; i++) {
-          const v = Number(elementValue(t, i));
+          const e = elementValue(t, i);
+          // An int64 past 2^53 rounds once, to the float32 itself, not first to a double.
+          const v = typeof e === 'bigint' ? bigIntToFloat32(e) : e;
           o[i] = v;
           const f = o[i]!;
           if ((f === Infinity || f === -Infinity) && Number.isFinite(v)) fail(i, `is ${elementValue(t, i)}, outside the float32 range (±3.4028234663852886e38)`);

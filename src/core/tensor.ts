@@ -1,5 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { float16Bits, fromFloat16Bits, toFloat16Bits } from './float16.js';
+import { bigIntToFloat32 } from './float-rounding.js';
 
 /**
  * Tensors as smkit passes them between codecs, pipeline steps and runtimes: a dtype, a shape and a
@@ -167,9 +168,37 @@ export function castTensor<T extends DType>(t: Tensor, dtype: T): Tensor<T> {
     for (let i = 0; i < n; i++) o[i] = toFloat16Bits(Number(read(i)));
   } else {
     const o = out as Exclude<TensorData, string[] | BigInt64Array | BigUint64Array>;
-    for (let i = 0; i < n; i++) o[i] = Number(read(i));
+    // A 64-bit integer is wrapped (or rounded, for float32) from its exact value: through a double
+    // first, one past 2^53 would have lost its low bits (int64 2^63 - 1 to int8 is -1, not 0).
+    const narrow = bigIntNarrowing(dtype);
+    for (let i = 0; i < n; i++) {
+      const v = read(i);
+      o[i] = typeof v === 'bigint' ? narrow(v) : v;
+    }
   }
   return { dtype, shape: [...t.shape], data: out };
+}
+
+/** How a 64-bit integer becomes a value of a narrower numeric dtype, as numpy's `astype` does it. */
+function bigIntNarrowing(dtype: DType): (v: bigint) => number {
+  switch (dtype) {
+    case 'int8':
+      return (v) => Number(BigInt.asIntN(8, v));
+    case 'int16':
+      return (v) => Number(BigInt.asIntN(16, v));
+    case 'int32':
+      return (v) => Number(BigInt.asIntN(32, v));
+    case 'uint8':
+      return (v) => Number(BigInt.asUintN(8, v));
+    case 'uint16':
+      return (v) => Number(BigInt.asUintN(16, v));
+    case 'uint32':
+      return (v) => Number(BigInt.asUintN(32, v));
+    case 'float32':
+      return bigIntToFloat32;
+    default:
+      return Number;
+  }
 }
 
 /**
