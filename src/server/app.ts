@@ -40,6 +40,11 @@ export interface AppOptions {
   models?: ModelManager;
   /** Invocation metrics, and `GET /metrics` (Prometheus text format). */
   metrics?: MetricsSink;
+  /**
+   * The memory request bodies share, when the worker shares it with its bidirectional streams;
+   * else one of `settings.bodyMemoryMb` is made (none without it).
+   */
+  bodyBudget?: BodyBudget;
 }
 
 /**
@@ -143,13 +148,13 @@ function toToolkitError(err: unknown): ToolkitError {
  *
  * @returns a request listener for `http.createServer` (supertest accepts it too).
  */
-export function createApp({ settings, backend: single, log, isDraining = () => false, models, metrics }: AppOptions): RequestListener {
+export function createApp({ settings, backend: single, log, isDraining = () => false, models, metrics, bodyBudget }: AppOptions): RequestListener {
   if (!single && !models) throw new TypeError('createApp needs a backend, or models for a multi-model endpoint');
   const backend = single as InferenceBackend;
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
   const timeoutMs = settings.timeoutSeconds * 1000;
   /** Without `bodyMemoryMb` (tests that build the app alone) bodies are bounded one by one only. */
-  const budget = settings.bodyMemoryMb === undefined ? undefined : new BodyBudget(Math.floor(settings.bodyMemoryMb * 1024 * 1024));
+  const budget = bodyBudget ?? (settings.bodyMemoryMb === undefined ? undefined : new BodyBudget(Math.floor(settings.bodyMemoryMb * 1024 * 1024)));
   const bodyLimits: BodyLimits = { maxBytes, timeoutMs: (settings.bodyTimeoutSeconds ?? 60) * 1000, budget };
   /**
    * Invocations this worker holds: accepted for a model and not yet answered (`smkit_pending_invocations`).

@@ -7,9 +7,10 @@ function megabytes(bytes: number): string {
 /**
  * The memory all the request bodies one HTTP worker holds may take together
  * (`SMKIT_BODY_MEMORY_MB`): from the first byte read until the invocation is answered, whether the
- * body is still arriving, waiting for the model or being answered. Each body is bounded by the
- * payload limit and the body timeout; this bounds their sum, which otherwise grows with the
- * connections a client opens (a thousand slow 6 MB uploads hold 6 GB).
+ * body is still arriving, waiting for the model or being answered; bidirectional streams' messages
+ * take from it too until the model's code takes them (`bidi/message-bytes.ts`). Each body is
+ * bounded by the payload limit and the body timeout; this bounds their sum, which otherwise grows
+ * with the connections a client opens (a thousand slow 6 MB uploads hold 6 GB).
  */
 export class BodyBudget {
   /** Bytes taken now. */

@@ -13,6 +13,7 @@ import type { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
 import type { ClusterModelManager } from './mme-cluster.js';
 import { createApp, PRELOAD_AFTER_MS } from './app.js';
+import { BodyBudget } from './body-budget.js';
 import type { InferenceBackend } from './inference-backend.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { SizeRoutedBackend } from './size-routed-backend.js';
@@ -105,7 +106,9 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     backend = createBackend(settings, config.thread, log);
   }
   let draining = false;
-  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining });
+  // Request bodies and bidirectional streams' messages share one memory budget (SMKIT_BODY_MEMORY_MB).
+  const bodyBudget = new BodyBudget(Math.floor(settings.bodyMemoryMb * 1024 * 1024));
+  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining, bodyBudget });
   // Every request is counted until its response closes, so a shutdown can wait for those being
   // answered (streamed answers included) without polling.
   const listener: RequestListener = (req, res) => {
@@ -131,7 +134,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     socket.on('error', () => socket.destroy());
     bidi ??= import('./bidi/websocket-front.js').then(
       ({ BidiFront }) =>
-        new BidiFront({ backend, log, metrics, maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024), timeoutMs: settings.timeoutSeconds * 1000, isDraining: () => draining }),
+        new BidiFront({ backend, log, metrics, maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024), timeoutMs: settings.timeoutSeconds * 1000, isDraining: () => draining, budget: bodyBudget }),
     );
     bidi
       .then((front) => front.onUpgrade(req, socket, head))

@@ -91,11 +91,11 @@ export class InProcessBackend implements InferenceBackend {
     });
   }
 
-  openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame> {
+  openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation, taken?: () => void): AsyncIterable<BidiFrame> {
     const engine = this.#engine;
     if (this.#closedWith) return failing(this.#closedWith);
     if (!engine) return failing(new ToolkitError('ERR_NOT_READY', 'the model is still loading'));
-    return this.#tracked(engine.openBidi(request, frames, this.log.child({ requestId: request.requestId }), cancellation));
+    return this.#tracked(engine.openBidi(request, taken ? takenOneByOne(frames, taken) : frames, this.log.child({ requestId: request.requestId }), cancellation));
   }
 
   /** A streamed answer counted as in flight until it ends, fails or its consumer leaves. */
@@ -143,5 +143,13 @@ export class InProcessBackend implements InferenceBackend {
       fail(reason);
     }
     await this.#engine?.dispose();
+  }
+}
+
+/** `frames` as `bidiFn` reads them here, in this thread: `taken` is called as each is handed over. */
+async function* takenOneByOne(frames: AsyncIterable<BidiFrame>, taken: () => void): AsyncIterable<BidiFrame> {
+  for await (const frame of frames) {
+    taken();
+    yield frame;
   }
 }

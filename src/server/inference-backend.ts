@@ -25,9 +25,10 @@ export interface InferenceBackend {
    * Serves one bidirectional stream with the handler's `bidiFn` (only when `describe().hooks` lists
    * it): `frames` are the client's messages, the result the replies. Ending the result early
    * (`return()`) stops `bidiFn`; `cancellation` tells it why (`ctx.signal`). A stream is in flight
-   * for {@link close} until it ends.
+   * for {@link close} until it ends. `taken` is called each time `bidiFn` takes one of `frames`
+   * (in order): a message read from `frames` may still wait on its way to it (in the thread).
    */
-  openBidi?(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame>;
+  openBidi?(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation, taken?: () => void): AsyncIterable<BidiFrame>;
   /** Resolves once the model is loaded or has failed to load. */
   whenSettled(): Promise<void>;
   /**

@@ -304,7 +304,7 @@ export class InferenceWorker implements InferenceBackend {
    * thread takes them ({@link BIDI_INPUT_WINDOW} ahead at most), so a client that sends faster than
    * `bidiFn` reads is held back by its own connection; the replies come back the same way.
    */
-  openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame> {
+  openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation, taken?: () => void): AsyncIterable<BidiFrame> {
     if (this.#closedWith) return failing(this.#closedWith);
     if (this.#state !== 'ready') return failing(this.#notReady());
     const id = this.#nextId++;
@@ -328,6 +328,7 @@ export class InferenceWorker implements InferenceBackend {
     this.#bidis.set(id, {
       replies,
       inputTaken: () => {
+        taken?.();
         credit++;
         wake?.();
       },

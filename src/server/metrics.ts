@@ -120,7 +120,7 @@ function load(): Promise<Exposition> {
     });
     new Gauge({
       name: 'smkit_request_body_bytes',
-      help: 'Bytes of request bodies held now (SMKIT_BODY_MEMORY_MB bounds them per worker): arriving, waiting for the model or being answered.',
+      help: 'Bytes of request bodies held now (arriving, waiting for the model or being answered), and of bidirectional stream messages not yet taken by the model: SMKIT_BODY_MEMORY_MB bounds them per worker.',
       collect() {
         this.set(readBodyBytes?.() ?? 0);
       },

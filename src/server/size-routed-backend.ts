@@ -239,10 +239,10 @@ export class SizeRoutedBackend implements InferenceBackend {
   }
 
   /** A model with `bidiFn` has user code, so it runs in the thread (inline only when forced). */
-  openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation): AsyncIterable<BidiFrame> {
+  openBidi(request: BidiRequest, frames: AsyncIterable<BidiFrame>, cancellation: Cancellation, taken?: () => void): AsyncIterable<BidiFrame> {
     const target = this.#thread ?? this.#primary();
     if (!target?.openBidi) throw new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
-    return target.openBidi(request, frames, cancellation);
+    return target.openBidi(request, frames, cancellation, taken);
   }
 
   async close(graceMs = 0, reason?: ToolkitError): Promise<void> {

@@ -478,3 +478,33 @@ test('inline: a bidiFn whose finally throws when its client leaves mid-reply is 
   assert.equal((await echo.next()).data.toString(), 'two', 'the other stream of the same worker is still open');
   await until('the failure to be logged', () => /bidiFn failed while it was being stopped/.test(server.output()), { timeoutMs: 10_000 });
 });
+
+for (const mode of ['thread', 'inline'] as const) {
+  test(`messages a stream received and its bidiFn has not taken share SMKIT_BODY_MEMORY_MB with request bodies: a stream past it is closed with 4503 (${mode})`, async () => {
+    const server = await serve(BIDI_FIXTURE, { SAGEMAKER_MAX_PAYLOAD_IN_MB: '1', SMKIT_BODY_MEMORY_MB: '1.5', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: mode });
+    const held = async () => Number(/^smkit_request_body_bytes (\d+)/m.exec(await (await fetchWithTimeout(`${server.url}/metrics`)).text())?.[1] ?? NaN);
+    const message = Buffer.alloc(600 * 1024, 0x62);
+    const a = await open(server);
+    await a.next();
+    // A message bidiFn has taken (and echoed) no longer counts.
+    a.ws.send(message);
+    assert.equal((await a.next()).data.length, message.length);
+    await until('the echoed message given back', async () => (await held()) < 64 * 1024, { timeoutMs: 15_000 });
+    a.ws.send('hold');
+    await until('bidiFn to take the message', () => /bidi holding/.test(server.output()), { timeoutMs: 10_000 });
+    a.ws.send(message);
+    a.ws.send(message);
+    await until('the two unread messages held', async () => (await held()) >= 2 * 600 * 1024 - 64 * 1024, { timeoutMs: 15_000 });
+
+    const b = await open(server);
+    await b.next();
+    b.ws.send(message);
+    const closed = await b.closed;
+    assert.equal(closed.code, 4503);
+    assert.match(closed.reason, /SMKIT_BODY_MEMORY_MB/);
+    assert.equal(await pingStatus(server), 200);
+
+    a.ws.terminate();
+    await until('every byte given back', async () => (await held()) === 0, { timeoutMs: 15_000 });
+  });
+}

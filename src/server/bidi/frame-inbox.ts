@@ -31,7 +31,11 @@ export class FrameInbox implements AsyncIterable<BidiFrame> {
   #paused = false;
   #waiter: ((r: IteratorResult<BidiFrame>) => void) | undefined;
 
-  constructor(private readonly source: MessageSource) {
+  /** @param onRead called each time a message is handed to the reader (oldest first). */
+  constructor(
+    private readonly source: MessageSource,
+    private readonly onRead?: () => void,
+  ) {
     source.on('message', (data, isBinary) => this.#push({ data: asBytes(data), binary: isBinary }));
     source.on('close', () => this.end());
   }
@@ -41,6 +45,7 @@ export class FrameInbox implements AsyncIterable<BidiFrame> {
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
+      this.onRead?.();
       waiter({ value: frame, done: false });
       return;
     }
@@ -70,6 +75,7 @@ export class FrameInbox implements AsyncIterable<BidiFrame> {
       next: () => {
         const frame = this.#frames.shift();
         if (frame) {
+          this.onRead?.();
           if (this.#paused && this.#frames.length <= INBOX_HIGH_WATER / 2) {
             this.#paused = false;
             this.source.resume();

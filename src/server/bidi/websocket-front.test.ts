@@ -18,6 +18,8 @@ import type { InvocationRequest, InvocationResponse } from '../../handlers/engin
 import { HTTP_SERVER_OPTIONS } from '../respond.js';
 import type { MetricsSink } from '../metrics.js';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { BodyBudget } from '../body-budget.js';
+import { until } from '../../../test/helpers/until.js';
 
 /** Answers each message with its own bytes, as JSON; its state is the test's to set. */
 class EchoBackend implements InferenceBackend {
@@ -31,7 +33,13 @@ class EchoBackend implements InferenceBackend {
   describe() {
     return { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 };
   }
-  invoke(request: InvocationRequest): Promise<InvocationResponse> {
+  /** Releases the messages that start with "hold", which wait at the model until then. */
+  readonly held: Array<() => void> = [];
+  async invoke(request: InvocationRequest): Promise<InvocationResponse> {
+    if (request.body.subarray(0, 4).toString() === 'hold') {
+      await new Promise<void>((resolve) => this.held.push(resolve));
+      return { body: Buffer.from(String(request.body.length)), contentType: 'application/json' };
+    }
     // "bad" fails a little later, once the messages the client sent after it have arrived.
     if (request.body.toString() === 'bad') return new Promise((_, reject) => setTimeout(() => reject(new ToolkitError('ERR_BAD_REQUEST', 'bad message')), 200));
     return Promise.resolve({ body: request.body, contentType: 'application/json' });
@@ -47,9 +55,9 @@ class EchoBackend implements InferenceBackend {
 const servers: Server[] = [];
 after(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
 
-async function start(heartbeatMs?: number, metrics?: MetricsSink): Promise<{ url: string; backend: EchoBackend }> {
+async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyBudget): Promise<{ url: string; backend: EchoBackend }> {
   const backend = new EchoBackend();
-  const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes: 1024 * 1024, timeoutMs: 10_000, isDraining: () => false, heartbeatMs, metrics });
+  const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes: 1024 * 1024, timeoutMs: 10_000, isDraining: () => false, heartbeatMs, metrics, budget });
   const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -122,6 +130,44 @@ test('a handshake while the model loads gets 503 ERR_NOT_READY, and opens once i
   const ws = new WebSocket(url);
   await once(ws, 'open');
   ws.close();
+});
+
+test('messages received and not yet read share the body budget: a stream they do not fit in is closed with 4503, and every byte comes back', async () => {
+  const budget = new BodyBudget(2.5 * 1024 * 1024);
+  const { url, backend } = await start(undefined, undefined, budget);
+  const message = (head: string) => Buffer.concat([Buffer.from(head), Buffer.alloc(900 * 1024 - head.length, 0x31)]);
+  const a = new WebSocket(url);
+  await once(a, 'open');
+  const replies: string[] = [];
+  a.on('message', (data: Buffer) => replies.push(data.toString()));
+  // The first message is read by the model and waits there; the next two wait in the inbox.
+  a.send(message('hold'));
+  await until('the first message at the model', () => backend.held.length === 1, { timeoutMs: 15_000 });
+  a.send(message('hold'));
+  a.send(message('hold'));
+  await until('two messages held in the inbox', () => budget.held >= 2 * 900 * 1024, { timeoutMs: 15_000 });
+
+  const b = new WebSocket(url);
+  await once(b, 'open');
+  const closed = once(b, 'close', { signal: AbortSignal.timeout(15_000) }) as Promise<[number, Buffer]>;
+  b.send(message('more'));
+  const [code, reason] = await closed;
+  assert.equal(code, 4503);
+  assert.match(reason.toString(), /SMKIT_BODY_MEMORY_MB/);
+  // Within a 64 KB read of the two messages waiting: a chunk that ends one message counts toward it.
+  await until("the closed stream's bytes given back", () => Math.abs(budget.held - 2 * 900 * 1024) <= 64 * 1024, { timeoutMs: 15_000, detail: () => String(budget.held) });
+
+  // Released one by one, each message is read, answered, and its bytes given back.
+  for (let i = 0; i < 3; i++) {
+    await until(`message ${i + 1} at the model`, () => backend.held.length > 0, { timeoutMs: 15_000 });
+    backend.held.shift()!();
+  }
+  await until('three answers', () => replies.length === 3, { timeoutMs: 15_000 });
+  assert.deepEqual(replies, ['921600', '921600', '921600']);
+  await until('the inbox empty', () => budget.held < 1024, { timeoutMs: 15_000, detail: () => String(budget.held) });
+  a.close();
+  await once(a, 'close');
+  await until('every byte given back', () => budget.held === 0, { timeoutMs: 15_000 });
 });
 
 test('a stream that fails with messages still waiting (the inbox paused its socket) finishes its close handshake at once', async () => {

@@ -16,6 +16,8 @@ import { BIDI_PATH, type BidiFrame, type BidiRequest } from '../../core/bidi-fra
 import { CLOSE_GOING_AWAY, CLOSE_NORMAL, closeCodeFor, closeReason } from './close-codes.js';
 import { FrameInbox } from './frame-inbox.js';
 import { answerEachMessage } from './per-message.js';
+import { MessageBytes } from './message-bytes.js';
+import type { BodyBudget } from '../body-budget.js';
 
 /** How often each open stream is pinged; one that misses {@link MISSED_PONGS_LIMIT} pongs in a row is dropped. */
 export const HEARTBEAT_MS = 60_000;
@@ -41,6 +43,12 @@ export interface BidiFrontOptions {
   readonly heartbeatMs?: number;
   /** Where streams and messages are counted (`/metrics`); none when SMKIT_METRICS=false. */
   readonly metrics?: MetricsSink;
+  /**
+   * The memory the worker's request bodies share (`SMKIT_BODY_MEMORY_MB`): the bytes a stream has
+   * received and its model's code has not yet read take from it too; a stream they do not fit in is
+   * closed with 4503 (`ERR_SERVER_BUSY`).
+   */
+  readonly budget?: BodyBudget;
 }
 
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -137,7 +145,7 @@ export class BidiFront {
       const error = new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down');
       return answerOnSocket(socket, error.status, error.toJSON());
     }
-    wss.handleUpgrade(req, socket, head, (ws) => void this.#serve(ws, req));
+    wss.handleUpgrade(req, socket, head, (ws) => void this.#serve(ws, req, socket));
   }
 
   #webSocketServer(): Promise<WebSocketServer> {
@@ -177,7 +185,7 @@ export class BidiFront {
     }, this.options.heartbeatMs ?? HEARTBEAT_MS).unref();
   }
 
-  async #serve(ws: WebSocket, req: IncomingMessage): Promise<void> {
+  async #serve(ws: WebSocket, req: IncomingMessage, socket: Duplex): Promise<void> {
     const { backend, log, timeoutMs } = this.options;
     this.#watch(ws);
     const request: BidiRequest = {
@@ -198,14 +206,26 @@ export class BidiFront {
       if (this.#errorLines.admit(err.code ?? 'WS_ERR')) streamLog.warn({ code: err.code, reason: err.message }, 'bidirectional stream closed for a protocol error');
     });
     const cancellation = new Cancellation();
-    const inbox = new FrameInbox(ws);
+    const budget = this.options.budget;
+    let bytes: MessageBytes | undefined;
+    if (budget) {
+      const held = new MessageBytes(budget, socket, () => stop(this.#fail(ws, budget.refusal(), streamLog)));
+      // Before the inbox's own listener: a message handed on at once is read right after it arrived.
+      ws.on('message', () => held.messageArrived());
+      ws.once('close', () => held.close());
+      bytes = held;
+    }
+    const withBidiFn = hasBidiFn(backend!);
+    // A message's bytes are given back once the model's code has it: bidiFn takes it (in the thread,
+    // maybe after the inbox handed it on), or an invocation per message reads it from the inbox.
+    const messageRead = bytes && (() => bytes.messageRead());
+    const inbox = new FrameInbox(ws, withBidiFn ? undefined : messageRead);
     const metrics = this.options.metrics;
     if (metrics) ws.on('message', () => metrics.countBidiMessage('in'));
-    const withBidiFn = hasBidiFn(backend!);
     let replies: AsyncIterable<BidiFrame>;
     try {
       replies = withBidiFn
-        ? backend!.openBidi!(request, inbox, cancellation)
+        ? backend!.openBidi!(request, inbox, cancellation, messageRead)
         : answerEachMessage(backend!, request, inbox, { contentType: request.query['content-type'], accept: request.query['accept'], timeoutMs }, cancellation);
     } catch (err) {
       this.#fail(ws, err, streamLog);
@@ -253,8 +273,10 @@ export class BidiFront {
   #fail(ws: WebSocket, err: unknown, log: ServerLogger): ToolkitError {
     const error = err instanceof ToolkitError ? err : new ToolkitError('ERR_INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
     if (this.#errorLines.admit(error.code)) {
-      const logged = { code: error.code, status: error.status, ...(error.status >= 500 ? { err: error } : {}) };
-      if (error.status >= 500) log.error(logged, error.message);
+      // A stream closed because the memory budget is full is the server refusing work, not a failure.
+      const failure = error.status >= 500 && error.code !== 'ERR_SERVER_BUSY';
+      const logged = { code: error.code, status: error.status, ...(failure ? { err: error } : {}) };
+      if (failure) log.error(logged, error.message);
       else log.warn(logged, error.message);
     }
     ws.close(closeCodeFor(error), closeReason(error));

@@ -1,0 +1,68 @@
+import type { BodyBudget } from '../body-budget.js';
+
+/** What {@link MessageBytes} counts: the raw connection under a WebSocket. */
+export interface ByteSource {
+  prependListener(event: 'data', listener: (chunk: Buffer) => void): unknown;
+}
+
+/**
+ * Takes the bytes a bidirectional stream receives from the worker's {@link BodyBudget}, the one
+ * request bodies share, and gives them back once the message they belong to has been read by the
+ * model's code: the message `ws` is still assembling and those waiting in the inbox count, so many
+ * streams sending large messages slowly cannot hold more memory than the budget. Bytes are counted
+ * as they arrive on the connection (frame headers and control frames too, a few bytes each); a
+ * chunk read from the connection that ends one message and starts the next counts toward the first,
+ * so what is given back runs ahead of the memory freed by at most one chunk (64 KB).
+ */
+export class MessageBytes {
+  /** Bytes received since the last complete message. */
+  #arriving = 0;
+  /** Bytes of each complete message not yet read, oldest first. */
+  readonly #waiting: number[] = [];
+  #over = false;
+  #closed = false;
+
+  /**
+   * @param onOver called once, when a chunk does not fit: the stream should be closed. Bytes that
+   * arrive after it (while the close completes) are not counted.
+   */
+  constructor(
+    private readonly budget: BodyBudget,
+    source: ByteSource,
+    private readonly onOver: () => void,
+  ) {
+    // Before ws's own listener: a chunk is counted (or refused) before ws keeps it, and the chunk
+    // that completes a message counts toward that message.
+    source.prependListener('data', (chunk) => {
+      if (this.#over || this.#closed) return;
+      if (!budget.take(chunk.length)) {
+        this.#over = true;
+        return onOver();
+      }
+      this.#arriving += chunk.length;
+    });
+  }
+
+  /** A whole message arrived: the bytes received since the last one are its. */
+  messageArrived(): void {
+    this.#waiting.push(this.#arriving);
+    this.#arriving = 0;
+  }
+
+  /** The oldest waiting message was handed to the model's code: its bytes are given back. */
+  messageRead(): void {
+    const bytes = this.#waiting.shift();
+    if (bytes !== undefined) this.budget.give(bytes);
+  }
+
+  /** The stream ended: every byte it still holds is given back. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    let held = this.#arriving;
+    for (const bytes of this.#waiting) held += bytes;
+    this.#waiting.length = 0;
+    this.#arriving = 0;
+    this.budget.give(held);
+  }
+}
