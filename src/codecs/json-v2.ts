@@ -131,7 +131,6 @@ export function encodeV2(outputs: TensorMap, options: EncodeOptions): string {
   return parts.join('');
 }
 
-
 function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Tensor['data'] {
   const n = flat.length;
   const out = allocate(dtype, n);

@@ -207,9 +207,11 @@ export class BidiFront {
     });
     const cancellation = new Cancellation();
     const budget = this.options.budget;
+    // Closes the stream when its bytes do not fit; once the replies run, it stops them too (below).
+    let overBudget = (error: ToolkitError): void => void this.#fail(ws, error, streamLog);
     let bytes: MessageBytes | undefined;
     if (budget) {
-      const held = new MessageBytes(budget, socket, () => stop(this.#fail(ws, budget.refusal(), streamLog)));
+      const held = new MessageBytes(budget, socket, () => overBudget(budget.refusal()));
       // Before the inbox's own listener: a message handed on at once is read right after it arrived.
       ws.on('message', () => held.messageArrived());
       ws.once('close', () => held.close());
@@ -247,6 +249,7 @@ export class BidiFront {
       });
     };
     this.#stops.set(ws, stop);
+    overBudget = (error) => stop(this.#fail(ws, error, streamLog));
     // bidiFn's signal says why: the client's protocol error, else that the client left.
     ws.once('close', () => stop(protocolError ?? clientGoneError()));
     streamLog.debug({ bidiFn: withBidiFn, path: request.path, query: request.query }, 'bidirectional stream opened');
