@@ -156,8 +156,8 @@ export interface Settings {
    * `SMKIT_BODY_MEMORY_MB`: the most memory the request bodies one HTTP worker holds may take
    * together (arriving, waiting for the model, being answered), with its bidirectional streams'
    * messages not yet taken by the model's code; a body that does not fit gets 503
-   * `ERR_SERVER_BUSY` with `Retry-After: 1`, a stream is closed with 4503. Each body is bounded on its own by the payload limit,
-   * but many connections at once could otherwise hold any amount.
+   * `ERR_SERVER_BUSY` with `Retry-After: 1`, a stream is closed with 4503. Each body is bounded on
+   * its own by the payload limit, but many connections at once could otherwise hold any amount.
    * @defaultValue a quarter of the memory (the cgroup limit when there is one) ÷ workers, at least 2 × `SAGEMAKER_MAX_PAYLOAD_IN_MB`
    */
   readonly bodyMemoryMb: number;

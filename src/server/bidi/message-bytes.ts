@@ -29,7 +29,7 @@ export class MessageBytes {
   constructor(
     private readonly budget: BodyBudget,
     source: ByteSource,
-    private readonly onOver: () => void,
+    onOver: () => void,
   ) {
     // Before ws's own listener: a chunk is counted (or refused) before ws keeps it, and the chunk
     // that completes a message counts toward that message.
