@@ -21,6 +21,8 @@ import {
   ListModelsCommand,
   ListTagsCommand,
   SageMakerClient,
+  UpdateEndpointCommand,
+  waitUntilEndpointInService,
 } from '@aws-sdk/client-sagemaker';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -109,4 +111,25 @@ test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes
   await sm.send(new DeleteModelCommand({ ModelName: 'conf-tagged' }));
   await assert.rejects(sm.send(new ListTagsCommand({ ResourceArn: ModelArn })), (err: Error) => err.name === 'ValidationException' && err.message.includes(ModelArn!));
   await assert.rejects(sm.send(new ListTagsCommand({ ResourceArn: 'not-an-arn' })), (err: Error) => err.name === 'ValidationException' && /at 'resourceArn' failed to satisfy constraint/.test(err.message));
+});
+
+test('UpdateEndpoint: a RollingUpdatePolicy MaximumBatchSize must be 5% to 50% of the new fleet (RollingUpdatePolicy reference); the endpoint stays InService on its config', async () => {
+  const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' as const }];
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-config-two', ProductionVariants: variants }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-rolling', EndpointConfigName: 'conf-config' }));
+  await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-rolling' });
+  const rolling = (Type: 'INSTANCE_COUNT' | 'CAPACITY_PERCENT', Value: number) => ({ RollingUpdatePolicy: { MaximumBatchSize: { Type, Value }, WaitIntervalInSeconds: 0 } });
+  for (const [type, value] of [['CAPACITY_PERCENT', 100], ['CAPACITY_PERCENT', 4], ['INSTANCE_COUNT', 2]] as const) {
+    await assert.rejects(
+      sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-rolling', EndpointConfigName: 'conf-config-two', DeploymentConfig: rolling(type, value) })),
+      (err: Error) => err.name === 'ValidationException' && err.message === `RollingUpdatePolicy MaximumBatchSize (${value} ${type}) must be between 5% and 50% of the new fleet's capacity (2 instances).`,
+    );
+  }
+  const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-rolling' }));
+  assert.equal(d.EndpointStatus, 'InService');
+  assert.equal(d.EndpointConfigName, 'conf-config');
+  await sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-rolling', EndpointConfigName: 'conf-config-two', DeploymentConfig: rolling('INSTANCE_COUNT', 1) }));
+  await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-rolling' });
+  assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-rolling' }))).EndpointConfigName, 'conf-config-two');
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-rolling' }));
 });

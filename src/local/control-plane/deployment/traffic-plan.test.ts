@@ -31,6 +31,11 @@ test('the rules the service checks before an update starts', () => {
   assert.throws(() => planTraffic(bg({ Type: 'LINEAR', LinearStepSize: { Type: 'CAPACITY_PERCENT', Value: 60 } }), 2), /LinearStepSize .* between 10% and 50%/);
   assert.throws(() => planTraffic(bg({ Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 } }), 20), /between 10% and 50% of the new fleet's capacity \(20 instances\)/);
   assert.throws(() => planTraffic(bg({ Type: 'ALL_AT_ONCE', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 } }), 2), /CanarySize applies only/);
+  const rolling = (Type: 'INSTANCE_COUNT' | 'CAPACITY_PERCENT', Value: number): DeploymentConfig => ({ RollingUpdatePolicy: { MaximumBatchSize: { Type, Value }, WaitIntervalInSeconds: 0 } });
+  assert.throws(() => planTraffic(rolling('CAPACITY_PERCENT', 60), 4), /MaximumBatchSize \(60 CAPACITY_PERCENT\) must be between 5% and 50% of the new fleet's capacity \(4 instances\)/);
+  assert.throws(() => planTraffic(rolling('INSTANCE_COUNT', 1), 1), /between 5% and 50% of the new fleet's capacity \(1 instance\)/);
+  assert.throws(() => planTraffic(rolling('INSTANCE_COUNT', 1), 21), /between 5% and 50%/);
+  assert.equal(planTraffic(rolling('INSTANCE_COUNT', 1), 20).steps.length, 20);
   assert.throws(
     () => planTraffic({ ...bg({ Type: 'ALL_AT_ONCE' }), RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 } }, 2),
     (err: Error & { type?: string }) => err.type === 'ValidationException' && /either BlueGreenUpdatePolicy or RollingUpdatePolicy/.test(err.message),

@@ -29,8 +29,8 @@ export function capacityShare(size: CapacitySize, instances: number): number {
 
 /**
  * Checks a `DeploymentConfig` against the rules the service applies before an update starts
- * (one policy kind, the sizes the traffic type needs, canary and linear steps within half of the
- * new fleet's capacity) and throws `ValidationException` naming what to fix.
+ * (one policy kind, the sizes the traffic type needs, canary, linear and rolling steps within half
+ * of the new fleet's capacity) and throws `ValidationException` naming what to fix.
  */
 export function checkDeploymentConfig(config: DeploymentConfig | undefined, greenInstances: number): void {
   if (!config) return;
@@ -55,7 +55,12 @@ export function checkDeploymentConfig(config: DeploymentConfig | undefined, gree
       throw validation(`LinearStepSize applies only to TrafficRoutingConfiguration Type LINEAR (got ${t.Type}).`);
     }
   }
-  if (rolling && capacityShare(rolling.MaximumBatchSize, greenInstances) <= 0) throw validation('RollingUpdatePolicy MaximumBatchSize must be at least 1.');
+  if (rolling) {
+    // "Value must be between 5% to 50% of the variant's total instance count" (RollingUpdatePolicy, API reference).
+    const size = rolling.MaximumBatchSize;
+    const share = capacityShare(size, greenInstances);
+    if (share > 0.5 || share < 0.05) throw validation(`RollingUpdatePolicy MaximumBatchSize (${size.Value} ${size.Type}) must be between 5% and 50% of the new fleet's capacity (${greenInstances} instance${greenInstances === 1 ? '' : 's'}).`);
+  }
 }
 
 function steps(share: number, bake: number): TrafficStep[] {
