@@ -14,6 +14,8 @@ type Output = Record<string, unknown>;
 export interface LifecycleOptions {
   /** The CloudWatch service asked for alarm states during bake intervals (auto-rollback). */
   alarms?: () => AwsService | undefined;
+  /** Application Auto Scaling: deleting an endpoint deregisters the scalable targets on its variants. */
+  autoscaling?: () => AwsService | undefined;
   /** How often alarms are read while baking. @defaultValue 1000 ms */
   alarmPollMs?: number;
   /** Routing between the old and the new fleet during an update. @defaultValue Math.random */
@@ -283,15 +285,44 @@ export class EndpointLifecycle {
     e.closeAsyncQueue();
     this.say(`deleting endpoint ${name}`);
     const previous = e.running;
+    const scaling = this.deregisterScaling(name);
     e.running = (async () => {
       await previous.catch(() => {});
-      await Promise.all([e.pending?.deployment?.stop(), e.serving?.stop()]);
+      await Promise.all([e.pending?.deployment?.stop(), e.serving?.stop(), scaling]);
       e.pending = undefined;
       e.serving = undefined;
       if (this.store.endpoints.get(name) === e) this.store.endpoints.delete(name);
       this.say(`endpoint ${name} deleted`);
     })();
     return {};
+  }
+
+  /**
+   * Deregisters the scalable targets on the variants of endpoint `name` (which deletes their scaling
+   * policies), through Application Auto Scaling's own operations: "If you delete an endpoint,
+   * Application Auto Scaling checks to see whether any of the models on that endpoint are targets
+   * for auto scaling. If any are and you have permission to deregister the model, Application
+   * Auto Scaling deregisters those models as scalable targets" (endpoint-delete-with-scaling.html).
+   */
+  private async deregisterScaling(name: string): Promise<void> {
+    const autoscaling = this.opts.autoscaling?.();
+    if (!autoscaling) return;
+    const prefix = `endpoint/${name}/variant/`;
+    try {
+      const targets: Array<{ ResourceId: string; ScalableDimension: string }> = [];
+      let token: string | undefined;
+      do {
+        const page = (await autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', ...(token === undefined ? {} : { NextToken: token }) })) as {
+          ScalableTargets?: Array<{ ResourceId: string; ScalableDimension: string }>;
+          NextToken?: string;
+        };
+        targets.push(...(page.ScalableTargets ?? []).filter((t) => t.ResourceId.startsWith(prefix)));
+        token = page.NextToken;
+      } while (token !== undefined);
+      for (const t of targets) await autoscaling.call('DeregisterScalableTarget', { ServiceNamespace: 'sagemaker', ResourceId: t.ResourceId, ScalableDimension: t.ScalableDimension });
+    } catch (err) {
+      this.ctx.log?.('warn', 'deregistering the scalable targets of a deleted endpoint failed', { endpoint: name, error: (err as Error).message });
+    }
   }
 
   private requireInService(e: ManagedEndpoint): void {

@@ -28,6 +28,9 @@ import type { DeploymentContext } from './deployment.js';
 /** The target prefix CloudWatch's JSON protocol uses; auto-rollback reads alarms from that service. */
 export const CLOUDWATCH_TARGET_PREFIX = 'GraniteServiceVersion20100801';
 
+/** The target prefix of Application Auto Scaling's JSON protocol; deleting an endpoint deregisters its targets there. */
+export const AUTOSCALING_TARGET_PREFIX = 'AnyScaleFrontendService';
+
 /** What extra services are built from: the store and the SageMaker service they may call. */
 export interface LocalSageMakerContext {
   store: ControlPlaneStore<ManagedEndpoint>;
@@ -183,6 +186,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     },
     {
       alarms: () => services.find((s) => s.targetPrefix === CLOUDWATCH_TARGET_PREFIX),
+      autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX),
       ...(opts.alarmPollMs === undefined ? {} : { alarmPollMs: opts.alarmPollMs }),
       random,
     },

@@ -91,7 +91,7 @@ export class VariantScaler {
     try {
       out = await this.opts.sagemaker.call('DescribeEndpoint', { EndpointName: target.variant.endpointName });
     } catch (err) {
-      // A deleted endpoint leaves its target registered, as on AWS; there is nothing to scale.
+      // No endpoint (yet, or any more: deleting one deregisters its targets): nothing to scale.
       if (err instanceof AwsServiceError) return undefined;
       throw err;
     }

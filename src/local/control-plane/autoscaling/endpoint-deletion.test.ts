@@ -1,0 +1,68 @@
+// Deleting an endpoint deregisters the scalable targets on its variants, as Application Auto Scaling
+// does on AWS (endpoint-delete-with-scaling.html): real SDK clients over HTTP, fake containers.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, waitUntilEndpointDeleted, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
+import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
+import { localSdkClients, type LocalSdkClients } from '../../../../test/helpers/local-sdk-clients.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../local-sagemaker.js';
+
+let dir: string;
+let local: LocalSageMakerHandle;
+let clients: LocalSdkClients;
+const wait = { minDelay: 1, maxDelay: 1, maxWaitTime: 30 };
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-delete-scaling-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, metricsSettings: { secondsPerMinute: 1 }, settings: {} });
+  clients = localSdkClients(local.url, { requestTimeoutMs: 30_000 });
+});
+
+after(async () => {
+  clients?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('DeleteEndpoint deregisters the scalable targets on its variants, with their policies and alarms; other endpoints keep theirs', async () => {
+  const { sagemaker: sm, autoscaling: aas, cloudwatch: cw } = clients;
+  await sm.send(new CreateModelCommand({ ModelName: 'del-model', PrimaryContainer: { ModelDataUrl: dir } }));
+  await sm.send(new CreateEndpointConfigCommand({
+    EndpointConfigName: 'del-config',
+    ProductionVariants: [
+      { VariantName: 'a', ModelName: 'del-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' },
+      { VariantName: 'b', ModelName: 'del-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' },
+    ],
+  }));
+  for (const name of ['del-gone', 'del-kept']) {
+    await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: 'del-config' }));
+    await waitUntilEndpointInService({ client: sm, ...wait }, { EndpointName: name });
+  }
+  const key = (endpoint: string, variant: string) => ({ ServiceNamespace: 'sagemaker' as const, ResourceId: `endpoint/${endpoint}/variant/${variant}`, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const });
+  for (const [endpoint, variant] of [['del-gone', 'a'], ['del-gone', 'b'], ['del-kept', 'a']] as const) {
+    await aas.send(new RegisterScalableTargetCommand({ ...key(endpoint, variant), MinCapacity: 1, MaxCapacity: 3 }));
+  }
+  const policy = await aas.send(new PutScalingPolicyCommand({
+    ...key('del-gone', 'a'),
+    PolicyName: 'del-tracking',
+    PolicyType: 'TargetTrackingScaling',
+    TargetTrackingScalingPolicyConfiguration: { TargetValue: 100, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } },
+  }));
+  const policyAlarms = policy.Alarms!.map((a) => a.AlarmName!);
+  assert.equal((await cw.send(new DescribeAlarmsCommand({ AlarmNames: policyAlarms }))).MetricAlarms?.length, 2);
+
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'del-gone' }));
+  await waitUntilEndpointDeleted({ client: sm, ...wait }, { EndpointName: 'del-gone' });
+
+  const targets = await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker' }));
+  assert.deepEqual(targets.ScalableTargets?.map((t) => t.ResourceId), ['endpoint/del-kept/variant/a']);
+  assert.deepEqual((await aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker' }))).ScalingPolicies, []);
+  assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNames: policyAlarms }))).MetricAlarms, []);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'del-kept' }));
+});
