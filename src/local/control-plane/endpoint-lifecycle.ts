@@ -329,10 +329,43 @@ export class EndpointLifecycle {
     if (e.status !== 'InService') throw validation(`Cannot update in-progress endpoint "${e.arn}".`);
   }
 
-  update(input: Input): Output {
+  /**
+   * Throws when the update would change the instance type of a variant that is an Application Auto
+   * Scaling target: "If the update would change the instance type for any model that is a target
+   * for auto scaling, the update fails" (endpoint-scaling-update.html). A changed model is allowed.
+   */
+  private async checkAutoscaledInstanceTypes(e: ManagedEndpoint, config: EndpointConfigRecord): Promise<void> {
+    const autoscaling = this.opts.autoscaling?.();
+    const blue = e.serving;
+    if (!autoscaling || !blue) return;
+    const ids = blue.variants.map((v) => `endpoint/${e.name}/variant/${v.spec.VariantName}`);
+    let targets: Array<{ ResourceId: string }>;
+    try {
+      const out = (await autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', ResourceIds: ids })) as { ScalableTargets?: Array<{ ResourceId: string }> };
+      targets = out.ScalableTargets ?? [];
+    } catch (err) {
+      this.ctx.log?.('warn', 'reading the scalable targets of an endpoint failed', { endpoint: e.name, error: (err as Error).message });
+      return;
+    }
+    for (const t of targets) {
+      const variantName = t.ResourceId.slice(t.ResourceId.lastIndexOf('/') + 1);
+      const before = blue.variants.find((v) => v.spec.VariantName === variantName)?.spec.InstanceType;
+      const after = config.productionVariants.find((v) => v.VariantName === variantName)?.InstanceType;
+      if (after !== undefined && after !== before) {
+        throw validation(
+          `Endpoint configuration "${config.name}" changes the instance type of variant "${variantName}" (${before ?? 'none'} to ${after}), which is registered with Application Auto Scaling as scalable target ${t.ResourceId}. Deregister the scalable target (DeregisterScalableTarget) before updating the endpoint, and register it again after.`,
+        );
+      }
+    }
+  }
+
+  async update(input: Input): Promise<Output> {
     const e = this.endpoint(String(input.EndpointName));
     this.requireInService(e);
     const config = this.config(String(input.EndpointConfigName));
+    await this.checkAutoscaledInstanceTypes(e, config);
+    // The endpoint may have changed while Application Auto Scaling answered.
+    this.requireInService(e);
     for (const v of [...config.productionVariants, ...(config.shadowProductionVariants ?? [])]) {
       if (!this.store.models.has(v.ModelName ?? '')) throw validation(`Could not find model "${this.store.arn('model', v.ModelName ?? '')}".`);
     }

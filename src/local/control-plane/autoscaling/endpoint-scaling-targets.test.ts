@@ -1,13 +1,15 @@
-// Deleting an endpoint deregisters the scalable targets on its variants, as Application Auto Scaling
-// does on AWS (endpoint-delete-with-scaling.html): real SDK clients over HTTP, fake containers.
+// SageMaker endpoints and the Application Auto Scaling targets on their variants, as on AWS: deleting
+// an endpoint deregisters them (endpoint-delete-with-scaling.html); an update that changes an
+// autoscaled variant's instance type fails (endpoint-scaling-update.html). Real SDK clients over
+// HTTP, fake containers.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import { DeregisterScalableTargetCommand, DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, waitUntilEndpointDeleted, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, UpdateEndpointCommand, waitUntilEndpointDeleted, waitUntilEndpointInService, type ProductionVariantInstanceType } from '@aws-sdk/client-sagemaker';
 import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../local-sagemaker.js';
@@ -65,4 +67,37 @@ test('DeleteEndpoint deregisters the scalable targets on its variants, with thei
   assert.deepEqual((await aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker' }))).ScalingPolicies, []);
   assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNames: policyAlarms }))).MetricAlarms, []);
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'del-kept' }));
+});
+
+test('UpdateEndpoint fails when it would change the instance type of an autoscaled variant; a new model on the same type, or a deregistered target, is allowed', async () => {
+  const { sagemaker: sm, autoscaling: aas } = clients;
+  await sm.send(new CreateModelCommand({ ModelName: 'type-model', PrimaryContainer: { ModelDataUrl: dir } }));
+  await sm.send(new CreateModelCommand({ ModelName: 'type-model-2', PrimaryContainer: { ModelDataUrl: dir } }));
+  const config = (name: string, model: string, InstanceType: ProductionVariantInstanceType) =>
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'a', ModelName: model, InitialInstanceCount: 1, InstanceType }] }));
+  await config('type-m5', 'type-model', 'ml.m5.large');
+  await config('type-m5-new-model', 'type-model-2', 'ml.m5.large');
+  await config('type-c5', 'type-model', 'ml.c5.xlarge');
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'type-ep', EndpointConfigName: 'type-m5' }));
+  await waitUntilEndpointInService({ client: sm, ...wait }, { EndpointName: 'type-ep' });
+  const target = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/type-ep/variant/a', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+  await aas.send(new RegisterScalableTargetCommand({ ...target, MinCapacity: 1, MaxCapacity: 2 }));
+
+  await assert.rejects(
+    sm.send(new UpdateEndpointCommand({ EndpointName: 'type-ep', EndpointConfigName: 'type-c5' })),
+    (err: Error) =>
+      err.name === 'ValidationException' &&
+      err.message.startsWith('Endpoint configuration "type-c5" changes the instance type of variant "a" (ml.m5.large to ml.c5.xlarge), which is registered with Application Auto Scaling as scalable target endpoint/type-ep/variant/a.'),
+  );
+  const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'type-ep' }));
+  assert.equal(d.EndpointStatus, 'InService');
+  assert.equal(d.EndpointConfigName, 'type-m5');
+
+  await sm.send(new UpdateEndpointCommand({ EndpointName: 'type-ep', EndpointConfigName: 'type-m5-new-model' }));
+  await waitUntilEndpointInService({ client: sm, ...wait }, { EndpointName: 'type-ep' });
+  await aas.send(new DeregisterScalableTargetCommand(target));
+  await sm.send(new UpdateEndpointCommand({ EndpointName: 'type-ep', EndpointConfigName: 'type-c5' }));
+  await waitUntilEndpointInService({ client: sm, ...wait }, { EndpointName: 'type-ep' });
+  assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'type-ep' }))).EndpointConfigName, 'type-c5');
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'type-ep' }));
 });
