@@ -83,3 +83,16 @@ test('entry points run by type and must stay inside the code directory', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('topology: absent is [] in SM_TRAINING_ENV, and SM_TOPOLOGY is set only for a non-empty value, as in STT', () => {
+  const rc = (extra: string) => `{"current_host": "algo-1", "hosts": ["algo-1"]${extra}}`;
+  const absent = buildTrainingEnvironment(config('{}', '{}', rc('')), facts).vars;
+  assert.equal((JSON.parse(absent['SM_TRAINING_ENV']!) as Record<string, unknown>)['topology'] instanceof Array, true);
+  assert.match(absent['SM_TRAINING_ENV']!, /"topology":\[\]/);
+  assert.equal(absent['SM_TOPOLOGY'], undefined);
+  for (const empty of ['[]', '{}', 'null']) {
+    const v = buildTrainingEnvironment(config('{}', '{}', rc(`, "topology": ${empty}`)), facts).vars;
+    assert.equal(v['SM_TOPOLOGY'], undefined, empty);
+    assert.match(v['SM_TRAINING_ENV']!, new RegExp(`"topology":${empty.replace(/[[\]{}]/g, '\\$&')}`));
+  }
+});

@@ -195,7 +195,8 @@ export function buildTrainingEnvironment(config: TrainingConfig, facts: Environm
   const mp = facts.modelParallelParameters;
   // STT: `mp_parameters and mp_parameters != "{}"` (None when unset, the empty string when empty).
   const isModelParallel: PyValue = mp === undefined ? null : mp === '' ? '' : mp !== '{}';
-  const topology = rc.get('topology');
+  // STT: `resource_config.get("topology", [])`, exported as SM_TOPOLOGY only when truthy.
+  const topology = rc.has('topology') ? rc.get('topology')! : [];
   const userArgs = toCmdArgs(userHps);
   const jobName = pyStr(sagemakerHps.get('sagemaker_job_name') ?? '');
   const regionHp = sagemakerHps.get('sagemaker_region');
@@ -236,7 +237,7 @@ export function buildTrainingEnvironment(config: TrainingConfig, facts: Environm
     ['output_dir', paths.output],
     ['output_intermediate_dir', paths.outputIntermediate],
     ['resource_config', rc],
-    ['topology', topology ?? null],
+    ['topology', topology],
     ['user_entry_point', userEntryPoint],
   ]);
 
@@ -273,7 +274,7 @@ export function buildTrainingEnvironment(config: TrainingConfig, facts: Environm
     ['user_args', userArgs],
     ['output_intermediate_dir', paths.outputIntermediate],
   ];
-  if (topology !== undefined && topology !== null) env.push(['topology', topology]);
+  if (pyTruthy(topology)) env.push(['topology', topology]);
   for (const [name, dir] of channelInputDirs.entries) env.push([`channel_${name}`, dir]);
   for (const [name, value] of userHps.entries) env.push([`hp_${name}`, value]);
 

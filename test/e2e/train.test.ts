@@ -80,7 +80,7 @@ test('smkit train exports every SM_* variable exactly as the SageMaker training 
     `"job_name":"job-env-name","log_level":20,"master_hostname":"algo-2","model_dir":"${B}/model","module_dir":"s3://bucket/job/source/sourcedir.tar.gz",` +
     `"module_name":"dump-env.mjs","network_interface_name":"eth0","num_cpus":${ncpu},"num_gpus":${ngpu},"num_neurons":0,` +
     `"output_data_dir":"${B}/output/data","output_dir":"${B}/output","output_intermediate_dir":"${B}/output/intermediate",` +
-    `"resource_config":${RC},"topology":null,"user_entry_point":"dump-env.mjs"}`;
+    `"resource_config":${RC},"topology":[],"user_entry_point":"dump-env.mjs"}`;
 
   const expected: Record<string, string> = {
     SM_HOSTS: '["algo-1","algo-2"]',
