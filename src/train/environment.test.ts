@@ -96,3 +96,12 @@ test('topology: absent is [] in SM_TRAINING_ENV, and SM_TOPOLOGY is set only for
     assert.match(v['SM_TRAINING_ENV']!, new RegExp(`"topology":${empty.replace(/[[\]{}]/g, '\\$&')}`));
   }
 });
+
+test('every distribution flag STT checks puts the current group in the distribution, torch_distributed included', () => {
+  for (const flag of ['sagemaker_mpi_enabled', 'sagemaker_pytorch_ddp_enabled', 'sagemaker_torch_distributed_enabled']) {
+    const env = buildTrainingEnvironment(config(`{"${flag}": "true"}`, '{}', '{"current_host": "algo-1", "hosts": ["algo-1"]}'), facts);
+    assert.equal(env.vars['SM_DISTRIBUTION_INSTANCE_GROUPS'], '["homogeneousCluster"]', flag);
+  }
+  const off = buildTrainingEnvironment(config('{"sagemaker_torch_distributed_enabled": "false"}', '{}', '{"current_host": "algo-1", "hosts": ["algo-1"]}'), facts);
+  assert.equal(off.vars['SM_DISTRIBUTION_INSTANCE_GROUPS'], '[]');
+});

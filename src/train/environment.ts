@@ -16,6 +16,7 @@ export const SAGEMAKER_HYPERPARAMETERS = [
   'sagemaker_s3_output',
 ] as const;
 
+/** STT `get_distribution_instance_groups_from_resource_config`: any of these truthy puts the current group in the distribution. */
 const DISTRIBUTION_FLAGS = [
   'sagemaker_mpi_enabled',
   'sagemaker_parameter_server_enabled',
@@ -23,6 +24,7 @@ const DISTRIBUTION_FLAGS = [
   'sagemaker_pytorch_ddp_enabled',
   'sagemaker_pytorch_xla_multi_worker_enabled',
   'sagemaker_multi_worker_mirrored_strategy_enabled',
+  'sagemaker_torch_distributed_enabled',
 ];
 
 /** The three config files of `<base>/input/config`, parsed with Python JSON semantics. */
