@@ -17,6 +17,18 @@ export class TailBuffer {
   }
 }
 
+/** Longest command shown in a failure headline: SageMaker keeps only the first 1024 characters of the file. */
+export const MAX_HEADLINE_COMMAND = 200;
+
+/**
+ * The command as shown in a failure headline, cut to {@link MAX_HEADLINE_COMMAND} characters with
+ * an ellipsis, so long hyperparameters cannot push the reason out of `FailureReason`.
+ */
+export function headlineCommand(display: string, max = MAX_HEADLINE_COMMAND): string {
+  const chars = [...display];
+  return chars.length <= max ? display : `${chars.slice(0, max - 1).join('')}…`;
+}
+
 const ERROR_LINE = /^\s*([\w.]*(Error|Exception)\b|error:|fatal:|Traceback)/i;
 
 /**

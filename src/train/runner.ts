@@ -10,7 +10,7 @@ import { isToolkitError } from '../errors/catalogue.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { entryPointCommand, resolveCodeDir, type EntryPointCommand } from './entry-point.js';
 import { buildTrainingEnvironment, readTrainingConfig, type TrainingEnvironment } from './environment.js';
-import { TailBuffer, describeScriptFailure, writeFailure, writeSuccess } from './outcome.js';
+import { TailBuffer, describeScriptFailure, headlineCommand, writeFailure, writeSuccess } from './outcome.js';
 import { trainingPaths, type TrainingPaths } from './paths.js';
 import { findPipeChannels } from './pipe-channels.js';
 
@@ -146,7 +146,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     started = spawn(command.command, command.args, { cwd: command.cwd, env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
   } catch (err) {
     if (handleSignals) stopHandlingSignals();
-    return fail(1, `ExecuteUserScriptError: could not start "${command.display}": ${(err as Error).message}`, environment);
+    return fail(1, `ExecuteUserScriptError: could not start "${headlineCommand(command.display)}": ${(err as Error).message}`, environment);
   }
   child = started;
   const stderrTail = new TailBuffer();
@@ -170,7 +170,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 2000).unref())]);
 
   if (ended.error) {
-    return fail(1, `ExecuteUserScriptError: could not start "${command.display}": ${ended.error.message}`, environment);
+    return fail(1, `ExecuteUserScriptError: could not start "${headlineCommand(command.display)}": ${ended.error.message}`, environment);
   }
   const exitCode = ended.code ?? signalExitCode(ended.signal);
   if (exitCode === 0) {
@@ -181,6 +181,6 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   const how = ended.code !== null ? `exit code ${ended.code}` : `signal ${ended.signal}`;
   const headline = stopSignal
     ? `Training stopped: ${stopSignal} received; the entry point ${killed ? `did not exit within ${settings.graceSeconds} s and was killed` : `ended with ${how}`}`
-    : `ExecuteUserScriptError: "${command.display}" ended with ${how}`;
+    : `ExecuteUserScriptError: "${headlineCommand(command.display)}" ended with ${how}`;
   return fail(exitCode, describeScriptFailure(headline, stderrTail.text(), { summarize: !stopSignal }), environment);
 }

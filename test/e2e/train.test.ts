@@ -192,6 +192,16 @@ test('a failing script: failure file with the reason first, its exit code, no su
   assert.match(readFileSync(path.join(base2, 'output/failure'), 'utf8'), /^ExecuteUserScriptError: "node fail\.mjs --exit-code 3" ended with exit code 3: fatal: giving up\n/);
 });
 
+test('long hyperparameters do not push the reason out of the first 1024 characters (FailureReason)', async () => {
+  const layers = JSON.stringify({ layers: Array.from({ length: 60 }, (_, units) => ({ units, act: 'relu' })) });
+  const base = tree({ hyperparameters: { sagemaker_program: '"fail.mjs"', config: layers }, code: ['fail.mjs'] });
+  const r = await runSmkit(['train'], cleanEnv({ SAGEMAKER_BASE_DIR: base }));
+  assert.equal(r.code, 1);
+  const failure = readFileSync(path.join(base, 'output/failure'), 'utf8');
+  assert.match(failure.split('\n')[0]!, /^ExecuteUserScriptError: "node fail\.mjs --config 'layers=\[.{100,}…" ended with exit code 1: Error: bad training data: column 3 is empty$/);
+  assert.ok(failure.slice(0, 1024).includes('bad training data'));
+});
+
 test("the script's own failure file is kept; a missing entry point fails with exit 1", async () => {
   const base = tree({ hyperparameters: { sagemaker_program: '"own-failure.mjs"' }, code: ['own-failure.mjs'] });
   const r = await runSmkit(['train'], cleanEnv({ SAGEMAKER_BASE_DIR: base }));
