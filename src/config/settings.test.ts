@@ -174,3 +174,9 @@ test('log format: json, pretty, or auto (pretty on a terminal); a bad value name
   assert.equal(loadSettings({}, { host: '127.0.0.1', terminal: false }).host, '127.0.0.1');
   assert.equal(loadSettings({}, { terminal: false }).logFormat, 'json');
 });
+
+test('SAGEMAKER_MAX_PAYLOAD_IN_MB=0 (a transform job with MaxPayloadInMB=0, payloads of any size) starts with the largest fixed limit', () => {
+  const s = loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '0', SAGEMAKER_BATCH: 'true' }, {}, 2);
+  assert.equal(s.maxPayloadMb, 100);
+  assert.throws(() => loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '-1' }), /SAGEMAKER_MAX_PAYLOAD_IN_MB/);
+});

@@ -42,7 +42,10 @@ export interface Settings {
   readonly workers: number;
   /** `SAGEMAKER_MODEL_SERVER_TIMEOUT`, seconds per invocation. @defaultValue 60 */
   readonly timeoutSeconds: number;
-  /** `SAGEMAKER_MAX_PAYLOAD_IN_MB`. @defaultValue 6 */
+  /**
+   * `SAGEMAKER_MAX_PAYLOAD_IN_MB`. `0`, which a transform job with `MaxPayloadInMB=0` (payloads of
+   * any size, chunked) passes, gives {@link UNBOUNDED_PAYLOAD_MB}. @defaultValue 6
+   */
   readonly maxPayloadMb: number;
   /** `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`. @defaultValue `application/json` */
   readonly defaultAccept: string;
@@ -393,6 +396,13 @@ function readBodyMemoryMb(env: Env, memoryBytes: number, workers: number, maxPay
 }
 
 /**
+ * The body limit used for `SAGEMAKER_MAX_PAYLOAD_IN_MB=0`: `CreateTransformJob` takes `MaxPayloadInMB=0`
+ * for payloads of any size (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html)
+ * and 100 is the largest fixed value it accepts.
+ */
+export const UNBOUNDED_PAYLOAD_MB = 100;
+
+/**
  * Reads, validates and freezes the serving settings. Throws `ERR_CONFIG_INVALID` naming the
  * variable on the first invalid value.
  */
@@ -422,7 +432,9 @@ export function loadSettings(
   for (const d of devices) {
     if (!(DEVICES as readonly string[]).includes(d)) throw invalid('SMKIT_DEVICE', d, `a comma-separated list of ${DEVICES.join(', ')}`);
   }
-  const maxPayloadMb = readNumber(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB', 6, 0.000001, 100_000);
+  // 0 is what a transform job with MaxPayloadInMB=0 ("arbitrarily large", chunked) sets: a limit still applies.
+  const payloadSetting = readNumber(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB', 6, 0, 100_000);
+  const maxPayloadMb = payloadSetting === 0 ? UNBOUNDED_PAYLOAD_MB : payloadSetting;
   const settings: Settings = {
     baseDir,
     modelDir,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isToolkitError } from '../../errors/catalogue.js';
-import { localTransform, type LocalTransformOptions } from './command.js';
+import { batchEnv, localTransform, type LocalTransformOptions } from './command.js';
 import { parseBatchStrategy } from './parameters.js';
 
 const base: LocalTransformOptions = {
@@ -32,4 +32,14 @@ test('values CreateTransformJob refuses are refused before anything starts', asy
   await assert.rejects(localTransform({ ...base, strategy: 'Sometimes' }), usage(/MultiRecord or SingleRecord/));
   // The limits themselves pass validation (the run then fails on the missing input, not on the flags).
   await assert.rejects(localTransform({ ...base, maxPayload: '100', retries: '3', timeout: '3600', strategy: 'SingleRecord' }), usage(/--input .* does not exist/));
+});
+
+test('the job\'s batch parameters reach the container as SageMaker sets them, MaxPayloadInMB=0 included', () => {
+  assert.deepEqual(batchEnv({}), { SAGEMAKER_BATCH: 'true' });
+  assert.deepEqual(batchEnv({ maxPayloadInMB: 0, batchStrategy: 'SINGLE_RECORD', maxConcurrentTransforms: 2 }), {
+    SAGEMAKER_BATCH: 'true',
+    SAGEMAKER_MAX_PAYLOAD_IN_MB: '0',
+    SAGEMAKER_BATCH_STRATEGY: 'SINGLE_RECORD',
+    SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '2',
+  });
 });

@@ -61,11 +61,14 @@ function flagParameters(opts: LocalTransformOptions): Partial<ExecutionParameter
   return out;
 }
 
-/** The batch variables SageMaker sets on a transform container. */
-function batchEnv(p: Partial<ExecutionParameters>): Record<string, string> {
+/**
+ * The batch variables SageMaker sets on a transform container: `SAGEMAKER_BATCH=true`, and each of
+ * the three parameters the job sets (a `MaxPayloadInMB` of 0 too).
+ */
+export function batchEnv(p: Partial<ExecutionParameters>): Record<string, string> {
   const env: Record<string, string> = { SAGEMAKER_BATCH: 'true' };
   if (p.batchStrategy) env.SAGEMAKER_BATCH_STRATEGY = p.batchStrategy;
-  if (p.maxPayloadInMB !== undefined && p.maxPayloadInMB > 0) env.SAGEMAKER_MAX_PAYLOAD_IN_MB = String(p.maxPayloadInMB);
+  if (p.maxPayloadInMB !== undefined) env.SAGEMAKER_MAX_PAYLOAD_IN_MB = String(p.maxPayloadInMB);
   if (p.maxConcurrentTransforms !== undefined) env.SAGEMAKER_MAX_CONCURRENT_TRANSFORMS = String(p.maxConcurrentTransforms);
   return env;
 }
