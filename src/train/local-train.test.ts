@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildLocalTree } from './local-train.js';
+import { isToolkitError } from '../errors/catalogue.js';
 import { OPT_ML_DIRECTORIES } from '../opt-ml/layout.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -36,6 +37,11 @@ test('buildLocalTree links channels and code, defaults the entry point, writes l
     assert.deepEqual(JSON.parse(readFileSync(paths.resourceConfigFile, 'utf8')), { current_host: 'algo-1', hosts: ['algo-1'], network_interface_name: 'eth0', current_instance_type: 'local' });
     for (const dir of OPT_ML_DIRECTORIES) assert.ok(statSync(path.join(paths.base, dir)).isDirectory(), dir);
     assert.throws(() => buildLocalTree({ channels: { 'bad/name': file }, codeDir: path.join(template, 'code') }, path.join(root, 'u')), /channel names use letters/);
+    for (const name of ['.', '..']) {
+      const usage = (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && /channel names .* not '\.' or '\.\.'/.test(e.message);
+      assert.throws(() => buildLocalTree({ channels: { [name]: file }, codeDir: path.join(template, 'code') }, path.join(root, `v${name.length}`)), usage, name);
+      assert.throws(() => buildLocalTree({ channels: { [name]: root }, codeDir: path.join(template, 'code') }, path.join(root, `w${name.length}`)), usage, name);
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -63,7 +63,10 @@ function readHyperparameterFile(file: string): PyDict {
 }
 
 function linkChannel(paths: TrainingPaths, name: string, source: string): void {
-  if (!CHANNEL_NAME.test(name)) throw usage(`--channel ${name}: channel names use letters, digits, '.', '-' and '_' only.`);
+  // `.` and `..` pass SageMaker's pattern but name input/data itself or its parent.
+  if (!CHANNEL_NAME.test(name) || name === '.' || name === '..') {
+    throw usage(`--channel ${name}: channel names use letters, digits, '.', '-' and '_' only, and are not '.' or '..'.`);
+  }
   const abs = path.resolve(source);
   if (!existsSync(abs)) throw usage(`--channel ${name}=${source}: no such file or directory.`);
   const target = path.join(paths.inputData, name);
