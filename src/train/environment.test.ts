@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildTrainingEnvironment, toCmdArgs, type TrainingConfig } from './environment.js';
+import { buildTrainingEnvironment, readTrainingConfig, toCmdArgs, type TrainingConfig } from './environment.js';
+import { isToolkitError } from '../errors/catalogue.js';
 import { entryPointCommand } from './entry-point.js';
 import { trainingPaths } from './paths.js';
 import { PyDict, pyJsonLoads } from './py-json.js';
@@ -104,4 +105,18 @@ test('every distribution flag STT checks puts the current group in the distribut
   }
   const off = buildTrainingEnvironment(config('{"sagemaker_torch_distributed_enabled": "false"}', '{}', '{"current_host": "algo-1", "hosts": ["algo-1"]}'), facts);
   assert.equal(off.vars['SM_DISTRIBUTION_INSTANCE_GROUPS'], '[]');
+});
+
+test('config files that cannot be read or start with a BOM fail with a reason that names the file', () => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-cfg-'));
+  try {
+    const paths = trainingPaths(base);
+    mkdirSync(paths.hyperparametersFile, { recursive: true }); // a directory where the file should be
+    assert.throws(() => readTrainingConfig(paths), (e: unknown) => isToolkitError(e) && e.code === 'ERR_TRAIN_CONFIG_INVALID' && /hyperparameters\.json could not be read \(EISDIR/.test(e.message));
+    rmSync(paths.hyperparametersFile, { recursive: true });
+    writeFileSync(paths.hyperparametersFile, '\ufeff{"epochs": "3"}');
+    assert.throws(() => readTrainingConfig(paths), (e: unknown) => isToolkitError(e) && /hyperparameters\.json starts with a UTF-8 byte-order mark/.test(e.message));
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
 });

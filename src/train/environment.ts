@@ -45,9 +45,17 @@ function readJsonObject(file: string, fallback: PyDict, defaulted: string[]): Py
     defaulted.push(file);
     return fallback;
   }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ToolkitError('ERR_TRAIN_CONFIG_INVALID', `${file} could not be read (${(err as Error).message}).`, { cause: err });
+  }
+  // Python's json.loads refuses a BOM too ("Unexpected UTF-8 BOM"); say so rather than "position 0".
+  if (text.startsWith('\ufeff')) throw new ToolkitError('ERR_TRAIN_CONFIG_INVALID', `${file} starts with a UTF-8 byte-order mark; save it as UTF-8 without one.`);
   let parsed: PyValue;
   try {
-    parsed = pyJsonLoads(readFileSync(file, 'utf8'));
+    parsed = pyJsonLoads(text);
   } catch (err) {
     const why = err instanceof PyJsonError ? err.message : String(err);
     throw new ToolkitError('ERR_TRAIN_CONFIG_INVALID', `${file} is not valid JSON (${why}); fix or remove the file.`, { cause: err });
