@@ -1,6 +1,6 @@
 import type { DeploymentConfig, EndpointStatus } from '../../aws/shapes/sagemaker.js';
 import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
-import type { StreamedAnswer } from '../endpoint/stream.js';
+import type { StreamedAnswer, StreamOptions } from '../endpoint/stream.js';
 import type { RoutableEndpoint } from '../front-door/app.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { S3Objects } from '../s3/objects.js';
@@ -86,8 +86,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs);
   }
 
-  stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
-    return this.pick(req.targetVariant).endpoint.stream(req, timeoutMs);
+  stream(req: InvokeEndpointRequest, opts?: StreamOptions): Promise<{ variant: string; answer: StreamedAnswer }> {
+    return this.pick(req.targetVariant).endpoint.stream(req, opts);
   }
 
   /** True while the serving endpoint config is asynchronous (has an `AsyncInferenceConfig`). */

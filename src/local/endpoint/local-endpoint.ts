@@ -5,7 +5,7 @@ import { ContainerFailure, invokeChain, type ChainContainer, type InvokeEndpoint
 import { compareAnswers } from './compare.js';
 import { TargetModelError } from './multi-model.js';
 import { pickWeighted } from './random.js';
-import { openStream, PipelineStreamingError, type StreamedAnswer } from './stream.js';
+import { openStream, PipelineStreamingError, type StreamedAnswer, type StreamOptions } from './stream.js';
 
 /** One instance's container chain, lent for one invocation; `release` when the answer is complete. */
 export interface InstanceLease {
@@ -202,9 +202,12 @@ export class LocalEndpoint {
 
   /**
    * Opens a streamed invocation (`InvokeEndpointWithResponseStream`) on one single-container
-   * variant; the instance counts as busy until the stream has been read to its end.
+   * variant; the instance counts as busy until the stream has been read to its end (or its reader
+   * stopped). `opts.timeoutMs` defaults to the endpoint's invocation timeout; `opts.signal` aborted
+   * (the caller went away) stops the container's answer.
    */
-  async stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }> {
+  async stream(req: InvokeEndpointRequest, opts: StreamOptions = {}): Promise<{ variant: string; answer: StreamedAnswer }> {
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
     // A serverless variant with no instance running yet has no chain to look at (and is never a pipeline).
@@ -214,7 +217,7 @@ export class LocalEndpoint {
     const instance = await lease(variant, place?.instance);
     let answer: StreamedAnswer;
     try {
-      answer = await openStream(containersFor(variant, instance.containers, req)[0]!, req, timeoutMs);
+      answer = await openStream(containersFor(variant, instance.containers, req)[0]!, req, timeoutMs, opts.signal);
     } catch (err) {
       instance.release();
       this.measure(variant, at, outcomeOf(err), performance.now() - started);

@@ -17,22 +17,36 @@ export interface StreamedAnswer {
   chunks: AsyncIterable<Uint8Array>;
 }
 
+/** Options of a streamed invocation. */
+export interface StreamOptions {
+  /** How long the container has to send its whole answer. @defaultValue the endpoint's invocation timeout */
+  timeoutMs?: number;
+  /**
+   * Aborted when the caller has gone (its connection closed): the container's answer is no longer
+   * read, its connection is closed, and the stream's chunks end with an error.
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * Opens a streamed invocation of one container (`InvokeEndpointWithResponseStream`,
  * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointWithResponseStream.html): the same `POST /invocations`, read chunk by chunk. An error status
  * arrives before any chunk and throws a {@link ContainerFailure}, like a normal invocation.
+ * `signal` (the caller went away) stops the request and the reading of the answer.
  */
-export async function openStream(container: ChainContainer, req: InvokeEndpointRequest, timeoutMs: number): Promise<StreamedAnswer> {
+export async function openStream(container: ChainContainer, req: InvokeEndpointRequest, timeoutMs: number, signal?: AbortSignal): Promise<StreamedAnswer> {
   const route = container.multiModel ? `/models/${await ensureModelLoaded(container, container.multiModel, req.targetModel, 0, timeoutMs)}/invoke` : '/invocations';
+  const timeout = AbortSignal.timeout(timeoutMs);
   let res: Response;
   try {
     res = await fetch(`${container.url}${route}`, {
       method: 'POST',
       headers: requestHeaders(req, req.contentType, req.accept),
       body: req.body,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
     });
   } catch (err) {
+    if (signal?.aborted) throw err;
     const name = (err as Error).name;
     if (name === 'TimeoutError' || name === 'AbortError') throw new ContainerFailure('timeout', container, 0, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
     throw new ContainerFailure('unreachable', container, 0, undefined, (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);

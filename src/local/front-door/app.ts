@@ -5,7 +5,7 @@ import { AwsServiceError, type AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
-import { PipelineStreamingError, type StreamedAnswer } from '../endpoint/stream.js';
+import { PipelineStreamingError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
 import { AsyncInferenceNotConfiguredError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import {
   NEW_SESSION,
@@ -29,8 +29,11 @@ export const MAX_INVOKE_BODY_BYTES = 6_291_456;
 export interface RoutableEndpoint {
   /** Resolves with the answering variant and response; rejects with `ContainerFailure`, `UnknownVariantError` or `TargetModelError`. */
   invoke(req: InvokeEndpointRequest): Promise<{ variant: string; response: InvokeEndpointResponse }>;
-  /** Opens a streamed invocation; rejects like {@link RoutableEndpoint.invoke}, or with `PipelineStreamingError`. */
-  stream(req: InvokeEndpointRequest, timeoutMs: number): Promise<{ variant: string; answer: StreamedAnswer }>;
+  /**
+   * Opens a streamed invocation; rejects like {@link RoutableEndpoint.invoke}, or with
+   * `PipelineStreamingError`. `opts.signal` is aborted when the caller's connection closes.
+   */
+  stream(req: InvokeEndpointRequest, opts?: StreamOptions): Promise<{ variant: string; answer: StreamedAnswer }>;
   /** Queues an asynchronous invocation (`InvokeEndpointAsync`); absent, or throwing `AsyncInferenceNotConfiguredError`, for an endpoint that is not asynchronous. */
   invokeAsync?(req: AsyncInvocationRequest): AsyncInvocationAccepted;
   /** True for an asynchronous endpoint, which takes only `InvokeEndpointAsync`. */
@@ -195,6 +198,19 @@ function readInvocation(req: Request, acceptHeader: string): InvokeEndpointReque
   return invocation;
 }
 
+/** Resolves when `res` can take more (`drain`) or will take nothing more (`close`). */
+function writable(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 function sendError(res: Response, err: RuntimeApiError): void {
   res.status(err.status).setHeader('x-amzn-ErrorType', err.type);
   res.setHeader('Content-Type', 'application/json');
@@ -298,11 +314,15 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       const { name, endpoint, fail } = target;
       // The streaming operation carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
       const invocation = readInvocation(req, STREAM_ACCEPT_HEADER);
+      // A caller that goes away stops the container's answer: nothing is read for nobody.
+      const callerGone = new AbortController();
+      res.once('close', () => callerGone.abort());
       let answer: StreamedAnswer;
       let variantName: string;
       try {
-        ({ variant: variantName, answer } = await endpoint.stream(invocation, 60_000));
+        ({ variant: variantName, answer } = await endpoint.stream(invocation, { timeoutMs: 60_000, signal: callerGone.signal }));
       } catch (err) {
+        if (callerGone.signal.aborted) return;
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
@@ -316,8 +336,14 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       res.setHeader('x-Amzn-Invoked-Production-Variant', variantName);
       if (answer.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, answer.customAttributes);
       try {
-        for await (const chunk of answer.chunks) res.write(payloadPart(chunk));
+        // Read the container no faster than the caller reads the stream: a caller that stops
+        // reading holds the container back instead of filling this process's memory.
+        for await (const chunk of answer.chunks) {
+          if (!res.write(payloadPart(chunk))) await writable(res);
+          if (callerGone.signal.aborted) break;
+        }
       } catch (err) {
+        if (callerGone.signal.aborted) return;
         res.write(modelStreamError(`The model's response stream broke: ${(err as Error).message}. See the container log for more information.`, 'StreamBroken'));
       }
       res.end();

@@ -1,0 +1,81 @@
+// InvokeEndpointWithResponseStream against callers that stop reading or go away: the front door
+// reads the container no faster than the caller reads, and stops reading it when the caller leaves.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { LocalEndpoint } from '../endpoint/local-endpoint.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
+import { createFrontDoor } from './app.js';
+import { createFrontDoorServer, listenFrontDoor } from './http-server.js';
+
+const servers: Server[] = [];
+after(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
+
+/** A container streaming up to 2 GB as fast as it may be sent; counts what it sent and whether its caller hung up. */
+async function fireHose(): Promise<{ url: string; sent: () => number; hungUp: () => boolean }> {
+  let sent = 0;
+  let hungUp = false;
+  const chunk = Buffer.alloc(64 * 1024, 97);
+  const server = createServer((req, res: ServerResponse) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const pump = () => {
+        while (sent < 2e9 && !res.destroyed) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.on('close', () => (hungUp = !res.writableFinished));
+      pump();
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sent: () => sent, hungUp: () => hungUp };
+}
+
+async function frontDoorFor(containerUrl: string): Promise<string> {
+  const ep = new LocalEndpoint('hose', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: containerUrl, logFile: '/tmp/primary.log' }] }]);
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['hose', ep]]) }));
+  servers.push(server);
+  return `http://127.0.0.1:${await listenFrontDoor(server, 0)}`;
+}
+
+test('a caller that stops reading the stream holds the container back (no unbounded buffering)', async () => {
+  const hose = await fireHose();
+  const client = new SageMakerRuntimeClient(localClientConfig(await frontDoorFor(hose.url)));
+  const abort = new AbortController();
+  try {
+    const out = await client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'hose', Body: Buffer.from('go') }), { abortSignal: abort.signal });
+    const events = out.Body![Symbol.asyncIterator]();
+    const first = await events.next();
+    assert.ok(first.value?.PayloadPart?.Bytes?.length, 'the first part arrives');
+    // The caller reads nothing more for a while: the container may only fill the socket buffers.
+    await new Promise((r) => setTimeout(r, 1500));
+    const sentWhilePaused = hose.sent();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(hose.sent() < 64 * 1024 * 1024, `the container sent ${hose.sent()} bytes to a caller that read one part`);
+    assert.equal(hose.sent(), sentWhilePaused, 'nothing more is read from the container while the caller does not read');
+  } finally {
+    abort.abort();
+    client.destroy();
+  }
+});
+
+test('a caller that goes away mid-stream closes the container connection', async () => {
+  const hose = await fireHose();
+  const client = new SageMakerRuntimeClient(localClientConfig(await frontDoorFor(hose.url)));
+  const abort = new AbortController();
+  const out = await client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'hose', Body: Buffer.from('go') }), { abortSignal: abort.signal });
+  const events = out.Body![Symbol.asyncIterator]();
+  assert.ok((await events.next()).value?.PayloadPart, 'the first part arrives');
+  abort.abort();
+  client.destroy();
+  await until('the front door to close the container connection', () => hose.hungUp(), { timeoutMs: 10_000 });
+  assert.ok(hose.sent() < 2e9, 'the container did not have to send its whole answer to nobody');
+});
