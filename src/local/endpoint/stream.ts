@@ -10,6 +10,17 @@ export class PipelineStreamingError extends Error {
   }
 }
 
+/**
+ * The container did not finish its streamed answer within the invocation timeout: the service ends
+ * such a stream with a `ModelStreamError` whose `ErrorCode` is `ModelInvocationTimeExceeded`.
+ */
+export class StreamTimeoutError extends Error {
+  constructor(readonly hostname: string, readonly timeoutMs: number) {
+    super(`${hostname} did not finish its streamed answer within ${Math.round(timeoutMs / 1000)} s`);
+    this.name = 'StreamTimeoutError';
+  }
+}
+
 /** A container's answer as it streams: its content type and the chunks as they arrive. */
 export interface StreamedAnswer {
   contentType: string;
@@ -56,6 +67,16 @@ export async function openStream(container: ChainContainer, req: InvokeEndpointR
   return {
     contentType: res.headers.get('content-type') ?? 'application/octet-stream',
     ...(res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) === null ? {} : { customAttributes: res.headers.get(SAGEMAKER_HEADERS.customAttributes.header)! }),
-    chunks: body ? (body as unknown as AsyncIterable<Uint8Array>) : (async function* () {})(),
+    chunks: body ? timed(body as unknown as AsyncIterable<Uint8Array>, container, timeout, timeoutMs) : (async function* () {})(),
   };
+}
+
+/** The chunks of `body`; a read cut by the timeout throws {@link StreamTimeoutError}. */
+async function* timed(body: AsyncIterable<Uint8Array>, container: ChainContainer, timeout: AbortSignal, timeoutMs: number): AsyncGenerator<Uint8Array> {
+  try {
+    yield* body;
+  } catch (err) {
+    if (timeout.aborted) throw new StreamTimeoutError(container.hostname, timeoutMs);
+    throw err;
+  }
 }

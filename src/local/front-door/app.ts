@@ -5,7 +5,7 @@ import { AwsServiceError, type AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
-import { PipelineStreamingError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
+import { PipelineStreamingError, StreamTimeoutError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
 import { AsyncInferenceNotConfiguredError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import {
   NEW_SESSION,
@@ -320,7 +320,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       let answer: StreamedAnswer;
       let variantName: string;
       try {
-        ({ variant: variantName, answer } = await endpoint.stream(invocation, { timeoutMs: 60_000, signal: callerGone.signal }));
+        ({ variant: variantName, answer } = await endpoint.stream(invocation, { signal: callerGone.signal }));
       } catch (err) {
         if (callerGone.signal.aborted) return;
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
@@ -344,7 +344,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         }
       } catch (err) {
         if (callerGone.signal.aborted) return;
-        res.write(modelStreamError(`The model's response stream broke: ${(err as Error).message}. See the container log for more information.`, 'StreamBroken'));
+        // The service's words for a stream cut by its time limit (ModelStreamError, ErrorCode ModelInvocationTimeExceeded).
+        if (err instanceof StreamTimeoutError) res.write(modelStreamError(`Your model ${err.hostname} did not complete sending the inference response in the allotted time.`, 'ModelInvocationTimeExceeded'));
+        else res.write(modelStreamError(`The model's response stream broke: ${(err as Error).message}. See the container log for more information.`, 'StreamBroken'));
       }
       res.end();
     },

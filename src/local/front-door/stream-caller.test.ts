@@ -1,5 +1,6 @@
-// InvokeEndpointWithResponseStream against callers that stop reading or go away: the front door
-// reads the container no faster than the caller reads, and stops reading it when the caller leaves.
+// InvokeEndpointWithResponseStream against callers that stop reading or go away (the front door
+// reads the container no faster than the caller reads, and stops reading it when the caller leaves),
+// and against a container that does not finish its answer in time.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
@@ -39,8 +40,8 @@ async function fireHose(): Promise<{ url: string; sent: () => number; hungUp: ()
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sent: () => sent, hungUp: () => hungUp };
 }
 
-async function frontDoorFor(containerUrl: string): Promise<string> {
-  const ep = new LocalEndpoint('hose', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: containerUrl, logFile: '/tmp/primary.log' }] }]);
+async function frontDoorFor(containerUrl: string, timeoutMs?: number): Promise<string> {
+  const ep = new LocalEndpoint('hose', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: containerUrl, logFile: '/tmp/primary.log' }] }], timeoutMs === undefined ? {} : { timeoutMs });
   const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['hose', ep]]) }));
   servers.push(server);
   return `http://127.0.0.1:${await listenFrontDoor(server, 0)}`;
@@ -78,4 +79,34 @@ test('a caller that goes away mid-stream closes the container connection', async
   client.destroy();
   await until('the front door to close the container connection', () => hose.hungUp(), { timeoutMs: 10_000 });
   assert.ok(hose.sent() < 2e9, 'the container did not have to send its whole answer to nobody');
+});
+
+test('a container that does not finish its stream within the invocation timeout ends it with ModelStreamError ModelInvocationTimeExceeded', async () => {
+  const stalled = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first part');
+      // ...and nothing more.
+    });
+  });
+  servers.push(stalled);
+  await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+  const client = new SageMakerRuntimeClient(localClientConfig(await frontDoorFor(`http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, 1000)));
+  try {
+    const out = await client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'hose', Body: Buffer.from('go') }));
+    const parts: string[] = [];
+    const err = await (async () => {
+      for await (const event of out.Body!) if (event.PayloadPart?.Bytes) parts.push(Buffer.from(event.PayloadPart.Bytes).toString());
+    })().then(
+      () => assert.fail('the stream should end with an error'),
+      (e: { name: string; ErrorCode?: string; message: string }) => e,
+    );
+    assert.deepEqual(parts, ['first part']);
+    assert.equal(err.name, 'ModelStreamError');
+    assert.equal(err.ErrorCode, 'ModelInvocationTimeExceeded');
+    assert.equal(err.message, 'Your model primary did not complete sending the inference response in the allotted time.');
+  } finally {
+    client.destroy();
+  }
 });
