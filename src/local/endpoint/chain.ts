@@ -70,13 +70,14 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
     const route = container.multiModel
       ? `/models/${await ensureModelLoaded(container, container.multiModel, req.targetModel, index, timeoutMs)}/invoke`
       : '/invocations';
+    const timeout = AbortSignal.timeout(timeoutMs);
     let res: Response;
     try {
       res = await fetch(`${container.url}${route}`, {
         method: 'POST',
         headers: requestHeaders(req, contentType, last ? req.accept : undefined),
         body,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: timeout,
       });
     } catch (err) {
       const name = (err as Error).name;
@@ -90,6 +91,8 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
     try {
       answer = Buffer.from(await res.arrayBuffer());
     } catch (err) {
+      // The answer started but did not finish in time: a timeout, as when it does not start.
+      if (timeout.aborted) throw new ContainerFailure('timeout', container, index, undefined, `no complete response within ${Math.round(timeoutMs / 1000)} s`);
       throw new ContainerFailure('unreachable', container, index, undefined, `connection lost while reading the response: ${(err as Error).message}`);
     }
     if (res.status >= 400) {

@@ -220,3 +220,35 @@ test('a container that does not answer in time is a ModelError with status 0', a
   assert.match(res.body.Message, /timed out while waiting for a response from container primary/);
   hang.closeAllConnections();
 });
+
+test('a container whose answer starts but does not finish in time is a ModelError with status 0 too (not a retried 503)', async () => {
+  const stall = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"partial":');
+    });
+  });
+  servers.push(stall);
+  await new Promise<void>((r) => stall.listen(0, '127.0.0.1', r));
+  const { port } = stall.address() as AddressInfo;
+  const ep = new LocalEndpoint('slow-body', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: `http://127.0.0.1:${port}`, logFile: '/tmp/s.log' }] }], { timeoutMs: 300 });
+  const server = createServer(createFrontDoor({ endpoints: new Map([['slow-body', ep]]) }));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const client = new SageMakerRuntimeClient(localClientConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  try {
+    const err = await client.send(new InvokeEndpointCommand({ EndpointName: 'slow-body', Body: Buffer.from('x') })).then(
+      () => assert.fail('the invocation should fail'),
+      (e: { name: string; $metadata: { httpStatusCode?: number; attempts?: number }; OriginalStatusCode?: number; message: string }) => e,
+    );
+    assert.equal(err.name, 'ModelError');
+    assert.equal(err.$metadata.httpStatusCode, 424);
+    assert.equal(err.$metadata.attempts, 1, 'a ModelError is not retried');
+    assert.equal(err.OriginalStatusCode, 0);
+    assert.match(err.message, /timed out while waiting for a response from container primary/);
+  } finally {
+    client.destroy();
+    stall.closeAllConnections();
+  }
+});
