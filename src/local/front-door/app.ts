@@ -128,6 +128,20 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
   return violations;
 }
 
+/** `EnableExplanations` of `InvokeEndpoint` (a JMESPath expression for Clarify explainers). */
+const ENABLE_EXPLANATIONS_HEADER = 'x-amzn-sagemaker-enable-explanations';
+/** The API model's `EnableExplanationsHeader`: 1 to 64 characters. */
+const ENABLE_EXPLANATIONS_MAX_LENGTH = 64;
+
+/** `InvokeEndpoint`'s `EnableExplanations` is checked as the service checks it (no local endpoint has an explainer to use it). */
+function explanationsViolations(req: Request): ConstraintViolation[] {
+  const value = header(req, ENABLE_EXPLANATIONS_HEADER);
+  if (value === undefined) return [];
+  if (value.length < 1) return [{ value, member: 'enableExplanations', constraint: 'Member must have length greater than or equal to 1' }];
+  if (value.length > ENABLE_EXPLANATIONS_MAX_LENGTH) return [{ value, member: 'enableExplanations', constraint: `Member must have length less than or equal to ${ENABLE_EXPLANATIONS_MAX_LENGTH}` }];
+  return [];
+}
+
 /**
  * `InvokeEndpointWithResponseStream`'s `SessionId` is the API model's `SessionIdHeader`
  * (`^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`, without `NEW_SESSION`: sessions are not opened there), so
@@ -281,7 +295,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     '/endpoints/:endpointName/invocations',
     express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
     async (req: Request<{ endpointName: string }>, res: Response) => {
-      const target = resolveRealTimeTarget(req, res);
+      const target = resolveRealTimeTarget(req, res, explanationsViolations(req));
       if (!target) return;
       const { name, endpoint, fail } = target;
       const invocation = readInvocation(req, 'accept');

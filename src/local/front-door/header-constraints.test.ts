@@ -1,0 +1,53 @@
+// InvokeEndpoint's request headers are checked against the constraints of the SageMaker Runtime API
+// model (botocore sagemaker-runtime/2017-05-13/service-2.json), through a real SDK client.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { InvokeEndpointCommand, SageMakerRuntimeClient, type InvokeEndpointCommandInput } from '@aws-sdk/client-sagemaker-runtime';
+import { LocalEndpoint } from '../endpoint/local-endpoint.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { createFrontDoor } from './app.js';
+import { createFrontDoorServer, listenFrontDoor } from './http-server.js';
+
+let container: Server;
+let frontDoor: Server;
+let client: SageMakerRuntimeClient;
+const seen: IncomingHttpHeaders[] = [];
+
+before(async () => {
+  container = createServer((req, res) => {
+    seen.push(req.headers);
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((r) => container.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(container.address() as AddressInfo).port}`;
+  const ep = new LocalEndpoint('ep', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url, logFile: '/tmp/primary.log' }] }]);
+  frontDoor = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['ep', ep]]) }));
+  client = new SageMakerRuntimeClient({ ...localClientConfig(`http://127.0.0.1:${await listenFrontDoor(frontDoor, 0)}`), maxAttempts: 1 });
+});
+
+after(async () => {
+  client.destroy();
+  await Promise.all([container, frontDoor].map((s) => new Promise((r) => s.close(r))));
+});
+
+const invoke = (input: Partial<InvokeEndpointCommandInput>) => client.send(new InvokeEndpointCommand({ EndpointName: 'ep', Body: Buffer.from('x'), ...input }));
+
+async function validationMessage(input: Partial<InvokeEndpointCommandInput>): Promise<string> {
+  const err = await invoke(input).then(
+    () => assert.fail('the call should fail'),
+    (e: { name: string; message: string; $metadata: { httpStatusCode?: number } }) => e,
+  );
+  assert.equal(err.name, 'ValidationError');
+  assert.equal(err.$metadata.httpStatusCode, 400);
+  return err.message;
+}
+
+test('EnableExplanations is at most 64 characters (EnableExplanationsHeader)', async () => {
+  const ok = await invoke({ EnableExplanations: '`true`' });
+  assert.equal(ok.$metadata.httpStatusCode, 200);
+  const message = await validationMessage({ EnableExplanations: `\`${'x'.repeat(63)}\`` });
+  assert.match(message, /^1 validation error detected: Value '`x+`' at 'enableExplanations' failed to satisfy constraint: Member must have length less than or equal to 64$/);
+});
