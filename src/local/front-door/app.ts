@@ -69,20 +69,38 @@ export interface FrontDoorOptions {
   onError?: (endpoint: string, err: RuntimeApiError) => void;
 }
 
-const PRINTABLE = /^[\x20-\x7e]*$/;
+/** A header value pattern of the API model, with the text the service shows for it. */
+interface ValuePattern {
+  test: RegExp;
+  shown: string;
+}
+
+/** `\p{ASCII}*` (shapes `Header`, `CustomAttributesHeader`): any US-ASCII, a tab included. */
+const ASCII: ValuePattern = { test: /^[\x00-\x7f]*$/, shown: '\\p{ASCII}*' };
+/** `\A\S[\p{Print}]*\z` (shapes `InferenceId`, `TargetModelHeader`): no leading blank, then printable ASCII. */
+const PRINTABLE_ID: ValuePattern = { test: /^\S[\x20-\x7e]*$/, shown: '\\A\\S[\\p{Print}]*\\z' };
 
 interface HeaderRule {
   header: string;
   member: string;
   min: number;
   max: number;
+  /** The API model's pattern; `TargetVariant` has its name pattern checked on its own. */
+  pattern?: ValuePattern;
 }
+
+/** The pattern of each SageMaker header's shape in the API model. */
+const SAGEMAKER_HEADER_PATTERNS: Readonly<Record<string, ValuePattern>> = {
+  customAttributes: ASCII,
+  targetModel: PRINTABLE_ID,
+  inferenceId: PRINTABLE_ID,
+};
 
 /** InvokeEndpoint header constraints: Content-Type and Accept, then the SageMaker headers' table. */
 const HEADER_RULES: readonly HeaderRule[] = [
-  { header: 'content-type', member: 'contentType', min: 0, max: 1024 },
-  { header: 'accept', member: 'accept', min: 0, max: 1024 },
-  ...Object.entries(SAGEMAKER_HEADERS).map(([member, spec]) => ({ member, ...spec })),
+  { header: 'content-type', member: 'contentType', min: 0, max: 1024, pattern: ASCII },
+  { header: 'accept', member: 'accept', min: 0, max: 1024, pattern: ASCII },
+  ...Object.entries(SAGEMAKER_HEADERS).map(([member, spec]) => ({ member, ...spec, ...(SAGEMAKER_HEADER_PATTERNS[member] ? { pattern: SAGEMAKER_HEADER_PATTERNS[member] } : {}) })),
 ];
 
 function header(req: Request, name: string): string | undefined {
@@ -107,7 +125,7 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
     if (value === undefined) continue;
     if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
     else if (value.length > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have length less than or equal to ${rule.max}` });
-    else if (!PRINTABLE.test(value)) violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: \\p{ASCII}*' });
+    else if (rule.pattern && !rule.pattern.test.test(value)) violations.push({ value, member: rule.member, constraint: `Member must satisfy regular expression pattern: ${rule.pattern.shown}` });
     else if (rule.member === 'targetVariant' && !SAGEMAKER_NAME_PATTERN.test(value)) {
       violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
     }
@@ -190,7 +208,7 @@ function checkAsyncHeaders(req: Request): ConstraintViolation[] {
       else if (n > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have value less than or equal to ${rule.max}` });
     } else if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
     else if (value.length > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have length less than or equal to ${rule.max}` });
-    else if (!PRINTABLE.test(value)) violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: \\p{ASCII}*' });
+    else if (!ASCII.test.test(value)) violations.push({ value, member: rule.member, constraint: `Member must satisfy regular expression pattern: ${ASCII.shown}` });
     else if (rule.pattern && !rule.pattern.test(value)) violations.push({ value, member: rule.member, constraint: `Member must satisfy regular expression pattern: ${rule.shown}` });
   }
   return violations;

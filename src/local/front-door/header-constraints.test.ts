@@ -51,3 +51,15 @@ test('EnableExplanations is at most 64 characters (EnableExplanationsHeader)', a
   const message = await validationMessage({ EnableExplanations: `\`${'x'.repeat(63)}\`` });
   assert.match(message, /^1 validation error detected: Value '`x+`' at 'enableExplanations' failed to satisfy constraint: Member must have length less than or equal to 64$/);
 });
+
+test('CustomAttributes, ContentType and Accept take any US-ASCII (\\p{ASCII}*), a tab included; InferenceId and TargetModel printable ASCII (\\A\\S[\\p{Print}]*\\z)', async () => {
+  const ok = await invoke({ CustomAttributes: 'trace=1\tspan=2', ContentType: 'text/csv;\theader=present', Accept: 'application/json' });
+  assert.equal(ok.$metadata.httpStatusCode, 200);
+  assert.equal(seen.at(-1)!['x-amzn-sagemaker-custom-attributes'], 'trace=1\tspan=2', 'forwarded verbatim');
+  assert.equal(
+    await validationMessage({ InferenceId: 'inf\t1' }),
+    "1 validation error detected: Value 'inf\t1' at 'inferenceId' failed to satisfy constraint: Member must satisfy regular expression pattern: \\A\\S[\\p{Print}]*\\z",
+  );
+  assert.match(await validationMessage({ TargetModel: 'model\t1.tar.gz' }), /at 'targetModel' failed to satisfy constraint: Member must satisfy regular expression pattern: \\A\\S\[\\p\{Print\}\]\*\\z$/);
+  assert.match(await validationMessage({ CustomAttributes: 'café' }), /at 'customAttributes' failed to satisfy constraint: Member must satisfy regular expression pattern: \\p\{ASCII\}\*$/);
+});
