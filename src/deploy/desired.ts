@@ -86,14 +86,23 @@ export function contentHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 10);
 }
 
+/** Length of the digest of the whole base that {@link hashedName} adds when it cuts a base. */
+const BASE_DIGEST_LENGTH = 6;
+
 /**
- * `<base>-<hash>`, at most 63 characters (the SageMaker name limit): the base is cut, never the
- * hash, and a cut never leaves a trailing hyphen.
+ * `<base>-<hash>`, at most 63 characters (the SageMaker name limit). A base too long for that is
+ * cut, never the hash, and gets the first hex digits of its SHA-256 after the cut
+ * (`<cut base>-<base digest>-<hash>`): two bases that differ only past the cut (variants `A` and
+ * `B` of a long endpoint name, or two long endpoint names with a common start) keep different
+ * names, so one endpoint's update never deletes, and a deploy never creates twice, a model or
+ * config another one owns. A cut never leaves a trailing hyphen.
  */
 export function hashedName(base: string, hash: string): string {
-  const room = 63 - hash.length - 1;
+  if (base.length + 1 + hash.length <= 63) return `${base}-${hash}`;
+  const digest = createHash('sha256').update(base).digest('hex').slice(0, BASE_DIGEST_LENGTH);
+  const room = 63 - hash.length - 1 - BASE_DIGEST_LENGTH - 1;
   const cut = base.slice(0, room).replace(/-+$/, '');
-  return `${cut}-${hash}`;
+  return `${cut}-${digest}-${hash}`;
 }
 
 /** `endpoint/<endpoint>/variant/<variant>`: the Application Auto Scaling resource id of a variant. */

@@ -57,7 +57,30 @@ test('names are content hashes: the same definition gives the same name, any cha
   assert.equal(contentHash({ b: 1, a: [1, { d: 2, c: 3 }] }), contentHash({ a: [1, { c: 3, d: 2 }], b: 1 }), 'key order does not matter');
   const long = hashedName(`${'e'.repeat(60)}-${'v'.repeat(30)}`, 'abcdef0123');
   assert.equal(long.length, 63);
-  assert.match(long, /^e+-abcdef0123$/);
+  assert.match(long, /^e+-[0-9a-f]{6}-abcdef0123$/);
+  assert.equal(hashedName('iris-A', 'abcdef0123'), 'iris-A-abcdef0123', 'a base that fits is kept whole');
+});
+
+test('names cut to 63 characters stay apart: variants of a long endpoint, long endpoints with a common start', () => {
+  const long = `recommendation-ranking-model-production-us-east-1-${'x'.repeat(8)}`;
+  const cfg = parseEndpointFile(
+    {
+      endpoints: ['1', '2'].map((n) => ({ name: `${long}${n}`, variants: [{ name: 'A', model: 'a' }, { name: 'B', model: 'a' }] })),
+    },
+    (p) => `/m/${p}`,
+    () => Buffer.alloc(0),
+  );
+  const artifact: ContainerArtifact = { source: '/m/a', bucket: 'b', key: 'k/model.tar.gz', uri: 's3://b/k/model.tar.gz', files: [{ file: '/tmp/a.tar.gz', bytes: 10, sha256: 'x', key: 'k/model.tar.gz' }] };
+  const ds = cfg.endpoints.map((e) => desiredEndpoint(e, { artifacts: new Map([['/m/a', artifact]]), role: ROLE, image: 'img:1' }));
+  const models = ds.flatMap((d) => d.models.map((m) => m.name));
+  assert.equal(new Set(models).size, 4, `four distinct model names: ${models.join(', ')}`);
+  assert.equal(new Set(ds.map((d) => d.config.name)).size, 2, 'two distinct config names');
+  for (const name of [...models, ...ds.map((d) => d.config.name)]) {
+    assert.ok(name.length <= 63, name);
+    assert.match(name, /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/, name);
+  }
+  const fresh = planEndpoint(ds[0]!, [artifact], { presentObjects: new Set(), existingModels: new Set(), configExists: false, alarms: new Map(), targets: new Map(), policies: new Map() });
+  assert.equal(new Set(fresh.createModels.map((m) => m.name)).size, 2, 'no model is created twice');
 });
 
 test('a first deploy creates everything; a second with nothing changed plans nothing', () => {

@@ -1,0 +1,72 @@
+// Content-hash names of `smkit deploy` for long endpoint names, against the local SageMaker and a
+// real local S3 (s3rver) with the real SDK clients: the 63-character limit cuts the base of a
+// name, and what was cut must not make two resources one (a model created twice, one endpoint's
+// `--delete` removing another endpoint's models and config).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DescribeEndpointCommand, DescribeEndpointConfigCommand, DescribeModelCommand } from '@aws-sdk/client-sagemaker';
+import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
+import { startLocalS3 } from '../helpers/local-s3.js';
+import { localSdkClients } from '../helpers/local-sdk-clients.js';
+import { REPO_ROOT, runDeploy } from '../helpers/serve-process.js';
+
+/** Two endpoint names of 58 characters that differ only in their last one. */
+const LONG = 'recommendation-ranking-model-production-us-east-1-canary-';
+
+function endpointFile(name: string): string {
+  return `deploy:
+  role: arn:aws:iam::123456789012:role/SageMakerRole
+  artifacts: s3://artifacts/smkit/
+  image: smkit:local
+endpoints:
+  - name: ${name}
+    variants:
+      - name: A
+        model: ./model
+        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+      - name: B
+        model: ./model
+        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+`;
+}
+
+test('smkit deploy: long endpoint names keep their models and configs apart (two variants, two endpoints, a --delete)', { timeout: 180_000 }, async () => {
+  const s3server = await startLocalS3(['artifacts']);
+  const sm = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3server.url, region: 'us-east-1', accountId: '000000000000' }, startupTimeoutMs: 60_000 });
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-names-'));
+  const { sagemaker, destroy } = localSdkClients(sm.url);
+  const env = { AWS_ENDPOINT_URL_S3: s3server.url, AWS_REGION: 'us-east-1' };
+  const flags = ['--endpoint-url', sm.url, '--poll-interval', '0.2', '--timeout', '60'];
+  try {
+    await cp(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(dir, 'model'), { recursive: true });
+    const names = [`${LONG}1`, `${LONG}2`];
+    for (const [i, name] of names.entries()) {
+      await writeFile(path.join(dir, `e${i}.yaml`), endpointFile(name));
+      // Variants A and B run the same model: with a base cut to the same text they once got one name, created twice.
+      const run = await runDeploy([path.join(dir, `e${i}.yaml`), ...flags], env);
+      assert.equal(run.code, 0, run.stderr);
+    }
+    const second = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: names[1] }));
+    const config = await sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: second.EndpointConfigName }));
+    const models = config.ProductionVariants!.map((v) => v.ModelName!);
+    assert.equal(new Set(models).size, 2, `one model per variant: ${models.join(', ')}`);
+
+    const del = await runDeploy([path.join(dir, 'e0.yaml'), ...flags, '--delete'], env);
+    assert.equal(del.code, 0, del.stderr);
+    // The other endpoint keeps its config and models.
+    assert.equal((await sagemaker.send(new DescribeEndpointCommand({ EndpointName: names[1] }))).EndpointStatus, 'InService');
+    await sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: second.EndpointConfigName }));
+    for (const m of models) await sagemaker.send(new DescribeModelCommand({ ModelName: m }));
+    const again = await runDeploy([path.join(dir, 'e1.yaml'), ...flags], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /no changes/);
+  } finally {
+    destroy();
+    await sm.stop();
+    await s3server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
