@@ -409,12 +409,34 @@ function oneOfValues<T extends string>(v: Json, where: string, allowed: readonly
   return v as T;
 }
 
-function parseCapacitySize(v: Json, where: string): CapacitySizeConfig {
+/**
+ * The share of the new fleet a step may take, where the API reference sets one: `CanarySize` at
+ * most 50%, `LinearStepSize` 10-50% (`TrafficRoutingConfig`), `MaximumBatchSize` 5-50%
+ * (`RollingUpdatePolicy`). SageMaker checks it only at `UpdateEndpoint`, the first update after
+ * the endpoint was created, so the file checks a `CAPACITY_PERCENT` at once.
+ */
+interface PercentRange {
+  readonly min: number;
+  readonly max: number;
+  /** Why, as the API reference says it. */
+  readonly rule: string;
+}
+
+function parseCapacitySize(v: Json, where: string, percent?: PercentRange): CapacitySizeConfig {
   if (!isObject(v)) fail(where, 'must be a map with "type" (INSTANCE_COUNT or CAPACITY_PERCENT) and "value"');
   onlyKeys(v, where, ['type', 'value']);
   const type = oneOfValues(v.type, `${where}.type`, ['INSTANCE_COUNT', 'CAPACITY_PERCENT'] as const);
+  if (type === 'CAPACITY_PERCENT' && percent) {
+    const value = checkNumber(v.value, `${where}.value`, 1, 100, true);
+    if (value < percent.min || value > percent.max) fail(`${where}.value`, `must be a CAPACITY_PERCENT from ${percent.min} to ${percent.max} (got ${value}): ${percent.rule}`);
+    return { type, value };
+  }
   return { type, value: checkNumber(v.value, `${where}.value`, 1, type === 'CAPACITY_PERCENT' ? 100 : 1000, true) };
 }
+
+const CANARY_PERCENT: PercentRange = { min: 1, max: 50, rule: 'SageMaker takes a canary of at most 50% of the new fleet (TrafficRoutingConfig.CanarySize)' };
+const LINEAR_PERCENT: PercentRange = { min: 10, max: 50, rule: 'SageMaker takes linear steps of 10% to 50% of the new fleet (TrafficRoutingConfig.LinearStepSize)' };
+const ROLLING_PERCENT: PercentRange = { min: 5, max: 50, rule: 'SageMaker takes rolling batches of 5% to 50% of the fleet (RollingUpdatePolicy.MaximumBatchSize)' };
 
 function parseTrafficRouting(v: Json, where: string): TrafficRoutingConfig {
   if (!isObject(v)) fail(where, 'must be a map with "type" and "waitIntervalInSeconds"');
@@ -425,11 +447,11 @@ function parseTrafficRouting(v: Json, where: string): TrafficRoutingConfig {
   };
   if (routing.type === 'CANARY') {
     if (v.canarySize === undefined) fail(`${where}.canarySize`, 'is required for type CANARY');
-    routing.canarySize = parseCapacitySize(v.canarySize, `${where}.canarySize`);
+    routing.canarySize = parseCapacitySize(v.canarySize, `${where}.canarySize`, CANARY_PERCENT);
   } else if (v.canarySize !== undefined) fail(`${where}.canarySize`, 'only applies to type CANARY');
   if (routing.type === 'LINEAR') {
     if (v.linearStepSize === undefined) fail(`${where}.linearStepSize`, 'is required for type LINEAR');
-    routing.linearStepSize = parseCapacitySize(v.linearStepSize, `${where}.linearStepSize`);
+    routing.linearStepSize = parseCapacitySize(v.linearStepSize, `${where}.linearStepSize`, LINEAR_PERCENT);
   } else if (v.linearStepSize !== undefined) fail(`${where}.linearStepSize`, 'only applies to type LINEAR');
   return routing;
 }
@@ -455,7 +477,7 @@ function parseDeploymentConfig(v: Json, where: string): EndpointDeploymentConfig
     if (!isObject(ru)) fail(at, 'must be a map with "maximumBatchSize" and "waitIntervalInSeconds"');
     onlyKeys(ru, at, ['maximumBatchSize', 'waitIntervalInSeconds', 'maximumExecutionTimeoutInSeconds', 'rollbackMaximumBatchSize']);
     const policy: RollingUpdatePolicyConfig = {
-      maximumBatchSize: parseCapacitySize(ru.maximumBatchSize, `${at}.maximumBatchSize`),
+      maximumBatchSize: parseCapacitySize(ru.maximumBatchSize, `${at}.maximumBatchSize`, ROLLING_PERCENT),
       waitIntervalInSeconds: checkNumber(ru.waitIntervalInSeconds, `${at}.waitIntervalInSeconds`, 0, 3600, true),
     };
     if (ru.maximumExecutionTimeoutInSeconds !== undefined) policy.maximumExecutionTimeoutInSeconds = checkNumber(ru.maximumExecutionTimeoutInSeconds, `${at}.maximumExecutionTimeoutInSeconds`, 600, 28800, true);
