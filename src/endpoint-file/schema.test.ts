@@ -181,6 +181,12 @@ test('deploy settings: errors name the offending key', () => {
   bad(ep({ alarms: [{ ...alarm, metric: 'Errors' }] }), /alarms\[0\]\.metric/);
   bad(ep({ alarms: [{ ...alarm, comparison: '>' }] }), /alarms\[0\]\.comparison/);
   bad(ep({ alarms: [{ ...alarm, periodSeconds: 45 }] }), /periodSeconds.*multiple of 60/);
+  // PutMetricAlarm: EvaluationPeriods × Period at most a day under an hourly period, else seven days.
+  bad(ep({ alarms: [{ ...alarm, periodSeconds: 300, evaluationPeriods: 289 }] }), /alarms\[0\]\.evaluationPeriods: must be at most 288 with periodSeconds 300 \(got 289\): CloudWatch evaluates an alarm over at most one day/);
+  bad(ep({ alarms: [{ ...alarm, periodSeconds: 86400, evaluationPeriods: 8 }] }), /evaluationPeriods: must be at most 7 with periodSeconds 86400 .*seven days/);
+  for (const [periodSeconds, evaluationPeriods] of [[60, 1440], [300, 288], [3600, 168], [10, 8640]]) {
+    assert.doesNotThrow(() => parseEndpointFile(ep({ alarms: [{ ...alarm, periodSeconds, evaluationPeriods }] }), resolve, read), `${periodSeconds} × ${evaluationPeriods}`);
+  }
   bad(ep({ alarms: [{ ...alarm, variant: undefined }] }), /alarms\[0\]\.variant.*required/);
   bad(ep({ alarms: [{ ...alarm, variant: 'C' }] }), /alarms\[0\]\.variant.*one of AllTraffic, B/);
   bad(ep({ alarms: [alarm, alarm] }), /used twice/);

@@ -528,9 +528,23 @@ function parseAlarm(v: Json, where: string, variants: readonly string[]): AlarmC
     threshold: v.threshold,
     comparison: oneOfValues(v.comparison, `${where}.comparison`, ALARM_COMPARISONS),
     periodSeconds,
-    evaluationPeriods: checkNumber(v.evaluationPeriods, `${where}.evaluationPeriods`, 1, 1440, true),
+    evaluationPeriods: checkEvaluationPeriods(v.evaluationPeriods, `${where}.evaluationPeriods`, periodSeconds),
     variant,
   };
+}
+
+/**
+ * `EvaluationPeriods` × `Period` is the time an alarm looks back: CloudWatch's `PutMetricAlarm`
+ * refuses more than one day (86,400 s) for periods under an hour, and more than seven days
+ * (604,800 s) otherwise (botocore `cloudwatch` model, `PutMetricAlarmInput.Period`).
+ */
+function checkEvaluationPeriods(v: Json, where: string, periodSeconds: number): number {
+  const n = checkNumber(v, where, 1, 10_080, true);
+  const limit = periodSeconds < 3600 ? 86_400 : 604_800;
+  if (n * periodSeconds > limit) {
+    fail(where, `must be at most ${Math.floor(limit / periodSeconds)} with periodSeconds ${periodSeconds} (got ${n}): CloudWatch evaluates an alarm over at most ${periodSeconds < 3600 ? 'one day (86400 s) when the period is under an hour' : 'seven days (604800 s)'}`);
+  }
+  return n;
 }
 
 function parseDeploySettings(v: Json, where: string): DeploySettings {
