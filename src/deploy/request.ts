@@ -3,9 +3,10 @@
  * is loaded: a mistake in the flags or the endpoint file is answered at once, not after seconds of
  * packaging and loading clients. Nothing here imports an `@aws-sdk` package (a test keeps it so).
  */
+import { resolve } from 'node:path';
 import { loadDeployEnvironment, type DeployEnvironment } from '../config/deploy.js';
 import type { BuildEngine } from '../containers/engine.js';
-import { readEndpointFile } from '../endpoint-file/load.js';
+import { inEndpointFile, readEndpointFile } from '../endpoint-file/load.js';
 import type { EndpointFileConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { checkDeployableDestinations } from './desired.js';
@@ -82,7 +83,13 @@ export async function readDeployRequest(file: string, opts: DeployCommandOptions
   const timeoutSeconds = positive('--timeout', opts.timeout, 3600);
   const config = await readEndpointFile(file);
   const env = loadDeployEnvironment();
-  if (!opts.delete) checkDeployable(config, opts);
+  if (!opts.delete) {
+    try {
+      checkDeployable(config, opts);
+    } catch (err) {
+      throw inEndpointFile(err, resolve(file));
+    }
+  }
   const region = opts.region ?? config.deploy?.region;
   return {
     config,

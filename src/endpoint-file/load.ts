@@ -25,13 +25,26 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} is not valid ${extname(abs) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`, { cause: err });
   }
   const base = dirname(abs);
-  return parseEndpointFile(doc, (p) => resolve(base, p), (p) => {
-    try {
-      return readFileSync(p);
-    } catch (err) {
-      throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `cannot read deep-ping bodyFile ${p}: ${(err as Error).message}`, { cause: err });
-    }
-  });
+  try {
+    return parseEndpointFile(doc, (p) => resolve(base, p), (p) => {
+      try {
+        return readFileSync(p);
+      } catch (err) {
+        throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `cannot read deep-ping bodyFile ${p}: ${(err as Error).message}`, { cause: err });
+      }
+    });
+  } catch (err) {
+    throw inEndpointFile(err, abs);
+  }
+}
+
+/**
+ * A mistake found in an endpoint file, with the file's path after the message (`… (in
+ * /ci/endpoints.yaml)`), so a run over several files says which one to fix. Other errors pass as they are.
+ */
+export function inEndpointFile(err: unknown, file: string): unknown {
+  if (!(err instanceof ToolkitError) || err.message.endsWith(`(in ${file})`)) return err;
+  return new ToolkitError(err.code, `${err.message} (in ${file})`, { cause: err, status: err.status, ...(err.details ? { details: err.details } : {}) });
 }
 
 /** Derives a valid endpoint name from a model path (`models/iris-onnx` → `iris-onnx`). */

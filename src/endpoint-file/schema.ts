@@ -556,7 +556,7 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
     settings.role = v.role;
   }
   if (v.artifacts !== undefined) {
-    if (typeof v.artifacts !== 'string' || !S3_URI_PATTERN.test(v.artifacts)) fail(`${where}.artifacts`, `must be an s3://bucket/prefix/ URI (got ${JSON.stringify(v.artifacts)})`);
+    if (typeof v.artifacts !== 'string' || !S3_URI_PATTERN.test(v.artifacts)) fail(`${where}.artifacts`, `must be an s3://bucket/prefix/ URI whose bucket name is 3 to 63 lowercase letters, digits, dots or hyphens (got ${JSON.stringify(v.artifacts)})`);
     settings.artifacts = v.artifacts;
   }
   if (v.image !== undefined) settings.image = checkString(v.image, `${where}.image`);

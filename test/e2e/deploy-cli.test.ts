@@ -41,6 +41,12 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     assert.match(noImage.stderr, /ERR_DEPLOY_CONFIG: --build needs deploy\.image/);
     const badKey = await smkit(['deploy', await write('d.yaml', DEPLOY + ENDPOINT + '    deploymentConfig: { blueGreen: {} }\n'), ...url]);
     assert.match(badKey.stderr, /ERR_ENDPOINT_FILE_INVALID: endpoints\[0\]\.deploymentConfig: unknown key "blueGreen"/);
+    // Each mistake names the file it is in (a CI job may deploy several).
+    for (const [run, name] of [[noArtifacts, 'a.yaml'], [noRole, 'b.yaml'], [localCapture, 'c.yaml'], [badKey, 'd.yaml']] as const) {
+      assert.ok(run.stderr.includes(`(in ${path.join(dir, name)})`), run.stderr);
+    }
+    const shortBucket = await smkit(['deploy', await write('g.yaml', DEPLOY.replace('s3://artifacts/t/', 's3://ab/t/') + ENDPOINT), ...url]);
+    assert.match(shortBucket.stderr, /deploy\.artifacts: must be an s3:\/\/bucket\/prefix\/ URI whose bucket name is 3 to 63 lowercase/);
     // A failing call exits 1 with the step and the SDK's error (here: nothing listens on the port).
     const unreachable = await smkit(['deploy', await write('e.yaml', DEPLOY + ENDPOINT), ...url], { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' });
     assert.equal(unreachable.code, 1);
