@@ -217,3 +217,13 @@ test('a serverless variant becomes ServerlessConfig instead of an instance type 
     'iris: InService | A weight 1, serverless 2048 MB, concurrency 8 (1 provisioned)',
   );
 });
+
+test('an endpoint left UpdateRollbackFailed is not "waited for": the plan says it will not settle and what to do', () => {
+  const { d, artifacts } = desired();
+  const state = { ...deployedState(d), endpoint: { status: 'UpdateRollbackFailed', configName: 'iris-0123456789', failureReason: 'Rollback failed: instance capacity' } };
+  assert.throws(
+    () => planEndpoint(d, artifacts, state),
+    (err: Error & { code?: string }) =>
+      err.code === 'ERR_DEPLOY_FAILED' && /UpdateRollbackFailed \(a rolling update and its rollback both failed: Rollback failed: instance capacity\).*will not settle by itself.*--delete/.test(err.message) && !/wait until/.test(err.message),
+  );
+});

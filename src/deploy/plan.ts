@@ -170,7 +170,13 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
   const ep = current.endpoint;
   if (!ep) endpoint = 'create';
   else if (ep.status === 'Failed') endpoint = 'recreate';
-  else if (ep.status !== 'InService' && ep.status !== 'OutOfService') {
+  else if (ep.status === 'UpdateRollbackFailed') {
+    // Not a state that passes: the endpoint serves a mix of the old and new configs until someone fixes it.
+    throw new ToolkitError(
+      'ERR_DEPLOY_FAILED',
+      `endpoint ${desired.name} is UpdateRollbackFailed (a rolling update and its rollback both failed${ep.failureReason ? `: ${ep.failureReason}` : ''}); it serves a mix of ${ep.configName} and another config and will not settle by itself. Restore it as AWS's rolling deployments guide says, or remove it with smkit deploy --delete, then run smkit deploy again`,
+    );
+  } else if (ep.status !== 'InService' && ep.status !== 'OutOfService') {
     throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${desired.name} is ${ep.status}; wait until it is InService (or Failed) and run smkit deploy again`);
   } else endpoint = ep.configName === desired.config.name ? 'unchanged' : 'update';
   const endpointDetail =
