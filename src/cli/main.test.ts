@@ -21,3 +21,32 @@ test('the one registered command parses its options as when all are registered',
   assert.deepEqual(options(alone), options(all));
   assert.ok(options(alone).length > 0);
 });
+
+/** The parser commander runs on one option's text (no action is started). */
+async function flagParser(path: readonly string[], flag: string): Promise<(value: string) => unknown> {
+  let cmd = await createProgram(['node', 'smkit', ...path]);
+  for (const name of path) cmd = cmd.commands.find((c) => c.name() === name)!;
+  const option = cmd.options.find((o) => o.long === flag)!;
+  assert.ok(option.parseArg, `${path.join(' ')} ${flag} has a parser`);
+  return (value) => option.parseArg!(value, undefined);
+}
+
+test('numeric flags of serve, train and local train refuse bad text naming the flag and the text as typed, with the variables\' bounds', async () => {
+  const port = await flagParser(['serve'], '--port');
+  assert.equal(port('0'), 0);
+  assert.equal(port('8080'), 8080);
+  for (const bad of ['abc', '', '1.5', '-1', '65536', '1e3']) {
+    assert.throws(() => port(bad), { code: 'ERR_CONFIG_INVALID', message: `--port=${JSON.stringify(bad)} is invalid: expected a whole number from 0 to 65535.` });
+  }
+  const workers = await flagParser(['serve'], '--workers');
+  assert.equal(workers('3'), 3);
+  for (const bad of ['abc', '0', '257', '999999']) assert.throws(() => workers(bad), { code: 'ERR_CONFIG_INVALID', message: new RegExp(`^--workers="${bad}" is invalid: expected a whole number from 1 to 256`) });
+  for (const path of [['train'], ['local', 'train']]) {
+    const grace = await flagParser(path, '--grace-seconds');
+    assert.equal(grace('2.5'), 2.5);
+    assert.equal(grace('0'), 0);
+    for (const bad of ['abc', '', '-1', '111', 'Infinity']) {
+      assert.throws(() => grace(bad), { code: 'ERR_CONFIG_INVALID', message: `--grace-seconds=${JSON.stringify(bad)} is invalid: expected a number of seconds from 0 to 110.` });
+    }
+  }
+});

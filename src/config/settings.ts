@@ -418,7 +418,7 @@ export function loadSettings(
   const port = overrides.port ?? readInt(env, 'SAGEMAKER_BIND_TO_PORT', 8080, 0, 65535);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('--port', String(port), 'a port from 0 to 65535');
   const workers = overrides.workers ?? readInt(env, 'SAGEMAKER_MODEL_SERVER_WORKERS', Math.max(1, cpuCount), 1, 256);
-  if (!Number.isInteger(workers) || workers < 1) throw invalid('--workers', String(workers), 'a whole number of at least 1');
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw invalid('--workers', String(workers), 'a whole number from 1 to 256');
   const batchMaxSize = readInt(env, 'SMKIT_BATCH_MAX_SIZE', 1, 1, 4096);
   const defaultAccept = str(env, 'SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT') ?? 'application/json';
   if (!MEDIA_TYPE.test(defaultAccept) || defaultAccept.includes('*')) {

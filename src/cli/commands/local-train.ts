@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { ExitError } from '../exit-error.js';
+import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
+import { secondsFlag } from '../flag-values.js';
 
 /** Options of `smkit local train`, as parsed by commander. */
 export interface LocalTrainCommandOptions {
@@ -56,7 +58,7 @@ export function registerLocalTrain(local: Command): void {
     .option('--entry-point <file>', 'entry point in --code (default: sagemaker_program, else train.mjs/.js/.cjs/.sh/.py)')
     .option('--output <dir>', 'where to copy the trained model/ (default: ./model)')
     .option('--keep', 'keep the temporary /opt/ml tree after success')
-    .option('--grace-seconds <s>', 'after SIGTERM/SIGINT, seconds before the entry point is killed (default: SMKIT_TRAIN_GRACE_SECONDS or 90)', (v) => Number(v))
+    .option('--grace-seconds <s>', 'after SIGTERM/SIGINT, seconds before the entry point is killed, 0-110 (default: SMKIT_TRAIN_GRACE_SECONDS or 90)', secondsFlag('--grace-seconds', 0, MAX_TRAIN_GRACE_SECONDS))
     .action(async (opts: LocalTrainCommandOptions) => {
       await localTrainCommand(opts);
     });

@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { ExitError } from '../exit-error.js';
+import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
+import { secondsFlag } from '../flag-values.js';
 
 /** Options of `smkit train`. */
 export interface TrainCommandOptions {
@@ -39,7 +41,7 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('Run a SageMaker training job the way `docker run <image> train` does: read <base>/input/config, export SM_*, run the entry point')
     .option('--base-dir <dir>', 'the /opt/ml tree (default: SAGEMAKER_BASE_DIR or /opt/ml)')
-    .option('--grace-seconds <s>', 'after SIGTERM, seconds before the entry point is killed, 0-110 (default: SMKIT_TRAIN_GRACE_SECONDS or 90)', (v) => Number(v))
+    .option('--grace-seconds <s>', 'after SIGTERM, seconds before the entry point is killed, 0-110 (default: SMKIT_TRAIN_GRACE_SECONDS or 90)', secondsFlag('--grace-seconds', 0, MAX_TRAIN_GRACE_SECONDS))
     .action(async (opts: TrainCommandOptions) => {
       await train(opts);
     });
