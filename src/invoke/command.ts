@@ -3,7 +3,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream } from 'node:fs';
-import { describeError, invokeOnce, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
+import { describeError, invokeOnce, MAX_INVOKE_SECONDS, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
 export interface InvokeCommandOptions {
@@ -47,7 +47,10 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     throw new ToolkitError('ERR_CLI_USAGE', 'nothing to send: give --file FILE, or pipe the body on stdin');
   }
   const timeoutS = Number(opts.timeout);
-  if (!(timeoutS > 0)) throw new ToolkitError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds (got ${opts.timeout})`);
+  // Bounded like SAGEMAKER_MODEL_SERVER_TIMEOUT; past Node's timer limit (about 24.8 days) the wait used to end at once.
+  if (!(timeoutS > 0 && timeoutS <= MAX_INVOKE_SECONDS)) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds, at most ${MAX_INVOKE_SECONDS} (got ${opts.timeout})`);
+  }
   const headers: InvocationHeaders = {
     contentType: opts.contentType ?? (opts.file && opts.file !== '-' ? guessContentType(opts.file) : 'application/json'),
     ...(opts.accept !== undefined ? { accept: opts.accept } : {}),

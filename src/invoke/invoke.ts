@@ -2,6 +2,9 @@ import type { SageMakerHeaders } from '../core/context.js';
 import { isSageMakerName, SESSION_ID_HEADER, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
+/** The longest `smkit invoke --timeout` (and `--bidi`'s `--idle`): a day, the most `SAGEMAKER_MODEL_SERVER_TIMEOUT` allows. */
+export const MAX_INVOKE_SECONDS = 86_400;
+
 /** Where and how to send one invocation. */
 export interface InvocationTarget {
   /**

@@ -18,10 +18,10 @@ export function registerInvoke(program: Command): void {
     .option('--front-door <url>', 'front door base URL used with --endpoint', 'http://127.0.0.1:8080')
     .option('-o, --output <file>', 'save the response body here instead of printing it')
     .option('-v, --verbose', 'print the request line, response status and headers on stderr')
-    .option('--timeout <seconds>', 'give up after this long', '60')
+    .option('--timeout <seconds>', 'give up after this long, at most 86400', '60')
     .option('-s, --stream', 'print the answer as it streams (a chunked answer, or the front door\'s InvokeEndpointWithResponseStream)')
     .option('--bidi', "open the container's bidirectional stream (WebSocket): each input line is one message, each reply is printed on its own line (binary ones in base64)")
-    .option('--idle <seconds>', 'with --bidi: once the input is sent, close the stream after this long without a reply', '2')
+    .option('--idle <seconds>', 'with --bidi: once the input is sent, close the stream after this long without a reply, at most 86400', '2')
     .action(async (url: string | undefined, opts) => {
       if (opts.bidi) {
         const { bidiCommand } = await import('../../invoke/bidi.js');

@@ -18,7 +18,7 @@ export function registerLocalTransform(local: Command): void {
     .addOption(new Option('--assemble-with <how>', 'how to join responses in <file>.out').choices(['None', 'Line']).default('None'))
     .option('--timeout <seconds>', 'per-request timeout (InvocationsTimeoutInSeconds, at most 3600)', '600')
     .option('--retries <n>', 'retries after a connection error or HTTP 429/502/503/504 (InvocationsMaxRetries, 0-3)', '3')
-    .option('--startup-timeout <seconds>', 'with --model: how long to wait for /ping', '120')
+    .option('--startup-timeout <seconds>', 'with --model: how long to wait for /ping, at most 3600', '120')
     .option('--env <KEY=VALUE...>', "with --model: the container's environment (repeatable), e.g. --env SAGEMAKER_MODEL_SERVER_WORKERS=2")
     .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
     .action(async (opts) => {

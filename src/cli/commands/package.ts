@@ -13,7 +13,7 @@ export function registerPackage(program: Command): void {
     .option('--sample <file>', 'with --verify: request body to send')
     .option('--content-type <type>', 'with --verify: Content-Type of the sample (default: from its extension)')
     .option('--accept <type>', 'with --verify: Accept for the sample')
-    .option('--startup-timeout <seconds>', 'with --verify: how long to wait for /ping', '120')
+    .option('--startup-timeout <seconds>', 'with --verify: how long to wait for /ping, at most 3600', '120')
     .action(async (modelDir: string, opts) => {
       const { packageCommand } = await import('../../package/command.js');
       await packageCommand(modelDir, opts);

@@ -28,6 +28,8 @@ test('the API\'s BatchStrategy spellings (MultiRecord, SingleRecord) are accepte
 test('values CreateTransformJob refuses are refused before anything starts', async () => {
   await assert.rejects(localTransform({ ...base, maxPayload: '101' }), usage(/--max-payload .* 0 to 100/));
   await assert.rejects(localTransform({ ...base, retries: '4' }), usage(/--retries .* 0 to 3/));
+  // Past Node's timer limit (about 24.8 days) the wait for /ping used to end at once.
+  await assert.rejects(localTransform({ ...base, startupTimeout: '3000000' }), usage(/--startup-timeout .* at most 3600 \(got 3000000\)/));
   await assert.rejects(localTransform({ ...base, timeout: '3601' }), usage(/--timeout .* at most 3600/));
   await assert.rejects(localTransform({ ...base, strategy: 'Sometimes' }), usage(/MultiRecord or SingleRecord/));
   // The limits themselves pass validation (the run then fails on the missing input, not on the flags).

@@ -103,7 +103,8 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   // ModelClientConfig limits: InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
   if (!(timeoutS > 0 && timeoutS <= MAX_TIMEOUT_S)) throw new ToolkitError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds, at most ${MAX_TIMEOUT_S} (got ${opts.timeout})`);
   if (!Number.isInteger(retries) || retries < 0 || retries > MAX_RETRIES) throw new ToolkitError('ERR_CLI_USAGE', `--retries must be a whole number from 0 to ${MAX_RETRIES} (got ${opts.retries})`);
-  if (!(startupS > 0)) throw new ToolkitError('ERR_CLI_USAGE', `--startup-timeout must be a positive number of seconds (got ${opts.startupTimeout})`);
+  // At most an hour, as smkit local --startup-timeout: past Node's timer limit the wait used to end at once.
+  if (!(startupS > 0 && startupS <= 3600)) throw new ToolkitError('ERR_CLI_USAGE', `--startup-timeout must be a positive number of seconds, at most 3600 (got ${opts.startupTimeout})`);
 
   let server: LocalServer | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
