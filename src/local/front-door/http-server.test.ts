@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { createFrontDoorServer } from './http-server.js';
+import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_KEEP_ALIVE_MS, createFrontDoorServer } from './http-server.js';
 
 test('a kept-alive connection idle for longer than Node\'s default 5 s still takes the next request', async () => {
   const server = createFrontDoorServer((_req, res) => res.end('ok'));
@@ -29,4 +29,46 @@ test('a kept-alive connection idle for longer than Node\'s default 5 s still tak
     socket.destroy();
     server.close();
   }
+});
+
+test('a caller that stalls its request body gets a 408 and its connection closed; a slow answer to a whole request is not cut', async () => {
+  const server = createFrontDoorServer(
+    (req, res) => {
+      req.resume();
+      // Answers well after the request timeout: only the request's arrival is timed.
+      req.on('end', () => setTimeout(() => res.end('late but whole'), 900));
+    },
+    { requestTimeoutMs: 400, connectionsCheckingIntervalMs: 50 },
+  );
+  // Node applies the request timeout only when it is at least the headers timeout (as it is by default).
+  server.headersTimeout = 200;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const stalled = connect(port, '127.0.0.1');
+  const whole = connect(port, '127.0.0.1');
+  let stalledGot = '';
+  let wholeGot = '';
+  stalled.on('data', (d: Buffer) => (stalledGot += d.toString()));
+  whole.on('data', (d: Buffer) => (wholeGot += d.toString()));
+  try {
+    await Promise.all([once(stalled, 'connect'), once(whole, 'connect')]);
+    stalled.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab');
+    whole.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab');
+    await once(stalled, 'close', { signal: AbortSignal.timeout(20_000) });
+    assert.match(stalledGot, /^HTTP\/1\.1 408 /);
+    for (let i = 0; i < 250 && !wholeGot.includes('late but whole'); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.match(wholeGot, /^HTTP\/1\.1 200 /);
+    assert.match(wholeGot, /late but whole/);
+  } finally {
+    stalled.destroy();
+    whole.destroy();
+    server.close();
+  }
+});
+
+test('by default a request has the headers timeout plus a minute to arrive, a bound Node applies (it must not be below the headers timeout)', () => {
+  const server = createFrontDoorServer((_req, res) => res.end());
+  assert.equal(server.requestTimeout, server.headersTimeout + FRONT_DOOR_BODY_TIMEOUT_MS);
+  assert.ok(server.headersTimeout > FRONT_DOOR_KEEP_ALIVE_MS);
 });

@@ -9,13 +9,27 @@ import { portBindError } from '../../net/ports.js';
  */
 export const FRONT_DOOR_KEEP_ALIVE_MS = 65_000;
 
+/**
+ * How long a caller has to send a request body once its headers are in. Node applies the request
+ * timeout only while a request is still arriving, so a slow container (the service allows 60 s
+ * per container, a pipeline more) is not cut by it; a caller that stalls its body is, with a 408.
+ */
+export const FRONT_DOOR_BODY_TIMEOUT_MS = 60_000;
+
+/** Timing of a front door's HTTP server; tests shorten it. */
+export interface FrontDoorServerTiming {
+  /** Time for the whole request to arrive (headers and body). @defaultValue headers timeout + {@link FRONT_DOOR_BODY_TIMEOUT_MS} */
+  requestTimeoutMs?: number;
+  /** How often Node checks connections for the request timeout. @defaultValue Node's 30 s */
+  connectionsCheckingIntervalMs?: number;
+}
+
 /** The HTTP server of a local front door (the local SageMaker, `smkit local` endpoints). */
-export function createFrontDoorServer(app: RequestListener): Server {
-  const server = createServer(app);
-  // The service allows 60 s per container; a pipeline can take longer than Node's defaults allow.
-  server.requestTimeout = 0;
+export function createFrontDoorServer(app: RequestListener, timing: FrontDoorServerTiming = {}): Server {
+  const server = createServer(timing.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: timing.connectionsCheckingIntervalMs }, app);
   server.keepAliveTimeout = FRONT_DOOR_KEEP_ALIVE_MS;
   server.headersTimeout = FRONT_DOOR_KEEP_ALIVE_MS + 1000;
+  server.requestTimeout = timing.requestTimeoutMs ?? server.headersTimeout + FRONT_DOOR_BODY_TIMEOUT_MS;
   return server;
 }
 
