@@ -42,10 +42,15 @@ export interface DeployRequest {
   readonly timeoutSeconds: number;
 }
 
-function positive(flag: string, value: string | undefined, fallback: number): number {
+/** The longest `--poll-interval`: a timer past Node's limit (about 24.8 days) fires at once, a busy loop of DescribeEndpoint calls. */
+export const MAX_POLL_SECONDS = 3600;
+
+function positive(flag: string, value: string | undefined, fallback: number, max = Infinity): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!(n > 0) || !Number.isFinite(n)) throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be a positive number of seconds (got ${value})`);
+  if (!(n > 0) || !Number.isFinite(n) || n > max) {
+    throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be a positive number of seconds${max === Infinity ? '' : ` up to ${max}`} (got ${value})`);
+  }
   return n;
 }
 
@@ -79,7 +84,7 @@ function checkDeployable(config: EndpointFileConfig, opts: DeployCommandOptions)
  */
 export async function readDeployRequest(file: string, opts: DeployCommandOptions): Promise<DeployRequest> {
   checkFlags(opts);
-  const pollSeconds = positive('--poll-interval', opts.pollInterval, 5);
+  const pollSeconds = positive('--poll-interval', opts.pollInterval, 5, MAX_POLL_SECONDS);
   const timeoutSeconds = positive('--timeout', opts.timeout, 3600);
   const config = await readEndpointFile(file);
   const env = loadDeployEnvironment();
