@@ -9,6 +9,7 @@ import type { BuildEngine } from '../containers/engine.js';
 import { inEndpointFile, readEndpointFile } from '../endpoint-file/load.js';
 import type { EndpointFileConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { positiveSecondsOption } from '../config/seconds-option.js';
 import { checkDeployableDestinations } from './desired.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
@@ -46,12 +47,7 @@ export interface DeployRequest {
 export const MAX_POLL_SECONDS = 3600;
 
 function positive(flag: string, value: string | undefined, fallback: number, max = Infinity): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!(n > 0) || !Number.isFinite(n) || n > max) {
-    throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be a positive number of seconds${max === Infinity ? '' : ` up to ${max}`} (got ${value})`);
-  }
-  return n;
+  return value === undefined ? fallback : positiveSecondsOption(flag, value, max);
 }
 
 function checkFlags(opts: DeployCommandOptions): void {

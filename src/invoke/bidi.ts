@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ToolkitError } from '../errors/catalogue.js';
+import { positiveSecondsOption } from '../config/seconds-option.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { MAX_INVOKE_SECONDS } from './invoke.js';
 
@@ -47,10 +48,7 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   if (opts.endpoint !== undefined) {
     throw new ToolkitError('ERR_CLI_USAGE', "--bidi talks to a container's WebSocket: give its URL (the local SageMaker has no InvokeEndpointWithBidirectionalStream)");
   }
-  const idleMs = Number(opts.idle) * 1000;
-  if (!(idleMs > 0 && idleMs <= MAX_INVOKE_SECONDS * 1000)) {
-    throw new ToolkitError('ERR_CLI_USAGE', `--idle must be a positive number of seconds, at most ${MAX_INVOKE_SECONDS} (got ${opts.idle})`);
-  }
+  const idleMs = positiveSecondsOption('--idle', opts.idle, MAX_INVOKE_SECONDS) * 1000;
   if ((opts.file === undefined || opts.file === '-') && process.stdin.isTTY) {
     // Typed lines are fine too: the stream stays open until Ctrl-D.
     process.stderr.write('smkit: type one message per line, Ctrl-D to finish\n');

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
+import { positiveSecondsOption } from '../config/seconds-option.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream } from 'node:fs';
@@ -46,11 +47,7 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   } else {
     throw new ToolkitError('ERR_CLI_USAGE', 'nothing to send: give --file FILE, or pipe the body on stdin');
   }
-  const timeoutS = Number(opts.timeout);
-  // Bounded like SAGEMAKER_MODEL_SERVER_TIMEOUT; past Node's timer limit (about 24.8 days) the wait used to end at once.
-  if (!(timeoutS > 0 && timeoutS <= MAX_INVOKE_SECONDS)) {
-    throw new ToolkitError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds, at most ${MAX_INVOKE_SECONDS} (got ${opts.timeout})`);
-  }
+  const timeoutS = positiveSecondsOption('--timeout', opts.timeout, MAX_INVOKE_SECONDS);
   const headers: InvocationHeaders = {
     contentType: opts.contentType ?? (opts.file && opts.file !== '-' ? guessContentType(opts.file) : 'application/json'),
     ...(opts.accept !== undefined ? { accept: opts.accept } : {}),

@@ -1,5 +1,6 @@
 import { checkProgram, defaultProgram } from '../config/program.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { positiveSecondsOption } from '../config/seconds-option.js';
 import { packageModel } from './package.js';
 import { verifyArchive } from './verify.js';
 
@@ -20,9 +21,8 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   if (!opts.verify && (opts.sample !== undefined || opts.contentType !== undefined)) {
     throw new ToolkitError('ERR_CLI_USAGE', '--sample and --content-type only apply with --verify');
   }
-  const startupS = Number(opts.startupTimeout);
-  // At most an hour, as smkit local --startup-timeout: past Node's timer limit the wait used to end at once.
-  if (!(startupS > 0 && startupS <= 3600)) throw new ToolkitError('ERR_CLI_USAGE', `--startup-timeout must be a positive number of seconds, at most 3600 (got ${opts.startupTimeout})`);
+  // At most an hour, as smkit local --startup-timeout.
+  const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
   const program = opts.program !== undefined ? checkProgram(opts.program, '--program') : defaultProgram();
   const out = (line: string): void => void process.stderr.write(`smkit: ${line}\n`);
   const result = await packageModel(modelDir, { ...(opts.code !== undefined ? { codeDir: opts.code } : {}), outFile: opts.output, program });

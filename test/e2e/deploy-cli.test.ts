@@ -56,7 +56,7 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     // Past Node's timer limit a wait fires at once: the poll would become a busy loop.
     const hugePoll = await smkit(['deploy', path.join(dir, 'a.yaml'), '--poll-interval', '3000000']);
     assert.notEqual(hugePoll.code, 0);
-    assert.match(hugePoll.stderr, /ERR_CLI_USAGE: --poll-interval must be a positive number of seconds up to 3600 \(got 3000000\)/);
+    assert.match(hugePoll.stderr, /ERR_CLI_USAGE: --poll-interval must be a positive number of seconds, at most 3600 \(got 3000000\)/);
     const both = await smkit(['deploy', path.join(dir, 'a.yaml'), '--delete', '--template', 'x.json']);
     assert.match(both.stderr, /ERR_CLI_USAGE: --delete cannot be combined/);
     const help = await smkit(['deploy', '--help']);

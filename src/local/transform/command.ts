@@ -1,4 +1,5 @@
 import { ToolkitError } from '../../errors/catalogue.js';
+import { positiveSecondsOption } from '../../config/seconds-option.js';
 import { checkConcurrency, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
 import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
@@ -97,14 +98,12 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
     throw new ToolkitError('ERR_CLI_USAGE', 'give exactly one of --model <dir|model.tar.gz> (smkit starts it) or --url http://host:port (a running container)');
   }
   const parameters = flagParameters(opts);
-  const timeoutS = Number(opts.timeout);
-  const retries = Number(opts.retries);
-  const startupS = Number(opts.startupTimeout);
   // ModelClientConfig limits: InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
-  if (!(timeoutS > 0 && timeoutS <= MAX_TIMEOUT_S)) throw new ToolkitError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds, at most ${MAX_TIMEOUT_S} (got ${opts.timeout})`);
+  const timeoutS = positiveSecondsOption('--timeout', opts.timeout, MAX_TIMEOUT_S);
+  const retries = Number(opts.retries);
   if (!Number.isInteger(retries) || retries < 0 || retries > MAX_RETRIES) throw new ToolkitError('ERR_CLI_USAGE', `--retries must be a whole number from 0 to ${MAX_RETRIES} (got ${opts.retries})`);
-  // At most an hour, as smkit local --startup-timeout: past Node's timer limit the wait used to end at once.
-  if (!(startupS > 0 && startupS <= 3600)) throw new ToolkitError('ERR_CLI_USAGE', `--startup-timeout must be a positive number of seconds, at most 3600 (got ${opts.startupTimeout})`);
+  // At most an hour, as smkit local --startup-timeout.
+  const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
 
   let server: LocalServer | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
