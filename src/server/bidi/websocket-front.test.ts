@@ -53,9 +53,14 @@ class EchoBackend implements InferenceBackend {
 }
 
 const servers: Server[] = [];
-after(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
+/** Every connection the servers took: those a failed test left open are destroyed at the end, so a failure cannot hold the file open. */
+const connections = new Set<Socket>();
+after(() => {
+  for (const socket of connections) socket.destroy();
+  return Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+});
 
-async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyBudget): Promise<{ url: string; backend: EchoBackend }> {
+async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyBudget): Promise<{ url: string; backend: EchoBackend; server: Server }> {
   const backend = new EchoBackend();
   const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes: 1024 * 1024, timeoutMs: 10_000, isDraining: () => false, heartbeatMs, metrics, budget });
   const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
@@ -63,11 +68,15 @@ async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyB
     socket.on('error', () => socket.destroy());
     void front.onUpgrade(req, socket, head);
   });
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
   servers.push(server);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address() as { port: number };
-  return { url: `ws://127.0.0.1:${address.port}/invocations-bidirectional-stream`, backend };
+  return { url: `ws://127.0.0.1:${address.port}/invocations-bidirectional-stream`, backend, server };
 }
 
 test('a client that answers the pings stays; one that misses five in a row is dropped', async () => {
@@ -88,31 +97,43 @@ test('a client that answers the pings stays; one that misses five in a row is dr
 });
 
 test("a client's pings are answered while it reads, and stop piling up once it does not", async () => {
-  const { url } = await start();
+  const { url, server } = await start();
+  const upgraded = once(server, 'upgrade') as Promise<[IncomingMessage, Socket]>;
   const ws = new WebSocket(url);
-  await once(ws, 'open');
-  let pongs = 0;
-  let lastAnswered = false;
-  ws.on('pong', (data: Buffer) => (data.toString() === 'last' ? (lastAnswered = true) : pongs++));
-  ws.ping('hello');
-  await once(ws, 'pong');
-  // Stop reading, and ping far more than the socket buffers between the two sides hold.
-  const socket = (ws as unknown as { _socket: Duplex })._socket;
-  socket.pause();
-  const sent = 100_000;
-  for (let i = 0; i < sent; i++) ws.ping('x'.repeat(100));
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  socket.resume();
-  // Once the client reads again the server answers again: a pong for "last" means everything
-  // queued before it has arrived.
-  const deadline = Date.now() + 20_000;
-  while (!lastAnswered && Date.now() < deadline) {
-    ws.ping('last');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await once(ws, 'open');
+    const [, serverSide] = await upgraded;
+    let pongs = 0;
+    let lastAnswered = false;
+    ws.on('pong', (data: Buffer) => (data.toString() === 'last' ? (lastAnswered = true) : pongs++));
+    ws.ping('hello');
+    await once(ws, 'pong');
+    // Stop reading, and ping far more than the socket buffers between the two sides hold.
+    const socket = (ws as unknown as { _socket: Socket })._socket;
+    socket.pause();
+    const sent = 100_000;
+    for (let i = 0; i < sent; i++) ws.ping('x'.repeat(100));
+    // The server has read (and so answered or skipped) every ping once it has read every byte the
+    // client wrote; only then may the client read again.
+    await until('every ping read by the server', () => serverSide.bytesRead === socket.bytesWritten && socket.writableLength === 0, {
+      timeoutMs: 60_000,
+      detail: () => `${serverSide.bytesRead} of ${socket.bytesWritten} bytes`,
+    });
+    socket.resume();
+    // Once the client reads again the server answers again: a pong for "last" means everything
+    // queued before it has arrived.
+    await until(
+      'pings answered again once the client reads',
+      () => {
+        if (!lastAnswered) ws.ping('last');
+        return lastAnswered;
+      },
+      { timeoutMs: 20_000 },
+    );
+    assert.ok(pongs < sent / 2, `${pongs} of ${sent} pings were answered to a client that read nothing`);
+  } finally {
+    ws.terminate();
   }
-  assert.ok(lastAnswered, 'pings are answered again once the client reads');
-  assert.ok(pongs < sent / 2, `${pongs} of ${sent} pings were answered to a client that read nothing`);
-  ws.close();
 });
 
 test('a handshake while the model loads gets 503 ERR_NOT_READY, and opens once it is ready', async () => {
