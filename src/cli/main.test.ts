@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Command } from 'commander';
 import { createProgram } from './main.js';
+import { loadSettings, readLogFormat } from '../config/settings.js';
+import { loadTrainingSettings } from '../config/training.js';
+import { checkProgram } from '../config/program.js';
 
 const names = async (...args: string[]) => (await createProgram(['node', 'smkit', ...args])).commands.map((c) => c.name());
 const EVERY = ['serve', 'train', 'local', 'invoke', 'package', 'init', 'build', 'deploy'];
@@ -31,22 +35,47 @@ async function flagParser(path: readonly string[], flag: string): Promise<(value
   return (value) => option.parseArg!(value, undefined);
 }
 
-test('numeric flags of serve, train and local train refuse bad text naming the flag and the text as typed, with the variables\' bounds', async () => {
+test('numeric flags of serve, train and local train refuse bad text with ERR_CLI_USAGE, naming the flag and the text as typed, with the variables\' bounds', async () => {
   const port = await flagParser(['serve'], '--port');
   assert.equal(port('0'), 0);
   assert.equal(port('8080'), 8080);
   for (const bad of ['abc', '', '1.5', '-1', '65536', '1e3']) {
-    assert.throws(() => port(bad), { code: 'ERR_CONFIG_INVALID', message: `--port=${JSON.stringify(bad)} is invalid: expected a whole number from 0 to 65535.` });
+    assert.throws(() => port(bad), { code: 'ERR_CLI_USAGE', message: `--port=${JSON.stringify(bad)} is invalid: expected a whole number from 0 to 65535.` });
   }
   const workers = await flagParser(['serve'], '--workers');
   assert.equal(workers('3'), 3);
-  for (const bad of ['abc', '0', '257', '999999']) assert.throws(() => workers(bad), { code: 'ERR_CONFIG_INVALID', message: new RegExp(`^--workers="${bad}" is invalid: expected a whole number from 1 to 256`) });
+  for (const bad of ['abc', '0', '257', '999999']) assert.throws(() => workers(bad), { code: 'ERR_CLI_USAGE', message: new RegExp(`^--workers="${bad}" is invalid: expected a whole number from 1 to 256`) });
   for (const path of [['train'], ['local', 'train']]) {
     const grace = await flagParser(path, '--grace-seconds');
     assert.equal(grace('2.5'), 2.5);
     assert.equal(grace('0'), 0);
     for (const bad of ['abc', '', '-1', '111', 'Infinity']) {
-      assert.throws(() => grace(bad), { code: 'ERR_CONFIG_INVALID', message: `--grace-seconds=${JSON.stringify(bad)} is invalid: expected a number of seconds from 0 to 110.` });
+      assert.throws(() => grace(bad), { code: 'ERR_CLI_USAGE', message: `--grace-seconds=${JSON.stringify(bad)} is invalid: expected a number of seconds from 0 to 110.` });
     }
   }
+});
+
+test('one rule: a bad flag value is ERR_CLI_USAGE (also where it overrides a variable), a bad environment variable ERR_CONFIG_INVALID', () => {
+  const usage = (flag: string) => ({ code: 'ERR_CLI_USAGE', message: new RegExp(`^${flag}=".*" is invalid: expected `) });
+  const config = (variable: string) => ({ code: 'ERR_CONFIG_INVALID', message: new RegExp(`^${variable}=".*" is invalid: expected `) });
+  assert.throws(() => loadSettings({}, { port: 70000 }, 2), usage('--port'));
+  assert.throws(() => loadSettings({}, { workers: 0 }, 2), usage('--workers'));
+  assert.throws(() => loadSettings({ SAGEMAKER_BIND_TO_PORT: '70000' }, {}, 2), config('SAGEMAKER_BIND_TO_PORT'));
+  assert.throws(() => readLogFormat({}, 'fancy'), usage('--log-format'));
+  assert.throws(() => readLogFormat({ SMKIT_LOG_FORMAT: 'fancy' }), config('SMKIT_LOG_FORMAT'));
+  assert.throws(() => loadTrainingSettings({}, { graceSeconds: 500 }), usage('--grace-seconds'));
+  assert.throws(() => loadTrainingSettings({ SMKIT_TRAIN_GRACE_SECONDS: '500' }), config('SMKIT_TRAIN_GRACE_SECONDS'));
+  assert.throws(() => checkProgram('a/b', '--program'), usage('--program'));
+  assert.throws(() => checkProgram('a/b', 'SAGEMAKER_PROGRAM'), config('SAGEMAKER_PROGRAM'));
+});
+
+test('--help shows every default the same way, unquoted, as the descriptions write them', async () => {
+  const program = await createProgram(['node', 'smkit']);
+  const all = (cmd: Command): Command[] => [cmd, ...cmd.commands.flatMap(all)];
+  const help = all(program).map((c) => c.helpInformation()).join('\n');
+  assert.doesNotMatch(help, /default: "|default: \[\]|choices: "/);
+  const deploy = program.commands.find((c) => c.name() === 'deploy')!.helpInformation().replace(/\s+/g, ' ');
+  assert.match(deploy, /at most 3600 \(default: 5\)/);
+  const transform = program.commands.find((c) => c.name() === 'local')!.commands.find((c) => c.name() === 'transform')!.helpInformation().replace(/\s+/g, ' ');
+  assert.match(transform, /\(choices: None, Line, default: None\)/);
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, type Option } from 'commander';
 import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { ExitError } from './exit-error.js';
@@ -22,6 +22,20 @@ const COMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Regist
 ];
 
 /**
+ * An option's help line: its description, then its choices and its default as the descriptions
+ * themselves write values, unquoted (commander quotes them as JSON: `(default: "5")` next to
+ * `(default: 120)` written by hand). Repeatable options' empty lists are not shown.
+ */
+export function optionDescription(option: Option): string {
+  const extra: string[] = [];
+  if (option.argChoices) extra.push(`choices: ${option.argChoices.join(', ')}`);
+  const value = option.defaultValue as unknown;
+  const shown = option.defaultValueDescription ?? (typeof value === 'string' || typeof value === 'number' ? String(value) : undefined);
+  if (shown !== undefined && (option.required || option.optional)) extra.push(`default: ${shown}`);
+  return extra.length > 0 ? `${option.description} (${extra.join(', ')})` : option.description;
+}
+
+/**
  * Builds the command table: only the command `argv` names when it names one (its options and help
  * are the same either way), else every command (`--help`, `--version`, a mistyped name).
  */
@@ -31,6 +45,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
     .description('Build, run and test SageMaker-compatible inference containers')
     .version(version)
     .showHelpAfterError()
+    .configureHelp({ optionDescription })
     .exitOverride();
   const named = COMMANDS.filter(([name]) => name === argv[2]);
   for (const register of await Promise.all((named.length > 0 ? named : COMMANDS).map(([, load]) => load()))) register(program);

@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { invalidFlag } from './flag-values.js';
 
 /**
  * The handler module name `smkit package` checks by default: `SAGEMAKER_PROGRAM` without its
@@ -10,11 +11,16 @@ export function defaultProgram(env: Readonly<Record<string, string | undefined>>
   return checkProgram(raw, 'SAGEMAKER_PROGRAM');
 }
 
-/** Strips a `.js/.mjs/.cjs/.py` extension and refuses paths; `source` names the flag or variable in errors. */
+/**
+ * Strips a `.js/.mjs/.cjs/.py` extension and refuses paths; `source` names the flag (`--program`:
+ * `ERR_CLI_USAGE`) or the variable (`ERR_CONFIG_INVALID`) in errors.
+ */
 export function checkProgram(raw: string, source: string): string {
   const program = raw.replace(/\.(py|js|mjs|cjs)$/, '');
   if (program === '' || program.includes('/') || program.includes('\\') || program.startsWith('.')) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `${source}=${JSON.stringify(raw)} is invalid: expected a module file name inside code/, without directories.`);
+    const expected = 'a module file name inside code/, without directories';
+    if (source.startsWith('--')) throw invalidFlag(source, raw, expected);
+    throw new ToolkitError('ERR_CONFIG_INVALID', `${source}=${JSON.stringify(raw)} is invalid: expected ${expected}.`);
   }
   return program;
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
+import { invalidFlag } from './flag-values.js';
 
 /** Log levels, pino names. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -366,12 +367,14 @@ export interface SettingsOverrides {
 
 /**
  * Resolves the log format from a flag or `SMKIT_LOG_FORMAT` (`json`, `pretty`, `auto`); `auto`
- * means pretty on a terminal. Throws `ERR_CONFIG_INVALID` naming the flag or variable.
+ * means pretty on a terminal. Throws `ERR_CLI_USAGE` naming the flag, or `ERR_CONFIG_INVALID`
+ * naming the variable.
  */
 export function readLogFormat(env: Env = process.env, flag?: string, terminal: boolean = process.stdout.isTTY === true): LogFormat {
-  const name = flag === undefined ? 'SMKIT_LOG_FORMAT' : '--log-format';
   const raw = (flag ?? str(env, 'SMKIT_LOG_FORMAT') ?? 'auto').toLowerCase();
-  if (raw !== 'json' && raw !== 'pretty' && raw !== 'auto') throw invalid(name, raw, 'one of json, pretty, auto');
+  if (raw !== 'json' && raw !== 'pretty' && raw !== 'auto') {
+    throw flag === undefined ? invalid('SMKIT_LOG_FORMAT', raw, 'one of json, pretty, auto') : invalidFlag('--log-format', flag, 'one of json, pretty, auto');
+  }
   return raw === 'auto' ? (terminal ? 'pretty' : 'json') : raw;
 }
 
@@ -404,7 +407,7 @@ export const UNBOUNDED_PAYLOAD_MB = 100;
 
 /**
  * Reads, validates and freezes the serving settings. Throws `ERR_CONFIG_INVALID` naming the
- * variable on the first invalid value.
+ * variable on the first invalid value (`ERR_CLI_USAGE` for an invalid `port` or `workers` override).
  */
 export function loadSettings(
   env: Env = process.env,
@@ -416,9 +419,9 @@ export function loadSettings(
   const baseDir = path.resolve(str(env, 'SAGEMAKER_BASE_DIR') ?? '/opt/ml');
   const modelDir = path.resolve(overrides.modelDir ?? str(env, 'SM_MODEL_DIR') ?? path.join(baseDir, 'model'));
   const port = overrides.port ?? readInt(env, 'SAGEMAKER_BIND_TO_PORT', 8080, 0, 65535);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('--port', String(port), 'a port from 0 to 65535');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidFlag('--port', String(port), 'a whole number from 0 to 65535');
   const workers = overrides.workers ?? readInt(env, 'SAGEMAKER_MODEL_SERVER_WORKERS', Math.max(1, cpuCount), 1, 256);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw invalid('--workers', String(workers), 'a whole number from 1 to 256');
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw invalidFlag('--workers', String(workers), 'a whole number from 1 to 256');
   const batchMaxSize = readInt(env, 'SMKIT_BATCH_MAX_SIZE', 1, 1, 4096);
   const defaultAccept = str(env, 'SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT') ?? 'application/json';
   if (!MEDIA_TYPE.test(defaultAccept) || defaultAccept.includes('*')) {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
+import { invalidFlag } from './flag-values.js';
 import { parseLogLevel, readLogFormat, readNumber, type LogFormat, type LogLevel } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -53,12 +54,12 @@ function str(env: Env, name: string): string | undefined {
 
 /**
  * Reads, validates and freezes the training settings. Throws `ERR_CONFIG_INVALID` naming the
- * variable on an invalid value.
+ * variable on an invalid value, or `ERR_CLI_USAGE` on an invalid `--grace-seconds` override.
  */
 export function loadTrainingSettings(env: Env = process.env, overrides: TrainingOverrides = {}): Readonly<TrainingSettings> {
   const graceSeconds = overrides.graceSeconds ?? readNumber(env, 'SMKIT_TRAIN_GRACE_SECONDS', 90, 0, MAX_TRAIN_GRACE_SECONDS);
   if (!(graceSeconds >= 0 && graceSeconds <= MAX_TRAIN_GRACE_SECONDS)) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `grace period ${graceSeconds} s is invalid: expected 0 to ${MAX_TRAIN_GRACE_SECONDS} seconds.`);
+    throw invalidFlag('--grace-seconds', String(graceSeconds), `a number of seconds from 0 to ${MAX_TRAIN_GRACE_SECONDS}`);
   }
   const rawLevel = str(env, 'SMKIT_LOG_LEVEL');
   const logLevel = rawLevel === undefined ? 'info' : parseLogLevel(rawLevel);

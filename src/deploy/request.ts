@@ -9,7 +9,7 @@ import type { BuildEngine } from '../containers/engine.js';
 import { inEndpointFile, readEndpointFile } from '../endpoint-file/load.js';
 import type { EndpointFileConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { positiveSecondsOption } from '../config/seconds-option.js';
+import { positiveSecondsOption } from '../config/flag-values.js';
 import { checkDeployableDestinations } from './desired.js';
 
 /** Flags of `smkit deploy` as commander gives them. */

@@ -7,7 +7,7 @@
  */
 export const ERROR_CATALOGUE = {
   // --- configuration (start-up) ---
-  ERR_CONFIG_INVALID: { status: 500, summary: 'An environment variable or flag has an invalid value.' },
+  ERR_CONFIG_INVALID: { status: 500, summary: 'An environment variable has an invalid value (a bad flag value is ERR_CLI_USAGE).' },
   ERR_PORT_IN_USE: { status: 500, summary: 'The port to listen on is already in use (or needs privileges); nothing was started.' },
   // --- request handling ---
   ERR_BAD_REQUEST: { status: 400, summary: 'The request body could not be decoded.' },
@@ -65,7 +65,7 @@ export const ERROR_CATALOGUE = {
   ERR_BACKEND_UNAVAILABLE: { status: 500, summary: 'The chosen local backend (docker/podman) cannot be used here.' },
   ERR_NO_INSTANCE_IN_SERVICE: { status: 503, summary: 'A local endpoint variant has no healthy instance right now (its instances died and replacements are starting).' },
   // --- CLI ---
-  ERR_CLI_USAGE: { status: 400, summary: 'A command-line argument is missing or invalid.' },
+  ERR_CLI_USAGE: { status: 400, summary: 'A command-line argument or flag value is missing or invalid (also a flag that overrides an environment variable).' },
   // --- model archives, packaging, batch transform, invoke (issue 4, second half) ---
   ERR_ARCHIVE_UNSAFE: { status: 400, summary: 'A model.tar.gz entry would write outside the target tree (absolute path, .., escaping link, device file); nothing was extracted.' },
   ERR_ARCHIVE_INVALID: { status: 400, summary: 'A model.tar.gz could not be read as a (gzipped) tar archive.' },

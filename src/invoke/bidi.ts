@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ToolkitError } from '../errors/catalogue.js';
-import { positiveSecondsOption } from '../config/seconds-option.js';
+import { positiveSecondsOption } from '../config/flag-values.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { MAX_INVOKE_SECONDS } from './invoke.js';
 

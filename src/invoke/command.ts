@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
-import { positiveSecondsOption } from '../config/seconds-option.js';
+import { positiveSecondsOption } from '../config/flag-values.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream } from 'node:fs';

@@ -1,6 +1,6 @@
 import { checkProgram, defaultProgram } from '../config/program.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { positiveSecondsOption } from '../config/seconds-option.js';
+import { positiveSecondsOption } from '../config/flag-values.js';
 import { packageModel } from './package.js';
 import { verifyArchive } from './verify.js';
 

@@ -96,7 +96,7 @@ test('serve --log-format pretty writes readable lines, not JSON', async () => {
 test('an invalid --log-format stops start-up naming the flag', async () => {
   const r = await run(['serve', '--model-dir', IRIS, '--log-format', 'fancy', '--port', '0']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /ERR_CONFIG_INVALID: --log-format/);
+  assert.match(r.stderr, /ERR_CLI_USAGE: --log-format="fancy" is invalid/);
 });
 
 describe('a model that fails to load stops the tools at once, with the reason', () => {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { ExitError } from '../exit-error.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
-import { secondsFlag } from '../flag-values.js';
+import { secondsFlag } from '../../config/flag-values.js';
 
 /** Options of `smkit local train`, as parsed by commander. */
 export interface LocalTrainCommandOptions {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { wholeNumberFlag } from '../flag-values.js';
+import { wholeNumberFlag } from '../../config/flag-values.js';
 
 /** Registers `smkit serve`. */
 export function registerServe(program: Command): void {

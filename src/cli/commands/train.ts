@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { ExitError } from '../exit-error.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
-import { secondsFlag } from '../flag-values.js';
+import { secondsFlag } from '../../config/flag-values.js';
 
 /** Options of `smkit train`. */
 export interface TrainCommandOptions {

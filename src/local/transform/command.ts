@@ -1,5 +1,5 @@
 import { ToolkitError } from '../../errors/catalogue.js';
-import { positiveSecondsOption } from '../../config/seconds-option.js';
+import { positiveSecondsOption } from '../../config/flag-values.js';
 import { checkConcurrency, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
 import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
