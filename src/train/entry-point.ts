@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { TrainingPaths } from './paths.js';
@@ -27,8 +27,9 @@ function isNonEmptyDir(dir: string): boolean {
  * the code there), else the submit directory (the `sagemaker_submit_directory` hyperparameter, then
  * `SAGEMAKER_SUBMIT_DIRECTORY`): a local directory is used in place, a local `.tar.gz` is extracted
  * into `<base>/code` (STT does the same, https://github.com/aws/sagemaker-training-toolkit).
+ * Aborting `signal` stops an extraction (rejecting with the signal's reason).
  */
-export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: readonly (string | undefined)[]): Promise<string> {
+export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: readonly (string | undefined)[], signal?: AbortSignal): Promise<string> {
   if (isNonEmptyDir(paths.code)) return paths.code;
   const submit = submitDirectories.find((s) => s !== undefined && s !== '');
   if (submit === undefined) return paths.code;
@@ -42,12 +43,36 @@ export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: re
   if (!existsSync(local)) throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${local} does not exist.`);
   if (statSync(local).isDirectory()) return path.resolve(local);
   if (/\.(tar\.gz|tgz|tar)$/.test(local)) {
-    const { x } = await import('tar');
-    mkdirSync(paths.code, { recursive: true });
-    await x({ file: local, cwd: paths.code });
+    await extractSubmitArchive(local, paths.code, signal);
     return paths.code;
   }
   throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${local} is neither a directory nor a .tar.gz archive.`);
+}
+
+/** Extracts `file` into `cwd`, stopping (input closed, unpacking aborted) when `signal` aborts. */
+async function extractSubmitArchive(file: string, cwd: string, signal?: AbortSignal): Promise<void> {
+  const { Unpack } = await import('tar');
+  signal?.throwIfAborted();
+  mkdirSync(cwd, { recursive: true });
+  const unpack = new Unpack({ cwd });
+  const input = createReadStream(file);
+  await new Promise<void>((resolve, reject) => {
+    const stop = () => {
+      input.destroy();
+      unpack.abort(signal!.reason as Error);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+    const settle = (err?: unknown) => {
+      signal?.removeEventListener('abort', stop);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    input.on('error', settle);
+    unpack.on('error', settle);
+    unpack.once('close', () => settle());
+    input.pipe(unpack);
+  });
 }
 
 function quote(arg: string): string {

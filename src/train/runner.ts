@@ -53,7 +53,9 @@ function signalExitCode(signal: NodeJS.Signals | null): number {
  * `<base>/input/config`, exports the `SM_*` variables, runs the entry point with the
  * hyperparameters as arguments from the code directory, streams its output, and writes
  * `<base>/output/success` or `<base>/output/failure`. SIGTERM is forwarded to the entry point's
- * process group; after `graceSeconds` the group is killed.
+ * process group; after `graceSeconds` the group is killed. A SIGTERM during start-up (while the
+ * submit directory's archive is extracted) stops it: the entry point is not started, the failure
+ * file says so, and the exit code is 128 + the signal number.
  */
 export async function runTraining(options: RunTrainingOptions): Promise<TrainingResult> {
   const { settings } = options;
@@ -64,6 +66,50 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     log.error({ exitCode, failureFile: paths.failureFile, written }, reason.split('\n')[0]);
     return { exitCode, paths, failureReason: reason, environment };
   };
+
+  // Signal the whole group so shell scripts' children stop too.
+  let child: ChildProcess | undefined;
+  const signalGroup = (signal: NodeJS.Signals) => {
+    if (!child) return;
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
+  let stopSignal: NodeJS.Signals | undefined;
+  const startup = new AbortController();
+  let killed = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal) return;
+    stopSignal = signal;
+    if (!child) {
+      // Still starting up (extracting the submit directory): stop that; the entry point never starts.
+      log.warn({ signal }, 'stop requested during start-up; the entry point will not be started');
+      startup.abort(new Error(`${signal} received`));
+      return;
+    }
+    log.warn({ signal, graceSeconds: settings.graceSeconds }, 'stop requested; forwarding the signal to the entry point');
+    signalGroup(signal);
+    killTimer = setTimeout(() => {
+      killed = true;
+      log.error({ graceSeconds: settings.graceSeconds }, 'the entry point did not exit in the grace period; killing it');
+      signalGroup('SIGKILL');
+    }, settings.graceSeconds * 1000);
+  };
+  const handleSignals = options.handleSignals ?? true;
+  const stopHandlingSignals = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+  // Handlers first, before the start-up and the child: a SIGTERM that landed before them would take
+  // the signal's default action and end smkit, leaving no failure file (or, once the child runs, the
+  // detached entry point with no parent).
+  if (handleSignals) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
 
   let environment: TrainingEnvironment;
   let command: EntryPointCommand;
@@ -81,9 +127,11 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
       modelParallelParameters: settings.modelParallelParameters,
     });
     if (environment.userEntryPoint === undefined) {
+      stopHandlingSignals();
       return fail(1, 'ERR_TRAIN_ENTRY_POINT: no entry point; set SAGEMAKER_PROGRAM or the sagemaker_program hyperparameter to a script in the code directory.');
     }
-    const codeDir = await resolveCodeDir(paths, [environment.submitDirectory, settings.submitDirectory]);
+    const codeDir = await resolveCodeDir(paths, [environment.submitDirectory, settings.submitDirectory], startup.signal);
+    if (stopSignal) throw startup.signal.reason;
     command = entryPointCommand(codeDir, environment.userEntryPoint, environment.userArgs);
     for (const dir of [paths.model, paths.outputData, paths.checkpoints]) mkdirSync(dir, { recursive: true });
     const pipes = findPipeChannels(paths.inputData, config.inputDataConfig);
@@ -100,44 +148,10 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     if (Object.keys(pipes).length > 0) env['SMKIT_PIPE_CHANNELS'] = JSON.stringify(pipes);
     log.info({ trainingEnv: JSON.parse(environment.vars['SM_TRAINING_ENV']!) as unknown }, 'training environment');
   } catch (err) {
+    stopHandlingSignals();
+    if (stopSignal) return fail(signalExitCode(stopSignal), `Training stopped: ${stopSignal} received during start-up; the entry point was not started`);
     if (isToolkitError(err)) return fail(1, `${err.code}: ${err.message}`);
     return fail(1, `ERR_INTERNAL: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  }
-
-  // Signal the whole group so shell scripts' children stop too.
-  let child: ChildProcess | undefined;
-  const signalGroup = (signal: NodeJS.Signals) => {
-    if (!child) return;
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, signal);
-    } catch {
-      child.kill(signal);
-    }
-  };
-  let stopSignal: NodeJS.Signals | undefined;
-  let killed = false;
-  let killTimer: NodeJS.Timeout | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopSignal) return;
-    stopSignal = signal;
-    log.warn({ signal, graceSeconds: settings.graceSeconds }, 'stop requested; forwarding the signal to the entry point');
-    signalGroup(signal);
-    killTimer = setTimeout(() => {
-      killed = true;
-      log.error({ graceSeconds: settings.graceSeconds }, 'the entry point did not exit in the grace period; killing it');
-      signalGroup('SIGKILL');
-    }, settings.graceSeconds * 1000);
-  };
-  const handleSignals = options.handleSignals ?? true;
-  const stopHandlingSignals = () => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  };
-  // Handlers first, then the child: a SIGTERM that landed between the two would take the signal's
-  // default action and end smkit, leaving the detached entry point running with no parent.
-  if (handleSignals) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
   }
 
   log.info({ command: command.display, cwd: command.cwd }, 'invoking the entry point');

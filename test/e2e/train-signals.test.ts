@@ -1,8 +1,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { alive, cleanEnv, gone, killRun, makeTree, runSmkit, startSmkit, waitForPid } from './train-helpers.js';
+import { c as createTar } from 'tar';
+import { loadTrainingSettings } from '../../src/config/training.js';
+import { runTraining } from '../../src/train/runner.js';
+import { resolveCodeDir } from '../../src/train/entry-point.js';
+import { trainingPaths } from '../../src/train/paths.js';
+import { TRAIN_FIXTURES, alive, cleanEnv, gone, killRun, makeTree, runSmkit, startSmkit, waitForPid } from './train-helpers.js';
 
 const trees: string[] = [];
 after(() => {
@@ -59,4 +64,33 @@ test('a grace period over 110 s is refused (SageMaker kills at 120 s)', async ()
   const r = await runSmkit(['train'], cleanEnv({ SAGEMAKER_BASE_DIR: base, SMKIT_TRAIN_GRACE_SECONDS: '500' }));
   assert.equal(r.code, 1);
   assert.match(r.stderr, /ERR_CONFIG_INVALID: SMKIT_TRAIN_GRACE_SECONDS="500" is invalid/);
+});
+
+test('SIGTERM while the submit directory archive is extracted: the entry point never starts, output/failure says why, exit 143', async () => {
+  const tree = makeTree({});
+  trees.push(tree);
+  const archive = path.join(tree, 'sourcedir.tar.gz');
+  await createTar({ gzip: true, file: archive, cwd: TRAIN_FIXTURES }, ['dump-env.mjs']);
+  const hyperparameters = { sagemaker_program: '"dump-env.mjs"', sagemaker_submit_directory: JSON.stringify(archive) };
+  writeFileSync(path.join(tree, 'input/config/hyperparameters.json'), JSON.stringify(hyperparameters));
+  const settings = loadTrainingSettings(cleanEnv({ SAGEMAKER_BASE_DIR: tree, SMKIT_LOG_LEVEL: 'silent' }));
+  // In process, so the signal lands at a known point: only runTraining's handlers may see it.
+  const others = process.rawListeners('SIGTERM') as ((...args: unknown[]) => void)[];
+  process.removeAllListeners('SIGTERM');
+  try {
+    const run = runTraining({ settings, numCpus: 1, numGpus: 0 });
+    // runTraining has returned to this caller at its first await: the archive's extraction.
+    assert.equal(process.emit('SIGTERM', 'SIGTERM'), true, 'runTraining listens for SIGTERM during start-up');
+    const r = await run;
+    assert.equal(r.exitCode, 143); // 128 + SIGTERM, as when the entry point ends on it
+    assert.equal(readFileSync(path.join(tree, 'output/failure'), 'utf8'), 'Training stopped: SIGTERM received during start-up; the entry point was not started');
+    assert.equal(existsSync(path.join(tree, 'output/success')), false);
+    assert.deepEqual(readdirSync(path.join(tree, 'code')), [], 'the extraction stopped before writing the entry point');
+    assert.equal(process.listenerCount('SIGTERM'), 0, 'the handlers are removed');
+    // Uninterrupted, the same archive extracts in full.
+    assert.equal(await resolveCodeDir(trainingPaths(tree), [archive]), path.join(tree, 'code'));
+    assert.equal(readFileSync(path.join(tree, 'code/dump-env.mjs'), 'utf8'), readFileSync(path.join(TRAIN_FIXTURES, 'dump-env.mjs'), 'utf8'));
+  } finally {
+    for (const l of others) process.on('SIGTERM', l);
+  }
 });
