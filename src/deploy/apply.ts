@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { ToolkitError } from '../errors/catalogue.js';
 import { uploadFile } from './artifacts.js';
+import { whileInterruptible } from './interrupt.js';
 import type { DeployClients } from './clients.js';
 import { SCALABLE_DIMENSION, scalingPolicyName } from './desired.js';
 import { rolledBackReason } from './rollback-reason.js';
@@ -82,7 +83,7 @@ async function deleteIgnoringMissing(step: string, fn: () => Promise<unknown>): 
 export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts: ApplyOptions): Promise<void> {
   const { log } = opts;
   const d = plan.desired;
-  for (const u of plan.uploads) await uploadFile(clients.s3, u.bucket, u.file, log, opts.multipartThresholdBytes);
+  for (const u of plan.uploads) await whileInterruptible((signal) => uploadFile(clients.s3, u.bucket, u.file, log, opts.multipartThresholdBytes, signal));
   for (const m of plan.createModels) {
     await call(`SageMaker CreateModel ${m.name}`, () => clients.sagemaker.send(new CreateModelCommand(m.input)));
     log(`created model ${m.name}`);

@@ -140,7 +140,10 @@ function formatBytes(n: number): string {
 
 /**
  * Uploads one file to `s3://bucket/key`, with a progress line per part (multipart above
- * `threshold` bytes) or once done. Throws `ERR_DEPLOY_FAILED` with the S3 error.
+ * `threshold` bytes) or once done. Throws `ERR_DEPLOY_FAILED` with the S3 error. A multipart upload
+ * that fails or is stopped by `signal` is aborted (S3 bills its parts until it is completed or
+ * aborted: https://docs.aws.amazon.com/AmazonS3/latest/userguide/abort-mpu.html); if the abort
+ * fails too, the error says how to abort it by hand.
  */
 export async function uploadFile(
   s3: S3Client,
@@ -148,6 +151,7 @@ export async function uploadFile(
   file: ArchiveFile,
   log: (line: string) => void,
   threshold = MULTIPART_THRESHOLD_BYTES,
+  signal?: AbortSignal,
 ): Promise<void> {
   const where = `s3://${bucket}/${file.key}`;
   if (file.bytes < threshold) {
@@ -166,20 +170,30 @@ export async function uploadFile(
     const handle = await fs.open(file.file, 'r');
     try {
       for (let offset = 0, part = 1; offset < file.bytes; offset += PART_BYTES, part++) {
+        signal?.throwIfAborted();
         const length = Math.min(PART_BYTES, file.bytes - offset);
         const buf = Buffer.alloc(length);
         await handle.read(buf, 0, length, offset);
-        const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: file.key, UploadId: uploadId, PartNumber: part, Body: buf }));
+        const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: file.key, UploadId: uploadId, PartNumber: part, Body: buf }), { abortSignal: signal });
         parts.push({ ETag: res.ETag ?? '', PartNumber: part });
         log(`uploading ${where}: ${formatBytes(offset + length)} of ${formatBytes(file.bytes)} (${Math.round(((offset + length) / file.bytes) * 100)}%)`);
       }
     } finally {
       await handle.close();
     }
+    signal?.throwIfAborted();
     await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: file.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
   } catch (err) {
-    if (uploadId !== undefined) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: file.key, UploadId: uploadId })).catch(() => undefined);
-    throw serviceError(`S3 multipart upload ${where}`, err);
+    const failure = signal?.aborted
+      ? new ToolkitError('ERR_DEPLOY_FAILED', `S3 multipart upload ${where} stopped: ${signal.reason instanceof Error ? signal.reason.message : String(signal.reason)}`, { cause: err })
+      : serviceError(`S3 multipart upload ${where}`, err);
+    if (uploadId === undefined) throw failure;
+    // Not with `signal`: the upload is aborted also (above all) when the signal stopped it.
+    const abortError = await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: file.key, UploadId: uploadId })).then(() => undefined, (e: unknown) => e);
+    const parts = abortError === undefined
+      ? 'the upload was aborted, no parts are left'
+      : `its parts stay in S3 until the upload is aborted (${serviceError('AbortMultipartUpload', abortError).message}): aws s3api abort-multipart-upload --bucket ${bucket} --key ${file.key} --upload-id ${uploadId}`;
+    throw new ToolkitError('ERR_DEPLOY_FAILED', `${failure.message}; ${parts}`, { cause: err, ...(failure.details ? { details: failure.details } : {}) });
   }
   log(`uploaded ${where} (${formatBytes(file.bytes)})`);
 }

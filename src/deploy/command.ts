@@ -8,6 +8,7 @@ import { applyDelete, planDelete } from './delete.js';
 import { desiredEndpoint, type DesiredEndpoint } from './desired.js';
 import { buildAndPushImage } from './image.js';
 import { inspectEndpoint, type CurrentState } from './inspect.js';
+import { whileInterruptible } from './interrupt.js';
 import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
 import { isChanging, waitForEndpointSettled, type WaitOptions } from './progress.js';
 import type { DeployRequest } from './request.js';
@@ -80,7 +81,7 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
         for (const f of a.files) {
           if (request.dryRun) out(`  archive s3://${a.bucket}/${f.key} (from ${f.file}) must be in the bucket; run without --dry-run to upload it`);
           else if (await objectExists(clients.s3, a.bucket, f.key)) out(`  archive s3://${a.bucket}/${f.key}: already there`);
-          else await uploadFile(clients.s3, a.bucket, f, log);
+          else await whileInterruptible((signal) => uploadFile(clients.s3, a.bucket, f, log, undefined, signal));
         }
       }
       return;

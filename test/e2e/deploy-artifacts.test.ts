@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -8,13 +8,20 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseEndpointFile } from '../../src/endpoint-file/schema.js';
 import { objectExists, parseS3Prefix, prepareArtifacts, uploadFile } from '../../src/deploy/artifacts.js';
-import { startLocalS3 } from '../helpers/local-s3.js';
+import { whileInterruptible } from '../../src/deploy/interrupt.js';
+import { isToolkitError } from '../../src/errors/catalogue.js';
+import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
+let s3server: LocalS3;
+before(async () => {
+  s3server = await startLocalS3(['artifacts']);
+});
+after(() => s3server.stop());
+
 test('artifacts: content-hash keys from smkit package archives, multi-model prefixes, HEAD before upload, multipart upload to a real local S3', { timeout: 120_000 }, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-artifacts-'));
-  const s3server = await startLocalS3(['artifacts']);
   const s3 = new S3Client({ endpoint: s3server.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
   try {
     await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
@@ -53,7 +60,47 @@ test('artifacts: content-hash keys from smkit package archives, multi-model pref
     assert.deepEqual(parseS3Prefix('s3://b/p'), { bucket: 'b', prefix: 'p/' });
   } finally {
     s3.destroy();
-    await s3server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C during a multipart upload aborts it (AbortMultipartUpload with its UploadId), completes nothing, and says what is left', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-artifacts-'));
+  const s3 = new S3Client({ endpoint: s3server.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const sent: { command: string; input: { UploadId?: string } }[] = [];
+  // The interrupt lands while a part is on its way: SIGINT as the process gets it, from the part's request.
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push({ command: context.commandName ?? '?', input: args.input as { UploadId?: string } });
+      if (context.commandName === 'UploadPartCommand') process.emit('SIGINT', 'SIGINT');
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  const others = process.rawListeners('SIGINT') as ((...args: unknown[]) => void)[];
+  process.removeAllListeners('SIGINT');
+  try {
+    const file = path.join(dir, 'model.tar.gz');
+    await writeFile(file, Buffer.alloc(300_000, 7));
+    const archive = { file, bytes: 300_000, sha256: 'f'.repeat(64), key: 'deploy/f/model.tar.gz' };
+    let message = '';
+    await assert.rejects(whileInterruptible((signal) => uploadFile(s3, 'artifacts', archive, () => undefined, 100_000, signal)), (err: unknown) => {
+      message = (err as Error).message;
+      return isToolkitError(err) && err.code === 'ERR_DEPLOY_FAILED';
+    });
+    assert.equal(process.listenerCount('SIGINT'), 0, 'the handler is gone once the upload has ended');
+    assert.deepEqual(sent.map((s) => s.command), ['CreateMultipartUploadCommand', 'UploadPartCommand', 'AbortMultipartUploadCommand']);
+    const uploadId = sent[1]!.input.UploadId!;
+    assert.ok(uploadId);
+    assert.equal(sent[2]!.input.UploadId, uploadId, 'the upload that was started is the one aborted');
+    assert.equal(await objectExists(s3, 'artifacts', archive.key), false);
+    // s3rver (3.7) implements neither AbortMultipartUpload (405) nor ListMultipartUploads, so here the
+    // abort is refused: the message then says how to remove the parts (on AWS the abort succeeds).
+    assert.match(message, /^S3 multipart upload s3:\/\/artifacts\/deploy\/f\/model\.tar\.gz stopped: interrupted by SIGINT; its parts stay in S3 until the upload is aborted \(AbortMultipartUpload failed: MethodNotAllowed: .*\): aws s3api abort-multipart-upload --bucket artifacts --key deploy\/f\/model\.tar\.gz --upload-id (\S+)$/);
+    assert.ok(message.endsWith(` --upload-id ${uploadId}`));
+  } finally {
+    for (const l of others) process.on('SIGINT', l);
+    s3.destroy();
     await rm(dir, { recursive: true, force: true });
   }
 });
