@@ -119,6 +119,9 @@ test('InvokeEndpointAsync from InputLocation: 202 with the InferenceId and locat
   assert.match(out.FailureLocation!, /^s3:\/\/out\/failures\/[0-9a-f-]{36}-error\.out$/);
   const answer = JSON.parse((await written(out.OutputLocation!)).toString()) as { tag: string; got: string };
   assert.deepEqual([answer.tag, answer.got], ['async', '[1,2,3]']);
+  // The object has the container's Content-Type (AsyncPredictor deserializes by it).
+  const [, bucket, key] = /^s3:\/\/([^/]+)\/(.*)$/.exec(out.OutputLocation!)!;
+  assert.equal((await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentType, 'application/json');
 });
 
 test('InvokeEndpointAsync with an inline Body, S3OutputPathExtension and Filename; a generated InferenceId', async () => {

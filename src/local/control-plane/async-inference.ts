@@ -215,9 +215,9 @@ async function readInput(location: string, s3: () => S3Objects): Promise<Buffer>
   return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location);
 }
 
-async function writeResult(location: string, body: Buffer, s3: () => S3Objects): Promise<void> {
+async function writeResult(location: string, body: Buffer, s3: () => S3Objects, contentType?: string): Promise<void> {
   const s3Url = parseS3Url(location);
-  if (s3Url) return s3().put(s3Url.bucket, s3Url.key, body);
+  if (s3Url) return s3().put(s3Url.bucket, s3Url.key, body, contentType);
   const path = localPath(location);
   await mkdir(dirname(path), { recursive: true });
   // Whole or not at all, as an S3 put: a caller polling for the result never reads an empty file.
@@ -227,7 +227,8 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects):
 /**
  * Queues one asynchronous invocation and answers at once where its result will be. When its turn
  * comes, the input is read (from `InputLocation` or the inline `Body`), the endpoint invoked, and
- * the container's answer written to `<S3OutputPath>[/<extension>]/<Filename or id>.out`; a failure,
+ * the container's answer written to `<S3OutputPath>[/<extension>]/<Filename or id>.out` (an S3
+ * object with the answer's `Content-Type`); a failure,
  * or a request that waited longer than its `RequestTTLSeconds`, writes its message to
  * `<S3FailurePath>[/<extension>]/<id>-error.out` when the config names a failure path
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). `s3://` locations go
@@ -256,7 +257,9 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
       try {
         const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3);
         const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs);
-        await writeResult(outputLocation, response.body, ctx.s3);
+        // The object carries the container's Content-Type, as the service's do: the SageMaker Python
+        // SDK's AsyncPredictor picks its deserializer by the output object's ContentType.
+        await writeResult(outputLocation, response.body, ctx.s3, response.contentType);
       } catch (err) {
         await fail((err as Error).message);
       }

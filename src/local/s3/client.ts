@@ -26,9 +26,9 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
       if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
       return out.Body as Readable;
     },
-    async put(bucket, key, body) {
+    async put(bucket, key, body, contentType) {
       const { send, mod } = await get();
-      await send(new mod.PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+      await send(new mod.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(contentType === undefined ? {} : { ContentType: contentType }) }));
     },
     async list(bucket, prefix) {
       const { send, mod } = await get();

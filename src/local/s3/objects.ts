@@ -6,8 +6,8 @@ export interface S3Objects {
   get(bucket: string, key: string): Promise<Readable>;
   /** Keys under a prefix (all pages). */
   list(bucket: string, prefix: string): Promise<string[]>;
-  /** Writes (or replaces) an object. */
-  put(bucket: string, key: string, body: Buffer): Promise<void>;
+  /** Writes (or replaces) an object, with `contentType` as its `Content-Type` when given. */
+  put(bucket: string, key: string, body: Buffer, contentType?: string): Promise<void>;
 }
 
 /** `s3://bucket/key` → its parts; undefined for anything else. */
