@@ -164,6 +164,8 @@ const DATA_CAPTURE: ShapeRule = {
     },
   },
 };
+/** botocore's `SnsTopicArn` (`AsyncInferenceNotificationConfig.SuccessTopic` and `ErrorTopic`). */
+const SNS_TOPIC_ARN = { kind: 'string', min: 0, max: 2048, pattern: 'arn:aws[a-z\\-]*:sns:[a-z0-9\\-]*:[0-9]{12}:[a-zA-Z0-9_.-]+' } as const;
 const ASYNC_INFERENCE: ShapeRule = {
   kind: 'structure',
   required: ['OutputConfig'],
@@ -176,6 +178,15 @@ const ASYNC_INFERENCE: ShapeRule = {
         // s3:// or https:// on the service; the local SageMaker also writes to a local folder, as for data capture.
         S3OutputPath: { kind: 'string', min: 0, max: 512 },
         S3FailurePath: { kind: 'string', min: 0, max: 512 },
+        // Recorded and checked as the service checks it; the local SageMaker publishes no notification.
+        NotificationConfig: {
+          kind: 'structure',
+          members: {
+            SuccessTopic: SNS_TOPIC_ARN,
+            ErrorTopic: SNS_TOPIC_ARN,
+            IncludeInferenceResponseIn: { kind: 'list', min: 0, max: 2, member: { kind: 'string', enum: ['SUCCESS_NOTIFICATION_TOPIC', 'ERROR_NOTIFICATION_TOPIC'] } },
+          },
+        },
       },
     },
   },

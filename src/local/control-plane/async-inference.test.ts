@@ -108,6 +108,18 @@ test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpo
     sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-nowhere', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig: {} } })),
     (err: Error) => err.name === 'ValidationException' && /S3OutputPath is required/.test(err.message),
   );
+  // NotificationConfig is checked as the API model states it (SnsTopicArn, AsyncNotificationTopicTypes).
+  const notifying = (NotificationConfig: Record<string, unknown>) =>
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-notify', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/n/', NotificationConfig } } }));
+  await assert.rejects(
+    notifying({ SuccessTopic: 'my-topic', IncludeInferenceResponseIn: ['SUCCESS_TOPIC'] }),
+    (err: Error) =>
+      err.name === 'ValidationException' &&
+      err.message.startsWith('2 validation errors detected: ') &&
+      err.message.includes("Value 'my-topic' at 'asyncInferenceConfig.outputConfig.notificationConfig.successTopic' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws") &&
+      err.message.includes("Value 'SUCCESS_TOPIC' at 'asyncInferenceConfig.outputConfig.notificationConfig.includeInferenceResponseIn.1.member' failed to satisfy constraint: Member must satisfy enum value set"),
+  );
+  await notifying({ SuccessTopic: 'arn:aws:sns:us-east-1:123456789012:done', ErrorTopic: 'arn:aws:sns:us-east-1:123456789012:failed', IncludeInferenceResponseIn: ['SUCCESS_NOTIFICATION_TOPIC'] });
 });
 
 test('InvokeEndpointAsync from InputLocation: 202 with the InferenceId and locations; the answer is written to the output location', async () => {
