@@ -108,6 +108,13 @@ test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpo
     sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-nowhere', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig: {} } })),
     (err: Error) => err.name === 'ValidationException' && /S3OutputPath is required/.test(err.message),
   );
+  // An https:// S3 URL (which the service takes) or an s3:// URI without a bucket is refused, not taken for a local folder named after it.
+  for (const OutputConfig of [{ S3OutputPath: 'https://out.s3.us-east-1.amazonaws.com/results/' }, { S3OutputPath: 's3://out/r/', S3FailurePath: 's3://' }]) {
+    await assert.rejects(
+      sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-url', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig } })),
+      (err: Error) => err.name === 'ValidationException' && /^AsyncInferenceConfig\.OutputConfig\.S3(Output|Failure)Path \S+ is not a place the local SageMaker writes results to: use an s3:\/\/bucket\/prefix URI/.test(err.message),
+    );
+  }
   // NotificationConfig is checked as the API model states it (SnsTopicArn, AsyncNotificationTopicTypes).
   const notifying = (NotificationConfig: Record<string, unknown>) =>
     sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-notify', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/n/', NotificationConfig } } }));

@@ -169,6 +169,16 @@ export class AsyncInvocationQueue {
   }
 }
 
+/**
+ * True when the local SageMaker can write results to `path` (an `S3OutputPath` or `S3FailurePath`):
+ * an `s3://bucket[/prefix]` URI, a `file://` URL or a local folder. Any other URL (an `https://` S3
+ * URL, which the service also takes, or `s3://` without a bucket) would be taken for a folder named
+ * after it, relative to the working directory.
+ */
+export function writableAsyncOutputPath(path: string): boolean {
+  return parseS3Url(path) !== undefined || path.startsWith('file://') || !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(path);
+}
+
 /** `base/extension/name`, for an `s3://` URI or a local folder alike. */
 function locate(base: string, extension: string | undefined, name: string): string {
   const parts = [base.replace(/\/+$/, ''), ...(extension ? [extension.replace(/^\/+|\/+$/g, '')] : []), name];

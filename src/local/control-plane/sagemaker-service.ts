@@ -4,6 +4,7 @@ import { AwsServiceError, unknownOperation, type AwsService } from '../../aws/se
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { checkServerlessVariants } from './serverless/serverless-config.js';
+import { writableAsyncOutputPath } from './async-inference.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
 
 type Input = Record<string, unknown>;
@@ -158,8 +159,14 @@ export class SageMakerService implements AwsService {
       this.model(v.ModelName);
     }
     if (shadow && shadow.length > 1) throw validation('Only one shadow production variant is supported.');
-    const asyncOutput = (input.AsyncInferenceConfig as { OutputConfig?: { S3OutputPath?: string } } | undefined)?.OutputConfig;
+    const asyncOutput = (input.AsyncInferenceConfig as { OutputConfig?: { S3OutputPath?: string; S3FailurePath?: string } } | undefined)?.OutputConfig;
     if (asyncOutput && asyncOutput.S3OutputPath === undefined) throw validation('AsyncInferenceConfig.OutputConfig.S3OutputPath is required: it is where InvokeEndpointAsync writes each result.');
+    for (const member of ['S3OutputPath', 'S3FailurePath'] as const) {
+      const path = asyncOutput?.[member];
+      if (path !== undefined && !writableAsyncOutputPath(path)) {
+        throw validation(`AsyncInferenceConfig.OutputConfig.${member} ${path} is not a place the local SageMaker writes results to: use an s3://bucket/prefix URI (written through AWS_ENDPOINT_URL_S3) or a local folder.`);
+      }
+    }
     checkServerlessVariants({
       production,
       ...(shadow ? { shadow } : {}),
