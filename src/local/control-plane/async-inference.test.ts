@@ -1,8 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
@@ -84,9 +84,17 @@ before(async () => {
     }),
   );
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-paced', EndpointConfigName: 'async-paced-config' }));
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-local-config',
+      ProductionVariants: variants,
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: join(dir, 'results'), S3FailurePath: join(dir, 'failures') } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-local', EndpointConfigName: 'async-local-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-ep', EndpointConfigName: 'async-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'realtime-ep', EndpointConfigName: 'realtime-config' }));
-  for (const name of ['async-ep', 'realtime-ep', 'async-slow', 'async-paced']) {
+  for (const name of ['async-ep', 'realtime-ep', 'async-slow', 'async-paced', 'async-local']) {
     await until(`${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
   }
 });
@@ -154,6 +162,20 @@ test('an input that cannot be read is a failure written to the failure location'
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/missing.json' }));
   assert.match((await written(out.FailureLocation!)).toString(), /^Reading InputLocation s3:\/\/in\/missing\.json failed: The specified key does not exist\.$/);
   assert.equal(await exists(out.OutputLocation!), false);
+});
+
+test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whose ".." would leave the folder is refused', async () => {
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"here"'), ContentType: 'application/json', S3OutputPathExtension: 'batch/1' }));
+  assert.equal(dirname(out.OutputLocation!), join(dir, 'results', 'batch', '1'));
+  const answer = await until('the local result', () => readFile(out.OutputLocation!).catch(() => undefined));
+  assert.equal((JSON.parse(answer.toString()) as { got: string }).got, '"here"');
+  // In S3 '..' is part of the key; in a folder it climbs out (here to <dir>/escape, beside the results).
+  await assert.rejects(
+    runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"out"'), ContentType: 'application/json', S3OutputPathExtension: '../escape', Filename: 'x.json' })),
+    (err: Error & { $metadata?: { httpStatusCode?: number } }) =>
+      err.name === 'ValidationError' && err.$metadata?.httpStatusCode === 400 && /^S3OutputPathExtension \.\.\/escape has a '\.\.' segment: /.test(err.message),
+  );
+  assert.deepEqual(await readdir(dir), ['results', 'weights.bin']);
 });
 
 test('InvokeEndpointAsync is refused for a real-time endpoint, an unknown one, both or neither of Body and InputLocation, and invalid headers', async () => {

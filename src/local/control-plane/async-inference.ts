@@ -68,6 +68,14 @@ export class AsyncQueueFullError extends Error {
   }
 }
 
+/** `S3OutputPathExtension` climbs (`..`) out of the local folder the results go to. */
+export class AsyncOutputOutsideFolderError extends Error {
+  constructor(readonly extension: string) {
+    super(`S3OutputPathExtension ${extension} has a '..' segment: this endpoint writes its results to a local folder, and the result would land outside it. Use an extension without '..' segments.`);
+    this.name = 'AsyncOutputOutsideFolderError';
+  }
+}
+
 /** One request in an {@link AsyncInvocationQueue}. */
 export interface QueuedInvocation {
   /** Epoch ms after which the request is expired instead of run (its `RequestTTLSeconds`). */
@@ -242,7 +250,8 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * or a request that waited longer than its `RequestTTLSeconds`, writes its message to
  * `<S3FailurePath>[/<extension>]/<id>-error.out` when the config names a failure path
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). `s3://` locations go
- * through S3; any other is a local path. Throws {@link AsyncQueueFullError} when the queue is full.
+ * through S3; any other is a local path. Throws {@link AsyncQueueFullError} when the queue is full,
+ * and {@link AsyncOutputOutsideFolderError} when the extension would leave a local folder.
  */
 export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvocationRequest): AsyncInvocationAccepted {
   const output = ctx.config.OutputConfig;
@@ -251,6 +260,9 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
   const inferenceId = req.inferenceId ?? id;
   const outputLocation = locate(output.S3OutputPath!, req.outputPathExtension, req.filename ?? `${id}.out`);
   const failureLocation = output.S3FailurePath === undefined ? undefined : locate(output.S3FailurePath, req.outputPathExtension, `${id}-error.out`);
+  // In S3 `..` is part of a key; in a local folder it would climb out of it.
+  const local = !parseS3Url(outputLocation) || (failureLocation !== undefined && !parseS3Url(failureLocation));
+  if (local && req.outputPathExtension?.split('/').includes('..')) throw new AsyncOutputOutsideFolderError(req.outputPathExtension);
   const ttlSeconds = req.requestTtlSeconds ?? DEFAULT_REQUEST_TTL_SECONDS;
   const timeoutMs = (req.invocationTimeoutSeconds ?? DEFAULT_INVOCATION_TIMEOUT_SECONDS) * 1000;
   const fail = async (message: string): Promise<void> => {

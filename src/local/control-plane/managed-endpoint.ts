@@ -131,8 +131,9 @@ export class ManagedEndpoint implements RoutableEndpoint {
 
   /**
    * Queues an `InvokeEndpointAsync` request and says where its result will be; throws
-   * {@link AsyncInferenceNotConfiguredError} unless the serving config is asynchronous, and
-   * `AsyncQueueFullError` when the queue is full.
+   * {@link AsyncInferenceNotConfiguredError} unless the serving config is asynchronous,
+   * `AsyncQueueFullError` when the queue is full, and `AsyncOutputOutsideFolderError` when
+   * `S3OutputPathExtension` would leave a local output folder.
    */
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
     const config = this.serving?.config.asyncInferenceConfig;

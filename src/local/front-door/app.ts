@@ -6,7 +6,7 @@ import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointRespon
 import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
 import { PipelineStreamingError, StreamTimeoutError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
-import { AsyncInferenceNotConfiguredError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
+import { AsyncInferenceNotConfiguredError, AsyncOutputOutsideFolderError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import {
   NEW_SESSION,
   readSageMakerHeaders,
@@ -415,7 +415,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
           ...(invocationTimeout === undefined ? {} : { invocationTimeoutSeconds: Number(invocationTimeout) }),
         });
       } catch (err) {
-        if (err instanceof AsyncInferenceNotConfiguredError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof AsyncInferenceNotConfiguredError || err instanceof AsyncOutputOutsideFolderError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         if (err instanceof AsyncQueueFullError) return fail(new RuntimeApiError('ServiceUnavailable', 503, err.message));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
