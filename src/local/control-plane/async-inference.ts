@@ -84,15 +84,15 @@ export interface QueuedInvocation {
   expire(): Promise<void>;
 }
 
-/** How often a queue with requests waiting and none running looks for capacity and expired requests, ms. */
+/** How often a queue with requests waiting looks for capacity and for requests past their TTL, ms. */
 export const ASYNC_QUEUE_WAKE_MS = 250;
 
 /**
  * An asynchronous endpoint's queue: requests run in arrival order, at most `slots()` at once
- * (`MaxConcurrentInvocationsPerInstance` × the instances in service); one that waited past its
- * TTL is expired when its turn comes instead of run. With no slot at all (an endpoint scaled to
- * zero instances, or whose only instance is being replaced) requests wait: every `wakeMs` the queue
- * expires those past their TTL and starts the others once capacity is back.
+ * (`MaxConcurrentInvocationsPerInstance` × the instances in service). While requests wait, every
+ * `wakeMs` the queue expires those past their TTL (they leave the queue and the backlog then, even
+ * while every slot is busy with long invocations) and starts the others once capacity is there, as
+ * after a scale-out from zero instances, or while the only instance is being replaced.
  */
 export class AsyncInvocationQueue {
   readonly #waiting: Array<QueuedInvocation & { queuedAt: number }> = [];
@@ -152,9 +152,12 @@ export class AsyncInvocationQueue {
     this.#watch();
   }
 
-  /** A request that ends pumps the queue; with requests waiting and none running nothing would, so a timer does. */
+  /**
+   * A request that ends pumps the queue, but with none running nothing would, and a request past its
+   * TTL must not wait for a slot to be expired: a timer runs while any request waits.
+   */
   #watch(): void {
-    const stalled = !this.#closed && this.#waiting.length > 0 && this.#running === 0;
+    const stalled = !this.#closed && this.#waiting.length > 0;
     if (stalled && this.#timer === undefined) {
       this.#timer = setInterval(() => this.#wake(), this.wakeMs);
       this.#timer.unref();

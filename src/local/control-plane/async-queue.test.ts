@@ -96,6 +96,20 @@ test('at 0 slots a request is expired once its RequestTTLSeconds pass, while one
   assert.equal(queue.waiting, 0);
 });
 
+test('a request past its RequestTTLSeconds is expired while every slot stays busy: it leaves the queue (and the backlog) without waiting for a turn', async () => {
+  let now = 0;
+  const queue = new AsyncInvocationQueue('ep', () => 1, () => now, 5);
+  const log: string[] = [];
+  const long = job('long', log);
+  queue.add(long);
+  queue.add(job('stale', log, 1_000));
+  now = 2_000;
+  await until('the waiting request to expire', () => log.length === 2, { timeoutMs: 5_000, intervalMs: 5 });
+  assert.deepEqual(log, ['run long', 'expire stale']);
+  assert.deepEqual([queue.running, queue.waiting, queue.oldestWaitSeconds()], [1, 0, 0]);
+  await long.finish();
+});
+
 test('a full queue refuses the next request and keeps the ones it holds', () => {
   const queue = new AsyncInvocationQueue('ep', () => 1);
   const log: string[] = [];
