@@ -92,9 +92,17 @@ before(async () => {
     }),
   );
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-local', EndpointConfigName: 'async-local-config' }));
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-https-config',
+      ProductionVariants: variants,
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 'https://s3.us-east-1.amazonaws.com/out/https-results' } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-https', EndpointConfigName: 'async-https-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-ep', EndpointConfigName: 'async-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'realtime-ep', EndpointConfigName: 'realtime-config' }));
-  for (const name of ['async-ep', 'realtime-ep', 'async-slow', 'async-paced', 'async-local']) {
+  for (const name of ['async-ep', 'realtime-ep', 'async-slow', 'async-paced', 'async-local', 'async-https']) {
     await until(`${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
   }
 });
@@ -116,8 +124,8 @@ test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpo
     sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-nowhere', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig: {} } })),
     (err: Error) => err.name === 'ValidationException' && /S3OutputPath is required/.test(err.message),
   );
-  // An https:// S3 URL (which the service takes) or an s3:// URI without a bucket is refused, not taken for a local folder named after it.
-  for (const OutputConfig of [{ S3OutputPath: 'https://out.s3.us-east-1.amazonaws.com/results/' }, { S3OutputPath: 's3://out/r/', S3FailurePath: 's3://' }]) {
+  // A URL that names no S3 location is refused, not taken for a local folder named after it.
+  for (const OutputConfig of [{ S3OutputPath: 'https://example.com/results/' }, { S3OutputPath: 's3://out/r/', S3FailurePath: 's3://' }]) {
     await assert.rejects(
       sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-url', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig } })),
       (err: Error) => err.name === 'ValidationException' && /^AsyncInferenceConfig\.OutputConfig\.S3(Output|Failure)Path \S+ is not a place the local SageMaker writes results to: use an s3:\/\/bucket\/prefix URI/.test(err.message),
@@ -149,6 +157,14 @@ test('InvokeEndpointAsync from InputLocation: 202 with the InferenceId and locat
   // The object has the container's Content-Type (AsyncPredictor deserializes by it).
   const [, bucket, key] = /^s3:\/\/([^/]+)\/(.*)$/.exec(out.OutputLocation!)!;
   assert.equal((await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentType, 'application/json');
+});
+
+test('InputLocation and S3OutputPath may be Amazon S3 https:// URLs, in virtual-hosted or path style, as on the service', async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'requests/r 2.json', Body: '[2]' }));
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-https', InputLocation: 'https://in.s3.us-east-1.amazonaws.com/requests/r%202.json', ContentType: 'application/json' }));
+  assert.match(out.OutputLocation!, /^https:\/\/s3\.us-east-1\.amazonaws\.com\/out\/https-results\/[0-9a-f-]{36}\.out$/);
+  const key = out.OutputLocation!.replace('https://s3.us-east-1.amazonaws.com/out/', '');
+  assert.equal((JSON.parse((await written(`s3://out/${key}`)).toString()) as { got: string }).got, '[2]');
 });
 
 test('InvokeEndpointAsync with an inline Body, S3OutputPathExtension and Filename; a generated InferenceId', async () => {

@@ -6,7 +6,7 @@ import { writeWhole } from '../../fs/write-whole.js';
 import type { AsyncInferenceConfig } from '../../aws/shapes/sagemaker.js';
 import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
-import { parseS3Url, type S3Objects } from '../s3/objects.js';
+import { parseS3Location, type S3Objects } from '../s3/objects.js';
 
 /**
  * Invocations one instance runs at once when `ClientConfig.MaxConcurrentInvocationsPerInstance`
@@ -182,12 +182,12 @@ export class AsyncInvocationQueue {
 
 /**
  * True when the local SageMaker can write results to `path` (an `S3OutputPath` or `S3FailurePath`):
- * an `s3://bucket[/prefix]` URI, a `file://` URL or a local folder. Any other URL (an `https://` S3
- * URL, which the service also takes, or `s3://` without a bucket) would be taken for a folder named
- * after it, relative to the working directory.
+ * an `s3://bucket[/prefix]` URI or Amazon S3 `https://` URL, a `file://` URL or a local folder. Any
+ * other URL (`s3://` without a bucket, an `https://` URL of another host) would be taken for a
+ * folder named after it, relative to the working directory.
  */
 export function writableAsyncOutputPath(path: string): boolean {
-  return parseS3Url(path) !== undefined || path.startsWith('file://') || !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(path);
+  return parseS3Location(path) !== undefined || path.startsWith('file://') || !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(path);
 }
 
 /** `base/extension/name`, for an `s3://` URI or a local folder alike. */
@@ -225,8 +225,8 @@ export interface AsyncInvocationContext {
 }
 
 async function readInput(location: string, s3: () => S3Objects): Promise<Buffer> {
-  const s3Url = parseS3Url(location);
-  if (!s3Url) throw new Error(`InputLocation ${location} is not an s3:// URI; the local SageMaker reads input from S3 (or take the payload inline as Body).`);
+  const s3Url = parseS3Location(location);
+  if (!s3Url) throw new Error(`InputLocation ${location} is neither an s3:// URI nor an Amazon S3 https:// URL; the local SageMaker reads input from S3 (or take the payload inline as Body).`);
   let stream: AsyncIterable<Uint8Array>;
   try {
     stream = await s3().get(s3Url.bucket, s3Url.key);
@@ -237,7 +237,7 @@ async function readInput(location: string, s3: () => S3Objects): Promise<Buffer>
 }
 
 async function writeResult(location: string, body: Buffer, s3: () => S3Objects, contentType?: string): Promise<void> {
-  const s3Url = parseS3Url(location);
+  const s3Url = parseS3Location(location);
   if (s3Url) return s3().put(s3Url.bucket, s3Url.key, body, contentType);
   const path = localPath(location);
   await mkdir(dirname(path), { recursive: true });
@@ -252,8 +252,8 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * object with the answer's `Content-Type`); a failure,
  * or a request that waited longer than its `RequestTTLSeconds`, writes its message to
  * `<S3FailurePath>[/<extension>]/<id>-error.out` when the config names a failure path
- * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). `s3://` locations go
- * through S3; any other is a local path. Throws {@link AsyncQueueFullError} when the queue is full,
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). `s3://` locations and
+ * Amazon S3 `https://` URLs go through S3; any other is a local path. Throws {@link AsyncQueueFullError} when the queue is full,
  * and {@link AsyncOutputOutsideFolderError} when the extension would leave a local folder.
  */
 export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvocationRequest): AsyncInvocationAccepted {
@@ -264,7 +264,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
   const outputLocation = locate(output.S3OutputPath!, req.outputPathExtension, req.filename ?? `${id}.out`);
   const failureLocation = output.S3FailurePath === undefined ? undefined : locate(output.S3FailurePath, req.outputPathExtension, `${id}-error.out`);
   // In S3 `..` is part of a key; in a local folder it would climb out of it.
-  const local = !parseS3Url(outputLocation) || (failureLocation !== undefined && !parseS3Url(failureLocation));
+  const local = !parseS3Location(outputLocation) || (failureLocation !== undefined && !parseS3Location(failureLocation));
   if (local && req.outputPathExtension?.split('/').includes('..')) throw new AsyncOutputOutsideFolderError(req.outputPathExtension);
   const ttlSeconds = req.requestTtlSeconds ?? DEFAULT_REQUEST_TTL_SECONDS;
   const timeoutMs = (req.invocationTimeoutSeconds ?? DEFAULT_INVOCATION_TIMEOUT_SECONDS) * 1000;
