@@ -6,7 +6,8 @@ import type { ContainerBackend, ContainerSpec, RunningContainer } from '../../sr
  * A container backend for control-plane tests: each "container" is a small HTTP server in this
  * process on the spec's port. `/ping` answers 200 (503 for its first `FAKE_READY_AFTER_MS`; with
  * `FAKE_PING=fail` the container writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id,
- * "got": <request body>}` after `FAKE_DELAY_MS`, with status `FAKE_STATUS` (200). Real sockets,
+ * "got": <request body>}` after `FAKE_DELAY_MS`, with status `FAKE_STATUS` (200), chunked (no
+ * Content-Length) with `FAKE_CHUNKED=true`. Real sockets,
  * real ports: only the model server is replaced.
  */
 export class FakeBackend implements ContainerBackend {
@@ -59,7 +60,10 @@ export class FakeBackend implements ContainerBackend {
         }
         this.invocations.push({ id: spec.id, body: Buffer.concat(chunks).toString() });
         setTimeout(() => {
-          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ tag: spec.env.FAKE_TAG ?? '', id: spec.id, got: Buffer.concat(chunks).toString() }));
+          const answer = JSON.stringify({ tag: spec.env.FAKE_TAG ?? '', id: spec.id, got: Buffer.concat(chunks).toString() });
+          // Without Content-Length, writeHead makes node:http send the answer chunked.
+          const length = spec.env.FAKE_CHUNKED === 'true' ? {} : { 'content-length': Buffer.byteLength(answer) };
+          res.writeHead(status, { 'content-type': 'application/json', ...length }).end(answer);
         }, delay);
       });
     });

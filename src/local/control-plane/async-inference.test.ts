@@ -100,9 +100,18 @@ before(async () => {
     }),
   );
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-https', EndpointConfigName: 'async-https-config' }));
+  await sm.send(new CreateModelCommand({ ModelName: 'async-chunked-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_CHUNKED: 'true' } } }));
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-chunked-config',
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-chunked-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/chunked/', S3FailurePath: 's3://out/chunked-failures' } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-chunked', EndpointConfigName: 'async-chunked-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-ep', EndpointConfigName: 'async-config' }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'realtime-ep', EndpointConfigName: 'realtime-config' }));
-  for (const name of ['async-ep', 'realtime-ep', 'async-slow', 'async-paced', 'async-local', 'async-https']) {
+  for (const name of ['async-ep', 'realtime-ep', 'async-slow', 'async-paced', 'async-local', 'async-https', 'async-chunked']) {
     await until(`${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
   }
 });
@@ -219,6 +228,12 @@ test('an asynchronous endpoint refuses InvokeEndpoint and InvokeEndpointWithResp
   }
   const realtime = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'realtime-ep', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
   assert.equal((JSON.parse(Buffer.from(realtime.Body!).toString()) as { got: string }).got, '[1]');
+});
+
+test('a container that answers without Content-Length (chunked) fails, in the service\'s words: asynchronous inference needs the length', async () => {
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-chunked', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+  assert.equal((await written(out.FailureLocation!)).toString(), 'The response from container primary did not specify the required Content-Length header');
+  assert.equal(await exists(out.OutputLocation!), false);
 });
 
 test('InvocationTimeoutSeconds bounds the container: a model slower than it is a failure that says so', async () => {

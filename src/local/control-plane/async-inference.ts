@@ -251,7 +251,8 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * the container's answer written to `<S3OutputPath>[/<extension>]/<Filename or id>.out` (an S3
  * object with the answer's `Content-Type`); a failure,
  * or a request that waited longer than its `RequestTTLSeconds`, writes its message to
- * `<S3FailurePath>[/<extension>]/<id>-error.out` when the config names a failure path
+ * `<S3FailurePath>[/<extension>]/<id>-error.out` when the config names a failure path (a
+ * container that answers without `Content-Length`, chunked, fails as on the service)
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). `s3://` locations and
  * Amazon S3 `https://` URLs go through S3; any other is a local path. Throws {@link AsyncQueueFullError} when the queue is full,
  * and {@link AsyncOutputOutsideFolderError} when the extension would leave a local folder.
@@ -282,6 +283,8 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
       try {
         const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3);
         const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs);
+        // The service needs the answer's length: a chunked answer fails, in the service's words.
+        if (response.unsizedBy !== undefined) throw new Error(`The response from container ${response.unsizedBy} did not specify the required Content-Length header`);
         // The object carries the container's Content-Type, as the service's do: the SageMaker Python
         // SDK's AsyncPredictor picks its deserializer by the output object's ContentType.
         await writeResult(outputLocation, response.body, ctx.s3, response.contentType);

@@ -26,6 +26,11 @@ export interface InvokeEndpointResponse {
   newSessionId?: string;
   /** `ClosedSessionId`: the session the container closed. */
   closedSessionId?: string;
+  /**
+   * The first container that answered without `Content-Length` (chunked): `InvokeEndpoint` takes
+   * such an answer, asynchronous inference does not.
+   */
+  unsizedBy?: string;
 }
 
 /**
@@ -65,6 +70,7 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
   let customAttributes: string | undefined;
   let newSessionId: string | undefined;
   let closedSessionId: string | undefined;
+  let unsizedBy: string | undefined;
   for (const [index, container] of containers.entries()) {
     const last = index === containers.length - 1;
     const route = container.multiModel
@@ -99,6 +105,7 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
       throw new ContainerFailure('status', container, index, res.status, answer.toString('utf8'));
     }
     body = answer;
+    if (!res.headers.has('content-length')) unsizedBy ??= container.hostname;
     contentType = res.headers.get('content-type') ?? 'application/octet-stream';
     customAttributes = res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) ?? undefined;
     newSessionId = openedSessionOf(res.headers) ?? newSessionId;
@@ -108,5 +115,6 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
   if (customAttributes !== undefined) response.customAttributes = customAttributes;
   if (newSessionId !== undefined) response.newSessionId = newSessionId;
   if (closedSessionId !== undefined) response.closedSessionId = closedSessionId;
+  if (unsizedBy !== undefined) response.unsizedBy = unsizedBy;
   return response;
 }
