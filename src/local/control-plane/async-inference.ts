@@ -249,13 +249,13 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * Queues one asynchronous invocation and answers at once where its result will be. When its turn
  * comes, the input is read (from `InputLocation` or the inline `Body`), the endpoint invoked, and
  * the container's answer written to `<S3OutputPath>[/<extension>]/<Filename or id>.out` (an S3
- * object with the answer's `Content-Type`); a failure,
- * or a request that waited longer than its `RequestTTLSeconds`, writes its message to
- * `<S3FailurePath>[/<extension>]/<id>-error.out` when the config names a failure path (a
- * container that answers without `Content-Length`, chunked, fails as on the service)
- * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). `s3://` locations and
- * Amazon S3 `https://` URLs go through S3; any other is a local path. Throws {@link AsyncQueueFullError} when the queue is full,
- * and {@link AsyncOutputOutsideFolderError} when the extension would leave a local folder.
+ * object with the answer's `Content-Type`). A failure (an answer without `Content-Length`, sent
+ * chunked, is one, as on the service), or a request that waited longer than its
+ * `RequestTTLSeconds`, writes its message to `<S3FailurePath>[/<extension>]/<id>-error.out` when
+ * the config names a failure path (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html).
+ * `s3://` locations and Amazon S3 `https://` URLs go through S3; any other is a local path. Throws
+ * {@link AsyncQueueFullError} when the queue is full, and {@link AsyncOutputOutsideFolderError}
+ * when the extension would leave a local folder.
  */
 export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvocationRequest): AsyncInvocationAccepted {
   const output = ctx.config.OutputConfig;

@@ -164,7 +164,7 @@ export class SageMakerService implements AwsService {
     for (const member of ['S3OutputPath', 'S3FailurePath'] as const) {
       const path = asyncOutput?.[member];
       if (path !== undefined && !writableAsyncOutputPath(path)) {
-        throw validation(`AsyncInferenceConfig.OutputConfig.${member} ${path} is not a place the local SageMaker writes results to: use an s3://bucket/prefix URI (written through AWS_ENDPOINT_URL_S3) or a local folder.`);
+        throw validation(`AsyncInferenceConfig.OutputConfig.${member} ${path} is not a place the local SageMaker writes results to: use an s3://bucket/prefix URI or an Amazon S3 https:// URL (written through AWS_ENDPOINT_URL_S3), or a local folder.`);
       }
     }
     checkServerlessVariants({
