@@ -217,8 +217,11 @@ export interface AsyncInvocationContext {
   config: AsyncInferenceConfig;
   queue: AsyncInvocationQueue;
   s3: () => S3Objects;
-  /** Runs the invocation on the endpoint (routing, capture and metrics as for `InvokeEndpoint`), each container within `timeoutMs`. */
-  invoke: (req: InvokeEndpointRequest, timeoutMs: number) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
+  /**
+   * Runs the invocation on the endpoint (routing, capture and metrics as for `InvokeEndpoint`), each
+   * container within `timeoutMs` and answering at most `maxAnswerBytes`.
+   */
+  invoke: (req: InvokeEndpointRequest, timeoutMs: number, maxAnswerBytes: number) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
   log?: EndpointLog;
   /** @defaultValue Date.now */
   now?: () => number;
@@ -282,7 +285,8 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
     run: async () => {
       try {
         const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3);
-        const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs);
+        // An asynchronous answer goes to S3, not into a 6 MB response: it may be as large as the 1 GB payloads.
+        const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs, MAX_ASYNC_INPUT_BYTES);
         // The service needs the answer's length: a chunked answer fails, in the service's words.
         if (response.unsizedBy !== undefined) throw new Error(`The response from container ${response.unsizedBy} did not specify the required Content-Length header`);
         // The object carries the container's Content-Type, as the service's do: the SageMaker Python

@@ -82,8 +82,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.random() < this.pending!.greenShare ? green : blue;
   }
 
-  invoke(req: InvokeEndpointRequest, timeoutMs?: number): Promise<{ variant: string; response: InvokeEndpointResponse }> {
-    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs);
+  invoke(req: InvokeEndpointRequest, timeoutMs?: number, maxAnswerBytes?: number): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs, maxAnswerBytes);
   }
 
   stream(req: InvokeEndpointRequest, opts?: StreamOptions): Promise<{ variant: string; answer: StreamedAnswer }> {
@@ -138,6 +138,6 @@ export class ManagedEndpoint implements RoutableEndpoint {
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
     const config = this.serving?.config.asyncInferenceConfig;
     if (!config || !this.io) throw new AsyncInferenceNotConfiguredError(this.name);
-    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs) => this.invoke(r, timeoutMs), ...(this.io.log ? { log: this.io.log } : {}) }, req);
+    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs, maxAnswerBytes) => this.invoke(r, timeoutMs, maxAnswerBytes), ...(this.io.log ? { log: this.io.log } : {}) }, req);
   }
 }

@@ -2,6 +2,7 @@ import type { SageMakerHeaders } from '../../core/context.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SAGEMAKER_HEADERS, SESSION_ID_HEADER, writeSageMakerHeaders } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, type ChainContainer } from './container.js';
 import { ensureModelLoaded } from './multi-model.js';
+import { MAX_ERROR_ANSWER_BYTES, MAX_REALTIME_ANSWER_BYTES, readAtMost, type CappedAnswer } from './read-answer.js';
 
 /** Re-exported for callers of {@link invokeChain}, which takes these containers and throws these failures. */
 export { ContainerFailure, type ChainContainer } from './container.js';
@@ -47,6 +48,12 @@ export function openedSessionOf(headers: Headers): string | undefined {
 export interface ChainOptions {
   /** Per-container time limit (SageMaker allows 60 s, https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html). @defaultValue 60 000 */
   timeoutMs?: number;
+  /**
+   * Largest answer read from each container: one longer is not read further and fails the
+   * invocation (`ContainerFailure` of kind `too-large`), so memory stays bounded whatever the
+   * container sends. @defaultValue {@link MAX_REALTIME_ANSWER_BYTES}, the real-time response limit
+   */
+  maxAnswerBytes?: number;
 }
 
 /** The headers one container of a chain gets: the caller's SageMaker headers, this stage's content type and Accept. */
@@ -65,6 +72,7 @@ export function requestHeaders(req: InvokeEndpointRequest, contentType: string, 
  */
 export async function invokeChain(containers: readonly ChainContainer[], req: InvokeEndpointRequest, opts: ChainOptions = {}): Promise<InvokeEndpointResponse> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
+  const maxAnswerBytes = opts.maxAnswerBytes ?? MAX_REALTIME_ANSWER_BYTES;
   let body = req.body;
   let contentType = req.contentType;
   let customAttributes: string | undefined;
@@ -93,18 +101,21 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new ContainerFailure('unreachable', container, index, undefined, cause?.code ?? cause?.message ?? (err as Error).message);
     }
-    let answer: Buffer;
+    let answer: CappedAnswer;
     try {
-      answer = Buffer.from(await res.arrayBuffer());
+      answer = await readAtMost(res, res.status >= 400 ? MAX_ERROR_ANSWER_BYTES : maxAnswerBytes);
     } catch (err) {
       // The answer started but did not finish in time: a timeout, as when it does not start.
       if (timeout.aborted) throw new ContainerFailure('timeout', container, index, undefined, `no complete response within ${Math.round(timeoutMs / 1000)} s`);
       throw new ContainerFailure('unreachable', container, index, undefined, `connection lost while reading the response: ${(err as Error).message}`);
     }
     if (res.status >= 400) {
-      throw new ContainerFailure('status', container, index, res.status, answer.toString('utf8'));
+      throw new ContainerFailure('status', container, index, res.status, answer.body.toString('utf8'));
     }
-    body = answer;
+    if (answer.cut) {
+      throw new ContainerFailure('too-large', container, index, undefined, `its answer is larger than ${maxAnswerBytes} bytes, the most an invocation returns; it was not read further`);
+    }
+    body = answer.body;
     if (!res.headers.has('content-length')) unsizedBy ??= container.hostname;
     contentType = res.headers.get('content-type') ?? 'application/octet-stream';
     customAttributes = res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) ?? undefined;

@@ -19,8 +19,11 @@ export interface ChainContainer {
   multiModel?: MultiModelHost;
 }
 
-/** Why a container failed: it answered 4xx/5xx, could not be reached, or ran past the timeout. */
-export type FailureKind = 'status' | 'unreachable' | 'timeout';
+/**
+ * Why a container failed: it answered 4xx/5xx, could not be reached, ran past the timeout, or
+ * answered with more than the invocation may return (`too-large`).
+ */
+export type FailureKind = 'status' | 'unreachable' | 'timeout' | 'too-large';
 
 /** A container in a chain failed; carries what the front door needs for a `ModelError`. */
 export class ContainerFailure extends Error {

@@ -5,6 +5,7 @@ import { ContainerFailure, invokeChain, type ChainContainer, type InvokeEndpoint
 import { compareAnswers } from './compare.js';
 import { TargetModelError } from './multi-model.js';
 import { pickWeighted } from './random.js';
+import { MAX_REALTIME_ANSWER_BYTES } from './read-answer.js';
 import { openStream, PipelineStreamingError, type StreamedAnswer, type StreamOptions } from './stream.js';
 
 /** One instance's container chain, lent for one invocation; `release` when the answer is complete. */
@@ -169,9 +170,10 @@ export class LocalEndpoint {
   /**
    * Invokes the endpoint. Resolves with the answering variant's name and response; rejects with a
    * `ContainerFailure` (from the chain) or {@link UnknownVariantError}. `timeoutMs` (each
-   * container's limit) replaces the endpoint's for this invocation (asynchronous invocations may run 15 minutes).
+   * container's limit) replaces the endpoint's for this invocation (asynchronous invocations may run 15 minutes);
+   * `maxAnswerBytes`, the most each container may answer, is the real-time response limit unless given.
    */
-  async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+  async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs, maxAnswerBytes = MAX_REALTIME_ANSWER_BYTES): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
     const at = new Date();
@@ -184,7 +186,7 @@ export class LocalEndpoint {
     let modelMs = 0;
     try {
       const modelStart = performance.now();
-      response = await invokeChain(containersFor(variant, instance.containers, req), req, { timeoutMs });
+      response = await invokeChain(containersFor(variant, instance.containers, req), req, { timeoutMs, maxAnswerBytes });
       modelMs = performance.now() - modelStart;
     } catch (err) {
       instance.release();

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { extractModelArchive } from '../../archive/model-archive.js';
 import { ContainerFailure, type ChainContainer, type MultiModelHost } from './container.js';
+import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
 /** The caller's `TargetModel` is missing or names nothing: the service answers 400 `ValidationError`. */
 export class TargetModelError extends Error {
@@ -55,7 +56,7 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
   } catch (err) {
     throw new ContainerFailure('unreachable', container, index, undefined, `loading ${targetModel}: ${(err as Error).message}`);
   }
-  const text = await res.text();
+  const text = (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
   // 409: already loaded (for example by an earlier front door run against the same container).
   if (res.status !== 200 && res.status !== 409) throw new ContainerFailure('status', container, index, res.status, text);
   return name;

@@ -1,6 +1,7 @@
 import { SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
 import { ensureModelLoaded } from './multi-model.js';
+import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
 /** Response streaming needs a single container; the variant is a serial pipeline. */
 export class PipelineStreamingError extends Error {
@@ -62,7 +63,7 @@ export async function openStream(container: ChainContainer, req: InvokeEndpointR
     if (name === 'TimeoutError' || name === 'AbortError') throw new ContainerFailure('timeout', container, 0, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
     throw new ContainerFailure('unreachable', container, 0, undefined, (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
   }
-  if (res.status >= 400) throw new ContainerFailure('status', container, 0, res.status, await res.text());
+  if (res.status >= 400) throw new ContainerFailure('status', container, 0, res.status, (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8'));
   const body = res.body;
   return {
     contentType: res.headers.get('content-type') ?? 'application/octet-stream',

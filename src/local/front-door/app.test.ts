@@ -252,3 +252,55 @@ test('a container whose answer starts but does not finish in time is a ModelErro
     stall.closeAllConnections();
   }
 });
+
+/** A container answering `status` with `total` bytes in 64 KB writes, as fast as it is read; `sent` says how many it handed over before its connection closed. */
+async function floodingContainer(status: number, total: number): Promise<{ url: string; sent: () => number; closed: Promise<void> }> {
+  let sent = 0;
+  let closed!: () => void;
+  const closedPromise = new Promise<void>((r) => (closed = r));
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 'a');
+      const pump = (): void => {
+        while (sent < total && !res.destroyed) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        if (!res.destroyed) res.end();
+      };
+      res.on('close', closed);
+      pump();
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sent: () => sent, closed: closedPromise };
+}
+
+test('a container answer over the 6 MB response limit is a ModelError, read no further than the limit; an error answer is read no further than what is quoted', async () => {
+  const total = 64 * 1024 * 1024;
+  const big = await floodingContainer(200, total);
+  const bigError = await floodingContainer(500, total);
+  const endpoints = new Map([
+    ['big', new LocalEndpoint('big', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: big.url, logFile: '/tmp/b.log' }] }])],
+    ['big-error', new LocalEndpoint('big-error', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: bigError.url, logFile: '/tmp/b.log' }] }])],
+  ]);
+  const app = createFrontDoor({ endpoints });
+  let res = await request(app).post('/endpoints/big/invocations').send('x');
+  assert.equal(res.status, 424);
+  assert.equal(res.headers['x-amzn-errortype'], 'ModelError');
+  assert.equal(res.body.OriginalStatusCode, 0);
+  assert.match(res.body.Message, /^Received server error \(0\) from primary with message "The response from container primary could not be returned: its answer is larger than 6291456 bytes/);
+  await big.closed;
+  assert.ok(big.sent() < total, `the container's connection is closed once past the limit (it sent ${big.sent()} bytes)`);
+
+  res = await request(app).post('/endpoints/big-error/invocations').send('x');
+  assert.equal(res.status, 424);
+  assert.equal(res.body.OriginalStatusCode, 500);
+  assert.match(res.body.Message, /^Received server error \(500\) from primary and could not load the entire response body\./);
+  assert.equal(res.body.OriginalMessage, 'a'.repeat(2048));
+  await bigError.closed;
+  assert.ok(bigError.sent() < total, `the container's connection is closed once what is quoted has been read (it sent ${bigError.sent()} bytes)`);
+});

@@ -67,6 +67,9 @@ export function truncateMessage(text: string, max = MAX_MESSAGE_LENGTH): string 
  *   `Message` and `OriginalMessage` are at most 2048 characters, as the API model says: a body too
  *   long to quote whole is described instead of quoted, and `OriginalMessage` is its first 2048;
  * - a timeout → 424 `ModelError` (status 0), as the service reports invocation timeouts;
+ * - an answer over the 6 MB response limit → 424 `ModelError` (status 0) saying so. What the
+ *   service answers then is not documented (an answer it cannot return is the model's failure, as
+ *   a timeout is, so it is reported the way a timeout is);
  * - a container that cannot be reached → 503 `ServiceUnavailable`.
  */
 export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
@@ -86,8 +89,11 @@ export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
       LogStreamArn: container.logFile,
     });
   }
-  if (failure.kind === 'timeout') {
-    const original = `Your invocation timed out while waiting for a response from container ${container.hostname} (${failure.detail}). Check its log, resolve the issue, and try again.`;
+  if (failure.kind === 'timeout' || failure.kind === 'too-large') {
+    const original =
+      failure.kind === 'timeout'
+        ? `Your invocation timed out while waiting for a response from container ${container.hostname} (${failure.detail}). Check its log, resolve the issue, and try again.`
+        : `The response from container ${container.hostname} could not be returned: ${failure.detail}. Return a smaller answer, or use InvokeEndpointWithResponseStream or an asynchronous endpoint for large ones.`;
     return new RuntimeApiError('ModelError', 424, truncateMessage(`Received server error (0) from ${container.hostname} with message "${original}". ${see}`), {
       OriginalStatusCode: 0,
       OriginalMessage: truncateMessage(original),
