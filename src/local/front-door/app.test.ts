@@ -1,6 +1,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { SageMakerRuntimeClient, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand } from '@aws-sdk/client-sagemaker-runtime';
@@ -112,10 +114,11 @@ test('errors: ModelError names the failing container; validation errors are 400'
   assert.equal(res.status, 400);
   assert.match(res.body.Message, /^1 validation error detected: Value 'x+' at 'inferenceId' failed to satisfy constraint: Member must have length less than or equal to 64$/);
 
+  // The service's answer to a body over 6 MB: 413 with no error type (boto3: "An error occurred (413) ...").
   res = await request(app).post('/endpoints/single/invocations').set('Content-Type', 'application/octet-stream').send(Buffer.alloc(6_291_457));
-  assert.equal(res.status, 400);
-  assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
-  assert.match(res.body.Message, /at 'body' failed to satisfy constraint: Member must have length less than or equal to 6291456/);
+  assert.equal(res.status, 413);
+  assert.equal(res.headers['x-amzn-errortype'], undefined);
+  assert.deepEqual(res.body, { message: 'HTTP content length exceeded 6291456 bytes.' });
 
   res = await request(app).post('/endpoints/gone/invocations').send('x');
   assert.equal(res.status, 503);
@@ -303,4 +306,37 @@ test('a container answer over the 6 MB response limit is a ModelError, read no f
   assert.equal(res.body.OriginalMessage, 'a'.repeat(2048));
   await bigError.closed;
   assert.ok(bigError.sent() < total, `the container's connection is closed once what is quoted has been read (it sent ${bigError.sent()} bytes)`);
+});
+
+test('a body declared or sent over 6 MB is refused at once, not read to its end first; its connection is closed', async () => {
+  const echo = await fakeContainer('primary', (s) => ({ body: s.body }));
+  const server = createServer(createFrontDoor({ endpoints: new Map([['e', new LocalEndpoint('e', [{ name: 'AllTraffic', weight: 1, containers: [echo.container] }])]]) }));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const answerTo = async (head: string, body: Buffer): Promise<string> => {
+    const socket = connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString()));
+    socket.on('error', () => {});
+    try {
+      await once(socket, 'connect');
+      socket.write(head);
+      socket.write(body);
+      // The client sends no more: the answer must come without the rest of the body.
+      for (const signal = AbortSignal.timeout(5000); !got.includes('\r\n\r\n{'); ) await once(socket, 'data', { signal });
+      return got;
+    } finally {
+      socket.destroy();
+    }
+  };
+  const declared = await answerTo('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n', Buffer.alloc(0));
+  assert.match(declared, /^HTTP\/1\.1 413 /);
+  assert.match(declared, /\r\nConnection: close\r\n/i);
+  assert.match(declared, /\{"message":"HTTP content length exceeded 6291456 bytes\."\}$/);
+  const chunk = Buffer.alloc(1024 * 1024, 'a');
+  const chunked = Buffer.concat(Array.from({ length: 7 }, () => Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])));
+  const sent = await answerTo('POST /endpoints/e/invocations-response-stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', chunked);
+  assert.match(sent, /^HTTP\/1\.1 413 /);
+  assert.equal(echo.seen.length, 0, 'the container saw nothing');
 });

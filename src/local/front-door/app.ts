@@ -20,6 +20,8 @@ import {
   STREAM_CONTENT_TYPE_HEADER,
 } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
+import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_HEADERS_TIMEOUT_MS } from './http-server.js';
+import { invokeBody } from './invoke-body.js';
 import { endpointNotFound, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
 
 /** Largest InvokeEndpoint body: 6 MB (`Body` max, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). */
@@ -281,6 +283,10 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     next();
   });
 
+  // A real-time body is refused as it arrives (the AWS SDKs and the CLI send no Expect: 100-continue),
+  // within the time the HTTP server gives a request to arrive.
+  const realTimeBody = invokeBody({ maxBytes: MAX_INVOKE_BODY_BYTES, timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS });
+
   /** Validates the headers and finds the endpoint; answers the error itself and returns undefined when it cannot. */
   /** Like resolveTarget, for the real-time operations, which an asynchronous endpoint refuses. */
   const resolveRealTimeTarget = (req: Request<{ endpointName: string }>, res: Response, more: readonly ConstraintViolation[] = []) => {
@@ -311,7 +317,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
 
   app.post(
     '/endpoints/:endpointName/invocations',
-    express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
+    realTimeBody,
     async (req: Request<{ endpointName: string }>, res: Response) => {
       const target = resolveRealTimeTarget(req, res, explanationsViolations(req));
       if (!target) return;
@@ -339,7 +345,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
 
   app.post(
     '/endpoints/:endpointName/invocations-response-stream',
-    express.raw({ type: () => true, limit: MAX_INVOKE_BODY_BYTES }),
+    realTimeBody,
     async (req: Request<{ endpointName: string }>, res: Response) => {
       const target = resolveRealTimeTarget(req, res, streamSessionViolations(req));
       if (!target) return;
@@ -441,8 +447,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       return writeAwsJsonError(res, awsJsonVersionOf(header(_req, 'content-type')), new AwsServiceError('SerializationException', `The request body could not be read: ${e.message ?? 'unknown error'}.`, 400));
     }
     if (e.type === 'entity.too.large') {
-      const max = _req.path.endsWith('/async-invocations') ? MAX_ASYNC_BODY_BYTES : MAX_INVOKE_BODY_BYTES;
-      return sendError(res, validationError([{ value: `<${e.length ?? `more than ${max}`} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${max}` }]));
+      // InvokeEndpointAsync says so as a ValidationError (real-time bodies are refused by invokeBody).
+      return sendError(res, validationError([{ value: `<${e.length ?? `more than ${MAX_ASYNC_BODY_BYTES}`} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${MAX_ASYNC_BODY_BYTES}` }]));
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, new RuntimeApiError('ValidationError', 400, e.message ?? 'The request could not be read.'));

@@ -9,6 +9,9 @@ import { portBindError } from '../../net/ports.js';
  */
 export const FRONT_DOOR_KEEP_ALIVE_MS = 65_000;
 
+/** How long a caller has to send a request's headers: a little longer than a connection stays idle. */
+export const FRONT_DOOR_HEADERS_TIMEOUT_MS = FRONT_DOOR_KEEP_ALIVE_MS + 1000;
+
 /**
  * How long a caller has to send a request body once its headers are in. Node applies the request
  * timeout only while a request is still arriving, so a slow container (the service allows 60 s
@@ -28,7 +31,7 @@ export interface FrontDoorServerTiming {
 export function createFrontDoorServer(app: RequestListener, timing: FrontDoorServerTiming = {}): Server {
   const server = createServer(timing.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: timing.connectionsCheckingIntervalMs }, app);
   server.keepAliveTimeout = FRONT_DOOR_KEEP_ALIVE_MS;
-  server.headersTimeout = FRONT_DOOR_KEEP_ALIVE_MS + 1000;
+  server.headersTimeout = FRONT_DOOR_HEADERS_TIMEOUT_MS;
   server.requestTimeout = timing.requestTimeoutMs ?? server.headersTimeout + FRONT_DOOR_BODY_TIMEOUT_MS;
   return server;
 }

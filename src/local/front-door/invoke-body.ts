@@ -1,0 +1,59 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ToolkitError } from '../../errors/catalogue.js';
+import { readBodyThen } from '../../server/body-reader.js';
+import { sendJsonAndClose } from '../../server/respond.js';
+import { RuntimeApiError } from './runtime-errors.js';
+
+/**
+ * The service's answer to a real-time request body over its limit: HTTP 413 with no error type and
+ * the message `HTTP content length exceeded <n> bytes.`, which boto3 shows as
+ * `An error occurred (413) when calling the InvokeEndpoint operation: HTTP content length exceeded
+ * 5246976 bytes.` (reported when the limit was 5 MB: aws/sagemaker-python-sdk#171,
+ * https://github.com/aws/sagemaker-python-sdk/issues/171). The service's own byte count is a little
+ * over the API's `Body` maximum there; this one is the maximum itself.
+ */
+export function bodyTooLargeAnswer(maxBytes: number): { message: string } {
+  return { message: `HTTP content length exceeded ${maxBytes} bytes.` };
+}
+
+/** Options of {@link invokeBody}. */
+export interface InvokeBodyOptions {
+  /** Largest body, in bytes. */
+  maxBytes: number;
+  /** Longest time for the body to arrive once its headers have. */
+  timeoutMs: number;
+}
+
+/**
+ * Reads a real-time invocation's body into `req.body` (a Buffer; `Content-Encoding` gzip,
+ * deflate and br decoded), refusing it as it streams: a declared length over the limit before a
+ * byte is read, a body that grows past it at that byte. A refused request is answered at once and
+ * its connection closed (after a bounded drain, so the client reads the answer), rather than read
+ * to its end first: a client declaring or sending a gigabyte is not read for a gigabyte.
+ */
+export function invokeBody(opts: InvokeBodyOptions): RequestHandler {
+  const limits = { maxBytes: opts.maxBytes, timeoutMs: opts.timeoutMs };
+  return (req: Request, res: Response, next: NextFunction) => {
+    readBodyThen(req, limits, true, (err, body) => {
+      if (err !== undefined) return refuse(req, res, err as ToolkitError, opts);
+      req.body = body;
+      next();
+    });
+  };
+}
+
+function refuse(req: Request, res: Response, err: ToolkitError, opts: InvokeBodyOptions): void {
+  switch (err.code) {
+    case 'ERR_PAYLOAD_TOO_LARGE':
+      return sendJsonAndClose(req, res, 413, bodyTooLargeAnswer(opts.maxBytes));
+    case 'ERR_BODY_TIMEOUT':
+      // As Node answers a request that does not arrive in time: 408, connection closed.
+      return sendJsonAndClose(req, res, 408, { message: `The request body did not arrive within ${opts.timeoutMs / 1000} s.` }, false);
+    default: {
+      // A body that could not be decoded, or a client that left before sending it all.
+      const invalid = new RuntimeApiError('ValidationError', 400, `The request body could not be read: ${err.message}.`);
+      res.setHeader('x-amzn-ErrorType', invalid.type);
+      return sendJsonAndClose(req, res, invalid.status, invalid.body(), !req.destroyed);
+    }
+  }
+}
