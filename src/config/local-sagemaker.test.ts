@@ -17,11 +17,20 @@ test('SMKIT_LOCAL_HEALTH_CHECK_SECONDS: 5 s by default, 0 turns the checks off, 
 });
 
 test('the local SageMaker settings: defaults when nothing is set', () => {
-  assert.deepEqual(loadLocalSageMakerSettings({}), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60 });
+  assert.deepEqual(loadLocalSageMakerSettings({}, 8 * 1024 ** 3), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60, bodyMemoryMb: 2048 });
 });
 
 test('SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: a number of seconds, refused when not one', () => {
   assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: '0.5' }).serverlessIdleSeconds, 0.5);
   assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: 'soon' }), /SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS must be a number of seconds from 0.1 to 86400 \(got "soon"\)/);
   assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: '0' }), /SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS/);
+});
+
+test('SMKIT_LOCAL_BODY_MEMORY_MB: a quarter of the memory by default, never below a 6 MB request and its answer; bad values name the variable', () => {
+  assert.equal(loadLocalSageMakerSettings({}, 16 * 1024 ** 3).bodyMemoryMb, 4096);
+  assert.equal(loadLocalSageMakerSettings({}, 32 * 1024 ** 2).bodyMemoryMb, 12);
+  assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_BODY_MEMORY_MB: '64.5' }).bodyMemoryMb, 64.5);
+  for (const bad of ['11', 'lots', '-1', '2000000']) {
+    assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_BODY_MEMORY_MB: bad }), new RegExp(`SMKIT_LOCAL_BODY_MEMORY_MB must be a number of MB from 12 .* \\(got "${bad}"\\)`), bad);
+  }
 });

@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import { ToolkitError } from '../errors/catalogue.js';
 
 /**
@@ -31,15 +32,27 @@ export interface LocalSageMakerSettings {
    * that cold-starts one again). @defaultValue 60
    */
   readonly serverlessIdleSeconds?: number;
+  /**
+   * `SMKIT_LOCAL_BODY_MEMORY_MB`: the most memory the front door's real-time request and response
+   * bodies may take together (503 `ServiceUnavailable` beyond, which the AWS SDKs retry); at least
+   * 12, one largest request and its answer. @defaultValue a quarter of the machine's memory, at least 12
+   */
+  readonly bodyMemoryMb?: number;
 }
+
+/** Smallest `SMKIT_LOCAL_BODY_MEMORY_MB`: a 6 MB request and its 6 MB answer. */
+const MIN_BODY_MEMORY_MB = 12;
 
 function str(env: NodeJS.ProcessEnv, key: string): string | undefined {
   const v = env[key];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
 
-/** Reads {@link LocalSageMakerSettings}; an invalid value stops start-up with a message naming the variable. */
-export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env): Readonly<LocalSageMakerSettings> {
+/**
+ * Reads {@link LocalSageMakerSettings}; an invalid value stops start-up with a message naming the variable.
+ * @param memoryBytes the machine's memory, for defaults that are a share of it
+ */
+export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env, memoryBytes = totalmem()): Readonly<LocalSageMakerSettings> {
   const s3EndpointUrl = str(env, 'AWS_ENDPOINT_URL_S3') ?? str(env, 'AWS_ENDPOINT_URL');
   if (s3EndpointUrl !== undefined) {
     try {
@@ -63,6 +76,11 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env)
   if (!Number.isFinite(serverlessIdleSeconds) || serverlessIdleSeconds < 0.1 || serverlessIdleSeconds > 86_400) {
     throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS must be a number of seconds from 0.1 to 86400 (got "${idleText}")`);
   }
+  const bodyText = str(env, 'SMKIT_LOCAL_BODY_MEMORY_MB');
+  const bodyMemoryMb = bodyText === undefined ? Math.max(MIN_BODY_MEMORY_MB, Math.floor(memoryBytes / 4 / (1024 * 1024))) : Number(bodyText);
+  if (!Number.isFinite(bodyMemoryMb) || bodyMemoryMb < MIN_BODY_MEMORY_MB || bodyMemoryMb > 1_048_576) {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_BODY_MEMORY_MB must be a number of MB from ${MIN_BODY_MEMORY_MB} (a 6 MB request and its 6 MB answer) to 1048576 (got "${bodyText}")`);
+  }
   const accessKeyId = str(env, 'AWS_ACCESS_KEY_ID');
   const secretAccessKey = str(env, 'AWS_SECRET_ACCESS_KEY');
   const sessionToken = str(env, 'AWS_SESSION_TOKEN');
@@ -74,5 +92,6 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env)
     maxInstances,
     healthCheckSeconds,
     serverlessIdleSeconds,
+    bodyMemoryMb,
   });
 }

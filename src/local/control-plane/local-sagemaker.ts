@@ -122,6 +122,8 @@ export interface LocalSageMakerCore {
   readonly metrics?: InvocationMetricsSink;
   /** The query-protocol handler for the port (CloudWatch for the AWS CLI and boto3), when there is one. */
   readonly queryHandler?: (req: Request, res: Response) => void;
+  /** The memory the front door's real-time bodies may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`), when bounded. */
+  readonly bodyMemoryBytes?: number;
   readonly workDir: string;
   /** S3 as the local SageMaker reaches it (`AWS_ENDPOINT_URL_S3` and the usual settings), created on first use. */
   readonly s3: () => S3Objects;
@@ -206,6 +208,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     services,
     ...(metrics ? { metrics } : {}),
     ...(queryHandler ? { queryHandler } : {}),
+    ...(settings.bodyMemoryMb === undefined ? {} : { bodyMemoryBytes: Math.floor(settings.bodyMemoryMb * 1024 * 1024) }),
     workDir,
     s3,
     fleetPolicy,
@@ -233,6 +236,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     services: core.services,
     accountId: core.store.accountId,
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
+    ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
   });
   const server = createFrontDoorServer(app);
@@ -253,6 +257,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     services: core.services,
     ...(core.metrics ? { metrics: core.metrics } : {}),
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
+    ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     workDir: core.workDir,
     s3: core.s3,
     fleetPolicy: core.fleetPolicy,

@@ -50,7 +50,12 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       ...(core.metrics ? { metrics: core.metrics } : {}),
       captureS3: core.s3,
       ...(controlPlane.captureSyncMs === undefined ? {} : { captureSyncMs: controlPlane.captureSyncMs }),
-      frontDoor: { services: core.services, ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}), endpoints: (own) => core.directory(own) },
+      frontDoor: {
+        services: core.services,
+        ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
+        ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
+        endpoints: (own) => core.directory(own),
+      },
     });
   } catch (err) {
     await core.stop();

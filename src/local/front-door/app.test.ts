@@ -340,3 +340,39 @@ test('a body declared or sent over 6 MB is refused at once, not read to its end 
   assert.match(sent, /^HTTP\/1\.1 413 /);
   assert.equal(echo.seen.length, 0, 'the container saw nothing');
 });
+
+test('the bodies held at once are bounded (bodyMemoryBytes): past it a request, or an answer, gets a 503 ServiceUnavailable that SDKs retry', async () => {
+  const MB = 1024 * 1024;
+  let arrived!: () => void;
+  const atContainer = new Promise<void>((r) => (arrived = r));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const held = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/invocations' && req.headers['x-amzn-sagemaker-custom-attributes'] === 'big') return void res.end(Buffer.alloc(3 * MB));
+      arrived();
+      void gate.then(() => res.end('ok'));
+    });
+  });
+  servers.push(held);
+  await new Promise<void>((r) => held.listen(0, '127.0.0.1', r));
+  const container = { hostname: 'primary', url: `http://127.0.0.1:${(held.address() as AddressInfo).port}`, logFile: '/tmp/h.log' };
+  const app = createFrontDoor({ endpoints: new Map([['e', new LocalEndpoint('e', [{ name: 'AllTraffic', weight: 1, containers: [container] }])]]), bodyMemoryBytes: 2.5 * MB });
+  const first = request(app).post('/endpoints/e/invocations').set('Content-Type', 'application/octet-stream').send(Buffer.alloc(2 * MB)).then((r) => r);
+  await atContainer;
+  const refused = await request(app).post('/endpoints/e/invocations').set('Content-Type', 'application/octet-stream').send(Buffer.alloc(MB));
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers['x-amzn-errortype'], 'ServiceUnavailable');
+  assert.equal(refused.headers['retry-after'], '1');
+  assert.match(refused.body.Message, /already take 2 MB of the 2\.5 MB SMKIT_LOCAL_BODY_MEMORY_MB allows/);
+  release();
+  assert.equal((await first).status, 200);
+  const retried = await request(app).post('/endpoints/e/invocations').set('Content-Type', 'application/octet-stream').send(Buffer.alloc(MB));
+  assert.equal(retried.status, 200, 'the first body was given back once answered');
+  const bigAnswer = await request(app).post('/endpoints/e/invocations').set('X-Amzn-SageMaker-Custom-Attributes', 'big').send('x');
+  assert.equal(bigAnswer.status, 503, 'an answer that does not fit is dropped, not held');
+  assert.equal(bigAnswer.headers['x-amzn-errortype'], 'ServiceUnavailable');
+  const after = await request(app).post('/endpoints/e/invocations').send(Buffer.alloc(2 * MB));
+  assert.equal(after.status, 200, 'everything was given back');
+});

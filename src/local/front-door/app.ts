@@ -21,8 +21,9 @@ import {
 } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_HEADERS_TIMEOUT_MS } from './http-server.js';
-import { invokeBody } from './invoke-body.js';
-import { endpointNotFound, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
+import { holdUntilDone, invokeBody } from './invoke-body.js';
+import { BodyBudget } from '../../server/body-budget.js';
+import { endpointNotFound, frontDoorBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
 
 /** Largest InvokeEndpoint body: 6 MB (`Body` max, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). */
 export const MAX_INVOKE_BODY_BYTES = 6_291_456;
@@ -67,6 +68,14 @@ export interface FrontDoorOptions {
   queryHandler?: (req: Request, res: Response) => void;
   /** Account id used in messages. @defaultValue `000000000000` */
   accountId?: string;
+  /**
+   * The most memory the real-time invocations' bodies may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`):
+   * each request body from its first byte, each container's answer once read, until the response
+   * is done. Past it an invocation is refused with a 503 `ServiceUnavailable` that the AWS SDKs
+   * retry. Each body is at most 6 MB; this bounds their sum, which otherwise grows with the callers
+   * (a thousand slow 6 MB uploads hold 6 GB). @defaultValue unbounded
+   */
+  bodyMemoryBytes?: number;
   /** Called for each failed invocation (for the CLI's log). */
   onError?: (endpoint: string, err: RuntimeApiError) => void;
 }
@@ -285,7 +294,13 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
 
   // A real-time body is refused as it arrives (the AWS SDKs and the CLI send no Expect: 100-continue),
   // within the time the HTTP server gives a request to arrive.
-  const realTimeBody = invokeBody({ maxBytes: MAX_INVOKE_BODY_BYTES, timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS });
+  const budget = opts.bodyMemoryBytes === undefined ? undefined : new BodyBudget(opts.bodyMemoryBytes);
+  const busy = () => frontDoorBusy(budget!.held, budget!.maxBytes);
+  const realTimeBody = invokeBody({
+    maxBytes: MAX_INVOKE_BODY_BYTES,
+    timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS,
+    ...(budget ? { budget: { bytes: budget, busy } } : {}),
+  });
 
   /** Validates the headers and finds the endpoint; answers the error itself and returns undefined when it cannot. */
   /** Like resolveTarget, for the real-time operations, which an asynchronous endpoint refuses. */
@@ -326,6 +341,14 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
 
       try {
         const { variant, response } = await endpoint.invoke(invocation);
+        if (budget) {
+          // The answer is held until sent: one that does not fit is dropped (and a retry may pass).
+          if (!budget.take(response.body.length)) {
+            res.setHeader('Retry-After', '1');
+            return fail(busy());
+          }
+          holdUntilDone(res, budget, response.body.length);
+        }
         res.status(200);
         res.setHeader('Content-Type', response.contentType);
         res.setHeader('x-Amzn-Invoked-Production-Variant', variant);

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { ToolkitError } from '../../errors/catalogue.js';
+import type { BodyBudget } from '../../server/body-budget.js';
 import { readBodyThen } from '../../server/body-reader.js';
 import { sendJsonAndClose } from '../../server/respond.js';
 import { RuntimeApiError } from './runtime-errors.js';
@@ -22,6 +23,18 @@ export interface InvokeBodyOptions {
   maxBytes: number;
   /** Longest time for the body to arrive once its headers have. */
   timeoutMs: number;
+  /**
+   * What the bodies held at once may take together: each chunk is taken as it arrives and the
+   * body's bytes are given back when its response is done (sent, or its connection gone); a body
+   * that does not fit is refused with `busy`'s 503. Unset: each body is bounded on its own only.
+   */
+  budget?: { bytes: BodyBudget; busy: () => RuntimeApiError };
+}
+
+/** Gives `bytes` back to `budget` once `res` is done: sent, or its connection gone (now, when it already is). */
+export function holdUntilDone(res: Response, budget: BodyBudget, bytes: number): void {
+  if (res.destroyed || res.writableFinished) return budget.give(bytes);
+  res.once('close', () => budget.give(bytes));
 }
 
 /**
@@ -32,10 +45,11 @@ export interface InvokeBodyOptions {
  * to its end first: a client declaring or sending a gigabyte is not read for a gigabyte.
  */
 export function invokeBody(opts: InvokeBodyOptions): RequestHandler {
-  const limits = { maxBytes: opts.maxBytes, timeoutMs: opts.timeoutMs };
+  const limits = { maxBytes: opts.maxBytes, timeoutMs: opts.timeoutMs, ...(opts.budget ? { budget: opts.budget.bytes } : {}) };
   return (req: Request, res: Response, next: NextFunction) => {
     readBodyThen(req, limits, true, (err, body) => {
       if (err !== undefined) return refuse(req, res, err as ToolkitError, opts);
+      if (opts.budget) holdUntilDone(res, opts.budget.bytes, body!.length);
       req.body = body;
       next();
     });
@@ -46,6 +60,12 @@ function refuse(req: Request, res: Response, err: ToolkitError, opts: InvokeBody
   switch (err.code) {
     case 'ERR_PAYLOAD_TOO_LARGE':
       return sendJsonAndClose(req, res, 413, bodyTooLargeAnswer(opts.maxBytes));
+    case 'ERR_SERVER_BUSY': {
+      const busy = opts.budget!.busy();
+      res.setHeader('x-amzn-ErrorType', busy.type);
+      res.setHeader('Retry-After', '1');
+      return sendJsonAndClose(req, res, busy.status, busy.body());
+    }
     case 'ERR_BODY_TIMEOUT':
       // As Node answers a request that does not arrive in time: 408, connection closed.
       return sendJsonAndClose(req, res, 408, { message: `The request body did not arrive within ${opts.timeoutMs / 1000} s.` }, false);

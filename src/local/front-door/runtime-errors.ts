@@ -104,6 +104,22 @@ export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
 }
 
 /**
+ * The request and response bodies the front door holds already take the memory
+ * `SMKIT_LOCAL_BODY_MEMORY_MB` allows. The service answers a request it cannot take now with 503
+ * `ServiceUnavailable` ("The service is currently unavailable", InvokeEndpoint's errors,
+ * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_Errors),
+ * which the AWS SDKs retry: the caller is not wrong, and a retry may pass.
+ */
+export function frontDoorBusy(heldBytes: number, maxBytes: number): RuntimeApiError {
+  const mb = (bytes: number) => `${+(bytes / (1024 * 1024)).toFixed(2)} MB`;
+  return new RuntimeApiError(
+    'ServiceUnavailable',
+    503,
+    `The request and response bodies the local front door holds already take ${mb(heldBytes)} of the ${mb(maxBytes)} SMKIT_LOCAL_BODY_MEMORY_MB allows; retry shortly, send smaller bodies, or raise SMKIT_LOCAL_BODY_MEMORY_MB.`,
+  );
+}
+
+/**
  * A variant with no instance in service (`ERR_NO_INSTANCE_IN_SERVICE`: every instance died and
  * replacements are starting) answers as the service does when it cannot serve a request: 503
  * `ServiceUnavailable` ("The service is unavailable. Try your call again."), which AWS SDKs retry.
