@@ -20,7 +20,7 @@ import {
   STREAM_CONTENT_TYPE_HEADER,
 } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
-import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_HEADERS_TIMEOUT_MS } from './http-server.js';
+import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_HEADERS_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS } from './http-server.js';
 import { holdUntilDone, invokeBody } from './invoke-body.js';
 import { BodyBudget } from '../../server/body-budget.js';
 import { endpointNotFound, frontDoorBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
@@ -76,6 +76,11 @@ export interface FrontDoorOptions {
    * (a thousand slow 6 MB uploads hold 6 GB). @defaultValue unbounded
    */
   bodyMemoryBytes?: number;
+  /**
+   * How long a caller may take nothing of its answer before its connection is closed (tests shorten it).
+   * @defaultValue {@link FRONT_DOOR_SEND_IDLE_MS}
+   */
+  sendIdleMs?: number;
   /** Called for each failed invocation (for the CLI's log). */
   onError?: (endpoint: string, err: RuntimeApiError) => void;
 }
@@ -241,10 +246,15 @@ function readInvocation(req: Request, acceptHeader: string): InvokeEndpointReque
   return invocation;
 }
 
-/** Resolves when `res` can take more (`drain`) or will take nothing more (`close`). */
-function writable(res: Response): Promise<void> {
+/**
+ * Resolves when `res` can take more (`drain`) or will take nothing more (`close`); a caller that
+ * takes nothing for `idleMs` has its connection closed.
+ */
+function writable(res: Response, idleMs: number): Promise<void> {
   return new Promise((resolve) => {
+    const idle = setTimeout(() => res.destroy(), idleMs);
     const done = () => {
+      clearTimeout(idle);
       res.off('drain', done);
       res.off('close', done);
       resolve();
@@ -294,6 +304,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
 
   // A real-time body is refused as it arrives (the AWS SDKs and the CLI send no Expect: 100-continue),
   // within the time the HTTP server gives a request to arrive.
+  const sendIdleMs = opts.sendIdleMs ?? FRONT_DOOR_SEND_IDLE_MS;
   const budget = opts.bodyMemoryBytes === undefined ? undefined : new BodyBudget(opts.bodyMemoryBytes);
   const busy = () => frontDoorBusy(budget!.held, budget!.maxBytes);
   const realTimeBody = invokeBody({
@@ -355,6 +366,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (response.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, response.customAttributes);
         if (response.newSessionId !== undefined) res.setHeader('X-Amzn-SageMaker-New-Session-Id', response.newSessionId);
         if (response.closedSessionId !== undefined) res.setHeader('X-Amzn-SageMaker-Closed-Session-Id', response.closedSessionId);
+        // A caller that stops reading its answer is dropped (once the answer is sent, Node's keep-alive timeout takes over).
+        res.setTimeout(sendIdleMs, () => res.destroy());
         res.end(response.body);
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
@@ -400,7 +413,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         // Read the container no faster than the caller reads the stream: a caller that stops
         // reading holds the container back instead of filling this process's memory.
         for await (const chunk of answer.chunks) {
-          if (!res.write(payloadPart(chunk))) await writable(res);
+          if (!res.write(payloadPart(chunk))) await writable(res, sendIdleMs);
           if (callerGone.signal.aborted) break;
         }
       } catch (err) {
@@ -409,6 +422,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (err instanceof StreamTimeoutError) res.write(modelStreamError(`Your model ${err.hostname} did not complete sending the inference response in the allotted time.`, 'ModelInvocationTimeExceeded'));
         else res.write(modelStreamError(`The model's response stream broke: ${(err as Error).message}. See the container log for more information.`, 'StreamBroken'));
       }
+      res.setTimeout(sendIdleMs, () => res.destroy());
       res.end();
     },
   );

@@ -19,6 +19,13 @@ export const FRONT_DOOR_HEADERS_TIMEOUT_MS = FRONT_DOOR_KEEP_ALIVE_MS + 1000;
  */
 export const FRONT_DOOR_BODY_TIMEOUT_MS = 60_000;
 
+/**
+ * How long a caller may take nothing of its answer (a non-streamed answer it does not read, a
+ * stream it stops reading) before its connection is closed. Node times neither, so such a caller
+ * held its connection, the answer's memory and, for a stream, the instance for good.
+ */
+export const FRONT_DOOR_SEND_IDLE_MS = 60_000;
+
 /** Timing of a front door's HTTP server; tests shorten it. */
 export interface FrontDoorServerTiming {
   /** Time for the whole request to arrive (headers and body). @defaultValue headers timeout + {@link FRONT_DOOR_BODY_TIMEOUT_MS} */

@@ -4,7 +4,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { connect, type AddressInfo } from 'node:net';
 import { InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { LocalEndpoint } from '../endpoint/local-endpoint.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -40,9 +41,9 @@ async function fireHose(): Promise<{ url: string; sent: () => number; hungUp: ()
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sent: () => sent, hungUp: () => hungUp };
 }
 
-async function frontDoorFor(containerUrl: string, timeoutMs?: number): Promise<string> {
+async function frontDoorFor(containerUrl: string, timeoutMs?: number, sendIdleMs?: number): Promise<string> {
   const ep = new LocalEndpoint('hose', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: containerUrl, logFile: '/tmp/primary.log' }] }], timeoutMs === undefined ? {} : { timeoutMs });
-  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['hose', ep]]) }));
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['hose', ep]]), ...(sendIdleMs === undefined ? {} : { sendIdleMs }) }));
   servers.push(server);
   return `http://127.0.0.1:${await listenFrontDoor(server, 0)}`;
 }
@@ -65,6 +66,22 @@ test('a caller that stops reading the stream holds the container back (no unboun
   } finally {
     abort.abort();
     client.destroy();
+  }
+});
+
+test('a caller that takes nothing of its stream for the send idle time is dropped: its connection and the container\'s are closed, the instance freed', async () => {
+  const hose = await fireHose();
+  const url = new URL(await frontDoorFor(hose.url, undefined, 200));
+  const socket = connect(Number(url.port), '127.0.0.1');
+  socket.on('error', () => {});
+  try {
+    await once(socket, 'connect');
+    socket.write('POST /endpoints/hose/invocations-response-stream HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\ngo');
+    // The caller never reads: it must not hold the front door, the container and the instance for good.
+    socket.pause();
+    await until('the front door to close the container connection', () => hose.hungUp(), { timeoutMs: 10_000 });
+  } finally {
+    socket.destroy();
   }
 });
 
