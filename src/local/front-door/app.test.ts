@@ -339,6 +339,14 @@ test('a body declared or sent over 6 MB is refused at once, not read to its end 
   const sent = await answerTo('POST /endpoints/e/invocations-response-stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', chunked);
   assert.match(sent, /^HTTP\/1\.1 413 /);
   assert.equal(echo.seen.length, 0, 'the container saw nothing');
+  // InvokeEndpointAsync's and the control plane's limits hold the same way, each answered in its operation's words.
+  const asyncDeclared = await answerTo('POST /endpoints/e/async-invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n', Buffer.alloc(0));
+  assert.match(asyncDeclared, /^HTTP\/1\.1 400 /);
+  assert.match(asyncDeclared, /\r\nx-amzn-ErrorType: ValidationError\r\n/i);
+  assert.match(asyncDeclared, /at 'body' failed to satisfy constraint: Member must have length less than or equal to 128000/);
+  const controlPlane = await answerTo('POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: SageMaker.ListEndpoints\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 1000000000\r\n\r\n', Buffer.alloc(0));
+  assert.match(controlPlane, /^HTTP\/1\.1 413 /);
+  assert.match(controlPlane, /"__type":"SerializationException"/);
 });
 
 test('the bodies held at once are bounded (bodyMemoryBytes): past it a request, or an answer, gets a 503 ServiceUnavailable that SDKs retry', async () => {

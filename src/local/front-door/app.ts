@@ -286,7 +286,30 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   });
 
   // Control-plane APIs share the port with the runtime, told apart as the services tell them apart.
-  app.post('/', express.raw({ type: () => true, limit: MAX_AWS_JSON_BODY_BYTES }), (req: Request, res: Response, next: NextFunction) => {
+  // Bodies over a limit are refused as they arrive, not read to their end first (express.raw does that).
+  const controlPlaneError = (status: number, type: string, message: string) => ({ status, type, body: { __type: type, message } });
+  const controlPlaneBody = invokeBody({
+    maxBytes: MAX_AWS_JSON_BODY_BYTES,
+    timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS,
+    refusals: {
+      tooLarge: () => controlPlaneError(413, 'SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`),
+      unreadable: (message) => controlPlaneError(400, 'SerializationException', message),
+    },
+  });
+  const asyncBody = invokeBody({
+    maxBytes: MAX_ASYNC_BODY_BYTES,
+    timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS,
+    refusals: {
+      // InvokeEndpointAsync says so as a ValidationError.
+      tooLarge: () => {
+        const err = validationError([{ value: `<more than ${MAX_ASYNC_BODY_BYTES} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${MAX_ASYNC_BODY_BYTES}` }]);
+        return { status: err.status, type: err.type, body: err.body() };
+      },
+      unreadable: (message) => ({ status: 400, type: 'ValidationError', body: { Message: message } }),
+    },
+  });
+
+  app.post('/', controlPlaneBody, (req: Request, res: Response, next: NextFunction) => {
     const target = header(req, 'x-amz-target');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (target !== undefined) {
@@ -429,7 +452,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
 
   app.post(
     '/endpoints/:endpointName/async-invocations',
-    express.raw({ type: () => true, limit: MAX_ASYNC_BODY_BYTES }),
+    asyncBody,
     (req: Request<{ endpointName: string }>, res: Response) => {
       const violations = checkAsyncHeaders(req);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -482,10 +505,6 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     if (_req.path === '/' && header(_req, 'x-amz-target') !== undefined && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       // A body the control plane could not read (a bad Content-Encoding, say) is answered in its protocol, not the runtime's.
       return writeAwsJsonError(res, awsJsonVersionOf(header(_req, 'content-type')), new AwsServiceError('SerializationException', `The request body could not be read: ${e.message ?? 'unknown error'}.`, 400));
-    }
-    if (e.type === 'entity.too.large') {
-      // InvokeEndpointAsync says so as a ValidationError (real-time bodies are refused by invokeBody).
-      return sendError(res, validationError([{ value: `<${e.length ?? `more than ${MAX_ASYNC_BODY_BYTES}`} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${MAX_ASYNC_BODY_BYTES}` }]));
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, new RuntimeApiError('ValidationError', 400, e.message ?? 'The request could not be read.'));

@@ -29,6 +29,27 @@ export interface InvokeBodyOptions {
    * that does not fit is refused with `busy`'s 503. Unset: each body is bounded on its own only.
    */
   budget?: { bytes: BodyBudget; busy: () => RuntimeApiError };
+  /**
+   * The answers of an operation whose errors differ from the real-time ones (`InvokeEndpointAsync`,
+   * the control plane's JSON protocol): to a body over `maxBytes`, and to one that cannot be read.
+   * @defaultValue the real-time 413 ({@link bodyTooLargeAnswer}) and a 400 `ValidationError`
+   */
+  refusals?: {
+    tooLarge(): BodyRefusal;
+    unreadable(message: string): BodyRefusal;
+  };
+}
+
+/** An error answer to a body: its status, error type (the `x-amzn-ErrorType` header) and JSON body. */
+export interface BodyRefusal {
+  status: number;
+  type?: string;
+  body: unknown;
+}
+
+function answer(req: Request, res: Response, refusal: BodyRefusal, drain = true): void {
+  if (refusal.type !== undefined) res.setHeader('x-amzn-ErrorType', refusal.type);
+  sendJsonAndClose(req, res, refusal.status, refusal.body, drain);
 }
 
 /** Gives `bytes` back to `budget` once `res` is done: sent, or its connection gone (now, when it already is). */
@@ -59,7 +80,7 @@ export function invokeBody(opts: InvokeBodyOptions): RequestHandler {
 function refuse(req: Request, res: Response, err: ToolkitError, opts: InvokeBodyOptions): void {
   switch (err.code) {
     case 'ERR_PAYLOAD_TOO_LARGE':
-      return sendJsonAndClose(req, res, 413, bodyTooLargeAnswer(opts.maxBytes));
+      return answer(req, res, opts.refusals?.tooLarge() ?? { status: 413, body: bodyTooLargeAnswer(opts.maxBytes) });
     case 'ERR_SERVER_BUSY': {
       const busy = opts.budget!.busy();
       res.setHeader('x-amzn-ErrorType', busy.type);
@@ -71,9 +92,9 @@ function refuse(req: Request, res: Response, err: ToolkitError, opts: InvokeBody
       return sendJsonAndClose(req, res, 408, { message: `The request body did not arrive within ${opts.timeoutMs / 1000} s.` }, false);
     default: {
       // A body that could not be decoded, or a client that left before sending it all.
-      const invalid = new RuntimeApiError('ValidationError', 400, `The request body could not be read: ${err.message}.`);
-      res.setHeader('x-amzn-ErrorType', invalid.type);
-      return sendJsonAndClose(req, res, invalid.status, invalid.body(), !req.destroyed);
+      const message = `The request body could not be read: ${err.message}.`;
+      const invalid = new RuntimeApiError('ValidationError', 400, message);
+      return answer(req, res, opts.refusals?.unreadable(message) ?? { status: invalid.status, type: invalid.type, body: invalid.body() }, !req.destroyed);
     }
   }
 }
