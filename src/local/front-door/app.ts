@@ -69,11 +69,11 @@ export interface FrontDoorOptions {
   /** Account id used in messages. @defaultValue `000000000000` */
   accountId?: string;
   /**
-   * The most memory the real-time invocations' bodies may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`):
-   * each request body from its first byte, each container's answer once read, until the response
-   * is done. Past it an invocation is refused with a 503 `ServiceUnavailable` that the AWS SDKs
-   * retry. Each body is at most 6 MB; this bounds their sum, which otherwise grows with the callers
-   * (a thousand slow 6 MB uploads hold 6 GB). @defaultValue unbounded
+   * The most memory the bodies the front door holds may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`):
+   * each request body (real-time, asynchronous, control plane) from its first byte, each container's
+   * real-time answer once read, until the response is done. Past it a request is refused with a
+   * 503 `ServiceUnavailable` that the AWS SDKs retry. Each body is at most 6 MB; this bounds their
+   * sum, which otherwise grows with the callers (a thousand slow 6 MB uploads hold 6 GB). @defaultValue unbounded
    */
   bodyMemoryBytes?: number;
   /**
@@ -286,11 +286,15 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   });
 
   // Control-plane APIs share the port with the runtime, told apart as the services tell them apart.
+  const sendIdleMs = opts.sendIdleMs ?? FRONT_DOOR_SEND_IDLE_MS;
+  const budget = opts.bodyMemoryBytes === undefined ? undefined : new BodyBudget(opts.bodyMemoryBytes);
+  const busy = () => frontDoorBusy(budget!.held, budget!.maxBytes);
   // Bodies over a limit are refused as they arrive, not read to their end first (express.raw does that).
   const controlPlaneError = (status: number, type: string, message: string) => ({ status, type, body: { __type: type, message } });
   const controlPlaneBody = invokeBody({
     maxBytes: MAX_AWS_JSON_BODY_BYTES,
     timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS,
+    ...(budget ? { budget: { bytes: budget, busy } } : {}),
     refusals: {
       tooLarge: () => controlPlaneError(413, 'SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`),
       unreadable: (message) => controlPlaneError(400, 'SerializationException', message),
@@ -299,6 +303,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   const asyncBody = invokeBody({
     maxBytes: MAX_ASYNC_BODY_BYTES,
     timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS,
+    ...(budget ? { budget: { bytes: budget, busy } } : {}),
     refusals: {
       // InvokeEndpointAsync says so as a ValidationError.
       tooLarge: () => {
@@ -327,9 +332,6 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
 
   // A real-time body is refused as it arrives (the AWS SDKs and the CLI send no Expect: 100-continue),
   // within the time the HTTP server gives a request to arrive.
-  const sendIdleMs = opts.sendIdleMs ?? FRONT_DOOR_SEND_IDLE_MS;
-  const budget = opts.bodyMemoryBytes === undefined ? undefined : new BodyBudget(opts.bodyMemoryBytes);
-  const busy = () => frontDoorBusy(budget!.held, budget!.maxBytes);
   const realTimeBody = invokeBody({
     maxBytes: MAX_INVOKE_BODY_BYTES,
     timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS,
