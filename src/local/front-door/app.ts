@@ -285,15 +285,16 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     next();
   });
 
-  // Control-plane APIs share the port with the runtime, told apart as the services tell them apart.
   const sendIdleMs = opts.sendIdleMs ?? FRONT_DOOR_SEND_IDLE_MS;
   const budget = opts.bodyMemoryBytes === undefined ? undefined : new BodyBudget(opts.bodyMemoryBytes);
   const busy = () => frontDoorBusy(budget!.held, budget!.maxBytes);
-  // Bodies over a limit are refused as they arrive, not read to their end first (express.raw does that).
+  // Bodies over a limit are refused as they arrive, not read to their end first (as express.raw
+  // does), within the time the HTTP server gives a request to arrive.
+  const bodyTimeoutMs = FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
   const controlPlaneError = (status: number, type: string, message: string) => ({ status, type, body: { __type: type, message } });
   const controlPlaneBody = invokeBody({
     maxBytes: MAX_AWS_JSON_BODY_BYTES,
-    timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS,
+    timeoutMs: bodyTimeoutMs,
     ...(budget ? { budget: { bytes: budget, busy } } : {}),
     refusals: {
       tooLarge: () => controlPlaneError(413, 'SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`),
@@ -302,7 +303,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   });
   const asyncBody = invokeBody({
     maxBytes: MAX_ASYNC_BODY_BYTES,
-    timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS,
+    timeoutMs: bodyTimeoutMs,
     ...(budget ? { budget: { bytes: budget, busy } } : {}),
     refusals: {
       // InvokeEndpointAsync says so as a ValidationError.
@@ -314,6 +315,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     },
   });
 
+  const realTimeBody = invokeBody({ maxBytes: MAX_INVOKE_BODY_BYTES, timeoutMs: bodyTimeoutMs, ...(budget ? { budget: { bytes: budget, busy } } : {}) });
+
+  // Control-plane APIs share the port with the runtime, told apart as the services tell them apart.
   app.post('/', controlPlaneBody, (req: Request, res: Response, next: NextFunction) => {
     const target = header(req, 'x-amz-target');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -328,14 +332,6 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       return;
     }
     next();
-  });
-
-  // A real-time body is refused as it arrives (the AWS SDKs and the CLI send no Expect: 100-continue),
-  // within the time the HTTP server gives a request to arrive.
-  const realTimeBody = invokeBody({
-    maxBytes: MAX_INVOKE_BODY_BYTES,
-    timeoutMs: FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS,
-    ...(budget ? { budget: { bytes: budget, busy } } : {}),
   });
 
   /** Validates the headers and finds the endpoint; answers the error itself and returns undefined when it cannot. */

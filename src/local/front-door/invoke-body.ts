@@ -59,8 +59,8 @@ export function holdUntilDone(res: Response, budget: BodyBudget, bytes: number):
 }
 
 /**
- * Reads a real-time invocation's body into `req.body` (a Buffer; `Content-Encoding` gzip,
- * deflate and br decoded), refusing it as it streams: a declared length over the limit before a
+ * Reads a request's body into `req.body` (a Buffer; `Content-Encoding` gzip, deflate and br
+ * decoded), for the real-time and asynchronous invocations and the control plane, refusing it as it streams: a declared length over the limit before a
  * byte is read, a body that grows past it at that byte. A refused request is answered at once and
  * its connection closed (after a bounded drain, so the client reads the answer), rather than read
  * to its end first: a client declaring or sending a gigabyte is not read for a gigabyte.
@@ -83,9 +83,8 @@ function refuse(req: Request, res: Response, err: ToolkitError, opts: InvokeBody
       return answer(req, res, opts.refusals?.tooLarge() ?? { status: 413, body: bodyTooLargeAnswer(opts.maxBytes) });
     case 'ERR_SERVER_BUSY': {
       const busy = opts.budget!.busy();
-      res.setHeader('x-amzn-ErrorType', busy.type);
       res.setHeader('Retry-After', '1');
-      return sendJsonAndClose(req, res, busy.status, busy.body());
+      return answer(req, res, { status: busy.status, type: busy.type, body: busy.body() });
     }
     case 'ERR_BODY_TIMEOUT':
       // As Node answers a request that does not arrive in time: 408, connection closed.
