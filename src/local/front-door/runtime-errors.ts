@@ -106,7 +106,7 @@ export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
 /**
  * The request and response bodies the front door holds already take the memory
  * `SMKIT_LOCAL_BODY_MEMORY_MB` allows. The service answers a request it cannot take now with 503
- * `ServiceUnavailable` ("The service is currently unavailable", InvokeEndpoint's errors,
+ * `ServiceUnavailable` ("The service is unavailable. Try your call again.", InvokeEndpoint's errors,
  * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_Errors),
  * which the AWS SDKs retry: the caller is not wrong, and a retry may pass.
  */
