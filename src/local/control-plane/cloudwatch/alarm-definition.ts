@@ -1,6 +1,6 @@
 import type { Dimension } from './metric-store.js';
 import { STATISTICS, parsePercentile, type Statistic } from './statistics.js';
-import { invalidParameterCombination, invalidParameterValue, missingParameter, Violations } from './errors.js';
+import { invalidParameterCombination, invalidParameterValue, missingParameter, validationError, Violations } from './errors.js';
 
 /** `ComparisonOperator` values evaluated locally (the anomaly-detection band operators need metric math). */
 export const COMPARISON_OPERATORS = ['GreaterThanOrEqualToThreshold', 'GreaterThanThreshold', 'LessThanThreshold', 'LessThanOrEqualToThreshold'] as const;
@@ -107,9 +107,9 @@ export function readDimensions(v: Violations, value: unknown, member = 'dimensio
   return out;
 }
 
-/** True when `period` is a valid alarm period: 10, 30 or a multiple of 60 seconds. */
+/** True when `period` is a valid alarm period: 10, 20, 30 or a multiple of 60 seconds (PutMetricAlarm reference). */
 export function isAlarmPeriod(period: number): boolean {
-  return period === 10 || period === 30 || (period >= 60 && period % 60 === 0);
+  return period === 10 || period === 20 || period === 30 || (period >= 60 && period % 60 === 0);
 }
 
 /**
@@ -160,7 +160,7 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
   if (extended !== undefined && parsePercentile(extended) === undefined) {
     throw invalidParameterValue(`The value ${extended} for parameter ExtendedStatistic is not supported locally: use a percentile such as p90, p99 or p99.9.`);
   }
-  if (!isAlarmPeriod(period)) throw invalidParameterValue(`The value ${period} for parameter Period is not supported: the period must be 10, 30 or a multiple of 60 seconds.`);
+  if (!isAlarmPeriod(period)) throw validationError('Period must be 10, 20, 30 or a multiple of 60');
   if (period * evaluationPeriods! > 86_400) {
     throw invalidParameterCombination(`The product of EvaluationPeriods (${evaluationPeriods}) and Period (${period}) must not exceed 86400 seconds (one day).`);
   }

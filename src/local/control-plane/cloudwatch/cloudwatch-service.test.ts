@@ -58,7 +58,7 @@ test('put, describe with filters, set state, delete', async () => {
 
 test('errors as the service names them', async () => {
   const { cw } = setup();
-  await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 45 }), 'InvalidParameterValueException', 'InvalidParameterValue', /Period.*10, 30 or a multiple of 60/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 45 }), 'ValidationException', 'ValidationError', 'Period must be 10, 20, 30 or a multiple of 60');
   await rejects(cw.call('PutMetricAlarm', { ...alarm, ExtendedStatistic: 'p99' }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /Exactly one/);
   await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationPeriods: 2, DatapointsToAlarm: 3 }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /DatapointsToAlarm/);
   await rejects(cw.call('PutMetricAlarm', { ...alarm, ComparisonOperator: 'Bigger' }), 'ValidationException', 'ValidationError', /^1 validation error detected: Value 'Bigger' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set/);
@@ -159,4 +159,16 @@ test('DescribeAlarmHistory records creation, updates and every state change, new
   assert.equal(((await cw.call('DescribeAlarms', { AlarmNames: ['ep-5xx'] })).MetricAlarms as Array<Record<string, unknown>>)[0]!.ActionsEnabled, false);
   await cw.call('EnableAlarmActions', { AlarmNames: ['ep-5xx'] });
   assert.equal(((await cw.call('DescribeAlarms', { AlarmNames: ['ep-5xx'] })).MetricAlarms as Array<Record<string, unknown>>)[0]!.ActionsEnabled, true);
+});
+
+test('a high-resolution alarm of Period 20 is taken and evaluated on 20-second periods (PutMetricAlarm: 10, 20, 30 or a multiple of 60)', async () => {
+  const { t, metrics, cw } = setup();
+  await cw.call('PutMetricAlarm', { ...alarm, Period: 20 });
+  const state = async () => ((await cw.call('DescribeAlarms', { AlarmNames: ['ep-5xx'] })).MetricAlarms as Array<Record<string, unknown>>)[0]!;
+  assert.equal((await state()).Period, 20);
+  metrics.record({ endpoint: 'ep', variant: 'AllTraffic', at: t.now + 1000, outcome: '5xx', instanceCount: 1 });
+  t.now += 20_000;
+  cw.evaluateDue(t.now);
+  assert.equal((await state()).StateValue, 'ALARM');
+  assert.equal(metrics.periodIndex(t.now, 20) - metrics.periodIndex(t.now - 20_000, 20), 1);
 });

@@ -29,7 +29,7 @@ export interface PeriodAggregate {
 export const SAGEMAKER_NAMESPACE = 'AWS/SageMaker';
 
 /**
- * Bucket width in API seconds. Alarm periods are 10, 30 or a multiple of 60 seconds, so every
+ * Bucket width in API seconds. Alarm periods are 10, 20, 30 or a multiple of 60 seconds, so every
  * period is a whole number of buckets.
  */
 export const BUCKET_SECONDS = 10;
