@@ -161,8 +161,12 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
     throw invalidParameterValue(`The value ${extended} for parameter ExtendedStatistic is not supported locally: use a percentile such as p90, p99 or p99.9.`);
   }
   if (!isAlarmPeriod(period)) throw validationError('Period must be 10, 20, 30 or a multiple of 60');
-  if (period * evaluationPeriods! > 86_400) {
-    throw invalidParameterCombination(`The product of EvaluationPeriods (${evaluationPeriods}) and Period (${period}) must not exceed 86400 seconds (one day).`);
+  // At most a day of data for periods under an hour, a week from an hour on (PutMetricAlarm reference, Period).
+  if (period < 3600 && period * evaluationPeriods! > 86_400) {
+    throw validationError('Metrics cannot be checked across more than a day (EvaluationPeriods * Period must be <= 86400) for alarms using period < 3600');
+  }
+  if (period * evaluationPeriods! > 604_800) {
+    throw validationError('Metrics cannot be checked across more than a week (EvaluationPeriods * Period must be <= 604800) for alarms using period >= 3600');
   }
   if (datapointsToAlarm !== undefined && datapointsToAlarm > evaluationPeriods!) {
     throw invalidParameterCombination(`DatapointsToAlarm (${datapointsToAlarm}) must be less than or equal to EvaluationPeriods (${evaluationPeriods}).`);

@@ -64,7 +64,8 @@ test('errors as the service names them', async () => {
   await rejects(cw.call('PutMetricAlarm', { ...alarm, ComparisonOperator: 'Bigger' }), 'ValidationException', 'ValidationError', /^1 validation error detected: Value 'Bigger' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set/);
   await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationPeriods: 0, AlarmName: '' }), 'ValidationException', 'ValidationError', /^2 validation errors detected/);
   await rejects(cw.call('PutMetricAlarm', { ...alarm, TreatMissingData: 'sometimes' }), 'InvalidParameterValueException', 'InvalidParameterValue', /TreatMissingData/);
-  await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 60, EvaluationPeriods: 1441 }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /86400/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 60, EvaluationPeriods: 1441 }), 'ValidationException', 'ValidationError', 'Metrics cannot be checked across more than a day (EvaluationPeriods * Period must be <= 86400) for alarms using period < 3600');
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 3600, EvaluationPeriods: 169 }), 'ValidationException', 'ValidationError', 'Metrics cannot be checked across more than a week (EvaluationPeriods * Period must be <= 604800) for alarms using period >= 3600');
   await rejects(cw.call('SetAlarmState', { AlarmName: 'nope', StateValue: 'OK', StateReason: 'x' }), 'ResourceNotFound', 'ResourceNotFound', /Alarm nope does not exist/);
   await cw.call('PutMetricAlarm', alarm);
   await rejects(cw.call('SetAlarmState', { AlarmName: 'ep-5xx', StateValue: 'OK', StateReason: 'x', StateReasonData: '{' }), 'InvalidFormatFault', 'InvalidFormat', /JSON/);
@@ -171,4 +172,18 @@ test('a high-resolution alarm of Period 20 is taken and evaluated on 20-second p
   cw.evaluateDue(t.now);
   assert.equal((await state()).StateValue, 'ALARM');
   assert.equal(metrics.periodIndex(t.now, 20) - metrics.periodIndex(t.now - 20_000, 20), 1);
+});
+
+test('an alarm of an hour or more may look back seven days, and reads data older than a day from the hourly buckets', async () => {
+  const { t, metrics, cw } = setup();
+  await cw.call('PutMetricAlarm', { ...alarm, AlarmName: 'hourly', Period: 3600, EvaluationPeriods: 168 });
+  for (let i = 0; i < 3; i++) metrics.record({ endpoint: 'ep', variant: 'AllTraffic', at: t.now + i * 1000, outcome: '5xx', instanceCount: 1 });
+  // Two days on, a new write rolls the first day's 10-second buckets into their hour.
+  t.now += 2 * 86_400_000;
+  metrics.record({ endpoint: 'ep', variant: 'AllTraffic', at: t.now, outcome: 'ok', instanceCount: 1 });
+  await cw.call('PutMetricAlarm', { ...alarm, Period: 86_400, EvaluationPeriods: 7, DatapointsToAlarm: 1, Threshold: 3 });
+  cw.evaluateDue(t.now);
+  assert.equal(cw.alarmState('ep-5xx'), 'ALARM');
+  const described = ((await cw.call('DescribeAlarms', { AlarmNames: ['ep-5xx'] })).MetricAlarms as Array<Record<string, unknown>>)[0]!;
+  assert.match(String(described.StateReason), /^Threshold Crossed: 1 out of the last 7 datapoints \[3\.0 /);
 });

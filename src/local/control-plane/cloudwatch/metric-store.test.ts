@@ -40,10 +40,10 @@ test('a scaled clock shortens periods: 1 real second per minute', () => {
 });
 
 test('memory stays bounded: old buckets and least recent series are dropped', () => {
-  const store = new MetricStore(createMetricClock(60, () => 0), { retentionSeconds: 600, maxSeries: 12 });
-  for (let i = 0; i < 1000; i++) store.record({ endpoint: 'ep', variant: 'v1', at: i * 10_000, outcome: 'ok', modelLatencyMicros: i, instanceCount: 1 });
-  // 6 series, each at most retention/10 + 2 buckets.
-  assert.ok(store.bucketCount() <= 6 * 62, `buckets: ${store.bucketCount()}`);
+  const store = new MetricStore(createMetricClock(60, () => 0), { retentionSeconds: 600, hourlyRetentionSeconds: 3 * 3600, maxSeries: 12 });
+  for (let i = 0; i < 2000; i++) store.record({ endpoint: 'ep', variant: 'v1', at: i * 10_000, outcome: 'ok', modelLatencyMicros: i, instanceCount: 1 });
+  // 6 series, each at most retention/10 + 2 fine buckets and hourly retention + 2 hours.
+  assert.ok(store.bucketCount() <= 6 * (62 + 5), `buckets: ${store.bucketCount()}`);
   for (let e = 0; e < 10; e++) store.record({ endpoint: `other-${e}`, variant: 'v', at: 20_000_000, outcome: 'ok', instanceCount: 1 });
   assert.ok(store.list().length <= 12);
   assert.equal(store.list({ metricName: 'Invocations', dimensions: [{ Name: 'EndpointName', Value: 'other-9' }] }).length, 1);
@@ -56,4 +56,23 @@ test('a serverless cold start becomes ModelSetupTime, in microseconds, per endpo
   const [p] = store.periods({ namespace: 'AWS/SageMaker', metricName: 'ModelSetupTime', dimensions: dims }, 10, 11, 60);
   assert.equal(p!.unit, 'Microseconds');
   assert.deepEqual([p!.aggregate.count, p!.aggregate.sum], [2, 2_000_000]);
+});
+
+test('data older than the fine retention is rolled into hourly buckets, which periods of whole hours read', () => {
+  let now = 0;
+  const store = new MetricStore(createMetricClock(60, () => now), { retentionSeconds: 600, hourlyRetentionSeconds: 7200 });
+  const id = { namespace: 'MyApp', metricName: 'm', dimensions: [] };
+  store.put(id, 1, 'None', 5_000);
+  store.put(id, 4, 'None', 3_605_000);
+  now = 4 * 3_600_000;
+  store.put(id, 10, 'None', now);
+  // The first hour is past the hourly retention by now; the second is kept as one hourly bucket.
+  assert.deepEqual(store.periods(id, 0, 5, 3600).map((p) => [p.index, p.aggregate.sum, p.aggregate.count]), [[1, 4, 1], [4, 10, 1]]);
+  assert.deepEqual(store.periods(id, 0, 2, 7200).map((p) => [p.index, p.aggregate.sum]), [[0, 4]]);
+  assert.deepEqual(store.periods(id, 0, 241, 60).map((p) => [p.index, p.aggregate.sum]), [[240, 10]], 'a minute period cannot split an hour: only the fine data');
+  // Old data put now lands in its hour, and data past the hourly retention is not kept.
+  store.put(id, 2, 'None', 3_700_000);
+  store.put(id, 2, 'None', 1_000);
+  assert.deepEqual(store.periods(id, 1, 2, 3600).map((p) => p.aggregate.sum), [6]);
+  assert.equal(store.bucketCount(), 2);
 });

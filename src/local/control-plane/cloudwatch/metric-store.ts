@@ -34,14 +34,27 @@ export const SAGEMAKER_NAMESPACE = 'AWS/SageMaker';
  */
 export const BUCKET_SECONDS = 10;
 
+/** Width in API seconds of the coarse buckets that data older than the fine retention is rolled into. */
+export const HOUR_SECONDS = 3600;
+const BUCKETS_PER_HOUR = HOUR_SECONDS / BUCKET_SECONDS;
+
 function bucketsPerPeriod(periodSeconds: number): number {
   return Math.max(1, Math.round(periodSeconds / BUCKET_SECONDS));
 }
 
 /** Options of {@link MetricStore}. */
 export interface MetricStoreOptions {
-  /** API seconds of data kept per series. @defaultValue 86400 (a day, the longest alarm range) */
+  /**
+   * API seconds of data kept per series in {@link BUCKET_SECONDS}-second buckets.
+   * @defaultValue 86400 (a day: the longest alarm range for periods under an hour)
+   */
   retentionSeconds?: number;
+  /**
+   * API seconds of data kept per series in hourly buckets, once older than `retentionSeconds`: read
+   * by periods that are multiples of an hour.
+   * @defaultValue 1209600 (two weeks: the evaluation range of a 7-day alarm, and as far back as PutMetricData takes)
+   */
+  hourlyRetentionSeconds?: number;
   /** Series kept at most; the least recently written is dropped past it. @defaultValue 5000 */
   maxSeries?: number;
 }
@@ -50,6 +63,8 @@ interface Series {
   readonly id: MetricId;
   readonly unit: string;
   readonly buckets: Map<number, Aggregate>;
+  /** Hourly aggregates of the data older than the fine retention, by hour index. */
+  readonly hours: Map<number, Aggregate>;
   lastWrite: number;
 }
 
@@ -64,11 +79,14 @@ export function seriesKey(id: MetricId): string {
  * the `AWS/SageMaker` endpoint metrics CloudWatch publishes for it (`Invocations`,
  * `Invocation4XXErrors`, `Invocation5XXErrors`, `InvocationsPerInstance`, `ModelLatency`,
  * `OverheadLatency`, dimensions `EndpointName` and `VariantName`) in {@link BUCKET_SECONDS}-second
- * buckets. Memory is bounded by retention and {@link MetricStoreOptions.maxSeries}.
+ * buckets for a day; older data is rolled into hourly buckets kept two weeks, so that alarms of
+ * periods of an hour or more can look back the seven days CloudWatch allows them. Memory is
+ * bounded by the two retentions and {@link MetricStoreOptions.maxSeries}.
  */
 export class MetricStore implements InvocationMetricsSink {
   private readonly series = new Map<string, Series>();
   private readonly retentionBuckets: number;
+  private readonly retentionHours: number;
   private readonly maxSeries: number;
   private readonly listeners: Array<() => void> = [];
 
@@ -77,6 +95,7 @@ export class MetricStore implements InvocationMetricsSink {
     opts: MetricStoreOptions = {},
   ) {
     this.retentionBuckets = Math.ceil((opts.retentionSeconds ?? 86_400) / BUCKET_SECONDS) + 1;
+    this.retentionHours = Math.ceil((opts.hourlyRetentionSeconds ?? 14 * 86_400) / HOUR_SECONDS) + 1;
     this.maxSeries = opts.maxSeries ?? 5000;
   }
 
@@ -152,23 +171,30 @@ export class MetricStore implements InvocationMetricsSink {
   }
 
   /**
-   * The bucket of `id` at real time `at`, created as needed; undefined when `at` is older than the
-   * retention (such data would only be pruned again, and keeping it would let old timestamps grow
-   * a series past its bound). `published` data may be timestamped ahead of now (PutMetricData takes
-   * up to two hours): it prunes relative to now, not to its own time, so it never evicts current data.
+   * The bucket of `id` at real time `at`, created as needed: a fine one within the fine retention,
+   * else its hour's; undefined when `at` is older than the hourly retention (such data would only
+   * be pruned again, and keeping it would let old timestamps grow a series past its bound).
+   * `published` data may be timestamped ahead of now (PutMetricData takes up to two hours): it
+   * prunes relative to now, not to its own time, so it never evicts current data.
    */
   private bucketFor(id: MetricId, unit: string, at: number, published: boolean): Aggregate | undefined {
     const index = this.bucketIndex(at);
     const nowIndex = this.bucketIndex(this.clock.now());
-    if (index < nowIndex - this.retentionBuckets) return undefined;
+    const fine = index >= nowIndex - this.retentionBuckets;
+    const hour = Math.floor(index / BUCKETS_PER_HOUR);
+    if (!fine && hour < Math.floor(nowIndex / BUCKETS_PER_HOUR) - this.retentionHours) return undefined;
     const key = seriesKey(id);
     let s = this.series.get(key);
     if (!s) {
       if (this.series.size >= this.maxSeries) this.dropOldestSeries();
-      s = { id: { ...id, dimensions: [...id.dimensions] }, unit, buckets: new Map(), lastWrite: at };
+      s = { id: { ...id, dimensions: [...id.dimensions] }, unit, buckets: new Map(), hours: new Map(), lastWrite: at };
       this.series.set(key, s);
     }
     s.lastWrite = Math.max(s.lastWrite, at);
+    if (!fine) {
+      if (!s.hours.has(hour)) this.prune(s, nowIndex);
+      return hourBucket(s, hour);
+    }
     let agg = s.buckets.get(index);
     if (!agg) {
       agg = emptyAggregate();
@@ -220,6 +246,11 @@ export class MetricStore implements InvocationMetricsSink {
     } else {
       for (const [b, bucket] of s.buckets) if (b >= from * perPeriod && b < to * perPeriod) add(b, bucket);
     }
+    // Hourly buckets hold what has left the fine ones (each value is in exactly one of the two):
+    // a period that is a whole number of hours adds its hours; shorter periods cannot split them.
+    if (perPeriod % BUCKETS_PER_HOUR === 0) {
+      for (const [h, bucket] of s.hours) if (h * BUCKETS_PER_HOUR >= from * perPeriod && h * BUCKETS_PER_HOUR < to * perPeriod) add(h * BUCKETS_PER_HOUR, bucket);
+    }
     for (const index of [...byPeriod.keys()].sort((a, b) => a - b)) {
       out.push({ index, start: this.periodStart(index, periodSeconds), aggregate: byPeriod.get(index)!, unit: s.unit });
     }
@@ -239,17 +270,25 @@ export class MetricStore implements InvocationMetricsSink {
     return out;
   }
 
-  /** Number of buckets held over all series (for tests of the memory bound). */
+  /** Number of buckets, fine and hourly, held over all series (for tests of the memory bound). */
   bucketCount(): number {
     let n = 0;
-    for (const s of this.series.values()) n += s.buckets.size;
+    for (const s of this.series.values()) n += s.buckets.size + s.hours.size;
     return n;
   }
 
+  /** Rolls the fine buckets older than the retention into their hours, and drops hours older than the hourly retention. */
   private prune(s: Series, newest: number): void {
     const oldest = newest - this.retentionBuckets;
-    for (const index of s.buckets.keys()) {
-      if (index < oldest) s.buckets.delete(index);
+    const oldestHour = Math.floor(newest / BUCKETS_PER_HOUR) - this.retentionHours;
+    for (const [index, bucket] of s.buckets) {
+      if (index >= oldest) continue;
+      s.buckets.delete(index);
+      const hour = Math.floor(index / BUCKETS_PER_HOUR);
+      if (hour >= oldestHour) mergeAggregate(hourBucket(s, hour), bucket);
+    }
+    for (const hour of s.hours.keys()) {
+      if (hour < oldestHour) s.hours.delete(hour);
     }
   }
 
@@ -264,4 +303,10 @@ export class MetricStore implements InvocationMetricsSink {
     }
     if (oldestKey !== undefined) this.series.delete(oldestKey);
   }
+}
+
+function hourBucket(s: Series, hour: number): Aggregate {
+  let agg = s.hours.get(hour);
+  if (!agg) s.hours.set(hour, (agg = emptyAggregate()));
+  return agg;
 }

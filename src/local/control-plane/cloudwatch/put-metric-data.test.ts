@@ -209,9 +209,9 @@ test('hostile shapes: wrong types and deep nesting where members are expected gi
 
 test('data older than the retention is accepted but not kept; huge counts cost a bounded sample', async () => {
   const clock = createMetricClock(60, () => NOW);
-  const metrics = new MetricStore(clock, { retentionSeconds: 600 });
+  const metrics = new MetricStore(clock, { retentionSeconds: 600, hourlyRetentionSeconds: 3600 });
   const cw = new CloudWatchService({ metrics, clock });
-  await cw.call('PutMetricData', one({ Value: 1, Timestamp: (NOW - 3_600_000) / 1000 }));
+  await cw.call('PutMetricData', one({ Value: 1, Timestamp: (NOW - 3 * 3_600_000) / 1000 }));
   assert.equal(metrics.bucketCount(), 0);
   await cw.call('PutMetricData', one({ Values: [1, 2], Counts: [1e12, 1] }));
   const [p] = await stats(cw);
