@@ -115,7 +115,8 @@ export function isAlarmPeriod(period: number): boolean {
 /**
  * Validates a PutMetricAlarm input as CloudWatch does and returns the alarm definition. Model
  * constraints (types, lengths, enums, required members) raise `ValidationError`; the service's own
- * rules raise `InvalidParameterValue` or `InvalidParameterCombination`.
+ * rules raise the code the service answers them with: `ValidationError` (the Period, the evaluation
+ * range, DatapointsToAlarm), `InvalidParameterValue` or `InvalidParameterCombination`.
  */
 export function readAlarmDefinition(input: Input): AlarmDefinition {
   const v = new Violations();
@@ -169,7 +170,7 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
     throw validationError('Metrics cannot be checked across more than a week (EvaluationPeriods * Period must be <= 604800) for alarms using period >= 3600');
   }
   if (datapointsToAlarm !== undefined && datapointsToAlarm > evaluationPeriods!) {
-    throw invalidParameterCombination(`DatapointsToAlarm (${datapointsToAlarm}) must be less than or equal to EvaluationPeriods (${evaluationPeriods}).`);
+    throw validationError('DatapointsToAlarm must be less than or equal to EvaluationPeriods');
   }
   if (treat !== undefined && !(TREAT_MISSING_DATA as readonly string[]).includes(treat)) {
     throw invalidParameterValue(`The value ${treat} for parameter TreatMissingData is not valid: use one of ${TREAT_MISSING_DATA.join(', ')}.`);

@@ -60,7 +60,7 @@ test('errors as the service names them', async () => {
   const { cw } = setup();
   await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 45 }), 'ValidationException', 'ValidationError', 'Period must be 10, 20, 30 or a multiple of 60');
   await rejects(cw.call('PutMetricAlarm', { ...alarm, ExtendedStatistic: 'p99' }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /Exactly one/);
-  await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationPeriods: 2, DatapointsToAlarm: 3 }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /DatapointsToAlarm/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationPeriods: 2, DatapointsToAlarm: 3 }), 'ValidationException', 'ValidationError', 'DatapointsToAlarm must be less than or equal to EvaluationPeriods');
   await rejects(cw.call('PutMetricAlarm', { ...alarm, ComparisonOperator: 'Bigger' }), 'ValidationException', 'ValidationError', /^1 validation error detected: Value 'Bigger' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set/);
   await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationPeriods: 0, AlarmName: '' }), 'ValidationException', 'ValidationError', /^2 validation errors detected/);
   await rejects(cw.call('PutMetricAlarm', { ...alarm, TreatMissingData: 'sometimes' }), 'InvalidParameterValueException', 'InvalidParameterValue', /TreatMissingData/);
