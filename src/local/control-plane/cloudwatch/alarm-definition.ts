@@ -119,6 +119,10 @@ export function isAlarmPeriod(period: number): boolean {
  * range, DatapointsToAlarm), `InvalidParameterValue` or `InvalidParameterCombination`.
  */
 export function readAlarmDefinition(input: Input): AlarmDefinition {
+  // PromQL alarms have no EvaluationPeriods or ComparisonOperator: say what is missing before the model checks would.
+  if (present(input.EvaluationCriteria) || present(input.EvaluationInterval)) {
+    throw invalidParameterValue('PromQL alarms (EvaluationCriteria, EvaluationInterval) are not evaluated by the local CloudWatch; alarm on one metric with Namespace, MetricName, Dimensions and Statistic or ExtendedStatistic.');
+  }
   const v = new Violations();
   const name = checkString(v, input.AlarmName, 'alarmName', 1, 255);
   if (input.AlarmName === undefined) v.add(undefined, 'alarmName', 'not be null');
@@ -150,6 +154,10 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
 
   if (input.Metrics !== undefined || input.ThresholdMetricId !== undefined || BAND_OPERATORS.includes(rawOperator as string)) {
     throw invalidParameterValue('Metric math alarms (Metrics, ThresholdMetricId, anomaly-detection band operators) are not evaluated by the local CloudWatch; alarm on one metric with Namespace, MetricName, Dimensions and Statistic or ExtendedStatistic.');
+  }
+  const window = input.EvaluationWindow;
+  if (present(window) && (typeof window !== 'object' || Object.keys(window as object).some((k) => k !== 'SlidingWindow'))) {
+    throw invalidParameterValue('Only the sliding EvaluationWindow (the default) is evaluated by the local CloudWatch: a WallClockWindow is not; omit EvaluationWindow.');
   }
   if (namespace === undefined) throw missingMember('Namespace');
   if (metricName === undefined) throw missingMember('MetricName');
@@ -205,6 +213,8 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
   };
   return def;
 }
+
+const present = (value: unknown): boolean => value !== undefined && value !== null;
 
 function missingMember(member: string) {
   return missingParameter(`The parameter ${member} is required (the local CloudWatch evaluates single-metric alarms).`);

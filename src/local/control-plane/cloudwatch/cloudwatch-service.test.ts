@@ -66,6 +66,11 @@ test('errors as the service names them', async () => {
   await rejects(cw.call('PutMetricAlarm', { ...alarm, TreatMissingData: 'sometimes' }), 'InvalidParameterValueException', 'InvalidParameterValue', /TreatMissingData/);
   await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 60, EvaluationPeriods: 1441 }), 'ValidationException', 'ValidationError', 'Metrics cannot be checked across more than a day (EvaluationPeriods * Period must be <= 86400) for alarms using period < 3600');
   await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 3600, EvaluationPeriods: 169 }), 'ValidationException', 'ValidationError', 'Metrics cannot be checked across more than a week (EvaluationPeriods * Period must be <= 604800) for alarms using period >= 3600');
+  // What the local service does not evaluate is refused, never taken and silently evaluated otherwise.
+  await rejects(cw.call('PutMetricAlarm', { AlarmName: 'promql', EvaluationCriteria: { PromQLCriteria: { Query: 'up == 0' } }, EvaluationInterval: 60 }), 'InvalidParameterValueException', 'InvalidParameterValue', /^PromQL alarms .* are not evaluated by the local CloudWatch/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationInterval: 60 }), 'InvalidParameterValueException', 'InvalidParameterValue', /^PromQL alarms/);
+  await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationWindow: { WallClockWindow: { Timezone: 'UTC' } } }), 'InvalidParameterValueException', 'InvalidParameterValue', /WallClockWindow is not/);
+  await cw.call('PutMetricAlarm', { ...alarm, AlarmName: 'sliding', EvaluationWindow: { SlidingWindow: {} } });
   await rejects(cw.call('SetAlarmState', { AlarmName: 'nope', StateValue: 'OK', StateReason: 'x' }), 'ResourceNotFound', 'ResourceNotFound', /Alarm nope does not exist/);
   await cw.call('PutMetricAlarm', alarm);
   await rejects(cw.call('SetAlarmState', { AlarmName: 'ep-5xx', StateValue: 'OK', StateReason: 'x', StateReasonData: '{' }), 'InvalidFormatFault', 'InvalidFormat', /JSON/);
