@@ -46,6 +46,11 @@ test('put, describe with filters, set state, delete', async () => {
   await cw.call('SetAlarmState', { AlarmName: 'other', StateValue: 'ALARM', StateReason: 'testing' });
   const alarmed = (await cw.call('DescribeAlarms', { StateValue: 'ALARM' })).MetricAlarms as Array<Record<string, unknown>>;
   assert.deepEqual(alarmed.map((a) => [a.AlarmName, a.StateReason]), [['other', 'testing']]);
+  // The relatives of an alarm are composite alarms, of which there are none locally: not every metric alarm.
+  assert.deepEqual(await cw.call('DescribeAlarms', { ParentsOfAlarmName: 'ep-5xx' }), { MetricAlarms: [], CompositeAlarms: [] });
+  assert.deepEqual(await cw.call('DescribeAlarms', { ChildrenOfAlarmName: 'composite', MaxRecords: 1 }), { MetricAlarms: [], CompositeAlarms: [] });
+  await rejects(cw.call('DescribeAlarms', { ChildrenOfAlarmName: 'composite', StateValue: 'OK' }), 'ValidationException', 'ValidationError', /^ChildrenOfAlarmName cannot be used with StateValue/);
+  await rejects(cw.call('DescribeAlarms', { ParentsOfAlarmName: '' }), 'ValidationException', 'ValidationError', /'parentsOfAlarmName'/);
   const paged = await cw.call('DescribeAlarms', { MaxRecords: 1 });
   assert.equal((paged.MetricAlarms as unknown[]).length, 1);
   const next = await cw.call('DescribeAlarms', { MaxRecords: 1, NextToken: paged.NextToken });

@@ -18,6 +18,7 @@ import {
   limitExceeded,
   resourceNotFound,
   unknownOperation,
+  validationError,
   Violations,
 } from './errors.js';
 
@@ -337,8 +338,21 @@ export class CloudWatchService implements AwsService {
     if (types !== undefined && (!Array.isArray(types) || types.some((t) => !['CompositeAlarm', 'MetricAlarm', 'LogAlarm'].includes(t as string)))) {
       v.add(types, 'alarmTypes', 'satisfy enum value set: [CompositeAlarm, MetricAlarm, LogAlarm]');
     }
+    const family = (['ChildrenOfAlarmName', 'ParentsOfAlarmName'] as const).filter((k) => input[k] !== undefined);
+    for (const k of family) {
+      const value = input[k];
+      if (typeof value !== 'string' || value.length < 1 || value.length > 255) v.add(value, k.charAt(0).toLowerCase() + k.slice(1), 'have length between 1 and 255');
+    }
     v.throwIfAny();
     if (names !== undefined && prefix !== undefined) throw invalidParameterCombination('AlarmNames and AlarmNamePrefix cannot be used together.');
+    if (family.length > 0) {
+      // Only MaxRecords and NextToken may go with them (DescribeAlarms reference).
+      const others = ['AlarmNames', 'AlarmNamePrefix', 'AlarmTypes', 'StateValue', 'ActionPrefix', 'ChildrenOfAlarmName', 'ParentsOfAlarmName'].filter((k) => input[k] !== undefined && !(k === family[0]));
+      if (others.length > 0) throw validationError(`${family[0]} cannot be used with ${others.join(', ')}: only MaxRecords and NextToken may go with it.`);
+      // The relatives of an alarm are composite alarms (its parents) or a composite's children: there are no composite alarms locally.
+      if (input.NextToken !== undefined) decodeToken(input.NextToken);
+      return { MetricAlarms: [], CompositeAlarms: [] };
+    }
 
     let after: string | undefined;
     if (input.NextToken !== undefined) after = decodeToken(input.NextToken);
