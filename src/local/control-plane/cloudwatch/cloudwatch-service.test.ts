@@ -166,6 +166,12 @@ test('DescribeAlarmHistory records creation, updates and every state change, new
   await cw.call('PutMetricAlarm', { ...alarm, AlarmName: 'other-metric', MetricName: 'Invocations' });
   const forMetric = (await cw.call('DescribeAlarmsForMetric', { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Dimensions: [...alarm.Dimensions].reverse() })).MetricAlarms as Array<Record<string, unknown>>;
   assert.deepEqual(forMetric.map((a) => a.AlarmName), ['ep-5xx']);
+  await rejects(
+    cw.call('DescribeAlarmsForMetric', { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Statistic: 'Median', Period: 0, Unit: 'Parsecs' }),
+    'ValidationException',
+    'ValidationError',
+    /^3 validation errors detected: Value 'Median' at 'statistic' .*Value '0' at 'period' .*Value 'Parsecs' at 'unit'/,
+  );
   await cw.call('DisableAlarmActions', { AlarmNames: ['ep-5xx'] });
   assert.equal(((await cw.call('DescribeAlarms', { AlarmNames: ['ep-5xx'] })).MetricAlarms as Array<Record<string, unknown>>)[0]!.ActionsEnabled, false);
   await cw.call('EnableAlarmActions', { AlarmNames: ['ep-5xx'] });

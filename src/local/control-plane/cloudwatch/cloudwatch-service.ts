@@ -1,5 +1,5 @@
 import type { AwsService } from '../../../aws/service.js';
-import { readAlarmDefinition, readDimensions, type AlarmDefinition } from './alarm-definition.js';
+import { readAlarmDefinition, readDimensions, STANDARD_UNITS, type AlarmDefinition } from './alarm-definition.js';
 import { evaluateAlarm, evaluationRangeLength, selectEvaluatedPeriods, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
 import { AlarmHistory, parseIfJson } from './alarm-history.js';
 import { ScalingActionDispatcher } from './alarm-action-dispatch.js';
@@ -10,7 +10,7 @@ import { putMetricData } from './put-metric-data.js';
 import { decodeToken, encodeToken } from './page-token.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
 import { seriesKey, type MetricStore } from './metric-store.js';
-import { parsePercentile, percentileValue, statisticValue } from './statistics.js';
+import { parsePercentile, percentileValue, STATISTICS, statisticValue } from './statistics.js';
 import {
   CLOUDWATCH_OPERATIONS,
   invalidFormat,
@@ -293,6 +293,11 @@ export class CloudWatchService implements AwsService {
       if (typeof value !== 'string' || value.length < 1 || value.length > 255) v.add(value, member, value === undefined ? 'not be null' : 'have length between 1 and 255');
     }
     const dimensions = input.Dimensions === undefined ? undefined : readDimensions(v, input.Dimensions);
+    if (input.Statistic !== undefined && !(STATISTICS as readonly unknown[]).includes(input.Statistic)) v.add(input.Statistic, 'statistic', `satisfy enum value set: [${STATISTICS.join(', ')}]`);
+    if (input.ExtendedStatistic !== undefined && typeof input.ExtendedStatistic !== 'string') v.add(input.ExtendedStatistic, 'extendedStatistic', 'be a string');
+    const period = input.Period;
+    if (period !== undefined && (typeof period !== 'number' || !Number.isInteger(period) || period < 1)) v.add(period, 'period', 'be an integer greater than or equal to 1');
+    if (input.Unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(input.Unit)) v.add(input.Unit, 'unit', `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
     v.throwIfAny();
     const key = dimensions === undefined ? undefined : seriesKey({ namespace: '', metricName: '', dimensions });
     const matches = [...this.alarms.values()]
