@@ -447,9 +447,8 @@ export class CloudWatchService implements AwsService {
       v.add(names, 'alarmNames', names === undefined ? 'not be null' : 'be a list of at most 100 names of 1 to 255 characters');
     }
     v.throwIfAny();
-    const missing = (names as string[]).filter((n) => !this.alarms.has(n));
-    // On any error no alarm is deleted (DeleteAlarms reference).
-    if (missing.length > 0) throw resourceNotFound(`${missing.length} of the alarms were not found: [${missing.join(', ')}]`);
+    // "If you specify any incorrect alarm names, the alarms you specify with correct names are still
+    // deleted" (DeleteAlarms reference): unknown names are passed over, and the answer is a success.
     for (const n of names as string[]) this.alarms.delete(n);
     return {};
   }
