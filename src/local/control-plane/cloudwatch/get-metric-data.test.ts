@@ -54,6 +54,15 @@ test('MetricStat queries: statistics, percentiles, labels, ReturnData, newest fi
   assert.deepEqual((asc.MetricDataResults as Result[])[0]!.Values, [1, 2, 4]);
 });
 
+test('Period 20 reads 20-second periods, in GetMetricData and GetMetricStatistics (1, 5, 10, 20, 30 or a multiple of 60 in the references)', async () => {
+  const { cw } = setup();
+  await cw.call('PutMetricData', { Namespace: 'MyApp', MetricData: [5, 15, 25].map((sec, i) => ({ MetricName: 'Quality', Value: i + 1, Timestamp: (NOW - 60_000 + sec * 1000) / 1000 })) });
+  const out = await cw.call('GetMetricData', { ...range, ScanBy: 'TimestampAscending', MetricDataQueries: [{ Id: 's', MetricStat: { ...stat('s', 'Quality', 'Sum').MetricStat, Period: 20 } }] });
+  assert.deepEqual((out.MetricDataResults as Result[])[0]!.Values, [3, 3]);
+  const stats = await cw.call('GetMetricStatistics', { Namespace: 'MyApp', MetricName: 'Quality', StartTime: range.StartTime, EndTime: range.EndTime, Period: 20, Statistics: ['Sum'] });
+  assert.deepEqual((stats.Datapoints as Array<{ Sum: number }>).map((d) => d.Sum), [3, 3]);
+});
+
 test('StartTime is inclusive, EndTime exclusive; Unit must match the unit the data was put with', async () => {
   const { cw } = setup();
   await putMinutes(cw, 'Quality', [1, 2, 3]);
@@ -109,7 +118,7 @@ test('validation: ids, Expression and MetricStat, statistics, periods, limits', 
   await v({ MetricDataQueries: [{ Id: 'e' }] }, 'The parameter MetricDataQueries.member.1 must specify either Expression or MetricStat.');
   await v({ MetricDataQueries: [stat('a', 'm', 'Sum', { Period: 60 })] }, 'The parameters MetricDataQueries.member.1.Period and MetricDataQueries.member.1.MetricStat are mutually exclusive and you have specified both.');
   await ipv({ MetricDataQueries: [stat('a', 'm', 'tm99')] }, /^The value tm99 for parameter MetricDataQueries\.member\.1\.Stat is not supported by the local CloudWatch/);
-  await ipv({ MetricDataQueries: [{ Id: 'a', MetricStat: { ...stat('a', 'm', 'Sum').MetricStat, Period: 5 } }] }, /^The parameter MetricDataQueries\.member\.1\.MetricStat\.Period must be 10, 30 or a multiple of 60 locally/);
+  await ipv({ MetricDataQueries: [{ Id: 'a', MetricStat: { ...stat('a', 'm', 'Sum').MetricStat, Period: 5 } }] }, /^The parameter MetricDataQueries\.member\.1\.MetricStat\.Period must be 10, 20, 30 or a multiple of 60 locally/);
   await v({ MetricDataQueries: [{ Id: 'a', MetricStat: { Metric: { Namespace: 'n' }, Period: 0, Stat: 'Sum', Unit: 'Parsecs' } }] }, /^3 validation errors detected: .*metricStat\.metric\.metricName.*metricStat\.period.*metricStat\.unit/);
   await v({ MetricDataQueries: [stat('a', 'm', 'Sum')], ScanBy: 'Sideways' }, /at 'scanBy' failed to satisfy constraint: Member must satisfy enum value set: \[TimestampDescending, TimestampAscending\]/);
   await v({ MetricDataQueries: [stat('a', 'm', 'Sum')], MaxDatapoints: 0 }, /at 'maxDatapoints'/);

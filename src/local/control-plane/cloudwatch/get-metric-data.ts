@@ -1,7 +1,7 @@
 import { readDimensions, STANDARD_UNITS } from './alarm-definition.js';
 import { CloudWatchError, invalidNextToken, invalidParameterValue, Violations } from './errors.js';
 import { epochSeconds } from './metric-clock.js';
-import { readTimestamp } from './metric-queries.js';
+import { isReadPeriod, readTimestamp } from './metric-queries.js';
 import type { MetricId, MetricStore } from './metric-store.js';
 import { decodeToken, encodeToken } from './page-token.js';
 import { parsePercentile, percentileValue, STATISTICS, statisticValue, type Statistic } from './statistics.js';
@@ -81,8 +81,8 @@ function readQuery(raw: unknown, i: number): StatQuery {
   if (stat.Unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(stat.Unit)) sv.add(stat.Unit, `${member}.metricStat.unit`, `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
   sv.throwIfAny();
   const p = period as number;
-  if (!(p === 10 || p === 30 || p % 60 === 0)) {
-    throw invalidParameterValue(`The parameter ${path}.MetricStat.Period must be 10, 30 or a multiple of 60 locally (the metric store keeps 10-second buckets); got ${p}.`);
+  if (!isReadPeriod(p)) {
+    throw invalidParameterValue(`The parameter ${path}.MetricStat.Period must be 10, 20, 30 or a multiple of 60 locally (the metric store keeps 10-second buckets); got ${p}.`);
   }
   return {
     id: id as string,

@@ -8,6 +8,15 @@ import { STATISTICS, parsePercentile, percentileValue, statisticValue, type Stat
 export const MAX_DATAPOINTS = 1440;
 const LIST_PAGE = 500;
 
+/**
+ * True for the periods the read APIs take locally: CloudWatch takes 1, 5, 10, 20, 30 or a
+ * multiple of 60 (GetMetricStatistics and MetricStat references); 1 and 5 split the store's
+ * 10-second buckets.
+ */
+export function isReadPeriod(period: number): boolean {
+  return period === 10 || period === 20 || period === 30 || (period >= 60 && period % 60 === 0);
+}
+
 /** Reads a timestamp member: a Date, epoch seconds (JSON protocols) or an ISO 8601 string (query protocol). */
 export function readTimestamp(value: unknown): number | undefined {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.getTime();
@@ -54,7 +63,7 @@ export function getMetricStatistics(store: MetricStore, input: Record<string, un
     return [e, p] as const;
   });
   const p = period as number;
-  if (!(p === 10 || p === 30 || p % 60 === 0)) throw invalidParameterValue(`The parameter Period must be 10, 30 or a multiple of 60 locally (the metric store keeps 10-second buckets); got ${p}.`);
+  if (!isReadPeriod(p)) throw invalidParameterValue(`The parameter Period must be 10, 20, 30 or a multiple of 60 locally (the metric store keeps 10-second buckets); got ${p}.`);
   if (start! >= end!) throw invalidParameterValue('The parameter StartTime must be less than the parameter EndTime.');
   const from = store.periodIndex(start!, p);
   const to = Math.max(from + 1, store.periodIndex(Math.min(end!, now + store.bucketMs) - 1, p) + 1);
