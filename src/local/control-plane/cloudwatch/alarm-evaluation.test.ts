@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AlarmDefinition } from './alarm-definition.js';
-import { evaluateAlarm, evaluationRangeLength, formatReasonTime, selectEvaluatedPeriods, type EvaluatedPeriod } from './alarm-evaluation.js';
+import { evaluateAlarm, evaluationRangeLength, formatReasonTime, lowSampleMinimum, selectEvaluatedPeriods, type EvaluatedPeriod } from './alarm-evaluation.js';
 
 const base: AlarmDefinition = {
   AlarmName: 'a',
@@ -81,4 +81,18 @@ test('the evaluation range looks further back: the latest real datapoints win ov
   const low = { ...base, EvaluationPeriods: 15, ComparisonOperator: 'LessThanThreshold' as const, Threshold: 9 };
   assert.equal(evaluateAlarm(low, selectEvaluatedPeriods(trickle, 15), T0)!.state, 'ALARM');
   assert.equal(evaluateAlarm(low, trickle.slice(-15), T0)!.state, 'OK', 'without the longer range the gap would reset it');
+});
+
+test('EvaluateLowSampleCountPercentile ignore keeps the state while a period has too few samples for its percentile', () => {
+  // 10/(1-p) from p50 up, 10/p below (user guide, "Percentile-based alarms and low data samples").
+  assert.ok(Math.abs(lowSampleMinimum(99) - 1000) < 1e-6);
+  assert.equal(lowSampleMinimum(50), 20);
+  assert.equal(lowSampleMinimum(10), 100);
+  assert.equal(lowSampleMinimum(100), 0);
+  const p99 = { ...base, Statistic: undefined, ExtendedStatistic: 'p99', ComparisonOperator: 'GreaterThanThreshold' as const, Threshold: 100 };
+  const at = (sampleCount: number) => [{ start: T0, value: 500, sampleCount }];
+  assert.equal(evaluateAlarm({ ...p99, EvaluateLowSampleCountPercentile: 'ignore' }, at(999), T0), undefined, 'p99 needs 1000 samples');
+  assert.equal(evaluateAlarm({ ...p99, EvaluateLowSampleCountPercentile: 'ignore' }, at(1000), T0)!.state, 'ALARM');
+  assert.equal(evaluateAlarm({ ...p99, EvaluateLowSampleCountPercentile: 'evaluate' }, at(3), T0)!.state, 'ALARM');
+  assert.equal(evaluateAlarm(p99, at(3), T0)!.state, 'ALARM', 'evaluate is the default');
 });

@@ -1,4 +1,5 @@
 import type { AlarmDefinition, ComparisonOperator } from './alarm-definition.js';
+import { parsePercentile } from './statistics.js';
 
 /** `StateValue` of an alarm. */
 export type AlarmState = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
@@ -80,6 +81,17 @@ export function selectEvaluatedPeriods(range: readonly EvaluatedPeriod[], evalua
   return [...real, ...missing].sort((a, b) => a.start - b.start);
 }
 
+/**
+ * The fewest samples a period needs for a percentile `p` (0–100) to count as statistically
+ * significant: 10/(1 − p) from p50 up to p100 (exclusive), 10/p below p50 (CloudWatch user guide,
+ * "Percentile-based alarms and low data samples"); p0 and p100 need none.
+ */
+export function lowSampleMinimum(p: number): number {
+  const q = p / 100;
+  if (q <= 0 || q >= 1) return 0;
+  return q >= 0.5 ? 10 / (1 - q) : 10 / q;
+}
+
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /**
@@ -88,7 +100,9 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
  * is `ALARM` when at least `DatapointsToAlarm` (default `EvaluationPeriods`) periods breach.
  * Missing periods follow `TreatMissingData`: `breaching` / `notBreaching` count them as such;
  * `missing` (the default) goes to `INSUFFICIENT_DATA` only when every period is missing; `ignore`
- * then keeps the current state (the function returns undefined).
+ * then keeps the current state (the function returns undefined). A percentile alarm with
+ * `EvaluateLowSampleCountPercentile: ignore` also keeps its state while a period with data has
+ * fewer samples than {@link lowSampleMinimum}.
  */
 export function evaluateAlarm(def: AlarmDefinition, range: readonly EvaluatedPeriod[], now: number): AlarmVerdict | undefined {
   const needed = def.DatapointsToAlarm ?? def.EvaluationPeriods;
@@ -115,6 +129,11 @@ export function evaluateAlarm(def: AlarmDefinition, range: readonly EvaluatedPer
     return { state: 'INSUFFICIENT_DATA', reason: `Insufficient Data: ${plural(range.length, 'datapoint')} ${range.length === 1 ? 'was' : 'were'} unknown.`, reasonData };
   }
   if (present.length === 0 && treat === 'ignore') return undefined;
+  // EvaluateLowSampleCountPercentile ignore: "the alarm state does not change during periods with too few data points".
+  if (def.EvaluateLowSampleCountPercentile === 'ignore' && def.ExtendedStatistic !== undefined) {
+    const minimum = lowSampleMinimum(parsePercentile(def.ExtendedStatistic) ?? 0);
+    if (present.some((p) => (p.sampleCount ?? 0) < minimum)) return undefined;
+  }
 
   const shown = (points: readonly EvaluatedPeriod[]): string =>
     `[${[...points].reverse().map((p) => `${formatValue(p.value!)} (${formatReasonTime(p.start)})`).join(', ')}]`;
