@@ -9,6 +9,8 @@ export const MAX_HISTORY_ITEMS = 10_000;
 
 /** One alarm history item (DescribeAlarmHistory). */
 interface HistoryItem {
+  /** Position in the whole history, increasing: page tokens name it, so new items do not shift pages. */
+  readonly seq: number;
   readonly alarmName: string;
   readonly type: 'ConfigurationUpdate' | 'StateUpdate' | 'Action';
   readonly summary: string;
@@ -31,10 +33,11 @@ export function parseIfJson(text: string): unknown {
  */
 export class AlarmHistory {
   private readonly items: HistoryItem[] = [];
+  private nextSeq = 0;
 
   /** Records one item at real time `at`; `data` becomes the item's `HistoryData` JSON. */
   record(alarmName: string, type: HistoryItem['type'], summary: string, at: number, data: Record<string, unknown>): void {
-    this.items.push({ alarmName, type, summary, at, data: JSON.stringify(data).slice(0, 4095) });
+    this.items.push({ seq: this.nextSeq++, alarmName, type, summary, at, data: JSON.stringify(data).slice(0, 4095) });
     if (this.items.length > MAX_HISTORY_ITEMS) this.items.splice(0, this.items.length - MAX_HISTORY_ITEMS);
   }
 
@@ -62,16 +65,19 @@ export class AlarmHistory {
     const items = this.items.filter(
       (h) => wantMetric && (name === undefined || h.alarmName === name) && (type === undefined || h.type === type) && h.at >= start! && h.at <= end!,
     );
-    if (scanBy === 'TimestampDescending') items.reverse();
-    let offset = 0;
+    const descending = scanBy === 'TimestampDescending';
+    if (descending) items.reverse();
+    // A token names the last item given (by its seq): the next page starts after it, whatever was recorded since.
+    let rest = items;
     if (input.NextToken !== undefined) {
-      offset = Number(decodeToken(input.NextToken));
-      if (!Number.isInteger(offset) || offset < 0 || offset > items.length) throw invalidNextToken('The NextToken is not one this service issued.');
+      const after = Number(decodeToken(input.NextToken));
+      if (!Number.isInteger(after) || after < 0 || after >= this.nextSeq) throw invalidNextToken('The NextToken is not one this service issued.');
+      rest = items.filter((h) => (descending ? h.seq < after : h.seq > after));
     }
-    const page = items.slice(offset, offset + (maxRecords as number));
+    const page = rest.slice(0, maxRecords as number);
     return {
       AlarmHistoryItems: page.map((h) => ({ AlarmName: h.alarmName, AlarmType: 'MetricAlarm', Timestamp: epochSeconds(h.at), HistoryItemType: h.type, HistorySummary: h.summary, HistoryData: h.data })),
-      ...(offset + page.length < items.length ? { NextToken: encodeToken(String(offset + page.length)) } : {}),
+      ...(page.length < rest.length ? { NextToken: encodeToken(String(page[page.length - 1]!.seq)) } : {}),
     };
   }
 }

@@ -162,7 +162,14 @@ test('DescribeAlarmHistory records creation, updates and every state change, new
   assert.equal((states.AlarmHistoryItems as unknown[]).length, 1);
   assert.equal(states.NextToken, undefined);
   const paged = await cw.call('DescribeAlarmHistory', { MaxRecords: 2 });
-  assert.equal(((await cw.call('DescribeAlarmHistory', { MaxRecords: 2, NextToken: paged.NextToken })).AlarmHistoryItems as unknown[]).length, 1);
+  // Items recorded between two pages neither repeat nor hide the ones already paged past.
+  t.now += 1000;
+  await cw.call('SetAlarmState', { AlarmName: 'ep-5xx', StateValue: 'OK', StateReason: 'between pages' });
+  const rest = (await cw.call('DescribeAlarmHistory', { MaxRecords: 2, NextToken: paged.NextToken })).AlarmHistoryItems as Array<Record<string, unknown>>;
+  assert.deepEqual(rest.map((h) => h.HistorySummary), ['Alarm "ep-5xx" created']);
+  const ascending = await cw.call('DescribeAlarmHistory', { MaxRecords: 3, ScanBy: 'TimestampAscending' });
+  const after = (await cw.call('DescribeAlarmHistory', { MaxRecords: 3, ScanBy: 'TimestampAscending', NextToken: ascending.NextToken })).AlarmHistoryItems as Array<Record<string, unknown>>;
+  assert.deepEqual(after.map((h) => h.HistorySummary), ['Alarm updated from ALARM to OK']);
 
   await cw.call('PutMetricAlarm', { ...alarm, AlarmName: 'other-metric', MetricName: 'Invocations' });
   const forMetric = (await cw.call('DescribeAlarmsForMetric', { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Dimensions: [...alarm.Dimensions].reverse() })).MetricAlarms as Array<Record<string, unknown>>;
