@@ -174,6 +174,9 @@ test('DescribeAlarmHistory records creation, updates and every state change, new
   await cw.call('PutMetricAlarm', { ...alarm, AlarmName: 'other-metric', MetricName: 'Invocations' });
   const forMetric = (await cw.call('DescribeAlarmsForMetric', { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Dimensions: [...alarm.Dimensions].reverse() })).MetricAlarms as Array<Record<string, unknown>>;
   assert.deepEqual(forMetric.map((a) => a.AlarmName), ['ep-5xx']);
+  // The dimensions are part of the metric: without them (or with a part of them) it is another metric.
+  assert.deepEqual((await cw.call('DescribeAlarmsForMetric', { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors' })).MetricAlarms, []);
+  assert.deepEqual((await cw.call('DescribeAlarmsForMetric', { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Dimensions: alarm.Dimensions.slice(0, 1) })).MetricAlarms, []);
   await rejects(
     cw.call('DescribeAlarmsForMetric', { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Statistic: 'Median', Period: 0, Unit: 'Parsecs' }),
     'ValidationException',

@@ -292,17 +292,18 @@ export class CloudWatchService implements AwsService {
       const value = input[key];
       if (typeof value !== 'string' || value.length < 1 || value.length > 255) v.add(value, member, value === undefined ? 'not be null' : 'have length between 1 and 255');
     }
-    const dimensions = input.Dimensions === undefined ? undefined : readDimensions(v, input.Dimensions);
+    // A metric is its namespace, name and whole dimension set: no Dimensions names the metric without any.
+    const dimensions = readDimensions(v, input.Dimensions);
     if (input.Statistic !== undefined && !(STATISTICS as readonly unknown[]).includes(input.Statistic)) v.add(input.Statistic, 'statistic', `satisfy enum value set: [${STATISTICS.join(', ')}]`);
     if (input.ExtendedStatistic !== undefined && typeof input.ExtendedStatistic !== 'string') v.add(input.ExtendedStatistic, 'extendedStatistic', 'be a string');
     const period = input.Period;
     if (period !== undefined && (typeof period !== 'number' || !Number.isInteger(period) || period < 1)) v.add(period, 'period', 'be an integer greater than or equal to 1');
     if (input.Unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(input.Unit)) v.add(input.Unit, 'unit', `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
     v.throwIfAny();
-    const key = dimensions === undefined ? undefined : seriesKey({ namespace: '', metricName: '', dimensions });
+    const key = seriesKey({ namespace: '', metricName: '', dimensions });
     const matches = [...this.alarms.values()]
       .filter((a) => a.def.Namespace === input.Namespace && a.def.MetricName === input.MetricName)
-      .filter((a) => key === undefined || seriesKey({ namespace: '', metricName: '', dimensions: a.def.Dimensions }) === key)
+      .filter((a) => seriesKey({ namespace: '', metricName: '', dimensions: a.def.Dimensions }) === key)
       .filter((a) => input.Statistic === undefined || a.def.Statistic === input.Statistic)
       .filter((a) => input.ExtendedStatistic === undefined || a.def.ExtendedStatistic === input.ExtendedStatistic)
       .filter((a) => input.Period === undefined || a.def.Period === input.Period)
