@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMetricClock } from './metric-clock.js';
 import { MetricStore } from './metric-store.js';
+import { MAX_SAMPLES_PER_AGGREGATE, addRepeatedValue, emptyAggregate, mergeAggregate, percentileValue } from './statistics.js';
 
 const dims = [
   { Name: 'EndpointName', Value: 'ep' },
@@ -75,4 +76,22 @@ test('data older than the fine retention is rolled into hourly buckets, which pe
   store.put(id, 2, 'None', 1_000);
   assert.deepEqual(store.periods(id, 1, 2, 3600).map((p) => p.aggregate.sum), [6]);
   assert.equal(store.bucketCount(), 2);
+});
+
+test('a period merged from full buckets keeps a percentile sample from all of them, by their share of the values', () => {
+  const store = new MetricStore(createMetricClock(60, () => 600_000));
+  const id = { namespace: 'MyApp', metricName: 'latency', dimensions: [] };
+  // A busy minute: 300 fast values in its first 10 seconds, 300 slow ones in each of the next five.
+  for (let b = 0; b < 6; b++) for (let i = 0; i < 300; i++) store.put(id, b === 0 ? 1 : 100, 'None', 600_000 + b * 10_000 + i);
+  const [minute] = store.periods(id, 10, 11, 60);
+  assert.equal(minute!.aggregate.count, 1800);
+  assert.equal(minute!.aggregate.samples.length, MAX_SAMPLES_PER_AGGREGATE);
+  assert.equal(percentileValue(minute!.aggregate, 50), 100, 'five sixths of the values are slow');
+  // The split is by counts, whichever samples are drawn.
+  const a = emptyAggregate();
+  const b = emptyAggregate();
+  addRepeatedValue(a, 1, 1000);
+  addRepeatedValue(b, 2, 3000);
+  mergeAggregate(a, b, () => 0.5);
+  assert.deepEqual([a.samples.filter((x) => x === 1).length, a.samples.filter((x) => x === 2).length], [64, 192]);
 });

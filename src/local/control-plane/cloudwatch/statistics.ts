@@ -85,15 +85,36 @@ export function addStatisticSet(agg: Aggregate, set: StatisticSet, random: () =>
   if (set.maximum > agg.max) agg.max = set.maximum;
 }
 
-/** Merges `from` into `into` in place (samples stay bounded). */
-export function mergeAggregate(into: Aggregate, from: Aggregate): void {
+/**
+ * Merges `from` into `into` in place. Samples stay bounded: past {@link MAX_SAMPLES_PER_AGGREGATE},
+ * each side keeps a random subset sized by its share of the values, so the merged sample stands
+ * for every bucket of a period, not only the first ones merged.
+ */
+export function mergeAggregate(into: Aggregate, from: Aggregate, random: () => number = Math.random): void {
+  const before = into.count;
   into.count += from.count;
   into.sum += from.sum;
   into.min = Math.min(into.min, from.min);
   into.max = Math.max(into.max, from.max);
-  for (const s of from.samples) {
-    if (into.samples.length < MAX_SAMPLES_PER_AGGREGATE) into.samples.push(s);
+  if (into.samples.length + from.samples.length <= MAX_SAMPLES_PER_AGGREGATE) {
+    into.samples.push(...from.samples);
+    return;
   }
+  const fromShare = Math.round((MAX_SAMPLES_PER_AGGREGATE * from.count) / (before + from.count));
+  const takeFrom = Math.min(from.samples.length, Math.max(0, fromShare));
+  const takeInto = Math.min(into.samples.length, MAX_SAMPLES_PER_AGGREGATE - takeFrom);
+  const kept = [...randomSubset(into.samples, takeInto, random), ...randomSubset(from.samples, takeFrom, random)];
+  into.samples.splice(0, into.samples.length, ...kept);
+}
+
+/** `k` elements of `items` chosen uniformly at random (a partial Fisher–Yates shuffle of a copy). */
+function randomSubset(items: readonly number[], k: number, random: () => number): number[] {
+  const copy = [...items];
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(random() * (copy.length - i));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy.slice(0, k);
 }
 
 /** The value of a plain statistic over `agg` (which must hold at least one value). */
