@@ -213,4 +213,10 @@ test('an alarm of an hour or more may look back seven days, and reads data older
   assert.equal(cw.alarmState('ep-5xx'), 'ALARM');
   const described = ((await cw.call('DescribeAlarms', { AlarmNames: ['ep-5xx'] })).MetricAlarms as Array<Record<string, unknown>>)[0]!;
   assert.match(String(described.StateReason), /^Threshold Crossed: 1 out of the last 7 datapoints \[3\.0 /);
+  // A forced state lasts until the next evaluation, a minute on whatever the period, not a day.
+  await cw.call('SetAlarmState', { AlarmName: 'ep-5xx', StateValue: 'OK', StateReason: 'forced' });
+  cw.evaluateDue(t.now + 30_000);
+  assert.equal(cw.alarmState('ep-5xx'), 'OK');
+  cw.evaluateDue(t.now + 61_000);
+  assert.equal(cw.alarmState('ep-5xx'), 'ALARM');
 });

@@ -431,9 +431,11 @@ export class CloudWatchService implements AwsService {
     const alarm = this.alarms.get(name as string);
     if (!alarm) throw resourceNotFound(`Alarm ${name as string} does not exist.`);
     const now = this.clock.now();
-    // The forced state holds until the next evaluation, one period on (and at least
-    // MIN_FORCED_STATE_MS of real time, so that pollers such as a deployment's alarm watch see it).
-    alarm.nextEvaluationAt = now + Math.max(MIN_FORCED_STATE_MS, this.clock.durationMs(alarm.def.Period));
+    // The forced state holds until the next evaluation: CloudWatch evaluates an alarm every minute,
+    // every 10 seconds when its period is under a minute (user guide, "Using Amazon CloudWatch
+    // alarms"), whatever the period; and at least MIN_FORCED_STATE_MS of real time, so that pollers
+    // such as a deployment's alarm watch see it.
+    alarm.nextEvaluationAt = now + Math.max(MIN_FORCED_STATE_MS, this.clock.durationMs(alarm.def.Period < 60 ? 10 : 60));
     // Scaling policies take the breach from the datapoints StateReasonData carries (SetAlarmState reference).
     alarm.datapoints = forcedDatapoints(data as string | undefined);
     alarm.forced = true;
