@@ -85,6 +85,22 @@ function checkStringList(v: Violations, value: unknown, member: string, max: num
   return value.filter((x, i) => checkString(v, x, `${member}.${i + 1}.member`, 1, 1024) !== undefined) as string[];
 }
 
+/** Checks `Tags` against the model (each `Key` 1–128 and `Value` 0–256 characters, both required); they are not kept. */
+function checkTags(v: Violations, value: unknown): void {
+  if (value === undefined || value === null) return;
+  if (!Array.isArray(value)) {
+    v.add(value, 'tags', 'be a list');
+    return;
+  }
+  value.forEach((t: unknown, i) => {
+    const tag = (t ?? {}) as Input;
+    for (const [key, member, min, max] of [['Key', 'key', 1, 128], ['Value', 'value', 0, 256]] as const) {
+      if (tag[key] === undefined || tag[key] === null) v.add(undefined, `tags.${i + 1}.member.${member}`, 'not be null');
+      else checkString(v, tag[key], `tags.${i + 1}.member.${member}`, min, max);
+    }
+  });
+}
+
 /** Reads and checks `Dimensions` (at most 30, names and values 1–255 / 1–1024 characters). */
 export function readDimensions(v: Violations, value: unknown, member = 'dimensions'): Dimension[] {
   if (value === undefined || value === null) return [];
@@ -144,6 +160,7 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
   const okActions = checkStringList(v, input.OKActions, 'oKActions', 5);
   const alarmActions = checkStringList(v, input.AlarmActions, 'alarmActions', 5);
   const insufficientActions = checkStringList(v, input.InsufficientDataActions, 'insufficientDataActions', 5);
+  checkTags(v, input.Tags);
   if (input.ActionsEnabled !== undefined && typeof input.ActionsEnabled !== 'boolean') v.add(input.ActionsEnabled, 'actionsEnabled', 'be a boolean');
   const rawOperator = input.ComparisonOperator;
   if (rawOperator === undefined) v.add(undefined, 'comparisonOperator', 'not be null');

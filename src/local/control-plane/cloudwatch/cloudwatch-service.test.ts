@@ -69,6 +69,13 @@ test('errors as the service names them', async () => {
   await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationPeriods: 2, DatapointsToAlarm: 3 }), 'ValidationException', 'ValidationError', 'DatapointsToAlarm must be less than or equal to EvaluationPeriods');
   await rejects(cw.call('PutMetricAlarm', { ...alarm, ComparisonOperator: 'Bigger' }), 'ValidationException', 'ValidationError', /^1 validation error detected: Value 'Bigger' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set/);
   await rejects(cw.call('PutMetricAlarm', { ...alarm, EvaluationPeriods: 0, AlarmName: '' }), 'ValidationException', 'ValidationError', /^2 validation errors detected/);
+  await rejects(
+    cw.call('PutMetricAlarm', { ...alarm, Tags: [{ Key: '', Value: 'v' }, { Key: 'k', Value: 'v'.repeat(257) }, { Key: 'k' }] }),
+    'ValidationException',
+    'ValidationError',
+    /^3 validation errors detected: Value '' at 'tags\.1\.member\.key' .*at 'tags\.2\.member\.value' failed to satisfy constraint: Member must have length less than or equal to 256; Value null at 'tags\.3\.member\.value'/,
+  );
+  await cw.call('PutMetricAlarm', { ...alarm, AlarmName: 'tagged', Tags: [{ Key: 'team', Value: '' }] });
   await rejects(cw.call('PutMetricAlarm', { ...alarm, TreatMissingData: 'sometimes' }), 'InvalidParameterValueException', 'InvalidParameterValue', /TreatMissingData/);
   await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 60, EvaluationPeriods: 1441 }), 'ValidationException', 'ValidationError', 'Metrics cannot be checked across more than a day (EvaluationPeriods * Period must be <= 86400) for alarms using period < 3600');
   await rejects(cw.call('PutMetricAlarm', { ...alarm, Period: 3600, EvaluationPeriods: 169 }), 'ValidationException', 'ValidationError', 'Metrics cannot be checked across more than a week (EvaluationPeriods * Period must be <= 604800) for alarms using period >= 3600');
