@@ -46,10 +46,10 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
  *
  * @param drain false when the client is not sending (a stalled body): close right after answering.
  */
-export function sendJsonAndClose(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, drain = true): void {
+export function sendJsonAndClose(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, drain = true, contentType = 'application/json; charset=utf-8'): void {
   const text = JSON.stringify(body);
   res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', Buffer.byteLength(text));
   res.setHeader('Connection', 'close');
   if (!drain || req.complete || req.destroyed) {

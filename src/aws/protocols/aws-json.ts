@@ -77,7 +77,8 @@ export function parseAwsJsonRequest(target: string, contentType: string | undefi
   return { targetPrefix: target.slice(0, dot), operation: target.slice(dot + 1), input: input as Record<string, unknown>, version };
 }
 
-function contentTypeFor(version: AwsJsonVersion): string {
+/** The `Content-Type` of an awsJson answer in `version`. */
+export function contentTypeFor(version: AwsJsonVersion): string {
   return `application/x-amz-json-${version}`;
 }
 

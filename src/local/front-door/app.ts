@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, writeAwsJsonError } from '../../aws/protocols/aws-json.js';
-import { AwsServiceError, type AwsService } from '../../aws/service.js';
+import { awsJsonVersionOf, contentTypeFor, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES } from '../../aws/protocols/aws-json.js';
+import type { AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { TargetModelError } from '../endpoint/multi-model.js';
@@ -291,14 +291,20 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   // Bodies over a limit are refused as they arrive, not read to their end first (as express.raw
   // does), within the time the HTTP server gives a request to arrive.
   const bodyTimeoutMs = FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
-  const controlPlaneError = (status: number, type: string, message: string) => ({ status, type, body: { __type: type, message } });
+  // In the awsJson version the request named, as writeAwsJsonError answers: SDKs read the error by its Content-Type.
+  const controlPlaneError = (req: Request, status: number, type: string, message: string) => ({
+    status,
+    type,
+    body: { __type: type, message },
+    contentType: contentTypeFor(awsJsonVersionOf(header(req, 'content-type'))),
+  });
   const controlPlaneBody = invokeBody({
     maxBytes: MAX_AWS_JSON_BODY_BYTES,
     timeoutMs: bodyTimeoutMs,
     ...(budget ? { budget: { bytes: budget, busy } } : {}),
     refusals: {
-      tooLarge: () => controlPlaneError(413, 'SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`),
-      unreadable: (message) => controlPlaneError(400, 'SerializationException', message),
+      tooLarge: (req) => controlPlaneError(req, 413, 'SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`),
+      unreadable: (message, req) => controlPlaneError(req, 400, 'SerializationException', message),
     },
   });
   const asyncBody = invokeBody({
@@ -496,14 +502,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   });
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number; length?: number; message?: string };
-    if (_req.path === '/' && e.type === 'entity.too.large') {
-      return writeAwsJsonError(res, awsJsonVersionOf(header(_req, 'content-type')), new AwsServiceError('SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`, 413));
-    }
-    if (_req.path === '/' && header(_req, 'x-amz-target') !== undefined && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      // A body the control plane could not read (a bad Content-Encoding, say) is answered in its protocol, not the runtime's.
-      return writeAwsJsonError(res, awsJsonVersionOf(header(_req, 'content-type')), new AwsServiceError('SerializationException', `The request body could not be read: ${e.message ?? 'unknown error'}.`, 400));
-    }
+    const e = err as { status?: number; message?: string };
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, new RuntimeApiError('ValidationError', 400, e.message ?? 'The request could not be read.'));
     }

@@ -35,21 +35,22 @@ export interface InvokeBodyOptions {
    * @defaultValue the real-time 413 ({@link bodyTooLargeAnswer}) and a 400 `ValidationError`
    */
   refusals?: {
-    tooLarge(): BodyRefusal;
-    unreadable(message: string): BodyRefusal;
+    tooLarge(req: Request): BodyRefusal;
+    unreadable(message: string, req: Request): BodyRefusal;
   };
 }
 
-/** An error answer to a body: its status, error type (the `x-amzn-ErrorType` header) and JSON body. */
+/** An error answer to a body: its status, error type (the `x-amzn-ErrorType` header), JSON body and its `Content-Type` (plain JSON by default). */
 export interface BodyRefusal {
   status: number;
   type?: string;
   body: unknown;
+  contentType?: string;
 }
 
 function answer(req: Request, res: Response, refusal: BodyRefusal, drain = true): void {
   if (refusal.type !== undefined) res.setHeader('x-amzn-ErrorType', refusal.type);
-  sendJsonAndClose(req, res, refusal.status, refusal.body, drain);
+  sendJsonAndClose(req, res, refusal.status, refusal.body, drain, refusal.contentType);
 }
 
 /** Gives `bytes` back to `budget` once `res` is done: sent, or its connection gone (now, when it already is). */
@@ -80,7 +81,7 @@ export function invokeBody(opts: InvokeBodyOptions): RequestHandler {
 function refuse(req: Request, res: Response, err: ToolkitError, opts: InvokeBodyOptions): void {
   switch (err.code) {
     case 'ERR_PAYLOAD_TOO_LARGE':
-      return answer(req, res, opts.refusals?.tooLarge() ?? { status: 413, body: bodyTooLargeAnswer(opts.maxBytes) });
+      return answer(req, res, opts.refusals?.tooLarge(req) ?? { status: 413, body: bodyTooLargeAnswer(opts.maxBytes) });
     case 'ERR_SERVER_BUSY': {
       const busy = opts.budget!.busy();
       res.setHeader('Retry-After', '1');
@@ -93,7 +94,7 @@ function refuse(req: Request, res: Response, err: ToolkitError, opts: InvokeBody
       // A body that could not be decoded, or a client that left before sending it all.
       const message = `The request body could not be read: ${err.message}.`;
       const invalid = new RuntimeApiError('ValidationError', 400, message);
-      return answer(req, res, opts.refusals?.unreadable(message) ?? { status: invalid.status, type: invalid.type, body: invalid.body() }, !req.destroyed);
+      return answer(req, res, opts.refusals?.unreadable(message, req) ?? { status: invalid.status, type: invalid.type, body: invalid.body() }, !req.destroyed);
     }
   }
 }
