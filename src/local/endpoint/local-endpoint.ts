@@ -47,8 +47,16 @@ export interface VariantRuntime {
   direct?: boolean;
 }
 
-/** The containers one invocation runs: the whole chain, or the one a Direct-mode request names. */
-function containersFor(variant: VariantRuntime, chain: ChainContainer[], req: InvokeEndpointRequest): ChainContainer[] {
+/**
+ * The containers one invocation runs: the whole chain, or the one a Direct-mode request names.
+ * `TargetModel` is refused unless a container is multi-model, as the service refuses it
+ * ("Endpoint … is not a multi-model endpoint and does not support target model header.",
+ * https://github.com/aws/amazon-sagemaker-examples/issues/1026): it is never passed on to a single model.
+ */
+function containersFor(endpoint: string, variant: VariantRuntime, chain: ChainContainer[], req: InvokeEndpointRequest): ChainContainer[] {
+  if (req.targetModel !== undefined && !chain.some((c) => c.multiModel)) {
+    throw new TargetModelError(`Endpoint ${endpoint} is not a multi-model endpoint and does not support target model header.`);
+  }
   const host = req.targetContainerHostname;
   if (!variant.direct) {
     if (host !== undefined) throw new TargetContainerError(`TargetContainerHostname applies only to a model whose InferenceExecutionConfig Mode is Direct; variant ${variant.name} runs its containers as a serial pipeline.`);
@@ -186,7 +194,7 @@ export class LocalEndpoint {
     let modelMs = 0;
     try {
       const modelStart = performance.now();
-      response = await invokeChain(containersFor(variant, instance.containers, req), req, { timeoutMs, maxAnswerBytes });
+      response = await invokeChain(containersFor(this.name, variant, instance.containers, req), req, { timeoutMs, maxAnswerBytes });
       modelMs = performance.now() - modelStart;
     } catch (err) {
       instance.release();
@@ -219,7 +227,7 @@ export class LocalEndpoint {
     const instance = await lease(variant, place?.instance);
     let answer: StreamedAnswer;
     try {
-      answer = await openStream(containersFor(variant, instance.containers, req)[0]!, req, timeoutMs, opts.signal);
+      answer = await openStream(containersFor(this.name, variant, instance.containers, req)[0]!, req, timeoutMs, opts.signal);
     } catch (err) {
       instance.release();
       this.measure(variant, at, outcomeOf(err), performance.now() - started);

@@ -6,7 +6,7 @@ import { extractModelArchive } from '../../archive/model-archive.js';
 import { ContainerFailure, type ChainContainer, type MultiModelHost } from './container.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
-/** The caller's `TargetModel` is missing or names nothing: the service answers 400 `ValidationError`. */
+/** The caller's `TargetModel` is missing, names nothing, or is sent to an endpoint that is not multi-model: the service answers 400 `ValidationError`. */
 export class TargetModelError extends Error {
   constructor(message: string) {
     super(message);

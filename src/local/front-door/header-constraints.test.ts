@@ -63,3 +63,10 @@ test('CustomAttributes, ContentType and Accept take any US-ASCII (\\p{ASCII}*), 
   assert.match(await validationMessage({ TargetModel: 'model\t1.tar.gz' }), /at 'targetModel' failed to satisfy constraint: Member must satisfy regular expression pattern: \\A\\S\[\\p\{Print\}\]\*\\z$/);
   assert.match(await validationMessage({ CustomAttributes: 'café' }), /at 'customAttributes' failed to satisfy constraint: Member must satisfy regular expression pattern: \\p\{ASCII\}\*$/);
 });
+
+test('TargetModel on an endpoint that is not multi-model is a ValidationError, as the service answers it, and never reaches the container', async () => {
+  const before = seen.length;
+  // The service's words: https://github.com/aws/amazon-sagemaker-examples/issues/1026
+  assert.equal(await validationMessage({ TargetModel: 'model-a.tar.gz' }), 'Endpoint ep is not a multi-model endpoint and does not support target model header.');
+  assert.equal(seen.length, before, 'the container was not called');
+});
