@@ -473,7 +473,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       pending++;
       readAndInvoke(req, res, target);
     });
-    mountModelRoutes(app, models, bodyLimits, validateLoadRequest);
+    mountModelRoutes(app, models, bodyLimits, validateLoadRequest, isDraining);
     app.all(['/ping', '/invocations', '/execution-parameters'], (req, _res, next) => next(methodNotAllowed(req.method, req.path)));
     app.use((req, _res, next) => next(noRoute(req.method, req.path)));
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
@@ -541,9 +541,17 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
 
 /**
  * The multi-model management API (contract §5): load, list, describe and unload. Without a
- * {@link ModelManager} every route answers 404 `ERR_MULTI_MODEL_DISABLED`.
+ * {@link ModelManager} every route answers 404 `ERR_MULTI_MODEL_DISABLED`. A load while the server
+ * drains is refused with 503 `ERR_SHUTTING_DOWN`, as invocations are: it would start a model that
+ * shutdown is about to stop.
  */
-function mountModelRoutes(app: Express, models: ModelManager | undefined, bodyLimits: BodyLimits, validateLoadRequest: typeof import('./model-store.js').validateLoadRequest): void {
+function mountModelRoutes(
+  app: Express,
+  models: ModelManager | undefined,
+  bodyLimits: BodyLimits,
+  validateLoadRequest: typeof import('./model-store.js').validateLoadRequest,
+  isDraining: () => boolean,
+): void {
   const disabled = (_req: Request, _res: Response, next: NextFunction) =>
     next(new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'the /models API needs SAGEMAKER_MULTI_MODEL=true; this container serves one model at POST /invocations'));
   if (!models) {
@@ -552,6 +560,7 @@ function mountModelRoutes(app: Express, models: ModelManager | undefined, bodyLi
   }
   const limits: BodyLimits = { maxBytes: 1024 * 1024, timeoutMs: bodyLimits.timeoutMs };
   app.post('/models', (req: Request, res: Response, next: NextFunction) => {
+    if (isDraining()) return next(new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down (SIGTERM); load the model on another instance'));
     readBody(req, limits, true)
       .then((raw) => {
         let body: { model_name?: unknown; url?: unknown };

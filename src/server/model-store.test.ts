@@ -1,8 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
-import { checkFreeMemory, freeMemoryBytes } from './model-store.js';
+import path from 'node:path';
+import request from 'supertest';
+import { createApp } from './app.js';
+import type { BackendState, InferenceBackend } from './inference-backend.js';
+import { checkFreeMemory, freeMemoryBytes, ModelStore } from './model-store.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { createLogger } from '../logging/logger.js';
 
 const MB = 1024 * 1024;
 
@@ -18,4 +24,50 @@ test('a model load is refused with 507 below SMKIT_MME_MIN_FREE_MB of free memor
 test('free memory is what the process may still use: more than nothing, less than the machine has', () => {
   const free = freeMemoryBytes();
   assert.ok(free > 0 && free <= os.totalmem(), `${free} bytes`);
+});
+
+/** A model backend that loads when `settle` is called (at once unless told to wait), and echoes invocations with its name. */
+function fakeBackend(name: string, opts: { wait?: boolean } = {}): InferenceBackend & { settle(state: BackendState): void } {
+  let state: BackendState = 'loading';
+  let settled!: () => void;
+  const whenSettled = new Promise<void>((resolve) => (settled = resolve));
+  const settle = (to: BackendState) => {
+    if (state !== 'loading') return;
+    state = to;
+    settled();
+  };
+  if (!opts.wait) queueMicrotask(() => settle('ready'));
+  return {
+    state: () => state,
+    failure: () => (state === 'failed' ? new ToolkitError('ERR_MODEL_LOAD', 'stopped') : undefined),
+    describe: () => undefined,
+    whenSettled: () => whenSettled,
+    close: async () => settle('failed'),
+    invoke: async (r) => ({ body: Buffer.from(`${name}:${r.body.toString()}`), contentType: 'text/plain' }),
+    settle,
+  };
+}
+
+/** A multi-model app on a {@link ModelStore} of fake backends, with model folders `a`, `b`, `c` under a temporary directory. */
+function multiModelApp(isDraining = () => false) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+  for (const name of ['a', 'b', 'c']) mkdirSync(path.join(dir, name));
+  const store = new ModelStore((name) => fakeBackend(name), 0);
+  const settings = { maxPayloadMb: 6, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 5 };
+  const app = createApp({ settings, models: store, log: createLogger('silent'), isDraining });
+  return { app, store, url: (name: string) => path.join(dir, name) };
+}
+
+test('a load while the server drains is refused with 503 ERR_SHUTTING_DOWN (it would start a model shutdown is about to stop); unloads still go through', async () => {
+  let draining = false;
+  const { app, url } = multiModelApp(() => draining);
+  await request(app).post('/models').send({ model_name: 'a', url: url('a') }).expect(200);
+  draining = true;
+  const res = await request(app).post('/models').send({ model_name: 'b', url: url('b') }).expect(503);
+  assert.equal(res.body.code, 'ERR_SHUTTING_DOWN');
+  assert.equal(res.headers['connection'], 'close');
+  draining = false;
+  assert.deepEqual((await request(app).get('/models').expect(200)).body, { models: [{ modelName: 'a', modelUrl: url('a') }] }, 'b was not loaded');
+  draining = true;
+  await request(app).delete('/models/a').expect(200);
 });
