@@ -71,3 +71,23 @@ test('a load while the server drains is refused with 503 ERR_SHUTTING_DOWN (it w
   draining = true;
   await request(app).delete('/models/a').expect(200);
 });
+
+test('an unload during a load, then a new load of the same name: the first load failing late leaves the new model loaded (it removed the entry of whichever backend held the name)', async () => {
+  const backends: ReturnType<typeof fakeBackend>[] = [];
+  const store = new ModelStore((name) => {
+    const b = fakeBackend(name, { wait: backends.length === 0 });
+    backends.push(b);
+    return b;
+  }, 0);
+  const url = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+  const first = store.load('a', url);
+  // The unload stops the first backend; its load is still going (a thread ends its load before it stops).
+  const stopFirst = backends[0]!.close;
+  backends[0]!.close = async () => undefined;
+  await store.unload('a');
+  await store.load('a', url);
+  await stopFirst();
+  await assert.rejects(first, (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_MODEL_LOAD');
+  assert.deepEqual(store.get('a'), { modelName: 'a', modelUrl: url }, 'the second load is still there');
+  assert.equal(store.backend('a'), backends[1]);
+});

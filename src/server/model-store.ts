@@ -75,7 +75,8 @@ export class ModelStore implements ModelManager {
     this.#models.set(name, { url, backend });
     await backend.whenSettled();
     if (backend.state() !== 'ready') {
-      this.#models.delete(name);
+      // Only this load's entry: an unload may have removed it meanwhile, and a new load taken the name.
+      if (this.#models.get(name)?.backend === backend) this.#models.delete(name);
       await backend.close(0);
       const failure = backend.failure();
       const message = `model "${name}" failed to load from ${url}: ${failure?.message ?? 'see the log'}`;
