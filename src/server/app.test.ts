@@ -44,6 +44,14 @@ describe('the HTTP front (supertest, in-process engine on the iris model)', () =
     assert.ok(Math.abs(values.reduce((a, b) => a + b, 0) - 1) < 1e-5);
   });
 
+  test('POST /invocations in the spellings express routes (another case, a trailing slash) is an invocation', async () => {
+    for (const route of ['/invocations/', '/Invocations', '/INVOCATIONS/?x=1']) {
+      const res = await request(app).post(route).set('Content-Type', 'text/csv').set('Accept', 'text/csv').send('5.1,3.5,1.4,0.2\n');
+      assert.equal(res.status, 200, `${route}: ${res.text}`);
+      assert.equal(res.text.trim().split(',').length, 3, route);
+    }
+  });
+
   test('a body over SAGEMAKER_MAX_PAYLOAD_IN_MB is 413 and names the setting', async () => {
     const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').send('1,2,3,4\n'.repeat(2000)).expect(413);
     assert.equal(res.body.code, 'ERR_PAYLOAD_TOO_LARGE');

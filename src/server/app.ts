@@ -59,7 +59,8 @@ const SESSION_RESPONSE_HEADERS = [SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, CLOS
 /** Answers up to this size are written together with their headers (see `invoke`). */
 const SMALL_BODY_BYTES = 16 * 1024;
 
-const MODEL_INVOKE = /^\/models\/([^/]+)\/invoke$/;
+/** `/models/{name}/invoke`, in the spellings express also routes (any case, a trailing slash). */
+const MODEL_INVOKE = /^\/models\/([^/]+)\/invoke\/?$/i;
 /** Paths with one allowed method (GET and HEAD, or POST for /invocations): any other is a 405. */
 const FIXED_METHOD_PATHS = new Set(['/ping', '/invocations', '/execution-parameters']);
 /** Paths express may route (its matching ignores case and a trailing slash); any other is a 404 at once. */
@@ -259,13 +260,16 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     sendError(err, req, res);
   };
 
-  /** The backend a request goes to: the single model, or the named one of a multi-model endpoint. */
-  const targetOf = (req: IncomingMessage): InferenceBackend => {
+  /**
+   * The backend a request goes to: the single model, or the named one of a multi-model endpoint.
+   * `name` is the model the path names (`/models/{name}/invoke`), undefined for `/invocations`
+   * (in any spelling express routes: another case, a trailing slash).
+   */
+  const targetOf = (name: string | undefined): InferenceBackend => {
     if (!models) {
-      if (pathOf(req.url) === '/invocations') return backend;
+      if (name === undefined) return backend;
       throw new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'this container serves one model: POST /invocations (set SAGEMAKER_MULTI_MODEL=true for the /models API)');
     }
-    const name = invokedModel(req.url);
     if (name === undefined) throw new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'this container serves several models (SAGEMAKER_MULTI_MODEL=true): POST /models/{name}/invoke');
     const target = models.backend(name);
     if (!target) throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${name}" is not loaded; POST /models first`);
@@ -464,7 +468,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     app.post(['/invocations', '/models/:name/invoke'], (req: Request, res: Response, next: NextFunction) => {
       let target: InferenceBackend;
       try {
-        target = targetOf(req);
+        const name = req.params['name'];
+        target = targetOf(typeof name === 'string' ? name : undefined);
       } catch (err) {
         return next(err);
       }
@@ -519,7 +524,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     if (req.method === 'POST' && (path === '/invocations' || (models && MODEL_INVOKE.test(path)))) {
       let target: InferenceBackend;
       try {
-        target = targetOf(req);
+        target = targetOf(path === '/invocations' ? undefined : invokedModel(req.url));
       } catch (err) {
         return sendError(err, req, res);
       }

@@ -91,3 +91,13 @@ test('an unload during a load, then a new load of the same name: the first load 
   assert.deepEqual(store.get('a'), { modelName: 'a', modelUrl: url }, 'the second load is still there');
   assert.equal(store.backend('a'), backends[1]);
 });
+
+test('POST /models/{name}/invoke in the spellings express routes (another case, a trailing slash) reaches the model, as GET /models/{name} does', async () => {
+  const { app, url } = multiModelApp();
+  await request(app).post('/models').send({ model_name: 'a', url: url('a') }).expect(200);
+  for (const route of ['/models/a/invoke', '/models/a/invoke/', '/Models/a/Invoke', '/models/%61/invoke?x=1']) {
+    const res = await request(app).post(route).set('Content-Type', 'text/plain').send('hi');
+    assert.equal(res.status, 200, `${route}: ${res.text}`);
+    assert.equal(res.text, 'a:hi', route);
+  }
+});
