@@ -52,6 +52,15 @@ describe('the HTTP front (supertest, in-process engine on the iris model)', () =
     }
   });
 
+  test('GET /ping in the spellings express routes is a ping, not a 405', async () => {
+    await backend.loaded;
+    for (const route of ['/ping/', '/Ping', '/PING/?x=1']) {
+      const res = await request(app).get(route);
+      assert.equal(res.status, 200, `${route}: ${res.text}`);
+      assert.equal(res.body.status, 'Healthy', route);
+    }
+  });
+
   test('a body over SAGEMAKER_MAX_PAYLOAD_IN_MB is 413 and names the setting', async () => {
     const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').send('1,2,3,4\n'.repeat(2000)).expect(413);
     assert.equal(res.body.code, 'ERR_PAYLOAD_TOO_LARGE');

@@ -464,6 +464,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
 
     // The exact paths are served before express (see the listener); these take their other spellings.
     app.get('/metrics', (req, res, next) => (metrics ? scrape(req, res) : next()));
+    app.get('/ping', (_req, res) => ping(res));
     app.get('/execution-parameters', (_req, res) => executionParameters(res));
     app.post(['/invocations', '/models/:name/invoke'], (req: Request, res: Response, next: NextFunction) => {
       let target: InferenceBackend;
