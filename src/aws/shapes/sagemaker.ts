@@ -14,6 +14,8 @@ export interface ContainerDefinition {
   Mode?: 'SingleModel' | 'MultiModel';
   ModelDataUrl?: string;
   Environment?: Record<string, string>;
+  /** Recorded and echoed; the local multi-model endpoint caches its models either way. */
+  MultiModelConfig?: { ModelCacheSetting?: 'Enabled' | 'Disabled' };
 }
 
 /** `ProductionVariant` (also used for `ShadowProductionVariants`). */
@@ -119,6 +121,7 @@ const CONTAINER: ShapeRule = {
     ContainerHostname: NAME,
     Image: { kind: 'string', min: 0, max: 255, pattern: '[\\S]+' },
     Mode: { kind: 'string', enum: ['SingleModel', 'MultiModel'] },
+    MultiModelConfig: { kind: 'structure', members: { ModelCacheSetting: { kind: 'string', enum: ['Enabled', 'Disabled'] } } },
     // The service takes https:// and s3:// URLs; the local SageMaker also takes file:// URLs and paths.
     ModelDataUrl: { kind: 'string', min: 0, max: 1024 },
     Environment: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 0, max: 1024, pattern: '[a-zA-Z_][a-zA-Z0-9_]*' }, value: { kind: 'string', min: 0, max: 1024, pattern: '[\\S\\s]*' } },

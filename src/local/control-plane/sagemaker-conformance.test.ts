@@ -90,6 +90,18 @@ test('CreateModel and CreateEndpointConfig: names differing only in case share o
   );
 });
 
+test('CreateModel: MultiModelConfig.ModelCacheSetting is Enabled or Disabled (ModelCacheSetting enum); DescribeModel echoes it', async () => {
+  await assert.rejects(
+    sm.send(new CreateModelCommand({ ModelName: 'conf-mme-bad', PrimaryContainer: { ModelDataUrl: dir, Mode: 'MultiModel', MultiModelConfig: { ModelCacheSetting: 'Off' as 'Disabled' } } })),
+    (err: Error) =>
+      err.name === 'ValidationException' &&
+      err.message === "1 validation error detected: Value 'Off' at 'primaryContainer.multiModelConfig.modelCacheSetting' failed to satisfy constraint: Member must satisfy enum value set: [Enabled, Disabled]",
+  );
+  await sm.send(new CreateModelCommand({ ModelName: 'conf-mme', PrimaryContainer: { ModelDataUrl: dir, Mode: 'MultiModel', MultiModelConfig: { ModelCacheSetting: 'Disabled' } } }));
+  const { PrimaryContainer } = await sm.send(new DescribeModelCommand({ ModelName: 'conf-mme' }));
+  assert.deepEqual(PrimaryContainer?.MultiModelConfig, { ModelCacheSetting: 'Disabled' });
+});
+
 test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes, ListTags lists; aws: keys are refused; a deleted resource has none', async () => {
   const { ModelArn } = await sm.send(new CreateModelCommand({ ModelName: 'conf-tagged', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir }, Tags: [{ Key: 'team', Value: 'ml' }, { Key: 'stage', Value: 'dev' }] }));
   const tagsOf = async (arn: string) => (await sm.send(new ListTagsCommand({ ResourceArn: arn }))).Tags;
