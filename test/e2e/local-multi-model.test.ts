@@ -50,8 +50,8 @@ test('each TargetModel is loaded on first use and answers with its own model', a
   assert.equal((await readdir(join(container.spec.optMlDir, 'models'))).length, 2);
 });
 
-test('a missing, unknown or escaping TargetModel is a ValidationError', async () => {
-  for (const target of [undefined, 'nope.tar.gz', '../endpoints.yaml']) {
+test('a missing, unknown or escaping TargetModel is a ValidationError; so is one that names a model only as a path would (an S3 key is appended to the prefix as it is)', async () => {
+  for (const target of [undefined, 'nope.tar.gz', '../endpoints.yaml', './iris.tar.gz', 'v2/../iris.tar.gz', 'v2//top2.tar.gz', '/iris.tar.gz']) {
     await assert.rejects(invoke(target), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
       assert.equal(err.name, 'ValidationError', `TargetModel ${target}: ${err.message}`);
       assert.equal(err.$metadata?.httpStatusCode, 400);

@@ -35,6 +35,12 @@ export function ensureModelLoaded(container: ChainContainer, host: MultiModelHos
 }
 
 async function loadOnce(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, timeoutMs: number): Promise<string> {
+  // An S3 key, not a path: the service appends it to the prefix as it is, so `./a.tar.gz`,
+  // `v2/../a.tar.gz` or `v2//a.tar.gz` name no object there. Read as paths they would all find
+  // `a.tar.gz`, each spelling loaded again under a name of its own.
+  if (targetModel.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: it is an S3 key relative to the model's prefix, and no key has empty, "." or ".." segments.`);
+  }
   const source = path.resolve(host.source, targetModel);
   if (!source.startsWith(path.resolve(host.source) + path.sep)) throw new TargetModelError(`TargetModel ${targetModel} must name a model inside the endpoint's model folder`);
   const info = await stat(source).catch(() => undefined);
