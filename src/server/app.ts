@@ -601,4 +601,6 @@ function mountModelRoutes(
     const name = String(req.params['name']);
     models.unload(name).then(() => sendJson(res, 200, { status: `Model "${name}" unregistered` }), next);
   });
+  // The resources exist; other methods are 405, as on /ping and /invocations (MMS answers 405 too).
+  app.all(['/models', '/models/:name', '/models/:name/invoke'], (req, _res, next) => next(methodNotAllowed(req.method, req.path)));
 }

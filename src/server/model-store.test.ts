@@ -101,3 +101,14 @@ test('POST /models/{name}/invoke in the spellings express routes (another case, 
     assert.equal(res.text, 'a:hi', route);
   }
 });
+
+test('another method on a /models resource is 405 ERR_METHOD_NOT_ALLOWED, not 404 "no route", as on /ping and /invocations', async () => {
+  const { app, url } = multiModelApp();
+  await request(app).post('/models').send({ model_name: 'a', url: url('a') }).expect(200);
+  for (const [method, route] of [['put', '/models/a'], ['post', '/models/a'], ['delete', '/models'], ['patch', '/models'], ['get', '/models/a/invoke'], ['delete', '/models/a/invoke']] as const) {
+    const res = await request(app)[method](route);
+    assert.equal(res.status, 405, `${method} ${route}: ${res.text}`);
+    assert.equal(res.body.code, 'ERR_METHOD_NOT_ALLOWED');
+  }
+  await request(app).get('/models/a/nope').expect(404);
+});
