@@ -3,7 +3,7 @@ import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.
 import { NEW_SESSION } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, invokeChain, type ChainContainer, type InvokeEndpointRequest, type InvokeEndpointResponse } from './chain.js';
 import { compareAnswers } from './compare.js';
-import { TargetModelError } from './multi-model.js';
+import { ModelNotReadyError, TargetModelError } from './multi-model.js';
 import { pickWeighted } from './random.js';
 import { MAX_REALTIME_ANSWER_BYTES } from './read-answer.js';
 import { openStream, PipelineStreamingError, type StreamedAnswer, type StreamOptions } from './stream.js';
@@ -84,7 +84,7 @@ function parseNewSession(value: string): { id: string; expiresAt: number } | und
 /** How CloudWatch counts a failed invocation: by the model's status, else as a server error. */
 function outcomeOf(err: unknown): '4xx' | '5xx' {
   if (err instanceof ContainerFailure) return err.kind === 'status' && err.status! < 500 ? '4xx' : '5xx';
-  if (err instanceof TargetModelError || err instanceof TargetContainerError) return '4xx';
+  if (err instanceof TargetModelError || err instanceof TargetContainerError || err instanceof ModelNotReadyError) return '4xx';
   return '5xx';
 }
 

@@ -15,10 +15,30 @@ export class TargetModelError extends Error {
 }
 
 /**
+ * The target model is still being fetched or loaded after the invocation's time: the service
+ * answers 429 `ModelNotReadyException`, and the load goes on for the next invocation to find.
+ */
+export class ModelNotReadyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelNotReadyError';
+  }
+}
+
+/**
+ * How long a model may take to download and load: the service keeps loading for up to 360 s
+ * while invocations that wait longer than their 60 s get `ModelNotReadyException`
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/invoke-multi-model-endpoint.html).
+ */
+export const MODEL_LOAD_TIMEOUT_MS = 360_000;
+
+/**
  * What SageMaker does on the first invocation of a model on a multi-model endpoint
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html): fetch `<prefix>/<TargetModel>`, extract it under
  * `/opt/ml/models/<name>/model`, and `POST /models` to the container, once; later invocations
- * reuse it. `<name>` is opaque (a hash of `TargetModel`), as on the real service.
+ * reuse it. `<name>` is opaque (a hash of `TargetModel`), as on the real service. An invocation
+ * waits `timeoutMs` for the load at most, then fails with {@link ModelNotReadyError}; the load
+ * itself has {@link MODEL_LOAD_TIMEOUT_MS}.
  */
 export function ensureModelLoaded(container: ChainContainer, host: MultiModelHost, targetModel: string | undefined, index: number, timeoutMs: number): Promise<string> {
   if (targetModel === undefined || targetModel === '') {
@@ -26,12 +46,24 @@ export function ensureModelLoaded(container: ChainContainer, host: MultiModelHos
   }
   let load = host.loads.get(targetModel);
   if (!load) {
-    load = loadOnce(container, host, targetModel, index, timeoutMs);
+    load = loadOnce(container, host, targetModel, index, MODEL_LOAD_TIMEOUT_MS);
     host.loads.set(targetModel, load);
     // A failed load is retried by the next invocation, as the service does.
     load.catch(() => host.loads.delete(targetModel));
   }
-  return load;
+  return untilLoaded(load, targetModel, timeoutMs);
+}
+
+/** The load's outcome, or {@link ModelNotReadyError} once `timeoutMs` has passed first. */
+function untilLoaded(load: Promise<string>, targetModel: string, timeoutMs: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new ModelNotReadyError(`Model ${targetModel} is still being downloaded and loaded after ${Math.round(timeoutMs / 1000)} s; loading goes on (up to ${MODEL_LOAD_TIMEOUT_MS / 1000} s): retry the request.`)),
+      timeoutMs,
+    );
+  });
+  return Promise.race([load, late]).finally(() => clearTimeout(timer));
 }
 
 async function loadOnce(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, timeoutMs: number): Promise<string> {

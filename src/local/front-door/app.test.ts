@@ -386,3 +386,38 @@ test('the bodies held at once are bounded (bodyMemoryBytes): past it a request, 
   const after = await request(app).post('/endpoints/e/invocations').send(Buffer.alloc(2 * MB));
   assert.equal(after.status, 200, 'everything was given back');
 });
+
+test('a multi-model load that outlasts the invocation is a 429 ModelNotReadyException (invoke-multi-model-endpoint: loading goes on); the next invocation finds the model loaded', async () => {
+  const { mkdtemp, mkdir } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-door-'));
+  await mkdir(join(dir, 'source', 'a'), { recursive: true });
+  // The container holds POST /models until told to answer it.
+  let finishLoad!: () => void;
+  let loadAsked!: () => void;
+  const asked = new Promise<void>((resolve) => (loadAsked = resolve));
+  const container = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url !== '/models') return void res.writeHead(200, { 'content-type': 'text/plain' }).end(`answered by ${req.url}`);
+      finishLoad = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"registered"}');
+      loadAsked();
+    });
+  });
+  servers.push(container);
+  await new Promise<void>((r) => container.listen(0, '127.0.0.1', r));
+  const { port } = container.address() as AddressInfo;
+  const multiModel = { source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models'), loads: new Map<string, Promise<string>>() };
+  const ep = new LocalEndpoint('mme', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: `http://127.0.0.1:${port}`, logFile: '/tmp/m.log', multiModel }] }], { timeoutMs: 300 });
+  const door = createFrontDoor({ endpoints: new Map([['mme', ep]]) });
+  const [res] = await Promise.all([request(door).post('/endpoints/mme/invocations').set('X-Amzn-SageMaker-Target-Model', 'a').send('x'), asked]);
+  assert.equal(res.status, 429, res.text);
+  assert.equal(res.headers['x-amzn-errortype'], 'ModelNotReadyException');
+  assert.match(res.body.Message, /^Model a is still being downloaded and loaded/);
+  finishLoad();
+  await multiModel.loads.get('a');
+  const second = await request(door).post('/endpoints/mme/invocations').set('X-Amzn-SageMaker-Target-Model', 'a').send('x');
+  assert.equal(second.status, 200, second.text);
+  assert.match(second.text, /^answered by \/models\/m-[0-9a-f]{16}\/invoke$/);
+});

@@ -4,7 +4,7 @@ import { awsJsonVersionOf, contentTypeFor, dispatchAwsJson, MAX_AWS_JSON_BODY_BY
 import type { AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
-import { TargetModelError } from '../endpoint/multi-model.js';
+import { ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
 import { PipelineStreamingError, StreamTimeoutError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
 import { AsyncInferenceNotConfiguredError, AsyncOutputOutsideFolderError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import {
@@ -399,6 +399,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
         const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
         if (unavailable) return fail(unavailable);
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
@@ -426,6 +427,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (callerGone.signal.aborted) return;
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
         const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
         if (unavailable) return fail(unavailable);
         if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));

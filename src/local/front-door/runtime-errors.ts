@@ -3,7 +3,7 @@ import type { ContainerFailure } from '../endpoint/container.js';
 import { ServerlessThrottlingError } from '../fleet/serverless-pool.js';
 
 /** Error types of the SageMaker Runtime API (sagemaker-contract.md §1.6, §8). */
-export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException' | 'ThrottlingException';
+export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'ModelNotReadyException' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException' | 'ThrottlingException';
 
 /**
  * An error answered the way the SageMaker Runtime service answers (restJson1): HTTP status, the
