@@ -83,7 +83,7 @@ interface PendingApply {
  * later (after a crash) starts with {@link MmeCoordinator.loaded} so it holds the same models.
  */
 export class MmeCoordinator {
-  readonly #models = new Map<string, { url: string; state: 'loading' | 'loaded' | 'unloading' }>();
+  readonly #models = new Map<string, { url: string; state: 'loading' | 'loaded' | 'unloading'; unloaded?: Promise<void> }>();
   readonly #applies = new Map<number, PendingApply>();
   #nextApply = 1;
 
@@ -156,8 +156,15 @@ export class MmeCoordinator {
   }
 
   async #handle(m: MmeRequest): Promise<void> {
-    const current = this.#models.get(m.name);
+    let current = this.#models.get(m.name);
     if (m.op === 'load') {
+      // A model being unloaded is not loaded: the load waits for the unload, then loads it (MMS
+      // drops a model from its registry as the unregister starts, so a register right after
+      // succeeds). A 409 would tell SageMaker it is loaded while it goes away.
+      while (current?.state === 'unloading') {
+        await current.unloaded;
+        current = this.#models.get(m.name);
+      }
       if (current) throw new ToolkitError('ERR_MODEL_ALREADY_LOADED', `model "${m.name}" is already ${current.state === 'loaded' ? 'loaded' : current.state}`);
       checkFreeMemory(this.minFreeMb);
       this.#models.set(m.name, { url: m.url!, state: 'loading' });
@@ -174,8 +181,10 @@ export class MmeCoordinator {
     }
     if (!current || current.state !== 'loaded') throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${m.name}" is not loaded`);
     current.state = 'unloading';
-    await this.#applyEverywhere('unload', m.name);
-    this.#models.delete(m.name);
-    this.log.info({ model: m.name }, 'model unloaded');
+    current.unloaded = this.#applyEverywhere('unload', m.name).then(() => {
+      this.#models.delete(m.name);
+      this.log.info({ model: m.name }, 'model unloaded');
+    });
+    await current.unloaded;
   }
 }

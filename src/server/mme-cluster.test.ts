@@ -1,0 +1,57 @@
+// The primary's side of multi-model loads and unloads (MmeCoordinator), with stand-in workers whose
+// acknowledgements the test gives.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Worker } from 'node:cluster';
+import { MmeCoordinator } from './mme-cluster.js';
+import type { ToWorker } from './cluster-protocol.js';
+import { createLogger } from '../logging/logger.js';
+
+type Apply = Extract<ToWorker, { type: 'mme-apply' }>;
+type Response = Extract<ToWorker, { type: 'mme-response' }>;
+
+/** A worker that records what the primary sends it and resolves waiters for its next message. */
+function fakeWorker(id: number) {
+  const received: ToWorker[] = [];
+  const waiters: ((m: ToWorker) => void)[] = [];
+  const worker = {
+    id,
+    isConnected: () => true,
+    send(msg: ToWorker) {
+      const waiter = waiters.shift();
+      if (waiter) waiter(msg);
+      else received.push(msg);
+      return true;
+    },
+  };
+  const next = () => new Promise<ToWorker>((resolve) => (received.length > 0 ? resolve(received.shift()!) : waiters.push(resolve)));
+  return { worker: worker as unknown as Worker, next };
+}
+
+test('a load that arrives while its model is being unloaded waits for the unload, then loads it (a 409 would say it is loaded while it goes away)', async () => {
+  const w = fakeWorker(1);
+  // Every apply is acknowledged; the short apply timeout only ends a failing run sooner.
+  const coordinator = new MmeCoordinator(() => [w.worker], 0, createLogger('silent'), 5_000);
+  const request = (id: number, op: 'load' | 'unload') => coordinator.onRequest(w.worker, { type: 'mme-request', id, op, name: 'a', ...(op === 'load' ? { url: '/opt/ml/models/a/model' } : {}) });
+  const ack = (apply: ToWorker) => coordinator.onApplied(w.worker, { type: 'mme-applied', applyId: (apply as Apply).applyId });
+
+  request(1, 'load');
+  ack(await w.next());
+  assert.deepEqual(await w.next(), { type: 'mme-response', id: 1 });
+
+  request(2, 'unload');
+  const unload = (await w.next()) as Apply;
+  assert.equal(unload.op, 'unload');
+  // The unload is still running on the worker (in-flight requests get their grace) when the load comes.
+  request(3, 'load');
+  ack(unload);
+  // Then, in either order: the unload's answer, and the load applied (not refused).
+  const after = [await w.next(), await w.next()];
+  assert.deepEqual(after.find((m) => m.type === 'mme-response'), { type: 'mme-response', id: 2 }, JSON.stringify(after));
+  const reload = after.find((m) => m.type === 'mme-apply');
+  assert.equal((reload as Apply | undefined)?.op, 'load', `the load is applied after the unload, not refused: ${JSON.stringify(after)}`);
+  ack(reload!);
+  const loaded = (await w.next()) as Response;
+  assert.deepEqual(loaded, { type: 'mme-response', id: 3 });
+  assert.deepEqual(coordinator.assigned(), [['a', '/opt/ml/models/a/model']]);
+});
