@@ -42,7 +42,7 @@ export const MODEL_LOAD_TIMEOUT_MS = 360_000;
  */
 export function ensureModelLoaded(container: ChainContainer, host: MultiModelHost, targetModel: string | undefined, index: number, timeoutMs: number): Promise<string> {
   if (targetModel === undefined || targetModel === '') {
-    return Promise.reject(new TargetModelError('This is a multi-model endpoint: send the X-Amzn-SageMaker-Target-Model header (TargetModel) naming the model archive, for example model-a.tar.gz.'));
+    return Promise.reject(new TargetModelError('This is a multi-model endpoint: send TargetModel (the X-Amzn-SageMaker-Target-Model header of InvokeEndpoint; InvokeEndpointWithResponseStream has none) naming the model archive, for example model-a.tar.gz.'));
   }
   let load = host.loads.get(targetModel);
   if (!load) {

@@ -421,3 +421,20 @@ test('a multi-model load that outlasts the invocation is a 429 ModelNotReadyExce
   assert.equal(second.status, 200, second.text);
   assert.match(second.text, /^answered by \/models\/m-[0-9a-f]{16}\/invoke$/);
 });
+
+test('InvokeEndpointWithResponseStream has no TargetModel: the header is stripped, as the service strips headers its API does not name, so a multi-model endpoint is not streamed', async () => {
+  const { mkdtemp, mkdir } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-stream-'));
+  await mkdir(join(dir, 'source', 'a'), { recursive: true });
+  const { container, seen } = await fakeContainer('primary', () => ({ body: '{}' }));
+  const multiModel = { source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models'), loads: new Map<string, Promise<string>>() };
+  const ep = new LocalEndpoint('mme-stream', [{ name: 'AllTraffic', weight: 1, containers: [{ ...container, multiModel }] }]);
+  const door = createFrontDoor({ endpoints: new Map([['mme-stream', ep]]) });
+  const res = await request(door).post('/endpoints/mme-stream/invocations-response-stream').set('X-Amzn-SageMaker-Target-Model', 'a').send('x');
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+  assert.match(res.body.Message, /InvokeEndpointWithResponseStream has none/);
+  assert.equal(seen.length, 0, 'nothing was loaded or invoked');
+});

@@ -411,6 +411,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     '/endpoints/:endpointName/invocations-response-stream',
     realTimeBody,
     async (req: Request<{ endpointName: string }>, res: Response) => {
+      // The streaming operation has no TargetModel, and the service strips every header its API
+      // does not name (API_runtime_InvokeEndpointWithResponseStream): a multi-model endpoint is not streamed.
+      delete req.headers[SAGEMAKER_HEADERS.targetModel.header];
       const target = resolveRealTimeTarget(req, res, streamSessionViolations(req));
       if (!target) return;
       const { name, endpoint, fail } = target;
