@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -85,6 +85,32 @@ function script(blocks: readonly DocBlock[], ports: Map<string, string>, tmp: st
   return parts.join('\n') + '\n';
 }
 
+/**
+ * Whether a process of the group `pgid` leads still runs. An exited background server stays a
+ * zombie until init reaps it (here only every second or two), so on Linux the zombies do not count.
+ */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  if (process.platform !== 'linux') return true;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after its last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z') return true;
+  }
+  return false;
+}
+
 async function runGroup(blocks: readonly DocBlock[], aws: string | undefined): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const run = await runGroupOnce(blocks, aws);
@@ -139,9 +165,9 @@ async function runGroupOnce(blocks: readonly DocBlock[], aws: string | undefined
   const deadline = setTimeout(() => killGroup('SIGKILL'), 300_000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(deadline);
-  // Servers the blocks left in the background: SIGTERM, then SIGKILL whatever remains.
+  // Servers the blocks left in the background: SIGTERM, then SIGKILL whatever remains after 2 s.
   killGroup('SIGTERM');
-  await new Promise((r) => setTimeout(r, 2_000));
+  for (const stopBy = Date.now() + 2_000; groupAlive(child.pid!) && Date.now() < stopBy; ) await new Promise((r) => setTimeout(r, 50));
   killGroup('SIGKILL');
   rmSync(work, { recursive: true, force: true });
   for (const port of ports.values()) reserved.delete(port);
