@@ -438,3 +438,37 @@ test('InvokeEndpointWithResponseStream has no TargetModel: the header is strippe
   assert.match(res.body.Message, /InvokeEndpointWithResponseStream has none/);
   assert.equal(seen.length, 0, 'nothing was loaded or invoked');
 });
+
+test('InvokeEndpointAsync ignores the headers its API does not name (TargetVariant, TargetModel, TargetContainerHostname, SessionId, InferenceComponentName, EnableExplanations), as the service strips them', async () => {
+  const { AsyncInferenceNotConfiguredError } = await import('../control-plane/async-inference.js');
+  type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
+  const queued: AsyncRequest[] = [];
+  const ep = {
+    asynchronous: true,
+    invoke: () => Promise.reject(new AsyncInferenceNotConfiguredError('a')),
+    stream: () => Promise.reject(new AsyncInferenceNotConfiguredError('a')),
+    invokeAsync: (req: AsyncRequest) => {
+      queued.push(req);
+      return { inferenceId: 'inf-1', outputLocation: 's3://out/inf-1.out' };
+    },
+  };
+  const door = createFrontDoor({ endpoints: new Map([['a', ep]]) });
+  const res = await request(door)
+    .post('/endpoints/a/async-invocations')
+    .set('X-Amzn-SageMaker-InputLocation', 's3://in/r.json')
+    .set('X-Amzn-SageMaker-Content-Type', 'application/json')
+    .set('X-Amzn-SageMaker-Inference-Id', 'inf-1')
+    .set('X-Amzn-SageMaker-Custom-Attributes', 'trace=1')
+    // Each would be honoured, or refused, by InvokeEndpoint.
+    .set('X-Amzn-SageMaker-Target-Variant', 'NoSuchVariant')
+    .set('X-Amzn-SageMaker-Target-Model', 'a.tar.gz')
+    .set('X-Amzn-SageMaker-Target-Container-Hostname', 'not_a_host')
+    .set('X-Amzn-SageMaker-Session-Id', '-not-a-session')
+    .set('X-Amzn-SageMaker-Inference-Component', 'ic-1')
+    .set('X-Amzn-SageMaker-Enable-Explanations', 'x'.repeat(65))
+    .set('Accept', 'x'.repeat(1025))
+    .send();
+  assert.equal(res.status, 202, res.text);
+  assert.equal(queued.length, 1);
+  assert.deepEqual(queued[0]!.invocation, { contentType: 'application/json', inferenceId: 'inf-1', customAttributes: 'trace=1' });
+});

@@ -187,6 +187,23 @@ function streamSessionViolations(req: Request): ConstraintViolation[] {
   return [{ value: session, member: 'sessionId', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$' }];
 }
 
+/**
+ * Headers of the real-time operations that `InvokeEndpointAsync` does not name (its `ContentType`
+ * and `Accept` are `X-Amzn-SageMaker-Content-Type` and `-Accept`): the service strips every header
+ * its API does not name (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html),
+ * so an asynchronous request neither checks nor honours them.
+ */
+const NOT_ASYNC_HEADERS: readonly string[] = [
+  'content-type',
+  'accept',
+  SAGEMAKER_HEADERS.targetModel.header,
+  SAGEMAKER_HEADERS.targetVariant.header,
+  TARGET_CONTAINER_HOSTNAME_HEADER,
+  SESSION_ID_HEADER,
+  INFERENCE_COMPONENT_HEADER,
+  ENABLE_EXPLANATIONS_HEADER,
+];
+
 /** Largest inline `Body` of `InvokeEndpointAsync` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html). */
 export const MAX_ASYNC_BODY_BYTES = 128_000;
 
@@ -463,6 +480,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     '/endpoints/:endpointName/async-invocations',
     asyncBody,
     (req: Request<{ endpointName: string }>, res: Response) => {
+      for (const name of NOT_ASYNC_HEADERS) delete req.headers[name];
       const violations = checkAsyncHeaders(req);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const target = resolveTarget(req, res, violations);
