@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
@@ -13,6 +14,9 @@ import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+import { ManagedEndpoint } from './managed-endpoint.js';
+import type { Deployment } from './deployment.js';
+import type { S3Objects } from '../s3/objects.js';
 
 /**
  * The object at `url` once it exists with content (polled: the result is written in the background,
@@ -299,4 +303,37 @@ test('target tracking on ApproximateBacklogSizePerInstance (the AWS recipe for a
   } finally {
     aas.destroy();
   }
+});
+
+test('an endpoint deleted while a request reads its input fails that request with a message that says so', async () => {
+  let inputAsked!: () => void;
+  const asked = new Promise<void>((resolve) => (inputAsked = resolve));
+  let giveInput!: () => void;
+  const input = new Promise<void>((resolve) => (giveInput = resolve));
+  const written = new Map<string, string>();
+  const stubS3: S3Objects = {
+    get: async () => {
+      inputAsked();
+      await input;
+      return Readable.from([Buffer.from('[1]')]);
+    },
+    list: async () => [],
+    put: async (bucket, key, body) => void written.set(`s3://${bucket}/${key}`, body.toString()),
+  };
+  const ep = new ManagedEndpoint('gone', 'arn:gone', 'gone-config', new Date(), Math.random, { s3: () => stubS3 });
+  ep.serving = {
+    config: { asyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/r', S3FailurePath: 's3://out/f' } } },
+    instanceCount: 1,
+    endpoint: { invoke: () => assert.fail('a deleted endpoint is not invoked') },
+  } as unknown as Deployment;
+  const accepted = ep.invokeAsync({ invocation: { contentType: 'application/json' }, inputLocation: 's3://in/r.json' });
+  await asked;
+  // DeleteEndpoint: the queue is closed and, once the fleet has stopped, the endpoint has none.
+  ep.status = 'Deleting';
+  ep.closeAsyncQueue();
+  ep.serving = undefined;
+  giveInput();
+  await until('the failure', () => written.get(accepted.failureLocation!));
+  assert.equal(written.get(accepted.failureLocation!), 'Endpoint gone was deleted before this request could be sent to it.');
+  assert.equal(written.has(accepted.outputLocation), false);
 });

@@ -70,7 +70,10 @@ export class ManagedEndpoint implements RoutableEndpoint {
   }
 
   private pick(targetVariant?: string): Deployment {
-    const blue = this.serving!;
+    const blue = this.serving;
+    // Only an asynchronous request, which reads its input before it invokes, can get here after
+    // DeleteEndpoint has stopped the fleet: its failure must say so.
+    if (!blue) throw new Error(`Endpoint ${this.name} was deleted before this request could be sent to it.`);
     const green = this.pending?.deployment;
     if (!green || this.pending!.greenShare <= 0) return blue;
     if (targetVariant !== undefined) {
