@@ -163,8 +163,10 @@ test('InvokeEndpointAsync from InputLocation: 202 with the InferenceId and locat
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/requests/r1.json', ContentType: 'application/json', InferenceId: 'inf-1' }));
   assert.equal(out.$metadata.httpStatusCode, 202);
   assert.equal(out.InferenceId, 'inf-1');
-  assert.match(out.OutputLocation!, /^s3:\/\/out\/results\/[0-9a-f-]{36}\.out$/);
-  assert.match(out.FailureLocation!, /^s3:\/\/out\/failures\/[0-9a-f-]{36}-error\.out$/);
+  // Named after the InferenceId, as the service names them (Filename: "If not specified, Amazon
+  // SageMaker AI generates a filename based on the inference ID").
+  assert.equal(out.OutputLocation, 's3://out/results/inf-1.out');
+  assert.equal(out.FailureLocation, 's3://out/failures/inf-1-error.out');
   const answer = JSON.parse((await written(out.OutputLocation!)).toString()) as { tag: string; got: string };
   assert.deepEqual([answer.tag, answer.got], ['async', '[1,2,3]']);
   // The object has the container's Content-Type (AsyncPredictor deserializes by it).
@@ -175,9 +177,15 @@ test('InvokeEndpointAsync from InputLocation: 202 with the InferenceId and locat
 test('InputLocation and S3OutputPath may be Amazon S3 https:// URLs, in virtual-hosted or path style, as on the service', async () => {
   await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'requests/r 2.json', Body: '[2]' }));
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-https', InputLocation: 'https://in.s3.us-east-1.amazonaws.com/requests/r%202.json', ContentType: 'application/json' }));
-  assert.match(out.OutputLocation!, /^https:\/\/s3\.us-east-1\.amazonaws\.com\/out\/https-results\/[0-9a-f-]{36}\.out$/);
+  // A generated InferenceId names the result as a given one does.
+  assert.match(out.InferenceId!, /^[0-9a-f-]{36}$/);
+  assert.equal(out.OutputLocation, `https://s3.us-east-1.amazonaws.com/out/https-results/${out.InferenceId}.out`);
   const key = out.OutputLocation!.replace('https://s3.us-east-1.amazonaws.com/out/', '');
   assert.equal((JSON.parse((await written(`s3://out/${key}`)).toString()) as { got: string }).got, '[2]');
+  // An id with '/' is one name (percent-encoded), and the URL decodes to the key an s3:// path would have.
+  const slashed = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-https', Body: Buffer.from('[3]'), ContentType: 'application/json', InferenceId: 'a/b' }));
+  assert.equal(slashed.OutputLocation, 'https://s3.us-east-1.amazonaws.com/out/https-results/a%252Fb.out');
+  assert.equal((JSON.parse((await written('s3://out/https-results/a%2Fb.out')).toString()) as { got: string }).got, '[3]');
 });
 
 test('InvokeEndpointAsync with an inline Body, S3OutputPathExtension and Filename; a generated InferenceId', async () => {
@@ -205,6 +213,11 @@ test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whos
       err.name === 'ValidationError' && err.$metadata?.httpStatusCode === 400 && /^S3OutputPathExtension \.\.\/escape has a '\.\.' segment: /.test(err.message),
   );
   assert.deepEqual(await readdir(dir), ['results', 'weights.bin']);
+  // An InferenceId with '/' or '..' names one file in the folder: it is percent-encoded.
+  const named = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"id"'), ContentType: 'application/json', InferenceId: '../up a/b' }));
+  assert.equal(named.OutputLocation, join(dir, 'results', '..%2Fup%20a%2Fb.out'));
+  assert.equal(named.FailureLocation, join(dir, 'failures', '..%2Fup%20a%2Fb-error.out'));
+  assert.equal((JSON.parse((await until('the named result', () => readFile(named.OutputLocation!).catch(() => undefined))).toString()) as { got: string }).got, '"id"');
 });
 
 test('InvokeEndpointAsync is refused for a real-time endpoint, an unknown one, both or neither of Body and InputLocation, and invalid headers', async () => {

@@ -196,6 +196,16 @@ function locate(base: string, extension: string | undefined, name: string): stri
   return parts.filter((p) => p !== '').join('/');
 }
 
+/**
+ * `id` as an object name under `base`: percent-encoded, so that an id with '/' or '..' stays one
+ * name in S3 and inside a local folder; once more under an `https://` URL, whose path is decoded
+ * into the key, so the key is the same as under the `s3://` URI.
+ */
+function idName(base: string, id: string): string {
+  const name = encodeURIComponent(id);
+  return base.startsWith('https://') ? encodeURIComponent(name) : name;
+}
+
 function localPath(location: string): string {
   return location.startsWith('file://') ? fileURLToPath(location) : location;
 }
@@ -251,11 +261,12 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
 /**
  * Queues one asynchronous invocation and answers at once where its result will be. When its turn
  * comes, the input is read (from `InputLocation` or the inline `Body`), the endpoint invoked, and
- * the container's answer written to `<S3OutputPath>[/<extension>]/<Filename or id>.out` (an S3
- * object with the answer's `Content-Type`). A failure (an answer without `Content-Length`, sent
- * chunked, is one, as on the service), or a request that waited longer than its
- * `RequestTTLSeconds`, writes its message to `<S3FailurePath>[/<extension>]/<id>-error.out` when
- * the config names a failure path (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html).
+ * the container's answer written to `<S3OutputPath>[/<extension>]/<Filename, else <InferenceId>.out>`
+ * (an S3 object with the answer's `Content-Type`; the id, the caller's or a generated one, is
+ * percent-encoded). A failure (an answer without `Content-Length`, sent chunked, is one, as on the
+ * service), or a request that waited longer than its `RequestTTLSeconds`, writes its message to
+ * `<S3FailurePath>[/<extension>]/<InferenceId>-error.out` when the config names a failure path
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html).
  * `s3://` locations and Amazon S3 `https://` URLs go through S3; any other is a local path. Throws
  * {@link AsyncQueueFullError} when the queue is full, and {@link AsyncOutputOutsideFolderError}
  * when the extension would leave a local folder.
@@ -263,10 +274,11 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
 export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvocationRequest): AsyncInvocationAccepted {
   const output = ctx.config.OutputConfig;
   const now = ctx.now ?? Date.now;
-  const id = randomUUID();
-  const inferenceId = req.inferenceId ?? id;
-  const outputLocation = locate(output.S3OutputPath!, req.outputPathExtension, req.filename ?? `${id}.out`);
-  const failureLocation = output.S3FailurePath === undefined ? undefined : locate(output.S3FailurePath, req.outputPathExtension, `${id}-error.out`);
+  const inferenceId = req.inferenceId ?? randomUUID();
+  // Named after the inference id, as the service names them ("If not specified, Amazon SageMaker AI
+  // generates a filename based on the inference ID", Filename of InvokeEndpointAsync).
+  const outputLocation = locate(output.S3OutputPath!, req.outputPathExtension, req.filename ?? `${idName(output.S3OutputPath!, inferenceId)}.out`);
+  const failureLocation = output.S3FailurePath === undefined ? undefined : locate(output.S3FailurePath, req.outputPathExtension, `${idName(output.S3FailurePath, inferenceId)}-error.out`);
   // In S3 `..` is part of a key; in a local folder it would climb out of it.
   const local = !parseS3Location(outputLocation) || (failureLocation !== undefined && !parseS3Location(failureLocation));
   if (local && req.outputPathExtension?.split('/').includes('..')) throw new AsyncOutputOutsideFolderError(req.outputPathExtension);
