@@ -3,10 +3,14 @@ import { cp, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { extractModelArchive } from '../../archive/model-archive.js';
+import { ToolkitError } from '../../errors/catalogue.js';
 import { ContainerFailure, type ChainContainer, type MultiModelHost } from './container.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
-/** The caller's `TargetModel` is missing, names nothing, or is sent to an endpoint that is not multi-model: the service answers 400 `ValidationError`. */
+/**
+ * The caller's `TargetModel` is missing, names nothing or an archive that cannot be extracted, or is
+ * sent to an endpoint that is not multi-model: the service answers 400 `ValidationError`.
+ */
 export class TargetModelError extends Error {
   constructor(message: string) {
     super(message);
@@ -81,7 +85,13 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
   const hostModel = path.join(host.hostDir, name, 'model');
   if (!existsSync(hostModel)) {
     if (info.isDirectory()) await cp(source, hostModel, { recursive: true, dereference: true });
-    else await extractModelArchive(source, hostModel);
+    else await extractModelArchive(source, hostModel).catch((err: unknown) => {
+      // The caller's TargetModel names an archive that cannot be used: a 400, as a model that
+      // cannot be downloaded is, not a 500 that SDKs retry; in the words SageMaker uses for an
+      // archive it cannot extract ("Failed to extract model data archive … valid tar.gz archive").
+      if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE')) throw err;
+      throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}. Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`);
+    });
   }
   let res: Response;
   try {

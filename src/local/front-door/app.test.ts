@@ -472,3 +472,26 @@ test('InvokeEndpointAsync ignores the headers its API does not name (TargetVaria
   assert.equal(queued.length, 1);
   assert.deepEqual(queued[0]!.invocation, { contentType: 'application/json', inferenceId: 'inf-1', customAttributes: 'trace=1' });
 });
+
+test('a multi-model TargetModel whose archive cannot be read, or would write outside its folder, is a 400 ValidationError naming the archive problem (not a 500 the SDKs retry); nothing is loaded', async () => {
+  const { mkdtemp, mkdir, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { craftTarGz } = await import('../../../test/fixtures/archive/craft.js');
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-archive-'));
+  await mkdir(join(dir, 'source'), { recursive: true });
+  await writeFile(join(dir, 'source', 'broken.tar.gz'), 'not a tar archive');
+  await writeFile(join(dir, 'source', 'unsafe.tar.gz'), craftTarGz([{ path: '../escape.txt', body: 'x' }]));
+  const { container, seen } = await fakeContainer('primary', () => ({ body: '{}' }));
+  const multiModel = { source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models'), loads: new Map<string, Promise<string>>() };
+  const ep = new LocalEndpoint('mme-bad', [{ name: 'AllTraffic', weight: 1, containers: [{ ...container, multiModel }] }]);
+  const door = createFrontDoor({ endpoints: new Map([['mme-bad', ep]]) });
+  for (const [model, reason] of [['broken.tar.gz', /is not a readable tar or tar\.gz archive/], ['unsafe.tar.gz', /unsafe entry "\.\.\/escape\.txt"/]] as const) {
+    const res = await request(door).post('/endpoints/mme-bad/invocations').set('X-Amzn-SageMaker-Target-Model', model).send('x');
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+    assert.match(res.body.Message, new RegExp(`^Failed to extract model data archive for TargetModel ${model.replace('.', '\\.')} from .*Please ensure that the object located at the URL is a valid tar\\.gz archive: `));
+    assert.match(res.body.Message, reason);
+  }
+  assert.equal(seen.length, 0, 'nothing was loaded or invoked');
+});
