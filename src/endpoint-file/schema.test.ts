@@ -225,3 +225,22 @@ test('asyncInference: s3:// paths are kept, local ones resolved; it stands for t
   bad({ outputPath: 's3://b/out', maxConcurrentInvocationsPerInstance: 1001 }, /asyncInference\.maxConcurrentInvocationsPerInstance/);
   bad({ outputPath: 's3://b/out', notificationConfig: {} }, /unknown key "notificationConfig"/);
 });
+
+test('S3 destinations take Amazon S3 https:// URLs, as CreateEndpointConfig does, as the s3:// URI they name; any other URL is refused naming its key, not taken for a folder', () => {
+  const parse = (endpoint: Record<string, unknown>) => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], ...endpoint }] }, resolve, read).endpoints[0]!;
+  const e = parse({
+    asyncInference: { outputPath: 'https://b.s3.us-east-1.amazonaws.com/out/r%201', failurePath: 'https://s3.eu-west-1.amazonaws.com/b/failed/' },
+    dataCapture: { destination: 'https://b.s3.amazonaws.com/capture' },
+  });
+  assert.deepEqual(e.asyncInference, { outputPath: 's3://b/out/r 1', failurePath: 's3://b/failed/' });
+  assert.equal(e.dataCapture!.destination, 's3://b/capture');
+  const bad = (endpoint: Record<string, unknown>, key: string): void => {
+    assert.throws(
+      () => parse(endpoint),
+      (err: Error & { code?: string }) => err.code === 'ERR_ENDPOINT_FILE_INVALID' && err.message.startsWith(`endpoints[0].${key}: must be an s3://bucket/prefix URI, an Amazon S3 https:// URL, or a local folder (got "`),
+    );
+  };
+  bad({ asyncInference: { outputPath: 'https://example.com/results/' } }, 'asyncInference.outputPath');
+  bad({ asyncInference: { outputPath: 's3://b/o', failurePath: 's3://' } }, 'asyncInference.failurePath');
+  bad({ dataCapture: { destination: 'http://b.s3.amazonaws.com/capture' } }, 'dataCapture.destination');
+});

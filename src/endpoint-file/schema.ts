@@ -1,5 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { isSageMakerName } from '../core/sagemaker-headers.js';
+import { parseS3Location } from '../aws/s3-location.js';
 
 /** One container: a model directory or `model.tar.gz`, plus its environment. */
 export interface ContainerConfig {
@@ -149,7 +150,7 @@ export interface DeploySettings {
 
 /** Data capture, as `DataCaptureConfig` (sagemaker-contract.md §9), written to a local folder. */
 export interface DataCaptureConfig {
-  /** Absolute path of the destination folder (stands in for `DestinationS3Uri`), or an `s3://` URI kept as written. */
+  /** Absolute path of the destination folder (stands in for `DestinationS3Uri`), or an `s3://` URI (an Amazon S3 `https://` URL becomes the `s3://` URI it names). */
   destination: string;
   /** 0 to 100 (`InitialSamplingPercentage`). */
   samplingPercentage: number;
@@ -164,7 +165,7 @@ export interface DataCaptureConfig {
  * writes each result where `outputPath` says.
  */
 export interface AsyncInferenceSettings {
-  /** `OutputConfig.S3OutputPath`: an `s3://` URI kept as written, or an absolute local folder (smkit local only). */
+  /** `OutputConfig.S3OutputPath`: an `s3://` URI (an Amazon S3 `https://` URL becomes the `s3://` URI it names), or an absolute local folder (smkit local only). */
   outputPath: string;
   /** `OutputConfig.S3FailurePath`, resolved the same way. */
   failurePath?: string;
@@ -567,9 +568,19 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
   return settings;
 }
 
-/** `s3://` URIs stay as written (the local SageMaker and AWS write them through S3); other paths are resolved. */
-function keepS3OrResolve(p: string, resolve: Resolve): string {
-  return /^s3:\/\//i.test(p) ? p : resolve(p);
+/**
+ * An S3 destination of the file (`DestinationS3Uri`, `S3OutputPath`, `S3FailurePath`): an `s3://`
+ * URI stays as written (the local SageMaker and AWS write it through S3), and an Amazon S3
+ * `https://` URL, which `CreateEndpointConfig` takes as well (their pattern `(https|s3)://([^/])/?(.*)`,
+ * botocore `sagemaker` shape `DestinationS3Uri`), becomes the `s3://` URI it names. Any other URL
+ * is refused, naming `where`: it would be taken for a local folder named after it. Other paths are
+ * local folders, resolved.
+ */
+function keepS3OrResolve(p: string, where: string, resolve: Resolve): string {
+  const s3 = parseS3Location(p);
+  if (s3) return p.startsWith('s3://') ? p : `s3://${s3.bucket}/${s3.key}`;
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(p)) fail(where, `must be an s3://bucket/prefix URI, an Amazon S3 https:// URL, or a local folder (got ${JSON.stringify(p)})`);
+  return resolve(p);
 }
 
 /** The API's `CaptureMode` values (botocore `sagemaker` model, shape `CaptureMode`). */
@@ -591,7 +602,7 @@ function parseCapture(v: Json, where: string, resolve: Resolve): DataCaptureConf
     captureOutput = modes.includes('Output') || modes.includes('InputAndOutput');
   }
   return {
-    destination: keepS3OrResolve(checkString(v.destination, `${where}.destination`), resolve),
+    destination: keepS3OrResolve(checkString(v.destination, `${where}.destination`), `${where}.destination`, resolve),
     // The Python SDK's default InitialSamplingPercentage is 20; a local run usually wants everything.
     samplingPercentage: v.samplingPercentage === undefined ? 100 : checkNumber(v.samplingPercentage, `${where}.samplingPercentage`, 0, 100, true),
     captureInput,
@@ -632,8 +643,8 @@ export function asyncInferenceConfigOf(a: AsyncInferenceSettings): {
 function parseAsyncInference(v: Json, where: string, resolve: Resolve): AsyncInferenceSettings {
   if (!isObject(v)) fail(where, 'must be a map with at least "outputPath" (where InvokeEndpointAsync writes each result)');
   onlyKeys(v, where, ['outputPath', 'failurePath', 'maxConcurrentInvocationsPerInstance']);
-  const settings: AsyncInferenceSettings = { outputPath: keepS3OrResolve(checkString(v.outputPath, `${where}.outputPath`), resolve) };
-  if (v.failurePath !== undefined) settings.failurePath = keepS3OrResolve(checkString(v.failurePath, `${where}.failurePath`), resolve);
+  const settings: AsyncInferenceSettings = { outputPath: keepS3OrResolve(checkString(v.outputPath, `${where}.outputPath`), `${where}.outputPath`, resolve) };
+  if (v.failurePath !== undefined) settings.failurePath = keepS3OrResolve(checkString(v.failurePath, `${where}.failurePath`), `${where}.failurePath`, resolve);
   if (v.maxConcurrentInvocationsPerInstance !== undefined) {
     settings.maxConcurrentInvocationsPerInstance = checkNumber(v.maxConcurrentInvocationsPerInstance, `${where}.maxConcurrentInvocationsPerInstance`, 1, 1000, true);
   }

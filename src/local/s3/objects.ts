@@ -10,31 +10,4 @@ export interface S3Objects {
   put(bucket: string, key: string, body: Buffer, contentType?: string): Promise<void>;
 }
 
-/** `s3://bucket/key` → its parts; undefined for anything else. */
-export function parseS3Url(url: string): { bucket: string; key: string } | undefined {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  return m ? { bucket: m[1]!, key: m[2]! } : undefined;
-}
-
-/** `https://<bucket>.s3[.<region>].amazonaws.com/<key>` (virtual-hosted style, dual-stack and `s3-<region>` hosts too). */
-const VIRTUAL_HOSTED = /^https:\/\/([^/]+?)\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?(?:\/(.*))?$/;
-/** `https://s3[.<region>].amazonaws.com/<bucket>/<key>` (path style). */
-const PATH_STYLE = /^https:\/\/s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?\/([^/]+)\/?(.*)$/;
-
-/**
- * An S3 object's location as the service takes it where an `s3://` URI or an `https://` URL may be
- * given (`InputLocation`, `S3OutputPath`): `s3://bucket/key`, or an Amazon S3 `https://` URL in
- * virtual-hosted or path style (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-bucket-intro.html),
- * whose key is percent-decoded. Undefined for anything else.
- */
-export function parseS3Location(url: string): { bucket: string; key: string } | undefined {
-  const s3 = parseS3Url(url);
-  if (s3) return s3;
-  const m = PATH_STYLE.exec(url) ?? VIRTUAL_HOSTED.exec(url);
-  if (!m) return undefined;
-  try {
-    return { bucket: m[1]!, key: decodeURIComponent(m[2] ?? '') };
-  } catch {
-    return undefined;
-  }
-}
+export { parseS3Location, parseS3Url } from '../../aws/s3-location.js';
