@@ -27,6 +27,23 @@ export interface DecodedRequest {
   parameters?: Record<string, unknown>;
   /** TF Serving: the `signature_name` the request asked for, when it named one. */
   signatureName?: string;
+  /** v2 binary tensor data requests: which outputs to answer as binary data (see {@link V2BinaryOutputs}). */
+  binaryOutputs?: V2BinaryOutputs;
+}
+
+/**
+ * Which outputs a v2 binary tensor data request wants as binary data: an output's own
+ * `"parameters": {"binary_data": bool}`, else the request's `"binary_data_output"` (`all`).
+ */
+export interface V2BinaryOutputs {
+  readonly all: boolean;
+  readonly byName: ReadonlyMap<string, boolean>;
+}
+
+/** An encoded answer whose Content-Type carries parameters of its own (Triton's `json-header-size`). */
+export interface TypedBody {
+  body: Buffer;
+  contentType: string;
 }
 
 /** What an encoder is told besides the prediction itself. */
@@ -85,4 +102,11 @@ export interface Codec {
   decode?(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest;
   /** Encodes a prediction. Throws `ERR_ENCODE` (or 406) when the value cannot be represented. */
   encode?(prediction: unknown, options: EncodeOptions): Buffer;
+  /**
+   * For a codec whose answers follow the request rather than `Accept` (as Triton's binary tensor
+   * data form does: Triton ignores Accept): encodes a prediction to a request decoded by this codec
+   * and names the Content-Type, parameters included. The server calls it instead of `encode` for
+   * such requests (unless user code encodes); a codec with only this is not offered to `Accept`.
+   */
+  encodeAnswer?(prediction: unknown, options: EncodeOptions): TypedBody;
 }

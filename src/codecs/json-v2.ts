@@ -1,11 +1,15 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { MAX_RANK, allocate, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
-import type { DecodedRequest, EncodeOptions } from './codec.js';
+import type { DecodedRequest, EncodeOptions, V2BinaryOutputs } from './codec.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
 import { setTensor } from './tensor-map.js';
 import { roundToBfloat16 } from '../core/float-rounding.js';
+import { bytesToString } from './json-tensor.js';
+
+/** Triton's binary tensor data form on SageMaker (the `json-header-size` parameter follows). */
+export const TRITON_BINARY_TYPE = 'application/vnd.sagemaker-triton.binary+json';
 
 /** Open Inference Protocol v2 datatype names and the smkit dtype each maps to. */
 export const V2_DATATYPES: Readonly<Record<string, DType>> = {
@@ -43,10 +47,17 @@ export function isV2Request(body: Record<string, unknown>): boolean {
   return Array.isArray(inputs) && inputs.some((i) => typeof i === 'object' && i !== null && !Array.isArray(i) && ('datatype' in i || 'name' in i));
 }
 
-/** Decodes a v2 request body (already parsed) into named tensors. */
-export function decodeV2(body: Record<string, unknown>): DecodedRequest {
+/**
+ * Decodes a v2 request body (already parsed) into named tensors.
+ * @param binary The bytes after the JSON header of a binary tensor data request
+ *   (`application/vnd.sagemaker-triton.binary+json`, see `triton-binary.ts`): inputs with
+ *   `"parameters": {"binary_data_size": K}` take their next K bytes, in input order, and the request's
+ *   binary output choices are read. Absent for `application/json`, where `binary_data_size` is a 400.
+ */
+export function decodeV2(body: Record<string, unknown>, binary?: Buffer): DecodedRequest {
   const inputs = body['inputs'] as Record<string, unknown>[];
   const tensors: TensorMap = {};
+  let offset = 0;
   inputs.forEach((input, index) => {
     const where = `inputs[${index}]`;
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -65,9 +76,20 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
     }
     const params = input['parameters'] as Record<string, unknown> | undefined;
     if (params && typeof params === 'object' && 'binary_data_size' in params) {
-      fail(`${label}: the binary data extension (binary_data_size) is not supported; send "data" as JSON`);
+      if (binary === undefined) {
+        fail(
+          `${label}: "binary_data_size" needs the binary tensor data form: send the body as Content-Type ` +
+            `${TRITON_BINARY_TYPE};json-header-size=N (N: the JSON's length in bytes), or send "data" as JSON`,
+        );
+      }
+      // Triton's rule: each input sets exactly one of "data" and "binary_data_size".
+      if ('data' in input) fail(`${label}: sets both "data" and "binary_data_size" in "parameters"; send its values one way only`);
+      const t = readBinaryInput(binary, offset, params['binary_data_size'], dtype!, shape as number[], (datatype as string).toUpperCase(), label);
+      offset += t.bytes;
+      setTensor(tensors, name as string, t.tensor);
+      return;
     }
-    if (!('data' in input)) fail(`${label}: "data" is missing`);
+    if (!('data' in input)) fail(`${label}: "data" is missing${binary === undefined ? '' : ' (and no "binary_data_size" in "parameters")'}`);
     const raw = input['data'];
     const flat = Array.isArray(raw) ? (raw.some(Array.isArray) ? flatten(raw, label) : raw) : [raw];
     const expected = sizeOf(shape as number[]);
@@ -78,6 +100,12 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
     setTensor(tensors, name as string, { dtype: dtype!, shape: shape as number[], data: convert(flat, dtype!, label, bf16) } as Tensor);
   });
 
+  if (binary !== undefined && offset !== binary.length) {
+    fail(
+      `${binary.length - offset} bytes follow the JSON header beyond the inputs' binary_data_size (${offset} bytes in all); ` +
+        'each binary input must give its exact size and the body must end with the last one',
+    );
+  }
   const request: DecodedRequest = { tensors, form: 'v2' };
   const id = body['id'];
   if (typeof id === 'string' || typeof id === 'number') request.id = String(id);
@@ -98,11 +126,96 @@ export function decodeV2(body: Record<string, unknown>): DecodedRequest {
     if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) fail('"parameters" must be an object');
     request.parameters = parameters as Record<string, unknown>;
   }
+  if (binary !== undefined) request.binaryOutputs = binaryOutputChoices(request.parameters, outputs as Record<string, unknown>[] | undefined);
   return request;
+}
+
+/** Triton's binary output choices: `binary_data` on an output, else the request's `binary_data_output`, else JSON. */
+function binaryOutputChoices(parameters: Record<string, unknown> | undefined, outputs: Record<string, unknown>[] | undefined): V2BinaryOutputs {
+  const all = parameters?.['binary_data_output'];
+  if (all !== undefined && typeof all !== 'boolean') fail(`"parameters": "binary_data_output" must be true or false, found ${excerpt(String(JSON.stringify(all)))}`);
+  const byName = new Map<string, boolean>();
+  for (const o of outputs ?? []) {
+    const p = o['parameters'];
+    if (p === undefined) continue;
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) fail(`output '${excerpt(o['name'] as string)}': "parameters" must be an object`);
+    const b = (p as Record<string, unknown>)['binary_data'];
+    if (b === undefined) continue;
+    if (typeof b !== 'boolean') fail(`output '${excerpt(o['name'] as string)}': "binary_data" must be true or false, found ${excerpt(String(JSON.stringify(b)))}`);
+    byName.set(o['name'] as string, b);
+  }
+  return { all: all === true, byName };
+}
+
+/** Bytes per element of each fixed-size v2 datatype in binary tensor data. */
+const V2_ITEM_SIZE: Readonly<Record<string, number>> = {
+  BOOL: 1, UINT8: 1, UINT16: 2, UINT32: 4, UINT64: 8, INT8: 1, INT16: 2, INT32: 4, INT64: 8, BF16: 2, FP16: 2, FP32: 4, FP64: 8,
+};
+
+/**
+ * One binary input: the next `size` bytes of `binary` from `offset`, checked against the shape and
+ * datatype before anything is allocated (so nothing larger than the body is), little-endian and
+ * row-major; BYTES elements each a 4-byte little-endian length and the bytes; BOOL one byte.
+ */
+function readBinaryInput(binary: Buffer, offset: number, size: unknown, dtype: DType, shape: number[], datatype: string, label: string): { tensor: Tensor; bytes: number } {
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    fail(`${label}: "binary_data_size" must be a non-negative integer byte count, found ${excerpt(String(JSON.stringify(size)))}`);
+  }
+  const left = binary.length - offset;
+  if (size > left) {
+    fail(`${label}: binary_data_size ${size} runs past the end of the body: ${left} bytes are left after the JSON header${offset > 0 ? ' and the inputs before it' : ''}`);
+  }
+  const bytes = binary.subarray(offset, offset + size);
+  const count = sizeOf(shape);
+  const shown = `shape [${shape.join(', ')}]`;
+  if (dtype === 'string') {
+    // Each element takes at least its 4-byte length, so a count past size / 4 cannot fit: refuse it before allocating.
+    if (count > size / 4) fail(`${label}: ${shown} has ${count} BYTES elements, which need at least ${count * 4} bytes (a 4-byte length each) but binary_data_size is ${size}`);
+    const out = new Array<string>(count);
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      if (at + 4 > size) fail(`${label}: BYTES element ${i}'s 4-byte length runs past the input's binary_data_size ${size}`);
+      const length = bytes.readUInt32LE(at);
+      at += 4;
+      if (length > size - at) fail(`${label}: BYTES element ${i} claims ${length} bytes but only ${size - at} are left of the input's binary_data_size ${size}`);
+      out[i] = bytesToString(bytes.subarray(at, at + length));
+      at += length;
+    }
+    if (at !== size) fail(`${label}: ${shown} has ${count} BYTES elements, which end after ${at} bytes, but binary_data_size is ${size}`);
+    return { tensor: { dtype, shape, data: out }, bytes: size };
+  }
+  const itemSize = V2_ITEM_SIZE[datatype]!;
+  if (count * itemSize !== size) {
+    fail(`${label}: ${shown} of ${datatype} needs ${count * itemSize} bytes (${count} elements × ${itemSize}) but binary_data_size is ${size}`);
+  }
+  let data: Tensor['data'];
+  if (datatype === 'BF16') {
+    // bfloat16 is the top half of a float32.
+    const out = new Float32Array(count);
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < count; i++) bits[i] = bytes.readUInt16LE(2 * i) << 16;
+    data = out;
+  } else {
+    const out = allocate(dtype, count) as Exclude<Tensor['data'], string[]>;
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
+    // numpy's bool is any non-zero byte; smkit's is 0 or 1.
+    if (dtype === 'bool') for (let i = 0; i < count; i++) if (out[i] !== 0) out[i] = 1;
+    data = out;
+  }
+  return { tensor: { dtype, shape, data } as Tensor, bytes: size };
 }
 
 /** Writes a v2 response: `{"model_name", "id"?, "outputs": [{name, shape, datatype, data}]}` with flat data. */
 export function encodeV2(outputs: TensorMap, options: EncodeOptions): string {
+  return encodeV2Parts(outputs, options).json;
+}
+
+/**
+ * A v2 response with the outputs the request's {@link V2BinaryOutputs} choose written as binary
+ * tensor data: their JSON entries carry `"parameters": {"binary_data_size": K}` instead of `data`,
+ * and `binary` holds their bytes, in output order, to follow the JSON.
+ */
+export function encodeV2Parts(outputs: TensorMap, options: EncodeOptions): { json: string; binary: Uint8Array[] } {
   let names = Object.keys(outputs);
   const requested = options.request?.requestedOutputs;
   if (requested !== undefined && requested.length > 0) {
@@ -115,20 +228,42 @@ export function encodeV2(outputs: TensorMap, options: EncodeOptions): string {
     }
     names = requested;
   }
+  const choices = options.request?.binaryOutputs;
+  const binary: Uint8Array[] = [];
   const parts = [`{"model_name":${JSON.stringify(options.modelName ?? 'model')}`];
   if (options.request?.id !== undefined) parts.push(`,"id":${JSON.stringify(options.request.id)}`);
   parts.push(',"outputs":[');
   names.forEach((name, i) => {
     const t = outputs[name]!;
-    parts.push(
-      i > 0 ? ',' : '',
-      `{"name":${JSON.stringify(name === '' ? V2_UNNAMED_OUTPUT : name)},"shape":[${t.shape.join(',')}],"datatype":"${DTYPE_TO_V2[t.dtype]}","data":`,
-      tensorFlatToJson(t),
-      '}',
-    );
+    const wire = name === '' ? V2_UNNAMED_OUTPUT : name;
+    parts.push(i > 0 ? ',' : '', `{"name":${JSON.stringify(wire)},"shape":[${t.shape.join(',')}],"datatype":"${DTYPE_TO_V2[t.dtype]}",`);
+    if (choices !== undefined && (choices.byName.get(wire) ?? choices.all)) {
+      const bytes = tensorBytes(t);
+      binary.push(bytes);
+      parts.push(`"parameters":{"binary_data_size":${bytes.byteLength}}}`);
+    } else {
+      parts.push('"data":', tensorFlatToJson(t), '}');
+    }
   });
   parts.push(']}');
-  return parts.join('');
+  return { json: parts.join(''), binary };
+}
+
+/** A tensor as v2 binary tensor data: its little-endian elements; BYTES each a 4-byte length and its UTF-8 bytes. */
+function tensorBytes(t: Tensor): Uint8Array {
+  if (t.dtype !== 'string') {
+    const d = t.data as Exclude<Tensor['data'], string[]>;
+    return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  }
+  const encoded = (t.data as string[]).map((s) => Buffer.from(s, 'utf8'));
+  const out = Buffer.allocUnsafe(encoded.reduce((n, b) => n + 4 + b.length, 0));
+  let at = 0;
+  for (const b of encoded) {
+    out.writeUInt32LE(b.length, at);
+    b.copy(out, at + 4);
+    at += 4 + b.length;
+  }
+  return out;
 }
 
 function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Tensor['data'] {

@@ -207,7 +207,7 @@ test('v2 errors: shape against data length, datatype, names, value types and ran
   rejects(v2({ name: 'x', shape: [1], datatype: 'INT32', data: [1.5] }), /needs integers/);
   rejects(v2({ name: 'x', shape: [-1], datatype: 'FP32', data: [1] }), /non-negative integers/);
   rejects(v2({ name: 'x', shape: [1], datatype: 'FP32' }), /"data" is missing/);
-  rejects(v2({ name: 'x', shape: [1], datatype: 'FP32', data: [1], parameters: { binary_data_size: 4 } }), /binary data extension/);
+  rejects(v2({ name: 'x', shape: [1], datatype: 'FP32', data: [1], parameters: { binary_data_size: 4 } }), /"binary_data_size" needs the binary tensor data form: send the body as Content-Type application\/vnd.sagemaker-triton.binary\+json;json-header-size=N/);
   rejects(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }, { name: 'x', shape: [1], datatype: 'FP32', data: [1] }] }), /appears twice/);
 });
 

@@ -1,6 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
-import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
+import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, TypedBody } from './codec.js';
 import { parseMediaType } from './media-type.js';
 
 /**
@@ -78,7 +78,30 @@ export class CodecRegistry {
    * @throws ToolkitError 406 `ERR_NOT_ACCEPTABLE` when no codec encodes that type, or the codec's error.
    */
   encode(prediction: unknown, mediaType: string, options: EncodeOptions): Buffer {
+    return this.#encodeWith(this.find(mediaType), prediction, mediaType, options);
+  }
+
+  /**
+   * The codec that answers a request of this `Content-Type` itself, whatever `Accept` says (one with
+   * `encodeAnswer`, such as Triton's binary tensor data form), or `undefined`.
+   */
+  answeringCodec(contentTypeHeader: string | undefined): Codec | undefined {
+    if (contentTypeHeader === undefined) return undefined;
+    const codec = this.#byType.get(parseMediaType(contentTypeHeader).mediaType);
+    return codec?.encodeAnswer === undefined ? undefined : codec;
+  }
+
+  /**
+   * {@link encode}, except that a codec with `encodeAnswer` names the answer's Content-Type itself
+   * (its parameters included).
+   */
+  encodeResponse(prediction: unknown, mediaType: string, options: EncodeOptions): Buffer | TypedBody {
     const codec = this.find(mediaType);
+    if (codec?.encodeAnswer !== undefined) return codec.encodeAnswer(prediction, options);
+    return this.#encodeWith(codec, prediction, mediaType, options);
+  }
+
+  #encodeWith(codec: Codec | undefined, prediction: unknown, mediaType: string, options: EncodeOptions): Buffer {
     if (codec?.encode === undefined) {
       throw new ToolkitError(
         'ERR_NOT_ACCEPTABLE',

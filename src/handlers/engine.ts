@@ -5,7 +5,7 @@ import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
 import { UNNAMED, withFloat16Bits, type TensorMap } from '../core/tensor.js';
 import { float64ToFloat32 } from '../core/dtype-convert.js';
-import type { DecodeHints, DecodedRequest } from '../codecs/codec.js';
+import type { DecodeHints, DecodedRequest, TypedBody } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
 import type { FormPart } from '../codecs/multipart.js';
 import type { ModelRuntime, RuntimeOptions } from '../runtimes/runtime.js';
@@ -291,7 +291,8 @@ export class InferenceEngine {
     if (userEncodes) {
       accept = wildcardOnly ? this.options.defaultAccept : rawAccept;
     } else {
-      const chosen = this.negotiate(req.accept);
+      // A protocol whose answers follow the request (Triton's binary form: Triton ignores Accept).
+      const chosen = this.codecs.answeringCodec(req.contentType)?.mediaType ?? this.negotiate(req.accept);
       if (!chosen) {
         throw new ToolkitError('ERR_NOT_ACCEPTABLE', `cannot answer in ${excerpt(rawAccept ?? '', 200)}; available: ${this.codecs.encodableTypes().join(', ')}`);
       }
@@ -441,13 +442,13 @@ export class InferenceEngine {
   }
 
   /** The default outputFn: encodes in the negotiated type, answering in the request's form. */
-  private encode(prediction: unknown, accept: string): Buffer {
+  private encode(prediction: unknown, accept: string): Buffer | TypedBody {
     try {
       if (isStepData(prediction)) {
         const modelName = this.model instanceof Pipeline ? (this.model.runtimes.at(-1)?.name ?? 'model') : 'model';
-        return this.codecs.encode(prediction.value !== undefined ? prediction.value : prediction.tensors, accept, { request: prediction.request, modelName });
+        return this.codecs.encodeResponse(prediction.value !== undefined ? prediction.value : prediction.tensors, accept, { request: prediction.request, modelName });
       }
-      return this.codecs.encode(prediction, accept, {});
+      return this.codecs.encodeResponse(prediction, accept, {});
     } catch (err) {
       // The client chose a type this prediction has no form in (top-k labels as NPY, say): that is
       // "not acceptable", not a server fault.
