@@ -14,6 +14,7 @@ import { jsonLinesCodec } from './jsonlines.js';
 import { decodeNpy, encodeNpy, npyCodec } from './npy.js';
 import { npzCodec } from './npz.js';
 import { rawCodec } from './raw.js';
+import { tritonBinaryCodec } from './triton-binary.js';
 import { mutatedBodies } from '../../test/helpers/hostile-bodies.js';
 import { nearPowerOfTwo } from '../../test/helpers/near-powers-of-two.js';
 
@@ -320,6 +321,27 @@ test('TF Serving: non-finite floats are written as NaN/Infinity tokens and read 
   );
 });
 
+test('Triton binary tensor data: every dtype round-trips bit for bit (binary answer → binary request)', () => {
+  const request: DecodedRequest = { tensors: {}, form: 'v2', binaryOutputs: { all: true, byName: new Map() } };
+  for (const dtype of [...NUMERIC, 'string'] as DType[]) {
+    fc.assert(
+      fc.property(tensorOf(dtype), (t) => {
+        const answer = tritonBinaryCodec.encodeAnswer!({ y: t }, { request });
+        const headerSize = Number(/json-header-size=(\d+)$/.exec(answer.contentType)![1]);
+        // An answer's output entries ({name, shape, datatype, parameters: {binary_data_size}}) are valid request inputs.
+        const outputs = JSON.parse(answer.body.subarray(0, headerSize).toString()).outputs;
+        const json = Buffer.from(JSON.stringify({ inputs: outputs }));
+        const back = tritonBinaryCodec.decode!(Buffer.concat([json, answer.body.subarray(headerSize)]), { 'json-header-size': String(json.length) }).tensors['y']!;
+        assert.equal(back.dtype, t.dtype);
+        assert.deepEqual(back.shape, t.shape);
+        if (dtype === 'float16') assert.deepEqual(Array.from(back.data as Uint16Array), Array.from(t.data as Uint16Array));
+        else assert.deepEqual(values(back, true), values(t, true));
+      }),
+      { numRuns: 40 },
+    );
+  }
+});
+
 // --- hostile bytes ---------------------------------------------------------------------------
 
 const CODECS: { codec: Codec; params?: Record<string, string>; hints?: DecodeHints }[] = [
@@ -385,6 +407,36 @@ test('any byte string: every codec decodes it or refuses it with a catalogued 4x
     }),
     { numRuns: 3000 },
   );
+});
+
+/** Valid Triton binary bodies (FP32, INT64, BYTES and a JSON input), with their json-header-size. */
+const TRITON_SEEDS: [Buffer, number][] = (() => {
+  const json = JSON.stringify({
+    inputs: [
+      { name: 'a', shape: [1, 2], datatype: 'FP32', parameters: { binary_data_size: 8 } },
+      { name: 'b', shape: [1], datatype: 'INT64', parameters: { binary_data_size: 8 } },
+      { name: 'c', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: 11 } },
+      { name: 'd', shape: [1], datatype: 'BOOL', data: [true] },
+    ],
+    outputs: [{ name: 'a', parameters: { binary_data: true } }],
+  });
+  const bin = Buffer.concat([Buffer.alloc(16, 0x3f), Buffer.from([3, 0, 0, 0, 0x61, 0x62, 0x63, 0, 0, 0, 0])]);
+  return [[Buffer.concat([Buffer.from(json), bin]), json.length]];
+})();
+
+test('Triton binary tensor data: any body and json-header-size decodes or is refused with a catalogued 4xx', () => {
+  const [seed, seedSize] = TRITON_SEEDS[0]!;
+  const headerSizes = fc.oneof(
+    fc.integer({ min: seedSize - 3, max: seedSize + 3 }).map(String),
+    fc.nat({ max: 600 }).map(String),
+    fc.constantFrom('', '-1', 'None', '1e3', ' 12', '0x10', '99999999999999999999999', String(seedSize)),
+  );
+  fc.assert(
+    fc.property(fc.oneof(mutatedBodies([seed], 6), bodies), headerSizes, (body, size) => decodesOrRefuses(tritonBinaryCodec, body, { 'json-header-size': size })),
+    { numRuns: 1500 },
+  );
+  decodesOrRefuses(tritonBinaryCodec, seed, {});
+  assert.equal(Object.keys(tritonBinaryCodec.decode!(seed, { 'json-header-size': String(seedSize) }).tensors).length, 4);
 });
 
 test('text decoders (JSON, CSV, JSON lines) are held to the decoded-size budget too', () => {
