@@ -1,6 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { MAX_RANK, allocate, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
-import type { DecodedRequest, EncodeOptions, V2BinaryOutputs } from './codec.js';
+import type { DecodeLimits, DecodedRequest, EncodeOptions, V2BinaryOutputs } from './codec.js';
+import { checkDecodedSize } from './decode-limits.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
@@ -54,10 +55,11 @@ export function isV2Request(body: Record<string, unknown>): boolean {
  *   `"parameters": {"binary_data_size": K}` take their next K bytes, in input order, and the request's
  *   binary output choices are read. Absent for `application/json`, where `binary_data_size` is a 400.
  */
-export function decodeV2(body: Record<string, unknown>, binary?: Buffer): DecodedRequest {
+export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?: DecodeLimits): DecodedRequest {
   const inputs = body['inputs'] as Record<string, unknown>[];
   const tensors: TensorMap = {};
   let offset = 0;
+  let decoded = 0;
   inputs.forEach((input, index) => {
     const where = `inputs[${index}]`;
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -84,7 +86,10 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer): Decode
       }
       // Triton's rule: each input sets exactly one of "data" and "binary_data_size".
       if ('data' in input) fail(`${label}: sets both "data" and "binary_data_size" in "parameters"; send its values one way only`);
-      const t = readBinaryInput(binary, offset, params['binary_data_size'], dtype!, shape as number[], (datatype as string).toUpperCase(), label);
+      const t = readBinaryInput(binary, offset, params['binary_data_size'], dtype!, shape as number[], (datatype as string).toUpperCase(), label, (cost) => {
+        decoded += cost;
+        checkDecodedSize(decoded, limits, `the binary data of ${label}`);
+      });
       offset += t.bytes;
       setTensor(tensors, name as string, t.tensor);
       return;
@@ -157,7 +162,16 @@ const V2_ITEM_SIZE: Readonly<Record<string, number>> = {
  * datatype before anything is allocated (so nothing larger than the body is), little-endian and
  * row-major; BYTES elements each a 4-byte little-endian length and the bytes; BOOL one byte.
  */
-function readBinaryInput(binary: Buffer, offset: number, size: unknown, dtype: DType, shape: number[], datatype: string, label: string): { tensor: Tensor; bytes: number } {
+function readBinaryInput(
+  binary: Buffer,
+  offset: number,
+  size: unknown,
+  dtype: DType,
+  shape: number[],
+  datatype: string,
+  label: string,
+  charge: (bytes: number) => void,
+): { tensor: Tensor; bytes: number } {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
     fail(`${label}: "binary_data_size" must be a non-negative integer byte count, found ${excerpt(String(JSON.stringify(size)))}`);
   }
@@ -171,6 +185,8 @@ function readBinaryInput(binary: Buffer, offset: number, size: unknown, dtype: D
   if (dtype === 'string') {
     // Each element takes at least its 4-byte length, so a count past size / 4 cannot fit: refuse it before allocating.
     if (count > size / 4) fail(`${label}: ${shown} has ${count} BYTES elements, which need at least ${count * 4} bytes (a 4-byte length each) but binary_data_size is ${size}`);
+    // At most what the decoded-size budget charges: a reference per element, two bytes a character.
+    charge(count * 8 + 2 * (size - 4 * count));
     const out = new Array<string>(count);
     let at = 0;
     for (let i = 0; i < count; i++) {
@@ -188,6 +204,7 @@ function readBinaryInput(binary: Buffer, offset: number, size: unknown, dtype: D
   if (count * itemSize !== size) {
     fail(`${label}: ${shown} of ${datatype} needs ${count * itemSize} bytes (${count} elements × ${itemSize}) but binary_data_size is ${size}`);
   }
+  charge(datatype === 'BF16' ? 2 * size : size);
   let data: Tensor['data'];
   if (datatype === 'BF16') {
     // bfloat16 is the top half of a float32.

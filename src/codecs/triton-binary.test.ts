@@ -184,7 +184,18 @@ test('the decoded-size budget holds (413), and nothing is allocated before the s
   const [body, size] = tritonRequest({ inputs: [{ name: 's', shape: [1000], datatype: 'BYTES', parameters: { binary_data_size: strings.length } }] }, strings);
   assert.throws(
     () => tritonBinaryCodec.decode!(body, { 'json-header-size': String(size) }, { maxDecodedBytes: 100_000 }),
-    (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DECODED_TOO_LARGE' && e.status === 413,
+    // Refused by the input's own check, before its strings are built.
+    (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DECODED_TOO_LARGE' && e.status === 413 && /the binary data of input 's'/.test(e.message),
   );
   assert.equal(tritonBinaryCodec.decode!(body, { 'json-header-size': String(size) }, { maxDecodedBytes: 1_000_000 }).tensors['s']!.data.length, 1000);
+  // Numbers: the inputs together, each checked before it is allocated.
+  const floats = Buffer.alloc(40_000);
+  const [two, twoSize] = tritonRequest(
+    { inputs: ['a', 'b'].map((name) => ({ name, shape: [5000], datatype: 'FP32', parameters: { binary_data_size: 20_000 } })) },
+    floats,
+  );
+  assert.throws(
+    () => tritonBinaryCodec.decode!(two, { 'json-header-size': String(twoSize) }, { maxDecodedBytes: 30_000 }),
+    (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DECODED_TOO_LARGE' && /the binary data of input 'b'/.test(e.message),
+  );
 });

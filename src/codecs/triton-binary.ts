@@ -24,8 +24,8 @@ export { TRITON_BINARY_TYPE } from './json-v2.js';
  * answer as `application/json`.
  *
  * Every malformed body is a 400 `ERR_JSON_PARSE` (`{"error"}` included, as v2 clients read it),
- * checked before allocating: nothing decoded is larger than the body, and BYTES elements cost at
- * most the decoded-size budget's per-string charge.
+ * checked before allocating, and each binary input is held to the decoded-size budget (413) before
+ * it is allocated: numbers take their own bytes, BYTES elements what the budget charges a string.
  */
 export const tritonBinaryCodec: Codec = {
   mediaType: TRITON_BINARY_TYPE,
@@ -40,7 +40,7 @@ export const tritonBinaryCodec: Codec = {
       }
       const request = value as Record<string, unknown>;
       refuseExtraInputs((request['inputs'] as unknown[]).length, hints?.maxInputs, 'the v2 request');
-      return withinBudget(decodeV2(request, body.subarray(headerSize)), limits, `the ${TRITON_BINARY_TYPE} body`);
+      return withinBudget(decodeV2(request, body.subarray(headerSize), limits), limits, `the ${TRITON_BINARY_TYPE} body`);
     } catch (err) {
       throw withErrorMember(err);
     }
