@@ -50,12 +50,18 @@ const SEEDS: Buffer[] = [
   Buffer.from(zipSync({ 'arr_0.npy': new Uint8Array(npy(tensor('float64', [1, 4], Float64Array.of(1, 2, 3, 4)))) }, { level: 6 })),
 ];
 
+// Triton's binary tensor data form: the v2 JSON, then the input's 16 bytes (tritonclient's generate_request_body).
+const TRITON_JSON = '{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","parameters":{"binary_data_size":16}}],"parameters":{"binary_data_output":true}}';
+SEEDS.push(Buffer.concat([Buffer.from(TRITON_JSON), Buffer.from(Float32Array.of(5.1, 3.5, 1.4, 0.2).buffer)]));
+const TRITON_TYPE = 'application/vnd.sagemaker-triton.binary+json;json-header-size=';
+
 const mutated = mutatedBodies(SEEDS, 4);
 
 const TYPES = [
   'application/json', 'text/csv', 'text/csv; header=present', 'application/x-npy', 'application/x-npz', 'application/jsonlines',
   'application/octet-stream', 'image/png', 'image/jpeg', 'multipart/form-data; boundary=xyz', 'multipart/form-data',
   'text/plain', 'application/x-www-form-urlencoded', 'Application/JSON; charset=utf-8', 'application/json; charset=latin1',
+  `${TRITON_TYPE}${TRITON_JSON.length}`, `${TRITON_TYPE}${TRITON_JSON.length + 1}`, `${TRITON_TYPE}7`, 'application/vnd.sagemaker-triton.binary+json',
 ];
 const ACCEPTS = ['', '*/*', 'application/json', 'text/csv', 'application/x-npy', 'application/jsonlines', 'application/octet-stream', 'image/png', 'text/*;q=0.5, */*;q=0'];
 const headerText = fc.string({ unit: fc.constantFrom(...'abcxyz/;=+*-. ,q0123456789'), maxLength: 40 });
