@@ -103,10 +103,15 @@ export interface Codec {
   /** Encodes a prediction. Throws `ERR_ENCODE` (or 406) when the value cannot be represented. */
   encode?(prediction: unknown, options: EncodeOptions): Buffer;
   /**
-   * For a codec whose answers follow the request rather than `Accept` (as Triton's binary tensor
-   * data form does: Triton ignores Accept): encodes a prediction to a request decoded by this codec
-   * and names the Content-Type, parameters included. The server calls it instead of `encode` for
-   * such requests (unless user code encodes); a codec with only this is not offered to `Accept`.
+   * Encodes a prediction and names the answer's Content-Type itself, parameters included (Triton's
+   * `json-header-size`), or returns `undefined` to leave it to `encode`. The server calls it first
+   * when answering in this codec's type (unless user code encodes).
    */
-  encodeAnswer?(prediction: unknown, options: EncodeOptions): TypedBody;
+  encodeAnswer?(prediction: unknown, options: EncodeOptions): TypedBody | undefined;
+  /**
+   * Requests of this type are answered by this codec's `encodeAnswer` whatever `Accept` says, as
+   * Triton answers its binary tensor data form (Triton ignores Accept). A codec without `encode`
+   * is not offered to `Accept` for other requests.
+   */
+  readonly answersRequest?: boolean;
 }

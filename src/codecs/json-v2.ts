@@ -1,6 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { MAX_RANK, allocate, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
-import type { DecodeLimits, DecodedRequest, EncodeOptions, V2BinaryOutputs } from './codec.js';
+import type { DecodeLimits, DecodedRequest, EncodeOptions, TypedBody, V2BinaryOutputs } from './codec.js';
 import { checkDecodedSize } from './decode-limits.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
@@ -131,7 +131,9 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) fail('"parameters" must be an object');
     request.parameters = parameters as Record<string, unknown>;
   }
-  if (binary !== undefined) request.binaryOutputs = binaryOutputChoices(request.parameters, outputs as Record<string, unknown>[] | undefined);
+  // Triton answers binary outputs to any v2 request that asks for them, application/json ones too.
+  const choices = binaryOutputChoices(request.parameters, outputs as Record<string, unknown>[] | undefined);
+  if (binary !== undefined || choices.all || [...choices.byName.values()].includes(true)) request.binaryOutputs = choices;
   return request;
 }
 
@@ -264,6 +266,18 @@ export function encodeV2Parts(outputs: TensorMap, options: EncodeOptions): { jso
   });
   parts.push(']}');
   return { json: parts.join(''), binary };
+}
+
+/**
+ * A v2 answer as Triton gives it on SageMaker: with outputs asked for as binary data, the JSON then
+ * their bytes under `application/vnd.sagemaker-triton.binary+json;json-header-size=<JSON length>`;
+ * with none, the plain v2 JSON as `application/json`.
+ */
+export function encodeV2Answer(outputs: TensorMap, options: EncodeOptions): TypedBody {
+  const { json, binary } = encodeV2Parts(outputs, options);
+  if (binary.length === 0) return { body: Buffer.from(json, 'utf8'), contentType: 'application/json' };
+  const head = Buffer.from(json, 'utf8');
+  return { body: Buffer.concat([head, ...binary]), contentType: `${TRITON_BINARY_TYPE};json-header-size=${head.length}` };
 }
 
 /** A tensor as v2 binary tensor data: its little-endian elements; BYTES each a 4-byte length and its UTF-8 bytes. */

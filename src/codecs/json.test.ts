@@ -230,6 +230,29 @@ test('v2 response: model_name, id, outputs with shape, datatype and flat data; r
   assert.throws(() => encode(out, { request: { ...r, requestedOutputs: ['nope'] } }), (e: unknown) => e instanceof ToolkitError && e.status === 400 && /"nope" do not exist/.test(e.message));
 });
 
+test('v2 JSON request asking for binary outputs: answered in Triton\'s binary form (as Triton on SageMaker answers it); otherwise encode\'s JSON', () => {
+  const out: TensorMap = { y: tensor('float32', [2], Float32Array.of(0.5, -1)), n: tensor('int32', [1], Int32Array.of(7)) };
+  const asked = decode(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }], outputs: [{ name: 'y', parameters: { binary_data: true } }, { name: 'n' }] }));
+  const answer = jsonCodec.encodeAnswer!(out, { request: asked, modelName: 'm' })!;
+  const m = /^application\/vnd\.sagemaker-triton\.binary\+json;json-header-size=(\d+)$/.exec(answer.contentType)!;
+  const size = Number(m[1]);
+  assert.deepEqual(JSON.parse(answer.body.subarray(0, size).toString()).outputs, [
+    { name: 'y', shape: [2], datatype: 'FP32', parameters: { binary_data_size: 8 } },
+    { name: 'n', shape: [1], datatype: 'INT32', data: [7] },
+  ]);
+  assert.deepEqual(answer.body.subarray(size), Buffer.from(Float32Array.of(0.5, -1).buffer));
+  // binary_data false, absent, or no outputs at all: the JSON codec's own answer.
+  for (const request of [
+    { inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }] },
+    { inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }], outputs: [{ name: 'y', parameters: { binary_data: false } }], parameters: { binary_data_output: false } },
+  ]) {
+    const r = decode(JSON.stringify(request));
+    assert.equal(r.binaryOutputs, undefined);
+    assert.equal(jsonCodec.encodeAnswer!(out, { request: r }), undefined);
+  }
+  rejects(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }], outputs: [{ name: 'y', parameters: { binary_data: 1 } }] }), /output 'y': "binary_data" must be true or false, found 1/);
+});
+
 test('tensor form answers: one output → nested array, several → {name: nested}', () => {
   const r = decode('[[1,2]]');
   assert.deepEqual(encode({ y: tensor('float32', [1, 3], Float32Array.from([1, 2, 3])) }, { request: r }), [[1, 2, 3]]);

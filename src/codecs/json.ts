@@ -1,6 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
-import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, RequestForm } from './codec.js';
+import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, RequestForm, TypedBody } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { findJsonErrorPosition } from './json-error-position.js';
 import { scanNumericBody } from './json-fast-array.js';
@@ -8,7 +8,7 @@ import { isB64Leaf, nestedToTensor, refuseExtraInputs, stackRecords } from './js
 import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
 import { withErrorMember } from './protocol-error.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
-import { decodeV2, encodeV2, isV2Request } from './json-v2.js';
+import { decodeV2, encodeV2, encodeV2Answer, isV2Request } from './json-v2.js';
 import { setTensor } from './tensor-map.js';
 import { refuseUtf16 } from './text-encoding.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
@@ -195,6 +195,12 @@ export const jsonCodec: Codec = {
       // TF Serving and v2 clients read {"error"}; a body that is not even JSON may be either.
       throw withErrorMember(err);
     }
+  },
+  encodeAnswer(prediction: unknown, options: EncodeOptions): TypedBody | undefined {
+    // A v2 request that asks for binary outputs gets them as Triton answers it (binary_data,
+    // binary_data_output); any other answer is encode's.
+    if (options.request?.binaryOutputs === undefined || options.request.form !== 'v2' || !isTensorMap(prediction)) return undefined;
+    return encodeV2Answer(prediction, options);
   },
   encode(prediction: unknown, options: EncodeOptions): Buffer {
     // A bare float tensor (the common answer) is written straight to bytes, without a string between.

@@ -83,22 +83,22 @@ export class CodecRegistry {
 
   /**
    * The codec that answers a request of this `Content-Type` itself, whatever `Accept` says (one with
-   * `encodeAnswer`, such as Triton's binary tensor data form), or `undefined`.
+   * `answersRequest`, such as Triton's binary tensor data form), or `undefined`.
    */
   answeringCodec(contentTypeHeader: string | undefined): Codec | undefined {
     if (contentTypeHeader === undefined) return undefined;
     const codec = this.#byType.get(parseMediaType(contentTypeHeader).mediaType);
-    return codec?.encodeAnswer === undefined ? undefined : codec;
+    return codec?.answersRequest === true && codec.encodeAnswer !== undefined ? codec : undefined;
   }
 
   /**
-   * {@link encode}, except that a codec with `encodeAnswer` names the answer's Content-Type itself
+   * {@link encode}, except that a codec's `encodeAnswer` may name the answer's Content-Type itself
    * (its parameters included).
    */
   encodeResponse(prediction: unknown, mediaType: string, options: EncodeOptions): Buffer | TypedBody {
     const codec = this.find(mediaType);
-    if (codec?.encodeAnswer !== undefined) return codec.encodeAnswer(prediction, options);
-    return this.#encodeWith(codec, prediction, mediaType, options);
+    const typed = codec?.encodeAnswer?.(prediction, options);
+    return typed ?? this.#encodeWith(codec, prediction, mediaType, options);
   }
 
   #encodeWith(codec: Codec | undefined, prediction: unknown, mediaType: string, options: EncodeOptions): Buffer {

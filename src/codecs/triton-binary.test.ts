@@ -115,7 +115,7 @@ test('answers: binary outputs as asked (per output, or binary_data_output), the 
   const outputs = { y: { dtype: 'float32' as const, shape: [2], data: Float32Array.of(0.25, -1) }, s: { dtype: 'string' as const, shape: [1], data: ['ok'] } };
   const answer = (extra: object) => {
     const [body, size] = threeInputs(extra);
-    return tritonBinaryCodec.encodeAnswer!(outputs, { request: decode(body, size), modelName: 'm' });
+    return tritonBinaryCodec.encodeAnswer(outputs, { request: decode(body, size), modelName: 'm' });
   };
 
   // InferRequestedOutput(name, binary_data=True) for y, binary_data=False for s.

@@ -4,12 +4,17 @@ import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, T
 import { withinBudget } from './decoded-size.js';
 import { encodeJsonText, parseJsonBody } from './json.js';
 import { refuseExtraInputs } from './json-tensor.js';
-import { TRITON_BINARY_TYPE, decodeV2, encodeV2Parts, isV2Request } from './json-v2.js';
+import { TRITON_BINARY_TYPE, decodeV2, encodeV2Answer, isV2Request } from './json-v2.js';
 import { withErrorMember } from './protocol-error.js';
 import { isTensorMap } from './tensor-map.js';
 import { refuseUtf16 } from './text-encoding.js';
 
 export { TRITON_BINARY_TYPE } from './json-v2.js';
+
+/** A codec that always names its answer's Content-Type. */
+export interface AnsweringCodec extends Codec {
+  encodeAnswer(prediction: unknown, options: EncodeOptions): TypedBody;
+}
 
 /**
  * The binary tensor data form of the Open Inference Protocol v2 as NVIDIA Triton serves it on
@@ -27,8 +32,9 @@ export { TRITON_BINARY_TYPE } from './json-v2.js';
  * checked before allocating, and each binary input is held to the decoded-size budget (413) before
  * it is allocated: numbers take their own bytes, BYTES elements what the budget charges a string.
  */
-export const tritonBinaryCodec: Codec = {
+export const tritonBinaryCodec: AnsweringCodec = {
   mediaType: TRITON_BINARY_TYPE,
+  answersRequest: true,
   decode(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
     try {
       const headerSize = jsonHeaderSize(params['json-header-size'], body.length);
@@ -49,10 +55,7 @@ export const tritonBinaryCodec: Codec = {
     if (!isTensorMap(prediction) || options.request?.form !== 'v2') {
       return { body: Buffer.from(encodeJsonText(prediction, options), 'utf8'), contentType: 'application/json' };
     }
-    const { json, binary } = encodeV2Parts(prediction, options);
-    if (binary.length === 0) return { body: Buffer.from(json, 'utf8'), contentType: 'application/json' };
-    const head = Buffer.from(json, 'utf8');
-    return { body: Buffer.concat([head, ...binary]), contentType: `${TRITON_BINARY_TYPE};json-header-size=${head.length}` };
+    return encodeV2Answer(prediction, options);
   },
 };
 

@@ -94,6 +94,23 @@ describe("Triton's binary tensor data form over HTTP (identity ONNX model: FP32,
     assert.deepEqual(JSON.parse((json.body as Buffer).toString()).outputs, [{ name: 'x_out', shape: [1, 2], datatype: 'FP32', data: [1.5, -0.25] }]);
   });
 
+  test('a plain application/json v2 request asking for a binary output gets the binary form, as Triton answers it', async () => {
+    // Triton's own SageMaker test (test_inference_client_generated_response_binary): JSON inputs, OUTPUT0 binary, OUTPUT1 JSON.
+    const body = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1.5, -0.25] }, { name: 'ids', shape: [1], datatype: 'INT64', data: [5] }, { name: 'text', shape: [1], datatype: 'BYTES', data: ['a'] }],
+        outputs: [{ name: 'x_out', parameters: { binary_data: true } }, { name: 'ids_out', parameters: { binary_data: false } }],
+      }),
+    );
+    const res = await post(body, 'application/json').expect(200);
+    const answer = parseAnswer(res.headers['content-type']!, res.body as Buffer);
+    assert.deepEqual(answer.bytes['x_out'], fp32);
+    assert.deepEqual(answer.outputs[1]!.data, [5]);
+    // Without binary outputs asked for, the JSON answer is as before.
+    const plain = await post(Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1.5, -0.25] }, { name: 'ids', shape: [1], datatype: 'INT64', data: [5] }, { name: 'text', shape: [1], datatype: 'BYTES', data: ['a'] }], outputs: [{ name: 'ids_out' }] })), 'application/json').expect(200);
+    assert.match(plain.headers['content-type']!, /^application\/json/);
+  });
+
   test('hostile bodies are 400s with the v2 {"error"} member, and the server goes on serving', async () => {
     const { body, contentType } = tritonBody({ inputs }, fp32, int64, text);
     const cases: [Buffer, string, RegExp][] = [
