@@ -154,7 +154,8 @@ const DATA_CAPTURE: ShapeRule = {
   members: {
     EnableCapture: { kind: 'boolean' },
     InitialSamplingPercentage: { kind: 'integer', min: 0, max: 100 },
-    // s3:// or https:// on the service; the local SageMaker also writes to a local folder.
+    // Pattern (https|s3)://([^/])/?(.*) on the service; the local SageMaker also writes to a local
+    // folder, so CreateEndpointConfig checks it (a URL outside the pattern gets the service's words).
     DestinationS3Uri: { kind: 'string', min: 0, max: 512 },
     KmsKeyId: { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' },
     CaptureOptions: { kind: 'list', min: 1, max: 32, member: { kind: 'structure', required: ['CaptureMode'], members: { CaptureMode: { kind: 'string', enum: ['Input', 'Output', 'InputAndOutput'] } } } },

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
+import { captureDestination } from '../capture/destination.js';
 import { CaptureS3Sync } from '../capture/s3-sync.js';
 import { CaptureWriter } from '../capture/writer.js';
 import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
@@ -10,7 +11,7 @@ import { Fleet, type FleetOptions } from '../fleet/fleet.js';
 import { ServerlessPool } from '../fleet/serverless-pool.js';
 import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
-import { parseS3Url, type S3Objects } from '../s3/objects.js';
+import type { S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
 
@@ -242,9 +243,11 @@ export async function startDeployment(
     let capture: CaptureWriter | undefined;
     let captureSync: CaptureS3Sync | undefined;
     if (dc && dc.EnableCapture !== false) {
-      const s3Destination = parseS3Url(dc.DestinationS3Uri);
-      // An s3:// destination is written locally first, in the same layout, and uploaded from there.
-      const localDir = s3Destination ? join(ctx.workDir, 'capture', endpointName, `${config.name}-${Date.now()}`) : dc.DestinationS3Uri;
+      // CreateEndpointConfig refused destinations the local SageMaker cannot write to.
+      const destination = captureDestination(dc.DestinationS3Uri) ?? { folder: dc.DestinationS3Uri };
+      const s3Destination = 's3' in destination ? destination.s3 : undefined;
+      // An S3 destination is written locally first, in the same layout, and uploaded from there.
+      const localDir = 'folder' in destination ? destination.folder : join(ctx.workDir, 'capture', endpointName, `${config.name}-${Date.now()}`);
       capture = new CaptureWriter(endpointName, captureSettings(dc, localDir), ctx.random, onCaptureError);
       if (s3Destination) {
         captureSync = new CaptureS3Sync({ localDir, bucket: s3Destination.bucket, prefix: s3Destination.key, s3: ctx.s3, ...(ctx.captureSyncMs === undefined ? {} : { intervalMs: ctx.captureSyncMs }), onError: onCaptureError });

@@ -31,6 +31,8 @@ let backend: FakeBackend;
 let alarms: AlarmStates;
 let sm: LocalSageMakerCore;
 const records: InvocationRecord[] = [];
+/** Objects written to the stand-in S3 (data capture), by `bucket/key`. */
+const s3Puts = new Map<string, string>();
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-cp-test-'));
@@ -45,6 +47,11 @@ before(async () => {
     metrics: { record: (r) => records.push(r) },
     seed: 7,
     settings: { region: 'eu-west-1', accountId: '123456789012' },
+    s3: {
+      get: () => Promise.reject(new Error('no objects in this test')),
+      list: async () => [],
+      put: async (bucket, key, body) => void s3Puts.set(`${bucket}/${key}`, body.toString()),
+    },
   });
 });
 /** Traffic loops still running (a failed test leaves its loop; stopping them here lets the file end). */
@@ -440,6 +447,29 @@ test('DescribeEndpoint summarises DataCaptureConfig with KmsKeyId only when the 
   assert.deepEqual(await summary('ep-nokms'), { EnableCapture: true, CaptureStatus: 'Started', CurrentSamplingPercentage: 50, DestinationS3Uri: join(dir, 'capture') });
   for (const name of ['ep-kms', 'ep-nokms']) await call('DeleteEndpoint', { EndpointName: name });
   for (const name of ['ep-kms', 'ep-nokms']) await until(`${name} deleted`, async () => (await call('DescribeEndpoint', { EndpointName: name }).then(() => undefined, () => true)), POLL);
+});
+
+test('DataCaptureConfig.DestinationS3Uri: an Amazon S3 https:// URL is written to S3, as on the service; other URLs are refused, not taken for a folder', async () => {
+  await model('m-cap', 'cap');
+  const capture = (uri: string): Record<string, unknown> => ({ DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: uri, CaptureOptions: [{ CaptureMode: 'Input' }] } });
+  // Outside botocore's pattern (https|s3)://([^/])/?(.*): the service's own words.
+  for (const uri of ['ftp://capture/x', 's3://', 'http://capture.s3.amazonaws.com/x']) {
+    await assert.rejects(config('cfg-cap-bad', 'm-cap', 1, capture(uri)), {
+      name: 'ValidationException',
+      message: `1 validation error detected: Value '${uri}' at 'dataCaptureConfig.destinationS3Uri' failed to satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/])/?(.*)`,
+    });
+  }
+  await assert.rejects(config('cfg-cap-bad', 'm-cap', 1, capture('https://example.com/capture')), /^ValidationException: DataCaptureConfig\.DestinationS3Uri https:\/\/example\.com\/capture is not a place the local SageMaker writes data capture to/);
+  await config('cfg-cap', 'm-cap', 1, capture('https://capture.s3.eu-west-1.amazonaws.com/cap/run%201'));
+  await call('CreateEndpoint', { EndpointName: 'ep-cap', EndpointConfigName: 'cfg-cap' });
+  await until('ep-cap InService', async () => ((await status('ep-cap')) === 'InService' ? true : undefined), POLL);
+  await sm.directory().get('ep-cap')!.invoke({ body: Buffer.from('[7]'), contentType: 'application/json' });
+  await call('DeleteEndpoint', { EndpointName: 'ep-cap' });
+  await until('ep-cap deleted', () => (sm.store.endpoints.has('ep-cap') ? undefined : true), POLL);
+  const keys = [...s3Puts.keys()].filter((k) => k.startsWith('capture/cap/run 1/ep-cap/'));
+  assert.equal(keys.length, 1, `the capture file was uploaded when the endpoint stopped: ${[...s3Puts.keys()].join(', ')}`);
+  assert.match(keys[0]!, /^capture\/cap\/run 1\/ep-cap\/AllTraffic\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$/);
+  assert.equal(Buffer.from((JSON.parse(s3Puts.get(keys[0]!)!) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data, 'base64').toString(), '[7]');
 });
 
 test('DeleteEndpoint while Creating stops the start-up: the endpoint goes away and no container is left', async () => {

@@ -1,10 +1,11 @@
 import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant, type Tag } from '../../aws/shapes/sagemaker.js';
-import { validateInput, withoutNulls } from '../../aws/shapes/validate.js';
+import { describeViolations, validateInput, withoutNulls } from '../../aws/shapes/validate.js';
 import { AwsServiceError, unknownOperation, type AwsService } from '../../aws/service.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { checkServerlessVariants } from './serverless/serverless-config.js';
 import { writableAsyncOutputPath } from './async-inference.js';
+import { captureDestination, DESTINATION_S3_URI_PATTERN } from '../capture/destination.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
 
 type Input = Record<string, unknown>;
@@ -166,6 +167,14 @@ export class SageMakerService implements AwsService {
       if (path !== undefined && !writableAsyncOutputPath(path)) {
         throw validation(`AsyncInferenceConfig.OutputConfig.${member} ${path} is not a place the local SageMaker writes results to: use an s3://bucket/prefix URI or an Amazon S3 https:// URL (written through AWS_ENDPOINT_URL_S3), or a local folder.`);
       }
+    }
+    const captureUri = (input.DataCaptureConfig as { DestinationS3Uri?: string } | undefined)?.DestinationS3Uri;
+    if (captureUri !== undefined && !captureDestination(captureUri)) {
+      // A URL outside the API's pattern is refused in the service's words; one inside it that names no S3 location cannot be written locally.
+      if (!new RegExp(`^(?:${DESTINATION_S3_URI_PATTERN})$`).test(captureUri)) {
+        throw new AwsServiceError('ValidationException', describeViolations([{ value: captureUri, path: 'dataCaptureConfig.destinationS3Uri', constraint: `Member must satisfy regular expression pattern: ${DESTINATION_S3_URI_PATTERN}` }]), 400);
+      }
+      throw validation(`DataCaptureConfig.DestinationS3Uri ${captureUri} is not a place the local SageMaker writes data capture to: use an s3://bucket/prefix URI or an Amazon S3 https:// URL (written through AWS_ENDPOINT_URL_S3), or a local folder.`);
     }
     checkServerlessVariants({
       production,
