@@ -78,3 +78,26 @@ test('records captured faster than the disk takes them are all written, in order
     await rm(dest, { recursive: true, force: true });
   }
 });
+
+test('a payload that cannot be made a JSON line (longer than a string may be) is a capture failure, reported, never an error of the invocation', async () => {
+  const errors: string[] = [];
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-huge-'));
+  try {
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: true, ...types }, Math.random, (err) => errors.push(err.message));
+    // An asynchronous invocation's payload may be 1 GB: its base64 text is past V8's string limit
+    // (buffer.constants.MAX_STRING_LENGTH), and Buffer#toString throws.
+    const huge = Object.assign(Buffer.from('x'), {
+      toString(): string {
+        throw Object.assign(new Error('Cannot create a string longer than 0x1fffffe8 characters'), { code: 'ERR_STRING_TOO_LONG' });
+      },
+    });
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    assert.doesNotThrow(() => writer.capture('AllTraffic', { at, input: { body: Buffer.from('1'), contentType: 'text/csv' }, output: { body: huge, contentType: 'application/x-npy' } }));
+    writer.capture('AllTraffic', { at, input: { body: Buffer.from('2'), contentType: 'text/csv' } });
+    await writer.flush();
+    assert.deepEqual(errors, ['Cannot create a string longer than 0x1fffffe8 characters']);
+    assert.equal(writer.written, 1, 'the next record is written');
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});

@@ -48,16 +48,24 @@ export class CaptureWriter {
 
   /** Queues a record for `variant`; never throws into the request path. */
   capture(variant: string, event: CaptureEvent): void {
-    const record = buildCaptureRecord(
-      {
-        ...event,
-        input: this.config.captureInput ? event.input : undefined,
-        output: this.config.captureOutput ? event.output : undefined,
-      },
-      this.config,
-    );
+    let line: string;
+    try {
+      const record = buildCaptureRecord(
+        {
+          ...event,
+          input: this.config.captureInput ? event.input : undefined,
+          output: this.config.captureOutput ? event.output : undefined,
+        },
+        this.config,
+      );
+      line = `${JSON.stringify(record)}\n`;
+    } catch (err) {
+      // A payload past the longest string V8 makes (an asynchronous invocation's may be 1 GB) has no JSON line.
+      this.failures += 1;
+      this.onError(err as Error);
+      return;
+    }
     const file = this.fileFor(variant, event.at);
-    const line = `${JSON.stringify(record)}\n`;
     const lines = this.buffered.get(file);
     if (lines) lines.push(line);
     else this.buffered.set(file, [line]);
