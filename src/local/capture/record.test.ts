@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCaptureRecord, captureEncoding } from './record.js';
@@ -97,6 +97,39 @@ test('a payload that cannot be made a JSON line (longer than a string may be) is
     await writer.flush();
     assert.deepEqual(errors, ['Cannot create a string longer than 0x1fffffe8 characters']);
     assert.equal(writer.written, 1, 'the next record is written');
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});
+
+test('a write that fails part-way (a full disk) leaves no partial line for the next record to join: every line stays one whole record', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-enospc-'));
+  try {
+    const errors: string[] = [];
+    let calls = 0;
+    // The second append writes half its data, then the disk is full (ENOSPC), as write(2) can leave it.
+    const append = async (file: string, data: string): Promise<void> => {
+      calls += 1;
+      if (calls !== 2) return appendFile(file, data);
+      await appendFile(file, data.slice(0, data.length >> 1));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, ...types }, Math.random, (err) => errors.push(err.message), append);
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    for (const body of ['1', '2', '3']) {
+      writer.capture('AllTraffic', { at, input: { body: Buffer.from(body), contentType: 'text/csv' } });
+      await writer.flush();
+    }
+    assert.deepEqual(errors, ['ENOSPC: no space left on device, write']);
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    const inputs: string[] = [];
+    for (const f of (await readdir(dir)).sort()) {
+      const text = await readFile(join(dir, f), 'utf8');
+      assert.ok(text === '' || text.endsWith('\n'), `${f} ends with a whole line: ${JSON.stringify(text)}`);
+      for (const line of text.split('\n').filter((l) => l !== '')) inputs.push((JSON.parse(line) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data);
+    }
+    assert.deepEqual(inputs.sort(), ['1', '3'], 'the failed record is lost, the others are whole');
+    assert.equal(writer.written, 2);
   } finally {
     await rm(dest, { recursive: true, force: true });
   }

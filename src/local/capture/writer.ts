@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
 import { buildCaptureRecord, type CaptureEvent } from './record.js';
@@ -26,6 +26,8 @@ export function captureFileName(at: Date): string {
  */
 export class CaptureWriter {
   private readonly files = new Map<string, string>();
+  /** Bytes written to each file so far (whole lines only). */
+  private readonly sizes = new Map<string, number>();
   /** Lines waiting for the next write, by file, in arrival order. */
   private readonly buffered = new Map<string, string[]>();
   private readonly madeDirs = new Set<string>();
@@ -39,6 +41,8 @@ export class CaptureWriter {
     readonly config: DataCaptureConfig,
     private readonly random: () => number = Math.random,
     private readonly onError: (err: Error) => void = () => {},
+    /** Appends to a file (tests fail it part-way). */
+    private readonly append: (file: string, data: string) => Promise<void> = appendFile,
   ) {}
 
   /** Decides by the sampling percentage whether to capture the next invocation. */
@@ -96,11 +100,17 @@ export class CaptureWriter {
             await mkdir(dir, { recursive: true });
             this.madeDirs.add(dir);
           }
-          await appendFile(file, lines.join(''));
+          const data = lines.join('');
+          await this.append(file, data);
+          this.sizes.set(file, (this.sizes.get(file) ?? 0) + Buffer.byteLength(data));
           this.written += lines.length;
         } catch (err) {
           this.failures += lines.length;
           this.onError(err as Error);
+          // A write cut short (a full disk) may have left part of a line: cut it off, and start a new
+          // file, so no later record is appended to it and every line stays one whole record.
+          await truncate(file, this.sizes.get(file) ?? 0).catch(() => {});
+          for (const [key, f] of this.files) if (f === file) this.files.delete(key);
         }
       }
     }
