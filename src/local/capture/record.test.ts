@@ -134,3 +134,38 @@ test('a write that fails part-way (a full disk) leaves no partial line for the n
     await rm(dest, { recursive: true, force: true });
   }
 });
+
+test('records that pile up behind a slow write past the backlog limit are dropped and reported once, not held without bound', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-backlog-'));
+  try {
+    const errors: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    // The first append hangs (a slow or stalled disk) until the test releases it.
+    const append = async (file: string, data: string): Promise<void> => {
+      if ((calls += 1) === 1) await released;
+      return appendFile(file, data);
+    };
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, csvContentTypes: ['text/csv'], jsonContentTypes: [] }, Math.random, (err) => errors.push(err.message), append, 1_000);
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    const body = (i: number): Buffer => Buffer.from(String(i).padStart(200, '0'));
+    // Each line is about 400 characters: the first is being written, two more fit the 1 000-character backlog.
+    for (let i = 0; i < 10; i++) writer.capture('AllTraffic', { at, input: { body: body(i), contentType: 'text/csv' } });
+    assert.equal(errors.length, 1, 'one report for the records dropped while the backlog is full');
+    assert.match(errors[0]!, /^data capture is behind: \d+ characters of records wait to be written; records are dropped until they are$/);
+    release();
+    await writer.flush();
+    assert.equal(writer.written, 3);
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    const [file] = await readdir(dir);
+    const inputs = (await readFile(join(dir, file!), 'utf8')).trimEnd().split('\n').map((l) => (JSON.parse(l) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data);
+    assert.deepEqual(inputs, [0, 1, 2].map((i) => body(i).toString()));
+    // Once the backlog is written, records are captured again.
+    writer.capture('AllTraffic', { at, input: { body: body(10), contentType: 'text/csv' } });
+    await writer.flush();
+    assert.equal(writer.written, 4);
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});

@@ -19,10 +19,19 @@ export function captureFileName(at: Date): string {
 }
 
 /**
+ * Characters of records that may wait for a write (default of {@link CaptureWriter}'s
+ * `maxBacklogChars`): about 128 MB, eight records of 6 MB payloads in and out as base64.
+ */
+export const MAX_CAPTURE_BACKLOG_CHARS = 128 * 1024 * 1024;
+
+/**
  * Writes Model Monitor data-capture records for one endpoint: samples by percentage, keeps one
  * file per variant and hour, and appends whole lines in order. Records that arrive while a write is
  * under way are written together in the next one (one append per file), so the writer keeps up
- * with any invocation rate instead of queueing one file operation per record.
+ * with any invocation rate instead of queueing one file operation per record. Records that would
+ * make the waiting ones more than `maxBacklogChars` (a disk slower than the traffic) are dropped and
+ * reported, as SageMaker stops capturing rather than impact inference
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html).
  */
 export class CaptureWriter {
   private readonly files = new Map<string, string>();
@@ -30,6 +39,10 @@ export class CaptureWriter {
   private readonly sizes = new Map<string, number>();
   /** Lines waiting for the next write, by file, in arrival order. */
   private readonly buffered = new Map<string, string[]>();
+  /** Characters in `buffered`. */
+  private bufferedChars = 0;
+  /** Whether records were dropped since the last write began (reported once per such stretch). */
+  private behind = false;
   private readonly madeDirs = new Set<string>();
   private draining: Promise<void> | undefined;
   private failures = 0;
@@ -43,6 +56,7 @@ export class CaptureWriter {
     private readonly onError: (err: Error) => void = () => {},
     /** Appends to a file (tests fail it part-way). */
     private readonly append: (file: string, data: string) => Promise<void> = appendFile,
+    private readonly maxBacklogChars: number = MAX_CAPTURE_BACKLOG_CHARS,
   ) {}
 
   /** Decides by the sampling percentage whether to capture the next invocation. */
@@ -69,6 +83,14 @@ export class CaptureWriter {
       this.onError(err as Error);
       return;
     }
+    // Held without bound, records behind a slow disk would exhaust memory (and join past the longest string).
+    if (this.bufferedChars > 0 && this.bufferedChars + line.length > this.maxBacklogChars) {
+      this.failures += 1;
+      if (!this.behind) this.onError(new Error(`data capture is behind: ${this.bufferedChars} characters of records wait to be written; records are dropped until they are`));
+      this.behind = true;
+      return;
+    }
+    this.bufferedChars += line.length;
     const file = this.fileFor(variant, event.at);
     const lines = this.buffered.get(file);
     if (lines) lines.push(line);
@@ -93,6 +115,8 @@ export class CaptureWriter {
     while (this.buffered.size > 0) {
       const batch = [...this.buffered];
       this.buffered.clear();
+      this.bufferedChars = 0;
+      this.behind = false;
       for (const [file, lines] of batch) {
         try {
           const dir = dirname(file);
