@@ -114,7 +114,7 @@ test('a write that fails part-way (a full disk) leaves no partial line for the n
       await appendFile(file, data.slice(0, data.length >> 1));
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     };
-    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, ...types }, Math.random, (err) => errors.push(err.message), append);
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, ...types }, Math.random, (err) => errors.push(err.message), { append });
     const at = new Date('2024-03-05T07:08:09.010Z');
     for (const body of ['1', '2', '3']) {
       writer.capture('AllTraffic', { at, input: { body: Buffer.from(body), contentType: 'text/csv' } });
@@ -147,7 +147,7 @@ test('records that pile up behind a slow write past the backlog limit are droppe
       if ((calls += 1) === 1) await released;
       return appendFile(file, data);
     };
-    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, csvContentTypes: ['text/csv'], jsonContentTypes: [] }, Math.random, (err) => errors.push(err.message), append, 1_000);
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, csvContentTypes: ['text/csv'], jsonContentTypes: [] }, Math.random, (err) => errors.push(err.message), { append, maxBacklogChars: 1_000 });
     const at = new Date('2024-03-05T07:08:09.010Z');
     const body = (i: number): Buffer => Buffer.from(String(i).padStart(200, '0'));
     // Each line is about 400 characters: the first is being written, two more fit the 1 000-character backlog.
@@ -165,6 +165,24 @@ test('records that pile up behind a slow write past the backlog limit are droppe
     writer.capture('AllTraffic', { at, input: { body: body(10), contentType: 'text/csv' } });
     await writer.flush();
     assert.equal(writer.written, 4);
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});
+
+test('a file that reaches its size limit is followed by a new one in the same hour: each stays small enough to read and upload whole', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-rotate-'));
+  try {
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, csvContentTypes: ['text/csv'], jsonContentTypes: [] }, Math.random, undefined, { maxFileChars: 1_000 });
+    const at = (i: number): Date => new Date(Date.UTC(2024, 2, 5, 7, 8, 9, i));
+    // About 420 characters a line: three lines reach 1 000, so seven make files of 3, 3 and 1.
+    for (let i = 0; i < 7; i++) writer.capture('AllTraffic', { at: at(i), input: { body: Buffer.from(String(i).padStart(200, '0')), contentType: 'text/csv' } });
+    await writer.flush();
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at(0));
+    const files = (await readdir(dir)).sort();
+    assert.deepEqual(files.map((f) => f.slice(0, 9)), ['08-09-000', '08-09-003', '08-09-006'], 'each new file is named by its first record');
+    const counts = await Promise.all(files.map(async (f) => (await readFile(join(dir, f), 'utf8')).trimEnd().split('\n').length));
+    assert.deepEqual(counts, [3, 3, 1]);
   } finally {
     await rm(dest, { recursive: true, force: true });
   }

@@ -25,8 +25,25 @@ export function captureFileName(at: Date): string {
 export const MAX_CAPTURE_BACKLOG_CHARS = 128 * 1024 * 1024;
 
 /**
+ * Characters a capture file takes before later records go to a new one (default of
+ * {@link CaptureWriterLimits.maxFileChars}): about 64 MB, so a file stays small enough to read and
+ * upload whole again as it grows.
+ */
+export const MAX_CAPTURE_FILE_CHARS = 64 * 1024 * 1024;
+
+/** What a {@link CaptureWriter} may hold and how it writes (tests shrink and stall them). */
+export interface CaptureWriterLimits {
+  /** Appends to a file. @defaultValue `appendFile` */
+  append?: (file: string, data: string) => Promise<void>;
+  /** @defaultValue {@link MAX_CAPTURE_BACKLOG_CHARS} */
+  maxBacklogChars?: number;
+  /** @defaultValue {@link MAX_CAPTURE_FILE_CHARS} */
+  maxFileChars?: number;
+}
+
+/**
  * Writes Model Monitor data-capture records for one endpoint: samples by percentage, keeps one
- * file per variant and hour, and appends whole lines in order. Records that arrive while a write is
+ * file per variant and hour (a new one each `maxFileChars`), and appends whole lines in order. Records that arrive while a write is
  * under way are written together in the next one (one append per file), so the writer keeps up
  * with any invocation rate instead of queueing one file operation per record. Records that would
  * make the waiting ones more than `maxBacklogChars` (a disk slower than the traffic) are dropped and
@@ -46,6 +63,11 @@ export class CaptureWriter {
   private readonly madeDirs = new Set<string>();
   private draining: Promise<void> | undefined;
   private failures = 0;
+  /** Characters of the lines given to each file so far. */
+  private readonly assigned = new Map<string, number>();
+  private readonly append: (file: string, data: string) => Promise<void>;
+  private readonly maxBacklogChars: number;
+  private readonly maxFileChars: number;
   /** Records written so far (for tests and the shutdown summary). */
   written = 0;
 
@@ -54,10 +76,12 @@ export class CaptureWriter {
     readonly config: DataCaptureConfig,
     private readonly random: () => number = Math.random,
     private readonly onError: (err: Error) => void = () => {},
-    /** Appends to a file (tests fail it part-way). */
-    private readonly append: (file: string, data: string) => Promise<void> = appendFile,
-    private readonly maxBacklogChars: number = MAX_CAPTURE_BACKLOG_CHARS,
-  ) {}
+    limits: CaptureWriterLimits = {},
+  ) {
+    this.append = limits.append ?? appendFile;
+    this.maxBacklogChars = limits.maxBacklogChars ?? MAX_CAPTURE_BACKLOG_CHARS;
+    this.maxFileChars = limits.maxFileChars ?? MAX_CAPTURE_FILE_CHARS;
+  }
 
   /** Decides by the sampling percentage whether to capture the next invocation. */
   sample(): boolean {
@@ -92,6 +116,10 @@ export class CaptureWriter {
     }
     this.bufferedChars += line.length;
     const file = this.fileFor(variant, event.at);
+    const size = (this.assigned.get(file) ?? 0) + line.length;
+    this.assigned.set(file, size);
+    // A file is read and uploaded whole each time it grows: past the limit, later records start another.
+    if (size >= this.maxFileChars) this.startNewFile(file);
     const lines = this.buffered.get(file);
     if (lines) lines.push(line);
     else this.buffered.set(file, [line]);
@@ -134,10 +162,16 @@ export class CaptureWriter {
           // A write cut short (a full disk) may have left part of a line: cut it off, and start a new
           // file, so no later record is appended to it and every line stays one whole record.
           await truncate(file, this.sizes.get(file) ?? 0).catch(() => {});
-          for (const [key, f] of this.files) if (f === file) this.files.delete(key);
+          this.startNewFile(file);
         }
       }
     }
+  }
+
+  /** Sends the records that would go to `file` to a new file from now on. */
+  private startNewFile(file: string): void {
+    for (const [key, f] of this.files) if (f === file) this.files.delete(key);
+    this.assigned.delete(file);
   }
 
   private fileFor(variant: string, at: Date): string {
