@@ -453,7 +453,7 @@ test('DataCaptureConfig.DestinationS3Uri: an Amazon S3 https:// URL is written t
   await model('m-cap', 'cap');
   const capture = (uri: string): Record<string, unknown> => ({ DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: uri, CaptureOptions: [{ CaptureMode: 'Input' }] } });
   // Outside botocore's pattern (https|s3)://([^/])/?(.*): the service's own words.
-  for (const uri of ['ftp://capture/x', 's3://', 'http://capture.s3.amazonaws.com/x']) {
+  for (const uri of ['ftp://capture/x', 's3://', 'http://capture.s3.amazonaws.com/x', '']) {
     await assert.rejects(config('cfg-cap-bad', 'm-cap', 1, capture(uri)), {
       name: 'ValidationException',
       message: `1 validation error detected: Value '${uri}' at 'dataCaptureConfig.destinationS3Uri' failed to satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/])/?(.*)`,
