@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCaptureRecord, captureEncoding } from './record.js';
@@ -185,5 +185,26 @@ test('a file that reaches its size limit is followed by a new one in the same ho
     assert.deepEqual(counts, [3, 3, 1]);
   } finally {
     await rm(dest, { recursive: true, force: true });
+  }
+});
+
+test('a destination that cannot be written is reported once while it keeps failing, not once per write; the invocations go on', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-capture-unwritable-'));
+  try {
+    // A file where the destination folder should be: every mkdir under it fails with ENOTDIR.
+    const dest = join(dir, 'not-a-folder');
+    await writeFile(dest, '');
+    const errors: string[] = [];
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, ...types }, Math.random, (err) => errors.push(err.message));
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    for (let i = 0; i < 5; i++) {
+      assert.doesNotThrow(() => writer.capture('AllTraffic', { at, input: { body: Buffer.from(String(i)), contentType: 'text/csv' } }));
+      await writer.flush();
+    }
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0]!, /^ENOTDIR/);
+    assert.equal(writer.written, 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -63,6 +63,8 @@ export class CaptureWriter {
   private readonly madeDirs = new Set<string>();
   private draining: Promise<void> | undefined;
   private failures = 0;
+  /** The kind (error code) of the write failure last reported, while writes keep failing. */
+  private failing: string | undefined;
   /** Characters of the lines given to each file so far. */
   private readonly assigned = new Map<string, number>();
   private readonly append: (file: string, data: string) => Promise<void>;
@@ -156,9 +158,14 @@ export class CaptureWriter {
           await this.append(file, data);
           this.sizes.set(file, (this.sizes.get(file) ?? 0) + Buffer.byteLength(data));
           this.written += lines.length;
+          this.failing = undefined;
         } catch (err) {
           this.failures += lines.length;
-          this.onError(err as Error);
+          // A destination that stays unwritable fails every write: one report until a write succeeds
+          // (or fails another way), not a warning per batch under load.
+          const kind = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+          if (kind !== this.failing) this.onError(err as Error);
+          this.failing = kind;
           // A write cut short (a full disk) may have left part of a line: cut it off, and start a new
           // file, so no later record is appended to it and every line stays one whole record.
           await truncate(file, this.sizes.get(file) ?? 0).catch(() => {});
