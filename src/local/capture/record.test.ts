@@ -97,6 +97,7 @@ test('a payload that cannot be made a JSON line (longer than a string may be) is
     await writer.flush();
     assert.deepEqual(errors, ['Cannot create a string longer than 0x1fffffe8 characters']);
     assert.equal(writer.written, 1, 'the next record is written');
+    assert.equal(writer.failed, 1);
   } finally {
     await rm(dest, { recursive: true, force: true });
   }
@@ -130,6 +131,7 @@ test('a write that fails part-way (a full disk) leaves no partial line for the n
     }
     assert.deepEqual(inputs.sort(), ['1', '3'], 'the failed record is lost, the others are whole');
     assert.equal(writer.written, 2);
+    assert.equal(writer.failed, 1);
   } finally {
     await rm(dest, { recursive: true, force: true });
   }
@@ -157,6 +159,7 @@ test('records that pile up behind a slow write past the backlog limit are droppe
     release();
     await writer.flush();
     assert.equal(writer.written, 3);
+    assert.equal(writer.failed, 7, 'the shutdown summary counts the dropped records');
     const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
     const [file] = await readdir(dir);
     const inputs = (await readFile(join(dir, file!), 'utf8')).trimEnd().split('\n').map((l) => (JSON.parse(l) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data);
@@ -204,6 +207,7 @@ test('a destination that cannot be written is reported once while it keeps faili
     assert.equal(errors.length, 1, errors.join('\n'));
     assert.match(errors[0]!, /^ENOTDIR/);
     assert.equal(writer.written, 0);
+    assert.equal(writer.failed, 5, 'every lost record is counted for the shutdown summary');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

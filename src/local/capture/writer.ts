@@ -62,7 +62,6 @@ export class CaptureWriter {
   private behind = false;
   private readonly madeDirs = new Set<string>();
   private draining: Promise<void> | undefined;
-  private failures = 0;
   /** The kind (error code) of the write failure last reported, while writes keep failing. */
   private failing: string | undefined;
   /** Characters of the lines given to each file so far. */
@@ -72,6 +71,8 @@ export class CaptureWriter {
   private readonly maxFileChars: number;
   /** Records written so far (for tests and the shutdown summary). */
   written = 0;
+  /** Records not written: dropped (behind, too large) or lost to a failed write (for tests and the shutdown summary). */
+  failed = 0;
 
   constructor(
     readonly endpoint: string,
@@ -105,13 +106,13 @@ export class CaptureWriter {
       line = `${JSON.stringify(record)}\n`;
     } catch (err) {
       // A payload past the longest string V8 makes (an asynchronous invocation's may be 1 GB) has no JSON line.
-      this.failures += 1;
+      this.failed += 1;
       this.onError(err as Error);
       return;
     }
     // Held without bound, records behind a slow disk would exhaust memory (and join past the longest string).
     if (this.bufferedChars > 0 && this.bufferedChars + line.length > this.maxBacklogChars) {
-      this.failures += 1;
+      this.failed += 1;
       if (!this.behind) this.onError(new Error(`data capture is behind: ${this.bufferedChars} characters of records wait to be written; records are dropped until they are`));
       this.behind = true;
       return;
@@ -160,7 +161,7 @@ export class CaptureWriter {
           this.written += lines.length;
           this.failing = undefined;
         } catch (err) {
-          this.failures += lines.length;
+          this.failed += lines.length;
           // A destination that stays unwritable fails every write: one report until a write succeeds
           // (or fails another way), not a warning per batch under load.
           const kind = (err as NodeJS.ErrnoException).code ?? (err as Error).message;

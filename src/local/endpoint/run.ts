@@ -117,7 +117,7 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
   }
   for (const e of handle?.endpoints.values() ?? []) {
     if (e.shadow) logger.info({ endpoint: e.name, shadow: e.shadow.name, ...e.shadowStats }, 'shadow comparison totals');
-    if (e.capture) logger.info({ endpoint: e.name, records: e.capture.written, destination: e.capture.config.destination }, 'data capture totals');
+    if (e.capture) logger.info({ endpoint: e.name, records: e.capture.written, failed: e.capture.failed, destination: e.capture.config.destination }, 'data capture totals');
   }
   logger.flush();
 }
