@@ -19,8 +19,9 @@ export function captureFileName(at: Date): string {
 }
 
 /**
- * Characters of records that may wait for a write (default of {@link CaptureWriter}'s
- * `maxBacklogChars`): about 128 MB, eight records of 6 MB payloads in and out as base64.
+ * Characters of records that may wait for a write (default of
+ * {@link CaptureWriterLimits.maxBacklogChars}): about 128 MB, eight records of 6 MB payloads in and
+ * out as base64.
  */
 export const MAX_CAPTURE_BACKLOG_CHARS = 128 * 1024 * 1024;
 
@@ -43,12 +44,12 @@ export interface CaptureWriterLimits {
 
 /**
  * Writes Model Monitor data-capture records for one endpoint: samples by percentage, keeps one
- * file per variant and hour (a new one each `maxFileChars`), and appends whole lines in order. Records that arrive while a write is
- * under way are written together in the next one (one append per file), so the writer keeps up
- * with any invocation rate instead of queueing one file operation per record. Records that would
- * make the waiting ones more than `maxBacklogChars` (a disk slower than the traffic) are dropped and
- * reported, as SageMaker stops capturing rather than impact inference
- * (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html).
+ * file per variant and hour (and a new one each `maxFileChars`), and appends whole lines in order.
+ * Records that arrive while a write is under way are written together in the next one (one append
+ * per file), so the writer keeps up with any invocation rate instead of queueing one file operation
+ * per record. Records that would make the waiting ones more than `maxBacklogChars` (a disk slower
+ * than the traffic) are dropped and reported, as SageMaker stops capturing rather than impact
+ * inference (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html).
  */
 export class CaptureWriter {
   private readonly files = new Map<string, string>();
