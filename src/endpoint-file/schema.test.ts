@@ -243,4 +243,7 @@ test('S3 destinations take Amazon S3 https:// URLs, as CreateEndpointConfig does
   bad({ asyncInference: { outputPath: 'https://example.com/results/' } }, 'asyncInference.outputPath');
   bad({ asyncInference: { outputPath: 's3://b/o', failurePath: 's3://' } }, 'asyncInference.failurePath');
   bad({ dataCapture: { destination: 'http://b.s3.amazonaws.com/capture' } }, 'dataCapture.destination');
+  // Neither S3 nor the local SageMaker reads S3:// as an s3:// URI (both match the scheme case-sensitively).
+  bad({ dataCapture: { destination: 'S3://b/capture' } }, 'dataCapture.destination');
+  bad({ dataCapture: { destination: 'file:///tmp/capture' } }, 'dataCapture.destination');
 });
