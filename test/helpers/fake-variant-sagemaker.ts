@@ -11,6 +11,8 @@ export class FakeVariantSageMaker implements AwsService {
   count = 1;
   /** DescribeEndpoint shows an AsyncInferenceConfig (the endpoint may scale to 0). */
   asynchronous = false;
+  /** The endpoint's variants (all at {@link count} instances). */
+  variantNames = ['v1'];
   readonly updates: number[] = [];
   async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (input.EndpointName !== 'ep') throw new AwsServiceError('ValidationException', `Could not find endpoint "${String(input.EndpointName)}".`);
@@ -18,7 +20,7 @@ export class FakeVariantSageMaker implements AwsService {
       return {
         EndpointName: 'ep',
         EndpointStatus: this.status,
-        ProductionVariants: [{ VariantName: 'v1', CurrentInstanceCount: this.count, DesiredInstanceCount: this.count }],
+        ProductionVariants: this.variantNames.map((VariantName) => ({ VariantName, CurrentInstanceCount: this.count, DesiredInstanceCount: this.count })),
         ...(this.asynchronous ? { AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/' } } } : {}),
       };
     }

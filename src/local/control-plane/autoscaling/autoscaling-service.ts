@@ -70,6 +70,8 @@ export interface ScalingActivityRecord {
   EndTime?: number;
   StatusCode: 'InProgress' | 'Successful' | 'Failed';
   StatusMessage?: string;
+  /** Order of start (newest is highest), for pagination. */
+  readonly seq: number;
 }
 
 /** Options of {@link ApplicationAutoScalingService}. */
@@ -105,6 +107,7 @@ export class ApplicationAutoScalingService implements AwsService {
   private readonly targets = new Map<string, ScalableTargetRecord>();
   private readonly policies = new Map<string, ScalingPolicyRecord>();
   private readonly activities = new Map<string, ScalingActivityRecord[]>();
+  private activitySeq = 0;
   private readonly now: () => number;
   private readonly region: string;
   private readonly accountId: string;
@@ -144,7 +147,7 @@ export class ApplicationAutoScalingService implements AwsService {
 
   /** Records the start of a scaling activity; returns it so the caller can complete it. */
   startActivity(resourceId: string, description: string, cause: string): ScalingActivityRecord {
-    const activity: ScalingActivityRecord = { ActivityId: randomUUID(), ResourceId: resourceId, Description: description, Cause: cause, StartTime: this.now(), StatusCode: 'InProgress' };
+    const activity: ScalingActivityRecord = { ActivityId: randomUUID(), ResourceId: resourceId, Description: description, Cause: cause, StartTime: this.now(), StatusCode: 'InProgress', seq: ++this.activitySeq };
     const list = this.activities.get(resourceId) ?? [];
     list.unshift(activity);
     list.length = Math.min(list.length, MAX_ACTIVITIES_PER_TARGET);
@@ -221,10 +224,8 @@ export class ApplicationAutoScalingService implements AwsService {
     const max = input.MaxResults ?? 50;
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
     v.throwIfAny();
-    const all = [...this.targets.values()]
-      .filter((t) => ids === undefined || (ids as string[]).includes(t.resourceId))
-      .sort((a, b) => a.createdAt - b.createdAt || (a.resourceId < b.resourceId ? -1 : 1));
-    const { page, next } = paginate(all, input.NextToken, max as number);
+    const all = [...this.targets.values()].filter((t) => ids === undefined || (ids as string[]).includes(t.resourceId));
+    const { page, next } = paginate(all, input.NextToken, max as number, (t) => [t.createdAt, t.resourceId]);
     return {
       ScalableTargets: page.map((t) => ({
         ServiceNamespace: SAGEMAKER_NAMESPACE,
@@ -364,9 +365,8 @@ export class ApplicationAutoScalingService implements AwsService {
     v.throwIfAny();
     const all = [...this.policies.values()]
       .filter((p) => resourceId === undefined || p.resourceId === resourceId)
-      .filter((p) => names === undefined || (names as string[]).includes(p.name))
-      .sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : 1));
-    const { page, next } = paginate(all, input.NextToken, max as number);
+      .filter((p) => names === undefined || (names as string[]).includes(p.name));
+    const { page, next } = paginate(all, input.NextToken, max as number, (p) => [p.createdAt, `${p.name}\u0000${p.resourceId}`]);
     return {
       ScalingPolicies: page.map((p) => ({
         PolicyARN: p.arn,
@@ -405,9 +405,8 @@ export class ApplicationAutoScalingService implements AwsService {
     v.throwIfAny();
     const all = [...this.activities.entries()]
       .filter(([rid]) => resourceId === undefined || rid === resourceId)
-      .flatMap(([, list]) => list)
-      .sort((a, b) => b.StartTime - a.StartTime);
-    const { page, next } = paginate(all, input.NextToken, max as number);
+      .flatMap(([, list]) => list);
+    const { page, next } = paginate(all, input.NextToken, max as number, (a) => [-a.seq, a.ActivityId]);
     return {
       ScalingActivities: page.map((a) => ({
         ActivityId: a.ActivityId,

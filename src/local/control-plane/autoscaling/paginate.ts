@@ -1,12 +1,30 @@
 import { invalidNextToken } from './errors.js';
 
-/** One page of `all` from the position an earlier page's token names; `InvalidNextTokenException` for a foreign token. */
-export function paginate<T>(all: readonly T[], token: unknown, max: number): { page: T[]; next?: string } {
-  let offset = 0;
+/** Where an item sorts in a listing: by the number, then by the string (unique per item). */
+export type SortKey = readonly [number, string];
+
+const compare = (a: SortKey, b: SortKey): number => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+
+/**
+ * One page of `all` (any order), sorted by `keyOf`, starting after the item an earlier page's
+ * token names. The token holds that item's sort key, not a position, so a page is the same
+ * whatever was added before it or deleted since, even the item itself;
+ * `InvalidNextTokenException` for a token this service did not issue.
+ */
+export function paginate<T>(all: readonly T[], token: unknown, max: number, keyOf: (item: T) => SortKey): { page: T[]; next?: string } {
+  const sorted = [...all].sort((a, b) => compare(keyOf(a), keyOf(b)));
+  let after: SortKey | undefined;
   if (token !== undefined) {
-    offset = typeof token === 'string' ? Number(Buffer.from(token, 'base64url').toString('utf8')) : NaN;
-    if (!Number.isInteger(offset) || offset < 0 || offset > all.length) throw invalidNextToken();
+    let parsed: unknown;
+    try {
+      parsed = typeof token === 'string' ? JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!Array.isArray(parsed) || parsed.length !== 2 || !Number.isFinite(parsed[0]) || typeof parsed[1] !== 'string') throw invalidNextToken();
+    after = parsed as unknown as SortKey;
   }
-  const page = all.slice(offset, offset + max);
-  return offset + max < all.length ? { page, next: Buffer.from(String(offset + max), 'utf8').toString('base64url') } : { page };
+  const rest = after === undefined ? sorted : sorted.filter((x) => compare(keyOf(x), after!) > 0);
+  const page = rest.slice(0, max);
+  return rest.length > max ? { page, next: Buffer.from(JSON.stringify(keyOf(page[page.length - 1]!)), 'utf8').toString('base64url') } : { page };
 }

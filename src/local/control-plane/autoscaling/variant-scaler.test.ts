@@ -101,6 +101,42 @@ test('Application Auto Scaling errors as the service names them', async () => {
   await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', NextToken: 'zz' }), 'InvalidNextTokenException', /NextToken/);
 });
 
+test('NextToken is stable across changes: deleting a listed item or adding an activity neither skips nor repeats one', async () => {
+  const { t, sagemaker, autoscaling } = setup();
+  sagemaker.variantNames = ['v1', 'v2', 'v3', 'v4'];
+  const rid = (v: string) => `endpoint/ep/variant/${v}`;
+  for (const v of sagemaker.variantNames) {
+    await autoscaling.call('RegisterScalableTarget', { ...key, ResourceId: rid(v), MinCapacity: 1, MaxCapacity: 2 });
+    t.now += 1000;
+  }
+  const targets = async (NextToken?: string) => {
+    const out = await autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', MaxResults: 2, ...(NextToken ? { NextToken } : {}) });
+    return { ids: (out.ScalableTargets as Array<{ ResourceId: string }>).map((x) => x.ResourceId), next: out.NextToken as string | undefined };
+  };
+  const first = await targets();
+  assert.deepEqual(first.ids, [rid('v1'), rid('v2')]);
+  await autoscaling.call('DeregisterScalableTarget', { ...key, ResourceId: rid('v1') });
+  assert.deepEqual((await targets(first.next)).ids, [rid('v3'), rid('v4')]);
+
+  for (const name of ['a', 'b', 'c']) {
+    await autoscaling.call('PutScalingPolicy', { ...key, ResourceId: rid('v2'), PolicyName: name, PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } });
+  }
+  const policies = await autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker', MaxResults: 2 });
+  await autoscaling.call('DeleteScalingPolicy', { ...key, ResourceId: rid('v2'), PolicyName: 'a' });
+  const rest = await autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker', MaxResults: 2, NextToken: policies.NextToken });
+  assert.deepEqual((rest.ScalingPolicies as Array<{ PolicyName: string }>).map((p) => p.PolicyName), ['c']);
+
+  for (const n of [1, 2, 3]) {
+    t.now += 1000;
+    autoscaling.startActivity(rid('v2'), `activity ${n}`, 'test');
+  }
+  const newest = await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker', MaxResults: 2 });
+  t.now += 1000;
+  autoscaling.startActivity(rid('v2'), 'activity 4', 'test');
+  const older = await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker', MaxResults: 2, NextToken: newest.NextToken });
+  assert.deepEqual((older.ScalingActivities as Array<{ Description: string }>).map((a) => a.Description), ['activity 1']);
+});
+
 test('two policies on one target: the larger scale-out wins', async () => {
   const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler } = setup();
   await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 8 });
