@@ -275,8 +275,8 @@ export class ApplicationAutoScalingService implements AwsService {
     if (!existing && this.policies.size >= MAX_TARGETS * 2) throw limitExceeded('The local Application Auto Scaling holds at most 1000 scaling policies.');
     const uuid = randomUUID();
     const arn = existing?.arn ?? `arn:aws:autoscaling:${this.region}:${this.accountId}:scalingPolicy:${uuid}:resource/${SAGEMAKER_NAMESPACE}/${resourceId}:policyName/${name as string}`;
-    if (existing?.type === 'TargetTrackingScaling') await this.deleteAlarms(existing);
     if (stepConfig) {
+      if (existing?.type === 'TargetTrackingScaling') await this.deleteAlarms(existing);
       // The alarms that name the policy keep running it; an update keeps its cooldown.
       const policy: StepScalingPolicyRecord = {
         type: 'StepScaling',
@@ -301,7 +301,9 @@ export class ApplicationAutoScalingService implements AwsService {
       highAlarm: `TargetTracking-${resourceId}-AlarmHigh-${randomUUID()}`,
       ...(tracking.DisableScaleIn ? {} : { lowAlarm: `TargetTracking-${resourceId}-AlarmLow-${randomUUID()}` }),
     };
+    // The new alarms first: a policy whose alarms CloudWatch refuses stays as it was.
     await this.createAlarms(policy, target);
+    if (existing?.type === 'TargetTrackingScaling') await this.deleteAlarms(existing);
     this.policies.set(key, policy);
     return { PolicyARN: arn, Alarms: this.alarmsOf(policy) };
   }
@@ -320,7 +322,8 @@ export class ApplicationAutoScalingService implements AwsService {
   /**
    * The alarms Application Auto Scaling creates for a target-tracking policy: high (above target
    * for 3 one-minute periods) and low (below 90 % of target for 15 one-minute periods), on the
-   * policy's metric (see {@link trackedMetric}).
+   * policy's metric (see {@link trackedMetric}). When CloudWatch refuses one, neither is left and
+   * its error is raised as this service's (`LimitExceededException` or `ValidationException`).
    */
   private async createAlarms(p: TargetTrackingPolicyRecord, target: ScalableTargetRecord): Promise<void> {
     const metric = trackedMetric(p.config, target);
@@ -334,9 +337,15 @@ export class ApplicationAutoScalingService implements AwsService {
       AlarmDescription: `DO NOT EDIT OR DELETE. For TargetTrackingScaling policy ${p.arn}.`,
       AlarmActions: [p.arn],
     };
-    await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.highAlarm, EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: p.config.TargetValue, ComparisonOperator: 'GreaterThanThreshold' });
-    if (p.lowAlarm) {
-      await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.lowAlarm, EvaluationPeriods: 15, DatapointsToAlarm: 15, Threshold: Number((p.config.TargetValue * 0.9).toPrecision(12)), ComparisonOperator: 'LessThanThreshold' });
+    try {
+      await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.highAlarm, EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: p.config.TargetValue, ComparisonOperator: 'GreaterThanThreshold' });
+      if (p.lowAlarm) {
+        await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.lowAlarm, EvaluationPeriods: 15, DatapointsToAlarm: 15, Threshold: Number((p.config.TargetValue * 0.9).toPrecision(12)), ComparisonOperator: 'LessThanThreshold' });
+      }
+    } catch (err) {
+      await this.deleteAlarms(p);
+      if (!(err instanceof AwsServiceError)) throw err;
+      throw err.type === 'LimitExceededFault' ? limitExceeded(err.message) : validationException(err.message);
     }
   }
 

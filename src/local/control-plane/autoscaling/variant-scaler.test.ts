@@ -8,11 +8,11 @@ import { MetricStore } from '../cloudwatch/metric-store.js';
 import { ApplicationAutoScalingService } from './autoscaling-service.js';
 import { VariantScaler } from './variant-scaler.js';
 
-function setup() {
+function setup(cloudwatchOptions: { maxAlarms?: number } = {}) {
   const t = { now: 10_000 * 60_000 + 1000 };
   const clock = createMetricClock(60, () => t.now);
   const metrics = new MetricStore(clock);
-  const cloudwatch = new CloudWatchService({ metrics, clock });
+  const cloudwatch = new CloudWatchService({ metrics, clock, ...cloudwatchOptions });
   const sagemaker = new FakeVariantSageMaker();
   const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
   const errors: unknown[] = [];
@@ -204,6 +204,25 @@ test('a customized metric is checked: one metric with a statistic, not metric ma
   await refused({ CustomizedMetricSpecification: { Namespace: 'N', Statistic: 'Sum' } }, /customizedMetricSpecification\.metricName/);
   await refused({ CustomizedMetricSpecification: { Metrics: [{ Id: 'm1' }] } }, /metric math\) is not tracked locally/);
   await refused({ CustomizedMetricSpecification: { MetricName: 'M', Namespace: 'N', Statistic: 'Sum' }, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } }, /not both/);
+});
+
+test('alarms CloudWatch refuses fail PutScalingPolicy with the service\'s own exceptions, leave no alarm behind, and an update keeps the policy as it was', async () => {
+  const { autoscaling, cloudwatch } = setup({ maxAlarms: 3 });
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 2 });
+  const metric = (extra: Record<string, unknown>) => ({ TargetValue: 5, CustomizedMetricSpecification: { MetricName: 'M', Namespace: 'N', Statistic: 'Average', ...extra } });
+  const put = (name: string, config: Record<string, unknown>) => autoscaling.call('PutScalingPolicy', { ...key, PolicyName: name, PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: config });
+  const alarmNames = async () => ((await cloudwatch.call('DescribeAlarms', {})).MetricAlarms as Array<{ AlarmName: string }>).map((a) => a.AlarmName).sort();
+  const created = await put('p', metric({}));
+  const alarms = (created.Alarms as Array<{ AlarmName: string }>).map((a) => a.AlarmName).sort();
+  await assert.rejects(put('p', metric({ Dimensions: [{ Name: 'D', Value: 'a' }, { Name: 'D', Value: 'b' }] })), (err: AwsServiceError) => err.type === 'ValidationException' && /duplicate dimension names/.test(err.message));
+  await assert.rejects(put('p', metric({ Unit: 'Bogus' })), (err: AwsServiceError) => err.type === 'ValidationException' && /'Bogus' at 'unit'/.test(err.message));
+  assert.deepEqual(await alarmNames(), alarms, 'the policy keeps its two alarms');
+  const [policy] = (await autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker' })).ScalingPolicies as Array<{ Alarms: Array<{ AlarmName: string }>; TargetTrackingScalingPolicyConfiguration: unknown }>;
+  assert.deepEqual(policy!.Alarms.map((a) => a.AlarmName).sort(), alarms);
+  assert.deepEqual(policy!.TargetTrackingScalingPolicyConfiguration, metric({}));
+  await assert.rejects(put('q', metric({})), (err: AwsServiceError) => err.type === 'LimitExceededException' && /at most 3 alarms/.test(err.message));
+  assert.deepEqual(await alarmNames(), alarms, 'no alarm of the refused policy is left');
+  assert.deepEqual(((await autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker' })).ScalingPolicies as unknown[]).length, 1);
 });
 
 test('MinCapacity 0: an idle asynchronous variant scales in to 0, and out of 0 only once the backlog exceeds the target', async () => {
