@@ -16,7 +16,7 @@ import { readTargetTrackingConfig, type TargetTrackingConfig } from './target-tr
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
-import { INVOCATIONS_PER_INSTANCE, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, type VariantRef } from './resources.js';
+import { checkIdList, INVOCATIONS_PER_INSTANCE, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count). */
 export interface ScalableTargetRecord {
@@ -220,7 +220,7 @@ export class ApplicationAutoScalingService implements AwsService {
     readTargetKey(input, { resourceRequired: false });
     const ids = input.ResourceIds;
     const v = new Violations();
-    if (ids !== undefined && (!Array.isArray(ids) || ids.length > 50 || ids.some((x) => typeof x !== 'string'))) v.add(ids, 'resourceIds', 'be a list of at most 50 resource IDs');
+    checkIdList(v, ids, 'resourceIds');
     const max = input.MaxResults ?? 50;
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
     v.throwIfAny();
@@ -368,7 +368,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const { resourceId } = readTargetKey(input, { resourceRequired: false });
     const names = input.PolicyNames;
     const v = new Violations();
-    if (names !== undefined && (!Array.isArray(names) || names.length > 50 || names.some((x) => typeof x !== 'string'))) v.add(names, 'policyNames', 'be a list of at most 50 names');
+    checkIdList(v, names, 'policyNames');
     const max = input.MaxResults ?? 10;
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 10) v.add(max, 'maxResults', 'have value between 1 and 10');
     v.throwIfAny();
@@ -411,6 +411,8 @@ export class ApplicationAutoScalingService implements AwsService {
     const max = input.MaxResults ?? 50;
     const v = new Violations();
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
+    // Not-scaled activities are not recorded locally: with true the answer is the same.
+    if (input.IncludeNotScaledActivities !== undefined && typeof input.IncludeNotScaledActivities !== 'boolean') v.add(input.IncludeNotScaledActivities, 'includeNotScaledActivities', 'be a boolean');
     v.throwIfAny();
     const all = [...this.activities.entries()]
       .filter(([rid]) => resourceId === undefined || rid === resourceId)

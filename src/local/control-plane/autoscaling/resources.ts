@@ -46,3 +46,19 @@ export function readTargetKey(input: Record<string, unknown>, opts: { resourceRe
   if (rid !== undefined) parseResourceId(rid as string);
   return { ...(rid !== undefined ? { resourceId: rid as string } : {}), ...(dim !== undefined ? { dimension: dim as string } : {}) };
 }
+
+/**
+ * Checks a filter list of the model's `ResourceIdsMaxLen1600` shape (`ResourceIds`, `PolicyNames`):
+ * at most 50 strings, each of 1 to 1600 characters; records violations under `member`.
+ */
+export function checkIdList(v: Violations, value: unknown, member: string): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || value.length > 50 || value.some((x) => typeof x !== 'string')) {
+    v.add(value, member, 'be a list of at most 50 strings');
+    return;
+  }
+  (value as string[]).forEach((x, i) => {
+    if (x.length < 1) v.add(x, `${member}.${i + 1}.member`, 'have length greater than or equal to 1');
+    else if (x.length > 1600) v.add(x, `${member}.${i + 1}.member`, 'have length less than or equal to 1600');
+  });
+}

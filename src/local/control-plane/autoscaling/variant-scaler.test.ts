@@ -99,6 +99,10 @@ test('Application Auto Scaling errors as the service names them', async () => {
   await rejects(autoscaling.call('PutScalingPolicy', { ...policy, TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' } } }), 'ValidationException', /SageMakerVariantInvocationsPerInstance/);
   await rejects(autoscaling.call('DeleteScalingPolicy', { ...key, PolicyName: 'p' }), 'ObjectNotFoundException', /No scaling policy found .* policy name: p/);
   await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', NextToken: 'zz' }), 'InvalidNextTokenException', /NextToken/);
+  await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', ResourceIds: [''] }), 'ValidationException', /at 'resourceIds\.1\.member' failed to satisfy constraint: Member must have length greater than or equal to 1/);
+  await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', ResourceIds: ['x'.repeat(1601)] }), 'ValidationException', /at 'resourceIds\.1\.member' failed to satisfy constraint: Member must have length less than or equal to 1600/);
+  await rejects(autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker', PolicyNames: ['p', ''] }), 'ValidationException', /at 'policyNames\.2\.member'/);
+  await rejects(autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker', IncludeNotScaledActivities: 'yes' }), 'ValidationException', /Value 'yes' at 'includeNotScaledActivities'/);
 });
 
 test('NextToken is stable across changes: deleting a listed item or adding an activity neither skips nor repeats one', async () => {
