@@ -90,6 +90,8 @@ export interface ApplicationAutoScalingOptions {
 /** Default scale-in and scale-out cooldown of SageMaker variants, seconds (Application Auto Scaling user guide). */
 export const DEFAULT_COOLDOWN_SECONDS = 300;
 const MAX_TARGETS = 500;
+/** Scaling policies per scalable target, both types (Application Auto Scaling quotas; not adjustable). */
+const MAX_POLICIES_PER_TARGET = 50;
 const MAX_ACTIVITIES_PER_TARGET = 100;
 
 const errorName = (err: unknown): string => (err instanceof AwsServiceError ? err.type : 'Error');
@@ -272,6 +274,9 @@ export class ApplicationAutoScalingService implements AwsService {
     if (!target) throw this.notFound(resourceId!);
     const key = `${resourceId}\u0000${name as string}`;
     const existing = this.policies.get(key);
+    if (!existing && [...this.policies.values()].filter((p) => p.resourceId === resourceId).length >= MAX_POLICIES_PER_TARGET) {
+      throw limitExceeded(`A scalable target can have at most ${MAX_POLICIES_PER_TARGET} scaling policies; ${resourceId} has ${MAX_POLICIES_PER_TARGET}.`);
+    }
     if (!existing && this.policies.size >= MAX_TARGETS * 2) throw limitExceeded('The local Application Auto Scaling holds at most 1000 scaling policies.');
     const uuid = randomUUID();
     const arn = existing?.arn ?? `arn:aws:autoscaling:${this.region}:${this.accountId}:scalingPolicy:${uuid}:resource/${SAGEMAKER_NAMESPACE}/${resourceId}:policyName/${name as string}`;

@@ -141,6 +141,18 @@ test('NextToken is stable across changes: deleting a listed item or adding an ac
   assert.deepEqual((older.ScalingActivities as Array<{ Description: string }>).map((a) => a.Description), ['activity 1']);
 });
 
+test('a scalable target holds at most 50 scaling policies of both types (Application Auto Scaling quotas); an update of one of them is not a new one', async () => {
+  const { autoscaling } = setup();
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 2 });
+  const step = (name: string) => autoscaling.call('PutScalingPolicy', { ...key, PolicyName: name, PolicyType: 'StepScaling', StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] } });
+  for (let i = 0; i < 49; i++) await step(`step-${i}`);
+  await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'tracking', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } });
+  await assert.rejects(step('one-too-many'), (err: AwsServiceError) => err.type === 'LimitExceededException' && /50 scaling policies/.test(err.message));
+  await step('step-0');
+  await autoscaling.call('DeleteScalingPolicy', { ...key, PolicyName: 'step-1' });
+  await step('one-too-many');
+});
+
 test('two policies on one target: the larger scale-out wins', async () => {
   const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler } = setup();
   await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 8 });
