@@ -103,6 +103,9 @@ test('Application Auto Scaling errors as the service names them', async () => {
   await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', ResourceIds: ['x'.repeat(1601)] }), 'ValidationException', /at 'resourceIds\.1\.member' failed to satisfy constraint: Member must have length less than or equal to 1600/);
   await rejects(autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker', PolicyNames: ['p', ''] }), 'ValidationException', /at 'policyNames\.2\.member'/);
   await rejects(autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker', IncludeNotScaledActivities: 'yes' }), 'ValidationException', /Value 'yes' at 'includeNotScaledActivities'/);
+  for (const operation of ['PutScheduledAction', 'DescribeScheduledActions', 'DeleteScheduledAction', 'TagResource', 'ListTagsForResource']) {
+    await rejects(autoscaling.call(operation, { ServiceNamespace: 'sagemaker' }), 'UnknownOperationException', new RegExp(`does not answer ${operation}; it answers RegisterScalableTarget`));
+  }
 });
 
 test('NextToken is stable across changes: deleting a listed item or adding an activity neither skips nor repeats one', async () => {
