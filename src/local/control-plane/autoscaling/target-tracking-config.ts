@@ -18,7 +18,7 @@ export interface CustomizedMetric {
  */
 export interface TargetTrackingConfig {
   TargetValue: number;
-  PredefinedMetricSpecification?: { PredefinedMetricType: string; ResourceLabel?: string };
+  PredefinedMetricSpecification?: { PredefinedMetricType: string };
   CustomizedMetricSpecification?: CustomizedMetric;
   ScaleOutCooldown?: number;
   ScaleInCooldown?: number;
@@ -60,9 +60,13 @@ export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
   if (spec.PredefinedMetricType !== INVOCATIONS_PER_INSTANCE) {
     throw validationException(`PredefinedMetricType ${JSON.stringify(spec.PredefinedMetricType)} is not tracked locally: the local Application Auto Scaling tracks ${INVOCATIONS_PER_INSTANCE}.`);
   }
+  // "You can't specify a resource label unless the metric type is ALBRequestCountPerTarget" (PredefinedMetricSpecification reference).
+  if (spec.ResourceLabel !== undefined) {
+    throw validationException(`ResourceLabel is specified only with the ALBRequestCountPerTarget metric type (a load balancer's target group), not with ${INVOCATIONS_PER_INSTANCE}.`);
+  }
   return {
     TargetValue: target,
-    PredefinedMetricSpecification: { PredefinedMetricType: INVOCATIONS_PER_INSTANCE, ...(typeof spec.ResourceLabel === 'string' ? { ResourceLabel: spec.ResourceLabel } : {}) },
+    PredefinedMetricSpecification: { PredefinedMetricType: INVOCATIONS_PER_INSTANCE },
     ...options,
   };
 }

@@ -212,7 +212,7 @@ test('target tracking on a customized metric (an asynchronous endpoint\'s Approx
   assert.deepEqual(errors, []);
 });
 
-test('a customized metric is checked: one metric with a statistic, not metric math, not beside a predefined one', async () => {
+test('a customized metric is checked: one metric with a statistic, not metric math, not beside a predefined one; the predefined one takes no ResourceLabel', async () => {
   const { autoscaling } = setup();
   await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 2 });
   const put = (config: Record<string, unknown>) => autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'p', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, ...config } });
@@ -223,6 +223,7 @@ test('a customized metric is checked: one metric with a statistic, not metric ma
   await refused({ CustomizedMetricSpecification: { Namespace: 'N', Statistic: 'Sum' } }, /customizedMetricSpecification\.metricName/);
   await refused({ CustomizedMetricSpecification: { Metrics: [{ Id: 'm1' }] } }, /metric math\) is not tracked locally/);
   await refused({ CustomizedMetricSpecification: { MetricName: 'M', Namespace: 'N', Statistic: 'Sum' }, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } }, /not both/);
+  await refused({ PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance', ResourceLabel: 'app/my-alb/778d41231b141a0f/targetgroup/my-tg/943f017f100becff' } }, /ResourceLabel .* only with the ALBRequestCountPerTarget metric type/);
 });
 
 test('alarms CloudWatch refuses fail PutScalingPolicy with the service\'s own exceptions, leave no alarm behind, and an update keeps the policy as it was', async () => {
