@@ -16,7 +16,7 @@ import { readTargetTrackingConfig, type TargetTrackingConfig } from './target-tr
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
-import { checkIdList, INVOCATIONS_PER_INSTANCE, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, type VariantRef } from './resources.js';
+import { checkIdList, INVOCATIONS_PER_INSTANCE, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, XML_STRING, XML_STRING_PATTERN, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count). */
 export interface ScalableTargetRecord {
@@ -169,8 +169,9 @@ export class ApplicationAutoScalingService implements AwsService {
       if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value))) v.add(value, member, 'be an integer');
     }
     if (input.RoleARN !== undefined && (typeof input.RoleARN !== 'string' || input.RoleARN.length < 1 || input.RoleARN.length > 1600)) v.add(input.RoleARN, 'roleARN', 'have length between 1 and 1600');
+    else if (typeof input.RoleARN === 'string' && !XML_STRING.test(input.RoleARN)) v.add(input.RoleARN, 'roleARN', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
     const suspended = input.SuspendedState as Record<string, unknown> | undefined;
-    if (suspended !== undefined && (typeof suspended !== 'object' || suspended === null || Object.values(suspended).some((x) => typeof x !== 'boolean'))) {
+    if (suspended !== undefined && (typeof suspended !== 'object' || suspended === null || Array.isArray(suspended) || Object.values(suspended).some((x) => typeof x !== 'boolean'))) {
       v.add(suspended, 'suspendedState', 'hold boolean members');
     }
     v.throwIfAny();
@@ -402,6 +403,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const name = input.PolicyName;
     const v = new Violations();
     if (typeof name !== 'string' || name.length < 1 || name.length > 1600) v.add(name, 'policyName', name === undefined ? 'not be null' : 'have length between 1 and 1600');
+    else if (!XML_STRING.test(name)) v.add(name, 'policyName', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
     v.throwIfAny();
     const policy = this.policies.get(`${resourceId}\u0000${name as string}`);
     if (!policy) {

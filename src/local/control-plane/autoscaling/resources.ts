@@ -7,6 +7,11 @@ export const VARIANT_INSTANCE_COUNT = 'sagemaker:variant:DesiredInstanceCount';
 /** The one predefined metric tracked locally. */
 export const INVOCATIONS_PER_INSTANCE = 'SageMakerVariantInvocationsPerInstance';
 
+/** The model's pattern of its free-text strings (`ResourceIdMaxLen1600`, `XmlString`): no control character but tab, CR and LF. */
+export const XML_STRING = /^[\u0020-\uD7FF\uE000-\uFFFD\r\n\t\u{10000}-\u{10FFFF}]*$/u;
+/** {@link XML_STRING} as the model writes it, for the violation message. */
+export const XML_STRING_PATTERN = '[\\u0020-\\uD7FF\\uE000-\\uFFFD\\uD800\\uDC00-\\uDBFF\\uDFFF\\r\\n\\t]*';
+
 const RESOURCE_ID = /^endpoint\/([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})\/variant\/([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})$/;
 
 /** The endpoint and variant a SageMaker `ResourceId` (`endpoint/<name>/variant/<variant>`) names. */

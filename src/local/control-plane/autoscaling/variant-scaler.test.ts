@@ -90,6 +90,8 @@ test('Application Auto Scaling errors as the service names them', async () => {
   await rejects(autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 3, MaxCapacity: 2 }), 'ValidationException', /cannot be greater/);
   await rejects(autoscaling.call('RegisterScalableTarget', key), 'ValidationException', /MinCapacity and MaxCapacity are required/);
   await rejects(autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 'one', MaxCapacity: 2 }), 'ValidationException', /^1 validation error detected: Value 'one' at 'minCapacity'/);
+  await rejects(autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 2, SuspendedState: [true] }), 'ValidationException', /at 'suspendedState'/);
+  await rejects(autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 2, RoleARN: 'arn:aws:iam::1:role/a\u0000b' }), 'ValidationException', /at 'roleARN' failed to satisfy constraint: Member must satisfy regular expression pattern/);
   await rejects(autoscaling.call('DeregisterScalableTarget', key), 'ObjectNotFoundException', /No scalable target registered for service namespace: sagemaker, resource ID: endpoint\/ep\/variant\/v1/);
   const policy = { ...key, PolicyName: 'p', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } };
   await rejects(autoscaling.call('PutScalingPolicy', policy), 'ObjectNotFoundException', /No scalable target/);
@@ -98,6 +100,7 @@ test('Application Auto Scaling errors as the service names them', async () => {
   await rejects(autoscaling.call('PutScalingPolicy', { ...policy, PolicyType: 'StepScaling' }), 'ValidationException', /StepScalingPolicyConfiguration is required/);
   await rejects(autoscaling.call('PutScalingPolicy', { ...policy, TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' } } }), 'ValidationException', /SageMakerVariantInvocationsPerInstance/);
   await rejects(autoscaling.call('DeleteScalingPolicy', { ...key, PolicyName: 'p' }), 'ObjectNotFoundException', /No scaling policy found .* policy name: p/);
+  await rejects(autoscaling.call('DeleteScalingPolicy', { ...key, PolicyName: 'p\u0007' }), 'ValidationException', /at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: \[\\u0020-\\uD7FF/);
   await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', NextToken: 'zz' }), 'InvalidNextTokenException', /NextToken/);
   await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', ResourceIds: [''] }), 'ValidationException', /at 'resourceIds\.1\.member' failed to satisfy constraint: Member must have length greater than or equal to 1/);
   await rejects(autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', ResourceIds: ['x'.repeat(1601)] }), 'ValidationException', /at 'resourceIds\.1\.member' failed to satisfy constraint: Member must have length less than or equal to 1600/);
