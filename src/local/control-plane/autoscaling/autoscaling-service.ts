@@ -28,7 +28,10 @@ export interface ScalableTargetRecord {
   suspended: { DynamicScalingInSuspended: boolean; DynamicScalingOutSuspended: boolean; ScheduledScalingSuspended: boolean };
   readonly createdAt: number;
   readonly arn: string;
+  /** When the scale-out that started the target-tracking scale-out cooldown happened. */
   lastScaleOutAt?: number;
+  /** The capacity before that scale-out. */
+  scaleOutFrom?: number;
   lastScaleInAt?: number;
 }
 

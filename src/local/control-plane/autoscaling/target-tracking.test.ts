@@ -20,6 +20,15 @@ test('high alarm scales out proportionally, at least one, at most max, after the
   assert.equal(decideScaling({ ...base, scaleOutSuspended: true, policy: { ...policy, highAlarm: 'ALARM', metricValue: 105 } }), undefined);
 });
 
+test('during the scale-out cooldown only a larger scale-out happens: the capacity the initiating scale-out added counts (ScaleOutCooldown reference)', () => {
+  // Scaled out from 1 to 3 at 99 500; the cooldown (1 s) runs until 100 500.
+  const cooling = { ...base, current: 3, lastScaleOutAt: 99_500, scaleOutFrom: 1 };
+  assert.equal(decideScaling({ ...cooling, policy: { ...policy, highAlarm: 'ALARM', metricValue: 140 } }), undefined, 'ceil(1 × 140 / 70) = 2 is no more than 3');
+  assert.deepEqual(decideScaling({ ...cooling, policy: { ...policy, highAlarm: 'ALARM', metricValue: 250 } })?.desired, 4, 'ceil(1 × 250 / 70) = 4 is a larger scale-out');
+  assert.equal(decideScaling({ ...cooling, current: 4, maxCapacity: 8, policy: { ...policy, highAlarm: 'ALARM', metricValue: 250 } }), undefined);
+  assert.equal(decideScaling({ ...cooling, maxCapacity: 8, now: 100_500, policy: { ...policy, highAlarm: 'ALARM', metricValue: 140 } })?.desired, 6, 'after the cooldown, from the current capacity');
+});
+
 test('low alarm scales in, never below min, respecting cooldown, DisableScaleIn and suspension', () => {
   const low = { ...policy, lowAlarm: 'ALARM' as const, metricValue: 10 };
   assert.equal(decideScaling({ ...base, current: 4, policy: low })?.desired, 1);

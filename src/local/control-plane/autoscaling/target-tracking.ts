@@ -22,8 +22,10 @@ export interface ScalingSituation {
     readonly scaleInCooldownMs: number;
     readonly disableScaleIn: boolean;
   };
-  /** Real time of the last scale-out / scale-in of this target. */
+  /** Real time of the scale-out that started the scale-out cooldown / of the last scale-in of this target. */
   readonly lastScaleOutAt?: number;
+  /** The capacity before the scale-out at `lastScaleOutAt`. */
+  readonly scaleOutFrom?: number;
   readonly lastScaleInAt?: number;
   readonly scaleOutSuspended: boolean;
   readonly scaleInSuspended: boolean;
@@ -40,9 +42,11 @@ export interface ScalingDecision {
 /**
  * Decides a target-tracking step as Application Auto Scaling does: capacity outside [min, max] is brought inside at
  * once; while the high alarm is in ALARM the variant scales out to
- * `ceil(current × metric ÷ target)` (at least one more), once the scale-out cooldown since the last
- * scale-out has passed; while the low alarm is in ALARM it scales in the same way (at least one
- * fewer, never below min) once the scale-in cooldown since the last scale-in has passed.
+ * `ceil(current × metric ÷ target)` (at least one more); during the scale-out cooldown the capacity
+ * the initiating scale-out added counts, so only a larger scale-out (`ceil(before × metric ÷ target)`
+ * above the current capacity) happens, as the ScaleOutCooldown reference says; while the low alarm
+ * is in ALARM it scales in the same way (at least one fewer, never below min) once the scale-in
+ * cooldown since the last scale-in has passed.
  * Returns undefined when nothing should change.
  */
 export function decideScaling(s: ScalingSituation): ScalingDecision | undefined {
@@ -52,8 +56,12 @@ export function decideScaling(s: ScalingSituation): ScalingDecision | undefined 
   if (!p || p.targetValue <= 0) return undefined;
   const proportional = Math.ceil((s.current * p.metricValue) / p.targetValue);
   if (p.highAlarm === 'ALARM' && !s.scaleOutSuspended && s.current < s.maxCapacity) {
-    if (s.lastScaleOutAt !== undefined && s.now - s.lastScaleOutAt < p.scaleOutCooldownMs) return undefined;
-    const desired = Math.min(s.maxCapacity, Math.max(s.current + 1, proportional));
+    let desired = Math.min(s.maxCapacity, Math.max(s.current + 1, proportional));
+    if (s.lastScaleOutAt !== undefined && s.now - s.lastScaleOutAt < p.scaleOutCooldownMs) {
+      if (s.scaleOutFrom === undefined) return undefined;
+      desired = Math.min(s.maxCapacity, Math.ceil((s.scaleOutFrom * p.metricValue) / p.targetValue));
+      if (desired <= s.current) return undefined;
+    }
     return { desired, direction: 'out', cause: `the high alarm is in ALARM: ${p.metricValue} ${p.metricLabel ?? 'invocations per instance per minute'} against a target of ${p.targetValue}` };
   }
   if (p.lowAlarm === 'ALARM' && !p.disableScaleIn && !s.scaleInSuspended && s.current > s.minCapacity) {

@@ -67,6 +67,26 @@ test('target tracking scales a variant out under load and back in under a trickl
   assert.deepEqual(errors, []);
 });
 
+test('during the scale-out cooldown target tracking scales out again only past what the first scale-out added', async () => {
+  const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler, errors } = setup();
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 8 });
+  await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'ipi', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 10, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } });
+  const minute = async (perMinute: number) => {
+    for (let i = 0; i < perMinute; i++) metrics.record({ endpoint: 'ep', variant: 'v1', at: t.now + (i * 50_000) / perMinute, outcome: 'ok', instanceCount: sagemaker.count });
+    t.now += 60_000;
+    cloudwatch.evaluateDue(t.now);
+    await scaler.tick();
+    sagemaker.status = 'InService';
+  };
+  for (let i = 0; i < 3; i++) await minute(25);
+  assert.deepEqual(sagemaker.updates, [3], 'ceil(1 × 25 / 10)');
+  await minute(60);
+  assert.deepEqual(sagemaker.updates, [3], '20 per instance: ceil(1 × 20 / 10) = 2 is within what the scale-out added (the default cooldown is 300 s)');
+  await minute(300);
+  assert.deepEqual(sagemaker.updates, [3, 8], '100 per instance: ceil(1 × 100 / 10) = 10, at most 8, is a larger scale-out');
+  assert.deepEqual(errors, []);
+});
+
 test('a target below its new minimum is raised at once; deregistering removes policies and alarms', async () => {
   const { sagemaker, autoscaling, cloudwatch, scaler } = setup();
   await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 2, MaxCapacity: 3 });

@@ -140,8 +140,16 @@ export class VariantScaler {
       cause: (decision) =>
         policy ? `monitor alarm ${decision.direction === 'out' ? policy.highAlarm : policy.lowAlarm ?? policy.highAlarm} in state ALARM triggered policy ${policy.name}: ${decision.cause}` : decision.cause,
       applied: (decision, at) => {
-        if (decision.direction === 'out') target.lastScaleOutAt = at;
-        else target.lastScaleInAt = at;
+        if (decision.direction === 'in') {
+          target.lastScaleInAt = at;
+          return;
+        }
+        // A larger scale-out during the cooldown leaves the cooldown and its starting capacity as they were.
+        const cooling = policy !== undefined && target.lastScaleOutAt !== undefined && at - target.lastScaleOutAt < this.opts.clock.durationMs(policy.config.ScaleOutCooldown ?? DEFAULT_COOLDOWN_SECONDS);
+        if (!cooling) {
+          target.lastScaleOutAt = at;
+          target.scaleOutFrom = current;
+        }
       },
     };
   }
@@ -199,6 +207,7 @@ export class VariantScaler {
           }
         : {}),
       ...(target.lastScaleOutAt !== undefined ? { lastScaleOutAt: target.lastScaleOutAt } : {}),
+      ...(target.scaleOutFrom !== undefined ? { scaleOutFrom: target.scaleOutFrom } : {}),
       ...(target.lastScaleInAt !== undefined ? { lastScaleInAt: target.lastScaleInAt } : {}),
       scaleOutSuspended: target.suspended.DynamicScalingOutSuspended,
       scaleInSuspended: target.suspended.DynamicScalingInSuspended,
