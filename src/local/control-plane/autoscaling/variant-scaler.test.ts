@@ -87,6 +87,28 @@ test('during the scale-out cooldown target tracking scales out again only past w
   assert.deepEqual(errors, []);
 });
 
+test('a scale-out ends the target-tracking scale-in cooldown: the next low alarm scales in without waiting for it', async () => {
+  const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler, errors } = setup();
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 4 });
+  await autoscaling.call('PutScalingPolicy', { ...key, PolicyName: 'ipi', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 10, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' }, ScaleOutCooldown: 60, ScaleInCooldown: 3600 } });
+  const minute = async (perMinute: number) => {
+    for (let i = 0; i < perMinute; i++) metrics.record({ endpoint: 'ep', variant: 'v1', at: t.now + (i * 50_000) / perMinute, outcome: 'ok', instanceCount: sagemaker.count });
+    t.now += 60_000;
+    cloudwatch.evaluateDue(t.now);
+    await scaler.tick();
+    sagemaker.status = 'InService';
+  };
+  const cycle = async () => {
+    for (let i = 0; i < 3; i++) await minute(25);
+    for (let i = 0; i < 16 && sagemaker.count > 1; i++) await minute(3);
+  };
+  await cycle();
+  assert.deepEqual(sagemaker.updates, [3, 1]);
+  await cycle();
+  assert.deepEqual(sagemaker.updates, [3, 1, 3, 1], 'the scale-out to 3 ended the hour-long scale-in cooldown (ScaleInCooldown reference)');
+  assert.deepEqual(errors, []);
+});
+
 test('a target below its new minimum is raised at once; deregistering removes policies and alarms', async () => {
   const { sagemaker, autoscaling, cloudwatch, scaler } = setup();
   await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 2, MaxCapacity: 3 });

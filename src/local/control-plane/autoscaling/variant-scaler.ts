@@ -129,8 +129,12 @@ export class VariantScaler {
     const ins = [...(trackingIns.length === trackingCandidates.length ? trackingIns : []), ...stepCandidates.filter((c) => c.decision?.direction === 'in')];
     const chosen = outs.length > 0 ? largest(outs) : ins.length > 0 ? largest(ins) : undefined;
     if (!chosen) return;
-    // A scale-out by any policy ends the scale-in cooldowns of the step policies (user guide, "Cooldown period").
-    if (chosen.decision!.direction === 'out') for (const p of policies) if (p.type === 'StepScaling') delete p.cooldown.scaleInAt;
+    // A scale-out by any policy ends the scale-in cooldowns, the step policies' (user guide, "Cooldown
+    // period") and target tracking's (ScaleInCooldown reference: it "stops and doesn't complete").
+    if (chosen.decision!.direction === 'out') {
+      delete target.lastScaleInAt;
+      for (const p of policies) if (p.type === 'StepScaling') delete p.cooldown.scaleInAt;
+    }
     await this.apply(target, chosen, now);
   }
 
