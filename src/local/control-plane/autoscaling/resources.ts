@@ -58,8 +58,12 @@ export function readTargetKey(input: Record<string, unknown>, opts: { resourceRe
  */
 export function checkIdList(v: Violations, value: unknown, member: string): void {
   if (value === undefined) return;
-  if (!Array.isArray(value) || value.length > 50 || value.some((x) => typeof x !== 'string')) {
-    v.add(value, member, 'be a list of at most 50 strings');
+  if (!Array.isArray(value) || value.some((x) => typeof x !== 'string')) {
+    v.add(value, member, 'be a list of strings');
+    return;
+  }
+  if (value.length > 50) {
+    v.add(value, member, 'have length less than or equal to 50');
     return;
   }
   (value as string[]).forEach((x, i) => {
