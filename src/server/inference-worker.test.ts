@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -67,4 +67,37 @@ test('stopping a thread waits for a run whose request was answered without it (s
   // The thread is still inside its 600 ms run: close() lets it end before stopping the thread.
   await worker.close(25_000);
   assert.ok(existsSync(doneFile), 'the thread was stopped in the middle of a run');
+});
+
+/** A stand-in inference thread whose handler module throws from a timer while the model loads. */
+const ENDS_WHILE_LOADING_THREAD = `
+import { parentPort, workerData } from 'node:worker_threads';
+import { appendFileSync } from 'node:fs';
+parentPort.on('message', (msg) => { if (msg.type === 'flush') parentPort.postMessage({ type: 'flushed' }); });
+appendFileSync(workerData.startsFile, 'x');
+if (workerData.exit) process.exit(3);
+setTimeout(() => { throw new Error('bucket not found'); }, 0);
+`;
+
+test('a thread that ends while it loads the model (process.exit, an uncaught error) fails the load with the reason, once: no restart loop', { timeout: 5000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-ends-loading-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'thread.mjs');
+  writeFileSync(file, ENDS_WHILE_LOADING_THREAD);
+  for (const [exit, reason] of [
+    [false, /an uncaught error: bucket not found/],
+    [true, /process\.exit\(3\) was called/],
+  ] as const) {
+    const startsFile = path.join(dir, `starts-${exit}`);
+    const worker = new InferenceWorker(pathToFileURL(file), { startsFile, exit } as unknown as InferenceThreadData, 1, createLogger('silent'));
+    t.after(() => worker.close());
+    await worker.whenSettled();
+    assert.equal(worker.state(), 'failed');
+    assert.equal(worker.failure()?.code, 'ERR_MODEL_LOAD');
+    assert.match(worker.failure()!.message, reason);
+    assert.match(worker.failure()!.message, /modelFn/);
+    await assert.rejects(worker.invoke({ requestId: 'r', body: Buffer.from('{}'), headers: {} }, 1000), { code: 'ERR_NOT_READY' });
+    await worker.close();
+    assert.equal(readFileSync(startsFile, 'utf8'), 'x', 'the thread was started once, not again and again');
+  }
 });

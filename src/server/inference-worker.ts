@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { ToolkitError } from '../errors/catalogue.js';
+import { thrownMessage } from '../errors/excerpt.js';
 import type { Logger } from '../core/context.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import { ChunkQueue } from './chunk-queue.js';
@@ -140,14 +141,36 @@ export class InferenceWorker implements InferenceBackend {
     defaultOnnxRuntimeTelemetryOff();
     this.#worker = new Worker(this.threadFile, { workerData: this.data });
     this.#worker.on('message', (msg: FromThread) => this.#onMessage(msg));
-    this.#worker.on('error', (err) => this.log.error({ err }, 'inference thread error'));
+    let uncaught: unknown;
+    this.#worker.on('error', (err) => {
+      uncaught = err;
+      this.log.error({ err }, 'inference thread error');
+    });
     this.#worker.on('exit', (code) => {
       // A failed load ends the thread by itself; reloading would only fail again in a loop.
       if (generation !== this.#generation || this.#closing || this.#state === 'failed') return;
+      if (this.#state === 'loading') return this.#threadEndedLoading(code, uncaught);
       this.log.error({ exitCode: code }, 'inference thread exited; starting a new one');
       this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', 'the inference worker stopped while handling this request; it is being restarted'));
       this.#spawn();
     });
+  }
+
+  /**
+   * The thread ended before its model load did: user code called `process.exit`, or threw outside
+   * any awaited promise (a timer, an event handler), in the handler module or a load hook. That is
+   * a failed load (`/ping` 503 with the reason): a new thread would only end the same way, in a loop.
+   */
+  #threadEndedLoading(code: number, uncaught: unknown): void {
+    const cause = uncaught === undefined ? `process.exit(${code}) was called` : `an uncaught error: ${thrownMessage(uncaught)}`;
+    this.#state = 'failed';
+    this.#failure = new ToolkitError(
+      'ERR_MODEL_LOAD',
+      `the inference thread ended while loading the model (${cause}); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown where nothing awaits it`,
+    );
+    this.log.error({ exitCode: code, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load; /ping answers 503');
+    this.#settle();
+    this.#failAll(this.#notReady());
   }
 
   #settle(): void {
