@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { InferenceEngine } from './engine.js';
 import { CodecRegistry } from '../codecs/registry.js';
@@ -9,6 +11,7 @@ import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { StepRegistry } from '../pipeline/registry.js';
 import { createLogger } from '../logging/logger.js';
+import type { ToolkitError } from '../errors/catalogue.js';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
 import { engineOptions } from '../../test/helpers/engine-options.js';
 
@@ -85,4 +88,68 @@ test('describe() reports the largest batch a run takes: the batching maxSize for
   } finally {
     await Promise.all([batched.dispose(), plain.dispose()]);
   }
+});
+
+/** A handler whose transformFn misbehaves as the request body says (throws odd values, returns odd answers). */
+const MISBEHAVING_HANDLER = `
+export function transformFn(model, body, contentType, accept, context) {
+  switch (body.toString('utf8')) {
+    case 'string': throw 'disk full';
+    case 'undefined': throw undefined;
+    case 'symbol': throw Symbol('boom');
+    case 'no-prototype': throw Object.assign(Object.create(null), { reason: 'x' });
+    case 'throwing-toString': throw { toString() { throw new Error('not this one'); } };
+    case 'throwing-message': throw { get message() { throw new Error('not this one'); }, status: 400 };
+    case 'huge': throw new Error('y'.repeat(10 * 1024 * 1024));
+    case 'huge-4xx': throw Object.assign(new Error('z'.repeat(10 * 1024 * 1024)), { status: 422 });
+  }
+  return 'ok';
+}
+`;
+
+/** An engine serving `handler` as code/inference.mjs of an otherwise empty model directory. */
+async function engineWithHandler(t: { after(fn: () => unknown): void }, handler: string): Promise<InferenceEngine> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'inference.mjs'), handler);
+  const engine = await InferenceEngine.load(engineOptions(dir));
+  t.after(() => engine.dispose());
+  return engine;
+}
+
+const invokeText = (engine: InferenceEngine, body: string, accept = 'text/plain') =>
+  engine.invoke({ requestId: body, body: Buffer.from(body), contentType: 'text/plain', accept, headers: {} }, log);
+
+test('whatever a hook throws is a 500 ERR_USER_CODE naming the hook, its message at most 4 KB; a thrown status is kept', async (t) => {
+  const engine = await engineWithHandler(t, MISBEHAVING_HANDLER);
+  const named = /^transformFn in .*inference\.mjs failed: /;
+  for (const [mode, text] of [
+    ['string', 'disk full'],
+    ['undefined', 'undefined'],
+    ['symbol', 'Symbol(boom)'],
+    ['no-prototype', 'a thrown object that cannot be turned into text'],
+    ['throwing-toString', 'a thrown object that cannot be turned into text'],
+  ] as const) {
+    await assert.rejects(invokeText(engine, mode), (err: ToolkitError) => {
+      assert.equal(err.code, 'ERR_USER_CODE', mode);
+      assert.equal(err.status, 500, mode);
+      assert.match(err.message, named, mode);
+      assert.ok(err.message.endsWith(text), `${mode}: ${err.message}`);
+      return true;
+    });
+  }
+  await assert.rejects(invokeText(engine, 'throwing-message'), { code: 'ERR_USER_CODE', status: 400, message: 'a thrown object that cannot be turned into text' });
+  for (const [mode, status] of [
+    ['huge', 500],
+    ['huge-4xx', 422],
+  ] as const) {
+    await assert.rejects(invokeText(engine, mode), (err: ToolkitError) => {
+      assert.equal(err.status, status, mode);
+      assert.ok(err.message.length < 4200, `${mode}: ${err.message.length} characters`);
+      assert.ok(err.message.endsWith('…'), mode);
+      return true;
+    });
+  }
+  assert.equal((await invokeText(engine, 'fine')).body.toString('utf8'), 'ok', 'the engine keeps serving');
 });

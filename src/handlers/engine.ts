@@ -1,5 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import { excerpt } from '../errors/excerpt.js';
+import { excerpt, thrownMessage } from '../errors/excerpt.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
@@ -232,7 +232,7 @@ export class InferenceEngine {
       try {
         return await fn();
       } catch (err) {
-        throw new ToolkitError('ERR_MODEL_LOAD', `${name} in ${hooks.file} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+        throw new ToolkitError('ERR_MODEL_LOAD', `${name} in ${hooks.file} failed: ${thrownMessage(err)}`, { cause: err });
       }
     };
     // The Python toolkit's load order: pre_model_fn, model_fn, model_warmup_fn.

@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { thrownMessage } from '../errors/excerpt.js';
 import type { InvocationContext } from '../core/context.js';
 import type { StepRegistry } from './registry.js';
 import type { PipelineSpec } from './pipeline-file.js';
@@ -55,7 +56,7 @@ export class Pipeline {
           if (failedStep(err) !== undefined) throw err;
           throw stepFailure(step.name, err.code, err.message, { status: err.status, cause: err, details: err.details });
         }
-        throw new ToolkitError('ERR_STEP_FAILED', `${step.name} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, details: { step: step.name } });
+        throw new ToolkitError('ERR_STEP_FAILED', `${step.name} failed: ${thrownMessage(err)}`, { cause: err, details: { step: step.name } });
       }
       if (timings) timings[step.name] = Math.round((performance.now() - started) * 1000) / 1000;
     }

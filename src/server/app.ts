@@ -16,7 +16,7 @@ import { BodyBudget } from './body-budget.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
 import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
-import { excerpt } from '../errors/excerpt.js';
+import { excerpt, thrownMessage } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import type { SessionRef, SessionStore } from '../sessions/session-store.js';
@@ -132,7 +132,7 @@ function toToolkitError(err: unknown): ToolkitError {
   if (err instanceof ToolkitError) return err;
   const e = err as { status?: number; message?: string };
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new ToolkitError('ERR_BAD_REQUEST', e.message ?? 'bad request', { status: e.status });
-  return new ToolkitError('ERR_INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
+  return new ToolkitError('ERR_INTERNAL', thrownMessage(err), { cause: err });
 }
 
 /**

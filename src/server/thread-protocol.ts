@@ -2,6 +2,7 @@ import type { EngineData, EngineDescription, InvocationRequest, InvocationRespon
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
+import { thrownMessage } from '../errors/excerpt.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 
 /** Data the inference thread starts with (everything but the logger, which it makes itself). */
@@ -82,16 +83,24 @@ export function toWireError(err: unknown): WireError {
   if (err instanceof ToolkitError) {
     return { code: err.code, status: err.status, message: err.message, stack: stackWithCauses(err), details: err.details };
   }
-  const e = err as Error | undefined;
-  return { code: 'ERR_INTERNAL', status: 500, message: e?.message ?? String(err), stack: e?.stack };
+  return { code: 'ERR_INTERNAL', status: 500, message: thrownMessage(err), stack: err instanceof Error ? bounded(err.stack) : undefined };
+}
+
+/** Most characters of each stack sent across (the head, where the message is, and the tail, where the frames are). */
+const STACK_MAX = 16 * 1024;
+
+/** `stack` cut to {@link STACK_MAX} characters: a 10 MB message does not cross the thread (or reach the log) whole. */
+function bounded(stack: string | undefined): string | undefined {
+  if (stack === undefined || stack.length <= STACK_MAX) return stack;
+  return `${stack.slice(0, STACK_MAX / 2)}…${stack.slice(-STACK_MAX / 2)}`;
 }
 
 /** The stack of an error followed by its causes' stacks, so logs show where user code failed. */
 function stackWithCauses(err: Error): string | undefined {
-  let stack = err.stack;
+  let stack = bounded(err.stack);
   let cause = err.cause;
   for (let depth = 0; cause instanceof Error && depth < 5; depth++, cause = cause.cause) {
-    stack += `\nCaused by: ${cause.stack ?? cause.message}`;
+    stack += `\nCaused by: ${bounded(cause.stack ?? cause.message)}`;
   }
   return stack;
 }
