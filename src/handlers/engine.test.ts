@@ -102,6 +102,9 @@ export function transformFn(model, body, contentType, accept, context) {
     case 'throwing-message': throw { get message() { throw new Error('not this one'); }, status: 400 };
     case 'huge': throw new Error('y'.repeat(10 * 1024 * 1024));
     case 'huge-4xx': throw Object.assign(new Error('z'.repeat(10 * 1024 * 1024)), { status: 422 });
+    case 'crlf-content-type': return { body: 'x', contentType: 'text/plain\\r\\nSet-Cookie: session=evil' };
+    case 'crlf-attributes': context.setCustomAttributes('a=1\\r\\nSet-Cookie: session=evil'); return 'x';
+    case 'attributes': context.setCustomAttributes('a=1; b=ü'); return { body: 'x', contentType: 'text/plain; charset=utf-8' };
   }
   return 'ok';
 }
@@ -152,4 +155,20 @@ test('whatever a hook throws is a 500 ERR_USER_CODE naming the hook, its message
     });
   }
   assert.equal((await invokeText(engine, 'fine')).body.toString('utf8'), 'ok', 'the engine keeps serving');
+});
+
+test('a content type or custom attributes from user code with CR, LF or another control character is a 500 ERR_USER_CODE saying so, before any header is written', async (t) => {
+  const engine = await engineWithHandler(t, MISBEHAVING_HANDLER);
+  await assert.rejects(invokeText(engine, 'crlf-content-type'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: 'the contentType transformFn returned has a character an HTTP header cannot carry (U+000D at index 10) for Content-Type: use printable ASCII, without CR or LF',
+  });
+  await assert.rejects(invokeText(engine, 'crlf-attributes'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: 'the value given to context.setCustomAttributes has a character an HTTP header cannot carry (U+000D at index 3) for X-Amzn-SageMaker-Custom-Attributes: use printable ASCII, without CR or LF',
+  });
+  const fine = await invokeText(engine, 'attributes');
+  assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1; b=ü'], 'Latin-1 text is a valid header value');
 });

@@ -94,6 +94,21 @@ async function* toByteChunks(source: AsyncIterable<unknown>): AsyncIterable<Uint
   }
 }
 
+/** A character an HTTP header value cannot carry (what node:http refuses: CR, LF and other controls). */
+const NOT_IN_HEADER = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * `value` when it can be sent as the `header` of the answer; else an `ERR_USER_CODE` naming the
+ * character and where it came from, thrown before the header is written (a CR/LF would otherwise
+ * fail the answer as an internal error).
+ */
+function headerValue(value: string, header: string, from: string): string {
+  const bad = NOT_IN_HEADER.exec(value);
+  if (bad === null) return value;
+  const char = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  throw new ToolkitError('ERR_USER_CODE', `${from} has a character an HTTP header cannot carry (${char} at index ${bad.index}) for ${header}: use printable ASCII, without CR or LF`);
+}
+
 /** What `/ping` and the logs report about a loaded engine. */
 export interface EngineDescription {
   handler?: string;
@@ -301,7 +316,7 @@ export class InferenceEngine {
     let customAttributes: string | undefined;
     const cancellation = req.cancellation;
     const setCustomAttributes = (value: string): void => {
-      customAttributes = String(value);
+      customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', 'the value given to context.setCustomAttributes');
     };
     // The session code loads with the first request in a session: it costs a server without sessions nothing at start-up.
     const session = req.session === undefined ? undefined : new (await import('../sessions/stateful-session.js')).StatefulSession(req.session);
@@ -468,7 +483,8 @@ export class InferenceEngine {
     if (typeof output === 'string') return { body: Buffer.from(output, 'utf8'), contentType: accept };
     if (output && typeof output === 'object' && 'body' in output && Object.keys(output).every((k) => k === 'body' || k === 'contentType')) {
       const o = output as { body: unknown; contentType?: unknown };
-      const inner = this.toResponse(o.body, typeof o.contentType === 'string' ? o.contentType : accept);
+      const hook = this.hooks.transformFn ? 'transformFn' : 'outputFn';
+      const inner = this.toResponse(o.body, typeof o.contentType === 'string' ? headerValue(o.contentType, 'Content-Type', `the contentType ${hook} returned`) : accept);
       return inner;
     }
     return { body: this.codecs.encode(output, accept, {}), contentType: accept };
