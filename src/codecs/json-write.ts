@@ -1,6 +1,8 @@
 import { isBigIntDType, type Tensor } from '../core/tensor.js';
 import { float16Bits, float16ToFloat32 } from '../core/float16.js';
 import { isTensor } from './tensor-map.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { thrownMessage } from '../errors/excerpt.js';
 import { floatTensorJsonText } from './number-json-wasm.js';
 
 /**
@@ -53,10 +55,24 @@ export function tensorFlatToJson(t: Tensor): string {
 /**
  * JSON for any value from user code: typed arrays become arrays, bigints numbers when safe (else
  * strings), tensors nested arrays. Buffers keep Node's `{"type":"Buffer","data":[...]}` form.
+ *
+ * @throws ToolkitError `ERR_ENCODE` for a value JSON cannot hold (one that refers to itself, or
+ *   whose `toJSON` throws), with JSON.stringify's reason.
  */
 export function valueToJson(value: unknown): string {
   if (isTensor(value)) return tensorToJson(value);
-  const text = JSON.stringify(value, (_key, v: unknown) => {
+  let text: string | undefined;
+  try {
+    text = stringifyValue(value);
+  } catch (err) {
+    throw new ToolkitError('ERR_ENCODE', `the prediction cannot be written as JSON (${thrownMessage(err, 300)}); return plain data: objects, arrays, numbers, strings, typed arrays`, { cause: err });
+  }
+  // JSON.stringify answers undefined for undefined and functions; `null` keeps the body valid JSON.
+  return text ?? 'null';
+}
+
+function stringifyValue(value: unknown): string | undefined {
+  return JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v === 'bigint') return bigintToJsonValue(v);
     if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
       return Array.from(v as unknown as ArrayLike<number | bigint>, (x) => (typeof x === 'bigint' ? bigintToJsonValue(x) : x));
@@ -64,8 +80,6 @@ export function valueToJson(value: unknown): string {
     if (isTensor(v)) return tensorToJsonValue(v);
     return v;
   });
-  // JSON.stringify answers undefined for undefined and functions; `null` keeps the body valid JSON.
-  return text ?? 'null';
 }
 
 /** A bigint as a JSON number when it is a safe integer, else as a decimal string. */

@@ -4,6 +4,7 @@ import { UNNAMED, tensor, type Tensor, type TensorMap } from '../core/tensor.js'
 import { ToolkitError } from '../errors/catalogue.js';
 import type { DecodedRequest, EncodeOptions } from './codec.js';
 import { jsonCodec } from './json.js';
+import { jsonLinesCodec } from './jsonlines.js';
 import { fromFloat16Bits, toFloat16Bits } from '../core/float16.js';
 
 const decode = (text: string): DecodedRequest => jsonCodec.decode!(Buffer.from(text), {});
@@ -288,4 +289,17 @@ test('float16 conversion rounds to nearest and keeps specials', () => {
   assert.equal(fromFloat16Bits(toFloat16Bits(70000)), Infinity);
   assert.equal(fromFloat16Bits(toFloat16Bits(0.1)), 0.0999755859375);
   assert.ok(Number.isNaN(fromFloat16Bits(toFloat16Bits(NaN))));
+});
+
+test('a value from user code that JSON cannot hold (it refers to itself, its toJSON throws) is ERR_ENCODE saying why, also as JSON lines', () => {
+  const loop: Record<string, unknown> = { label: 'a' };
+  loop['self'] = loop;
+  const throwing = { toJSON: () => { throw new Error('not serialisable'); } };
+  for (const [value, reason] of [
+    [loop, /the prediction cannot be written as JSON \(Converting circular structure to JSON[^)]*\); return plain data/s],
+    [[throwing], /the prediction cannot be written as JSON \(not serialisable\)/],
+  ] as const) {
+    assert.throws(() => jsonCodec.encode!(value, {}), (err: ToolkitError) => err instanceof ToolkitError && err.code === 'ERR_ENCODE' && reason.test(err.message));
+    assert.throws(() => jsonLinesCodec.encode!(value, {}), { code: 'ERR_ENCODE' });
+  }
 });
