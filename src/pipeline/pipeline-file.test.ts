@@ -48,3 +48,10 @@ test('readPipelineFile finds YAML in a model directory and reports parse errors'
   writeFileSync(path.join(dir, 'pipeline.yaml'), 'predict: [\n');
   invalid(() => readPipelineFile(dir), /pipeline\.yaml: cannot be parsed/);
 });
+
+test('a JSON pipeline file that does not parse is refused with the line and column of the mistake', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-json-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'pipeline.json'), '{\n  "predict": [\n    { "model": "scaler.onnx" },\n  ]\n}\n');
+  invalid(() => readPipelineFile(dir), /^pipeline\.json: cannot be parsed: line 4, column 3: Unexpected token/);
+});

@@ -3,11 +3,31 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { StepStage } from './step.js';
+import { findJsonErrorPosition } from '../codecs/json-error-position.js';
 
 /** The YAML parser, loaded only when a model has a YAML pipeline file (it adds to every cold start otherwise). */
 function parseYaml(text: string): unknown {
   const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   return yaml.parse(text);
+}
+
+/**
+ * Parses a JSON pipeline file. V8's message does not always say where the text went wrong (Node 20:
+ * `Unexpected token ']', ..."nnx" },` with no position), so a parse error gets its line and column.
+ */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    let where = '';
+    try {
+      const at = findJsonErrorPosition(text);
+      where = `line ${at.line}, column ${at.column}: `;
+    } catch {
+      // The locator recurses; a file nested too deeply for it gets V8's message alone.
+    }
+    throw new Error(`${where}${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** File names looked for in the model directory, first match wins. */
@@ -84,7 +104,7 @@ export function readPipelineFile(modelDir: string): PipelineSpec | undefined {
   let content: unknown;
   try {
     const text = readFileSync(file, 'utf8');
-    content = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    content = file.endsWith('.json') ? parseJson(text) : parseYaml(text);
   } catch (err) {
     throw fail(file, `cannot be parsed: ${(err as Error).message}`);
   }
