@@ -172,3 +172,14 @@ test('a content type or custom attributes from user code with CR, LF or another 
   const fine = await invokeText(engine, 'attributes');
   assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1; b=ü'], 'Latin-1 text is a valid header value');
 });
+
+test('a handler module with a syntax error fails the load naming the line and column, which the import error does not carry', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-syntax-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'inference.mjs'), 'export function transformFn(model, body) {\n  const text = body.toString();\n  return text +;\n}\n');
+  await assert.rejects(InferenceEngine.load(engineOptions(dir)), {
+    code: 'ERR_HANDLER_LOAD',
+    message: `cannot load handler ${path.join(dir, 'code', 'inference.mjs')} (line 3, column 16: return text +;): Unexpected token ';'`,
+  });
+});

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
+import { thrownMessage } from '../errors/excerpt.js';
+import { syntaxErrorPlace } from '../errors/syntax-error-place.js';
 import type { InvocationContext } from '../core/context.js';
 import type { BidiFn } from './bidi-stream.js';
 
@@ -105,7 +107,9 @@ export async function loadHandlerHooks(codeDir: string, program: string): Promis
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new ToolkitError('ERR_HANDLER_LOAD', `cannot load handler ${file}: ${(err as Error).message}`, { cause: err });
+    // A syntax error's message has no position of its own ("Unexpected token ';'"): say where it is.
+    const place = err instanceof SyntaxError ? syntaxErrorPlace(file) : undefined;
+    throw new ToolkitError('ERR_HANDLER_LOAD', `cannot load handler ${file}${place ? ` (${place})` : ''}: ${thrownMessage(err)}`, { cause: err });
   }
   return pickHooks(mod, file);
 }

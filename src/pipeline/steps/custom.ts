@@ -3,6 +3,8 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { isTensorMap } from '../../codecs/tensor-map.js';
 import { stepDataWithFloat16Bits, type StepBuilder, type StepData } from '../step.js';
 import { resolveInside } from './predict.js';
+import { thrownMessage } from '../../errors/excerpt.js';
+import { syntaxErrorPlace } from '../../errors/syntax-error-place.js';
 
 /**
  * `- custom: { module: steps.mjs, export: myStep, options: {...} }`: a JS function from `code/`,
@@ -18,7 +20,8 @@ export const customStep: StepBuilder = async (options, env) => {
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new ToolkitError('ERR_HANDLER_LOAD', `${env.name}: cannot load ${file}: ${(err as Error).message}`, { cause: err });
+    const place = err instanceof SyntaxError ? syntaxErrorPlace(file) : undefined;
+    throw new ToolkitError('ERR_HANDLER_LOAD', `${env.name}: cannot load ${file}${place ? ` (${place})` : ''}: ${thrownMessage(err)}`, { cause: err });
   }
   const fn = mod[exportName] ?? (exportName === 'default' ? undefined : (mod['default'] as Record<string, unknown> | undefined)?.[exportName]);
   if (typeof fn !== 'function') throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: ${moduleName} does not export a function "${exportName}"`);
