@@ -104,6 +104,9 @@ export function transformFn(model, body, contentType, accept, context) {
     case 'huge-4xx': throw Object.assign(new Error('z'.repeat(10 * 1024 * 1024)), { status: 422 });
     case 'crlf-content-type': return { body: 'x', contentType: 'text/plain\\r\\nSet-Cookie: session=evil' };
     case 'crlf-attributes': context.setCustomAttributes('a=1\\r\\nSet-Cookie: session=evil'); return 'x';
+    case 'undefined-body': return { body: undefined, contentType: 'text/plain' };
+    case 'plain-value': return { value: 1 };
+    case 'object-body': return { body: { a: 1 }, contentType: 'application/json' };
     case 'attributes': context.setCustomAttributes('a=1; b=ü'); return { body: 'x', contentType: 'text/plain; charset=utf-8' };
   }
   return 'ok';
@@ -182,4 +185,16 @@ test('a handler module with a syntax error fails the load naming the line and co
     code: 'ERR_HANDLER_LOAD',
     message: `cannot load handler ${path.join(dir, 'code', 'inference.mjs')} (line 3, column 16: return text +;): Unexpected token ';'`,
   });
+});
+
+test("a { body, contentType } answer whose body smkit cannot write in the handler's own contentType is the handler's 500, not the client's 406", async (t) => {
+  const engine = await engineWithHandler(t, MISBEHAVING_HANDLER);
+  await assert.rejects(invokeText(engine, 'undefined-body'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: /^transformFn returned \{ body, contentType: 'text\/plain' \} with a body that is undefined: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes \(application\/json, /,
+  });
+  assert.equal((await invokeText(engine, 'object-body')).body.toString('utf8'), '{"a":1}', 'a value in a type smkit encodes is encoded');
+  // With no contentType of its own, the client's Accept is what cannot be answered: still a 406.
+  await assert.rejects(invokeText(engine, 'plain-value', 'image/gif'), { code: 'ERR_NOT_ACCEPTABLE' });
 });

@@ -109,6 +109,12 @@ function headerValue(value: string, header: string, from: string): string {
   throw new ToolkitError('ERR_USER_CODE', `${from} has a character an HTTP header cannot carry (${char} at index ${bad.index}) for ${header}: use printable ASCII, without CR or LF`);
 }
 
+/** `undefined`, `null`, `an object`, `a number`...: what a value is, for a message. */
+function bodyKind(v: unknown): string {
+  if (v === undefined || v === null) return String(v);
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
 /** What `/ping` and the logs report about a loaded engine. */
 export interface EngineDescription {
   handler?: string;
@@ -484,8 +490,18 @@ export class InferenceEngine {
     if (output && typeof output === 'object' && 'body' in output && Object.keys(output).every((k) => k === 'body' || k === 'contentType')) {
       const o = output as { body: unknown; contentType?: unknown };
       const hook = this.hooks.transformFn ? 'transformFn' : 'outputFn';
-      const inner = this.toResponse(o.body, typeof o.contentType === 'string' ? headerValue(o.contentType, 'Content-Type', `the contentType ${hook} returned`) : accept);
-      return inner;
+      const contentType = typeof o.contentType === 'string' ? headerValue(o.contentType, 'Content-Type', `the contentType ${hook} returned`) : accept;
+      try {
+        return this.toResponse(o.body, contentType);
+      } catch (err) {
+        // The handler chose this type itself: no encoder for it is the handler's mistake, not the client's (406).
+        if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' && o.contentType === contentType)) throw err;
+        throw new ToolkitError(
+          'ERR_USER_CODE',
+          `${hook} returned { body, contentType: '${excerpt(contentType, 100)}' } with a body that is ${bodyKind(o.body)}: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes (${this.encodable.join(', ')})`,
+          { cause: err },
+        );
+      }
     }
     return { body: this.codecs.encode(output, accept, {}), contentType: accept };
   }
