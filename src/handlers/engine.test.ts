@@ -74,7 +74,7 @@ test('a pipeline file loads its step kinds on demand, and an engine given step k
     await engine.dispose();
   }
   const withoutSteps = { codecs: createDefaultCodecs(), runtimes: createDefaultRuntimes(), steps: new StepRegistry() };
-  await assert.rejects(InferenceEngine.load(engineOptions(IRIS_PIPELINE, { registries: withoutSteps })), { code: 'ERR_PIPELINE_INVALID', message: /unknown step/ });
+  await assert.rejects(InferenceEngine.load(engineOptions(IRIS_PIPELINE, { registries: withoutSteps })), { code: 'ERR_PIPELINE_INVALID', message: /^preprocess\[0\]:cast: unknown step "cast"; known steps: $/ });
 });
 
 test('describe() reports the largest batch a run takes: the batching maxSize for a model that batches, 1 without batching', async () => {

@@ -76,14 +76,26 @@ export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 
   const steps: Step[] = [];
   try {
     for (const s of spec.steps) {
-      const builder = registry.get(s.kind);
-      steps.push(await builder(s.options, { ...env, stage: s.stage, name: s.name }));
+      steps.push(await buildStep(registry, s, env));
     }
   } catch (err) {
     await Promise.all(steps.map((s) => s.dispose?.()));
     throw err;
   }
   return new Pipeline(steps, { withoutUserCode: spec.steps.every((s) => !registry.traits(s.kind).runsUserCode) });
+}
+
+/**
+ * Builds one step. Its errors name the step's place in the file (`postprocess[0]:sofmax: unknown
+ * step "sofmax"; ...`), as most step builders' own errors do, so that each says where to look.
+ */
+async function buildStep(registry: StepRegistry, s: PipelineSpec['steps'][number], env: Omit<StepBuildEnv, 'stage' | 'name'>): Promise<Step> {
+  try {
+    return await registry.get(s.kind)(s.options, { ...env, stage: s.stage, name: s.name });
+  } catch (err) {
+    if (!(err instanceof ToolkitError) || failedStep(err) !== undefined || err.message.startsWith(s.name)) throw err;
+    throw stepFailure(s.name, err.code, err.message, { status: err.status, cause: err, details: err.details });
+  }
 }
 
 /** The default pipeline without a pipeline file: one predict step on the model the directory holds. */
