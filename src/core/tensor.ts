@@ -116,6 +116,34 @@ export function withFloat16Bits(map: TensorMap): TensorMap {
   return out ?? map;
 }
 
+/**
+ * Refuses tensors from user code whose data is another typed array than their dtype's storage
+ * (`float32` data in an `Int32Array`): the encoders read the bytes as the dtype says, so the answer
+ * would be other numbers (1 as 1.4e-45), not an error. Run after {@link withFloat16Bits}, which
+ * turns a float16 tensor's data into its storage first.
+ *
+ * @param source what returned the tensors, for the message (`predictFn`)
+ * @throws ToolkitError 500 `ERR_USER_CODE` naming the tensor, its dtype and the array it needs
+ */
+export function checkTensorStorage(map: TensorMap, source: string): void {
+  for (const name in map) {
+    if (!Object.hasOwn(map, name)) continue;
+    const t = map[name]!;
+    if (t.dtype === 'string') continue;
+    const Ctor = TYPED_ARRAY_CTORS[t.dtype];
+    if (t.data instanceof Ctor) continue;
+    throw new ToolkitError(
+      'ERR_USER_CODE',
+      `${source} returned tensor "${name.length > 60 ? `${name.slice(0, 60)}…` : name}" with dtype ${t.dtype} but its data is ${aOrAn(t.data.constructor.name)}: put ${t.dtype} data in ${aOrAn(Ctor.name)}${t.dtype === 'bool' ? ' of 0 and 1' : ''}, or give the dtype of the data`,
+    );
+  }
+}
+
+/** `an Int32Array`, `a Float32Array`, `a Uint8Array`. */
+function aOrAn(name: string): string {
+  return `${/^[AEIO]/.test(name) ? 'an' : 'a'} ${name}`;
+}
+
 /** Builds a tensor, checking that the data fits the shape. */
 export function tensor<T extends DType>(dtype: T, shape: readonly number[], data: DataTypeMap[T]): Tensor<T> {
   const expected = sizeOf(shape);

@@ -198,3 +198,24 @@ test("a { body, contentType } answer whose body smkit cannot write in the handle
   // With no contentType of its own, the client's Accept is what cannot be answered: still a 406.
   await assert.rejects(invokeText(engine, 'plain-value', 'image/gif'), { code: 'ERR_NOT_ACCEPTABLE' });
 });
+
+test("a tensor from predictFn whose data is another typed array than its dtype's is a 500 ERR_USER_CODE, not other numbers", async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function inputFn(body) { return body.toString(); }
+     export function predictFn(mode) {
+       if (mode === 'int32-as-float32') return { scores: { dtype: 'float32', shape: [2], data: Int32Array.of(1, 2) } };
+       if (mode === 'float64-as-int64') return { tensors: { ids: { dtype: 'int64', shape: [1], data: Float64Array.of(7) } } };
+       return { scores: { dtype: 'float32', shape: [2], data: Float32Array.of(1, 2) }, flags: { dtype: 'bool', shape: [1], data: Buffer.from([1]) } };
+     }`,
+  );
+  for (const accept of ['application/json', 'text/csv']) {
+    await assert.rejects(invokeText(engine, 'int32-as-float32', accept), {
+      code: 'ERR_USER_CODE',
+      status: 500,
+      message: 'predictFn returned tensor "scores" with dtype float32 but its data is an Int32Array: put float32 data in a Float32Array, or give the dtype of the data',
+    });
+  }
+  await assert.rejects(invokeText(engine, 'float64-as-int64', 'application/json'), { code: 'ERR_USER_CODE', message: /tensor "ids" with dtype int64 but its data is a Float64Array: put int64 data in a BigInt64Array/ });
+  assert.deepEqual(JSON.parse((await invokeText(engine, 'fine', 'application/json')).body.toString('utf8')), { scores: [1, 2], flags: [true] });
+});

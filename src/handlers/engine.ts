@@ -3,7 +3,7 @@ import { excerpt, thrownMessage } from '../errors/excerpt.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
-import { UNNAMED, withFloat16Bits, type TensorMap } from '../core/tensor.js';
+import { UNNAMED, checkTensorStorage, withFloat16Bits, type TensorMap } from '../core/tensor.js';
 import { float64ToFloat32 } from '../core/dtype-convert.js';
 import type { DecodeHints, DecodedRequest, TypedBody } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
@@ -150,12 +150,19 @@ function isStepData(v: unknown): v is StepData {
   return !!v && typeof v === 'object' && 'tensors' in v && !('form' in v) && typeof (v as StepData).tensors === 'object';
 }
 
-/** A prediction from user code, its float16 tensors as the bits the encoders read ({@link withFloat16Bits}). */
-function userPrediction(v: unknown): unknown {
-  if (isStepData(v)) return stepDataWithFloat16Bits(v);
-  if (isTensorMap(v)) return withFloat16Bits(v);
-  if (isTensor(v)) return withFloat16Bits({ [UNNAMED]: v })[UNNAMED];
-  return v;
+/**
+ * A prediction from user code, its float16 tensors as the bits the encoders read ({@link withFloat16Bits}),
+ * its other tensors' data checked against their dtypes ({@link checkTensorStorage}).
+ */
+function userPrediction(v: unknown, hook: string): unknown {
+  let tensors: TensorMap | undefined;
+  let out = v;
+  if (isStepData(v)) tensors = (out = stepDataWithFloat16Bits(v) as StepData).tensors;
+  else if (isTensorMap(v)) tensors = out = withFloat16Bits(v);
+  else if (isTensor(v)) tensors = withFloat16Bits({ [UNNAMED]: v });
+  if (tensors === undefined) return v;
+  checkTensorStorage(tensors, hook);
+  return isTensor(v) ? tensors[UNNAMED] : out;
 }
 
 /**
@@ -344,9 +351,9 @@ export class InferenceEngine {
       if (cancellation?.cancelled) throw cancellation.reason;
       try {
         const prediction = this.batchPredict
-          ? userPrediction(await this.user('predictBatchFn', () => this.batchPredict!.predict(input, ctx)))
+          ? userPrediction(await this.user('predictBatchFn', () => this.batchPredict!.predict(input, ctx)), 'predictBatchFn')
           : h.predictFn
-            ? userPrediction(await this.user('predictFn', () => h.predictFn!(input, this.model, ctx)))
+            ? userPrediction(await this.user('predictFn', () => h.predictFn!(input, this.model, ctx)), 'predictFn')
             : await this.predict(input, ctx);
         output = h.outputFn ? await this.user('outputFn', () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
       } catch (err) {
