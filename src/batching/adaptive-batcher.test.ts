@@ -443,3 +443,30 @@ test('retrying a failed batch one by one skips the calls given up meanwhile', as
   assert.equal(await first, 2);
   assert.deepEqual((await waiting).map((r) => r.status), ['rejected', 'rejected', 'fulfilled']);
 });
+
+test('a run whose every caller gave up (it never ends) is left behind when the next call comes: its calls fail with their reasons, and the next run starts', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 });
+  const callers = [new Cancellation(), new Cancellation()];
+  const stuck = Promise.allSettled(callers.map((c, i) => b.submit(1 + i, c)));
+  await turns(3);
+  assert.deepEqual(runs, [[1, 2]]);
+  const timeout = new Error('timed out');
+  for (const c of callers) c.cancel(timeout);
+  // A call that comes while the run is still going, but someone waits for it, does not leave it behind.
+  const patient = new Cancellation();
+  const next = b.submit(3, patient);
+  await turns(3);
+  assert.deepEqual(runs, [[1, 2], [3]], 'the next run started although the stuck one never ended');
+  assert.deepEqual((await stuck).map((r) => (r.status === 'rejected' ? r.reason : r)), [timeout, timeout]);
+  const later = b.submit(4);
+  await turns(3);
+  assert.deepEqual(runs, [[1, 2], [3]], 'a run with a caller still waiting is not left behind');
+  // The stuck run ending at last changes nothing for the runs since.
+  await release();
+  assert.equal(b.waiting, 1);
+  await release();
+  assert.equal(await next, 6);
+  await release();
+  assert.equal(await later, 8);
+});

@@ -74,10 +74,18 @@ interface Waiting<I, O> {
  * Runtime's Node binding does) holds the loop while it runs, and the requests that arrived meanwhile
  * are read in the turn after it, so they join the next batch instead of one of them running alone.
  * While turns keep bringing calls, the run waits for one more (see {@link GATHER_LIMIT_MS}).
+ *
+ * A run whose every caller has given up is left behind once another call arrives: its calls fail
+ * with their reasons and the next run starts. A run that never ends (a `predictBatchFn` awaiting
+ * something that never comes) would otherwise hold every later call until it timed out, for as
+ * long as the process lives, while nothing looked stuck.
  */
 export class AdaptiveBatcher<I, O> {
   readonly #queue: Waiting<I, O>[] = [];
   #running = false;
+  /** The calls of the run in flight, and the run's number: a run left behind (see #leaveBehind) has an old one. */
+  #inFlight: Waiting<I, O>[] | undefined;
+  #run = 0;
   #starting = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -144,6 +152,7 @@ export class AdaptiveBatcher<I, O> {
 
   /** Starts the next run when the model is free and the batch is full or has waited long enough. */
   #schedule(): void {
+    if (this.#running && this.#inFlight?.every((w) => w.cancellation?.cancelled === true)) this.#leaveBehind(this.#inFlight);
     if (this.#running || this.#starting || this.#queue.length === 0) return;
     const head = this.#queue[0]!;
     const waited = performance.now() - head.arrived;
@@ -202,6 +211,14 @@ export class AdaptiveBatcher<I, O> {
     return batch;
   }
 
+  /** Fails the calls of the run in flight, whose callers have all given up, and frees the model for the next run. */
+  #leaveBehind(calls: Waiting<I, O>[]): void {
+    for (const w of calls) w.reject(w.cancellation!.reason);
+    this.#run++;
+    this.#inFlight = undefined;
+    this.#running = false;
+  }
+
   async #runNext(): Promise<void> {
     this.#running = true;
     const batch = this.#take();
@@ -209,6 +226,8 @@ export class AdaptiveBatcher<I, O> {
       this.#running = false;
       return this.#schedule();
     }
+    const run = ++this.#run;
+    this.#inFlight = batch;
     const began = performance.now();
     const waitSeconds = batch.map((w) => (began - w.arrived) / 1000);
     try {
@@ -235,8 +254,12 @@ export class AdaptiveBatcher<I, O> {
         else await settle(() => this.runner.runOne(w.input)).then(w.resolve, w.reject);
       }
     } finally {
-      this.#running = false;
-      this.#schedule();
+      // A run left behind ends long after its calls were failed: the runs since are not its to touch.
+      if (run === this.#run) {
+        this.#inFlight = undefined;
+        this.#running = false;
+        this.#schedule();
+      }
     }
   }
 }
