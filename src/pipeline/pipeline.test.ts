@@ -1,10 +1,15 @@
 import { test } from 'node:test';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { ToolkitError } from '../errors/catalogue.js';
 import { createLogger } from '../logging/logger.js';
 import type { InvocationContext } from '../core/context.js';
 import { Pipeline } from './pipeline.js';
 import { stepFailure, type Step } from './step.js';
+import { customStep } from './steps/custom.js';
+import type { StepBuildEnv } from './step.js';
 
 const ctx = { requestId: 'r', contentType: 'text/csv', accept: 'application/json', modelDir: '/m', log: createLogger('silent'), setCustomAttributes: () => undefined, signal: new AbortController().signal } as InvocationContext;
 
@@ -43,4 +48,23 @@ test('a step error is attributed to its step as data: details.step, and the name
   assert.equal(thrown.code, 'ERR_STEP_FAILED');
   assert.equal(thrown.details?.['step'], 'postprocess[1]:custom');
   assert.match(thrown.message, /^postprocess\[1\]:custom failed: x is undefined$/);
+});
+
+test("a custom step that returns a tensor whose data is another typed array than its dtype's fails, naming the step and the tensor", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-storage-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(
+    path.join(dir, 'code', 'steps.mjs'),
+    `export const wrong = () => ({ scores: { dtype: 'float32', shape: [2], data: Int32Array.of(1, 2) } });
+     export const right = () => ({ tensors: { scores: { dtype: 'float32', shape: [2], data: Float32Array.of(1, 2) } } });`,
+  );
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'postprocess', name: 'postprocess[0]:custom' } as StepBuildEnv;
+  const wrong = await customStep({ module: 'steps.mjs', export: 'wrong' }, env);
+  const err = await failure(wrong);
+  assert.equal(err.code, 'ERR_USER_CODE');
+  assert.equal(err.message, 'postprocess[0]:custom: the custom step returned tensor "scores" with dtype float32 but its data is an Int32Array: put float32 data in a Float32Array, or give the dtype of the data');
+  const right = await customStep({ module: 'steps.mjs', export: 'right' }, env);
+  const out = await new Pipeline([right]).run({ tensors: {} }, ctx);
+  assert.deepEqual(Array.from(out.tensors['scores']!.data as Float32Array), [1, 2]);
 });

@@ -4,6 +4,7 @@ import { isTensorMap } from '../../codecs/tensor-map.js';
 import { stepDataWithFloat16Bits, type StepBuilder, type StepData } from '../step.js';
 import { resolveInside } from './predict.js';
 import { thrownMessage } from '../../errors/excerpt.js';
+import { checkTensorStorage } from '../../core/tensor.js';
 import { syntaxErrorPlace } from '../../errors/syntax-error-place.js';
 
 /**
@@ -31,9 +32,13 @@ export const customStep: StepBuilder = async (options, env) => {
     stage: env.stage,
     async run(data, ctx): Promise<StepData> {
       const out: unknown = await (fn as (d: StepData, c: unknown, o: unknown) => unknown)(data, ctx, stepOptions);
-      if (out && typeof out === 'object' && 'tensors' in out && isTensorMap((out as StepData).tensors)) return stepDataWithFloat16Bits(out as StepData);
-      if (isTensorMap(out)) return stepDataWithFloat16Bits({ ...data, tensors: out, value: undefined });
-      return { ...data, value: out };
+      let next: StepData;
+      if (out && typeof out === 'object' && 'tensors' in out && isTensorMap((out as StepData).tensors)) next = stepDataWithFloat16Bits(out as StepData);
+      else if (isTensorMap(out)) next = stepDataWithFloat16Bits({ ...data, tensors: out, value: undefined });
+      else return { ...data, value: out };
+      // Data in another typed array than its dtype's would be read as other numbers by the steps and encoders after.
+      checkTensorStorage(next.tensors, 'the custom step');
+      return next;
     },
   };
 };
