@@ -219,3 +219,17 @@ test("a tensor from predictFn whose data is another typed array than its dtype's
   await assert.rejects(invokeText(engine, 'float64-as-int64', 'application/json'), { code: 'ERR_USER_CODE', message: /tensor "ids" with dtype int64 but its data is a Float64Array: put int64 data in a BigInt64Array/ });
   assert.deepEqual(JSON.parse((await invokeText(engine, 'fine', 'application/json')).body.toString('utf8')), { scores: [1, 2], flags: [true] });
 });
+
+test("an inputFn that returns undefined (a forgotten return) is the handler's 500 naming it, not a 400 telling the client to fix its JSON", async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function modelFn() { return { predict: (tensors) => tensors }; }
+     export function inputFn(body) { if (body.toString() === 'rows') return [[1, 2]]; }`,
+  );
+  await assert.rejects(invokeText(engine, 'anything', 'application/json'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: /^inputFn in .*inference\.mjs returned undefined: return what the model takes/,
+  });
+  assert.equal((await invokeText(engine, 'rows', 'application/json')).body.toString('utf8'), '[[1,2]]');
+});

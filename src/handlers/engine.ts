@@ -464,6 +464,13 @@ export class InferenceEngine {
     if (isStepData(input)) return input;
     if (isTensorMap(input)) return { tensors: input };
     if (isTensor(input)) return { tensors: { [UNNAMED]: input } };
+    // No request decodes to these: inputFn lost the input (a forgotten `return`), not the client.
+    if (input === undefined || typeof input === 'symbol' || typeof input === 'function') {
+      throw new ToolkitError(
+        'ERR_USER_CODE',
+        `inputFn in ${this.hooks.file} returned ${typeof input === 'undefined' ? 'undefined' : `a ${typeof input}`}: return what the model takes (nested arrays, a tensor { dtype, shape, data }, named tensors or { tensors }), or export predictFn to take what inputFn returns`,
+      );
+    }
     // Plain values from a user inputFn (nested arrays, TF Serving objects) decode like a JSON body.
     const request = this.#io!.decodeJsonValue(input);
     return { tensors: request.tensors, request };
