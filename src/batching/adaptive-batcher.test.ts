@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveBatcher, GATHER_LIMIT_MS, type BatchRun, type BatchRunner } from './adaptive-batcher.js';
+import { AdaptiveBatcher, GATHER_LIMIT_MS, MAX_RUNS_LEFT_BEHIND, type BatchRun, type BatchRunner } from './adaptive-batcher.js';
 import { Cancellation } from '../core/cancellation.js';
 
 /** Lets the event loop go round `n` times (runs start on the next turn). */
@@ -446,7 +446,7 @@ test('retrying a failed batch one by one skips the calls given up meanwhile', as
 
 test('a run whose every caller gave up (it never ends) is left behind when the next call comes: its calls fail with their reasons, and the next run starts', async () => {
   const { runner, runs, release } = gatedRunner();
-  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 });
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 0);
   const callers = [new Cancellation(), new Cancellation()];
   const stuck = Promise.allSettled(callers.map((c, i) => b.submit(1 + i, c)));
   await turns(3);
@@ -469,4 +469,35 @@ test('a run whose every caller gave up (it never ends) is left behind when the n
   assert.equal(await next, 6);
   await release();
   assert.equal(await later, 8);
+});
+
+test('a run whose callers all gave up is kept while it is young (overload: the next run does not start beside it), and at most MAX_RUNS_LEFT_BEHIND runs are left behind', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const young = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 60_000);
+  const gone = new Cancellation();
+  const first = young.submit(1, gone).catch((e: unknown) => e);
+  await turns(3);
+  gone.cancel(new Error('timed out'));
+  const next = young.submit(2);
+  await turns(3);
+  assert.deepEqual(runs, [[1]], 'the next run waits for the young run');
+  await release();
+  await turns(3);
+  assert.deepEqual(runs, [[1], [2]]);
+  await release();
+  assert.equal(await next, 4);
+  await first;
+
+  // Runs that keep getting stuck: MAX_RUNS_LEFT_BEHIND are left behind, the next one holds the model.
+  runs.length = 0;
+  const capped = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 0);
+  const settled: Promise<unknown>[] = [];
+  for (let i = 0; i <= MAX_RUNS_LEFT_BEHIND + 1; i++) {
+    const c = new Cancellation();
+    settled.push(capped.submit(10 + i, c).catch((e: unknown) => e));
+    await turns(3);
+    c.cancel(new Error('timed out'));
+  }
+  assert.equal(runs.length, MAX_RUNS_LEFT_BEHIND + 1, `${MAX_RUNS_LEFT_BEHIND} runs left behind, then the model is held: ${JSON.stringify(runs)}`);
+  for (let i = 0; i < runs.length; i++) await release();
 });

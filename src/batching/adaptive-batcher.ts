@@ -21,6 +21,20 @@ function settle<T>(fn: () => Promise<T>): Promise<T> {
  */
 export const GATHER_LIMIT_MS = 1;
 
+/**
+ * A run is left behind (see `AdaptiveBatcher`) only once it has lasted this long: under overload
+ * the callers of a run of a few milliseconds may all reach their deadlines while it runs, and
+ * starting the next run beside it would only add a second model run to the overloaded cores.
+ */
+export const LEAVE_BEHIND_AFTER_MS = 1000;
+
+/**
+ * At most this many runs left behind may still be going: each holds its inputs and, while it
+ * computes, a share of the cores, so runs that keep getting stuck hold the model again instead of
+ * piling up.
+ */
+export const MAX_RUNS_LEFT_BEHIND = 4;
+
 /** One model run of a batcher, as it reports it for metrics once the run has ended. */
 export interface BatchRun {
   /** Requests the run took. */
@@ -75,10 +89,11 @@ interface Waiting<I, O> {
  * are read in the turn after it, so they join the next batch instead of one of them running alone.
  * While turns keep bringing calls, the run waits for one more (see {@link GATHER_LIMIT_MS}).
  *
- * A run whose every caller has given up is left behind once another call arrives: its calls fail
- * with their reasons and the next run starts. A run that never ends (a `predictBatchFn` awaiting
- * something that never comes) would otherwise hold every later call until it timed out, for as
- * long as the process lives, while nothing looked stuck.
+ * A run whose every caller has given up, and that has lasted {@link LEAVE_BEHIND_AFTER_MS}, is left
+ * behind once another call arrives: its calls fail with their reasons and the next run starts (up to
+ * {@link MAX_RUNS_LEFT_BEHIND} such runs still going). A run that never ends (a `predictBatchFn`
+ * awaiting something that never comes) would otherwise hold every later call until it timed out,
+ * for as long as the process lives, while nothing looked stuck.
  */
 export class AdaptiveBatcher<I, O> {
   readonly #queue: Waiting<I, O>[] = [];
@@ -86,6 +101,10 @@ export class AdaptiveBatcher<I, O> {
   /** The calls of the run in flight, and the run's number: a run left behind (see #leaveBehind) has an old one. */
   #inFlight: Waiting<I, O>[] | undefined;
   #run = 0;
+  /** When the run in flight began (`performance.now()`). */
+  #runBegan = 0;
+  /** Runs left behind that have not ended yet. */
+  #leftBehind = 0;
   #starting = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -94,6 +113,7 @@ export class AdaptiveBatcher<I, O> {
     private readonly options: BatchingOptions,
     private readonly observe: BatchObserver = () => undefined,
     private readonly gatherLimitMs = GATHER_LIMIT_MS,
+    private readonly leaveBehindAfterMs = LEAVE_BEHIND_AFTER_MS,
   ) {
     if (!Number.isInteger(options.maxSize) || options.maxSize < 1) throw new RangeError('maxSize must be a whole number of at least 1');
     if (!(options.maxDelayMs >= 0)) throw new RangeError('maxDelayMs must be 0 or more');
@@ -152,7 +172,14 @@ export class AdaptiveBatcher<I, O> {
 
   /** Starts the next run when the model is free and the batch is full or has waited long enough. */
   #schedule(): void {
-    if (this.#running && this.#inFlight?.every((w) => w.cancellation?.cancelled === true)) this.#leaveBehind(this.#inFlight);
+    if (
+      this.#running &&
+      this.#leftBehind < MAX_RUNS_LEFT_BEHIND &&
+      performance.now() - this.#runBegan >= this.leaveBehindAfterMs &&
+      this.#inFlight?.every((w) => w.cancellation?.cancelled === true)
+    ) {
+      this.#leaveBehind(this.#inFlight);
+    }
     if (this.#running || this.#starting || this.#queue.length === 0) return;
     const head = this.#queue[0]!;
     const waited = performance.now() - head.arrived;
@@ -215,6 +242,7 @@ export class AdaptiveBatcher<I, O> {
   #leaveBehind(calls: Waiting<I, O>[]): void {
     for (const w of calls) w.reject(w.cancellation!.reason);
     this.#run++;
+    this.#leftBehind++;
     this.#inFlight = undefined;
     this.#running = false;
   }
@@ -229,6 +257,7 @@ export class AdaptiveBatcher<I, O> {
     const run = ++this.#run;
     this.#inFlight = batch;
     const began = performance.now();
+    this.#runBegan = began;
     const waitSeconds = batch.map((w) => (began - w.arrived) / 1000);
     try {
       if (batch.length === 1) {
@@ -259,6 +288,8 @@ export class AdaptiveBatcher<I, O> {
         this.#inFlight = undefined;
         this.#running = false;
         this.#schedule();
+      } else {
+        this.#leftBehind--;
       }
     }
   }
