@@ -123,7 +123,7 @@ async function start(): Promise<void> {
   port.on('message', (msg: ToThread) => {
     switch (msg.type) {
       case 'ping':
-        return send({ type: 'pong', id: msg.id });
+        return send({ type: 'pong', id: msg.id, running: cancellations.size });
       case 'flush':
         deferredLog.load();
         return send({ type: 'flushed' });
@@ -131,8 +131,13 @@ async function start(): Promise<void> {
         return steer(msg.id, (flow) => flow.credit++);
       case 'stream-cancel':
         return steer(msg.id, (flow) => (flow.cancelled = true));
-      case 'cancel':
-        return cancellations.get(msg.id)?.cancel(fromWireError(msg.error));
+      case 'cancel': {
+        // The HTTP side has answered it: the table lets go of it now, not when user code settles
+        // (a call that never does would stay here for good, one per request).
+        const cancellation = cancellations.get(msg.id);
+        cancellations.delete(msg.id);
+        return cancellation?.cancel(fromWireError(msg.error));
+      }
       case 'bidi-open':
         if (engine) return void openBidi(engine, msg);
         return send({ type: 'bidi-error', id: msg.id, error: toWireError(new ToolkitError('ERR_NOT_READY', 'the model is still loading')) });

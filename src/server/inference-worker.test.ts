@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InferenceWorker } from './inference-worker.js';
+import { ABANDONED_MAX, InferenceWorker } from './inference-worker.js';
 import { createLogger } from '../logging/logger.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 
@@ -100,4 +100,27 @@ test('a thread that ends while it loads the model (process.exit, an uncaught err
     await worker.close();
     assert.equal(readFileSync(startsFile, 'utf8'), 'x', 'the thread was started once, not again and again');
   }
+});
+
+test('a predictFn that never settles holds nothing per request once the requests time out (thread and HTTP side)', { timeout: 10_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-hung-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'inference.mjs'), 'export function modelFn() { return {}; }\nexport function predictFn() { return new Promise(() => {}); }\n');
+  const data: InferenceThreadData = {
+    engine: { modelDir: dir, codeDir: path.join(dir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } },
+    logLevel: 'silent',
+    workerIndex: 0,
+  };
+  const calls = ABANDONED_MAX + 36;
+  const worker = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), data, calls, createLogger('silent'));
+  t.after(() => worker.close());
+  await worker.whenSettled();
+  assert.equal(worker.state(), 'ready', worker.failure()?.message);
+  const answers = Array.from({ length: calls }, (_, i) => worker.invoke({ requestId: `r${i}`, body: Buffer.from('[[1]]'), contentType: 'application/json', headers: {} }, 30));
+  const settled = await Promise.allSettled(answers);
+  assert.deepEqual(new Set(settled.map((s) => s.status === 'rejected' && (s.reason as { code?: string }).code)), new Set(['ERR_TIMEOUT']));
+  // Before: the thread kept each call's Cancellation until user code settled, and this side each id.
+  assert.equal(await worker.threadHeld(), 0, 'the thread let go of the timed-out calls');
+  assert.ok(worker.held <= ABANDONED_MAX, `this side holds ${worker.held} of ${calls} timed-out calls`);
 });

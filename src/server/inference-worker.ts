@@ -54,6 +54,12 @@ const FLUSH_WAIT_MS = 200;
 /** How long stopping a thread waits for the runs of invocations answered without it (timed out, client gone). */
 const ABANDONED_WAIT_MS = 2000;
 
+/**
+ * Most invocations answered without the thread that a shutdown remembers to wait for: the newest.
+ * A handler that never settles adds one per request, and the list must not grow with them.
+ */
+export const ABANDONED_MAX = 64;
+
 /** How long stopping a thread that is still loading its model waits for the load to end. */
 const LOAD_WAIT_MS = 5000;
 
@@ -71,7 +77,7 @@ export class InferenceWorker implements InferenceBackend {
   #nextId = 1;
   /** Invocations the thread is running, by request id (not a `Map`: see `IdTable`). */
   #pending = new IdTable<Pending>();
-  #pongs = new Map<number, () => void>();
+  #pongs = new Map<number, (running: number) => void>();
   /** Waiting for the thread to write the log lines it holds. */
   #flushWaiters: (() => void)[] = [];
   #streams = new Map<number, ChunkQueue>();
@@ -196,7 +202,7 @@ export class InferenceWorker implements InferenceBackend {
         this.#failAll(this.#notReady());
         return;
       case 'pong':
-        this.#pongs.get(msg.id)?.();
+        this.#pongs.get(msg.id)?.(msg.running);
         return;
       case 'flushed':
         for (const done of this.#flushWaiters.splice(0)) done();
@@ -447,10 +453,38 @@ export class InferenceWorker implements InferenceBackend {
     const p = this.#pending.get(id);
     if (!p) return false;
     this.#abandoned.add(id);
+    // The oldest goes first (a Set keeps insertion order): one still running after its newer peers is likely hung for good.
+    if (this.#abandoned.size > ABANDONED_MAX) this.#threadDone(this.#abandoned.values().next().value!);
     this.#finish(id, p);
     p.reject(reason);
     this.#post({ type: 'cancel', id, error: toWireError(reason) });
     return true;
+  }
+
+  /**
+   * Invocations this side holds: running in the thread and not answered yet, or answered without it
+   * and remembered for a shutdown to wait for (at most {@link ABANDONED_MAX}). For tests and
+   * diagnostics: it must stay bounded when user code never settles.
+   */
+  get held(): number {
+    return this.#pending.size + this.#abandoned.size;
+  }
+
+  /**
+   * Invocations the thread itself holds (asked by a ping), or undefined when it does not answer
+   * within a second. For tests and diagnostics, as {@link held}.
+   */
+  async threadHeld(): Promise<number | undefined> {
+    const id = this.#nextId++;
+    let timer: NodeJS.Timeout | undefined;
+    const running = await new Promise<number | undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), LIVENESS_TIMEOUT_MS);
+      this.#pongs.set(id, resolve);
+      this.#worker.postMessage({ type: 'ping', id } satisfies ToThread);
+    });
+    clearTimeout(timer);
+    this.#pongs.delete(id);
+    return running;
   }
 
   /** Replaces the thread when it cannot even answer a ping (blocked by synchronous user code). */

@@ -74,7 +74,8 @@ export type FromThread =
   | { type: 'bidi-in-ack'; id: number }
   | { type: 'bidi-end'; id: number }
   | { type: 'bidi-error'; id: number; error: WireError }
-  | { type: 'pong'; id: number }
+  /** `running`: invocations the thread still holds (for tests and diagnostics: it must not grow with hung calls). */
+  | { type: 'pong'; id: number; running: number }
   | { type: 'flushed' }
   | { type: 'batch'; step: string; run: BatchRun };
 
