@@ -74,6 +74,15 @@ async function prepareCode(settings: Settings, log: DeferredLogger): Promise<str
   return prepareCodeDir(settings.modelDir, settings.installCodeDeps, log);
 }
 
+/**
+ * Worker processes that may exit while loading the model, one after the other with the same exit
+ * code and before any worker loaded it, before no more are started and `smkit serve` exits 1
+ * naming the cause (inline mode: user code runs in the worker process, so its `process.exit` or
+ * an uncaught error ends it). Deaths by a signal, and deaths after a model loaded, are replaced as
+ * before.
+ */
+export const LOAD_DEATHS_MAX = 3;
+
 function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, Mme: typeof MmeCoordinator | undefined): Promise<void> {
   let stopping = false;
   // A worker is ready once its port is bound and its model loaded; "ready" is logged once, when all are.
@@ -95,6 +104,11 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     if (worker && !stopping) sendToWorker(worker, { type: 'close-connections', count });
   });
   const restarts = new RestartBackoff();
+  // Workers that told whether their model loaded: one that dies before it did died while loading.
+  const reported = new Set<number>();
+  let everLoaded = false;
+  /** Workers that exited while loading the model, in a row and with the same code, before any loaded it. */
+  let loadDeaths = { how: '', count: 0 };
   const indexOf = new Map<Worker, number>();
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
   let aggregator: Promise<() => Promise<string>> | undefined;
@@ -146,7 +160,9 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         case 'model':
           // The first worker has its model: the primary's log lines can be written (pino loaded) now.
           log.loadWithin(50);
+          reported.add(worker.id);
           if (msg.state === 'ready') {
+            everLoaded = true;
             loaded.add(worker.id);
             return announceWhenReady();
           }
@@ -181,6 +197,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       configured.delete(worker.id);
       listening.delete(worker.id);
       loaded.delete(worker.id);
+      const diedLoading = !reported.delete(worker.id);
       mme?.forget(worker.id);
       census.forget(worker.id);
       if (stopping) {
@@ -193,6 +210,21 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         log.error({ code: startupError.code }, startupError.message);
         onSignal('SIGTERM');
         return;
+      }
+      // A signal (the kernel's OOM killer while several workers load) may not repeat: only exits count.
+      if (diedLoading && !everLoaded && !mme && code !== null && !signal) {
+        const how = `exit code ${code}`;
+        loadDeaths = loadDeaths.how === how ? { how, count: loadDeaths.count + 1 } : { how, count: 1 };
+        if (loadDeaths.count >= LOAD_DEATHS_MAX) {
+          // Each replacement would die the same way until SAGEMAKER_STARTUP_TIMEOUT, /ping saying only "loading".
+          startupError = new ToolkitError(
+            'ERR_MODEL_LOAD',
+            `the worker process ended while loading the model, ${loadDeaths.count} times in a row (${how}: process.exit was called, or an error was thrown where nothing awaits it); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown from a timer or event handler`,
+          );
+          log.error({ code: startupError.code }, startupError.message);
+          onSignal('SIGTERM');
+          return;
+        }
       }
       const delay = restarts.delayAfterCrash(index);
       log.error({ worker: index, exitCode: code, signal, restartInMs: delay }, 'worker process died; replacing it');

@@ -178,6 +178,16 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /within 1 s \(SAGEMAKER_STARTUP_TIMEOUT\)/);
   });
 
+  test('inline mode: a modelFn that calls process.exit ends start-up with exit 1 naming the cause, not a restart loop until SAGEMAKER_STARTUP_TIMEOUT', async () => {
+    const server = await serveFixture('exit-on-load', { SMKIT_INFERENCE_MODE: 'inline', SAGEMAKER_STARTUP_TIMEOUT: '60' });
+    // Before, the primary replaced the worker (with backoff) until the start-up timeout, /ping saying only "loading".
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 20_000)))]);
+    clearTimeout(timer);
+    assert.deepEqual(exit, { code: 1, signal: null }, server.output());
+    assert.match(server.output(), /ended while loading the model, 3 times in a row \(exit code 7: process\.exit was called/);
+  });
+
   test('an empty model directory falls back to the baked model (SMKIT_BAKED_MODEL_DIR); a mounted model wins', async () => {
     const baked = path.join(REPO_ROOT, 'models/iris-onnx');
     const empty = makeOptMl();
