@@ -55,3 +55,22 @@ test('a JSON pipeline file that does not parse is refused with the line and colu
   writeFileSync(path.join(dir, 'pipeline.json'), '{\n  "predict": [\n    { "model": "scaler.onnx" },\n  ]\n}\n');
   invalid(() => readPipelineFile(dir), /^pipeline\.json: cannot be parsed: line 4, column 3: Unexpected token/);
 });
+
+test('a JSON pipeline file with a key written twice is refused naming the key and both places, as a YAML one is', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-dup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'pipeline.json');
+  writeFileSync(file, '{\n  "predict": [{ "model": "a.onnx" }],\n  "predict": [{ "model": "b.onnx" }]\n}\n');
+  invalid(() => readPipelineFile(dir), /^pipeline\.json: cannot be parsed: line 3, column 3: duplicate key "predict" \(first at line 2, column 3\)/);
+  // In a step, and spelled with an escape: JSON.parse would have kept "b.onnx".
+  writeFileSync(file, '{ "predict": [{ "model": "a.onnx", "runtime": "onnx", "mo\\u0064el": "b.onnx" }] }');
+  invalid(() => readPipelineFile(dir), /^pipeline\.json: cannot be parsed: line 1, column 55: duplicate key "model" \(first at line 1, column 17\)/);
+  writeFileSync(file, '{ "predict": [{ "model": "a.onnx" }], "__proto__": 1, "__proto__": 2 }');
+  invalid(() => readPipelineFile(dir), /line 1, column 55: duplicate key "__proto__" \(first at line 1, column 39\)/);
+  // The same key in two objects is not a repeat, nor are strings with colons and quotes in them; and
+  // JSON-only files stay JSON: YAML syntax is still refused.
+  writeFileSync(file, '{\n\t"predict": [{ "model": "a.onnx", "x": [":", "\\":", "\\\\"] }, { "model": "b.onnx" }]\n}');
+  assert.deepEqual(readPipelineFile(dir)!.steps.map((s) => s.name), ['predict[0]:a.onnx', 'predict[1]:b.onnx']);
+  writeFileSync(file, 'predict:\n  - model: a.onnx\n');
+  invalid(() => readPipelineFile(dir), /^pipeline\.json: cannot be parsed: line 1, column 1: Unexpected token/);
+});
