@@ -195,8 +195,33 @@ test("a { body, contentType } answer whose body smkit cannot write in the handle
     message: /^transformFn returned \{ body, contentType: 'text\/plain' \} with a body that is undefined: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes \(application\/json, /,
   });
   assert.equal((await invokeText(engine, 'object-body')).body.toString('utf8'), '{"a":1}', 'a value in a type smkit encodes is encoded');
-  // With no contentType of its own, the client's Accept is what cannot be answered: still a 406.
-  await assert.rejects(invokeText(engine, 'plain-value', 'image/gif'), { code: 'ERR_NOT_ACCEPTABLE' });
+  // With no contentType of its own, the client's Accept is what cannot be answered: still a 406,
+  // whose hint does not tell a handler that has its transformFn to export an outputFn.
+  await assert.rejects(invokeText(engine, 'plain-value', 'image/gif'), {
+    code: 'ERR_NOT_ACCEPTABLE',
+    status: 406,
+    message: /^Cannot answer in 'image\/gif'\. Accept one of: application\/json, .*; transformFn returned an object for smkit to encode: to answer in other types, return the body already encoded from transformFn \(a Buffer, a Uint8Array or a string\), or \{ body, contentType \}$/,
+  });
+});
+
+test("a 406 for a value an outputFn left to smkit to encode tells it to encode the body itself, not to export the outputFn it has", async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function inputFn(body) { return body.toString(); }
+     export function predictFn(mode) { return { mode }; }
+     export function outputFn(prediction) { return prediction.mode === 'wrapped' ? { body: [1, 2] } : [1, 2]; }`,
+  );
+  for (const mode of ['plain', 'wrapped']) {
+    await assert.rejects(invokeText(engine, mode, 'application/x-unknown'), (err: ToolkitError) => {
+      assert.equal(err.code, 'ERR_NOT_ACCEPTABLE', mode);
+      assert.equal(err.status, 406, mode);
+      assert.match(err.message, /^Cannot answer in 'application\/x-unknown'\. Accept one of: application\/json, /, mode);
+      assert.ok(err.message.endsWith('; outputFn returned an object for smkit to encode: to answer in other types, return the body already encoded from outputFn (a Buffer, a Uint8Array or a string), or { body, contentType }'), err.message);
+      assert.doesNotMatch(err.message, /export an outputFn/, mode);
+      return true;
+    });
+  }
+  assert.equal((await invokeText(engine, 'plain', 'application/json')).body.toString('utf8'), '[1,2]', 'a type smkit encodes is answered');
 });
 
 test("a tensor from predictFn whose data is another typed array than its dtype's is a 500 ERR_USER_CODE, not other numbers", async (t) => {

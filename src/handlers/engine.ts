@@ -517,6 +517,19 @@ export class InferenceEngine {
         );
       }
     }
-    return { body: this.codecs.encode(output, accept, {}), contentType: accept };
+    try {
+      return { body: this.codecs.encode(output, accept, {}), contentType: accept };
+    } catch (err) {
+      // No codec writes the Accept type. The registry's hint (export an outputFn) is for handlers
+      // without one: this handler has its hook, which can encode the value itself.
+      if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' && this.codecs.find(accept)?.encode === undefined)) throw err;
+      const hook = this.hooks.transformFn ? 'transformFn' : 'outputFn';
+      throw new ToolkitError(
+        'ERR_NOT_ACCEPTABLE',
+        `Cannot answer in '${excerpt(accept, 200)}'. Accept one of: ${this.encodable.join(', ')}; ` +
+          `${hook} returned ${bodyKind(output)} for smkit to encode: to answer in other types, return the body already encoded from ${hook} (a Buffer, a Uint8Array or a string), or { body, contentType }`,
+        { cause: err, details: err.details },
+      );
+    }
   }
 }
