@@ -245,6 +245,15 @@ test("a tensor from predictFn whose data is another typed array than its dtype's
   assert.deepEqual(JSON.parse((await invokeText(engine, 'fine', 'application/json')).body.toString('utf8')), { scores: [1, 2], flags: [true] });
 });
 
+test('a modelFn that returns undefined (a forgotten return) is a 500 naming modelFn, not one asking for the model file it replaces', async (t) => {
+  const engine = await engineWithHandler(t, `export async function modelFn(modelDir, context) { context.loadDefaultModel; }`);
+  await assert.rejects(invokeCsv(engine, 'no-model'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: /^modelFn in .*inference\.mjs returned undefined: return the model \(context\.loadDefaultModel\(\) loads the model directory's\), or export predictFn to predict without one$/,
+  });
+});
+
 test("an inputFn that returns undefined (a forgotten return) is the handler's 500 naming it, not a 400 telling the client to fix its JSON", async (t) => {
   const engine = await engineWithHandler(
     t,

@@ -453,9 +453,12 @@ export class InferenceEngine {
     }
     throw new ToolkitError(
       'ERR_USER_CODE',
-      this.model === undefined
+      !this.hooks.modelFn
         ? 'there is no model to run: add a model file, a pipeline file, or export predictFn/transformFn'
-        : `the model returned by modelFn in ${this.hooks.file} has no predict(tensors) method: export predictFn to run it`,
+        : // No model file is missing here: modelFn replaces it, and its answer is the mistake (a forgotten `return`).
+          this.model === undefined || this.model === null
+          ? `modelFn in ${this.hooks.file} returned ${String(this.model)}: return the model (context.loadDefaultModel() loads the model directory's), or export predictFn to predict without one`
+          : `the model returned by modelFn in ${this.hooks.file} has no predict(tensors) method: export predictFn to run it`,
     );
   }
 
