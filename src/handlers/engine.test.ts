@@ -224,6 +224,22 @@ test("a 406 for a value an outputFn left to smkit to encode tells it to encode t
   assert.equal((await invokeText(engine, 'plain', 'application/json')).body.toString('utf8'), '[1,2]', 'a type smkit encodes is answered');
 });
 
+test('a 406 for several outputs an outputFn returned, in a type that holds one array, tells it to return one, not to select one in a pipeline', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function inputFn(body) { return body.toString(); }
+     export function predictFn() { return 1; }
+     export function outputFn() {
+       return { a: { dtype: 'float32', shape: [1], data: Float32Array.of(1) }, b: { dtype: 'float32', shape: [1], data: Float32Array.of(2) } };
+     }`,
+  );
+  await assert.rejects(invokeText(engine, 'x', 'text/csv'), {
+    code: 'ERR_NOT_ACCEPTABLE',
+    status: 406,
+    message: "text/csv holds one array but outputFn returned 2 outputs ('a', 'b') for smkit to encode; ask for application/json (Accept header), or return one of them from outputFn (or the body already encoded)",
+  });
+});
+
 test("a tensor from predictFn whose data is another typed array than its dtype's is a 500 ERR_USER_CODE, not other numbers", async (t) => {
   const engine = await engineWithHandler(
     t,

@@ -523,10 +523,21 @@ export class InferenceEngine {
     try {
       return { body: this.codecs.encode(output, accept, {}), contentType: accept };
     } catch (err) {
+      if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE')) throw err;
+      const hook = this.hooks.transformFn ? 'transformFn' : 'outputFn';
+      const outputs = err.details?.['outputs'];
+      if (Array.isArray(outputs)) {
+        // The codec's hint (select one output in the pipeline) is for pipelines: these outputs are the hook's.
+        throw new ToolkitError(
+          'ERR_NOT_ACCEPTABLE',
+          `${excerpt(accept, 200)} holds one array but ${hook} returned ${outputs.length} outputs (${outputs.map((n) => `'${excerpt(String(n), 100)}'`).join(', ')}) for smkit to encode; ` +
+            `ask for application/json (Accept header), or return one of them from ${hook} (or the body already encoded)`,
+          { cause: err, details: err.details },
+        );
+      }
       // No codec writes the Accept type. The registry's hint (export an outputFn) is for handlers
       // without one: this handler has its hook, which can encode the value itself.
-      if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' && this.codecs.find(accept)?.encode === undefined)) throw err;
-      const hook = this.hooks.transformFn ? 'transformFn' : 'outputFn';
+      if (this.codecs.find(accept)?.encode !== undefined) throw err;
       throw new ToolkitError(
         'ERR_NOT_ACCEPTABLE',
         `Cannot answer in '${excerpt(accept, 200)}'. Accept one of: ${this.encodable.join(', ')}; ` +
