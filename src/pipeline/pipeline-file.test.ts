@@ -74,3 +74,10 @@ test('a JSON pipeline file with a key written twice is refused naming the key an
   writeFileSync(file, 'predict:\n  - model: a.onnx\n');
   invalid(() => readPipelineFile(dir), /^pipeline\.json: cannot be parsed: line 1, column 1: Unexpected token/);
 });
+
+test('the examples in the messages about a JSON pipeline file are written in JSON, not YAML', () => {
+  invalid(() => parsePipelineSpec({ preprocess: [] }, 'pipeline.json'), /^pipeline\.json: predict needs at least one step \(for example "predict": \[\{ "model": "model\.onnx" \}\]\)$/);
+  invalid(() => parsePipelineSpec({ predict: ['softmax'] }, 'pipeline.json'), /^pipeline\.json: predict\[0\] must be a mapping such as \{ "softmax": \{\} \}$/);
+  invalid(() => parsePipelineSpec({ preprocess: [] }), /^pipeline\.yaml: predict needs at least one step \(for example "- model: model\.onnx"\)$/);
+  invalid(() => parsePipelineSpec({ predict: ['softmax'] }), /^pipeline\.yaml: predict\[0\] must be a mapping such as \{ softmax: \{\} \}$/);
+});

@@ -127,7 +127,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  */
 function parseEntry(file: string, stage: StepStage, index: number, entry: unknown): StepSpec {
   const where = `${stage}[${index}]`;
-  if (!isPlainObject(entry)) throw fail(file, `${where} must be a mapping such as { softmax: {} }`);
+  if (!isPlainObject(entry)) throw fail(file, `${where} must be a mapping such as ${file.endsWith('.json') ? '{ "softmax": {} }' : '{ softmax: {} }'}`);
   if (stage === 'predict' && 'model' in entry) {
     if (typeof entry['model'] !== 'string' || entry['model'] === '') throw fail(file, `${where}.model must be a path inside the model directory`);
     return { kind: 'predict', stage, name: `${where}:${entry['model']}`, options: entry };
@@ -155,7 +155,10 @@ export function parsePipelineSpec(content: unknown, file = 'pipeline.yaml'): Pip
     if (!Array.isArray(list)) throw fail(file, `${stage} must be a list`);
     list.forEach((entry, i) => steps.push(parseEntry(file, stage, i, entry)));
   }
-  if (!steps.some((s) => s.stage === 'predict')) throw fail(file, 'predict needs at least one step (for example "- model: model.onnx")');
+  if (!steps.some((s) => s.stage === 'predict')) {
+    // The example in the file's own syntax: YAML's list item is no help in a JSON file.
+    throw fail(file, `predict needs at least one step (for example ${file.endsWith('.json') ? '"predict": [{ "model": "model.onnx" }]' : '"- model: model.onnx"'})`);
+  }
   return { file, steps };
 }
 
