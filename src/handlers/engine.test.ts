@@ -261,6 +261,17 @@ test("a tensor from predictFn whose data is another typed array than its dtype's
   assert.deepEqual(JSON.parse((await invokeText(engine, 'fine', 'application/json')).body.toString('utf8')), { scores: [1, 2], flags: [true] });
 });
 
+test("a handler module's load errors name its hooks as it exports them (the Python toolkit's snake_case names too)", async () => {
+  const { pickHooks } = await import('./user-module.js');
+  assert.throws(() => pickHooks({ input_fn: 3 }, 'inference.mjs'), { code: 'ERR_HANDLER_LOAD', message: 'inference.mjs: input_fn is exported but is not a function' });
+  assert.throws(() => pickHooks({ default: { inputFn: 'x' } }, 'inference.mjs'), { code: 'ERR_HANDLER_LOAD', message: 'inference.mjs: inputFn is exported but is not a function' });
+  const fn = () => undefined;
+  assert.throws(() => pickHooks({ transform_fn: fn, predict_fn: fn, outputFn: fn }, 'inference.mjs'), {
+    code: 'ERR_HANDLER_CONFLICT',
+    message: 'inference.mjs exports transform_fn together with predict_fn, outputFn: export either transform_fn alone, or any of inputFn/predictFn/predictBatchFn/outputFn',
+  });
+});
+
 test('a modelFn that returns undefined (a forgotten return) is a 500 naming modelFn, not one asking for the model file it replaces', async (t) => {
   const engine = await engineWithHandler(t, `export async function modelFn(modelDir, context) { context.loadDefaultModel; }`);
   await assert.rejects(invokeCsv(engine, 'no-model'), {

@@ -78,21 +78,25 @@ export function findHandlerModule(codeDir: string, program: string): string | un
 export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerHooks {
   const sources = [mod, (mod['default'] ?? {}) as Record<string, unknown>];
   const hooks: HandlerHooks = { file };
+  // The name each hook is exported under (input_fn or inputFn): errors name what the module says.
+  const exportedAs: Record<string, string> = {};
   for (const [key, names] of Object.entries(HOOK_NAMES)) {
     for (const source of sources) {
-      const fn = names.map((n) => source[n]).find((f) => f !== undefined);
-      if (fn === undefined) continue;
-      if (typeof fn !== 'function') throw new ToolkitError('ERR_HANDLER_LOAD', `${file ?? 'handler'}: ${names[0]} is exported but is not a function`);
+      const name = names.find((n) => source[n] !== undefined);
+      if (name === undefined) continue;
+      const fn = source[name];
+      if (typeof fn !== 'function') throw new ToolkitError('ERR_HANDLER_LOAD', `${file ?? 'handler'}: ${name} is exported but is not a function`);
       (hooks as Record<string, unknown>)[key] = fn;
+      exportedAs[key] = name;
       break;
     }
   }
   if (hooks.transformFn) {
-    const clash = (['inputFn', 'predictFn', 'predictBatchFn', 'outputFn'] as const).filter((k) => hooks[k]);
+    const clash = (['inputFn', 'predictFn', 'predictBatchFn', 'outputFn'] as const).filter((k) => hooks[k]).map((k) => exportedAs[k]!);
     if (clash.length) {
       throw new ToolkitError(
         'ERR_HANDLER_CONFLICT',
-        `${file ?? 'handler'} exports transformFn together with ${clash.join(', ')}: export either transformFn alone, or any of inputFn/predictFn/outputFn`,
+        `${file ?? 'handler'} exports ${exportedAs['transformFn']} together with ${clash.join(', ')}: export either ${exportedAs['transformFn']} alone, or any of inputFn/predictFn/predictBatchFn/outputFn`,
       );
     }
   }
