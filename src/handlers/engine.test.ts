@@ -224,6 +224,27 @@ test("a 406 for a value an outputFn left to smkit to encode tells it to encode t
   assert.equal((await invokeText(engine, 'plain', 'application/json')).body.toString('utf8'), '[1,2]', 'a type smkit encodes is answered');
 });
 
+test('a 406 for what predictFn returned tells it to return what the type holds (or export an outputFn), not to add a pipeline step it skips', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function inputFn(body) { return body.toString(); }
+     export function predictFn(mode) {
+       if (mode === 'labels') return [{ label: 'a', score: 1 }];
+       return { a: { dtype: 'float32', shape: [1], data: Float32Array.of(1) }, b: { dtype: 'float32', shape: [1], data: Float32Array.of(2) } };
+     }`,
+  );
+  await assert.rejects(invokeText(engine, 'x', 'text/csv'), {
+    code: 'ERR_NOT_ACCEPTABLE',
+    status: 406,
+    message: "text/csv holds one array but predictFn returned 2 outputs ('a', 'b'); ask for application/json (Accept header), or return one of them from predictFn (or export an outputFn to encode them)",
+  });
+  await assert.rejects(invokeText(engine, 'labels', 'application/x-npy'), {
+    code: 'ERR_NOT_ACCEPTABLE',
+    status: 406,
+    message: /; ask for application\/json \(Accept\) or return from predictFn what application\/x-npy can hold \(or export an outputFn to encode it\)$/,
+  });
+});
+
 test('a 406 for several outputs an outputFn returned, in a type that holds one array, tells it to return one, not to select one in a pipeline', async (t) => {
   const engine = await engineWithHandler(
     t,

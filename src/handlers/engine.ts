@@ -490,9 +490,21 @@ export class InferenceEngine {
     } catch (err) {
       // The client chose a type this prediction has no form in (top-k labels as NPY, say): that is
       // "not acceptable", not a server fault.
+      // A prediction from predictFn/predictBatchFn skips the pipeline: a pipeline step cannot shape it.
+      const hook = this.batchPredict ? 'predictBatchFn' : this.hooks.predictFn ? 'predictFn' : undefined;
       if (err instanceof ToolkitError && err.code === 'ERR_ENCODE' && accept !== 'application/json') {
-        const hint = err.message.includes('ask for application/json') ? '' : '; ask for application/json (Accept) or add a select/argmax step';
+        const fix = hook ? `return from ${hook} what ${excerpt(accept, 200)} can hold (or export an outputFn to encode it)` : 'add a select/argmax step';
+        const hint = err.message.includes('ask for application/json') ? '' : `; ask for application/json (Accept) or ${fix}`;
         throw new ToolkitError('ERR_NOT_ACCEPTABLE', `${err.message}${hint}`, { cause: err });
+      }
+      const outputs = err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' ? err.details?.['outputs'] : undefined;
+      if (hook && Array.isArray(outputs)) {
+        throw new ToolkitError(
+          'ERR_NOT_ACCEPTABLE',
+          `${excerpt(accept, 200)} holds one array but ${hook} returned ${outputs.length} outputs (${outputs.map((n) => `'${excerpt(String(n), 100)}'`).join(', ')}); ` +
+            `ask for application/json (Accept header), or return one of them from ${hook} (or export an outputFn to encode them)`,
+          { cause: err, details: (err as ToolkitError).details },
+        );
       }
       throw err;
     }
