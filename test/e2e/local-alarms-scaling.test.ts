@@ -237,29 +237,40 @@ function run(file: string, args: string[], input?: string): Promise<{ code: numb
 
 const AWS_CLI = '/usr/bin/aws';
 test('the AWS CLI v2 puts, describes, sets and deletes alarms (query protocol)', { skip: existsSync(AWS_CLI) ? false : 'the AWS CLI v2 is not installed' }, async () => {
-  const put = await run(AWS_CLI, ['cloudwatch', 'put-metric-alarm', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--namespace', 'AWS/SageMaker', '--metric-name', 'Invocation4XXErrors', '--statistic', 'Average', '--period', '60', '--evaluation-periods', '1', '--threshold', '0.5', '--comparison-operator', 'GreaterThanThreshold', '--dimensions', `Name=EndpointName,Value=${ENDPOINT}`, 'Name=VariantName,Value=AllTraffic', '--treat-missing-data', 'notBreaching']);
-  assert.equal(put.code, 0, put.stderr);
-  const described = await run(AWS_CLI, ['cloudwatch', 'describe-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm', '--output', 'json']);
-  assert.equal(described.code, 0, described.stderr);
-  const alarms = JSON.parse(described.stdout).MetricAlarms;
-  assert.deepEqual([alarms[0].AlarmName, alarms[0].Threshold, alarms[0].TreatMissingData, alarms[0].Dimensions.length], ['cli-alarm', 0.5, 'notBreaching', 2]);
-  const set = await run(AWS_CLI, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--state-value', 'ALARM', '--state-reason', 'from the CLI']);
-  assert.equal(set.code, 0, set.stderr);
-  assert.equal((await alarm('cli-alarm')).StateValue, 'ALARM');
-  const missing = await run(AWS_CLI, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'nope', '--state-value', 'OK', '--state-reason', 'x']);
-  assert.notEqual(missing.code, 0);
-  assert.match(missing.stderr, /\(ResourceNotFound\) when calling the SetAlarmState operation: Alarm nope does not exist\./);
-  const deleted = await run(AWS_CLI, ['cloudwatch', 'delete-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm']);
-  assert.equal(deleted.code, 0, deleted.stderr);
-  assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNames: ['cli-alarm'] }))).MetricAlarms, []);
-
+  // Each `aws` start costs about two seconds, so the calls that do not depend on each other run side by side.
+  const cloudWatch = async (): Promise<void> => {
+    const put = await run(AWS_CLI, ['cloudwatch', 'put-metric-alarm', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--namespace', 'AWS/SageMaker', '--metric-name', 'Invocation4XXErrors', '--statistic', 'Average', '--period', '60', '--evaluation-periods', '1', '--threshold', '0.5', '--comparison-operator', 'GreaterThanThreshold', '--dimensions', `Name=EndpointName,Value=${ENDPOINT}`, 'Name=VariantName,Value=AllTraffic', '--treat-missing-data', 'notBreaching']);
+    assert.equal(put.code, 0, put.stderr);
+    const [described, set] = await Promise.all([
+      run(AWS_CLI, ['cloudwatch', 'describe-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm', '--output', 'json']),
+      run(AWS_CLI, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--state-value', 'ALARM', '--state-reason', 'from the CLI']),
+    ]);
+    assert.equal(described.code, 0, described.stderr);
+    const alarms = JSON.parse(described.stdout).MetricAlarms;
+    assert.deepEqual([alarms[0].AlarmName, alarms[0].Threshold, alarms[0].TreatMissingData, alarms[0].Dimensions.length], ['cli-alarm', 0.5, 'notBreaching', 2]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal((await alarm('cli-alarm')).StateValue, 'ALARM');
+    const deleted = await run(AWS_CLI, ['cloudwatch', 'delete-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm']);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNames: ['cli-alarm'] }))).MetricAlarms, []);
+  };
+  const missingAlarm = async (): Promise<void> => {
+    const missing = await run(AWS_CLI, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'nope', '--state-value', 'OK', '--state-reason', 'x']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /\(ResourceNotFound\) when calling the SetAlarmState operation: Alarm nope does not exist\./);
+  };
   // Application Auto Scaling from the CLI (JSON 1.1): the service's exception names reach it.
-  const refused = await run(AWS_CLI, ['application-autoscaling', 'register-scalable-target', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--resource-id', 'endpoint/nope/variant/AllTraffic', '--scalable-dimension', 'sagemaker:variant:DesiredInstanceCount', '--min-capacity', '1', '--max-capacity', '2']);
-  assert.notEqual(refused.code, 0);
-  assert.match(refused.stderr, /\(ValidationException\) when calling the RegisterScalableTarget operation: .*nope/);
-  const targets = await run(AWS_CLI, ['application-autoscaling', 'describe-scalable-targets', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--output', 'json']);
-  assert.equal(targets.code, 0, targets.stderr);
-  assert.ok(Array.isArray(JSON.parse(targets.stdout).ScalableTargets));
+  const autoScaling = async (): Promise<void> => {
+    const [refused, targets] = await Promise.all([
+      run(AWS_CLI, ['application-autoscaling', 'register-scalable-target', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--resource-id', 'endpoint/nope/variant/AllTraffic', '--scalable-dimension', 'sagemaker:variant:DesiredInstanceCount', '--min-capacity', '1', '--max-capacity', '2']),
+      run(AWS_CLI, ['application-autoscaling', 'describe-scalable-targets', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--output', 'json']),
+    ]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /\(ValidationException\) when calling the RegisterScalableTarget operation: .*nope/);
+    assert.equal(targets.code, 0, targets.stderr);
+    assert.ok(Array.isArray(JSON.parse(targets.stdout).ScalableTargets));
+  };
+  await Promise.all([cloudWatch(), missingAlarm(), autoScaling()]);
 });
 
 /** boto3 as Debian installs it (query protocol) and, when another python3 with boto3 is first on PATH, that one too (recent botocore sends JSON 1.0). */
