@@ -15,13 +15,22 @@ export type CommandRunner = (cmd: string, args: readonly string[], timeoutMs?: n
 /** Runs a command without a shell, capturing output (never rejects; a missing binary gives code 127). */
 export const runCommand: CommandRunner = (cmd, args, timeoutMs = 30_000) =>
   new Promise((resolve) => {
-    const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Not spawn's own `timeout` option: when the binary is missing, Node leaves that timer running,
+    // and it held every `smkit local` on a machine without podman for 20 s after Ctrl-C.
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', (err) => resolve({ code: 127, stdout, stderr: stderr + err.message }));
-    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: 127, stdout, stderr: stderr + err.message });
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
   });
 
 /**

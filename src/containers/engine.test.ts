@@ -1,0 +1,25 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCommand } from './engine.js';
+
+const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+test('runCommand: a missing binary answers 127 and leaves no timer behind to hold the process open', async () => {
+  const before = timers();
+  const res = await runCommand('smkit-no-such-binary-here', ['info'], 60_000);
+  assert.equal(res.code, 127);
+  assert.match(res.stderr, /ENOENT/);
+  assert.equal(timers(), before);
+});
+
+test('runCommand: a command past its timeout is stopped', async () => {
+  const before = timers();
+  const res = await runCommand(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], 300);
+  assert.notEqual(res.code, 0);
+  assert.equal(timers(), before);
+});
+
+test('runCommand: exit code and both streams of a finished command', async () => {
+  const res = await runCommand(process.execPath, ['-e', 'process.stdout.write("out"); process.stderr.write("err"); process.exit(3)']);
+  assert.deepEqual(res, { code: 3, stdout: 'out', stderr: 'err' });
+});
