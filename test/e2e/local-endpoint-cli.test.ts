@@ -58,6 +58,8 @@ test('smkit local <model dir>: ready line, invocations, clean stop on SIGTERM', 
     r.kill('SIGTERM');
     assert.equal(await r.exited, 0);
     assert.equal(existsSync(workDir), false, 'the temporary tree is removed on stop');
+    // A planned stop is not a container death: no warning, and no replacement started on the way out.
+    assert.doesNotMatch(r.stderr(), /instance died|container exited|replacement/, r.stderr());
   } finally {
     r.kill('SIGKILL');
   }

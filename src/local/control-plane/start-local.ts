@@ -47,6 +47,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
     file = await startLocalEndpoints(config, {
       ...opts,
       backendImpl: backend,
+      reportExits: false,
       ...(core.metrics ? { metrics: core.metrics } : {}),
       captureS3: core.s3,
       ...(controlPlane.captureSyncMs === undefined ? {} : { captureSyncMs: controlPlane.captureSyncMs }),
@@ -84,8 +85,9 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
     file,
     stop() {
       stopped ??= (async () => {
-        await file.stop();
+        // The fleets first: stopped under them, the adopted containers looked like deaths to replace.
         await core.stop();
+        await file.stop();
       })();
       return stopped;
     },

@@ -46,6 +46,12 @@ export interface StartOptions {
   signal?: AbortSignal;
   /** A backend object to use instead of `backend` (tests). */
   backendImpl?: ContainerBackend;
+  /**
+   * Log a warning when a container exits before `stop()`. Off where another owner (the local
+   * SageMaker's fleets) watches the containers, replaces them and stops them first.
+   * @defaultValue true
+   */
+  reportExits?: boolean;
   /** Receives one record per production-variant invocation (the local CloudWatch's endpoint metrics). */
   metrics?: InvocationMetricsSink;
   /**
@@ -248,7 +254,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
     }
 
     let stopping = false;
-    for (const c of started) {
+    for (const c of opts.reportExits === false ? [] : started) {
       void c.exitPromise.then(() => {
         if (!stopping) opts.log?.('warn', 'container exited', { container: c.spec.id, ...c.exited, log: c.spec.logFile });
       });
