@@ -23,3 +23,18 @@ test('runCommand: exit code and both streams of a finished command', async () =>
   const res = await runCommand(process.execPath, ['-e', 'process.stdout.write("out"); process.stderr.write("err"); process.exit(3)']);
   assert.deepEqual(res, { code: 3, stdout: 'out', stderr: 'err' });
 });
+
+test('detectBuildEngine: with no engine, the error names what each engine said and how to install podman', async () => {
+  const { detectBuildEngine } = await import('./engine.js');
+  const answers: Record<string, { code: number; stdout: string; stderr: string }> = {
+    docker: { code: 1, stdout: '', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock.' },
+    podman: { code: 127, stdout: '', stderr: 'spawn podman ENOENT' },
+  };
+  await assert.rejects(detectBuildEngine(undefined, async (cmd) => answers[cmd]!), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_BUILD_ENGINE');
+    assert.match(err.message, /docker: Cannot connect to the Docker daemon/);
+    assert.match(err.message, /podman: not installed/);
+    assert.match(err.message, /apt-get install podman/);
+    return true;
+  });
+});

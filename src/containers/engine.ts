@@ -49,7 +49,7 @@ export async function detectBuildEngine(preferred?: BuildEngine, run: CommandRun
   }
   throw new ToolkitError(
     'ERR_BUILD_ENGINE',
-    `no working container engine (${failures.join('; ')}). Start the Docker daemon, or install podman (on Debian: scripts/setup-podman.sh), or pass --engine.`,
+    `no working container engine (${failures.join('; ')}). Start the Docker daemon, or install podman (Debian and Ubuntu: apt-get install podman; on a machine without registry access, scripts/setup-podman.sh in the smkit repository), or pass --engine.`,
   );
 }
 
