@@ -29,3 +29,37 @@ test('capture upload: only complete JSON lines reach S3 (never an empty file or 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('capture upload: a file whose upload fails is reported and tried again next pass; the other files still go up', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-capture-sync-'));
+  try {
+    const puts: string[] = [];
+    const errors: string[] = [];
+    let refuse = true;
+    const sync = new CaptureS3Sync({
+      localDir: dir,
+      bucket: 'b',
+      prefix: 'c',
+      s3: () => ({
+        put: async (_bucket, key) => {
+          if (refuse && key.endsWith('/A/f.jsonl')) throw new Error(`S3 refused ${key}`);
+          puts.push(key);
+        },
+      }),
+      onError: (err) => errors.push(err.message),
+    });
+    for (const variant of ['A', 'B']) {
+      await mkdir(join(dir, 'ep', variant), { recursive: true });
+      await writeFile(join(dir, 'ep', variant, 'f.jsonl'), '{"a":1}\n');
+    }
+    await sync.flush();
+    assert.deepEqual(puts, ['c/ep/B/f.jsonl']);
+    assert.deepEqual(errors, ['S3 refused c/ep/A/f.jsonl']);
+    refuse = false;
+    await sync.flush();
+    assert.deepEqual(puts, ['c/ep/B/f.jsonl', 'c/ep/A/f.jsonl']);
+    assert.equal(errors.length, 1);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

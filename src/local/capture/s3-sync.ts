@@ -55,25 +55,36 @@ export class CaptureS3Sync {
     this.timer = undefined;
   }
 
-  /** Uploads every file that changed since its last upload; resolves when done. */
+  /**
+   * Uploads every file that changed since its last upload; resolves when done. A file that fails
+   * is reported to `onError` and tried again on the next pass; the other files still go up.
+   */
   flush(): Promise<void> {
     this.running = this.running.then(() => this.uploadChanged()).catch((err: Error) => this.opts.onError?.(err));
     return this.running;
   }
 
   private async uploadChanged(): Promise<void> {
-    const prefix = this.opts.prefix.replace(/^\/+|\/+$/g, '');
     for (const file of await walk(this.opts.localDir, [])) {
-      const size = (await stat(file)).size;
-      if (this.uploaded.get(file) === size) continue;
-      // The writer may be between creating the file and finishing a line: upload complete JSON
-      // lines only, so a reader of the object never sees an empty file or half a record.
-      const read = await readFile(file);
-      const body = read.subarray(0, read.lastIndexOf(0x0a) + 1);
-      if (body.length === 0 || this.uploaded.get(file) === body.length) continue;
-      const rel = relative(this.opts.localDir, file).split(sep).join('/');
-      await this.opts.s3().put(this.opts.bucket, prefix === '' ? rel : `${prefix}/${rel}`, body);
-      this.uploaded.set(file, body.length);
+      try {
+        await this.uploadIfChanged(file);
+      } catch (err) {
+        this.opts.onError?.(err as Error);
+      }
     }
+  }
+
+  private async uploadIfChanged(file: string): Promise<void> {
+    const size = (await stat(file)).size;
+    if (this.uploaded.get(file) === size) return;
+    // The writer may be between creating the file and finishing a line: upload complete JSON
+    // lines only, so a reader of the object never sees an empty file or half a record.
+    const read = await readFile(file);
+    const body = read.subarray(0, read.lastIndexOf(0x0a) + 1);
+    if (body.length === 0 || this.uploaded.get(file) === body.length) return;
+    const prefix = this.opts.prefix.replace(/^\/+|\/+$/g, '');
+    const rel = relative(this.opts.localDir, file).split(sep).join('/');
+    await this.opts.s3().put(this.opts.bucket, prefix === '' ? rel : `${prefix}/${rel}`, body);
+    this.uploaded.set(file, body.length);
   }
 }
