@@ -59,6 +59,15 @@ export function reasonDataTime(ms: number): string {
 }
 
 /**
+ * API seconds between two evaluations of an alarm of `periodSeconds`: a minute, or 10 seconds for
+ * periods under a minute. Each evaluation reads the periods that end at that moment, a window that
+ * slides by this much, whatever the period ("Alarm evaluation" in the CloudWatch user guide).
+ */
+export function evaluationIntervalSeconds(periodSeconds: number): number {
+  return periodSeconds < 60 ? 10 : 60;
+}
+
+/**
  * How many periods an evaluation looks at for an alarm of `evaluationPeriods`: more than that, as
  * CloudWatch retrieves a longer "evaluation range" so that a few missing periods do not decide the
  * state ("How alarm state is evaluated when data is missing" in the CloudWatch user guide).

@@ -1,6 +1,6 @@
 import type { AwsService } from '../../../aws/service.js';
 import { readAlarmDefinition, readDimensions, STANDARD_UNITS, type AlarmDefinition } from './alarm-definition.js';
-import { evaluateAlarm, evaluationRangeLength, selectEvaluatedPeriods, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
+import { evaluateAlarm, evaluationIntervalSeconds, evaluationRangeLength, selectEvaluatedPeriods, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
 import { AlarmHistory, parseIfJson } from './alarm-history.js';
 import { ScalingActionDispatcher } from './alarm-action-dispatch.js';
 import { checkAlarmActions, forcedDatapoints, type ScalingActionHandler } from './alarm-actions.js';
@@ -9,7 +9,7 @@ import { getMetricStatistics, listMetrics } from './metric-queries.js';
 import { putMetricData } from './put-metric-data.js';
 import { decodeToken, encodeToken } from './page-token.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
-import { seriesKey, type MetricStore } from './metric-store.js';
+import { BUCKET_SECONDS, bucketsPerPeriod, seriesKey, type MetricStore } from './metric-store.js';
 import { parsePercentile, percentileValue, STATISTICS, statisticValue } from './statistics.js';
 import {
   CLOUDWATCH_OPERATIONS,
@@ -69,7 +69,8 @@ export const MIN_FORCED_STATE_MS = 5000;
  * The local CloudWatch (`GraniteServiceVersion20100801`): metric alarms evaluated on what the
  * local endpoints measure and what clients publish with `PutMetricData` ({@link MetricStore}),
  * plus `GetMetricStatistics`, `GetMetricData` and `ListMetrics`.
- * Each alarm is evaluated once per period on its last `EvaluationPeriods` complete periods;
+ * Each alarm is evaluated every minute (every 10 seconds for periods under a minute) on the
+ * `EvaluationPeriods` periods that end then, a sliding window;
  * `SetAlarmState` sets a state that holds until the next evaluation, as on AWS. Actions that name
  * scaling policies are run by the service {@link CloudWatchService.setScalingActionHandler} sets.
  */
@@ -209,16 +210,22 @@ export class CloudWatchService implements AwsService {
 
   private evaluate(alarm: StoredAlarm, now: number): void {
     const def = alarm.def;
-    const current = this.metrics.periodIndex(now, def.Period);
+    // The window slides: it ends at the last evaluation time (each minute, or each 10 seconds for
+    // periods under a minute), not at a multiple of the period, so a breach shows within a minute.
+    const step = evaluationIntervalSeconds(def.Period) / BUCKET_SECONDS;
+    const end = Math.floor(this.metrics.bucketIndex(now) / step) * step;
+    const perPeriod = bucketsPerPeriod(def.Period);
+    const offset = ((end % perPeriod) + perPeriod) % perPeriod;
+    const current = (end - offset) / perPeriod;
     const first = current - evaluationRangeLength(def.EvaluationPeriods);
     const aggregates = new Map(
-      this.metrics.periods({ namespace: def.Namespace, metricName: def.MetricName, dimensions: def.Dimensions }, first, current, def.Period, def.Unit).map((p) => [p.index, p]),
+      this.metrics.periods({ namespace: def.Namespace, metricName: def.MetricName, dimensions: def.Dimensions }, first, current, def.Period, def.Unit, offset).map((p) => [p.index, p]),
     );
     const percentile = def.ExtendedStatistic === undefined ? undefined : parsePercentile(def.ExtendedStatistic);
     const range: EvaluatedPeriod[] = [];
     for (let i = first; i < current; i++) {
       const p = aggregates.get(i);
-      const start = this.metrics.periodStart(i, def.Period);
+      const start = this.metrics.periodStart(i, def.Period, offset);
       if (!p) range.push({ start });
       else {
         const value = percentile === undefined ? statisticValue(p.aggregate, def.Statistic!) : percentileValue(p.aggregate, percentile);
@@ -227,7 +234,7 @@ export class CloudWatchService implements AwsService {
     }
     // Evaluate a little after the boundary: an invocation is recorded at its arrival time once it
     // finishes, so the latest period keeps filling for a moment after it ends.
-    alarm.nextEvaluationAt = this.metrics.periodStart(current + 1, def.Period) + this.evaluationDelayMs();
+    alarm.nextEvaluationAt = (end + step) * this.metrics.bucketMs + this.evaluationDelayMs();
     const evaluated = selectEvaluatedPeriods(range, def.EvaluationPeriods);
     const verdict = evaluateAlarm(def, evaluated, now);
     if (!verdict) return;

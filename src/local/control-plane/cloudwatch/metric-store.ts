@@ -38,7 +38,8 @@ export const BUCKET_SECONDS = 10;
 export const HOUR_SECONDS = 3600;
 const BUCKETS_PER_HOUR = HOUR_SECONDS / BUCKET_SECONDS;
 
-function bucketsPerPeriod(periodSeconds: number): number {
+/** How many {@link BUCKET_SECONDS}-second buckets a period of `periodSeconds` API seconds spans. */
+export function bucketsPerPeriod(periodSeconds: number): number {
   return Math.max(1, Math.round(periodSeconds / BUCKET_SECONDS));
 }
 
@@ -209,50 +210,57 @@ export class MetricStore implements InvocationMetricsSink {
     this.listeners.push(listener);
   }
 
-  /** Index of the period of `periodSeconds` API seconds that real time `at` falls in (periods are aligned to multiples of the period). */
-  periodIndex(at: number, periodSeconds: number): number {
-    return Math.floor(this.bucketIndex(at) / bucketsPerPeriod(periodSeconds));
+  /**
+   * Index of the period of `periodSeconds` API seconds that real time `at` falls in. Periods are
+   * aligned to multiples of the period, shifted by `offset` buckets (alarms' sliding windows).
+   */
+  periodIndex(at: number, periodSeconds: number, offset = 0): number {
+    return Math.floor((this.bucketIndex(at) - offset) / bucketsPerPeriod(periodSeconds));
   }
 
-  /** Real start time (epoch ms) of period `index`. */
-  periodStart(index: number, periodSeconds: number): number {
-    return index * bucketsPerPeriod(periodSeconds) * this.bucketMs;
+  /** Real start time (epoch ms) of period `index` (shifted by `offset` buckets). */
+  periodStart(index: number, periodSeconds: number, offset = 0): number {
+    return (index * bucketsPerPeriod(periodSeconds) + offset) * this.bucketMs;
   }
 
   /**
    * Aggregates of the series `id` over periods `from` (inclusive) to `to` (exclusive) of
-   * `periodSeconds` API seconds, oldest first. Periods without data are absent. `unit`, when
-   * given, must match the series' unit (else nothing matches, as in CloudWatch).
+   * `periodSeconds` API seconds, oldest first, each period starting `offset` buckets after a
+   * multiple of the period. Periods without data are absent. `unit`, when given, must match the
+   * series' unit (else nothing matches, as in CloudWatch).
    */
-  periods(id: MetricId, from: number, to: number, periodSeconds: number, unit?: string): PeriodAggregate[] {
+  periods(id: MetricId, from: number, to: number, periodSeconds: number, unit?: string, offset = 0): PeriodAggregate[] {
     const s = this.series.get(seriesKey(id));
     if (!s || (unit !== undefined && unit !== s.unit)) return [];
     const perPeriod = bucketsPerPeriod(periodSeconds);
     const out: PeriodAggregate[] = [];
     // Walk whichever is smaller: the requested buckets or the buckets held.
     const requested = (to - from) * perPeriod;
+    const first = from * perPeriod + offset;
+    const last = to * perPeriod + offset;
     const byPeriod = new Map<number, Aggregate>();
     const add = (b: number, bucket: Aggregate): void => {
-      const p = Math.floor(b / perPeriod);
+      const p = Math.floor((b - offset) / perPeriod);
       let agg = byPeriod.get(p);
       if (!agg) byPeriod.set(p, (agg = emptyAggregate()));
       mergeAggregate(agg, bucket);
     };
     if (requested <= s.buckets.size) {
-      for (let b = from * perPeriod; b < to * perPeriod; b++) {
+      for (let b = first; b < last; b++) {
         const bucket = s.buckets.get(b);
         if (bucket) add(b, bucket);
       }
     } else {
-      for (const [b, bucket] of s.buckets) if (b >= from * perPeriod && b < to * perPeriod) add(b, bucket);
+      for (const [b, bucket] of s.buckets) if (b >= first && b < last) add(b, bucket);
     }
     // Hourly buckets hold what has left the fine ones (each value is in exactly one of the two):
-    // a period that is a whole number of hours adds its hours; shorter periods cannot split them.
+    // a period that is a whole number of hours adds its hours, each to the period its start falls
+    // in (a shifted period splits hours it cannot split); shorter periods cannot split them.
     if (perPeriod % BUCKETS_PER_HOUR === 0) {
-      for (const [h, bucket] of s.hours) if (h * BUCKETS_PER_HOUR >= from * perPeriod && h * BUCKETS_PER_HOUR < to * perPeriod) add(h * BUCKETS_PER_HOUR, bucket);
+      for (const [h, bucket] of s.hours) if (h * BUCKETS_PER_HOUR >= first && h * BUCKETS_PER_HOUR < last) add(h * BUCKETS_PER_HOUR, bucket);
     }
     for (const index of [...byPeriod.keys()].sort((a, b) => a - b)) {
-      out.push({ index, start: this.periodStart(index, periodSeconds), aggregate: byPeriod.get(index)!, unit: s.unit });
+      out.push({ index, start: this.periodStart(index, periodSeconds, offset), aggregate: byPeriod.get(index)!, unit: s.unit });
     }
     return out;
   }

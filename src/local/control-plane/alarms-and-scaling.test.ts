@@ -1,0 +1,71 @@
+// The local CloudWatch and Application Auto Scaling over HTTP with the real AWS SDK v3 clients, on
+// a fake clock the tests move by hand (evaluations are run with evaluateDue: nothing waits).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CloudWatchClient, DescribeAlarmsCommand, PutMetricAlarmCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
+import { FakeVariantSageMaker } from '../../../test/helpers/fake-variant-sagemaker.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { createFrontDoor } from '../front-door/app.js';
+import { createAlarmsAndScaling, type AlarmsAndScaling } from './alarms-and-scaling.js';
+
+/** 06:00:01 UTC: one second past a five-minute (and minute) boundary. */
+const T0 = Date.UTC(2026, 10, 30, 6, 0, 1);
+const t = { now: T0 };
+const sagemaker = new FakeVariantSageMaker();
+let guard: AlarmsAndScaling;
+let server: Server;
+let cw: CloudWatchClient;
+let aas: ApplicationAutoScalingClient;
+
+before(async () => {
+  guard = createAlarmsAndScaling({ settings: { secondsPerMinute: 60 }, region: 'us-east-1', accountId: '111122223333', now: () => t.now });
+  const services = guard.services({ sagemaker });
+  server = createServer(createFrontDoor({ endpoints: new Map(), services, queryHandler: guard.queryHandler }));
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const config = localClientConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  cw = new CloudWatchClient(config);
+  aas = new ApplicationAutoScalingClient(config);
+});
+
+after(async () => {
+  cw?.destroy();
+  aas?.destroy();
+  await guard?.stop();
+  await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
+});
+
+const stateOf = async (name: string) => (await cw.send(new DescribeAlarmsCommand({ AlarmNames: [name] }))).MetricAlarms![0]!;
+
+test('a five-minute alarm is evaluated every minute on the five minutes that end then: a breach shows at the next minute and stays five minutes', async () => {
+  await cw.send(
+    new PutMetricAlarmCommand({
+      AlarmName: 'sliding-5m',
+      Namespace: 'MyApp',
+      MetricName: 'Failures',
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    }),
+  );
+  guard.cloudwatch.evaluateDue(t.now);
+  assert.equal((await stateOf('sliding-5m')).StateValue, 'OK');
+  // A 0 every minute, and one failure in the second minute of the clock's five-minute period (06:01:01).
+  const zeros = Array.from({ length: 8 }, (_, m) => ({ MetricName: 'Failures', Value: 0, Timestamp: new Date(T0 + m * 60_000 + 30_000) }));
+  await cw.send(new PutMetricDataCommand({ Namespace: 'MyApp', MetricData: [...zeros, { MetricName: 'Failures', Value: 1, Timestamp: new Date(T0 + 60_000) }] }));
+  const at = async (minutes: number) => {
+    t.now = T0 + minutes * 60_000;
+    guard.cloudwatch.evaluateDue(t.now);
+    return stateOf('sliding-5m');
+  };
+  const first = await at(2);
+  assert.equal(first.StateValue, 'ALARM', 'evaluated at 06:02 on 05:57–06:02, not first at 06:05');
+  assert.equal(first.StateReason, 'Threshold Crossed: 1 datapoint [1.0 (30/11/26 05:57:00)] was greater than or equal to the threshold (1.0).');
+  for (const minute of [3, 4, 5, 6]) assert.equal((await at(minute)).StateValue, 'ALARM', `06:0${minute}: the failure is within the last five minutes`);
+  assert.equal((await at(7)).StateValue, 'OK', '06:07 reads 06:02–06:07');
+});
