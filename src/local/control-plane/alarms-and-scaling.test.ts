@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CloudWatchClient, DescribeAlarmsCommand, PutMetricAlarmCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
+import {
+  ApplicationAutoScalingClient,
+  DeleteScalingPolicyCommand,
+  DescribeScalingPoliciesCommand,
+  PutScalingPolicyCommand,
+  RegisterScalableTargetCommand,
+  ValidationException,
+} from '@aws-sdk/client-application-auto-scaling';
 import { FakeVariantSageMaker } from '../../../test/helpers/fake-variant-sagemaker.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { createFrontDoor } from '../front-door/app.js';
@@ -68,4 +75,23 @@ test('a five-minute alarm is evaluated every minute on the five minutes that end
   assert.equal(first.StateReason, 'Threshold Crossed: 1 datapoint [1.0 (30/11/26 05:57:00)] was greater than or equal to the threshold (1.0).');
   for (const minute of [3, 4, 5, 6]) assert.equal((await at(minute)).StateValue, 'ALARM', `06:0${minute}: the failure is within the last five minutes`);
   assert.equal((await at(7)).StateValue, 'OK', '06:07 reads 06:02–06:07');
+});
+
+const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/ep/variant/v1', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+const tracking = (TargetValue: number) => ({ TargetValue, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' as const } });
+
+test('TargetValue takes the range of the API reference, -2^360 to 2^360, tiny, zero and negative values included', async () => {
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 4 }));
+  for (const value of [1e-200, 0, -5, 2 ** 360, -(2 ** 360)]) {
+    await aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'range', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: tracking(value) }));
+    const { ScalingPolicies } = await aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId, PolicyNames: ['range'] }));
+    assert.equal(ScalingPolicies![0]!.TargetTrackingScalingPolicyConfiguration!.TargetValue, value);
+  }
+  for (const value of [2 ** 361, -(2 ** 361)]) {
+    await assert.rejects(
+      aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'range', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: tracking(value) })),
+      (err: unknown) => err instanceof ValidationException && /TargetValue .* is out of range: it must be between -2\^360 and 2\^360/.test(err.message),
+    );
+  }
+  await aas.send(new DeleteScalingPolicyCommand({ ...key, PolicyName: 'range' }));
 });

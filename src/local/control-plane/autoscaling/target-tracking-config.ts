@@ -25,6 +25,9 @@ export interface TargetTrackingConfig {
   DisableScaleIn?: boolean;
 }
 
+/** `TargetValue` lies in −2^360…2^360 (TargetTrackingScalingPolicyConfiguration reference). */
+export const TARGET_VALUE_BOUND = 2 ** 360;
+
 /**
  * Reads and checks a `TargetTrackingScalingPolicyConfiguration`: `TargetValue` in the service's
  * range, cooldowns as whole seconds, and the metric: the one predefined metric run locally, or one
@@ -45,7 +48,7 @@ export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
   if (c.DisableScaleIn !== undefined && typeof c.DisableScaleIn !== 'boolean') v.add(c.DisableScaleIn, 'targetTrackingScalingPolicyConfiguration.disableScaleIn', 'be a boolean');
   v.throwIfAny();
   const target = c.TargetValue as number;
-  if (target < 8.515920e-109 || target > 1.174271e108) throw validationException(`TargetValue ${target} is out of range: it must be between 8.515920e-109 and 1.174271e+108.`);
+  if (Math.abs(target) > TARGET_VALUE_BOUND) throw validationException(`TargetValue ${target} is out of range: it must be between -2^360 and 2^360 (about ±2.35e+108).`);
   const options = {
     ...(c.ScaleOutCooldown !== undefined ? { ScaleOutCooldown: c.ScaleOutCooldown as number } : {}),
     ...(c.ScaleInCooldown !== undefined ? { ScaleInCooldown: c.ScaleInCooldown as number } : {}),

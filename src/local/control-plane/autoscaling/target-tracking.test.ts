@@ -49,3 +49,11 @@ test('with MinCapacity 0 (an asynchronous endpoint) the low alarm takes the last
   assert.equal(decideScaling({ ...zero, current: 0, policy: { ...policy, metricValue: 70 } }), undefined);
   assert.equal(decideScaling({ ...zero, current: 0, policy: { ...policy, highAlarm: 'ALARM', metricValue: 71 } })?.desired, 1);
 });
+
+test('a target of 0 or below has no proportion: each step is one instance', () => {
+  for (const targetValue of [0, -5]) {
+    assert.equal(decideScaling({ ...base, policy: { ...policy, targetValue, highAlarm: 'ALARM', metricValue: 50 } })?.desired, 3);
+    assert.equal(decideScaling({ ...base, current: 3, policy: { ...policy, targetValue, lowAlarm: 'ALARM', metricValue: -50 } })?.desired, 2);
+    assert.equal(decideScaling({ ...base, lastScaleOutAt: 99_500, scaleOutFrom: 1, policy: { ...policy, targetValue, highAlarm: 'ALARM', metricValue: 50 } }), undefined, 'no larger scale-out to compute in the cooldown');
+  }
+});

@@ -46,19 +46,22 @@ export interface ScalingDecision {
  * the initiating scale-out added counts, so only a larger scale-out (`ceil(before × metric ÷ target)`
  * above the current capacity) happens, as the ScaleOutCooldown reference says; while the low alarm
  * is in ALARM it scales in the same way (at least one fewer, never below min) once the scale-in
- * cooldown since the last scale-in has passed.
+ * cooldown since the last scale-in has passed. With a `TargetValue` of 0 or below there is no
+ * proportion: each step is one instance.
  * Returns undefined when nothing should change.
  */
 export function decideScaling(s: ScalingSituation): ScalingDecision | undefined {
   if (s.current < s.minCapacity) return { desired: s.minCapacity, direction: 'out', cause: `the current capacity ${s.current} is below the minimum capacity ${s.minCapacity}` };
   if (s.current > s.maxCapacity) return { desired: s.maxCapacity, direction: 'in', cause: `the current capacity ${s.current} is above the maximum capacity ${s.maxCapacity}` };
   const p = s.policy;
-  if (!p || p.targetValue <= 0) return undefined;
-  const proportional = Math.ceil((s.current * p.metricValue) / p.targetValue);
+  if (!p) return undefined;
+  // A target of 0 or below has no proportion to scale by: such a policy moves one instance a step.
+  const proportionate = p.targetValue > 0;
+  const proportional = proportionate ? Math.ceil((s.current * p.metricValue) / p.targetValue) : undefined;
   if (p.highAlarm === 'ALARM' && !s.scaleOutSuspended && s.current < s.maxCapacity) {
-    let desired = Math.min(s.maxCapacity, Math.max(s.current + 1, proportional));
+    let desired = Math.min(s.maxCapacity, Math.max(s.current + 1, proportional ?? 0));
     if (s.lastScaleOutAt !== undefined && s.now - s.lastScaleOutAt < p.scaleOutCooldownMs) {
-      if (s.scaleOutFrom === undefined) return undefined;
+      if (s.scaleOutFrom === undefined || !proportionate) return undefined;
       desired = Math.min(s.maxCapacity, Math.ceil((s.scaleOutFrom * p.metricValue) / p.targetValue));
       if (desired <= s.current) return undefined;
     }
@@ -66,7 +69,7 @@ export function decideScaling(s: ScalingSituation): ScalingDecision | undefined 
   }
   if (p.lowAlarm === 'ALARM' && !p.disableScaleIn && !s.scaleInSuspended && s.current > s.minCapacity) {
     if (s.lastScaleInAt !== undefined && s.now - s.lastScaleInAt < p.scaleInCooldownMs) return undefined;
-    const desired = Math.max(s.minCapacity, Math.min(s.current - 1, Math.max(1, proportional)));
+    const desired = Math.max(s.minCapacity, Math.min(s.current - 1, Math.max(1, proportional ?? s.current - 1)));
     return { desired, direction: 'in', cause: `the low alarm is in ALARM: ${p.metricValue} ${p.metricLabel ?? 'invocations per instance per minute'} against a target of ${p.targetValue}` };
   }
   return undefined;
