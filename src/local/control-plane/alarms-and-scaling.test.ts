@@ -95,3 +95,25 @@ test('TargetValue takes the range of the API reference, -2^360 to 2^360, tiny, z
   }
   await aas.send(new DeleteScalingPolicyCommand({ ...key, PolicyName: 'range' }));
 });
+
+test('integer members hold 32 bits, as the model\'s integer shapes: a capacity, cooldown or adjustment beyond is a ValidationException', async () => {
+  const refused = (message: RegExp) => (err: unknown) => err instanceof ValidationException && message.test(err.message);
+  await assert.rejects(aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 2 ** 31 })), refused(/Value '2147483648' at 'maxCapacity' failed to satisfy constraint: Member must be an integer from -2147483648 to 2147483647/));
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 2 ** 31 - 1 }));
+  await assert.rejects(
+    aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'big', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { ...tracking(5), ScaleInCooldown: 2 ** 40 } })),
+    refused(/at 'targetTrackingScalingPolicyConfiguration\.scaleInCooldown' failed to satisfy constraint: Member must be a whole number of seconds from 0 to 2147483647/),
+  );
+  await assert.rejects(
+    aas.send(
+      new PutScalingPolicyCommand({
+        ...key,
+        PolicyName: 'big',
+        PolicyType: 'StepScaling',
+        StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', Cooldown: 2 ** 31, MinAdjustmentMagnitude: 2 ** 31, StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: -(2 ** 31) - 1 }] },
+      }),
+    ),
+    refused(/^3 validation errors detected: .*'stepScalingPolicyConfiguration\.minAdjustmentMagnitude'.*'stepScalingPolicyConfiguration\.cooldown'.*'stepScalingPolicyConfiguration\.stepAdjustments\.1\.member\.scalingAdjustment' failed to satisfy constraint: Member must be an integer from -2147483648 to 2147483647$/),
+  );
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 4 }));
+});

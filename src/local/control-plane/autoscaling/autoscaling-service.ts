@@ -16,7 +16,7 @@ import { readTargetTrackingConfig, type TargetTrackingConfig } from './target-tr
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
-import { checkIdList, INVOCATIONS_PER_INSTANCE, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, XML_STRING, XML_STRING_PATTERN, type VariantRef } from './resources.js';
+import { checkIdList, INVOCATIONS_PER_INSTANCE, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, XML_STRING, XML_STRING_PATTERN, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count). */
 export interface ScalableTargetRecord {
@@ -169,7 +169,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const v = new Violations();
     for (const [key, member] of [['MinCapacity', 'minCapacity'], ['MaxCapacity', 'maxCapacity']] as const) {
       const value = input[key];
-      if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value))) v.add(value, member, 'be an integer');
+      if (value !== undefined && !isInt32(value)) v.add(value, member, 'be an integer from -2147483648 to 2147483647');
     }
     if (input.RoleARN !== undefined && (typeof input.RoleARN !== 'string' || input.RoleARN.length < 1 || input.RoleARN.length > 1600)) v.add(input.RoleARN, 'roleARN', 'have length between 1 and 1600');
     else if (typeof input.RoleARN === 'string' && !XML_STRING.test(input.RoleARN)) v.add(input.RoleARN, 'roleARN', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);

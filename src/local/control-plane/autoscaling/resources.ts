@@ -12,6 +12,14 @@ export const XML_STRING = /^[\u0020-\uD7FF\uE000-\uFFFD\r\n\t\u{10000}-\u{10FFFF
 /** {@link XML_STRING} as the model writes it, for the violation message. */
 export const XML_STRING_PATTERN = '[\\u0020-\\uD7FF\\uE000-\\uFFFD\\uD800\\uDC00-\\uDBFF\\uDFFF\\r\\n\\t]*';
 
+/** The largest value of the model's `integer` shapes (capacities, cooldowns, adjustments): a signed 32-bit integer. */
+export const INT32_MAX = 2_147_483_647;
+
+/** True when `x` is a value of the model's `integer` shapes: whole and within 32 bits, signed. */
+export function isInt32(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && x >= -INT32_MAX - 1 && x <= INT32_MAX;
+}
+
 const RESOURCE_ID = /^endpoint\/([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})\/variant\/([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})$/;
 
 /** The endpoint and variant a SageMaker `ResourceId` (`endpoint/<name>/variant/<variant>`) names. */

@@ -1,4 +1,5 @@
 import { validationException, Violations } from './errors.js';
+import { isInt32 } from './resources.js';
 
 /** `AdjustmentType` values: how a step's `ScalingAdjustment` is read. */
 export const ADJUSTMENT_TYPES = ['ChangeInCapacity', 'PercentChangeInCapacity', 'ExactCapacity'] as const;
@@ -30,7 +31,6 @@ export interface StepScalingConfig {
 }
 
 const WHERE = 'stepScalingPolicyConfiguration';
-const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x);
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
 /**
@@ -52,10 +52,10 @@ export function readStepScalingConfig(raw: unknown): StepScalingConfig {
   if (c.MetricAggregationType !== undefined && !(METRIC_AGGREGATION_TYPES as readonly unknown[]).includes(c.MetricAggregationType)) {
     v.add(c.MetricAggregationType, `${WHERE}.metricAggregationType`, `satisfy enum value set: [${METRIC_AGGREGATION_TYPES.join(', ')}]`);
   }
-  if (c.MinAdjustmentMagnitude !== undefined && (!isInt(c.MinAdjustmentMagnitude) || c.MinAdjustmentMagnitude < 0)) {
-    v.add(c.MinAdjustmentMagnitude, `${WHERE}.minAdjustmentMagnitude`, 'be a whole number, 0 or more');
+  if (c.MinAdjustmentMagnitude !== undefined && (!isInt32(c.MinAdjustmentMagnitude) || c.MinAdjustmentMagnitude < 0)) {
+    v.add(c.MinAdjustmentMagnitude, `${WHERE}.minAdjustmentMagnitude`, 'be a whole number from 0 to 2147483647');
   }
-  if (c.Cooldown !== undefined && (!isInt(c.Cooldown) || c.Cooldown < 0)) v.add(c.Cooldown, `${WHERE}.cooldown`, 'be a whole number of seconds, 0 or more');
+  if (c.Cooldown !== undefined && (!isInt32(c.Cooldown) || c.Cooldown < 0)) v.add(c.Cooldown, `${WHERE}.cooldown`, 'be a whole number of seconds from 0 to 2147483647');
   const rawSteps = c.StepAdjustments;
   if (rawSteps !== undefined && !Array.isArray(rawSteps)) v.add(rawSteps, `${WHERE}.stepAdjustments`, 'be a list');
   const steps: StepAdjustment[] = [];
@@ -63,7 +63,7 @@ export function readStepScalingConfig(raw: unknown): StepScalingConfig {
     const at = `${WHERE}.stepAdjustments.${i + 1}.member`;
     const step = (s ?? {}) as Record<string, unknown>;
     if (step.ScalingAdjustment === undefined) v.add(undefined, `${at}.scalingAdjustment`, 'not be null');
-    else if (!isInt(step.ScalingAdjustment)) v.add(step.ScalingAdjustment, `${at}.scalingAdjustment`, 'be an integer');
+    else if (!isInt32(step.ScalingAdjustment)) v.add(step.ScalingAdjustment, `${at}.scalingAdjustment`, 'be an integer from -2147483648 to 2147483647');
     for (const k of ['MetricIntervalLowerBound', 'MetricIntervalUpperBound'] as const) {
       if (step[k] !== undefined && step[k] !== null && !isNum(step[k])) v.add(step[k], `${at}.${k.charAt(0).toLowerCase()}${k.slice(1)}`, 'be a number');
     }

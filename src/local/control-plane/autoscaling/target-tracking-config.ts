@@ -1,6 +1,6 @@
 import { STATISTICS, type Statistic } from '../cloudwatch/statistics.js';
 import { validationException, Violations } from './errors.js';
-import { INVOCATIONS_PER_INSTANCE } from './resources.js';
+import { INVOCATIONS_PER_INSTANCE, isInt32 } from './resources.js';
 
 /** A validated `CustomizedMetricSpecification`: one CloudWatch metric and the statistic tracked. */
 export interface CustomizedMetric {
@@ -43,7 +43,7 @@ export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
   else if (typeof c.TargetValue !== 'number' || !Number.isFinite(c.TargetValue)) v.add(c.TargetValue, 'targetTrackingScalingPolicyConfiguration.targetValue', 'be a number');
   for (const k of ['ScaleOutCooldown', 'ScaleInCooldown'] as const) {
     const x = c[k];
-    if (x !== undefined && (typeof x !== 'number' || !Number.isInteger(x) || x < 0)) v.add(x, `targetTrackingScalingPolicyConfiguration.${k.charAt(0).toLowerCase()}${k.slice(1)}`, 'be a whole number of seconds, 0 or more');
+    if (x !== undefined && (!isInt32(x) || x < 0)) v.add(x, `targetTrackingScalingPolicyConfiguration.${k.charAt(0).toLowerCase()}${k.slice(1)}`, 'be a whole number of seconds from 0 to 2147483647');
   }
   if (c.DisableScaleIn !== undefined && typeof c.DisableScaleIn !== 'boolean') v.add(c.DisableScaleIn, 'targetTrackingScalingPolicyConfiguration.disableScaleIn', 'be a boolean');
   v.throwIfAny();
