@@ -1,13 +1,15 @@
 // The local CloudWatch and Application Auto Scaling over HTTP with the real AWS SDK v3 clients, on
-// a fake clock the tests move by hand (evaluations are run with evaluateDue: nothing waits).
+// a fake clock the tests move by hand (alarm evaluations and scaler passes are run by the tests:
+// nothing waits).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CloudWatchClient, DescribeAlarmsCommand, PutMetricAlarmCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, DescribeAlarmsCommand, PutMetricAlarmCommand, PutMetricDataCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import {
   ApplicationAutoScalingClient,
   DeleteScalingPolicyCommand,
+  DescribeScalingActivitiesCommand,
   DescribeScalingPoliciesCommand,
   PutScalingPolicyCommand,
   RegisterScalableTargetCommand,
@@ -16,21 +18,31 @@ import {
 import { FakeVariantSageMaker } from '../../../test/helpers/fake-variant-sagemaker.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { createFrontDoor } from '../front-door/app.js';
-import { createAlarmsAndScaling, type AlarmsAndScaling } from './alarms-and-scaling.js';
+import { ApplicationAutoScalingService } from './autoscaling/autoscaling-service.js';
+import { invokeScalingPolicy } from './autoscaling/step-policy-invocation.js';
+import { VariantScaler } from './autoscaling/variant-scaler.js';
+import { CloudWatchService } from './cloudwatch/cloudwatch-service.js';
+import { createMetricClock } from './cloudwatch/metric-clock.js';
+import { MetricStore } from './cloudwatch/metric-store.js';
+import { createCloudWatchQueryHandler } from './cloudwatch/query-handler.js';
 
 /** 06:00:01 UTC: one second past a five-minute (and minute) boundary. */
 const T0 = Date.UTC(2026, 10, 30, 6, 0, 1);
 const t = { now: T0 };
+// Wired as createAlarmsAndScaling does, without its timers: the tests run evaluations and scaler passes.
+const clock = createMetricClock(60, () => t.now);
+const metrics = new MetricStore(clock);
+const cloudwatch = new CloudWatchService({ metrics, clock, accountId: '111122223333' });
 const sagemaker = new FakeVariantSageMaker();
-let guard: AlarmsAndScaling;
+const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now, accountId: '111122223333' });
+cloudwatch.setScalingActionHandler((invocation) => invokeScalingPolicy(autoscaling, invocation, clock.now()));
+const scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
 let server: Server;
 let cw: CloudWatchClient;
 let aas: ApplicationAutoScalingClient;
 
 before(async () => {
-  guard = createAlarmsAndScaling({ settings: { secondsPerMinute: 60 }, region: 'us-east-1', accountId: '111122223333', now: () => t.now });
-  const services = guard.services({ sagemaker });
-  server = createServer(createFrontDoor({ endpoints: new Map(), services, queryHandler: guard.queryHandler }));
+  server = createServer(createFrontDoor({ endpoints: new Map(), services: [cloudwatch, autoscaling], queryHandler: createCloudWatchQueryHandler(cloudwatch) }));
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const config = localClientConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   cw = new CloudWatchClient(config);
@@ -40,7 +52,6 @@ before(async () => {
 after(async () => {
   cw?.destroy();
   aas?.destroy();
-  await guard?.stop();
   await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
 });
 
@@ -60,14 +71,14 @@ test('a five-minute alarm is evaluated every minute on the five minutes that end
       TreatMissingData: 'notBreaching',
     }),
   );
-  guard.cloudwatch.evaluateDue(t.now);
+  cloudwatch.evaluateDue(t.now);
   assert.equal((await stateOf('sliding-5m')).StateValue, 'OK');
   // A 0 every minute, and one failure in the second minute of the clock's five-minute period (06:01:01).
   const zeros = Array.from({ length: 8 }, (_, m) => ({ MetricName: 'Failures', Value: 0, Timestamp: new Date(T0 + m * 60_000 + 30_000) }));
   await cw.send(new PutMetricDataCommand({ Namespace: 'MyApp', MetricData: [...zeros, { MetricName: 'Failures', Value: 1, Timestamp: new Date(T0 + 60_000) }] }));
   const at = async (minutes: number) => {
     t.now = T0 + minutes * 60_000;
-    guard.cloudwatch.evaluateDue(t.now);
+    cloudwatch.evaluateDue(t.now);
     return stateOf('sliding-5m');
   };
   const first = await at(2);
@@ -116,4 +127,32 @@ test('integer members hold 32 bits, as the model\'s integer shapes: a capacity, 
     refused(/^3 validation errors detected: .*'stepScalingPolicyConfiguration\.minAdjustmentMagnitude'.*'stepScalingPolicyConfiguration\.cooldown'.*'stepScalingPolicyConfiguration\.stepAdjustments\.1\.member\.scalingAdjustment' failed to satisfy constraint: Member must be an integer from -2147483648 to 2147483647$/),
   );
   await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 4 }));
+});
+
+test('a policy asking to scale past the limit records a not-scaled activity with its NotScaledReasons, shown with IncludeNotScaledActivities, once while it keeps asking', async () => {
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 1 }));
+  const { Alarms } = await aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'at-max', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: tracking(5) }));
+  const high = Alarms!.find((a) => a.AlarmName!.includes('-AlarmHigh-'))!.AlarmName!;
+  await cw.send(new SetAlarmStateCommand({ AlarmName: high, StateValue: 'ALARM', StateReason: 'load', StateReasonData: JSON.stringify({ version: '1.0', recentDatapoints: [50] }) }));
+  await scaler.tick();
+  await scaler.tick();
+  const activities = async (IncludeNotScaledActivities?: boolean) =>
+    (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId, ...(IncludeNotScaledActivities === undefined ? {} : { IncludeNotScaledActivities }) }))).ScalingActivities!;
+  assert.deepEqual(await activities(), [], 'not-scaled activities are left out by default');
+  assert.deepEqual(await activities(false), []);
+  const [notScaled, ...rest] = await activities(true);
+  assert.equal(rest.length, 0, 'one activity while the policy keeps asking at the limit');
+  assert.equal(notScaled!.StatusCode, 'Failed');
+  assert.equal(notScaled!.Description, 'Attempting to scale-out SageMaker endpoint variant endpoint/ep/variant/v1');
+  assert.equal(notScaled!.Cause, `monitor alarm ${high} in state ALARM triggered policy at-max`);
+  assert.deepEqual(notScaled!.NotScaledReasons, [{ Code: 'AlreadyAtMaxCapacity', MaxCapacity: 1, CurrentCapacity: 1 }]);
+  assert.deepEqual(sagemaker.updates, [], 'nothing was scaled');
+  const low = Alarms!.find((a) => a.AlarmName!.includes('-AlarmLow-'))!.AlarmName!;
+  await cw.send(new SetAlarmStateCommand({ AlarmName: high, StateValue: 'OK', StateReason: 'calm' }));
+  await cw.send(new SetAlarmStateCommand({ AlarmName: low, StateValue: 'ALARM', StateReason: 'idle', StateReasonData: JSON.stringify({ version: '1.0', recentDatapoints: [1] }) }));
+  await scaler.tick();
+  const [atMin] = await activities(true);
+  assert.equal(atMin!.Description, 'Attempting to scale-in SageMaker endpoint variant endpoint/ep/variant/v1');
+  assert.deepEqual(atMin!.NotScaledReasons, [{ Code: 'AlreadyAtMinCapacity', MinCapacity: 1, CurrentCapacity: 1 }]);
+  await aas.send(new DeleteScalingPolicyCommand({ ...key, PolicyName: 'at-max' }));
 });

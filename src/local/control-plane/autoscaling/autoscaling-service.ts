@@ -73,8 +73,18 @@ export interface ScalingActivityRecord {
   EndTime?: number;
   StatusCode: 'InProgress' | 'Successful' | 'Failed';
   StatusMessage?: string;
+  /** Why a not-scaled activity did not scale; only those have it (shown with `IncludeNotScaledActivities`). */
+  NotScaledReasons?: NotScaledReason[];
   /** Order of start (newest is highest), for pagination. */
   readonly seq: number;
+}
+
+/** A `NotScaledReason`: the machine-readable reason a policy asked for a change that was not made. */
+export interface NotScaledReason {
+  readonly Code: 'AlreadyAtMaxCapacity' | 'AlreadyAtMinCapacity';
+  readonly MaxCapacity?: number;
+  readonly MinCapacity?: number;
+  readonly CurrentCapacity: number;
 }
 
 /** Options of {@link ApplicationAutoScalingService}. */
@@ -96,6 +106,11 @@ const MAX_TARGETS = 500;
 /** Scaling policies per scalable target, both types (Application Auto Scaling quotas; not adjustable). */
 const MAX_POLICIES_PER_TARGET = 50;
 const MAX_ACTIVITIES_PER_TARGET = 100;
+
+const NOT_SCALED_PROSE: Record<NotScaledReason['Code'], string> = {
+  AlreadyAtMaxCapacity: 'the capacity is already at the maximum capacity',
+  AlreadyAtMinCapacity: 'the capacity is already at the minimum capacity',
+};
 
 const errorName = (err: unknown): string => (err instanceof AwsServiceError ? err.type : 'Error');
 
@@ -158,6 +173,22 @@ export class ApplicationAutoScalingService implements AwsService {
     list.length = Math.min(list.length, MAX_ACTIVITIES_PER_TARGET);
     this.activities.set(resourceId, list);
     return activity;
+  }
+
+  /**
+   * Records a not-scaled activity: a policy asked for a change that the target's capacity already
+   * ruled out. A reason the target's newest activity already records is not recorded again, so a
+   * policy that keeps asking while the target stays at its limit leaves one activity.
+   */
+  recordNotScaled(resourceId: string, description: string, cause: string, reason: NotScaledReason): void {
+    const newest = this.activities.get(resourceId)?.[0];
+    const same = newest?.NotScaledReasons?.length === 1 && JSON.stringify(newest.NotScaledReasons[0]) === JSON.stringify(reason) && newest.Cause === cause;
+    if (same) return;
+    const activity = this.startActivity(resourceId, description, cause);
+    activity.StatusCode = 'Failed';
+    activity.StatusMessage = `Not scaled: ${NOT_SCALED_PROSE[reason.Code]} (${reason.CurrentCapacity} instances).`;
+    activity.NotScaledReasons = [reason];
+    activity.EndTime = activity.StartTime;
   }
 
   private notFound(resourceId: string): AwsServiceError {
@@ -421,12 +452,13 @@ export class ApplicationAutoScalingService implements AwsService {
     const max = input.MaxResults ?? 50;
     const v = new Violations();
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
-    // Not-scaled activities are not recorded locally: with true the answer is the same.
     if (input.IncludeNotScaledActivities !== undefined && typeof input.IncludeNotScaledActivities !== 'boolean') v.add(input.IncludeNotScaledActivities, 'includeNotScaledActivities', 'be a boolean');
     v.throwIfAny();
+    const withNotScaled = input.IncludeNotScaledActivities === true;
     const all = [...this.activities.entries()]
       .filter(([rid]) => resourceId === undefined || rid === resourceId)
-      .flatMap(([, list]) => list);
+      .flatMap(([, list]) => list)
+      .filter((a) => withNotScaled || a.NotScaledReasons === undefined);
     const { page, next } = paginate(all, input.NextToken, max as number, (a) => [-a.seq, a.ActivityId]);
     return {
       ScalingActivities: page.map((a) => ({
@@ -440,6 +472,7 @@ export class ApplicationAutoScalingService implements AwsService {
         ...(a.EndTime !== undefined ? { EndTime: a.EndTime / 1000 } : {}),
         StatusCode: a.StatusCode,
         ...(a.StatusMessage !== undefined ? { StatusMessage: a.StatusMessage } : {}),
+        ...(a.NotScaledReasons !== undefined ? { NotScaledReasons: a.NotScaledReasons.map((r) => ({ ...r })) } : {}),
       })),
       ...(next !== undefined ? { NextToken: next } : {}),
     };

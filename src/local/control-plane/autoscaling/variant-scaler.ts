@@ -7,6 +7,7 @@ import {
   DEFAULT_COOLDOWN_SECONDS,
   trackedMetric,
   type ApplicationAutoScalingService,
+  type NotScaledReason,
   type ScalableTargetRecord,
   type ScalingPolicyRecord,
   type StepScalingPolicyRecord,
@@ -38,6 +39,10 @@ interface Candidate {
   readonly decision: ScalingDecision | undefined;
   readonly cause: (decision: ScalingDecision) => string;
   readonly applied: (decision: ScalingDecision, now: number) => void;
+  /** Which way the policy's alarm asks to scale (whether or not there is a decision). */
+  readonly asked?: 'out' | 'in';
+  /** The cause of a not-scaled activity for what it asked. */
+  readonly askedCause?: () => string;
 }
 
 /**
@@ -128,7 +133,10 @@ export class VariantScaler {
     const trackingIns = trackingCandidates.filter((c) => c.decision?.direction === 'in');
     const ins = [...(trackingIns.length === trackingCandidates.length ? trackingIns : []), ...stepCandidates.filter((c) => c.decision?.direction === 'in')];
     const chosen = outs.length > 0 ? largest(outs) : ins.length > 0 ? largest(ins) : undefined;
-    if (!chosen) return;
+    if (!chosen) {
+      this.recordNotScaled(target, [...trackingCandidates, ...stepCandidates], variant.current);
+      return;
+    }
     // A scale-out by any policy ends the scale-in cooldowns, the step policies' (user guide, "Cooldown
     // period") and target tracking's (ScaleInCooldown reference: it "stops and doesn't complete").
     if (chosen.decision!.direction === 'out') {
@@ -138,8 +146,33 @@ export class VariantScaler {
     await this.apply(target, chosen, now);
   }
 
+  /**
+   * Records a not-scaled activity for the first policy whose alarm asks to scale past the target's
+   * limit: out at the maximum capacity, in at the minimum (Scaling activities for Application Auto
+   * Scaling). A policy held back only by a cooldown or a suspension records none.
+   */
+  private recordNotScaled(target: ScalableTargetRecord, candidates: readonly Candidate[], current: number): void {
+    for (const c of candidates) {
+      if (c.decision !== undefined || c.asked === undefined || c.askedCause === undefined) continue;
+      const reason: NotScaledReason | undefined =
+        c.asked === 'out' && current >= target.maxCapacity
+          ? { Code: 'AlreadyAtMaxCapacity', MaxCapacity: target.maxCapacity, CurrentCapacity: current }
+          : c.asked === 'in' && current <= target.minCapacity
+            ? { Code: 'AlreadyAtMinCapacity', MinCapacity: target.minCapacity, CurrentCapacity: current }
+            : undefined;
+      if (!reason) continue;
+      const description = `Attempting to scale-${c.asked} SageMaker endpoint variant ${target.resourceId}`;
+      this.opts.autoscaling.recordNotScaled(target.resourceId, description, c.askedCause(), reason);
+      return;
+    }
+  }
+
   private trackingCandidate(target: ScalableTargetRecord, policy: TargetTrackingPolicyRecord | undefined, current: number, now: number): Candidate {
+    const high = policy ? this.opts.cloudwatch.alarmState(policy.highAlarm) : undefined;
+    const low = policy?.lowAlarm && !policy.config.DisableScaleIn ? this.opts.cloudwatch.alarmState(policy.lowAlarm) : undefined;
+    const asked = high === 'ALARM' ? 'out' : low === 'ALARM' ? 'in' : undefined;
     return {
+      ...(policy && asked ? { asked, askedCause: () => `monitor alarm ${asked === 'out' ? policy.highAlarm : policy.lowAlarm!} in state ALARM triggered policy ${policy.name}` } : {}),
       decision: this.decide(target, policy, current, now),
       cause: (decision) =>
         policy ? `monitor alarm ${decision.direction === 'out' ? policy.highAlarm : policy.lowAlarm ?? policy.highAlarm} in state ALARM triggered policy ${policy.name}: ${decision.cause}` : decision.cause,
@@ -176,9 +209,13 @@ export class VariantScaler {
       scaleInSuspended: target.suspended.DynamicScalingInSuspended,
       now,
     });
+    const change = policy.config.AdjustmentType === 'ExactCapacity' ? trigger.step.ScalingAdjustment - current : trigger.step.ScalingAdjustment;
+    const asked = change > 0 ? 'out' : change < 0 ? 'in' : undefined;
+    const cause = () => `monitor alarm ${trigger.alarmName} in state ${trigger.state} triggered policy ${policy.name}`;
     return {
+      ...(asked ? { asked, askedCause: cause } : {}),
       decision: step && { desired: step.desired, direction: step.direction, cause: '' },
-      cause: () => `monitor alarm ${trigger.alarmName} in state ${trigger.state} triggered policy ${policy.name}`,
+      cause,
       applied: (decision, at) => {
         if (decision.direction === 'in') {
           policy.cooldown.scaleInAt = at;
