@@ -88,6 +88,19 @@ test('a five-minute alarm is evaluated every minute on the five minutes that end
   assert.equal((await at(7)).StateValue, 'OK', '06:07 reads 06:02–06:07');
 });
 
+test('a single-metric alarm without MetricName, Namespace, Period or Threshold is the service\'s ValidationError "<member> must not be null"; the required EvaluationPeriods and ComparisonOperator get the model\'s form', async () => {
+  const alarm = { AlarmName: 'incomplete', Namespace: 'MyApp', MetricName: 'Failures', Statistic: 'Sum' as const, Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' as const };
+  const refused = (code: string, message: string | RegExp) => (err: unknown) =>
+    err instanceof Error && err.name === code && (typeof message === 'string' ? err.message === message : message.test(err.message));
+  for (const member of ['MetricName', 'Namespace', 'Period', 'Threshold'] as const) {
+    await assert.rejects(cw.send(new PutMetricAlarmCommand({ ...alarm, [member]: undefined })), refused('ValidationException', `${member} must not be null`));
+  }
+  await assert.rejects(
+    cw.send(new PutMetricAlarmCommand({ ...alarm, EvaluationPeriods: undefined, ComparisonOperator: undefined } as never)),
+    refused('ValidationException', /^2 validation errors detected: Value null at 'evaluationPeriods' failed to satisfy constraint: Member must not be null; Value null at 'comparisonOperator' failed to satisfy constraint: Member must not be null$/),
+  );
+});
+
 const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/ep/variant/v1', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
 const tracking = (TargetValue: number) => ({ TargetValue, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' as const } });
 

@@ -1,6 +1,6 @@
 import type { Dimension } from './metric-store.js';
 import { STATISTICS, parsePercentile, type Statistic } from './statistics.js';
-import { invalidParameterCombination, invalidParameterValue, missingParameter, validationError, Violations } from './errors.js';
+import { invalidParameterCombination, invalidParameterValue, validationError, Violations } from './errors.js';
 
 /** `ComparisonOperator` values evaluated locally (the anomaly-detection band operators need metric math). */
 export const COMPARISON_OPERATORS = ['GreaterThanOrEqualToThreshold', 'GreaterThanThreshold', 'LessThanThreshold', 'LessThanOrEqualToThreshold'] as const;
@@ -233,6 +233,11 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
 
 const present = (value: unknown): boolean => value !== undefined && value !== null;
 
+/**
+ * A single-metric alarm's member left out: the model does not require it (metric-math alarms go
+ * without), so the service answers its own `ValidationError` "MetricName must not be null", not
+ * the model's "Value null at 'metricName'" form nor `MissingParameter`.
+ */
 function missingMember(member: string) {
-  return missingParameter(`The parameter ${member} is required (the local CloudWatch evaluates single-metric alarms).`);
+  return validationError(`${member} must not be null`);
 }
