@@ -9,8 +9,14 @@ import { CloudWatchClient, DescribeAlarmsCommand, PutMetricAlarmCommand, PutMetr
 import {
   ApplicationAutoScalingClient,
   DeleteScalingPolicyCommand,
+  DeleteScheduledActionCommand,
+  DeregisterScalableTargetCommand,
+  DescribeScalableTargetsCommand,
   DescribeScalingActivitiesCommand,
   DescribeScalingPoliciesCommand,
+  DescribeScheduledActionsCommand,
+  ObjectNotFoundException,
+  PutScheduledActionCommand,
   PutScalingPolicyCommand,
   RegisterScalableTargetCommand,
   ValidationException,
@@ -34,7 +40,7 @@ const clock = createMetricClock(60, () => t.now);
 const metrics = new MetricStore(clock);
 const cloudwatch = new CloudWatchService({ metrics, clock, accountId: '111122223333' });
 const sagemaker = new FakeVariantSageMaker();
-const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now, accountId: '111122223333' });
+const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now, durationMs: clock.durationMs, accountId: '111122223333' });
 cloudwatch.setScalingActionHandler((invocation) => invokeScalingPolicy(autoscaling, invocation, clock.now()));
 const scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
 let server: Server;
@@ -168,4 +174,91 @@ test('a policy asking to scale past the limit records a not-scaled activity with
   assert.equal(atMin!.Description, 'Attempting to scale-in SageMaker endpoint variant endpoint/ep/variant/v1');
   assert.deepEqual(atMin!.NotScaledReasons, [{ Code: 'AlreadyAtMinCapacity', MinCapacity: 1, CurrentCapacity: 1 }]);
   await aas.send(new DeleteScalingPolicyCommand({ ...key, PolicyName: 'at-max' }));
+});
+
+test('scheduled actions set the capacity range at their times (cron in a time zone, at, rate), the scaler follows, and they go with their target', async () => {
+  const capacity = async () => {
+    const [target] = (await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [key.ResourceId] }))).ScalableTargets!;
+    return [target!.MinCapacity, target!.MaxCapacity];
+  };
+  /** A scaler pass at `iso` (UTC); the fake endpoint is InService again after a change. */
+  const at = async (iso: string) => {
+    t.now = Date.parse(iso);
+    await scaler.tick();
+    sagemaker.status = 'InService';
+  };
+  await assert.rejects(
+    aas.send(new PutScheduledActionCommand({ ...key, ResourceId: 'endpoint/ep/variant/v2', ScheduledActionName: 'x', Schedule: 'rate(1 hour)', ScalableTargetAction: { MinCapacity: 2 } })),
+    (err: unknown) => err instanceof ObjectNotFoundException && /No scalable target registered .* resource ID: endpoint\/ep\/variant\/v2/.test(err.message),
+  );
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 4 }));
+  sagemaker.count = 1;
+  sagemaker.updates.length = 0;
+  t.now = Date.parse('2026-11-30T06:30:00Z');
+  // 09:00 in Paris is 08:00 UTC in November.
+  await aas.send(new PutScheduledActionCommand({ ...key, ScheduledActionName: 'morning', Schedule: 'cron(0 9 ? * MON-FRI *)', Timezone: 'Europe/Paris', ScalableTargetAction: { MinCapacity: 3, MaxCapacity: 4 } }));
+  await aas.send(new PutScheduledActionCommand({ ...key, ScheduledActionName: 'quiet', Schedule: 'at(2026-11-30T10:00:00)', ScalableTargetAction: { MinCapacity: 1, MaxCapacity: 1 } }));
+  const { ScheduledActions } = await aas.send(new DescribeScheduledActionsCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }));
+  assert.deepEqual(
+    ScheduledActions!.map((a) => [a.ScheduledActionName, a.Schedule, a.Timezone, a.ScalableTargetAction, a.CreationTime?.getTime()]),
+    [
+      ['morning', 'cron(0 9 ? * MON-FRI *)', 'Europe/Paris', { MinCapacity: 3, MaxCapacity: 4 }, t.now],
+      ['quiet', 'at(2026-11-30T10:00:00)', undefined, { MinCapacity: 1, MaxCapacity: 1 }, t.now],
+    ],
+  );
+  assert.match(ScheduledActions![0]!.ScheduledActionARN!, /^arn:aws:autoscaling:us-east-1:111122223333:scheduledAction:[0-9a-f-]{36}:resource\/sagemaker\/endpoint\/ep\/variant\/v1:scheduledActionName\/morning$/);
+
+  await at('2026-11-30T07:59:59Z');
+  assert.deepEqual(await capacity(), [1, 4], 'not yet 09:00 in Paris');
+  await at('2026-11-30T08:00:00Z');
+  assert.deepEqual(await capacity(), [3, 4]);
+  assert.deepEqual(sagemaker.updates, [3], 'the scaler brought the variant into the new range in the same pass');
+  const [newest, scheduled] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities!;
+  assert.deepEqual([scheduled!.Description, scheduled!.Cause, scheduled!.StatusCode], ['Setting min capacity to 3 and max capacity to 4', 'scheduled action name morning was triggered', 'Successful']);
+  assert.equal(newest!.Description, 'Setting desired instance count to 3.');
+  await at('2026-11-30T10:00:00Z');
+  assert.deepEqual(await capacity(), [1, 1]);
+  assert.deepEqual(sagemaker.updates, [3, 1]);
+  // The at action is spent; the cron one runs on the next weekday (a Tuesday), not on the weekend after.
+  await at('2026-11-30T23:00:00Z');
+  assert.deepEqual(await capacity(), [1, 1]);
+  await at('2026-12-01T08:00:00Z');
+  assert.deepEqual(await capacity(), [3, 4]);
+
+  // A rate counts from StartTime; ScheduledScalingSuspended skips runs.
+  await aas.send(new PutScheduledActionCommand({ ...key, ScheduledActionName: 'every-2h', Schedule: 'rate(2 hours)', StartTime: new Date('2026-12-01T09:00:00Z'), ScalableTargetAction: { MaxCapacity: 2 } }));
+  await at('2026-12-01T10:59:00Z');
+  assert.deepEqual(await capacity(), [3, 4]);
+  await at('2026-12-01T11:00:00Z');
+  assert.deepEqual(await capacity(), [3, 4], 'MaxCapacity 2 under MinCapacity 3: the run fails and changes nothing');
+  const [failed] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities!;
+  assert.deepEqual([failed!.Cause, failed!.StatusCode], ['scheduled action name every-2h was triggered', 'Failed']);
+  await aas.send(new PutScheduledActionCommand({ ...key, ScheduledActionName: 'every-2h', Schedule: 'rate(2 hours)', StartTime: new Date('2026-12-01T09:00:00Z'), ScalableTargetAction: { MinCapacity: 2, MaxCapacity: 4 } }));
+  await aas.send(new RegisterScalableTargetCommand({ ...key, SuspendedState: { ScheduledScalingSuspended: true } }));
+  await at('2026-12-01T13:00:00Z');
+  assert.deepEqual(await capacity(), [3, 4], 'suspended: the 13:00 run is skipped');
+  await aas.send(new RegisterScalableTargetCommand({ ...key, SuspendedState: { ScheduledScalingSuspended: false } }));
+  await at('2026-12-01T15:00:00Z');
+  assert.deepEqual(await capacity(), [2, 4]);
+  await aas.send(new DeleteScheduledActionCommand({ ...key, ScheduledActionName: 'every-2h' }));
+  await assert.rejects(aas.send(new DeleteScheduledActionCommand({ ...key, ScheduledActionName: 'every-2h' })), (err: unknown) => err instanceof ObjectNotFoundException && /scheduled action name: every-2h$/.test(err.message));
+
+  for (const [schedule, message] of [
+    ['cron(0 9 L * ? *)', /uses L, W or #/],
+    ['rate(0 minutes)', /value a positive integer/],
+    ['at(2026-02-30T10:00:00)', /do not exist/],
+    ['every day', /none of the three forms/],
+  ] as const) {
+    await assert.rejects(aas.send(new PutScheduledActionCommand({ ...key, ScheduledActionName: 'bad', Schedule: schedule, ScalableTargetAction: { MinCapacity: 1 } })), (err: unknown) => err instanceof ValidationException && message.test(err.message));
+  }
+  await assert.rejects(
+    aas.send(new PutScheduledActionCommand({ ...key, ScheduledActionName: 'bad', Schedule: 'cron(0 9 * * ? *)', StartTime: new Date(8.64e15), ScalableTargetAction: { MinCapacity: 1 } })),
+    (err: unknown) => err instanceof ValidationException && /at 'startTime' failed to satisfy constraint: Member must be a timestamp from 1970 to 9999/.test(err.message),
+  );
+  await assert.rejects(
+    aas.send(new PutScheduledActionCommand({ ...key, ScheduledActionName: 'bad', Schedule: 'cron(0 9 * * ? *)', Timezone: 'Mars/Olympus', ScalableTargetAction: { MinCapacity: 1 } })),
+    (err: unknown) => err instanceof ValidationException && /Invalid Timezone "Mars\/Olympus"/.test(err.message),
+  );
+  await aas.send(new DeregisterScalableTargetCommand(key));
+  assert.deepEqual((await aas.send(new DescribeScheduledActionsCommand({ ServiceNamespace: 'sagemaker' }))).ScheduledActions, [], 'deregistering a target deletes its scheduled actions');
 });

@@ -53,7 +53,7 @@ export function createAlarmsAndScaling(opts: AlarmsAndScalingOptions): AlarmsAnd
     clock,
     cloudwatch,
     services({ sagemaker }) {
-      const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now, region: opts.region, accountId: opts.accountId });
+      const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now, durationMs: clock.durationMs, region: opts.region, accountId: opts.accountId });
       cloudwatch.setScalingActionHandler((invocation) => invokeScalingPolicy(autoscaling, invocation, clock.now()));
       scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock, ...(opts.onScalingError ? { onError: opts.onScalingError } : {}) });
       scaler.start();

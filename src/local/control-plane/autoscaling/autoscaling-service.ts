@@ -13,6 +13,7 @@ import {
 } from './errors.js';
 import { paginate } from './paginate.js';
 import { readTargetTrackingConfig, type TargetTrackingConfig } from './target-tracking-config.js';
+import { checkTimezone, nextRun, parseSchedule, type Schedule } from './schedule.js';
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
@@ -79,6 +80,25 @@ export interface ScalingActivityRecord {
   readonly seq: number;
 }
 
+/** A scheduled action and when it runs next. */
+export interface ScheduledActionRecord {
+  readonly name: string;
+  readonly resourceId: string;
+  readonly arn: string;
+  readonly schedule: string;
+  readonly timezone?: string;
+  readonly parsed: Schedule;
+  readonly startTime?: number;
+  readonly endTime?: number;
+  readonly minCapacity?: number;
+  readonly maxCapacity?: number;
+  readonly createdAt: number;
+  /** Where a rate schedule counts its intervals from: StartTime, else when the action was put. */
+  readonly origin: number;
+  /** Real time of the next run; undefined once there is none. */
+  nextRunAt?: number;
+}
+
 /** A `NotScaledReason`: the machine-readable reason a policy asked for a change that was not made. */
 export interface NotScaledReason {
   readonly Code: 'AlreadyAtMaxCapacity' | 'AlreadyAtMinCapacity';
@@ -98,6 +118,8 @@ export interface ApplicationAutoScalingOptions {
   readonly region?: string;
   /** @defaultValue `000000000000` */
   readonly accountId?: string;
+  /** Real milliseconds that `apiSeconds` of API time last (a rate schedule's interval). @defaultValue real time */
+  readonly durationMs?: (apiSeconds: number) => number;
 }
 
 /** Default scale-in and scale-out cooldown of SageMaker variants, seconds (Application Auto Scaling user guide). */
@@ -106,6 +128,13 @@ const MAX_TARGETS = 500;
 /** Scaling policies per scalable target, both types (Application Auto Scaling quotas; not adjustable). */
 const MAX_POLICIES_PER_TARGET = 50;
 const MAX_ACTIVITIES_PER_TARGET = 100;
+/** Scheduled actions per scalable target (Application Auto Scaling quotas). */
+const MAX_SCHEDULED_ACTIONS_PER_TARGET = 200;
+/** 9999-12-31T23:59:59Z: timestamps past it are no dates a schedule can reach. */
+const LATEST_TIMESTAMP_SECONDS = 253_402_300_799;
+/** The model's `ScheduledActionName`: no leading or trailing space, no control character, no `:`, `/` or `|`. */
+const SCHEDULED_ACTION_NAME = /^(?!((^[ ]+.*)|(.*([\u0000-\u001f]|[\u007f-\u009f]|[:/|])+.*)|(.*[ ]+$))).+$/s;
+const SCHEDULED_ACTION_NAME_PATTERN = '(?!((^[ ]+.*)|(.*([\\u0000-\\u001f]|[\\u007f-\\u009f]|[:/|])+.*)|(.*[ ]+$))).+';
 
 const NOT_SCALED_PROSE: Record<NotScaledReason['Code'], string> = {
   AlreadyAtMaxCapacity: 'the capacity is already at the maximum capacity',
@@ -118,8 +147,9 @@ const errorName = (err: unknown): string => (err instanceof AwsServiceError ? er
  * The local Application Auto Scaling (`AnyScaleFrontendService`) for SageMaker variants:
  * scalable targets on `sagemaker:variant:DesiredInstanceCount`, target-tracking policies (on
  * `SageMakerVariantInvocationsPerInstance` or one customized metric), each with the two CloudWatch
- * alarms the service creates for it, and step policies, run by the alarms whose actions name them
- * (see `invokeScalingPolicy`). {@link VariantScaler} acts on them.
+ * alarms the service creates for it, step policies, run by the alarms whose actions name them
+ * (see `invokeScalingPolicy`), and scheduled actions, which set a target's capacity range at their
+ * times ({@link ApplicationAutoScalingService.runScheduledActions}). {@link VariantScaler} acts on them.
  */
 export class ApplicationAutoScalingService implements AwsService {
   readonly targetPrefix = 'AnyScaleFrontendService';
@@ -127,6 +157,8 @@ export class ApplicationAutoScalingService implements AwsService {
   private readonly targets = new Map<string, ScalableTargetRecord>();
   private readonly policies = new Map<string, ScalingPolicyRecord>();
   private readonly activities = new Map<string, ScalingActivityRecord[]>();
+  private readonly scheduled = new Map<string, ScheduledActionRecord>();
+  private readonly durationMs: (apiSeconds: number) => number;
   private activitySeq = 0;
   private readonly now: () => number;
   private readonly region: string;
@@ -136,6 +168,7 @@ export class ApplicationAutoScalingService implements AwsService {
     this.now = opts.now ?? Date.now;
     this.region = opts.region ?? 'us-east-1';
     this.accountId = opts.accountId ?? '000000000000';
+    this.durationMs = opts.durationMs ?? ((apiSeconds) => apiSeconds * 1000);
   }
 
   /** Runs one Application Auto Scaling operation; throws `AwsServiceError` with the service's exception names. */
@@ -155,6 +188,12 @@ export class ApplicationAutoScalingService implements AwsService {
         return this.deleteScalingPolicy(input);
       case 'DescribeScalingActivities':
         return this.describeScalingActivities(input);
+      case 'PutScheduledAction':
+        return this.putScheduledAction(input);
+      case 'DescribeScheduledActions':
+        return this.describeScheduledActions(input);
+      case 'DeleteScheduledAction':
+        return this.deleteScheduledAction(input);
       default:
         throw unknownOperation(operation);
     }
@@ -286,6 +325,8 @@ export class ApplicationAutoScalingService implements AwsService {
     for (const p of [...this.policies.values()].filter((x) => x.resourceId === resourceId)) await this.removePolicy(p);
     this.targets.delete(resourceId!);
     this.activities.delete(resourceId!);
+    // "Any scheduled actions that were specified for the scalable target are deleted" (PutScheduledAction reference).
+    for (const [k, a] of this.scheduled) if (a.resourceId === resourceId) this.scheduled.delete(k);
     return {};
   }
 
@@ -444,6 +485,162 @@ export class ApplicationAutoScalingService implements AwsService {
       throw objectNotFound(`No scaling policy found for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${VARIANT_INSTANCE_COUNT}, policy name: ${name as string}`);
     }
     await this.removePolicy(policy);
+    return {};
+  }
+
+  /**
+   * Runs the scheduled actions whose time has come: each sets its target's MinCapacity and
+   * MaxCapacity (the scaler then brings the capacity into the new range) and is recorded as a
+   * scaling activity; runs missed while nothing ran are not made up. `ScheduledScalingSuspended`
+   * skips runs. Returns how many ran.
+   */
+  runScheduledActions(now: number): number {
+    let ran = 0;
+    for (const action of this.scheduled.values()) {
+      if (action.nextRunAt === undefined || action.nextRunAt > now) continue;
+      const target = this.targets.get(action.resourceId);
+      if (target && !target.suspended.ScheduledScalingSuspended) {
+        this.runScheduledAction(action, target);
+        ran++;
+      }
+      this.scheduleNext(action, now);
+    }
+    return ran;
+  }
+
+  private runScheduledAction(action: ScheduledActionRecord, target: ScalableTargetRecord): void {
+    const min = action.minCapacity ?? target.minCapacity;
+    const max = action.maxCapacity ?? target.maxCapacity;
+    const activity = this.startActivity(target.resourceId, `Setting min capacity to ${min} and max capacity to ${max}`, `scheduled action name ${action.name} was triggered`);
+    activity.EndTime = activity.StartTime;
+    if (min > max) {
+      activity.StatusCode = 'Failed';
+      activity.StatusMessage = `Failed to set min capacity to ${min} and max capacity to ${max}: the minimum capacity would be greater than the maximum capacity. Give the scheduled action both capacities.`;
+      return;
+    }
+    target.minCapacity = min;
+    target.maxCapacity = max;
+    activity.StatusCode = 'Successful';
+    activity.StatusMessage = `Successfully set min capacity to ${min} and max capacity to ${max}`;
+  }
+
+  /** Sets when `action` runs next, after `after` and within its StartTime and EndTime. */
+  private scheduleNext(action: ScheduledActionRecord, after: number): void {
+    const from = action.startTime === undefined ? after : Math.max(after, action.startTime - 1);
+    const next = nextRun(action.parsed, from, action.origin, this.durationMs(action.parsed.kind === 'rate' ? action.parsed.seconds : 0));
+    action.nextRunAt = next !== undefined && (action.endTime === undefined || next <= action.endTime) ? next : undefined;
+  }
+
+  private async putScheduledAction(input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { resourceId } = readTargetKey(input, { resourceRequired: true });
+    const v = new Violations();
+    const name = input.ScheduledActionName;
+    if (name === undefined) v.add(undefined, 'scheduledActionName', 'not be null');
+    else if (typeof name !== 'string' || name.length < 1 || name.length > 256) v.add(name, 'scheduledActionName', 'have length between 1 and 256');
+    else if (!SCHEDULED_ACTION_NAME.test(name)) v.add(name, 'scheduledActionName', `satisfy regular expression pattern: ${SCHEDULED_ACTION_NAME_PATTERN}`);
+    for (const [key, member] of [['Schedule', 'schedule'], ['Timezone', 'timezone']] as const) {
+      const value = input[key];
+      if (value !== undefined && (typeof value !== 'string' || value.length < 1 || value.length > 1600)) v.add(value, member, 'have length between 1 and 1600');
+      else if (typeof value === 'string' && !XML_STRING.test(value)) v.add(value, member, `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
+    }
+    for (const [key, member] of [['StartTime', 'startTime'], ['EndTime', 'endTime']] as const) {
+      const value = input[key];
+      if (value !== undefined && (typeof value !== 'number' || !(value >= 0 && value <= LATEST_TIMESTAMP_SECONDS))) v.add(value, member, 'be a timestamp from 1970 to 9999');
+    }
+    const action = input.ScalableTargetAction;
+    if (action !== undefined && (action === null || typeof action !== 'object' || Array.isArray(action))) v.add(action, 'scalableTargetAction', 'be a structure of MinCapacity and MaxCapacity');
+    const capacities = (action ?? {}) as Record<string, unknown>;
+    for (const [key, member] of [['MinCapacity', 'scalableTargetAction.minCapacity'], ['MaxCapacity', 'scalableTargetAction.maxCapacity']] as const) {
+      const value = capacities[key];
+      if (value !== undefined && !isInt32(value)) v.add(value, member, 'be an integer from -2147483648 to 2147483647');
+    }
+    v.throwIfAny();
+    const target = this.targets.get(resourceId!);
+    if (!target) throw this.notFound(resourceId!);
+    const key = `${resourceId}\u0000${name as string}`;
+    const existing = this.scheduled.get(key);
+    // An update changes what it names; StartTime and EndTime left out are cleared (PutScheduledAction reference).
+    const schedule = (input.Schedule as string | undefined) ?? existing?.schedule;
+    if (schedule === undefined) throw validationException('Schedule is required to create a scheduled action: at(yyyy-mm-ddThh:mm:ss), rate(value unit) or cron(Minutes Hours Day-of-month Month Day-of-week Year).');
+    const timezone = (input.Timezone as string | undefined) ?? existing?.timezone;
+    if (timezone !== undefined) checkTimezone(timezone);
+    const parsed = parseSchedule(schedule, timezone ?? 'UTC');
+    const startTime = input.StartTime === undefined ? undefined : (input.StartTime as number) * 1000;
+    const endTime = input.EndTime === undefined ? undefined : (input.EndTime as number) * 1000;
+    if (startTime !== undefined && endTime !== undefined && endTime < startTime) throw validationException('EndTime cannot be before StartTime.');
+    const min = action === undefined ? existing?.minCapacity : (capacities.MinCapacity as number | undefined);
+    const max = action === undefined ? existing?.maxCapacity : (capacities.MaxCapacity as number | undefined);
+    if (min === undefined && max === undefined) throw validationException('ScalableTargetAction needs MinCapacity, MaxCapacity or both: they are what the scheduled action sets.');
+    if (min !== undefined && max !== undefined && min > max) throw validationException(`Minimum capacity (${min}) cannot be greater than maximum capacity (${max}).`);
+    if (min !== undefined && min < 0) throw validationException(`MinCapacity ${min} is not valid for a SageMaker variant: the instance count is at least 0.`);
+    if (min !== undefined && min < 1 && !(await this.requireVariant(target.variant)).asynchronous) {
+      throw validationException(`MinCapacity ${min} is not valid for variant ${target.variant.variantName} of the real-time endpoint ${target.variant.endpointName}: its instance count is at least 1. Only an asynchronous endpoint (AsyncInferenceConfig) scales to 0 instances.`);
+    }
+    if (!existing && [...this.scheduled.values()].filter((a) => a.resourceId === resourceId).length >= MAX_SCHEDULED_ACTIONS_PER_TARGET) {
+      throw limitExceeded(`A scalable target can have at most ${MAX_SCHEDULED_ACTIONS_PER_TARGET} scheduled actions; ${resourceId} has ${MAX_SCHEDULED_ACTIONS_PER_TARGET}.`);
+    }
+    const now = this.now();
+    const record: ScheduledActionRecord = {
+      name: name as string,
+      resourceId: resourceId!,
+      arn: existing?.arn ?? `arn:aws:autoscaling:${this.region}:${this.accountId}:scheduledAction:${randomUUID()}:resource/${SAGEMAKER_NAMESPACE}/${resourceId}:scheduledActionName/${name as string}`,
+      schedule,
+      ...(timezone !== undefined ? { timezone } : {}),
+      parsed,
+      ...(startTime !== undefined ? { startTime } : {}),
+      ...(endTime !== undefined ? { endTime } : {}),
+      ...(min !== undefined ? { minCapacity: min } : {}),
+      ...(max !== undefined ? { maxCapacity: max } : {}),
+      createdAt: existing?.createdAt ?? now,
+      origin: startTime ?? now,
+    };
+    this.scheduleNext(record, now);
+    this.scheduled.set(key, record);
+    return {};
+  }
+
+  private describeScheduledActions(input: Record<string, unknown>): Record<string, unknown> {
+    const { resourceId } = readTargetKey(input, { resourceRequired: false });
+    const names = input.ScheduledActionNames;
+    const v = new Violations();
+    checkIdList(v, names, 'scheduledActionNames');
+    const max = input.MaxResults ?? 50;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
+    v.throwIfAny();
+    const all = [...this.scheduled.values()]
+      .filter((a) => resourceId === undefined || a.resourceId === resourceId)
+      .filter((a) => names === undefined || (names as string[]).includes(a.name));
+    const { page, next } = paginate(all, input.NextToken, max as number, (a) => [a.createdAt, `${a.name}\u0000${a.resourceId}`]);
+    return {
+      ScheduledActions: page.map((a) => ({
+        ScheduledActionName: a.name,
+        ScheduledActionARN: a.arn,
+        ServiceNamespace: SAGEMAKER_NAMESPACE,
+        Schedule: a.schedule,
+        ...(a.timezone !== undefined ? { Timezone: a.timezone } : {}),
+        ResourceId: a.resourceId,
+        ScalableDimension: VARIANT_INSTANCE_COUNT,
+        ...(a.startTime !== undefined ? { StartTime: a.startTime / 1000 } : {}),
+        ...(a.endTime !== undefined ? { EndTime: a.endTime / 1000 } : {}),
+        ScalableTargetAction: { ...(a.minCapacity !== undefined ? { MinCapacity: a.minCapacity } : {}), ...(a.maxCapacity !== undefined ? { MaxCapacity: a.maxCapacity } : {}) },
+        CreationTime: a.createdAt / 1000,
+      })),
+      ...(next !== undefined ? { NextToken: next } : {}),
+    };
+  }
+
+  private deleteScheduledAction(input: Record<string, unknown>): Record<string, unknown> {
+    const { resourceId } = readTargetKey(input, { resourceRequired: true });
+    const name = input.ScheduledActionName;
+    const v = new Violations();
+    if (typeof name !== 'string' || name.length < 1 || name.length > 1600) v.add(name, 'scheduledActionName', name === undefined ? 'not be null' : 'have length between 1 and 1600');
+    else if (!XML_STRING.test(name)) v.add(name, 'scheduledActionName', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
+    v.throwIfAny();
+    const key = `${resourceId}\u0000${name as string}`;
+    if (!this.scheduled.has(key)) {
+      throw objectNotFound(`No scheduled action found for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${VARIANT_INSTANCE_COUNT}, scheduled action name: ${name as string}`);
+    }
+    this.scheduled.delete(key);
     return {};
   }
 

@@ -22,6 +22,9 @@ export const AUTOSCALING_OPERATIONS = [
   'DescribeScalingPolicies',
   'DeleteScalingPolicy',
   'DescribeScalingActivities',
+  'PutScheduledAction',
+  'DescribeScheduledActions',
+  'DeleteScheduledAction',
 ] as const;
 
 /** `UnknownOperationException` for an operation not answered locally. */

@@ -149,7 +149,7 @@ test('Application Auto Scaling errors as the service names them', async () => {
   await rejects(autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker', PolicyNames: ['p', ''] }), 'ValidationException', /at 'policyNames\.2\.member'/);
   await rejects(autoscaling.call('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker', PolicyNames: Array.from({ length: 51 }, (_, i) => `p${i}`) }), 'ValidationException', /at 'policyNames' failed to satisfy constraint: Member must have length less than or equal to 50/);
   await rejects(autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker', IncludeNotScaledActivities: 'yes' }), 'ValidationException', /Value 'yes' at 'includeNotScaledActivities'/);
-  for (const operation of ['PutScheduledAction', 'DescribeScheduledActions', 'DeleteScheduledAction', 'TagResource', 'ListTagsForResource']) {
+  for (const operation of ['TagResource', 'UntagResource', 'ListTagsForResource', 'GetPredictiveScalingForecast']) {
     await rejects(autoscaling.call(operation, { ServiceNamespace: 'sagemaker' }), 'UnknownOperationException', new RegExp(`does not answer ${operation}; it answers RegisterScalableTarget`));
   }
 });

@@ -78,6 +78,7 @@ export class VariantScaler {
   tick(): Promise<void> {
     if (this.running) return this.running;
     this.running = (async () => {
+      this.opts.autoscaling.runScheduledActions(this.opts.clock.now());
       for (const { target, policies } of this.opts.autoscaling.scalingState()) {
         try {
           await this.scaleTarget(target, policies);
