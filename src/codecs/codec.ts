@@ -29,6 +29,12 @@ export interface DecodedRequest {
   signatureName?: string;
   /** v2 binary tensor data requests: which outputs to answer as binary data (see {@link V2BinaryOutputs}). */
   binaryOutputs?: V2BinaryOutputs;
+  /**
+   * v2 binary tensor data requests: the `BYTES` elements that were not UTF-8, held as strings of one
+   * character per byte. A `BYTES` output element equal to one of them is written back as those bytes
+   * in binary output data (not as the string's UTF-8), so bytes that pass through unchanged return as sent.
+   */
+  binaryStrings?: ReadonlySet<string>;
 }
 
 /**

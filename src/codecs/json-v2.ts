@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { ToolkitError } from '../errors/catalogue.js';
 import { MAX_RANK, allocate, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
 import type { DecodeLimits, DecodedRequest, EncodeOptions, TypedBody, V2BinaryOutputs } from './codec.js';
@@ -60,6 +61,11 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
   const tensors: TensorMap = {};
   let offset = 0;
   let decoded = 0;
+  // Strings that came as bytes that are not UTF-8, and the non-ASCII ones that came as text: one in
+  // both is left to UTF-8, since an output equal to it could be either.
+  const binaryStrings = new Set<string>();
+  const textStrings = new Set<string>();
+  const jsonStrings: string[][] = [];
   inputs.forEach((input, index) => {
     const where = `inputs[${index}]`;
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -89,7 +95,7 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
       const t = readBinaryInput(binary, offset, params['binary_data_size'], dtype!, shape as number[], (datatype as string).toUpperCase(), label, (cost) => {
         decoded += cost;
         checkDecodedSize(decoded, limits, `the binary data of ${label}`);
-      });
+      }, binaryStrings, textStrings);
       offset += t.bytes;
       setTensor(tensors, name as string, t.tensor);
       return;
@@ -102,7 +108,9 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
       fail(`${label}: shape [${(shape as number[]).join(', ')}] needs ${expected} values but "data" has ${flat.length}`);
     }
     const bf16 = (datatype as string).toUpperCase() === 'BF16';
-    setTensor(tensors, name as string, { dtype: dtype!, shape: shape as number[], data: convert(flat, dtype!, label, bf16) } as Tensor);
+    const data = convert(flat, dtype!, label, bf16);
+    if (dtype === 'string') jsonStrings.push(data as string[]);
+    setTensor(tensors, name as string, { dtype: dtype!, shape: shape as number[], data } as Tensor);
   });
 
   if (binary !== undefined && offset !== binary.length) {
@@ -112,6 +120,11 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     );
   }
   const request: DecodedRequest = { tensors, form: 'v2' };
+  if (binaryStrings.size > 0) {
+    for (const strings of jsonStrings) for (const text of strings) binaryStrings.delete(text);
+    for (const text of textStrings) binaryStrings.delete(text);
+    if (binaryStrings.size > 0) request.binaryStrings = binaryStrings;
+  }
   const id = body['id'];
   if (typeof id === 'string' || typeof id === 'number') request.id = String(id);
   const outputs = body['outputs'];
@@ -173,6 +186,8 @@ function readBinaryInput(
   datatype: string,
   label: string,
   charge: (bytes: number) => void,
+  binaryStrings: Set<string>,
+  textStrings: Set<string>,
 ): { tensor: Tensor; bytes: number } {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
     fail(`${label}: "binary_data_size" must be a non-negative integer byte count, found ${excerpt(String(JSON.stringify(size)))}`);
@@ -196,7 +211,13 @@ function readBinaryInput(
       const length = bytes.readUInt32LE(at);
       at += 4;
       if (length > size - at) fail(`${label}: BYTES element ${i} claims ${length} bytes but only ${size - at} are left of the input's binary_data_size ${size}`);
-      out[i] = bytesToString(bytes.subarray(at, at + length));
+      const element = bytes.subarray(at, at + length);
+      const s = bytesToString(element);
+      // UTF-8 gives fewer characters than bytes to non-ASCII bytes; only the one-character-per-byte
+      // fallback gives as many, and those strings must go back out as their bytes, not as UTF-8.
+      if (s.length !== length) textStrings.add(s);
+      else if (!isAscii(element)) binaryStrings.add(s);
+      out[i] = s;
       at += length;
     }
     if (at !== size) fail(`${label}: ${shown} has ${count} BYTES elements, which end after ${at} bytes, but binary_data_size is ${size}`);
@@ -257,7 +278,7 @@ export function encodeV2Parts(outputs: TensorMap, options: EncodeOptions): { jso
     const wire = name === '' ? V2_UNNAMED_OUTPUT : name;
     parts.push(i > 0 ? ',' : '', `{"name":${JSON.stringify(wire)},"shape":[${t.shape.join(',')}],"datatype":"${DTYPE_TO_V2[t.dtype]}",`);
     if (choices !== undefined && (choices.byName.get(wire) ?? choices.all)) {
-      const bytes = tensorBytes(t);
+      const bytes = tensorBytes(t, options.request?.binaryStrings);
       binary.push(bytes);
       parts.push(`"parameters":{"binary_data_size":${bytes.byteLength}}}`);
     } else {
@@ -280,13 +301,16 @@ export function encodeV2Answer(outputs: TensorMap, options: EncodeOptions): Type
   return { body: Buffer.concat([head, ...binary]), contentType: `${TRITON_BINARY_TYPE};json-header-size=${head.length}` };
 }
 
-/** A tensor as v2 binary tensor data: its little-endian elements; BYTES each a 4-byte length and its UTF-8 bytes. */
-function tensorBytes(t: Tensor): Uint8Array {
+/**
+ * A tensor as v2 binary tensor data: its little-endian elements; BYTES each a 4-byte length and its
+ * UTF-8 bytes, or for a string the request's binary data held as bytes (`binaryStrings`), those bytes.
+ */
+function tensorBytes(t: Tensor, binaryStrings: ReadonlySet<string> | undefined): Uint8Array {
   if (t.dtype !== 'string') {
     const d = t.data as Exclude<Tensor['data'], string[]>;
     return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
   }
-  const encoded = (t.data as string[]).map((s) => Buffer.from(s, 'utf8'));
+  const encoded = (t.data as string[]).map((s) => Buffer.from(s, binaryStrings?.has(s) ? 'latin1' : 'utf8'));
   const out = Buffer.allocUnsafe(encoded.reduce((n, b) => n + 4 + b.length, 0));
   let at = 0;
   for (const b of encoded) {

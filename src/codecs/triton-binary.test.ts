@@ -136,6 +136,31 @@ test('answers: binary outputs as asked (per output, or binary_data_output), the 
   assert.deepEqual(JSON.parse(json.body.toString()).outputs[0], { name: 'y', shape: [2], datatype: 'FP32', data: [0.25, -1] });
 });
 
+test('BYTES elements that are not UTF-8 come back as the same bytes when echoed (to a copy of the strings too), UTF-8 ones as their UTF-8', () => {
+  // 0xff and a lone 0xc3 are not UTF-8; 'ÿ' sent as UTF-8 (c3 bf) beside them is text, and an element equal to it stays UTF-8.
+  const elements = bytesElements(Buffer.of(0xff, 0x00, 0xc3), 'héllo', Buffer.of(0x89, 0x50, 0x4e, 0x47), 'plain', '');
+  const [body, size] = tritonRequest(
+    { inputs: [{ name: 'b', shape: [5], datatype: 'BYTES', parameters: { binary_data_size: elements.length } }], parameters: { binary_data_output: true } },
+    elements,
+  );
+  const request = decode(body, size);
+  const strings = request.tensors['b']!.data as string[];
+  assert.equal(strings[0], '\u00ff\u0000\u00c3');
+  // The model gets new arrays of equal strings back (an identity ONNX model does): they are matched by value.
+  const echo = tritonBinaryCodec.encodeAnswer({ b: { dtype: 'string', shape: [5], data: [...strings] } }, { request });
+  assert.deepEqual(parseResponse(echo)['b']!.bytes, elements);
+
+  const mixed = bytesElements(Buffer.of(0xff), 'ÿ');
+  const [body2, size2] = tritonRequest({ inputs: [{ name: 'b', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: mixed.length } }], parameters: { binary_data_output: true } }, mixed);
+  const request2 = decode(body2, size2);
+  // The same string came both ways: which bytes an output equal to it stands for is unknown, so UTF-8 as before.
+  const answer2 = tritonBinaryCodec.encodeAnswer(request2.tensors, { request: request2 });
+  assert.deepEqual(parseResponse(answer2)['b']!.bytes, bytesElements('ÿ', 'ÿ'));
+  // Text a model makes is written as UTF-8 whatever the request carried.
+  const made = tritonBinaryCodec.encodeAnswer({ b: { dtype: 'string', shape: [1], data: ['\u00e9'] } }, { request });
+  assert.deepEqual(parseResponse(made)['b']!.bytes, bytesElements('é'));
+});
+
 test('hostile bodies: each a 400 ERR_JSON_PARSE with an {"error"} member saying what is wrong', () => {
   const [good, size] = threeInputs();
   const refuse = (body: Buffer, headerSize: number | string | undefined, message: RegExp) =>

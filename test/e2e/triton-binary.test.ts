@@ -111,6 +111,14 @@ describe("Triton's binary tensor data form over HTTP (identity ONNX model: FP32,
     assert.match(plain.headers['content-type']!, /^application\/json/);
   });
 
+  test('BYTES elements that are not UTF-8 come back through the identity model as the bytes sent', async () => {
+    const binary = Buffer.concat([Buffer.from([3, 0, 0, 0]), Buffer.of(0xff, 0xfe, 0x80), Buffer.from([3, 0, 0, 0]), Buffer.from('éa')]);
+    const bytesInputs = inputs.map((i) => (i.name === 'text' ? { ...i, parameters: { binary_data_size: binary.length } } : i));
+    const { body, contentType } = tritonBody({ inputs: bytesInputs, outputs: [{ name: 'text_out', parameters: { binary_data: true } }] }, fp32, int64, binary);
+    const res = await post(body, contentType).expect(200);
+    assert.deepEqual(parseAnswer(res.headers['content-type']!, res.body as Buffer).bytes['text_out'], binary);
+  });
+
   test('hostile bodies are 400s with the v2 {"error"} member, and the server goes on serving', async () => {
     const { body, contentType } = tritonBody({ inputs }, fp32, int64, text);
     const cases: [Buffer, string, RegExp][] = [
