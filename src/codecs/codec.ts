@@ -1,4 +1,4 @@
-import type { TensorMap } from '../core/tensor.js';
+import type { DType, TensorMap } from '../core/tensor.js';
 
 /**
  * The wire form a request arrived in. Answers are encoded in the same family, so a client that
@@ -89,6 +89,19 @@ export interface DecodeHints {
    * scalars in a small body cost tens of milliseconds to build, on the HTTP thread when served inline.
    */
   readonly maxInputs?: number;
+  /**
+   * The receiving model's only input, when it has exactly one and no user code sees the decoded
+   * tensors first. Triton's raw binary request (`json-header-size=0`: the body is that input's data,
+   * with no JSON to name it) can be decoded only with it; decoders of other forms ignore it.
+   */
+  readonly soleInput?: SoleInput;
+}
+
+/** A model input as a decoder may need it: a dynamic dimension is a negative number or a name. */
+export interface SoleInput {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly (number | string)[];
 }
 
 /**

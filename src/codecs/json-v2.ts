@@ -1,7 +1,7 @@
 import { isAscii } from 'node:buffer';
 import { ToolkitError } from '../errors/catalogue.js';
 import { MAX_RANK, allocate, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
-import type { DecodeLimits, DecodedRequest, EncodeOptions, TypedBody, V2BinaryOutputs } from './codec.js';
+import type { DecodeLimits, DecodedRequest, EncodeOptions, SoleInput, TypedBody, V2BinaryOutputs } from './codec.js';
 import { checkDecodedSize } from './decode-limits.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
@@ -147,6 +147,59 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
   // Triton answers binary outputs to any v2 request that asks for them, application/json ones too.
   const choices = binaryOutputChoices(request.parameters, outputs as Record<string, unknown>[] | undefined);
   if (binary !== undefined || choices.all || [...choices.byName.values()].includes(true)) request.binaryOutputs = choices;
+  return request;
+}
+
+/**
+ * Triton's raw binary request (`json-header-size=0`): the whole body is the data of the model's only
+ * input, in its datatype, with no JSON request. The shape is the input's: a dynamic dimension takes
+ * what the body's size leaves; with two, the first is the batch axis and 1 (Triton reads a raw request
+ * as a batch of one); a BYTES input takes the body as its one element. Every output is answered as
+ * binary data, as Triton answers a raw request.
+ * @param input The model's only input (`DecodeHints.soleInput`); absent, the request is refused.
+ */
+export function decodeV2Raw(body: Buffer, input: SoleInput | undefined, limits?: DecodeLimits): DecodedRequest {
+  if (input === undefined) {
+    fail(
+      "json-header-size=0 (Triton's raw request: the body is the data of the model's only input, with no JSON) needs a model " +
+        'of exactly one input that takes the request as it comes (no handler code, custom steps or steps before it) to give ' +
+        "that input's name, datatype and shape; send the v2 JSON request first and its length as json-header-size",
+    );
+  }
+  const label = `input '${excerpt(input.name)}' (a raw request, json-header-size=0)`;
+  const declared = `[${input.shape.join(', ')}]`;
+  const dims = input.shape.map((d) => (typeof d === 'number' && Number.isSafeInteger(d) && d >= 0 ? d : -1));
+  const dynamic = dims.flatMap((d, i) => (d < 0 ? [i] : []));
+  if (dynamic.length > 2) mismatch(`${label}: the model's input shape ${declared} has more than two dynamic dimensions, so the body's size cannot give the shape; send a v2 JSON request with "shape"`);
+  if (dynamic.length === 2) dims[dynamic.shift()!] = 1;
+  const binaryStrings = new Set<string>();
+  let tensor: Tensor;
+  if (input.dtype === 'string') {
+    if (dynamic.length === 1) dims[dynamic[0]!] = 1;
+    if (sizeOf(dims) !== 1) mismatch(`${label}: a raw request carries one BYTES element, but the model's input shape ${declared} holds more; send a v2 request with "shape"`);
+    checkDecodedSize(8 + 2 * body.length, limits, `the body of ${label}`);
+    const s = bytesToString(body);
+    if (s.length === body.length && !isAscii(body)) binaryStrings.add(s);
+    tensor = { dtype: 'string', shape: dims, data: [s] };
+  } else {
+    const datatype = DTYPE_TO_V2[input.dtype];
+    const itemSize = V2_ITEM_SIZE[datatype]!;
+    if (dynamic.length === 1) {
+      const row = sizeOf(dims.map((d) => (d < 0 ? 1 : d))) * itemSize;
+      if (row === 0 ? body.length !== 0 : body.length % row !== 0) {
+        const shown = `[${dims.map((d) => (d < 0 ? '-1' : String(d))).join(', ')}]`;
+        mismatch(`${label}: the body's ${body.length} bytes are not a whole number of ${datatype} slices of the model's input shape ${shown} (${row} bytes each)`);
+      }
+      dims[dynamic[0]!] = row === 0 ? 0 : body.length / row;
+    } else if (sizeOf(dims) * itemSize !== body.length) {
+      mismatch(`${label}: the model's input shape [${dims.join(', ')}] of ${datatype} needs ${sizeOf(dims) * itemSize} bytes, but the body has ${body.length}`);
+    }
+    tensor = readBinaryInput(body, 0, body.length, input.dtype, dims, datatype, label, (cost) => checkDecodedSize(cost, limits, `the body of ${label}`), binaryStrings, new Set()).tensor;
+  }
+  const tensors: TensorMap = {};
+  setTensor(tensors, input.name, tensor);
+  const request: DecodedRequest = { tensors, form: 'v2', binaryOutputs: { all: true, byName: new Map() } };
+  if (binaryStrings.size > 0) request.binaryStrings = binaryStrings;
   return request;
 }
 
@@ -423,4 +476,8 @@ function shownValue(v: unknown): string {
 
 function fail(message: string): never {
   throw new ToolkitError('ERR_JSON_PARSE', `v2 request: ${message}`);
+}
+
+function mismatch(message: string): never {
+  throw new ToolkitError('ERR_INPUT_MISMATCH', `v2 request: ${message}`);
 }

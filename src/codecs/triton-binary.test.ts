@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ToolkitError } from '../errors/catalogue.js';
-import type { DecodedRequest, TypedBody } from './codec.js';
+import type { DecodedRequest, SoleInput, TypedBody } from './codec.js';
 import { createDefaultCodecs } from './defaults.js';
 import { TRITON_BINARY_TYPE, tritonBinaryCodec } from './triton-binary.js';
 
@@ -161,6 +161,45 @@ test('BYTES elements that are not UTF-8 come back as the same bytes when echoed 
   assert.deepEqual(parseResponse(made)['b']!.bytes, bytesElements('é'));
 });
 
+test("json-header-size=0 (Triton's raw request): the body is the data of the model's only input, its shape from the model's, and every output comes back binary", () => {
+  const raw = (body: Buffer, soleInput: SoleInput) => tritonBinaryCodec.decode!(body, { 'json-header-size': '0' }, undefined, { soleInput });
+  const fp32 = Buffer.alloc(24);
+  [1, 2, 3, 4, 5, 6].forEach((v, i) => fp32.writeFloatLE(v, 4 * i));
+  // Triton's own example: 16 bytes; here a [-1, 3] FP32 input takes 24 bytes as 2 rows of 3.
+  const rows = raw(fp32, { name: 'x', dtype: 'float32', shape: ['N', 3] });
+  assert.deepEqual(rows.tensors['x'], { dtype: 'float32', shape: [2, 3], data: Float32Array.of(1, 2, 3, 4, 5, 6) });
+  assert.equal(rows.form, 'v2');
+  assert.equal(rows.binaryOutputs?.all, true);
+  // Two dynamic dimensions: the first is the batch axis, 1, as Triton reads a raw request as a batch of one.
+  assert.deepEqual(raw(fp32, { name: 'x', dtype: 'float32', shape: [-1, -1] }).tensors['x']!.shape, [1, 6]);
+  assert.deepEqual(raw(fp32, { name: 'x', dtype: 'float32', shape: [2, 3] }).tensors['x']!.shape, [2, 3]);
+  const ids = Buffer.alloc(8);
+  ids.writeBigInt64LE(-(2n ** 63n));
+  assert.deepEqual(raw(ids, { name: 'ids', dtype: 'int64', shape: [-1] }).tensors['ids']!.data, BigInt64Array.of(-(2n ** 63n)));
+  assert.deepEqual(raw(Buffer.of(0, 7), { name: 'b', dtype: 'bool', shape: [-1] }).tensors['b']!.data, Uint8Array.of(0, 1));
+  // BYTES: the whole body is one element (Triton prepends its length itself), and non-UTF-8 bytes go back as sent.
+  const png = Buffer.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a);
+  const bytes = raw(png, { name: 'image', dtype: 'string', shape: [-1] });
+  assert.deepEqual(bytes.tensors['image']!.shape, [1]);
+  const echo = parseResponse(tritonBinaryCodec.encodeAnswer({ out: bytes.tensors['image']! }, { request: bytes }));
+  assert.deepEqual(echo['out']!.bytes, bytesElements(png));
+  assert.deepEqual(raw(Buffer.alloc(0), { name: 'x', dtype: 'float32', shape: [-1, 4] }).tensors['x']!.shape, [0, 4]);
+
+  const mismatch = (body: Buffer, soleInput: SoleInput, message: RegExp) =>
+    assert.throws(
+      () => raw(body, soleInput),
+      (e: unknown) => e instanceof ToolkitError && e.status === 400 && e.code === 'ERR_INPUT_MISMATCH' && message.test(e.message) && e.details?.['error'] === e.message,
+      String(message),
+    );
+  mismatch(fp32.subarray(0, 20), { name: 'x', dtype: 'float32', shape: [-1, 3] }, /input 'x' \(a raw request, json-header-size=0\): the body's 20 bytes are not a whole number of FP32 slices of the model's input shape \[-1, 3\] \(12 bytes each\)/);
+  mismatch(fp32, { name: 'x', dtype: 'float32', shape: [1, 3] }, /shape \[1, 3\] of FP32 needs 12 bytes, but the body has 24/);
+  mismatch(fp32, { name: 'x', dtype: 'float32', shape: [-1, -1, -1] }, /more than two dynamic dimensions/);
+  mismatch(png, { name: 's', dtype: 'string', shape: [2] }, /one BYTES element, but the model's input shape \[2\] holds more/);
+  mismatch(Buffer.of(1), { name: 'x', dtype: 'float32', shape: [-1, 0] }, /1 bytes are not a whole number/);
+  // The budget holds before anything is allocated.
+  assert.throws(() => tritonBinaryCodec.decode!(fp32, { 'json-header-size': '0' }, { maxDecodedBytes: 10 }, { soleInput: { name: 'x', dtype: 'float32', shape: [-1] } }), { code: 'ERR_DECODED_TOO_LARGE' });
+});
+
 test('hostile bodies: each a 400 ERR_JSON_PARSE with an {"error"} member saying what is wrong', () => {
   const [good, size] = threeInputs();
   const refuse = (body: Buffer, headerSize: number | string | undefined, message: RegExp) =>
@@ -175,7 +214,7 @@ test('hostile bodies: each a 400 ERR_JSON_PARSE with an {"error"} member saying 
   refuse(good, 'None', /json-header-size=None is not a byte count/);
   refuse(good, '-5', /json-header-size=-5 is not a byte count/);
   refuse(good, '1e3', /is not a byte count/);
-  refuse(good, '0', /json-header-size=0 .* is not supported/);
+  refuse(good, '0', /json-header-size=0 \(Triton's raw request.*needs a model of exactly one input/);
   refuse(good, good.length + 1, /is more than the body's \d+ bytes/);
   refuse(good, '9'.repeat(400), /is more than the body's/);
   refuse(good, size - 1, /not valid JSON/);

@@ -4,7 +4,7 @@ import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, T
 import { withinBudget } from './decoded-size.js';
 import { encodeJsonText, parseJsonBody } from './json.js';
 import { refuseExtraInputs } from './json-tensor.js';
-import { TRITON_BINARY_TYPE, decodeV2, encodeV2Answer, isV2Request } from './json-v2.js';
+import { TRITON_BINARY_TYPE, decodeV2, decodeV2Raw, encodeV2Answer, isV2Request } from './json-v2.js';
 import { withErrorMember } from './protocol-error.js';
 import { isTensorMap } from './tensor-map.js';
 import { refuseUtf16 } from './text-encoding.js';
@@ -21,7 +21,8 @@ export interface AnsweringCodec extends Codec {
  * SageMaker (tritonclient's `generate_request_body` / `parse_response_body`):
  * `Content-Type: application/vnd.sagemaker-triton.binary+json;json-header-size=N`, the first N
  * bytes a v2 JSON request, then the bytes of the inputs that carry
- * `"parameters": {"binary_data_size": K}`, in input order.
+ * `"parameters": {"binary_data_size": K}`, in input order. With `json-header-size=0` the body is the
+ * data of the model's only input (Triton's raw request, see `decodeV2Raw`).
  *
  * Answers follow the request, not `Accept` (Triton ignores Accept): outputs asked for as binary
  * (`"binary_data": true` on an output, or the request's `"binary_data_output": true`) come after the
@@ -38,6 +39,7 @@ export const tritonBinaryCodec: AnsweringCodec = {
   decode(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
     try {
       const headerSize = jsonHeaderSize(params['json-header-size'], body.length);
+      if (headerSize === 0) return decodeV2Raw(body, hints?.soleInput, limits);
       const header = body.subarray(0, headerSize);
       refuseUtf16(header, 'the JSON header', 'ERR_JSON_PARSE');
       const value = parseJsonBody(header.toString('utf8'), `the JSON header (the first ${headerSize} bytes, json-header-size)`);
@@ -61,7 +63,7 @@ export const tritonBinaryCodec: AnsweringCodec = {
 
 /**
  * The `json-header-size` parameter as a byte count within the body. Triton reads it with `stoi` and
- * takes 0 as "no JSON header" (a raw single-input request), which smkit does not serve.
+ * takes 0 as "no JSON header": a raw request, the body the data of the model's only input.
  */
 function jsonHeaderSize(raw: string | undefined, bodyLength: number): number {
   const form = `${TRITON_BINARY_TYPE};json-header-size=N`;
@@ -69,7 +71,6 @@ function jsonHeaderSize(raw: string | undefined, bodyLength: number): number {
   const text = raw.trim();
   if (!/^\+?\d+$/.test(text)) fail(`json-header-size=${excerpt(raw, 40)} is not a byte count; send ${form}, N the length in bytes of the JSON request that starts the body`);
   const size = Number(text);
-  if (size === 0) fail('json-header-size=0 (a body of binary data without a JSON request) is not supported; send the v2 JSON request first and its length as json-header-size');
   if (size > bodyLength) fail(`json-header-size=${excerpt(text, 40)} is more than the body's ${bodyLength} bytes`);
   return size;
 }

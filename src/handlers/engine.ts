@@ -168,8 +168,8 @@ function userPrediction(v: unknown, hook: string): unknown {
 /**
  * Decode hints for an engine whose model gets a request straight from its body, with no user code
  * (handler hooks, custom steps) seeing the decoded tensors or the prediction (which carries the
- * decoded request) on the way: `maxInputs`, the model's input count, and `float32` when every input
- * takes float32. The values the model gets do not change; the conversion just happens in the
+ * decoded request) on the way: `maxInputs`, the model's input count, `float32` when every input
+ * takes float32, and `soleInput`, the model's input when it has one (for Triton's raw requests). The values the model gets do not change; the conversion just happens in the
  * decoder, which then needs no float64 buffer of its own.
  */
 function decodeHintsFor(hooks: HandlerHooks, model: unknown): DecodeHints | undefined {
@@ -177,7 +177,11 @@ function decodeHintsFor(hooks: HandlerHooks, model: unknown): DecodeHints | unde
   const inputs = model instanceof Pipeline && model.withoutUserCode ? model.firstStepModelInputs : undefined;
   if (inputs === undefined || inputs.length === 0) return undefined;
   // The model refuses names it does not take, so a request naming more inputs than it has cannot run.
-  return { maxInputs: inputs.length, ...(inputs.every((s) => s.dtype === 'float32') ? { float32: true } : {}) };
+  return {
+    maxInputs: inputs.length,
+    ...(inputs.every((s) => s.dtype === 'float32') ? { float32: true } : {}),
+    ...(inputs.length === 1 ? { soleInput: inputs[0]! } : {}),
+  };
 }
 
 /** `decoded` with its float64 tensors as float32 where every value fits (see {@link float64ToFloat32}). */

@@ -139,4 +139,28 @@ describe("Triton's binary tensor data form over HTTP (identity ONNX model: FP32,
     }
     await post(body, contentType).expect(200);
   });
+
+  test("json-header-size=0 (Triton's raw request) to a model of three inputs is a 400 saying what it needs", async () => {
+    const res = await post(fp32, `${PREFIX}0`).expect(400);
+    assert.match(JSON.parse((res.body as Buffer).toString()).error, /json-header-size=0 \(Triton's raw request.*needs a model of exactly one input/);
+  });
+});
+
+describe("Triton's raw request (json-header-size=0) over HTTP (identity ONNX model of one FP32 input [d0, d1])", () => {
+  let served: InProcessApp;
+  before(async () => {
+    served = await serveIdentityModel([{ name: 'x', dtype: 'float32', rank: 2 }]);
+  });
+  after(async () => {
+    await served?.close();
+  });
+
+  test('the body is the input\'s data, a batch of one, and the output comes back as binary data', async () => {
+    const data = Buffer.alloc(12);
+    [1.5, -0.25, 3].forEach((v, i) => data.writeFloatLE(v, 4 * i));
+    const res = await request(served.app).post('/invocations').set('Content-Type', `${PREFIX}0`).serialize((b: unknown) => b as string).buffer(true).parse(asBytes).send(data).expect(200);
+    const answer = parseAnswer(res.headers['content-type']!, res.body as Buffer);
+    assert.deepEqual(answer.outputs.map((o) => [o.name, o.datatype, o.shape]), [['x_out', 'FP32', [1, 3]]]);
+    assert.deepEqual(answer.bytes['x_out'], data);
+  });
 });
