@@ -35,6 +35,11 @@ export interface DecodedRequest {
    * in binary output data (not as the string's UTF-8), so bytes that pass through unchanged return as sent.
    */
   binaryStrings?: ReadonlySet<string>;
+  /**
+   * v2: outputs asked for as Triton classifications (`"parameters": {"classification": k}` on an
+   * output), by name: each is answered as its top k `"<value>:<index>"` strings, per batch row.
+   */
+  classifications?: ReadonlyMap<string, number>;
 }
 
 /**

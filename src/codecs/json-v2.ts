@@ -147,6 +147,8 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
   // Triton answers binary outputs to any v2 request that asks for them, application/json ones too.
   const choices = binaryOutputChoices(request.parameters, outputs as Record<string, unknown>[] | undefined);
   if (binary !== undefined || choices.all || [...choices.byName.values()].includes(true)) request.binaryOutputs = choices;
+  const classifications = classificationCounts(outputs as Record<string, unknown>[] | undefined);
+  if (classifications.size > 0) request.classifications = classifications;
   return request;
 }
 
@@ -218,6 +220,73 @@ function binaryOutputChoices(parameters: Record<string, unknown> | undefined, ou
     byName.set(o['name'] as string, b);
   }
   return { all: all === true, byName };
+}
+
+/** Triton's classification extension: `"parameters": {"classification": k}` on an output, k > 0 (0 means none, as in Triton). */
+function classificationCounts(outputs: Record<string, unknown>[] | undefined): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const o of outputs ?? []) {
+    const k = (o['parameters'] as Record<string, unknown> | undefined)?.['classification'];
+    if (k === undefined) continue;
+    if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 0) {
+      fail(`output '${excerpt(o['name'] as string)}': "classification" must be a non-negative integer (how many top classes to return), found ${excerpt(String(JSON.stringify(k)))}`);
+    }
+    if (k > 0) counts.set(o['name'] as string, k);
+  }
+  return counts;
+}
+
+/** Triton refuses to classify outputs larger than this (classification.cc, kMaxClassificationElements). */
+const MAX_CLASSIFICATION_ELEMENTS = 1_000_000;
+
+/**
+ * An output as Triton's classification extension answers it: BYTES of shape `[rows, min(k, classes)]`
+ * (`[min(k, classes)]` for an output of rank 0 or 1), each `"<value>:<index>"` for the k highest
+ * values of a row, highest first. Rows are the first axis of an output of rank 2 or more (Triton
+ * takes it for a model that batches; smkit has no such flag). Values are printed as C++'s
+ * `std::to_string` prints them (`0.900000` for floats), as Triton does.
+ */
+function classify(t: Tensor, k: number, wire: string): Tensor<'string'> {
+  const datatype = DTYPE_TO_V2[t.dtype];
+  if (t.dtype === 'string' || t.dtype === 'bool' || t.dtype === 'float16') {
+    throw new ToolkitError('ERR_BAD_REQUEST', `output '${excerpt(wire)}' is ${datatype}, which cannot be classified; ask for "classification" only on numeric outputs (not ${datatype})`);
+  }
+  if (t.data.length > MAX_CLASSIFICATION_ELEMENTS) {
+    throw new ToolkitError('ERR_BAD_REQUEST', `output '${excerpt(wire)}' has ${t.data.length} elements, more than the ${MAX_CLASSIFICATION_ELEMENTS} a "classification" may rank (as Triton); ask for it without "classification"`);
+  }
+  const data = t.data as Exclude<Tensor['data'], string[]>;
+  const batched = t.shape.length >= 2;
+  const rows = batched ? t.shape[0]! : 1;
+  const perRow = batched ? sizeOf(t.shape.slice(1)) : data.length;
+  const count = Math.min(k, perRow);
+  const out: string[] = [];
+  const order = Array.from({ length: perRow }, (_, i) => i);
+  for (let r = 0; r < rows; r++) {
+    const at = r * perRow;
+    // Highest first, ties by index; NaN last (C++'s > never takes it).
+    const rank = (i: number): number | bigint => data[at + i]!;
+    order.sort((a, b) => {
+      const x = rank(a);
+      const y = rank(b);
+      if (x !== x) return y !== y ? a - b : 1;
+      if (y !== y) return -1;
+      return x > y ? -1 : x < y ? 1 : a - b;
+    });
+    for (let c = 0; c < count; c++) out.push(`${cppToString(data[at + order[c]!]!, t.dtype)}:${order[c]}`);
+    for (let i = 0; i < perRow; i++) order[i] = i;
+  }
+  return { dtype: 'string', shape: batched ? [rows, count] : [count], data: out };
+}
+
+/** A value as C++'s `std::to_string` writes it: integers in decimal, floats as `%f` (6 decimals, `nan`, `inf`). */
+function cppToString(v: number | bigint, dtype: DType): string {
+  if (typeof v === 'bigint' || (dtype !== 'float32' && dtype !== 'float64')) return String(v);
+  if (Number.isNaN(v)) return 'nan';
+  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  const sign = v < 0 || Object.is(v, -0) ? '-' : '';
+  const a = Math.abs(v);
+  // toFixed switches to exponent form from 1e21; %f never does.
+  return sign + (a < 1e21 ? a.toFixed(6) : `${BigInt(a)}.000000`);
 }
 
 /** Bytes per element of each fixed-size v2 datatype in binary tensor data. */
@@ -326,9 +395,11 @@ export function encodeV2Parts(outputs: TensorMap, options: EncodeOptions): { jso
   const parts = [`{"model_name":${JSON.stringify(options.modelName ?? 'model')}`];
   if (options.request?.id !== undefined) parts.push(`,"id":${JSON.stringify(options.request.id)}`);
   parts.push(',"outputs":[');
+  const classifications = options.request?.classifications;
   names.forEach((name, i) => {
-    const t = outputs[name]!;
     const wire = name === '' ? V2_UNNAMED_OUTPUT : name;
+    const k = classifications?.get(wire);
+    const t = k === undefined ? outputs[name]! : classify(outputs[name]!, k, wire);
     parts.push(i > 0 ? ',' : '', `{"name":${JSON.stringify(wire)},"shape":[${t.shape.join(',')}],"datatype":"${DTYPE_TO_V2[t.dtype]}",`);
     if (choices !== undefined && (choices.byName.get(wire) ?? choices.all)) {
       const bytes = tensorBytes(t, options.request?.binaryStrings);

@@ -200,6 +200,36 @@ test("json-header-size=0 (Triton's raw request): the body is the data of the mod
   assert.throws(() => tritonBinaryCodec.decode!(fp32, { 'json-header-size': '0' }, { maxDecodedBytes: 10 }, { soleInput: { name: 'x', dtype: 'float32', shape: [-1] } }), { code: 'ERR_DECODED_TOO_LARGE' });
 });
 
+test("outputs asked for with Triton's \"classification\": k come back as the top k \"<value>:<index>\" strings per row, in JSON or as binary data", () => {
+  const outputs = {
+    // Triton's own example: [1.1, 3.3, 0.5, 2.4] with classification 2 gives ["3.3:1", "2.4:3"] (Triton prints the floats with std::to_string).
+    output0: { dtype: 'float32' as const, shape: [4], data: Float32Array.of(1.1, 3.3, 0.5, 2.4) },
+    rows: { dtype: 'int64' as const, shape: [2, 3], data: BigInt64Array.of(5n, -(2n ** 63n), 9n, 7n, 7n, 1n) },
+    nan: { dtype: 'float64' as const, shape: [1, 3], data: Float64Array.of(NaN, -0.5, -Infinity) },
+  };
+  const classify = (requested: object[], extra: object = {}) => {
+    const [body, size] = threeInputs({ outputs: requested, ...extra });
+    return tritonBinaryCodec.encodeAnswer(outputs, { request: decode(body, size) });
+  };
+  const json = parseResponse(classify([{ name: 'output0', parameters: { classification: 2 } }, { name: 'rows', parameters: { classification: 5 } }, { name: 'nan', parameters: { classification: 3 } }]));
+  assert.deepEqual(json['output0'], { shape: [2], datatype: 'BYTES', data: ['3.300000:1', '2.400000:3'] });
+  // The first axis of a rank-2 output is its rows; k past the class count gives them all; ties by index.
+  assert.deepEqual(json['rows'], { shape: [2, 3], datatype: 'BYTES', data: ['9:2', '5:0', '-9223372036854775808:1', '7:0', '7:1', '1:2'] });
+  assert.deepEqual(json['nan'], { shape: [1, 3], datatype: 'BYTES', data: ['-0.500000:1', '-inf:2', 'nan:0'] });
+  // 0 is no classification, as in Triton; binary_data applies to the classification strings.
+  const binary = parseResponse(classify([{ name: 'output0', parameters: { classification: 1, binary_data: true } }, { name: 'rows', parameters: { classification: 0 } }]));
+  assert.deepEqual(binary['output0'], { shape: [1], datatype: 'BYTES', bytes: bytesElements('3.300000:1') });
+  assert.deepEqual(binary['rows']!.data, [5, '-9223372036854775808', 9, 7, 7, 1]);
+
+  for (const bad of [-1, 1.5, '2', true]) {
+    assert.throws(() => classify([{ name: 'output0', parameters: { classification: bad } }]), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_JSON_PARSE' && /"classification" must be a non-negative integer/.test(e.message), String(bad));
+  }
+  assert.throws(
+    () => tritonBinaryCodec.encodeAnswer({ b: { dtype: 'bool', shape: [2], data: Uint8Array.of(0, 1) } }, { request: decode(...threeInputs({ outputs: [{ name: 'b', parameters: { classification: 1 } }] })) }),
+    (e: unknown) => e instanceof ToolkitError && e.status === 400 && /output 'b' is BOOL, which cannot be classified/.test(e.message),
+  );
+});
+
 test('hostile bodies: each a 400 ERR_JSON_PARSE with an {"error"} member saying what is wrong', () => {
   const [good, size] = threeInputs();
   const refuse = (body: Buffer, headerSize: number | string | undefined, message: RegExp) =>

@@ -119,6 +119,20 @@ describe("Triton's binary tensor data form over HTTP (identity ONNX model: FP32,
     assert.deepEqual(parseAnswer(res.headers['content-type']!, res.body as Buffer).bytes['text_out'], binary);
   });
 
+  test('"classification": k on an output answers its top k as "<value>:<index>" strings (Triton\'s classification extension)', async () => {
+    const body = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1.5, -0.25] }, { name: 'ids', shape: [3], datatype: 'INT64', data: [4, 9, 1] }, { name: 'text', shape: [1], datatype: 'BYTES', data: ['a'] }],
+        outputs: [{ name: 'x_out', parameters: { classification: 1 } }, { name: 'ids_out', parameters: { classification: 2 } }],
+      }),
+    );
+    const res = await post(body, 'application/json').expect(200);
+    assert.deepEqual(JSON.parse((res.body as Buffer).toString()).outputs, [
+      { name: 'x_out', shape: [1, 1], datatype: 'BYTES', data: ['1.500000:0'] },
+      { name: 'ids_out', shape: [2], datatype: 'BYTES', data: ['9:1', '4:0'] },
+    ]);
+  });
+
   test('hostile bodies are 400s with the v2 {"error"} member, and the server goes on serving', async () => {
     const { body, contentType } = tritonBody({ inputs }, fp32, int64, text);
     const cases: [Buffer, string, RegExp][] = [
