@@ -480,10 +480,16 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
         if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
           bad(i, `integers within ±2^53 when sent as numbers (past that JSON numbers lose precision); send the value as a string, for example "9007199254740993"`);
         }
-        if (typeof v === 'number' && Number.isInteger(v)) o[i] = BigInt(v);
-        else if (typeof v === 'string' && /^-?\d+$/.test(v)) o[i] = BigInt(v);
-        else bad(i, 'integers');
-        if (o[i] !== BigInt(typeof v === 'string' ? v : (v as number))) bad(i, `values in the ${dtype} range`);
+        let big: bigint;
+        if (typeof v === 'number' && Number.isInteger(v)) big = BigInt(v);
+        else if (typeof v === 'string' && /^-?\d+$/.test(v)) {
+          // BigInt takes about a microsecond a digit, and no int64 or uint64 has more than 20: a longer
+          // string (leading zeros aside) is out of range, refused before BigInt reads its millions of digits.
+          const text = v.replace(/^(-?)0+(?=\d)/, '$1');
+          big = text.length > 21 ? bad(i, `values in the ${dtype} range`) : BigInt(text);
+        } else big = bad(i, 'integers');
+        o[i] = big;
+        if (o[i] !== big) bad(i, `values in the ${dtype} range`);
       }
       return o;
     }

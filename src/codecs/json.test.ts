@@ -212,6 +212,26 @@ test('v2 errors: shape against data length, datatype, names, value types and ran
   rejects(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }, { name: 'x', shape: [1], datatype: 'FP32', data: [1] }] }), /appears twice/);
 });
 
+test('v2 INT64/UINT64 strings: leading zeros are fine, and a string of more digits than any 64-bit integer has is refused before BigInt reads it', () => {
+  const v2 = (datatype: string, data: string[]) => Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [data.length], datatype, data }] }));
+  assert.deepEqual(jsonCodec.decode!(v2('INT64', ['-0009223372036854775808', '000', `${'0'.repeat(1000)}18`]), {}).tensors['x']!.data, BigInt64Array.of(-(2n ** 63n), 0n, 18n));
+  assert.deepEqual(jsonCodec.decode!(v2('UINT64', ['18446744073709551615']), {}).tensors['x']!.data, BigUint64Array.of(2n ** 64n - 1n));
+  // BigInt takes about a microsecond a digit: a body of millions of digits would hold the thread for seconds.
+  const real = globalThis.BigInt;
+  let longest = 0;
+  globalThis.BigInt = Object.assign((v: string | number | bigint | boolean) => {
+    longest = Math.max(longest, String(v).length);
+    return real(v);
+  }, real) as BigIntConstructor;
+  try {
+    rejects(v2('INT64', ['9'.repeat(100_000)]).toString(), /data\[0\] is "9{20,}… but datatype INT64 needs values in the int64 range/);
+    rejects(v2('UINT64', [`-${'1'.repeat(50)}`]).toString(), /uint64 range/);
+  } finally {
+    globalThis.BigInt = real;
+  }
+  assert.ok(longest <= 21, `BigInt read a string of ${longest} characters`);
+});
+
 test('v2 response: model_name, id, outputs with shape, datatype and flat data; requested outputs only', () => {
   const r = decode(JSON.stringify({ id: '7', inputs: [{ name: 'input', shape: [1], datatype: 'FP32', data: [1] }] }));
   const out: TensorMap = {
