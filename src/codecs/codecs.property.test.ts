@@ -342,6 +342,64 @@ test('Triton binary tensor data: every dtype round-trips bit for bit (binary ans
   }
 });
 
+test('Triton binary tensor data: any BYTES elements (UTF-8 or not) come back byte for byte when echoed, in a copy of the strings too', () => {
+  const element = fc.oneof(fc.uint8Array({ maxLength: 12 }), fc.string({ maxLength: 6 }).map((t) => new Uint8Array(Buffer.from(t, 'utf8'))));
+  fc.assert(
+    fc.property(fc.array(element, { minLength: 1, maxLength: 8 }), (elements) => {
+      const bytes = Buffer.concat(elements.flatMap((e) => [Buffer.from(Uint32Array.of(e.length).buffer), Buffer.from(e)]));
+      const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'b', shape: [elements.length], datatype: 'BYTES', parameters: { binary_data_size: bytes.length } }], parameters: { binary_data_output: true } }));
+      const request = tritonBinaryCodec.decode!(Buffer.concat([json, bytes]), { 'json-header-size': String(json.length) });
+      const echoed = tritonBinaryCodec.encodeAnswer({ b: { ...request.tensors['b']!, data: [...(request.tensors['b']!.data as string[])] } }, { request });
+      const headerSize = Number(/json-header-size=(\d+)$/.exec(echoed.contentType)![1]);
+      // Two elements that read as the same string, one as UTF-8 and one not, are the one case left to UTF-8.
+      const strings = request.tensors['b']!.data as string[];
+      const ambiguous = strings.some((s, i) => strings.some((t, j) => s === t && Buffer.compare(Buffer.from(elements[i]!), Buffer.from(elements[j]!)) !== 0));
+      if (!ambiguous) assert.deepEqual(echoed.body.subarray(headerSize), bytes);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test("Triton raw request (json-header-size=0): any body to any sole input decodes to the input's dtype and a shape that holds it, or is a catalogued 4xx", () => {
+  const dims = fc.array(fc.oneof(fc.constant(-1), fc.constant('N'), fc.nat({ max: 4 })), { maxLength: 4 });
+  const dtypes = fc.constantFrom<DType>(...NUMERIC, 'string');
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), dtypes, dims, (body, dtype, shape) => {
+      const buf = Buffer.from(body);
+      decodesOrRefuses(tritonBinaryCodec, buf, { 'json-header-size': '0' }, { soleInput: { name: 'x', dtype, shape } });
+      let r: DecodedRequest;
+      try {
+        r = tritonBinaryCodec.decode!(buf, { 'json-header-size': '0' }, LIMITS, { soleInput: { name: 'x', dtype, shape } });
+      } catch {
+        return;
+      }
+      const t = r.tensors['x']!;
+      assert.equal(t.dtype, dtype);
+      assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1));
+      assert.equal(t.shape.length, shape.length);
+      if (dtype !== 'string') assert.equal((t.data as Uint8Array).byteLength, buf.length);
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('v2 classification: each row\'s k highest values, highest first (ties by index), their indices and values as written', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 4 }), fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 8 }), (rows, row, k) => {
+      const data = Int32Array.from(Array.from({ length: rows }, (_, r) => row.map((v) => v + r)).flat());
+      const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [0] }], outputs: [{ name: 'y', parameters: { classification: k } }] }));
+      const request = jsonCodec.decode!(json, {});
+      const out = JSON.parse(jsonCodec.encode!({ y: { dtype: 'int32', shape: [rows, row.length], data } }, { request }).toString()).outputs[0];
+      const count = Math.min(k, row.length);
+      const expected = Array.from({ length: rows }, (_, r) =>
+        row.map((v, i) => [v + r, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, count).map(([v, i]) => `${v}:${i}`),
+      ).flat();
+      assert.deepEqual(out, { name: 'y', shape: [rows, count], datatype: 'BYTES', data: expected });
+    }),
+    { numRuns: 200 },
+  );
+});
+
 // --- hostile bytes ---------------------------------------------------------------------------
 
 const CODECS: { codec: Codec; params?: Record<string, string>; hints?: DecodeHints }[] = [
