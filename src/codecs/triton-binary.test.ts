@@ -282,6 +282,11 @@ test('the decoded-size budget holds (413), and nothing is allocated before the s
     (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DECODED_TOO_LARGE' && e.status === 413 && /the binary data of input 's'/.test(e.message),
   );
   assert.equal(tritonBinaryCodec.decode!(body, { 'json-header-size': String(size) }, { maxDecodedBytes: 1_000_000 }).tensors['s']!.data.length, 1000);
+  // Distinct elements that are not UTF-8 are remembered (to write them back as their bytes): that memory is charged too.
+  const binary = bytesElements(...Array.from({ length: 1000 }, (_, i) => Buffer.of(0xff, i & 0xff, i >> 8)));
+  const [remembered, rememberedSize] = tritonRequest({ inputs: [{ name: 's', shape: [1000], datatype: 'BYTES', parameters: { binary_data_size: binary.length } }] }, binary);
+  assert.throws(() => tritonBinaryCodec.decode!(remembered, { 'json-header-size': String(rememberedSize) }, { maxDecodedBytes: 30_000 }), { code: 'ERR_DECODED_TOO_LARGE' });
+  assert.equal(tritonBinaryCodec.decode!(remembered, { 'json-header-size': String(rememberedSize) }, { maxDecodedBytes: 60_000 }).binaryStrings?.size, 1000);
   // Numbers: the inputs together, each checked before it is allocated.
   const floats = Buffer.alloc(40_000);
   const [two, twoSize] = tritonRequest(
