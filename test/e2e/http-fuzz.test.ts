@@ -42,6 +42,7 @@ const SEEDS: Buffer[] = [
   Buffer.from('{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}'),
   Buffer.from('{"inputs": {"input": [[5.1, 3.5, 1.4, 0.2]]}, "signature_name": "serving_default"}'),
   Buffer.from('{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}], "outputs": [{"name": "probabilities"}]}'),
+  Buffer.from('{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}], "outputs": [{"name": "probabilities", "parameters": {"classification": 2, "binary_data": true}}]}'),
   Buffer.from('{"instances": [[NaN, Infinity, 1, 2]]}'),
   Buffer.from('5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n'),
   Buffer.from('[5.1,3.5,1.4,0.2]\n[6.7,3.0,5.2,2.3]\n'),
@@ -61,7 +62,7 @@ const TYPES = [
   'application/json', 'text/csv', 'text/csv; header=present', 'application/x-npy', 'application/x-npz', 'application/jsonlines',
   'application/octet-stream', 'image/png', 'image/jpeg', 'multipart/form-data; boundary=xyz', 'multipart/form-data',
   'text/plain', 'application/x-www-form-urlencoded', 'Application/JSON; charset=utf-8', 'application/json; charset=latin1',
-  `${TRITON_TYPE}${TRITON_JSON.length}`, `${TRITON_TYPE}${TRITON_JSON.length + 1}`, `${TRITON_TYPE}7`, 'application/vnd.sagemaker-triton.binary+json',
+  `${TRITON_TYPE}${TRITON_JSON.length}`, `${TRITON_TYPE}${TRITON_JSON.length + 1}`, `${TRITON_TYPE}7`, `${TRITON_TYPE}0`, 'application/vnd.sagemaker-triton.binary+json',
 ];
 const ACCEPTS = ['', '*/*', 'application/json', 'text/csv', 'application/x-npy', 'application/jsonlines', 'application/octet-stream', 'image/png', 'text/*;q=0.5, */*;q=0'];
 const headerText = fc.string({ unit: fc.constantFrom(...'abcxyz/;=+*-. ,q0123456789'), maxLength: 40 });
