@@ -386,14 +386,17 @@ export function encodeV2Parts(outputs: TensorMap, options: EncodeOptions): { jso
   let names = Object.keys(outputs);
   const requested = options.request?.requestedOutputs;
   if (requested !== undefined && requested.length > 0) {
-    const missing = requested.filter((n) => !Object.hasOwn(outputs, n));
+    // An unnamed output is answered as output0, so that is the name a client asks for it by.
+    const key = (n: string): string | undefined =>
+      Object.hasOwn(outputs, n) ? n : n === V2_UNNAMED_OUTPUT && Object.hasOwn(outputs, '') ? '' : undefined;
+    const missing = requested.filter((n) => key(n) === undefined);
     if (missing.length > 0) {
       throw new ToolkitError(
         'ERR_BAD_REQUEST',
-        `Requested output(s) ${quotedNames(missing)} do not exist; the model produces: ${quotedNames(names)}`,
+        `Requested output(s) ${quotedNames(missing)} do not exist; the model produces: ${quotedNames(names.map((n) => (n === '' ? V2_UNNAMED_OUTPUT : n)))}`,
       );
     }
-    names = requested;
+    names = requested.map((n) => key(n)!);
   }
   const choices = options.request?.binaryOutputs;
   const binary: Uint8Array[] = [];

@@ -249,6 +249,10 @@ test('v2 response: model_name, id, outputs with shape, datatype and flat data; r
   const picked = { ...r, requestedOutputs: ['label'] };
   assert.deepEqual((encode(out, { request: picked }) as { outputs: { name: string }[] }).outputs.map((o) => o.name), ['label']);
   assert.throws(() => encode(out, { request: { ...r, requestedOutputs: ['nope'] } }), (e: unknown) => e instanceof ToolkitError && e.status === 400 && /"nope" do not exist/.test(e.message));
+  // An unnamed output (a handler's single tensor) is answered as output0, and can be asked for by that name.
+  const unnamed: TensorMap = { [UNNAMED]: tensor('float32', [1], Float32Array.of(2)) };
+  assert.deepEqual(encode(unnamed, { request: { ...r, requestedOutputs: ['output0'] } }), { model_name: 'model', id: '7', outputs: [{ name: 'output0', shape: [1], datatype: 'FP32', data: [2] }] });
+  assert.throws(() => encode(unnamed, { request: { ...r, requestedOutputs: ['y'] } }), (e: unknown) => e instanceof ToolkitError && /"y" do not exist; the model produces: "output0"/.test(e.message));
 });
 
 test('v2 JSON request asking for binary outputs: answered in Triton\'s binary form (as Triton on SageMaker answers it); otherwise encode\'s JSON', () => {
