@@ -169,8 +169,9 @@ function userPrediction(v: unknown, hook: string): unknown {
  * Decode hints for an engine whose model gets a request straight from its body, with no user code
  * (handler hooks, custom steps) seeing the decoded tensors or the prediction (which carries the
  * decoded request) on the way: `maxInputs`, the model's input count, `float32` when every input
- * takes float32, and `soleInput`, the model's input when it has one (for Triton's raw requests). The values the model gets do not change; the conversion just happens in the
- * decoder, which then needs no float64 buffer of its own.
+ * takes float32, and `soleInput`, the model's input when it has one (for Triton's raw requests).
+ * The values the model gets do not change; the conversion just happens in the decoder, which then
+ * needs no float64 buffer of its own.
  */
 function decodeHintsFor(hooks: HandlerHooks, model: unknown): DecodeHints | undefined {
   if (hooks.inputFn || hooks.predictFn || hooks.predictBatchFn || hooks.transformFn || hooks.outputFn) return undefined;
