@@ -383,16 +383,23 @@ test("Triton raw request (json-header-size=0): any body to any sole input decode
   );
 });
 
-test('v2 classification: each row\'s k highest values, highest first (ties by index), their indices and values as written', () => {
+test('v2 classification: each row\'s k highest values, highest first (ties by index, NaN last), their indices and values as std::to_string writes them', () => {
+  const value = fc.oneof({ weight: 9, arbitrary: fc.integer({ min: -5, max: 5 }) }, { weight: 1, arbitrary: fc.constant(NaN) });
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 4 }), fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 8 }), (rows, row, k) => {
-      const data = Int32Array.from(Array.from({ length: rows }, (_, r) => row.map((v) => v + r)).flat());
+    // Rows past 64 values with k past 64 take the sorting path; the rest the one-pass one.
+    fc.property(fc.integer({ min: 1, max: 3 }), fc.array(value, { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 100 }), (rows, row, k) => {
+      const data = Float64Array.from(Array.from({ length: rows }, (_, r) => row.map((v) => v + r)).flat());
       const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [0] }], outputs: [{ name: 'y', parameters: { classification: k } }] }));
       const request = jsonCodec.decode!(json, {});
-      const out = JSON.parse(jsonCodec.encode!({ y: { dtype: 'int32', shape: [rows, row.length], data } }, { request }).toString()).outputs[0];
+      const out = JSON.parse(jsonCodec.encode!({ y: { dtype: 'float64', shape: [rows, row.length], data } }, { request }).toString()).outputs[0];
       const count = Math.min(k, row.length);
+      const rank = (v: number) => (Number.isNaN(v) ? -Infinity : v);
       const expected = Array.from({ length: rows }, (_, r) =>
-        row.map((v, i) => [v + r, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, count).map(([v, i]) => `${v}:${i}`),
+        row
+          .map((v, i) => [v + r, i] as const)
+          .sort((a, b) => Number(Number.isNaN(a[0])) - Number(Number.isNaN(b[0])) || rank(b[0]) - rank(a[0]) || a[1] - b[1])
+          .slice(0, count)
+          .map(([v, i]) => `${Number.isNaN(v) ? 'nan' : v.toFixed(6)}:${i}`),
       ).flat();
       assert.deepEqual(out, { name: 'y', shape: [rows, count], datatype: 'BYTES', data: expected });
     }),

@@ -236,8 +236,11 @@ function classificationCounts(outputs: Record<string, unknown>[] | undefined): M
   return counts;
 }
 
-/** Triton refuses to classify outputs larger than this (classification.cc, kMaxClassificationElements). */
+/** Triton refuses to classify rows larger than this (classification.cc, kMaxClassificationElements). */
 const MAX_CLASSIFICATION_ELEMENTS = 1_000_000;
+
+/** Up to this many classes a row's top ones are found in one pass; more sort the row. */
+const TOP_K_BY_INSERTION = 64;
 
 /**
  * An output as Triton's classification extension answers it: BYTES of shape `[rows, min(k, classes)]`
@@ -251,29 +254,38 @@ function classify(t: Tensor, k: number, wire: string): Tensor<'string'> {
   if (t.dtype === 'string' || t.dtype === 'bool' || t.dtype === 'float16') {
     throw new ToolkitError('ERR_BAD_REQUEST', `output '${excerpt(wire)}' is ${datatype}, which cannot be classified; ask for "classification" only on numeric outputs (not ${datatype})`);
   }
-  if (t.data.length > MAX_CLASSIFICATION_ELEMENTS) {
-    throw new ToolkitError('ERR_BAD_REQUEST', `output '${excerpt(wire)}' has ${t.data.length} elements, more than the ${MAX_CLASSIFICATION_ELEMENTS} a "classification" may rank (as Triton); ask for it without "classification"`);
-  }
   const data = t.data as Exclude<Tensor['data'], string[]>;
   const batched = t.shape.length >= 2;
   const rows = batched ? t.shape[0]! : 1;
   const perRow = batched ? sizeOf(t.shape.slice(1)) : data.length;
+  if (perRow > MAX_CLASSIFICATION_ELEMENTS) {
+    throw new ToolkitError('ERR_BAD_REQUEST', `output '${excerpt(wire)}' has ${perRow} values per row, more than the ${MAX_CLASSIFICATION_ELEMENTS} a "classification" may rank (as in Triton); ask for it without "classification"`);
+  }
   const count = Math.min(k, perRow);
   const out: string[] = [];
-  const order = Array.from({ length: perRow }, (_, i) => i);
   for (let r = 0; r < rows; r++) {
     const at = r * perRow;
     // Highest first, ties by index; NaN last (C++'s > never takes it).
-    const rank = (i: number): number | bigint => data[at + i]!;
-    order.sort((a, b) => {
-      const x = rank(a);
-      const y = rank(b);
-      if (x !== x) return y !== y ? a - b : 1;
-      if (y !== y) return -1;
-      return x > y ? -1 : x < y ? 1 : a - b;
-    });
-    for (let c = 0; c < count; c++) out.push(`${cppToString(data[at + order[c]!]!, t.dtype)}:${order[c]}`);
-    for (let i = 0; i < perRow; i++) order[i] = i;
+    const better = (i: number, j: number): boolean => {
+      const x = data[at + i]!;
+      const y = data[at + j]!;
+      if (x !== x) return y !== y && i < j;
+      return y !== y || x > y || (x === y && i < j);
+    };
+    let top: number[];
+    if (count <= TOP_K_BY_INSERTION) {
+      // A few classes of many (the usual ask): kept in order as the row is read, instead of sorting it all.
+      top = [];
+      for (let i = 0; i < perRow; i++) {
+        if (top.length === count && !better(i, top[count - 1]!)) continue;
+        let p = top.length === count ? count - 1 : top.length;
+        for (; p > 0 && better(i, top[p - 1]!); p--) top[p] = top[p - 1]!;
+        top[p] = i;
+      }
+    } else {
+      top = Array.from({ length: perRow }, (_, i) => i).sort((a, b) => (better(a, b) ? -1 : better(b, a) ? 1 : 0));
+    }
+    for (let c = 0; c < count; c++) out.push(`${cppToString(data[at + top[c]!]!, t.dtype)}:${top[c]}`);
   }
   return { dtype: 'string', shape: batched ? [rows, count] : [count], data: out };
 }

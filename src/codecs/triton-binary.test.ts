@@ -228,6 +228,10 @@ test("outputs asked for with Triton's \"classification\": k come back as the top
     () => tritonBinaryCodec.encodeAnswer({ b: { dtype: 'bool', shape: [2], data: Uint8Array.of(0, 1) } }, { request: decode(...threeInputs({ outputs: [{ name: 'b', parameters: { classification: 1 } }] })) }),
     (e: unknown) => e instanceof ToolkitError && e.status === 400 && /output 'b' is BOOL, which cannot be classified/.test(e.message),
   );
+  // As Triton, a row of more than a million values is not ranked; several rows of fewer are.
+  const ranked = (shape: number[]) => tritonBinaryCodec.encodeAnswer({ y: { dtype: 'uint8', shape, data: new Uint8Array(shape[0]! * shape[1]!) } }, { request: decode(...threeInputs({ outputs: [{ name: 'y', parameters: { classification: 1 } }] })) });
+  assert.throws(() => ranked([1, 1_000_001]), (e: unknown) => e instanceof ToolkitError && e.status === 400 && /1000001 values per row, more than the 1000000/.test(e.message));
+  assert.deepEqual(parseResponse(ranked([3, 500_000]))['y'], { shape: [3, 1], datatype: 'BYTES', data: ['0:0', '0:0', '0:0'] });
 });
 
 test('hostile bodies: each a 400 ERR_JSON_PARSE with an {"error"} member saying what is wrong', () => {
