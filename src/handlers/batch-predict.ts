@@ -18,14 +18,14 @@ interface Call {
   readonly ctx: InvocationContext;
 }
 
-async function callUser(fn: PredictBatchFn, model: unknown, calls: readonly Call[]): Promise<unknown[]> {
+async function callUser(fn: PredictBatchFn, name: string, model: unknown, calls: readonly Call[]): Promise<unknown[]> {
   const out = await fn(
     calls.map((c) => c.input),
     model,
     calls.map((c) => c.ctx),
   );
   if (!Array.isArray(out) || out.length !== calls.length) {
-    throw new ToolkitError('ERR_USER_CODE', `predictBatchFn must return an array with one prediction per input (${calls.length}), got ${Array.isArray(out) ? `${out.length} items` : typeof out}`);
+    throw new ToolkitError('ERR_USER_CODE', `${name} must return an array with one prediction per input (${calls.length}), got ${Array.isArray(out) ? `${out.length} items` : typeof out}`);
   }
   return out;
 }
@@ -34,14 +34,14 @@ async function callUser(fn: PredictBatchFn, model: unknown, calls: readonly Call
  * Batches a handler's `predictBatchFn`: every request may join (the handler decides what to do
  * with mixed inputs). With batching off (`maxSize` 1) each call gets one-element arrays. An `Error`
  * returned in a request's place fails that request alone; a throw fails the batch, whose requests
- * are then retried one by one.
+ * are then retried one by one. `name` is the hook's name as the module exports it (`predict_batch_fn`), for errors.
  */
-export function createBatchPredictor(fn: PredictBatchFn, model: unknown, options: BatchingOptions, observe?: BatchObserver): BatchPredictor {
+export function createBatchPredictor(fn: PredictBatchFn, model: unknown, options: BatchingOptions, observe?: BatchObserver, name = 'predictBatchFn'): BatchPredictor {
   const batcher = new AdaptiveBatcher<Call, unknown>(
     {
       keyOf: () => 'all',
-      runBatch: (calls) => callUser(fn, model, calls),
-      runOne: async (call) => (await callUser(fn, model, [call]))[0],
+      runBatch: (calls) => callUser(fn, name, model, calls),
+      runOne: async (call) => (await callUser(fn, name, model, [call]))[0],
     },
     options,
     observe,

@@ -315,3 +315,25 @@ test("an inputFn that returns undefined (a forgotten return) is the handler's 50
   });
   assert.equal((await invokeText(engine, 'rows', 'application/json')).body.toString('utf8'), '[[1,2]]');
 });
+
+test("errors name a hook as the handler module exports it (input_fn, predict_fn, output_fn, model_fn), not by smkit's camelCase name", async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function model_fn() { return null; }
+     export function input_fn(body) { const mode = body.toString(); if (mode === 'throw-input') throw new Error('bad row'); if (mode === 'undefined') return undefined; return mode; }
+     export function predict_fn(mode) {
+       if (mode === 'throw-predict') throw new Error('no GPU');
+       return { a: { dtype: 'float32', shape: [1], data: Float32Array.of(1) }, b: { dtype: 'float32', shape: [1], data: Float32Array.of(2) } };
+     }`,
+  );
+  await assert.rejects(invokeText(engine, 'throw-input', 'application/json'), { code: 'ERR_USER_CODE', message: /^input_fn in .*inference\.mjs failed: bad row$/ });
+  await assert.rejects(invokeText(engine, 'throw-predict', 'application/json'), { code: 'ERR_USER_CODE', message: /^predict_fn in .*inference\.mjs failed: no GPU$/ });
+  await assert.rejects(invokeText(engine, 'multi', 'text/csv'), { code: 'ERR_NOT_ACCEPTABLE', message: /^text\/csv holds one array but predict_fn returned 2 outputs .*, or return one of them from predict_fn \(or export an outputFn to encode them\)$/ });
+  const noPredict = await engineWithHandler(t, `export function model_fn() { return null; }\nexport function input_fn() { return undefined; }\nexport const output_fn = (p) => String(p);`);
+  await assert.rejects(invokeText(noPredict, 'x'), { code: 'ERR_USER_CODE', message: /^input_fn in .*inference\.mjs returned undefined: .* to take what input_fn returns$/ });
+  const batched = await engineWithHandler(t, `export function input_fn(body) { return body.toString(); }\nexport function predict_batch_fn() { return []; }`);
+  await assert.rejects(invokeText(batched, 'x', 'application/json'), { code: 'ERR_USER_CODE', message: /^predict_batch_fn must return an array with one prediction per input \(1\), got 0 items$/ });
+  const broken = await engineWithHandler(t, `export function transform_fn() { throw new Error('disk full'); }`);
+  await assert.rejects(invokeText(broken, 'x'), { code: 'ERR_USER_CODE', message: /^transform_fn in .*inference\.mjs failed: disk full$/ });
+  await assert.rejects(engineWithHandler(t, `export function model_fn() { throw new Error('no weights'); }`), { code: 'ERR_MODEL_LOAD', message: /^model_fn in .*inference\.mjs failed: no weights$/ });
+});

@@ -13,7 +13,7 @@ import { readPipelineFile } from '../pipeline/pipeline-file.js';
 import { Pipeline, buildDefaultPipeline, buildPipeline } from '../pipeline/pipeline.js';
 import { isTensor, isTensorMap, setTensor } from '../codecs/tensor-map.js';
 import { stepDataWithFloat16Bits, type StepData } from '../pipeline/step.js';
-import { loadHandlerHooks, type HandlerHooks, type LoadContext } from './user-module.js';
+import { hookName, loadHandlerHooks, type HandlerHooks, type HookKey, type LoadContext } from './user-module.js';
 import type { EngineRegistries } from './registries.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
@@ -261,11 +261,11 @@ export class InferenceEngine {
     const loadDefault = async (): Promise<Pipeline> => (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv, registries?.steps) : buildDefaultPipeline(stepEnv));
     let model: unknown;
     const ctx: LoadContext = { modelDir: options.modelDir, log: options.log, loadDefaultModel: loadDefault };
-    const loadHook = async (name: string, fn: () => unknown): Promise<unknown> => {
+    const loadHook = async (key: HookKey, fn: () => unknown): Promise<unknown> => {
       try {
         return await fn();
       } catch (err) {
-        throw new ToolkitError('ERR_MODEL_LOAD', `${name} in ${hooks.file} failed: ${thrownMessage(err)}`, { cause: err });
+        throw new ToolkitError('ERR_MODEL_LOAD', `${hookName(hooks, key)} in ${hooks.file} failed: ${thrownMessage(err)}`, { cause: err });
       }
     };
     // The Python toolkit's load order: pre_model_fn, model_fn, model_warmup_fn.
@@ -285,7 +285,7 @@ export class InferenceEngine {
     if (hooks.modelWarmupFn) await loadHook('modelWarmupFn', () => hooks.modelWarmupFn!(options.modelDir, model, ctx));
     const observe = options.observeBatch;
     const batchPredict = hooks.predictBatchFn
-      ? (await import('./batch-predict.js')).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined)
+      ? (await import('./batch-predict.js')).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined, hookName(hooks, 'predictBatchFn'))
       : undefined;
     const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict);
     // Off the path to the first healthy /ping, which answers as soon as this returns.
@@ -299,7 +299,7 @@ export class InferenceEngine {
     return {
       handler: this.hooks.file,
       pipelineFile: this.pipelineFile,
-      hooks: Object.keys(this.hooks).filter((k) => k !== 'file'),
+      hooks: Object.entries(this.hooks).flatMap(([k, v]) => (typeof v === 'function' ? [k] : [])),
       runtimes: runtimes.map((r) => ({ name: r.name, backend: r.backend, inputs: r.inputs.map((s) => s.name), outputs: r.outputs.map((s) => s.name) })),
       rawBodies: !!(this.hooks.inputFn || this.hooks.transformFn),
       maxBatchSize: this.maxBatchSize(),
@@ -342,13 +342,13 @@ export class InferenceEngine {
     const h = this.hooks;
     let output: unknown;
     if (h.transformFn) {
-      output = await this.user('transformFn', () => h.transformFn!(this.model, req.body, contentType, accept, ctx));
+      output = await this.user(this.#name('transformFn'), () => h.transformFn!(this.model, req.body, contentType, accept, ctx));
     } else {
       // Without inputFn smkit decoded the body itself: a forgotten Content-Type gets a hint.
       const hinted = (err: unknown): unknown => (h.inputFn ? err : io.withContentTypeHint(err, req.contentType));
       let input: unknown;
       try {
-        input = h.inputFn ? await this.user('inputFn', () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
+        input = h.inputFn ? await this.user(this.#name('inputFn'), () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
       } catch (err) {
         throw hinted(err);
       }
@@ -356,11 +356,11 @@ export class InferenceEngine {
       if (cancellation?.cancelled) throw cancellation.reason;
       try {
         const prediction = this.batchPredict
-          ? userPrediction(await this.user('predictBatchFn', () => this.batchPredict!.predict(input, ctx)), 'predictBatchFn')
+          ? userPrediction(await this.user(this.#name('predictBatchFn'), () => this.batchPredict!.predict(input, ctx)), this.#name('predictBatchFn'))
           : h.predictFn
-            ? userPrediction(await this.user('predictFn', () => h.predictFn!(input, this.model, ctx)), 'predictFn')
+            ? userPrediction(await this.user(this.#name('predictFn'), () => h.predictFn!(input, this.model, ctx)), this.#name('predictFn'))
             : await this.predict(input, ctx);
-        output = h.outputFn ? await this.user('outputFn', () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
+        output = h.outputFn ? await this.user(this.#name('outputFn'), () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
       } catch (err) {
         throw hinted(io.withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
       }
@@ -369,7 +369,7 @@ export class InferenceEngine {
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     if (session?.closing) response.closeSession = true;
     if (response.stream) {
-      response.stream = this.userStream(h.transformFn ? 'transformFn' : 'outputFn', response.stream);
+      response.stream = this.userStream(this.#name(h.transformFn ? 'transformFn' : 'outputFn'), response.stream);
       // close() called while the stream runs (an async generator's body) ends the session with the stream.
       if (session && !session.closing) response.stream = (await import('../sessions/stateful-session.js')).closingWhenStreamEnds(response.stream, session);
     }
@@ -398,7 +398,7 @@ export class InferenceEngine {
     try {
       yield* toFrames(bidiFn(toMessages(frames), this.model, ctx));
     } catch (err) {
-      throw this.#io!.toUserError('bidiFn', this.hooks.file, err);
+      throw this.#io!.toUserError(this.#name('bidiFn'), this.hooks.file, err);
     }
   }
 
@@ -424,6 +424,11 @@ export class InferenceEngine {
     } catch (err) {
       throw this.#io!.toUserError(hook, this.hooks.file, err);
     }
+  }
+
+  /** A hook's name as the handler module exports it (`input_fn` or `inputFn`), for messages. */
+  #name(key: HookKey): string {
+    return hookName(this.hooks, key);
   }
 
   private async user<T>(hook: string, fn: () => T | Promise<T>): Promise<T> {
@@ -462,8 +467,8 @@ export class InferenceEngine {
         ? 'there is no model to run: add a model file, a pipeline file, or export predictFn/transformFn'
         : // No model file is missing here: modelFn replaces it, and its answer is the mistake (a forgotten `return`).
           this.model === undefined || this.model === null
-          ? `modelFn in ${this.hooks.file} returned ${String(this.model)}: return the model (context.loadDefaultModel() loads the model directory's), or export predictFn to predict without one`
-          : `the model returned by modelFn in ${this.hooks.file} has no predict(tensors) method: export predictFn to run it`,
+          ? `${this.#name('modelFn')} in ${this.hooks.file} returned ${String(this.model)}: return the model (context.loadDefaultModel() loads the model directory's), or export predictFn to predict without one`
+          : `the model returned by ${this.#name('modelFn')} in ${this.hooks.file} has no predict(tensors) method: export predictFn to run it`,
     );
   }
 
@@ -476,7 +481,7 @@ export class InferenceEngine {
     if (input === undefined || typeof input === 'symbol' || typeof input === 'function') {
       throw new ToolkitError(
         'ERR_USER_CODE',
-        `inputFn in ${this.hooks.file} returned ${typeof input === 'undefined' ? 'undefined' : `a ${typeof input}`}: return what the model takes (nested arrays, a tensor { dtype, shape, data }, named tensors or { tensors }), or export predictFn to take what inputFn returns`,
+        `${this.#name('inputFn')} in ${this.hooks.file} returned ${typeof input === 'undefined' ? 'undefined' : `a ${typeof input}`}: return what the model takes (nested arrays, a tensor { dtype, shape, data }, named tensors or { tensors }), or export predictFn to take what ${this.#name('inputFn')} returns`,
       );
     }
     // Plain values from a user inputFn (nested arrays, TF Serving objects) decode like a JSON body.
@@ -496,7 +501,7 @@ export class InferenceEngine {
       // The client chose a type this prediction has no form in (top-k labels as NPY, say): that is
       // "not acceptable", not a server fault.
       // A prediction from predictFn/predictBatchFn skips the pipeline: a pipeline step cannot shape it.
-      const hook = this.batchPredict ? 'predictBatchFn' : this.hooks.predictFn ? 'predictFn' : undefined;
+      const hook = this.batchPredict ? this.#name('predictBatchFn') : this.hooks.predictFn ? this.#name('predictFn') : undefined;
       if (err instanceof ToolkitError && err.code === 'ERR_ENCODE' && accept !== 'application/json') {
         const fix = hook ? `return from ${hook} what ${excerpt(accept, 200)} can hold (or export an outputFn to encode it)` : 'add a select/argmax step';
         const hint = err.message.includes('ask for application/json') ? '' : `; ask for application/json (Accept) or ${fix}`;
@@ -523,7 +528,7 @@ export class InferenceEngine {
     if (typeof output === 'string') return { body: Buffer.from(output, 'utf8'), contentType: accept };
     if (output && typeof output === 'object' && 'body' in output && Object.keys(output).every((k) => k === 'body' || k === 'contentType')) {
       const o = output as { body: unknown; contentType?: unknown };
-      const hook = this.hooks.transformFn ? 'transformFn' : 'outputFn';
+      const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');
       const contentType = typeof o.contentType === 'string' ? headerValue(o.contentType, 'Content-Type', `the contentType ${hook} returned`) : accept;
       try {
         return this.toResponse(o.body, contentType);
@@ -541,7 +546,7 @@ export class InferenceEngine {
       return { body: this.codecs.encode(output, accept, {}), contentType: accept };
     } catch (err) {
       if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE')) throw err;
-      const hook = this.hooks.transformFn ? 'transformFn' : 'outputFn';
+      const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');
       const outputs = err.details?.['outputs'];
       if (Array.isArray(outputs)) {
         // The codec's hint (select one output in the pipeline) is for pipelines: these outputs are the hook's.

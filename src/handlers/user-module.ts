@@ -51,6 +51,16 @@ export interface HandlerHooks {
   bidiFn?: BidiFn;
   /** Where the module was loaded from, when there was one. */
   file?: string;
+  /** The name each hook is exported under (`input_fn` or `inputFn`), by its camelCase key: errors name what the module says. */
+  names?: Readonly<Partial<Record<HookKey, string>>>;
+}
+
+/** A hook's camelCase name, the key it has in {@link HandlerHooks}. */
+export type HookKey = keyof typeof HOOK_NAMES;
+
+/** The name `key` is exported under in the module `hooks` came from (`input_fn`), else `key` itself. */
+export function hookName(hooks: HandlerHooks, key: HookKey): string {
+  return hooks.names?.[key] ?? key;
 }
 
 const HOOK_NAMES = {
@@ -79,10 +89,10 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
   const sources = [mod, (mod['default'] ?? {}) as Record<string, unknown>];
   const hooks: HandlerHooks = { file };
   // The name each hook is exported under (input_fn or inputFn): errors name what the module says.
-  const exportedAs: Record<string, string> = {};
-  for (const [key, names] of Object.entries(HOOK_NAMES)) {
+  const exportedAs: Partial<Record<HookKey, string>> = {};
+  for (const [key, names] of Object.entries(HOOK_NAMES) as [HookKey, (typeof HOOK_NAMES)[HookKey]][]) {
     for (const source of sources) {
-      const name = names.find((n) => source[n] !== undefined);
+      const name = names.find((n: string) => source[n] !== undefined);
       if (name === undefined) continue;
       const fn = source[name];
       if (typeof fn !== 'function') throw new ToolkitError('ERR_HANDLER_LOAD', `${file ?? 'handler'}: ${name} is exported but is not a function`);
@@ -91,6 +101,7 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
       break;
     }
   }
+  hooks.names = exportedAs;
   if (hooks.transformFn) {
     const clash = (['inputFn', 'predictFn', 'predictBatchFn', 'outputFn'] as const).filter((k) => hooks[k]).map((k) => exportedAs[k]!);
     if (clash.length) {

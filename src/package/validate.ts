@@ -102,7 +102,7 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
   }
   try {
     const hooks = pickHooks(mod, report.handlerFile);
-    report.hooks = Object.keys(hooks).filter((k) => k !== 'file' && (hooks as Record<string, unknown>)[k] !== undefined);
+    report.hooks = Object.entries(hooks).flatMap(([k, v]) => (typeof v === 'function' ? [k] : []));
   } catch (err) {
     report.errors.push((err as Error).message);
   }
