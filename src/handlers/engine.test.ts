@@ -257,7 +257,7 @@ test('a 406 for several outputs an outputFn returned, in a type that holds one a
   await assert.rejects(invokeText(engine, 'x', 'text/csv'), {
     code: 'ERR_NOT_ACCEPTABLE',
     status: 406,
-    message: "text/csv holds one array but outputFn returned 2 outputs ('a', 'b') for smkit to encode; ask for application/json (Accept header), or return one of them from outputFn (or the body already encoded)",
+    message: "text/csv holds one array but outputFn returned 2 outputs ('a', 'b'); ask for application/json (Accept header), or return one of them from outputFn (or the body already encoded)",
   });
 });
 

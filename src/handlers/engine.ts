@@ -115,6 +115,20 @@ function bodyKind(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+/**
+ * The 406 for several `outputs` that `hook` returned, to be encoded in `accept`, a type that holds
+ * one array (text/csv, NPY); `orElse` is what else the hook can do. The codec's hint (select one
+ * output in the pipeline) is no help: no pipeline step sees what a hook returns.
+ */
+function oneArrayOnly(accept: string, hook: string, outputs: readonly unknown[], orElse: string, err: ToolkitError): ToolkitError {
+  return new ToolkitError(
+    'ERR_NOT_ACCEPTABLE',
+    `${excerpt(accept, 200)} holds one array but ${hook} returned ${outputs.length} outputs (${outputs.map((n) => `'${excerpt(String(n), 100)}'`).join(', ')}); ` +
+      `ask for application/json (Accept header), or return one of them from ${hook} (${orElse})`,
+    { cause: err, details: err.details },
+  );
+}
+
 /** What `/ping` and the logs report about a loaded engine. */
 export interface EngineDescription {
   handler?: string;
@@ -508,14 +522,7 @@ export class InferenceEngine {
         throw new ToolkitError('ERR_NOT_ACCEPTABLE', `${err.message}${hint}`, { cause: err });
       }
       const outputs = err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' ? err.details?.['outputs'] : undefined;
-      if (hook && Array.isArray(outputs)) {
-        throw new ToolkitError(
-          'ERR_NOT_ACCEPTABLE',
-          `${excerpt(accept, 200)} holds one array but ${hook} returned ${outputs.length} outputs (${outputs.map((n) => `'${excerpt(String(n), 100)}'`).join(', ')}); ` +
-            `ask for application/json (Accept header), or return one of them from ${hook} (or export an outputFn to encode them)`,
-          { cause: err, details: (err as ToolkitError).details },
-        );
-      }
+      if (hook && Array.isArray(outputs)) throw oneArrayOnly(accept, hook, outputs, 'or export an outputFn to encode them', err as ToolkitError);
       throw err;
     }
   }
@@ -548,15 +555,7 @@ export class InferenceEngine {
       if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE')) throw err;
       const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');
       const outputs = err.details?.['outputs'];
-      if (Array.isArray(outputs)) {
-        // The codec's hint (select one output in the pipeline) is for pipelines: these outputs are the hook's.
-        throw new ToolkitError(
-          'ERR_NOT_ACCEPTABLE',
-          `${excerpt(accept, 200)} holds one array but ${hook} returned ${outputs.length} outputs (${outputs.map((n) => `'${excerpt(String(n), 100)}'`).join(', ')}) for smkit to encode; ` +
-            `ask for application/json (Accept header), or return one of them from ${hook} (or the body already encoded)`,
-          { cause: err, details: err.details },
-        );
-      }
+      if (Array.isArray(outputs)) throw oneArrayOnly(accept, hook, outputs, 'or the body already encoded', err);
       // No codec writes the Accept type. The registry's hint (export an outputFn) is for handlers
       // without one: this handler has its hook, which can encode the value itself.
       if (this.codecs.find(accept)?.encode !== undefined) throw err;
