@@ -279,7 +279,11 @@ export class InferenceEngine {
       try {
         return await fn();
       } catch (err) {
-        throw new ToolkitError('ERR_MODEL_LOAD', `${hookName(hooks, key)} in ${hooks.file} failed: ${thrownMessage(err)}`, { cause: err });
+        const name = hookName(hooks, key);
+        // details.hook: clients are told which hook failed, not what user code threw (see
+        // loadFailureReason); smkit's own errors (context.loadDefaultModel()'s) say what to fix.
+        const details = err instanceof ToolkitError ? {} : { details: { hook: name, handler: hooks.file } };
+        throw new ToolkitError('ERR_MODEL_LOAD', `${name} in ${hooks.file} failed: ${thrownMessage(err)}`, { cause: err, ...details });
       }
     };
     // The Python toolkit's load order: pre_model_fn, model_fn, model_warmup_fn.

@@ -114,6 +114,16 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
   return hooks;
 }
 
+/** Whether `err` is one of Node's own errors (its `code` is `ERR_...`), not one user code threw. */
+function isNodeError(err: unknown): boolean {
+  try {
+    const code = (err as { code?: unknown } | null | undefined)?.code;
+    return typeof code === 'string' && code.startsWith('ERR_');
+  } catch {
+    return false;
+  }
+}
+
 /** Loads the handler module's hooks; `{}` (all defaults) when there is none. */
 export async function loadHandlerHooks(codeDir: string, program: string): Promise<HandlerHooks> {
   const file = findHandlerModule(codeDir, program);
@@ -124,7 +134,13 @@ export async function loadHandlerHooks(codeDir: string, program: string): Promis
   } catch (err) {
     // A syntax error's message has no position of its own ("Unexpected token ';'"): say where it is.
     const place = err instanceof SyntaxError ? syntaxErrorPlace(file) : undefined;
-    throw new ToolkitError('ERR_HANDLER_LOAD', `cannot load handler ${file}${place ? ` (${place})` : ''}: ${thrownMessage(err)}`, { cause: err });
+    // Node's own errors (a missing package, ERR_MODULE_NOT_FOUND) say what to fix; anything else the
+    // module's top-level code threw, and clients are told only that (see loadFailureReason).
+    const userThrown = !(err instanceof SyntaxError) && !isNodeError(err);
+    throw new ToolkitError('ERR_HANDLER_LOAD', `cannot load handler ${file}${place ? ` (${place})` : ''}: ${thrownMessage(err)}`, {
+      cause: err,
+      ...(userThrown ? { details: { hook: 'its top-level code', handler: file } } : {}),
+    });
   }
   return pickHooks(mod, file);
 }

@@ -13,6 +13,13 @@ import type { InvocationRequest, InvocationResponse } from '../handlers/engine.j
 import { ToolkitError } from '../errors/catalogue.js';
 import { createLogger } from '../logging/logger.js';
 import { until } from '../../test/helpers/until.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InferenceWorker } from './inference-worker.js';
+import { InProcessBackend } from './in-process-backend.js';
+import type { InferenceThreadData } from './thread-protocol.js';
+import { engineOptions } from '../../test/helpers/engine-options.js';
 
 /** A backend that loads until the test calls {@link LoadingBackend.finish}; it answers only once ready, as the real ones do. */
 class LoadingBackend implements InferenceBackend {
@@ -123,5 +130,64 @@ test('a load that outlasts the invocation timeout: the backend answers as it wou
   } finally {
     backend.finish();
     await close();
+  }
+});
+
+/** A model directory whose handler module is `handler`. */
+function handlerModel(t: { after(fn: () => unknown): void }, handler: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-load-failure-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'inference.mjs'), handler);
+  return dir;
+}
+
+const SECRET = 'postgres://admin:hunter2@db.internal/prod';
+
+test("a load hook's error reaches /ping and refused invocations as its code and the hook, not its message (it may quote a secret); the message stays in the failure the log writes", async (t) => {
+  const dir = handlerModel(t, `export function model_fn() { throw new Error('cannot connect to ${SECRET}'); }`);
+  const engine = { modelDir: dir, codeDir: path.join(dir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } };
+  const data: InferenceThreadData = { engine, logLevel: 'silent', workerIndex: 0 };
+  const thread = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), data, 1, createLogger('silent'));
+  t.after(() => thread.close());
+  const cases: [InferenceBackend, RegExp][] = [
+    [thread, /^model failed to load: ERR_MODEL_LOAD: model_fn in .*inference\.mjs failed; its error is in the server log/],
+    [new InProcessBackend(engineOptions(handlerModel(t, `throw new Error('${SECRET}');`)), createLogger('silent')), /ERR_HANDLER_LOAD: its top-level code in .*inference\.mjs failed; its error is in the server log/],
+  ];
+  for (const [backend, reason] of cases) {
+    await backend.whenSettled();
+    assert.equal(backend.state(), 'failed');
+    assert.ok(backend.failure()!.message.includes(SECRET), 'the log of the load has the whole message');
+    const { base, close } = await serve(backend);
+    try {
+      const ping = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(5000) });
+      const pingBody = (await ping.json()) as { message: string };
+      assert.equal(ping.status, 503);
+      assert.match(pingBody.message, reason);
+      assert.ok(!pingBody.message.includes('hunter2'), pingBody.message);
+      const res = await post(base, '1,2');
+      const body = (await res.json()) as { code: string; message: string };
+      assert.equal(res.status, 503);
+      assert.equal(body.code, 'ERR_NOT_READY');
+      assert.ok(!body.message.includes('hunter2'), body.message);
+    } finally {
+      await close();
+    }
+  }
+  // smkit's and Node's own errors say what to fix, and quote nothing user code threw.
+  for (const [handler, reason] of [
+    [`import 'no-such-package-smkit';`, /Cannot find package 'no-such-package-smkit'/],
+    [`export function modelFn(modelDir, context) { return context.loadDefaultModel(); }`, /^model failed to load: modelFn in .*inference\.mjs failed: .*model/],
+  ] as const) {
+    const backend = new InProcessBackend(engineOptions(handlerModel(t, handler)), createLogger('silent'));
+    await backend.whenSettled();
+    const { base, close } = await serve(backend);
+    try {
+      const { message } = (await (await fetch(`${base}/ping`, { signal: AbortSignal.timeout(5000) })).json()) as { message: string };
+      assert.match(message, reason);
+      assert.doesNotMatch(message, /server log/);
+    } finally {
+      await close();
+    }
   }
 });

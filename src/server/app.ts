@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { ToolkitError } from '../errors/catalogue.js';
+import { loadFailureReason } from './load-failure.js';
 import type { Settings } from '../config/settings.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import type { SageMakerHeaders } from '../core/context.js';
@@ -213,7 +214,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       sendJson(res, 200, { status: 'Healthy', runtimes: d?.runtimes.map((r) => ({ name: r.name, backend: r.backend })) ?? [] });
       return;
     }
-    const reason = state === 'failed' ? `model failed to load: ${backend.failure()?.message ?? 'see logs'}` : 'model is loading';
+    const reason = state === 'failed' ? `model failed to load: ${loadFailureReason(backend.failure())}` : 'model is loading';
     sendJson(res, 503, { status: state === 'failed' ? 'Unhealthy' : 'Loading', code: 'ERR_NOT_READY', message: reason });
   };
 
@@ -233,7 +234,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   /** Refuses invocations the backend cannot take; undefined when it can. */
   const refusal = (target: InferenceBackend): ToolkitError | undefined => {
     if (isDraining()) return new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down (SIGTERM); retry on another instance');
-    if (target.state() === 'failed') return new ToolkitError('ERR_NOT_READY', `the model failed to load: ${target.failure()?.message ?? 'see the logs'}`);
+    if (target.state() === 'failed') return new ToolkitError('ERR_NOT_READY', `the model failed to load: ${loadFailureReason(target.failure())}`);
     return undefined;
   };
 

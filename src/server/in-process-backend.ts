@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { loadFailureReason } from './load-failure.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine, type EngineOptions, type EngineDescription, type InvocationRequest, type InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
@@ -66,7 +67,7 @@ export class InProcessBackend implements InferenceBackend {
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
     if (this.#closedWith) return Promise.reject(this.#closedWith);
     const engine = this.#engine;
-    if (!engine) return Promise.reject(new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${this.#failure.message}` : 'the model is still loading'));
+    if (!engine) return Promise.reject(new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${loadFailureReason(this.#failure)}` : 'the model is still loading'));
     return new Promise<InvocationResponse>((resolve, reject) => {
       const deadline = this.#deadlines.watch(timeoutMs, (reason = new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s`)) => {
         // A request still waiting for a batch is dropped there; user code sees ctx.signal abort.

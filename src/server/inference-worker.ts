@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { ToolkitError } from '../errors/catalogue.js';
+import { loadFailureReason } from './load-failure.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { Logger } from '../core/context.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
@@ -173,6 +174,8 @@ export class InferenceWorker implements InferenceBackend {
     this.#failure = new ToolkitError(
       'ERR_MODEL_LOAD',
       `the inference thread ended while loading the model (${cause}); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown where nothing awaits it`,
+      // What user code threw is for the log only (see loadFailureReason).
+      uncaught === undefined ? {} : { details: { hook: 'the handler module or its modelFn/preModelFn/modelWarmupFn' } },
     );
     this.log.error({ exitCode: code, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load; /ping answers 503');
     this.#settle();
@@ -274,7 +277,7 @@ export class InferenceWorker implements InferenceBackend {
 
   #notReady(): ToolkitError {
     return this.#state === 'failed'
-      ? new ToolkitError('ERR_NOT_READY', `the model failed to load: ${this.#failure?.message ?? 'see the logs'}`)
+      ? new ToolkitError('ERR_NOT_READY', `the model failed to load: ${loadFailureReason(this.#failure)}`)
       : new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200');
   }
 

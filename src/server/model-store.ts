@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
+import { loadFailureReason } from './load-failure.js';
 import type { InferenceBackend } from './inference-backend.js';
 
 /** A loaded model as the multi-model API lists it. */
@@ -79,7 +80,7 @@ export class ModelStore implements ModelManager {
       if (this.#models.get(name)?.backend === backend) this.#models.delete(name);
       await backend.close(0);
       const failure = backend.failure();
-      const message = `model "${name}" failed to load from ${url}: ${failure?.message ?? 'see the log'}`;
+      const message = `model "${name}" failed to load from ${url}: ${loadFailureReason(failure)}`;
       if (failure && MEMORY_FAILURE.test(failure.message)) throw new ToolkitError('ERR_INSUFFICIENT_RESOURCES', message, { cause: failure });
       throw new ToolkitError('ERR_MODEL_LOAD', message, { status: 500, cause: failure });
     }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { loadFailureReason } from '../load-failure.js';
 import { ToolkitError, type ErrorCode } from '../../errors/catalogue.js';
 import { excerpt } from '../../errors/excerpt.js';
 import { Cancellation, clientGoneError } from '../../core/cancellation.js';
@@ -67,7 +68,7 @@ function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, is
   if (!backend) return refuse('ERR_NOT_FOUND', 'a multi-model endpoint serves no bidirectional streams: invoke its models with POST /models/{name}/invoke');
   if (isDraining()) return refuse('ERR_SHUTTING_DOWN', 'the server is shutting down');
   if (backend.state() !== 'ready') {
-    return refuse('ERR_NOT_READY', backend.state() === 'failed' ? `the model failed to load: ${backend.failure()?.message ?? 'see the logs'}` : 'the model is still loading; retry when GET /ping answers 200');
+    return refuse('ERR_NOT_READY', backend.state() === 'failed' ? `the model failed to load: ${loadFailureReason(backend.failure())}` : 'the model is still loading; retry when GET /ping answers 200');
   }
   // A client may name its own path (SageMaker's ModelInvocationPath): bidiFn serves any, and reads it in ctx.path.
   const path = pathOf(req.url);
