@@ -75,8 +75,16 @@ async function extractSubmitArchive(file: string, cwd: string, signal?: AbortSig
   });
 }
 
+/** Characters a shell's `$'...'` form writes as escapes; raw, a CR or LF would break the one-line display. */
+const CONTROL = /[\x00-\x1f\x7f]/;
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', "'": "\\'", '\\': '\\\\' };
+
 function quote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+  if (!CONTROL.test(arg)) return `'${arg.replace(/'/g, `'\\''`)}'`;
+  // A hyperparameter holding a line break (CRLF, LF): bash's ANSI-C quoting keeps the command one
+  // line (the log's, the failure file's headline) and still pastes back into a shell as it ran.
+  return `$'${arg.replace(/[\x00-\x1f\x7f'\\]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
 }
 
 /**

@@ -75,6 +75,9 @@ test('entry points run by type and must stay inside the code directory', () => {
     const cmd = (f: string) => entryPointCommand(dir, f, ['--a', '1'], '/usr/bin/node');
     assert.deepEqual([cmd('a.mjs').command, ...cmd('a.mjs').args], ['/usr/bin/node', path.join(dir, 'a.mjs'), '--a', '1']);
     assert.equal(cmd('a.mjs').display, 'node a.mjs --a 1');
+    // A line break in a hyperparameter stays on the one line of the failure file's headline.
+    assert.equal(entryPointCommand(dir, 'a.mjs', ['--note', "it's\r\nfine\t\x01\\"], '/usr/bin/node').display, "node a.mjs --note $'it\\'s\\r\\nfine\\t\\x01\\\\'");
+    assert.equal(entryPointCommand(dir, 'a.mjs', ['--note', "it's fine"], '/usr/bin/node').display, "node a.mjs --note 'it'\\''s fine'");
     assert.equal(cmd('b.sh').command, '/bin/sh');
     assert.equal(cmd('c.py').command, 'python3');
     assert.deepEqual([cmd('d').command, ...cmd('d').args], [path.join(dir, 'd'), '--a', '1']);
