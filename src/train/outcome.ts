@@ -32,13 +32,21 @@ export function headlineCommand(display: string, max = MAX_HEADLINE_COMMAND): st
 const ERROR_LINE = /^\s*([\w.]*(Error|Exception)\b|error:|fatal:|Traceback)/i;
 
 /**
+ * What a terminal shows of a stderr line: a line redrawn with CR (a progress bar: `10%\r20%\r...`)
+ * as its last redraw, not every redraw run together; a CRLF line end is a line end.
+ */
+function shownLine(line: string): string {
+  return line.split('\r').findLast((redraw) => redraw.trim() !== '') ?? '';
+}
+
+/**
  * Builds a failure description with the reason first: the headline with a one-line summary (the
  * last error-looking line of stderr, else its last line; skipped when `summarize` is false), then
  * the tail of stderr for context.
  */
 export function describeScriptFailure(headline: string, stderrTail: string, options: { summarize?: boolean; maxTailLines?: number } = {}): string {
   const { summarize = true, maxTailLines = 20 } = options;
-  const lines = stderrTail.split(/\r?\n/).map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
+  const lines = stderrTail.split('\n').map((l) => shownLine(l).trimEnd()).filter((l) => l.trim() !== '');
   const errorLine = summarize ? ([...lines].reverse().find((l) => ERROR_LINE.test(l)) ?? lines.at(-1)) : undefined;
   const first = errorLine ? `${headline}: ${errorLine.trim()}` : headline;
   const tail = lines.slice(-maxTailLines);
