@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Keeps the last `limit` bytes of a stream, for the failure file. */
@@ -62,6 +62,20 @@ export function writeFailure(failureFile: string, reason: string): boolean {
   mkdirSync(path.dirname(failureFile), { recursive: true });
   writeFileSync(failureFile, reason);
   return true;
+}
+
+/**
+ * Removes the `success` and `failure` files an earlier run left in the same tree (a local tree run
+ * again to resume from its checkpoints), so the files at the end describe this run: a stale
+ * `failure` would otherwise stand beside this run's `success`, or be kept as this run's reason.
+ * Returns the files removed.
+ */
+export function clearOutcome(files: readonly string[]): string[] {
+  return files.filter((file) => {
+    if (!existsSync(file)) return false;
+    rmSync(file, { force: true });
+    return true;
+  });
 }
 
 /** Writes the empty `<output>/success` marker STT writes on success. */

@@ -10,7 +10,7 @@ import { isToolkitError } from '../errors/catalogue.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { entryPointCommand, resolveCodeDir, type EntryPointCommand } from './entry-point.js';
 import { buildTrainingEnvironment, readTrainingConfig, type TrainingEnvironment } from './environment.js';
-import { TailBuffer, describeScriptFailure, headlineCommand, writeFailure, writeSuccess } from './outcome.js';
+import { TailBuffer, clearOutcome, describeScriptFailure, headlineCommand, writeFailure, writeSuccess } from './outcome.js';
 import { trainingPaths, type TrainingPaths } from './paths.js';
 import { findPipeChannels } from './pipe-channels.js';
 
@@ -115,6 +115,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   let command: EntryPointCommand;
   let env: Record<string, string>;
   try {
+    for (const file of clearOutcome([paths.successFile, paths.failureFile])) log.warn({ file }, 'removed the outcome file of an earlier run in this tree');
     const config = readTrainingConfig(paths);
     for (const file of config.defaulted) log.warn({ file }, 'config file absent; using the default');
     environment = buildTrainingEnvironment(config, {
