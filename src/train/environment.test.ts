@@ -123,3 +123,14 @@ test('config files that cannot be read or start with a BOM fail with a reason th
     rmSync(base, { recursive: true, force: true });
   }
 });
+
+test("a hyperparameter no process can be given (a name with '=', a NUL character) is ERR_TRAIN_CONFIG_INVALID naming it, not a variable under another name", () => {
+  const rc = '{"current_host": "algo-1", "hosts": ["algo-1"]}';
+  const refused = (hps: string, message: RegExp) =>
+    assert.throws(() => buildTrainingEnvironment(config(hps, '{}', rc), facts), (e: unknown) => isToolkitError(e) && e.code === 'ERR_TRAIN_CONFIG_INVALID' && message.test(e.message));
+  // Before: the script saw SM_HP_LR set to "MAX=0.1".
+  refused('{"lr=max": "0.1"}', /^a hyperparameter cannot be passed as the environment variable "SM_HP_LR=MAX": its name holds '='; rename it/);
+  refused('{"note": "a\\u0000b"}', /"SM_HP_NOTE": its value holds a NUL character/);
+  refused('{"opts": "{\\"k\\": [\\"a\\u0000b\\"]}"}', /"SM_HP_OPTS": its value holds a NUL character/);
+  assert.equal(buildTrainingEnvironment(config('{"lr-max": "0.1", "note": "a\\r\\nb"}', '{}', rc), facts).vars['SM_HP_NOTE'], 'a\r\nb');
+});

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
 import { channelPath, type TrainingPaths } from './paths.js';
 import { PyDict, PyInt, PyJsonError, parseHyperparameterValue, pyJsonDumps, pyJsonLoads, pyStr, pyTruthy, sortedKeys, type PyValue } from './py-json.js';
 
@@ -101,6 +102,22 @@ export interface EnvironmentFacts {
   readonly jobName?: string;
   /** `SM_HP_MP_PARAMETERS`. */
   readonly modelParallelParameters?: string;
+}
+
+/**
+ * Refuses what an entry point cannot be given: a variable name holding `=` (the script would see
+ * `SM_HP_A` set to `B=value` for a hyperparameter `a=b`) or NUL, a value holding NUL (the process
+ * cannot start; the arguments come from the same values). STT fails such a job too: Python refuses
+ * them in `os.environ`.
+ */
+function checkPassable(vars: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(vars)) {
+    const at = /[=\0]/.exec(name)?.[0] ?? (value.includes('\0') ? 'value' : undefined);
+    if (at === undefined) continue;
+    const what = at === 'value' ? 'its value holds a NUL character' : at === '=' ? "its name holds '='" : 'its name holds a NUL character';
+    const source = name.startsWith('SM_HP_') ? 'a hyperparameter' : 'the training config';
+    throw new ToolkitError('ERR_TRAIN_CONFIG_INVALID', `${source} cannot be passed as the environment variable ${excerpt(JSON.stringify(name), 300)}: ${what}; rename it or change its value.`);
+  }
 }
 
 /** The training environment as STT's `Environment` derives it (https://github.com/aws/sagemaker-training-toolkit). */
@@ -290,6 +307,7 @@ export function buildTrainingEnvironment(config: TrainingConfig, facts: Environm
 
   const vars: Record<string, string> = {};
   for (const [key, value] of env) vars[`SM_${key.toUpperCase()}`] = formatEnvValue(value);
+  checkPassable(vars);
 
   return {
     hyperparameters: userHps,
