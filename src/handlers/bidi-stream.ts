@@ -111,8 +111,11 @@ export function toFrame(reply: unknown): BidiFrame {
   return { data: Buffer.from(JSON.stringify(reply) ?? 'null', 'utf8'), binary: false };
 }
 
-/** What `bidiFn` returned, as frames; `undefined` or an object that is not iterable is a mistake the caller reports. */
-export async function* toFrames(returned: unknown): AsyncIterable<BidiFrame> {
+/**
+ * What `bidiFn` returned, as frames; `undefined` or an object that is not iterable is a mistake the
+ * caller reports. `hook` is the name the module exports it under (`bidi_fn`), for that error.
+ */
+export async function* toFrames(returned: unknown, hook = 'bidiFn'): AsyncIterable<BidiFrame> {
   // An `async function` that returns a generator hands it over in a promise.
   const replies = returned && typeof (returned as PromiseLike<unknown>).then === 'function' ? await returned : returned;
   if (isAsyncIterable(replies)) {
@@ -120,6 +123,6 @@ export async function* toFrames(returned: unknown): AsyncIterable<BidiFrame> {
   } else if (isIterable(replies)) {
     for (const reply of replies) yield toFrame(reply);
   } else {
-    throw new TypeError(`bidiFn must return (or be) an async iterable of replies, such as an async generator; it returned ${replies === null ? 'null' : typeof replies}`);
+    throw new TypeError(`${hook} must return (or be) an async iterable of replies, such as an async generator; it returned ${replies === null ? 'null' : typeof replies}`);
   }
 }

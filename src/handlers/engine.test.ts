@@ -333,6 +333,9 @@ test("errors name a hook as the handler module exports it (input_fn, predict_fn,
   await assert.rejects(invokeText(noPredict, 'x'), { code: 'ERR_USER_CODE', message: /^input_fn in .*inference\.mjs returned undefined: .* to take what input_fn returns$/ });
   const batched = await engineWithHandler(t, `export function input_fn(body) { return body.toString(); }\nexport function predict_batch_fn() { return []; }`);
   await assert.rejects(invokeText(batched, 'x', 'application/json'), { code: 'ERR_USER_CODE', message: /^predict_batch_fn must return an array with one prediction per input \(1\), got 0 items$/ });
+  const bidi = await engineWithHandler(t, `export function bidi_fn() { return undefined; }`);
+  const replies = bidi.openBidi({ requestId: 'b', path: '/invocations-bidirectional-stream', query: {}, headers: {} }, (async function* () {})(), log);
+  await assert.rejects((async () => { for await (const _ of replies) void _; })(), { code: 'ERR_USER_CODE', message: /^bidi_fn in .*inference\.mjs failed: bidi_fn must return \(or be\) an async iterable/ });
   const broken = await engineWithHandler(t, `export function transform_fn() { throw new Error('disk full'); }`);
   await assert.rejects(invokeText(broken, 'x'), { code: 'ERR_USER_CODE', message: /^transform_fn in .*inference\.mjs failed: disk full$/ });
   await assert.rejects(engineWithHandler(t, `export function model_fn() { throw new Error('no weights'); }`), { code: 'ERR_MODEL_LOAD', message: /^model_fn in .*inference\.mjs failed: no weights$/ });

@@ -414,7 +414,7 @@ export class InferenceEngine {
     };
     const ctx = new BidiStreamContext(req, this.options.modelDir, log, cancellation, invoke);
     try {
-      yield* toFrames(bidiFn(toMessages(frames), this.model, ctx));
+      yield* toFrames(bidiFn(toMessages(frames), this.model, ctx), this.#name('bidiFn'));
     } catch (err) {
       throw this.#io!.toUserError(this.#name('bidiFn'), this.hooks.file, err);
     }
