@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import { syntaxErrorPlace } from '../errors/syntax-error-place.js';
+import { isNodeError } from '../errors/node-error.js';
 import type { InvocationContext } from '../core/context.js';
 import type { BidiFn } from './bidi-stream.js';
 
@@ -112,16 +113,6 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
     }
   }
   return hooks;
-}
-
-/** Whether `err` is one of Node's own errors (its `code` is `ERR_...`), not one user code threw. */
-function isNodeError(err: unknown): boolean {
-  try {
-    const code = (err as { code?: unknown } | null | undefined)?.code;
-    return typeof code === 'string' && code.startsWith('ERR_');
-  } catch {
-    return false;
-  }
 }
 
 /** Loads the handler module's hooks; `{}` (all defaults) when there is none. */

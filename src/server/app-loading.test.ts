@@ -142,6 +142,16 @@ function handlerModel(t: { after(fn: () => unknown): void }, handler: string): s
   return dir;
 }
 
+/** A model directory whose pipeline file runs one custom step from code/steps.mjs, which is `code`. */
+function stepModel(t: { after(fn: () => unknown): void }, code: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-load-failure-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'steps.mjs'), code);
+  writeFileSync(path.join(dir, 'pipeline.json'), JSON.stringify({ predict: [{ custom: { module: 'steps.mjs' } }] }));
+  return dir;
+}
+
 const SECRET = 'postgres://admin:hunter2@db.internal/prod';
 
 test("a load hook's error reaches /ping and refused invocations as its code and the hook, not its message (it may quote a secret); the message stays in the failure the log writes", async (t) => {
@@ -153,6 +163,7 @@ test("a load hook's error reaches /ping and refused invocations as its code and 
   const cases: [InferenceBackend, RegExp][] = [
     [thread, /^model failed to load: ERR_MODEL_LOAD: model_fn in .*inference\.mjs failed; its error is in the server log/],
     [new InProcessBackend(engineOptions(handlerModel(t, `throw new Error('${SECRET}');`)), createLogger('silent')), /ERR_HANDLER_LOAD: its top-level code in .*inference\.mjs failed; its error is in the server log/],
+    [new InProcessBackend(engineOptions(stepModel(t, `throw new Error('${SECRET}');`)), createLogger('silent')), /ERR_HANDLER_LOAD: its top-level code in .*steps\.mjs failed; its error is in the server log/],
   ];
   for (const [backend, reason] of cases) {
     await backend.whenSettled();
