@@ -4,6 +4,7 @@ import type { StreamedAnswer, StreamOptions } from '../endpoint/stream.js';
 import type { RoutableEndpoint } from '../front-door/app.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { S3Objects } from '../s3/objects.js';
+import type { BodyBudget } from '../../server/body-budget.js';
 import {
   AsyncInferenceNotConfiguredError,
   AsyncInvocationQueue,
@@ -85,8 +86,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.random() < this.pending!.greenShare ? green : blue;
   }
 
-  invoke(req: InvokeEndpointRequest, timeoutMs?: number, maxAnswerBytes?: number): Promise<{ variant: string; response: InvokeEndpointResponse }> {
-    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs, maxAnswerBytes);
+  invoke(req: InvokeEndpointRequest, timeoutMs?: number, maxAnswerBytes?: number, budget?: BodyBudget): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs, maxAnswerBytes, budget);
   }
 
   stream(req: InvokeEndpointRequest, opts?: StreamOptions): Promise<{ variant: string; answer: StreamedAnswer }> {

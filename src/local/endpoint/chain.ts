@@ -2,7 +2,8 @@ import type { SageMakerHeaders } from '../../core/context.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SAGEMAKER_HEADERS, SESSION_ID_HEADER, writeSageMakerHeaders } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, type ChainContainer } from './container.js';
 import { ensureModelLoaded } from './multi-model.js';
-import { MAX_ERROR_ANSWER_BYTES, MAX_REALTIME_ANSWER_BYTES, readAtMost, type CappedAnswer } from './read-answer.js';
+import type { BodyBudget } from '../../server/body-budget.js';
+import { AnswerOverBudgetError, MAX_ERROR_ANSWER_BYTES, MAX_REALTIME_ANSWER_BYTES, readAtMost, type CappedAnswer } from './read-answer.js';
 
 /** Re-exported for callers of {@link invokeChain}, which takes these containers and throws these failures. */
 export { ContainerFailure, type ChainContainer } from './container.js';
@@ -54,6 +55,13 @@ export interface ChainOptions {
    * container sends. @defaultValue {@link MAX_REALTIME_ANSWER_BYTES}, the real-time response limit
    */
   maxAnswerBytes?: number;
+  /**
+   * The memory the front door's bodies share (`SMKIT_LOCAL_BODY_MEMORY_MB`): each answer's bytes
+   * are taken from it as they arrive; one that does not fit fails the invocation with
+   * `AnswerOverBudgetError`. An earlier container's answer is given back once the next one's is
+   * read; the last one's `body.length` bytes are the caller's to give back. @defaultValue unbounded
+   */
+  budget?: BodyBudget;
 }
 
 /** The headers one container of a chain gets: the caller's SageMaker headers, this stage's content type and Accept. */
@@ -79,48 +87,57 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
   let newSessionId: string | undefined;
   let closedSessionId: string | undefined;
   let unsizedBy: string | undefined;
-  for (const [index, container] of containers.entries()) {
-    const last = index === containers.length - 1;
-    const route = container.multiModel
-      ? `/models/${await ensureModelLoaded(container, container.multiModel, req.targetModel, index, timeoutMs)}/invoke`
-      : '/invocations';
-    const timeout = AbortSignal.timeout(timeoutMs);
-    let res: Response;
-    try {
-      res = await fetch(`${container.url}${route}`, {
-        method: 'POST',
-        headers: requestHeaders(req, contentType, last ? req.accept : undefined),
-        body,
-        signal: timeout,
-      });
-    } catch (err) {
-      const name = (err as Error).name;
-      if (name === 'TimeoutError' || name === 'AbortError') {
-        throw new ContainerFailure('timeout', container, index, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
+  // Bytes of `body` taken from the budget (the caller's request body is not this chain's to give back).
+  let held = 0;
+  try {
+    for (const [index, container] of containers.entries()) {
+      const last = index === containers.length - 1;
+      const route = container.multiModel
+        ? `/models/${await ensureModelLoaded(container, container.multiModel, req.targetModel, index, timeoutMs)}/invoke`
+        : '/invocations';
+      const timeout = AbortSignal.timeout(timeoutMs);
+      let res: Response;
+      try {
+        res = await fetch(`${container.url}${route}`, {
+          method: 'POST',
+          headers: requestHeaders(req, contentType, last ? req.accept : undefined),
+          body,
+          signal: timeout,
+        });
+      } catch (err) {
+        const name = (err as Error).name;
+        if (name === 'TimeoutError' || name === 'AbortError') {
+          throw new ContainerFailure('timeout', container, index, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
+        }
+        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+        throw new ContainerFailure('unreachable', container, index, undefined, cause?.code ?? cause?.message ?? (err as Error).message);
       }
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new ContainerFailure('unreachable', container, index, undefined, cause?.code ?? cause?.message ?? (err as Error).message);
+      let answer: CappedAnswer;
+      try {
+        answer = await readAtMost(res, res.status >= 400 ? MAX_ERROR_ANSWER_BYTES : maxAnswerBytes, opts.budget && { bytes: opts.budget, hostname: container.hostname });
+      } catch (err) {
+        if (err instanceof AnswerOverBudgetError) throw err;
+        // The answer started but did not finish in time: a timeout, as when it does not start.
+        if (timeout.aborted) throw new ContainerFailure('timeout', container, index, undefined, `no complete response within ${Math.round(timeoutMs / 1000)} s`);
+        throw new ContainerFailure('unreachable', container, index, undefined, `connection lost while reading the response: ${(err as Error).message}`);
+      }
+      if (res.status >= 400 || answer.cut) {
+        opts.budget?.give(answer.body.length);
+        if (res.status >= 400) throw new ContainerFailure('status', container, index, res.status, answer.body.toString('utf8'));
+        throw new ContainerFailure('too-large', container, index, undefined, `its answer is larger than ${maxAnswerBytes} bytes, the most an invocation returns; it was not read further`);
+      }
+      opts.budget?.give(held);
+      body = answer.body;
+      held = body.length;
+      if (!res.headers.has('content-length')) unsizedBy ??= container.hostname;
+      contentType = res.headers.get('content-type') ?? 'application/octet-stream';
+      customAttributes = res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) ?? undefined;
+      newSessionId = openedSessionOf(res.headers) ?? newSessionId;
+      closedSessionId = res.headers.get(CLOSED_SESSION_ID_HEADER) ?? closedSessionId;
     }
-    let answer: CappedAnswer;
-    try {
-      answer = await readAtMost(res, res.status >= 400 ? MAX_ERROR_ANSWER_BYTES : maxAnswerBytes);
-    } catch (err) {
-      // The answer started but did not finish in time: a timeout, as when it does not start.
-      if (timeout.aborted) throw new ContainerFailure('timeout', container, index, undefined, `no complete response within ${Math.round(timeoutMs / 1000)} s`);
-      throw new ContainerFailure('unreachable', container, index, undefined, `connection lost while reading the response: ${(err as Error).message}`);
-    }
-    if (res.status >= 400) {
-      throw new ContainerFailure('status', container, index, res.status, answer.body.toString('utf8'));
-    }
-    if (answer.cut) {
-      throw new ContainerFailure('too-large', container, index, undefined, `its answer is larger than ${maxAnswerBytes} bytes, the most an invocation returns; it was not read further`);
-    }
-    body = answer.body;
-    if (!res.headers.has('content-length')) unsizedBy ??= container.hostname;
-    contentType = res.headers.get('content-type') ?? 'application/octet-stream';
-    customAttributes = res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) ?? undefined;
-    newSessionId = openedSessionOf(res.headers) ?? newSessionId;
-    closedSessionId = res.headers.get(CLOSED_SESSION_ID_HEADER) ?? closedSessionId;
+  } catch (err) {
+    opts.budget?.give(held);
+    throw err;
   }
   const response: InvokeEndpointResponse = { body, contentType };
   if (customAttributes !== undefined) response.customAttributes = customAttributes;

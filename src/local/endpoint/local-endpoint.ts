@@ -1,11 +1,12 @@
 import type { CaptureWriter } from '../capture/writer.js';
+import type { BodyBudget } from '../../server/body-budget.js';
 import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
 import { NEW_SESSION } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, invokeChain, type ChainContainer, type InvokeEndpointRequest, type InvokeEndpointResponse } from './chain.js';
 import { compareAnswers } from './compare.js';
 import { ModelNotReadyError, TargetModelError } from './multi-model.js';
 import { pickWeighted } from './random.js';
-import { MAX_REALTIME_ANSWER_BYTES } from './read-answer.js';
+import { AnswerOverBudgetError, MAX_REALTIME_ANSWER_BYTES } from './read-answer.js';
 import { openStream, PipelineStreamingError, type StreamedAnswer, type StreamOptions } from './stream.js';
 
 /** One instance's container chain, lent for one invocation; `release` when the answer is complete. */
@@ -82,7 +83,9 @@ function parseNewSession(value: string): { id: string; expiresAt: number } | und
 }
 
 /** How CloudWatch counts a failed invocation: by the model's status, else as a server error. */
-function outcomeOf(err: unknown): '4xx' | '5xx' {
+function outcomeOf(err: unknown): 'ok' | '4xx' | '5xx' {
+  // The model answered; the front door had no memory to hold the answer (no model error to count).
+  if (err instanceof AnswerOverBudgetError) return 'ok';
   if (err instanceof ContainerFailure) return err.kind === 'status' && err.status! < 500 ? '4xx' : '5xx';
   if (err instanceof TargetModelError || err instanceof TargetContainerError || err instanceof ModelNotReadyError) return '4xx';
   return '5xx';
@@ -180,8 +183,12 @@ export class LocalEndpoint {
    * `ContainerFailure` (from the chain) or {@link UnknownVariantError}. `timeoutMs` (each
    * container's limit) replaces the endpoint's for this invocation (asynchronous invocations may run 15 minutes);
    * `maxAnswerBytes`, the most each container may answer, is the real-time response limit unless given.
+   * With a `budget` (the front door's `SMKIT_LOCAL_BODY_MEMORY_MB`), the containers' answers, the
+   * shadow variant's included, take from it as they arrive (an answer that does not fit rejects with
+   * `AnswerOverBudgetError`, a shadow's fails only the shadow copy); the caller gives back the
+   * resolved `response.body.length` bytes once it is done with the body.
    */
-  async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs, maxAnswerBytes = MAX_REALTIME_ANSWER_BYTES): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+  async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs, maxAnswerBytes = MAX_REALTIME_ANSWER_BYTES, budget?: BodyBudget): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
     const at = new Date();
@@ -189,12 +196,12 @@ export class LocalEndpoint {
     // A serverless cold start counts in OverheadLatency, as CloudWatch reports it for serverless endpoints.
     const instance = await lease(variant, place?.instance);
     const sampled = this.capture?.sample() ?? false;
-    const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled) : undefined;
+    const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled, budget) : undefined;
     let response: InvokeEndpointResponse;
     let modelMs = 0;
     try {
       const modelStart = performance.now();
-      response = await invokeChain(containersFor(this.name, variant, instance.containers, req), req, { timeoutMs, maxAnswerBytes });
+      response = await invokeChain(containersFor(this.name, variant, instance.containers, req), req, { timeoutMs, maxAnswerBytes, ...(budget ? { budget } : {}) });
       modelMs = performance.now() - modelStart;
     } catch (err) {
       instance.release();
@@ -294,7 +301,7 @@ export class LocalEndpoint {
     });
   }
 
-  private startShadow(shadow: VariantRuntime, req: InvokeEndpointRequest, at: Date, sampled: boolean): { resolveProduction(r: InvokeEndpointResponse | undefined): void } {
+  private startShadow(shadow: VariantRuntime, req: InvokeEndpointRequest, at: Date, sampled: boolean, budget: BodyBudget | undefined): { resolveProduction(r: InvokeEndpointResponse | undefined): void } {
     this.shadowStats.requests += 1;
     let resolveProduction!: (r: InvokeEndpointResponse | undefined) => void;
     const production = new Promise<InvokeEndpointResponse | undefined>((r) => (resolveProduction = r));
@@ -315,7 +322,7 @@ export class LocalEndpoint {
     const task = (async () => {
       const [prod, shadowResult] = await Promise.all([
         production,
-        invokeChain(shadowInstance.containers, shadowReq, { timeoutMs: this.timeoutMs }).then(
+        invokeChain(shadowInstance.containers, shadowReq, { timeoutMs: this.timeoutMs, ...(budget ? { budget } : {}) }).then(
           (r) => ({ ok: true as const, r }),
           (err: Error) => ({ ok: false as const, err }),
         ).finally(() => shadowInstance.release()),
@@ -325,6 +332,8 @@ export class LocalEndpoint {
         this.log('warn', 'shadow variant failed', { endpoint: this.name, shadow: shadow.name, error: shadowResult.err.message, ...this.statsFields() });
         return;
       }
+      // The shadow's answer held its bytes of the budget until production's arrived; nothing below awaits.
+      budget?.give(shadowResult.r.body.length);
       if (sampled) this.record(shadow.name, req, shadowResult.r, at);
       if (!prod) {
         this.shadowStats.shadowErrors += 1;

@@ -387,6 +387,74 @@ test('the bodies held at once are bounded (bodyMemoryBytes): past it a request, 
   assert.equal(after.status, 200, 'everything was given back');
 });
 
+test('a container answer takes from bodyMemoryBytes as it arrives: one that outgrows it is cut mid-answer with a 503, not read to its end first', async () => {
+  const MB = 1024 * 1024;
+  let cutBeforeEnd!: (cut: boolean) => void;
+  const containerSaw = new Promise<boolean>((r) => (cutBeforeEnd = r));
+  const container = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.headers['x-amzn-sagemaker-custom-attributes'] !== 'stall') return void res.end('ok');
+      // 3 MB of a declared 4 MB, then nothing: the answer never completes on its own.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(4 * MB) });
+      res.write(Buffer.alloc(3 * MB));
+      res.once('close', () => cutBeforeEnd(!res.writableFinished));
+    });
+  });
+  servers.push(container);
+  await new Promise<void>((r) => container.listen(0, '127.0.0.1', r));
+  const primary = { hostname: 'primary', url: `http://127.0.0.1:${(container.address() as AddressInfo).port}`, logFile: '/tmp/p.log' };
+  const outcomes: string[] = [];
+  const ep = new LocalEndpoint('e', [{ name: 'AllTraffic', weight: 1, containers: [primary] }], { timeoutMs: 20_000, metrics: { record: (r) => outcomes.push(r.outcome) } });
+  const app = createFrontDoor({ endpoints: new Map([['e', ep]]), bodyMemoryBytes: 2.5 * MB });
+  const res = await request(app).post('/endpoints/e/invocations').set('X-Amzn-SageMaker-Custom-Attributes', 'stall').send('x');
+  assert.equal(res.status, 503, res.text);
+  assert.deepEqual(outcomes, ['ok'], 'the model answered: no Invocation5XXErrors for an answer the front door could not hold');
+  assert.equal(res.headers['x-amzn-errortype'], 'ServiceUnavailable');
+  assert.equal(res.headers['retry-after'], '1');
+  assert.equal(await containerSaw, true, "the container's connection was closed mid-answer");
+  const after = await request(app).post('/endpoints/e/invocations').send(Buffer.alloc(2 * MB));
+  assert.equal(after.status, 200, 'what the cut answer took was given back');
+  // In a serial pipeline each answer is the next container's request: an earlier one is given back once the next is read.
+  const double = await fakeContainer('container-2', (s) => ({ body: s.body + s.body, contentType: 'application/octet-stream' }));
+  const pipeline = new LocalEndpoint('p', [{ name: 'AllTraffic', weight: 1, containers: [double.container, double.container] }]);
+  const door = createFrontDoor({ endpoints: new Map([['p', pipeline]]), bodyMemoryBytes: 2.5 * MB });
+  for (let i = 0; i < 3; i++) {
+    const answered = await request(door).post('/endpoints/p/invocations').set('Content-Type', 'text/plain').send('x'.repeat(0.25 * MB));
+    assert.equal(answered.status, 200, answered.text);
+    assert.equal(answered.body.length, MB);
+  }
+  const tooMuch = await request(door).post('/endpoints/p/invocations').set('Content-Type', 'text/plain').send('x'.repeat(0.5 * MB));
+  assert.equal(tooMuch.status, 503, 'a 0.5 MB request, its 1 MB and 2 MB answers do not fit in 2.5 MB');
+  const whole = await request(door).post('/endpoints/p/invocations').send(Buffer.alloc(2.4 * MB));
+  assert.equal(whole.status, 503, 'nor does a 2.4 MB request and its 4.8 MB answer');
+  const fits = await request(door).post('/endpoints/p/invocations').set('Content-Type', 'text/plain').send('x'.repeat(0.3 * MB));
+  assert.equal(fits.status, 200, 'every earlier answer was given back');
+});
+
+test("a shadow variant's answer takes from bodyMemoryBytes too: one that does not fit fails the shadow copy only, and is given back once compared", async () => {
+  const MB = 1024 * 1024;
+  const production = await fakeContainer('primary', () => ({ body: '[1]' }));
+  const shadow = await fakeContainer('primary', (s) => ({ body: s.body === 'big' ? `[${'1,'.repeat(MB)}1]` : '[1]' }));
+  const logged: string[] = [];
+  const ep = new LocalEndpoint('e', [{ name: 'AllTraffic', weight: 1, containers: [production.container] }], {
+    shadow: { name: 'Shadow', weight: 0, containers: [shadow.container] },
+    log: (_level, _msg, fields) => logged.push(String(fields.error ?? '')),
+  });
+  const app = createFrontDoor({ endpoints: new Map([['e', ep]]), bodyMemoryBytes: 1.5 * MB });
+  const big = await request(app).post('/endpoints/e/invocations').set('Content-Type', 'text/plain').send('big');
+  assert.equal(big.status, 200, 'production answers');
+  await ep.idle();
+  assert.deepEqual(ep.shadowStats, { requests: 1, compared: 0, differing: 0, shadowErrors: 1 });
+  assert.match(logged[0]!, /answer of container primary does not fit in the memory the front door's bodies share \(SMKIT_LOCAL_BODY_MEMORY_MB\)/);
+  const small = await request(app).post('/endpoints/e/invocations').set('Content-Type', 'text/plain').send('small');
+  assert.equal(small.status, 200);
+  await ep.idle();
+  assert.equal(ep.shadowStats.compared, 1);
+  const whole = await request(app).post('/endpoints/e/invocations').send(Buffer.alloc(1.4 * MB));
+  assert.equal(whole.status, 200, 'every answer was given back');
+});
+
 test('a multi-model load that outlasts the invocation is a 429 ModelNotReadyException (invoke-multi-model-endpoint: loading goes on); the next invocation finds the model loaded', async () => {
   const { mkdtemp, mkdir } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');

@@ -5,6 +5,7 @@ import type { AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
+import { AnswerOverBudgetError } from '../endpoint/read-answer.js';
 import { PipelineStreamingError, StreamTimeoutError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
 import { AsyncInferenceNotConfiguredError, AsyncOutputOutsideFolderError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import {
@@ -30,8 +31,13 @@ export const MAX_INVOKE_BODY_BYTES = 6_291_456;
 
 /** What the front door needs of an endpoint: invoke it, or open a streamed invocation. */
 export interface RoutableEndpoint {
-  /** Resolves with the answering variant and response; rejects with `ContainerFailure`, `UnknownVariantError` or `TargetModelError`. */
-  invoke(req: InvokeEndpointRequest): Promise<{ variant: string; response: InvokeEndpointResponse }>;
+  /**
+   * Resolves with the answering variant and response; rejects with `ContainerFailure`,
+   * `UnknownVariantError`, `TargetModelError`, or `AnswerOverBudgetError` when an answer does not
+   * fit in `budget`, from which the answers take their bytes as they arrive (the front door gives
+   * back the response's once it is sent).
+   */
+  invoke(req: InvokeEndpointRequest, timeoutMs?: number, maxAnswerBytes?: number, budget?: BodyBudget): Promise<{ variant: string; response: InvokeEndpointResponse }>;
   /**
    * Opens a streamed invocation; rejects like {@link RoutableEndpoint.invoke}, or with
    * `PipelineStreamingError`. `opts.signal` is aborted when the caller's connection closes.
@@ -71,7 +77,7 @@ export interface FrontDoorOptions {
   /**
    * The most memory the bodies the front door holds may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`):
    * each request body (real-time, asynchronous, control plane) from its first byte, each container's
-   * real-time answer once read, until the response is done. Past it a request is refused with a
+   * real-time answer (a shadow variant's too) from its first byte, until the response is done. Past it a request is refused with a
    * 503 `ServiceUnavailable` that the AWS SDKs retry. Each body is at most 6 MB; this bounds their
    * sum, which otherwise grows with the callers (a thousand slow 6 MB uploads hold 6 GB). @defaultValue unbounded
    */
@@ -395,15 +401,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       const invocation = readInvocation(req, 'accept');
 
       try {
-        const { variant, response } = await endpoint.invoke(invocation);
-        if (budget) {
-          // The answer is held until sent: one that does not fit is dropped (and a retry may pass).
-          if (!budget.take(response.body.length)) {
-            res.setHeader('Retry-After', '1');
-            return fail(busy());
-          }
-          holdUntilDone(res, budget, response.body.length);
-        }
+        const { variant, response } = await endpoint.invoke(invocation, undefined, undefined, budget);
+        // The answer's bytes, taken as they arrived, are held until it is sent.
+        if (budget) holdUntilDone(res, budget, response.body.length);
         res.status(200);
         res.setHeader('Content-Type', response.contentType);
         res.setHeader('x-Amzn-Invoked-Production-Variant', variant);
@@ -417,6 +417,11 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
+        if (err instanceof AnswerOverBudgetError) {
+          // An answer that does not fit is not read further (and a retry may pass).
+          res.setHeader('Retry-After', '1');
+          return fail(busy());
+        }
         const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
         if (unavailable) return fail(unavailable);
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
