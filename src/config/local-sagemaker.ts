@@ -33,8 +33,8 @@ export interface LocalSageMakerSettings {
    */
   readonly serverlessIdleSeconds?: number;
   /**
-   * `SMKIT_LOCAL_BODY_MEMORY_MB`: the most memory the front door's request bodies and real-time
-   * answers may take together (503 `ServiceUnavailable` beyond, which the AWS SDKs retry); at least
+   * `SMKIT_LOCAL_BODY_MEMORY_MB`: the most memory the front door's request bodies, queued
+   * asynchronous bodies and real-time answers may take together (503 `ServiceUnavailable` beyond, which the AWS SDKs retry); at least
    * 12, one largest request and its answer. @defaultValue a quarter of the machine's memory, at least 12
    */
   readonly bodyMemoryMb?: number;

@@ -43,6 +43,11 @@ export interface AsyncInvocationRequest {
   requestTtlSeconds?: number;
   /** `InvocationTimeoutSeconds`: longest time each container may take. @defaultValue {@link DEFAULT_INVOCATION_TIMEOUT_SECONDS} */
   invocationTimeoutSeconds?: number;
+  /**
+   * Called once, when the queue holds the request's inline body no longer: it has run, expired, or
+   * was dropped with the queue (the front door gives its bytes back to `SMKIT_LOCAL_BODY_MEMORY_MB`).
+   */
+  release?: () => void;
 }
 
 /** What `InvokeEndpointAsync` answers (202) once the request is queued. */
@@ -82,6 +87,8 @@ export interface QueuedInvocation {
   expiresAt: number;
   run(): Promise<void>;
   expire(): Promise<void>;
+  /** Called instead of either when the queue is closed while the request waits. */
+  drop?(): void;
 }
 
 /** How often a queue with requests waiting looks for capacity and for requests past their TTL, ms. */
@@ -133,7 +140,7 @@ export class AsyncInvocationQueue {
   /** Drops the requests still waiting and stops looking for capacity (the endpoint is deleted or the server stops). */
   close(): void {
     this.#closed = true;
-    this.#waiting.length = 0;
+    for (const job of this.#waiting.splice(0)) job.drop?.();
     this.#watch();
   }
 
@@ -291,9 +298,15 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
       ctx.log?.('warn', 'writing the failure of an asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation, message: writeErr.message }),
     );
   };
+  let held = req.release !== undefined;
+  const release = (): void => {
+    if (held) req.release!();
+    held = false;
+  };
   ctx.queue.add({
     expiresAt: now() + ttlSeconds * 1000,
-    expire: () => fail(`Request expired: it waited in the queue of endpoint ${ctx.endpoint} for longer than its RequestTTLSeconds (${ttlSeconds} s) before an instance was free.`),
+    expire: () => fail(`Request expired: it waited in the queue of endpoint ${ctx.endpoint} for longer than its RequestTTLSeconds (${ttlSeconds} s) before an instance was free.`).finally(release),
+    drop: release,
     run: async () => {
       try {
         const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3);
@@ -306,6 +319,8 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
         await writeResult(outputLocation, response.body, ctx.s3, response.contentType);
       } catch (err) {
         await fail((err as Error).message);
+      } finally {
+        release();
       }
     },
   });

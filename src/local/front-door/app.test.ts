@@ -563,3 +563,50 @@ test('a multi-model TargetModel whose archive cannot be read, or would write out
   }
   assert.equal(seen.length, 0, 'nothing was loaded or invoked');
 });
+
+test('InvokeEndpointAsync: a queued inline body holds its bytes of bodyMemoryBytes until its request has run or been dropped; past it a 503 ServiceUnavailable', async () => {
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { until } = await import('../../../test/helpers/until.js');
+  const { AsyncInferenceNotConfiguredError, AsyncInvocationQueue, startAsyncInvocation } = await import('../control-plane/async-inference.js');
+  type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-async-budget-'));
+  let slots = 0;
+  let queue = new AsyncInvocationQueue('a', () => slots, Date.now, 10);
+  const ep = {
+    asynchronous: true,
+    invoke: () => Promise.reject(new AsyncInferenceNotConfiguredError('a')),
+    stream: () => Promise.reject(new AsyncInferenceNotConfiguredError('a')),
+    invokeAsync: (req: AsyncRequest) =>
+      startAsyncInvocation(
+        { endpoint: 'a', config: { OutputConfig: { S3OutputPath: dir } }, queue, s3: () => assert.fail('no S3 here'), invoke: (r) => Promise.resolve({ variant: 'AllTraffic', response: { body: r.body, contentType: 'application/octet-stream' } }) },
+        req,
+      ),
+  };
+  const door = createFrontDoor({ endpoints: new Map([['a', ep]]), bodyMemoryBytes: 1_000_000 });
+  const send = () => request(door).post('/endpoints/a/async-invocations').set('X-Amzn-SageMaker-Content-Type', 'application/octet-stream').send(Buffer.alloc(100_000));
+  const fill = async (): Promise<number> => {
+    for (let accepted = 0; accepted < 20; accepted++) {
+      const res = await send();
+      if (res.status === 202) continue;
+      assert.equal(res.status, 503, res.text);
+      assert.equal(res.headers['x-amzn-errortype'], 'ServiceUnavailable');
+      assert.equal(res.headers['retry-after'], '1');
+      assert.match(res.body.Message, /SMKIT_LOCAL_BODY_MEMORY_MB allows/);
+      return accepted;
+    }
+    return assert.fail('every request was queued: the queued bodies are not bounded');
+  };
+  const queuedAtOnce = await fill();
+  assert.equal(queue.waiting, queuedAtOnce);
+  assert.ok(queuedAtOnce >= 8, `${queuedAtOnce} bodies of 100 KB queued in 1 MB`);
+  slots = 1;
+  await until('the queue has run', () => queue.waiting === 0 && queue.running === 0);
+  slots = 0;
+  assert.equal(await fill(), queuedAtOnce, 'the requests that ran gave their bodies back');
+  queue.close();
+  queue = new AsyncInvocationQueue('a', () => slots, Date.now, 10);
+  assert.equal(await fill(), queuedAtOnce, 'the requests dropped with the queue gave their bodies back');
+  queue.close();
+});

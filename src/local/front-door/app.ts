@@ -43,7 +43,11 @@ export interface RoutableEndpoint {
    * `PipelineStreamingError`. `opts.signal` is aborted when the caller's connection closes.
    */
   stream(req: InvokeEndpointRequest, opts?: StreamOptions): Promise<{ variant: string; answer: StreamedAnswer }>;
-  /** Queues an asynchronous invocation (`InvokeEndpointAsync`); absent, or throwing `AsyncInferenceNotConfiguredError`, for an endpoint that is not asynchronous. */
+  /**
+   * Queues an asynchronous invocation (`InvokeEndpointAsync`); absent, or throwing
+   * `AsyncInferenceNotConfiguredError`, for an endpoint that is not asynchronous. Calls
+   * `req.release` once the queued request holds its body no longer (not when it throws).
+   */
   invokeAsync?(req: AsyncInvocationRequest): AsyncInvocationAccepted;
   /** True for an asynchronous endpoint, which takes only `InvokeEndpointAsync`. */
   readonly asynchronous?: boolean;
@@ -76,7 +80,8 @@ export interface FrontDoorOptions {
   accountId?: string;
   /**
    * The most memory the bodies the front door holds may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`):
-   * each request body (real-time, asynchronous, control plane) from its first byte, each container's
+   * each request body (real-time, asynchronous, control plane) from its first byte (an
+   * asynchronous one's inline body until its queued request has run), each container's
    * real-time answer (a shadow variant's too) from its first byte, until the response is done. Past it a request is refused with a
    * 503 `ServiceUnavailable` that the AWS SDKs retry. Each body is at most 6 MB; this bounds their
    * sum, which otherwise grows with the callers (a thousand slow 6 MB uploads hold 6 GB). @defaultValue unbounded
@@ -501,6 +506,18 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       const filename = header(req, ASYNC_HEADERS.filename);
       const ttl = header(req, ASYNC_HEADERS.requestTtlSeconds);
       const invocationTimeout = header(req, ASYNC_HEADERS.invocationTimeoutSeconds);
+      // The queue keeps the inline body until the request has run: it holds its bytes of the budget
+      // till then, so that queued bodies (up to 10000 of 128000 bytes per endpoint) are bounded too.
+      const queued = budget && inputLocation === undefined ? body.length : 0;
+      if (queued > 0 && !budget!.take(queued)) {
+        res.setHeader('Retry-After', '1');
+        return fail(busy());
+      }
+      let releasable = queued > 0;
+      const release = () => {
+        if (releasable) budget!.give(queued);
+        releasable = false;
+      };
       let accepted: AsyncInvocationAccepted;
       try {
         accepted = endpoint.invokeAsync({
@@ -511,8 +528,10 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
           ...(filename === undefined ? {} : { filename }),
           ...(ttl === undefined ? {} : { requestTtlSeconds: Number(ttl) }),
           ...(invocationTimeout === undefined ? {} : { invocationTimeoutSeconds: Number(invocationTimeout) }),
+          ...(queued > 0 ? { release } : {}),
         });
       } catch (err) {
+        release();
         if (err instanceof AsyncInferenceNotConfiguredError || err instanceof AsyncOutputOutsideFolderError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         if (err instanceof AsyncQueueFullError) return fail(new RuntimeApiError('ServiceUnavailable', 503, err.message));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
