@@ -143,11 +143,13 @@ const INFERENCE_COMPONENT_HEADER = 'x-amzn-sagemaker-inference-component';
 /** The API model's `InferenceComponentNameHeader` pattern (at most 63 characters). */
 const INFERENCE_COMPONENT_PATTERN = /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 
-function checkHeaders(req: Request, endpointName: string): ConstraintViolation[] {
+/** `InvokeEndpointWithResponseStream` carries `Accept` as `X-Amzn-SageMaker-Accept`, with `InvokeEndpoint`'s constraints. */
+const STREAM_ACCEPT_RULE: HeaderRule = { header: STREAM_ACCEPT_HEADER, member: 'accept', min: 0, max: 1024, pattern: ASCII };
+
+/** The violations of `rules` by the request's headers (lengths, then the pattern). */
+function ruleViolations(req: Request, rules: readonly HeaderRule[]): ConstraintViolation[] {
   const violations: ConstraintViolation[] = [];
-  if (endpointName.length > SAGEMAKER_NAME_MAX_LENGTH) violations.push({ value: endpointName, member: 'endpointName', constraint: `Member must have length less than or equal to ${SAGEMAKER_NAME_MAX_LENGTH}` });
-  else if (!SAGEMAKER_NAME_PATTERN.test(endpointName)) violations.push({ value: endpointName, member: 'endpointName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
-  for (const rule of HEADER_RULES) {
+  for (const rule of rules) {
     const value = header(req, rule.header);
     if (value === undefined) continue;
     if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
@@ -157,6 +159,14 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
       violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
     }
   }
+  return violations;
+}
+
+function checkHeaders(req: Request, endpointName: string): ConstraintViolation[] {
+  const violations: ConstraintViolation[] = [];
+  if (endpointName.length > SAGEMAKER_NAME_MAX_LENGTH) violations.push({ value: endpointName, member: 'endpointName', constraint: `Member must have length less than or equal to ${SAGEMAKER_NAME_MAX_LENGTH}` });
+  else if (!SAGEMAKER_NAME_PATTERN.test(endpointName)) violations.push({ value: endpointName, member: 'endpointName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
+  violations.push(...ruleViolations(req, HEADER_RULES));
   const host = header(req, TARGET_CONTAINER_HOSTNAME_HEADER);
   if (host !== undefined && (host.length > SAGEMAKER_NAME_MAX_LENGTH || !SAGEMAKER_NAME_PATTERN.test(host))) {
     violations.push({ value: host, member: 'targetContainerHostname', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' });
@@ -441,7 +451,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       // The streaming operation has no TargetModel, and the service strips every header its API
       // does not name (API_runtime_InvokeEndpointWithResponseStream): a multi-model endpoint is not streamed.
       delete req.headers[SAGEMAKER_HEADERS.targetModel.header];
-      const target = resolveRealTimeTarget(req, res, streamSessionViolations(req));
+      // Nor a plain Accept: its Accept is X-Amzn-SageMaker-Accept, checked in its place.
+      delete req.headers.accept;
+      const target = resolveRealTimeTarget(req, res, [...ruleViolations(req, [STREAM_ACCEPT_RULE]), ...streamSessionViolations(req)]);
       if (!target) return;
       const { name, endpoint, fail } = target;
       // The streaming operation carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InvokeEndpointCommand, SageMakerRuntimeClient, type InvokeEndpointCommandInput } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient, type InvokeEndpointCommandInput, type InvokeEndpointWithResponseStreamCommandInput } from '@aws-sdk/client-sagemaker-runtime';
 import { LocalEndpoint } from '../endpoint/local-endpoint.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { createFrontDoor } from './app.js';
@@ -69,4 +69,21 @@ test('TargetModel on an endpoint that is not multi-model is a ValidationError, a
   // The service's words: https://github.com/aws/amazon-sagemaker-examples/issues/1026
   assert.equal(await validationMessage({ TargetModel: 'model-a.tar.gz' }), 'Endpoint ep is not a multi-model endpoint and does not support target model header.');
   assert.equal(seen.length, before, 'the container was not called');
+});
+
+test("InvokeEndpointWithResponseStream's Accept is X-Amzn-SageMaker-Accept, checked as InvokeEndpoint's Accept (\\p{ASCII}*, at most 1024); a plain Accept header, which it does not name, is ignored", async () => {
+  const stream = (input: Partial<InvokeEndpointWithResponseStreamCommandInput>) => client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'ep', Body: Buffer.from('x'), ...input }));
+  const refused = async (input: Partial<InvokeEndpointWithResponseStreamCommandInput>) =>
+    stream(input).then(
+      () => assert.fail('the call should fail'),
+      (e: { name: string; message: string }) => (assert.equal(e.name, 'ValidationError'), e.message),
+    );
+  assert.match(await refused({ Accept: 'a'.repeat(1025) }), /^1 validation error detected: Value 'a+\.\.\.' at 'accept' failed to satisfy constraint: Member must have length less than or equal to 1024$/);
+  assert.match(await refused({ Accept: 'café' }), /at 'accept' failed to satisfy constraint: Member must satisfy regular expression pattern: \\p\{ASCII\}\*$/);
+  const ok = await stream({ Accept: 'application/json' });
+  for await (const _ of ok.Body!) void _;
+  assert.equal(seen.at(-1)!.accept, 'application/json', 'X-Amzn-SageMaker-Accept reaches the container as Accept');
+  // A plain Accept is not a member of the streaming operation, so a value InvokeEndpoint would refuse passes.
+  const raw = await fetch(`http://127.0.0.1:${(frontDoor.address() as AddressInfo).port}/endpoints/ep/invocations-response-stream`, { method: 'POST', headers: { accept: 'a'.repeat(1025), 'content-type': 'text/plain' }, body: 'x' });
+  assert.equal(raw.status, 200, await raw.text());
 });
