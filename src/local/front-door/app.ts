@@ -106,13 +106,15 @@ interface ValuePattern {
 const ASCII: ValuePattern = { test: /^[\x00-\x7f]*$/, shown: '\\p{ASCII}*' };
 /** `\A\S[\p{Print}]*\z` (shapes `InferenceId`, `TargetModelHeader`): no leading blank, then printable ASCII. */
 const PRINTABLE_ID: ValuePattern = { test: /^\S[\x20-\x7e]*$/, shown: '\\A\\S[\\p{Print}]*\\z' };
+/** `^[a-zA-Z0-9](-*[a-zA-Z0-9])*` (shapes `TargetVariantHeader`, `TargetContainerHostnameHeader`, at most 63 characters). */
+const NAME: ValuePattern = { test: SAGEMAKER_NAME_PATTERN, shown: '^[a-zA-Z0-9](-*[a-zA-Z0-9])*' };
 
 interface HeaderRule {
   header: string;
   member: string;
   min: number;
   max: number;
-  /** The API model's pattern; `TargetVariant` has its name pattern checked on its own. */
+  /** The API model's pattern. */
   pattern?: ValuePattern;
 }
 
@@ -121,22 +123,24 @@ const SAGEMAKER_HEADER_PATTERNS: Readonly<Record<string, ValuePattern>> = {
   customAttributes: ASCII,
   targetModel: PRINTABLE_ID,
   inferenceId: PRINTABLE_ID,
+  targetVariant: NAME,
 };
 
-/** InvokeEndpoint header constraints: Content-Type and Accept, then the SageMaker headers' table. */
+/** `TargetContainerHostname` of `InvokeEndpoint` (Direct-mode pipelines); the front door reads it, containers never see it. */
+const TARGET_CONTAINER_HOSTNAME_HEADER = 'x-amzn-sagemaker-target-container-hostname';
+
+/** InvokeEndpoint header constraints: Content-Type and Accept, the SageMaker headers' table, then TargetContainerHostname. */
 const HEADER_RULES: readonly HeaderRule[] = [
   { header: 'content-type', member: 'contentType', min: 0, max: 1024, pattern: ASCII },
   { header: 'accept', member: 'accept', min: 0, max: 1024, pattern: ASCII },
   ...Object.entries(SAGEMAKER_HEADERS).map(([member, spec]) => ({ member, ...spec, ...(SAGEMAKER_HEADER_PATTERNS[member] ? { pattern: SAGEMAKER_HEADER_PATTERNS[member] } : {}) })),
+  { header: TARGET_CONTAINER_HOSTNAME_HEADER, member: 'targetContainerHostname', min: 0, max: SAGEMAKER_NAME_MAX_LENGTH, pattern: NAME },
 ];
 
 function header(req: Request, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
 }
-
-/** `TargetContainerHostname` of `InvokeEndpoint` (Direct-mode pipelines); the front door reads it, containers never see it. */
-const TARGET_CONTAINER_HOSTNAME_HEADER = 'x-amzn-sagemaker-target-container-hostname';
 
 /** `InferenceComponentName` of `InvokeEndpoint`: no local endpoint hosts inference components, so it is refused. */
 const INFERENCE_COMPONENT_HEADER = 'x-amzn-sagemaker-inference-component';
@@ -155,9 +159,6 @@ function ruleViolations(req: Request, rules: readonly HeaderRule[]): ConstraintV
     if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
     else if (value.length > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have length less than or equal to ${rule.max}` });
     else if (rule.pattern && !rule.pattern.test.test(value)) violations.push({ value, member: rule.member, constraint: `Member must satisfy regular expression pattern: ${rule.pattern.shown}` });
-    else if (rule.member === 'targetVariant' && !SAGEMAKER_NAME_PATTERN.test(value)) {
-      violations.push({ value, member: rule.member, constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
-    }
   }
   return violations;
 }
@@ -167,10 +168,6 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
   if (endpointName.length > SAGEMAKER_NAME_MAX_LENGTH) violations.push({ value: endpointName, member: 'endpointName', constraint: `Member must have length less than or equal to ${SAGEMAKER_NAME_MAX_LENGTH}` });
   else if (!SAGEMAKER_NAME_PATTERN.test(endpointName)) violations.push({ value: endpointName, member: 'endpointName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
   violations.push(...ruleViolations(req, HEADER_RULES));
-  const host = header(req, TARGET_CONTAINER_HOSTNAME_HEADER);
-  if (host !== undefined && (host.length > SAGEMAKER_NAME_MAX_LENGTH || !SAGEMAKER_NAME_PATTERN.test(host))) {
-    violations.push({ value: host, member: 'targetContainerHostname', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' });
-  }
   const session = header(req, SESSION_ID_HEADER);
   if (session !== undefined) {
     if (session.length > SESSION_ID_MAX_LENGTH) violations.push({ value: session, member: 'sessionId', constraint: `Member must have length less than or equal to ${SESSION_ID_MAX_LENGTH}` });

@@ -87,3 +87,14 @@ test("InvokeEndpointWithResponseStream's Accept is X-Amzn-SageMaker-Accept, chec
   const raw = await fetch(`http://127.0.0.1:${(frontDoor.address() as AddressInfo).port}/endpoints/ep/invocations-response-stream`, { method: 'POST', headers: { accept: 'a'.repeat(1025), 'content-type': 'text/plain' }, body: 'x' });
   assert.equal(raw.status, 200, await raw.text());
 });
+
+test('TargetVariant and TargetContainerHostname are checked as the API model says (at most 63 characters of ^[a-zA-Z0-9](-*[a-zA-Z0-9])*): a longer name fails its length, a bad one the pattern', async () => {
+  for (const member of ['TargetVariant', 'TargetContainerHostname'] as const) {
+    const field = member === 'TargetVariant' ? 'targetVariant' : 'targetContainerHostname';
+    assert.equal(
+      await validationMessage({ [member]: 'not_a_name' }),
+      `1 validation error detected: Value 'not_a_name' at '${field}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*`,
+    );
+    assert.match(await validationMessage({ [member]: 'a'.repeat(64) }), new RegExp(`at '${field}' failed to satisfy constraint: Member must have length less than or equal to 63$`));
+  }
+});
