@@ -144,8 +144,14 @@ function header(req: Request, name: string): string | undefined {
 
 /** `InferenceComponentName` of `InvokeEndpoint`: no local endpoint hosts inference components, so it is refused. */
 const INFERENCE_COMPONENT_HEADER = 'x-amzn-sagemaker-inference-component';
-/** The API model's `InferenceComponentNameHeader` pattern (at most 63 characters). */
-const INFERENCE_COMPONENT_PATTERN = /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+/** The API model's `InferenceComponentHeader`: at most 63 characters of its pattern. */
+const INFERENCE_COMPONENT_RULE: HeaderRule = {
+  header: INFERENCE_COMPONENT_HEADER,
+  member: 'inferenceComponentName',
+  min: 0,
+  max: SAGEMAKER_NAME_MAX_LENGTH,
+  pattern: { test: /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/, shown: '^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$' },
+};
 
 /** `InvokeEndpointWithResponseStream` carries `Accept` as `X-Amzn-SageMaker-Accept`, with `InvokeEndpoint`'s constraints. */
 const STREAM_ACCEPT_RULE: HeaderRule = { header: STREAM_ACCEPT_HEADER, member: 'accept', min: 0, max: 1024, pattern: ASCII };
@@ -173,10 +179,7 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
     if (session.length > SESSION_ID_MAX_LENGTH) violations.push({ value: session, member: 'sessionId', constraint: `Member must have length less than or equal to ${SESSION_ID_MAX_LENGTH}` });
     else if (session !== NEW_SESSION && !SESSION_ID_PATTERN.test(session)) violations.push({ value: session, member: 'sessionId', constraint: 'Member must satisfy regular expression pattern: ^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$' });
   }
-  const component = header(req, INFERENCE_COMPONENT_HEADER);
-  if (component !== undefined && (component.length > SAGEMAKER_NAME_MAX_LENGTH || !INFERENCE_COMPONENT_PATTERN.test(component))) {
-    violations.push({ value: component, member: 'inferenceComponentName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$' });
-  }
+  violations.push(...ruleViolations(req, [INFERENCE_COMPONENT_RULE]));
   return violations;
 }
 

@@ -98,3 +98,11 @@ test('TargetVariant and TargetContainerHostname are checked as the API model say
     assert.match(await validationMessage({ [member]: 'a'.repeat(64) }), new RegExp(`at '${field}' failed to satisfy constraint: Member must have length less than or equal to 63$`));
   }
 });
+
+test('InferenceComponentName is at most 63 characters of ^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$ (InferenceComponentHeader): a longer name fails its length, a bad one the pattern', async () => {
+  assert.equal(
+    await validationMessage({ InferenceComponentName: 'ic-' }),
+    "1 validation error detected: Value 'ic-' at 'inferenceComponentName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$",
+  );
+  assert.match(await validationMessage({ InferenceComponentName: 'a'.repeat(64) }), /at 'inferenceComponentName' failed to satisfy constraint: Member must have length less than or equal to 63$/);
+});
