@@ -174,11 +174,6 @@ function checkHeaders(req: Request, endpointName: string): ConstraintViolation[]
   if (endpointName.length > SAGEMAKER_NAME_MAX_LENGTH) violations.push({ value: endpointName, member: 'endpointName', constraint: `Member must have length less than or equal to ${SAGEMAKER_NAME_MAX_LENGTH}` });
   else if (!SAGEMAKER_NAME_PATTERN.test(endpointName)) violations.push({ value: endpointName, member: 'endpointName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' });
   violations.push(...ruleViolations(req, HEADER_RULES));
-  const session = header(req, SESSION_ID_HEADER);
-  if (session !== undefined) {
-    if (session.length > SESSION_ID_MAX_LENGTH) violations.push({ value: session, member: 'sessionId', constraint: `Member must have length less than or equal to ${SESSION_ID_MAX_LENGTH}` });
-    else if (session !== NEW_SESSION && !SESSION_ID_PATTERN.test(session)) violations.push({ value: session, member: 'sessionId', constraint: 'Member must satisfy regular expression pattern: ^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$' });
-  }
   violations.push(...ruleViolations(req, [INFERENCE_COMPONENT_RULE]));
   return violations;
 }
@@ -198,14 +193,18 @@ function explanationsViolations(req: Request): ConstraintViolation[] {
 }
 
 /**
- * `InvokeEndpointWithResponseStream`'s `SessionId` is the API model's `SessionIdHeader`
- * (`^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`, without `NEW_SESSION`: sessions are not opened there), so
- * `NEW_SESSION` fails its pattern as the service says; other values are checked with `InvokeEndpoint`'s.
+ * `SessionId`: at most 256 characters of `^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`, or `NEW_SESSION` where
+ * `opens` (`InvokeEndpoint`'s `SessionIdOrNewSessionConstantHeader`). `InvokeEndpointWithResponseStream`'s
+ * is the API model's `SessionIdHeader`, without `NEW_SESSION` (sessions are not opened there), so
+ * `NEW_SESSION` fails its pattern, and a bad id is shown that pattern, as the service says.
  */
-function streamSessionViolations(req: Request): ConstraintViolation[] {
+function sessionViolations(req: Request, opens: boolean): ConstraintViolation[] {
   const session = header(req, SESSION_ID_HEADER);
-  if (session !== NEW_SESSION) return [];
-  return [{ value: session, member: 'sessionId', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$' }];
+  if (session === undefined) return [];
+  if (session.length > SESSION_ID_MAX_LENGTH) return [{ value: session, member: 'sessionId', constraint: `Member must have length less than or equal to ${SESSION_ID_MAX_LENGTH}` }];
+  if ((opens && session === NEW_SESSION) || SESSION_ID_PATTERN.test(session)) return [];
+  const pattern = opens ? '^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$' : '^[a-zA-Z0-9](-*[a-zA-Z0-9])*$';
+  return [{ value: session, member: 'sessionId', constraint: `Member must satisfy regular expression pattern: ${pattern}` }];
 }
 
 /**
@@ -410,7 +409,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     '/endpoints/:endpointName/invocations',
     realTimeBody,
     async (req: Request<{ endpointName: string }>, res: Response) => {
-      const target = resolveRealTimeTarget(req, res, explanationsViolations(req));
+      const target = resolveRealTimeTarget(req, res, [...sessionViolations(req, true), ...explanationsViolations(req)]);
       if (!target) return;
       const { name, endpoint, fail } = target;
       const invocation = readInvocation(req, 'accept');
@@ -453,7 +452,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       delete req.headers[SAGEMAKER_HEADERS.targetModel.header];
       // Nor a plain Accept: its Accept is X-Amzn-SageMaker-Accept, checked in its place.
       delete req.headers.accept;
-      const target = resolveRealTimeTarget(req, res, [...ruleViolations(req, [STREAM_ACCEPT_RULE]), ...streamSessionViolations(req)]);
+      const target = resolveRealTimeTarget(req, res, [...ruleViolations(req, [STREAM_ACCEPT_RULE]), ...sessionViolations(req, false)]);
       if (!target) return;
       const { name, endpoint, fail } = target;
       // The streaming operation carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).

@@ -106,3 +106,15 @@ test('InferenceComponentName is at most 63 characters of ^[a-zA-Z0-9]([\\-a-zA-Z
   );
   assert.match(await validationMessage({ InferenceComponentName: 'a'.repeat(64) }), /at 'inferenceComponentName' failed to satisfy constraint: Member must have length less than or equal to 63$/);
 });
+
+test("SessionId is checked against each operation's own pattern: InvokeEndpoint's takes NEW_SESSION, InvokeEndpointWithResponseStream's (SessionIdHeader) does not, and its ValidationError quotes that pattern", async () => {
+  const invalid = "Value 'a_b' at 'sessionId' failed to satisfy constraint: Member must satisfy regular expression pattern:";
+  assert.equal(await validationMessage({ SessionId: 'a_b' }), `1 validation error detected: ${invalid} ^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`);
+  const streamed = (SessionId: string) =>
+    client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'ep', Body: Buffer.from('x'), SessionId })).then(
+      () => assert.fail('the call should fail'),
+      (e: { name: string; message: string }) => (assert.equal(e.name, 'ValidationError'), e.message),
+    );
+  assert.equal(await streamed('a_b'), `1 validation error detected: ${invalid} ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`);
+  assert.match(await streamed('s'.repeat(257)), /at 'sessionId' failed to satisfy constraint: Member must have length less than or equal to 256$/);
+});
