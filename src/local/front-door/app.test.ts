@@ -610,3 +610,36 @@ test('InvokeEndpointAsync: a queued inline body holds its bytes of bodyMemoryByt
   assert.equal(await fill(), queuedAtOnce, 'the requests dropped with the queue gave their bodies back');
   queue.close();
 });
+
+test("InvokeEndpointAsync checks each header against its own pattern in the API model: ContentType and Accept are US-ASCII, Filename and S3OutputPathExtension quote theirs, InputLocation takes any character its pattern does", async () => {
+  type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
+  const queued: AsyncRequest[] = [];
+  const ep = {
+    asynchronous: true,
+    invoke: () => Promise.reject(new Error('not real-time')),
+    stream: () => Promise.reject(new Error('not real-time')),
+    invokeAsync: (req: AsyncRequest) => {
+      queued.push(req);
+      return { inferenceId: 'inf-1', outputLocation: 's3://out/inf-1.out' };
+    },
+  };
+  const door = createFrontDoor({ endpoints: new Map([['a', ep]]) });
+  const send = (headers: Record<string, string>) => {
+    const call = request(door).post('/endpoints/a/async-invocations');
+    for (const [name, value] of Object.entries({ 'X-Amzn-SageMaker-InputLocation': 's3://in/r.json', ...headers })) call.set(name, value);
+    return call.send();
+  };
+  const refusal = async (headers: Record<string, string>) => {
+    const res = await send(headers);
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+    return res.body.Message as string;
+  };
+  assert.match(await refusal({ 'X-Amzn-SageMaker-Filename': 'résultat.json' }), /at 'filename' failed to satisfy constraint: Member must satisfy regular expression pattern: \^\(\?!\.\*\\\.\.\*\\\.\)\[a-zA-Z0-9\]\[a-zA-Z0-9-_\\\.\]\*\$$/);
+  assert.match(await refusal({ 'X-Amzn-SageMaker-S3OutputPathExtension': 'é' }), /at 's3OutputPathExtension' failed to satisfy constraint: Member must satisfy regular expression pattern: \^\(\?!s3:\|https:\)/);
+  assert.match(await refusal({ 'X-Amzn-SageMaker-Content-Type': 'café' }), /at 'contentType' failed to satisfy constraint: Member must satisfy regular expression pattern: \\p\{ASCII\}\*$/);
+  assert.match(await refusal({ 'X-Amzn-SageMaker-Accept': 'café' }), /at 'accept' failed to satisfy constraint: Member must satisfy regular expression pattern: \\p\{ASCII\}\*$/);
+  const accepted = await send({ 'X-Amzn-SageMaker-InputLocation': 's3://in/données.json' });
+  assert.equal(accepted.status, 202, accepted.text);
+  assert.equal(queued.at(-1)!.inputLocation, 's3://in/données.json');
+});

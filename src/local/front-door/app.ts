@@ -238,10 +238,10 @@ const ASYNC_HEADERS = {
   invocationTimeoutSeconds: 'x-amzn-sagemaker-invocationtimeoutseconds',
 } as const;
 
-/** `InvokeEndpointAsync`'s own header constraints, as the API model states them. */
+/** `InvokeEndpointAsync`'s own header constraints, as the API model states them: each value is checked against its own pattern only. */
 const ASYNC_RULES: ReadonlyArray<{ header: string; member: string; min: number; max: number; pattern?: RegExp; shown?: string; integer?: boolean }> = [
-  { header: ASYNC_HEADERS.contentType, member: 'contentType', min: 0, max: 1024 },
-  { header: ASYNC_HEADERS.accept, member: 'accept', min: 0, max: 1024 },
+  { header: ASYNC_HEADERS.contentType, member: 'contentType', min: 0, max: 1024, pattern: ASCII.test, shown: ASCII.shown },
+  { header: ASYNC_HEADERS.accept, member: 'accept', min: 0, max: 1024, pattern: ASCII.test, shown: ASCII.shown },
   { header: ASYNC_HEADERS.inputLocation, member: 'inputLocation', min: 1, max: 1024, pattern: /^(https|s3):\/\/([^/]+)\/?(.*)$/, shown: '^(https|s3)://([^/]+)/?(.*)$' },
   { header: ASYNC_HEADERS.outputPathExtension, member: 's3OutputPathExtension', min: 1, max: 512, pattern: /^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$/, shown: "^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$" },
   { header: ASYNC_HEADERS.filename, member: 'filename', min: 1, max: 32, pattern: /^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, shown: '^(?!.*\\..*\\.)[a-zA-Z0-9][a-zA-Z0-9-_\\.]*$' },
@@ -261,7 +261,6 @@ function checkAsyncHeaders(req: Request): ConstraintViolation[] {
       else if (n > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have value less than or equal to ${rule.max}` });
     } else if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
     else if (value.length > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have length less than or equal to ${rule.max}` });
-    else if (!ASCII.test.test(value)) violations.push({ value, member: rule.member, constraint: `Member must satisfy regular expression pattern: ${ASCII.shown}` });
     else if (rule.pattern && !rule.pattern.test(value)) violations.push({ value, member: rule.member, constraint: `Member must satisfy regular expression pattern: ${rule.shown}` });
   }
   return violations;
