@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { isModelArchive } from '../archive/model-archive.js';
+import { describeDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../core/sagemaker-headers.js';
 import { parseEndpointFile, type EndpointFileConfig } from './schema.js';
 
@@ -14,15 +15,26 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
   } catch (err) {
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `cannot read endpoint file ${abs}: ${(err as Error).message}`, { cause: err });
   }
+  const json = extname(abs).toLowerCase() === '.json';
   let doc: unknown;
   try {
-    if (extname(abs).toLowerCase() === '.json') doc = JSON.parse(text);
+    if (json) doc = JSON.parse(text);
     else {
       const { parse } = await import('yaml');
       doc = parse(text);
     }
   } catch (err) {
-    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} is not valid ${extname(abs) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`, { cause: err });
+    // The YAML package refuses a repeated key ('Map keys must be unique') without naming it.
+    const duplicate = (err as { code?: string }).code === 'DUPLICATE_KEY' ? describeDuplicateKey(text) : undefined;
+    if (duplicate !== undefined) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs}, ${duplicate}; a key may appear once in a mapping`, { cause: err });
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} is not valid ${json ? 'JSON' : 'YAML'}: ${(err as Error).message}`, { cause: err });
+  }
+  if (json) {
+    try {
+      refuseDuplicateJsonKeys(text, doc);
+    } catch (err) {
+      throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs}, ${(err as Error).message}`, { cause: err });
+    }
   }
   const base = dirname(abs);
   try {

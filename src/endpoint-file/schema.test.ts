@@ -85,6 +85,29 @@ test('YAML endpoint files resolve paths against their folder; single models get 
   assert.equal(endpointNameFor('/x/iris/model.tar.gz'), 'iris');
 });
 
+test('a key written twice is refused, naming it and both places (JSON would keep the last silently)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-'));
+  const refused = async (name: string, text: string, message: string): Promise<void> => {
+    await writeFile(join(dir, name), text);
+    await assert.rejects(readEndpointFile(join(dir, name)), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_ENDPOINT_FILE_INVALID');
+      assert.equal(err.message, `${join(dir, name)}, ${message}`);
+      return true;
+    });
+  };
+  try {
+    const json = '{\n  "endpoints": [{\n    "name": "a",\n    "variants": [{ "model": "m", "weight": 1, "weight": 9 }],\n    "name": "b"\n  }]\n}\n';
+    await refused('dup.json', json, 'line 4, column 47: duplicate key "weight" (first at line 4, column 34); a key may appear once in an object (JSON would keep only the last)');
+    await refused('dup.yaml', 'endpoints:\n  - name: a\n    variants:\n      - model: m\n    name: b\n', 'line 5, column 5: duplicate key "name" (first at line 2, column 5); a key may appear once in a mapping');
+    // Equal values and escapes that spell the same key count too; the same key in two objects does not.
+    await refused('same.json', '{"endpoints":[{"name":"a","variants":[{"model":"m"}],"n\\u0061me":"a"}]}', 'line 1, column 54: duplicate key "name" (first at line 1, column 16); a key may appear once in an object (JSON would keep only the last)');
+    await writeFile(join(dir, 'ok.json'), '{"endpoints":[{"name":"a","variants":[{"name":"A","model":"m"},{"name":"B","model":"m"}]}]}');
+    assert.deepEqual((await readEndpointFile(join(dir, 'ok.json'))).endpoints[0]!.variants.map((v) => v.name), ['A', 'B']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('deploy settings: variant capacity, autoscaling, deploymentConfig and alarms parse in camelCase', () => {
   const cfg = parseEndpointFile(
     {

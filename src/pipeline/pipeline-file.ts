@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import type { Scalar } from 'yaml';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { StepStage } from './step.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
+import { refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 
 /** The YAML package, loaded only when a model has a YAML pipeline file (it adds to every cold start otherwise). */
 function yamlPackage(): typeof import('yaml') {
@@ -34,62 +34,8 @@ function parseJson(text: string): unknown {
     }
     throw new Error(`${where}${(err as Error).message}`, { cause: err });
   }
-  if (writtenMembers(text) !== parsedMembers(content)) refuseDuplicateKeys(text);
+  refuseDuplicateJsonKeys(text, content);
   return content;
-}
-
-/** How many object members valid JSON `text` is written with: its strings followed by a colon. */
-function writtenMembers(text: string): number {
-  let n = 0;
-  // Every string matches where it starts (the colon is optional), so no match begins inside one.
-  for (const m of text.matchAll(/"(?:[^"\\]|\\.)*"(\s*:)?/g)) if (m[1] !== undefined) n++;
-  return n;
-}
-
-/** How many members the objects `JSON.parse` made hold: fewer than written when a key repeats. */
-function parsedMembers(content: unknown): number {
-  let n = 0;
-  const stack = [content];
-  while (stack.length) {
-    const v = stack.pop();
-    if (typeof v !== 'object' || v === null) continue;
-    const values = Object.values(v);
-    if (!Array.isArray(v)) n += values.length;
-    for (const x of values) stack.push(x);
-  }
-  return n;
-}
-
-/**
- * `JSON.parse` keeps the last of two equal keys in an object, so a second `"predict"` or `"model"`
- * would silently replace the first; the file is refused instead, as a YAML one is. The text is valid
- * JSON by now (`JSON.parse` alone decides what is), and JSON is YAML 1.2: the YAML package reads it
- * again only to find the first key that repeats (only when the member counts say one does, so a
- * JSON pipeline file does not load the package at every start).
- */
-function refuseDuplicateKeys(text: string): void {
-  const yaml = yamlPackage();
-  const lines = new yaml.LineCounter();
-  const doc = yaml.parseDocument(text, { uniqueKeys: true, lineCounter: lines });
-  const duplicate = doc.errors.find((e) => e.code === 'DUPLICATE_KEY');
-  if (duplicate === undefined) return;
-  const at = duplicate.pos[0];
-  const where = (offset: number): string => {
-    const { line, col } = lines.linePos(offset);
-    return `line ${line}, column ${col}`;
-  };
-  let message = duplicate.message;
-  yaml.visit(doc, {
-    Map(_, map) {
-      const i = map.items.findIndex((p) => yaml.isScalar(p.key) && p.key.range?.[0] === at);
-      if (i < 0) return undefined;
-      const key = (map.items[i]!.key as Scalar).value;
-      const first = map.items.slice(0, i).find((p) => yaml.isScalar(p.key) && p.key.value === key)?.key as Scalar | undefined;
-      message = `${where(at)}: duplicate key ${JSON.stringify(key)}${first?.range ? ` (first at ${where(first.range[0])})` : ''}; a key may appear once in an object (JSON would keep only the last)`;
-      return yaml.visit.BREAK;
-    },
-  });
-  throw new Error(message);
 }
 
 /** File names looked for in the model directory, first match wins. */
