@@ -22,7 +22,7 @@ import type { DeployClients } from './clients.js';
 import { SCALABLE_DIMENSION, scalingPolicyName } from './desired.js';
 import { rolledBackReason } from './rollback-reason.js';
 import type { EndpointPlan } from './plan.js';
-import { waitForEndpoint, waitForEndpointDeleted, waitForEndpointSettled } from './progress.js';
+import { waitForEndpoint, waitForEndpointDeleted, waitForEndpointSettled, type WaitOptions, type WaitOutcome } from './progress.js';
 import { call, isInProgress, isSageMakerNotFound, serviceError } from './service-error.js';
 
 /** Options of {@link applyPlan}. */
@@ -34,6 +34,24 @@ export interface ApplyOptions {
   readonly timeoutSeconds: number;
   /** Files at least this large are uploaded in parts. */
   readonly multipartThresholdBytes?: number;
+  /** Options for the `aws` commands printed for what deploy leaves to the user (` --endpoint-url … --region …`). */
+  readonly awsCliOptions?: string;
+}
+
+/**
+ * What an update that deploy stopped following (Ctrl-C, `--timeout`) leaves to delete: the
+ * superseded config and models are deleted only after the update completes (a rollback needs
+ * them), and a later run plans from the new config, so it no longer knows of them.
+ */
+function supersededLeftBehind(plan: EndpointPlan, cli: string): string {
+  const { configs, models } = plan.cleanup;
+  if (configs.length === 0 && models.length === 0) return '';
+  const d = plan.desired;
+  const commands = [
+    ...configs.map((c) => `aws sagemaker delete-endpoint-config${cli} --endpoint-config-name ${c}`),
+    ...models.map((m) => `aws sagemaker delete-model${cli} --model-name ${m}`),
+  ];
+  return ` Once it is InService on ${d.config.name} (aws sagemaker describe-endpoint${cli} --endpoint-name ${d.name}), run smkit deploy again for the rest of the plan and delete what the update superseded, which a new run no longer finds: ${commands.join('; ')}. If it rolls back to ${plan.previousConfig} instead, keep them.`;
 }
 
 /** Deregisters a variant's scalable target (which also deletes its policies), first deleting smkit's policy. */
@@ -61,6 +79,30 @@ async function policyArn(clients: DeployClients, resourceId: string, policyName:
   const arn = out.ScalingPolicies?.[0]?.PolicyARN;
   if (!arn) throw new ToolkitError('ERR_DEPLOY_FAILED', `scaling policy ${policyName} of ${resourceId} has no ARN; run smkit deploy again`);
   return arn;
+}
+
+/**
+ * Waits for an update to end. Ctrl-C (or SIGTERM) stops the wait with `ERR_DEPLOY_FAILED`; that
+ * and any other stop before the update ended (`--timeout`) say what to delete once it completes.
+ */
+async function followUpdate(clients: DeployClients, plan: EndpointPlan, waitOpts: WaitOptions, cli: string): Promise<WaitOutcome> {
+  const d = plan.desired;
+  try {
+    return await whileInterruptible(async (signal) => {
+      try {
+        return await waitForEndpoint(clients, d.name, d.config.name, { ...waitOpts, signal });
+      } catch (err) {
+        if (!signal.aborted) throw err;
+        const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+        throw new ToolkitError('ERR_DEPLOY_FAILED', `${why} while endpoint ${d.name} was updating to ${d.config.name}; the update goes on in SageMaker.`, { cause: err });
+      }
+    });
+  } catch (err) {
+    // Deploy stopped following the update (interrupted, timed out, DescribeEndpoint failing).
+    const left = supersededLeftBehind(plan, cli);
+    if (!(err instanceof ToolkitError) || !left) throw err;
+    throw new ToolkitError(err.code, `${err.message.replace(/\.?$/, '.')}${left}`, { cause: err });
+  }
 }
 
 async function deleteIgnoringMissing(step: string, fn: () => Promise<unknown>): Promise<boolean> {
@@ -125,7 +167,7 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     log(`updating endpoint ${d.name}: ${plan.previousConfig} → ${d.config.name}`);
   }
   if (plan.endpoint !== 'unchanged') {
-    const outcome = await waitForEndpoint(clients, d.name, d.config.name, waitOpts);
+    const outcome = plan.endpoint === 'update' ? await followUpdate(clients, plan, waitOpts, opts.awsCliOptions ?? '') : await waitForEndpoint(clients, d.name, d.config.name, waitOpts);
     if (outcome.kind === 'failed') throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} failed: ${outcome.reason}`);
     if (outcome.kind === 'rolled-back') {
       log(`${d.name}: rolled back to ${plan.previousConfig}`);

@@ -87,6 +87,7 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
       return;
     }
 
+    const awsCliOptions = `${request.endpointUrl !== undefined ? ` --endpoint-url ${request.endpointUrl}` : ''}${region !== undefined ? ` --region ${region}` : ''}`;
     let changed = false;
     for (const d of desired) {
       const own = artifactsOf(d, artifacts);
@@ -96,7 +97,7 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
       if (planIsEmpty(plan)) continue;
       changed = true;
       if (request.dryRun) continue;
-      await applyPlan(clients, plan, { log, pollSeconds, timeoutSeconds });
+      await applyPlan(clients, plan, { log, pollSeconds, timeoutSeconds, awsCliOptions });
     }
     if (request.dryRun) out('dry run: nothing was changed');
     else out(changed ? 'deployed' : 'no changes');

@@ -13,6 +13,8 @@ export interface WaitOptions {
   readonly log: (line: string) => void;
   /** Bake interval of the deployment, to print the time left while `Baking`. */
   readonly bakeSeconds?: number;
+  /** Stops the wait (Ctrl-C): the pending poll and `DescribeEndpoint` call reject. */
+  readonly signal?: AbortSignal;
 }
 
 /** How a create or update ended. */
@@ -60,9 +62,9 @@ export function describeProgress(ep: DescribeEndpointCommandOutput, bakeSeconds?
   return parts.join(' | ');
 }
 
-async function describe(clients: DeployClients, name: string): Promise<DescribeEndpointCommandOutput | undefined> {
+async function describe(clients: DeployClients, name: string, signal?: AbortSignal): Promise<DescribeEndpointCommandOutput | undefined> {
   try {
-    return await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
+    return await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }), signal ? { abortSignal: signal } : {});
   } catch (err) {
     if (isSageMakerNotFound(err)) return undefined;
     throw serviceError(`SageMaker DescribeEndpoint ${name}`, err);
@@ -81,7 +83,7 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
   let sawRollback = false;
   let settledPolls = 0;
   for (;;) {
-    const ep = await describe(clients, name);
+    const ep = await describe(clients, name, opts.signal);
     if (!ep) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} disappeared while waiting for it`);
     const line = describeProgress(ep, opts.bakeSeconds);
     if (line !== last) {
@@ -103,7 +105,7 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
       }
     }
     if (Date.now() > deadline) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} still ${status} after ${opts.timeoutSeconds} s; it keeps going on the service side (see DescribeEndpoint)`);
-    await sleep(opts.pollSeconds * 1000);
+    await sleep(opts.pollSeconds * 1000, undefined, opts.signal ? { signal: opts.signal } : {});
   }
 }
 

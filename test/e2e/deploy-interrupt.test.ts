@@ -1,0 +1,84 @@
+/**
+ * Ctrl-C while `smkit deploy` follows an update: the update goes on in SageMaker, and the superseded
+ * config and models, which deploy deletes only once the update completes, are named with the
+ * commands that delete them (a later run plans from the new config and no longer finds them).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, DescribeModelCommand } from '@aws-sdk/client-sagemaker';
+import { FakeBackend } from '../helpers/fake-backend.js';
+import { until } from '../helpers/until.js';
+import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
+import { createDeployClients } from '../../src/deploy/clients.js';
+import { applyPlan } from '../../src/deploy/apply.js';
+import type { EndpointPlan } from '../../src/deploy/plan.js';
+import { ToolkitError } from '../../src/errors/catalogue.js';
+
+test('Ctrl-C after UpdateEndpoint stops following the update and names the superseded config and models with the commands to delete them', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-interrupt-'));
+  await writeFile(path.join(dir, 'weights.bin'), 'w');
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
+  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  try {
+    const send = clients.sagemaker;
+    for (const m of ['m-old', 'm-new']) await send.send(new CreateModelCommand({ ModelName: m, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    for (const [c, m] of [['cfg-old', 'm-old'], ['cfg-new', 'm-new']] as const) {
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: c, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: m, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    }
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'cfg-old' }));
+    await until('ep InService', async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointStatus === 'InService' ? true : undefined));
+    // A bake of an hour: the update is still going when Ctrl-C comes.
+    const deploymentConfig = { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE' as const, WaitIntervalInSeconds: 3600 }, TerminationWaitInSeconds: 0 } };
+    const plan: EndpointPlan = {
+      desired: { name: 'ep', models: [], config: { name: 'cfg-new', input: {} as never }, alarms: [], scaling: [], deploymentConfig },
+      uploads: [],
+      createModels: [],
+      createConfig: false,
+      putAlarms: [],
+      deregister: [],
+      endpoint: 'update',
+      previousConfig: 'cfg-old',
+      registerTargets: [],
+      putPolicies: [],
+      deletePolicies: [],
+      putScalingAlarms: [],
+      deleteAlarms: [],
+      cleanup: { configs: ['cfg-old'], models: ['m-old'] },
+      items: [],
+    };
+    const listeners = process.listenerCount('SIGINT');
+    let interrupted = false;
+    const log = (line: string): void => {
+      // The first progress line comes from the wait, which is when deploy listens for Ctrl-C.
+      if (!interrupted && /^ep: Updating/.test(line)) {
+        interrupted = true;
+        process.kill(process.pid, 'SIGINT');
+      }
+    };
+    const cli = ` --endpoint-url ${sm.url} --region us-east-1`;
+    await assert.rejects(applyPlan(clients, plan, { log, pollSeconds: 0.05, timeoutSeconds: 60, awsCliOptions: cli }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.equal(
+        err.message,
+        'interrupted by SIGINT while endpoint ep was updating to cfg-new; the update goes on in SageMaker.' +
+          ` Once it is InService on cfg-new (aws sagemaker describe-endpoint${cli} --endpoint-name ep), run smkit deploy again for the rest of the plan and delete what the update superseded, which a new run no longer finds:` +
+          ` aws sagemaker delete-endpoint-config${cli} --endpoint-config-name cfg-old; aws sagemaker delete-model${cli} --model-name m-old. If it rolls back to cfg-old instead, keep them.`,
+      );
+      return true;
+    });
+    assert.equal(process.listenerCount('SIGINT'), listeners);
+    // Nothing was deleted under the running update, which still needs the old config to roll back to.
+    const ep = await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }));
+    assert.equal(ep.EndpointStatus, 'Updating');
+    assert.equal((await send.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'cfg-old' }))).EndpointConfigName, 'cfg-old');
+    assert.equal((await send.send(new DescribeModelCommand({ ModelName: 'm-old' }))).ModelName, 'm-old');
+  } finally {
+    clients.destroy();
+    await sm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
