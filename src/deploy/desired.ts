@@ -194,7 +194,11 @@ function desiredModel(endpoint: string, variant: VariantConfig, inputs: DesiredI
     ExecutionRoleArn: inputs.role,
     ...(containers.length === 1 ? { PrimaryContainer: containers[0]! } : { Containers: containers, InferenceExecutionConfig: { Mode: 'Serial' as const } }),
   };
-  const name = hashedName(`${endpoint}-${variant.name}`, contentHash(body));
+  // `<endpoint>-<variant>` reads the same for endpoint a-b, variant c and endpoint a, variant b-c:
+  // a hyphenated variant name hashes its endpoint's name too, so two endpoints that run the same
+  // model never share one (an update of one deleted it under the other). Other names keep the
+  // hash of the definition alone, so their deployments do not change.
+  const name = hashedName(`${endpoint}-${variant.name}`, contentHash(variant.name.includes('-') ? { endpoint, ...body } : body));
   return { name, variant: variant.name, input: { ModelName: name, ...body } };
 }
 

@@ -83,6 +83,25 @@ test('names cut to 63 characters stay apart: variants of a long endpoint, long e
   assert.equal(new Set(fresh.createModels.map((m) => m.name)).size, 2, 'no model is created twice');
 });
 
+test('a model name is one endpoint\'s even where <endpoint>-<variant> reads the same (endpoint fraud-v2, variant canary; endpoint fraud, variant v2-canary)', () => {
+  const cfg = parseEndpointFile(
+    {
+      endpoints: [
+        { name: 'fraud-v2', variants: [{ name: 'canary', model: 'a' }] },
+        { name: 'fraud', variants: [{ name: 'v2-canary', model: 'a' }] },
+      ],
+    },
+    (p) => `/m/${p}`,
+    () => Buffer.alloc(0),
+  );
+  const artifact: ContainerArtifact = { source: '/m/a', bucket: 'b', key: 'k/model.tar.gz', uri: 's3://b/k/model.tar.gz', files: [{ file: '/tmp/a.tar.gz', bytes: 10, sha256: 'x', key: 'k/model.tar.gz' }] };
+  const [plain, hyphenated] = cfg.endpoints.map((e) => desiredEndpoint(e, { artifacts: new Map([['/m/a', artifact]]), role: ROLE, image: 'img:1' }).models[0]!);
+  assert.notEqual(plain!.name, hyphenated!.name);
+  assert.match(hyphenated!.name, /^fraud-v2-canary-[0-9a-f]{10}$/);
+  const { ModelName, ...body } = plain!.input;
+  assert.equal(ModelName, `fraud-v2-canary-${contentHash(body)}`, 'a variant name without a hyphen keeps the name of its definition alone');
+});
+
 test('a first deploy creates everything; a second with nothing changed plans nothing', () => {
   const { d, artifacts } = desired();
   const fresh = planEndpoint(d, artifacts, { presentObjects: new Set(), existingModels: new Set(), configExists: false, alarms: new Map(), targets: new Map(), policies: new Map() });
