@@ -7,11 +7,16 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DescribeEndpointCommand, DescribeEndpointConfigCommand, DescribeModelCommand } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, DescribeModelCommand } from '@aws-sdk/client-sagemaker';
 import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
 import { localSdkClients } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT, runDeploy } from '../helpers/serve-process.js';
+import { FakeBackend } from '../helpers/fake-backend.js';
+import { until } from '../helpers/until.js';
+import { createDeployClients } from '../../src/deploy/clients.js';
+import { planDelete } from '../../src/deploy/delete.js';
+import { parseEndpointFile } from '../../src/endpoint-file/schema.js';
 
 /** Two endpoint names of 58 characters that differ only in their last one. */
 const LONG = 'recommendation-ranking-model-production-us-east-1-canary-';
@@ -67,6 +72,37 @@ test('smkit deploy: long endpoint names keep their models and configs apart (two
     destroy();
     await sm.stop();
     await s3server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit deploy --delete keeps the models of an endpoint whose <endpoint>-<variant> reads the same (fraud-v2/canary beside fraud/v2-canary)', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-names-'));
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
+  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  try {
+    await writeFile(path.join(dir, 'weights.bin'), 'w');
+    const send = clients.sagemaker;
+    // Both models match fraud's pattern fraud-v2-canary-<10 hex>; only the second is fraud's.
+    const deployed = [
+      { endpoint: 'fraud-v2', variant: 'canary', model: 'fraud-v2-canary-aaaaaaaaaa', config: 'fraud-v2-1111111111' },
+      { endpoint: 'fraud', variant: 'v2-canary', model: 'fraud-v2-canary-bbbbbbbbbb', config: 'fraud-2222222222' },
+    ];
+    for (const d of deployed) {
+      await send.send(new CreateModelCommand({ ModelName: d.model, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: d.config, ProductionVariants: [{ VariantName: d.variant, ModelName: d.model, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+      await send.send(new CreateEndpointCommand({ EndpointName: d.endpoint, EndpointConfigName: d.config }));
+    }
+    for (const d of deployed) {
+      await until(`${d.endpoint} InService`, async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: d.endpoint }))).EndpointStatus === 'InService' ? true : undefined));
+    }
+    const file = parseEndpointFile({ endpoints: [{ name: 'fraud', variants: [{ name: 'v2-canary', model: 'm' }] }] }, (p) => p, () => Buffer.alloc(0));
+    const plan = await planDelete(clients, file.endpoints[0]!);
+    assert.deepEqual(plan.configs, ['fraud-2222222222']);
+    assert.deepEqual(plan.models, ['fraud-v2-canary-bbbbbbbbbb']);
+  } finally {
+    clients.destroy();
+    await sm.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });
