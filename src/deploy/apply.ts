@@ -170,9 +170,11 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     const outcome = plan.endpoint === 'update' ? await followUpdate(clients, plan, waitOpts, opts.awsCliOptions ?? '') : await waitForEndpoint(clients, d.name, d.config.name, waitOpts);
     if (outcome.kind === 'failed') throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} failed: ${outcome.reason}`);
     if (outcome.kind === 'rolled-back') {
-      log(`${d.name}: rolled back to ${plan.previousConfig}`);
+      // What it serves, not what was planned: another update may have come first (see above).
+      const serving = outcome.serving ?? plan.previousConfig;
+      log(`${d.name}: rolled back to ${serving}`);
       const reason = await rolledBackReason(clients, d, outcome);
-      throw new ToolkitError('ERR_DEPLOY_ROLLED_BACK', `the update of ${d.name} to ${d.config.name} was rolled back: ${reason.replace(/\.+$/, '')}. The endpoint serves ${plan.previousConfig} again.`);
+      throw new ToolkitError('ERR_DEPLOY_ROLLED_BACK', `the update of ${d.name} to ${d.config.name} was rolled back: ${reason.replace(/\.+$/, '')}. The endpoint serves ${serving} again.`);
     }
     log(`endpoint ${d.name} is InService on ${d.config.name}`);
   }

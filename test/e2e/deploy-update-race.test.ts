@@ -15,6 +15,7 @@ import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemak
 import { createDeployClients } from '../../src/deploy/clients.js';
 import { applyPlan } from '../../src/deploy/apply.js';
 import type { EndpointPlan } from '../../src/deploy/plan.js';
+import { ToolkitError } from '../../src/errors/catalogue.js';
 
 test('an update planned while the endpoint was InService waits when the endpoint is Updating by the time it is applied', { timeout: 120_000 }, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-race-'));
@@ -62,6 +63,56 @@ test('an update planned while the endpoint was InService waits when the endpoint
     const ep = await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }));
     assert.equal(ep.EndpointStatus, 'InService');
     assert.equal(ep.EndpointConfigName, 'cfg-c');
+  } finally {
+    clients.destroy();
+    await sm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an update rolled back after another update came first says it serves that one\'s config, not the one planned from', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-race-'));
+  await writeFile(path.join(dir, 'weights.bin'), 'w');
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
+  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  try {
+    const send = clients.sagemaker;
+    await send.send(new CreateModelCommand({ ModelName: 'm', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    // The fake container of this model exits at once, so the new fleet never starts and the update rolls back.
+    await send.send(new CreateModelCommand({ ModelName: 'm-bad', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_PING: 'fail' } } }));
+    for (const [name, model] of [['cfg-a', 'm'], ['cfg-b', 'm'], ['cfg-c', 'm-bad']] as const) {
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: model, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    }
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'cfg-a' }));
+    const status = async () => (await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointStatus;
+    await until('ep InService', async () => ((await status()) === 'InService' ? true : undefined));
+    // Planned from cfg-a; cfg-b comes first.
+    await send.send(new UpdateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'cfg-b' }));
+    const plan: EndpointPlan = {
+      desired: { name: 'ep', models: [], config: { name: 'cfg-c', input: {} as never }, alarms: [], scaling: [] },
+      uploads: [],
+      createModels: [],
+      createConfig: false,
+      putAlarms: [],
+      deregister: [],
+      endpoint: 'update',
+      previousConfig: 'cfg-a',
+      registerTargets: [],
+      putPolicies: [],
+      deletePolicies: [],
+      putScalingAlarms: [],
+      deleteAlarms: [],
+      cleanup: { configs: [], models: [] },
+      items: [],
+    };
+    const lines: string[] = [];
+    await assert.rejects(applyPlan(clients, plan, { log: (l) => lines.push(l), pollSeconds: 0.05, timeoutSeconds: 60 }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_DEPLOY_ROLLED_BACK', String(err));
+      assert.match(err.message, /The endpoint serves cfg-b again\.$/);
+      return true;
+    });
+    assert.ok(lines.includes('ep: rolled back to cfg-b'), lines.join('\n'));
+    assert.equal((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointConfigName, 'cfg-b');
   } finally {
     clients.destroy();
     await sm.stop();
