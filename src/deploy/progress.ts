@@ -74,7 +74,9 @@ async function describe(clients: DeployClients, name: string, signal?: AbortSign
 /**
  * Polls `DescribeEndpoint` until a create or update ends, printing a line whenever what it says
  * changes. An update ends `InService` on `configName` (done), `InService` on another config after
- * it was seen `Updating` or `RollingBack` (rolled back), or `Failed`.
+ * it was seen changing (rolled back), or `Failed`. The API reference gives `RollingBack` only to an
+ * `UpdateEndpointWeightsAndCapacities` change being undone, so an update's rollback is told by the
+ * config it ends on, not by that status.
  */
 export async function waitForEndpoint(clients: DeployClients, name: string, configName: string, opts: WaitOptions): Promise<WaitOutcome> {
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
