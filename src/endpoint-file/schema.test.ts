@@ -57,6 +57,11 @@ test('errors name the offending key', () => {
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', samplingPercentage: 101 } }] }, /samplingPercentage/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { 'BAD-KEY': '1' } }] }] }, /env\.BAD-KEY/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);
+  // YAML's .inf and .nan are named as written (JSON.stringify said null); a huge value is cut short.
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', weight: Infinity }] }] }, /variants\[0\]\.weight: must be a number from 0 to \d+ \(got Infinity\)$/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', instanceCount: NaN }] }] }, /\(got NaN\)$/);
+  bad({ endpoints: [{ name: 'x'.repeat(1_000_000), variants: [{ model: 'a' }] }] }, /^endpoints\[0\]\.name: .{0,200}\(got "x{79}… \(1000002 characters\)\)$/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', ['k'.repeat(1_000_000)]: 1 }] }] }, /^endpoints\[0\]\.variants\[0\]: unknown key "k{79}… \(1000002 characters\) \(allowed: .{0,400}$/);
 });
 
 test('YAML endpoint files resolve paths against their folder; single models get a name', async () => {

@@ -228,32 +228,41 @@ function fail(where: string, what: string): never {
   throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${where}: ${what}`);
 }
 
+/**
+ * A value as a message shows it: JSON, but YAML's `.inf` and `.nan` by name (JSON would say null),
+ * and cut short, so a hostile file's megabyte string does not become a megabyte message.
+ */
+function shown(v: unknown): string {
+  const text = typeof v === 'number' && !Number.isFinite(v) ? String(v) : (JSON.stringify(v) ?? String(v));
+  return text.length > 80 ? `${text.slice(0, 80)}… (${text.length} characters)` : text;
+}
+
 function isObject(v: Json): v is Record<string, Json> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function onlyKeys(obj: Record<string, Json>, where: string, allowed: readonly string[]): void {
   for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) fail(where, `unknown key "${key}" (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(key)) fail(where, `unknown key ${shown(key)} (allowed: ${allowed.join(', ')})`);
   }
 }
 
 function checkName(v: Json, where: string): string {
   if (typeof v !== 'string' || !isSageMakerName(v)) {
-    fail(where, `must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen (got ${JSON.stringify(v)})`);
+    fail(where, `must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen (got ${shown(v)})`);
   }
   return v;
 }
 
 function checkNumber(v: Json, where: string, min: number, max: number, integer = false): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-    fail(where, `must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max} (got ${JSON.stringify(v)})`);
+    fail(where, `must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max} (got ${shown(v)})`);
   }
   return v;
 }
 
 function checkString(v: Json, where: string): string {
-  if (typeof v !== 'string' || v.length === 0) fail(where, `must be a non-empty string (got ${JSON.stringify(v)})`);
+  if (typeof v !== 'string' || v.length === 0) fail(where, `must be a non-empty string (got ${shown(v)})`);
   return v;
 }
 
@@ -331,7 +340,7 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
   }
   const variant: VariantConfig = { name, weight, instanceCount, containers };
   if (v.instanceType !== undefined) {
-    if (typeof v.instanceType !== 'string' || !INSTANCE_TYPE_PATTERN.test(v.instanceType)) fail(`${where}.instanceType`, `must be a SageMaker instance type such as "ml.m5.large" (got ${JSON.stringify(v.instanceType)})`);
+    if (typeof v.instanceType !== 'string' || !INSTANCE_TYPE_PATTERN.test(v.instanceType)) fail(`${where}.instanceType`, `must be a SageMaker instance type such as "ml.m5.large" (got ${shown(v.instanceType)})`);
     variant.instanceType = v.instanceType;
   }
   if (v.autoscaling !== undefined) variant.autoscaling = parseAutoscaling(v.autoscaling, `${where}.autoscaling`);
@@ -406,7 +415,7 @@ function checkAsyncOnlyScaling(endpoint: EndpointConfig, where: string): void {
 }
 
 function oneOfValues<T extends string>(v: Json, where: string, allowed: readonly T[]): T {
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) fail(where, `must be one of ${allowed.join(', ')} (got ${JSON.stringify(v)})`);
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) fail(where, `must be one of ${allowed.join(', ')} (got ${shown(v)})`);
   return v as T;
 }
 
@@ -521,7 +530,7 @@ function parseAlarm(v: Json, where: string, variants: readonly string[]): AlarmC
     variant = checkString(v.variant, `${where}.variant`);
     if (!variants.includes(variant)) fail(`${where}.variant`, `must name a variant of this endpoint: one of ${variants.join(', ')} (got "${variant}")`);
   }
-  if (typeof v.threshold !== 'number' || !Number.isFinite(v.threshold)) fail(`${where}.threshold`, `must be a number (got ${JSON.stringify(v.threshold)})`);
+  if (typeof v.threshold !== 'number' || !Number.isFinite(v.threshold)) fail(`${where}.threshold`, `must be a number (got ${shown(v.threshold)})`);
   return {
     name: checkAlarmName(v.name, `${where}.name`),
     metric: oneOfValues(v.metric, `${where}.metric`, ALARM_METRICS),
@@ -553,16 +562,16 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
   onlyKeys(v, where, ['role', 'artifacts', 'image', 'region']);
   const settings: DeploySettings = {};
   if (v.role !== undefined) {
-    if (typeof v.role !== 'string' || !ROLE_ARN_PATTERN.test(v.role)) fail(`${where}.role`, `must be an IAM role ARN such as arn:aws:iam::123456789012:role/SageMakerRole (got ${JSON.stringify(v.role)})`);
+    if (typeof v.role !== 'string' || !ROLE_ARN_PATTERN.test(v.role)) fail(`${where}.role`, `must be an IAM role ARN such as arn:aws:iam::123456789012:role/SageMakerRole (got ${shown(v.role)})`);
     settings.role = v.role;
   }
   if (v.artifacts !== undefined) {
-    if (typeof v.artifacts !== 'string' || !S3_URI_PATTERN.test(v.artifacts)) fail(`${where}.artifacts`, `must be an s3://bucket/prefix/ URI whose bucket name is 3 to 63 lowercase letters, digits, dots or hyphens (got ${JSON.stringify(v.artifacts)})`);
+    if (typeof v.artifacts !== 'string' || !S3_URI_PATTERN.test(v.artifacts)) fail(`${where}.artifacts`, `must be an s3://bucket/prefix/ URI whose bucket name is 3 to 63 lowercase letters, digits, dots or hyphens (got ${shown(v.artifacts)})`);
     settings.artifacts = v.artifacts;
   }
   if (v.image !== undefined) settings.image = checkString(v.image, `${where}.image`);
   if (v.region !== undefined) {
-    if (typeof v.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(v.region)) fail(`${where}.region`, `must be an AWS Region such as us-east-1 (got ${JSON.stringify(v.region)})`);
+    if (typeof v.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(v.region)) fail(`${where}.region`, `must be an AWS Region such as us-east-1 (got ${shown(v.region)})`);
     settings.region = v.region;
   }
   return settings;
@@ -579,7 +588,7 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
 function keepS3OrResolve(p: string, where: string, resolve: Resolve): string {
   const s3 = parseS3Location(p);
   if (s3) return p.startsWith('s3://') ? p : `s3://${s3.bucket}/${s3.key}`;
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(p)) fail(where, `must be an s3://bucket/prefix URI, an Amazon S3 https:// URL, or a local folder (got ${JSON.stringify(p)})`);
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(p)) fail(where, `must be an s3://bucket/prefix URI, an Amazon S3 https:// URL, or a local folder (got ${shown(p)})`);
   return resolve(p);
 }
 
@@ -712,7 +721,7 @@ export function parseEndpointFile(doc: Json, resolve: Resolve, readSample: ReadS
   const config: EndpointFileConfig = { endpoints };
   if (doc.port !== undefined) config.port = checkNumber(doc.port, 'port', 0, 65535, true);
   if (doc.backend !== undefined) {
-    if (doc.backend !== 'process' && doc.backend !== 'docker') fail('backend', `must be "process" or "docker" (got ${JSON.stringify(doc.backend)})`);
+    if (doc.backend !== 'process' && doc.backend !== 'docker') fail('backend', `must be "process" or "docker" (got ${shown(doc.backend)})`);
     config.backend = doc.backend;
   }
   if (doc.image !== undefined) config.image = checkString(doc.image, 'image');
