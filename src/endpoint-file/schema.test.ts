@@ -57,6 +57,10 @@ test('errors name the offending key', () => {
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', samplingPercentage: 101 } }] }, /samplingPercentage/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { 'BAD-KEY': '1' } }] }] }, /env\.BAD-KEY/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);
+  // ContainerDefinition.Image takes no whitespace and at most 255 characters (botocore ContainerImage).
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', image: 'my image:1' }] }] }, /variants\[0\]\.image: must be an image reference .* \(got "my image:1"\)$/);
+  bad({ deploy: { image: `r/${'i'.repeat(254)}` }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.image: must be an image reference of at most 255 characters/);
+  bad({ image: 'tab\there', endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^image: must be an image reference/);
   // YAML's .inf and .nan are named as written (JSON.stringify said null); a huge value is cut short.
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', weight: Infinity }] }] }, /variants\[0\]\.weight: must be a number from 0 to \d+ \(got Infinity\)$/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', instanceCount: NaN }] }] }, /\(got NaN\)$/);

@@ -298,7 +298,7 @@ function parseContainer(v: Json, where: string, resolve: Resolve, defaultHostnam
     env: checkEnv(v.env, `${where}.env`),
     hostname: v.hostname === undefined ? defaultHostname : checkName(v.hostname, `${where}.hostname`),
   };
-  if (v.image !== undefined) container.image = checkString(v.image, `${where}.image`);
+  if (v.image !== undefined) container.image = checkImage(v.image, `${where}.image`);
   if (v.mode !== undefined) {
     if (v.mode !== 'SingleModel' && v.mode !== 'MultiModel') fail(`${where}.mode`, 'must be "SingleModel" or "MultiModel"');
     container.mode = v.mode;
@@ -511,6 +511,13 @@ function parseDeploymentConfig(v: Json, where: string): EndpointDeploymentConfig
   return config;
 }
 
+/** An image reference as `ContainerDefinition.Image` takes it (botocore `ContainerImage`: up to 255 characters, no whitespace). */
+function checkImage(v: Json, where: string): string {
+  const image = checkString(v, where);
+  if (image.length > 255 || !/^\S+$/.test(image)) fail(where, `must be an image reference of at most 255 characters without spaces, such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1 (got ${shown(image)})`);
+  return image;
+}
+
 function checkAlarmName(v: Json, where: string): string {
   const name = checkString(v, where);
   if (name.length > 255) fail(where, 'must be at most 255 characters');
@@ -569,7 +576,7 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
     if (typeof v.artifacts !== 'string' || !S3_URI_PATTERN.test(v.artifacts)) fail(`${where}.artifacts`, `must be an s3://bucket/prefix/ URI whose bucket name is 3 to 63 lowercase letters, digits, dots or hyphens (got ${shown(v.artifacts)})`);
     settings.artifacts = v.artifacts;
   }
-  if (v.image !== undefined) settings.image = checkString(v.image, `${where}.image`);
+  if (v.image !== undefined) settings.image = checkImage(v.image, `${where}.image`);
   if (v.region !== undefined) {
     if (typeof v.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(v.region)) fail(`${where}.region`, `must be an AWS Region such as us-east-1 (got ${shown(v.region)})`);
     settings.region = v.region;
@@ -724,7 +731,7 @@ export function parseEndpointFile(doc: Json, resolve: Resolve, readSample: ReadS
     if (doc.backend !== 'process' && doc.backend !== 'docker') fail('backend', `must be "process" or "docker" (got ${shown(doc.backend)})`);
     config.backend = doc.backend;
   }
-  if (doc.image !== undefined) config.image = checkString(doc.image, 'image');
+  if (doc.image !== undefined) config.image = checkImage(doc.image, 'image');
   if (doc.startupTimeoutSeconds !== undefined) config.startupTimeoutSeconds = checkNumber(doc.startupTimeoutSeconds, 'startupTimeoutSeconds', 1, 3600);
   if (doc.deploy !== undefined) config.deploy = parseDeploySettings(doc.deploy, 'deploy');
   return config;
