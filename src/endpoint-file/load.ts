@@ -3,6 +3,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { isModelArchive } from '../archive/model-archive.js';
 import { describeDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
+import { findJsonErrorPosition } from '../codecs/json-error-position.js';
 import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../core/sagemaker-headers.js';
 import { parseEndpointFile, type EndpointFileConfig } from './schema.js';
 
@@ -27,7 +28,7 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
     // The YAML package refuses a repeated key ('Map keys must be unique') without naming it.
     const duplicate = (err as { code?: string }).code === 'DUPLICATE_KEY' ? describeDuplicateKey(text) : undefined;
     if (duplicate !== undefined) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs}, ${duplicate}; a key may appear once in a mapping`, { cause: err });
-    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} is not valid ${json ? 'JSON' : 'YAML'}: ${(err as Error).message}`, { cause: err });
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} is not valid ${json ? 'JSON' : 'YAML'}: ${json ? jsonErrorAt(text) : ''}${(err as Error).message}`, { cause: err });
   }
   if (json) {
     try {
@@ -47,6 +48,17 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
     });
   } catch (err) {
     throw inEndpointFile(err, abs);
+  }
+}
+
+/** Where JSON.parse stopped (`line 3, column 49: `): V8's message does not always say (Node 20). */
+function jsonErrorAt(text: string): string {
+  try {
+    const at = findJsonErrorPosition(text);
+    return `line ${at.line}, column ${at.column}: `;
+  } catch {
+    // The locator recurses; a file nested too deeply for it gets V8's message alone.
+    return '';
   }
 }
 

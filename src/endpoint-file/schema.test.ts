@@ -83,6 +83,9 @@ test('YAML endpoint files resolve paths against their folder; single models get 
     assert.equal(fromJson.endpoints[0]!.variants[0]!.containers[0]!.model, join(dir, 'my_model'));
     await writeFile(join(dir, 'broken.yaml'), 'endpoints: [\n');
     await assert.rejects(readEndpointFile(join(dir, 'broken.yaml')), /is not valid YAML/);
+    // Node 20's JSON.parse message does not say where; the error does.
+    await writeFile(join(dir, 'broken.json'), '{\n  "endpoints": [\n    { "name": "a", "variants": [ { "model": "m" }, ] }\n  ]\n}\n');
+    await assert.rejects(readEndpointFile(join(dir, 'broken.json')), /broken\.json is not valid JSON: line 3, column 52: /);
     const single = await loadEndpointTarget(join(dir, 'my_model'));
     assert.equal(single.endpoints[0]!.name, 'my-model');
     const named = await loadEndpointTarget(join(dir, 'ep.yaml'), { name: 'other' });
