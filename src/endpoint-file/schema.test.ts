@@ -57,6 +57,10 @@ test('errors name the offending key', () => {
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', samplingPercentage: 101 } }] }, /samplingPercentage/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { 'BAD-KEY': '1' } }] }] }, /env\.BAD-KEY/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);
+  // CloudWatch refuses control characters in AlarmName, SageMaker's AutoRollbackConfiguration a name of spaces alone.
+  const alarm = { metric: 'Invocations', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 };
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'five\nxx' }] }] }, /alarms\[0\]\.name: must have a character other than spaces, and no control characters such as a line break \(got "five\\nxx"\)$/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], deploymentConfig: { autoRollbackConfiguration: { alarms: [{ alarmName: '   ' }] } } }] }, /autoRollbackConfiguration\.alarms\[0\]\.alarmName: must have a character other than spaces/);
   // ContainerDefinition.Image takes no whitespace and at most 255 characters (botocore ContainerImage).
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', image: 'my image:1' }] }] }, /variants\[0\]\.image: must be an image reference .* \(got "my image:1"\)$/);
   bad({ deploy: { image: `r/${'i'.repeat(254)}` }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.image: must be an image reference of at most 255 characters/);

@@ -518,9 +518,14 @@ function checkImage(v: Json, where: string): string {
   return image;
 }
 
+/**
+ * An alarm name both services take: CloudWatch's `AlarmName` (1 to 255 characters, no ASCII control
+ * characters) and SageMaker's in `AutoRollbackConfiguration` (pattern `(?!\s*$).+`: not only spaces).
+ */
 function checkAlarmName(v: Json, where: string): string {
   const name = checkString(v, where);
   if (name.length > 255) fail(where, 'must be at most 255 characters');
+  if (/[\x00-\x1f\x7f]/.test(name) || name.trim() === '') fail(where, `must have a character other than spaces, and no control characters such as a line break (got ${shown(name)})`);
   return name;
 }
 
