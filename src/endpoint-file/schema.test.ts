@@ -57,6 +57,7 @@ test('errors name the offending key', () => {
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', samplingPercentage: 101 } }] }, /samplingPercentage/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { 'BAD-KEY': '1' } }] }] }, /env\.BAD-KEY/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);
+  bad({ endpoints: [{ name: 'iris', variants: [{ model: 'a' }] }, { name: 'Iris', variants: [{ model: 'a' }] }] }, /^endpoints: endpoint names "iris" and "Iris" differ only in case; SageMaker's endpoint names are case-insensitive/);
   // CloudWatch refuses control characters in AlarmName, SageMaker's AutoRollbackConfiguration a name of spaces alone.
   const alarm = { metric: 'Invocations', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 };
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'five\nxx' }] }] }, /alarms\[0\]\.name: must have a character other than spaces, and no control characters such as a line break \(got "five\\nxx"\)$/);

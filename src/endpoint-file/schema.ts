@@ -725,10 +725,13 @@ export function parseEndpointFile(doc: Json, resolve: Resolve, readSample: ReadS
   onlyKeys(doc, 'endpoint file', ['endpoints', 'port', 'backend', 'image', 'startupTimeoutSeconds', 'deploy']);
   if (!Array.isArray(doc.endpoints) || doc.endpoints.length === 0) fail('endpoints', 'must be a non-empty list');
   const endpoints = doc.endpoints.map((e, i) => parseEndpoint(e, `endpoints[${i}]`, resolve, readSample));
-  const seen = new Set<string>();
+  // SageMaker's endpoint names are case-insensitive (CreateEndpoint): iris and Iris are one endpoint.
+  const seen = new Map<string, string>();
   for (const e of endpoints) {
-    if (seen.has(e.name)) fail('endpoints', `endpoint name "${e.name}" is used twice`);
-    seen.add(e.name);
+    const other = seen.get(e.name.toLowerCase());
+    if (other === e.name) fail('endpoints', `endpoint name "${e.name}" is used twice`);
+    if (other !== undefined) fail('endpoints', `endpoint names "${other}" and "${e.name}" differ only in case; SageMaker's endpoint names are case-insensitive, so they would name one endpoint`);
+    seen.set(e.name.toLowerCase(), e.name);
   }
   const config: EndpointFileConfig = { endpoints };
   if (doc.port !== undefined) config.port = checkNumber(doc.port, 'port', 0, 65535, true);
