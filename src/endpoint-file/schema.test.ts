@@ -36,6 +36,8 @@ test('a full endpoint file parses with defaults filled and paths resolved', () =
   assert.deepEqual(e.variants[0]!.containers, [{ model: '/base/a', env: { SAGEMAKER_MODEL_SERVER_WORKERS: '1' }, hostname: 'primary' }]);
   assert.deepEqual(e.variants[1]!.containers.map((c) => c.hostname), ['container-1', 'container-2']);
   assert.equal(e.variants[1]!.containers[1]!.env.X, 'true');
+  const proto = parseEndpointFile(JSON.parse('{"endpoints":[{"name":"e","variants":[{"model":"a","env":{"__proto__":"kept"}}]}]}'), resolve, read);
+  assert.deepEqual(Object.entries(proto.endpoints[0]!.variants[0]!.containers[0]!.env), [['__proto__', 'kept']], 'an env variable named __proto__ is kept');
   assert.equal(e.shadow!.name, 'Shadow');
   assert.deepEqual(e.dataCapture, { destination: '/base/cap', samplingPercentage: 50, captureInput: true, captureOutput: false, csvContentTypes: ['text/csv'], jsonContentTypes: [] });
   assert.equal(e.deepPing!.contentType, 'application/json');

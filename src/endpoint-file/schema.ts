@@ -285,7 +285,8 @@ function checkEnv(v: Json, where: string): Record<string, string> {
     }
     const text = String(value);
     if (Buffer.byteLength(text) > 1024) fail(`${where}.${key}`, 'is longer than 1024 bytes');
-    out[key] = text;
+    // Defined, not assigned: assigning `__proto__` (a valid variable name) would drop it silently.
+    Object.defineProperty(out, key, { value: text, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
