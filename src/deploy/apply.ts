@@ -118,8 +118,8 @@ async function deleteIgnoringMissing(step: string, fn: () => Promise<unknown>): 
 /**
  * Carries out a plan: uploads, models, endpoint config, alarms (before the endpoint, so the
  * update can watch them), the endpoint create or update (waiting with a progress line per step),
- * autoscaling (after: it needs the variant in service), then deletes superseded configs and
- * models. Throws `ERR_DEPLOY_FAILED` with the service's error when a step fails, and
+ * deletes the superseded config and models, then autoscaling (after: it needs the variant in
+ * service). Throws `ERR_DEPLOY_FAILED` with the service's error when a step fails, and
  * `ERR_DEPLOY_ROLLED_BACK` when the update was rolled back.
  */
 export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts: ApplyOptions): Promise<void> {
@@ -178,6 +178,14 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     }
     log(`endpoint ${d.name} is InService on ${d.config.name}`);
   }
+  // Right after the update, before autoscaling: a later step that fails would leave them behind,
+  // and a later run plans from the new config, so it no longer finds them.
+  for (const c of plan.cleanup.configs) {
+    if (await deleteIgnoringMissing(`SageMaker DeleteEndpointConfig ${c}`, () => clients.sagemaker.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c })))) log(`deleted superseded endpoint config ${c}`);
+  }
+  for (const m of plan.cleanup.models) {
+    if (await deleteIgnoringMissing(`SageMaker DeleteModel ${m}`, () => clients.sagemaker.send(new DeleteModelCommand({ ModelName: m })))) log(`deleted superseded model ${m}`);
+  }
 
   for (const s of plan.registerTargets) {
     await call(`Application Auto Scaling RegisterScalableTarget ${s.resourceId}`, () => clients.autoscaling.send(new RegisterScalableTargetCommand(s.target)));
@@ -205,10 +213,4 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     log(`deleted alarm(s) ${plan.deleteAlarms.join(', ')}`);
   }
 
-  for (const c of plan.cleanup.configs) {
-    if (await deleteIgnoringMissing(`SageMaker DeleteEndpointConfig ${c}`, () => clients.sagemaker.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c })))) log(`deleted superseded endpoint config ${c}`);
-  }
-  for (const m of plan.cleanup.models) {
-    if (await deleteIgnoringMissing(`SageMaker DeleteModel ${m}`, () => clients.sagemaker.send(new DeleteModelCommand({ ModelName: m })))) log(`deleted superseded model ${m}`);
-  }
 }

@@ -1,14 +1,15 @@
 /**
- * Ctrl-C while `smkit deploy` follows an update: the update goes on in SageMaker, and the superseded
- * config and models, which deploy deletes only once the update completes, are named with the
- * commands that delete them (a later run plans from the new config and no longer finds them).
+ * What an update supersedes is not left behind unmentioned: Ctrl-C while `smkit deploy` follows an
+ * update names the superseded config and models with the commands that delete them (the update goes
+ * on in SageMaker, and a later run plans from the new config and no longer finds them), and a step
+ * after the update that fails (autoscaling) comes after they were deleted.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, DescribeModelCommand } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, DescribeModelCommand, ListEndpointConfigsCommand, ListModelsCommand } from '@aws-sdk/client-sagemaker';
 import { FakeBackend } from '../helpers/fake-backend.js';
 import { until } from '../helpers/until.js';
 import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
@@ -76,6 +77,49 @@ test('Ctrl-C after UpdateEndpoint stops following the update and names the super
     assert.equal(ep.EndpointStatus, 'Updating');
     assert.equal((await send.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'cfg-old' }))).EndpointConfigName, 'cfg-old');
     assert.equal((await send.send(new DescribeModelCommand({ ModelName: 'm-old' }))).ModelName, 'm-old');
+  } finally {
+    clients.destroy();
+    await sm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a step after the update that fails (autoscaling) leaves nothing superseded behind: the old config and model are deleted first', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-interrupt-'));
+  await writeFile(path.join(dir, 'weights.bin'), 'w');
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
+  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  try {
+    const send = clients.sagemaker;
+    for (const m of ['m-old', 'm-new']) await send.send(new CreateModelCommand({ ModelName: m, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    for (const [c, m] of [['cfg-old', 'm-old'], ['cfg-new', 'm-new']] as const) {
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: c, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: m, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    }
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'cfg-old' }));
+    await until('ep InService', async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointStatus === 'InService' ? true : undefined));
+    const resourceId = 'endpoint/ep/variant/AllTraffic';
+    const plan: EndpointPlan = {
+      desired: { name: 'ep', models: [], config: { name: 'cfg-new', input: {} as never }, alarms: [], scaling: [] },
+      uploads: [],
+      createModels: [],
+      createConfig: false,
+      putAlarms: [],
+      deregister: [],
+      endpoint: 'update',
+      previousConfig: 'cfg-old',
+      // Application Auto Scaling refuses a minimum above the maximum.
+      registerTargets: [{ variant: 'AllTraffic', resourceId, target: { ServiceNamespace: 'sagemaker', ResourceId: resourceId, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount', MinCapacity: 3, MaxCapacity: 2 }, policy: {} as never }],
+      putPolicies: [],
+      deletePolicies: [],
+      putScalingAlarms: [],
+      deleteAlarms: [],
+      cleanup: { configs: ['cfg-old'], models: ['m-old'] },
+      items: [],
+    };
+    await assert.rejects(applyPlan(clients, plan, { log: () => {}, pollSeconds: 0.05, timeoutSeconds: 60 }), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_DEPLOY_FAILED' && /RegisterScalableTarget/.test(err.message));
+    assert.equal((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointConfigName, 'cfg-new');
+    assert.deepEqual((await send.send(new ListEndpointConfigsCommand({}))).EndpointConfigs?.map((c) => c.EndpointConfigName), ['cfg-new']);
+    assert.deepEqual((await send.send(new ListModelsCommand({}))).Models?.map((m) => m.ModelName), ['m-new']);
   } finally {
     clients.destroy();
     await sm.stop();
