@@ -60,6 +60,10 @@ test('errors name the offending key', () => {
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { 'BAD-KEY': '1' } }] }] }, /env\.BAD-KEY/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);
   bad({ endpoints: [{ name: 'iris', variants: [{ model: 'a' }] }, { name: 'Iris', variants: [{ model: 'a' }] }] }, /^endpoints: endpoint names "iris" and "Iris" differ only in case; SageMaker's endpoint names are case-insensitive/);
+  // ModelDataUrl takes 1024 characters: s3://b/<prefix>/ + <sha256>/model.tar.gz.
+  const prefixOf = (bytes: number): string => `s3://bucket/${'p'.repeat(bytes - 's3://bucket/'.length - 1)}/`;
+  parseEndpointFile({ deploy: { artifacts: prefixOf(947) }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, resolve, read);
+  bad({ deploy: { artifacts: prefixOf(948) }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: is 948 bytes long with its final "\/"; at most 947 leave room for the <sha256>\/model\.tar\.gz/);
   // CloudWatch refuses control characters in AlarmName, SageMaker's AutoRollbackConfiguration a name of spaces alone.
   const alarm = { metric: 'Invocations', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 };
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'five\nxx' }] }] }, /alarms\[0\]\.name: must have a character other than spaces, and no control characters such as a line break \(got "five\\nxx"\)$/);

@@ -216,6 +216,11 @@ const INSTANCE_TYPE_PATTERN = /^ml\.[a-z0-9-]+\.[a-z0-9]+$/;
 /** IAM role ARNs (the `RoleArn` pattern of the SageMaker API). */
 const ROLE_ARN_PATTERN = /^arn:aws[a-z\-]*:iam::\d{12}:role\/?[a-zA-Z_0-9+=,.@\-_/]+$/;
 /** `s3://bucket` with an optional key prefix. */
+/** Longest `ModelDataUrl` (botocore `Url`). */
+const ARTIFACT_URI_MAX = 1024;
+/** `<64 hex digits of SHA-256>/model.tar.gz`, the key deploy puts under `deploy.artifacts`. */
+const ARCHIVE_KEY_SUFFIX_LENGTH = 64 + '/model.tar.gz'.length;
+
 export const S3_URI_PATTERN = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/;
 /** Most containers in one serial inference pipeline (sagemaker-contract.md §4). */
 export const MAX_PIPELINE_CONTAINERS = 15;
@@ -580,6 +585,11 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
   }
   if (v.artifacts !== undefined) {
     if (typeof v.artifacts !== 'string' || !S3_URI_PATTERN.test(v.artifacts)) fail(`${where}.artifacts`, `must be an s3://bucket/prefix/ URI whose bucket name is 3 to 63 lowercase letters, digits, dots or hyphens (got ${shown(v.artifacts)})`);
+    // Deploy's longest key under it is `<sha256>/model.tar.gz`; the URI must leave room for it
+    // within ModelDataUrl's 1024 characters (botocore Url), which also keeps the key within S3's 1024 bytes.
+    const room = ARTIFACT_URI_MAX - ARCHIVE_KEY_SUFFIX_LENGTH;
+    const used = Buffer.byteLength(v.artifacts.endsWith('/') ? v.artifacts : `${v.artifacts}/`);
+    if (used > room) fail(`${where}.artifacts`, `is ${used} bytes long with its final "/"; at most ${room} leave room for the <sha256>/model.tar.gz that deploy adds within ModelDataUrl's ${ARTIFACT_URI_MAX} characters`);
     settings.artifacts = v.artifacts;
   }
   if (v.image !== undefined) settings.image = checkImage(v.image, `${where}.image`);
