@@ -12,7 +12,9 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
   const abs = resolve(file);
   let text: string;
   try {
-    text = readFileSync(abs, 'utf8');
+    // A byte order mark (Windows editors write one) is not part of the text; JSON.parse refuses it
+    // (RFC 8259 lets a parser ignore it), the YAML package skips it.
+    text = readFileSync(abs, 'utf8').replace(/^\uFEFF/, '');
   } catch (err) {
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `cannot read endpoint file ${abs}: ${(err as Error).message}`, { cause: err });
   }

@@ -94,6 +94,8 @@ test('YAML endpoint files resolve paths against their folder; single models get 
     assert.equal(fromJson.endpoints[0]!.variants[0]!.containers[0]!.model, join(dir, 'my_model'));
     await writeFile(join(dir, 'broken.yaml'), 'endpoints: [\n');
     await assert.rejects(readEndpointFile(join(dir, 'broken.yaml')), /is not valid YAML/);
+    await writeFile(join(dir, 'bom.json'), `\uFEFF${JSON.stringify({ endpoints: [{ name: 'bom', variants: [{ model: 'my_model' }] }] })}`);
+    assert.equal((await readEndpointFile(join(dir, 'bom.json'))).endpoints[0]!.name, 'bom', 'a UTF-8 byte order mark is skipped');
     // Node 20's JSON.parse message does not say where; the error does.
     await writeFile(join(dir, 'broken.json'), '{\n  "endpoints": [\n    { "name": "a", "variants": [ { "model": "m" }, ] }\n  ]\n}\n');
     await assert.rejects(readEndpointFile(join(dir, 'broken.json')), /broken\.json is not valid JSON: line 3, column 52: /);
