@@ -250,3 +250,21 @@ test('--template writes YAML or JSON by extension', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('names that give one logical id (letters and digits only) are refused, not written as one resource', () => {
+  const render = (endpoints: unknown[]): CloudFormationTemplate => {
+    const cfg = parseEndpointFile({ endpoints }, (p) => `/base/${p}`, () => Buffer.alloc(0));
+    const artifacts = artifactsFor(['a']);
+    return renderTemplate(cfg.endpoints.map((e) => desiredEndpoint(e, { artifacts, image: 'img:1', role: 'arn:aws:iam::123456789012:role/R' })), artifacts, { bucket: 'my-bucket' });
+  };
+  const refused = (endpoints: unknown[], message: string): void => {
+    assert.throws(() => render(endpoints), (err: Error & { code?: string }) => err.code === 'ERR_DEPLOY_CONFIG' && err.message === message);
+  };
+  refused(
+    [{ name: 'irisA', variants: [{ model: 'a' }] }, { name: 'iris-a', variants: [{ model: 'a' }] }],
+    'the model of irisA/AllTraffic and the model of iris-a/AllTraffic both become the CloudFormation logical id IrisAModelAllTraffic (it keeps only letters and digits); rename one to write a template',
+  );
+  refused([{ name: 'e', variants: [{ name: 'a-b', model: 'a' }, { name: 'aB', model: 'a' }] }], 'the model of e/a-b and the model of e/aB both become the CloudFormation logical id EModelAB (it keeps only letters and digits); rename one to write a template');
+  const template = render([{ name: 'e', variants: [{ name: 'a-b', model: 'a' }, { name: 'c', model: 'a' }] }]);
+  assert.deepEqual(Object.keys(template.Resources).filter((id) => id.startsWith('EModel')), ['EModelAB', 'EModelC']);
+});

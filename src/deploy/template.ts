@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 import type { ContainerDefinition, ProductionVariant } from '@aws-sdk/client-sagemaker';
+import { ToolkitError } from '../errors/catalogue.js';
 import type { ContainerArtifact } from './artifacts.js';
 import type { DesiredEndpoint } from './desired.js';
 
@@ -87,10 +88,19 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
     Resources: {},
     Outputs: {},
   };
+  // Logical ids keep only letters and digits, so two names can give one (irisA and iris-a, variants
+  // a-b and aB, alarms iris-5xx and iris 5xx); a second resource under an id would replace the first.
+  const owners = new Map<string, string>(Object.keys(t.Parameters).map((id) => [id, `the parameter ${id}`]));
+  const claim = (id: string, owner: string): string => {
+    const first = owners.get(id);
+    if (first !== undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', `${first} and ${owner} both become the CloudFormation logical id ${id} (it keeps only letters and digits); rename one to write a template`);
+    owners.set(id, owner);
+    return id;
+  };
   for (const e of endpoints) {
     const modelIds = new Map<string, string>();
     for (const m of e.models) {
-      const id = logicalId(e.name, 'Model', m.variant);
+      const id = claim(logicalId(e.name, 'Model', m.variant), `the model of ${e.name}/${m.variant}`);
       modelIds.set(m.name, id);
       const i = m.input;
       t.Resources[id] = {
@@ -112,7 +122,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
       InitialVariantWeight: v.InitialVariantWeight,
     });
     const c = e.config.input;
-    const configId = logicalId(e.name, 'EndpointConfig');
+    const configId = claim(logicalId(e.name, 'EndpointConfig'), `the endpoint config of ${e.name}`);
     t.Resources[configId] = {
       Type: 'AWS::SageMaker::EndpointConfig',
       Properties: {
@@ -124,11 +134,11 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
     };
     const alarmIds: string[] = [];
     for (const a of e.alarms) {
-      const id = logicalId(e.name, 'Alarm', a.AlarmName!);
+      const id = claim(logicalId(e.name, 'Alarm', a.AlarmName!), `alarm ${a.AlarmName} of ${e.name}`);
       alarmIds.push(id);
       t.Resources[id] = { Type: 'AWS::CloudWatch::Alarm', Properties: alarmProperties(a, a.Dimensions) };
     }
-    const endpointId = logicalId(e.name, 'Endpoint');
+    const endpointId = claim(logicalId(e.name, 'Endpoint'), `endpoint ${e.name}`);
     t.Resources[endpointId] = {
       Type: 'AWS::SageMaker::Endpoint',
       Properties: {
@@ -139,7 +149,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
       ...(alarmIds.length > 0 ? { DependsOn: alarmIds } : {}),
     };
     for (const s of e.scaling) {
-      const targetId = logicalId(e.name, 'ScalableTarget', s.variant);
+      const targetId = claim(logicalId(e.name, 'ScalableTarget', s.variant), `the scalable target of ${e.name}/${s.variant}`);
       t.Resources[targetId] = {
         Type: 'AWS::ApplicationAutoScaling::ScalableTarget',
         Properties: {
@@ -152,7 +162,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
       };
       const p = s.policy.TargetTrackingScalingPolicyConfiguration!;
       const m = p.CustomizedMetricSpecification;
-      t.Resources[logicalId(e.name, 'ScalingPolicy', s.variant)] = {
+      t.Resources[claim(logicalId(e.name, 'ScalingPolicy', s.variant), `the scaling policy of ${e.name}/${s.variant}`)] = {
         Type: 'AWS::ApplicationAutoScaling::ScalingPolicy',
         Properties: {
           PolicyName: s.policy.PolicyName,
@@ -176,7 +186,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
         },
       };
       if (s.fromZero) {
-        const stepId = logicalId(e.name, 'ScaleFromZeroPolicy', s.variant);
+        const stepId = claim(logicalId(e.name, 'ScaleFromZeroPolicy', s.variant), `the scale-from-zero policy of ${e.name}/${s.variant}`);
         const step = s.fromZero.policy.StepScalingPolicyConfiguration!;
         t.Resources[stepId] = {
           Type: 'AWS::ApplicationAutoScaling::ScalingPolicy',
@@ -193,7 +203,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
           },
         };
         const a = s.fromZero.alarm;
-        t.Resources[logicalId(e.name, 'ScaleFromZeroAlarm', s.variant)] = {
+        t.Resources[claim(logicalId(e.name, 'ScaleFromZeroAlarm', s.variant), `the scale-from-zero alarm of ${e.name}/${s.variant}`)] = {
           Type: 'AWS::CloudWatch::Alarm',
           Properties: {
             ...alarmProperties(a, [{ Name: 'EndpointName', Value: { 'Fn::GetAtt': [endpointId, 'EndpointName'] } }]),
