@@ -51,7 +51,8 @@ function supersededLeftBehind(plan: EndpointPlan, cli: string): string {
     ...configs.map((c) => `aws sagemaker delete-endpoint-config${cli} --endpoint-config-name ${c}`),
     ...models.map((m) => `aws sagemaker delete-model${cli} --model-name ${m}`),
   ];
-  return ` Once it is InService on ${d.config.name} (aws sagemaker describe-endpoint${cli} --endpoint-name ${d.name}), run smkit deploy again for the rest of the plan and delete what the update superseded, which a new run no longer finds: ${commands.join('; ')}. If it rolls back to ${plan.previousConfig} instead, keep them.`;
+  const rest = plan.registerTargets.length + plan.putPolicies.length + plan.deletePolicies.length + plan.putScalingAlarms.length + plan.deleteAlarms.length > 0;
+  return ` Once it is InService on ${d.config.name} (aws sagemaker describe-endpoint${cli} --endpoint-name ${d.name}), ${rest ? 'run smkit deploy again for the autoscaling and alarms that come after the update, and ' : ''}delete what the update superseded, which a new run no longer finds: ${commands.join('; ')}. If it rolls back to ${plan.previousConfig} instead, keep them.`;
 }
 
 /** Deregisters a variant's scalable target (which also deletes its policies), first deleting smkit's policy. */

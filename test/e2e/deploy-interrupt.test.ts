@@ -66,7 +66,7 @@ test('Ctrl-C after UpdateEndpoint stops following the update and names the super
       assert.equal(
         err.message,
         'interrupted by SIGINT while endpoint ep was updating to cfg-new; the update goes on in SageMaker.' +
-          ` Once it is InService on cfg-new (aws sagemaker describe-endpoint${cli} --endpoint-name ep), run smkit deploy again for the rest of the plan and delete what the update superseded, which a new run no longer finds:` +
+          ` Once it is InService on cfg-new (aws sagemaker describe-endpoint${cli} --endpoint-name ep), delete what the update superseded, which a new run no longer finds:` +
           ` aws sagemaker delete-endpoint-config${cli} --endpoint-config-name cfg-old; aws sagemaker delete-model${cli} --model-name m-old. If it rolls back to cfg-old instead, keep them.`,
       );
       return true;
