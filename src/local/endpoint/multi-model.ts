@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { cp, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { cp, rename, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { extractModelArchive } from '../../archive/model-archive.js';
@@ -83,16 +83,7 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
   if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${source}.`);
   const name = `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
   const hostModel = path.join(host.hostDir, name, 'model');
-  if (!existsSync(hostModel)) {
-    if (info.isDirectory()) await cp(source, hostModel, { recursive: true, dereference: true });
-    else await extractModelArchive(source, hostModel).catch((err: unknown) => {
-      // The caller's TargetModel names an archive that cannot be used: a 400, as a model that
-      // cannot be downloaded is, not a 500 that SDKs retry; in the words SageMaker uses for an
-      // archive it cannot extract ("Failed to extract model data archive … valid tar.gz archive").
-      if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE')) throw err;
-      throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}. Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`);
-    });
-  }
+  if (!existsSync(hostModel)) await placeModel(source, info.isDirectory(), hostModel, targetModel);
   let res: Response;
   try {
     res = await fetch(`${container.url}/models`, {
@@ -108,4 +99,26 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
   // 409: already loaded (for example by an earlier front door run against the same container).
   if (res.status !== 200 && res.status !== 409) throw new ContainerFailure('status', container, index, res.status, text);
   return name;
+}
+
+/**
+ * Extracts (or copies) `source` to `hostModel` through a folder beside it, renamed into place when
+ * complete: a load that failed halfway (a full disk, a broken archive) leaves no partial copy that
+ * the next load would take for the model.
+ */
+async function placeModel(source: string, isDirectory: boolean, hostModel: string, targetModel: string): Promise<void> {
+  const partial = `${hostModel}.partial-${randomBytes(4).toString('hex')}`;
+  try {
+    if (isDirectory) await cp(source, partial, { recursive: true, dereference: true });
+    else await extractModelArchive(source, partial).catch((err: unknown) => {
+      // The caller's TargetModel names an archive that cannot be used: a 400, as a model that
+      // cannot be downloaded is, not a 500 that SDKs retry; in the words SageMaker uses for an
+      // archive it cannot extract ("Failed to extract model data archive … valid tar.gz archive").
+      if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE')) throw err;
+      throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}. Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`);
+    });
+    await rename(partial, hostModel);
+  } finally {
+    await rm(partial, { recursive: true, force: true });
+  }
 }

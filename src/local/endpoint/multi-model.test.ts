@@ -1,0 +1,81 @@
+// The front door's side of a multi-model endpoint against a container over real HTTP (only the
+// model server is replaced): a model copy that a failed extraction cannot leave half made.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
+import { createFrontDoor } from '../front-door/app.js';
+import { LocalEndpoint } from './local-endpoint.js';
+
+const servers: Server[] = [];
+const dirs: string[] = [];
+after(async () => {
+  for (const s of servers) s.close();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/**
+ * A multi-model container holding at most `capacity` models (507 past it), that records the calls
+ * it gets and, for each load, the files it finds at the `url`.
+ */
+async function mmeContainer(capacity: number): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[] }> {
+  const calls: string[] = [];
+  const loaded = new Map<string, string>();
+  const filesAtLoad: Record<string, string>[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      calls.push(`${req.method} ${req.url}`);
+      const one = /^\/models\/([^/]+)(\/invoke)?$/.exec(req.url ?? '');
+      if (req.method === 'POST' && req.url === '/models') {
+        const { model_name: name, url } = JSON.parse(Buffer.concat(chunks).toString()) as { model_name: string; url: string };
+        if (loaded.has(name)) return json(409, { code: 409, message: 'already loaded' });
+        if (loaded.size >= capacity) return json(507, { code: 507, message: 'Memory exhausted' });
+        filesAtLoad.push(Object.fromEntries(readdirSync(url).map((f) => [f, readFileSync(join(url, f), 'utf8')])));
+        loaded.set(name, url);
+        return json(200, { status: `Model "${name}" registered` });
+      }
+      if (one && req.method === 'DELETE' && !one[2]) return loaded.delete(one[1]!) ? json(200, { status: 'unloaded' }) : json(404, { code: 404 });
+      if (one && req.method === 'POST' && one[2]) return loaded.has(one[1]!) ? json(200, { model: one[1] }) : json(404, { code: 404 });
+      json(404, { code: 404 });
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, loaded, filesAtLoad };
+}
+
+/** A front door for one multi-model endpoint whose model folder holds `models` (name → archive entries). */
+async function mmeEndpoint(capacity: number, models: Record<string, { path: string; body: string }[]>) {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-'));
+  dirs.push(dir);
+  await mkdir(join(dir, 'source'));
+  for (const [name, entries] of Object.entries(models)) await writeFile(join(dir, 'source', name), craftTarGz(entries));
+  const container = await mmeContainer(capacity);
+  const host = { source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models'), loads: new Map<string, Promise<string>>() };
+  const ep = new LocalEndpoint('mme', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: container.url, logFile: join(dir, 'primary.log'), multiModel: host }] }]);
+  const door = createFrontDoor({ endpoints: new Map([['mme', ep]]) });
+  const invoke = (target: string) => request(door).post('/endpoints/mme/invocations').set('X-Amzn-SageMaker-Target-Model', target).send('x');
+  return { dir, host, container, invoke };
+}
+
+test('an archive whose extraction fails halfway leaves no partial copy: once the archive is fixed, the next invocation extracts it whole', async () => {
+  // "model.onnx" as a file, then as a folder: tar writes the file, then fails (EEXIST).
+  const { dir, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': [{ path: 'model.onnx', body: 'half' }, { path: 'model.onnx/x', body: 'y' }] });
+  const broken = await invoke('a.tar.gz');
+  assert.equal(broken.status, 400, broken.text);
+  assert.match(broken.body.Message, /^Failed to extract model data archive for TargetModel a\.tar\.gz/);
+  assert.deepEqual(readdirSync(join(dir, 'models'), { recursive: true }).filter((f) => f.toString().includes('model.onnx')), [], 'nothing half extracted is left');
+  await writeFile(join(dir, 'source', 'a.tar.gz'), craftTarGz([{ path: 'model.onnx', body: 'whole' }, { path: 'labels.txt', body: 'l' }]));
+  const fixed = await invoke('a.tar.gz');
+  assert.equal(fixed.status, 200, fixed.text);
+  assert.deepEqual(container.filesAtLoad, [{ 'labels.txt': 'l', 'model.onnx': 'whole' }]);
+});
