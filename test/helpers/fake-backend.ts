@@ -20,6 +20,8 @@ export class FakeBackend implements ContainerBackend {
   readonly stopped: string[] = [];
   /** Every invocation a container received, in order. */
   readonly invocations: Array<{ id: string; body: string }> = [];
+  /** The method and path of each of them (`POST /models`, `DELETE /models/m-…` on a multi-model container). */
+  readonly requests: Array<{ id: string; call: string }> = [];
   /** While true, containers started from now on fail like `FAKE_PING=fail` (a crash loop). */
   failStarts = false;
   /** While set, containers started from now on answer `/ping` 503 this long (a slow start). */
@@ -59,6 +61,7 @@ export class FakeBackend implements ContainerBackend {
           return;
         }
         this.invocations.push({ id: spec.id, body: Buffer.concat(chunks).toString() });
+        this.requests.push({ id: spec.id, call: `${req.method} ${req.url}` });
         setTimeout(() => {
           const answer = JSON.stringify({ tag: spec.env.FAKE_TAG ?? '', id: spec.id, got: Buffer.concat(chunks).toString() });
           // Without Content-Length, writeHead makes node:http send the answer chunked.

@@ -14,7 +14,7 @@ export interface ContainerDefinition {
   Mode?: 'SingleModel' | 'MultiModel';
   ModelDataUrl?: string;
   Environment?: Record<string, string>;
-  /** Recorded and echoed; the local multi-model endpoint caches its models either way. */
+  /** `Disabled`: the local multi-model endpoint unloads and deletes each model after its invocation. */
   MultiModelConfig?: { ModelCacheSetting?: 'Enabled' | 'Disabled' };
 }
 

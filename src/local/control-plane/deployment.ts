@@ -177,6 +177,7 @@ export async function startDeployment(
         env: c.Environment ?? {},
         modelSource,
         mode,
+        ...(c.MultiModelConfig?.ModelCacheSetting === undefined ? {} : { modelCacheSetting: c.MultiModelConfig.ModelCacheSetting }),
         ...(spec.ServerlessConfig ? { memoryMb: spec.ServerlessConfig.MemorySizeInMB } : {}),
       });
     }

@@ -2,7 +2,7 @@
 // behaviour the reference states that a script can depend on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -24,18 +24,22 @@ import {
   UpdateEndpointCommand,
   waitUntilEndpointInService,
 } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 let dir: string;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
+let backend: FakeBackend;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-conformance-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
-  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: {} });
+  backend = new FakeBackend();
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: {} });
   sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
   await sm.send(new CreateModelCommand({ ModelName: 'conf-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-config', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
@@ -100,6 +104,21 @@ test('CreateModel: MultiModelConfig.ModelCacheSetting is Enabled or Disabled (Mo
   await sm.send(new CreateModelCommand({ ModelName: 'conf-mme', PrimaryContainer: { ModelDataUrl: dir, Mode: 'MultiModel', MultiModelConfig: { ModelCacheSetting: 'Disabled' } } }));
   const { PrimaryContainer } = await sm.send(new DescribeModelCommand({ ModelName: 'conf-mme' }));
   assert.deepEqual(PrimaryContainer?.MultiModelConfig, { ModelCacheSetting: 'Disabled' });
+
+  // Disabled is honoured: each invocation's model is unloaded after it (https://docs.aws.amazon.com/sagemaker/latest/dg/multi-model-caching.html).
+  await mkdir(join(dir, 'mme-a'), { recursive: true });
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-mme', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-mme', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-mme', EndpointConfigName: 'conf-mme' }));
+  await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-mme' });
+  const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+  const calls = () => backend.requests.filter((r) => r.id.startsWith('conf-mme/')).map((r) => r.call.replace(/m-[0-9a-f]{16}/, 'm-…'));
+  for (let i = 1; i <= 2; i++) {
+    await runtime.send(new InvokeEndpointCommand({ EndpointName: 'conf-mme', TargetModel: 'mme-a', Body: Buffer.from('{}') }));
+    await until('the model unloaded after its invocation', () => calls().length === 3 * i, { timeoutMs: 30_000, intervalMs: 10 });
+  }
+  runtime.destroy();
+  assert.deepEqual(calls(), ['POST /models', 'POST /models/m-…/invoke', 'DELETE /models/m-…', 'POST /models', 'POST /models/m-…/invoke', 'DELETE /models/m-…']);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-mme' }));
 });
 
 test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes, ListTags lists; aws: keys are refused; a deleted resource has none', async () => {

@@ -1,7 +1,7 @@
 import type { SageMakerHeaders } from '../../core/context.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SAGEMAKER_HEADERS, SESSION_ID_HEADER, writeSageMakerHeaders } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, type ChainContainer } from './container.js';
-import { ensureModelLoaded } from './multi-model.js';
+import { acquireModel, type ModelLease } from './multi-model.js';
 import type { BodyBudget } from '../../server/body-budget.js';
 import { AnswerOverBudgetError, MAX_ERROR_ANSWER_BYTES, MAX_REALTIME_ANSWER_BYTES, readAtMost, type CappedAnswer } from './read-answer.js';
 
@@ -89,12 +89,17 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
   let unsizedBy: string | undefined;
   // Bytes of `body` taken from the budget (the caller's request body is not this chain's to give back).
   let held = 0;
+  // Each multi-model load is held until its container has answered.
+  const leases: ModelLease[] = [];
   try {
     for (const [index, container] of containers.entries()) {
       const last = index === containers.length - 1;
-      const route = container.multiModel
-        ? `/models/${await ensureModelLoaded(container, container.multiModel, req.targetModel, index, timeoutMs)}/invoke`
-        : '/invocations';
+      let route = '/invocations';
+      if (container.multiModel) {
+        const lease = await acquireModel(container, container.multiModel, req.targetModel, index, timeoutMs);
+        leases.push(lease);
+        route = `/models/${lease.name}/invoke`;
+      }
       const timeout = AbortSignal.timeout(timeoutMs);
       let res: Response;
       try {
@@ -138,6 +143,8 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
   } catch (err) {
     opts.budget?.give(held);
     throw err;
+  } finally {
+    for (const lease of leases) lease.release();
   }
   const response: InvokeEndpointResponse = { body, contentType };
   if (customAttributes !== undefined) response.customAttributes = customAttributes;

@@ -1,4 +1,4 @@
-/** Where a multi-model container's models come from, and where the container reads them. */
+/** Where a multi-model container's models come from and go to, and what the front door has loaded in it. */
 export interface MultiModelHost {
   /** Folder of model archives or folders, standing in for the model's S3 prefix (`ModelDataUrl`). */
   source: string;
@@ -6,8 +6,22 @@ export interface MultiModelHost {
   hostDir: string;
   /** The same folder as the container sees it (`/opt/ml/models` in an image; `hostDir` for a process). */
   containerDir: string;
+  /**
+   * `MultiModelConfig.ModelCacheSetting`: `Disabled` unloads each model and deletes its copy once
+   * no invocation uses it (https://docs.aws.amazon.com/sagemaker/latest/dg/multi-model-caching.html).
+   */
+  cacheModels: boolean;
   /** Loads done or under way, by `TargetModel`: each resolves to the container's model name. */
   loads: Map<string, Promise<string>>;
+  /** Invocations holding each `TargetModel` (from the wait for its load to their answer): never unloaded. */
+  inUse: Map<string, number>;
+  /** Unloads under way, by `TargetModel`: a new load of it waits for its unload. */
+  unloading: Map<string, Promise<void>>;
+}
+
+/** A {@link MultiModelHost} with nothing loaded yet. */
+export function multiModelHost(where: { source: string; hostDir: string; containerDir: string }, cacheModels = true): MultiModelHost {
+  return { ...where, cacheModels, loads: new Map(), inUse: new Map(), unloading: new Map() };
 }
 
 /** A container as the front door sees it: where it listens and where its log goes. */

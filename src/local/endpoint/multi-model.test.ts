@@ -1,5 +1,6 @@
 // The front door's side of a multi-model endpoint against a container over real HTTP (only the
-// model server is replaced): a model copy that a failed extraction cannot leave half made.
+// model server is replaced): caching disabled, and a model copy that a failed extraction cannot
+// leave half made.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { createFrontDoor } from '../front-door/app.js';
+import { multiModelHost } from './container.js';
 import { LocalEndpoint } from './local-endpoint.js';
 
 const servers: Server[] = [];
@@ -54,18 +56,34 @@ async function mmeContainer(capacity: number): Promise<{ url: string; calls: str
 }
 
 /** A front door for one multi-model endpoint whose model folder holds `models` (name → archive entries). */
-async function mmeEndpoint(capacity: number, models: Record<string, { path: string; body: string }[]>) {
+async function mmeEndpoint(capacity: number, models: Record<string, { path: string; body: string }[]>, cacheModels = true) {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-'));
   dirs.push(dir);
   await mkdir(join(dir, 'source'));
   for (const [name, entries] of Object.entries(models)) await writeFile(join(dir, 'source', name), craftTarGz(entries));
   const container = await mmeContainer(capacity);
-  const host = { source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models'), loads: new Map<string, Promise<string>>() };
+  const host = multiModelHost({ source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models') }, cacheModels);
   const ep = new LocalEndpoint('mme', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: container.url, logFile: join(dir, 'primary.log'), multiModel: host }] }]);
   const door = createFrontDoor({ endpoints: new Map([['mme', ep]]) });
   const invoke = (target: string) => request(door).post('/endpoints/mme/invocations').set('X-Amzn-SageMaker-Target-Model', target).send('x');
   return { dir, host, container, invoke };
 }
+
+const MODEL = [{ path: 'model.onnx', body: 'weights' }];
+
+test('ModelCacheSetting Disabled: after each invocation the model is unloaded (DELETE /models/<name>) and its copy deleted; the next invocation loads it again', async () => {
+  const { host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL }, false);
+  for (let i = 1; i <= 2; i++) {
+    const res = await invoke('a.tar.gz');
+    assert.equal(res.status, 200, res.text);
+    const name = (res.body as { model: string }).model;
+    await host.unloading.get('a.tar.gz');
+    assert.deepEqual(container.calls, Array.from({ length: i }, () => ['POST /models', `POST /models/${name}/invoke`, `DELETE /models/${name}`]).flat());
+    assert.equal(container.loaded.size, 0);
+    assert.equal(existsSync(join(host.hostDir, name)), false, 'the extracted copy is deleted');
+    assert.equal(host.loads.size + host.inUse.size, 0);
+  }
+});
 
 test('an archive whose extraction fails halfway leaves no partial copy: once the archive is fixed, the next invocation extracts it whole', async () => {
   // "model.onnx" as a file, then as a folder: tar writes the file, then fails (EEXIST).

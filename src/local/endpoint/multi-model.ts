@@ -36,26 +36,94 @@ export class ModelNotReadyError extends Error {
  */
 export const MODEL_LOAD_TIMEOUT_MS = 360_000;
 
+/** A model loaded in the container for one invocation; `release` once its answer is read. */
+export interface ModelLease {
+  /** The container's name for the model (`/models/<name>/invoke`). */
+  name: string;
+  release(): void;
+}
+
 /**
- * What SageMaker does on the first invocation of a model on a multi-model endpoint
- * (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html): fetch `<prefix>/<TargetModel>`, extract it under
+ * What SageMaker does on an invocation of a model on a multi-model endpoint
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html): on first use, fetch `<prefix>/<TargetModel>`, extract it under
  * `/opt/ml/models/<name>/model`, and `POST /models` to the container, once; later invocations
  * reuse it. `<name>` is opaque (a hash of `TargetModel`), as on the real service. An invocation
  * waits `timeoutMs` for the load at most, then fails with {@link ModelNotReadyError}; the load
- * itself has {@link MODEL_LOAD_TIMEOUT_MS}.
+ * itself has {@link MODEL_LOAD_TIMEOUT_MS}. The model is not unloaded until the lease is released;
+ * with model caching disabled, the last release unloads it and deletes its copy.
  */
-export function ensureModelLoaded(container: ChainContainer, host: MultiModelHost, targetModel: string | undefined, index: number, timeoutMs: number): Promise<string> {
+export async function acquireModel(container: ChainContainer, host: MultiModelHost, targetModel: string | undefined, index: number, timeoutMs: number): Promise<ModelLease> {
   if (targetModel === undefined || targetModel === '') {
-    return Promise.reject(new TargetModelError('This is a multi-model endpoint: send TargetModel (the X-Amzn-SageMaker-Target-Model header of InvokeEndpoint; InvokeEndpointWithResponseStream has none) naming the model archive, for example model-a.tar.gz.'));
+    throw new TargetModelError('This is a multi-model endpoint: send TargetModel (the X-Amzn-SageMaker-Target-Model header of InvokeEndpoint; InvokeEndpointWithResponseStream has none) naming the model archive, for example model-a.tar.gz.');
   }
-  let load = host.loads.get(targetModel);
-  if (!load) {
-    load = loadOnce(container, host, targetModel, index, MODEL_LOAD_TIMEOUT_MS);
-    host.loads.set(targetModel, load);
-    // A failed load is retried by the next invocation, as the service does.
-    load.catch(() => host.loads.delete(targetModel));
+  host.inUse.set(targetModel, (host.inUse.get(targetModel) ?? 0) + 1);
+  let name: string;
+  try {
+    let load = host.loads.get(targetModel);
+    if (!load) {
+      load = loadOnce(container, host, targetModel, index, MODEL_LOAD_TIMEOUT_MS);
+      host.loads.set(targetModel, load);
+      // A failed load is retried by the next invocation, as the service does.
+      const attempt = load;
+      load.catch(() => {
+        if (host.loads.get(targetModel) === attempt) host.loads.delete(targetModel);
+      });
+    }
+    name = await untilLoaded(load, targetModel, timeoutMs);
+  } catch (err) {
+    // Not invoked: a load that goes on after a ModelNotReadyException stays for the retry to find.
+    letGo(container, host, targetModel, index, false);
+    throw err;
   }
-  return untilLoaded(load, targetModel, timeoutMs);
+  let released = false;
+  return {
+    name,
+    release: () => {
+      if (released) return;
+      released = true;
+      letGo(container, host, targetModel, index, true);
+    },
+  };
+}
+
+/** One invocation is done with `targetModel`; without caching, the last one unloads it (in the background, as the service does). */
+function letGo(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, invoked: boolean): void {
+  const left = (host.inUse.get(targetModel) ?? 1) - 1;
+  if (left > 0) {
+    host.inUse.set(targetModel, left);
+    return;
+  }
+  host.inUse.delete(targetModel);
+  // A failed unload leaves the model loaded in the container; the next load of it gets 409 and reuses it.
+  if (invoked && !host.cacheModels && host.loads.has(targetModel)) unloadModel(container, host, targetModel, index, true).catch(() => {});
+}
+
+/**
+ * Unloads `targetModel` (`DELETE /models/<name>`) once its load has settled; with `deleteCopy`,
+ * deletes its extracted copy too (caching disabled).
+ */
+function unloadModel(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, deleteCopy: boolean): Promise<void> {
+  const load = host.loads.get(targetModel);
+  host.loads.delete(targetModel);
+  const unload = (async () => {
+    const name = await load?.catch(() => undefined);
+    if (name === undefined) return;
+    let res: Response;
+    try {
+      res = await fetch(`${container.url}/models/${name}`, { method: 'DELETE', signal: AbortSignal.timeout(MODEL_LOAD_TIMEOUT_MS) });
+    } catch (err) {
+      throw new ContainerFailure('unreachable', container, index, undefined, `unloading ${targetModel}: ${(err as Error).message}`);
+    }
+    const text = (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
+    // 404: not loaded (any more), which is what the unload is for.
+    if (res.status !== 200 && res.status !== 404) throw new ContainerFailure('status', container, index, res.status, `unloading ${targetModel}: ${text}`);
+    if (deleteCopy) await rm(path.join(host.hostDir, name), { recursive: true, force: true });
+  })();
+  const tracked = unload.finally(() => {
+    if (host.unloading.get(targetModel) === tracked) host.unloading.delete(targetModel);
+  });
+  host.unloading.set(targetModel, tracked);
+  return tracked;
 }
 
 /** The load's outcome, or {@link ModelNotReadyError} once `timeoutMs` has passed first. */
@@ -81,6 +149,7 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
   if (!source.startsWith(path.resolve(host.source) + path.sep)) throw new TargetModelError(`TargetModel ${targetModel} must name a model inside the endpoint's model folder`);
   const info = await stat(source).catch(() => undefined);
   if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${source}.`);
+  await host.unloading.get(targetModel)?.catch(() => {});
   const name = `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
   const hostModel = path.join(host.hostDir, name, 'model');
   if (!existsSync(hostModel)) await placeModel(source, info.isDirectory(), hostModel, targetModel);

@@ -14,7 +14,7 @@ import { CaptureWriter } from '../capture/writer.js';
 import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../../endpoint-file/schema.js';
 import { createFrontDoor, type EndpointDirectory, type FrontDoorOptions } from '../front-door/app.js';
 import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
-import type { MultiModelHost } from './container.js';
+import { multiModelHost, type MultiModelHost } from './container.js';
 import { LocalEndpoint, type EndpointLog, type VariantRuntime } from './local-endpoint.js';
 import { createRandom } from './random.js';
 import { parseS3Url, type S3Objects } from '../s3/objects.js';
@@ -215,7 +215,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
                 started.push(launched.container);
                 p.containers[slot] = launched.container;
                 if (launched.modelsDir) {
-                  hosts.set(launched.container, { source: container.model, hostDir: launched.modelsDir.host, containerDir: launched.modelsDir.container, loads: new Map() });
+                  hosts.set(launched.container, multiModelHost({ source: container.model, hostDir: launched.modelsDir.host, containerDir: launched.modelsDir.container }));
                 }
                 say(opts, `smkit local: started ${id} (${backend.name}, port ${launched.port}, log ${logFile})`);
               },

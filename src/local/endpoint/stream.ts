@@ -1,6 +1,6 @@
 import { SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
-import { ensureModelLoaded } from './multi-model.js';
+import { acquireModel } from './multi-model.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
 /** Response streaming needs a single container; the variant is a serial pipeline. */
@@ -47,7 +47,29 @@ export interface StreamOptions {
  * `signal` (the caller went away) stops the request and the reading of the answer.
  */
 export async function openStream(container: ChainContainer, req: InvokeEndpointRequest, timeoutMs: number, signal?: AbortSignal): Promise<StreamedAnswer> {
-  const route = container.multiModel ? `/models/${await ensureModelLoaded(container, container.multiModel, req.targetModel, 0, timeoutMs)}/invoke` : '/invocations';
+  const lease = container.multiModel ? await acquireModel(container, container.multiModel, req.targetModel, 0, timeoutMs) : undefined;
+  try {
+    const answer = await openRoute(container, lease ? `/models/${lease.name}/invoke` : '/invocations', req, timeoutMs, signal);
+    if (!lease) return answer;
+    // The model is held until its last chunk is read (or the reading stops).
+    const chunks = answer.chunks;
+    return {
+      ...answer,
+      chunks: (async function* () {
+        try {
+          yield* chunks;
+        } finally {
+          lease.release();
+        }
+      })(),
+    };
+  } catch (err) {
+    lease?.release();
+    throw err;
+  }
+}
+
+async function openRoute(container: ChainContainer, route: string, req: InvokeEndpointRequest, timeoutMs: number, signal: AbortSignal | undefined): Promise<StreamedAnswer> {
   const timeout = AbortSignal.timeout(timeoutMs);
   let res: Response;
   try {

@@ -6,6 +6,7 @@ import { launchReady } from '../backends/launch.js';
 import { tailLog } from '../backends/log-tail.js';
 import { pingHealthy } from '../backends/wait-ready.js';
 import type { ChainContainer } from '../endpoint/chain.js';
+import { multiModelHost } from '../endpoint/container.js';
 import type { FleetInstance, InstanceLauncher } from './fleet.js';
 
 /** One container of a variant's instances, with its model data already local. */
@@ -16,6 +17,8 @@ export interface ContainerTemplate {
   /** Local model directory or archive (for `MultiModel`: the folder of archives). */
   modelSource: string;
   mode: 'SingleModel' | 'MultiModel';
+  /** `MultiModelConfig.ModelCacheSetting` of a `MultiModel` container (default `Enabled`). */
+  modelCacheSetting?: 'Enabled' | 'Disabled';
   /** Memory limit in MB (a serverless variant's `MemorySizeInMB`). */
   memoryMb?: number;
 }
@@ -110,7 +113,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
               hostname: t.hostname,
               url: running.url,
               logFile,
-              ...(modelsDir ? { multiModel: { source: t.modelSource, hostDir: modelsDir.host, containerDir: modelsDir.container, loads: new Map() } } : {}),
+              ...(modelsDir ? { multiModel: multiModelHost({ source: t.modelSource, hostDir: modelsDir.host, containerDir: modelsDir.container }, t.modelCacheSetting !== 'Disabled') } : {}),
             };
             return { running, link };
           } catch (err) {

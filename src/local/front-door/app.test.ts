@@ -10,6 +10,7 @@ import { LocalEndpoint, type VariantRuntime } from '../endpoint/local-endpoint.j
 import { createRandom } from '../endpoint/random.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { createFrontDoor } from './app.js';
+import { multiModelHost } from '../endpoint/container.js';
 
 interface Seen {
   headers: IncomingHttpHeaders;
@@ -476,7 +477,7 @@ test('a multi-model load that outlasts the invocation is a 429 ModelNotReadyExce
   servers.push(container);
   await new Promise<void>((r) => container.listen(0, '127.0.0.1', r));
   const { port } = container.address() as AddressInfo;
-  const multiModel = { source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models'), loads: new Map<string, Promise<string>>() };
+  const multiModel = multiModelHost({ source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models') });
   const ep = new LocalEndpoint('mme', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: `http://127.0.0.1:${port}`, logFile: '/tmp/m.log', multiModel }] }], { timeoutMs: 300 });
   const door = createFrontDoor({ endpoints: new Map([['mme', ep]]) });
   const [res] = await Promise.all([request(door).post('/endpoints/mme/invocations').set('X-Amzn-SageMaker-Target-Model', 'a').send('x'), asked]);
@@ -497,7 +498,7 @@ test('InvokeEndpointWithResponseStream has no TargetModel: the header is strippe
   const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-stream-'));
   await mkdir(join(dir, 'source', 'a'), { recursive: true });
   const { container, seen } = await fakeContainer('primary', () => ({ body: '{}' }));
-  const multiModel = { source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models'), loads: new Map<string, Promise<string>>() };
+  const multiModel = multiModelHost({ source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models') });
   const ep = new LocalEndpoint('mme-stream', [{ name: 'AllTraffic', weight: 1, containers: [{ ...container, multiModel }] }]);
   const door = createFrontDoor({ endpoints: new Map([['mme-stream', ep]]) });
   const res = await request(door).post('/endpoints/mme-stream/invocations-response-stream').set('X-Amzn-SageMaker-Target-Model', 'a').send('x');
@@ -551,7 +552,7 @@ test('a multi-model TargetModel whose archive cannot be read, or would write out
   await writeFile(join(dir, 'source', 'broken.tar.gz'), 'not a tar archive');
   await writeFile(join(dir, 'source', 'unsafe.tar.gz'), craftTarGz([{ path: '../escape.txt', body: 'x' }]));
   const { container, seen } = await fakeContainer('primary', () => ({ body: '{}' }));
-  const multiModel = { source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models'), loads: new Map<string, Promise<string>>() };
+  const multiModel = multiModelHost({ source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models') });
   const ep = new LocalEndpoint('mme-bad', [{ name: 'AllTraffic', weight: 1, containers: [{ ...container, multiModel }] }]);
   const door = createFrontDoor({ endpoints: new Map([['mme-bad', ep]]) });
   for (const [model, reason] of [['broken.tar.gz', /is not a readable tar or tar\.gz archive/], ['unsafe.tar.gz', /unsafe entry "\.\.\/escape\.txt"/]] as const) {
