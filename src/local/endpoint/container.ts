@@ -15,13 +15,15 @@ export interface MultiModelHost {
   loads: Map<string, Promise<string>>;
   /** Invocations holding each `TargetModel` (from the wait for its load to their answer): never unloaded. */
   inUse: Map<string, number>;
+  /** `TargetModel`s loaded, least recently invoked first: what a 507 from the container unloads first. */
+  recent: Set<string>;
   /** Unloads under way, by `TargetModel`: a new load of it waits for its unload. */
   unloading: Map<string, Promise<void>>;
 }
 
 /** A {@link MultiModelHost} with nothing loaded yet. */
 export function multiModelHost(where: { source: string; hostDir: string; containerDir: string }, cacheModels = true): MultiModelHost {
-  return { ...where, cacheModels, loads: new Map(), inUse: new Map(), unloading: new Map() };
+  return { ...where, cacheModels, loads: new Map(), inUse: new Map(), recent: new Set(), unloading: new Map() };
 }
 
 /** A container as the front door sees it: where it listens and where its log goes. */

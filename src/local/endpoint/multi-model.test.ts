@@ -1,6 +1,6 @@
 // The front door's side of a multi-model endpoint against a container over real HTTP (only the
-// model server is replaced): caching disabled, and a model copy that a failed extraction cannot
-// leave half made.
+// model server is replaced): caching disabled, unloading least recently used models on a 507, and
+// a model copy that a failed extraction cannot leave half made.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { createFrontDoor } from '../front-door/app.js';
-import { multiModelHost } from './container.js';
+import { multiModelHost, type MultiModelHost } from './container.js';
 import { LocalEndpoint } from './local-endpoint.js';
 
 const servers: Server[] = [];
@@ -69,6 +69,11 @@ async function mmeEndpoint(capacity: number, models: Record<string, { path: stri
   return { dir, host, container, invoke };
 }
 
+/** The container's model name for `target` (what the front door loaded it as). */
+function nameOf(host: MultiModelHost, target: string): Promise<string> {
+  return host.loads.get(target)!;
+}
+
 const MODEL = [{ path: 'model.onnx', body: 'weights' }];
 
 test('ModelCacheSetting Disabled: after each invocation the model is unloaded (DELETE /models/<name>) and its copy deleted; the next invocation loads it again', async () => {
@@ -81,8 +86,30 @@ test('ModelCacheSetting Disabled: after each invocation the model is unloaded (D
     assert.deepEqual(container.calls, Array.from({ length: i }, () => ['POST /models', `POST /models/${name}/invoke`, `DELETE /models/${name}`]).flat());
     assert.equal(container.loaded.size, 0);
     assert.equal(existsSync(join(host.hostDir, name)), false, 'the extracted copy is deleted');
-    assert.equal(host.loads.size + host.inUse.size, 0);
+    assert.equal(host.loads.size + host.inUse.size + host.recent.size, 0);
   }
+});
+
+test('a 507 from POST /models unloads the least recently invoked idle model (its copy kept on disk) and loads again; with nothing left to unload the invocation is a ModelError carrying the 507', async () => {
+  const { host, container, invoke } = await mmeEndpoint(2, { 'a.tar.gz': MODEL, 'b.tar.gz': MODEL, 'c.tar.gz': MODEL });
+  for (const t of ['a.tar.gz', 'b.tar.gz', 'a.tar.gz']) assert.equal((await invoke(t)).status, 200);
+  const [a, b] = [await nameOf(host, 'a.tar.gz'), await nameOf(host, 'b.tar.gz')];
+  const res = await invoke('c.tar.gz');
+  assert.equal(res.status, 200, res.text);
+  const c = await nameOf(host, 'c.tar.gz');
+  // b was invoked longest ago: it goes, a stays.
+  assert.deepEqual(container.calls.slice(-4), ['POST /models', `DELETE /models/${b}`, 'POST /models', `POST /models/${c}/invoke`]);
+  assert.deepEqual([...container.loaded.keys()].sort(), [a, c].sort());
+  assert.ok(existsSync(join(host.hostDir, b, 'model', 'model.onnx')), 'a model unloaded for memory stays on disk');
+  assert.equal(host.loads.has('b.tar.gz'), false);
+
+  const full = await mmeEndpoint(0, { 'a.tar.gz': MODEL });
+  const refused = await full.invoke('a.tar.gz');
+  assert.equal(refused.status, 424, refused.text);
+  assert.equal(refused.headers['x-amzn-errortype'], 'ModelError');
+  assert.equal(refused.body.OriginalStatusCode, 507);
+  assert.match(refused.body.OriginalMessage, /Memory exhausted.*loading a\.tar\.gz: no other model was loaded and idle to unload; give the container more memory/);
+  assert.deepEqual(full.container.calls, ['POST /models'], 'tried once: nothing to unload');
 });
 
 test('an archive whose extraction fails halfway leaves no partial copy: once the archive is fixed, the next invocation extracts it whole', async () => {

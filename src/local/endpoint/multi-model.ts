@@ -44,6 +44,12 @@ export interface ModelLease {
 }
 
 /**
+ * How many models one load may unload while the container answers 507 (not enough memory or
+ * other resources) before the invocation fails with that 507.
+ */
+export const MAX_UNLOADS_PER_LOAD = 16;
+
+/**
  * What SageMaker does on an invocation of a model on a multi-model endpoint
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html): on first use, fetch `<prefix>/<TargetModel>`, extract it under
  * `/opt/ml/models/<name>/model`, and `POST /models` to the container, once; later invocations
@@ -56,6 +62,7 @@ export async function acquireModel(container: ChainContainer, host: MultiModelHo
   if (targetModel === undefined || targetModel === '') {
     throw new TargetModelError('This is a multi-model endpoint: send TargetModel (the X-Amzn-SageMaker-Target-Model header of InvokeEndpoint; InvokeEndpointWithResponseStream has none) naming the model archive, for example model-a.tar.gz.');
   }
+  // Held from before the load, so a 507 met by another model's load never unloads this one meanwhile.
   host.inUse.set(targetModel, (host.inUse.get(targetModel) ?? 0) + 1);
   let name: string;
   try {
@@ -75,6 +82,8 @@ export async function acquireModel(container: ChainContainer, host: MultiModelHo
     letGo(container, host, targetModel, index, false);
     throw err;
   }
+  host.recent.delete(targetModel);
+  host.recent.add(targetModel);
   let released = false;
   return {
     name,
@@ -100,11 +109,13 @@ function letGo(container: ChainContainer, host: MultiModelHost, targetModel: str
 
 /**
  * Unloads `targetModel` (`DELETE /models/<name>`) once its load has settled; with `deleteCopy`,
- * deletes its extracted copy too (caching disabled).
+ * deletes its extracted copy too (caching disabled), else keeps it for the next load, as the
+ * service keeps models it unloads for memory on disk.
  */
 function unloadModel(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, deleteCopy: boolean): Promise<void> {
   const load = host.loads.get(targetModel);
   host.loads.delete(targetModel);
+  host.recent.delete(targetModel);
   const unload = (async () => {
     const name = await load?.catch(() => undefined);
     if (name === undefined) return;
@@ -153,21 +164,33 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
   const name = `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
   const hostModel = path.join(host.hostDir, name, 'model');
   if (!existsSync(hostModel)) await placeModel(source, info.isDirectory(), hostModel, targetModel);
-  let res: Response;
-  try {
-    res = await fetch(`${container.url}/models`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model_name: name, url: `${host.containerDir}/${name}/model` }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (err) {
-    throw new ContainerFailure('unreachable', container, index, undefined, `loading ${targetModel}: ${(err as Error).message}`);
+  const unloaded: string[] = [];
+  for (;;) {
+    let res: Response;
+    try {
+      res = await fetch(`${container.url}/models`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model_name: name, url: `${host.containerDir}/${name}/model` }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new ContainerFailure('unreachable', container, index, undefined, `loading ${targetModel}: ${(err as Error).message}`);
+    }
+    const text = (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
+    // 409: already loaded (for example by an earlier front door run against the same container).
+    if (res.status === 200 || res.status === 409) return name;
+    if (res.status !== 507) throw new ContainerFailure('status', container, index, res.status, text);
+    // 507: not enough memory or other resources; the service unloads models nobody is using, least
+    // recently used first, and loads again.
+    const idle = [...host.recent].find((t) => t !== targetModel && !host.inUse.has(t));
+    if (idle === undefined || unloaded.length >= MAX_UNLOADS_PER_LOAD) {
+      const tried = unloaded.length === 0 ? 'no other model was loaded and idle to unload' : `still 507 after unloading the ${unloaded.length} least recently used idle model(s) ${unloaded.join(', ')}`;
+      throw new ContainerFailure('status', container, index, 507, `${text} (loading ${targetModel}: ${tried}; give the container more memory or invoke fewer models at a time)`);
+    }
+    unloaded.push(idle);
+    await unloadModel(container, host, idle, index, false);
   }
-  const text = (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
-  // 409: already loaded (for example by an earlier front door run against the same container).
-  if (res.status !== 200 && res.status !== 409) throw new ContainerFailure('status', container, index, res.status, text);
-  return name;
 }
 
 /**
