@@ -112,3 +112,15 @@ test('another method on a /models resource is 405 ERR_METHOD_NOT_ALLOWED, not 40
   }
   await request(app).get('/models/a/nope').expect(404);
 });
+
+test('POST /models takes any absolute directory as url (as MMS with model_store=/) but not one with a ".." segment (MMS refuses those too), which would name another directory than the modelUrl it lists', async () => {
+  const { app, url } = multiModelApp();
+  for (const bad of [`${url('a')}/../b`, `${url('a')}/..`, '/..']) {
+    const res = await request(app).post('/models').send({ model_name: 'a', url: bad });
+    assert.equal(res.status, 400, `${bad}: ${res.text}`);
+    assert.equal(res.body.code, 'ERR_BAD_REQUEST');
+    assert.match(res.body.message, /has a "\.\." segment: send the model directory's own path/);
+  }
+  await request(app).post('/models').send({ model_name: 'a', url: `${url('a')}/./` }).expect(200);
+  await request(app).post('/models').send({ model_name: 'b', url: path.dirname(url('a')) }).expect(200);
+});

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
+import { excerpt } from '../errors/excerpt.js';
 import type { InferenceBackend } from './inference-backend.js';
 
 /** A loaded model as the multi-model API lists it. */
@@ -38,7 +39,10 @@ export function validateLoadRequest(name: unknown, url: unknown): { name: string
   if (typeof url !== 'string' || url === '' || !url.startsWith('/')) {
     throw new ToolkitError('ERR_BAD_REQUEST', 'url must be the absolute path of the model directory (SageMaker sends /opt/ml/models/<name>/model)');
   }
-  if (!existsSync(url) || !statSync(url).isDirectory()) throw new ToolkitError('ERR_BAD_REQUEST', `url ${url} is not a directory`);
+  // Any absolute directory, as MMS with SageMaker's model_store=/ takes; so is MMS's refusal of
+  // "..", by which the url would name another directory than the one it lists as modelUrl.
+  if (url.split('/').includes('..')) throw new ToolkitError('ERR_BAD_REQUEST', `url ${excerpt(url, 200)} has a ".." segment: send the model directory's own path (SageMaker sends /opt/ml/models/<name>/model)`);
+  if (!existsSync(url) || !statSync(url).isDirectory()) throw new ToolkitError('ERR_BAD_REQUEST', `url ${excerpt(url, 200)} is not a directory`);
   return { name, url };
 }
 
