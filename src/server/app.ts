@@ -569,6 +569,13 @@ function mountModelRoutes(
   app.post('/models', (req: Request, res: Response, next: NextFunction) => {
     if (isDraining()) return next(new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down (SIGTERM); load the model on another instance'));
     readBody(req, limits, true)
+      .catch((err: unknown) => {
+        // Its own limit: SAGEMAKER_MAX_PAYLOAD_IN_MB, which the 413 of readBody names, is for invocations.
+        if (err instanceof ToolkitError && err.code === 'ERR_PAYLOAD_TOO_LARGE') {
+          throw new ToolkitError('ERR_PAYLOAD_TOO_LARGE', `POST /models takes a JSON body of at most 1 MB, {"model_name": ..., "url": ...}; this one is larger`);
+        }
+        throw err;
+      })
       .then((raw) => {
         let body: { model_name?: unknown; url?: unknown };
         try {

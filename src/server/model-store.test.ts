@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { createApp } from './app.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
@@ -123,4 +126,30 @@ test('POST /models takes any absolute directory as url (as MMS with model_store=
   }
   await request(app).post('/models').send({ model_name: 'a', url: `${url('a')}/./` }).expect(200);
   await request(app).post('/models').send({ model_name: 'b', url: path.dirname(url('a')) }).expect(200);
+});
+
+test('a POST /models body over its 1 MB is a 413 that says so, not one telling to raise SAGEMAKER_MAX_PAYLOAD_IN_MB (the limit of invocations, which does not change it)', async () => {
+  const { app } = multiModelApp();
+  const body = `{"model_name": "a", "url": "${'x'.repeat(1024 * 1024)}"}`;
+  const server = createServer(app).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    // With a Content-Length (refused before reading) and chunked (refused once 1 MB has arrived).
+    for (const chunked of [false, true]) {
+      const answer = await new Promise<{ status: number; body: { code: string; message: string } }>((resolve, reject) => {
+        const req = httpRequest({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', method: 'POST', path: '/models', headers: { 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': Buffer.byteLength(body) }) } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString()) }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      assert.equal(answer.status, 413, `chunked ${chunked}`);
+      assert.equal(answer.body.code, 'ERR_PAYLOAD_TOO_LARGE');
+      assert.equal(answer.body.message, 'POST /models takes a JSON body of at most 1 MB, {"model_name": ..., "url": ...}; this one is larger');
+    }
+  } finally {
+    server.close();
+  }
 });
