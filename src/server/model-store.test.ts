@@ -153,3 +153,27 @@ test('a POST /models body over its 1 MB is a 413 that says so, not one telling t
     server.close();
   }
 });
+
+test('a model whose load fails for lack of memory is a 507 (SageMaker then unloads unused models and retries), ONNX Runtime\'s and TensorFlow\'s allocation failures included; another load failure is a 500', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+  const failures: Record<string, string> = {
+    ort: '[ErrorCode:RuntimeException] onnxruntime::BFCArena::AllocateRawInternal Failed to allocate memory for requested buffer of size 4294967296',
+    tf: 'OOM when allocating tensor with shape[65536,65536] and type float on /job:localhost/replica:0/task:0/device:CPU:0',
+    v8: 'Worker terminated due to reaching memory limit: JS heap out of memory',
+    other: 'no such file model.onnx',
+  };
+  const store = new ModelStore((name) => {
+    const backend = fakeBackend(name, { wait: true });
+    backend.failure = () => new ToolkitError('ERR_MODEL_LOAD', failures[name]!);
+    queueMicrotask(() => backend.settle('failed'));
+    return backend;
+  }, 0);
+  const settings = { maxPayloadMb: 6, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 5 };
+  const app = createApp({ settings, models: store, log: createLogger('silent'), isDraining: () => false });
+  for (const [name, status] of [['ort', 507], ['tf', 507], ['v8', 507], ['other', 500]] as const) {
+    const res = await request(app).post('/models').send({ model_name: name, url: dir });
+    assert.equal(res.status, status, `${name}: ${res.text}`);
+    assert.equal(res.body.code, status === 507 ? 'ERR_INSUFFICIENT_RESOURCES' : 'ERR_MODEL_LOAD');
+  }
+  assert.deepEqual((await request(app).get('/models').expect(200)).body, { models: [] });
+});

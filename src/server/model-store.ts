@@ -29,7 +29,12 @@ export interface ModelManager {
 /** Creates the backend (inline or thread) for one model directory. */
 export type BackendFactory = (name: string, url: string) => InferenceBackend;
 
-const MEMORY_FAILURE = /out of memory|ENOMEM|bad_alloc|allocation failed|Cannot allocate memory/i;
+/**
+ * A load that failed for lack of memory: V8 ("JS heap out of memory", "allocation failed"), the C
+ * library, C++ (std::bad_alloc), CUDA ("out of memory"), ONNX Runtime's allocator ("Failed to allocate
+ * memory for requested buffer of size …") and TensorFlow's ("OOM when allocating tensor …").
+ */
+const MEMORY_FAILURE = /out of memory|ENOMEM|bad_alloc|allocation failed|Cannot allocate memory|Failed to allocate memory|OOM when allocating/i;
 
 /** Checks a load request's name and url before anything is started. */
 export function validateLoadRequest(name: unknown, url: unknown): { name: string; url: string } {
