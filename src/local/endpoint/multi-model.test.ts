@@ -26,14 +26,15 @@ after(async () => {
  * A multi-model container holding at most `capacity` models (507 past it), that records the calls
  * it gets and, for each load, the files it finds at the `url`.
  */
-async function mmeContainer(capacity: number): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[] }> {
+async function mmeContainer(capacity: number, holdLoads?: Promise<void>): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[] }> {
   const calls: string[] = [];
   const loaded = new Map<string, string>();
   const filesAtLoad: Record<string, string>[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
+      if (req.url === '/models' && holdLoads) await holdLoads;
       const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       calls.push(`${req.method} ${req.url}`);
       const one = /^\/models\/([^/]+)(\/invoke)?$/.exec(req.url ?? '');
@@ -56,14 +57,14 @@ async function mmeContainer(capacity: number): Promise<{ url: string; calls: str
 }
 
 /** A front door for one multi-model endpoint whose model folder holds `models` (name → archive entries). */
-async function mmeEndpoint(capacity: number, models: Record<string, { path: string; body: string }[]>, cacheModels = true) {
+async function mmeEndpoint(capacity: number, models: Record<string, { path: string; body: string }[]>, cacheModels = true, opts: { holdLoads?: Promise<void>; timeoutMs?: number } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-'));
   dirs.push(dir);
   await mkdir(join(dir, 'source'));
   for (const [name, entries] of Object.entries(models)) await writeFile(join(dir, 'source', name), craftTarGz(entries));
-  const container = await mmeContainer(capacity);
+  const container = await mmeContainer(capacity, opts.holdLoads);
   const host = multiModelHost({ source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models') }, cacheModels);
-  const ep = new LocalEndpoint('mme', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: container.url, logFile: join(dir, 'primary.log'), multiModel: host }] }]);
+  const ep = new LocalEndpoint('mme', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: container.url, logFile: join(dir, 'primary.log'), multiModel: host }] }], opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
   const door = createFrontDoor({ endpoints: new Map([['mme', ep]]) });
   const invoke = (target: string) => request(door).post('/endpoints/mme/invocations').set('X-Amzn-SageMaker-Target-Model', target).send('x');
   return { dir, host, container, invoke };
@@ -110,6 +111,19 @@ test('a 507 from POST /models unloads the least recently invoked idle model (its
   assert.equal(refused.body.OriginalStatusCode, 507);
   assert.match(refused.body.OriginalMessage, /Memory exhausted.*loading a\.tar\.gz: no other model was loaded and idle to unload; give the container more memory/);
   assert.deepEqual(full.container.calls, ['POST /models'], 'tried once: nothing to unload');
+});
+
+test('a model whose load outlasted its invocation (ModelNotReadyException) is still unloaded for a 507 once loaded, though never invoked', async () => {
+  let letLoad!: () => void;
+  const held = new Promise<void>((resolve) => (letLoad = resolve));
+  const { host, container, invoke } = await mmeEndpoint(1, { 'a.tar.gz': MODEL, 'b.tar.gz': MODEL }, true, { holdLoads: held, timeoutMs: 200 });
+  const late = await invoke('a.tar.gz');
+  assert.equal(late.status, 429, late.text);
+  letLoad();
+  const a = await nameOf(host, 'a.tar.gz');
+  const res = await invoke('b.tar.gz');
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(container.calls, ['POST /models', 'POST /models', `DELETE /models/${a}`, 'POST /models', `POST /models/${await nameOf(host, 'b.tar.gz')}/invoke`]);
 });
 
 test('an archive whose extraction fails halfway leaves no partial copy: once the archive is fixed, the next invocation extracts it whole', async () => {

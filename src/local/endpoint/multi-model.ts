@@ -70,11 +70,17 @@ export async function acquireModel(container: ChainContainer, host: MultiModelHo
     if (!load) {
       load = loadOnce(container, host, targetModel, index, MODEL_LOAD_TIMEOUT_MS);
       host.loads.set(targetModel, load);
-      // A failed load is retried by the next invocation, as the service does.
       const attempt = load;
-      load.catch(() => {
-        if (host.loads.get(targetModel) === attempt) host.loads.delete(targetModel);
-      });
+      load.then(
+        // Loaded, so a 507 may unload it, even if the invocation that asked stopped waiting (429).
+        () => {
+          if (host.loads.get(targetModel) === attempt) host.recent.add(targetModel);
+        },
+        // A failed load is retried by the next invocation, as the service does.
+        () => {
+          if (host.loads.get(targetModel) === attempt) host.loads.delete(targetModel);
+        },
+      );
     }
     name = await untilLoaded(load, targetModel, timeoutMs);
   } catch (err) {
