@@ -24,19 +24,22 @@ after(async () => {
 
 /**
  * A multi-model container holding at most `capacity` models (507 past it), that records the calls
- * it gets and, for each load, the files it finds at the `url`.
+ * it gets and, for each load, the files it finds at the `url`. Its loads wait for `holdLoads`, its
+ * first invocation for `holdInvokes`.
  */
-async function mmeContainer(capacity: number, holdLoads?: Promise<void>): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[] }> {
+async function mmeContainer(capacity: number, holdLoads?: Promise<void>, holdInvokes?: Promise<void>): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[] }> {
   const calls: string[] = [];
   const loaded = new Map<string, string>();
   const filesAtLoad: Record<string, string>[] = [];
+  let invokes = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', async () => {
-      if (req.url === '/models' && holdLoads) await holdLoads;
-      const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       calls.push(`${req.method} ${req.url}`);
+      if (req.url === '/models' && holdLoads) await holdLoads;
+      if (req.url?.endsWith('/invoke') && holdInvokes && invokes++ === 0) await holdInvokes;
+      const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       const one = /^\/models\/([^/]+)(\/invoke)?$/.exec(req.url ?? '');
       if (req.method === 'POST' && req.url === '/models') {
         const { model_name: name, url } = JSON.parse(Buffer.concat(chunks).toString()) as { model_name: string; url: string };
@@ -57,12 +60,12 @@ async function mmeContainer(capacity: number, holdLoads?: Promise<void>): Promis
 }
 
 /** A front door for one multi-model endpoint whose model folder holds `models` (name → archive entries). */
-async function mmeEndpoint(capacity: number, models: Record<string, { path: string; body: string }[]>, cacheModels = true, opts: { holdLoads?: Promise<void>; timeoutMs?: number } = {}) {
+async function mmeEndpoint(capacity: number, models: Record<string, { path: string; body: string }[]>, cacheModels = true, opts: { holdLoads?: Promise<void>; holdInvokes?: Promise<void>; timeoutMs?: number } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-'));
   dirs.push(dir);
   await mkdir(join(dir, 'source'));
   for (const [name, entries] of Object.entries(models)) await writeFile(join(dir, 'source', name), craftTarGz(entries));
-  const container = await mmeContainer(capacity, opts.holdLoads);
+  const container = await mmeContainer(capacity, opts.holdLoads, opts.holdInvokes);
   const host = multiModelHost({ source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models') }, cacheModels);
   const ep = new LocalEndpoint('mme', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: container.url, logFile: join(dir, 'primary.log'), multiModel: host }] }], opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
   const door = createFrontDoor({ endpoints: new Map([['mme', ep]]) });
@@ -124,6 +127,23 @@ test('a model whose load outlasted its invocation (ModelNotReadyException) is st
   const res = await invoke('b.tar.gz');
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(container.calls, ['POST /models', 'POST /models', `DELETE /models/${a}`, 'POST /models', `POST /models/${await nameOf(host, 'b.tar.gz')}/invoke`]);
+});
+
+test('a 507 never unloads a model an invocation is using: with only that one loaded, the load fails and the invocation in flight still gets its answer', async () => {
+  let answer!: () => void;
+  const held = new Promise<void>((resolve) => (answer = resolve));
+  const { container, invoke } = await mmeEndpoint(1, { 'a.tar.gz': MODEL, 'b.tar.gz': MODEL }, true, { holdInvokes: held });
+  const inFlight = invoke('a.tar.gz').then((r) => r);
+  try {
+    while (!container.calls.some((c) => c.endsWith('/invoke'))) await new Promise((r) => setImmediate(r));
+    const refused = await invoke('b.tar.gz');
+    assert.equal(refused.status, 424, refused.text);
+    assert.match(refused.body.OriginalMessage, /no other model was loaded and idle to unload/);
+  } finally {
+    answer();
+  }
+  assert.equal((await inFlight).status, 200);
+  assert.equal(container.calls.filter((c) => c.startsWith('DELETE')).length, 0);
 });
 
 test('an archive whose extraction fails halfway leaves no partial copy: once the archive is fixed, the next invocation extracts it whole', async () => {
