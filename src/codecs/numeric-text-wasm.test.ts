@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Tensor } from '../core/tensor.js';
-import { numericWasmAvailable, numericWasmMemoryBytes, parsePlainCsv, parsePlainJsonLines, scanPlainJsonArray } from './numeric-text-wasm.js';
+import { numericWasmAvailable, numericWasmMemoryBytes, numericWasmSampledTexts, parsePlainCsv, parsePlainJsonLines, scanPlainJsonArray } from './numeric-text-wasm.js';
 import { parseNumericCsv, parseNumericCsvFull } from './csv-parse.js';
 import { scanNumericArray } from './json-fast-array.js';
 import { scanNumericLinesInScript } from './jsonlines.js';
@@ -371,6 +371,23 @@ test('a body whose values get shorter past the sampled start (more than the firs
   const fast = scanPlainJsonArray(json, 0, json.length, false)!;
   assertSameTensor(fast.tensor, scanNumericArray(json, 0, json.length, false)!.tensor, 'JSON');
   assert.equal(fast.end, json.length);
+});
+
+test('bodies up to 64 KB are parsed without counting their separators first; longer ones are sized from the sample', () => {
+  // The count read most of a one-row body (512 values, 4.8 KB) a second time, a third of its parse.
+  const sampled = numericWasmSampledTexts();
+  const row = Buffer.from(`${Array.from({ length: 512 }, (_, i) => (i / 7 - 30).toFixed(6)).join(',')}\n`);
+  assertSameTensor(parsePlainCsv(row, true)!, parseNumericCsvFull(row, { float32: true }), 'one row');
+  const json = Buffer.from(`[[${Array.from({ length: 512 }, (_, i) => i / 3).join(',')}]]`);
+  assert.ok(scanPlainJsonArray(json, 0, json.length, true));
+  // The most values 64 KB can hold (one digit each) fit the area made for them.
+  const densest = Buffer.from(Array.from({ length: 32 * 1024 }, (_, i) => i % 10).join(','));
+  assert.ok(densest.length < 64 * 1024);
+  assertSameTensor(parsePlainCsv(densest, false)!, parseNumericCsvFull(densest, { float32: false }), 'densest');
+  assert.equal(numericWasmSampledTexts(), sampled, 'no separators counted');
+  const longer = Buffer.concat([densest, Buffer.from(',1,2,3')]);
+  assertSameTensor(parsePlainCsv(longer, false)!, parseNumericCsvFull(longer, { float32: false }), 'longer');
+  assert.equal(numericWasmSampledTexts(), sampled + 1, 'a body over 64 KB is sized from its first 4 KB');
 });
 
 test('bodies of one-digit values are sized right from the sample', () => {

@@ -49,14 +49,29 @@ export function numericWasmMemoryBytes(): number {
 const SAMPLE_BYTES = 4096;
 
 /**
+ * Texts up to this long get room for the most values their length allows (two bytes each: at most
+ * 256 KB of float64) without counting their separators first. On a one-row body that count read
+ * most of the text a second time, a third of the parse, to save a few kilobytes of memory.
+ */
+const UNSAMPLED_MAX_BYTES = 64 * 1024;
+
+let sampledTexts = 0;
+
+/** How many texts had their output area sized from a sample of their separators (for tests). */
+export function numericWasmSampledTexts(): number {
+  return sampledTexts;
+}
+
+/**
  * Copies `text[start, end)` into the parsers' memory followed by a 0 sentinel, and runs `parse`
  * on it with an output area after it. Answers the parser's value count (≤ 0: gave up) and where
  * its values are, or `undefined` when the text does not fit in a memory.
  *
- * The output area is sized from the commas and line feeds in the text's first 4 KB, with a
- * quarter to spare. The parsers do not check it, so a text whose values get shorter past that
- * sample writes past the memory's end, which traps, and is parsed again with room for the most
- * values its length allows (two bytes each).
+ * The output area holds the most values a text of up to {@link UNSAMPLED_MAX_BYTES} may hold;
+ * for a longer one it is sized from the commas and line feeds in its first 4 KB, with a quarter to
+ * spare. The parsers do not check it, so a text whose values get shorter past that sample writes
+ * past the memory's end, which traps, and is parsed again with room for the most values its length
+ * allows (two bytes each).
  */
 function runParser(
   wasm: NumericTextExports,
@@ -75,9 +90,7 @@ function runParser(
   const bytes = new Uint8Array(wasm.memory.buffer);
   bytes.set(start === 0 && end === text.length ? text : text.subarray(start, end), src);
   bytes[src + len] = 0;
-  const sample = Math.min(len, SAMPLE_BYTES);
-  const estimate = Math.min(most, Math.ceil((len * (wasm.separators(src, sample) + 1) * 1.25) / Math.max(1, sample)) + 16);
-  if (!ensureMemory(wasm, out + estimate * width)) return undefined;
+  if (!ensureMemory(wasm, out + roomFor(wasm, src, len, most) * width)) return undefined;
   try {
     return { n: parse(src, len, out), out };
   } catch {
@@ -89,6 +102,14 @@ function runParser(
   } catch {
     return undefined;
   }
+}
+
+/** How many values to make room for: all a short text may hold, else an estimate from its first {@link SAMPLE_BYTES}. */
+function roomFor(wasm: NumericTextExports, src: number, len: number, most: number): number {
+  if (len <= UNSAMPLED_MAX_BYTES) return most;
+  sampledTexts++;
+  const sample = Math.min(len, SAMPLE_BYTES);
+  return Math.min(most, Math.ceil((len * (wasm.separators(src, sample) + 1) * 1.25) / Math.max(1, sample)) + 16);
 }
 
 /** A copy of `n` values at `out` (the memory may have grown during the parse, so its buffer is read again). */
