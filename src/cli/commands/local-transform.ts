@@ -14,7 +14,7 @@ export function registerLocalTransform(local: Command): void {
     .addOption(new Option('--split-type <type>', 'how to split input files into records').choices(['None', 'Line']).default('None'))
     .addOption(new Option('--strategy <strategy>', 'BatchStrategy (default: the container /execution-parameters, else MultiRecord)').choices(['MultiRecord', 'SingleRecord', 'MULTI_RECORD', 'SINGLE_RECORD']))
     .option('--max-payload <MB>', 'MaxPayloadInMB per request, 0-100, fractions allowed, 0 = no limit (default: /execution-parameters, else 6)')
-    .option('--max-concurrent <n>', 'MaxConcurrentTransforms: requests in flight at once (default: /execution-parameters, else 1)')
+    .option('--max-concurrent <n>', 'MaxConcurrentTransforms: requests in flight at once, 0 = not set; × --max-payload at most 100 (default: /execution-parameters, else 1)')
     .addOption(new Option('--assemble-with <how>', 'how to join responses in <file>.out').choices(['None', 'Line']).default('None'))
     .option('--timeout <seconds>', 'per-request timeout (InvocationsTimeoutInSeconds, at most 3600)', '600')
     .option('--retries <n>', 'retries after a connection error or HTTP 429/502/503/504 (InvocationsMaxRetries, 0-3)', '3')

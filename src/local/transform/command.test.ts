@@ -32,6 +32,11 @@ test('values CreateTransformJob refuses are refused before anything starts', asy
   await assert.rejects(localTransform({ ...base, startupTimeout: '3000000' }), usage(/--startup-timeout .* at most 3600 \(got 3000000\)/));
   await assert.rejects(localTransform({ ...base, timeout: '3601' }), usage(/--timeout .* at most 3600/));
   await assert.rejects(localTransform({ ...base, strategy: 'Sometimes' }), usage(/MultiRecord or SingleRecord/));
+  // MaxConcurrentTransforms × MaxPayloadInMB may not exceed 100 MB (CreateTransformJob's MaxPayloadInMB).
+  await assert.rejects(localTransform({ ...base, maxPayload: '30', maxConcurrent: '4' }), usage(/--max-concurrent × --max-payload must be at most 100 MB.*4 × 30 = 120/));
+  await assert.rejects(localTransform({ ...base, maxPayload: '25', maxConcurrent: '4' }), usage(/--input .* does not exist/));
+  // 0 is the API's "not set" (then /execution-parameters decides), not an error.
+  await assert.rejects(localTransform({ ...base, maxPayload: '100', maxConcurrent: '0' }), usage(/--input .* does not exist/));
   // The limits themselves pass validation (the run then fails on the missing input, not on the flags).
   await assert.rejects(localTransform({ ...base, maxPayload: '100', retries: '3', timeout: '3600', strategy: 'SingleRecord' }), usage(/--input .* does not exist/));
 });

@@ -26,7 +26,7 @@ export interface LocalTransformOptions {
   env?: string[];
 }
 
-/** `MaxPayloadInMB` above this is refused by CreateTransformJob. */
+/** `MaxPayloadInMB` above this, or `MaxConcurrentTransforms × MaxPayloadInMB` above this, is refused by CreateTransformJob. */
 export const MAX_PAYLOAD_MB = 100;
 /** `ModelClientConfig.InvocationsTimeoutInSeconds` maximum (botocore `sagemaker` model). */
 export const MAX_TIMEOUT_S = 3600;
@@ -58,7 +58,14 @@ function flagParameters(opts: LocalTransformOptions): Partial<ExecutionParameter
     if (!Number.isFinite(mb) || mb < 0 || mb > MAX_PAYLOAD_MB) throw new ToolkitError('ERR_CLI_USAGE', `--max-payload must be a number of MB from 0 to ${MAX_PAYLOAD_MB} (got ${opts.maxPayload})`);
     out.maxPayloadInMB = mb;
   }
-  if (opts.maxConcurrent !== undefined) out.maxConcurrentTransforms = checkConcurrency(Number(opts.maxConcurrent), '--max-concurrent');
+  // CreateTransformJob takes MaxConcurrentTransforms=0 as "not set": /execution-parameters, then 1, decide.
+  if (opts.maxConcurrent !== undefined && Number(opts.maxConcurrent) !== 0) out.maxConcurrentTransforms = checkConcurrency(Number(opts.maxConcurrent), '--max-concurrent');
+  if (out.maxConcurrentTransforms !== undefined && out.maxPayloadInMB !== undefined && out.maxConcurrentTransforms * out.maxPayloadInMB > MAX_PAYLOAD_MB) {
+    throw new ToolkitError(
+      'ERR_CLI_USAGE',
+      `--max-concurrent × --max-payload must be at most ${MAX_PAYLOAD_MB} MB, as CreateTransformJob requires (got ${out.maxConcurrentTransforms} × ${out.maxPayloadInMB} = ${out.maxConcurrentTransforms * out.maxPayloadInMB}); lower one of them`,
+    );
+  }
   return out;
 }
 
