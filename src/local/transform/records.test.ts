@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assembleOutputs, groupMiniBatches, splitRecords } from './records.js';
+import { assembleOutputs, crc32c, groupMiniBatches, MalformedInputError, maskedCrc32c, splitRecords } from './records.js';
 import { parseBatchStrategy, resolveExecutionParameters } from './parameters.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -51,4 +51,99 @@ test('execution parameters: flags, then container, then defaults', () => {
   assert.equal(parseBatchStrategy('MultiRecord'), 'MULTI_RECORD');
   assert.equal(parseBatchStrategy('single_record'), 'SINGLE_RECORD');
   assert.equal(parseBatchStrategy('x'), undefined);
+});
+
+/** A dmlc RecordIO writer, as MXNet's: the data is cut where it holds the magic at a 4-byte boundary. */
+function recordio(...records: Buffer[]): Buffer {
+  const MAGIC = 0xced7230a;
+  const frame = (flag: number, data: Buffer): Buffer => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(MAGIC, 0);
+    head.writeUInt32LE(((flag << 29) | data.length) >>> 0, 4);
+    return Buffer.concat([head, data, Buffer.alloc((4 - (data.length % 4)) % 4)]);
+  };
+  return Buffer.concat(
+    records.map((r) => {
+      const frames: Buffer[] = [];
+      let from = 0;
+      for (let i = 0; i + 4 <= r.length; i += 4) {
+        if (r.readUInt32LE(i) === MAGIC) {
+          frames.push(frame(from === 0 ? 1 : 2, r.subarray(from, i)));
+          from = i + 4;
+        }
+      }
+      frames.push(frame(from === 0 ? 0 : 3, r.subarray(from)));
+      return Buffer.concat(frames);
+    }),
+  );
+}
+
+function tfrecord(...records: Buffer[]): Buffer {
+  return Buffer.concat(
+    records.map((r) => {
+      const len = Buffer.alloc(8);
+      len.writeUInt32LE(r.length, 0);
+      const crc = (b: Buffer): Buffer => {
+        const out = Buffer.alloc(4);
+        out.writeUInt32LE(maskedCrc32c(b));
+        return out;
+      };
+      return Buffer.concat([len, crc(len), r, crc(r)]);
+    }),
+  );
+}
+
+test('CRC-32C matches the standard check value', () => {
+  assert.equal(crc32c(b('123456789')), 0xe3069283);
+  assert.equal(crc32c(b('')), 0);
+});
+
+test('RecordIO: MULTI_RECORD keeps each frame with its padding; SINGLE_RECORD sends the data alone, multi-part records joined again', () => {
+  const magic = Buffer.from([0x0a, 0x23, 0xd7, 0xce]);
+  const withMagic = Buffer.concat([b('abcd'), magic, b('xyz')]);
+  const file = recordio(b('hello'), b(''), withMagic, b('1234'));
+  const multi = splitRecords(file, 'RecordIO', 'MULTI_RECORD');
+  assert.equal(multi.length, 4);
+  assert.deepEqual(Buffer.concat(multi.map((r) => r.data)), file, 'the frames cover the file');
+  assert.equal(multi[0]!.data.length, 16, '8-byte header, 5 bytes, 3 of padding');
+  assert.deepEqual(
+    splitRecords(file, 'RecordIO', 'SINGLE_RECORD').map((r) => r.data.toString('hex')),
+    [b('hello'), b(''), withMagic, b('1234')].map((x) => x.toString('hex')),
+  );
+  assert.deepEqual(splitRecords(Buffer.alloc(0), 'RecordIO'), []);
+});
+
+test('TFRecord: MULTI_RECORD keeps the frames, SINGLE_RECORD sends the data alone', () => {
+  const file = tfrecord(b('{"a":1}'), b(''), Buffer.from([0, 255, 10, 13]));
+  const multi = splitRecords(file, 'TFRecord');
+  assert.deepEqual(multi.map((r) => r.data.length), [23, 16, 20]);
+  assert.deepEqual(Buffer.concat(multi.map((r) => r.data)), file);
+  assert.deepEqual(splitRecords(file, 'TFRecord', 'SINGLE_RECORD').map((r) => r.data.toString('hex')), ['7b2261223a317d', '', '00ff0a0d']);
+});
+
+test('broken RecordIO/TFRecord frames are a MalformedInputError naming the record and the byte, never a crash or a huge allocation', () => {
+  const malformed = (data: Buffer, type: 'RecordIO' | 'TFRecord', record: number, offset: number, pattern: RegExp): void => {
+    assert.throws(() => splitRecords(data, type), (e: unknown) => e instanceof MalformedInputError && e.record === record && e.offset === offset && pattern.test(e.message));
+  };
+  const good = recordio(b('abc'));
+  malformed(b('5.1,3.5\n6.2,3.4\n'), 'RecordIO', 0, 0, /malformed RecordIO: magic 0x.* instead of 0xced7230a at byte 0/);
+  malformed(Buffer.concat([good, good.subarray(0, 5)]), 'RecordIO', 1, 12, /5 byte\(s\) left .*truncated/);
+  const lying = Buffer.from(good);
+  lying.writeUInt32LE(0x1fffffff, 4); // 512 MB claimed, 4 bytes present
+  malformed(Buffer.concat([good, lying]), 'RecordIO', 1, 12, /frame says 536870911 bytes but 4 remain/);
+  const strayPart = Buffer.from(good);
+  strayPart.writeUInt32LE(((3 << 29) | 3) >>> 0, 4);
+  malformed(strayPart, 'RecordIO', 0, 0, /continuation flag 3 where a record starts/);
+
+  const tf = tfrecord(b('abc'));
+  malformed(b('\x00'.repeat(40)), 'TFRecord', 0, 0, /length CRC mismatch/);
+  malformed(Buffer.concat([tf, tf.subarray(0, 11)]), 'TFRecord', 1, 19, /11 byte\(s\) left/);
+  const huge = Buffer.alloc(12);
+  huge.writeUInt32LE(0xffffffff, 0);
+  huge.writeUInt32LE(0xffffffff, 4);
+  huge.writeUInt32LE(maskedCrc32c(huge.subarray(0, 8)), 8);
+  malformed(Buffer.concat([tf, huge, b('tail')]), 'TFRecord', 1, 19, /frame says 18446744073709551615 bytes but 0 remain/);
+  const flipped = Buffer.from(tf);
+  flipped[13] ^= 1;
+  malformed(flipped, 'TFRecord', 0, 0, /data CRC mismatch/);
 });

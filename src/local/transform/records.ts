@@ -1,7 +1,7 @@
 import type { BatchStrategy } from '../../config/settings.js';
 
-/** `SplitType` values smkit supports (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-batch-code.html). */
-export type SplitType = 'None' | 'Line';
+/** `SplitType` values (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformInput.html). */
+export type SplitType = 'None' | 'Line' | 'RecordIO' | 'TFRecord';
 /** `AssembleWith` values. */
 export type AssembleWith = 'None' | 'Line';
 
@@ -21,13 +21,115 @@ function isBlank(buf: Buffer, start: number, end: number): boolean {
   return true;
 }
 
+/** A RecordIO or TFRecord file whose framing is broken; nothing of the file is sent. */
+export class MalformedInputError extends Error {
+  /**
+   * @param record - index of the record whose frame is broken (the records before it were well formed)
+   * @param offset - byte offset of that frame in the file
+   */
+  constructor(
+    readonly record: number,
+    readonly offset: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MalformedInputError';
+  }
+}
+
+/** dmlc (MXNet) RecordIO: each frame is magic, lrecord (3-bit continuation flag, 29-bit length), data, zero padding to 4 bytes. */
+const RECORDIO_MAGIC = 0xced7230a;
+
+function splitRecordIO(data: Buffer, unwrap: boolean): InputRecord[] {
+  const out: InputRecord[] = [];
+  const magic = Buffer.alloc(4);
+  magic.writeUInt32LE(RECORDIO_MAGIC);
+  let pos = 0;
+  while (pos < data.length) {
+    const start = pos;
+    const parts: Buffer[] = [];
+    for (;;) {
+      const bad = (why: string): MalformedInputError =>
+        new MalformedInputError(out.length, pos, `malformed RecordIO: ${why} at byte ${pos}; the file must be MXNet RecordIO frames (magic 0xced7230a, length, data padded to 4 bytes)`);
+      if (data.length - pos < 8) throw bad(`${data.length - pos} byte(s) left where an 8-byte frame header belongs (truncated file?)`);
+      const found = data.readUInt32LE(pos);
+      if (found !== RECORDIO_MAGIC) throw bad(`magic 0x${found.toString(16).padStart(8, '0')} instead of 0xced7230a`);
+      const lrec = data.readUInt32LE(pos + 4);
+      const flag = lrec >>> 29;
+      const length = lrec & 0x1fffffff;
+      // 0 = whole record, 1 = first part, 2 = middle part, 3 = last part (the writer splits a record where its data holds the magic).
+      if (parts.length === 0 ? flag !== 0 && flag !== 1 : flag !== 2 && flag !== 3) {
+        throw bad(`continuation flag ${flag} ${parts.length === 0 ? 'where a record starts' : 'inside a multi-part record'}`);
+      }
+      const padded = (length + 3) & ~3;
+      if (data.length - pos - 8 < padded) throw bad(`frame says ${length} bytes but ${data.length - pos - 8} remain`);
+      parts.push(data.subarray(pos + 8, pos + 8 + length));
+      pos += 8 + padded;
+      if (flag === 0 || flag === 3) break;
+    }
+    // The parts were cut at a magic number, which goes back in between them.
+    const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [p] : [magic, p])));
+    out.push({ index: out.length, data: unwrap ? payload : data.subarray(start, pos) });
+  }
+  return out;
+}
+
+let crc32cTable: Uint32Array | undefined;
+
+/** CRC-32C (Castagnoli), as TFRecord frames use. */
+export function crc32c(buf: Uint8Array): number {
+  if (!crc32cTable) {
+    crc32cTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+      crc32cTable[n] = c >>> 0;
+    }
+  }
+  const table = crc32cTable;
+  let crc = 0xffffffff;
+  for (let i = 0; i < buf.length; i++) crc = table[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** TFRecord's masked CRC: rotated right by 15 bits plus a constant. */
+export function maskedCrc32c(buf: Uint8Array): number {
+  const crc = crc32c(buf);
+  return ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
+}
+
+/** TFRecord: each frame is uint64 length, masked CRC-32C of the length, data, masked CRC-32C of the data (little-endian). */
+function splitTFRecord(data: Buffer, unwrap: boolean): InputRecord[] {
+  const out: InputRecord[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const bad = (why: string): MalformedInputError =>
+      new MalformedInputError(out.length, pos, `malformed TFRecord: ${why} at byte ${pos}; the file must be TFRecord frames (uint64 length, masked CRC-32C, data, masked CRC-32C)`);
+    if (data.length - pos < 12) throw bad(`${data.length - pos} byte(s) left where a 12-byte frame header belongs (truncated file?)`);
+    if (maskedCrc32c(data.subarray(pos, pos + 8)) !== data.readUInt32LE(pos + 8)) throw bad('length CRC mismatch (corrupt, or not TFRecord)');
+    const claimed = data.readBigUInt64LE(pos);
+    if (claimed > BigInt(data.length - pos - 16)) throw bad(`frame says ${claimed} bytes but ${Math.max(0, data.length - pos - 16)} remain`);
+    const length = Number(claimed);
+    const payload = data.subarray(pos + 12, pos + 12 + length);
+    if (maskedCrc32c(payload) !== data.readUInt32LE(pos + 12 + length)) throw bad('data CRC mismatch (corrupt record)');
+    out.push({ index: out.length, data: unwrap ? payload : data.subarray(pos, pos + 16 + length) });
+    pos += 16 + length;
+  }
+  return out;
+}
+
 /**
  * Splits an input file into records. `None`: the whole file is one record. `Line`: one record per
  * line, each keeping its trailing `\n` as in SageMaker local mode (so a multi-record payload is the
- * lines concatenated); blank lines are skipped and do not get an index.
+ * lines concatenated); blank lines are skipped and do not get an index. `RecordIO` / `TFRecord`: one
+ * record per frame; as the service does, `SINGLE_RECORD` sends each record's data without its
+ * framing and padding, `MULTI_RECORD` the frames as they are (so a mini-batch is itself a valid file).
+ * @throws {@link MalformedInputError} when a RecordIO or TFRecord frame is broken.
  */
-export function splitRecords(data: Buffer, splitType: SplitType): InputRecord[] {
+export function splitRecords(data: Buffer, splitType: SplitType, strategy: BatchStrategy = 'MULTI_RECORD'): InputRecord[] {
   if (splitType === 'None') return data.length === 0 ? [] : [{ index: 0, data }];
+  if (splitType === 'RecordIO') return splitRecordIO(data, strategy === 'SINGLE_RECORD');
+  if (splitType === 'TFRecord') return splitTFRecord(data, strategy === 'SINGLE_RECORD');
   const out: InputRecord[] = [];
   let start = 0;
   while (start < data.length) {

@@ -118,3 +118,47 @@ test('no Accept header is sent unless --accept gives one', async () => {
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('RecordIO over HTTP: frames as they are with MULTI_RECORD, bare data with SINGLE_RECORD; a broken file gets .out.failed and sends nothing', async () => {
+  const bodies: Buffer[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      bodies.push(body);
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`${body.length}`);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const frame = (data: string): Buffer => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(0xced7230a, 0);
+    head.writeUInt32LE(data.length, 4);
+    return Buffer.concat([head, Buffer.from(data), Buffer.alloc((4 - (data.length % 4)) % 4)]);
+  };
+  const good = Buffer.concat([frame('a'), frame('bbbbb'), frame('cc')]);
+  const t = await tmpTree({});
+  try {
+    await fs.mkdir(t.input, { recursive: true });
+    await fs.writeFile(path.join(t.input, 'good.rec'), good);
+    await fs.writeFile(path.join(t.input, 'junk.rec'), Buffer.concat([frame('ok'), Buffer.from('not recordio at all\n')]));
+    const multi = await runTransform({ input: t.input, output: t.output, url, splitType: 'RecordIO', assembleWith: 'Line', parameters: { batchStrategy: 'MULTI_RECORD', maxPayloadInMB: 30 / (1024 * 1024) } });
+    assert.deepEqual(bodies.map((x) => x.toString('hex')), [Buffer.concat([frame('a'), frame('bbbbb')]).toString('hex'), frame('cc').toString('hex')], 'only good.rec is sent, whole frames');
+    assert.equal(await fs.readFile(path.join(t.output, 'good.rec.out'), 'utf8'), '28\n12\n');
+    assert.deepEqual(multi.failed.map((f) => [f.file, f.record, f.status]), [['junk.rec', 1, 0]]);
+    await assert.rejects(fs.stat(path.join(t.output, 'junk.rec.out')), { code: 'ENOENT' });
+    assert.match(await fs.readFile(path.join(t.output, 'junk.rec.out.failed'), 'utf8'), /"record":1,"status":0,"error":"malformed RecordIO: magic 0x.* instead of 0xced7230a at byte 12/);
+
+    bodies.length = 0;
+    await fs.rm(path.join(t.input, 'junk.rec'));
+    await runTransform({ input: t.input, output: t.output, url, splitType: 'RecordIO', assembleWith: 'Line', parameters: { batchStrategy: 'SINGLE_RECORD' } });
+    assert.deepEqual(bodies.map((x) => x.toString()), ['a', 'bbbbb', 'cc'], 'padding and headers removed');
+    assert.equal(await fs.readFile(path.join(t.output, 'good.rec.out'), 'utf8'), '1\n5\n2\n');
+  } finally {
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
-import { assembleOutputs, groupMiniBatches, splitRecords, type AssembleWith, type MiniBatch, type SplitType } from './records.js';
+import { assembleOutputs, groupMiniBatches, MalformedInputError, splitRecords, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
 /** Options for {@link runTransform}. */
 export interface TransformOptions {
@@ -45,7 +45,7 @@ export interface FailedRecord {
   file: string;
   /** 0-based record index within the file (blank lines are not counted). */
   record: number;
-  /** HTTP status, or 0 when no answer came (connection error, timeout, payload too large). */
+  /** HTTP status, or 0 when no answer came (connection error, timeout, payload too large, broken RecordIO/TFRecord frame). */
   status: number;
   error: string;
 }
@@ -172,22 +172,37 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
   };
 
-  const planFile = async (rel: string): Promise<MiniBatch[]> =>
-    groupMiniBatches(splitRecords(await fs.readFile(path.join(inputDir, rel)), splitType), parameters.batchStrategy, maxBytes);
+  /** The file's records, or the broken frame of a RecordIO/TFRecord file (then none of it is sent). */
+  const readRecords = async (rel: string): Promise<InputRecord[] | MalformedInputError> => {
+    try {
+      return splitRecords(await fs.readFile(path.join(inputDir, rel)), splitType, parameters.batchStrategy);
+    } catch (err) {
+      if (err instanceof MalformedInputError) return err;
+      throw err;
+    }
+  };
   // Count records up front for the progress bar; each file is read again when its turn comes, so
   // only one file is held in memory at a time.
   let totalRecords = 0;
-  for (const rel of files) totalRecords += splitRecords(await fs.readFile(path.join(inputDir, rel)), splitType).length;
+  for (const rel of files) {
+    const records = await readRecords(rel);
+    totalRecords += records instanceof MalformedInputError ? records.record + 1 : records.length;
+  }
   options.progress?.start?.(totalRecords, parameters);
 
   const failed: FailedRecord[] = [];
   let requests = 0;
   try {
     for (const rel of files) {
-      const plan = { rel, batches: await planFile(rel) };
+      const records = await readRecords(rel);
+      const plan = { rel, batches: records instanceof MalformedInputError ? [] : groupMiniBatches(records, parameters.batchStrategy, maxBytes) };
       const contentType = options.contentType ?? guessContentType(plan.rel);
       const parts: (Buffer | undefined)[][] = plan.batches.map(() => []);
       const fileFailures: FailedRecord[] = [];
+      if (records instanceof MalformedInputError) {
+        fileFailures.push({ file: rel, record: records.record, status: 0, error: records.message });
+        options.progress?.advance?.(records.record + 1, 1, rel);
+      }
       let next = 0;
       const worker = async (): Promise<void> => {
         while (next < plan.batches.length) {
