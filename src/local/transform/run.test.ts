@@ -162,3 +162,22 @@ test('RecordIO over HTTP: frames as they are with MULTI_RECORD, bare data with S
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('a file over the 2 GiB smkit reads at once fails alone with a clear reason; the other files are written', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'small.csv': 'a\n' });
+  try {
+    // Sparse: no disk space or memory used, and fs.readFile refuses it from its size alone.
+    const big = await fs.open(path.join(t.input, 'big.csv'), 'w');
+    await big.truncate(2 ** 31);
+    await big.close();
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line' });
+    assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status]), [['big.csv', 0, 0]]);
+    assert.match(summary.failed[0]!.error, /file is 2147483648 bytes, over the 2147483647 bytes \(2 GiB\) .*split it into smaller files/);
+    assert.equal(await fs.readFile(path.join(t.output, 'small.csv.out'), 'utf8'), 'A\n');
+    assert.deepEqual(c.bodies, ['a\n']);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

@@ -76,6 +76,15 @@ export function guessContentType(file: string): string {
 
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 
+/** The most `fs.readFile` reads at once (its ERR_FS_FILE_TOO_LARGE limit). */
+const MAX_FILE_BYTES = 2 ** 31 - 1;
+
+/** An input file none of whose records is sent, and the record where reading it stopped. */
+interface UnreadableFile {
+  record: number;
+  error: string;
+}
+
 /** Lists input files relative to `root`, sorted, skipping dot-files and dot-folders. */
 async function listInputs(root: string): Promise<string[]> {
   const out: string[] = [];
@@ -172,21 +181,26 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
   };
 
-  /** The file's records, or the broken frame of a RecordIO/TFRecord file (then none of it is sent). */
-  const readRecords = async (rel: string): Promise<InputRecord[] | MalformedInputError> => {
+  /** The file's records, or why none of it can be sent (a broken RecordIO/TFRecord frame, a file too big to read). */
+  const readRecords = async (rel: string): Promise<InputRecord[] | UnreadableFile> => {
     try {
       return splitRecords(await fs.readFile(path.join(inputDir, rel)), splitType, parameters.batchStrategy);
     } catch (err) {
-      if (err instanceof MalformedInputError) return err;
+      if (err instanceof MalformedInputError) return { record: err.record, error: err.message };
+      if ((err as { code?: string }).code === 'ERR_FS_FILE_TOO_LARGE') {
+        const { size } = await fs.stat(path.join(inputDir, rel));
+        return { record: 0, error: `file is ${size} bytes, over the ${MAX_FILE_BYTES} bytes (2 GiB) smkit local transform reads at once; split it into smaller files` };
+      }
       throw err;
     }
   };
+  const isUnreadable = (r: InputRecord[] | UnreadableFile): r is UnreadableFile => !Array.isArray(r);
   // Count records up front for the progress bar; each file is read again when its turn comes, so
   // only one file is held in memory at a time.
   let totalRecords = 0;
   for (const rel of files) {
     const records = await readRecords(rel);
-    totalRecords += records instanceof MalformedInputError ? records.record + 1 : records.length;
+    totalRecords += isUnreadable(records) ? records.record + 1 : records.length;
   }
   options.progress?.start?.(totalRecords, parameters);
 
@@ -195,12 +209,12 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   try {
     for (const rel of files) {
       const records = await readRecords(rel);
-      const plan = { rel, batches: records instanceof MalformedInputError ? [] : groupMiniBatches(records, parameters.batchStrategy, maxBytes) };
+      const plan = { rel, batches: isUnreadable(records) ? [] : groupMiniBatches(records, parameters.batchStrategy, maxBytes) };
       const contentType = options.contentType ?? guessContentType(plan.rel);
       const parts: (Buffer | undefined)[][] = plan.batches.map(() => []);
       const fileFailures: FailedRecord[] = [];
-      if (records instanceof MalformedInputError) {
-        fileFailures.push({ file: rel, record: records.record, status: 0, error: records.message });
+      if (isUnreadable(records)) {
+        fileFailures.push({ file: rel, record: records.record, status: 0, error: records.error });
         options.progress?.advance?.(records.record + 1, 1, rel);
       }
       let next = 0;
