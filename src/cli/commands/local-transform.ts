@@ -12,6 +12,7 @@ export function registerLocalTransform(local: Command): void {
     .option('--content-type <type>', 'request Content-Type (default: from the file extension, e.g. .csv → text/csv)')
     .option('--accept <type>', "request Accept (default: none sent, the container's default applies)")
     .addOption(new Option('--split-type <type>', 'how to split input files into records').choices(['None', 'Line', 'RecordIO', 'TFRecord']).default('None'))
+    .addOption(new Option('--compression-type <type>', 'CompressionType: Gzip input files are gunzipped before splitting').choices(['None', 'Gzip']).default('None'))
     .addOption(new Option('--strategy <strategy>', 'BatchStrategy (default: the container /execution-parameters, else MultiRecord)').choices(['MultiRecord', 'SingleRecord', 'MULTI_RECORD', 'SINGLE_RECORD']))
     .option('--max-payload <MB>', 'MaxPayloadInMB per request, 0-100, fractions allowed, 0 = no limit (default: /execution-parameters, else 6)')
     .option('--max-concurrent <n>', 'MaxConcurrentTransforms: requests in flight at once, 0 = not set; × --max-payload at most 100 (default: /execution-parameters, else 1)')

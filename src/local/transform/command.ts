@@ -15,6 +15,7 @@ export interface LocalTransformOptions {
   accept?: string;
   splitType: SplitType;
   assembleWith: AssembleWith;
+  compressionType?: 'None' | 'Gzip';
   strategy?: string;
   maxPayload?: string;
   maxConcurrent?: string;
@@ -136,6 +137,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       ...(opts.accept ? { accept: opts.accept } : {}),
       splitType: opts.splitType,
       assembleWith: opts.assembleWith,
+      ...(opts.compressionType ? { compressionType: opts.compressionType } : {}),
       parameters,
       timeoutMs: timeoutS * 1000,
       retries,

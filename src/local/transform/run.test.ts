@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { runTransform } from './run.js';
 
 /** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
@@ -176,6 +177,24 @@ test('a file over the 2 GiB smkit reads at once fails alone with a clear reason;
     assert.match(summary.failed[0]!.error, /file is 2147483648 bytes, over the 2147483647 bytes \(2 GiB\) .*split it into smaller files/);
     assert.equal(await fs.readFile(path.join(t.output, 'small.csv.out'), 'utf8'), 'A\n');
     assert.deepEqual(c.bodies, ['a\n']);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('CompressionType Gzip: files are gunzipped, then split; the type is guessed from the name without .gz; a file that does not gunzip fails alone', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({});
+  try {
+    await fs.mkdir(t.input, { recursive: true });
+    await fs.writeFile(path.join(t.input, 'rows.csv.gz'), gzipSync('a\nb\n'));
+    await fs.writeFile(path.join(t.input, 'plain.csv.gz'), 'not gzip\n');
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', compressionType: 'Gzip', parameters: { batchStrategy: 'SINGLE_RECORD' } });
+    assert.equal(await fs.readFile(path.join(t.output, 'rows.csv.gz.out'), 'utf8'), 'A\nB\n');
+    assert.deepEqual(c.bodies, ['a\n', 'b\n']);
+    assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status]), [['plain.csv.gz', 0, 0]]);
+    assert.match(summary.failed[0]!.error, /CompressionType is Gzip but the file does not gunzip \(incorrect header check\)/);
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

@@ -2,6 +2,8 @@ import { promises as fs } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { assembleOutputs, groupMiniBatches, MalformedInputError, splitRecords, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
@@ -22,6 +24,8 @@ export interface TransformOptions {
   splitType?: SplitType;
   /** @defaultValue `None` */
   assembleWith?: AssembleWith;
+  /** `TransformInput.CompressionType`: `Gzip` files are decompressed before they are split. @defaultValue `None` */
+  compressionType?: 'None' | 'Gzip';
   /** The job's values (flags), which win over the container's `/execution-parameters`. */
   parameters?: Partial<ExecutionParameters>;
   /** Per-request timeout. @defaultValue 600 s (`InvocationsTimeoutInSeconds`) */
@@ -75,6 +79,8 @@ export function guessContentType(file: string): string {
 }
 
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+
+const gunzipAsync = promisify(gunzip);
 
 /** The most `fs.readFile` reads at once (its ERR_FS_FILE_TOO_LARGE limit). */
 const MAX_FILE_BYTES = 2 ** 31 - 1;
@@ -139,6 +145,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const invocations = `${base}/invocations`;
   const splitType = options.splitType ?? 'None';
   const assembleWith = options.assembleWith ?? 'None';
+  const gzip = options.compressionType === 'Gzip';
   const timeoutMs = options.timeoutMs ?? 600_000;
   const retries = options.retries ?? 3;
 
@@ -184,7 +191,23 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   /** The file's records, or why none of it can be sent (a broken RecordIO/TFRecord frame, a file too big to read). */
   const readRecords = async (rel: string): Promise<InputRecord[] | UnreadableFile> => {
     try {
-      return splitRecords(await fs.readFile(path.join(inputDir, rel)), splitType, parameters.batchStrategy);
+      const raw = await fs.readFile(path.join(inputDir, rel));
+      let data = raw;
+      if (gzip) {
+        try {
+          data = await gunzipAsync(raw, { maxOutputLength: MAX_FILE_BYTES });
+        } catch (err) {
+          const e = err as Error & { code?: string };
+          return {
+            record: 0,
+            error:
+              e.code === 'ERR_BUFFER_TOO_LARGE'
+                ? `decompresses to over ${MAX_FILE_BYTES} bytes (2 GiB), more than smkit local transform holds at once; split it into smaller files`
+                : `CompressionType is Gzip but the file does not gunzip (${e.message}); compress it with gzip, or leave out --compression-type for uncompressed files`,
+          };
+        }
+      }
+      return splitRecords(data, splitType, parameters.batchStrategy);
     } catch (err) {
       if (err instanceof MalformedInputError) return { record: err.record, error: err.message };
       if ((err as { code?: string }).code === 'ERR_FS_FILE_TOO_LARGE') {
@@ -210,7 +233,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     for (const rel of files) {
       const records = await readRecords(rel);
       const plan = { rel, batches: isUnreadable(records) ? [] : groupMiniBatches(records, parameters.batchStrategy, maxBytes) };
-      const contentType = options.contentType ?? guessContentType(plan.rel);
+      const contentType = options.contentType ?? guessContentType(gzip ? plan.rel.replace(/\.gz$/i, '') : plan.rel);
       const parts: (Buffer | undefined)[][] = plan.batches.map(() => []);
       const fileFailures: FailedRecord[] = [];
       if (isUnreadable(records)) {
