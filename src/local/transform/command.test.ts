@@ -37,6 +37,9 @@ test('values CreateTransformJob refuses are refused before anything starts', asy
   await assert.rejects(localTransform({ ...base, maxPayload: '25', maxConcurrent: '4' }), usage(/--input .* does not exist/));
   // 0 is the API's "not set" (then /execution-parameters decides), not an error.
   await assert.rejects(localTransform({ ...base, maxPayload: '100', maxConcurrent: '0' }), usage(/--input .* does not exist/));
+  // DataProcessing filters outside SageMaker's JSONPath subset are refused before a model is started.
+  await assert.rejects(localTransform({ ...base, inputFilter: '$..id' }), usage(/--input-filter "\$\.\.id"/));
+  await assert.rejects(localTransform({ ...base, outputFilter: '$[0:2,246:]' }), usage(/--output-filter .*more than one slice/));
   // The limits themselves pass validation (the run then fails on the missing input, not on the flags).
   await assert.rejects(localTransform({ ...base, maxPayload: '100', retries: '3', timeout: '3600', strategy: 'SingleRecord' }), usage(/--input .* does not exist/));
 });

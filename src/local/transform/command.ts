@@ -1,5 +1,6 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import { positiveSecondsOption } from '../../config/flag-values.js';
+import { parseJsonPath, type DataProcessing } from './data-processing.js';
 import { checkConcurrency, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
 import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
@@ -16,6 +17,10 @@ export interface LocalTransformOptions {
   splitType: SplitType;
   assembleWith: AssembleWith;
   compressionType?: 'None' | 'Gzip';
+  /** `DataProcessing.InputFilter`, `JoinSource`, `OutputFilter`. */
+  inputFilter?: string;
+  joinSource?: 'None' | 'Input';
+  outputFilter?: string;
   strategy?: string;
   maxPayload?: string;
   maxConcurrent?: string;
@@ -106,6 +111,14 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
     throw new ToolkitError('ERR_CLI_USAGE', 'give exactly one of --model <dir|model.tar.gz> (smkit starts it) or --url http://host:port (a running container)');
   }
   const parameters = flagParameters(opts);
+  // Checked before a model is started; the content types are checked per file.
+  if (opts.inputFilter !== undefined) parseJsonPath(opts.inputFilter, '--input-filter');
+  if (opts.outputFilter !== undefined) parseJsonPath(opts.outputFilter, '--output-filter');
+  const dataProcessing: DataProcessing = {
+    ...(opts.inputFilter !== undefined ? { inputFilter: opts.inputFilter } : {}),
+    ...(opts.joinSource ? { joinSource: opts.joinSource } : {}),
+    ...(opts.outputFilter !== undefined ? { outputFilter: opts.outputFilter } : {}),
+  };
   // ModelClientConfig limits: InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
   const timeoutS = positiveSecondsOption('--timeout', opts.timeout, MAX_TIMEOUT_S);
   const retries = Number(opts.retries);
@@ -138,6 +151,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       splitType: opts.splitType,
       assembleWith: opts.assembleWith,
       ...(opts.compressionType ? { compressionType: opts.compressionType } : {}),
+      dataProcessing,
       parameters,
       timeoutMs: timeoutS * 1000,
       retries,

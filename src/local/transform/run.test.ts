@@ -200,3 +200,28 @@ test('CompressionType Gzip: files are gunzipped, then split; the type is guessed
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('DataProcessing over HTTP: the InputFilter drops the ID column before sending; JoinSource=Input and the OutputFilter write ID and answer per row', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'rows.csv': 'id1,a,b\nid2,c,d\nid3,BAD,e\n' });
+  try {
+    const summary = await runTransform({
+      input: t.input,
+      output: t.output,
+      url: c.url,
+      splitType: 'Line',
+      assembleWith: 'Line',
+      dataProcessing: { inputFilter: '$[1:]', joinSource: 'Input', outputFilter: '$[0,-1]' },
+    });
+    assert.deepEqual(c.bodies[0], 'a,b\nc,d\nBAD,e\n', 'one mini-batch, ID column filtered out');
+    assert.deepEqual(summary.failed.map((f) => f.record), [2]);
+    await fs.rm(path.join(t.input, 'rows.csv'));
+    await fs.writeFile(path.join(t.input, 'rows.csv'), 'id1,a,b\nid2,c,d\n');
+    const ok = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'Line', dataProcessing: { inputFilter: '$[1:]', joinSource: 'Input', outputFilter: '$[0,-1]' } });
+    assert.equal(ok.failed.length, 0);
+    assert.equal(await fs.readFile(path.join(t.output, 'rows.csv.out'), 'utf8'), 'id1,B\nid2,D\n');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
+import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, type DataProcessing } from './data-processing.js';
 import { assembleOutputs, groupMiniBatches, MalformedInputError, splitRecords, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
 /** Options for {@link runTransform}. */
@@ -24,6 +25,8 @@ export interface TransformOptions {
   splitType?: SplitType;
   /** @defaultValue `None` */
   assembleWith?: AssembleWith;
+  /** `DataProcessing`: InputFilter, JoinSource, OutputFilter (JSON and CSV records only). */
+  dataProcessing?: DataProcessing;
   /** `TransformInput.CompressionType`: `Gzip` files are decompressed before they are split. @defaultValue `None` */
   compressionType?: 'None' | 'Gzip';
   /** The job's values (flags), which win over the container's `/execution-parameters`. */
@@ -49,7 +52,7 @@ export interface FailedRecord {
   file: string;
   /** 0-based record index within the file (blank lines are not counted). */
   record: number;
-  /** HTTP status, or 0 when no answer came (connection error, timeout, payload too large, broken RecordIO/TFRecord frame). */
+  /** HTTP status, or 0 when no answer came (connection error, timeout, payload too large, broken RecordIO/TFRecord frame, a record DataProcessing cannot handle). */
   status: number;
   error: string;
 }
@@ -232,25 +235,61 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   try {
     for (const rel of files) {
       const records = await readRecords(rel);
-      const plan = { rel, batches: isUnreadable(records) ? [] : groupMiniBatches(records, parameters.batchStrategy, maxBytes) };
-      const contentType = options.contentType ?? guessContentType(gzip ? plan.rel.replace(/\.gz$/i, '') : plan.rel);
-      const parts: (Buffer | undefined)[][] = plan.batches.map(() => []);
+      const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
+      const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, recordFormat(contentType), recordFormat(options.accept ?? contentType), contentType);
       const fileFailures: FailedRecord[] = [];
+      // JoinSource=Input joins each answer with the record as read, before the InputFilter.
+      const originals = new Map<number, Buffer>();
+      let toSend: InputRecord[] = [];
       if (isUnreadable(records)) {
         fileFailures.push({ file: rel, record: records.record, status: 0, error: records.error });
         options.progress?.advance?.(records.record + 1, 1, rel);
-      }
+      } else if (dp) {
+        for (const r of records) {
+          try {
+            toSend.push({ index: r.index, data: dp.filterInput(r.data) });
+            originals.set(r.index, r.data);
+          } catch (err) {
+            if (!(err instanceof RecordProcessingError)) throw err;
+            fileFailures.push({ file: rel, record: r.index, status: 0, error: `InputFilter: ${err.message}` });
+            options.progress?.advance?.(1, 1, rel);
+          }
+        }
+      } else toSend = records;
+      const plan = { rel, batches: groupMiniBatches(toSend, parameters.batchStrategy, maxBytes) };
+      const parts: (Buffer | undefined)[][] = plan.batches.map(() => []);
+      /** What is written for a mini-batch's answer: the answer itself, or one joined/filtered part per record (throws when the answer cannot be cut per record). */
+      const outputParts = (batch: MiniBatch, body: Buffer): Buffer[] => {
+        if (!dp?.touchesOutput) return [body];
+        const answers = answersPerRecord(body, batch.records.length);
+        const out: Buffer[] = [];
+        batch.records.forEach((r, k) => {
+          try {
+            out.push(dp.finish(originals.get(r.index)!, answers[k]!));
+          } catch (err) {
+            if (!(err instanceof RecordProcessingError)) throw err;
+            fileFailures.push({ file: rel, record: r.index, status: 0, error: `${dp.join ? 'JoinSource=Input/' : ''}OutputFilter: ${err.message}` });
+          }
+        });
+        return out;
+      };
       let next = 0;
       const worker = async (): Promise<void> => {
         while (next < plan.batches.length) {
           const i = next++;
           const batch = plan.batches[i]!;
           requests++;
-          const outcome = await send(batch, contentType);
+          let outcome = await send(batch, contentType);
           if (outcome.ok) {
-            parts[i] = [outcome.body];
-            options.progress?.advance?.(batch.records.length, 0, plan.rel);
-            continue;
+            try {
+              parts[i] = outputParts(batch, outcome.body);
+              options.progress?.advance?.(batch.records.length, 0, plan.rel);
+              continue;
+            } catch (err) {
+              if (!(err instanceof RecordProcessingError)) throw err;
+              // An answer that cannot be cut per record is asked again record by record, as a failed mini-batch is.
+              outcome = { ok: false, status: 0, error: err.message };
+            }
           }
           if (batch.records.length === 1 || batch.tooLarge) {
             fileFailures.push({ file: plan.rel, record: batch.records[0]!.index, status: outcome.status, error: outcome.error });
@@ -263,7 +302,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           for (const s of singles) {
             requests++;
             const o = await send(s, contentType);
-            if (o.ok) parts[i]!.push(o.body);
+            if (o.ok) parts[i]!.push(...outputParts(s, o.body));
             else fileFailures.push({ file: plan.rel, record: s.records[0]!.index, status: o.status, error: o.error });
             options.progress?.advance?.(1, o.ok ? 0 : 1, plan.rel);
           }

@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isToolkitError } from '../../errors/catalogue.js';
+import { answersPerRecord, applyJsonPath, compileDataProcessing, parseCsvRow, parseJsonPath, RecordProcessingError } from './data-processing.js';
+
+const b = (s: string): Buffer => Buffer.from(s);
+const select = (value: unknown, expr: string): unknown => applyJsonPath(value, parseJsonPath(expr, '--input-filter'), expr);
+
+test('the JSONPath operators of the developer guide\'s table, on its examples', () => {
+  const row = ['id7', 'a', 'b', 'c', 'd', 'e'];
+  assert.deepEqual(select(row, '$'), row);
+  assert.deepEqual(select(row, '$[1:]'), ['a', 'b', 'c', 'd', 'e']);
+  assert.deepEqual(select(row, '$[2:5]'), ['b', 'c', 'd']);
+  assert.deepEqual(select(row, '$[:5]'), ['id7', 'a', 'b', 'c', 'd']);
+  assert.equal(select(row, '$[1]'), 'a');
+  assert.equal(select(row, '$[-1]'), 'e');
+  assert.deepEqual(select(row, '$[1,3,5]'), ['a', 'c', 'e']);
+  assert.deepEqual(select(row, '$[0,-1]'), ['id7', 'e']);
+  assert.deepEqual(select(row, '$[0,5:]'), ['id7', 'e'], 'the OutputFilter example $[0,5:]');
+  const doc = { id: 3, features: [1, 2], SageMakerOutput: { label: 1 }, nested: { child1: 1, child2: 2 } };
+  assert.deepEqual(select(doc, '$.features'), [1, 2]);
+  assert.deepEqual(select(doc, "$['id','SageMakerOutput']"), { id: 3, SageMakerOutput: { label: 1 } });
+  assert.deepEqual(select(doc, "$.nested.['child1','child2']"), { child1: 1, child2: 2 });
+  assert.deepEqual(select(doc, '$.nested.*'), [1, 2]);
+  assert.deepEqual(select(doc, "$['features']"), [1, 2]);
+});
+
+test('filters outside the subset, or over 63 characters, are ERR_CLI_USAGE naming the flag; a record they do not fit fails alone', () => {
+  const usage = (pattern: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && pattern.test(e.message);
+  assert.throws(() => parseJsonPath('features', '--input-filter'), usage(/--input-filter "features": a path starts with \$/));
+  assert.throws(() => parseJsonPath('$..id', '--input-filter'), usage(/a name is missing after the dot/));
+  assert.throws(() => parseJsonPath('$[0:2,246:]', '--output-filter'), usage(/--output-filter .*more than one slice/));
+  assert.throws(() => parseJsonPath('$[?(@.a)]', '--input-filter'), usage(/not a list of quoted names/));
+  assert.throws(() => parseJsonPath('$[1', '--input-filter'), usage(/not closed/));
+  assert.throws(() => parseJsonPath('$[1:].a', '--input-filter'), usage(/nothing may follow a wildcard, a slice/));
+  assert.throws(() => parseJsonPath(`$.${'x'.repeat(62)}`, '--input-filter'), usage(/longer than the 63 characters/));
+  assert.doesNotThrow(() => parseJsonPath(`$.${'x'.repeat(61)}`, '--input-filter'));
+  assert.throws(() => select({ a: 1 }, '$.features'), (e: unknown) => e instanceof RecordProcessingError && /no attribute 'features'/.test(e.message));
+  assert.throws(() => select(['a'], '$[3]'), (e: unknown) => e instanceof RecordProcessingError && /index 3 is outside the 1 element/.test(e.message));
+  assert.throws(() => select('x', '$[1:]'), RecordProcessingError);
+});
+
+test('CSV rows follow RFC 4180 (quoted fields, doubled quotes), and are written back quoted where needed', () => {
+  assert.deepEqual(parseCsvRow('1,"a,b","say ""hi""",'), ['1', 'a,b', 'say "hi"', '']);
+  assert.throws(() => parseCsvRow('"open'), RecordProcessingError);
+  const dp = compileDataProcessing({ inputFilter: '$[1:]' }, 'csv', 'csv', 'text/csv')!;
+  assert.equal(dp.filterInput(b('7,"a,b",c\r\n')).toString(), '"a,b",c\r\n');
+});
+
+test('JoinSource=Input, the developer guide\'s examples: CSV appends the answer to the row; JSON adds SageMakerOutput, or wraps a non-object in SageMakerInput', () => {
+  const csv = compileDataProcessing({ joinSource: 'Input' }, 'csv', 'csv', 'text/csv')!;
+  assert.equal(csv.finish(b('1,2,3\n'), b('1\n')).toString(), '1,2,3,1');
+  const idCol = compileDataProcessing({ inputFilter: '$[1:]', joinSource: 'Input', outputFilter: '$' }, 'csv', 'csv', 'text/csv')!;
+  assert.equal(idCol.filterInput(b('id1,5.1,3.5,1.4,0.2\n')).toString(), '5.1,3.5,1.4,0.2\n');
+  assert.equal(idCol.finish(b('id1,5.1,3.5,1.4,0.2\n'), b('0.98')).toString(), 'id1,5.1,3.5,1.4,0.2,0.98');
+  const json = compileDataProcessing({ joinSource: 'Input' }, 'json', 'json', 'application/json')!;
+  assert.equal(json.finish(b('{"key":1}\n'), b('{"label":1}')).toString(), '{"key":1,"SageMakerOutput":{"label":1}}');
+  assert.equal(json.finish(b('[1,2]'), b('{"label":1}')).toString(), '{"SageMakerInput":[1,2],"SageMakerOutput":{"label":1}}');
+  const idAttr = compileDataProcessing({ inputFilter: '$.features', joinSource: 'Input', outputFilter: "$['id','SageMakerOutput']" }, 'json', 'json', 'application/jsonlines')!;
+  assert.equal(idAttr.filterInput(b('{"id":9,"features":[1,2]}\n')).toString(), '[1,2]\n');
+  assert.equal(idAttr.finish(b('{"id":9,"features":[1,2]}\n'), b('{"label":0}')).toString(), '{"id":9,"SageMakerOutput":{"label":0}}');
+  assert.throws(() => json.finish(b('{"key":1}'), b('not json')), (e: unknown) => e instanceof RecordProcessingError && /not valid JSON/.test(e.message));
+  assert.equal(compileDataProcessing({ inputFilter: '$', joinSource: 'None', outputFilter: '$' }, 'csv', 'csv', 'text/csv'), undefined, 'the defaults change nothing');
+  assert.throws(() => compileDataProcessing({ joinSource: 'Input' }, undefined, undefined, 'application/x-npy'), (e: unknown) => isToolkitError(e) && /text\/csv, application\/json and application\/jsonlines .*application\/x-npy/.test(e.message));
+});
+
+test('a multi-record answer is cut per record at newlines; a count that does not match is a RecordProcessingError', () => {
+  assert.deepEqual(answersPerRecord(b('1\r\n2\n'), 2).map(String), ['1', '2']);
+  assert.throws(() => answersPerRecord(b('[1,2]'), 2), /has 1 line\(s\)/);
+});

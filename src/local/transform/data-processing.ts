@@ -1,0 +1,239 @@
+import { ToolkitError } from '../../errors/catalogue.js';
+
+/**
+ * `DataProcessing` of CreateTransformJob
+ * (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataProcessing.html): a JSONPath
+ * `InputFilter` applied to each record before it is sent, `JoinSource=Input` to join each record
+ * with its answer, and an `OutputFilter` applied to what is written.
+ */
+export interface DataProcessing {
+  /** @defaultValue `$` */
+  inputFilter?: string;
+  /** @defaultValue `None` */
+  joinSource?: 'None' | 'Input';
+  /** @defaultValue `$` */
+  outputFilter?: string;
+}
+
+/** `InputFilter` / `OutputFilter` longer than this are refused by CreateTransformJob. */
+export const MAX_JSONPATH_LENGTH = 63;
+
+type Slice = { start?: number; end?: number };
+type Segment = { kind: 'names'; names: string[] } | { kind: 'wildcard' } | { kind: 'indexes'; items: (number | Slice)[] };
+
+/** A record that the filters or the join cannot handle; it fails on its own. */
+export class RecordProcessingError extends Error {}
+
+const usage = (flag: string, expr: string, why: string): ToolkitError =>
+  new ToolkitError(
+    'ERR_CLI_USAGE',
+    `${flag} ${JSON.stringify(expr)}: ${why}. SageMaker takes a JSONPath subset: $, .name, .*, ['a','b'], [0,-1], [1:] (e.g. "$[1:]", "$.features", "$['id','SageMakerOutput']")`,
+  );
+
+const INT = /^-?\d+$/;
+
+/** Parses the JSONPath subset SageMaker documents (Supported JSONPath Operators); throws `ERR_CLI_USAGE` for anything else. */
+export function parseJsonPath(expr: string, flag: string): Segment[] {
+  if (expr.length > MAX_JSONPATH_LENGTH) throw usage(flag, expr, `longer than the ${MAX_JSONPATH_LENGTH} characters CreateTransformJob takes`);
+  if (!expr.startsWith('$')) throw usage(flag, expr, 'a path starts with $');
+  const segments: Segment[] = [];
+  let i = 1;
+  while (i < expr.length) {
+    const last = segments[segments.length - 1];
+    if (last && last.kind !== 'names' && !(last.kind === 'indexes' && last.items.length === 1 && typeof last.items[0] === 'number')) {
+      throw usage(flag, expr, 'nothing may follow a wildcard, a slice or a list of indexes');
+    }
+    if (expr[i] === '.' && expr[i + 1] !== '[') {
+      i++;
+      if (expr[i] === '*') {
+        segments.push({ kind: 'wildcard' });
+        i++;
+        continue;
+      }
+      const m = /^[^.[\]*'",\s]+/.exec(expr.slice(i));
+      if (!m) throw usage(flag, expr, `a name is missing after the dot at character ${i}`);
+      segments.push({ kind: 'names', names: [m[0]] });
+      i += m[0].length;
+      continue;
+    }
+    if (expr[i] === '.') i++;
+    if (expr[i] !== '[') throw usage(flag, expr, `unexpected ${JSON.stringify(expr[i])} at character ${i}`);
+    const close = expr.indexOf(']', i);
+    if (close < 0) throw usage(flag, expr, `the [ at character ${i} is not closed`);
+    const inside = expr.slice(i + 1, close).trim();
+    i = close + 1;
+    if (inside === '*') {
+      segments.push({ kind: 'wildcard' });
+      continue;
+    }
+    const parts = inside.split(',').map((p) => p.trim());
+    if (parts.every((p) => /^'[^']*'$|^"[^"]*"$/.test(p))) {
+      segments.push({ kind: 'names', names: parts.map((p) => p.slice(1, -1)) });
+      continue;
+    }
+    const items: (number | Slice)[] = [];
+    for (const p of parts) {
+      if (INT.test(p)) {
+        items.push(Number(p));
+        continue;
+      }
+      const s = /^(-?\d+)?:(-?\d+)?$/.exec(p);
+      if (!s) throw usage(flag, expr, `[${inside}] is not a list of quoted names, of indexes, or a start:end slice`);
+      items.push({ ...(s[1] !== undefined ? { start: Number(s[1]) } : {}), ...(s[2] !== undefined ? { end: Number(s[2]) } : {}) });
+    }
+    if (items.filter((x) => typeof x !== 'number').length > 1) throw usage(flag, expr, `[${inside}] has more than one slice; SageMaker takes one range per filter`);
+    segments.push({ kind: 'indexes', items });
+  }
+  return segments;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Applies a parsed path: one name or one index selects a value; several names an object of them; a wildcard, a slice or a list an array. */
+export function applyJsonPath(value: unknown, segments: readonly Segment[], expr: string): unknown {
+  let v = value;
+  for (const seg of segments) {
+    if (seg.kind === 'names') {
+      if (!isObject(v)) throw new RecordProcessingError(`${expr}: selects ${seg.names.map((n) => `'${n}'`).join(',')} but the value is not a JSON object`);
+      for (const n of seg.names) if (!Object.hasOwn(v, n)) throw new RecordProcessingError(`${expr}: the record has no attribute '${n}'`);
+      const from = v;
+      v = seg.names.length === 1 ? from[seg.names[0]!] : Object.fromEntries(seg.names.map((n) => [n, from[n]]));
+    } else if (seg.kind === 'wildcard') {
+      if (!isObject(v) && !Array.isArray(v)) throw new RecordProcessingError(`${expr}: * needs an object or an array`);
+      v = Array.isArray(v) ? v : Object.values(v);
+    } else {
+      if (!Array.isArray(v)) throw new RecordProcessingError(`${expr}: indexes need an array (a CSV row, or a JSON array)`);
+      const arr = v;
+      const at = (n: number): unknown => {
+        const k = n < 0 ? arr.length + n : n;
+        if (k < 0 || k >= arr.length) throw new RecordProcessingError(`${expr}: index ${n} is outside the ${arr.length} element(s) of the record`);
+        return arr[k];
+      };
+      v = seg.items.length === 1 && typeof seg.items[0] === 'number' ? at(seg.items[0]) : seg.items.flatMap((x) => (typeof x === 'number' ? [at(x)] : arr.slice(x.start ?? 0, x.end ?? arr.length)));
+    }
+  }
+  return v;
+}
+
+/** Splits one CSV row (RFC 4180: quoted fields, "" inside quotes) into its fields. */
+export function parseCsvRow(line: string): string[] {
+  const fields: string[] = [];
+  let i = 0;
+  for (;;) {
+    if (line[i] === '"') {
+      let field = '';
+      i++;
+      for (;;) {
+        const q = line.indexOf('"', i);
+        if (q < 0) throw new RecordProcessingError('a quoted CSV field is not closed (SageMaker takes no newlines inside CSV fields)');
+        field += line.slice(i, q);
+        if (line[q + 1] === '"') {
+          field += '"';
+          i = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      fields.push(field);
+      if (i >= line.length) return fields;
+      if (line[i] !== ',') throw new RecordProcessingError(`unexpected ${JSON.stringify(line[i])} after a quoted CSV field`);
+      i++;
+    } else {
+      const comma = line.indexOf(',', i);
+      fields.push(comma < 0 ? line.slice(i) : line.slice(i, comma));
+      if (comma < 0) return fields;
+      i = comma + 1;
+    }
+  }
+}
+
+function csvField(v: unknown): string {
+  const s = typeof v === 'string' ? v : v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Data formats DataProcessing works on (JSON and CSV only, as the developer guide says). */
+export type RecordFormat = 'csv' | 'json';
+
+/** The format of a content type DataProcessing can work on, or undefined. */
+export function recordFormat(contentType: string): RecordFormat | undefined {
+  const t = contentType.split(';')[0]!.trim().toLowerCase();
+  if (t === 'text/csv') return 'csv';
+  if (t === 'application/json' || t === 'application/jsonlines' || t === 'application/x-jsonlines') return 'json';
+  return undefined;
+}
+
+function parseRecord(data: Buffer, format: RecordFormat): unknown {
+  const text = data.toString('utf8').replace(/\r?\n$/, '');
+  if (format === 'csv') return parseCsvRow(text);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new RecordProcessingError('the record is not valid JSON');
+  }
+}
+
+function serialize(value: unknown, format: RecordFormat): string {
+  return format === 'csv' ? (Array.isArray(value) ? value.map(csvField).join(',') : csvField(value)) : JSON.stringify(value);
+}
+
+/** DataProcessing compiled for one job: the paths parsed once. */
+export interface CompiledDataProcessing {
+  /** True when answers are parsed (a join or an output filter); false when they are written as they came. */
+  readonly touchesOutput: boolean;
+  /** JoinSource=Input. */
+  readonly join: boolean;
+  /** The record as it is sent: the input filter applied (a trailing newline is kept). */
+  filterInput(record: Buffer): Buffer;
+  /** What is written for one record: its answer, joined with the record when JoinSource=Input, through the output filter. */
+  finish(record: Buffer, answer: Buffer): Buffer;
+}
+
+/**
+ * Parses and checks the filters (`ERR_CLI_USAGE` for a path outside SageMaker's subset or over 63
+ * characters, or a content type DataProcessing cannot read). Returns undefined when nothing is to be done.
+ */
+export function compileDataProcessing(dp: DataProcessing, inputFormat: RecordFormat | undefined, outputFormat: RecordFormat | undefined, contentType: string): CompiledDataProcessing | undefined {
+  const inputExpr = dp.inputFilter ?? '$';
+  const outputExpr = dp.outputFilter ?? '$';
+  const inputPath = parseJsonPath(inputExpr, '--input-filter');
+  const outputPath = parseJsonPath(outputExpr, '--output-filter');
+  const join = dp.joinSource === 'Input';
+  if (inputPath.length === 0 && outputPath.length === 0 && !join) return undefined;
+  if (!inputFormat || !outputFormat) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--input-filter, --join-source and --output-filter work on text/csv, application/json and application/jsonlines records (got --content-type ${contentType}); give --content-type and --accept as one of those`);
+  }
+  if (join && inputFormat !== outputFormat) {
+    throw new ToolkitError('ERR_CLI_USAGE', '--join-source Input joins a record with its answer in one format: give --content-type and --accept both CSV (text/csv) or both JSON (application/json, application/jsonlines)');
+  }
+  return {
+    touchesOutput: join || outputPath.length > 0,
+    join,
+    filterInput(record) {
+      if (inputPath.length === 0) return record;
+      const newline = /\r?\n$/.exec(record.toString('latin1'))?.[0] ?? '';
+      return Buffer.from(serialize(applyJsonPath(parseRecord(record, inputFormat), inputPath, inputExpr), inputFormat) + newline);
+    },
+    finish(record, answer) {
+      let value: unknown;
+      const out = parseRecord(answer, outputFormat);
+      if (!join) value = out;
+      else if (inputFormat === 'csv') value = [...(parseRecord(record, 'csv') as string[]), ...(out as string[])];
+      else {
+        const input = parseRecord(record, 'json');
+        value = isObject(input) ? { ...input, SageMakerOutput: out } : { SageMakerInput: input, SageMakerOutput: out };
+      }
+      return Buffer.from(serialize(applyJsonPath(value, outputPath, outputExpr), outputFormat));
+    },
+  };
+}
+
+/** Cuts a multi-record answer into one answer per record, at newlines; throws when the count does not match. */
+export function answersPerRecord(body: Buffer, count: number): Buffer[] {
+  if (count === 1) return [body];
+  const lines = body.toString('utf8').split(/\r?\n/);
+  if (lines[lines.length - 1] === '') lines.pop();
+  if (lines.length !== count) throw new RecordProcessingError(`the answer to ${count} records has ${lines.length} line(s); JoinSource=Input and OutputFilter need one line per record (or --strategy SingleRecord)`);
+  return lines.map((l) => Buffer.from(l));
+}
