@@ -9,8 +9,11 @@ import { gzipSync } from 'node:zlib';
 import { runTransform } from './run.js';
 
 /** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
-async function fakeContainer(execParams: object | undefined): Promise<{ url: string; bodies: string[]; accepts: (string | undefined)[]; maxInFlight: () => number; close: () => Promise<void> }> {
+async function fakeContainer(
+  execParams: object | undefined,
+): Promise<{ url: string; bodies: string[]; accepts: (string | undefined)[]; framings: string[]; maxInFlight: () => number; close: () => Promise<void> }> {
   const bodies: string[] = [];
+  const framings: string[] = [];
   const accepts: (string | undefined)[] = [];
   let inFlight = 0;
   let peak = 0;
@@ -22,6 +25,7 @@ async function fakeContainer(execParams: object | undefined): Promise<{ url: str
     inFlight++;
     peak = Math.max(peak, inFlight);
     accepts.push(req.headers.accept);
+    framings.push(req.headers['transfer-encoding'] ?? `length ${req.headers['content-length']}`);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -38,7 +42,7 @@ async function fakeContainer(execParams: object | undefined): Promise<{ url: str
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, bodies, accepts, maxInFlight: () => peak, close: () => new Promise((r) => server.close(() => r())) };
+  return { url: `http://127.0.0.1:${port}`, bodies, accepts, framings, maxInFlight: () => peak, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 async function tmpTree(files: Record<string, string>): Promise<{ root: string; input: string; output: string }> {
@@ -220,6 +224,21 @@ test('DataProcessing over HTTP: the InputFilter drops the ID column before sendi
     const ok = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'Line', dataProcessing: { inputFilter: '$[1:]', joinSource: 'Input', outputFilter: '$[0,-1]' } });
     assert.equal(ok.failed.length, 0);
     assert.equal(await fs.readFile(path.join(t.output, 'rows.csv.out'), 'utf8'), 'id1,B\nid2,D\n');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('MaxPayloadInMB=0 sends each request with chunked encoding, as the API describes it; other limits send a Content-Length', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': 'x\ny\n' });
+  try {
+    await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', parameters: { maxPayloadInMB: 0 } });
+    await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', parameters: { maxPayloadInMB: 1 } });
+    assert.deepEqual(c.framings, ['chunked', 'length 4']);
+    assert.deepEqual(c.bodies, ['x\ny\n', 'x\ny\n']);
+    assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), 'X\nY\n');
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

@@ -125,13 +125,15 @@ function errorText(body: Buffer, statusText: string): string {
 
 /**
  * POSTs `body` with exactly `headers` (`fetch` would add `Accept: *\/*`, and the job sends no
- * `Accept` unless `TransformOutput.Accept` is set) and reads the whole answer.
+ * `Accept` unless `TransformOutput.Accept` is set) and reads the whole answer. `chunked` sends it
+ * with `Transfer-Encoding: chunked` instead of a `Content-Length`.
  */
-function postBody(url: string, headers: Record<string, string>, body: Buffer, timeoutMs: number): Promise<{ status: number; statusText: string; body: Buffer }> {
+function postBody(url: string, headers: Record<string, string>, body: Buffer, timeoutMs: number, chunked = false): Promise<{ status: number; statusText: string; body: Buffer }> {
   const target = new URL(url);
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(target, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) }, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+    const framing = chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(body.length) };
+    const req = send(target, { method: 'POST', headers: { ...headers, ...framing }, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks) }));
@@ -176,7 +178,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       let outcome: Outcome;
       let retryable: boolean;
       try {
-        const res = await postBody(invocations, headers, batch.body, timeoutMs);
+        // MaxPayloadInMB=0 is the API's setting for payloads "transmitted using HTTP chunked encoding".
+        const res = await postBody(invocations, headers, batch.body, timeoutMs, parameters.maxPayloadInMB === 0);
         if (res.status >= 200 && res.status < 300) return { ok: true, body: res.body };
         outcome = { ok: false, status: res.status, error: errorText(res.body, res.statusText) };
         retryable = RETRY_STATUSES.has(res.status);
