@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { isToolkitError } from '../../errors/catalogue.js';
 import { runTransform } from './run.js';
 
 /** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
@@ -224,6 +225,10 @@ test('DataProcessing over HTTP: the InputFilter drops the ID column before sendi
     const ok = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'Line', dataProcessing: { inputFilter: '$[1:]', joinSource: 'Input', outputFilter: '$[0,-1]' } });
     assert.equal(ok.failed.length, 0);
     assert.equal(await fs.readFile(path.join(t.output, 'rows.csv.out'), 'utf8'), 'id1,B\nid2,D\n');
+    await assert.rejects(
+      runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'None', dataProcessing: { joinSource: 'Input' } }),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && /on text\/csv need --split-type Line .*got None/.test(e.message),
+    );
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

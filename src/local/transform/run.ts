@@ -240,6 +240,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       const records = await readRecords(rel);
       const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
       const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, recordFormat(contentType), recordFormat(options.accept ?? contentType), contentType);
+      if (dp && recordFormat(contentType) === 'csv' && splitType !== 'Line') {
+        // A CSV record is one row: split otherwise, the filters would read the file's newlines as field text.
+        throw new ToolkitError('ERR_CLI_USAGE', `--input-filter, --join-source and --output-filter on text/csv need --split-type Line (one row per record), as SageMaker requires (got ${splitType})`);
+      }
       const fileFailures: FailedRecord[] = [];
       // JoinSource=Input joins each answer with the record as read, before the InputFilter.
       const originals = new Map<number, Buffer>();
