@@ -12,6 +12,7 @@ export function registerLocalTransform(local: Command): void {
     .option('--content-type <type>', 'request Content-Type (default: from the file extension, e.g. .csv → text/csv)')
     .option('--accept <type>', "request Accept (default: none sent, the container's default applies)")
     .addOption(new Option('--split-type <type>', 'how to split input files into records').choices(['None', 'Line', 'RecordIO', 'TFRecord']).default('None'))
+    .addOption(new Option('--s3-data-type <type>', 'S3DataType: ManifestFile reads --input as a manifest ([{"prefix": "<folder>"}, "file", ...])').choices(['S3Prefix', 'ManifestFile']).default('S3Prefix'))
     .addOption(new Option('--compression-type <type>', 'CompressionType: Gzip input files are gunzipped before splitting').choices(['None', 'Gzip']).default('None'))
     .option('--input-filter <jsonpath>', 'DataProcessing.InputFilter: the part of each record sent, e.g. "$[1:]" (CSV) or "$.features" (JSON)')
     .addOption(new Option('--join-source <source>', 'DataProcessing.JoinSource: Input writes each record joined with its answer').choices(['None', 'Input']))

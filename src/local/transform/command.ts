@@ -17,6 +17,8 @@ export interface LocalTransformOptions {
   splitType: SplitType;
   assembleWith: AssembleWith;
   compressionType?: 'None' | 'Gzip';
+  /** `S3DataType`: `ManifestFile` reads `--input` as a manifest. */
+  s3DataType?: 'S3Prefix' | 'ManifestFile';
   /** `DataProcessing.InputFilter`, `JoinSource`, `OutputFilter`. */
   inputFilter?: string;
   joinSource?: 'None' | 'Input';
@@ -151,6 +153,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       splitType: opts.splitType,
       assembleWith: opts.assembleWith,
       ...(opts.compressionType ? { compressionType: opts.compressionType } : {}),
+      ...(opts.s3DataType ? { s3DataType: opts.s3DataType } : {}),
       dataProcessing,
       parameters,
       timeoutMs: timeoutS * 1000,

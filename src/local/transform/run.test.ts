@@ -249,3 +249,32 @@ test('MaxPayloadInMB=0 sends each request with chunked encoding, as the API desc
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('S3DataType ManifestFile: the files the manifest lists, in its order, relative to its prefix; bad manifests are ERR_CLI_USAGE before anything is sent', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'data/b.csv': 'b\n', 'data/sub/a.csv': 'a\n', 'data/unlisted.csv': 'u\n', 'secret.csv': 's\n' });
+  const manifest = path.join(t.input, 'manifest.json');
+  const run = async (content: unknown) => {
+    await fs.writeFile(manifest, typeof content === 'string' ? content : JSON.stringify(content));
+    return runTransform({ input: manifest, output: t.output, url: c.url, s3DataType: 'ManifestFile' });
+  };
+  const usage = (pattern: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && pattern.test(e.message);
+  try {
+    const summary = await run([{ prefix: 'data/' }, 'b.csv', 'sub/a.csv']);
+    assert.equal(summary.files, 2);
+    assert.deepEqual(c.bodies, ['b\n', 'a\n']);
+    assert.equal(await fs.readFile(path.join(t.output, 'sub/a.csv.out'), 'utf8'), 'A\n');
+    await assert.rejects(fs.stat(path.join(t.output, 'unlisted.csv.out')));
+    await assert.rejects(run([{ prefix: 'data/' }, '../secret.csv']), usage(/element 1 \(\.\.\/secret\.csv\) leads outside the prefix folder/));
+    await assert.rejects(run([{ prefix: 'data/' }, '/etc/hostname']), usage(/leads outside the prefix/));
+    await assert.rejects(run([{ prefix: 's3://bucket/data/' }, 'b.csv']), usage(/is in S3; smkit local transform reads local files/));
+    await assert.rejects(run([{ prefix: 'data/' }, 'missing.csv']), usage(/element 1 \(missing\.csv\) is not a file/));
+    await assert.rejects(run(['b.csv']), usage(/first element must be \{"prefix"/));
+    await assert.rejects(run('{"prefix": '), usage(/not readable as JSON/));
+    await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, s3DataType: 'ManifestFile' }), usage(/needs --input to be a manifest file/));
+    assert.equal(c.bodies.length, 2, 'nothing more was sent');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
+import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, type DataProcessing } from './data-processing.js';
 import { assembleOutputs, groupMiniBatches, MalformedInputError, splitRecords, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
@@ -25,6 +26,8 @@ export interface TransformOptions {
   splitType?: SplitType;
   /** @defaultValue `None` */
   assembleWith?: AssembleWith;
+  /** `S3DataType`: `ManifestFile` makes `input` a manifest listing the files (paths relative to its prefix folder). @defaultValue `S3Prefix` */
+  s3DataType?: 'S3Prefix' | 'ManifestFile';
   /** `DataProcessing`: InputFilter, JoinSource, OutputFilter (JSON and CSV records only). */
   dataProcessing?: DataProcessing;
   /** `TransformInput.CompressionType`: `Gzip` files are decompressed before they are split. @defaultValue `None` */
@@ -159,11 +162,14 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const inputStat = await fs.stat(inputRoot).catch(() => undefined);
   if (!inputStat) throw new ToolkitError('ERR_CLI_USAGE', `--input ${options.input} does not exist`);
   const single = inputStat.isFile();
-  const inputDir = single ? path.dirname(inputRoot) : inputRoot;
+  const manifest = options.s3DataType === 'ManifestFile';
+  if (manifest && !single) throw new ToolkitError('ERR_CLI_USAGE', `--s3-data-type ManifestFile needs --input to be a manifest file (${options.input} is a folder)`);
+  const listed = manifest ? await readManifest(inputRoot) : undefined;
+  const inputDir = listed?.dir ?? (single ? path.dirname(inputRoot) : inputRoot);
   if (!single && (outputRoot === inputRoot || outputRoot.startsWith(inputRoot + path.sep))) {
     throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} lies inside --input ${options.input}; choose an output folder outside it`);
   }
-  const files = single ? [path.basename(inputRoot)] : await listInputs(inputRoot);
+  const files = listed?.files ?? (single ? [path.basename(inputRoot)] : await listInputs(inputRoot));
 
   const parameters = resolveExecutionParameters(options.parameters ?? {}, await fetchExecutionParameters(base));
   const maxBytes = Math.floor(parameters.maxPayloadInMB * 1024 * 1024);
