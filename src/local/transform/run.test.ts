@@ -229,6 +229,10 @@ test('DataProcessing over HTTP: the InputFilter drops the ID column before sendi
       runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'None', dataProcessing: { joinSource: 'Input' } }),
       (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && /on text\/csv need --split-type Line .*got None/.test(e.message),
     );
+    await assert.rejects(
+      runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'None', dataProcessing: { outputFilter: '$[0]' } }),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && /writing text\/csv need --assemble-with Line .*got None/.test(e.message),
+    );
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

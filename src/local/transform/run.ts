@@ -250,6 +250,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         // A CSV record is one row: split otherwise, the filters would read the file's newlines as field text.
         throw new ToolkitError('ERR_CLI_USAGE', `--input-filter, --join-source and --output-filter on text/csv need --split-type Line (one row per record), as SageMaker requires (got ${splitType})`);
       }
+      if (dp?.touchesOutput && recordFormat(options.accept ?? contentType) === 'csv' && assembleWith !== 'Line') {
+        // Each joined or filtered row is written without a newline of its own.
+        throw new ToolkitError('ERR_CLI_USAGE', `--join-source Input and --output-filter writing text/csv need --assemble-with Line (one row per line), as SageMaker requires (got ${assembleWith})`);
+      }
       const fileFailures: FailedRecord[] = [];
       // JoinSource=Input joins each answer with the record as read, before the InputFilter.
       const originals = new Map<number, Buffer>();
