@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { promises as fs } from 'node:fs';
+import { promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -277,6 +277,21 @@ test('S3DataType ManifestFile: the files the manifest lists, in its order, relat
     await assert.rejects(run('{"prefix": '), usage(/not readable as JSON/));
     await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, s3DataType: 'ManifestFile' }), usage(/needs --input to be a manifest file/));
     assert.equal(c.bodies.length, 2, 'nothing more was sent');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('a file that cannot be read when its turn comes (removed after the listing) fails alone; the others are written', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': 'a\n', 'b.csv': 'b\n' });
+  try {
+    // start() runs after the files were listed and counted, before the first one is sent.
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, progress: { start: () => void rmSync(path.join(t.input, 'a.csv')) } });
+    assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status]), [['a.csv', 0, 0]]);
+    assert.match(summary.failed[0]!.error, /cannot read the file \(ENOENT/);
+    assert.equal(await fs.readFile(path.join(t.output, 'b.csv.out'), 'utf8'), 'B\n');
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

@@ -203,7 +203,15 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   /** The file's records, or why none of it can be sent (a broken RecordIO/TFRecord frame, a file too big to read). */
   const readRecords = async (rel: string): Promise<InputRecord[] | UnreadableFile> => {
     try {
-      const raw = await fs.readFile(path.join(inputDir, rel));
+      let raw: Buffer;
+      try {
+        raw = await fs.readFile(path.join(inputDir, rel));
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        if (e.code === 'ERR_FS_FILE_TOO_LARGE' || typeof e.code !== 'string') throw err;
+        // Removed, made unreadable or replaced by a folder after the listing: this file fails, the others go on.
+        return { record: 0, error: `cannot read the file (${e.message})` };
+      }
       let data = raw;
       if (gzip) {
         try {
