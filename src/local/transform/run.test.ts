@@ -106,6 +106,8 @@ test('SINGLE_RECORD with SplitType None sends whole files; output inside input i
     assert.equal(summary.requests, 1);
     assert.equal(await fs.readFile(path.join(t.output, 'one.json.out'), 'utf8'), '{"A":1}\n{"A":2}\n');
     await assert.rejects(runTransform({ input: t.input, output: path.join(t.input, 'o'), url: c.url }), /inside --input/);
+    await fs.writeFile(path.join(t.root, 'file'), '');
+    await assert.rejects(runTransform({ input: t.input, output: path.join(t.root, 'file'), url: c.url }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && /--output .*file is a file; give a folder/.test(e.message));
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

@@ -170,6 +170,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} lies inside --input ${options.input}; choose an output folder outside it`);
   }
   const files = listed?.files ?? (single ? [path.basename(inputRoot)] : await listInputs(inputRoot));
+  const outputStat = await fs.stat(outputRoot).catch(() => undefined);
+  if (outputStat && !outputStat.isDirectory()) throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} is a file; give a folder (it is created when missing)`);
 
   const parameters = resolveExecutionParameters(options.parameters ?? {}, await fetchExecutionParameters(base));
   const maxBytes = Math.floor(parameters.maxPayloadInMB * 1024 * 1024);
