@@ -40,6 +40,9 @@ test('values CreateTransformJob refuses are refused before anything starts', asy
   // DataProcessing filters outside SageMaker's JSONPath subset are refused before a model is started.
   await assert.rejects(localTransform({ ...base, inputFilter: '$..id' }), usage(/--input-filter "\$\.\.id"/));
   await assert.rejects(localTransform({ ...base, outputFilter: '$[0:2,246:]' }), usage(/--output-filter .*more than one slice/));
+  // With --content-type given, CSV framing the filters cannot work on is refused before a model is started too.
+  await assert.rejects(localTransform({ ...base, contentType: 'text/csv', splitType: 'None', joinSource: 'Input' }), usage(/need --split-type Line .*got None/));
+  await assert.rejects(localTransform({ ...base, contentType: 'text/csv', accept: 'application/json', joinSource: 'Input' }), usage(/both CSV .* or both JSON/));
   // The limits themselves pass validation (the run then fails on the missing input, not on the flags).
   await assert.rejects(localTransform({ ...base, maxPayload: '100', retries: '3', timeout: '3600', strategy: 'SingleRecord' }), usage(/--input .* does not exist/));
 });

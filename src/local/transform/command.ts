@@ -1,6 +1,6 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import { positiveSecondsOption } from '../../config/flag-values.js';
-import { parseJsonPath, type DataProcessing } from './data-processing.js';
+import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { checkConcurrency, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
 import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
@@ -113,14 +113,17 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
     throw new ToolkitError('ERR_CLI_USAGE', 'give exactly one of --model <dir|model.tar.gz> (smkit starts it) or --url http://host:port (a running container)');
   }
   const parameters = flagParameters(opts);
-  // Checked before a model is started; the content types are checked per file.
-  if (opts.inputFilter !== undefined) parseJsonPath(opts.inputFilter, '--input-filter');
-  if (opts.outputFilter !== undefined) parseJsonPath(opts.outputFilter, '--output-filter');
   const dataProcessing: DataProcessing = {
     ...(opts.inputFilter !== undefined ? { inputFilter: opts.inputFilter } : {}),
     ...(opts.joinSource ? { joinSource: opts.joinSource } : {}),
     ...(opts.outputFilter !== undefined ? { outputFilter: opts.outputFilter } : {}),
   };
+  // Checked before a model is started: the paths always, the content type when it is given (else per file).
+  if (opts.inputFilter !== undefined) parseJsonPath(opts.inputFilter, '--input-filter');
+  if (opts.outputFilter !== undefined) parseJsonPath(opts.outputFilter, '--output-filter');
+  if (opts.contentType) {
+    compileDataProcessing(dataProcessing, { contentType: opts.contentType, ...(opts.accept ? { accept: opts.accept } : {}), splitType: opts.splitType, assembleWith: opts.assembleWith });
+  }
   // ModelClientConfig limits: InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
   const timeoutS = positiveSecondsOption('--timeout', opts.timeout, MAX_TIMEOUT_S);
   const retries = Number(opts.retries);

@@ -4,6 +4,7 @@ import { isToolkitError } from '../../errors/catalogue.js';
 import { answersPerRecord, applyJsonPath, compileDataProcessing, parseCsvRow, parseJsonPath, RecordProcessingError } from './data-processing.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
+const csvLines = { contentType: 'text/csv', splitType: 'Line', assembleWith: 'Line' };
 const select = (value: unknown, expr: string): unknown => applyJsonPath(value, parseJsonPath(expr, '--input-filter'), expr);
 
 test('the JSONPath operators of the developer guide\'s table, on its examples', () => {
@@ -43,25 +44,25 @@ test('filters outside the subset, or over 63 characters, are ERR_CLI_USAGE namin
 test('CSV rows follow RFC 4180 (quoted fields, doubled quotes), and are written back quoted where needed', () => {
   assert.deepEqual(parseCsvRow('1,"a,b","say ""hi""",'), ['1', 'a,b', 'say "hi"', '']);
   assert.throws(() => parseCsvRow('"open'), RecordProcessingError);
-  const dp = compileDataProcessing({ inputFilter: '$[1:]' }, 'csv', 'csv', 'text/csv')!;
+  const dp = compileDataProcessing({ inputFilter: '$[1:]' }, csvLines)!;
   assert.equal(dp.filterInput(b('7,"a,b",c\r\n')).toString(), '"a,b",c\r\n');
 });
 
 test('JoinSource=Input, the developer guide\'s examples: CSV appends the answer to the row; JSON adds SageMakerOutput, or wraps a non-object in SageMakerInput', () => {
-  const csv = compileDataProcessing({ joinSource: 'Input' }, 'csv', 'csv', 'text/csv')!;
+  const csv = compileDataProcessing({ joinSource: 'Input' }, csvLines)!;
   assert.equal(csv.finish(b('1,2,3\n'), b('1\n')).toString(), '1,2,3,1');
-  const idCol = compileDataProcessing({ inputFilter: '$[1:]', joinSource: 'Input', outputFilter: '$' }, 'csv', 'csv', 'text/csv')!;
+  const idCol = compileDataProcessing({ inputFilter: '$[1:]', joinSource: 'Input', outputFilter: '$' }, csvLines)!;
   assert.equal(idCol.filterInput(b('id1,5.1,3.5,1.4,0.2\n')).toString(), '5.1,3.5,1.4,0.2\n');
   assert.equal(idCol.finish(b('id1,5.1,3.5,1.4,0.2\n'), b('0.98')).toString(), 'id1,5.1,3.5,1.4,0.2,0.98');
-  const json = compileDataProcessing({ joinSource: 'Input' }, 'json', 'json', 'application/json')!;
+  const json = compileDataProcessing({ joinSource: 'Input' }, { contentType: 'application/json', splitType: 'Line', assembleWith: 'Line' })!;
   assert.equal(json.finish(b('{"key":1}\n'), b('{"label":1}')).toString(), '{"key":1,"SageMakerOutput":{"label":1}}');
   assert.equal(json.finish(b('[1,2]'), b('{"label":1}')).toString(), '{"SageMakerInput":[1,2],"SageMakerOutput":{"label":1}}');
-  const idAttr = compileDataProcessing({ inputFilter: '$.features', joinSource: 'Input', outputFilter: "$['id','SageMakerOutput']" }, 'json', 'json', 'application/jsonlines')!;
+  const idAttr = compileDataProcessing({ inputFilter: '$.features', joinSource: 'Input', outputFilter: "$['id','SageMakerOutput']" }, { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' })!;
   assert.equal(idAttr.filterInput(b('{"id":9,"features":[1,2]}\n')).toString(), '[1,2]\n');
   assert.equal(idAttr.finish(b('{"id":9,"features":[1,2]}\n'), b('{"label":0}')).toString(), '{"id":9,"SageMakerOutput":{"label":0}}');
   assert.throws(() => json.finish(b('{"key":1}'), b('not json')), (e: unknown) => e instanceof RecordProcessingError && /not valid JSON/.test(e.message));
-  assert.equal(compileDataProcessing({ inputFilter: '$', joinSource: 'None', outputFilter: '$' }, 'csv', 'csv', 'text/csv'), undefined, 'the defaults change nothing');
-  assert.throws(() => compileDataProcessing({ joinSource: 'Input' }, undefined, undefined, 'application/x-npy'), (e: unknown) => isToolkitError(e) && /text\/csv, application\/json and application\/jsonlines .*application\/x-npy/.test(e.message));
+  assert.equal(compileDataProcessing({ inputFilter: '$', joinSource: 'None', outputFilter: '$' }, csvLines), undefined, 'the defaults change nothing');
+  assert.throws(() => compileDataProcessing({ joinSource: 'Input' }, { contentType: 'application/x-npy', splitType: 'None', assembleWith: 'None' }), (e: unknown) => isToolkitError(e) && /text\/csv, application\/json and application\/jsonlines .*application\/x-npy/.test(e.message));
 });
 
 test('a multi-record answer is cut per record at newlines; a count that does not match is a RecordProcessingError', () => {

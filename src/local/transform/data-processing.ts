@@ -190,11 +190,24 @@ export interface CompiledDataProcessing {
   finish(record: Buffer, answer: Buffer): Buffer;
 }
 
+/** How the job reads and writes records, which DataProcessing has to fit. */
+export interface RecordFraming {
+  contentType: string;
+  /** `TransformOutput.Accept`; the answers are taken to be in `contentType` when absent. */
+  accept?: string;
+  splitType: string;
+  assembleWith: string;
+}
+
 /**
- * Parses and checks the filters (`ERR_CLI_USAGE` for a path outside SageMaker's subset or over 63
- * characters, or a content type DataProcessing cannot read). Returns undefined when nothing is to be done.
+ * Parses and checks the filters: `ERR_CLI_USAGE` for a path outside SageMaker's subset or over 63
+ * characters, a content type DataProcessing cannot read, or CSV not split and assembled by line.
+ * Returns undefined when nothing is to be done.
  */
-export function compileDataProcessing(dp: DataProcessing, inputFormat: RecordFormat | undefined, outputFormat: RecordFormat | undefined, contentType: string): CompiledDataProcessing | undefined {
+export function compileDataProcessing(dp: DataProcessing, framing: RecordFraming): CompiledDataProcessing | undefined {
+  const { contentType, splitType, assembleWith } = framing;
+  const inputFormat = recordFormat(contentType);
+  const outputFormat = recordFormat(framing.accept ?? contentType);
   const inputExpr = dp.inputFilter ?? '$';
   const outputExpr = dp.outputFilter ?? '$';
   const inputPath = parseJsonPath(inputExpr, '--input-filter');
@@ -207,8 +220,17 @@ export function compileDataProcessing(dp: DataProcessing, inputFormat: RecordFor
   if (join && inputFormat !== outputFormat) {
     throw new ToolkitError('ERR_CLI_USAGE', '--join-source Input joins a record with its answer in one format: give --content-type and --accept both CSV (text/csv) or both JSON (application/json, application/jsonlines)');
   }
+  const touchesOutput = join || outputPath.length > 0;
+  if (inputFormat === 'csv' && splitType !== 'Line') {
+    // A CSV record is one row: split otherwise, the filters would read the file's newlines as field text.
+    throw new ToolkitError('ERR_CLI_USAGE', `--input-filter, --join-source and --output-filter on text/csv need --split-type Line (one row per record), as SageMaker requires (got ${splitType})`);
+  }
+  if (touchesOutput && outputFormat === 'csv' && assembleWith !== 'Line') {
+    // Each joined or filtered row is written without a newline of its own.
+    throw new ToolkitError('ERR_CLI_USAGE', `--join-source Input and --output-filter writing text/csv need --assemble-with Line (one row per line), as SageMaker requires (got ${assembleWith})`);
+  }
   return {
-    touchesOutput: join || outputPath.length > 0,
+    touchesOutput,
     join,
     filterInput(record) {
       if (inputPath.length === 0) return record;

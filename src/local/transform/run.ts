@@ -7,7 +7,7 @@ import { gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
-import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, type DataProcessing } from './data-processing.js';
+import { answersPerRecord, compileDataProcessing, RecordProcessingError, type DataProcessing } from './data-processing.js';
 import { assembleOutputs, groupMiniBatches, MalformedInputError, splitRecords, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
 /** Options for {@link runTransform}. */
@@ -255,15 +255,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     for (const rel of files) {
       const records = await readRecords(rel);
       const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
-      const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, recordFormat(contentType), recordFormat(options.accept ?? contentType), contentType);
-      if (dp && recordFormat(contentType) === 'csv' && splitType !== 'Line') {
-        // A CSV record is one row: split otherwise, the filters would read the file's newlines as field text.
-        throw new ToolkitError('ERR_CLI_USAGE', `--input-filter, --join-source and --output-filter on text/csv need --split-type Line (one row per record), as SageMaker requires (got ${splitType})`);
-      }
-      if (dp?.touchesOutput && recordFormat(options.accept ?? contentType) === 'csv' && assembleWith !== 'Line') {
-        // Each joined or filtered row is written without a newline of its own.
-        throw new ToolkitError('ERR_CLI_USAGE', `--join-source Input and --output-filter writing text/csv need --assemble-with Line (one row per line), as SageMaker requires (got ${assembleWith})`);
-      }
+      const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith });
       const fileFailures: FailedRecord[] = [];
       // JoinSource=Input joins each answer with the record as read, before the InputFilter.
       const originals = new Map<number, Buffer>();
