@@ -299,3 +299,31 @@ test('a file that cannot be read when its turn comes (removed after the listing)
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('MaxConcurrentTransforms counts across files: one-record files are sent side by side', { timeout: 10_000 }, async () => {
+  // Each request is held until three are in flight at once; sending one file at a time never gets there.
+  let held: http.ServerResponse[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    req.resume();
+    req.on('end', () => {
+      held.push(res);
+      if (held.length < 3) return;
+      for (const r of held) r.writeHead(200).end('ok');
+      held = [];
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const t = await tmpTree(Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`f${i}.csv`, `${i}\n`])));
+  try {
+    const summary = await runTransform({ input: t.input, output: t.output, url, parameters: { maxConcurrentTransforms: 3 } });
+    assert.equal(summary.failed.length, 0);
+    assert.equal(summary.requests, 6);
+    for (let i = 0; i < 6; i++) assert.equal(await fs.readFile(path.join(t.output, `f${i}.csv.out`), 'utf8'), 'ok');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

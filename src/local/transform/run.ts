@@ -88,6 +88,9 @@ const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 
 const gunzipAsync = promisify(gunzip);
 
+/** Bytes of earlier files' mini-batches that may still be held while the next file is read: 100 MB, the most MaxConcurrentTransforms × MaxPayloadInMB allows. */
+const HELD_BYTES = 100 * 1024 * 1024;
+
 /** The most `fs.readFile` reads at once (its ERR_FS_FILE_TOO_LARGE limit). */
 const MAX_FILE_BYTES = 2 ** 31 - 1;
 
@@ -251,8 +254,28 @@ export async function runTransform(options: TransformOptions): Promise<Transform
 
   const failed: FailedRecord[] = [];
   let requests = 0;
+  // MaxConcurrentTransforms counts requests across the job: the next file's mini-batches start while
+  // the last ones of the previous file are still out.
+  let free = parameters.maxConcurrentTransforms;
+  const waiting: (() => void)[] = [];
+  const acquire = (): Promise<void> => (free > 0 ? (free--, Promise.resolve()) : new Promise<void>((r) => waiting.push(r)));
+  const release = (): void => {
+    const w = waiting.shift();
+    if (w) w();
+    else free++;
+  };
+  /** Files whose requests are still out, oldest first, with the bytes they hold. */
+  const pending: { done: Promise<void>; bytes: number }[] = [];
+  let held = 0;
+  const settleOldest = async (): Promise<void> => {
+    const oldest = pending.shift()!;
+    held -= oldest.bytes;
+    await oldest.done;
+  };
   try {
     for (const rel of files) {
+      // Memory stays bounded: past HELD_BYTES of earlier files in flight, the oldest is finished first.
+      while (pending.length > 0 && held > HELD_BYTES) await settleOldest();
       const records = await readRecords(rel);
       const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
       const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith });
@@ -292,59 +315,71 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         });
         return out;
       };
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < plan.batches.length) {
-          const i = next++;
-          const batch = plan.batches[i]!;
-          requests++;
-          let outcome = await send(batch, contentType);
-          if (outcome.ok) {
-            try {
-              parts[i] = outputParts(batch, outcome.body);
-              options.progress?.advance?.(batch.records.length, 0, plan.rel);
-              continue;
-            } catch (err) {
-              if (!(err instanceof RecordProcessingError)) throw err;
-              // An answer that cannot be cut per record is asked again record by record, as a failed mini-batch is.
-              outcome = { ok: false, status: 0, error: err.message };
-            }
-          }
-          if (batch.records.length === 1 || batch.tooLarge) {
-            fileFailures.push({ file: plan.rel, record: batch.records[0]!.index, status: outcome.status, error: outcome.error });
-            options.progress?.advance?.(1, 1, plan.rel);
-            continue;
-          }
-          // A failed mini-batch is retried record by record so one bad record does not sink its neighbours.
-          const singles = groupMiniBatches(batch.records, 'SINGLE_RECORD', maxBytes);
-          parts[i] = [];
-          for (const s of singles) {
-            requests++;
-            const o = await send(s, contentType);
-            if (o.ok) parts[i]!.push(...outputParts(s, o.body));
-            else fileFailures.push({ file: plan.rel, record: s.records[0]!.index, status: o.status, error: o.error });
-            options.progress?.advance?.(1, o.ok ? 0 : 1, plan.rel);
+      const runBatch = async (i: number): Promise<void> => {
+        const batch = plan.batches[i]!;
+        requests++;
+        let outcome = await send(batch, contentType);
+        if (outcome.ok) {
+          try {
+            parts[i] = outputParts(batch, outcome.body);
+            options.progress?.advance?.(batch.records.length, 0, plan.rel);
+            return;
+          } catch (err) {
+            if (!(err instanceof RecordProcessingError)) throw err;
+            // An answer that cannot be cut per record is asked again record by record, as a failed mini-batch is.
+            outcome = { ok: false, status: 0, error: err.message };
           }
         }
+        if (batch.records.length === 1 || batch.tooLarge) {
+          fileFailures.push({ file: plan.rel, record: batch.records[0]!.index, status: outcome.status, error: outcome.error });
+          options.progress?.advance?.(1, 1, plan.rel);
+          return;
+        }
+        // A failed mini-batch is retried record by record so one bad record does not sink its neighbours.
+        const singles = groupMiniBatches(batch.records, 'SINGLE_RECORD', maxBytes);
+        parts[i] = [];
+        for (const s of singles) {
+          requests++;
+          const o = await send(s, contentType);
+          if (o.ok) parts[i]!.push(...outputParts(s, o.body));
+          else fileFailures.push({ file: plan.rel, record: s.records[0]!.index, status: o.status, error: o.error });
+          options.progress?.advance?.(1, o.ok ? 0 : 1, plan.rel);
+        }
       };
-      await Promise.all(Array.from({ length: Math.min(parameters.maxConcurrentTransforms, Math.max(1, plan.batches.length)) }, worker));
-      const outFile = path.join(outputRoot, `${plan.rel}.out`);
-      await fs.mkdir(path.dirname(outFile), { recursive: true });
-      const failedFile = `${outFile}.failed`;
-      if (fileFailures.length > 0) {
-        // As in the service, a file with a failed record gets no .out (a stale one from an earlier run goes too).
-        fileFailures.sort((a, b) => a.record - b.record);
-        await fs.rm(outFile, { force: true });
-        await fs.writeFile(failedFile, fileFailures.map((f) => JSON.stringify({ record: f.record, status: f.status, error: f.error })).join('\n') + '\n');
-        failed.push(...fileFailures);
-      } else {
-        const ok = parts.flat().filter((p): p is Buffer => p !== undefined);
-        await fs.writeFile(outFile, assembleOutputs(ok, assembleWith));
-        await fs.rm(failedFile, { force: true });
+      const inFlight: Promise<void>[] = [];
+      for (let i = 0; i < plan.batches.length; i++) {
+        await acquire();
+        inFlight.push(runBatch(i).finally(release));
       }
+      const finish = async (): Promise<void> => {
+        await Promise.all(inFlight);
+        const outFile = path.join(outputRoot, `${plan.rel}.out`);
+        await fs.mkdir(path.dirname(outFile), { recursive: true });
+        const failedFile = `${outFile}.failed`;
+        if (fileFailures.length > 0) {
+          // As in the service, a file with a failed record gets no .out (a stale one from an earlier run goes too).
+          fileFailures.sort((a, b) => a.record - b.record);
+          await fs.rm(outFile, { force: true });
+          await fs.writeFile(failedFile, fileFailures.map((f) => JSON.stringify({ record: f.record, status: f.status, error: f.error })).join('\n') + '\n');
+          failed.push(...fileFailures);
+        } else {
+          const ok = parts.flat().filter((p): p is Buffer => p !== undefined);
+          await fs.writeFile(outFile, assembleOutputs(ok, assembleWith));
+          await fs.rm(failedFile, { force: true });
+        }
+      };
+      const done = finish();
+      // Awaited in settleOldest; until then a failure must not count as unhandled.
+      done.catch(() => {});
+      const bytes = plan.batches.reduce((n, b) => n + b.body.length, 0);
+      pending.push({ done, bytes });
+      held += bytes;
     }
+    while (pending.length > 0) await settleOldest();
   } finally {
     options.progress?.stop?.();
   }
+  const order = new Map(files.map((f, i) => [f, i]));
+  failed.sort((a, b) => order.get(a.file)! - order.get(b.file)! || a.record - b.record);
   return { parameters, files: files.length, records: totalRecords, requests, failed };
 }
