@@ -213,7 +213,11 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         raw = await fs.readFile(path.join(inputDir, rel));
       } catch (err) {
         const e = err as Error & { code?: string };
-        if (e.code === 'ERR_FS_FILE_TOO_LARGE' || typeof e.code !== 'string') throw err;
+        if (e.code === 'ERR_FS_FILE_TOO_LARGE') {
+          const { size } = await fs.stat(path.join(inputDir, rel));
+          return { record: 0, error: `file is ${size} bytes, over the ${MAX_FILE_BYTES} bytes (2 GiB) smkit local transform reads at once; split it into smaller files` };
+        }
+        if (typeof e.code !== 'string') throw err;
         // Removed, made unreadable or replaced by a folder after the listing: this file fails, the others go on.
         return { record: 0, error: `cannot read the file (${e.message})` };
       }
@@ -235,16 +239,12 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       return splitRecords(data, splitType, parameters.batchStrategy);
     } catch (err) {
       if (err instanceof MalformedInputError) return { record: err.record, error: err.message };
-      if ((err as { code?: string }).code === 'ERR_FS_FILE_TOO_LARGE') {
-        const { size } = await fs.stat(path.join(inputDir, rel));
-        return { record: 0, error: `file is ${size} bytes, over the ${MAX_FILE_BYTES} bytes (2 GiB) smkit local transform reads at once; split it into smaller files` };
-      }
       throw err;
     }
   };
   const isUnreadable = (r: InputRecord[] | UnreadableFile): r is UnreadableFile => !Array.isArray(r);
   // Count records up front for the progress bar; each file is read again when its turn comes, so
-  // only one file is held in memory at a time.
+  // the files are not all held in memory at once.
   let totalRecords = 0;
   for (const rel of files) {
     const records = await readRecords(rel);
