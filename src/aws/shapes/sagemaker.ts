@@ -328,7 +328,17 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
       DesiredWeightsAndCapacities: {
         kind: 'list',
         min: 1,
-        member: { kind: 'structure', required: ['VariantName'], members: { VariantName: NAME, DesiredWeight: { kind: 'float', min: 0 }, DesiredInstanceCount: { kind: 'integer', min: 0 } } },
+        member: {
+          kind: 'structure',
+          required: ['VariantName'],
+          members: {
+            VariantName: NAME,
+            DesiredWeight: { kind: 'float', min: 0 },
+            DesiredInstanceCount: { kind: 'integer', min: 0 },
+            // ProductionVariantServerlessUpdateConfig: ServerlessMaxConcurrency, ServerlessProvisionedConcurrency.
+            ServerlessUpdateConfig: { kind: 'structure', members: { MaxConcurrency: { kind: 'integer', min: 1, max: 200 }, ProvisionedConcurrency: { kind: 'integer', min: 1, max: 200 } } },
+          },
+        },
       },
     },
   },

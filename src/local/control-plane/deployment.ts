@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { captureDestination } from '../capture/destination.js';
 import { CaptureS3Sync } from '../capture/s3-sync.js';
@@ -55,6 +55,11 @@ export interface VariantState {
   images: Array<{ SpecifiedImage: string; ResolvedImage: string; ResolutionTime: number }>;
   /** A serverless variant's on-demand instances (its `fleet` underneath). */
   serverless?: ServerlessPool;
+  /**
+   * A serverless variant's `CurrentServerlessConfig` and `DesiredServerlessConfig`: its config's
+   * `ServerlessConfig` until `UpdateEndpointWeightsAndCapacities` changes the concurrency.
+   */
+  serverlessConfig?: { current: ProductionVariantServerlessConfig; desired: ProductionVariantServerlessConfig };
 }
 
 /** Instances a variant starts with: `ProvisionedConcurrency` (or none) for a serverless one. */
@@ -211,7 +216,7 @@ export async function startDeployment(
       desiredWeight: weight,
       desiredInstanceCount: count,
       images: model.containers.filter((c) => c.Image !== undefined).map((c) => ({ SpecifiedImage: c.Image!, ResolvedImage: c.Image!, ResolutionTime: Date.now() / 1000 })),
-      ...(serverless ? { serverless } : {}),
+      ...(serverless ? { serverless, serverlessConfig: { current: { ...sc! }, desired: { ...sc! } } } : {}),
     };
     states.push(state);
     try {

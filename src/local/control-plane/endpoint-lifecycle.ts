@@ -1,4 +1,4 @@
-import type { DeploymentConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import type { DeploymentConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
 import { configInstances, DeploymentError, failureReason, initialInstances, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
 import { isServerless } from './serverless/serverless-config.js';
@@ -30,7 +30,8 @@ function validation(message: string): AwsServiceError {
  * A serverless variant's `DescribeEndpoint` capacity is its `CurrentServerlessConfig` and
  * `DesiredServerlessConfig` (and no instance counts); an instance-based variant's its counts.
  */
-function capacity(spec: ProductionVariant, current: number, desired: number): Output {
+function capacity(spec: ProductionVariant, current: number, desired: number, serverless?: VariantState['serverlessConfig']): Output {
+  if (serverless) return { CurrentServerlessConfig: { ...serverless.current }, DesiredServerlessConfig: { ...serverless.desired } };
   if (spec.ServerlessConfig) return { CurrentServerlessConfig: spec.ServerlessConfig, DesiredServerlessConfig: spec.ServerlessConfig };
   return { CurrentInstanceCount: current, DesiredInstanceCount: desired };
 }
@@ -49,6 +50,36 @@ function checkServerlessUpdate(arn: string, from: readonly ProductionVariant[], 
   if ((toServerless || isServerless(from)) && deploymentConfig?.RollingUpdatePolicy !== undefined) {
     throw validation(`A rolling deployment (RollingUpdatePolicy) is not supported for serverless endpoints; use a BlueGreenUpdatePolicy or no DeploymentConfig.`);
   }
+}
+
+/** `DesiredWeightAndCapacity.ServerlessUpdateConfig`. */
+interface ServerlessUpdate {
+  MaxConcurrency?: number;
+  ProvisionedConcurrency?: number;
+}
+
+/**
+ * The `ServerlessConfig` a variant has once `ServerlessUpdateConfig` is applied: the members it
+ * names replace the variant's. Throws when the variant is not serverless, the update names
+ * nothing, or `ProvisionedConcurrency` would exceed `MaxConcurrency` (the rule `CreateEndpointConfig` applies).
+ */
+function serverlessAfterUpdate(v: VariantState, update: ServerlessUpdate): ProductionVariantServerlessConfig {
+  const name = v.spec.VariantName;
+  if (!v.serverlessConfig) {
+    throw validation(`Variant "${name}" is not serverless: ServerlessUpdateConfig changes a serverless variant's concurrency. Change an instance-based variant's capacity with DesiredInstanceCount.`);
+  }
+  if (update.MaxConcurrency === undefined && update.ProvisionedConcurrency === undefined) {
+    throw validation(`ServerlessUpdateConfig of variant "${name}" changes nothing: specify MaxConcurrency, ProvisionedConcurrency or both.`);
+  }
+  const next: ProductionVariantServerlessConfig = {
+    ...v.serverlessConfig.desired,
+    ...(update.MaxConcurrency === undefined ? {} : { MaxConcurrency: update.MaxConcurrency }),
+    ...(update.ProvisionedConcurrency === undefined ? {} : { ProvisionedConcurrency: update.ProvisionedConcurrency }),
+  };
+  if (next.ProvisionedConcurrency !== undefined && next.ProvisionedConcurrency > next.MaxConcurrency) {
+    throw validation(`ProvisionedConcurrency (${next.ProvisionedConcurrency}) of variant "${name}" must be less than or equal to MaxConcurrency (${next.MaxConcurrency}).`);
+  }
+  return next;
 }
 
 /** The update was rolled back; `reason` becomes the endpoint's `FailureReason`. */
@@ -183,7 +214,7 @@ export class EndpointLifecycle {
       ...(v.images.length > 0 ? { DeployedImages: v.images } : {}),
       CurrentWeight: v.runtime.weight,
       DesiredWeight: v.desiredWeight,
-      ...capacity(v.spec, v.fleet.size, v.desiredInstanceCount),
+      ...capacity(v.spec, v.fleet.size, v.desiredInstanceCount, v.serverlessConfig),
       ...(pending && v.spec.InstanceType ? { InstanceType: v.spec.InstanceType } : {}),
       ...(status ? { VariantStatus: [{ Status: status.Status, StatusMessage: status.StatusMessage, StartTime: epochSeconds(status.StartTime) }] } : {}),
     };
@@ -550,16 +581,21 @@ export class EndpointLifecycle {
     const e = this.endpoint(String(input.EndpointName));
     this.requireInService(e);
     const blue = e.serving!;
-    const desired = input.DesiredWeightsAndCapacities as Array<{ VariantName: string; DesiredWeight?: number; DesiredInstanceCount?: number }>;
+    const desired = input.DesiredWeightsAndCapacities as Array<{ VariantName: string; DesiredWeight?: number; DesiredInstanceCount?: number; ServerlessUpdateConfig?: ServerlessUpdate }>;
     const repeated = desired.map((d) => d.VariantName).filter((n, i, all) => all.indexOf(n) !== i);
     if (repeated.length > 0) throw validation(`The variant(s) "[${[...new Set(repeated)].join(', ')}]" appear more than once in DesiredWeightsAndCapacities; name each variant once.`);
     const missing = desired.filter((d) => !blue.variants.some((v) => v.spec.VariantName === d.VariantName)).map((d) => d.VariantName);
     if (missing.length > 0) throw validation(`The variant(s) "[${missing.join(', ')}]" is/are not present in the endpoint "${e.arn}".`);
+    const serverlessNext = new Map<string, ProductionVariantServerlessConfig>();
     for (const d of desired) {
-      if (d.DesiredWeight === undefined && d.DesiredInstanceCount === undefined) throw validation(`Specify DesiredWeight or DesiredInstanceCount for variant "${d.VariantName}".`);
-      if (d.DesiredInstanceCount !== undefined && blue.variants.find((v) => v.spec.VariantName === d.VariantName)?.serverless) {
-        throw validation(`Variant "${d.VariantName}" is serverless: it has no instance count to change. Update the endpoint to an endpoint configuration with another ServerlessConfig instead.`);
+      if (d.DesiredWeight === undefined && d.DesiredInstanceCount === undefined && d.ServerlessUpdateConfig === undefined) {
+        throw validation(`Specify DesiredWeight, DesiredInstanceCount or ServerlessUpdateConfig for variant "${d.VariantName}".`);
       }
+      const variant = blue.variants.find((v) => v.spec.VariantName === d.VariantName)!;
+      if (d.DesiredInstanceCount !== undefined && variant.serverless) {
+        throw validation(`Variant "${d.VariantName}" is serverless: it has no instance count to change. Change its MaxConcurrency or ProvisionedConcurrency with ServerlessUpdateConfig, or update the endpoint to an endpoint configuration with another ServerlessConfig.`);
+      }
+      if (d.ServerlessUpdateConfig !== undefined) serverlessNext.set(d.VariantName, serverlessAfterUpdate(variant, d.ServerlessUpdateConfig));
       // Only asynchronous endpoints scale to zero (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html).
       if (d.DesiredInstanceCount === 0 && !blue.config.asyncInferenceConfig) {
         throw validation(`DesiredInstanceCount for variant "${d.VariantName}" must be at least 1: only an asynchronous endpoint (AsyncInferenceConfig) can scale to 0 instances.`);
@@ -569,7 +605,8 @@ export class EndpointLifecycle {
     this.checkLimit(
       desired.reduce((n, d) => {
         const v = blue.variants.find((x) => x.spec.VariantName === d.VariantName)!;
-        return n + (d.DesiredInstanceCount === undefined ? 0 : d.DesiredInstanceCount - Math.max(v.desiredInstanceCount, v.fleet.size));
+        const provisioned = serverlessNext.get(d.VariantName)?.ProvisionedConcurrency ?? 0;
+        return n + (d.DesiredInstanceCount === undefined ? 0 : d.DesiredInstanceCount - Math.max(v.desiredInstanceCount, v.fleet.size)) + Math.max(0, provisioned - v.fleet.size);
       }, 0),
     );
     if (!after.some((w) => w > 0)) throw validation('At least one production variant must keep a weight above 0.');
@@ -583,15 +620,28 @@ export class EndpointLifecycle {
       const before = v.desiredInstanceCount;
       if (d.DesiredWeight !== undefined) v.desiredWeight = d.DesiredWeight;
       if (d.DesiredInstanceCount !== undefined) v.desiredInstanceCount = d.DesiredInstanceCount;
-      return { d, v, before };
+      const serverless = serverlessNext.get(d.VariantName);
+      if (serverless && v.serverlessConfig) v.serverlessConfig.desired = serverless;
+      return { d, v, before, serverless };
     });
     const previous = e.running;
     e.running = (async () => {
       await previous.catch(() => {});
       const failures: string[] = [];
       await Promise.all(
-        changes.map(async ({ d, v, before }) => {
+        changes.map(async ({ d, v, before, serverless }) => {
           if (d.DesiredWeight !== undefined) v.runtime.weight = d.DesiredWeight;
+          if (serverless && v.serverless && v.serverlessConfig) {
+            this.say(`endpoint ${e.name}: variant ${v.spec.VariantName} to MaxConcurrency ${serverless.MaxConcurrency}, ProvisionedConcurrency ${serverless.ProvisionedConcurrency ?? 0}`);
+            try {
+              await v.serverless.reconfigure({ maxConcurrency: serverless.MaxConcurrency, provisioned: serverless.ProvisionedConcurrency ?? 0 });
+              v.serverlessConfig.current = serverless;
+            } catch (err) {
+              v.serverless.reconfigure({ maxConcurrency: v.serverlessConfig.current.MaxConcurrency, provisioned: v.serverlessConfig.current.ProvisionedConcurrency ?? 0 }).catch(() => {});
+              v.serverlessConfig.desired = v.serverlessConfig.current;
+              failures.push(`variant ${v.spec.VariantName} could not warm ${serverless.ProvisionedConcurrency} provisioned instance(s): ${(err as Error).message}`);
+            }
+          }
           if (d.DesiredInstanceCount !== undefined && d.DesiredInstanceCount !== v.fleet.size) {
             this.say(`endpoint ${e.name}: variant ${v.spec.VariantName} from ${v.fleet.size} to ${d.DesiredInstanceCount} instance(s)`);
             try {

@@ -22,12 +22,14 @@ import {
   ListTagsCommand,
   SageMakerClient,
   UpdateEndpointCommand,
+  UpdateEndpointWeightsAndCapacitiesCommand,
   waitUntilEndpointInService,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 let dir: string;
@@ -163,4 +165,41 @@ test('UpdateEndpoint: a RollingUpdatePolicy MaximumBatchSize must be 5% to 50% o
   await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-rolling' });
   assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-rolling' }))).EndpointConfigName, 'conf-config-two');
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-rolling' }));
+});
+
+test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serverless variant\'s MaxConcurrency and ProvisionedConcurrency in place', async () => {
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-model', ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 1 } }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-sl', EndpointConfigName: 'conf-sl' }));
+  const inService = (EndpointName: string) => until(`${EndpointName} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName }))).EndpointStatus === 'InService', { intervalMs: 20 });
+  await inService('conf-sl');
+  const update = (VariantName: string, ServerlessUpdateConfig: { MaxConcurrency?: number; ProvisionedConcurrency?: number }, EndpointName = 'conf-sl') =>
+    sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName, DesiredWeightsAndCapacities: [{ VariantName, ServerlessUpdateConfig }] }));
+  const refused = (message: string) => (err: Error) => err.name === 'ValidationException' && err.message === message;
+  await assert.rejects(update('AllTraffic', { MaxConcurrency: 201 }), refused("1 validation error detected: Value '201' at 'desiredWeightsAndCapacities.1.member.serverlessUpdateConfig.maxConcurrency' failed to satisfy constraint: Member must have value less than or equal to 200"));
+  await assert.rejects(update('AllTraffic', { ProvisionedConcurrency: 2 }), refused('ProvisionedConcurrency (2) of variant "AllTraffic" must be less than or equal to MaxConcurrency (1).'));
+  await assert.rejects(update('AllTraffic', {}), refused('ServerlessUpdateConfig of variant "AllTraffic" changes nothing: specify MaxConcurrency, ProvisionedConcurrency or both.'));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-inst', EndpointConfigName: 'conf-config' }));
+  await inService('conf-inst');
+  await assert.rejects(
+    update('AllTraffic', { MaxConcurrency: 2 }, 'conf-inst'),
+    refused('Variant "AllTraffic" is not serverless: ServerlessUpdateConfig changes a serverless variant\'s concurrency. Change an instance-based variant\'s capacity with DesiredInstanceCount.'),
+  );
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-inst' }));
+
+  const started = backend.started.length;
+  await update('AllTraffic', { MaxConcurrency: 3, ProvisionedConcurrency: 2 });
+  await inService('conf-sl');
+  const [variant] = (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-sl' }))).ProductionVariants!;
+  const expected = { MemorySizeInMB: 2048, MaxConcurrency: 3, ProvisionedConcurrency: 2 };
+  assert.deepEqual(variant!.CurrentServerlessConfig, expected);
+  assert.deepEqual(variant!.DesiredServerlessConfig, expected);
+  assert.equal(backend.started.length, started + 2, 'the two provisioned instances are warm');
+  const { ProductionVariants } = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-sl' }));
+  assert.deepEqual(ProductionVariants![0]!.ServerlessConfig, { MemorySizeInMB: 2048, MaxConcurrency: 1 }, 'the endpoint configuration is unchanged');
+  // Three invocations in flight now fit; a fourth is throttled at the new MaxConcurrency.
+  const pool = local.lifecycle.routable('conf-sl')!.serving!.variants[0]!.serverless!;
+  const leases = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
+  await assert.rejects(pool.acquire(), (err: Error) => err.name === 'ServerlessThrottlingError' && /MaxConcurrency of 3/.test(err.message));
+  for (const lease of leases) lease.release();
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-sl' }));
 });

@@ -141,7 +141,7 @@ test('a serverless invocation cold-starts an instance, later ones reuse it; Desi
   await refused(
     'UpdateEndpointWeightsAndCapacities',
     { EndpointName: 'sl-ep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] },
-    'Variant "AllTraffic" is serverless: it has no instance count to change. Update the endpoint to an endpoint configuration with another ServerlessConfig instead.',
+    'Variant "AllTraffic" is serverless: it has no instance count to change. Change its MaxConcurrency or ProvisionedConcurrency with ServerlessUpdateConfig, or update the endpoint to an endpoint configuration with another ServerlessConfig.',
   );
 });
 

@@ -40,7 +40,10 @@ export class ServerlessPool implements InstancePool {
   private active = 0;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(readonly fleet: Fleet, private readonly opts: ServerlessPoolOptions) {
+  private readonly opts: ServerlessPoolOptions;
+
+  constructor(readonly fleet: Fleet, opts: ServerlessPoolOptions) {
+    this.opts = { ...opts };
     this.sweeper = setInterval(() => this.fleet.retireIdle(this.opts.idleMs, this.opts.provisioned), Math.max(50, Math.min(1000, opts.idleMs / 4)));
     this.sweeper.unref();
   }
@@ -92,6 +95,17 @@ export class ServerlessPool implements InstancePool {
       this.opts.maxConcurrency,
       `Variant ${fleet.variantName} has no instance running and the local instance limit (SMKIT_LOCAL_MAX_INSTANCES) leaves no room to start one; the request was throttled. Try your call again.`,
     );
+  }
+
+  /**
+   * Takes a new `MaxConcurrency` and `ProvisionedConcurrency` (`UpdateEndpointWeightsAndCapacities`'
+   * `ServerlessUpdateConfig`): the limit applies to the next request, and the instances missing to
+   * make `provisioned` warm ones are started; instances above a lowered `provisioned` stop once idle.
+   */
+  async reconfigure(change: { maxConcurrency: number; provisioned: number }): Promise<void> {
+    this.opts.maxConcurrency = change.maxConcurrency;
+    this.opts.provisioned = change.provisioned;
+    if (this.fleet.size < change.provisioned) await this.fleet.scaleTo(change.provisioned);
   }
 
   /** Stops the idle sweep and every instance (after their requests finish). */
