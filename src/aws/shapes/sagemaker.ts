@@ -61,6 +61,12 @@ export interface AsyncInferenceConfig {
   OutputConfig: { S3OutputPath?: string; S3FailurePath?: string; KmsKeyId?: string };
 }
 
+/** `VpcConfig` (of `CreateModel` and `CreateEndpointConfig`). */
+export interface VpcConfig {
+  SecurityGroupIds: string[];
+  Subnets: string[];
+}
+
 /** `CapacitySize`. */
 export interface CapacitySize {
   Type: 'INSTANCE_COUNT' | 'CAPACITY_PERCENT';
@@ -110,6 +116,15 @@ const TAGS: ShapeRule = {
 };
 /** botocore's `ResourceArn` of the tagging operations. */
 const RESOURCE_ARN = { kind: 'string', min: 0, max: 256, pattern: 'arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+' } as const;
+/** botocore's `VpcConfig`: `VpcSecurityGroupIds` (1–5) and `Subnets` (1–16) of `SecurityGroupId`/`SubnetId`. */
+const VPC_CONFIG: ShapeRule = {
+  kind: 'structure',
+  required: ['SecurityGroupIds', 'Subnets'],
+  members: {
+    SecurityGroupIds: { kind: 'list', min: 1, max: 5, member: { kind: 'string', min: 0, max: 32, pattern: '[-0-9a-zA-Z]+' } },
+    Subnets: { kind: 'list', min: 1, max: 16, member: { kind: 'string', min: 0, max: 32, pattern: '[-0-9a-zA-Z]+' } },
+  },
+};
 const CAPACITY_SIZE: ShapeRule = {
   kind: 'structure',
   required: ['Type', 'Value'],
@@ -252,6 +267,7 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
       InferenceExecutionConfig: { kind: 'structure', required: ['Mode'], members: { Mode: { kind: 'string', enum: ['Serial', 'Direct'] } } },
       ExecutionRoleArn: ROLE_ARN,
       Tags: TAGS,
+      VpcConfig: VPC_CONFIG,
       EnableNetworkIsolation: { kind: 'boolean' },
     },
   },
@@ -273,6 +289,7 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
       Tags: TAGS,
       KmsKeyId: { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' },
       ExecutionRoleArn: ROLE_ARN,
+      VpcConfig: VPC_CONFIG,
       EnableNetworkIsolation: { kind: 'boolean' },
     },
   },

@@ -29,7 +29,6 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
-import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 let dir: string;
@@ -202,4 +201,30 @@ test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serve
   await assert.rejects(pool.acquire(), (err: Error) => err.name === 'ServerlessThrottlingError' && /MaxConcurrency of 3/.test(err.message));
   for (const lease of leases) lease.release();
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-sl' }));
+});
+
+test('VpcConfig: CreateModel and CreateEndpointConfig check it as the service model states and Describe* echo it (with the config\'s EnableNetworkIsolation); a serverless variant refuses it', async () => {
+  const VpcConfig = { SecurityGroupIds: ['sg-0123abcd'], Subnets: ['subnet-0a1b', 'subnet-2c3d'] };
+  await sm.send(new CreateModelCommand({ ModelName: 'conf-vpc', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir }, VpcConfig }));
+  assert.deepEqual((await sm.send(new DescribeModelCommand({ ModelName: 'conf-vpc' }))).VpcConfig, VpcConfig);
+  await assert.rejects(
+    sm.send(new CreateModelCommand({ ModelName: 'conf-vpc-bad', PrimaryContainer: { ModelDataUrl: dir }, VpcConfig: { SecurityGroupIds: [], Subnets: ['subnet_1'] } })),
+    (err: Error) =>
+      err.name === 'ValidationException' &&
+      err.message ===
+        "2 validation errors detected: Value '[]' at 'vpcConfig.securityGroupIds' failed to satisfy constraint: Member must have length greater than or equal to 1; Value 'subnet_1' at 'vpcConfig.subnets.1.member' failed to satisfy constraint: Member must satisfy regular expression pattern: [-0-9a-zA-Z]+",
+  );
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-vpc', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }], VpcConfig, EnableNetworkIsolation: false }));
+  const described = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-vpc' }));
+  assert.deepEqual([described.VpcConfig, described.EnableNetworkIsolation], [VpcConfig, false]);
+
+  const serverless = (ModelName: string) => [{ VariantName: 'AllTraffic', ModelName, ServerlessConfig: { MemorySizeInMB: 1024, MaxConcurrency: 1 } }];
+  await assert.rejects(
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-vpc-sl', ProductionVariants: serverless('conf-model'), VpcConfig })),
+    (err: Error) => err.name === 'ValidationException' && err.message === 'Variant "AllTraffic" is serverless: VPC configuration (VpcConfig) is not supported for serverless endpoints.',
+  );
+  await assert.rejects(
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-vpc-sl', ProductionVariants: serverless('conf-vpc') })),
+    (err: Error) => err.name === 'ValidationException' && err.message === 'Variant "AllTraffic" is serverless: model "conf-vpc" has a VpcConfig, which serverless endpoints do not support.',
+  );
 });

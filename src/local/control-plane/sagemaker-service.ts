@@ -1,4 +1,4 @@
-import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant, type Tag } from '../../aws/shapes/sagemaker.js';
+import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant, type Tag, type VpcConfig } from '../../aws/shapes/sagemaker.js';
 import { describeViolations, validateInput, withoutNulls } from '../../aws/shapes/validate.js';
 import { AwsServiceError, unknownOperation, type AwsService } from '../../aws/service.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
@@ -108,6 +108,7 @@ export class SageMakerService implements AwsService {
       ...(mode === undefined ? (containers.length > 1 ? { inferenceExecutionMode: 'Serial' as const } : {}) : { inferenceExecutionMode: mode }),
       ...(input.ExecutionRoleArn === undefined ? {} : { executionRoleArn: String(input.ExecutionRoleArn) }),
       ...(input.EnableNetworkIsolation === undefined ? {} : { enableNetworkIsolation: Boolean(input.EnableNetworkIsolation) }),
+      ...(input.VpcConfig === undefined ? {} : { vpcConfig: input.VpcConfig as VpcConfig }),
     };
     const tags = this.mergedTags(record.arn, input.Tags as Tag[] | undefined);
     this.store.models.set(name, record);
@@ -128,6 +129,7 @@ export class SageMakerService implements AwsService {
       ...(m.primary ? { PrimaryContainer: describeContainer(m.containers[0]!) } : { Containers: m.containers.map(describeContainer) }),
       ...(m.inferenceExecutionMode === undefined ? {} : { InferenceExecutionConfig: { Mode: m.inferenceExecutionMode } }),
       ...(m.executionRoleArn === undefined ? {} : { ExecutionRoleArn: m.executionRoleArn }),
+      ...(m.vpcConfig === undefined ? {} : { VpcConfig: m.vpcConfig }),
       CreationTime: epochSeconds(m.createdAt),
       ModelArn: m.arn,
       EnableNetworkIsolation: m.enableNetworkIsolation ?? false,
@@ -182,6 +184,7 @@ export class SageMakerService implements AwsService {
       dataCapture: input.DataCaptureConfig !== undefined,
       asynchronous: input.AsyncInferenceConfig !== undefined,
       enableNetworkIsolation: input.EnableNetworkIsolation === true,
+      vpc: input.VpcConfig !== undefined,
       model: (m) => this.model(m),
     });
     const record: EndpointConfigRecord = {
@@ -194,6 +197,8 @@ export class SageMakerService implements AwsService {
       ...(input.AsyncInferenceConfig === undefined ? {} : { asyncInferenceConfig: input.AsyncInferenceConfig as EndpointConfigRecord['asyncInferenceConfig'] & object }),
       ...(input.KmsKeyId === undefined ? {} : { kmsKeyId: String(input.KmsKeyId) }),
       ...(input.ExecutionRoleArn === undefined ? {} : { executionRoleArn: String(input.ExecutionRoleArn) }),
+      ...(input.VpcConfig === undefined ? {} : { vpcConfig: input.VpcConfig as VpcConfig }),
+      ...(input.EnableNetworkIsolation === undefined ? {} : { enableNetworkIsolation: Boolean(input.EnableNetworkIsolation) }),
     };
     const tags = this.mergedTags(record.arn, input.Tags as Tag[] | undefined);
     this.store.endpointConfigs.set(name, record);
@@ -218,6 +223,8 @@ export class SageMakerService implements AwsService {
       ...(c.asyncInferenceConfig ? { AsyncInferenceConfig: c.asyncInferenceConfig } : {}),
       ...(c.kmsKeyId ? { KmsKeyId: c.kmsKeyId } : {}),
       ...(c.executionRoleArn ? { ExecutionRoleArn: c.executionRoleArn } : {}),
+      ...(c.vpcConfig ? { VpcConfig: c.vpcConfig } : {}),
+      ...(c.enableNetworkIsolation === undefined ? {} : { EnableNetworkIsolation: c.enableNetworkIsolation }),
       CreationTime: epochSeconds(c.createdAt),
     };
   }

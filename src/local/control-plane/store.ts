@@ -1,4 +1,4 @@
-import type { AsyncInferenceConfig, ContainerDefinition, DataCaptureConfig, ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import type { AsyncInferenceConfig, ContainerDefinition, DataCaptureConfig, ProductionVariant, VpcConfig } from '../../aws/shapes/sagemaker.js';
 
 /** A `CreateModel` as stored: the request's members plus the service's ARN and time. */
 export interface ModelRecord {
@@ -12,6 +12,8 @@ export interface ModelRecord {
   inferenceExecutionMode?: 'Serial' | 'Direct';
   executionRoleArn?: string;
   enableNetworkIsolation?: boolean;
+  /** Recorded and described; the local containers are not put in a VPC. */
+  vpcConfig?: VpcConfig;
 }
 
 /** A `CreateEndpointConfig` as stored. */
@@ -26,6 +28,9 @@ export interface EndpointConfigRecord {
   asyncInferenceConfig?: AsyncInferenceConfig;
   kmsKeyId?: string;
   executionRoleArn?: string;
+  /** Recorded and described; the local containers are not put in a VPC. */
+  vpcConfig?: VpcConfig;
+  enableNetworkIsolation?: boolean;
 }
 
 /** The kinds of resource ARNs the local SageMaker makes. */

@@ -9,6 +9,8 @@ export interface ServerlessConfigInput {
   dataCapture: boolean;
   asynchronous: boolean;
   enableNetworkIsolation: boolean;
+  /** Whether the config has a `VpcConfig`. */
+  vpc: boolean;
   model(name: string): ModelRecord;
 }
 
@@ -21,7 +23,7 @@ function validation(message: string): AwsServiceError {
  * memory in 1 GB steps, `ProvisionedConcurrency` ≤ `MaxConcurrency`, no instance type or count,
  * and none of the features Serverless Inference excludes (serverless-endpoints.html, "Feature
  * exclusions": multiple production variants, data capture, inference pipelines, multi-model
- * endpoints, network isolation; asynchronous inference runs on instances). Throws the first
+ * endpoints, VPC configuration, network isolation; asynchronous inference runs on instances). Throws the first
  * broken rule as a `ValidationException`.
  */
 export function checkServerlessVariants(input: ServerlessConfigInput): void {
@@ -45,10 +47,12 @@ export function checkServerlessVariants(input: ServerlessConfigInput): void {
   if (input.dataCapture) throw validation(`Variant "${name}" is serverless: data capture (DataCaptureConfig) is not supported for serverless endpoints.`);
   if (input.asynchronous) throw validation(`Variant "${name}" is serverless: asynchronous inference (AsyncInferenceConfig) runs on instances; remove ServerlessConfig or AsyncInferenceConfig.`);
   if (input.enableNetworkIsolation) throw validation(`Variant "${name}" is serverless: network isolation is not supported for serverless endpoints.`);
+  if (input.vpc) throw validation(`Variant "${name}" is serverless: VPC configuration (VpcConfig) is not supported for serverless endpoints.`);
   const model = input.model(serverless[0]!.ModelName ?? '');
   if (model.containers.length > 1) throw validation(`Variant "${name}" is serverless: model "${model.name}" is an inference pipeline of ${model.containers.length} containers, which serverless endpoints do not support.`);
   if (model.containers[0]?.Mode === 'MultiModel') throw validation(`Variant "${name}" is serverless: model "${model.name}" is a multi-model container, which serverless endpoints do not support.`);
   if (model.enableNetworkIsolation) throw validation(`Variant "${name}" is serverless: model "${model.name}" enables network isolation, which serverless endpoints do not support.`);
+  if (model.vpcConfig) throw validation(`Variant "${name}" is serverless: model "${model.name}" has a VpcConfig, which serverless endpoints do not support.`);
 }
 
 /** True when the config's production variants are serverless (such a config has exactly one variant). */
