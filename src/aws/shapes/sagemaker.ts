@@ -151,6 +151,32 @@ const VARIANT: ShapeRule = {
     InitialInstanceCount: { kind: 'integer', min: 1 },
     InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' },
     InitialVariantWeight: { kind: 'float', min: 0 },
+    // Recorded and described (DescribeEndpointConfig); checked as the service model states them.
+    AcceleratorType: { kind: 'string', enum: ['ml.eia1.medium', 'ml.eia1.large', 'ml.eia1.xlarge', 'ml.eia2.medium', 'ml.eia2.large', 'ml.eia2.xlarge'] },
+    VolumeSizeInGB: { kind: 'integer', min: 1, max: 512 },
+    ModelDataDownloadTimeoutInSeconds: { kind: 'integer', min: 60, max: 3600 },
+    ContainerStartupHealthCheckTimeoutInSeconds: { kind: 'integer', min: 60, max: 3600 },
+    VariantInstanceProvisionTimeoutInSeconds: { kind: 'integer', min: 300, max: 3600 },
+    EnableSSMAccess: { kind: 'boolean' },
+    RoutingConfig: { kind: 'structure', required: ['RoutingStrategy'], members: { RoutingStrategy: { kind: 'string', enum: ['LEAST_OUTSTANDING_REQUESTS', 'RANDOM'] } } },
+    ManagedInstanceScaling: {
+      kind: 'structure',
+      members: {
+        Status: { kind: 'string', enum: ['ENABLED', 'DISABLED'] },
+        MinInstanceCount: { kind: 'integer', min: 0 },
+        MaxInstanceCount: { kind: 'integer', min: 1 },
+        ScaleInPolicy: {
+          kind: 'structure',
+          required: ['Strategy'],
+          members: { Strategy: { kind: 'string', enum: ['IDLE_RELEASE', 'CONSOLIDATION'] }, MaximumStepSize: { kind: 'integer', min: 1, max: 100 }, CooldownInMinutes: { kind: 'integer', min: 5, max: 1440 } },
+        },
+      },
+    },
+    CoreDumpConfig: {
+      kind: 'structure',
+      required: ['DestinationS3Uri'],
+      members: { DestinationS3Uri: { kind: 'string', min: 0, max: 512, pattern: '(https|s3)://([^/])/?(.*)' }, KmsKeyId: { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' } },
+    },
     // ServerlessMemorySizeInMB, ServerlessMaxConcurrency, ServerlessProvisionedConcurrency (botocore sagemaker-2017-07-24).
     ServerlessConfig: {
       kind: 'structure',

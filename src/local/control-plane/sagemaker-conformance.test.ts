@@ -228,3 +228,26 @@ test('VpcConfig: CreateModel and CreateEndpointConfig check it as the service mo
     (err: Error) => err.name === 'ValidationException' && err.message === 'Variant "AllTraffic" is serverless: model "conf-vpc" has a VpcConfig, which serverless endpoints do not support.',
   );
 });
+
+test('CreateEndpointConfig: a production variant\'s timeouts, volume size, RoutingConfig and ManagedInstanceScaling are checked as the service model states them; DescribeEndpointConfig echoes them', async () => {
+  const variant = { VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const };
+  await assert.rejects(
+    sm.send(
+      new CreateEndpointConfigCommand({
+        EndpointConfigName: 'conf-variant-bad',
+        ProductionVariants: [{ ...variant, VolumeSizeInGB: 0, ContainerStartupHealthCheckTimeoutInSeconds: 30, RoutingConfig: { RoutingStrategy: 'ROUND_ROBIN' as 'RANDOM' }, ManagedInstanceScaling: { ScaleInPolicy: { Strategy: 'IDLE_RELEASE', CooldownInMinutes: 1 } } }],
+      }),
+    ),
+    (err: Error) =>
+      err.name === 'ValidationException' &&
+      err.message ===
+        "4 validation errors detected: Value '0' at 'productionVariants.1.member.volumeSizeInGB' failed to satisfy constraint: Member must have value greater than or equal to 1; " +
+          "Value '30' at 'productionVariants.1.member.containerStartupHealthCheckTimeoutInSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60; " +
+          "Value 'ROUND_ROBIN' at 'productionVariants.1.member.routingConfig.routingStrategy' failed to satisfy constraint: Member must satisfy enum value set: [LEAST_OUTSTANDING_REQUESTS, RANDOM]; " +
+          "Value '1' at 'productionVariants.1.member.managedInstanceScaling.scaleInPolicy.cooldownInMinutes' failed to satisfy constraint: Member must have value greater than or equal to 5",
+  );
+  const good = { ...variant, VolumeSizeInGB: 30, ModelDataDownloadTimeoutInSeconds: 600, ContainerStartupHealthCheckTimeoutInSeconds: 600, RoutingConfig: { RoutingStrategy: 'LEAST_OUTSTANDING_REQUESTS' as const } };
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-good', ProductionVariants: [good] }));
+  const { ProductionVariants } = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-good' }));
+  assert.deepEqual(ProductionVariants, [{ ...good, InitialVariantWeight: 1 }]);
+});
