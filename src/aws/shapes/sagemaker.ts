@@ -25,6 +25,8 @@ export interface ProductionVariant {
   InitialInstanceCount?: number;
   InstanceType?: string;
   InitialVariantWeight?: number;
+  /** How long each instance's containers have to pass `/ping` (instead of the local `--startup-timeout`). */
+  ContainerStartupHealthCheckTimeoutInSeconds?: number;
   /** A serverless variant: no instances of its own; instances start on demand, up to `MaxConcurrency` requests at once. */
   ServerlessConfig?: ProductionVariantServerlessConfig;
 }

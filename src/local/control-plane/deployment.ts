@@ -186,8 +186,10 @@ export async function startDeployment(
         ...(spec.ServerlessConfig ? { memoryMb: spec.ServerlessConfig.MemorySizeInMB } : {}),
       });
     }
+    const healthCheckSeconds = spec.ContainerStartupHealthCheckTimeoutInSeconds;
+    const startupTimeoutMs = healthCheckSeconds === undefined ? ctx.startupTimeoutMs : healthCheckSeconds * 1000;
     const launch = instanceLauncher(
-      { backend: ctx.backend, workDir: join(ctx.workDir, 'instances'), logsDir: join(ctx.workDir, 'logs'), startupTimeoutMs: ctx.startupTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}), ...(ctx.progress ? { progress: ctx.progress } : {}) },
+      { backend: ctx.backend, workDir: join(ctx.workDir, 'instances'), logsDir: join(ctx.workDir, 'logs'), startupTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}), ...(ctx.progress ? { progress: ctx.progress } : {}) },
       `${endpointName}/${config.name}/${spec.VariantName}`,
       templates,
     );

@@ -251,3 +251,23 @@ test('CreateEndpointConfig: a production variant\'s timeouts, volume size, Routi
   const { ProductionVariants } = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-good' }));
   assert.deepEqual(ProductionVariants, [{ ...good, InitialVariantWeight: 1 }]);
 });
+
+test('ContainerStartupHealthCheckTimeoutInSeconds is the variant\'s /ping deadline, in place of the local startup timeout', async () => {
+  // A local SageMaker whose own startup timeout (100 ms) is shorter than the container takes to pass /ping (600 ms).
+  const short = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 100, alarmsAndScaling: false, settings: {} });
+  const client = new SageMakerClient(localClientConfig(short.url, { requestTimeoutMs: 30_000 }));
+  try {
+    await client.send(new CreateModelCommand({ ModelName: 'slow', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_READY_AFTER_MS: '600' } } }));
+    const variant = { VariantName: 'AllTraffic', ModelName: 'slow', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const, ContainerStartupHealthCheckTimeoutInSeconds: 60 };
+    await client.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'slow', ProductionVariants: [variant] }));
+    await client.send(new CreateEndpointCommand({ EndpointName: 'slow', EndpointConfigName: 'slow' }));
+    const settled = await until('slow settled', async () => {
+      const d = await client.send(new DescribeEndpointCommand({ EndpointName: 'slow' }));
+      return d.EndpointStatus === 'Creating' ? undefined : d;
+    }, { intervalMs: 20 });
+    assert.equal(settled.EndpointStatus, 'InService', settled.FailureReason);
+  } finally {
+    client.destroy();
+    await short.stop();
+  }
+});
