@@ -16,6 +16,8 @@ export interface ContainerDefinition {
   Environment?: Record<string, string>;
   /** `Disabled`: the local multi-model endpoint unloads and deletes each model after its invocation. */
   MultiModelConfig?: { ModelCacheSetting?: 'Enabled' | 'Disabled' };
+  /** Model data as S3 objects, possibly uncompressed (in place of `ModelDataUrl`). */
+  ModelDataSource?: { S3DataSource?: { S3Uri: string; S3DataType: 'S3Prefix' | 'S3Object'; CompressionType: 'None' | 'Gzip'; ModelAccessConfig?: { AcceptEula: boolean } } };
 }
 
 /** `ProductionVariant` (also used for `ShadowProductionVariants`). */
@@ -141,6 +143,22 @@ const CONTAINER: ShapeRule = {
     MultiModelConfig: { kind: 'structure', members: { ModelCacheSetting: { kind: 'string', enum: ['Enabled', 'Disabled'] } } },
     // The service takes https:// and s3:// URLs; the local SageMaker also takes file:// URLs and paths.
     ModelDataUrl: { kind: 'string', min: 0, max: 1024 },
+    ModelDataSource: {
+      kind: 'structure',
+      members: {
+        S3DataSource: {
+          kind: 'structure',
+          required: ['S3Uri', 'S3DataType', 'CompressionType'],
+          members: {
+            S3Uri: { kind: 'string', min: 0, max: 1024, pattern: '(https|s3)://([^/]+)/?(.*)' },
+            S3DataType: { kind: 'string', enum: ['S3Prefix', 'S3Object'] },
+            CompressionType: { kind: 'string', enum: ['None', 'Gzip'] },
+            ModelAccessConfig: { kind: 'structure', required: ['AcceptEula'], members: { AcceptEula: { kind: 'boolean' } } },
+            ManifestS3Uri: { kind: 'string', min: 0, max: 1024, pattern: '(https|s3)://([^/]+)/?(.*)' },
+          },
+        },
+      },
+    },
     Environment: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 0, max: 1024, pattern: '[a-zA-Z_][a-zA-Z0-9_]*' }, value: { kind: 'string', min: 0, max: 1024, pattern: '[\\S\\s]*' } },
   },
 };

@@ -10,7 +10,7 @@ import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import { Fleet, type FleetOptions } from '../fleet/fleet.js';
 import { ServerlessPool } from '../fleet/serverless-pool.js';
 import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
-import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
+import { ModelDataError, resolveModelData, resolveModelDataSource } from '../fleet/model-data.js';
 import type { S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
@@ -171,7 +171,8 @@ export async function startDeployment(
       const mode = c.Mode ?? 'SingleModel';
       let modelSource: string;
       try {
-        modelSource = await resolveModelData(c.ModelDataUrl, mode, cacheDir, ctx.s3);
+        const source = c.ModelDataSource?.S3DataSource;
+        modelSource = source ? await resolveModelDataSource(source, cacheDir, ctx.s3) : await resolveModelData(c.ModelDataUrl, mode, cacheDir, ctx.s3);
       } catch (err) {
         if (err instanceof ModelDataError) throw new DeploymentError(`${err.message} (model ${model.name}, variant ${spec.VariantName}).`, { cause: err });
         throw err;

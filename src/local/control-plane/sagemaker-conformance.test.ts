@@ -2,7 +2,7 @@
 // behaviour the reference states that a script can depend on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -26,7 +26,9 @@ import {
   waitUntilEndpointInService,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
@@ -269,5 +271,53 @@ test('ContainerStartupHealthCheckTimeoutInSeconds is the variant\'s /ping deadli
   } finally {
     client.destroy();
     await short.stop();
+  }
+});
+
+test('ModelDataSource: an uncompressed S3Prefix or S3Object becomes the model folder (S3ModelDataSource rules); combinations SageMaker excludes are refused', async () => {
+  const s3 = await startLocalS3(['models']);
+  const fake = new FakeBackend();
+  const withS3 = await startLocalSageMaker({ port: 0, backendImpl: fake, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url } });
+  const client = new SageMakerClient(localClientConfig(withS3.url, { requestTimeoutMs: 30_000 }));
+  try {
+    for (const [Key, Body] of [['llm/config.json', '{"layers":2}'], ['llm/weights/part1', 'w1'], ['one/model.bin', 'bin']]) {
+      await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key, Body }));
+    }
+    const source = (S3Uri: string, S3DataType: 'S3Prefix' | 'S3Object', CompressionType: 'None' | 'Gzip' = 'None') => ({ S3DataSource: { S3Uri, S3DataType, CompressionType } });
+    const refused = (message: string) => (err: Error) => err.name === 'ValidationException' && err.message === message;
+    const create = (ModelName: string, container: Record<string, unknown>) => client.send(new CreateModelCommand({ ModelName, PrimaryContainer: { Image: 'repo/img:1', ...container } }));
+    await assert.rejects(create('x', { ModelDataSource: source('s3://models/llm', 'S3Prefix') }), refused('ModelDataSource.S3DataSource.S3Uri s3://models/llm is an S3Prefix, which must end with a forward slash (/).'));
+    await assert.rejects(create('x', { ModelDataSource: source('s3://models/llm/', 'S3Prefix', 'Gzip') }), refused('ModelDataSource.S3DataSource: CompressionType Gzip needs S3DataType S3Object (one model.tar.gz); an S3Prefix holds uncompressed files (CompressionType None).'));
+    await assert.rejects(create('x', { ModelDataSource: source('s3://models/llm/', 'S3Prefix'), ModelDataUrl: 's3://models/m.tar.gz' }), refused('Specify either ModelDataUrl or ModelDataSource for a container, not both.'));
+    await assert.rejects(create('x', { ModelDataSource: source('s3://models/llm/', 'S3Prefix'), Mode: 'MultiModel' }), refused('ModelDataSource cannot be used with a MultiModel container: give the S3 prefix of its model archives as ModelDataUrl.'));
+    await assert.rejects(
+      create('x', { ModelDataSource: source('ftp://models/llm/', 'S3Prefix') }),
+      refused("1 validation error detected: Value 'ftp://models/llm/' at 'primaryContainer.modelDataSource.s3DataSource.s3Uri' failed to satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/]+)/?(.*)"),
+    );
+
+    await create('prefix', { ModelDataSource: source('s3://models/llm/', 'S3Prefix') });
+    await create('object', { ModelDataSource: source('s3://models/one/model.bin', 'S3Object') });
+    await assert.rejects(
+      client.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'prefix', ServerlessConfig: { MemorySizeInMB: 1024, MaxConcurrency: 1 } }] })),
+      refused('Variant "AllTraffic" is serverless: model "prefix" gives its model data as ModelDataSource, which serverless endpoints do not support; use ModelDataUrl (a model.tar.gz).'),
+    );
+    const settled = async (name: string) => {
+      await client.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+      await client.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+      return until(`${name} settled`, async () => {
+        const d = await client.send(new DescribeEndpointCommand({ EndpointName: name }));
+        return d.EndpointStatus === 'Creating' ? undefined : d;
+      }, { intervalMs: 20 });
+    };
+    const modelDir = () => join(fake.started.at(-1)!.optMlDir, 'model');
+    assert.equal((await settled('prefix')).EndpointStatus, 'InService');
+    assert.equal(await readFile(join(modelDir(), 'config.json'), 'utf8'), '{"layers":2}');
+    assert.equal(await readFile(join(modelDir(), 'weights', 'part1'), 'utf8'), 'w1');
+    assert.equal((await settled('object')).EndpointStatus, 'InService');
+    assert.deepEqual(await readdir(modelDir()), ['model.bin']);
+  } finally {
+    client.destroy();
+    await withS3.stop();
+    await s3.stop();
   }
 });

@@ -97,6 +97,11 @@ export class SageMakerService implements AwsService {
       if (c.ModelDataUrl !== undefined && !/^(s3:\/\/[^/]+\/?.*|https:\/\/.+|file:\/\/.+|\/.*)$/.test(c.ModelDataUrl)) {
         throw validation(`ModelDataUrl "${c.ModelDataUrl}" must be an s3:// URL (or, locally, a file:// URL or an absolute path).`);
       }
+      const source = c.ModelDataSource?.S3DataSource;
+      if (source && c.Mode === 'MultiModel') throw validation('ModelDataSource cannot be used with a MultiModel container: give the S3 prefix of its model archives as ModelDataUrl.');
+      if (source && c.ModelDataUrl !== undefined) throw validation('Specify either ModelDataUrl or ModelDataSource for a container, not both.');
+      if (source?.S3DataType === 'S3Prefix' && source.CompressionType === 'Gzip') throw validation('ModelDataSource.S3DataSource: CompressionType Gzip needs S3DataType S3Object (one model.tar.gz); an S3Prefix holds uncompressed files (CompressionType None).');
+      if (source?.S3DataType === 'S3Prefix' && !source.S3Uri.endsWith('/')) throw validation(`ModelDataSource.S3DataSource.S3Uri ${source.S3Uri} is an S3Prefix, which must end with a forward slash (/).`);
       if (c.Mode === 'MultiModel' && c.ModelDataUrl === undefined) throw validation('A MultiModel container needs ModelDataUrl: the S3 prefix (or local folder) holding its model archives.');
     }
     const record: ModelRecord = {

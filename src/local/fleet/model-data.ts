@@ -4,7 +4,7 @@ import { mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { parseS3Url, type S3Objects } from '../s3/objects.js';
+import { parseS3Location, parseS3Url, type S3Objects } from '../s3/objects.js';
 
 /** What model data needs of S3: reading objects and listing a prefix. */
 export type S3Reader = Pick<S3Objects, 'get' | 'list'>;
@@ -70,4 +70,52 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
     throw new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
   }
   return file;
+}
+
+/** `ContainerDefinition.ModelDataSource.S3DataSource`, as far as locating the model goes. */
+export interface S3ModelDataSource {
+  S3Uri: string;
+  S3DataType: 'S3Prefix' | 'S3Object';
+  CompressionType: 'None' | 'Gzip';
+}
+
+/**
+ * Makes a container's `ModelDataSource` available as a local path, following the rules of
+ * `S3ModelDataSource` in the SageMaker API reference: a Gzip `S3Object` is a `model.tar.gz`
+ * (as `ModelDataUrl`); an uncompressed `S3Object` becomes the one file of the model folder, named
+ * by the key's last part; under an `S3Prefix` each object becomes the file at its key less the
+ * prefix. Keys ending in `/` (S3 console folders) are not listed, so they are skipped, where
+ * SageMaker fails the deployment.
+ */
+export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir: string, s3: () => S3Reader): Promise<string> {
+  const url = source.S3Uri;
+  if (source.S3DataType === 'S3Object' && source.CompressionType === 'Gzip') return resolveModelData(url, 'SingleModel', cacheDir, s3);
+  const location = parseS3Location(url);
+  if (!location) throw new ModelDataError(`Could not find model data at ${url}: the local SageMaker reads ModelDataSource from s3:// URIs and Amazon S3 https:// URLs.`);
+  const target = join(cacheDir, 's3', createHash('sha256').update(`${source.S3DataType}\0${url}`).digest('hex').slice(0, 24));
+  await mkdir(target, { recursive: true });
+  if (source.S3DataType === 'S3Object') {
+    const file = join(target, location.key.split('/').pop() || 'model');
+    if (await stat(file).catch(() => undefined)) return target;
+    try {
+      await download(s3(), location.bucket, location.key, file);
+    } catch (err) {
+      throw new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
+    }
+    return target;
+  }
+  let keys: string[];
+  try {
+    keys = await s3().list(location.bucket, location.key);
+  } catch (err) {
+    throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
+  }
+  if (keys.length === 0) throw new ModelDataError(`Could not find model data at ${url}: no object has that key prefix.`);
+  for (const key of keys) {
+    const file = resolve(target, key.slice(location.key.length));
+    if (!file.startsWith(resolve(target) + sep)) continue;
+    if (await stat(file).catch(() => undefined)) continue;
+    await download(s3(), location.bucket, key, file);
+  }
+  return target;
 }

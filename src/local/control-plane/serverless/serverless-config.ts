@@ -52,6 +52,7 @@ export function checkServerlessVariants(input: ServerlessConfigInput): void {
   if (model.containers.length > 1) throw validation(`Variant "${name}" is serverless: model "${model.name}" is an inference pipeline of ${model.containers.length} containers, which serverless endpoints do not support.`);
   if (model.containers[0]?.Mode === 'MultiModel') throw validation(`Variant "${name}" is serverless: model "${model.name}" is a multi-model container, which serverless endpoints do not support.`);
   if (model.enableNetworkIsolation) throw validation(`Variant "${name}" is serverless: model "${model.name}" enables network isolation, which serverless endpoints do not support.`);
+  if (model.containers.some((c) => c.ModelDataSource !== undefined)) throw validation(`Variant "${name}" is serverless: model "${model.name}" gives its model data as ModelDataSource, which serverless endpoints do not support; use ModelDataUrl (a model.tar.gz).`);
   if (model.vpcConfig) throw validation(`Variant "${name}" is serverless: model "${model.name}" has a VpcConfig, which serverless endpoints do not support.`);
 }
 
