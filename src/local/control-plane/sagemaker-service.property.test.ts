@@ -34,10 +34,40 @@ const shaped = fc.record(
     ModelName: member,
     EndpointName: member,
     EndpointConfigName: member,
-    PrimaryContainer: fc.oneof(member, fc.record({ Image: member, ModelDataUrl: member, Environment: fc.oneof(member, fc.dictionary(fc.string({ maxLength: 10 }), member)), Mode: member })),
+    PrimaryContainer: fc.oneof(
+      member,
+      fc.record({
+        Image: member,
+        ModelDataUrl: member,
+        Environment: fc.oneof(member, fc.dictionary(fc.string({ maxLength: 10 }), member)),
+        Mode: member,
+        ModelDataSource: fc.oneof(member, fc.record({ S3DataSource: fc.oneof(member, fc.record({ S3Uri: fc.oneof(member, fc.constantFrom('s3://b/p/', 's3://b/p', 's3://b/m.tar.gz')), S3DataType: member, CompressionType: member })) })),
+      }),
+    ),
+    VpcConfig: fc.oneof(member, fc.record({ SecurityGroupIds: fc.oneof(member, fc.array(member, { maxLength: 6 })), Subnets: member })),
     Containers: fc.oneof(member, fc.array(fc.oneof(member, fc.record({ ContainerHostname: member, ModelDataUrl: member })), { maxLength: 17 })),
-    ProductionVariants: fc.oneof(member, fc.array(fc.oneof(member, fc.record({ VariantName: member, ModelName: member, InitialInstanceCount: member, InitialVariantWeight: member })), { maxLength: 11 })),
-    DesiredWeightsAndCapacities: fc.oneof(member, fc.array(fc.record({ VariantName: member, DesiredWeight: member, DesiredInstanceCount: member }), { maxLength: 3 })),
+    ProductionVariants: fc.oneof(
+      member,
+      fc.array(
+        fc.oneof(
+          member,
+          fc.record({
+            VariantName: member,
+            ModelName: member,
+            InitialInstanceCount: member,
+            InitialVariantWeight: member,
+            ServerlessConfig: fc.oneof(member, fc.record({ MemorySizeInMB: member, MaxConcurrency: member, ProvisionedConcurrency: member })),
+            ContainerStartupHealthCheckTimeoutInSeconds: member,
+            RoutingConfig: fc.oneof(member, fc.record({ RoutingStrategy: member })),
+          }),
+        ),
+        { maxLength: 11 },
+      ),
+    ),
+    DesiredWeightsAndCapacities: fc.oneof(
+      member,
+      fc.array(fc.record({ VariantName: member, DesiredWeight: member, DesiredInstanceCount: member, ServerlessUpdateConfig: fc.oneof(member, fc.record({ MaxConcurrency: member, ProvisionedConcurrency: member })) }), { maxLength: 3 }),
+    ),
     DeploymentConfig: fc.oneof(member, fc.record({ BlueGreenUpdatePolicy: fc.oneof(member, fc.record({ TrafficRoutingConfiguration: fc.oneof(member, fc.record({ Type: member, WaitIntervalInSeconds: member, CanarySize: member, LinearStepSize: member })) })) })),
     MaxResults: member,
     NextToken: member,
