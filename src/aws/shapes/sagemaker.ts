@@ -16,6 +16,8 @@ export interface ContainerDefinition {
   Environment?: Record<string, string>;
   /** `Disabled`: the local multi-model endpoint unloads and deletes each model after its invocation. */
   MultiModelConfig?: { ModelCacheSetting?: 'Enabled' | 'Disabled' };
+  /** Where the image is pulled from: `Vpc` is a private Docker registry (recorded; the local backend pulls as it does). */
+  ImageConfig?: { RepositoryAccessMode: 'Platform' | 'Vpc'; RepositoryAuthConfig?: { RepositoryCredentialsProviderArn: string } };
   /** Model data as S3 objects, possibly uncompressed (in place of `ModelDataUrl`). */
   ModelDataSource?: { S3DataSource?: { S3Uri: string; S3DataType: 'S3Prefix' | 'S3Object'; CompressionType: 'None' | 'Gzip'; ModelAccessConfig?: { AcceptEula: boolean } } };
 }
@@ -139,6 +141,14 @@ const CONTAINER: ShapeRule = {
   members: {
     ContainerHostname: NAME,
     Image: { kind: 'string', min: 0, max: 255, pattern: '[\\S]+' },
+    ImageConfig: {
+      kind: 'structure',
+      required: ['RepositoryAccessMode'],
+      members: {
+        RepositoryAccessMode: { kind: 'string', enum: ['Platform', 'Vpc'] },
+        RepositoryAuthConfig: { kind: 'structure', required: ['RepositoryCredentialsProviderArn'], members: { RepositoryCredentialsProviderArn: { kind: 'string', min: 1, max: 2048, pattern: '.*' } } },
+      },
+    },
     Mode: { kind: 'string', enum: ['SingleModel', 'MultiModel'] },
     MultiModelConfig: { kind: 'structure', members: { ModelCacheSetting: { kind: 'string', enum: ['Enabled', 'Disabled'] } } },
     // The service takes https:// and s3:// URLs; the local SageMaker also takes file:// URLs and paths.

@@ -321,3 +321,21 @@ test('ModelDataSource: an uncompressed S3Prefix or S3Object becomes the model fo
     await s3.stop();
   }
 });
+
+test('ImageConfig: RepositoryAccessMode is Platform or Vpc; DescribeModel echoes it; a serverless variant refuses a private registry (Vpc)', async () => {
+  await assert.rejects(
+    sm.send(new CreateModelCommand({ ModelName: 'conf-registry-bad', PrimaryContainer: { Image: 'registry.example.com/img:1', ImageConfig: { RepositoryAccessMode: 'Private' as 'Vpc' } } })),
+    (err: Error) =>
+      err.name === 'ValidationException' &&
+      err.message === "1 validation error detected: Value 'Private' at 'primaryContainer.imageConfig.repositoryAccessMode' failed to satisfy constraint: Member must satisfy enum value set: [Platform, Vpc]",
+  );
+  const ImageConfig = { RepositoryAccessMode: 'Vpc' as const };
+  await sm.send(new CreateModelCommand({ ModelName: 'conf-registry', PrimaryContainer: { Image: 'registry.example.com/img:1', ModelDataUrl: dir, ImageConfig } }));
+  assert.deepEqual((await sm.send(new DescribeModelCommand({ ModelName: 'conf-registry' }))).PrimaryContainer?.ImageConfig, ImageConfig);
+  await assert.rejects(
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-registry-sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-registry', ServerlessConfig: { MemorySizeInMB: 1024, MaxConcurrency: 1 } }] })),
+    (err: Error) =>
+      err.name === 'ValidationException' &&
+      err.message === 'Variant "AllTraffic" is serverless: model "conf-registry" pulls its image from a private Docker registry (ImageConfig RepositoryAccessMode Vpc), which serverless endpoints do not support; push the image to Amazon ECR.',
+  );
+});

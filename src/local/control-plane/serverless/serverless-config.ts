@@ -23,7 +23,7 @@ function validation(message: string): AwsServiceError {
  * memory in 1 GB steps, `ProvisionedConcurrency` ≤ `MaxConcurrency`, no instance type or count,
  * and none of the features Serverless Inference excludes (serverless-endpoints.html, "Feature
  * exclusions": multiple production variants, data capture, inference pipelines, multi-model
- * endpoints, VPC configuration, network isolation; asynchronous inference runs on instances). Throws the first
+ * endpoints, VPC configuration, network isolation, private Docker registries; asynchronous inference runs on instances). Throws the first
  * broken rule as a `ValidationException`.
  */
 export function checkServerlessVariants(input: ServerlessConfigInput): void {
@@ -53,6 +53,7 @@ export function checkServerlessVariants(input: ServerlessConfigInput): void {
   if (model.containers[0]?.Mode === 'MultiModel') throw validation(`Variant "${name}" is serverless: model "${model.name}" is a multi-model container, which serverless endpoints do not support.`);
   if (model.enableNetworkIsolation) throw validation(`Variant "${name}" is serverless: model "${model.name}" enables network isolation, which serverless endpoints do not support.`);
   if (model.containers.some((c) => c.ModelDataSource !== undefined)) throw validation(`Variant "${name}" is serverless: model "${model.name}" gives its model data as ModelDataSource, which serverless endpoints do not support; use ModelDataUrl (a model.tar.gz).`);
+  if (model.containers.some((c) => c.ImageConfig?.RepositoryAccessMode === 'Vpc')) throw validation(`Variant "${name}" is serverless: model "${model.name}" pulls its image from a private Docker registry (ImageConfig RepositoryAccessMode Vpc), which serverless endpoints do not support; push the image to Amazon ECR.`);
   if (model.vpcConfig) throw validation(`Variant "${name}" is serverless: model "${model.name}" has a VpcConfig, which serverless endpoints do not support.`);
 }
 
