@@ -202,6 +202,20 @@ test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serve
   const leases = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
   await assert.rejects(pool.acquire(), (err: Error) => err.name === 'ServerlessThrottlingError' && /MaxConcurrency of 3/.test(err.message));
   for (const lease of leases) lease.release();
+  // Provisioned instances that cannot start leave the variant as it was, with a FailureReason.
+  backend.failStarts = true;
+  try {
+    await update('AllTraffic', { MaxConcurrency: 5, ProvisionedConcurrency: 5 });
+    const failed = await until('the failed update settled', async () => {
+      const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-sl' }));
+      return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? d : undefined;
+    }, { intervalMs: 20 });
+    assert.match(failed.FailureReason!, /variant AllTraffic could not warm 5 provisioned instance\(s\)/);
+    assert.deepEqual(failed.ProductionVariants![0]!.CurrentServerlessConfig, expected);
+    assert.deepEqual(failed.ProductionVariants![0]!.DesiredServerlessConfig, expected);
+  } finally {
+    backend.failStarts = false;
+  }
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-sl' }));
 });
 
