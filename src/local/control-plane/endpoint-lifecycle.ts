@@ -52,6 +52,13 @@ function checkServerlessUpdate(arn: string, from: readonly ProductionVariant[], 
   }
 }
 
+/** `VariantStatus` message of a variant whose weight or capacity is changing. */
+function capacityChangeMessage(v: VariantState): string {
+  const desired = v.serverlessConfig?.desired;
+  if (desired) return `Changing to weight ${v.desiredWeight}, MaxConcurrency ${desired.MaxConcurrency} and ProvisionedConcurrency ${desired.ProvisionedConcurrency ?? 0}.`;
+  return `Changing to weight ${v.desiredWeight} and ${v.desiredInstanceCount} instance(s).`;
+}
+
 /** `DesiredWeightAndCapacity.ServerlessUpdateConfig`. */
 interface ServerlessUpdate {
   MaxConcurrency?: number;
@@ -250,7 +257,7 @@ export class EndpointLifecycle {
         this.describeVariant(
           v,
           change?.variants.has(v.spec.VariantName)
-            ? { Status: 'Updating', StatusMessage: `Changing to weight ${v.desiredWeight} and ${v.desiredInstanceCount} instance(s).`, StartTime: change.since }
+            ? { Status: 'Updating', StatusMessage: capacityChangeMessage(v), StartTime: change.since }
             : undefined,
         ),
       );

@@ -202,6 +202,22 @@ test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serve
   const leases = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
   await assert.rejects(pool.acquire(), (err: Error) => err.name === 'ServerlessThrottlingError' && /MaxConcurrency of 3/.test(err.message));
   for (const lease of leases) lease.release();
+  // While provisioned instances warm up, the variant's status says what it is changing to.
+  backend.readyAfterMs = 60_000;
+  const running = new Set(backend.runningIds);
+  try {
+    await update('AllTraffic', { MaxConcurrency: 4, ProvisionedConcurrency: 4 });
+    const updating = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-sl' }));
+    assert.equal(updating.EndpointStatus, 'Updating');
+    assert.equal(updating.ProductionVariants![0]!.VariantStatus?.[0]?.StatusMessage, 'Changing to weight 1, MaxConcurrency 4 and ProvisionedConcurrency 4.');
+    assert.deepEqual(updating.ProductionVariants![0]!.CurrentServerlessConfig, expected);
+    assert.deepEqual(updating.ProductionVariants![0]!.DesiredServerlessConfig, { MemorySizeInMB: 2048, MaxConcurrency: 4, ProvisionedConcurrency: 4 });
+    const warming = await until('the new instance started', () => backend.runningIds.find((id) => !running.has(id)), { intervalMs: 20 });
+    backend.crash(warming);
+    await until('the update ended', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-sl' }))).EndpointStatus === 'InService', { intervalMs: 20 });
+  } finally {
+    backend.readyAfterMs = undefined;
+  }
   // Provisioned instances that cannot start leave the variant as it was, with a FailureReason.
   backend.failStarts = true;
   try {
