@@ -29,6 +29,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
+import { createModelArchive } from '../../archive/model-archive.js';
 import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
@@ -310,7 +311,9 @@ test('ModelDataSource: an uncompressed S3Prefix or S3Object becomes the model fo
   const withS3 = await startLocalSageMaker({ port: 0, backendImpl: fake, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url } });
   const client = new SageMakerClient(localClientConfig(withS3.url, { requestTimeoutMs: 30_000 }));
   try {
-    for (const [Key, Body] of [['llm/config.json', '{"layers":2}'], ['llm/weights/part1', 'w1'], ['one/model.bin', 'bin']]) {
+    const archive = join(dir, 'archive', 'model.tar.gz');
+    await createModelArchive(dir, archive);
+    for (const [Key, Body] of [['llm/config.json', '{"layers":2}'], ['llm/weights/part1', 'w1'], ['one/model.bin', 'bin'], ['gz/model.tar.gz', await readFile(archive)]] as const) {
       await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key, Body }));
     }
     const source = (S3Uri: string, S3DataType: 'S3Prefix' | 'S3Object', CompressionType: 'None' | 'Gzip' = 'None') => ({ S3DataSource: { S3Uri, S3DataType, CompressionType } });
@@ -327,6 +330,7 @@ test('ModelDataSource: an uncompressed S3Prefix or S3Object becomes the model fo
 
     await create('prefix', { ModelDataSource: source('s3://models/llm/', 'S3Prefix') });
     await create('object', { ModelDataSource: source('s3://models/one/model.bin', 'S3Object') });
+    await create('gzip', { ModelDataSource: source('https://models.s3.amazonaws.com/gz/model.tar.gz', 'S3Object', 'Gzip') });
     await assert.rejects(
       client.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'prefix', ServerlessConfig: { MemorySizeInMB: 1024, MaxConcurrency: 1 } }] })),
       refused('Variant "AllTraffic" is serverless: model "prefix" gives its model data as ModelDataSource, which serverless endpoints do not support; use ModelDataUrl (a model.tar.gz).'),
@@ -345,6 +349,9 @@ test('ModelDataSource: an uncompressed S3Prefix or S3Object becomes the model fo
     assert.equal(await readFile(join(modelDir(), 'weights', 'part1'), 'utf8'), 'w1');
     assert.equal((await settled('object')).EndpointStatus, 'InService');
     assert.deepEqual(await readdir(modelDir()), ['model.bin']);
+    const gzip = await settled('gzip');
+    assert.equal(gzip.EndpointStatus, 'InService', gzip.FailureReason);
+    assert.equal(await readFile(join(modelDir(), 'weights.bin'), 'utf8'), 'w');
   } finally {
     client.destroy();
     await withS3.stop();

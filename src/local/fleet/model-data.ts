@@ -89,9 +89,9 @@ export interface S3ModelDataSource {
  */
 export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir: string, s3: () => S3Reader): Promise<string> {
   const url = source.S3Uri;
-  if (source.S3DataType === 'S3Object' && source.CompressionType === 'Gzip') return resolveModelData(url, 'SingleModel', cacheDir, s3);
   const location = parseS3Location(url);
   if (!location) throw new ModelDataError(`Could not find model data at ${url}: the local SageMaker reads ModelDataSource from s3:// URIs and Amazon S3 https:// URLs.`);
+  if (source.S3DataType === 'S3Object' && source.CompressionType === 'Gzip') return resolveModelData(`s3://${location.bucket}/${location.key}`, 'SingleModel', cacheDir, s3);
   const target = join(cacheDir, 's3', createHash('sha256').update(`${source.S3DataType}\0${url}`).digest('hex').slice(0, 24));
   await mkdir(target, { recursive: true });
   if (source.S3DataType === 'S3Object') {

@@ -23,7 +23,8 @@ function validation(message: string): AwsServiceError {
  * memory in 1 GB steps, `ProvisionedConcurrency` ≤ `MaxConcurrency`, no instance type or count,
  * and none of the features Serverless Inference excludes (serverless-endpoints.html, "Feature
  * exclusions": multiple production variants, data capture, inference pipelines, multi-model
- * endpoints, VPC configuration, network isolation, private Docker registries; asynchronous inference runs on instances). Throws the first
+ * endpoints, VPC configuration, network isolation, private Docker registries; ModelDataSource, in
+ * the ContainerDefinition reference; asynchronous inference runs on instances). Throws the first
  * broken rule as a `ValidationException`.
  */
 export function checkServerlessVariants(input: ServerlessConfigInput): void {
