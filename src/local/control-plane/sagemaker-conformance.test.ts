@@ -286,11 +286,11 @@ test('CreateEndpointConfig: a production variant\'s timeouts, volume size, Routi
 });
 
 test('ContainerStartupHealthCheckTimeoutInSeconds is the variant\'s /ping deadline, in place of the local startup timeout', async () => {
-  // A local SageMaker whose own startup timeout (100 ms) is shorter than the container takes to pass /ping (600 ms).
+  // A local SageMaker whose own startup timeout (100 ms) is shorter than the container takes to pass /ping (300 ms).
   const short = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 100, alarmsAndScaling: false, settings: {} });
   const client = new SageMakerClient(localClientConfig(short.url, { requestTimeoutMs: 30_000 }));
   try {
-    await client.send(new CreateModelCommand({ ModelName: 'slow', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_READY_AFTER_MS: '600' } } }));
+    await client.send(new CreateModelCommand({ ModelName: 'slow', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_READY_AFTER_MS: '300' } } }));
     const variant = { VariantName: 'AllTraffic', ModelName: 'slow', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const, ContainerStartupHealthCheckTimeoutInSeconds: 60 };
     await client.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'slow', ProductionVariants: [variant] }));
     await client.send(new CreateEndpointCommand({ EndpointName: 'slow', EndpointConfigName: 'slow' }));
