@@ -303,6 +303,39 @@ const DEPLOYMENT_CONFIG: ShapeRule = {
     },
   },
 };
+/** botocore's `S3Uri`: where training data is read and its output written. */
+const S3_URI = { kind: 'string', min: 0, max: 1024, pattern: '(https|s3)://([^/]+)/?(.*)' } as const;
+const TRAINING_INPUT_MODE = { kind: 'string', enum: ['Pipe', 'File', 'FastFile'] } as const;
+/** botocore's `TrainingJobStatus`. */
+export const TRAINING_JOB_STATUSES = ['InProgress', 'Completed', 'Failed', 'Stopping', 'Stopped', 'Deleting'] as const;
+/** botocore's `TrainingJobName`. */
+const TRAINING_JOB_NAME = { kind: 'string', min: 1, max: 63, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' } as const;
+const TRAINING_CHANNEL: ShapeRule = {
+  kind: 'structure',
+  required: ['ChannelName', 'DataSource'],
+  members: {
+    ChannelName: { kind: 'string', min: 1, max: 64, pattern: '[A-Za-z0-9\\.\\-_]+' },
+    DataSource: {
+      kind: 'structure',
+      members: {
+        S3DataSource: {
+          kind: 'structure',
+          required: ['S3DataType', 'S3Uri'],
+          members: {
+            S3DataType: { kind: 'string', enum: ['ManifestFile', 'S3Prefix', 'AugmentedManifestFile', 'Converse'] },
+            S3Uri: S3_URI,
+            S3DataDistributionType: { kind: 'string', enum: ['FullyReplicated', 'ShardedByS3Key'] },
+          },
+        },
+      },
+    },
+    ContentType: { kind: 'string', min: 0, max: 256, pattern: '.*' },
+    CompressionType: { kind: 'string', enum: ['None', 'Gzip'] },
+    RecordWrapperType: { kind: 'string', enum: ['None', 'RecordIO'] },
+    InputMode: TRAINING_INPUT_MODE,
+  },
+};
+
 const LIST_COMMON = {
   SortOrder: { kind: 'string', enum: ['Ascending', 'Descending'] },
   NextToken: { kind: 'string', min: 0, max: 8192 },
@@ -393,6 +426,60 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
   AddTags: { kind: 'structure', required: ['ResourceArn', 'Tags'], members: { ResourceArn: RESOURCE_ARN, Tags: TAGS } },
   ListTags: { kind: 'structure', required: ['ResourceArn'], members: { ResourceArn: RESOURCE_ARN, NextToken: { kind: 'string', min: 0, max: 8192 }, MaxResults: { kind: 'integer', min: 50 } } },
   DeleteTags: { kind: 'structure', required: ['ResourceArn', 'TagKeys'], members: { ResourceArn: RESOURCE_ARN, TagKeys: { kind: 'list', min: 1, max: 50, member: TAG_KEY } } },
+  CreateTrainingJob: {
+    kind: 'structure',
+    required: ['TrainingJobName', 'RoleArn', 'OutputDataConfig'],
+    members: {
+      TrainingJobName: TRAINING_JOB_NAME,
+      HyperParameters: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 0, max: 256, pattern: '.*' }, value: { kind: 'string', min: 0, max: 2500, pattern: '.*' } },
+      AlgorithmSpecification: {
+        kind: 'structure',
+        required: ['TrainingInputMode'],
+        members: {
+          TrainingImage: { kind: 'string', min: 0, max: 255, pattern: '.*' },
+          AlgorithmName: { kind: 'string', min: 1, max: 170 },
+          TrainingInputMode: TRAINING_INPUT_MODE,
+          ContainerEntrypoint: { kind: 'list', min: 1, max: 100, member: { kind: 'string', min: 1, max: 256, pattern: '.*' } },
+          ContainerArguments: { kind: 'list', min: 1, max: 100, member: { kind: 'string', min: 1, max: 256, pattern: '.*' } },
+        },
+      },
+      RoleArn: ROLE_ARN,
+      InputDataConfig: { kind: 'list', min: 1, max: 20, member: TRAINING_CHANNEL },
+      OutputDataConfig: {
+        kind: 'structure',
+        required: ['S3OutputPath'],
+        members: { KmsKeyId: { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' }, S3OutputPath: S3_URI, CompressionType: { kind: 'string', enum: ['GZIP', 'NONE'] } },
+      },
+      ResourceConfig: {
+        kind: 'structure',
+        members: { InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' }, InstanceCount: { kind: 'integer', min: 0 }, VolumeSizeInGB: { kind: 'integer', min: 0 }, KeepAlivePeriodInSeconds: { kind: 'integer', min: 0, max: 21600 } },
+      },
+      StoppingCondition: {
+        kind: 'structure',
+        members: { MaxRuntimeInSeconds: { kind: 'integer', min: 1 }, MaxWaitTimeInSeconds: { kind: 'integer', min: 1 }, MaxPendingTimeInSeconds: { kind: 'integer', min: 7200, max: 2419200 } },
+      },
+      Tags: TAGS,
+      EnableNetworkIsolation: { kind: 'boolean' },
+      EnableInterContainerTrafficEncryption: { kind: 'boolean' },
+      EnableManagedSpotTraining: { kind: 'boolean' },
+      Environment: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 0, max: 512, pattern: '[a-zA-Z_][a-zA-Z0-9_]*' }, value: { kind: 'string', min: 0, max: 512, pattern: '[\\S\\s]*' } },
+    },
+  },
+  DescribeTrainingJob: { kind: 'structure', required: ['TrainingJobName'], members: { TrainingJobName: TRAINING_JOB_NAME } },
+  StopTrainingJob: { kind: 'structure', required: ['TrainingJobName'], members: { TrainingJobName: TRAINING_JOB_NAME } },
+  ListTrainingJobs: {
+    kind: 'structure',
+    members: {
+      ...LIST_COMMON,
+      SortBy: { kind: 'string', enum: ['Name', 'CreationTime', 'Status'] },
+      NameContains: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9\\-]+' },
+      LastModifiedTimeBefore: { kind: 'timestamp' },
+      LastModifiedTimeAfter: { kind: 'timestamp' },
+      StatusEquals: { kind: 'string', enum: TRAINING_JOB_STATUSES },
+      WarmPoolStatusEquals: { kind: 'string', enum: ['Available', 'Terminated', 'Reused', 'InUse'] },
+      TrainingPlanArnEquals: { kind: 'string', min: 50, max: 2048, pattern: 'arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:training-plan/.*' },
+    },
+  },
   UpdateEndpointWeightsAndCapacities: {
     kind: 'structure',
     required: ['EndpointName', 'DesiredWeightsAndCapacities'],

@@ -6,6 +6,7 @@ import type { Request, Response } from 'express';
 import type { AwsService } from '../../aws/service.js';
 import { loadLocalMetricsSettings, type LocalMetricsSettings } from '../../config/local-metrics.js';
 import { loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
+import { loadTrainingSettings } from '../../config/training.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
@@ -22,6 +23,7 @@ import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import { SageMakerService } from './sagemaker-service.js';
 import { ControlPlaneStore } from './store.js';
+import { TrainingJobs } from './training-jobs.js';
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import type { DeploymentContext } from './deployment.js';
 
@@ -86,6 +88,8 @@ export interface LocalSageMakerOptions {
   s3?: S3Objects;
   progress?: (line: string) => void;
   log?: EndpointLog;
+  /** `SIGTERM` grace of a stopped training job's entry point, seconds. @defaultValue `SMKIT_TRAIN_GRACE_SECONDS` (90 s; 90 s when `settings` is given) */
+  trainingGraceSeconds?: number;
   /** Keep the work folder (instances' `/opt/ml` trees, logs, downloaded model data). @defaultValue false */
   keepWorkDir?: boolean;
 }
@@ -145,6 +149,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   // Settings are read (and may stop start-up) before the work folder exists, so an invalid one leaves nothing behind.
   const withGuard = opts.alarmsAndScaling !== false && opts.services === undefined;
   const metricsSettings = withGuard ? (opts.metricsSettings ?? loadLocalMetricsSettings()) : undefined;
+  // Containers do not inherit SMKIT_* variables, so the grace smkit local was started with is passed on.
+  const trainingGraceSeconds = opts.trainingGraceSeconds ?? (opts.settings ? undefined : loadTrainingSettings().graceSeconds);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-sagemaker-'));
   await mkdir(join(workDir, 'logs'), { recursive: true });
   const store = new ControlPlaneStore<ManagedEndpoint>(settings.region, settings.accountId);
@@ -193,7 +199,15 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       random,
     },
   );
-  const sagemaker = new SageMakerService(store, lifecycle);
+  const trainingJobs = new TrainingJobs({
+    store,
+    workDir,
+    s3,
+    backend: backend.name,
+    ...(trainingGraceSeconds === undefined ? {} : { graceSeconds: trainingGraceSeconds }),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  const sagemaker = new SageMakerService(store, lifecycle, trainingJobs);
   services.push(sagemaker);
   const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? guard?.services({ sagemaker }) ?? []);
   services.push(...extra);
@@ -217,7 +231,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       stopped ??= (async () => {
         clearInterval(backlogTimer);
         await guard?.stop();
-        await lifecycle.stopAll();
+        await Promise.all([lifecycle.stopAll(), trainingJobs.stopAll()]);
         if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
       })();
       return stopped;

@@ -7,6 +7,7 @@ import { checkServerlessVariants } from './serverless/serverless-config.js';
 import { writableAsyncOutputPath } from './async-inference.js';
 import { captureDestination, DESTINATION_S3_URI_PATTERN } from '../capture/destination.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
+import type { TrainingJobs } from './training-jobs.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -36,6 +37,8 @@ export class SageMakerService implements AwsService {
   constructor(
     private readonly store: ControlPlaneStore<unknown>,
     private readonly endpoints: EndpointLifecycle,
+    /** Training jobs; without them the training operations answer as unknown. */
+    private readonly trainingJobs?: TrainingJobs,
   ) {
     this.operations = {
       CreateModel: (i) => this.createModel(i),
@@ -65,6 +68,20 @@ export class SageMakerService implements AwsService {
       DeleteTags: (i) => this.deleteTags(i),
       UpdateEndpoint: (i) => this.endpoints.update(i),
       UpdateEndpointWeightsAndCapacities: (i) => this.endpoints.updateWeightsAndCapacities(i),
+      ...(trainingJobs
+        ? {
+            CreateTrainingJob: (i: Input) => {
+              const arn = this.store.arn('training-job', String(i.TrainingJobName));
+              const tags = this.mergedTags(arn, i.Tags as Tag[] | undefined);
+              const out = trainingJobs.create(i);
+              this.storeTags(arn, tags);
+              return out;
+            },
+            DescribeTrainingJob: (i: Input) => trainingJobs.describe(String(i.TrainingJobName)),
+            ListTrainingJobs: (i: Input) => trainingJobs.list(i),
+            StopTrainingJob: (i: Input) => trainingJobs.stop(String(i.TrainingJobName)),
+          }
+        : {}),
     };
   }
 
@@ -265,13 +282,14 @@ export class SageMakerService implements AwsService {
     else this.store.tags.delete(arn);
   }
 
-  /** Throws unless `arn` names a model, endpoint configuration or endpoint of this local SageMaker. */
+  /** Throws unless `arn` names a model, endpoint configuration, endpoint or training job of this local SageMaker. */
   private requireResource(arn: string): void {
     const exists =
       [...this.store.models.values()].some((m) => m.arn === arn) ||
+      [...this.store.trainingJobs.values()].some((j) => j.arn === arn) ||
       [...this.store.endpointConfigs.values()].some((c) => c.arn === arn) ||
       [...this.store.endpoints.values()].some((e) => (e as { arn?: string }).arn === arn);
-    if (!exists) throw validation(`Could not find resource "${arn}": the local SageMaker tags models, endpoint configurations and endpoints that exist.`);
+    if (!exists) throw validation(`Could not find resource "${arn}": the local SageMaker tags models, endpoint configurations, endpoints and training jobs that exist.`);
   }
 
   private addTags(input: Input): Output {

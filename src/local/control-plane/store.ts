@@ -33,8 +33,34 @@ export interface EndpointConfigRecord {
   enableNetworkIsolation?: boolean;
 }
 
+/** One entry of a training job's `SecondaryStatusTransitions`. */
+export interface SecondaryStatusTransition {
+  status: string;
+  startedAt: Date;
+  endedAt?: Date;
+  message: string;
+}
+
+/** A `CreateTrainingJob` as stored: the request's members, and where the job's run has got to. */
+export interface TrainingJobRecord {
+  name: string;
+  arn: string;
+  createdAt: Date;
+  lastModified: Date;
+  /** The request's members that `DescribeTrainingJob` echoes, as given. */
+  request: Record<string, unknown>;
+  status: 'InProgress' | 'Completed' | 'Failed' | 'Stopping' | 'Stopped';
+  secondaryStatus: string;
+  transitions: SecondaryStatusTransition[];
+  /** `<S3OutputPath>/<job>/output/model.tar.gz`. */
+  modelArtifacts: string;
+  failureReason?: string;
+  trainingStartedAt?: Date;
+  trainingEndedAt?: Date;
+}
+
 /** The kinds of resource ARNs the local SageMaker makes. */
-export type ResourceKind = 'model' | 'endpoint-config' | 'endpoint';
+export type ResourceKind = 'model' | 'endpoint-config' | 'endpoint' | 'training-job';
 
 /**
  * The one store of the local SageMaker's resources. Names are unique per kind; `Describe*` and
@@ -44,6 +70,7 @@ export class ControlPlaneStore<EndpointRecord = unknown> {
   readonly models = new Map<string, ModelRecord>();
   readonly endpointConfigs = new Map<string, EndpointConfigRecord>();
   readonly endpoints = new Map<string, EndpointRecord>();
+  readonly trainingJobs = new Map<string, TrainingJobRecord>();
   /** Each resource's tags by its ARN, in the order they were first set (`Tags` of `Create*`, `AddTags`). */
   readonly tags = new Map<string, Map<string, string>>();
 
@@ -60,7 +87,7 @@ export class ControlPlaneStore<EndpointRecord = unknown> {
    * CreateEndpoint", API_CreateEndpoint). Lookups by name stay exact.
    */
   taken(kind: ResourceKind, name: string): boolean {
-    const map = kind === 'model' ? this.models : kind === 'endpoint-config' ? this.endpointConfigs : this.endpoints;
+    const map = kind === 'model' ? this.models : kind === 'endpoint-config' ? this.endpointConfigs : kind === 'training-job' ? this.trainingJobs : this.endpoints;
     const lower = name.toLowerCase();
     for (const key of map.keys()) if (key.toLowerCase() === lower) return true;
     return false;

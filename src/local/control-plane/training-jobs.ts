@@ -1,0 +1,437 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { gzipSync } from 'node:zlib';
+import { createModelArchive } from '../../archive/model-archive.js';
+import { AwsServiceError } from '../../aws/service.js';
+import { inheritedChildEnv } from '../../config/local-endpoint.js';
+import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
+import { trainingPaths, type TrainingPaths } from '../../train/paths.js';
+import { trackExit, type TrackedChild } from '../backends/child-exit.js';
+import { SMKIT_BIN } from '../backends/process-backend.js';
+import type { EndpointLog } from '../endpoint/local-endpoint.js';
+import { parseS3Location, type S3Objects } from '../s3/objects.js';
+import { epochSeconds, listPage, type ListInput } from './listing.js';
+import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
+
+type Input = Record<string, unknown>;
+type Output = Record<string, unknown>;
+
+/** `StoppingCondition.MaxRuntimeInSeconds` when the request gives none: one day (API_StoppingCondition). */
+export const DEFAULT_MAX_RUNTIME_SECONDS = 86_400;
+
+/** A tar archive of no entries: its two zero end-of-archive blocks. */
+const EMPTY_TAR = Buffer.alloc(1024);
+
+/** `FailureReason` holds at most 1024 characters (botocore `FailureReason`). */
+const MAX_FAILURE_REASON = 1024;
+
+interface Channel {
+  ChannelName: string;
+  DataSource: { S3DataSource?: { S3DataType: string; S3Uri: string; S3DataDistributionType?: string }; [other: string]: unknown };
+  ContentType?: string;
+  CompressionType?: string;
+  RecordWrapperType?: string;
+  InputMode?: string;
+}
+
+interface AlgorithmSpecification {
+  TrainingImage?: string;
+  AlgorithmName?: string;
+  TrainingInputMode: string;
+  ContainerEntrypoint?: string[];
+  ContainerArguments?: string[];
+}
+
+/** What the training jobs of a local SageMaker need. */
+export interface TrainingJobsContext {
+  store: ControlPlaneStore<unknown>;
+  /** The local SageMaker's work folder: each job's `/opt/ml` tree and log go under it. */
+  workDir: string;
+  /** Where channels are read from and artifacts written to. */
+  s3: () => S3Objects;
+  /** The backend endpoints run on: training jobs run as `smkit train` processes, on the process backend only. */
+  backend: 'process' | 'docker';
+  /** `SIGTERM` grace of `StopTrainingJob` and `MaxRuntimeInSeconds`. @defaultValue `SMKIT_TRAIN_GRACE_SECONDS` (90 s), as `smkit train` reads it */
+  graceSeconds?: number;
+  /** `bin/smkit.js` (tests). @defaultValue this package's */
+  bin?: string;
+  log?: EndpointLog;
+}
+
+/** A running job: its `smkit train` process, once started, and why it is being stopped. */
+interface Run {
+  child?: TrackedChild;
+  stop?: 'Stopped' | 'MaxRuntimeExceeded';
+  timer?: NodeJS.Timeout;
+  done?: Promise<void>;
+}
+
+function validation(message: string): AwsServiceError {
+  return new AwsServiceError('ValidationException', message, 400);
+}
+
+/** A hyperparameter as the SageMaker SDK's framework estimators send it (JSON-encoded), or as given. */
+function hyperparameterString(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return typeof parsed === 'string' ? parsed : value;
+  } catch {
+    return value;
+  }
+}
+
+/** Where an object under an `S3Prefix` channel lands, relative to the channel's folder. */
+function channelFile(prefix: string, key: string): string {
+  if (prefix === '' || prefix.endsWith('/')) return key.slice(prefix.length);
+  if (key === prefix) return basename(prefix);
+  if (key.startsWith(`${prefix}/`)) return key.slice(prefix.length + 1);
+  return key.slice(prefix.lastIndexOf('/') + 1);
+}
+
+/** `s3://bucket/prefix` + `<job>/output/<file>`. */
+function outputKey(prefix: string, job: string, file: string): string {
+  return `${prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`}${job}/output/${file}`;
+}
+
+/**
+ * SageMaker training jobs, run locally: `CreateTrainingJob` lays out an `/opt/ml` tree (config
+ * files, `S3Prefix` channels downloaded in File mode, `sagemaker_submit_directory` code), runs
+ * `smkit train` against it as the training image's `train` would run, and uploads `model/` and
+ * `output/data/` as `<S3OutputPath>/<job>/output/model.tar.gz` and `output.tar.gz`. Statuses and
+ * secondary statuses follow the job as SageMaker reports them.
+ */
+export class TrainingJobs {
+  private readonly runs = new Map<string, Run>();
+
+  constructor(private readonly ctx: TrainingJobsContext) {}
+
+  /** `CreateTrainingJob` (tags are the caller's). Throws, creating nothing, when the request cannot run here. */
+  create(input: Input): Output {
+    const { store } = this.ctx;
+    const name = String(input.TrainingJobName);
+    const arn = store.arn('training-job', name);
+    if (store.taken('training-job', name)) {
+      throw new AwsServiceError('ResourceInUse', `Training job names must be unique within an AWS account and region, and a training job with this name already exists (${arn})`, 400);
+    }
+    this.check(input);
+    const output = parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath))!;
+    const now = new Date();
+    const spec = input.AlgorithmSpecification as AlgorithmSpecification;
+    const request: Record<string, unknown> = {
+      ...(input.HyperParameters === undefined ? {} : { HyperParameters: input.HyperParameters }),
+      AlgorithmSpecification: { ...spec, EnableSageMakerMetricsTimeSeries: false },
+      RoleArn: input.RoleArn,
+      ...(input.InputDataConfig === undefined
+        ? {}
+        : {
+            InputDataConfig: (input.InputDataConfig as Channel[]).map((c) => ({
+              ...c,
+              DataSource: { S3DataSource: { S3DataDistributionType: 'FullyReplicated', ...c.DataSource.S3DataSource } },
+              CompressionType: c.CompressionType ?? 'None',
+              RecordWrapperType: c.RecordWrapperType ?? 'None',
+            })),
+          }),
+      OutputDataConfig: input.OutputDataConfig,
+      ResourceConfig: { InstanceCount: 1, ...(input.ResourceConfig as object | undefined) },
+      StoppingCondition: { MaxRuntimeInSeconds: DEFAULT_MAX_RUNTIME_SECONDS, ...(input.StoppingCondition as object | undefined) },
+      ...(input.Environment === undefined ? {} : { Environment: input.Environment }),
+      EnableNetworkIsolation: input.EnableNetworkIsolation === true,
+      EnableInterContainerTrafficEncryption: input.EnableInterContainerTrafficEncryption === true,
+      EnableManagedSpotTraining: input.EnableManagedSpotTraining === true,
+    };
+    const job: TrainingJobRecord = {
+      name,
+      arn,
+      createdAt: now,
+      lastModified: now,
+      request,
+      status: 'InProgress',
+      secondaryStatus: 'Starting',
+      transitions: [{ status: 'Starting', startedAt: now, message: 'Preparing the instances for training' }],
+      modelArtifacts: `s3://${output.bucket}/${outputKey(output.key, name, 'model.tar.gz')}`,
+    };
+    store.trainingJobs.set(name, job);
+    const run: Run = {};
+    this.runs.set(name, run);
+    run.done = this.run(job, run).finally(() => {
+      clearTimeout(run.timer);
+      this.runs.delete(name);
+    });
+    return { TrainingJobArn: arn };
+  }
+
+  /** The checks SageMaker makes past the shapes, and what the local SageMaker cannot run. */
+  private check(input: Input): void {
+    if (this.ctx.backend !== 'process') {
+      throw validation('The local SageMaker runs training jobs on its process backend only (as smkit train processes); start smkit local without --backend docker to run them.');
+    }
+    const spec = input.AlgorithmSpecification as AlgorithmSpecification | undefined;
+    if (spec === undefined) throw validation('AlgorithmSpecification is required: give TrainingImage and TrainingInputMode.');
+    if (spec.AlgorithmName !== undefined) {
+      throw validation(`AlgorithmSpecification.AlgorithmName "${spec.AlgorithmName}" names an algorithm resource, which the local SageMaker does not have: give a TrainingImage instead.`);
+    }
+    if (spec.TrainingImage === undefined) throw validation('AlgorithmSpecification.TrainingImage is required: the image whose training code runs.');
+    if (spec.ContainerEntrypoint !== undefined || spec.ContainerArguments !== undefined) {
+      throw validation('AlgorithmSpecification.ContainerEntrypoint and ContainerArguments are not supported by the local SageMaker, which runs smkit train as the image\'s train command: leave them unset.');
+    }
+    const count = (input.ResourceConfig as { InstanceCount?: number } | undefined)?.InstanceCount;
+    if (count !== undefined && count !== 1) throw validation(`ResourceConfig.InstanceCount ${count} is not supported by the local SageMaker, which runs a training job on one instance: use 1.`);
+    if (parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)) === undefined) {
+      throw validation(`OutputDataConfig.S3OutputPath ${String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)} is not an S3 location: use s3://bucket/prefix.`);
+    }
+    const seen = new Set<string>();
+    for (const c of (input.InputDataConfig as Channel[] | undefined) ?? []) {
+      if (seen.has(c.ChannelName)) throw validation(`Channel names must be unique: "${c.ChannelName}" is given more than once in InputDataConfig.`);
+      seen.add(c.ChannelName);
+      const mode = c.InputMode ?? spec.TrainingInputMode;
+      if (mode === 'Pipe') throw validation(`Channel "${c.ChannelName}" uses Pipe input mode, which the local SageMaker does not stream: use File or FastFile.`);
+      if (c.CompressionType === 'Gzip') throw validation(`Channel "${c.ChannelName}": CompressionType Gzip is used only in Pipe input mode; in File mode leave it unset or None.`);
+      const s3 = c.DataSource.S3DataSource;
+      if (s3 === undefined) throw validation(`Channel "${c.ChannelName}": the local SageMaker reads channels from an S3DataSource only.`);
+      if (s3.S3DataType !== 'S3Prefix') throw validation(`Channel "${c.ChannelName}": S3DataType ${s3.S3DataType} is not supported by the local SageMaker: use S3Prefix.`);
+      if (parseS3Location(s3.S3Uri) === undefined) throw validation(`Channel "${c.ChannelName}": S3Uri ${s3.S3Uri} is not an S3 location: use s3://bucket/prefix.`);
+    }
+  }
+
+  private job(name: string): TrainingJobRecord {
+    const found = this.ctx.store.trainingJobs.get(name);
+    if (!found) throw validation('Requested resource not found.');
+    return found;
+  }
+
+  /** `DescribeTrainingJob`. */
+  describe(name: string): Output {
+    const j = this.job(name);
+    const seconds = (from?: Date, to?: Date): number | undefined => (from && to ? Math.max(0, Math.round((to.getTime() - from.getTime()) / 1000)) : undefined);
+    const trainingSeconds = seconds(j.trainingStartedAt, j.trainingEndedAt);
+    return {
+      TrainingJobName: j.name,
+      TrainingJobArn: j.arn,
+      ModelArtifacts: { S3ModelArtifacts: j.modelArtifacts },
+      TrainingJobStatus: j.status,
+      SecondaryStatus: j.secondaryStatus,
+      ...(j.failureReason === undefined ? {} : { FailureReason: j.failureReason }),
+      ...j.request,
+      CreationTime: epochSeconds(j.createdAt),
+      ...(j.trainingStartedAt ? { TrainingStartTime: epochSeconds(j.trainingStartedAt) } : {}),
+      ...(j.trainingEndedAt ? { TrainingEndTime: epochSeconds(j.trainingEndedAt) } : {}),
+      LastModifiedTime: epochSeconds(j.lastModified),
+      SecondaryStatusTransitions: j.transitions.map((t) => ({
+        Status: t.status,
+        StartTime: epochSeconds(t.startedAt),
+        ...(t.endedAt ? { EndTime: epochSeconds(t.endedAt) } : {}),
+        StatusMessage: t.message,
+      })),
+      ...(trainingSeconds === undefined ? {} : { TrainingTimeInSeconds: trainingSeconds, BillableTimeInSeconds: trainingSeconds }),
+    };
+  }
+
+  /** `ListTrainingJobs`: no local job has a warm pool or a training plan, so those filters match none. */
+  list(input: Input): Output {
+    const all = input.WarmPoolStatusEquals !== undefined || input.TrainingPlanArnEquals !== undefined ? [] : [...this.ctx.store.trainingJobs.values()];
+    const page = listPage(all, input as ListInput, (j) => ({ name: j.name, createdAt: j.createdAt, lastModified: j.lastModified, status: j.status }));
+    return {
+      TrainingJobSummaries: page.items.map((j) => ({
+        TrainingJobName: j.name,
+        TrainingJobArn: j.arn,
+        CreationTime: epochSeconds(j.createdAt),
+        ...(j.trainingEndedAt ? { TrainingEndTime: epochSeconds(j.trainingEndedAt) } : {}),
+        LastModifiedTime: epochSeconds(j.lastModified),
+        TrainingJobStatus: j.status,
+        SecondaryStatus: j.secondaryStatus,
+      })),
+      ...(page.nextToken ? { NextToken: page.nextToken } : {}),
+    };
+  }
+
+  /** `StopTrainingJob`: `Stopping` now; `SIGTERM` to the job, which is `Stopped` once it has ended and uploaded. */
+  stop(name: string): Output {
+    const j = this.job(name);
+    const run = this.runs.get(name);
+    if (j.status !== 'InProgress' || !run) throw validation(`The request was rejected because the training job is in status ${j.status}.`);
+    this.requestStop(j, run, 'Stopped');
+    return {};
+  }
+
+  /** Stops every running job (the local SageMaker is stopping) and waits for them to end. */
+  async stopAll(): Promise<void> {
+    const running = [...this.runs.entries()];
+    for (const [name, run] of running) {
+      const j = this.ctx.store.trainingJobs.get(name);
+      if (j && j.status === 'InProgress') this.requestStop(j, run, 'Stopped');
+    }
+    await Promise.all(running.map(([, run]) => run.done));
+  }
+
+  private requestStop(j: TrainingJobRecord, run: Run, why: 'Stopped' | 'MaxRuntimeExceeded'): void {
+    if (run.stop) return;
+    run.stop = why;
+    j.status = 'Stopping';
+    this.transition(j, 'Stopping', why === 'MaxRuntimeExceeded' ? 'Stopping the training job: it reached MaxRuntimeInSeconds' : 'Stopping the training job');
+    void run.child?.stop(this.killAfterMs());
+  }
+
+  /** Past `smkit train`'s own grace (it forwards SIGTERM, then kills the entry point): kill it. */
+  private killAfterMs(): number {
+    return ((this.ctx.graceSeconds ?? MAX_TRAIN_GRACE_SECONDS) + 10) * 1000;
+  }
+
+  private transition(j: TrainingJobRecord, status: string, message: string): void {
+    const now = new Date();
+    const last = j.transitions.at(-1);
+    if (last && last.endedAt === undefined) last.endedAt = now;
+    j.transitions.push({ status, startedAt: now, message });
+    j.secondaryStatus = status;
+    j.lastModified = now;
+  }
+
+  private finish(j: TrainingJobRecord, status: 'Completed' | 'Failed' | 'Stopped', secondary: string, message: string, failureReason?: string): void {
+    const now = new Date();
+    this.transition(j, secondary, message);
+    j.transitions.at(-1)!.endedAt = now;
+    j.status = status;
+    if (failureReason !== undefined) j.failureReason = failureReason.slice(0, MAX_FAILURE_REASON);
+    j.trainingEndedAt ??= now;
+    j.lastModified = now;
+    this.ctx.log?.('info', `training job ${status.toLowerCase()}`, { trainingJob: j.name, ...(failureReason === undefined ? {} : { failureReason: j.failureReason }) });
+  }
+
+  private async run(j: TrainingJobRecord, run: Run): Promise<void> {
+    const root = join(this.ctx.workDir, 'training', j.name);
+    const paths = trainingPaths(join(root, 'opt', 'ml'));
+    const req = j.request as { HyperParameters?: Record<string, string>; InputDataConfig?: Channel[]; OutputDataConfig: { S3OutputPath: string }; StoppingCondition: { MaxRuntimeInSeconds: number } };
+    try {
+      await this.layOut(j, paths);
+      if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
+      j.trainingStartedAt = new Date();
+      run.timer = setTimeout(() => this.requestStop(j, run, 'MaxRuntimeExceeded'), req.StoppingCondition.MaxRuntimeInSeconds * 1000);
+      run.timer.unref();
+      this.transition(j, 'Downloading', 'Downloading input data');
+      for (const c of req.InputDataConfig ?? []) await this.downloadChannel(c, paths, run);
+      await this.downloadCode(hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']), root, paths);
+    } catch (err) {
+      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: ${(err as Error).message}`);
+    }
+    if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
+
+    this.transition(j, 'Training', 'Training image download completed. Training in progress.');
+    const exit = await this.train(j, paths, run);
+    if (exit.code !== 0 && !run.stop) {
+      const written = await readFile(paths.failureFile, 'utf8').catch(() => '');
+      const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `AlgorithmError: ${written.trim() === '' ? `the training container ended with ${how}` : written}`);
+    }
+
+    this.transition(j, 'Uploading', 'Uploading generated training model');
+    try {
+      const out = parseS3Location(req.OutputDataConfig.S3OutputPath)!;
+      await this.upload(paths.model, out.bucket, outputKey(out.key, j.name, 'model.tar.gz'), root);
+      await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root);
+    } catch (err) {
+      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the training output to ${req.OutputDataConfig.S3OutputPath}: ${(err as Error).message}`);
+    }
+    if (run.stop) return this.finish(j, 'Stopped', run.stop, run.stop === 'MaxRuntimeExceeded' ? 'Training job stopped: it exceeded MaxRuntimeInSeconds' : 'Training job stopped');
+    this.finish(j, 'Completed', 'Completed', 'Training job completed');
+  }
+
+  /** The `/opt/ml` tree and its three config files, as SageMaker writes them. */
+  private async layOut(j: TrainingJobRecord, paths: TrainingPaths): Promise<void> {
+    const req = j.request as { HyperParameters?: Record<string, string>; InputDataConfig?: Channel[]; AlgorithmSpecification: AlgorithmSpecification; ResourceConfig: { InstanceType?: string } };
+    for (const dir of [paths.inputConfig, paths.inputData, paths.model, paths.outputData, paths.code, paths.checkpoints]) await mkdir(dir, { recursive: true });
+    const channels = Object.fromEntries(
+      (req.InputDataConfig ?? []).map((c) => [
+        c.ChannelName,
+        {
+          ...(c.ContentType === undefined ? {} : { ContentType: c.ContentType }),
+          TrainingInputMode: c.InputMode ?? req.AlgorithmSpecification.TrainingInputMode,
+          S3DistributionType: c.DataSource.S3DataSource?.S3DataDistributionType ?? 'FullyReplicated',
+          RecordWrapperType: c.RecordWrapperType ?? 'None',
+        },
+      ]),
+    );
+    const instanceType = req.ResourceConfig.InstanceType ?? 'local';
+    const resources = {
+      current_host: 'algo-1',
+      current_instance_type: instanceType,
+      current_group_name: 'homogeneousCluster',
+      hosts: ['algo-1'],
+      instance_groups: [{ instance_group_name: 'homogeneousCluster', instance_type: instanceType, hosts: ['algo-1'] }],
+      network_interface_name: 'eth0',
+    };
+    await writeFile(paths.hyperparametersFile, JSON.stringify(req.HyperParameters ?? {}));
+    await writeFile(paths.inputDataConfigFile, JSON.stringify(channels));
+    await writeFile(paths.resourceConfigFile, JSON.stringify(resources));
+  }
+
+  /** Every object under an `S3Prefix` channel's prefix, into `input/data/<channel>/` (File mode; FastFile reads the same files). */
+  private async downloadChannel(c: Channel, paths: TrainingPaths, run: Run): Promise<void> {
+    const uri = c.DataSource.S3DataSource!.S3Uri;
+    const { bucket, key: prefix } = parseS3Location(uri)!;
+    const dir = resolve(paths.inputData, c.ChannelName);
+    await mkdir(dir, { recursive: true });
+    const keys = (await this.ctx.s3().list(bucket, prefix)).filter((k) => !k.endsWith('/'));
+    if (keys.length === 0) {
+      throw new Error(`No S3 objects found under S3 URL "${uri}" given in input data source. Please ensure that the bucket exists in the selected region and that objects exist under that S3 prefix.`);
+    }
+    for (const key of keys) {
+      if (run.stop) return;
+      const file = resolve(dir, channelFile(prefix, key));
+      // A key with `..` segments would land outside the channel's folder.
+      if (!file.startsWith(dir + sep)) continue;
+      await mkdir(dirname(file), { recursive: true });
+      await pipeline(await this.ctx.s3().get(bucket, key), createWriteStream(file));
+    }
+  }
+
+  /** An `s3://` `sagemaker_submit_directory` (the SDK's `sourcedir.tar.gz`), extracted into `code/`; local ones are read by `smkit train` itself. */
+  private async downloadCode(submit: string | undefined, root: string, paths: TrainingPaths): Promise<void> {
+    const location = submit === undefined ? undefined : parseS3Location(submit);
+    if (!location) return;
+    const archive = join(root, 'sourcedir.tar.gz');
+    try {
+      await pipeline(await this.ctx.s3().get(location.bucket, location.key), createWriteStream(archive));
+    } catch (err) {
+      throw new Error(`Could not download the training code from ${submit}: ${(err as Error).message}`, { cause: err });
+    }
+    const tar = await import('tar');
+    await tar.x({ file: archive, cwd: paths.code });
+  }
+
+  /** Runs `smkit train` against the tree, with the job's environment, until it exits. */
+  private async train(j: TrainingJobRecord, paths: TrainingPaths, run: Run): Promise<{ code: number | null; signal: string | null }> {
+    const environment = (j.request.Environment as Record<string, string> | undefined) ?? {};
+    const logFile = join(this.ctx.workDir, 'logs', `training-job-${j.name}.log`);
+    const log = createWriteStream(logFile, { flags: 'a' });
+    await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
+    const child = spawn(process.execPath, [this.ctx.bin ?? SMKIT_BIN, 'train', '--base-dir', paths.base, ...(this.ctx.graceSeconds === undefined ? [] : ['--grace-seconds', String(this.ctx.graceSeconds)])], {
+      cwd: paths.base,
+      env: { ...inheritedChildEnv(), ...environment, TRAINING_JOB_NAME: j.name, TRAINING_JOB_ARN: j.arn },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    run.child = trackExit(child, () => log.end());
+    // A stop that came while the process was being started.
+    if (run.stop) void run.child.stop(this.killAfterMs());
+    await run.child.exitPromise;
+    return run.child.exited ?? { code: null, signal: null };
+  }
+
+  /** `dir` as a `.tar.gz` at `s3://bucket/key`; an empty folder is an empty archive. */
+  private async upload(dir: string, bucket: string, key: string, root: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    if ((await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar');
+    const archive = join(root, `${basename(key)}.upload`);
+    await createModelArchive(dir, archive);
+    try {
+      await this.ctx.s3().put(bucket, key, await readFile(archive), 'application/x-tar');
+    } finally {
+      await rm(archive, { force: true });
+    }
+  }
+
+}

@@ -1,0 +1,212 @@
+// Training jobs in the local SageMaker, driven by the real @aws-sdk/client-sagemaker against
+// `startLocalSageMaker`, with channels, code and artifacts on a real local S3 server (s3rver): the
+// jobs run test/fixtures/train scripts through `smkit train`.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateTrainingJobCommand,
+  DescribeTrainingJobCommand,
+  ListTrainingJobsCommand,
+  ListTagsCommand,
+  StopTrainingJobCommand,
+  waitUntilTrainingJobCompletedOrStopped,
+  type CreateTrainingJobCommandInput,
+  type ListTrainingJobsCommandInput,
+  type SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import * as tar from 'tar';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
+import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
+import { REPO_ROOT } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
+
+const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'train');
+const ROLE = 'arn:aws:iam::111122223333:role/SageMakerRole';
+
+let s3: LocalS3;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+let clients: LocalSdkClients;
+let work: string;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'smkit-train-jobs-'));
+  s3 = await startLocalS3(['data']);
+  const put = (Key: string, Body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: 'data', Key, Body }));
+  await put('iris/train/a.csv', '0,5.1\n');
+  await put('iris/train/more/b.csv', '1,6.2\n');
+  const sourcedir = join(work, 'sourcedir.tar.gz');
+  await tar.c({ gzip: true, cwd: FIXTURES, file: sourcedir }, ['copy-channel.mjs']);
+  await put('code/sourcedir.tar.gz', await readFile(sourcedir));
+  local = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' }, trainingGraceSeconds: 5 });
+  clients = localSdkClients(local.url);
+  sm = clients.sagemaker;
+});
+
+after(async () => {
+  clients?.destroy();
+  await local?.stop();
+  await s3?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** A job running `script` from the fixtures folder (read in place), writing to s3://data/out. */
+function job(name: string, script: string, extra: Partial<CreateTrainingJobCommandInput> = {}): CreateTrainingJobCommandInput {
+  return {
+    TrainingJobName: name,
+    RoleArn: ROLE,
+    AlgorithmSpecification: { TrainingImage: '111122223333.dkr.ecr.us-east-1.amazonaws.com/trainer:1', TrainingInputMode: 'File' },
+    HyperParameters: { sagemaker_program: JSON.stringify(script), sagemaker_submit_directory: JSON.stringify(FIXTURES) },
+    OutputDataConfig: { S3OutputPath: 's3://data/out' },
+    ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 1, VolumeSizeInGB: 1 },
+    ...extra,
+  };
+}
+
+const waitFast = { minDelay: 1, maxDelay: 1, maxWaitTime: 90 };
+
+/** The files of the `.tar.gz` at s3://data/<key>, by name. */
+async function archive(key: string): Promise<Map<string, string>> {
+  const out = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: key }));
+  const dir = await mkdtemp(join(work, 'x-'));
+  await writeFile(join(dir, 'a.tar.gz'), await out.Body!.transformToByteArray());
+  await mkdir(join(dir, 'x'));
+  const names: string[] = [];
+  await tar.x({ file: join(dir, 'a.tar.gz'), cwd: join(dir, 'x'), onReadEntry: (e) => void names.push(e.path) });
+  const files = new Map<string, string>();
+  for (const n of names.filter((n) => !n.endsWith('/'))) files.set(n, await readFile(join(dir, 'x', n), 'utf8'));
+  return files;
+}
+
+/** The job's description once it has left InProgress and Stopping (polled every 50 ms). */
+const ended = (name: string) =>
+  until(`${name} to end`, async () => {
+    const d = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: name }));
+    return d.TrainingJobStatus === 'InProgress' || d.TrainingJobStatus === 'Stopping' ? undefined : d;
+  });
+
+/** Resolves once the job's entry point has written its `ready` file: it runs and handles SIGTERM. */
+const entryPointReady = (name: string) => until(`${name}'s entry point to start`, () => existsSync(join(local.workDir, 'training', name, 'opt', 'ml', 'output', 'data', 'ready')));
+
+describe('training jobs', { concurrency: true }, () => {
+  test('a job trains on its S3 channel with code from S3, is awaited with the SDK waiter, and uploads model.tar.gz and output.tar.gz', async () => {
+    const created = await sm.send(
+      new CreateTrainingJobCommand(
+        job('iris-train', 'copy-channel.mjs', {
+          HyperParameters: { epochs: '3', sagemaker_program: '"copy-channel.mjs"', sagemaker_submit_directory: '"s3://data/code/sourcedir.tar.gz"' },
+          InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://data/iris/train' } } }],
+          Environment: { FLAVOUR: 'vanilla' },
+          Tags: [{ Key: 'team', Value: 'ml' }],
+        }),
+      ),
+    );
+    assert.equal(created.TrainingJobArn, 'arn:aws:sagemaker:us-east-1:111122223333:training-job/iris-train');
+    const first = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'iris-train' }));
+    assert.equal(first.TrainingJobStatus, 'InProgress');
+
+    await waitUntilTrainingJobCompletedOrStopped({ client: sm, ...waitFast }, { TrainingJobName: 'iris-train' });
+    const done = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'iris-train' }));
+    assert.equal(done.TrainingJobStatus, 'Completed', done.FailureReason);
+    assert.equal(done.SecondaryStatus, 'Completed');
+    assert.deepEqual(
+      done.SecondaryStatusTransitions?.map((t) => t.Status),
+      ['Starting', 'Downloading', 'Training', 'Uploading', 'Completed'],
+    );
+    assert.ok(done.SecondaryStatusTransitions?.every((t) => t.StartTime instanceof Date && t.EndTime instanceof Date));
+    assert.equal(done.ModelArtifacts?.S3ModelArtifacts, 's3://data/out/iris-train/output/model.tar.gz');
+    assert.ok(done.TrainingStartTime! >= done.CreationTime! && done.TrainingEndTime! >= done.TrainingStartTime!);
+    assert.deepEqual(done.StoppingCondition, { MaxRuntimeInSeconds: 86400 });
+    assert.equal(done.HyperParameters?.epochs, '3');
+    assert.equal(done.InputDataConfig?.[0]?.DataSource?.S3DataSource?.S3DataDistributionType, 'FullyReplicated');
+
+    const model = await archive('out/iris-train/output/model.tar.gz');
+    assert.equal(model.get('model.txt'), 'a.csv: 0,5.1\n\nmore/b.csv: 1,6.2\n\nepochs=3 flavour=vanilla job=iris-train\n');
+    assert.deepEqual([...(await archive('out/iris-train/output/output.tar.gz'))], [['metrics.json', '{"loss":0.25}']]);
+    assert.deepEqual((await sm.send(new ListTagsCommand({ ResourceArn: created.TrainingJobArn }))).Tags, [{ Key: 'team', Value: 'ml' }]);
+  });
+
+  test('a failing job is Failed, with the failure file as its FailureReason, and the waiter rejects', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('broken', 'fail.mjs')));
+    const d = await ended('broken');
+    await assert.rejects(waitUntilTrainingJobCompletedOrStopped({ client: sm, ...waitFast }, { TrainingJobName: 'broken' }), /FAILURE/);
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.equal(d.SecondaryStatus, 'Failed');
+    assert.match(d.FailureReason!, /^AlgorithmError: ExecuteUserScriptError: .*fail\.mjs.* ended with exit code 1: Error: bad training data: column 3 is empty/);
+    assert.ok(d.FailureReason!.length <= 1024);
+  });
+
+  test('a channel with no objects fails the job with a ClientError naming the URL', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('no-data', 'copy-channel.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://data/nothing/here' } } }] })));
+    const d = await ended('no-data');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.match(d.FailureReason!, /^ClientError: No S3 objects found under S3 URL "s3:\/\/data\/nothing\/here"/);
+  });
+
+  test('StopTrainingJob: Stopping, SIGTERM lets the entry point save its model, then Stopped with the artifacts uploaded', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('long-run', 'save-on-sigterm.mjs')));
+    await entryPointReady('long-run');
+    await sm.send(new StopTrainingJobCommand({ TrainingJobName: 'long-run' }));
+    const stopping = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'long-run' }));
+    assert.equal(stopping.TrainingJobStatus, 'Stopping');
+    const d = await ended('long-run');
+    await waitUntilTrainingJobCompletedOrStopped({ client: sm, ...waitFast }, { TrainingJobName: 'long-run' });
+    assert.equal(d.TrainingJobStatus, 'Stopped');
+    assert.equal(d.SecondaryStatus, 'Stopped');
+    assert.deepEqual(d.SecondaryStatusTransitions?.map((t) => t.Status), ['Starting', 'Downloading', 'Training', 'Stopping', 'Uploading', 'Stopped']);
+    assert.equal((await archive('out/long-run/output/model.tar.gz')).get('partial.txt'), 'saved on SIGTERM');
+    await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'long-run' })), { name: 'ValidationException', message: 'The request was rejected because the training job is in status Stopped.' });
+  });
+
+  test('MaxRuntimeInSeconds stops the job: Stopped, with SecondaryStatus MaxRuntimeExceeded', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('too-long', 'save-on-sigterm.mjs', { StoppingCondition: { MaxRuntimeInSeconds: 1 } })));
+    const d = await ended('too-long');
+    assert.equal(d.TrainingJobStatus, 'Stopped');
+    assert.equal(d.SecondaryStatus, 'MaxRuntimeExceeded');
+  });
+
+  test('validation: the service\'s errors for bad names, missing members, duplicates and unknown jobs; local limits refused up front', async () => {
+    const rejects = (input: CreateTrainingJobCommandInput, expected: { name: string; message: string | RegExp }) => assert.rejects(sm.send(new CreateTrainingJobCommand(input)), expected);
+    await rejects(job('under_score', 'fail.mjs'), {
+      name: 'ValidationException',
+      message: "1 validation error detected: Value 'under_score' at 'trainingJobName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    });
+    await rejects({ ...job('no-role', 'fail.mjs'), RoleArn: undefined }, { name: 'ValidationException', message: "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null" });
+    await rejects(job('pipe', 'fail.mjs', { AlgorithmSpecification: { TrainingImage: 'x', TrainingInputMode: 'Pipe' }, InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://data/iris/train' } } }] }), {
+      name: 'ValidationException',
+      message: /Pipe input mode/,
+    });
+    await rejects(job('two', 'fail.mjs', { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 2, VolumeSizeInGB: 1 } }), { name: 'ValidationException', message: /InstanceCount 2/ });
+    await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
+    await sm.send(new CreateTrainingJobCommand(job('dup', 'fail.mjs')));
+    await rejects(job('DUP', 'fail.mjs'), {
+      name: 'ResourceInUse',
+      message: 'Training job names must be unique within an AWS account and region, and a training job with this name already exists (arn:aws:sagemaker:us-east-1:111122223333:training-job/dup)',
+    });
+    await assert.rejects(sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
+    await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
+    // Refused requests created nothing.
+    const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
+    for (const refused of ['under_score', 'no-role', 'pipe', 'two', 'manifest', 'DUP']) assert.ok(!names.includes(refused), refused);
+  });
+});
+
+test('ListTrainingJobs filters, sorts and pages as the other List* calls do', async () => {
+  const list = (input: ListTrainingJobsCommandInput) => sm.send(new ListTrainingJobsCommand(input));
+  const all = await list({ SortBy: 'Name', SortOrder: 'Ascending', MaxResults: 100 });
+  const names = all.TrainingJobSummaries!.map((s) => s.TrainingJobName!);
+  assert.deepEqual(names, [...names].sort());
+  assert.ok(names.includes('iris-train') && names.includes('broken'));
+  const failed = await list({ StatusEquals: 'Failed', MaxResults: 100 });
+  assert.ok(failed.TrainingJobSummaries!.every((s) => s.TrainingJobStatus === 'Failed' && s.TrainingEndTime instanceof Date));
+  assert.deepEqual((await list({ NameContains: 'IRIS' })).TrainingJobSummaries!.map((s) => [s.TrainingJobName, s.TrainingJobStatus, s.SecondaryStatus]), [['iris-train', 'Completed', 'Completed']]);
+  const page1 = await list({ SortBy: 'Name', SortOrder: 'Ascending', MaxResults: 2 });
+  const page2 = await list({ SortBy: 'Name', SortOrder: 'Ascending', MaxResults: 2, NextToken: page1.NextToken! });
+  assert.deepEqual([...page1.TrainingJobSummaries!, ...page2.TrainingJobSummaries!].map((s) => s.TrainingJobName), names.slice(0, 4));
+  assert.deepEqual((await list({ WarmPoolStatusEquals: 'Available' })).TrainingJobSummaries, []);
+});
