@@ -170,6 +170,12 @@ describe('training jobs', { concurrency: true }, () => {
     assert.equal(d.SecondaryStatus, 'MaxRuntimeExceeded');
   });
 
+  test('a MaxRuntimeInSeconds past what a timer holds (28 days, the API maximum) does not stop the job at once', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('month-long', 'fail.mjs', { StoppingCondition: { MaxRuntimeInSeconds: 28 * 86400 } })));
+    const d = await ended('month-long');
+    assert.deepEqual([d.TrainingJobStatus, d.SecondaryStatus], ['Failed', 'Failed']);
+  });
+
   test('validation: the service\'s errors for bad names, missing members, duplicates and unknown jobs; local limits refused up front', async () => {
     const rejects = (input: CreateTrainingJobCommandInput, expected: { name: string; message: string | RegExp }) => assert.rejects(sm.send(new CreateTrainingJobCommand(input)), expected);
     await rejects(job('under_score', 'fail.mjs'), {

@@ -22,6 +22,9 @@ type Output = Record<string, unknown>;
 /** `StoppingCondition.MaxRuntimeInSeconds` when the request gives none: one day (API_StoppingCondition). */
 export const DEFAULT_MAX_RUNTIME_SECONDS = 86_400;
 
+/** The longest delay `setTimeout` keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A tar archive of no entries: its two zero end-of-archive blocks. */
 const EMPTY_TAR = Buffer.alloc(1024);
 
@@ -157,10 +160,12 @@ export class TrainingJobs {
     store.trainingJobs.set(name, job);
     const run: Run = {};
     this.runs.set(name, run);
-    run.done = this.run(job, run).finally(() => {
-      clearTimeout(run.timer);
-      this.runs.delete(name);
-    });
+    run.done = this.run(job, run)
+      .catch((err: unknown) => this.finish(job, 'Failed', 'Failed', 'Training job failed', `InternalServerError: ${(err as Error).message}`))
+      .finally(() => {
+        clearTimeout(run.timer);
+        this.runs.delete(name);
+      });
     return { TrainingJobArn: arn };
   }
 
@@ -308,8 +313,9 @@ export class TrainingJobs {
       await this.layOut(j, paths);
       if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
       j.trainingStartedAt = new Date();
-      run.timer = setTimeout(() => this.requestStop(j, run, 'MaxRuntimeExceeded'), req.StoppingCondition.MaxRuntimeInSeconds * 1000);
-      run.timer.unref();
+      const maxRuntimeMs = req.StoppingCondition.MaxRuntimeInSeconds * 1000;
+      // Past 2^31 - 1 ms (24.8 days; the API allows 28) setTimeout fires at once: such a limit is not armed.
+      if (maxRuntimeMs <= MAX_TIMER_MS) run.timer = setTimeout(() => this.requestStop(j, run, 'MaxRuntimeExceeded'), maxRuntimeMs).unref();
       this.transition(j, 'Downloading', 'Downloading input data');
       for (const c of req.InputDataConfig ?? []) await this.downloadChannel(c, paths, run);
       await this.downloadCode(hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']), root, paths);
