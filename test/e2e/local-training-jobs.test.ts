@@ -187,6 +187,10 @@ describe('training jobs', { concurrency: true }, () => {
       name: 'ValidationException',
       message: /Pipe input mode/,
     });
+    await rejects(job('parent', 'fail.mjs', { InputDataConfig: [{ ChannelName: '..', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://data/iris/train' } } }] }), {
+      name: 'ValidationException',
+      message: /Channel name "\.\." names a folder/,
+    });
     await rejects(job('two', 'fail.mjs', { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 2, VolumeSizeInGB: 1 } }), { name: 'ValidationException', message: /InstanceCount 2/ });
     await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
     await sm.send(new CreateTrainingJobCommand(job('dup', 'fail.mjs')));
@@ -198,7 +202,7 @@ describe('training jobs', { concurrency: true }, () => {
     await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
     // Refused requests created nothing.
     const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
-    for (const refused of ['under_score', 'no-role', 'pipe', 'two', 'manifest', 'DUP']) assert.ok(!names.includes(refused), refused);
+    for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'two', 'manifest', 'DUP']) assert.ok(!names.includes(refused), refused);
   });
 });
 

@@ -190,6 +190,8 @@ export class TrainingJobs {
     }
     const seen = new Set<string>();
     for (const c of (input.InputDataConfig as Channel[] | undefined) ?? []) {
+      // `.` and `..` pass the API's pattern but name input/data itself or its parent.
+      if (c.ChannelName === '.' || c.ChannelName === '..') throw validation(`Channel name "${c.ChannelName}" names a folder, not a channel: use letters, digits, '.', '-' and '_', other than "." and "..".`);
       if (seen.has(c.ChannelName)) throw validation(`Channel names must be unique: "${c.ChannelName}" is given more than once in InputDataConfig.`);
       seen.add(c.ChannelName);
       const mode = c.InputMode ?? spec.TrainingInputMode;
