@@ -24,8 +24,12 @@ const OPERATIONS = [
   'DeleteEndpoint',
   'UpdateEndpoint',
   'UpdateEndpointWeightsAndCapacities',
+  'CreateTrainingJob',
+  'DescribeTrainingJob',
+  'ListTrainingJobs',
+  'StopTrainingJob',
 ];
-const SERVICE_ERRORS = new Set(['ValidationException', 'SerializationException', 'ResourceLimitExceeded', 'UnknownOperationException']);
+const SERVICE_ERRORS = new Set(['ValidationException', 'SerializationException', 'ResourceLimitExceeded', 'ResourceInUse', 'UnknownOperationException']);
 
 /** Inputs shaped like the API's, with members of any JSON type, so validation is exercised past its first check. */
 const member = fc.oneof(fc.string({ maxLength: 80 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.jsonValue({ maxDepth: 3 }));
@@ -72,6 +76,14 @@ const shaped = fc.record(
     MaxResults: member,
     NextToken: member,
     SortBy: member,
+    TrainingJobName: member,
+    RoleArn: fc.oneof(member, fc.constant('arn:aws:iam::123456789012:role/R')),
+    AlgorithmSpecification: fc.oneof(member, fc.record({ TrainingImage: member, TrainingInputMode: member, AlgorithmName: member }, { requiredKeys: [] })),
+    InputDataConfig: fc.oneof(member, fc.array(fc.oneof(member, fc.record({ ChannelName: member, DataSource: fc.oneof(member, fc.record({ S3DataSource: fc.oneof(member, fc.record({ S3DataType: member, S3Uri: member })) })), InputMode: member })), { maxLength: 3 })),
+    OutputDataConfig: fc.oneof(member, fc.record({ S3OutputPath: member })),
+    HyperParameters: fc.oneof(member, fc.dictionary(fc.string({ maxLength: 10 }), member)),
+    StoppingCondition: fc.oneof(member, fc.record({ MaxRuntimeInSeconds: member })),
+    StatusEquals: member,
   },
   { requiredKeys: [] },
 );
