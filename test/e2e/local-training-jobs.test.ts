@@ -137,8 +137,15 @@ describe('training jobs', { concurrency: true }, () => {
     await assert.rejects(waitUntilTrainingJobCompletedOrStopped({ client: sm, ...waitFast }, { TrainingJobName: 'broken' }), /FAILURE/);
     assert.equal(d.TrainingJobStatus, 'Failed');
     assert.equal(d.SecondaryStatus, 'Failed');
-    assert.match(d.FailureReason!, /^AlgorithmError: ExecuteUserScriptError: .*fail\.mjs.* ended with exit code 1: Error: bad training data: column 3 is empty/);
+    assert.match(d.FailureReason!, /^AlgorithmError: ExecuteUserScriptError: .*fail\.mjs.* ended with exit code 1: Error: bad training data: column 3 is empty\n[^]*, exit code: 1$/);
     assert.ok(d.FailureReason!.length <= 1024);
+  });
+
+  test('a failure file past 1024 characters is cut so FailureReason still ends with the exit code', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('wordy', 'long-failure.mjs')));
+    const d = await ended('wordy');
+    assert.equal(d.FailureReason!.length, 1024);
+    assert.match(d.FailureReason!, /^AlgorithmError: ValueError: x+, exit code: 3$/);
   });
 
   test('a channel with no objects fails the job with a ClientError naming the URL', async () => {

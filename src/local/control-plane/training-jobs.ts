@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
@@ -329,9 +330,12 @@ export class TrainingJobs {
     this.transition(j, 'Training', 'Training image download completed. Training in progress.');
     const exit = await this.train(j, paths, run);
     if (exit.code !== 0 && !run.stop) {
-      const written = await readFile(paths.failureFile, 'utf8').catch(() => '');
-      const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `AlgorithmError: ${written.trim() === '' ? `the training container ended with ${how}` : written}`);
+      const written = (await readFile(paths.failureFile, 'utf8').catch(() => '')).trimEnd();
+      const code = exit.code ?? 128 + (os.constants.signals[exit.signal as NodeJS.Signals] ?? 0);
+      // SageMaker's form, "AlgorithmError: <failure file>, exit code: <n>"; the file is cut so the code still fits in 1024 characters.
+      const suffix = `, exit code: ${code}`;
+      const head = 'AlgorithmError: ';
+      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `${head}${written.slice(0, MAX_FAILURE_REASON - head.length - suffix.length)}${suffix}`);
     }
 
     this.transition(j, 'Uploading', 'Uploading generated training model');
