@@ -213,6 +213,22 @@ describe('training jobs', { concurrency: true }, () => {
   });
 });
 
+test('jobs in progress are limited by SMKIT_LOCAL_MAX_INSTANCES: one more is ResourceLimitExceeded', async () => {
+  const small = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url, maxInstances: 1 }, trainingGraceSeconds: 5 });
+  const c = localSdkClients(small.url);
+  try {
+    await c.sagemaker.send(new CreateTrainingJobCommand(job('first', 'save-on-sigterm.mjs')));
+    await assert.rejects(c.sagemaker.send(new CreateTrainingJobCommand(job('second', 'save-on-sigterm.mjs'))), {
+      name: 'ResourceLimitExceeded',
+      message: /'local instances for training job usage' is 1 Instances, with current utilization of 1 Instances/,
+    });
+    assert.deepEqual((await c.sagemaker.send(new ListTrainingJobsCommand({}))).TrainingJobSummaries!.map((s) => s.TrainingJobName), ['first']);
+  } finally {
+    c.destroy();
+    await small.stop();
+  }
+});
+
 test('ListTrainingJobs filters, sorts and pages as the other List* calls do', async () => {
   const list = (input: ListTrainingJobsCommandInput) => sm.send(new ListTrainingJobsCommand(input));
   const all = await list({ SortBy: 'Name', SortOrder: 'Ascending', MaxResults: 100 });

@@ -204,6 +204,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     workDir,
     s3,
     backend: backend.name,
+    maxJobs: settings.maxInstances,
     ...(trainingGraceSeconds === undefined ? {} : { graceSeconds: trainingGraceSeconds }),
     ...(opts.log ? { log: opts.log } : {}),
   });

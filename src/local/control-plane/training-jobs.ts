@@ -58,6 +58,8 @@ export interface TrainingJobsContext {
   s3: () => S3Objects;
   /** The backend endpoints run on: training jobs run as `smkit train` processes, on the process backend only. */
   backend: 'process' | 'docker';
+  /** Most jobs in progress at once (`SMKIT_LOCAL_MAX_INSTANCES`, one instance each); `ResourceLimitExceeded` beyond. */
+  maxJobs?: number;
   /** `SIGTERM` grace of `StopTrainingJob` and `MaxRuntimeInSeconds`. @defaultValue `SMKIT_TRAIN_GRACE_SECONDS` (90 s), as `smkit train` reads it */
   graceSeconds?: number;
   /** `bin/smkit.js` (tests). @defaultValue this package's */
@@ -122,6 +124,14 @@ export class TrainingJobs {
       throw new AwsServiceError('ResourceInUse', `Training job names must be unique within an AWS account and region, and a training job with this name already exists (${arn})`, 400);
     }
     this.check(input);
+    const max = this.ctx.maxJobs;
+    if (max !== undefined && this.runs.size >= max) {
+      throw new AwsServiceError(
+        'ResourceLimitExceeded',
+        `The account-level service limit 'local instances for training job usage' is ${max} Instances, with current utilization of ${this.runs.size} Instances and a request delta of 1 Instances. Wait for a job to end, or raise SMKIT_LOCAL_MAX_INSTANCES to allow more.`,
+        400,
+      );
+    }
     const output = parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath))!;
     const now = new Date();
     const spec = input.AlgorithmSpecification as AlgorithmSpecification;
