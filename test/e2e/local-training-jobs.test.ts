@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   CreateTrainingJobCommand,
+  DeleteTrainingJobCommand,
   DescribeTrainingJobCommand,
   ListTrainingJobsCommand,
   ListTagsCommand,
@@ -168,6 +169,20 @@ describe('training jobs', { concurrency: true }, () => {
     assert.deepEqual(d.SecondaryStatusTransitions?.map((t) => t.Status), ['Starting', 'Downloading', 'Training', 'Stopping', 'Uploading', 'Stopped']);
     assert.equal((await archive('out/long-run/output/model.tar.gz')).get('partial.txt'), 'saved on SIGTERM');
     await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'long-run' })), { name: 'ValidationException', message: 'The request was rejected because the training job is in status Stopped.' });
+  });
+
+  test('DeleteTrainingJob deletes an ended job (its name can be used again) and refuses one in progress', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('short-lived', 'save-on-sigterm.mjs', { Tags: [{ Key: 'k', Value: 'v' }] })));
+    await assert.rejects(sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ResourceInUse', message: /is in status InProgress: only a Completed, Failed or Stopped job can be deleted/ });
+    await sm.send(new StopTrainingJobCommand({ TrainingJobName: 'short-lived' }));
+    await ended('short-lived');
+    await sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' }));
+    await assert.rejects(sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ValidationException', message: 'Requested resource not found.' });
+    await assert.rejects(sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ResourceNotFound' });
+    assert.ok(!existsSync(join(local.workDir, 'training', 'short-lived')));
+    const again = await sm.send(new CreateTrainingJobCommand(job('short-lived', 'fail.mjs')));
+    assert.deepEqual((await sm.send(new ListTagsCommand({ ResourceArn: again.TrainingJobArn }))).Tags, []);
+    await ended('short-lived');
   });
 
   test('MaxRuntimeInSeconds stops the job: Stopped, with SecondaryStatus MaxRuntimeExceeded', async () => {

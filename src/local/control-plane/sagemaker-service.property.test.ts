@@ -28,8 +28,9 @@ const OPERATIONS = [
   'DescribeTrainingJob',
   'ListTrainingJobs',
   'StopTrainingJob',
+  'DeleteTrainingJob',
 ];
-const SERVICE_ERRORS = new Set(['ValidationException', 'SerializationException', 'ResourceLimitExceeded', 'ResourceInUse', 'UnknownOperationException']);
+const SERVICE_ERRORS = new Set(['ValidationException', 'SerializationException', 'ResourceLimitExceeded', 'ResourceInUse', 'ResourceNotFound', 'UnknownOperationException']);
 
 /** Inputs shaped like the API's, with members of any JSON type, so validation is exercised past its first check. */
 const member = fc.oneof(fc.string({ maxLength: 80 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.jsonValue({ maxDepth: 3 }));

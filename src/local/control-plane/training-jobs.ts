@@ -175,7 +175,8 @@ export class TrainingJobs {
       .catch((err: unknown) => this.finish(job, 'Failed', 'Failed', 'Training job failed', `InternalServerError: ${(err as Error).message}`))
       .finally(() => {
         clearTimeout(run.timer);
-        this.runs.delete(name);
+        // The name may belong to a newer job by now (the ended one deleted, the name reused).
+        if (this.runs.get(name) === run) this.runs.delete(name);
       });
     return { TrainingJobArn: arn };
   }
@@ -272,6 +273,21 @@ export class TrainingJobs {
     const run = this.runs.get(name);
     if (j.status !== 'InProgress' || !run) throw validation(`The request was rejected because the training job is in status ${j.status}.`);
     this.requestStop(j, run, 'Stopped');
+    return {};
+  }
+
+  /**
+   * `DeleteTrainingJob`: a job that has ended (`Completed`, `Failed`, `Stopped`) is forgotten and
+   * its local tree removed, so the name can be used again; one in progress is `ResourceInUse`.
+   */
+  async delete(name: string): Promise<Output> {
+    const j = this.ctx.store.trainingJobs.get(name);
+    if (!j) throw new AwsServiceError('ResourceNotFound', `Could not find training job "${this.ctx.store.arn('training-job', name)}".`, 400);
+    if (j.status === 'InProgress' || j.status === 'Stopping') {
+      throw new AwsServiceError('ResourceInUse', `Training job "${j.arn}" is in status ${j.status}: only a Completed, Failed or Stopped job can be deleted. Stop it first (StopTrainingJob).`, 400);
+    }
+    this.ctx.store.trainingJobs.delete(name);
+    await rm(join(this.ctx.workDir, 'training', name), { recursive: true, force: true });
     return {};
   }
 
