@@ -43,7 +43,7 @@ before(async () => {
   await put('iris/train/a.csv', '0,5.1\n');
   await put('iris/train/more/b.csv', '1,6.2\n');
   const sourcedir = join(work, 'sourcedir.tar.gz');
-  await tar.c({ gzip: true, cwd: FIXTURES, file: sourcedir }, ['copy-channel.mjs']);
+  await tar.c({ gzip: true, cwd: FIXTURES, file: sourcedir }, ['copy-channel.mjs', 'fail.mjs']);
   await put('code/sourcedir.tar.gz', await readFile(sourcedir));
   local = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' }, trainingGraceSeconds: 5 });
   clients = localSdkClients(local.url);
@@ -132,8 +132,8 @@ describe('training jobs', { concurrency: true }, () => {
     assert.deepEqual((await sm.send(new ListTagsCommand({ ResourceArn: created.TrainingJobArn }))).Tags, [{ Key: 'team', Value: 'ml' }]);
   });
 
-  test('a failing job is Failed, with the failure file as its FailureReason, and the waiter rejects', async () => {
-    await sm.send(new CreateTrainingJobCommand(job('broken', 'fail.mjs')));
+  test('a failing job (code from SAGEMAKER_SUBMIT_DIRECTORY in S3) is Failed, with the failure file as its FailureReason, and the waiter rejects', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('broken', 'fail.mjs', { HyperParameters: { sagemaker_program: '"fail.mjs"' }, Environment: { SAGEMAKER_SUBMIT_DIRECTORY: 's3://data/code/sourcedir.tar.gz' } })));
     const d = await ended('broken');
     await assert.rejects(waitUntilTrainingJobCompletedOrStopped({ client: sm, ...waitFast }, { TrainingJobName: 'broken' }), /FAILURE/);
     assert.equal(d.TrainingJobStatus, 'Failed');

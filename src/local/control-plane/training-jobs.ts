@@ -347,7 +347,9 @@ export class TrainingJobs {
       if (maxRuntimeMs <= MAX_TIMER_MS) run.timer = setTimeout(() => this.requestStop(j, run, 'MaxRuntimeExceeded'), maxRuntimeMs).unref();
       this.transition(j, 'Downloading', 'Downloading input data');
       for (const c of req.InputDataConfig ?? []) await this.downloadChannel(c, paths, run);
-      await this.downloadCode(hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']), root, paths);
+      // Where smkit train looks for the code: the hyperparameter first, then the environment variable.
+      const submit = hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']) ?? (j.request.Environment as Record<string, string> | undefined)?.['SAGEMAKER_SUBMIT_DIRECTORY'];
+      await this.downloadCode(submit, root, paths);
     } catch (err) {
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: ${(err as Error).message}`);
     }
@@ -425,7 +427,7 @@ export class TrainingJobs {
     }
   }
 
-  /** An `s3://` `sagemaker_submit_directory` (the SDK's `sourcedir.tar.gz`), extracted into `code/`; local ones are read by `smkit train` itself. */
+  /** An `s3://` submit directory (the SDK's `sourcedir.tar.gz`), extracted into `code/`; local ones are read by `smkit train` itself. */
   private async downloadCode(submit: string | undefined, root: string, paths: TrainingPaths): Promise<void> {
     const location = submit === undefined ? undefined : parseS3Location(submit);
     if (!location) return;
