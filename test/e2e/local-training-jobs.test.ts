@@ -142,6 +142,17 @@ describe('training jobs', { concurrency: true }, () => {
     assert.ok(d.FailureReason!.length <= 1024);
   });
 
+  test('CheckpointConfig: the checkpoints in S3 are restored before the entry point runs and its new ones uploaded after', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'ckpt/run1/epoch.txt', Body: '41' }));
+    await sm.send(new CreateTrainingJobCommand(job('resumed', 'resume.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/run1' } })));
+    const d = await ended('resumed');
+    assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
+    assert.deepEqual(d.CheckpointConfig, { S3Uri: 's3://data/ckpt/run1' });
+    assert.equal((await archive('out/resumed/output/model.tar.gz')).get('model.txt'), 'resumed from epoch 41');
+    const saved = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'ckpt/run1/epoch.txt' }));
+    assert.equal(await saved.Body!.transformToString(), '42');
+  });
+
   test('a failure file past 1024 characters is cut so FailureReason still ends with the exit code', async () => {
     await sm.send(new CreateTrainingJobCommand(job('wordy', 'long-failure.mjs')));
     const d = await ended('wordy');
@@ -213,6 +224,7 @@ describe('training jobs', { concurrency: true }, () => {
       name: 'ValidationException',
       message: /Channel name "\.\." names a folder/,
     });
+    await rejects(job('elsewhere', 'fail.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/x', LocalPath: '/tmp/ckpt' } }), { name: 'ValidationException', message: /CheckpointConfig.LocalPath \/tmp\/ckpt is not supported/ });
     await rejects(job('two', 'fail.mjs', { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 2, VolumeSizeInGB: 1 } }), { name: 'ValidationException', message: /InstanceCount 2/ });
     await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
     await sm.send(new CreateTrainingJobCommand(job('dup', 'fail.mjs')));
@@ -224,7 +236,7 @@ describe('training jobs', { concurrency: true }, () => {
     await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
     // Refused requests created nothing.
     const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
-    for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'two', 'manifest', 'DUP']) assert.ok(!names.includes(refused), refused);
+    for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'two', 'manifest', 'DUP']) assert.ok(!names.includes(refused), refused);
   });
 });
 

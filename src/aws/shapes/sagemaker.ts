@@ -463,6 +463,7 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
       EnableInterContainerTrafficEncryption: { kind: 'boolean' },
       EnableManagedSpotTraining: { kind: 'boolean' },
       Environment: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 0, max: 512, pattern: '[a-zA-Z_][a-zA-Z0-9_]*' }, value: { kind: 'string', min: 0, max: 512, pattern: '[\\S\\s]*' } },
+      CheckpointConfig: { kind: 'structure', required: ['S3Uri'], members: { S3Uri: S3_URI, LocalPath: { kind: 'string', min: 0, max: 4096, pattern: '.*' } } },
     },
   },
   DescribeTrainingJob: { kind: 'structure', required: ['TrainingJobName'], members: { TrainingJobName: TRAINING_JOB_NAME } },

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { createModelArchive } from '../../archive/model-archive.js';
@@ -25,6 +25,14 @@ export const DEFAULT_MAX_RUNTIME_SECONDS = 86_400;
 
 /** The longest delay `setTimeout` keeps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `CheckpointConfig.LocalPath` when not given (API_CheckpointConfig), the only one the local SageMaker takes. */
+const DEFAULT_CHECKPOINT_PATH = '/opt/ml/checkpoints';
+
+/** `s3://bucket/prefix` as a folder: the prefix with one trailing `/` (none when empty). */
+function folderPrefix(key: string): string {
+  return key === '' || key.endsWith('/') ? key : `${key}/`;
+}
 
 /** A tar archive of no entries: its two zero end-of-archive blocks. */
 const EMPTY_TAR = Buffer.alloc(1024);
@@ -153,6 +161,7 @@ export class TrainingJobs {
       ResourceConfig: { InstanceCount: 1, ...(input.ResourceConfig as object | undefined) },
       StoppingCondition: { MaxRuntimeInSeconds: DEFAULT_MAX_RUNTIME_SECONDS, ...(input.StoppingCondition as object | undefined) },
       ...(input.Environment === undefined ? {} : { Environment: input.Environment }),
+      ...(input.CheckpointConfig === undefined ? {} : { CheckpointConfig: input.CheckpointConfig }),
       EnableNetworkIsolation: input.EnableNetworkIsolation === true,
       EnableInterContainerTrafficEncryption: input.EnableInterContainerTrafficEncryption === true,
       EnableManagedSpotTraining: input.EnableManagedSpotTraining === true,
@@ -199,6 +208,13 @@ export class TrainingJobs {
     if (count !== undefined && count !== 1) throw validation(`ResourceConfig.InstanceCount ${count} is not supported by the local SageMaker, which runs a training job on one instance: use 1.`);
     if (parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)) === undefined) {
       throw validation(`OutputDataConfig.S3OutputPath ${String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)} is not an S3 location: use s3://bucket/prefix.`);
+    }
+    const checkpoints = input.CheckpointConfig as { S3Uri: string; LocalPath?: string } | undefined;
+    if (checkpoints !== undefined) {
+      if (parseS3Location(checkpoints.S3Uri) === undefined) throw validation(`CheckpointConfig.S3Uri ${checkpoints.S3Uri} is not an S3 location: use s3://bucket/prefix.`);
+      if (checkpoints.LocalPath !== undefined && checkpoints.LocalPath.replace(/\/+$/, '') !== DEFAULT_CHECKPOINT_PATH) {
+        throw validation(`CheckpointConfig.LocalPath ${checkpoints.LocalPath} is not supported by the local SageMaker, which keeps checkpoints in ${DEFAULT_CHECKPOINT_PATH} (SMKIT_CHECKPOINT_DIR): leave it unset.`);
+      }
     }
     const seen = new Set<string>();
     for (const c of (input.InputDataConfig as Channel[] | undefined) ?? []) {
@@ -350,6 +366,7 @@ export class TrainingJobs {
       // Where smkit train looks for the code: the hyperparameter first, then the environment variable.
       const submit = hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']) ?? (j.request.Environment as Record<string, string> | undefined)?.['SAGEMAKER_SUBMIT_DIRECTORY'];
       await this.downloadCode(submit, root, paths);
+      await this.restoreCheckpoints(j, paths, run);
     } catch (err) {
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: ${(err as Error).message}`);
     }
@@ -357,6 +374,11 @@ export class TrainingJobs {
 
     this.transition(j, 'Training', 'Training image download completed. Training in progress.');
     const exit = await this.train(j, paths, run);
+    try {
+      await this.saveCheckpoints(j, paths);
+    } catch (err) {
+      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the checkpoints: ${(err as Error).message}`);
+    }
     if (exit.code !== 0 && !run.stop) {
       const written = (await readFile(paths.failureFile, 'utf8').catch(() => '')).trimEnd();
       const code = exit.code ?? 128 + (os.constants.signals[exit.signal as NodeJS.Signals] ?? 0);
@@ -424,6 +446,38 @@ export class TrainingJobs {
       if (!file.startsWith(dir + sep)) continue;
       await mkdir(dirname(file), { recursive: true });
       await pipeline(await this.ctx.s3().get(bucket, key), createWriteStream(file));
+    }
+  }
+
+  /** `CheckpointConfig.S3Uri`'s objects into the checkpoint folder, as SageMaker restores them when a job starts. */
+  private async restoreCheckpoints(j: TrainingJobRecord, paths: TrainingPaths, run: Run): Promise<void> {
+    const config = j.request.CheckpointConfig as { S3Uri: string } | undefined;
+    if (config === undefined) return;
+    const { bucket, key } = parseS3Location(config.S3Uri)!;
+    const prefix = folderPrefix(key);
+    const dir = resolve(paths.checkpoints);
+    for (const k of await this.ctx.s3().list(bucket, prefix)) {
+      if (run.stop) return;
+      const file = resolve(dir, k.slice(prefix.length));
+      if (!file.startsWith(dir + sep)) continue;
+      await mkdir(dirname(file), { recursive: true });
+      await pipeline(await this.ctx.s3().get(bucket, k), createWriteStream(file));
+    }
+  }
+
+  /**
+   * Every file of the checkpoint folder to `CheckpointConfig.S3Uri`, whatever the job's outcome:
+   * SageMaker syncs the folder while the job runs; locally it is synced once, when the entry point has ended.
+   */
+  private async saveCheckpoints(j: TrainingJobRecord, paths: TrainingPaths): Promise<void> {
+    const config = j.request.CheckpointConfig as { S3Uri: string } | undefined;
+    if (config === undefined) return;
+    const { bucket, key } = parseS3Location(config.S3Uri)!;
+    const entries = await readdir(paths.checkpoints, { recursive: true, withFileTypes: true });
+    for (const e of entries) {
+      if (!e.isFile()) continue;
+      const file = join(e.parentPath ?? e.path, e.name);
+      await this.ctx.s3().put(bucket, folderPrefix(key) + relative(paths.checkpoints, file).split(sep).join('/'), await readFile(file));
     }
   }
 
