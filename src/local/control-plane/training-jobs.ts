@@ -108,7 +108,7 @@ function channelFile(prefix: string, key: string): string {
 
 /** `s3://bucket/prefix` + `<job>/output/<file>`. */
 function outputKey(prefix: string, job: string, file: string): string {
-  return `${prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`}${job}/output/${file}`;
+  return `${folderPrefix(prefix)}${job}/output/${file}`;
 }
 
 /**
