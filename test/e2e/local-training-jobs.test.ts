@@ -225,6 +225,7 @@ describe('training jobs', { concurrency: true }, () => {
       message: /Channel name "\.\." names a folder/,
     });
     await rejects(job('elsewhere', 'fail.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/x', LocalPath: '/tmp/ckpt' } }), { name: 'ValidationException', message: /CheckpointConfig.LocalPath \/tmp\/ckpt is not supported/ });
+    await rejects(job('uncompressed', 'fail.mjs', { OutputDataConfig: { S3OutputPath: 's3://data/out', CompressionType: 'NONE' } }), { name: 'ValidationException', message: /CompressionType NONE \(uncompressed model output\) is not supported/ });
     await rejects(job('two', 'fail.mjs', { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 2, VolumeSizeInGB: 1 } }), { name: 'ValidationException', message: /InstanceCount 2/ });
     await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
     await sm.send(new CreateTrainingJobCommand(job('dup', 'fail.mjs')));
@@ -236,7 +237,7 @@ describe('training jobs', { concurrency: true }, () => {
     await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
     // Refused requests created nothing.
     const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
-    for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'two', 'manifest', 'DUP']) assert.ok(!names.includes(refused), refused);
+    for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'manifest', 'DUP']) assert.ok(!names.includes(refused), refused);
   });
 });
 

@@ -209,6 +209,9 @@ export class TrainingJobs {
     if (parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)) === undefined) {
       throw validation(`OutputDataConfig.S3OutputPath ${String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)} is not an S3 location: use s3://bucket/prefix.`);
     }
+    if ((input.OutputDataConfig as { CompressionType?: string }).CompressionType === 'NONE') {
+      throw validation('OutputDataConfig.CompressionType NONE (uncompressed model output) is not supported by the local SageMaker, which uploads model.tar.gz and output.tar.gz: leave it unset or GZIP.');
+    }
     const checkpoints = input.CheckpointConfig as { S3Uri: string; LocalPath?: string } | undefined;
     if (checkpoints !== undefined) {
       if (parseS3Location(checkpoints.S3Uri) === undefined) throw validation(`CheckpointConfig.S3Uri ${checkpoints.S3Uri} is not an S3 location: use s3://bucket/prefix.`);
