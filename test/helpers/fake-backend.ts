@@ -7,7 +7,8 @@ import type { ContainerBackend, ContainerSpec, RunningContainer } from '../../sr
  * process on the spec's port. `/ping` answers 200 (503 for its first `FAKE_READY_AFTER_MS`; with
  * `FAKE_PING=fail` the container writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id,
  * "got": <request body>}` after `FAKE_DELAY_MS`, with status `FAKE_STATUS` (200), chunked (no
- * Content-Length) with `FAKE_CHUNKED=true`. Real sockets,
+ * Content-Length) with `FAKE_CHUNKED=true`; with `FAKE_HOLD=true` it answers only once the test
+ * calls {@link FakeBackend.release} (a request kept in flight without a timer). Real sockets,
  * real ports: only the model server is replaced.
  */
 export class FakeBackend implements ContainerBackend {
@@ -29,6 +30,17 @@ export class FakeBackend implements ContainerBackend {
   /** Ids of running containers whose `/ping` answers 500 from now on (up, but unhealthy). */
   readonly unhealthy = new Set<string>();
   readonly #crash = new Map<string, () => void>();
+  /** Answers of `FAKE_HOLD=true` containers waiting for {@link release}, by container id. */
+  readonly #held = new Map<string, Array<() => void>>();
+
+  /** Sends the answers that containers started with `FAKE_HOLD=true` are holding (of container `id` only, when given). */
+  release(id?: string): void {
+    for (const [holder, answers] of this.#held) {
+      if (id !== undefined && holder !== id) continue;
+      this.#held.delete(holder);
+      for (const answer of answers) answer();
+    }
+  }
 
   /** Ids of the containers running now. */
   get runningIds(): string[] {
@@ -62,12 +74,17 @@ export class FakeBackend implements ContainerBackend {
         }
         this.invocations.push({ id: spec.id, body: Buffer.concat(chunks).toString() });
         this.requests.push({ id: spec.id, call: `${req.method} ${req.url}` });
-        setTimeout(() => {
+        const send = (): void => {
           const answer = JSON.stringify({ tag: spec.env.FAKE_TAG ?? '', id: spec.id, got: Buffer.concat(chunks).toString() });
           // Without Content-Length, writeHead makes node:http send the answer chunked.
           const length = spec.env.FAKE_CHUNKED === 'true' ? {} : { 'content-length': Buffer.byteLength(answer) };
           res.writeHead(status, { 'content-type': 'application/json', ...length }).end(answer);
-        }, delay);
+        };
+        if (spec.env.FAKE_HOLD === 'true' && req.url === '/invocations') {
+          const held = this.#held.get(spec.id) ?? [];
+          held.push(send);
+          this.#held.set(spec.id, held);
+        } else setTimeout(send, delay);
       });
     });
     this.running += 1;

@@ -111,7 +111,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * The endpoint life cycle, in one place: `CreateEndpoint` (Creating → InService | Failed),
  * `UpdateEndpoint` (Updating: the new fleet starts beside the old one, traffic shifts by the
  * deployment config's steps while the named alarms are watched; → InService on the new config,
- * or RollingBack → InService on the old one), `UpdateEndpointWeightsAndCapacities` (weights at
+ * or, rolled back while still Updating, InService on the old one with a `FailureReason`),
+ * `UpdateEndpointWeightsAndCapacities` (weights at
  * once, instances started or drained and stopped) and `DeleteEndpoint` (Deleting → gone).
  */
 export class EndpointLifecycle {
@@ -559,7 +560,8 @@ export class EndpointLifecycle {
         return;
       }
       const reason = err instanceof RollbackError ? err.message : `The update to endpoint configuration "${config.name}" failed and was rolled back: ${(err as Error).message}`;
-      e.status = 'RollingBack';
+      // The endpoint stays Updating while UpdateEndpoint rolls back: the API reference gives
+      // RollingBack only to an UpdateEndpointWeightsAndCapacities change being undone.
       e.lastModified = new Date();
       this.say(`endpoint ${e.name}: rolling back: ${reason}`);
       if (shrinkBlue) {

@@ -1,0 +1,117 @@
+// UpdateEndpoint with a DeploymentConfig, through the real SDK clients over HTTP: what
+// DescribeEndpoint says while an update rolls back, and DeleteEndpoint in the middle of it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateModelCommand,
+  DeleteEndpointCommand,
+  DescribeEndpointCommand,
+  UpdateEndpointCommand,
+  type DeploymentConfig,
+  type DescribeEndpointCommandOutput,
+} from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+
+let dir: string;
+let backend: FakeBackend;
+let local: LocalSageMakerHandle;
+let aws: LocalSdkClients;
+
+const POLL = { timeoutMs: 30_000, intervalMs: 25 };
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-guardrails-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  backend = new FakeBackend();
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, settings: {} });
+  aws = localSdkClients(local.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
+  // Every invocation is held in flight until the test releases it: a fleet stops only once its
+  // requests have finished, so a held request keeps a rollback (or a deletion) under way.
+  for (const [name, tag] of [['gr-blue', 'blue'], ['gr-green', 'green']] as const) {
+    await aws.sagemaker.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: `repo/img:${tag}`, ModelDataUrl: dir, Environment: { FAKE_TAG: tag, FAKE_HOLD: 'true' } } }));
+    await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  }
+});
+
+after(async () => {
+  backend?.release();
+  aws?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const describe = (name: string): Promise<DescribeEndpointCommandOutput> => aws.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
+
+/** The pending deployment's variant status (Creating, ActivatingTraffic, Baking, Deleting), if any. */
+const pendingStatus = (d: DescribeEndpointCommandOutput): string | undefined => d.PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0]?.Status;
+
+/** Id of the running container started from the model tagged `tag`. */
+function container(tag: string): string {
+  const ids = new Set(backend.runningIds);
+  const spec = backend.started.find((s) => s.env.FAKE_TAG === tag && ids.has(s.id));
+  assert.ok(spec, `a running ${tag} container`);
+  return spec.id;
+}
+
+/** Sends an invocation and waits until the container of `tag` holds it. */
+async function holdInvocation(endpoint: string, tag: string): Promise<{ answer: Promise<unknown> }> {
+  const id = container(tag);
+  const seen = backend.invocations.filter((i) => i.id === id).length;
+  const answer = aws.runtime.send(new InvokeEndpointCommand({ EndpointName: endpoint, Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+  answer.catch(() => {});
+  await until(`the ${tag} container holding an invocation`, () => (backend.invocations.filter((i) => i.id === id).length > seen ? true : undefined), POLL);
+  // Wrapped: an async function returning the promise itself would wait for the answer.
+  return { answer };
+}
+
+/** Creates `endpoint` on gr-blue, starts an all-at-once update to gr-green that bakes, and trips its alarm. */
+async function rollingBackUpdate(endpoint: string): Promise<{ deploymentConfig: DeploymentConfig; greenAnswer: Promise<unknown> }> {
+  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: endpoint, EndpointConfigName: 'gr-blue' }));
+  await until('InService', async () => ((await describe(endpoint)).EndpointStatus === 'InService' ? true : undefined), POLL);
+  const alarm = `${endpoint}-alarm`;
+  await aws.cloudwatch.send(
+    new PutMetricAlarmCommand({ AlarmName: alarm, Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
+  );
+  const deploymentConfig: DeploymentConfig = {
+    BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 600 }, TerminationWaitInSeconds: 0 },
+    AutoRollbackConfiguration: { Alarms: [{ AlarmName: alarm }] },
+  };
+  await aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: endpoint, EndpointConfigName: 'gr-green', DeploymentConfig: deploymentConfig }));
+  await until('baking', async () => (pendingStatus(await describe(endpoint)) === 'Baking' ? true : undefined), POLL);
+  const { answer: greenAnswer } = await holdInvocation(endpoint, 'green');
+  await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: alarm, StateValue: 'ALARM', StateReason: 'forced by the test' }));
+  return { deploymentConfig, greenAnswer };
+}
+
+test('an UpdateEndpoint that rolls back stays Updating until it is InService on the old config; FailureReason says why, LastDeploymentConfig is the update\'s', async () => {
+  const { deploymentConfig, greenAnswer } = await rollingBackUpdate('gr-rollback');
+  // The held invocation keeps the new fleet draining, so the rollback is seen while it runs.
+  const rolling = await until('rolling back', async () => {
+    const d = await describe('gr-rollback');
+    return pendingStatus(d) === 'Deleting' ? d : undefined;
+  }, POLL);
+  assert.equal(rolling.EndpointStatus, 'Updating', 'RollingBack is for UpdateEndpointWeightsAndCapacities changes being undone');
+  assert.equal(rolling.EndpointConfigName, 'gr-blue');
+  assert.equal(rolling.PendingDeploymentSummary?.EndpointConfigName, 'gr-green');
+  backend.release(container('green'));
+  await greenAnswer;
+  const done = await until('rolled back', async () => {
+    const d = await describe('gr-rollback');
+    return d.EndpointStatus === 'InService' ? d : undefined;
+  }, POLL);
+  assert.equal(done.EndpointConfigName, 'gr-blue');
+  assert.equal(done.PendingDeploymentSummary, undefined);
+  assert.match(done.FailureReason ?? '', /CloudWatch alarm "gr-rollback-alarm" was in ALARM state/);
+  assert.deepEqual(done.LastDeploymentConfig, deploymentConfig);
+  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'gr-rollback' }));
+});
