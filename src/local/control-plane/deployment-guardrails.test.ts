@@ -115,3 +115,30 @@ test('an UpdateEndpoint that rolls back stays Updating until it is InService on 
   assert.deepEqual(done.LastDeploymentConfig, deploymentConfig);
   await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'gr-rollback' }));
 });
+
+test('DeleteEndpoint while an update rolls back: the endpoint stays Deleting until it is gone, never InService again', async () => {
+  const { greenAnswer } = await rollingBackUpdate('gr-delete');
+  await until('rolling back', async () => (pendingStatus(await describe('gr-delete')) === 'Deleting' ? true : undefined), POLL);
+  // A request held by the old fleet keeps the deletion from finishing once the rollback has.
+  const { answer: blueAnswer } = await holdInvocation('gr-delete', 'blue');
+  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'gr-delete' }));
+  assert.equal((await describe('gr-delete')).EndpointStatus, 'Deleting');
+  backend.release(container('green'));
+  await greenAnswer;
+  const rolledBack = await until('the rollback over', async () => {
+    const d = await describe('gr-delete');
+    return d.PendingDeploymentSummary === undefined ? d : undefined;
+  }, POLL);
+  assert.equal(rolledBack.EndpointStatus, 'Deleting');
+  backend.release(container('blue'));
+  await blueAnswer;
+  await until('deleted', async () => {
+    try {
+      const d = await describe('gr-delete');
+      assert.equal(d.EndpointStatus, 'Deleting');
+      return undefined;
+    } catch (err) {
+      return (err as Error).name === 'ValidationException' ? true : undefined;
+    }
+  }, POLL);
+});

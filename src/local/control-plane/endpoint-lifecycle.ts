@@ -579,6 +579,8 @@ export class EndpointLifecycle {
       }
       await green?.stop();
       e.pending = undefined;
+      // DeleteEndpoint came during the rollback: the endpoint stays Deleting until it is gone.
+      if (signal.aborted) return;
       e.failureReason = failureReason(reason);
       e.status = 'InService';
       e.lastModified = new Date();
