@@ -26,6 +26,8 @@ let dir: string;
 let backend: FakeBackend;
 let local: LocalSageMakerHandle;
 let aws: LocalSdkClients;
+/** Sees each progress line of the local SageMaker as it is said (synchronously, in step with the update). */
+let onProgress: ((line: string) => void) | undefined;
 
 const POLL = { timeoutMs: 30_000, intervalMs: 25 };
 
@@ -33,7 +35,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-guardrails-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   backend = new FakeBackend();
-  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, settings: {} });
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, settings: {}, progress: (line) => onProgress?.(line) });
   aws = localSdkClients(local.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
   // Every invocation is held in flight until the test releases it: a fleet stops only once its
   // requests have finished, so a held request keeps a rollback (or a deletion) under way.
@@ -136,6 +138,57 @@ test('DeleteEndpoint while an update rolls back: the endpoint stays Deleting unt
     try {
       const d = await describe('gr-delete');
       assert.equal(d.EndpointStatus, 'Deleting');
+      return undefined;
+    } catch (err) {
+      return (err as Error).name === 'ValidationException' ? true : undefined;
+    }
+  }, POLL);
+});
+
+test('a rolling update whose rollback cannot restore the old fleet is UpdateRollbackFailed, serving both configs, until deleted', async () => {
+  await aws.sagemaker.send(new CreateModelCommand({ ModelName: 'gr-a', PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir, Environment: { FAKE_TAG: 'a' } } }));
+  await aws.sagemaker.send(new CreateModelCommand({ ModelName: 'gr-b', PrimaryContainer: { Image: 'repo/img:b', ModelDataUrl: dir, Environment: { FAKE_TAG: 'b' } } }));
+  for (const m of ['gr-a', 'gr-b']) {
+    await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: `${m}3`, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: m, InitialInstanceCount: 3, InstanceType: 'ml.m5.large' }] }));
+  }
+  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'gr-mix', EndpointConfigName: 'gr-a3' }));
+  await until('InService', async () => ((await describe('gr-mix')).EndpointStatus === 'InService' ? true : undefined), POLL);
+  // Once the first batch takes traffic, no instance starts any more: the second batch fails, and
+  // so does putting back the old instance retired after the first.
+  onProgress = (line) => {
+    if (/endpoint gr-mix: \d+% of traffic on gr-b3/.test(line)) backend.failStarts = true;
+  };
+  try {
+    await aws.sagemaker.send(
+      new UpdateEndpointCommand({ EndpointName: 'gr-mix', EndpointConfigName: 'gr-b3', DeploymentConfig: { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 } } }),
+    );
+    const d = await until('the update over', async () => {
+      const out = await describe('gr-mix');
+      return out.EndpointStatus === 'Updating' ? undefined : out;
+    }, POLL);
+    assert.equal(d.EndpointStatus, 'UpdateRollbackFailed', d.FailureReason);
+    assert.match(d.FailureReason ?? '', /A batch of the new fleet .* did not start; the update was rolled back.* Restoring the previous fleet failed as well/);
+    assert.equal(d.ProductionVariants?.[0]?.CurrentInstanceCount, 2);
+    assert.equal(d.PendingDeploymentSummary?.EndpointConfigName, 'gr-b3');
+    assert.equal(d.PendingDeploymentSummary?.ProductionVariants?.[0]?.CurrentInstanceCount, 1);
+  } finally {
+    onProgress = undefined;
+    backend.failStarts = false;
+  }
+  const tags = new Set<string>();
+  await until('answers from both configs', async () => {
+    const out = await aws.runtime.send(new InvokeEndpointCommand({ EndpointName: 'gr-mix', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+    tags.add((JSON.parse(Buffer.from(out.Body!).toString()) as { tag: string }).tag);
+    return tags.size === 2 ? true : undefined;
+  }, POLL);
+  await assert.rejects(
+    aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'gr-mix', EndpointConfigName: 'gr-a3' })),
+    (err: Error) => err.name === 'ValidationException' && /is UpdateRollbackFailed .* Delete the endpoint/.test(err.message),
+  );
+  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'gr-mix' }));
+  await until('deleted', async () => {
+    try {
+      await describe('gr-mix');
       return undefined;
     } catch (err) {
       return (err as Error).name === 'ValidationException' ? true : undefined;

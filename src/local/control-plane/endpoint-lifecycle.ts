@@ -365,6 +365,9 @@ export class EndpointLifecycle {
   }
 
   private requireInService(e: ManagedEndpoint): void {
+    if (e.status === 'UpdateRollbackFailed') {
+      throw validation(`Cannot update endpoint "${e.arn}": it is UpdateRollbackFailed (a rolling deployment and its rollback both failed; see its FailureReason). Delete the endpoint (DeleteEndpoint) and create it again.`);
+    }
     if (e.status !== 'InService') throw validation(`Cannot update in-progress endpoint "${e.arn}".`);
   }
 
@@ -450,7 +453,7 @@ export class EndpointLifecycle {
     return { EndpointArn: e.arn };
   }
 
-  private setPending(e: ManagedEndpoint, status: 'Creating' | 'ActivatingTraffic' | 'Baking' | 'Deleting', message: string): void {
+  private setPending(e: ManagedEndpoint, status: 'Creating' | 'Updating' | 'ActivatingTraffic' | 'Baking' | 'Deleting', message: string): void {
     if (!e.pending) return;
     e.pending.variantStatus = status;
     e.pending.statusMessage = message;
@@ -571,6 +574,20 @@ export class EndpointLifecycle {
           await Promise.all(blue.variants.map((v) => v.fleet.scaleTo(blueCounts.get(v)!)));
         } catch (restoreErr) {
           this.ctx.log?.('warn', 'restoring the previous fleet failed', { endpoint: e.name, error: (restoreErr as Error).message });
+          if (rolling && green && e.pending && !signal.aborted) {
+            // "Both the rolling deployment and auto-rollback failed. Your endpoint is in service with
+            // a mix of the old and new endpoint configurations" (EndpointStatus, API reference): both
+            // fleets keep serving, each by its capacity, until the endpoint is deleted.
+            e.pending.greenShare = capacityShare(green);
+            this.setPending(e, 'Updating', 'The rollback failed: this fleet serves beside the previous one.');
+            e.failureReason = failureReason(
+              `${reason} Restoring the previous fleet failed as well (${(restoreErr as Error).message}); the endpoint serves a mix of endpoint configurations "${blue.configName}" and "${config.name}". Delete the endpoint (DeleteEndpoint) and create it again.`,
+            );
+            e.status = 'UpdateRollbackFailed';
+            e.lastModified = new Date();
+            this.say(`endpoint ${e.name} is UpdateRollbackFailed: ${e.failureReason}`);
+            return;
+          }
         }
       }
       if (e.pending) {

@@ -25,7 +25,7 @@ export interface PendingUpdate {
   /** Fraction of traffic on the new fleet (0 until the first shift). */
   greenShare: number;
   /** `VariantStatus` of the new fleet's variants: Creating, ActivatingTraffic, Baking. */
-  variantStatus: 'Creating' | 'ActivatingTraffic' | 'Baking' | 'Deleting';
+  variantStatus: 'Creating' | 'Updating' | 'ActivatingTraffic' | 'Baking' | 'Deleting';
   statusMessage: string;
   statusSince: Date;
 }
