@@ -24,6 +24,13 @@ test('ALL_AT_ONCE, CANARY and LINEAR become traffic steps with a bake after each
   assert.deepEqual(planTraffic(undefined, 1).steps, [{ greenShare: 1, bakeSeconds: 0 }]);
 });
 
+test('a rolling batch is whole instances: a percentage of 3 instances is a batch of 1 (3 steps), of 5 at 30% a batch of 2 (3 steps)', () => {
+  const rolling = (Value: number): DeploymentConfig => ({ RollingUpdatePolicy: { MaximumBatchSize: { Type: 'CAPACITY_PERCENT', Value }, WaitIntervalInSeconds: 1 } });
+  assert.deepEqual(planTraffic(rolling(10), 3).steps.map((s) => Math.round(s.greenShare * 100)), [33, 67, 100]);
+  assert.deepEqual(planTraffic(rolling(30), 5).steps.map((s) => Math.round(s.greenShare * 100)), [40, 80, 100]);
+  assert.deepEqual(planTraffic(rolling(50), 4).steps.map((s) => s.greenShare), [0.5, 1]);
+});
+
 test('the rules the service checks before an update starts', () => {
   assert.throws(() => planTraffic(bg({ Type: 'CANARY' }), 2), /CanarySize must be specified/);
   assert.throws(() => planTraffic(bg({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 2 } }), 2), /at most 50% of the new fleet's capacity \(2 instances\)/);

@@ -82,9 +82,13 @@ export function planTraffic(config: DeploymentConfig | undefined, greenInstances
   const bg = config?.BlueGreenUpdatePolicy;
   const rolling = config?.RollingUpdatePolicy;
   if (rolling) {
+    // A batch is whole instances ("provision capacity … on the new endpoint fleet"): a percentage
+    // rounds up to at least one, and every step starts a batch (no bake where nothing changed).
+    const n = Math.max(1, greenInstances);
+    const batch = Math.max(1, Math.ceil(capacityShare(rolling.MaximumBatchSize, n) * n - 1e-9));
     return {
       type: 'ROLLING',
-      steps: steps(capacityShare(rolling.MaximumBatchSize, greenInstances), rolling.WaitIntervalInSeconds),
+      steps: steps(batch / n, rolling.WaitIntervalInSeconds),
       terminationWaitSeconds: 0,
       ...(rolling.MaximumExecutionTimeoutInSeconds === undefined ? {} : { maximumExecutionSeconds: rolling.MaximumExecutionTimeoutInSeconds }),
     };
