@@ -81,8 +81,9 @@ async function rollingBackUpdate(endpoint: string): Promise<{ deploymentConfig: 
   await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: endpoint, EndpointConfigName: 'gr-blue' }));
   await until('InService', async () => ((await describe(endpoint)).EndpointStatus === 'InService' ? true : undefined), POLL);
   const alarm = `${endpoint}-alarm`;
+  // An hour-long period: no evaluation undoes the forced ALARM before the update reads it.
   await aws.cloudwatch.send(
-    new PutMetricAlarmCommand({ AlarmName: alarm, Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
+    new PutMetricAlarmCommand({ AlarmName: alarm, Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 3600, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
   );
   const deploymentConfig: DeploymentConfig = {
     BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 600 }, TerminationWaitInSeconds: 0 },
