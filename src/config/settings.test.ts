@@ -117,6 +117,9 @@ for (const [name, value] of [
   ['SAGEMAKER_BIND_TO_PORT', '70000'],
   ['SAGEMAKER_MODEL_SERVER_WORKERS', '0'],
   ['SAGEMAKER_MODEL_SERVER_TIMEOUT', '-1'],
+  ['SAGEMAKER_MODEL_SERVER_TIMEOUT', '0x10'],
+  ['SAGEMAKER_STARTUP_TIMEOUT', '0b11'],
+  ['SAGEMAKER_MAX_PAYLOAD_IN_MB', '0o7'],
   ['SAGEMAKER_MAX_PAYLOAD_IN_MB', 'lots'],
   ['SAGEMAKER_SAFE_PORT_RANGE', '2000-1000'],
   ['SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT', 'json'],
@@ -139,6 +142,14 @@ for (const [name, value] of [
     );
   });
 }
+
+test('number settings are read in decimal, with a fraction or an exponent', () => {
+  const s = loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '1e3', SAGEMAKER_STARTUP_TIMEOUT: '.5e2', SAGEMAKER_MAX_PAYLOAD_IN_MB: '2.5' }, {}, 2);
+  assert.equal(s.timeoutSeconds, 1000);
+  assert.equal(s.startupTimeoutSeconds, 50);
+  assert.equal(s.maxPayloadMb, 2.5);
+  assert.throws(() => loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '0x10' }, {}, 2), /SAGEMAKER_MODEL_SERVER_TIMEOUT="0x10" is invalid: expected a decimal number from 0\.001 to 86400/);
+});
 
 test('Python log levels map to pino levels', () => {
   assert.equal(parseLogLevel('10'), 'debug');

@@ -275,12 +275,15 @@ export function readInt(env: Env, name: string, fallback: number, min: number, m
   return n;
 }
 
-/** Reads a positive number setting (fractions allowed). */
+/** A number written in decimal (fractions and exponents allowed): `Number()` also reads `0x10`, `0b11` and `0o17`. */
+const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;
+
+/** Reads a number setting written in decimal (fractions allowed) in `[min, max]`. */
 export function readNumber(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = str(env, name);
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) throw invalid(name, raw, `a number from ${min} to ${max}`);
+  const n = DECIMAL.test(raw) ? Number(raw) : NaN;
+  if (!Number.isFinite(n) || n < min || n > max) throw invalid(name, raw, `a decimal number from ${min} to ${max}`);
   return n;
 }
 

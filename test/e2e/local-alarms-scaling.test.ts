@@ -394,7 +394,7 @@ test('smkit local stops at start-up on an invalid SMKIT_LOCAL_SECONDS_PER_MINUTE
       );
     });
     assert.equal(out.code, 1);
-    assert.match(out.stderr, /ERR_CONFIG_INVALID: SMKIT_LOCAL_SECONDS_PER_MINUTE="fast" is invalid: expected a number from 0\.1 to 60/);
+    assert.match(out.stderr, /ERR_CONFIG_INVALID: SMKIT_LOCAL_SECONDS_PER_MINUTE="fast" is invalid: expected a decimal number from 0\.1 to 60/);
     // Node 22+ may keep its compile cache there (node-compile-cache): that is Node's, not a work folder.
     assert.deepEqual((await readdir(scratch)).filter((name) => name.startsWith('smkit-')), [], 'the refused start-up left no work folder');
   } finally {
