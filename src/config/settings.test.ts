@@ -143,6 +143,13 @@ for (const [name, value] of [
   });
 }
 
+test('SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS sets the invocation timeout and wins over SAGEMAKER_MODEL_SERVER_TIMEOUT', () => {
+  assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '240' }, {}, 2).timeoutSeconds, 240);
+  assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '20', SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '30' }, {}, 2).timeoutSeconds, 30);
+  assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '20', SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '' }, {}, 2).timeoutSeconds, 20);
+  assert.throws(() => loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '0' }, {}, 2), /SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS="0" is invalid/);
+});
+
 test('number settings are read in decimal, with a fraction or an exponent', () => {
   const s = loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '1e3', SAGEMAKER_STARTUP_TIMEOUT: '.5e2', SAGEMAKER_MAX_PAYLOAD_IN_MB: '2.5' }, {}, 2);
   assert.equal(s.timeoutSeconds, 1000);

@@ -41,7 +41,10 @@ export interface Settings {
   readonly safePortRange?: readonly [number, number];
   /** `SAGEMAKER_MODEL_SERVER_WORKERS`. @defaultValue number of CPUs */
   readonly workers: number;
-  /** `SAGEMAKER_MODEL_SERVER_TIMEOUT`, seconds per invocation. @defaultValue 60 */
+  /**
+   * Seconds per invocation: `SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS`, else `SAGEMAKER_MODEL_SERVER_TIMEOUT`
+   * (also read as seconds, not as the minutes MMS reads it in). @defaultValue 60
+   */
   readonly timeoutSeconds: number;
   /**
    * `SAGEMAKER_MAX_PAYLOAD_IN_MB`. `0`, which a transform job with `MaxPayloadInMB=0` (payloads of
@@ -352,6 +355,15 @@ function readPortRange(env: Env): readonly [number, number] | undefined {
   return [lo, hi];
 }
 
+/**
+ * The invocation timeout. SageMaker's inference toolkit passes `SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS`
+ * to MMS as `default_response_timeout_seconds`, which MMS prefers to `default_response_timeout`.
+ */
+function readTimeoutSeconds(env: Env): number {
+  const fallback = readNumber(env, 'SAGEMAKER_MODEL_SERVER_TIMEOUT', 60, 0.001, 86400);
+  return readNumber(env, 'SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS', fallback, 0.001, 86400);
+}
+
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9*][a-z0-9!#$&^_.+*-]*$/i;
 const DEVICES = ['auto', 'cpu', 'cuda', 'tensorrt', 'gpu'] as const;
 
@@ -449,7 +461,7 @@ export function loadSettings(
     host: overrides.host ?? str(env, 'SMKIT_BIND_HOST') ?? '0.0.0.0',
     safePortRange: readPortRange(env),
     workers,
-    timeoutSeconds: readNumber(env, 'SAGEMAKER_MODEL_SERVER_TIMEOUT', 60, 0.001, 86400),
+    timeoutSeconds: readTimeoutSeconds(env),
     maxPayloadMb,
     defaultAccept: defaultAccept.toLowerCase(),
     program,

@@ -425,7 +425,7 @@ export class InferenceWorker implements InferenceBackend {
   }
 
   #timeoutError(timeoutMs: number): ToolkitError {
-    return new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s (SAGEMAKER_MODEL_SERVER_TIMEOUT)`);
+    return new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s (SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS or SAGEMAKER_MODEL_SERVER_TIMEOUT)`);
   }
 
   #onTimeout(id: number, timeoutMs: number): void {
