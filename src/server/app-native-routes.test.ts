@@ -31,7 +31,7 @@ const base = 'http://127.0.0.1:' + server.address().port;
 const call = async (method, path) => {
   const res = await fetch(base + path, { method });
   const text = await res.text();
-  return { method, path, status: res.status, type: res.headers.get('content-type'), code: text.startsWith('{') ? JSON.parse(text).code : undefined, text: text.slice(0, 200) };
+  return { method, path, status: res.status, type: res.headers.get('content-type'), allow: res.headers.get('allow'), code: text.startsWith('{') ? JSON.parse(text).code : undefined, text: text.slice(0, 200) };
 };
 const native = [];
 for (const [method, path] of [['GET', '/metrics'], ['HEAD', '/metrics'], ['GET', '/execution-parameters'], ['HEAD', '/execution-parameters'], ['GET', '/no-such-route'], ['GET', '/invocations-bidirectional-stream'], ['PUT', '/invocations'], ['GET', '/invocations'], ['POST', '/ping'], ['DELETE', '/execution-parameters'], ['GET', '/ping'], ['POST', '/invocations']]) native.push(await call(method, path));
@@ -62,7 +62,7 @@ test('a scrape, the execution parameters, the usual 404 and 405 answers and comp
   const run = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
-    native: { method: string; path: string; status: number; type: string | null; code?: string; text: string }[];
+    native: { method: string; path: string; status: number; type: string | null; allow: string | null; code?: string; text: string }[];
     bodies: { name: string; status: number; code?: string; json?: { body: string; parts: [string, string, number][] } }[];
     loadedBefore: boolean;
     viaExpress: { status: number; code?: string };
@@ -81,10 +81,11 @@ test('a scrape, the execution parameters, the usual 404 and 405 answers and comp
     assert.equal(by('GET', p).code, 'ERR_NOT_FOUND');
     assert.match(by('GET', p).text, new RegExp(`no route GET ${p};`));
   }
-  for (const [method, p] of [['PUT', '/invocations'], ['GET', '/invocations'], ['POST', '/ping'], ['DELETE', '/execution-parameters']] as const) {
+  for (const [method, p, allow] of [['PUT', '/invocations', 'POST'], ['GET', '/invocations', 'POST'], ['POST', '/ping', 'GET, HEAD'], ['DELETE', '/execution-parameters', 'GET, HEAD']] as const) {
     assert.equal(by(method, p).status, 405, `${method} ${p}`);
     assert.equal(by(method, p).code, 'ERR_METHOD_NOT_ALLOWED');
-    assert.match(by(method, p).text, new RegExp(`${method} is not allowed on ${p}`));
+    assert.equal(by(method, p).allow, allow, `a 405 lists what ${p} takes in Allow (RFC 9110 §15.5.6)`);
+    assert.match(by(method, p).text, new RegExp(`${method} is not allowed on ${p}; it takes ${allow}`));
   }
   assert.equal(by('GET', '/ping').status, 200);
   assert.equal(by('POST', '/invocations').status, 200);

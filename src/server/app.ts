@@ -72,8 +72,21 @@ function isMultipartForm(contentType: string): boolean {
   return /^\s*multipart\//i.test(contentType) && parseMediaType(contentType).mediaType === 'multipart/form-data';
 }
 
-function methodNotAllowed(method: string | undefined, path: string): ToolkitError {
-  return new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`);
+/** The methods each resource takes, which a 405 must list in `Allow` (RFC 9110 §15.5.6). */
+const ALLOWED_METHODS = {
+  '/ping': 'GET, HEAD',
+  '/invocations': 'POST',
+  '/execution-parameters': 'GET, HEAD',
+  '/models': 'GET, POST',
+  '/models/:name': 'GET, DELETE',
+  '/models/:name/invoke': 'POST',
+} as const;
+
+/** A 405 for `route` (a key of {@link ALLOWED_METHODS}): sets `Allow` on `res` and names the methods in the message. */
+function methodNotAllowed(req: IncomingMessage, res: ServerResponse, path: string, route: keyof typeof ALLOWED_METHODS): ToolkitError {
+  const allow = ALLOWED_METHODS[route];
+  res.setHeader('Allow', allow);
+  return new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; it takes ${allow}`);
 }
 
 function noRoute(method: string | undefined, path: string): ToolkitError {
@@ -481,7 +494,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       readAndInvoke(req, res, target);
     });
     mountModelRoutes(app, models, bodyLimits, validateLoadRequest, isDraining);
-    app.all(['/ping', '/invocations', '/execution-parameters'], (req, _res, next) => next(methodNotAllowed(req.method, req.path)));
+    for (const route of ['/ping', '/invocations', '/execution-parameters'] as const) app.all(route, (req, res, next) => next(methodNotAllowed(req, res, req.path, route)));
     app.use((req, _res, next) => next(noRoute(req.method, req.path)));
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
     app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(err, req, res));
@@ -537,7 +550,9 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       return;
     }
     // After the invocations' own branch, so that they do not pay for these checks.
-    if (FIXED_METHOD_PATHS.has(path) && !(path === '/invocations' ? req.method === 'POST' : read)) return sendError(methodNotAllowed(req.method, path), req, res);
+    if (FIXED_METHOD_PATHS.has(path) && !(path === '/invocations' ? req.method === 'POST' : read)) {
+      return sendError(methodNotAllowed(req, res, path, path as keyof typeof ALLOWED_METHODS), req, res);
+    }
     if (!EXPRESS_ROUTES.test(path)) return sendError(noRoute(req.method, path), req, res);
     loadSlowPath().then(
       (app) => app(req, res),
@@ -610,5 +625,5 @@ function mountModelRoutes(
     models.unload(name).then(() => sendJson(res, 200, { status: `Model "${name}" unregistered` }), next);
   });
   // The resources exist; other methods are 405, as on /ping and /invocations (MMS answers 405 too).
-  app.all(['/models', '/models/:name', '/models/:name/invoke'], (req, _res, next) => next(methodNotAllowed(req.method, req.path)));
+  for (const route of ['/models', '/models/:name', '/models/:name/invoke'] as const) app.all(route, (req, res, next) => next(methodNotAllowed(req, res, req.path, route)));
 }

@@ -108,10 +108,20 @@ test('POST /models/{name}/invoke in the spellings express routes (another case, 
 test('another method on a /models resource is 405 ERR_METHOD_NOT_ALLOWED, not 404 "no route", as on /ping and /invocations', async () => {
   const { app, url } = multiModelApp();
   await request(app).post('/models').send({ model_name: 'a', url: url('a') }).expect(200);
-  for (const [method, route] of [['put', '/models/a'], ['post', '/models/a'], ['delete', '/models'], ['patch', '/models'], ['get', '/models/a/invoke'], ['delete', '/models/a/invoke']] as const) {
+  for (const [method, route, allow] of [
+    ['put', '/models/a', 'GET, DELETE'],
+    ['post', '/models/a', 'GET, DELETE'],
+    ['delete', '/models', 'GET, POST'],
+    ['patch', '/models', 'GET, POST'],
+    ['get', '/models/a/invoke', 'POST'],
+    ['delete', '/models/a/invoke', 'POST'],
+    ['post', '/PING', 'GET, HEAD'],
+    ['get', '/invocations/', 'POST'],
+  ] as const) {
     const res = await request(app)[method](route);
     assert.equal(res.status, 405, `${method} ${route}: ${res.text}`);
     assert.equal(res.body.code, 'ERR_METHOD_NOT_ALLOWED');
+    assert.equal(res.headers['allow'], allow, `${method} ${route}: a 405 lists the methods the resource takes (RFC 9110 §15.5.6)`);
   }
   await request(app).get('/models/a/nope').expect(404);
 });

@@ -345,6 +345,7 @@ describe('bidirectional streaming of a model without bidiFn: one invocation per 
     const post = await handshake(server, PATH, {}, 'POST');
     assert.equal(post.status, 405);
     assert.equal(JSON.parse(post.body).code, 'ERR_METHOD_NOT_ALLOWED');
+    assert.equal(post.headers['allow'], 'GET', 'a 405 lists the methods the resource takes (RFC 9110 §15.5.6)');
     assert.equal(await pingStatus(server), 200);
   });
 

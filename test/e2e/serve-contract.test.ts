@@ -193,6 +193,7 @@ describe('smkit serve: the SageMaker container contract', () => {
     assert.equal(((await mme.json()) as { code: string }).code, 'ERR_MULTI_MODEL_DISABLED');
     const na = await fetchWithTimeout(`${server.url}/invocations`);
     assert.equal(na.status, 405);
+    assert.equal(na.headers.get('allow'), 'POST');
     assert.equal(((await na.json()) as { code: string }).code, 'ERR_METHOD_NOT_ALLOWED');
   });
 });

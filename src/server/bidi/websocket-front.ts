@@ -60,7 +60,7 @@ function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, is
   if (!isWebSocketUpgrade(req)) {
     return refuse('ERR_BAD_REQUEST', `this server switches only to WebSocket, at ${BIDI_PATH}; send the request without "Upgrade: ${excerpt(String(req.headers.upgrade ?? ''), 40)}"`);
   }
-  if (req.method !== 'GET') return refuse('ERR_METHOD_NOT_ALLOWED', `a WebSocket opens with GET, not ${excerpt(req.method ?? '', 20)}`);
+  if (req.method !== 'GET') return { ...refuse('ERR_METHOD_NOT_ALLOWED', `a WebSocket opens with GET, not ${excerpt(req.method ?? '', 20)}`), headers: { Allow: 'GET' } };
   if (req.headers['sec-websocket-version'] !== '13') {
     return { ...refuse('ERR_BAD_REQUEST', 'Sec-WebSocket-Version must be 13 (RFC 6455)', 426), headers: { 'Sec-WebSocket-Version': '13' } };
   }
