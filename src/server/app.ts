@@ -89,6 +89,11 @@ function methodNotAllowed(req: IncomingMessage, res: ServerResponse, path: strin
   return new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; it takes ${allow}`);
 }
 
+/** Whether a request's headers announce a body (RFC 9112 §6.3): a Transfer-Encoding, or a Content-Length other than 0. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+}
+
 function noRoute(method: string | undefined, path: string): ToolkitError {
   return new ToolkitError('ERR_NOT_FOUND', `no route ${method} ${path}; the container serves GET /ping, POST /invocations, GET /execution-parameters, GET /metrics and (multi-model) /models`);
 }
@@ -208,7 +213,9 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     if (settings.debug && error.stack) body['stack'] = error.stack;
     // A body not read to its end (413, or refused before reading) leaves the connection unusable:
     // answer, drain what the client is still sending, then close. A stalled body is not drained.
-    if (!req.complete) return sendJsonAndClose(req, res, error.status, body, error.code !== 'ERR_BODY_TIMEOUT');
+    // A request without a body is whole once its headers are (Node sets `complete` only after this
+    // handler runs): its connection stays open for the requests kept alive or pipelined behind it.
+    if (!req.complete && hasBody(req)) return sendJsonAndClose(req, res, error.status, body, error.code !== 'ERR_BODY_TIMEOUT');
     if (isDraining()) res.setHeader('Connection', 'close');
     sendJson(res, error.status, body);
   };

@@ -485,6 +485,25 @@ describe('hostile input against the HTTP front', () => {
     assert.ok((await ping()) < 15_000);
   });
 
+  test('a 404, 405 or 400 to a request without a body keeps the connection: the requests pipelined behind it are answered', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let read = '';
+      socket.on('data', (d) => (read += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(read));
+      socket.write(
+        'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n' +
+          'GET /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n' +
+          'POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nX-Amzn-SageMaker-Session-Id: s\r\n\r\n' +
+          'GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      );
+    });
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [404, 405, 400, 200], text);
+    assert.equal(/^connection: close/gim.test(text.slice(0, text.lastIndexOf('HTTP/1.1 200'))), false, 'only the last answer closes the connection');
+  });
+
   test('a query string never changes the route', async () => {
     for (const url of ['/invocations?x=1', '/invocations?', '/invocations?a=b&c']) {
       const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(10_000) });
