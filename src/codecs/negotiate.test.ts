@@ -49,6 +49,16 @@ test('wildcards prefer the default accept, else the first available type they co
   assert.equal(pick('*'), 'application/json');
 });
 
+test("a type's q is that of the most specific entry covering it (RFC 9110 §12.5.1), not of a broader wildcard", () => {
+  assert.equal(pick('application/json;q=0.1, */*'), 'text/csv');
+  assert.equal(pick('*/*, application/json;q=0.1'), 'text/csv');
+  assert.equal(pick('text/*;q=0, */*', 'text/csv'), 'application/json');
+  assert.equal(pick('application/*;q=0.2, application/x-npy;q=0.9, */*;q=0.5'), 'application/x-npy');
+  assert.equal(pick('application/*;q=0.2, */*;q=0.5'), 'text/csv');
+  assert.equal(pick('application/json;q=0.1, text/*;q=0'), 'application/json');
+  assert.equal(pick('text/csv;q=0, text/csv'), undefined, 'the first of two equal entries sets the q');
+});
+
 test('nothing acceptable gives undefined (the server answers 406)', () => {
   assert.equal(pick('image/png'), undefined);
   assert.equal(pick('image/*, text/html'), undefined);

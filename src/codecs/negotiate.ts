@@ -11,7 +11,9 @@ interface AcceptEntry {
  *
  * - A missing or empty header, or one that only holds `*\/*` (with any q), means `defaultAccept`
  *   (SageMaker's `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`), as the Python toolkit does.
- * - Otherwise entries are tried by descending q-value, ties in header order; `q=0` excludes a type.
+ * - Otherwise entries are tried by descending q-value, ties in header order. A type's q is that of
+ *   the most specific entry that covers it (RFC 9110 §12.5.1: its own, else `type/*`, else `*\/*`),
+ *   so `application/json;q=0.1, *\/*` ranks JSON below the rest, and `q=0` excludes a type.
  *   Media-type parameters other than `q` are ignored (`application/json; charset=utf-8` is JSON).
  * - An exact entry matches when it is in `available`. A wildcard (`type/*`, `*\/*`) prefers
  *   `defaultAccept` when the wildcard covers it, else the first covered type in `available`.
@@ -29,21 +31,36 @@ export function negotiateAccept(accept: string | undefined, available: readonly 
   const entries = parseAccept(accept);
   if (entries.length === 0 || entries.every((e) => isAnyType(e.type) && e.q > 0)) return defaultAccept;
 
-  const refused = new Set(entries.filter((e) => e.q <= 0 && !e.type.includes('*')).map((e) => e.type));
   const wanted = entries.filter((e) => e.q > 0).sort((a, b) => b.q - a.q || a.order - b.order);
   const offered = available.map((t) => t.toLowerCase());
   const defaultType = defaultAccept.toLowerCase();
+  // An entry picks a type only when it is the entry that sets that type's q.
+  const picks = (entry: AcceptEntry, type: string) => covers(entry.type, type) && decisiveEntry(entries, type) === entry;
 
   for (const entry of wanted) {
     if (!entry.type.includes('*')) {
-      if (offered.includes(entry.type) && !refused.has(entry.type)) return entry.type;
+      if (offered.includes(entry.type) && picks(entry, entry.type)) return entry.type;
       continue;
     }
-    if (covers(entry.type, defaultType) && !refused.has(defaultType)) return defaultAccept;
-    const first = offered.find((t) => covers(entry.type, t) && !refused.has(t));
+    if (picks(entry, defaultType)) return defaultAccept;
+    const first = offered.find((t) => picks(entry, t));
     if (first !== undefined) return first;
   }
   return undefined;
+}
+
+/** The entry that sets `type`'s q: its exact range, else its `type/*`, else `*\/*`; the first of equals. */
+function decisiveEntry(entries: readonly AcceptEntry[], type: string): AcceptEntry | undefined {
+  let best: AcceptEntry | undefined;
+  let bestRank = -1;
+  for (const e of entries) {
+    const rank = e.type === type ? 2 : isAnyType(e.type) ? 0 : covers(e.type, type) ? 1 : -1;
+    if (rank > bestRank) {
+      best = e;
+      bestRank = rank;
+    }
+  }
+  return best;
 }
 
 function parseAccept(header: string): AcceptEntry[] {

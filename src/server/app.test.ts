@@ -44,6 +44,11 @@ describe('the HTTP front (supertest, in-process engine on the iris model)', () =
     assert.ok(Math.abs(values.reduce((a, b) => a + b, 0) - 1) < 1e-5);
   });
 
+  test('an Accept that ranks JSON below everything else (application/json;q=0.1, */*) is answered in another type', async () => {
+    const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').set('Accept', 'application/json;q=0.1, */*').send('5.1,3.5,1.4,0.2\n').expect(200);
+    assert.notEqual(res.headers['content-type'], 'application/json');
+  });
+
   test('POST /invocations in the spellings express routes (another case, a trailing slash) is an invocation', async () => {
     for (const route of ['/invocations/', '/Invocations', '/INVOCATIONS/?x=1']) {
       const res = await request(app).post(route).set('Content-Type', 'text/csv').set('Accept', 'text/csv').send('5.1,3.5,1.4,0.2\n');
