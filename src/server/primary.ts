@@ -12,6 +12,7 @@ import type { MmeCoordinator } from './mme-cluster.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
+import { findHandlerModule } from '../handlers/user-module.js';
 
 /**
  * The rest of `smkit serve`'s primary, once its workers are forked: logs, prepares the model's
@@ -35,6 +36,7 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     if (!settings.multiModel && !existsSync(settings.modelDir)) {
       log.warn({ modelDir: settings.modelDir }, 'the model directory does not exist; /ping will answer 503 until a model is there and the server restarts');
     }
+    if (!settings.multiModel) warnOfUnnamedHandler(settings, log);
     // A multi-model endpoint loads models later, through POST /models, each with its own code/.
     codeDir = settings.multiModel ? path.join(settings.modelDir, 'code') : await prepareCode(settings, log);
     mme = settings.multiModel ? await import('./mme-cluster.js') : undefined;
@@ -60,6 +62,21 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     'smkit serve starting',
   );
   return supervise(settings, codeDir, log, early, mme?.MmeCoordinator);
+}
+
+/**
+ * Warns when code/ holds scripts but none named after `SAGEMAKER_PROGRAM`: the model is then served
+ * with the default hooks, which a misspelt name would otherwise leave unnoticed.
+ */
+function warnOfUnnamedHandler(settings: Settings, log: DeferredLogger): void {
+  const codeDir = path.join(settings.modelDir, 'code');
+  if (!existsSync(codeDir) || findHandlerModule(codeDir, settings.program)) return;
+  const scripts = readdirSync(codeDir).filter((n) => /\.(m|c)?js$/.test(n));
+  if (scripts.length === 0) return;
+  log.warn(
+    { program: settings.program, scripts: scripts.slice(0, 20) },
+    `code/ has ${scripts.slice(0, 5).join(', ')}${scripts.length > 5 ? ', ...' : ''} but no ${settings.program}.{mjs,js,cjs}: serving with the default hooks; set SAGEMAKER_PROGRAM to the handler module's name`,
+  );
 }
 
 /**

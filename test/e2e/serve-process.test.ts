@@ -239,6 +239,19 @@ describe('smkit serve as a process', () => {
     assert.match(r.stderr, /ERR_CODE_DEPENDENCIES: .*code\/package\.json is not valid JSON/);
   });
 
+  test('a SAGEMAKER_PROGRAM that names no module in code/ beside other scripts is a start-up warning, and the default hooks serve', async () => {
+    const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+    mkdirSync(path.join(base, 'model', 'code'));
+    writeFileSync(path.join(base, 'model', 'code', 'handler.mjs'), 'export const outputFn = () => ({ body: "custom", contentType: "text/plain" });\n');
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_PROGRAM: 'handlr.py' });
+    cleanups.push(() => server.stop(), () => removeDir(base));
+    await waitForPing(server);
+    const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(((await res.json()) as number[][])[0]!.length, 3, 'the default hooks answered');
+    await until('the start-up warning to be written', () => server.output().includes('serving with the default hooks'), RETRY);
+    assert.match(server.output(), /code\/ has handler\.mjs but no handlr\.\{mjs,js,cjs\}: serving with the default hooks; set SAGEMAKER_PROGRAM/);
+  });
+
   test('an invalid setting stops start-up naming the variable', () => {
     const r = spawnSync(process.execPath, [SMKIT_BIN, 'serve'], { env: { ...process.env, SAGEMAKER_BIND_TO_PORT: 'eighty' }, encoding: 'utf8', timeout: 20_000 });
     assert.notEqual(r.status, 0);
