@@ -31,6 +31,16 @@ test('records have the Model Monitor shape', () => {
   });
 });
 
+test('a CSV or JSON payload that is not UTF-8 is stored as BASE64, byte for byte', () => {
+  const latin1 = Buffer.from('caf\xe9,1', 'latin1');
+  const cut = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xe2, 0x82, 0x22, 0x7d]);
+  const rec = buildCaptureRecord({ at: new Date(0), input: { body: latin1, contentType: 'text/csv' }, output: { body: cut, contentType: 'application/json' } }, types);
+  assert.deepEqual(rec.captureData.endpointInput, { observedContentType: 'text/csv', mode: 'INPUT', data: latin1.toString('base64'), encoding: 'BASE64' });
+  assert.deepEqual(rec.captureData.endpointOutput, { observedContentType: 'application/json', mode: 'OUTPUT', data: cut.toString('base64'), encoding: 'BASE64' });
+  // Valid UTF-8 beyond ASCII stays text.
+  assert.deepEqual(buildCaptureRecord({ at: new Date(0), input: { body: Buffer.from('café,1'), contentType: 'text/csv' } }, types).captureData.endpointInput?.encoding, 'CSV');
+});
+
 test('the writer samples, partitions by hour and writes JSON lines', async () => {
   const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-'));
   try {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 
 /** How a payload is stored in a capture record (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html). */
@@ -40,9 +41,14 @@ export interface CaptureRecord {
   eventVersion: '0';
 }
 
-/** Encodes one payload as Model Monitor stores it. */
+/**
+ * Encodes one payload as Model Monitor stores it. A payload under a CSV or JSON type whose bytes are
+ * not UTF-8 is stored as `BASE64`, which the record's `encoding` says: as text its invalid bytes
+ * would become U+FFFD and be lost to every reader.
+ */
 export function capturePayload(mode: 'INPUT' | 'OUTPUT', body: Buffer, contentType: string, types: CaptureContentTypes): CapturedPayload {
-  const encoding = captureEncoding(contentType, types);
+  const listed = captureEncoding(contentType, types);
+  const encoding = listed !== 'BASE64' && !isUtf8(body) ? 'BASE64' : listed;
   return { observedContentType: contentType, mode, data: encoding === 'BASE64' ? body.toString('base64') : body.toString('utf8'), encoding };
 }
 
