@@ -99,6 +99,14 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
               InitialSamplingPercentage: file.dataCapture.samplingPercentage,
               DestinationS3Uri: file.dataCapture.destination,
               CaptureOptions: [...(file.dataCapture.captureInput ? [{ CaptureMode: 'Input' as const }] : []), ...(file.dataCapture.captureOutput ? [{ CaptureMode: 'Output' as const }] : [])],
+              ...(file.dataCapture.csvContentTypes.length > 0 || file.dataCapture.jsonContentTypes.length > 0
+                ? {
+                    CaptureContentTypeHeader: {
+                      ...(file.dataCapture.csvContentTypes.length > 0 ? { CsvContentTypes: [...file.dataCapture.csvContentTypes] } : {}),
+                      ...(file.dataCapture.jsonContentTypes.length > 0 ? { JsonContentTypes: [...file.dataCapture.jsonContentTypes] } : {}),
+                    },
+                  }
+                : {}),
             },
           }
         : {}),

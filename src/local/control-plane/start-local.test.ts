@@ -96,13 +96,13 @@ test('endpoint-file endpoints run instanceCount instances, are listed, described
   }
 });
 
-test('an endpoint file capturing to s3:// writes through S3 (never to a local folder named "s3:"); without the S3 client start-up refuses', async () => {
+test('an endpoint file capturing to s3:// writes through S3 (never to a local folder named "s3:"), and DescribeEndpointConfig shows its content types; without the S3 client start-up refuses', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-capture-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   const s3 = await startLocalS3(['capture']);
   const config = parseEndpointFile(
     {
-      endpoints: [{ name: 'cap', variants: [{ name: 'A', model: '.' }], dataCapture: { destination: 's3://capture/runs/', samplingPercentage: 100 } }],
+      endpoints: [{ name: 'cap', variants: [{ name: 'A', model: '.' }], dataCapture: { destination: 's3://capture/runs/', samplingPercentage: 100, jsonContentTypes: ['application/json'] } }],
     },
     (p) => join(dir, p),
     () => Buffer.alloc(0),
@@ -119,20 +119,25 @@ test('an endpoint file capturing to s3:// writes through S3 (never to a local fo
     { alarmsAndScaling: false, captureSyncMs: 200, s3: createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' }) },
   );
   const runtime = new SageMakerRuntimeClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
+  const sm = new SageMakerClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
+  let described;
   try {
     const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'cap', ContentType: 'application/json', Body: Buffer.from('[1]') }));
     assert.equal(out.$metadata.httpStatusCode, 200);
+    described = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'cap' }));
   } finally {
     runtime.destroy();
+    sm.destroy();
     await run.stop(); // the last upload happens on stop
   }
   try {
+    assert.deepEqual(described?.DataCaptureConfig?.CaptureContentTypeHeader, { JsonContentTypes: ['application/json'] });
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'capture', Prefix: 'runs/cap/A/' }));
     const keys = (listed.Contents ?? []).map((o) => o.Key!);
     assert.equal(keys.length, 1, `capture objects: ${keys.join(', ')}`);
     const object = await s3.client.send(new GetObjectCommand({ Bucket: 'capture', Key: keys[0]! }));
-    const record = JSON.parse((await object.Body!.transformToString()).trim().split('\n')[0]!) as { captureData: { endpointInput: { data: string } } };
-    assert.ok(record.captureData.endpointInput.data.length > 0);
+    const record = JSON.parse((await object.Body!.transformToString()).trim().split('\n')[0]!) as { captureData: { endpointInput: { data: string; encoding: string } } };
+    assert.deepEqual([record.captureData.endpointInput.data, record.captureData.endpointInput.encoding], ['[1]', 'JSON']);
     assert.deepEqual(await readdir(process.cwd()), cwdBefore, 'nothing was written in the working directory');
   } finally {
     await s3.stop();
