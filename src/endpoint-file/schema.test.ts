@@ -255,6 +255,19 @@ test('dataCapture.captureOptions takes the API\'s CaptureMode values, InputAndOu
   assert.throws(() => capture([{ CaptureMode: 'Both' }]), /must be one of "Input", "Output", "InputAndOutput"/);
 });
 
+test('dataCapture content types are the API\'s CaptureContentType values: a type with parameters, a wildcard or "+" is refused when the file is read', () => {
+  const capture = (types: Record<string, unknown>) => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', ...types } }] }, resolve, read).endpoints[0]!.dataCapture!;
+  assert.deepEqual(capture({ csvContentTypes: ['text/csv', 'application/x-csv'], jsonContentTypes: ['application/jsonlines'] }).jsonContentTypes, ['application/jsonlines']);
+  for (const [types, where] of [
+    [{ csvContentTypes: ['text/csv; charset=utf-8'] }, /dataCapture\.csvContentTypes\[0\]: must be a content type such as text\/csv, without parameters/],
+    [{ jsonContentTypes: ['application/json', 'application/*'] }, /dataCapture\.jsonContentTypes\[1\]/],
+    [{ jsonContentTypes: ['application/vnd.api+json'] }, /dataCapture\.jsonContentTypes\[0\]/],
+    [{ csvContentTypes: [`text/${'c'.repeat(252)}`] }, /at most 256 characters/],
+  ] as const) {
+    assert.throws(() => capture(types), (err: Error & { code?: string }) => err.code === 'ERR_ENDPOINT_FILE_INVALID' && where.test(err.message), JSON.stringify(types));
+  }
+});
+
 test('asyncInference: s3:// paths are kept, local ones resolved; it stands for the API\'s AsyncInferenceConfig; bad values name their key', () => {
   const parse = (asyncInference: unknown) => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], asyncInference }] }, resolve, read).endpoints[0]!;
   const s3 = parse({ outputPath: 's3://b/out/', failurePath: 's3://b/failed/', maxConcurrentInvocationsPerInstance: 2 }).asyncInference!;

@@ -618,6 +618,19 @@ function keepS3OrResolve(p: string, where: string, resolve: Resolve): string {
 /** The API's `CaptureMode` values (botocore `sagemaker` model, shape `CaptureMode`). */
 const CAPTURE_MODES: readonly string[] = ['Input', 'Output', 'InputAndOutput'];
 
+/** `CaptureContentTypeHeader`'s content types: 1-256 characters of this pattern, no parameters (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CaptureContentTypeHeader.html). */
+const CAPTURE_CONTENT_TYPE_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*\/[a-zA-Z0-9](-*[a-zA-Z0-9.])*$/;
+
+function checkCaptureContentTypes(v: Json, where: string): string[] {
+  const types = checkStringList(v, where, 10);
+  for (const [i, t] of types.entries()) {
+    if (t.length > 256 || !CAPTURE_CONTENT_TYPE_PATTERN.test(t)) {
+      fail(`${where}[${i}]`, `must be a content type such as text/csv, without parameters (; charset=...), wildcards or "+", at most 256 characters, as SageMaker's CaptureContentTypeHeader takes them (got ${shown(t)}); parameters of an invocation's type are ignored when matching`);
+    }
+  }
+  return types;
+}
+
 function parseCapture(v: Json, where: string, resolve: Resolve): DataCaptureConfig {
   if (!isObject(v)) fail(where, 'must be a map with at least "destination"');
   onlyKeys(v, where, ['destination', 'samplingPercentage', 'captureOptions', 'csvContentTypes', 'jsonContentTypes', 'enabled']);
@@ -639,8 +652,8 @@ function parseCapture(v: Json, where: string, resolve: Resolve): DataCaptureConf
     samplingPercentage: v.samplingPercentage === undefined ? 100 : checkNumber(v.samplingPercentage, `${where}.samplingPercentage`, 0, 100, true),
     captureInput,
     captureOutput,
-    csvContentTypes: v.csvContentTypes === undefined ? [] : checkStringList(v.csvContentTypes, `${where}.csvContentTypes`, 10),
-    jsonContentTypes: v.jsonContentTypes === undefined ? [] : checkStringList(v.jsonContentTypes, `${where}.jsonContentTypes`, 10),
+    csvContentTypes: v.csvContentTypes === undefined ? [] : checkCaptureContentTypes(v.csvContentTypes, `${where}.csvContentTypes`),
+    jsonContentTypes: v.jsonContentTypes === undefined ? [] : checkCaptureContentTypes(v.jsonContentTypes, `${where}.jsonContentTypes`),
   };
 }
 
