@@ -124,6 +124,8 @@ test('an endpoint file capturing to s3:// writes through S3 (never to a local fo
   try {
     const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'cap', ContentType: 'application/json', Body: Buffer.from('[1]') }));
     assert.equal(out.$metadata.httpStatusCode, 200);
+    // Not UTF-8 although sent as JSON: captured as BASE64, byte for byte.
+    await runtime.send(new InvokeEndpointCommand({ EndpointName: 'cap', ContentType: 'application/json', Body: Buffer.from([0x5b, 0xe9, 0x5d]) }));
     described = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'cap' }));
   } finally {
     runtime.destroy();
@@ -136,8 +138,8 @@ test('an endpoint file capturing to s3:// writes through S3 (never to a local fo
     const keys = (listed.Contents ?? []).map((o) => o.Key!);
     assert.equal(keys.length, 1, `capture objects: ${keys.join(', ')}`);
     const object = await s3.client.send(new GetObjectCommand({ Bucket: 'capture', Key: keys[0]! }));
-    const record = JSON.parse((await object.Body!.transformToString()).trim().split('\n')[0]!) as { captureData: { endpointInput: { data: string; encoding: string } } };
-    assert.deepEqual([record.captureData.endpointInput.data, record.captureData.endpointInput.encoding], ['[1]', 'JSON']);
+    const records = (await object.Body!.transformToString()).trim().split('\n').map((l) => JSON.parse(l) as { captureData: { endpointInput: { data: string; encoding: string } } });
+    assert.deepEqual(records.map((r) => [r.captureData.endpointInput.data, r.captureData.endpointInput.encoding]), [['[1]', 'JSON'], ['W+ld', 'BASE64']]);
     assert.deepEqual(await readdir(process.cwd()), cwdBefore, 'nothing was written in the working directory');
   } finally {
     await s3.stop();
