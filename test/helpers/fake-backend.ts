@@ -84,7 +84,8 @@ export class FakeBackend implements ContainerBackend {
           const held = this.#held.get(spec.id) ?? [];
           held.push(send);
           this.#held.set(spec.id, held);
-        } else setTimeout(send, delay);
+          // A client that gave up (a stopped transform job) must not keep the test process alive until the answer is due.
+        } else setTimeout(send, delay).unref();
       });
     });
     this.running += 1;

@@ -24,6 +24,7 @@ import type { ManagedEndpoint } from './managed-endpoint.js';
 import { SageMakerService } from './sagemaker-service.js';
 import { ControlPlaneStore } from './store.js';
 import { TrainingJobs } from './training-jobs.js';
+import { TransformJobs } from './transform-jobs.js';
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import type { DeploymentContext } from './deployment.js';
 
@@ -208,7 +209,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(trainingGraceSeconds === undefined ? {} : { graceSeconds: trainingGraceSeconds }),
     ...(opts.log ? { log: opts.log } : {}),
   });
-  const sagemaker = new SageMakerService(store, lifecycle, trainingJobs);
+  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, s3, ...(opts.progress ? { progress: opts.progress } : {}) });
+  const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs);
   services.push(sagemaker);
   const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? guard?.services({ sagemaker }) ?? []);
   services.push(...extra);
@@ -232,7 +234,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       stopped ??= (async () => {
         clearInterval(backlogTimer);
         await guard?.stop();
-        await Promise.all([lifecycle.stopAll(), trainingJobs.stopAll()]);
+        await Promise.all([lifecycle.stopAll(), trainingJobs.stopAll(), transformJobs.stopAll()]);
         if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
       })();
       return stopped;

@@ -8,6 +8,7 @@ import { writableAsyncOutputPath } from './async-inference.js';
 import { captureDestination, DESTINATION_S3_URI_PATTERN } from '../capture/destination.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
 import type { TrainingJobs } from './training-jobs.js';
+import type { TransformJobs } from './transform-jobs.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -39,6 +40,8 @@ export class SageMakerService implements AwsService {
     private readonly endpoints: EndpointLifecycle,
     /** Training jobs; without them the training operations answer as unknown. */
     private readonly trainingJobs?: TrainingJobs,
+    /** Batch transform jobs; without them the transform operations answer as unknown. */
+    transformJobs?: TransformJobs,
   ) {
     this.operations = {
       CreateModel: (i) => this.createModel(i),
@@ -87,6 +90,7 @@ export class SageMakerService implements AwsService {
             },
           }
         : {}),
+      ...transformJobs?.operations(),
     };
   }
 

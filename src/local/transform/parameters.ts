@@ -26,12 +26,14 @@ export function parseBatchStrategy(raw: string): BatchStrategy | undefined {
 
 /**
  * Reads the container's `GET /execution-parameters` answer, keeping only well-formed values.
- * Returns an empty object when the route is missing or the answer is not JSON (the route is optional).
+ * Returns an empty object when the route is missing or the answer is not JSON (the route is optional),
+ * or when `stop` aborts the call.
  */
-export async function fetchExecutionParameters(baseUrl: string, timeoutMs = 5000): Promise<Partial<ExecutionParameters>> {
+export async function fetchExecutionParameters(baseUrl: string, timeoutMs = 5000, stop?: AbortSignal): Promise<Partial<ExecutionParameters>> {
   let body: unknown;
   try {
-    const res = await fetch(`${baseUrl}/execution-parameters`, { signal: AbortSignal.timeout(timeoutMs) });
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const res = await fetch(`${baseUrl}/execution-parameters`, { signal: stop ? AbortSignal.any([timeout, stop]) : timeout });
     if (!res.ok) return {};
     body = await res.json();
   } catch {

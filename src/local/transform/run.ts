@@ -40,6 +40,8 @@ export interface TransformOptions {
   retries?: number;
   /** Progress reporting hooks (the CLI draws a bar with them). */
   progress?: TransformProgress;
+  /** Stops the run (StopTransformJob): requests out are cut, nothing more is sent or retried, and the run rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Progress callbacks; all optional. */
@@ -134,12 +136,13 @@ function errorText(body: Buffer, statusText: string): string {
  * `Accept` unless `TransformOutput.Accept` is set) and reads the whole answer. `chunked` sends it
  * with `Transfer-Encoding: chunked` instead of a `Content-Length`.
  */
-function postBody(url: string, headers: Record<string, string>, body: Buffer, timeoutMs: number, chunked = false): Promise<{ status: number; statusText: string; body: Buffer }> {
+function postBody(url: string, headers: Record<string, string>, body: Buffer, timeoutMs: number, chunked = false, stop?: AbortSignal): Promise<{ status: number; statusText: string; body: Buffer }> {
   const target = new URL(url);
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  const timeout = AbortSignal.timeout(timeoutMs);
   return new Promise((resolve, reject) => {
     const framing = chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(body.length) };
-    const req = send(target, { method: 'POST', headers: { ...headers, ...framing }, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+    const req = send(target, { method: 'POST', headers: { ...headers, ...framing }, signal: stop ? AbortSignal.any([timeout, stop]) : timeout }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks) }));
@@ -176,7 +179,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const outputStat = await fs.stat(outputRoot).catch(() => undefined);
   if (outputStat && !outputStat.isDirectory()) throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} is a file; give a folder (it is created when missing)`);
 
-  const parameters = resolveExecutionParameters(options.parameters ?? {}, await fetchExecutionParameters(base));
+  const parameters = resolveExecutionParameters(options.parameters ?? {}, await fetchExecutionParameters(base, undefined, options.signal));
+  options.signal?.throwIfAborted();
   const maxBytes = Math.floor(parameters.maxPayloadInMB * 1024 * 1024);
 
   const send = async (batch: MiniBatch, contentType: string): Promise<Outcome> => {
@@ -190,7 +194,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       let retryable: boolean;
       try {
         // MaxPayloadInMB=0 is the API's setting for payloads "transmitted using HTTP chunked encoding".
-        const res = await postBody(invocations, headers, batch.body, timeoutMs, parameters.maxPayloadInMB === 0);
+        const res = await postBody(invocations, headers, batch.body, timeoutMs, parameters.maxPayloadInMB === 0, options.signal);
         if (res.status >= 200 && res.status < 300) return { ok: true, body: res.body };
         outcome = { ok: false, status: res.status, error: errorText(res.body, res.statusText) };
         retryable = RETRY_STATUSES.has(res.status);
@@ -200,7 +204,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         outcome = { ok: false, status: 0, error: timedOut ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}` };
         retryable = true;
       }
-      if (!retryable || attempt >= retries) return outcome;
+      if (!retryable || attempt >= retries || options.signal?.aborted) return outcome;
       await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
     }
   };
@@ -274,6 +278,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   };
   try {
     for (const rel of files) {
+      options.signal?.throwIfAborted();
       // Memory stays bounded: past HELD_BYTES of earlier files in flight, the oldest is finished first.
       while (pending.length > 0 && held > HELD_BYTES) await settleOldest();
       const records = await readRecords(rel);
@@ -349,6 +354,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       const inFlight: Promise<void>[] = [];
       for (let i = 0; i < plan.batches.length; i++) {
         await acquire();
+        if (options.signal?.aborted) {
+          release();
+          break;
+        }
         inFlight.push(runBatch(i).finally(release));
       }
       const finish = async (): Promise<void> => {
@@ -376,6 +385,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       held += bytes;
     }
     while (pending.length > 0) await settleOldest();
+    options.signal?.throwIfAborted();
   } finally {
     options.progress?.stop?.();
   }

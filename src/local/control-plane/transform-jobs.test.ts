@@ -1,0 +1,142 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateModelCommand,
+  CreateTransformJobCommand,
+  DescribeTransformJobCommand,
+  ListTransformJobsCommand,
+  SageMakerClient,
+  StopTransformJobCommand,
+  waitUntilTransformJobCompletedOrStopped,
+  type CreateTransformJobCommandInput,
+} from '@aws-sdk/client-sagemaker';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
+import { until } from '../../../test/helpers/until.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+
+let dir: string;
+let s3: LocalS3;
+let backend: FakeBackend;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+
+async function object(bucket: string, key: string): Promise<string> {
+  const out = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await out.Body!.transformToByteArray()).toString('utf8');
+}
+
+async function exists(bucket: string, key: string): Promise<boolean> {
+  return s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(
+    () => true,
+    () => false,
+  );
+}
+
+function job(name: string, over: Partial<CreateTransformJobCommandInput> = {}): CreateTransformJobCommandInput {
+  return {
+    TransformJobName: name,
+    ModelName: 'tj-model',
+    TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/batch/' } }, ContentType: 'text/csv', SplitType: 'Line' },
+    TransformOutput: { S3OutputPath: `s3://out/${name}`, AssembleWith: 'Line' },
+    TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+    ...over,
+  };
+}
+
+const wait = (name: string) => waitUntilTransformJobCompletedOrStopped({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { TransformJobName: name });
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-tj-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  s3 = await startLocalS3(['in', 'out']);
+  backend = new FakeBackend();
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url } });
+  sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+  await sm.send(new CreateModelCommand({ ModelName: 'tj-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_TAG: 'model' } } }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'batch/a.csv', Body: '1,2\n3,4\n' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'batch/sub/b.csv', Body: '5,6\n' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'listed/x.csv', Body: '7,8\n' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'manifest.json', Body: JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv']) }));
+});
+
+after(async () => {
+  sm?.destroy();
+  await local?.stop();
+  await s3?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('transform jobs run, fail and stop through the SDK, with its waiter', async () => {
+  await sm.send(new CreateTransformJobCommand(job('tj-ok', { BatchStrategy: 'SingleRecord', MaxConcurrentTransforms: 2, Environment: { FAKE_TAG: 'job' } })));
+  await sm.send(new CreateTransformJobCommand(job('tj-manifest', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://in/manifest.json' } }, ContentType: 'text/csv', SplitType: 'Line' } })));
+  await sm.send(new CreateTransformJobCommand(job('tj-fail', { Environment: { FAKE_STATUS: '500' } })));
+  await sm.send(new CreateTransformJobCommand(job('tj-stop', { Environment: { FAKE_DELAY_MS: '60000' } })));
+  const running = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-stop' }));
+  assert.equal(running.TransformJobStatus, 'InProgress');
+  // Stopped with a request out (its GET /execution-parameters): the container's answer would take a minute.
+  await until('the tj-stop container to get a request', () => backend.requests.some((r) => r.id.includes('tj-stop')));
+  await sm.send(new StopTransformJobCommand({ TransformJobName: 'tj-stop' }));
+  const stopping = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-stop' }));
+  assert.ok(stopping.TransformJobStatus === 'Stopping' || stopping.TransformJobStatus === 'Stopped', stopping.TransformJobStatus);
+
+  const [ok, manifest, failed, stopped] = await Promise.allSettled([wait('tj-ok'), wait('tj-manifest'), wait('tj-fail'), wait('tj-stop')]);
+  assert.equal(ok.status, 'fulfilled');
+  assert.equal(manifest.status, 'fulfilled');
+  assert.equal(failed.status, 'rejected', 'the waiter fails on a Failed job');
+  assert.equal(stopped.status, 'fulfilled');
+
+  const done = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-ok' }));
+  assert.equal(done.TransformJobStatus, 'Completed');
+  assert.ok(done.TransformStartTime && done.TransformEndTime && done.TransformEndTime >= done.TransformStartTime);
+  assert.equal(done.BatchStrategy, 'SingleRecord');
+  const lines = (await object('out', 'tj-ok/a.csv.out')).trim().split('\n').map((l) => JSON.parse(l) as { tag: string; got: string });
+  assert.deepEqual(lines.map((l) => [l.tag, l.got]), [['job', '1,2\n'], ['job', '3,4\n']]);
+  assert.equal((JSON.parse((await object('out', 'tj-ok/sub/b.csv.out')).trim()) as { got: string }).got, '5,6\n');
+  const spec = backend.started.find((s) => s.id.includes('tj-ok'))!;
+  assert.equal(spec.env.SAGEMAKER_BATCH, 'true');
+  assert.equal(spec.env.SAGEMAKER_BATCH_STRATEGY, 'SINGLE_RECORD');
+  assert.equal(spec.env.SAGEMAKER_MAX_CONCURRENT_TRANSFORMS, '2');
+  assert.ok(backend.stopped.includes(spec.id), 'the job container is stopped when the job ends');
+
+  assert.equal((JSON.parse((await object('out', 'tj-manifest/x.csv.out')).trim()) as { got: string }).got, '7,8\n');
+
+  const fail = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-fail' }));
+  assert.equal(fail.TransformJobStatus, 'Failed');
+  assert.match(fail.FailureReason ?? '', /HTTP 500/);
+  assert.equal(await exists('out', 'tj-fail/a.csv.out'), false);
+
+  const stop = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-stop' }));
+  assert.equal(stop.TransformJobStatus, 'Stopped');
+  assert.equal(await exists('out', 'tj-stop/a.csv.out'), false, 'a stopped job writes no output');
+
+  const completed = await sm.send(new ListTransformJobsCommand({ StatusEquals: 'Completed', SortBy: 'Name', SortOrder: 'Ascending' }));
+  assert.deepEqual(completed.TransformJobSummaries?.map((j) => j.TransformJobName), ['tj-manifest', 'tj-ok']);
+  const first = await sm.send(new ListTransformJobsCommand({ NameContains: 'tj-', SortBy: 'Name', SortOrder: 'Ascending', MaxResults: 3 }));
+  assert.deepEqual(first.TransformJobSummaries?.map((j) => j.TransformJobName), ['tj-fail', 'tj-manifest', 'tj-ok']);
+  const second = await sm.send(new ListTransformJobsCommand({ NameContains: 'tj-', SortBy: 'Name', SortOrder: 'Ascending', MaxResults: 3, NextToken: first.NextToken! }));
+  assert.deepEqual(second.TransformJobSummaries?.map((j) => [j.TransformJobName, j.TransformJobStatus]), [['tj-stop', 'Stopped']]);
+  assert.equal(second.NextToken, undefined);
+
+  await assert.rejects(sm.send(new StopTransformJobCommand({ TransformJobName: 'tj-ok' })), { name: 'ValidationException', message: /Completed; only an InProgress job can be stopped/ });
+  await assert.rejects(sm.send(new CreateTransformJobCommand(job('TJ-OK'))), { name: 'ResourceInUse' });
+});
+
+test('CreateTransformJob refuses what the service refuses, before a job exists', async () => {
+  const refused = async (input: CreateTransformJobCommandInput, message: RegExp, name = 'ValidationException'): Promise<void> => {
+    await assert.rejects(sm.send(new CreateTransformJobCommand(input)), { name, message });
+    await assert.rejects(sm.send(new DescribeTransformJobCommand({ TransformJobName: input.TransformJobName! })), { name: 'ValidationException', message: /Could not find requested job|validation error/ });
+  };
+  await refused(job('bad_name'), /Value 'bad_name' at 'transformJobName' failed to satisfy constraint: Member must satisfy regular expression pattern/);
+  await refused(job('tj-nomodel', { ModelName: 'missing' }), /Could not find model "arn:aws:sagemaker:us-east-1:000000000000:model\/missing"/);
+  await refused(job('tj-empty', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/nothing/' } } } }), /No S3 objects found under S3 URL "s3:\/\/in\/nothing\/"/);
+  await refused(job('tj-payload', { MaxPayloadInMB: 50, MaxConcurrentTransforms: 3 }), /MaxConcurrentTransforms × MaxPayloadInMB must be at most 100 MB/);
+  await refused(job('tj-filter', { DataProcessing: { InputFilter: 'features' } }), /DataProcessing.InputFilter/);
+  await refused(job('tj-count', { TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 0 } }), /at 'transformResources.instanceCount' failed to satisfy constraint: Member must have value greater than or equal to 1/);
+  await assert.rejects(sm.send(new StopTransformJobCommand({ TransformJobName: 'tj-none' })), { name: 'ValidationException', message: /Could not find requested job with name tj-none/ });
+});

@@ -1,0 +1,504 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { ContainerDefinition } from '../../aws/shapes/sagemaker.js';
+import { validateInput, type ShapeRule } from '../../aws/shapes/validate.js';
+import { AwsServiceError } from '../../aws/service.js';
+import { parseS3Location } from '../../aws/s3-location.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+import type { ContainerBackend } from '../backends/backend.js';
+import { InstanceStartError, instanceLauncher } from '../fleet/instance-launcher.js';
+import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
+import type { S3Objects } from '../s3/objects.js';
+import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
+import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
+import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
+import { runTransform, type TransformSummary } from '../transform/run.js';
+import { epochSeconds, listPage, type ListInput } from './listing.js';
+import type { ControlPlaneStore } from './store.js';
+
+type Input = Record<string, unknown>;
+type Output = Record<string, unknown>;
+
+/** `TransformJobStatus`. */
+export type TransformJobStatus = 'InProgress' | 'Completed' | 'Failed' | 'Stopping' | 'Stopped';
+
+const JOB_NAME: ShapeRule = { kind: 'string', min: 1, max: 63, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' };
+const S3_URI: ShapeRule = { kind: 'string', min: 0, max: 1024, pattern: '(https|s3)://([^/]+)/?(.*)' };
+const KMS_KEY: ShapeRule = { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' };
+const JSON_PATH: ShapeRule = { kind: 'string', min: 0, max: 63 };
+const STATUS: ShapeRule = { kind: 'string', enum: ['InProgress', 'Completed', 'Failed', 'Stopping', 'Stopped'] };
+const TAG_TEXT = '([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)';
+
+/** Input shapes of the transform-job operations (botocore `sagemaker/2017-07-24/service-2.json`). */
+export const TRANSFORM_JOB_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'structure' }>> = {
+  CreateTransformJob: {
+    kind: 'structure',
+    required: ['TransformJobName', 'ModelName', 'TransformInput', 'TransformOutput', 'TransformResources'],
+    members: {
+      TransformJobName: JOB_NAME,
+      ModelName: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?' },
+      MaxConcurrentTransforms: { kind: 'integer', min: 0 },
+      ModelClientConfig: {
+        kind: 'structure',
+        members: { InvocationsTimeoutInSeconds: { kind: 'integer', min: 1, max: 3600 }, InvocationsMaxRetries: { kind: 'integer', min: 0, max: 3 } },
+      },
+      MaxPayloadInMB: { kind: 'integer', min: 0 },
+      BatchStrategy: { kind: 'string', enum: ['MultiRecord', 'SingleRecord'] },
+      Environment: {
+        kind: 'map',
+        min: 0,
+        max: 16,
+        key: { kind: 'string', min: 0, max: 1024, pattern: '[a-zA-Z_][a-zA-Z0-9_]{0,1023}' },
+        value: { kind: 'string', min: 0, max: 10240, pattern: '[\\S\\s]*' },
+      },
+      TransformInput: {
+        kind: 'structure',
+        required: ['DataSource'],
+        members: {
+          DataSource: {
+            kind: 'structure',
+            required: ['S3DataSource'],
+            members: {
+              S3DataSource: {
+                kind: 'structure',
+                required: ['S3DataType', 'S3Uri'],
+                members: { S3DataType: { kind: 'string', enum: ['ManifestFile', 'S3Prefix', 'AugmentedManifestFile', 'Converse'] }, S3Uri: S3_URI },
+              },
+            },
+          },
+          ContentType: { kind: 'string', min: 0, max: 256, pattern: '.*' },
+          CompressionType: { kind: 'string', enum: ['None', 'Gzip'] },
+          SplitType: { kind: 'string', enum: ['None', 'Line', 'RecordIO', 'TFRecord'] },
+        },
+      },
+      TransformOutput: {
+        kind: 'structure',
+        required: ['S3OutputPath'],
+        members: { S3OutputPath: S3_URI, Accept: { kind: 'string', min: 0, max: 256, pattern: '.*' }, AssembleWith: { kind: 'string', enum: ['None', 'Line'] }, KmsKeyId: KMS_KEY },
+      },
+      DataCaptureConfig: { kind: 'structure', required: ['DestinationS3Uri'], members: { DestinationS3Uri: S3_URI, KmsKeyId: KMS_KEY, GenerateInferenceId: { kind: 'boolean' } } },
+      TransformResources: {
+        kind: 'structure',
+        required: ['InstanceType', 'InstanceCount'],
+        // InstanceType's long enum (instance families) is not repeated here: locally every type runs the same.
+        members: { InstanceType: { kind: 'string', pattern: 'ml\\..+' }, InstanceCount: { kind: 'integer', min: 1 }, VolumeKmsKeyId: KMS_KEY },
+      },
+      DataProcessing: { kind: 'structure', members: { InputFilter: JSON_PATH, OutputFilter: JSON_PATH, JoinSource: { kind: 'string', enum: ['Input', 'None'] } } },
+      Tags: {
+        kind: 'list',
+        min: 0,
+        max: 50,
+        member: { kind: 'structure', required: ['Key', 'Value'], members: { Key: { kind: 'string', min: 1, max: 128, pattern: TAG_TEXT }, Value: { kind: 'string', min: 0, max: 256, pattern: TAG_TEXT } } },
+      },
+    },
+  },
+  DescribeTransformJob: { kind: 'structure', required: ['TransformJobName'], members: { TransformJobName: JOB_NAME } },
+  StopTransformJob: { kind: 'structure', required: ['TransformJobName'], members: { TransformJobName: JOB_NAME } },
+  ListTransformJobs: {
+    kind: 'structure',
+    members: {
+      CreationTimeAfter: { kind: 'timestamp' },
+      CreationTimeBefore: { kind: 'timestamp' },
+      LastModifiedTimeAfter: { kind: 'timestamp' },
+      LastModifiedTimeBefore: { kind: 'timestamp' },
+      NameContains: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9\\-]+' },
+      StatusEquals: STATUS,
+      SortBy: { kind: 'string', enum: ['Name', 'CreationTime', 'Status'] },
+      SortOrder: { kind: 'string', enum: ['Ascending', 'Descending'] },
+      NextToken: { kind: 'string', min: 0, max: 8192 },
+      MaxResults: { kind: 'integer', min: 1, max: 100 },
+    },
+  },
+};
+
+/** A `CreateTransformJob` as stored, with its status. */
+interface TransformJob {
+  name: string;
+  arn: string;
+  createdAt: Date;
+  lastModified: Date;
+  status: TransformJobStatus;
+  failureReason?: string;
+  startedAt?: Date;
+  endedAt?: Date;
+  /** The request's members as Describe echoes them. */
+  request: Input;
+  stop: AbortController;
+  done: Promise<void>;
+}
+
+/** What the transform jobs need of the local SageMaker. */
+export interface TransformJobsContext {
+  store: ControlPlaneStore<unknown>;
+  backend: ContainerBackend;
+  /** The local SageMaker's work folder: each job's input, output and container go under it. */
+  workDir: string;
+  startupTimeoutMs: number;
+  s3: () => S3Objects;
+  progress?: (line: string) => void;
+}
+
+/** A job that ends as `Failed`, with the `FailureReason` it gets. */
+class JobFailure extends Error {}
+
+/** FailureReason is at most 1024 characters (`FailureReason` in the service model). */
+function reason(text: string): string {
+  return text.length > 1024 ? `${text.slice(0, 1021)}...` : text;
+}
+
+function validation(message: string): AwsServiceError {
+  return new AwsServiceError('ValidationException', message, 400);
+}
+
+/** `--input-filter` and the like, as the runner's messages name them, in the API's names. */
+function apiWording(message: string): string {
+  const names: Record<string, string> = {
+    '--input-filter': 'DataProcessing.InputFilter',
+    '--output-filter': 'DataProcessing.OutputFilter',
+    '--join-source': 'DataProcessing.JoinSource',
+    '--content-type': 'TransformInput.ContentType',
+    '--split-type': 'TransformInput.SplitType',
+    '--assemble-with': 'TransformOutput.AssembleWith',
+    '--accept': 'TransformOutput.Accept',
+  };
+  return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept)\b/g, (m) => names[m] ?? m);
+}
+
+/** An S3 key prefix as a folder: `out` and `out/` both write `out/<file>.out`. */
+function folderPrefix(key: string): string {
+  return key === '' || key.endsWith('/') ? key : `${key}/`;
+}
+
+/** A key's path below the input prefix, when it is one the runner can read as a file (no empty, `.` or `..` segment). */
+function safeRelative(rel: string): boolean {
+  return rel !== '' && rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+}
+
+/**
+ * Batch transform jobs of the local SageMaker: `CreateTransformJob` reads its input from S3
+ * (`S3Prefix` or a `ManifestFile`), starts the model's container as an endpoint starts it (with the
+ * job's `Environment` and the batch variables), runs the same runner as `smkit local transform`
+ * and writes `<key>.out` objects under `S3OutputPath`. One instance runs whatever `InstanceCount` says.
+ */
+export class TransformJobs {
+  private readonly jobs = new Map<string, TransformJob>();
+
+  constructor(private readonly ctx: TransformJobsContext) {}
+
+  /** The operations to add to the SageMaker service's dispatch table. */
+  operations(): Record<string, (input: Input) => Promise<Output> | Output> {
+    const checked =
+      (op: string, fn: (i: Input) => Promise<Output> | Output) =>
+      (i: Input): Promise<Output> | Output => {
+        validateInput(i, TRANSFORM_JOB_INPUTS[op]!);
+        return fn(i);
+      };
+    return {
+      CreateTransformJob: checked('CreateTransformJob', (i) => this.create(i)),
+      DescribeTransformJob: checked('DescribeTransformJob', (i) => this.describe(i)),
+      ListTransformJobs: checked('ListTransformJobs', (i) => this.list(i)),
+      StopTransformJob: checked('StopTransformJob', (i) => this.stopJob(i)),
+    };
+  }
+
+  private arn(name: string): string {
+    return `arn:aws:sagemaker:${this.ctx.store.region}:${this.ctx.store.accountId}:transform-job/${name.toLowerCase()}`;
+  }
+
+  private job(name: string): TransformJob {
+    const found = this.jobs.get(name);
+    // A ValidationException, which the SDK waiter TransformJobCompletedOrStopped takes as a failure.
+    if (!found) throw validation(`Could not find requested job with name ${name}`);
+    return found;
+  }
+
+  private async create(input: Input): Promise<Output> {
+    const name = String(input.TransformJobName);
+    const lower = name.toLowerCase();
+    if ([...this.jobs.keys()].some((k) => k.toLowerCase() === lower)) {
+      throw new AwsServiceError('ResourceInUse', `Job name must be unique within an AWS account and region, and a job with this name already exists (${this.arn(name)})`, 400);
+    }
+    const modelName = String(input.ModelName);
+    const model = this.ctx.store.models.get(modelName);
+    if (!model) throw validation(`Could not find model "${this.ctx.store.arn('model', modelName)}".`);
+    if (model.containers.length !== 1 || model.containers[0]!.Mode === 'MultiModel') {
+      throw validation(`Model ${modelName} has ${model.containers.length} containers${model.containers[0]?.Mode === 'MultiModel' ? ' in MultiModel mode' : ''}; the local SageMaker runs transform jobs on a single-container, single-model model.`);
+    }
+    const tin = input.TransformInput as { DataSource: { S3DataSource: { S3DataType: string; S3Uri: string } }; ContentType?: string; CompressionType?: 'None' | 'Gzip'; SplitType?: 'None' | 'Line' | 'RecordIO' | 'TFRecord' };
+    const tout = input.TransformOutput as { S3OutputPath: string; Accept?: string; AssembleWith?: 'None' | 'Line' };
+    const source = tin.DataSource.S3DataSource;
+    if (source.S3DataType !== 'S3Prefix' && source.S3DataType !== 'ManifestFile') {
+      throw validation(`S3DataType ${source.S3DataType} is not supported by the local SageMaker's transform jobs: use S3Prefix or ManifestFile.`);
+    }
+    const inputAt = parseS3Location(source.S3Uri);
+    if (!inputAt) throw validation(`S3Uri ${source.S3Uri} is not an S3 location: use s3://bucket/prefix or an Amazon S3 https:// URL.`);
+    if (!parseS3Location(tout.S3OutputPath)) throw validation(`S3OutputPath ${tout.S3OutputPath} is not an S3 location: use s3://bucket/prefix or an Amazon S3 https:// URL.`);
+    const payload = input.MaxPayloadInMB as number | undefined;
+    const concurrent = (input.MaxConcurrentTransforms as number | undefined) || undefined;
+    if (payload !== undefined && payload > MAX_PAYLOAD_MB) throw validation(`MaxPayloadInMB must be at most ${MAX_PAYLOAD_MB} (got ${payload}).`);
+    if (payload !== undefined && concurrent !== undefined && payload * concurrent > MAX_PAYLOAD_MB) {
+      throw validation(`MaxConcurrentTransforms × MaxPayloadInMB must be at most ${MAX_PAYLOAD_MB} MB (got ${concurrent} × ${payload} = ${concurrent * payload}); lower one of them.`);
+    }
+    const dpIn = input.DataProcessing as { InputFilter?: string; OutputFilter?: string; JoinSource?: 'None' | 'Input' } | undefined;
+    const dataProcessing: DataProcessing = {
+      ...(dpIn?.InputFilter !== undefined ? { inputFilter: dpIn.InputFilter } : {}),
+      ...(dpIn?.JoinSource !== undefined ? { joinSource: dpIn.JoinSource } : {}),
+      ...(dpIn?.OutputFilter !== undefined ? { outputFilter: dpIn.OutputFilter } : {}),
+    };
+    try {
+      if (dataProcessing.inputFilter !== undefined) parseJsonPath(dataProcessing.inputFilter, 'DataProcessing.InputFilter');
+      if (dataProcessing.outputFilter !== undefined) parseJsonPath(dataProcessing.outputFilter, 'DataProcessing.OutputFilter');
+      if (tin.ContentType) {
+        compileDataProcessing(dataProcessing, { contentType: tin.ContentType, ...(tout.Accept ? { accept: tout.Accept } : {}), splitType: tin.SplitType ?? 'None', assembleWith: tout.AssembleWith ?? 'None' });
+      }
+    } catch (err) {
+      if (err instanceof ToolkitError) throw validation(apiWording(err.message));
+      throw err;
+    }
+    if (source.S3DataType === 'S3Prefix') {
+      const keys = (await this.ctx.s3().list(inputAt.bucket, inputAt.key).catch(() => [] as string[])).filter((k) => !k.endsWith('/'));
+      if (keys.length === 0) {
+        throw validation(`No S3 objects found under S3 URL "${source.S3Uri}" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.`);
+      }
+    }
+    // Checked again: another create of the same name may have finished while S3 was listed.
+    if ([...this.jobs.keys()].some((k) => k.toLowerCase() === lower)) {
+      throw new AwsServiceError('ResourceInUse', `Job name must be unique within an AWS account and region, and a job with this name already exists (${this.arn(name)})`, 400);
+    }
+    const now = new Date();
+    const job: TransformJob = { name, arn: this.arn(name), createdAt: now, lastModified: now, status: 'InProgress', request: input, stop: new AbortController(), done: Promise.resolve() };
+    this.jobs.set(name, job);
+    job.done = this.run(job, model.containers[0]!, dataProcessing);
+    return { TransformJobArn: job.arn };
+  }
+
+  private setStatus(job: TransformJob, status: TransformJobStatus, failureReason?: string): void {
+    job.status = status;
+    job.lastModified = new Date();
+    if (failureReason !== undefined) job.failureReason = reason(failureReason);
+  }
+
+  /** Runs a job to its end; never rejects. */
+  private async run(job: TransformJob, container: ContainerDefinition, dataProcessing: DataProcessing): Promise<void> {
+    const signal = job.stop.signal;
+    const req = job.request;
+    const tin = req.TransformInput as { DataSource: { S3DataSource: { S3DataType: string; S3Uri: string } }; ContentType?: string; CompressionType?: 'None' | 'Gzip'; SplitType?: 'None' | 'Line' | 'RecordIO' | 'TFRecord' };
+    const tout = req.TransformOutput as { S3OutputPath: string; Accept?: string; AssembleWith?: 'None' | 'Line' };
+    const client = req.ModelClientConfig as { InvocationsTimeoutInSeconds?: number; InvocationsMaxRetries?: number } | undefined;
+    const root = join(this.ctx.workDir, 'transform-jobs', job.name);
+    const inputDir = join(root, 'input');
+    const outputDir = join(root, 'output');
+    let stopContainer: (() => Promise<void>) | undefined;
+    job.startedAt = new Date();
+    try {
+      const files = await this.download(tin.DataSource.S3DataSource, inputDir, signal);
+      signal.throwIfAborted();
+      const parameters: Partial<ExecutionParameters> = {};
+      if (req.BatchStrategy !== undefined) parameters.batchStrategy = parseBatchStrategy(String(req.BatchStrategy))!;
+      if (req.MaxPayloadInMB !== undefined) parameters.maxPayloadInMB = req.MaxPayloadInMB as number;
+      // 0 is "not set": the container's /execution-parameters, then 1, decide.
+      if (req.MaxConcurrentTransforms) parameters.maxConcurrentTransforms = req.MaxConcurrentTransforms as number;
+      let modelSource: string;
+      try {
+        modelSource = await resolveModelData(container.ModelDataUrl, 'SingleModel', join(this.ctx.workDir, 'model-data'), this.ctx.s3);
+      } catch (err) {
+        if (err instanceof ModelDataError) throw new JobFailure(`ClientError: ${err.message}`);
+        throw err;
+      }
+      const logsDir = join(this.ctx.workDir, 'logs');
+      const launch = instanceLauncher(
+        { backend: this.ctx.backend, workDir: join(root, 'instances'), logsDir, startupTimeoutMs: this.ctx.startupTimeoutMs, signal, ...(this.ctx.progress ? { progress: this.ctx.progress } : {}) },
+        `transform-job/${job.name}`,
+        [
+          {
+            hostname: 'primary',
+            ...(container.Image === undefined ? {} : { image: container.Image }),
+            // The job's Environment over the model's, then the batch variables SageMaker sets.
+            env: { ...(container.Environment ?? {}), ...((req.Environment as Record<string, string> | undefined) ?? {}), ...batchEnv(parameters) },
+            modelSource,
+            mode: 'SingleModel',
+          },
+        ],
+      );
+      let instance;
+      try {
+        instance = await launch(0, signal);
+      } catch (err) {
+        if (err instanceof InstanceStartError) throw new JobFailure(`ClientError: The model container did not pass the ping health check: it ${err.reason}.${err.logTail ? ` Last log lines: ${err.logTail}` : ''}`);
+        throw err;
+      }
+      stopContainer = async () => void (await Promise.all(instance.containers.map((c) => c.stop(5_000).catch(() => {}))));
+      await mkdir(root, { recursive: true });
+      const manifest = join(root, 'manifest.json');
+      await writeFile(manifest, JSON.stringify([{ prefix: inputDir }, ...files]));
+      let summary: TransformSummary;
+      try {
+        summary = await runTransform({
+          input: manifest,
+          output: outputDir,
+          url: instance.chain[0]!.url,
+          s3DataType: 'ManifestFile',
+          ...(tin.ContentType ? { contentType: tin.ContentType } : {}),
+          ...(tout.Accept ? { accept: tout.Accept } : {}),
+          splitType: tin.SplitType ?? 'None',
+          assembleWith: tout.AssembleWith ?? 'None',
+          ...(tin.CompressionType ? { compressionType: tin.CompressionType } : {}),
+          dataProcessing,
+          parameters,
+          ...(client?.InvocationsTimeoutInSeconds === undefined ? {} : { timeoutMs: client.InvocationsTimeoutInSeconds * 1000 }),
+          ...(client?.InvocationsMaxRetries === undefined ? {} : { retries: client.InvocationsMaxRetries }),
+          signal,
+        });
+      } catch (err) {
+        // Framing the runner refuses for a file (DataProcessing on a content type it cannot read) fails the job in its words.
+        if (err instanceof ToolkitError && !signal.aborted) throw new JobFailure(`ClientError: ${apiWording(err.message)}`);
+        throw err;
+      }
+      signal.throwIfAborted();
+      await this.upload(tout.S3OutputPath, outputDir, signal);
+      signal.throwIfAborted();
+      if (summary.failed.length > 0) {
+        const first = summary.failed[0]!;
+        const failedFiles = [...new Set(summary.failed.map((f) => f.file))];
+        throw new JobFailure(
+          `AlgorithmError: ${summary.failed.length} of ${summary.records} records failed in ${failedFiles.length} input file(s), which got no .out object; the other files' output was written. ` +
+            `First: ${first.file} record ${first.record}: ${first.status ? `HTTP ${first.status}: ` : ''}${first.error}`,
+        );
+      }
+      job.endedAt = new Date();
+      this.setStatus(job, 'Completed');
+    } catch (err) {
+      job.endedAt = new Date();
+      if (signal.aborted) this.setStatus(job, 'Stopped');
+      else if (err instanceof JobFailure) this.setStatus(job, 'Failed', err.message);
+      else this.setStatus(job, 'Failed', `InternalServerError: ${(err as Error).message}`);
+    } finally {
+      await stopContainer?.();
+      await rm(root, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  /** Downloads the job's input objects into `dir`; returns their paths relative to it, in the order they are transformed. */
+  private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal): Promise<string[]> {
+    const at = parseS3Location(source.S3Uri)!;
+    const s3 = this.ctx.s3();
+    let objects: { bucket: string; key: string; rel: string }[];
+    if (source.S3DataType === 'ManifestFile') {
+      let manifest: unknown;
+      try {
+        const chunks: Buffer[] = [];
+        for await (const c of await s3.get(at.bucket, at.key)) chunks.push(c as Buffer);
+        manifest = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (err) {
+        throw new JobFailure(`ClientError: Could not read the manifest file at ${source.S3Uri} as JSON (${(err as Error).message}).`);
+      }
+      const [head, ...entries] = Array.isArray(manifest) ? (manifest as unknown[]) : [];
+      const prefix = typeof head === 'object' && head !== null ? (head as { prefix?: unknown }).prefix : undefined;
+      const prefixAt = typeof prefix === 'string' ? parseS3Location(prefix) : undefined;
+      if (!prefixAt) throw new JobFailure(`ClientError: The manifest file at ${source.S3Uri} must be a JSON array starting with {"prefix": "s3://bucket/prefix/"} followed by keys relative to it.`);
+      objects = entries.map((e, i) => {
+        if (typeof e !== 'string' || !safeRelative(e)) throw new JobFailure(`ClientError: Element ${i + 1} of the manifest file at ${source.S3Uri} (${JSON.stringify(e)}) is not a key relative to its prefix.`);
+        return { bucket: prefixAt.bucket, key: prefixAt.key + e, rel: e };
+      });
+    } else {
+      // Output keys keep the input key's part after the prefix's last '/'.
+      const cut = at.key.lastIndexOf('/') + 1;
+      const keys = (await s3.list(at.bucket, at.key)).filter((k) => !k.endsWith('/'));
+      if (keys.length === 0) throw new JobFailure(`ClientError: No S3 objects found under S3 URL "${source.S3Uri}" given in input data source.`);
+      objects = keys.map((key) => {
+        const rel = key.slice(cut);
+        if (!safeRelative(rel)) throw new JobFailure(`ClientError: The input object s3://${at.bucket}/${key} has a key the local SageMaker cannot write as a file (an empty, "." or ".." part after the prefix); rename it.`);
+        return { bucket: at.bucket, key, rel };
+      });
+    }
+    for (const o of objects) {
+      signal.throwIfAborted();
+      const file = join(dir, o.rel);
+      await mkdir(join(file, '..'), { recursive: true });
+      try {
+        await pipeline(await s3.get(o.bucket, o.key), createWriteStream(file));
+      } catch (err) {
+        throw new JobFailure(`ClientError: Could not download the input object s3://${o.bucket}/${o.key}: ${(err as Error).message}`);
+      }
+    }
+    return objects.map((o) => o.rel);
+  }
+
+  /** Uploads every `.out` file under `dir` to `S3OutputPath/<relative path>.out`. */
+  private async upload(outputPath: string, dir: string, signal: AbortSignal): Promise<void> {
+    const at = parseS3Location(outputPath)!;
+    const prefix = folderPrefix(at.key);
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (!e.isFile() || !e.name.endsWith('.out')) continue;
+      signal.throwIfAborted();
+      const file = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
+      const rel = relative(dir, file).split(/[\\/]/).join('/');
+      try {
+        await this.ctx.s3().put(at.bucket, prefix + rel, await readFile(file));
+      } catch (err) {
+        throw new JobFailure(`ClientError: Could not write the output object s3://${at.bucket}/${prefix + rel}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private describe(input: Input): Output {
+    const job = this.job(String(input.TransformJobName));
+    const r = job.request;
+    const pick = (k: string): Output => (r[k] === undefined ? {} : { [k]: r[k] });
+    return {
+      TransformJobName: job.name,
+      TransformJobArn: job.arn,
+      TransformJobStatus: job.status,
+      ...(job.failureReason === undefined ? {} : { FailureReason: job.failureReason }),
+      ModelName: r.ModelName,
+      ...pick('MaxConcurrentTransforms'),
+      ...pick('ModelClientConfig'),
+      ...pick('MaxPayloadInMB'),
+      ...pick('BatchStrategy'),
+      ...pick('Environment'),
+      TransformInput: r.TransformInput,
+      ...pick('TransformOutput'),
+      ...pick('DataCaptureConfig'),
+      TransformResources: r.TransformResources,
+      CreationTime: epochSeconds(job.createdAt),
+      ...(job.startedAt ? { TransformStartTime: epochSeconds(job.startedAt) } : {}),
+      ...(job.endedAt ? { TransformEndTime: epochSeconds(job.endedAt) } : {}),
+      ...pick('DataProcessing'),
+      ...pick('ExperimentConfig'),
+    };
+  }
+
+  private list(input: Input): Output {
+    const page = listPage([...this.jobs.values()], input as ListInput, (j) => ({ name: j.name, createdAt: j.createdAt, lastModified: j.lastModified, status: j.status }));
+    return {
+      TransformJobSummaries: page.items.map((j) => ({
+        TransformJobName: j.name,
+        TransformJobArn: j.arn,
+        CreationTime: epochSeconds(j.createdAt),
+        ...(j.endedAt ? { TransformEndTime: epochSeconds(j.endedAt) } : {}),
+        LastModifiedTime: epochSeconds(j.lastModified),
+        TransformJobStatus: j.status,
+        ...(j.failureReason === undefined ? {} : { FailureReason: j.failureReason }),
+      })),
+      ...(page.nextToken ? { NextToken: page.nextToken } : {}),
+    };
+  }
+
+  private stopJob(input: Input): Output {
+    const job = this.job(String(input.TransformJobName));
+    if (job.status === 'Stopping' || job.status === 'Stopped') return {};
+    if (job.status !== 'InProgress') throw validation(`Transform job ${job.name} is ${job.status}; only an InProgress job can be stopped.`);
+    this.setStatus(job, 'Stopping');
+    job.stop.abort();
+    return {};
+  }
+
+  /** Stops every running job and waits for them (server shutdown). */
+  async stopAll(): Promise<void> {
+    for (const job of this.jobs.values()) if (job.status === 'InProgress') job.stop.abort();
+    await Promise.all([...this.jobs.values()].map((j) => j.done));
+  }
+}
