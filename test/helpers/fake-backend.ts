@@ -8,7 +8,8 @@ import type { ContainerBackend, ContainerSpec, RunningContainer } from '../../sr
  * `FAKE_PING=fail` the container writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id,
  * "got": <request body>}` after `FAKE_DELAY_MS`, with status `FAKE_STATUS` (200), chunked (no
  * Content-Length) with `FAKE_CHUNKED=true`; with `FAKE_HOLD=true` it answers only once the test
- * calls {@link FakeBackend.release} (a request kept in flight without a timer). Real sockets,
+ * calls {@link FakeBackend.release} (a request kept in flight without a timer); `GET /execution-parameters`
+ * answers 404 at once. Real sockets,
  * real ports: only the model server is replaced.
  */
 export class FakeBackend implements ContainerBackend {
@@ -70,6 +71,11 @@ export class FakeBackend implements ContainerBackend {
       req.on('end', () => {
         if (req.url === '/ping') {
           res.writeHead(this.unhealthy.has(spec.id) ? 500 : Date.now() >= readyAt ? 200 : 503).end();
+          return;
+        }
+        if (req.url === '/execution-parameters') {
+          // The optional route a model server may leave out: a transform job then uses its own values or the defaults.
+          res.writeHead(404).end();
           return;
         }
         this.invocations.push({ id: spec.id, body: Buffer.concat(chunks).toString() });

@@ -49,7 +49,8 @@ function job(name: string, over: Partial<CreateTransformJobCommandInput> = {}): 
   };
 }
 
-const wait = (name: string) => waitUntilTransformJobCompletedOrStopped({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { TransformJobName: name });
+// Well within the minute the stopped job's record would take to answer.
+const wait = (name: string) => waitUntilTransformJobCompletedOrStopped({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { TransformJobName: name });
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-tj-'));
@@ -79,8 +80,8 @@ test('transform jobs run, fail and stop through the SDK, with its waiter', async
   await sm.send(new CreateTransformJobCommand(job('tj-stop', { Environment: { FAKE_DELAY_MS: '60000' } })));
   const running = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-stop' }));
   assert.equal(running.TransformJobStatus, 'InProgress');
-  // Stopped with a request out (its GET /execution-parameters): the container's answer would take a minute.
-  await until('the tj-stop container to get a request', () => backend.requests.some((r) => r.id.includes('tj-stop')));
+  // Stopped with a record out: the container's answer would take a minute.
+  await until('the tj-stop container to get a record', () => backend.requests.some((r) => r.id.includes('tj-stop') && r.call === 'POST /invocations'));
   await sm.send(new StopTransformJobCommand({ TransformJobName: 'tj-stop' }));
   const stopping = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-stop' }));
   assert.ok(stopping.TransformJobStatus === 'Stopping' || stopping.TransformJobStatus === 'Stopped', stopping.TransformJobStatus);
