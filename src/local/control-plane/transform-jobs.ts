@@ -258,9 +258,18 @@ export class TransformJobs {
       throw err;
     }
     if (source.S3DataType === 'S3Prefix') {
-      const keys = (await this.ctx.s3().list(inputAt.bucket, inputAt.key).catch(() => [] as string[])).filter((k) => !k.endsWith('/'));
+      let why = '';
+      const keys = (
+        await this.ctx
+          .s3()
+          .list(inputAt.bucket, inputAt.key)
+          .catch((err: unknown) => {
+            why = ` (S3 answered: ${(err as Error).message})`;
+            return [] as string[];
+          })
+      ).filter((k) => !k.endsWith('/'));
       if (keys.length === 0) {
-        throw validation(`No S3 objects found under S3 URL "${source.S3Uri}" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix.`);
+        throw validation(`No S3 objects found under S3 URL "${source.S3Uri}" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix${why}.`);
       }
     }
     // Checked again: another create of the same name may have finished while S3 was listed.
@@ -405,7 +414,12 @@ export class TransformJobs {
     } else {
       // Output keys keep the input key's part after the prefix's last '/'.
       const cut = at.key.lastIndexOf('/') + 1;
-      const keys = (await s3.list(at.bucket, at.key)).filter((k) => !k.endsWith('/'));
+      let keys: string[];
+      try {
+        keys = (await s3.list(at.bucket, at.key)).filter((k) => !k.endsWith('/'));
+      } catch (err) {
+        throw new JobFailure(`ClientError: Could not list the input objects under S3 URL "${source.S3Uri}": ${(err as Error).message}`);
+      }
       if (keys.length === 0) throw new JobFailure(`ClientError: No S3 objects found under S3 URL "${source.S3Uri}" given in input data source.`);
       objects = keys.map((key) => {
         const rel = key.slice(cut);
