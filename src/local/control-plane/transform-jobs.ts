@@ -82,8 +82,8 @@ export const TRANSFORM_JOB_INPUTS: Readonly<Record<string, ShapeRule & { kind: '
       TransformResources: {
         kind: 'structure',
         required: ['InstanceType', 'InstanceCount'],
-        // InstanceType's long enum (instance families) is not repeated here: locally every type runs the same.
-        members: { InstanceType: { kind: 'string', pattern: 'ml\\..+' }, InstanceCount: { kind: 'integer', min: 1 }, VolumeKmsKeyId: KMS_KEY },
+        // InstanceType's long enum (instance families) is not repeated here: locally every type runs the same; the shape is the one CreateEndpointConfig checks.
+        members: { InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' }, InstanceCount: { kind: 'integer', min: 1 }, VolumeKmsKeyId: KMS_KEY },
       },
       DataProcessing: { kind: 'structure', members: { InputFilter: JSON_PATH, OutputFilter: JSON_PATH, JoinSource: { kind: 'string', enum: ['Input', 'None'] } } },
       Tags: {
