@@ -220,6 +220,8 @@ export class TransformJobs {
     if ([...this.jobs.keys()].some((k) => k.toLowerCase() === lower)) {
       throw new AwsServiceError('ResourceInUse', `Job name must be unique within an AWS account and region, and a job with this name already exists (${this.arn(name)})`, 400);
     }
+    const reserved = (input.Tags as { Key: string }[] | undefined)?.find((t) => t.Key.toLowerCase().startsWith('aws:'));
+    if (reserved) throw validation(`System prefix 'aws:' reserved for AWS usage in tag key: ${reserved.Key}`);
     const modelName = String(input.ModelName);
     const model = this.ctx.store.models.get(modelName);
     if (!model) throw validation(`Could not find model "${this.ctx.store.arn('model', modelName)}".`);
