@@ -209,7 +209,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(trainingGraceSeconds === undefined ? {} : { graceSeconds: trainingGraceSeconds }),
     ...(opts.log ? { log: opts.log } : {}),
   });
-  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, s3, ...(opts.progress ? { progress: opts.progress } : {}) });
+  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}) });
   const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs);
   services.push(sagemaker);
   const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? guard?.services({ sagemaker }) ?? []);

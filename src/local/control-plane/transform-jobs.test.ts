@@ -144,3 +144,17 @@ test('CreateTransformJob refuses what the service refuses, before a job exists',
   await refused(job('tj-tags', { Tags: [{ Key: 'aws:team', Value: 'x' }] }), /System prefix 'aws:' reserved for AWS usage in tag key: aws:team/);
   await assert.rejects(sm.send(new StopTransformJobCommand({ TransformJobName: 'tj-none' })), { name: 'ValidationException', message: /Could not find requested job with name tj-none/ });
 });
+
+test('transform jobs running at once are bounded by SMKIT_LOCAL_MAX_INSTANCES (one local instance each)', async () => {
+  const small = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url, maxInstances: 1 } });
+  const client = new SageMakerClient(localClientConfig(small.url, { requestTimeoutMs: 30_000 }));
+  try {
+    await client.send(new CreateModelCommand({ ModelName: 'tj-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await client.send(new CreateTransformJobCommand(job('tj-hold', { Environment: { FAKE_DELAY_MS: '60000' } })));
+    await assert.rejects(client.send(new CreateTransformJobCommand(job('tj-more'))), { name: 'ResourceLimitExceeded', message: /'local instances for transform job usage' is 1 Instances, with current utilization of 1 Instances/ });
+    await client.send(new StopTransformJobCommand({ TransformJobName: 'tj-hold' }));
+  } finally {
+    client.destroy();
+    await small.stop();
+  }
+});

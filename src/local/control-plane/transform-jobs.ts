@@ -136,6 +136,8 @@ export interface TransformJobsContext {
   /** The local SageMaker's work folder: each job's input, output and container go under it. */
   workDir: string;
   startupTimeoutMs: number;
+  /** Most jobs (one local instance each) that may run at once (`SMKIT_LOCAL_MAX_INSTANCES`). @defaultValue unlimited */
+  maxInstances?: number;
   s3: () => S3Objects;
   progress?: (line: string) => void;
 }
@@ -277,6 +279,15 @@ export class TransformJobs {
     // Checked again: another create of the same name may have finished while S3 was listed.
     if ([...this.jobs.keys()].some((k) => k.toLowerCase() === lower)) {
       throw new AwsServiceError('ResourceInUse', `Job name must be unique within an AWS account and region, and a job with this name already exists (${this.arn(name)})`, 400);
+    }
+    const max = this.ctx.maxInstances;
+    const used = [...this.jobs.values()].filter((j) => j.status === 'InProgress' || j.status === 'Stopping').length;
+    if (max !== undefined && used + 1 > max) {
+      throw new AwsServiceError(
+        'ResourceLimitExceeded',
+        `The account-level service limit 'local instances for transform job usage' is ${max} Instances, with current utilization of ${used} Instances and a request delta of 1 Instances. Raise SMKIT_LOCAL_MAX_INSTANCES, or wait for a job to end.`,
+        400,
+      );
     }
     const now = new Date();
     const job: TransformJob = { name, arn: this.arn(name), createdAt: now, lastModified: now, status: 'InProgress', request: input, stop: new AbortController(), done: Promise.resolve() };
