@@ -17,7 +17,8 @@ export interface LocalSageMakerSettings {
   readonly accountId: string;
   /**
    * `SMKIT_LOCAL_MAX_INSTANCES`: most instances all endpoints may run at once, blue and green
-   * fleets counted (`ResourceLimitExceeded` beyond, as the account's instance quota). @defaultValue 16
+   * fleets counted (`ResourceLimitExceeded` beyond, as the account's instance quota); apart from
+   * them, the most transform jobs (one instance each) running at once. @defaultValue 16
    */
   readonly maxInstances: number;
   /**
