@@ -99,6 +99,29 @@ test('CSV of 16-19 digit numbers and exponents: answered (all but the rare undec
   assert.ok(answered > runs * 0.9, `answered only ${answered} of ${runs}`);
 });
 
+test('CSV fields of 0-21 digits on each side of the point, with or without an exponent: every value the WebAssembly parser answers is Number()’s, and it answers up to 15 digits', () => {
+  const field = fc
+    .record({ sign: fc.constantFrom('', '-', '+'), int: digits(0, 21), frac: fc.option(digits(0, 21), { nil: undefined }), exp: fc.option(fc.integer({ min: -30, max: 30 }), { nil: undefined }) })
+    .filter(({ int, frac }) => int.length + (frac?.length ?? 0) > 0)
+    .map(({ sign, int, frac, exp }) => ({ text: `${sign}${int}${frac === undefined ? '' : `.${frac}`}${exp === undefined ? '' : `e${exp}`}`, short: exp === undefined && int.length + (frac?.length ?? 0) <= 15 }));
+  fc.assert(
+    fc.property(fc.array(field, { minLength: 1, maxLength: 8 }), fc.constantFrom('', '\n', '\r\n'), fc.boolean(), (fields, end, float32) => {
+      const body = Buffer.from(`${fields.map((f) => f.text).join(',')}${end}`);
+      const fast = parsePlainCsv(body, float32);
+      if (!fast) {
+        assert.ok(!fields.every((f) => f.short), `gave up on ${show(body)}`);
+        return;
+      }
+      assert.deepEqual(fast.shape, [1, fields.length]);
+      fields.forEach((f, i) => {
+        const want = float32 ? Math.fround(Number(f.text)) : Number(f.text);
+        assert.ok(Object.is(fast.data[i], want), `${show(body)}: value ${i}: ${String(fast.data[i])} != ${String(want)}`);
+      });
+    }),
+    { numRuns: 1500 },
+  );
+});
+
 test('any other CSV body: the WebAssembly parser gives up or agrees, and parseNumericCsv answers (or refuses) as the TypeScript parser does', () => {
   const seeds = [
     '1.5,-2,3\n4,5,.25\n',
