@@ -333,28 +333,31 @@ function digitGen(low: u64, w: u64, high: u64, shift: i32): bool {
   let guess = (((64 - shift) + 1) * 1233 >> 12) + 1;
   if (integrals < unchecked(SMALL_POWERS_OF_TEN[guess])) guess--;
   let divisor = unchecked(SMALL_POWERS_OF_TEN[guess]);
-  kappa = guess;
-  length = 0;
+  // `kappa` and `length` counted in locals, the globals set once: V8 loads and stores a global at each use.
+  let kap = guess;
+  let len = 0;
   // The rest only shrinks digit by digit, so when even the fractions alone are outside the unsafe
   // interval no integral digit can end the digits: write them all at once (division by a constant
   // compiles to a multiplication; the loop below divides by a variable power of ten per digit).
   if (fractionals >= unsafeInterval) {
-    let at = DIGITS + <usize>kappa;
-    for (let i = 0; i < kappa; i++) {
+    let at = DIGITS + <usize>kap;
+    for (let i = 0; i < kap; i++) {
       store<u8>(--at, ZERO + <u8>(integrals % 10));
       integrals /= 10;
     }
-    length = kappa;
-    kappa = 0;
+    len = kap;
+    kap = 0;
   }
-  while (kappa > 0) {
+  while (kap > 0) {
     const digit = integrals / divisor;
-    store<u8>(DIGITS + <usize>length, ZERO + <u8>digit);
-    length++;
+    store<u8>(DIGITS + <usize>len, ZERO + <u8>digit);
+    len++;
     integrals %= divisor;
-    kappa--;
+    kap--;
     const rest = (<u64>integrals << <u64>shift) + fractionals;
     if (rest < unsafeInterval) {
+      length = len;
+      kappa = kap;
       return roundWeed(tooHigh - w, unsafeInterval, rest, <u64>divisor << <u64>shift, unit);
     }
     divisor /= 10;
@@ -364,11 +367,13 @@ function digitGen(low: u64, w: u64, high: u64, shift: i32): bool {
     unit *= 10;
     unsafeInterval *= 10;
     const digit = <u32>(fractionals >> <u64>shift);
-    store<u8>(DIGITS + <usize>length, ZERO + <u8>digit);
-    length++;
+    store<u8>(DIGITS + <usize>len, ZERO + <u8>digit);
+    len++;
     fractionals &= mask;
-    kappa--;
+    kap--;
     if (fractionals < unsafeInterval) {
+      length = len;
+      kappa = kap;
       return roundWeed((tooHigh - w) * unit, unsafeInterval, fractionals, one, unit);
     }
   }
