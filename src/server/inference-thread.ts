@@ -188,14 +188,16 @@ const cancellations = new IdTable<Cancellation>();
 
 /** Runs one invocation and sends its answer (or relays its stream). */
 function invoke(engine: InferenceEngine, msg: Extract<ToThread, { type: 'invoke' }>): void {
-  const { body, ...rest } = msg.request;
-  const reqLog = log.child({ requestId: rest.requestId });
+  const request = msg.request;
+  const reqLog = log.child({ requestId: request.requestId });
   const cancellation = new Cancellation();
   cancellations.set(msg.id, cancellation);
   // Buffers arrive as plain Uint8Arrays (structured clone); decoders use Buffer methods, so the form
   // parts are viewed as Buffers again, as the body is.
-  const parts = rest.parts?.map((p) => ({ ...p, data: asBuffer(p.data) }));
-  engine.invoke({ ...rest, ...(parts ? { parts } : {}), body: asBuffer(body), cancellation }, reqLog).then(
+  const parts = request.parts?.map((p) => ({ ...p, data: asBuffer(p.data) }));
+  // The message's object completed in place: a spread copy with keys added after the spread gets a
+  // map of its own per object in V8's optimised code, and every read of its fields missed.
+  engine.invoke(Object.assign(request, { body: asBuffer(request.body), cancellation }, parts ? { parts } : {}), reqLog).then(
     (response) => {
       cancellations.delete(msg.id);
       if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes, response.closeSession);
