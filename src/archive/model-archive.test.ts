@@ -119,3 +119,23 @@ test('createModelArchive: SageMaker layout, sorted, deterministic, round-trips',
     assert.equal(await fs.readFile(path.join(dest, 'model.onnx'), 'utf8'), 'onnx');
   });
 });
+
+test('createModelArchive: a dangling symbolic link, or one to a folder above it, is ERR_PACKAGE_INVALID naming the link, and nothing is written', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, 'code'), { recursive: true });
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    const out = path.join(tmp, 'model.tar.gz');
+    const refused = (link: string, why: RegExp) => (e: unknown) =>
+      e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID' && e.message.startsWith(`${path.join(model, link)} is a symbolic link to `) && why.test(e.message);
+    await fs.symlink(path.join(tmp, 'gone.onnx'), path.join(model, 'weights.onnx'));
+    await assert.rejects(createModelArchive(model, out), refused('weights.onnx', /gone\.onnx, which does not exist: /));
+    await fs.rm(path.join(model, 'weights.onnx'));
+    await fs.symlink('..', path.join(model, 'code', 'up'));
+    await assert.rejects(createModelArchive(model, out), refused('code/up', /^\S+ is a symbolic link to \.\., a folder that contains it: /));
+    await fs.rm(path.join(model, 'code', 'up'));
+    await fs.symlink('loop', path.join(model, 'loop'));
+    await assert.rejects(createModelArchive(model, out), refused('loop', /which cannot be followed \(ELOOP\)/));
+    assert.deepEqual(await fs.readdir(tmp), ['model']);
+  });
+});

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -151,17 +151,39 @@ const SKIPPED_NAMES = new Set(['.git', '.DS_Store']);
 /** A fixed timestamp so the same inputs always give the same bytes. */
 const ARCHIVE_MTIME = new Date('2000-01-01T00:00:00Z');
 
-async function listTree(root: string, rel: string, skip: (rel: string) => boolean, out: string[]): Promise<void> {
+/**
+ * Follows a symbolic link the way packing will, refusing (`ERR_PACKAGE_INVALID`) one that cannot
+ * be packed as the file or folder it points to.
+ */
+async function statFollowing(full: string): Promise<Stats> {
+  try {
+    return await fs.stat(full);
+  } catch (err) {
+    const target = await fs.readlink(full).catch(() => undefined);
+    if (target === undefined) throw err;
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'which does not exist' : `which cannot be followed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} is a symbolic link to ${target}, ${why}: links are packed as the files they point to; remove it or point it at a file`);
+  }
+}
+
+async function listTree(root: string, rel: string, skip: (rel: string) => boolean, out: string[], ancestors: readonly string[] = []): Promise<void> {
   const dir = path.join(root, rel);
+  // Real paths of this folder and those above it: a link to one of them would be packed endlessly.
+  const here = [...ancestors, await fs.realpath(dir)];
   const names = (await fs.readdir(dir)).sort();
   for (const name of names) {
     if (SKIPPED_NAMES.has(name)) continue;
     const childRel = rel === '' ? name : `${rel}/${name}`;
     if (skip(childRel)) continue;
-    const st = await fs.stat(path.join(root, childRel));
+    const full = path.join(root, childRel);
+    const st = await statFollowing(full);
     if (st.isDirectory()) {
+      const real = await fs.realpath(full);
+      if (here.includes(real)) {
+        throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} is a symbolic link to ${await fs.readlink(full)}, a folder that contains it: it would be packed endlessly; remove the link`);
+      }
       out.push(`${childRel}/`);
-      await listTree(root, childRel, skip, out);
+      await listTree(root, childRel, skip, out, here);
     } else if (st.isFile()) {
       out.push(childRel);
     }
@@ -191,7 +213,8 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
  * Builds a `model.tar.gz` in SageMaker's layout (https://sagemaker.readthedocs.io/en/stable/frameworks/pytorch/using_pytorch.html#model-directory-structure): the model files at
  * the top level and the handler code under `code/`. Entries are sorted, timestamps fixed and owner
  * data left out, so the same inputs give the same archive. Symbolic links are stored as the files
- * they point to; `.git` and `.DS_Store` are skipped, as is `outFile` when it lies inside the tree.
+ * they point to (`ERR_PACKAGE_INVALID` for one that points nowhere or to a folder above it);
+ * `.git` and `.DS_Store` are skipped, as is `outFile` when it lies inside the tree.
  *
  * @example
  * await createModelArchive('my-model', 'model.tar.gz', { codeDir: 'src/handler' });
