@@ -139,3 +139,14 @@ test('createModelArchive: a dangling symbolic link, or one to a folder above it,
     assert.deepEqual(await fs.readdir(tmp), ['model']);
   });
 });
+
+test('createModelArchive: an archive that cannot be written (the output is a folder) leaves no partial file behind', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(model);
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    await fs.mkdir(path.join(tmp, 'out'));
+    await assert.rejects(createModelArchive(model, path.join(tmp, 'out')), { code: 'EISDIR' });
+    assert.deepEqual((await fs.readdir(tmp)).sort(), ['model', 'out']);
+  });
+});

@@ -234,11 +234,16 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
     if (options.codeDir !== undefined) await fs.symlink(path.resolve(options.codeDir), path.join(staging, 'code'));
     await fs.mkdir(path.dirname(out), { recursive: true });
     const tmpOut = `${out}.partial-${process.pid}`;
-    await tar.c(
-      { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME },
-      entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
-    );
-    await fs.rename(tmpOut, out);
+    try {
+      await tar.c(
+        { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME },
+        entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
+      );
+      await fs.rename(tmpOut, out);
+    } catch (err) {
+      await fs.rm(tmpOut, { force: true });
+      throw err;
+    }
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }

@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { isToolkitError } from '../errors/catalogue.js';
 import { packageCommand } from './command.js';
 
@@ -9,5 +12,23 @@ test('smkit package --verify --startup-timeout past an hour (as smkit local allo
       packageCommand('/nonexistent-model-dir', { output: '/nonexistent-out/model.tar.gz', verify: true, startupTimeout }),
       (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--startup-timeout must be a positive number of seconds, at most 3600 (got ${startupTimeout})`,
     );
+  }
+});
+
+test('smkit package -o naming an existing directory is a usage error saying what to give, and nothing is written into it', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-out-'));
+  try {
+    await fs.mkdir(path.join(dir, 'model'));
+    await fs.writeFile(path.join(dir, 'model', 'model.onnx'), 'x');
+    const output = path.join(dir, 'dist');
+    await fs.mkdir(output);
+    await assert.rejects(
+      packageCommand(path.join(dir, 'model'), { output, startupTimeout: '120' }),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--output ${output} is a directory; give the archive's file name, e.g. ${path.join(output, 'model.tar.gz')}`,
+    );
+    assert.deepEqual(await fs.readdir(output), []);
+    assert.deepEqual((await fs.readdir(dir)).sort(), ['dist', 'model']);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
   }
 });

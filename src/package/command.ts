@@ -1,3 +1,5 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { checkProgram, defaultProgram } from '../config/program.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { positiveSecondsOption } from '../config/flag-values.js';
@@ -24,6 +26,9 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   // At most an hour, as smkit local --startup-timeout.
   const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
   const program = opts.program !== undefined ? checkProgram(opts.program, '--program') : defaultProgram();
+  if (await fs.stat(opts.output).then((s) => s.isDirectory(), () => false)) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--output ${opts.output} is a directory; give the archive's file name, e.g. ${path.join(opts.output, 'model.tar.gz')}`);
+  }
   const out = (line: string): void => void process.stderr.write(`smkit: ${line}\n`);
   const result = await packageModel(modelDir, { ...(opts.code !== undefined ? { codeDir: opts.code } : {}), outFile: opts.output, program });
   const r = result.report;
