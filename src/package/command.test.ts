@@ -32,3 +32,24 @@ test('smkit package -o naming an existing directory is a usage error saying what
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit package --verify --sample naming a missing file or a folder is a usage error, checked before anything is packed or served', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-sample-'));
+  try {
+    await fs.mkdir(path.join(dir, 'model'));
+    await fs.writeFile(path.join(dir, 'model', 'model.onnx'), 'x');
+    const output = path.join(dir, 'model.tar.gz');
+    const missing = path.join(dir, 'nosuch.csv');
+    await assert.rejects(
+      packageCommand(path.join(dir, 'model'), { output, verify: true, sample: missing, startupTimeout: '120' }),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message.startsWith(`--sample ${missing}: ENOENT: no such file or directory`),
+    );
+    await assert.rejects(
+      packageCommand(path.join(dir, 'model'), { output, verify: true, sample: dir, startupTimeout: '120' }),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--sample ${dir} is not a file: give the request body to send`,
+    );
+    assert.deepEqual(await fs.readdir(dir), ['model']);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -26,6 +26,12 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   // At most an hour, as smkit local --startup-timeout.
   const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
   const program = opts.program !== undefined ? checkProgram(opts.program, '--program') : defaultProgram();
+  if (opts.sample !== undefined) {
+    const sample = await fs.stat(opts.sample).catch((err: Error) => {
+      throw new ToolkitError('ERR_CLI_USAGE', `--sample ${opts.sample}: ${err.message}`);
+    });
+    if (!sample.isFile()) throw new ToolkitError('ERR_CLI_USAGE', `--sample ${opts.sample} is not a file: give the request body to send`);
+  }
   if (await fs.stat(opts.output).then((s) => s.isDirectory(), () => false)) {
     throw new ToolkitError('ERR_CLI_USAGE', `--output ${opts.output} is a directory; give the archive's file name, e.g. ${path.join(opts.output, 'model.tar.gz')}`);
   }
