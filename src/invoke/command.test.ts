@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { isToolkitError } from '../errors/catalogue.js';
@@ -23,6 +25,37 @@ test('smkit invoke --timeout and --bidi --idle past a day are usage errors, not 
       await assert.rejects(bidiCommand(url, { file, idle }), usage(new RegExp(`^--idle must be a positive number of seconds, at most 86400 \\(got ${idle}\\)$`)));
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke (and --stream): an answer whose body breaks off, or does not finish within --timeout, is ERR_INVOKE_FAILED saying so; what a stream got is kept in --output', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-cut-'));
+  // The status line and 3 of the 100 bytes announced, then the connection closes (/cut) or stays silent (/stall).
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '100' });
+      res.write('abc', () => {
+        if (req.url === '/cut') res.socket?.end();
+      });
+    });
+  });
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.bin');
+    writeFileSync(file, 'x');
+    const output = path.join(dir, 'answer.bin');
+    const brokeOff = (url: string, why: RegExp) => (e: unknown) =>
+      isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED' && e.message.startsWith(`${url} answered 200 but its body broke off: `) && why.test(e.message);
+    await assert.rejects(invokeCommand(`${base}/cut`, { file, frontDoor: base, timeout: '60' }), brokeOff(`${base}/cut`, /: terminated/));
+    await assert.rejects(invokeCommand(`${base}/cut`, { file, frontDoor: base, timeout: '60', stream: true, output }), brokeOff(`${base}/cut`, /: terminated/));
+    assert.equal(readFileSync(output, 'utf8'), 'abc');
+    await assert.rejects(invokeCommand(`${base}/stall`, { file, frontDoor: base, timeout: '0.2' }), brokeOff(`${base}/stall`, /: it did not finish within 0\.2 s$/));
+  } finally {
+    server.closeAllConnections();
+    server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -94,9 +94,15 @@ async function streamCommand(target: InvocationTarget, body: Buffer, headers: In
   const file = opts.output !== undefined ? createWriteStream(opts.output) : undefined;
   const out: NodeJS.WritableStream = file ?? process.stdout;
   let bytes = 0;
-  for await (const chunk of result.chunks) {
-    bytes += chunk.length;
-    if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+  try {
+    for await (const chunk of result.chunks) {
+      bytes += chunk.length;
+      if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+    }
+  } catch (err) {
+    // What arrived stays in the file.
+    if (file) await new Promise<void>((resolve) => file.end(() => resolve()));
+    throw err;
   }
   if (file) {
     await new Promise<void>((resolve, reject) => {

@@ -68,11 +68,38 @@ export async function invokeOnce(target: InvocationTarget, body: Buffer, headers
   try {
     res = await fetch(url, { method: 'POST', headers: h, body, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string } };
-    const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
-    throw new ToolkitError('ERR_INVOKE_FAILED', `could not reach ${url}: ${why}. Is the server running (smkit serve / smkit local)?`, { cause: err });
+    throw new ToolkitError('ERR_INVOKE_FAILED', `could not reach ${url}: ${fetchFailure(err, timeoutMs)}. Is the server running (smkit serve / smkit local)?`, { cause: err });
   }
-  return { url, status: res.status, statusText: res.statusText, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+  let answer: Buffer;
+  try {
+    answer = Buffer.from(await res.arrayBuffer());
+  } catch (err) {
+    throw answerBrokeOff(url, res.status, err, timeoutMs);
+  }
+  return { url, status: res.status, statusText: res.statusText, headers: res.headers, body: answer };
+}
+
+/** Why a fetch failed: the timeout, or the error with its cause's code (ECONNREFUSED). */
+function fetchFailure(err: unknown, timeoutMs: number): string {
+  const e = err as Error & { cause?: { code?: string } };
+  return e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
+}
+
+/** The answer's status line arrived but its body did not (the connection closed, or --timeout passed). */
+function answerBrokeOff(url: string, status: number, err: unknown, timeoutMs: number): ToolkitError {
+  const e = err as Error & { cause?: { message?: string } };
+  // undici says 'terminated'; its cause says why ('other side closed').
+  const why = e.name === 'TimeoutError' ? `it did not finish within ${timeoutMs / 1000} s` : `${e.message}${e.cause?.message ? ` (${e.cause.message})` : ''}`;
+  return new ToolkitError('ERR_INVOKE_FAILED', `${url} answered ${status} but its body broke off: ${why}`, { cause: err, details: { status } });
+}
+
+/** The body's chunks, a failure while reading them thrown as {@link answerBrokeOff}. */
+async function* guardedChunks(url: string, status: number, body: AsyncIterable<Uint8Array>, timeoutMs: number): AsyncIterable<Uint8Array> {
+  try {
+    yield* body;
+  } catch (err) {
+    throw answerBrokeOff(url, status, err, timeoutMs);
+  }
 }
 
 /**
@@ -152,10 +179,18 @@ export async function invokeStream(target: InvocationTarget, body: Buffer, heade
   try {
     res = await fetch(url, { method: 'POST', headers: h, body, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
-    throw new ToolkitError('ERR_INVOKE_FAILED', `could not reach ${url}: ${(err as Error).message}. Is the server running (smkit serve / smkit local)?`, { cause: err });
+    throw new ToolkitError('ERR_INVOKE_FAILED', `could not reach ${url}: ${fetchFailure(err, timeoutMs)}. Is the server running (smkit serve / smkit local)?`, { cause: err });
   }
   const base = { url, status: res.status, statusText: res.statusText, headers: res.headers };
-  if (res.status < 200 || res.status >= 300) return { ...base, errorBody: Buffer.from(await res.arrayBuffer()), chunks: (async function* () {})() };
-  const raw = (res.body ?? (async function* () {})()) as AsyncIterable<Uint8Array>;
+  if (res.status < 200 || res.status >= 300) {
+    let errorBody: Buffer;
+    try {
+      errorBody = Buffer.from(await res.arrayBuffer());
+    } catch (err) {
+      throw answerBrokeOff(url, res.status, err, timeoutMs);
+    }
+    return { ...base, errorBody, chunks: (async function* () {})() };
+  }
+  const raw = guardedChunks(url, res.status, (res.body ?? (async function* () {})()) as AsyncIterable<Uint8Array>, timeoutMs);
   return { ...base, chunks: target.endpoint !== undefined ? eventStreamPayloads(raw) : raw };
 }
