@@ -59,3 +59,23 @@ test('smkit invoke (and --stream): an answer whose body breaks off, or does not 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke -o in a folder that does not exist, or naming a folder, is a usage error before anything is sent', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-out-'));
+  try {
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
+    const url = 'http://127.0.0.1:9';
+    const missing = path.join(dir, 'no-such-folder', 'answer.json');
+    await assert.rejects(
+      invokeCommand(url, { file, frontDoor: url, timeout: '60', output: missing }),
+      usage(new RegExp(`^--output ${missing}: cannot write into ${path.dirname(missing)} \\(ENOENT: no such file or directory`)),
+    );
+    for (const stream of [false, true]) {
+      await assert.rejects(invokeCommand(url, { file, frontDoor: url, timeout: '60', output: dir, stream }), usage(new RegExp(`^--output ${dir} is a directory; give a file name$`)));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,5 @@
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { positiveSecondsOption } from '../config/flag-values.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
@@ -32,6 +33,17 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Refuses an `--output` that cannot be written before the request is sent (it may have effects). */
+async function checkOutput(file: string): Promise<void> {
+  if (await fs.stat(file).then((s) => s.isDirectory(), () => false)) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--output ${file} is a directory; give a file name`);
+  }
+  const folder = path.dirname(path.resolve(file));
+  await fs.access(folder, constants.W_OK).catch((err: Error) => {
+    throw new ToolkitError('ERR_CLI_USAGE', `--output ${file}: cannot write into ${folder} (${err.message})`);
+  });
+}
+
 /** Runs `smkit invoke`: sends the body, prints or saves the answer, throws on an HTTP error. */
 export async function invokeCommand(url: string | undefined, opts: InvokeCommandOptions): Promise<void> {
   if (url !== undefined && opts.endpoint !== undefined) {
@@ -48,6 +60,7 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     throw new ToolkitError('ERR_CLI_USAGE', 'nothing to send: give --file FILE, or pipe the body on stdin');
   }
   const timeoutS = positiveSecondsOption('--timeout', opts.timeout, MAX_INVOKE_SECONDS);
+  if (opts.output !== undefined) await checkOutput(opts.output);
   const headers: InvocationHeaders = {
     contentType: opts.contentType ?? (opts.file && opts.file !== '-' ? guessContentType(opts.file) : 'application/json'),
     ...(opts.accept !== undefined ? { accept: opts.accept } : {}),
