@@ -79,3 +79,26 @@ test('smkit invoke -o in a folder that does not exist, or naming a folder, is a 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke sends an image file as its type by extension (image/jpeg, image/png, image/webp), as the image codecs read them', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-type-'));
+  // Answers with the Content-Type it was sent.
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end(req.headers['content-type']));
+  });
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const output = path.join(dir, 'answer.txt');
+    for (const [name, type] of [['cat.jpg', 'image/jpeg'], ['cat.JPEG', 'image/jpeg'], ['cat.png', 'image/png'], ['cat.webp', 'image/webp'], ['blob.bin', 'application/octet-stream']]) {
+      const file = path.join(dir, name!);
+      writeFileSync(file, 'x');
+      await invokeCommand(url, { file, frontDoor: url, timeout: '60', output });
+      assert.equal(readFileSync(output, 'utf8'), type, name);
+    }
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -79,6 +79,10 @@ const EXTENSION_TYPES: Record<string, string> = {
   '.npy': 'application/x-npy',
   '.npz': 'application/x-npz',
   '.txt': 'text/plain',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.webp': 'image/webp',
 };
 
 /** The content type assumed for a file when `--content-type` is not given. */
