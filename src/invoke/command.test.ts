@@ -102,3 +102,31 @@ test('smkit invoke sends an image file as its type by extension (image/jpeg, ima
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke does not print a binary answer to a terminal: a usage error says to save it with -o', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-tty-'));
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'image/png');
+      res.end(req.url === '/nul' ? Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]) : Buffer.from([0x41, 0xff, 0xfe, 0x42]));
+    });
+  });
+  const wasTTY = process.stdout.isTTY;
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.bin');
+    writeFileSync(file, 'x');
+    process.stdout.isTTY = true;
+    await assert.rejects(
+      invokeCommand(`${base}/nul`, { file, frontDoor: base, timeout: '60' }),
+      usage(/^the answer is 12 bytes of image\/png, not text, so it is not printed to the terminal: save it with -o FILE, or pipe stdout$/),
+    );
+    await assert.rejects(invokeCommand(`${base}/not-utf8`, { file, frontDoor: base, timeout: '60' }), usage(/^the answer is 4 bytes of image\/png, not text/));
+  } finally {
+    process.stdout.isTTY = wasTTY;
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,5 +1,6 @@
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { isUtf8 } from 'node:buffer';
 import { ToolkitError } from '../errors/catalogue.js';
 import { positiveSecondsOption } from '../config/flag-values.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
@@ -89,6 +90,13 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     await fs.writeFile(opts.output, result.body);
     process.stderr.write(`smkit: ${result.body.length} bytes (${result.headers.get('content-type') ?? 'no content-type'}) written to ${opts.output}\n`);
   } else {
+    // As curl does: binary bytes written to a terminal garble it (and may be read as control sequences).
+    if (process.stdout.isTTY && (result.body.includes(0) || !isUtf8(result.body))) {
+      throw new ToolkitError(
+        'ERR_CLI_USAGE',
+        `the answer is ${result.body.length} bytes of ${result.headers.get('content-type') ?? 'binary data'}, not text, so it is not printed to the terminal: save it with -o FILE, or pipe stdout`,
+      );
+    }
     process.stdout.write(result.body);
     if (process.stdout.isTTY && result.body.length > 0 && result.body[result.body.length - 1] !== 0x0a) process.stdout.write('\n');
   }
