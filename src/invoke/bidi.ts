@@ -19,7 +19,24 @@ export interface BidiInvokeOptions {
   readonly verbose?: boolean;
   /** Refused: the local SageMaker's front door has no bidirectional streams. */
   readonly endpoint?: string;
+  /** Refused, as the other flags of `smkit invoke` a stream has no use for (replies go to stdout). */
+  readonly output?: string;
+  readonly stream?: boolean;
+  readonly targetModel?: string;
+  readonly targetVariant?: string;
+  readonly inferenceId?: string;
+  readonly sessionId?: string;
 }
+
+/** `smkit invoke` flags that a bidirectional stream has no use for, as typed. */
+const NOT_WITH_BIDI: ReadonlyArray<readonly [keyof BidiInvokeOptions, string]> = [
+  ['output', '--output'],
+  ['stream', '--stream'],
+  ['targetModel', '--target-model'],
+  ['targetVariant', '--target-variant'],
+  ['inferenceId', '--inference-id'],
+  ['sessionId', '--session-id'],
+];
 
 /**
  * The WebSocket URL of a container's bidirectional stream: `http://host:port` (or `ws://`) gets
@@ -47,6 +64,13 @@ export function bidiUrl(url: string | undefined, contentType?: string, accept?: 
 export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptions): Promise<void> {
   if (opts.endpoint !== undefined) {
     throw new ToolkitError('ERR_CLI_USAGE', "--bidi talks to a container's WebSocket: give its URL (the local SageMaker has no InvokeEndpointWithBidirectionalStream)");
+  }
+  const ignored = NOT_WITH_BIDI.filter(([key]) => opts[key] !== undefined).map(([, flag]) => flag);
+  if (ignored.length > 0) {
+    throw new ToolkitError(
+      'ERR_CLI_USAGE',
+      `${ignored.join(', ')} ${ignored.length > 1 ? 'do' : 'does'} not apply with --bidi: each reply is printed on its own line on stdout${ignored.includes('--output') ? ' (redirect it: > FILE)' : ''}, and the stream carries only --content-type, --accept and --custom-attributes`,
+    );
   }
   const idleMs = positiveSecondsOption('--idle', opts.idle, MAX_INVOKE_SECONDS) * 1000;
   if ((opts.file === undefined || opts.file === '-') && process.stdin.isTTY) {

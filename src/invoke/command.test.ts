@@ -130,3 +130,14 @@ test('smkit invoke does not print a binary answer to a terminal: a usage error s
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke --bidi refuses the flags a stream has no use for (-o, --stream, target and session headers) instead of ignoring them', async () => {
+  // Nothing listens on port 9: a stream that was opened would fail with ERR_INVOKE_FAILED instead.
+  const url = 'http://127.0.0.1:9';
+  await assert.rejects(
+    bidiCommand(url, { idle: '2', output: 'replies.txt' }),
+    usage(/^--output does not apply with --bidi: each reply is printed on its own line on stdout \(redirect it: > FILE\), and the stream carries only --content-type, --accept and --custom-attributes$/),
+  );
+  await assert.rejects(bidiCommand(url, { idle: '2', stream: true, targetModel: 'm.tar.gz', sessionId: 'NEW_SESSION' }), usage(/^--stream, --target-model, --session-id do not apply with --bidi: /));
+  await assert.rejects(bidiCommand(url, { idle: '2', targetVariant: 'v', inferenceId: 'i' }), usage(/^--target-variant, --inference-id do not apply with --bidi: /));
+});
