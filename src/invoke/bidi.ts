@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { ToolkitError } from '../errors/catalogue.js';
 import { positiveSecondsOption } from '../config/flag-values.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
-import { MAX_INVOKE_SECONDS } from './invoke.js';
+import { checkHeaderFlag, MAX_INVOKE_SECONDS } from './invoke.js';
 
 /** Flags of `smkit invoke --bidi`. */
 export interface BidiInvokeOptions {
@@ -73,6 +73,7 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
     );
   }
   const idleMs = positiveSecondsOption('--idle', opts.idle, MAX_INVOKE_SECONDS) * 1000;
+  checkHeaderFlag('--custom-attributes', opts.customAttributes);
   if ((opts.file === undefined || opts.file === '-') && process.stdin.isTTY) {
     // Typed lines are fine too: the stream stays open until Ctrl-D.
     process.stderr.write('smkit: type one message per line, Ctrl-D to finish\n');

@@ -141,3 +141,22 @@ test('smkit invoke --bidi refuses the flags a stream has no use for (-o, --strea
   await assert.rejects(bidiCommand(url, { idle: '2', stream: true, targetModel: 'm.tar.gz', sessionId: 'NEW_SESSION' }), usage(/^--stream, --target-model, --session-id do not apply with --bidi: /));
   await assert.rejects(bidiCommand(url, { idle: '2', targetVariant: 'v', inferenceId: 'i' }), usage(/^--target-variant, --inference-id do not apply with --bidi: /));
 });
+
+test('smkit invoke refuses a header flag holding a line break or non-ASCII text as a usage error naming the flag, not as "could not reach ... Is the server running?"', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-header-'));
+  try {
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
+    const url = 'http://127.0.0.1:9';
+    await assert.rejects(
+      invokeCommand(url, { file, frontDoor: url, timeout: '60', customAttributes: 'a\nb' }),
+      usage(/^--custom-attributes "a\\nb" cannot be sent: it holds "\\n" at position 1; SageMaker takes printable ASCII in this header$/),
+    );
+    await assert.rejects(invokeCommand(url, { file, frontDoor: url, timeout: '60', targetModel: 'café☕.tar.gz' }), usage(/^--target-model "café☕\.tar\.gz" cannot be sent: it holds "é" at position 3;/));
+    await assert.rejects(invokeCommand(url, { file, frontDoor: url, timeout: '60', contentType: 'text/csv\r\nX: y' }), usage(/^--content-type /));
+    await assert.rejects(bidiCommand(url, { idle: '2', customAttributes: 'a\nb' }), usage(/^--custom-attributes "a\\nb" cannot be sent: /));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

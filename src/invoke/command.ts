@@ -6,7 +6,7 @@ import { positiveSecondsOption } from '../config/flag-values.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream } from 'node:fs';
-import { describeError, invokeOnce, MAX_INVOKE_SECONDS, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
+import { checkHeaderFlag, describeError, invokeOnce, MAX_INVOKE_SECONDS, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
 export interface InvokeCommandOptions {
@@ -61,6 +61,17 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     throw new ToolkitError('ERR_CLI_USAGE', 'nothing to send: give --file FILE, or pipe the body on stdin');
   }
   const timeoutS = positiveSecondsOption('--timeout', opts.timeout, MAX_INVOKE_SECONDS);
+  for (const [flag, value] of [
+    ['--content-type', opts.contentType],
+    ['--accept', opts.accept],
+    ['--custom-attributes', opts.customAttributes],
+    ['--target-model', opts.targetModel],
+    ['--target-variant', opts.targetVariant],
+    ['--inference-id', opts.inferenceId],
+    ['--session-id', opts.sessionId],
+  ] as const) {
+    checkHeaderFlag(flag, value);
+  }
   if (opts.output !== undefined) await checkOutput(opts.output);
   const headers: InvocationHeaders = {
     contentType: opts.contentType ?? (opts.file && opts.file !== '-' ? guessContentType(opts.file) : 'application/json'),

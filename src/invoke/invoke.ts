@@ -24,6 +24,19 @@ export interface InvocationHeaders extends SageMakerHeaders {
   sessionId?: string;
 }
 
+/**
+ * Refuses (`ERR_CLI_USAGE`) a header flag's value holding a character other than printable ASCII
+ * or tab: HTTP cannot carry a line break, fetch cannot send past U+00FF, and SageMaker's patterns
+ * for these headers are ASCII (`\p{ASCII}*`, `\p{Print}`, names).
+ */
+export function checkHeaderFlag(flag: string, value: string | undefined): void {
+  if (value === undefined) return;
+  const bad = /[^\t\x20-\x7e]/u.exec(value);
+  if (bad) {
+    throw new ToolkitError('ERR_CLI_USAGE', `${flag} ${JSON.stringify(value)} cannot be sent: it holds ${JSON.stringify(bad[0])} at position ${bad.index}; SageMaker takes printable ASCII in this header`);
+  }
+}
+
 /** The answer, whatever its status. */
 export interface InvocationResult {
   url: string;
