@@ -73,7 +73,7 @@ export const ERROR_CATALOGUE = {
   ERR_PACKAGE_VERIFY: { status: 500, summary: 'smkit package --verify: the packaged model did not start or the sample invocation failed.' },
   ERR_TRANSFORM_FAILED: { status: 500, summary: 'smkit local transform finished with failed records (see <output>/<file>.out.failed).' },
   ERR_INVOKE_FAILED: { status: 502, summary: 'smkit invoke: the endpoint answered with an HTTP error or could not be reached.' },
-  ERR_INIT_TARGET: { status: 400, summary: 'smkit init: the target directory is not empty (use --force).' },
+  ERR_INIT_TARGET: { status: 400, summary: 'smkit init: the target directory is not empty (use --force), or cannot be used (a file where the project puts a folder, no permission).' },
   // --- images, multipart and TF.js (issue 3) ---
   ERR_IMAGE_DECODE: { status: 400, summary: 'An image body or file part is not a decodable JPEG, PNG or WebP.' },
   ERR_IMAGE_SIZE_MISMATCH: { status: 400, summary: 'Images sent together as one batch have different sizes.' },

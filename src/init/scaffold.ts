@@ -49,6 +49,16 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
   if (existing.length > 0 && !options.force) {
     throw new ToolkitError('ERR_INIT_TARGET', `${dir} is not empty (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', ...' : ''}); choose a new folder or pass --force to write into it`);
   }
+  try {
+    return await writeProject(target, options);
+  } catch (err) {
+    // With --force, a file may stand where the project puts a folder (or the reverse).
+    if (err instanceof ToolkitError) throw err;
+    throw new ToolkitError('ERR_INIT_TARGET', `${dir} cannot be used: ${(err as Error).message}; choose a new folder, or remove what stands in the way`, { cause: err });
+  }
+}
+
+async function writeProject(target: string, options: ScaffoldOptions): Promise<ScaffoldResult> {
   await fs.mkdir(target, { recursive: true });
   const templateDir = options.templateDir ?? path.join(REPO_ROOT, 'opt-ml-template');
   if (await fs.stat(templateDir).then((s) => s.isDirectory(), () => false)) {
