@@ -53,3 +53,12 @@ test('smkit package --verify --sample naming a missing file or a folder is a usa
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit package --accept (as --sample and --content-type) without --verify is a usage error, not ignored', async () => {
+  for (const flags of [{ accept: 'application/json' }, { sample: 's.csv' }, { contentType: 'text/csv' }]) {
+    await assert.rejects(
+      packageCommand('/nonexistent-model-dir', { output: '/nonexistent-out/model.tar.gz', startupTimeout: '120', ...flags }),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === '--sample, --content-type and --accept only apply with --verify',
+    );
+  }
+});

@@ -20,8 +20,8 @@ export interface PackageCommandOptions {
 
 /** Runs `smkit package`: check, archive, and with `--verify` serve the archive and invoke a sample. */
 export async function packageCommand(modelDir: string, opts: PackageCommandOptions): Promise<void> {
-  if (!opts.verify && (opts.sample !== undefined || opts.contentType !== undefined)) {
-    throw new ToolkitError('ERR_CLI_USAGE', '--sample and --content-type only apply with --verify');
+  if (!opts.verify && (opts.sample !== undefined || opts.contentType !== undefined || opts.accept !== undefined)) {
+    throw new ToolkitError('ERR_CLI_USAGE', '--sample, --content-type and --accept only apply with --verify');
   }
   // At most an hour, as smkit local --startup-timeout.
   const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
