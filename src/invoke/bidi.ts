@@ -26,6 +26,7 @@ export interface BidiInvokeOptions {
   readonly targetVariant?: string;
   readonly inferenceId?: string;
   readonly sessionId?: string;
+  readonly frontDoor?: string;
 }
 
 /** `smkit invoke` flags that a bidirectional stream has no use for, as typed. */
@@ -36,6 +37,7 @@ const NOT_WITH_BIDI: ReadonlyArray<readonly [keyof BidiInvokeOptions, string]> =
   ['targetVariant', '--target-variant'],
   ['inferenceId', '--inference-id'],
   ['sessionId', '--session-id'],
+  ['frontDoor', '--front-door'],
 ];
 
 /**

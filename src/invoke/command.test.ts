@@ -19,7 +19,7 @@ test('smkit invoke --timeout and --bidi --idle past a day are usage errors, not 
     // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
     const url = 'http://127.0.0.1:9';
     for (const timeout of ['3000000', '1e10', 'Infinity', '0', 'abc']) {
-      await assert.rejects(invokeCommand(url, { file, frontDoor: url, timeout }), usage(new RegExp(`^--timeout must be a positive number of seconds, at most 86400 \\(got ${timeout}\\)$`)));
+      await assert.rejects(invokeCommand(url, { file, timeout }), usage(new RegExp(`^--timeout must be a positive number of seconds, at most 86400 \\(got ${timeout}\\)$`)));
     }
     for (const idle of ['3000000', 'Infinity', '-1']) {
       await assert.rejects(bidiCommand(url, { file, idle }), usage(new RegExp(`^--idle must be a positive number of seconds, at most 86400 \\(got ${idle}\\)$`)));
@@ -49,10 +49,10 @@ test('smkit invoke (and --stream): an answer whose body breaks off, or does not 
     const output = path.join(dir, 'answer.bin');
     const brokeOff = (url: string, why: RegExp) => (e: unknown) =>
       isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED' && e.message.startsWith(`${url} answered 200 but its body broke off: `) && why.test(e.message);
-    await assert.rejects(invokeCommand(`${base}/cut`, { file, frontDoor: base, timeout: '60' }), brokeOff(`${base}/cut`, /: terminated/));
-    await assert.rejects(invokeCommand(`${base}/cut`, { file, frontDoor: base, timeout: '60', stream: true, output }), brokeOff(`${base}/cut`, /: terminated/));
+    await assert.rejects(invokeCommand(`${base}/cut`, { file, timeout: '60' }), brokeOff(`${base}/cut`, /: terminated/));
+    await assert.rejects(invokeCommand(`${base}/cut`, { file, timeout: '60', stream: true, output }), brokeOff(`${base}/cut`, /: terminated/));
     assert.equal(readFileSync(output, 'utf8'), 'abc');
-    await assert.rejects(invokeCommand(`${base}/stall`, { file, frontDoor: base, timeout: '0.2' }), brokeOff(`${base}/stall`, /: it did not finish within 0\.2 s$/));
+    await assert.rejects(invokeCommand(`${base}/stall`, { file, timeout: '0.2' }), brokeOff(`${base}/stall`, /: it did not finish within 0\.2 s$/));
   } finally {
     server.closeAllConnections();
     server.close();
@@ -69,11 +69,11 @@ test('smkit invoke -o in a folder that does not exist, or naming a folder, is a 
     const url = 'http://127.0.0.1:9';
     const missing = path.join(dir, 'no-such-folder', 'answer.json');
     await assert.rejects(
-      invokeCommand(url, { file, frontDoor: url, timeout: '60', output: missing }),
+      invokeCommand(url, { file, timeout: '60', output: missing }),
       usage(new RegExp(`^--output ${missing}: cannot write into ${path.dirname(missing)} \\(ENOENT: no such file or directory`)),
     );
     for (const stream of [false, true]) {
-      await assert.rejects(invokeCommand(url, { file, frontDoor: url, timeout: '60', output: dir, stream }), usage(new RegExp(`^--output ${dir} is a directory; give a file name$`)));
+      await assert.rejects(invokeCommand(url, { file, timeout: '60', output: dir, stream }), usage(new RegExp(`^--output ${dir} is a directory; give a file name$`)));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -94,7 +94,7 @@ test('smkit invoke sends an image file as its type by extension (image/jpeg, ima
     for (const [name, type] of [['cat.jpg', 'image/jpeg'], ['cat.JPEG', 'image/jpeg'], ['cat.png', 'image/png'], ['cat.webp', 'image/webp'], ['blob.bin', 'application/octet-stream']]) {
       const file = path.join(dir, name!);
       writeFileSync(file, 'x');
-      await invokeCommand(url, { file, frontDoor: url, timeout: '60', output });
+      await invokeCommand(url, { file, timeout: '60', output });
       assert.equal(readFileSync(output, 'utf8'), type, name);
     }
   } finally {
@@ -120,10 +120,10 @@ test('smkit invoke does not print a binary answer to a terminal: a usage error s
     writeFileSync(file, 'x');
     process.stdout.isTTY = true;
     await assert.rejects(
-      invokeCommand(`${base}/nul`, { file, frontDoor: base, timeout: '60' }),
+      invokeCommand(`${base}/nul`, { file, timeout: '60' }),
       usage(/^the answer is 12 bytes of image\/png, not text, so it is not printed to the terminal: save it with -o FILE, or pipe stdout$/),
     );
-    await assert.rejects(invokeCommand(`${base}/not-utf8`, { file, frontDoor: base, timeout: '60' }), usage(/^the answer is 4 bytes of image\/png, not text/));
+    await assert.rejects(invokeCommand(`${base}/not-utf8`, { file, timeout: '60' }), usage(/^the answer is 4 bytes of image\/png, not text/));
   } finally {
     process.stdout.isTTY = wasTTY;
     server.close();
@@ -150,12 +150,29 @@ test('smkit invoke refuses a header flag holding a line break or non-ASCII text 
     // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
     const url = 'http://127.0.0.1:9';
     await assert.rejects(
-      invokeCommand(url, { file, frontDoor: url, timeout: '60', customAttributes: 'a\nb' }),
+      invokeCommand(url, { file, timeout: '60', customAttributes: 'a\nb' }),
       usage(/^--custom-attributes "a\\nb" cannot be sent: it holds "\\n" at position 1; SageMaker takes printable ASCII in this header$/),
     );
-    await assert.rejects(invokeCommand(url, { file, frontDoor: url, timeout: '60', targetModel: 'café☕.tar.gz' }), usage(/^--target-model "café☕\.tar\.gz" cannot be sent: it holds "é" at position 3;/));
-    await assert.rejects(invokeCommand(url, { file, frontDoor: url, timeout: '60', contentType: 'text/csv\r\nX: y' }), usage(/^--content-type /));
+    await assert.rejects(invokeCommand(url, { file, timeout: '60', targetModel: 'café☕.tar.gz' }), usage(/^--target-model "café☕\.tar\.gz" cannot be sent: it holds "é" at position 3;/));
+    await assert.rejects(invokeCommand(url, { file, timeout: '60', contentType: 'text/csv\r\nX: y' }), usage(/^--content-type /));
     await assert.rejects(bidiCommand(url, { idle: '2', customAttributes: 'a\nb' }), usage(/^--custom-attributes "a\\nb" cannot be sent: /));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke --front-door without --endpoint (or with --bidi) is a usage error, not a request sent to the container URL instead', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-door-'));
+  try {
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
+    const url = 'http://127.0.0.1:9';
+    await assert.rejects(
+      invokeCommand(url, { file, frontDoor: 'http://127.0.0.1:8090', timeout: '60' }),
+      usage(/^--front-door only applies with --endpoint NAME; to send to a container, give its URL \(smkit invoke http:\/\/127\.0\.0\.1:8090\)$/),
+    );
+    await assert.rejects(bidiCommand(url, { idle: '2', frontDoor: 'http://127.0.0.1:8090' }), usage(/^--front-door does not apply with --bidi: /));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -20,7 +20,8 @@ export interface InvokeCommandOptions {
   /** `NEW_SESSION` or a stateful session's id. */
   sessionId?: string;
   endpoint?: string;
-  frontDoor: string;
+  /** The front door's base URL, with `endpoint` only. @defaultValue `http://127.0.0.1:8080` */
+  frontDoor?: string;
   output?: string;
   verbose?: boolean;
   timeout: string;
@@ -49,6 +50,9 @@ async function checkOutput(file: string): Promise<void> {
 export async function invokeCommand(url: string | undefined, opts: InvokeCommandOptions): Promise<void> {
   if (url !== undefined && opts.endpoint !== undefined) {
     throw new ToolkitError('ERR_CLI_USAGE', 'give either a container URL or --endpoint NAME (with --front-door URL), not both');
+  }
+  if (opts.frontDoor !== undefined && opts.endpoint === undefined) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--front-door only applies with --endpoint NAME; to send to a container, give its URL (smkit invoke ${opts.frontDoor})`);
   }
   let body: Buffer;
   if (opts.file !== undefined && opts.file !== '-') {
@@ -82,7 +86,7 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     ...(opts.inferenceId !== undefined ? { inferenceId: opts.inferenceId } : {}),
     ...(opts.sessionId !== undefined ? { sessionId: opts.sessionId } : {}),
   };
-  const target = opts.endpoint !== undefined ? { url: opts.frontDoor, endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
+  const target = opts.endpoint !== undefined ? { url: opts.frontDoor ?? 'http://127.0.0.1:8080', endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
   if (opts.stream) return streamCommand(target, body, headers, timeoutS * 1000, opts);
   const result = await invokeOnce(target, body, headers, timeoutS * 1000);
   if (opts.verbose) {
