@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
 import { describeError, invokeOnce } from '../invoke/invoke.js';
-import { startLocalServer } from '../local/backends/local-server.js';
+import { startLocalServer, type LocalServer } from '../local/backends/local-server.js';
 import { guessContentType } from '../local/transform/run.js';
 
 /** Options for {@link verifyArchive}. */
@@ -32,15 +32,31 @@ export interface VerifyResult {
 export async function verifyArchive(archive: string, options: VerifyOptions = {}): Promise<VerifyResult> {
   const log = options.log ?? (() => undefined);
   const started = Date.now();
-  let server;
+  // SIGINT/SIGTERM stop the server and remove its temporary /opt/ml before the signal ends the
+  // process, as smkit local transform does; left to the default, the server outlived the command.
+  let server: LocalServer | undefined;
+  let received: NodeJS.Signals | undefined;
+  const startup = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    received = signal;
+    if (server === undefined) startup.abort();
+    else void server.stop().finally(() => process.kill(process.pid, signal));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     server = await startLocalServer({
       model: archive,
       env: { SAGEMAKER_MODEL_SERVER_WORKERS: '1', ...(options.program ? { SAGEMAKER_PROGRAM: options.program } : {}) },
       startupTimeoutMs: options.startupTimeoutMs ?? 120_000,
       onWait: (s) => log(`waiting for /ping (${s} s)...`),
+      signal: startup.signal,
     });
   } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    // startLocalServer has stopped what it started: the signal may end the process now.
+    if (received !== undefined) process.kill(process.pid, received);
     throw new ToolkitError('ERR_PACKAGE_VERIFY', `${archive} did not start: ${(err as Error).message}`, { cause: err });
   }
   const pingMs = Date.now() - started;
@@ -57,6 +73,8 @@ export async function verifyArchive(archive: string, options: VerifyOptions = {}
     log(`sample ${options.sample} → HTTP ${result.status} (${result.headers.get('content-type') ?? 'no content-type'}, ${result.body.length} bytes)`);
     return { pingMs, invocation: { status: result.status, contentType: result.headers.get('content-type'), body: result.body } };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await server.stop();
   }
 }

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
@@ -64,4 +66,40 @@ test('package refuses a directory without a model, and --verify fails on a sampl
   const bad = await runCli(['package', path.join(REPO_ROOT, 'models', 'iris-onnx'), '-o', path.join(dir, 'm.tar.gz'), '--verify', '--sample', path.join(dir, 'bad.csv')]);
   assert.equal(bad.code, 1, bad.stderr);
   assert.match(bad.stderr, /ERR_PACKAGE_VERIFY: the sample .*bad\.csv \(text\/csv\) failed: HTTP 400/);
+});
+
+test('package --verify stopped by SIGTERM while the model loads stops the server and removes its temporary /opt/ml before it exits', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-package-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  // modelFn reports where it runs, then never finishes: the command is still waiting for /ping.
+  let loading: (query: URLSearchParams) => void;
+  const reported = new Promise<URLSearchParams>((resolve) => (loading = resolve));
+  const reporter = http.createServer((req, res) => {
+    res.end();
+    loading(new URL(req.url ?? '/', 'http://x').searchParams);
+  });
+  await new Promise<void>((resolve) => reporter.listen(0, '127.0.0.1', resolve));
+  t.after(() => reporter.close());
+  await fs.mkdir(path.join(dir, 'model', 'code'), { recursive: true });
+  await fs.writeFile(
+    path.join(dir, 'model', 'code', 'inference.mjs'),
+    `export async function modelFn(modelDir) {
+  await fetch(process.env.VERIFY_TEST_REPORT_URL + '?' + new URLSearchParams({ server: String(process.ppid), modelDir }));
+  await new Promise(() => {});
+}
+`,
+  );
+  const url = `http://127.0.0.1:${(reporter.address() as AddressInfo).port}`;
+  const cli = spawn(process.execPath, [SMKIT_BIN, 'package', path.join(dir, 'model'), '-o', path.join(dir, 'm.tar.gz'), '--verify'], {
+    env: { ...process.env, VERIFY_TEST_REPORT_URL: url },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => cli.on('exit', (_code, signal) => resolve(signal)));
+  const where = await Promise.race([reported, exited.then(() => assert.fail(`the command ended before the model loaded: ${stderr}`))]);
+  cli.kill('SIGTERM');
+  assert.equal(await exited, 'SIGTERM', stderr);
+  assert.throws(() => process.kill(Number(where.get('server')), 0), { code: 'ESRCH' }, 'the server the command started is gone');
+  await assert.rejects(fs.stat(path.dirname(path.dirname(where.get('modelDir')!))), { code: 'ENOENT' }, 'its temporary /opt/ml is removed');
 });
