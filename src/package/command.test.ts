@@ -62,3 +62,26 @@ test('smkit package --accept (as --sample and --content-type) without --verify i
     );
   }
 });
+
+test('smkit package -o naming a file of the model directory (not an earlier archive) is a usage error; the file is kept', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-own-'));
+  try {
+    const model = path.join(dir, 'model');
+    await fs.mkdir(path.join(model, 'code'), { recursive: true });
+    await fs.writeFile(path.join(model, 'model.onnx'), 'x');
+    await fs.writeFile(path.join(model, 'code', 'inference.mjs'), 'export const modelFn = () => ({});\n');
+    for (const output of [path.join(model, 'model.onnx'), path.join(model, 'code', 'inference.mjs')]) {
+      await assert.rejects(
+        packageCommand(model, { output, startupTimeout: '120' }),
+        (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--output ${output} is a file of ${model}, which the archive would replace; give a new file name ending in .tar.gz`,
+      );
+    }
+    assert.equal(await fs.readFile(path.join(model, 'model.onnx'), 'utf8'), 'x');
+    // An earlier archive in the folder is replaced (and not packed).
+    await fs.writeFile(path.join(model, 'model.tar.gz'), 'old');
+    await packageCommand(model, { output: path.join(model, 'model.tar.gz'), startupTimeout: '120' });
+    assert.notEqual(await fs.readFile(path.join(model, 'model.tar.gz'), 'utf8'), 'old');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

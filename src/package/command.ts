@@ -3,6 +3,7 @@ import path from 'node:path';
 import { checkProgram, defaultProgram } from '../config/program.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { positiveSecondsOption } from '../config/flag-values.js';
+import { isModelArchive } from '../archive/model-archive.js';
 import { packageModel } from './package.js';
 import { verifyArchive } from './verify.js';
 
@@ -32,8 +33,19 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
     });
     if (!sample.isFile()) throw new ToolkitError('ERR_CLI_USAGE', `--sample ${opts.sample} is not a file: give the request body to send`);
   }
-  if (await fs.stat(opts.output).then((s) => s.isDirectory(), () => false)) {
+  const existing = await fs.stat(opts.output).catch(() => undefined);
+  if (existing?.isDirectory()) {
     throw new ToolkitError('ERR_CLI_USAGE', `--output ${opts.output} is a directory; give the archive's file name, e.g. ${path.join(opts.output, 'model.tar.gz')}`);
+  }
+  // An earlier archive there is replaced; any other file of the model or its code would be lost.
+  if (existing !== undefined && !isModelArchive(opts.output)) {
+    const inside = [modelDir, ...(opts.code !== undefined ? [opts.code] : [])].find((d) => {
+      const rel = path.relative(path.resolve(d), path.resolve(opts.output));
+      return rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel);
+    });
+    if (inside !== undefined) {
+      throw new ToolkitError('ERR_CLI_USAGE', `--output ${opts.output} is a file of ${inside}, which the archive would replace; give a new file name ending in .tar.gz`);
+    }
   }
   const out = (line: string): void => void process.stderr.write(`smkit: ${line}\n`);
   const result = await packageModel(modelDir, { ...(opts.code !== undefined ? { codeDir: opts.code } : {}), outFile: opts.output, program });
