@@ -41,7 +41,7 @@ export class SageMakerService implements AwsService {
     /** Training jobs; without them the training operations answer as unknown. */
     private readonly trainingJobs?: TrainingJobs,
     /** Batch transform jobs; without them the transform operations answer as unknown. */
-    transformJobs?: TransformJobs,
+    private readonly transformJobs?: TransformJobs,
   ) {
     this.operations = {
       CreateModel: (i) => this.createModel(i),
@@ -90,7 +90,23 @@ export class SageMakerService implements AwsService {
             },
           }
         : {}),
-      ...transformJobs?.operations(),
+      ...this.transformOperations(),
+    };
+  }
+
+  /** The transform-job operations, with CreateTransformJob's Tags kept for ListTags on the job's ARN. */
+  private transformOperations(): Record<string, (input: Input) => Promise<Output> | Output> {
+    const ops = this.transformJobs?.operations();
+    if (!ops) return {};
+    const create = ops.CreateTransformJob!;
+    return {
+      ...ops,
+      // Stored once the job exists: create checked the tags' shape and keys, and a new job's ARN has no tags yet.
+      CreateTransformJob: async (i: Input) => {
+        const out = await create(i);
+        this.storeTags(String(out.TransformJobArn), this.mergedTags(String(out.TransformJobArn), i.Tags as Tag[] | undefined));
+        return out;
+      },
     };
   }
 
@@ -291,14 +307,15 @@ export class SageMakerService implements AwsService {
     else this.store.tags.delete(arn);
   }
 
-  /** Throws unless `arn` names a model, endpoint configuration, endpoint or training job of this local SageMaker. */
+  /** Throws unless `arn` names a model, endpoint configuration, endpoint, training job or transform job of this local SageMaker. */
   private requireResource(arn: string): void {
     const exists =
       [...this.store.models.values()].some((m) => m.arn === arn) ||
       [...this.store.trainingJobs.values()].some((j) => j.arn === arn) ||
       [...this.store.endpointConfigs.values()].some((c) => c.arn === arn) ||
-      [...this.store.endpoints.values()].some((e) => (e as { arn?: string }).arn === arn);
-    if (!exists) throw validation(`Could not find resource "${arn}": the local SageMaker tags models, endpoint configurations, endpoints and training jobs that exist.`);
+      [...this.store.endpoints.values()].some((e) => (e as { arn?: string }).arn === arn) ||
+      this.transformJobs?.has(arn) === true;
+    if (!exists) throw validation(`Could not find resource "${arn}": the local SageMaker tags models, endpoint configurations, endpoints, training jobs and transform jobs that exist.`);
   }
 
   private addTags(input: Input): Output {

@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
+  AddTagsCommand,
   CreateModelCommand,
+  DeleteTagsCommand,
+  ListTagsCommand,
   CreateTransformJobCommand,
   DescribeTransformJobCommand,
   ListTransformJobsCommand,
@@ -157,4 +160,14 @@ test('transform jobs running at once are bounded by SMKIT_LOCAL_MAX_INSTANCES (o
     client.destroy();
     await small.stop();
   }
+});
+
+test('CreateTransformJob keeps its Tags, and ListTags, AddTags and DeleteTags take the job ARN', async () => {
+  const { TransformJobArn } = await sm.send(new CreateTransformJobCommand(job('tj-tags', { Tags: [{ Key: 'team', Value: 'ml' }] })));
+  const tags = async () => (await sm.send(new ListTagsCommand({ ResourceArn: TransformJobArn }))).Tags;
+  assert.deepEqual(await tags(), [{ Key: 'team', Value: 'ml' }]);
+  await sm.send(new AddTagsCommand({ ResourceArn: TransformJobArn, Tags: [{ Key: 'stage', Value: 'dev' }] }));
+  await sm.send(new DeleteTagsCommand({ ResourceArn: TransformJobArn, TagKeys: ['team'] }));
+  assert.deepEqual(await tags(), [{ Key: 'stage', Value: 'dev' }]);
+  await wait('tj-tags');
 });

@@ -205,6 +205,11 @@ export class TransformJobs {
     };
   }
 
+  /** Whether `arn` is a transform job's ARN here (jobs are never deleted, so every job created so far). */
+  has(arn: string): boolean {
+    return [...this.jobs.values()].some((j) => j.arn === arn);
+  }
+
   private arn(name: string): string {
     return `arn:aws:sagemaker:${this.ctx.store.region}:${this.ctx.store.accountId}:transform-job/${name.toLowerCase()}`;
   }
