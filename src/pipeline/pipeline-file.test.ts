@@ -54,6 +54,8 @@ test('a JSON pipeline file that does not parse is refused with the line and colu
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, 'pipeline.json'), '{\n  "predict": [\n    { "model": "scaler.onnx" },\n  ]\n}\n');
   invalid(() => readPipelineFile(dir), /^pipeline\.json: cannot be parsed: line 4, column 3: Unexpected token/);
+  writeFileSync(path.join(dir, 'pipeline.json'), '\uFEFF{ "predict": [{ "model": "scaler.onnx" }] }');
+  assert.equal(readPipelineFile(dir)!.steps.length, 1, 'a UTF-8 byte order mark is skipped');
 });
 
 test('a JSON pipeline file with a key written twice is refused naming the key and both places, as a YAML one is', (t) => {

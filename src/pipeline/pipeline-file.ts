@@ -114,7 +114,9 @@ export function readPipelineFile(modelDir: string): PipelineSpec | undefined {
   if (!file) return undefined;
   let content: unknown;
   try {
-    const text = readFileSync(file, 'utf8');
+    // A byte order mark (Windows editors write one) is not part of the text; JSON.parse refuses it
+    // (RFC 8259 lets a parser ignore it), the YAML package skips it. Endpoint files skip it too.
+    const text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
     content = file.endsWith('.json') ? parseJson(text) : parseYaml(text);
   } catch (err) {
     throw fail(file, `cannot be parsed: ${(err as Error).message}`);
