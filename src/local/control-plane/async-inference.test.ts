@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -48,6 +48,8 @@ async function exists(url: string): Promise<boolean> {
 }
 
 let dir: string;
+// Outside `dir`, whose listing a test checks.
+let captureDir: string;
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
@@ -55,6 +57,7 @@ let runtime: SageMakerRuntimeClient;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-async-'));
+  captureDir = await mkdtemp(join(tmpdir(), 'smkit-async-capture-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   s3 = await startLocalS3(['in', 'out']);
   local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, metricsSettings: { secondsPerMinute: 1 }, settings: { s3EndpointUrl: s3.url } });
@@ -110,6 +113,7 @@ before(async () => {
       EndpointConfigName: 'async-chunked-config',
       ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-chunked-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
       AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/chunked/', S3FailurePath: 's3://out/chunked-failures' } },
+      DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: captureDir, CaptureOptions: [{ CaptureMode: 'Input' }, { CaptureMode: 'Output' }] },
     }),
   );
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-chunked', EndpointConfigName: 'async-chunked-config' }));
@@ -126,6 +130,7 @@ after(async () => {
   await local?.stop();
   await s3?.stop();
   await rm(dir, { recursive: true, force: true });
+  await rm(captureDir, { recursive: true, force: true });
 });
 
 test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpoint show it', async () => {
@@ -247,10 +252,14 @@ test('an asynchronous endpoint refuses InvokeEndpoint and InvokeEndpointWithResp
   assert.equal((JSON.parse(Buffer.from(realtime.Body!).toString()) as { got: string }).got, '[1]');
 });
 
-test('a container that answers without Content-Length (chunked) fails, in the service\'s words: asynchronous inference needs the length', async () => {
+test('a container that answers without Content-Length (chunked) fails, in the service\'s words: asynchronous inference needs the length; the failed invocation is not data-captured', async () => {
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-chunked', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
   assert.equal((await written(out.FailureLocation!)).toString(), 'The response from container primary did not specify the required Content-Length header');
   assert.equal(await exists(out.OutputLocation!), false);
+  // Failed invocations are not captured; the endpoint's capture files are written out when it stops.
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-chunked' }));
+  await until('async-chunked deleted', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'async-chunked' })).then(() => false, () => true), { timeoutMs: 30_000 });
+  assert.deepEqual(await readdir(captureDir), [], 'nothing was captured');
 });
 
 test('InvocationTimeoutSeconds bounds the container: a model slower than it is a failure that says so', async () => {

@@ -235,8 +235,9 @@ export interface AsyncInvocationContext {
   queue: AsyncInvocationQueue;
   s3: () => S3Objects;
   /**
-   * Runs the invocation on the endpoint (routing, capture and metrics as for `InvokeEndpoint`), each
-   * container within `timeoutMs` and answering at most `maxAnswerBytes`.
+   * Runs the invocation on the endpoint (routing, capture and metrics as for `InvokeEndpoint`, but an
+   * answer without `Content-Length`, which fails here, is not captured), each container within
+   * `timeoutMs` and answering at most `maxAnswerBytes`.
    */
   invoke: (req: InvokeEndpointRequest, timeoutMs: number, maxAnswerBytes: number) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
   log?: EndpointLog;

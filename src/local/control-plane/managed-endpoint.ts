@@ -86,8 +86,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.random() < this.pending!.greenShare ? green : blue;
   }
 
-  invoke(req: InvokeEndpointRequest, timeoutMs?: number, maxAnswerBytes?: number, budget?: BodyBudget): Promise<{ variant: string; response: InvokeEndpointResponse }> {
-    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs, maxAnswerBytes, budget);
+  invoke(req: InvokeEndpointRequest, timeoutMs?: number, maxAnswerBytes?: number, budget?: BodyBudget, needsLength?: boolean): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs, maxAnswerBytes, budget, needsLength);
   }
 
   stream(req: InvokeEndpointRequest, opts?: StreamOptions): Promise<{ variant: string; answer: StreamedAnswer }> {
@@ -142,6 +142,6 @@ export class ManagedEndpoint implements RoutableEndpoint {
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
     const config = this.serving?.config.asyncInferenceConfig;
     if (!config || !this.io) throw new AsyncInferenceNotConfiguredError(this.name);
-    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs, maxAnswerBytes) => this.invoke(r, timeoutMs, maxAnswerBytes), ...(this.io.log ? { log: this.io.log } : {}) }, req);
+    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs, maxAnswerBytes) => this.invoke(r, timeoutMs, maxAnswerBytes, undefined, true), ...(this.io.log ? { log: this.io.log } : {}) }, req);
   }
 }

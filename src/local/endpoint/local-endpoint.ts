@@ -186,9 +186,11 @@ export class LocalEndpoint {
    * With a `budget` (the front door's `SMKIT_LOCAL_BODY_MEMORY_MB`), the containers' answers, the
    * shadow variant's included, take from it as they arrive (an answer that does not fit rejects with
    * `AnswerOverBudgetError`, a shadow's fails only the shadow copy); the caller gives back the
-   * resolved `response.body.length` bytes once it is done with the body.
+   * resolved `response.body.length` bytes once it is done with the body. With `needsLength`
+   * (asynchronous inference, which fails an answer without `Content-Length`), such an answer is not
+   * data-captured, as failed invocations are not.
    */
-  async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs, maxAnswerBytes = MAX_REALTIME_ANSWER_BYTES, budget?: BodyBudget): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+  async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs, maxAnswerBytes = MAX_REALTIME_ANSWER_BYTES, budget?: BodyBudget, needsLength = false): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
     const at = new Date();
@@ -212,7 +214,7 @@ export class LocalEndpoint {
     instance.release();
     this.noteSessions(response, variant.name, instance.instance);
     shadowRun?.resolveProduction(response);
-    if (sampled) this.record(variant.name, req, response, at);
+    if (sampled && !(needsLength && response.unsizedBy !== undefined)) this.record(variant.name, req, response, at);
     this.measure(variant, at, 'ok', performance.now() - started, modelMs);
     return { variant: variant.name, response };
   }
