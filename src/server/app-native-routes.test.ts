@@ -34,7 +34,7 @@ const call = async (method, path) => {
   return { method, path, status: res.status, type: res.headers.get('content-type'), allow: res.headers.get('allow'), code: text.startsWith('{') ? JSON.parse(text).code : undefined, text: text.slice(0, 200) };
 };
 const native = [];
-for (const [method, path] of [['GET', '/metrics'], ['HEAD', '/metrics'], ['GET', '/execution-parameters'], ['HEAD', '/execution-parameters'], ['GET', '/no-such-route'], ['GET', '/invocations-bidirectional-stream'], ['PUT', '/invocations'], ['GET', '/invocations'], ['POST', '/ping'], ['DELETE', '/execution-parameters'], ['GET', '/ping'], ['POST', '/invocations']]) native.push(await call(method, path));
+for (const [method, path] of [['GET', '/metrics'], ['HEAD', '/metrics'], ['GET', '/execution-parameters'], ['HEAD', '/execution-parameters'], ['GET', '/no-such-route'], ['GET', '/invocations-bidirectional-stream'], ['PUT', '/invocations'], ['GET', '/invocations'], ['POST', '/ping'], ['DELETE', '/execution-parameters'], ['POST', '/metrics'], ['GET', '/ping'], ['POST', '/invocations']]) native.push(await call(method, path));
 const post = async (name, headers, body) => {
   const res = await fetch(base + '/invocations', { method: 'POST', headers, body });
   const text = await res.text();
@@ -54,7 +54,8 @@ const bodies = [
 ];
 const loadedBefore = expressLoaded();
 const viaExpress = await call('GET', '/models');
-console.log(JSON.stringify({ native, bodies, loadedBefore, viaExpress, loadedAfter: expressLoaded() }));
+const spelled = await call('POST', '/Metrics/');
+console.log(JSON.stringify({ native, bodies, loadedBefore, viaExpress, spelled, loadedAfter: expressLoaded() }));
 server.close();
 `;
 
@@ -66,6 +67,7 @@ test('a scrape, the execution parameters, the usual 404 and 405 answers and comp
     bodies: { name: string; status: number; code?: string; json?: { body: string; parts: [string, string, number][] } }[];
     loadedBefore: boolean;
     viaExpress: { status: number; code?: string };
+    spelled: { status: number; allow: string | null };
     loadedAfter: boolean;
   };
   const by = (method: string, p: string) => out.native.find((r) => r.method === method && r.path === p)!;
@@ -81,12 +83,13 @@ test('a scrape, the execution parameters, the usual 404 and 405 answers and comp
     assert.equal(by('GET', p).code, 'ERR_NOT_FOUND');
     assert.match(by('GET', p).text, new RegExp(`no route GET ${p};`));
   }
-  for (const [method, p, allow] of [['PUT', '/invocations', 'POST'], ['GET', '/invocations', 'POST'], ['POST', '/ping', 'GET, HEAD'], ['DELETE', '/execution-parameters', 'GET, HEAD']] as const) {
+  for (const [method, p, allow] of [['PUT', '/invocations', 'POST'], ['GET', '/invocations', 'POST'], ['POST', '/ping', 'GET, HEAD'], ['DELETE', '/execution-parameters', 'GET, HEAD'], ['POST', '/metrics', 'GET, HEAD']] as const) {
     assert.equal(by(method, p).status, 405, `${method} ${p}`);
     assert.equal(by(method, p).code, 'ERR_METHOD_NOT_ALLOWED');
     assert.equal(by(method, p).allow, allow, `a 405 lists what ${p} takes in Allow (RFC 9110 §15.5.6)`);
     assert.match(by(method, p).text, new RegExp(`${method} is not allowed on ${p}; it takes ${allow}`));
   }
+  assert.deepEqual([out.spelled.status, out.spelled.allow], [405, 'GET, HEAD'], 'express answers /metrics in its other spellings as the listener does');
   assert.equal(by('GET', '/ping').status, 200);
   assert.equal(by('POST', '/invocations').status, 200);
   const body = (name: string) => out.bodies.find((b) => b.name === name)!;

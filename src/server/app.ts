@@ -77,6 +77,7 @@ const ALLOWED_METHODS = {
   '/ping': 'GET, HEAD',
   '/invocations': 'POST',
   '/execution-parameters': 'GET, HEAD',
+  '/metrics': 'GET, HEAD',
   '/models': 'GET, POST',
   '/models/:name': 'GET, DELETE',
   '/models/:name/invoke': 'POST',
@@ -502,6 +503,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     });
     mountModelRoutes(app, models, bodyLimits, validateLoadRequest, isDraining);
     for (const route of ['/ping', '/invocations', '/execution-parameters'] as const) app.all(route, (req, res, next) => next(methodNotAllowed(req, res, req.path, route)));
+    // Without a metrics sink there is no /metrics: every method is a 404.
+    if (metrics) app.all('/metrics', (req, res, next) => next(methodNotAllowed(req, res, req.path, '/metrics')));
     app.use((req, _res, next) => next(noRoute(req.method, req.path)));
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
     app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(err, req, res));
@@ -560,6 +563,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     if (FIXED_METHOD_PATHS.has(path) && !(path === '/invocations' ? req.method === 'POST' : read)) {
       return sendError(methodNotAllowed(req, res, path, path as keyof typeof ALLOWED_METHODS), req, res);
     }
+    if (path === '/metrics' && metrics) return sendError(methodNotAllowed(req, res, path, '/metrics'), req, res);
     if (!EXPRESS_ROUTES.test(path)) return sendError(noRoute(req.method, path), req, res);
     loadSlowPath().then(
       (app) => app(req, res),
