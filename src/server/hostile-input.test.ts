@@ -330,6 +330,10 @@ describe('hostile input against the HTTP front', () => {
     }
     // HTTP/1.0 has no Host requirement.
     assert.equal((await send('GET /ping HTTP/1.0\r\n\r\n')).status, 200);
+    // HTTP/1.0 has no chunked coding: without Content-Length the request ends at its headers, and its body is stray bytes.
+    const unannounced = await send('POST /invocations HTTP/1.0\r\nContent-Type: text/csv\r\n\r\n5.1,3.5,1.4,0.2\n');
+    assert.equal(unannounced.status, 400);
+    assert.match(unannounced.body.message ?? '', /a request body needs a Content-Length header \(in HTTP\/1\.0 always/);
     await ping();
   });
 

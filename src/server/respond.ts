@@ -118,7 +118,11 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
       ? [431, 'ERR_HEADERS_TOO_LARGE', 'the request headers are larger than the 16 KB the server accepts']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'ERR_REQUEST_TIMEOUT', 'the request did not arrive in time; the connection is closed']
-        : [400, 'ERR_BAD_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? err.message})`];
+        : err.code === 'HPE_CLOSED_CONNECTION'
+          ? // A request that closes its connection (HTTP/1.0, or Connection: close) ends at its headers
+            // when it announces no body (RFC 9112 §6.3); what follows is not a request.
+            [400, 'ERR_BAD_REQUEST', 'bytes arrived after a request that ended at its headers: a request body needs a Content-Length header (in HTTP/1.0 always; in HTTP/1.1 Content-Length or Transfer-Encoding: chunked)']
+          : [400, 'ERR_BAD_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? err.message})`];
   const body = JSON.stringify({ code, message });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
