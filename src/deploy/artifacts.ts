@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { ContainerConfig, EndpointConfig } from '../endpoint-file/schema.js';
+import { sha256File } from '../fs/sha256-file.js';
 import { packageModel } from '../package/package.js';
 import { serviceError } from './service-error.js';
 
@@ -42,12 +43,6 @@ export function parseS3Prefix(uri: string): { bucket: string; prefix: string } {
   if (!m) throw new ToolkitError('ERR_DEPLOY_CONFIG', `deploy.artifacts: ${uri} is not an s3://bucket/prefix/ URI`);
   const prefix = m[2]!;
   return { bucket: m[1]!, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/` };
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 async function archiveFor(source: string, workDir: string, log: (line: string) => void): Promise<{ file: string; sha256: string; bytes: number }> {

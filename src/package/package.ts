@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createModelArchive } from '../archive/model-archive.js';
+import { sha256File } from '../fs/sha256-file.js';
 import { assertValidModelDir, type ModelDirReport } from './validate.js';
 
 /** Options for {@link packageModel}. */
@@ -34,6 +34,7 @@ export async function packageModel(modelDir: string, options: PackageOptions = {
   });
   const outFile = path.resolve(options.outFile ?? 'model.tar.gz');
   const entries = await createModelArchive(modelDir, outFile, options.codeDir !== undefined ? { codeDir: options.codeDir } : {});
-  const data = await fs.readFile(outFile);
-  return { outFile, entries, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex'), report };
+  // Streamed, not read whole: fs.readFile refuses files over 2 GiB, and model archives get that big.
+  const [{ size }, sha256] = await Promise.all([fs.stat(outFile), sha256File(outFile)]);
+  return { outFile, entries, bytes: size, sha256, report };
 }
