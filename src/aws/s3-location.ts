@@ -29,3 +29,8 @@ export function parseS3Location(url: string): { bucket: string; key: string } | 
     return undefined;
   }
 }
+
+/** An S3 key prefix read as a folder: the prefix with one trailing `/` (none when empty), so `out` and `out/` both mean `out/<name>`. */
+export function s3FolderPrefix(key: string): string {
+  return key === '' || key.endsWith('/') ? key : `${key}/`;
+}

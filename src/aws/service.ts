@@ -38,3 +38,8 @@ export class AwsServiceError extends Error {
 export function unknownOperation(service: string, operation: string): AwsServiceError {
   return new AwsServiceError('UnknownOperationException', `The local ${service} does not implement the operation ${operation}.`, 400);
 }
+
+/** The `ValidationException` (400) SageMaker and Application Auto Scaling answer for a request they refuse. */
+export function validationException(message: string): AwsServiceError {
+  return new AwsServiceError('ValidationException', message, 400);
+}

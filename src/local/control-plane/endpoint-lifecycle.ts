@@ -1,5 +1,5 @@
 import type { DeploymentConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
-import { AwsServiceError, type AwsService } from '../../aws/service.js';
+import { AwsServiceError, type AwsService, validationException as validation } from '../../aws/service.js';
 import { configInstances, DeploymentError, failureReason, initialInstances, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
 import { isServerless } from './serverless/serverless-config.js';
 import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
@@ -22,9 +22,6 @@ export interface LifecycleOptions {
   random?: () => number;
 }
 
-function validation(message: string): AwsServiceError {
-  return new AwsServiceError('ValidationException', message, 400);
-}
 
 /**
  * A serverless variant's `DescribeEndpoint` capacity is its `CurrentServerlessConfig` and

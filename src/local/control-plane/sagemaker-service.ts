@@ -1,6 +1,6 @@
 import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant, type Tag, type VpcConfig } from '../../aws/shapes/sagemaker.js';
 import { describeViolations, validateInput, withoutNulls } from '../../aws/shapes/validate.js';
-import { AwsServiceError, unknownOperation, type AwsService } from '../../aws/service.js';
+import { AwsServiceError, unknownOperation, type AwsService, validationException as validation } from '../../aws/service.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { checkServerlessVariants } from './serverless/serverless-config.js';
@@ -16,9 +16,6 @@ type Output = Record<string, unknown>;
 /** Tags one resource may carry (`Tags` of `AddTags` and `Create*`: at most 50). */
 const MAX_TAGS_PER_RESOURCE = 50;
 
-function validation(message: string): AwsServiceError {
-  return new AwsServiceError('ValidationException', message, 400);
-}
 
 function describeContainer(c: ContainerDefinition): Output {
   return { ...c };

@@ -6,7 +6,8 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { createModelArchive } from '../../archive/model-archive.js';
-import { AwsServiceError } from '../../aws/service.js';
+import { AwsServiceError, validationException as validation } from '../../aws/service.js';
+import { s3FolderPrefix as folderPrefix } from '../../aws/s3-location.js';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
 import { trainingPaths, type TrainingPaths } from '../../train/paths.js';
@@ -29,10 +30,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** `CheckpointConfig.LocalPath` when not given (API_CheckpointConfig), the only one the local SageMaker takes. */
 const DEFAULT_CHECKPOINT_PATH = '/opt/ml/checkpoints';
 
-/** `s3://bucket/prefix` as a folder: the prefix with one trailing `/` (none when empty). */
-function folderPrefix(key: string): string {
-  return key === '' || key.endsWith('/') ? key : `${key}/`;
-}
 
 /** A tar archive of no entries: its two zero end-of-archive blocks. */
 const EMPTY_TAR = Buffer.alloc(1024);
@@ -83,9 +80,6 @@ interface Run {
   done?: Promise<void>;
 }
 
-function validation(message: string): AwsServiceError {
-  return new AwsServiceError('ValidationException', message, 400);
-}
 
 /** A hyperparameter as the SageMaker SDK's framework estimators send it (JSON-encoded), or as given. */
 function hyperparameterString(value: string | undefined): string | undefined {

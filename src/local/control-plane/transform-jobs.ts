@@ -4,8 +4,8 @@ import { join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDefinition } from '../../aws/shapes/sagemaker.js';
 import { validateInput, type ShapeRule } from '../../aws/shapes/validate.js';
-import { AwsServiceError } from '../../aws/service.js';
-import { parseS3Location } from '../../aws/s3-location.js';
+import { AwsServiceError, validationException as validation } from '../../aws/service.js';
+import { s3FolderPrefix as folderPrefix, parseS3Location } from '../../aws/s3-location.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { InstanceStartError, instanceLauncher } from '../fleet/instance-launcher.js';
@@ -150,9 +150,6 @@ function reason(text: string): string {
   return text.length > 1024 ? `${text.slice(0, 1021)}...` : text;
 }
 
-function validation(message: string): AwsServiceError {
-  return new AwsServiceError('ValidationException', message, 400);
-}
 
 /** `--input-filter` and the like, as the runner's messages name them, in the API's names. */
 function apiWording(message: string): string {
@@ -168,10 +165,6 @@ function apiWording(message: string): string {
   return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept)\b/g, (m) => names[m] ?? m);
 }
 
-/** An S3 key prefix as a folder: `out` and `out/` both write `out/<file>.out`. */
-function folderPrefix(key: string): string {
-  return key === '' || key.endsWith('/') ? key : `${key}/`;
-}
 
 /** A key's path below the input prefix, when it is one the runner can read as a file (no empty, `.` or `..` segment). */
 function safeRelative(rel: string): boolean {

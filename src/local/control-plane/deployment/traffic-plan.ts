@@ -1,5 +1,5 @@
 import type { CapacitySize, DeploymentConfig } from '../../../aws/shapes/sagemaker.js';
-import { AwsServiceError } from '../../../aws/service.js';
+import { validationException as validation } from '../../../aws/service.js';
 
 /** One step of a blue/green update: the share of traffic on the new fleet, then a bake. */
 export interface TrafficStep {
@@ -18,9 +18,6 @@ export interface TrafficPlan {
   maximumExecutionSeconds?: number;
 }
 
-function validation(message: string): AwsServiceError {
-  return new AwsServiceError('ValidationException', message, 400);
-}
 
 /** A `CapacitySize` as a share of `instances`. */
 export function capacityShare(size: CapacitySize, instances: number): number {

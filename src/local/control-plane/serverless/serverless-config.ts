@@ -1,5 +1,5 @@
 import type { ProductionVariant } from '../../../aws/shapes/sagemaker.js';
-import { AwsServiceError } from '../../../aws/service.js';
+import { validationException as validation } from '../../../aws/service.js';
 import type { ModelRecord } from '../store.js';
 
 /** What `CreateEndpointConfig` asks for, as far as serverless variants are concerned. */
@@ -14,9 +14,6 @@ export interface ServerlessConfigInput {
   model(name: string): ModelRecord;
 }
 
-function validation(message: string): AwsServiceError {
-  return new AwsServiceError('ValidationException', message, 400);
-}
 
 /**
  * The rules a serverless variant (`ServerlessConfig`) follows beyond the member constraints:
