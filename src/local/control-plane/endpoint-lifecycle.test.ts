@@ -51,6 +51,7 @@ before(async () => {
       get: () => Promise.reject(new Error('no objects in this test')),
       list: async () => [],
       put: async (bucket, key, body) => void s3Puts.set(`${bucket}/${key}`, body.toString()),
+      putFile: () => Promise.reject(new Error('no file uploads in this test')),
     },
   });
 });

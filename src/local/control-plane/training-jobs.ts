@@ -474,7 +474,7 @@ export class TrainingJobs {
     for (const e of entries) {
       if (!e.isFile()) continue;
       const file = join(e.parentPath ?? e.path, e.name);
-      await this.ctx.s3().put(bucket, folderPrefix(key) + relative(paths.checkpoints, file).split(sep).join('/'), await readFile(file));
+      await this.ctx.s3().putFile(bucket, folderPrefix(key) + relative(paths.checkpoints, file).split(sep).join('/'), file);
     }
   }
 
@@ -519,7 +519,7 @@ export class TrainingJobs {
     const archive = join(root, `${basename(key)}.upload`);
     await createModelArchive(dir, archive);
     try {
-      await this.ctx.s3().put(bucket, key, await readFile(archive), 'application/x-tar');
+      await this.ctx.s3().putFile(bucket, key, archive, 'application/x-tar');
     } finally {
       await rm(archive, { force: true });
     }

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDefinition } from '../../aws/shapes/sagemaker.js';
@@ -462,7 +462,7 @@ export class TransformJobs {
       const file = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
       const rel = relative(dir, file).split(/[\\/]/).join('/');
       try {
-        await this.ctx.s3().put(at.bucket, prefix + rel, await readFile(file));
+        await this.ctx.s3().putFile(at.bucket, prefix + rel, file);
       } catch (err) {
         throw new JobFailure(`ClientError: Could not write the output object s3://${at.bucket}/${prefix + rel}: ${(err as Error).message}`);
       }

@@ -8,6 +8,8 @@ export interface S3Objects {
   list(bucket: string, prefix: string): Promise<string[]>;
   /** Writes (or replaces) an object, with `contentType` as its `Content-Type` when given. */
   put(bucket: string, key: string, body: Buffer, contentType?: string): Promise<void>;
+  /** As {@link S3Objects.put}, with the file at `path` streamed as the body (never read whole into memory). */
+  putFile(bucket: string, key: string, path: string, contentType?: string): Promise<void>;
 }
 
 export { parseS3Location, parseS3Url } from '../../aws/s3-location.js';
