@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { isToolkitError } from '../errors/catalogue.js';
 import { bidiCommand } from './bidi.js';
 import { invokeCommand } from './command.js';
@@ -174,6 +175,61 @@ test('smkit invoke --front-door without --endpoint (or with --bidi) is a usage e
     );
     await assert.rejects(bidiCommand(url, { idle: '2', frontDoor: 'http://127.0.0.1:8090' }), usage(/^--front-door does not apply with --bidi: /));
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke --stream to a terminal stops at the first chunk that is not text with the same usage error; a character split across chunks prints', async () => {
+  // Each answer's second chunk is sent only once the first has been printed, so the chunks arrive apart.
+  let printed: () => void = () => undefined;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', req.url === '/text' ? 'text/plain' : 'application/x-npy');
+      const [first, second] = req.url === '/text'
+        ? [Buffer.from([0x63, 0x61, 0x66, 0xc3]), Buffer.from([0xa9, 0x0a])] // 'café\n', the é split
+        : [Buffer.from('rows: 2\n'), Buffer.from(req.url === '/nul' ? [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0] : [0x41, 0xff, 0xfe, 0x42])];
+      new Promise<void>((resolve) => {
+        printed = resolve;
+        res.write(first);
+      }).then(() => res.end(second), () => undefined);
+    });
+  });
+  // A terminal stand-in as process.stdout: the test runner reports on the real one meanwhile.
+  const out: Buffer[] = [];
+  const terminal = Object.assign(
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        out.push(chunk);
+        printed();
+        done();
+      },
+    }),
+    { isTTY: true },
+  );
+  const stdout = Object.getOwnPropertyDescriptor(process, 'stdout')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-stream-tty-'));
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.bin');
+    writeFileSync(file, 'x');
+    Object.defineProperty(process, 'stdout', { configurable: true, get: () => terminal });
+    for (const url of ['/nul', '/not-utf8']) {
+      out.length = 0;
+      await assert.rejects(
+        invokeCommand(`${base}${url}`, { file, timeout: '60', stream: true }),
+        usage(/^the answer \(application\/x-npy\) is not text from byte 8 on, so the rest is not printed to the terminal: save it with -o FILE, or pipe stdout$/),
+      );
+      assert.equal(Buffer.concat(out).toString('latin1'), 'rows: 2\n', url);
+    }
+    out.length = 0;
+    await invokeCommand(`${base}/text`, { file, timeout: '60', stream: true });
+    assert.equal(Buffer.concat(out).toString('utf8'), 'café\n');
+  } finally {
+    Object.defineProperty(process, 'stdout', stdout);
+    server.closeAllConnections();
+    server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,5 +1,6 @@
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { TextDecoder } from 'node:util';
 import { isUtf8 } from 'node:buffer';
 import { ToolkitError } from '../errors/catalogue.js';
 import { positiveSecondsOption } from '../config/flag-values.js';
@@ -129,9 +130,17 @@ async function streamCommand(target: InvocationTarget, body: Buffer, headers: In
   }
   const file = opts.output !== undefined ? createWriteStream(opts.output) : undefined;
   const out: NodeJS.WritableStream = file ?? process.stdout;
+  // As without --stream: a terminal gets text only. The decoder carries a character split across chunks.
+  const text = !file && process.stdout.isTTY ? new TextDecoder('utf-8', { fatal: true }) : undefined;
+  const notText = () =>
+    new ToolkitError(
+      'ERR_CLI_USAGE',
+      `the answer (${result.headers.get('content-type') ?? 'no content-type'}) is not text from byte ${bytes} on, so the rest is not printed to the terminal: save it with -o FILE, or pipe stdout`,
+    );
   let bytes = 0;
   try {
     for await (const chunk of result.chunks) {
+      if (text && (chunk.includes(0) || !decodes(text, chunk))) throw notText();
       bytes += chunk.length;
       if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
     }
@@ -140,11 +149,23 @@ async function streamCommand(target: InvocationTarget, body: Buffer, headers: In
     if (file) await new Promise<void>((resolve) => file.end(() => resolve()));
     throw err;
   }
+  if (text && !decodes(text)) throw notText();
   if (file) {
     await new Promise<void>((resolve, reject) => {
       file.once('error', reject);
       file.end(() => resolve());
     });
     process.stderr.write(`smkit: ${bytes} bytes streamed to ${opts.output}\n`);
+  }
+}
+
+/** Whether `chunk` continues valid UTF-8 in `decoder`'s stream; without a chunk, whether the stream ended on a whole character. */
+function decodes(decoder: TextDecoder, chunk?: Uint8Array): boolean {
+  try {
+    if (chunk) decoder.decode(chunk, { stream: true });
+    else decoder.decode();
+    return true;
+  } catch {
+    return false;
   }
 }
