@@ -18,3 +18,23 @@ test('smkit init --force into a folder where a file stands in the way of the pro
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit init with an empty or blank folder name is a usage error asking for a name; . still means the current folder', async () => {
+  for (const dir of ['', ' ', '\t\n']) {
+    await assert.rejects(
+      scaffoldProject(dir),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `smkit init needs a folder name, got ${JSON.stringify(dir)}: give one (smkit init my-model), or . for the current folder`,
+    );
+  }
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-init-dot-'));
+  const cwd = process.cwd();
+  try {
+    process.chdir(dir);
+    const result = await scaffoldProject('.', { exampleModel: path.join(dir, 'none.onnx') });
+    assert.equal(result.dir, await fs.realpath(dir));
+    assert.ok(result.files.includes('model/pipeline.yaml'));
+  } finally {
+    process.chdir(cwd);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

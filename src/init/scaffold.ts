@@ -38,9 +38,13 @@ async function listFiles(root: string, rel = ''): Promise<string[]> {
  * Creates a model project in `dir`: smkit's `opt-ml-template/` (an `/opt/ml` skeleton), the iris
  * ONNX example in `model/` with a `pipeline.yaml` and a documented `code/inference.mjs`, sample
  * requests, a `node --test` test that serves and invokes the model, a README and a package.json.
- * Refuses a non-empty `dir` with `ERR_INIT_TARGET` unless `force`.
+ * Refuses a non-empty `dir` with `ERR_INIT_TARGET` unless `force`, and an empty or blank `dir` with `ERR_CLI_USAGE`.
  */
 export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}): Promise<ScaffoldResult> {
+  // path.resolve('') is the current folder: an empty name (an unset shell variable) must not mean it.
+  if (dir.trim() === '') {
+    throw new ToolkitError('ERR_CLI_USAGE', `smkit init needs a folder name, got ${JSON.stringify(dir)}: give one (smkit init my-model), or . for the current folder`);
+  }
   const target = path.resolve(dir);
   const existing = await fs.readdir(target).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [] as string[];
