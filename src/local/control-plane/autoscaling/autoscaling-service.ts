@@ -141,6 +141,30 @@ const NOT_SCALED_PROSE: Record<NotScaledReason['Code'], string> = {
   AlreadyAtMinCapacity: 'the capacity is already at the minimum capacity',
 };
 
+/**
+ * One page of a Describe call over policies or scheduled actions: filtered by the optional
+ * ResourceId and names list, `MaxResults` between 1 and `maxLimit` (also its default), in
+ * creation order.
+ */
+function describePage<T extends { readonly resourceId: string; readonly name: string; readonly createdAt: number }>(
+  records: Iterable<T>,
+  input: Record<string, unknown>,
+  namesMember: 'PolicyNames' | 'ScheduledActionNames',
+  maxLimit: number,
+): { page: T[]; next?: string } {
+  const { resourceId } = readTargetKey(input, { resourceRequired: false });
+  const names = input[namesMember];
+  const v = new Violations();
+  checkIdList(v, names, namesMember[0]!.toLowerCase() + namesMember.slice(1));
+  const max = input.MaxResults ?? maxLimit;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > maxLimit) v.add(max, 'maxResults', `have value between 1 and ${maxLimit}`);
+  v.throwIfAny();
+  const all = [...records]
+    .filter((r) => resourceId === undefined || r.resourceId === resourceId)
+    .filter((r) => names === undefined || (names as string[]).includes(r.name));
+  return paginate(all, input.NextToken, max as number, (r) => [r.createdAt, `${r.name}\u0000${r.resourceId}`]);
+}
+
 const errorName = (err: unknown): string => (err instanceof AwsServiceError ? err.type : 'Error');
 
 /**
@@ -446,17 +470,7 @@ export class ApplicationAutoScalingService implements AwsService {
   }
 
   private describeScalingPolicies(input: Record<string, unknown>): Record<string, unknown> {
-    const { resourceId } = readTargetKey(input, { resourceRequired: false });
-    const names = input.PolicyNames;
-    const v = new Violations();
-    checkIdList(v, names, 'policyNames');
-    const max = input.MaxResults ?? 10;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 10) v.add(max, 'maxResults', 'have value between 1 and 10');
-    v.throwIfAny();
-    const all = [...this.policies.values()]
-      .filter((p) => resourceId === undefined || p.resourceId === resourceId)
-      .filter((p) => names === undefined || (names as string[]).includes(p.name));
-    const { page, next } = paginate(all, input.NextToken, max as number, (p) => [p.createdAt, `${p.name}\u0000${p.resourceId}`]);
+    const { page, next } = describePage(this.policies.values(), input, 'PolicyNames', 10);
     return {
       ScalingPolicies: page.map((p) => ({
         PolicyARN: p.arn,
@@ -600,17 +614,7 @@ export class ApplicationAutoScalingService implements AwsService {
   }
 
   private describeScheduledActions(input: Record<string, unknown>): Record<string, unknown> {
-    const { resourceId } = readTargetKey(input, { resourceRequired: false });
-    const names = input.ScheduledActionNames;
-    const v = new Violations();
-    checkIdList(v, names, 'scheduledActionNames');
-    const max = input.MaxResults ?? 50;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
-    v.throwIfAny();
-    const all = [...this.scheduled.values()]
-      .filter((a) => resourceId === undefined || a.resourceId === resourceId)
-      .filter((a) => names === undefined || (names as string[]).includes(a.name));
-    const { page, next } = paginate(all, input.NextToken, max as number, (a) => [a.createdAt, `${a.name}\u0000${a.resourceId}`]);
+    const { page, next } = describePage(this.scheduled.values(), input, 'ScheduledActionNames', 50);
     return {
       ScheduledActions: page.map((a) => ({
         ScheduledActionName: a.name,
