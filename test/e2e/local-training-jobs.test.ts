@@ -156,6 +156,25 @@ describe('training jobs', { concurrency: true }, () => {
     assert.equal(await saved.Body!.transformToString(), '42');
   });
 
+  test('CheckpointConfig: checkpoints reach S3 while the job runs, and a checkpoint the job deletes is deleted from S3', async () => {
+    const object = async (Key: string) =>
+      s3.client.send(new GetObjectCommand({ Bucket: 'data', Key })).then(
+        (o) => o.Body!.transformToString(),
+        (err: Error) => (err.name === 'NoSuchKey' ? undefined : Promise.reject(err)),
+      );
+    await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'ckpt/live/old.json', Body: '{}' }));
+    await sm.send(new CreateTrainingJobCommand(job('checkpointing', 'checkpoint-progress.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/live/' } })));
+    // The entry point is waiting for `go`: only a sync while it runs can have uploaded this.
+    const first = await until('epoch-1.json in S3', () => object('ckpt/live/epoch-1.json'), { timeoutMs: 30_000 });
+    assert.deepEqual(JSON.parse(first), { epoch: 1, restored: true });
+    assert.equal((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'checkpointing' }))).TrainingJobStatus, 'InProgress');
+    await writeFile(join(local.workDir, 'training', 'checkpointing', 'opt', 'ml', 'input', 'go'), '');
+    const d = await ended('checkpointing');
+    assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
+    assert.equal(await object('ckpt/live/epoch-2.json'), '{"epoch":2}');
+    assert.equal(await object('ckpt/live/old.json'), undefined);
+  });
+
   test('a failure file past 1024 characters is cut so FailureReason still ends with the exit code; a 28-day MaxRuntimeInSeconds (past what a timer holds) does not stop the job at once', async () => {
     await sm.send(new CreateTrainingJobCommand(job('wordy', 'long-failure.mjs', { StoppingCondition: { MaxRuntimeInSeconds: 28 * 86400 } })));
     const d = await ended('wordy');

@@ -342,6 +342,7 @@ test('an endpoint deleted while a request reads its input fails that request wit
     list: async () => [],
     put: async (bucket, key, body) => void written.set(`s3://${bucket}/${key}`, body.toString()),
     putFile: () => Promise.reject(new Error('no file uploads in this test')),
+    delete: () => Promise.reject(new Error('no deletes in this test')),
   };
   const ep = new ManagedEndpoint('gone', 'arn:gone', 'gone-config', new Date(), Math.random, { s3: () => stubS3 });
   ep.serving = {

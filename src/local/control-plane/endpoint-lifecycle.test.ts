@@ -52,6 +52,7 @@ before(async () => {
       list: async () => [],
       put: async (bucket, key, body) => void s3Puts.set(`${bucket}/${key}`, body.toString()),
       putFile: () => Promise.reject(new Error('no file uploads in this test')),
+      delete: () => Promise.reject(new Error('no deletes in this test')),
     },
   });
 });

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { createModelArchive } from '../../archive/model-archive.js';
@@ -15,6 +15,7 @@ import { trackExit, type TrackedChild } from '../backends/child-exit.js';
 import { SMKIT_BIN } from '../backends/process-backend.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
+import { CheckpointSync } from './checkpoint-sync.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
 
@@ -351,6 +352,7 @@ export class TrainingJobs {
     const root = join(this.ctx.workDir, 'training', j.name);
     const paths = trainingPaths(join(root, 'opt', 'ml'));
     const req = j.request as { HyperParameters?: Record<string, string>; InputDataConfig?: Channel[]; OutputDataConfig: { S3OutputPath: string }; StoppingCondition: { MaxRuntimeInSeconds: number } };
+    const checkpoints = this.checkpointSync(j, root, paths);
     try {
       await this.layOut(j, paths);
       if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
@@ -363,16 +365,18 @@ export class TrainingJobs {
       // Where smkit train looks for the code: the hyperparameter first, then the environment variable.
       const submit = hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']) ?? (j.request.Environment as Record<string, string> | undefined)?.['SAGEMAKER_SUBMIT_DIRECTORY'];
       await this.downloadCode(submit, root, paths);
-      await this.restoreCheckpoints(j, paths, run);
+      await checkpoints?.restore(() => run.stop !== undefined);
     } catch (err) {
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: ${(err as Error).message}`);
     }
     if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
 
     this.transition(j, 'Training', 'Training image download completed. Training in progress.');
-    const exit = await this.train(j, paths, run);
+    checkpoints?.start();
+    // If the process cannot even be started, the periodic sync must not outlive the job.
+    const exit = await this.train(j, paths, run).finally(() => checkpoints?.stop());
     try {
-      await this.saveCheckpoints(j, paths);
+      await checkpoints?.finish();
     } catch (err) {
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the checkpoints: ${(err as Error).message}`);
     }
@@ -446,36 +450,12 @@ export class TrainingJobs {
     }
   }
 
-  /** `CheckpointConfig.S3Uri`'s objects into the checkpoint folder, as SageMaker restores them when a job starts. */
-  private async restoreCheckpoints(j: TrainingJobRecord, paths: TrainingPaths, run: Run): Promise<void> {
+  /** The job's checkpoint folder kept in step with `CheckpointConfig.S3Uri`, when it has one. */
+  private checkpointSync(j: TrainingJobRecord, root: string, paths: TrainingPaths): CheckpointSync | undefined {
     const config = j.request.CheckpointConfig as { S3Uri: string } | undefined;
-    if (config === undefined) return;
+    if (config === undefined) return undefined;
     const { bucket, key } = parseS3Location(config.S3Uri)!;
-    const prefix = folderPrefix(key);
-    const dir = resolve(paths.checkpoints);
-    for (const k of await this.ctx.s3().list(bucket, prefix)) {
-      if (run.stop) return;
-      const file = resolve(dir, k.slice(prefix.length));
-      if (!file.startsWith(dir + sep)) continue;
-      await mkdir(dirname(file), { recursive: true });
-      await pipeline(await this.ctx.s3().get(bucket, k), createWriteStream(file));
-    }
-  }
-
-  /**
-   * Every file of the checkpoint folder to `CheckpointConfig.S3Uri`, whatever the job's outcome:
-   * SageMaker syncs the folder while the job runs; locally it is synced once, when the entry point has ended.
-   */
-  private async saveCheckpoints(j: TrainingJobRecord, paths: TrainingPaths): Promise<void> {
-    const config = j.request.CheckpointConfig as { S3Uri: string } | undefined;
-    if (config === undefined) return;
-    const { bucket, key } = parseS3Location(config.S3Uri)!;
-    const entries = await readdir(paths.checkpoints, { recursive: true, withFileTypes: true });
-    for (const e of entries) {
-      if (!e.isFile()) continue;
-      const file = join(e.parentPath ?? e.path, e.name);
-      await this.ctx.s3().putFile(bucket, folderPrefix(key) + relative(paths.checkpoints, file).split(sep).join('/'), file);
-    }
+    return new CheckpointSync({ s3: this.ctx.s3, bucket, prefix: folderPrefix(key), dir: paths.checkpoints, scratch: join(root, 'checkpoint.upload'), job: j.name, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
   }
 
   /** An `s3://` submit directory (the SDK's `sourcedir.tar.gz`), extracted into `code/`; local ones are read by `smkit train` itself. */

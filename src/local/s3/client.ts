@@ -49,6 +49,10 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
         }),
       );
     },
+    async delete(bucket, key) {
+      const { send, mod } = await get();
+      await send(new mod.DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
     async list(bucket, prefix) {
       const { send, mod } = await get();
       const keys: string[] = [];

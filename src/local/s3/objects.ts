@@ -10,6 +10,8 @@ export interface S3Objects {
   put(bucket: string, key: string, body: Buffer, contentType?: string): Promise<void>;
   /** As {@link S3Objects.put}, with the file at `path` streamed as the body (never read whole into memory). */
   putFile(bucket: string, key: string, path: string, contentType?: string): Promise<void>;
+  /** Deletes an object (S3 answers a missing key as deleted too). */
+  delete(bucket: string, key: string): Promise<void>;
 }
 
 export { parseS3Location, parseS3Url } from '../../aws/s3-location.js';

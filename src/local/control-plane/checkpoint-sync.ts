@@ -1,0 +1,159 @@
+import { createWriteStream } from 'node:fs';
+import { constants, copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { EndpointLog } from '../endpoint/local-endpoint.js';
+import type { S3Objects } from '../s3/objects.js';
+
+/** How often a running job's checkpoint folder is scanned for new, changed and deleted files. */
+export const CHECKPOINT_SCAN_MS = 1000;
+
+/** What {@link CheckpointSync} keeps in step. */
+export interface CheckpointSyncOptions {
+  s3: () => S3Objects;
+  bucket: string;
+  /** The key prefix the files go under: `CheckpointConfig.S3Uri`'s key as a folder (`''` or ending in `/`). */
+  prefix: string;
+  /** The job's checkpoint folder. */
+  dir: string;
+  /** Where a file is copied before it is uploaded while the job runs. */
+  scratch: string;
+  /** @defaultValue {@link CHECKPOINT_SCAN_MS} */
+  intervalMs?: number;
+  log?: EndpointLog;
+  /** The job, for log lines. */
+  job: string;
+}
+
+/** A file's size and modification time: when either differs, the file has changed. */
+type Signature = string;
+
+/**
+ * A training job's checkpoint folder kept in step with `CheckpointConfig.S3Uri`, as SageMaker does
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/model-checkpoints.html): the objects there are
+ * restored when the job starts; while it runs, a file that is new or has changed is uploaded once it
+ * has stayed the same for one scan, and a file the job deleted is deleted from S3; when the entry
+ * point has ended, one last sync uploads whatever is left. Objects added under the URI after the job
+ * started are neither downloaded nor deleted.
+ */
+export class CheckpointSync {
+  /** What is in S3 under the prefix, as this job restored or uploaded it, by path relative to the folder. */
+  private readonly synced = new Map<string, Signature>();
+  /** The files of the previous scan. */
+  private seen = new Map<string, Signature>();
+  private timer?: NodeJS.Timeout;
+  private scanning?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly o: CheckpointSyncOptions) {}
+
+  /** Downloads every object under the prefix into the folder; stops early when `stopping()` turns true. */
+  async restore(stopping: () => boolean): Promise<void> {
+    const dir = resolve(this.o.dir);
+    for (const key of await this.o.s3().list(this.o.bucket, this.o.prefix)) {
+      if (stopping()) return;
+      const file = resolve(dir, key.slice(this.o.prefix.length));
+      // A key with `..` segments would land outside the folder.
+      if (!file.startsWith(dir + sep)) continue;
+      await mkdir(dirname(file), { recursive: true });
+      await pipeline(await this.o.s3().get(this.o.bucket, key), createWriteStream(file));
+      this.synced.set(this.relative(file), await signature(file));
+    }
+  }
+
+  /** Starts the periodic sync (the entry point is running); {@link CheckpointSync.stop} or {@link CheckpointSync.finish} ends it. */
+  start(): void {
+    if (this.stopped || this.timer) return;
+    const next = (): void => {
+      this.timer = setTimeout(() => {
+        this.scanning = this.sync(false)
+          .catch((err: unknown) => this.o.log?.('warn', 'checkpoint sync failed; retrying at the next scan', { trainingJob: this.o.job, error: (err as Error).message }))
+          .finally(() => {
+            this.scanning = undefined;
+            if (!this.stopped) next();
+          });
+      }, this.o.intervalMs ?? CHECKPOINT_SCAN_MS).unref();
+    };
+    next();
+  }
+
+  /** Stops the periodic sync (a scan in flight ends on its own). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** Stops the periodic sync, waits for a scan in flight, then syncs the folder one last time; rejects when that fails. */
+  async finish(): Promise<void> {
+    this.stop();
+    await this.scanning;
+    await this.sync(true);
+  }
+
+  /**
+   * One pass over the folder. While the job runs (`final` false) a file is uploaded only once it is
+   * unchanged since the previous scan, and from a copy: the job may rewrite it during the upload, and
+   * a body shorter or longer than the length announced would break the request.
+   */
+  private async sync(final: boolean): Promise<void> {
+    const files = await this.files();
+    for (const [rel, sig] of files) {
+      if (this.synced.get(rel) === sig) continue;
+      if (!final && this.seen.get(rel) !== sig) continue;
+      const file = join(this.o.dir, rel);
+      const key = this.o.prefix + rel.split(sep).join('/');
+      if (final) {
+        await this.o.s3().putFile(this.o.bucket, key, file);
+      } else {
+        try {
+          await copyFile(file, this.o.scratch, constants.COPYFILE_FICLONE);
+        } catch (err) {
+          // Deleted or replaced since the scan: the next scan sees what is there now.
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw err;
+        }
+        try {
+          await this.o.s3().putFile(this.o.bucket, key, this.o.scratch);
+        } finally {
+          await rm(this.o.scratch, { force: true });
+        }
+      }
+      this.synced.set(rel, sig);
+    }
+    for (const rel of [...this.synced.keys()]) {
+      if (files.has(rel)) continue;
+      await this.o.s3().delete(this.o.bucket, this.o.prefix + rel.split(sep).join('/'));
+      this.synced.delete(rel);
+    }
+    this.seen = files;
+  }
+
+  /** The folder's regular files (at any depth), with their signatures. */
+  private async files(): Promise<Map<string, Signature>> {
+    const out = new Map<string, Signature>();
+    const entries = await readdir(this.o.dir, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    for (const e of entries) {
+      if (!e.isFile()) continue;
+      const file = join(e.parentPath ?? e.path, e.name);
+      try {
+        out.set(this.relative(file), await signature(file));
+      } catch (err) {
+        // Deleted between the listing and the stat.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return out;
+  }
+
+  private relative(file: string): string {
+    return relative(resolve(this.o.dir), resolve(file));
+  }
+}
+
+async function signature(file: string): Promise<Signature> {
+  const s = await stat(file, { bigint: true });
+  return `${s.size}:${s.mtimeNs}`;
+}
