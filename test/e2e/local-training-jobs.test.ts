@@ -175,12 +175,18 @@ describe('training jobs', { concurrency: true }, () => {
     assert.equal(await object('ckpt/live/old.json'), undefined);
   });
 
-  test('a failure file past 1024 characters is cut so FailureReason still ends with the exit code; a 28-day MaxRuntimeInSeconds (past what a timer holds) does not stop the job at once', async () => {
+  test('a failure file past 1024 characters is cut so FailureReason still ends with the exit code; what the failed job saved is uploaded; a 28-day MaxRuntimeInSeconds (past what a timer holds) does not stop the job at once', async () => {
     await sm.send(new CreateTrainingJobCommand(job('wordy', 'long-failure.mjs', { StoppingCondition: { MaxRuntimeInSeconds: 28 * 86400 } })));
     const d = await ended('wordy');
     assert.deepEqual([d.TrainingJobStatus, d.SecondaryStatus], ['Failed', 'Failed']);
     assert.equal(d.FailureReason!.length, 1024);
     assert.match(d.FailureReason!, /^AlgorithmError: ValueError: x+, exit code: 3$/);
+    assert.deepEqual(d.SecondaryStatusTransitions?.map((t) => [t.Status, t.StatusMessage]).slice(-2), [
+      ['Training', 'Training image download completed. Training in progress.'],
+      ['Failed', 'Training job failed'],
+    ]);
+    assert.deepEqual([...(await archive('out/wordy/output/model.tar.gz'))], [['partial.txt', 'epoch 4 of 10']]);
+    assert.deepEqual([...(await archive('out/wordy/output/output.tar.gz'))], [['loss.csv', '0.9,0.7,0.6,0.55\n']]);
   });
 
   test('a channel with no objects fails the job with a ClientError naming the URL', async () => {

@@ -380,9 +380,17 @@ export class TrainingJobs {
     } catch (err) {
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the checkpoints: ${(err as Error).message}`);
     }
+    const out = parseS3Location(req.OutputDataConfig.S3OutputPath)!;
+    const uploadOutputs = async (): Promise<void> => {
+      await this.upload(paths.model, out.bucket, outputKey(out.key, j.name, 'model.tar.gz'), root);
+      await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root);
+    };
     if (exit.code !== 0 && !run.stop) {
       const written = (await readFile(paths.failureFile, 'utf8').catch(() => '')).trimEnd();
       const code = exit.code ?? 128 + (os.constants.signals[exit.signal as NodeJS.Signals] ?? 0);
+      // SageMaker uploads what a failed job saved too (the SageMaker Python SDK's local mode copies it, aws/sagemaker-python-sdk#746);
+      // the algorithm's error stays the reason when that upload fails.
+      await uploadOutputs().catch((err: unknown) => this.ctx.log?.('warn', 'could not upload the output of a failed training job', { trainingJob: j.name, error: (err as Error).message }));
       // SageMaker's form, "AlgorithmError: <failure file>, exit code: <n>"; the file is cut so the code still fits in 1024 characters.
       const suffix = `, exit code: ${code}`;
       const head = 'AlgorithmError: ';
@@ -391,9 +399,7 @@ export class TrainingJobs {
 
     this.transition(j, 'Uploading', 'Uploading generated training model');
     try {
-      const out = parseS3Location(req.OutputDataConfig.S3OutputPath)!;
-      await this.upload(paths.model, out.bucket, outputKey(out.key, j.name, 'model.tar.gz'), root);
-      await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root);
+      await uploadOutputs();
     } catch (err) {
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the training output to ${req.OutputDataConfig.S3OutputPath}: ${(err as Error).message}`);
     }
