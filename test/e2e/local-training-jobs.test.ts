@@ -15,6 +15,7 @@ import {
   ListTrainingJobsCommand,
   ListTagsCommand,
   StopTrainingJobCommand,
+  UpdateTrainingJobCommand,
   waitUntilTrainingJobCompletedOrStopped,
   type CreateTrainingJobCommandInput,
   type ListTrainingJobsCommandInput,
@@ -230,6 +231,22 @@ describe('training jobs', { concurrency: true }, () => {
     const d = await ended('too-long');
     assert.equal(d.TrainingJobStatus, 'Stopped');
     assert.equal(d.SecondaryStatus, 'MaxRuntimeExceeded');
+  });
+
+  test('UpdateTrainingJob: the warm-pool keep-alive, profiler and remote debugging are refused, naming why; the shapes are validated; a request that changes nothing answers the ARN', async () => {
+    const created = await sm.send(new CreateTrainingJobCommand(job('updated', 'fail.mjs', NO_DATA)));
+    const update = (input: Omit<ConstructorParameters<typeof UpdateTrainingJobCommand>[0], 'TrainingJobName'>, name = 'updated') => sm.send(new UpdateTrainingJobCommand({ TrainingJobName: name, ...input }));
+    assert.equal((await update({})).TrainingJobArn, created.TrainingJobArn);
+    await assert.rejects(update({ ResourceConfig: { KeepAlivePeriodInSeconds: 600 } }), { name: 'ValidationException', message: /^Training job "arn:aws:sagemaker:us-east-1:111122223333:training-job\/updated" has no warm pool: KeepAlivePeriodInSeconds can be updated only while a job's warm pool is Available/ });
+    await assert.rejects(update({ ResourceConfig: { KeepAlivePeriodInSeconds: 21601 } }), {
+      name: 'ValidationException',
+      message: "1 validation error detected: Value '21601' at 'resourceConfig.keepAlivePeriodInSeconds' failed to satisfy constraint: Member must have value less than or equal to 21600",
+    });
+    await assert.rejects(update({ ProfilerConfig: { DisableProfiler: true } }), { name: 'ValidationException', message: /no SageMaker Debugger/ });
+    await assert.rejects(update({ ProfilerRuleConfigurations: [{ RuleConfigurationName: 'r', RuleEvaluatorImage: 'i' }] }), { name: 'ValidationException', message: /no SageMaker Debugger/ });
+    await assert.rejects(update({ RemoteDebugConfig: { EnableRemoteDebug: true } }), { name: 'ValidationException', message: /no remote debugging through AWS Systems Manager.*training-job-updated\.log/ });
+    await assert.rejects(update({}, 'nope'), { name: 'ResourceNotFound', message: 'Could not find training job "arn:aws:sagemaker:us-east-1:111122223333:training-job/nope".' });
+    await ended('updated');
   });
 
   test('validation: the service\'s errors for bad names, missing members, duplicates and unknown jobs; local limits refused up front', async () => {

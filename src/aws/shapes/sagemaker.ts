@@ -469,6 +469,42 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
   DescribeTrainingJob: { kind: 'structure', required: ['TrainingJobName'], members: { TrainingJobName: TRAINING_JOB_NAME } },
   StopTrainingJob: { kind: 'structure', required: ['TrainingJobName'], members: { TrainingJobName: TRAINING_JOB_NAME } },
   DeleteTrainingJob: { kind: 'structure', required: ['TrainingJobName'], members: { TrainingJobName: TRAINING_JOB_NAME } },
+  UpdateTrainingJob: {
+    kind: 'structure',
+    required: ['TrainingJobName'],
+    members: {
+      TrainingJobName: TRAINING_JOB_NAME,
+      ProfilerConfig: {
+        kind: 'structure',
+        members: {
+          S3OutputPath: S3_URI,
+          // botocore's long: an integer of any size JSON carries.
+          ProfilingIntervalInMilliseconds: { kind: 'integer' },
+          ProfilingParameters: { kind: 'map', min: 0, max: 20, key: { kind: 'string', min: 1, max: 256, pattern: '.*' }, value: { kind: 'string', min: 0, max: 256, pattern: '.*' } },
+          DisableProfiler: { kind: 'boolean' },
+        },
+      },
+      ProfilerRuleConfigurations: {
+        kind: 'list',
+        min: 0,
+        max: 20,
+        member: {
+          kind: 'structure',
+          required: ['RuleConfigurationName', 'RuleEvaluatorImage'],
+          members: {
+            RuleConfigurationName: { kind: 'string', min: 1, max: 256, pattern: '.*' },
+            LocalPath: { kind: 'string', min: 0, max: 4096, pattern: '.*' },
+            S3OutputPath: S3_URI,
+            RuleEvaluatorImage: { kind: 'string', min: 0, max: 255, pattern: '.*' },
+            VolumeSizeInGB: { kind: 'integer', min: 0 },
+            RuleParameters: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 1, max: 256, pattern: '.*' }, value: { kind: 'string', min: 0, max: 256, pattern: '.*' } },
+          },
+        },
+      },
+      ResourceConfig: { kind: 'structure', required: ['KeepAlivePeriodInSeconds'], members: { KeepAlivePeriodInSeconds: { kind: 'integer', min: 0, max: 21600 } } },
+      RemoteDebugConfig: { kind: 'structure', members: { EnableRemoteDebug: { kind: 'boolean' } } },
+    },
+  },
   ListTrainingJobs: {
     kind: 'structure',
     members: {

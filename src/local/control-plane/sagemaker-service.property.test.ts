@@ -29,6 +29,7 @@ const OPERATIONS = [
   'ListTrainingJobs',
   'StopTrainingJob',
   'DeleteTrainingJob',
+  'UpdateTrainingJob',
 ];
 const SERVICE_ERRORS = new Set(['ValidationException', 'SerializationException', 'ResourceLimitExceeded', 'ResourceInUse', 'ResourceNotFound', 'UnknownOperationException']);
 
@@ -85,6 +86,9 @@ const shaped = fc.record(
     HyperParameters: fc.oneof(member, fc.dictionary(fc.string({ maxLength: 10 }), member)),
     StoppingCondition: fc.oneof(member, fc.record({ MaxRuntimeInSeconds: member })),
     StatusEquals: member,
+    ResourceConfig: fc.oneof(member, fc.record({ KeepAlivePeriodInSeconds: member }, { requiredKeys: [] })),
+    ProfilerConfig: fc.oneof(member, fc.record({ S3OutputPath: member, ProfilingIntervalInMilliseconds: member, DisableProfiler: member }, { requiredKeys: [] })),
+    RemoteDebugConfig: fc.oneof(member, fc.record({ EnableRemoteDebug: member }, { requiredKeys: [] })),
   },
   { requiredKeys: [] },
 );

@@ -80,6 +80,7 @@ export class SageMakerService implements AwsService {
             DescribeTrainingJob: (i: Input) => trainingJobs.describe(String(i.TrainingJobName)),
             ListTrainingJobs: (i: Input) => trainingJobs.list(i),
             StopTrainingJob: (i: Input) => trainingJobs.stop(String(i.TrainingJobName)),
+            UpdateTrainingJob: (i: Input) => trainingJobs.update(i),
             DeleteTrainingJob: async (i: Input) => {
               const out = await trainingJobs.delete(String(i.TrainingJobName));
               this.store.tags.delete(this.store.arn('training-job', String(i.TrainingJobName)));

@@ -291,6 +291,31 @@ export class TrainingJobs {
   }
 
   /**
+   * `UpdateTrainingJob`: only the warm-pool keep-alive, Debugger profiling and remote debugging can
+   * be changed, and a local job has none of them, so each is refused naming why; a request that
+   * changes nothing answers the job's ARN.
+   */
+  update(input: Input): Output {
+    const name = String(input.TrainingJobName);
+    const j = this.ctx.store.trainingJobs.get(name);
+    if (!j) throw new AwsServiceError('ResourceNotFound', `Could not find training job "${this.ctx.store.arn('training-job', name)}".`, 400);
+    if (input.ResourceConfig !== undefined) {
+      throw validation(
+        `Training job "${j.arn}" has no warm pool: KeepAlivePeriodInSeconds can be updated only while a job's warm pool is Available, and the local SageMaker keeps no warm pools (a local job starts without provisioning instances, so there is nothing to keep). Leave ResourceConfig unset.`,
+      );
+    }
+    if (input.ProfilerConfig !== undefined || input.ProfilerRuleConfigurations !== undefined) {
+      throw validation('ProfilerConfig and ProfilerRuleConfigurations cannot be updated: the local SageMaker has no SageMaker Debugger (CreateTrainingJob accepts and ignores its profiler settings). Leave them unset.');
+    }
+    if (input.RemoteDebugConfig !== undefined) {
+      throw validation(
+        `RemoteDebugConfig cannot be updated: the local SageMaker has no remote debugging through AWS Systems Manager. The job is a local smkit train process; its output is in ${join(this.ctx.workDir, 'logs', `training-job-${j.name}.log`)}. Leave RemoteDebugConfig unset.`,
+      );
+    }
+    return { TrainingJobArn: j.arn };
+  }
+
+  /**
    * `DeleteTrainingJob`: a job that has ended (`Completed`, `Failed`, `Stopped`) is forgotten and
    * its local tree removed, so the name can be used again; one in progress is `ResourceInUse`.
    */
