@@ -50,6 +50,7 @@ async function exists(url: string): Promise<boolean> {
 let dir: string;
 // Outside `dir`, whose listing a test checks.
 let captureDir: string;
+let localCaptureDir: string;
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
@@ -58,6 +59,7 @@ let runtime: SageMakerRuntimeClient;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-async-'));
   captureDir = await mkdtemp(join(tmpdir(), 'smkit-async-capture-'));
+  localCaptureDir = await mkdtemp(join(tmpdir(), 'smkit-async-local-capture-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   s3 = await startLocalS3(['in', 'out']);
   local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, metricsSettings: { secondsPerMinute: 1 }, settings: { s3EndpointUrl: s3.url } });
@@ -96,6 +98,7 @@ before(async () => {
       EndpointConfigName: 'async-local-config',
       ProductionVariants: variants,
       AsyncInferenceConfig: { OutputConfig: { S3OutputPath: join(dir, 'results'), S3FailurePath: join(dir, 'failures') } },
+      DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: localCaptureDir, CaptureOptions: [{ CaptureMode: 'Input' }] },
     }),
   );
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-local', EndpointConfigName: 'async-local-config' }));
@@ -131,6 +134,7 @@ after(async () => {
   await s3?.stop();
   await rm(dir, { recursive: true, force: true });
   await rm(captureDir, { recursive: true, force: true });
+  await rm(localCaptureDir, { recursive: true, force: true });
 });
 
 test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpoint show it', async () => {
@@ -223,6 +227,24 @@ test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whos
   assert.equal(named.OutputLocation, join(dir, 'results', '..%2Fup%20a%2Fb.out'));
   assert.equal(named.FailureLocation, join(dir, 'failures', '..%2Fup%20a%2Fb-error.out'));
   assert.equal((JSON.parse((await until('the named result', () => readFile(named.OutputLocation!).catch(() => undefined))).toString()) as { got: string }).got, '"id"');
+});
+
+test('a captured asynchronous invocation has its InferenceId in eventMetadata, the caller\'s or the generated one the call returned', async () => {
+  const given = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"given"'), ContentType: 'application/json', InferenceId: 'req-7' }));
+  const generated = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"generated"'), ContentType: 'application/json' }));
+  assert.match(generated.InferenceId!, /^[0-9a-f-]{36}$/);
+  type Captured = { captureData: { endpointInput: { data: string } }; eventMetadata: { inferenceId?: string } };
+  const byInput = await until('both invocations captured', async () => {
+    const files = (await readdir(localCaptureDir, { recursive: true })).filter((f) => f.endsWith('.jsonl'));
+    const records = (await Promise.all(files.map((f) => readFile(join(localCaptureDir, f), 'utf8'))))
+      // Whole lines only: a line being appended is not one yet.
+      .flatMap((text) => text.split('\n').slice(0, -1))
+      .map((l) => JSON.parse(l) as Captured);
+    const found = new Map(records.map((r) => [Buffer.from(r.captureData.endpointInput.data, 'base64').toString(), r.eventMetadata.inferenceId]));
+    return found.has('"given"') && found.has('"generated"') ? found : undefined;
+  });
+  assert.equal(byInput.get('"given"'), 'req-7');
+  assert.equal(byInput.get('"generated"'), generated.InferenceId);
 });
 
 test('InvokeEndpointAsync is refused for a real-time endpoint, an unknown one, both or neither of Body and InputLocation, and invalid headers', async () => {

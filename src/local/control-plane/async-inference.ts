@@ -236,10 +236,11 @@ export interface AsyncInvocationContext {
   s3: () => S3Objects;
   /**
    * Runs the invocation on the endpoint (routing, capture and metrics as for `InvokeEndpoint`, but an
-   * answer without `Content-Length`, which fails here, is not captured), each container within
-   * `timeoutMs` and answering at most `maxAnswerBytes`.
+   * answer without `Content-Length`, which fails here, is not captured, and the capture record
+   * carries `inferenceId`, given or generated), each container within `timeoutMs` and answering at
+   * most `maxAnswerBytes`.
    */
-  invoke: (req: InvokeEndpointRequest, timeoutMs: number, maxAnswerBytes: number) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
+  invoke: (req: InvokeEndpointRequest, timeoutMs: number, maxAnswerBytes: number, inferenceId: string) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
   log?: EndpointLog;
   /** @defaultValue Date.now */
   now?: () => number;
@@ -312,7 +313,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
       try {
         const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3);
         // An asynchronous answer goes to S3, not into a 6 MB response: it may be as large as the 1 GB payloads.
-        const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs, MAX_ASYNC_INPUT_BYTES);
+        const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs, MAX_ASYNC_INPUT_BYTES, inferenceId);
         // The service needs the answer's length: a chunked answer fails, in the service's words.
         if (response.unsizedBy !== undefined) throw new Error(`The response from container ${response.unsizedBy} did not specify the required Content-Length header`);
         // The object carries the container's Content-Type, as the service's do: the SageMaker Python

@@ -2,7 +2,7 @@ import type { DeploymentConfig, EndpointStatus } from '../../aws/shapes/sagemake
 import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
 import type { StreamedAnswer, StreamOptions } from '../endpoint/stream.js';
 import type { RoutableEndpoint } from '../front-door/app.js';
-import type { EndpointLog } from '../endpoint/local-endpoint.js';
+import type { AsyncInvocationInfo, EndpointLog } from '../endpoint/local-endpoint.js';
 import type { S3Objects } from '../s3/objects.js';
 import type { BodyBudget } from '../../server/body-budget.js';
 import {
@@ -86,8 +86,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.random() < this.pending!.greenShare ? green : blue;
   }
 
-  invoke(req: InvokeEndpointRequest, timeoutMs?: number, maxAnswerBytes?: number, budget?: BodyBudget, needsLength?: boolean): Promise<{ variant: string; response: InvokeEndpointResponse }> {
-    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs, maxAnswerBytes, budget, needsLength);
+  invoke(req: InvokeEndpointRequest, timeoutMs?: number, maxAnswerBytes?: number, budget?: BodyBudget, asyncInvocation?: AsyncInvocationInfo): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs, maxAnswerBytes, budget, asyncInvocation);
   }
 
   stream(req: InvokeEndpointRequest, opts?: StreamOptions): Promise<{ variant: string; answer: StreamedAnswer }> {
@@ -142,6 +142,6 @@ export class ManagedEndpoint implements RoutableEndpoint {
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
     const config = this.serving?.config.asyncInferenceConfig;
     if (!config || !this.io) throw new AsyncInferenceNotConfiguredError(this.name);
-    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs, maxAnswerBytes) => this.invoke(r, timeoutMs, maxAnswerBytes, undefined, true), ...(this.io.log ? { log: this.io.log } : {}) }, req);
+    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs, maxAnswerBytes, inferenceId) => this.invoke(r, timeoutMs, maxAnswerBytes, undefined, { inferenceId }), ...(this.io.log ? { log: this.io.log } : {}) }, req);
   }
 }

@@ -127,6 +127,12 @@ export class TargetContainerError extends Error {
   }
 }
 
+/** What {@link LocalEndpoint.invoke} knows of an `InvokeEndpointAsync` request. */
+export interface AsyncInvocationInfo {
+  /** `InferenceId`: the caller's, or the one generated for the request (and returned to the caller). */
+  inferenceId: string;
+}
+
 /** Options of {@link LocalEndpoint}. */
 export interface LocalEndpointOptions {
   shadow?: VariantRuntime;
@@ -186,11 +192,12 @@ export class LocalEndpoint {
    * With a `budget` (the front door's `SMKIT_LOCAL_BODY_MEMORY_MB`), the containers' answers, the
    * shadow variant's included, take from it as they arrive (an answer that does not fit rejects with
    * `AnswerOverBudgetError`, a shadow's fails only the shadow copy); the caller gives back the
-   * resolved `response.body.length` bytes once it is done with the body. With `needsLength`
-   * (asynchronous inference, which fails an answer without `Content-Length`), such an answer is not
-   * data-captured, as failed invocations are not.
+   * resolved `response.body.length` bytes once it is done with the body. With `asyncInvocation`
+   * (an `InvokeEndpointAsync` request, which fails an answer without `Content-Length`), such an
+   * answer is not data-captured, as failed invocations are not, and the capture record carries the
+   * invocation's `InferenceId`, the caller's or the one generated for it.
    */
-  async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs, maxAnswerBytes = MAX_REALTIME_ANSWER_BYTES, budget?: BodyBudget, needsLength = false): Promise<{ variant: string; response: InvokeEndpointResponse }> {
+  async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs, maxAnswerBytes = MAX_REALTIME_ANSWER_BYTES, budget?: BodyBudget, asyncInvocation?: AsyncInvocationInfo): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
     const at = new Date();
@@ -214,7 +221,7 @@ export class LocalEndpoint {
     instance.release();
     this.noteSessions(response, variant.name, instance.instance);
     shadowRun?.resolveProduction(response);
-    if (sampled && !(needsLength && response.unsizedBy !== undefined)) this.record(variant.name, req, response, at);
+    if (sampled && !(asyncInvocation && response.unsizedBy !== undefined)) this.record(variant.name, req, response, at, asyncInvocation?.inferenceId ?? req.inferenceId);
     this.measure(variant, at, 'ok', performance.now() - started, modelMs);
     return { variant: variant.name, response };
   }
@@ -293,12 +300,12 @@ export class LocalEndpoint {
     await this.capture?.flush();
   }
 
-  private record(variant: string, req: InvokeEndpointRequest, response: InvokeEndpointResponse, at: Date): void {
+  private record(variant: string, req: InvokeEndpointRequest, response: InvokeEndpointResponse, at: Date, inferenceId: string | undefined): void {
     this.capture?.capture(variant, {
       at,
       input: { body: req.body, contentType: req.contentType },
       output: { body: response.body, contentType: response.contentType },
-      inferenceId: req.inferenceId,
+      inferenceId,
       customAttributes: req.customAttributes,
     });
   }
@@ -336,7 +343,7 @@ export class LocalEndpoint {
       }
       // The shadow's answer held its bytes of the budget until production's arrived; nothing below awaits.
       budget?.give(shadowResult.r.body.length);
-      if (sampled) this.record(shadow.name, req, shadowResult.r, at);
+      if (sampled) this.record(shadow.name, req, shadowResult.r, at, req.inferenceId);
       if (!prod) {
         this.shadowStats.shadowErrors += 1;
         return;
