@@ -183,7 +183,7 @@ test('records that pile up behind a slow write past the backlog limit are droppe
   }
 });
 
-test('a file that reaches its size limit is followed by a new one in the same hour: each stays small enough to read and upload whole', async () => {
+test('a file that reaches its size limit is followed by a new one in the same hour: each stays small enough to upload whole again', async () => {
   const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-rotate-'));
   try {
     const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, csvContentTypes: ['text/csv'], jsonContentTypes: [] }, Math.random, undefined, { maxFileChars: 1_000 });

@@ -3,29 +3,50 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CaptureS3Sync } from './s3-sync.js';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { startLocalS3 } from '../../../test/helpers/local-s3.js';
+import { createS3Objects } from '../s3/client.js';
+import type { PutFileOptions } from '../s3/objects.js';
+import { CaptureS3Sync, completeLinesLength } from './s3-sync.js';
 
-test('capture upload: only complete JSON lines reach S3 (never an empty file or half a record), each growth once', async () => {
+test('capture upload: only complete JSON lines reach S3 (never an empty file or half a record), each growth once, streamed from the file', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-capture-sync-'));
+  const s3 = await startLocalS3(['b']);
   try {
-    const puts: Array<{ key: string; body: string }> = [];
-    const sync = new CaptureS3Sync({ localDir: dir, bucket: 'b', prefix: '/capture/', s3: () => ({ put: async (_bucket, key, body) => void puts.push({ key, body: Buffer.from(body).toString() }) }) });
+    const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+    const uploads: Array<{ key: string; path: string; options: PutFileOptions | undefined }> = [];
+    const sync = new CaptureS3Sync({
+      localDir: dir,
+      bucket: 'b',
+      prefix: '/capture/',
+      s3: () => ({
+        putFile: (bucket, key, path, contentType, options) => {
+          uploads.push({ key, path, options });
+          return objects.putFile(bucket, key, path, contentType, options);
+        },
+      }),
+    });
+    const object = async (key: string): Promise<string> => (await (await s3.client.send(new GetObjectCommand({ Bucket: 'b', Key: key }))).Body!.transformToString());
     await mkdir(join(dir, 'ep', 'A'), { recursive: true });
     const file = join(dir, 'ep', 'A', 'f.jsonl');
     await writeFile(file, '');
     await sync.flush();
-    assert.deepEqual(puts, [], 'a file just created is not uploaded empty');
+    assert.deepEqual(uploads, [], 'a file just created is not uploaded empty');
     await appendFile(file, '{"a":1}\n{"b"');
     await sync.flush();
-    assert.deepEqual(puts, [{ key: 'capture/ep/A/f.jsonl', body: '{"a":1}\n' }]);
+    // The file itself goes to S3, as far as its last whole line: its bytes are never held in memory.
+    assert.deepEqual(uploads, [{ key: 'capture/ep/A/f.jsonl', path: file, options: { length: 8 } }]);
+    assert.equal(await object('capture/ep/A/f.jsonl'), '{"a":1}\n');
     await sync.flush();
-    assert.equal(puts.length, 1, 'a half-written line alone is not a reason to upload again');
+    assert.equal(uploads.length, 1, 'a half-written line alone is not a reason to upload again');
     await appendFile(file, ':2}\n');
     await sync.flush();
-    assert.deepEqual(puts[1], { key: 'capture/ep/A/f.jsonl', body: '{"a":1}\n{"b":2}\n' });
+    assert.equal(uploads.length, 2);
+    assert.equal(await object('capture/ep/A/f.jsonl'), '{"a":1}\n{"b":2}\n');
     await sync.flush();
-    assert.equal(puts.length, 2);
+    assert.equal(uploads.length, 2);
   } finally {
+    await s3.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });
@@ -41,7 +62,7 @@ test('capture upload: a file whose upload fails is reported and tried again next
       bucket: 'b',
       prefix: 'c',
       s3: () => ({
-        put: async (_bucket, key) => {
+        putFile: async (_bucket, key) => {
           if (refuse && key.endsWith('/A/f.jsonl')) throw new Error(`S3 refused ${key}`);
           puts.push(key);
         },
@@ -59,6 +80,28 @@ test('capture upload: a file whose upload fails is reported and tried again next
     await sync.flush();
     assert.deepEqual(puts, ['c/ep/B/f.jsonl', 'c/ep/A/f.jsonl']);
     assert.equal(errors.length, 1);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('completeLinesLength finds the last line end reading back from the end, across chunks', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-capture-tail-'));
+  try {
+    const cases: Array<[string, number]> = [
+      ['', 0],
+      ['{"a"', 0],
+      ['{"a":1}\n', 8],
+      ['{"a":1}\n{"b":2}\n{"c":', 16],
+      // A record longer than a chunk, cut off: the line end is several chunks back.
+      [`{"a":1}\n${'x'.repeat(50)}`, 8],
+      [`${'y'.repeat(50)}\n`, 51],
+    ];
+    for (const [i, [text, expected]] of cases.entries()) {
+      const file = join(dir, `${i}.jsonl`);
+      await writeFile(file, text);
+      for (const chunk of [1, 3, 7, 64 * 1024]) assert.equal(await completeLinesLength(file, Buffer.byteLength(text), chunk), expected, `${JSON.stringify(text)} in chunks of ${chunk}`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

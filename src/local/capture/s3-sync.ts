@@ -1,6 +1,31 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { S3Objects } from '../s3/objects.js';
+
+/** Bytes read at a time when looking for a file's last line end. */
+const TAIL_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Length of the complete lines at the start of the `size`-byte file `path`: up to and including its
+ * last `\n` (0 when it has none). Reads back from the end a chunk at a time, so a capture file's
+ * size, or a record's, costs no memory.
+ */
+export async function completeLinesLength(path: string, size: number, chunkBytes = TAIL_CHUNK_BYTES): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    const chunk = Buffer.alloc(Math.min(chunkBytes, size));
+    for (let end = size; end > 0; ) {
+      const start = Math.max(0, end - chunk.length);
+      const { bytesRead } = await handle.read(chunk, 0, end - start, start);
+      const at = chunk.subarray(0, bytesRead).lastIndexOf(0x0a);
+      if (at >= 0) return start + at + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    await handle.close();
+  }
+}
 
 /** Options of {@link CaptureS3Sync}. */
 export interface CaptureS3SyncOptions {
@@ -9,7 +34,7 @@ export interface CaptureS3SyncOptions {
   bucket: string;
   /** Key prefix from `DestinationS3Uri` (no leading or trailing slash needed). */
   prefix: string;
-  s3: () => Pick<S3Objects, 'put'>;
+  s3: () => Pick<S3Objects, 'putFile'>;
   /** Time between uploads. @defaultValue 5 000 ms */
   intervalMs?: number;
   onError?: (err: Error) => void;
@@ -34,7 +59,8 @@ async function walk(dir: string, out: string[]): Promise<string[]> {
  * Writes data capture to an `s3://` destination: the capture writer appends to local files (one
  * per variant and hour, in SageMaker's `<endpoint>/<variant>/yyyy/mm/dd/hh/` layout), and this
  * uploads every file that grew (its complete lines) to `s3://<bucket>/<prefix>/<same path>`, every few seconds and on
- * `flush`. An S3 object cannot be appended to, so a growing file is uploaded whole again.
+ * `flush`. An S3 object cannot be appended to, so a growing file is uploaded whole again, streamed
+ * from disk.
  */
 export class CaptureS3Sync {
   private readonly uploaded = new Map<string, number>();
@@ -79,12 +105,11 @@ export class CaptureS3Sync {
     if (this.uploaded.get(file) === size) return;
     // The writer may be between creating the file and finishing a line: upload complete JSON
     // lines only, so a reader of the object never sees an empty file or half a record.
-    const read = await readFile(file);
-    const body = read.subarray(0, read.lastIndexOf(0x0a) + 1);
-    if (body.length === 0 || this.uploaded.get(file) === body.length) return;
+    const length = await completeLinesLength(file, size);
+    if (length === 0 || this.uploaded.get(file) === length) return;
     const prefix = this.opts.prefix.replace(/^\/+|\/+$/g, '');
     const rel = relative(this.opts.localDir, file).split(sep).join('/');
-    await this.opts.s3().put(this.opts.bucket, prefix === '' ? rel : `${prefix}/${rel}`, body);
-    this.uploaded.set(file, body.length);
+    await this.opts.s3().putFile(this.opts.bucket, prefix === '' ? rel : `${prefix}/${rel}`, file, undefined, { length });
+    this.uploaded.set(file, length);
   }
 }

@@ -27,8 +27,8 @@ export const MAX_CAPTURE_BACKLOG_CHARS = 128 * 1024 * 1024;
 
 /**
  * Characters a capture file takes before later records go to a new one (default of
- * {@link CaptureWriterLimits.maxFileChars}): about 64 MB, so a file stays small enough to read and
- * upload whole again as it grows.
+ * {@link CaptureWriterLimits.maxFileChars}): about 64 MB, so a file stays small enough to upload
+ * whole again each time it grows (an S3 object cannot be appended to).
  */
 export const MAX_CAPTURE_FILE_CHARS = 64 * 1024 * 1024;
 
@@ -122,7 +122,7 @@ export class CaptureWriter {
     const file = this.fileFor(variant, event.at);
     const size = (this.assigned.get(file) ?? 0) + line.length;
     this.assigned.set(file, size);
-    // A file is read and uploaded whole each time it grows: past the limit, later records start another.
+    // A file is uploaded whole each time it grows: past the limit, later records start another.
     if (size >= this.maxFileChars) this.startNewFile(file);
     const lines = this.buffered.get(file);
     if (lines) lines.push(line);

@@ -63,7 +63,7 @@ export interface StartOptions {
    * S3 for data capture to an `s3://` destination (the local SageMaker's client). Without it such
    * a destination stops start-up, rather than being written to a local folder named `s3:`.
    */
-  captureS3?: () => Pick<S3Objects, 'put'>;
+  captureS3?: () => Pick<S3Objects, 'putFile'>;
   /** Time between uploads of data capture to an `s3://` destination. @defaultValue 5 000 ms */
   captureSyncMs?: number;
 }

@@ -31,3 +31,21 @@ test('putFile streams a multi-MB file to a local S3 server, which keeps exactly 
     await s3.stop();
   }
 });
+
+test('putFile with a length streams that many bytes of a file still being written; a file shorter than the length rejects instead of waiting for bytes that never come', async () => {
+  const s3 = await startLocalS3(['out']);
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-putfile-length-'));
+  try {
+    const file = join(dir, 'capture.jsonl');
+    await writeFile(file, '{"a":1}\n{"b":2}\n{"c"');
+    const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+    await objects.putFile('out', 'capture.jsonl', file, undefined, { length: 16 });
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: 'out', Key: 'capture.jsonl' }));
+    assert.equal(await got.Body!.transformToString(), '{"a":1}\n{"b":2}\n');
+    // As when the file is cut back (a capture write that failed part-way) while it is uploaded.
+    await assert.rejects(objects.putFile('out', 'short.jsonl', file, undefined, { length: 100 }), /capture\.jsonl has 20 bytes, fewer than the 100 being uploaded: it shrank during the upload$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await s3.stop();
+  }
+});

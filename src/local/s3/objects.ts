@@ -8,10 +8,20 @@ export interface S3Objects {
   list(bucket: string, prefix: string): Promise<string[]>;
   /** Writes (or replaces) an object, with `contentType` as its `Content-Type` when given. */
   put(bucket: string, key: string, body: Buffer, contentType?: string): Promise<void>;
-  /** As {@link S3Objects.put}, with the file at `path` streamed as the body (never read whole into memory). */
-  putFile(bucket: string, key: string, path: string, contentType?: string): Promise<void>;
+  /**
+   * As {@link S3Objects.put}, with the file at `path` streamed as the body (never read whole into
+   * memory). Rejects, rather than waiting for bytes that never come, when the file holds fewer bytes
+   * than are being sent (it shrank during the upload).
+   */
+  putFile(bucket: string, key: string, path: string, contentType?: string, options?: PutFileOptions): Promise<void>;
   /** Deletes an object (S3 answers a missing key as deleted too). */
   delete(bucket: string, key: string): Promise<void>;
+}
+
+/** Options of {@link S3Objects.putFile}. */
+export interface PutFileOptions {
+  /** Upload the file's first `length` bytes only (a file still being appended to). @defaultValue its size */
+  length?: number;
 }
 
 export { parseS3Location, parseS3Url } from '../../aws/s3-location.js';
