@@ -75,11 +75,44 @@ test('capture upload: a file whose upload fails is reported and tried again next
     }
     await sync.flush();
     assert.deepEqual(puts, ['c/ep/B/f.jsonl']);
-    assert.deepEqual(errors, ['S3 refused c/ep/A/f.jsonl']);
+    assert.deepEqual(errors, ['Uploading data capture to s3://b/c/ep/A/f.jsonl failed: S3 refused c/ep/A/f.jsonl']);
     refuse = false;
     await sync.flush();
     assert.deepEqual(puts, ['c/ep/B/f.jsonl', 'c/ep/A/f.jsonl']);
     assert.equal(errors.length, 1);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('capture upload with a KMS key: each upload asks S3 for SSE-KMS with it, and a refused one says where the key comes from', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-capture-sync-kms-'));
+  try {
+    const asked: Array<PutFileOptions | undefined> = [];
+    const errors: string[] = [];
+    let refuse = true;
+    const sync = new CaptureS3Sync({
+      localDir: dir,
+      bucket: 'b',
+      prefix: 'c',
+      kmsKeyId: 'alias/capture',
+      s3: () => ({
+        putFile: async (_bucket, _key, _path, _contentType, options) => {
+          asked.push(options);
+          if (refuse) throw new Error('KMS is not configured');
+        },
+      }),
+      onError: (err) => errors.push(err.message),
+    });
+    await mkdir(join(dir, 'ep', 'A'), { recursive: true });
+    await writeFile(join(dir, 'ep', 'A', 'f.jsonl'), '{"a":1}\n');
+    await sync.flush();
+    refuse = false;
+    await sync.flush();
+    assert.deepEqual(asked, [{ length: 8, kmsKeyId: 'alias/capture' }, { length: 8, kmsKeyId: 'alias/capture' }]);
+    assert.deepEqual(errors, [
+      'Uploading data capture to s3://b/c/ep/A/f.jsonl with SSE-KMS key alias/capture (DataCaptureConfig.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the endpoint config there) failed: KMS is not configured',
+    ]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

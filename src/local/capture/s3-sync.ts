@@ -38,6 +38,8 @@ export interface CaptureS3SyncOptions {
   /** Time between uploads. @defaultValue 5 000 ms */
   intervalMs?: number;
   onError?: (err: Error) => void;
+  /** `DataCaptureConfig.KmsKeyId`: the KMS key S3 encrypts the uploads with (SSE-KMS). */
+  kmsKeyId?: string;
 }
 
 async function walk(dir: string, out: string[]): Promise<string[]> {
@@ -60,7 +62,8 @@ async function walk(dir: string, out: string[]): Promise<string[]> {
  * per variant and hour, in SageMaker's `<endpoint>/<variant>/yyyy/mm/dd/hh/` layout), and this
  * uploads every file that grew (its complete lines) to `s3://<bucket>/<prefix>/<same path>`, every few seconds and on
  * `flush`. An S3 object cannot be appended to, so a growing file is uploaded whole again, streamed
- * from disk.
+ * from disk. With `kmsKeyId` S3 encrypts each upload with that KMS key, as SageMaker has it encrypt
+ * captured data (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataCaptureConfig.html).
  */
 export class CaptureS3Sync {
   private readonly uploaded = new Map<string, number>();
@@ -109,7 +112,15 @@ export class CaptureS3Sync {
     if (length === 0 || this.uploaded.get(file) === length) return;
     const prefix = this.opts.prefix.replace(/^\/+|\/+$/g, '');
     const rel = relative(this.opts.localDir, file).split(sep).join('/');
-    await this.opts.s3().putFile(this.opts.bucket, prefix === '' ? rel : `${prefix}/${rel}`, file, undefined, { length });
+    const key = prefix === '' ? rel : `${prefix}/${rel}`;
+    const kmsKeyId = this.opts.kmsKeyId;
+    try {
+      await this.opts.s3().putFile(this.opts.bucket, key, file, undefined, { length, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
+    } catch (err) {
+      // A local S3 server without a KMS refuses SSE-KMS uploads: say where the key comes from.
+      const sse = kmsKeyId === undefined ? '' : ` with SSE-KMS key ${kmsKeyId} (DataCaptureConfig.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the endpoint config there)`;
+      throw new Error(`Uploading data capture to s3://${this.opts.bucket}/${key}${sse} failed: ${(err as Error).message}`, { cause: err });
+    }
     this.uploaded.set(file, length);
   }
 }

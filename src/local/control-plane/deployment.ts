@@ -259,7 +259,16 @@ export async function startDeployment(
       const localDir = 'folder' in destination ? destination.folder : join(ctx.workDir, 'capture', endpointName, `${config.name}-${Date.now()}`);
       capture = new CaptureWriter(endpointName, captureSettings(dc, localDir), ctx.random, onCaptureError);
       if (s3Destination) {
-        captureSync = new CaptureS3Sync({ localDir, bucket: s3Destination.bucket, prefix: s3Destination.key, s3: ctx.s3, ...(ctx.captureSyncMs === undefined ? {} : { intervalMs: ctx.captureSyncMs }), onError: onCaptureError });
+        captureSync = new CaptureS3Sync({
+          localDir,
+          bucket: s3Destination.bucket,
+          prefix: s3Destination.key,
+          s3: ctx.s3,
+          ...(ctx.captureSyncMs === undefined ? {} : { intervalMs: ctx.captureSyncMs }),
+          onError: onCaptureError,
+          // An empty key is no key, as DescribeEndpoint shows it.
+          ...(dc.KmsKeyId ? { kmsKeyId: dc.KmsKeyId } : {}),
+        });
         captureSync.start();
       }
     }

@@ -33,6 +33,8 @@ let sm: LocalSageMakerCore;
 const records: InvocationRecord[] = [];
 /** Objects written to the stand-in S3 (data capture), by `bucket/key`. */
 const s3Puts = new Map<string, string>();
+/** The SSE-KMS key each upload of a file asked for, by `bucket/key`. */
+const s3Kms = new Map<string, string | undefined>();
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-cp-test-'));
@@ -51,7 +53,10 @@ before(async () => {
       get: () => Promise.reject(new Error('no objects in this test')),
       list: async () => [],
       put: async (bucket, key, body) => void s3Puts.set(`${bucket}/${key}`, body.toString()),
-      putFile: async (bucket, key, path, _contentType, options) => void s3Puts.set(`${bucket}/${key}`, (await readFile(path)).subarray(0, options?.length).toString()),
+      putFile: async (bucket, key, path, _contentType, options) => {
+        s3Puts.set(`${bucket}/${key}`, (await readFile(path)).subarray(0, options?.length).toString());
+        s3Kms.set(`${bucket}/${key}`, options?.kmsKeyId);
+      },
       delete: () => Promise.reject(new Error('no deletes in this test')),
     },
   });
@@ -451,9 +456,9 @@ test('DescribeEndpoint summarises DataCaptureConfig with KmsKeyId only when the 
   for (const name of ['ep-kms', 'ep-nokms']) await until(`${name} deleted`, async () => (await call('DescribeEndpoint', { EndpointName: name }).then(() => undefined, () => true)), POLL);
 });
 
-test('DataCaptureConfig.DestinationS3Uri: an Amazon S3 https:// URL is written to S3, as on the service; other URLs are refused, not taken for a folder', async () => {
+test('DataCaptureConfig.DestinationS3Uri: an Amazon S3 https:// URL is written to S3 (encrypted with KmsKeyId), as on the service; other URLs are refused, not taken for a folder', async () => {
   await model('m-cap', 'cap');
-  const capture = (uri: string): Record<string, unknown> => ({ DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: uri, CaptureOptions: [{ CaptureMode: 'Input' }] } });
+  const capture = (uri: string, kms?: string): Record<string, unknown> => ({ DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: uri, CaptureOptions: [{ CaptureMode: 'Input' }], ...(kms ? { KmsKeyId: kms } : {}) } });
   // Outside botocore's pattern (https|s3)://([^/])/?(.*): the service's own words.
   for (const uri of ['ftp://capture/x', 's3://', 'http://capture.s3.amazonaws.com/x', '']) {
     await assert.rejects(config('cfg-cap-bad', 'm-cap', 1, capture(uri)), {
@@ -462,7 +467,7 @@ test('DataCaptureConfig.DestinationS3Uri: an Amazon S3 https:// URL is written t
     });
   }
   await assert.rejects(config('cfg-cap-bad', 'm-cap', 1, capture('https://example.com/capture')), /^ValidationException: DataCaptureConfig\.DestinationS3Uri https:\/\/example\.com\/capture is not a place the local SageMaker writes data capture to/);
-  await config('cfg-cap', 'm-cap', 1, capture('https://capture.s3.eu-west-1.amazonaws.com/cap/run%201'));
+  await config('cfg-cap', 'm-cap', 1, capture('https://capture.s3.eu-west-1.amazonaws.com/cap/run%201', 'alias/capture-key'));
   await call('CreateEndpoint', { EndpointName: 'ep-cap', EndpointConfigName: 'cfg-cap' });
   await until('ep-cap InService', async () => ((await status('ep-cap')) === 'InService' ? true : undefined), POLL);
   await sm.directory().get('ep-cap')!.invoke({ body: Buffer.from('[7]'), contentType: 'application/json' });
@@ -472,6 +477,8 @@ test('DataCaptureConfig.DestinationS3Uri: an Amazon S3 https:// URL is written t
   assert.equal(keys.length, 1, `the capture file was uploaded when the endpoint stopped: ${[...s3Puts.keys()].join(', ')}`);
   assert.match(keys[0]!, /^capture\/cap\/run 1\/ep-cap\/AllTraffic\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$/);
   assert.equal(Buffer.from((JSON.parse(s3Puts.get(keys[0]!)!) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data, 'base64').toString(), '[7]');
+  // "a Key Management Service key that SageMaker AI uses to encrypt the captured data at rest using Amazon S3 server-side encryption" (DataCaptureConfig).
+  assert.equal(s3Kms.get(keys[0]!), 'alias/capture-key');
 });
 
 test('DeleteEndpoint while Creating stops the start-up: the endpoint goes away and no container is left', async () => {

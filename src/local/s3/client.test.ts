@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, request, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -45,6 +47,44 @@ test('putFile with a length streams that many bytes of a file still being writte
     // As when the file is cut back (a capture write that failed part-way) while it is uploaded.
     await assert.rejects(objects.putFile('out', 'short.jsonl', file, undefined, { length: 100 }), /capture\.jsonl has 20 bytes, fewer than the 100 being uploaded: it shrank during the upload$/);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+    await s3.stop();
+  }
+});
+
+test('putFile with a KMS key asks S3 for SSE-KMS with that key (the headers reach the server); without one it asks for no encryption of its own', async () => {
+  const s3 = await startLocalS3(['out']);
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-putfile-kms-'));
+  // A pass-through proxy in front of the local S3, which ignores encryption headers: it records what the SDK sent.
+  const seen: Array<{ method: string; url: string; headers: IncomingHttpHeaders }> = [];
+  const target = new URL(s3.url);
+  const proxy = createServer((req, res) => {
+    seen.push({ method: req.method!, url: req.url!, headers: req.headers });
+    const upstream = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', (err) => res.destroy(err));
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  try {
+    const file = join(dir, 'capture.jsonl');
+    await writeFile(file, '{"a":1}\n');
+    const objects = createS3Objects({ s3EndpointUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, region: 'us-east-1' });
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    await objects.putFile('out', 'enc/capture.jsonl', file, undefined, { kmsKeyId: key });
+    await objects.putFile('out', 'plain/capture.jsonl', file);
+    const puts = seen.filter((r) => r.method === 'PUT');
+    assert.deepEqual(puts.map((r) => new URL(r.url, 'http://s3').pathname), ['/out/enc/capture.jsonl', '/out/plain/capture.jsonl']);
+    assert.equal(puts[0]!.headers['x-amz-server-side-encryption'], 'aws:kms');
+    assert.equal(puts[0]!.headers['x-amz-server-side-encryption-aws-kms-key-id'], key);
+    assert.equal(puts[1]!.headers['x-amz-server-side-encryption'], undefined);
+    assert.equal(puts[1]!.headers['x-amz-server-side-encryption-aws-kms-key-id'], undefined);
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: 'out', Key: 'enc/capture.jsonl' }));
+    assert.equal(await got.Body!.transformToString(), '{"a":1}\n');
+  } finally {
+    await new Promise((resolve) => proxy.close(resolve));
     await rm(dir, { recursive: true, force: true });
     await s3.stop();
   }

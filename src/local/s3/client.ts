@@ -74,6 +74,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
             Body: body,
             ContentLength: length,
             ...(contentType === undefined ? {} : { ContentType: contentType }),
+            ...(options.kmsKeyId === undefined ? {} : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: options.kmsKeyId }),
           }),
           { abortSignal: abort.signal },
         );

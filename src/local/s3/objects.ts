@@ -22,6 +22,12 @@ export interface S3Objects {
 export interface PutFileOptions {
   /** Upload the file's first `length` bytes only (a file still being appended to). @defaultValue its size */
   length?: number;
+  /**
+   * KMS key (key id, key ARN, alias name or alias ARN) S3 encrypts the object with: the request
+   * asks for SSE-KMS (`ServerSideEncryption: aws:kms`, `SSEKMSKeyId`). Without it the bucket's
+   * default encryption applies.
+   */
+  kmsKeyId?: string;
 }
 
 export { parseS3Location, parseS3Url } from '../../aws/s3-location.js';
