@@ -51,19 +51,19 @@ test('capture upload: only complete JSON lines reach S3 (never an empty file or 
   }
 });
 
-test('capture upload: a file whose upload fails is reported and tried again next pass; the other files still go up', async () => {
+test('capture upload: a file whose upload fails is reported and tried again each pass, reported again only when it fails another way or after a success; the other files still go up', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-capture-sync-'));
   try {
     const puts: string[] = [];
     const errors: string[] = [];
-    let refuse = true;
+    let refusal: string | undefined = 'AccessDenied';
     const sync = new CaptureS3Sync({
       localDir: dir,
       bucket: 'b',
       prefix: 'c',
       s3: () => ({
         putFile: async (_bucket, key) => {
-          if (refuse && key.endsWith('/A/f.jsonl')) throw new Error(`S3 refused ${key}`);
+          if (refusal !== undefined && key.endsWith('/A/f.jsonl')) throw new Error(`S3 refused ${key}: ${refusal}`);
           puts.push(key);
         },
       }),
@@ -73,13 +73,24 @@ test('capture upload: a file whose upload fails is reported and tried again next
       await mkdir(join(dir, 'ep', variant), { recursive: true });
       await writeFile(join(dir, 'ep', variant, 'f.jsonl'), '{"a":1}\n');
     }
+    const refused = (why: string): string => `Uploading data capture to s3://b/c/ep/A/f.jsonl failed: S3 refused c/ep/A/f.jsonl: ${why}`;
     await sync.flush();
     assert.deepEqual(puts, ['c/ep/B/f.jsonl']);
-    assert.deepEqual(errors, ['Uploading data capture to s3://b/c/ep/A/f.jsonl failed: S3 refused c/ep/A/f.jsonl']);
-    refuse = false;
+    assert.deepEqual(errors, [refused('AccessDenied')]);
+    await sync.flush();
+    await sync.flush();
+    assert.deepEqual(errors, [refused('AccessDenied')], 'the same failure again is not reported again');
+    refusal = 'SlowDown';
+    await sync.flush();
+    assert.deepEqual(errors, [refused('AccessDenied'), refused('SlowDown')]);
+    refusal = undefined;
     await sync.flush();
     assert.deepEqual(puts, ['c/ep/B/f.jsonl', 'c/ep/A/f.jsonl']);
-    assert.equal(errors.length, 1);
+    await appendFile(join(dir, 'ep', 'A', 'f.jsonl'), '{"b":2}\n');
+    refusal = 'AccessDenied';
+    await sync.flush();
+    assert.deepEqual(errors, [refused('AccessDenied'), refused('SlowDown'), refused('AccessDenied')], 'after a success, a failure is news again');
+    assert.equal(puts.length, 2);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

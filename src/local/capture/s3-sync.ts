@@ -67,6 +67,8 @@ async function walk(dir: string, out: string[]): Promise<string[]> {
  */
 export class CaptureS3Sync {
   private readonly uploaded = new Map<string, number>();
+  /** The failure last reported for each file whose uploads keep failing. */
+  private readonly failing = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
 
@@ -86,7 +88,8 @@ export class CaptureS3Sync {
 
   /**
    * Uploads every file that changed since its last upload; resolves when done. A file that fails
-   * is reported to `onError` and tried again on the next pass; the other files still go up.
+   * is reported to `onError` and tried again on the next pass (reported again only once it fails
+   * another way, or after an upload of it succeeded); the other files still go up.
    */
   flush(): Promise<void> {
     this.running = this.running.then(() => this.uploadChanged()).catch((err: Error) => this.opts.onError?.(err));
@@ -97,8 +100,12 @@ export class CaptureS3Sync {
     for (const file of await walk(this.opts.localDir, [])) {
       try {
         await this.uploadIfChanged(file);
+        this.failing.delete(file);
       } catch (err) {
-        this.opts.onError?.(err as Error);
+        // An S3 that keeps refusing (no KMS for the key, no such bucket) would warn every pass.
+        const message = (err as Error).message;
+        if (this.failing.get(file) !== message) this.opts.onError?.(err as Error);
+        this.failing.set(file, message);
       }
     }
   }
