@@ -2,12 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
+import { until } from '../../../test/helpers/until.js';
 import { createS3Objects } from './client.js';
 
 test('putFile streams a multi-MB file to a local S3 server, which keeps exactly its bytes (no aws-chunked framing)', async () => {
@@ -85,6 +87,31 @@ test('putFile with a KMS key asks S3 for SSE-KMS with that key (the headers reac
     assert.equal(await got.Body!.transformToString(), '{"a":1}\n');
   } finally {
     await new Promise((resolve) => proxy.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+    await s3.stop();
+  }
+});
+
+test('a refused putFile closes the file it was streaming: uploads retried against an S3 that refuses them keep no file open', { skip: !existsSync('/proc/self/fd') && 'needs /proc/self/fd' }, async () => {
+  const s3 = await startLocalS3(['out']);
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-putfile-refused-'));
+  try {
+    const file = join(dir, 'capture.jsonl');
+    // Larger than what the server reads before it answers.
+    await writeFile(file, Buffer.alloc(8 * 1024 * 1024, 0x20));
+    const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+    // NoSuchBucket, or EPIPE when the server closes the connection while the body is still being written.
+    for (let i = 0; i < 3; i++) await assert.rejects(objects.putFile('no-such-bucket', 'capture.jsonl', file));
+    const openOnFile = (): number =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === file;
+        } catch {
+          return false;
+        }
+      }).length;
+    await until('the refused uploads to close the file', () => openOnFile() === 0, { timeoutMs: 10_000, detail: () => `${openOnFile()} descriptors still open on it` });
+  } finally {
     await rm(dir, { recursive: true, force: true });
     await s3.stop();
   }

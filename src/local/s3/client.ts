@@ -80,6 +80,9 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
         );
       } catch (err) {
         throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
+      } finally {
+        // A refused upload leaves the body unread: close its file, or each retry keeps one open.
+        body.destroy();
       }
     },
     async delete(bucket, key) {
