@@ -17,7 +17,7 @@ test('SMKIT_LOCAL_HEALTH_CHECK_SECONDS: 5 s by default, 0 turns the checks off, 
 });
 
 test('the local SageMaker settings: defaults when nothing is set', () => {
-  assert.deepEqual(loadLocalSageMakerSettings({}, 8 * 1024 ** 3), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60, bodyMemoryMb: 2048 });
+  assert.deepEqual(loadLocalSageMakerSettings({}, 8 * 1024 ** 3), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60, bodyMemoryMb: 2048, logStreamMb: 8 });
 });
 
 test('SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: a number of seconds, refused when not one', () => {
@@ -32,5 +32,12 @@ test('SMKIT_LOCAL_BODY_MEMORY_MB: a quarter of the memory by default, never belo
   assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_BODY_MEMORY_MB: '64.5' }).bodyMemoryMb, 64.5);
   for (const bad of ['11', 'lots', '-1', '2000000']) {
     assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_BODY_MEMORY_MB: bad }), new RegExp(`SMKIT_LOCAL_BODY_MEMORY_MB must be a number of MB from 12 .* \\(got "${bad}"\\)`), bad);
+  }
+});
+
+test('SMKIT_LOCAL_LOG_STREAM_MB: 8 MB by default, from 1 (one largest log event) to 1024; bad values name the variable', () => {
+  assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_LOG_STREAM_MB: '1.5' }).logStreamMb, 1.5);
+  for (const bad of ['0.5', 'big', '1025']) {
+    assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_LOG_STREAM_MB: bad }), new RegExp(`SMKIT_LOCAL_LOG_STREAM_MB must be a number of MB from 1 .* to 1024 \\(got "${bad}"\\)`), bad);
   }
 });

@@ -39,7 +39,16 @@ export interface LocalSageMakerSettings {
    * 12, one largest request and its answer. @defaultValue a quarter of the machine's memory, at least 12
    */
   readonly bodyMemoryMb?: number;
+  /**
+   * `SMKIT_LOCAL_LOG_STREAM_MB`: the most a log stream of the local CloudWatch Logs keeps (message
+   * bytes plus 26 per event, as CloudWatch counts them); its oldest events are dropped beyond.
+   * From 1 to 1024. @defaultValue 8
+   */
+  readonly logStreamMb?: number;
 }
+
+/** Default of `SMKIT_LOCAL_LOG_STREAM_MB`: what one log stream of the local CloudWatch Logs keeps. */
+export const DEFAULT_LOG_STREAM_MB = 8;
 
 /** Smallest `SMKIT_LOCAL_BODY_MEMORY_MB`: a 6 MB request and its 6 MB answer. */
 const MIN_BODY_MEMORY_MB = 12;
@@ -82,6 +91,11 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
   if (!Number.isFinite(bodyMemoryMb) || bodyMemoryMb < MIN_BODY_MEMORY_MB || bodyMemoryMb > 1_048_576) {
     throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_BODY_MEMORY_MB must be a number of MB from ${MIN_BODY_MEMORY_MB} (a 6 MB request and its 6 MB answer) to 1048576 (got "${bodyText}")`);
   }
+  const logText = str(env, 'SMKIT_LOCAL_LOG_STREAM_MB') ?? String(DEFAULT_LOG_STREAM_MB);
+  const logStreamMb = Number(logText);
+  if (!Number.isFinite(logStreamMb) || logStreamMb < 1 || logStreamMb > 1024) {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_LOG_STREAM_MB must be a number of MB from 1 (one largest log event) to 1024 (got "${logText}")`);
+  }
   const accessKeyId = str(env, 'AWS_ACCESS_KEY_ID');
   const secretAccessKey = str(env, 'AWS_SECRET_ACCESS_KEY');
   const sessionToken = str(env, 'AWS_SESSION_TOKEN');
@@ -94,5 +108,6 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
     healthCheckSeconds,
     serverlessIdleSeconds,
     bodyMemoryMb,
+    logStreamMb,
   });
 }

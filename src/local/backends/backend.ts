@@ -1,3 +1,5 @@
+import type { LineSink } from './line-tap.js';
+
 /** What a backend needs to start one container of a local endpoint. */
 export interface ContainerSpec {
   /** `<endpoint>/<variant>/<hostname>`: names the container in progress lines and errors. */
@@ -18,6 +20,8 @@ export interface ContainerSpec {
   port: number;
   /** File that receives the container's stdout and stderr. */
   logFile: string;
+  /** Also receives each line of the container's stdout and stderr (the local CloudWatch Logs). */
+  logLines?: LineSink;
   /** Image (docker backend only). */
   image?: string;
   /** Memory limit in MB: `docker run --memory` (the process backend does not enforce it). */

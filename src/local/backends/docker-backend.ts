@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
+import { tapLines } from './line-tap.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { detectBuildEngine } from '../../containers/engine.js';
 
@@ -84,6 +85,10 @@ export class DockerBackend implements ContainerBackend {
     const child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName }), { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
+    if (spec.logLines) {
+      tapLines(child.stdout, spec.logLines);
+      tapLines(child.stderr, spec.logLines);
+    }
     let graceSeconds = 30;
     const tracked = trackExit(child, () => log.end(), () => {
       spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));

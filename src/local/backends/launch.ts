@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { assertPortFree, findFreePort } from '../../net/ports.js';
 import { createOptMlTree } from '../../opt-ml/layout.js';
 import type { ContainerBackend, RunningContainer } from './backend.js';
+import type { LineSink } from './line-tap.js';
 import { tailLog } from './log-tail.js';
 import { prepareOptMl } from './opt-ml.js';
 import { waitForPing, type WaitOptions } from './wait-ready.js';
@@ -25,6 +26,8 @@ export interface LaunchSpec {
   env: Record<string, string>;
   /** File that receives the container's output. */
   logFile: string;
+  /** Also receives each line of the container's output (the local CloudWatch Logs). */
+  logLines?: LineSink;
   /** Image (docker backend). */
   image?: string;
   /** Memory limit in MB (a serverless variant's `MemorySizeInMB`); only the docker backend enforces it. */
@@ -79,6 +82,7 @@ async function startOnFreePort(backend: ContainerBackend, spec: LaunchSpec, { op
     env: spec.env,
     port,
     logFile: spec.logFile,
+    ...(spec.logLines ? { logLines: spec.logLines } : {}),
     ...(spec.image ? { image: spec.image } : {}),
     ...(spec.memoryMb === undefined ? {} : { memoryMb: spec.memoryMb }),
     ...(multiModel ? { multiModel } : {}),

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
+import { tapLines } from './line-tap.js';
 import { runningContainer, trackExit } from './child-exit.js';
 
 /** Path of `bin/smkit.js` in this checkout or installed package (dist/src/local/backends → root). */
@@ -71,6 +72,10 @@ export class ProcessBackend implements ContainerBackend {
     });
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
+    if (spec.logLines) {
+      tapLines(child.stdout, spec.logLines);
+      tapLines(child.stderr, spec.logLines);
+    }
     const tracked = trackExit(child, () => log.end(), undefined, { processGroup: this.processGroup });
     return runningContainer(spec, tracked, undefined, instanceId);
   }

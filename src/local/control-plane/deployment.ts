@@ -13,6 +13,8 @@ import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTe
 import { ModelDataError, resolveModelData, resolveModelDataSource } from '../fleet/model-data.js';
 import type { S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
+import type { LogStore } from './logs/log-store.js';
+import { endpointInstanceLogs } from './logs/sagemaker-logs.js';
 import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
 
 /** What every deployment of the local SageMaker shares. */
@@ -39,6 +41,8 @@ export interface DeploymentContext {
   serverlessIdleMs?: number;
   /** Whether one more instance fits the local instance limit (set by the endpoint life cycle). @defaultValue always */
   canStartInstance?: () => boolean;
+  /** The local CloudWatch Logs: each instance's container output goes to its stream in `/aws/sagemaker/Endpoints/<name>`. */
+  logs?: LogStore;
 }
 
 /** Default of {@link DeploymentContext.serverlessIdleMs}. */
@@ -190,7 +194,15 @@ export async function startDeployment(
     const healthCheckSeconds = spec.ContainerStartupHealthCheckTimeoutInSeconds;
     const startupTimeoutMs = healthCheckSeconds === undefined ? ctx.startupTimeoutMs : healthCheckSeconds * 1000;
     const launch = instanceLauncher(
-      { backend: ctx.backend, workDir: join(ctx.workDir, 'instances'), logsDir: join(ctx.workDir, 'logs'), startupTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}), ...(ctx.progress ? { progress: ctx.progress } : {}) },
+      {
+        backend: ctx.backend,
+        workDir: join(ctx.workDir, 'instances'),
+        logsDir: join(ctx.workDir, 'logs'),
+        startupTimeoutMs,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(ctx.progress ? { progress: ctx.progress } : {}),
+        ...(ctx.logs ? { instanceLogs: endpointInstanceLogs(ctx.logs, endpointName, spec.VariantName) } : {}),
+      },
       `${endpointName}/${config.name}/${spec.VariantName}`,
       templates,
     );

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Request, Response } from 'express';
 import type { AwsService } from '../../aws/service.js';
 import { loadLocalMetricsSettings, type LocalMetricsSettings } from '../../config/local-metrics.js';
-import { loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
+import { DEFAULT_LOG_STREAM_MB, loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { loadTrainingSettings } from '../../config/training.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
@@ -20,6 +20,8 @@ import type { S3Objects } from '../s3/objects.js';
 import { createAlarmsAndScaling } from './alarms-and-scaling.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
+import { LogStore } from './logs/log-store.js';
+import { CloudWatchLogsService } from './logs/logs-service.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import { SageMakerService } from './sagemaker-service.js';
 import { ControlPlaneStore } from './store.js';
@@ -127,6 +129,8 @@ export interface LocalSageMakerCore {
   readonly metrics?: InvocationMetricsSink;
   /** The query-protocol handler for the port (CloudWatch for the AWS CLI and boto3), when there is one. */
   readonly queryHandler?: (req: Request, res: Response) => void;
+  /** The local CloudWatch Logs' groups and streams: what jobs and endpoint instances write. */
+  readonly logs: LogStore;
   /** The memory the front door's real-time bodies may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`), when bounded. */
   readonly bodyMemoryBytes?: number;
   readonly workDir: string;
@@ -170,6 +174,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   let s3Client = opts.s3;
   const s3 = (): S3Objects => (s3Client ??= createS3Objects(settings));
   const services: AwsService[] = [];
+  const logs = new LogStore({ maxStreamBytes: Math.floor((settings.logStreamMb ?? DEFAULT_LOG_STREAM_MB) * 1024 * 1024) });
   const healthCheckMs = opts.healthCheckMs ?? settings.healthCheckSeconds * 1000;
   const fleetPolicy: FleetPolicy = {
     ...(opts.replacementBackoff ? { replacementBackoff: opts.replacementBackoff } : {}),
@@ -192,6 +197,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       ...(metrics ? { metrics } : {}),
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.progress ? { progress: opts.progress } : {}),
+      logs,
     },
     {
       alarms: () => services.find((s) => s.targetPrefix === CLOUDWATCH_TARGET_PREFIX),
@@ -208,12 +214,14 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     maxJobs: settings.maxInstances,
     ...(trainingGraceSeconds === undefined ? {} : { graceSeconds: trainingGraceSeconds }),
     ...(opts.log ? { log: opts.log } : {}),
+    logs,
   });
-  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}) });
+  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), logs });
   const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs);
   services.push(sagemaker);
   const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? guard?.services({ sagemaker }) ?? []);
   services.push(...extra);
+  services.push(new CloudWatchLogsService({ store: logs, region: settings.region, accountId: settings.accountId }));
   // The asynchronous endpoints' queues, sampled into CloudWatch as SageMaker publishes them.
   const backlogTimer = guard ? setInterval(() => publishAsyncBacklog(store.endpoints.values(), guard.metrics), guard.clock.durationMs(BACKLOG_SAMPLE_SECONDS)) : undefined;
   backlogTimer?.unref();
@@ -225,6 +233,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     services,
     ...(metrics ? { metrics } : {}),
     ...(queryHandler ? { queryHandler } : {}),
+    logs,
     ...(settings.bodyMemoryMb === undefined ? {} : { bodyMemoryBytes: Math.floor(settings.bodyMemoryMb * 1024 * 1024) }),
     workDir,
     s3,
@@ -274,6 +283,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     services: core.services,
     ...(core.metrics ? { metrics: core.metrics } : {}),
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
+    logs: core.logs,
     ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     workDir: core.workDir,
     s3: core.s3,

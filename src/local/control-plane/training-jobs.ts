@@ -12,11 +12,14 @@ import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
 import { trainingPaths, type TrainingPaths } from '../../train/paths.js';
 import { trackExit, type TrackedChild } from '../backends/child-exit.js';
+import { tapLines } from '../backends/line-tap.js';
 import { SMKIT_BIN } from '../backends/process-backend.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
+import type { LogStore } from './logs/log-store.js';
+import { trainingJobLogs } from './logs/sagemaker-logs.js';
 import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
 
 type Input = Record<string, unknown>;
@@ -71,6 +74,8 @@ export interface TrainingJobsContext {
   /** `bin/smkit.js` (tests). @defaultValue this package's */
   bin?: string;
   log?: EndpointLog;
+  /** The local CloudWatch Logs: each job's output goes to its stream in `/aws/sagemaker/TrainingJobs`. */
+  logs?: LogStore;
 }
 
 /** A running job: its `smkit train` process, once started, and why it is being stopped. */
@@ -516,6 +521,11 @@ export class TrainingJobs {
     });
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
+    if (this.ctx.logs) {
+      const sink = trainingJobLogs(this.ctx.logs, j.name);
+      tapLines(child.stdout, sink);
+      tapLines(child.stderr, sink);
+    }
     run.child = trackExit(child, () => log.end());
     // A stop that came while the process was being started.
     if (run.stop) void run.child.stop(this.killAfterMs());

@@ -17,6 +17,8 @@ import { parseBatchStrategy, type ExecutionParameters } from '../transform/param
 import { runTransform, type TransformSummary } from '../transform/run.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
+import type { LogStore } from './logs/log-store.js';
+import { transformJobInstanceLogs } from './logs/sagemaker-logs.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -140,6 +142,8 @@ export interface TransformJobsContext {
   maxInstances?: number;
   s3: () => S3Objects;
   progress?: (line: string) => void;
+  /** The local CloudWatch Logs: the job's container output goes to its stream in `/aws/sagemaker/TransformJobs`. */
+  logs?: LogStore;
 }
 
 /** A job that ends as `Failed`, with the `FailureReason` it gets. */
@@ -329,7 +333,15 @@ export class TransformJobs {
       }
       const logsDir = join(this.ctx.workDir, 'logs');
       const launch = instanceLauncher(
-        { backend: this.ctx.backend, workDir: join(root, 'instances'), logsDir, startupTimeoutMs: this.ctx.startupTimeoutMs, signal, ...(this.ctx.progress ? { progress: this.ctx.progress } : {}) },
+        {
+          backend: this.ctx.backend,
+          workDir: join(root, 'instances'),
+          logsDir,
+          startupTimeoutMs: this.ctx.startupTimeoutMs,
+          signal,
+          ...(this.ctx.progress ? { progress: this.ctx.progress } : {}),
+          ...(this.ctx.logs ? { instanceLogs: transformJobInstanceLogs(this.ctx.logs, job.name) } : {}),
+        },
         `transform-job/${job.name}`,
         [
           {

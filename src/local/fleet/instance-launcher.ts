@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
+import type { LineSink } from '../backends/line-tap.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { launchReady } from '../backends/launch.js';
 import { tailLog } from '../backends/log-tail.js';
@@ -35,7 +36,12 @@ export interface LaunchContext {
   /** Stops waiting when the endpoint is deleted during start-up. */
   signal?: AbortSignal;
   progress?: (line: string) => void;
+  /** Opens each new instance's log streams (the local CloudWatch Logs); its containers' output lines go there too. */
+  instanceLogs?: InstanceLogs;
 }
+
+/** Opens the log streams of one new instance: a line sink for each of its containers, by hostname. */
+export type InstanceLogs = (hostnames: readonly string[]) => ReadonlyMap<string, LineSink>;
 
 /** An instance did not start: says which container, why, and its last log lines. */
 export class InstanceStartError extends Error {
@@ -79,6 +85,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
     try {
       await mkdir(ctx.logsDir, { recursive: true });
       signal?.throwIfAborted();
+      const logs = ctx.instanceLogs?.(templates.map((t) => t.hostname));
       // Every container of the instance starts at once; each is handed over once its own /ping passes.
       const ready = await Promise.allSettled(
         templates.map(async (t): Promise<{ running: RunningContainer; link: ChainContainer }> => {
@@ -95,6 +102,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
                 mode: t.mode,
                 env: t.env,
                 logFile,
+                ...(logs?.has(t.hostname) ? { logLines: logs.get(t.hostname)! } : {}),
                 ...(t.image ? { image: t.image } : {}),
                 ...(t.memoryMb === undefined ? {} : { memoryMb: t.memoryMb }),
               },

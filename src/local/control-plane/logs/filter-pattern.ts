@@ -1,0 +1,55 @@
+import { AwsServiceError } from '../../../aws/service.js';
+
+/** Whether a message matches a filter pattern. */
+export type MessageMatcher = (message: string) => boolean;
+
+function invalidPattern(pattern: string, why: string): AwsServiceError {
+  return new AwsServiceError(
+    'InvalidParameterException',
+    `Invalid filter pattern ${JSON.stringify(pattern.slice(0, 200))}: ${why}. The local CloudWatch Logs matches terms: words or "quoted phrases" that must all appear, -term for one that must not, or ?term ?term for any of them.`,
+    400,
+  );
+}
+
+/**
+ * Compiles the term form of CloudWatch Logs' filter pattern syntax (case-sensitive, as CloudWatch
+ * matches): an empty pattern matches every event; `ERROR Exception` events with both terms;
+ * `"a phrase"` the phrase as written; `-ERROR` events without the term; `?ERROR ?WARN` events with
+ * either. JSON (`{ ... }`), space-delimited (`[ ... ]`) and regular-expression (`%...%`) patterns
+ * are refused with `InvalidParameterException`, as is mixing `?` terms with others.
+ */
+export function compileFilterPattern(pattern: string | undefined): MessageMatcher {
+  const text = (pattern ?? '').trim();
+  if (text === '') return () => true;
+  if (text.startsWith('{') || text.startsWith('[') || text.startsWith('%')) {
+    throw invalidPattern(text, `${text.startsWith('{') ? 'JSON' : text.startsWith('[') ? 'space-delimited' : 'regular-expression'} patterns are not supported by the local CloudWatch Logs`);
+  }
+  const all: string[] = [];
+  const none: string[] = [];
+  const any: string[] = [];
+  for (let i = 0; i < text.length; ) {
+    if (text[i] === ' ' || text[i] === '\t') {
+      i++;
+      continue;
+    }
+    let sign = '';
+    if (text[i] === '-' || text[i] === '?') sign = text[i++]!;
+    let term: string;
+    if (text[i] === '"') {
+      const close = text.indexOf('"', i + 1);
+      if (close === -1) throw invalidPattern(text, 'a quoted phrase has no closing "');
+      term = text.slice(i + 1, close);
+      i = close + 1;
+    } else {
+      let end = i;
+      while (end < text.length && text[end] !== ' ' && text[end] !== '\t') end++;
+      term = text.slice(i, end);
+      i = end;
+    }
+    if (term === '') throw invalidPattern(text, `${sign || 'a quoted phrase'} is not followed by a term`);
+    (sign === '-' ? none : sign === '?' ? any : all).push(term);
+  }
+  if (any.length > 0 && all.length + none.length > 0) throw invalidPattern(text, '?terms cannot be combined with other terms here');
+  if (any.length > 0) return (message) => any.some((t) => message.includes(t));
+  return (message) => all.every((t) => message.includes(t)) && !none.some((t) => message.includes(t));
+}

@@ -1,0 +1,136 @@
+import type { LineSink } from '../../backends/line-tap.js';
+
+/** Bytes CloudWatch Logs counts for an event beyond its message's UTF-8 bytes (PutLogEvents' batch size rule). */
+export const EVENT_OVERHEAD_BYTES = 26;
+
+/** One log event as stored: its place in its stream and in the whole store, and its size as CloudWatch counts it. */
+export interface StoredLogEvent {
+  /** Position in its stream, from 1; events dropped for the cap keep their numbers used. */
+  readonly seq: number;
+  /** Position among every event of the store: orders events of several streams that share a timestamp. */
+  readonly order: number;
+  readonly timestamp: number;
+  readonly ingestionTime: number;
+  readonly message: string;
+  /** The message's UTF-8 bytes plus {@link EVENT_OVERHEAD_BYTES}. */
+  readonly bytes: number;
+}
+
+/** A log stream: its events in the order they were written, oldest dropped past the store's cap. */
+export class StoredLogStream {
+  private readonly kept: StoredLogEvent[] = [];
+  /** Index in `kept` of the oldest event still kept (dropped ones are cut off in batches). */
+  private head = 0;
+  private keptBytes = 0;
+  private lastSeq = 0;
+
+  constructor(
+    readonly group: StoredLogGroup,
+    readonly name: string,
+    readonly creationTime: number,
+  ) {}
+
+  /** The events kept, oldest first (a live view: do not hold it across an append). */
+  get events(): readonly StoredLogEvent[] {
+    return this.head === 0 ? this.kept : this.kept.slice(this.head);
+  }
+
+  /** The number of the last event written (0 before any): what a forward token at the end names. */
+  get lastWrittenSeq(): number {
+    return this.lastSeq;
+  }
+
+  /** The time of the oldest event kept, if any. */
+  get firstEventTimestamp(): number | undefined {
+    return this.kept[this.head]?.timestamp;
+  }
+
+  /** The newest event, if any. */
+  get lastEvent(): StoredLogEvent | undefined {
+    return this.head < this.kept.length ? this.kept[this.kept.length - 1] : undefined;
+  }
+
+  /** UTF-8 bytes (plus the per-event overhead) of the events kept. */
+  get storedBytes(): number {
+    return this.keptBytes;
+  }
+
+  /** Adds an event at `now` (never earlier than the last one, so a stream's events stay in time order), then drops the oldest past `maxBytes`. */
+  append(message: string, now: number, order: number, maxBytes: number): void {
+    const timestamp = Math.max(now, this.lastEvent?.timestamp ?? 0);
+    const bytes = Buffer.byteLength(message, 'utf8') + EVENT_OVERHEAD_BYTES;
+    this.kept.push({ seq: ++this.lastSeq, order, timestamp, ingestionTime: timestamp, message, bytes });
+    this.keptBytes += bytes;
+    // The newest event stays even when it alone is over the cap.
+    while (this.keptBytes > maxBytes && this.kept.length - this.head > 1) {
+      this.keptBytes -= this.kept[this.head]!.bytes;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.kept.length) {
+      this.kept.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** A log group and its streams. */
+export class StoredLogGroup {
+  readonly streams = new Map<string, StoredLogStream>();
+
+  constructor(
+    readonly name: string,
+    readonly creationTime: number,
+  ) {}
+
+  /** The bytes its streams keep. */
+  get storedBytes(): number {
+    let total = 0;
+    for (const s of this.streams.values()) total += s.storedBytes;
+    return total;
+  }
+}
+
+/** Options of {@link LogStore}. */
+export interface LogStoreOptions {
+  /** Most bytes (UTF-8 message bytes plus 26 per event) a stream keeps; its oldest events are dropped beyond. */
+  readonly maxStreamBytes: number;
+  /** Injectable time source (tests). @defaultValue Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * The local CloudWatch Logs' data: log groups of log streams of events, in memory. Processes write
+ * lines through {@link LogStore.sink}; each line becomes an event stamped when it was read.
+ */
+export class LogStore {
+  readonly groups = new Map<string, StoredLogGroup>();
+  private order = 0;
+  private readonly maxStreamBytes: number;
+  private readonly now: () => number;
+
+  constructor(opts: LogStoreOptions) {
+    this.maxStreamBytes = opts.maxStreamBytes;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The stream `streamName` of `groupName`, created (with its group) when missing. */
+  stream(groupName: string, streamName: string): StoredLogStream {
+    let group = this.groups.get(groupName);
+    if (!group) {
+      group = new StoredLogGroup(groupName, this.now());
+      this.groups.set(groupName, group);
+    }
+    let stream = group.streams.get(streamName);
+    if (!stream) {
+      stream = new StoredLogStream(group, streamName, this.now());
+      group.streams.set(streamName, stream);
+    }
+    return stream;
+  }
+
+  /** Creates the stream now (it is listed before its first event, as a started instance's stream is) and returns what writes lines to it. */
+  sink(groupName: string, streamName: string): LineSink {
+    const stream = this.stream(groupName, streamName);
+    return (line) => stream.append(line, this.now(), ++this.order, this.maxStreamBytes);
+  }
+}

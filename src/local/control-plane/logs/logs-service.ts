@@ -1,0 +1,395 @@
+import { AwsServiceError, type AwsService } from '../../../aws/service.js';
+import { validateInput, withoutNulls, type ShapeRule } from '../../../aws/shapes/validate.js';
+import { compileFilterPattern } from './filter-pattern.js';
+import type { LogStore, StoredLogEvent, StoredLogGroup, StoredLogStream } from './log-store.js';
+
+type Input = Record<string, unknown>;
+type Output = Record<string, unknown>;
+
+/** The operations the local CloudWatch Logs answers. */
+export const LOGS_OPERATIONS = ['DescribeLogGroups', 'DescribeLogStreams', 'GetLogEvents', 'FilterLogEvents'] as const;
+
+/** Most bytes of events in one GetLogEvents or FilterLogEvents page (1 MB), counted as CloudWatch counts them. */
+export const MAX_PAGE_BYTES = 1_048_576;
+
+/** FilterLogEvents with startFromHead false needs a startTime on or after 2024-01-01 00:00:00 UTC (the service model says so). */
+const NEWEST_FIRST_SINCE_MS = Date.UTC(2024, 0, 1);
+
+// Constraints from botocore's logs/2014-03-28/service-2.json.
+const groupName: ShapeRule = { kind: 'string', min: 1, max: 512, pattern: '[\\.\\-_/#A-Za-z0-9]+' };
+const groupIdentifier: ShapeRule = { kind: 'string', min: 1, max: 2048, pattern: '[\\w#+=/:,.@-]*' };
+const streamName: ShapeRule = { kind: 'string', min: 1, max: 512, pattern: '[^:*]*' };
+const nextToken: ShapeRule = { kind: 'string', min: 1 };
+const describeLimit: ShapeRule = { kind: 'integer', min: 1, max: 50 };
+const eventsLimit: ShapeRule = { kind: 'integer', min: 1, max: 10_000 };
+const timestamp: ShapeRule = { kind: 'integer', min: 0 };
+const bool: ShapeRule = { kind: 'boolean' };
+
+const RULES: Record<(typeof LOGS_OPERATIONS)[number], ShapeRule & { kind: 'structure' }> = {
+  DescribeLogGroups: {
+    kind: 'structure',
+    members: {
+      accountIdentifiers: { kind: 'list', min: 0, max: 20, member: { kind: 'string', min: 12, max: 12, pattern: '^\\d{12}$' } },
+      logGroupNamePrefix: groupName,
+      logGroupNamePattern: { kind: 'string', min: 0, max: 512, pattern: '[\\.\\-_/#A-Za-z0-9]*' },
+      nextToken,
+      limit: describeLimit,
+      includeLinkedAccounts: bool,
+      logGroupClass: { kind: 'string', enum: ['STANDARD', 'INFREQUENT_ACCESS', 'DELIVERY'] },
+      logGroupIdentifiers: { kind: 'list', min: 1, max: 50, member: groupIdentifier },
+    },
+  },
+  DescribeLogStreams: {
+    kind: 'structure',
+    members: { logGroupName: groupName, logGroupIdentifier: groupIdentifier, logStreamNamePrefix: streamName, orderBy: { kind: 'string', enum: ['LogStreamName', 'LastEventTime'] }, descending: bool, nextToken, limit: describeLimit },
+  },
+  GetLogEvents: {
+    kind: 'structure',
+    required: ['logStreamName'],
+    members: { logGroupName: groupName, logGroupIdentifier: groupIdentifier, logStreamName: streamName, startTime: timestamp, endTime: timestamp, nextToken, limit: eventsLimit, startFromHead: bool, unmask: bool },
+  },
+  FilterLogEvents: {
+    kind: 'structure',
+    members: {
+      logGroupName: groupName,
+      logGroupIdentifier: groupIdentifier,
+      logStreamNames: { kind: 'list', min: 1, max: 100, member: streamName },
+      logStreamNamePrefix: streamName,
+      startTime: timestamp,
+      endTime: timestamp,
+      filterPattern: { kind: 'string', min: 0, max: 1024 },
+      nextToken,
+      limit: eventsLimit,
+      startFromHead: bool,
+      interleaved: bool,
+      unmask: bool,
+    },
+  },
+};
+
+const invalidParameter = (message: string): AwsServiceError => new AwsServiceError('InvalidParameterException', message, 400);
+const invalidToken = (): AwsServiceError => invalidParameter('The specified nextToken is invalid.');
+
+/** An opaque page token carrying a JSON position. */
+function encodeToken(position: unknown): string {
+  return Buffer.from(JSON.stringify(position), 'utf8').toString('base64url');
+}
+
+function decodeToken<T>(token: string, valid: (v: unknown) => v is T): T {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw invalidToken();
+  }
+  if (!valid(parsed)) throw invalidToken();
+  return parsed;
+}
+
+/** A `[number, string]` stream position: its sort number (0, or its last event time) and name. */
+const isStreamKey = (v: unknown): v is [number, string] => Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'string';
+/** A `{k: [timestamp, order], h: fromHead}` FilterLogEvents position. */
+const isEventKey = (v: unknown): v is { k: [number, number]; h: boolean } => {
+  const o = v as { k?: unknown; h?: unknown } | null;
+  return typeof o === 'object' && o !== null && Array.isArray(o.k) && o.k.length === 2 && o.k.every((n) => typeof n === 'number') && typeof o.h === 'boolean';
+};
+
+/** First index in `events` (in time order) whose timestamp is at least `t`. */
+function firstAtOrAfter(events: readonly StoredLogEvent[], t: number): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events[mid]!.timestamp < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index in `events` (in write order) whose number is above `seq`. */
+function firstAfterSeq(events: readonly StoredLogEvent[], seq: number): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events[mid]!.seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index in `events` (in time order) whose (timestamp, order) comes after `key`. */
+function firstAfterKey(events: readonly StoredLogEvent[], key: readonly [number, number]): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const e = events[mid]!;
+    if ((e.timestamp - key[0] || e.order - key[1]) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Options of {@link CloudWatchLogsService}. */
+export interface CloudWatchLogsServiceOptions {
+  readonly store: LogStore;
+  /** @defaultValue `us-east-1` */
+  readonly region?: string;
+  /** @defaultValue `000000000000` */
+  readonly accountId?: string;
+}
+
+/**
+ * The local CloudWatch Logs (`Logs_20140328`, awsJson 1.1, signing name `logs`): the reading
+ * operations `DescribeLogGroups`, `DescribeLogStreams`, `GetLogEvents` and `FilterLogEvents` over
+ * the {@link LogStore} that training jobs, transform jobs and endpoint instances write their
+ * output to. Request members are checked against the service model's constraints
+ * (`InvalidParameterException`); a missing group or stream is `ResourceNotFoundException` worded
+ * as the service words it.
+ */
+export class CloudWatchLogsService implements AwsService {
+  readonly targetPrefix = 'Logs_20140328';
+  readonly signingName = 'logs';
+  private readonly store: LogStore;
+  private readonly region: string;
+  private readonly accountId: string;
+
+  constructor(opts: CloudWatchLogsServiceOptions) {
+    this.store = opts.store;
+    this.region = opts.region ?? 'us-east-1';
+    this.accountId = opts.accountId ?? '000000000000';
+  }
+
+  call(operation: string, raw: Input): Promise<Output> {
+    return Promise.resolve().then(() => {
+      if (!(LOGS_OPERATIONS as readonly string[]).includes(operation)) {
+        throw new AwsServiceError('UnknownOperationException', `The local CloudWatch Logs does not implement the operation ${operation} (it answers ${LOGS_OPERATIONS.join(', ')}).`, 400);
+      }
+      const op = operation as (typeof LOGS_OPERATIONS)[number];
+      const input = withoutNulls(raw);
+      try {
+        validateInput(input, RULES[op]);
+      } catch (err) {
+        // CloudWatch Logs reports constraint violations as InvalidParameterException.
+        if (err instanceof AwsServiceError && err.type === 'ValidationException') throw invalidParameter(err.message);
+        throw err;
+      }
+      switch (op) {
+        case 'DescribeLogGroups':
+          return this.describeLogGroups(input);
+        case 'DescribeLogStreams':
+          return this.describeLogStreams(input);
+        case 'GetLogEvents':
+          return this.getLogEvents(input);
+        case 'FilterLogEvents':
+          return this.filterLogEvents(input);
+      }
+    });
+  }
+
+  private groupArn(name: string): string {
+    return `arn:aws:logs:${this.region}:${this.accountId}:log-group:${name}`;
+  }
+
+  /** The group `logGroupName` or `logGroupIdentifier` (a name or an ARN) names: exactly one of them must be given. */
+  private group(input: Input): StoredLogGroup {
+    const name = input.logGroupName as string | undefined;
+    const identifier = input.logGroupIdentifier as string | undefined;
+    if (name !== undefined && identifier !== undefined) throw invalidParameter('LogGroupName and LogGroupIdentifier are mutually exclusive: give one of them.');
+    if (name === undefined && identifier === undefined) throw invalidParameter('Either LogGroupName or LogGroupIdentifier must be given.');
+    const found = this.store.groups.get(name ?? this.nameOf(identifier!));
+    if (!found) throw new AwsServiceError('ResourceNotFoundException', 'The specified log group does not exist.', 400);
+    return found;
+  }
+
+  /** A log group's name from its name or ARN (with or without the trailing `:*`). */
+  private nameOf(identifier: string): string {
+    const m = /^arn:[^:]+:logs:[^:]*:[^:]*:log-group:([^:]+)(?::\*)?$/.exec(identifier);
+    return m ? m[1]! : identifier;
+  }
+
+  private describeLogGroups(input: Input): Output {
+    const prefix = input.logGroupNamePrefix as string | undefined;
+    const pattern = input.logGroupNamePattern as string | undefined;
+    const identifiers = input.logGroupIdentifiers as string[] | undefined;
+    if (prefix !== undefined && pattern !== undefined) throw invalidParameter('logGroupNamePrefix and logGroupNamePattern are mutually exclusive: give one of them.');
+    if (identifiers !== undefined && (prefix !== undefined || pattern !== undefined)) throw invalidParameter('logGroupIdentifiers cannot be combined with logGroupNamePrefix or logGroupNamePattern.');
+    const names = identifiers === undefined ? undefined : new Set(identifiers.map((i) => this.nameOf(i)));
+    // Every local group is of the STANDARD class.
+    const otherClass = input.logGroupClass !== undefined && input.logGroupClass !== 'STANDARD';
+    const after = input.nextToken === undefined ? undefined : decodeToken(input.nextToken as string, (v): v is string => typeof v === 'string');
+    const matching = [...this.store.groups.values()]
+      .filter((g) => !otherClass && (prefix === undefined || g.name.startsWith(prefix)) && (pattern === undefined || g.name.includes(pattern)) && (names === undefined || names.has(g.name)))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .filter((g) => after === undefined || g.name > after);
+    const limit = (input.limit as number | undefined) ?? 50;
+    const page = matching.slice(0, limit);
+    return {
+      logGroups: page.map((g) => {
+        const arn = `${this.groupArn(g.name)}:*`;
+        // With logGroupNamePattern the service returns only these three members.
+        if (pattern !== undefined) return { logGroupName: g.name, creationTime: g.creationTime, arn };
+        return { logGroupName: g.name, creationTime: g.creationTime, metricFilterCount: 0, arn, storedBytes: g.storedBytes, logGroupClass: 'STANDARD', logGroupArn: this.groupArn(g.name) };
+      }),
+      ...(matching.length > limit ? { nextToken: encodeToken(page.at(-1)!.name) } : {}),
+    };
+  }
+
+  private describeLogStreams(input: Input): Output {
+    const prefix = input.logStreamNamePrefix as string | undefined;
+    const byTime = input.orderBy === 'LastEventTime';
+    if (byTime && prefix !== undefined) throw invalidParameter('Cannot order by LastEventTime with a logStreamNamePrefix.');
+    const group = this.group(input);
+    const descending = input.descending === true;
+    const key = (s: StoredLogStream): [number, string] => [byTime ? (s.lastEvent?.timestamp ?? 0) : 0, s.name];
+    const compare = (a: [number, string], b: [number, string]): number => {
+      const c = a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+      return descending ? -c : c;
+    };
+    const after = input.nextToken === undefined ? undefined : decodeToken(input.nextToken as string, isStreamKey);
+    const matching = [...group.streams.values()]
+      .filter((s) => prefix === undefined || s.name.startsWith(prefix))
+      .map((s) => ({ s, k: key(s) }))
+      .sort((a, b) => compare(a.k, b.k))
+      .filter((x) => after === undefined || compare(x.k, after) > 0);
+    const limit = (input.limit as number | undefined) ?? 50;
+    const page = matching.slice(0, limit);
+    return {
+      logStreams: page.map(({ s }) => {
+        const last = s.lastEvent;
+        return {
+          logStreamName: s.name,
+          creationTime: s.creationTime,
+          ...(last ? { firstEventTimestamp: s.firstEventTimestamp, lastEventTimestamp: last.timestamp, lastIngestionTime: last.ingestionTime } : {}),
+          arn: `${this.groupArn(group.name)}:log-stream:${s.name}`,
+          // The service reports 0 for streams (the member is no longer supported for them).
+          storedBytes: 0,
+        };
+      }),
+      ...(matching.length > limit ? { nextToken: encodeToken(page.at(-1)!.k) } : {}),
+    };
+  }
+
+  /**
+   * Events of one stream, a page at a time. A forward token `f/<n>` reads the events written after
+   * event n, a backward token `b/<n>` those before it; at either end of the stream the token passed
+   * in comes back unchanged, which is how tailing clients (the SageMaker Python SDK) know they have
+   * read everything for now.
+   */
+  private getLogEvents(input: Input): Output {
+    const group = this.group(input);
+    const stream = group.streams.get(input.logStreamName as string);
+    if (!stream) throw new AwsServiceError('ResourceNotFoundException', 'The specified log stream does not exist.', 400);
+    const events = stream.events;
+    let lo = input.startTime === undefined ? 0 : firstAtOrAfter(events, input.startTime as number);
+    let hi = input.endTime === undefined ? events.length : firstAtOrAfter(events, input.endTime as number);
+    const token = input.nextToken as string | undefined;
+    let forward = input.startFromHead === true;
+    let tokenSeq: number | undefined;
+    if (token !== undefined) {
+      const m = /^([fb])\/(\d{1,15})$/.exec(token);
+      if (!m) throw invalidToken();
+      forward = m[1] === 'f';
+      tokenSeq = Number(m[2]);
+      if (forward) lo = Math.max(lo, firstAfterSeq(events, tokenSeq));
+      else hi = Math.min(hi, firstAfterSeq(events, tokenSeq - 1));
+    }
+    const limit = (input.limit as number | undefined) ?? 10_000;
+    let from = lo;
+    let to = lo;
+    if (hi > lo) {
+      let bytes = 0;
+      if (forward) {
+        to = lo;
+        while (to < hi && to - lo < limit && (to === lo || bytes + events[to]!.bytes <= MAX_PAGE_BYTES)) bytes += events[to++]!.bytes;
+      } else {
+        from = to = hi;
+        while (from > lo && to - from < limit && (from === hi || bytes + events[from - 1]!.bytes <= MAX_PAGE_BYTES)) bytes += events[--from]!.bytes;
+      }
+    }
+    const page = events.slice(from, to);
+    let nextForwardToken: string;
+    let nextBackwardToken: string;
+    if (page.length > 0) {
+      nextForwardToken = `f/${page.at(-1)!.seq}`;
+      nextBackwardToken = `b/${page[0]!.seq}`;
+    } else if (token !== undefined) {
+      nextForwardToken = forward ? token : `f/${Math.max(0, tokenSeq! - 1)}`;
+      nextBackwardToken = forward ? `b/${tokenSeq! + 1}` : token;
+    } else {
+      nextForwardToken = `f/${stream.lastWrittenSeq}`;
+      nextBackwardToken = `b/${stream.lastWrittenSeq + 1}`;
+    }
+    return {
+      events: page.map((e) => ({ timestamp: e.timestamp, message: e.message, ingestionTime: e.ingestionTime })),
+      nextForwardToken,
+      nextBackwardToken,
+    };
+  }
+
+  /** Events of several streams of a group, interleaved by time, that match the filter pattern. */
+  private filterLogEvents(input: Input): Output {
+    const names = input.logStreamNames as string[] | undefined;
+    const prefix = input.logStreamNamePrefix as string | undefined;
+    if (names !== undefined && prefix !== undefined) throw invalidParameter('logStreamNames and logStreamNamePrefix are mutually exclusive: give one of them.');
+    const startTime = input.startTime as number | undefined;
+    const endTime = input.endTime as number | undefined;
+    const matches = compileFilterPattern(input.filterPattern as string | undefined);
+    const group = this.group(input);
+    const position = input.nextToken === undefined ? undefined : decodeToken(input.nextToken as string, isEventKey);
+    const fromHead = position?.h ?? input.startFromHead !== false;
+    if (!fromHead && position === undefined && startTime !== undefined && startTime < NEWEST_FIRST_SINCE_MS) {
+      throw invalidParameter('startFromHead false (newest events first) needs a startTime on or after Jan 1, 2024 00:00:00 UTC (1704067200000).');
+    }
+    const wanted = names === undefined ? undefined : new Set(names);
+    const ahead = fromHead ? 1 : -1;
+    // Each stream is in (timestamp, order) order already: the page is merged from them, so a request
+    // looks at the events up to its page (and the next match), never sorting or copying the group.
+    const sources: Array<{ stream: string; events: readonly StoredLogEvent[]; next: number; stop: number }> = [];
+    for (const s of group.streams.values()) {
+      if ((wanted !== undefined && !wanted.has(s.name)) || (prefix !== undefined && !s.name.startsWith(prefix))) continue;
+      const events = s.events;
+      let lo = startTime === undefined ? 0 : firstAtOrAfter(events, startTime);
+      let hi = endTime === undefined ? events.length : firstAtOrAfter(events, endTime + 1);
+      if (position !== undefined) {
+        const after = firstAfterKey(events, position.k);
+        if (fromHead) lo = Math.max(lo, after);
+        else hi = Math.min(hi, firstAfterKey(events, [position.k[0], position.k[1] - 1]));
+      }
+      if (lo < hi) sources.push({ stream: s.name, events, next: fromHead ? lo : hi - 1, stop: fromHead ? hi : lo - 1 });
+    }
+    /** The next matching event in page order, or undefined when none is left. */
+    const nextMatch = (): { stream: string; e: StoredLogEvent } | undefined => {
+      for (;;) {
+        let best: (typeof sources)[number] | undefined;
+        for (const src of sources) {
+          if (src.next === src.stop) continue;
+          const e = src.events[src.next]!;
+          const b = best?.events[best.next];
+          if (b === undefined || ahead * (e.timestamp - b.timestamp || e.order - b.order) < 0) best = src;
+        }
+        if (!best) return undefined;
+        const e = best.events[best.next]!;
+        best.next += ahead;
+        if (matches(e.message)) return { stream: best.stream, e };
+      }
+    };
+    const limit = (input.limit as number | undefined) ?? 10_000;
+    const page: Array<{ stream: string; e: StoredLogEvent }> = [];
+    let bytes = 0;
+    let pending = nextMatch();
+    while (pending && page.length < limit && (page.length === 0 || bytes + pending.e.bytes <= MAX_PAGE_BYTES)) {
+      page.push(pending);
+      bytes += pending.e.bytes;
+      pending = nextMatch();
+    }
+    const last = page.at(-1);
+    return {
+      events: page.map(({ stream, e }) => ({ logStreamName: stream, timestamp: e.timestamp, message: e.message, ingestionTime: e.ingestionTime, eventId: String(e.order) })),
+      // No longer supported by the service, which returns an empty list.
+      searchedLogStreams: [],
+      ...(last && pending ? { nextToken: encodeToken({ k: [last.e.timestamp, last.e.order], h: fromHead }) } : {}),
+    };
+  }
+}
