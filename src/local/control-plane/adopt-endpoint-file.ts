@@ -5,7 +5,7 @@ import { asyncInferenceConfigOf, type EndpointFileConfig, type VariantConfig } f
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
 import { Fleet } from '../fleet/fleet.js';
-import { instanceHealthy, instanceLauncher } from '../fleet/instance-launcher.js';
+import { instanceHealthy, instanceLauncher, type InstanceLogs } from '../fleet/instance-launcher.js';
 import type { S3Objects } from '../s3/objects.js';
 import type { FleetPolicy, LocalSageMakerCore } from './local-sagemaker.js';
 import { Deployment, type VariantState } from './deployment.js';
@@ -31,6 +31,8 @@ export interface AdoptOptions {
   policy?: FleetPolicy;
   /** S3 for asynchronous invocations once an endpoint is updated to an asynchronous config. */
   s3?: () => S3Objects;
+  /** Opens the log streams of a variant's new instance (the local CloudWatch Logs). */
+  instanceLogs?: (endpointName: string, variantName: string) => InstanceLogs;
 }
 
 /**
@@ -66,7 +68,14 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
       const running = v.containers.map((c) => handle.containers.find((r) => r.spec.id === `${file.name}/${v.name}/${c.hostname}`)!);
       const id = `${file.name}/${v.name}/i0`;
       const more = instanceLauncher(
-        { backend: opts.backend, workDir: join(opts.workDir, 'instances'), logsDir: join(opts.workDir, 'logs'), startupTimeoutMs: opts.startupTimeoutMs, ...(opts.progress ? { progress: opts.progress } : {}) },
+        {
+          backend: opts.backend,
+          workDir: join(opts.workDir, 'instances'),
+          logsDir: join(opts.workDir, 'logs'),
+          startupTimeoutMs: opts.startupTimeoutMs,
+          ...(opts.progress ? { progress: opts.progress } : {}),
+          ...(opts.instanceLogs ? { instanceLogs: opts.instanceLogs(file.name, v.name) } : {}),
+        },
         `${file.name}/${v.name}`,
         v.containers.map((c) => ({ hostname: c.hostname, ...((c.image ?? config.image) === undefined ? {} : { image: (c.image ?? config.image)! }), env: c.env, modelSource: c.model, mode: c.mode ?? 'SingleModel' })),
       );

@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -215,6 +216,32 @@ test('an endpoint file\'s asyncInference makes an asynchronous endpoint: InvokeE
   } finally {
     sm.destroy();
     runtime.destroy();
+    await run.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("endpoint-file instances write to the local CloudWatch Logs: a stream <variant>/<instance id> per instance, the first one's and those added for instanceCount", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-logs-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const config = parseEndpointFile({ endpoints: [{ name: 'shop', variants: [{ name: 'A', instanceCount: 2, model: '.' }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
+  const backend = new FakeBackend();
+  const run = await startLocal(config, { port: 0, backendImpl: backend, startupTimeoutMs: 10_000 }, { alarmsAndScaling: false });
+  const logs = new CloudWatchLogsClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
+  try {
+    await until('both instances of A to start', () => backend.started.length === 2);
+    // The fake containers print nothing: each line written to a container's sink stands for its output.
+    for (const spec of backend.started) spec.logLines!(`hello from ${spec.id}`);
+    const { logStreams } = await logs.send(new DescribeLogStreamsCommand({ logGroupName: '/aws/sagemaker/Endpoints/shop' }));
+    assert.equal(logStreams?.length, 2);
+    for (const s of logStreams!) {
+      assert.match(s.logStreamName!, /^A\/i-[0-9a-f]{17}$/);
+      const page = await logs.send(new GetLogEventsCommand({ logGroupName: '/aws/sagemaker/Endpoints/shop', logStreamName: s.logStreamName!, startFromHead: true }));
+      assert.equal(page.events?.length, 1);
+      assert.match(page.events![0]!.message!, /^hello from shop\/A\//);
+    }
+  } finally {
+    logs.destroy();
     await run.stop();
     await rm(dir, { recursive: true, force: true });
   }

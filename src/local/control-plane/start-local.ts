@@ -2,6 +2,7 @@ import type { EndpointFileConfig } from '../../endpoint-file/schema.js';
 import { resolveBackend, startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from '../endpoint/start.js';
 import { createRandom } from '../endpoint/random.js';
 import { adoptEndpointFile } from './adopt-endpoint-file.js';
+import { endpointInstanceLogs } from './logs/sagemaker-logs.js';
 import { createLocalSageMaker, startLocalSageMaker, type LocalSageMakerCore, type LocalSageMakerOptions } from './local-sagemaker.js';
 
 /** What `smkit local` runs: the local SageMaker, and the endpoint file's endpoints when one was given. */
@@ -42,6 +43,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
   // One backend for the file's containers and every instance started later.
   const backend = await resolveBackend(config, opts);
   const core = await createLocalSageMaker({ ...shared, backendImpl: backend });
+  const instanceLogs = (endpointName: string, variantName: string) => endpointInstanceLogs(core.logs, endpointName, variantName);
   let file: LocalEndpointsHandle;
   try {
     file = await startLocalEndpoints(config, {
@@ -50,6 +52,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       reportExits: false,
       ...(core.metrics ? { metrics: core.metrics } : {}),
       captureS3: core.s3,
+      instanceLogs,
       ...(controlPlane.captureSyncMs === undefined ? {} : { captureSyncMs: controlPlane.captureSyncMs }),
       frontDoor: {
         services: core.services,
@@ -71,6 +74,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       ...(opts.log ? { log: opts.log } : {}),
       policy: core.fleetPolicy,
       s3: core.s3,
+      instanceLogs,
     });
   } catch (err) {
     await core.stop();

@@ -19,6 +19,7 @@ import { LocalEndpoint, type EndpointLog, type VariantRuntime } from './local-en
 import { createRandom } from './random.js';
 import { parseS3Url, type S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
+import type { InstanceLogs } from '../fleet/instance-launcher.js';
 
 /** Options of {@link startLocalEndpoints}; the CLI flags override the endpoint file. */
 export interface StartOptions {
@@ -66,6 +67,8 @@ export interface StartOptions {
   captureS3?: () => Pick<S3Objects, 'putFile'>;
   /** Time between uploads of data capture to an `s3://` destination. @defaultValue 5 000 ms */
   captureSyncMs?: number;
+  /** Opens the log streams of a variant's instance (the local SageMaker's CloudWatch Logs); its containers' output lines go there too. */
+  instanceLogs?: (endpointName: string, variantName: string) => InstanceLogs;
 }
 
 /** Everything `smkit local` started. */
@@ -188,6 +191,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       for (const variant of [...endpoint.variants, ...(endpoint.shadow ? [endpoint.shadow] : [])]) {
         const p: PlannedVariant = { endpoint, variant, containers: [] };
         planned.push(p);
+        const logs = opts.instanceLogs?.(endpoint.name, variant.name)(variant.containers.map((c) => c.hostname));
         for (const [slot, container] of variant.containers.entries()) {
           opts.signal?.throwIfAborted();
           const id = `${endpoint.name}/${variant.name}/${container.hostname}`;
@@ -202,6 +206,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
               mode: container.mode,
               env: container.env,
               logFile,
+              ...(logs?.has(container.hostname) ? { logLines: logs.get(container.hostname)! } : {}),
               ...(container.image ? { image: container.image } : {}),
             },
             {
