@@ -41,7 +41,7 @@ export interface ApplyOptions {
 /**
  * What an update that deploy stopped following (Ctrl-C, `--timeout`) leaves to delete: the
  * superseded config and models are deleted only after the update completes (a rollback needs
- * them), and a later run plans from the new config, so it no longer knows of them.
+ * them). A later run finds them (or, after a rollback, the new ones) only when smkit named them.
  */
 function supersededLeftBehind(plan: EndpointPlan, cli: string): string {
   const { configs, models } = plan.cleanup;
@@ -52,7 +52,7 @@ function supersededLeftBehind(plan: EndpointPlan, cli: string): string {
     ...models.map((m) => `aws sagemaker delete-model${cli} --model-name ${m}`),
   ];
   const rest = plan.registerTargets.length + plan.putPolicies.length + plan.deletePolicies.length + plan.putScalingAlarms.length + plan.deleteAlarms.length > 0;
-  return ` Once it is InService on ${d.config.name} (aws sagemaker describe-endpoint${cli} --endpoint-name ${d.name}), ${rest ? 'run smkit deploy again for the autoscaling and alarms that come after the update, and ' : ''}delete what the update superseded, which a new run no longer finds: ${commands.join('; ')}. If it rolls back to ${plan.previousConfig} instead, keep them.`;
+  return ` Once it is InService on ${d.config.name} (aws sagemaker describe-endpoint${cli} --endpoint-name ${d.name}), ${rest ? 'run smkit deploy again for the autoscaling and alarms that come after the update, and ' : ''}delete what the update superseded: ${commands.join('; ')}. If it rolls back to ${plan.previousConfig} instead, keep them. A later smkit deploy, once the endpoint has settled, deletes whichever side is left over when smkit named it (<endpoint>-<hash>, <endpoint>-<variant>-<hash>).`;
 }
 
 /** Deregisters a variant's scalable target (which also deletes its policies), first deleting smkit's policy. */
@@ -179,13 +179,15 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     }
     log(`endpoint ${d.name} is InService on ${d.config.name}`);
   }
-  // Right after the update, before autoscaling: a later step that fails would leave them behind,
-  // and a later run plans from the new config, so it no longer finds them.
-  for (const c of plan.cleanup.configs) {
-    if (await deleteIgnoringMissing(`SageMaker DeleteEndpointConfig ${c}`, () => clients.sagemaker.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c })))) log(`deleted superseded endpoint config ${c}`);
-  }
-  for (const m of plan.cleanup.models) {
-    if (await deleteIgnoringMissing(`SageMaker DeleteModel ${m}`, () => clients.sagemaker.send(new DeleteModelCommand({ ModelName: m })))) log(`deleted superseded model ${m}`);
+  // Right after the update, before autoscaling: a later step that fails would leave them behind
+  // (a later run finds them again only when smkit named them).
+  for (const [what, names] of [['superseded', plan.cleanup], ['leftover', plan.leftovers]] as const) {
+    for (const c of names.configs) {
+      if (await deleteIgnoringMissing(`SageMaker DeleteEndpointConfig ${c}`, () => clients.sagemaker.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c })))) log(`deleted ${what} endpoint config ${c}`);
+    }
+    for (const m of names.models) {
+      if (await deleteIgnoringMissing(`SageMaker DeleteModel ${m}`, () => clients.sagemaker.send(new DeleteModelCommand({ ModelName: m })))) log(`deleted ${what} model ${m}`);
+    }
   }
 
   for (const s of plan.registerTargets) {

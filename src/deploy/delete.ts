@@ -5,18 +5,16 @@ import {
   DeleteModelCommand,
   DescribeEndpointCommand,
   DescribeEndpointConfigCommand,
-  ListEndpointConfigsCommand,
-  ListModelsCommand,
 } from '@aws-sdk/client-sagemaker';
 import type { EndpointConfig } from '../endpoint-file/schema.js';
-import { isSageMakerName } from '../core/sagemaker-headers.js';
 import { deregisterTarget } from './apply.js';
 import type { DeployClients } from './clients.js';
-import { hashedName, scaleFromZeroAlarmName, scalingPolicyName, variantResourceId } from './desired.js';
-import { configVariants, describeAlarms, describeOrUndefined, describeScaling } from './inspect.js';
+import { scaleFromZeroAlarmName, scalingPolicyName, variantResourceId } from './desired.js';
+import { configVariants, describeAlarms, describeScaling } from './inspect.js';
+import { keepNeighbourModels, listOwned } from './owned.js';
 import type { PlanItem } from './plan.js';
 import { waitForEndpointDeleted } from './progress.js';
-import { call, isSageMakerNotFound, serviceError } from './service-error.js';
+import { call, describeOrUndefined, isSageMakerNotFound, serviceError } from './service-error.js';
 
 /** What `--delete` removes for one endpoint of the file. */
 export interface DeletePlan {
@@ -27,47 +25,6 @@ export interface DeletePlan {
   readonly models: readonly string[];
   readonly alarms: readonly string[];
   readonly items: readonly PlanItem[];
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** Matches the content-hash names smkit gives a base (`hashedName(base, <10 hex>)`). */
-function hashedNamePattern(base: string): RegExp {
-  const prefix = hashedName(base, '0000000000').slice(0, -10);
-  return new RegExp(`^${escapeRegExp(prefix)}[0-9a-f]{10}$`);
-}
-
-/**
- * Other endpoints whose `<endpoint>-<variant>` can read as one of this endpoint's (endpoint
- * `fraud-v2`, variant `canary` beside endpoint `fraud`, variant `v2-canary`): their model names
- * match the same pattern, so `--delete` keeps the models they run.
- */
-function neighbourEndpoints(name: string, variants: Iterable<string>): string[] {
-  const out = new Set<string>();
-  const prefixes = (text: string): string[] => text.split('-').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('-'));
-  for (const p of prefixes(name)) out.add(p);
-  for (const v of variants) for (const p of prefixes(v)) out.add(`${name}-${p}`);
-  out.delete(name);
-  return [...out].filter(isSageMakerName);
-}
-
-async function listNames(clients: DeployClients, kind: 'models' | 'configs', contains: string): Promise<string[]> {
-  const names: string[] = [];
-  let token: string | undefined;
-  do {
-    if (kind === 'models') {
-      const res = await call('SageMaker ListModels', () => clients.sagemaker.send(new ListModelsCommand({ NameContains: contains, MaxResults: 100, ...(token ? { NextToken: token } : {}) })));
-      names.push(...(res.Models ?? []).map((m) => m.ModelName ?? ''));
-      token = res.NextToken;
-    } else {
-      const res = await call('SageMaker ListEndpointConfigs', () => clients.sagemaker.send(new ListEndpointConfigsCommand({ NameContains: contains, MaxResults: 100, ...(token ? { NextToken: token } : {}) })));
-      names.push(...(res.EndpointConfigs ?? []).map((c) => c.EndpointConfigName ?? ''));
-      token = res.NextToken;
-    }
-  } while (token);
-  return names;
 }
 
 /**
@@ -91,17 +48,10 @@ export async function planDelete(clients: DeployClients, endpoint: EndpointConfi
       models.add(v.modelName);
     }
   }
-  const configPattern = hashedNamePattern(name);
-  for (const c of await listNames(clients, 'configs', name)) if (configPattern.test(c)) configs.add(c);
-  const modelPatterns = [...variants].map((v) => hashedNamePattern(`${name}-${v}`));
-  for (const m of await listNames(clients, 'models', name)) if (modelPatterns.some((p) => p.test(m))) models.add(m);
-  for (const other of neighbourEndpoints(name, variants)) {
-    if (models.size === 0) break;
-    const e = await describeOrUndefined(`SageMaker DescribeEndpoint ${other}`, () => clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: other })));
-    if (!e?.EndpointConfigName) continue;
-    const c = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${e.EndpointConfigName}`, () => clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: e.EndpointConfigName })));
-    for (const v of c ? configVariants(c) : []) models.delete(v.modelName);
-  }
+  const owned = await listOwned(clients, name, variants);
+  for (const c of owned.configs) configs.add(c);
+  for (const m of owned.models) models.add(m);
+  await keepNeighbourModels(clients, name, variants, models);
 
   const alarmNames = [...(endpoint.alarms ?? []).map((a) => a.name), ...[...variants].map((v) => scaleFromZeroAlarmName(name, v))];
   const alarms = [...(await describeAlarms(clients, alarmNames)).keys()];

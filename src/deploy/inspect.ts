@@ -10,7 +10,8 @@ import {
 import { objectExists, type ContainerArtifact } from './artifacts.js';
 import type { DeployClients } from './clients.js';
 import { SCALABLE_DIMENSION, scaleFromZeroAlarmName, variantResourceId, type DesiredEndpoint } from './desired.js';
-import { call, isSageMakerNotFound, serviceError } from './service-error.js';
+import { keepNeighbourModels, listOwned, modelPatterns, type OwnedNames } from './owned.js';
+import { call, describeOrUndefined } from './service-error.js';
 
 /** A variant of the endpoint's current config. */
 export interface CurrentVariant {
@@ -34,17 +35,13 @@ export interface CurrentState {
   readonly targets: ReadonlyMap<string, ScalableTarget>;
   /** Scaling policies by resource id. */
   readonly policies: ReadonlyMap<string, readonly ScalingPolicy[]>;
+  /**
+   * Configs and models with smkit's names for this endpoint that neither the endpoint nor the file
+   * uses: left by an update that was rolled back, or superseded by one deploy stopped following.
+   */
+  readonly leftovers?: OwnedNames;
 }
 
-/** Describe* that answers undefined for a missing SageMaker resource. */
-export async function describeOrUndefined<T>(step: string, fn: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (isSageMakerNotFound(err)) return undefined;
-    throw serviceError(step, err);
-  }
-}
 
 /** The variants (production and shadow) of a described endpoint config. */
 export function configVariants(config: DescribeEndpointConfigCommandOutput): CurrentVariant[] {
@@ -83,6 +80,37 @@ export async function describeAlarms(clients: Pick<DeployClients, 'cloudwatch'>,
   return alarms;
 }
 
+/**
+ * The configs and models with smkit's names for the endpoint that neither its current config nor
+ * the desired one uses. A model is kept while the endpoint's current config cannot be read (it may
+ * run it), or while a neighbour endpoint whose names read the same runs it.
+ */
+async function findLeftovers(
+  clients: DeployClients,
+  desired: DesiredEndpoint,
+  serving: string | undefined,
+  currentConfig: CurrentState['currentConfig'],
+  variantNames: ReadonlySet<string>,
+): Promise<OwnedNames> {
+  const owned = await listOwned(clients, desired.name, variantNames);
+  const configs = owned.configs.filter((c) => c !== desired.config.name && c !== serving);
+  if (serving !== undefined && serving !== desired.config.name && !currentConfig) return { configs, models: [] };
+  const keep = new Set([...desired.models.map((m) => m.name), ...(currentConfig?.variants ?? []).map((v) => v.modelName)]);
+  const models = new Set(owned.models.filter((m) => !keep.has(m)));
+  // A left config's variants may have names the file no longer has (a rename rolled back).
+  const variants = new Set(variantNames);
+  for (const c of configs) {
+    const config = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${c}`, () => clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: c })));
+    for (const v of config ? configVariants(config) : []) {
+      if (keep.has(v.modelName) || !modelPatterns(desired.name, [v.name]).some((p) => p.test(v.modelName))) continue;
+      variants.add(v.name);
+      models.add(v.modelName);
+    }
+  }
+  await keepNeighbourModels(clients, desired.name, variants, models);
+  return { configs, models: [...models] };
+}
+
 /** Reads the current state of everything {@link DesiredEndpoint} names. Writes nothing. */
 export async function inspectEndpoint(clients: DeployClients, desired: DesiredEndpoint, artifacts: readonly ContainerArtifact[]): Promise<CurrentState> {
   const presentObjects = new Set<string>();
@@ -114,6 +142,7 @@ export async function inspectEndpoint(clients: DeployClients, desired: DesiredEn
     ...(desired.config.input.ShadowProductionVariants ?? []).map((v) => v.VariantName!),
     ...(currentConfig?.variants ?? []).map((v) => v.name),
   ]);
+  const leftovers = await findLeftovers(clients, desired, ep?.EndpointConfigName, currentConfig, variantNames);
   const alarms = await describeAlarms(clients, [...desired.alarms.map((a) => a.AlarmName!), ...[...variantNames].map((v) => scaleFromZeroAlarmName(desired.name, v))]);
   const { targets, policies } = ep ? await describeScaling(clients, [...variantNames].map((v) => variantResourceId(desired.name, v))) : { targets: new Map(), policies: new Map() };
   return {
@@ -125,5 +154,6 @@ export async function inspectEndpoint(clients: DeployClients, desired: DesiredEn
     alarms,
     targets,
     policies,
+    leftovers,
   };
 }

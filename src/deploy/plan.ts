@@ -44,6 +44,8 @@ export interface EndpointPlan {
   readonly deleteAlarms: readonly string[];
   /** Superseded configs and models, deleted once the update has completed. */
   readonly cleanup: { readonly configs: readonly string[]; readonly models: readonly string[] };
+  /** Configs and models an earlier update left (rolled back, or not followed to its end), deleted with the superseded ones. */
+  readonly leftovers: { readonly configs: readonly string[]; readonly models: readonly string[] };
   readonly items: readonly PlanItem[];
 }
 
@@ -251,6 +253,10 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
     for (const c of cleanup.configs) items.push({ kind: 'endpoint-config', name: c, action: 'delete', detail: 'superseded, once the update completes' });
     for (const m of cleanup.models) items.push({ kind: 'model', name: m, action: 'delete', detail: 'superseded, once the update completes' });
   }
+  const leftovers = { configs: (current.leftovers?.configs ?? []).filter((c) => !cleanup.configs.includes(c)), models: (current.leftovers?.models ?? []).filter((m) => !cleanup.models.includes(m)) };
+  const when = endpoint === 'unchanged' ? '' : ', once the endpoint is in service';
+  for (const c of leftovers.configs) items.push({ kind: 'endpoint-config', name: c, action: 'delete', detail: `left by an earlier update that was rolled back or not followed to its end${when}` });
+  for (const m of leftovers.models) items.push({ kind: 'model', name: m, action: 'delete', detail: `left by an earlier update that was rolled back or not followed to its end${when}` });
 
   return {
     desired,
@@ -267,6 +273,7 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
     putScalingAlarms,
     deleteAlarms,
     cleanup,
+    leftovers,
     items,
   };
 }

@@ -37,6 +37,16 @@ export function isInProgress(err: unknown): boolean {
   return e.name === 'ValidationException' && /in-progress endpoint/i.test(e.message ?? '');
 }
 
+/** Describe* that answers undefined for a missing SageMaker resource. */
+export async function describeOrUndefined<T>(step: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isSageMakerNotFound(err)) return undefined;
+    throw serviceError(step, err);
+  }
+}
+
 /** Runs an SDK call, turning a failure into {@link serviceError}. */
 export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
   try {

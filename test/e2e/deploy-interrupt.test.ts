@@ -1,7 +1,7 @@
 /**
  * What an update supersedes is not left behind unmentioned: Ctrl-C while `smkit deploy` follows an
  * update names the superseded config and models with the commands that delete them (the update goes
- * on in SageMaker, and a later run plans from the new config and no longer finds them), and a step
+ * on in SageMaker, and a later run finds them only when smkit named them), and a step
  * after the update that fails (autoscaling) comes after they were deleted.
  */
 import { test } from 'node:test';
@@ -48,6 +48,7 @@ test('Ctrl-C after UpdateEndpoint stops following the update and names the super
       putScalingAlarms: [],
       deleteAlarms: [],
       cleanup: { configs: ['cfg-old'], models: ['m-old'] },
+      leftovers: { configs: [], models: [] },
       items: [],
     };
     const listeners = process.listenerCount('SIGINT');
@@ -66,8 +67,9 @@ test('Ctrl-C after UpdateEndpoint stops following the update and names the super
       assert.equal(
         err.message,
         'interrupted by SIGINT while endpoint ep was updating to cfg-new; the update goes on in SageMaker.' +
-          ` Once it is InService on cfg-new (aws sagemaker describe-endpoint${cli} --endpoint-name ep), delete what the update superseded, which a new run no longer finds:` +
-          ` aws sagemaker delete-endpoint-config${cli} --endpoint-config-name cfg-old; aws sagemaker delete-model${cli} --model-name m-old. If it rolls back to cfg-old instead, keep them.`,
+          ` Once it is InService on cfg-new (aws sagemaker describe-endpoint${cli} --endpoint-name ep), delete what the update superseded:` +
+          ` aws sagemaker delete-endpoint-config${cli} --endpoint-config-name cfg-old; aws sagemaker delete-model${cli} --model-name m-old. If it rolls back to cfg-old instead, keep them.` +
+          ' A later smkit deploy, once the endpoint has settled, deletes whichever side is left over when smkit named it (<endpoint>-<hash>, <endpoint>-<variant>-<hash>).',
       );
       return true;
     });
@@ -114,6 +116,7 @@ test('a step after the update that fails (autoscaling) leaves nothing superseded
       putScalingAlarms: [],
       deleteAlarms: [],
       cleanup: { configs: ['cfg-old'], models: ['m-old'] },
+      leftovers: { configs: [], models: [] },
       items: [],
     };
     await assert.rejects(applyPlan(clients, plan, { log: () => {}, pollSeconds: 0.05, timeoutSeconds: 60 }), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_DEPLOY_FAILED' && /RegisterScalableTarget/.test(err.message));

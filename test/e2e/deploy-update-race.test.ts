@@ -55,6 +55,7 @@ test('an update planned while the endpoint was InService waits when the endpoint
       putScalingAlarms: [],
       deleteAlarms: [],
       cleanup: { configs: [], models: [] },
+      leftovers: { configs: [], models: [] },
       items: [],
     };
     const lines: string[] = [];
@@ -103,6 +104,7 @@ test('an update rolled back after another update came first says it serves that 
       putScalingAlarms: [],
       deleteAlarms: [],
       cleanup: { configs: [], models: [] },
+      leftovers: { configs: [], models: [] },
       items: [],
     };
     const lines: string[] = [];

@@ -1,0 +1,90 @@
+/**
+ * What an update that was rolled back created (its endpoint config and models, under smkit's
+ * content-hash names) is found and deleted by the next `smkit deploy` of the endpoint, with the
+ * real SDK clients against the local SageMaker; before, nothing deleted it and each later deploy
+ * left another set.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateModelCommand,
+  DescribeEndpointCommand,
+  ListEndpointConfigsCommand,
+  ListModelsCommand,
+  UpdateEndpointCommand,
+  type CreateEndpointConfigCommandInput,
+  type CreateModelCommandInput,
+} from '@aws-sdk/client-sagemaker';
+import { FakeBackend } from '../helpers/fake-backend.js';
+import { until } from '../helpers/until.js';
+import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
+import { createDeployClients } from '../../src/deploy/clients.js';
+import { applyPlan } from '../../src/deploy/apply.js';
+import type { DesiredEndpoint } from '../../src/deploy/desired.js';
+import { inspectEndpoint } from '../../src/deploy/inspect.js';
+import { formatPlan, planEndpoint } from '../../src/deploy/plan.js';
+
+const ROLE = 'arn:aws:iam::000000000000:role/R';
+
+test('the next deploy deletes the config and model a rolled-back update left, and keeps what is not smkit-named', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-leftovers-'));
+  await writeFile(path.join(dir, 'weights.bin'), 'w');
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
+  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  try {
+    const send = clients.sagemaker;
+    const model = (name: string, env: Record<string, string> = {}): CreateModelCommandInput => ({ ModelName: name, ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: env } });
+    const config = (name: string, modelName: string): CreateEndpointConfigCommandInput => ({
+      EndpointConfigName: name,
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: modelName, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+    });
+    // Named as smkit deploy names them: ep-<hash> and ep-AllTraffic-<hash>.
+    await send.send(new CreateModelCommand(model('ep-AllTraffic-aaaaaaaaaa')));
+    await send.send(new CreateEndpointConfigCommand(config('ep-aaaaaaaaaa', 'ep-AllTraffic-aaaaaaaaaa')));
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'ep-aaaaaaaaaa' }));
+    const describe = () => send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }));
+    await until('ep InService', async () => ((await describe()).EndpointStatus === 'InService' ? true : undefined));
+    // An update whose new fleet never passes /ping is rolled back; its config and model stay.
+    await send.send(new CreateModelCommand(model('ep-AllTraffic-bbbbbbbbbb', { FAKE_PING: 'fail' })));
+    await send.send(new CreateEndpointConfigCommand(config('ep-bbbbbbbbbb', 'ep-AllTraffic-bbbbbbbbbb')));
+    await send.send(new UpdateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'ep-bbbbbbbbbb' }));
+    await until('the rollback', async () => {
+      const ep = await describe();
+      return ep.EndpointStatus === 'InService' && ep.FailureReason !== undefined ? true : undefined;
+    });
+    assert.equal((await describe()).EndpointConfigName, 'ep-aaaaaaaaaa');
+    // Not smkit's names for ep: never touched.
+    await send.send(new CreateModelCommand(model('ep-handmade')));
+    await send.send(new CreateEndpointConfigCommand(config('ep-handmade-config', 'ep-handmade')));
+
+    // The next deploy, of a fixed model.
+    const desired: DesiredEndpoint = {
+      name: 'ep',
+      models: [{ name: 'ep-AllTraffic-cccccccccc', variant: 'AllTraffic', input: model('ep-AllTraffic-cccccccccc') }],
+      config: { name: 'ep-cccccccccc', input: config('ep-cccccccccc', 'ep-AllTraffic-cccccccccc') },
+      alarms: [],
+      scaling: [],
+    };
+    const plan = planEndpoint(desired, [], await inspectEndpoint(clients, desired, []));
+    const text = formatPlan(plan);
+    assert.match(text, /delete\s+endpoint-config ep-aaaaaaaaaa\s+\(superseded, once the update completes\)/);
+    assert.match(text, /delete\s+endpoint-config ep-bbbbbbbbbb\s+\(left by an earlier update that was rolled back or not followed to its end, once the endpoint is in service\)/);
+    assert.match(text, /delete\s+model\s+ep-AllTraffic-bbbbbbbbbb\s+\(left by an earlier update/);
+    assert.doesNotMatch(text, /handmade/);
+    const lines: string[] = [];
+    await applyPlan(clients, plan, { log: (l) => lines.push(l), pollSeconds: 0.05, timeoutSeconds: 60 });
+    assert.ok(lines.includes('deleted leftover endpoint config ep-bbbbbbbbbb'), lines.join('\n'));
+    assert.equal((await describe()).EndpointConfigName, 'ep-cccccccccc');
+    assert.deepEqual((await send.send(new ListEndpointConfigsCommand({}))).EndpointConfigs?.map((c) => c.EndpointConfigName).sort(), ['ep-cccccccccc', 'ep-handmade-config']);
+    assert.deepEqual((await send.send(new ListModelsCommand({}))).Models?.map((m) => m.ModelName).sort(), ['ep-AllTraffic-cccccccccc', 'ep-handmade']);
+  } finally {
+    clients.destroy();
+    await sm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
