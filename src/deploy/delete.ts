@@ -9,7 +9,7 @@ import {
 import type { EndpointConfig } from '../endpoint-file/schema.js';
 import { deregisterTarget } from './apply.js';
 import type { DeployClients } from './clients.js';
-import { scaleFromZeroAlarmName, scalingPolicyName, variantResourceId } from './desired.js';
+import { alarmWatches, legacyScaleFromZeroAlarmName, scaleFromZeroAlarmNames, scalingPolicyName, variantResourceId } from './desired.js';
 import { configVariants, describeAlarms, describeScaling } from './inspect.js';
 import { keepNeighbourModels, listOwned } from './owned.js';
 import type { PlanItem } from './plan.js';
@@ -53,8 +53,11 @@ export async function planDelete(clients: DeployClients, endpoint: EndpointConfi
   for (const m of owned.models) models.add(m);
   await keepNeighbourModels(clients, name, variants, models);
 
-  const alarmNames = [...(endpoint.alarms ?? []).map((a) => a.name), ...[...variants].map((v) => scaleFromZeroAlarmName(name, v))];
-  const alarms = [...(await describeAlarms(clients, alarmNames)).keys()];
+  const legacy = new Set([...variants].map((v) => legacyScaleFromZeroAlarmName(name, v)));
+  const fileAlarms = new Set((endpoint.alarms ?? []).map((a) => a.name));
+  const alarmNames = [...fileAlarms, ...[...variants].flatMap((v) => scaleFromZeroAlarmNames(name, v))];
+  // An alarm under a hyphenated variant's old name may be a look-alike endpoint's (see legacyScaleFromZeroAlarmName).
+  const alarms = [...(await describeAlarms(clients, alarmNames)).values()].filter((a) => fileAlarms.has(a.AlarmName!) || !legacy.has(a.AlarmName) || alarmWatches(a, name)).map((a) => a.AlarmName!);
   const { targets } = await describeScaling(clients, [...variants].map((v) => variantResourceId(name, v)));
   const scalableTargets = [...targets.keys()];
   const items: PlanItem[] = [

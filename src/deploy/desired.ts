@@ -125,9 +125,36 @@ export function scaleFromZeroPolicyName(endpoint: string, variant: string): stri
   return `${endpoint}-${variant}-scale-from-zero`;
 }
 
-/** The alarm that invokes {@link scaleFromZeroPolicyName}'s policy. */
+/**
+ * The alarm that invokes {@link scaleFromZeroPolicyName}'s policy. Alarm names are one per account
+ * and region, and `<endpoint>-<variant>` reads the same for endpoint `a-b`, variant `c` and endpoint
+ * `a`, variant `b-c`: the alarm of a hyphenated variant name ends with a hash of both names, so two
+ * such endpoints never put one alarm (each pointing it at its own policy, or deleting it under the
+ * other). Other variant names keep their alarm's name.
+ */
 export function scaleFromZeroAlarmName(endpoint: string, variant: string): string {
-  return `${endpoint}-${variant}-backlog-without-capacity`;
+  const base = `${endpoint}-${variant}-backlog-without-capacity`;
+  return variant.includes('-') ? `${base}-${contentHash({ endpoint, variant })}` : base;
+}
+
+/**
+ * The name {@link scaleFromZeroAlarmName} gave a hyphenated variant's alarm before it added the
+ * hash (undefined for other variants): deploy deletes such an alarm when its `EndpointName`
+ * dimension says it is this endpoint's, not the look-alike's.
+ */
+export function legacyScaleFromZeroAlarmName(endpoint: string, variant: string): string | undefined {
+  return variant.includes('-') ? `${endpoint}-${variant}-backlog-without-capacity` : undefined;
+}
+
+/** Every scale-from-zero alarm name a variant's alarm may have (see {@link legacyScaleFromZeroAlarmName}). */
+export function scaleFromZeroAlarmNames(endpoint: string, variant: string): string[] {
+  const legacy = legacyScaleFromZeroAlarmName(endpoint, variant);
+  return [scaleFromZeroAlarmName(endpoint, variant), ...(legacy ? [legacy] : [])];
+}
+
+/** True when a scale-from-zero alarm watches `endpoint` (its `EndpointName` dimension). */
+export function alarmWatches(alarm: { readonly Dimensions?: readonly { Name?: string | undefined; Value?: string | undefined }[] | undefined }, endpoint: string): boolean {
+  return (alarm.Dimensions ?? []).some((d) => d.Name === 'EndpointName' && d.Value === endpoint);
 }
 
 /** Every scaling policy name smkit may have given a variant (so a changed file can remove the others). */

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { objectExists, type ContainerArtifact } from './artifacts.js';
 import type { DeployClients } from './clients.js';
-import { SCALABLE_DIMENSION, scaleFromZeroAlarmName, variantResourceId, type DesiredEndpoint } from './desired.js';
+import { SCALABLE_DIMENSION, scaleFromZeroAlarmNames, variantResourceId, type DesiredEndpoint } from './desired.js';
 import { keepNeighbourModels, listOwned, modelPatterns, type OwnedNames } from './owned.js';
 import { call, describeOrUndefined } from './service-error.js';
 
@@ -143,7 +143,7 @@ export async function inspectEndpoint(clients: DeployClients, desired: DesiredEn
     ...(currentConfig?.variants ?? []).map((v) => v.name),
   ]);
   const leftovers = await findLeftovers(clients, desired, ep?.EndpointConfigName, currentConfig, variantNames);
-  const alarms = await describeAlarms(clients, [...desired.alarms.map((a) => a.AlarmName!), ...[...variantNames].map((v) => scaleFromZeroAlarmName(desired.name, v))]);
+  const alarms = await describeAlarms(clients, [...desired.alarms.map((a) => a.AlarmName!), ...[...variantNames].flatMap((v) => scaleFromZeroAlarmNames(desired.name, v))]);
   const { targets, policies } = ep ? await describeScaling(clients, [...variantNames].map((v) => variantResourceId(desired.name, v))) : { targets: new Map(), policies: new Map() };
   return {
     presentObjects,

@@ -224,6 +224,43 @@ test('an asynchronous variant that scales from zero: a backlog target, the step 
   assert.match(formatPlan(plan), /delete\s+alarm\s+iris-A-backlog-without-capacity/);
 });
 
+test('look-alike endpoints (fraud-v2/canary, fraud/v2-canary) that scale from zero get two alarms; the old shared name is deleted only when it watches this endpoint', () => {
+  const scaleFromZero = (endpoint: string, variant: string): DesiredEndpoint => {
+    const cfg = parseEndpointFile(
+      { endpoints: [{ name: endpoint, asyncInference: { outputPath: 's3://b/out/' }, variants: [{ name: variant, model: 'a', autoscaling: { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 } }] }] },
+      (p) => `/m/${p}`,
+      () => Buffer.alloc(0),
+    );
+    const artifact: ContainerArtifact = { source: '/m/a', bucket: 'b', key: 'k/model.tar.gz', uri: 's3://b/k/model.tar.gz', files: [] };
+    return desiredEndpoint(cfg.endpoints[0]!, { artifacts: new Map([['/m/a', artifact]]), role: ROLE, image: 'img:1' });
+  };
+  const alarmOf = (d: DesiredEndpoint): string => d.scaling[0]!.fromZero!.alarm.AlarmName!;
+  const plain = scaleFromZero('fraud-v2', 'canary');
+  const hyphenated = scaleFromZero('fraud', 'v2-canary');
+  assert.equal(alarmOf(plain), 'fraud-v2-canary-backlog-without-capacity', 'a variant without a hyphen keeps its alarm name');
+  assert.match(alarmOf(hyphenated), /^fraud-v2-canary-backlog-without-capacity-[0-9a-f]{10}$/);
+  assert.notEqual(alarmOf(hyphenated), alarmOf(plain));
+  assert.equal(alarmOf(scaleFromZero('fraud', 'v2-canary')), alarmOf(hyphenated), 'the same endpoint and variant, the same name');
+  assert.notEqual(alarmOf(scaleFromZero('fraud-v', '2-canary')), alarmOf(hyphenated));
+
+  // fraud was deployed before the hash: its alarm has the old name, which fraud-v2's can have too.
+  const legacy = 'fraud-v2-canary-backlog-without-capacity';
+  const state = (watching: string): CurrentState => ({
+    presentObjects: new Set(),
+    existingModels: new Set(),
+    configExists: true,
+    endpoint: { status: 'InService', configName: hyphenated.config.name },
+    alarms: new Map([[legacy, { AlarmName: legacy, Dimensions: [{ Name: 'EndpointName', Value: watching }] }]]),
+    targets: new Map(),
+    policies: new Map(),
+  });
+  const own = planEndpoint(hyphenated, [], state('fraud'));
+  assert.deepEqual(own.deleteAlarms, [legacy]);
+  assert.deepEqual(own.putScalingAlarms.map((a) => a.alarm.AlarmName), [alarmOf(hyphenated)]);
+  assert.match(formatPlan(own), /delete\s+alarm\s+fraud-v2-canary-backlog-without-capacity\s+\(the old name of fraud-v2-canary-backlog-without-capacity-[0-9a-f]{10}/);
+  assert.deepEqual(planEndpoint(hyphenated, [], state('fraud-v2')).deleteAlarms, [], "fraud-v2's alarm stays");
+});
+
 test('a serverless variant becomes ServerlessConfig instead of an instance type and count; progress lines say so', () => {
   const { d } = desired({ autoscaling: undefined, serverless: { memorySizeInMB: 2048, maxConcurrency: 8, provisionedConcurrency: 1 } });
   assert.deepEqual(d.config.input.ProductionVariants, [

@@ -2,7 +2,7 @@ import type { PutScalingPolicyCommandInput, ScalingPolicy } from '@aws-sdk/clien
 import type { MetricAlarm, PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { ArchiveFile, ContainerArtifact } from './artifacts.js';
-import { canonicalJson, scaleFromZeroAlarmName, smkitPolicyNames, type DesiredEndpoint, type DesiredModel, type DesiredScaling } from './desired.js';
+import { alarmWatches, canonicalJson, legacyScaleFromZeroAlarmName, scaleFromZeroAlarmName, scaleFromZeroAlarmNames, smkitPolicyNames, type DesiredEndpoint, type DesiredModel, type DesiredScaling } from './desired.js';
 import type { CurrentState } from './inspect.js';
 
 /** What happens to one resource. */
@@ -239,10 +239,15 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
   const wantedAlarms = new Set(desired.scaling.flatMap((s) => (s.fromZero ? [s.fromZero.alarm.AlarmName!] : [])));
   const deleteAlarms: string[] = [];
   for (const variant of variantsOf(desired, current)) {
-    const name = scaleFromZeroAlarmName(desired.name, variant);
-    if (!current.alarms.has(name) || wantedAlarms.has(name) || desired.alarms.some((a) => a.AlarmName === name)) continue;
-    deleteAlarms.push(name);
-    items.push({ kind: 'alarm', name, action: 'delete', detail: 'the variant no longer scales from zero' });
+    const legacy = legacyScaleFromZeroAlarmName(desired.name, variant);
+    for (const name of scaleFromZeroAlarmNames(desired.name, variant)) {
+      const have = current.alarms.get(name);
+      if (!have || wantedAlarms.has(name) || desired.alarms.some((a) => a.AlarmName === name)) continue;
+      // The old name is also a look-alike endpoint's name for its own alarm: only ours goes.
+      if (name === legacy && !alarmWatches(have, desired.name)) continue;
+      deleteAlarms.push(name);
+      items.push({ kind: 'alarm', name, action: 'delete', detail: name === legacy ? `the old name of ${scaleFromZeroAlarmName(desired.name, variant)}, which another endpoint's alarm can have` : 'the variant no longer scales from zero' });
+    }
   }
 
   const cleanup = { configs: [] as string[], models: [] as string[] };

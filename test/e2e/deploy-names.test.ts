@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, DescribeModelCommand } from '@aws-sdk/client-sagemaker';
 import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
@@ -16,6 +17,7 @@ import { FakeBackend } from '../helpers/fake-backend.js';
 import { until } from '../helpers/until.js';
 import { createDeployClients } from '../../src/deploy/clients.js';
 import { planDelete } from '../../src/deploy/delete.js';
+import { scaleFromZeroAlarmName } from '../../src/deploy/desired.js';
 import { parseEndpointFile } from '../../src/endpoint-file/schema.js';
 
 /** Two endpoint names of 58 characters that differ only in their last one. */
@@ -76,7 +78,7 @@ test('smkit deploy: long endpoint names keep their models and configs apart (two
   }
 });
 
-test('smkit deploy --delete keeps the models of an endpoint whose <endpoint>-<variant> reads the same (fraud-v2/canary beside fraud/v2-canary)', { timeout: 60_000 }, async () => {
+test('smkit deploy --delete keeps the models and the scale-from-zero alarm of an endpoint whose <endpoint>-<variant> reads the same (fraud-v2/canary beside fraud/v2-canary)', { timeout: 60_000 }, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-names-'));
   const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
   const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
@@ -97,9 +99,17 @@ test('smkit deploy --delete keeps the models of an endpoint whose <endpoint>-<va
       await until(`${d.endpoint} InService`, async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: d.endpoint }))).EndpointStatus === 'InService' ? true : undefined));
     }
     const file = parseEndpointFile({ endpoints: [{ name: 'fraud', variants: [{ name: 'v2-canary', model: 'm' }] }] }, (p) => p, () => Buffer.alloc(0));
+    // fraud-v2's scale-from-zero alarm has the name fraud's had before its name got a hash.
+    const alarm = (AlarmName: string, endpoint: string) =>
+      clients.cloudwatch.send(
+        new PutMetricAlarmCommand({ AlarmName, Namespace: 'AWS/SageMaker', MetricName: 'HasBacklogWithoutCapacity', Dimensions: [{ Name: 'EndpointName', Value: endpoint }], Statistic: 'Average', Period: 60, EvaluationPeriods: 2, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
+      );
+    await alarm('fraud-v2-canary-backlog-without-capacity', 'fraud-v2');
+    await alarm(scaleFromZeroAlarmName('fraud', 'v2-canary'), 'fraud');
     const plan = await planDelete(clients, file.endpoints[0]!);
     assert.deepEqual(plan.configs, ['fraud-2222222222']);
     assert.deepEqual(plan.models, ['fraud-v2-canary-bbbbbbbbbb']);
+    assert.deepEqual(plan.alarms, [scaleFromZeroAlarmName('fraud', 'v2-canary')]);
   } finally {
     clients.destroy();
     await sm.stop();
