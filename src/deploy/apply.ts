@@ -13,6 +13,8 @@ import {
   DeleteEndpointCommand,
   DeleteEndpointConfigCommand,
   DeleteModelCommand,
+  DescribeEndpointCommand,
+  DescribeEndpointConfigCommand,
   UpdateEndpointCommand,
 } from '@aws-sdk/client-sagemaker';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -23,7 +25,8 @@ import { SCALABLE_DIMENSION, scalingPolicyName } from './desired.js';
 import { rolledBackReason } from './rollback-reason.js';
 import type { EndpointPlan } from './plan.js';
 import { waitForEndpoint, waitForEndpointDeleted, waitForEndpointSettled, type WaitOptions, type WaitOutcome } from './progress.js';
-import { call, isInProgress, isSageMakerNotFound, serviceError } from './service-error.js';
+import { configVariants } from './inspect.js';
+import { call, describeOrUndefined, isInProgress, isSageMakerNotFound, serviceError } from './service-error.js';
 
 /** Options of {@link applyPlan}. */
 export interface ApplyOptions {
@@ -117,13 +120,62 @@ async function deleteIgnoringMissing(step: string, fn: () => Promise<unknown>): 
 }
 
 /**
+ * The plan as it applies to an endpoint that another change (another deploy, someone's
+ * UpdateEndpoint) moved from `plan.previousConfig` to `serving` after it was planned: the update
+ * replaces `serving`, so that config and the models only it uses are the superseded ones too.
+ */
+async function replanFrom(clients: DeployClients, plan: EndpointPlan, serving: string, log: (line: string) => void): Promise<EndpointPlan> {
+  const d = plan.desired;
+  log(`${d.name} changed after it was planned: it serves ${serving}, not ${plan.previousConfig}, so the update replaces ${serving}`);
+  const config = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${serving}`, () => clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: serving })));
+  const keep = new Set([...d.models.map((m) => m.name), ...[...(d.config.input.ProductionVariants ?? []), ...(d.config.input.ShadowProductionVariants ?? [])].map((v) => v.ModelName)]);
+  const models = new Set(plan.cleanup.models);
+  for (const v of config ? configVariants(config) : []) if (!keep.has(v.modelName)) models.add(v.modelName);
+  return { ...plan, previousConfig: serving, cleanup: { configs: [...new Set([...plan.cleanup.configs, serving])], models: [...models] } };
+}
+
+/**
+ * Calls UpdateEndpoint once the endpoint is not changing (autoscaling can start changing it after
+ * it was planned, as the uploads and models take a while; another deploy can update it), and says
+ * which config it replaces: the one served when the call is made, not the one planned from. An
+ * endpoint that another change already moved to the desired config is left as it is. Returns the
+ * plan as applied.
+ */
+async function updateEndpoint(clients: DeployClients, plan: EndpointPlan, waitOpts: WaitOptions): Promise<EndpointPlan> {
+  const d = plan.desired;
+  const log = waitOpts.log;
+  const deadline = Date.now() + waitOpts.timeoutSeconds * 1000;
+  for (;;) {
+    const ep = await describeOrUndefined(`SageMaker DescribeEndpoint ${d.name}`, () => clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: d.name })));
+    if (!ep) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} was deleted after it was planned; run smkit deploy again`);
+    const serving = ep.EndpointConfigName ?? plan.previousConfig;
+    const settled = ep.EndpointStatus === 'InService' || ep.EndpointStatus === 'OutOfService';
+    if (settled && serving === d.config.name) {
+      log(`${d.name} changed after it was planned: it already serves ${d.config.name}, so it is not updated`);
+      return { ...plan, endpoint: 'unchanged', previousConfig: serving, cleanup: { configs: plan.cleanup.configs.filter((c) => c !== serving), models: plan.cleanup.models } };
+    }
+    try {
+      await clients.sagemaker.send(new UpdateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name, ...(d.deploymentConfig ? { DeploymentConfig: d.deploymentConfig } : {}) }));
+      const applied = settled && serving !== undefined && serving !== plan.previousConfig ? await replanFrom(clients, plan, serving, log) : plan;
+      log(`updating endpoint ${d.name}: ${applied.previousConfig} → ${d.config.name}`);
+      return applied;
+    } catch (err) {
+      if (!isInProgress(err) || Date.now() > deadline) throw serviceError(`SageMaker UpdateEndpoint ${d.name}`, err);
+      log(`${d.name} started changing after it was planned (autoscaling or another deploy?); updating once it settles`);
+      await waitForEndpointSettled(clients, d.name, { ...waitOpts, timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000) });
+    }
+  }
+}
+
+/**
  * Carries out a plan: uploads, models, endpoint config, alarms (before the endpoint, so the
  * update can watch them), the endpoint create or update (waiting with a progress line per step),
  * deletes the superseded config and models, then autoscaling (after: it needs the variant in
  * service). Throws `ERR_DEPLOY_FAILED` with the service's error when a step fails, and
  * `ERR_DEPLOY_ROLLED_BACK` when the update was rolled back.
  */
-export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts: ApplyOptions): Promise<void> {
+export async function applyPlan(clients: DeployClients, planned: EndpointPlan, opts: ApplyOptions): Promise<void> {
+  let plan = planned;
   const { log } = opts;
   const d = plan.desired;
   for (const u of plan.uploads) await whileInterruptible((signal) => uploadFile(clients.s3, u.bucket, u.file, log, opts.multipartThresholdBytes, signal));
@@ -152,20 +204,7 @@ export async function applyPlan(clients: DeployClients, plan: EndpointPlan, opts
     await call(`SageMaker CreateEndpoint ${d.name}`, () => clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name })));
     log(`creating endpoint ${d.name} with ${d.config.name}`);
   } else if (plan.endpoint === 'update') {
-    const deadline = Date.now() + opts.timeoutSeconds * 1000;
-    for (;;) {
-      try {
-        await clients.sagemaker.send(new UpdateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name, ...(d.deploymentConfig ? { DeploymentConfig: d.deploymentConfig } : {}) }));
-        break;
-      } catch (err) {
-        // Autoscaling can start changing the endpoint after it was planned (the uploads and models
-        // above take a while): wait for that to finish and update then, as an operator would.
-        if (!isInProgress(err) || Date.now() > deadline) throw serviceError(`SageMaker UpdateEndpoint ${d.name}`, err);
-        log(`${d.name} started changing after it was planned (autoscaling?); updating once it settles`);
-        await waitForEndpointSettled(clients, d.name, { ...waitOpts, timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000) });
-      }
-    }
-    log(`updating endpoint ${d.name}: ${plan.previousConfig} → ${d.config.name}`);
+    plan = await updateEndpoint(clients, plan, waitOpts);
   }
   if (plan.endpoint !== 'unchanged') {
     const outcome = plan.endpoint === 'update' ? await followUpdate(clients, plan, waitOpts, opts.awsCliOptions ?? '') : await waitForEndpoint(clients, d.name, d.config.name, waitOpts);
