@@ -96,6 +96,50 @@ async function rollingBackUpdate(endpoint: string): Promise<{ deploymentConfig: 
   return { deploymentConfig, greenAnswer };
 }
 
+/** Deletes an endpoint and waits until it is gone (its containers stopped). */
+async function deleteAndWait(name: string): Promise<void> {
+  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: name }));
+  await until(`${name} deleted`, async () => {
+    try {
+      await describe(name);
+      return undefined;
+    } catch (err) {
+      return (err as Error).name === 'ValidationException' ? true : undefined;
+    }
+  }, POLL);
+}
+
+test('while an endpoint is Creating, PendingDeploymentSummary shows its config and variants Creating; once InService it is gone', async () => {
+  // /ping answers 503 until released: the endpoint stays Creating while it is described.
+  backend.readyAfterMs = 60_000;
+  let d: DescribeEndpointCommandOutput;
+  try {
+    await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'gr-creating', EndpointConfigName: 'gr-blue' }));
+    d = await describe('gr-creating');
+  } finally {
+    backend.readyAfterMs = undefined;
+    await deleteAndWait('gr-creating');
+  }
+  assert.equal(d.EndpointStatus, 'Creating');
+  assert.equal(d.PendingDeploymentSummary?.EndpointConfigName, 'gr-blue');
+  assert.deepEqual(d.PendingDeploymentSummary?.StartTime, d.CreationTime);
+  assert.deepEqual(
+    d.PendingDeploymentSummary?.ProductionVariants?.map((v) => [v.VariantName, v.InstanceType, v.CurrentInstanceCount, v.DesiredInstanceCount, v.VariantStatus?.[0]?.Status]),
+    [['AllTraffic', 'ml.m5.large', 0, 1, 'Creating']],
+  );
+  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'gr-created', EndpointConfigName: 'gr-blue' }));
+  try {
+    const done = await until('InService', async () => {
+      const out = await describe('gr-created');
+      return out.EndpointStatus === 'InService' ? out : undefined;
+    }, POLL);
+    assert.equal(done.PendingDeploymentSummary, undefined);
+  } finally {
+    // The tests below pick the running container of a model: none of these may be left.
+    await deleteAndWait('gr-created');
+  }
+});
+
 test('an UpdateEndpoint that rolls back stays Updating until it is InService on the old config; FailureReason says why, LastDeploymentConfig is the update\'s', async () => {
   const { deploymentConfig, greenAnswer } = await rollingBackUpdate('gr-rollback');
   // The held invocation keeps the new fleet draining, so the rollback is seen while it runs.

@@ -277,6 +277,20 @@ export class EndpointLifecycle {
       };
     }
     const p = e.pending;
+    if (!p && e.status === 'Creating' && config) {
+      // "Only returned when the endpoint is creating or updating with a new endpoint configuration" (DescribeEndpoint).
+      const planned = (v: ProductionVariant): Output => ({
+        ...this.describePlanned(v, undefined, e.createdAt),
+        ...(v.InstanceType ? { InstanceType: v.InstanceType } : {}),
+        VariantStatus: [{ Status: 'Creating', StatusMessage: 'Starting the fleet.', StartTime: epochSeconds(e.createdAt) }],
+      });
+      out.PendingDeploymentSummary = {
+        EndpointConfigName: e.configName,
+        StartTime: epochSeconds(e.createdAt),
+        ProductionVariants: config.productionVariants.map(planned),
+        ...(config.shadowProductionVariants ? { ShadowProductionVariants: config.shadowProductionVariants.map(planned) } : {}),
+      };
+    }
     if (p) {
       const pendingConfig = p.deployment?.config ?? this.store.endpointConfigs.get(p.configName);
       const status = { Status: p.variantStatus, StatusMessage: p.statusMessage, StartTime: p.statusSince };
