@@ -215,14 +215,16 @@ test('deploy settings: errors name the offending key', () => {
   bad(routing({ type: 'CANARY', canarySize: { type: 'CAPACITY_PERCENT', value: 60 }, waitIntervalInSeconds: 5 }), /trafficRoutingConfiguration\.canarySize\.value: must be a CAPACITY_PERCENT from 1 to 50 \(got 60\)/);
   bad(routing({ type: 'LINEAR', linearStepSize: { type: 'CAPACITY_PERCENT', value: 5 }, waitIntervalInSeconds: 5 }), /linearStepSize\.value: must be a CAPACITY_PERCENT from 10 to 50 \(got 5\)/);
   bad(routing({ type: 'LINEAR', linearStepSize: { type: 'CAPACITY_PERCENT', value: 100 }, waitIntervalInSeconds: 5 }), /linearStepSize\.value: must be a CAPACITY_PERCENT from 10 to 50/);
-  const rolling = (maximumBatchSize: unknown): unknown => ep({ deploymentConfig: { rollingUpdatePolicy: { maximumBatchSize, waitIntervalInSeconds: 60 } } });
+  // Rolling deployments exclude multi-variant endpoints (deployment-guardrails-exclusions.html).
+  const rolling = (maximumBatchSize: unknown): unknown => single({ deploymentConfig: { rollingUpdatePolicy: { maximumBatchSize, waitIntervalInSeconds: 60 } } }, {});
+  bad(ep({ deploymentConfig: { rollingUpdatePolicy: { maximumBatchSize: { type: 'INSTANCE_COUNT', value: 1 }, waitIntervalInSeconds: 60 } } }), /endpoints\[0\]\.deploymentConfig\.rollingUpdatePolicy: rolling updates do not work with more than one production variant .*this endpoint has 2.*use blueGreenUpdatePolicy/);
   bad(rolling({ type: 'CAPACITY_PERCENT', value: 100 }), /rollingUpdatePolicy\.maximumBatchSize\.value: must be a CAPACITY_PERCENT from 5 to 50 \(got 100\)/);
   bad(rolling({ type: 'CAPACITY_PERCENT', value: 4 }), /maximumBatchSize\.value: must be a CAPACITY_PERCENT from 5 to 50/);
   for (const ok of [routing({ type: 'CANARY', canarySize: { type: 'CAPACITY_PERCENT', value: 50 }, waitIntervalInSeconds: 5 }), routing({ type: 'LINEAR', linearStepSize: { type: 'CAPACITY_PERCENT', value: 10 }, waitIntervalInSeconds: 5 }), rolling({ type: 'CAPACITY_PERCENT', value: 5 }), rolling({ type: 'INSTANCE_COUNT', value: 3 })]) {
     assert.doesNotThrow(() => parseEndpointFile(ok, resolve, read));
   }
   // A rollback batch has no such range: 100% (or none) means a blue/green rollback.
-  assert.doesNotThrow(() => parseEndpointFile(ep({ deploymentConfig: { rollingUpdatePolicy: { maximumBatchSize: { type: 'CAPACITY_PERCENT', value: 25 }, waitIntervalInSeconds: 60, rollbackMaximumBatchSize: { type: 'CAPACITY_PERCENT', value: 100 } } } }), resolve, read));
+  assert.doesNotThrow(() => parseEndpointFile(single({ deploymentConfig: { rollingUpdatePolicy: { maximumBatchSize: { type: 'CAPACITY_PERCENT', value: 25 }, waitIntervalInSeconds: 60, rollbackMaximumBatchSize: { type: 'CAPACITY_PERCENT', value: 100 } } } }, {}), resolve, read));
   bad(ep({ deploymentConfig: { blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: 'ALL_AT_ONCE', waitIntervalInSeconds: 5 } }, rollingUpdatePolicy: {} } }), /not both/);
   bad(ep({ deploymentConfig: { autoRollbackConfiguration: { alarms: [] } } }), /1 to 10 alarms/);
   const alarm = { name: 'a', metric: 'Invocation5XXErrors', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1, variant: 'B' };

@@ -724,6 +724,9 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
   checkAsyncOnlyScaling(endpoint, where);
   if (v.deepPing !== undefined) endpoint.deepPing = parseDeepPing(v.deepPing, `${where}.deepPing`, resolve, readSample);
   if (v.deploymentConfig !== undefined) endpoint.deploymentConfig = parseDeploymentConfig(v.deploymentConfig, `${where}.deploymentConfig`);
+  if (endpoint.deploymentConfig?.rollingUpdatePolicy && variants.length > 1) {
+    fail(`${where}.deploymentConfig.rollingUpdatePolicy`, `rolling updates do not work with more than one production variant (an AWS deployment guardrails exclusion; this endpoint has ${variants.length}); use blueGreenUpdatePolicy`);
+  }
   if (v.alarms !== undefined) {
     if (!Array.isArray(v.alarms)) fail(`${where}.alarms`, 'must be a list of alarms');
     const variantNames = variants.map((pv) => pv.name).concat(endpoint.shadow ? [endpoint.shadow.name] : []);

@@ -140,6 +140,31 @@ test('while an endpoint is Creating, PendingDeploymentSummary shows its config a
   }
 });
 
+test('a rolling update to or from an endpoint with several production variants is a ValidationException; the endpoint keeps serving', async () => {
+  await aws.sagemaker.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'gr-two',
+      ProductionVariants: ['gr-blue', 'gr-green'].map((m, i) => ({ VariantName: `V${i + 1}`, ModelName: m, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const })),
+    }),
+  );
+  const rolling: DeploymentConfig = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 } };
+  for (const [endpoint, from, to] of [['gr-one-to-two', 'gr-blue', 'gr-two'], ['gr-two-to-one', 'gr-two', 'gr-green']] as const) {
+    await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: endpoint, EndpointConfigName: from }));
+    try {
+      await until('InService', async () => ((await describe(endpoint)).EndpointStatus === 'InService' ? true : undefined), POLL);
+      await assert.rejects(aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: endpoint, EndpointConfigName: to, DeploymentConfig: rolling })), (err: Error) => {
+        assert.equal(err.name, 'ValidationException');
+        assert.match(err.message, /^A rolling deployment \(RollingUpdatePolicy\) is not supported for endpoints with more than one production variant, and .* has 2 \(V1, V2\)\. Use a BlueGreenUpdatePolicy or no DeploymentConfig\.$/);
+        return true;
+      });
+      const d = await describe(endpoint);
+      assert.deepEqual([d.EndpointStatus, d.EndpointConfigName, d.PendingDeploymentSummary], ['InService', from, undefined]);
+    } finally {
+      await deleteAndWait(endpoint);
+    }
+  }
+});
+
 test('an UpdateEndpoint that rolls back stays Updating until it is InService on the old config; FailureReason says why, LastDeploymentConfig is the update\'s', async () => {
   const { deploymentConfig, greenAnswer } = await rollingBackUpdate('gr-rollback');
   // The held invocation keeps the new fleet draining, so the rollback is seen while it runs.

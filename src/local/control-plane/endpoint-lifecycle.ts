@@ -49,6 +49,20 @@ function checkServerlessUpdate(arn: string, from: readonly ProductionVariant[], 
   }
 }
 
+/**
+ * Refuses a rolling deployment of an endpoint with several production variants, before or after
+ * the update: rolling deployments exclude "multi-variant inference endpoints"
+ * (deployment-guardrails-exclusions.html).
+ */
+function checkRollingVariants(arn: string, from: readonly ProductionVariant[], to: EndpointConfigRecord, deploymentConfig: DeploymentConfig | undefined): void {
+  if (deploymentConfig?.RollingUpdatePolicy === undefined) return;
+  const [variants, where] = to.productionVariants.length > 1 ? [to.productionVariants, `endpoint configuration "${to.name}"`] : [from, `endpoint "${arn}"`];
+  if (variants.length <= 1) return;
+  throw validation(
+    `A rolling deployment (RollingUpdatePolicy) is not supported for endpoints with more than one production variant, and ${where} has ${variants.length} (${variants.map((v) => v.VariantName).join(', ')}). Use a BlueGreenUpdatePolicy or no DeploymentConfig.`,
+  );
+}
+
 /** `VariantStatus` message of a variant whose weight or capacity is changing. */
 function capacityChangeMessage(v: VariantState): string {
   const desired = v.serverlessConfig?.desired;
@@ -425,6 +439,7 @@ export class EndpointLifecycle {
     const deploymentConfig = (input.DeploymentConfig as DeploymentConfig | undefined) ?? (input.RetainDeploymentConfig === true ? e.lastDeploymentConfig : undefined);
     const blue = e.serving!;
     checkServerlessUpdate(e.arn, blue.config.productionVariants, config.productionVariants, config.name, deploymentConfig);
+    checkRollingVariants(e.arn, blue.config.productionVariants, config, deploymentConfig);
     // Keep the serving variants' weights and instance counts when asked to (RetainAllVariantProperties).
     const weights = new Map<string, number>();
     const counts = new Map<string, number>();
