@@ -262,7 +262,7 @@ test('rolling update: the new fleet grows and the old one shrinks batch by batch
   await call('DeleteEndpoint', { EndpointName: 'ep-roll' });
 });
 
-test('linear update: the old fleet shrinks after each bake and a rollback restores it; no invocation fails', async () => {
+test('linear update: the old fleet stays whole until the end (a step deactivates part of it) and a rollback moves traffic back to it; no invocation fails', async () => {
   await call('CreateEndpoint', { EndpointName: 'ep-lin', EndpointConfigName: 'cfg-a3' });
   await until('InService', async () => ((await status('ep-lin')) === 'InService' ? true : undefined), POLL);
   const load = traffic('ep-lin');
@@ -283,13 +283,19 @@ test('linear update: the old fleet shrinks after each bake and a rollback restor
     const s = await blueSize();
     return /Baking .*step 2 of 3/.test(s.step ?? '') ? s : undefined;
   }, POLL);
-  assert.equal(second.blue, 2, 'a step of the old fleet retired after the first bake');
-  alarms.states.set('lin-alarm', 'ALARM');
-  await until('rolled back', async () => {
-    const d = await call('DescribeEndpoint', { EndpointName: 'ep-lin' });
-    return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? true : undefined;
-  }, POLL);
-  alarms.states.delete('lin-alarm');
+  assert.equal(second.blue, 3, 'blue/green keeps the old fleet until the update ends');
+  // No instance can start any more: the rollback has nothing to start again.
+  backend.failStarts = true;
+  try {
+    alarms.states.set('lin-alarm', 'ALARM');
+    await until('rolled back', async () => {
+      const d = await call('DescribeEndpoint', { EndpointName: 'ep-lin' });
+      return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? true : undefined;
+    }, POLL);
+  } finally {
+    backend.failStarts = false;
+    alarms.states.delete('lin-alarm');
+  }
   await load.stop();
   assert.deepEqual(load.failures, []);
   assert.deepEqual(await blueSize(), { blue: 3 });

@@ -524,10 +524,11 @@ export class EndpointLifecycle {
     const alarms = (deploymentConfig?.AutoRollbackConfiguration?.Alarms ?? []).map((a) => a.AlarmName).filter((n): n is string => typeof n === 'string');
     const deadline = plan.maximumExecutionSeconds === undefined ? undefined : Date.now() + plan.maximumExecutionSeconds * 1000;
     const blue = e.serving!;
+    // A rolling update terminates a batch of the old fleet after each bake (RollingUpdatePolicy's
+    // MaximumBatchSize). Blue/green keeps it until the end, linear too: a step only deactivates
+    // part of it (BlueGreenUpdatePolicy: "creates a new fleet ... while maintaining the old fleet",
+    // terminated after TerminationWaitInSeconds), so a blue/green rollback only moves traffic back.
     const rolling = plan.type === 'ROLLING';
-    // Rolling and linear updates retire a step's worth of the old fleet after each bake (the
-    // deployment guardrails' behaviour); all at once and canary keep it whole until the end.
-    const shrinkBlue = rolling || plan.type === 'LINEAR';
     // A rolling update starts with its first batch and grows; blue shrinks batch by batch behind it.
     const fullCounts = new Map(config.productionVariants.map((v) => [v.VariantName, retained.counts.get(v.VariantName) ?? v.InitialInstanceCount ?? 1] as const));
     const share = (n: number, fraction: number): number => Math.min(n, Math.max(1, Math.ceil(n * fraction - 1e-9)));
@@ -564,10 +565,10 @@ export class EndpointLifecycle {
         this.say(`endpoint ${e.name}: ${Math.round(greenShare * 100)}% of traffic on ${config.name}`);
         this.setPending(e, 'Baking', `Baking for ${step.bakeSeconds} s with ${Math.round(greenShare * 100)}% of traffic on the new fleet (step ${i + 1} of ${plan.steps.length}).`);
         await this.bake(step.bakeSeconds, alarms, deadline, signal, config.name);
-        if (shrinkBlue && i < plan.steps.length - 1) {
+        if (rolling && i < plan.steps.length - 1) {
           // Retire as much of the old fleet as the new one took over, keeping traffic proportional to capacity.
           await Promise.all(blue.variants.map((v) => v.fleet.scaleTo(share(blueCounts.get(v)!, 1 - step.greenShare))));
-          if (rolling) e.pending!.greenShare = capacityShare(g);
+          e.pending!.greenShare = capacityShare(g);
         }
       }
       if (plan.terminationWaitSeconds > 0) {
@@ -593,14 +594,14 @@ export class EndpointLifecycle {
       // RollingBack only to an UpdateEndpointWeightsAndCapacities change being undone.
       e.lastModified = new Date();
       this.say(`endpoint ${e.name}: rolling back: ${reason}`);
-      if (shrinkBlue) {
+      if (rolling) {
         // Bring the old fleet back to its size before it takes all traffic again.
         this.setPending(e, 'Deleting', 'Rolling back: restoring the previous fleet.');
         try {
           await Promise.all(blue.variants.map((v) => v.fleet.scaleTo(blueCounts.get(v)!)));
         } catch (restoreErr) {
           this.ctx.log?.('warn', 'restoring the previous fleet failed', { endpoint: e.name, error: (restoreErr as Error).message });
-          if (rolling && green && e.pending && !signal.aborted) {
+          if (green && e.pending && !signal.aborted) {
             // "Both the rolling deployment and auto-rollback failed. Your endpoint is in service with
             // a mix of the old and new endpoint configurations" (EndpointStatus, API reference): both
             // fleets keep serving, each by its capacity, until the endpoint is deleted.
