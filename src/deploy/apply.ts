@@ -168,6 +168,25 @@ async function updateEndpoint(clients: DeployClients, plan: EndpointPlan, waitOp
 }
 
 /**
+ * Leaves out the leftovers that an update started since they were found uses (another deploy
+ * may have created that config and be updating the endpoint to it): a config must not be deleted
+ * while an update uses it (UpdateEndpoint, API reference).
+ */
+async function notInUse(clients: DeployClients, name: string, leftovers: EndpointPlan['leftovers'], log: (line: string) => void): Promise<EndpointPlan['leftovers']> {
+  if (leftovers.configs.length === 0 && leftovers.models.length === 0) return leftovers;
+  const ep = await describeOrUndefined(`SageMaker DescribeEndpoint ${name}`, () => clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name })));
+  const used = [ep?.EndpointConfigName, ep?.PendingDeploymentSummary?.EndpointConfigName].filter((c): c is string => c !== undefined);
+  const usedModels = new Set<string>();
+  for (const c of used) {
+    const config = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${c}`, () => clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: c })));
+    for (const v of config ? configVariants(config) : []) usedModels.add(v.modelName);
+  }
+  const kept = [...leftovers.configs.filter((c) => used.includes(c)), ...leftovers.models.filter((m) => usedModels.has(m))];
+  if (kept.length > 0) log(`kept ${kept.join(', ')}: ${name} started using them after it was planned (another deploy?)`);
+  return { configs: leftovers.configs.filter((c) => !used.includes(c)), models: leftovers.models.filter((m) => !usedModels.has(m)) };
+}
+
+/**
  * Carries out a plan: uploads, models, endpoint config, alarms (before the endpoint, so the
  * update can watch them), the endpoint create or update (waiting with a progress line per step),
  * deletes the superseded config and models, then autoscaling (after: it needs the variant in
@@ -220,7 +239,8 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
   }
   // Right after the update, before autoscaling: a later step that fails would leave them behind
   // (a later run finds them again only when smkit named them).
-  for (const [what, names] of [['superseded', plan.cleanup], ['leftover', plan.leftovers]] as const) {
+  const leftovers = await notInUse(clients, d.name, plan.leftovers, log);
+  for (const [what, names] of [['superseded', plan.cleanup], ['leftover', leftovers]] as const) {
     for (const c of names.configs) {
       if (await deleteIgnoringMissing(`SageMaker DeleteEndpointConfig ${c}`, () => clients.sagemaker.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c })))) log(`deleted ${what} endpoint config ${c}`);
     }

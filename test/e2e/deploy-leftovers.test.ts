@@ -88,3 +88,39 @@ test('the next deploy deletes the config and model a rolled-back update left, an
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a leftover that an update started after the plan uses (another deploy) is kept', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-leftovers-'));
+  await writeFile(path.join(dir, 'weights.bin'), 'w');
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
+  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  try {
+    const send = clients.sagemaker;
+    for (const [c, m] of [['ep-aaaaaaaaaa', 'ep-AllTraffic-aaaaaaaaaa'], ['ep-bbbbbbbbbb', 'ep-AllTraffic-bbbbbbbbbb']] as const) {
+      await send.send(new CreateModelCommand({ ModelName: m, ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: c, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: m, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    }
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'ep-aaaaaaaaaa' }));
+    const describe = () => send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }));
+    await until('ep InService', async () => ((await describe()).EndpointStatus === 'InService' ? true : undefined));
+    // The plan found ep-bbbbbbbbbb unused; since then another deploy started updating ep to it (a long bake).
+    await send.send(
+      new UpdateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'ep-bbbbbbbbbb', DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 600 } } } }),
+    );
+    const desired: DesiredEndpoint = { name: 'ep', models: [], config: { name: 'ep-aaaaaaaaaa', input: {} as never }, alarms: [], scaling: [] };
+    const plan = {
+      ...planEndpoint(desired, [], { presentObjects: new Set(), existingModels: new Set(), configExists: true, endpoint: { status: 'InService', configName: 'ep-aaaaaaaaaa' }, alarms: new Map(), targets: new Map(), policies: new Map() }),
+      leftovers: { configs: ['ep-bbbbbbbbbb'], models: ['ep-AllTraffic-bbbbbbbbbb'] },
+    };
+    const lines: string[] = [];
+    await applyPlan(clients, plan, { log: (l) => lines.push(l), pollSeconds: 0.05, timeoutSeconds: 60 });
+    assert.ok(lines.includes('kept ep-bbbbbbbbbb, ep-AllTraffic-bbbbbbbbbb: ep started using them after it was planned (another deploy?)'), lines.join('\n'));
+    assert.deepEqual((await send.send(new ListEndpointConfigsCommand({}))).EndpointConfigs?.map((c) => c.EndpointConfigName).sort(), ['ep-aaaaaaaaaa', 'ep-bbbbbbbbbb']);
+    assert.deepEqual((await send.send(new ListModelsCommand({}))).Models?.map((m) => m.ModelName).sort(), ['ep-AllTraffic-aaaaaaaaaa', 'ep-AllTraffic-bbbbbbbbbb']);
+    assert.equal((await describe()).PendingDeploymentSummary?.EndpointConfigName, 'ep-bbbbbbbbbb');
+  } finally {
+    clients.destroy();
+    await sm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
