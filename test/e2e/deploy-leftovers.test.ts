@@ -25,7 +25,7 @@ import { until } from '../helpers/until.js';
 import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
 import { createDeployClients } from '../../src/deploy/clients.js';
 import { applyPlan } from '../../src/deploy/apply.js';
-import type { DesiredEndpoint } from '../../src/deploy/desired.js';
+import { hashedName, type DesiredEndpoint } from '../../src/deploy/desired.js';
 import { inspectEndpoint } from '../../src/deploy/inspect.js';
 import { formatPlan, planEndpoint } from '../../src/deploy/plan.js';
 
@@ -122,5 +122,28 @@ test('a leftover that an update started after the plan uses (another deploy) is 
     clients.destroy();
     await sm.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('leftovers of a long endpoint name are found: their cut names hold only the start of it', { timeout: 60_000 }, async () => {
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), settings: { region: 'us-east-1', accountId: '000000000000' } });
+  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  try {
+    const name = 'recommendation-ranking-model-production-us-east-1-canary-1';
+    const [config, model] = [hashedName(name, 'bbbbbbbbbb'), hashedName(`${name}-AllTraffic`, 'bbbbbbbbbb')];
+    assert.ok(!config.includes(name) && !model.includes(name), `${config} and ${model} are cut`);
+    await clients.sagemaker.send(new CreateModelCommand({ ModelName: model, ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://b/m.tar.gz' } }));
+    await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: config, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: model, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    const desired: DesiredEndpoint = {
+      name,
+      models: [{ name: hashedName(`${name}-AllTraffic`, 'cccccccccc'), variant: 'AllTraffic', input: {} as never }],
+      config: { name: hashedName(name, 'cccccccccc'), input: { EndpointConfigName: hashedName(name, 'cccccccccc'), ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: hashedName(`${name}-AllTraffic`, 'cccccccccc') }] } },
+      alarms: [],
+      scaling: [],
+    };
+    assert.deepEqual((await inspectEndpoint(clients, desired, [])).leftovers, { configs: [config], models: [model] });
+  } finally {
+    clients.destroy();
+    await sm.stop();
   }
 });
