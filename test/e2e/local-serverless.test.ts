@@ -3,7 +3,8 @@
 // cold-starts an instance and waits for its /ping; a warm instance serves the next; concurrent
 // invocations start more instances up to MaxConcurrency and the one beyond is throttled
 // (ThrottlingException); idle instances stop after SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS and the
-// next invocation cold-starts again. Requests are held in flight by a gate the test opens.
+// next invocation cold-starts again; payloads are held to serverless's 4 MB each way. Requests are
+// held in flight by a gate the test opens.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
-import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import type { Fleet } from '../../src/local/fleet/fleet.js';
 import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
@@ -108,4 +109,37 @@ test('cold start, warm reuse, throttling beyond MaxConcurrency, scale-in after i
   const again = await invoke('quick');
   assert.ok(!pids.includes(again), 'the next invocation cold-started a new instance');
   assert.equal(fleet().size, 1);
+});
+
+test('serverless payloads: a request over 4 MB is a ValidationError before any instance starts, an answer over 4 MB a ModelError; 4 MB each way pass', async () => {
+  const limit = 4 * 1024 * 1024;
+  const size = fleet().size;
+  await assert.rejects(
+    clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'gate', ContentType: 'text/plain', Body: Buffer.alloc(limit + 1, 'a') })),
+    (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, 'ValidationError');
+      assert.equal(err.$metadata?.httpStatusCode, 400);
+      assert.match(err.message, /^Request [0-9a-f-]{36} has oversize body\. Variant AllTraffic is serverless: a serverless invocation takes at most 4194304 bytes \(4 MB\), and this request has 4194305\./);
+      return true;
+    },
+  );
+  await assert.rejects(
+    clients.runtime.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'gate', ContentType: 'text/plain', Body: Buffer.alloc(limit + 1, 'a') })),
+    (err: Error) => err.name === 'ValidationError' && /has oversize body\./.test(err.message),
+  );
+  assert.ok(fleet().size <= size, 'the refused requests started no instance');
+  // The largest request is served (the handler answers its pid).
+  assert.equal(typeof (await invoke('a'.repeat(limit))), 'number');
+
+  const answer = await clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'gate', ContentType: 'text/plain', Body: Buffer.from(`big:${limit}`) }));
+  assert.equal(answer.Body?.length, limit, 'a 4 MB answer is returned whole');
+  await assert.rejects(
+    clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'gate', ContentType: 'text/plain', Body: Buffer.from(`big:${limit + 1}`) })),
+    (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, 'ModelError');
+      assert.equal(err.$metadata?.httpStatusCode, 424);
+      assert.match(err.message, /its answer is larger than 4194304 bytes/);
+      return true;
+    },
+  );
 });

@@ -9,6 +9,7 @@ import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoin
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import { Fleet, type FleetOptions } from '../fleet/fleet.js';
 import { ServerlessPool } from '../fleet/serverless-pool.js';
+import { MAX_SERVERLESS_PAYLOAD_BYTES } from './serverless/serverless-config.js';
 import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData, resolveModelDataSource } from '../fleet/model-data.js';
 import type { S3Objects } from '../s3/objects.js';
@@ -227,7 +228,14 @@ export async function startDeployment(
     const state: VariantState = {
       spec,
       fleet,
-      runtime: { name: spec.VariantName, weight, containers: [], instances: serverless ?? fleet, ...(model.inferenceExecutionMode === 'Direct' ? { direct: true } : {}) },
+      runtime: {
+        name: spec.VariantName,
+        weight,
+        containers: [],
+        instances: serverless ?? fleet,
+        ...(model.inferenceExecutionMode === 'Direct' ? { direct: true } : {}),
+        ...(serverless ? { maxPayloadBytes: MAX_SERVERLESS_PAYLOAD_BYTES } : {}),
+      },
       desiredWeight: weight,
       desiredInstanceCount: count,
       images: model.containers.filter((c) => c.Image !== undefined).map((c) => ({ SpecifiedImage: c.Image!, ResolvedImage: c.Image!, ResolutionTime: Date.now() / 1000 })),

@@ -46,6 +46,12 @@ export interface VariantRuntime {
   instances?: InstancePool;
   /** `InferenceExecutionConfig.Mode` `Direct`: each invocation runs the one container its `TargetContainerHostname` names. */
   direct?: boolean;
+  /**
+   * The most a request body and each container's answer may hold, below the real-time 6 MB (a
+   * serverless variant's 4 MB): a larger request is refused with {@link OversizeBodyError} before
+   * an instance is taken, a larger answer fails as any answer over its limit does. @defaultValue the real-time limits
+   */
+  maxPayloadBytes?: number;
 }
 
 /**
@@ -133,6 +139,19 @@ export interface AsyncInvocationInfo {
   inferenceId: string;
 }
 
+/** The request body is larger than its variant takes ({@link VariantRuntime.maxPayloadBytes}: a serverless variant's 4 MB). */
+export class OversizeBodyError extends Error {
+  constructor(readonly variant: string, readonly bytes: number, readonly maxBytes: number) {
+    super(`Variant ${variant} is serverless: a serverless invocation takes at most ${maxBytes} bytes (4 MB), and this request has ${bytes}. Send a smaller payload, or use an instance-based endpoint (6 MB) or an asynchronous one (1 GB from S3).`);
+    this.name = 'OversizeBodyError';
+  }
+}
+
+/** Refuses a request body over its variant's limit. */
+function checkBodySize(variant: VariantRuntime, req: InvokeEndpointRequest): void {
+  if (variant.maxPayloadBytes !== undefined && req.body.length > variant.maxPayloadBytes) throw new OversizeBodyError(variant.name, req.body.length, variant.maxPayloadBytes);
+}
+
 /** Options of {@link LocalEndpoint}. */
 export interface LocalEndpointOptions {
   shadow?: VariantRuntime;
@@ -186,9 +205,10 @@ export class LocalEndpoint {
 
   /**
    * Invokes the endpoint. Resolves with the answering variant's name and response; rejects with a
-   * `ContainerFailure` (from the chain) or {@link UnknownVariantError}. `timeoutMs` (each
+   * `ContainerFailure` (from the chain), {@link UnknownVariantError} or {@link OversizeBodyError}. `timeoutMs` (each
    * container's limit) replaces the endpoint's for this invocation (asynchronous invocations may run 15 minutes);
-   * `maxAnswerBytes`, the most each container may answer, is the real-time response limit unless given.
+   * `maxAnswerBytes`, the most each container may answer, is the real-time response limit unless given
+   * (never more than the variant's `maxPayloadBytes`).
    * With a `budget` (the front door's `SMKIT_LOCAL_BODY_MEMORY_MB`), the containers' answers, the
    * shadow variant's included, take from it as they arrive (an answer that does not fit rejects with
    * `AnswerOverBudgetError`, a shadow's fails only the shadow copy); the caller gives back the
@@ -200,6 +220,8 @@ export class LocalEndpoint {
   async invoke(req: InvokeEndpointRequest, timeoutMs = this.timeoutMs, maxAnswerBytes = MAX_REALTIME_ANSWER_BYTES, budget?: BodyBudget, asyncInvocation?: AsyncInvocationInfo): Promise<{ variant: string; response: InvokeEndpointResponse }> {
     const place = this.sessionPlace(req.sessionId);
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
+    checkBodySize(variant, req);
+    if (variant.maxPayloadBytes !== undefined) maxAnswerBytes = Math.min(maxAnswerBytes, variant.maxPayloadBytes);
     const at = new Date();
     const started = performance.now();
     // A serverless cold start counts in OverheadLatency, as CloudWatch reports it for serverless endpoints.
@@ -238,6 +260,7 @@ export class LocalEndpoint {
     const variant = place ? this.route(place.variant) : this.route(req.targetVariant);
     // A serverless variant with no instance running yet has no chain to look at (and is never a pipeline).
     if (variant.containers.length > 1 && !variant.direct) throw new PipelineStreamingError(variant.name, variant.containers.length);
+    checkBodySize(variant, req);
     const at = new Date();
     const started = performance.now();
     const instance = await lease(variant, place?.instance);

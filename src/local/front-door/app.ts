@@ -3,7 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { awsJsonVersionOf, contentTypeFor, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES } from '../../aws/protocols/aws-json.js';
 import type { AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
-import { TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
+import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
 import { AnswerOverBudgetError } from '../endpoint/read-answer.js';
 import { PipelineStreamingError, StreamTimeoutError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
@@ -33,7 +33,7 @@ export const MAX_INVOKE_BODY_BYTES = 6_291_456;
 export interface RoutableEndpoint {
   /**
    * Resolves with the answering variant and response; rejects with `ContainerFailure`,
-   * `UnknownVariantError`, `TargetModelError`, or `AnswerOverBudgetError` when an answer does not
+   * `UnknownVariantError`, `TargetModelError`, `OversizeBodyError` (a serverless variant's 4 MB), or `AnswerOverBudgetError` when an answer does not
    * fit in `budget`, from which the answers take their bytes as they arrive (the front door gives
    * back the response's once it is sent).
    */
@@ -300,6 +300,15 @@ function writable(res: Response, idleMs: number): Promise<void> {
   });
 }
 
+/**
+ * A request over a serverless variant's 4 MB: the service answers `ValidationError` (400) `Request
+ * <request id> has oversize body.` (as reported in aws/sagemaker-python-sdk#4271,
+ * https://github.com/aws/sagemaker-python-sdk/issues/4271); smkit adds the limit and what to do.
+ */
+function oversizeBody(res: Response, err: OversizeBodyError): RuntimeApiError {
+  return new RuntimeApiError('ValidationError', 400, `Request ${String(res.getHeader('x-amzn-RequestId'))} has oversize body. ${err.message}`);
+}
+
 function sendError(res: Response, err: RuntimeApiError): void {
   res.status(err.status).setHeader('x-amzn-ErrorType', err.type);
   res.setHeader('Content-Type', 'application/json');
@@ -429,6 +438,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
         if (err instanceof AnswerOverBudgetError) {
           // An answer that does not fit is not read further (and a retry may pass).
@@ -467,6 +477,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (callerGone.signal.aborted) return;
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
         const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
         if (unavailable) return fail(unavailable);

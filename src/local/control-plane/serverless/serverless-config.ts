@@ -2,6 +2,14 @@ import type { ProductionVariant } from '../../../aws/shapes/sagemaker.js';
 import { validationException as validation } from '../../../aws/service.js';
 import type { ModelRecord } from '../store.js';
 
+/**
+ * The most a serverless invocation's request and response payloads may hold: "The maximum request
+ * and response payload size for serverless invocations is 4 MB"
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html), in the
+ * binary megabytes of the real-time 6 MB (6291456 bytes).
+ */
+export const MAX_SERVERLESS_PAYLOAD_BYTES = 4 * 1024 * 1024;
+
 /** What `CreateEndpointConfig` asks for, as far as serverless variants are concerned. */
 export interface ServerlessConfigInput {
   production: readonly ProductionVariant[];
