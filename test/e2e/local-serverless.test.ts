@@ -1,6 +1,6 @@
 // Serverless endpoints in the local SageMaker, end to end with the real SDK clients and real
 // `smkit serve` children: the endpoint is InService with nothing running; the first invocation
-// cold-starts an instance and waits for its /ping; a warm instance serves the next; concurrent
+// cold-starts an instance and waits for its /ping (AWS's 3 minutes, whatever --startup-timeout says); a warm instance serves the next; concurrent
 // invocations start more instances up to MaxConcurrency and the one beyond is throttled
 // (ThrottlingException); idle instances stop after SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS and the
 // next invocation cold-starts again; payloads are held to serverless's 4 MB each way. Requests are
@@ -30,7 +30,8 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'smkit-serverless-e2e-'));
   gate = join(work, 'gate');
   await mkdir(gate);
-  local = await startLocalSageMaker({ port: 0, settings: { region: 'us-east-1', accountId: '111122223333', serverlessIdleSeconds: 3 }, startupTimeoutMs: 60_000 });
+  // A /ping deadline no container meets: serverless cold starts have AWS's fixed 3 minutes instead.
+  local = await startLocalSageMaker({ port: 0, settings: { region: 'us-east-1', accountId: '111122223333', serverlessIdleSeconds: 3 }, startupTimeoutMs: 1 });
   // No SDK retries of InvokeEndpoint: the throttled request shows as it is answered.
   clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
   await clients.sagemaker.send(

@@ -9,7 +9,7 @@ import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoin
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import { Fleet, type FleetOptions } from '../fleet/fleet.js';
 import { ServerlessPool } from '../fleet/serverless-pool.js';
-import { MAX_SERVERLESS_PAYLOAD_BYTES } from './serverless/serverless-config.js';
+import { MAX_SERVERLESS_PAYLOAD_BYTES, SERVERLESS_STARTUP_TIMEOUT_MS } from './serverless/serverless-config.js';
 import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData, resolveModelDataSource } from '../fleet/model-data.js';
 import type { S3Objects } from '../s3/objects.js';
@@ -193,7 +193,7 @@ export async function startDeployment(
       });
     }
     const healthCheckSeconds = spec.ContainerStartupHealthCheckTimeoutInSeconds;
-    const startupTimeoutMs = healthCheckSeconds === undefined ? ctx.startupTimeoutMs : healthCheckSeconds * 1000;
+    const startupTimeoutMs = spec.ServerlessConfig ? SERVERLESS_STARTUP_TIMEOUT_MS : healthCheckSeconds === undefined ? ctx.startupTimeoutMs : healthCheckSeconds * 1000;
     const launch = instanceLauncher(
       {
         backend: ctx.backend,

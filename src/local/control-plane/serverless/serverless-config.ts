@@ -10,6 +10,14 @@ import type { ModelRecord } from '../store.js';
  */
 export const MAX_SERVERLESS_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
+/**
+ * How long a serverless cold start has for its container to answer `/ping`: "The model must
+ * download and the server must respond successfully to `/ping` within 3 minutes"
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html). AWS documents
+ * no way to change it, so neither `--startup-timeout` nor `ContainerStartupHealthCheckTimeoutInSeconds` does.
+ */
+export const SERVERLESS_STARTUP_TIMEOUT_MS = 180_000;
+
 /** What `CreateEndpointConfig` asks for, as far as serverless variants are concerned. */
 export interface ServerlessConfigInput {
   production: readonly ProductionVariant[];
