@@ -35,7 +35,9 @@ export interface LocalSageMakerSettings {
   readonly serverlessIdleSeconds?: number;
   /**
    * `SMKIT_LOCAL_BODY_MEMORY_MB`: the most memory the front door's request bodies, queued
-   * asynchronous bodies and real-time answers may take together (503 `ServiceUnavailable` beyond, which the AWS SDKs retry); at least
+   * asynchronous bodies, running asynchronous requests' inputs and answers, and real-time answers
+   * may take together (503 `ServiceUnavailable` beyond, which the AWS SDKs retry; a running
+   * asynchronous request that does not fit fails); at least
    * 12, one largest request and its answer. @defaultValue a quarter of the machine's memory, at least 12
    */
   readonly bodyMemoryMb?: number;

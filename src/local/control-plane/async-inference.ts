@@ -6,6 +6,8 @@ import { writeWhole } from '../../fs/write-whole.js';
 import type { AsyncInferenceConfig } from '../../aws/shapes/sagemaker.js';
 import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
+import { AnswerOverBudgetError } from '../endpoint/read-answer.js';
+import type { BodyBudget } from '../../server/body-budget.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 
 /**
@@ -48,6 +50,13 @@ export interface AsyncInvocationRequest {
    * was dropped with the queue (the front door gives its bytes back to `SMKIT_LOCAL_BODY_MEMORY_MB`).
    */
   release?: () => void;
+  /**
+   * The memory the front door's bodies share (`SMKIT_LOCAL_BODY_MEMORY_MB`): while the request
+   * runs, its input read from `InputLocation` and the containers' answers take from it as they
+   * arrive, until the result is written. One that does not fit is not read further and fails the
+   * invocation. @defaultValue unbounded
+   */
+  budget?: BodyBudget;
 }
 
 /** What `InvokeEndpointAsync` answers (202) once the request is queued. */
@@ -217,15 +226,35 @@ function localPath(location: string): string {
   return location.startsWith('file://') ? fileURLToPath(location) : location;
 }
 
-async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, location: string): Promise<Buffer> {
+function megabytes(bytes: number): string {
+  return `${+(bytes / (1024 * 1024)).toFixed(2)} MB`;
+}
+
+/** The failure's message for an input or answer that does not fit in `budget`, of which the invocation itself holds `own` bytes. */
+function overBudget(what: string, budget: BodyBudget, own: number): string {
+  return `${what} does not fit in the memory the local SageMaker holds request and response bodies in (SMKIT_LOCAL_BODY_MEMORY_MB: ${megabytes(budget.maxBytes)}, ${megabytes(budget.held - own)} of it held by other requests now), so it was not read further. Invoke again once fewer requests are running, or raise SMKIT_LOCAL_BODY_MEMORY_MB.`;
+}
+
+/**
+ * Reads at most `maxBytes` of `stream`, each chunk taken from `budget` as it arrives: a chunk over
+ * either stops the reading (the stream is destroyed), gives the bytes back and throws. On success
+ * the caller holds `body.length` bytes of the budget.
+ */
+async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, location: string, budget: BodyBudget | undefined): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of stream) {
-    total += chunk.length;
-    if (total > maxBytes) throw new Error(`InputLocation ${location} holds more than ${maxBytes} bytes, the most an asynchronous invocation takes.`);
-    chunks.push(Buffer.from(chunk));
+  try {
+    for await (const chunk of stream) {
+      if (total + chunk.length > maxBytes) throw new Error(`InputLocation ${location} holds more than ${maxBytes} bytes, the most an asynchronous invocation takes.`);
+      if (budget && !budget.take(chunk.length)) throw new Error(overBudget(`InputLocation ${location}`, budget, total));
+      total += chunk.length;
+      chunks.push(Buffer.from(chunk));
+    }
+  } catch (err) {
+    budget?.give(total);
+    throw err;
   }
-  return Buffer.concat(chunks);
+  return Buffer.concat(chunks, total);
 }
 
 /** What an asynchronous invocation needs of its surroundings. */
@@ -238,15 +267,17 @@ export interface AsyncInvocationContext {
    * Runs the invocation on the endpoint (routing, capture and metrics as for `InvokeEndpoint`, but an
    * answer without `Content-Length`, which fails here, is not captured, and the capture record
    * carries `inferenceId`, given or generated), each container within `timeoutMs` and answering at
-   * most `maxAnswerBytes`.
+   * most `maxAnswerBytes`; with a `budget`, the answers take from it as they arrive
+   * (`AnswerOverBudgetError` when one does not fit), and the caller gives back the resolved
+   * `response.body.length` bytes.
    */
-  invoke: (req: InvokeEndpointRequest, timeoutMs: number, maxAnswerBytes: number, inferenceId: string) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
+  invoke: (req: InvokeEndpointRequest, timeoutMs: number, maxAnswerBytes: number, inferenceId: string, budget?: BodyBudget) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
   log?: EndpointLog;
   /** @defaultValue Date.now */
   now?: () => number;
 }
 
-async function readInput(location: string, s3: () => S3Objects): Promise<Buffer> {
+async function readInput(location: string, s3: () => S3Objects, budget: BodyBudget | undefined): Promise<Buffer> {
   const s3Url = parseS3Location(location);
   if (!s3Url) throw new Error(`InputLocation ${location} is neither an s3:// URI nor an Amazon S3 https:// URL; the local SageMaker reads input from S3 (or take the payload inline as Body).`);
   let stream: AsyncIterable<Uint8Array>;
@@ -255,7 +286,7 @@ async function readInput(location: string, s3: () => S3Objects): Promise<Buffer>
   } catch (err) {
     throw new Error(`Reading InputLocation ${location} failed: ${(err as Error).message}`, { cause: err });
   }
-  return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location);
+  return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location, budget);
 }
 
 async function writeResult(location: string, body: Buffer, s3: () => S3Objects, contentType?: string): Promise<void> {
@@ -310,18 +341,23 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
     expire: () => fail(`Request expired: it waited in the queue of endpoint ${ctx.endpoint} for longer than its RequestTTLSeconds (${ttlSeconds} s) before an instance was free.`).finally(release),
     drop: release,
     run: async () => {
+      // Bytes of the budget this run took (the inline body's are the front door's, given back by `release`).
+      let taken = 0;
       try {
-        const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3);
+        const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3, req.budget);
+        if (req.budget && req.inputLocation !== undefined) taken += body.length;
         // An asynchronous answer goes to S3, not into a 6 MB response: it may be as large as the 1 GB payloads.
-        const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs, MAX_ASYNC_INPUT_BYTES, inferenceId);
+        const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs, MAX_ASYNC_INPUT_BYTES, inferenceId, req.budget);
+        if (req.budget) taken += response.body.length;
         // The service needs the answer's length: a chunked answer fails, in the service's words.
         if (response.unsizedBy !== undefined) throw new Error(`The response from container ${response.unsizedBy} did not specify the required Content-Length header`);
         // The object carries the container's Content-Type, as the service's do: the SageMaker Python
         // SDK's AsyncPredictor picks its deserializer by the output object's ContentType.
         await writeResult(outputLocation, response.body, ctx.s3, response.contentType);
       } catch (err) {
-        await fail((err as Error).message);
+        await fail(err instanceof AnswerOverBudgetError ? overBudget(`The response from container ${err.hostname}`, req.budget!, taken) : (err as Error).message);
       } finally {
+        req.budget?.give(taken);
         release();
       }
     },

@@ -581,7 +581,12 @@ test('InvokeEndpointAsync: a queued inline body holds its bytes of bodyMemoryByt
     stream: () => Promise.reject(new AsyncInferenceNotConfiguredError('a')),
     invokeAsync: (req: AsyncRequest) =>
       startAsyncInvocation(
-        { endpoint: 'a', config: { OutputConfig: { S3OutputPath: dir } }, queue, s3: () => assert.fail('no S3 here'), invoke: (r) => Promise.resolve({ variant: 'AllTraffic', response: { body: r.body, contentType: 'application/octet-stream' } }) },
+        { endpoint: 'a', config: { OutputConfig: { S3OutputPath: dir } }, queue, s3: () => assert.fail('no S3 here'), invoke: (r, _timeoutMs, _maxAnswerBytes, _inferenceId, budget) => {
+            // An answer takes its bytes from the budget as it arrives; the caller gives them back.
+            assert.ok(budget?.take(r.body.length) ?? true, 'the answer fits');
+            return Promise.resolve({ variant: 'AllTraffic', response: { body: r.body, contentType: 'application/octet-stream' } });
+          },
+        },
         req,
       ),
   };
