@@ -36,8 +36,8 @@ export interface LocalSageMakerSettings {
   /**
    * `SMKIT_LOCAL_BODY_MEMORY_MB`: the most memory the front door's request bodies, queued
    * asynchronous bodies, running asynchronous requests' inputs and answers, and real-time answers
-   * may take together (503 `ServiceUnavailable` beyond, which the AWS SDKs retry; a running
-   * asynchronous request that does not fit fails); at least
+   * may take together (503 `ServiceUnavailable` beyond, which the AWS SDKs retry; an asynchronous
+   * input waits in the queue for room, or fails when it can never fit, as does an answer that does not); at least
    * 12, one largest request and its answer. @defaultValue a quarter of the machine's memory, at least 12
    */
   readonly bodyMemoryMb?: number;

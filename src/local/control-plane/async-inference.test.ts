@@ -384,47 +384,72 @@ test('an endpoint deleted while a request reads its input fails that request wit
   assert.equal(written.has(accepted.outputLocation), false);
 });
 
-test('running asynchronous invocations take their S3 input and their answer from SMKIT_LOCAL_BODY_MEMORY_MB: one that does not fit is not read further and fails saying so; what fits runs and gives its bytes back', async () => {
+test('running asynchronous invocations take their S3 input and their answer from SMKIT_LOCAL_BODY_MEMORY_MB: an input larger than it, or an answer that does not fit, is not read further and fails saying so; an input that finds no room yet waits for it', async () => {
   const backend = new FakeBackend();
+  const logged: string[] = [];
   // 1 MB for all the bodies the front door holds.
-  const small = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, settings: { s3EndpointUrl: s3.url, bodyMemoryMb: 1 } });
+  const small = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, settings: { s3EndpointUrl: s3.url, bodyMemoryMb: 1 }, log: (_level, msg) => void logged.push(msg) });
   const smSmall = new SageMakerClient(localClientConfig(small.url, { requestTimeoutMs: 30_000 }));
   const runtimeSmall = new SageMakerRuntimeClient({ ...localClientConfig(small.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
   try {
-    await smSmall.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
-    await smSmall.send(
-      new CreateEndpointConfigCommand({
-        EndpointConfigName: 'c',
-        ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
-        AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/budget/', S3FailurePath: 's3://out/budget-failures' }, ClientConfig: { MaxConcurrentInvocationsPerInstance: 1 } },
-      }),
-    );
-    await smSmall.send(new CreateEndpointCommand({ EndpointName: 'budget', EndpointConfigName: 'c' }));
-    await until('budget InService', async () => (await smSmall.send(new DescribeEndpointCommand({ EndpointName: 'budget' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
-    const invokeWith = async (key: string, bytes: number) => {
+    const create = async (name: string, env: Record<string, string>) => {
+      await smSmall.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: env } }));
+      await smSmall.send(
+        new CreateEndpointConfigCommand({
+          EndpointConfigName: name,
+          ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+          AsyncInferenceConfig: { OutputConfig: { S3OutputPath: `s3://out/${name}/`, S3FailurePath: `s3://out/${name}-failures` }, ClientConfig: { MaxConcurrentInvocationsPerInstance: 2 } },
+        }),
+      );
+      await smSmall.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+      await until(`${name} InService`, async () => (await smSmall.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+    };
+    await create('budget', {});
+    // Its container holds each answer until the test releases it.
+    await create('budget-held', { FAKE_HOLD: 'true' });
+    const invokeWith = async (endpoint: string, key: string, bytes: number) => {
       await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: key, Body: Buffer.alloc(bytes, 'a') }));
-      return runtimeSmall.send(new InvokeEndpointAsyncCommand({ EndpointName: 'budget', InputLocation: `s3://in/${key}`, ContentType: 'text/plain' }));
+      return runtimeSmall.send(new InvokeEndpointAsyncCommand({ EndpointName: endpoint, InputLocation: `s3://in/${key}`, ContentType: 'text/plain' }));
     };
 
     // An input larger than the whole budget: read no further than the budget, the model never called.
-    const big = await invokeWith('budget/big', 1_500_000);
+    const big = await invokeWith('budget', 'budget/big', 1_500_000);
     assert.match(
       (await written(big.FailureLocation!)).toString(),
-      /^InputLocation s3:\/\/in\/budget\/big does not fit in the memory the local SageMaker holds request and response bodies in \(SMKIT_LOCAL_BODY_MEMORY_MB: 1 MB, 0 MB of it held by other requests now\), so it was not read further\. Invoke again once fewer requests are running, or raise SMKIT_LOCAL_BODY_MEMORY_MB\.$/,
+      /^InputLocation s3:\/\/in\/budget\/big holds more than the 1 MB SMKIT_LOCAL_BODY_MEMORY_MB lets the local SageMaker hold in request and response bodies, so it was not read further\. Raise SMKIT_LOCAL_BODY_MEMORY_MB: the input and its answer must fit in it together\.$/,
     );
     assert.equal(backend.invocations.length, 0, 'the model was not invoked');
 
     // An input that fits, whose answer (the fake echoes it) then does not.
-    const echoed = await invokeWith('budget/echoed', 600_000);
-    assert.match((await written(echoed.FailureLocation!)).toString(), /^The response from container primary does not fit in the memory .*SMKIT_LOCAL_BODY_MEMORY_MB: 1 MB, 0 MB of it held by other requests now\), so it was not read further\./);
+    const echoed = await invokeWith('budget', 'budget/echoed', 600_000);
+    assert.match(
+      (await written(echoed.FailureLocation!)).toString(),
+      /^The response from container primary does not fit in the memory the local SageMaker holds request and response bodies in \(SMKIT_LOCAL_BODY_MEMORY_MB: 1 MB, 0 MB of it held by other requests now\), so it was not read further\. Invoke again once fewer requests are running, or raise SMKIT_LOCAL_BODY_MEMORY_MB\.$/,
+    );
     assert.equal(await exists(echoed.OutputLocation!), false);
 
     // Input and answer fit, one after the other: each run gave its bytes back, or the second would not fit.
     for (const key of ['budget/fits-1', 'budget/fits-2']) {
-      const out = await invokeWith(key, 400_000);
+      const out = await invokeWith('budget', key, 400_000);
       assert.equal((JSON.parse((await written(out.OutputLocation!)).toString()) as { got: string }).got.length, 400_000, key);
     }
+
+    // A running request holds 700 KB of input: the next one's 400 KB find no room, so it waits in
+    // the queue (a free slot notwithstanding) instead of failing, and runs once the first is done.
+    const sent = backend.invocations.length;
+    const first = await invokeWith('budget-held', 'budget/first', 700_000);
+    await until('the first request at the model', () => backend.invocations.length === sent + 1);
+    const second = await invokeWith('budget-held', 'budget/second', 400_000);
+    await until('the second request to wait for memory', () => logged.includes('asynchronous invocation waits for memory'));
+    assert.equal(backend.invocations.length, sent + 1, 'the waiting request was not sent to the model');
+    backend.release();
+    // The first's echoed answer does not fit beside its input; its failure frees both.
+    assert.match((await written(first.FailureLocation!)).toString(), /^The response from container primary does not fit/);
+    await until('the second request at the model', () => backend.invocations.length === sent + 2);
+    backend.release();
+    assert.equal((JSON.parse((await written(second.OutputLocation!)).toString()) as { got: string }).got.length, 400_000);
   } finally {
+    backend.release();
     smSmall.destroy();
     runtimeSmall.destroy();
     await small.stop();

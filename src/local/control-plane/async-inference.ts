@@ -53,7 +53,8 @@ export interface AsyncInvocationRequest {
   /**
    * The memory the front door's bodies share (`SMKIT_LOCAL_BODY_MEMORY_MB`): while the request
    * runs, its input read from `InputLocation` and the containers' answers take from it as they
-   * arrive, until the result is written. One that does not fit is not read further and fails the
+   * arrive, until the result is written. None is read past what fits: an input with no room yet
+   * waits in the queue, one larger than the whole budget and an answer that does not fit fail the
    * invocation. @defaultValue unbounded
    */
   budget?: BodyBudget;
@@ -90,11 +91,19 @@ export class AsyncOutputOutsideFolderError extends Error {
   }
 }
 
+/** What {@link QueuedInvocation.run} resolves with when the request could not start yet and goes back to the head of the queue. */
+export const NOT_YET = 'not-yet';
+
 /** One request in an {@link AsyncInvocationQueue}. */
 export interface QueuedInvocation {
   /** Epoch ms after which the request is expired instead of run (its `RequestTTLSeconds`). */
   expiresAt: number;
-  run(): Promise<void>;
+  /**
+   * Runs the request; resolves with {@link NOT_YET} when it could not start for now (no memory
+   * for its input): it is put back at the head of the queue and tried again when another request
+   * ends or at the next wake.
+   */
+  run(): Promise<void | typeof NOT_YET>;
   expire(): Promise<void>;
   /** Called instead of either when the queue is closed while the request waits. */
   drop?(): void;
@@ -108,7 +117,8 @@ export const ASYNC_QUEUE_WAKE_MS = 250;
  * (`MaxConcurrentInvocationsPerInstance` × the instances in service). While requests wait, every
  * `wakeMs` the queue expires those past their TTL (they leave the queue and the backlog then, even
  * while every slot is busy with long invocations) and starts the others once capacity is there, as
- * after a scale-out from zero instances, or while the only instance is being replaced.
+ * after a scale-out from zero instances, or while the only instance is being replaced. A request
+ * whose run finds no room for its input yet ({@link NOT_YET}) goes back to the head of the queue.
  */
 export class AsyncInvocationQueue {
   readonly #waiting: Array<QueuedInvocation & { queuedAt: number }> = [];
@@ -157,12 +167,17 @@ export class AsyncInvocationQueue {
     while (!this.#closed && this.#running < this.slots() && this.#waiting.length > 0) {
       const job = this.#waiting.shift()!;
       this.#running++;
-      const task = this.now() > job.expiresAt ? job.expire() : job.run();
+      const task: Promise<void | typeof NOT_YET> = this.now() > job.expiresAt ? job.expire() : job.run();
       void task
         .catch(() => undefined)
-        .finally(() => {
+        .then((outcome) => {
           this.#running--;
-          this.#pump();
+          if (outcome !== NOT_YET) return this.#pump();
+          // Tried again when another request ends (which may free what it lacked) or at the next
+          // wake; pumping now would retry it at once, over and over.
+          if (this.#closed) return job.drop?.();
+          this.#waiting.unshift(job);
+          this.#watch();
         });
     }
     this.#watch();
@@ -230,15 +245,24 @@ function megabytes(bytes: number): string {
   return `${+(bytes / (1024 * 1024)).toFixed(2)} MB`;
 }
 
-/** The failure's message for an input or answer that does not fit in `budget`, of which the invocation itself holds `own` bytes. */
+/** The failure's message for an answer that does not fit in `budget`, of which the invocation itself holds `own` bytes. */
 function overBudget(what: string, budget: BodyBudget, own: number): string {
   return `${what} does not fit in the memory the local SageMaker holds request and response bodies in (SMKIT_LOCAL_BODY_MEMORY_MB: ${megabytes(budget.maxBytes)}, ${megabytes(budget.held - own)} of it held by other requests now), so it was not read further. Invoke again once fewer requests are running, or raise SMKIT_LOCAL_BODY_MEMORY_MB.`;
 }
 
+/** An input does not fit in what the budget has left now, but would in the whole of it: the request waits. */
+class NoRoomYet extends Error {
+  /** @param needs bytes the input is known to hold at least. */
+  constructor(readonly needs: number) {
+    super(`no room yet for ${needs} bytes`);
+  }
+}
+
 /**
  * Reads at most `maxBytes` of `stream`, each chunk taken from `budget` as it arrives: a chunk over
- * either stops the reading (the stream is destroyed), gives the bytes back and throws. On success
- * the caller holds `body.length` bytes of the budget.
+ * either stops the reading (the stream is destroyed), gives the bytes back and throws, a
+ * {@link NoRoomYet} when the input read so far would fit in the whole budget. On success the
+ * caller holds `body.length` bytes of the budget.
  */
 async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, location: string, budget: BodyBudget | undefined): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -246,7 +270,10 @@ async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, l
   try {
     for await (const chunk of stream) {
       if (total + chunk.length > maxBytes) throw new Error(`InputLocation ${location} holds more than ${maxBytes} bytes, the most an asynchronous invocation takes.`);
-      if (budget && !budget.take(chunk.length)) throw new Error(overBudget(`InputLocation ${location}`, budget, total));
+      if (budget && !budget.take(chunk.length)) {
+        if (total + chunk.length <= budget.maxBytes) throw new NoRoomYet(total + chunk.length);
+        throw new Error(`InputLocation ${location} holds more than the ${megabytes(budget.maxBytes)} SMKIT_LOCAL_BODY_MEMORY_MB lets the local SageMaker hold in request and response bodies, so it was not read further. Raise SMKIT_LOCAL_BODY_MEMORY_MB: the input and its answer must fit in it together.`);
+      }
       total += chunk.length;
       chunks.push(Buffer.from(chunk));
     }
@@ -306,7 +333,9 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * percent-encoded). A failure (an answer without `Content-Length`, sent chunked, is one, as on the
  * service), or a request that waited longer than its `RequestTTLSeconds`, writes its message to
  * `<S3FailurePath>[/<extension>]/<InferenceId>-error.out` when the config names a failure path
- * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html).
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). With a `budget`, an
+ * `InputLocation` input that finds no room in it yet waits at the head of the queue; one larger
+ * than all of it, or an answer that does not fit, is a failure.
  * `s3://` locations and Amazon S3 `https://` URLs go through S3; any other is a local path. Throws
  * {@link AsyncQueueFullError} when the queue is full, and {@link AsyncOutputOutsideFolderError}
  * when the extension would leave a local folder.
@@ -332,20 +361,43 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
     );
   };
   let held = req.release !== undefined;
+  // Logged once: a request may find no room for its input several times before it runs.
+  let waitedForMemory = false;
+  // Bytes its input was found to hold at least, when it found no room.
+  let inputNeeds = 0;
   const release = (): void => {
     if (held) req.release!();
     held = false;
   };
   ctx.queue.add({
     expiresAt: now() + ttlSeconds * 1000,
-    expire: () => fail(`Request expired: it waited in the queue of endpoint ${ctx.endpoint} for longer than its RequestTTLSeconds (${ttlSeconds} s) before an instance was free.`).finally(release),
+    expire: () =>
+      fail(`Request expired: it waited in the queue of endpoint ${ctx.endpoint} for longer than its RequestTTLSeconds (${ttlSeconds} s) before ${waitedForMemory ? 'there was memory for its input (SMKIT_LOCAL_BODY_MEMORY_MB)' : 'an instance was free'}.`).finally(release),
     drop: release,
     run: async () => {
       // Bytes of the budget this run took (the inline body's are the front door's, given back by `release`).
       let taken = 0;
+      let waits = false;
       try {
-        const body = req.inputLocation === undefined ? (req.body ?? Buffer.alloc(0)) : await readInput(req.inputLocation, ctx.s3, req.budget);
-        if (req.budget && req.inputLocation !== undefined) taken += body.length;
+        let body: Buffer;
+        if (req.inputLocation === undefined) body = req.body ?? Buffer.alloc(0);
+        else {
+          // Not read again before there is room for as much as it was found to hold.
+          if (req.budget && !req.budget.fits(inputNeeds)) {
+            waits = true;
+            return NOT_YET;
+          }
+          try {
+            body = await readInput(req.inputLocation, ctx.s3, req.budget);
+          } catch (err) {
+            if (!(err instanceof NoRoomYet)) throw err;
+            if (!waitedForMemory) ctx.log?.('info', 'asynchronous invocation waits for memory', { endpoint: ctx.endpoint, inferenceId, heldBytes: req.budget!.held, maxBytes: req.budget!.maxBytes });
+            waitedForMemory = waits = true;
+            inputNeeds = err.needs;
+            return NOT_YET;
+          }
+          if (req.budget) taken += body.length;
+        }
         // An asynchronous answer goes to S3, not into a 6 MB response: it may be as large as the 1 GB payloads.
         const { response } = await ctx.invoke({ ...req.invocation, body }, timeoutMs, MAX_ASYNC_INPUT_BYTES, inferenceId, req.budget);
         if (req.budget) taken += response.body.length;
@@ -358,7 +410,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
         await fail(err instanceof AnswerOverBudgetError ? overBudget(`The response from container ${err.hostname}`, req.budget!, taken) : (err as Error).message);
       } finally {
         req.budget?.give(taken);
-        release();
+        if (!waits) release();
       }
     },
   });

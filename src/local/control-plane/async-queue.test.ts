@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from '../../../test/helpers/until.js';
-import { AsyncInvocationQueue, AsyncQueueFullError, MAX_QUEUED_ASYNC_INVOCATIONS, type QueuedInvocation } from './async-inference.js';
+import { AsyncInvocationQueue, AsyncQueueFullError, MAX_QUEUED_ASYNC_INVOCATIONS, NOT_YET, type QueuedInvocation } from './async-inference.js';
 
 /** A queued request the test finishes by hand; it records whether it ran or expired. */
 function job(name: string, log: string[], expiresAt = Number.POSITIVE_INFINITY): QueuedInvocation & { finish(): Promise<void> } {
@@ -117,4 +117,91 @@ test('a full queue refuses the next request and keeps the ones it holds', () => 
   for (let i = 0; i < MAX_QUEUED_ASYNC_INVOCATIONS; i++) queue.add(job(String(i), log));
   assert.throws(() => queue.add(job('one too many', log)), (err: Error) => err instanceof AsyncQueueFullError && /retry once some have run/.test(err.message));
   assert.deepEqual([queue.running, queue.waiting], [1, MAX_QUEUED_ASYNC_INVOCATIONS]);
+});
+
+test('a request whose run resolves NOT_YET goes back to the head of the queue and is tried again when another request ends, not at once; closing the queue drops it', async () => {
+  // A wake period far beyond the test, so only a request ending retries the waiting one.
+  const queue = new AsyncInvocationQueue('ep', () => 2, Date.now, 3_600_000);
+  const log: string[] = [];
+  const holder = job('holder', log);
+  queue.add(holder);
+  let room = false;
+  let dropped = 0;
+  queue.add({
+    expiresAt: Number.POSITIVE_INFINITY,
+    run: async () => {
+      log.push(`try waiter${room ? '' : ' (no room)'}`);
+      return room ? undefined : NOT_YET;
+    },
+    expire: async () => void log.push('expire waiter'),
+    drop: () => void (dropped += 1),
+  });
+  await until('the waiter back in the queue', () => queue.waiting === 1 && queue.running === 1);
+  const other = job('other', log);
+  queue.add(other);
+  // The free slot went to the waiter, at the head, which found no room again; `other` waits behind it.
+  await until('the waiter tried again', () => log.length === 3 && queue.waiting === 2);
+  assert.deepEqual(log, ['run holder', 'try waiter (no room)', 'try waiter (no room)']);
+  room = true;
+  await holder.finish();
+  await until('the waiter ran', () => log.includes('try waiter'));
+  assert.deepEqual(log, ['run holder', 'try waiter (no room)', 'try waiter (no room)', 'try waiter', 'run other']);
+  await other.finish();
+  assert.deepEqual([queue.running, queue.waiting, dropped], [0, 0, 0]);
+
+  const closing = new AsyncInvocationQueue('ep', () => 1, Date.now, 3_600_000);
+  closing.add({ expiresAt: Number.POSITIVE_INFINITY, run: async () => NOT_YET, expire: async () => {}, drop: () => void (dropped += 1) });
+  await until('the request back in the queue', () => closing.waiting === 1);
+  closing.close();
+  assert.equal(dropped, 1);
+});
+
+test('an InputLocation input with no room in the budget yet is not read from S3 again before the budget has room for as much as it was found to hold', async () => {
+  const { Readable } = await import('node:stream');
+  const { BodyBudget } = await import('../../server/body-budget.js');
+  const { startAsyncInvocation } = await import('./async-inference.js');
+  const queue = new AsyncInvocationQueue('ep', () => 2, Date.now, 3_600_000);
+  const budget = new BodyBudget(1000);
+  // Other requests hold 600 of the 1000 bytes.
+  assert.ok(budget.take(600));
+  let reads = 0;
+  const written = new Map<string, number>();
+  const s3 = {
+    get: async () => {
+      reads += 1;
+      return Readable.from(Array.from({ length: 5 }, () => Buffer.alloc(100, 'a')));
+    },
+    list: async () => [],
+    put: async (bucket: string, key: string, body: Buffer) => void written.set(`s3://${bucket}/${key}`, body.length),
+    putFile: () => Promise.reject(new Error('no file uploads here')),
+  };
+  const accepted = startAsyncInvocation(
+    {
+      endpoint: 'ep',
+      config: { OutputConfig: { S3OutputPath: 's3://out/r' } },
+      queue,
+      s3: () => s3,
+      invoke: async (r, _timeoutMs, _maxAnswerBytes, answerBudget) => {
+        // The answer takes its bytes from the budget as it arrives; the run gives them back.
+        const body = Buffer.from(`${r.body.length}`);
+        assert.ok(answerBudget?.take(body.length));
+        return { variant: 'AllTraffic', response: { body, contentType: 'text/plain' } };
+      },
+    },
+    { invocation: { contentType: 'text/plain' }, inputLocation: 's3://in/x', budget },
+  );
+  // Read as far as the 400 bytes left, then back in the queue.
+  await until('the input found no room', () => reads === 1 && queue.waiting === 1 && queue.running === 0);
+  assert.equal(budget.held, 600, 'what it read was given back');
+  // Another request ending retries it: still no room for 500 bytes, so S3 is not read again.
+  const other = job('other', []);
+  queue.add(other);
+  await other.finish();
+  assert.deepEqual([reads, queue.waiting, queue.running], [1, 1, 0]);
+  budget.give(600);
+  const another = job('another', []);
+  queue.add(another);
+  await another.finish();
+  await until('the result', () => written.get(accepted.outputLocation));
+  assert.deepEqual([reads, written.get(accepted.outputLocation), budget.held], [2, 3, 0]);
 });

@@ -82,8 +82,8 @@ export interface FrontDoorOptions {
    * The most memory the bodies the front door holds may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`):
    * each request body (real-time, asynchronous, control plane) from its first byte (an
    * asynchronous one's inline body until its queued request has run), a running asynchronous
-   * request's `InputLocation` input and answers until its result is written (one that does not fit
-   * fails that request), each container's
+   * request's `InputLocation` input and answers until its result is written (an input with no room
+   * yet waits in the queue, one that can never fit and an answer that does not fail that request), each container's
    * real-time answer (a shadow variant's too) from its first byte, until the response is done. Past it a request is refused with a
    * 503 `ServiceUnavailable` that the AWS SDKs retry. Each body is at most 6 MB; this bounds their
    * sum, which otherwise grows with the callers (a thousand slow 6 MB uploads hold 6 GB). @defaultValue unbounded
