@@ -174,6 +174,7 @@ test('an InputLocation input with no room in the budget yet is not read from S3 
     list: async () => [],
     put: async (bucket: string, key: string, body: Buffer) => void written.set(`s3://${bucket}/${key}`, body.length),
     putFile: () => Promise.reject(new Error('no file uploads here')),
+    delete: () => Promise.reject(new Error('no deletes here')),
   };
   const accepted = startAsyncInvocation(
     {
@@ -181,7 +182,7 @@ test('an InputLocation input with no room in the budget yet is not read from S3 
       config: { OutputConfig: { S3OutputPath: 's3://out/r' } },
       queue,
       s3: () => s3,
-      invoke: async (r, _timeoutMs, _maxAnswerBytes, answerBudget) => {
+      invoke: async (r, _timeoutMs, _maxAnswerBytes, _inferenceId, answerBudget) => {
         // The answer takes its bytes from the budget as it arrives; the run gives them back.
         const body = Buffer.from(`${r.body.length}`);
         assert.ok(answerBudget?.take(body.length));
