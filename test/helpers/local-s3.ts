@@ -1,13 +1,30 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 
 /** The part of s3rver's API the tests use (the package ships no types). */
 interface S3rverInstance {
   run(): Promise<{ address: string; port: number }>;
   close(): Promise<void>;
+  store: FilesystemStore;
+}
+/** The part of s3rver's filesystem store that {@link writeBodyBeforeMetadata} replaces and uses. */
+interface FilesystemStore {
+  putObject(object: StoreObject): Promise<{ size: number; md5: string }>;
+  putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+  getResourcePath(bucket: string, key: string, resource: 'object'): string;
+}
+interface StoreObject {
+  bucket: string;
+  key: string;
+  content: Buffer | Readable;
+  metadata: unknown;
 }
 type S3rverClass = new (opts: Record<string, unknown>) => S3rverInstance;
 
@@ -24,6 +41,7 @@ export async function startLocalS3(buckets: readonly string[]): Promise<LocalS3>
   const S3rver = createRequire(import.meta.url)('s3rver') as S3rverClass;
   const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name, configs: [] })) });
+  writeBodyBeforeMetadata(server.store);
   const { port } = await server.run();
   const url = `http://127.0.0.1:${port}`;
   const client = new S3Client({ endpoint: url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
@@ -35,5 +53,32 @@ export async function startLocalS3(buckets: readonly string[]): Promise<LocalS3>
       await server.close();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * s3rver's filesystem store writes an object's metadata once its body has been handed to the file
+ * stream, not once the file holds it, and a GET needs only the metadata: a test that polls for an
+ * object the code under test is uploading could read it cut off (seen on a loaded machine as
+ * half a JSON answer). This `putObject` writes the body to the end, then the metadata, as S3 makes
+ * an object visible only whole.
+ */
+function writeBodyBeforeMetadata(store: FilesystemStore): void {
+  store.putObject = async (object) => {
+    const path = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(dirname(path), { recursive: true });
+    const md5 = createHash('md5');
+    let size = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        md5.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    await pipeline(Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content, count, createWriteStream(path));
+    const digest = md5.digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
   };
 }
