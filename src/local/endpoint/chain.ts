@@ -73,6 +73,37 @@ export function requestHeaders(req: InvokeEndpointRequest, contentType: string, 
 }
 
 /**
+ * POSTs `body` to one container's `route` and reads its answer (an error answer up to
+ * {@link MAX_ERROR_ANSWER_BYTES}). Only a successful answer that was read whole keeps its bytes of
+ * `budget`; an error or cut one has given them back already.
+ */
+async function post(container: ChainContainer, index: number, route: string, headers: Record<string, string>, body: Buffer, timeoutMs: number, maxAnswerBytes: number, budget: BodyBudget | undefined): Promise<{ res: Response; answer: CappedAnswer }> {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  let res: Response;
+  try {
+    res = await fetch(`${container.url}${route}`, { method: 'POST', headers, body, signal: timeout });
+  } catch (err) {
+    const name = (err as Error).name;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      throw new ContainerFailure('timeout', container, index, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
+    }
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new ContainerFailure('unreachable', container, index, undefined, cause?.code ?? cause?.message ?? (err as Error).message);
+  }
+  let answer: CappedAnswer;
+  try {
+    answer = await readAtMost(res, res.status >= 400 ? MAX_ERROR_ANSWER_BYTES : maxAnswerBytes, budget && { bytes: budget, hostname: container.hostname });
+  } catch (err) {
+    if (err instanceof AnswerOverBudgetError) throw err;
+    // The answer started but did not finish in time: a timeout, as when it does not start.
+    if (timeout.aborted) throw new ContainerFailure('timeout', container, index, undefined, `no complete response within ${Math.round(timeoutMs / 1000)} s`);
+    throw new ContainerFailure('unreachable', container, index, undefined, `connection lost while reading the response: ${(err as Error).message}`);
+  }
+  if (res.status >= 400 || answer.cut) budget?.give(answer.body.length);
+  return { res, answer };
+}
+
+/**
  * Sends a request through one container or a serial inference pipeline (https://docs.aws.amazon.com/sagemaker/latest/dg/inference-pipeline-real-time.html): container i's response body and `Content-Type` become container i+1's
  * request; the caller's `Accept` goes to the last container only; the earlier ones get `Accept: *\/*`
  * and so answer in their own `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`. Throws {@link ContainerFailure} naming the
@@ -94,40 +125,20 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
   try {
     for (const [index, container] of containers.entries()) {
       const last = index === containers.length - 1;
-      let route = '/invocations';
+      const headers = requestHeaders(req, contentType, last ? req.accept : undefined);
+      let lease: ModelLease | undefined;
       if (container.multiModel) {
-        const lease = await acquireModel(container, container.multiModel, req.targetModel, index, timeoutMs);
+        lease = await acquireModel(container, container.multiModel, req.targetModel, index, timeoutMs);
         leases.push(lease);
-        route = `/models/${lease.name}/invoke`;
       }
-      const timeout = AbortSignal.timeout(timeoutMs);
-      let res: Response;
-      try {
-        res = await fetch(`${container.url}${route}`, {
-          method: 'POST',
-          headers: requestHeaders(req, contentType, last ? req.accept : undefined),
-          body,
-          signal: timeout,
-        });
-      } catch (err) {
-        const name = (err as Error).name;
-        if (name === 'TimeoutError' || name === 'AbortError') {
-          throw new ContainerFailure('timeout', container, index, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
-        }
-        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        throw new ContainerFailure('unreachable', container, index, undefined, cause?.code ?? cause?.message ?? (err as Error).message);
-      }
-      let answer: CappedAnswer;
-      try {
-        answer = await readAtMost(res, res.status >= 400 ? MAX_ERROR_ANSWER_BYTES : maxAnswerBytes, opts.budget && { bytes: opts.budget, hostname: container.hostname });
-      } catch (err) {
-        if (err instanceof AnswerOverBudgetError) throw err;
-        // The answer started but did not finish in time: a timeout, as when it does not start.
-        if (timeout.aborted) throw new ContainerFailure('timeout', container, index, undefined, `no complete response within ${Math.round(timeoutMs / 1000)} s`);
-        throw new ContainerFailure('unreachable', container, index, undefined, `connection lost while reading the response: ${(err as Error).message}`);
+      const route = lease ? `/models/${lease.name}/invoke` : '/invocations';
+      let { res, answer } = await post(container, index, route, headers, body, timeoutMs, maxAnswerBytes, opts.budget);
+      // A 404 from a multi-model container may mean the model is no longer loaded there: the
+      // service loads a model that is not loaded, so it is loaded again and invoked once more.
+      if (res.status === 404 && lease && (await lease.reload(timeoutMs))) {
+        ({ res, answer } = await post(container, index, route, headers, body, timeoutMs, maxAnswerBytes, opts.budget));
       }
       if (res.status >= 400 || answer.cut) {
-        opts.budget?.give(answer.body.length);
         if (res.status >= 400) throw new ContainerFailure('status', container, index, res.status, answer.body.toString('utf8'));
         throw new ContainerFailure('too-large', container, index, undefined, `its answer is larger than ${maxAnswerBytes} bytes, the most an invocation returns; it was not read further`);
       }

@@ -27,8 +27,15 @@ after(async () => {
  * it gets and, for each load, the files it finds at the `url`. Its loads wait for `holdLoads`, its
  * first invocation for `holdInvokes`.
  */
-async function mmeContainer(capacity: number, holdLoads?: Promise<void>, holdInvokes?: Promise<void>): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[] }> {
+async function mmeContainer(
+  capacity: number,
+  holdLoads?: Promise<void>,
+  holdInvokes?: Promise<void>,
+): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[]; model: { notFound: boolean; holdLoads?: Promise<void> } }> {
   const calls: string[] = [];
+  // Set, a loaded model answers its invocations 404 itself (as a model may for an id it does not know);
+  // loads started while `holdLoads` is set wait for it.
+  const model: { notFound: boolean; holdLoads?: Promise<void> } = { notFound: false };
   const loaded = new Map<string, string>();
   const filesAtLoad: Record<string, string>[] = [];
   let invokes = 0;
@@ -37,7 +44,7 @@ async function mmeContainer(capacity: number, holdLoads?: Promise<void>, holdInv
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', async () => {
       calls.push(`${req.method} ${req.url}`);
-      if (req.url === '/models' && holdLoads) await holdLoads;
+      if (req.url === '/models') await Promise.all([holdLoads, model.holdLoads]);
       if (req.url?.endsWith('/invoke') && holdInvokes && invokes++ === 0) await holdInvokes;
       const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       const one = /^\/models\/([^/]+)(\/invoke)?$/.exec(req.url ?? '');
@@ -50,13 +57,16 @@ async function mmeContainer(capacity: number, holdLoads?: Promise<void>, holdInv
         return json(200, { status: `Model "${name}" registered` });
       }
       if (one && req.method === 'DELETE' && !one[2]) return loaded.delete(one[1]!) ? json(200, { status: 'unloaded' }) : json(404, { code: 404 });
-      if (one && req.method === 'POST' && one[2]) return loaded.has(one[1]!) ? json(200, { model: one[1] }) : json(404, { code: 404 });
+      if (one && req.method === 'POST' && one[2]) {
+        if (!loaded.has(one[1]!)) return json(404, { code: 404, type: 'ModelNotFoundException', message: `Model not found: ${one[1]}` });
+        return model.notFound ? json(404, { message: 'no such customer' }) : json(200, { model: one[1] });
+      }
       json(404, { code: 404 });
     });
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, loaded, filesAtLoad };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, loaded, filesAtLoad, model };
 }
 
 /** A front door for one multi-model endpoint whose model folder holds `models` (name → archive entries). */
@@ -157,4 +167,64 @@ test('an archive whose extraction fails halfway leaves no partial copy: once the
   const fixed = await invoke('a.tar.gz');
   assert.equal(fixed.status, 200, fixed.text);
   assert.deepEqual(container.filesAtLoad, [{ 'labels.txt': 'l', 'model.onnx': 'whole' }]);
+});
+
+test('a 404 from a model the container no longer has (it restarted, or dropped it) loads the model again (POST /models) and invokes it once more, as the service loads a model that is not loaded', async () => {
+  const { host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+  assert.equal((await invoke('a.tar.gz')).status, 200);
+  const a = await nameOf(host, 'a.tar.gz');
+  // The container restarts: it has no model loaded any more, while the front door still holds a's load.
+  container.loaded.clear();
+  container.calls.length = 0;
+  const res = await invoke('a.tar.gz');
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, { model: a });
+  assert.deepEqual(container.calls, [`POST /models/${a}/invoke`, 'POST /models', `POST /models/${a}/invoke`]);
+  assert.deepEqual(container.filesAtLoad.at(-1), { 'model.onnx': 'weights' }, 'loaded from the copy the front door keeps');
+});
+
+test('invocations that meet the 404 while the model is being loaded again wait for that one load (one POST /models), and all get their answer', async () => {
+  const { host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+  assert.equal((await invoke('a.tar.gz')).status, 200);
+  const a = await nameOf(host, 'a.tar.gz');
+  container.loaded.clear();
+  container.calls.length = 0;
+  let letLoad!: () => void;
+  container.model.holdLoads = new Promise<void>((resolve) => (letLoad = resolve));
+  const both = [invoke('a.tar.gz').then((r) => r), invoke('a.tar.gz').then((r) => r)];
+  try {
+    // Both invocations have had their 404, and the first one's load is held.
+    const count = (call: string) => container.calls.filter((c) => c === call).length;
+    while (count(`POST /models/${a}/invoke`) < 2 || count('POST /models') < 1) await new Promise((r) => setImmediate(r));
+  } finally {
+    letLoad();
+  }
+  for (const res of await Promise.all(both)) assert.equal(res.status, 200, res.text);
+  assert.equal(container.calls.filter((c) => c === 'POST /models').length, 1);
+});
+
+test("a 404 that is the model's own answer (the container has it loaded: POST /models answers 409) is a ModelError carrying that 404, without a second invocation", async () => {
+  const { host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+  assert.equal((await invoke('a.tar.gz')).status, 200);
+  const a = await nameOf(host, 'a.tar.gz');
+  container.model.notFound = true;
+  container.calls.length = 0;
+  const res = await invoke('a.tar.gz');
+  assert.equal(res.status, 424, res.text);
+  assert.equal(res.body.OriginalStatusCode, 404);
+  assert.equal(res.body.OriginalMessage, '{"message":"no such customer"}');
+  assert.deepEqual(container.calls, [`POST /models/${a}/invoke`, 'POST /models']);
+});
+
+test('a model that is still not found after it was loaded again is answered with the second 404 (one retry, not a loop)', async () => {
+  const { host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+  assert.equal((await invoke('a.tar.gz')).status, 200);
+  const a = await nameOf(host, 'a.tar.gz');
+  container.loaded.clear();
+  container.model.notFound = true;
+  container.calls.length = 0;
+  const res = await invoke('a.tar.gz');
+  assert.equal(res.status, 424, res.text);
+  assert.equal(res.body.OriginalStatusCode, 404);
+  assert.deepEqual(container.calls, [`POST /models/${a}/invoke`, 'POST /models', `POST /models/${a}/invoke`]);
 });

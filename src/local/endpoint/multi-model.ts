@@ -40,6 +40,15 @@ export const MODEL_LOAD_TIMEOUT_MS = 360_000;
 export interface ModelLease {
   /** The container's name for the model (`/models/<name>/invoke`). */
   name: string;
+  /**
+   * The container answered the invocation 404, which is also how a container says the model is not
+   * loaded (it restarted, or its own memory management dropped the model): loads it again
+   * (`POST /models`), waiting `timeoutMs` at most, as the service loads a model that is not loaded.
+   * Resolves true when the model was loaded anew (or another invocation's reload has loaded it),
+   * so the invocation is worth sending once more; false when the container says it is loaded
+   * already (409), so the 404 was the model's own answer. Rejects as a load does.
+   */
+  reload(timeoutMs: number): Promise<boolean>;
   release(): void;
 }
 
@@ -65,23 +74,9 @@ export async function acquireModel(container: ChainContainer, host: MultiModelHo
   // Held from before the load, so a 507 met by another model's load never unloads this one meanwhile.
   host.inUse.set(targetModel, (host.inUse.get(targetModel) ?? 0) + 1);
   let name: string;
+  let load = host.loads.get(targetModel);
   try {
-    let load = host.loads.get(targetModel);
-    if (!load) {
-      load = loadOnce(container, host, targetModel, index, MODEL_LOAD_TIMEOUT_MS);
-      host.loads.set(targetModel, load);
-      const attempt = load;
-      load.then(
-        // Loaded, so a 507 may unload it, even if the invocation that asked stopped waiting (429).
-        () => {
-          if (host.loads.get(targetModel) === attempt) host.recent.add(targetModel);
-        },
-        // A failed load is retried by the next invocation, as the service does.
-        () => {
-          if (host.loads.get(targetModel) === attempt) host.loads.delete(targetModel);
-        },
-      );
-    }
+    load ??= startLoad(container, host, targetModel, index).name;
     name = await untilLoaded(load, targetModel, timeoutMs);
   } catch (err) {
     // Not invoked: a load that goes on after a ModelNotReadyException stays for the retry to find.
@@ -91,8 +86,18 @@ export async function acquireModel(container: ChainContainer, host: MultiModelHo
   host.recent.delete(targetModel);
   host.recent.add(targetModel);
   let released = false;
+  const loadedAs = load;
   return {
     name,
+    reload: async (reloadTimeoutMs) => {
+      const current = host.loads.get(targetModel);
+      // Another invocation met the 404 first and is loading it again: wait for that load.
+      if (current !== undefined && current !== loadedAs) {
+        await untilLoaded(current, targetModel, reloadTimeoutMs);
+        return true;
+      }
+      return (await untilLoaded(startLoad(container, host, targetModel, index).loaded, targetModel, reloadTimeoutMs)).fresh;
+    },
     release: () => {
       if (released) return;
       released = true;
@@ -143,8 +148,35 @@ function unloadModel(container: ChainContainer, host: MultiModelHost, targetMode
   return tracked;
 }
 
+/** What one `POST /models` did: `fresh` when the container loaded the model (200), not when it had it already (409). */
+interface Loaded {
+  name: string;
+  fresh: boolean;
+}
+
+/**
+ * Starts loading `targetModel` and records it as its load in `host.loads` (`name`, the container's
+ * name for it); `loaded` says whether the container had it already.
+ */
+function startLoad(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number): { loaded: Promise<Loaded>; name: Promise<string> } {
+  const loaded = loadOnce(container, host, targetModel, index, MODEL_LOAD_TIMEOUT_MS);
+  const name = loaded.then((l) => l.name);
+  host.loads.set(targetModel, name);
+  name.then(
+    // Loaded, so a 507 may unload it, even if the invocation that asked stopped waiting (429).
+    () => {
+      if (host.loads.get(targetModel) === name) host.recent.add(targetModel);
+    },
+    // A failed load is retried by the next invocation, as the service does.
+    () => {
+      if (host.loads.get(targetModel) === name) host.loads.delete(targetModel);
+    },
+  );
+  return { loaded, name };
+}
+
 /** The load's outcome, or {@link ModelNotReadyError} once `timeoutMs` has passed first. */
-function untilLoaded(load: Promise<string>, targetModel: string, timeoutMs: number): Promise<string> {
+function untilLoaded<T>(load: Promise<T>, targetModel: string, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(
@@ -155,7 +187,7 @@ function untilLoaded(load: Promise<string>, targetModel: string, timeoutMs: numb
   return Promise.race([load, late]).finally(() => clearTimeout(timer));
 }
 
-async function loadOnce(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, timeoutMs: number): Promise<string> {
+async function loadOnce(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, timeoutMs: number): Promise<Loaded> {
   // An S3 key, not a path: the service appends it to the prefix as it is, so `./a.tar.gz`,
   // `v2/../a.tar.gz` or `v2//a.tar.gz` name no object there. Read as paths they would all find
   // `a.tar.gz`, each spelling loaded again under a name of its own.
@@ -185,7 +217,7 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
     }
     const text = (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
     // 409: already loaded (for example by an earlier front door run against the same container).
-    if (res.status === 200 || res.status === 409) return name;
+    if (res.status === 200 || res.status === 409) return { name, fresh: res.status === 200 };
     if (res.status !== 507) throw new ContainerFailure('status', container, index, res.status, text);
     // 507: not enough memory or other resources; the service unloads models nobody is using, least
     // recently used first, and loads again.
