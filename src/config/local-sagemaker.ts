@@ -18,7 +18,7 @@ export interface LocalSageMakerSettings {
   /**
    * `SMKIT_LOCAL_MAX_INSTANCES`: most instances all endpoints may run at once, blue and green
    * fleets counted (`ResourceLimitExceeded` beyond, as the account's instance quota); apart from
-   * them, the most transform jobs (one instance each) running at once. @defaultValue 16
+   * them, the most instances the running transform jobs ask for together (their `InstanceCount`s). @defaultValue 16
    */
   readonly maxInstances: number;
   /**

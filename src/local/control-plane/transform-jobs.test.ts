@@ -162,6 +162,57 @@ test('transform jobs running at once are bounded by SMKIT_LOCAL_MAX_INSTANCES (o
   }
 });
 
+test('InstanceCount 2 runs two instances that share the input objects (object k on instance k mod 2), each taking MaxConcurrentTransforms requests at once', async () => {
+  const name = 'tj-two';
+  await sm.send(
+    new CreateTransformJobCommand(
+      job(name, { BatchStrategy: 'SingleRecord', MaxConcurrentTransforms: 1, Environment: { FAKE_HOLD: 'true' }, TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 2 } }),
+    ),
+  );
+  const calls = () => backend.requests.filter((r) => r.id.startsWith(`transform-job/${name}/`) && r.call === 'POST /invocations');
+  // Every answer is held: each instance has its one request (MaxConcurrentTransforms 1) out, and no more.
+  await until('a request out at each instance', () => calls().length === 2);
+  assert.deepEqual(calls().map((c) => c.id).sort(), [`transform-job/${name}/i0/primary`, `transform-job/${name}/i1/primary`]);
+  await until(`${name} to end`, async () => {
+    backend.release();
+    return (await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }))).TransformJobStatus !== 'InProgress';
+  });
+  const done = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(done.TransformJobStatus, 'Completed', done.FailureReason);
+  const answers = async (key: string) => (await object('out', `${name}/${key}`)).trim().split('\n').map((l) => JSON.parse(l) as { id: string; got: string });
+  // batch/a.csv is object 0 (instance 0), batch/sub/b.csv object 1 (instance 1).
+  assert.deepEqual((await answers('a.csv.out')).map((a) => [a.id, a.got]), [[`transform-job/${name}/i0/primary`, '1,2\n'], [`transform-job/${name}/i0/primary`, '3,4\n']]);
+  assert.deepEqual((await answers('sub/b.csv.out')).map((a) => [a.id, a.got]), [[`transform-job/${name}/i1/primary`, '5,6\n']]);
+  assert.deepEqual(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).length, 2);
+  for (const id of [`transform-job/${name}/i0/primary`, `transform-job/${name}/i1/primary`]) assert.ok(backend.stopped.includes(id), `${id} is stopped when the job ends`);
+});
+
+test('an InstanceCount over the input objects starts one instance per object; one over SMKIT_LOCAL_MAX_INSTANCES, or that would take the running jobs past it, is ResourceLimitExceeded', async () => {
+  const name = 'tj-many';
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://in/manifest.json' } }, ContentType: 'text/csv', SplitType: 'Line' }, TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 5 } })));
+  const status = async () => (await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }))).TransformJobStatus;
+  await until(`${name} to end`, async () => (await status()) !== 'InProgress');
+  assert.equal(await status(), 'Completed');
+  assert.deepEqual(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).map((s) => s.id), [`transform-job/${name}/i0/primary`], 'the manifest lists one object');
+
+  const small = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url, maxInstances: 3 } });
+  const client = new SageMakerClient(localClientConfig(small.url, { requestTimeoutMs: 30_000 }));
+  try {
+    await client.send(new CreateModelCommand({ ModelName: 'tj-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    const count = (InstanceCount: number) => ({ TransformResources: { InstanceType: 'ml.m5.large' as const, InstanceCount } });
+    await assert.rejects(client.send(new CreateTransformJobCommand(job('tj-four', count(4)))), {
+      name: 'ResourceLimitExceeded',
+      message: /is 3 Instances, with current utilization of 0 Instances and a request delta of 4 Instances\. Ask for at most 3 \(TransformResources\.InstanceCount\), or raise SMKIT_LOCAL_MAX_INSTANCES/,
+    });
+    await client.send(new CreateTransformJobCommand(job('tj-hold2', { Environment: { FAKE_HOLD: 'true' }, ...count(2) })));
+    await assert.rejects(client.send(new CreateTransformJobCommand(job('tj-two-more', count(2)))), { name: 'ResourceLimitExceeded', message: /current utilization of 2 Instances and a request delta of 2 Instances/ });
+    await client.send(new StopTransformJobCommand({ TransformJobName: 'tj-hold2' }));
+  } finally {
+    client.destroy();
+    await small.stop();
+  }
+});
+
 test('CreateTransformJob keeps its Tags, and ListTags, AddTags and DeleteTags take the job ARN', async () => {
   const { TransformJobArn } = await sm.send(new CreateTransformJobCommand(job('tj-tags', { Tags: [{ Key: 'team', Value: 'ml' }] })));
   const tags = async () => (await sm.send(new ListTagsCommand({ ResourceArn: TransformJobArn }))).Tags;

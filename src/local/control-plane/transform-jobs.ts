@@ -138,7 +138,7 @@ export interface TransformJobsContext {
   /** The local SageMaker's work folder: each job's input, output and container go under it. */
   workDir: string;
   startupTimeoutMs: number;
-  /** Most jobs (one local instance each) that may run at once (`SMKIT_LOCAL_MAX_INSTANCES`). @defaultValue unlimited */
+  /** Most instances the running jobs may take together, each job its `InstanceCount` (`SMKIT_LOCAL_MAX_INSTANCES`). @defaultValue unlimited */
   maxInstances?: number;
   s3: () => S3Objects;
   progress?: (line: string) => void;
@@ -170,6 +170,11 @@ function apiWording(message: string): string {
 }
 
 
+/** `TransformResources.InstanceCount` of a (validated) `CreateTransformJob` request. */
+function instanceCountOf(request: Input): number {
+  return (request.TransformResources as { InstanceCount: number }).InstanceCount;
+}
+
 /** A key's path below the input prefix, when it is one the runner can read as a file (no empty, `.` or `..` segment). */
 function safeRelative(rel: string): boolean {
   return rel !== '' && rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
@@ -179,7 +184,8 @@ function safeRelative(rel: string): boolean {
  * Batch transform jobs of the local SageMaker: `CreateTransformJob` reads its input from S3
  * (`S3Prefix` or a `ManifestFile`), starts the model's container as an endpoint starts it (with the
  * job's `Environment` and the batch variables), runs the same runner as `smkit local transform`
- * and writes `<key>.out` objects under `S3OutputPath`. One instance runs whatever `InstanceCount` says.
+ * and writes `<key>.out` objects under `S3OutputPath`. `InstanceCount` instances (no more than there
+ * are input objects) share the objects, each counted against `SMKIT_LOCAL_MAX_INSTANCES`.
  */
 export class TransformJobs {
   private readonly jobs = new Map<string, TransformJob>();
@@ -283,11 +289,13 @@ export class TransformJobs {
       throw new AwsServiceError('ResourceInUse', `Job name must be unique within an AWS account and region, and a job with this name already exists (${this.arn(name)})`, 400);
     }
     const max = this.ctx.maxInstances;
-    const used = [...this.jobs.values()].filter((j) => j.status === 'InProgress' || j.status === 'Stopping').length;
-    if (max !== undefined && used + 1 > max) {
+    const wanted = instanceCountOf(input);
+    const used = [...this.jobs.values()].filter((j) => j.status === 'InProgress' || j.status === 'Stopping').reduce((n, j) => n + instanceCountOf(j.request), 0);
+    if (max !== undefined && used + wanted > max) {
       throw new AwsServiceError(
         'ResourceLimitExceeded',
-        `The account-level service limit 'local instances for transform job usage' is ${max} Instances, with current utilization of ${used} Instances and a request delta of 1 Instances. Raise SMKIT_LOCAL_MAX_INSTANCES, or wait for a job to end.`,
+        `The account-level service limit 'local instances for transform job usage' is ${max} Instances, with current utilization of ${used} Instances and a request delta of ${wanted} Instances. ` +
+          (wanted > max ? `Ask for at most ${max} (TransformResources.InstanceCount), or raise SMKIT_LOCAL_MAX_INSTANCES.` : 'Raise SMKIT_LOCAL_MAX_INSTANCES, or wait for a job to end.'),
         400,
       );
     }
@@ -314,7 +322,7 @@ export class TransformJobs {
     const root = join(this.ctx.workDir, 'transform-jobs', job.name);
     const inputDir = join(root, 'input');
     const outputDir = join(root, 'output');
-    let stopContainer: (() => Promise<void>) | undefined;
+    let stopContainers: (() => Promise<void>) | undefined;
     job.startedAt = new Date();
     try {
       const files = await this.download(tin.DataSource.S3DataSource, inputDir, signal);
@@ -354,40 +362,57 @@ export class TransformJobs {
           },
         ],
       );
-      let instance;
-      try {
-        instance = await launch(0, signal);
-      } catch (err) {
+      // The service spreads the input objects over the job's instances ("one instance might process
+      // input1.csv, and the other instance might process ... input2.csv"), each taking up to
+      // MaxConcurrentTransforms requests at once; an instance with no object would stay idle (one
+      // starts even for a manifest that lists nothing, so a model that cannot start still fails the job).
+      const count = Math.max(1, Math.min(instanceCountOf(req), files.length));
+      const launched = await Promise.allSettled(Array.from({ length: count }, (_, i) => launch(i, signal)));
+      const instances = launched.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      stopContainers = async () => void (await Promise.all(instances.flatMap((instance) => instance.containers.map((c) => c.stop(5_000).catch(() => {})))));
+      const notStarted = launched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (notStarted) {
+        const err: unknown = notStarted.reason;
         if (err instanceof InstanceStartError) throw new JobFailure(`ClientError: The model container did not pass the ping health check: it ${err.reason}.${err.logTail ? ` Last log lines: ${err.logTail}` : ''}`);
         throw err;
       }
-      stopContainer = async () => void (await Promise.all(instance.containers.map((c) => c.stop(5_000).catch(() => {}))));
       await mkdir(root, { recursive: true });
-      const manifest = join(root, 'manifest.json');
-      await writeFile(manifest, JSON.stringify([{ prefix: inputDir }, ...files]));
-      let summary: TransformSummary;
-      try {
-        summary = await runTransform({
-          input: manifest,
-          output: outputDir,
-          url: instance.chain[0]!.url,
-          s3DataType: 'ManifestFile',
-          ...(tin.ContentType ? { contentType: tin.ContentType } : {}),
-          ...(tout.Accept ? { accept: tout.Accept } : {}),
-          splitType: tin.SplitType ?? 'None',
-          assembleWith: tout.AssembleWith ?? 'None',
-          ...(tin.CompressionType ? { compressionType: tin.CompressionType } : {}),
-          dataProcessing,
-          parameters,
-          ...(client?.InvocationsTimeoutInSeconds === undefined ? {} : { timeoutMs: client.InvocationsTimeoutInSeconds * 1000 }),
-          ...(client?.InvocationsMaxRetries === undefined ? {} : { retries: client.InvocationsMaxRetries }),
-          signal,
-        });
-      } catch (err) {
+      // Object k goes to instance k mod count: each instance gets its share, in the job's order.
+      const runs = await Promise.allSettled(
+        instances.map(async (instance, i) => {
+          const manifest = join(root, `manifest-${i}.json`);
+          await writeFile(manifest, JSON.stringify([{ prefix: inputDir }, ...files.filter((_, k) => k % count === i)]));
+          return runTransform({
+            input: manifest,
+            output: outputDir,
+            url: instance.chain[0]!.url,
+            s3DataType: 'ManifestFile',
+            ...(tin.ContentType ? { contentType: tin.ContentType } : {}),
+            ...(tout.Accept ? { accept: tout.Accept } : {}),
+            splitType: tin.SplitType ?? 'None',
+            assembleWith: tout.AssembleWith ?? 'None',
+            ...(tin.CompressionType ? { compressionType: tin.CompressionType } : {}),
+            dataProcessing,
+            parameters,
+            ...(client?.InvocationsTimeoutInSeconds === undefined ? {} : { timeoutMs: client.InvocationsTimeoutInSeconds * 1000 }),
+            ...(client?.InvocationsMaxRetries === undefined ? {} : { retries: client.InvocationsMaxRetries }),
+            signal,
+          });
+        }),
+      );
+      const broken = runs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (broken) {
+        const err: unknown = broken.reason;
         // Framing the runner refuses for a file (DataProcessing on a content type it cannot read) fails the job in its words.
         if (err instanceof ToolkitError && !signal.aborted) throw new JobFailure(`ClientError: ${apiWording(err.message)}`);
         throw err;
       }
+      const summaries = (runs as PromiseFulfilledResult<TransformSummary>[]).map((r) => r.value);
+      const order = new Map(files.map((f, k) => [f, k]));
+      const summary = {
+        records: summaries.reduce((n, x) => n + x.records, 0),
+        failed: summaries.flatMap((x) => x.failed).sort((a, b) => order.get(a.file)! - order.get(b.file)! || a.record - b.record),
+      };
       signal.throwIfAborted();
       await this.upload(tout.S3OutputPath, outputDir, signal);
       signal.throwIfAborted();
@@ -407,7 +432,7 @@ export class TransformJobs {
       else if (err instanceof JobFailure) this.setStatus(job, 'Failed', err.message);
       else this.setStatus(job, 'Failed', `InternalServerError: ${(err as Error).message}`);
     } finally {
-      await stopContainer?.();
+      await stopContainers?.();
       await rm(root, { recursive: true, force: true }).catch(() => {});
     }
   }
