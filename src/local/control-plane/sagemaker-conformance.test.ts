@@ -125,6 +125,31 @@ test('CreateModel: MultiModelConfig.ModelCacheSetting is Enabled or Disabled (Mo
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-mme' }));
 });
 
+test('a multi-model endpoint of 2 instances sends each TargetModel to the instance that has it loaded (while that one is not busier), so each model is loaded once', async () => {
+  await mkdir(join(dir, 'mme-a'), { recursive: true });
+  await mkdir(join(dir, 'mme-b'), { recursive: true });
+  await sm.send(new CreateModelCommand({ ModelName: 'conf-mme2', PrimaryContainer: { ModelDataUrl: dir, Mode: 'MultiModel' } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-mme2', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-mme2', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-mme2', EndpointConfigName: 'conf-mme2' }));
+  await until('conf-mme2 in service', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-mme2' }))).EndpointStatus === 'InService', { intervalMs: 20 });
+  const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+  try {
+    for (const target of ['mme-a', 'mme-a', 'mme-b', 'mme-b', 'mme-a']) await runtime.send(new InvokeEndpointCommand({ EndpointName: 'conf-mme2', TargetModel: target, Body: Buffer.from('{}') }));
+  } finally {
+    runtime.destroy();
+  }
+  const calls = backend.requests.filter((r) => r.id.startsWith('conf-mme2/'));
+  const loads = calls.filter((r) => r.call === 'POST /models');
+  assert.equal(loads.length, 2, `each model is loaded once: ${JSON.stringify(calls)}`);
+  const invokes = calls.filter((r) => r.call.endsWith('/invoke'));
+  // Each model's invocations all went to the one instance that loaded it.
+  const byModel = new Map<string, Set<string>>();
+  for (const r of invokes) byModel.set(r.call, (byModel.get(r.call) ?? new Set()).add(r.id));
+  assert.equal(byModel.size, 2);
+  for (const ids of byModel.values()) assert.equal(ids.size, 1);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-mme2' }));
+});
+
 test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes, ListTags lists; aws: keys are refused; a deleted resource has none', async () => {
   const { ModelArn } = await sm.send(new CreateModelCommand({ ModelName: 'conf-tagged', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir }, Tags: [{ Key: 'team', Value: 'ml' }, { Key: 'stage', Value: 'dev' }] }));
   const tagsOf = async (arn: string) => (await sm.send(new ListTagsCommand({ ResourceArn: arn }))).Tags;

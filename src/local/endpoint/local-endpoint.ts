@@ -21,8 +21,12 @@ export interface InstanceLease {
 export interface InstancePool {
   /** Instances serving now. */
   readonly size: number;
-  /** Lends an instance: `preferred` (an instance id) when it still serves, else the least busy; a serverless variant's may first start one. */
-  acquire(preferred?: string): InstanceLease | Promise<InstanceLease>;
+  /**
+   * Lends an instance: `preferred` (an instance id) when it still serves, else the least busy, of
+   * those equally busy one whose chain `holds` (the invocation's multi-model `TargetModel` is loaded
+   * there); a serverless variant's may first start one.
+   */
+  acquire(preferred?: string, holds?: (chain: readonly ChainContainer[]) => boolean): InstanceLease | Promise<InstanceLease>;
 }
 
 /** Where a stateful session lives: its variant and instance. */
@@ -76,8 +80,16 @@ function containersFor(endpoint: string, variant: VariantRuntime, chain: ChainCo
   return [found];
 }
 
-function lease(variant: VariantRuntime, preferred?: string): InstanceLease | Promise<InstanceLease> {
-  return variant.instances?.acquire(preferred) ?? { containers: variant.containers, release: () => {} };
+/**
+ * An instance of `variant` for `req`. A multi-model invocation goes to an instance where its
+ * `TargetModel` is loaded, unless another is less busy: the service "continues to route requests for
+ * a model to the instance where the model is already loaded" and, for a model with many requests,
+ * "routes some requests to another instance" (https://docs.aws.amazon.com/sagemaker/latest/dg/how-multi-mode-endpoints-work.html).
+ */
+function lease(variant: VariantRuntime, req: InvokeEndpointRequest, preferred?: string): InstanceLease | Promise<InstanceLease> {
+  const target = req.targetModel;
+  const holds = target === undefined ? undefined : (chain: readonly ChainContainer[]) => chain.some((c) => c.multiModel?.loads.has(target));
+  return variant.instances?.acquire(preferred, holds) ?? { containers: variant.containers, release: () => {} };
 }
 
 /** The session id and expiry in a `NewSessionId` (`<id>; Expires=2026-12-02T03:01:00Z`). */
@@ -225,7 +237,7 @@ export class LocalEndpoint {
     const at = new Date();
     const started = performance.now();
     // A serverless cold start counts in OverheadLatency, as CloudWatch reports it for serverless endpoints.
-    const instance = await lease(variant, place?.instance);
+    const instance = await lease(variant, req, place?.instance);
     const sampled = this.capture?.sample() ?? false;
     const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled, budget) : undefined;
     let response: InvokeEndpointResponse;
@@ -263,7 +275,7 @@ export class LocalEndpoint {
     checkBodySize(variant, req);
     const at = new Date();
     const started = performance.now();
-    const instance = await lease(variant, place?.instance);
+    const instance = await lease(variant, req, place?.instance);
     let answer: StreamedAnswer;
     try {
       answer = await openStream(containersFor(this.name, variant, instance.containers, req)[0]!, req, timeoutMs, opts.signal);
@@ -341,7 +353,7 @@ export class LocalEndpoint {
     const shadowReq: InvokeEndpointRequest = { ...req, targetVariant: undefined };
     let shadowInstance: InstanceLease;
     try {
-      const got = lease(shadow);
+      const got = lease(shadow, shadowReq);
       // Shadow variants run instances of their own (a serverless variant has no shadow).
       if (got instanceof Promise) throw new Error(`shadow variant ${shadow.name} cannot start instances on demand`);
       shadowInstance = got;

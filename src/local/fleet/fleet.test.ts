@@ -239,3 +239,30 @@ test('a fleet scaled to 0 (an asynchronous endpoint) stops every instance, lends
   }
   assert.equal(backend.running, 0);
 });
+
+test('of equally busy instances the one whose chain holds the model is lent; a busier one that holds it loses to an idle one that does not', async () => {
+  const { fleet, prefix } = makeFleet(QUICK);
+  try {
+    await fleet.scaleTo(2);
+    const first = fleet.acquire();
+    const holder = first.instance!;
+    first.release();
+    const holds = (chain: readonly { url: string }[]) => chain[0]!.url === first.containers[0]!.url;
+    // Rotation alone would alternate; the instance holding the model keeps getting it while idle.
+    const lent: (string | undefined)[] = [];
+    for (let i = 0; i < 3; i++) {
+      const l = fleet.acquire(undefined, holds);
+      lent.push(l.instance);
+      l.release();
+    }
+    assert.deepEqual(lent, [holder, holder, holder]);
+    const busy = fleet.acquire(undefined, holds);
+    const spill = fleet.acquire(undefined, holds);
+    busy.release();
+    spill.release();
+    assert.equal(busy.instance, holder);
+    assert.ok(spill.instance?.startsWith(`${prefix}/`) && spill.instance !== holder, 'with the holder busy, the idle instance takes the request');
+  } finally {
+    await fleet.stop();
+  }
+});

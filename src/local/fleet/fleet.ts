@@ -171,11 +171,11 @@ export class Fleet implements InstancePool {
   }
 
   /**
-   * Lends the least busy instance in rotation. With none (every instance died and replacements
+   * Lends the least busy instance in rotation (of those equally busy, one whose chain `holds`). With none (every instance died and replacements
    * are starting, or the fleet is stopped) it throws `ERR_NO_INSTANCE_IN_SERVICE`, which the
    * front door answers as the service does when it has no capacity: 503 `ServiceUnavailable`.
    */
-  acquire(preferred?: string): InstanceLease {
+  acquire(preferred?: string, holds?: (chain: readonly ChainContainer[]) => boolean): InstanceLease {
     if (this.serving.length === 0) {
       const starting = this.replacing.size > 0 ? `; ${this.replacing.size} replacement instance${this.replacing.size === 1 ? ' is' : 's are'} starting` : '';
       throw new ToolkitError('ERR_NO_INSTANCE_IN_SERVICE', `Variant ${this.variantName} has no healthy instance in service${starting}. Try your call again.`);
@@ -185,7 +185,7 @@ export class Fleet implements InstancePool {
     if (!best) {
       for (let i = 0; i < this.serving.length; i++) {
         const m = this.serving[(this.next + i) % this.serving.length]!;
-        if (!best || m.inFlight < best.inFlight) best = m;
+        if (!best || m.inFlight < best.inFlight || (m.inFlight === best.inFlight && holds?.(m.instance.chain) === true && !holds(best.instance.chain))) best = m;
       }
       this.next = (this.next + 1) % this.serving.length;
     }
