@@ -79,7 +79,10 @@ async function mmeEndpoint(capacity: number, models: Record<string, { path: stri
   const host = multiModelHost({ source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models') }, cacheModels);
   const ep = new LocalEndpoint('mme', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: container.url, logFile: join(dir, 'primary.log'), multiModel: host }] }], opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
   const door = createFrontDoor({ endpoints: new Map([['mme', ep]]) });
-  const invoke = (target: string) => request(door).post('/endpoints/mme/invocations').set('X-Amzn-SageMaker-Target-Model', target).send('x');
+  const invoke = (target: string | undefined) => {
+    const req = request(door).post('/endpoints/mme/invocations');
+    return (target === undefined ? req : req.set('X-Amzn-SageMaker-Target-Model', target)).send('x');
+  };
   return { dir, host, container, invoke };
 }
 
@@ -89,6 +92,15 @@ function nameOf(host: MultiModelHost, target: string): Promise<string> {
 }
 
 const MODEL = [{ path: 'model.onnx', body: 'weights' }];
+
+test('an invocation without TargetModel is a ValidationError that opens with the service\'s words, naming the request ("Request <id> is missing a target model header"), and says what to send', async () => {
+  const { container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+  const res = await invoke(undefined);
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+  assert.equal(res.body.Message, `Request ${res.headers['x-amzn-requestid']} is missing a target model header. This is a multi-model endpoint: send TargetModel (the X-Amzn-SageMaker-Target-Model header of InvokeEndpoint; InvokeEndpointWithResponseStream has none) naming the model archive, for example model-a.tar.gz.`);
+  assert.deepEqual(container.calls, []);
+});
 
 test('ModelCacheSetting Disabled: after each invocation the model is unloaded (DELETE /models/<name>) and its copy deleted; the next invocation loads it again', async () => {
   const { host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL }, false);

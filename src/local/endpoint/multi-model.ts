@@ -19,6 +19,17 @@ export class TargetModelError extends Error {
 }
 
 /**
+ * A multi-model endpoint was invoked without `TargetModel`: the service's `ValidationError` says the
+ * request "is missing a target model header" (https://github.com/aws/sagemaker-tensorflow-serving-container/issues/166).
+ */
+export class MissingTargetModelError extends TargetModelError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MissingTargetModelError';
+  }
+}
+
+/**
  * The target model is still being fetched or loaded after the invocation's time: the service
  * answers 429 `ModelNotReadyException`, and the load goes on for the next invocation to find.
  */
@@ -69,7 +80,7 @@ export const MAX_UNLOADS_PER_LOAD = 16;
  */
 export async function acquireModel(container: ChainContainer, host: MultiModelHost, targetModel: string | undefined, index: number, timeoutMs: number): Promise<ModelLease> {
   if (targetModel === undefined || targetModel === '') {
-    throw new TargetModelError('This is a multi-model endpoint: send TargetModel (the X-Amzn-SageMaker-Target-Model header of InvokeEndpoint; InvokeEndpointWithResponseStream has none) naming the model archive, for example model-a.tar.gz.');
+    throw new MissingTargetModelError('This is a multi-model endpoint: send TargetModel (the X-Amzn-SageMaker-Target-Model header of InvokeEndpoint; InvokeEndpointWithResponseStream has none) naming the model archive, for example model-a.tar.gz.');
   }
   // Held from before the load, so a 507 met by another model's load never unloads this one meanwhile.
   host.inUse.set(targetModel, (host.inUse.get(targetModel) ?? 0) + 1);

@@ -4,7 +4,7 @@ import { awsJsonVersionOf, contentTypeFor, dispatchAwsJson, MAX_AWS_JSON_BODY_BY
 import type { AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
-import { ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
+import { MissingTargetModelError, ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
 import { AnswerOverBudgetError } from '../endpoint/read-answer.js';
 import { PipelineStreamingError, StreamTimeoutError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
 import { AsyncInferenceNotConfiguredError, AsyncOutputOutsideFolderError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
@@ -317,6 +317,11 @@ function sendError(res: Response, err: RuntimeApiError): void {
   res.end(JSON.stringify(err.body()));
 }
 
+/** A refused invocation's message: a missing `TargetModel` opens with the service's words, naming the request. */
+function validationMessage(err: Error, res: Response): string {
+  return err instanceof MissingTargetModelError ? `Request ${String(res.getHeader('x-amzn-RequestId'))} is missing a target model header. ${err.message}` : err.message;
+}
+
 /**
  * The SageMaker Runtime front door (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html): `POST /endpoints/{name}/invocations`
  * with the service's headers and error format, so AWS SDK clients work against it with an
@@ -439,7 +444,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         res.end(response.body);
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
-        if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));
         if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
         if (err instanceof AnswerOverBudgetError) {
@@ -478,7 +483,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       } catch (err) {
         if (callerGone.signal.aborted) return;
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
-        if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));
         if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
         const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
