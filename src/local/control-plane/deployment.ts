@@ -11,7 +11,7 @@ import { Fleet, type FleetOptions } from '../fleet/fleet.js';
 import { ServerlessPool } from '../fleet/serverless-pool.js';
 import { MAX_SERVERLESS_PAYLOAD_BYTES, SERVERLESS_STARTUP_TIMEOUT_MS } from './serverless/serverless-config.js';
 import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
-import { ModelDataError, resolveModelData, resolveModelDataSource } from '../fleet/model-data.js';
+import { ModelDataError, multiModelFetcher, resolveModelData, resolveModelDataSource } from '../fleet/model-data.js';
 import type { S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { LogStore } from './logs/log-store.js';
@@ -182,6 +182,7 @@ export async function startDeployment(
         if (err instanceof ModelDataError) throw new DeploymentError(`${err.message} (model ${model.name}, variant ${spec.VariantName}).`, { cause: err });
         throw err;
       }
+      const fetchModel = mode === 'MultiModel' ? multiModelFetcher(c.ModelDataUrl, modelSource, ctx.s3) : undefined;
       templates.push({
         hostname: c.ContainerHostname ?? (model.containers.length === 1 ? 'primary' : `container-${i + 1}`),
         ...(c.Image === undefined ? {} : { image: c.Image }),
@@ -189,6 +190,7 @@ export async function startDeployment(
         modelSource,
         mode,
         ...(c.MultiModelConfig?.ModelCacheSetting === undefined ? {} : { modelCacheSetting: c.MultiModelConfig.ModelCacheSetting }),
+        ...(fetchModel ? { fetchModel } : {}),
         ...(spec.ServerlessConfig ? { memoryMb: spec.ServerlessConfig.MemorySizeInMB } : {}),
       });
     }

@@ -30,6 +30,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { createModelArchive } from '../../archive/model-archive.js';
+import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
@@ -327,6 +328,34 @@ test('ContainerStartupHealthCheckTimeoutInSeconds is the variant\'s /ping deadli
   } finally {
     client.destroy();
     await short.stop();
+  }
+});
+
+test('a multi-model endpoint on an s3:// prefix fetches a TargetModel put there after it started, on its first invocation, as the service does; one that is not there is a ValidationError naming the key', async () => {
+  const s3 = await startLocalS3(['models']);
+  const fake = new FakeBackend();
+  const withS3 = await startLocalSageMaker({ port: 0, backendImpl: fake, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url } });
+  const client = new SageMakerClient(localClientConfig(withS3.url, { requestTimeoutMs: 30_000 }));
+  const runtime = new SageMakerRuntimeClient({ ...localClientConfig(withS3.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+  try {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: 'mme/first.tar.gz', Body: craftTarGz([{ path: 'model.onnx', body: 'first' }]) }));
+    await client.send(new CreateModelCommand({ ModelName: 'mme-s3', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/mme/', Mode: 'MultiModel' } }));
+    await client.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'mme-s3', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'mme-s3', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await client.send(new CreateEndpointCommand({ EndpointName: 'mme-s3', EndpointConfigName: 'mme-s3' }));
+    await until('mme-s3 in service', async () => (await client.send(new DescribeEndpointCommand({ EndpointName: 'mme-s3' }))).EndpointStatus === 'InService', { intervalMs: 20 });
+    await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: 'mme/v2/late.tar.gz', Body: craftTarGz([{ path: 'model.onnx', body: 'late' }]) }));
+    const invoke = (TargetModel: string) => runtime.send(new InvokeEndpointCommand({ EndpointName: 'mme-s3', TargetModel, Body: Buffer.from('{}') }));
+    const late = await invoke('v2/late.tar.gz');
+    assert.equal(late.$metadata.httpStatusCode, 200);
+    const loaded = fake.requests.filter((r) => r.id.startsWith('mme-s3/') && r.call === 'POST /models');
+    assert.equal(loaded.length, 1);
+    assert.equal((await invoke('first.tar.gz')).$metadata.httpStatusCode, 200);
+    await assert.rejects(invoke('absent.tar.gz'), (err: Error) => err.name === 'ValidationError' && err.message === 'Failed to download model data for TargetModel absent.tar.gz: there is no s3://models/mme/absent.tar.gz.');
+  } finally {
+    runtime.destroy();
+    client.destroy();
+    await withS3.stop();
+    await s3.stop();
   }
 });
 

@@ -1,3 +1,9 @@
+/** What {@link MultiModelHost.fetch} did: `found` the model (it is now in `source`) or not, at `at` (its S3 URI). */
+export interface FetchedModel {
+  found: boolean;
+  at: string;
+}
+
 /** Where a multi-model container's models come from and go to, and what the front door has loaded in it. */
 export interface MultiModelHost {
   /** Folder of model archives or folders, standing in for the model's S3 prefix (`ModelDataUrl`). */
@@ -19,10 +25,16 @@ export interface MultiModelHost {
   recent: Set<string>;
   /** Unloads under way, by `TargetModel`: a new load of it waits for its unload. */
   unloading: Map<string, Promise<void>>;
+  /**
+   * Puts a `TargetModel` that `source` does not hold there from where the model data lives (the
+   * S3 prefix), as the service downloads a model on its first invocation. Absent: `source` is all
+   * there is.
+   */
+  fetch?: (targetModel: string) => Promise<FetchedModel>;
 }
 
 /** A {@link MultiModelHost} with nothing loaded yet. */
-export function multiModelHost(where: { source: string; hostDir: string; containerDir: string }, cacheModels = true): MultiModelHost {
+export function multiModelHost(where: { source: string; hostDir: string; containerDir: string; fetch?: (targetModel: string) => Promise<FetchedModel> }, cacheModels = true): MultiModelHost {
   return { ...where, cacheModels, loads: new Map(), inUse: new Map(), recent: new Set(), unloading: new Map() };
 }
 

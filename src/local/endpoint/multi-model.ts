@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { extractModelArchive } from '../../archive/model-archive.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { ContainerFailure, type ChainContainer, type MultiModelHost } from './container.js';
+import { ContainerFailure, type ChainContainer, type FetchedModel, type MultiModelHost } from './container.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
 /**
@@ -207,8 +207,20 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
   }
   const source = path.resolve(host.source, targetModel);
   if (!source.startsWith(path.resolve(host.source) + path.sep)) throw new TargetModelError(`TargetModel ${targetModel} must name a model inside the endpoint's model folder`);
-  const info = await stat(source).catch(() => undefined);
-  if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${source}.`);
+  let info = await stat(source).catch(() => undefined);
+  let where = source;
+  if (!info && host.fetch) {
+    // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
+    let fetched: FetchedModel;
+    try {
+      fetched = await host.fetch(targetModel);
+    } catch (err) {
+      throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message}`);
+    }
+    where = fetched.at;
+    if (fetched.found) info = await stat(source).catch(() => undefined);
+  }
+  if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
   await host.unloading.get(targetModel)?.catch(() => {});
   const name = `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
   const hostModel = path.join(host.hostDir, name, 'model');

@@ -7,7 +7,7 @@ import { launchReady } from '../backends/launch.js';
 import { tailLog } from '../backends/log-tail.js';
 import { pingHealthy } from '../backends/wait-ready.js';
 import type { ChainContainer } from '../endpoint/chain.js';
-import { multiModelHost } from '../endpoint/container.js';
+import { multiModelHost, type FetchedModel, type MultiModelHost } from '../endpoint/container.js';
 import type { FleetInstance, InstanceLauncher } from './fleet.js';
 
 /** One container of a variant's instances, with its model data already local. */
@@ -20,6 +20,8 @@ export interface ContainerTemplate {
   mode: 'SingleModel' | 'MultiModel';
   /** `MultiModelConfig.ModelCacheSetting` of a `MultiModel` container (default `Enabled`). */
   modelCacheSetting?: 'Enabled' | 'Disabled';
+  /** Of a `MultiModel` container: fetches a `TargetModel` missing from `modelSource` (see {@link MultiModelHost.fetch}). */
+  fetchModel?: (targetModel: string) => Promise<FetchedModel>;
   /** Memory limit in MB (a serverless variant's `MemorySizeInMB`). */
   memoryMb?: number;
 }
@@ -121,7 +123,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
               hostname: t.hostname,
               url: running.url,
               logFile,
-              ...(modelsDir ? { multiModel: multiModelHost({ source: t.modelSource, hostDir: modelsDir.host, containerDir: modelsDir.container }, t.modelCacheSetting !== 'Disabled') } : {}),
+              ...(modelsDir ? { multiModel: multiModelHost({ source: t.modelSource, hostDir: modelsDir.host, containerDir: modelsDir.container, ...(t.fetchModel ? { fetch: t.fetchModel } : {}) }, t.modelCacheSetting !== 'Disabled') } : {}),
             };
             return { running, link };
           } catch (err) {

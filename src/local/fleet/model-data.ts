@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import type { FetchedModel } from '../endpoint/container.js';
 import { parseS3Location, parseS3Url, type S3Objects } from '../s3/objects.js';
 
 /** What model data needs of S3: reading objects and listing a prefix. */
@@ -20,8 +21,45 @@ export class ModelDataError extends Error {
 async function download(s3: S3Reader, bucket: string, key: string, file: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const partial = `${file}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
-  await pipeline(await s3.get(bucket, key), createWriteStream(partial));
-  await rename(partial, file);
+  try {
+    await pipeline(await s3.get(bucket, key), createWriteStream(partial));
+    await rename(partial, file);
+  } finally {
+    await rm(partial, { force: true });
+  }
+}
+
+/** The prefix a `MultiModel` container's `ModelDataUrl` names, ending in `/` unless empty. */
+function multiModelPrefix(key: string): string {
+  return key === '' || key.endsWith('/') ? key : `${key}/`;
+}
+
+/**
+ * For a `MultiModel` container whose `ModelDataUrl` is an `s3://` prefix: fetches
+ * `<prefix><TargetModel>` into `folder` (what {@link resolveModelData} returned) when an invocation
+ * names a model that was not there when the endpoint started, as the service downloads each model on
+ * its first invocation and models "can be added to ... the endpoint" by copying them to the prefix
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/how-multi-mode-endpoints-work.html). The fetcher
+ * says whether S3 had the object, and rejects with what S3 answered when it could not tell. Undefined
+ * for model data that is not in S3.
+ */
+export function multiModelFetcher(url: string | undefined, folder: string, s3: () => S3Reader): ((targetModel: string) => Promise<FetchedModel>) | undefined {
+  const s3Url = url === undefined ? undefined : parseS3Url(url);
+  if (!s3Url) return undefined;
+  const prefix = multiModelPrefix(s3Url.key);
+  return async (targetModel) => {
+    const at = `s3://${s3Url.bucket}/${prefix}${targetModel}`;
+    const file = resolve(folder, targetModel);
+    if (!file.startsWith(resolve(folder) + sep)) return { found: false, at };
+    try {
+      await download(s3(), s3Url.bucket, prefix + targetModel, file);
+      return { found: true, at };
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return { found: false, at };
+      throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
+    }
+  };
 }
 
 /**
@@ -46,7 +84,7 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
   }
   const target = join(cacheDir, 's3', createHash('sha256').update(`${mode}\0${url}`).digest('hex').slice(0, 24));
   if (mode === 'MultiModel') {
-    const prefix = s3Url.key === '' || s3Url.key.endsWith('/') ? s3Url.key : `${s3Url.key}/`;
+    const prefix = multiModelPrefix(s3Url.key);
     let keys: string[];
     try {
       keys = await s3().list(s3Url.bucket, prefix);
