@@ -345,6 +345,9 @@ test('a multi-model endpoint on an s3:// prefix fetches a TargetModel put there 
     await until('mme-s3 in service', async () => (await client.send(new DescribeEndpointCommand({ EndpointName: 'mme-s3' }))).EndpointStatus === 'InService', { intervalMs: 20 });
     await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: 'mme/v2/late.tar.gz', Body: craftTarGz([{ path: 'model.onnx', body: 'late' }]) }));
     const invoke = (TargetModel: string) => runtime.send(new InvokeEndpointCommand({ EndpointName: 'mme-s3', TargetModel, Body: Buffer.from('{}') }));
+    const s3Dir = join(withS3.workDir, 'model-data', 's3');
+    const cached = async () => (await readdir(s3Dir, { recursive: true })).filter((f) => f.endsWith('.tar.gz')).sort();
+    assert.deepEqual(await cached(), [], 'CreateEndpoint downloads no model: each is fetched on first use');
     const late = await invoke('v2/late.tar.gz');
     assert.equal(late.$metadata.httpStatusCode, 200);
     const loaded = fake.requests.filter((r) => r.id.startsWith('mme-s3/') && r.call === 'POST /models');

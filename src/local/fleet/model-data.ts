@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import type { FetchedModel } from '../endpoint/container.js';
@@ -65,8 +65,8 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
 /**
  * Makes a container's `ModelDataUrl` available as a local path, as SageMaker downloads it before
  * the container starts: an `s3://` object (a `model.tar.gz`) is downloaded once into `cacheDir`;
- * for a `MultiModel` container the URL is a prefix and every object under it is downloaded into a
- * folder. A `file://` URL or a path is used in place. No URL: an empty folder (the image brings its model).
+ * for a `MultiModel` container the URL is a prefix, checked to be readable, whose models
+ * {@link multiModelFetcher} fetches into the folder returned on first use. A `file://` URL or a path is used in place. No URL: an empty folder (the image brings its model).
  */
 export async function resolveModelData(url: string | undefined, mode: 'SingleModel' | 'MultiModel', cacheDir: string, s3: () => S3Reader): Promise<string> {
   if (url === undefined) {
@@ -85,17 +85,13 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
   const target = join(cacheDir, 's3', createHash('sha256').update(`${mode}\0${url}`).digest('hex').slice(0, 24));
   if (mode === 'MultiModel') {
     const prefix = multiModelPrefix(s3Url.key);
-    let keys: string[];
+    // Listed only to fail the deployment when the prefix cannot be read: the models themselves are
+    // fetched on first use (multiModelFetcher), as the service does "instead of downloading all of
+    // the models ... when you create the endpoint".
     try {
-      keys = await s3().list(s3Url.bucket, prefix);
+      await s3().list(s3Url.bucket, prefix);
     } catch (err) {
       throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
-    }
-    for (const key of keys) {
-      const file = resolve(target, relative(prefix, key) || key);
-      if (!file.startsWith(resolve(target) + sep)) continue;
-      if (await stat(file).catch(() => undefined)) continue;
-      await download(s3(), s3Url.bucket, key, file);
     }
     await mkdir(target, { recursive: true });
     return target;
