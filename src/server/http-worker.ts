@@ -20,6 +20,7 @@ import { SizeRoutedBackend } from './size-routed-backend.js';
 import { chooseInferenceMode } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
+import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
 import { trackConnections } from './connection-drain.js';
@@ -205,14 +206,23 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     setTimeout(() => void deferredLog.loadGradually(), 50).unref();
     setTimeout(() => void metrics?.ready(), PRELOAD_AFTER_MS).unref();
   };
+  // With SMKIT_INFERENCE_MODE=inline handler code runs in this process: a promise it rejects with
+  // nothing handling it is logged, as the inference thread does. A single model's load is left to
+  // Node's default (the process ends, and the primary stops after three such deaths in a row); a
+  // multi-model endpoint loads models while it serves others, so there it is logged from the start.
+  const keepServingOnRejections = () => {
+    if (settings.inferenceMode === 'inline') logUnhandledRejections(log, 'the worker process');
+  };
   if (backend) {
     const single = backend;
     void single.whenSettled().then(() => {
       sendToPrimary({ type: 'model', state: single.state() === 'ready' ? 'ready' : 'failed' });
+      if (single.state() === 'ready') keepServingOnRejections();
       loadMetrics();
     });
   } else {
     sendToPrimary({ type: 'model', state: 'ready' });
+    keepServingOnRejections();
     loadMetrics();
   }
 

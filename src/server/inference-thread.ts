@@ -8,10 +8,10 @@ import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine } from '../handlers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { thrownMessage } from '../errors/excerpt.js';
 import { IdTable } from '../core/id-table.js';
 import { Cancellation } from '../core/cancellation.js';
 import { ChunkQueue } from './chunk-queue.js';
+import { logUnhandledRejections } from './unhandled-rejection.js';
 import type { BidiFrame } from '../core/bidi-frame.js';
 import { STREAM_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
@@ -168,19 +168,8 @@ async function start(): Promise<void> {
   }
   send({ type: 'ready', description: engine.describe(), loadMs: Math.round(performance.now() - started) });
   deferredLog.loadWithin(50);
-  // Node ends a thread on a rejection nothing handles, which here drops every running request and
-  // reloads the model: a background failure in user code (a call not awaited) leaves an MMS or
-  // TorchServe worker serving, so once the model is loaded it is logged and the thread goes on.
-  // During the load it still ends the thread: that load fails with the reason.
-  process.on('unhandledRejection', logUnhandledRejection);
-}
-
-/** Logs a promise rejection nothing awaited or caught (see `start`), its stack bounded as on the wire. */
-function logUnhandledRejection(reason: unknown): void {
-  log.error(
-    { code: 'ERR_USER_CODE', reason: thrownMessage(reason), stack: toWireError(reason).stack },
-    'a promise was rejected with nothing awaiting or catching it (handler code that calls an async function without await or .catch); the inference thread keeps serving',
-  );
+  // During the load a rejection nothing handles still ends the thread: that load fails with the reason.
+  logUnhandledRejections(log, 'the inference thread');
 }
 
 /** The invocations this thread has not answered yet, so the HTTP side can cancel them. */
