@@ -2,9 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
-import { thrownMessage } from '../errors/excerpt.js';
-import { syntaxErrorPlace } from '../errors/syntax-error-place.js';
-import { isNodeError } from '../errors/node-error.js';
+import { moduleLoadError } from '../errors/module-load-error.js';
 import type { InvocationContext } from '../core/context.js';
 import type { BidiFn } from './bidi-stream.js';
 
@@ -123,15 +121,7 @@ export async function loadHandlerHooks(codeDir: string, program: string): Promis
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    // A syntax error's message has no position of its own ("Unexpected token ';'"): say where it is.
-    const place = err instanceof SyntaxError ? syntaxErrorPlace(file) : undefined;
-    // Node's own errors (a missing package, ERR_MODULE_NOT_FOUND) say what to fix; anything else the
-    // module's top-level code threw, and clients are told only that (see loadFailureReason).
-    const userThrown = !(err instanceof SyntaxError) && !isNodeError(err);
-    throw new ToolkitError('ERR_HANDLER_LOAD', `cannot load handler ${file}${place ? ` (${place})` : ''}: ${thrownMessage(err)}`, {
-      cause: err,
-      ...(userThrown ? { details: { hook: 'its top-level code', handler: file } } : {}),
-    });
+    throw moduleLoadError(file, `cannot load handler ${file}`, err);
   }
   return pickHooks(mod, file);
 }

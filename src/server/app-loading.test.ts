@@ -160,15 +160,20 @@ test("a load hook's error reaches /ping and refused invocations as its code and 
   const data: InferenceThreadData = { engine, logLevel: 'silent', workerIndex: 0 };
   const thread = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), data, 1, createLogger('silent'));
   t.after(() => thread.close());
-  const cases: [InferenceBackend, RegExp][] = [
+  const cases: [InferenceBackend, RegExp, string?][] = [
     [thread, /^model failed to load: ERR_MODEL_LOAD: model_fn in .*inference\.mjs failed; its error is in the server log/],
     [new InProcessBackend(engineOptions(handlerModel(t, `throw new Error('${SECRET}');`)), createLogger('silent')), /ERR_HANDLER_LOAD: its top-level code in .*inference\.mjs failed; its error is in the server log/],
     [new InProcessBackend(engineOptions(stepModel(t, `throw new Error('${SECRET}');`)), createLogger('silent')), /ERR_HANDLER_LOAD: its top-level code in .*steps\.mjs failed; its error is in the server log/],
+    // A syntax error: the place, not the line there (nor V8's message, which can quote an identifier).
+    [new InProcessBackend(engineOptions(handlerModel(t, `export function modelFn() {}\nconst url = '${SECRET}' +;\n`)), createLogger('silent')), /^model failed to load: ERR_HANDLER_LOAD: .*inference\.mjs has a syntax error at line 2, column 58; the error and the line are in the server log/],
+    [new InProcessBackend(engineOptions(stepModel(t, `export const config = { url: '${SECRET}' +};\n`)), createLogger('silent')), /ERR_HANDLER_LOAD: .*steps\.mjs has a syntax error at line 1, column 75; the error and the line are in the server log/],
+    // A SyntaxError the top-level code threw (JSON.parse's message quotes the text it read).
+    [new InProcessBackend(engineOptions(handlerModel(t, `JSON.parse('hunter2');`)), createLogger('silent')), /ERR_HANDLER_LOAD: its top-level code \(or a module it imports\) in .*inference\.mjs failed; its error is in the server log/, 'hunter2'],
   ];
-  for (const [backend, reason] of cases) {
+  for (const [backend, reason, logged = SECRET] of cases) {
     await backend.whenSettled();
     assert.equal(backend.state(), 'failed');
-    assert.ok(backend.failure()!.message.includes(SECRET), 'the log of the load has the whole message');
+    assert.ok(backend.failure()!.message.includes(logged), `the log of the load has the whole message: ${backend.failure()!.message}`);
     const { base, close } = await serve(backend);
     try {
       const ping = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(5000) });

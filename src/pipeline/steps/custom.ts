@@ -3,10 +3,8 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { isTensorMap } from '../../codecs/tensor-map.js';
 import { stepDataWithFloat16Bits, type StepBuilder, type StepData } from '../step.js';
 import { resolveInside } from './predict.js';
-import { thrownMessage } from '../../errors/excerpt.js';
 import { checkTensorStorage } from '../../core/tensor.js';
-import { syntaxErrorPlace } from '../../errors/syntax-error-place.js';
-import { isNodeError } from '../../errors/node-error.js';
+import { moduleLoadError } from '../../errors/module-load-error.js';
 
 /**
  * `- custom: { module: steps.mjs, export: myStep, options: {...} }`: a JS function from `code/`,
@@ -22,13 +20,7 @@ export const customStep: StepBuilder = async (options, env) => {
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    const place = err instanceof SyntaxError ? syntaxErrorPlace(file) : undefined;
-    // As for the handler module: what its top-level code threw reaches the log only (see loadFailureReason).
-    const userThrown = !(err instanceof SyntaxError) && !isNodeError(err);
-    throw new ToolkitError('ERR_HANDLER_LOAD', `${env.name}: cannot load ${file}${place ? ` (${place})` : ''}: ${thrownMessage(err)}`, {
-      cause: err,
-      ...(userThrown ? { details: { hook: 'its top-level code', handler: file } } : {}),
-    });
+    throw moduleLoadError(file, `${env.name}: cannot load ${file}`, err);
   }
   const fn = mod[exportName] ?? (exportName === 'default' ? undefined : (mod['default'] as Record<string, unknown> | undefined)?.[exportName]);
   if (typeof fn !== 'function') throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: ${moduleName} does not export a function "${exportName}"`);
