@@ -151,14 +151,21 @@ export class InferenceWorker implements InferenceBackend {
     let uncaught: unknown;
     this.#worker.on('error', (err) => {
       uncaught = err;
-      this.log.error({ err }, 'inference thread error');
+      this.log.error({ code: 'ERR_USER_CODE', err }, 'an error nothing caught ended the inference thread (thrown from a timer, an event handler or a callback, outside any awaited promise)');
     });
     this.#worker.on('exit', (code) => {
       // A failed load ends the thread by itself; reloading would only fail again in a loop.
       if (generation !== this.#generation || this.#closing || this.#state === 'failed') return;
       if (this.#state === 'loading') return this.#threadEndedLoading(code, uncaught);
-      this.log.error({ exitCode: code }, 'inference thread exited; starting a new one');
-      this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', 'the inference worker stopped while handling this request; it is being restarted'));
+      // What user code threw is for the log (above): it is not this request's, and may hold a secret.
+      const cause = uncaught === undefined ? `user code called process.exit(${code})` : 'user code threw an error nothing caught (from a timer, an event handler or a callback), which is in the server log';
+      this.log.error({ exitCode: code }, `inference thread exited (${cause}); starting a new one`);
+      this.#failAll(
+        new ToolkitError(
+          'ERR_WORKER_CRASHED',
+          `the inference thread ended while this request ran: ${cause}; it is being replaced and the model reloaded, so retry once GET /ping answers 200. Catch errors in the handler's callbacks, and do not call process.exit`,
+        ),
+      );
       this.#spawn();
     });
   }

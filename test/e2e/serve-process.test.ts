@@ -68,13 +68,33 @@ describe('smkit serve as a process', () => {
     await waitForPing(server);
     const threadCrash = await invoke(server, 'thread');
     assert.equal(threadCrash.status, 500);
-    assert.equal(((await threadCrash.json()) as { code: string }).code, 'ERR_WORKER_CRASHED');
+    const crashed = (await threadCrash.json()) as { code: string; message: string };
+    assert.equal(crashed.code, 'ERR_WORKER_CRASHED');
+    assert.match(crashed.message, /^the inference thread ended while this request ran: user code called process\.exit\(3\);/);
     const processCrash = await invoke(server, 'process').catch(() => undefined);
     assert.ok(!processCrash || processCrash.status >= 500);
     // Each attempt has its own short timeout: a request to a half-started worker fails and is retried.
     await until('the replaced worker to serve again', async () => (await (await invoke(server, 'again', 10_000)).text()) === 'ok:again', RETRY);
-    assert.match(server.output(), /inference thread exited; starting a new one/);
+    assert.match(server.output(), /inference thread exited \(user code called process\.exit\(3\)\); starting a new one/);
     assert.match(server.output(), /worker process died; replacing it/);
+  });
+
+  test('an error user code throws from a timer after the load ends the inference thread: every request on it gets 500 ERR_WORKER_CRASHED saying why, and the new thread serves', async () => {
+    const server = await serveFixture('crash');
+    await waitForPing(server);
+    const held = invoke(server, 'hold');
+    await until('the held request to reach the thread', () => /"msg":"holding"/.test(server.output()), { timeoutMs: 10_000 });
+    const answers = await Promise.all([held, invoke(server, 'timer-throw')]);
+    for (const res of answers) {
+      assert.equal(res.status, 500);
+      const body = (await res.json()) as { code: string; message: string };
+      assert.equal(body.code, 'ERR_WORKER_CRASHED');
+      assert.match(body.message, /^the inference thread ended while this request ran: user code threw an error nothing caught \(from a timer, an event handler or a callback\), which is in the server log; it is being replaced and the model reloaded/);
+      assert.doesNotMatch(body.message, /s3cr3t/, 'what user code threw is not quoted to clients');
+    }
+    await until('/ping to answer 200 again', async () => (await fetchWithTimeout(`${server.url}/ping`, {}, 10_000)).status === 200, RETRY);
+    assert.equal(await (await invoke(server, 'again')).text(), 'ok:again');
+    assert.match(server.output(), /"code":"ERR_USER_CODE".*token=s3cr3t refresh failed/, 'the error and its stack are logged');
   });
 
   test('SMKIT_CONNECTION_BALANCING=kernel: each worker listens itself (KERNEL_SOCKETS_PER_WORKER sockets) where Node supports SO_REUSEPORT; elsewhere a warning and the primary hands connections over', async () => {
