@@ -105,6 +105,9 @@ export function transformFn(model, body, contentType, accept, context) {
     case 'crlf-content-type': return { body: 'x', contentType: 'text/plain\\r\\nSet-Cookie: session=evil' };
     case 'crlf-attributes': context.setCustomAttributes('a=1\\r\\nSet-Cookie: session=evil'); return 'x';
     case 'undefined-body': return { body: undefined, contentType: 'text/plain' };
+    case 'null-body': return { body: null, contentType: 'text/plain' };
+    case 'forgotten-return': return undefined;
+    case 'function': return () => 'x';
     case 'plain-value': return { value: 1 };
     case 'object-body': return { body: { a: 1 }, contentType: 'application/json' };
     case 'attributes': context.setCustomAttributes('a=1; b=ü'); return { body: 'x', contentType: 'text/plain; charset=utf-8' };
@@ -192,7 +195,12 @@ test("a { body, contentType } answer whose body smkit cannot write in the handle
   await assert.rejects(invokeText(engine, 'undefined-body'), {
     code: 'ERR_USER_CODE',
     status: 500,
-    message: /^transformFn returned \{ body, contentType: 'text\/plain' \} with a body that is undefined: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes \(application\/json, /,
+    message: /^transformFn in .*inference\.mjs returned \{ body, contentType \} with a body that is undefined: return the body as a Buffer, a Uint8Array or a string, or plain data for smkit to encode$/,
+  });
+  await assert.rejects(invokeText(engine, 'null-body'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: /^transformFn returned \{ body, contentType: 'text\/plain' \} with a body that is null: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes \(application\/json, /,
   });
   assert.equal((await invokeText(engine, 'object-body')).body.toString('utf8'), '{"a":1}', 'a value in a type smkit encodes is encoded');
   // With no contentType of its own, the client's Accept is what cannot be answered: still a 406,
@@ -202,6 +210,36 @@ test("a { body, contentType } answer whose body smkit cannot write in the handle
     status: 406,
     message: /^Cannot answer in 'image\/gif'\. Accept one of: application\/json, .*; transformFn returned an object for smkit to encode: to answer in other types, return the body already encoded from transformFn \(a Buffer, a Uint8Array or a string\), or \{ body, contentType \}$/,
   });
+});
+
+test('a hook that returns undefined, a symbol or a function (a forgotten return) where the answer or prediction is due is a 500 naming it; JSON would have answered 200 "null"', async (t) => {
+  const transform = await engineWithHandler(t, MISBEHAVING_HANDLER);
+  for (const [body, kind] of [['forgotten-return', 'undefined'], ['function', 'a function']]) {
+    for (const accept of ['application/json', 'text/plain']) {
+      await assert.rejects(invokeText(transform, body, accept), {
+        code: 'ERR_USER_CODE',
+        status: 500,
+        message: new RegExp(`^transformFn in .*inference\\.mjs returned ${kind}: return the answer \\(a Buffer, a Uint8Array or a string, \\{ body, contentType \\}, or a value for smkit to encode as ${accept.replace('/', '\\/')}\\)$`),
+      });
+    }
+  }
+  const predict = await engineWithHandler(
+    t,
+    `export function inputFn(body) { return body.toString(); }
+     export function predict_fn(mode) { if (mode === 'symbol') return Symbol('x'); if (mode !== 'null') return undefined; return null; }`,
+  );
+  for (const accept of ['application/json', 'text/csv']) {
+    await assert.rejects(invokeText(predict, 'forgotten', accept), {
+      code: 'ERR_USER_CODE',
+      status: 500,
+      message: /^predict_fn in .*inference\.mjs returned undefined: return the prediction \(a tensor \{ dtype, shape, data \}, named tensors, or plain data for smkit to encode\)$/,
+    });
+  }
+  await assert.rejects(invokeText(predict, 'symbol', 'application/json'), { code: 'ERR_USER_CODE', message: /^predict_fn in .* returned a symbol: / });
+  assert.equal((await invokeText(predict, 'null', 'application/json')).body.toString(), 'null', 'null is a value: JSON null');
+  // An outputFn is given what predictFn returned, whatever it is.
+  const withOutput = await engineWithHandler(t, `export function inputFn(body) { return body.toString(); }\nexport function predictFn() { return undefined; }\nexport function outputFn(p) { return String(p); }`);
+  assert.equal((await invokeText(withOutput, '[1]', 'text/plain')).body.toString(), 'undefined');
 });
 
 test("a 406 for a value an outputFn left to smkit to encode tells it to encode the body itself, not to export the outputFn it has", async (t) => {

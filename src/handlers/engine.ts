@@ -109,6 +109,15 @@ function headerValue(value: string, header: string, from: string): string {
   throw new ToolkitError('ERR_USER_CODE', `${from} has a character an HTTP header cannot carry (${char} at index ${bad.index}) for ${header}: use printable ASCII, without CR or LF`);
 }
 
+/**
+ * `undefined`, `a symbol` or `a function`: what a hook returned that no codec can write and no
+ * request decodes to (a forgotten `return`, most likely), for its message; undefined for any other value.
+ */
+function lostValue(v: unknown): string | undefined {
+  if (v === undefined) return 'undefined';
+  return typeof v === 'symbol' || typeof v === 'function' ? `a ${typeof v}` : undefined;
+}
+
 /** `undefined`, `null`, `an object`, `a number`...: what a value is, for a message. */
 function bodyKind(v: unknown): string {
   if (v === undefined || v === null) return String(v);
@@ -378,11 +387,14 @@ export class InferenceEngine {
           : h.predictFn
             ? userPrediction(await this.user(this.#name('predictFn'), () => h.predictFn!(input, this.model, ctx)), this.#name('predictFn'))
             : await this.predict(input, ctx);
+        // The default encoder would answer 200 "null" (JSON) or blame the client's Accept (406).
+        if (!h.outputFn && (this.batchPredict || h.predictFn)) this.#checkAnswerable(prediction, this.#name(this.batchPredict ? 'predictBatchFn' : 'predictFn'), 'the prediction (a tensor { dtype, shape, data }, named tensors, or plain data for smkit to encode)');
         output = h.outputFn ? await this.user(this.#name('outputFn'), () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
       } catch (err) {
         throw hinted(io.withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
       }
     }
+    if (userEncodes) this.#checkAnswerable(output, this.#name(h.transformFn ? 'transformFn' : 'outputFn'), `the answer (a Buffer, a Uint8Array or a string, { body, contentType }, or a value for smkit to encode as ${excerpt(accept, 100)})`);
     const response = this.toResponse(output, accept);
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     if (session?.closing) response.closeSession = true;
@@ -444,6 +456,12 @@ export class InferenceEngine {
     }
   }
 
+  /** Throws the handler's 500 when `hook` returned what no codec writes (see {@link lostValue}); `what` is what it should return. */
+  #checkAnswerable(value: unknown, hook: string, what: string): void {
+    const kind = lostValue(value);
+    if (kind !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned ${kind}: return ${what}`);
+  }
+
   /** A hook's name as the handler module exports it (`input_fn` or `inputFn`), for messages. */
   #name(key: HookKey): string {
     return hookName(this.hooks, key);
@@ -498,10 +516,11 @@ export class InferenceEngine {
     if (isTensorMap(input)) return { tensors: input };
     if (isTensor(input)) return { tensors: { [UNNAMED]: input } };
     // No request decodes to these: inputFn lost the input (a forgotten `return`), not the client.
-    if (input === undefined || typeof input === 'symbol' || typeof input === 'function') {
+    const lost = lostValue(input);
+    if (lost !== undefined) {
       throw new ToolkitError(
         'ERR_USER_CODE',
-        `${this.#name('inputFn')} in ${this.hooks.file} returned ${typeof input === 'undefined' ? 'undefined' : `a ${typeof input}`}: return what the model takes (nested arrays, a tensor { dtype, shape, data }, named tensors or { tensors }), or export predictFn to take what ${this.#name('inputFn')} returns`,
+        `${this.#name('inputFn')} in ${this.hooks.file} returned ${lost}: return what the model takes (nested arrays, a tensor { dtype, shape, data }, named tensors or { tensors }), or export predictFn to take what ${this.#name('inputFn')} returns`,
       );
     }
     // Plain values from a user inputFn (nested arrays, TF Serving objects) decode like a JSON body.
@@ -543,6 +562,8 @@ export class InferenceEngine {
       const o = output as { body: unknown; contentType?: unknown };
       const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');
       const contentType = typeof o.contentType === 'string' ? headerValue(o.contentType, 'Content-Type', `the contentType ${hook} returned`) : accept;
+      const lost = lostValue(o.body);
+      if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned { body, contentType } with a body that is ${lost}: return the body as a Buffer, a Uint8Array or a string, or plain data for smkit to encode`);
       try {
         return this.toResponse(o.body, contentType);
       } catch (err) {
