@@ -41,17 +41,28 @@ export function parseJsonBody(text: string, what = 'JSON body'): unknown {
 }
 
 /**
+ * What a value {@link decodeJsonValue} reads came from, for its messages when it is in no form:
+ * `name` (`what input_fn returned`) and `fix`, what to do instead. The default is the JSON body,
+ * whose fix is to send one of the forms (or export an inputFn to read other JSON).
+ */
+export interface JsonValueSource {
+  readonly name: string;
+  readonly fix: string;
+}
+
+/**
  * Decodes a parsed JSON value in any of the accepted request forms: a bare array or scalar
  * (`tensor`), `{"instances": [...]}` (`tfs-instances`), `{"inputs": {...}}` / `{"inputs": [...]}`
  * (`tfs-inputs`), or an Open Inference Protocol v2 request (`v2`). A request naming more than
  * `maxInputs` inputs is refused before its tensors are built (see `DecodeHints.maxInputs`).
+ * `source` names the value in the error for a value in none of the forms.
  */
-export function decodeJsonValue(value: unknown, maxInputs?: number): DecodedRequest {
+export function decodeJsonValue(value: unknown, maxInputs?: number, source?: JsonValueSource): DecodedRequest {
   if (Array.isArray(value) || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') {
     return { tensors: { [UNNAMED]: nestedToTensor(value, { label: 'JSON body' }) }, form: 'tensor' };
   }
   if (typeof value !== 'object' || value === null) {
-    throw new ToolkitError('ERR_JSON_PARSE', `JSON body is ${String(value)}; ${FORMS_HINT}`);
+    throw new ToolkitError('ERR_JSON_PARSE', `${source?.name ?? 'JSON body'} is ${String(value)}; ${source?.fix ?? FORMS_HINT}`);
   }
   const body = value as Record<string, unknown>;
   const hasInstances = Object.hasOwn(body, 'instances');
@@ -64,7 +75,7 @@ export function decodeJsonValue(value: unknown, maxInputs?: number): DecodedRequ
     return decodeV2(body);
   }
   if (hasInstances || hasInputs) return decodeTfs(body, hasInstances, maxInputs);
-  throw new ToolkitError('ERR_JSON_PARSE', `JSON object has keys ${quotedNames(Object.keys(body))}; ${FORMS_HINT}`);
+  throw new ToolkitError('ERR_JSON_PARSE', `${source ? `${source.name} is an object with keys` : 'JSON object has keys'} ${quotedNames(Object.keys(body))}; ${source?.fix ?? FORMS_HINT}`);
 }
 
 /** TF Serving's row (`instances`) or columnar (`inputs`) form, with its optional `signature_name`. */

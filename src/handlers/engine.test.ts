@@ -354,6 +354,23 @@ test("an inputFn that returns undefined (a forgotten return) is the handler's 50
   assert.equal((await invokeText(engine, 'rows', 'application/json')).body.toString('utf8'), '[[1,2]]');
 });
 
+test("an inputFn value in none of the JSON forms (null, an object of other keys) is named as what the hook returned, not as a JSON body the client should fix", async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function modelFn() { return { predict: (tensors) => tensors }; }
+     export function input_fn(body) { return body.toString() === 'null' ? null : { rows: [[1, 2]] }; }`,
+  );
+  const fix = 'return a nested array, {"instances": [...]}, {"inputs": {...}}, a v2 request, a tensor { dtype, shape, data } or named tensors, or export predictFn to take what input_fn returns';
+  for (const [body, what] of [['null', 'is null'], ['object', 'is an object with keys "rows"']]) {
+    await assert.rejects(invokeText(engine, body, 'application/json'), (err: ToolkitError) => {
+      assert.equal(err.code, 'ERR_JSON_PARSE');
+      assert.match(err.message, /^what input_fn in .*inference\.mjs returned /);
+      assert.ok(err.message.endsWith(`returned ${what}; ${fix}`), err.message);
+      return true;
+    });
+  }
+});
+
 test("errors name a hook as the handler module exports it (input_fn, predict_fn, output_fn, model_fn), not by smkit's camelCase name", async (t) => {
   const engine = await engineWithHandler(
     t,

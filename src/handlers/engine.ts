@@ -523,8 +523,13 @@ export class InferenceEngine {
         `${this.#name('inputFn')} in ${this.hooks.file} returned ${lost}: return what the model takes (nested arrays, a tensor { dtype, shape, data }, named tensors or { tensors }), or export predictFn to take what ${this.#name('inputFn')} returns`,
       );
     }
-    // Plain values from a user inputFn (nested arrays, TF Serving objects) decode like a JSON body.
-    const request = this.#io!.decodeJsonValue(input);
+    // Plain values from a user inputFn (nested arrays, TF Serving objects) decode like a JSON body;
+    // one in none of its forms is named as inputFn's (the hint to export an inputFn is no help here).
+    const inputFn = this.#name('inputFn');
+    const request = this.#io!.decodeJsonValue(input, undefined, {
+      name: `what ${inputFn} in ${this.hooks.file} returned`,
+      fix: `return a nested array, {"instances": [...]}, {"inputs": {...}}, a v2 request, a tensor { dtype, shape, data } or named tensors, or export predictFn to take what ${inputFn} returns`,
+    });
     return { tensors: request.tensors, request };
   }
 
