@@ -143,12 +143,17 @@ export interface EngineDescription {
   handler?: string;
   pipelineFile?: string;
   hooks: string[];
+  /** The hooks that run for each request, as the handler module exports them (`predict_fn` or `predictFn`), for messages. */
+  requestHooks?: string[];
   runtimes: { name: string; backend: string; inputs: string[]; outputs: string[] }[];
   /** True when user code reads raw bodies (inputFn/transformFn): the front must not parse multipart. */
   rawBodies: boolean;
   /** The largest batch any model run of this engine takes (1 when batching is off). */
   maxBatchSize: number;
 }
+
+/** The hooks that run for each invocation, in the order they run. */
+const REQUEST_HOOKS = ['transformFn', 'inputFn', 'predictFn', 'predictBatchFn', 'outputFn'] as const satisfies readonly HookKey[];
 
 function isDecodedRequest(v: unknown): v is DecodedRequest {
   return !!v && typeof v === 'object' && 'form' in v && 'tensors' in v && isTensorMap((v as DecodedRequest).tensors);
@@ -327,6 +332,7 @@ export class InferenceEngine {
       handler: this.hooks.file,
       pipelineFile: this.pipelineFile,
       hooks: Object.entries(this.hooks).flatMap(([k, v]) => (typeof v === 'function' ? [k] : [])),
+      requestHooks: REQUEST_HOOKS.filter((k) => this.hooks[k]).map((k) => this.#name(k)),
       runtimes: runtimes.map((r) => ({ name: r.name, backend: r.backend, inputs: r.inputs.map((s) => s.name), outputs: r.outputs.map((s) => s.name) })),
       rawBodies: !!(this.hooks.inputFn || this.hooks.transformFn),
       maxBatchSize: this.maxBatchSize(),

@@ -122,6 +122,7 @@ describe('callers that gave up cost no model run (in-process, batching on)', () 
   test('user code sees ctx.signal abort with ERR_TIMEOUT when its invocation times out', async () => {
     const res = await post(-2);
     assert.equal(res.status, 504);
+    assert.match(((await res.json()) as { message: string }).message, /^the invocation took longer than 1 s \(SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS or SAGEMAKER_MODEL_SERVER_TIMEOUT\) in the handler's predictBatchFn \(.*inference\.mjs\): make it answer within it \(a promise that never settles, or a loop that does not end, holds the request until then\), or raise the timeout$/);
     const values = await until('the handler to note the abort', async () => {
       const v = await seen();
       return v.includes('aborted:ERR_TIMEOUT') && v;

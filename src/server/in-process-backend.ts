@@ -1,5 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
+import { invocationTimeout } from './timeout-error.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { InferenceEngine, type EngineOptions, type EngineDescription, type InvocationRequest, type InvocationResponse } from '../handlers/engine.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
@@ -69,7 +70,7 @@ export class InProcessBackend implements InferenceBackend {
     const engine = this.#engine;
     if (!engine) return Promise.reject(new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${loadFailureReason(this.#failure)}` : 'the model is still loading'));
     return new Promise<InvocationResponse>((resolve, reject) => {
-      const deadline = this.#deadlines.watch(timeoutMs, (reason = new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s`)) => {
+      const deadline = this.#deadlines.watch(timeoutMs, (reason = invocationTimeout(timeoutMs, engine.describe())) => {
         // A request still waiting for a batch is dropped there; user code sees ctx.signal abort.
         request.cancellation?.cancel(reason);
         reject(reason);

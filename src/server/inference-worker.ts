@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
+import { invocationTimeout } from './timeout-error.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { Logger } from '../core/context.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
@@ -406,7 +407,7 @@ export class InferenceWorker implements InferenceBackend {
           if (this.#state !== 'ready') return reject(this.#notReady());
           // The timeout counts from arrival: time spent queued behind other requests is part of it.
           const remaining = timeoutMs - (Date.now() - arrived);
-          if (remaining <= 0) return reject(this.#timeoutError(timeoutMs));
+          if (remaining <= 0) return reject(invocationTimeout(timeoutMs, this.#description, true));
           // A client that left while this request waited for a slot costs the thread nothing.
           if (cancellation?.cancelled) return reject(cancellation.reason);
           const id = this.#nextId++;
@@ -425,18 +426,14 @@ export class InferenceWorker implements InferenceBackend {
         const at = this.#queue.indexOf(entry);
         if (at === -1) return;
         this.#queue.splice(at, 1);
-        reject(this.#timeoutError(timeoutMs));
+        reject(invocationTimeout(timeoutMs, this.#description, true));
       }, timeoutMs);
       this.#queue.push(entry);
     });
   }
 
-  #timeoutError(timeoutMs: number): ToolkitError {
-    return new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s (SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS or SAGEMAKER_MODEL_SERVER_TIMEOUT)`);
-  }
-
   #onTimeout(id: number, timeoutMs: number): void {
-    if (this.#cancelPosted(id, this.#timeoutError(timeoutMs))) void this.#checkLiveness();
+    if (this.#cancelPosted(id, invocationTimeout(timeoutMs, this.#description))) void this.#checkLiveness();
   }
 
   /**

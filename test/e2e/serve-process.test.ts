@@ -57,7 +57,9 @@ describe('smkit serve as a process', () => {
     await waitForPing(server);
     const slow = await invoke(server, '4000');
     assert.equal(slow.status, 504);
-    assert.equal(((await slow.json()) as { code: string }).code, 'ERR_TIMEOUT');
+    const timedOut = (await slow.json()) as { code: string; message: string };
+    assert.equal(timedOut.code, 'ERR_TIMEOUT');
+    assert.match(timedOut.message, /^the invocation took longer than 0\.5 s \(SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS or SAGEMAKER_MODEL_SERVER_TIMEOUT\) in the handler's transformFn \(.*inference\.mjs\): make it answer within it /);
     // The replacement thread reloads; poll until an invocation succeeds again.
     await until('an invocation to succeed again', async () => (await invoke(server, 'async:1', 10_000)).status === 200, RETRY);
     assert.match(server.output(), /blocked past the timeout; replacing it/);
