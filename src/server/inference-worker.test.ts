@@ -125,3 +125,32 @@ test('a predictFn that never settles holds nothing per request once the requests
   assert.equal(await worker.threadHeld(), 0, 'the thread let go of the timed-out calls');
   assert.ok(worker.held <= ABANDONED_MAX, `this side holds ${worker.held} of ${calls} timed-out calls`);
 });
+
+/** A stand-in inference thread that loads, then ends (as a timer the handler module set would end it), every time. */
+const ENDS_AFTER_LOAD_THREAD = `
+import { parentPort } from 'node:worker_threads';
+parentPort.on('message', (msg) => { if (msg.type === 'flush') parentPort.postMessage({ type: 'flushed' }); });
+parentPort.postMessage({ type: 'ready', loadMs: 1, description: { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 } });
+setImmediate(() => process.exit(3));
+`;
+
+test('a thread that ends after every load is replaced after 0.1 s, then 0.2 s, 0.4 s...: not reloaded back to back for good', { timeout: 10_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-ends-after-load-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'thread.mjs');
+  writeFileSync(file, ENDS_AFTER_LOAD_THREAD);
+  const delays: unknown[] = [];
+  let third: () => void;
+  const thirdExit = new Promise<void>((resolve) => (third = resolve));
+  const record = (obj: object | string) => {
+    if (typeof obj === 'object' && 'restartInMs' in obj && delays.push(obj.restartInMs) === 3) third();
+  };
+  const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: record };
+  const worker = new InferenceWorker(pathToFileURL(file), {} as InferenceThreadData, 1, log);
+  await thirdExit;
+  assert.deepEqual(delays, [100, 200, 400]);
+  assert.equal(worker.state(), 'loading', '/ping says loading while the replacement waits');
+  // Stopping while the replacement waits neither starts it nor waits for a load that is not under way.
+  await worker.close();
+  assert.equal(delays.length, 3);
+});

@@ -14,6 +14,7 @@ import { BIDI_INPUT_WINDOW, asBuffer, fromWireError, toWireError, transferable, 
 import { failing, type BidiFrame, type BidiRequest } from '../core/bidi-frame.js';
 import { clientGoneError } from '../core/cancellation.js';
 import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
+import { RestartBackoff } from '../core/restart-backoff.js';
 
 
 interface Pending {
@@ -101,6 +102,10 @@ export class InferenceWorker implements InferenceBackend {
   readonly #abandoned = new Set<number>();
   #abandonedWaiters: (() => void)[] = [];
   #generation = 0;
+  /** Spaces out the replacements of a thread that keeps ending after its load (see `#spawn`). */
+  readonly #restarts = new RestartBackoff();
+  /** Set while a thread that ended waits to be replaced: there is no thread to talk to meanwhile. */
+  #respawnTimer: NodeJS.Timeout | undefined;
   #readyWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
   /** Set by close(): why requests are refused from then on. */
@@ -145,6 +150,7 @@ export class InferenceWorker implements InferenceBackend {
   #spawn(): void {
     const generation = ++this.#generation;
     this.#state = 'loading';
+    this.#restarts.started(0);
     // ONNX Runtime in the thread reads the process's environment, which only this thread can write.
     defaultOnnxRuntimeTelemetryOff();
     this.#worker = new Worker(this.threadFile, { workerData: this.data });
@@ -160,14 +166,21 @@ export class InferenceWorker implements InferenceBackend {
       if (this.#state === 'loading') return this.#threadEndedLoading(code, uncaught);
       // What user code threw is for the log (above): it is not this request's, and may hold a secret.
       const cause = uncaught === undefined ? `user code called process.exit(${code})` : 'user code threw an error nothing caught (from a timer, an event handler or a callback), which is in the server log';
-      this.log.error({ exitCode: code }, `inference thread exited (${cause}); starting a new one`);
+      // A thread whose code ends it again soon after each load (a timer set at import) would be
+      // reloaded back to back, for good: replacements are spaced out as crashed worker processes are.
+      const delay = this.#restarts.delayAfterCrash(0);
+      this.log.error({ exitCode: code, restartInMs: delay }, `inference thread exited (${cause}); starting a new one`);
+      this.#state = 'loading';
       this.#failAll(
         new ToolkitError(
           'ERR_WORKER_CRASHED',
           `the inference thread ended while this request ran: ${cause}; it is being replaced and the model reloaded, so retry once GET /ping answers 200. Catch errors in the handler's callbacks, and do not call process.exit`,
         ),
       );
-      this.#spawn();
+      this.#respawnTimer = setTimeout(() => {
+        this.#respawnTimer = undefined;
+        this.#spawn();
+      }, delay);
     });
   }
 
@@ -527,11 +540,15 @@ export class InferenceWorker implements InferenceBackend {
     this.#closedWith = reason;
     this.#failAll(reason);
     for (const queued of this.#queue.splice(0)) queued.start();
+    // A thread that ended and waits to be replaced has nothing to finish or flush.
+    const ended = this.#respawnTimer !== undefined;
+    clearTimeout(this.#respawnTimer);
+    this.#respawnTimer = undefined;
     // A thread stopped inside ONNX Runtime's native session set-up takes the whole process down
     // ("terminate called after throwing an instance of 'Napi::Error'"): a load under way ends first.
-    if (this.#state === 'loading') await this.#loadEnded(LOAD_WAIT_MS);
+    if (this.#state === 'loading' && !ended) await this.#loadEnded(LOAD_WAIT_MS);
     // A thread whose load failed has ended already, its error (and what came before) written.
-    if (this.#state !== 'failed') await this.#flushThreadLog();
+    if (this.#state !== 'failed' && !ended) await this.#flushThreadLog();
     await this.#worker.terminate();
   }
 
