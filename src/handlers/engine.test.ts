@@ -242,6 +242,19 @@ test('a hook that returns undefined, a symbol or a function (a forgotten return)
   assert.equal((await invokeText(withOutput, '[1]', 'text/plain')).body.toString(), 'undefined');
 });
 
+test('a value a hook returns that JSON cannot hold (a circular object) is a 500 ERR_ENCODE naming the hook', async (t) => {
+  const circular = 'const o = {}; o.self = o;';
+  const predict = await engineWithHandler(t, `export function inputFn(body) { return body.toString(); }\nexport function predict_fn() { ${circular} return o; }`);
+  const transform = await engineWithHandler(t, `export function transformFn(model, body) { ${circular} return body.toString() === 'wrapped' ? { body: o, contentType: 'application/json' } : o; }`);
+  for (const [engine, body, hook] of [[predict, 'x', 'predict_fn'], [transform, 'x', 'transformFn'], [transform, 'wrapped', 'transformFn']] as const) {
+    await assert.rejects(invokeText(engine, body, 'application/json'), {
+      code: 'ERR_ENCODE',
+      status: 500,
+      message: new RegExp(`^${hook} in .*inference\\.mjs returned what smkit cannot answer as application/json: the prediction cannot be written as JSON \\(Converting circular structure`),
+    });
+  }
+});
+
 test("a 406 for a value an outputFn left to smkit to encode tells it to encode the body itself, not to export the outputFn it has", async (t) => {
   const engine = await engineWithHandler(
     t,

@@ -559,8 +559,14 @@ export class InferenceEngine {
       }
       const outputs = err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' ? err.details?.['outputs'] : undefined;
       if (hook && Array.isArray(outputs)) throw oneArrayOnly(accept, hook, outputs, 'or export an outputFn to encode them', err as ToolkitError);
-      throw err;
+      throw hook ? this.#fromHook(err, hook, accept) : err;
     }
+  }
+
+  /** An `ERR_ENCODE` for what `hook` returned (JSON cannot hold it: a circular object), naming the hook; any other error as it is. */
+  #fromHook(err: unknown, hook: string, accept: string): unknown {
+    if (!(err instanceof ToolkitError && err.code === 'ERR_ENCODE')) return err;
+    return new ToolkitError('ERR_ENCODE', `${hook} in ${this.hooks.file} returned what smkit cannot answer as ${excerpt(accept, 100)}: ${err.message}`, { status: err.status, cause: err });
   }
 
   /** Accepts what outputFn/transformFn may return: Buffer, string, `{ body, contentType }`, or a value to encode. */
@@ -590,8 +596,8 @@ export class InferenceEngine {
     try {
       return { body: this.codecs.encode(output, accept, {}), contentType: accept };
     } catch (err) {
-      if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE')) throw err;
       const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');
+      if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE')) throw this.#fromHook(err, hook, accept);
       const outputs = err.details?.['outputs'];
       if (Array.isArray(outputs)) throw oneArrayOnly(accept, hook, outputs, 'or the body already encoded', err);
       // No codec writes the Accept type. The registry's hint (export an outputFn) is for handlers
