@@ -326,6 +326,14 @@ export class InferenceEngine {
   }
 
   /** Facts for `/ping` details and start-up logs. */
+  /**
+   * Whether user code runs for each invocation: a handler module's hooks (or the model its modelFn
+   * returned), or custom steps in the pipeline.
+   */
+  get runsUserCode(): boolean {
+    return this.hooks.file !== undefined || !(this.model instanceof Pipeline && this.model.withoutUserCode);
+  }
+
   describe(): EngineDescription {
     const runtimes = this.model instanceof Pipeline ? this.model.runtimes : [];
     return {

@@ -27,11 +27,14 @@ export class InProcessBackend implements InferenceBackend {
   #idleWaiters: (() => void)[] = [];
   #closedWith?: ToolkitError;
   readonly loaded: Promise<void>;
+  /** Set when user code runs per invocation: its `context.log` then carries the request's id, as in the thread. */
+  #requestLogs = false;
 
   constructor(options: EngineOptions, private readonly log: ServerLogger) {
     this.loaded = InferenceEngine.load(options).then(
       (engine) => {
         this.#engine = engine;
+        this.#requestLogs = engine.runsUserCode;
         this.#state = 'ready';
         log.info({ mode: 'inline', ...engine.describe() }, 'model ready');
       },
@@ -76,7 +79,8 @@ export class InProcessBackend implements InferenceBackend {
         reject(reason);
         this.#checkIdle();
       });
-      engine.invoke(request, this.log).then(
+      // A child logger per request only where user code may log: smkit's own steps log nothing per request.
+      engine.invoke(request, this.#requestLogs ? this.log.child({ requestId: request.requestId }) : this.log).then(
         (response) => {
           // A call that timed out (or was failed by close) is no longer watched: its answer is dropped.
           if (!this.#deadlines.cancel(deadline)) return;

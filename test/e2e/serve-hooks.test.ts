@@ -142,6 +142,11 @@ describe('handler hooks', () => {
       assert.equal(res.headers.get('transfer-encoding'), 'chunked');
       assert.equal(res.headers.get('content-type'), 'text/plain');
       assert.equal(await res.text(), 'token-0\ntoken-1\ntoken-2\n');
+      // What the handler logs through context.log carries the request's id, wherever the hook runs.
+      const logged = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'slow:1', headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } });
+      assert.equal(await logged.text(), 'slow-0\n');
+      await until('the handler\'s line', () => /"msg":"slow stream chunk"/.test(server.output()), { timeoutMs: 10_000 });
+      assert.match(server.output(), /"requestId":"[0-9a-f-]{36}"[^\n]*"msg":"slow stream chunk"/);
       const broken = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'fail', headers: { 'Content-Type': 'text/plain' } });
       assert.equal(broken.status, 200, 'the status was already sent with the first chunk');
       await assert.rejects(broken.text(), 'a failure part way breaks the stream instead of ending it cleanly');
