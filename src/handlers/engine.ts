@@ -79,6 +79,12 @@ export interface InvocationResponse {
    * `body` is then empty.
    */
   stream?: AsyncIterable<Uint8Array>;
+  /**
+   * `body` is user code's own memory (a Buffer or Uint8Array outputFn/transformFn returned), which
+   * it may keep and return again: it may be copied, never moved (a transfer to another thread
+   * would detach it in user code's hands).
+   */
+  borrowed?: boolean;
 }
 
 function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
@@ -409,7 +415,7 @@ export class InferenceEngine {
       }
     }
     if (userEncodes) this.#checkAnswerable(output, this.#name(h.transformFn ? 'transformFn' : 'outputFn'), `the answer (a Buffer, a Uint8Array or a string, { body, contentType }, or a value for smkit to encode as ${excerpt(accept, 100)})`);
-    const response = this.toResponse(output, accept);
+    const response = this.toResponse(output, accept, userEncodes);
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     if (session?.closing) response.closeSession = true;
     if (response.stream) {
@@ -577,11 +583,17 @@ export class InferenceEngine {
     return new ToolkitError('ERR_ENCODE', `${hook} in ${this.hooks.file} returned what smkit cannot answer as ${excerpt(accept, 100)}: ${err.message}`, { status: err.status, cause: err });
   }
 
-  /** Accepts what outputFn/transformFn may return: Buffer, string, `{ body, contentType }`, or a value to encode. */
-  private toResponse(output: unknown, accept: string): InvocationResponse {
-    if (Buffer.isBuffer(output)) return { body: output, contentType: accept };
+  /**
+   * Accepts what outputFn/transformFn may return: Buffer, string, `{ body, contentType }`, or a value
+   * to encode. `fromUser`: `output` came from them, so bytes in it are user code's (`borrowed`).
+   */
+  private toResponse(output: unknown, accept: string, fromUser = false): InvocationResponse {
+    if (Buffer.isBuffer(output)) return fromUser ? { body: output, contentType: accept, borrowed: true } : { body: output, contentType: accept };
     if (isAsyncIterable(output)) return { body: Buffer.alloc(0), contentType: accept, stream: toByteChunks(output) };
-    if (output instanceof Uint8Array) return { body: Buffer.from(output.buffer, output.byteOffset, output.byteLength), contentType: accept };
+    if (output instanceof Uint8Array) {
+      const body = Buffer.from(output.buffer, output.byteOffset, output.byteLength);
+      return fromUser ? { body, contentType: accept, borrowed: true } : { body, contentType: accept };
+    }
     if (typeof output === 'string') return { body: Buffer.from(output, 'utf8'), contentType: accept };
     if (output && typeof output === 'object' && 'body' in output && Object.keys(output).every((k) => k === 'body' || k === 'contentType')) {
       const o = output as { body: unknown; contentType?: unknown };
@@ -590,7 +602,7 @@ export class InferenceEngine {
       const lost = lostValue(o.body);
       if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned { body, contentType } with a body that is ${lost}: return the body as a Buffer, a Uint8Array or a string, or plain data for smkit to encode`);
       try {
-        return this.toResponse(o.body, contentType);
+        return this.toResponse(o.body, contentType, fromUser);
       } catch (err) {
         // The handler chose this type itself: no encoder for it is the handler's mistake, not the client's (406).
         if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' && o.contentType === contentType)) throw err;

@@ -190,9 +190,19 @@ function invoke(engine: InferenceEngine, msg: Extract<ToThread, { type: 'invoke'
     (response) => {
       cancellations.delete(msg.id);
       if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes, response.closeSession);
-      const out = new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength);
+      let out: Uint8Array;
+      try {
+        out = new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength);
+        // Moved only when smkit made it and it owns its whole buffer: user code's own buffer would be
+        // detached in its hands (a cached answer returned again), and a view into a larger buffer
+        // (a pooled Buffer, a slice of a model's) would be cloned whole; their bytes are copied.
+        if (response.borrowed || transferable(out).length === 0) out = out.slice();
+      } catch (err) {
+        // An answer whose bytes cannot be read (user code detached its buffer): an error, not a request left to time out.
+        return send({ type: 'error', id: msg.id, error: toWireError(err) });
+      }
       const closeSession = response.closeSession ? { closeSession: true } : {};
-      send({ type: 'result', id: msg.id, response: { contentType: response.contentType, customAttributes: response.customAttributes, ...closeSession, body: out } }, transferable(out));
+      send({ type: 'result', id: msg.id, response: { contentType: response.contentType, customAttributes: response.customAttributes, ...closeSession, body: out } }, [out.buffer as ArrayBuffer]);
     },
     (err: unknown) => {
       cancellations.delete(msg.id);
