@@ -255,6 +255,30 @@ test('a value a hook returns that JSON cannot hold (a circular object) is a 500 
   }
 });
 
+test('a streamed answer chunk that is no bytes, text or JSON value is an error naming the hook that yielded it', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export async function* transform_fn(model, body) {
+       const mode = body.toString();
+       yield 'first';
+       if (mode === 'undefined') yield undefined;
+       if (mode === 'circular') { const o = {}; o.self = o; yield o; }
+       yield { n: 1 };
+     }`,
+  );
+  const read = async (mode: string) => {
+    const chunks: string[] = [];
+    for await (const chunk of (await invokeText(engine, mode)).stream!) chunks.push(Buffer.from(chunk).toString());
+    return chunks;
+  };
+  assert.deepEqual(await read('plain'), ['first', '{"n":1}']);
+  await assert.rejects(read('undefined'), {
+    code: 'ERR_USER_CODE',
+    message: 'transform_fn yielded undefined as a chunk of its streamed answer: yield Buffers, Uint8Arrays, strings or plain data (written as JSON)',
+  });
+  await assert.rejects(read('circular'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(Converting circular structure/ });
+});
+
 test("a 406 for a value an outputFn left to smkit to encode tells it to encode the body itself, not to export the outputFn it has", async (t) => {
   const engine = await engineWithHandler(
     t,

@@ -91,12 +91,26 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
   return !!v && typeof v === 'object' && typeof (v as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function';
 }
 
-/** Chunks of a streamed answer as bytes (strings are UTF-8; anything else is JSON). */
-async function* toByteChunks(source: AsyncIterable<unknown>): AsyncIterable<Uint8Array> {
+/**
+ * Chunks of a streamed answer as bytes (strings are UTF-8; anything else is JSON). A chunk that is
+ * none of these is `hook`'s error, naming it, rather than Buffer.from's or JSON.stringify's.
+ */
+async function* toByteChunks(source: AsyncIterable<unknown>, hook: string): AsyncIterable<Uint8Array> {
   for await (const chunk of source) {
     if (chunk instanceof Uint8Array) yield chunk;
     else if (typeof chunk === 'string') yield Buffer.from(chunk, 'utf8');
-    else yield Buffer.from(JSON.stringify(chunk), 'utf8');
+    else yield jsonChunk(chunk, hook);
+  }
+}
+
+function jsonChunk(chunk: unknown, hook: string): Buffer {
+  const fix = 'yield Buffers, Uint8Arrays, strings or plain data (written as JSON)';
+  const lost = lostValue(chunk);
+  if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} yielded ${lost} as a chunk of its streamed answer: ${fix}`);
+  try {
+    return Buffer.from(JSON.stringify(chunk), 'utf8');
+  } catch (err) {
+    throw new ToolkitError('ERR_USER_CODE', `${hook} yielded a chunk JSON cannot hold (${thrownMessage(err, 300)}): ${fix}`, { cause: err });
   }
 }
 
@@ -589,7 +603,7 @@ export class InferenceEngine {
    */
   private toResponse(output: unknown, accept: string, fromUser = false): InvocationResponse {
     if (Buffer.isBuffer(output)) return fromUser ? { body: output, contentType: accept, borrowed: true } : { body: output, contentType: accept };
-    if (isAsyncIterable(output)) return { body: Buffer.alloc(0), contentType: accept, stream: toByteChunks(output) };
+    if (isAsyncIterable(output)) return { body: Buffer.alloc(0), contentType: accept, stream: toByteChunks(output, this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn')) };
     if (output instanceof Uint8Array) {
       const body = Buffer.from(output.buffer, output.byteOffset, output.byteLength);
       return fromUser ? { body, contentType: accept, borrowed: true } : { body, contentType: accept };
