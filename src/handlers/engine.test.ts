@@ -104,6 +104,9 @@ export function transformFn(model, body, contentType, accept, context) {
     case 'huge-4xx': throw Object.assign(new Error('z'.repeat(10 * 1024 * 1024)), { status: 422 });
     case 'crlf-content-type': return { body: 'x', contentType: 'text/plain\\r\\nSet-Cookie: session=evil' };
     case 'crlf-attributes': context.setCustomAttributes('a=1\\r\\nSet-Cookie: session=evil'); return 'x';
+    case 'long-attributes': context.setCustomAttributes('a'.repeat(1025)); return 'x';
+    case 'longest-attributes': context.setCustomAttributes('a'.repeat(1024)); return 'x';
+    case 'long-content-type': return { body: 'x', contentType: 'text/plain; p=' + 'a'.repeat(20000) };
     case 'undefined-body': return { body: undefined, contentType: 'text/plain' };
     case 'null-body': return { body: null, contentType: 'text/plain' };
     case 'forgotten-return': return undefined;
@@ -163,7 +166,7 @@ test('whatever a hook throws is a 500 ERR_USER_CODE naming the hook, its message
   assert.equal((await invokeText(engine, 'fine')).body.toString('utf8'), 'ok', 'the engine keeps serving');
 });
 
-test('a content type or custom attributes from user code with CR, LF or another control character is a 500 ERR_USER_CODE saying so, before any header is written', async (t) => {
+test('a content type or custom attributes from user code with CR, LF or another control character, or over 1024 characters, is a 500 ERR_USER_CODE saying so, before any header is written', async (t) => {
   const engine = await engineWithHandler(t, MISBEHAVING_HANDLER);
   await assert.rejects(invokeText(engine, 'crlf-content-type'), {
     code: 'ERR_USER_CODE',
@@ -174,6 +177,16 @@ test('a content type or custom attributes from user code with CR, LF or another 
     code: 'ERR_USER_CODE',
     status: 500,
     message: 'the value given to context.setCustomAttributes has a character an HTTP header cannot carry (U+000D at index 3) for X-Amzn-SageMaker-Custom-Attributes: use printable ASCII, without CR or LF',
+  });
+  await assert.rejects(invokeText(engine, 'long-attributes'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: 'the value given to context.setCustomAttributes is 1025 characters long, more than the 1024 SageMaker carries in X-Amzn-SageMaker-Custom-Attributes: shorten it',
+  });
+  assert.equal((await invokeText(engine, 'longest-attributes')).customAttributes?.length, 1024);
+  await assert.rejects(invokeText(engine, 'long-content-type'), {
+    code: 'ERR_USER_CODE',
+    message: 'the contentType transformFn returned is 20014 characters long, more than the 1024 SageMaker carries in Content-Type: shorten it',
   });
   const fine = await invokeText(engine, 'attributes');
   assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1; b=ü'], 'Latin-1 text is a valid header value');

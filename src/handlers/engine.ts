@@ -118,11 +118,22 @@ function jsonChunk(chunk: unknown, hook: string): Buffer {
 const NOT_IN_HEADER = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
+ * Most characters of an answer's Content-Type or X-Amzn-SageMaker-Custom-Attributes: the runtime
+ * API's InvokeEndpoint output allows 1024 for each (botocore sagemaker-runtime: `Header`,
+ * `CustomAttributesHeader`).
+ */
+const HEADER_VALUE_MAX = 1024;
+
+/**
  * `value` when it can be sent as the `header` of the answer; else an `ERR_USER_CODE` naming the
  * character and where it came from, thrown before the header is written (a CR/LF would otherwise
- * fail the answer as an internal error).
+ * fail the answer as an internal error), or saying it is too long (over 16 KB of headers, Node's
+ * and undici's clients cannot read the answer at all).
  */
 function headerValue(value: string, header: string, from: string): string {
+  if (value.length > HEADER_VALUE_MAX) {
+    throw new ToolkitError('ERR_USER_CODE', `${from} is ${value.length} characters long, more than the ${HEADER_VALUE_MAX} SageMaker carries in ${header}: shorten it`);
+  }
   const bad = NOT_IN_HEADER.exec(value);
   if (bad === null) return value;
   const char = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
