@@ -356,7 +356,6 @@ export class InferenceEngine {
     return engine;
   }
 
-  /** Facts for `/ping` details and start-up logs. */
   /**
    * Whether user code runs for each invocation: a handler module's hooks (or the model its modelFn
    * returned), or custom steps in the pipeline.
@@ -365,6 +364,7 @@ export class InferenceEngine {
     return this.hooks.file !== undefined || !(this.model instanceof Pipeline && this.model.withoutUserCode);
   }
 
+  /** Facts for `/ping` details and start-up logs. */
   describe(): EngineDescription {
     const runtimes = this.model instanceof Pipeline ? this.model.runtimes : [];
     return {
