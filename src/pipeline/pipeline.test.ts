@@ -68,3 +68,36 @@ test("a custom step that returns a tensor whose data is another typed array than
   const out = await new Pipeline([right]).run({ tensors: {} }, ctx);
   assert.deepEqual(Array.from(out.tensors['scores']!.data as Float32Array), [1, 2]);
 });
+
+test('a model step after a step that returned a value instead of tensors (a custom step\'s string) fails naming both; a step that returns nothing passes the tensors on', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-value-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'steps.mjs'), `export const text = () => 'hello';\nexport const nothing = () => undefined;\nexport const rows = () => [[1, 2]];`);
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'preprocess', name: 'preprocess[0]:custom' } as StepBuildEnv;
+  const ran: unknown[] = [];
+  const model = {
+    name: 'predict[0]:model.onnx',
+    stage: 'predict',
+    runtime: {},
+    run: async (data: { tensors: Record<string, unknown> }) => {
+      ran.push(Object.keys(data.tensors));
+      return { ...data, value: undefined };
+    },
+  } as unknown as Step;
+  const input = { tensors: { x: { dtype: 'float32' as const, shape: [1], data: Float32Array.of(1) } } };
+  for (const [exported, kind] of [['text', 'a string'], ['rows', 'an array']]) {
+    const custom = await customStep({ module: 'steps.mjs', export: exported }, env);
+    await assert.rejects(new Pipeline([custom, model]).run(input, ctx), {
+      code: 'ERR_STEP_FAILED',
+      message: `predict[0]:model.onnx: preprocess[0]:custom before it returned ${kind}, not tensors, so the model has nothing to run on: return named tensors or { tensors } from preprocess[0]:custom, or move it after the model`,
+    });
+  }
+  assert.deepEqual(ran, [], 'the model did not run on the tensors from before the step');
+  const passThrough = await customStep({ module: 'steps.mjs', export: 'nothing' }, env);
+  await new Pipeline([passThrough, model]).run(input, ctx);
+  assert.deepEqual(ran, [['x']]);
+  // After the model, a value is the answer.
+  const last = await customStep({ module: 'steps.mjs', export: 'text' }, { ...env, stage: 'postprocess', name: 'postprocess[0]:custom' });
+  assert.equal((await new Pipeline([model, last]).run(input, ctx)).value, 'hello');
+});

@@ -47,7 +47,12 @@ export class Pipeline {
   async run(data: StepData, ctx: InvocationContext): Promise<StepData> {
     const timings: Record<string, number> | undefined = ctx.log.isLevelEnabled?.('debug') === false ? undefined : {};
     let current = stepDataWithFloat16Bits(data);
+    let previous: Step | undefined;
     for (const step of this.steps) {
+      // A model after a step that answered a value instead of tensors (a custom step's string) would
+      // run on the tensors from before that step and drop the value: a wrong answer, not an error.
+      if (previous !== undefined && current.value !== undefined && 'runtime' in step) throw valueBeforeModel(step.name, previous.name, current.value);
+      previous = step;
       const started = timings ? performance.now() : 0;
       try {
         current = await step.run(current, ctx);
@@ -68,6 +73,16 @@ export class Pipeline {
   async dispose(): Promise<void> {
     await Promise.all(this.steps.map((s) => s.dispose?.()));
   }
+}
+
+/** The error for a model step that follows a step whose result is `value`, not tensors (see `Pipeline.run`). */
+function valueBeforeModel(step: string, previous: string, value: unknown): ToolkitError {
+  const kind = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  return stepFailure(
+    step,
+    'ERR_STEP_FAILED',
+    `${previous} before it returned ${kind}, not tensors, so the model has nothing to run on: return named tensors or { tensors } from ${previous}, or move it after the model`,
+  );
 }
 
 /** Builds the pipeline a pipeline file describes, with the built-in step kinds unless `registry` is given. */
