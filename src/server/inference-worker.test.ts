@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ABANDONED_MAX, InferenceWorker } from './inference-worker.js';
+import { loadFailureReason } from './load-failure.js';
 import { createLogger } from '../logging/logger.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 
@@ -182,4 +183,34 @@ test("a Buffer the handler keeps and returns again (a cached answer) is answered
     const answer = await worker.invoke({ requestId: mode, body: Buffer.from(mode), contentType: 'text/plain', headers: {} }, 5000);
     assert.equal(answer.body.toString(), (mode === 'bytes' ? 'y' : 'x').repeat(mode === 'bytes' ? 8192 : 10000), `${mode}: the body the handler returned again`);
   }
+});
+
+/** A stand-in inference thread that Node ends at its heap limit, as it ends a real one (ERR_WORKER_OUT_OF_MEMORY), after or during the load. */
+const RUNS_OUT_OF_MEMORY_THREAD = `
+import { parentPort, workerData } from 'node:worker_threads';
+parentPort.on('message', (msg) => { if (msg.type === 'flush') parentPort.postMessage({ type: 'flushed' }); });
+if (workerData.loaded) parentPort.postMessage({ type: 'ready', loadMs: 1, description: { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 } });
+parentPort.on('message', (msg) => {
+  if (msg.type === 'invoke' || !workerData.loaded) throw Object.assign(new Error('Worker terminated due to reaching memory limit: JS heap out of memory'), { code: 'ERR_WORKER_OUT_OF_MEMORY' });
+});
+if (!workerData.loaded) setImmediate(() => { throw Object.assign(new Error('Worker terminated due to reaching memory limit: JS heap out of memory'), { code: 'ERR_WORKER_OUT_OF_MEMORY' }); });
+`;
+
+test('a thread that runs out of memory is reported as that, not as user code that threw: its requests get 500 ERR_WORKER_CRASHED saying so, a load fails saying so', { timeout: 10_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-oom-thread-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'thread.mjs');
+  writeFileSync(file, RUNS_OUT_OF_MEMORY_THREAD);
+  const serving = new InferenceWorker(pathToFileURL(file), { loaded: true } as unknown as InferenceThreadData, 1, createLogger('silent'));
+  t.after(() => serving.close());
+  await serving.whenSettled();
+  await assert.rejects(serving.invoke({ requestId: 'r', body: Buffer.from('{}'), headers: {} }, 5000), {
+    code: 'ERR_WORKER_CRASHED',
+    message: /^the inference thread ended while this request ran: it ran out of memory \(its JavaScript heap: .*\); it is being replaced and the model reloaded, so retry once GET \/ping answers 200\. Send smaller requests, or give the container more memory$/,
+  });
+  const loading = new InferenceWorker(pathToFileURL(file), { loaded: false } as unknown as InferenceThreadData, 1, createLogger('silent'));
+  t.after(() => loading.close());
+  await loading.whenSettled();
+  assert.equal(loading.state(), 'failed');
+  assert.equal(loadFailureReason(loading.failure()), 'the inference thread ran out of memory (its JavaScript heap) while loading the model; give the container more memory, or load a smaller model');
 });

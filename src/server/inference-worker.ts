@@ -51,6 +51,11 @@ interface Queued {
 
 const LIVENESS_TIMEOUT_MS = 1000;
 
+/** Whether a thread's `error` is Node ending it at its heap limit, not something user code threw. */
+function outOfMemory(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+}
+
 /** How long stopping a thread waits for it to write its held log lines. */
 const FLUSH_WAIT_MS = 200;
 
@@ -158,25 +163,27 @@ export class InferenceWorker implements InferenceBackend {
     let uncaught: unknown;
     this.#worker.on('error', (err) => {
       uncaught = err;
-      this.log.error({ code: 'ERR_USER_CODE', err }, 'an error nothing caught ended the inference thread (thrown from a timer, an event handler or a callback, outside any awaited promise)');
+      if (outOfMemory(err)) this.log.error({ code: 'ERR_WORKER_CRASHED', err }, 'the inference thread ran out of memory (its JavaScript heap)');
+      else this.log.error({ code: 'ERR_USER_CODE', err }, 'an error nothing caught ended the inference thread (thrown from a timer, an event handler or a callback, outside any awaited promise)');
     });
     this.#worker.on('exit', (code) => {
       // A failed load ends the thread by itself; reloading would only fail again in a loop.
       if (generation !== this.#generation || this.#closing || this.#state === 'failed') return;
       if (this.#state === 'loading') return this.#threadEndedLoading(code, uncaught);
       // What user code threw is for the log (above): it is not this request's, and may hold a secret.
-      const cause = uncaught === undefined ? `user code called process.exit(${code})` : 'user code threw an error nothing caught (from a timer, an event handler or a callback), which is in the server log';
+      const cause =
+        uncaught === undefined
+          ? `user code called process.exit(${code})`
+          : outOfMemory(uncaught)
+            ? 'it ran out of memory (its JavaScript heap: what the model and the handler hold, and the requests in flight, did not fit)'
+            : 'user code threw an error nothing caught (from a timer, an event handler or a callback), which is in the server log';
       // A thread whose code ends it again soon after each load (a timer set at import) would be
       // reloaded back to back, for good: replacements are spaced out as crashed worker processes are.
       const delay = this.#restarts.delayAfterCrash(0);
       this.log.error({ exitCode: code, restartInMs: delay }, `inference thread exited (${cause}); starting a new one`);
       this.#state = 'loading';
-      this.#failAll(
-        new ToolkitError(
-          'ERR_WORKER_CRASHED',
-          `the inference thread ended while this request ran: ${cause}; it is being replaced and the model reloaded, so retry once GET /ping answers 200. Catch errors in the handler's callbacks, and do not call process.exit`,
-        ),
-      );
+      const fix = outOfMemory(uncaught) ? 'Send smaller requests, or give the container more memory' : "Catch errors in the handler's callbacks, and do not call process.exit";
+      this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', `the inference thread ended while this request ran: ${cause}; it is being replaced and the model reloaded, so retry once GET /ping answers 200. ${fix}`));
       this.#respawnTimer = setTimeout(() => {
         this.#respawnTimer = undefined;
         this.#spawn();
@@ -192,12 +199,15 @@ export class InferenceWorker implements InferenceBackend {
   #threadEndedLoading(code: number, uncaught: unknown): void {
     const cause = uncaught === undefined ? `process.exit(${code}) was called` : `an uncaught error: ${thrownMessage(uncaught)}`;
     this.#state = 'failed';
-    this.#failure = new ToolkitError(
-      'ERR_MODEL_LOAD',
-      `the inference thread ended while loading the model (${cause}); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown where nothing awaits it`,
-      // What user code threw is for the log only (see loadFailureReason).
-      uncaught === undefined ? {} : { details: { hook: 'the handler module or its modelFn/preModelFn/modelWarmupFn' } },
-    );
+    this.#failure = outOfMemory(uncaught)
+      ? // Node's own words, which clients may read: they say what to fix.
+        new ToolkitError('ERR_MODEL_LOAD', 'the inference thread ran out of memory (its JavaScript heap) while loading the model; give the container more memory, or load a smaller model')
+      : new ToolkitError(
+          'ERR_MODEL_LOAD',
+          `the inference thread ended while loading the model (${cause}); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown where nothing awaits it`,
+          // What user code threw is for the log only (see loadFailureReason).
+          uncaught === undefined ? {} : { details: { hook: 'the handler module or its modelFn/preModelFn/modelWarmupFn' } },
+        );
     this.log.error({ exitCode: code, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load; /ping answers 503');
     this.#settle();
     this.#failAll(this.#notReady());
