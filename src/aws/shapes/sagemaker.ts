@@ -106,15 +106,18 @@ export interface DeploymentConfig {
 /** Status values of `EndpointStatus`. */
 export type EndpointStatus = 'OutOfService' | 'Creating' | 'Updating' | 'SystemUpdating' | 'RollingBack' | 'InService' | 'Deleting' | 'Failed' | 'UpdateRollbackFailed';
 
-const NAME = { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' } as const;
-const MODEL_NAME = { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?' } as const;
+/** botocore's `EndpointName`/`VariantName`/`EndpointConfigName`. */
+export const NAME = { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}' } as const;
+/** botocore's `ModelName` (also `InferenceComponentName`). */
+export const MODEL_NAME = { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?' } as const;
 const ROLE_ARN = { kind: 'string', min: 20, max: 2048, pattern: 'arn:aws[a-z\\-]*:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+' } as const;
 /** botocore's `TagKey`/`TagValue` pattern: letters, spaces, digits and `_.:/=+-@`. */
 const TAG_PATTERN = '([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)';
 /** botocore's `CsvContentType`/`JsonContentType`: a `type/subtype` MIME type. */
 const CAPTURE_CONTENT_TYPE = { kind: 'string', min: 1, max: 256, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9])*\\/[a-zA-Z0-9](-*[a-zA-Z0-9.])*' } as const;
 const TAG_KEY = { kind: 'string', min: 1, max: 128, pattern: TAG_PATTERN } as const;
-const TAGS: ShapeRule = {
+/** botocore's `TagList`. */
+export const TAGS: ShapeRule = {
   kind: 'list',
   min: 0,
   max: 50,
@@ -336,7 +339,8 @@ const TRAINING_CHANNEL: ShapeRule = {
   },
 };
 
-const LIST_COMMON = {
+/** The members the `List*` operations share. */
+export const LIST_COMMON = {
   SortOrder: { kind: 'string', enum: ['Ascending', 'Descending'] },
   NextToken: { kind: 'string', min: 0, max: 8192 },
   MaxResults: { kind: 'integer', min: 1, max: 100 },

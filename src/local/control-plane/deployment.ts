@@ -16,7 +16,7 @@ import type { S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { LogStore } from './logs/log-store.js';
 import { endpointInstanceLogs } from './logs/sagemaker-logs.js';
-import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
+import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
 
 /** What every deployment of the local SageMaker shares. */
 export interface DeploymentContext {
@@ -155,6 +155,29 @@ export class Deployment {
 }
 
 /**
+ * A variant of an endpoint for inference components (no `ModelName`): its instances run no model
+ * of their own, so each is an instance without containers; the components' copies run apart from
+ * them (inference-components.ts). Counting them keeps `DescribeEndpoint`, the instance limit and
+ * `UpdateEndpointWeightsAndCapacities` as for any variant.
+ */
+async function hostOnly(
+  spec: ProductionVariant,
+  endpointName: string,
+  configName: string,
+  states: VariantState[],
+  weights: ReadonlyMap<string, number> | undefined,
+  counts: ReadonlyMap<string, number> | undefined,
+): Promise<VariantState> {
+  const fleet = new Fleet(spec.VariantName, async (index) => ({ id: `${endpointName}/${configName}/${spec.VariantName}/i${index}`, containers: [], chain: [] }));
+  const weight = weights?.get(spec.VariantName) ?? spec.InitialVariantWeight ?? 1;
+  const count = initialInstances(spec, counts?.get(spec.VariantName));
+  const state: VariantState = { spec, fleet, runtime: { name: spec.VariantName, weight, containers: [], instances: fleet }, desiredWeight: weight, desiredInstanceCount: count, images: [] };
+  states.push(state);
+  await fleet.scaleTo(count);
+  return state;
+}
+
+/**
  * Starts a deployment of `config` for `endpointName`: fetches each model's data, starts every
  * variant's `InitialInstanceCount` (or the `counts` override) instances in parallel, and resolves
  * once all pass `/ping`. On any failure everything started is stopped and a
@@ -164,12 +187,19 @@ export async function startDeployment(
   ctx: DeploymentContext,
   endpointName: string,
   config: EndpointConfigRecord,
-  opts: { signal?: AbortSignal; weights?: ReadonlyMap<string, number>; counts?: ReadonlyMap<string, number> } = {},
+  opts: {
+    signal?: AbortSignal;
+    weights?: ReadonlyMap<string, number>;
+    counts?: ReadonlyMap<string, number>;
+    /** The model every variant runs, in place of its `ModelName` (an inference component's specification). */
+    model?: ModelRecord;
+  } = {},
 ): Promise<Deployment> {
   const cacheDir = join(ctx.workDir, 'model-data');
   const states: VariantState[] = [];
   const build = async (spec: ProductionVariant, shadow: boolean): Promise<VariantState> => {
-    const model = ctx.store.models.get(spec.ModelName ?? '');
+    if (spec.ModelName === undefined && !opts.model) return hostOnly(spec, endpointName, config.name, states, opts.weights, opts.counts);
+    const model = opts.model ?? ctx.store.models.get(spec.ModelName ?? '');
     if (!model) throw new DeploymentError(`Could not find model "${ctx.store.arn('model', spec.ModelName ?? '')}".`);
     const templates: ContainerTemplate[] = [];
     for (const [i, c] of model.containers.entries()) {

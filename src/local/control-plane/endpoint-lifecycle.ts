@@ -193,7 +193,8 @@ export class EndpointLifecycle {
     if (this.store.taken('endpoint', name)) throw validation(`Cannot create already existing endpoint "${arn}".`);
     const config = this.config(String(input.EndpointConfigName));
     for (const v of [...config.productionVariants, ...(config.shadowProductionVariants ?? [])]) {
-      if (!this.store.models.has(v.ModelName ?? '')) throw validation(`Could not find model "${this.store.arn('model', v.ModelName ?? '')}".`);
+      // A variant without ModelName hosts inference components (CreateEndpointConfig checked it).
+      if (v.ModelName !== undefined && !this.store.models.has(v.ModelName)) throw validation(`Could not find model "${this.store.arn('model', v.ModelName)}".`);
     }
     this.checkLimit(configInstances(config));
     const endpoint = new ManagedEndpoint(name, arn, config.name, new Date(), this.random, { s3: this.ctx.s3, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
@@ -434,7 +435,8 @@ export class EndpointLifecycle {
     // The endpoint may have changed while Application Auto Scaling answered.
     this.requireInService(e);
     for (const v of [...config.productionVariants, ...(config.shadowProductionVariants ?? [])]) {
-      if (!this.store.models.has(v.ModelName ?? '')) throw validation(`Could not find model "${this.store.arn('model', v.ModelName ?? '')}".`);
+      // A variant without ModelName hosts inference components (CreateEndpointConfig checked it).
+      if (v.ModelName !== undefined && !this.store.models.has(v.ModelName)) throw validation(`Could not find model "${this.store.arn('model', v.ModelName)}".`);
     }
     const deploymentConfig = (input.DeploymentConfig as DeploymentConfig | undefined) ?? (input.RetainDeploymentConfig === true ? e.lastDeploymentConfig : undefined);
     const blue = e.serving!;

@@ -19,6 +19,7 @@ import { BACKLOG_SAMPLE_SECONDS, publishAsyncBacklog } from './async-backlog-met
 import type { S3Objects } from '../s3/objects.js';
 import { createAlarmsAndScaling } from './alarms-and-scaling.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
+import { InferenceComponents } from './inference-components.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import { LogStore } from './logs/log-store.js';
 import { CloudWatchLogsService } from './logs/logs-service.js';
@@ -180,25 +181,26 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(opts.replacementBackoff ? { replacementBackoff: opts.replacementBackoff } : {}),
     ...(healthCheckMs > 0 ? { healthCheckMs } : {}),
   };
+  const deployment: DeploymentContext = {
+    store,
+    backend,
+    workDir,
+    startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
+    maxInstances: settings.maxInstances,
+    serverlessIdleMs: (settings.serverlessIdleSeconds ?? 60) * 1000,
+    ...(opts.captureSyncMs === undefined ? {} : { captureSyncMs: opts.captureSyncMs }),
+    ...fleetPolicy,
+    invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,
+    s3,
+    random,
+    ...(metrics ? { metrics } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.progress ? { progress: opts.progress } : {}),
+    logs,
+  };
   const lifecycle = new EndpointLifecycle(
     store,
-    {
-      store,
-      backend,
-      workDir,
-      startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
-      maxInstances: settings.maxInstances,
-      serverlessIdleMs: (settings.serverlessIdleSeconds ?? 60) * 1000,
-      ...(opts.captureSyncMs === undefined ? {} : { captureSyncMs: opts.captureSyncMs }),
-      ...fleetPolicy,
-      invokeTimeoutMs: opts.invokeTimeoutMs ?? 60_000,
-      s3,
-      random,
-      ...(metrics ? { metrics } : {}),
-      ...(opts.log ? { log: opts.log } : {}),
-      ...(opts.progress ? { progress: opts.progress } : {}),
-      logs,
-    },
+    deployment,
     {
       alarms: () => services.find((s) => s.targetPrefix === CLOUDWATCH_TARGET_PREFIX),
       autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX),
@@ -217,7 +219,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     logs,
   });
   const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), logs });
-  const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs);
+  const components = new InferenceComponents({ store, deployment });
+  const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs, components);
   services.push(sagemaker);
   const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? guard?.services({ sagemaker }) ?? []);
   services.push(...extra);
@@ -238,12 +241,12 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     workDir,
     s3,
     fleetPolicy,
-    directory: (fallback) => ({ get: (name) => lifecycle.routable(name) ?? fallback?.get(name) }),
+    directory: (fallback) => ({ get: (name) => components.routable(name, lifecycle.routable(name)) ?? fallback?.get(name) }),
     stop() {
       stopped ??= (async () => {
         clearInterval(backlogTimer);
         await guard?.stop();
-        await Promise.all([lifecycle.stopAll(), trainingJobs.stopAll(), transformJobs.stopAll()]);
+        await Promise.all([lifecycle.stopAll(), components.stopAll(), trainingJobs.stopAll(), transformJobs.stopAll()]);
         if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
       })();
       return stopped;

@@ -9,6 +9,7 @@ import { captureDestination, DESTINATION_S3_URI_PATTERN } from '../capture/desti
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
 import type { TrainingJobs } from './training-jobs.js';
 import type { TransformJobs } from './transform-jobs.js';
+import { checkComponentHosting, type InferenceComponents } from './inference-components.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -39,6 +40,8 @@ export class SageMakerService implements AwsService {
     private readonly trainingJobs?: TrainingJobs,
     /** Batch transform jobs; without them the transform operations answer as unknown. */
     private readonly transformJobs?: TransformJobs,
+    /** Inference components; without them their operations answer as unknown. */
+    private readonly components?: InferenceComponents,
   ) {
     this.operations = {
       CreateModel: (i) => this.createModel(i),
@@ -59,6 +62,7 @@ export class SageMakerService implements AwsService {
       DescribeEndpoint: (i) => this.endpoints.describe(String(i.EndpointName)),
       ListEndpoints: (i) => this.endpoints.list(i as ListInput),
       DeleteEndpoint: (i) => {
+        this.components?.checkEndpointDelete(String(i.EndpointName));
         const out = this.endpoints.delete(String(i.EndpointName));
         this.store.tags.delete(this.store.arn('endpoint', String(i.EndpointName)));
         return out;
@@ -66,7 +70,10 @@ export class SageMakerService implements AwsService {
       AddTags: (i) => this.addTags(i),
       ListTags: (i) => this.listTags(i),
       DeleteTags: (i) => this.deleteTags(i),
-      UpdateEndpoint: (i) => this.endpoints.update(i),
+      UpdateEndpoint: (i) => {
+        this.components?.checkEndpointUpdate(String(i.EndpointName), String(i.EndpointConfigName));
+        return this.endpoints.update(i);
+      },
       UpdateEndpointWeightsAndCapacities: (i) => this.endpoints.updateWeightsAndCapacities(i),
       ...(trainingJobs
         ? {
@@ -89,6 +96,28 @@ export class SageMakerService implements AwsService {
           }
         : {}),
       ...this.transformOperations(),
+      ...this.componentOperations(),
+    };
+  }
+
+  /** The inference-component operations, with their Tags kept for ListTags on the component's ARN. */
+  private componentOperations(): Record<string, (input: Input) => Promise<Output> | Output> {
+    const ops = this.components?.operations();
+    if (!ops) return {};
+    const create = ops.CreateInferenceComponent!;
+    const remove = ops.DeleteInferenceComponent!;
+    return {
+      ...ops,
+      CreateInferenceComponent: async (i: Input) => {
+        const out = await create(i);
+        this.storeTags(String(out.InferenceComponentArn), this.mergedTags(String(out.InferenceComponentArn), i.Tags as Tag[] | undefined));
+        return out;
+      },
+      DeleteInferenceComponent: async (i: Input) => {
+        const out = await remove(i);
+        this.store.tags.delete(this.components!.arnOf(String(i.InferenceComponentName)));
+        return out;
+      },
     };
   }
 
@@ -203,9 +232,15 @@ export class SageMakerService implements AwsService {
     for (const v of [...production, ...(shadow ?? [])]) {
       if (seen.has(v.VariantName)) throw validation(`The variant name(s) [${v.VariantName}] are not unique.`);
       seen.add(v.VariantName);
-      if (v.ModelName === undefined) throw validation(`ModelName is required for variant "${v.VariantName}".`);
-      this.model(v.ModelName);
+      if (v.ModelName !== undefined) this.model(v.ModelName);
     }
+    checkComponentHosting({
+      production,
+      ...(shadow ? { shadow } : {}),
+      ...(input.ExecutionRoleArn === undefined ? {} : { executionRoleArn: String(input.ExecutionRoleArn) }),
+      asynchronous: input.AsyncInferenceConfig !== undefined,
+      dataCapture: input.DataCaptureConfig !== undefined,
+    });
     if (shadow && shadow.length > 1) throw validation('Only one shadow production variant is supported.');
     const asyncOutput = (input.AsyncInferenceConfig as { OutputConfig?: { S3OutputPath?: string; S3FailurePath?: string } } | undefined)?.OutputConfig;
     if (asyncOutput && asyncOutput.S3OutputPath === undefined) throw validation('AsyncInferenceConfig.OutputConfig.S3OutputPath is required: it is where InvokeEndpointAsync writes each result.');
@@ -305,15 +340,16 @@ export class SageMakerService implements AwsService {
     else this.store.tags.delete(arn);
   }
 
-  /** Throws unless `arn` names a model, endpoint configuration, endpoint, training job or transform job of this local SageMaker. */
+  /** Throws unless `arn` names a model, endpoint configuration, endpoint, training job, transform job or inference component of this local SageMaker. */
   private requireResource(arn: string): void {
     const exists =
       [...this.store.models.values()].some((m) => m.arn === arn) ||
       [...this.store.trainingJobs.values()].some((j) => j.arn === arn) ||
       [...this.store.endpointConfigs.values()].some((c) => c.arn === arn) ||
       [...this.store.endpoints.values()].some((e) => (e as { arn?: string }).arn === arn) ||
-      this.transformJobs?.has(arn) === true;
-    if (!exists) throw validation(`Could not find resource "${arn}": the local SageMaker tags models, endpoint configurations, endpoints, training jobs and transform jobs that exist.`);
+      this.transformJobs?.has(arn) === true ||
+      this.components?.has(arn) === true;
+    if (!exists) throw validation(`Could not find resource "${arn}": the local SageMaker tags models, endpoint configurations, endpoints, training jobs, transform jobs and inference components that exist.`);
   }
 
   private addTags(input: Input): Output {

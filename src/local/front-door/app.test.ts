@@ -195,7 +195,7 @@ test('the AWS SDK v3 client works against the front door, including ModelError',
       client.send(new InvokeEndpointCommand({ EndpointName: 'good', Body: Buffer.from('x'), InferenceComponentName: 'ic_1' })),
       (err: Error) => err.name === 'ValidationError' && /at 'inferenceComponentName' failed to satisfy constraint/.test(err.message),
     );
-    // No local endpoint hosts inference components: the service refuses the header for such an endpoint, and so does the front door.
+    // The endpoint hosts no inference components: the service refuses the header for such an endpoint, and so does the front door.
     const seenBefore = good.seen.length;
     await assert.rejects(
       client.send(new InvokeEndpointCommand({ EndpointName: 'good', Body: Buffer.from('x'), InferenceComponentName: 'ic-1' })),

@@ -21,6 +21,7 @@ import {
   STREAM_CONTENT_TYPE_HEADER,
 } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
+import { InferenceComponentRouteError } from './inference-component-route.js';
 import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_HEADERS_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS } from './http-server.js';
 import { holdUntilDone, invokeBody } from './invoke-body.js';
 import { BodyBudget } from '../../server/body-budget.js';
@@ -51,6 +52,12 @@ export interface RoutableEndpoint {
   invokeAsync?(req: AsyncInvocationRequest): AsyncInvocationAccepted;
   /** True for an asynchronous endpoint, which takes only `InvokeEndpointAsync`. */
   readonly asynchronous?: boolean;
+  /**
+   * Set on an endpoint that hosts inference components: the component `InferenceComponentName`
+   * names, which takes the invocation; throws `InferenceComponentRouteError` when the name is
+   * missing or names no component of the endpoint that can take it.
+   */
+  inferenceComponent?(name: string | undefined): RoutableEndpoint;
 }
 
 /** Finds the endpoint that serves a name at this moment (a `Map` of `LocalEndpoint`s is one). */
@@ -144,7 +151,7 @@ function header(req: Request, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-/** `InferenceComponentName` of `InvokeEndpoint`: no local endpoint hosts inference components, so it is refused. */
+/** `InferenceComponentName` of `InvokeEndpoint`: routes to an inference component of an endpoint that hosts them; refused elsewhere. */
 const INFERENCE_COMPONENT_HEADER = 'x-amzn-sagemaker-inference-component';
 /** The API model's `InferenceComponentHeader`: at most 63 characters of its pattern. */
 const INFERENCE_COMPONENT_RULE: HeaderRule = {
@@ -413,8 +420,16 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     const endpoint = opts.endpoints.get(name);
     if (!endpoint) return void fail(endpointNotFound(name, accountId));
     const component = header(req, INFERENCE_COMPONENT_HEADER);
+    if (endpoint.inferenceComponent) {
+      try {
+        return { name, endpoint: endpoint.inferenceComponent(component), fail };
+      } catch (err) {
+        if (err instanceof InferenceComponentRouteError) return void fail(new RuntimeApiError('ValidationError', 400, err.message));
+        return void fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
+      }
+    }
     if (component !== undefined) {
-      // The service's answer for an endpoint without inference components, and no local endpoint has any.
+      // The service's answer for an endpoint without inference components.
       return void fail(new RuntimeApiError('ValidationError', 400, 'Inference Component Name header is not allowed for endpoints to which you dont plan to deploy inference components. Please remove the Inference Component Name header and try again.'));
     }
     return { name, endpoint, fail };

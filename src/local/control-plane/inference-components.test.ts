@@ -1,0 +1,190 @@
+// Inference components of the local SageMaker, driven by the real AWS SDK v3 clients over HTTP:
+// an endpoint config without ModelName, components created, invoked, scaled, updated and deleted.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateInferenceComponentCommand,
+  CreateModelCommand,
+  DeleteEndpointCommand,
+  DeleteInferenceComponentCommand,
+  DescribeEndpointCommand,
+  DescribeInferenceComponentCommand,
+  ListInferenceComponentsCommand,
+  ListTagsCommand,
+  SageMakerClient,
+  UpdateInferenceComponentCommand,
+  UpdateInferenceComponentRuntimeConfigCommand,
+} from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+
+const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
+/** Deadline and pace of every wait in this file. */
+const POLL = { timeoutMs: 20_000, intervalMs: 25 };
+
+let dir: string;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+let runtime: SageMakerRuntimeClient;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-ic-test-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 8 } });
+  sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
+  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
+});
+
+after(async () => {
+  sm?.destroy();
+  runtime?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const MEMORY = { MinMemoryRequiredInMb: 256 };
+
+async function componentStatus(name: string): Promise<string | undefined> {
+  return (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }))).InferenceComponentStatus;
+}
+
+/** Creates an endpoint for inference components (its variant names no model) and waits until it is InService. */
+async function hostEndpoint(name: string): Promise<void> {
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: `${name}-config`, ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: `${name}-config` }));
+  await until(`endpoint ${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', POLL);
+}
+
+async function invoke(endpoint: string, component?: string): Promise<{ id: string; tag: string; variant: string | undefined }> {
+  const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: endpoint, Body: Buffer.from('1,2'), ContentType: 'text/csv', ...(component ? { InferenceComponentName: component } : {}) }));
+  const answer = JSON.parse(Buffer.from(out.Body!).toString()) as { id: string; tag: string };
+  return { ...answer, variant: out.InvokedProductionVariant };
+}
+
+test('CreateEndpointConfig: production variants without ModelName need ExecutionRoleArn, and all of them leave ModelName out', async () => {
+  await sm.send(new CreateModelCommand({ ModelName: 'cfg-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+  await assert.rejects(
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'no-role', ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] })),
+    (err: Error) => err.name === 'ValidationException' && /^ExecutionRoleArn is required when the production variants name no model/.test(err.message),
+  );
+  await assert.rejects(
+    sm.send(
+      new CreateEndpointConfigCommand({
+        EndpointConfigName: 'mixed',
+        ExecutionRoleArn: ROLE,
+        ProductionVariants: [
+          { VariantName: 'a', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 },
+          { VariantName: 'b', ModelName: 'cfg-model', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 },
+        ],
+      }),
+    ),
+    (err: Error) => err.name === 'ValidationException' && /^Production variants \[a\] name no model \(ModelName\) but \[b\] do/.test(err.message),
+  );
+  await assert.rejects(
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'ic-async', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'v', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }], AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://b/out' } } })),
+    (err: Error) => err.name === 'ValidationException' && /InvokeEndpointAsync has no InferenceComponentName/.test(err.message),
+  );
+});
+
+test('an endpoint for inference components: invocations go to the named component, copies are balanced and scaled, and DeleteEndpoint waits for the components to be deleted', async () => {
+  await hostEndpoint('ic-ep');
+  const described = await sm.send(new DescribeEndpointCommand({ EndpointName: 'ic-ep' }));
+  assert.equal(described.ProductionVariants?.[0]?.CurrentInstanceCount, 1);
+  // Without components (or with the header on it), the endpoint answers as the service does.
+  await assert.rejects(invoke('ic-ep'), (err: Error) => err.name === 'ValidationError' && err.message.startsWith('Inference Component Name header is required for endpoints to which you plan to deploy inference components.'));
+  await assert.rejects(invoke('ic-ep', 'nope'), (err: Error) => err.name === 'ValidationError' && /^Inference component nope is not deployed on endpoint ic-ep/.test(err.message));
+
+  await sm.send(new CreateModelCommand({ ModelName: 'ic-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_TAG: 'one' } } }));
+  const created = await sm.send(
+    new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-one', EndpointName: 'ic-ep', VariantName: 'AllTraffic', Specification: { ModelName: 'ic-model', ComputeResourceRequirements: MEMORY }, RuntimeConfig: { CopyCount: 1 }, Tags: [{ Key: 'team', Value: 'ml' }] }),
+  );
+  assert.equal(created.InferenceComponentArn, 'arn:aws:sagemaker:eu-west-1:123456789012:inference-component/ic-one');
+  await until('ic-one InService', async () => (await componentStatus('ic-one')) === 'InService', POLL);
+  const d = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-one' }));
+  assert.deepEqual(
+    { endpoint: d.EndpointName, arn: d.EndpointArn, variant: d.VariantName, spec: d.Specification, runtime: d.RuntimeConfig },
+    { endpoint: 'ic-ep', arn: 'arn:aws:sagemaker:eu-west-1:123456789012:endpoint/ic-ep', variant: 'AllTraffic', spec: { ModelName: 'ic-model', ComputeResourceRequirements: MEMORY }, runtime: { DesiredCopyCount: 1, CurrentCopyCount: 1 } },
+  );
+  assert.deepEqual((await sm.send(new ListTagsCommand({ ResourceArn: created.InferenceComponentArn }))).Tags, [{ Key: 'team', Value: 'ml' }]);
+
+  const first = await invoke('ic-ep', 'ic-one');
+  assert.deepEqual({ tag: first.tag, id: first.id, variant: first.variant }, { tag: 'one', id: 'ic-ep/ic-one/AllTraffic/i0/primary', variant: 'AllTraffic' });
+  // Still no header: the endpoint hosts components, so the service's error.
+  await assert.rejects(invoke('ic-ep'), (err: Error) => err.name === 'ValidationError' && /^Inference Component Name header is required/.test(err.message));
+  const stream = await runtime.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'ic-ep', InferenceComponentName: 'ic-one', Body: Buffer.from('s') }));
+  let streamed = '';
+  for await (const event of stream.Body!) streamed += Buffer.from(event.PayloadPart?.Bytes ?? []).toString();
+  assert.equal(JSON.parse(streamed).id, 'ic-ep/ic-one/AllTraffic/i0/primary');
+
+  // Two copies: invocations are balanced across both.
+  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'ic-one', DesiredRuntimeConfig: { CopyCount: 2 } }));
+  await until('ic-one scaled', async () => (await componentStatus('ic-one')) === 'InService', POLL);
+  assert.deepEqual((await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-one' }))).RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 2 });
+  const ids = new Set<string>();
+  for (let i = 0; i < 4; i++) ids.add((await invoke('ic-ep', 'ic-one')).id);
+  assert.deepEqual([...ids].sort(), ['ic-ep/ic-one/AllTraffic/i0/primary', 'ic-ep/ic-one/AllTraffic/i1/primary']);
+
+  const listed = await sm.send(new ListInferenceComponentsCommand({ EndpointNameEquals: 'ic-ep' }));
+  assert.deepEqual(listed.InferenceComponents?.map((c) => [c.InferenceComponentName, c.VariantName, c.InferenceComponentStatus]), [['ic-one', 'AllTraffic', 'InService']]);
+
+  await assert.rejects(
+    sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-ep' })),
+    (err: Error) => err.name === 'ValidationException' && err.message === 'Cannot delete endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/ic-ep": inference components [ic-one] are deployed on it. Delete them first (DeleteInferenceComponent).',
+  );
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'ic-one' }));
+  await until('ic-one deleted', async () => (await sm.send(new ListInferenceComponentsCommand({}))).InferenceComponents?.length === 0, POLL);
+  await assert.rejects(sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-one' })), (err: Error) => err.name === 'ValidationException' && /^Could not find inference component/.test(err.message));
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-ep' }));
+});
+
+test('UpdateInferenceComponent starts the new specification\'s copies and swaps to them; a component whose copies fail to start is Failed with the reason', async () => {
+  await hostEndpoint('ic-up');
+  await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-up-a', EndpointName: 'ic-up', Specification: { Container: { Image: 'repo/img:1', ArtifactUrl: dir, Environment: { FAKE_TAG: 'v1' } }, ComputeResourceRequirements: MEMORY }, RuntimeConfig: { CopyCount: 1 } }));
+  await until('ic-up-a InService', async () => (await componentStatus('ic-up-a')) === 'InService', POLL);
+  assert.equal((await invoke('ic-up', 'ic-up-a')).tag, 'v1');
+  await sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-up-a', Specification: { Container: { Image: 'repo/img:2', ArtifactUrl: dir, Environment: { FAKE_TAG: 'v2' } }, ComputeResourceRequirements: MEMORY } }));
+  await until('ic-up-a updated', async () => (await componentStatus('ic-up-a')) === 'InService', POLL);
+  assert.equal((await invoke('ic-up', 'ic-up-a')).tag, 'v2');
+  const spec = (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-up-a' }))).Specification;
+  assert.equal(spec?.Container?.DeployedImage?.SpecifiedImage, 'repo/img:2');
+
+  await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-up-bad', EndpointName: 'ic-up', Specification: { Container: { ArtifactUrl: dir, Environment: { FAKE_PING: 'fail' } }, ComputeResourceRequirements: MEMORY }, RuntimeConfig: { CopyCount: 1 } }));
+  await until('ic-up-bad Failed', async () => (await componentStatus('ic-up-bad')) === 'Failed', POLL);
+  assert.match((await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-up-bad' }))).FailureReason ?? '', /did not pass the ping health check/);
+  await assert.rejects(invoke('ic-up', 'ic-up-bad'), (err: Error) => err.name === 'ValidationError' && /^Inference component ic-up-bad is Failed/.test(err.message));
+  for (const name of ['ic-up-a', 'ic-up-bad']) await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
+});
+
+test('CreateInferenceComponent refuses an endpoint whose variants name a model, a missing specification or runtime config, and an unknown endpoint', async () => {
+  await sm.send(new CreateModelCommand({ ModelName: 'plain-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'plain-config', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'plain-model', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'plain-ep', EndpointConfigName: 'plain-config' }));
+  const spec = { ModelName: 'plain-model', ComputeResourceRequirements: MEMORY };
+  await assert.rejects(
+    sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'plain-ep', Specification: spec, RuntimeConfig: { CopyCount: 1 } })),
+    (err: Error) => err.name === 'ValidationException' && err.message === 'Inference Components are not supported in this Endpoint. Please make sure this endpoint can deploy inference components.',
+  );
+  await assert.rejects(
+    sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'no-such-ep', Specification: spec, RuntimeConfig: { CopyCount: 1 } })),
+    (err: Error) => err.name === 'ValidationException' && err.message === 'Could not find endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/no-such-ep".',
+  );
+  await hostEndpoint('ic-refuse');
+  await assert.rejects(sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', RuntimeConfig: { CopyCount: 1 } })), (err: Error) => err.name === 'ValidationException' && /^Specification is required/.test(err.message));
+  await assert.rejects(sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', Specification: spec })), (err: Error) => err.name === 'ValidationException' && /^RuntimeConfig is required/.test(err.message));
+  await assert.rejects(
+    sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', Specification: spec, RuntimeConfig: { CopyCount: 9 } })),
+    (err: Error) => err.name === 'ResourceLimitExceeded' && /'local inference component copies' is 8 copies/.test(err.message),
+  );
+  await assert.rejects(
+    sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', Specification: spec, RuntimeConfig: { CopyCount: -1 } })),
+    (err: Error) => err.name === 'ValidationException' && /at 'runtimeConfig.copyCount' failed to satisfy constraint: Member must have value greater than or equal to 0/.test(err.message),
+  );
+});

@@ -1,0 +1,459 @@
+import { INFERENCE_COMPONENT_INPUTS, type InferenceComponentSpecification, type InferenceComponentStatus } from '../../aws/shapes/inference-components.js';
+import type { ProductionVariant } from '../../aws/shapes/sagemaker.js';
+import { validateInput } from '../../aws/shapes/validate.js';
+import { AwsServiceError, validationException as validation } from '../../aws/service.js';
+import type { RoutableEndpoint } from '../front-door/app.js';
+import { InferenceComponentRouteError } from '../front-door/inference-component-route.js';
+import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext } from './deployment.js';
+import { epochSeconds, listPage, type ListInput } from './listing.js';
+import type { ManagedEndpoint } from './managed-endpoint.js';
+import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
+
+type Input = Record<string, unknown>;
+type Output = Record<string, unknown>;
+
+/** One inference component: its request, status, and the deployment that runs its copies. */
+export interface InferenceComponentRecord {
+  name: string;
+  arn: string;
+  endpointName: string;
+  variantName: string;
+  createdAt: Date;
+  lastModified: Date;
+  status: InferenceComponentStatus;
+  failureReason?: string;
+  specification: InferenceComponentSpecification;
+  desiredCopies: number;
+  /** The copies serving now: one fleet whose instances are the copies. */
+  serving?: Deployment;
+  /** The create, update or copy-count change under way. */
+  running: Promise<void>;
+  /** Cancels the running create or update (DeleteInferenceComponent). */
+  task?: AbortController;
+}
+
+/** The service's words for an invocation without `InferenceComponentName` on an endpoint that hosts components. */
+export const COMPONENT_NAME_REQUIRED =
+  'Inference Component Name header is required for endpoints to which you plan to deploy inference components. Please include Inference Component Name header or consider using SageMaker models.';
+
+/** Whether an endpoint config is for inference components: its production variants name no model. */
+export function hostsInferenceComponents(config: EndpointConfigRecord): boolean {
+  return config.productionVariants.every((v) => v.ModelName === undefined);
+}
+
+/** The members of `CreateEndpointConfig` that decide whether it can host inference components. */
+export interface ComponentHostingInput {
+  production: readonly ProductionVariant[];
+  shadow?: readonly ProductionVariant[];
+  executionRoleArn?: string;
+  asynchronous: boolean;
+  dataCapture: boolean;
+}
+
+/**
+ * Checks an endpoint config whose production variants leave out `ModelName` (one for inference
+ * components): every variant must leave it out and run on instances, and `ExecutionRoleArn` is
+ * required, since no model lends the endpoint its role. Returns true for such a config.
+ */
+export function checkComponentHosting(input: ComponentHostingInput): boolean {
+  const without = input.production.filter((v) => v.ModelName === undefined).map((v) => v.VariantName);
+  if (without.length === 0) {
+    const shadowWithout = input.shadow?.find((v) => v.ModelName === undefined);
+    if (shadowWithout) throw validation(`ModelName is required for shadow variant "${shadowWithout.VariantName}": only the production variants of an endpoint for inference components leave it out.`);
+    return false;
+  }
+  if (without.length !== input.production.length) {
+    const named = input.production.filter((v) => v.ModelName !== undefined).map((v) => v.VariantName);
+    throw validation(`Production variants [${without.join(', ')}] name no model (ModelName) but [${named.join(', ')}] do: an endpoint hosts either models named by its variants, or inference components on variants that name none.`);
+  }
+  if (input.executionRoleArn === undefined) {
+    throw validation('ExecutionRoleArn is required when the production variants name no model (ModelName): an endpoint for inference components needs an execution role of its own.');
+  }
+  const serverless = input.production.find((v) => v.ServerlessConfig !== undefined);
+  if (serverless) throw validation(`Variant "${serverless.VariantName}" is serverless: inference components run on instances, so give InstanceType and InitialInstanceCount instead of ServerlessConfig.`);
+  if (input.shadow && input.shadow.length > 0) throw validation('ShadowProductionVariants are not supported on an endpoint for inference components.');
+  if (input.asynchronous) throw validation('AsyncInferenceConfig is not supported on an endpoint for inference components: InvokeEndpointAsync has no InferenceComponentName to route a request by.');
+  if (input.dataCapture) throw validation('DataCaptureConfig is not supported by the local SageMaker on an endpoint for inference components.');
+  return true;
+}
+
+/** A local `ModelDataUrl`-style location: the service's s3:// and https://, or a file:// URL or absolute path. */
+const ARTIFACT_URL = /^(s3:\/\/[^/]+\/?.*|https:\/\/.+|file:\/\/.+|\/.*)$/;
+
+/** Options of {@link InferenceComponents}. */
+export interface InferenceComponentsOptions {
+  store: ControlPlaneStore<ManagedEndpoint>;
+  /** How copies start: the endpoints' own deployment context (backend, work folder, model data, health checks). */
+  deployment: DeploymentContext;
+}
+
+/**
+ * The inference components of the local SageMaker: `CreateInferenceComponent` (Creating →
+ * InService | Failed), `UpdateInferenceComponent` (a new specification: Updating, the new copies
+ * start beside the old ones and take over at once), `UpdateInferenceComponentRuntimeConfig` (copies
+ * started or drained and stopped), `DeleteInferenceComponent`, `Describe*` and `List*`. Each copy is
+ * an instance started the way an endpoint variant's instances are (one fleet per component, whose
+ * instances the invocations are balanced across); the endpoint's own instances run no containers.
+ */
+export class InferenceComponents {
+  private readonly records = new Map<string, InferenceComponentRecord>();
+  private readonly store: ControlPlaneStore<ManagedEndpoint>;
+  private readonly ctx: DeploymentContext;
+
+  constructor(opts: InferenceComponentsOptions) {
+    this.store = opts.store;
+    this.ctx = opts.deployment;
+  }
+
+  /** The operations, each validating its input against the service model first. */
+  operations(): Record<string, (input: Input) => Promise<Output> | Output> {
+    const ops: Record<string, (input: Input) => Output> = {
+      CreateInferenceComponent: (i) => this.create(i),
+      DescribeInferenceComponent: (i) => this.describe(String(i.InferenceComponentName)),
+      ListInferenceComponents: (i) => this.list(i),
+      UpdateInferenceComponent: (i) => this.update(i),
+      UpdateInferenceComponentRuntimeConfig: (i) => this.setCopies(this.component(String(i.InferenceComponentName)), (i.DesiredRuntimeConfig as { CopyCount: number }).CopyCount),
+      DeleteInferenceComponent: (i) => this.delete(String(i.InferenceComponentName)),
+    };
+    return Object.fromEntries(
+      Object.entries(ops).map(([op, run]) => [
+        op,
+        (i: Input) => {
+          validateInput(i, INFERENCE_COMPONENT_INPUTS[op]!);
+          return run(i);
+        },
+      ]),
+    );
+  }
+
+  /** Whether `arn` names an inference component (for the tagging operations). */
+  has(arn: string): boolean {
+    return [...this.records.values()].some((r) => r.arn === arn);
+  }
+
+  /** `arn:aws:sagemaker:<region>:<account>:inference-component/<name>`, lower-cased as the service does. */
+  arnOf(name: string): string {
+    return `arn:aws:sagemaker:${this.store.region}:${this.store.accountId}:inference-component/${name.toLowerCase()}`;
+  }
+
+  private component(name: string): InferenceComponentRecord {
+    const r = this.records.get(name);
+    if (!r) throw validation(`Could not find inference component "${this.arnOf(name)}".`);
+    return r;
+  }
+
+  /** Throws when endpoint `name` still hosts inference components: DeleteEndpoint waits until they are deleted. */
+  checkEndpointDelete(name: string): void {
+    const left = [...this.records.values()].filter((r) => r.endpointName === name).map((r) => r.name);
+    if (left.length > 0) {
+      throw validation(`Cannot delete endpoint "${this.store.arn('endpoint', name)}": inference components [${left.join(', ')}] are deployed on it. Delete them first (DeleteInferenceComponent).`);
+    }
+  }
+
+  /** Throws when `UpdateEndpoint` would move endpoint `name`, which hosts inference components, to a config whose variants name models. */
+  checkEndpointUpdate(name: string, configName: string): void {
+    const config = this.store.endpointConfigs.get(configName);
+    const left = [...this.records.values()].filter((r) => r.endpointName === name).map((r) => r.name);
+    if (!config || hostsInferenceComponents(config) || left.length === 0) return;
+    throw validation(`Cannot update endpoint "${this.store.arn('endpoint', name)}" to endpoint configuration "${configName}", whose variants name models: inference components [${left.join(', ')}] are deployed on it. Delete them first (DeleteInferenceComponent).`);
+  }
+
+  /**
+   * The front door's view of endpoint `name`: an endpoint for inference components routes each
+   * invocation by its `InferenceComponentName`; any other endpoint is itself.
+   */
+  routable(name: string, endpoint: ManagedEndpoint | undefined): RoutableEndpoint | undefined {
+    if (!endpoint?.serving || !hostsInferenceComponents(endpoint.serving.config)) return endpoint;
+    return {
+      invoke: (...args) => endpoint.invoke(...args),
+      stream: (...args) => endpoint.stream(...args),
+      inferenceComponent: (component) => this.target(name, component),
+    };
+  }
+
+  private target(endpointName: string, component: string | undefined): RoutableEndpoint {
+    if (component === undefined) throw new InferenceComponentRouteError(COMPONENT_NAME_REQUIRED);
+    const r = this.records.get(component);
+    if (!r || r.endpointName !== endpointName) throw new InferenceComponentRouteError(`Inference component ${component} is not deployed on endpoint ${endpointName}: name one of its inference components (ListInferenceComponents with EndpointNameEquals).`);
+    if (!r.serving || r.status === 'Deleting') {
+      throw new InferenceComponentRouteError(`Inference component ${component} is ${r.status} and cannot take invocations${r.status === 'Failed' && r.failureReason ? `: ${r.failureReason}` : '.'}`);
+    }
+    return r.serving.endpoint;
+  }
+
+  /** Copies all components ask for, against the local instance limit: each copy is a container of its own here. */
+  private checkCopies(delta: number): void {
+    const max = this.ctx.maxInstances;
+    if (max === undefined || delta <= 0) return;
+    let used = 0;
+    for (const r of this.records.values()) used += Math.max(r.desiredCopies, r.serving?.variants[0]?.fleet.size ?? 0);
+    if (used + delta > max) {
+      throw new AwsServiceError(
+        'ResourceLimitExceeded',
+        `The account-level service limit 'local inference component copies' is ${max} copies, with current utilization of ${used} copies and a request delta of ${delta} copies. Raise SMKIT_LOCAL_MAX_INSTANCES to allow more.`,
+        400,
+      );
+    }
+  }
+
+  /** The model a specification runs: its `ModelName`, or one made of its `Container`. Throws when it names neither, or both. */
+  private modelOf(name: string, spec: InferenceComponentSpecification | undefined, specs: unknown): ModelRecord {
+    if (specs !== undefined) throw validation('Specifications (one specification per instance type) is not supported by the local SageMaker: give one Specification.');
+    if (!spec) throw validation('Specification is required: name the model (ModelName) or its container (Container), and its ComputeResourceRequirements.');
+    if (spec.BaseInferenceComponentName !== undefined) throw validation('Adapter inference components (BaseInferenceComponentName) are not supported by the local SageMaker.');
+    if (spec.ComputeResourceRequirements === undefined) throw validation('Specification.ComputeResourceRequirements is required (MinMemoryRequiredInMb at least): it is left out only for an adapter inference component.');
+    const req = spec.ComputeResourceRequirements;
+    if (req.MaxMemoryRequiredInMb !== undefined && req.MaxMemoryRequiredInMb < req.MinMemoryRequiredInMb) {
+      throw validation(`MaxMemoryRequiredInMb (${req.MaxMemoryRequiredInMb}) must be at least MinMemoryRequiredInMb (${req.MinMemoryRequiredInMb}).`);
+    }
+    if ((spec.ModelName === undefined) === (spec.Container === undefined)) throw validation('Specify either ModelName or Container in Specification, not both and not neither.');
+    if (spec.ModelName !== undefined) {
+      const model = this.store.models.get(spec.ModelName);
+      if (!model) throw validation(`Could not find model "${this.store.arn('model', spec.ModelName)}".`);
+      return model;
+    }
+    const c = spec.Container!;
+    if (c.ArtifactUrl !== undefined && !ARTIFACT_URL.test(c.ArtifactUrl)) {
+      throw validation(`Container.ArtifactUrl "${c.ArtifactUrl}" must be an s3:// URL of a model.tar.gz (or, locally, a file:// URL or an absolute path).`);
+    }
+    return {
+      name,
+      arn: this.arnOf(name),
+      createdAt: new Date(),
+      containers: [{ ...(c.Image === undefined ? {} : { Image: c.Image }), ...(c.ArtifactUrl === undefined ? {} : { ModelDataUrl: c.ArtifactUrl }), ...(c.Environment === undefined ? {} : { Environment: c.Environment }) }],
+      primary: true,
+    };
+  }
+
+  private create(input: Input): Output {
+    const name = String(input.InferenceComponentName);
+    const arn = this.arnOf(name);
+    const lower = name.toLowerCase();
+    if ([...this.records.keys()].some((k) => k.toLowerCase() === lower)) throw validation(`Cannot create already existing inference component "${arn}".`);
+    const endpointName = String(input.EndpointName);
+    const endpoint = this.store.endpoints.get(endpointName);
+    if (!endpoint) throw validation(`Could not find endpoint "${this.store.arn('endpoint', endpointName)}".`);
+    const config = endpoint.serving?.config ?? this.store.endpointConfigs.get(endpoint.configName);
+    // The service's words (quoted in hashicorp/terraform-provider-aws#40644) for an endpoint whose variants name a model.
+    if (!config || !hostsInferenceComponents(config)) throw validation('Inference Components are not supported in this Endpoint. Please make sure this endpoint can deploy inference components.');
+    if (endpoint.status !== 'InService') throw validation(`Cannot create inference component "${arn}" on endpoint "${endpoint.arn}" while it is ${endpoint.status}: wait until it is InService.`);
+    const variants = config.productionVariants.map((v) => v.VariantName);
+    const variantName = input.VariantName === undefined ? (variants.length === 1 ? variants[0]! : undefined) : String(input.VariantName);
+    if (variantName === undefined) throw validation(`VariantName is required: endpoint "${endpoint.arn}" has variants [${variants.join(', ')}].`);
+    if (!variants.includes(variantName)) throw validation(`The variant "${variantName}" is not present in the endpoint "${endpoint.arn}".`);
+    const spec = input.Specification as InferenceComponentSpecification | undefined;
+    const model = this.modelOf(name, spec, input.Specifications);
+    const runtime = input.RuntimeConfig as { CopyCount: number } | undefined;
+    if (!runtime) throw validation('RuntimeConfig is required: give CopyCount, the number of copies of the model to run.');
+    this.checkCopies(runtime.CopyCount);
+    const now = new Date();
+    const record: InferenceComponentRecord = {
+      name,
+      arn,
+      endpointName,
+      variantName,
+      createdAt: now,
+      lastModified: now,
+      status: 'Creating',
+      specification: spec!,
+      desiredCopies: runtime.CopyCount,
+      running: Promise.resolve(),
+    };
+    this.records.set(name, record);
+    const task = new AbortController();
+    record.task = task;
+    this.say(`creating inference component ${name} on endpoint ${endpointName} (${runtime.CopyCount} copies)`);
+    record.running = (async () => {
+      try {
+        record.serving = await this.start(record, model, spec!, record.desiredCopies, task.signal);
+        record.status = 'InService';
+        this.say(`inference component ${name} is InService`);
+      } catch (err) {
+        if (task.signal.aborted) return;
+        record.status = 'Failed';
+        record.failureReason = err instanceof DeploymentError ? err.reason : failureReason(`Inference component creation failed: ${(err as Error).message}`);
+        this.say(`inference component ${name} Failed: ${record.failureReason}`);
+      } finally {
+        record.lastModified = new Date();
+        if (record.task === task) record.task = undefined;
+      }
+    })();
+    return { InferenceComponentArn: arn };
+  }
+
+  /** Starts `copies` copies of `model` for `record`, as one variant's instances; stops them again if the start is cancelled. */
+  private async start(record: InferenceComponentRecord, model: ModelRecord, spec: InferenceComponentSpecification, copies: number, signal: AbortSignal): Promise<Deployment> {
+    const health = spec.StartupParameters?.ContainerStartupHealthCheckTimeoutInSeconds;
+    const config: EndpointConfigRecord = {
+      name: record.name,
+      arn: record.arn,
+      createdAt: new Date(),
+      productionVariants: [{ VariantName: record.variantName, ModelName: model.name, InitialInstanceCount: copies, ...(health === undefined ? {} : { ContainerStartupHealthCheckTimeoutInSeconds: health }) }],
+    };
+    const deployment = await startDeployment(this.ctx, record.endpointName, config, { signal, model, counts: new Map([[record.variantName, copies]]) });
+    if (signal.aborted) {
+      await deployment.stop();
+      throw signal.reason;
+    }
+    return deployment;
+  }
+
+  private describe(name: string): Output {
+    const r = this.component(name);
+    const s = r.specification;
+    const c = s.Container;
+    return {
+      InferenceComponentName: r.name,
+      InferenceComponentArn: r.arn,
+      EndpointName: r.endpointName,
+      EndpointArn: this.store.arn('endpoint', r.endpointName),
+      VariantName: r.variantName,
+      ...(r.failureReason === undefined ? {} : { FailureReason: r.failureReason }),
+      Specification: {
+        ...(s.ModelName === undefined ? {} : { ModelName: s.ModelName }),
+        ...(c
+          ? {
+              Container: {
+                ...(c.Image === undefined ? {} : { DeployedImage: { SpecifiedImage: c.Image, ResolvedImage: c.Image, ResolutionTime: epochSeconds(r.createdAt) } }),
+                ...(c.ArtifactUrl === undefined ? {} : { ArtifactUrl: c.ArtifactUrl }),
+                ...(c.Environment === undefined ? {} : { Environment: c.Environment }),
+              },
+            }
+          : {}),
+        ...(s.StartupParameters === undefined ? {} : { StartupParameters: s.StartupParameters }),
+        ...(s.ComputeResourceRequirements === undefined ? {} : { ComputeResourceRequirements: s.ComputeResourceRequirements }),
+      },
+      RuntimeConfig: { DesiredCopyCount: r.desiredCopies, CurrentCopyCount: r.serving?.variants[0]?.fleet.size ?? 0 },
+      CreationTime: epochSeconds(r.createdAt),
+      LastModifiedTime: epochSeconds(r.lastModified),
+      InferenceComponentStatus: r.status,
+    };
+  }
+
+  private list(input: Input): Output {
+    const endpoint = input.EndpointNameEquals as string | undefined;
+    const variant = input.VariantNameEquals as string | undefined;
+    const all = [...this.records.values()].filter((r) => (endpoint === undefined || r.endpointName === endpoint) && (variant === undefined || r.variantName === variant));
+    const page = listPage(all, input as ListInput, (r) => ({ name: r.name, createdAt: r.createdAt, lastModified: r.lastModified, status: r.status }));
+    return {
+      InferenceComponents: page.items.map((r) => ({
+        CreationTime: epochSeconds(r.createdAt),
+        InferenceComponentArn: r.arn,
+        InferenceComponentName: r.name,
+        EndpointArn: this.store.arn('endpoint', r.endpointName),
+        EndpointName: r.endpointName,
+        VariantName: r.variantName,
+        InferenceComponentStatus: r.status,
+        LastModifiedTime: epochSeconds(r.lastModified),
+      })),
+      ...(page.nextToken ? { NextToken: page.nextToken } : {}),
+    };
+  }
+
+  private requireInService(r: InferenceComponentRecord): void {
+    if (r.status !== 'InService') throw validation(`Cannot update in-progress inference component "${r.arn}": it is ${r.status}.`);
+  }
+
+  /** `UpdateInferenceComponentRuntimeConfig`, and an `UpdateInferenceComponent` that changes only `RuntimeConfig`. */
+  private setCopies(r: InferenceComponentRecord, copies: number): Output {
+    this.requireInService(r);
+    const fleet = r.serving!.variants[0]!.fleet;
+    this.checkCopies(copies - Math.max(r.desiredCopies, fleet.size));
+    const before = r.desiredCopies;
+    r.desiredCopies = copies;
+    r.status = 'Updating';
+    r.failureReason = undefined;
+    r.lastModified = new Date();
+    this.say(`inference component ${r.name}: from ${fleet.size} to ${copies} copies`);
+    r.running = (async () => {
+      try {
+        await fleet.scaleTo(copies);
+      } catch (err) {
+        r.desiredCopies = before;
+        r.failureReason = failureReason(`The copy count update failed: ${copies} copies could not start: ${(err as Error).message}`);
+      }
+      if (r.status === 'Deleting') return;
+      r.status = 'InService';
+      r.lastModified = new Date();
+    })();
+    return { InferenceComponentArn: r.arn };
+  }
+
+  private update(input: Input): Output {
+    const r = this.component(String(input.InferenceComponentName));
+    const spec = input.Specification as InferenceComponentSpecification | undefined;
+    const runtime = input.RuntimeConfig as { CopyCount: number } | undefined;
+    if (spec === undefined && input.Specifications === undefined) {
+      if (!runtime) throw validation('UpdateInferenceComponent changes nothing: give Specification, RuntimeConfig or both.');
+      return this.setCopies(r, runtime.CopyCount);
+    }
+    this.requireInService(r);
+    const model = this.modelOf(r.name, spec, input.Specifications);
+    const copies = runtime?.CopyCount ?? r.desiredCopies;
+    // The new copies start beside the old ones.
+    this.checkCopies(copies);
+    const blue = r.serving!;
+    r.status = 'Updating';
+    r.failureReason = undefined;
+    r.lastModified = new Date();
+    const task = new AbortController();
+    r.task = task;
+    this.say(`updating inference component ${r.name} (${copies} copies)`);
+    const previous = r.running;
+    r.running = (async () => {
+      await previous.catch(() => {});
+      try {
+        const green = await this.start(r, model, spec!, copies, task.signal);
+        r.serving = green;
+        r.specification = spec!;
+        r.desiredCopies = copies;
+        r.status = 'InService';
+        this.say(`inference component ${r.name} is InService on its new specification`);
+        await blue.stop();
+      } catch (err) {
+        if (task.signal.aborted) return;
+        r.failureReason = failureReason(`The update failed and was rolled back: ${err instanceof DeploymentError ? err.reason : (err as Error).message}`);
+        r.status = 'InService';
+        this.say(`inference component ${r.name}: update rolled back: ${r.failureReason}`);
+      } finally {
+        r.lastModified = new Date();
+        if (r.task === task) r.task = undefined;
+      }
+    })();
+    return { InferenceComponentArn: r.arn };
+  }
+
+  private delete(name: string): Output {
+    const r = this.component(name);
+    if (r.status === 'Deleting') return {};
+    r.status = 'Deleting';
+    r.lastModified = new Date();
+    r.task?.abort(new Error(`inference component ${name} is being deleted`));
+    this.say(`deleting inference component ${name}`);
+    const previous = r.running;
+    r.running = (async () => {
+      await previous.catch(() => {});
+      await r.serving?.stop();
+      r.serving = undefined;
+      if (this.records.get(name) === r) this.records.delete(name);
+      this.say(`inference component ${name} deleted`);
+    })();
+    return {};
+  }
+
+  /** Stops every component's copies (server shutdown). */
+  async stopAll(): Promise<void> {
+    const all = [...this.records.values()];
+    for (const r of all) r.task?.abort(new Error('the local SageMaker is stopping'));
+    await Promise.all(
+      all.map(async (r) => {
+        await r.running.catch(() => {});
+        await r.serving?.stop();
+      }),
+    );
+  }
+
+  private say(line: string): void {
+    this.ctx.progress?.(`smkit local: ${line}`);
+  }
+}
