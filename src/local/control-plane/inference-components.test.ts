@@ -132,6 +132,12 @@ test('an endpoint for inference components: invocations go to the named componen
   for (let i = 0; i < 4; i++) ids.add((await invoke('ic-ep', 'ic-one')).id);
   assert.deepEqual([...ids].sort(), ['ic-ep/ic-one/AllTraffic/i0/primary', 'ic-ep/ic-one/AllTraffic/i1/primary']);
 
+  // No copies: the component takes no invocations (ServiceUnavailable, which SDKs retry) until it has some again.
+  await sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-one', RuntimeConfig: { CopyCount: 0 } }));
+  await until('ic-one at 0 copies', async () => (await componentStatus('ic-one')) === 'InService', POLL);
+  assert.deepEqual((await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-one' }))).RuntimeConfig, { DesiredCopyCount: 0, CurrentCopyCount: 0 });
+  await assert.rejects(invoke('ic-ep', 'ic-one'), (err: Error) => err.name === 'ServiceUnavailable');
+
   const listed = await sm.send(new ListInferenceComponentsCommand({ EndpointNameEquals: 'ic-ep' }));
   assert.deepEqual(listed.InferenceComponents?.map((c) => [c.InferenceComponentName, c.VariantName, c.InferenceComponentStatus]), [['ic-one', 'AllTraffic', 'InService']]);
 
@@ -160,6 +166,14 @@ test('UpdateInferenceComponent starts the new specification\'s copies and swaps 
   await until('ic-up-bad Failed', async () => (await componentStatus('ic-up-bad')) === 'Failed', POLL);
   assert.match((await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-up-bad' }))).FailureReason ?? '', /did not pass the ping health check/);
   await assert.rejects(invoke('ic-up', 'ic-up-bad'), (err: Error) => err.name === 'ValidationError' && /^Inference component ic-up-bad is Failed/.test(err.message));
+  // A Failed component's copy count cannot change; a new specification mends it.
+  await assert.rejects(
+    sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'ic-up-bad', DesiredRuntimeConfig: { CopyCount: 2 } })),
+    (err: Error) => err.name === 'ValidationException' && /^Cannot change the copy count of inference component "arn:aws:sagemaker:eu-west-1:123456789012:inference-component\/ic-up-bad": it is Failed/.test(err.message),
+  );
+  await sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-up-bad', Specification: { Container: { ArtifactUrl: dir, Environment: { FAKE_TAG: 'mended' } }, ComputeResourceRequirements: MEMORY } }));
+  await until('ic-up-bad mended', async () => (await componentStatus('ic-up-bad')) === 'InService', POLL);
+  assert.equal((await invoke('ic-up', 'ic-up-bad')).tag, 'mended');
   for (const name of ['ic-up-a', 'ic-up-bad']) await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
 });
 

@@ -186,7 +186,8 @@ export class InferenceComponents {
     const max = this.ctx.maxInstances;
     if (max === undefined || delta <= 0) return;
     let used = 0;
-    for (const r of this.records.values()) used += Math.max(r.desiredCopies, r.serving?.variants[0]?.fleet.size ?? 0);
+    // A Failed component runs no copies.
+    for (const r of this.records.values()) used += r.status === 'Failed' ? 0 : Math.max(r.desiredCopies, r.serving?.variants[0]?.fleet.size ?? 0);
     if (used + delta > max) {
       throw new AwsServiceError(
         'ResourceLimitExceeded',
@@ -350,8 +351,11 @@ export class InferenceComponents {
     };
   }
 
-  private requireInService(r: InferenceComponentRecord): void {
-    if (r.status !== 'InService') throw validation(`Cannot update in-progress inference component "${r.arn}": it is ${r.status}.`);
+  /** Throws unless the component is InService (or, when `failedToo`, Failed: a new specification may mend it). */
+  private requireInService(r: InferenceComponentRecord, failedToo = false): void {
+    if (r.status === 'InService' || (failedToo && r.status === 'Failed')) return;
+    if (r.status === 'Failed') throw validation(`Cannot change the copy count of inference component "${r.arn}": it is Failed (see its FailureReason). Give it a new Specification (UpdateInferenceComponent), or delete it.`);
+    throw validation(`Cannot update in-progress inference component "${r.arn}": it is ${r.status}.`);
   }
 
   /** `UpdateInferenceComponentRuntimeConfig`, and an `UpdateInferenceComponent` that changes only `RuntimeConfig`. */
@@ -387,12 +391,12 @@ export class InferenceComponents {
       if (!runtime) throw validation('UpdateInferenceComponent changes nothing: give Specification, RuntimeConfig or both.');
       return this.setCopies(r, runtime.CopyCount);
     }
-    this.requireInService(r);
+    this.requireInService(r, true);
     const model = this.modelOf(r.name, spec, input.Specifications);
     const copies = runtime?.CopyCount ?? r.desiredCopies;
     // The new copies start beside the old ones.
     this.checkCopies(copies);
-    const blue = r.serving!;
+    const blue = r.serving;
     r.status = 'Updating';
     r.failureReason = undefined;
     r.lastModified = new Date();
@@ -409,12 +413,14 @@ export class InferenceComponents {
         r.desiredCopies = copies;
         r.status = 'InService';
         this.say(`inference component ${r.name} is InService on its new specification`);
-        await blue.stop();
+        await blue?.stop();
       } catch (err) {
         if (task.signal.aborted) return;
-        r.failureReason = failureReason(`The update failed and was rolled back: ${err instanceof DeploymentError ? err.reason : (err as Error).message}`);
-        r.status = 'InService';
-        this.say(`inference component ${r.name}: update rolled back: ${r.failureReason}`);
+        const reason = err instanceof DeploymentError ? err.reason : (err as Error).message;
+        // A Failed component has no old copies to go back to.
+        r.failureReason = failureReason(blue ? `The update failed and was rolled back: ${reason}` : reason);
+        r.status = blue ? 'InService' : 'Failed';
+        this.say(`inference component ${r.name}: update failed: ${r.failureReason}`);
       } finally {
         r.lastModified = new Date();
         if (r.task === task) r.task = undefined;
