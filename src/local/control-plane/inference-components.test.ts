@@ -156,11 +156,13 @@ test('UpdateInferenceComponent starts the new specification\'s copies and swaps 
   await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-up-a', EndpointName: 'ic-up', Specification: { Container: { Image: 'repo/img:1', ArtifactUrl: dir, Environment: { FAKE_TAG: 'v1' } }, ComputeResourceRequirements: MEMORY }, RuntimeConfig: { CopyCount: 1 } }));
   await until('ic-up-a InService', async () => (await componentStatus('ic-up-a')) === 'InService', POLL);
   assert.equal((await invoke('ic-up', 'ic-up-a')).tag, 'v1');
-  await sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-up-a', Specification: { Container: { Image: 'repo/img:2', ArtifactUrl: dir, Environment: { FAKE_TAG: 'v2' } }, ComputeResourceRequirements: MEMORY } }));
+  const rolling = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 1 }, WaitIntervalInSeconds: 0 } };
+  await sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-up-a', Specification: { Container: { Image: 'repo/img:2', ArtifactUrl: dir, Environment: { FAKE_TAG: 'v2' } }, ComputeResourceRequirements: MEMORY }, DeploymentConfig: rolling }));
   await until('ic-up-a updated', async () => (await componentStatus('ic-up-a')) === 'InService', POLL);
   assert.equal((await invoke('ic-up', 'ic-up-a')).tag, 'v2');
-  const spec = (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-up-a' }))).Specification;
-  assert.equal(spec?.Container?.DeployedImage?.SpecifiedImage, 'repo/img:2');
+  const updated = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-up-a' }));
+  assert.equal(updated.Specification?.Container?.DeployedImage?.SpecifiedImage, 'repo/img:2');
+  assert.deepEqual(updated.LastDeploymentConfig, rolling);
 
   await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-up-bad', EndpointName: 'ic-up', Specification: { Container: { ArtifactUrl: dir, Environment: { FAKE_PING: 'fail' } }, ComputeResourceRequirements: MEMORY }, RuntimeConfig: { CopyCount: 1 } }));
   await until('ic-up-bad Failed', async () => (await componentStatus('ic-up-bad')) === 'Failed', POLL);

@@ -30,6 +30,8 @@ export interface InferenceComponentRecord {
   running: Promise<void>;
   /** Cancels the running create or update (DeleteInferenceComponent). */
   task?: AbortController;
+  /** The `DeploymentConfig` of the last `UpdateInferenceComponent` that gave one. */
+  lastDeploymentConfig?: Record<string, unknown>;
 }
 
 /** The service's words for an invocation without `InferenceComponentName` on an endpoint that hosts components. */
@@ -328,6 +330,7 @@ export class InferenceComponents {
       CreationTime: epochSeconds(r.createdAt),
       LastModifiedTime: epochSeconds(r.lastModified),
       InferenceComponentStatus: r.status,
+      ...(r.lastDeploymentConfig === undefined ? {} : { LastDeploymentConfig: r.lastDeploymentConfig }),
     };
   }
 
@@ -397,6 +400,7 @@ export class InferenceComponents {
     // The new copies start beside the old ones.
     this.checkCopies(copies);
     const blue = r.serving;
+    if (input.DeploymentConfig !== undefined) r.lastDeploymentConfig = input.DeploymentConfig as Record<string, unknown>;
     r.status = 'Updating';
     r.failureReason = undefined;
     r.lastModified = new Date();
