@@ -17,6 +17,7 @@ import {
   ListInferenceComponentsCommand,
   ListTagsCommand,
   SageMakerClient,
+  UpdateEndpointCommand,
   UpdateInferenceComponentCommand,
   UpdateInferenceComponentRuntimeConfigCommand,
 } from '@aws-sdk/client-sagemaker';
@@ -141,6 +142,12 @@ test('an endpoint for inference components: invocations go to the named componen
   const listed = await sm.send(new ListInferenceComponentsCommand({ EndpointNameEquals: 'ic-ep' }));
   assert.deepEqual(listed.InferenceComponents?.map((c) => [c.InferenceComponentName, c.VariantName, c.InferenceComponentStatus]), [['ic-one', 'AllTraffic', 'InService']]);
 
+  // Nor may the endpoint move to a config whose variants name models while components are on it.
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'ic-ep-models', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'ic-model', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] }));
+  await assert.rejects(
+    sm.send(new UpdateEndpointCommand({ EndpointName: 'ic-ep', EndpointConfigName: 'ic-ep-models' })),
+    (err: Error) => err.name === 'ValidationException' && /^Cannot update endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint\/ic-ep" to endpoint configuration "ic-ep-models", whose variants name models: inference components \[ic-one\] are deployed on it\./.test(err.message),
+  );
   await assert.rejects(
     sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-ep' })),
     (err: Error) => err.name === 'ValidationException' && err.message === 'Cannot delete endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/ic-ep": inference components [ic-one] are deployed on it. Delete them first (DeleteInferenceComponent).',
