@@ -206,6 +206,12 @@ test('CreateInferenceComponent refuses an endpoint whose variants name a model, 
     sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', Specification: spec, RuntimeConfig: { CopyCount: 9 } })),
     (err: Error) => err.name === 'ResourceLimitExceeded' && /'local inference component copies' is 8 copies/.test(err.message),
   );
+  // Refused tags create nothing.
+  await assert.rejects(
+    sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', Specification: spec, RuntimeConfig: { CopyCount: 1 }, Tags: [{ Key: 'aws:team', Value: 'ml' }] })),
+    (err: Error) => err.name === 'ValidationException' && err.message === "System prefix 'aws:' reserved for AWS usage in tag key: aws:team",
+  );
+  assert.deepEqual((await sm.send(new ListInferenceComponentsCommand({ EndpointNameEquals: 'ic-refuse' }))).InferenceComponents, []);
   await assert.rejects(
     sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', Specification: spec, RuntimeConfig: { CopyCount: -1 } })),
     (err: Error) => err.name === 'ValidationException' && /at 'runtimeConfig.copyCount' failed to satisfy constraint: Member must have value greater than or equal to 0/.test(err.message),

@@ -109,8 +109,11 @@ export class SageMakerService implements AwsService {
     return {
       ...ops,
       CreateInferenceComponent: async (i: Input) => {
+        // Tags are checked before the component starts, so refused tags create nothing.
+        const arn = this.components!.arnOf(String(i.InferenceComponentName));
+        const tags = this.mergedTags(arn, i.Tags as Tag[] | undefined);
         const out = await create(i);
-        this.storeTags(String(out.InferenceComponentArn), this.mergedTags(String(out.InferenceComponentArn), i.Tags as Tag[] | undefined));
+        this.storeTags(arn, tags);
         return out;
       },
       DeleteInferenceComponent: async (i: Input) => {
