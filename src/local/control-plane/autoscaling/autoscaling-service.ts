@@ -17,12 +17,13 @@ import { checkTimezone, nextRun, parseSchedule, type Schedule } from './schedule
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
-import { checkIdList, INVOCATIONS_PER_INSTANCE, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, VARIANT_INSTANCE_COUNT, XML_STRING, XML_STRING_PATTERN, type VariantRef } from './resources.js';
+import { checkIdList, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
 
-/** A registered scalable target (a SageMaker variant's instance count). */
+/** A registered scalable target (a SageMaker variant's instance count, or an inference component's copy count). */
 export interface ScalableTargetRecord {
   readonly resourceId: string;
-  readonly variant: VariantRef;
+  /** The variant, or the inference component, the target scales. */
+  readonly variant: ScalableRef;
   minCapacity: number;
   maxCapacity: number;
   roleArn: string;
@@ -249,13 +250,13 @@ export class ApplicationAutoScalingService implements AwsService {
     if (same) return;
     const activity = this.startActivity(resourceId, description, cause);
     activity.StatusCode = 'Failed';
-    activity.StatusMessage = `Not scaled: ${NOT_SCALED_PROSE[reason.Code]} (${reason.CurrentCapacity} instances).`;
+    activity.StatusMessage = `Not scaled: ${NOT_SCALED_PROSE[reason.Code]} (${reason.CurrentCapacity} ${isComponent(parseResourceId(resourceId)) ? 'copies' : 'instances'}).`;
     activity.NotScaledReasons = [reason];
     activity.EndTime = activity.StartTime;
   }
 
   private notFound(resourceId: string): AwsServiceError {
-    return objectNotFound(`No scalable target registered for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${VARIANT_INSTANCE_COUNT}`);
+    return objectNotFound(`No scalable target registered for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${scalableDimension(resourceId)}`);
   }
 
   private async registerScalableTarget(input: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -276,13 +277,14 @@ export class ApplicationAutoScalingService implements AwsService {
     const min = (input.MinCapacity as number | undefined) ?? existing?.minCapacity;
     const max = (input.MaxCapacity as number | undefined) ?? existing?.maxCapacity;
     if (min === undefined || max === undefined) throw validationException('MinCapacity and MaxCapacity are required to register a new scalable target.');
-    if (min < 0) throw validationException(`MinCapacity ${min} is not valid for a SageMaker variant: the instance count is at least 0.`);
-    if (min > max) throw validationException(`Minimum capacity (${min}) cannot be greater than maximum capacity (${max}).`);
     const variant = parseResourceId(resourceId!);
-    const { asynchronous } = await this.requireVariant(variant);
+    if (min < 0) throw validationException(`MinCapacity ${min} is not valid for a SageMaker ${isComponent(variant) ? 'inference component: the copy count' : 'variant: the instance count'} is at least 0.`);
+    if (min > max) throw validationException(`Minimum capacity (${min}) cannot be greater than maximum capacity (${max}).`);
+    // An inference component may scale to zero copies; a variant only on an asynchronous endpoint.
+    const { asynchronous } = isComponent(variant) ? await this.requireComponent(variant.componentName) : await this.requireVariant(variant);
     // Only asynchronous endpoints scale to zero (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html);
     // a real-time variant's minimum is at least 1 (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html).
-    if (min < 1 && !asynchronous) {
+    if (min < 1 && !asynchronous && !isComponent(variant)) {
       throw validationException(`MinCapacity ${min} is not valid for variant ${variant.variantName} of the real-time endpoint ${variant.endpointName}: its instance count is at least 1. Only an asynchronous endpoint (AsyncInferenceConfig) scales to 0 instances.`);
     }
     const state = {
@@ -299,6 +301,16 @@ export class ApplicationAutoScalingService implements AwsService {
     const arn = `arn:aws:application-autoscaling:${this.region}:${this.accountId}:scalable-target/${randomUUID().replace(/-/g, '')}`;
     this.targets.set(resourceId!, { resourceId: resourceId!, variant, minCapacity: min, maxCapacity: max, roleArn, suspended: state, createdAt: this.now(), arn });
     return { ScalableTargetARN: arn };
+  }
+
+  /** A target can only be registered on an inference component that exists (checked with SageMaker's DescribeInferenceComponent). */
+  private async requireComponent(name: string): Promise<{ asynchronous: false }> {
+    try {
+      await this.opts.sagemaker.call('DescribeInferenceComponent', { InferenceComponentName: name });
+    } catch (err) {
+      throw validationException(`The inference component ${name} cannot be scaled: SageMaker DescribeInferenceComponent failed (${errorName(err)}: ${(err as Error).message}).`);
+    }
+    return { asynchronous: false };
   }
 
   /** A target can only be registered on a variant that exists (the service checks with SageMaker); says whether its endpoint is asynchronous. */
@@ -330,7 +342,7 @@ export class ApplicationAutoScalingService implements AwsService {
       ScalableTargets: page.map((t) => ({
         ServiceNamespace: SAGEMAKER_NAMESPACE,
         ResourceId: t.resourceId,
-        ScalableDimension: VARIANT_INSTANCE_COUNT,
+        ScalableDimension: scalableDimension(t.resourceId),
         MinCapacity: t.minCapacity,
         MaxCapacity: t.maxCapacity,
         RoleARN: t.roleArn,
@@ -372,6 +384,11 @@ export class ApplicationAutoScalingService implements AwsService {
     const config = type === 'TargetTrackingScaling' ? readTargetTrackingConfig(input.TargetTrackingScalingPolicyConfiguration) : undefined;
     const target = this.targets.get(resourceId!);
     if (!target) throw this.notFound(resourceId!);
+    if (config?.PredefinedMetricSpecification && isComponent(target.variant)) {
+      throw validationException(
+        `PredefinedMetricType ${INVOCATIONS_PER_INSTANCE} tracks a variant's instances, not inference component ${target.variant.componentName}: the local SageMaker publishes no per-copy metric (SageMakerInferenceComponentInvocationsPerCopy), so track an inference component with a CustomizedMetricSpecification, or scale it with step scaling or scheduled actions.`,
+      );
+    }
     const key = `${resourceId}\u0000${name as string}`;
     const existing = this.policies.get(key);
     if (!existing && [...this.policies.values()].filter((p) => p.resourceId === resourceId).length >= MAX_POLICIES_PER_TARGET) {
@@ -477,7 +494,7 @@ export class ApplicationAutoScalingService implements AwsService {
         PolicyName: p.name,
         ServiceNamespace: SAGEMAKER_NAMESPACE,
         ResourceId: p.resourceId,
-        ScalableDimension: VARIANT_INSTANCE_COUNT,
+        ScalableDimension: scalableDimension(p.resourceId),
         PolicyType: p.type,
         ...(p.type === 'StepScaling' ? { StepScalingPolicyConfiguration: structuredClone(p.config) } : { TargetTrackingScalingPolicyConfiguration: structuredClone(p.config) }),
         Alarms: this.alarmsOf(p),
@@ -496,7 +513,7 @@ export class ApplicationAutoScalingService implements AwsService {
     v.throwIfAny();
     const policy = this.policies.get(`${resourceId}\u0000${name as string}`);
     if (!policy) {
-      throw objectNotFound(`No scaling policy found for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${VARIANT_INSTANCE_COUNT}, policy name: ${name as string}`);
+      throw objectNotFound(`No scaling policy found for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${scalableDimension(resourceId!)}, policy name: ${name as string}`);
     }
     await this.removePolicy(policy);
     return {};
@@ -586,9 +603,10 @@ export class ApplicationAutoScalingService implements AwsService {
     const max = action === undefined ? existing?.maxCapacity : (capacities.MaxCapacity as number | undefined);
     if (min === undefined && max === undefined) throw validationException('ScalableTargetAction needs MinCapacity, MaxCapacity or both: they are what the scheduled action sets.');
     if (min !== undefined && max !== undefined && min > max) throw validationException(`Minimum capacity (${min}) cannot be greater than maximum capacity (${max}).`);
-    if (min !== undefined && min < 0) throw validationException(`MinCapacity ${min} is not valid for a SageMaker variant: the instance count is at least 0.`);
-    if (min !== undefined && min < 1 && !(await this.requireVariant(target.variant)).asynchronous) {
-      throw validationException(`MinCapacity ${min} is not valid for variant ${target.variant.variantName} of the real-time endpoint ${target.variant.endpointName}: its instance count is at least 1. Only an asynchronous endpoint (AsyncInferenceConfig) scales to 0 instances.`);
+    const ref = target.variant;
+    if (min !== undefined && min < 0) throw validationException(`MinCapacity ${min} is not valid for a SageMaker ${isComponent(ref) ? 'inference component: the copy count' : 'variant: the instance count'} is at least 0.`);
+    if (min !== undefined && min < 1 && !isComponent(ref) && !(await this.requireVariant(ref)).asynchronous) {
+      throw validationException(`MinCapacity ${min} is not valid for variant ${ref.variantName} of the real-time endpoint ${ref.endpointName}: its instance count is at least 1. Only an asynchronous endpoint (AsyncInferenceConfig) scales to 0 instances.`);
     }
     if (!existing && [...this.scheduled.values()].filter((a) => a.resourceId === resourceId).length >= MAX_SCHEDULED_ACTIONS_PER_TARGET) {
       throw limitExceeded(`A scalable target can have at most ${MAX_SCHEDULED_ACTIONS_PER_TARGET} scheduled actions; ${resourceId} has ${MAX_SCHEDULED_ACTIONS_PER_TARGET}.`);
@@ -623,7 +641,7 @@ export class ApplicationAutoScalingService implements AwsService {
         Schedule: a.schedule,
         ...(a.timezone !== undefined ? { Timezone: a.timezone } : {}),
         ResourceId: a.resourceId,
-        ScalableDimension: VARIANT_INSTANCE_COUNT,
+        ScalableDimension: scalableDimension(a.resourceId),
         ...(a.startTime !== undefined ? { StartTime: a.startTime / 1000 } : {}),
         ...(a.endTime !== undefined ? { EndTime: a.endTime / 1000 } : {}),
         ScalableTargetAction: { ...(a.minCapacity !== undefined ? { MinCapacity: a.minCapacity } : {}), ...(a.maxCapacity !== undefined ? { MaxCapacity: a.maxCapacity } : {}) },
@@ -642,7 +660,7 @@ export class ApplicationAutoScalingService implements AwsService {
     v.throwIfAny();
     const key = `${resourceId}\u0000${name as string}`;
     if (!this.scheduled.has(key)) {
-      throw objectNotFound(`No scheduled action found for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${VARIANT_INSTANCE_COUNT}, scheduled action name: ${name as string}`);
+      throw objectNotFound(`No scheduled action found for service namespace: ${SAGEMAKER_NAMESPACE}, resource ID: ${resourceId}, scalable dimension: ${scalableDimension(resourceId!)}, scheduled action name: ${name as string}`);
     }
     this.scheduled.delete(key);
     return {};
@@ -666,7 +684,7 @@ export class ApplicationAutoScalingService implements AwsService {
         ActivityId: a.ActivityId,
         ServiceNamespace: SAGEMAKER_NAMESPACE,
         ResourceId: a.ResourceId,
-        ScalableDimension: VARIANT_INSTANCE_COUNT,
+        ScalableDimension: scalableDimension(a.ResourceId),
         Description: a.Description,
         Cause: a.Cause,
         StartTime: a.StartTime / 1000,
@@ -699,12 +717,15 @@ export function trackedMetric(config: TargetTrackingConfig, target: ScalableTarg
   if (custom) {
     return { namespace: custom.Namespace, metricName: custom.MetricName, dimensions: custom.Dimensions ?? [], statistic: custom.Statistic, ...(custom.Unit === undefined ? {} : { unit: custom.Unit }) };
   }
+  const ref = target.variant;
+  // PutScalingPolicy tracks no predefined metric on an inference component.
+  if (isComponent(ref)) throw new Error(`inference component ${ref.componentName} has no predefined metric`);
   return {
     namespace: METRICS_NAMESPACE,
     metricName: 'InvocationsPerInstance',
     dimensions: [
-      { Name: 'EndpointName', Value: target.variant.endpointName },
-      { Name: 'VariantName', Value: target.variant.variantName },
+      { Name: 'EndpointName', Value: ref.endpointName },
+      { Name: 'VariantName', Value: ref.variantName },
     ],
     statistic: 'Sum',
   };

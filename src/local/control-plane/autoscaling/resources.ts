@@ -2,8 +2,10 @@ import { validationException, Violations } from './errors.js';
 
 /** The one service namespace scaled locally. */
 export const SAGEMAKER_NAMESPACE = 'sagemaker';
-/** The one scalable dimension scaled locally: a production variant's instance count. */
+/** The scalable dimension of a production variant: its instance count. */
 export const VARIANT_INSTANCE_COUNT = 'sagemaker:variant:DesiredInstanceCount';
+/** The scalable dimension of an inference component: its copy count. */
+export const COMPONENT_COPY_COUNT = 'sagemaker:inference-component:DesiredCopyCount';
 /** The one predefined metric tracked locally. */
 export const INVOCATIONS_PER_INSTANCE = 'SageMakerVariantInvocationsPerInstance';
 
@@ -21,6 +23,7 @@ export function isInt32(x: unknown): x is number {
 }
 
 const RESOURCE_ID = /^endpoint\/([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})\/variant\/([a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})$/;
+const COMPONENT_RESOURCE_ID = /^inference-component\/([a-zA-Z0-9](?:[-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)$/;
 
 /** The endpoint and variant a SageMaker `ResourceId` (`endpoint/<name>/variant/<variant>`) names. */
 export interface VariantRef {
@@ -28,13 +31,35 @@ export interface VariantRef {
   readonly variantName: string;
 }
 
-/** Parses `endpoint/<name>/variant/<variant>`; throws `ValidationException` for any other form. */
-export function parseResourceId(resourceId: string): VariantRef {
+/** The inference component a SageMaker `ResourceId` (`inference-component/<name>`) names. */
+export interface ComponentRef {
+  readonly componentName: string;
+}
+
+/** What a SageMaker scalable target is: a production variant, or an inference component. */
+export type ScalableRef = VariantRef | ComponentRef;
+
+/** True when `ref` names an inference component. */
+export function isComponent(ref: ScalableRef): ref is ComponentRef {
+  return 'componentName' in ref;
+}
+
+/** Parses `endpoint/<name>/variant/<variant>` or `inference-component/<name>`; throws `ValidationException` for any other form. */
+export function parseResourceId(resourceId: string): ScalableRef {
+  const component = COMPONENT_RESOURCE_ID.exec(resourceId);
+  if (component) return { componentName: component[1]! };
   const m = RESOURCE_ID.exec(resourceId);
   if (!m) {
-    throw validationException(`Unsupported resource ID ${JSON.stringify(resourceId.slice(0, 200))}: a SageMaker variant is named endpoint/<endpoint-name>/variant/<variant-name>.`);
+    throw validationException(
+      `Unsupported resource ID ${JSON.stringify(resourceId.slice(0, 200))}: a SageMaker variant is named endpoint/<endpoint-name>/variant/<variant-name>, an inference component inference-component/<inference-component-name>.`,
+    );
   }
   return { endpointName: m[1]!, variantName: m[2]! };
+}
+
+/** The scalable dimension of a SageMaker resource ID: a variant's instance count, an inference component's copy count. */
+export function scalableDimension(resourceId: string): string {
+  return resourceId.startsWith('inference-component/') ? COMPONENT_COPY_COUNT : VARIANT_INSTANCE_COUNT;
 }
 
 /** Checks the (ServiceNamespace, ResourceId, ScalableDimension) triple every operation names. */
@@ -53,10 +78,13 @@ export function readTargetKey(input: Record<string, unknown>, opts: { resourceRe
   if (ns !== SAGEMAKER_NAMESPACE) {
     throw validationException(`Unsupported service namespace ${JSON.stringify(ns)}: the local Application Auto Scaling scales SageMaker variants (ServiceNamespace ${SAGEMAKER_NAMESPACE}).`);
   }
-  if (dim !== undefined && dim !== VARIANT_INSTANCE_COUNT) {
-    throw validationException(`Unsupported scalable dimension ${JSON.stringify(dim)}: the local Application Auto Scaling scales ${VARIANT_INSTANCE_COUNT}.`);
+  if (dim !== undefined && dim !== VARIANT_INSTANCE_COUNT && dim !== COMPONENT_COPY_COUNT) {
+    throw validationException(`Unsupported scalable dimension ${JSON.stringify(dim)}: the local Application Auto Scaling scales ${VARIANT_INSTANCE_COUNT} and ${COMPONENT_COPY_COUNT}.`);
   }
   if (rid !== undefined) parseResourceId(rid as string);
+  if (rid !== undefined && dim !== undefined && dim !== scalableDimension(rid as string)) {
+    throw validationException(`Scalable dimension ${dim} does not apply to resource ID ${rid as string}: a SageMaker variant scales ${VARIANT_INSTANCE_COUNT}, an inference component ${COMPONENT_COPY_COUNT}.`);
+  }
   return { ...(rid !== undefined ? { resourceId: rid as string } : {}), ...(dim !== undefined ? { dimension: dim as string } : {}) };
 }
 

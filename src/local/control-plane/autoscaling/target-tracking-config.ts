@@ -60,6 +60,9 @@ export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
   }
   const spec = c.PredefinedMetricSpecification as Record<string, unknown> | undefined;
   if (!spec || typeof spec !== 'object') throw validationException('Either PredefinedMetricSpecification or CustomizedMetricSpecification is required.');
+  if (spec.PredefinedMetricType === 'SageMakerInferenceComponentInvocationsPerCopy') {
+    throw validationException('PredefinedMetricType SageMakerInferenceComponentInvocationsPerCopy is not tracked locally: the local SageMaker publishes no per-copy metric. Track an inference component with a CustomizedMetricSpecification, or scale it with step scaling or scheduled actions.');
+  }
   if (spec.PredefinedMetricType !== INVOCATIONS_PER_INSTANCE) {
     throw validationException(`PredefinedMetricType ${JSON.stringify(spec.PredefinedMetricType)} is not tracked locally: the local Application Auto Scaling tracks ${INVOCATIONS_PER_INSTANCE}.`);
   }

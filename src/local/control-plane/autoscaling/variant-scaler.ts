@@ -16,6 +16,7 @@ import {
 } from './autoscaling-service.js';
 import { decideScaling, type ScalingDecision } from './target-tracking.js';
 import { decideStep } from './step-scaling.js';
+import { isComponent } from './resources.js';
 
 /** Options of {@link VariantScaler}. */
 export interface VariantScalerOptions {
@@ -93,19 +94,36 @@ export class VariantScaler {
   }
 
   private async describe(target: ScalableTargetRecord): Promise<VariantDescription | undefined> {
+    const ref = target.variant;
+    if (isComponent(ref)) return this.describeComponent(ref.componentName);
     let out: Record<string, unknown>;
     try {
-      out = await this.opts.sagemaker.call('DescribeEndpoint', { EndpointName: target.variant.endpointName });
+      out = await this.opts.sagemaker.call('DescribeEndpoint', { EndpointName: ref.endpointName });
     } catch (err) {
       // No endpoint (yet, or any more: deleting one deregisters its targets): nothing to scale.
       if (err instanceof AwsServiceError) return undefined;
       throw err;
     }
-    const variant = ((out.ProductionVariants as Array<Record<string, unknown>> | undefined) ?? []).find((v) => v.VariantName === target.variant.variantName);
+    const variant = ((out.ProductionVariants as Array<Record<string, unknown>> | undefined) ?? []).find((v) => v.VariantName === ref.variantName);
     if (!variant) return undefined;
     const current = (variant.DesiredInstanceCount ?? variant.CurrentInstanceCount) as number | undefined;
     if (typeof current !== 'number') return undefined;
     return { status: String(out.EndpointStatus), current };
+  }
+
+  /** An inference component's status and desired copy count, through SageMaker's DescribeInferenceComponent. */
+  private async describeComponent(name: string): Promise<VariantDescription | undefined> {
+    let out: Record<string, unknown>;
+    try {
+      out = await this.opts.sagemaker.call('DescribeInferenceComponent', { InferenceComponentName: name });
+    } catch (err) {
+      // No component (yet, or any more): nothing to scale.
+      if (err instanceof AwsServiceError) return undefined;
+      throw err;
+    }
+    const copies = (out.RuntimeConfig as { DesiredCopyCount?: unknown } | undefined)?.DesiredCopyCount;
+    if (typeof copies !== 'number') return undefined;
+    return { status: String(out.InferenceComponentStatus), current: copies };
   }
 
   /** The policy's metric, as its statistic over the latest complete one-minute period (0 without data). */
@@ -162,7 +180,7 @@ export class VariantScaler {
             ? { Code: 'AlreadyAtMinCapacity', MinCapacity: target.minCapacity, CurrentCapacity: current }
             : undefined;
       if (!reason) continue;
-      const description = `Attempting to scale-${c.asked} SageMaker endpoint variant ${target.resourceId}`;
+      const description = `Attempting to scale-${c.asked} SageMaker ${isComponent(target.variant) ? 'inference component' : 'endpoint variant'} ${target.resourceId}`;
       this.opts.autoscaling.recordNotScaled(target.resourceId, description, c.askedCause(), reason);
       return;
     }
@@ -259,18 +277,24 @@ export class VariantScaler {
 
   private async apply(target: ScalableTargetRecord, chosen: Candidate, now: number): Promise<void> {
     const decision = chosen.decision!;
-    const activity = this.opts.autoscaling.startActivity(target.resourceId, `Setting desired instance count to ${decision.desired}.`, chosen.cause(decision));
+    const ref = target.variant;
+    const what = isComponent(ref) ? 'copy count' : 'instance count';
+    const activity = this.opts.autoscaling.startActivity(target.resourceId, `Setting desired ${what} to ${decision.desired}.`, chosen.cause(decision));
     chosen.applied(decision, now);
     try {
-      await this.opts.sagemaker.call('UpdateEndpointWeightsAndCapacities', {
-        EndpointName: target.variant.endpointName,
-        DesiredWeightsAndCapacities: [{ VariantName: target.variant.variantName, DesiredInstanceCount: decision.desired }],
-      });
+      if (isComponent(ref)) {
+        await this.opts.sagemaker.call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: ref.componentName, DesiredRuntimeConfig: { CopyCount: decision.desired } });
+      } else {
+        await this.opts.sagemaker.call('UpdateEndpointWeightsAndCapacities', {
+          EndpointName: ref.endpointName,
+          DesiredWeightsAndCapacities: [{ VariantName: ref.variantName, DesiredInstanceCount: decision.desired }],
+        });
+      }
       activity.StatusCode = 'Successful';
-      activity.StatusMessage = `Successfully set desired instance count to ${decision.desired}. Change successfully fulfilled by sagemaker.`;
+      activity.StatusMessage = `Successfully set desired ${what} to ${decision.desired}. Change successfully fulfilled by sagemaker.`;
     } catch (err) {
       activity.StatusCode = 'Failed';
-      activity.StatusMessage = `Failed to set desired instance count to ${decision.desired}: ${(err as Error).message}`;
+      activity.StatusMessage = `Failed to set desired ${what} to ${decision.desired}: ${(err as Error).message}`;
       throw err;
     } finally {
       activity.EndTime = this.opts.clock.now();
