@@ -17,7 +17,7 @@ test('SMKIT_LOCAL_HEALTH_CHECK_SECONDS: 5 s by default, 0 turns the checks off, 
 });
 
 test('the local SageMaker settings: defaults when nothing is set', () => {
-  assert.deepEqual(loadLocalSageMakerSettings({}, 8 * 1024 ** 3), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60, bodyMemoryMb: 2048, logStreamMb: 8 });
+  assert.deepEqual(loadLocalSageMakerSettings({}, 8 * 1024 ** 3), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60, bodyMemoryMb: 2048, logStreamMb: 8, s3TimeoutSeconds: 60 });
 });
 
 test('SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: a number of seconds, refused when not one', () => {
@@ -39,5 +39,14 @@ test('SMKIT_LOCAL_LOG_STREAM_MB: 8 MB by default, from 1 (one largest log event)
   assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_LOG_STREAM_MB: '1.5' }).logStreamMb, 1.5);
   for (const bad of ['0.5', 'big', '1025']) {
     assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_LOG_STREAM_MB: bad }), new RegExp(`SMKIT_LOCAL_LOG_STREAM_MB must be a number of MB from 1 .* to 1024 \\(got "${bad}"\\)`), bad);
+  }
+});
+
+test('SMKIT_LOCAL_S3_TIMEOUT_SECONDS: 60 s by default (botocore\'s connect and read timeouts), 0 turns it off, fractions allowed, bad values name the variable', () => {
+  assert.equal(loadLocalSageMakerSettings({}).s3TimeoutSeconds, 60);
+  assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_S3_TIMEOUT_SECONDS: '0' }).s3TimeoutSeconds, 0);
+  assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_S3_TIMEOUT_SECONDS: ' 2.5 ' }).s3TimeoutSeconds, 2.5);
+  for (const bad of ['-1', '0.05', '3601', 'never', 'NaN']) {
+    assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_S3_TIMEOUT_SECONDS: bad }), new RegExp(`SMKIT_LOCAL_S3_TIMEOUT_SECONDS must be 0 \\(no timeout\\) or a number of seconds from 0\\.1 to 3600 \\(got "${bad}"\\)$`), bad);
   }
 });

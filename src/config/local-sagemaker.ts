@@ -47,7 +47,21 @@ export interface LocalSageMakerSettings {
    * From 1 to 1024. @defaultValue 8
    */
   readonly logStreamMb?: number;
+  /**
+   * `SMKIT_LOCAL_S3_TIMEOUT_SECONDS`: the longest S3 may take to accept a connection, and to go
+   * without sending or taking a byte once connected (an idle timeout: a large object that keeps
+   * moving is never cut off); a request that times out is retried by the SDK, then fails naming
+   * S3's endpoint and this variable. `0` turns both off (the SDK's own default: wait for ever).
+   * @defaultValue {@link DEFAULT_S3_TIMEOUT_SECONDS}
+   */
+  readonly s3TimeoutSeconds?: number;
 }
+
+/**
+ * Default `SMKIT_LOCAL_S3_TIMEOUT_SECONDS`: botocore's `connect_timeout` and `read_timeout` (60 s
+ * each), which the AWS CLI and the SageMaker Python SDK use; the JavaScript SDK sets none.
+ */
+export const DEFAULT_S3_TIMEOUT_SECONDS = 60;
 
 /** Default of `SMKIT_LOCAL_LOG_STREAM_MB`: what one log stream of the local CloudWatch Logs keeps. */
 export const DEFAULT_LOG_STREAM_MB = 8;
@@ -98,6 +112,11 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
   if (!Number.isFinite(logStreamMb) || logStreamMb < 1 || logStreamMb > 1024) {
     throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_LOG_STREAM_MB must be a number of MB from 1 (one largest log event) to 1024 (got "${logText}")`);
   }
+  const s3TimeoutText = str(env, 'SMKIT_LOCAL_S3_TIMEOUT_SECONDS') ?? String(DEFAULT_S3_TIMEOUT_SECONDS);
+  const s3TimeoutSeconds = Number(s3TimeoutText);
+  if (!Number.isFinite(s3TimeoutSeconds) || s3TimeoutSeconds < 0 || s3TimeoutSeconds > 3600 || (s3TimeoutSeconds > 0 && s3TimeoutSeconds < 0.1)) {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_S3_TIMEOUT_SECONDS must be 0 (no timeout) or a number of seconds from 0.1 to 3600 (got "${s3TimeoutText}")`);
+  }
   const accessKeyId = str(env, 'AWS_ACCESS_KEY_ID');
   const secretAccessKey = str(env, 'AWS_SECRET_ACCESS_KEY');
   const sessionToken = str(env, 'AWS_SESSION_TOKEN');
@@ -111,5 +130,6 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
     serverlessIdleSeconds,
     bodyMemoryMb,
     logStreamMb,
+    s3TimeoutSeconds,
   });
 }

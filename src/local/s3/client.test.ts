@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -114,5 +114,100 @@ test('a refused putFile closes the file it was streaming: uploads retried agains
   } finally {
     await rm(dir, { recursive: true, force: true });
     await s3.stop();
+  }
+});
+
+/** A TCP server that accepts connections and never answers: an S3 endpoint behind a black hole. */
+async function silentServer(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createNetServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => accepted,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test('an S3 that accepts connections and never answers fails every operation after SMKIT_LOCAL_S3_TIMEOUT_SECONDS of silence (the SDK retries first), naming the endpoint and the setting', { timeout: 60_000 }, async () => {
+  const silent = await silentServer();
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-silent-'));
+  try {
+    const file = join(dir, 'model.tar.gz');
+    await writeFile(file, 'bytes');
+    const objects = createS3Objects({ s3EndpointUrl: silent.url, region: 'us-east-1', s3TimeoutSeconds: 0.1 });
+    const timedOut =
+      (attempts: string) =>
+      (err: unknown): boolean => {
+        assert.equal((err as Error).name, 'TimeoutError');
+        assert.equal(
+          (err as Error).message,
+          `S3 at ${silent.url} went 0.1 s without sending or taking a byte${attempts}, the limit SMKIT_LOCAL_S3_TIMEOUT_SECONDS sets: check that S3 is running and reachable there, or raise SMKIT_LOCAL_S3_TIMEOUT_SECONDS`,
+        );
+        return true;
+      };
+    await Promise.all([
+      assert.rejects(objects.get('b', 'model.tar.gz'), timedOut(' (3 attempts)')),
+      assert.rejects(objects.list('b', 'prefix/'), timedOut(' (3 attempts)')),
+      assert.rejects(objects.put('b', 'result.out', Buffer.from('{}')), timedOut(' (3 attempts)')),
+      // A streamed body cannot be sent again, so the SDK does not retry it.
+      assert.rejects(objects.putFile('b', 'capture.jsonl', file), timedOut('')),
+      assert.rejects(objects.delete('b', 'checkpoint.pt'), timedOut(' (3 attempts)')),
+    ]);
+    assert.equal(silent.connections(), 13, 'three attempts of each operation, one of the streamed upload');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await silent.close();
+  }
+});
+
+test('an object whose bytes stop coming part-way fails the read after SMKIT_LOCAL_S3_TIMEOUT_SECONDS of silence; one that keeps coming is read whole, however long it takes', { timeout: 60_000 }, async () => {
+  const CHUNKS = 30;
+  const server = createServer((req, res) => {
+    if (req.url!.startsWith('/b/stalls')) {
+      res.writeHead(200, { 'content-length': '1000', 'content-type': 'application/octet-stream' });
+      res.write(Buffer.alloc(10, 0x61));
+      return;
+    }
+    // 30 chunks 25 ms apart: longer in all than the 0.5 s limit, never silent for it.
+    res.writeHead(200, { 'content-length': String(CHUNKS), 'content-type': 'application/octet-stream' });
+    let sent = 0;
+    const timer = setInterval(() => {
+      res.write('x');
+      if (++sent === CHUNKS) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 25);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const objects = createS3Objects({ s3EndpointUrl: url, region: 'us-east-1', s3TimeoutSeconds: 0.5 });
+    const read = async (stream: AsyncIterable<unknown>): Promise<string> => {
+      let text = '';
+      for await (const chunk of stream) text += String(chunk);
+      return text;
+    };
+    const started = Date.now();
+    const [stalled, trickled] = await Promise.allSettled([objects.get('b', 'stalls').then(read), objects.get('b', 'trickles').then(read)]);
+    assert.equal(stalled.status, 'rejected');
+    assert.equal((stalled.reason as Error).name, 'TimeoutError');
+    assert.match((stalled.reason as Error).message, new RegExp(`^S3 at ${url} went 0\\.5 s without sending or taking a byte, the limit SMKIT_LOCAL_S3_TIMEOUT_SECONDS sets: `));
+    assert.deepEqual(trickled, { status: 'fulfilled', value: 'x'.repeat(CHUNKS) });
+    // Not a timing assertion: shows the object did outlast the limit, so only silence is timed.
+    assert.ok(Date.now() - started > 500, 'the object took longer than the limit');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
   }
 });

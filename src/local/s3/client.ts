@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { LocalSageMakerSettings } from '../../config/local-sagemaker.js';
+import { DEFAULT_S3_TIMEOUT_SECONDS, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import type { S3Objects } from './objects.js';
 
 const ignore = (): void => {};
@@ -25,14 +25,46 @@ function fileBody(path: string, length: number): Readable {
 }
 
 /**
+ * `err` as the caller should see it: a timeout of the SDK's HTTP handler (its own wording names
+ * neither S3 nor what to change) becomes one that names S3's endpoint and the setting.
+ */
+function explained(err: unknown, endpoint: string, seconds: number): unknown {
+  if (!(err instanceof Error) || err.name !== 'TimeoutError') return err;
+  const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts;
+  const what = /establish a connection/.test(err.message) ? `did not accept a connection within ${seconds} s` : `went ${seconds} s without sending or taking a byte`;
+  const tries = attempts !== undefined && attempts > 1 ? ` (${attempts} attempts)` : '';
+  const message = `S3 at ${endpoint} ${what}${tries}, the limit SMKIT_LOCAL_S3_TIMEOUT_SECONDS sets: check that S3 is running and reachable there, or raise SMKIT_LOCAL_S3_TIMEOUT_SECONDS`;
+  return Object.assign(new Error(message, { cause: err }), { name: 'TimeoutError' });
+}
+
+/**
+ * An object's body as the SDK streams it, failing with {@link explained}'s error when S3 stalls
+ * part-way (the idle timeout destroys the response with the SDK's own error).
+ */
+function explainedBody(body: Readable, endpoint: string, seconds: number): Readable {
+  async function* bytes(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of body) yield chunk as Buffer;
+    } catch (err) {
+      throw explained(err, endpoint, seconds);
+    }
+  }
+  return Readable.from(bytes(), { objectMode: false });
+}
+
+/**
  * {@link S3Objects} on `@aws-sdk/client-s3` (loaded on first use), honouring the standard
  * endpoint settings: with `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` set it uses path-style
  * addressing, as local S3 servers need, and dummy credentials when none are configured.
  * Request checksums are sent only where an operation requires them (not for PutObject): with the
  * SDK's default a streamed body is sent in the `aws-chunked` encoding, which local S3 servers
  * such as s3rver store as the object's bytes, chunk framing included.
+ * `s3TimeoutSeconds` bounds connecting and each silence of a request or of a body being streamed,
+ * never a whole transfer (the SDK's `requestTimeout` would cut a large object off part-way).
  */
-export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3EndpointUrl' | 'region' | 'credentials'>): S3Objects {
+export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3EndpointUrl' | 'region' | 'credentials' | 's3TimeoutSeconds'>): S3Objects {
+  const seconds = settings.s3TimeoutSeconds ?? DEFAULT_S3_TIMEOUT_SECONDS;
+  const endpoint = settings.s3EndpointUrl ?? `https://s3.${settings.region}.amazonaws.com`;
   let client: Promise<{ send: (cmd: unknown, opts?: { abortSignal?: AbortSignal }) => Promise<unknown>; mod: typeof import('@aws-sdk/client-s3') }> | undefined;
   const get = () =>
     (client ??= import('@aws-sdk/client-s3').then((mod) => {
@@ -43,17 +75,23 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
         // Without a logger the SDK prints a warning of its own to the console for each failed
         // streamed upload; callers report the error itself (a capture upload is tried every 5 s).
         logger: SILENT_LOGGER,
+        // The SDK sets no timeout of its own: a black-holed S3 would hold its caller for ever.
+        ...(seconds > 0 ? { requestHandler: { connectionTimeout: seconds * 1000, socketTimeout: seconds * 1000 } } : {}),
         ...(local ? { endpoint: settings.s3EndpointUrl, forcePathStyle: true } : {}),
         ...(settings.credentials ? { credentials: settings.credentials } : local ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
       });
-      return { send: (cmd: unknown, opts?: { abortSignal?: AbortSignal }) => c.send(cmd as never, opts), mod };
+      const send = (cmd: unknown, opts?: { abortSignal?: AbortSignal }): Promise<unknown> =>
+        c.send(cmd as never, opts).catch((err: unknown) => {
+          throw explained(err, endpoint, seconds);
+        });
+      return { send, mod };
     }));
   return {
     async get(bucket, key) {
       const { send, mod } = await get();
       const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }))) as { Body?: unknown };
       if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
-      return out.Body as Readable;
+      return explainedBody(out.Body as Readable, endpoint, seconds);
     },
     async put(bucket, key, body, contentType) {
       const { send, mod } = await get();
