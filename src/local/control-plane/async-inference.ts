@@ -316,9 +316,18 @@ async function readInput(location: string, s3: () => S3Objects, budget: BodyBudg
   return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location, budget);
 }
 
-async function writeResult(location: string, body: Buffer, s3: () => S3Objects, contentType?: string): Promise<void> {
+/** Writes a result or failure; to S3 encrypted with `kmsKeyId` (`OutputConfig.KmsKeyId`) when given, which a local folder ignores. */
+async function writeResult(location: string, body: Buffer, s3: () => S3Objects, contentType?: string, kmsKeyId?: string): Promise<void> {
   const s3Url = parseS3Location(location);
-  if (s3Url) return s3().put(s3Url.bucket, s3Url.key, body, contentType);
+  if (s3Url) {
+    return s3()
+      .put(s3Url.bucket, s3Url.key, body, contentType, kmsKeyId === undefined ? {} : { kmsKeyId })
+      .catch((err: Error) => {
+        // A local S3 server without a KMS refuses SSE-KMS uploads: say where the key comes from.
+        if (kmsKeyId === undefined) throw err;
+        throw new Error(`Writing ${location} with SSE-KMS key ${kmsKeyId} (AsyncInferenceConfig.OutputConfig.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the endpoint config there) failed: ${err.message}`, { cause: err });
+      });
+  }
   const path = localPath(location);
   await mkdir(dirname(path), { recursive: true });
   // Whole or not at all, as an S3 put: a caller polling for the result never reads an empty file.
@@ -351,12 +360,14 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
   // In S3 `..` is part of a key; in a local folder it would climb out of it.
   const local = !parseS3Location(outputLocation) || (failureLocation !== undefined && !parseS3Location(failureLocation));
   if (local && req.outputPathExtension?.split('/').includes('..')) throw new AsyncOutputOutsideFolderError(req.outputPathExtension);
+  // As the service encrypts "the asynchronous inference output in Amazon S3" with it: results and failures. An empty key is no key.
+  const kmsKeyId = output.KmsKeyId || undefined;
   const ttlSeconds = req.requestTtlSeconds ?? DEFAULT_REQUEST_TTL_SECONDS;
   const timeoutMs = (req.invocationTimeoutSeconds ?? DEFAULT_INVOCATION_TIMEOUT_SECONDS) * 1000;
   const fail = async (message: string): Promise<void> => {
     ctx.log?.('warn', 'asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation: failureLocation ?? null, message });
     if (failureLocation === undefined) return;
-    await writeResult(failureLocation, Buffer.from(message), ctx.s3).catch((writeErr: Error) =>
+    await writeResult(failureLocation, Buffer.from(message), ctx.s3, undefined, kmsKeyId).catch((writeErr: Error) =>
       ctx.log?.('warn', 'writing the failure of an asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation, message: writeErr.message }),
     );
   };
@@ -405,7 +416,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
         if (response.unsizedBy !== undefined) throw new Error(`The response from container ${response.unsizedBy} did not specify the required Content-Length header`);
         // The object carries the container's Content-Type, as the service's do: the SageMaker Python
         // SDK's AsyncPredictor picks its deserializer by the output object's ContentType.
-        await writeResult(outputLocation, response.body, ctx.s3, response.contentType);
+        await writeResult(outputLocation, response.body, ctx.s3, response.contentType, kmsKeyId);
       } catch (err) {
         await fail(err instanceof AnswerOverBudgetError ? overBudget(`The response from container ${err.hostname}`, req.budget!, taken) : (err as Error).message);
       } finally {

@@ -24,6 +24,11 @@ function fileBody(path: string, length: number): Readable {
   return Readable.from(length === 0 ? [] : bytes());
 }
 
+/** The PutObject members asking S3 to encrypt the object with `kmsKeyId` (SSE-KMS); none without one. */
+function sseKms(kmsKeyId: string | undefined): { ServerSideEncryption?: 'aws:kms'; SSEKMSKeyId?: string } {
+  return kmsKeyId === undefined ? {} : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId };
+}
+
 /**
  * `err` as the caller should see it: a timeout of the SDK's HTTP handler (its own wording names
  * neither S3 nor what to change) becomes one that names S3's endpoint and the setting.
@@ -93,9 +98,9 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
       if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
       return explainedBody(out.Body as Readable, endpoint, seconds);
     },
-    async put(bucket, key, body, contentType) {
+    async put(bucket, key, body, contentType, options = {}) {
       const { send, mod } = await get();
-      await send(new mod.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(contentType === undefined ? {} : { ContentType: contentType }) }));
+      await send(new mod.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(contentType === undefined ? {} : { ContentType: contentType }), ...sseKms(options.kmsKeyId) }));
     },
     async putFile(bucket, key, path, contentType, options = {}) {
       const { send, mod } = await get();
@@ -112,7 +117,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
             Body: body,
             ContentLength: length,
             ...(contentType === undefined ? {} : { ContentType: contentType }),
-            ...(options.kmsKeyId === undefined ? {} : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: options.kmsKeyId }),
+            ...sseKms(options.kmsKeyId),
           }),
           { abortSignal: abort.signal },
         );

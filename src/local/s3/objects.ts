@@ -6,8 +6,11 @@ export interface S3Objects {
   get(bucket: string, key: string): Promise<Readable>;
   /** Keys under a prefix (all pages). */
   list(bucket: string, prefix: string): Promise<string[]>;
-  /** Writes (or replaces) an object, with `contentType` as its `Content-Type` when given. */
-  put(bucket: string, key: string, body: Buffer, contentType?: string): Promise<void>;
+  /**
+   * Writes (or replaces) an object, with `contentType` as its `Content-Type` when given, encrypted
+   * with `options.kmsKeyId` when given (as {@link PutFileOptions.kmsKeyId}).
+   */
+  put(bucket: string, key: string, body: Buffer, contentType?: string, options?: PutOptions): Promise<void>;
   /**
    * As {@link S3Objects.put}, with the file at `path` streamed as the body (never read whole into
    * memory). Rejects, rather than waiting for bytes that never come, when the file holds fewer bytes
@@ -17,6 +20,9 @@ export interface S3Objects {
   /** Deletes an object (S3 answers a missing key as deleted too). */
   delete(bucket: string, key: string): Promise<void>;
 }
+
+/** Options of {@link S3Objects.put}. */
+export type PutOptions = Pick<PutFileOptions, 'kmsKeyId'>;
 
 /** Options of {@link S3Objects.putFile}. */
 export interface PutFileOptions {
