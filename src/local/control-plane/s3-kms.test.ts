@@ -9,7 +9,16 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateModelCommand,
+  CreateTransformJobCommand,
+  DescribeEndpointCommand,
+  DescribeTransformJobCommand,
+  SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -75,6 +84,30 @@ test('AsyncInferenceConfig.OutputConfig.KmsKeyId: the result and the failure obj
   const ok = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'kms-async', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
   const failed = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'kms-async', InputLocation: 's3://in/missing.json' }));
   for (const url of [ok.OutputLocation!, failed.FailureLocation!]) {
+    const headers = await putOf(url);
+    assert.equal(headers['x-amz-server-side-encryption'], 'aws:kms', url);
+    assert.equal(headers['x-amz-server-side-encryption-aws-kms-key-id'], KEY, url);
+  }
+});
+
+test('TransformOutput.KmsKeyId: every .out object is written with SSE-KMS and that key', async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'batch/a.csv', Body: '1,2\n' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'batch/sub/b.csv', Body: '3,4\n' }));
+  await sm.send(
+    new CreateTransformJobCommand({
+      TransformJobName: 'kms-transform',
+      ModelName: 'kms-model',
+      TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/batch/' } }, ContentType: 'text/csv', SplitType: 'Line' },
+      TransformOutput: { S3OutputPath: 's3://out/kms-transform', AssembleWith: 'Line', KmsKeyId: KEY },
+      TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+    }),
+  );
+  const d = await until('kms-transform to end', async () => {
+    const job = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'kms-transform' }));
+    return job.TransformJobStatus === 'InProgress' ? undefined : job;
+  }, { timeoutMs: 30_000 });
+  assert.equal(d.TransformJobStatus, 'Completed', d.FailureReason);
+  for (const url of ['s3://out/kms-transform/a.csv.out', 's3://out/kms-transform/sub/b.csv.out']) {
     const headers = await putOf(url);
     assert.equal(headers['x-amz-server-side-encryption'], 'aws:kms', url);
     assert.equal(headers['x-amz-server-side-encryption-aws-kms-key-id'], KEY, url);

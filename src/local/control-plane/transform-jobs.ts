@@ -414,7 +414,8 @@ export class TransformJobs {
         failed: summaries.flatMap((x) => x.failed).sort((a, b) => order.get(a.file)! - order.get(b.file)! || a.record - b.record),
       };
       signal.throwIfAborted();
-      await this.upload(tout.S3OutputPath, outputDir, signal);
+      // An empty key is no key.
+      await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined);
       signal.throwIfAborted();
       if (summary.failed.length > 0) {
         const first = summary.failed[0]!;
@@ -488,8 +489,12 @@ export class TransformJobs {
     return objects.map((o) => o.rel);
   }
 
-  /** Uploads every `.out` file under `dir` to `S3OutputPath/<relative path>.out`. */
-  private async upload(outputPath: string, dir: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Uploads every `.out` file under `dir` to `S3OutputPath/<relative path>.out`, encrypted with
+   * `kmsKeyId` (`TransformOutput.KmsKeyId`) when given, as the service encrypts the output "at rest
+   * using Amazon S3 server-side encryption" with it.
+   */
+  private async upload(outputPath: string, dir: string, signal: AbortSignal, kmsKeyId: string | undefined): Promise<void> {
     const at = parseS3Location(outputPath)!;
     const prefix = folderPrefix(at.key);
     const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -499,9 +504,11 @@ export class TransformJobs {
       const file = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
       const rel = relative(dir, file).split(/[\\/]/).join('/');
       try {
-        await this.ctx.s3().putFile(at.bucket, prefix + rel, file);
+        await this.ctx.s3().putFile(at.bucket, prefix + rel, file, undefined, kmsKeyId === undefined ? {} : { kmsKeyId });
       } catch (err) {
-        throw new JobFailure(`ClientError: Could not write the output object s3://${at.bucket}/${prefix + rel}: ${(err as Error).message}`);
+        // A local S3 server without a KMS refuses SSE-KMS uploads: say where the key comes from.
+        const sse = kmsKeyId === undefined ? '' : ` with SSE-KMS key ${kmsKeyId} (TransformOutput.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the job there)`;
+        throw new JobFailure(`ClientError: Could not write the output object s3://${at.bucket}/${prefix + rel}${sse}: ${(err as Error).message}`);
       }
     }
   }
