@@ -14,13 +14,16 @@ import {
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
   CreateModelCommand,
+  CreateTrainingJobCommand,
   CreateTransformJobCommand,
+  DescribeTrainingJobCommand,
   DescribeEndpointCommand,
   DescribeTransformJobCommand,
   SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { REPO_ROOT } from '../../../test/helpers/serve-process.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { until } from '../../../test/helpers/until.js';
@@ -111,5 +114,40 @@ test('TransformOutput.KmsKeyId: every .out object is written with SSE-KMS and th
     const headers = await putOf(url);
     assert.equal(headers['x-amz-server-side-encryption'], 'aws:kms', url);
     assert.equal(headers['x-amz-server-side-encryption-aws-kms-key-id'], KEY, url);
+  }
+});
+
+test('OutputDataConfig.KmsKeyId: model.tar.gz and output.tar.gz are written with SSE-KMS and that key, by a job that completes (streamed archives) and by one that fails (empty ones)', async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'train/a.csv', Body: '0,5.1\n' }));
+  const fixtures = join(REPO_ROOT, 'test', 'fixtures', 'train');
+  const train = (name: string, script: string) =>
+    sm.send(
+      new CreateTrainingJobCommand({
+        TrainingJobName: name,
+        RoleArn: 'arn:aws:iam::111122223333:role/SageMakerRole',
+        AlgorithmSpecification: { TrainingImage: '111122223333.dkr.ecr.us-east-1.amazonaws.com/trainer:1', TrainingInputMode: 'File' },
+        HyperParameters: { sagemaker_program: JSON.stringify(script), sagemaker_submit_directory: JSON.stringify(fixtures) },
+        InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/train/' } } }],
+        OutputDataConfig: { S3OutputPath: 's3://out/jobs', KmsKeyId: KEY },
+        ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 1, VolumeSizeInGB: 1 },
+        StoppingCondition: { MaxRuntimeInSeconds: 600 },
+      }),
+    );
+  await Promise.all([train('kms-train', 'copy-channel.mjs'), train('kms-train-failed', 'fail.mjs')]);
+  const ended = (name: string) =>
+    until(`${name} to end`, async () => {
+      const job = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: name }));
+      return job.TrainingJobStatus === 'InProgress' ? undefined : job;
+    }, { timeoutMs: 60_000 });
+  const [done, failed] = await Promise.all([ended('kms-train'), ended('kms-train-failed')]);
+  assert.equal(done.TrainingJobStatus, 'Completed', done.FailureReason);
+  assert.equal(failed.TrainingJobStatus, 'Failed');
+  for (const job of ['kms-train', 'kms-train-failed']) {
+    for (const archive of ['model.tar.gz', 'output.tar.gz']) {
+      const url = `s3://out/jobs/${job}/output/${archive}`;
+      const headers = await putOf(url);
+      assert.equal(headers['x-amz-server-side-encryption'], 'aws:kms', url);
+      assert.equal(headers['x-amz-server-side-encryption-aws-kms-key-id'], KEY, url);
+    }
   }
 });

@@ -381,7 +381,7 @@ export class TrainingJobs {
   private async run(j: TrainingJobRecord, run: Run): Promise<void> {
     const root = join(this.ctx.workDir, 'training', j.name);
     const paths = trainingPaths(join(root, 'opt', 'ml'));
-    const req = j.request as { HyperParameters?: Record<string, string>; InputDataConfig?: Channel[]; OutputDataConfig: { S3OutputPath: string }; StoppingCondition: { MaxRuntimeInSeconds: number } };
+    const req = j.request as { HyperParameters?: Record<string, string>; InputDataConfig?: Channel[]; OutputDataConfig: { S3OutputPath: string; KmsKeyId?: string }; StoppingCondition: { MaxRuntimeInSeconds: number } };
     const checkpoints = this.checkpointSync(j, root, paths);
     try {
       await this.layOut(j, paths);
@@ -411,9 +411,11 @@ export class TrainingJobs {
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the checkpoints: ${(err as Error).message}`);
     }
     const out = parseS3Location(req.OutputDataConfig.S3OutputPath)!;
+    // The service encrypts the model artifacts "at rest using Amazon S3 server-side encryption" with it. An empty key is no key.
+    const kmsKeyId = req.OutputDataConfig.KmsKeyId || undefined;
     const uploadOutputs = async (): Promise<void> => {
-      await this.upload(paths.model, out.bucket, outputKey(out.key, j.name, 'model.tar.gz'), root);
-      await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root);
+      await this.upload(paths.model, out.bucket, outputKey(out.key, j.name, 'model.tar.gz'), root, kmsKeyId);
+      await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root, kmsKeyId);
     };
     if (exit.code !== 0 && !run.stop) {
       const written = (await readFile(paths.failureFile, 'utf8').catch(() => '')).trimEnd();
@@ -431,7 +433,9 @@ export class TrainingJobs {
     try {
       await uploadOutputs();
     } catch (err) {
-      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the training output to ${req.OutputDataConfig.S3OutputPath}: ${(err as Error).message}`);
+      // A local S3 server without a KMS refuses SSE-KMS uploads: say where the key comes from.
+      const sse = kmsKeyId === undefined ? '' : ` with SSE-KMS key ${kmsKeyId} (OutputDataConfig.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the job there)`;
+      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the training output to ${req.OutputDataConfig.S3OutputPath}${sse}: ${(err as Error).message}`);
     }
     if (run.stop) return this.finish(j, 'Stopped', run.stop, run.stop === 'MaxRuntimeExceeded' ? 'Training job stopped: it exceeded MaxRuntimeInSeconds' : 'Training job stopped');
     this.finish(j, 'Completed', 'Completed', 'Training job completed');
@@ -533,14 +537,15 @@ export class TrainingJobs {
     return run.child.exited ?? { code: null, signal: null };
   }
 
-  /** `dir` as a `.tar.gz` at `s3://bucket/key`; an empty folder is an empty archive. */
-  private async upload(dir: string, bucket: string, key: string, root: string): Promise<void> {
+  /** `dir` as a `.tar.gz` at `s3://bucket/key`, encrypted with `kmsKeyId` when given; an empty folder is an empty archive. */
+  private async upload(dir: string, bucket: string, key: string, root: string, kmsKeyId: string | undefined): Promise<void> {
+    const sse = kmsKeyId === undefined ? {} : { kmsKeyId };
     await mkdir(dir, { recursive: true });
-    if ((await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar');
+    if ((await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
     const archive = join(root, `${basename(key)}.upload`);
     await createModelArchive(dir, archive);
     try {
-      await this.ctx.s3().putFile(bucket, key, archive, 'application/x-tar');
+      await this.ctx.s3().putFile(bucket, key, archive, 'application/x-tar', sse);
     } finally {
       await rm(archive, { force: true });
     }
