@@ -96,6 +96,46 @@ test('capture upload: a file whose upload fails is reported and tried again each
   }
 });
 
+test('capture upload: flushes made while a pass waits on S3 (one timing out) share the one pass queued behind it instead of piling up a pass each', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-capture-sync-queued-'));
+  try {
+    await mkdir(join(dir, 'ep', 'A'), { recursive: true });
+    await writeFile(join(dir, 'ep', 'A', 'f.jsonl'), '{"a":1}\n');
+    let uploads = 0;
+    let started!: () => void;
+    const firstStarted = new Promise<void>((resolve) => (started = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const sync = new CaptureS3Sync({
+      localDir: dir,
+      bucket: 'b',
+      prefix: 'c',
+      s3: () => ({
+        putFile: async () => {
+          // Every pass fails, so every pass that runs tries the file again.
+          if (++uploads === 1) {
+            started();
+            await held;
+          }
+          throw new Error('S3 at http://127.0.0.1:1 went 60 s without sending or taking a byte');
+        },
+      }),
+      onError: () => {},
+    });
+    const first = sync.flush();
+    await firstStarted;
+    // As the 5-second timer and DeleteEndpoint's last upload call it while S3 hangs.
+    const later = Array.from({ length: 10 }, () => sync.flush());
+    release();
+    await Promise.all([first, ...later]);
+    assert.equal(uploads, 2, 'the pass that was waiting, and one pass for the ten calls made meanwhile');
+    await sync.flush();
+    assert.equal(uploads, 3, 'a flush after that runs a pass of its own');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('capture upload with a KMS key: each upload asks S3 for SSE-KMS with it, and a refused one says where the key comes from', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-capture-sync-kms-'));
   try {

@@ -71,6 +71,8 @@ export class CaptureS3Sync {
   private readonly failing = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  /** The pass queued behind the running one, not started yet. */
+  private queued: Promise<void> | undefined;
 
   constructor(private readonly opts: CaptureS3SyncOptions) {}
 
@@ -89,11 +91,19 @@ export class CaptureS3Sync {
   /**
    * Uploads every file that changed since its last upload; resolves when done. A file that fails
    * is reported to `onError` and tried again on the next pass (reported again only once it fails
-   * another way, or after an upload of it succeeded); the other files still go up.
+   * another way, or after an upload of it succeeded); the other files still go up. A call while a
+   * pass is queued shares it: that pass reads the files when it starts, so it uploads what the
+   * caller wrote, and an S3 slower than the interval (one timing out) does not pile up passes.
    */
   flush(): Promise<void> {
-    this.running = this.running.then(() => this.uploadChanged()).catch((err: Error) => this.opts.onError?.(err));
-    return this.running;
+    this.queued ??= this.running
+      .then(() => {
+        this.queued = undefined;
+        return this.uploadChanged();
+      })
+      .catch((err: Error) => this.opts.onError?.(err));
+    this.running = this.queued;
+    return this.queued;
   }
 
   private async uploadChanged(): Promise<void> {
