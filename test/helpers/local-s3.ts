@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,7 +14,7 @@ interface S3rverInstance {
   close(): Promise<void>;
   store: FilesystemStore;
 }
-/** The part of s3rver's filesystem store that {@link writeBodyBeforeMetadata} replaces and uses. */
+/** The part of s3rver's filesystem store that {@link writeObjectsWhole} replaces and uses. */
 interface FilesystemStore {
   putObject(object: StoreObject): Promise<{ size: number; md5: string }>;
   putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
@@ -41,7 +41,7 @@ export async function startLocalS3(buckets: readonly string[]): Promise<LocalS3>
   const S3rver = createRequire(import.meta.url)('s3rver') as S3rverClass;
   const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name, configs: [] })) });
-  writeBodyBeforeMetadata(server.store);
+  writeObjectsWhole(server.store);
   const { port } = await server.run();
   const url = `http://127.0.0.1:${port}`;
   const client = new S3Client({ endpoint: url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
@@ -57,13 +57,13 @@ export async function startLocalS3(buckets: readonly string[]): Promise<LocalS3>
 }
 
 /**
- * s3rver's filesystem store writes an object's metadata once its body has been handed to the file
- * stream, not once the file holds it, and a GET needs only the metadata: a test that polls for an
- * object the code under test is uploading could read it cut off (seen on a loaded machine as
- * half a JSON answer). This `putObject` writes the body to the end, then the metadata, as S3 makes
- * an object visible only whole.
+ * s3rver's filesystem store writes an object's bytes in place, and a GET needs only the object's
+ * file (its length is the file's size then): a test that polls for an object the code under test is
+ * uploading could read it cut off (seen on a loaded machine as half a JSON answer). This `putObject`
+ * writes the body to a file of its own, then the metadata, then renames the body into place, so an
+ * object appears whole, as S3 shows objects.
  */
-function writeBodyBeforeMetadata(store: FilesystemStore): void {
+function writeObjectsWhole(store: FilesystemStore): void {
   store.putObject = async (object) => {
     const path = store.getResourcePath(object.bucket, object.key, 'object');
     await mkdir(dirname(path), { recursive: true });
@@ -76,9 +76,16 @@ function writeBodyBeforeMetadata(store: FilesystemStore): void {
         done(null, chunk);
       },
     });
-    await pipeline(Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content, count, createWriteStream(path));
-    const digest = md5.digest('hex');
-    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
-    return { size, md5: digest };
+    // Not the object file's suffix, so listings skip it.
+    const partial = `${path}.${randomUUID()}.partial`;
+    try {
+      await pipeline(Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content, count, createWriteStream(partial));
+      const digest = md5.digest('hex');
+      await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+      await rename(partial, path);
+      return { size, md5: digest };
+    } finally {
+      await rm(partial, { force: true });
+    }
   };
 }
