@@ -104,6 +104,11 @@ export interface QueuedInvocation {
    * ends or at the next wake.
    */
   run(): Promise<void | typeof NOT_YET>;
+  /**
+   * Its input is in memory already (an inline `Body`, held since it was queued): it needs no more
+   * memory to start, so it may start while one ahead of it waits for memory ({@link NOT_YET}).
+   */
+  inputHeld?: boolean;
   expire(): Promise<void>;
   /** Called instead of either when the queue is closed while the request waits. */
   drop?(): void;
@@ -118,7 +123,9 @@ export const ASYNC_QUEUE_WAKE_MS = 250;
  * `wakeMs` the queue expires those past their TTL (they leave the queue and the backlog then, even
  * while every slot is busy with long invocations) and starts the others once capacity is there, as
  * after a scale-out from zero instances, or while the only instance is being replaced. A request
- * whose run finds no room for its input yet ({@link NOT_YET}) goes back to the head of the queue.
+ * whose run finds no room for its input yet ({@link NOT_YET}) goes back to the head of the queue;
+ * the requests behind it whose input is held already ({@link QueuedInvocation.inputHeld}) may start
+ * past it.
  */
 export class AsyncInvocationQueue {
   readonly #waiting: Array<QueuedInvocation & { queuedAt: number }> = [];
@@ -164,23 +171,31 @@ export class AsyncInvocationQueue {
   }
 
   #pump(): void {
-    while (!this.#closed && this.#running < this.slots() && this.#waiting.length > 0) {
-      const job = this.#waiting.shift()!;
-      this.#running++;
-      const task: Promise<void | typeof NOT_YET> = this.now() > job.expiresAt ? job.expire() : job.run();
-      void task
-        .catch(() => undefined)
-        .then((outcome) => {
-          this.#running--;
-          if (outcome !== NOT_YET) return this.#pump();
-          // Tried again when another request ends (which may free what it lacked) or at the next
-          // wake; pumping now would retry it at once, over and over.
-          if (this.#closed) return job.drop?.();
-          this.#waiting.unshift(job);
-          this.#watch();
-        });
-    }
+    while (!this.#closed && this.#running < this.slots() && this.#waiting.length > 0) this.#start(this.#waiting.shift()!);
     this.#watch();
+  }
+
+  #start(job: QueuedInvocation & { queuedAt: number }): void {
+    this.#running++;
+    const task: Promise<void | typeof NOT_YET> = this.now() > job.expiresAt ? job.expire() : job.run();
+    void task
+      .catch(() => undefined)
+      .then((outcome) => {
+        this.#running--;
+        if (outcome !== NOT_YET) return this.#pump();
+        // Tried again when another request ends (which may free what it lacked) or at the next
+        // wake; pumping now would retry it at once, over and over.
+        if (this.#closed) return job.drop?.();
+        this.#waiting.unshift(job);
+        // Requests behind it whose input is held already start past it: the memory it waits for
+        // may be theirs, given back only once they have run, so waiting behind it would hold both
+        // until its RequestTTLSeconds pass.
+        for (let i = 1; i < this.#waiting.length && this.#running < this.slots(); ) {
+          if (this.#waiting[i]!.inputHeld) this.#start(this.#waiting.splice(i, 1)[0]!);
+          else i++;
+        }
+        this.#watch();
+      });
   }
 
   /**
@@ -385,6 +400,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
     expire: () =>
       fail(`Request expired: it waited in the queue of endpoint ${ctx.endpoint} for longer than its RequestTTLSeconds (${ttlSeconds} s) before ${waitedForMemory ? 'there was memory for its input (SMKIT_LOCAL_BODY_MEMORY_MB)' : 'an instance was free'}.`).finally(release),
     drop: release,
+    ...(req.inputLocation === undefined ? { inputHeld: true } : {}),
     run: async () => {
       // Bytes of the budget this run took (the inline body's are the front door's, given back by `release`).
       let taken = 0;

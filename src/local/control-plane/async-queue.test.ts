@@ -156,6 +156,36 @@ test('a request whose run resolves NOT_YET goes back to the head of the queue an
   assert.equal(dropped, 1);
 });
 
+test('a request whose input is held already (an inline Body) starts past one at the head that waits for memory, which may be what it holds', async () => {
+  // A wake period far beyond the test, so only a request ending retries the waiting one.
+  const queue = new AsyncInvocationQueue('ep', () => 2, Date.now, 3_600_000);
+  const log: string[] = [];
+  const holder = job('holder', log);
+  queue.add(holder);
+  let tries = 0;
+  queue.add({
+    expiresAt: Number.POSITIVE_INFINITY,
+    run: async () => {
+      tries += 1;
+      return NOT_YET;
+    },
+    expire: async () => {},
+  });
+  await until('the waiter back in the queue', () => tries === 1 && queue.waiting === 1 && queue.running === 1);
+  const needsMemory = job('needs-memory', log);
+  const inline = { ...job('inline', log), inputHeld: true };
+  queue.add(needsMemory);
+  queue.add(inline);
+  // Adding pumps the queue: the waiter (at the head) is tried again, finds no room, and the inline
+  // request goes past it into the free slot; the one that needs memory too stays behind it.
+  await until('the waiter tried again', () => tries === 2);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual([log, queue.running, queue.waiting], [['run holder', 'run inline'], 2, 2]);
+  await inline.finish();
+  await holder.finish();
+  queue.close();
+});
+
 test('an InputLocation input with no room in the budget yet is not read from S3 again before the budget has room for as much as it was found to hold', async () => {
   const { Readable } = await import('node:stream');
   const { BodyBudget } = await import('../../server/body-budget.js');
@@ -205,4 +235,40 @@ test('an InputLocation input with no room in the budget yet is not read from S3 
   await another.finish();
   await until('the result', () => written.get(accepted.outputLocation));
   assert.deepEqual([reads, written.get(accepted.outputLocation), budget.held], [2, 3, 0]);
+});
+
+test('an inline Body queued behind an InputLocation input that waits for the memory that Body holds runs, and then the input does', async () => {
+  const { Readable } = await import('node:stream');
+  const { BodyBudget } = await import('../../server/body-budget.js');
+  const { startAsyncInvocation } = await import('./async-inference.js');
+  // One slot, and a wake period far beyond the test: only a request ending retries the waiting one.
+  const queue = new AsyncInvocationQueue('ep', () => 1, Date.now, 3_600_000);
+  const budget = new BodyBudget(1000);
+  const written = new Map<string, string>();
+  const s3 = {
+    get: async () => Readable.from(Array.from({ length: 5 }, () => Buffer.alloc(100, 'a'))),
+    list: async () => [],
+    put: async (bucket: string, key: string, body: Buffer) => void written.set(`s3://${bucket}/${key}`, body.toString()),
+    putFile: () => Promise.reject(new Error('no file uploads here')),
+    delete: () => Promise.reject(new Error('no deletes here')),
+  };
+  const ctx = {
+    endpoint: 'ep',
+    config: { OutputConfig: { S3OutputPath: 's3://out/r' } },
+    queue,
+    s3: () => s3,
+    invoke: async (r: { body: Buffer }, _timeoutMs: number, _maxAnswerBytes: number, _inferenceId: string, answerBudget?: InstanceType<typeof BodyBudget>) => {
+      // The answer takes its bytes from the budget as it arrives; the run gives them back.
+      const body = Buffer.from(`${r.body.length}`);
+      assert.ok(answerBudget?.take(body.length));
+      return { variant: 'AllTraffic', response: { body, contentType: 'text/plain' } };
+    },
+  };
+  // The front door holds an inline Body's 600 bytes from its arrival until its request has run.
+  assert.ok(budget.take(600));
+  const fromS3 = startAsyncInvocation(ctx, { invocation: { contentType: 'text/plain' }, inputLocation: 's3://in/x', budget });
+  await until('the input found no room', () => queue.waiting === 1 && queue.running === 0);
+  const inline = startAsyncInvocation(ctx, { invocation: { contentType: 'text/plain' }, body: Buffer.alloc(600, 'b'), release: () => budget.give(600), budget });
+  await until('both results', () => written.has(inline.outputLocation) && written.has(fromS3.outputLocation), { timeoutMs: 10_000 });
+  assert.deepEqual([written.get(inline.outputLocation), written.get(fromS3.outputLocation), budget.held, queue.waiting], ['600', '500', 0, 0]);
 });
