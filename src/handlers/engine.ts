@@ -433,13 +433,13 @@ export class InferenceEngine {
             ? userPrediction(await this.user(this.#name('predictFn'), () => h.predictFn!(input, this.model, ctx)), this.#name('predictFn'))
             : await this.predict(input, ctx);
         // The default encoder would answer 200 "null" (JSON) or blame the client's Accept (406).
-        if (!h.outputFn && (this.batchPredict || h.predictFn)) this.#checkAnswerable(prediction, this.#name(this.batchPredict ? 'predictBatchFn' : 'predictFn'), 'the prediction (a tensor { dtype, shape, data }, named tensors, or plain data for smkit to encode)');
+        if (!h.outputFn && (this.batchPredict || h.predictFn)) this.#checkAnswerable(prediction, this.batchPredict ? 'predictBatchFn' : 'predictFn', () => 'the prediction (a tensor { dtype, shape, data }, named tensors, or plain data for smkit to encode)');
         output = h.outputFn ? await this.user(this.#name('outputFn'), () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
       } catch (err) {
         throw hinted(io.withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
       }
     }
-    if (userEncodes) this.#checkAnswerable(output, this.#name(h.transformFn ? 'transformFn' : 'outputFn'), `the answer (a Buffer, a Uint8Array or a string, { body, contentType }, or a value for smkit to encode as ${excerpt(accept, 100)})`);
+    if (userEncodes) this.#checkAnswerable(output, h.transformFn ? 'transformFn' : 'outputFn', () => `the answer (a Buffer, a Uint8Array or a string, { body, contentType }, or a value for smkit to encode as ${excerpt(accept, 100)})`);
     const response = this.toResponse(output, accept, userEncodes);
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     if (session?.closing) response.closeSession = true;
@@ -501,10 +501,13 @@ export class InferenceEngine {
     }
   }
 
-  /** Throws the handler's 500 when `hook` returned what no codec writes (see {@link lostValue}); `what` is what it should return. */
-  #checkAnswerable(value: unknown, hook: string, what: string): void {
+  /**
+   * Throws the handler's 500 when `hook` returned what no codec writes (see {@link lostValue});
+   * `what` says what it should return (built only then: this runs on every request).
+   */
+  #checkAnswerable(value: unknown, hook: HookKey, what: () => string): void {
     const kind = lostValue(value);
-    if (kind !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned ${kind}: return ${what}`);
+    if (kind !== undefined) throw new ToolkitError('ERR_USER_CODE', `${this.#name(hook)} in ${this.hooks.file} returned ${kind}: return ${what()}`);
   }
 
   /** A hook's name as the handler module exports it (`input_fn` or `inputFn`), for messages. */
