@@ -21,6 +21,7 @@ import {
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
 import { localClientConfig, localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
@@ -116,6 +117,15 @@ describe('local CloudWatch Logs from jobs and endpoints', { concurrency: true },
     const found = await logs.send(new FilterLogEventsCommand({ logGroupName: group, filterPattern: 'listening' }));
     assert.ok(found.events!.length >= 1, 'no "listening" line');
     assert.equal(found.events![0]!.logStreamName, logStreams![0]!.logStreamName);
+    // A container's error answer is a ModelError whose LogStreamArn is the endpoint's log group ARN, as the service answers, which the logs API reads.
+    await assert.rejects(clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris-logs', ContentType: 'application/x-unknown', Body: 'x' })), (err: Error & { LogStreamArn?: string }) => {
+      assert.equal(err.name, 'ModelError');
+      assert.equal(err.LogStreamArn, `arn:aws:logs:us-east-1:111122223333:log-group:${group}`);
+      assert.match(err.message, /See \/.+\.log for more information\.$/, 'the message still names the log file');
+      return true;
+    });
+    const byArn = await logs.send(new DescribeLogStreamsCommand({ logGroupIdentifier: `arn:aws:logs:us-east-1:111122223333:log-group:${group}` }));
+    assert.deepEqual(byArn.logStreams?.map((s) => s.logStreamName), [logStreams![0]!.logStreamName]);
   });
 
   test("a transform job's container output is its stream <job>/<instance id>-<epoch> in /aws/sagemaker/TransformJobs", async () => {

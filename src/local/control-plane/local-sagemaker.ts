@@ -23,6 +23,7 @@ import { InferenceComponents } from './inference-components.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import { LogStore } from './logs/log-store.js';
 import { CloudWatchLogsService } from './logs/logs-service.js';
+import { endpointLogGroup } from './logs/sagemaker-logs.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import { SageMakerService } from './sagemaker-service.js';
 import { ControlPlaneStore } from './store.js';
@@ -264,6 +265,8 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     endpoints: core.directory(opts.extraEndpoints),
     services: core.services,
     accountId: core.store.accountId,
+    // An endpoint whose instances write to the local CloudWatch Logs: the service's LogStreamArn, its log group's ARN.
+    logGroupArn: (name) => (core.logs.groups.has(endpointLogGroup(name)) ? `arn:aws:logs:${core.store.region}:${core.store.accountId}:log-group:${endpointLogGroup(name)}` : undefined),
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),

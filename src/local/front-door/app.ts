@@ -101,6 +101,12 @@ export interface FrontDoorOptions {
    * @defaultValue {@link FRONT_DOOR_SEND_IDLE_MS}
    */
   sendIdleMs?: number;
+  /**
+   * The ARN of the log group an endpoint's containers write to, when a local CloudWatch Logs keeps
+   * it: a `ModelError`'s `LogStreamArn` is that ARN, so the caller can read the logs with the logs
+   * API. Without it (or when it gives `undefined`) `LogStreamArn` is the container's log file.
+   */
+  logGroupArn?: (endpointName: string) => string | undefined;
   /** Called for each failed invocation (for the CLI's log). */
   onError?: (endpoint: string, err: RuntimeApiError) => void;
 }
@@ -458,7 +464,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         res.setTimeout(sendIdleMs, () => res.destroy());
         res.end(response.body);
       } catch (err) {
-        if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
+        if (err instanceof ContainerFailure) return fail(modelErrorFor(err, opts.logGroupArn?.(name)));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));
         if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
@@ -497,7 +503,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         ({ variant: variantName, answer } = await endpoint.stream(invocation, { signal: callerGone.signal }));
       } catch (err) {
         if (callerGone.signal.aborted) return;
-        if (err instanceof ContainerFailure) return fail(modelErrorFor(err));
+        if (err instanceof ContainerFailure) return fail(modelErrorFor(err, opts.logGroupArn?.(name)));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));
         if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));

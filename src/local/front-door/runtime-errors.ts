@@ -63,7 +63,9 @@ export function truncateMessage(text: string, max = MAX_MESSAGE_LENGTH): string 
 /**
  * Maps a container failure to what the service returns:
  * - a 4xx/5xx answer → 424 `ModelError` with `OriginalStatusCode`, `OriginalMessage` and
- *   `LogStreamArn` (here: the container's log file), message modelled on observed service messages;
+ *   `LogStreamArn`: the ARN of the endpoint's log group (`arn:aws:logs:<region>:<account>:log-group:/aws/sagemaker/Endpoints/<name>`,
+ *   as the service answers) when `logGroupArn` is given, else the container's log file; the message
+ *   names the log file either way, and is modelled on observed service messages;
  *   `Message` and `OriginalMessage` are at most 2048 characters, as the API model says: a body too
  *   long to quote whole is described instead of quoted, and `OriginalMessage` is its first 2048;
  * - a timeout → 424 `ModelError` (status 0), as the service reports invocation timeouts;
@@ -72,8 +74,9 @@ export function truncateMessage(text: string, max = MAX_MESSAGE_LENGTH): string 
  *   a timeout is, so it is reported the way a timeout is);
  * - a container that cannot be reached → 503 `ServiceUnavailable`.
  */
-export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
+export function modelErrorFor(failure: ContainerFailure, logGroupArn?: string): RuntimeApiError {
   const { container } = failure;
+  const logStreamArn = logGroupArn ?? container.logFile;
   const see = `See ${container.logFile} for more information.`;
   if (failure.kind === 'status') {
     const status = failure.status!;
@@ -86,7 +89,7 @@ export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
     return new RuntimeApiError('ModelError', 424, truncateMessage(message), {
       OriginalStatusCode: status,
       OriginalMessage: truncateMessage(failure.detail),
-      LogStreamArn: container.logFile,
+      LogStreamArn: logStreamArn,
     });
   }
   if (failure.kind === 'timeout' || failure.kind === 'too-large') {
@@ -97,7 +100,7 @@ export function modelErrorFor(failure: ContainerFailure): RuntimeApiError {
     return new RuntimeApiError('ModelError', 424, truncateMessage(`Received server error (0) from ${container.hostname} with message "${original}". ${see}`), {
       OriginalStatusCode: 0,
       OriginalMessage: truncateMessage(original),
-      LogStreamArn: container.logFile,
+      LogStreamArn: logStreamArn,
     });
   }
   return new RuntimeApiError('ServiceUnavailable', 503, `Container ${container.hostname} is not reachable (${failure.detail}); it may have exited. ${see}`);
