@@ -17,7 +17,7 @@ test('SMKIT_LOCAL_HEALTH_CHECK_SECONDS: 5 s by default, 0 turns the checks off, 
 });
 
 test('the local SageMaker settings: defaults when nothing is set', () => {
-  assert.deepEqual(loadLocalSageMakerSettings({}, 8 * 1024 ** 3), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60, bodyMemoryMb: 2048, logStreamMb: 8, s3TimeoutSeconds: 60 });
+  assert.deepEqual(loadLocalSageMakerSettings({}, 8 * 1024 ** 3), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60, bodyMemoryMb: 2048, logStreamMb: 8, logsMb: 256, s3TimeoutSeconds: 60 });
 });
 
 test('SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: a number of seconds, refused when not one', () => {
@@ -39,6 +39,13 @@ test('SMKIT_LOCAL_LOG_STREAM_MB: 8 MB by default, from 1 (one largest log event)
   assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_LOG_STREAM_MB: '1.5' }).logStreamMb, 1.5);
   for (const bad of ['0.5', 'big', '1025']) {
     assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_LOG_STREAM_MB: bad }), new RegExp(`SMKIT_LOCAL_LOG_STREAM_MB must be a number of MB from 1 .* to 1024 \\(got "${bad}"\\)`), bad);
+  }
+});
+
+test('SMKIT_LOCAL_LOGS_MB: 256 MB by default, from 1 to 65536; bad values name the variable', () => {
+  assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_LOGS_MB: '2.5' }).logsMb, 2.5);
+  for (const bad of ['0.5', 'lots', '65537']) {
+    assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_LOGS_MB: bad }), new RegExp(`SMKIT_LOCAL_LOGS_MB must be a number of MB from 1 to 65536, .* \\(got "${bad}"\\)`), bad);
   }
 });
 

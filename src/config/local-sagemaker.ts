@@ -48,6 +48,12 @@ export interface LocalSageMakerSettings {
    */
   readonly logStreamMb?: number;
   /**
+   * `SMKIT_LOCAL_LOGS_MB`: the most all log streams of the local CloudWatch Logs keep together
+   * (counted as for `SMKIT_LOCAL_LOG_STREAM_MB`); beyond it the oldest events of the largest stream
+   * are dropped (each stream keeps its newest event). From 1 to 65536. @defaultValue {@link DEFAULT_LOGS_MB}
+   */
+  readonly logsMb?: number;
+  /**
    * `SMKIT_LOCAL_S3_TIMEOUT_SECONDS`: the longest S3 may take to accept a connection, and to go
    * without sending or taking a byte once connected (an idle timeout: a large object that keeps
    * moving is never cut off); a request that times out is retried by the SDK, then fails naming
@@ -65,6 +71,9 @@ export const DEFAULT_S3_TIMEOUT_SECONDS = 60;
 
 /** Default of `SMKIT_LOCAL_LOG_STREAM_MB`: what one log stream of the local CloudWatch Logs keeps. */
 export const DEFAULT_LOG_STREAM_MB = 8;
+
+/** Default of `SMKIT_LOCAL_LOGS_MB`: what all streams of the local CloudWatch Logs keep together (32 full streams). */
+export const DEFAULT_LOGS_MB = 256;
 
 /** Smallest `SMKIT_LOCAL_BODY_MEMORY_MB`: a 6 MB request and its 6 MB answer. */
 const MIN_BODY_MEMORY_MB = 12;
@@ -112,6 +121,11 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
   if (!Number.isFinite(logStreamMb) || logStreamMb < 1 || logStreamMb > 1024) {
     throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_LOG_STREAM_MB must be a number of MB from 1 (one largest log event) to 1024 (got "${logText}")`);
   }
+  const logsText = str(env, 'SMKIT_LOCAL_LOGS_MB') ?? String(DEFAULT_LOGS_MB);
+  const logsMb = Number(logsText);
+  if (!Number.isFinite(logsMb) || logsMb < 1 || logsMb > 65_536) {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_LOGS_MB must be a number of MB from 1 to 65536, what all log streams keep together (got "${logsText}")`);
+  }
   const s3TimeoutText = str(env, 'SMKIT_LOCAL_S3_TIMEOUT_SECONDS') ?? String(DEFAULT_S3_TIMEOUT_SECONDS);
   const s3TimeoutSeconds = Number(s3TimeoutText);
   if (!Number.isFinite(s3TimeoutSeconds) || s3TimeoutSeconds < 0 || s3TimeoutSeconds > 3600 || (s3TimeoutSeconds > 0 && s3TimeoutSeconds < 0.1)) {
@@ -130,6 +144,7 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
     serverlessIdleSeconds,
     bodyMemoryMb,
     logStreamMb,
+    logsMb,
     s3TimeoutSeconds,
   });
 }

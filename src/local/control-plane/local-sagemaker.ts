@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Request, Response } from 'express';
 import type { AwsService } from '../../aws/service.js';
 import { loadLocalMetricsSettings, type LocalMetricsSettings } from '../../config/local-metrics.js';
-import { DEFAULT_LOG_STREAM_MB, loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
+import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { loadTrainingSettings } from '../../config/training.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
@@ -176,7 +176,10 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   let s3Client = opts.s3;
   const s3 = (): S3Objects => (s3Client ??= createS3Objects(settings));
   const services: AwsService[] = [];
-  const logs = new LogStore({ maxStreamBytes: Math.floor((settings.logStreamMb ?? DEFAULT_LOG_STREAM_MB) * 1024 * 1024) });
+  const logs = new LogStore({
+    maxStreamBytes: Math.floor((settings.logStreamMb ?? DEFAULT_LOG_STREAM_MB) * 1024 * 1024),
+    maxTotalBytes: Math.floor((settings.logsMb ?? DEFAULT_LOGS_MB) * 1024 * 1024),
+  });
   const healthCheckMs = opts.healthCheckMs ?? settings.healthCheckSeconds * 1000;
   const fleetPolicy: FleetPolicy = {
     ...(opts.replacementBackoff ? { replacementBackoff: opts.replacementBackoff } : {}),

@@ -35,6 +35,11 @@ export class StoredLogStream {
     return this.head === 0 ? this.kept : this.kept.slice(this.head);
   }
 
+  /** How many events it keeps. */
+  get eventCount(): number {
+    return this.kept.length - this.head;
+  }
+
   /** The number of the last event written (0 before any): what a forward token at the end names. */
   get lastWrittenSeq(): number {
     return this.lastSeq;
@@ -55,12 +60,28 @@ export class StoredLogStream {
     return this.keptBytes;
   }
 
-  /** Adds an event at `now` (never earlier than the last one, so a stream's events stay in time order), then drops the oldest past `maxBytes`. */
-  append(message: string, now: number, order: number, maxBytes: number): void {
+  /** The time of the newest event kept, if any, or of its creation: how long ago it was written to. */
+  get lastActivity(): number {
+    return this.lastEvent?.timestamp ?? this.creationTime;
+  }
+
+  /**
+   * Adds an event at `now` (never earlier than the last one, so a stream's events stay in time order),
+   * then drops the oldest past `maxBytes`. Returns how many bytes the stream keeps more than before.
+   */
+  append(message: string, now: number, order: number, maxBytes: number): number {
+    const before = this.keptBytes;
     const timestamp = Math.max(now, this.lastEvent?.timestamp ?? 0);
     const bytes = Buffer.byteLength(message, 'utf8') + EVENT_OVERHEAD_BYTES;
     this.kept.push({ seq: ++this.lastSeq, order, timestamp, ingestionTime: timestamp, message, bytes });
     this.keptBytes += bytes;
+    this.dropOldest(maxBytes);
+    return this.keptBytes - before;
+  }
+
+  /** Drops the oldest events until the stream keeps at most `maxBytes`, or only its newest event; returns the bytes dropped. */
+  dropOldest(maxBytes: number): number {
+    const before = this.keptBytes;
     // The newest event stays even when it alone is over the cap.
     while (this.keptBytes > maxBytes && this.kept.length - this.head > 1) {
       this.keptBytes -= this.kept[this.head]!.bytes;
@@ -70,6 +91,7 @@ export class StoredLogStream {
       this.kept.splice(0, this.head);
       this.head = 0;
     }
+    return before - this.keptBytes;
   }
 }
 
@@ -94,6 +116,12 @@ export class StoredLogGroup {
 export interface LogStoreOptions {
   /** Most bytes (UTF-8 message bytes plus 26 per event) a stream keeps; its oldest events are dropped beyond. */
   readonly maxStreamBytes: number;
+  /**
+   * Most bytes all streams keep together; beyond it the oldest events of the largest stream (of two
+   * as large, the one written to longest ago) are dropped, each stream keeping its newest event.
+   * @defaultValue unbounded
+   */
+  readonly maxTotalBytes?: number;
   /** Injectable time source (tests). @defaultValue Date.now */
   readonly now?: () => number;
 }
@@ -106,10 +134,13 @@ export class LogStore {
   readonly groups = new Map<string, StoredLogGroup>();
   private order = 0;
   private readonly maxStreamBytes: number;
+  private readonly maxTotalBytes: number;
+  private totalBytes = 0;
   private readonly now: () => number;
 
   constructor(opts: LogStoreOptions) {
     this.maxStreamBytes = opts.maxStreamBytes;
+    this.maxTotalBytes = opts.maxTotalBytes ?? Infinity;
     this.now = opts.now ?? Date.now;
   }
 
@@ -131,6 +162,37 @@ export class LogStore {
   /** Creates the stream now (it is listed before its first event, as a started instance's stream is) and returns what writes lines to it. */
   sink(groupName: string, streamName: string): LineSink {
     const stream = this.stream(groupName, streamName);
-    return (line) => stream.append(line, this.now(), ++this.order, this.maxStreamBytes);
+    return (line) => {
+      this.totalBytes += stream.append(line, this.now(), ++this.order, this.maxStreamBytes);
+      if (this.totalBytes > this.maxTotalBytes) this.trim();
+    };
+  }
+
+  /** UTF-8 bytes (plus the per-event overhead) of the events all streams keep. */
+  get storedBytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Drops the oldest events of the largest streams until all keep at most the total cap together (or each only its newest event). */
+  private trim(): void {
+    while (this.totalBytes > this.maxTotalBytes) {
+      let largest: StoredLogStream | undefined;
+      let next = 0;
+      for (const group of this.groups.values()) {
+        for (const s of group.streams.values()) {
+          if (s.eventCount < 2) continue;
+          if (!largest || s.storedBytes > largest.storedBytes || (s.storedBytes === largest.storedBytes && s.lastActivity < largest.lastActivity)) {
+            next = Math.max(next, largest?.storedBytes ?? 0);
+            largest = s;
+          } else next = Math.max(next, s.storedBytes);
+        }
+      }
+      if (!largest) return;
+      // Down to what fits, or to the next largest stream's size (then that one is the largest), by one event at least.
+      const over = this.totalBytes - this.maxTotalBytes;
+      const dropped = largest.dropOldest(Math.min(largest.storedBytes - 1, Math.max(next, largest.storedBytes - over)));
+      if (dropped === 0) return;
+      this.totalBytes -= dropped;
+    }
   }
 }

@@ -215,3 +215,29 @@ test('a stream keeps at most its cap: the oldest events are dropped, and tokens 
   const next = await service.call('GetLogEvents', { logGroupName: '/g', logStreamName: 's', startFromHead: true, limit: 1, nextToken: head.nextForwardToken });
   assert.deepEqual((next.events as Array<{ message: string }>).map((e) => e.message), ['line-6']);
 });
+
+test('all streams keep at most the total cap together: the oldest events of the largest stream are dropped, as GetLogEvents shows', async () => {
+  // Messages of 4 bytes: 30 bytes each as CloudWatch counts them; the total cap holds 10.
+  let now = 1_800_000_000_000;
+  const capped = new LogStore({ maxStreamBytes: 1024 * 1024, maxTotalBytes: 10 * 30, now: () => ++now });
+  const a = capped.sink('/aws/sagemaker/Endpoints/cap', 'AllTraffic/i-a');
+  const b = capped.sink('/aws/sagemaker/Endpoints/cap', 'AllTraffic/i-b');
+  for (let i = 0; i < 6; i++) a(`a-0${i}`);
+  for (let i = 0; i < 7; i++) b(`b-0${i}`);
+  assert.equal(capped.storedBytes, 300);
+  const door = createServer(createFrontDoor({ endpoints: new Map(), services: [new CloudWatchLogsService({ store: capped, region: 'eu-west-1', accountId: '111122223333' })] }));
+  await new Promise<void>((ok) => door.listen(0, '127.0.0.1', ok));
+  const client = new CloudWatchLogsClient({ endpoint: `http://127.0.0.1:${(door.address() as AddressInfo).port}`, region: 'eu-west-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' }, maxAttempts: 1 });
+  try {
+    const read = async (stream: string) =>
+      (await client.send(new GetLogEventsCommand({ logGroupName: '/aws/sagemaker/Endpoints/cap', logStreamName: stream, startFromHead: true }))).events!.map((e) => e.message);
+    // b-04 made A (6 events) the largest: a-00 went; b-05 and b-06 made B the largest: b-00 and b-01 went.
+    assert.deepEqual(await read('AllTraffic/i-a'), ['a-01', 'a-02', 'a-03', 'a-04', 'a-05']);
+    assert.deepEqual(await read('AllTraffic/i-b'), ['b-02', 'b-03', 'b-04', 'b-05', 'b-06']);
+    const { logStreams } = await client.send(new DescribeLogStreamsCommand({ logGroupName: '/aws/sagemaker/Endpoints/cap' }));
+    assert.deepEqual(logStreams!.map((s) => s.logStreamName), ['AllTraffic/i-a', 'AllTraffic/i-b']);
+  } finally {
+    client.destroy();
+    await new Promise<void>((ok) => door.close(() => ok()));
+  }
+});
