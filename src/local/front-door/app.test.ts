@@ -211,6 +211,38 @@ test('the AWS SDK v3 client works against the front door, including ModelError',
   }
 });
 
+test("with logGroupArn, a ModelError's LogStreamArn is the endpoint's log group ARN (InvokeEndpoint and the streaming operation); without one it is the log file", async () => {
+  const bad = await fakeContainer('primary', () => ({ status: 400, body: 'bad input', contentType: 'text/plain' }));
+  const arn = 'arn:aws:logs:eu-west-1:111122223333:log-group:/aws/sagemaker/Endpoints/logged';
+  const app = createFrontDoor({
+    endpoints: new Map([
+      ['logged', new LocalEndpoint('logged', [{ name: 'AllTraffic', weight: 1, containers: [bad.container] }])],
+      ['unlogged', new LocalEndpoint('unlogged', [{ name: 'AllTraffic', weight: 1, containers: [bad.container] }])],
+    ]),
+    logGroupArn: (name) => (name === 'logged' ? arn : undefined),
+  });
+  const server = createServer(app);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const client = new SageMakerRuntimeClient(localClientConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  const logStreamArn = (err: unknown) => (err as { name: string; LogStreamArn?: string }).name === 'ModelError' && (err as { LogStreamArn?: string }).LogStreamArn;
+  try {
+    for (const send of [
+      (name: string) => client.send(new InvokeEndpointCommand({ EndpointName: name, Body: Buffer.from('x') })),
+      (name: string) => client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: name, Body: Buffer.from('x') })),
+    ]) {
+      await assert.rejects(send('logged'), (err: Error) => {
+        assert.equal(logStreamArn(err), arn);
+        assert.match(err.message, /See \/tmp\/logs\/primary\.log for more information\.$/);
+        return true;
+      });
+      await assert.rejects(send('unlogged'), (err: Error) => logStreamArn(err) === '/tmp/logs/primary.log');
+    }
+  } finally {
+    client.destroy();
+  }
+});
+
 test('a container that does not answer in time is a ModelError with status 0', async () => {
   const hang = createServer(() => {});
   servers.push(hang);
