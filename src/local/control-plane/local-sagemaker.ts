@@ -133,6 +133,8 @@ export interface LocalSageMakerCore {
   readonly queryHandler?: (req: Request, res: Response) => void;
   /** The local CloudWatch Logs' groups and streams: what jobs and endpoint instances write. */
   readonly logs: LogStore;
+  /** The ARN of an endpoint's log group when its instances write to {@link logs} (a `ModelError`'s `LogStreamArn`), else undefined. */
+  logGroupArn(endpointName: string): string | undefined;
   /** The memory the front door's real-time bodies may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`), when bounded. */
   readonly bodyMemoryBytes?: number;
   readonly workDir: string;
@@ -241,6 +243,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(metrics ? { metrics } : {}),
     ...(queryHandler ? { queryHandler } : {}),
     logs,
+    // An endpoint whose instances write to the local CloudWatch Logs: the service's LogStreamArn, its log group's ARN.
+    logGroupArn: (name) => (logs.groups.has(endpointLogGroup(name)) ? `arn:aws:logs:${store.region}:${store.accountId}:log-group:${endpointLogGroup(name)}` : undefined),
     ...(settings.bodyMemoryMb === undefined ? {} : { bodyMemoryBytes: Math.floor(settings.bodyMemoryMb * 1024 * 1024) }),
     workDir,
     s3,
@@ -268,8 +272,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     endpoints: core.directory(opts.extraEndpoints),
     services: core.services,
     accountId: core.store.accountId,
-    // An endpoint whose instances write to the local CloudWatch Logs: the service's LogStreamArn, its log group's ARN.
-    logGroupArn: (name) => (core.logs.groups.has(endpointLogGroup(name)) ? `arn:aws:logs:${core.store.region}:${core.store.accountId}:log-group:${endpointLogGroup(name)}` : undefined),
+    logGroupArn: core.logGroupArn,
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
@@ -293,6 +296,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     ...(core.metrics ? { metrics: core.metrics } : {}),
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     logs: core.logs,
+    logGroupArn: core.logGroupArn,
     ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     workDir: core.workDir,
     s3: core.s3,

@@ -246,3 +246,29 @@ test("endpoint-file instances write to the local CloudWatch Logs: a stream <vari
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("an endpoint-file endpoint's ModelError carries its log group's ARN in LogStreamArn, which the local CloudWatch Logs reads", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-arn-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const config = parseEndpointFile({ endpoints: [{ name: 'bad', variants: [{ name: 'A', model: '.', env: { FAKE_STATUS: '400' } }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
+  const run = await startLocal(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }, { alarmsAndScaling: false });
+  const runtime = new SageMakerRuntimeClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
+  const logs = new CloudWatchLogsClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
+  try {
+    let arn: string | undefined;
+    await assert.rejects(runtime.send(new InvokeEndpointCommand({ EndpointName: 'bad', Body: Buffer.from('[1]'), ContentType: 'application/json' })), (err: Error & { LogStreamArn?: string }) => {
+      assert.equal(err.name, 'ModelError');
+      arn = err.LogStreamArn;
+      assert.match(err.message, /See \/.+\.log for more information\.$/, 'the message names the log file');
+      return true;
+    });
+    assert.match(arn!, /^arn:aws:logs:[a-z0-9-]+:\d{12}:log-group:\/aws\/sagemaker\/Endpoints\/bad$/);
+    const { logStreams } = await logs.send(new DescribeLogStreamsCommand({ logGroupIdentifier: arn }));
+    assert.equal(logStreams?.length, 1);
+  } finally {
+    runtime.destroy();
+    logs.destroy();
+    await run.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -58,6 +58,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
         services: core.services,
         ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
         ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
+        logGroupArn: core.logGroupArn,
         endpoints: (own) => core.directory(own),
       },
     });

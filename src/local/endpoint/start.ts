@@ -59,7 +59,7 @@ export interface StartOptions {
    * More for the front door: control-plane services on the same port, the query-protocol hook,
    * and a directory that decides which endpoint serves a name (given the file's endpoints).
    */
-  frontDoor?: Pick<FrontDoorOptions, 'services' | 'queryHandler' | 'bodyMemoryBytes'> & { endpoints?: (own: ReadonlyMap<string, LocalEndpoint>) => EndpointDirectory };
+  frontDoor?: Pick<FrontDoorOptions, 'services' | 'queryHandler' | 'bodyMemoryBytes' | 'logGroupArn'> & { endpoints?: (own: ReadonlyMap<string, LocalEndpoint>) => EndpointDirectory };
   /**
    * S3 for data capture to an `s3://` destination (the local SageMaker's client). Without it such
    * a destination stops start-up, rather than being written to a local folder named `s3:`.
@@ -270,6 +270,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       ...(opts.frontDoor?.services ? { services: opts.frontDoor.services } : {}),
       ...(opts.frontDoor?.queryHandler ? { queryHandler: opts.frontDoor.queryHandler } : {}),
       ...(opts.frontDoor?.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: opts.frontDoor.bodyMemoryBytes }),
+      ...(opts.frontDoor?.logGroupArn ? { logGroupArn: opts.frontDoor.logGroupArn } : {}),
       onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
     });
     const { createFrontDoorServer, listenFrontDoor } = await import('../front-door/http-server.js');
