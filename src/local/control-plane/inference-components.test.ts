@@ -21,7 +21,7 @@ import {
   UpdateInferenceComponentCommand,
   UpdateInferenceComponentRuntimeConfigCommand,
 } from '@aws-sdk/client-sagemaker';
-import { InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
@@ -120,6 +120,11 @@ test('an endpoint for inference components: invocations go to the named componen
   assert.deepEqual({ tag: first.tag, id: first.id, variant: first.variant }, { tag: 'one', id: 'ic-ep/ic-one/AllTraffic/i0/primary', variant: 'AllTraffic' });
   // Still no header: the endpoint hosts components, so the service's error.
   await assert.rejects(invoke('ic-ep'), (err: Error) => err.name === 'ValidationError' && /^Inference Component Name header is required/.test(err.message));
+  // Nor is it asynchronous (its config cannot be): InvokeEndpointAsync is refused as on any real-time endpoint.
+  await assert.rejects(
+    runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'ic-ep', InputLocation: 's3://b/in.csv' })),
+    (err: Error) => err.name === 'ValidationError' && /^Endpoint ic-ep is not an asynchronous endpoint: its endpoint configuration has no AsyncInferenceConfig\./.test(err.message),
+  );
   const stream = await runtime.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'ic-ep', InferenceComponentName: 'ic-one', Body: Buffer.from('s') }));
   let streamed = '';
   for await (const event of stream.Body!) streamed += Buffer.from(event.PayloadPart?.Bytes ?? []).toString();

@@ -415,7 +415,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     return target;
   };
 
-  const resolveTarget = (req: Request<{ endpointName: string }>, res: Response, more: readonly ConstraintViolation[] = []) => {
+  /** `routeComponents` false: the endpoint itself is the target even when it hosts inference components (InvokeEndpointAsync has no InferenceComponentName). */
+  const resolveTarget = (req: Request<{ endpointName: string }>, res: Response, more: readonly ConstraintViolation[] = [], routeComponents = true) => {
     const name = req.params.endpointName;
     const fail = (err: RuntimeApiError): void => {
       opts.onError?.(name, err);
@@ -426,7 +427,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     const endpoint = opts.endpoints.get(name);
     if (!endpoint) return void fail(endpointNotFound(name, accountId));
     const component = header(req, INFERENCE_COMPONENT_HEADER);
-    if (endpoint.inferenceComponent) {
+    if (endpoint.inferenceComponent && routeComponents) {
       try {
         return { name, endpoint: endpoint.inferenceComponent(component), fail };
       } catch (err) {
@@ -542,7 +543,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       for (const name of NOT_ASYNC_HEADERS) delete req.headers[name];
       const violations = checkAsyncHeaders(req);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const target = resolveTarget(req, res, violations);
+      // An endpoint for inference components is never asynchronous (its config cannot have AsyncInferenceConfig): it refuses as any real-time endpoint does.
+      const target = resolveTarget(req, res, violations, false);
       if (!target) return;
       const { name, endpoint, fail } = target;
       const inputLocation = header(req, ASYNC_HEADERS.inputLocation);
