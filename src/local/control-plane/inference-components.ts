@@ -1,7 +1,7 @@
 import { INFERENCE_COMPONENT_INPUTS, type InferenceComponentSpecification, type InferenceComponentStatus } from '../../aws/shapes/inference-components.js';
 import type { ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import { validateInput } from '../../aws/shapes/validate.js';
-import { AwsServiceError, validationException as validation } from '../../aws/service.js';
+import { AwsServiceError, type AwsService, validationException as validation } from '../../aws/service.js';
 import type { RoutableEndpoint } from '../front-door/app.js';
 import { InferenceComponentRouteError } from '../front-door/inference-component-route.js';
 import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext } from './deployment.js';
@@ -87,6 +87,8 @@ export interface InferenceComponentsOptions {
   store: ControlPlaneStore<ManagedEndpoint>;
   /** How copies start: the endpoints' own deployment context (backend, work folder, model data, health checks). */
   deployment: DeploymentContext;
+  /** Application Auto Scaling: deleting a component deregisters its scalable target. */
+  autoscaling?: () => AwsService | undefined;
 }
 
 /**
@@ -101,10 +103,12 @@ export class InferenceComponents {
   private readonly records = new Map<string, InferenceComponentRecord>();
   private readonly store: ControlPlaneStore<ManagedEndpoint>;
   private readonly ctx: DeploymentContext;
+  private readonly autoscaling: () => AwsService | undefined;
 
   constructor(opts: InferenceComponentsOptions) {
     this.store = opts.store;
     this.ctx = opts.deployment;
+    this.autoscaling = opts.autoscaling ?? (() => undefined);
   }
 
   /** The operations, each validating its input against the service model first. */
@@ -441,14 +445,33 @@ export class InferenceComponents {
     r.task?.abort(new Error(`inference component ${name} is being deleted`));
     this.say(`deleting inference component ${name}`);
     const previous = r.running;
+    const scaling = this.deregisterScaling(name);
     r.running = (async () => {
       await previous.catch(() => {});
-      await r.serving?.stop();
+      await Promise.all([r.serving?.stop(), scaling]);
       r.serving = undefined;
       if (this.records.get(name) === r) this.records.delete(name);
       this.say(`inference component ${name} deleted`);
     })();
     return {};
+  }
+
+  /**
+   * Deregisters the scalable target on component `name` (which deletes its scaling policies and
+   * scheduled actions), through Application Auto Scaling's own operations, as deleting an endpoint
+   * deregisters its variants' targets: a target left behind would name a component that is gone,
+   * and one of the same name created later would inherit its policies.
+   */
+  private async deregisterScaling(name: string): Promise<void> {
+    const autoscaling = this.autoscaling();
+    if (!autoscaling) return;
+    const resourceId = `inference-component/${name}`;
+    try {
+      const page = (await autoscaling.call('DescribeScalableTargets', { ServiceNamespace: 'sagemaker', ResourceIds: [resourceId] })) as { ScalableTargets?: Array<{ ResourceId: string; ScalableDimension: string }> };
+      for (const t of page.ScalableTargets ?? []) await autoscaling.call('DeregisterScalableTarget', { ServiceNamespace: 'sagemaker', ResourceId: t.ResourceId, ScalableDimension: t.ScalableDimension });
+    } catch (err) {
+      this.ctx.log?.('warn', 'deregistering the scalable target of a deleted inference component failed', { inferenceComponent: name, error: (err as Error).message });
+    }
   }
 
   /** Stops every component's copies (server shutdown). */

@@ -225,7 +225,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     logs,
   });
   const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), logs });
-  const components = new InferenceComponents({ store, deployment });
+  const components = new InferenceComponents({ store, deployment, autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX) });
   const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs, components);
   services.push(sagemaker);
   const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? guard?.services({ sagemaker }) ?? []);

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApplicationAutoScalingClient, DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { ApplicationAutoScalingClient, DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DeleteInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, ListInferenceComponentsCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../../test/helpers/until.js';
@@ -89,4 +89,11 @@ test('a scalable target on an inference component scales its copies through Upda
     aas.send(new RegisterScalableTargetCommand({ ...key, ResourceId: 'inference-component/nope', MinCapacity: 0, MaxCapacity: 2 })),
     (err: Error) => err.name === 'ValidationException' && /^The inference component nope cannot be scaled: SageMaker DescribeInferenceComponent failed \(ValidationException: Could not find inference component/.test(err.message),
   );
+
+  // Deleting the component deregisters its target, and so its policies, as DeleteEndpoint does a variant's.
+  await aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'steps', PolicyType: 'StepScaling', StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] } }));
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'scaled' }));
+  await until('component scaled deleted', async () => (await sm.send(new ListInferenceComponentsCommand({}))).InferenceComponents?.length === 0, POLL);
+  assert.deepEqual((await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker' }))).ScalableTargets, []);
+  assert.deepEqual((await aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker' }))).ScalingPolicies, []);
 });
