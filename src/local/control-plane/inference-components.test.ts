@@ -216,6 +216,11 @@ test('CreateInferenceComponent refuses an endpoint whose variants name a model, 
     sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', Specification: spec, RuntimeConfig: { CopyCount: 1 }, Tags: [{ Key: 'aws:team', Value: 'ml' }] })),
     (err: Error) => err.name === 'ValidationException' && err.message === "System prefix 'aws:' reserved for AWS usage in tag key: aws:team",
   );
+  // Tags of the wrong shape are refused as such, never a failure of the service.
+  await assert.rejects(
+    sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', Specification: spec, RuntimeConfig: { CopyCount: 1 }, Tags: [{ Key: 5 as unknown as string, Value: 'ml' }] })),
+    (err: Error & { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode === 400 && err.name === 'SerializationException' && /^tags\.1\.member\.key must be a string/.test(err.message),
+  );
   assert.deepEqual((await sm.send(new ListInferenceComponentsCommand({ EndpointNameEquals: 'ic-refuse' }))).InferenceComponents, []);
   await assert.rejects(
     sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-x', EndpointName: 'ic-refuse', Specification: spec, RuntimeConfig: { CopyCount: -1 } })),

@@ -1,3 +1,4 @@
+import { INFERENCE_COMPONENT_INPUTS } from '../../aws/shapes/inference-components.js';
 import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant, type Tag, type VpcConfig } from '../../aws/shapes/sagemaker.js';
 import { describeViolations, validateInput, withoutNulls } from '../../aws/shapes/validate.js';
 import { AwsServiceError, unknownOperation, type AwsService, validationException as validation } from '../../aws/service.js';
@@ -109,7 +110,9 @@ export class SageMakerService implements AwsService {
     return {
       ...ops,
       CreateInferenceComponent: async (i: Input) => {
-        // Tags are checked before the component starts, so refused tags create nothing.
+        // Tags are checked before the component starts, so refused tags create nothing; the request's
+        // shapes first, so that Tags of the wrong shape are a ValidationException, not a failure here.
+        validateInput(i, INFERENCE_COMPONENT_INPUTS.CreateInferenceComponent!);
         const arn = this.components!.arnOf(String(i.InferenceComponentName));
         const tags = this.mergedTags(arn, i.Tags as Tag[] | undefined);
         const out = await create(i);
