@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
@@ -42,6 +43,25 @@ describe('the HTTP front (supertest, in-process engine on the iris model)', () =
     const values = res.text.trim().split(',').map(Number);
     assert.equal(values.length, 3);
     assert.ok(Math.abs(values.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+  });
+
+  test('a whole answer gets its headers in one writeHead, Content-Type first, Content-Length after', async () => {
+    // res.setHeader per header validated, lower-cased and stored each before node:http walked them
+    // again: a few thousand instructions per one-row request (docs/benchmarks.md).
+    const original = ServerResponse.prototype.setHeader;
+    let set = 0;
+    ServerResponse.prototype.setHeader = function (this: ServerResponse, ...args: Parameters<ServerResponse['setHeader']>) {
+      set++;
+      return original.apply(this, args);
+    };
+    try {
+      const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').set('Accept', 'text/csv').send('5.1,3.5,1.4,0.2\n').expect(200);
+      const raw = (res as unknown as { res: { rawHeaders: string[] } }).res.rawHeaders;
+      assert.deepEqual(raw.slice(0, 4), ['Content-Type', 'text/csv', 'Content-Length', String(res.text.length)]);
+    } finally {
+      ServerResponse.prototype.setHeader = original;
+    }
+    assert.equal(set, 0);
   });
 
   test('an Accept that ranks JSON below everything else (application/json;q=0.1, */*) is answered in another type', async () => {
