@@ -416,8 +416,14 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       res.writeHead(200, headers);
       // A small body goes out as a latin1 string (byte for byte): node:http then sends the headers and
       // the body in one write instead of a writev of two buffers, which shows on one-row requests.
-      if (result.body.length <= SMALL_BODY_BYTES) res.end(result.body.toString('latin1'), 'latin1');
-      else res.end(result.body);
+      // Written and uncorked before end(): end(chunk) queues an empty chunk of its own behind it on
+      // the corked socket, which made every answer a writev of two.
+      if (result.body.length <= SMALL_BODY_BYTES) {
+        res.cork();
+        res.write(result.body.toString('latin1'), 'latin1');
+        res.uncork();
+        res.end();
+      } else res.end(result.body);
       if (log.isLevelEnabled('debug')) {
         log.debug({ requestId, ms: Math.round((performance.now() - started) * 100) / 100, bytesIn: body.length, bytesOut: result.body.length }, 'invocation');
       }
