@@ -6,24 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, DescribeModelCommand, ListEndpointConfigsCommand, ListModelsCommand } from '@aws-sdk/client-sagemaker';
-import { FakeBackend } from '../helpers/fake-backend.js';
 import { until } from '../helpers/until.js';
-import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
-import { createDeployClients } from '../../src/deploy/clients.js';
+import { withDeployTarget } from '../helpers/deploy-target.js';
 import { applyPlan } from '../../src/deploy/apply.js';
 import type { EndpointPlan } from '../../src/deploy/plan.js';
 import { ToolkitError } from '../../src/errors/catalogue.js';
 
 test('Ctrl-C after UpdateEndpoint stops following the update and names the superseded config and models with the commands to delete them', { timeout: 120_000 }, async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-interrupt-'));
-  await writeFile(path.join(dir, 'weights.bin'), 'w');
-  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
-  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
-  try {
+  await withDeployTarget(async ({ clients, url, modelDir: dir }) => {
     const send = clients.sagemaker;
     for (const m of ['m-old', 'm-new']) await send.send(new CreateModelCommand({ ModelName: m, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
     for (const [c, m] of [['cfg-old', 'm-old'], ['cfg-new', 'm-new']] as const) {
@@ -60,7 +51,7 @@ test('Ctrl-C after UpdateEndpoint stops following the update and names the super
         process.kill(process.pid, 'SIGINT');
       }
     };
-    const cli = ` --endpoint-url ${sm.url} --region us-east-1`;
+    const cli = ` --endpoint-url ${url} --region us-east-1`;
     await assert.rejects(applyPlan(clients, plan, { log, pollSeconds: 0.05, timeoutSeconds: 60, awsCliOptions: cli }), (err: unknown) => {
       assert.ok(err instanceof ToolkitError);
       assert.equal(err.code, 'ERR_DEPLOY_FAILED');
@@ -79,19 +70,11 @@ test('Ctrl-C after UpdateEndpoint stops following the update and names the super
     assert.equal(ep.EndpointStatus, 'Updating');
     assert.equal((await send.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'cfg-old' }))).EndpointConfigName, 'cfg-old');
     assert.equal((await send.send(new DescribeModelCommand({ ModelName: 'm-old' }))).ModelName, 'm-old');
-  } finally {
-    clients.destroy();
-    await sm.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a step after the update that fails (autoscaling) leaves nothing superseded behind: the old config and model are deleted first', { timeout: 120_000 }, async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-interrupt-'));
-  await writeFile(path.join(dir, 'weights.bin'), 'w');
-  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
-  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
-  try {
+  await withDeployTarget(async ({ clients, modelDir: dir }) => {
     const send = clients.sagemaker;
     for (const m of ['m-old', 'm-new']) await send.send(new CreateModelCommand({ ModelName: m, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
     for (const [c, m] of [['cfg-old', 'm-old'], ['cfg-new', 'm-new']] as const) {
@@ -123,9 +106,5 @@ test('a step after the update that fails (autoscaling) leaves nothing superseded
     assert.equal((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointConfigName, 'cfg-new');
     assert.deepEqual((await send.send(new ListEndpointConfigsCommand({}))).EndpointConfigs?.map((c) => c.EndpointConfigName), ['cfg-new']);
     assert.deepEqual((await send.send(new ListModelsCommand({}))).Models?.map((m) => m.ModelName), ['m-new']);
-  } finally {
-    clients.destroy();
-    await sm.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });

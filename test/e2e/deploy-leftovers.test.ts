@@ -6,9 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import {
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
@@ -20,10 +17,8 @@ import {
   type CreateEndpointConfigCommandInput,
   type CreateModelCommandInput,
 } from '@aws-sdk/client-sagemaker';
-import { FakeBackend } from '../helpers/fake-backend.js';
 import { until } from '../helpers/until.js';
-import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
-import { createDeployClients } from '../../src/deploy/clients.js';
+import { withDeployTarget } from '../helpers/deploy-target.js';
 import { applyPlan } from '../../src/deploy/apply.js';
 import { hashedName, type DesiredEndpoint } from '../../src/deploy/desired.js';
 import { inspectEndpoint } from '../../src/deploy/inspect.js';
@@ -32,11 +27,7 @@ import { formatPlan, planEndpoint } from '../../src/deploy/plan.js';
 const ROLE = 'arn:aws:iam::000000000000:role/R';
 
 test('the next deploy deletes the config and model a rolled-back update left, and keeps what is not smkit-named', { timeout: 120_000 }, async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-leftovers-'));
-  await writeFile(path.join(dir, 'weights.bin'), 'w');
-  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
-  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
-  try {
+  await withDeployTarget(async ({ clients, modelDir: dir }) => {
     const send = clients.sagemaker;
     const model = (name: string, env: Record<string, string> = {}): CreateModelCommandInput => ({ ModelName: name, ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: env } });
     const config = (name: string, modelName: string): CreateEndpointConfigCommandInput => ({
@@ -82,19 +73,11 @@ test('the next deploy deletes the config and model a rolled-back update left, an
     assert.equal((await describe()).EndpointConfigName, 'ep-cccccccccc');
     assert.deepEqual((await send.send(new ListEndpointConfigsCommand({}))).EndpointConfigs?.map((c) => c.EndpointConfigName).sort(), ['ep-cccccccccc', 'ep-handmade-config']);
     assert.deepEqual((await send.send(new ListModelsCommand({}))).Models?.map((m) => m.ModelName).sort(), ['ep-AllTraffic-cccccccccc', 'ep-handmade']);
-  } finally {
-    clients.destroy();
-    await sm.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a leftover that an update started after the plan uses (another deploy) is kept', { timeout: 120_000 }, async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-leftovers-'));
-  await writeFile(path.join(dir, 'weights.bin'), 'w');
-  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
-  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
-  try {
+  await withDeployTarget(async ({ clients, modelDir: dir }) => {
     const send = clients.sagemaker;
     for (const [c, m] of [['ep-aaaaaaaaaa', 'ep-AllTraffic-aaaaaaaaaa'], ['ep-bbbbbbbbbb', 'ep-AllTraffic-bbbbbbbbbb']] as const) {
       await send.send(new CreateModelCommand({ ModelName: m, ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
@@ -118,17 +101,11 @@ test('a leftover that an update started after the plan uses (another deploy) is 
     assert.deepEqual((await send.send(new ListEndpointConfigsCommand({}))).EndpointConfigs?.map((c) => c.EndpointConfigName).sort(), ['ep-aaaaaaaaaa', 'ep-bbbbbbbbbb']);
     assert.deepEqual((await send.send(new ListModelsCommand({}))).Models?.map((m) => m.ModelName).sort(), ['ep-AllTraffic-aaaaaaaaaa', 'ep-AllTraffic-bbbbbbbbbb']);
     assert.equal((await describe()).PendingDeploymentSummary?.EndpointConfigName, 'ep-bbbbbbbbbb');
-  } finally {
-    clients.destroy();
-    await sm.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('leftovers of a long endpoint name are found: their cut names hold only the start of it', { timeout: 60_000 }, async () => {
-  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), settings: { region: 'us-east-1', accountId: '000000000000' } });
-  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
-  try {
+  await withDeployTarget(async ({ clients }) => {
     const name = 'recommendation-ranking-model-production-us-east-1-canary-1';
     const [config, model] = [hashedName(name, 'bbbbbbbbbb'), hashedName(`${name}-AllTraffic`, 'bbbbbbbbbb')];
     assert.ok(!config.includes(name) && !model.includes(name), `${config} and ${model} are cut`);
@@ -142,8 +119,5 @@ test('leftovers of a long endpoint name are found: their cut names hold only the
       scaling: [],
     };
     assert.deepEqual((await inspectEndpoint(clients, desired, [])).leftovers, { configs: [config], models: [model] });
-  } finally {
-    clients.destroy();
-    await sm.stop();
-  }
+  });
 });

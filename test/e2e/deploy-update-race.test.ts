@@ -6,14 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, ListEndpointConfigsCommand, ListModelsCommand, UpdateEndpointCommand } from '@aws-sdk/client-sagemaker';
-import { FakeBackend } from '../helpers/fake-backend.js';
 import { until } from '../helpers/until.js';
-import { startLocalSageMaker } from '../../src/local/control-plane/local-sagemaker.js';
-import { createDeployClients } from '../../src/deploy/clients.js';
+import type { DeployClients } from '../../src/deploy/clients.js';
+import { withDeployTarget } from '../helpers/deploy-target.js';
 import { applyPlan } from '../../src/deploy/apply.js';
 import type { EndpointPlan } from '../../src/deploy/plan.js';
 import { ToolkitError } from '../../src/errors/catalogue.js';
@@ -43,12 +39,8 @@ const planToCfgC = (): EndpointPlan => ({
  * variant: `m`, or `m-bad`, whose fake container exits at once) and endpoint ep on cfg-a,
  * InService; `run` gets the deploy clients.
  */
-async function withEndpoint(configs: Readonly<Record<string, 'm' | 'm-bad'>>, run: (clients: ReturnType<typeof createDeployClients>) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-race-'));
-  await writeFile(path.join(dir, 'weights.bin'), 'w');
-  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
-  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
-  try {
+async function withEndpoint(configs: Readonly<Record<string, 'm' | 'm-bad'>>, run: (clients: DeployClients) => Promise<void>): Promise<void> {
+  await withDeployTarget(async ({ clients, modelDir: dir }) => {
     const send = clients.sagemaker;
     for (const model of new Set(Object.values(configs))) {
       const environment = model === 'm-bad' ? { FAKE_PING: 'fail' } : undefined;
@@ -60,11 +52,7 @@ async function withEndpoint(configs: Readonly<Record<string, 'm' | 'm-bad'>>, ru
     await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'cfg-a' }));
     await until('ep InService', async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointStatus === 'InService' ? true : undefined));
     await run(clients);
-  } finally {
-    clients.destroy();
-    await sm.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 test('an update planned while the endpoint was InService waits when the endpoint is Updating by the time it is applied', { timeout: 120_000 }, async () => {
