@@ -376,7 +376,8 @@ test('a body declared or sent over 6 MB is refused at once, not read to its end 
   const asyncDeclared = await answerTo('POST /endpoints/e/async-invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n', Buffer.alloc(0));
   assert.match(asyncDeclared, /^HTTP\/1\.1 400 /);
   assert.match(asyncDeclared, /\r\nx-amzn-ErrorType: ValidationError\r\n/i);
-  assert.match(asyncDeclared, /at 'body' failed to satisfy constraint: Member must have length less than or equal to 128000/);
+  // Body is sensitive in the API model: the service names it without quoting it (aws/aws-sdk-js#4203).
+  assert.match(asyncDeclared, /\{"Message":"1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have length less than or equal to 128000"\}$/);
   const controlPlane = await answerTo('POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: SageMaker.ListEndpoints\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 1000000000\r\n\r\n', Buffer.alloc(0));
   assert.match(controlPlane, /^HTTP\/1\.1 413 /);
   assert.match(controlPlane, /"__type":"SerializationException"/);

@@ -131,6 +131,8 @@ interface HeaderRule {
   max: number;
   /** The API model's pattern. */
   pattern?: ValuePattern;
+  /** The API model marks the member `sensitive`: a violation does not quote its value. */
+  sensitive?: boolean;
 }
 
 /** The pattern of each SageMaker header's shape in the API model. */
@@ -148,7 +150,12 @@ const TARGET_CONTAINER_HOSTNAME_HEADER = 'x-amzn-sagemaker-target-container-host
 const HEADER_RULES: readonly HeaderRule[] = [
   { header: 'content-type', member: 'contentType', min: 0, max: 1024, pattern: ASCII },
   { header: 'accept', member: 'accept', min: 0, max: 1024, pattern: ASCII },
-  ...Object.entries(SAGEMAKER_HEADERS).map(([member, spec]) => ({ member, ...spec, ...(SAGEMAKER_HEADER_PATTERNS[member] ? { pattern: SAGEMAKER_HEADER_PATTERNS[member] } : {}) })),
+  ...Object.entries(SAGEMAKER_HEADERS).map(([member, spec]) => ({
+    member,
+    ...spec,
+    ...(SAGEMAKER_HEADER_PATTERNS[member] ? { pattern: SAGEMAKER_HEADER_PATTERNS[member] } : {}),
+    ...(member === 'customAttributes' ? { sensitive: true } : {}),
+  })),
   { header: TARGET_CONTAINER_HOSTNAME_HEADER, member: 'targetContainerHostname', min: 0, max: SAGEMAKER_NAME_MAX_LENGTH, pattern: NAME },
 ];
 
@@ -177,9 +184,10 @@ function ruleViolations(req: Request, rules: readonly HeaderRule[]): ConstraintV
   for (const rule of rules) {
     const value = header(req, rule.header);
     if (value === undefined) continue;
-    if (value.length < rule.min) violations.push({ value, member: rule.member, constraint: `Member must have length greater than or equal to ${rule.min}` });
-    else if (value.length > rule.max) violations.push({ value, member: rule.member, constraint: `Member must have length less than or equal to ${rule.max}` });
-    else if (rule.pattern && !rule.pattern.test.test(value)) violations.push({ value, member: rule.member, constraint: `Member must satisfy regular expression pattern: ${rule.pattern.shown}` });
+    const violation = (constraint: string) => violations.push({ value, member: rule.member, constraint, ...(rule.sensitive ? { sensitive: true } : {}) });
+    if (value.length < rule.min) violation(`Member must have length greater than or equal to ${rule.min}`);
+    else if (value.length > rule.max) violation(`Member must have length less than or equal to ${rule.max}`);
+    else if (rule.pattern && !rule.pattern.test.test(value)) violation(`Member must satisfy regular expression pattern: ${rule.pattern.shown}`);
   }
   return violations;
 }
@@ -379,7 +387,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     refusals: {
       // InvokeEndpointAsync says so as a ValidationError.
       tooLarge: () => {
-        const err = validationError([{ value: `<more than ${MAX_ASYNC_BODY_BYTES} bytes>`, member: 'body', constraint: `Member must have length less than or equal to ${MAX_ASYNC_BODY_BYTES}` }]);
+        const err = validationError([{ value: '', member: 'body', constraint: `Member must have length less than or equal to ${MAX_ASYNC_BODY_BYTES}`, sensitive: true }]);
         return { status: err.status, type: err.type, body: err.body() };
       },
       unreadable: (message) => ({ status: 400, type: 'ValidationError', body: { Message: message } }),

@@ -64,6 +64,17 @@ test('CustomAttributes, ContentType and Accept take any US-ASCII (\\p{ASCII}*), 
   assert.match(await validationMessage({ CustomAttributes: 'café' }), /at 'customAttributes' failed to satisfy constraint: Member must satisfy regular expression pattern: \\p\{ASCII\}\*$/);
 });
 
+test('CustomAttributes is sensitive in the API model: a ValidationError names the member but never quotes its value', async () => {
+  assert.equal(
+    await validationMessage({ CustomAttributes: 'token=s3cr\u00e9t' }),
+    "1 validation error detected: Value at 'customAttributes' failed to satisfy constraint: Member must satisfy regular expression pattern: \\p{ASCII}*",
+  );
+  assert.equal(
+    await validationMessage({ CustomAttributes: `token=${'s'.repeat(1020)}` }),
+    "1 validation error detected: Value at 'customAttributes' failed to satisfy constraint: Member must have length less than or equal to 1024",
+  );
+});
+
 test('TargetModel on an endpoint that is not multi-model is a ValidationError, as the service answers it, and never reaches the container', async () => {
   const before = seen.length;
   // The service's words: https://github.com/aws/amazon-sagemaker-examples/issues/1026

@@ -32,12 +32,22 @@ export interface ConstraintViolation {
   value: string;
   member: string;
   constraint: string;
+  /**
+   * A member the API model marks `sensitive` (`Body`, `CustomAttributes`): its value is not
+   * quoted, as the service words it ("Value at 'body' failed to satisfy constraint: ...",
+   * aws/aws-sdk-js#4203), so it never reaches an error message or a log.
+   */
+  sensitive?: boolean;
 }
 
-/** `1 validation error detected: Value 'x' at 'targetVariant' failed to satisfy constraint: ...` */
+/**
+ * `1 validation error detected: Value 'x' at 'targetVariant' failed to satisfy constraint: ...`
+ * (`Value at 'customAttributes' ...` for a sensitive member).
+ */
 export function validationError(violations: readonly ConstraintViolation[]): RuntimeApiError {
   const n = violations.length;
-  const parts = violations.map((v) => `Value '${v.value.length > 100 ? `${v.value.slice(0, 100)}...` : v.value}' at '${v.member}' failed to satisfy constraint: ${v.constraint}`);
+  const shown = (v: ConstraintViolation) => (v.sensitive ? 'Value' : `Value '${v.value.length > 100 ? `${v.value.slice(0, 100)}...` : v.value}'`);
+  const parts = violations.map((v) => `${shown(v)} at '${v.member}' failed to satisfy constraint: ${v.constraint}`);
   return new RuntimeApiError('ValidationError', 400, `${n} validation error${n === 1 ? '' : 's'} detected: ${parts.join('; ')}`);
 }
 
