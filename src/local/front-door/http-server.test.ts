@@ -72,3 +72,43 @@ test('by default a request has the headers timeout plus a minute to arrive, a bo
   assert.equal(server.requestTimeout, server.headersTimeout + FRONT_DOOR_BODY_TIMEOUT_MS);
   assert.ok(server.headersTimeout > FRONT_DOOR_KEEP_ALIVE_MS);
 });
+
+test('bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalogued JSON answer and a closed connection; an unknown Expect or a missing Host is served', async () => {
+  const server = createFrontDoorServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('served'));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const answerTo = async (bytes: string): Promise<string> => {
+    const socket = connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString()));
+    socket.on('error', () => {});
+    try {
+      await once(socket, 'connect');
+      socket.write(bytes);
+      await once(socket, 'close', { signal: AbortSignal.timeout(10_000) });
+      return got;
+    } finally {
+      socket.destroy();
+    }
+  };
+  try {
+    const close = 'Connection: close\r\n';
+    const bomb = await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    assert.match(bomb, /^HTTP\/1\.1 431 /);
+    assert.match(bomb, /\{"code":"ERR_HEADERS_TOO_LARGE","message":"the request headers are larger than the 16 KB the server accepts"\}$/);
+    const garbage = await answerTo('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx');
+    assert.match(garbage, /^HTTP\/1\.1 400 /);
+    assert.match(garbage, /"code":"ERR_BAD_REQUEST"/);
+    const tunnel = await answerTo('CONNECT e:443 HTTP/1.1\r\nHost: e:443\r\n\r\n');
+    assert.match(tunnel, /^HTTP\/1\.1 405 /);
+    assert.match(tunnel, /"code":"ERR_METHOD_NOT_ALLOWED"/);
+    assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nExpect: later\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 200 [^]*served$/);
+    assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 200 [^]*served$/);
+  } finally {
+    server.close();
+  }
+});

@@ -1,5 +1,6 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { portBindError } from '../../net/ports.js';
+import { answerClientError, answerConnect } from '../../server/respond.js';
 
 /**
  * How long the front door keeps an idle connection open: longer than the AWS SDKs and the AWS CLI
@@ -36,10 +37,17 @@ export interface FrontDoorServerTiming {
 
 /** The HTTP server of a local front door (the local SageMaker, `smkit local` endpoints). */
 export function createFrontDoorServer(app: RequestListener, timing: FrontDoorServerTiming = {}): Server {
-  const server = createServer(timing.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: timing.connectionsCheckingIntervalMs }, app);
+  // Without a Host header a request is still routed (Node would answer a bare 400 itself).
+  const server = createServer({ requireHostHeader: false, ...(timing.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: timing.connectionsCheckingIntervalMs }) }, app);
   server.keepAliveTimeout = FRONT_DOOR_KEEP_ALIVE_MS;
   server.headersTimeout = FRONT_DOOR_HEADERS_TIMEOUT_MS;
   server.requestTimeout = timing.requestTimeoutMs ?? server.headersTimeout + FRONT_DOOR_BODY_TIMEOUT_MS;
+  // Bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalogued JSON answer, as
+  // smkit serve gives them, instead of Node's bare status line or a dropped connection.
+  server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
+  // An expectation other than 100-continue is ignored (RFC 9110 §10.1.1 allows it), not a bare 417.
+  server.on('checkExpectation', app);
   return server;
 }
 
