@@ -130,6 +130,16 @@ test('errors: ModelError names the failing container; validation errors are 400'
   assert.equal(res.status, 404);
 });
 
+test('an endpoint name that is not valid percent-encoding is a ValidationError naming endpointName and its pattern, as any other invalid name', async () => {
+  const app = createFrontDoor({ endpoints: new Map() });
+  for (const op of ['invocations', 'invocations-response-stream', 'async-invocations']) {
+    const res = await request(app).post(`/endpoints/ep%E0%A4%A/${op}`).send('x');
+    assert.equal(res.status, 400);
+    assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+    assert.equal(res.body.Message, "1 validation error detected: Value 'ep%E0%A4%A' at 'endpointName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*");
+  }
+});
+
 test('weighted routing is seedable, TargetVariant pins a variant, shadow answers are compared but never returned', async () => {
   const one = await fakeContainer('primary', () => ({ body: '[0.5, 0.5]' }));
   const two = await fakeContainer('primary', () => ({ body: '[0.5, 0.5]' }));

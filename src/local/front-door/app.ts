@@ -608,7 +608,12 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations, /invocations-response-stream and /async-invocations, and POST / with X-Amz-Target for the control plane (got ${req.method} ${req.path}).`));
   });
 
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof URIError) {
+      // The router could not percent-decode the endpoint name (`%E0%A4%A`): no valid name has a `%`.
+      const raw = /^\/endpoints\/([^/]*)/.exec(req.path)?.[1] ?? req.path;
+      return sendError(res, validationError([{ value: raw, member: 'endpointName', constraint: 'Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*' }]));
+    }
     const e = err as { status?: number; message?: string };
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, new RuntimeApiError('ValidationError', 400, e.message ?? 'The request could not be read.'));
