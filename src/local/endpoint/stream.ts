@@ -1,5 +1,6 @@
 import { SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
+import { malformedAnswer } from './container.js';
 import { acquireModel } from './multi-model.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
@@ -83,6 +84,8 @@ async function openRoute(container: ChainContainer, route: string, req: InvokeEn
     if (signal?.aborted) throw err;
     const name = (err as Error).name;
     if (name === 'TimeoutError' || name === 'AbortError') throw new ContainerFailure('timeout', container, 0, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
+    const malformed = malformedAnswer(err);
+    if (malformed !== undefined) throw new ContainerFailure('malformed', container, 0, undefined, malformed);
     throw new ContainerFailure('unreachable', container, 0, undefined, (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
   }
   if (res.status >= 400) throw new ContainerFailure('status', container, 0, res.status, (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8'));

@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { SageMakerRuntimeClient, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand } from '@aws-sdk/client-sagemaker-runtime';
@@ -296,6 +296,47 @@ test('a container whose answer starts but does not finish in time is a ModelErro
   } finally {
     client.destroy();
     stall.closeAllConnections();
+  }
+});
+
+test('a container whose answer is not HTTP/1.1 (a control character in a header) is a ModelError with status 0 saying so, for InvokeEndpoint and the streaming operation (not a retried 503 "not reachable")', async () => {
+  let requests = 0;
+  const broken = createTcpServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => {
+      requests++;
+      socket.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Amzn-SageMaker-Custom-Attributes: a\x7fb\r\nContent-Length: 2\r\n\r\n{}');
+    });
+  });
+  servers.push(broken as unknown as Server);
+  await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+  const ep = new LocalEndpoint('broken', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url, logFile: '/tmp/b.log' }] }]);
+  const server = createServer(createFrontDoor({ endpoints: new Map([['broken', ep]]) }));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  // The SDK's default retries: a 503 would be sent three times.
+  const client = new SageMakerRuntimeClient(localClientConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  type Failed = { name: string; $metadata: { httpStatusCode?: number; attempts?: number }; OriginalStatusCode?: number; OriginalMessage?: string };
+  try {
+    for (const send of [
+      () => client.send(new InvokeEndpointCommand({ EndpointName: 'broken', Body: Buffer.from('x') })),
+      () => client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'broken', Body: Buffer.from('x') })),
+    ]) {
+      const before = requests;
+      const err = await send().then(
+        () => assert.fail('the invocation should fail'),
+        (e: Failed) => e,
+      );
+      assert.equal(err.name, 'ModelError');
+      assert.equal(err.$metadata.httpStatusCode, 424);
+      assert.equal(err.$metadata.attempts, 1, 'a ModelError is not retried');
+      assert.equal(requests - before, 1);
+      assert.equal(err.OriginalStatusCode, 0);
+      assert.match(err.OriginalMessage!, /^The response from container primary is not valid HTTP\/1\.1 \(HPE_INVALID_HEADER_TOKEN: .+\)\. Fix how the container writes its answer/);
+    }
+  } finally {
+    client.destroy();
   }
 });
 
