@@ -49,19 +49,20 @@ export interface ChainContainer {
 
 /**
  * Why a container failed: it answered 4xx/5xx, could not be reached, ran past the timeout,
- * answered with more than the invocation may return (`too-large`), or answered bytes that are not
- * an HTTP/1.1 response (`malformed`).
+ * answered with more than the invocation may return (`too-large`), or answered what cannot be read
+ * as an HTTP/1.1 response (`malformed`).
  */
 export type FailureKind = 'status' | 'unreachable' | 'timeout' | 'too-large' | 'malformed';
 
 /**
- * What fetch's error says of a container answer that is not HTTP/1.1 (an invalid character in a
- * header, a bad status line or chunk size: undici's `HTTPParserError`), as `<code>: <message>`;
- * undefined for any other error (a refused or reset connection).
+ * What fetch's error says of a container answer that cannot be read as HTTP/1.1 (an invalid
+ * character in a header, a bad status line or chunk size: undici's `HTTPParserError`; headers over
+ * the 16 KB it reads: `HeadersOverflowError`), as `<code>: <message>`; undefined for any other
+ * error (a refused or reset connection).
  */
 export function malformedAnswer(err: unknown): string | undefined {
   const cause = (err as { cause?: { name?: string; code?: string; message?: string } } | undefined)?.cause;
-  return cause?.name === 'HTTPParserError' ? `${cause.code ?? 'HPE'}: ${cause.message ?? ''}` : undefined;
+  return cause?.name === 'HTTPParserError' || cause?.name === 'HeadersOverflowError' ? `${cause.code ?? cause.name}: ${cause.message ?? ''}` : undefined;
 }
 
 /** A container in a chain failed; carries what the front door needs for a `ModelError`. */

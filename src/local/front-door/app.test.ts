@@ -333,11 +333,27 @@ test('a container whose answer is not HTTP/1.1 (a control character in a header)
       assert.equal(err.$metadata.attempts, 1, 'a ModelError is not retried');
       assert.equal(requests - before, 1);
       assert.equal(err.OriginalStatusCode, 0);
-      assert.match(err.OriginalMessage!, /^The response from container primary is not valid HTTP\/1\.1 \(HPE_INVALID_HEADER_TOKEN: .+\)\. Fix how the container writes its answer/);
+      assert.match(err.OriginalMessage!, /^The response from container primary could not be read as HTTP\/1\.1 \(HPE_INVALID_HEADER_TOKEN: .+\)\. Fix how the container writes its answer/);
     }
   } finally {
     client.destroy();
   }
+});
+
+test('a container whose answer headers are over the 16 KB the front door reads is a ModelError with status 0 saying so, not a 503 "not reachable"', async () => {
+  const bloated = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'x-debug': 'a'.repeat(20_000) }).end('{}'));
+  });
+  servers.push(bloated);
+  await new Promise<void>((r) => bloated.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(bloated.address() as AddressInfo).port}`;
+  const ep = new LocalEndpoint('bloated', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url, logFile: '/tmp/b.log' }] }]);
+  const res = await request(createFrontDoor({ endpoints: new Map([['bloated', ep]]) })).post('/endpoints/bloated/invocations').send('x');
+  assert.equal(res.status, 424);
+  assert.equal(res.headers['x-amzn-errortype'], 'ModelError');
+  assert.equal(res.body.OriginalStatusCode, 0);
+  assert.match(res.body.OriginalMessage, /^The response from container primary could not be read as HTTP\/1\.1 \(UND_ERR_HEADERS_OVERFLOW: .+\)\. .*at most 16 KB in all/);
 });
 
 /** A container answering `status` with `total` bytes in 64 KB writes, as fast as it is read; `sent` says how many it handed over before its connection closed. */

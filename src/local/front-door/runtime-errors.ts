@@ -79,8 +79,8 @@ export function truncateMessage(text: string, max = MAX_MESSAGE_LENGTH): string 
  *   `Message` and `OriginalMessage` are at most 2048 characters, as the API model says: a body too
  *   long to quote whole is described instead of quoted, and `OriginalMessage` is its first 2048;
  * - a timeout → 424 `ModelError` (status 0), as the service reports invocation timeouts;
- * - an answer over the 6 MB response limit, or one that is not HTTP/1.1 (an invalid character in a
- *   header, a bad status line) → 424 `ModelError` (status 0) saying so. What the service answers
+ * - an answer over the 6 MB response limit, or one that cannot be read as HTTP/1.1 (an invalid
+ *   character in a header, a bad status line, headers over 16 KB) → 424 `ModelError` (status 0) saying so. What the service answers
  *   then is not documented (an answer it cannot return is the model's failure, as a timeout is, so
  *   it is reported the way a timeout is, and not as a 503 the SDKs would retry for the same answer);
  * - a container that cannot be reached → 503 `ServiceUnavailable`.
@@ -109,7 +109,7 @@ export function modelErrorFor(failure: ContainerFailure, logGroupArn?: string): 
         ? `Your invocation timed out while waiting for a response from container ${container.hostname} (${failure.detail}). Check its log, resolve the issue, and try again.`
         : failure.kind === 'too-large'
           ? `The response from container ${container.hostname} could not be returned: ${failure.detail}. Return a smaller answer, or use InvokeEndpointWithResponseStream or an asynchronous endpoint for large ones.`
-          : `The response from container ${container.hostname} is not valid HTTP/1.1 (${failure.detail}). Fix how the container writes its answer: its status line, its headers (no control characters in a name or value) and, when chunked, its chunk sizes.`;
+          : `The response from container ${container.hostname} could not be read as HTTP/1.1 (${failure.detail}). Fix how the container writes its answer: its status line, its headers (no control characters in a name or value, at most 16 KB in all) and, when chunked, its chunk sizes.`;
     return new RuntimeApiError('ModelError', 424, truncateMessage(`Received server error (0) from ${container.hostname} with message "${original}". ${see}`), {
       OriginalStatusCode: 0,
       OriginalMessage: truncateMessage(original),
