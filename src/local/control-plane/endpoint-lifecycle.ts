@@ -328,7 +328,7 @@ export class EndpointLifecycle {
   }
 
   list(input: ListInput): Output {
-    const page = listPage([...this.store.endpoints.values()], input, (e) => ({ name: e.name, createdAt: e.createdAt, lastModified: e.lastModified, status: e.status }));
+    const page = listPage('ListEndpoints', [...this.store.endpoints.values()], input, (e) => ({ name: e.name, createdAt: e.createdAt, lastModified: e.lastModified, status: e.status }));
     return {
       Endpoints: page.items.map((e) => ({
         EndpointName: e.name,

@@ -342,7 +342,7 @@ export class InferenceComponents {
     const endpoint = input.EndpointNameEquals as string | undefined;
     const variant = input.VariantNameEquals as string | undefined;
     const all = [...this.records.values()].filter((r) => (endpoint === undefined || r.endpointName === endpoint) && (variant === undefined || r.variantName === variant));
-    const page = listPage(all, input as ListInput, (r) => ({ name: r.name, createdAt: r.createdAt, lastModified: r.lastModified, status: r.status }));
+    const page = listPage('ListInferenceComponents', all, input as ListInput, (r) => ({ name: r.name, createdAt: r.createdAt, lastModified: r.lastModified, status: r.status }));
     return {
       InferenceComponents: page.items.map((r) => ({
         CreationTime: epochSeconds(r.createdAt),

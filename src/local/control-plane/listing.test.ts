@@ -6,20 +6,20 @@ const items = ['beta', 'alpha', 'gamma', 'alpha-2'].map((name, i) => ({ name, cr
 const view = (x: (typeof items)[number]) => x;
 
 test('List*: newest first by default; SortBy, SortOrder, NameContains and StatusEquals', () => {
-  assert.deepEqual(listPage(items, {}, view).items.map((x) => x.name), ['alpha-2', 'gamma', 'alpha', 'beta']);
-  assert.deepEqual(listPage(items, { SortBy: 'Name', SortOrder: 'Ascending' }, view).items.map((x) => x.name), ['alpha', 'alpha-2', 'beta', 'gamma']);
-  assert.deepEqual(listPage(items, { NameContains: 'ALPHA' }, view).items.map((x) => x.name), ['alpha-2', 'alpha']);
-  assert.deepEqual(listPage(items, { StatusEquals: 'Creating' }, view).items.map((x) => x.name), ['alpha-2', 'alpha']);
-  assert.deepEqual(listPage(items, { CreationTimeAfter: 1_700_000_001 }, view).items.map((x) => x.name), ['alpha-2', 'gamma', 'alpha'], 'CreationTimeAfter is inclusive');
-  assert.deepEqual(listPage(items, { CreationTimeBefore: 1_700_000_001 }, view).items.map((x) => x.name), ['beta'], 'CreationTimeBefore is exclusive');
+  assert.deepEqual(listPage('ListThings', items, {}, view).items.map((x) => x.name), ['alpha-2', 'gamma', 'alpha', 'beta']);
+  assert.deepEqual(listPage('ListThings', items, { SortBy: 'Name', SortOrder: 'Ascending' }, view).items.map((x) => x.name), ['alpha', 'alpha-2', 'beta', 'gamma']);
+  assert.deepEqual(listPage('ListThings', items, { NameContains: 'ALPHA' }, view).items.map((x) => x.name), ['alpha-2', 'alpha']);
+  assert.deepEqual(listPage('ListThings', items, { StatusEquals: 'Creating' }, view).items.map((x) => x.name), ['alpha-2', 'alpha']);
+  assert.deepEqual(listPage('ListThings', items, { CreationTimeAfter: 1_700_000_001 }, view).items.map((x) => x.name), ['alpha-2', 'gamma', 'alpha'], 'CreationTimeAfter is inclusive');
+  assert.deepEqual(listPage('ListThings', items, { CreationTimeBefore: 1_700_000_001 }, view).items.map((x) => x.name), ['beta'], 'CreationTimeBefore is exclusive');
 });
 
 test('List*: MaxResults pages with NextToken until the last page has none; a bad token is a ValidationException', () => {
-  const first = listPage(items, { MaxResults: 3 }, view);
+  const first = listPage('ListThings', items, { MaxResults: 3 }, view);
   assert.equal(first.items.length, 3);
   assert.ok(first.nextToken);
-  const second = listPage(items, { MaxResults: 3, NextToken: first.nextToken! }, view);
+  const second = listPage('ListThings', items, { MaxResults: 3, NextToken: first.nextToken! }, view);
   assert.deepEqual(second.items.map((x) => x.name), ['beta']);
   assert.equal(second.nextToken, undefined);
-  assert.throws(() => listPage(items, { NextToken: '!!' }, view), (err: Error & { type?: string }) => err.type === 'ValidationException');
+  assert.throws(() => listPage('ListThings', items, { NextToken: '!!' }, view), (err: Error & { type?: string }) => err.type === 'ValidationException');
 });

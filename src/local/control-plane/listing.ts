@@ -31,12 +31,43 @@ function toMillis(v: number | string): number {
   return typeof v === 'number' ? v * 1000 : Date.parse(v);
 }
 
+/** Where a page ends: the sort key and name of its last item, and the listing they order. */
+interface PagePosition {
+  operation: string;
+  sortBy: string;
+  sortOrder: string;
+  key: string | number;
+  name: string;
+}
+
+function encodePosition(p: PagePosition): string {
+  return Buffer.from(JSON.stringify([p.operation, p.sortBy, p.sortOrder, p.key, p.name]), 'utf8').toString('base64url');
+}
+
+/** The position `token` carries, when it is one `operation` issued for this sort; otherwise undefined. */
+function decodePosition(token: string, operation: string, sortBy: string, sortOrder: string): PagePosition | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 5) return undefined;
+  const [op, by, order, key, name] = parsed as unknown[];
+  if (op !== operation || by !== sortBy || order !== sortOrder || typeof name !== 'string') return undefined;
+  if (typeof key !== (sortBy === 'CreationTime' ? 'number' : 'string')) return undefined;
+  return { operation, sortBy, sortOrder, key: key as string | number, name };
+}
+
 /**
- * Filters, sorts and pages resources as the SageMaker `List*` operations do: `NameContains`,
- * time bounds (`CreationTimeAfter` inclusive, the others exclusive) and `StatusEquals` filter; `SortBy` (default `CreationTime`) and `SortOrder`
- * (default `Descending`) order; `MaxResults` (default 10) pages, with an opaque `NextToken`.
+ * Filters, sorts and pages resources as the SageMaker `List*` operation `operation` does:
+ * `NameContains`, time bounds (`CreationTimeAfter` inclusive, the others exclusive) and
+ * `StatusEquals` filter; `SortBy` (default `CreationTime`) and `SortOrder` (default `Descending`)
+ * order; `MaxResults` (default 10) pages. `NextToken` carries the last item's sort key and name, so
+ * the next page starts after it whatever was created or deleted in between; a token that is not one
+ * `operation` issued for the same sort is a `ValidationException`.
  */
-export function listPage<T>(all: readonly T[], input: ListInput, view: (item: T) => Listed): { items: T[]; nextToken?: string } {
+export function listPage<T>(operation: string, all: readonly T[], input: ListInput, view: (item: T) => Listed): { items: T[]; nextToken?: string } {
   const lower = input.NameContains?.toLowerCase();
   let items = all.filter((item) => {
     const v = view(item);
@@ -50,26 +81,31 @@ export function listPage<T>(all: readonly T[], input: ListInput, view: (item: T)
     if (input.StatusEquals !== undefined && v.status !== input.StatusEquals) return false;
     return true;
   });
-  const by = input.SortBy ?? 'CreationTime';
-  const key = (item: T): string | number => {
-    const v = view(item);
-    return by === 'Name' ? v.name : by === 'Status' ? (v.status ?? '') : v.createdAt.getTime();
-  };
+  const sortBy = input.SortBy ?? 'CreationTime';
+  const sortOrder = input.SortOrder ?? 'Descending';
+  const key = (v: Listed): string | number => (sortBy === 'Name' ? v.name : sortBy === 'Status' ? (v.status ?? '') : v.createdAt.getTime());
+  // Names are unique within a listing, so (key, name) orders every item.
+  const direction = sortOrder === 'Descending' ? -1 : 1;
+  const compare = (ka: string | number, na: string, kb: string | number, nb: string): number => direction * (ka < kb ? -1 : ka > kb ? 1 : na < nb ? -1 : na > nb ? 1 : 0);
   items.sort((a, b) => {
-    const ka = key(a);
-    const kb = key(b);
-    return ka < kb ? -1 : ka > kb ? 1 : view(a).name < view(b).name ? -1 : 1;
+    const va = view(a);
+    const vb = view(b);
+    return compare(key(va), va.name, key(vb), vb.name);
   });
-  if ((input.SortOrder ?? 'Descending') === 'Descending') items.reverse();
-  let start = 0;
   if (input.NextToken !== undefined) {
-    const decoded = /^page:(\d+)$/.exec(Buffer.from(input.NextToken, 'base64url').toString('utf8'));
-    const n = decoded ? Number(decoded[1]) : NaN;
-    if (!Number.isInteger(n) || n < 0) throw new AwsServiceError('ValidationException', 'Invalid pagination token.', 400);
-    start = n;
+    const after = decodePosition(input.NextToken, operation, sortBy, sortOrder);
+    if (!after) {
+      throw new AwsServiceError('ValidationException', `Invalid pagination token: pass the NextToken of the previous ${operation} answer as it came, with the same SortBy and SortOrder, or no NextToken for the first page.`, 400);
+    }
+    const start = items.findIndex((item) => {
+      const v = view(item);
+      return compare(key(v), v.name, after.key, after.name) > 0;
+    });
+    items = start < 0 ? [] : items.slice(start);
   }
   const max = input.MaxResults ?? 10;
-  items = items.slice(start, start + max + 1);
-  if (items.length > max) return { items: items.slice(0, max), nextToken: Buffer.from(`page:${start + max}`).toString('base64url') };
-  return { items };
+  if (items.length <= max) return { items };
+  items = items.slice(0, max);
+  const last = view(items[max - 1]!);
+  return { items, nextToken: encodePosition({ operation, sortBy, sortOrder, key: key(last), name: last.name }) };
 }

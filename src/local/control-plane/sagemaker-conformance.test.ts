@@ -23,6 +23,7 @@ import {
   SageMakerClient,
   UpdateEndpointCommand,
   UpdateEndpointWeightsAndCapacitiesCommand,
+  paginateListModels,
   waitUntilEndpointInService,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
@@ -71,6 +72,33 @@ test('CreationTimeAfter is inclusive ("greater than or equal to"): a resource\'s
   const endpoints = await sm.send(new ListEndpointsCommand({ CreationTimeAfter: endpoint.CreationTime, NameContains: 'conf-listed' }));
   assert.deepEqual(endpoints.Endpoints?.map((e) => e.EndpointName), ['conf-listed']);
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-listed' }));
+});
+
+test('List* NextToken: each page goes on after the last item of the page before, so deleting what was listed while paging skips nothing; a token of another List* operation or sort is refused', async () => {
+  const names = Array.from({ length: 7 }, (_, i) => `conf-page-${i}`);
+  for (const ModelName of names) await sm.send(new CreateModelCommand({ ModelName, PrimaryContainer: { ModelDataUrl: dir } }));
+  // The clean-up loop scripts run: list a page, delete what it lists, ask for the next page.
+  const seen: string[] = [];
+  for await (const page of paginateListModels({ client: sm, pageSize: 3 }, { NameContains: 'conf-page-', SortBy: 'Name', SortOrder: 'Ascending' })) {
+    for (const { ModelName } of page.Models ?? []) {
+      seen.push(ModelName!);
+      await sm.send(new DeleteModelCommand({ ModelName }));
+    }
+  }
+  assert.deepEqual(seen, names);
+
+  for (const EndpointConfigName of ['conf-page-a', 'conf-page-b']) {
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  }
+  const { EndpointConfigs, NextToken } = await sm.send(new ListEndpointConfigsCommand({ NameContains: 'conf-page-', MaxResults: 1 }));
+  assert.deepEqual(EndpointConfigs?.map((c) => c.EndpointConfigName), ['conf-page-b']);
+  const refused = (operation: string) => (err: Error) =>
+    err.name === 'ValidationException' && err.message === `Invalid pagination token: pass the NextToken of the previous ${operation} answer as it came, with the same SortBy and SortOrder, or no NextToken for the first page.`;
+  await assert.rejects(sm.send(new ListModelsCommand({ NextToken })), refused('ListModels'));
+  await assert.rejects(sm.send(new ListEndpointConfigsCommand({ NameContains: 'conf-page-', NextToken, SortBy: 'Name' })), refused('ListEndpointConfigs'));
+  await assert.rejects(sm.send(new ListEndpointsCommand({ NextToken: 'not-a-token' })), refused('ListEndpoints'));
+  const next = await sm.send(new ListEndpointConfigsCommand({ NameContains: 'conf-page-', MaxResults: 1, NextToken }));
+  assert.deepEqual([next.EndpointConfigs?.map((c) => c.EndpointConfigName), next.NextToken], [['conf-page-a'], undefined]);
 });
 
 test('CreateEndpoint: names are case-insensitive ("Iris" exists, so "iris" is an already existing endpoint)', async () => {

@@ -217,7 +217,7 @@ export class SageMakerService implements AwsService {
   }
 
   private listModels(input: Input): Output {
-    const page = listPage([...this.store.models.values()], input as ListInput, (m) => ({ name: m.name, createdAt: m.createdAt }));
+    const page = listPage('ListModels', [...this.store.models.values()], input as ListInput, (m) => ({ name: m.name, createdAt: m.createdAt }));
     return { Models: page.items.map((m) => ({ ModelName: m.name, ModelArn: m.arn, CreationTime: epochSeconds(m.createdAt) })), ...(page.nextToken ? { NextToken: page.nextToken } : {}) };
   }
 
@@ -316,7 +316,7 @@ export class SageMakerService implements AwsService {
   }
 
   private listEndpointConfigs(input: Input): Output {
-    const page = listPage([...this.store.endpointConfigs.values()], input as ListInput, (c) => ({ name: c.name, createdAt: c.createdAt }));
+    const page = listPage('ListEndpointConfigs', [...this.store.endpointConfigs.values()], input as ListInput, (c) => ({ name: c.name, createdAt: c.createdAt }));
     return {
       EndpointConfigs: page.items.map((c) => ({ EndpointConfigName: c.name, EndpointConfigArn: c.arn, CreationTime: epochSeconds(c.createdAt) })),
       ...(page.nextToken ? { NextToken: page.nextToken } : {}),

@@ -271,7 +271,7 @@ export class TrainingJobs {
   /** `ListTrainingJobs`: no local job has a warm pool or a training plan, so those filters match none. */
   list(input: Input): Output {
     const all = input.WarmPoolStatusEquals !== undefined || input.TrainingPlanArnEquals !== undefined ? [] : [...this.ctx.store.trainingJobs.values()];
-    const page = listPage(all, input as ListInput, (j) => ({ name: j.name, createdAt: j.createdAt, lastModified: j.lastModified, status: j.status }));
+    const page = listPage('ListTrainingJobs', all, input as ListInput, (j) => ({ name: j.name, createdAt: j.createdAt, lastModified: j.lastModified, status: j.status }));
     return {
       TrainingJobSummaries: page.items.map((j) => ({
         TrainingJobName: j.name,

@@ -541,7 +541,7 @@ export class TransformJobs {
   }
 
   private list(input: Input): Output {
-    const page = listPage([...this.jobs.values()], input as ListInput, (j) => ({ name: j.name, createdAt: j.createdAt, lastModified: j.lastModified, status: j.status }));
+    const page = listPage('ListTransformJobs', [...this.jobs.values()], input as ListInput, (j) => ({ name: j.name, createdAt: j.createdAt, lastModified: j.lastModified, status: j.status }));
     return {
       TransformJobSummaries: page.items.map((j) => ({
         TransformJobName: j.name,
