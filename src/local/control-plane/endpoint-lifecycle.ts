@@ -356,7 +356,11 @@ export class EndpointLifecycle {
       await Promise.all([e.pending?.deployment?.stop(), e.serving?.stop(), scaling]);
       e.pending = undefined;
       e.serving = undefined;
-      if (this.store.endpoints.get(name) === e) this.store.endpoints.delete(name);
+      if (this.store.endpoints.get(name) === e) {
+        this.store.endpoints.delete(name);
+        // Its tags go with it, not at DeleteEndpoint: it keeps them while Deleting, and AddTags meanwhile must not reach an endpoint created later under the name.
+        this.store.tags.delete(e.arn);
+      }
       this.say(`endpoint ${name} deleted`);
     })();
     return {};

@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  AddTagsCommand,
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
   CreateInferenceComponentCommand,
@@ -35,11 +36,13 @@ let dir: string;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
+let backend: FakeBackend;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-ic-test-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
-  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 8 } });
+  backend = new FakeBackend();
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 8 } });
   sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
 });
@@ -161,6 +164,31 @@ test('an endpoint for inference components: invocations go to the named componen
   await until('ic-one deleted', async () => (await sm.send(new ListInferenceComponentsCommand({}))).InferenceComponents?.length === 0, POLL);
   await assert.rejects(sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-one' })), (err: Error) => err.name === 'ValidationException' && /^Could not find inference component/.test(err.message));
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-ep' }));
+});
+
+test('Tags of an inference component stay while it is Deleting and go once it is gone: one created again under its name has only its own Tags', async () => {
+  await hostEndpoint('ic-retag-ep');
+  // A held invocation keeps the component Deleting (its copy drains) until the test lets it answer.
+  await sm.send(new CreateModelCommand({ ModelName: 'ic-retag-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_HOLD: 'true' } } }));
+  const create = (Key: string) =>
+    sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-retag', EndpointName: 'ic-retag-ep', VariantName: 'AllTraffic', Specification: { ModelName: 'ic-retag-model', ComputeResourceRequirements: MEMORY }, RuntimeConfig: { CopyCount: 1 }, Tags: [{ Key, Value: 'v' }] }));
+  const { InferenceComponentArn } = await create('old');
+  await until('ic-retag InService', async () => (await componentStatus('ic-retag')) === 'InService', POLL);
+  const tagsOf = async () => (await sm.send(new ListTagsCommand({ ResourceArn: InferenceComponentArn }))).Tags;
+  const held = invoke('ic-retag-ep', 'ic-retag');
+  await until('the invocation is held', () => backend.invocations.some((i) => i.id.startsWith('ic-retag-ep/ic-retag/')), POLL);
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'ic-retag' }));
+  assert.equal(await componentStatus('ic-retag'), 'Deleting');
+  assert.deepEqual(await tagsOf(), [{ Key: 'old', Value: 'v' }]);
+  await sm.send(new AddTagsCommand({ ResourceArn: InferenceComponentArn, Tags: [{ Key: 'late', Value: 'v' }] }));
+  backend.release();
+  await held;
+  await until('ic-retag gone', () => componentStatus('ic-retag').then(() => false, () => true), POLL);
+  await create('new');
+  assert.deepEqual(await tagsOf(), [{ Key: 'new', Value: 'v' }]);
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'ic-retag' }));
+  await until('ic-retag deleted', () => componentStatus('ic-retag').then(() => false, () => true), POLL);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-retag-ep' }));
 });
 
 test('UpdateInferenceComponent starts the new specification\'s copies and swaps to them; a component whose copies fail to start is Failed with the reason', async () => {

@@ -450,7 +450,11 @@ export class InferenceComponents {
       await previous.catch(() => {});
       await Promise.all([r.serving?.stop(), scaling]);
       r.serving = undefined;
-      if (this.records.get(name) === r) this.records.delete(name);
+      if (this.records.get(name) === r) {
+        this.records.delete(name);
+        // Its tags go with it, not at DeleteInferenceComponent, as an endpoint's do.
+        this.store.tags.delete(r.arn);
+      }
       this.say(`inference component ${name} deleted`);
     })();
     return {};

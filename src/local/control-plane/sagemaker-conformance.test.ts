@@ -202,6 +202,33 @@ test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes
   await assert.rejects(sm.send(new ListTagsCommand({ ResourceArn: 'not-an-arn' })), (err: Error) => err.name === 'ValidationException' && /at 'resourceArn' failed to satisfy constraint/.test(err.message));
 });
 
+test('Tags of an endpoint stay while it is Deleting and go once it is gone: an endpoint created again under its name has only its own Tags', async () => {
+  // A held invocation keeps the endpoint Deleting (its instance drains) until the test lets it answer.
+  await sm.send(new CreateModelCommand({ ModelName: 'conf-retag', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_HOLD: 'true' } } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-retag', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-retag', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  const { EndpointArn } = await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-retag', EndpointConfigName: 'conf-retag', Tags: [{ Key: 'old', Value: '1' }] }));
+  await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-retag' });
+  const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+  const tagsOf = async () => (await sm.send(new ListTagsCommand({ ResourceArn: EndpointArn }))).Tags;
+  try {
+    const held = runtime.send(new InvokeEndpointCommand({ EndpointName: 'conf-retag', Body: Buffer.from('{}') }));
+    await until('the invocation is held', () => backend.invocations.some((i) => i.id.startsWith('conf-retag/')), { intervalMs: 10 });
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-retag' }));
+    assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-retag' }))).EndpointStatus, 'Deleting');
+    assert.deepEqual(await tagsOf(), [{ Key: 'old', Value: '1' }]);
+    await sm.send(new AddTagsCommand({ ResourceArn: EndpointArn, Tags: [{ Key: 'late', Value: '2' }] }));
+    backend.release();
+    await held;
+  } finally {
+    runtime.destroy();
+  }
+  await until('conf-retag gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-retag' })).then(() => false, () => true), { intervalMs: 10 });
+  await assert.rejects(tagsOf(), (err: Error) => err.name === 'ValidationException');
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-retag', EndpointConfigName: 'conf-retag', Tags: [{ Key: 'new', Value: '3' }] }));
+  assert.deepEqual(await tagsOf(), [{ Key: 'new', Value: '3' }]);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-retag' }));
+});
+
 test('UpdateEndpoint: a RollingUpdatePolicy MaximumBatchSize must be 5% to 50% of the new fleet (RollingUpdatePolicy reference); the endpoint stays InService on its config', async () => {
   const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' as const }];
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-config-two', ProductionVariants: variants }));

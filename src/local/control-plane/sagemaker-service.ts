@@ -64,9 +64,7 @@ export class SageMakerService implements AwsService {
       ListEndpoints: (i) => this.endpoints.list(i as ListInput),
       DeleteEndpoint: (i) => {
         this.components?.checkEndpointDelete(String(i.EndpointName));
-        const out = this.endpoints.delete(String(i.EndpointName));
-        this.store.tags.delete(this.store.arn('endpoint', String(i.EndpointName)));
-        return out;
+        return this.endpoints.delete(String(i.EndpointName));
       },
       AddTags: (i) => this.addTags(i),
       ListTags: (i) => this.listTags(i),
@@ -101,12 +99,11 @@ export class SageMakerService implements AwsService {
     };
   }
 
-  /** The inference-component operations, with their Tags kept for ListTags on the component's ARN. */
+  /** The inference-component operations, with CreateInferenceComponent's Tags kept for ListTags on the component's ARN. */
   private componentOperations(): Record<string, (input: Input) => Promise<Output> | Output> {
     const ops = this.components?.operations();
     if (!ops) return {};
     const create = ops.CreateInferenceComponent!;
-    const remove = ops.DeleteInferenceComponent!;
     return {
       ...ops,
       CreateInferenceComponent: async (i: Input) => {
@@ -117,11 +114,6 @@ export class SageMakerService implements AwsService {
         const tags = this.mergedTags(arn, i.Tags as Tag[] | undefined);
         const out = await create(i);
         this.storeTags(arn, tags);
-        return out;
-      },
-      DeleteInferenceComponent: async (i: Input) => {
-        const out = await remove(i);
-        this.store.tags.delete(this.components!.arnOf(String(i.InferenceComponentName)));
         return out;
       },
     };
