@@ -190,8 +190,13 @@ test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes
     sm.send(new AddTagsCommand({ ResourceArn: ModelArn, Tags: [{ Key: 'aws:cloudformation:stack-name', Value: 's' }] })),
     (err: Error) => err.name === 'ValidationException' && err.message === "System prefix 'aws:' reserved for AWS usage in tag key: aws:cloudformation:stack-name",
   );
+  // A key given twice in one request is refused (SageMaker's tags hold one value per key), changing nothing.
+  const duplicate = (err: Error) => err.name === 'ValidationException' && err.message === 'Duplicate tag key: stage is given more than once; give each key once.';
+  await assert.rejects(sm.send(new AddTagsCommand({ ResourceArn: ModelArn, Tags: [{ Key: 'stage', Value: 'a' }, { Key: 'x', Value: '' }, { Key: 'stage', Value: 'b' }] })), duplicate);
+  assert.deepEqual(await tagsOf(ModelArn!), [{ Key: 'stage', Value: 'prod' }, { Key: 'owner', Value: 'a@b' }]);
   // A Create* refused for its tags creates nothing.
   await assert.rejects(sm.send(new CreateModelCommand({ ModelName: 'conf-refused', PrimaryContainer: { ModelDataUrl: dir }, Tags: [{ Key: 'aws:x', Value: '' }] })), (err: Error) => err.name === 'ValidationException');
+  await assert.rejects(sm.send(new CreateModelCommand({ ModelName: 'conf-refused', PrimaryContainer: { ModelDataUrl: dir }, Tags: [{ Key: 'stage', Value: '1' }, { Key: 'stage', Value: '2' }] })), duplicate);
   await assert.rejects(sm.send(new DescribeModelCommand({ ModelName: 'conf-refused' })), (err: Error) => err.name === 'ValidationException');
 
   const { EndpointArn } = await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-tagged', EndpointConfigName: 'conf-config', Tags: [{ Key: 'app', Value: 'iris' }] }));

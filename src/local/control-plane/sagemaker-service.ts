@@ -11,6 +11,7 @@ import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './sto
 import type { TrainingJobs } from './training-jobs.js';
 import type { TransformJobs } from './transform-jobs.js';
 import { checkComponentHosting, type InferenceComponents } from './inference-components.js';
+import { checkRequestTags } from './tags.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -325,9 +326,8 @@ export class SageMakerService implements AwsService {
 
   /** The resource's tags with `tags` added or overwritten; throws, changing nothing, when they are not allowed. */
   private mergedTags(arn: string, tags: readonly Tag[] | undefined): Map<string, string> {
+    checkRequestTags(tags);
     const merged = new Map(this.store.tags.get(arn));
-    const reserved = tags?.find((t) => t.Key.toLowerCase().startsWith('aws:'));
-    if (reserved) throw validation(`System prefix 'aws:' reserved for AWS usage in tag key: ${reserved.Key}`);
     for (const t of tags ?? []) merged.set(t.Key, t.Value);
     if (merged.size > MAX_TAGS_PER_RESOURCE) throw validation(`A resource can have at most ${MAX_TAGS_PER_RESOURCE} tags; ${arn} would have ${merged.size}.`);
     return merged;

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { ContainerDefinition } from '../../aws/shapes/sagemaker.js';
+import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
 import { validateInput, type ShapeRule } from '../../aws/shapes/validate.js';
 import { AwsServiceError, validationException as validation } from '../../aws/service.js';
 import { s3FolderPrefix as folderPrefix, parseS3Location } from '../../aws/s3-location.js';
@@ -17,6 +17,7 @@ import { parseBatchStrategy, type ExecutionParameters } from '../transform/param
 import { runTransform, type TransformSummary } from '../transform/run.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
+import { checkRequestTags } from './tags.js';
 import type { LogStore } from './logs/log-store.js';
 import { transformJobInstanceLogs } from './logs/sagemaker-logs.js';
 
@@ -230,8 +231,7 @@ export class TransformJobs {
     if ([...this.jobs.keys()].some((k) => k.toLowerCase() === lower)) {
       throw new AwsServiceError('ResourceInUse', `Job name must be unique within an AWS account and region, and a job with this name already exists (${this.arn(name)})`, 400);
     }
-    const reserved = (input.Tags as { Key: string }[] | undefined)?.find((t) => t.Key.toLowerCase().startsWith('aws:'));
-    if (reserved) throw validation(`System prefix 'aws:' reserved for AWS usage in tag key: ${reserved.Key}`);
+    checkRequestTags(input.Tags as Tag[] | undefined);
     const modelName = String(input.ModelName);
     const model = this.ctx.store.models.get(modelName);
     if (!model) throw validation(`Could not find model "${this.ctx.store.arn('model', modelName)}".`);
