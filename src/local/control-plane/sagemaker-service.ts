@@ -347,7 +347,8 @@ export class SageMakerService implements AwsService {
       [...this.store.endpoints.values()].some((e) => (e as { arn?: string }).arn === arn) ||
       this.transformJobs?.has(arn) === true ||
       this.components?.has(arn) === true;
-    if (!exists) throw validation(`Could not find resource "${arn}": the local SageMaker tags models, endpoint configurations, endpoints, training jobs, transform jobs and inference components that exist.`);
+    // The service's words, to ListTags, AddTags and DeleteTags alike.
+    if (!exists) throw validation('Resource does not exist.');
   }
 
   private addTags(input: Input): Output {
