@@ -1,3 +1,4 @@
+import { partitionOf } from '../../aws/partition.js';
 import { INFERENCE_COMPONENT_INPUTS, type InferenceComponentSpecification, type InferenceComponentStatus } from '../../aws/shapes/inference-components.js';
 import type { ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import { validateInput } from '../../aws/shapes/validate.js';
@@ -137,9 +138,9 @@ export class InferenceComponents {
     return [...this.records.values()].some((r) => r.arn === arn);
   }
 
-  /** `arn:aws:sagemaker:<region>:<account>:inference-component/<name>`, lower-cased as the service does. */
+  /** `arn:<partition>:sagemaker:<region>:<account>:inference-component/<name>`, lower-cased as the service does. */
   arnOf(name: string): string {
-    return `arn:aws:sagemaker:${this.store.region}:${this.store.accountId}:inference-component/${name.toLowerCase()}`;
+    return `arn:${partitionOf(this.store.region)}:sagemaker:${this.store.region}:${this.store.accountId}:inference-component/${name.toLowerCase()}`;
   }
 
   private component(name: string): InferenceComponentRecord {

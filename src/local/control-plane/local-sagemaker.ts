@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Request, Response } from 'express';
 import type { AwsService } from '../../aws/service.js';
+import { partitionOf } from '../../aws/partition.js';
 import { loadLocalMetricsSettings, type LocalMetricsSettings } from '../../config/local-metrics.js';
 import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { loadTrainingSettings } from '../../config/training.js';
@@ -244,7 +245,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(queryHandler ? { queryHandler } : {}),
     logs,
     // An endpoint whose instances write to the local CloudWatch Logs: the service's LogStreamArn, its log group's ARN.
-    logGroupArn: (name) => (logs.groups.has(endpointLogGroup(name)) ? `arn:aws:logs:${store.region}:${store.accountId}:log-group:${endpointLogGroup(name)}` : undefined),
+    logGroupArn: (name) => (logs.groups.has(endpointLogGroup(name)) ? `arn:${partitionOf(store.region)}:logs:${store.region}:${store.accountId}:log-group:${endpointLogGroup(name)}` : undefined),
     ...(settings.bodyMemoryMb === undefined ? {} : { bodyMemoryBytes: Math.floor(settings.bodyMemoryMb * 1024 * 1024) }),
     workDir,
     s3,

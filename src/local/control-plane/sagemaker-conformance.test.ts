@@ -28,12 +28,14 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DescribeAlarmsCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient, DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { createModelArchive } from '../../archive/model-archive.js';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { until } from '../../../test/helpers/until.js';
-import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { localClientConfig, localSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 let dir: string;
@@ -99,6 +101,34 @@ test('List* NextToken: each page goes on after the last item of the page before,
   await assert.rejects(sm.send(new ListEndpointsCommand({ NextToken: 'not-a-token' })), refused('ListEndpoints'));
   const next = await sm.send(new ListEndpointConfigsCommand({ NameContains: 'conf-page-', MaxResults: 1, NextToken }));
   assert.deepEqual([next.EndpointConfigs?.map((c) => c.EndpointConfigName), next.NextToken], [['conf-page-a'], undefined]);
+});
+
+test('ARNs name the partition of the region, as the service writes them (arn:aws-cn:sagemaker:cn-northwest-1:...): SageMaker resources, alarms and log groups', async () => {
+  const china = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, settings: { region: 'cn-north-1', accountId: '123456789012' } });
+  const clients = localSdkClients(china.url, { region: 'cn-north-1', requestTimeoutMs: 30_000 });
+  const logs = new CloudWatchLogsClient(localClientConfig(china.url, { region: 'cn-north-1', requestTimeoutMs: 30_000 }));
+  try {
+    const { ModelArn } = await clients.sagemaker.send(new CreateModelCommand({ ModelName: 'Cn-Model', PrimaryContainer: { ModelDataUrl: dir }, Tags: [{ Key: 'k', Value: 'v' }] }));
+    assert.equal(ModelArn, 'arn:aws-cn:sagemaker:cn-north-1:123456789012:model/cn-model');
+    assert.deepEqual((await clients.sagemaker.send(new ListTagsCommand({ ResourceArn: ModelArn }))).Tags, [{ Key: 'k', Value: 'v' }]);
+    const { EndpointConfigArn } = await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'cn', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'Cn-Model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    assert.equal(EndpointConfigArn, 'arn:aws-cn:sagemaker:cn-north-1:123456789012:endpoint-config/cn');
+    await assert.rejects(clients.sagemaker.send(new DescribeModelCommand({ ModelName: 'nope' })), (err: Error) => err.message === 'Could not find model "arn:aws-cn:sagemaker:cn-north-1:123456789012:model/nope".');
+
+    const policy = 'arn:aws-cn:autoscaling:cn-north-1:123456789012:scalingPolicy:0123abcd-0000-0000-0000-000000000000:resource/sagemaker/endpoint/cn/variant/AllTraffic:policyName/p';
+    await clients.cloudwatch.send(new PutMetricAlarmCommand({ AlarmName: 'cn-alarm', Namespace: 'AWS/SageMaker', MetricName: 'Invocations', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold', AlarmActions: [policy] }));
+    const [alarm] = (await clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: ['cn-alarm'] }))).MetricAlarms ?? [];
+    assert.equal(alarm?.AlarmArn, 'arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:cn-alarm');
+    // The endpoint's instance writes to its log group.
+    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'cn', EndpointConfigName: 'cn' }));
+    await until('cn InService', async () => (await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'cn' }))).EndpointStatus === 'InService', { intervalMs: 20 });
+    const groups = (await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/aws/sagemaker/Endpoints/cn' }))).logGroups ?? [];
+    assert.deepEqual(groups.map((g) => g.logGroupArn), ['arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/sagemaker/Endpoints/cn']);
+  } finally {
+    clients.destroy();
+    logs.destroy();
+    await china.stop();
+  }
 });
 
 test('CreateEndpoint: names are case-insensitive ("Iris" exists, so "iris" is an already existing endpoint)', async () => {

@@ -1,3 +1,4 @@
+import { partitionOf } from '../../aws/partition.js';
 import type { AsyncInferenceConfig, ContainerDefinition, DataCaptureConfig, ProductionVariant, VpcConfig } from '../../aws/shapes/sagemaker.js';
 
 /** A `CreateModel` as stored: the request's members plus the service's ARN and time. */
@@ -93,8 +94,8 @@ export class ControlPlaneStore<EndpointRecord = unknown> {
     return false;
   }
 
-  /** `arn:aws:sagemaker:<region>:<account>:<kind>/<name>`: the service lower-cases names in ARNs. */
+  /** `arn:<partition>:sagemaker:<region>:<account>:<kind>/<name>`: the service lower-cases names in ARNs. */
   arn(kind: ResourceKind, name: string): string {
-    return `arn:aws:sagemaker:${this.region}:${this.accountId}:${kind}/${name.toLowerCase()}`;
+    return `arn:${partitionOf(this.region)}:sagemaker:${this.region}:${this.accountId}:${kind}/${name.toLowerCase()}`;
   }
 }

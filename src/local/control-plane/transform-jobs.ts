@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
 import { validateInput, type ShapeRule } from '../../aws/shapes/validate.js';
 import { AwsServiceError, validationException as validation } from '../../aws/service.js';
+import { partitionOf } from '../../aws/partition.js';
 import { s3FolderPrefix as folderPrefix, parseS3Location } from '../../aws/s3-location.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
@@ -215,7 +216,7 @@ export class TransformJobs {
   }
 
   private arn(name: string): string {
-    return `arn:aws:sagemaker:${this.ctx.store.region}:${this.ctx.store.accountId}:transform-job/${name.toLowerCase()}`;
+    return `arn:${partitionOf(this.ctx.store.region)}:sagemaker:${this.ctx.store.region}:${this.ctx.store.accountId}:transform-job/${name.toLowerCase()}`;
   }
 
   private job(name: string): TransformJob {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AwsServiceError, type AwsService } from '../../../aws/service.js';
+import { partitionOf } from '../../../aws/partition.js';
 import { SAGEMAKER_NAMESPACE as METRICS_NAMESPACE } from '../cloudwatch/metric-store.js';
 import type { Statistic } from '../cloudwatch/statistics.js';
 import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
@@ -292,13 +293,13 @@ export class ApplicationAutoScalingService implements AwsService {
       DynamicScalingOutSuspended: (suspended?.DynamicScalingOutSuspended as boolean | undefined) ?? existing?.suspended.DynamicScalingOutSuspended ?? false,
       ScheduledScalingSuspended: (suspended?.ScheduledScalingSuspended as boolean | undefined) ?? existing?.suspended.ScheduledScalingSuspended ?? false,
     };
-    const roleArn = (input.RoleARN as string | undefined) ?? existing?.roleArn ?? `arn:aws:iam::${this.accountId}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint`;
+    const roleArn = (input.RoleARN as string | undefined) ?? existing?.roleArn ?? `arn:${partitionOf(this.region)}:iam::${this.accountId}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint`;
     if (existing) {
       Object.assign(existing, { minCapacity: min, maxCapacity: max, roleArn, suspended: state });
       return { ScalableTargetARN: existing.arn };
     }
     if (this.targets.size >= MAX_TARGETS) throw limitExceeded(`The local Application Auto Scaling holds at most ${MAX_TARGETS} scalable targets.`);
-    const arn = `arn:aws:application-autoscaling:${this.region}:${this.accountId}:scalable-target/${randomUUID().replace(/-/g, '')}`;
+    const arn = `arn:${partitionOf(this.region)}:application-autoscaling:${this.region}:${this.accountId}:scalable-target/${randomUUID().replace(/-/g, '')}`;
     this.targets.set(resourceId!, { resourceId: resourceId!, variant, minCapacity: min, maxCapacity: max, roleArn, suspended: state, createdAt: this.now(), arn });
     return { ScalableTargetARN: arn };
   }
@@ -396,7 +397,7 @@ export class ApplicationAutoScalingService implements AwsService {
     }
     if (!existing && this.policies.size >= MAX_TARGETS * 2) throw limitExceeded('The local Application Auto Scaling holds at most 1000 scaling policies.');
     const uuid = randomUUID();
-    const arn = existing?.arn ?? `arn:aws:autoscaling:${this.region}:${this.accountId}:scalingPolicy:${uuid}:resource/${SAGEMAKER_NAMESPACE}/${resourceId}:policyName/${name as string}`;
+    const arn = existing?.arn ?? `arn:${partitionOf(this.region)}:autoscaling:${this.region}:${this.accountId}:scalingPolicy:${uuid}:resource/${SAGEMAKER_NAMESPACE}/${resourceId}:policyName/${name as string}`;
     if (stepConfig) {
       if (existing?.type === 'TargetTrackingScaling') await this.deleteAlarms(existing);
       // The alarms that name the policy keep running it; an update keeps its cooldown.
@@ -438,7 +439,7 @@ export class ApplicationAutoScalingService implements AwsService {
   /** A target-tracking policy's own two alarms; for a step policy, the alarms whose actions name it. */
   private alarmsOf(p: ScalingPolicyRecord): Array<{ AlarmName: string; AlarmARN: string }> {
     if (p.type === 'StepScaling') return this.opts.cloudwatch.alarmsWithAction(p.arn);
-    return [p.highAlarm, ...(p.lowAlarm ? [p.lowAlarm] : [])].map((n) => ({ AlarmName: n, AlarmARN: `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:${n}` }));
+    return [p.highAlarm, ...(p.lowAlarm ? [p.lowAlarm] : [])].map((n) => ({ AlarmName: n, AlarmARN: `arn:${partitionOf(this.region)}:cloudwatch:${this.region}:${this.accountId}:alarm:${n}` }));
   }
 
   /**
@@ -615,7 +616,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const record: ScheduledActionRecord = {
       name: name as string,
       resourceId: resourceId!,
-      arn: existing?.arn ?? `arn:aws:autoscaling:${this.region}:${this.accountId}:scheduledAction:${randomUUID()}:resource/${SAGEMAKER_NAMESPACE}/${resourceId}:scheduledActionName/${name as string}`,
+      arn: existing?.arn ?? `arn:${partitionOf(this.region)}:autoscaling:${this.region}:${this.accountId}:scheduledAction:${randomUUID()}:resource/${SAGEMAKER_NAMESPACE}/${resourceId}:scheduledActionName/${name as string}`,
       schedule,
       ...(timezone !== undefined ? { timezone } : {}),
       parsed,

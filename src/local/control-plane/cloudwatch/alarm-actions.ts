@@ -1,10 +1,11 @@
+import { partitionOf } from '../../../aws/partition.js';
 import type { AlarmDefinition, ComparisonOperator } from './alarm-definition.js';
 import type { AlarmState } from './alarm-evaluation.js';
 import { validationError } from './errors.js';
 
 /**
  * An Auto Scaling policy ARN as alarm actions name it:
- * `arn:aws:autoscaling:<region>:<account>:scalingPolicy:<id>:resource/<namespace>/<resource-id>:policyName/<name>`
+ * `arn:<partition>:autoscaling:<region>:<account>:scalingPolicy:<id>:resource/<namespace>/<resource-id>:policyName/<name>`
  * (Application Auto Scaling) or `…:autoScalingGroupName/<group>:policyName/<name>` (EC2 Auto Scaling).
  */
 const SCALING_POLICY_ARN = /^arn:aws[\w-]*:autoscaling:([a-z0-9-]+):(\d{12}):scalingPolicy:([0-9a-fA-F-]{36}):(resource\/.+|autoScalingGroupName\/.+):policyName\/(.+)$/;
@@ -36,8 +37,7 @@ export const isAutoScalingAction = (arn: string): boolean => /^arn:aws[\w-]*:aut
  * Whether the policy exists is not checked: CloudWatch does not validate that its actions exist.
  */
 export function checkAlarmActions(def: AlarmDefinition, region: string): void {
-  // The local services issue every ARN in the aws partition, whatever the region.
-  const partition = 'aws';
+  const partition = partitionOf(region);
   for (const [member, list] of [['OKActions', def.OKActions], ['AlarmActions', def.AlarmActions], ['InsufficientDataActions', def.InsufficientDataActions]] as const) {
     for (const arn of list) {
       const parts = /^arn:(aws[\w-]*):([\w-]+):([a-z0-9-]*):/.exec(arn);

@@ -1,3 +1,4 @@
+import { partitionOf } from '../../../aws/partition.js';
 import type { AwsService } from '../../../aws/service.js';
 import { readAlarmDefinition, readDimensions, STANDARD_UNITS, type AlarmDefinition } from './alarm-definition.js';
 import { evaluateAlarm, evaluationIntervalSeconds, evaluationRangeLength, selectEvaluatedPeriods, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
@@ -148,7 +149,7 @@ export class CloudWatchService implements AwsService {
   }
 
   private alarmArn(name: string): string {
-    return `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:${name}`;
+    return `arn:${partitionOf(this.region)}:cloudwatch:${this.region}:${this.accountId}:alarm:${name}`;
   }
 
   /** The current state of an alarm, or undefined when there is none of that name. */

@@ -1,3 +1,4 @@
+import { partitionOf } from '../../../aws/partition.js';
 import { AwsServiceError, type AwsService } from '../../../aws/service.js';
 import { validateInput, withoutNulls, type ShapeRule } from '../../../aws/shapes/validate.js';
 import { compileFilterPattern } from './filter-pattern.js';
@@ -189,7 +190,7 @@ export class CloudWatchLogsService implements AwsService {
   }
 
   private groupArn(name: string): string {
-    return `arn:aws:logs:${this.region}:${this.accountId}:log-group:${name}`;
+    return `arn:${partitionOf(this.region)}:logs:${this.region}:${this.accountId}:log-group:${name}`;
   }
 
   /** The group `logGroupName` or `logGroupIdentifier` (a name or an ARN) names: exactly one of them must be given. */
