@@ -246,7 +246,7 @@ test('Tags of an endpoint stay while it is Deleting and go once it is gone: an e
   await sm.send(new CreateModelCommand({ ModelName: 'conf-retag', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_HOLD: 'true' } } }));
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-retag', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-retag', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
   const { EndpointArn } = await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-retag', EndpointConfigName: 'conf-retag', Tags: [{ Key: 'old', Value: '1' }] }));
-  await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-retag' });
+  await until('conf-retag InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-retag' }))).EndpointStatus === 'InService', { intervalMs: 10 });
   const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
   const tagsOf = async () => (await sm.send(new ListTagsCommand({ ResourceArn: EndpointArn }))).Tags;
   try {
