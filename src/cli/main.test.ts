@@ -79,3 +79,10 @@ test('--help shows every default the same way, unquoted, as the descriptions wri
   const transform = program.commands.find((c) => c.name() === 'local')!.commands.find((c) => c.name() === 'transform')!.helpInformation().replace(/\s+/g, ' ');
   assert.match(transform, /\(choices: None, Line, default: None\)/);
 });
+
+test('smkit local start --help gives --startup-timeout its range and default and --engine its probe, as run.ts and docs/local-endpoints.md do', async () => {
+  const program = await createProgram(['node', 'smkit']);
+  const start = program.commands.find((c) => c.name() === 'local')!.commands.find((c) => c.name() === 'start')!.helpInformation().replace(/\s+/g, ' ');
+  assert.match(start, /--startup-timeout <seconds> seconds to wait for each container's \/ping, 1-3600 \(default: the file's "startupTimeoutSeconds", else 120\)/);
+  assert.match(start, /--engine <engine> docker \| podman, for the docker backend \(default: docker if its daemon answers, else podman\)/);
+});
