@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { prepareSessionsFolder } from './sessions-folder.js';
+
+test('the sessions folder is made with its missing parents, private to the server; an existing one is kept', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
+  try {
+    const root = path.join(tmp, 'a', 'b', 'sessions');
+    prepareSessionsFolder(root);
+    assert.ok(statSync(root).isDirectory());
+    assert.equal(statSync(root).mode & 0o777, 0o700 & ~process.umask());
+    prepareSessionsFolder(root);
+    assert.ok(existsSync(root));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('a sessions folder that cannot be made stops start-up naming SAGEMAKER_SESSIONS_PATH', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
+  try {
+    writeFileSync(path.join(tmp, 'file'), '');
+    assert.throws(() => prepareSessionsFolder(path.join(tmp, 'file', 'sessions')), {
+      code: 'ERR_CONFIG_INVALID',
+      message: /^SAGEMAKER_SESSIONS_PATH=.*file\/sessions: cannot use it for stateful sessions \(ENOTDIR.*point it at a writable folder$/,
+    });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+// Run in a child with a time limit: the failure this guards against is a call that never returns.
+test('a sessions folder under /proc stops start-up too, instead of spinning for ever', { skip: process.platform !== 'linux' && 'needs Linux /proc' }, () => {
+  const module = new URL('./sessions-folder.js', import.meta.url).href;
+  const child = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `import { prepareSessionsFolder } from ${JSON.stringify(module)}; try { prepareSessionsFolder('/proc/smkit-no-such-folder/sessions'); } catch (err) { console.log(err.code, err.message); }`],
+    { encoding: 'utf8', timeout: 20_000 },
+  );
+  assert.equal(child.signal, null, 'prepareSessionsFolder did not return within 20 s');
+  assert.match(child.stdout, /^ERR_CONFIG_INVALID SAGEMAKER_SESSIONS_PATH=\/proc\/smkit-no-such-folder\/sessions: cannot use it for stateful sessions \(ENOENT/);
+});
