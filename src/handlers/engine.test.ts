@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InferenceEngine } from './engine.js';
@@ -10,6 +10,7 @@ import { jsonCodec } from '../codecs/json.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { StepRegistry } from '../pipeline/registry.js';
+import { RuntimeRegistry } from '../runtimes/registry.js';
 import { createLogger } from '../logging/logger.js';
 import type { ToolkitError } from '../errors/catalogue.js';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
@@ -75,6 +76,27 @@ test('a pipeline file loads its step kinds on demand, and an engine given step k
   }
   const withoutSteps = { codecs: createDefaultCodecs(), runtimes: createDefaultRuntimes(), steps: new StepRegistry() };
   await assert.rejects(InferenceEngine.load(engineOptions(IRIS_PIPELINE, { registries: withoutSteps })), { code: 'ERR_PIPELINE_INVALID', message: /^preprocess\[0\]:cast: unknown step "cast"; known steps: $/ });
+});
+
+test("a predict step's key its runtime does not take (a misspelt batching) fails the load naming it; a runtime that lists no step options gets any key", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-predict-options-'));
+  try {
+    writeFileSync(path.join(dir, 'model.onnx'), readFileSync(path.join(IRIS, 'model.onnx')));
+    writeFileSync(path.join(dir, 'pipeline.yaml'), 'predict:\n  - model: model.onnx\n    batchng: { maxSize: 8 }\n');
+    await assert.rejects(InferenceEngine.load(engineOptions(dir)), {
+      code: 'ERR_PIPELINE_INVALID',
+      message: 'predict[0]:model.onnx: batchng is not a predict step option for runtime onnx; use model, runtime, batching',
+    });
+    // A runtime registered without stepOptions (one written before they existed) still receives its keys.
+    const onnx = createDefaultRuntimes().get('onnx');
+    const seen: Record<string, unknown>[] = [];
+    const runtimes = new RuntimeRegistry().register({ name: 'onnx', detect: onnx.detect, load: (file, options) => (seen.push({ ...options.extra }), onnx.load(file, options)) });
+    const engine = await InferenceEngine.load(engineOptions(dir, { registries: { codecs: createDefaultCodecs(), runtimes, steps: createDefaultSteps() } }));
+    await engine.dispose();
+    assert.equal(seen[0]?.['batchng'] !== undefined, true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('describe() reports the largest batch a run takes: the batching maxSize for a model that batches, 1 without batching', async () => {

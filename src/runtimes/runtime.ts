@@ -64,6 +64,12 @@ export interface RuntimeFactory {
    */
   readonly inlineSafe?: boolean;
   /**
+   * The options a pipeline file's predict step may give this runtime besides `model`, `runtime` and
+   * `batching` (they reach {@link RuntimeOptions.extra}); a step with any other key is refused, so
+   * a misspelt key is not ignored. Absent means any key is passed on unchecked.
+   */
+  readonly stepOptions?: readonly string[];
+  /**
    * Finds this runtime's model in a directory (or accepts a file path). Returns the path to load,
    * or undefined when the directory holds no model of this kind. Throws `ERR_MODEL_DIR` when the
    * choice is ambiguous.

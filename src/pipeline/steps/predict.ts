@@ -94,6 +94,12 @@ export const predictStep: StepBuilder = async (options, env) => {
   }
   const { model: _m, runtime: _r, batching, ...extra } = options;
   // Checked before the (slow) load so a typo fails at once.
+  const allowed = factory.stepOptions;
+  const unknown = allowed === undefined ? [] : Object.keys(extra).filter((k) => !allowed.includes(k));
+  if (unknown.length) {
+    const keys = ['model', 'runtime', 'batching', ...(allowed ?? [])].join(', ');
+    throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a predict step option' : 'are not predict step options'} for runtime ${factory.name}; use ${keys}`);
+  }
   stepBatching(batching, env.batching ?? NO_BATCHING, env.name);
   const runtime = await factory.load(found, { ...env.runtimeOptions, extra: { ...env.runtimeOptions.extra, ...extra } });
   return runtimeStep(env.name, await batchedRuntime(runtime, env, env.name, batching));

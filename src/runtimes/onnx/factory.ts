@@ -38,6 +38,7 @@ export async function detectOnnxModel(target: string): Promise<string | undefine
 export const onnxRuntimeFactory: RuntimeFactory = {
   name: 'onnx',
   inlineSafe: true,
+  stepOptions: [],
   detect: detectOnnxModel,
   async load(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime> {
     const { loadOnnxModel } = await import('./session.js');

@@ -21,6 +21,7 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
 export const tfjsRuntimeFactory: RuntimeFactory = {
   name: 'tfjs',
   inlineSafe: false,
+  stepOptions: ['backend', 'signature'],
   async detect(path: string) {
     return (await findTfModel(path))?.path;
   },
