@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { ToolkitError } from '../errors/catalogue.js';
 import { createLogger } from '../logging/logger.js';
 import type { InvocationContext } from '../core/context.js';
-import { Pipeline } from './pipeline.js';
+import { buildPipeline, Pipeline } from './pipeline.js';
+import { parsePipelineSpec } from './pipeline-file.js';
+import { createDefaultSteps } from './default-steps.js';
 import { stepFailure, type Step } from './step.js';
 import { customStep } from './steps/custom.js';
 import type { StepBuildEnv } from './step.js';
@@ -100,4 +102,19 @@ test('a model step after a step that returned a value instead of tensors (a cust
   // After the model, a value is the answer.
   const last = await customStep({ module: 'steps.mjs', export: 'text' }, { ...env, stage: 'postprocess', name: 'postprocess[0]:custom' });
   assert.equal((await new Pipeline([model, last]).run(input, ctx)).value, 'hello');
+});
+
+test("a step option its kind does not take fails the build naming it and the options the kind has; every built-in kind lists them", async () => {
+  const env = {} as Omit<StepBuildEnv, 'stage' | 'name'>;
+  const build = (preprocess: unknown[]) => buildPipeline(parsePipelineSpec({ preprocess, predict: [{ model: 'model.onnx' }] }), env);
+  await assert.rejects(build([{ softmax: { axs: 0 } }]), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: 'preprocess[0]:softmax: "axs" is not an option of softmax; it takes axis, tensor, tensors',
+  });
+  await assert.rejects(build([{ scale: { factor: 2 } }, { resize: { hight: 8, widht: 8 } }]), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: 'preprocess[1]:resize: "hight", "widht" are not options of resize; it takes height, width, size, method, interpolation, layout, tensor, tensors',
+  });
+  const registry = createDefaultSteps();
+  assert.deepEqual(registry.kinds().filter((k) => k !== 'predict' && registry.traits(k).options === undefined), []);
 });

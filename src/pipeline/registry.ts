@@ -8,6 +8,12 @@ export interface StepTraits {
    * thread for any time: such pipelines always run in an inference thread.
    */
   readonly runsUserCode?: boolean;
+  /**
+   * The option keys the kind takes: a step that gives another is refused when the pipeline is
+   * built (`ERR_PIPELINE_INVALID` naming it), so a misspelt option is not silently left at its
+   * default. Absent: the options are not checked.
+   */
+  readonly options?: readonly string[];
 }
 
 /** Step builders by kind (`softmax`, `resize`, `predict`, ...). Duplicate kinds are refused. */
@@ -30,9 +36,9 @@ export class StepRegistry {
     return this.#traits.get(kind) ?? {};
   }
 
-  /** Adds every builder of a table (`{ kind: builder }`). */
-  registerAll(table: Readonly<Record<string, StepBuilder>>): this {
-    for (const [kind, builder] of Object.entries(table)) this.register(kind, builder);
+  /** Adds every builder of a table (`{ kind: builder }`), each with its traits from `traits`, if any. */
+  registerAll(table: Readonly<Record<string, StepBuilder>>, traits: Readonly<Record<string, StepTraits>> = {}): this {
+    for (const [kind, builder] of Object.entries(table)) this.register(kind, builder, traits[kind]);
     return this;
   }
 

@@ -2,6 +2,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { allocate, castTensor, sizeOf, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
 import { stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
 import { loadLabels } from './labels.js';
+import type { StepTraits } from '../registry.js';
 
 const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'];
 
@@ -226,3 +227,17 @@ const select: StepBuilder = (options, env) => {
 
 /** The built-in tensor steps usable in any stage of a pipeline file. */
 export const tensorSteps: Readonly<Record<string, StepBuilder>> = { cast, reshape, scale, normalize, softmax, argmax, topk, select };
+
+const TARGETS = ['tensor', 'tensors'];
+
+/** The options each of {@link tensorSteps} takes (`tensor`/`tensors` where it picks its tensors). */
+export const tensorStepTraits: Readonly<Record<string, StepTraits>> = {
+  cast: { options: ['dtype', ...TARGETS] },
+  reshape: { options: ['shape', ...TARGETS] },
+  scale: { options: ['factor', 'offset', ...TARGETS] },
+  normalize: { options: ['mean', 'std', 'axis', ...TARGETS] },
+  softmax: { options: ['axis', ...TARGETS] },
+  argmax: { options: ['axis', 'labels', ...TARGETS] },
+  topk: { options: ['k', 'labels', ...TARGETS] },
+  select: { options: ['output', 'outputs', 'as'] },
+};

@@ -4,6 +4,7 @@ import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepBuilder
 import { centerCrop, NORMALIZE_PRESETS, normalizeImage, resizeImage, swapRedBlue, transposeLayout } from './image-ops.js';
 import { type ImageLayout, imageGeometry, numericData } from './image-tensor.js';
 import { loadLabels } from './labels.js';
+import type { StepTraits } from '../registry.js';
 
 type Options = Readonly<Record<string, unknown>>;
 
@@ -239,4 +240,16 @@ export const visionSteps: Readonly<Record<string, StepBuilder>> = {
   'channel-order': channelOrder,
   'add-batch-dim': addBatchDim,
   threshold,
+};
+
+const TARGETS = ['tensor', 'tensors'];
+
+/** The options each of {@link visionSteps} takes. */
+export const visionStepTraits: Readonly<Record<string, StepTraits>> = {
+  resize: { options: ['height', 'width', 'size', 'method', 'interpolation', 'layout', ...TARGETS] },
+  'center-crop': { options: ['height', 'width', 'size', 'layout', ...TARGETS] },
+  'image-normalize': { options: ['preset', 'scale', 'mean', 'std', 'layout', ...TARGETS] },
+  'channel-order': { options: ['layout', 'colors', 'from', ...TARGETS] },
+  'add-batch-dim': { options: ['rank', 'tensor'] },
+  threshold: { options: ['value', 'threshold', 'labels', 'tensor'] },
 };
