@@ -45,6 +45,15 @@ test('no model and no pipeline is an error naming what to add', async () => {
   assert.match(r.errors.join('\n'), /no model found.*model\.onnx.*pipeline/);
 });
 
+test("a pipeline step of an unknown kind, or with an option its kind does not take, is an error naming it, as smkit serve's load would be", async () => {
+  const r = await check({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\npostprocess:\n  - softmax: { axs: 0 }\n  - sofmax: {}\n  - topk: { k: 2 }\n' });
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.errors, [
+    'pipeline.yaml: postprocess[0]:softmax: "axs" is not an option of softmax; it takes axis, tensor, tensors',
+    `pipeline.yaml: postprocess[1]:sofmax: unknown step "sofmax"; known steps: ${['add-batch-dim', 'argmax', 'cast', 'center-crop', 'channel-order', 'custom', 'image-normalize', 'normalize', 'predict', 'reshape', 'resize', 'scale', 'select', 'softmax', 'threshold', 'topk'].join(', ')}`,
+  ]);
+});
+
 test('several .onnx files need a pipeline file', async () => {
   assert.match((await check({ 'a.onnx': 'x', 'b.onnx': 'y' })).errors.join(), /several \.onnx/);
   const ok = await check({ 'a.onnx': 'x', 'b.onnx': 'y', 'pipeline.yaml': 'predict:\n  - model: a.onnx\n  - model: b.onnx\n' });

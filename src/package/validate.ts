@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
 import { findHandlerModule, pickHooks } from '../handlers/user-module.js';
 import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
+import { createDefaultSteps } from '../pipeline/default-steps.js';
 
 /** Options for {@link validateModelDir}. */
 export interface ValidateOptions {
@@ -68,7 +69,16 @@ function checkPipeline(dir: string, report: ModelDirReport): Promise<void> {
       const spec = readPipelineFile(dir);
       if (!spec) return;
       report.pipelineFile = path.basename(spec.file);
+      const kinds = createDefaultSteps();
       for (const step of spec.steps) {
+        if (step.kind !== 'predict') {
+          try {
+            kinds.checkOptions(step.kind, step.options, step.name);
+          } catch (err) {
+            const message = (err as Error).message;
+            report.errors.push(`${report.pipelineFile}: ${message.startsWith(step.name) ? message : `${step.name}: ${message}`}`);
+          }
+        }
         const model = step.kind === 'predict' ? step.options['model'] : undefined;
         if (typeof model !== 'string') continue;
         const target = path.resolve(dir, model);

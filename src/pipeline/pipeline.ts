@@ -106,14 +106,8 @@ export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 
  */
 async function buildStep(registry: StepRegistry, s: PipelineSpec['steps'][number], env: Omit<StepBuildEnv, 'stage' | 'name'>): Promise<Step> {
   try {
-    const builder = registry.get(s.kind);
-    const allowed = registry.traits(s.kind).options;
-    const unknown = Object.keys(s.options).filter((k) => allowed !== undefined && !allowed.includes(k));
-    if (allowed !== undefined && unknown.length) {
-      const what = unknown.map((k) => `"${k}"`).join(', ');
-      throw new ToolkitError('ERR_PIPELINE_INVALID', `${s.name}: ${what} ${unknown.length === 1 ? 'is not an option' : 'are not options'} of ${s.kind}; it takes ${allowed.join(', ')}`);
-    }
-    return await builder(s.options, { ...env, stage: s.stage, name: s.name });
+    registry.checkOptions(s.kind, s.options, s.name);
+    return await registry.get(s.kind)(s.options, { ...env, stage: s.stage, name: s.name });
   } catch (err) {
     if (!(err instanceof ToolkitError) || failedStep(err) !== undefined || err.message.startsWith(s.name)) throw err;
     throw stepFailure(s.name, err.code, err.message, { status: err.status, cause: err, details: err.details });

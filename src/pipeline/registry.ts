@@ -49,6 +49,20 @@ export class StepRegistry {
     return b;
   }
 
+  /**
+   * Throws `ERR_PIPELINE_INVALID` when `kind` is unknown, or when `options` holds a key outside the
+   * kind's {@link StepTraits.options}; `where` names the step (`preprocess[0]:softmax`).
+   */
+  checkOptions(kind: string, options: Readonly<Record<string, unknown>>, where: string): void {
+    this.get(kind);
+    const allowed = this.traits(kind).options;
+    if (allowed === undefined) return;
+    const unknown = Object.keys(options).filter((k) => !allowed.includes(k));
+    if (unknown.length === 0) return;
+    const what = unknown.map((k) => `"${k}"`).join(', ');
+    throw new ToolkitError('ERR_PIPELINE_INVALID', `${where}: ${what} ${unknown.length === 1 ? 'is not an option' : 'are not options'} of ${kind}; it takes ${allowed.join(', ')}`);
+  }
+
   /** Registered kinds, sorted. */
   kinds(): string[] {
     return [...this.#builders.keys()].sort();
