@@ -1,6 +1,6 @@
 import type { TensorMap } from '../core/tensor.js';
 import type { DecodeLimits, DecodedRequest } from './codec.js';
-import { checkDecodedSize } from './decode-limits.js';
+import { chargedElements, checkDecodedSize } from './decode-limits.js';
 
 /**
  * What each tensor costs beyond its values: the tensor and shape objects, the typed array and the
@@ -11,13 +11,15 @@ const TENSOR_OVERHEAD_BYTES = 256;
 
 /**
  * Memory the tensors take: typed-array bytes, or for strings a reference plus two bytes a
- * character, plus a fixed overhead per tensor.
+ * character, plus a fixed overhead per tensor. An empty tensor is charged for its shape as
+ * {@link chargedElements} counts it.
  */
 export function decodedBytes(tensors: TensorMap): number {
   let bytes = 0;
   for (const t of Object.values(tensors)) {
     bytes += TENSOR_OVERHEAD_BYTES;
-    if (Array.isArray(t.data)) for (const s of t.data) bytes += 8 + 2 * s.length;
+    if (t.data.length === 0) bytes += chargedElements(t.shape) * (Array.isArray(t.data) ? 8 : (t.data as Uint8Array).BYTES_PER_ELEMENT);
+    else if (Array.isArray(t.data)) for (const s of t.data) bytes += 8 + 2 * s.length;
     else bytes += (t.data as Uint8Array).byteLength;
   }
   return bytes;

@@ -1,7 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { MAX_RANK, UNNAMED, sizeOf, type DType, type Tensor } from '../core/tensor.js';
 import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
-import { checkDecodedSize } from './decode-limits.js';
+import { chargedElements, checkDecodedSize } from './decode-limits.js';
 import { toSingleTensor } from './single-output.js';
 
 /** `application/x-npy` media type. */
@@ -108,14 +108,14 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits)
     if (itemSize === 0 && size > 0) fail(`${what} has dtype '${descr}': strings of width 0 hold nothing`);
     checkLength(buf, dataStart, size * itemSize * charBytes, what);
     // A JS string array costs a reference per element plus two bytes a character at most.
-    checkDecodedSize(size * (8 + 2 * itemSize), limits, what);
+    checkDecodedSize(chargedElements(shape) * (8 + 2 * itemSize), limits, what);
     t = { dtype: 'string', shape, data: readStrings(buf, dataStart, size, itemSize, kind === 'U', bigEndian, what) };
   } else {
     const spec = NUMERIC[`${kind.toLowerCase()}${width}`];
     if (spec === undefined) return fail(`${what} has dtype '${shortText(descr!)}', which smkit does not read; send float16/32/64, int8-64, uint8-64 or bool`);
     const byteLength = size * itemSize;
     checkLength(buf, dataStart, byteLength, what);
-    checkDecodedSize(byteLength, limits, what);
+    checkDecodedSize(chargedElements(shape) * itemSize, limits, what);
     let data: Exclude<Tensor['data'], string[]>;
     const offset = buf.byteOffset + dataStart;
     if (!bigEndian && offset % itemSize === 0) {

@@ -2,7 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, allocate, isBigIntDType, type Tensor, type TensorMap } from '../core/tensor.js';
 import { fromFloat16Bits, toFloat16Bits } from '../core/float16.js';
 import type { Codec, DecodeLimits, DecodedRequest } from './codec.js';
-import { checkDecodedSize } from './decode-limits.js';
+import { chargedElements, checkDecodedSize } from './decode-limits.js';
 import { decodeNpy } from './npy.js';
 import { listZipMembers, readZipMember } from './zip-read.js';
 import { decodedBytes } from './decoded-size.js';
@@ -61,7 +61,7 @@ function sparseToDense(t: TensorMap, limits: DecodeLimits): Tensor {
   const values = t['data']!;
   if (values.dtype === 'string') fail('sparse matrix data must be numeric');
   const itemBytes = (values.data as Exclude<Tensor['data'], string[]>).BYTES_PER_ELEMENT;
-  checkDecodedSize(rows * cols * itemBytes, limits, `the dense ${rows}×${cols} matrix of this sparse NPZ`);
+  checkDecodedSize(chargedElements([rows, cols]) * itemBytes, limits, `the dense ${rows}×${cols} matrix of this sparse NPZ`);
   const data = values.data as unknown as ArrayLike<number | bigint>;
   const nnz = data.length;
   const index = (name: string): number[] => {

@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -12,6 +13,7 @@ import { ERROR_CATALOGUE } from '../../src/errors/catalogue.js';
 import { encodeNpy } from '../../src/codecs/npy.js';
 import { tensor } from '../../src/core/tensor.js';
 import { IN_PROCESS_SETTINGS, serveIdentityModel } from '../helpers/in-process-app.js';
+import { identityModelDir } from '../helpers/identity-model.js';
 import { mutatedBodies } from '../helpers/hostile-bodies.js';
 
 /**
@@ -224,5 +226,50 @@ test('a JSON lines body of 300 000 short records is answered well within a 30 s 
     assert.deepEqual(JSON.parse(lines.at(-1)!), [Math.fround(1e-5), 2500, 3, 4]);
   } finally {
     await close();
+  }
+});
+
+test('empty tensors with huge declared dimensions (NPY, NPZ, v2 JSON, Triton binary) are a 413 before the model, whose answer would write a row per entry; small ones still pass', async () => {
+  const modelDir = identityModelDir([{ name: 'x', dtype: 'float32', rank: 2 }]);
+  const budgeted = new InProcessBackend(
+    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log, maxDecodedBytes: 4 * 1024 * 1024 },
+    log,
+  );
+  try {
+    await budgeted.loaded;
+    const server = createApp({ settings: IN_PROCESS_SETTINGS, backend: budgeted, log });
+    const post = (type: string, body: string | Buffer) => request(server).post('/invocations').timeout(20_000).set('Content-Type', type).serialize((b: unknown) => b as string).send(body);
+    const npyEmpty = (shape: string) => {
+      const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }\n`;
+      const h = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+      h.writeUInt16LE(dict.length, 8);
+      return Buffer.concat([h, Buffer.from(dict, 'latin1')]);
+    };
+    const v2 = (shape: number[]) => JSON.stringify({ inputs: [{ name: 'x', shape, datatype: 'FP32', data: [] }] });
+    const binaryHead = JSON.stringify({ inputs: [{ name: 'x', shape: [1e15, 0], datatype: 'FP32', parameters: { binary_data_size: 0 } }] });
+    const cases: [string, string | Buffer][] = [
+      // ONNX Runtime refuses a dimension past 2^32 - 1 (a 500 before) ...
+      ['application/x-npy', npyEmpty('(1000000000000000, 0)')],
+      ['application/x-npy', npyEmpty('(0, 1000000000000000)')],
+      ['application/x-npz', Buffer.from(zipSync({ 'x.npy': new Uint8Array(npyEmpty('(1000000000000000, 0)')) }))],
+      ['application/json', v2([1e15, 0])],
+      [`application/vnd.sagemaker-triton.binary+json;json-header-size=${binaryHead.length}`, binaryHead],
+      // ... and below it the answer of 10^7 empty rows was 30 MB of [[],[],...] from a 90-byte body.
+      ['application/x-npy', npyEmpty('(10000000, 0)')],
+    ];
+    for (const [type, body] of cases) {
+      const res = await post(type, body);
+      assert.equal(res.status, 413, `${type} ${String(body).slice(0, 120)}: ${res.status} ${res.text.slice(0, 200)}`);
+      assert.equal(res.body.code, 'ERR_DECODED_TOO_LARGE');
+    }
+    const small = await post('application/x-npy', npyEmpty('(3, 0)'));
+    assert.equal(small.status, 200, small.text.slice(0, 200));
+    assert.deepEqual(small.body, [[], [], []]);
+    const v2Small = await post('application/json', v2([2, 0]));
+    assert.equal(v2Small.status, 200, v2Small.text.slice(0, 200));
+    assert.deepEqual(v2Small.body.outputs[0].shape, [2, 0]);
+  } finally {
+    await budgeted.close();
+    rmSync(modelDir, { recursive: true, force: true });
   }
 });
