@@ -128,6 +128,9 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits)
       else if (bigEndian && itemSize === 8) copy.swap64();
       data = new spec.ctor(copy.buffer, copy.byteOffset, size);
     }
+    // numpy's bool is any non-zero byte; smkit's (and ONNX Runtime's) is 0 or 1: Not of a 2 is 3, true.
+    // The body is left as sent (data capture records it), so a copy takes the 0s and 1s.
+    if (spec.dtype === 'bool' && (data as Uint8Array).some((b) => b > 1)) data = Uint8Array.from(data as Uint8Array, (b) => (b === 0 ? 0 : 1));
     t = { dtype: spec.dtype, shape, data } as Tensor;
   }
   return fortran && shape.length > 1 ? fortranToC(t) : t;

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
+import { zipSync } from 'fflate';
+import onnxProto from 'onnx-proto';
 import { decodeNpy, encodeNpy } from '../../src/codecs/npy.js';
 import { tensor, type DType } from '../../src/core/tensor.js';
 import { identityModelDir, type IdentityInput } from '../helpers/identity-model.js';
@@ -264,3 +266,35 @@ test(`float16 tensors user code builds from values (${'Float16Array' in globalTh
   }
 });
 
+
+test('NPY and NPZ bool arrays: any non-zero byte is true (numpy\'s bool) and reaches the model as 1, so Not gives false for it', async () => {
+  const { onnx } = onnxProto;
+  const info = (name: string) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: 9, shape: onnx.TensorShapeProto.create({ dim: [onnx.TensorShapeProto.Dimension.create({ dimParam: 'n' })] }) }) }),
+    });
+  const notModel = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 16 })],
+    graph: onnx.GraphProto.create({ name: 'not', node: [onnx.NodeProto.create({ opType: 'Not', input: ['b'], output: ['not_b'] })], input: [info('b')], output: [info('not_b')] }),
+  });
+  const modelDir = identityModelDir([]);
+  writeFileSync(path.join(modelDir, 'model.onnx'), onnx.ModelProto.encode(notModel).finish());
+  const served = await serveModelInProcess(modelDir);
+  try {
+    // As np.save writes np.frombuffer(bytes([0, 1, 2, 255]), dtype=bool): numpy reads [False, True, True, True].
+    const npy = encodeNpy(tensor('bool', [4], Uint8Array.of(0, 1, 2, 255)));
+    const npz = Buffer.from(zipSync({ 'b.npy': new Uint8Array(npy) }));
+    for (const [type, body] of [['application/x-npy', npy], ['application/x-npz', npz]] as const) {
+      const res = await request(served.app).post('/invocations').set('Content-Type', type).serialize((b: unknown) => b as string).send(body);
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body, [true, false, false, false], type);
+      const asNpy = await request(served.app).post('/invocations').set('Content-Type', type).set('Accept', 'application/x-npy').serialize((b: unknown) => b as string).buffer(true).parse(asBytes).send(body);
+      assert.deepEqual(Array.from(decodeNpy(asNpy.body as Buffer).data as Uint8Array), [1, 0, 0, 0], type);
+    }
+  } finally {
+    await served.close();
+    rmSync(modelDir, { recursive: true, force: true });
+  }
+});
