@@ -78,7 +78,10 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits)
     if (/['"]descr['"]\s*:\s*\[/.test(header)) fail(`${what} holds a structured (record) array; send plain arrays`);
     fail(`${what} has no readable 'descr' in its header`);
   }
-  const fortran = /['"]fortran_order['"]\s*:\s*True/.test(header);
+  const orderText = /['"]fortran_order['"]\s*:\s*([^,}\s]*)/.exec(header)?.[1];
+  // numpy writes the Python literals and refuses anything else; a `true` or `1` read as C order would transpose silently.
+  if (orderText !== undefined && orderText !== 'True' && orderText !== 'False') fail(`${what} has 'fortran_order': ${shortText(orderText)}; it must be True or False`);
+  const fortran = orderText === 'True';
   const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (shapeText === undefined) fail(`${what} has no readable 'shape' in its header`);
   const shape = shapeText!

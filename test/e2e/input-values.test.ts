@@ -298,3 +298,26 @@ test('NPY and NPZ bool arrays: any non-zero byte is true (numpy\'s bool) and rea
     rmSync(modelDir, { recursive: true, force: true });
   }
 });
+
+test("NPY 'fortran_order' must be True or False (as numpy requires): another value is a 400, not read as C order", async () => {
+  const served = await serve([{ name: 'x', dtype: 'float32', rank: 2 }]);
+  try {
+    const npy = (order: string) => {
+      const dict = `{'descr': '<f4', 'fortran_order': ${order}, 'shape': (2, 3), }`.padEnd(117, ' ') + '\n';
+      const head = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+      head.writeUInt16LE(dict.length, 8);
+      return Buffer.concat([head, Buffer.from(dict, 'latin1'), Buffer.from(Float32Array.of(1, 2, 3, 4, 5, 6).buffer)]);
+    };
+    const post = (body: Buffer) => request(served.app).post('/invocations').set('Content-Type', 'application/x-npy').serialize((b: unknown) => b as string).send(body);
+    assert.deepEqual((await post(npy('True')).expect(200)).body, [[1, 3, 5], [2, 4, 6]]);
+    assert.deepEqual((await post(npy('False')).expect(200)).body, [[1, 2, 3], [4, 5, 6]]);
+    for (const order of ['true', '1', "'True'"]) {
+      const res = await post(npy(order));
+      assert.equal(res.status, 400, `${order}: ${res.text}`);
+      assert.equal(res.body.code, 'ERR_NPY_PARSE');
+      assert.match(res.body.message, /'fortran_order': .*must be True or False/);
+    }
+  } finally {
+    await served.close();
+  }
+});
