@@ -1,0 +1,154 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import request from 'supertest';
+import { serveIdentityModel, type InProcessApp } from '../helpers/in-process-app.js';
+
+/**
+ * The request and response examples of the specifications smkit speaks, sent over HTTP to identity
+ * ONNX models (each output `<name>_out` is its input), with the exact answers:
+ * - Open Inference Protocol / KServe v2 REST (kserve/open-inference-protocol, inference_rest.md):
+ *   the inference request example and its nested "data" form;
+ * - Triton's binary tensor data extension (docs/protocol/extension_binary_data.md), in the
+ *   Content-Type Triton takes it as on SageMaker;
+ * - TensorFlow Serving's REST API (tensorflow_serving/g3doc/api_rest.md): the row and columnar
+ *   formats, {"b64"} values, the JSON conformance NaN/Infinity example, half_plus_three's call.
+ */
+
+/** A supertest parser that keeps the body as bytes. */
+function asBytes(res: request.Response, done: (err: Error | null, body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  const stream = res as unknown as NodeJS.ReadableStream;
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('end', () => done(null, Buffer.concat(chunks)));
+}
+
+const post = (served: InProcessApp, body: string | Buffer, contentType = 'application/json') =>
+  request(served.app).post('/invocations').set('Content-Type', contentType).serialize((b: unknown) => b as string).buffer(true).parse(asBytes).send(body);
+
+describe('Open Inference Protocol v2 and Triton binary data: the specifications\' examples (identity model of UINT32 input0 [2, 2] and BOOL input1 [3])', () => {
+  let served: InProcessApp;
+  before(async () => {
+    served = await serveIdentityModel([
+      { name: 'input0', dtype: 'uint32', rank: 2 },
+      { name: 'input1', dtype: 'bool', rank: 1 },
+    ]);
+  });
+  after(() => served?.close());
+
+  const request42 = (input1: unknown[]) => ({
+    id: '42',
+    inputs: [
+      { name: 'input0', shape: [2, 2], datatype: 'UINT32', data: [1, 2, 3, 4] },
+      { name: 'input1', shape: [3], datatype: 'BOOL', data: input1 },
+    ],
+    outputs: [{ name: 'input0_out' }],
+  });
+
+  test('the inference request example: "id" echoed, only the requested output, flat row-major data', async () => {
+    const res = await post(served, JSON.stringify(request42([true, false, true]))).expect(200);
+    assert.equal(res.headers['content-type'], 'application/json');
+    assert.deepEqual(JSON.parse((res.body as Buffer).toString()), {
+      model_name: 'onnx',
+      id: '42',
+      outputs: [{ name: 'input0_out', shape: [2, 2], datatype: 'UINT32', data: [1, 2, 3, 4] }],
+    });
+  });
+
+  test('as printed, the example gives input1 shape [3] but one value: a 400 with the protocol\'s "error" saying so', async () => {
+    const res = await post(served, JSON.stringify(request42([true]))).expect(400);
+    const body = JSON.parse((res.body as Buffer).toString()) as { code: string; message: string; error: string };
+    assert.equal(body.code, 'ERR_JSON_PARSE');
+    assert.equal(body.error, body.message);
+    assert.match(body.error, /input 'input1': shape \[3\] needs 3 values but "data" has 1/);
+  });
+
+  test('"data" in its natural nested form equals the flattened one; no "outputs" answers every output', async () => {
+    const nested = { inputs: [{ name: 'input0', shape: [2, 2], datatype: 'UINT32', data: [[1, 2], [4, 5]] }, { name: 'input1', shape: [3], datatype: 'BOOL', data: [false, true, false] }] };
+    const res = await post(served, JSON.stringify(nested)).expect(200);
+    assert.deepEqual(JSON.parse((res.body as Buffer).toString()).outputs, [
+      { name: 'input0_out', shape: [2, 2], datatype: 'UINT32', data: [1, 2, 4, 5] },
+      { name: 'input1_out', shape: [3], datatype: 'BOOL', data: [false, true, false] },
+    ]);
+  });
+
+  test('the binary data example (both inputs binary, 19 bytes; output0 asked for as binary) in the SageMaker Content-Type', async () => {
+    const head = JSON.stringify({
+      model_name: 'mymodel',
+      inputs: [
+        { name: 'input0', shape: [2, 2], datatype: 'UINT32', parameters: { binary_data_size: 16 } },
+        { name: 'input1', shape: [3], datatype: 'BOOL', parameters: { binary_data_size: 3 } },
+      ],
+      outputs: [{ name: 'input0_out', parameters: { binary_data: true } }, { name: 'input1_out' }],
+    });
+    const input0 = Buffer.from(Uint32Array.of(1, 2, 3, 0xffffffff).buffer);
+    const body = Buffer.concat([Buffer.from(head), input0, Buffer.of(1, 0, 1)]);
+    const res = await post(served, body, `application/vnd.sagemaker-triton.binary+json;json-header-size=${head.length}`).expect(200);
+    const type = res.headers['content-type']!;
+    const size = Number(/^application\/vnd\.sagemaker-triton\.binary\+json;json-header-size=(\d+)$/.exec(type)?.[1]);
+    const answer = res.body as Buffer;
+    assert.deepEqual(JSON.parse(answer.subarray(0, size).toString()), {
+      model_name: 'onnx',
+      outputs: [
+        { name: 'input0_out', shape: [2, 2], datatype: 'UINT32', parameters: { binary_data_size: 16 } },
+        { name: 'input1_out', shape: [3], datatype: 'BOOL', data: [true, false, true] },
+      ],
+    });
+    assert.deepEqual(answer.subarray(size), input0);
+  });
+});
+
+describe("TensorFlow Serving REST API: the examples of api_rest.md (identity models)", () => {
+  let named: InProcessApp;
+  let strings: InProcessApp;
+  let floats: InProcessApp;
+  before(async () => {
+    named = await serveIdentityModel([
+      { name: 'tag', dtype: 'string', rank: 1 },
+      { name: 'signal', dtype: 'float32', rank: 2 },
+      { name: 'sensor', dtype: 'int32', rank: 3 },
+    ]);
+    strings = await serveIdentityModel([{ name: 'text', dtype: 'string', rank: 1 }]);
+    floats = await serveIdentityModel([{ name: 'x', dtype: 'float64', rank: 1 }]);
+  });
+  after(async () => {
+    await named?.close();
+    await strings?.close();
+    await floats?.close();
+  });
+
+  const text = async (served: InProcessApp, body: string) => {
+    const res = await post(served, body);
+    assert.equal(res.status, 200, (res.body as Buffer).toString());
+    return (res.body as Buffer).toString();
+  };
+
+  test('row format of named inputs: "predictions" is one object per instance', async () => {
+    // The page's example has a stray "]" after the second "signal"; as JSON it reads as below.
+    const body = '{"instances": [{"tag": "foo", "signal": [1, 2, 3, 4, 5], "sensor": [[1, 2], [3, 4]]}, {"tag": "bar", "signal": [3, 4, 1, 2, 5], "sensor": [[4, 5], [6, 8]]}]}';
+    assert.deepEqual(JSON.parse(await text(named, body)), {
+      predictions: [
+        { tag_out: 'foo', signal_out: [1, 2, 3, 4, 5], sensor_out: [[1, 2], [3, 4]] },
+        { tag_out: 'bar', signal_out: [3, 4, 1, 2, 5], sensor_out: [[4, 5], [6, 8]] },
+      ],
+    });
+  });
+
+  test('columnar format of the same inputs (and signature_name serving_default): "outputs" is an object of named outputs', async () => {
+    const body = '{"signature_name": "serving_default", "inputs": {"tag": ["foo", "bar"], "signal": [[1, 2, 3, 4, 5], [3, 4, 1, 2, 5]], "sensor": [[[1, 2], [3, 4]], [[4, 5], [6, 8]]]}}';
+    assert.deepEqual(JSON.parse(await text(named, body)), {
+      outputs: { tag_out: ['foo', 'bar'], signal_out: [[1, 2, 3, 4, 5], [3, 4, 1, 2, 5]], sensor_out: [[[1, 2], [3, 4]], [[4, 5], [6, 8]]] },
+    });
+  });
+
+  test('one unnamed input: a list of 3 scalar strings; {"b64"} values are the bytes they encode', async () => {
+    assert.equal(await text(strings, '{"instances": ["foo", "bar", "baz"]}'), '{"predictions":["foo","bar","baz"]}');
+    assert.equal(await text(strings, '{"instances": [{"b64": "aW1hZ2UgYnl0ZXM="}, {"b64": "YXdlc29tZSBpbWFnZSBieXRlcw=="}]}'), '{"predictions":["image bytes","awesome image bytes"]}');
+    assert.equal(await text(strings, '{"inputs": {"text": [{"b64": "aW1hZ2UgYnl0ZXM="}]}}'), '{"outputs":["image bytes"]}');
+  });
+
+  test("half_plus_three's predict call, and the JSON conformance example's NaN and Infinity tokens both ways", async () => {
+    assert.equal(await text(floats, '{"instances": [1.0,2.0,5.0]}'), '{"predictions":[1,2,5]}');
+    assert.equal(await text(floats, '{"instances": [1.0, -3.14, NaN, Infinity, -Infinity]}'), '{"predictions":[1,-3.14,NaN,Infinity,-Infinity]}');
+    assert.equal(await text(floats, '{"inputs": {"x": [1.0, -3.14, NaN, Infinity]}}'), '{"outputs":[1,-3.14,NaN,Infinity]}');
+  });
+});
