@@ -15,6 +15,7 @@ import { decodeNpy, encodeNpy, npyCodec } from './npy.js';
 import { npzCodec } from './npz.js';
 import { rawCodec } from './raw.js';
 import { tritonBinaryCodec } from './triton-binary.js';
+import { chargedElements } from './decode-limits.js';
 import { mutatedBodies } from '../../test/helpers/hostile-bodies.js';
 import { nearPowerOfTwo } from '../../test/helpers/near-powers-of-two.js';
 
@@ -437,7 +438,9 @@ function decodesOrRefuses(codec: Codec, body: Buffer, params: Record<string, str
   }
   let bytes = 0;
   for (const t of Object.values(r.tensors)) {
-    bytes += Array.isArray(t.data) ? t.data.reduce((n, s) => n + 8 + 2 * s.length, 0) : (t.data as Uint8Array).byteLength;
+    // An empty tensor costs its rows: its answer writes one per entry of the dimensions before the zero.
+    if (t.data.length === 0) bytes += chargedElements(t.shape);
+    else bytes += Array.isArray(t.data) ? t.data.reduce((n, s) => n + 8 + 2 * s.length, 0) : (t.data as Uint8Array).byteLength;
   }
   assert.ok(bytes <= Math.max(LIMITS.maxDecodedBytes, 8 * body.length + 1024), `${codec.mediaType}: ${bytes} decoded bytes from ${body.length}`);
 }
@@ -524,5 +527,47 @@ test('text decoders (JSON, CSV, JSON lines) are held to the decoded-size budget 
   for (const form of ['inputs', 'instances', 'v2'] as const) {
     assert.throws(() => jsonCodec.decode!(Buffer.from(named(5000, form)), {}, { maxDecodedBytes: 500_000 }), tooLarge, form);
     assert.equal(Object.keys(jsonCodec.decode!(Buffer.from(named(100, form)), {}, { maxDecodedBytes: 500_000 }).tensors).length, 100, form);
+  }
+});
+
+/** Shape entries as a client may declare them: small, zero, past 2^32 and 2^53, negative, fractional, and not numbers at all. */
+const shapeEntry = fc.oneof(
+  fc.integer({ min: 0, max: 4 }),
+  fc.constantFrom<unknown>(0, 2 ** 32, 1e15, 2 ** 53, 2 ** 53 + 2, 1e308, -1, -0, 1.5, Number.NaN, '3', null, true, [2]),
+);
+const V2_TYPES = ['BOOL', 'UINT8', 'INT16', 'UINT32', 'INT64', 'UINT64', 'FP16', 'BF16', 'FP32', 'FP64', 'BYTES'];
+
+test('declared shapes (v2 JSON, Triton binary, NPY) with little or no data: each decodes within the budget, empty ones too, or is a catalogued 4xx before anything is allocated', () => {
+  const npyDim = (d: unknown): string => (typeof d === 'number' ? (Number.isInteger(d) ? BigInt(d).toString() : String(d)) : d === null ? 'None' : d === true ? 'True' : JSON.stringify(d));
+  fc.assert(
+    fc.property(fc.array(shapeEntry, { maxLength: 6 }), fc.constantFrom(...V2_TYPES), fc.nat({ max: 2 }), (shape, datatype, count) => {
+      const data = Array.from({ length: count }, () => (datatype === 'BYTES' ? 'a' : datatype === 'BOOL' ? true : 1));
+      decodesOrRefuses(jsonCodec, Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape, datatype, data }] })));
+      const bytes = Buffer.alloc(count * (datatype === 'BYTES' ? 5 : 8));
+      if (datatype === 'BYTES') for (let i = 0; i < count; i++) bytes.writeUInt32LE(1, 5 * i);
+      const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape, datatype, parameters: { binary_data_size: bytes.length } }] }));
+      decodesOrRefuses(tritonBinaryCodec, Buffer.concat([json, bytes]), { 'json-header-size': String(json.length) });
+      const dict = `{'descr': '<f8', 'fortran_order': ${count === 2 ? 'True' : 'False'}, 'shape': (${shape.map(npyDim).join(', ')}${shape.length === 1 ? ',' : ''}), }\n`;
+      const head = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+      head.writeUInt16LE(dict.length, 8);
+      decodesOrRefuses(npyCodec, Buffer.concat([head, Buffer.from(dict, 'latin1'), Buffer.alloc(8 * count)]));
+    }),
+    { numRuns: 600 },
+  );
+});
+
+test('v2 JSON: every dtype keeps its datatype, shape (rank 0 and empty dimensions included) and finite values from answer to request', () => {
+  const request: DecodedRequest = { tensors: {}, form: 'v2' };
+  for (const dtype of [...NUMERIC, 'string'] as DType[]) {
+    fc.assert(
+      fc.property(tensorOf(dtype, true), (t) => {
+        const answer = JSON.parse(jsonCodec.encode!({ y: t }, { request }).toString()) as { outputs: unknown[] };
+        const back = jsonCodec.decode!(Buffer.from(JSON.stringify({ inputs: answer.outputs })), {}).tensors['y']!;
+        assert.equal(back.dtype, t.dtype);
+        assert.deepEqual(back.shape, t.shape);
+        assert.deepEqual(values(back), values(t));
+      }),
+      { numRuns: 40 },
+    );
   }
 });
