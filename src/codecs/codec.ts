@@ -33,6 +33,8 @@ export interface DecodedRequest {
    * v2 binary tensor data requests: the `BYTES` elements that were not UTF-8, held as strings of one
    * character per byte. A `BYTES` output element equal to one of them is written back as those bytes
    * in binary output data (not as the string's UTF-8), so bytes that pass through unchanged return as sent.
+   * TF Serving requests: the same for `{"b64"}` values, written back as those bytes in the `{"b64"}`
+   * of a `*_bytes` output.
    */
   binaryStrings?: ReadonlySet<string>;
   /**

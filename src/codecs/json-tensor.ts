@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 import { MAX_RANK, UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
@@ -13,6 +14,12 @@ export interface NestedOptions {
   code?: ErrorCode;
   /** Most named inputs a record may hold (see `DecodeHints.maxInputs`); more are refused before any column is built. */
   maxInputs?: number;
+  /**
+   * Collects the strings of `{"b64"}` leaves whose bytes are not UTF-8 (one character per byte,
+   * `binary`) and the other non-ASCII strings (`text`), so an answer can write the first back as
+   * the bytes they came as (see `DecodedRequest.binaryStrings`).
+   */
+  strings?: { readonly binary: Set<string>; readonly text: Set<string> };
 }
 
 /**
@@ -108,6 +115,7 @@ export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
       let k = 0;
       walkLeaves(value, 0, (v) => {
         if (typeof v !== 'string') fail(mixedMessage(v, 'string'));
+        if (options.strings && !ASCII_ONLY.test(v as string)) options.strings.text.add(v as string);
         out[k++] = v as string;
       });
       return { dtype: 'string', shape, data: out };
@@ -118,7 +126,11 @@ export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
       let k = 0;
       walkLeaves(value, 0, (v) => {
         if (leafKind(v, options, path) !== 'b64') fail(mixedMessage(v, '{"b64": ...}'));
-        out[k++] = bytesToString(decodeB64(v, options, path));
+        const bytes = decodeB64(v, options, path);
+        const s = bytesToString(bytes);
+        // UTF-8 gives fewer characters than bytes to non-ASCII bytes; only the one-character-per-byte fallback gives as many.
+        if (options.strings && !isAscii(bytes)) (s.length === bytes.length ? options.strings.binary : options.strings.text).add(s);
+        out[k++] = s;
       });
       return { dtype: 'string', shape, data: out };
     }
@@ -204,6 +216,7 @@ function leafKind(v: unknown, options: NestedOptions, path: number[]): LeafKind 
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
 
 /**
  * smkit strings are text, fed to runtimes as UTF-8. Bytes that are valid UTF-8 become that text (so

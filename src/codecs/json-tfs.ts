@@ -100,12 +100,18 @@ function restoreNonFinite(json: string, t: Tensor, from: number, to: number): st
   return json.replace(/null/g, () => tokens[k++] ?? 'null');
 }
 
-/** A string tensor as nested `{"b64": ...}` objects (the base64 of each string's UTF-8 bytes). */
-function b64Json(t: Tensor, from: number, shape: readonly number[]): string {
+/**
+ * A string tensor as nested `{"b64": ...}` objects: the base64 of each string's UTF-8 bytes, or for
+ * a string the request's `{"b64"}` bytes that were not UTF-8 gave (`binaryStrings`), of those bytes.
+ */
+function b64Json(t: Tensor, from: number, shape: readonly number[], binaryStrings: ReadonlySet<string> | undefined): string {
   const strings = t.data as string[];
   let k = from;
   const build = (dim: number): unknown => {
-    if (dim === shape.length) return { b64: Buffer.from(strings[k++]!, 'utf8').toString('base64') };
+    if (dim === shape.length) {
+      const s = strings[k++]!;
+      return { b64: Buffer.from(s, binaryStrings?.has(s) ? 'latin1' : 'utf8').toString('base64') };
+    }
     return Array.from({ length: shape[dim]! }, () => build(dim + 1));
   };
   return JSON.stringify(build(0));
@@ -116,19 +122,22 @@ function isBytesOutput(name: string, t: Tensor): boolean {
   return t.dtype === 'string' && name.endsWith('_bytes');
 }
 
-/** One output as TF Serving writes it: nested arrays with `NaN`/`Infinity` tokens, or `{"b64"}` strings for `*_bytes` outputs. */
-export function tfsTensorJson(name: string, t: Tensor): string {
-  if (isBytesOutput(name, t)) return b64Json(t, 0, t.shape);
+/**
+ * One output as TF Serving writes it: nested arrays with `NaN`/`Infinity` tokens, or `{"b64"}` strings
+ * for `*_bytes` outputs (`binaryStrings`: the request's `DecodedRequest.binaryStrings`).
+ */
+export function tfsTensorJson(name: string, t: Tensor, binaryStrings?: ReadonlySet<string>): string {
+  if (isBytesOutput(name, t)) return b64Json(t, 0, t.shape, binaryStrings);
   const json = tensorToJson(t);
   return isFloat(t) ? restoreNonFinite(json, t, 0, t.data.length) : json;
 }
 
-/** Each row (first axis) of one output as TF Serving writes it, for `{"predictions": [...]}`. */
-export function tfsRowsJson(name: string, t: Tensor): string[] {
-  if (t.shape.length === 0) return [tfsTensorJson(name, t)];
+/** Each row (first axis) of one output as TF Serving writes it, for `{"predictions": [...]}` (see {@link tfsTensorJson}). */
+export function tfsRowsJson(name: string, t: Tensor, binaryStrings?: ReadonlySet<string>): string[] {
+  if (t.shape.length === 0) return [tfsTensorJson(name, t, binaryStrings)];
   const rows = t.shape[0]!;
   const rowSize = rows === 0 ? 0 : t.data.length / rows;
-  if (isBytesOutput(name, t)) return Array.from({ length: rows }, (_, r) => b64Json(t, r * rowSize, t.shape.slice(1)));
+  if (isBytesOutput(name, t)) return Array.from({ length: rows }, (_, r) => b64Json(t, r * rowSize, t.shape.slice(1), binaryStrings));
   const json = tensorRowsToJson(t);
   if (!isFloat(t)) return json;
   return json.map((row, r) => restoreNonFinite(row, t, r * rowSize, (r + 1) * rowSize));

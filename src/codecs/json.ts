@@ -4,7 +4,7 @@ import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, R
 import { withinBudget } from './decoded-size.js';
 import { findJsonErrorPosition } from './json-error-position.js';
 import { scanNumericBody } from './json-fast-array.js';
-import { isB64Leaf, nestedToTensor, refuseExtraInputs, stackRecords } from './json-tensor.js';
+import { isB64Leaf, nestedToTensor, refuseExtraInputs, stackRecords, type NestedOptions } from './json-tensor.js';
 import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
 import { withErrorMember } from './protocol-error.js';
 import { excerpt, quotedNames } from '../errors/excerpt.js';
@@ -84,28 +84,34 @@ function decodeTfs(body: Record<string, unknown>, rows: boolean, maxInputs: numb
   if (signature !== undefined && typeof signature !== 'string') {
     throw new ToolkitError('ERR_JSON_PARSE', `"signature_name" must be a string (for example "serving_default"), found ${JSON.stringify(signature)?.slice(0, 40)}`);
   }
-  const request = rows ? decodeInstances(body['instances'], maxInputs) : decodeInputs(body['inputs'], maxInputs);
+  const strings = { binary: new Set<string>(), text: new Set<string>() };
+  const request = rows ? decodeInstances(body['instances'], maxInputs, strings) : decodeInputs(body['inputs'], maxInputs, strings);
   if (signature !== undefined) request.signatureName = signature;
+  // A string that came both as bytes that are not UTF-8 and as text could be either in an answer: it is left to UTF-8.
+  for (const text of strings.text) strings.binary.delete(text);
+  if (strings.binary.size > 0) request.binaryStrings = strings.binary;
   return request;
 }
 
-function decodeInstances(instances: unknown, maxInputs: number | undefined): DecodedRequest {
+type StringSets = NonNullable<NestedOptions['strings']>;
+
+function decodeInstances(instances: unknown, maxInputs: number | undefined, strings: StringSets): DecodedRequest {
   if (!Array.isArray(instances)) throw new ToolkitError('ERR_JSON_PARSE', '"instances" must be an array of rows (or of objects of named inputs)');
-  return { tensors: stackRecords(instances, { label: 'instances', allowB64: true, ...(maxInputs === undefined ? {} : { maxInputs }) }), form: 'tfs-instances' };
+  return { tensors: stackRecords(instances, { label: 'instances', allowB64: true, strings, ...(maxInputs === undefined ? {} : { maxInputs }) }), form: 'tfs-instances' };
 }
 
-function decodeInputs(inputs: unknown, maxInputs: number | undefined): DecodedRequest {
+function decodeInputs(inputs: unknown, maxInputs: number | undefined, strings: StringSets): DecodedRequest {
   if (typeof inputs === 'object' && inputs !== null && !Array.isArray(inputs) && !isB64Leaf(inputs)) {
     const names = Object.keys(inputs);
     refuseExtraInputs(names.length, maxInputs, '"inputs"');
     if (names.length === 0) throw new ToolkitError('ERR_JSON_PARSE', '"inputs" is an empty object; name at least one input');
     const tensors: TensorMap = {};
     for (const name of names) {
-      setTensor(tensors, name, nestedToTensor((inputs as Record<string, unknown>)[name], { label: `inputs.${excerpt(name)}`, allowB64: true }));
+      setTensor(tensors, name, nestedToTensor((inputs as Record<string, unknown>)[name], { label: `inputs.${excerpt(name)}`, allowB64: true, strings }));
     }
     return { tensors, form: 'tfs-inputs' };
   }
-  return { tensors: { [UNNAMED]: nestedToTensor(inputs, { label: 'inputs', allowB64: true }) }, form: 'tfs-inputs' };
+  return { tensors: { [UNNAMED]: nestedToTensor(inputs, { label: 'inputs', allowB64: true, strings }) }, form: 'tfs-inputs' };
 }
 
 const FORMS_HINT =
@@ -124,13 +130,14 @@ export function encodeJsonText(prediction: unknown, options: EncodeOptions): str
   if (!isTensorMap(prediction)) return valueToJson(prediction);
   const names = Object.keys(prediction);
   const single = names.length === 1 ? prediction[names[0]!]! : undefined;
+  const binary = options.request?.binaryStrings;
   switch (formOf(options)) {
     case 'v2':
       return encodeV2(prediction, options);
     case 'tfs-instances':
-      return `{"predictions":${single ? tfsTensorJson(names[0]!, single) : `[${perRowObjectList(prediction, tfsRowsJson).join(',')}]`}}`;
+      return `{"predictions":${single ? tfsTensorJson(names[0]!, single, binary) : `[${perRowObjectList(prediction, (n, t) => tfsRowsJson(n, t, binary)).join(',')}]`}}`;
     case 'tfs-inputs':
-      return `{"outputs":${single ? tfsTensorJson(names[0]!, single) : namedObject(prediction, tfsTensorJson)}}`;
+      return `{"outputs":${single ? tfsTensorJson(names[0]!, single, binary) : namedObject(prediction, (n, t) => tfsTensorJson(n, t, binary))}}`;
     default:
       return single ? tensorToJson(single) : namedObject(prediction);
   }

@@ -1,7 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import onnxProto from 'onnx-proto';
 import request from 'supertest';
-import { serveIdentityModel, type InProcessApp } from '../helpers/in-process-app.js';
+import { identityModelDir } from '../helpers/identity-model.js';
+import { serveIdentityModel, serveModelInProcess, type InProcessApp } from '../helpers/in-process-app.js';
 
 /**
  * The request and response examples of the specifications smkit speaks, sent over HTTP to identity
@@ -150,5 +154,40 @@ describe("TensorFlow Serving REST API: the examples of api_rest.md (identity mod
     assert.equal(await text(floats, '{"instances": [1.0,2.0,5.0]}'), '{"predictions":[1,2,5]}');
     assert.equal(await text(floats, '{"instances": [1.0, -3.14, NaN, Infinity, -Infinity]}'), '{"predictions":[1,-3.14,NaN,Infinity,-Infinity]}');
     assert.equal(await text(floats, '{"inputs": {"x": [1.0, -3.14, NaN, Infinity]}}'), '{"outputs":[1,-3.14,NaN,Infinity]}');
+  });
+});
+
+describe('TensorFlow Serving {"b64"} values through an output named *_bytes (ONNX Identity image → image_bytes)', () => {
+  let served: InProcessApp;
+  let modelDir: string;
+  before(async () => {
+    const { onnx } = onnxProto;
+    const info = (name: string) =>
+      onnx.ValueInfoProto.create({
+        name,
+        type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: 8, shape: onnx.TensorShapeProto.create({ dim: [onnx.TensorShapeProto.Dimension.create({ dimParam: 'n' })] }) }) }),
+      });
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 16 })],
+      graph: onnx.GraphProto.create({ name: 'echo', node: [onnx.NodeProto.create({ opType: 'Identity', input: ['image'], output: ['image_bytes'] })], input: [info('image')], output: [info('image_bytes')] }),
+    });
+    modelDir = identityModelDir([]);
+    writeFileSync(path.join(modelDir, 'model.onnx'), onnx.ModelProto.encode(model).finish());
+    served = await serveModelInProcess(modelDir);
+  });
+  after(async () => {
+    await served?.close();
+    rmSync(modelDir, { recursive: true, force: true });
+  });
+
+  test('bytes that are not UTF-8 (a JPEG header) come back as the same base64; UTF-8 text as its UTF-8', async () => {
+    const jpeg = Buffer.of(0xff, 0xd8, 0xff, 0xe0, 0x10, 0x4a).toString('base64');
+    const latin = Buffer.of(0xfc).toString('base64'); // ü in Latin-1: one byte, not UTF-8
+    const utf8 = Buffer.from('é', 'utf8').toString('base64');
+    const rows = (await post(served, JSON.stringify({ instances: [{ b64: jpeg }, { b64: latin }, { b64: utf8 }, { b64: 'aW1hZ2UgYnl0ZXM=' }] })).expect(200)).body as Buffer;
+    assert.deepEqual(JSON.parse(rows.toString()), { predictions: [{ b64: jpeg }, { b64: latin }, { b64: utf8 }, { b64: 'aW1hZ2UgYnl0ZXM=' }] });
+    const columns = (await post(served, JSON.stringify({ inputs: { image: [{ b64: jpeg }] } })).expect(200)).body as Buffer;
+    assert.deepEqual(JSON.parse(columns.toString()), { outputs: [{ b64: jpeg }] });
   });
 });
