@@ -321,3 +321,33 @@ test("NPY 'fortran_order' must be True or False (as numpy requires): another val
     await served.close();
   }
 });
+
+test('a string holding a NUL character is a 400 naming the input and element (ONNX Runtime would end it there), in every form; the rest reach the model whole', async () => {
+  const served = await serve([{ name: 't', dtype: 'string' }]);
+  try {
+    const u32 = (s: string) => Buffer.from(Uint32Array.from([...s].map((c) => c.codePointAt(0)!)).buffer);
+    const npy = (descr: string, data: Buffer) => {
+      const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (2,), }`.padEnd(117, ' ') + '\n';
+      const head = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+      head.writeUInt16LE(dict.length, 8);
+      return Buffer.concat([head, Buffer.from(dict, 'latin1'), data]);
+    };
+    const cases: [string, string | Buffer][] = [
+      ['application/json', JSON.stringify({ inputs: [{ name: 't', shape: [2], datatype: 'BYTES', data: ['ok', 'a\u0000b'] }] })],
+      ['application/json', JSON.stringify({ instances: [{ b64: 'b2s=' }, { b64: Buffer.from('a\u0000b').toString('base64') }] })],
+      ['application/json', JSON.stringify(['ok', 'a\u0000b'])],
+      ['application/x-npy', npy('<U3', Buffer.concat([u32('ok\u0000'), u32('a\u0000b')]))],
+    ];
+    for (const [type, body] of cases) {
+      const res = await request(served.app).post('/invocations').set('Content-Type', type).serialize((b: unknown) => b as string).send(body);
+      assert.equal(res.status, 400, `${type} ${String(body).slice(0, 100)}: ${res.status} ${res.text.slice(0, 200)}`);
+      assert.equal(res.body.code, 'ERR_INPUT_VALUE');
+      assert.match(res.body.message, /input "t" takes strings without NUL characters: element 1 holds one at character 1/);
+    }
+    // numpy's trailing NUL padding is not part of a <U string, and text without NUL comes back whole.
+    const ok = await request(served.app).post('/invocations').set('Content-Type', 'application/x-npy').serialize((b: unknown) => b as string).send(npy('<U3', Buffer.concat([u32('ok\u0000'), u32('abc')]))).expect(200);
+    assert.deepEqual(ok.body, ['ok', 'abc']);
+  } finally {
+    await served.close();
+  }
+});

@@ -92,6 +92,7 @@ class OnnxModel implements ModelRuntime {
     for (const spec of this.inputs) {
       checkShape(spec, bound[spec.name]!);
       const t = convertExact(bound[spec.name]!, spec.dtype, `input "${spec.name}"`);
+      if (t.dtype === 'string') refuseNul(t.data as string[], spec.name);
       feeds[spec.name] =
         t.dtype === 'float16' ? float16Feed(float16Bits(t.data as Uint16Array), t.shape) : new ort.Tensor(spec.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
     }
@@ -113,6 +114,22 @@ class OnnxModel implements ModelRuntime {
 
   async dispose(): Promise<void> {
     await this.session.release();
+  }
+}
+
+/**
+ * ONNX Runtime copies string inputs as C strings, so an element ends at its first NUL and the rest
+ * is dropped without a word: such an element is refused instead of answering on its prefix.
+ */
+function refuseNul(strings: readonly string[], input: string): void {
+  for (let i = 0; i < strings.length; i++) {
+    const at = strings[i]!.indexOf('\u0000');
+    if (at < 0) continue;
+    throw new ToolkitError(
+      'ERR_INPUT_VALUE',
+      `input "${input}" takes strings without NUL characters: element ${i} holds one at character ${at}, where ONNX Runtime's string would end, dropping the rest; remove it (for bytes, use a uint8 input)`,
+      { details: { input: `input "${input}"`, dtype: 'string', element: i } },
+    );
   }
 }
 
