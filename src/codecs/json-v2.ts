@@ -5,7 +5,7 @@ import type { DecodeLimits, DecodedRequest, EncodeOptions, SoleInput, TypedBody,
 import { checkDecodedSize } from './decode-limits.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
-import { excerpt, quotedNames } from '../errors/excerpt.js';
+import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
 import { setTensor } from './tensor-map.js';
 import { roundToBfloat16 } from '../core/float-rounding.js';
 import { bytesToString } from './json-tensor.js';
@@ -69,7 +69,7 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
   inputs.forEach((input, index) => {
     const where = `inputs[${index}]`;
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-      fail(`${where} is ${excerpt(String(JSON.stringify(input)))}; each input is an object {"name", "shape", "datatype", "data"}`);
+      fail(`${where} is ${jsonExcerpt(input)}; each input is an object {"name", "shape", "datatype", "data"}`);
     }
     const name = input['name'];
     if (typeof name !== 'string' || name === '') fail(`${where}: "name" must be a non-empty string`);
@@ -77,7 +77,7 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     if (Object.hasOwn(tensors, name as string)) fail(`${label} appears twice; input names must be unique`);
     const datatype = input['datatype'];
     const dtype = typeof datatype === 'string' ? V2_DATATYPES[datatype.toUpperCase()] : undefined;
-    if (dtype === undefined) fail(`${label}: datatype ${excerpt(String(JSON.stringify(datatype)))} is not one of ${Object.keys(V2_DATATYPES).join(', ')}`);
+    if (dtype === undefined) fail(`${label}: datatype ${jsonExcerpt(datatype)} is not one of ${Object.keys(V2_DATATYPES).join(', ')}`);
     const shape = input['shape'];
     if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`${label}: "shape" must be an array of at most ${MAX_RANK} non-negative integers`);
@@ -208,7 +208,7 @@ export function decodeV2Raw(body: Buffer, input: SoleInput | undefined, limits?:
 /** Triton's binary output choices: `binary_data` on an output, else the request's `binary_data_output`, else JSON. */
 function binaryOutputChoices(parameters: Record<string, unknown> | undefined, outputs: Record<string, unknown>[] | undefined): V2BinaryOutputs {
   const all = parameters?.['binary_data_output'];
-  if (all !== undefined && typeof all !== 'boolean') fail(`"parameters": "binary_data_output" must be true or false, found ${excerpt(String(JSON.stringify(all)))}`);
+  if (all !== undefined && typeof all !== 'boolean') fail(`"parameters": "binary_data_output" must be true or false, found ${jsonExcerpt(all)}`);
   const byName = new Map<string, boolean>();
   for (const o of outputs ?? []) {
     const p = o['parameters'];
@@ -216,7 +216,7 @@ function binaryOutputChoices(parameters: Record<string, unknown> | undefined, ou
     if (typeof p !== 'object' || p === null || Array.isArray(p)) fail(`output '${excerpt(o['name'] as string)}': "parameters" must be an object`);
     const b = (p as Record<string, unknown>)['binary_data'];
     if (b === undefined) continue;
-    if (typeof b !== 'boolean') fail(`output '${excerpt(o['name'] as string)}': "binary_data" must be true or false, found ${excerpt(String(JSON.stringify(b)))}`);
+    if (typeof b !== 'boolean') fail(`output '${excerpt(o['name'] as string)}': "binary_data" must be true or false, found ${jsonExcerpt(b)}`);
     byName.set(o['name'] as string, b);
   }
   return { all: all === true, byName };
@@ -229,7 +229,7 @@ function classificationCounts(outputs: Record<string, unknown>[] | undefined): M
     const k = (o['parameters'] as Record<string, unknown> | undefined)?.['classification'];
     if (k === undefined) continue;
     if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 0) {
-      fail(`output '${excerpt(o['name'] as string)}': "classification" must be a non-negative integer (how many top classes to return), found ${excerpt(String(JSON.stringify(k)))}`);
+      fail(`output '${excerpt(o['name'] as string)}': "classification" must be a non-negative integer (how many top classes to return), found ${jsonExcerpt(k)}`);
     }
     if (k > 0) counts.set(o['name'] as string, k);
   }
@@ -327,7 +327,7 @@ function readBinaryInput(
   textStrings: Set<string>,
 ): { tensor: Tensor; bytes: number } {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    fail(`${label}: "binary_data_size" must be a non-negative integer byte count, found ${excerpt(String(JSON.stringify(size)))}`);
+    fail(`${label}: "binary_data_size" must be a non-negative integer byte count, found ${jsonExcerpt(size)}`);
   }
   const left = binary.length - offset;
   if (size > left) {
@@ -568,7 +568,7 @@ function flatten(raw: unknown[], label: string): unknown[] {
 
 /** An element as an error message shows it: numbers as JS writes them (NaN, not JSON's null), anything else as short JSON. */
 function shownValue(v: unknown): string {
-  return typeof v === 'number' ? String(v) : excerpt(String(JSON.stringify(v)));
+  return typeof v === 'number' ? String(v) : jsonExcerpt(v);
 }
 
 function fail(message: string): never {

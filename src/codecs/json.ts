@@ -7,7 +7,7 @@ import { scanNumericBody } from './json-fast-array.js';
 import { isB64Leaf, nestedToTensor, refuseExtraInputs, stackRecords, type NestedOptions } from './json-tensor.js';
 import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
 import { withErrorMember } from './protocol-error.js';
-import { excerpt, quotedNames } from '../errors/excerpt.js';
+import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
 import { decodeV2, encodeV2, encodeV2Answer, isV2Request } from './json-v2.js';
 import { setTensor } from './tensor-map.js';
 import { refuseUtf16 } from './text-encoding.js';
@@ -82,7 +82,7 @@ export function decodeJsonValue(value: unknown, maxInputs?: number, source?: Jso
 function decodeTfs(body: Record<string, unknown>, rows: boolean, maxInputs: number | undefined): DecodedRequest {
   const signature = body['signature_name'];
   if (signature !== undefined && typeof signature !== 'string') {
-    throw new ToolkitError('ERR_JSON_PARSE', `"signature_name" must be a string (for example "serving_default"), found ${JSON.stringify(signature)?.slice(0, 40)}`);
+    throw new ToolkitError('ERR_JSON_PARSE', `"signature_name" must be a string (for example "serving_default"), found ${jsonExcerpt(signature, 40)}`);
   }
   const strings = { binary: new Set<string>(), text: new Set<string>() };
   const request = rows ? decodeInstances(body['instances'], maxInputs, strings) : decodeInputs(body['inputs'], maxInputs, strings);

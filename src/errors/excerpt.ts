@@ -33,3 +33,47 @@ export function thrownMessage(thrown: unknown, max = THROWN_MESSAGE_MAX): string
   }
   return excerpt(text, max);
 }
+
+/**
+ * A request value as short JSON for an error message: at most `max` characters (then `…`), written
+ * only as far as that. `JSON.stringify` would write all of it first, and overflow the stack on a
+ * value nested a few thousand levels deep (a 2 MB body of `[[[…]]]`). It never throws.
+ */
+export function jsonExcerpt(value: unknown, max = 60): string {
+  let out = '';
+  // Arrays and objects being written, with the index of the next element or key.
+  const open: { items: Record<string, unknown> | unknown[]; keys: string[] | undefined; i: number }[] = [];
+  let next: unknown = value;
+  let pending = true;
+  while (out.length <= max) {
+    if (pending) {
+      pending = false;
+      if (Array.isArray(next)) {
+        out += '[';
+        open.push({ items: next, keys: undefined, i: 0 });
+      } else if (typeof next === 'object' && next !== null) {
+        out += '{';
+        open.push({ items: next as Record<string, unknown>, keys: Object.keys(next), i: 0 });
+      } else if (typeof next === 'string') out += JSON.stringify(next.slice(0, max + 1));
+      else out += typeof next === 'number' || typeof next === 'boolean' || next === null ? String(JSON.stringify(next)) : String(next);
+      continue;
+    }
+    const top = open.at(-1);
+    if (top === undefined) break;
+    const { items, keys } = top;
+    if (top.i === (keys ?? (items as unknown[])).length) {
+      out += keys ? '}' : ']';
+      open.pop();
+      continue;
+    }
+    if (top.i > 0) out += ',';
+    if (keys) {
+      const key = keys[top.i]!;
+      out += `${JSON.stringify(key.slice(0, max + 1))}:`;
+      next = (items as Record<string, unknown>)[key];
+    } else next = (items as unknown[])[top.i];
+    top.i++;
+    pending = true;
+  }
+  return excerpt(out, max);
+}
