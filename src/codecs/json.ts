@@ -10,10 +10,13 @@ import { withErrorMember } from './protocol-error.js';
 import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
 import { decodeV2, encodeV2, encodeV2Answer, isV2Request } from './json-v2.js';
 import { setTensor } from './tensor-map.js';
-import { refuseUtf16 } from './text-encoding.js';
+import { refuseNonUtf8, refuseUtf16 } from './text-encoding.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
 import { isTensorMap } from './tensor-map.js';
 import { floatTensorJsonBytes } from './number-json-wasm.js';
+
+/** How a JSON body carries bytes, for the message refusing one that is not UTF-8. */
+export const JSON_BYTES_HINT = 'as {"b64": "..."} (TF Serving) or as binary BYTES data (v2, Content-Type application/vnd.sagemaker-triton.binary+json)';
 
 /** `application/json` media type. */
 export const JSON_MEDIA_TYPE = 'application/json';
@@ -208,6 +211,7 @@ export const jsonCodec: Codec = {
     if (fast !== undefined) return withinBudget({ tensors: { [UNNAMED]: fast.tensor }, form: fast.form }, limits, 'the JSON body');
     try {
       refuseUtf16(body, 'JSON body', 'ERR_JSON_PARSE');
+      refuseNonUtf8(body, 'JSON body', 'ERR_JSON_PARSE', JSON_BYTES_HINT);
       return withinBudget(decodeJsonValue(parseJsonBody(body.toString('utf8')), hints?.maxInputs), limits, 'the JSON body');
     } catch (err) {
       // TF Serving and v2 clients read {"error"}; a body that is not even JSON may be either.

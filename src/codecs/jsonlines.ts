@@ -8,7 +8,7 @@ import { parseJsonBody, perRowObjectList, withoutBom } from './json.js';
 import { stackRecords } from './json-tensor.js';
 import { tensorRowsToJson, valueToJson } from './json-write.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
-import { refuseUtf16 } from './text-encoding.js';
+import { refuseNonUtf8, refuseUtf16 } from './text-encoding.js';
 
 /** `application/jsonlines` media type. */
 export const JSONLINES_MEDIA_TYPE = 'application/jsonlines';
@@ -22,6 +22,7 @@ export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedReques
   refuseUtf16(body, 'JSON lines body', 'ERR_JSON_PARSE');
   const fast = scanNumericLines(body, hints?.float32 === true);
   if (fast !== undefined) return { tensors: { [UNNAMED]: fast }, form: 'tensor' };
+  refuseNonUtf8(body, 'JSON lines body', 'ERR_JSON_PARSE', 'in user code (export an inputFn) or as application/octet-stream');
   const lines = body.toString('utf8').split('\n');
   const kept: string[] = [];
   const lineNumbers: number[] = [];

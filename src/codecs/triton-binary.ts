@@ -7,7 +7,7 @@ import { refuseExtraInputs } from './json-tensor.js';
 import { TRITON_BINARY_TYPE, decodeV2, decodeV2Raw, encodeV2Answer, isV2Request } from './json-v2.js';
 import { withErrorMember } from './protocol-error.js';
 import { isTensorMap } from './tensor-map.js';
-import { refuseUtf16 } from './text-encoding.js';
+import { refuseNonUtf8, refuseUtf16 } from './text-encoding.js';
 
 export { TRITON_BINARY_TYPE } from './json-v2.js';
 
@@ -42,6 +42,7 @@ export const tritonBinaryCodec: AnsweringCodec = {
       if (headerSize === 0) return decodeV2Raw(body, hints?.soleInput, limits);
       const header = body.subarray(0, headerSize);
       refuseUtf16(header, 'the JSON header', 'ERR_JSON_PARSE');
+      refuseNonUtf8(header, 'the JSON header', 'ERR_JSON_PARSE', 'as binary BYTES data after the JSON header');
       const value = parseJsonBody(header.toString('utf8'), `the JSON header (the first ${headerSize} bytes, json-header-size)`);
       if (typeof value !== 'object' || value === null || Array.isArray(value) || !isV2Request(value as Record<string, unknown>)) {
         fail('the JSON header is not a v2 inference request {"inputs": [{"name", "shape", "datatype", "parameters": {"binary_data_size": K}}]}');

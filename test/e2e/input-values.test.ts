@@ -351,3 +351,28 @@ test('a string holding a NUL character is a 400 naming the input and element (ON
     await served.close();
   }
 });
+
+test('a JSON or JSON lines body that is not UTF-8 (a Latin-1 é) is a 400 naming the byte and its position, not a 200 on U+FFFD', async () => {
+  const served = await serve([{ name: 't', dtype: 'string' }]);
+  try {
+    const latin1 = (text: string) => Buffer.from(text, 'latin1');
+    const head = latin1('{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "data": ["café"]}]}');
+    const cases: [string, Buffer, number][] = [
+      ['application/json', latin1('["café"]'), 5],
+      ['application/json', latin1('{"instances": ["café"]}'), 19],
+      ['application/json', latin1('{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "data": ["café"]}]}'), 74],
+      ['application/jsonlines', latin1('"ok"\n"café"\n'), 9],
+      [`application/vnd.sagemaker-triton.binary+json;json-header-size=${head.length}`, head, 74],
+    ];
+    for (const [type, body, at] of cases) {
+      const res = await request(served.app).post('/invocations').set('Content-Type', type).serialize((b: unknown) => b as string).send(body);
+      assert.equal(res.status, 400, `${type} ${body.toString('latin1')}: ${res.status} ${res.text.slice(0, 200)}`);
+      assert.equal(res.body.code, 'ERR_JSON_PARSE');
+      assert.match(res.body.message, new RegExp(`is not UTF-8: byte 0xE9 at position ${at} \\(line \\d\\) is not part of a UTF-8 character; send text as UTF-8`));
+    }
+    const utf8 = await request(served.app).post('/invocations').set('Content-Type', 'application/json').send('["café"]').expect(200);
+    assert.deepEqual(utf8.body, ['café']);
+  } finally {
+    await served.close();
+  }
+});
