@@ -13,14 +13,16 @@ export const CSV_MEDIA_TYPE = 'text/csv';
 /**
  * Writes a tensor as CSV (float32 and float64 tensors are written by WebAssembly instead, the same
  * bytes: `number-json-wasm.ts`): one line per row (first axis), trailing axes flattened into the row;
- * a 1-D tensor gives one value per line, a scalar one line. Lines end in `\n`. Strings are quoted
+ * a 1-D tensor gives one value per line, a scalar one line, a row of no values an empty line. Lines end in `\n`. Strings are quoted
  * per RFC 4180 when they hold a comma, quote, CR or LF; booleans are `true`/`false`; NaN and
  * infinities are `NaN`, `Infinity`, `-Infinity` (Python's `float()` reads them).
  */
 export function tensorToCsv(t: Tensor): string {
   const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
   const total = t.data.length;
-  if (rows === 0 || total === 0) return '';
+  if (rows === 0) return '';
+  // Rows of no values are still rows: batch transform joins the answer's lines to the records sent.
+  if (total === 0) return '\n'.repeat(rows);
   const rowSize = total / rows;
   if (isFinitePlain(t)) return fastNumericCsv(t.data as Exclude<Tensor['data'], string[] | BigInt64Array | BigUint64Array>, rowSize);
   const fmt = csvFormatter(t);

@@ -265,6 +265,17 @@ test('empty tensors with huge declared dimensions (NPY, NPZ, v2 JSON, Triton bin
     const small = await post('application/x-npy', npyEmpty('(3, 0)'));
     assert.equal(small.status, 200, small.text.slice(0, 200));
     assert.deepEqual(small.body, [[], [], []]);
+    // One line per row in CSV and JSON lines too, though a row holds nothing.
+    for (const [accept, text] of [['text/csv', '\n\n\n'], ['application/jsonlines', '[]\n[]\n[]\n']]) {
+      const lines = await post('application/x-npy', npyEmpty('(3, 0)')).set('Accept', accept!).buffer(true).parse((res, done) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => done(null, body));
+      });
+      assert.equal(lines.status, 200);
+      assert.equal(lines.body, text, accept);
+    }
     const v2Small = await post('application/json', v2([2, 0]));
     assert.equal(v2Small.status, 200, v2Small.text.slice(0, 200));
     assert.deepEqual(v2Small.body.outputs[0].shape, [2, 0]);
