@@ -376,3 +376,19 @@ test('a JSON or JSON lines body that is not UTF-8 (a Latin-1 é) is a 400 naming
     await served.close();
   }
 });
+
+test('a string holding a lone UTF-16 surrogate (JSON "\\ud800") is a 400 naming the input and element, not a 200 on U+FFFD; a surrogate pair reaches the model whole', async () => {
+  const served = await serve([{ name: 't', dtype: 'string' }]);
+  try {
+    for (const body of ['["ok", "a\\ud800b"]', '{"instances": ["ok", "\\udc00"]}', '{"inputs": [{"name": "t", "shape": [2], "datatype": "BYTES", "data": ["ok", "\\ud83d"]}]}']) {
+      const res = await request(served.app).post('/invocations').set('Content-Type', 'application/json').send(body);
+      assert.equal(res.status, 400, `${body}: ${res.status} ${res.text.slice(0, 200)}`);
+      assert.equal(res.body.code, 'ERR_INPUT_VALUE');
+      assert.match(res.body.message, /input "t" takes text UTF-8 can hold: element 1 holds a lone UTF-16 surrogate \(\\ud[89a-f][0-9a-f]{2}\) at character \d/);
+    }
+    const pair = await request(served.app).post('/invocations').set('Content-Type', 'application/json').send('["\\ud83d\\ude00"]').expect(200);
+    assert.deepEqual(pair.body, ['\u{1f600}']);
+  } finally {
+    await served.close();
+  }
+});

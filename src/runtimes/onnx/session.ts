@@ -92,7 +92,7 @@ class OnnxModel implements ModelRuntime {
     for (const spec of this.inputs) {
       checkShape(spec, bound[spec.name]!);
       const t = convertExact(bound[spec.name]!, spec.dtype, `input "${spec.name}"`);
-      if (t.dtype === 'string') refuseNul(t.data as string[], spec.name);
+      if (t.dtype === 'string') refuseUnfeedable(t.data as string[], spec.name);
       feeds[spec.name] =
         t.dtype === 'float16' ? float16Feed(float16Bits(t.data as Uint16Array), t.shape) : new ort.Tensor(spec.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
     }
@@ -117,19 +117,26 @@ class OnnxModel implements ModelRuntime {
   }
 }
 
+/** A UTF-16 surrogate without its other half. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /**
- * ONNX Runtime copies string inputs as C strings, so an element ends at its first NUL and the rest
- * is dropped without a word: such an element is refused instead of answering on its prefix.
+ * Refuses a string element ONNX Runtime would change without a word, instead of answering on it:
+ * string inputs are copied as C strings, so an element ends at its first NUL and the rest is
+ * dropped; and they are passed as UTF-8, which cannot hold a lone surrogate (JSON's `"\ud800"`), so
+ * one would arrive as U+FFFD.
  */
-function refuseNul(strings: readonly string[], input: string): void {
+function refuseUnfeedable(strings: readonly string[], input: string): void {
   for (let i = 0; i < strings.length; i++) {
-    const at = strings[i]!.indexOf('\u0000');
-    if (at < 0) continue;
-    throw new ToolkitError(
-      'ERR_INPUT_VALUE',
-      `input "${input}" takes strings without NUL characters: element ${i} holds one at character ${at}, where ONNX Runtime's string would end, dropping the rest; remove it (for bytes, use a uint8 input)`,
-      { details: { input: `input "${input}"`, dtype: 'string', element: i } },
-    );
+    const s = strings[i]!;
+    const nul = s.indexOf('\u0000');
+    const lone = LONE_SURROGATE.exec(s)?.index ?? -1;
+    if (nul < 0 && lone < 0) continue;
+    const why =
+      nul >= 0 && (lone < 0 || nul < lone)
+        ? `takes strings without NUL characters: element ${i} holds one at character ${nul}, where ONNX Runtime's string would end, dropping the rest; remove it (for bytes, use a uint8 input)`
+        : `takes text UTF-8 can hold: element ${i} holds a lone UTF-16 surrogate (\\u${s.charCodeAt(lone).toString(16)}) at character ${lone}, which would reach the model as U+FFFD; send whole characters`;
+    throw new ToolkitError('ERR_INPUT_VALUE', `input "${input}" ${why}`, { details: { input: `input "${input}"`, dtype: 'string', element: i } });
   }
 }
 
