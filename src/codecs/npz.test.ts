@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { zipSync } from 'fflate';
 import { UNNAMED, tensor, type Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { encodeNpy, npyHeader } from './npy.js';
 import { npzCodec } from './npz.js';
 
@@ -69,12 +69,14 @@ function handZip(members: { name: string; data: Buffer; deflate?: boolean; decla
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(m.deflate ? 8 : 0, 8);
+    local.writeUInt32LE(crc32(m.data), 14);
     local.writeUInt32LE(body.length, 18);
     local.writeUInt32LE(m.declaredSize ?? m.data.length, 22);
     local.writeUInt16LE(name.length, 26);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(m.deflate ? 8 : 0, 10);
+    central.writeUInt32LE(crc32(m.data), 16);
     central.writeUInt32LE(body.length, 20);
     central.writeUInt32LE(m.declaredSize ?? m.data.length, 24);
     central.writeUInt16LE(name.length, 28);

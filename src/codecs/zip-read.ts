@@ -1,5 +1,5 @@
 import { constants as bufferConstants } from 'node:buffer';
-import { inflateRawSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { ToolkitError } from '../errors/catalogue.js';
 
 /** One member of a zip archive, as its central directory describes it. */
@@ -12,6 +12,8 @@ export interface ZipMember {
   readonly declaredSize: number;
   /** Offset of the member's data in the archive. */
   readonly dataStart: number;
+  /** The CRC-32 of the member's bytes, from the central directory. */
+  readonly crc32: number;
 }
 
 const EOCD = 0x06054b50;
@@ -84,7 +86,7 @@ export function listZipMembers(buf: Buffer): ZipMember[] {
     if (localOffset + 30 > buf.length || buf.readUInt32LE(localOffset) !== LOCAL) fail(`member '${name}' has no local header`);
     const dataStart = localOffset + 30 + buf.readUInt16LE(localOffset + 26) + buf.readUInt16LE(localOffset + 28);
     if (dataStart + compressedSize > buf.length) fail(`member '${name}' runs past the end`);
-    members.push({ name, method, compressedSize, declaredSize, dataStart });
+    members.push({ name, method, compressedSize, declaredSize, dataStart, crc32: buf.readUInt32LE(p + 16) });
     p = end;
   }
   return members;
@@ -98,13 +100,50 @@ export function listZipMembers(buf: Buffer): ZipMember[] {
  */
 export function readZipMember(buf: Buffer, member: ZipMember, maxBytes: number): Buffer | undefined {
   const data = buf.subarray(member.dataStart, member.dataStart + member.compressedSize);
-  if (member.method === 0) return data.length > maxBytes ? undefined : data;
+  if (member.method === 0) return data.length > maxBytes ? undefined : checked(member, data);
   if (member.method !== 8) fail(`member '${member.name}' uses compression method ${member.method}; numpy writes stored or deflate members`);
   if (maxBytes < 1) return data.length === 0 ? Buffer.alloc(0) : undefined;
+  let bytes: Buffer;
   try {
-    return inflateRawSync(data, { maxOutputLength: Math.min(maxBytes, bufferConstants.MAX_LENGTH) });
+    bytes = zlib.inflateRawSync(data, { maxOutputLength: Math.min(maxBytes, bufferConstants.MAX_LENGTH) });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return undefined;
     return fail(`member '${member.name}' does not inflate: ${(err as Error).message}`);
   }
+  return checked(member, bytes);
+}
+
+/**
+ * The member's bytes when their CRC-32 is the one the archive records, as numpy's zipfile checks it
+ * (`BadZipFile: Bad CRC-32`): a corrupted member would otherwise be read as other values.
+ */
+function checked(member: ZipMember, bytes: Buffer): Buffer {
+  const crc = crc32(bytes);
+  if (crc !== member.crc32) {
+    fail(`member '${member.name}' is corrupt: its bytes have CRC-32 ${hex(crc)} but the archive records ${hex(member.crc32)}; send the archive again as numpy wrote it`);
+  }
+  return bytes;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}
+
+let crcTable: Uint32Array | undefined;
+
+/** CRC-32 (ISO-HDLC, as zip uses): node:zlib's from Node 20.15 and 22.2, else a table. */
+function crc32(bytes: Uint8Array): number {
+  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+  if (native) return native(bytes) >>> 0;
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
 }

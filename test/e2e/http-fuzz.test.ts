@@ -307,3 +307,18 @@ test('values nested 100 000 levels deep where a string, number or boolean belong
     assert.ok(res.text.length < 2000, `a ${res.text.length}-byte answer`);
   }
 });
+
+test('an NPZ member whose bytes do not match the CRC-32 its archive records (one byte flipped) is a 400 saying it is corrupt, as numpy refuses it, not an answer on other values', async () => {
+  const member = new Uint8Array(npy(tensor('float32', [1, 4], Float32Array.of(5.1, 3.5, 1.4, 0.2))));
+  const good = Buffer.from(zipSync({ 'arr_0.npy': member }, { level: 0 }));
+  const post = (body: Buffer) => request(app).post('/invocations').timeout(20_000).set('Content-Type', 'application/x-npz').serialize((b: unknown) => b as string).send(body);
+  assert.equal((await post(good)).status, 200);
+  // The last data byte of the stored member: 0.2's top byte, 0x3E, becomes 0x3F (0.2 → 0.8).
+  const bad = Buffer.from(good);
+  const at = bad.indexOf(Buffer.from(member.subarray(-4))) + 3;
+  bad[at] = bad[at]! ^ 0x01;
+  const res = await post(bad);
+  assert.equal(res.status, 400, res.text.slice(0, 200));
+  assert.equal(res.body.code, 'ERR_NPY_PARSE');
+  assert.match(res.body.message, /member 'arr_0\.npy' is corrupt: its bytes have CRC-32 0x[0-9a-f]{8} but the archive records 0x[0-9a-f]{8}/);
+});
