@@ -12,10 +12,14 @@ import {
   CreateEndpointConfigCommand,
   CreateModelCommand,
   CreateTrainingJobCommand,
+  CreateTransformJobCommand,
   DeleteEndpointCommand,
   DescribeEndpointCommand,
   DescribeTrainingJobCommand,
+  DescribeTransformJobCommand,
   SageMakerClient,
+  StopTransformJobCommand,
+  type CreateTransformJobCommandInput,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
@@ -73,6 +77,14 @@ async function endpoint(name: string, model: { ModelDataUrl: string }, config: O
   await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
 }
 
+const transformJob = (name: string): CreateTransformJobCommandInput => ({
+  TransformJobName: name,
+  ModelName: name,
+  TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/batch/' } }, ContentType: 'text/csv', SplitType: 'Line' },
+  TransformOutput: { S3OutputPath: 's3://out/batch' },
+  TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+});
+
 const settled = (name: string) =>
   until(`${name} to leave Creating`, async () => {
     const d = await sm.send(new DescribeEndpointCommand({ EndpointName: name }));
@@ -127,5 +139,38 @@ describe('against an S3 that never answers', { concurrency: true }, () => {
     }, { timeoutMs: 30_000 });
     assert.equal(d.TrainingJobStatus, 'Failed');
     assert.ok(d.FailureReason!.startsWith(`ClientError: ${timedOut()} (3 attempts)`), d.FailureReason);
+  });
+
+  test('transform: CreateTransformJob answers with the ARN, and the job fails with a ClientError naming the prefix S3 does not list', async () => {
+    await sm.send(new CreateModelCommand({ ModelName: 's3-silent-transform', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    const { TransformJobArn } = await sm.send(new CreateTransformJobCommand(transformJob('s3-silent-transform')));
+    assert.match(TransformJobArn!, /:transform-job\/s3-silent-transform$/);
+    const d = await until('the job to end', async () => {
+      const job = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 's3-silent-transform' }));
+      return job.TransformJobStatus === 'InProgress' ? undefined : job;
+    }, { timeoutMs: 30_000 });
+    assert.equal(d.TransformJobStatus, 'Failed');
+    assert.ok(d.FailureReason!.startsWith(`ClientError: Could not list the input objects under S3 URL "s3://in/batch/" (TransformInput.DataSource.S3DataSource.S3Uri): ${timedOut()} (3 attempts)`), d.FailureReason);
+    assert.match(d.FailureReason!, namesSetting);
+  });
+
+  test('transform: at the default 60 s timeout CreateTransformJob still answers without waiting on S3, and the job stops while S3 is silent', async () => {
+    const patient = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url } });
+    // Well under the 3 × 60 s the listing could take.
+    const client = new SageMakerClient({ ...localClientConfig(patient.url, { requestTimeoutMs: 20_000 }), maxAttempts: 1 });
+    try {
+      await client.send(new CreateModelCommand({ ModelName: 's3-silent-transform-60', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+      await client.send(new CreateTransformJobCommand(transformJob('s3-silent-transform-60')));
+      assert.equal((await client.send(new DescribeTransformJobCommand({ TransformJobName: 's3-silent-transform-60' }))).TransformJobStatus, 'InProgress');
+      await client.send(new StopTransformJobCommand({ TransformJobName: 's3-silent-transform-60' }));
+      const status = await until('the job to stop', async () => {
+        const s = (await client.send(new DescribeTransformJobCommand({ TransformJobName: 's3-silent-transform-60' }))).TransformJobStatus;
+        return s === 'Stopping' ? undefined : s;
+      }, { timeoutMs: 20_000 });
+      assert.equal(status, 'Stopped');
+    } finally {
+      client.destroy();
+      await patient.stop();
+    }
   });
 });

@@ -172,6 +172,49 @@ function apiWording(message: string): string {
 }
 
 
+/**
+ * How long `CreateTransformJob` waits for S3 to list the input prefix before it answers, so that an
+ * empty prefix or a missing bucket is refused in the call as the service refuses it, while an S3
+ * that does not answer leaves the listing (and its failure) to the job.
+ */
+const LISTING_WAIT_MS = 2_000;
+
+/** The service's `ValidationException` for a prefix with no objects, `why` appended. */
+function noObjects(s3Uri: string, why: string): string {
+  return `No S3 objects found under S3 URL "${s3Uri}" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix${why}.`;
+}
+
+/** Whether `err` is an answer of S3's (a missing bucket, access denied), not a connection that failed or timed out. */
+function answeredByS3(err: unknown): boolean {
+  return typeof (err as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata?.httpStatusCode === 'number';
+}
+
+/** How `promise` settled, or `undefined` when it has not within `ms`. */
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; error: unknown } | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise.then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `promise`, or the signal's reason as soon as it is aborted (a stopped job does not wait on S3). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** `TransformResources.InstanceCount` of a (validated) `CreateTransformJob` request. */
 function instanceCountOf(request: Input): number {
   return (request.TransformResources as { InstanceCount: number }).InstanceCount;
@@ -270,20 +313,19 @@ export class TransformJobs {
       if (err instanceof ToolkitError) throw validation(apiWording(err.message));
       throw err;
     }
+    let listing: Promise<string[]> | undefined;
     if (source.S3DataType === 'S3Prefix') {
-      let why = '';
-      const keys = (
-        await this.ctx
-          .s3()
-          .list(inputAt.bucket, inputAt.key)
-          .catch((err: unknown) => {
-            why = ` (S3 answered: ${(err as Error).message})`;
-            return [] as string[];
-          })
-      ).filter((k) => !k.endsWith('/'));
-      if (keys.length === 0) {
-        throw validation(`No S3 objects found under S3 URL "${source.S3Uri}" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix${why}.`);
-      }
+      // The service refuses an empty prefix in the call itself; an S3 that is slow, silent or not
+      // running must not hold the call (up to 3 × SMKIT_LOCAL_S3_TIMEOUT_SECONDS): the job gets the
+      // listing, and fails on it.
+      listing = this.ctx
+        .s3()
+        .list(inputAt.bucket, inputAt.key)
+        .then((keys) => keys.filter((k) => !k.endsWith('/')));
+      listing.catch(() => {});
+      const early = await settledWithin(listing, LISTING_WAIT_MS);
+      if (early?.ok && early.value.length === 0) throw validation(noObjects(source.S3Uri, ''));
+      if (early && !early.ok && answeredByS3(early.error)) throw validation(noObjects(source.S3Uri, ` (S3 answered: ${(early.error as Error).message})`));
     }
     // Checked again: another create of the same name may have finished while S3 was listed.
     if ([...this.jobs.keys()].some((k) => k.toLowerCase() === lower)) {
@@ -303,7 +345,7 @@ export class TransformJobs {
     const now = new Date();
     const job: TransformJob = { name, arn: this.arn(name), createdAt: now, lastModified: now, status: 'InProgress', request: input, stop: new AbortController(), done: Promise.resolve() };
     this.jobs.set(name, job);
-    job.done = this.run(job, model.containers[0]!, dataProcessing);
+    job.done = this.run(job, model.containers[0]!, dataProcessing, listing);
     return { TransformJobArn: job.arn };
   }
 
@@ -314,7 +356,7 @@ export class TransformJobs {
   }
 
   /** Runs a job to its end; never rejects. */
-  private async run(job: TransformJob, container: ContainerDefinition, dataProcessing: DataProcessing): Promise<void> {
+  private async run(job: TransformJob, container: ContainerDefinition, dataProcessing: DataProcessing, listing: Promise<string[]> | undefined): Promise<void> {
     const signal = job.stop.signal;
     const req = job.request;
     const tin = req.TransformInput as { DataSource: { S3DataSource: { S3DataType: string; S3Uri: string } }; ContentType?: string; CompressionType?: 'None' | 'Gzip'; SplitType?: 'None' | 'Line' | 'RecordIO' | 'TFRecord' };
@@ -326,7 +368,7 @@ export class TransformJobs {
     let stopContainers: (() => Promise<void>) | undefined;
     job.startedAt = new Date();
     try {
-      const files = await this.download(tin.DataSource.S3DataSource, inputDir, signal);
+      const files = await this.download(tin.DataSource.S3DataSource, inputDir, signal, listing);
       signal.throwIfAborted();
       const parameters: Partial<ExecutionParameters> = {};
       if (req.BatchStrategy !== undefined) parameters.batchStrategy = parseBatchStrategy(String(req.BatchStrategy))!;
@@ -439,16 +481,24 @@ export class TransformJobs {
     }
   }
 
-  /** Downloads the job's input objects into `dir`; returns their paths relative to it, in the order they are transformed. */
-  private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal): Promise<string[]> {
+  /**
+   * Downloads the job's input objects into `dir`; returns their paths relative to it, in the order
+   * they are transformed. `listing` is the `S3Prefix` listing `CreateTransformJob` started.
+   */
+  private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal, listing: Promise<string[]> | undefined): Promise<string[]> {
     const at = parseS3Location(source.S3Uri)!;
     const s3 = this.ctx.s3();
     let objects: { bucket: string; key: string; rel: string }[];
     if (source.S3DataType === 'ManifestFile') {
+      const chunks: Buffer[] = [];
+      try {
+        for await (const c of await untilAborted(s3.get(at.bucket, at.key), signal)) chunks.push(c as Buffer);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        throw new JobFailure(`ClientError: Could not read the manifest file at ${source.S3Uri} (TransformInput.DataSource.S3DataSource.S3Uri): ${(err as Error).message}`);
+      }
       let manifest: unknown;
       try {
-        const chunks: Buffer[] = [];
-        for await (const c of await s3.get(at.bucket, at.key)) chunks.push(c as Buffer);
         manifest = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch (err) {
         throw new JobFailure(`ClientError: Could not read the manifest file at ${source.S3Uri} as JSON (${(err as Error).message}).`);
@@ -466,11 +516,16 @@ export class TransformJobs {
       const cut = at.key.lastIndexOf('/') + 1;
       let keys: string[];
       try {
-        keys = (await s3.list(at.bucket, at.key)).filter((k) => !k.endsWith('/'));
+        keys = await untilAborted(listing ?? s3.list(at.bucket, at.key).then((ks) => ks.filter((k) => !k.endsWith('/'))), signal);
       } catch (err) {
-        throw new JobFailure(`ClientError: Could not list the input objects under S3 URL "${source.S3Uri}": ${(err as Error).message}`);
+        if (signal.aborted) throw err;
+        if (answeredByS3(err)) throw new JobFailure(`ClientError: ${noObjects(source.S3Uri, ` (S3 answered: ${(err as Error).message})`)}`);
+        const message = (err as Error).message.replace(/\.$/, '');
+        // A timeout's message already says what to check.
+        const check = (err as Error).name === 'TimeoutError' ? '' : ' Check that S3 is running and reachable at AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL), where the local SageMaker reads its input.';
+        throw new JobFailure(`ClientError: Could not list the input objects under S3 URL "${source.S3Uri}" (TransformInput.DataSource.S3DataSource.S3Uri): ${message}.${check}`);
       }
-      if (keys.length === 0) throw new JobFailure(`ClientError: No S3 objects found under S3 URL "${source.S3Uri}" given in input data source.`);
+      if (keys.length === 0) throw new JobFailure(`ClientError: ${noObjects(source.S3Uri, '')}`);
       objects = keys.map((key) => {
         const rel = key.slice(cut);
         if (!safeRelative(rel)) throw new JobFailure(`ClientError: The input object s3://${at.bucket}/${key} has a key the local SageMaker cannot write as a file (an empty, "." or ".." part after the prefix); rename it.`);
@@ -482,7 +537,7 @@ export class TransformJobs {
       const file = join(dir, o.rel);
       await mkdir(join(file, '..'), { recursive: true });
       try {
-        await pipeline(await s3.get(o.bucket, o.key), createWriteStream(file));
+        await pipeline(await untilAborted(s3.get(o.bucket, o.key), signal), createWriteStream(file), { signal });
       } catch (err) {
         throw new JobFailure(`ClientError: Could not download the input object s3://${o.bucket}/${o.key}: ${(err as Error).message}`);
       }
