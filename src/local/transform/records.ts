@@ -40,8 +40,8 @@ export class MalformedInputError extends Error {
 /** dmlc (MXNet) RecordIO: each frame is magic, lrecord (3-bit continuation flag, 29-bit length), data, zero padding to 4 bytes. */
 const RECORDIO_MAGIC = 0xced7230a;
 
-function splitRecordIO(data: Buffer, unwrap: boolean): InputRecord[] {
-  const out: InputRecord[] = [];
+function* splitRecordIO(data: Buffer, unwrap: boolean): Generator<InputRecord> {
+  let index = 0;
   const magic = Buffer.alloc(4);
   magic.writeUInt32LE(RECORDIO_MAGIC);
   let pos = 0;
@@ -50,7 +50,7 @@ function splitRecordIO(data: Buffer, unwrap: boolean): InputRecord[] {
     const parts: Buffer[] = [];
     for (;;) {
       const bad = (why: string): MalformedInputError =>
-        new MalformedInputError(out.length, pos, `malformed RecordIO: ${why} at byte ${pos}; the file must be MXNet RecordIO frames (magic 0xced7230a, length, data padded to 4 bytes)`);
+        new MalformedInputError(index, pos, `malformed RecordIO: ${why} at byte ${pos}; the file must be MXNet RecordIO frames (magic 0xced7230a, length, data padded to 4 bytes)`);
       if (data.length - pos < 8) throw bad(`${data.length - pos} byte(s) left where an 8-byte frame header belongs (truncated file?)`);
       const found = data.readUInt32LE(pos);
       if (found !== RECORDIO_MAGIC) throw bad(`magic 0x${found.toString(16).padStart(8, '0')} instead of 0xced7230a`);
@@ -69,9 +69,8 @@ function splitRecordIO(data: Buffer, unwrap: boolean): InputRecord[] {
     }
     // The parts were cut at a magic number, which goes back in between them.
     const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [p] : [magic, p])));
-    out.push({ index: out.length, data: unwrap ? payload : data.subarray(start, pos) });
+    yield { index: index++, data: unwrap ? payload : data.subarray(start, pos) };
   }
-  return out;
 }
 
 let crc32cTable: Uint32Array | undefined;
@@ -99,12 +98,12 @@ export function maskedCrc32c(buf: Uint8Array): number {
 }
 
 /** TFRecord: each frame is uint64 length, masked CRC-32C of the length, data, masked CRC-32C of the data (little-endian). */
-function splitTFRecord(data: Buffer, unwrap: boolean): InputRecord[] {
-  const out: InputRecord[] = [];
+function* splitTFRecord(data: Buffer, unwrap: boolean): Generator<InputRecord> {
+  let index = 0;
   let pos = 0;
   while (pos < data.length) {
     const bad = (why: string): MalformedInputError =>
-      new MalformedInputError(out.length, pos, `malformed TFRecord: ${why} at byte ${pos}; the file must be TFRecord frames (uint64 length, masked CRC-32C, data, masked CRC-32C)`);
+      new MalformedInputError(index, pos, `malformed TFRecord: ${why} at byte ${pos}; the file must be TFRecord frames (uint64 length, masked CRC-32C, data, masked CRC-32C)`);
     if (data.length - pos < 12) throw bad(`${data.length - pos} byte(s) left where a 12-byte frame header belongs (truncated file?)`);
     if (maskedCrc32c(data.subarray(pos, pos + 8)) !== data.readUInt32LE(pos + 8)) throw bad('length CRC mismatch (corrupt, or not TFRecord)');
     const claimed = data.readBigUInt64LE(pos);
@@ -112,10 +111,9 @@ function splitTFRecord(data: Buffer, unwrap: boolean): InputRecord[] {
     const length = Number(claimed);
     const payload = data.subarray(pos + 12, pos + 12 + length);
     if (maskedCrc32c(payload) !== data.readUInt32LE(pos + 12 + length)) throw bad('data CRC mismatch (corrupt record)');
-    out.push({ index: out.length, data: unwrap ? payload : data.subarray(pos, pos + 16 + length) });
+    yield { index: index++, data: unwrap ? payload : data.subarray(pos, pos + 16 + length) };
     pos += 16 + length;
   }
-  return out;
 }
 
 /**
@@ -127,18 +125,28 @@ function splitTFRecord(data: Buffer, unwrap: boolean): InputRecord[] {
  * @throws {@link MalformedInputError} when a RecordIO or TFRecord frame is broken.
  */
 export function splitRecords(data: Buffer, splitType: SplitType, strategy: BatchStrategy = 'MULTI_RECORD'): InputRecord[] {
-  if (splitType === 'None') return data.length === 0 ? [] : [{ index: 0, data }];
-  if (splitType === 'RecordIO') return splitRecordIO(data, strategy === 'SINGLE_RECORD');
-  if (splitType === 'TFRecord') return splitTFRecord(data, strategy === 'SINGLE_RECORD');
-  const out: InputRecord[] = [];
+  return Array.from(eachRecord(data, splitType, strategy));
+}
+
+/**
+ * {@link splitRecords} one record at a time, so a file of millions of records is never held as
+ * millions of objects. A broken RecordIO or TFRecord frame throws when iteration reaches it.
+ */
+export function* eachRecord(data: Buffer, splitType: SplitType, strategy: BatchStrategy = 'MULTI_RECORD'): Generator<InputRecord> {
+  if (splitType === 'None') {
+    if (data.length > 0) yield { index: 0, data };
+    return;
+  }
+  if (splitType === 'RecordIO') return yield* splitRecordIO(data, strategy === 'SINGLE_RECORD');
+  if (splitType === 'TFRecord') return yield* splitTFRecord(data, strategy === 'SINGLE_RECORD');
+  let index = 0;
   let start = 0;
   while (start < data.length) {
     const nl = data.indexOf(NL, start);
     const end = nl === -1 ? data.length : nl + 1;
-    if (!isBlank(data, start, end)) out.push({ index: out.length, data: data.subarray(start, end) });
+    if (!isBlank(data, start, end)) yield { index: index++, data: data.subarray(start, end) };
     start = end;
   }
-  return out;
 }
 
 /** One request's worth of records: consecutive, in file order. */
@@ -161,21 +169,27 @@ function batchOf(records: InputRecord[], maxBytes: number): MiniBatch {
  * a batch of its own marked `tooLarge`.
  */
 export function groupMiniBatches(records: readonly InputRecord[], strategy: BatchStrategy, maxBytes: number): MiniBatch[] {
-  if (strategy === 'SINGLE_RECORD') return records.map((r) => batchOf([r], maxBytes));
-  const out: MiniBatch[] = [];
+  return Array.from(eachMiniBatch(records, strategy, maxBytes));
+}
+
+/** {@link groupMiniBatches} one batch at a time, taking records from `records` only as each batch is asked for. */
+export function* eachMiniBatch(records: Iterable<InputRecord>, strategy: BatchStrategy, maxBytes: number): Generator<MiniBatch> {
+  if (strategy === 'SINGLE_RECORD') {
+    for (const r of records) yield batchOf([r], maxBytes);
+    return;
+  }
   let current: InputRecord[] = [];
   let size = 0;
   for (const r of records) {
     if (current.length > 0 && maxBytes > 0 && size + r.data.length > maxBytes) {
-      out.push(batchOf(current, maxBytes));
+      yield batchOf(current, maxBytes);
       current = [];
       size = 0;
     }
     current.push(r);
     size += r.data.length;
   }
-  if (current.length > 0) out.push(batchOf(current, maxBytes));
-  return out;
+  if (current.length > 0) yield batchOf(current, maxBytes);
 }
 
 /**

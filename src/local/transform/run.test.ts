@@ -327,3 +327,33 @@ test('MaxConcurrentTransforms counts across files: one-record files are sent sid
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('a file of 1.2 million lines runs in a 64 MB heap: records are split and batched as batches are sent, not held as an object each', async () => {
+  const t = await tmpTree({ 'many.csv': '1,2,3,4,5\n'.repeat(1_200_000) });
+  // In a child with a small heap: holding every record as an object (~150 bytes each) needs about 180 MB.
+  const script = `
+    import http from 'node:http';
+    import { runTransform } from ${JSON.stringify(new URL('./run.js', import.meta.url).href)};
+    const server = http.createServer((req, res) => {
+      let n = 0;
+      req.on('data', (c) => (n += c.length));
+      req.on('end', () => (req.url === '/execution-parameters' ? res.writeHead(404).end() : res.end(String(n))));
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const s = await runTransform({ input: ${JSON.stringify(t.input)}, output: ${JSON.stringify(t.output)}, url: 'http://127.0.0.1:' + server.address().port, contentType: 'text/csv', splitType: 'Line', assembleWith: 'Line', parameters: { maxPayloadInMB: 1 } });
+    server.close();
+    process.stdout.write(JSON.stringify({ records: s.records, requests: s.requests, failed: s.failed.length }));
+  `;
+  try {
+    const { execFile } = await import('node:child_process');
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--max-old-space-size=64', '--input-type=module', '-e', script], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stdout, stderr: stderr.slice(-2000) }));
+    });
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout), { records: 1_200_000, requests: 12, failed: 0 });
+    const answers = (await fs.readFile(path.join(t.output, 'many.csv.out'), 'utf8')).split('\n').filter(Boolean).map(Number);
+    assert.equal(answers.reduce((a, b) => a + b, 0), 12_000_000, 'every byte was sent, once');
+  } finally {
+    rmSync(t.root, { recursive: true, force: true });
+  }
+});

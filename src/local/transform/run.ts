@@ -8,7 +8,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, RecordProcessingError, type DataProcessing } from './data-processing.js';
-import { assembleOutputs, groupMiniBatches, MalformedInputError, splitRecords, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
+import { assembleOutputs, eachMiniBatch, eachRecord, groupMiniBatches, MalformedInputError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
 /** Options for {@link runTransform}. */
 export interface TransformOptions {
@@ -213,8 +213,12 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
   };
 
-  /** The file's records, or why none of it can be sent (a broken RecordIO/TFRecord frame, a file too big to read). */
-  const readRecords = async (rel: string): Promise<InputRecord[] | UnreadableFile> => {
+  /**
+   * The file's bytes (decompressed) and how many records they hold, or why none of it can be sent
+   * (a broken RecordIO/TFRecord frame, a file too big to read). The records are counted, not kept:
+   * a file of millions of lines would take gigabytes as objects.
+   */
+  const readInput = async (rel: string): Promise<{ data: Buffer; count: number } | UnreadableFile> => {
     try {
       let raw: Buffer;
       try {
@@ -244,19 +248,21 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           };
         }
       }
-      return splitRecords(data, splitType, parameters.batchStrategy);
+      let count = 0;
+      for (const _ of eachRecord(data, splitType, parameters.batchStrategy)) count++;
+      return { data, count };
     } catch (err) {
       if (err instanceof MalformedInputError) return { record: err.record, error: err.message };
       throw err;
     }
   };
-  const isUnreadable = (r: InputRecord[] | UnreadableFile): r is UnreadableFile => !Array.isArray(r);
+  const isUnreadable = (r: { data: Buffer; count: number } | UnreadableFile): r is UnreadableFile => !('data' in r);
   // Count records up front for the progress bar; each file is read again when its turn comes, so
   // the files are not all held in memory at once.
   let totalRecords = 0;
   for (const rel of files) {
-    const records = await readRecords(rel);
-    totalRecords += isUnreadable(records) ? records.record + 1 : records.length;
+    const read = await readInput(rel);
+    totalRecords += isUnreadable(read) ? read.record + 1 : read.count;
   }
   options.progress?.start?.(totalRecords, parameters);
 
@@ -285,30 +291,40 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       options.signal?.throwIfAborted();
       // Memory stays bounded: past HELD_BYTES of earlier files in flight, the oldest is finished first.
       while (pending.length > 0 && held > HELD_BYTES) await settleOldest();
-      const records = await readRecords(rel);
+      const read = await readInput(rel);
       const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
       const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith });
       const fileFailures: FailedRecord[] = [];
-      // JoinSource=Input joins each answer with the record as read, before the InputFilter.
+      // JoinSource=Input joins each answer with the record as read, before the InputFilter (kept while its batch is out).
       const originals = new Map<number, Buffer>();
-      let toSend: InputRecord[] = [];
-      if (isUnreadable(records)) {
-        fileFailures.push({ file: rel, record: records.record, status: 0, error: records.error });
-        options.progress?.advance?.(records.record + 1, 1, rel);
-      } else if (dp) {
-        for (const r of records) {
+      if (isUnreadable(read)) {
+        fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
+        options.progress?.advance?.(read.record + 1, 1, rel);
+      }
+      // Records are split, filtered and batched only as batches are sent, so what is held is the
+      // file's bytes and the batches out, not an object per record.
+      function* toSend(): Generator<InputRecord> {
+        if (isUnreadable(read)) return;
+        for (const r of eachRecord(read.data, splitType, parameters.batchStrategy)) {
+          if (!dp) {
+            yield r;
+            continue;
+          }
+          let data: Buffer;
           try {
-            toSend.push({ index: r.index, data: dp.filterInput(r.data) });
-            originals.set(r.index, r.data);
+            data = dp.filterInput(r.data);
           } catch (err) {
             if (!(err instanceof RecordProcessingError)) throw err;
             fileFailures.push({ file: rel, record: r.index, status: 0, error: `InputFilter: ${err.message}` });
             options.progress?.advance?.(1, 1, rel);
+            continue;
           }
+          originals.set(r.index, r.data);
+          yield { index: r.index, data };
         }
-      } else toSend = records;
-      const plan = { rel, batches: groupMiniBatches(toSend, parameters.batchStrategy, maxBytes) };
-      const parts: (Buffer | undefined)[][] = plan.batches.map(() => []);
+      }
+      const plan = { rel, batches: eachMiniBatch(toSend(), parameters.batchStrategy, maxBytes) };
+      const parts: (Buffer | undefined)[][] = [];
       /** What is written for a mini-batch's answer: the answer itself, or one joined/filtered part per record (throws when the answer cannot be cut per record). */
       const outputParts = (batch: MiniBatch, body: Buffer): Buffer[] => {
         if (!dp?.touchesOutput) return [body];
@@ -324,8 +340,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         });
         return out;
       };
-      const runBatch = async (i: number): Promise<void> => {
-        const batch = plan.batches[i]!;
+      const runBatch = async (batch: MiniBatch, i: number): Promise<void> => {
         requests++;
         let outcome = await send(batch, contentType);
         if (outcome.ok) {
@@ -355,17 +370,30 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           options.progress?.advance?.(1, o.ok ? 0 : 1, plan.rel);
         }
       };
-      const inFlight: Promise<void>[] = [];
-      for (let i = 0; i < plan.batches.length; i++) {
+      // Only the batches out are held; the first error of one fails the file's finish.
+      const inFlight = new Set<Promise<void>>();
+      let broken: { error: unknown } | undefined;
+      for (let i = 0; ; i++) {
         await acquire();
-        if (options.signal?.aborted) {
+        const next = options.signal?.aborted ? undefined : plan.batches.next();
+        if (!next || next.done) {
           release();
           break;
         }
-        inFlight.push(runBatch(i).finally(release));
+        const batch = next.value;
+        parts.push([]);
+        const run: Promise<void> = runBatch(batch, i)
+          .catch((error: unknown) => void (broken ??= { error }))
+          .finally(() => {
+            for (const r of batch.records) originals.delete(r.index);
+            inFlight.delete(run);
+            release();
+          });
+        inFlight.add(run);
       }
       const finish = async (): Promise<void> => {
         await Promise.all(inFlight);
+        if (broken) throw broken.error;
         const outFile = path.join(outputRoot, `${plan.rel}.out`);
         await fs.mkdir(path.dirname(outFile), { recursive: true });
         const failedFile = `${outFile}.failed`;
@@ -384,7 +412,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       const done = finish();
       // Awaited in settleOldest; until then a failure must not count as unhandled.
       done.catch(() => {});
-      const bytes = plan.batches.reduce((n, b) => n + b.body.length, 0);
+      const bytes = isUnreadable(read) ? 0 : read.data.length;
       pending.push({ done, bytes });
       held += bytes;
     }
