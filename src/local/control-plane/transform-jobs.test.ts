@@ -2,6 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
@@ -222,4 +224,40 @@ test('CreateTransformJob keeps its Tags, and ListTags, AddTags and DeleteTags ta
   await sm.send(new DeleteTagsCommand({ ResourceArn: TransformJobArn, TagKeys: ['team'] }));
   assert.deepEqual(await tags(), [{ Key: 'stage', Value: 'dev' }]);
   await wait('tj-tags');
+});
+
+test('an S3 that fails (500 InternalError) while the input is listed fails the job with a ClientError saying so, not the ValidationException of an empty prefix', async () => {
+  let lists = 0;
+  const failing = createServer((req, res) => {
+    if (req.method === 'GET' && /list-type=2/.test(req.url ?? '')) lists++;
+    res.writeHead(500, { 'content-type': 'application/xml' }).end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>');
+  });
+  await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+  const broken = await startLocalSageMaker({
+    port: 0,
+    backendImpl: new FakeBackend(),
+    startupTimeoutMs: 5_000,
+    alarmsAndScaling: false,
+    settings: { s3EndpointUrl: `http://127.0.0.1:${(failing.address() as AddressInfo).port}` },
+  });
+  const client = new SageMakerClient(localClientConfig(broken.url, { requestTimeoutMs: 30_000 }));
+  try {
+    await client.send(new CreateModelCommand({ ModelName: 'tj-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await client.send(new CreateTransformJobCommand(job('tj-s3-500')));
+    const d = await until('tj-s3-500 to end', async () => {
+      const j = await client.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-s3-500' }));
+      return j.TransformJobStatus === 'InProgress' ? undefined : j;
+    });
+    assert.equal(d.TransformJobStatus, 'Failed');
+    assert.equal(
+      d.FailureReason,
+      'ClientError: Could not list the input objects under S3 URL "s3://in/batch/" (TransformInput.DataSource.S3DataSource.S3Uri): We encountered an internal error. Please try again. ' +
+        'Check that S3 is running and reachable at AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL), where the local SageMaker reads its input.',
+    );
+    assert.equal(lists, 3, "the SDK's three attempts, once");
+  } finally {
+    client.destroy();
+    await broken.stop();
+    await new Promise((resolve) => failing.close(resolve));
+  }
 });

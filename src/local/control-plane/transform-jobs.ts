@@ -184,9 +184,13 @@ function noObjects(s3Uri: string, why: string): string {
   return `No S3 objects found under S3 URL "${s3Uri}" given in input data source. Please ensure that the bucket exists and that objects exist under that S3 prefix${why}.`;
 }
 
-/** Whether `err` is an answer of S3's (a missing bucket, access denied), not a connection that failed or timed out. */
+/**
+ * Whether `err` is S3 refusing the request (a 4xx: a missing bucket, access denied), which says
+ * the input is wrong; not a connection that failed or timed out, nor S3 failing (a 5xx).
+ */
 function answeredByS3(err: unknown): boolean {
-  return typeof (err as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata?.httpStatusCode === 'number';
+  const status = (err as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata?.httpStatusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
 }
 
 /** How `promise` settled, or `undefined` when it has not within `ms`. */
