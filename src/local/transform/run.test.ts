@@ -190,6 +190,34 @@ test('a file over the 2 GiB smkit reads at once fails alone with a clear reason;
   }
 });
 
+test('SplitType None: a file over MaxPayloadInMB fails without being read whole, and a gzip bomb is decompressed only to the limit', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({});
+  try {
+    await fs.mkdir(t.input, { recursive: true });
+    // 3 GiB once decompressed, in 3 MB: gzip members of 1 MiB of zeros, one after another.
+    const member = gzipSync(Buffer.alloc(1 << 20));
+    await fs.writeFile(path.join(t.input, 'bomb.bin.gz'), Buffer.concat(Array.from({ length: 3072 }, () => member)));
+    await fs.writeFile(path.join(t.input, 'fits.bin.gz'), gzipSync('a'.repeat(1000)));
+    const bombs = await runTransform({ input: t.input, output: t.output, url: c.url, compressionType: 'Gzip', parameters: { maxPayloadInMB: 1 } });
+    assert.deepEqual(bombs.failed, [{ file: 'bomb.bin.gz', record: 0, status: 0, error: 'record decompresses to over 1048576 bytes, over MaxPayloadInMB=1 (1048576 bytes); not sent' }]);
+    assert.deepEqual(c.bodies, ['a'.repeat(1000)]);
+
+    // Sparse, past the 2 GiB a whole read allows: the size alone refuses it.
+    const plain = await tmpTree({});
+    await fs.mkdir(plain.input, { recursive: true });
+    const big = await fs.open(path.join(plain.input, 'big.bin'), 'w');
+    await big.truncate(2 ** 31 + 1);
+    await big.close();
+    const large = await runTransform({ input: plain.input, output: plain.output, url: c.url });
+    await fs.rm(plain.root, { recursive: true, force: true });
+    assert.deepEqual(large.failed, [{ file: 'big.bin', record: 0, status: 0, error: 'record is 2147483649 bytes, over MaxPayloadInMB=6 (6291456 bytes); not sent' }]);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('CompressionType Gzip: files are gunzipped, then split; the type is guessed from the name without .gz; a file that does not gunzip fails alone', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({});

@@ -186,11 +186,13 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const parameters = resolveExecutionParameters(options.parameters ?? {}, await fetchExecutionParameters(base, undefined, options.signal));
   options.signal?.throwIfAborted();
   const maxBytes = Math.floor(parameters.maxPayloadInMB * 1024 * 1024);
+  const overPayload = (what: string): string => `record ${what}, over MaxPayloadInMB=${parameters.maxPayloadInMB} (${maxBytes} bytes); not sent`;
+  // With SplitType None a file is one record, never sent past MaxPayloadInMB: it is not read, or
+  // decompressed (a gzip bomb), beyond that.
+  const recordLimit = splitType === 'None' && maxBytes > 0 ? maxBytes : undefined;
 
   const send = async (batch: MiniBatch, contentType: string): Promise<Outcome> => {
-    if (batch.tooLarge) {
-      return { ok: false, status: 0, error: `record is ${batch.body.length} bytes, over MaxPayloadInMB=${parameters.maxPayloadInMB} (${maxBytes} bytes); not sent` };
-    }
+    if (batch.tooLarge) return { ok: false, status: 0, error: overPayload(`is ${batch.body.length} bytes`) };
     const headers: Record<string, string> = { 'content-type': contentType };
     if (options.accept) headers.accept = options.accept;
     for (let attempt = 0; ; attempt++) {
@@ -222,6 +224,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     try {
       let raw: Buffer;
       try {
+        if (recordLimit !== undefined && !gzip) {
+          const { size } = await fs.stat(path.join(inputDir, rel));
+          if (size > recordLimit) return { record: 0, error: overPayload(`is ${size} bytes`) };
+        }
         raw = await fs.readFile(path.join(inputDir, rel));
       } catch (err) {
         const e = err as Error & { code?: string };
@@ -236,9 +242,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       let data = raw;
       if (gzip) {
         try {
-          data = await gunzipAsync(raw, { maxOutputLength: MAX_FILE_BYTES });
+          data = await gunzipAsync(raw, { maxOutputLength: recordLimit ?? MAX_FILE_BYTES });
         } catch (err) {
           const e = err as Error & { code?: string };
+          if (e.code === 'ERR_BUFFER_TOO_LARGE' && recordLimit !== undefined) return { record: 0, error: overPayload(`decompresses to over ${recordLimit} bytes`) };
           return {
             record: 0,
             error:
