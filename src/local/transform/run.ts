@@ -94,7 +94,7 @@ const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 
 const gunzipAsync = promisify(gunzip);
 
-/** Bytes of earlier files' mini-batches that may still be held while the next file is read: 100 MB, the most MaxConcurrentTransforms × MaxPayloadInMB allows. */
+/** Bytes of earlier files, read and with mini-batches still out, that may be held while the next file is read: 100 MB, the most MaxConcurrentTransforms × MaxPayloadInMB allows. */
 const HELD_BYTES = 100 * 1024 * 1024;
 
 /** The most `fs.readFile` reads at once (its ERR_FS_FILE_TOO_LARGE limit). */
