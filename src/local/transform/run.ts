@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
 import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, RecordProcessingError, type DataProcessing } from './data-processing.js';
@@ -147,9 +148,21 @@ function postBody(url: string, headers: Record<string, string>, body: Buffer, ti
   return new Promise((resolve, reject) => {
     const framing = chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(body.length) };
     const req = send(target, { method: 'POST', headers: { ...headers, ...framing }, signal: stop ? AbortSignal.any([timeout, stop]) : timeout }, (res) => {
+      const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks) }));
+      let size = 0;
+      const done = (): void => resolve({ status, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks) });
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        size += c.length;
+        // Only an error's first words are reported: a longer error answer, or one that never ends, is not waited for.
+        if (status >= 400 && size >= MAX_ERROR_ANSWER_BYTES) {
+          res.removeAllListeners('end');
+          req.destroy();
+          done();
+        }
+      });
+      res.on('end', done);
       res.on('error', reject);
     });
     req.on('error', reject);
