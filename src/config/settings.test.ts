@@ -150,6 +150,13 @@ test('SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS sets the invocation timeout and win
   assert.throws(() => loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '0' }, {}, 2), /SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS="0" is invalid/);
 });
 
+test('a worker may be blocked for the invocation timeout plus 30 s unless SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS (1 to 86400) says otherwise', () => {
+  assert.equal(loadSettings({}, {}, 2).workerBlockedTimeoutSeconds, 90);
+  assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '600' }, {}, 2).workerBlockedTimeoutSeconds, 630, 'longer than any invocation may legitimately run');
+  assert.equal(loadSettings({ SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS: '5' }, {}, 2).workerBlockedTimeoutSeconds, 5);
+  assert.throws(() => loadSettings({ SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS: '0.5' }, {}, 2), /SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS="0\.5" is invalid: expected a decimal number from 1 to 86400/);
+});
+
 test('number settings are read in decimal, with a fraction or an exponent', () => {
   const s = loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '1e3', SAGEMAKER_STARTUP_TIMEOUT: '.5e2', SAGEMAKER_MAX_PAYLOAD_IN_MB: '2.5' }, {}, 2);
   assert.equal(s.timeoutSeconds, 1000);

@@ -144,6 +144,14 @@ export interface Settings {
   readonly mmeMinFreeMb: number;
   /** `SMKIT_METRICS`: serve Prometheus metrics at `GET /metrics` (what SageMaker's `ContainerMetricsConfig` scrapes). @defaultValue true */
   readonly metrics: boolean;
+  /**
+   * `SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS`: how long an HTTP worker process may go without its
+   * heartbeat reaching the primary (its event loop held by synchronous code: with
+   * `SMKIT_INFERENCE_MODE=inline`, a handler stuck in a loop) before it is killed and replaced.
+   * While a worker loads its model, and on a multi-model endpoint, `SAGEMAKER_STARTUP_TIMEOUT` when
+   * longer. @defaultValue {@link timeoutSeconds} + 30
+   */
+  readonly workerBlockedTimeoutSeconds: number;
   /** `SMKIT_SHUTDOWN_GRACE_SECONDS`: how long SIGTERM waits for in-flight requests. @defaultValue 25 */
   readonly shutdownGraceSeconds: number;
   /**
@@ -453,6 +461,7 @@ export function loadSettings(
   // 0 is what a transform job with MaxPayloadInMB=0 ("arbitrarily large", chunked) sets: a limit still applies.
   const payloadSetting = readNumber(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB', 6, 0, 100_000);
   const maxPayloadMb = payloadSetting === 0 ? UNBOUNDED_PAYLOAD_MB : payloadSetting;
+  const timeoutSeconds = readTimeoutSeconds(env);
   const settings: Settings = {
     baseDir,
     modelDir,
@@ -461,7 +470,7 @@ export function loadSettings(
     host: overrides.host ?? str(env, 'SMKIT_BIND_HOST') ?? '0.0.0.0',
     safePortRange: readPortRange(env),
     workers,
-    timeoutSeconds: readTimeoutSeconds(env),
+    timeoutSeconds,
     maxPayloadMb,
     defaultAccept: defaultAccept.toLowerCase(),
     program,
@@ -485,6 +494,9 @@ export function loadSettings(
     installCodeDeps: readEnum(env, 'SMKIT_INSTALL_CODE_DEPS', 'auto', ['auto', 'never'] as const),
     tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     shutdownGraceSeconds: readNumber(env, 'SMKIT_SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),
+    // Longer than any invocation may run (one that holds the loop past its timeout is lost anyway),
+    // with gunicorn's default --timeout on top for collections and large decodes.
+    workerBlockedTimeoutSeconds: readNumber(env, 'SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS', timeoutSeconds + 30, 1, 86400),
     inferenceMode: readEnum(env, 'SMKIT_INFERENCE_MODE', 'auto', ['auto', 'thread', 'inline'] as const),
     multiModel: readBool(env, 'SAGEMAKER_MULTI_MODEL', false),
     metrics: readBool(env, 'SMKIT_METRICS', true),

@@ -48,13 +48,15 @@ export type ToPrimary =
   /** Multi-model: `mme-apply` `applyId` is done here (or failed). */
   | { type: 'mme-applied'; applyId: number; error?: WireError }
   /** The connections this worker holds now (sent once listening, then when the count changes). */
-  | { type: 'connections'; open: number };
+  | { type: 'connections'; open: number }
+  /** The worker's heartbeat: its event loop turns (`worker-watchdog.ts`). */
+  | { type: 'alive' };
 
 /** The worker's configuration message. */
 export type WorkerConfig = Extract<ToWorker, { type: 'config' }>;
 
 const TO_WORKER: ReadonlySet<string> = new Set<ToWorker['type']>(['config', 'shutdown', 'metrics-response', 'mme-apply', 'mme-response', 'close-connections']);
-const TO_PRIMARY: ReadonlySet<string> = new Set<ToPrimary['type']>(['hello', 'listening', 'model', 'metrics-request', 'mme-request', 'mme-applied', 'connections']);
+const TO_PRIMARY: ReadonlySet<string> = new Set<ToPrimary['type']>(['hello', 'listening', 'model', 'metrics-request', 'mme-request', 'mme-applied', 'connections', 'alive']);
 
 function typeOf(msg: unknown): string | undefined {
   return msg !== null && typeof msg === 'object' && typeof (msg as { type?: unknown }).type === 'string' ? (msg as { type: string }).type : undefined;

@@ -28,6 +28,7 @@ import { ConnectionShedder } from './connection-rebalancing.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { holdMessagesUntil, isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER } from './connection-balancing.js';
+import { heartbeatMs } from './worker-watchdog.js';
 
 const metricsWaiters = new Map<number, (text: string) => void>();
 let nextMetricsRequest = 1;
@@ -277,6 +278,8 @@ const onConfig = (msg: unknown) => {
   if (!isToWorker(msg) || msg.type !== 'config') return;
   process.off('message', onConfig);
   const config: WorkerConfig = msg;
+  // The primary replaces a worker whose heartbeats stop (its event loop held): see worker-watchdog.ts.
+  setInterval(() => process.connected && sendToPrimary({ type: 'alive' }), heartbeatMs(config.settings.workerBlockedTimeoutSeconds)).unref();
   if (!config.settings.multiModel) return run(config, undefined);
   // The primary may send model operations while that code loads: they wait, in order, for run()'s listener.
   holdMessagesUntil(process, loadMultiModelCode(), (code) => run(config, code)).catch((err: unknown) => {

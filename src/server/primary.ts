@@ -13,6 +13,7 @@ import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule } from '../handlers/user-module.js';
+import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
 
 /**
  * The rest of `smkit serve`'s primary, once its workers are forked: logs, prepares the model's
@@ -127,6 +128,25 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   /** Workers that exited while loading the model, in a row and with the same code, before any loaded it. */
   let loadDeaths = { how: '', count: 0 };
   const indexOf = new Map<Worker, number>();
+  // A worker whose heartbeats stop is killed, and replaced as a crashed one is (worker-watchdog.ts).
+  // Loading a model may hold the event loop as long as SAGEMAKER_STARTUP_TIMEOUT allows, and a
+  // multi-model endpoint's workers load models while they serve.
+  const loading = (id: number) => !!Mme || !reported.has(id);
+  const blockedMs = settings.workerBlockedTimeoutSeconds * 1000;
+  const boundMs = (id: number) => (loading(id) ? Math.max(blockedMs, settings.startupTimeoutSeconds * 1000) : blockedMs);
+  const watchdog = new WorkerWatchdog(heartbeatMs(settings.workerBlockedTimeoutSeconds), boundMs, (id, silentMs) => {
+    const worker = cluster.workers?.[id];
+    if (!worker || stopping) return;
+    const index = indexOf.get(worker);
+    const limit = `${boundMs(id) / 1000} s (SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS${loading(id) ? ', or SAGEMAKER_STARTUP_TIMEOUT while a model loads' : ''})`;
+    const where = settings.inferenceMode === 'inline' ? ', where handler code runs with SMKIT_INFERENCE_MODE=inline' : '';
+    const err = new ToolkitError(
+      'ERR_WORKER_BLOCKED',
+      `worker process ${index} (pid ${worker.process.pid}) sent no heartbeat for over ${limit}: synchronous code holds its event loop${where} (a loop that never ends, a catastrophic regular expression, a long computation that never awaits). It is killed, its connections closing without an answer, and replaced. Move long synchronous work off the event loop, or use SMKIT_INFERENCE_MODE=thread (the default for handler code), where an invocation past the timeout gets 504 and only its inference thread is replaced`,
+    );
+    log.error({ code: err.code, worker: index, workerPid: worker.process.pid, silentMs }, err.message);
+    worker.process.kill('SIGKILL');
+  });
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
   let aggregator: Promise<() => Promise<string>> | undefined;
   const clusterMetrics = settings.metrics
@@ -170,7 +190,9 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         case 'hello':
           sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [] });
           configured.add(worker.id);
-          return;
+          return watchdog.heard(worker.id);
+        case 'alive':
+          return watchdog.heard(worker.id);
         case 'listening':
           listening.set(worker.id, msg.port);
           return announceWhenReady();
@@ -217,6 +239,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       const diedLoading = !reported.delete(worker.id);
       mme?.forget(worker.id);
       census.forget(worker.id);
+      watchdog.forget(worker.id);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) finish();
         return;
@@ -262,6 +285,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       if (stopping) return;
       stopping = true;
       census.stop();
+      watchdog.stop();
       const graceMs = settings.shutdownGraceSeconds * 1000;
       log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
       const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);

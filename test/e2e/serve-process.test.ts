@@ -65,6 +65,25 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /blocked past the timeout; replacing it/);
   });
 
+  test('inline mode: a worker held by a handler in a synchronous loop is killed once its heartbeats stop (SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS) and replaced; the request it held gets no answer', async () => {
+    const server = await serveFixture('blocking', { SMKIT_INFERENCE_MODE: 'inline', SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS: '1' });
+    await waitForPing(server);
+    const readyPids = () => [...server.output().matchAll(/"pid":(\d+),"worker":0,"mode":"inline".*"msg":"model ready"/g)].map((m) => Number(m[1]));
+    const first = await until('the worker to log its model ready', () => readyPids()[0]);
+    // About 28 hours of spinning: before, the worker (the only one) held it, and every later connection waited, for good.
+    const stuck = await invoke(server, '100000000').then(
+      (res) => `HTTP ${res.status}`,
+      (err: Error) => (err.name === 'TimeoutError' ? 'no answer within 30 s' : 'connection closed'),
+    );
+    assert.equal(stuck, 'connection closed');
+    const line = await until('the blocked worker to be logged', () => server.output().split('\n').find((l) => l.includes('"code":"ERR_WORKER_BLOCKED"')));
+    assert.match(line, new RegExp(`"msg":"worker process 0 \\(pid ${first}\\) sent no heartbeat for over 1 s \\(SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS\\): synchronous code holds its event loop, where handler code runs with SMKIT_INFERENCE_MODE=inline`));
+    assert.match(line, /Move long synchronous work off the event loop, or use SMKIT_INFERENCE_MODE=thread/);
+    await until('/ping to answer 200 again', async () => (await fetchWithTimeout(`${server.url}/ping`, {}, 10_000)).status === 200, RETRY);
+    assert.equal(await (await invoke(server, '1')).text(), 'spun true');
+    await until('the new worker process to log its model ready', () => readyPids().some((pid) => pid !== first));
+  });
+
   test('a crashed inference thread or worker process is replaced and logged', async () => {
     const server = await serveFixture('crash');
     await waitForPing(server);
