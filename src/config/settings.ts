@@ -164,7 +164,8 @@ export interface Settings {
   /**
    * `SMKIT_BODY_TIMEOUT_SECONDS`: the longest a client may take to send a request body once its
    * headers arrived; a body that stalls longer gets 408 `ERR_BODY_TIMEOUT` and its connection is
-   * closed. @defaultValue 60
+   * closed. An answer the client takes none of for as long has its connection closed too.
+   * @defaultValue 60
    */
   readonly bodyTimeoutSeconds: number;
   /**

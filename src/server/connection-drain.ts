@@ -26,6 +26,10 @@ interface ConnectionState {
   inFlight: number;
   /** True once the server stopped reading it for too many pipelined requests in flight, until it reads again. */
   held: boolean;
+  /** The bytes handed to the kernel at the last check of stalled answers. */
+  flushed: number;
+  /** Since when (ms since the epoch) `flushed` has not changed. */
+  flushedSince: number;
 }
 
 /**
@@ -37,6 +41,15 @@ interface ConnectionState {
  * never have more than one request in flight per connection.
  */
 export const MAX_PIPELINED_REQUESTS = 8;
+
+/** Options for {@link trackConnections}. */
+export interface TrackOptions {
+  /**
+   * How long an answer may wait with none of its bytes taken by the client before its connection
+   * is destroyed (checked every second at most). Without it such a connection is kept for good.
+   */
+  readonly stalledAnswerMs?: number;
+}
 
 /** Tracks a server's connections and closes the idle ones when asked. */
 export interface ConnectionDrain {
@@ -66,6 +79,20 @@ export interface ConnectionDrain {
 interface HttpServerSocket extends Socket {
   _paused?: boolean;
   parser?: { pause(): void; resume(): void } | null;
+  /**
+   * The bytes given to libuv so far, and those of them it has not yet handed to the kernel (what
+   * Node's own socket timeout checks for progress).
+   */
+  _handle?: { bytesWritten?: number; writeQueueSize?: number } | null;
+}
+
+/**
+ * The bytes `socket` has handed to the kernel so far: it grows with every byte the client takes,
+ * however its writes are split, so a client reading slowly is never taken for one that stopped.
+ */
+function flushedBytes(socket: Socket): number {
+  const handle = (socket as HttpServerSocket)._handle;
+  return (handle?.bytesWritten ?? 0) - (handle?.writeQueueSize ?? 0);
 }
 
 /** Stops reading `socket` once the chunk being parsed is done (Node pauses its parser after it). */
@@ -84,14 +111,33 @@ function releaseReading(socket: Socket): void {
 }
 
 /** Starts tracking the connections `server` accepts. */
-export function trackConnections(server: Server): ConnectionDrain {
+export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptions = {}): ConnectionDrain {
   const connections = new Map<Socket, ConnectionState>();
   let open = 0;
   let idleWaiters: (() => void)[] = [];
   server.on('connection', (socket: Socket) => {
-    connections.set(socket, { since: Date.now(), requests: 0, inFlight: 0, held: false });
+    connections.set(socket, { since: Date.now(), requests: 0, inFlight: 0, held: false, flushed: 0, flushedSince: 0 });
     socket.once('close', () => connections.delete(socket));
   });
+  if (stalledAnswerMs !== undefined) {
+    // A client that sends requests and never reads the answers holds them, and its connection, for
+    // good: Node's keep-alive timeout starts only once an answer is sent, and its request timeouts
+    // end once a request has arrived. One sweep for all connections costs nothing per request.
+    const sweep = setInterval(() => {
+      const now = Date.now();
+      for (const [socket, state] of connections) {
+        // An upgraded connection (a bidirectional stream) has left HTTP: its pings find dead peers.
+        if (!(socket as HttpServerSocket).parser) continue;
+        const flushed = flushedBytes(socket);
+        if (flushed !== state.flushed || socket.writableLength === 0) {
+          state.flushed = flushed;
+          state.flushedSince = now;
+        } else if (now - state.flushedSince >= stalledAnswerMs) socket.destroy();
+      }
+    }, Math.min(1000, stalledAnswerMs));
+    sweep.unref();
+    server.once('close', () => clearInterval(sweep));
+  }
   return {
     onRequest(req, res) {
       const state = connections.get(req.socket);

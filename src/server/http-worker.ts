@@ -119,7 +119,8 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     app(req, res);
   };
   const server: Server = createServer(HTTP_SERVER_OPTIONS, listener);
-  const connections = trackConnections(server);
+  // An answer the client takes none of for as long as a body may take to arrive frees its connection.
+  const connections = trackConnections(server, { stalledAnswerMs: settings.bodyTimeoutSeconds * 1000 });
   // With two or more workers, this one closes kept-alive connections over its share (see connection-rebalancing.ts).
   const shedder = settings.connectionRebalancing && settings.workers > 1 ? new ConnectionShedder((open) => sendToPrimary({ type: 'connections', open }), connections) : undefined;
   shedder?.watch(server);

@@ -90,6 +90,31 @@ describe('smkit serve under hostile input', () => {
     assert.equal((JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { code: string }).code, 'ERR_BODY_TIMEOUT');
   });
 
+  test('a client that never reads its answers has its connection closed after SMKIT_BODY_TIMEOUT_SECONDS of no progress', async () => {
+    const row = '5.1,3.5,1.4,0.2\n';
+    const body = row.repeat(Math.floor(MB / row.length));
+    const request = `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const connections = async () => Number(/^smkit_http_connections\{worker="0"\} (\d+)/m.exec(await (await fetchWithTimeout(`${server.url}/metrics`)).text())?.[1] ?? NaN);
+    const before = await connections();
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.pause();
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    // Five pipelined requests: about 20 MB of answers, more than a loopback connection's kernel buffers hold.
+    socket.write(request.repeat(5));
+    await until('the server to take the connection', async () => (await connections()) > before, { timeoutMs: 20_000 });
+    await until('the stalled connection to be closed', async () => (await connections()) <= before, { timeoutMs: 20_000 });
+    // What reached the client's buffers ends short of the answers, and then the connection.
+    socket.resume();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the connection stayed open after ${text.length} bytes`)), 20_000)))]);
+    clearTimeout(timer);
+    assert.ok((text.match(/HTTP\/1\.1 200 /g) ?? []).length < 5, 'not every answer was sent');
+    assert.equal(await ping(), 200);
+  });
+
   test('a multipart body far over the payload limit is refused with 413 while it streams', async () => {
     const answer = await new Promise<{ status: number; code: string; sent: number }>((resolve, reject) => {
       const req = http.request(`${server.url}/invocations`, { method: 'POST', headers: { 'Content-Type': 'multipart/form-data; boundary=zz' } });
