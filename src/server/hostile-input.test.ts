@@ -305,10 +305,16 @@ describe('hostile input against the HTTP front', () => {
       });
     const gzipped = zlib.gzipSync('5.1,3.5,1.4,0.2\n');
     const gzipChunk = `${gzipped.length.toString(16)}\r\n${gzipped.toString('latin1')}\r\n`;
-    const cases: [string, number, string][] = [
-      ['GARBAGE\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
-      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
-      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+    // The message says what to fix, beyond llhttp's error code.
+    const cases: [string, number, string, RegExp?][] = [
+      ['GARBAGE\r\n\r\n', 400, 'ERR_BAD_REQUEST', /as in POST \/invocations HTTP\/1\.1/],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'ERR_BAD_REQUEST', /Content-Length must be one whole number of bytes/],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n', 400, 'ERR_BAD_REQUEST', /not both/],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\nContent-Length: 15\r\n\r\n5.1,3.5,1.4,0.2', 400, 'ERR_BAD_REQUEST', /Duplicate Content-Length .*send one Content-Length header/],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n5.1,3.5,1.4,0.2\r\n0\r\n\r\n', 400, 'ERR_BAD_REQUEST', /each chunk holds exactly as many bytes as its size says/],
+      // A client set up for another protocol: a TLS ClientHello's first bytes, and the HTTP/2 preface.
+      ['\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', 400, 'ERR_BAD_REQUEST', /TLS handshake.*http:\/\/, not https:\/\//],
+      ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 400, 'ERR_BAD_REQUEST', /HTTP\/2 preface.*HTTP\/1\.1 only/],
       [`GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE'],
       // HTTP/1.1 without Host: Node's own answer is a bare 400 with no body.
       ['GET /ping HTTP/1.1\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
@@ -323,10 +329,11 @@ describe('hostile input against the HTTP front', () => {
       ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'ERR_METHOD_NOT_ALLOWED'],
       ['POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 15\r\n\r\n5.1,3.5,1.4,0.2', 400, 'ERR_BAD_REQUEST'],
     ];
-    for (const [raw, status, code] of cases) {
+    for (const [raw, status, code, message] of cases) {
       const answer = await send(raw);
       assert.equal(answer.status, status, raw.slice(0, 60));
       assert.equal(answer.body.code, code, raw.slice(0, 60));
+      if (message) assert.match(answer.body.message ?? '', message, raw.slice(0, 60));
     }
     // HTTP/1.0 has no Host requirement.
     assert.equal((await send('GET /ping HTTP/1.0\r\n\r\n')).status, 200);

@@ -96,12 +96,48 @@ export function answerOnSocket(socket: Duplex, status: number, body: unknown, he
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${extra}Connection: close\r\n\r\n${text}`);
 }
 
+/** A parse error of Node's HTTP parser (llhttp), with what it says about the bytes it refused. */
+export interface ParseError extends NodeJS.ErrnoException {
+  /** llhttp's own words ("Duplicate Content-Length", "Invalid character in chunk size"). */
+  reason?: string;
+  /** The bytes being parsed, and how many of them were read before the error. */
+  rawPacket?: Buffer;
+  bytesParsed?: number;
+}
+
+/** How to fix the request, for the parse errors a client's own code can cause. */
+const FRAMING_HINT = 'lines end with CRLF, and each chunk holds exactly as many bytes as its size says';
+const PARSE_ERROR_HINTS: ReadonlyMap<string, string> = new Map([
+  ['HPE_UNEXPECTED_CONTENT_LENGTH', 'send one Content-Length header'],
+  ['HPE_INVALID_CONTENT_LENGTH', 'Content-Length must be one whole number of bytes'],
+  ['HPE_INVALID_TRANSFER_ENCODING', 'send either Content-Length or Transfer-Encoding: chunked (once), not both'],
+  ['HPE_INVALID_CHUNK_SIZE', 'each chunk starts with its size in hexadecimal and CRLF; the last is 0 and CRLF CRLF'],
+  ['HPE_CR_EXPECTED', FRAMING_HINT],
+  ['HPE_LF_EXPECTED', FRAMING_HINT],
+  ['HPE_INVALID_HEADER_TOKEN', 'header names are letters, digits and -, and header values visible characters'],
+  ['HPE_INVALID_METHOD', 'a request starts with a method, the path and HTTP/1.1, as in POST /invocations HTTP/1.1'],
+]);
+
+/**
+ * The message for bytes Node's HTTP parser refused: what it found wrong and how to fix it. A TLS
+ * handshake or an HTTP/2 preface (a client set up for another protocol) is named as such, since
+ * the parser's own words for them ("Invalid method encountered") point the wrong way.
+ */
+function parseErrorMessage(err: ParseError): string {
+  if (err.code === 'HPE_INVALID_METHOD' && err.bytesParsed === 0 && err.rawPacket?.[0] === 0x16) {
+    return 'the connection began with a TLS handshake, but this server speaks plain HTTP: call it with http://, not https://';
+  }
+  if (err.code === 'HPE_PAUSED_H2_UPGRADE') return 'the connection began with the HTTP/2 preface, but this server speaks HTTP/1.1 only: send HTTP/1.1 (curl --http1.1)';
+  const hint = err.code === undefined ? undefined : PARSE_ERROR_HINTS.get(err.code);
+  return `the request is not valid HTTP/1.1: ${excerpt(err.reason ?? err.message, 120)} (${err.code ?? 'parse error'})${hint ? `; ${hint}` : ''}`;
+}
+
 /**
  * The `clientError` listener for `http.Server`: bytes that are not HTTP/1.1 (a malformed request
  * line, an invalid header, headers over 16 KB or too slow) get a JSON answer with a catalogued code
  * instead of Node's bare `400 Bad Request`, then the connection is closed.
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+export function answerClientError(err: ParseError, socket: Duplex): void {
   const inResponse = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
@@ -122,7 +158,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
           ? // A request that closes its connection (HTTP/1.0, or Connection: close) ends at its headers
             // when it announces no body (RFC 9112 §6.3); what follows is not a request.
             [400, 'ERR_BAD_REQUEST', 'bytes arrived after a request that ended at its headers: a request body needs a Content-Length header (in HTTP/1.0 always; in HTTP/1.1 Content-Length or Transfer-Encoding: chunked)']
-          : [400, 'ERR_BAD_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? err.message})`];
+          : [400, 'ERR_BAD_REQUEST', parseErrorMessage(err)];
   const body = JSON.stringify({ code, message });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
