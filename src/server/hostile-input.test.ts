@@ -290,7 +290,8 @@ describe('hostile input against the HTTP front', () => {
   });
 
   test('bytes that are not HTTP get a catalogued JSON 4xx and the connection is closed', async () => {
-    const send = (raw: string) =>
+    /** Sends `raw`; with `end`, closes the sending side after it (a half-close). */
+    const send = (raw: string, end = false) =>
       new Promise<RawAnswer>((resolve, reject) => {
         const socket = net.connect(port, '127.0.0.1');
         let text = '';
@@ -302,6 +303,7 @@ describe('hostile input against the HTTP front', () => {
           resolve({ ...parseAnswer(text), closed: true });
         });
         socket.write(Buffer.from(raw, 'latin1'));
+        if (end) socket.end();
       });
     const gzipped = zlib.gzipSync('5.1,3.5,1.4,0.2\n');
     const gzipChunk = `${gzipped.length.toString(16)}\r\n${gzipped.toString('latin1')}\r\n`;
@@ -315,6 +317,7 @@ describe('hostile input against the HTTP front', () => {
       // A client set up for another protocol: a TLS ClientHello's first bytes, and the HTTP/2 preface.
       ['\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', 400, 'ERR_BAD_REQUEST', /TLS handshake.*http:\/\/, not https:\/\//],
       ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 400, 'ERR_BAD_REQUEST', /HTTP\/2 preface.*HTTP\/1\.1 only/],
+      ['GET ping HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'ERR_BAD_REQUEST', /the path starts with \//],
       [`GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE'],
       // HTTP/1.1 without Host: Node's own answer is a bare 400 with no body.
       ['GET /ping HTTP/1.1\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
@@ -335,6 +338,10 @@ describe('hostile input against the HTTP front', () => {
       assert.equal(answer.body.code, code, raw.slice(0, 60));
       if (message) assert.match(answer.body.message ?? '', message, raw.slice(0, 60));
     }
+    // A body cut short by the client's half-close: the message says the body is missing bytes.
+    const short = await send('POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 30\r\n\r\n5.1,3.5,1.4,0.2', true);
+    assert.equal(short.status, 400);
+    assert.match(short.body.message ?? '', /\(HPE_INVALID_EOF_STATE\); the connection was closed before the whole body arrived/);
     // HTTP/1.0 has no Host requirement.
     assert.equal((await send('GET /ping HTTP/1.0\r\n\r\n')).status, 200);
     // HTTP/1.0 has no chunked coding: without Content-Length the request ends at its headers, and its body is stray bytes.
