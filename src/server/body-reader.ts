@@ -160,13 +160,17 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
 
 /**
  * A `checkContinue` listener for `http.Server`: a client that sends `Expect: 100-continue` (curl
- * does for bodies over 1 MB) is told to go on only when its declared length is within the limit;
- * otherwise it gets the 413 before it sends the body.
+ * does for bodies over 1 MB) is told to go on only when its declared length is within the limit
+ * and the request was not refused on its headers alone (a 404, 405, 415, 503); otherwise it gets
+ * the refusal before it sends the body (RFC 9110 §10.1.1).
  */
 export function continueWithinLimit(listener: RequestListener, maxBytes: number): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    listener(req, res);
+    // Refusals made on the headers are answered before the listener returns (the 413 of a
+    // declared length included); a 100 Continue after one would have the client send the body for nothing.
+    if (res.headersSent) return;
     const length = declaredLength(req);
     if (length === undefined || length <= maxBytes) res.writeContinue();
-    listener(req, res);
   };
 }

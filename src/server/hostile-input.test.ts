@@ -181,6 +181,30 @@ describe('hostile input against the HTTP front', () => {
     const row = '5.1,3.5,1.4,0.2';
     const accepted = await exchange(row.length, row);
     assert.match(accepted, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    // Refused on its headers alone (a method, a path, a coding): the refusal comes instead of 100 Continue.
+    for (const [head, status] of [
+      ['PUT /invocations', 405],
+      ['POST /nope', 404],
+      ['POST /invocations HTTP/1.1\r\nContent-Encoding: zstd', 415],
+    ] as const) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let text = '';
+        const timer = setTimeout(() => reject(new Error(`no answer; read: ${text}`)), 15_000);
+        socket.on('data', (d) => {
+          text += d.toString('latin1');
+          if (text.endsWith('}')) {
+            clearTimeout(timer);
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.on('error', reject);
+        const line = head.includes(' HTTP/1.1') ? head : `${head} HTTP/1.1`;
+        socket.write(`${line}\r\nHost: x\r\nContent-Type: text/csv\r\nExpect: 100-continue\r\nContent-Length: ${row.length}\r\n\r\n`);
+      });
+      assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `${head}: ${answer.slice(0, 80)}`);
+    }
   });
 
   test('a chunked body that grows past the limit is refused at that point, while it streams', async () => {
