@@ -575,6 +575,13 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       return sendError(methodNotAllowed(req, res, path, path as keyof typeof ALLOWED_METHODS), req, res);
     }
     if (path === '/metrics' && metrics) return sendError(methodNotAllowed(req, res, path, '/metrics'), req, res);
+    // The asterisk form names the server as a whole, and only OPTIONS takes it: a no-op that a
+    // client may send to check the server (RFC 9110 §9.3.7, RFC 9112 §3.2.4). It is not a path to look up.
+    if (path === '*') {
+      if (req.method !== 'OPTIONS') return sendError(new ToolkitError('ERR_BAD_REQUEST', `${req.method} * is not a request: the * target is for OPTIONS only; name a path, as in GET /ping`), req, res);
+      res.writeHead(200, { Allow: models ? 'GET, HEAD, POST, DELETE' : 'GET, HEAD, POST', 'Content-Length': 0 });
+      return void res.end();
+    }
     if (!EXPRESS_ROUTES.test(path)) return sendError(noRoute(req.method, path), req, res);
     loadSlowPath().then(
       (app) => app(req, res),

@@ -546,6 +546,23 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(/^connection: close/gim.test(text.slice(0, text.lastIndexOf('HTTP/1.1 200'))), false, 'only the last answer closes the connection');
   });
 
+  test('OPTIONS * is answered as the no-op it is, with the methods the server takes; another method with * is a 400', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let read = '';
+      socket.on('data', (d) => (read += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(read));
+      socket.write('OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    });
+    const [options, get] = text.split(/(?=HTTP\/1\.1 )/);
+    assert.match(options ?? '', /^HTTP\/1\.1 200 /, text);
+    assert.match(options ?? '', /\r\nAllow: GET, HEAD, POST\r\n/i);
+    assert.match(options ?? '', /\r\nContent-Length: 0\r\n/i);
+    assert.equal(parseAnswer(get ?? '').status, 400, text);
+    assert.match(parseAnswer(get ?? '').body.message ?? '', /the \* target is for OPTIONS only/);
+  });
+
   test('a query string never changes the route', async () => {
     for (const url of ['/invocations?x=1', '/invocations?', '/invocations?a=b&c']) {
       const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(10_000) });
