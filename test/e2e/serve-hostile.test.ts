@@ -220,4 +220,31 @@ describe('smkit serve under many slow uploads at once', () => {
     for (const upload of uploads) upload.socket.destroy();
     await until('every body given back', async () => (await bodyBytes()) === 0, { timeoutMs: 30_000 });
   });
+
+  test('300 connections opened at once, each stalling its body: /ping answers, and once they leave nothing is held', async () => {
+    const gauges = async () => {
+      const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
+      const read = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+      return { pending: read('smkit_pending_invocations'), body: read('smkit_request_body_bytes'), connections: read('smkit_http_connections\\{worker="0"\\}') };
+    };
+    const before = await gauges();
+    const sockets = Array.from({ length: 300 }, () => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write('POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 1000\r\n\r\n5.1,');
+      return socket;
+    });
+    try {
+      await until('every upload held', async () => (await gauges()).pending === before.pending + 300, { timeoutMs: 30_000 });
+      const ping = await fetchWithTimeout(`${server.url}/ping`, {}, 10_000);
+      assert.equal(ping.status, 200);
+      await ping.arrayBuffer();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    await until('every upload given back (pending invocations, body bytes, connections)', async () => {
+      const now = await gauges();
+      return now.pending === before.pending && now.body === before.body && now.connections <= before.connections;
+    }, { timeoutMs: 30_000 });
+  });
 });
