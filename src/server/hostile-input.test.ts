@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import http, { type Server } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { zipSync } from 'fflate';
@@ -16,6 +18,7 @@ import { createApp } from './app.js';
 import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
 import { InProcessBackend } from './in-process-backend.js';
+import { BodyBudget } from './body-budget.js';
 import { createLogger } from '../logging/logger.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import { encodeNpy } from '../codecs/npy.js';
@@ -252,6 +255,47 @@ describe('hostile input against the HTTP front', () => {
       assert.match(answer.body.message ?? '', /SMKIT_BODY_TIMEOUT_SECONDS/);
       assert.ok(answer.closed);
       await ping();
+    }
+  });
+
+  test('a body sent as many 1-byte chunks takes about its own size in memory while it arrives, not a Buffer per chunk', async () => {
+    // Full collections before each reading, so that the heap measured is what is kept.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const budget = new BodyBudget(LIMIT);
+    const budgeted = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings, backend, log, bodyBudget: budget }));
+    await new Promise<void>((resolve) => budgeted.listen(0, '127.0.0.1', resolve));
+    const socket = net.connect((budgeted.address() as net.AddressInfo).port, '127.0.0.1');
+    try {
+      socket.on('error', () => undefined);
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      const bytes = 60_000;
+      const row = '5.1,3.5,1.4,0.2\n';
+      const body = row.repeat(Math.ceil(bytes / row.length)).slice(0, bytes - 1) + '\n';
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      socket.write('POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n');
+      socket.write(Array.from(body, (c) => `1\r\n${c}\r\n`).join(''));
+      // The whole body is held, its last chunk not yet sent.
+      for (let waited = 0; budget.held < bytes; waited++) {
+        assert.ok(waited < 3000, `${budget.held} of ${bytes} bytes arrived`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      gc();
+      const grown = process.memoryUsage().heapUsed - before;
+      assert.ok(grown < 2 * 1024 * 1024, `the heap grew by ${(grown / 1024 / 1024).toFixed(1)} MB for a ${bytes}-byte body`);
+      socket.write('0\r\n\r\n');
+      for (let waited = 0; !text.endsWith(']]'); waited++) {
+        assert.ok(waited < 3000, `no answer; read: ${text.slice(0, 200)}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.match(text, /^HTTP\/1\.1 200 /);
+      assert.equal((JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as number[][]).length, Math.ceil(bytes / row.length));
+    } finally {
+      socket.destroy();
+      budgeted.closeAllConnections();
+      await new Promise((r) => budgeted.close(r));
     }
   });
 
