@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Writable } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import type { Request, Response } from 'express';
 import multer from 'multer';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -72,6 +72,41 @@ function textParts(field: string, value: unknown): FormPart[] {
   return [{ field, contentType: 'text/plain', data: Buffer.from(text, 'utf8') }];
 }
 
+/** Chunks under this size are copied together, up to {@link COALESCE_BYTES}, before the form parser sees them. */
+const SMALL_CHUNK_BYTES = 1024;
+const COALESCE_BYTES = 64 * 1024;
+
+/**
+ * Copies small chunks together on their way to the form parser: it keeps each part as the chunks
+ * it is given, a Buffer object of a few hundred bytes each whatever its size, so a 1 MB form sent
+ * as a million 1-byte chunks held 400 MB.
+ */
+function coalesceSmallChunks(): Transform {
+  let small: Buffer | undefined;
+  let used = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (chunk.length >= SMALL_CHUNK_BYTES) {
+        // A copy of the few bytes before it, so that `small` is used again rather than kept for them.
+        if (used > 0) this.push(Buffer.from(small!.subarray(0, used)));
+        used = 0;
+        return callback(null, chunk);
+      }
+      if (used + chunk.length > COALESCE_BYTES) {
+        this.push(small!.subarray(0, used));
+        small = undefined;
+        used = 0;
+      }
+      small ??= Buffer.allocUnsafe(COALESCE_BYTES);
+      used += chunk.copy(small, used);
+      callback();
+    },
+    flush(callback) {
+      callback(null, used > 0 ? small!.subarray(0, used) : undefined);
+    },
+  });
+}
+
 /** Reads a multipart/form-data request into its parts (files and text fields, in order). */
 export type FormPartsParser = (req: IncomingMessage, res: ServerResponse) => Promise<FormPart[]>;
 
@@ -91,10 +126,12 @@ export function createFormPartsParser(limits: FormLimits): FormPartsParser {
   const refusals = new WeakMap<IncomingMessage, (err: ToolkitError) => void>();
   const streamHandler = (req: IncomingMessage, busboy: Writable) => {
     let received = 0;
+    const coalesced = coalesceSmallChunks();
     const refuse = (err: ToolkitError) => {
       clearTimeout(timer);
       req.off('data', count);
-      req.unpipe(busboy);
+      req.unpipe(coalesced);
+      coalesced.unpipe(busboy);
       busboy.destroy(err);
       refusals.get(req)?.(err);
     };
@@ -106,7 +143,7 @@ export function createFormPartsParser(limits: FormLimits): FormPartsParser {
     req.on('data', count);
     req.once('end', () => clearTimeout(timer));
     req.once('close', () => clearTimeout(timer));
-    req.pipe(busboy);
+    req.pipe(coalesced).pipe(busboy);
   };
   const upload = multer({
     storage: multer.memoryStorage(),
