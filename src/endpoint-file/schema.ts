@@ -1,5 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { isSageMakerName } from '../core/sagemaker-headers.js';
+import { closestNames, orList } from '../core/closest-name.js';
 import { parseS3Location } from '../aws/s3-location.js';
 
 /** One container: a model directory or `model.tar.gz`, plus its environment. */
@@ -248,7 +249,9 @@ function isObject(v: Json): v is Record<string, Json> {
 
 function onlyKeys(obj: Record<string, Json>, where: string, allowed: readonly string[]): void {
   for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) fail(where, `unknown key ${shown(key)} (allowed: ${allowed.join(', ')})`);
+    if (allowed.includes(key)) continue;
+    const meant = closestNames(key, allowed);
+    fail(where, `unknown key ${shown(key)}${meant.length > 0 ? `: did you mean ${orList(meant)}?` : ''} (allowed: ${allowed.join(', ')})`);
   }
 }
 

@@ -39,8 +39,8 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     assert.match(localCapture.stderr, /ERR_DEPLOY_CONFIG: iris: dataCapture\.destination must be an s3:\/\/ URI/);
     const noImage = await smkit(['deploy', await write('f.yaml', 'deploy:\n  role: arn:aws:iam::123456789012:role/R\n  artifacts: s3://artifacts/t/\n' + ENDPOINT), '--build', ...url]);
     assert.match(noImage.stderr, /ERR_DEPLOY_CONFIG: --build needs deploy\.image/);
-    const badKey = await smkit(['deploy', await write('d.yaml', DEPLOY + ENDPOINT + '    deploymentConfig: { blueGreen: {} }\n'), ...url]);
-    assert.match(badKey.stderr, /ERR_ENDPOINT_FILE_INVALID: endpoints\[0\]\.deploymentConfig: unknown key "blueGreen"/);
+    const badKey = await smkit(['deploy', await write('d.yaml', DEPLOY + ENDPOINT + '    deploymentConfig: { blueGreenUpdatePolicie: {} }\n'), ...url]);
+    assert.match(badKey.stderr, /ERR_ENDPOINT_FILE_INVALID: endpoints\[0\]\.deploymentConfig: unknown key "blueGreenUpdatePolicie": did you mean "blueGreenUpdatePolicy"\?/);
     // Each mistake names the file it is in (a CI job may deploy several).
     for (const [run, name] of [[noArtifacts, 'a.yaml'], [noRole, 'b.yaml'], [localCapture, 'c.yaml'], [badKey, 'd.yaml']] as const) {
       assert.ok(run.stderr.includes(`(in ${path.join(dir, name)})`), run.stderr);
