@@ -143,6 +143,11 @@ export interface CreateArchiveOptions {
    * the model directory is left out.
    */
   codeDir?: string;
+  /**
+   * Stops the packing when aborted (Ctrl-C in `smkit package`): the partial archive and the staging
+   * folder are removed and the call rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** Folders and files never packed. */
@@ -190,6 +195,14 @@ async function listTree(root: string, rel: string, skip: (rel: string) => boolea
   }
 }
 
+/** Rejects with `signal`'s reason once it is aborted. */
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
 /**
  * Lists the archive paths {@link createModelArchive} would write, in archive order (directories
  * end in `/`).
@@ -235,10 +248,17 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
     await fs.mkdir(path.dirname(out), { recursive: true });
     const tmpOut = `${out}.partial-${process.pid}`;
     try {
-      await tar.c(
+      options.signal?.throwIfAborted();
+      const packing = tar.c(
         { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME },
         entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
       );
+      if (options.signal === undefined) await packing;
+      else {
+        // tar cannot be stopped: it is left writing to the removed file, and its ending ignored.
+        packing.catch(() => undefined);
+        await Promise.race([packing, aborted(options.signal)]);
+      }
       await fs.rename(tmpOut, out);
     } catch (err) {
       await fs.rm(tmpOut, { force: true });

@@ -14,6 +14,8 @@ export interface PackageOptions {
   program?: string;
   /** Skip importing the handler module during the checks. */
   skipHandlerImport?: boolean;
+  /** Stops the packing when aborted, leaving no partial archive ({@link createModelArchive}). */
+  signal?: AbortSignal;
 }
 
 /** What {@link packageModel} built. */
@@ -33,7 +35,10 @@ export async function packageModel(modelDir: string, options: PackageOptions = {
     importHandler: !options.skipHandlerImport,
   });
   const outFile = path.resolve(options.outFile ?? 'model.tar.gz');
-  const entries = await createModelArchive(modelDir, outFile, options.codeDir !== undefined ? { codeDir: options.codeDir } : {});
+  const entries = await createModelArchive(modelDir, outFile, {
+    ...(options.codeDir !== undefined ? { codeDir: options.codeDir } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  });
   // Streamed, not read whole: fs.readFile refuses files over 2 GiB, and model archives get that big.
   const [{ size }, sha256] = await Promise.all([fs.stat(outFile), sha256File(outFile)]);
   return { outFile, entries, bytes: size, sha256, report };

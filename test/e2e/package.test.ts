@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
 import { extractModelArchive } from '../../src/archive/model-archive.js';
+import { until } from '../helpers/until.js';
 
 interface CliResult {
   code: number | null;
@@ -102,4 +103,30 @@ test('package --verify stopped by SIGTERM while the model loads stops the server
   assert.equal(await exited, 'SIGTERM', stderr);
   assert.throws(() => process.kill(Number(where.get('server')), 0), { code: 'ESRCH' }, 'the server the command started is gone');
   await assert.rejects(fs.stat(path.dirname(path.dirname(where.get('modelDir')!))), { code: 'ENOENT' }, 'its temporary /opt/ml is removed');
+});
+
+test('package stopped by Ctrl-C (SIGINT) while it writes a large archive leaves no partial archive and no staging folder', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-package-int-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const model = path.join(dir, 'model');
+  const out = path.join(dir, 'out');
+  const tmp = path.join(dir, 'tmp');
+  await Promise.all([fs.mkdir(model), fs.mkdir(out), fs.mkdir(tmp)]);
+  await fs.writeFile(path.join(model, 'model.onnx'), 'x');
+  // 4 GiB of a sparse file: nothing on disk, seconds of gzip, so the signal finds tar writing.
+  await fs.writeFile(path.join(model, 'weights.bin'), '');
+  await fs.truncate(path.join(model, 'weights.bin'), 4 * 1024 ** 3);
+  const cli = spawn(process.execPath, [SMKIT_BIN, 'package', model, '-o', path.join(out, 'model.tar.gz')], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => cli.on('exit', (_code, signal) => resolve(signal)));
+  let ended = false;
+  void exited.then(() => (ended = true));
+  await until('the partial archive', async () => ended || (await fs.readdir(out)).length > 0, { detail: () => stderr });
+  assert.ok(!ended, `the command ended before it was interrupted: ${stderr}`);
+  assert.match((await fs.readdir(out))[0]!, /^model\.tar\.gz\.partial-\d+$/);
+  cli.kill('SIGINT');
+  assert.equal(await exited, 'SIGINT', stderr);
+  assert.deepEqual(await fs.readdir(out), [], 'the partial archive is removed');
+  assert.deepEqual(await fs.readdir(tmp), [], 'the staging folder is removed');
 });
