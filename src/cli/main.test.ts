@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { createProgram } from './main.js';
 import { loadSettings, readLogFormat } from '../config/settings.js';
@@ -61,6 +63,11 @@ test('one rule: a bad flag value is ERR_CLI_USAGE (also where it overrides a var
   assert.throws(() => loadSettings({}, { port: 70000 }, 2), usage('--port'));
   assert.throws(() => loadSettings({}, { workers: 0 }, 2), usage('--workers'));
   assert.throws(() => loadSettings({ SAGEMAKER_BIND_TO_PORT: '70000' }, {}, 2), config('SAGEMAKER_BIND_TO_PORT'));
+  // A model directory that is a file; one that does not exist yet is allowed (/ping answers 503 until it does).
+  const file = fileURLToPath(import.meta.url);
+  assert.throws(() => loadSettings({}, { modelDir: file }, 2), usage('--model-dir'));
+  assert.throws(() => loadSettings({ SM_MODEL_DIR: file }, {}, 2), config('SM_MODEL_DIR'));
+  assert.equal(loadSettings({ SM_MODEL_DIR: path.join(file, 'nonexistent') }, {}, 2).modelDir, path.join(file, 'nonexistent'));
   assert.throws(() => readLogFormat({}, 'fancy'), usage('--log-format'));
   assert.throws(() => readLogFormat({ SMKIT_LOG_FORMAT: 'fancy' }), config('SMKIT_LOG_FORMAT'));
   assert.throws(() => loadTrainingSettings({}, { graceSeconds: 500 }), usage('--grace-seconds'));

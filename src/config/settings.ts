@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -205,6 +205,23 @@ function readInstanceId(env: Env): string | undefined {
   const id = str(env, 'SMKIT_INSTANCE_ID');
   if (id !== undefined && !/^[A-Za-z0-9._-]{1,128}$/.test(id)) throw invalid('SMKIT_INSTANCE_ID', id, 'up to 128 letters, digits, dots, dashes or underscores');
   return id;
+}
+
+/**
+ * Refuses a model directory that is a file (`--model-dir model.onnx`): the server would start with
+ * no model to find. One that does not exist (yet) is allowed: `/ping` answers 503 until it does.
+ */
+function checkNotAFile(modelDir: string, flag: string | undefined, variable: string | undefined, baseDir: string): void {
+  let isFile: boolean;
+  try {
+    isFile = !statSync(modelDir).isDirectory();
+  } catch {
+    return;
+  }
+  if (!isFile) return;
+  if (flag !== undefined) throw invalidFlag('--model-dir', flag, `a directory, not a file: give the folder that holds the model, such as ${path.dirname(flag)}`);
+  if (variable !== undefined) throw invalid('SM_MODEL_DIR', variable, 'a directory, not a file');
+  throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree whose model/ is a directory (${modelDir} is a file)`);
 }
 
 function invalid(name: string, value: string, expected: string): ToolkitError {
@@ -442,6 +459,7 @@ export function loadSettings(
 ): Readonly<Settings> {
   const baseDir = path.resolve(str(env, 'SAGEMAKER_BASE_DIR') ?? '/opt/ml');
   const modelDir = path.resolve(overrides.modelDir ?? str(env, 'SM_MODEL_DIR') ?? path.join(baseDir, 'model'));
+  checkNotAFile(modelDir, overrides.modelDir, str(env, 'SM_MODEL_DIR'), baseDir);
   const port = overrides.port ?? readInt(env, 'SAGEMAKER_BIND_TO_PORT', 8080, 0, 65535);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidFlag('--port', String(port), 'a whole number from 0 to 65535');
   const workers = overrides.workers ?? readInt(env, 'SAGEMAKER_MODEL_SERVER_WORKERS', Math.max(1, cpuCount), 1, 256);
