@@ -93,3 +93,11 @@ test('smkit local start --help gives --startup-timeout its range and default and
   assert.match(start, /--startup-timeout <seconds> seconds to wait for each container's \/ping, 1-3600 \(default: the file's "startupTimeoutSeconds", else 120\)/);
   assert.match(start, /--engine <engine> docker \| podman, for the docker backend \(default: docker if its daemon answers, else podman\)/);
 });
+
+test('smkit local with a mistyped command (read as a target that does not exist) names the command meant', async () => {
+  const run = async (...args: string[]) => (await createProgram(['node', 'smkit', 'local', ...args])).parseAsync(['node', 'smkit', 'local', ...args]);
+  await assert.rejects(run('tranform', '--input', 'x'), { code: 'ERR_CLI_USAGE', message: 'tranform is not a command of smkit local, nor a model or endpoint file here: did you mean smkit local transform?' });
+  await assert.rejects(run('trian'), { code: 'ERR_CLI_USAGE', message: /did you mean smkit local train\?$/ });
+  // Anything else is still a path that does not exist.
+  await assert.rejects(run('models/nope'), { code: 'ERR_CLI_USAGE', message: /models\/nope does not exist; give a model directory/ });
+});

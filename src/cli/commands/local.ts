@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { closestNames } from '../../core/closest-name.js';
+import { ToolkitError } from '../../errors/catalogue.js';
 import { registerLocalEndpoint } from './local-endpoint.js';
 import { registerLocalTransform } from './local-transform.js';
 import { registerLocalTrain } from './local-train.js';
@@ -12,4 +15,14 @@ export function registerLocal(program: Command): void {
   registerLocalEndpoint(local);
   registerLocalTransform(local);
   registerLocalTrain(local);
+  // A mistyped command (`smkit local tranform --input ...`) goes to the default command as its
+  // target: name the command meant before start refuses the flags or says a path is missing.
+  local.hook('preSubcommand', (_local, sub) => {
+    const first = local.args[0];
+    if (sub.name() !== 'start' || first === undefined || first.startsWith('-') || first === 'start' || existsSync(first)) return;
+    const meant = closestNames(first, local.commands.map((c) => c.name()));
+    if (meant.length > 0) {
+      throw new ToolkitError('ERR_CLI_USAGE', `${first} is not a command of smkit local, nor a model or endpoint file here: did you mean ${meant.map((m) => `smkit local ${m}`).join(' or ')}?`);
+    }
+  });
 }
