@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { createProgram } from './main.js';
+import { createProgram, helpForUnknownCommand } from './main.js';
 import { loadSettings, readLogFormat } from '../config/settings.js';
 import { loadTrainingSettings } from '../config/training.js';
 import { checkProgram } from '../config/program.js';
@@ -100,4 +100,15 @@ test('smkit local with a mistyped command (read as a target that does not exist)
   await assert.rejects(run('trian'), { code: 'ERR_CLI_USAGE', message: /did you mean smkit local train\?$/ });
   // Anything else is still a path that does not exist.
   await assert.rejects(run('models/nope'), { code: 'ERR_CLI_USAGE', message: /models\/nope does not exist; give a model directory/ });
+});
+
+test('smkit help <a name that is no command> says it is unknown and suggests the command meant, as smkit <name> does', async () => {
+  assert.deepEqual(helpForUnknownCommand(['node', 'smkit', 'help', 'serve']), ['node', 'smkit', 'help', 'serve']);
+  assert.deepEqual(helpForUnknownCommand(['node', 'smkit', 'help']), ['node', 'smkit', 'help']);
+  const args = helpForUnknownCommand(['node', 'smkit', 'help', 'sreve']);
+  const program = await createProgram(args);
+  let err = '';
+  program.configureOutput({ writeErr: (text) => (err += text), writeOut: () => undefined });
+  await assert.rejects(program.parseAsync([...args]), { code: 'commander.unknownCommand', exitCode: 1 });
+  assert.match(err, /^error: unknown command 'sreve'\n\(Did you mean serve\?\)/);
 });

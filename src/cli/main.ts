@@ -52,12 +52,24 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
   return program;
 }
 
+/**
+ * `smkit help <name>` for a name that is no command becomes `smkit <name>`, so it is answered as a
+ * mistyped command ("unknown command 'sreve' (Did you mean serve?)"); commander printed the help
+ * alone, without saying why, and exited 1.
+ */
+export function helpForUnknownCommand(argv: readonly string[]): readonly string[] {
+  const [node = 'node', script = 'smkit', first, name] = argv;
+  if (first !== 'help' || name === undefined || name.startsWith('-') || COMMANDS.some(([n]) => n === name)) return argv;
+  return [node, script, name];
+}
+
 /** CLI entry point: the only place that calls `process.exit`. */
 export async function main(argv: readonly string[]): Promise<void> {
   // Before any command starts a worker, a thread or a user's code that may load ONNX Runtime.
   defaultOnnxRuntimeTelemetryOff();
   try {
-    await (await createProgram(argv)).parseAsync([...argv]);
+    const args = helpForUnknownCommand(argv);
+    await (await createProgram(args)).parseAsync([...args]);
   } catch (err) {
     process.exit(exitCodeFor(err));
   }
