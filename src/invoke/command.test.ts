@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { isToolkitError } from '../errors/catalogue.js';
 import { bidiCommand } from './bidi.js';
 import { invokeCommand } from './command.js';
+import { until } from '../../test/helpers/until.js';
 
 const usage = (pattern: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && pattern.test(e.message);
 
@@ -226,6 +227,60 @@ test('smkit invoke --stream to a terminal stops at the first chunk that is not t
     out.length = 0;
     await invokeCommand(`${base}/text`, { file, timeout: '60', stream: true });
     assert.equal(Buffer.concat(out).toString('utf8'), 'café\n');
+  } finally {
+    Object.defineProperty(process, 'stdout', stdout);
+    server.closeAllConnections();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke writes an answer as it arrives, to a pipe and to -o, instead of holding it whole in memory; one that breaks off leaves no -o file', async () => {
+  // The second chunk is sent only once the first has reached the pipe or the file: an answer held
+  // whole until its end would wait for ever (here: fail on --timeout).
+  let delivered: () => void = () => undefined;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      new Promise<void>((resolve) => {
+        delivered = resolve;
+        res.write('first;');
+      }).then(() => (req.url === '/cut' ? res.socket?.destroy() : res.end('second')), () => undefined);
+    });
+  });
+  const out: Buffer[] = [];
+  const pipe = Object.assign(
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        out.push(chunk);
+        delivered();
+        done();
+      },
+    }),
+    { isTTY: false },
+  );
+  const stdout = Object.getOwnPropertyDescriptor(process, 'stdout')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-as-it-arrives-'));
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.bin');
+    writeFileSync(file, 'x');
+    Object.defineProperty(process, 'stdout', { configurable: true, get: () => pipe });
+    await invokeCommand(base, { file, timeout: '20' });
+    assert.equal(Buffer.concat(out).toString(), 'first;second');
+    Object.defineProperty(process, 'stdout', stdout);
+    const output = path.join(dir, 'answer.bin');
+    const watching = until('the first chunk in the -o file', () => existsSync(output) && readFileSync(output, 'utf8') === 'first;', { timeoutMs: 20_000 }).then(() => delivered());
+    await invokeCommand(base, { file, timeout: '20', output });
+    await watching;
+    assert.equal(readFileSync(output, 'utf8'), 'first;second');
+    const cutWatch = until('the first chunk in the -o file', () => existsSync(output) && readFileSync(output, 'utf8') === 'first;', { timeoutMs: 20_000 }).then(() => delivered());
+    rmSync(output);
+    await assert.rejects(invokeCommand(`${base}/cut`, { file, timeout: '20', output }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED' && /body broke off/.test(e.message));
+    await cutWatch;
+    assert.equal(existsSync(output), false, 'a broken answer leaves no file');
   } finally {
     Object.defineProperty(process, 'stdout', stdout);
     server.closeAllConnections();

@@ -7,7 +7,8 @@ import { positiveSecondsOption } from '../config/flag-values.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream } from 'node:fs';
-import { checkHeaderFlag, describeError, invokeOnce, MAX_INVOKE_SECONDS, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
+import { pipeline } from 'node:stream/promises';
+import { checkHeaderFlag, describeError, MAX_INVOKE_SECONDS, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
 export interface InvokeCommandOptions {
@@ -89,32 +90,71 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   };
   const target = opts.endpoint !== undefined ? { url: opts.frontDoor ?? 'http://127.0.0.1:8080', endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
   if (opts.stream) return streamCommand(target, body, headers, timeoutS * 1000, opts);
-  const result = await invokeOnce(target, body, headers, timeoutS * 1000);
+  // The answer is written as it arrives (to -o or a pipe), so its size is not bounded by memory.
+  const result = await invokeStream(target, body, headers, timeoutS * 1000, false);
   if (opts.verbose) {
     process.stderr.write(`> POST ${result.url}\n> content-type: ${headers.contentType}\n${headers.accept ? `> accept: ${headers.accept}\n` : ''}`);
     process.stderr.write(`< ${result.status} ${result.statusText}\n`);
     result.headers.forEach((value, name) => process.stderr.write(`< ${name}: ${value}\n`));
   }
-  if (result.status < 200 || result.status >= 300) {
-    throw new ToolkitError('ERR_INVOKE_FAILED', describeError(result), { details: { status: result.status } });
+  if (result.errorBody) {
+    throw new ToolkitError('ERR_INVOKE_FAILED', describeError({ ...result, body: result.errorBody }), { details: { status: result.status } });
   }
   const opened = result.headers.get(NEW_SESSION_ID_HEADER);
   if (opened !== null) process.stderr.write(`smkit: session opened: ${opened} (send --session-id ${opened.split(';')[0]} from now on)\n`);
   const closed = result.headers.get(CLOSED_SESSION_ID_HEADER);
   if (closed !== null) process.stderr.write(`smkit: session closed: ${closed}\n`);
+  const type = result.headers.get('content-type');
   if (opts.output !== undefined) {
-    await fs.writeFile(opts.output, result.body);
-    process.stderr.write(`smkit: ${result.body.length} bytes (${result.headers.get('content-type') ?? 'no content-type'}) written to ${opts.output}\n`);
-  } else {
-    // As curl does: binary bytes written to a terminal garble it (and may be read as control sequences).
-    if (process.stdout.isTTY && (result.body.includes(0) || !isUtf8(result.body))) {
-      throw new ToolkitError(
-        'ERR_CLI_USAGE',
-        `the answer is ${result.body.length} bytes of ${result.headers.get('content-type') ?? 'binary data'}, not text, so it is not printed to the terminal: save it with -o FILE, or pipe stdout`,
-      );
+    let bytes = 0;
+    const counted = async function* (): AsyncIterable<Uint8Array> {
+      for await (const chunk of result.chunks) {
+        bytes += chunk.length;
+        yield chunk;
+      }
+    };
+    try {
+      await pipeline(counted, createWriteStream(opts.output));
+    } catch (err) {
+      // An answer that broke off leaves no file that looks whole.
+      await fs.rm(opts.output, { force: true });
+      throw err;
     }
-    process.stdout.write(result.body);
-    if (process.stdout.isTTY && result.body.length > 0 && result.body[result.body.length - 1] !== 0x0a) process.stdout.write('\n');
+    process.stderr.write(`smkit: ${bytes} bytes (${type ?? 'no content-type'}) written to ${opts.output}\n`);
+  } else if (!process.stdout.isTTY) {
+    await writeAll(result.chunks, process.stdout);
+  } else {
+    const answer = await terminalAnswer(result.chunks, type);
+    // As curl does: binary bytes written to a terminal garble it (and may be read as control sequences).
+    if (answer.includes(0) || !isUtf8(answer)) {
+      throw new ToolkitError('ERR_CLI_USAGE', `the answer is ${answer.length} bytes of ${type ?? 'binary data'}, not text, so it is not printed to the terminal: save it with -o FILE, or pipe stdout`);
+    }
+    process.stdout.write(answer);
+    if (answer.length > 0 && answer[answer.length - 1] !== 0x0a) process.stdout.write('\n');
+  }
+}
+
+/** The most of an answer held to be checked and printed on a terminal; more is for -o or a pipe. */
+const TERMINAL_MAX_BYTES = 64 * 1024 * 1024;
+
+/** The whole answer, for a terminal: refused past {@link TERMINAL_MAX_BYTES} instead of held in memory. */
+async function terminalAnswer(chunks: AsyncIterable<Uint8Array>, type: string | null): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of chunks) {
+    size += chunk.length;
+    if (size > TERMINAL_MAX_BYTES) {
+      throw new ToolkitError('ERR_CLI_USAGE', `the answer (${type ?? 'no content-type'}) is more than ${TERMINAL_MAX_BYTES / 1024 / 1024} MB, too much to print to the terminal: save it with -o FILE, or pipe stdout`);
+    }
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Writes every chunk to `out` as it arrives, waiting while `out` is full. */
+async function writeAll(chunks: AsyncIterable<Uint8Array>, out: NodeJS.WritableStream): Promise<void> {
+  for await (const chunk of chunks) {
+    if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
   }
 }
 

@@ -178,16 +178,34 @@ async function* eventStreamPayloads(body: AsyncIterable<Uint8Array>): AsyncItera
   }
 }
 
+/** The most of an error answer's body kept for {@link describeError}, which shows 2000 characters of it. */
+export const ERROR_BODY_MAX_BYTES = 1024 * 1024;
+
+/** An error answer's body, its first {@link ERROR_BODY_MAX_BYTES} bytes when larger (the rest is not read). */
+async function errorBodyOf(res: Response): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+    chunks.push(Buffer.from(chunk));
+    size += chunk.length;
+    // Leaving the loop cancels the rest of the body.
+    if (size >= ERROR_BODY_MAX_BYTES) break;
+  }
+  return Buffer.concat(chunks).subarray(0, ERROR_BODY_MAX_BYTES);
+}
+
 /**
- * Sends one streamed invocation: to a container (its chunked answer), or to a front door's
- * `InvokeEndpointWithResponseStream` (`/invocations-response-stream`, Accept sent as
- * `X-Amzn-SageMaker-Accept`, the event stream unwrapped to its payload bytes).
+ * Sends one invocation and hands back its body as it arrives: to a container (its answer, chunked
+ * or not), or to a front door's `InvokeEndpointWithResponseStream` (`/invocations-response-stream`,
+ * Accept sent as `X-Amzn-SageMaker-Accept`, the event stream unwrapped to its payload bytes), or
+ * with `responseStream` false its `InvokeEndpoint`.
  */
-export async function invokeStream(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs = 60_000): Promise<StreamedInvocation> {
+export async function invokeStream(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs = 60_000, responseStream = target.endpoint !== undefined): Promise<StreamedInvocation> {
   const plain = invocationUrl(target);
-  const url = target.endpoint !== undefined ? `${plain}-response-stream` : plain;
+  const eventStream = responseStream && target.endpoint !== undefined;
+  const url = eventStream ? `${plain}-response-stream` : plain;
   // InvokeEndpointWithResponseStream carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
-  const h = httpHeaders(headers, target.endpoint !== undefined ? STREAM_ACCEPT_HEADER : 'accept');
+  const h = httpHeaders(headers, eventStream ? STREAM_ACCEPT_HEADER : 'accept');
   let res: Response;
   try {
     res = await fetch(url, { method: 'POST', headers: h, body, signal: AbortSignal.timeout(timeoutMs) });
@@ -198,12 +216,12 @@ export async function invokeStream(target: InvocationTarget, body: Buffer, heade
   if (res.status < 200 || res.status >= 300) {
     let errorBody: Buffer;
     try {
-      errorBody = Buffer.from(await res.arrayBuffer());
+      errorBody = await errorBodyOf(res);
     } catch (err) {
       throw answerBrokeOff(url, res.status, err, timeoutMs);
     }
     return { ...base, errorBody, chunks: (async function* () {})() };
   }
   const raw = guardedChunks(url, res.status, (res.body ?? (async function* () {})()) as AsyncIterable<Uint8Array>, timeoutMs);
-  return { ...base, chunks: target.endpoint !== undefined ? eventStreamPayloads(raw) : raw };
+  return { ...base, chunks: eventStream ? eventStreamPayloads(raw) : raw };
 }
