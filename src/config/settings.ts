@@ -224,7 +224,8 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
   throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree whose model/ is a directory (${modelDir} is a file)`);
 }
 
-function invalid(name: string, value: string, expected: string): ToolkitError {
+/** The error for an environment variable set to `value` where `expected` was wanted: `ERR_CONFIG_INVALID`, naming it. */
+export function invalid(name: string, value: string, expected: string): ToolkitError {
   return new ToolkitError('ERR_CONFIG_INVALID', `${name}=${JSON.stringify(value)} is invalid: expected ${expected}.`, {
     details: { variable: name },
   });

@@ -41,10 +41,9 @@ export async function findFreePort(host = '127.0.0.1'): Promise<number> {
  * Fails with `ERR_PORT_IN_USE` when `host:port` cannot be bound (another process holds it, or the
  * port needs privileges), so a server can refuse to start with one clear line instead of failing
  * later in a worker. `what` names the setting to change, for example `--port (SAGEMAKER_BIND_TO_PORT)`.
- * Port 0 (any free port) always passes.
+ * Port 0 (any free port) passes when `host` can be bound at all.
  */
 export function assertPortFree(host: string, port: number, what = '--port'): Promise<void> {
-  if (port === 0) return Promise.resolve();
   return new Promise((ok, ko) => {
     const server = createServer();
     server.unref();

@@ -1,7 +1,9 @@
 import cluster from 'node:cluster';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadSettings, type Settings } from '../config/settings.js';
+import { invalid, loadSettings, type Settings } from '../config/settings.js';
+import { invalidFlag } from '../config/flag-values.js';
+import type { ToolkitError } from '../errors/catalogue.js';
 import { assertPortFree } from '../net/ports.js';
 import { EarlyWorkers } from './early-workers.js';
 import { workerExecArgv, workerHeapGrowingPercent } from './worker-heap.js';
@@ -49,9 +51,24 @@ export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = pr
     [primary] = await Promise.all([import('./primary.js'), assertPortFree(loaded.host, loaded.port, '--port (SAGEMAKER_BIND_TO_PORT)')]);
   } catch (err) {
     early.kill();
-    throw err;
+    throw hostError(err, loaded.host, opts.host !== undefined) ?? err;
   }
   return primary.runPrimary(settings, loaded.modelDir, early);
+}
+
+/** Why an address cannot be listened on when the host is at fault, not the port. */
+const HOST_ERRORS = new Set(['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME']);
+
+/**
+ * A bind failure caused by the host (`--host 10.9.9.9`, a name that does not resolve) as the bad
+ * setting it is, `--host` or `SMKIT_BIND_HOST`; undefined for any other failure. It was reported
+ * as a port that another process holds, asking for another port.
+ */
+function hostError(err: unknown, host: string, fromFlag: boolean): ToolkitError | undefined {
+  const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined || !HOST_ERRORS.has(code)) return undefined;
+  const expected = `an address of this machine to listen on, such as 0.0.0.0 (every interface) or 127.0.0.1 (this machine only); ${host} gave ${code}`;
+  return fromFlag ? invalidFlag('--host', host, expected) : invalid('SMKIT_BIND_HOST', host, expected);
 }
 
 function hasFiles(dir: string): boolean {

@@ -100,6 +100,13 @@ test('serve --model-dir naming the model file instead of its folder exits 1 with
   assert.equal(r.stdout, '');
 });
 
+test('serve --host with an address this machine does not have exits 1 with one ERR_CLI_USAGE line naming --host, not a port in use', async () => {
+  // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it.
+  const r = await run(['serve', '--model-dir', IRIS, '--host', '192.0.2.1', '--port', '0', '--workers', '2']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, 'smkit: ERR_CLI_USAGE: --host="192.0.2.1" is invalid: expected an address of this machine to listen on, such as 0.0.0.0 (every interface) or 127.0.0.1 (this machine only); 192.0.2.1 gave EADDRNOTAVAIL.\n');
+});
+
 test('an invalid --log-format stops start-up naming the flag', async () => {
   const r = await run(['serve', '--model-dir', IRIS, '--log-format', 'fancy', '--port', '0']);
   assert.equal(r.code, 1);
