@@ -12,6 +12,7 @@ import { whileInterruptible } from './interrupt.js';
 import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
 import { isChanging, waitForEndpointSettled, type WaitOptions } from './progress.js';
 import type { DeployRequest } from './request.js';
+import { ToolkitError } from '../errors/catalogue.js';
 import { ROLE_PLACEHOLDER, renderTemplate, writeTemplate } from './template.js';
 
 /** The artifacts one endpoint's models use. */
@@ -48,6 +49,15 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`smkit deploy: ${line}\n`);
   const out = (text: string): void => void process.stdout.write(`${text}\n`);
   const target = request.endpointUrl ?? `AWS${region ? ` ${region}` : ''}`;
+  // Without a Region every call fails with the SDK's bare "Region is missing", after the models are packaged.
+  await clients.sagemaker.config.region().catch((err: Error) => {
+    clients.destroy();
+    throw new ToolkitError(
+      'ERR_DEPLOY_CONFIG',
+      `no AWS Region to deploy to (${err.message}): pass --region, add region: under deploy: in the endpoint file, set AWS_REGION, or give your AWS profile a region`,
+      { cause: err },
+    );
+  });
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-deploy-'));
   try {
     if (request.delete) {

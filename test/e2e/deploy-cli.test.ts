@@ -51,6 +51,11 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     const unreachable = await smkit(['deploy', await write('e.yaml', DEPLOY + ENDPOINT), ...url], { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' });
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /ERR_DEPLOY_FAILED: SageMaker DescribeEndpoint iris failed: .*ECONNREFUSED/);
+    // No Region anywhere (no AWS_REGION, a HOME without ~/.aws): said before the models are packaged.
+    const noRegion = await runSmkit(['deploy', path.join(dir, 'e.yaml'), '--dry-run'], { PATH: process.env.PATH ?? '', HOME: dir });
+    assert.equal(noRegion.code, 1);
+    assert.match(noRegion.stderr, /smkit: ERR_DEPLOY_CONFIG: no AWS Region to deploy to \(Region is missing\): pass --region, add region: under deploy: in the endpoint file, set AWS_REGION, or give your AWS profile a region\n$/);
+    assert.doesNotMatch(noRegion.stderr, /packaged/);
     const badFlag = await smkit(['deploy', path.join(dir, 'a.yaml'), '--poll-interval', '0']);
     assert.match(badFlag.stderr, /ERR_CLI_USAGE: --poll-interval must be a positive number/);
     // Past Node's timer limit a wait fires at once: the poll would become a busy loop.
