@@ -46,10 +46,19 @@ const NOT_WITH_BIDI: ReadonlyArray<readonly [keyof BidiInvokeOptions, string]> =
  * in the query string, as SageMaker's `ModelQueryString` does.
  */
 export function bidiUrl(url: string | undefined, contentType?: string, accept?: string): URL {
-  const u = new URL(url ?? 'http://127.0.0.1:8080');
+  const text = url ?? 'http://127.0.0.1:8080';
+  let u: URL | undefined;
+  try {
+    u = new URL(text);
+  } catch {
+    // named below
+  }
+  // `localhost:8080` parses as a URL of scheme "localhost:".
+  if (u === undefined || !['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol)) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--bidi needs an http:// or ws:// URL, not ${text}; expected e.g. http://${/^[\w.-]+:\d+(\/|$)/.test(text) ? text : '127.0.0.1:8080'}`);
+  }
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
-  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new ToolkitError('ERR_CLI_USAGE', `--bidi needs an http:// or ws:// URL, not ${u.protocol}`);
   if (u.pathname === '/' || u.pathname === '') u.pathname = BIDI_PATH;
   if (contentType !== undefined) u.searchParams.set('content-type', contentType);
   if (accept !== undefined) u.searchParams.set('accept', accept);

@@ -54,6 +54,22 @@ function httpHeaders(headers: InvocationHeaders, acceptHeader: string): Record<s
   return writeSageMakerHeaders(headers, h);
 }
 
+/**
+ * `text` as an http(s) URL, else `ERR_CLI_USAGE` naming it: `localhost:8080` parses as a URL of
+ * scheme `localhost:`, which fetch could only fail to reach ("Is the server running?").
+ */
+function httpUrl(text: string, example: string): URL {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(text);
+  } catch {
+    // named below
+  }
+  if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') return parsed;
+  const hostPort = /^[\w.-]+:\d+(\/|$)/.test(text);
+  throw new ToolkitError('ERR_CLI_USAGE', `${text} is not ${parsed === undefined ? 'a URL' : 'an http:// or https:// URL'}; expected e.g. ${hostPort ? `http://${text}` : example}`);
+}
+
 /** The URL {@link invokeOnce} posts to. */
 export function invocationUrl(target: InvocationTarget): string {
   const base = target.url.replace(/\/+$/, '');
@@ -61,14 +77,10 @@ export function invocationUrl(target: InvocationTarget): string {
     if (!isSageMakerName(target.endpoint)) {
       throw new ToolkitError('ERR_CLI_USAGE', `--endpoint ${JSON.stringify(target.endpoint)} is not a valid endpoint name (letters, digits and hyphens)`);
     }
+    httpUrl(base, 'http://127.0.0.1:8080');
     return `${base}/endpoints/${target.endpoint}/invocations`;
   }
-  let parsed: URL;
-  try {
-    parsed = new URL(base);
-  } catch {
-    throw new ToolkitError('ERR_CLI_USAGE', `${target.url} is not a URL; expected e.g. http://127.0.0.1:8080/invocations`);
-  }
+  const parsed = httpUrl(base, 'http://127.0.0.1:8080/invocations');
   if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = '/invocations';
   return parsed.toString();
 }
