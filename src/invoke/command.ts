@@ -6,7 +6,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { positiveSecondsOption } from '../config/flag-values.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { checkHeaderFlag, describeError, MAX_INVOKE_SECONDS, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
 
@@ -113,12 +113,24 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
         yield chunk;
       }
     };
+    // An answer that breaks off, or Ctrl-C or SIGTERM while it arrives, leaves no file that looks whole.
+    const output = opts.output;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      rmSync(output, { force: true });
+      process.kill(process.pid, signal);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
-      await pipeline(counted, createWriteStream(opts.output));
+      await pipeline(counted, createWriteStream(output));
     } catch (err) {
-      // An answer that broke off leaves no file that looks whole.
-      await fs.rm(opts.output, { force: true });
+      await fs.rm(output, { force: true });
       throw err;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
     process.stderr.write(`smkit: ${bytes} bytes (${type ?? 'no content-type'}) written to ${opts.output}\n`);
   } else if (!process.stdout.isTTY) {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { REPO_ROOT, SMKIT_BIN, startServe, waitForPing } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 interface CliResult {
   code: number | null;
@@ -97,4 +98,32 @@ test('smkit invoke --endpoint goes through a front door with SageMaker headers a
   const unreachable = await runCli(['invoke', 'http://127.0.0.1:9/invocations', '--content-type', 'text/csv'], '1\n');
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.stderr, /ERR_INVOKE_FAILED: could not reach/);
+});
+
+test('smkit invoke -o stopped by Ctrl-C (SIGINT) while the answer arrives removes the file it was writing and ends by the signal', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-invoke-int-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  // The first part of the answer, then nothing until the test is over.
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write('first part;');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const output = path.join(dir, 'answer.bin');
+  const cli = spawn(process.execPath, [SMKIT_BIN, 'invoke', `http://127.0.0.1:${(server.address() as AddressInfo).port}`, '-o', output, '--timeout', '600'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  cli.stdin.end('1');
+  let stderr = '';
+  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => cli.on('exit', (_code, signal) => resolve(signal)));
+  await until('the first part in the -o file', async () => (await fs.readFile(output, 'utf8').catch(() => '')) === 'first part;', { detail: () => stderr });
+  cli.kill('SIGINT');
+  assert.equal(await exited, 'SIGINT', stderr);
+  await assert.rejects(fs.stat(output), { code: 'ENOENT' }, 'the half-written file is removed');
 });
