@@ -45,7 +45,7 @@ export function parseS3Prefix(uri: string): { bucket: string; prefix: string } {
   return { bucket: m[1]!, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/` };
 }
 
-async function archiveFor(source: string, workDir: string, log: (line: string) => void): Promise<{ file: string; sha256: string; bytes: number }> {
+async function archiveFor(source: string, workDir: string, log: (line: string) => void, signal?: AbortSignal): Promise<{ file: string; sha256: string; bytes: number }> {
   const st = await fs.stat(source).catch(() => undefined);
   if (!st) throw new ToolkitError('ERR_DEPLOY_CONFIG', `model ${source} does not exist`);
   if (st.isFile()) {
@@ -53,7 +53,10 @@ async function archiveFor(source: string, workDir: string, log: (line: string) =
     return { file: source, sha256: await sha256File(source), bytes: st.size };
   }
   const outFile = path.join(workDir, `${createHash('sha256').update(source).digest('hex').slice(0, 16)}.tar.gz`);
-  const packed = await packageModel(source, { outFile });
+  const packed = await packageModel(source, { outFile, ...(signal !== undefined ? { signal } : {}) }).catch((err: unknown) => {
+    if (!signal?.aborted) throw err;
+    throw new ToolkitError('ERR_DEPLOY_FAILED', `${(signal.reason as Error).message} while packaging ${source}: nothing was uploaded or changed`, { cause: err });
+  });
   log(`packaged ${source}: ${packed.bytes} bytes, sha256 ${packed.sha256.slice(0, 12)}…`);
   return { file: packed.outFile, sha256: packed.sha256, bytes: packed.bytes };
 }
@@ -72,13 +75,15 @@ async function listArchives(dir: string, rel = ''): Promise<string[]> {
  * Packages (with `smkit package`'s checks and deterministic archives) every container's model of
  * the endpoints and names its S3 key by content: `<prefix><sha256>/model.tar.gz`. A multi-model
  * container's folder of archives becomes `<prefix>mme-<hash of the listing>/<path>`. Nothing is
- * uploaded here. Returns one entry per distinct model path.
+ * uploaded here. Returns one entry per distinct model path. Aborting `signal` stops the packing
+ * (its partial archive and staging folder removed) with `ERR_DEPLOY_FAILED`.
  */
 export async function prepareArtifacts(
   endpoints: readonly EndpointConfig[],
   artifacts: string,
   workDir: string,
   log: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<Map<string, ContainerArtifact>> {
   const { bucket, prefix } = parseS3Prefix(artifacts);
   const out = new Map<string, ContainerArtifact>();
@@ -106,7 +111,7 @@ export async function prepareArtifacts(
       });
       continue;
     }
-    const archive = await archiveFor(c.model, workDir, log);
+    const archive = await archiveFor(c.model, workDir, log, signal);
     const key = `${prefix}${archive.sha256}/model.tar.gz`;
     out.set(c.model, { source: c.model, bucket, key, uri: `s3://${bucket}/${key}`, files: [{ ...archive, key }] });
   }

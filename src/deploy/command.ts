@@ -74,7 +74,8 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
     }
     // readDeployRequest has checked that a deployment has its artifacts prefix (and, without --template, its role).
     const artifactsPrefix = settings.artifacts!;
-    const artifacts = await prepareArtifacts(config.endpoints, artifactsPrefix, workDir, log);
+    // Ctrl-C while a large model packs: the finally below removes the work folder with its partial archive.
+    const artifacts = await whileInterruptible((signal) => prepareArtifacts(config.endpoints, artifactsPrefix, workDir, log, signal));
     let image = settings.image ?? config.image;
     if (request.build && settings.image !== undefined) {
       if (request.dryRun) out(`would build smkit's image and push it as ${settings.image}`);

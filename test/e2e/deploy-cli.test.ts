@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +9,8 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { parse } from 'yaml';
 import { loadDeployEnvironment } from '../../src/config/deploy.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
-import { runSmkit, type CliRun } from '../helpers/serve-process.js';
+import { runSmkit, SMKIT_BIN, type CliRun } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -106,4 +108,33 @@ test('deploy environment: the S3 endpoint, region and credential presence come f
   assert.equal(loadDeployEnvironment({ AWS_ENDPOINT_URL: 'http://a', AWS_ENDPOINT_URL_S3: 'http://b' }).s3EndpointUrl, 'http://b');
   assert.equal(loadDeployEnvironment({ AWS_PROFILE: 'dev' }).hasCredentials, true);
   assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_S3: 'localhost:4569' }), /AWS_ENDPOINT_URL_S3=localhost:4569 is not an http/);
+});
+
+test('smkit deploy stopped by Ctrl-C (SIGINT) while it packages a large model exits 1 with ERR_DEPLOY_FAILED and leaves no partial archive or staging folder', { timeout: 120_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-cli-int-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const tmp = path.join(dir, 'tmp');
+  await mkdir(path.join(dir, 'big'), { recursive: true });
+  await mkdir(tmp);
+  await writeFile(path.join(dir, 'big', 'model.onnx'), 'x');
+  // 4 GiB of a sparse file: nothing on disk, seconds of gzip, so the signal finds the archive being written.
+  await writeFile(path.join(dir, 'big', 'weights.bin'), '');
+  await truncate(path.join(dir, 'big', 'weights.bin'), 4 * 1024 ** 3);
+  await writeFile(path.join(dir, 'e.yaml'), DEPLOY + 'endpoints:\n  - name: big\n    variants:\n      - model: ./big\n');
+  const cli = spawn(process.execPath, [SMKIT_BIN, 'deploy', path.join(dir, 'e.yaml'), '--endpoint-url', 'http://127.0.0.1:9'], {
+    env: { PATH: process.env.PATH ?? '', HOME: dir, TMPDIR: tmp },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code)));
+  const partial = async (): Promise<boolean> => {
+    for (const d of await readdir(tmp)) if (d.startsWith('smkit-deploy-') && (await readdir(path.join(tmp, d))).some((f) => f.includes('.partial-'))) return true;
+    return false;
+  };
+  await until('the partial archive', partial, { detail: () => stderr });
+  cli.kill('SIGINT');
+  assert.equal(await exited, 1, stderr);
+  assert.match(stderr, /smkit: ERR_DEPLOY_FAILED: interrupted by SIGINT while packaging .*big: nothing was uploaded or changed\n$/);
+  assert.deepEqual(await readdir(tmp), [], 'the work folder and the staging folder are removed');
 });
