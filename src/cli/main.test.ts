@@ -112,3 +112,12 @@ test('smkit help <a name that is no command> says it is unknown and suggests the
   await assert.rejects(program.parseAsync([...args]), { code: 'commander.unknownCommand', exitCode: 1 });
   assert.match(err, /^error: unknown command 'sreve'\n\(Did you mean serve\?\)/);
 });
+
+test('smkit serve <dir> (a model directory without --model-dir) names the flag meant after the parser\'s error', async () => {
+  const args = ['node', 'smkit', 'serve', 'models/iris-onnx'];
+  const program = await createProgram(args);
+  let err = '';
+  program.commands.find((c) => c.name() === 'serve')!.configureOutput({ writeErr: (text) => (err += text) });
+  await assert.rejects(program.parseAsync(args), { code: 'commander.excessArguments', exitCode: 1 });
+  assert.match(err, /^error: too many arguments for 'serve'\. Expected 0 arguments but got 1\.\n\(Did you mean --model-dir models\/iris-onnx\?\)\n/);
+});
