@@ -210,6 +210,14 @@ test('an input that cannot be read is a failure written to the failure location'
   assert.equal(await exists(out.OutputLocation!), false);
 });
 
+test('an InputLocation that names a bucket but no object is a failure, not the bucket\'s listing sent to the model', async () => {
+  for (const location of ['s3://in', 's3://in/', 'https://in.s3.us-east-1.amazonaws.com/']) {
+    const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: location }));
+    assert.equal((await written(out.FailureLocation!)).toString(), `InputLocation ${location} names the bucket in but no object in it: give the URI of the object that holds the payload, such as s3://in/path/to/input.`);
+    assert.equal(await exists(out.OutputLocation!), false, location);
+  }
+});
+
 test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whose ".." would leave the folder is refused', async () => {
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"here"'), ContentType: 'application/json', S3OutputPathExtension: 'batch/1' }));
   assert.equal(dirname(out.OutputLocation!), join(dir, 'results', 'batch', '1'));

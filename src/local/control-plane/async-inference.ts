@@ -322,6 +322,8 @@ export interface AsyncInvocationContext {
 async function readInput(location: string, s3: () => S3Objects, budget: BodyBudget | undefined): Promise<Buffer> {
   const s3Url = parseS3Location(location);
   if (!s3Url) throw new Error(`InputLocation ${location} is neither an s3:// URI nor an Amazon S3 https:// URL; the local SageMaker reads input from S3 (or take the payload inline as Body).`);
+  // GetObject with an empty key is a GET of the bucket, which S3 answers with its listing: that would be the input.
+  if (s3Url.key === '') throw new Error(`InputLocation ${location} names the bucket ${s3Url.bucket} but no object in it: give the URI of the object that holds the payload, such as s3://${s3Url.bucket}/path/to/input.`);
   let stream: AsyncIterable<Uint8Array>;
   try {
     stream = await s3().get(s3Url.bucket, s3Url.key);
