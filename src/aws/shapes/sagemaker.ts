@@ -64,7 +64,12 @@ export interface DataCaptureConfig {
 /** `AsyncInferenceConfig` (the members the local SageMaker uses). */
 export interface AsyncInferenceConfig {
   ClientConfig?: { MaxConcurrentInvocationsPerInstance?: number };
-  OutputConfig: { S3OutputPath?: string; S3FailurePath?: string; KmsKeyId?: string };
+  OutputConfig: {
+    S3OutputPath?: string;
+    S3FailurePath?: string;
+    KmsKeyId?: string;
+    NotificationConfig?: { SuccessTopic?: string; ErrorTopic?: string; IncludeInferenceResponseIn?: string[] };
+  };
 }
 
 /** `VpcConfig` (of `CreateModel` and `CreateEndpointConfig`). */
@@ -256,7 +261,7 @@ const ASYNC_INFERENCE: ShapeRule = {
         // s3:// or https:// on the service; the local SageMaker also writes to a local folder, as for data capture.
         S3OutputPath: { kind: 'string', min: 0, max: 512 },
         S3FailurePath: { kind: 'string', min: 0, max: 512 },
-        // Recorded and checked as the service checks it; the local SageMaker publishes no notification.
+        // Recorded and checked as the service checks it; with no local SNS, each notification is logged instead.
         NotificationConfig: {
           kind: 'structure',
           members: {

@@ -55,6 +55,7 @@ let s3: LocalS3;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
+const logged: Array<{ msg: string; fields: Record<string, unknown> }> = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-async-'));
@@ -62,7 +63,7 @@ before(async () => {
   localCaptureDir = await mkdtemp(join(tmpdir(), 'smkit-async-local-capture-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   s3 = await startLocalS3(['in', 'out']);
-  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, metricsSettings: { secondsPerMinute: 1 }, settings: { s3EndpointUrl: s3.url } });
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, metricsSettings: { secondsPerMinute: 1 }, settings: { s3EndpointUrl: s3.url }, log: (_level, msg, fields) => void logged.push({ msg, fields }) });
   sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
   await sm.send(new CreateModelCommand({ ModelName: 'async-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_TAG: 'async' } } }));
@@ -216,6 +217,55 @@ test('an InputLocation that names a bucket but no object is a failure, not the b
     assert.equal((await written(out.FailureLocation!)).toString(), `InputLocation ${location} names the bucket in but no object in it: give the URI of the object that holds the payload, such as s3://in/path/to/input.`);
     assert.equal(await exists(out.OutputLocation!), false, location);
   }
+});
+
+test('NotificationConfig: with no local SNS, the message each topic would get is logged, in the service\'s format, and the endpoint warns once that none is delivered', async () => {
+  const NotificationConfig = { SuccessTopic: 'arn:aws:sns:us-east-1:123456789012:done', ErrorTopic: 'arn:aws:sns:us-east-1:123456789012:failed' };
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-notify-config',
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/notify/', S3FailurePath: 's3://out/notify-failures', NotificationConfig } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-notify', EndpointConfigName: 'async-notify-config' }));
+  await until('async-notify InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'async-notify' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'notify/ok.json', Body: '[1]' }));
+  const ok = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-notify', InputLocation: 's3://in/notify/ok.json', ContentType: 'application/json', InferenceId: 'n-ok' }));
+  const bad = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-notify', InputLocation: 's3://in/notify/missing.json', ContentType: 'application/json', InferenceId: 'n-bad' }));
+  const of = (msg: string, endpoint: string) => logged.filter((l) => l.msg === msg && l.fields['endpoint'] === endpoint);
+  const notes = await until('both notifications', () => {
+    const n = of('asynchronous inference notification', 'async-notify');
+    return n.length === 2 ? n : undefined;
+  });
+  const byId = new Map(notes.map((n) => [n.fields['inferenceId'], n.fields]));
+  const times = (n: Record<string, unknown>) => {
+    assert.match(String(n['eventTime']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.match(String(n['receivedTime']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    return { ...n, eventTime: 'T', receivedTime: 'T' };
+  };
+  const common = { awsRegion: 'us-east-1', eventTime: 'T', receivedTime: 'T', eventVersion: '1.0', eventSource: 'aws:sagemaker', eventName: 'InferenceResult' };
+  assert.equal(byId.get('n-ok')!['topic'], NotificationConfig.SuccessTopic);
+  assert.deepEqual(times(byId.get('n-ok')!['notification'] as Record<string, unknown>), {
+    ...common,
+    invocationStatus: 'Completed',
+    requestParameters: { contentType: 'application/json', endpointName: 'async-notify', inputLocation: 's3://in/notify/ok.json' },
+    responseParameters: { contentType: 'application/json', outputLocation: ok.OutputLocation },
+    inferenceId: 'n-ok',
+  });
+  assert.equal(byId.get('n-bad')!['topic'], NotificationConfig.ErrorTopic);
+  assert.deepEqual(times(byId.get('n-bad')!['notification'] as Record<string, unknown>), {
+    ...common,
+    invocationStatus: 'Failed',
+    failureReason: (await written(bad.FailureLocation!)).toString(),
+    requestParameters: { endpointName: 'async-notify', inputLocation: 's3://in/notify/missing.json' },
+    inferenceId: 'n-bad',
+  });
+  // Said once for the endpoint, not per invocation; an endpoint without NotificationConfig says nothing.
+  assert.equal(of('asynchronous inference notifications are not delivered', 'async-notify').length, 1);
+  assert.deepEqual(of('asynchronous inference notifications are not delivered', 'async-ep'), []);
+  assert.deepEqual(of('asynchronous inference notification', 'async-ep'), []);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-notify' }));
 });
 
 test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whose ".." would leave the folder is refused', async () => {

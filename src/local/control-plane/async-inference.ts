@@ -315,8 +315,31 @@ export interface AsyncInvocationContext {
    */
   invoke: (req: InvokeEndpointRequest, timeoutMs: number, maxAnswerBytes: number, inferenceId: string, budget?: BodyBudget) => Promise<{ variant: string; response: InvokeEndpointResponse }>;
   log?: EndpointLog;
+  /** `awsRegion` of the notifications {@link startAsyncInvocation} logs. @defaultValue us-east-1 */
+  region?: string;
   /** @defaultValue Date.now */
   now?: () => number;
+}
+
+/** The queues (one per endpoint) whose endpoint's log said once that its notifications are not delivered. */
+const notificationsNoted = new WeakSet<AsyncInvocationQueue>();
+
+/**
+ * The message SageMaker publishes to `NotificationConfig`'s topic when an invocation completes or
+ * fails (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-check-predictions.html).
+ */
+export interface AsyncInferenceNotification {
+  awsRegion: string;
+  eventTime: string;
+  receivedTime: string;
+  invocationStatus: 'Completed' | 'Failed';
+  failureReason?: string;
+  requestParameters: { contentType?: string; endpointName: string; inputLocation?: string };
+  responseParameters?: { contentType?: string; outputLocation: string };
+  inferenceId: string;
+  eventVersion: '1.0';
+  eventSource: 'aws:sagemaker';
+  eventName: 'InferenceResult';
 }
 
 async function readInput(location: string, s3: () => S3Objects, budget: BodyBudget | undefined): Promise<Buffer> {
@@ -361,7 +384,9 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * `<S3FailurePath>[/<extension>]/<InferenceId>-error.out` when the config names a failure path
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). With a `budget`, an
  * `InputLocation` input that finds no room in it yet waits at the head of the queue; one larger
- * than all of it, or an answer that does not fit, is a failure.
+ * than all of it, or an answer that does not fit, is a failure. With a `NotificationConfig` topic for
+ * the outcome, the {@link AsyncInferenceNotification} SNS would carry is logged (there is no local
+ * SNS; the endpoint's log says so once).
  * `s3://` locations and Amazon S3 `https://` URLs go through S3; any other is a local path. Throws
  * {@link AsyncQueueFullError} when the queue is full, and {@link AsyncOutputOutsideFolderError}
  * when the extension would leave a local folder.
@@ -381,12 +406,41 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
   const kmsKeyId = output.KmsKeyId || undefined;
   const ttlSeconds = req.requestTtlSeconds ?? DEFAULT_REQUEST_TTL_SECONDS;
   const timeoutMs = (req.invocationTimeoutSeconds ?? DEFAULT_INVOCATION_TIMEOUT_SECONDS) * 1000;
+  const receivedTime = new Date(now()).toISOString();
+  // There is no local SNS: the message the topic would get is logged, so a test can read it.
+  const notify = (topic: string | undefined, outcome: Pick<AsyncInferenceNotification, 'invocationStatus' | 'failureReason' | 'responseParameters'>): void => {
+    if (!topic || !ctx.log) return;
+    if (!notificationsNoted.has(ctx.queue)) {
+      notificationsNoted.add(ctx.queue);
+      ctx.log('warn', 'asynchronous inference notifications are not delivered', {
+        endpoint: ctx.endpoint,
+        notificationConfig: output.NotificationConfig,
+        message: 'The local SageMaker has no Amazon SNS: the message each topic would get is logged as "asynchronous inference notification" instead. Poll the output and failure locations for results.',
+      });
+    }
+    const notification: AsyncInferenceNotification = {
+      awsRegion: ctx.region ?? 'us-east-1',
+      eventTime: new Date(now()).toISOString(),
+      receivedTime,
+      invocationStatus: outcome.invocationStatus,
+      ...(outcome.failureReason === undefined ? {} : { failureReason: outcome.failureReason }),
+      requestParameters: { ...(outcome.invocationStatus === 'Completed' ? { contentType: req.invocation.contentType } : {}), endpointName: ctx.endpoint, ...(req.inputLocation === undefined ? {} : { inputLocation: req.inputLocation }) },
+      ...(outcome.responseParameters === undefined ? {} : { responseParameters: outcome.responseParameters }),
+      inferenceId,
+      eventVersion: '1.0',
+      eventSource: 'aws:sagemaker',
+      eventName: 'InferenceResult',
+    };
+    ctx.log('info', 'asynchronous inference notification', { endpoint: ctx.endpoint, inferenceId, topic, notification });
+  };
   const fail = async (message: string): Promise<void> => {
     ctx.log?.('warn', 'asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation: failureLocation ?? null, message });
-    if (failureLocation === undefined) return;
-    await writeResult(failureLocation, Buffer.from(message), ctx.s3, undefined, kmsKeyId).catch((writeErr: Error) =>
-      ctx.log?.('warn', 'writing the failure of an asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation, message: writeErr.message }),
-    );
+    if (failureLocation !== undefined) {
+      await writeResult(failureLocation, Buffer.from(message), ctx.s3, undefined, kmsKeyId).catch((writeErr: Error) =>
+        ctx.log?.('warn', 'writing the failure of an asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation, message: writeErr.message }),
+      );
+    }
+    notify(output.NotificationConfig?.ErrorTopic, { invocationStatus: 'Failed', failureReason: message });
   };
   let held = req.release !== undefined;
   // Logged once: a request may find no room for its input several times before it runs.
@@ -435,6 +489,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
         // The object carries the container's Content-Type, as the service's do: the SageMaker Python
         // SDK's AsyncPredictor picks its deserializer by the output object's ContentType.
         await writeResult(outputLocation, response.body, ctx.s3, response.contentType, kmsKeyId);
+        notify(output.NotificationConfig?.SuccessTopic, { invocationStatus: 'Completed', responseParameters: { ...(response.contentType === undefined ? {} : { contentType: response.contentType }), outputLocation } });
       } catch (err) {
         await fail(err instanceof AnswerOverBudgetError ? overBudget(`The response from container ${err.hostname}`, req.budget!, taken) : (err as Error).message);
       } finally {

@@ -142,6 +142,6 @@ export class ManagedEndpoint implements RoutableEndpoint {
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
     const config = this.serving?.config.asyncInferenceConfig;
     if (!config || !this.io) throw new AsyncInferenceNotConfiguredError(this.name);
-    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs, maxAnswerBytes, inferenceId, budget) => this.invoke(r, timeoutMs, maxAnswerBytes, budget, { inferenceId }), ...(this.io.log ? { log: this.io.log } : {}) }, req);
+    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs, maxAnswerBytes, inferenceId, budget) => this.invoke(r, timeoutMs, maxAnswerBytes, budget, { inferenceId }), region: this.arn.split(':')[3] ?? 'us-east-1', ...(this.io.log ? { log: this.io.log } : {}) }, req);
   }
 }
