@@ -268,6 +268,26 @@ test('NotificationConfig: with no local SNS, the message each topic would get is
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-notify' }));
 });
 
+test('a container that answers an error: its answer, as sent and with its Content-Type, is the failure location\'s object (the model\'s failure response payload)', async () => {
+  await sm.send(new CreateModelCommand({ ModelName: 'async-error-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_STATUS: '500', FAKE_TAG: 'oops' } } }));
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-error-config',
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-error-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/error/', S3FailurePath: 's3://out/error-failures' } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-error', EndpointConfigName: 'async-error-config' }));
+  await until('async-error InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'async-error' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-error', Body: Buffer.from('[9]'), ContentType: 'application/json' }));
+  // The SageMaker Python SDK's AsyncInferenceResponse deserializes it by its ContentType and raises it as AsyncInferenceModelError.
+  assert.deepEqual(JSON.parse((await written(out.FailureLocation!)).toString()), { tag: 'oops', id: 'async-error/async-error-config/AllTraffic/i0/primary', got: '[9]' });
+  const [, bucket, key] = /^s3:\/\/([^/]+)\/(.*)$/.exec(out.FailureLocation!)!;
+  assert.equal((await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentType, 'application/json');
+  assert.equal(await exists(out.OutputLocation!), false);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-error' }));
+});
+
 test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whose ".." would leave the folder is refused', async () => {
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"here"'), ContentType: 'application/json', S3OutputPathExtension: 'batch/1' }));
   assert.equal(dirname(out.OutputLocation!), join(dir, 'results', 'batch', '1'));

@@ -7,6 +7,7 @@ import type { AsyncInferenceConfig } from '../../aws/shapes/sagemaker.js';
 import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { AnswerOverBudgetError } from '../endpoint/read-answer.js';
+import { ContainerFailure } from '../endpoint/container.js';
 import type { BodyBudget } from '../../server/body-budget.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 
@@ -380,7 +381,8 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * the container's answer written to `<S3OutputPath>[/<extension>]/<Filename, else <InferenceId>.out>`
  * (an S3 object with the answer's `Content-Type`; the id, the caller's or a generated one, is
  * percent-encoded). A failure (an answer without `Content-Length`, sent chunked, is one, as on the
- * service), or a request that waited longer than its `RequestTTLSeconds`, writes its message to
+ * service), or a request that waited longer than its `RequestTTLSeconds`, writes its message (a
+ * container's error answer: that answer, as sent) to
  * `<S3FailurePath>[/<extension>]/<InferenceId>-error.out` when the config names a failure path
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). With a `budget`, an
  * `InputLocation` input that finds no room in it yet waits at the head of the queue; one larger
@@ -433,10 +435,11 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
     };
     ctx.log('info', 'asynchronous inference notification', { endpoint: ctx.endpoint, inferenceId, topic, notification });
   };
-  const fail = async (message: string): Promise<void> => {
+  /** `answer`: the model's error answer, which the failure location gets as the model sent it, in place of `message`. */
+  const fail = async (message: string, answer?: { body: Buffer; contentType: string | undefined }): Promise<void> => {
     ctx.log?.('warn', 'asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation: failureLocation ?? null, message });
     if (failureLocation !== undefined) {
-      await writeResult(failureLocation, Buffer.from(message), ctx.s3, undefined, kmsKeyId).catch((writeErr: Error) =>
+      await writeResult(failureLocation, answer?.body ?? Buffer.from(message), ctx.s3, answer?.contentType, kmsKeyId).catch((writeErr: Error) =>
         ctx.log?.('warn', 'writing the failure of an asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation, message: writeErr.message }),
       );
     }
@@ -491,7 +494,11 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
         await writeResult(outputLocation, response.body, ctx.s3, response.contentType, kmsKeyId);
         notify(output.NotificationConfig?.SuccessTopic, { invocationStatus: 'Completed', responseParameters: { ...(response.contentType === undefined ? {} : { contentType: response.contentType }), outputLocation } });
       } catch (err) {
-        await fail(err instanceof AnswerOverBudgetError ? overBudget(`The response from container ${err.hostname}`, req.budget!, taken) : (err as Error).message);
+        if (err instanceof AnswerOverBudgetError) await fail(overBudget(`The response from container ${err.hostname}`, req.budget!, taken));
+        // "The Amazon S3 URI where the inference failure response payload is stored" (FailureLocation):
+        // the model's error answer, as the SageMaker Python SDK's AsyncInferenceResponse deserializes it.
+        else if (err instanceof ContainerFailure && err.answer && err.answer.body.length > 0) await fail(err.message, err.answer);
+        else await fail((err as Error).message);
       } finally {
         req.budget?.give(taken);
         if (!waits) release();

@@ -143,7 +143,7 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
         ({ res, answer } = await post(container, index, route, headers, body, timeoutMs, maxAnswerBytes, opts.budget));
       }
       if (res.status >= 400 || answer.cut) {
-        if (res.status >= 400) throw new ContainerFailure('status', container, index, res.status, answer.body.toString('utf8'));
+        if (res.status >= 400) throw new ContainerFailure('status', container, index, res.status, answer.body.toString('utf8'), { body: answer.body, contentType: res.headers.get('content-type') ?? undefined });
         throw new ContainerFailure('too-large', container, index, undefined, `its answer is larger than ${maxAnswerBytes} bytes, the most an invocation returns; it was not read further`);
       }
       opts.budget?.give(held);

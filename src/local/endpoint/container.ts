@@ -76,6 +76,11 @@ export class ContainerFailure extends Error {
     readonly status: number | undefined,
     /** The container's response body as text (kind `status`), else a description. */
     readonly detail: string,
+    /**
+     * The container's error answer as it sent it (kind `status`, from a chain; at most
+     * `MAX_ERROR_ANSWER_BYTES`): an asynchronous invocation's failure location gets it.
+     */
+    readonly answer?: { body: Buffer; contentType: string | undefined },
   ) {
     super(`${container.hostname}: ${kind}${status === undefined ? '' : ` ${status}`}: ${detail}`);
     this.name = 'ContainerFailure';
