@@ -4,6 +4,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
@@ -286,6 +288,51 @@ test('a container that answers an error: its answer, as sent and with its Conten
   assert.equal((await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentType, 'application/json');
   assert.equal(await exists(out.OutputLocation!), false);
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-error' }));
+});
+
+test('an InputLocation object over 1 GB is refused from the length S3 gives, without being read', async () => {
+  // An S3 that says it holds 2 GB, sends the first 64 KB and then nothing: only its length can refuse it.
+  const sockets = new Set<import('node:net').Socket>();
+  const huge = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '2000000000' });
+    res.write(Buffer.alloc(65_536));
+  });
+  huge.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
+  const results = await mkdtemp(join(tmpdir(), 'smkit-async-huge-'));
+  const backend = new FakeBackend();
+  const other = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, settings: { s3EndpointUrl: `http://127.0.0.1:${(huge.address() as AddressInfo).port}` } });
+  const smOther = new SageMakerClient(localClientConfig(other.url, { requestTimeoutMs: 30_000 }));
+  const runtimeOther = new SageMakerRuntimeClient({ ...localClientConfig(other.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+  try {
+    await smOther.send(new CreateModelCommand({ ModelName: 'huge', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await smOther.send(
+      new CreateEndpointConfigCommand({
+        EndpointConfigName: 'huge',
+        ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'huge', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+        AsyncInferenceConfig: { OutputConfig: { S3OutputPath: join(results, 'out'), S3FailurePath: join(results, 'failed') } },
+      }),
+    );
+    await smOther.send(new CreateEndpointCommand({ EndpointName: 'huge', EndpointConfigName: 'huge' }));
+    await until('huge InService', async () => (await smOther.send(new DescribeEndpointCommand({ EndpointName: 'huge' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+    const out = await runtimeOther.send(new InvokeEndpointAsyncCommand({ EndpointName: 'huge', InputLocation: 's3://in/huge.bin' }));
+    const failure = await until('the failure', () => readFile(out.FailureLocation!, 'utf8').catch(() => undefined), { timeoutMs: 30_000 });
+    assert.equal(failure, 'InputLocation s3://in/huge.bin holds 2000000000 bytes, more than the 1000000000 bytes (1 GB) an asynchronous invocation takes; it was not read.');
+    assert.equal(backend.invocations.length, 0, 'the model was not invoked');
+    // The transfer was dropped, not left open.
+    await until('the S3 connection closed', () => sockets.size === 0);
+  } finally {
+    smOther.destroy();
+    runtimeOther.destroy();
+    await other.stop();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => huge.close(resolve));
+    // A request the stop cut off may still be writing its failure (when the test failed).
+    await rm(results, { recursive: true, force: true, maxRetries: 5 });
+  }
 });
 
 test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whose ".." would leave the folder is refused', async () => {

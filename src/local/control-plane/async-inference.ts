@@ -348,11 +348,18 @@ async function readInput(location: string, s3: () => S3Objects, budget: BodyBudg
   if (!s3Url) throw new Error(`InputLocation ${location} is neither an s3:// URI nor an Amazon S3 https:// URL; the local SageMaker reads input from S3 (or take the payload inline as Body).`);
   // GetObject with an empty key is a GET of the bucket, which S3 answers with its listing: that would be the input.
   if (s3Url.key === '') throw new Error(`InputLocation ${location} names the bucket ${s3Url.bucket} but no object in it: give the URI of the object that holds the payload, such as s3://${s3Url.bucket}/path/to/input.`);
-  let stream: AsyncIterable<Uint8Array>;
+  let stream: Awaited<ReturnType<S3Objects['get']>>;
   try {
     stream = await s3().get(s3Url.bucket, s3Url.key);
   } catch (err) {
     throw new Error(`Reading InputLocation ${location} failed: ${(err as Error).message}`, { cause: err });
+  }
+  // Refused from its size, as the service refuses an input over 1 GB: reading it would take up to
+  // 1 GB of memory and of S3's time only to fail.
+  const length = stream.contentLength;
+  if (length !== undefined && length > MAX_ASYNC_INPUT_BYTES) {
+    stream.destroy();
+    throw new Error(`InputLocation ${location} holds ${length} bytes, more than the ${MAX_ASYNC_INPUT_BYTES} bytes (1 GB) an asynchronous invocation takes; it was not read.`);
   }
   return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location, budget);
 }

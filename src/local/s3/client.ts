@@ -94,9 +94,13 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
   return {
     async get(bucket, key) {
       const { send, mod } = await get();
-      const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }))) as { Body?: unknown };
+      const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }))) as { Body?: unknown; ContentLength?: number };
       if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
-      return explainedBody(out.Body as Readable, endpoint, seconds);
+      const source = out.Body as Readable;
+      const stream = explainedBody(source, endpoint, seconds);
+      // Destroyed before it was read (refused from its length), it would leave the SDK's body, and its connection, open.
+      stream.once('close', () => source.destroy());
+      return out.ContentLength === undefined ? stream : Object.assign(stream, { contentLength: out.ContentLength });
     },
     async put(bucket, key, body, contentType, options = {}) {
       const { send, mod } = await get();

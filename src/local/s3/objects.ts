@@ -2,8 +2,11 @@ import type { Readable } from 'node:stream';
 
 /** The S3 operations the local SageMaker uses: model data in, data capture out. */
 export interface S3Objects {
-  /** The object's bytes as a stream; rejects when it does not exist. */
-  get(bucket: string, key: string): Promise<Readable>;
+  /**
+   * The object's bytes as a stream, with the `contentLength` S3 gave for them when it did; rejects
+   * when it does not exist. Destroying the stream unread closes the transfer.
+   */
+  get(bucket: string, key: string): Promise<Readable & { contentLength?: number }>;
   /** Keys under a prefix (all pages). */
   list(bucket: string, prefix: string): Promise<string[]>;
   /**
