@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onnxRuntimeFactory } from '../runtimes/onnx/factory.js';
@@ -8,6 +10,7 @@ import { createLogger } from '../logging/logger.js';
 import type { TensorMap } from '../core/tensor.js';
 import { withBatching } from './batched-runtime.js';
 import { batchKey, concatInputs, splitOutputs } from './tensor-batch.js';
+import { buildGraphModel, ELEM, graphNode, valueInfo } from '../../test/helpers/onnx-graph.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const log = createLogger('silent');
@@ -96,4 +99,36 @@ test('models without a dynamic first dimension are not wrapped', async () => {
     dispose: async () => undefined,
   };
   assert.equal(withBatching(fixed, { maxSize: 8, maxDelayMs: 0 }), fixed);
+});
+
+test('a model with an output whose first dimension is fixed (a reduction over the rows) is not batched: each request gets its own answer', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-reduce-'));
+  // y = the largest value of each column over the rows ([batch, 2] -> [2]); z keeps the rows. Two
+  // one-row requests run together would give an output of 2 rows, which split back as if it kept them.
+  const file = path.join(dir, 'model.onnx');
+  writeFileSync(
+    file,
+    buildGraphModel(
+      [graphNode('ReduceMax', ['x'], ['y'], { axes: [0], keepdims: 0 }), graphNode('Identity', ['x'], ['z'])],
+      [valueInfo('x', ELEM.float32, ['batch', 2])],
+      [valueInfo('y', ELEM.float32, null), valueInfo('z', ELEM.float32, null)],
+    ),
+  );
+  const model = await onnxRuntimeFactory.load(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log });
+  try {
+    const requests = [rows([[1, 8]]), rows([[5, 2]])];
+    const expected = await Promise.all(requests.map((r) => model.predict(r)));
+    const batched = withBatching(model, { maxSize: 8, maxDelayMs: 0 });
+    const got = await Promise.all(requests.map((r) => batched.predict(r)));
+    got.forEach((g, i) => {
+      for (const name of ['y', 'z']) {
+        assert.deepEqual(g[name]!.shape, expected[i]![name]!.shape, `request ${i} output ${name}`);
+        assert.deepEqual([...(g[name]!.data as Float32Array)], [...(expected[i]![name]!.data as Float32Array)], `request ${i} output ${name}`);
+      }
+    });
+    assert.equal(batched, model);
+  } finally {
+    await model.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -5,9 +5,21 @@ import { AdaptiveBatcher, type BatchObserver } from './adaptive-batcher.js';
 import { recordBatching, type BatchingOptions } from './batching-options.js';
 import { batchKey, concatInputs, rowsOf, splitOutputs, UnsplittableBatchError } from './tensor-batch.js';
 
-/** True when every declared input's first dimension is dynamic, so rows can be stacked. */
+const dynamicFirst = (s: ModelRuntime['inputs'][number]): boolean => typeof s.shape[0] !== 'number' || s.shape[0] < 0;
+
+/**
+ * True when every declared input's first dimension is dynamic, so rows can be stacked, and no
+ * output declares a fixed one. An output of fixed rows (a reduction over the rows, a fixed-size
+ * summary) does not keep the batch axis; when the batch's rows happened to equal its size it would
+ * be split back as if it did, each request getting a share of an answer computed over all of them.
+ * An output of unknown shape (`[]`) is checked on every batched run instead (see `splitOutputs`).
+ */
 function hasDynamicBatchAxis(runtime: ModelRuntime): boolean {
-  return runtime.inputs.length > 0 && runtime.inputs.every((s) => s.shape.length > 0 && (typeof s.shape[0] !== 'number' || s.shape[0] < 0));
+  return (
+    runtime.inputs.length > 0 &&
+    runtime.inputs.every((s) => s.shape.length > 0 && dynamicFirst(s)) &&
+    runtime.outputs.every((s) => s.shape.length === 0 || dynamicFirst(s))
+  );
 }
 
 /**
@@ -77,7 +89,7 @@ export class BatchedRuntime implements ModelRuntime {
   }
 }
 
-/** Wraps `runtime` for batching when `options` turn it on and the model has a dynamic batch axis. */
+/** Wraps `runtime` for batching when `options` turn it on and the model has a dynamic batch axis in and out. */
 export function withBatching(runtime: ModelRuntime, options: BatchingOptions, observe?: BatchObserver): ModelRuntime {
   if (options.maxSize <= 1 || !hasDynamicBatchAxis(runtime)) return runtime;
   return new BatchedRuntime(runtime, options, observe);
