@@ -91,3 +91,28 @@ test('a predictBatchFn that returns the wrong number of predictions is a clear e
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a predictBatchFn that changes its inputs in place and then throws: each request is retried on its input as it came', async () => {
+  // Scales every input by 10 in place, as a normalising handler might, and fails any batch with a
+  // negative value in it: retried on the scaled inputs, 1 would be answered 100, not 10.
+  const dir = handlerDir(`
+export async function predictBatchFn(inputs) {
+  for (const input of inputs) { const d = input.tensors[''].data; for (let i = 0; i < d.length; i++) d[i] *= 10; }
+  if (inputs.length > 1 && inputs.some((input) => input.tensors[''].data[0] < 0)) throw new Error('a negative value in the batch');
+  return inputs.map((input) => ({ value: input.tensors[''].data[0] }));
+}
+export function outputFn(prediction) {
+  return JSON.stringify(prediction.value);
+}
+`);
+  try {
+    const engine = await load(dir, 8);
+    const answers = await Promise.all([1, 2, -3, 4].map((x) => invoke(engine, x)));
+    assert.deepEqual(
+      answers.map((a) => a.body.toString()),
+      ['10', '20', '-30', '40'],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

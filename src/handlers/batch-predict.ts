@@ -4,6 +4,8 @@ import type { InvocationContext } from '../core/context.js';
 import { AdaptiveBatcher, type BatchObserver } from '../batching/adaptive-batcher.js';
 import type { BatchingOptions } from '../batching/batching-options.js';
 import type { PredictBatchFn } from './user-module.js';
+import type { Tensor, TensorMap } from '../core/tensor.js';
+import { isTensorMap } from '../codecs/tensor-map.js';
 
 /** Runs a handler's `predictBatchFn` on concurrent requests together. */
 export interface BatchPredictor {
@@ -31,6 +33,19 @@ async function callUser(fn: PredictBatchFn, name: string, model: unknown, calls:
 }
 
 /**
+ * What a batched call of `predictBatchFn` gets for `input`: a request smkit decoded (`{ tensors,
+ * form }`) with its tensors copied, so a handler that changes them in place (normalising, say) and
+ * then throws leaves the requests as they came for their one-by-one retries. What `inputFn` made is
+ * passed as it is: smkit cannot copy any value.
+ */
+function forBatch(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || !('form' in input) || !('tensors' in input) || !isTensorMap(input.tensors)) return input;
+  const tensors: TensorMap = {};
+  for (const [name, t] of Object.entries(input.tensors)) tensors[name] = { dtype: t.dtype, shape: [...t.shape], data: t.data.slice() } as Tensor;
+  return { ...input, tensors };
+}
+
+/**
  * Batches a handler's `predictBatchFn`: every request may join (the handler decides what to do
  * with mixed inputs). With batching off (`maxSize` 1) each call gets one-element arrays. An `Error`
  * returned in a request's place fails that request alone; a throw fails the batch, whose requests
@@ -40,7 +55,7 @@ export function createBatchPredictor(fn: PredictBatchFn, model: unknown, options
   const batcher = new AdaptiveBatcher<Call, unknown>(
     {
       keyOf: () => 'all',
-      runBatch: (calls) => callUser(fn, name, model, calls),
+      runBatch: (calls) => callUser(fn, name, model, calls.map((c) => ({ input: forBatch(c.input), ctx: c.ctx }))),
       runOne: async (call) => (await callUser(fn, name, model, [call]))[0],
     },
     options,
