@@ -501,3 +501,32 @@ test('a run whose callers all gave up is kept while it is young (overload: the n
   assert.equal(runs.length, MAX_RUNS_LEFT_BEHIND + 1, `${MAX_RUNS_LEFT_BEHIND} runs left behind, then the model is held: ${JSON.stringify(runs)}`);
   for (let i = 0; i < runs.length; i++) await release();
 });
+
+test('while a run that may never end holds the model, calls whose callers gave up leave the queue as the next call comes, not when it ends', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 0);
+  // Runs that never end, up to the model being held for good.
+  for (let i = 0; i <= MAX_RUNS_LEFT_BEHIND; i++) {
+    const c = new Cancellation();
+    void b.submit(10 + i, c).catch(() => undefined);
+    await turns(3);
+    c.cancel(new Error('timed out'));
+  }
+  const held = runs.length;
+  // Each of these times out while it waits: none may keep its input (a request's tensors) for as
+  // long as the model is held.
+  const timeout = new Error('timed out');
+  const waiting = Array.from({ length: 20 }, (_, i) => {
+    const c = new Cancellation();
+    const p = b.submit(100 + i, c);
+    c.cancel(timeout);
+    return p;
+  });
+  const last = b.submit(200);
+  assert.equal(b.waiting, 1, 'only the call someone still waits for is queued');
+  for (const p of waiting) await assert.rejects(p, (err) => err === timeout);
+  assert.equal(runs.length, held, 'nothing more ran');
+  for (let i = 0; i < held; i++) await release();
+  await release();
+  assert.equal(await last, 400);
+});

@@ -93,7 +93,8 @@ interface Waiting<I, O> {
  * behind once another call arrives: its calls fail with their reasons and the next run starts (up to
  * {@link MAX_RUNS_LEFT_BEHIND} such runs still going). A run that never ends (a `predictBatchFn`
  * awaiting something that never comes) would otherwise hold every later call until it timed out,
- * for as long as the process lives, while nothing looked stuck.
+ * for as long as the process lives, while nothing looked stuck. While a run that old holds the
+ * model, each arriving call drops the queued calls whose callers gave up.
  */
 export class AdaptiveBatcher<I, O> {
   readonly #queue: Waiting<I, O>[] = [];
@@ -172,13 +173,11 @@ export class AdaptiveBatcher<I, O> {
 
   /** Starts the next run when the model is free and the batch is full or has waited long enough. */
   #schedule(): void {
-    if (
-      this.#running &&
-      this.#leftBehind < MAX_RUNS_LEFT_BEHIND &&
-      performance.now() - this.#runBegan >= this.leaveBehindAfterMs &&
-      this.#inFlight?.every((w) => w.cancellation?.cancelled === true)
-    ) {
-      this.#leaveBehind(this.#inFlight);
+    if (this.#running && performance.now() - this.#runBegan >= this.leaveBehindAfterMs) {
+      if (this.#leftBehind < MAX_RUNS_LEFT_BEHIND && this.#inFlight?.every((w) => w.cancellation?.cancelled === true)) this.#leaveBehind(this.#inFlight);
+      // A run this old may never end: calls given up meanwhile leave the queue now, not when it
+      // ends, so a model held for good does not keep the input of every request that timed out.
+      else this.#dropGivenUp();
     }
     if (this.#running || this.#starting || this.#queue.length === 0) return;
     const head = this.#queue[0]!;
@@ -236,6 +235,16 @@ export class AdaptiveBatcher<I, O> {
     }
     this.#queue.length = kept;
     return batch;
+  }
+
+  /** Takes the calls whose caller gave up out of the queue, failed with their reasons. */
+  #dropGivenUp(): void {
+    let kept = 0;
+    for (const w of this.#queue) {
+      if (w.cancellation?.cancelled) w.reject(w.cancellation.reason);
+      else this.#queue[kept++] = w;
+    }
+    this.#queue.length = kept;
   }
 
   /** Fails the calls of the run in flight, whose callers have all given up, and frees the model for the next run. */
