@@ -112,6 +112,32 @@ test('describe() reports the largest batch a run takes: the batching maxSize for
   }
 });
 
+test("a predict step's batching overrides the settings: on with SMKIT_BATCH_MAX_SIZE 1, off with it 8, and a missing key falls back to the setting", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-step-batching-'));
+  const withPipeline = (name: string, batching: string) => {
+    const modelDir = path.join(dir, name);
+    mkdirSync(modelDir);
+    writeFileSync(path.join(modelDir, 'model.onnx'), readFileSync(path.join(IRIS, 'model.onnx')));
+    writeFileSync(path.join(modelDir, 'pipeline.yaml'), `predict:\n  - model: model.onnx\n    batching: ${batching}\n`);
+    return modelDir;
+  };
+  const engines = await Promise.all([
+    InferenceEngine.load(engineOptions(withPipeline('on', '{ maxSize: 16 }'))),
+    InferenceEngine.load(engineOptions(withPipeline('off', '{ maxSize: 1 }'), { batching: { maxSize: 8, maxDelayMs: 0 } })),
+    InferenceEngine.load(engineOptions(withPipeline('delay', '{ maxDelayMs: 5 }'), { batching: { maxSize: 8, maxDelayMs: 0 } })),
+  ]);
+  try {
+    assert.deepEqual(
+      engines.map((e) => e.describe().maxBatchSize),
+      [16, 1, 8],
+    );
+    for (const e of engines) assert.equal(JSON.parse((await invokeCsv(e, 'one')).body.toString('utf8')).length, 1);
+  } finally {
+    await Promise.all(engines.map((e) => e.dispose()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** A handler whose transformFn misbehaves as the request body says (throws odd values, returns odd answers). */
 const MISBEHAVING_HANDLER = `
 export function transformFn(model, body, contentType, accept, context) {
