@@ -132,3 +132,33 @@ test('a model with an output whose first dimension is fixed (a reduction over th
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a model with an output indexed by the batch axis beyond its first dimension (x times its transpose, [batch, batch]) is not batched: no request gets values of another', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-gram-'));
+  // y = x · xᵀ, the dot products of every pair of rows: run together, two requests would each get a
+  // row holding the dot product of its row with the other request's.
+  const file = path.join(dir, 'model.onnx');
+  writeFileSync(
+    file,
+    buildGraphModel(
+      [graphNode('Transpose', ['x'], ['xt'], { perm: [1, 0] }), graphNode('MatMul', ['x', 'xt'], ['y'])],
+      [valueInfo('x', ELEM.float32, ['batch', 2])],
+      [valueInfo('y', ELEM.float32, null)],
+    ),
+  );
+  const model = await onnxRuntimeFactory.load(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log });
+  try {
+    const requests = [rows([[1, 2]]), rows([[3, 4]])];
+    const expected = await Promise.all(requests.map((r) => model.predict(r)));
+    const batched = withBatching(model, { maxSize: 8, maxDelayMs: 0 });
+    const got = await Promise.all(requests.map((r) => batched.predict(r)));
+    got.forEach((g, i) => {
+      assert.deepEqual(g['y']!.shape, expected[i]!['y']!.shape, `request ${i}`);
+      assert.deepEqual([...(g['y']!.data as Float32Array)], [...(expected[i]!['y']!.data as Float32Array)], `request ${i}`);
+    });
+    assert.equal(batched, model);
+  } finally {
+    await model.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

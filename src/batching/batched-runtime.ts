@@ -5,21 +5,26 @@ import { AdaptiveBatcher, type BatchObserver } from './adaptive-batcher.js';
 import { recordBatching, type BatchingOptions } from './batching-options.js';
 import { batchKey, concatInputs, rowsOf, splitOutputs, UnsplittableBatchError } from './tensor-batch.js';
 
-const dynamicFirst = (s: ModelRuntime['inputs'][number]): boolean => typeof s.shape[0] !== 'number' || s.shape[0] < 0;
+type Spec = ModelRuntime['inputs'][number];
+
+const dynamicFirst = (s: Spec): boolean => typeof s.shape[0] !== 'number' || s.shape[0] < 0;
 
 /**
- * True when every declared input's first dimension is dynamic, so rows can be stacked, and no
- * output declares a fixed one. An output of fixed rows (a reduction over the rows, a fixed-size
- * summary) does not keep the batch axis; when the batch's rows happened to equal its size it would
- * be split back as if it did, each request getting a share of an answer computed over all of them.
- * An output of unknown shape (`[]`) is checked on every batched run instead (see `splitOutputs`).
+ * True when every declared input's first dimension is dynamic, so rows can be stacked, and the
+ * shapes say each output row comes from its input row alone:
+ * - no output declares a fixed first dimension. An output of fixed rows (a reduction over the rows,
+ *   a fixed-size summary) does not keep the batch axis; when the batch's rows happened to equal its
+ *   size it would be split back as if it did, each request getting a share of an answer computed
+ *   over all of them. An output of unknown shape (`[]`) is checked on every batched run instead
+ *   (see `splitOutputs`).
+ * - no input or output has the inputs' batch dimension (by its symbolic name) beyond its first: an
+ *   output `[batch, batch]` (x · xᵀ) would give each request values computed from the others' rows.
  */
 function hasDynamicBatchAxis(runtime: ModelRuntime): boolean {
-  return (
-    runtime.inputs.length > 0 &&
-    runtime.inputs.every((s) => s.shape.length > 0 && dynamicFirst(s)) &&
-    runtime.outputs.every((s) => s.shape.length === 0 || dynamicFirst(s))
-  );
+  if (runtime.inputs.length === 0 || !runtime.inputs.every((s) => s.shape.length > 0 && dynamicFirst(s))) return false;
+  const batchNames = new Set(runtime.inputs.map((s) => s.shape[0]).filter((d) => typeof d === 'string' && d !== ''));
+  const acrossRows = (s: Spec): boolean => s.shape.slice(1).some((d) => typeof d === 'string' && batchNames.has(d));
+  return !runtime.inputs.some(acrossRows) && runtime.outputs.every((s) => (s.shape.length === 0 || dynamicFirst(s)) && !acrossRows(s));
 }
 
 /**
