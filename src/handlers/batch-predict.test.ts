@@ -116,3 +116,19 @@ export function outputFn(prediction) {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a predictBatchFn that returns something other than an array is told what it returned', async () => {
+  const dir = handlerDir(`
+export function predictBatchFn(inputs) {
+  const x = inputs[0].tensors[''].data[0];
+  return x === 1 ? Float32Array.from(inputs, () => 0.5) : x === 2 ? null : { scores: [] };
+}`);
+  try {
+    const engine = await load(dir, 4);
+    await assert.rejects(invoke(engine, 1), /predictBatchFn must return an array with one prediction per input \(1\), got a Float32Array of 1: return a plain array \(Array\.from\)/);
+    await assert.rejects(invoke(engine, 2), /predictBatchFn must return an array with one prediction per input \(1\), got null$/);
+    await assert.rejects(invoke(engine, 3), /predictBatchFn must return an array with one prediction per input \(1\), got an object$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

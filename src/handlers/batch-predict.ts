@@ -20,6 +20,14 @@ interface Call {
   readonly ctx: InvocationContext;
 }
 
+/** What `predictBatchFn` returned instead of an array of predictions, for its error: `null`, `a Float32Array of 3: ...`, `an object`. */
+function returnedKind(out: unknown): string {
+  if (Array.isArray(out)) return `${out.length} items`;
+  if (out === null || out === undefined) return String(out);
+  if (ArrayBuffer.isView(out) && 'length' in out) return `a ${out.constructor.name} of ${String(out.length)}: return a plain array (Array.from)`;
+  return typeof out === 'object' ? 'an object' : `a ${typeof out}`;
+}
+
 async function callUser(fn: PredictBatchFn, name: string, model: unknown, calls: readonly Call[]): Promise<unknown[]> {
   const out = await fn(
     calls.map((c) => c.input),
@@ -27,7 +35,7 @@ async function callUser(fn: PredictBatchFn, name: string, model: unknown, calls:
     calls.map((c) => c.ctx),
   );
   if (!Array.isArray(out) || out.length !== calls.length) {
-    throw new ToolkitError('ERR_USER_CODE', `${name} must return an array with one prediction per input (${calls.length}), got ${Array.isArray(out) ? `${out.length} items` : typeof out}`);
+    throw new ToolkitError('ERR_USER_CODE', `${name} must return an array with one prediction per input (${calls.length}), got ${returnedKind(out)}`);
   }
   return out;
 }
