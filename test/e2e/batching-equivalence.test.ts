@@ -1,6 +1,7 @@
 /**
  * Dynamic batching changes no answer: for random sets of concurrent requests (row counts from 0,
- * inputs named in any order, FP32 and FP64, widths that cannot join, string tensors, bad requests),
+ * inputs named in any order, FP32 and FP64, widths that cannot join, string tensors, bad requests,
+ * a value the model's int64 input cannot take, which fails its batch),
  * a server with batching on answers each request byte for byte as one with batching off does, over
  * real HTTP. The requests of a set reach the server in one turn of its event loop (sent at once on
  * connections it already serves), so they are batched together whenever they can be.
@@ -78,32 +79,36 @@ function post(served: Served, req: Sent): Promise<string> {
   });
 }
 
-/** One request to the identity model of `a` (float32, 2-D) and `s` (strings, 1-D). */
+/** One request to the identity model of `a` (float32, 2-D), `n` (int64, 1-D) and `s` (strings, 1-D). */
 const request = fc
   .record({
-    rows: fc.integer({ min: 0, max: 3 }),
+    rows: fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, { weight: 4, arbitrary: fc.integer({ min: 1, max: 3 }) }),
     width: fc.constantFrom(2, 2, 2, 3),
     // Finite float32 values, the largest included (JSON has no NaN or Infinity).
     values: fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 9, maxLength: 9 }),
     strings: fc.array(fc.string({ maxLength: 4 }), { minLength: 3, maxLength: 3 }),
+    // 0.5 is no int64: a batch holding it fails and its requests are retried one by one.
+    ints: fc.array(fc.oneof({ weight: 19, arbitrary: fc.integer({ min: -(2 ** 40), max: 2 ** 40 }) }, { weight: 1, arbitrary: fc.constant(0.5) }), { minLength: 3, maxLength: 3 }),
     form: fc.constantFrom('v2-FP32', 'v2-FP64', 'tfs', 'tfs-columns', 'csv'),
     stringsFirst: fc.boolean(),
-    accept: fc.constantFrom('application/json', '*/*', 'text/csv', 'application/x-npz', 'application/jsonlines'),
+    accept: fc.constantFrom('application/json', 'application/json', '*/*', 'text/csv', 'application/x-npz', 'application/jsonlines'),
   })
-  .map(({ rows, width, values, strings, form, stringsFirst, accept }): Sent => {
+  .map(({ rows, width, values, strings, ints, form, stringsFirst, accept }): Sent => {
     const a = Array.from({ length: rows }, (_, r) => values.slice(r * width, r * width + width).map((v) => (Object.is(v, -0) ? 0 : v)));
     const s = strings.slice(0, rows);
+    const n = ints.slice(0, rows);
     if (form === 'csv') return { contentType: 'text/csv', accept, body: a.map((row) => row.join(',')).join('\n') + '\n' };
     if (form === 'tfs') {
-      const inputs = stringsFirst ? { s, a } : { a, s };
+      const inputs = stringsFirst ? { s, n, a } : { a, n, s };
       return { contentType: 'application/json', accept, body: JSON.stringify({ inputs }) };
     }
     if (form === 'tfs-columns') {
-      return { contentType: 'application/json', accept, body: JSON.stringify({ instances: a.map((row, i) => (stringsFirst ? { s: s[i], a: row } : { a: row, s: s[i] })) }) };
+      return { contentType: 'application/json', accept, body: JSON.stringify({ instances: a.map((row, i) => (stringsFirst ? { s: s[i], n: n[i], a: row } : { a: row, n: n[i], s: s[i] })) }) };
     }
     const tensors = [
       { name: 'a', shape: [rows, width], datatype: form === 'v2-FP64' ? 'FP64' : 'FP32', data: a.flat() },
       { name: 's', shape: [rows], datatype: 'BYTES', data: s },
+      { name: 'n', shape: [rows], datatype: 'FP64', data: n },
     ];
     return { contentType: 'application/json', accept, body: JSON.stringify({ inputs: stringsFirst ? tensors.reverse() : tensors }) };
   });
@@ -117,6 +122,7 @@ before(async () => {
   modelDir = identityModelDir([
     { name: 'a', dtype: 'float32', rank: 2 },
     { name: 's', dtype: 'string', rank: 1 },
+    { name: 'n', dtype: 'int64', rank: 1 },
   ]);
   batched = await serve(modelDir, { maxSize: 4, maxDelayMs: 0 }, runs);
   single = await serve(modelDir, undefined, []);
@@ -130,7 +136,7 @@ after(async () => {
 
 test('concurrent requests answered with batching on equal, byte for byte, their answers with batching off', async () => {
   // Every connection open and served once: the sets below are then written in one turn of the loop.
-  const warm: Sent = { contentType: 'application/json', accept: 'application/json', body: JSON.stringify({ inputs: { a: [[1, 2]], s: ['x'] } }) };
+  const warm: Sent = { contentType: 'application/json', accept: 'application/json', body: JSON.stringify({ inputs: { a: [[1, 2]], s: ['x'], n: [1] } }) };
   for (const served of [batched, single]) await Promise.all(Array.from({ length: MAX_REQUESTS }, () => post(served, warm)));
   runs.length = 0;
   await fc.assert(
