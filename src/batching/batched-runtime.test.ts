@@ -10,6 +10,7 @@ import { createLogger } from '../logging/logger.js';
 import type { TensorMap } from '../core/tensor.js';
 import { withBatching } from './batched-runtime.js';
 import { batchKey, concatInputs, splitOutputs } from './tensor-batch.js';
+import { transferable } from '../server/thread-protocol.js';
 import { buildGraphModel, ELEM, graphNode, valueInfo } from '../../test/helpers/onnx-graph.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -161,4 +162,16 @@ test('a model with an output indexed by the batch axis beyond its first dimensio
     await model.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('requests whose output has no elements (a [rows, 0] output) each get a buffer of their own, so moving one answer to another thread leaves the others readable', () => {
+  const [a, b] = splitOutputs({ y: { dtype: 'float32', shape: [3, 0], data: new Float32Array(0) } }, [1, 2]);
+  assert.deepEqual(a!['y']!.shape, [1, 0]);
+  assert.deepEqual(b!['y']!.shape, [2, 0]);
+  // What the inference thread does with an answer that owns its whole buffer: it moves the buffer.
+  const first = a!['y']!.data as Float32Array;
+  assert.deepEqual(transferable(new Uint8Array(first.buffer, first.byteOffset, first.byteLength)).length, 1);
+  structuredClone(first.buffer, { transfer: [first.buffer as ArrayBuffer] });
+  const second = b!['y']!.data as Float32Array;
+  assert.doesNotThrow(() => new Uint8Array(second.buffer, second.byteOffset, second.byteLength));
 });

@@ -64,7 +64,8 @@ export class UnsplittableBatchError extends Error {}
 
 /**
  * Splits a batched run's outputs into one map per request, by the requests' row counts. Slices are
- * views of the batched output (no copy). Every output must have the batch's total rows first.
+ * views of the batched output (no copy), but for an output with no elements. Every output must have
+ * the batch's total rows first.
  */
 export function splitOutputs(outputs: TensorMap, rows: readonly number[]): TensorMap[] {
   const total = rows.reduce((a, b) => a + b, 0);
@@ -77,7 +78,12 @@ export function splitOutputs(outputs: TensorMap, rows: readonly number[]): Tenso
     let start = 0;
     rows.forEach((r, i) => {
       const end = start + r * rowSize;
-      const data = (Array.isArray(t.data) ? t.data.slice(start, end) : (t.data as Float32Array).subarray(start, end)) as TensorData;
+      // An output with no elements gets a buffer per request: views of the empty one would each
+      // span all of it, so the inference thread would move it with the first answer (see
+      // `transferable`), leaving the others' detached.
+      const data = (
+        Array.isArray(t.data) ? t.data.slice(start, end) : rowSize === 0 ? allocate(t.dtype, 0) : (t.data as Float32Array).subarray(start, end)
+      ) as TensorData;
       result[i]![name] = { dtype: t.dtype, shape: [r, ...t.shape.slice(1)], data };
       start = end;
     });
