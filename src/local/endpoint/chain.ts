@@ -142,6 +142,15 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
       if (res.status === 404 && lease && (await lease.reload(timeoutMs))) {
         ({ res, answer } = await post(container, index, route, headers, body, timeoutMs, maxAnswerBytes, opts.budget));
       }
+      // A 507: not enough memory (a GPU's) for the invocation, which on the service triggers the
+      // unloading of unused models; as for a load's 507, the least recently used idle one goes and
+      // the invocation is sent once more.
+      if (res.status === 507 && lease) {
+        const unloaded = await lease.makeRoom();
+        const tried = unloaded === undefined ? 'no other model was loaded and idle to unload' : `still 507 after unloading the least recently used idle model ${unloaded}`;
+        if (unloaded !== undefined) ({ res, answer } = await post(container, index, route, headers, body, timeoutMs, maxAnswerBytes, opts.budget));
+        if (res.status === 507) throw new ContainerFailure('status', container, index, 507, `${answer.body.toString('utf8')} (invoking ${req.targetModel}: ${tried}; give the container more memory or invoke fewer models at a time)`);
+      }
       if (res.status >= 400 || answer.cut) {
         if (res.status >= 400) throw new ContainerFailure('status', container, index, res.status, answer.body.toString('utf8'), { body: answer.body, contentType: res.headers.get('content-type') ?? undefined });
         throw new ContainerFailure('too-large', container, index, undefined, `its answer is larger than ${maxAnswerBytes} bytes, the most an invocation returns; it was not read further`);

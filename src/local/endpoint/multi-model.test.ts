@@ -1,6 +1,6 @@
 // The front door's side of a multi-model endpoint against a container over real HTTP (only the
-// model server is replaced): caching disabled, unloading least recently used models on a 507, and
-// a model copy that a failed extraction cannot leave half made.
+// model server is replaced): caching disabled, unloading least recently used models on a 507 (of a
+// load or of an invocation), and a model copy that a failed extraction cannot leave half made.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -10,14 +10,19 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { InvokeEndpointCommand, SageMakerRuntimeClient, type ModelError } from '@aws-sdk/client-sagemaker-runtime';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { createFrontDoor } from '../front-door/app.js';
+import { createFrontDoorServer, listenFrontDoor } from '../front-door/http-server.js';
 import { multiModelHost, type MultiModelHost } from './container.js';
 import { LocalEndpoint } from './local-endpoint.js';
 
 const servers: Server[] = [];
 const dirs: string[] = [];
+const clients: SageMakerRuntimeClient[] = [];
 after(async () => {
+  for (const c of clients) c.destroy();
   for (const s of servers) s.close();
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
@@ -31,11 +36,12 @@ async function mmeContainer(
   capacity: number,
   holdLoads?: Promise<void>,
   holdInvokes?: Promise<void>,
-): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[]; model: { notFound: boolean; holdLoads?: Promise<void> } }> {
+): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[]; model: { notFound: boolean; holdLoads?: Promise<void>; oomAbove?: number } }> {
   const calls: string[] = [];
   // Set, a loaded model answers its invocations 404 itself (as a model may for an id it does not know);
-  // loads started while `holdLoads` is set wait for it.
-  const model: { notFound: boolean; holdLoads?: Promise<void> } = { notFound: false };
+  // loads started while `holdLoads` is set wait for it; with more than `oomAbove` models loaded an
+  // invocation answers 507 (a GPU out of memory).
+  const model: { notFound: boolean; holdLoads?: Promise<void>; oomAbove?: number } = { notFound: false };
   const loaded = new Map<string, string>();
   const filesAtLoad: Record<string, string>[] = [];
   let invokes = 0;
@@ -59,6 +65,7 @@ async function mmeContainer(
       if (one && req.method === 'DELETE' && !one[2]) return loaded.delete(one[1]!) ? json(200, { status: 'unloaded' }) : json(404, { code: 404 });
       if (one && req.method === 'POST' && one[2]) {
         if (!loaded.has(one[1]!)) return json(404, { code: 404, type: 'ModelNotFoundException', message: `Model not found: ${one[1]}` });
+        if (model.oomAbove !== undefined && loaded.size > model.oomAbove) return json(507, { code: 507, message: 'CUDA out of memory' });
         return model.notFound ? json(404, { message: 'no such customer' }) : json(200, { model: one[1] });
       }
       json(404, { code: 404 });
@@ -83,7 +90,7 @@ async function mmeEndpoint(capacity: number, models: Record<string, { path: stri
     const req = request(door).post('/endpoints/mme/invocations');
     return (target === undefined ? req : req.set('X-Amzn-SageMaker-Target-Model', target)).send('x');
   };
-  return { dir, host, container, invoke };
+  return { dir, host, container, invoke, endpoint: ep };
 }
 
 /** The container's model name for `target` (what the front door loaded it as). */
@@ -239,4 +246,60 @@ test('a model that is still not found after it was loaded again is answered with
   assert.equal(res.status, 424, res.text);
   assert.equal(res.body.OriginalStatusCode, 404);
   assert.deepEqual(container.calls, [`POST /models/${a}/invoke`, 'POST /models', `POST /models/${a}/invoke`]);
+});
+
+/** The endpoint of {@link mmeEndpoint} behind a real front door server, invoked through the SDK; the result or the ModelError. */
+async function sdkInvoker(ep: Awaited<ReturnType<typeof mmeEndpoint>>) {
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['mme', ep.endpoint]]) }));
+  servers.push(server);
+  const client = new SageMakerRuntimeClient({ ...localClientConfig(`http://127.0.0.1:${await listenFrontDoor(server, 0)}`), maxAttempts: 1 });
+  clients.push(client);
+  return (target: string) =>
+    client.send(new InvokeEndpointCommand({ EndpointName: 'mme', TargetModel: target, Body: Buffer.from('x') })).then(
+      (out) => JSON.parse(Buffer.from(out.Body!).toString()) as { model: string },
+      (err: ModelError) => err,
+    );
+}
+
+test('an invocation answered 507 (out of GPU memory) unloads the least recently invoked idle model (its copy kept on disk) and is sent once more, through the SDK', async () => {
+  const ep = await mmeEndpoint(10, { 'a.tar.gz': MODEL, 'b.tar.gz': MODEL, 'c.tar.gz': MODEL });
+  const invoke = await sdkInvoker(ep);
+  ep.container.model.oomAbove = 2;
+  for (const t of ['a.tar.gz', 'b.tar.gz', 'a.tar.gz']) assert.ok(!((await invoke(t)) instanceof Error));
+  const [a, b] = [await nameOf(ep.host, 'a.tar.gz'), await nameOf(ep.host, 'b.tar.gz')];
+  ep.container.calls.length = 0;
+  const res = await invoke('c.tar.gz');
+  const c = await nameOf(ep.host, 'c.tar.gz');
+  assert.deepEqual(res, { model: c });
+  // b was invoked longest ago: it goes, a stays.
+  assert.deepEqual(ep.container.calls, ['POST /models', `POST /models/${c}/invoke`, `DELETE /models/${b}`, `POST /models/${c}/invoke`]);
+  assert.deepEqual([...ep.container.loaded.keys()].sort(), [a, c].sort());
+  assert.ok(existsSync(join(ep.host.hostDir, b, 'model', 'model.onnx')), 'a model unloaded for memory stays on disk');
+  assert.equal(ep.host.loads.has('b.tar.gz'), false);
+});
+
+test('an invocation answered 507 with no other idle model to unload, or 507 again after one was, is a ModelError carrying the 507; each 507 unloads one more', async () => {
+  const alone = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+  alone.container.model.oomAbove = 0;
+  const err = (await (await sdkInvoker(alone))('a.tar.gz')) as ModelError;
+  assert.equal(err.name, 'ModelError', String(err));
+  assert.equal(err.$metadata.httpStatusCode, 424);
+  assert.equal(err.OriginalStatusCode, 507);
+  assert.match(err.OriginalMessage!, /CUDA out of memory.*invoking a\.tar\.gz: no other model was loaded and idle to unload; give the container more memory/);
+  const a = await nameOf(alone.host, 'a.tar.gz');
+  assert.deepEqual(alone.container.calls, ['POST /models', `POST /models/${a}/invoke`], 'sent once: nothing to unload');
+
+  const ep = await mmeEndpoint(10, { 'a.tar.gz': MODEL, 'b.tar.gz': MODEL, 'c.tar.gz': MODEL });
+  const invoke = await sdkInvoker(ep);
+  for (const t of ['a.tar.gz', 'b.tar.gz', 'c.tar.gz']) assert.ok(!((await invoke(t)) instanceof Error));
+  const [a2, b2, c2] = await Promise.all(['a.tar.gz', 'b.tar.gz', 'c.tar.gz'].map((t) => nameOf(ep.host, t)));
+  ep.container.model.oomAbove = 1;
+  ep.container.calls.length = 0;
+  const again = (await invoke('c.tar.gz')) as ModelError;
+  assert.equal(again.name, 'ModelError', String(again));
+  assert.equal(again.OriginalStatusCode, 507);
+  assert.match(again.OriginalMessage!, /invoking c\.tar\.gz: still 507 after unloading the least recently used idle model a\.tar\.gz/);
+  assert.deepEqual(ep.container.calls, [`POST /models/${c2}/invoke`, `DELETE /models/${a2}`, `POST /models/${c2}/invoke`], 'sent once more, not in a loop');
+  assert.deepEqual(await invoke('c.tar.gz'), { model: c2 });
+  assert.deepEqual(ep.container.calls.slice(3), [`POST /models/${c2}/invoke`, `DELETE /models/${b2}`, `POST /models/${c2}/invoke`]);
 });

@@ -60,6 +60,13 @@ export interface ModelLease {
    * already (409), so the 404 was the model's own answer. Rejects as a load does.
    */
   reload(timeoutMs: number): Promise<boolean>;
+  /**
+   * The container answered the invocation 507 (not enough memory, a GPU's, for it), which on the
+   * service "causes unused models to be unloaded": unloads the least recently invoked model that no
+   * invocation is using (`DELETE /models/<name>`, its copy kept on disk) and resolves with its
+   * `TargetModel`, or with undefined when there is none. Rejects as an unload does.
+   */
+  makeRoom(): Promise<string | undefined>;
   release(): void;
 }
 
@@ -109,12 +116,22 @@ export async function acquireModel(container: ChainContainer, host: MultiModelHo
       }
       return (await untilLoaded(startLoad(container, host, targetModel, index).loaded, targetModel, reloadTimeoutMs)).fresh;
     },
+    makeRoom: async () => {
+      const idle = leastRecentlyUsedIdle(host, targetModel);
+      if (idle !== undefined) await unloadModel(container, host, idle, index, false);
+      return idle;
+    },
     release: () => {
       if (released) return;
       released = true;
       letGo(container, host, targetModel, index, true);
     },
   };
+}
+
+/** The least recently invoked loaded `TargetModel` other than `except` that no invocation is using. */
+function leastRecentlyUsedIdle(host: MultiModelHost, except: string): string | undefined {
+  return [...host.recent].find((t) => t !== except && !host.inUse.has(t));
 }
 
 /** One invocation is done with `targetModel`; without caching, the last one unloads it (in the background, as the service does). */
@@ -244,7 +261,7 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
     if (res.status !== 507) throw new ContainerFailure('status', container, index, res.status, text);
     // 507: not enough memory or other resources; the service unloads models nobody is using, least
     // recently used first, and loads again.
-    const idle = [...host.recent].find((t) => t !== targetModel && !host.inUse.has(t));
+    const idle = leastRecentlyUsedIdle(host, targetModel);
     if (idle === undefined || unloaded.length >= MAX_UNLOADS_PER_LOAD) {
       const tried = unloaded.length === 0 ? 'no other model was loaded and idle to unload' : `still 507 after unloading the ${unloaded.length} least recently used idle model(s) ${unloaded.join(', ')}`;
       throw new ContainerFailure('status', container, index, 507, `${text} (loading ${targetModel}: ${tried}; give the container more memory or invoke fewer models at a time)`);
