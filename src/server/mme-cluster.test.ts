@@ -55,3 +55,38 @@ test('a load that arrives while its model is being unloaded waits for the unload
   assert.deepEqual(loaded, { type: 'mme-response', id: 3 });
   assert.deepEqual(coordinator.assigned(), [['a', '/opt/ml/models/a/model']]);
 });
+
+test('loads of a model already being loaded wait for that one load and get its outcome: 409 once every worker holds it, or its failure; one mme-apply in all', async () => {
+  const w = fakeWorker(1);
+  const coordinator = new MmeCoordinator(() => [w.worker], 0, createLogger('silent'), 5_000);
+  const load = (id: number) => coordinator.onRequest(w.worker, { type: 'mme-request', id, op: 'load', name: 'a', url: '/opt/ml/models/a/model' });
+
+  load(1);
+  const apply = (await w.next()) as Apply;
+  assert.equal(apply.op, 'load');
+  // Still loading on the worker when the same load arrives twice more: nothing is answered yet.
+  load(2);
+  load(3);
+  coordinator.onApplied(w.worker, { type: 'mme-applied', applyId: apply.applyId });
+  const answers = [await w.next(), await w.next(), await w.next()] as Response[];
+  assert.deepEqual(answers[0], { type: 'mme-response', id: 1 }, JSON.stringify(answers));
+  for (const [i, id] of [2, 3].entries()) {
+    assert.equal(answers[i + 1]!.id, id);
+    assert.equal(answers[i + 1]!.error?.status, 409, JSON.stringify(answers[i + 1]));
+    assert.match(answers[i + 1]!.error!.message, /model "a" is already loaded/);
+  }
+
+  // A load that fails: the one waiting for it gets that failure, without a second attempt.
+  const failing = new MmeCoordinator(() => [w.worker], 0, createLogger('silent'), 5_000);
+  const failingLoad = (id: number) => failing.onRequest(w.worker, { type: 'mme-request', id, op: 'load', name: 'b', url: '/opt/ml/models/b/model' });
+  failingLoad(4);
+  const tried = (await w.next()) as Apply;
+  failingLoad(5);
+  failing.onApplied(w.worker, { type: 'mme-applied', applyId: tried.applyId, error: { code: 'ERR_INSUFFICIENT_RESOURCES', status: 507, message: 'model "b" failed to load: out of memory' } });
+  const undo = (await w.next()) as Apply;
+  assert.equal(undo.op, 'unload', 'all or nothing: the failed load is undone');
+  failing.onApplied(w.worker, { type: 'mme-applied', applyId: undo.applyId });
+  const failed = [await w.next(), await w.next()] as Response[];
+  assert.deepEqual(failed.map((r) => [r.id, r.error?.status]), [[4, 507], [5, 507]]);
+  assert.deepEqual(failing.assigned(), []);
+});

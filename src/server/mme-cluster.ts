@@ -72,6 +72,14 @@ export class ClusterModelManager implements ModelManager {
   }
 }
 
+/** A model the primary has loaded on the workers, or is loading or unloading; `loaded` and `unloaded` settle with that operation. */
+interface ModelRecord {
+  url: string;
+  state: 'loading' | 'loaded' | 'unloading';
+  loaded?: Promise<void>;
+  unloaded?: Promise<void>;
+}
+
 interface PendingApply {
   workers: Set<number>;
   errors: WireError[];
@@ -83,7 +91,7 @@ interface PendingApply {
  * later (after a crash) starts with {@link MmeCoordinator.loaded} so it holds the same models.
  */
 export class MmeCoordinator {
-  readonly #models = new Map<string, { url: string; state: 'loading' | 'loaded' | 'unloading'; unloaded?: Promise<void> }>();
+  readonly #models = new Map<string, ModelRecord>();
   readonly #applies = new Map<number, PendingApply>();
   #nextApply = 1;
 
@@ -155,29 +163,37 @@ export class MmeCoordinator {
     });
   }
 
+  /** Loads `name` on every worker, or on none: a model only some workers hold would answer 404 at random. */
+  async #load(name: string, url: string, entry: ModelRecord): Promise<void> {
+    const errors = await this.#applyEverywhere('load', name, url);
+    if (errors.length > 0) {
+      this.#models.delete(name);
+      await this.#applyEverywhere('unload', name);
+      throw fromWireError(errors[0]!);
+    }
+    entry.state = 'loaded';
+    this.log.info({ model: name, url }, 'model loaded on every worker');
+  }
+
   async #handle(m: MmeRequest): Promise<void> {
     let current = this.#models.get(m.name);
     if (m.op === 'load') {
       // A model being unloaded is not loaded: the load waits for the unload, then loads it (MMS
       // drops a model from its registry as the unregister starts, so a register right after
       // succeeds). A 409 would tell SageMaker it is loaded while it goes away.
-      while (current?.state === 'unloading') {
-        await current.unloaded;
+      // A model being loaded is not loaded yet either: the load waits for that one and gets its
+      // outcome, a 409 once every worker holds the model. A 409 at once would tell SageMaker it is
+      // loaded while a worker may not have it yet (404) or the load may still fail.
+      while (current?.state === 'unloading' || current?.state === 'loading') {
+        await (current.state === 'loading' ? current.loaded : current.unloaded);
         current = this.#models.get(m.name);
       }
-      if (current) throw new ToolkitError('ERR_MODEL_ALREADY_LOADED', `model "${m.name}" is already ${current.state === 'loaded' ? 'loaded' : current.state}`);
+      if (current) throw new ToolkitError('ERR_MODEL_ALREADY_LOADED', `model "${m.name}" is already loaded`);
       checkFreeMemory(this.minFreeMb);
-      this.#models.set(m.name, { url: m.url!, state: 'loading' });
-      const errors = await this.#applyEverywhere('load', m.name, m.url);
-      if (errors.length > 0) {
-        // All or nothing: a model only some workers hold would answer 404 at random.
-        this.#models.delete(m.name);
-        await this.#applyEverywhere('unload', m.name);
-        throw fromWireError(errors[0]!);
-      }
-      this.#models.set(m.name, { url: m.url!, state: 'loaded' });
-      this.log.info({ model: m.name, url: m.url }, 'model loaded on every worker');
-      return;
+      const entry: ModelRecord = { url: m.url!, state: 'loading' };
+      this.#models.set(m.name, entry);
+      entry.loaded = this.#load(m.name, m.url!, entry);
+      return entry.loaded;
     }
     if (!current || current.state !== 'loaded') throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${m.name}" is not loaded`);
     current.state = 'unloading';
