@@ -635,14 +635,14 @@ function mountModelRoutes(
   app.get('/models', (req: Request, res: Response, next: NextFunction) => {
     const query = new URL(req.url, 'http://x').searchParams;
     const limit = Number(query.get('limit') ?? 100);
-    const start = Number(query.get('next_page_token') ?? query.get('nextPageToken') ?? 0);
-    if (!Number.isInteger(limit) || limit < 1 || !Number.isInteger(start) || start < 0) {
-      return next(new ToolkitError('ERR_BAD_REQUEST', 'limit must be a whole number of at least 1 and next_page_token one this API returned'));
-    }
-    const all = models.list().sort((a, b) => a.modelName.localeCompare(b.modelName));
-    const page = all.slice(start, start + Math.min(limit, 100));
-    const next_ = start + page.length;
-    sendJson(res, 200, { models: page, ...(next_ < all.length ? { nextPageToken: String(next_) } : {}) });
+    // The token is the last model name of the page before, so a model loaded or unloaded between
+    // pages moves no other one across a page boundary (an offset skipped one for each unload).
+    const after = query.get('next_page_token') ?? query.get('nextPageToken') ?? '';
+    if (!Number.isInteger(limit) || limit < 1) return next(new ToolkitError('ERR_BAD_REQUEST', 'limit must be a whole number of at least 1'));
+    const all = models.list().sort((a, b) => (a.modelName < b.modelName ? -1 : a.modelName > b.modelName ? 1 : 0));
+    const rest = after === '' ? all : all.filter((m) => m.modelName > after);
+    const page = rest.slice(0, Math.min(limit, 100));
+    sendJson(res, 200, { models: page, ...(page.length < rest.length ? { nextPageToken: page.at(-1)!.modelName } : {}) });
   });
   app.get('/models/:name', (req: Request, res: Response, next: NextFunction) => {
     const entry = models.get(String(req.params['name']));

@@ -187,3 +187,15 @@ test('a model whose load fails for lack of memory is a 507 (SageMaker then unloa
   }
   assert.deepEqual((await request(app).get('/models').expect(200)).body, { models: [] });
 });
+
+test('GET /models pages by name: next_page_token is the last model of the page before, so a model unloaded between pages does not make the next page skip one', async () => {
+  const { app, url } = multiModelApp();
+  for (const name of ['c', 'a', 'b']) await request(app).post('/models').send({ model_name: name, url: url(name) }).expect(200);
+  const first = (await request(app).get('/models?limit=2').expect(200)).body as { models: { modelName: string }[]; nextPageToken?: string };
+  assert.deepEqual(first.models.map((m) => m.modelName), ['a', 'b']);
+  assert.equal(typeof first.nextPageToken, 'string');
+  await request(app).delete('/models/a').expect(200);
+  const second = (await request(app).get(`/models?limit=2&next_page_token=${encodeURIComponent(first.nextPageToken!)}`).expect(200)).body;
+  assert.deepEqual(second, { models: [{ modelName: 'c', modelUrl: url('c') }] }, 'c is still listed, and no token follows the last page');
+  assert.equal((await request(app).get('/models?limit=0').expect(400)).body.code, 'ERR_BAD_REQUEST');
+});

@@ -71,7 +71,9 @@ describe('multi-model endpoint', () => {
     );
     const page = (await (await fetchWithTimeout(`${server.url}/models?limit=1`)).json()) as { models: unknown[]; nextPageToken?: string };
     assert.equal(page.models.length, 1);
-    assert.equal(page.nextPageToken, '1');
+    assert.equal(page.nextPageToken, 'iris', 'the last model of the page');
+    const rest = (await (await fetchWithTimeout(`${server.url}/models?limit=1&next_page_token=${page.nextPageToken}`)).json()) as { models: { modelName: string }[]; nextPageToken?: string };
+    assert.deepEqual([rest.models.map((m) => m.modelName), rest.nextPageToken], [['iris-top2'], undefined]);
     const one = await fetchWithTimeout(`${server.url}/models/iris`);
     assert.deepEqual(await one.json(), { modelName: 'iris', modelUrl: modelPath('iris') });
     const again = await load('iris');
