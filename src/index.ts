@@ -17,7 +17,7 @@ export { imageCodecs, decodeImage } from './codecs/image.js';
 export { decodeFormParts, type FormPart } from './codecs/multipart.js';
 export { visionSteps } from './pipeline/steps/vision.js';
 export { extractModelArchive, createModelArchive, listModelArchiveEntries } from './archive/model-archive.js';
-export type { CreateArchiveOptions } from './archive/model-archive.js';
+export type { CreateArchiveOptions, ExtractArchiveOptions } from './archive/model-archive.js';
 export { validateModelDir, assertValidModelDir } from './package/validate.js';
 export type { ValidateOptions, ModelDirReport } from './package/validate.js';
 export { packageModel } from './package/package.js';

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { createModelArchive, extractModelArchive } from './model-archive.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { craftTarGz, type CraftedEntry } from '../../test/fixtures/archive/craft.js';
+import { Header } from 'tar';
+import { gzipSync } from 'node:zlib';
 
 async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-archive-test-'));
@@ -86,6 +88,37 @@ test('a file that is not a tarball is ERR_ARCHIVE_INVALID', async () => {
     const p = path.join(tmp, 'bad.tar.gz');
     await fs.writeFile(p, 'not a tarball at all'.repeat(50));
     await assert.rejects(extractModelArchive(p, path.join(tmp, 'd')), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_ARCHIVE_INVALID');
+  });
+});
+
+test('an archive whose files would take more than maxBytes (else the disk space free there) is ERR_ARCHIVE_TOO_LARGE naming the entry that passes it, and nothing is written', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([{ path: 'code', type: 'Directory' }, { path: 'model.onnx', body: 'x'.repeat(600) }, { path: 'code/weights.bin', body: 'y'.repeat(600) }]));
+    const dest = path.join(tmp, 'model');
+    await assert.rejects(extractModelArchive(tarPath, dest, { maxBytes: 1000 }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_TOO_LARGE', String(err));
+      assert.equal(err.status, 507);
+      assert.match(err.message, /its files take more than 1000 bytes \(1200 by entry 3, "code\/weights\.bin"\), the most it may take\. Nothing was extracted/);
+      return true;
+    });
+    assert.equal(await exists(dest), false, 'dest must not be created when refused');
+    await extractModelArchive(tarPath, dest, { maxBytes: 1200 });
+    assert.equal((await fs.readFile(path.join(dest, 'code', 'weights.bin'))).length, 600, 'at the limit it is extracted');
+  });
+});
+
+test('by default an archive is refused when its files would not fit in the disk space free where it goes, at the header that says so (a 4 PiB file whose data is not there)', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    const header = Buffer.alloc(512);
+    new Header({ path: 'huge.bin', type: 'File', size: 2 ** 52, mode: 0o644, mtime: new Date(0) }).encode(header, 0);
+    await fs.writeFile(tarPath, gzipSync(Buffer.concat([header, Buffer.alloc(4096)])));
+    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'model')), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_TOO_LARGE', String(err));
+      assert.match(err.message, /\(4503599627370496 by entry 1, "huge\.bin"\), the space free where it would be extracted/);
+      return true;
+    });
   });
 });
 

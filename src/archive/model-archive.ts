@@ -1,4 +1,4 @@
-import { promises as fs, type Stats } from 'node:fs';
+import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -71,26 +71,69 @@ function refusal(entry: ScannedEntry, links: ReadonlyMap<string, string>, linkAn
   return undefined;
 }
 
-async function scanArchive(tarPath: string): Promise<ScannedEntry[]> {
+/**
+ * Reads every entry header of `tarPath`; stops as soon as its files take more than `maxBytes`, at
+ * the header that passes it, so a bomb is neither written nor decompressed to its end.
+ */
+async function scanArchive(tarPath: string, maxBytes: number, room: string): Promise<ScannedEntry[]> {
   const tar = await import('tar');
   const entries: ScannedEntry[] = [];
+  let bytes = 0;
+  let tooLarge = false;
+  const source = createReadStream(tarPath);
   try {
-    await tar.t({
-      file: tarPath,
-      strict: true,
-      onReadEntry: (e) => {
-        entries.push({ path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) });
-      },
+    await new Promise<void>((resolve, reject) => {
+      const parser = new tar.Parser({
+        strict: true,
+        onReadEntry: (e) => {
+          entries.push({ path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) });
+          if (e.type !== 'Directory') bytes += e.size;
+          if (bytes > maxBytes && !tooLarge) {
+            tooLarge = true;
+            parser.abort(new Error('too large'));
+          }
+          e.resume();
+        },
+      });
+      parser.on('error', reject);
+      parser.on('end', resolve);
+      source.on('error', reject);
+      source.pipe(parser);
     });
   } catch (err) {
+    if (tooLarge) {
+      throw new ToolkitError('ERR_ARCHIVE_TOO_LARGE', `refusing to extract ${tarPath}: its files take more than ${maxBytes} bytes (${bytes} by entry ${entries.length}, "${entries.at(-1)!.path}"), ${room}. Nothing was extracted; free disk space or make the model smaller.`);
+    }
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a readable tar or tar.gz archive: ${(err as Error).message}`, { cause: err });
+  } finally {
+    source.destroy();
   }
   return entries;
+}
+
+/** The bytes free to an unprivileged writer on the filesystem that holds (or will hold) `dir`. */
+async function freeBytesAt(dir: string): Promise<number> {
+  let at = path.resolve(dir);
+  for (;;) {
+    const stats = await fs.statfs(at).catch(() => undefined);
+    // A filesystem that reports no size at all (blocks 0: procfs, some FUSE ones) bounds nothing.
+    if (stats) return stats.blocks === 0 ? Number.POSITIVE_INFINITY : stats.bavail * stats.bsize;
+    const parent = path.dirname(at);
+    // No folder of the path exists (or none can be read): no bound here; the extraction finds out.
+    if (parent === at) return Number.POSITIVE_INFINITY;
+    at = parent;
+  }
 }
 
 /** True when `path` names a model archive by its file name (`.tar.gz` or `.tgz`). */
 export function isModelArchive(path: string): boolean {
   return /\.(tar\.gz|tgz)$/i.test(path);
+}
+
+/** Options of {@link extractModelArchive}. */
+export interface ExtractArchiveOptions {
+  /** Most bytes the archive's files may take once extracted. @defaultValue the space free on the filesystem of `destDir` */
+  maxBytes?: number;
 }
 
 /**
@@ -99,14 +142,17 @@ export function isModelArchive(path: string): boolean {
  * Every entry is checked before anything is written: absolute paths, `..` segments, paths that go
  * through a symbolic link of the archive, symbolic or hard links whose target resolves outside the
  * tree (following the archive's own links), and device, FIFO or other special entries are refused
- * with `ERR_ARCHIVE_UNSAFE` naming the offending entry. When refused, nothing is written, not even
- * `destDir`. Ownership is never restored from the archive.
+ * with `ERR_ARCHIVE_UNSAFE` naming the offending entry; an archive whose files would take more
+ * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
+ * more than 1000 times (node-tar's limit, a gzip bomb's ratio) with `ERR_ARCHIVE_INVALID`. When
+ * refused, nothing is written, not even `destDir`. Ownership is never restored from the archive.
  *
  * @example
  * await extractModelArchive('model.tar.gz', path.join(tmp, 'model'));
  */
-export async function extractModelArchive(tarPath: string, destDir: string): Promise<void> {
-  const entries = await scanArchive(tarPath);
+export async function extractModelArchive(tarPath: string, destDir: string, options: ExtractArchiveOptions = {}): Promise<void> {
+  const maxBytes = options.maxBytes ?? (await freeBytesAt(destDir));
+  const entries = await scanArchive(tarPath, maxBytes, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take');
   const links = new Map<string, string>();
   const symlinkPaths = new Set<string>();
   for (const e of entries) {

@@ -9,6 +9,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Header } from 'tar';
 import request from 'supertest';
 import { InvokeEndpointCommand, SageMakerRuntimeClient, type ModelError } from '@aws-sdk/client-sagemaker-runtime';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -186,6 +188,19 @@ test('an archive whose extraction fails halfway leaves no partial copy: once the
   const fixed = await invoke('a.tar.gz');
   assert.equal(fixed.status, 200, fixed.text);
   assert.deepEqual(container.filesAtLoad, [{ 'labels.txt': 'l', 'model.onnx': 'whole' }]);
+});
+
+test('an archive whose files would not fit in the disk space free (a 4 PiB file) is a ValidationError saying so, refused at its header: nothing is written and the container is not asked to load it', async () => {
+  const { dir, container, invoke } = await mmeEndpoint(10, {});
+  const header = Buffer.alloc(512);
+  new Header({ path: 'huge.bin', type: 'File', size: 2 ** 52, mode: 0o644, mtime: new Date(0) }).encode(header, 0);
+  await writeFile(join(dir, 'source', 'bomb.tar.gz'), gzipSync(Buffer.concat([header, Buffer.alloc(4096)])));
+  const res = await invoke('bomb.tar.gz');
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+  assert.match(res.body.Message, /^Failed to extract model data archive for TargetModel bomb\.tar\.gz .*its files take more than \d+ bytes \(4503599627370496 by entry 1, "huge\.bin"\), the space free where it would be extracted/);
+  assert.deepEqual(existsSync(join(dir, 'models')) ? readdirSync(join(dir, 'models'), { recursive: true }) : [], [], 'nothing is written');
+  assert.deepEqual(container.calls, []);
 });
 
 test('a 404 from a model the container no longer has (it restarted, or dropped it) loads the model again (POST /models) and invokes it once more, as the service loads a model that is not loaded', async () => {

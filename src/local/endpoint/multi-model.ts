@@ -284,7 +284,7 @@ async function placeModel(source: string, isDirectory: boolean, hostModel: strin
       // The caller's TargetModel names an archive that cannot be used: a 400, as a model that
       // cannot be downloaded is, not a 500 that SDKs retry; in the words SageMaker uses for an
       // archive it cannot extract ("Failed to extract model data archive … valid tar.gz archive").
-      if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE')) throw err;
+      if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE' && err.code !== 'ERR_ARCHIVE_TOO_LARGE')) throw err;
       throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}. Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`);
     });
     await rename(partial, hostModel);
