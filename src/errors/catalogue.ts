@@ -98,7 +98,7 @@ export const ERROR_CATALOGUE = {
   // --- multi-model endpoints (SAGEMAKER_MULTI_MODEL) ---
   ERR_MODEL_ALREADY_LOADED: { status: 409, summary: 'POST /models: a model of that name is already loaded.' },
   ERR_MODEL_NOT_LOADED: { status: 404, summary: 'No model of that name is loaded (GET, DELETE or invoke on /models/{name}).' },
-  ERR_INSUFFICIENT_RESOURCES: { status: 507, summary: 'Not enough memory to load another model; SageMaker unloads unused models and retries.' },
+  ERR_INSUFFICIENT_RESOURCES: { status: 507, summary: 'Not enough memory to load another model, or (multi-model) for an invocation the runtime could not run; SageMaker unloads unused models and retries.' },
   ERR_MULTI_MODEL_DISABLED: { status: 404, summary: 'The /models API needs SAGEMAKER_MULTI_MODEL=true (and /invocations needs it off).' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

@@ -2,6 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Express, NextFunction, Request, Response } from 'express';
 import { ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
+import { isMemoryFailure } from './memory-failure.js';
 import type { Settings } from '../config/settings.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import type { SageMakerHeaders } from '../core/context.js';
@@ -145,6 +146,17 @@ function sageMakerHeaders(req: IncomingMessage): SageMakerHeaders {
     const v = req.headers[name];
     return typeof v === 'string' ? v : undefined;
   });
+}
+
+/**
+ * A multi-model invocation the runtime could not run for lack of memory (a GPU's, as CUDA or ONNX
+ * Runtime's allocator says) is a 507, which the contract has SageMaker answer by unloading unused
+ * models (https://docs.aws.amazon.com/sagemaker/latest/dg/invoke-multi-model-endpoint.html); any
+ * other failure is left as it is.
+ */
+function outOfMemoryAsInsufficient(err: unknown): unknown {
+  if (!(err instanceof ToolkitError) || err.code !== 'ERR_PREDICT' || !isMemoryFailure(err.message)) return err;
+  return new ToolkitError('ERR_INSUFFICIENT_RESOURCES', `${err.message} (not enough memory for this invocation with the models loaded; unload a model, or send a smaller request)`, { cause: err });
 }
 
 /** Maps any failure onto a catalogue error (express's own 4xx errors, such as a bad URL, keep their status). */
@@ -433,7 +445,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       // The error answer names no session: headers set for the answer that failed (a stream that failed
       // before its first chunk, a close that failed) would announce one that was not opened or closed.
       if (session && !res.headersSent) for (const name of SESSION_RESPONSE_HEADERS) res.removeHeader(name);
-      sendError(err, req, res, requestId);
+      sendError(models ? outOfMemoryAsInsufficient(err) : err, req, res, requestId);
     } finally {
       pending--;
       budget?.give(held);

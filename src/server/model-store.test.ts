@@ -199,3 +199,28 @@ test('GET /models pages by name: next_page_token is the last model of the page b
   assert.deepEqual(second, { models: [{ modelName: 'c', modelUrl: url('c') }] }, 'c is still listed, and no token follows the last page');
   assert.equal((await request(app).get('/models?limit=0').expect(400)).body.code, 'ERR_BAD_REQUEST');
 });
+
+test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, ONNX Runtime\'s allocator) is a 507, which has SageMaker unload unused models; another runtime failure stays a 500', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+  const failures: Record<string, string> = {
+    oom: 'ONNX Runtime failed: Failed to allocate memory for requested buffer of size 1073741824',
+    cuda: 'ONNX Runtime failed: CUDA failure 2: out of memory',
+    shape: 'ONNX Runtime failed: Got invalid dimensions for input: x',
+  };
+  const store = new ModelStore((name) => ({ ...fakeBackend(name), invoke: async () => Promise.reject(new ToolkitError('ERR_PREDICT', failures[name]!)) }), 0);
+  const settings = { maxPayloadMb: 6, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 5 };
+  const app = createApp({ settings, models: store, log: createLogger('silent') });
+  for (const name of Object.keys(failures)) {
+    mkdirSync(path.join(dir, name));
+    await request(app).post('/models').send({ model_name: name, url: path.join(dir, name) }).expect(200);
+  }
+  for (const name of ['oom', 'cuda']) {
+    const res = await request(app).post(`/models/${name}/invoke`).set('Content-Type', 'text/plain').send('x');
+    assert.equal(res.status, 507, res.text);
+    assert.equal(res.body.code, 'ERR_INSUFFICIENT_RESOURCES');
+    assert.ok(res.body.message.startsWith(`${failures[name]} (not enough memory for this invocation`), res.body.message);
+  }
+  const other = await request(app).post('/models/shape/invoke').set('Content-Type', 'text/plain').send('x');
+  assert.equal(other.status, 500, other.text);
+  assert.equal(other.body.code, 'ERR_PREDICT');
+});

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
+import { isMemoryFailure } from './memory-failure.js';
 import { excerpt } from '../errors/excerpt.js';
 import type { InferenceBackend } from './inference-backend.js';
 
@@ -28,13 +29,6 @@ export interface ModelManager {
 
 /** Creates the backend (inline or thread) for one model directory. */
 export type BackendFactory = (name: string, url: string) => InferenceBackend;
-
-/**
- * A load that failed for lack of memory: V8 ("JS heap out of memory", "allocation failed"), the C
- * library, C++ (std::bad_alloc), CUDA ("out of memory"), ONNX Runtime's allocator ("Failed to allocate
- * memory for requested buffer of size …") and TensorFlow's ("OOM when allocating tensor …").
- */
-const MEMORY_FAILURE = /out of memory|ENOMEM|bad_alloc|allocation failed|Cannot allocate memory|Failed to allocate memory|OOM when allocating/i;
 
 /** Checks a load request's name and url before anything is started. */
 export function validateLoadRequest(name: unknown, url: unknown): { name: string; url: string } {
@@ -90,7 +84,7 @@ export class ModelStore implements ModelManager {
       await backend.close(0);
       const failure = backend.failure();
       const message = `model "${name}" failed to load from ${url}: ${loadFailureReason(failure)}`;
-      if (failure && MEMORY_FAILURE.test(failure.message)) throw new ToolkitError('ERR_INSUFFICIENT_RESOURCES', message, { cause: failure });
+      if (failure && isMemoryFailure(failure.message)) throw new ToolkitError('ERR_INSUFFICIENT_RESOURCES', message, { cause: failure });
       throw new ToolkitError('ERR_MODEL_LOAD', message, { status: 500, cause: failure });
     }
   }
