@@ -190,6 +190,12 @@ describe('training jobs', { concurrency: true }, () => {
     assert.deepEqual([...(await archive('out/wordy/output/output.tar.gz'))], [['loss.csv', '0.9,0.7,0.6,0.55\n']]);
   });
 
+  test('a failure file that is a FIFO (no writer) is not waited on: the job is Failed, with the exit code as its FailureReason', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('fifo-failure', 'fifo-failure.mjs')));
+    const d = await ended('fifo-failure');
+    assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Failed', 'AlgorithmError: , exit code: 1']);
+  });
+
   test('a channel with no objects fails the job with a ClientError naming the URL', async () => {
     await sm.send(new CreateTrainingJobCommand(job('no-data', 'copy-channel.mjs', NO_DATA)));
     const d = await ended('no-data');

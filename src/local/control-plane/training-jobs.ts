@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { constants, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -104,6 +104,27 @@ function channelFile(prefix: string, key: string): string {
   if (key === prefix) return basename(prefix);
   if (key.startsWith(`${prefix}/`)) return key.slice(prefix.length + 1);
   return key.slice(prefix.lastIndexOf('/') + 1);
+}
+
+/**
+ * The start of the job's failure file, as much as can become `FailureReason` (`maxChars`
+ * characters, so at most 4 bytes each), or '' when there is none. Only a regular file is read, and
+ * only its start: the entry point may leave a FIFO there (an open or read would wait for a writer
+ * forever), a link to `/dev/zero` (a read to the end would never end) or a file of many MB.
+ */
+async function readFailureStart(file: string, maxChars: number): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
+  if (handle === undefined) return '';
+  try {
+    if (!(await handle.stat()).isFile()) return '';
+    const bytes = Buffer.alloc(maxChars * 4);
+    const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
+    return bytes.toString('utf8', 0, bytesRead);
+  } catch {
+    return '';
+  } finally {
+    await handle.close();
+  }
 }
 
 /** `s3://bucket/prefix` + `<job>/output/<file>`. */
@@ -418,7 +439,7 @@ export class TrainingJobs {
       await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root, kmsKeyId);
     };
     if (exit.code !== 0 && !run.stop) {
-      const written = (await readFile(paths.failureFile, 'utf8').catch(() => '')).trimEnd();
+      const written = (await readFailureStart(paths.failureFile, MAX_FAILURE_REASON)).trimEnd();
       const code = exit.code ?? 128 + (os.constants.signals[exit.signal as NodeJS.Signals] ?? 0);
       // SageMaker uploads what a failed job saved too (the SageMaker Python SDK's local mode copies it, aws/sagemaker-python-sdk#746);
       // the algorithm's error stays the reason when that upload fails.
