@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,4 +30,28 @@ test('a run in a tree an earlier run left output/success and output/failure in e
   assert.equal((await run({ fail: '' })).exitCode, 2);
   assert.match(readFileSync(outcome('failure'), 'utf8'), /^ExecuteUserScriptError: "node train\.mjs --fail ''" ended with exit code 2: Error: no data\n/);
   assert.equal(existsSync(outcome('success')), false, 'the earlier run\'s success is gone');
+});
+
+test('hyperparameters too large to pass (E2BIG) fail the run with a reason naming the string over the limit, or the total, and what to change', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-e2big-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  writeFileSync(path.join(base, 'code', 'train.mjs'), '');
+  const run = (hyperparameters: Record<string, string>, env: Record<string, string> = {}) => {
+    writeFileSync(path.join(base, 'input', 'config', 'hyperparameters.json'), JSON.stringify(hyperparameters));
+    rmSync(path.join(base, 'output', 'failure'), { force: true });
+    const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '', ...env }, { baseDir: base, program: 'train.mjs' });
+    return runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0 });
+  };
+  const failure = () => readFileSync(path.join(base, 'output', 'failure'), 'utf8');
+  // What CreateTrainingJob takes: 100 values of 2500 characters.
+  const most = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`hp${i}`, 'x'.repeat(2500)]));
+  assert.equal((await run(most)).exitCode, 1);
+  assert.match(failure(), /^ExecuteUserScriptError: could not start "node train\.mjs --hp0 x+…": spawn E2BIG: the environment variable SM_TRAINING_ENV is \d+ bytes, over the 131072 bytes Linux takes for one; make the hyperparameters smaller \(each is in SM_HPS, SM_TRAINING_ENV, its SM_HP_ variable and the arguments\), for example by passing large values as a file in a channel\.$/);
+  // Each string under the limit, all of them over ARG_MAX.
+  const argMax = Number(execFileSync('getconf', ['ARG_MAX'], { encoding: 'utf8' }));
+  const big = Object.fromEntries(Array.from({ length: Math.ceil(argMax / 100_000) + 1 }, (_, i) => [`BIG_${i}`, 'y'.repeat(100_000)]));
+  assert.equal((await run({ epochs: '3' }, big)).exitCode, 1);
+  assert.match(failure(), /: spawn E2BIG: the arguments and environment are \d+ bytes together, over what the system takes \(getconf ARG_MAX\); make the hyperparameters smaller .*, or start smkit train with a smaller environment\.$/);
 });

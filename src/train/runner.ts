@@ -43,6 +43,29 @@ function nodePath(inherited: string | undefined): string {
   return [...(inherited ? inherited.split(path.delimiter) : []), ...own].filter((p, i, all) => p !== '' && all.indexOf(p) === i).join(path.delimiter);
 }
 
+/** Linux's limit on one argument or environment string, its NUL included (MAX_ARG_STRLEN, 32 pages of 4 KiB). */
+const MAX_ARG_STRLEN = 131_072;
+
+/**
+ * Why the entry point could not be started: the spawn error's message, and for `E2BIG` (the
+ * arguments and environment are over what `execve` takes) which string is too long, or how long
+ * all of them are, and what to change. Every hyperparameter is in `SM_HPS`, `SM_TRAINING_ENV` and
+ * the arguments, so 100 values of 2500 characters, which `CreateTrainingJob` takes, are over the
+ * limit; STT fails such a job too ("Argument list too long").
+ */
+function startError(err: Error, command: EntryPointCommand, env: Readonly<Record<string, string>>): string {
+  if ((err as NodeJS.ErrnoException).code !== 'E2BIG') return err.message;
+  const strings: [string, number][] = [
+    ...Object.entries(env).map(([k, v]) => [`the environment variable ${k}`, Buffer.byteLength(`${k}=${v}`) + 1] as [string, number]),
+    ...command.args.map((a, i) => [`argument ${i + 1} of the command`, Buffer.byteLength(a) + 1] as [string, number]),
+  ];
+  const [what, bytes] = strings.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const fix = 'make the hyperparameters smaller (each is in SM_HPS, SM_TRAINING_ENV, its SM_HP_ variable and the arguments), for example by passing large values as a file in a channel';
+  if (bytes > MAX_ARG_STRLEN) return `${err.message}: ${what} is ${bytes} bytes, over the ${MAX_ARG_STRLEN} bytes Linux takes for one; ${fix}.`;
+  const total = strings.reduce((sum, [, n]) => sum + n, 0);
+  return `${err.message}: the arguments and environment are ${total} bytes together, over what the system takes (getconf ARG_MAX); ${fix}, or start smkit train with a smaller environment.`;
+}
+
 function signalExitCode(signal: NodeJS.Signals | null): number {
   const n = signal ? os.constants.signals[signal] : undefined;
   return n ? 128 + n : 1;
@@ -161,7 +184,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     started = spawn(command.command, command.args, { cwd: command.cwd, env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
   } catch (err) {
     if (handleSignals) stopHandlingSignals();
-    return fail(1, `ExecuteUserScriptError: could not start "${headlineCommand(command.display)}": ${(err as Error).message}`, environment);
+    return fail(1, `ExecuteUserScriptError: could not start "${headlineCommand(command.display)}": ${startError(err as Error, command, env)}`, environment);
   }
   child = started;
   const stderrTail = new TailBuffer();
@@ -185,7 +208,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 2000).unref())]);
 
   if (ended.error) {
-    return fail(1, `ExecuteUserScriptError: could not start "${headlineCommand(command.display)}": ${ended.error.message}`, environment);
+    return fail(1, `ExecuteUserScriptError: could not start "${headlineCommand(command.display)}": ${startError(ended.error, command, env)}`, environment);
   }
   const exitCode = ended.code ?? signalExitCode(ended.signal);
   if (exitCode === 0) {
