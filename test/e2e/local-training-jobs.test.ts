@@ -274,6 +274,12 @@ describe('training jobs', { concurrency: true }, () => {
     await rejects(job('uncompressed', 'fail.mjs', { OutputDataConfig: { S3OutputPath: 's3://data/out', CompressionType: 'NONE' } }), { name: 'ValidationException', message: /CompressionType NONE \(uncompressed model output\) is not supported/ });
     await rejects(job('two', 'fail.mjs', { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 2, VolumeSizeInGB: 1 } }), { name: 'ValidationException', message: /InstanceCount 2/ });
     await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
+    const metrics = (n: number, regex = 'loss: ([0-9.]+)') => ({ AlgorithmSpecification: { TrainingImage: 'x', TrainingInputMode: 'File' as const, MetricDefinitions: Array.from({ length: n }, (_, i) => ({ Name: `m${i}`, Regex: regex })) } });
+    await rejects(job('many-metrics', 'fail.mjs', metrics(41)), { name: 'ValidationException', message: /^1 validation error detected: Value '\[\{"Name":"m0",.*' at 'algorithmSpecification.metricDefinitions' failed to satisfy constraint: Member must have length less than or equal to 40$/ });
+    await rejects(job('long-regex', 'fail.mjs', metrics(1, 'x'.repeat(501))), {
+      name: 'ValidationException',
+      message: `1 validation error detected: Value '${'x'.repeat(200)}...' at 'algorithmSpecification.metricDefinitions.1.member.regex' failed to satisfy constraint: Member must have length less than or equal to 500`,
+    });
     await sm.send(new CreateTrainingJobCommand(job('dup', 'fail.mjs', NO_DATA)));
     await rejects(job('DUP', 'fail.mjs'), {
       name: 'ResourceInUse',
@@ -283,7 +289,7 @@ describe('training jobs', { concurrency: true }, () => {
     await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
     // Refused requests created nothing.
     const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
-    for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'manifest', 'DUP']) assert.ok(!names.includes(refused), refused);
+    for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'manifest', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
   });
 });
 

@@ -448,6 +448,13 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
           TrainingImage: { kind: 'string', min: 0, max: 255, pattern: '.*' },
           AlgorithmName: { kind: 'string', min: 1, max: 170 },
           TrainingInputMode: TRAINING_INPUT_MODE,
+          MetricDefinitions: {
+            kind: 'list',
+            min: 0,
+            max: 40,
+            member: { kind: 'structure', required: ['Name', 'Regex'], members: { Name: { kind: 'string', min: 1, max: 255, pattern: '.+' }, Regex: { kind: 'string', min: 1, max: 500, pattern: '.+' } } },
+          },
+          EnableSageMakerMetricsTimeSeries: { kind: 'boolean' },
           ContainerEntrypoint: { kind: 'list', min: 1, max: 100, member: { kind: 'string', min: 1, max: 256, pattern: '.*' } },
           ContainerArguments: { kind: 'list', min: 1, max: 100, member: { kind: 'string', min: 1, max: 256, pattern: '.*' } },
         },
