@@ -153,6 +153,8 @@ describe('training jobs', { concurrency: true }, () => {
     assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
     assert.deepEqual(d.CheckpointConfig, { S3Uri: 's3://data/ckpt/run1' });
     assert.equal((await archive('out/resumed/output/model.tar.gz')).get('model.txt'), 'resumed from epoch 41');
+    const checkpointConfig = JSON.parse((await archive('out/resumed/output/output.tar.gz')).get('checkpointconfig.json') ?? 'null') as unknown;
+    assert.deepEqual(checkpointConfig, { LocalPath: join(local.workDir, 'training', 'resumed', 'opt', 'ml', 'checkpoints'), S3Uri: 's3://data/ckpt/run1' });
     const saved = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'ckpt/run1/epoch.txt' }));
     assert.equal(await saved.Body!.transformToString(), '42');
   });

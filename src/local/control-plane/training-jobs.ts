@@ -462,7 +462,7 @@ export class TrainingJobs {
     this.finish(j, 'Completed', 'Completed', 'Training job completed');
   }
 
-  /** The `/opt/ml` tree and its three config files, as SageMaker writes them. */
+  /** The `/opt/ml` tree and its config files (`checkpointconfig.json` with a `CheckpointConfig`), as SageMaker writes them. */
   private async layOut(j: TrainingJobRecord, paths: TrainingPaths): Promise<void> {
     const req = j.request as { HyperParameters?: Record<string, string>; InputDataConfig?: Channel[]; AlgorithmSpecification: AlgorithmSpecification; ResourceConfig: { InstanceType?: string } };
     for (const dir of [paths.inputConfig, paths.inputData, paths.model, paths.outputData, paths.code, paths.checkpoints]) await mkdir(dir, { recursive: true });
@@ -489,6 +489,10 @@ export class TrainingJobs {
     await writeFile(paths.hyperparametersFile, JSON.stringify(req.HyperParameters ?? {}));
     await writeFile(paths.inputDataConfigFile, JSON.stringify(channels));
     await writeFile(paths.resourceConfigFile, JSON.stringify(resources));
+    // SageMaker writes this beside the others when the job has a CheckpointConfig; SageMaker
+    // Debugger (smdebug's state_store.py) finds the checkpoint folder through its LocalPath.
+    const checkpoints = j.request.CheckpointConfig as { S3Uri: string } | undefined;
+    if (checkpoints !== undefined) await writeFile(join(paths.inputConfig, 'checkpointconfig.json'), JSON.stringify({ LocalPath: paths.checkpoints, S3Uri: checkpoints.S3Uri }));
   }
 
   /** Every object under an `S3Prefix` channel's prefix, into `input/data/<channel>/` (File mode; FastFile reads the same files). */
