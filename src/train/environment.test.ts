@@ -6,6 +6,7 @@ import path from 'node:path';
 import { buildTrainingEnvironment, readTrainingConfig, toCmdArgs, type TrainingConfig } from './environment.js';
 import { isToolkitError } from '../errors/catalogue.js';
 import { entryPointCommand } from './entry-point.js';
+import { detectNeuronCores } from './neurons.js';
 import { trainingPaths } from './paths.js';
 import { PyDict, pyJsonLoads } from './py-json.js';
 
@@ -133,4 +134,29 @@ test("a hyperparameter no process can be given (a name with '=', a NUL character
   refused('{"note": "a\\u0000b"}', /"SM_HP_NOTE": its value holds a NUL character/);
   refused('{"opts": "{\\"k\\": [\\"a\\u0000b\\"]}"}', /"SM_HP_OPTS": its value holds a NUL character/);
   assert.equal(buildTrainingEnvironment(config('{"lr-max": "0.1", "note": "a\\r\\nb"}', '{}', rc), facts).vars['SM_HP_NOTE'], 'a\r\nb');
+});
+
+test('SM_NUM_NEURONS: 64 on a trn2.48xlarge whatever neuron-ls found, as STT shortcuts it; otherwise the detected count', () => {
+  const rc = (type: string) => JSON.stringify({ current_host: 'algo-1', hosts: ['algo-1'], current_instance_type: type });
+  const neurons = (type: string, detected: number) => {
+    const env = buildTrainingEnvironment(config('{}', '{}', rc(type)), { ...facts, numNeurons: detected });
+    return [env.vars['SM_NUM_NEURONS'], (JSON.parse(env.vars['SM_TRAINING_ENV']!) as { num_neurons: number }).num_neurons];
+  };
+  assert.deepEqual(neurons('ml.trn2.48xlarge', 0), ['64', 64]);
+  assert.deepEqual(neurons('ml.trn1.32xlarge', 32), ['32', 32]);
+  assert.deepEqual(neurons('ml.m5.large', 0), ['0', 0]);
+});
+
+test('detectNeuronCores sums the nc_count of what neuron-ls -j lists; 0 without neuron-ls, when it fails, or when it prints something else', (t) => {
+  const bin = mkdtempSync(path.join(os.tmpdir(), 'smkit-neuron-ls-'));
+  t.after(() => rmSync(bin, { recursive: true, force: true }));
+  const fake = (script: string) => writeFileSync(path.join(bin, 'neuron-ls'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  const detect = () => detectNeuronCores({ PATH: bin });
+  assert.equal(detect(), 0);
+  fake(`[ "$1" = "-j" ] && echo '[{"neuron_device": 0, "nc_count": 2}, {"neuron_device": 1, "nc_count": 2}]'`);
+  assert.equal(detect(), 4);
+  fake('echo "error=no devices"; exit 1');
+  assert.equal(detect(), 0);
+  fake('echo not json');
+  assert.equal(detect(), 0);
 });

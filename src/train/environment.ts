@@ -92,7 +92,7 @@ export interface EnvironmentFacts {
   readonly paths: TrainingPaths;
   readonly numCpus: number;
   readonly numGpus: number;
-  /** Neuron cores (`neuron-ls`); 0 here. */
+  /** Neuron cores `neuron-ls -j` lists (`detectNeuronCores`); a `trn2.48xlarge` has 64 whatever this says, as in STT. @defaultValue 0 */
   readonly numNeurons?: number;
   /** `SAGEMAKER_PROGRAM`. */
   readonly programEnv?: string;
@@ -196,6 +196,8 @@ export function buildTrainingEnvironment(config: TrainingConfig, facts: Environm
   const currentInstanceGroup = rc.get('current_group_name') ?? 'homogeneousCluster';
   const networkInterfaceName = rc.get('network_interface_name') ?? 'eth0';
   const groupsConfig = dictList(rc.get('instance_groups'));
+  // STT's num_neurons: `"trn2.48xlarge" in instance_type` gives 64 without asking neuron-ls.
+  const numNeurons = typeof currentInstanceType === 'string' && currentInstanceType.includes('trn2.48xlarge') ? 64 : (facts.numNeurons ?? 0);
 
   const programHp = sagemakerHps.get('sagemaker_program');
   const moduleNameRaw = facts.programEnv ?? pyStr(programHp ?? null);
@@ -259,7 +261,7 @@ export function buildTrainingEnvironment(config: TrainingConfig, facts: Environm
     ['network_interface_name', networkInterfaceName],
     ['num_cpus', new PyInt(BigInt(facts.numCpus))],
     ['num_gpus', new PyInt(BigInt(facts.numGpus))],
-    ['num_neurons', new PyInt(BigInt(facts.numNeurons ?? 0))],
+    ['num_neurons', new PyInt(BigInt(numNeurons))],
     ['output_data_dir', paths.outputData],
     ['output_dir', paths.output],
     ['output_intermediate_dir', paths.outputIntermediate],
@@ -294,7 +296,7 @@ export function buildTrainingEnvironment(config: TrainingConfig, facts: Environm
     ['output_dir', paths.output],
     ['num_cpus', new PyInt(BigInt(facts.numCpus))],
     ['num_gpus', new PyInt(BigInt(facts.numGpus))],
-    ['num_neurons', new PyInt(BigInt(facts.numNeurons ?? 0))],
+    ['num_neurons', new PyInt(BigInt(numNeurons))],
     ['model_dir', paths.model],
     ['module_dir', moduleDir],
     ['training_env', trainingEnv],

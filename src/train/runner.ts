@@ -12,6 +12,7 @@ import { entryPointCommand, resolveCodeDir, type EntryPointCommand } from './ent
 import { buildTrainingEnvironment, readTrainingConfig, type TrainingEnvironment } from './environment.js';
 import { TailBuffer, clearOutcome, describeScriptFailure, headlineCommand, writeFailure, writeSuccess } from './outcome.js';
 import { trainingPaths, type TrainingPaths } from './paths.js';
+import { detectNeuronCores } from './neurons.js';
 import { findPipeChannels } from './pipe-channels.js';
 
 /** Inputs to {@link runTraining}. */
@@ -22,6 +23,8 @@ export interface RunTrainingOptions {
   readonly numGpus?: number;
   /** CPU count for `SM_NUM_CPUS`. @defaultValue `os.cpus().length` (Python's `cpu_count()`) */
   readonly numCpus?: number;
+  /** Neuron core count for `SM_NUM_NEURONS`. @defaultValue what `neuron-ls -j` lists (`detectNeuronCores`), as STT counts */
+  readonly numNeurons?: number;
   /** Forward this process's SIGTERM/SIGINT to the entry point. @defaultValue true */
   readonly handleSignals?: boolean;
 }
@@ -145,6 +148,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
       paths,
       numCpus: options.numCpus ?? Math.max(1, os.cpus().length),
       numGpus: options.numGpus ?? detectGpus().length,
+      numNeurons: options.numNeurons ?? detectNeuronCores(settings.inheritedEnv),
       programEnv: settings.program,
       trainingModule: settings.trainingModule,
       jobName: settings.jobName,
