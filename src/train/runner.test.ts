@@ -55,3 +55,19 @@ test('hyperparameters too large to pass (E2BIG) fail the run with a reason namin
   assert.equal((await run({ epochs: '3' }, big)).exitCode, 1);
   assert.match(failure(), /: spawn E2BIG: the arguments and environment are \d+ bytes together, over what the system takes \(getconf ARG_MAX\); make the hyperparameters smaller .*, or start smkit train with a smaller environment\.$/);
 });
+
+test('an entry point killed by SIGKILL (or exiting 137) fails with STT\'s OutOfMemory reading in the headline', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-oom-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  writeFileSync(path.join(base, 'code', 'train.mjs'), `console.error('allocating 64 GB'); if (process.argv[2] === '--exit') process.exit(137); process.kill(process.pid, 'SIGKILL');\n`);
+  const run = async (hyperparameters: Record<string, string>) => {
+    mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+    writeFileSync(path.join(base, 'input', 'config', 'hyperparameters.json'), JSON.stringify(hyperparameters));
+    const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+    const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+    return [result.exitCode, readFileSync(path.join(base, 'output', 'failure'), 'utf8').split('\n')[0]];
+  };
+  assert.deepEqual(await run({}), [137, 'ExecuteUserScriptError: "node train.mjs" ended with signal SIGKILL (OutOfMemory: Process killed by SIGKILL (signal 9)): allocating 64 GB']);
+  assert.deepEqual(await run({ exit: '' }), [137, 'ExecuteUserScriptError: "node train.mjs --exit \'\'" ended with exit code 137 (OutOfMemory: Process killed by SIGKILL (signal 9)): allocating 64 GB']);
+});

@@ -220,9 +220,11 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     log.info({ successFile: paths.successFile }, 'training completed');
     return { exitCode: 0, paths, environment };
   }
+  // STT's extra_info for return code 137: most often the kernel's OOM killer.
+  const oom = exitCode === 137 ? ' (OutOfMemory: Process killed by SIGKILL (signal 9))' : '';
   const how = ended.code !== null ? `exit code ${ended.code}` : `signal ${ended.signal}`;
   const headline = stopSignal
     ? `Training stopped: ${stopSignal} received; the entry point ${killed ? `did not exit within ${settings.graceSeconds} s and was killed` : `ended with ${how}`}`
-    : `ExecuteUserScriptError: "${headlineCommand(command.display)}" ended with ${how}`;
+    : `ExecuteUserScriptError: "${headlineCommand(command.display)}" ended with ${how}${oom}`;
   return fail(exitCode, describeScriptFailure(headline, stderrTail.text(), { summarize: !stopSignal }), environment);
 }
