@@ -198,6 +198,13 @@ describe('training jobs', { concurrency: true }, () => {
     assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Failed', 'AlgorithmError: , exit code: 1']);
   });
 
+  test('FailureReason is cut to 1024 characters without parting a surrogate pair (no lone surrogate for the SDKs to decode)', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('emoji-failure', 'emoji-failure.mjs')));
+    const d = await ended('emoji-failure');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.equal(d.FailureReason, `AlgorithmError: ${'a'.repeat(993)}, exit code: 1`);
+  });
+
   test('a channel with no objects fails the job with a ClientError naming the URL', async () => {
     await sm.send(new CreateTrainingJobCommand(job('no-data', 'copy-channel.mjs', NO_DATA)));
     const d = await ended('no-data');

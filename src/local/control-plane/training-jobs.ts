@@ -127,6 +127,16 @@ async function readFailureStart(file: string, maxChars: number): Promise<string>
   }
 }
 
+/**
+ * The first `max` characters (UTF-16 units, as the API counts them) of `text`, without a high
+ * surrogate the cut parted from its pair: JSON would carry it as a lone `\ud83d`, which Python
+ * cannot print or encode as UTF-8.
+ */
+function firstChars(text: string, max: number): string {
+  const cut = text.slice(0, max);
+  return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
 /** `s3://bucket/prefix` + `<job>/output/<file>`. */
 function outputKey(prefix: string, job: string, file: string): string {
   return `${folderPrefix(prefix)}${job}/output/${file}`;
@@ -393,7 +403,7 @@ export class TrainingJobs {
     this.transition(j, secondary, message);
     j.transitions.at(-1)!.endedAt = now;
     j.status = status;
-    if (failureReason !== undefined) j.failureReason = failureReason.slice(0, MAX_FAILURE_REASON);
+    if (failureReason !== undefined) j.failureReason = firstChars(failureReason, MAX_FAILURE_REASON);
     j.trainingEndedAt ??= now;
     j.lastModified = now;
     this.ctx.log?.('info', `training job ${status.toLowerCase()}`, { trainingJob: j.name, ...(failureReason === undefined ? {} : { failureReason: j.failureReason }) });
@@ -447,7 +457,7 @@ export class TrainingJobs {
       // SageMaker's form, "AlgorithmError: <failure file>, exit code: <n>"; the file is cut so the code still fits in 1024 characters.
       const suffix = `, exit code: ${code}`;
       const head = 'AlgorithmError: ';
-      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `${head}${written.slice(0, MAX_FAILURE_REASON - head.length - suffix.length)}${suffix}`);
+      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `${head}${firstChars(written, MAX_FAILURE_REASON - head.length - suffix.length)}${suffix}`);
     }
 
     this.transition(j, 'Uploading', 'Uploading generated training model');
