@@ -73,7 +73,8 @@ export function writeFailure(failureFile: string, reason: string): boolean {
 export function clearOutcome(files: readonly string[]): string[] {
   return files.filter((file) => {
     if (!existsSync(file)) return false;
-    rmSync(file, { force: true });
+    // Whatever it is: a folder left there would otherwise stop the run before it starts.
+    rmSync(file, { force: true, recursive: true });
     return true;
   });
 }

@@ -30,6 +30,12 @@ test('a run in a tree an earlier run left output/success and output/failure in e
   assert.equal((await run({ fail: '' })).exitCode, 2);
   assert.match(readFileSync(outcome('failure'), 'utf8'), /^ExecuteUserScriptError: "node train\.mjs --fail ''" ended with exit code 2: Error: no data\n/);
   assert.equal(existsSync(outcome('success')), false, 'the earlier run\'s success is gone');
+  // A folder where the failure file goes (a script made one) is removed too, and the run goes on.
+  rmSync(outcome('failure'));
+  mkdirSync(path.join(outcome('failure'), 'x'), { recursive: true });
+  assert.equal((await run({})).exitCode, 0);
+  assert.ok(existsSync(outcome('success')));
+  assert.equal(existsSync(outcome('failure')), false);
 });
 
 test('hyperparameters too large to pass (E2BIG) fail the run with a reason naming the string over the limit, or the total, and what to change', async (t) => {
