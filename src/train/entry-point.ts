@@ -1,4 +1,4 @@
-import { chmodSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { TrainingPaths } from './paths.js';
@@ -75,6 +75,22 @@ async function extractSubmitArchive(file: string, cwd: string, signal?: AbortSig
   });
 }
 
+/** Whether `file` starts with `#!`, so the kernel runs it with the interpreter it names. */
+function hasShebang(file: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(2);
+    return readSync(fd, head, 0, 2, 0) === 2 && head.toString('latin1') === '#!';
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Characters a shell's `$'...'` form writes as escapes; raw, a CR or LF would break the one-line display. */
 const CONTROL = /[\x00-\x1f\x7f]/;
 const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', "'": "\\'", '\\': '\\\\' };
@@ -89,8 +105,9 @@ function quote(arg: string): string {
 
 /**
  * Builds the command for an entry point by its type, as STT does for Python (https://github.com/aws/sagemaker-training-toolkit,
- * `entry_point.run`): `.js`/`.mjs`/`.cjs` run with this Node binary, `.sh` with `/bin/sh`, `.py` with
- * `python3`, anything else is made executable and run directly.
+ * `entry_point.run`): `.js`/`.mjs`/`.cjs` run with this Node binary, `.py` with `python3`, a `.sh`
+ * without a `#!` line with `/bin/sh`; anything else (a `.sh` with one too) is made executable and
+ * run directly, so its `#!/bin/bash` is honoured, as STT's `./<file>` through `/bin/sh -c` honours it.
  */
 export function entryPointCommand(codeDir: string, entryPoint: string, userArgs: readonly string[], nodeBinary = process.execPath): EntryPointCommand {
   const file = path.resolve(codeDir, entryPoint);
@@ -108,7 +125,7 @@ export function entryPointCommand(codeDir: string, entryPoint: string, userArgs:
   if (['.js', '.mjs', '.cjs'].includes(ext)) {
     command = nodeBinary;
     args = [file, ...userArgs];
-  } else if (ext === '.sh') {
+  } else if (ext === '.sh' && !hasShebang(file)) {
     command = '/bin/sh';
     args = [file, ...userArgs];
   } else if (ext === '.py') {

@@ -80,10 +80,13 @@ test('entry points run by type and must stay inside the code directory', () => {
     assert.equal(entryPointCommand(dir, 'a.mjs', ['--note', "it's\r\nfine\t\x01\\"], '/usr/bin/node').display, "node a.mjs --note $'it\\'s\\r\\nfine\\t\\x01\\\\'");
     assert.equal(entryPointCommand(dir, 'a.mjs', ['--note', "it's fine"], '/usr/bin/node').display, "node a.mjs --note 'it'\\''s fine'");
     assert.equal(cmd('b.sh').command, '/bin/sh');
+    // With a #! line the kernel picks the interpreter, as STT's ./<file> does.
+    writeFileSync(path.join(dir, 'e.sh'), '#!/bin/bash\necho\n');
+    assert.deepEqual([cmd('e.sh').command, ...cmd('e.sh').args], [path.join(dir, 'e.sh'), '--a', '1']);
     assert.equal(cmd('c.py').command, 'python3');
     assert.deepEqual([cmd('d').command, ...cmd('d').args], [path.join(dir, 'd'), '--a', '1']);
     assert.throws(() => cmd('../etc/passwd'), /must be a file inside the code directory/);
-    assert.throws(() => cmd('missing.mjs'), /was not found in .*found: a\.mjs, b\.sh, c\.py, d/);
+    assert.throws(() => cmd('missing.mjs'), /was not found in .*found: a\.mjs, b\.sh, c\.py, d, e\.sh/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -77,3 +77,17 @@ test('an entry point killed by SIGKILL (or exiting 137) fails with STT\'s OutOfM
   assert.deepEqual(await run({}), [137, 'ExecuteUserScriptError: "node train.mjs" ended with signal SIGKILL (OutOfMemory: Process killed by SIGKILL (signal 9)): allocating 64 GB']);
   assert.deepEqual(await run({ exit: '' }), [137, 'ExecuteUserScriptError: "node train.mjs --exit \'\'" ended with exit code 137 (OutOfMemory: Process killed by SIGKILL (signal 9)): allocating 64 GB']);
 });
+
+test('a .sh entry point with #!/bin/bash runs under bash, as STT runs it (./train.sh), not under /bin/sh', { skip: !existsSync('/bin/bash') && 'no /bin/bash' }, async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-bash-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  // [[ ]] and arrays are bash's: dash stops at them.
+  writeFileSync(path.join(base, 'code', 'train.sh'), '#!/bin/bash\nset -e\nargs=("$@")\n[[ -n "$BASH_VERSION" ]] && echo "bash ${args[1]}" > "$SM_MODEL_DIR/shell.txt"\n');
+  writeFileSync(path.join(base, 'input', 'config', 'hyperparameters.json'), JSON.stringify({ epochs: '3' }));
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.sh' });
+  const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+  assert.equal(result.exitCode, 0, result.failureReason);
+  assert.equal(readFileSync(path.join(base, 'model', 'shell.txt'), 'utf8'), 'bash 3\n');
+});
