@@ -46,3 +46,19 @@ test('buildLocalTree links channels and code, defaults the entry point, writes l
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('--hyperparameters: values that are not strings are written as the SageMaker Python SDK writes them, json.dumps(v) with its default separators and key order', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-tree-'));
+  try {
+    const file = path.join(root, 'hps.json');
+    writeFileSync(file, '{"layers": [64, 32], "opt": {"name": "adam", "beta": 0.9}, "lr": 1e-5, "on": true, "note": "as is", "tag": null}');
+    const paths = buildLocalTree({ channels: {}, codeDir: path.join(template, 'code'), hyperparametersFile: file }, path.join(root, 't'));
+    const hps = JSON.parse(readFileSync(paths.hyperparametersFile, 'utf8')) as Record<string, string>;
+    assert.deepEqual(
+      { layers: hps['layers'], opt: hps['opt'], lr: hps['lr'], on: hps['on'], note: hps['note'], tag: hps['tag'] },
+      { layers: '[64, 32]', opt: '{"name": "adam", "beta": 0.9}', lr: '1e-05', on: 'true', note: 'as is', tag: 'null' },
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

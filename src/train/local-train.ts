@@ -6,7 +6,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { createOptMlTreeSync } from '../opt-ml/layout.js';
 import { createLogger } from '../logging/logger.js';
 import { trainingPaths, type TrainingPaths } from './paths.js';
-import { PyDict, PyJsonError, pyJsonDumps, pyJsonLoads, type PyValue } from './py-json.js';
+import { PY_JSON_DUMPS_DEFAULTS, PyDict, PyJsonError, pyJsonDumps, pyJsonLoads, type PyValue } from './py-json.js';
 import { runTraining, type TrainingResult } from './runner.js';
 
 /** Entry points tried, in order, when neither `--entry-point` nor `sagemaker_program` names one. */
@@ -58,8 +58,9 @@ function readHyperparameterFile(file: string): PyDict {
     throw usage(`--hyperparameters ${file} is not valid JSON (${err instanceof PyJsonError ? err.message : String(err)}).`);
   }
   if (!(parsed instanceof PyDict)) throw usage(`--hyperparameters ${file} must hold a JSON object such as {"epochs": "10"}.`);
-  // hyperparameters.json is string → string; encode other values the way the SageMaker SDK's framework estimators do.
-  return new PyDict([...parsed.entries].map(([k, v]) => [k, typeof v === 'string' ? v : pyJsonDumps(v)] as const));
+  // hyperparameters.json is string → string; encode other values the way the SageMaker SDK's framework
+  // estimators do (json.dumps(v): '[1, 2]', keys in their order), which a script reading the file sees.
+  return new PyDict([...parsed.entries].map(([k, v]) => [k, typeof v === 'string' ? v : pyJsonDumps(v, PY_JSON_DUMPS_DEFAULTS)] as const));
 }
 
 function linkChannel(paths: TrainingPaths, name: string, source: string): void {

@@ -236,11 +236,23 @@ function jsonString(s: string): string {
   return out + '"';
 }
 
+/** How {@link pyJsonDumps} lays out containers: Python's `sort_keys` and `separators`. */
+export interface PyJsonDumpsOptions {
+  /** @defaultValue true */
+  readonly sortKeys?: boolean;
+  /** `(item, key)` separators. @defaultValue `[',', ':']` */
+  readonly separators?: readonly [string, string];
+}
+
+/** Python's `json.dumps(v)` with no options: insertion order, `', '` and `': '`, as the SageMaker Python SDK encodes hyperparameters. */
+export const PY_JSON_DUMPS_DEFAULTS: PyJsonDumpsOptions = { sortKeys: false, separators: [', ', ': '] };
+
 /**
  * Python `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=True)`, the encoding STT
- * uses for every non-string `SM_*` value.
+ * uses for every non-string `SM_*` value; `options` give other `sort_keys` and `separators`.
  */
-export function pyJsonDumps(v: PyValue): string {
+export function pyJsonDumps(v: PyValue, options: PyJsonDumpsOptions = {}): string {
+  const { sortKeys = true, separators: [item, key] = [',', ':'] } = options;
   if (v === null) return 'null';
   if (v === true) return 'true';
   if (v === false) return 'false';
@@ -252,10 +264,10 @@ export function pyJsonDumps(v: PyValue): string {
     if (v.value === -Infinity) return '-Infinity';
     return finiteFloatRepr(v.value);
   }
-  if (Array.isArray(v)) return `[${v.map(pyJsonDumps).join(',')}]`;
-  return `{${sortedKeys(v.entries.keys())
-    .map((k) => `${jsonString(k)}:${pyJsonDumps(v.entries.get(k)!)}`)
-    .join(',')}}`;
+  if (Array.isArray(v)) return `[${v.map((x) => pyJsonDumps(x, options)).join(item)}]`;
+  return `{${(sortKeys ? sortedKeys(v.entries.keys()) : [...v.entries.keys()])
+    .map((k) => `${jsonString(k)}${key}${pyJsonDumps(v.entries.get(k)!, options)}`)
+    .join(item)}}`;
 }
 
 const NON_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
