@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Keeps the last `limit` bytes of a stream, for the failure file. */
@@ -55,13 +55,30 @@ export function describeScriptFailure(headline: string, stderrTail: string, opti
 
 /**
  * Writes `<output>/failure` unless it exists already (the entry point may have written its own
- * reason, which wins, as in STT). Returns whether the file was written.
+ * reason, which wins, as in STT). Returns whether the file was written: false too when it cannot
+ * be (the folder is not writable), which must not end the run with an uncaught error.
  */
 export function writeFailure(failureFile: string, reason: string): boolean {
   if (existsSync(failureFile)) return false;
-  mkdirSync(path.dirname(failureFile), { recursive: true });
-  writeFileSync(failureFile, reason);
-  return true;
+  try {
+    // A link to nowhere the entry point left there holds no reason; written through, it would throw ENOENT.
+    rmSync(failureFile, { force: true });
+    mkdirSync(path.dirname(failureFile), { recursive: true });
+    writeFileSync(failureFile, reason);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether anything is at `file`, a link to nowhere included (`existsSync` follows links). */
+function present(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -72,7 +89,7 @@ export function writeFailure(failureFile: string, reason: string): boolean {
  */
 export function clearOutcome(files: readonly string[]): string[] {
   return files.filter((file) => {
-    if (!existsSync(file)) return false;
+    if (!present(file)) return false;
     // Whatever it is: a folder left there would otherwise stop the run before it starts.
     rmSync(file, { force: true, recursive: true });
     return true;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runTraining } from './runner.js';
@@ -90,4 +90,28 @@ test('a .sh entry point with #!/bin/bash runs under bash, as STT runs it (./trai
   const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
   assert.equal(result.exitCode, 0, result.failureReason);
   assert.equal(readFileSync(path.join(base, 'model', 'shell.txt'), 'utf8'), 'bash 3\n');
+});
+
+test('a link to nowhere at output/failure: removed when a run starts, and written over (not through) when the entry point leaves one and fails', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-dangling-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'output'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const failure = path.join(base, 'output', 'failure');
+  writeFileSync(
+    path.join(base, 'code', 'train.mjs'),
+    `import { symlinkSync } from 'node:fs';\nif (process.argv[2] === '--fail') { symlinkSync('/nonexistent/dir/x', ${JSON.stringify(failure)}); console.error('Error: boom'); process.exit(2); }\n`,
+  );
+  const run = async (hyperparameters: Record<string, string>) => {
+    writeFileSync(path.join(base, 'input', 'config', 'hyperparameters.json'), JSON.stringify(hyperparameters));
+    const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+    return (await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 })).exitCode;
+  };
+  symlinkSync('/nonexistent/dir/y', failure);
+  assert.equal(await run({}), 0);
+  assert.throws(() => lstatSync(failure), { code: 'ENOENT' });
+  assert.equal(await run({ fail: '' }), 2);
+  assert.ok(lstatSync(failure).isFile());
+  assert.match(readFileSync(failure, 'utf8'), /^ExecuteUserScriptError: "node train\.mjs --fail ''" ended with exit code 2: Error: boom\n/);
 });
