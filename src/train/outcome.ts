@@ -96,8 +96,17 @@ export function clearOutcome(files: readonly string[]): string[] {
   });
 }
 
-/** Writes the empty `<output>/success` marker STT writes on success. */
-export function writeSuccess(successFile: string): void {
-  mkdirSync(path.dirname(successFile), { recursive: true });
-  writeFileSync(successFile, '');
+/**
+ * Writes the empty `<output>/success` marker STT writes on success, in place of whatever the entry
+ * point left there (a link to nowhere would make the write throw ENOENT). Returns whether it could.
+ */
+export function writeSuccess(successFile: string): boolean {
+  try {
+    rmSync(successFile, { force: true, recursive: true });
+    mkdirSync(path.dirname(successFile), { recursive: true });
+    writeFileSync(successFile, '');
+    return true;
+  } catch {
+    return false;
+  }
 }

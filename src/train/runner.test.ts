@@ -92,7 +92,7 @@ test('a .sh entry point with #!/bin/bash runs under bash, as STT runs it (./trai
   assert.equal(readFileSync(path.join(base, 'model', 'shell.txt'), 'utf8'), 'bash 3\n');
 });
 
-test('a link to nowhere at output/failure: removed when a run starts, and written over (not through) when the entry point leaves one and fails', async (t) => {
+test('a link to nowhere at output/failure or output/success: removed when a run starts, and written over (not through) when the entry point leaves one', async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-dangling-'));
   t.after(() => rmSync(base, { recursive: true, force: true }));
   mkdirSync(path.join(base, 'code'));
@@ -101,7 +101,7 @@ test('a link to nowhere at output/failure: removed when a run starts, and writte
   const failure = path.join(base, 'output', 'failure');
   writeFileSync(
     path.join(base, 'code', 'train.mjs'),
-    `import { symlinkSync } from 'node:fs';\nif (process.argv[2] === '--fail') { symlinkSync('/nonexistent/dir/x', ${JSON.stringify(failure)}); console.error('Error: boom'); process.exit(2); }\n`,
+    `import { symlinkSync } from 'node:fs';\nif (process.argv[2] === '--fail') { symlinkSync('/nonexistent/dir/x', ${JSON.stringify(failure)}); console.error('Error: boom'); process.exit(2); }\nif (process.argv[2] === '--link-success') symlinkSync('/nonexistent/dir/z', ${JSON.stringify(path.join(base, 'output', 'success'))});\n`,
   );
   const run = async (hyperparameters: Record<string, string>) => {
     writeFileSync(path.join(base, 'input', 'config', 'hyperparameters.json'), JSON.stringify(hyperparameters));
@@ -114,4 +114,7 @@ test('a link to nowhere at output/failure: removed when a run starts, and writte
   assert.equal(await run({ fail: '' }), 2);
   assert.ok(lstatSync(failure).isFile());
   assert.match(readFileSync(failure, 'utf8'), /^ExecuteUserScriptError: "node train\.mjs --fail ''" ended with exit code 2: Error: boom\n/);
+  // One left at output/success by a script that succeeds is replaced by the success file.
+  assert.equal(await run({ 'link-success': '' }), 0);
+  assert.ok(lstatSync(path.join(base, 'output', 'success')).isFile());
 });

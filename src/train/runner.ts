@@ -216,8 +216,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   }
   const exitCode = ended.code ?? signalExitCode(ended.signal);
   if (exitCode === 0) {
-    writeSuccess(paths.successFile);
-    log.info({ successFile: paths.successFile }, 'training completed');
+    const written = writeSuccess(paths.successFile);
+    log.info({ successFile: paths.successFile, written }, 'training completed');
     return { exitCode: 0, paths, environment };
   }
   // STT's extra_info for return code 137: most often the kernel's OOM killer.
