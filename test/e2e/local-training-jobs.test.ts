@@ -289,7 +289,12 @@ describe('training jobs', { concurrency: true }, () => {
       name: 'ValidationException',
       message: `1 validation error detected: Value '${'x'.repeat(200)}...' at 'algorithmSpecification.metricDefinitions.1.member.regex' failed to satisfy constraint: Member must have length less than or equal to 500`,
     });
+    // Accepted ones are described as given (EnableSageMakerMetricsTimeSeries defaults to false).
+    const spec = { TrainingImage: 'x', TrainingInputMode: 'File' as const, MetricDefinitions: [{ Name: 'loss', Regex: 'loss=([0-9.]+)' }], EnableSageMakerMetricsTimeSeries: true };
+    await sm.send(new CreateTrainingJobCommand(job('metrics-on', 'fail.mjs', { ...NO_DATA, AlgorithmSpecification: spec })));
+    assert.deepEqual((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'metrics-on' }))).AlgorithmSpecification, spec);
     await sm.send(new CreateTrainingJobCommand(job('dup', 'fail.mjs', NO_DATA)));
+    assert.equal((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'dup' }))).AlgorithmSpecification?.EnableSageMakerMetricsTimeSeries, false);
     await rejects(job('DUP', 'fail.mjs'), {
       name: 'ResourceInUse',
       message: 'Training job names must be unique within an AWS account and region, and a training job with this name already exists (arn:aws:sagemaker:us-east-1:111122223333:training-job/dup)',

@@ -176,7 +176,7 @@ export class TrainingJobs {
     const spec = input.AlgorithmSpecification as AlgorithmSpecification;
     const request: Record<string, unknown> = {
       ...(input.HyperParameters === undefined ? {} : { HyperParameters: input.HyperParameters }),
-      AlgorithmSpecification: { ...spec, EnableSageMakerMetricsTimeSeries: false },
+      AlgorithmSpecification: { EnableSageMakerMetricsTimeSeries: false, ...spec },
       RoleArn: input.RoleArn,
       ...(input.InputDataConfig === undefined
         ? {}
