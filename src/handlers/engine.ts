@@ -80,9 +80,11 @@ export interface InvocationResponse {
    */
   stream?: AsyncIterable<Uint8Array>;
   /**
-   * `body` is user code's own memory (a Buffer or Uint8Array outputFn/transformFn returned), which
-   * it may keep and return again: it may be copied, never moved (a transfer to another thread
-   * would detach it in user code's hands).
+   * `body` is memory smkit did not make for this answer, which its owner may keep and use again: a
+   * Buffer or Uint8Array outputFn/transformFn returned, or the raw encoder's view of a prediction's
+   * bytes (user code's typed array, a model's output; marked when it spans its whole ArrayBuffer,
+   * the only case a thread could move it). It may be copied, never moved (a transfer to another
+   * thread would detach it in its owner's hands).
    */
   borrowed?: boolean;
 }
@@ -222,6 +224,29 @@ function userPrediction(v: unknown, hook: string): unknown {
   if (tensors === undefined) return v;
   checkTensorStorage(tensors, hook);
   return isTensor(v) ? tensors[UNNAMED] : out;
+}
+
+/**
+ * Whether `body` spans its whole ArrayBuffer: only such a body can be moved to another thread (the
+ * inference thread copies a view into a larger buffer), so only then is it searched for in the
+ * prediction ({@link holdsMemoryOf}), which a small answer from a pooled Buffer never costs.
+ */
+function ownsWholeBuffer(body: Uint8Array): boolean {
+  return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
+}
+
+/**
+ * Whether `body` is a view of memory `value` holds: an ArrayBuffer or typed array, or one in its
+ * objects' fields a few levels down (a tensor's data, named tensors, a step's tensors). Plain arrays
+ * are not searched: no encoder answers with a view of one.
+ */
+function holdsMemoryOf(value: unknown, body: Uint8Array, depth = 0): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (value === body.buffer) return true;
+  if (ArrayBuffer.isView(value)) return value.buffer === body.buffer;
+  if (Array.isArray(value) || depth >= 3) return false;
+  for (const field of Object.values(value)) if (holdsMemoryOf(field, body, depth + 1)) return true;
+  return false;
 }
 
 /**
@@ -413,6 +438,7 @@ export class InferenceEngine {
     const ctx = new EngineContext(req.headers, req.requestId, contentType, accept, this.options.modelDir, log, setCustomAttributes, cancellation, session);
     const h = this.hooks;
     let output: unknown;
+    let prediction: unknown;
     if (h.transformFn) {
       output = await this.user(this.#name('transformFn'), () => h.transformFn!(this.model, req.body, contentType, accept, ctx));
     } else {
@@ -427,7 +453,7 @@ export class InferenceEngine {
       // A caller that gave up while the input was decoded (a slow inputFn) costs no model run.
       if (cancellation?.cancelled) throw cancellation.reason;
       try {
-        const prediction = this.batchPredict
+        prediction = this.batchPredict
           ? userPrediction(await this.user(this.#name('predictBatchFn'), () => this.batchPredict!.predict(input, ctx)), this.#name('predictBatchFn'))
           : h.predictFn
             ? userPrediction(await this.user(this.#name('predictFn'), () => h.predictFn!(input, this.model, ctx)), this.#name('predictFn'))
@@ -441,6 +467,9 @@ export class InferenceEngine {
     }
     if (userEncodes) this.#checkAnswerable(output, h.transformFn ? 'transformFn' : 'outputFn', () => `the answer (a Buffer, a Uint8Array or a string, { body, contentType }, or a value for smkit to encode as ${excerpt(accept, 100)})`);
     const response = this.toResponse(output, accept, userEncodes);
+    // The raw encoder answers with a view of the prediction's own bytes: memory user code or a
+    // runtime may hold and use again, so it is lent, not given (the other encoders write new bytes).
+    if (!userEncodes && ownsWholeBuffer(response.body) && holdsMemoryOf(prediction, response.body)) response.borrowed = true;
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     if (session?.closing) response.closeSession = true;
     if (response.stream) {

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -213,4 +213,45 @@ test('a thread that runs out of memory is reported as that, not as user code tha
   await loading.whenSettled();
   assert.equal(loading.state(), 'failed');
   assert.equal(loadFailureReason(loading.failure()), 'the inference thread ran out of memory (its JavaScript heap) while loading the model; give the container more memory, or load a smaller model');
+});
+
+/** Starts the real inference thread on a handler module written to a temporary directory. */
+async function threadWithHandler(t: TestContext, source: string): Promise<InferenceWorker> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-user-memory-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'inference.mjs'), source);
+  const data: InferenceThreadData = {
+    engine: { modelDir: dir, codeDir: path.join(dir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } },
+    logLevel: 'silent',
+    workerIndex: 0,
+  };
+  const worker = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), data, 1, createLogger('silent'));
+  t.after(() => worker.close());
+  await worker.whenSettled();
+  assert.equal(worker.state(), 'ready', worker.failure()?.message);
+  return worker;
+}
+
+test("typed arrays predictFn or modelFn's model keeps and returns again, answered as application/octet-stream, are answered every time: the raw encoder's view of user code's memory is copied to the HTTP thread, never moved", { timeout: 10_000 }, async (t) => {
+  // Each owns its whole ArrayBuffer: moving the raw encoder's view of it would detach it in the thread.
+  const kept = `const SCORES = new Float32Array([0.25, 0.5, 0.75]);
+     const TENSOR = { dtype: 'int32', shape: [2], data: new Int32Array([7, 8]) };`;
+  const expected = { array: Buffer.from(new Float32Array([0.25, 0.5, 0.75]).buffer), tensor: Buffer.from(new Int32Array([7, 8]).buffer), map: Buffer.from(new Int32Array([7, 8]).buffer) };
+  const predictFn = await threadWithHandler(
+    t,
+    `${kept}
+     export function inputFn(body) { return body.toString(); }
+     export function predictFn(mode) { return mode === 'array' ? SCORES : mode === 'tensor' ? TENSOR : { y: TENSOR }; }`,
+  );
+  for (const mode of ['array', 'array', 'tensor', 'map', 'tensor', 'map', 'array'] as const) {
+    const answer = await predictFn.invoke({ requestId: mode, body: Buffer.from(mode), contentType: 'text/plain', accept: 'application/octet-stream', headers: {} }, 5000);
+    assert.deepEqual(answer.body, expected[mode], `predictFn, ${mode}: the bytes it returned again`);
+  }
+  // The model modelFn made keeps its answer between calls (its state); no predictFn: smkit runs it.
+  const modelFn = await threadWithHandler(t, `${kept}\n export function modelFn() { return { predict: async () => ({ y: TENSOR }) }; }`);
+  for (let i = 0; i < 3; i++) {
+    const answer = await modelFn.invoke({ requestId: `m${i}`, body: Buffer.from([1]), contentType: 'application/octet-stream', accept: 'application/octet-stream', headers: {} }, 5000);
+    assert.deepEqual(answer.body, expected.tensor, `modelFn's model, call ${i + 1}: the bytes it returned again`);
+  }
 });
