@@ -671,7 +671,9 @@ export class InferenceEngine {
       }
     }
     try {
-      return { body: this.codecs.encode(output, accept, {}), contentType: accept };
+      const body = this.codecs.encode(output, accept, {});
+      // The raw encoder's answer to a typed array, tensor or ArrayBuffer is a view of it.
+      return fromUser && ownsWholeBuffer(body) && holdsMemoryOf(output, body) ? { body, contentType: accept, borrowed: true } : { body, contentType: accept };
     } catch (err) {
       const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');
       if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE')) throw this.#fromHook(err, hook, accept);

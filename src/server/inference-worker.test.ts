@@ -255,3 +255,22 @@ test("typed arrays predictFn or modelFn's model keeps and returns again, answere
     assert.deepEqual(answer.body, expected.tensor, `modelFn's model, call ${i + 1}: the bytes it returned again`);
   }
 });
+
+test('typed arrays, tensors and ArrayBuffers transformFn keeps and returns again for smkit to encode as application/octet-stream are answered every time: copied to the HTTP thread, never moved', { timeout: 10_000 }, async (t) => {
+  const worker = await threadWithHandler(
+    t,
+    `const SCORES = new Float32Array([0.25, 0.5, 0.75]);
+     const TENSOR = { dtype: 'int32', shape: [2], data: new Int32Array([7, 8]) };
+     const BYTES = new Uint8Array([1, 2, 3]).buffer;
+     export function transformFn(model, body) {
+       const mode = body.toString();
+       return mode === 'array' ? SCORES : mode === 'tensor' ? TENSOR : mode === 'arraybuffer' ? BYTES : { body: SCORES, contentType: 'application/octet-stream' };
+     }`,
+  );
+  const scores = Buffer.from(new Float32Array([0.25, 0.5, 0.75]).buffer);
+  const expected = { array: scores, tensor: Buffer.from(new Int32Array([7, 8]).buffer), arraybuffer: Buffer.from([1, 2, 3]), wrapped: scores };
+  for (const mode of ['array', 'array', 'tensor', 'tensor', 'arraybuffer', 'arraybuffer', 'wrapped', 'array'] as const) {
+    const answer = await worker.invoke({ requestId: mode, body: Buffer.from(mode), contentType: 'text/plain', accept: 'application/octet-stream', headers: {} }, 5000);
+    assert.deepEqual(answer.body, expected[mode], `${mode}: the bytes transformFn returned again`);
+  }
+});
