@@ -374,6 +374,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const invoke = async (req: IncomingMessage, res: ServerResponse, target: InferenceBackend, body: Buffer, held: number, parts?: FormPart[]): Promise<void> => {
     const requestId = nextRequestId();
     const started = performance.now();
+    // Read now: a thread backend moves the body's memory to its thread, which empties `body` here.
+    const bytesIn = body.length;
     let session: SessionRef | undefined;
     let openedHere = false;
     let sessions: Awaited<ReturnType<typeof loadSessionSupport>> | undefined;
@@ -437,7 +439,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         res.end();
       } else res.end(result.body);
       if (log.isLevelEnabled('debug')) {
-        log.debug({ requestId, ms: Math.round((performance.now() - started) * 100) / 100, bytesIn: body.length, bytesOut: result.body.length }, 'invocation');
+        log.debug({ requestId, ms: Math.round((performance.now() - started) * 100) / 100, bytesIn, bytesOut: result.body.length }, 'invocation');
       }
     } catch (err) {
       // A session opened for a request that failed is of no use to anyone: the client never learnt its id.

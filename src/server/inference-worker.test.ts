@@ -8,6 +8,9 @@ import { ABANDONED_MAX, InferenceWorker } from './inference-worker.js';
 import { loadFailureReason } from './load-failure.js';
 import { createLogger } from '../logging/logger.js';
 import type { InferenceThreadData } from './thread-protocol.js';
+import request from 'supertest';
+import { createApp } from './app.js';
+import type { ServerLogger } from '../logging/server-logger.js';
 
 /**
  * A stand-in inference thread whose model load is 400 ms of synchronous work, as ONNX Runtime's
@@ -273,4 +276,18 @@ test('typed arrays, tensors and ArrayBuffers transformFn keeps and returns again
     const answer = await worker.invoke({ requestId: mode, body: Buffer.from(mode), contentType: 'text/plain', accept: 'application/octet-stream', headers: {} }, 5000);
     assert.deepEqual(answer.body, expected[mode], `${mode}: the bytes transformFn returned again`);
   }
+});
+
+test("the invocation line at debug level gives the size of a body that moved to the inference thread, not 0: its length is read before the move empties the HTTP thread's Buffer", { timeout: 10_000 }, async (t) => {
+  const worker = await threadWithHandler(t, `export function transformFn(model, body) { return String(body.length); }`);
+  const lines: Record<string, unknown>[] = [];
+  const log = { debug: (obj: object) => lines.push(obj as Record<string, unknown>), info: () => undefined, warn: () => undefined, error: () => undefined, isLevelEnabled: () => true } as unknown as ServerLogger;
+  const app = createApp({ settings: { maxPayloadMb: 6, timeoutSeconds: 60, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' }, backend: worker, log });
+  // Over 4 KB: a Buffer of its own (not from Node's pool), so the HTTP thread moves it rather than copy it.
+  const body = 'x'.repeat(20_000);
+  const res = await request(app).post('/invocations').set('Content-Type', 'text/plain').send(body);
+  assert.equal(res.status, 200);
+  assert.equal(res.text, '20000', 'the thread got the whole body');
+  const line = lines.find((l) => 'bytesIn' in l);
+  assert.deepEqual([line?.['bytesIn'], line?.['bytesOut']], [20_000, 5]);
 });
