@@ -53,6 +53,17 @@ describe('hostile input against the HTTP front', () => {
   let server: Server;
   let port: number;
 
+  /** Writes `raw` to a new connection and reads everything the server sends until it closes the connection. */
+  const sendRaw = (raw: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+      socket.write(raw);
+    });
+
   before(async () => {
     backend = new InProcessBackend(
       { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
@@ -536,14 +547,7 @@ describe('hostile input against the HTTP front', () => {
   });
 
   test('an Expect other than 100-continue is ignored: the request is answered, not refused with a bare 417', async () => {
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1');
-      let text = '';
-      socket.on('data', (d) => (text += d.toString('latin1')));
-      socket.on('error', reject);
-      socket.on('close', () => resolve(text));
-      socket.write('POST /invocations HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Type: text/csv\r\nContent-Length: 15\r\nConnection: close\r\n\r\n5.1,3.5,1.4,0.2');
-    });
+    const answer = await sendRaw('POST /invocations HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Type: text/csv\r\nContent-Length: 15\r\nConnection: close\r\n\r\n5.1,3.5,1.4,0.2');
     assert.equal(parseAnswer(answer).status, 200, answer);
   });
 
@@ -583,33 +587,19 @@ describe('hostile input against the HTTP front', () => {
   });
 
   test('a 404, 405 or 400 to a request without a body keeps the connection: the requests pipelined behind it are answered', async () => {
-    const text = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1');
-      let read = '';
-      socket.on('data', (d) => (read += d.toString('latin1')));
-      socket.on('error', reject);
-      socket.on('close', () => resolve(read));
-      socket.write(
-        'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n' +
-          'GET /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n' +
-          'POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nX-Amzn-SageMaker-Session-Id: s\r\n\r\n' +
-          'GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-      );
-    });
+    const text = await sendRaw(
+      'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n' +
+        'POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nX-Amzn-SageMaker-Session-Id: s\r\n\r\n' +
+        'GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
     assert.deepEqual(statuses, [404, 405, 400, 200], text);
     assert.equal(/^connection: close/gim.test(text.slice(0, text.lastIndexOf('HTTP/1.1 200'))), false, 'only the last answer closes the connection');
   });
 
   test('OPTIONS * is answered as the no-op it is, with the methods the server takes; another method with * is a 400', async () => {
-    const text = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1');
-      let read = '';
-      socket.on('data', (d) => (read += d.toString('latin1')));
-      socket.on('error', reject);
-      socket.on('close', () => resolve(read));
-      socket.write('OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    });
+    const text = await sendRaw('OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     const [options, get] = text.split(/(?=HTTP\/1\.1 )/);
     assert.match(options ?? '', /^HTTP\/1\.1 200 /, text);
     assert.match(options ?? '', /\r\nAllow: GET, HEAD, POST\r\n/i);
@@ -630,14 +620,7 @@ describe('hostile input against the HTTP front', () => {
       await res.arrayBuffer();
     }
     // The absolute form (RFC 9112 §3.2.2), as a client talking to a proxy sends it.
-    const absolute = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1');
-      let text = '';
-      socket.on('data', (d) => (text += d.toString('latin1')));
-      socket.on('error', reject);
-      socket.on('close', () => resolve(text));
-      socket.write(`POST http://localhost:${port}/invocations?x=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\nContent-Length: 15\r\nConnection: close\r\n\r\n5.1,3.5,1.4,0.2`);
-    });
+    const absolute = await sendRaw(`POST http://localhost:${port}/invocations?x=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\nContent-Length: 15\r\nConnection: close\r\n\r\n5.1,3.5,1.4,0.2`);
     assert.equal(parseAnswer(absolute).status, 200, absolute);
     const wrong = await fetch(`http://127.0.0.1:${port}/invocations?x=1`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(wrong.status, 405);
