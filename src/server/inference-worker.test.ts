@@ -160,12 +160,9 @@ test('a thread that ends after every load is replaced after 0.1 s, then 0.2 s, 0
 });
 
 test("a Buffer the handler keeps and returns again (a cached answer) is answered every time: the thread copies user code's bytes, never moves them", { timeout: 10_000 }, async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-kept-buffer-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  mkdirSync(path.join(dir, 'code'));
   // Buffers over 4 KB own their whole ArrayBuffer: a transfer would detach CACHED in the thread.
-  writeFileSync(
-    path.join(dir, 'code', 'inference.mjs'),
+  const worker = await threadWithHandler(
+    t,
     `const CACHED = Buffer.from('x'.repeat(10000));
      const BYTES = new Uint8Array(8192).fill(121);
      export function transformFn(model, body) {
@@ -173,15 +170,6 @@ test("a Buffer the handler keeps and returns again (a cached answer) is answered
        return mode === 'bytes' ? BYTES : mode === 'wrapped' ? { body: CACHED, contentType: 'text/plain' } : CACHED;
      }`,
   );
-  const data: InferenceThreadData = {
-    engine: { modelDir: dir, codeDir: path.join(dir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } },
-    logLevel: 'silent',
-    workerIndex: 0,
-  };
-  const worker = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), data, 1, createLogger('silent'));
-  t.after(() => worker.close());
-  await worker.whenSettled();
-  assert.equal(worker.state(), 'ready', worker.failure()?.message);
   for (const mode of ['cached', 'cached', 'wrapped', 'cached', 'bytes', 'bytes']) {
     const answer = await worker.invoke({ requestId: mode, body: Buffer.from(mode), contentType: 'text/plain', headers: {} }, 5000);
     assert.equal(answer.body.toString(), (mode === 'bytes' ? 'y' : 'x').repeat(mode === 'bytes' ? 8192 : 10000), `${mode}: the body the handler returned again`);
