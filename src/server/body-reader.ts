@@ -74,7 +74,7 @@ function decoderFor(encoding: string | undefined): Readable & NodeJS.WritableStr
 
 /** Chunks kept as they arrive before small ones are copied together (a one-chunk body is never copied). */
 const CHUNKS_KEPT_AS_IS = 8;
-/** Chunks under this size, past {@link CHUNKS_KEPT_AS_IS}, are copied into one buffer of {@link COALESCE_BYTES}. */
+/** Chunks under this size, past {@link CHUNKS_KEPT_AS_IS}, are copied into one buffer of the body's size so far, up to {@link COALESCE_BYTES}. */
 const SMALL_CHUNK_BYTES = 1024;
 const COALESCE_BYTES = 64 * 1024;
 
@@ -160,8 +160,9 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
       chunks.push(chunk);
       return;
     }
-    if (smallUsed + chunk.length > COALESCE_BYTES) keepSmall(false);
-    small ??= Buffer.allocUnsafe(COALESCE_BYTES);
+    if (small !== undefined && smallUsed + chunk.length > small.length) keepSmall(false);
+    // Sized to the body so far: a body that stalls after a few small chunks does not hold 64 KB.
+    small ??= Buffer.allocUnsafe(Math.min(COALESCE_BYTES, Math.max(SMALL_CHUNK_BYTES, received)));
     smallUsed += chunk.copy(small, smallUsed);
   });
   source.on('end', () => {

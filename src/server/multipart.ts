@@ -72,7 +72,7 @@ function textParts(field: string, value: unknown): FormPart[] {
   return [{ field, contentType: 'text/plain', data: Buffer.from(text, 'utf8') }];
 }
 
-/** Chunks under this size are copied together, up to {@link COALESCE_BYTES}, before the form parser sees them. */
+/** Chunks under this size are copied together, into buffers of the form's size so far up to {@link COALESCE_BYTES}, before the form parser sees them. */
 const SMALL_CHUNK_BYTES = 1024;
 const COALESCE_BYTES = 64 * 1024;
 
@@ -84,20 +84,23 @@ const COALESCE_BYTES = 64 * 1024;
 function coalesceSmallChunks(): Transform {
   let small: Buffer | undefined;
   let used = 0;
+  let received = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length;
       if (chunk.length >= SMALL_CHUNK_BYTES) {
         // A copy of the few bytes before it, so that `small` is used again rather than kept for them.
         if (used > 0) this.push(Buffer.from(small!.subarray(0, used)));
         used = 0;
         return callback(null, chunk);
       }
-      if (used + chunk.length > COALESCE_BYTES) {
-        this.push(small!.subarray(0, used));
+      if (small !== undefined && used + chunk.length > small.length) {
+        this.push(small.subarray(0, used));
         small = undefined;
         used = 0;
       }
-      small ??= Buffer.allocUnsafe(COALESCE_BYTES);
+      // Sized to the form so far: a form that stalls after a few bytes does not hold 64 KB.
+      small ??= Buffer.allocUnsafe(Math.min(COALESCE_BYTES, Math.max(SMALL_CHUNK_BYTES, received)));
       used += chunk.copy(small, used);
       callback();
     },
