@@ -472,7 +472,11 @@ describe('hostile input against the HTTP front', () => {
     // A body cut short by the client's half-close: the message says the body is missing bytes.
     const short = await send('POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 30\r\n\r\n5.1,3.5,1.4,0.2', true);
     assert.equal(short.status, 400);
-    assert.match(short.body.message ?? '', /\(HPE_INVALID_EOF_STATE\); the connection was closed before the whole body arrived/);
+    assert.match(short.body.message ?? '', /\(HPE_INVALID_EOF_STATE\); the connection was closed before the whole body arrived: send as many bytes as Content-Length says/);
+    // The same with chunks: the hint names the chunk that ends the body, as there is no Content-Length.
+    const cut = await send('POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\nf\r\n5.1,3.5,1.4,0.2\r\n', true);
+    assert.equal(cut.status, 400);
+    assert.match(cut.body.message ?? '', /\(HPE_INVALID_EOF_STATE\); .*with Transfer-Encoding: chunked every chunk up to the last, 0-size one/);
     // HTTP/1.0 has no Host requirement.
     assert.equal((await send('GET /ping HTTP/1.0\r\n\r\n')).status, 200);
     // HTTP/1.0 has no chunked coding: without Content-Length the request ends at its headers, and its body is stray bytes.

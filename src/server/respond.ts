@@ -117,7 +117,7 @@ const PARSE_ERROR_HINTS: ReadonlyMap<string, string> = new Map([
   ['HPE_INVALID_HEADER_TOKEN', 'header names are letters, digits and -, and header values visible characters'],
   ['HPE_INVALID_METHOD', 'a request starts with a method, the path and HTTP/1.1, as in POST /invocations HTTP/1.1'],
   ['HPE_INVALID_URL', 'the path starts with / and has no spaces or control characters (percent-encode them)'],
-  ['HPE_INVALID_EOF_STATE', 'the connection was closed before the whole body arrived: send as many bytes as Content-Length says'],
+  ['HPE_INVALID_EOF_STATE', 'the connection was closed before the whole body arrived: send as many bytes as Content-Length says, or with Transfer-Encoding: chunked every chunk up to the last, 0-size one'],
 ]);
 
 /**
