@@ -333,7 +333,8 @@ test('a container whose answer is not HTTP/1.1 (a control character in a header)
       assert.equal(err.$metadata.attempts, 1, 'a ModelError is not retried');
       assert.equal(requests - before, 1);
       assert.equal(err.OriginalStatusCode, 0);
-      assert.match(err.OriginalMessage!, /^The response from container primary could not be read as HTTP\/1\.1 \(HPE_INVALID_HEADER_TOKEN: .+\)\. Fix how the container writes its answer/);
+      // Node 24's fetch (undici 7) gives the parser error without llhttp's code: its name stands in.
+      assert.match(err.OriginalMessage!, /^The response from container primary could not be read as HTTP\/1\.1 \((HPE_INVALID_HEADER_TOKEN|HTTPParserError): .+\)\. Fix how the container writes its answer/);
     }
   } finally {
     client.destroy();
