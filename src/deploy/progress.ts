@@ -2,7 +2,7 @@ import { DescribeEndpointCommand, type DescribeEndpointCommandOutput } from '@aw
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { DeployClients } from './clients.js';
-import { isSageMakerNotFound, serviceError } from './service-error.js';
+import { isSageMakerNotFound, isTransient, serviceError } from './service-error.js';
 
 /** How a wait for the endpoint polls. */
 export interface WaitOptions {
@@ -62,12 +62,57 @@ export function describeProgress(ep: DescribeEndpointCommandOutput, bakeSeconds?
   return parts.join(' | ');
 }
 
-async function describe(clients: DeployClients, name: string, signal?: AbortSignal): Promise<DescribeEndpointCommandOutput | undefined> {
-  try {
-    return await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }), signal ? { abortSignal: signal } : {});
-  } catch (err) {
-    if (isSageMakerNotFound(err)) return undefined;
-    throw serviceError(`SageMaker DescribeEndpoint ${name}`, err);
+/** Consecutive polls that may fail transiently (throttled, 5xx, after the SDK's own retries) before a wait gives up. */
+export const MAX_MISSED_POLLS = 8;
+
+/** The longest pause between polls while `DescribeEndpoint` keeps failing transiently, unless `--poll-interval` is longer. */
+const MAX_BACKOFF_SECONDS = 60;
+
+/** A wait's `DescribeEndpoint` calls: polls that fail transiently back off and are tried again. */
+class Poller {
+  private missed = 0;
+
+  constructor(
+    private readonly clients: DeployClients,
+    private readonly name: string,
+    private readonly opts: WaitOptions,
+  ) {}
+
+  /**
+   * The endpoint, or undefined when SageMaker says it does not exist. A call that fails
+   * transiently (throttling, a 5xx, a dropped connection) even after the SDK's retries is logged
+   * and tried again after a pause that doubles each time, as polling faster would only be
+   * throttled more; {@link MAX_MISSED_POLLS} in a row, or the wait's deadline, end the wait with
+   * the service's error and what to do.
+   */
+  async describe(deadline: number): Promise<DescribeEndpointCommandOutput | undefined> {
+    const { signal } = this.opts;
+    for (;;) {
+      try {
+        const ep = await this.clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: this.name }), signal ? { abortSignal: signal } : {});
+        this.missed = 0;
+        return ep;
+      } catch (err) {
+        if (isSageMakerNotFound(err)) {
+          this.missed = 0;
+          return undefined;
+        }
+        if (signal?.aborted || !isTransient(err)) throw serviceError(`SageMaker DescribeEndpoint ${this.name}`, err);
+        this.missed += 1;
+        const pause = Math.min(this.opts.pollSeconds * 2 ** this.missed, Math.max(this.opts.pollSeconds, MAX_BACKOFF_SECONDS));
+        const step = `SageMaker DescribeEndpoint ${this.name}`;
+        if (this.missed >= MAX_MISSED_POLLS || Date.now() + pause * 1000 > deadline) {
+          const e = serviceError(step, err);
+          throw new ToolkitError(
+            'ERR_DEPLOY_FAILED',
+            `${e.message.replace(/\.?$/, '.')} ${this.missed} poll(s) in a row failed so; deploy stopped waiting, but the endpoint's change goes on in SageMaker: follow it with aws sagemaker describe-endpoint --endpoint-name ${this.name} and run smkit deploy again once it has settled`,
+            { cause: err, ...(e.details ? { details: e.details } : {}) },
+          );
+        }
+        this.opts.log(`${step}: ${(err as { name?: string }).name ?? 'Error'}: ${(err as { message?: string }).message ?? String(err)}; polling again in ${pause} s`);
+        await sleep(pause * 1000, undefined, signal ? { signal } : {});
+      }
+    }
   }
 }
 
@@ -84,8 +129,9 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
   let sawChange = false;
   let sawRollback = false;
   let settledPolls = 0;
+  const poller = new Poller(clients, name, opts);
   for (;;) {
-    const ep = await describe(clients, name, opts.signal);
+    const ep = await poller.describe(deadline);
     if (!ep) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} disappeared while waiting for it`);
     const line = describeProgress(ep, opts.bakeSeconds);
     if (line !== last) {
@@ -115,8 +161,9 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
 export async function waitForEndpointDeleted(clients: DeployClients, name: string, opts: WaitOptions): Promise<void> {
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
   let last = '';
+  const poller = new Poller(clients, name, opts);
   for (;;) {
-    const ep = await describe(clients, name);
+    const ep = await poller.describe(deadline);
     if (!ep) return;
     if (ep.EndpointStatus !== last) {
       opts.log(`${name}: ${ep.EndpointStatus}`);
@@ -142,8 +189,9 @@ export function isChanging(status: string | undefined): boolean {
 export async function waitForEndpointSettled(clients: DeployClients, name: string, opts: WaitOptions): Promise<void> {
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
   let last = '';
+  const poller = new Poller(clients, name, opts);
   for (;;) {
-    const ep = await describe(clients, name);
+    const ep = await poller.describe(deadline);
     if (!ep || !TRANSITIONAL.has(ep.EndpointStatus ?? '')) return;
     if (ep.EndpointStatus !== last) {
       opts.log(`${name} is ${ep.EndpointStatus}; waiting for it to settle before planning`);

@@ -37,6 +37,26 @@ export function isInProgress(err: unknown): boolean {
   return e.name === 'ValidationException' && /in-progress endpoint/i.test(e.message ?? '');
 }
 
+/**
+ * The error names AWS services give a throttled call (the AWS SDK retries the same ones); SageMaker
+ * answers `ThrottlingException` with HTTP 400.
+ */
+const THROTTLING = new Set(['ThrottlingException', 'Throttling', 'ThrottledException', 'RequestThrottledException', 'TooManyRequestsException', 'RequestLimitExceeded', 'RequestThrottled', 'SlowDown']);
+
+/** Connection errors worth trying again: the call may not have reached the service. */
+const TRANSIENT_NETWORK = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+
+/**
+ * True for a failure that says nothing about the request: throttling, a 5xx
+ * (`ServiceUnavailable`, `InternalFailure`), a 429, a dropped connection. The SDK has already
+ * retried it (`AWS_MAX_ATTEMPTS`, default 3) when deploy sees it.
+ */
+export function isTransient(err: unknown): boolean {
+  const e = (err ?? {}) as SdkError & { code?: string };
+  const status = e.$metadata?.httpStatusCode;
+  return THROTTLING.has(e.name ?? '') || (status !== undefined && (status >= 500 || status === 429)) || TRANSIENT_NETWORK.has(e.code ?? '') || TRANSIENT_NETWORK.has(e.name ?? '');
+}
+
 /** Describe* that answers undefined for a missing SageMaker resource. */
 export async function describeOrUndefined<T>(step: string, fn: () => Promise<T>): Promise<T | undefined> {
   try {
