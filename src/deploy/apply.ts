@@ -109,6 +109,27 @@ async function followUpdate(clients: DeployClients, plan: EndpointPlan, waitOpts
   }
 }
 
+/**
+ * Waits for a create to end. Ctrl-C (or SIGTERM) stops the wait with `ERR_DEPLOY_FAILED` saying
+ * that the endpoint is still being created in SageMaker and how to follow it or pick up from there.
+ */
+async function followCreate(clients: DeployClients, plan: EndpointPlan, waitOpts: WaitOptions, cli: string): Promise<WaitOutcome> {
+  const d = plan.desired;
+  return whileInterruptible(async (signal) => {
+    try {
+      return await waitForEndpoint(clients, d.name, d.config.name, { ...waitOpts, signal });
+    } catch (err) {
+      if (!signal.aborted) throw err;
+      const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+      throw new ToolkitError(
+        'ERR_DEPLOY_FAILED',
+        `${why} while endpoint ${d.name} was being created with ${d.config.name}; the creation goes on in SageMaker. Follow it with aws sagemaker describe-endpoint${cli} --endpoint-name ${d.name}; run smkit deploy again to wait for it and do what comes after (autoscaling, deleting what an earlier run left), or smkit deploy --delete to remove it.`,
+        { cause: err },
+      );
+    }
+  });
+}
+
 async function deleteIgnoringMissing(step: string, fn: () => Promise<unknown>): Promise<boolean> {
   try {
     await fn();
@@ -226,7 +247,7 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
     plan = await updateEndpoint(clients, plan, waitOpts);
   }
   if (plan.endpoint !== 'unchanged') {
-    const outcome = plan.endpoint === 'update' ? await followUpdate(clients, plan, waitOpts, opts.awsCliOptions ?? '') : await waitForEndpoint(clients, d.name, d.config.name, waitOpts);
+    const outcome = plan.endpoint === 'update' ? await followUpdate(clients, plan, waitOpts, opts.awsCliOptions ?? '') : await followCreate(clients, plan, waitOpts, opts.awsCliOptions ?? '');
     if (outcome.kind === 'failed') throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} failed: ${outcome.reason}`);
     if (outcome.kind === 'rolled-back') {
       // What it serves, not what was planned: another update may have come first (see above).

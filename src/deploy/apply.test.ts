@@ -1,0 +1,80 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { ToolkitError } from '../errors/catalogue.js';
+import { applyPlan } from './apply.js';
+import type { DeployClients } from './clients.js';
+import type { EndpointPlan } from './plan.js';
+
+// A stub speaking SageMaker's JSON protocol, through the real SDK client: an endpoint that stays
+// Creating, as a real one does for minutes.
+
+let server: Server;
+let sagemaker: SageMakerClient;
+const calls: string[] = [];
+
+before(async () => {
+  server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const op = String(req.headers['x-amz-target']).replace(/^SageMaker\./, '');
+      calls.push(op);
+      const body =
+        op === 'CreateEndpoint'
+          ? { EndpointArn: 'arn:aws:sagemaker:us-east-1:0:endpoint/ep' }
+          : { EndpointName: 'ep', EndpointArn: 'arn:aws:sagemaker:us-east-1:0:endpoint/ep', EndpointConfigName: 'cfg', EndpointStatus: 'Creating', CreationTime: 0, LastModifiedTime: 0 };
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  sagemaker = new SageMakerClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+});
+
+after(async () => {
+  sagemaker?.destroy();
+  await new Promise((resolve) => server?.close(resolve));
+});
+
+test('Ctrl-C while a new endpoint is Creating stops the wait, saying the creation goes on in SageMaker and how to follow it or pick up', async () => {
+  const plan: EndpointPlan = {
+    desired: { name: 'ep', models: [], config: { name: 'cfg', input: {} as never }, alarms: [], scaling: [] },
+    uploads: [],
+    createModels: [],
+    createConfig: false,
+    putAlarms: [],
+    deregister: [],
+    endpoint: 'create',
+    registerTargets: [],
+    putPolicies: [],
+    deletePolicies: [],
+    putScalingAlarms: [],
+    deleteAlarms: [],
+    cleanup: { configs: [], models: [] },
+    leftovers: { configs: [], models: [] },
+    items: [],
+  };
+  const listeners = process.listenerCount('SIGINT');
+  let interrupted = false;
+  const log = (line: string): void => {
+    // The first progress line comes from the wait, which is when deploy listens for Ctrl-C.
+    if (!interrupted && /^ep: Creating/.test(line)) {
+      interrupted = true;
+      process.kill(process.pid, 'SIGINT');
+    }
+  };
+  const clients = { sagemaker } as unknown as DeployClients;
+  await assert.rejects(applyPlan(clients, plan, { log, pollSeconds: 60, timeoutSeconds: 600, awsCliOptions: ' --region us-east-1' }), (err: unknown) => {
+    assert.ok(err instanceof ToolkitError);
+    assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+    assert.equal(
+      err.message,
+      'interrupted by SIGINT while endpoint ep was being created with cfg; the creation goes on in SageMaker. Follow it with aws sagemaker describe-endpoint --region us-east-1 --endpoint-name ep; ' +
+        'run smkit deploy again to wait for it and do what comes after (autoscaling, deleting what an earlier run left), or smkit deploy --delete to remove it.',
+    );
+    return true;
+  });
+  assert.deepEqual(calls, ['CreateEndpoint', 'DescribeEndpoint']);
+  assert.equal(process.listenerCount('SIGINT'), listeners, 'the SIGINT listener is removed');
+});
