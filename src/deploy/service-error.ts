@@ -7,12 +7,27 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number };
 }
 
+/**
+ * What to set when the SDK could not even send a call: it found no region or no credentials
+ * (its own errors name neither the flag nor the variables), or the credentials have expired.
+ */
+function setupHint(name: string, message: string): string {
+  if (message === 'Region is missing') return ' Give the region: --region, deploy.region in the endpoint file, AWS_REGION, or region in your AWS profile.';
+  if (name === 'CredentialsProviderError') {
+    return ' No AWS credentials were found: set AWS_PROFILE (a profile of ~/.aws/config; run aws sso login first for an SSO one), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to rehearse against the local SageMaker, give --endpoint-url http://127.0.0.1:PORT.';
+  }
+  if (name === 'ExpiredTokenException' || name === 'ExpiredToken') return ' The AWS credentials have expired: refresh them (aws sso login, or new temporary keys) and run smkit deploy again.';
+  return '';
+}
+
 /** Wraps a failed SDK call as `ERR_DEPLOY_FAILED`, keeping the service's error name and message. */
 export function serviceError(step: string, err: unknown): ToolkitError {
   if (err instanceof ToolkitError) return err;
   const e = (err ?? {}) as SdkError;
   const name = e.name ?? 'Error';
-  return new ToolkitError('ERR_DEPLOY_FAILED', `${step} failed: ${name}: ${e.message ?? String(err)}`, {
+  const message = e.message ?? String(err);
+  const hint = setupHint(name, message);
+  return new ToolkitError('ERR_DEPLOY_FAILED', `${step} failed: ${name}: ${hint ? `${message.replace(/\.?$/, '.')}${hint}` : message}`, {
     cause: err,
     details: { serviceError: name, ...(e.$metadata?.httpStatusCode !== undefined ? { httpStatus: e.$metadata.httpStatusCode } : {}) },
   });

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+// The AWS SDK's own errors when it finds no region or no credentials, in a process whose
+// environment and home hold neither (no profile files, no instance metadata): deploy's message
+// says what to set. The calls never leave the process, so nothing reaches AWS.
+const script = `
+import { createDeployClients } from ${JSON.stringify(new URL('./clients.js', import.meta.url).href)};
+import { call } from ${JSON.stringify(new URL('./service-error.js', import.meta.url).href)};
+import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
+for (const target of [{}, { region: 'eu-west-1' }]) {
+  const clients = createDeployClients(target, { hasCredentials: false });
+  try {
+    await call('SageMaker DescribeEndpoint iris', () => clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' })));
+  } catch (err) {
+    console.log(err.code + ' ' + err.message);
+  } finally {
+    clients.destroy();
+  }
+}
+`;
+
+test('no region and no credentials: the SDK errors say which flag, file key or variables to set', async () => {
+  const home = await mkdtemp(path.join(tmpdir(), 'smkit-no-aws-'));
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      // From the repository's root, where @aws-sdk/client-sagemaker resolves.
+      cwd: fileURLToPath(new URL('../../../', import.meta.url)),
+      env: { PATH: process.env.PATH ?? '', HOME: home, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: path.join(home, 'none'), AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'none') },
+    });
+    const [region, credentials] = stdout.trim().split('\n');
+    assert.equal(region, 'ERR_DEPLOY_FAILED SageMaker DescribeEndpoint iris failed: Error: Region is missing. Give the region: --region, deploy.region in the endpoint file, AWS_REGION, or region in your AWS profile.');
+    assert.match(credentials!, /^ERR_DEPLOY_FAILED SageMaker DescribeEndpoint iris failed: CredentialsProviderError: Could not load credentials from any providers\. No AWS credentials were found: set AWS_PROFILE .*AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to rehearse against the local SageMaker, give --endpoint-url http:\/\/127\.0\.0\.1:PORT\.$/);
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+});
