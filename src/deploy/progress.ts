@@ -103,9 +103,10 @@ class Poller {
         const step = `SageMaker DescribeEndpoint ${this.name}`;
         if (this.missed >= MAX_MISSED_POLLS || Date.now() + pause * 1000 > deadline) {
           const e = serviceError(step, err);
+          const said = `${(err as { name?: string }).name ?? 'Error'}: ${(err as { message?: string }).message ?? String(err)}`;
           throw new ToolkitError(
             'ERR_DEPLOY_FAILED',
-            `${e.message.replace(/\.?$/, '.')} ${this.missed} poll(s) in a row failed so; deploy stopped waiting, but the endpoint's change goes on in SageMaker: follow it with aws sagemaker describe-endpoint --endpoint-name ${this.name} and run smkit deploy again once it has settled`,
+            `${step} failed: ${said.replace(/\.?$/, '.')} ${this.missed} poll(s) in a row failed so; deploy stopped waiting, but the endpoint's change goes on in SageMaker: follow it with aws sagemaker describe-endpoint --endpoint-name ${this.name} and run smkit deploy again once it has settled`,
             { cause: err, ...(e.details ? { details: e.details } : {}) },
           );
         }

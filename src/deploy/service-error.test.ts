@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { CreateEndpointCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { call } from './service-error.js';
 
 // The AWS SDK's own errors when it finds no region or no credentials, in a process whose
 // environment and home hold neither (no profile files, no instance metadata): deploy's message
@@ -39,5 +43,42 @@ test('no region and no credentials: the SDK errors say which flag, file key or v
     assert.match(credentials!, /^ERR_DEPLOY_FAILED SageMaker DescribeEndpoint iris failed: CredentialsProviderError: Could not load credentials from any providers\. No AWS credentials were found: set AWS_PROFILE .*AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to rehearse against the local SageMaker, give --endpoint-url http:\/\/127\.0\.0\.1:PORT\.$/);
   } finally {
     await rm(home, { recursive: true, force: true });
+  }
+});
+
+test('a Create* still throttled or 5xx once the SDK has used its attempts says so, and that running deploy again picks up', async () => {
+  const answers: Array<[number, string, string]> = [];
+  let calls = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      calls += 1;
+      const [status, type, message] = answers[0]!;
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: type, message }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const clients = [2, 1].map((maxAttempts) => new SageMakerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts }));
+  try {
+    answers[0] = [503, 'ServiceUnavailable', 'Service is unavailable'];
+    await assert.rejects(call('SageMaker CreateEndpoint iris', () => clients[0]!.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'iris-1' }))), (err: Error) => {
+      assert.equal(
+        err.message,
+        'SageMaker CreateEndpoint iris failed: ServiceUnavailable: Service is unavailable. The AWS SDK tried 2 times (AWS_MAX_ATTEMPTS, default 3; AWS_RETRY_MODE=adaptive also slows its calls down): run smkit deploy again in a while; it plans from what exists, so it picks up where this run stopped.',
+      );
+      return true;
+    });
+    assert.equal(calls, 2, 'the SDK retried the 503');
+    answers[0] = [400, 'ThrottlingException', 'Rate exceeded'];
+    await assert.rejects(call('SageMaker CreateEndpoint iris', () => clients[1]!.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'iris-1' }))), /failed: ThrottlingException: Rate exceeded\. The AWS SDK gave up \(AWS_MAX_ATTEMPTS/);
+    answers[0] = [400, 'ValidationException', 'Could not find endpoint configuration "iris-1".'];
+    await assert.rejects(call('SageMaker CreateEndpoint iris', () => clients[1]!.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'iris-1' }))), (err: Error) => {
+      assert.equal(err.message, 'SageMaker CreateEndpoint iris failed: ValidationException: Could not find endpoint configuration "iris-1".', 'a refusal gets no retry advice');
+      return true;
+    });
+  } finally {
+    for (const c of clients) c.destroy();
+    await new Promise((resolve) => server.close(resolve));
   }
 });

@@ -20,13 +20,24 @@ function setupHint(name: string, message: string): string {
   return '';
 }
 
+/**
+ * What to do when a throttled or 5xx call has used up the SDK's attempts: a later run plans
+ * from what exists, so it picks up where this one stopped (a create that went through after all is
+ * found, not made twice).
+ */
+function retryHint(err: unknown): string {
+  if (!isTransient(err)) return '';
+  const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts;
+  return ` The AWS SDK ${attempts !== undefined && attempts > 1 ? `tried ${attempts} times` : 'gave up'} (AWS_MAX_ATTEMPTS, default 3; AWS_RETRY_MODE=adaptive also slows its calls down): run smkit deploy again in a while; it plans from what exists, so it picks up where this run stopped.`;
+}
+
 /** Wraps a failed SDK call as `ERR_DEPLOY_FAILED`, keeping the service's error name and message. */
 export function serviceError(step: string, err: unknown): ToolkitError {
   if (err instanceof ToolkitError) return err;
   const e = (err ?? {}) as SdkError;
   const name = e.name ?? 'Error';
   const message = e.message ?? String(err);
-  const hint = setupHint(name, message);
+  const hint = setupHint(name, message) || retryHint(err);
   return new ToolkitError('ERR_DEPLOY_FAILED', `${step} failed: ${name}: ${hint ? `${message.replace(/\.?$/, '.')}${hint}` : message}`, {
     cause: err,
     details: { serviceError: name, ...(e.$metadata?.httpStatusCode !== undefined ? { httpStatus: e.$metadata.httpStatusCode } : {}) },
