@@ -77,3 +77,19 @@ test('a DescribeEndpoint refused for good (AccessDeniedException) ends the wait 
   await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /DescribeEndpoint iris failed: AccessDeniedException: User is not authorized/);
   assert.equal(calls, 1);
 });
+
+test('DescribeEndpoint answering "Could not find endpoint" right after CreateEndpoint (eventual consistency) is polled again until the endpoint shows', async () => {
+  const notFound: Answer = [400, 'ValidationException', 'Could not find endpoint "iris".'];
+  script = [notFound, notFound, endpoint('Creating'), endpoint('InService')];
+  calls = 0;
+  const outcome = await waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} });
+  assert.deepEqual(outcome, { kind: 'in-service' });
+  assert.equal(calls, 4);
+  // One that never shows ends the wait after a few polls, naming the endpoint; one seen and then gone at once.
+  script = [notFound];
+  calls = 0;
+  await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /^ToolkitError: endpoint iris was not found by DescribeEndpoint in 8 polls after it was created or updated/);
+  assert.equal(calls, MAX_MISSED_POLLS);
+  script = [endpoint('Creating'), notFound];
+  await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /endpoint iris disappeared while waiting for it/);
+});

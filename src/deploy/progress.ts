@@ -131,9 +131,23 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
   let sawRollback = false;
   let settledPolls = 0;
   const poller = new Poller(clients, name, opts);
+  let seen = false;
+  let unseenPolls = 0;
   for (;;) {
     const ep = await poller.describe(deadline);
-    if (!ep) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} disappeared while waiting for it`);
+    if (!ep) {
+      // Reads are eventually consistent: right after CreateEndpoint, DescribeEndpoint can still
+      // answer "Could not find endpoint" for a moment.
+      if (!seen && ++unseenPolls < MAX_MISSED_POLLS && Date.now() <= deadline) {
+        await sleep(opts.pollSeconds * 1000, undefined, opts.signal ? { signal: opts.signal } : {});
+        continue;
+      }
+      throw new ToolkitError(
+        'ERR_DEPLOY_FAILED',
+        seen ? `endpoint ${name} disappeared while waiting for it` : `endpoint ${name} was not found by DescribeEndpoint in ${unseenPolls} polls after it was created or updated (deleted meanwhile?); see aws sagemaker describe-endpoint --endpoint-name ${name}`,
+      );
+    }
+    seen = true;
     const line = describeProgress(ep, opts.bakeSeconds);
     if (line !== last) {
       opts.log(line);
