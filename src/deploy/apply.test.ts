@@ -2,7 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, type CreateEndpointConfigCommandInput, type CreateModelCommandInput } from '@aws-sdk/client-sagemaker';
+import { withDeployTarget } from '../../test/helpers/deploy-target.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { applyPlan } from './apply.js';
 import type { DeployClients } from './clients.js';
@@ -14,6 +15,27 @@ import type { EndpointPlan } from './plan.js';
 let server: Server;
 let sagemaker: SageMakerClient;
 const calls: string[] = [];
+
+/** A plan that only creates what `models` and `config` give, around an unchanged endpoint. */
+function plan(endpoint: EndpointPlan['endpoint'], models: { name: string; input: CreateModelCommandInput }[] = [], config: { name: string; input: CreateEndpointConfigCommandInput } = { name: 'cfg', input: {} as never }): EndpointPlan {
+  return {
+    desired: { name: 'ep', models: models.map((m) => ({ ...m, variant: 'AllTraffic' })), config, alarms: [], scaling: [] },
+    uploads: [],
+    createModels: models.map((m) => ({ ...m, variant: 'AllTraffic' })),
+    createConfig: models.length > 0,
+    putAlarms: [],
+    deregister: [],
+    endpoint,
+    registerTargets: [],
+    putPolicies: [],
+    deletePolicies: [],
+    putScalingAlarms: [],
+    deleteAlarms: [],
+    cleanup: { configs: [], models: [] },
+    leftovers: { configs: [], models: [] },
+    items: [],
+  };
+}
 
 before(async () => {
   server = createServer((req, res) => {
@@ -38,23 +60,6 @@ after(async () => {
 });
 
 test('Ctrl-C while a new endpoint is Creating stops the wait, saying the creation goes on in SageMaker and how to follow it or pick up', async () => {
-  const plan: EndpointPlan = {
-    desired: { name: 'ep', models: [], config: { name: 'cfg', input: {} as never }, alarms: [], scaling: [] },
-    uploads: [],
-    createModels: [],
-    createConfig: false,
-    putAlarms: [],
-    deregister: [],
-    endpoint: 'create',
-    registerTargets: [],
-    putPolicies: [],
-    deletePolicies: [],
-    putScalingAlarms: [],
-    deleteAlarms: [],
-    cleanup: { configs: [], models: [] },
-    leftovers: { configs: [], models: [] },
-    items: [],
-  };
   const listeners = process.listenerCount('SIGINT');
   let interrupted = false;
   const log = (line: string): void => {
@@ -65,7 +70,7 @@ test('Ctrl-C while a new endpoint is Creating stops the wait, saying the creatio
     }
   };
   const clients = { sagemaker } as unknown as DeployClients;
-  await assert.rejects(applyPlan(clients, plan, { log, pollSeconds: 60, timeoutSeconds: 600, awsCliOptions: ' --region us-east-1' }), (err: unknown) => {
+  await assert.rejects(applyPlan(clients, plan('create'), { log, pollSeconds: 60, timeoutSeconds: 600, awsCliOptions: ' --region us-east-1' }), (err: unknown) => {
     assert.ok(err instanceof ToolkitError);
     assert.equal(err.code, 'ERR_DEPLOY_FAILED');
     assert.equal(
@@ -77,4 +82,19 @@ test('Ctrl-C while a new endpoint is Creating stops the wait, saying the creatio
   });
   assert.deepEqual(calls, ['CreateEndpoint', 'DescribeEndpoint']);
   assert.equal(process.listenerCount('SIGINT'), listeners, 'the SIGINT listener is removed');
+});
+
+test('a model or endpoint config that exists already when deploy creates it (an SDK retry of a create that went through, another deploy) is used, not a failure', async () => {
+  await withDeployTarget(async ({ clients, modelDir }) => {
+    const model = { name: 'ep-AllTraffic-0123456789', input: { ModelName: 'ep-AllTraffic-0123456789', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: modelDir } } };
+    const config = { name: 'ep-0123456789', input: { EndpointConfigName: 'ep-0123456789', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: model.name, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }] } };
+    await clients.sagemaker.send(new CreateModelCommand(model.input));
+    await clients.sagemaker.send(new CreateEndpointConfigCommand(config.input));
+    const lines: string[] = [];
+    await applyPlan(clients, plan('unchanged', [model], config), { log: (l) => lines.push(l), pollSeconds: 1, timeoutSeconds: 60 });
+    assert.deepEqual(lines, [
+      'model ep-AllTraffic-0123456789 exists already (a retried create that went through, or another deploy of the same definition); using it',
+      'endpoint config ep-0123456789 exists already (a retried create that went through, or another deploy of the same definition); using it',
+    ]);
+  });
 });

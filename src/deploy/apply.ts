@@ -130,6 +130,23 @@ async function followCreate(clients: DeployClients, plan: EndpointPlan, waitOpts
   });
 }
 
+/**
+ * Creates a model or endpoint config; false when SageMaker says it exists already ("Cannot create
+ * already existing model ..."). Their names are a hash of their definition, so one that exists is
+ * this definition: the SDK retried a create that went through (a 5xx or a dropped answer after the
+ * service had acted), or another deploy of the same file created it since the plan.
+ */
+async function createUnlessExisting(step: string, fn: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    const e = err as { name?: string; message?: string };
+    if (e.name === 'ValidationException' && /^Cannot create already existing (model|endpoint configuration)\b/.test(e.message ?? '')) return false;
+    throw serviceError(step, err);
+  }
+}
+
 async function deleteIgnoringMissing(step: string, fn: () => Promise<unknown>): Promise<boolean> {
   try {
     await fn();
@@ -220,12 +237,13 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
   const d = plan.desired;
   for (const u of plan.uploads) await whileInterruptible((signal) => uploadFile(clients.s3, u.bucket, u.file, log, opts.multipartThresholdBytes, signal));
   for (const m of plan.createModels) {
-    await call(`SageMaker CreateModel ${m.name}`, () => clients.sagemaker.send(new CreateModelCommand(m.input)));
-    log(`created model ${m.name}`);
+    if (await createUnlessExisting(`SageMaker CreateModel ${m.name}`, () => clients.sagemaker.send(new CreateModelCommand(m.input)))) log(`created model ${m.name}`);
+    else log(`model ${m.name} exists already (a retried create that went through, or another deploy of the same definition); using it`);
   }
   if (plan.createConfig) {
-    await call(`SageMaker CreateEndpointConfig ${d.config.name}`, () => clients.sagemaker.send(new CreateEndpointConfigCommand(d.config.input)));
-    log(`created endpoint config ${d.config.name}`);
+    const name = d.config.name;
+    if (await createUnlessExisting(`SageMaker CreateEndpointConfig ${name}`, () => clients.sagemaker.send(new CreateEndpointConfigCommand(d.config.input)))) log(`created endpoint config ${name}`);
+    else log(`endpoint config ${name} exists already (a retried create that went through, or another deploy of the same definition); using it`);
   }
   for (const a of plan.putAlarms) {
     await call(`CloudWatch PutMetricAlarm ${a.AlarmName}`, () => clients.cloudwatch.send(new PutMetricAlarmCommand(a)));
