@@ -15,6 +15,8 @@ import type { EndpointPlan } from './plan.js';
 let server: Server;
 let sagemaker: SageMakerClient;
 const calls: string[] = [];
+/** What DescribeEndpoint answers beside EndpointStatus. */
+let described: Record<string, unknown> = { EndpointStatus: 'Creating' };
 
 /** A plan that only creates what `models` and `config` give, around an unchanged endpoint. */
 function plan(endpoint: EndpointPlan['endpoint'], models: { name: string; input: CreateModelCommandInput }[] = [], config: { name: string; input: CreateEndpointConfigCommandInput } = { name: 'cfg', input: {} as never }): EndpointPlan {
@@ -46,7 +48,7 @@ before(async () => {
       const body =
         op === 'CreateEndpoint'
           ? { EndpointArn: 'arn:aws:sagemaker:us-east-1:0:endpoint/ep' }
-          : { EndpointName: 'ep', EndpointArn: 'arn:aws:sagemaker:us-east-1:0:endpoint/ep', EndpointConfigName: 'cfg', EndpointStatus: 'Creating', CreationTime: 0, LastModifiedTime: 0 };
+          : { EndpointName: 'ep', EndpointArn: 'arn:aws:sagemaker:us-east-1:0:endpoint/ep', EndpointConfigName: 'cfg', CreationTime: 0, LastModifiedTime: 0, ...described };
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(body));
     });
   });
@@ -97,4 +99,23 @@ test('a model or endpoint config that exists already when deploy creates it (an 
       'endpoint config ep-0123456789 exists already (a retried create that went through, or another deploy of the same definition); using it',
     ]);
   });
+});
+
+test('a new endpoint that ends Failed: exit with its FailureReason and what the next run does with it', async () => {
+  described = { EndpointStatus: 'Failed', FailureReason: "The account-level service limit 'ml.g5.xlarge for endpoint usage' is 0 Instances, with current utilization of 0 Instances and a request delta of 1 Instances." };
+  calls.length = 0;
+  try {
+    await assert.rejects(applyPlan({ sagemaker } as unknown as DeployClients, plan('create'), { log: () => {}, pollSeconds: 0.001, timeoutSeconds: 60 }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.equal(
+        err.message,
+        "endpoint ep failed: The account-level service limit 'ml.g5.xlarge for endpoint usage' is 0 Instances, with current utilization of 0 Instances and a request delta of 1 Instances. " +
+          'Fix the cause and run smkit deploy again: it deletes the Failed endpoint and creates it anew (or smkit deploy --delete removes it)',
+      );
+      return true;
+    });
+  } finally {
+    described = { EndpointStatus: 'Creating' };
+  }
 });

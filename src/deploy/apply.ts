@@ -266,7 +266,11 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
   }
   if (plan.endpoint !== 'unchanged') {
     const outcome = plan.endpoint === 'update' ? await followUpdate(clients, plan, waitOpts, opts.awsCliOptions ?? '') : await followCreate(clients, plan, waitOpts, opts.awsCliOptions ?? '');
-    if (outcome.kind === 'failed') throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} failed: ${outcome.reason}`);
+    if (outcome.kind === 'failed') {
+      // The plan deletes and creates again an endpoint that is Failed; its models and config stay.
+      const next = plan.endpoint === 'update' ? '' : `. Fix the cause and run smkit deploy again: it deletes the Failed endpoint and creates it anew (or smkit deploy --delete removes it)`;
+      throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} failed: ${outcome.reason.replace(/\.+$/, '')}${next}`);
+    }
     if (outcome.kind === 'rolled-back') {
       // What it serves, not what was planned: another update may have come first (see above).
       const serving = outcome.serving ?? plan.previousConfig;
