@@ -46,7 +46,7 @@ test('no region and no credentials: the SDK errors say which flag, file key or v
   }
 });
 
-test('a Create* still throttled or 5xx once the SDK has used its attempts says so, and that running deploy again picks up', async () => {
+test('a Create* still throttled or 5xx once the SDK has used its attempts says so, and that running deploy again picks up; a quota (ResourceLimitExceeded) says where to ask for more', async () => {
   const answers: Array<[number, string, string]> = [];
   let calls = 0;
   const server = createServer((req, res) => {
@@ -72,6 +72,11 @@ test('a Create* still throttled or 5xx once the SDK has used its attempts says s
     assert.equal(calls, 2, 'the SDK retried the 503');
     answers[0] = [400, 'ThrottlingException', 'Rate exceeded'];
     await assert.rejects(call('SageMaker CreateEndpoint iris', () => clients[1]!.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'iris-1' }))), /failed: ThrottlingException: Rate exceeded\. The AWS SDK gave up \(AWS_MAX_ATTEMPTS/);
+    answers[0] = [400, 'ResourceLimitExceeded', "The account-level service limit 'ml.g5.xlarge for endpoint usage' is 0 Instances, with current utilization of 0 Instances and a request delta of 1 Instances. Please use AWS Service Quotas to request an increase for this quota."];
+    await assert.rejects(call('SageMaker CreateEndpoint iris', () => clients[1]!.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'iris-1' }))), (err: Error) => {
+      assert.match(err.message, /^SageMaker CreateEndpoint iris failed: ResourceLimitExceeded: The account-level service limit 'ml\.g5\.xlarge for endpoint usage' .* Quotas are per account and region: ask for more in the Service Quotas console .*or change instanceType or instanceCount in the endpoint file; .*the next run picks up from there\.$/);
+      return true;
+    });
     answers[0] = [400, 'ValidationException', 'Could not find endpoint configuration "iris-1".'];
     await assert.rejects(call('SageMaker CreateEndpoint iris', () => clients[1]!.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'iris-1' }))), (err: Error) => {
       assert.equal(err.message, 'SageMaker CreateEndpoint iris failed: ValidationException: Could not find endpoint configuration "iris-1".', 'a refusal gets no retry advice');
