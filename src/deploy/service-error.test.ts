@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CreateEndpointCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateModelCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { call } from './service-error.js';
 
 // The AWS SDK's own errors when it finds no region or no credentials, in a process whose
@@ -84,6 +84,27 @@ test('a Create* still throttled or 5xx once the SDK has used its attempts says s
     });
   } finally {
     for (const c of clients) c.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('CreateModel refused because SageMaker cannot assume deploy.role: the message names the key, the ARN path, the trust policy and IAM propagation', async () => {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const message = "Could not assume role arn:aws:iam::123456789012:role/SageMakerRole. Please ensure that the role exists and allows principal 'sagemaker.amazonaws.com' to assume the role.";
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'ValidationException', message }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = new SageMakerClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  try {
+    await assert.rejects(call('SageMaker CreateModel iris-A-0123456789', () => client.send(new CreateModelCommand({ ModelName: 'iris-A-0123456789', ExecutionRoleArn: 'arn:aws:iam::123456789012:role/SageMakerRole' }))), (err: Error) => {
+      assert.match(err.message, /^SageMaker CreateModel iris-A-0123456789 failed: ValidationException: Could not assume role arn:aws:iam::123456789012:role\/SageMakerRole\. Please ensure .* to assume the role\. The role is deploy\.role in the endpoint file: check its ARN \(a role under a path keeps the path in it, .*sagemaker\.amazonaws\.com call sts:AssumeRole; .*run smkit deploy again in a minute\.$/);
+      return true;
+    });
+  } finally {
+    client.destroy();
     await new Promise((resolve) => server.close(resolve));
   }
 });

@@ -10,12 +10,15 @@ interface SdkError {
 /**
  * What to set when the SDK could not even send a call: it found no region or no credentials
  * (its own errors name neither the flag nor the variables), or the credentials have expired; and
- * what to do about a quota, which no change to the call itself gets past.
+ * what to do about a role SageMaker cannot assume or a quota, which no change to the call itself gets past.
  */
 function setupHint(name: string, message: string): string {
   if (message === 'Region is missing') return ' Give the region: --region, deploy.region in the endpoint file, AWS_REGION, or region in your AWS profile.';
   if (name === 'CredentialsProviderError') {
     return ' No AWS credentials were found: set AWS_PROFILE (a profile of ~/.aws/config; run aws sso login first for an SSO one), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to rehearse against the local SageMaker, give --endpoint-url http://127.0.0.1:PORT.';
+  }
+  if (name === 'ValidationException' && /^Could not assume role /.test(message)) {
+    return " The role is deploy.role in the endpoint file: check its ARN (a role under a path keeps the path in it, arn:aws:iam::<account>:role/service-role/<name>) and that its trust policy lets sagemaker.amazonaws.com call sts:AssumeRole; IAM changes take a while to reach SageMaker, so for a role created or changed just now, run smkit deploy again in a minute.";
   }
   if (name === 'ResourceLimitExceeded') {
     return ' Quotas are per account and region: ask for more in the Service Quotas console (Amazon SageMaker, the quota the message names), or change instanceType or instanceCount in the endpoint file; what deploy made before this step stays, and the next run picks up from there.';
