@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, type CreateEndpointConfigCommandInput, type CreateModelCommandInput } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, type CreateEndpointConfigCommandInput, type CreateModelCommandInput } from '@aws-sdk/client-sagemaker';
 import { withDeployTarget } from '../../test/helpers/deploy-target.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { applyPlan } from './apply.js';
@@ -118,4 +118,21 @@ test('a new endpoint that ends Failed: exit with its FailureReason and what the 
   } finally {
     described = { EndpointStatus: 'Creating' };
   }
+});
+
+test('CreateEndpoint answered "Cannot create already existing endpoint" for an endpoint on the desired config (an SDK retry of a create that went through) follows it; one on another config says it was made since the plan', async () => {
+  await withDeployTarget(async ({ clients, modelDir }) => {
+    const send = clients.sagemaker;
+    await send.send(new CreateModelCommand({ ModelName: 'm', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: modelDir } }));
+    for (const c of ['ep-1', 'ep-2']) await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: c, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'ep-1' }));
+    const lines: string[] = [];
+    await applyPlan(clients, plan('create', [], { name: 'ep-1', input: {} as never }), { log: (l) => lines.push(l), pollSeconds: 0.05, timeoutSeconds: 60 });
+    assert.equal(lines[0], 'endpoint ep exists already on ep-1 (a retried create that went through, or another deploy of the same file); following it');
+    assert.equal(lines.at(-1), 'endpoint ep is InService on ep-1');
+    await assert.rejects(applyPlan(clients, plan('create', [], { name: 'ep-2', input: {} as never }), { log: () => {}, pollSeconds: 0.05, timeoutSeconds: 60 }), (err: Error) => {
+      assert.match(err.message, /^SageMaker CreateEndpoint ep failed: ValidationException: Cannot create already existing endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint\/ep"\. It was created after the plan \(on ep-1\), by another deploy or someone else: run smkit deploy again, which plans from it\.$/);
+      return true;
+    });
+  });
 });

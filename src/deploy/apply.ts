@@ -147,6 +147,39 @@ async function createUnlessExisting(step: string, fn: () => Promise<unknown>): P
   }
 }
 
+/**
+ * Calls CreateEndpoint. An endpoint that exists already on the desired config, Creating or
+ * InService, is this create: the SDK retried a call that went through (a 5xx or a dropped answer
+ * after the service had acted), or another deploy of the same file came first; it is followed as
+ * created. One on another config was made since the plan, and a new run updates it.
+ */
+async function createEndpoint(clients: DeployClients, plan: EndpointPlan, log: (line: string) => void): Promise<void> {
+  const d = plan.desired;
+  const step = `SageMaker CreateEndpoint ${d.name}`;
+  try {
+    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name }));
+    log(`creating endpoint ${d.name} with ${d.config.name}`);
+    return;
+  } catch (err) {
+    const e = err as { name?: string; message?: string };
+    if (e.name !== 'ValidationException' || !/^Cannot create already existing endpoint\b/.test(e.message ?? '')) throw serviceError(step, err);
+    const ep = await describeOrUndefined(`SageMaker DescribeEndpoint ${d.name}`, () => clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: d.name })));
+    if (ep?.EndpointConfigName === d.config.name && (ep.EndpointStatus === 'Creating' || ep.EndpointStatus === 'InService')) {
+      log(`endpoint ${d.name} exists already on ${d.config.name} (a retried create that went through, or another deploy of the same file); following it`);
+      return;
+    }
+    const failure = serviceError(step, err);
+    const why =
+      ep?.EndpointStatus === 'Deleting'
+        ? 'It is still being deleted: run smkit deploy again, which waits until it is gone.'
+        : `It was created after the plan${ep?.EndpointConfigName ? ` (on ${ep.EndpointConfigName})` : ''}, by another deploy or someone else: run smkit deploy again, which plans from it.`;
+    throw new ToolkitError('ERR_DEPLOY_FAILED', `${failure.message.replace(/\.?$/, '.')} ${why}`, {
+      cause: err,
+      ...(failure.details ? { details: failure.details } : {}),
+    });
+  }
+}
+
 async function deleteIgnoringMissing(step: string, fn: () => Promise<unknown>): Promise<boolean> {
   try {
     await fn();
@@ -258,10 +291,7 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
     log(`deleting failed endpoint ${d.name}`);
     await waitForEndpointDeleted(clients, d.name, waitOpts);
   }
-  if (plan.endpoint === 'create' || plan.endpoint === 'recreate') {
-    await call(`SageMaker CreateEndpoint ${d.name}`, () => clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name })));
-    log(`creating endpoint ${d.name} with ${d.config.name}`);
-  } else if (plan.endpoint === 'update') {
+  if (plan.endpoint === 'create' || plan.endpoint === 'recreate') await createEndpoint(clients, plan, log); else if (plan.endpoint === 'update') {
     plan = await updateEndpoint(clients, plan, waitOpts);
   }
   if (plan.endpoint !== 'unchanged') {
