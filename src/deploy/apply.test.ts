@@ -6,6 +6,7 @@ import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand,
 import { withDeployTarget } from '../../test/helpers/deploy-target.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { applyPlan } from './apply.js';
+import { applyDelete } from './delete.js';
 import type { DeployClients } from './clients.js';
 import type { EndpointPlan } from './plan.js';
 
@@ -135,4 +136,50 @@ test('CreateEndpoint answered "Cannot create already existing endpoint" for an e
       return true;
     });
   });
+});
+
+test('Ctrl-C while deploy waits for a Failed endpoint to be deleted (to create it anew) says the deletion goes on and what to run then', async () => {
+  described = { EndpointStatus: 'Deleting' };
+  calls.length = 0;
+  const listeners = process.listenerCount('SIGINT');
+  let interrupted = false;
+  const log = (line: string): void => {
+    if (!interrupted && line === 'ep: Deleting') {
+      interrupted = true;
+      process.kill(process.pid, 'SIGINT');
+    }
+  };
+  try {
+    await assert.rejects(applyPlan({ sagemaker } as unknown as DeployClients, plan('recreate'), { log, pollSeconds: 60, timeoutSeconds: 600 }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.equal(err.message, 'interrupted by SIGINT while endpoint ep was being deleted; the deletion goes on in SageMaker. Run smkit deploy again: it waits until the endpoint is gone and creates it anew.');
+      return true;
+    });
+  } finally {
+    described = { EndpointStatus: 'Creating' };
+  }
+  assert.deepEqual(calls, ['DeleteEndpoint', 'DescribeEndpoint'], 'CreateEndpoint is not called');
+  assert.equal(process.listenerCount('SIGINT'), listeners, 'the SIGINT listener is removed');
+});
+
+test('Ctrl-C while --delete waits for the endpoint to go says the deletion goes on and that a second --delete removes the rest', async () => {
+  described = { EndpointStatus: 'Deleting' };
+  calls.length = 0;
+  let interrupted = false;
+  const log = (line: string): void => {
+    if (!interrupted && line === 'ep: Deleting') {
+      interrupted = true;
+      process.kill(process.pid, 'SIGINT');
+    }
+  };
+  const deletePlan = { endpoint: 'ep', endpointExists: true, scalableTargets: [], configs: ['ep-1'], models: ['m'], alarms: ['ep-5xx'], items: [] };
+  try {
+    await assert.rejects(applyDelete({ sagemaker } as unknown as DeployClients, deletePlan, { log, pollSeconds: 60, timeoutSeconds: 600 }), {
+      message: 'interrupted by SIGINT while endpoint ep was being deleted; the deletion goes on in SageMaker. Run smkit deploy --delete again to remove its endpoint configs, models and alarms once it is gone (it waits for that).',
+    });
+  } finally {
+    described = { EndpointStatus: 'Creating' };
+  }
+  assert.deepEqual(calls, ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
 });

@@ -24,7 +24,7 @@ import type { DeployClients } from './clients.js';
 import { SCALABLE_DIMENSION, scalingPolicyName } from './desired.js';
 import { rolledBackReason } from './rollback-reason.js';
 import type { EndpointPlan } from './plan.js';
-import { waitForEndpoint, waitForEndpointDeleted, waitForEndpointSettled, type WaitOptions, type WaitOutcome } from './progress.js';
+import { followDeletion, waitForEndpoint, waitForEndpointSettled, type WaitOptions, type WaitOutcome } from './progress.js';
 import { configVariants } from './inspect.js';
 import { call, describeOrUndefined, isInProgress, isSageMakerNotFound, serviceError } from './service-error.js';
 
@@ -289,7 +289,7 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
   if (plan.endpoint === 'recreate') {
     await call(`SageMaker DeleteEndpoint ${d.name}`, () => clients.sagemaker.send(new DeleteEndpointCommand({ EndpointName: d.name })));
     log(`deleting failed endpoint ${d.name}`);
-    await waitForEndpointDeleted(clients, d.name, waitOpts);
+    await followDeletion(clients, d.name, waitOpts, 'Run smkit deploy again: it waits until the endpoint is gone and creates it anew.');
   }
   if (plan.endpoint === 'create' || plan.endpoint === 'recreate') await createEndpoint(clients, plan, log); else if (plan.endpoint === 'update') {
     plan = await updateEndpoint(clients, plan, waitOpts);

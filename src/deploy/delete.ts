@@ -13,7 +13,7 @@ import { alarmWatches, legacyScaleFromZeroAlarmName, scaleFromZeroAlarmNames, sc
 import { configVariants, describeAlarms, describeScaling } from './inspect.js';
 import { keepNeighbourModels, listOwned } from './owned.js';
 import type { PlanItem } from './plan.js';
-import { waitForEndpointDeleted } from './progress.js';
+import { followDeletion } from './progress.js';
 import { call, describeOrUndefined, isSageMakerNotFound, serviceError } from './service-error.js';
 
 /** What `--delete` removes for one endpoint of the file. */
@@ -81,7 +81,7 @@ export async function applyDelete(clients: DeployClients, plan: DeletePlan, opts
     } catch (err) {
       if (!isSageMakerNotFound(err)) throw serviceError(`SageMaker DeleteEndpoint ${plan.endpoint}`, err);
     }
-    await waitForEndpointDeleted(clients, plan.endpoint, opts);
+    await followDeletion(clients, plan.endpoint, opts, `Run smkit deploy --delete again to remove its endpoint configs, models${plan.alarms.length > 0 ? ' and alarms' : ''} once it is gone (it waits for that).`);
     log(`deleted endpoint ${plan.endpoint}`);
   }
   for (const c of plan.configs) {

@@ -2,6 +2,7 @@ import { DescribeEndpointCommand, type DescribeEndpointCommandOutput } from '@aw
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { DeployClients } from './clients.js';
+import { whileInterruptible } from './interrupt.js';
 import { isSageMakerNotFound, isTransient, serviceError } from './service-error.js';
 
 /** How a wait for the endpoint polls. */
@@ -172,6 +173,22 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
   }
 }
 
+/**
+ * {@link waitForEndpointDeleted} that Ctrl-C (or SIGTERM) stops with `ERR_DEPLOY_FAILED`, saying the
+ * deletion goes on in SageMaker and, in `next`, what to run then.
+ */
+export async function followDeletion(clients: DeployClients, name: string, opts: WaitOptions, next: string): Promise<void> {
+  await whileInterruptible(async (signal) => {
+    try {
+      await waitForEndpointDeleted(clients, name, { ...opts, signal });
+    } catch (err) {
+      if (!signal.aborted) throw err;
+      const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+      throw new ToolkitError('ERR_DEPLOY_FAILED', `${why} while endpoint ${name} was being deleted; the deletion goes on in SageMaker. ${next}`, { cause: err });
+    }
+  });
+}
+
 /** Polls until `DescribeEndpoint` says the endpoint is gone. */
 export async function waitForEndpointDeleted(clients: DeployClients, name: string, opts: WaitOptions): Promise<void> {
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
@@ -185,7 +202,7 @@ export async function waitForEndpointDeleted(clients: DeployClients, name: strin
       last = ep.EndpointStatus ?? '';
     }
     if (Date.now() > deadline) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} still ${ep.EndpointStatus} after ${opts.timeoutSeconds} s`);
-    await sleep(opts.pollSeconds * 1000);
+    await sleep(opts.pollSeconds * 1000, undefined, opts.signal ? { signal: opts.signal } : {});
   }
 }
 
