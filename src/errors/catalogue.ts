@@ -87,6 +87,7 @@ export const ERROR_CATALOGUE = {
   ERR_TRAIN_CONFIG_INVALID: { status: 500, summary: 'A training config file (hyperparameters.json, inputdataconfig.json, resourceconfig.json) is not valid JSON or lacks required keys.' },
   ERR_TRAIN_ENTRY_POINT: { status: 500, summary: 'The training entry point is not set, not found in the code directory, or its code cannot be fetched.' },
   ERR_TRAIN_PIPE_TIMEOUT: { status: 504, summary: 'A Pipe-mode channel FIFO (<channel>_<epoch>) did not appear in time.' },
+  ERR_TRAIN_OUTPUT: { status: 500, summary: 'A folder of the /opt/ml tree that training writes (model, output, output/data, checkpoints) cannot be created or written by the user smkit runs as.' },
   ERR_TRAIN_FAILED: { status: 500, summary: 'The training entry point failed or was stopped (see <base>/output/failure).' },
   // --- images (smkit build; issue 5) ---
   ERR_BUILD_ENGINE: { status: 500, summary: 'smkit build found no working container engine (docker daemon or podman).' },

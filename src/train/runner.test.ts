@@ -118,3 +118,20 @@ test('a link to nowhere at output/failure or output/success: removed when a run 
   assert.equal(await run({ 'link-success': '' }), 0);
   assert.ok(lstatSync(path.join(base, 'output', 'success')).isFile());
 });
+
+test('a tree whose output folder cannot be made fails with ERR_TRAIN_OUTPUT naming it, before the entry point runs and without throwing', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-unwritable-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  writeFileSync(path.join(base, 'input', 'config', 'hyperparameters.json'), '{}');
+  writeFileSync(path.join(base, 'code', 'train.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(path.join(base, 'ran'))}, '');\n`);
+  // A file where output/ should be: as root (no permission check binds it) this is what an unwritable tree looks like.
+  writeFileSync(path.join(base, 'output'), '');
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+  const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0 });
+  assert.equal(result.exitCode, 1);
+  assert.match(result.failureReason ?? '', new RegExp(`^ERR_TRAIN_OUTPUT: ${path.join(base, 'output').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\S* cannot be written`));
+  assert.match(result.failureReason ?? '', /make the \/opt\/ml tree writable by that user/);
+  assert.equal(existsSync(path.join(base, 'ran')), false, 'the entry point did not run');
+});

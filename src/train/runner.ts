@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { TrainingSettings } from '../config/training.js';
 import { detectGpus } from '../devices/gpus.js';
-import { isToolkitError } from '../errors/catalogue.js';
+import { isToolkitError, ToolkitError } from '../errors/catalogue.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { entryPointCommand, resolveCodeDir, type EntryPointCommand } from './entry-point.js';
 import { buildTrainingEnvironment, readTrainingConfig, type TrainingEnvironment } from './environment.js';
@@ -69,6 +69,29 @@ function startError(err: Error, command: EntryPointCommand, env: Readonly<Record
   return `${err.message}: the arguments and environment are ${total} bytes together, over what the system takes (getconf ARG_MAX); ${fix}, or start smkit train with a smaller environment.`;
 }
 
+/**
+ * Creates the folders training writes and checks that this user may write them, before the entry
+ * point runs: a tree only root may write (`docker run --user 1000 <image> train` with a root-owned
+ * /opt/ml) fails here with the folder named, not hours later in the script or in writing
+ * `output/failure`.
+ */
+function ensureWritable(dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    try {
+      mkdirSync(dir, { recursive: true });
+      accessSync(dir, constants.W_OK);
+    } catch (err) {
+      const uid = process.getuid?.();
+      throw new ToolkitError(
+        'ERR_TRAIN_OUTPUT',
+        `${dir} cannot be written${uid === undefined ? '' : ` by the user smkit runs as (uid ${uid})`}: ${(err as Error).message}. ` +
+          'Training writes the model, output/success or output/failure and checkpoints there. SageMaker runs training containers as root; ' +
+          'under another user (docker run --user), make the /opt/ml tree writable by that user (chown it, or mount it read-write)',
+      );
+    }
+  }
+}
+
 function signalExitCode(signal: NodeJS.Signals | null): number {
   const n = signal ? os.constants.signals[signal] : undefined;
   return n ? 128 + n : 1;
@@ -88,8 +111,15 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   const log = options.logger ?? createLogger(settings.logLevel, { component: 'train' }, settings.logFormat);
   const paths = trainingPaths(settings.baseDir);
   const fail = (exitCode: number, reason: string, environment?: TrainingEnvironment): TrainingResult => {
-    const written = writeFailure(paths.failureFile, reason);
-    log.error({ exitCode, failureFile: paths.failureFile, written }, reason.split('\n')[0]);
+    // A tree this user cannot write must not turn the reason into a crash with a stack trace.
+    let written = false;
+    let writeError: string | undefined;
+    try {
+      written = writeFailure(paths.failureFile, reason);
+    } catch (err) {
+      writeError = (err as Error).message;
+    }
+    log.error({ exitCode, failureFile: paths.failureFile, written, ...(writeError !== undefined && { writeError }) }, reason.split('\n')[0]);
     return { exitCode, paths, failureReason: reason, environment };
   };
 
@@ -141,6 +171,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   let command: EntryPointCommand;
   let env: Record<string, string>;
   try {
+    ensureWritable([paths.model, paths.output, paths.outputData, paths.checkpoints]);
     for (const file of clearOutcome([paths.successFile, paths.failureFile])) log.warn({ file }, 'removed the outcome file of an earlier run in this tree');
     const config = readTrainingConfig(paths);
     for (const file of config.defaulted) log.warn({ file }, 'config file absent; using the default');
@@ -161,7 +192,6 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     const codeDir = await resolveCodeDir(paths, [environment.submitDirectory, settings.submitDirectory], startup.signal);
     if (stopSignal) throw startup.signal.reason;
     command = entryPointCommand(codeDir, environment.userEntryPoint, environment.userArgs);
-    for (const dir of [paths.model, paths.outputData, paths.checkpoints]) mkdirSync(dir, { recursive: true });
     const pipes = findPipeChannels(paths.inputData, config.inputDataConfig);
     env = {
       ...settings.inheritedEnv,
