@@ -8,6 +8,7 @@
 // Environment: SMKIT_IMAGE_TEST_KEEP=1 keeps the test containers (for debugging).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,14 +90,36 @@ function freePort() {
   });
 }
 
-async function startContainer(name, image, { env = {}, volumes = [], args = ['serve'] } = {}) {
-  const hostPort = await freePort();
+/** Starts `image` detached; `runArgs` are extra `podman run` flags (--read-only, --user ...); with `--network none` no port is published. */
+async function startContainer(name, image, { env = {}, volumes = [], args = ['serve'], runArgs = [] } = {}) {
   const full = `${run}-${name}`;
   containers.push(full);
   const envArgs = Object.entries({ SAGEMAKER_BIND_TO_PORT: String(CONTAINER_PORT), ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
   const volArgs = volumes.flatMap((v) => ['-v', v]);
-  sh('podman', ['run', '-d', '--name', full, '-p', `127.0.0.1:${hostPort}:${CONTAINER_PORT}`, ...envArgs, ...volArgs, image, ...args]);
-  return { name: full, url: `http://127.0.0.1:${hostPort}` };
+  const isolated = runArgs.includes('none');
+  const hostPort = isolated ? undefined : await freePort();
+  const portArgs = isolated ? [] : ['-p', `127.0.0.1:${hostPort}:${CONTAINER_PORT}`];
+  sh('podman', ['run', '-d', '--name', full, ...portArgs, ...runArgs, ...envArgs, ...volArgs, image, ...args]);
+  return { name: full, url: isolated ? undefined : `http://127.0.0.1:${hostPort}` };
+}
+
+/** A request made from inside the container (for one with no network): `status body`, as Node's fetch in the image got it. */
+function fetchInside(c, pathname, init = {}) {
+  const script = `const r = await fetch('http://127.0.0.1:${CONTAINER_PORT}${pathname}', ${JSON.stringify(init)}); console.log(r.status, await r.text());`;
+  const res = sh('podman', ['exec', c.name, 'node', '--input-type=module', '-e', script], { allowFail: true, timeoutMs: 30_000 });
+  return `${res.stdout}${res.stderr}`.trim();
+}
+
+/** The status of GET `url` on a connection of its own (fetch's pool may hand over one the server is closing). */
+function statusOnNewConnection(url) {
+  return new Promise((resolve) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      })
+      .once('error', (err) => resolve(err.code ?? err.message));
+  });
 }
 
 function containerLogs(name) {
@@ -179,6 +202,11 @@ async function checkConnectionBalancing(c) {
 async function stopWithSigterm(c) {
   const t0 = Date.now();
   sh('podman', ['kill', '--signal', 'TERM', c.name]);
+  await waitForCleanExit(c, t0);
+}
+
+/** Waits for the container `c`, sent SIGTERM at `t0`, to exit 0 within SageMaker's 30 s. */
+async function waitForCleanExit(c, t0) {
   const until = t0 + 30_000;
   while (running(c.name)) {
     if (Date.now() > until) fail(`${c.name} was still running 30 s after SIGTERM (SageMaker would SIGKILL it); log:\n${containerLogs(c.name)}`);
@@ -267,11 +295,11 @@ function checkRevisionLabel(image) {
 }
 
 /** A /opt/ml tree from opt-ml-template/ (training input) for `<image> train`; undefined when there is none yet. */
-async function trainingTree() {
+async function trainingTree(name = 'opt-ml') {
   const template = path.join(root, 'opt-ml-template');
   const config = path.join(template, 'input', 'config', 'hyperparameters.json');
   if (!existsSync(config)) return undefined;
-  const dir = path.join(tmp, 'opt-ml');
+  const dir = path.join(tmp, name);
   await fs.cp(template, dir, { recursive: true });
   for (const sub of ['model', 'output', 'output/data', 'checkpoints']) await fs.mkdir(path.join(dir, sub), { recursive: true });
   return dir;
@@ -358,6 +386,70 @@ async function main() {
     await stopWithSigterm(c);
   });
 
+  // How security-minded platforms run containers: no network at all (nothing may look up a name or
+  // download at start), a read-only root with only /tmp writable, a user other than root with the
+  // root-owned /opt/ml of a mount. SageMaker itself runs the image as root with a network.
+  await check('serve with no network, a read-only root (tmpfs /tmp) and a non-root user', async () => {
+    const c = await startContainer('isolated', IMAGE, {
+      runArgs: ['--network', 'none', '--read-only', '--tmpfs', '/tmp', '--user', '1000:1000'],
+      volumes: [`${MODEL}:/opt/ml/model:ro`],
+    });
+    const until = Date.now() + 90_000;
+    let ping = '';
+    while (!(ping = fetchInside(c, '/ping')).startsWith('200 ')) {
+      if (!running(c.name)) fail(`${c.name} exited before /ping answered 200; its log:\n${containerLogs(c.name)}`);
+      if (Date.now() > until) fail(`${c.name}: /ping did not answer 200 within 90 s (last: ${ping}); its log:\n${containerLogs(c.name)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const answer = fetchInside(c, '/invocations', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: '5.1,3.5,1.4,0.2\n' });
+    if (!/^200 \[\[[\d.e+-]+,[\d.e+-]+,[\d.e+-]+\]\]$/.test(answer)) fail(`${c.name}: POST /invocations answered ${JSON.stringify(answer)}\n${containerLogs(c.name)}`);
+    const warnings = containerLogs(c.name).split('\n').filter((l) => /"level":"(warn|error|fatal)"/.test(l));
+    if (warnings.length > 0) fail(`${c.name}: the server logged warnings or errors:\n${warnings.join('\n')}`);
+    await stopWithSigterm(c);
+  });
+
+  await check('SIGTERM while a request is in flight: it finishes, new ones get 503, exit 0', async () => {
+    // A handler that holds its request until the test creates /tmp/release: no timing involved.
+    const model = path.join(tmp, 'held-model');
+    await fs.mkdir(path.join(model, 'code'), { recursive: true });
+    await fs.writeFile(
+      path.join(model, 'code', 'inference.mjs'),
+      [
+        "import { existsSync, writeFileSync } from 'node:fs';",
+        'export function modelFn() { return {}; }',
+        'export async function transformFn(model, body) {',
+        "  writeFileSync('/tmp/started', '');",
+        "  while (!existsSync('/tmp/release')) await new Promise((r) => setTimeout(r, 50));",
+        "  return `finished ${body.toString()}`;",
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const c = await startContainer('drain', IMAGE, { runArgs: ['--read-only', '--tmpfs', '/tmp'], volumes: [`${model}:/opt/ml/model:ro`] });
+    await waitForPing(c);
+    const held = fetch(`${c.url}/invocations`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'in flight' }).then(
+      async (r) => `${r.status} ${await r.text()}`,
+      (err) => `no answer: ${err.cause?.code ?? err.message}`,
+    );
+    const until = Date.now() + 30_000;
+    while (sh('podman', ['exec', c.name, 'test', '-e', '/tmp/started'], { allowFail: true }).status !== 0) {
+      if (Date.now() > until) fail(`${c.name}: the held request never reached the handler; log:\n${containerLogs(c.name)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const t0 = Date.now();
+    sh('podman', ['kill', '--signal', 'TERM', c.name]);
+    while (!containerLogs(c.name).includes('"msg":"draining')) {
+      if (Date.now() > until) fail(`${c.name}: no 'draining' log line after SIGTERM; log:\n${containerLogs(c.name)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const during = await statusOnNewConnection(`${c.url}/ping`);
+    if (during !== 503) fail(`${c.name}: /ping while draining answered ${during}, expected 503`);
+    sh('podman', ['exec', c.name, 'touch', '/tmp/release']);
+    const answer = await held;
+    if (answer !== '200 finished in flight') fail(`${c.name}: the request in flight at SIGTERM got ${JSON.stringify(answer)}, expected its 200\n${containerLogs(c.name)}`);
+    await waitForCleanExit(c, t0);
+  });
+
   await check('multi-model endpoint (SAGEMAKER_MULTI_MODEL=true): load, invoke, unload', async () => {
     const c = await startContainer('mme', IMAGE, { env: { SAGEMAKER_MULTI_MODEL: 'true' }, volumes: [`${MODEL}:/opt/ml/models/iris/model:ro`] });
     await waitForPing(c);
@@ -413,6 +505,26 @@ async function main() {
       if (answer.status !== 200 || body.trim() === '') fail(`${c.name}: the trained model answered ${answer.status}: ${body}\n${containerLogs(c.name)}`);
       log(`trained model answered: ${body.trim().slice(0, 200)}`);
       await stopWithSigterm(c);
+    });
+
+    await check('train: a failing entry point, and a non-root user on a root-owned /opt/ml', async () => {
+      // SageMaker's failure contract: a non-zero exit code and the reason first in output/failure.
+      const failing = await trainingTree('opt-ml-failing');
+      await fs.writeFile(path.join(failing, 'code', 'train.mjs'), "throw new Error('no rows in the training channel');\n");
+      const isolated = ['--network', 'none', '--read-only', '--tmpfs', '/tmp'];
+      const res = sh('podman', ['run', '--rm', ...isolated, '-v', `${failing}:/opt/ml`, IMAGE, 'train'], { allowFail: true, timeoutMs: 120_000 });
+      const failure = await fs.readFile(path.join(failing, 'output', 'failure'), 'utf8').catch(() => '(no output/failure)');
+      if (res.status !== 1 || !failure.startsWith('ExecuteUserScriptError: "node train.mjs') || !failure.split('\n')[0].endsWith('Error: no rows in the training channel')) {
+        fail(`a failing train.mjs: exit ${res.status}, output/failure: ${failure}\n${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-10).join('\n')}`);
+      }
+      // The same tree, only root may write it (as a host mount is), run as uid 1000: refused before the script runs, the folder named.
+      const rootOnly = await trainingTree('opt-ml-root-only');
+      sh('chmod', ['-R', 'go-w', rootOnly]);
+      const denied = sh('podman', ['run', '--rm', ...isolated, '--user', '1000:1000', '-v', `${rootOnly}:/opt/ml`, IMAGE, 'train'], { allowFail: true, timeoutMs: 120_000 });
+      const out = `${denied.stdout}${denied.stderr}`;
+      if (denied.status !== 1 || !/ERR_TRAIN_OUTPUT: \/opt\/ml\/\S+ cannot be written by the user smkit runs as \(uid 1000\)/.test(out) || out.includes('invoking the entry point')) {
+        fail(`train as uid 1000 on a root-owned /opt/ml: exit ${denied.status}, expected 1 with ERR_TRAIN_OUTPUT before the entry point; output:\n${out.trim().split('\n').slice(-10).join('\n')}`);
+      }
     });
   }
 
