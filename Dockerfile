@@ -26,7 +26,9 @@ ARG TFJS_NODE=auto
 # for its CLI, and sharp 0.35 has none (its prebuilt libvips comes as @img/* packages).
 # onnxruntime-node ships binaries for every platform: keep only this one's (about 200 MB less).
 # Source maps and TF.js browser bundles are never loaded by Node (about 240 MB less): Node loads
-# each @tensorflow package's `main`, the self-contained dist/*.node.js.
+# each @tensorflow package's `main`, the self-contained dist/*.node.js. Nor are protobufjs 6's CLI
+# (pbjs/pbts and their own node_modules, 17 MB) or, where sharp's native binding for this platform
+# is installed, its WebAssembly fallback (@img/sharp-wasm32, 9 MB), which sharp loads only without one.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && if [ -d node_modules/@tensorflow/tfjs-node ]; then \
       case "$TFJS_NODE" in \
@@ -41,6 +43,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && for d in node_modules/onnxruntime-node/bin/napi-v6/*/*; do \
       case "$d" in */"$keep") ;; *) rm -rf "$d" ;; esac; \
     done \
+ && rm -rf node_modules/protobufjs/cli \
+ && if [ -d "node_modules/@img/sharp-$(node -p 'process.platform + "-" + process.arch')" ]; then rm -rf node_modules/@img/sharp-wasm32; fi \
  && find node_modules -type f -name '*.map' -delete \
  && for f in node_modules/@tensorflow/*/dist/*.node.js; do rm -f "${f%.node.js}.js"; done \
  && find node_modules/@tensorflow/*/dist -maxdepth 1 -type f \

@@ -319,6 +319,22 @@ async function main() {
   log(`image ${IMAGE}: ${(size / 1e6).toFixed(1)} MB`);
 
   await check('labels, entrypoint, exec dispatch', async () => checkLabels());
+  await check('the image carries no build tools, tests, caches or files Node never loads', async () => {
+    const unwanted = [
+      '/app/src', '/app/test', '/app/bench', '/app/docs', '/app/assembly', '/root/.npm',
+      '/app/node_modules/typescript', '/app/node_modules/assemblyscript', // dev dependencies
+      '/app/node_modules/protobufjs/cli', '/app/node_modules/@img/sharp-wasm32', // see the Dockerfile's deps stage
+    ];
+    const script = [
+      `for p in ${unwanted.join(' ')}; do [ -e "$p" ] && echo "$p"; done`,
+      "find /app/dist -name '*.test.*' | head -3",
+      "find /app/node_modules -name '*.map' | head -3",
+      `ls -d /app/node_modules/onnxruntime-node/bin/napi-v6/*/* | grep -v /linux/${process.arch}$`,
+      'true',
+    ].join('; ');
+    const found = sh('podman', ['run', '--rm', IMAGE, 'sh', '-c', script]).stdout.trim();
+    if (found !== '') fail(`the image holds what it need not:\n${found}`);
+  });
   await check('the image carries a warm compile cache (Node 22.1+)', async () => {
     const script = [
       "const m = await import('node:module'); const fs = await import('node:fs');",
