@@ -7,6 +7,21 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { Logger } from '../core/context.js';
 
 /**
+ * npm's environment for the install: its cache (and the logs it keeps there) in the temp dir unless
+ * the user chose one, since its default, `~/.npm`, is not writable under a read-only root filesystem
+ * (`docker run --read-only --tmpfs /tmp`) nor for a user whose home is not theirs; and no check of
+ * the registry for a newer npm.
+ */
+export function npmEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const chosen = Object.keys(env).some((k) => k.toLowerCase() === 'npm_config_cache');
+  return {
+    ...env,
+    ...(!chosen && { npm_config_cache: path.join(os.tmpdir(), 'smkit-npm-cache') }),
+    npm_config_update_notifier: 'false',
+  };
+}
+
+/**
  * Makes `code/package.json` dependencies usable and returns the code directory to load from.
  *
  * `/opt/ml/model` is read-only on SageMaker, so when `code/package.json` declares dependencies and
@@ -36,7 +51,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
     cpSync(codeDir, target, { recursive: true });
     const lock = existsSync(path.join(target, 'package-lock.json'));
     log.info({ codeDir, target, dependencies: Object.keys(pkg.dependencies) }, 'installing code/package.json dependencies');
-    const result = spawnSync('npm', [lock ? 'ci' : 'install', '--omit=dev', '--no-audit', '--no-fund'], { cwd: target, encoding: 'utf8', timeout: 300_000 });
+    const result = spawnSync('npm', [lock ? 'ci' : 'install', '--omit=dev', '--no-audit', '--no-fund'], { cwd: target, env: npmEnv(process.env), encoding: 'utf8', timeout: 300_000 });
     if (result.status !== 0) {
       throw new ToolkitError(
         'ERR_CODE_DEPENDENCIES',
