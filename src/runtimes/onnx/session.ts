@@ -6,6 +6,7 @@ import { quotedNames } from '../../errors/excerpt.js';
 import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
 import { inspectGpus, type GpuInventory } from '../../devices/gpus.js';
 import { selectOnnxProviders } from '../../devices/select.js';
+import { onnxProviderLibraryPresent, usableOnnxProviders } from '../../devices/onnx-providers.js';
 import { float16Feed } from './float16-bits.js';
 import { float16Bits } from '../../core/float16.js';
 import { defaultOnnxRuntimeTelemetryOff } from '../../config/onnx-runtime-telemetry.js';
@@ -145,7 +146,7 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   // For code that loads models without the CLI, which has set it already. (In a worker thread this
   // writes the thread's copy of the environment only: InferenceWorker sets it before it starts one.)
   defaultOnnxRuntimeTelemetryOff();
-  const supported = ort.listSupportedBackends().filter((b) => b.bundled || b.name === 'cpu').map((b) => b.name);
+  const supported = usableOnnxProviders(ort.listSupportedBackends(), onnxProviderLibraryPresent);
   // Only probe for GPUs (nvidia-smi) when something other than the CPU was asked for.
   const inventory = options.devices.some((d) => d !== 'cpu') ? inspectGpus() : NO_GPUS;
   const choice = selectOnnxProviders({ requested: options.devices, supported, workerIndex: options.workerIndex, inventory });
