@@ -16,9 +16,18 @@ test('auto on a GPU image with a GPU: CUDA on the worker\'s round-robin GPU, no 
   assert.deepEqual(c.warnings, []);
 });
 
-test('auto without a GPU, or on the CPU build: CPU, quietly', () => {
-  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(0) }), { providers: ['cpu'], label: 'cpu', warnings: [] });
+test('auto on the CPU build: CPU, quietly, with or without a GPU', () => {
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(0) }), { providers: ['cpu'], label: 'cpu', warnings: [] });
   assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(1) }).warnings, []);
+});
+
+test('auto on the GPU build (the GPU image) without a GPU: CPU, with a warning naming the cause', () => {
+  const none = selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(0) });
+  assert.deepEqual(none.providers, ['cpu']);
+  assert.equal(none.warnings.length, 1);
+  assert.match(none.warnings[0]!, /^SMKIT_DEVICE=auto: .*CUDA execution provider \(the GPU image\) but no GPU is visible \(no nvidia-smi, no \/dev\/nvidiaN: run with --gpus all on a GPU host\); using CPU$/);
+  const hidden = selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(2, '') });
+  assert.match(hidden.warnings[0]!, /CUDA_VISIBLE_DEVICES="" hides the 2 present/);
 });
 
 test('tensorrt keeps cuda behind it and cpu last', () => {

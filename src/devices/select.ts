@@ -30,7 +30,8 @@ export interface OnnxDeviceRequest {
 
 /**
  * Picks ONNX Runtime execution providers for one worker. `auto` uses CUDA when a GPU is visible and
- * the build has the CUDA provider, else CPU, quietly. An explicit `cuda`/`gpu`/`tensorrt` that cannot
+ * the build has the CUDA provider, else CPU: quietly on the CPU build, with a warning on a build with
+ * the CUDA provider (the GPU image) that sees no GPU. An explicit `cuda`/`gpu`/`tensorrt` that cannot
  * be honoured falls back to the next choice with a warning, never silently. `tensorrt` keeps `cuda`
  * behind it for the nodes TensorRT does not take. `cpu` ends the list.
  */
@@ -43,6 +44,9 @@ export function selectOnnxProviders(req: OnnxDeviceRequest): OnnxDeviceChoice {
     const explicit = asked !== 'auto';
     if (!gpu) {
       if (explicit) warnings.push(`${asked} was asked for (SMKIT_DEVICE) but no GPU is visible${visibilityHint(req.inventory)}; using CPU`);
+      // A build with the CUDA provider is the GPU image: run without a GPU, it is almost always a
+      // container started without --gpus (or on a CPU instance), which should not pass unnoticed.
+      else if (req.supported.includes('cuda')) warnings.push(`SMKIT_DEVICE=auto: this onnxruntime-node build has the CUDA execution provider (the GPU image) but no GPU is visible${visibilityHint(req.inventory)}; using CPU`);
       continue;
     }
     for (const ep of asked === 'tensorrt' ? (['tensorrt', 'cuda'] as const) : (['cuda'] as const)) {
