@@ -424,6 +424,26 @@ async function main() {
     await stopWithSigterm(c);
   });
 
+  // The GPU image cannot be built here (no CUDA base, no nuget.org) and there is no GPU. Its
+  // stand-in: the CPU image with an (empty) CUDA provider library where the GPU image's install puts
+  // one, and the GPU image's SMKIT_DEVICE=auto. No GPU path runs: this checks the CPU fallback only.
+  await check('GPU image stand-in on this CPU-only machine: CPU fallback with a warning', async () => {
+    const lib = `/app/node_modules/onnxruntime-node/bin/napi-v6/linux/${process.arch}/libonnxruntime_providers_cuda.so`;
+    const c = await startContainer('gpu-stand-in', IMAGE, {
+      runArgs: ['--entrypoint', 'sh'],
+      env: { SMKIT_DEVICE: 'auto', SMKIT_IMAGE_VARIANT: 'gpu' },
+      volumes: [`${MODEL}:/opt/ml/model:ro`],
+      args: ['-c', `touch ${lib} && exec /usr/local/bin/smkit-entrypoint serve`],
+    });
+    await waitForPing(c);
+    await checkIris(c);
+    const logs = sh('podman', ['logs', c.name], { allowFail: true });
+    const text = `${logs.stdout}${logs.stderr}`;
+    if (!text.includes('SMKIT_DEVICE=auto: this onnxruntime-node build has the CUDA execution provider (the GPU image) but no GPU is visible')) fail(`${c.name}: no warning that the GPU image runs without a GPU; log:\n${containerLogs(c.name)}`);
+    if (!text.includes('"backend":"cpu"')) fail(`${c.name}: the model did not load on CPU; log:\n${containerLogs(c.name)}`);
+    await stopWithSigterm(c);
+  });
+
   await check('SIGTERM while a request is in flight: it finishes, new ones get 503, exit 0', async () => {
     // A handler that holds its request until the test creates /tmp/release: no timing involved.
     const model = path.join(tmp, 'held-model');
