@@ -60,9 +60,9 @@ after(() => {
   return Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
 });
 
-async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyBudget): Promise<{ url: string; backend: EchoBackend; server: Server }> {
+async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyBudget, maxMessageBytes = 1024 * 1024): Promise<{ url: string; backend: EchoBackend; server: Server }> {
   const backend = new EchoBackend();
-  const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes: 1024 * 1024, timeoutMs: 10_000, isDraining: () => false, heartbeatMs, metrics, budget });
+  const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes, timeoutMs: 10_000, isDraining: () => false, heartbeatMs, metrics, budget });
   const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -78,6 +78,20 @@ async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyB
   const address = server.address() as { port: number };
   return { url: `ws://127.0.0.1:${address.port}/invocations-bidirectional-stream`, backend, server };
 }
+
+test('SAGEMAKER_MAX_PAYLOAD_IN_MB of 4097 takes a 1.5 MB message: the limit ws is given does not wrap round to 1 MB', async () => {
+  const { url } = await start(undefined, undefined, undefined, 4097 * 1024 * 1024);
+  const ws = new WebSocket(url);
+  try {
+    await once(ws, 'open');
+    const closed = once(ws, 'close');
+    ws.send(Buffer.alloc(1.5 * 1024 * 1024, 0x61));
+    const [reply] = (await Promise.race([once(ws, 'message'), closed.then(([code]) => assert.fail(`closed with ${code}`))])) as [Buffer];
+    assert.equal(reply.length, 1.5 * 1024 * 1024);
+  } finally {
+    ws.terminate();
+  }
+});
 
 test('a client that answers the pings stays; one that misses five in a row is dropped', async () => {
   const { url } = await start(50);

@@ -29,6 +29,11 @@ export const MISSED_PONGS_LIMIT = 5;
  * pings without reading would otherwise queue pongs in this process without bound.
  */
 export const PONG_BACKLOG_BYTES = 64 * 1024;
+/**
+ * The largest message limit `ws` can enforce: it reads `maxPayload` as a 32-bit signed integer, so
+ * 2048 MB and more wrapped round to no limit at all, or to a smaller one (4097 MB to 1 MB).
+ */
+export const MAX_MESSAGE_LIMIT_BYTES = 2 ** 31 - 1;
 
 /** What serves the WebSocket at `/invocations-bidirectional-stream`. */
 export interface BidiFrontOptions {
@@ -152,7 +157,7 @@ export class BidiFront {
   #webSocketServer(): Promise<WebSocketServer> {
     this.#server ??= import('ws').then(({ WebSocketServer }) => {
       // No compression: a client's small compressed frame could inflate to the whole message limit.
-      return new WebSocketServer({ noServer: true, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false, autoPong: false });
+      return new WebSocketServer({ noServer: true, maxPayload: messageLimit(this.options.maxMessageBytes), perMessageDeflate: false, autoPong: false });
     });
     this.#server.catch(() => (this.#server = undefined));
     return this.#server;
@@ -291,9 +296,16 @@ export class BidiFront {
 /** A protocol error of `ws` (it closes the stream with 1009, 1007, 1008 or 1002 next) as a catalogued error. */
 function protocolErrorFor(err: Error & { code?: string }, maxMessageBytes: number): ToolkitError {
   if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || err.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') {
-    return new ToolkitError('ERR_PAYLOAD_TOO_LARGE', `a message was larger than ${maxMessageBytes} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB): the stream was closed with 1009`);
+    const limit = messageLimit(maxMessageBytes);
+    const why = limit < maxMessageBytes ? 'the most a WebSocket message may be here, though SAGEMAKER_MAX_PAYLOAD_IN_MB allows more' : 'SAGEMAKER_MAX_PAYLOAD_IN_MB';
+    return new ToolkitError('ERR_PAYLOAD_TOO_LARGE', `a message was larger than ${limit} bytes (${why}): the stream was closed with 1009`);
   }
   return new ToolkitError('ERR_BAD_REQUEST', `the client broke the WebSocket protocol (${err.code ?? 'WS_ERR'}: ${err.message}): the stream was closed`);
+}
+
+/** The message limit `ws` is given: `SAGEMAKER_MAX_PAYLOAD_IN_MB`, at most {@link MAX_MESSAGE_LIMIT_BYTES}. */
+function messageLimit(maxMessageBytes: number): number {
+  return Math.min(maxMessageBytes, MAX_MESSAGE_LIMIT_BYTES);
 }
 
 /** RFC 6455's codes, and the 4000 + status ones smkit sends. */
