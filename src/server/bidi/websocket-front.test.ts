@@ -355,3 +355,21 @@ test('streams ended by close code reach the metrics; a code a client made up cou
   while (closes.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(closes, [1000, 'other', 'other']);
 });
+
+test("a stream the server closes counts as the code it sent, though the client never answers its close; a client's 4500 counts as other", async () => {
+  const closes: (number | string)[] = [];
+  const metrics = { observeBidiClose: (code: number | 'other') => closes.push(code), trackBidiStreams: () => undefined, countBidiMessage: () => undefined } as unknown as MetricsSink;
+  const { url } = await start(undefined, metrics);
+  // Text that is not UTF-8, then the connection dropped once the server's close frame came: ws saw no close frame (1006).
+  const stream = await rawStream(url);
+  stream.socket.write(frame({ fin: true, rsv: 0, opcode: 1, masked: true, key: new Uint8Array([1, 2, 3, 4]), payload: new Uint8Array([0xff, 0xfe]) }));
+  await until('the server to close with 1007', () => closeCodes(stream.received()).includes(1007), { timeoutMs: 5000 });
+  stream.socket.destroy();
+  await until('the stream to be counted', () => closes.length === 1, { timeoutMs: 5000 });
+  const ws = new WebSocket(url);
+  await once(ws, 'open');
+  ws.close(4500);
+  await once(ws, 'close');
+  await until('the second stream to be counted', () => closes.length === 2, { timeoutMs: 5000 });
+  assert.deepEqual(closes, [1007, 'other']);
+});

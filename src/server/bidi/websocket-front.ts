@@ -108,6 +108,8 @@ export class BidiFront {
   readonly #open = new Set<WebSocket>();
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #missedPongs = new WeakMap<WebSocket, number>();
+  /** The close code the server sent first, when it closed the stream: what the metrics count it as, whatever the client answers. */
+  readonly #sentCodes = new WeakMap<WebSocket, number>();
   /** How each stream being served is stopped: its replies' iterator ended, its messages ended, its signal aborted. */
   readonly #stops = new Map<WebSocket, (reason: ToolkitError) => void>();
   /** At most 10 lines per error code a second for failed streams and protocol errors; the rest are counted. */
@@ -124,7 +126,7 @@ export class BidiFront {
   closeAll(): void {
     const reason = new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down');
     for (const ws of this.#open) {
-      ws.close(CLOSE_GOING_AWAY, closeReason(reason));
+      this.#close(ws, CLOSE_GOING_AWAY, closeReason(reason));
       // bidiFn ends now, not once the client answers the close frame: a client that does not read
       // never does, and its stream would hold the shutdown for its whole grace.
       this.#stops.get(ws)?.(reason);
@@ -171,7 +173,10 @@ export class BidiFront {
       if (ws.bufferedAmount < PONG_BACKLOG_BYTES) ws.pong(data);
     });
     ws.once('close', (code: number) => {
-      this.options.metrics?.observeBidiClose(metricCode(code));
+      // A client that does not answer the server's close frame leaves ws with 1006: the stream still
+      // ended with the code the server sent.
+      const sent = this.#sentCodes.get(ws);
+      this.options.metrics?.observeBidiClose(sent ?? clientMetricCode(code));
       this.#open.delete(ws);
       if (this.#open.size === 0) {
         clearInterval(this.#heartbeat);
@@ -208,6 +213,9 @@ export class BidiFront {
     // closes the stream with its code (1009, 1007, 1002) after this.
     let protocolError: ToolkitError | undefined;
     ws.on('error', (err: Error & { code?: string }) => {
+      // ws has sent its close frame already (a protocol error is found in what the client sends
+      // before any close of its own).
+      if (!this.#sentCodes.has(ws)) this.#sentCodes.set(ws, protocolCloseCode(err.code));
       protocolError ??= protocolErrorFor(err, this.options.maxMessageBytes);
       if (this.#errorLines.admit(err.code ?? 'WS_ERR')) streamLog.warn({ code: err.code, reason: err.message }, 'bidirectional stream closed for a protocol error');
     });
@@ -267,7 +275,7 @@ export class BidiFront {
         await send(ws, next.value);
         metrics?.countBidiMessage('out');
       }
-      if (!stopped) ws.close(CLOSE_NORMAL);
+      if (!stopped) this.#close(ws, CLOSE_NORMAL);
     } catch (err) {
       // A failure of bidiFn, or a reply that could not be sent (the stream is closing): then bidiFn
       // is still running, and is stopped here rather than left to the close handshake.
@@ -288,8 +296,14 @@ export class BidiFront {
       if (failure) log.error(logged, error.message);
       else log.warn(logged, error.message);
     }
-    ws.close(closeCodeFor(error), closeReason(error));
+    this.#close(ws, closeCodeFor(error), closeReason(error));
     return error;
+  }
+
+  /** Closes a stream, noting the code when the server is the one that closes it. */
+  #close(ws: WebSocket, code: number, reason?: string): void {
+    if (ws.readyState === ws.OPEN) this.#sentCodes.set(ws, code);
+    ws.close(code, reason);
   }
 }
 
@@ -308,12 +322,30 @@ function messageLimit(maxMessageBytes: number): number {
   return Math.min(maxMessageBytes, MAX_MESSAGE_LIMIT_BYTES);
 }
 
-/** RFC 6455's codes, and the 4000 + status ones smkit sends. */
+/** RFC 6455's codes. */
 const KNOWN_CLOSE_CODES = new Set([1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011]);
 
-/** A close code as a metric label: any other code a client chose is `other`, so clients cannot add series at will. */
-function metricCode(code: number): number | 'other' {
-  return KNOWN_CLOSE_CODES.has(code) || (code >= 4400 && code <= 4599) ? code : 'other';
+/**
+ * A close code a client chose as a metric label: any but RFC 6455's is `other` (smkit's own 4400 to
+ * 4599 too, which only the server sends), so clients cannot add series at will.
+ */
+function clientMetricCode(code: number): number | 'other' {
+  return KNOWN_CLOSE_CODES.has(code) ? code : 'other';
+}
+
+/** The code `ws` closes a stream with for one of its protocol errors. */
+function protocolCloseCode(wsCode: string | undefined): number {
+  switch (wsCode) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return 1009;
+    case 'WS_ERR_INVALID_UTF8':
+      return 1007;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return 1008;
+    default:
+      return 1002;
+  }
 }
 
 /** Sends one frame; resolves once it was handed to the connection, so a client that stops reading holds the stream back. */
