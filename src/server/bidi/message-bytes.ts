@@ -25,16 +25,22 @@ export class MessageBytes {
   /**
    * @param onOver called once, when a chunk does not fit: the stream should be closed. Bytes that
    * arrive after it (while the close completes) are not counted.
+   * @param isOpen whether the stream is still open: once it is closing, what the client still sends
+   * is never read (ws may wait 30 s for a client that does not answer the close), so a chunk that
+   * arrives then gives back every byte the stream holds, and nothing more is counted.
    */
   constructor(
     private readonly budget: BodyBudget,
     source: ByteSource,
     onOver: () => void,
+    isOpen: () => boolean = () => true,
   ) {
     // Before ws's own listener: a chunk is counted (or refused) before ws keeps it, and the chunk
     // that completes a message counts toward that message.
     source.prependListener('data', (chunk) => {
-      if (this.#over || this.#closed) return;
+      if (this.#closed) return;
+      if (!isOpen()) return this.close();
+      if (this.#over) return;
       if (!budget.take(chunk.length)) {
         this.#over = true;
         return onOver();

@@ -205,6 +205,25 @@ test('messages received and not yet read share the body budget: a stream they do
   await until('every byte given back', () => budget.held === 0, { timeoutMs: 15_000 });
 });
 
+test('what a client sends after the server closed its stream (never read) gives back every byte it held, though the client does not answer the close', async () => {
+  const budget = new BodyBudget(2.5 * 1024 * 1024);
+  const { url, server } = await start(undefined, undefined, budget);
+  const upgraded = once(server, 'upgrade') as Promise<[IncomingMessage, Socket]>;
+  const stream = await rawStream(url);
+  const [, serverSide] = await upgraded;
+  const key = new Uint8Array([1, 2, 3, 4]);
+  stream.socket.write(frame({ fin: true, rsv: 0, opcode: 1, masked: true, key, payload: Buffer.from('bad') }));
+  await until('the server to close with 4400', () => closeCodes(stream.received()).includes(4400), { timeoutMs: 5000 });
+  // Ten messages, then one left unfinished (ws would wait 30 s for the client's close frame).
+  const part = Buffer.alloc(60_000, 0x31);
+  for (let i = 0; i < 10; i++) stream.socket.write(frame({ fin: true, rsv: 0, opcode: 2, masked: true, key, payload: part }));
+  stream.socket.write(frame({ fin: false, rsv: 0, opcode: 2, masked: true, key, payload: part }));
+  await until('every byte read by the server', () => serverSide.bytesRead === stream.socket.bytesWritten && serverSide.readableLength === 0, { timeoutMs: 15_000 });
+  assert.equal(serverSide.destroyed, false, 'the connection is still open');
+  assert.equal(budget.held, 0, 'bytes never to be read still held');
+  stream.socket.destroy();
+});
+
 test('a stream that fails with messages still waiting (the inbox paused its socket) finishes its close handshake at once', async () => {
   const { url } = await start();
   const ws = new WebSocket(url);

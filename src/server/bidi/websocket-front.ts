@@ -225,7 +225,7 @@ export class BidiFront {
     let overBudget = (error: ToolkitError): void => void this.#fail(ws, error, streamLog);
     let bytes: MessageBytes | undefined;
     if (budget) {
-      const held = new MessageBytes(budget, socket, () => overBudget(budget.refusal()));
+      const held = new MessageBytes(budget, socket, () => overBudget(budget.refusal()), () => ws.readyState === ws.OPEN);
       // Before the inbox's own listener: a message handed on at once is read right after it arrived.
       ws.on('message', () => held.messageArrived());
       ws.once('close', () => held.close());
