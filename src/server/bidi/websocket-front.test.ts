@@ -5,7 +5,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
@@ -148,6 +148,31 @@ test("a client's pings are answered while it reads, and stop piling up once it d
   } finally {
     ws.terminate();
   }
+});
+
+test('handshakes ws itself would refuse (an Upgrade list, a Sec-WebSocket-Protocol that is no list of distinct tokens) get a catalogued JSON 400, not ws\'s text/html one', async () => {
+  const { url } = await start();
+  const { port } = new URL(url);
+  const cases: Record<string, string>[] = [{ Upgrade: 'websocket, h2c' }, { Upgrade: 'h2c, websocket' }, { 'Sec-WebSocket-Protocol': 'a b' }, { 'Sec-WebSocket-Protocol': 'a, a' }, { 'Sec-WebSocket-Protocol': 'a,,b' }];
+  for (const extra of cases) {
+    const req = request({
+      port: Number(port),
+      host: '127.0.0.1',
+      path: '/invocations-bidirectional-stream',
+      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...extra },
+    });
+    req.end();
+    const [res] = (await once(req, 'response')) as [IncomingMessage];
+    let body = '';
+    for await (const chunk of res) body += String(chunk);
+    assert.equal(res.statusCode, 400, JSON.stringify(extra));
+    assert.match(String(res.headers['content-type']), /application\/json/, `${JSON.stringify(extra)}: ${body}`);
+    assert.equal(JSON.parse(body).code, 'ERR_BAD_REQUEST');
+  }
+  // A list of distinct tokens still opens the stream.
+  const ws = new WebSocket(url, ['a', 'b']);
+  await once(ws, 'open');
+  ws.close();
 });
 
 test('a handshake while the model loads gets 503 ERR_NOT_READY, and opens once it is ready', async () => {

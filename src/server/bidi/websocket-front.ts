@@ -58,6 +58,14 @@ export interface BidiFrontOptions {
 }
 
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** An RFC 9110 token: what each subprotocol a client offers must be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Whether `Sec-WebSocket-Protocol` is a comma-separated list of distinct tokens, as `ws` requires. */
+function validSubprotocols(header: string): boolean {
+  const names = header.split(',').map((name) => name.trim());
+  return names.every((name) => TOKEN.test(name)) && new Set(names).size === names.length;
+}
 
 /** A reason to refuse the handshake, as a catalogued error; undefined when the stream may open. */
 function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, isDraining: () => boolean): { error: ToolkitError; headers?: Record<string, string> } | undefined {
@@ -70,6 +78,15 @@ function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, is
     return { ...refuse('ERR_BAD_REQUEST', 'Sec-WebSocket-Version must be 13 (RFC 6455)', 426), headers: { 'Sec-WebSocket-Version': '13' } };
   }
   if (!WEBSOCKET_KEY.test(req.headers['sec-websocket-key'] ?? '')) return refuse('ERR_BAD_REQUEST', 'Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455)');
+  // What ws would refuse itself, with a text/html 400 of its own.
+  const upgrade = String(req.headers.upgrade);
+  if (upgrade.trim().toLowerCase() !== 'websocket') {
+    return refuse('ERR_BAD_REQUEST', `Upgrade must be websocket alone, not "${excerpt(upgrade, 60)}": this server switches only to WebSocket`);
+  }
+  const subprotocols = req.headers['sec-websocket-protocol'];
+  if (subprotocols !== undefined && !validSubprotocols(subprotocols)) {
+    return refuse('ERR_BAD_REQUEST', `Sec-WebSocket-Protocol must be a comma-separated list of distinct tokens (RFC 6455), not "${excerpt(subprotocols, 60)}"; send it without the header`);
+  }
   if (!backend) return refuse('ERR_NOT_FOUND', 'a multi-model endpoint serves no bidirectional streams: invoke its models with POST /models/{name}/invoke');
   if (isDraining()) return refuse('ERR_SHUTTING_DOWN', 'the server is shutting down');
   if (backend.state() !== 'ready') {
