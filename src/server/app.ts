@@ -16,6 +16,7 @@ import type { MetricsSink } from './metrics.js';
 import { readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
 import { BodyBudget } from './body-budget.js';
 import { sendJson, sendJsonAndClose } from './respond.js';
+import { BIDI_PATH } from '../core/bidi-frame.js';
 import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt, thrownMessage } from '../errors/excerpt.js';
@@ -94,6 +95,19 @@ function methodNotAllowed(req: IncomingMessage, res: ServerResponse, path: strin
 /** Whether a request's headers announce a body (RFC 9112 §6.3): a Transfer-Encoding, or a Content-Length other than 0. */
 function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+}
+
+/**
+ * A plain request at the bidirectional stream's path: 426 (RFC 9110 §15.5.22), with the headers that
+ * open a WebSocket, which a proxy in between may have dropped (Connection and Upgrade are hop-by-hop).
+ */
+function upgradeRequired(req: IncomingMessage, res: ServerResponse): ToolkitError {
+  res.setHeader('Upgrade', 'websocket');
+  return new ToolkitError(
+    'ERR_BAD_REQUEST',
+    `${BIDI_PATH} takes only a WebSocket handshake: send GET with "Connection: Upgrade" and "Upgrade: websocket" (a proxy in between must pass both on), or POST /invocations for one answer`,
+    { status: 426 },
+  );
 }
 
 function noRoute(method: string | undefined, path: string): ToolkitError {
@@ -596,6 +610,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       res.writeHead(200, { Allow: models ? 'GET, HEAD, POST, DELETE' : 'GET, HEAD, POST', 'Content-Length': 0 });
       return void res.end();
     }
+    if (path === BIDI_PATH && !models) return sendError(upgradeRequired(req, res), req, res);
     if (!EXPRESS_ROUTES.test(path)) return sendError(noRoute(req.method, path), req, res);
     loadSlowPath().then(
       (app) => app(req, res),
