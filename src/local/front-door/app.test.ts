@@ -128,6 +128,12 @@ test('errors: ModelError names the failing container; validation errors are 400'
 
   res = await request(app).get('/endpoints/single/invocations');
   assert.equal(res.status, 404);
+
+  // InvokeEndpointWithBidirectionalStream is not served: the answer says so and where to go instead.
+  res = await request(app).post('/endpoints/single/invocations-bidirectional-stream').send('x');
+  assert.equal(res.status, 404);
+  assert.equal(res.headers['x-amzn-errortype'], 'UnknownOperationException');
+  assert.match(res.body.Message, /does not offer InvokeEndpointWithBidirectionalStream.*smkit invoke --bidi/);
 });
 
 test('an endpoint name that is not valid percent-encoding is a ValidationError naming endpointName and its pattern, as any other invalid name', async () => {

@@ -605,6 +605,11 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   );
 
   app.use((req: Request, res: Response) => {
+    if (/^\/endpoints\/[^/]+\/invocations-bidirectional-stream\/?$/.test(req.path)) {
+      const message =
+        'smkit local does not offer InvokeEndpointWithBidirectionalStream (SageMaker Runtime HTTP/2): open a WebSocket to the container at /invocations-bidirectional-stream instead, for example smkit invoke --bidi http://127.0.0.1:<port of the container>';
+      return sendError(res, new RuntimeApiError('UnknownOperationException', 404, message));
+    }
     sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations, /invocations-response-stream and /async-invocations, and POST / with X-Amz-Target for the control plane (got ${req.method} ${req.path}).`));
   });
 
