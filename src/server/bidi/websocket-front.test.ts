@@ -35,8 +35,11 @@ class EchoBackend implements InferenceBackend {
   }
   /** Releases the messages that start with "hold", which wait at the model until then. */
   readonly held: Array<() => void> = [];
+  /** The cancellation of the last message held. */
+  cancellation: InvocationRequest['cancellation'];
   async invoke(request: InvocationRequest): Promise<InvocationResponse> {
     if (request.body.subarray(0, 4).toString() === 'hold') {
+      this.cancellation = request.cancellation;
       await new Promise<void>((resolve) => this.held.push(resolve));
       return { body: Buffer.from(String(request.body.length)), contentType: 'application/json' };
     }
@@ -249,6 +252,25 @@ test('what a client sends after the server closed its stream (never read) gives 
   stream.socket.destroy();
 });
 
+test('an answer that meets the client\'s close frame on its way ends the stream as the client leaving (ERR_CLIENT_GONE), not as a failure of the server', async () => {
+  const { url, server, backend } = await start();
+  const upgraded = once(server, 'upgrade') as Promise<[IncomingMessage, Socket]>;
+  const stream = await rawStream(url, true);
+  const [, serverSide] = await upgraded;
+  const key = new Uint8Array([1, 2, 3, 4]);
+  stream.socket.write(frame({ fin: true, rsv: 0, opcode: 1, masked: true, key, payload: Buffer.from('hold') }));
+  await until('the message at the model', () => backend.held.length === 1, { timeoutMs: 5000 });
+  // The client's close, its TCP connection left open (a server's FIN does not end it): the answer
+  // comes while ws is closing, before the connection closes.
+  stream.socket.write(frame({ fin: true, rsv: 0, opcode: 8, masked: true, key, payload: Buffer.from([0x03, 0xe8]) }));
+  await until('the close frame read by the server', () => serverSide.bytesRead === stream.socket.bytesWritten && closeCodes(stream.received()).includes(1000), { timeoutMs: 5000 });
+  backend.held.shift()!();
+  const cancellation = backend.cancellation!;
+  await until('the stream stopped', () => cancellation.cancelled, { timeoutMs: 5000 });
+  assert.equal((cancellation.reason as ToolkitError).code, 'ERR_CLIENT_GONE');
+  stream.socket.destroy();
+});
+
 test('a stream that fails with messages still waiting (the inbox paused its socket) finishes its close handshake at once', async () => {
   const { url } = await start();
   const ws = new WebSocket(url);
@@ -288,9 +310,9 @@ test('a handshake that arrives as the shutdown begins (ws still loading) is refu
 });
 
 /** Opens a stream over a raw TCP socket (RFC 6455's own sample key); resolves once the server switched. */
-async function rawStream(url: string): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
+async function rawStream(url: string, allowHalfOpen = false): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
   const { port } = new URL(url);
-  const socket = connect(Number(port), '127.0.0.1');
+  const socket = connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen });
   await once(socket, 'connect');
   socket.write(
     'GET /invocations-bidirectional-stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',

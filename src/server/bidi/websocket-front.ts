@@ -289,7 +289,17 @@ export class BidiFront {
         const next = await iterator.next();
         if (next.done) finished = true;
         if (next.done || stopped) break;
-        await send(ws, next.value);
+        try {
+          await send(ws, next.value);
+        } catch (err) {
+          // The client closed the stream, or broke the protocol, while this reply was on its way (ws
+          // refuses to send once it is closing): the client left, nothing failed here.
+          if (ws.readyState !== ws.OPEN) {
+            stop(protocolError ?? clientGoneError());
+            break;
+          }
+          throw err;
+        }
         metrics?.countBidiMessage('out');
       }
       if (!stopped) this.#close(ws, CLOSE_NORMAL);
