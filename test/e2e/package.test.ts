@@ -128,5 +128,6 @@ test('package stopped by Ctrl-C (SIGINT) while it writes a large archive leaves 
   cli.kill('SIGINT');
   assert.equal(await exited, 'SIGINT', stderr);
   assert.deepEqual(await fs.readdir(out), [], 'the partial archive is removed');
-  assert.deepEqual(await fs.readdir(tmp), [], 'the staging folder is removed');
+  // Node 22+ keeps its compile cache there (node-compile-cache): that is Node's, not a staging folder.
+  assert.deepEqual((await fs.readdir(tmp)).filter((name) => name !== 'node-compile-cache'), [], 'the staging folder is removed');
 });
