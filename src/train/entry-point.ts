@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, createReadStream, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { TrainingPaths } from './paths.js';
@@ -91,6 +91,24 @@ function hasShebang(file: string): boolean {
   }
 }
 
+/**
+ * Makes `file` executable unless it is already, so an executable entry point in a code directory
+ * smkit cannot write (mounted read-only, another user's) runs as it is, and its mode is left alone.
+ */
+function makeExecutable(file: string, rel: string): void {
+  try {
+    accessSync(file, constants.X_OK);
+    return;
+  } catch {
+    // Not executable yet.
+  }
+  try {
+    chmodSync(file, 0o755);
+  } catch (err) {
+    throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the entry point ${rel} is not executable and could not be made so (${(err as Error).message}): run chmod +x ${rel}, or put the code in a directory smkit can write.`, { cause: err });
+  }
+}
+
 /** Characters a shell's `$'...'` form writes as escapes; raw, a CR or LF would break the one-line display. */
 const CONTROL = /[\x00-\x1f\x7f]/;
 const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', "'": "\\'", '\\': '\\\\' };
@@ -106,8 +124,8 @@ function quote(arg: string): string {
 /**
  * Builds the command for an entry point by its type, as STT does for Python (https://github.com/aws/sagemaker-training-toolkit,
  * `entry_point.run`): `.js`/`.mjs`/`.cjs` run with this Node binary, `.py` with `python3`, a `.sh`
- * without a `#!` line with `/bin/sh`; anything else (a `.sh` with one too) is made executable and
- * run directly, so its `#!/bin/bash` is honoured, as STT's `./<file>` through `/bin/sh -c` honours it.
+ * without a `#!` line with `/bin/sh`; anything else (a `.sh` with one too) is made executable (unless
+ * it is already) and run directly, so its `#!/bin/bash` is honoured, as STT's `./<file>` through `/bin/sh -c` honours it.
  */
 export function entryPointCommand(codeDir: string, entryPoint: string, userArgs: readonly string[], nodeBinary = process.execPath): EntryPointCommand {
   const file = path.resolve(codeDir, entryPoint);
@@ -132,7 +150,7 @@ export function entryPointCommand(codeDir: string, entryPoint: string, userArgs:
     command = 'python3';
     args = [file, ...userArgs];
   } else {
-    chmodSync(file, 0o755);
+    makeExecutable(file, rel);
     command = file;
     args = [...userArgs];
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildTrainingEnvironment, readTrainingConfig, toCmdArgs, type TrainingConfig } from './environment.js';
@@ -83,6 +83,11 @@ test('entry points run by type and must stay inside the code directory', () => {
     // With a #! line the kernel picks the interpreter, as STT's ./<file> does.
     writeFileSync(path.join(dir, 'e.sh'), '#!/bin/bash\necho\n');
     assert.deepEqual([cmd('e.sh').command, ...cmd('e.sh').args], [path.join(dir, 'e.sh'), '--a', '1']);
+    assert.equal(statSync(path.join(dir, 'e.sh')).mode & 0o777, 0o755);
+    // One executable already is left as it is: no chmod, which a read-only code directory refuses.
+    writeFileSync(path.join(dir, 'f.sh'), '#!/bin/bash\necho\n', { mode: 0o700 });
+    assert.equal(cmd('f.sh').command, path.join(dir, 'f.sh'));
+    assert.equal(statSync(path.join(dir, 'f.sh')).mode & 0o777, 0o700);
     assert.equal(cmd('c.py').command, 'python3');
     assert.deepEqual([cmd('d').command, ...cmd('d').args], [path.join(dir, 'd'), '--a', '1']);
     assert.throws(() => cmd('../etc/passwd'), /must be a file inside the code directory/);
