@@ -291,7 +291,9 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
     log(`deleting failed endpoint ${d.name}`);
     await followDeletion(clients, d.name, waitOpts, 'Run smkit deploy again: it waits until the endpoint is gone and creates it anew.');
   }
-  if (plan.endpoint === 'create' || plan.endpoint === 'recreate') await createEndpoint(clients, plan, log); else if (plan.endpoint === 'update') {
+  if (plan.endpoint === 'create' || plan.endpoint === 'recreate') {
+    await createEndpoint(clients, plan, log);
+  } else if (plan.endpoint === 'update') {
     plan = await updateEndpoint(clients, plan, waitOpts);
   }
   if (plan.endpoint !== 'unchanged') {
