@@ -221,8 +221,8 @@ test('an InputLocation that names a bucket but no object is a failure, not the b
   }
 });
 
-test('NotificationConfig: with no local SNS, the message each topic would get is logged, in the service\'s format, and the endpoint warns once that none is delivered', async () => {
-  const NotificationConfig = { SuccessTopic: 'arn:aws:sns:us-east-1:123456789012:done', ErrorTopic: 'arn:aws:sns:us-east-1:123456789012:failed' };
+test('NotificationConfig: with no local SNS, the message each topic would get is logged, in the service\'s format (the result base64-encoded in responseBody as IncludeInferenceResponseIn asks, when at most 128 KB), and the endpoint warns once that none is delivered', async () => {
+  const NotificationConfig = { SuccessTopic: 'arn:aws:sns:us-east-1:123456789012:done', ErrorTopic: 'arn:aws:sns:us-east-1:123456789012:failed', IncludeInferenceResponseIn: ['SUCCESS_NOTIFICATION_TOPIC' as const] };
   await sm.send(
     new CreateEndpointConfigCommand({
       EndpointConfigName: 'async-notify-config',
@@ -235,10 +235,13 @@ test('NotificationConfig: with no local SNS, the message each topic would get is
   await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'notify/ok.json', Body: '[1]' }));
   const ok = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-notify', InputLocation: 's3://in/notify/ok.json', ContentType: 'application/json', InferenceId: 'n-ok' }));
   const bad = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-notify', InputLocation: 's3://in/notify/missing.json', ContentType: 'application/json', InferenceId: 'n-bad' }));
+  // The fake echoes its input: an answer over 128 KB, which no notification carries.
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'notify/big.txt', Body: Buffer.alloc(140_000, 'a') }));
+  const big = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-notify', InputLocation: 's3://in/notify/big.txt', ContentType: 'text/plain', InferenceId: 'n-big' }));
   const of = (msg: string, endpoint: string) => logged.filter((l) => l.msg === msg && l.fields['endpoint'] === endpoint);
-  const notes = await until('both notifications', () => {
+  const notes = await until('the three notifications', () => {
     const n = of('asynchronous inference notification', 'async-notify');
-    return n.length === 2 ? n : undefined;
+    return n.length === 3 ? n : undefined;
   });
   const byId = new Map(notes.map((n) => [n.fields['inferenceId'], n.fields]));
   const times = (n: Record<string, unknown>) => {
@@ -253,8 +256,13 @@ test('NotificationConfig: with no local SNS, the message each topic would get is
     invocationStatus: 'Completed',
     requestParameters: { contentType: 'application/json', endpointName: 'async-notify', inputLocation: 's3://in/notify/ok.json' },
     responseParameters: { contentType: 'application/json', outputLocation: ok.OutputLocation },
+    responseBody: { content: (await written(ok.OutputLocation!)).toString('base64'), encoding: 'BASE64' },
     inferenceId: 'n-ok',
   });
+  const bigNote = byId.get('n-big')!['notification'] as Record<string, unknown>;
+  assert.equal(bigNote['invocationStatus'], 'Completed');
+  assert.ok((await written(big.OutputLocation!)).length > 128 * 1024);
+  assert.equal('responseBody' in bigNote, false, 'an answer over 128 KB is not included');
   assert.equal(byId.get('n-bad')!['topic'], NotificationConfig.ErrorTopic);
   assert.deepEqual(times(byId.get('n-bad')!['notification'] as Record<string, unknown>), {
     ...common,
@@ -263,6 +271,8 @@ test('NotificationConfig: with no local SNS, the message each topic would get is
     requestParameters: { endpointName: 'async-notify', inputLocation: 's3://in/notify/missing.json' },
     inferenceId: 'n-bad',
   });
+  // A failure with no answer from the model has no inference response to include.
+  assert.equal('responseBody' in (byId.get('n-bad')!['notification'] as Record<string, unknown>), false);
   // Said once for the endpoint, not per invocation; an endpoint without NotificationConfig says nothing.
   assert.equal(of('asynchronous inference notifications are not delivered', 'async-notify').length, 1);
   assert.deepEqual(of('asynchronous inference notifications are not delivered', 'async-ep'), []);
@@ -270,13 +280,19 @@ test('NotificationConfig: with no local SNS, the message each topic would get is
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-notify' }));
 });
 
-test('a container that answers an error: its answer, as sent and with its Content-Type, is the failure location\'s object (the model\'s failure response payload)', async () => {
+test('a container that answers an error: its answer, as sent and with its Content-Type, is the failure location\'s object (the model\'s failure response payload), and the ErrorTopic notification carries it as IncludeInferenceResponseIn asks', async () => {
   await sm.send(new CreateModelCommand({ ModelName: 'async-error-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_STATUS: '500', FAKE_TAG: 'oops' } } }));
   await sm.send(
     new CreateEndpointConfigCommand({
       EndpointConfigName: 'async-error-config',
       ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-error-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
-      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/error/', S3FailurePath: 's3://out/error-failures' } },
+      AsyncInferenceConfig: {
+        OutputConfig: {
+          S3OutputPath: 's3://out/error/',
+          S3FailurePath: 's3://out/error-failures',
+          NotificationConfig: { ErrorTopic: 'arn:aws:sns:us-east-1:123456789012:failed', IncludeInferenceResponseIn: ['ERROR_NOTIFICATION_TOPIC'] },
+        },
+      },
     }),
   );
   await sm.send(new CreateEndpointCommand({ EndpointName: 'async-error', EndpointConfigName: 'async-error-config' }));
@@ -287,6 +303,10 @@ test('a container that answers an error: its answer, as sent and with its Conten
   const [, bucket, key] = /^s3:\/\/([^/]+)\/(.*)$/.exec(out.FailureLocation!)!;
   assert.equal((await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentType, 'application/json');
   assert.equal(await exists(out.OutputLocation!), false);
+  const note = await until('the error notification', () => logged.find((l) => l.msg === 'asynchronous inference notification' && l.fields['inferenceId'] === out.InferenceId));
+  const notification = note.fields['notification'] as { failureReason: string; responseBody: unknown };
+  assert.match(notification.failureReason, /^primary: status 500: /);
+  assert.deepEqual(notification.responseBody, { content: (await written(out.FailureLocation!)).toString(), message: notification.failureReason });
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-error' }));
 });
 

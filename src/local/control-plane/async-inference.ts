@@ -23,6 +23,12 @@ export const DEFAULT_INVOCATION_TIMEOUT_SECONDS = 900;
 /** Largest input an asynchronous invocation reads: 1 GB, the service's limit (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). */
 export const MAX_ASYNC_INPUT_BYTES = 1_000_000_000;
 /**
+ * Largest inference response a notification carries when `IncludeInferenceResponseIn` asks for it:
+ * "The inference response is included only if the response size is less than or equal to 128 KB"
+ * (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AsyncInferenceNotificationConfig.html).
+ */
+export const MAX_NOTIFIED_RESPONSE_BYTES = 128 * 1024;
+/**
  * Requests one endpoint's queue holds before `InvokeEndpointAsync` refuses more (503): a local
  * bound on memory, since each queued request may carry its inline body.
  */
@@ -337,10 +343,25 @@ export interface AsyncInferenceNotification {
   failureReason?: string;
   requestParameters: { contentType?: string; endpointName: string; inputLocation?: string };
   responseParameters?: { contentType?: string; outputLocation: string };
+  /**
+   * The inference response, when `IncludeInferenceResponseIn` names the topic and the response is at
+   * most {@link MAX_NOTIFIED_RESPONSE_BYTES}: a result base64-encoded (`encoding: 'BASE64'`); a
+   * model's error answer as text, with the failure's message (base64 too when it is not UTF-8).
+   */
+  responseBody?: { content: string; encoding?: 'BASE64'; message?: string };
   inferenceId: string;
   eventVersion: '1.0';
   eventSource: 'aws:sagemaker';
   eventName: 'InferenceResult';
+}
+
+/** A model's error answer as a notification carries it: its text, or base64 when it is not UTF-8. */
+function asText(body: Buffer): { content: string; encoding?: 'BASE64' } {
+  try {
+    return { content: new TextDecoder('utf-8', { fatal: true }).decode(body) };
+  } catch {
+    return { content: body.toString('base64'), encoding: 'BASE64' };
+  }
 }
 
 async function readInput(location: string, s3: () => S3Objects, budget: BodyBudget | undefined): Promise<Buffer> {
@@ -394,8 +415,9 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). With a `budget`, an
  * `InputLocation` input that finds no room in it yet waits at the head of the queue; one larger
  * than all of it, or an answer that does not fit, is a failure. With a `NotificationConfig` topic for
- * the outcome, the {@link AsyncInferenceNotification} SNS would carry is logged (there is no local
- * SNS; the endpoint's log says so once).
+ * the outcome, the {@link AsyncInferenceNotification} SNS would carry is logged, with the inference
+ * response when `IncludeInferenceResponseIn` names that topic (there is no local SNS; the
+ * endpoint's log says so once).
  * `s3://` locations and Amazon S3 `https://` URLs go through S3; any other is a local path. Throws
  * {@link AsyncQueueFullError} when the queue is full, and {@link AsyncOutputOutsideFolderError}
  * when the extension would leave a local folder.
@@ -417,7 +439,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
   const timeoutMs = (req.invocationTimeoutSeconds ?? DEFAULT_INVOCATION_TIMEOUT_SECONDS) * 1000;
   const receivedTime = new Date(now()).toISOString();
   // There is no local SNS: the message the topic would get is logged, so a test can read it.
-  const notify = (topic: string | undefined, outcome: Pick<AsyncInferenceNotification, 'invocationStatus' | 'failureReason' | 'responseParameters'>): void => {
+  const notify = (topic: string | undefined, outcome: Pick<AsyncInferenceNotification, 'invocationStatus' | 'failureReason' | 'responseParameters' | 'responseBody'>): void => {
     if (!topic || !ctx.log) return;
     if (!notificationsNoted.has(ctx.queue)) {
       notificationsNoted.add(ctx.queue);
@@ -435,6 +457,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
       ...(outcome.failureReason === undefined ? {} : { failureReason: outcome.failureReason }),
       requestParameters: { ...(outcome.invocationStatus === 'Completed' ? { contentType: req.invocation.contentType } : {}), endpointName: ctx.endpoint, ...(req.inputLocation === undefined ? {} : { inputLocation: req.inputLocation }) },
       ...(outcome.responseParameters === undefined ? {} : { responseParameters: outcome.responseParameters }),
+      ...(outcome.responseBody === undefined ? {} : { responseBody: outcome.responseBody }),
       inferenceId,
       eventVersion: '1.0',
       eventSource: 'aws:sagemaker',
@@ -450,7 +473,8 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
         ctx.log?.('warn', 'writing the failure of an asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation, message: writeErr.message }),
       );
     }
-    notify(output.NotificationConfig?.ErrorTopic, { invocationStatus: 'Failed', failureReason: message });
+    const included = answer !== undefined && answer.body.length <= MAX_NOTIFIED_RESPONSE_BYTES && output.NotificationConfig?.IncludeInferenceResponseIn?.includes('ERROR_NOTIFICATION_TOPIC');
+    notify(output.NotificationConfig?.ErrorTopic, { invocationStatus: 'Failed', failureReason: message, ...(included ? { responseBody: { ...asText(answer.body), message } } : {}) });
   };
   let held = req.release !== undefined;
   // Logged once: a request may find no room for its input several times before it runs.
@@ -499,7 +523,12 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
         // The object carries the container's Content-Type, as the service's do: the SageMaker Python
         // SDK's AsyncPredictor picks its deserializer by the output object's ContentType.
         await writeResult(outputLocation, response.body, ctx.s3, response.contentType, kmsKeyId);
-        notify(output.NotificationConfig?.SuccessTopic, { invocationStatus: 'Completed', responseParameters: { ...(response.contentType === undefined ? {} : { contentType: response.contentType }), outputLocation } });
+        const included = response.body.length <= MAX_NOTIFIED_RESPONSE_BYTES && output.NotificationConfig?.IncludeInferenceResponseIn?.includes('SUCCESS_NOTIFICATION_TOPIC');
+        notify(output.NotificationConfig?.SuccessTopic, {
+          invocationStatus: 'Completed',
+          responseParameters: { ...(response.contentType === undefined ? {} : { contentType: response.contentType }), outputLocation },
+          ...(included ? { responseBody: { content: response.body.toString('base64'), encoding: 'BASE64' as const } } : {}),
+        });
       } catch (err) {
         if (err instanceof AnswerOverBudgetError) await fail(overBudget(`The response from container ${err.hostname}`, req.budget!, taken));
         // "The Amazon S3 URI where the inference failure response payload is stored" (FailureLocation):
