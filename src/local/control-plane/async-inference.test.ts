@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient, UpdateEndpointWeightsAndCapacitiesCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -521,12 +521,41 @@ test('an endpoint deleted while a request reads its input fails that request wit
   await asked;
   // DeleteEndpoint: the queue is closed and, once the fleet has stopped, the endpoint has none.
   ep.status = 'Deleting';
-  ep.closeAsyncQueue();
+  ep.closeAsyncQueue(true);
   ep.serving = undefined;
   giveInput();
   await until('the failure', () => written.get(accepted.failureLocation!));
   assert.equal(written.get(accepted.failureLocation!), 'Endpoint gone was deleted before this request could be sent to it.');
   assert.equal(written.has(accepted.outputLocation), false);
+});
+
+test('DeleteEndpoint fails the requests still waiting in its queue: each failure location says the endpoint was deleted, and the ErrorTopic notification is logged', async () => {
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-deleted-config',
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/deleted/', S3FailurePath: 's3://out/deleted-failures', NotificationConfig: { ErrorTopic: 'arn:aws:sns:us-east-1:123456789012:failed' } } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-deleted', EndpointConfigName: 'async-deleted-config' }));
+  const inService = () => until('async-deleted InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'async-deleted' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+  await inService();
+  // At 0 instances nothing runs: the requests wait in the queue until the endpoint is deleted.
+  await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'async-deleted', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 0 }] }));
+  await inService();
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'deleted/r.json', Body: '[1]' }));
+  const queued = [
+    await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-deleted', InputLocation: 's3://in/deleted/r.json', ContentType: 'application/json' })),
+    await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-deleted', Body: Buffer.from('[2]'), ContentType: 'application/json' })),
+  ];
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-deleted' }));
+  const message = 'Endpoint async-deleted was deleted while this request waited in its queue, so it was not run: send it again to an endpoint that is InService.';
+  for (const out of queued) {
+    assert.equal((await written(out.FailureLocation!)).toString(), message);
+    assert.equal(await exists(out.OutputLocation!), false);
+    const note = await until('the error notification', () => logged.find((l) => l.msg === 'asynchronous inference notification' && l.fields['inferenceId'] === out.InferenceId));
+    assert.equal((note.fields['notification'] as { failureReason: string }).failureReason, message);
+  }
 });
 
 test('running asynchronous invocations take their S3 input and their answer from SMKIT_LOCAL_BODY_MEMORY_MB: an input larger than it, or an answer that does not fit, is not read further and fails saying so; an input that finds no room yet waits for it', async () => {

@@ -117,8 +117,11 @@ export interface QueuedInvocation {
    */
   inputHeld?: boolean;
   expire(): Promise<void>;
-  /** Called instead of either when the queue is closed while the request waits. */
-  drop?(): void;
+  /**
+   * Called instead of either when the queue is closed while the request waits, with the reason the
+   * queue was closed for when it gave one (the request then fails with it).
+   */
+  drop?(reason?: string): void;
 }
 
 /** How often a queue with requests waiting looks for capacity and for requests past their TTL, ms. */
@@ -139,6 +142,7 @@ export class AsyncInvocationQueue {
   #running = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #closeReason: string | undefined;
 
   constructor(
     private readonly endpoint: string,
@@ -170,10 +174,14 @@ export class AsyncInvocationQueue {
     this.#pump();
   }
 
-  /** Drops the requests still waiting and stops looking for capacity (the endpoint is deleted or the server stops). */
-  close(): void {
+  /**
+   * Drops the requests still waiting and stops looking for capacity (the endpoint is deleted or the
+   * server stops); with a `reason`, each of them fails with it.
+   */
+  close(reason?: string): void {
     this.#closed = true;
-    for (const job of this.#waiting.splice(0)) job.drop?.();
+    this.#closeReason = reason;
+    for (const job of this.#waiting.splice(0)) job.drop?.(reason);
     this.#watch();
   }
 
@@ -192,7 +200,7 @@ export class AsyncInvocationQueue {
         if (outcome !== NOT_YET) return this.#pump();
         // Tried again when another request ends (which may free what it lacked) or at the next
         // wake; pumping now would retry it at once, over and over.
-        if (this.#closed) return job.drop?.();
+        if (this.#closed) return job.drop?.(this.#closeReason);
         this.#waiting.unshift(job);
         // Requests behind it whose input is held already start past it: the memory it waits for
         // may be theirs, given back only once they have run, so waiting behind it would hold both
@@ -489,7 +497,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
     expiresAt: now() + ttlSeconds * 1000,
     expire: () =>
       fail(`Request expired: it waited in the queue of endpoint ${ctx.endpoint} for longer than its RequestTTLSeconds (${ttlSeconds} s) before ${waitedForMemory ? 'there was memory for its input (SMKIT_LOCAL_BODY_MEMORY_MB)' : 'an instance was free'}.`).finally(release),
-    drop: release,
+    drop: (reason) => (reason === undefined ? release() : void fail(reason).finally(release)),
     ...(req.inputLocation === undefined ? { inputHeld: true } : {}),
     run: async () => {
       // Bytes of the budget this run took (the inline body's are the front door's, given back by `release`).

@@ -347,7 +347,7 @@ export class EndpointLifecycle {
     e.status = 'Deleting';
     e.lastModified = new Date();
     e.task?.abort(new Error(`endpoint ${name} is being deleted`));
-    e.closeAsyncQueue();
+    e.closeAsyncQueue(true);
     this.say(`deleting endpoint ${name}`);
     const previous = e.running;
     const scaling = this.deregisterScaling(name);

@@ -113,9 +113,13 @@ export class ManagedEndpoint implements RoutableEndpoint {
     }));
   }
 
-  /** Drops the asynchronous requests still waiting (DeleteEndpoint, server shutdown); running ones finish. */
-  closeAsyncQueue(): void {
-    this.#asyncQueue?.close();
+  /**
+   * Drops the asynchronous requests still waiting; running ones finish. At `DeleteEndpoint`
+   * (`deleted`) each fails, its failure written and notified, so that none vanishes unseen; at
+   * server shutdown they are dropped.
+   */
+  closeAsyncQueue(deleted = false): void {
+    this.#asyncQueue?.close(deleted ? `Endpoint ${this.name} was deleted while this request waited in its queue, so it was not run: send it again to an endpoint that is InService.` : undefined);
   }
 
   /**
