@@ -213,6 +213,18 @@ test('an input that cannot be read is a failure written to the failure location'
   assert.equal(await exists(out.OutputLocation!), false);
 });
 
+test('an InputLocation that ends with \'/\' (a folder) and names no object is a failure that says so; an empty object is sent as an empty body', async () => {
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/batch/' }));
+  assert.equal(
+    (await written(out.FailureLocation!)).toString(),
+    "InputLocation s3://in/batch/ ends with '/': it names a folder (a key prefix) of bucket in, and S3 has no object with the key batch/ (NoSuchKey). Give the URI of the object that holds the payload, such as s3://in/batch/input.json.",
+  );
+  assert.equal(await exists(out.OutputLocation!), false);
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'requests/empty.json', Body: '' }));
+  const empty = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/requests/empty.json', ContentType: 'application/json' }));
+  assert.equal((JSON.parse((await written(empty.OutputLocation!)).toString()) as { got: string }).got, '');
+});
+
 test('an InputLocation that names a bucket but no object is a failure, not the bucket\'s listing sent to the model', async () => {
   for (const location of ['s3://in', 's3://in/', 'https://in.s3.us-east-1.amazonaws.com/']) {
     const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: location }));

@@ -381,6 +381,10 @@ async function readInput(location: string, s3: () => S3Objects, budget: BodyBudg
   try {
     stream = await s3().get(s3Url.bucket, s3Url.key);
   } catch (err) {
+    // S3 has no folders: a location ending with '/' is a prefix, which GetObject answers NoSuchKey.
+    if ((err as Error).name === 'NoSuchKey' && s3Url.key.endsWith('/')) {
+      throw new Error(`InputLocation ${location} ends with '/': it names a folder (a key prefix) of bucket ${s3Url.bucket}, and S3 has no object with the key ${s3Url.key} (NoSuchKey). Give the URI of the object that holds the payload, such as ${location}input.json.`, { cause: err });
+    }
     throw new Error(`Reading InputLocation ${location} failed: ${(err as Error).message}`, { cause: err });
   }
   // Refused from its size, as the service refuses an input over 1 GB: reading it would take up to
