@@ -15,7 +15,7 @@ import type { ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
 import { readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
 import { BodyBudget } from './body-budget.js';
-import { sendJson, sendJsonAndClose } from './respond.js';
+import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
@@ -563,6 +563,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       return sendError(new ToolkitError('ERR_BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header (for example Host: localhost)'), req, res);
     }
+    const fault = requestHeadFault(req);
+    if (fault !== undefined) return sendError(new ToolkitError('ERR_BAD_REQUEST', fault), req, res);
     // Node undoes only `chunked`: with another transfer coding before it (gzip, chunked) the body
     // would reach the decoders still coded. (Without chunked last, Node's parser refuses the body
     // itself, through answerClientError: answering here first would leave nothing to answer with.)

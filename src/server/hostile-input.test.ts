@@ -643,6 +643,33 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(/^connection: close/gim.test(text.slice(0, text.lastIndexOf('HTTP/1.1 200'))), false, 'only the last answer closes the connection');
   });
 
+  test('two Host lines or a Host that is not host[:port] get a 400 ERR_BAD_REQUEST on every route (RFC 9112 §3.2), not a 200 or a 404', async () => {
+    const refused: [string, RegExp][] = [
+      ['GET /ping HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', /more than one Host header line; send exactly one/],
+      ['GET /execution-parameters HTTP/1.1\r\nhost: a\r\nHOST: a\r\n\r\n', /more than one Host header line/],
+      ['POST /invocations HTTP/1.1\r\nHost: a\r\nContent-Type: text/csv\r\nHost: b\r\nContent-Length: 0\r\n\r\n', /more than one Host header line/],
+      ['GET /nope HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', /more than one Host header line/],
+      ['GET /ping HTTP/1.1\r\nHost: a b\r\n\r\n', /the Host header "a b" is not a host name or address with an optional :port/],
+      ['GET /ping HTTP/1.1\r\nHost: user@a:80\r\n\r\n', /the Host header "user@a:80" is not/],
+    ];
+    const served = ['localhost:8080', '[::1]:8080', '10.0.0.1', 'my_host.internal.', ''];
+    const text = await sendRaw(refused.map(([head]) => head).join('') + served.map((host) => `GET /ping HTTP/1.1\r\nHost: ${host}\r\n\r\n`).join('') + 'GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const answers = text.split(/(?=HTTP\/1\.1 \d{3} )/).map(parseAnswer);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [...refused.map(() => 400), ...served.map(() => 200), 200],
+      text,
+    );
+    refused.forEach(([head, message], i) => {
+      assert.equal(answers[i]!.body.code, 'ERR_BAD_REQUEST', head);
+      assert.match(answers[i]!.body.message ?? '', message, head);
+    });
+    // With a body: refused before it is read, the connection then closed.
+    const withBody = parseAnswer(await sendRaw('POST /invocations HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Type: text/csv\r\nContent-Length: 15\r\n\r\n5.1,3.5,1.4,0.2'));
+    assert.equal(withBody.status, 400);
+    assert.match(withBody.body.message ?? '', /more than one Host header line/);
+  });
+
   test('OPTIONS * is answered as the no-op it is, with the methods the server takes; another method with * is a 400', async () => {
     const text = await sendRaw('OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     const [options, get] = text.split(/(?=HTTP\/1\.1 )/);

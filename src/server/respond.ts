@@ -27,6 +27,44 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return typeof upgrade === 'string' && upgrade.split(',').some((p) => p.trim().toLowerCase() === 'websocket');
 }
 
+/**
+ * A Host value (RFC 9110 §7.2: `uri-host [ ":" port ]`, RFC 3986's reg-name or IP literal), or
+ * empty, as a target without an authority has it (RFC 9112 §3.2).
+ */
+const HOST_VALUE = /^(?:\[[\w.:%~!$&'()*+,;=-]+\]|[\w.%~!$&'()*+,;=-]*)(?::\d*)?$/;
+
+/** Whether a raw header name is `Host`, in any case, without making a lower-case copy. */
+function isHostName(name: string): boolean {
+  return (
+    name.length === 4 &&
+    (name.charCodeAt(0) | 0x20) === 0x68 &&
+    (name.charCodeAt(1) | 0x20) === 0x6f &&
+    (name.charCodeAt(2) | 0x20) === 0x73 &&
+    (name.charCodeAt(3) | 0x20) === 0x74
+  );
+}
+
+/**
+ * What makes a request's head invalid that Node's parser lets through, as a message saying what to
+ * send instead; undefined for a sound head. RFC 9112 §3.2 has a server answer 400 to more than one
+ * `Host` line (Node keeps the first and drops the rest, so a proxy that routed on the other one
+ * and this server would disagree on the target) and to a `Host` value that is not `host[:port]`.
+ * Runs on every request: it reads `rawHeaders` once, and allocates nothing for a sound head.
+ */
+export function requestHeadFault(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!isHostName(raw[i]!)) continue;
+    if (host !== undefined) return 'the request has more than one Host header line; send exactly one (RFC 9112, section 3.2), such as Host: localhost:8080';
+    host = raw[i + 1]!;
+  }
+  if (host !== undefined && !HOST_VALUE.test(host)) {
+    return `the Host header "${excerpt(host, 60)}" is not a host name or address with an optional :port (RFC 9112, section 3.2); send one such as Host: localhost:8080`;
+  }
+  return undefined;
+}
+
 /** Sends a JSON answer with its length. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);

@@ -112,3 +112,47 @@ test('bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalo
     server.close();
   }
 });
+
+test('two Host lines or a Host that is not host[:port] get a catalogued 400 before any route; one Host, or none, is routed', async () => {
+  const server = createFrontDoorServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('served'));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const answerTo = async (bytes: string): Promise<string> => {
+    const socket = connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString()));
+    socket.on('error', () => {});
+    try {
+      await once(socket, 'connect');
+      socket.write(bytes);
+      await once(socket, 'close', { signal: AbortSignal.timeout(10_000) });
+      return got;
+    } finally {
+      socket.destroy();
+    }
+  };
+  try {
+    const close = 'Connection: close\r\n';
+    const refused: [string, RegExp][] = [
+      [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 1\r\n\r\nx`, /more than one Host header line/],
+      [`POST / HTTP/1.1\r\nHost: a\r\nhost: a\r\n${close}Content-Length: 0\r\n\r\n`, /more than one Host header line/],
+      [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a/b\r\n${close}Content-Length: 0\r\n\r\n`, /the Host header "a\/b" is not a host name/],
+    ];
+    for (const [bytes, message] of refused) {
+      const answer = await answerTo(bytes);
+      assert.match(answer, /^HTTP\/1\.1 400 /, bytes);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { code: string; message: string };
+      assert.equal(body.code, 'ERR_BAD_REQUEST');
+      assert.match(body.message, message);
+    }
+    assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost:8080\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 200 [^]*served$/);
+    // The check runs for expectations Node hands over too.
+    assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a\r\nHost: b\r\nExpect: later\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 400 /);
+  } finally {
+    server.close();
+  }
+});

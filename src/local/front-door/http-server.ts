@@ -1,6 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
+import type { ErrorCode } from '../../errors/catalogue.js';
 import { portBindError } from '../../net/ports.js';
-import { answerClientError, answerConnect } from '../../server/respond.js';
+import { answerClientError, answerConnect, requestHeadFault, sendJsonAndClose } from '../../server/respond.js';
 
 /**
  * How long the front door keeps an idle connection open: longer than the AWS SDKs and the AWS CLI
@@ -37,8 +38,15 @@ export interface FrontDoorServerTiming {
 
 /** The HTTP server of a local front door (the local SageMaker, `smkit local` endpoints). */
 export function createFrontDoorServer(app: RequestListener, timing: FrontDoorServerTiming = {}): Server {
+  // Two Host lines or an invalid Host are refused as smkit serve refuses them, before the routes:
+  // express would route the request on the first Host.
+  const listener: RequestListener = (req, res) => {
+    const fault = requestHeadFault(req);
+    if (fault === undefined) return app(req, res);
+    sendJsonAndClose(req, res, 400, { code: 'ERR_BAD_REQUEST' satisfies ErrorCode, message: fault });
+  };
   // Without a Host header a request is still routed (Node would answer a bare 400 itself).
-  const server = createServer({ requireHostHeader: false, ...(timing.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: timing.connectionsCheckingIntervalMs }) }, app);
+  const server = createServer({ requireHostHeader: false, ...(timing.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: timing.connectionsCheckingIntervalMs }) }, listener);
   server.keepAliveTimeout = FRONT_DOOR_KEEP_ALIVE_MS;
   server.headersTimeout = FRONT_DOOR_HEADERS_TIMEOUT_MS;
   server.requestTimeout = timing.requestTimeoutMs ?? server.headersTimeout + FRONT_DOOR_BODY_TIMEOUT_MS;
@@ -47,7 +55,7 @@ export function createFrontDoorServer(app: RequestListener, timing: FrontDoorSer
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
   // An expectation other than 100-continue is ignored (RFC 9110 §10.1.1 allows it), not a bare 417.
-  server.on('checkExpectation', app);
+  server.on('checkExpectation', listener);
   return server;
 }
 

@@ -172,6 +172,17 @@ test('handshakes ws itself would refuse (an Upgrade list, a Sec-WebSocket-Protoc
     assert.match(String(res.headers['content-type']), /application\/json/, `${JSON.stringify(extra)}: ${body}`);
     assert.equal(JSON.parse(body).code, 'ERR_BAD_REQUEST');
   }
+  // Two Host lines, refused as on every other route.
+  const handshake = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+  for (const head of [`GET /invocations-bidirectional-stream HTTP/1.1\r\nHost: a\r\nHost: b\r\n${handshake}`]) {
+    const socket = connect(Number(port), '127.0.0.1');
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString()));
+    socket.write(head);
+    await once(socket, 'close', { signal: AbortSignal.timeout(10_000) });
+    assert.match(got, /^HTTP\/1\.1 400 /, head);
+    assert.equal(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).code, 'ERR_BAD_REQUEST', head);
+  }
   // A list of distinct tokens still opens the stream.
   const ws = new WebSocket(url, ['a', 'b']);
   await once(ws, 'open');

@@ -8,7 +8,7 @@ import { Cancellation, clientGoneError } from '../../core/cancellation.js';
 import { readSageMakerHeaders } from '../../core/sagemaker-headers.js';
 import type { ServerLogger } from '../../logging/server-logger.js';
 import type { InferenceBackend } from '../inference-backend.js';
-import { answerOnSocket, isWebSocketUpgrade } from '../respond.js';
+import { answerOnSocket, isWebSocketUpgrade, requestHeadFault } from '../respond.js';
 import type { MetricsSink } from '../metrics.js';
 import { LogThrottle } from '../../logging/log-throttle.js';
 import { pathOf } from '../app.js';
@@ -70,6 +70,8 @@ function validSubprotocols(header: string): boolean {
 /** A reason to refuse the handshake, as a catalogued error; undefined when the stream may open. */
 function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, isDraining: () => boolean): { error: ToolkitError; headers?: Record<string, string> } | undefined {
   const refuse = (code: ErrorCode, message: string, status?: number) => ({ error: new ToolkitError(code, message, status === undefined ? {} : { status }) });
+  const fault = requestHeadFault(req);
+  if (fault !== undefined) return refuse('ERR_BAD_REQUEST', fault);
   if (!isWebSocketUpgrade(req)) {
     return refuse('ERR_BAD_REQUEST', `this server switches only to WebSocket, at ${BIDI_PATH}; send the request without "Upgrade: ${excerpt(String(req.headers.upgrade ?? ''), 40)}"`);
   }
