@@ -643,7 +643,7 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(/^connection: close/gim.test(text.slice(0, text.lastIndexOf('HTTP/1.1 200'))), false, 'only the last answer closes the connection');
   });
 
-  test('two Host lines or a Host that is not host[:port] get a 400 ERR_BAD_REQUEST on every route (RFC 9112 §3.2), not a 200 or a 404', async () => {
+  test('two Host lines, a Host that is not host[:port], or a fragment in the target get a 400 ERR_BAD_REQUEST on every route (RFC 9112 §3.2), not a 200 or a 404', async () => {
     const refused: [string, RegExp][] = [
       ['GET /ping HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', /more than one Host header line; send exactly one/],
       ['GET /execution-parameters HTTP/1.1\r\nhost: a\r\nHOST: a\r\n\r\n', /more than one Host header line/],
@@ -651,6 +651,10 @@ describe('hostile input against the HTTP front', () => {
       ['GET /nope HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', /more than one Host header line/],
       ['GET /ping HTTP/1.1\r\nHost: a b\r\n\r\n', /the Host header "a b" is not a host name or address with an optional :port/],
       ['GET /ping HTTP/1.1\r\nHost: user@a:80\r\n\r\n', /the Host header "user@a:80" is not/],
+      ['GET /ping#top HTTP/1.1\r\nHost: x\r\n\r\n', /the request target "\/ping#top" holds a fragment .*send the target without it \(\/ping\)/],
+      ['POST /invocations#x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', /holds a fragment/],
+      ['POST /invocations?a=1#x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', /holds a fragment .*\(\/invocations\?a=1\)/],
+      ['POST /Invocations/#x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', /holds a fragment/],
     ];
     const served = ['localhost:8080', '[::1]:8080', '10.0.0.1', 'my_host.internal.', ''];
     const text = await sendRaw(refused.map(([head]) => head).join('') + served.map((host) => `GET /ping HTTP/1.1\r\nHost: ${host}\r\n\r\n`).join('') + 'GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');

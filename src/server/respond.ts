@@ -48,8 +48,11 @@ function isHostName(name: string): boolean {
  * What makes a request's head invalid that Node's parser lets through, as a message saying what to
  * send instead; undefined for a sound head. RFC 9112 §3.2 has a server answer 400 to more than one
  * `Host` line (Node keeps the first and drops the rest, so a proxy that routed on the other one
- * and this server would disagree on the target) and to a `Host` value that is not `host[:port]`.
- * Runs on every request: it reads `rawHeaders` once, and allocates nothing for a sound head.
+ * and this server would disagree on the target) and to a `Host` value that is not `host[:port]`;
+ * and no form of request target holds a fragment (§3.2.1; `#...` stays with the client, §3 has
+ * an invalid request line answered 400), which express would cut off and Node's own routing read
+ * as part of the path. Runs on every request: it reads
+ * `rawHeaders` once and the URL, and allocates nothing for a sound head.
  */
 export function requestHeadFault(req: IncomingMessage): string | undefined {
   const raw = req.rawHeaders;
@@ -61,6 +64,11 @@ export function requestHeadFault(req: IncomingMessage): string | undefined {
   }
   if (host !== undefined && !HOST_VALUE.test(host)) {
     return `the Host header "${excerpt(host, 60)}" is not a host name or address with an optional :port (RFC 9112, section 3.2); send one such as Host: localhost:8080`;
+  }
+  const url = req.url ?? '';
+  const hash = url.indexOf('#');
+  if (hash >= 0) {
+    return `the request target "${excerpt(url, 100)}" holds a fragment ("#..."), which no form of request target holds (RFC 9112, section 3.2.1: a path and a query only); send the target without it (${excerpt(url.slice(0, hash), 100) || '/'})`;
   }
   return undefined;
 }

@@ -113,7 +113,7 @@ test('bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalo
   }
 });
 
-test('two Host lines or a Host that is not host[:port] get a catalogued 400 before any route; one Host, or none, is routed', async () => {
+test('two Host lines, a Host that is not host[:port] or a fragment in the target get a catalogued 400 before any route; one Host, or none, is routed', async () => {
   const server = createFrontDoorServer((req, res) => {
     req.resume();
     req.on('end', () => res.end('served'));
@@ -141,6 +141,7 @@ test('two Host lines or a Host that is not host[:port] get a catalogued 400 befo
       [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 1\r\n\r\nx`, /more than one Host header line/],
       [`POST / HTTP/1.1\r\nHost: a\r\nhost: a\r\n${close}Content-Length: 0\r\n\r\n`, /more than one Host header line/],
       [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a/b\r\n${close}Content-Length: 0\r\n\r\n`, /the Host header "a\/b" is not a host name/],
+      [`POST /endpoints/e/invocations#x HTTP/1.1\r\nHost: a\r\n${close}Content-Length: 0\r\n\r\n`, /holds a fragment/],
     ];
     for (const [bytes, message] of refused) {
       const answer = await answerTo(bytes);

@@ -38,8 +38,8 @@ export interface FrontDoorServerTiming {
 
 /** The HTTP server of a local front door (the local SageMaker, `smkit local` endpoints). */
 export function createFrontDoorServer(app: RequestListener, timing: FrontDoorServerTiming = {}): Server {
-  // Two Host lines or an invalid Host are refused as smkit serve refuses them, before the routes:
-  // express would route the request on the first Host.
+  // Two Host lines, an invalid Host or a fragment in the target are refused as smkit serve refuses
+  // them, before the routes: express would route the request on the first Host and without the fragment.
   const listener: RequestListener = (req, res) => {
     const fault = requestHeadFault(req);
     if (fault === undefined) return app(req, res);
