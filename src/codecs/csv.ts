@@ -1,5 +1,5 @@
 import { UNNAMED, isBigIntDType, type Tensor } from '../core/tensor.js';
-import { refuseUtf16 } from './text-encoding.js';
+import { explainUtf16, refuseUtf16 } from './text-encoding.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { parseNumericCsv } from './csv-parse.js';
@@ -103,7 +103,12 @@ export const csvCodec: Codec = {
   decode(body: Buffer, params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
     refuseUtf16(body, 'CSV body', 'ERR_CSV_PARSE');
     const skipHeader = params['header']?.toLowerCase() === 'present';
-    const tensor = parseNumericCsv(body, { skipHeader, float32: hints?.float32 });
+    let tensor: Tensor;
+    try {
+      tensor = parseNumericCsv(body, { skipHeader, float32: hints?.float32 });
+    } catch (err) {
+      throw explainUtf16(err, body, 'CSV body', 'ERR_CSV_PARSE');
+    }
     return withinBudget({ tensors: { [UNNAMED]: tensor }, form: 'tensor' }, limits, 'the CSV body');
   },
   encode(prediction: unknown, _options: EncodeOptions): Buffer {

@@ -10,7 +10,7 @@ import { withErrorMember } from './protocol-error.js';
 import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
 import { decodeV2, encodeV2, encodeV2Answer, isV2Request } from './json-v2.js';
 import { setTensor } from './tensor-map.js';
-import { refuseNonUtf8, refuseUtf16 } from './text-encoding.js';
+import { explainUtf16, refuseNonUtf8, refuseUtf16 } from './text-encoding.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
 import { isTensorMap } from './tensor-map.js';
 import { floatTensorJsonBytes } from './number-json-wasm.js';
@@ -215,7 +215,7 @@ export const jsonCodec: Codec = {
       return withinBudget(decodeJsonValue(parseJsonBody(body.toString('utf8')), hints?.maxInputs), limits, 'the JSON body');
     } catch (err) {
       // TF Serving and v2 clients read {"error"}; a body that is not even JSON may be either.
-      throw withErrorMember(err);
+      throw withErrorMember(explainUtf16(err, body, 'JSON body', 'ERR_JSON_PARSE'));
     }
   },
   encodeAnswer(prediction: unknown, options: EncodeOptions): TypedBody | undefined {

@@ -8,7 +8,7 @@ import { parseJsonBody, perRowObjectList, withoutBom } from './json.js';
 import { stackRecords } from './json-tensor.js';
 import { tensorRowsToJson, valueToJson } from './json-write.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
-import { refuseNonUtf8, refuseUtf16 } from './text-encoding.js';
+import { explainUtf16, refuseNonUtf8, refuseUtf16 } from './text-encoding.js';
 
 /** `application/jsonlines` media type. */
 export const JSONLINES_MEDIA_TYPE = 'application/jsonlines';
@@ -122,7 +122,13 @@ export const jsonLinesCodec: Codec = {
   mediaType: JSONLINES_MEDIA_TYPE,
   aliases: ['application/x-jsonlines', 'application/jsonl'],
   decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
-    return withinBudget(decodeJsonLines(body, hints), limits, 'the JSON lines body');
+    let decoded: DecodedRequest;
+    try {
+      decoded = decodeJsonLines(body, hints);
+    } catch (err) {
+      throw explainUtf16(err, body, 'JSON lines body', 'ERR_JSON_PARSE');
+    }
+    return withinBudget(decoded, limits, 'the JSON lines body');
   },
   encode(prediction: unknown, _options: EncodeOptions): Buffer {
     return Buffer.from(encodeJsonLines(prediction), 'utf8');

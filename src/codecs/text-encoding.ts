@@ -16,6 +16,45 @@ export function refuseUtf16(body: Uint8Array, what: string, code: ErrorCode): vo
 }
 
 /**
+ * The UTF-16 a text body without a byte order mark looks like, from its first 64 bytes: text of
+ * ASCII characters in UTF-16 has a zero byte beside each one (after it in little-endian, before it
+ * in big-endian) and UTF-8 text has none. Reads only a body that failed to parse already.
+ */
+export function utf16Look(body: Uint8Array): 'UTF-16LE' | 'UTF-16BE' | undefined {
+  const pairs = Math.min(body.length, 64) >> 1;
+  // One with the mark is refuseUtf16's to name.
+  if (pairs < 2 || (body[0] === 0xff && body[1] === 0xfe) || (body[0] === 0xfe && body[1] === 0xff)) return undefined;
+  let evenZeros = 0;
+  let oddZeros = 0;
+  for (let i = 0; i < 2 * pairs; i += 2) {
+    if (body[i] === 0) evenZeros++;
+    if (body[i + 1] === 0) oddZeros++;
+  }
+  if (evenZeros === 0 && 2 * oddZeros >= pairs) return 'UTF-16LE';
+  if (oddZeros === 0 && 2 * evenZeros >= pairs) return 'UTF-16BE';
+  return undefined;
+}
+
+/**
+ * `err`, a `code` error of a text body that failed to parse, replaced by one saying the body looks
+ * like UTF-16 (see {@link utf16Look}) and to send UTF-8, when it does: read as UTF-8, such a body
+ * fails on its first zero byte with a message about an unexpected character. Any other error is
+ * returned as it is.
+ *
+ * @param what names the body in the message, for example `JSON body`.
+ */
+export function explainUtf16(err: unknown, body: Uint8Array, what: string, code: ErrorCode): unknown {
+  if (!(err instanceof ToolkitError) || err.code !== code) return err;
+  const look = utf16Look(body);
+  if (look === undefined) return err;
+  return new ToolkitError(
+    code,
+    `${what} looks like ${look} without a byte order mark (a zero byte beside each character); send it as UTF-8 (text bodies are read as UTF-8, whatever charset the Content-Type names)`,
+    { cause: err },
+  );
+}
+
+/**
  * Refuses a text body that is not UTF-8 (a Latin-1 or Windows-1252 `é`, a cut character), naming the
  * first byte that is not: read as UTF-8 each such byte would become U+FFFD, and the request would be
  * answered 200 on text it did not send.

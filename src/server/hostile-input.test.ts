@@ -596,7 +596,7 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(parseAnswer(answer).status, 200, answer);
   });
 
-  test('a UTF-16 text body (with its byte order mark, as Windows tools write "Unicode") is a 400 that says to send UTF-8', async () => {
+  test('a UTF-16 text body (with its byte order mark, as Windows tools write "Unicode", or without) is a 400 that says to send UTF-8', async () => {
     for (const [type, text, code] of [['application/json', '[[5.1,3.5,1.4,0.2]]', 'ERR_JSON_PARSE'], ['application/jsonlines', '[5.1,3.5,1.4,0.2]\n', 'ERR_JSON_PARSE'], ['text/csv', '5.1,3.5,1.4,0.2\n', 'ERR_CSV_PARSE']]) {
       for (const body of [Buffer.from(`\ufeff${text}`, 'utf16le'), Buffer.from(`\ufeff${text}`, 'utf16le').swap16()]) {
         const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': `${type!}; charset=utf-16` }, signal: AbortSignal.timeout(10_000) });
@@ -605,7 +605,20 @@ describe('hostile input against the HTTP front', () => {
         assert.equal(answer.code, code);
         assert.match(answer.message, /is UTF-16 .*send it as UTF-8/, type);
       }
+      // Without the byte order mark (what a program's own UTF-16 encoder writes): the parse error says it looks like UTF-16.
+      for (const [body, look] of [[Buffer.from(text!, 'utf16le'), 'UTF-16LE'], [Buffer.from(text!, 'utf16le').swap16(), 'UTF-16BE']] as const) {
+        const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': `${type!}; charset=utf-16` }, signal: AbortSignal.timeout(10_000) });
+        const answer = (await res.json()) as { code: string; message: string };
+        assert.equal(res.status, 400, `${type}: ${JSON.stringify(answer)}`);
+        assert.equal(answer.code, code);
+        assert.match(answer.message, new RegExp(`looks like ${look} without a byte order mark .*send it as UTF-8`), `${type}: ${answer.message}`);
+      }
     }
+    // A body that is merely invalid keeps its own message.
+    const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: '[[5.1,3.5,1.4,0.2]', headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
+    const answer = (await res.json()) as { code: string; message: string };
+    assert.equal(res.status, 400);
+    assert.doesNotMatch(answer.message, /UTF-16/);
   });
 
   test('a body naming more inputs than the model takes is refused before a tensor is built per name, in every JSON form', async () => {
