@@ -197,6 +197,24 @@ test('a failed batch is retried one by one, so only the bad call fails', async (
   assert.equal(await good2, 8);
 });
 
+test('a failed batch is told to batchFailed once, with its error and size; not its retries, nor a batch that succeeds', async () => {
+  const { runner, release } = gatedRunner();
+  const failed: [string, number][] = [];
+  const b = new AdaptiveBatcher({ ...runner, batchFailed: (err, size) => failed.push([(err as Error).message, size]) }, { maxSize: 8, maxDelayMs: 0 });
+  const first = b.submit(1);
+  await turns(1);
+  const rest = [b.submit(2), b.submit(-3), b.submit(4)].map((p) => p.catch((e: Error) => e.message));
+  await release(); // [1]
+  await release(); // [2, -3, 4] fails
+  for (let i = 0; i < 3; i++) await release(); // each alone, -3 failing again
+  assert.deepEqual(await Promise.all([first, ...rest]), [2, 4, 'negative -3', 8]);
+  const ok = [b.submit(5), b.submit(6)];
+  await turns(2);
+  await release(); // [5, 6]
+  assert.deepEqual(await Promise.all(ok), [10, 12]);
+  assert.deepEqual(failed, [['a negative input in the batch', 3]]);
+});
+
 test('an answer of the wrong length is treated as a failed batch', async () => {
   const runs: number[][] = [];
   let slow: () => void = () => undefined;

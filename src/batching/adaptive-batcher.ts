@@ -62,6 +62,12 @@ export interface BatchRunner<I, O> {
   /** Runs one input on its own. */
   runOne(input: I): Promise<O>;
   /**
+   * Told once when a batched run fails (a throw, or an answer of the wrong length), with the error
+   * and the number of inputs, before they are retried one by one: the retries' own errors say
+   * nothing of the batch. Optional; what it throws is ignored.
+   */
+  batchFailed?(error: unknown, size: number): void;
+  /**
    * Which inputs may share a run: equal keys batch together; `undefined` means this input cannot
    * join a batch and runs alone at once.
    */
@@ -275,15 +281,25 @@ export class AdaptiveBatcher<I, O> {
         return;
       }
       let outputs: O[] | undefined;
+      let failure: unknown;
       try {
         outputs = await this.#timed(settle(() => this.runner.runBatch(batch.map((w) => w.input))), waitSeconds, began);
-        if (outputs.length !== batch.length) outputs = undefined;
-      } catch {
+        if (outputs.length !== batch.length) {
+          failure = new Error(`a batched run of ${batch.length} inputs answered ${outputs.length} outputs`);
+          outputs = undefined;
+        }
+      } catch (err) {
+        failure = err;
         outputs = undefined;
       }
       if (outputs) {
         batch.forEach((w, i) => w.resolve(outputs[i]!));
         return;
+      }
+      try {
+        this.runner.batchFailed?.(failure, batch.length);
+      } catch {
+        // A report must not change an answer: the retries run as they would without it.
       }
       // One bad request must not fail the others: run each alone, in order (skipping those whose
       // caller gave up meanwhile).

@@ -8,7 +8,9 @@ import { onnxRuntimeFactory } from '../runtimes/onnx/factory.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
 import { createLogger } from '../logging/logger.js';
 import type { TensorMap } from '../core/tensor.js';
+import { ToolkitError } from '../errors/catalogue.js';
 import { withBatching } from './batched-runtime.js';
+import { batchedRuntime } from '../pipeline/steps/predict.js';
 import { batchKey, concatInputs, splitOutputs } from './tensor-batch.js';
 import { transferable } from '../server/thread-protocol.js';
 import { buildGraphModel, ELEM, graphNode, valueInfo } from '../../test/helpers/onnx-graph.js';
@@ -174,4 +176,38 @@ test('requests whose output has no elements (a [rows, 0] output) each get a buff
   structuredClone(first.buffer, { transfer: [first.buffer as ArrayBuffer] });
   const second = b!['y']!.data as Float32Array;
   assert.doesNotThrow(() => new Uint8Array(second.buffer, second.byteOffset, second.byteLength));
+});
+
+test('a batched run that fails is logged once (warn: step, batch size, error code), never with the requests\' values; its retries one by one are not batch lines', async () => {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+  const capture = (level: string) => (obj: object | string, msg?: string) => lines.push({ level, obj: typeof obj === 'string' ? {} : (obj as Record<string, unknown>), msg: typeof obj === 'string' ? obj : (msg ?? '') });
+  const logger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
+  const runs: number[] = [];
+  // Fails any run that holds a negative value, as a model fails on an index out of range.
+  const failing: ModelRuntime = {
+    name: 'fake',
+    backend: 'cpu',
+    inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 2] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: ['batch', 2] }],
+    predict: async (inputs) => {
+      const x = Object.values(inputs)[0]!;
+      runs.push(x.shape[0]!);
+      if ((x.data as Float32Array).some((v) => v < 0)) throw new ToolkitError('ERR_PREDICT', 'the model failed on an index out of range');
+      return { y: x };
+    },
+    dispose: async () => undefined,
+  };
+  // As a predict step wraps its runtime, logging to the runtime's logger.
+  const batched = await batchedRuntime(failing, { batching: { maxSize: 8, maxDelayMs: 0 }, runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: logger } }, 'predict:fake');
+  const outcomes = await Promise.allSettled([rows([[1234.5, 2]]), rows([[-6789.25, 2]]), rows([[3, 4]])].map((r) => batched.predict(r)));
+  assert.deepEqual(
+    outcomes.map((o) => o.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
+  assert.deepEqual(runs, [3, 1, 1, 1]);
+  assert.equal(lines.length, 1, JSON.stringify(lines));
+  assert.equal(lines[0]!.level, 'warn');
+  assert.deepEqual(lines[0]!.obj, { step: 'predict:fake', batchSize: 3, code: 'ERR_PREDICT' });
+  assert.match(lines[0]!.msg, /a batched run of 3 requests of predict:fake failed \(ERR_PREDICT: the model failed on an index out of range\); each request is retried alone/);
+  assert.doesNotMatch(JSON.stringify(lines), /1234|6789/);
 });

@@ -1,7 +1,9 @@
 import type { Cancellation } from '../core/cancellation.js';
 import type { TensorMap } from '../core/tensor.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
+import type { Logger } from '../core/context.js';
 import { AdaptiveBatcher, type BatchObserver } from './adaptive-batcher.js';
+import { batchFailureLogger } from './batch-failure-log.js';
 import { recordBatching, type BatchingOptions } from './batching-options.js';
 import { batchKey, concatInputs, rowsOf, splitOutputs, UnsplittableBatchError } from './tensor-batch.js';
 
@@ -43,6 +45,7 @@ export class BatchedRuntime implements ModelRuntime {
     private readonly inner: ModelRuntime,
     options: BatchingOptions,
     observe?: BatchObserver,
+    failures?: { log: Logger; step: string },
   ) {
     this.maxSize = options.maxSize;
     recordBatching(this, options.maxSize);
@@ -59,6 +62,7 @@ export class BatchedRuntime implements ModelRuntime {
             throw err;
           }
         },
+        ...(failures ? { batchFailed: batchFailureLogger(failures.log, failures.step) } : {}),
       },
       options,
       observe,
@@ -94,8 +98,11 @@ export class BatchedRuntime implements ModelRuntime {
   }
 }
 
-/** Wraps `runtime` for batching when `options` turn it on and the model has a dynamic batch axis in and out. */
-export function withBatching(runtime: ModelRuntime, options: BatchingOptions, observe?: BatchObserver): ModelRuntime {
+/**
+ * Wraps `runtime` for batching when `options` turn it on and the model has a dynamic batch axis in
+ * and out. With `failures`, a batched run that fails is logged there once, as `step`.
+ */
+export function withBatching(runtime: ModelRuntime, options: BatchingOptions, observe?: BatchObserver, failures?: { log: Logger; step: string }): ModelRuntime {
   if (options.maxSize <= 1 || !hasDynamicBatchAxis(runtime)) return runtime;
-  return new BatchedRuntime(runtime, options, observe);
+  return new BatchedRuntime(runtime, options, observe, failures);
 }

@@ -106,12 +106,22 @@ export function outputFn(prediction) {
 }
 `);
   try {
-    const engine = await load(dir, 8);
+    const lines: { obj: object | string; msg?: string }[] = [];
+    const quiet = () => undefined;
+    const logger = { debug: quiet, info: quiet, error: quiet, warn: (obj: object | string, msg?: string) => void lines.push({ obj, msg }) };
+    const engine = await InferenceEngine.load(engineOptions(dir, { batching: { maxSize: 8, maxDelayMs: 0 }, log: logger }));
     const answers = await Promise.all([1, 2, -3, 4].map((x) => invoke(engine, x)));
     assert.deepEqual(
       answers.map((a) => a.body.toString()),
       ['10', '20', '-30', '40'],
     );
+    // The failed call is logged once, by the hook's name, without the requests' values.
+    assert.deepEqual(lines, [
+      {
+        obj: { step: 'predictBatchFn', batchSize: 4, code: 'ERR_USER_CODE' },
+        msg: 'a batched run of 4 requests of predictBatchFn failed (ERR_USER_CODE: a negative value in the batch); each request is retried alone',
+      },
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

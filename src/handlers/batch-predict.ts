@@ -1,7 +1,8 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { cancellationOf } from '../core/cancellation.js';
-import type { InvocationContext } from '../core/context.js';
+import type { InvocationContext, Logger } from '../core/context.js';
 import { AdaptiveBatcher, type BatchObserver } from '../batching/adaptive-batcher.js';
+import { batchFailureLogger } from '../batching/batch-failure-log.js';
 import type { BatchingOptions } from '../batching/batching-options.js';
 import type { PredictBatchFn } from './user-module.js';
 import type { Tensor, TensorMap } from '../core/tensor.js';
@@ -57,14 +58,15 @@ function forBatch(input: unknown): unknown {
  * Batches a handler's `predictBatchFn`: every request may join (the handler decides what to do
  * with mixed inputs). With batching off (`maxSize` 1) each call gets one-element arrays. An `Error`
  * returned in a request's place fails that request alone; a throw fails the batch, whose requests
- * are then retried one by one. `name` is the hook's name as the module exports it (`predict_batch_fn`), for errors.
+ * are then retried one by one, the failed call logged once to `log` when it is given. `name` is the hook's name as the module exports it (`predict_batch_fn`), for errors and that line.
  */
-export function createBatchPredictor(fn: PredictBatchFn, model: unknown, options: BatchingOptions, observe?: BatchObserver, name = 'predictBatchFn'): BatchPredictor {
+export function createBatchPredictor(fn: PredictBatchFn, model: unknown, options: BatchingOptions, observe?: BatchObserver, name = 'predictBatchFn', log?: Logger): BatchPredictor {
   const batcher = new AdaptiveBatcher<Call, unknown>(
     {
       keyOf: () => 'all',
       runBatch: (calls) => callUser(fn, name, model, calls.map((c) => ({ input: forBatch(c.input), ctx: c.ctx }))),
       runOne: async (call) => (await callUser(fn, name, model, [call]))[0],
+      ...(log ? { batchFailed: batchFailureLogger(log, name, 'ERR_USER_CODE') } : {}),
     },
     options,
     observe,

@@ -373,7 +373,7 @@ export class InferenceEngine {
     if (hooks.modelWarmupFn) await loadHook('modelWarmupFn', () => hooks.modelWarmupFn!(options.modelDir, model, ctx));
     const observe = options.observeBatch;
     const batchPredict = hooks.predictBatchFn
-      ? (await import('./batch-predict.js')).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined, hookName(hooks, 'predictBatchFn'))
+      ? (await import('./batch-predict.js')).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined, hookName(hooks, 'predictBatchFn'), options.log)
       : undefined;
     const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict);
     // Off the path to the first healthy /ping, which answers as soon as this returns.

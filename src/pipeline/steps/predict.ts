@@ -67,12 +67,12 @@ export function stepBatching(raw: unknown, defaults: BatchingOptions, where: str
  * Wraps a loaded runtime for dynamic batching as `env` and the step's options ask. The batching
  * code loads only then: a model served without batching starts without it.
  */
-export async function batchedRuntime(runtime: ModelRuntime, env: Pick<StepBuildEnv, 'batching' | 'observeBatch'>, stepName: string, raw?: unknown): Promise<ModelRuntime> {
+export async function batchedRuntime(runtime: ModelRuntime, env: Pick<StepBuildEnv, 'batching' | 'observeBatch' | 'runtimeOptions'>, stepName: string, raw?: unknown): Promise<ModelRuntime> {
   const options = stepBatching(raw, env.batching ?? NO_BATCHING, stepName);
   if (options.maxSize <= 1) return runtime;
   const { withBatching } = await import('../../batching/batched-runtime.js');
   const observe = env.observeBatch;
-  return withBatching(runtime, options, observe ? (run) => observe(stepName, run) : undefined);
+  return withBatching(runtime, options, observe ? (run) => observe(stepName, run) : undefined, { log: env.runtimeOptions.log, step: stepName });
 }
 
 /** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
