@@ -21,6 +21,11 @@ const dynamicFirst = (s: Spec): boolean => typeof s.shape[0] !== 'number' || s.s
  *   (see `splitOutputs`).
  * - no input or output has the inputs' batch dimension (by its symbolic name) beyond its first: an
  *   output `[batch, batch]` (x · xᵀ) would give each request values computed from the others' rows.
+ *
+ * The inputs' first dimensions need not share a name: exporters often name one batch axis
+ * differently per input (torch.onnx's `dynamic_axes` given as a list names it
+ * `<input>_dynamic_axes_1`), and Triton's ONNX Runtime backend likewise asks only for a variable
+ * first dimension everywhere. A request whose inputs disagree on their rows runs alone (`batchKey`).
  */
 function hasDynamicBatchAxis(runtime: ModelRuntime): boolean {
   if (runtime.inputs.length === 0 || !runtime.inputs.every((s) => s.shape.length > 0 && dynamicFirst(s))) return false;
