@@ -559,11 +559,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   setTimeout(() => void (slowPathPackages ??= preload()).then(loadSlowPath).catch(() => undefined), PRELOAD_AFTER_MS).unref();
 
   return (req, res) => {
-    // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host (see HTTP_SERVER_OPTIONS).
-    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
-      return sendError(new ToolkitError('ERR_BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header (for example Host: localhost)'), req, res);
-    }
-    const fault = requestHeadFault(req);
+    // Without Host (see HTTP_SERVER_OPTIONS), with two, with a fragment in the target: a 400.
+    const fault = requestHeadFault(req, true);
     if (fault !== undefined) return sendError(new ToolkitError('ERR_BAD_REQUEST', fault), req, res);
     // Node undoes only `chunked`: with another transfer coding before it (gzip, chunked) the body
     // would reach the decoders still coded. (Without chunked last, Node's parser refuses the body

@@ -46,15 +46,18 @@ function isHostName(name: string): boolean {
 
 /**
  * What makes a request's head invalid that Node's parser lets through, as a message saying what to
- * send instead; undefined for a sound head. RFC 9112 §3.2 has a server answer 400 to more than one
- * `Host` line (Node keeps the first and drops the rest, so a proxy that routed on the other one
- * and this server would disagree on the target) and to a `Host` value that is not `host[:port]`;
- * and no form of request target holds a fragment (§3.2.1; `#...` stays with the client, §3 has
- * an invalid request line answered 400), which express would cut off and Node's own routing read
- * as part of the path. Runs on every request: it reads
+ * send instead; undefined for a sound head. RFC 9112 §3.2 has a server answer 400 to an HTTP/1.1
+ * request without `Host`, to more than one `Host` line (Node keeps the first and drops the rest,
+ * so a proxy that routed on the other one and this server would disagree on the target) and to a
+ * `Host` value that is not `host[:port]`; and no form of request target holds a fragment (§3.2.1;
+ * `#...` stays with the client, §3 has an invalid request line answered 400), which express would
+ * cut off and Node's own routing read as part of the path. Runs on every request: it reads
  * `rawHeaders` once and the URL, and allocates nothing for a sound head.
+ *
+ * @param requireHost whether an HTTP/1.1 request without `Host` is refused too, as `smkit serve`
+ *   refuses it (Node's own check, `requireHostHeader`, would answer a bare 400 without a body).
  */
-export function requestHeadFault(req: IncomingMessage): string | undefined {
+export function requestHeadFault(req: IncomingMessage, requireHost: boolean): string | undefined {
   const raw = req.rawHeaders;
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -62,7 +65,9 @@ export function requestHeadFault(req: IncomingMessage): string | undefined {
     if (host !== undefined) return 'the request has more than one Host header line; send exactly one (RFC 9112, section 3.2), such as Host: localhost:8080';
     host = raw[i + 1]!;
   }
-  if (host !== undefined && !HOST_VALUE.test(host)) {
+  if (host === undefined) {
+    if (requireHost && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) return 'an HTTP/1.1 request must carry a Host header (for example Host: localhost)';
+  } else if (!HOST_VALUE.test(host)) {
     return `the Host header "${excerpt(host, 60)}" is not a host name or address with an optional :port (RFC 9112, section 3.2); send one such as Host: localhost:8080`;
   }
   const url = req.url ?? '';

@@ -41,7 +41,7 @@ export function createFrontDoorServer(app: RequestListener, timing: FrontDoorSer
   // Two Host lines, an invalid Host or a fragment in the target are refused as smkit serve refuses
   // them, before the routes: express would route the request on the first Host and without the fragment.
   const listener: RequestListener = (req, res) => {
-    const fault = requestHeadFault(req);
+    const fault = requestHeadFault(req, false);
     if (fault === undefined) return app(req, res);
     sendJsonAndClose(req, res, 400, { code: 'ERR_BAD_REQUEST' satisfies ErrorCode, message: fault });
   };

@@ -70,7 +70,7 @@ function validSubprotocols(header: string): boolean {
 /** A reason to refuse the handshake, as a catalogued error; undefined when the stream may open. */
 function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, isDraining: () => boolean): { error: ToolkitError; headers?: Record<string, string> } | undefined {
   const refuse = (code: ErrorCode, message: string, status?: number) => ({ error: new ToolkitError(code, message, status === undefined ? {} : { status }) });
-  const fault = requestHeadFault(req);
+  const fault = requestHeadFault(req, true);
   if (fault !== undefined) return refuse('ERR_BAD_REQUEST', fault);
   if (!isWebSocketUpgrade(req)) {
     return refuse('ERR_BAD_REQUEST', `this server switches only to WebSocket, at ${BIDI_PATH}; send the request without "Upgrade: ${excerpt(String(req.headers.upgrade ?? ''), 40)}"`);
