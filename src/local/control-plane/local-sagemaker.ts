@@ -94,6 +94,8 @@ export interface LocalSageMakerOptions {
   s3?: S3Objects;
   progress?: (line: string) => void;
   log?: EndpointLog;
+  /** How long a training job's metric regex may run on one line before it is disabled for the job (tests). @defaultValue 1000 */
+  metricRegexBudgetMs?: number;
   /** `SIGTERM` grace of a stopped training job's entry point, seconds. @defaultValue `SMKIT_TRAIN_GRACE_SECONDS` (90 s; 90 s when `settings` is given) */
   trainingGraceSeconds?: number;
   /** Keep the work folder (instances' `/opt/ml` trees, logs, downloaded model data). @defaultValue false */
@@ -224,6 +226,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(trainingGraceSeconds === undefined ? {} : { graceSeconds: trainingGraceSeconds }),
     ...(opts.log ? { log: opts.log } : {}),
     logs,
+    ...(guard ? { metrics: guard.metrics } : {}),
+    ...(opts.metricRegexBudgetMs === undefined ? {} : { metricRegexBudgetMs: opts.metricRegexBudgetMs }),
   });
   const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), logs });
   const components = new InferenceComponents({ store, deployment, autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX) });

@@ -58,6 +58,8 @@ export interface TrainingJobRecord {
   failureReason?: string;
   trainingStartedAt?: Date;
   trainingEndedAt?: Date;
+  /** The latest value of each of its `MetricDefinitions` (by index) found in its output: `FinalMetricDataList`. */
+  finalMetrics?: ReadonlyMap<number, { name: string; value: number; at: number }>;
 }
 
 /** The kinds of resource ARNs the local SageMaker makes. */

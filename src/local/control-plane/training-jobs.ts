@@ -18,9 +18,11 @@ import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
+import type { MetricStore } from './cloudwatch/metric-store.js';
 import type { LogStore } from './logs/log-store.js';
 import { trainingJobLogs } from './logs/sagemaker-logs.js';
 import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
+import { compileMetricDefinitions, TrainingMetrics, type MetricDefinitionInput } from './training-metrics.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -37,6 +39,9 @@ const DEFAULT_CHECKPOINT_PATH = '/opt/ml/checkpoints';
 
 /** A tar archive of no entries: its two zero end-of-archive blocks. */
 const EMPTY_TAR = Buffer.alloc(1024);
+
+/** How long the output of an entry point that has exited is still read for metrics, at most. */
+const OUTPUT_DRAIN_MS = 2000;
 
 /** `FailureReason` holds at most 1024 characters (botocore `FailureReason`). */
 const MAX_FAILURE_REASON = 1024;
@@ -56,6 +61,7 @@ interface AlgorithmSpecification {
   TrainingInputMode: string;
   ContainerEntrypoint?: string[];
   ContainerArguments?: string[];
+  MetricDefinitions?: MetricDefinitionInput[];
 }
 
 /** What the training jobs of a local SageMaker need. */
@@ -76,6 +82,10 @@ export interface TrainingJobsContext {
   log?: EndpointLog;
   /** The local CloudWatch Logs: each job's output goes to its stream in `/aws/sagemaker/TrainingJobs`. */
   logs?: LogStore;
+  /** The local CloudWatch's metric store: the values `MetricDefinitions` find go to it. */
+  metrics?: MetricStore;
+  /** How long one metric regex may run on one line before it is disabled for the job. @defaultValue 1000 ms */
+  metricRegexBudgetMs?: number;
 }
 
 /** A running job: its `smkit train` process, once started, and why it is being stopped. */
@@ -264,6 +274,7 @@ export class TrainingJobs {
       if (s3.S3DataType !== 'S3Prefix') throw validation(`Channel "${c.ChannelName}": S3DataType ${s3.S3DataType} is not supported by the local SageMaker: use S3Prefix.`);
       if (parseS3Location(s3.S3Uri) === undefined) throw validation(`Channel "${c.ChannelName}": S3Uri ${s3.S3Uri} is not an S3 location: use s3://bucket/prefix.`);
     }
+    compileMetricDefinitions(spec.MetricDefinitions);
   }
 
   private job(name: string): TrainingJobRecord {
@@ -296,6 +307,9 @@ export class TrainingJobs {
         StatusMessage: t.message,
       })),
       ...(trainingSeconds === undefined ? {} : { TrainingTimeInSeconds: trainingSeconds, BillableTimeInSeconds: trainingSeconds }),
+      ...(j.finalMetrics && j.finalMetrics.size > 0
+        ? { FinalMetricDataList: [...j.finalMetrics.entries()].sort(([a], [b]) => a - b).map(([, m]) => ({ MetricName: m.name, Value: m.value, Timestamp: m.at / 1000 })) }
+        : {}),
     };
   }
 
@@ -558,6 +572,7 @@ export class TrainingJobs {
       env: { ...inheritedChildEnv(), ...environment, TRAINING_JOB_NAME: j.name, TRAINING_JOB_ARN: j.arn },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const closed = new Promise<void>((resolveClosed) => child.once('close', () => resolveClosed()));
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     if (this.ctx.logs) {
@@ -565,11 +580,40 @@ export class TrainingJobs {
       tapLines(child.stdout, sink);
       tapLines(child.stderr, sink);
     }
+    const metrics = this.metrics(j);
+    if (metrics) {
+      const sink = (line: string): void => metrics.line(line);
+      tapLines(child.stdout, sink);
+      tapLines(child.stderr, sink);
+    }
     run.child = trackExit(child, () => log.end());
     // A stop that came while the process was being started.
     if (run.stop) void run.child.stop(this.killAfterMs());
     await run.child.exitPromise;
+    if (metrics) {
+      // The last lines may still be in the pipes at exit; a process the entry point left behind may hold them open, hence the bound.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise<void>((resolveLate) => (timer = setTimeout(resolveLate, OUTPUT_DRAIN_MS)))]);
+      clearTimeout(timer);
+      // The job ends with FinalMetricDataList complete.
+      await metrics.close();
+    }
     return run.child.exited ?? { code: null, signal: null };
+  }
+
+  /** The job's `MetricDefinitions` applied to its output, when it has any; their latest values become its `FinalMetricDataList`. */
+  private metrics(j: TrainingJobRecord): TrainingMetrics | undefined {
+    const definitions = compileMetricDefinitions((j.request.AlgorithmSpecification as AlgorithmSpecification).MetricDefinitions);
+    if (definitions.length === 0) return undefined;
+    const metrics = new TrainingMetrics({
+      jobName: j.name,
+      definitions,
+      ...(this.ctx.metrics ? { metrics: this.ctx.metrics } : {}),
+      ...(this.ctx.log ? { log: this.ctx.log } : {}),
+      ...(this.ctx.metricRegexBudgetMs === undefined ? {} : { budgetMs: this.ctx.metricRegexBudgetMs }),
+    });
+    j.finalMetrics = metrics.final;
+    return metrics;
   }
 
   /** `dir` as a `.tar.gz` at `s3://bucket/key`, encrypted with `kmsKeyId` when given; an empty folder is an empty archive. */

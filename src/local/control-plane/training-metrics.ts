@@ -1,0 +1,327 @@
+import { Worker } from 'node:worker_threads';
+import { validationException as validation } from '../../aws/service.js';
+import type { EndpointLog } from '../endpoint/local-endpoint.js';
+import type { MetricStore } from './cloudwatch/metric-store.js';
+
+/** The CloudWatch namespace of training jobs' metrics (SageMaker developer guide, "Monitor and analyze training jobs using Amazon CloudWatch metrics"). */
+export const TRAINING_JOBS_NAMESPACE = '/aws/sagemaker/TrainingJobs';
+
+/** How much of a line the metric definitions are matched against: its first 4096 characters. */
+export const MAX_METRIC_LINE_CHARS = 4096;
+
+/** How long one regular expression may run on one line before its definition is disabled for the job. */
+export const METRIC_REGEX_BUDGET_MS = 1000;
+
+/** Characters of lines waiting to be matched, at most; lines past it are not matched (a job printing faster than its regexes run). */
+const MAX_PENDING_CHARS = 4 * 1024 * 1024;
+
+/** Lines sent to the worker at once. */
+const MAX_BATCH_LINES = 256;
+
+/** A decimal number, as Python's `float()` reads one (surrounding whitespace is trimmed first). */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** `AlgorithmSpecification.MetricDefinitions[n]` as the request gives it. */
+export interface MetricDefinitionInput {
+  Name: string;
+  Regex: string;
+}
+
+/** A metric definition whose `Regex` is ready for JavaScript's `RegExp`. */
+export interface CompiledMetricDefinition {
+  /** Its place in `MetricDefinitions`. */
+  index: number;
+  name: string;
+  source: string;
+  flags: string;
+}
+
+/** What the worker is started with. */
+export interface MetricWorkerData {
+  definitions: CompiledMetricDefinition[];
+  /** Three Int32 slots the worker writes: the line and the definition being matched, and a count of matches begun. */
+  progress: SharedArrayBuffer;
+}
+
+/** Lines for the worker to match. */
+export interface MetricBatch {
+  id: number;
+  lines: string[];
+}
+
+/** What the worker found in a batch: `[line, definition index, first group]` per match. */
+export interface MetricBatchResult {
+  id: number;
+  found: Array<[line: number, index: number, captured: string]>;
+}
+
+/** A metric's latest value, as `DescribeTrainingJob`'s `FinalMetricDataList` gives it. */
+export interface FinalMetric {
+  name: string;
+  value: number;
+  /** When the line was read, epoch ms. */
+  at: number;
+}
+
+/** Leading global flags Python takes as `(?aiLmsux)`, as JavaScript flags ('' for those that change nothing on one line). */
+const PYTHON_FLAGS: Record<string, string | undefined> = { i: 'i', s: 's', m: '', a: '', u: '' };
+
+/**
+ * `source`, written for Python's `re` as AWS's examples are, as a JavaScript `RegExp` source and
+ * flags: `(?P<name>...)` and `(?P=name)` become `(?<name>...)` and `\k<name>`, `\A` and `\Z`
+ * become `^` and `$` (a line has no line break), `(?#...)` comments go, a `]` first in a class is
+ * a literal, and leading `(?i)`/`(?s)` become flags. Throws with what cannot be translated.
+ */
+export function translatePythonRegex(source: string): { source: string; flags: string } {
+  let flags = '';
+  let i = 0;
+  const lead = /^\(\?([a-zA-Z]+)\)/.exec(source);
+  if (lead) {
+    for (const f of lead[1]!) {
+      const js = PYTHON_FLAGS[f];
+      if (js === undefined) throw new Error(`the inline flag (?${f}) has no JavaScript equivalent`);
+      if (!flags.includes(js)) flags += js;
+    }
+    i = lead[0].length;
+  }
+  let out = '';
+  let inClass = false;
+  while (i < source.length) {
+    const c = source[i]!;
+    if (c === '\\') {
+      const next = source[i + 1] ?? '';
+      out += !inClass && next === 'A' ? '^' : !inClass && next === 'Z' ? '$' : c + next;
+      i += 2;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+      out += c;
+      i++;
+    } else if (c === '[') {
+      inClass = true;
+      out += c;
+      i++;
+      if (source[i] === '^') out += source[i++];
+      // Python reads a `]` right after `[` or `[^` as a literal; JavaScript as the end of an empty class.
+      if (source[i] === ']') {
+        out += '\\]';
+        i++;
+      }
+    } else if (source.startsWith('(?P<', i)) {
+      out += '(?<';
+      i += 4;
+    } else if (source.startsWith('(?P=', i)) {
+      const end = source.indexOf(')', i);
+      if (end === -1) throw new Error('(?P= is not closed');
+      out += `\\k<${source.slice(i + 4, end)}>`;
+      i = end + 1;
+    } else if (source.startsWith('(?#', i)) {
+      const end = source.indexOf(')', i);
+      if (end === -1) throw new Error('(?# is not closed');
+      i = end + 1;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return { source: out, flags };
+}
+
+/**
+ * The metric definitions of a `CreateTrainingJob` request, compiled; throws a
+ * `ValidationException` naming the definition whose `Regex` JavaScript cannot run, or that has no
+ * capturing group (a metric's value is what its first group captures).
+ */
+export function compileMetricDefinitions(definitions: readonly MetricDefinitionInput[] | undefined): CompiledMetricDefinition[] {
+  return (definitions ?? []).map((d, index) => {
+    const what = `AlgorithmSpecification.MetricDefinitions[${index}] (${d.Name}): Regex ${JSON.stringify(d.Regex)}`;
+    let compiled: { source: string; flags: string };
+    let groups: number;
+    try {
+      compiled = translatePythonRegex(d.Regex);
+      // An alternative that matches '' makes exec succeed, so the match's length counts the groups.
+      groups = new RegExp(`${compiled.source}|`, compiled.flags).exec('')!.length - 1;
+    } catch (err) {
+      throw validation(
+        `${what} cannot be run by the local SageMaker, which matches with JavaScript regular expressions (Python's (?P<name>...), (?P=name), \\A, \\Z, (?#...) and leading (?i) and (?s) are translated): ${(err as Error).message}. Write it in the syntax both share.`,
+      );
+    }
+    if (groups === 0) throw validation(`${what} has no capturing group: the metric's value is what the first group captures, as in "loss=(\\S+)". Put parentheses around the number.`);
+    return { index, name: d.Name, ...compiled };
+  });
+}
+
+/** The number a first group captured, or undefined when it is not a finite decimal number (such values are skipped). */
+export function metricValue(captured: string): number | undefined {
+  const text = captured.trim();
+  if (!DECIMAL.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isFinite(value) ? value : undefined;
+}
+
+/** Options of {@link TrainingMetrics}. */
+export interface TrainingMetricsOptions {
+  jobName: string;
+  definitions: readonly CompiledMetricDefinition[];
+  /** The local CloudWatch's store, when it runs: each value goes to it. */
+  metrics?: Pick<MetricStore, 'put' | 'notifyRecorded'>;
+  log?: EndpointLog;
+  /** @defaultValue {@link METRIC_REGEX_BUDGET_MS} */
+  budgetMs?: number;
+}
+
+/**
+ * A training job's `MetricDefinitions`, applied to each line of its output as SageMaker applies
+ * them: the first group each definition's regex captures in a line, when it is a number, is a
+ * value of that metric in CloudWatch (namespace `/aws/sagemaker/TrainingJobs`, dimension
+ * `TrainingJobName`) and its latest value is in `FinalMetricDataList`. The regexes run in a worker
+ * thread: one that runs longer than the budget on a line is disabled for the job, with a warning,
+ * and the worker replaced, so no regex can stall the control plane.
+ */
+export class TrainingMetrics {
+  /** Each definition's latest value, by its index. */
+  readonly final = new Map<number, FinalMetric>();
+  private readonly disabled = new Set<number>();
+  private readonly budgetMs: number;
+  private pending: Array<{ text: string; at: number }> = [];
+  private pendingChars = 0;
+  private dropped = 0;
+  private inFlight: { id: number; lines: Array<{ text: string; at: number }> } | undefined;
+  private nextId = 0;
+  private worker: Worker | undefined;
+  private progress = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
+  private sentCount = 0;
+  private lastCount: number | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private idle: Array<() => void> = [];
+
+  constructor(private readonly opts: TrainingMetricsOptions) {
+    this.budgetMs = opts.budgetMs ?? METRIC_REGEX_BUDGET_MS;
+  }
+
+  /** Matches one line of the job's output (its first {@link MAX_METRIC_LINE_CHARS} characters), read at `at`. */
+  line(text: string, at = Date.now()): void {
+    if (this.active().length === 0) return;
+    const cut = text.length > MAX_METRIC_LINE_CHARS ? text.slice(0, MAX_METRIC_LINE_CHARS) : text;
+    if (this.pendingChars + cut.length > MAX_PENDING_CHARS) {
+      if (this.dropped++ === 0) this.opts.log?.('warn', 'training job prints faster than its metric definitions are matched; lines are skipped for metrics until they catch up', { trainingJob: this.opts.jobName });
+      return;
+    }
+    this.pending.push({ text: cut, at });
+    this.pendingChars += cut.length;
+    this.pump();
+  }
+
+  /** Resolves once every line given so far has been matched; the worker is then ended. */
+  async close(): Promise<void> {
+    if (this.inFlight || this.pending.length > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    this.stopWorker();
+  }
+
+  private active(): CompiledMetricDefinition[] {
+    return this.opts.definitions.filter((d) => !this.disabled.has(d.index));
+  }
+
+  private pump(): void {
+    if (this.inFlight) return;
+    if (this.pending.length === 0 || this.active().length === 0) {
+      this.pending = [];
+      this.pendingChars = 0;
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
+      for (const resolve of this.idle.splice(0)) resolve();
+      return;
+    }
+    const lines = this.pending.splice(0, MAX_BATCH_LINES);
+    for (const l of lines) this.pendingChars -= l.text.length;
+    this.send({ id: ++this.nextId, lines });
+  }
+
+  private send(batch: { id: number; lines: Array<{ text: string; at: number }> }): void {
+    this.inFlight = batch;
+    const worker = (this.worker ??= this.startWorker());
+    this.sentCount = Atomics.load(this.progress, 2);
+    this.lastCount = undefined;
+    worker.postMessage({ id: batch.id, lines: batch.lines.map((l) => l.text) } satisfies MetricBatch);
+    if (!this.watchdog) {
+      this.watchdog = setInterval(() => this.check(), this.budgetMs);
+      this.watchdog.unref();
+    }
+  }
+
+  private startWorker(): Worker {
+    const progress = new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT);
+    this.progress = new Int32Array(progress);
+    const worker = new Worker(new URL('./training-metrics-worker.js', import.meta.url), {
+      workerData: { definitions: this.active(), progress } satisfies MetricWorkerData,
+      // A line is at most 4096 characters: matching never needs much.
+      resourceLimits: { maxOldGenerationSizeMb: 64 },
+    });
+    worker.unref();
+    worker.on('message', (result: MetricBatchResult) => this.received(worker, result));
+    worker.on('error', (err) => {
+      if (worker !== this.worker) return;
+      this.opts.log?.('warn', 'training job metrics stopped: their worker failed', { trainingJob: this.opts.jobName, error: err.message });
+      for (const d of this.opts.definitions) this.disabled.add(d.index);
+      this.stopWorker();
+      this.inFlight = undefined;
+      this.pump();
+    });
+    return worker;
+  }
+
+  private received(worker: Worker, result: MetricBatchResult): void {
+    const batch = this.inFlight;
+    if (worker !== this.worker || !batch || batch.id !== result.id) return;
+    let recorded = false;
+    for (const [line, index, captured] of result.found) {
+      const value = metricValue(captured);
+      const definition = this.opts.definitions[index];
+      if (value === undefined || !definition || this.disabled.has(index)) continue;
+      const at = batch.lines[line]!.at;
+      this.final.set(index, { name: definition.name, value, at });
+      this.opts.metrics?.put({ namespace: TRAINING_JOBS_NAMESPACE, metricName: definition.name, dimensions: [{ Name: 'TrainingJobName', Value: this.opts.jobName }] }, value, 'None', at);
+      recorded = true;
+    }
+    if (recorded) this.opts.metrics?.notifyRecorded();
+    this.inFlight = undefined;
+    this.pump();
+  }
+
+  /**
+   * Called every budget: a match begun in this batch that has not moved on since the last call has
+   * run at least the budget, so its definition is disabled and the batch sent again to a new worker
+   * (the lines already matched give the same values again).
+   */
+  private check(): void {
+    const batch = this.inFlight;
+    if (!batch) return;
+    const count = Atomics.load(this.progress, 2);
+    // Not stuck: still starting (nothing begun since the batch was sent), or moving.
+    if (count === this.sentCount || count !== this.lastCount) {
+      this.lastCount = count;
+      return;
+    }
+    const index = Atomics.load(this.progress, 1);
+    const definition = this.opts.definitions[index]!;
+    this.disabled.add(index);
+    this.opts.log?.('warn', `training job metric disabled: its regular expression ran longer than ${this.budgetMs} ms on one line`, {
+      trainingJob: this.opts.jobName,
+      metric: definition.name,
+      regex: definition.source,
+    });
+    this.stopWorker();
+    this.inFlight = undefined;
+    if (this.active().length === 0) return this.pump();
+    this.send(batch);
+  }
+
+  private stopWorker(): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) void worker.terminate();
+    if (!this.inFlight) {
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
+    }
+  }
+}
