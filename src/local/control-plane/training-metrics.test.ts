@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileMetricDefinitions, metricValue, translatePythonRegex } from './training-metrics.js';
+import { compileMetricDefinitions, metricValue, TrainingMetrics, translatePythonRegex } from './training-metrics.js';
 
 test('Python regex syntax AWS examples may use is translated to JavaScript: named groups and their references, \\A and \\Z, comments, a leading ] in a class, leading (?i)/(?s)', () => {
   assert.deepEqual(translatePythonRegex('(?P<v>\\d+) again (?P=v)'), { source: '(?<v>\\d+) again \\k<v>', flags: '' });
@@ -37,4 +37,17 @@ test('metricValue takes a decimal number, surrounding whitespace allowed, and sk
   assert.equal(metricValue('+.5e-3'), 0.0005);
   assert.equal(metricValue('7'), 7);
   for (const text of ['', 'dog', 'nan', 'inf', '-Infinity', '0x10', '1,000', '1e999', '0.5;', '.', '1.2.3']) assert.equal(metricValue(text), undefined, text);
+});
+
+test('TrainingMetrics matches the lines given before close() and none after, so no worker outlives the job', async () => {
+  const definitions = compileMetricDefinitions([{ Name: 'loss', Regex: 'loss=(\\S+)' }]);
+  const m = new TrainingMetrics({ jobName: 'j', definitions });
+  m.line('loss=0.5', 1000);
+  m.line('loss=dog', 2000);
+  await m.close();
+  assert.deepEqual([...m.final.values()], [{ name: 'loss', value: 0.5, at: 1000 }]);
+  // A process the entry point left behind may still print once the job has ended.
+  m.line('loss=0.25', 3000);
+  await m.close();
+  assert.deepEqual([...m.final.values()], [{ name: 'loss', value: 0.5, at: 1000 }]);
 });

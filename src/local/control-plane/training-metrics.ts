@@ -193,6 +193,7 @@ export class TrainingMetrics {
   private lastCount: number | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private idle: Array<() => void> = [];
+  private closed = false;
 
   constructor(private readonly opts: TrainingMetricsOptions) {
     this.budgetMs = opts.budgetMs ?? METRIC_REGEX_BUDGET_MS;
@@ -200,7 +201,8 @@ export class TrainingMetrics {
 
   /** Matches one line of the job's output (its first {@link MAX_METRIC_LINE_CHARS} characters), read at `at`. */
   line(text: string, at = Date.now()): void {
-    if (this.active().length === 0) return;
+    // A line after close() (a process the entry point left behind still printing) would start a worker nothing ends.
+    if (this.closed || this.active().length === 0) return;
     const cut = text.length > MAX_METRIC_LINE_CHARS ? text.slice(0, MAX_METRIC_LINE_CHARS) : text;
     if (this.pendingChars + cut.length > MAX_PENDING_CHARS) {
       if (this.dropped++ === 0) this.opts.log?.('warn', 'training job prints faster than its metric definitions are matched; lines are skipped for metrics until they catch up', { trainingJob: this.opts.jobName });
@@ -211,8 +213,9 @@ export class TrainingMetrics {
     this.pump();
   }
 
-  /** Resolves once every line given so far has been matched; the worker is then ended. */
+  /** Resolves once every line given so far has been matched; the worker is then ended, and later lines are not matched. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.inFlight || this.pending.length > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
     this.stopWorker();
   }
