@@ -178,6 +178,14 @@ export interface Settings {
    */
   readonly bodyMemoryMb: number;
   /**
+   * `SMKIT_BIDI_STREAMS_MAX`: the most bidirectional streams (WebSockets) one HTTP worker holds open
+   * at once, from the handshake it accepts until the connection has closed; another handshake gets
+   * 503 `ERR_TOO_MANY_STREAMS`. Their memory is bounded by `SMKIT_BODY_MEMORY_MB`, but an idle
+   * stream costs a socket and about 15 KB whatever it sends, so their number is bounded too.
+   * @defaultValue 1000
+   */
+  readonly bidiStreamsMax: number;
+  /**
    * Stateful sessions (https://docs.aws.amazon.com/sagemaker/latest/dg/stateful-sessions.html), off
    * unless `SAGEMAKER_ENABLE_STATEFUL_SESSIONS=true`: `ttlSeconds` from `SAGEMAKER_SESSIONS_EXPIRATION`
    * (default 1200), `path` from `SAGEMAKER_SESSIONS_PATH` (default `/dev/shm/sagemaker_sessions`, or
@@ -524,6 +532,7 @@ export function loadSettings(
     maxDecodedMb: readNumber(env, 'SMKIT_MAX_DECODED_MB', 16 * maxPayloadMb, 0.000001, 1_048_576),
     bodyTimeoutSeconds: readNumber(env, 'SMKIT_BODY_TIMEOUT_SECONDS', 60, 0.001, 86400),
     bodyMemoryMb: readBodyMemoryMb(env, memoryBytes, workers, maxPayloadMb),
+    bidiStreamsMax: readInt(env, 'SMKIT_BIDI_STREAMS_MAX', 1000, 1, 1_000_000),
     sessions: readSessions(env),
   };
   return Object.freeze(settings);

@@ -137,7 +137,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     socket.on('error', () => socket.destroy());
     bidi ??= import('./bidi/websocket-front.js').then(
       ({ BidiFront }) =>
-        new BidiFront({ backend, log, metrics, maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024), timeoutMs: settings.timeoutSeconds * 1000, isDraining: () => draining, budget: bodyBudget }),
+        new BidiFront({ backend, log, metrics, maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024), timeoutMs: settings.timeoutSeconds * 1000, isDraining: () => draining, budget: bodyBudget, maxStreams: settings.bidiStreamsMax }),
     );
     bidi
       .then((front) => front.onUpgrade(req, socket, head))

@@ -63,9 +63,9 @@ after(() => {
   return Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
 });
 
-async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyBudget, maxMessageBytes = 1024 * 1024): Promise<{ url: string; backend: EchoBackend; server: Server }> {
+async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyBudget, maxMessageBytes = 1024 * 1024, maxStreams = 1000): Promise<{ url: string; backend: EchoBackend; server: Server }> {
   const backend = new EchoBackend();
-  const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes, timeoutMs: 10_000, isDraining: () => false, heartbeatMs, metrics, budget });
+  const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes, timeoutMs: 10_000, isDraining: () => false, heartbeatMs, metrics, budget, maxStreams });
   const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -189,6 +189,63 @@ test('handshakes ws itself would refuse (an Upgrade list, a Sec-WebSocket-Protoc
   ws.close();
 });
 
+/** Opens a stream, or gives the status and JSON body the handshake was refused with. */
+async function attempt(url: string): Promise<{ ws: WebSocket } | { status: number; body: { code: string; message: string } }> {
+  const ws = new WebSocket(url);
+  ws.on('error', () => undefined);
+  const outcome = await Promise.race([once(ws, 'open').then(() => undefined), once(ws, 'unexpected-response').then(([, res]) => res as IncomingMessage)]);
+  if (outcome === undefined) return { ws };
+  let body = '';
+  for await (const chunk of outcome) body += String(chunk);
+  ws.terminate();
+  return { status: outcome.statusCode!, body: JSON.parse(body) };
+}
+
+test('SMKIT_BIDI_STREAMS_MAX streams open at once (handshakes that arrive together too): the next handshake gets a catalogued 503 ERR_TOO_MANY_STREAMS, and opens once a stream has ended', async () => {
+  const front = new BidiFront({ backend: new EchoBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => false, maxStreams: 2 });
+  // The first five handshakes are handed over together, as when they arrive while ws loads for the
+  // first stream: none of them is open yet when the others are checked.
+  const burst: Array<[IncomingMessage, Duplex, Buffer]> = [];
+  const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (burst.length === 5) return void front.onUpgrade(req, socket, head);
+    burst.push([req, socket, head]);
+    if (burst.length === 5) for (const [r, s, h] of burst) void front.onUpgrade(r, s, h);
+  });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `ws://127.0.0.1:${(server.address() as { port: number }).port}/invocations-bidirectional-stream`;
+  const outcomes = await Promise.all(Array.from({ length: 5 }, () => attempt(url)));
+  const open = outcomes.flatMap((o) => ('ws' in o ? [o.ws] : []));
+  const refused = outcomes.flatMap((o) => ('status' in o ? [o] : []));
+  try {
+    assert.equal(open.length, 2);
+    for (const r of refused) {
+      assert.equal(r.status, 503);
+      assert.equal(r.body.code, 'ERR_TOO_MANY_STREAMS');
+      assert.match(r.body.message, /^this worker already holds SMKIT_BIDI_STREAMS_MAX=2 bidirectional streams: retry once one has ended, or raise SMKIT_BIDI_STREAMS_MAX$/);
+    }
+    // The open ones are served as before.
+    open[1]!.send('[1]');
+    const [reply] = (await once(open[1]!, 'message')) as [Buffer];
+    assert.equal(reply.toString(), '[1]');
+    open[0]!.close();
+    await once(open[0]!, 'close');
+    // The server counts the stream out once its connection has closed on its side too.
+    const third = await until('a handshake to open once a stream has ended', async () => {
+      const o = await attempt(url);
+      return 'ws' in o ? o.ws : undefined;
+    }, { timeoutMs: 10_000 });
+    open.push(third);
+    const again = await attempt(url);
+    assert.ok('status' in again && again.body.code === 'ERR_TOO_MANY_STREAMS', 'two open again: the next is refused');
+  } finally {
+    for (const ws of open) ws.terminate();
+  }
+});
+
 test('a handshake while the model loads gets 503 ERR_NOT_READY, and opens once it is ready', async () => {
   const { url, backend } = await start();
   backend.current = 'loading';
@@ -297,7 +354,7 @@ test('a stream that fails with messages still waiting (the inbox paused its sock
 
 test('a handshake that arrives as the shutdown begins (ws still loading) is refused or closed with 1001, never left open', async () => {
   let draining = false;
-  const front = new BidiFront({ backend: new EchoBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => draining });
+  const front = new BidiFront({ backend: new EchoBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => draining, maxStreams: 1000 });
   const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());

@@ -55,6 +55,11 @@ export interface BidiFrontOptions {
    * closed with 4503 (`ERR_SERVER_BUSY`).
    */
   readonly budget?: BodyBudget;
+  /**
+   * `SMKIT_BIDI_STREAMS_MAX`: the most streams open at once, from the accepted handshake until the
+   * connection has closed; another handshake gets 503 `ERR_TOO_MANY_STREAMS`.
+   */
+  readonly maxStreams: number;
 }
 
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -125,6 +130,8 @@ function queryOf(url: string | undefined): Record<string, string> {
 export class BidiFront {
   #server: Promise<WebSocketServer> | undefined;
   readonly #open = new Set<WebSocket>();
+  /** Handshakes accepted and not yet switched (ws loading, the 101 on its way): they count toward the cap too. */
+  readonly #opening = new Set<Duplex>();
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #missedPongs = new WeakMap<WebSocket, number>();
   /** The close code the server sent first, when it closed the stream: what the metrics count it as, whatever the client answers. */
@@ -159,20 +166,39 @@ export class BidiFront {
   async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const refused = refusal(req, this.options.backend, this.options.isDraining);
     if (refused) return answerOnSocket(socket, refused.error.status, refused.error.toJSON(), refused.headers);
+    const { maxStreams } = this.options;
+    if (this.#open.size + this.#opening.size >= maxStreams) {
+      const error = new ToolkitError(
+        'ERR_TOO_MANY_STREAMS',
+        `this worker already holds SMKIT_BIDI_STREAMS_MAX=${maxStreams} bidirectional streams: retry once one has ended, or raise SMKIT_BIDI_STREAMS_MAX`,
+      );
+      if (this.#errorLines.admit(error.code)) this.options.log.warn({ code: error.code, open: this.#open.size, opening: this.#opening.size }, error.message);
+      return answerOnSocket(socket, error.status, error.toJSON());
+    }
+    // Counted from now, so handshakes that arrive together while ws loads cannot all pass the check.
+    this.#opening.add(socket);
+    const release = () => this.#opening.delete(socket);
+    // A handshake ws aborts (or a client that leaves meanwhile) never reaches the callback.
+    socket.once('close', release);
     let wss: WebSocketServer;
     try {
       wss = await this.#webSocketServer();
     } catch (err) {
+      release();
       this.options.log.error({ err }, 'could not load the WebSocket server (ws)');
       return answerOnSocket(socket, 500, new ToolkitError('ERR_INTERNAL', 'bidirectional streaming is unavailable: see the server log').toJSON());
     }
-    if (socket.destroyed) return;
+    if (socket.destroyed) return void release();
     // A shutdown that began while ws loaded has closed every stream already: this one would stay open.
     if (this.options.isDraining()) {
+      release();
       const error = new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down');
       return answerOnSocket(socket, error.status, error.toJSON());
     }
-    wss.handleUpgrade(req, socket, head, (ws) => void this.#serve(ws, req, socket));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      release();
+      void this.#serve(ws, req, socket);
+    });
   }
 
   #webSocketServer(): Promise<WebSocketServer> {
