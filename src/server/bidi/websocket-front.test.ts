@@ -183,10 +183,22 @@ test('handshakes ws itself would refuse (an Upgrade list, a Sec-WebSocket-Protoc
     assert.match(got, /^HTTP\/1\.1 400 /, head);
     assert.equal(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).code, 'ERR_BAD_REQUEST', head);
   }
-  // A list of distinct tokens still opens the stream.
-  const ws = new WebSocket(url, ['a', 'b']);
-  await once(ws, 'open');
-  ws.close();
+});
+
+test('a handshake that offers subprotocols opens the stream without agreeing to any of them (no Sec-WebSocket-Protocol in the 101)', async () => {
+  const { url } = await start();
+  const { port } = new URL(url);
+  const req = request({
+    port: Number(port),
+    host: '127.0.0.1',
+    path: '/invocations-bidirectional-stream',
+    headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Protocol': 'chat, superchat' },
+  });
+  req.end();
+  const [res, socket] = (await once(req, 'upgrade')) as [IncomingMessage, Socket];
+  socket.destroy();
+  assert.equal(res.statusCode, 101);
+  assert.equal(res.headers['sec-websocket-protocol'], undefined, 'the server speaks no subprotocol, so it names none');
 });
 
 /** Opens a stream, or gives the status and JSON body the handshake was refused with. */

@@ -204,7 +204,9 @@ export class BidiFront {
   #webSocketServer(): Promise<WebSocketServer> {
     this.#server ??= import('ws').then(({ WebSocketServer }) => {
       // No compression: a client's small compressed frame could inflate to the whole message limit.
-      return new WebSocketServer({ noServer: true, maxPayload: messageLimit(this.options.maxMessageBytes), perMessageDeflate: false, autoPong: false });
+      // No subprotocol is chosen (ws picks the client's first): SageMaker's contract names none, so
+      // agreeing to one would claim a protocol this server does not speak (RFC 6455 §4.2.2).
+      return new WebSocketServer({ noServer: true, maxPayload: messageLimit(this.options.maxMessageBytes), perMessageDeflate: false, autoPong: false, handleProtocols: () => false });
     });
     this.#server.catch(() => (this.#server = undefined));
     return this.#server;
