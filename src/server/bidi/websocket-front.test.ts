@@ -389,6 +389,22 @@ test('a handshake that arrives as the shutdown begins (ws still loading) is refu
   assert.match(outcome, /^(refused 503|closed 1001)$/);
 });
 
+test('a message sent in fragments (a PayloadPart per frame) reaches the model whole, and each answer goes out as one unfragmented frame (one PayloadPart)', async () => {
+  const { url } = await start();
+  const stream = await rawStream(url);
+  const key = new Uint8Array([1, 2, 3, 4]);
+  // A text frame without FIN, a continuation, and the continuation with FIN that ends the message.
+  stream.socket.write(frame({ fin: false, rsv: 0, opcode: 1, masked: true, key, payload: Buffer.from('[1,') }));
+  stream.socket.write(frame({ fin: false, rsv: 0, opcode: 0, masked: true, key, payload: Buffer.from('2,') }));
+  stream.socket.write(frame({ fin: true, rsv: 0, opcode: 0, masked: true, key, payload: Buffer.from('3]') }));
+  stream.socket.write(frame({ fin: true, rsv: 0, opcode: 1, masked: true, key, payload: Buffer.from('[4]') }));
+  const expected = Buffer.concat([Buffer.from([0x81, 7]), Buffer.from('[1,2,3]'), Buffer.from([0x81, 3]), Buffer.from('[4]')]);
+  await until('both answers', () => stream.received().length >= expected.length, { timeoutMs: 5000 });
+  // One invocation per message, each answer one text frame with FIN set, and nothing else.
+  assert.deepEqual(stream.received(), expected);
+  stream.socket.destroy();
+});
+
 /** Opens a stream over a raw TCP socket (RFC 6455's own sample key); resolves once the server switched. */
 async function rawStream(url: string, allowHalfOpen = false): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
   const { port } = new URL(url);
