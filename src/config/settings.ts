@@ -142,6 +142,13 @@ export interface Settings {
   readonly multiModel: boolean;
   /** `SMKIT_MME_MIN_FREE_MB`: a load is refused with 507 when less memory than this is free. @defaultValue 256 */
   readonly mmeMinFreeMb: number;
+  /**
+   * `SMKIT_INFERENCE_THREAD_HEAP_MB`: the most JavaScript heap (V8's old generation) each inference
+   * thread may hold, in MB; a thread that needs more is ended by Node (`ERR_WORKER_OUT_OF_MEMORY`).
+   * 0 leaves Node's own limit, which it derives from the memory of the machine or cgroup.
+   * @defaultValue 0
+   */
+  readonly inferenceThreadHeapMb: number;
   /** `SMKIT_METRICS`: serve Prometheus metrics at `GET /metrics` (what SageMaker's `ContainerMetricsConfig` scrapes). @defaultValue true */
   readonly metrics: boolean;
   /**
@@ -529,6 +536,7 @@ export function loadSettings(
     multiModel: readBool(env, 'SAGEMAKER_MULTI_MODEL', false),
     metrics: readBool(env, 'SMKIT_METRICS', true),
     mmeMinFreeMb: readNumber(env, 'SMKIT_MME_MIN_FREE_MB', 256, 0, 1_048_576),
+    inferenceThreadHeapMb: readInt(env, 'SMKIT_INFERENCE_THREAD_HEAP_MB', 0, 0, 1_048_576),
     maxDecodedMb: readNumber(env, 'SMKIT_MAX_DECODED_MB', 16 * maxPayloadMb, 0.000001, 1_048_576),
     bodyTimeoutSeconds: readNumber(env, 'SMKIT_BODY_TIMEOUT_SECONDS', 60, 0.001, 86400),
     bodyMemoryMb: readBodyMemoryMb(env, memoryBytes, workers, maxPayloadMb),

@@ -8,6 +8,7 @@ import net, { type ListenOptions } from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import type { ServerLogger } from '../logging/server-logger.js';
+import type { ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import type { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
@@ -53,13 +54,14 @@ function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>)
  * The inference thread's code is loaded when the thread starts: for a model served inline that is
  * with the first request that needs the thread, if one ever comes.
  */
-function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model'): InferenceBackend {
+function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model', lost?: () => void): InferenceBackend {
   // smkit's built-in registries, which the engine loads as it needs them (codecs after the model).
   const observeBatch = (step: string, run: BatchRun) => metrics?.observeBatch(model, step, run);
   const inline = () => new InProcessBackend({ ...thread.engine, log, observeBatch }, log);
   const worker = async () => {
     const { InferenceWorker } = await import('./inference-worker.js');
-    return new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch);
+    // A multi-model endpoint's model whose thread runs out of memory is unloaded (lost), not reloaded.
+    return new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch, { heapMb: settings.inferenceThreadHeapMb, ...(lost ? { onOutOfMemory: lost } : {}) });
   };
   if (settings.inferenceMode === 'inline') return inline();
   const { engine } = thread;
@@ -97,8 +99,16 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   if (multiModel) {
     const { ModelStore, ClusterModelManager } = multiModel;
     // Each model gets the serving settings with its own directory (its code/ holds its handler).
-    store = new ModelStore((name, url) =>
-      createBackend(settings, { ...config.thread, engine: { ...config.thread.engine, modelDir: url, codeDir: path.join(url, 'code') } }, log.child({ model: name }), name),
+    store = new ModelStore(
+      (name, url, lost) => createBackend(settings, { ...config.thread, engine: { ...config.thread.engine, modelDir: url, codeDir: path.join(url, 'code') } }, log.child({ model: name }), name, lost),
+      undefined,
+      // A model this worker lost (its thread ran out of memory) is unloaded from every worker, so
+      // none answers for it and the next POST /models loads it anew.
+      (name) =>
+        void models?.unload(name).catch((err: unknown) => {
+          // Unloaded already (a DELETE /models/{name} came first): nothing is left to do.
+          if ((err as ToolkitError).code !== 'ERR_MODEL_NOT_LOADED') log.error({ err, model: name }, 'could not unload a model whose inference thread ran out of memory');
+        }),
     );
     models = new ClusterModelManager(store, sendToPrimary);
     reloads = config.models.map(([name, url]) =>

@@ -206,6 +206,27 @@ test('a thread that runs out of memory is reported as that, not as user code tha
   assert.equal(loadFailureReason(loading.failure()), 'the inference thread ran out of memory (its JavaScript heap) while loading the model; give the container more memory, or load a smaller model');
 });
 
+test("a multi-model endpoint's thread (onOutOfMemory given) that runs out of memory while serving is not replaced: the request it ran gets 507, the one queued behind it and later ones 404, and the owner is told once", { timeout: 10_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-oom-thread-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'thread.mjs');
+  writeFileSync(file, RUNS_OUT_OF_MEMORY_THREAD);
+  let told = 0;
+  const worker = new InferenceWorker(pathToFileURL(file), { loaded: true } as unknown as InferenceThreadData, 1, createLogger('silent'), undefined, { heapMb: 64, onOutOfMemory: () => told++ });
+  t.after(() => worker.close());
+  await worker.whenSettled();
+  const request = (id: string) => worker.invoke({ requestId: id, body: Buffer.from('{}'), headers: {} }, 5000);
+  const [running, queued] = await Promise.allSettled([request('running'), request('queued')]);
+  assert.equal(running.status, 'rejected');
+  assert.deepEqual([(running as PromiseRejectedResult).reason.code, (running as PromiseRejectedResult).reason.status], ['ERR_INSUFFICIENT_RESOURCES', 507]);
+  assert.match((running as PromiseRejectedResult).reason.message, /limited to 64 MB by SMKIT_INFERENCE_THREAD_HEAP_MB.*the model was unloaded\. Send smaller requests, or raise SMKIT_INFERENCE_THREAD_HEAP_MB \(64 MB now\)/);
+  assert.equal(queued.status, 'rejected');
+  assert.deepEqual([(queued as PromiseRejectedResult).reason.code, (queued as PromiseRejectedResult).reason.status], ['ERR_MODEL_NOT_LOADED', 404]);
+  await assert.rejects(request('later'), { code: 'ERR_MODEL_NOT_LOADED' });
+  assert.equal(told, 1);
+  assert.equal(worker.state(), 'failed', 'no new thread is loading the model');
+});
+
 /** Starts the real inference thread on a handler module written to a temporary directory. */
 async function threadWithHandler(t: TestContext, source: string): Promise<InferenceWorker> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-user-memory-'));

@@ -51,6 +51,19 @@ interface Queued {
 
 const LIVENESS_TIMEOUT_MS = 1000;
 
+/** How an {@link InferenceWorker}'s thread is bounded, and what happens when it runs out of memory. */
+export interface ThreadLimits {
+  /** The most JavaScript heap (V8's old generation) the thread may hold, in MB; 0 or none: Node's own limit. */
+  readonly heapMb?: number;
+  /**
+   * When given, a thread that runs out of its JavaScript heap after its model loaded is not replaced
+   * (a multi-model endpoint's model): the invocations it was running fail with 507
+   * `ERR_INSUFFICIENT_RESOURCES`, the rest with 404 `ERR_MODEL_NOT_LOADED`, and this is called, at
+   * once, so the owner drops the model. Without it the thread is replaced and the model reloaded.
+   */
+  readonly onOutOfMemory?: () => void;
+}
+
 /** Whether a thread's `error` is Node ending it at its heap limit, not something user code threw. */
 function outOfMemory(err: unknown): boolean {
   return (err as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
@@ -122,6 +135,7 @@ export class InferenceWorker implements InferenceBackend {
    * @param concurrency requests the thread runs at once; raised to twice the engine's largest
    *   batch when batching is on, so a full batch can form while one runs.
    * @param observeBatch told of every batched model run in the thread.
+   * @param limits the thread's heap limit, and what its running out of memory does.
    */
   constructor(
     private readonly threadFile: URL,
@@ -129,6 +143,7 @@ export class InferenceWorker implements InferenceBackend {
     private readonly concurrency: number,
     private readonly log: Logger,
     private readonly observeBatch?: (step: string, run: BatchRun) => void,
+    private readonly limits: ThreadLimits = {},
   ) {
     this.#concurrency = concurrency;
     this.#spawn();
@@ -158,7 +173,8 @@ export class InferenceWorker implements InferenceBackend {
     this.#restarts.started(0);
     // ONNX Runtime in the thread reads the process's environment, which only this thread can write.
     defaultOnnxRuntimeTelemetryOff();
-    this.#worker = new Worker(this.threadFile, { workerData: this.data });
+    const heapMb = this.limits.heapMb ?? 0;
+    this.#worker = new Worker(this.threadFile, { workerData: this.data, ...(heapMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {}) });
     this.#worker.on('message', (msg: FromThread) => this.#onMessage(msg));
     let uncaught: unknown;
     this.#worker.on('error', (err) => {
@@ -170,6 +186,7 @@ export class InferenceWorker implements InferenceBackend {
       // A failed load ends the thread by itself; reloading would only fail again in a loop.
       if (generation !== this.#generation || this.#closing || this.#state === 'failed') return;
       if (this.#state === 'loading') return this.#threadEndedLoading(code, uncaught);
+      if (outOfMemory(uncaught) && this.limits.onOutOfMemory) return this.#lostToOutOfMemory(this.limits.onOutOfMemory);
       // What user code threw is for the log (above): it is not this request's, and may hold a secret.
       const cause =
         uncaught === undefined
@@ -182,13 +199,39 @@ export class InferenceWorker implements InferenceBackend {
       const delay = this.#restarts.delayAfterCrash(0);
       this.log.error({ exitCode: code, restartInMs: delay }, `inference thread exited (${cause}); starting a new one`);
       this.#state = 'loading';
-      const fix = outOfMemory(uncaught) ? 'Send smaller requests, or give the container more memory' : "Catch errors in the handler's callbacks, and do not call process.exit";
+      const fix = outOfMemory(uncaught) ? `Send smaller requests, or ${this.#moreHeap()}` : "Catch errors in the handler's callbacks, and do not call process.exit";
       this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', `the inference thread ended while this request ran: ${cause}; it is being replaced and the model reloaded, so retry once GET /ping answers 200. ${fix}`));
       this.#respawnTimer = setTimeout(() => {
         this.#respawnTimer = undefined;
         this.#spawn();
       }, delay);
     });
+  }
+
+  /** What to change for a thread that ran out of its JavaScript heap. */
+  #moreHeap(): string {
+    const heapMb = this.limits.heapMb ?? 0;
+    return heapMb > 0 ? `raise SMKIT_INFERENCE_THREAD_HEAP_MB (${heapMb} MB now), within the container's memory` : 'give the container more memory';
+  }
+
+  /**
+   * The model's thread ran out of memory while serving (see {@link ThreadLimits.onOutOfMemory}).
+   * No thread is started again: the owner unloads the model from every worker process, so the
+   * endpoint's list stays true (a reload here that failed would leave a model listed nowhere yet
+   * holding its name) and the model is loaded anew when asked for.
+   */
+  #lostToOutOfMemory(onOutOfMemory: () => void): void {
+    const heapMb = this.limits.heapMb ?? 0;
+    const heap = heapMb > 0 ? `its JavaScript heap, limited to ${heapMb} MB by SMKIT_INFERENCE_THREAD_HEAP_MB` : 'its JavaScript heap';
+    this.log.error({ code: 'ERR_INSUFFICIENT_RESOURCES' }, `the model's inference thread ran out of memory (${heap}); the model is unloaded`);
+    this.#state = 'failed';
+    this.#failure = new ToolkitError('ERR_MODEL_LOAD', `the model's inference thread ran out of memory (${heap}) and the model was unloaded`);
+    // Invocations that come later find the model gone, as after DELETE /models/{name}: load it again.
+    this.#closedWith = new ToolkitError('ERR_MODEL_NOT_LOADED', `the model was unloaded: its inference thread ran out of memory (${heap}) while running other requests; load it again (POST /models)`);
+    this.#failAll(
+      new ToolkitError('ERR_INSUFFICIENT_RESOURCES', `the model's inference thread ran out of memory while this request ran (${heap}: what the model and the handler hold, and the requests in flight, did not fit); the model was unloaded. Send smaller requests, or ${this.#moreHeap()}`),
+    );
+    onOutOfMemory();
   }
 
   /**
@@ -201,7 +244,7 @@ export class InferenceWorker implements InferenceBackend {
     this.#state = 'failed';
     this.#failure = outOfMemory(uncaught)
       ? // Node's own words, which clients may read: they say what to fix.
-        new ToolkitError('ERR_MODEL_LOAD', 'the inference thread ran out of memory (its JavaScript heap) while loading the model; give the container more memory, or load a smaller model')
+        new ToolkitError('ERR_MODEL_LOAD', `the inference thread ran out of memory (its JavaScript heap) while loading the model; ${this.#moreHeap()}, or load a smaller model`)
       : new ToolkitError(
           'ERR_MODEL_LOAD',
           `the inference thread ended while loading the model (${cause}); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown where nothing awaits it`,

@@ -27,8 +27,11 @@ export interface ModelManager {
   backend(name: string): InferenceBackend | undefined;
 }
 
-/** Creates the backend (inline or thread) for one model directory. */
-export type BackendFactory = (name: string, url: string) => InferenceBackend;
+/**
+ * Creates the backend (inline or thread) for one model directory. The backend calls `lost` when it
+ * can no longer serve the model (its thread ran out of memory): the store then drops the model.
+ */
+export type BackendFactory = (name: string, url: string, lost: () => void) => InferenceBackend;
 
 /** Checks a load request's name and url before anything is started. */
 export function validateLoadRequest(name: unknown, url: unknown): { name: string; url: string } {
@@ -67,14 +70,25 @@ export function checkFreeMemory(minFreeMb: number, freeBytes = freeMemoryBytes()
 export class ModelStore implements ModelManager {
   readonly #models = new Map<string, { url: string; backend: InferenceBackend }>();
 
+  /**
+   * @param onLost told the name of a model the store dropped because its backend could no longer
+   *   serve it, so that every worker process unloads it too.
+   */
   constructor(
     private readonly create: BackendFactory,
     private readonly unloadGraceMs = 5000,
+    private readonly onLost: (name: string) => void = () => undefined,
   ) {}
 
   async load(name: string, url: string): Promise<void> {
     if (this.#models.has(name)) throw new ToolkitError('ERR_MODEL_ALREADY_LOADED', `model "${name}" is already loaded; DELETE /models/${name} first to replace it`);
-    const backend = this.create(name, url);
+    const backend = this.create(name, url, () => {
+      // Only this load's entry: the name may have been unloaded and loaded anew meanwhile.
+      if (this.#models.get(name)?.backend !== backend) return;
+      this.#models.delete(name);
+      void backend.close(0);
+      this.onLost(name);
+    });
     // Registered before it settles, so a concurrent load of the same name gets 409.
     this.#models.set(name, { url, backend });
     await backend.whenSettled();

@@ -22,8 +22,17 @@ describe('multi-model endpoint', () => {
     cpSync(path.join(REPO_ROOT, 'test/fixtures/handlers/blocking'), modelPath('slow'), { recursive: true });
     mkdirSync(modelPath('broken'), { recursive: true });
     writeFileSync(path.join(modelPath('broken'), 'model.onnx'), 'not a model');
+    // Handler models that fill their thread's JavaScript heap: while loading, or on a request that says so.
+    const fill = 'const held = []; for (;;) held.push(new Array(1 << 20).fill(1.5));';
+    for (const [name, source] of [
+      ['hog', `export function transformFn(model, body) { if (body.toString() === 'fill') { ${fill} } return 'ok'; }`],
+      ['hog-load', `export function modelFn() { ${fill} }\nexport function transformFn() { return 'ok'; }`],
+    ] as const) {
+      mkdirSync(path.join(modelPath(name), 'code'), { recursive: true });
+      writeFileSync(path.join(modelPath(name), 'code', 'inference.mjs'), source);
+    }
     // Two workers: a load must reach both, whichever connection it arrived on.
-    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '2' });
+    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_INFERENCE_THREAD_HEAP_MB: '32' });
     await waitForPing(server);
   });
   after(async () => {
@@ -129,6 +138,35 @@ describe('multi-model endpoint', () => {
     const cut = await long;
     assert.equal(cut.status, 404);
     assert.equal(((await cut.json()) as { code: string }).code, 'ERR_MODEL_NOT_LOADED');
+  });
+
+  test("a model whose inference thread runs out of its JavaScript heap (SMKIT_INFERENCE_THREAD_HEAP_MB) is a 507, loading or invoked; an invoked one is unloaded from every worker and loads again, and the other models are served throughout", async () => {
+    const loading = await load('hog-load');
+    assert.equal(loading.status, 507);
+    const refused = (await loading.json()) as { code: string; message: string };
+    assert.equal(refused.code, 'ERR_INSUFFICIENT_RESOURCES');
+    assert.match(refused.message, /ran out of memory \(its JavaScript heap\) while loading the model; raise SMKIT_INFERENCE_THREAD_HEAP_MB \(32 MB now\)/);
+    assert.equal((await fetchWithTimeout(`${server.url}/models/hog-load`)).status, 404);
+
+    assert.equal((await load('hog')).status, 200);
+    const send = (body: string) => fetchWithTimeout(`${server.url}/models/hog/invoke`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Connection: 'close' }, signal: AbortSignal.timeout(30_000) });
+    assert.equal(await (await send('small')).text(), 'ok');
+    const filled = await send('fill');
+    assert.equal(filled.status, 507);
+    const answer = (await filled.json()) as { code: string; message: string };
+    assert.equal(answer.code, 'ERR_INSUFFICIENT_RESOURCES');
+    assert.match(answer.message, /ran out of memory while this request ran \(its JavaScript heap, limited to 32 MB by SMKIT_INFERENCE_THREAD_HEAP_MB: .*\); the model was unloaded\. Send smaller requests, or raise SMKIT_INFERENCE_THREAD_HEAP_MB/);
+    // The worker that answered asked the primary to unload it from every worker, which the primary logs once done.
+    const unloaded = (line: string) => line.includes('"model unloaded"') && line.includes('"model":"hog"');
+    await until('the primary to unload hog from every worker', () => server.output().split('\n').some(unloaded), { timeoutMs: 20_000 });
+    for (let i = 0; i < 4; i++) {
+      const gone = await send('small');
+      assert.equal(gone.status, 404);
+      assert.equal(((await gone.json()) as { code: string }).code, 'ERR_MODEL_NOT_LOADED');
+    }
+    assert.equal((await invoke('iris-top2')).status, 200, 'the other models are still served');
+    assert.equal((await load('hog')).status, 200, 'loaded anew, not a 409');
+    for (let i = 0; i < 4; i++) assert.equal(await (await send('small')).text(), 'ok');
   });
 
   test('a query string does not change the multi-model routes', async () => {
