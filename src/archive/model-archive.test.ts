@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createModelArchive, extractModelArchive } from './model-archive.js';
+import { createModelArchive, extractModelArchive, MAX_ARCHIVE_LINKS } from './model-archive.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { craftTarGz, type CraftedEntry } from '../../test/fixtures/archive/craft.js';
 import { Header } from 'tar';
 import { gzipSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 
 async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-archive-test-'));
@@ -181,5 +184,57 @@ test('createModelArchive: an archive that cannot be written (the output is a fol
     await fs.mkdir(path.join(tmp, 'out'));
     await assert.rejects(createModelArchive(model, path.join(tmp, 'out')), { code: 'EISDIR' });
     assert.deepEqual((await fs.readdir(tmp)).sort(), ['model', 'out']);
+  });
+});
+
+/** A pax extended header giving the next entry's path (tar's `x` entry: records of "<length> path=<value>\n"). */
+function paxPath(value: string): CraftedEntry {
+  const body = ` path=${value}\n`;
+  let length = body.length + String(body.length).length;
+  if (String(length).length !== String(body.length).length) length++;
+  return { path: 'PaxHeader', type: 'ExtendedHeader', body: `${length}${body}` };
+}
+
+test('the scan holds no entry it has checked: 512 entries whose pax headers give each a 64 KB path (32 MB of paths) are refused as unsafe in a thread whose heap is 16 MB', { timeout: 20_000 }, async () => {
+  await withTmp(async (tmp) => {
+    const entries: CraftedEntry[] = [];
+    for (let i = 0; i < 512; i++) {
+      // Some bytes gzip cannot shrink, so the archive stays under node-tar's 1000:1 decompression limit.
+      entries.push(paxPath(`${i}/${'a'.repeat(65_536)}`), { path: `short-${i}`, body: randomBytes(256) });
+    }
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz(entries));
+    const moduleUrl = new URL('./model-archive.js', import.meta.url).href;
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       import(workerData.moduleUrl).then((m) => m.extractModelArchive(workerData.tarPath, workerData.dest)).then(
+         () => parentPort.postMessage({ extracted: true }),
+         (err) => parentPort.postMessage({ code: err.code, message: err.message }),
+       );`,
+      { eval: true, workerData: { moduleUrl, tarPath, dest: path.join(tmp, 'model') }, resourceLimits: { maxOldGenerationSizeMb: 16 } },
+    );
+    const [answer] = (await Promise.race([once(worker, 'message'), once(worker, 'error').then(([err]) => Promise.reject(err))])) as [{ code?: string; message?: string }];
+    await worker.terminate();
+    assert.equal(answer.code, 'ERR_ARCHIVE_UNSAFE', JSON.stringify(answer).slice(0, 500));
+    assert.match(answer.message!, /unsafe entry "0\/a{198}…" \(a path of 65538 characters, more than the 4096 a path may have\);.*; and 507 more\./);
+    assert.ok(answer.message!.length < 3000, `the refusal quotes excerpts, not the paths: ${answer.message!.length} characters`);
+    assert.equal(await exists(path.join(tmp, 'model')), false, 'nothing was extracted');
+  });
+});
+
+test(`an archive with more links than maxLinks (${MAX_ARCHIVE_LINKS} by default) is refused as unsafe at the link past it, as the scan keeps every link to check where it leads`, async () => {
+  await withTmp(async (tmp) => {
+    const entries: CraftedEntry[] = [good];
+    for (let i = 0; i < 4; i++) entries.push({ path: `l${i}`, type: i % 2 ? 'Link' : 'SymbolicLink', linkpath: 'model.onnx' });
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz(entries));
+    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'model'), { maxLinks: 3 }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
+      assert.match(err.message, /holds more than 3 symbolic or hard links \(entry 5, "l3"\)/);
+      return true;
+    });
+    assert.equal(await exists(path.join(tmp, 'model')), false, 'nothing was extracted');
+    await extractModelArchive(tarPath, path.join(tmp, 'model'), { maxLinks: 4 });
+    assert.equal(await fs.readlink(path.join(tmp, 'model', 'l2')), 'model.onnx', 'at the limit it is extracted');
   });
 });

@@ -2,13 +2,27 @@ import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
 
-/** What the pre-extraction scan records about one archive entry. */
+/** One archive entry as the pre-extraction scan sees it. */
 interface ScannedEntry {
   readonly path: string;
   readonly type: string;
   readonly linkpath?: string;
 }
+
+/**
+ * Longest entry path or link target the scan takes, in characters: Linux's PATH_MAX. A longer one
+ * could not be extracted (ENAMETOOLONG), and a pax header may carry up to node-tar's 1 MB each.
+ */
+const MAX_PATH_CHARS = 4096;
+/**
+ * Most links (symbolic and hard) an archive may hold by default: their targets are checked once the
+ * whole archive is read, so the scan keeps them, and only them (at most 80 MB with the longest paths).
+ */
+export const MAX_ARCHIVE_LINKS = 10_000;
+/** Unsafe entries quoted in the refusal; the rest are counted. */
+const SHOWN_PROBLEMS = 5;
 
 const REGULAR_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'GNUDumpDir']);
 const LINK_TYPES = new Set(['SymbolicLink', 'Link']);
@@ -49,50 +63,96 @@ function resolveInTree(target: readonly string[], links: ReadonlyMap<string, str
   return out;
 }
 
-/** Returns why the entry is unsafe, or undefined when it is fine. */
-function refusal(entry: ScannedEntry, links: ReadonlyMap<string, string>, linkAncestors: ReadonlySet<string>): string | undefined {
+/**
+ * Returns why the entry is unsafe on its own, or undefined when it is fine: everything but where a
+ * link's target leads, which needs the archive's other links (see {@link linkRefusal}). `symlinks`
+ * are those of the entries before it: an entry is written through a link only if the link was made
+ * first (an entry before it is written into a real folder, which the link then cannot replace).
+ */
+function refusal(entry: ScannedEntry, symlinks: ReadonlyMap<string, string>): string | undefined {
+  if (entry.path.length > MAX_PATH_CHARS) return `a path of ${entry.path.length} characters, more than the ${MAX_PATH_CHARS} a path may have`;
+  if ((entry.linkpath?.length ?? 0) > MAX_PATH_CHARS) return `a link target of ${entry.linkpath!.length} characters, more than the ${MAX_PATH_CHARS} a path may have`;
   if (isAbsoluteLike(entry.path)) return 'absolute path';
   const segs = segments(entry.path);
   if (segs.includes('..')) return "path contains a '..' segment";
   if (segs.length === 0 && entry.type !== 'Directory') return 'empty path';
   for (let i = 1; i < segs.length; i++) {
-    if (linkAncestors.has(segs.slice(0, i).join('/'))) return `path goes through the symbolic link ${segs.slice(0, i).join('/')}`;
+    if (symlinks.has(segs.slice(0, i).join('/'))) return `path goes through the symbolic link ${segs.slice(0, i).join('/')}`;
   }
   if (LINK_TYPES.has(entry.type)) {
     const target = entry.linkpath ?? '';
     if (target === '') return 'link without a target';
     if (isAbsoluteLike(target)) return `link to the absolute path ${target}`;
-    // Symlink targets are relative to the link's folder; hardlink targets to the archive root.
-    const base = entry.type === 'SymbolicLink' ? segs.slice(0, -1) : [];
-    if (resolveInTree([...base, ...segments(target)], links) === undefined) return `link to ${target}, outside the archive`;
     return undefined;
   }
   if (!REGULAR_TYPES.has(entry.type)) return `${entry.type} entries are not allowed`;
   return undefined;
 }
 
+/** Returns why a link is unsafe once every symbolic link of the archive is known: its target leads outside the tree. */
+function linkRefusal(entry: ScannedEntry, links: ReadonlyMap<string, string>): string | undefined {
+  const target = entry.linkpath!;
+  // Symlink targets are relative to the link's folder; hardlink targets to the archive root.
+  const base = entry.type === 'SymbolicLink' ? segments(entry.path).slice(0, -1) : [];
+  return resolveInTree([...base, ...segments(target)], links) === undefined ? `link to ${target}, outside the archive` : undefined;
+}
+
+/** The unsafe entries a scan found: the first few quoted, the rest counted. */
+class Problems {
+  readonly shown: string[] = [];
+  count = 0;
+
+  add(entryPath: string, why: string): void {
+    this.count++;
+    if (this.shown.length < SHOWN_PROBLEMS) this.shown.push(`"${excerpt(entryPath, 200)}" (${why})`);
+  }
+
+  toString(): string {
+    return this.shown.join('; ') + (this.count > this.shown.length ? `; and ${this.count - this.shown.length} more` : '');
+  }
+}
+
 /**
- * Reads every entry header of `tarPath`; stops as soon as its files take more than `maxBytes`, at
- * the header that passes it, so a bomb is neither written nor decompressed to its end.
+ * Reads every entry header of `tarPath` as it streams by and refuses the archive when an entry is
+ * unsafe (`ERR_ARCHIVE_UNSAFE`), when its files take more than `maxBytes` (`ERR_ARCHIVE_TOO_LARGE`,
+ * at the header that passes it, so a bomb is neither written nor decompressed to its end), or when
+ * it holds more than `maxLinks` links. Only links are kept (their targets are checked
+ * at the end, against all of them), so memory does not grow with the number of entries.
  */
-async function scanArchive(tarPath: string, maxBytes: number, room: string): Promise<ScannedEntry[]> {
+async function scanArchive(tarPath: string, maxBytes: number, maxLinks: number, room: string): Promise<void> {
   const tar = await import('tar');
-  const entries: ScannedEntry[] = [];
+  const problems = new Problems();
+  const links: ScannedEntry[] = [];
+  const symlinks = new Map<string, string>();
+  let count = 0;
+  let lastPath = '';
   let bytes = 0;
-  let tooLarge = false;
+  let stop: 'too large' | 'too many links' | undefined;
   const source = createReadStream(tarPath);
   try {
     await new Promise<void>((resolve, reject) => {
       const parser = new tar.Parser({
         strict: true,
         onReadEntry: (e) => {
-          entries.push({ path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) });
-          if (e.type !== 'Directory') bytes += e.size;
-          if (bytes > maxBytes && !tooLarge) {
-            tooLarge = true;
-            parser.abort(new Error('too large'));
-          }
           e.resume();
+          if (stop) return;
+          count++;
+          lastPath = excerpt(e.path, 200);
+          if (e.type !== 'Directory') bytes += e.size;
+          if (bytes > maxBytes) {
+            stop = 'too large';
+            return parser.abort(new Error(stop));
+          }
+          const entry: ScannedEntry = { path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) };
+          const why = refusal(entry, symlinks);
+          if (why) return problems.add(entry.path, why);
+          if (!LINK_TYPES.has(entry.type)) return;
+          if (links.length === maxLinks) {
+            stop = 'too many links';
+            return parser.abort(new Error(stop));
+          }
+          links.push(entry);
+          if (entry.type === 'SymbolicLink') symlinks.set(segments(entry.path).join('/'), entry.linkpath!);
         },
       });
       parser.on('error', reject);
@@ -101,14 +161,25 @@ async function scanArchive(tarPath: string, maxBytes: number, room: string): Pro
       source.pipe(parser);
     });
   } catch (err) {
-    if (tooLarge) {
-      throw new ToolkitError('ERR_ARCHIVE_TOO_LARGE', `refusing to extract ${tarPath}: its files take more than ${maxBytes} bytes (${bytes} by entry ${entries.length}, "${entries.at(-1)!.path}"), ${room}. Nothing was extracted; free disk space or make the model smaller.`);
+    if (stop === 'too large') {
+      throw new ToolkitError('ERR_ARCHIVE_TOO_LARGE', `refusing to extract ${tarPath}: its files take more than ${maxBytes} bytes (${bytes} by entry ${count}, "${lastPath}"), ${room}. Nothing was extracted; free disk space or make the model smaller.`);
+    }
+    if (stop === 'too many links') {
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxLinks} symbolic or hard links (entry ${count}, "${lastPath}"), more than smkit checks. Nothing was extracted; store the files the links point to instead (smkit package does).`);
     }
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a readable tar or tar.gz archive: ${(err as Error).message}`, { cause: err });
   } finally {
     source.destroy();
   }
-  return entries;
+  for (const link of links) {
+    const why = linkRefusal(link, symlinks);
+    if (why) problems.add(link.path, why);
+  }
+  if (problems.count > 0) {
+    throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: unsafe entry ${problems.toString()}. Nothing was extracted; rebuild the archive with relative paths inside the model folder (smkit package does).`, {
+      details: { entries: problems.shown, unsafeEntries: problems.count },
+    });
+  }
 }
 
 /** The bytes free to an unprivileged writer on the filesystem that holds (or will hold) `dir`. */
@@ -134,15 +205,19 @@ export function isModelArchive(path: string): boolean {
 export interface ExtractArchiveOptions {
   /** Most bytes the archive's files may take once extracted. @defaultValue the space free on the filesystem of `destDir` */
   maxBytes?: number;
+  /** Most symbolic and hard links the archive may hold. @defaultValue {@link MAX_ARCHIVE_LINKS} */
+  maxLinks?: number;
 }
 
 /**
  * Extracts a SageMaker `model.tar.gz` (or plain tar) into `destDir`, safely.
  *
- * Every entry is checked before anything is written: absolute paths, `..` segments, paths that go
- * through a symbolic link of the archive, symbolic or hard links whose target resolves outside the
- * tree (following the archive's own links), and device, FIFO or other special entries are refused
- * with `ERR_ARCHIVE_UNSAFE` naming the offending entry; an archive whose files would take more
+ * Every entry is checked before anything is written: absolute paths, `..` segments, paths or link
+ * targets over 4096 characters, paths that go through a symbolic link an earlier entry made,
+ * symbolic or hard links whose target resolves outside the tree (following the archive's own
+ * links), and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
+ * the offending entries, as is an archive of more than `maxLinks` links; the check
+ * streams, keeping only the links; an archive whose files would take more
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
  * more than 1000 times (node-tar's limit, a gzip bomb's ratio) with `ERR_ARCHIVE_INVALID`. When
  * refused, nothing is written, not even `destDir`. Ownership is never restored from the archive.
@@ -152,27 +227,7 @@ export interface ExtractArchiveOptions {
  */
 export async function extractModelArchive(tarPath: string, destDir: string, options: ExtractArchiveOptions = {}): Promise<void> {
   const maxBytes = options.maxBytes ?? (await freeBytesAt(destDir));
-  const entries = await scanArchive(tarPath, maxBytes, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take');
-  const links = new Map<string, string>();
-  const symlinkPaths = new Set<string>();
-  for (const e of entries) {
-    if (e.type === 'SymbolicLink' && e.linkpath !== undefined) {
-      const key = segments(e.path).join('/');
-      links.set(key, e.linkpath);
-      symlinkPaths.add(key);
-    }
-  }
-  const problems: string[] = [];
-  for (const e of entries) {
-    const why = refusal(e, links, symlinkPaths);
-    if (why) problems.push(`"${e.path}" (${why})`);
-  }
-  if (problems.length > 0) {
-    const shown = problems.slice(0, 5).join('; ') + (problems.length > 5 ? `; and ${problems.length - 5} more` : '');
-    throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: unsafe entry ${shown}. Nothing was extracted; rebuild the archive with relative paths inside the model folder (smkit package does).`, {
-      details: { entries: problems },
-    });
-  }
+  await scanArchive(tarPath, maxBytes, options.maxLinks ?? MAX_ARCHIVE_LINKS, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take');
   const tar = await import('tar');
   await fs.mkdir(destDir, { recursive: true });
   try {
