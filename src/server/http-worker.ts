@@ -98,21 +98,26 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   let reloads: Promise<unknown>[] = [];
   if (multiModel) {
     const { ModelStore, ClusterModelManager } = multiModel;
+    // A model this worker cannot hold (its thread ran out of memory, or its reload here failed) is
+    // unloaded from every worker, so none answers for it while the others list it, and the next
+    // POST /models loads it anew instead of answering 409.
+    const unloadEverywhere = (name: string) =>
+      void models?.unload(name).catch((err: unknown) => {
+        // Unloaded already (a DELETE /models/{name} came first): nothing is left to do.
+        if ((err as ToolkitError).code !== 'ERR_MODEL_NOT_LOADED') log.error({ err, model: name }, 'could not unload from every worker a model this worker lost');
+      });
     // Each model gets the serving settings with its own directory (its code/ holds its handler).
     store = new ModelStore(
       (name, url, lost) => createBackend(settings, { ...config.thread, engine: { ...config.thread.engine, modelDir: url, codeDir: path.join(url, 'code') } }, log.child({ model: name }), name, lost),
       undefined,
-      // A model this worker lost (its thread ran out of memory) is unloaded from every worker, so
-      // none answers for it and the next POST /models loads it anew.
-      (name) =>
-        void models?.unload(name).catch((err: unknown) => {
-          // Unloaded already (a DELETE /models/{name} came first): nothing is left to do.
-          if ((err as ToolkitError).code !== 'ERR_MODEL_NOT_LOADED') log.error({ err, model: name }, 'could not unload a model whose inference thread ran out of memory');
-        }),
+      unloadEverywhere,
     );
     models = new ClusterModelManager(store, sendToPrimary);
     reloads = config.models.map(([name, url]) =>
-      store!.load(name, url).catch((err: unknown) => log.error({ err, model: name }, 'could not reload a model this endpoint holds')),
+      store!.load(name, url).catch((err: unknown) => {
+        log.error({ err, model: name }, 'could not reload a model this endpoint holds; unloading it from every worker');
+        unloadEverywhere(name);
+      }),
     );
   } else {
     backend = createBackend(settings, config.thread, log);

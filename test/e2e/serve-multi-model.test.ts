@@ -1,7 +1,7 @@
 /** Multi-model endpoints (SAGEMAKER_MULTI_MODEL=true): the /models API of https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html, over HTTP. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
@@ -27,6 +27,14 @@ describe('multi-model endpoint', () => {
     for (const [name, source] of [
       ['hog', `export function transformFn(model, body) { if (body.toString() === 'fill') { ${fill} } return 'ok'; }`],
       ['hog-load', `export function modelFn() { ${fill} }\nexport function transformFn() { return 'ok'; }`],
+      // Kills its worker process when asked, and fails to load once it has (in the replacement worker).
+      [
+        'flaky',
+        `import { existsSync, writeFileSync } from 'node:fs';
+         const died = new URL('../died', import.meta.url);
+         export function modelFn() { if (existsSync(died)) throw new Error('loaded after its worker died'); return {}; }
+         export function transformFn(model, body) { if (body.toString() === 'die') { writeFileSync(died, ''); process.kill(process.pid, 'SIGKILL'); } return 'ok'; }`,
+      ],
     ] as const) {
       mkdirSync(path.join(modelPath(name), 'code'), { recursive: true });
       writeFileSync(path.join(modelPath(name), 'code', 'inference.mjs'), source);
@@ -167,6 +175,18 @@ describe('multi-model endpoint', () => {
     assert.equal((await invoke('iris-top2')).status, 200, 'the other models are still served');
     assert.equal((await load('hog')).status, 200, 'loaded anew, not a 409');
     for (let i = 0; i < 4; i++) assert.equal(await (await send('small')).text(), 'ok');
+  });
+
+  test('a worker that replaces one that died and cannot load a model again has the model unloaded from every worker, so it loads anew (not a 409 for a model one worker answers 404 for)', async () => {
+    assert.equal((await load('flaky')).status, 200);
+    const send = (body: string) => fetchWithTimeout(`${server.url}/models/flaky/invoke`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Connection: 'close' }, signal: AbortSignal.timeout(30_000) });
+    // The connection dies with the worker: no answer.
+    await send('die').then((r) => r.body?.cancel(), () => undefined);
+    const unloaded = (line: string) => line.includes('"model unloaded"') && line.includes('"model":"flaky"');
+    await until('the primary to unload flaky from every worker', () => server.output().split('\n').some(unloaded), { timeoutMs: 20_000 });
+    rmSync(path.join(modelPath('flaky'), 'died'));
+    assert.equal((await load('flaky')).status, 200, 'loaded anew, not a 409');
+    for (let i = 0; i < 4; i++) assert.equal(await (await send('small')).text(), 'ok', 'both workers hold it');
   });
 
   test('a query string does not change the multi-model routes', async () => {
