@@ -90,3 +90,33 @@ test('loads of a model already being loaded wait for that one load and get its o
   assert.deepEqual(failed.map((r) => [r.id, r.error?.status]), [[4, 507], [5, 507]]);
   assert.deepEqual(failing.assigned(), []);
 });
+
+test('an unload that arrives while its model is being loaded waits for the load, then unloads it: a 404 at once would leave the model loaded once the load ends', async () => {
+  const w = fakeWorker(1);
+  const coordinator = new MmeCoordinator(() => [w.worker], 0, createLogger('silent'), 5_000);
+  const request = (id: number, op: 'load' | 'unload') => coordinator.onRequest(w.worker, { type: 'mme-request', id, op, name: 'a', ...(op === 'load' ? { url: '/opt/ml/models/a/model' } : {}) });
+  const ack = (apply: ToWorker) => coordinator.onApplied(w.worker, { type: 'mme-applied', applyId: (apply as Apply).applyId });
+
+  request(1, 'load');
+  const load = (await w.next()) as Apply;
+  // Still loading on the worker (a replacement worker that could not load it asks the same) when the unload comes.
+  request(2, 'unload');
+  ack(load);
+  assert.deepEqual(await w.next(), { type: 'mme-response', id: 1 });
+  const unload = (await w.next()) as Apply;
+  assert.equal(unload.op, 'unload', `the unload is applied once the load is done, not refused: ${JSON.stringify(unload)}`);
+  ack(unload);
+  assert.deepEqual(await w.next(), { type: 'mme-response', id: 2 });
+  assert.deepEqual(coordinator.assigned(), []);
+
+  // A load that fails is undone by itself: the unload waiting for it has nothing left to unload (404).
+  request(3, 'load');
+  const failing = (await w.next()) as Apply;
+  request(4, 'unload');
+  coordinator.onApplied(w.worker, { type: 'mme-applied', applyId: failing.applyId, error: { code: 'ERR_MODEL_LOAD', status: 500, message: 'model "a" failed to load' } });
+  const undo = (await w.next()) as Apply;
+  assert.equal(undo.op, 'unload');
+  ack(undo);
+  const answers = [await w.next(), await w.next()] as Response[];
+  assert.deepEqual(answers.map((r) => [r.id, r.error?.status]).sort(), [[3, 500], [4, 404]]);
+});

@@ -195,6 +195,12 @@ export class MmeCoordinator {
       entry.loaded = this.#load(m.name, m.url!, entry);
       return entry.loaded;
     }
+    // A model being loaded is unloaded once its load has settled: a 404 at once would leave it
+    // loaded when the load ends (a replacement worker that could not load it asks this too).
+    while (current?.state === 'loading') {
+      await current.loaded?.catch(() => undefined);
+      current = this.#models.get(m.name);
+    }
     if (!current || current.state !== 'loaded') throw new ToolkitError('ERR_MODEL_NOT_LOADED', `model "${m.name}" is not loaded`);
     current.state = 'unloading';
     current.unloaded = this.#applyEverywhere('unload', m.name).then(() => {
