@@ -1,32 +1,76 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareCodeDir } from './code-deps.js';
 import type { Logger } from '../core/context.js';
+import { ToolkitError } from '../errors/catalogue.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/handlers/code-deps');
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-test('code/package.json dependencies install when the home folder cannot be written (a read-only root filesystem): npm keeps its cache in the temp dir', (t) => {
+/** A local port nothing listens on: a registry there refuses every connection, as one with no network fails at once. */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/** A temp dir as TMPDIR and HOME, and npm's registry at `registry`, for one test. */
+function isolatedNpm(t: { after(fn: () => void): void }, registry?: string): string {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-code-deps-'));
-  const saved = { HOME: process.env['HOME'], TMPDIR: process.env['TMPDIR'], npm_config_cache: process.env['npm_config_cache'], NPM_CONFIG_CACHE: process.env['NPM_CONFIG_CACHE'] };
+  const keys = ['HOME', 'TMPDIR', 'npm_config_cache', 'NPM_CONFIG_CACHE', 'npm_config_registry', 'NPM_CONFIG_REGISTRY'];
+  const saved = Object.fromEntries(keys.map((k) => [k, process.env[k]]));
   t.after(() => {
     for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
     else process.env[k] = v;
     rmSync(tmp, { recursive: true, force: true });
   });
-  cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
+  for (const k of keys) delete process.env[k]; // `npm test` sets npm_config_cache for its scripts
   // A file where the home folder should be: ~/.npm cannot be made, as under `docker run --read-only` (root is not stopped by modes).
   writeFileSync(path.join(tmp, 'home'), '');
   process.env['HOME'] = path.join(tmp, 'home');
-  process.env['TMPDIR'] = path.join(tmp);
-  delete process.env['npm_config_cache']; // `npm test` sets it for its scripts
-  delete process.env['NPM_CONFIG_CACHE'];
+  process.env['TMPDIR'] = tmp;
+  if (registry) process.env['npm_config_registry'] = registry;
+  return tmp;
+}
+
+test('code/package.json dependencies install when the home folder cannot be written (a read-only root filesystem): npm keeps its cache in the temp dir', (t) => {
+  const tmp = isolatedNpm(t);
+  cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
   const codeDir = prepareCodeDir(path.join(tmp, 'model'), 'auto', silent);
   assert.equal(path.dirname(codeDir), tmp);
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')));
   assert.ok(existsSync(path.join(tmp, 'smkit-npm-cache')), 'npm\'s cache is in the temp dir');
+});
+
+test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {
+  const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
+  cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
+  const codeDir = prepareCodeDir(path.join(tmp, 'model'), 'auto', silent);
+  assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')));
+});
+
+test('code/package.json dependencies from the registry, with the registry unreachable: ERR_CODE_DEPENDENCIES at once (not after npm\'s minute of retries), saying to ship code/node_modules', async (t) => {
+  const registry = `http://127.0.0.1:${await closedPort()}/`;
+  const tmp = isolatedNpm(t, registry);
+  mkdirSync(path.join(tmp, 'model', 'code'), { recursive: true });
+  writeFileSync(path.join(tmp, 'model', 'code', 'package.json'), JSON.stringify({ name: 'm', version: '1.0.0', dependencies: { 'left-pad': '^1.3.0' } }));
+  assert.throws(
+    () => prepareCodeDir(path.join(tmp, 'model'), 'auto', silent),
+    (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_CODE_DEPENDENCIES');
+      assert.ok(err.message.includes(`${registry} cannot be reached (ECONNREFUSED: no network`), err.message);
+      assert.match(err.message, /ENOTCACHED.*left-pad/);
+      assert.match(err.message, /Ship code\/node_modules inside model\.tar\.gz .*SMKIT_INSTALL_CODE_DEPS=never/);
+      return true;
+    },
+  );
+  assert.ok(!existsSync(path.join(tmp, 'model', 'code', 'node_modules')), 'nothing is written into the model');
 });
