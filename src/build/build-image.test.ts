@@ -38,9 +38,13 @@ test('image names: podman qualifies short names with localhost/, registries are 
 
 async function fakeBuild(model?: string, source: SmkitSource = { root: '/src/smkit', dockerfile: '/src/smkit/Dockerfile', version: '9.9.9', kind: 'checkout' }) {
   const calls: string[][] = [];
+  const runs: string[][] = [];
   const stagedDockerfiles: string[] = [];
   const deps: BuildDeps = {
-    run: noDocker,
+    run: (cmd, args, timeoutMs) => {
+      runs.push([cmd, ...args]);
+      return noDocker(cmd, args, timeoutMs);
+    },
     source: () => source,
     build: async (_engine, args) => {
       calls.push([...args]);
@@ -50,7 +54,7 @@ async function fakeBuild(model?: string, source: SmkitSource = { root: '/src/smk
     },
   };
   const built = await buildImage({ ...(model ? { model } : {}), platform: 'linux/amd64', log: () => {} }, deps);
-  return { built, calls, stagedDockerfiles };
+  return { built, calls, runs, stagedDockerfiles };
 }
 
 test('without a model: one build of the cpu target, tagged smkit:<version>-cpu', async () => {
@@ -71,11 +75,17 @@ test('with a model: checked, staged and layered on the base image', async () => 
     const model = path.join(dir, 'my-model');
     await fs.mkdir(model);
     await fs.copyFile(path.join(process.cwd(), 'models/iris-onnx/model.onnx'), path.join(model, 'model.onnx'));
-    const { built, calls, stagedDockerfiles } = await fakeBuild(model);
+    const { built, calls, runs, stagedDockerfiles } = await fakeBuild(model);
     assert.equal(built.image, 'localhost/smkit-my-model:9.9.9-cpu');
     assert.equal(built.baseImage, 'localhost/smkit:9.9.9-cpu');
     assert.equal(calls.length, 2);
-    assert.match(stagedDockerfiles[0]!, /^FROM localhost\/smkit:9\.9\.9-cpu\n/);
+    // The bake's base is named by a tag only this build gave it, not smkit:9.9.9-cpu, which a build
+    // running beside it (another checkout, another image test) may move to its own image meanwhile.
+    const from = /^FROM (\S+)\n/.exec(stagedDockerfiles[0]!)?.[1];
+    assert.match(from ?? '', /^localhost\/smkit-build-base:\d+-[0-9a-f]{8}$/);
+    assert.deepEqual(calls[0]!.slice(5, 9), ['-t', 'localhost/smkit:9.9.9-cpu', '-t', from]);
+    // and the name goes once the bake is done, the image staying as smkit:9.9.9-cpu.
+    assert.deepEqual(runs.at(-1), ['podman', 'untag', from, from]);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

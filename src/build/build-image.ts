@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -77,13 +78,14 @@ export interface BuildContext {
   readonly dockerfile: string;
 }
 
-/** The `build` arguments for smkit's own Dockerfile. */
-export function baseBuildArgs(src: SmkitSource, context: BuildContext, variant: ImageVariant, tag: string, opts: BuildImageOptions, revision: string): string[] {
+/** The `build` arguments for smkit's own Dockerfile; `extraTags` name the image too. */
+export function baseBuildArgs(src: SmkitSource, context: BuildContext, variant: ImageVariant, tag: string, opts: BuildImageOptions, revision: string, extraTags: readonly string[] = []): string[] {
   return [
     'build',
     '-f', context.dockerfile,
     '--target', variant,
     '-t', tag,
+    ...extraTags.flatMap((t) => ['-t', t]),
     ...(opts.platform ? ['--platform', opts.platform] : []),
     '--build-arg', `VERSION=${src.version}`,
     '--build-arg', `REVISION=${revision}`,
@@ -143,23 +145,29 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
   const src = deps.source();
   const stageDir = opts.model ? await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-')) : undefined;
   const packageDir = src.kind === 'package' ? await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-context-')) : undefined;
+  let engine: BuildEngine | undefined;
+  let pinnedBase: string | undefined;
   try {
     const staged = opts.model && stageDir ? await stageModel(opts.model, stageDir) : undefined;
     if (staged) log(`model ${opts.model} checked${staged.file ? ` (${staged.file})` : ''}`);
-    const engine = await detectBuildEngine(opts.engine, deps.run);
+    engine = await detectBuildEngine(opts.engine, deps.run);
     const defaultTag = `${src.version}-${variant}`;
     const baseTag = qualifyImageName(engine, opts.model || !opts.tag ? `smkit:${defaultTag}` : opts.tag);
     if (variant === 'gpu') log('the gpu variant needs network access (CUDA base image, onnxruntime CUDA libraries from nuget.org); see docs/images.md');
     log(`building ${baseTag} with ${engine} from ${src.root}${packageDir ? ' (an installed package: its compiled code)' : ''}`);
     const context = packageDir ? { root: packageDir, dockerfile: await layOutPackageContext(src.root, packageDir) } : src;
     const revision = packageDir ? ((await packedRevision(src.root)) ?? 'unknown') : await gitRevision(src.root, deps.run);
-    const args = baseBuildArgs(src, context, variant, baseTag, opts, revision);
+    // The bake names its base by a tag of this build's own: another build (another checkout, or a
+    // concurrent image test) may move smkit:<version>-<variant> to its image meanwhile, and
+    // `FROM <image ID>` is not portable (BuildKit looks `sha256:…` up as a registry name).
+    if (staged) pinnedBase = qualifyImageName(engine, `smkit-build-base:${process.pid}-${randomBytes(4).toString('hex')}`);
+    const args = baseBuildArgs(src, context, variant, baseTag, opts, revision, pinnedBase ? [pinnedBase] : []);
     const code = await deps.build(engine, args);
     if (code !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${baseTag} failed (exit ${code}); its output is above`);
     let image = baseTag;
-    if (staged && stageDir && opts.model) {
+    if (staged && stageDir && opts.model && pinnedBase) {
       image = qualifyImageName(engine, opts.tag ?? `${imageNameForModel(opts.model)}:${defaultTag}`);
-      await fs.writeFile(path.join(stageDir, 'Dockerfile'), bakedDockerfile(baseTag, path.basename(path.resolve(opts.model))));
+      await fs.writeFile(path.join(stageDir, 'Dockerfile'), bakedDockerfile(pinnedBase, path.basename(path.resolve(opts.model))));
       log(`baking the model into ${image} at ${BAKED_MODEL_DIR}`);
       const bakeArgs = ['build', '-t', image, ...(opts.platform ? ['--platform', opts.platform] : []), stageDir];
       const bakeCode = await deps.build(engine, bakeArgs);
@@ -176,5 +184,7 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
     };
   } finally {
     for (const dir of [stageDir, packageDir]) if (dir) await fs.rm(dir, { recursive: true, force: true });
+    // Only the name goes: the image keeps smkit:<version>-<variant> (or, moved meanwhile, its baked child).
+    if (engine && pinnedBase) await deps.run(engine, engine === 'podman' ? ['untag', pinnedBase, pinnedBase] : ['rmi', pinnedBase], 60_000).catch(() => undefined);
   }
 }
