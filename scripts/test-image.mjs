@@ -5,8 +5,9 @@
 // runs it the way SageMaker does. See docs/images.md. Exits non-zero with a clear message on any
 // failure, including when podman cannot be set up: it never passes without having run.
 //
-// Environment: SMKIT_IMAGE_TEST_KEEP=1 keeps the test containers (for debugging).
+// Environment: SMKIT_IMAGE_TEST_KEEP=1 keeps the test containers and this run's image tags (for debugging).
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -15,9 +16,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const IMAGE = 'localhost/smkit-image-test:cpu';
-const BAKED = 'localhost/smkit-image-test:baked';
-const FROM_PACKAGE = 'localhost/smkit-image-test:from-package';
+// Tags of this run's own (the clone's path hashed, and the process id): runs from several clones at
+// once share podman's storage, and a shared tag let one run test the image another had just built.
+const RUN_TAG = `${createHash('sha256').update(root).digest('hex').slice(0, 8)}-${process.pid}`;
+const IMAGE = `localhost/smkit-image-test:cpu-${RUN_TAG}`;
+const BAKED = `localhost/smkit-image-test:baked-${RUN_TAG}`;
+const FROM_PACKAGE = `localhost/smkit-image-test:from-package-${RUN_TAG}`;
 const MODEL = path.join(root, 'models', 'iris-onnx');
 const CONTAINER_PORT = 8081; // not 8080: proves SAGEMAKER_BIND_TO_PORT is honoured
 const run = `smkit-it-${process.pid}`;
@@ -630,6 +634,9 @@ try {
 } finally {
   if (process.env.SMKIT_IMAGE_TEST_KEEP !== '1') {
     for (const c of containers) spawnSync('podman', ['rm', '-f', '-t', '0', c], { stdio: 'ignore' });
+    // Only this run's names: the images stay (untagged, pruned below after a day) as layer cache,
+    // and another run's tags on the same image (an identical build) are left alone.
+    for (const tag of [IMAGE, BAKED, FROM_PACKAGE]) spawnSync('podman', ['untag', tag, tag], { stdio: 'ignore' });
     if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
     // Each run leaves untagged build-stage images behind; keep a day's worth as layer cache.
     spawnSync('podman', ['image', 'prune', '-f', '--filter', 'until=24h'], { stdio: 'ignore' });
