@@ -229,7 +229,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(guard ? { metrics: guard.metrics } : {}),
     ...(opts.metricRegexBudgetMs === undefined ? {} : { metricRegexBudgetMs: opts.metricRegexBudgetMs }),
   });
-  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), logs });
+  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.log ? { log: opts.log } : {}), logs });
   const components = new InferenceComponents({ store, deployment, autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX) });
   const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs, components);
   services.push(sagemaker);

@@ -20,6 +20,7 @@ import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
 import { checkRequestTags } from './tags.js';
 import type { LogStore } from './logs/log-store.js';
+import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { transformJobInstanceLogs } from './logs/sagemaker-logs.js';
 
 type Input = Record<string, unknown>;
@@ -146,6 +147,8 @@ export interface TransformJobsContext {
   progress?: (line: string) => void;
   /** The local CloudWatch Logs: the job's container output goes to its stream in `/aws/sagemaker/TransformJobs`. */
   logs?: LogStore;
+  /** Where a job's warnings go (a container's `/execution-parameters` lowered to what a transform job allows). */
+  log?: EndpointLog;
 }
 
 /** A job that ends as `Failed`, with the `FailureReason` it gets. */
@@ -444,6 +447,7 @@ export class TransformJobs {
             ...(client?.InvocationsTimeoutInSeconds === undefined ? {} : { timeoutMs: client.InvocationsTimeoutInSeconds * 1000 }),
             ...(client?.InvocationsMaxRetries === undefined ? {} : { retries: client.InvocationsMaxRetries }),
             signal,
+            warn: (message) => this.ctx.log?.('warn', `transform job ${job.name}: ${message}`, { job: job.name }),
           });
         }),
       );

@@ -1,7 +1,7 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import { positiveSecondsOption } from '../../config/flag-values.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
-import { checkConcurrency, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
+import { checkConcurrency, MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
 import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
 import { startLocalServer, type LocalServer } from '../backends/local-server.js';
@@ -34,8 +34,7 @@ export interface LocalTransformOptions {
   env?: string[];
 }
 
-/** `MaxPayloadInMB` above this, or `MaxConcurrentTransforms × MaxPayloadInMB` above this, is refused by CreateTransformJob. */
-export const MAX_PAYLOAD_MB = 100;
+export { MAX_PAYLOAD_MB };
 /** `ModelClientConfig.InvocationsTimeoutInSeconds` maximum (botocore `sagemaker` model). */
 export const MAX_TIMEOUT_S = 3600;
 /** `ModelClientConfig.InvocationsMaxRetries` maximum (botocore `sagemaker` model). */
@@ -161,6 +160,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       parameters,
       timeoutMs: timeoutS * 1000,
       retries,
+      warn: (message) => process.stderr.write(`smkit: warning: ${message}\n`),
       ...(await progressBar(opts.progress).then((p) => (p ? { progress: p } : {}))),
     });
     const p = summary.parameters;

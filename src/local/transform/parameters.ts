@@ -60,6 +60,42 @@ export function resolveExecutionParameters(flags: Partial<ExecutionParameters>, 
   };
 }
 
+/** `MaxPayloadInMB` above this, or `MaxConcurrentTransforms × MaxPayloadInMB` above this, is refused by CreateTransformJob. */
+export const MAX_PAYLOAD_MB = 100;
+
+/**
+ * The most requests smkit keeps out at once when `MaxPayloadInMB` sets no bound on their product
+ * (it is 0): as many as the 100 MB rule allows at 1 MB, the smallest limit the API takes.
+ */
+export const MAX_CONCURRENT_TRANSFORMS = 100;
+
+/**
+ * `parameters` brought within what CreateTransformJob allows: `MaxPayloadInMB` at most 100, and
+ * `MaxConcurrentTransforms × MaxPayloadInMB` at most 100 MB (at most
+ * {@link MAX_CONCURRENT_TRANSFORMS} requests with a `MaxPayloadInMB` of 0). The job's own values
+ * are checked where they are given; these limits catch a container's `/execution-parameters`
+ * answer (or a job value paired with one) that would otherwise open any number of requests at
+ * once. `notes` say what was lowered and why.
+ */
+export function boundExecutionParameters(parameters: ExecutionParameters, sources: { maxConcurrentTransforms: string; maxPayloadInMB: string }): { parameters: ExecutionParameters; notes: string[] } {
+  const notes: string[] = [];
+  let { maxConcurrentTransforms, maxPayloadInMB } = parameters;
+  if (maxPayloadInMB > MAX_PAYLOAD_MB) {
+    notes.push(`MaxPayloadInMB=${maxPayloadInMB} (${sources.maxPayloadInMB}) is over the ${MAX_PAYLOAD_MB} MB a transform job allows; using MaxPayloadInMB=${MAX_PAYLOAD_MB}`);
+    maxPayloadInMB = MAX_PAYLOAD_MB;
+  }
+  const most = maxPayloadInMB > 0 ? Math.max(1, Math.min(MAX_CONCURRENT_TRANSFORMS, Math.floor(MAX_PAYLOAD_MB / maxPayloadInMB))) : MAX_CONCURRENT_TRANSFORMS;
+  if (maxConcurrentTransforms > most) {
+    notes.push(
+      maxPayloadInMB > 0
+        ? `MaxConcurrentTransforms=${maxConcurrentTransforms} (${sources.maxConcurrentTransforms}) × MaxPayloadInMB=${maxPayloadInMB} is over the ${MAX_PAYLOAD_MB} MB a transform job allows; using MaxConcurrentTransforms=${most}`
+        : `MaxConcurrentTransforms=${maxConcurrentTransforms} (${sources.maxConcurrentTransforms}) with MaxPayloadInMB=0 is over the ${MAX_CONCURRENT_TRANSFORMS} requests at once smkit sends; using MaxConcurrentTransforms=${most}`,
+    );
+    maxConcurrentTransforms = most;
+  }
+  return { parameters: { ...parameters, maxConcurrentTransforms, maxPayloadInMB }, notes };
+}
+
 /** Throws `ERR_CLI_USAGE` unless the value is a whole number ≥ 1. */
 export function checkConcurrency(n: number, flag: string): number {
   if (!Number.isInteger(n) || n < 1) throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be a whole number of at least 1 (got ${n})`);

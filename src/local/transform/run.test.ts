@@ -408,3 +408,52 @@ test('a file of 1.2 million lines runs in a 64 MB heap: records are split and ba
     rmSync(t.root, { recursive: true, force: true });
   }
 });
+
+test("a container's /execution-parameters asking for more than a transform job allows is lowered, with a warning: 1000000 requests at 6 MB become 16 at once", { timeout: 10_000 }, async () => {
+  const records = 40;
+  let execParams: object = { MaxConcurrentTransforms: 1_000_000 };
+  // Each request is held until 16 are in flight (or every record has come), so the peak is the concurrency used.
+  let held: http.ServerResponse[] = [];
+  let holdUntil = 16;
+  let received = 0;
+  let peak = 0;
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(execParams));
+    req.resume();
+    req.on('end', () => {
+      received++;
+      held.push(res);
+      peak = Math.max(peak, held.length);
+      if (held.length < holdUntil && received < records) return;
+      for (const r of held) r.writeHead(200).end('ok');
+      held = [];
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const t = await tmpTree({ 'a.csv': Array.from({ length: records }, (_, i) => `${i}\n`).join('') });
+  try {
+    const warnings: string[] = [];
+    const summary = await runTransform({ input: t.input, output: t.output, url, splitType: 'Line', parameters: { batchStrategy: 'SINGLE_RECORD' }, warn: (m) => warnings.push(m) });
+    assert.equal(summary.failed.length, 0);
+    assert.equal(summary.parameters.maxConcurrentTransforms, 16, '100 MB / 6 MB');
+    assert.equal(peak, 16);
+    assert.deepEqual(warnings, [
+      "MaxConcurrentTransforms=1000000 (the container's GET /execution-parameters) × MaxPayloadInMB=6 is over the 100 MB a transform job allows; using MaxConcurrentTransforms=16",
+    ]);
+
+    execParams = { MaxConcurrentTransforms: 4, MaxPayloadInMB: 1000 };
+    holdUntil = 1;
+    received = 0;
+    warnings.length = 0;
+    const big = await runTransform({ input: t.input, output: t.output, url, splitType: 'Line', parameters: { batchStrategy: 'SINGLE_RECORD' }, warn: (m) => warnings.push(m) });
+    assert.deepEqual([big.parameters.maxPayloadInMB, big.parameters.maxConcurrentTransforms], [100, 1]);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0]!, /^MaxPayloadInMB=1000 \(the container's GET \/execution-parameters\) is over the 100 MB a transform job allows; using MaxPayloadInMB=100$/);
+    assert.match(warnings[1]!, /^MaxConcurrentTransforms=4 .* using MaxConcurrentTransforms=1$/);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

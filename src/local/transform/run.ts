@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
-import { fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
+import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, RecordProcessingError, type DataProcessing } from './data-processing.js';
 import { assembleOutputs, eachMiniBatch, eachRecord, groupMiniBatches, MalformedInputError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
@@ -41,6 +41,8 @@ export interface TransformOptions {
   retries?: number;
   /** Progress reporting hooks (the CLI draws a bar with them). */
   progress?: TransformProgress;
+  /** Told when a value is changed before the run starts (a container's `/execution-parameters` asking for more than a transform job allows). */
+  warn?: (message: string) => void;
   /** Stops the run (StopTransformJob): requests out are cut, nothing more is sent or retried, and the run rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -196,8 +198,14 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const outputStat = await fs.stat(outputRoot).catch(() => undefined);
   if (outputStat && !outputStat.isDirectory()) throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} is a file; give a folder (it is created when missing)`);
 
-  const parameters = resolveExecutionParameters(options.parameters ?? {}, await fetchExecutionParameters(base, undefined, options.signal));
+  const flags = options.parameters ?? {};
+  const container = await fetchExecutionParameters(base, undefined, options.signal);
   options.signal?.throwIfAborted();
+  const source = (k: 'maxConcurrentTransforms' | 'maxPayloadInMB'): string =>
+    flags[k] !== undefined ? "the job's value" : container[k] !== undefined ? "the container's GET /execution-parameters" : 'the default';
+  const bounded = boundExecutionParameters(resolveExecutionParameters(flags, container), { maxConcurrentTransforms: source('maxConcurrentTransforms'), maxPayloadInMB: source('maxPayloadInMB') });
+  const parameters = bounded.parameters;
+  for (const note of bounded.notes) options.warn?.(note);
   const maxBytes = Math.floor(parameters.maxPayloadInMB * 1024 * 1024);
   const overPayload = (what: string): string => `record ${what}, over MaxPayloadInMB=${parameters.maxPayloadInMB} (${maxBytes} bytes); not sent`;
   // With SplitType None a file is one record, never sent past MaxPayloadInMB: it is not read, or
