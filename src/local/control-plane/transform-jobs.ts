@@ -320,6 +320,8 @@ export class TransformJobs {
       if (err instanceof ToolkitError) throw validation(apiWording(err.message));
       throw err;
     }
+    // Made before the listing starts, so that stopping the job (or refusing the call) closes it.
+    const stop = new AbortController();
     let listing: Promise<string[]> | undefined;
     if (source.S3DataType === 'S3Prefix') {
       // The service refuses an empty prefix in the call itself; an S3 that is slow, silent or not
@@ -327,30 +329,37 @@ export class TransformJobs {
       // listing, and fails on it.
       listing = this.ctx
         .s3()
-        .list(inputAt.bucket, inputAt.key)
+        .list(inputAt.bucket, inputAt.key, { signal: stop.signal })
         .then((keys) => keys.filter((k) => !k.endsWith('/')));
       listing.catch(() => {});
       const early = await settledWithin(listing, LISTING_WAIT_MS);
       if (early?.ok && early.value.length === 0) throw validation(noObjects(source.S3Uri, ''));
       if (early && !early.ok && answeredByS3(early.error)) throw validation(noObjects(source.S3Uri, ` (S3 answered: ${(early.error as Error).message})`));
     }
+    // A refused call closes the listing it started.
+    const refuse = (err: Error): never => {
+      stop.abort();
+      throw err;
+    };
     // Checked again: another create of the same name may have finished while S3 was listed.
     if ([...this.jobs.keys()].some((k) => k.toLowerCase() === lower)) {
-      throw new AwsServiceError('ResourceInUse', `Job name must be unique within an AWS account and region, and a job with this name already exists (${this.arn(name)})`, 400);
+      refuse(new AwsServiceError('ResourceInUse', `Job name must be unique within an AWS account and region, and a job with this name already exists (${this.arn(name)})`, 400));
     }
     const max = this.ctx.maxInstances;
     const wanted = instanceCountOf(input);
     const used = [...this.jobs.values()].filter((j) => j.status === 'InProgress' || j.status === 'Stopping').reduce((n, j) => n + instanceCountOf(j.request), 0);
     if (max !== undefined && used + wanted > max) {
-      throw new AwsServiceError(
-        'ResourceLimitExceeded',
-        `The account-level service limit 'local instances for transform job usage' is ${max} Instances, with current utilization of ${used} Instances and a request delta of ${wanted} Instances. ` +
-          (wanted > max ? `Ask for at most ${max} (TransformResources.InstanceCount), or raise SMKIT_LOCAL_MAX_INSTANCES.` : 'Raise SMKIT_LOCAL_MAX_INSTANCES, or wait for a job to end.'),
-        400,
+      refuse(
+        new AwsServiceError(
+          'ResourceLimitExceeded',
+          `The account-level service limit 'local instances for transform job usage' is ${max} Instances, with current utilization of ${used} Instances and a request delta of ${wanted} Instances. ` +
+            (wanted > max ? `Ask for at most ${max} (TransformResources.InstanceCount), or raise SMKIT_LOCAL_MAX_INSTANCES.` : 'Raise SMKIT_LOCAL_MAX_INSTANCES, or wait for a job to end.'),
+          400,
+        ),
       );
     }
     const now = new Date();
-    const job: TransformJob = { name, arn: this.arn(name), createdAt: now, lastModified: now, status: 'InProgress', request: input, stop: new AbortController(), done: Promise.resolve() };
+    const job: TransformJob = { name, arn: this.arn(name), createdAt: now, lastModified: now, status: 'InProgress', request: input, stop, done: Promise.resolve() };
     this.jobs.set(name, job);
     job.done = this.run(job, model.containers[0]!, dataProcessing, listing);
     return { TransformJobArn: job.arn };
@@ -500,7 +509,7 @@ export class TransformJobs {
     if (source.S3DataType === 'ManifestFile') {
       const chunks: Buffer[] = [];
       try {
-        for await (const c of await untilAborted(s3.get(at.bucket, at.key), signal)) chunks.push(c as Buffer);
+        for await (const c of await untilAborted(s3.get(at.bucket, at.key, { signal }), signal)) chunks.push(c as Buffer);
       } catch (err) {
         if (signal.aborted) throw err;
         throw new JobFailure(`ClientError: Could not read the manifest file at ${source.S3Uri} (TransformInput.DataSource.S3DataSource.S3Uri): ${(err as Error).message}`);
@@ -524,7 +533,7 @@ export class TransformJobs {
       const cut = at.key.lastIndexOf('/') + 1;
       let keys: string[];
       try {
-        keys = await untilAborted(listing ?? s3.list(at.bucket, at.key).then((ks) => ks.filter((k) => !k.endsWith('/'))), signal);
+        keys = await untilAborted(listing ?? s3.list(at.bucket, at.key, { signal }).then((ks) => ks.filter((k) => !k.endsWith('/'))), signal);
       } catch (err) {
         if (signal.aborted) throw err;
         if (answeredByS3(err)) throw new JobFailure(`ClientError: ${noObjects(source.S3Uri, ` (S3 answered: ${(err as Error).message})`)}`);
@@ -545,7 +554,7 @@ export class TransformJobs {
       const file = join(dir, o.rel);
       await mkdir(join(file, '..'), { recursive: true });
       try {
-        await pipeline(await untilAborted(s3.get(o.bucket, o.key), signal), createWriteStream(file), { signal });
+        await pipeline(await untilAborted(s3.get(o.bucket, o.key, { signal }), signal), createWriteStream(file), { signal });
       } catch (err) {
         throw new JobFailure(`ClientError: Could not download the input object s3://${o.bucket}/${o.key}: ${(err as Error).message}`);
       }
@@ -568,7 +577,7 @@ export class TransformJobs {
       const file = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
       const rel = relative(dir, file).split(/[\\/]/).join('/');
       try {
-        await this.ctx.s3().putFile(at.bucket, prefix + rel, file, undefined, kmsKeyId === undefined ? {} : { kmsKeyId });
+        await this.ctx.s3().putFile(at.bucket, prefix + rel, file, undefined, { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {
         // A local S3 server without a KMS refuses SSE-KMS uploads: say where the key comes from.
         const sse = kmsKeyId === undefined ? '' : ` with SSE-KMS key ${kmsKeyId} (TransformOutput.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the job there)`;

@@ -24,6 +24,11 @@ function fileBody(path: string, length: number): Readable {
   return Readable.from(length === 0 ? [] : bytes());
 }
 
+/** The SDK's `send` options that close the request when `signal` aborts. */
+function abortOptions(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+  return signal ? { abortSignal: signal } : {};
+}
+
 /** The PutObject members asking S3 to encrypt the object with `kmsKeyId` (SSE-KMS); none without one. */
 function sseKms(kmsKeyId: string | undefined): { ServerSideEncryption?: 'aws:kms'; SSEKMSKeyId?: string } {
   return kmsKeyId === undefined ? {} : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId };
@@ -92,9 +97,10 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
       return { send, mod };
     }));
   return {
-    async get(bucket, key) {
+    async get(bucket, key, options = {}) {
       const { send, mod } = await get();
-      const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }))) as { Body?: unknown; ContentLength?: number };
+      // The SDK keeps the abort listener until the response ends: aborting also cuts a body part-way.
+      const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }), abortOptions(options.signal))) as { Body?: unknown; ContentLength?: number };
       if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
       const source = out.Body as Readable;
       const stream = explainedBody(source, endpoint, seconds);
@@ -113,6 +119,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
       // The SDK pipes the body into the request, which a failing body leaves open: abort it.
       const abort = new AbortController();
       body.once('error', (err) => abort.abort(err));
+      const signal = options.signal ? AbortSignal.any([abort.signal, options.signal]) : abort.signal;
       try {
         await send(
           new mod.PutObjectCommand({
@@ -123,7 +130,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
             ...(contentType === undefined ? {} : { ContentType: contentType }),
             ...sseKms(options.kmsKeyId),
           }),
-          { abortSignal: abort.signal },
+          { abortSignal: signal },
         );
       } catch (err) {
         throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
@@ -136,12 +143,12 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
       const { send, mod } = await get();
       await send(new mod.DeleteObjectCommand({ Bucket: bucket, Key: key }));
     },
-    async list(bucket, prefix) {
+    async list(bucket, prefix, options = {}) {
       const { send, mod } = await get();
       const keys: string[] = [];
       let token: string | undefined;
       do {
-        const out = (await send(new mod.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }))) as {
+        const out = (await send(new mod.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }), abortOptions(options.signal))) as {
           Contents?: Array<{ Key?: string }>;
           NextContinuationToken?: string;
           IsTruncated?: boolean;

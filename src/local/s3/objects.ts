@@ -4,11 +4,12 @@ import type { Readable } from 'node:stream';
 export interface S3Objects {
   /**
    * The object's bytes as a stream, with the `contentLength` S3 gave for them when it did; rejects
-   * when it does not exist. Destroying the stream unread closes the transfer.
+   * when it does not exist. Destroying the stream unread closes the transfer; aborting
+   * `options.signal` closes it at any point (while S3 has not answered, or part-way through the body).
    */
-  get(bucket: string, key: string): Promise<Readable & { contentLength?: number }>;
-  /** Keys under a prefix (all pages). */
-  list(bucket: string, prefix: string): Promise<string[]>;
+  get(bucket: string, key: string, options?: AbortOptions): Promise<Readable & { contentLength?: number }>;
+  /** Keys under a prefix (all pages); aborting `options.signal` closes the request out. */
+  list(bucket: string, prefix: string, options?: AbortOptions): Promise<string[]>;
   /**
    * Writes (or replaces) an object, with `contentType` as its `Content-Type` when given, encrypted
    * with `options.kmsKeyId` when given (as {@link PutFileOptions.kmsKeyId}).
@@ -24,11 +25,16 @@ export interface S3Objects {
   delete(bucket: string, key: string): Promise<void>;
 }
 
+/** A signal whose abort closes the S3 request at once (StopTransformJob), rather than leaving it to S3's timeout. */
+export interface AbortOptions {
+  signal?: AbortSignal;
+}
+
 /** Options of {@link S3Objects.put}. */
 export type PutOptions = Pick<PutFileOptions, 'kmsKeyId'>;
 
 /** Options of {@link S3Objects.putFile}. */
-export interface PutFileOptions {
+export interface PutFileOptions extends AbortOptions {
   /** Upload the file's first `length` bytes only (a file still being appended to). @defaultValue its size */
   length?: number;
   /**

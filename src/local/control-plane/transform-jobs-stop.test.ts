@@ -1,0 +1,98 @@
+// StopTransformJob while the job talks to S3, through the real SDK clients, against a stand-in S3
+// that stalls: the job ends Stopped and the stalled S3 connection is closed at once, not left open
+// until SMKIT_LOCAL_S3_TIMEOUT_SECONDS (60 s here) runs out.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateModelCommand, CreateTransformJobCommand, DescribeTransformJobCommand, SageMakerClient, StopTransformJobCommand } from '@aws-sdk/client-sagemaker';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+
+/** What the stand-in S3 does with a prefix's one object: stall before the answer's headers, part-way through its body, or on the output's upload. */
+type Stall = 'get-headers' | 'get-body' | 'put';
+
+let dir: string;
+let s3: Server;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+/** The socket of each stalled request, by kind. */
+const stalled = new Map<Stall, Socket>();
+
+function listing(prefix: string): string {
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+    `<Name>in</Name><Prefix>${prefix}</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
+    `<Contents><Key>${prefix}a.csv</Key><Size>4</Size></Contents></ListBucketResult>`
+  );
+}
+
+function serveS3(req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://s3');
+  const [bucket, prefix] = url.pathname.slice(1).split('/');
+  const kind = prefix as Stall;
+  if (req.method === 'GET' && bucket === 'in' && url.searchParams.get('list-type') === '2') {
+    return void res.writeHead(200, { 'content-type': 'application/xml' }).end(listing(url.searchParams.get('prefix') ?? ''));
+  }
+  if (req.method === 'GET' && bucket === 'in') {
+    if (kind === 'get-headers') return void stalled.set(kind, req.socket);
+    if (kind === 'get-body') {
+      res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '1000' });
+      return void res.write('1,2\n', () => stalled.set(kind, req.socket));
+    }
+    return void res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '4' }).end('1,2\n');
+  }
+  if (req.method === 'PUT' && bucket === 'out') {
+    req.resume();
+    return void req.on('end', () => stalled.set('put', req.socket));
+  }
+  res.writeHead(404).end();
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-tj-stop-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  s3 = createServer(serveS3);
+  await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
+  const s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
+  sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+  await sm.send(new CreateModelCommand({ ModelName: 'stop-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+});
+
+after(async () => {
+  sm?.destroy();
+  await local?.stop();
+  s3?.closeAllConnections();
+  await new Promise((resolve) => s3?.close(resolve));
+  await rm(dir, { recursive: true, force: true });
+});
+
+for (const kind of ['get-headers', 'get-body', 'put'] as const) {
+  test(`StopTransformJob while S3 stalls (${kind}): the job is Stopped and the S3 connection is closed`, { timeout: 30_000 }, async () => {
+    const name = `stop-${kind}`;
+    await sm.send(
+      new CreateTransformJobCommand({
+        TransformJobName: name,
+        ModelName: 'stop-model',
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${kind}/` } }, ContentType: 'text/csv', SplitType: 'Line' },
+        TransformOutput: { S3OutputPath: `s3://out/${name}` },
+        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+      }),
+    );
+    const socket = await until(`S3 to hold the ${kind} request`, () => stalled.get(kind), { timeoutMs: 20_000 });
+    await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
+    // Far below the 60 s S3 timeout, which is what ended the job and the connection before.
+    const status = await until('the job to stop', async () => {
+      const s = (await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }))).TransformJobStatus;
+      return s === 'Stopping' || s === 'InProgress' ? undefined : s;
+    }, { timeoutMs: 20_000 });
+    assert.equal(status, 'Stopped');
+    await until('the stalled S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
+  });
+}
