@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assembleOutputs, crc32c, groupMiniBatches, MalformedInputError, maskedCrc32c, splitRecords } from './records.js';
+import { assembleOutputs, crc32c, eachLineOf, groupMiniBatches, MalformedInputError, maskedCrc32c, splitRecords } from './records.js';
 import { parseBatchStrategy, resolveExecutionParameters } from './parameters.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -146,4 +146,22 @@ test('broken RecordIO/TFRecord frames are a MalformedInputError naming the recor
   const flipped = Buffer.from(tf);
   flipped[13] ^= 1;
   malformed(flipped, 'TFRecord', 0, 0, /data CRC mismatch/);
+});
+
+test('eachLineOf over a stream gives the records splitRecords gives, however the bytes are cut into chunks; a line over the limit is kept only past it, with its length', async () => {
+  const text = '1,2\n\n3,4\r\n\r\n5,6\n' + 'x'.repeat(30) + '\n7';
+  const whole = splitRecords(b(text), 'Line').map((r) => [r.index, r.data.toString()]);
+  for (const size of [1, 2, 3, 5, 7, text.length]) {
+    const chunks = (async function* () {
+      for (let i = 0; i < text.length; i += size) yield b(text.slice(i, i + size));
+    })();
+    const got: [number, string, number | undefined][] = [];
+    for await (const group of eachLineOf(chunks, 10)) for (const r of group) got.push([r.index, r.data.toString(), r.size]);
+    assert.deepEqual(
+      got.map(([i, d]) => [i, d]),
+      whole.map(([i, d]) => [i, d === 'x'.repeat(30) + '\n' ? 'x'.repeat(11) : d]),
+      `chunks of ${size}`,
+    );
+    assert.deepEqual(got.filter(([, , s]) => s !== undefined).map(([i, , s]) => [i, s]), [[3, 31]], `chunks of ${size}`);
+  }
 });

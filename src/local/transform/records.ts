@@ -9,6 +9,8 @@ export type AssembleWith = 'None' | 'Line';
 export interface InputRecord {
   readonly index: number;
   readonly data: Buffer;
+  /** The record's length when `data` holds only its first bytes (a line too long to be sent, not kept whole). */
+  readonly size?: number;
 }
 
 const NL = 0x0a;
@@ -149,6 +151,52 @@ export function* eachRecord(data: Buffer, splitType: SplitType, strategy: BatchS
   }
 }
 
+/**
+ * `SplitType=Line` over a stream (a file being read, or gunzipped): the records of
+ * {@link eachRecord}, yielded as the ones each chunk completes, so only the line being read is
+ * held, never the file. Of a line longer than `keep` bytes only the first `keep + 1` are kept,
+ * with its whole length as `size` (it is over the payload limit and will not be sent).
+ */
+export async function* eachLineOf(chunks: AsyncIterable<Buffer>, keep: number): AsyncGenerator<InputRecord[]> {
+  let index = 0;
+  let parts: Buffer[] = [];
+  let held = 0;
+  let size = 0;
+  let blank = true;
+  const take = (piece: Buffer): void => {
+    size += piece.length;
+    if (blank && !isBlank(piece, 0, piece.length)) blank = false;
+    if (held > keep) return;
+    const kept = piece.length > keep + 1 - held ? piece.subarray(0, keep + 1 - held) : piece;
+    parts.push(kept);
+    held += kept.length;
+  };
+  const line = (): InputRecord | undefined => {
+    const record = blank ? undefined : { index: index++, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts), ...(size > held ? { size } : {}) };
+    parts = [];
+    held = 0;
+    size = 0;
+    blank = true;
+    return record;
+  };
+  for await (const chunk of chunks) {
+    const records: InputRecord[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      const nl = chunk.indexOf(NL, start);
+      const end = nl === -1 ? chunk.length : nl + 1;
+      take(chunk.subarray(start, end));
+      start = end;
+      if (nl === -1) break;
+      const r = line();
+      if (r) records.push(r);
+    }
+    if (records.length > 0) yield records;
+  }
+  const last = size > 0 ? line() : undefined;
+  if (last) yield [last];
+}
+
 /** One request's worth of records: consecutive, in file order. */
 export interface MiniBatch {
   readonly records: readonly InputRecord[];
@@ -160,7 +208,7 @@ export interface MiniBatch {
 
 function batchOf(records: InputRecord[], maxBytes: number): MiniBatch {
   const body = records.length === 1 ? records[0]!.data : Buffer.concat(records.map((r) => r.data));
-  return maxBytes > 0 && body.length > maxBytes ? { records, body, tooLarge: true } : { records, body };
+  return (maxBytes > 0 && body.length > maxBytes) || records.some((r) => r.size !== undefined) ? { records, body, tooLarge: true } : { records, body };
 }
 
 /**
@@ -188,6 +236,32 @@ export function* eachMiniBatch(records: Iterable<InputRecord>, strategy: BatchSt
     }
     current.push(r);
     size += r.data.length;
+  }
+  if (current.length > 0) yield batchOf(current, maxBytes);
+}
+
+/**
+ * {@link eachMiniBatch} over records that come in groups from a stream ({@link eachLineOf}, or one
+ * group of a whole file's {@link eachRecord}): a batch is yielded once it is full, so no more than
+ * a mini-batch of records is held ahead of the requests.
+ */
+export async function* eachMiniBatchOf(groups: AsyncIterable<Iterable<InputRecord>>, strategy: BatchStrategy, maxBytes: number): AsyncGenerator<MiniBatch> {
+  let current: InputRecord[] = [];
+  let size = 0;
+  for await (const group of groups) {
+    for (const r of group) {
+      if (strategy === 'SINGLE_RECORD') {
+        yield batchOf([r], maxBytes);
+        continue;
+      }
+      if (current.length > 0 && maxBytes > 0 && size + r.data.length > maxBytes) {
+        yield batchOf(current, maxBytes);
+        current = [];
+        size = 0;
+      }
+      current.push(r);
+      size += r.data.length;
+    }
   }
   if (current.length > 0) yield batchOf(current, maxBytes);
 }

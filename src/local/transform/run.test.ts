@@ -90,7 +90,9 @@ test('a failing record is isolated and reported; its file gets no .out (as in th
     const failedLines = (await fs.readFile(path.join(t.output, 'f.txt.out.failed'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(failedLines[0].record, 2);
     assert.match(failedLines[0].error, /marker record/);
-    assert.match(failedLines[1].error, /over MaxPayloadInMB/);
+    // Its whole length, though no more of it than the limit and a byte was kept.
+    assert.match(failedLines[1].error, /^record is 41 bytes, over MaxPayloadInMB/);
+    await assert.rejects(fs.stat(path.join(t.output, 'f.txt.out.partial')), { code: 'ENOENT' });
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });
@@ -171,7 +173,7 @@ test('RecordIO over HTTP: frames as they are with MULTI_RECORD, bare data with S
   }
 });
 
-test('a file over the 2 GiB smkit reads at once fails alone with a clear reason; the other files are written', async () => {
+test('a file over the 2 GiB smkit reads at once (SplitType None, no MaxPayloadInMB) fails alone with a clear reason; the other files are written', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'small.csv': 'a\n' });
   try {
@@ -179,7 +181,7 @@ test('a file over the 2 GiB smkit reads at once fails alone with a clear reason;
     const big = await fs.open(path.join(t.input, 'big.csv'), 'w');
     await big.truncate(2 ** 31);
     await big.close();
-    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line' });
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'None', parameters: { maxPayloadInMB: 0 } });
     assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status]), [['big.csv', 0, 0]]);
     assert.match(summary.failed[0]!.error, /file is 2147483648 bytes, over the 2147483647 bytes \(2 GiB\) .*split it into smaller files/);
     assert.equal(await fs.readFile(path.join(t.output, 'small.csv.out'), 'utf8'), 'A\n');
@@ -455,5 +457,45 @@ test("a container's /execution-parameters asking for more than a transform job a
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
     await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('SplitType Line is split as the file is read and answers are written as they come: a 32 MB file is never held, nor its answers', async () => {
+  const t = await tmpTree({ 'big.csv': `${'x'.repeat(1023)}\n`.repeat(32 * 1024) });
+  // In a child that measures, after a full collection at each request, the bytes its Buffers hold:
+  // the file (or all its answers) held until its .out is written would be over 32 MB.
+  const script = `
+    import http from 'node:http';
+    import { runTransform } from ${JSON.stringify(new URL('./run.js', import.meta.url).href)};
+    let peak = 0;
+    const server = http.createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/execution-parameters') return res.writeHead(404).end();
+        globalThis.gc();
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+        res.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const s = await runTransform({ input: ${JSON.stringify(t.input)}, output: ${JSON.stringify(t.output)}, url: 'http://127.0.0.1:' + server.address().port, contentType: 'text/csv', splitType: 'Line', assembleWith: 'None', parameters: { maxPayloadInMB: 1, maxConcurrentTransforms: 2 } });
+    server.close();
+    process.stdout.write(JSON.stringify({ records: s.records, requests: s.requests, failed: s.failed.length, peakMB: peak / 2 ** 20 }));
+  `;
+  try {
+    const { execFile } = await import('node:child_process');
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stdout, stderr: stderr.slice(-2000) }));
+    });
+    assert.equal(out.code, 0, out.stderr);
+    const result = JSON.parse(out.stdout) as { records: number; requests: number; failed: number; peakMB: number };
+    assert.deepEqual({ ...result, peakMB: undefined }, { records: 32 * 1024, requests: 32, failed: 0, peakMB: undefined });
+    assert.ok(result.peakMB < 20, `${result.peakMB.toFixed(1)} MB of Buffers held at a request: a few times MaxConcurrentTransforms × MaxPayloadInMB (bodies, answers, read chunks), not the file's 32 MB`);
+    const written = await fs.stat(path.join(t.output, 'big.csv.out'));
+    assert.equal(written.size, 32 * 1024 * 1024, 'every answer written, once');
+    await assert.rejects(fs.stat(path.join(t.output, 'big.csv.out.partial')));
+  } finally {
+    rmSync(t.root, { recursive: true, force: true });
   }
 });

@@ -1,15 +1,16 @@
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { pipeline } from 'node:stream';
+import { createGunzip, gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, RecordProcessingError, type DataProcessing } from './data-processing.js';
-import { assembleOutputs, eachMiniBatch, eachRecord, groupMiniBatches, MalformedInputError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
+import { eachLineOf, eachMiniBatchOf, eachRecord, groupMiniBatches, MalformedInputError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
 /** Options for {@link runTransform}. */
 export interface TransformOptions {
@@ -94,6 +95,8 @@ export function guessContentType(file: string): string {
 }
 
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+
+const NEWLINE = Buffer.from('\n');
 
 const gunzipAsync = promisify(gunzip);
 
@@ -213,7 +216,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const recordLimit = splitType === 'None' && maxBytes > 0 ? maxBytes : undefined;
 
   const send = async (batch: MiniBatch, contentType: string): Promise<Outcome> => {
-    if (batch.tooLarge) return { ok: false, status: 0, error: overPayload(`is ${batch.body.length} bytes`) };
+    if (batch.tooLarge) {
+      const size = batch.records.find((r) => r.size !== undefined)?.size ?? batch.body.length;
+      return { ok: false, status: 0, error: maxBytes > 0 ? overPayload(`is ${size} bytes`) : `record is ${size} bytes, over the ${MAX_FILE_BYTES} bytes (2 GiB) smkit local transform holds at once; not sent` };
+    }
     const headers: Record<string, string> = { 'content-type': contentType };
     if (options.accept) headers.accept = options.accept;
     for (let attempt = 0; ; attempt++) {
@@ -285,12 +291,47 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
   };
   const isUnreadable = (r: { data: Buffer; count: number } | UnreadableFile): r is UnreadableFile => !('data' in r);
+  // Line files are split as they are read (and gunzipped), so a file is never held whole: only the
+  // mini-batches out are. RecordIO and TFRecord files are read whole (their frames are checked
+  // before anything of the file is sent), and a SplitType None file is its one record.
+  const streamed = splitType === 'Line';
+  /** A Line file's records, read (and gunzipped) as they are asked for. */
+  const streamLines = (rel: string): AsyncGenerator<InputRecord[]> => {
+    const file = createReadStream(path.join(inputDir, rel));
+    // pipeline() hands a read error on to the gunzip stream, and closes the file with it.
+    const bytes: AsyncIterable<Buffer> = gzip ? pipeline(file, createGunzip(), () => {}) : file;
+    // A line over the payload limit is never sent: no more of it is kept than shows that.
+    return eachLineOf(bytes, maxBytes > 0 ? maxBytes : MAX_FILE_BYTES);
+  };
+  /** Why a Line file stopped being read at `record`: a system error (removed, unreadable) or a broken gzip stream. */
+  const streamFailure = (err: unknown, record: number): UnreadableFile => {
+    const e = err as Error & { code?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
+      return { record, error: `CompressionType is Gzip but the file does not gunzip (${e.message}); compress it with gzip, or leave out --compression-type for uncompressed files` };
+    }
+    if (typeof e.code !== 'string') throw err;
+    return { record, error: `cannot read the file (${e.message})` };
+  };
+  /** How many records a file holds (a Line file is read through for it, not kept), or why none of it can be sent. */
+  const countInput = async (rel: string): Promise<number | UnreadableFile> => {
+    if (!streamed) {
+      const read = await readInput(rel);
+      return isUnreadable(read) ? read : read.count;
+    }
+    let count = 0;
+    try {
+      for await (const records of streamLines(rel)) count += records.length;
+    } catch (err) {
+      return streamFailure(err, count);
+    }
+    return count;
+  };
   // Count records up front for the progress bar; each file is read again when its turn comes, so
   // the files are not all held in memory at once.
   let totalRecords = 0;
   for (const rel of files) {
-    const read = await readInput(rel);
-    totalRecords += isUnreadable(read) ? read.record + 1 : read.count;
+    const counted = await countInput(rel);
+    totalRecords += typeof counted === 'number' ? counted : counted.record + 1;
   }
   options.progress?.start?.(totalRecords, parameters);
 
@@ -317,23 +358,38 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   try {
     for (const rel of files) {
       options.signal?.throwIfAborted();
-      // Memory stays bounded: past HELD_BYTES of earlier files in flight, the oldest is finished first.
-      while (pending.length > 0 && held > HELD_BYTES) await settleOldest();
-      const read = await readInput(rel);
       const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
       const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith });
       const fileFailures: FailedRecord[] = [];
       // JoinSource=Input joins each answer with the record as read, before the InputFilter (kept while its batch is out).
       const originals = new Map<number, Buffer>();
-      if (isUnreadable(read)) {
-        fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
-        options.progress?.advance?.(read.record + 1, 1, rel);
+      // Memory stays bounded: past HELD_BYTES of earlier whole-read files in flight, the oldest is finished first.
+      if (!streamed) while (pending.length > 0 && held > HELD_BYTES) await settleOldest();
+      const outFile = path.join(outputRoot, `${rel}.out`);
+      const failedFile = `${outFile}.failed`;
+      // Answers are written as they come, in record order, to a file that becomes the .out only once every record succeeded.
+      const partialFile = `${outFile}.partial`;
+      await fs.mkdir(path.dirname(outFile), { recursive: true });
+      const out = await fs.open(partialFile, 'w');
+      let source: AsyncIterable<Iterable<InputRecord>> = (async function* () {})();
+      let bytes = 0;
+      if (streamed) source = streamLines(rel);
+      else {
+        const read = await readInput(rel);
+        if (isUnreadable(read)) {
+          fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
+          options.progress?.advance?.(read.record + 1, 1, rel);
+        } else {
+          bytes = read.data.length;
+          source = (async function* () {
+            yield eachRecord(read.data, splitType, parameters.batchStrategy);
+          })();
+        }
       }
       // Records are split, filtered and batched only as batches are sent, so what is held is the
-      // file's bytes and the batches out, not an object per record.
-      function* toSend(): Generator<InputRecord> {
-        if (isUnreadable(read)) return;
-        for (const r of eachRecord(read.data, splitType, parameters.batchStrategy)) {
+      // batches out (and a whole-read file's bytes), not an object per record.
+      function* filtered(records: Iterable<InputRecord>): Generator<InputRecord> {
+        for (const r of records) {
           if (!dp) {
             yield r;
             continue;
@@ -351,31 +407,49 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           yield { index: r.index, data };
         }
       }
-      const plan = { rel, batches: eachMiniBatch(toSend(), parameters.batchStrategy, maxBytes) };
-      const parts: (Buffer | undefined)[][] = [];
+      let nextRecord = 0;
+      async function* groups(): AsyncGenerator<Iterable<InputRecord>> {
+        try {
+          for await (const group of source) {
+            yield (function* () {
+              for (const r of filtered(group)) {
+                nextRecord = r.index + 1;
+                yield r;
+              }
+            })();
+          }
+        } catch (err) {
+          // A Line file that cannot be read on (removed, or its gzip stream broken, since it was counted) fails from there.
+          const failure = streamFailure(err, nextRecord);
+          fileFailures.push({ file: rel, record: failure.record, status: 0, error: failure.error });
+          options.progress?.advance?.(1, 1, rel);
+        }
+      }
+      const batches = eachMiniBatchOf(groups(), parameters.batchStrategy, maxBytes);
       /** What is written for a mini-batch's answer: the answer itself, or one joined/filtered part per record (throws when the answer cannot be cut per record). */
       const outputParts = (batch: MiniBatch, body: Buffer): Buffer[] => {
         if (!dp?.touchesOutput) return [body];
         const answers = answersPerRecord(body, batch.records.length);
-        const out: Buffer[] = [];
+        const parts: Buffer[] = [];
         batch.records.forEach((r, k) => {
           try {
-            out.push(dp.finish(originals.get(r.index)!, answers[k]!));
+            parts.push(dp.finish(originals.get(r.index)!, answers[k]!));
           } catch (err) {
             if (!(err instanceof RecordProcessingError)) throw err;
             fileFailures.push({ file: rel, record: r.index, status: 0, error: `${dp.join ? 'JoinSource=Input/' : ''}OutputFilter: ${err.message}` });
           }
         });
-        return out;
+        return parts;
       };
-      const runBatch = async (batch: MiniBatch, i: number): Promise<void> => {
+      /** Sends a mini-batch (record by record again when it fails as a whole) and returns what is written for it. */
+      const runBatch = async (batch: MiniBatch): Promise<Buffer[]> => {
         requests++;
         let outcome = await send(batch, contentType);
         if (outcome.ok) {
           try {
-            parts[i] = outputParts(batch, outcome.body);
-            options.progress?.advance?.(batch.records.length, 0, plan.rel);
-            return;
+            const parts = outputParts(batch, outcome.body);
+            options.progress?.advance?.(batch.records.length, 0, rel);
+            return parts;
           } catch (err) {
             if (!(err instanceof RecordProcessingError)) throw err;
             // An answer that cannot be cut per record is asked again record by record, as a failed mini-batch is.
@@ -383,48 +457,77 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           }
         }
         if (batch.records.length === 1 || batch.tooLarge) {
-          fileFailures.push({ file: plan.rel, record: batch.records[0]!.index, status: outcome.status, error: outcome.error });
-          options.progress?.advance?.(1, 1, plan.rel);
-          return;
+          fileFailures.push({ file: rel, record: batch.records[0]!.index, status: outcome.status, error: outcome.error });
+          options.progress?.advance?.(1, 1, rel);
+          return [];
         }
         // A failed mini-batch is retried record by record so one bad record does not sink its neighbours.
-        const singles = groupMiniBatches(batch.records, 'SINGLE_RECORD', maxBytes);
-        parts[i] = [];
-        for (const s of singles) {
+        const parts: Buffer[] = [];
+        for (const single of groupMiniBatches(batch.records, 'SINGLE_RECORD', maxBytes)) {
           requests++;
-          const o = await send(s, contentType);
-          if (o.ok) parts[i]!.push(...outputParts(s, o.body));
-          else fileFailures.push({ file: plan.rel, record: s.records[0]!.index, status: o.status, error: o.error });
-          options.progress?.advance?.(1, o.ok ? 0 : 1, plan.rel);
+          const o = await send(single, contentType);
+          if (o.ok) parts.push(...outputParts(single, o.body));
+          else fileFailures.push({ file: rel, record: single.records[0]!.index, status: o.status, error: o.error });
+          options.progress?.advance?.(1, o.ok ? 0 : 1, rel);
         }
+        return parts;
       };
       // Only the batches out are held; the first error of one fails the file's finish.
       const inFlight = new Set<Promise<void>>();
       let broken: { error: unknown } | undefined;
+      // A mini-batch keeps its place among the MaxConcurrentTransforms until its answer is written,
+      // after those of the mini-batches before it: answers that come early wait, but never more of
+      // them than there are places.
+      const ready = new Map<number, Buffer[]>();
+      let nextWrite = 0;
+      let written = Promise.resolve();
+      const answered = (i: number, parts: Buffer[]): void => {
+        ready.set(i, parts);
+        for (let p = ready.get(nextWrite); p !== undefined; p = ready.get(nextWrite)) {
+          ready.delete(nextWrite++);
+          const chunk = p;
+          written = written
+            .then(async () => {
+              // A file with a failed record gets no .out: its answers need not be written.
+              if (fileFailures.length === 0 && !broken && chunk.length > 0) await out.writev(assembleWith === 'Line' ? chunk.flatMap((b) => [b, NEWLINE]) : chunk);
+            })
+            .catch((error: unknown) => void (broken ??= { error }))
+            .finally(release);
+        }
+      };
       for (let i = 0; ; i++) {
         await acquire();
-        const next = options.signal?.aborted ? undefined : plan.batches.next();
+        const next = options.signal?.aborted ? undefined : await batches.next();
         if (!next || next.done) {
           release();
+          // Stopped: the file being read is closed.
+          if (!next) await batches.return(undefined);
           break;
         }
         const batch = next.value;
-        parts.push([]);
-        const run: Promise<void> = runBatch(batch, i)
-          .catch((error: unknown) => void (broken ??= { error }))
+        const run: Promise<void> = runBatch(batch)
+          .then(
+            (parts) => answered(i, parts),
+            (error: unknown) => {
+              broken ??= { error };
+              answered(i, []);
+            },
+          )
           .finally(() => {
             for (const r of batch.records) originals.delete(r.index);
             inFlight.delete(run);
-            release();
           });
         inFlight.add(run);
       }
       const finish = async (): Promise<void> => {
-        await Promise.all(inFlight);
+        try {
+          await Promise.all(inFlight);
+          await written;
+        } finally {
+          await out.close();
+        }
+        if (broken || fileFailures.length > 0) await fs.rm(partialFile, { force: true });
         if (broken) throw broken.error;
-        const outFile = path.join(outputRoot, `${plan.rel}.out`);
-        await fs.mkdir(path.dirname(outFile), { recursive: true });
-        const failedFile = `${outFile}.failed`;
         if (fileFailures.length > 0) {
           // As in the service, a file with a failed record gets no .out (a stale one from an earlier run goes too).
           fileFailures.sort((a, b) => a.record - b.record);
@@ -432,15 +535,13 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           await fs.writeFile(failedFile, fileFailures.map((f) => JSON.stringify({ record: f.record, status: f.status, error: f.error })).join('\n') + '\n');
           failed.push(...fileFailures);
         } else {
-          const ok = parts.flat().filter((p): p is Buffer => p !== undefined);
-          await fs.writeFile(outFile, assembleOutputs(ok, assembleWith));
+          await fs.rename(partialFile, outFile);
           await fs.rm(failedFile, { force: true });
         }
       };
       const done = finish();
       // Awaited in settleOldest; until then a failure must not count as unhandled.
       done.catch(() => {});
-      const bytes = isUnreadable(read) ? 0 : read.data.length;
       pending.push({ done, bytes });
       held += bytes;
     }
