@@ -30,6 +30,7 @@ let s3: LocalS3;
 let backend: FakeBackend;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
+const warnings: string[] = [];
 
 async function object(bucket: string, key: string): Promise<string> {
   const out = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -62,7 +63,14 @@ before(async () => {
   await writeFile(join(dir, 'weights.bin'), 'w');
   s3 = await startLocalS3(['in', 'out']);
   backend = new FakeBackend();
-  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url } });
+  local = await startLocalSageMaker({
+    port: 0,
+    backendImpl: backend,
+    startupTimeoutMs: 5_000,
+    alarmsAndScaling: false,
+    settings: { s3EndpointUrl: s3.url },
+    log: (level, message) => void (level === 'warn' && warnings.push(message)),
+  });
   sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
   await sm.send(new CreateModelCommand({ ModelName: 'tj-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_TAG: 'model' } } }));
   await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'batch/a.csv', Body: '1,2\n3,4\n' }));
@@ -260,4 +268,14 @@ test('an S3 that fails (500 InternalError) while the input is listed fails the j
     await broken.stop();
     await new Promise((resolve) => failing.close(resolve));
   }
+});
+
+test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log', async () => {
+  await sm.send(new CreateTransformJobCommand(job('tj-wide', { MaxConcurrentTransforms: 1000 })));
+  await wait('tj-wide');
+  assert.equal((await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-wide' }))).TransformJobStatus, 'Completed');
+  assert.ok(
+    warnings.includes("transform job tj-wide: MaxConcurrentTransforms=1000 (the job's value) × MaxPayloadInMB=6 is over the 100 MB a transform job allows; using MaxConcurrentTransforms=16"),
+    JSON.stringify(warnings),
+  );
 });
