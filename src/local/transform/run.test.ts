@@ -250,11 +250,17 @@ test('CompressionType Gzip: files are gunzipped, then split; the type is guessed
     await fs.mkdir(t.input, { recursive: true });
     await fs.writeFile(path.join(t.input, 'rows.csv.gz'), gzipSync('a\nb\n'));
     await fs.writeFile(path.join(t.input, 'plain.csv.gz'), 'not gzip\n');
+    // Cut short: its first lines gunzip, then the stream breaks; none of it is sent.
+    const whole = gzipSync(Array.from({ length: 50_000 }, (_, i) => `cut${i}\n`).join(''));
+    await fs.writeFile(path.join(t.input, 'cut.csv.gz'), whole.subarray(0, whole.length >> 1));
     const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', compressionType: 'Gzip', parameters: { batchStrategy: 'SINGLE_RECORD' } });
     assert.equal(await fs.readFile(path.join(t.output, 'rows.csv.gz.out'), 'utf8'), 'A\nB\n');
     assert.deepEqual(c.bodies, ['a\n', 'b\n']);
-    assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status]), [['plain.csv.gz', 0, 0]]);
-    assert.match(summary.failed[0]!.error, /CompressionType is Gzip but the file does not gunzip \(incorrect header check\)/);
+    assert.deepEqual(summary.failed.map((f) => [f.file, f.status]), [['cut.csv.gz', 0], ['plain.csv.gz', 0]]);
+    assert.ok(summary.failed[0]!.record > 0, 'the record where the stream broke');
+    assert.match(summary.failed[0]!.error, /CompressionType is Gzip but the file does not gunzip \(unexpected end of file\)/);
+    assert.equal(summary.failed[1]!.record, 0);
+    assert.match(summary.failed[1]!.error, /CompressionType is Gzip but the file does not gunzip \(incorrect header check\)/);
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });
@@ -342,11 +348,15 @@ test('a file that cannot be read when its turn comes (removed after the listing)
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'a\n', 'b.csv': 'b\n' });
   try {
-    // start() runs after the files were listed and counted, before the first one is sent.
-    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, progress: { start: () => void rmSync(path.join(t.input, 'a.csv')) } });
-    assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status]), [['a.csv', 0, 0]]);
-    assert.match(summary.failed[0]!.error, /cannot read the file \(ENOENT/);
-    assert.equal(await fs.readFile(path.join(t.output, 'b.csv.out'), 'utf8'), 'B\n');
+    // Read whole (SplitType None) and read as it is split (Line).
+    for (const splitType of ['None', 'Line'] as const) {
+      await fs.writeFile(path.join(t.input, 'a.csv'), 'a\n');
+      // start() runs after the files were listed and counted, before the first one is sent.
+      const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType, progress: { start: () => void rmSync(path.join(t.input, 'a.csv')) } });
+      assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status]), [['a.csv', 0, 0]], splitType);
+      assert.match(summary.failed[0]!.error, /cannot read the file \(ENOENT/);
+      assert.equal(await fs.readFile(path.join(t.output, 'b.csv.out'), 'utf8'), 'B\n');
+    }
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

@@ -329,8 +329,11 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   // Count records up front for the progress bar; each file is read again when its turn comes, so
   // the files are not all held in memory at once.
   let totalRecords = 0;
+  /** Line files that could not be read through when counted: none of their records is sent. */
+  const brokenLines = new Map<string, UnreadableFile>();
   for (const rel of files) {
     const counted = await countInput(rel);
+    if (typeof counted !== 'number' && streamed) brokenLines.set(rel, counted);
     totalRecords += typeof counted === 'number' ? counted : counted.record + 1;
   }
   options.progress?.start?.(totalRecords, parameters);
@@ -373,19 +376,16 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       const out = await fs.open(partialFile, 'w');
       let source: AsyncIterable<Iterable<InputRecord>> = (async function* () {})();
       let bytes = 0;
-      if (streamed) source = streamLines(rel);
-      else {
-        const read = await readInput(rel);
-        if (isUnreadable(read)) {
-          fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
-          options.progress?.advance?.(read.record + 1, 1, rel);
-        } else {
-          bytes = read.data.length;
-          source = (async function* () {
-            yield eachRecord(read.data, splitType, parameters.batchStrategy);
-          })();
-        }
-      }
+      const read = streamed ? brokenLines.get(rel) : await readInput(rel);
+      if (read && isUnreadable(read)) {
+        fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
+        options.progress?.advance?.(read.record + 1, 1, rel);
+      } else if (read) {
+        bytes = read.data.length;
+        source = (async function* () {
+          yield eachRecord(read.data, splitType, parameters.batchStrategy);
+        })();
+      } else source = streamLines(rel);
       // Records are split, filtered and batched only as batches are sent, so what is held is the
       // batches out (and a whole-read file's bytes), not an object per record.
       function* filtered(records: Iterable<InputRecord>): Generator<InputRecord> {
