@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assembleOutputs, crc32c, eachLineOf, groupMiniBatches, MalformedInputError, maskedCrc32c, splitRecords } from './records.js';
+import { assembleOutputs, crc32c, eachFrameOf, eachLineOf, groupMiniBatches, MalformedInputError, maskedCrc32c, splitRecords, type InputRecord } from './records.js';
 import { parseBatchStrategy, resolveExecutionParameters } from './parameters.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -93,12 +93,22 @@ function tfrecord(...records: Buffer[]): Buffer {
   );
 }
 
+/** eachFrameOf over `data`, read a few bytes at a time, as one list: it must give what splitRecords gives. */
+async function framesOf(data: Buffer, type: 'RecordIO' | 'TFRecord', strategy: 'MULTI_RECORD' | 'SINGLE_RECORD' = 'MULTI_RECORD'): Promise<InputRecord[]> {
+  const out: InputRecord[] = [];
+  const reader = { size: data.length, read: async (offset: number, length: number) => Buffer.from(data.subarray(offset, offset + length)) };
+  for await (const group of eachFrameOf(reader, type, strategy)) out.push(...group);
+  return out;
+}
+
+const plain = (records: readonly InputRecord[]): [number, string][] => records.map((r) => [r.index, r.data.toString('hex')]);
+
 test('CRC-32C matches the standard check value', () => {
   assert.equal(crc32c(b('123456789')), 0xe3069283);
   assert.equal(crc32c(b('')), 0);
 });
 
-test('RecordIO: MULTI_RECORD keeps each frame with its padding; SINGLE_RECORD sends the data alone, multi-part records joined again', () => {
+test('RecordIO: MULTI_RECORD keeps each frame with its padding; SINGLE_RECORD sends the data alone, multi-part records joined again; the same a record at a time', async () => {
   const magic = Buffer.from([0x0a, 0x23, 0xd7, 0xce]);
   const withMagic = Buffer.concat([b('abcd'), magic, b('xyz')]);
   const file = recordio(b('hello'), b(''), withMagic, b('1234'));
@@ -111,19 +121,25 @@ test('RecordIO: MULTI_RECORD keeps each frame with its padding; SINGLE_RECORD se
     [b('hello'), b(''), withMagic, b('1234')].map((x) => x.toString('hex')),
   );
   assert.deepEqual(splitRecords(Buffer.alloc(0), 'RecordIO'), []);
+  for (const strategy of ['MULTI_RECORD', 'SINGLE_RECORD'] as const) assert.deepEqual(plain(await framesOf(file, 'RecordIO', strategy)), plain(splitRecords(file, 'RecordIO', strategy)), `a record at a time, ${strategy}`);
+  assert.deepEqual(await framesOf(Buffer.alloc(0), 'RecordIO'), []);
 });
 
-test('TFRecord: MULTI_RECORD keeps the frames, SINGLE_RECORD sends the data alone', () => {
+test('TFRecord: MULTI_RECORD keeps the frames, SINGLE_RECORD sends the data alone; the same a record at a time', async () => {
   const file = tfrecord(b('{"a":1}'), b(''), Buffer.from([0, 255, 10, 13]));
   const multi = splitRecords(file, 'TFRecord');
   assert.deepEqual(multi.map((r) => r.data.length), [23, 16, 20]);
   assert.deepEqual(Buffer.concat(multi.map((r) => r.data)), file);
   assert.deepEqual(splitRecords(file, 'TFRecord', 'SINGLE_RECORD').map((r) => r.data.toString('hex')), ['7b2261223a317d', '', '00ff0a0d']);
+  for (const strategy of ['MULTI_RECORD', 'SINGLE_RECORD'] as const) assert.deepEqual(plain(await framesOf(file, 'TFRecord', strategy)), plain(splitRecords(file, 'TFRecord', strategy)), `a record at a time, ${strategy}`);
 });
 
-test('broken RecordIO/TFRecord frames are a MalformedInputError naming the record and the byte, never a crash or a huge allocation', () => {
+test('broken RecordIO/TFRecord frames are a MalformedInputError naming the record and the byte, never a crash or a huge allocation, whole or a record at a time', async () => {
+  const checks: Promise<void>[] = [];
   const malformed = (data: Buffer, type: 'RecordIO' | 'TFRecord', record: number, offset: number, pattern: RegExp): void => {
-    assert.throws(() => splitRecords(data, type), (e: unknown) => e instanceof MalformedInputError && e.record === record && e.offset === offset && pattern.test(e.message));
+    const same = (e: unknown): boolean => e instanceof MalformedInputError && e.record === record && e.offset === offset && pattern.test(e.message);
+    assert.throws(() => splitRecords(data, type), same);
+    checks.push(assert.rejects(framesOf(data, type), same));
   };
   const good = recordio(b('abc'));
   malformed(b('5.1,3.5\n6.2,3.4\n'), 'RecordIO', 0, 0, /malformed RecordIO: magic 0x.* instead of 0xced7230a at byte 0/);
@@ -146,6 +162,10 @@ test('broken RecordIO/TFRecord frames are a MalformedInputError naming the recor
   const flipped = Buffer.from(tf);
   flipped[13] ^= 1;
   malformed(flipped, 'TFRecord', 0, 0, /data CRC mismatch/);
+  // A multi-part record whose last part is cut short: the parts before it are handed over too.
+  const parts = recordio(Buffer.concat([b('abcd'), Buffer.from([0x0a, 0x23, 0xd7, 0xce]), b('wxyz')]));
+  malformed(Buffer.concat([good, parts.subarray(0, parts.length - 2)]), 'RecordIO', 1, 24, /frame says 4 bytes but 2 remain/);
+  await Promise.all(checks);
 });
 
 test('eachLineOf over a stream gives the records splitRecords gives, however the bytes are cut into chunks; a line over the limit is kept only past it, with its length', async () => {

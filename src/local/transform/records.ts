@@ -39,21 +39,32 @@ export class MalformedInputError extends Error {
   }
 }
 
+/**
+ * Where a window of a file starts (the index of its first record, its byte offset) and how many
+ * bytes the file has from there: errors name the file's record and byte, and count what remains
+ * in the file, though the window may hold less.
+ */
+interface Origin {
+  index: number;
+  offset: number;
+  length: number;
+}
+
 /** dmlc (MXNet) RecordIO: each frame is magic, lrecord (3-bit continuation flag, 29-bit length), data, zero padding to 4 bytes. */
 const RECORDIO_MAGIC = 0xced7230a;
 
-function* splitRecordIO(data: Buffer, unwrap: boolean): Generator<InputRecord> {
-  let index = 0;
+function* splitRecordIO(data: Buffer, unwrap: boolean, origin: Origin = { index: 0, offset: 0, length: data.length }): Generator<InputRecord> {
+  let index = origin.index;
   const magic = Buffer.alloc(4);
   magic.writeUInt32LE(RECORDIO_MAGIC);
   let pos = 0;
-  while (pos < data.length) {
+  while (pos < origin.length) {
     const start = pos;
     const parts: Buffer[] = [];
     for (;;) {
       const bad = (why: string): MalformedInputError =>
-        new MalformedInputError(index, pos, `malformed RecordIO: ${why} at byte ${pos}; the file must be MXNet RecordIO frames (magic 0xced7230a, length, data padded to 4 bytes)`);
-      if (data.length - pos < 8) throw bad(`${data.length - pos} byte(s) left where an 8-byte frame header belongs (truncated file?)`);
+        new MalformedInputError(index, origin.offset + pos, `malformed RecordIO: ${why} at byte ${origin.offset + pos}; the file must be MXNet RecordIO frames (magic 0xced7230a, length, data padded to 4 bytes)`);
+      if (origin.length - pos < 8) throw bad(`${origin.length - pos} byte(s) left where an 8-byte frame header belongs (truncated file?)`);
       const found = data.readUInt32LE(pos);
       if (found !== RECORDIO_MAGIC) throw bad(`magic 0x${found.toString(16).padStart(8, '0')} instead of 0xced7230a`);
       const lrec = data.readUInt32LE(pos + 4);
@@ -64,7 +75,7 @@ function* splitRecordIO(data: Buffer, unwrap: boolean): Generator<InputRecord> {
         throw bad(`continuation flag ${flag} ${parts.length === 0 ? 'where a record starts' : 'inside a multi-part record'}`);
       }
       const padded = (length + 3) & ~3;
-      if (data.length - pos - 8 < padded) throw bad(`frame says ${length} bytes but ${data.length - pos - 8} remain`);
+      if (origin.length - pos - 8 < padded) throw bad(`frame says ${length} bytes but ${origin.length - pos - 8} remain`);
       parts.push(data.subarray(pos + 8, pos + 8 + length));
       pos += 8 + padded;
       if (flag === 0 || flag === 3) break;
@@ -100,16 +111,16 @@ export function maskedCrc32c(buf: Uint8Array): number {
 }
 
 /** TFRecord: each frame is uint64 length, masked CRC-32C of the length, data, masked CRC-32C of the data (little-endian). */
-function* splitTFRecord(data: Buffer, unwrap: boolean): Generator<InputRecord> {
-  let index = 0;
+function* splitTFRecord(data: Buffer, unwrap: boolean, origin: Origin = { index: 0, offset: 0, length: data.length }): Generator<InputRecord> {
+  let index = origin.index;
   let pos = 0;
-  while (pos < data.length) {
+  while (pos < origin.length) {
     const bad = (why: string): MalformedInputError =>
-      new MalformedInputError(index, pos, `malformed TFRecord: ${why} at byte ${pos}; the file must be TFRecord frames (uint64 length, masked CRC-32C, data, masked CRC-32C)`);
-    if (data.length - pos < 12) throw bad(`${data.length - pos} byte(s) left where a 12-byte frame header belongs (truncated file?)`);
+      new MalformedInputError(index, origin.offset + pos, `malformed TFRecord: ${why} at byte ${origin.offset + pos}; the file must be TFRecord frames (uint64 length, masked CRC-32C, data, masked CRC-32C)`);
+    if (origin.length - pos < 12) throw bad(`${origin.length - pos} byte(s) left where a 12-byte frame header belongs (truncated file?)`);
     if (maskedCrc32c(data.subarray(pos, pos + 8)) !== data.readUInt32LE(pos + 8)) throw bad('length CRC mismatch (corrupt, or not TFRecord)');
     const claimed = data.readBigUInt64LE(pos);
-    if (claimed > BigInt(data.length - pos - 16)) throw bad(`frame says ${claimed} bytes but ${Math.max(0, data.length - pos - 16)} remain`);
+    if (claimed > BigInt(origin.length - pos - 16)) throw bad(`frame says ${claimed} bytes but ${Math.max(0, origin.length - pos - 16)} remain`);
     const length = Number(claimed);
     const payload = data.subarray(pos + 12, pos + 12 + length);
     if (maskedCrc32c(payload) !== data.readUInt32LE(pos + 12 + length)) throw bad('data CRC mismatch (corrupt record)');
@@ -195,6 +206,69 @@ export async function* eachLineOf(chunks: AsyncIterable<Buffer>, keep: number): 
   }
   const last = size > 0 ? line() : undefined;
   if (last) yield [last];
+}
+
+/** A file read at given offsets: `read` resolves to exactly `length` bytes, which lie within `size`. */
+export interface PositionalReader {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+}
+
+/**
+ * `SplitType=RecordIO` or `TFRecord` over a file read a record at a time: the records of
+ * {@link eachRecord}, with the same errors (the same record index and byte offset), but only the
+ * record being read is held, never the file. Each record's end is found from its frame headers;
+ * its bytes are then split and checked as {@link eachRecord} does (a frame whose header is wrong
+ * is handed over with what remains of the file counted, so its error says the same).
+ */
+export async function* eachFrameOf(file: PositionalReader, splitType: 'RecordIO' | 'TFRecord', strategy: BatchStrategy = 'MULTI_RECORD'): AsyncGenerator<InputRecord[]> {
+  const split = splitType === 'RecordIO' ? splitRecordIO : splitTFRecord;
+  const size = file.size;
+  let index = 0;
+  let pos = 0;
+  let group: InputRecord[] = [];
+  while (pos < size) {
+    // `at`: where the frame being looked at starts; past the record's last frame once it is found whole.
+    let at = pos;
+    let bad = false;
+    if (splitType === 'RecordIO') {
+      for (let first = true; ; first = false) {
+        if (size - at < 8) {
+          bad = true;
+          break;
+        }
+        const header = await file.read(at, 8);
+        const lrec = header.readUInt32LE(4);
+        const flag = lrec >>> 29;
+        const padded = ((lrec & 0x1fffffff) + 3) & ~3;
+        if (header.readUInt32LE(0) !== RECORDIO_MAGIC || (first ? flag !== 0 && flag !== 1 : flag !== 2 && flag !== 3) || size - at - 8 < padded) {
+          bad = true;
+          break;
+        }
+        at += 8 + padded;
+        if (flag === 0 || flag === 3) break;
+      }
+    } else if (size - at < 12) bad = true;
+    else {
+      const header = await file.read(at, 12);
+      const claimed = header.readBigUInt64LE(0);
+      if (maskedCrc32c(header.subarray(0, 8)) !== header.readUInt32LE(8) || claimed > BigInt(size - at - 16)) bad = true;
+      else at += 16 + Number(claimed);
+    }
+    // A broken header is handed over with the frames before it, for the split to say what is wrong.
+    const end = bad ? Math.min(size, at + 12) : at;
+    const window = await file.read(pos, end - pos);
+    for (const r of split(window, strategy === 'SINGLE_RECORD', { index, offset: pos, length: bad ? size - pos : end - pos })) {
+      group.push(r);
+      index = r.index + 1;
+    }
+    pos = end;
+    if (group.length >= 256) {
+      yield group;
+      group = [];
+    }
+  }
+  if (group.length > 0) yield group;
 }
 
 /** One request's worth of records: consecutive, in file order. */

@@ -470,8 +470,14 @@ test("a container's /execution-parameters asking for more than a transform job a
   }
 });
 
-test('SplitType Line is split as the file is read and answers are written as they come: a 32 MB file is never held, nor its answers', async () => {
-  const t = await tmpTree({ 'big.csv': `${'x'.repeat(1023)}\n`.repeat(32 * 1024) });
+test('Line and RecordIO files are split as they are read, and answers written as they come: a 32 MB file is never held, nor its answers', async () => {
+  // 32 Ki records of 1 KB each: lines, and RecordIO frames (8-byte header, 1016 bytes of data).
+  const frame = Buffer.alloc(1024, 0x61);
+  frame.writeUInt32LE(0xced7230a, 0);
+  frame.writeUInt32LE(1016, 4);
+  const t = await tmpTree({ 'line/big.csv': `${'x'.repeat(1023)}\n`.repeat(32 * 1024) });
+  await fs.mkdir(path.join(t.input, 'rec'));
+  await fs.writeFile(path.join(t.input, 'rec', 'big.rec'), Buffer.concat(Array.from({ length: 32 * 1024 }, () => frame)));
   // In a child that measures, after a full collection at each request, the bytes its Buffers hold:
   // the file (or all its answers) held until its .out is written would be over 32 MB.
   const script = `
@@ -489,9 +495,14 @@ test('SplitType Line is split as the file is read and answers are written as the
       });
     });
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    const s = await runTransform({ input: ${JSON.stringify(t.input)}, output: ${JSON.stringify(t.output)}, url: 'http://127.0.0.1:' + server.address().port, contentType: 'text/csv', splitType: 'Line', assembleWith: 'None', parameters: { maxPayloadInMB: 1, maxConcurrentTransforms: 2 } });
+    const results = [];
+    for (const [splitType, dir] of [['Line', 'line'], ['RecordIO', 'rec']]) {
+      peak = 0;
+      const s = await runTransform({ input: ${JSON.stringify(t.input)} + '/' + dir, output: ${JSON.stringify(t.output)}, url: 'http://127.0.0.1:' + server.address().port, splitType, assembleWith: 'None', parameters: { maxPayloadInMB: 1, maxConcurrentTransforms: 2 } });
+      results.push({ splitType, records: s.records, requests: s.requests, failed: s.failed.length, peakMB: peak / 2 ** 20 });
+    }
     server.close();
-    process.stdout.write(JSON.stringify({ records: s.records, requests: s.requests, failed: s.failed.length, peakMB: peak / 2 ** 20 }));
+    process.stdout.write(JSON.stringify(results));
   `;
   try {
     const { execFile } = await import('node:child_process');
@@ -499,11 +510,12 @@ test('SplitType Line is split as the file is read and answers are written as the
       const child = execFile(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stdout, stderr: stderr.slice(-2000) }));
     });
     assert.equal(out.code, 0, out.stderr);
-    const result = JSON.parse(out.stdout) as { records: number; requests: number; failed: number; peakMB: number };
-    assert.deepEqual({ ...result, peakMB: undefined }, { records: 32 * 1024, requests: 32, failed: 0, peakMB: undefined });
-    assert.ok(result.peakMB < 20, `${result.peakMB.toFixed(1)} MB of Buffers held at a request: a few times MaxConcurrentTransforms × MaxPayloadInMB (bodies, answers, read chunks), not the file's 32 MB`);
-    const written = await fs.stat(path.join(t.output, 'big.csv.out'));
-    assert.equal(written.size, 32 * 1024 * 1024, 'every answer written, once');
+    for (const result of JSON.parse(out.stdout) as { splitType: string; records: number; requests: number; failed: number; peakMB: number }[]) {
+      assert.deepEqual({ ...result, peakMB: undefined }, { splitType: result.splitType, records: 32 * 1024, requests: 32, failed: 0, peakMB: undefined });
+      assert.ok(result.peakMB < 20, `${result.splitType}: ${result.peakMB.toFixed(1)} MB of Buffers held at a request: a few times MaxConcurrentTransforms × MaxPayloadInMB (bodies, answers, read chunks), not the file's 32 MB`);
+    }
+    assert.equal(await fs.readFile(path.join(t.output, 'big.csv.out'), 'utf8'), `${'x'.repeat(1023)}\n`.repeat(32 * 1024), 'every answer written, once, in order');
+    assert.deepEqual(await fs.readFile(path.join(t.output, 'big.rec.out')), await fs.readFile(path.join(t.input, 'rec', 'big.rec')));
     await assert.rejects(fs.stat(path.join(t.output, 'big.csv.out.partial')));
   } finally {
     rmSync(t.root, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, RecordProcessingError, type DataProcessing } from './data-processing.js';
-import { eachLineOf, eachMiniBatchOf, eachRecord, groupMiniBatches, MalformedInputError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
+import { eachFrameOf, eachLineOf, eachMiniBatchOf, eachRecord, groupMiniBatches, MalformedInputError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
 /** Options for {@link runTransform}. */
 export interface TransformOptions {
@@ -110,6 +110,38 @@ const MAX_FILE_BYTES = 2 ** 31 - 1;
 interface UnreadableFile {
   record: number;
   error: string;
+}
+
+/** Bytes read from a RecordIO or TFRecord file at once: its frames are cut from these, with few system calls. */
+const READ_BLOCK_BYTES = 1024 * 1024;
+
+/**
+ * The records of a RecordIO or TFRecord file ({@link eachFrameOf}), read a block at a time; the
+ * file is closed when they are done or given up.
+ */
+async function* eachFrameOfFile(file: string, splitType: 'RecordIO' | 'TFRecord', strategy: ExecutionParameters['batchStrategy']): AsyncGenerator<InputRecord[]> {
+  const fh = await fs.open(file);
+  try {
+    const { size } = await fh.stat();
+    let block = Buffer.alloc(0);
+    let blockAt = 0;
+    const read = async (offset: number, length: number): Promise<Buffer> => {
+      if (offset < blockAt || offset + length > blockAt + block.length) {
+        const want = Math.min(size - offset, Math.max(length, READ_BLOCK_BYTES));
+        const buf = Buffer.allocUnsafe(want);
+        let got = 0;
+        for (let n = -1; got < want && n !== 0; got += n) ({ bytesRead: n } = await fh.read(buf, got, want - got, offset + got));
+        // Shorter than when its size was taken: it changed while it was read.
+        if (got < length) throw Object.assign(new Error(`${file} ended at byte ${offset + got}, before the ${size} bytes it had when it was opened`), { code: 'ERR_FILE_CHANGED' });
+        block = buf.subarray(0, got);
+        blockAt = offset;
+      }
+      return block.subarray(offset - blockAt, offset - blockAt + length);
+    };
+    yield* eachFrameOf({ size, read }, splitType, strategy);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Lists input files relative to `root`, sorted, skipping dot-files and dot-folders. */
@@ -291,20 +323,23 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
   };
   const isUnreadable = (r: { data: Buffer; count: number } | UnreadableFile): r is UnreadableFile => !('data' in r);
-  // Line files are split as they are read (and gunzipped), so a file is never held whole: only the
-  // mini-batches out are. RecordIO and TFRecord files are read whole (their frames are checked
-  // before anything of the file is sent), and a SplitType None file is its one record.
-  const streamed = splitType === 'Line';
-  /** A Line file's records, read (and gunzipped) as they are asked for. */
-  const streamLines = (rel: string): AsyncGenerator<InputRecord[]> => {
+  // Line files are split as they are read (and gunzipped), and RecordIO and TFRecord files a record
+  // at a time (gzipped ones are read whole), so a file is never held whole: only the mini-batches
+  // out are. A SplitType None file is its one record.
+  const frames = splitType === 'RecordIO' || splitType === 'TFRecord' ? splitType : undefined;
+  const streamed = splitType === 'Line' || (frames !== undefined && !gzip);
+  /** A streamed file's records, read (and gunzipped) as they are asked for. */
+  const streamRecords = (rel: string): AsyncGenerator<InputRecord[]> => {
+    if (frames) return eachFrameOfFile(path.join(inputDir, rel), frames, parameters.batchStrategy);
     const file = createReadStream(path.join(inputDir, rel));
     // pipeline() hands a read error on to the gunzip stream, and closes the file with it.
     const bytes: AsyncIterable<Buffer> = gzip ? pipeline(file, createGunzip(), () => {}) : file;
     // A line over the payload limit is never sent: no more of it is kept than shows that.
     return eachLineOf(bytes, maxBytes > 0 ? maxBytes : MAX_FILE_BYTES);
   };
-  /** Why a Line file stopped being read at `record`: a system error (removed, unreadable) or a broken gzip stream. */
+  /** Why a streamed file stopped being read at `record`: a system error (removed, unreadable), a broken gzip stream or a broken frame. */
   const streamFailure = (err: unknown, record: number): UnreadableFile => {
+    if (err instanceof MalformedInputError) return { record: err.record, error: err.message };
     const e = err as Error & { code?: string };
     if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
       return { record, error: `CompressionType is Gzip but the file does not gunzip (${e.message}); compress it with gzip, or leave out --compression-type for uncompressed files` };
@@ -320,7 +355,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
     let count = 0;
     try {
-      for await (const records of streamLines(rel)) count += records.length;
+      for await (const records of streamRecords(rel)) count += records.length;
     } catch (err) {
       return streamFailure(err, count);
     }
@@ -329,11 +364,11 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   // Count records up front for the progress bar; each file is read again when its turn comes, so
   // the files are not all held in memory at once.
   let totalRecords = 0;
-  /** Line files that could not be read through when counted: none of their records is sent. */
-  const brokenLines = new Map<string, UnreadableFile>();
+  /** Streamed files that could not be read through when counted: none of their records is sent. */
+  const unsendable = new Map<string, UnreadableFile>();
   for (const rel of files) {
     const counted = await countInput(rel);
-    if (typeof counted !== 'number' && streamed) brokenLines.set(rel, counted);
+    if (typeof counted !== 'number' && streamed) unsendable.set(rel, counted);
     totalRecords += typeof counted === 'number' ? counted : counted.record + 1;
   }
   options.progress?.start?.(totalRecords, parameters);
@@ -376,7 +411,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       const out = await fs.open(partialFile, 'w');
       let source: AsyncIterable<Iterable<InputRecord>> = (async function* () {})();
       let bytes = 0;
-      const read = streamed ? brokenLines.get(rel) : await readInput(rel);
+      const read = streamed ? unsendable.get(rel) : await readInput(rel);
       if (read && isUnreadable(read)) {
         fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
         options.progress?.advance?.(read.record + 1, 1, rel);
@@ -385,7 +420,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         source = (async function* () {
           yield eachRecord(read.data, splitType, parameters.batchStrategy);
         })();
-      } else source = streamLines(rel);
+      } else source = streamRecords(rel);
       // Records are split, filtered and batched only as batches are sent, so what is held is the
       // batches out (and a whole-read file's bytes), not an object per record.
       function* filtered(records: Iterable<InputRecord>): Generator<InputRecord> {
@@ -419,7 +454,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
             })();
           }
         } catch (err) {
-          // A Line file that cannot be read on (removed, or its gzip stream broken, since it was counted) fails from there.
+          // A streamed file that cannot be read on (removed, changed, its gzip stream broken, since it was counted) fails from there.
           const failure = streamFailure(err, nextRecord);
           fileFailures.push({ file: rel, record: failure.record, status: 0, error: failure.error });
           options.progress?.advance?.(1, 1, rel);
