@@ -208,10 +208,15 @@ export async function* eachLineOf(chunks: AsyncIterable<Buffer>, keep: number): 
   if (last) yield [last];
 }
 
+/** How many bytes of whole RecordIO/TFRecord records {@link eachFrameOf} splits at once. */
+const FRAME_WINDOW_BYTES = 64 * 1024;
+
 /** A file read at given offsets: `read` resolves to exactly `length` bytes, which lie within `size`. */
 export interface PositionalReader {
   readonly size: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /** The bytes at once when they are read already (a frame header in the block just read), else undefined. */
+  peek?(offset: number, length: number): Buffer | undefined;
 }
 
 /**
@@ -224,51 +229,51 @@ export interface PositionalReader {
 export async function* eachFrameOf(file: PositionalReader, splitType: 'RecordIO' | 'TFRecord', strategy: BatchStrategy = 'MULTI_RECORD'): AsyncGenerator<InputRecord[]> {
   const split = splitType === 'RecordIO' ? splitRecordIO : splitTFRecord;
   const size = file.size;
+  /** Where the record starting at `at` ends, or where its framing goes wrong (a frame header that does not fit). */
+  const endOf = async (at: number): Promise<{ end: number } | { badAt: number }> => {
+    if (splitType === 'TFRecord') {
+      if (size - at < 12) return { badAt: at };
+      const header = file.peek?.(at, 12) ?? (await file.read(at, 12));
+      const claimed = header.readBigUInt64LE(0);
+      if (maskedCrc32c(header.subarray(0, 8)) !== header.readUInt32LE(8) || claimed > BigInt(size - at - 16)) return { badAt: at };
+      return { end: at + 16 + Number(claimed) };
+    }
+    for (let first = true; ; first = false) {
+      if (size - at < 8) return { badAt: at };
+      const header = file.peek?.(at, 8) ?? (await file.read(at, 8));
+      const lrec = header.readUInt32LE(4);
+      const flag = lrec >>> 29;
+      const padded = ((lrec & 0x1fffffff) + 3) & ~3;
+      if (header.readUInt32LE(0) !== RECORDIO_MAGIC || (first ? flag !== 0 && flag !== 1 : flag !== 2 && flag !== 3) || size - at - 8 < padded) return { badAt: at };
+      at += 8 + padded;
+      if (flag === 0 || flag === 3) return { end: at };
+    }
+  };
   let index = 0;
   let pos = 0;
-  let group: InputRecord[] = [];
   while (pos < size) {
-    // `at`: where the frame being looked at starts; past the record's last frame once it is found whole.
-    let at = pos;
-    let bad = false;
-    if (splitType === 'RecordIO') {
-      for (let first = true; ; first = false) {
-        if (size - at < 8) {
-          bad = true;
-          break;
-        }
-        const header = await file.read(at, 8);
-        const lrec = header.readUInt32LE(4);
-        const flag = lrec >>> 29;
-        const padded = ((lrec & 0x1fffffff) + 3) & ~3;
-        if (header.readUInt32LE(0) !== RECORDIO_MAGIC || (first ? flag !== 0 && flag !== 1 : flag !== 2 && flag !== 3) || size - at - 8 < padded) {
-          bad = true;
-          break;
-        }
-        at += 8 + padded;
-        if (flag === 0 || flag === 3) break;
+    // Whole records are gathered up to FRAME_WINDOW_BYTES (or one larger record) and split in one go.
+    let end = pos;
+    let badAt: number | undefined;
+    while (end < size && (end === pos || end - pos < FRAME_WINDOW_BYTES)) {
+      const found = await endOf(end);
+      if ('badAt' in found) {
+        badAt = found.badAt;
+        break;
       }
-    } else if (size - at < 12) bad = true;
-    else {
-      const header = await file.read(at, 12);
-      const claimed = header.readBigUInt64LE(0);
-      if (maskedCrc32c(header.subarray(0, 8)) !== header.readUInt32LE(8) || claimed > BigInt(size - at - 16)) bad = true;
-      else at += 16 + Number(claimed);
+      end = found.end;
     }
-    // A broken header is handed over with the frames before it, for the split to say what is wrong.
-    const end = bad ? Math.min(size, at + 12) : at;
-    const window = await file.read(pos, end - pos);
-    for (const r of split(window, strategy === 'SINGLE_RECORD', { index, offset: pos, length: bad ? size - pos : end - pos })) {
+    // A broken header is handed over with what comes before it, counting what remains of the file, for the split to say what is wrong.
+    const stop = badAt === undefined ? end : Math.min(size, badAt + 12);
+    const window = await file.read(pos, stop - pos);
+    const group: InputRecord[] = [];
+    for (const r of split(window, strategy === 'SINGLE_RECORD', { index, offset: pos, length: badAt === undefined ? stop - pos : size - pos })) {
       group.push(r);
       index = r.index + 1;
     }
-    pos = end;
-    if (group.length >= 256) {
-      yield group;
-      group = [];
-    }
+    pos = stop;
+    if (group.length > 0) yield group;
   }
-  if (group.length > 0) yield group;
 }
 
 /** One request's worth of records: consecutive, in file order. */

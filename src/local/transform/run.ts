@@ -125,20 +125,22 @@ async function* eachFrameOfFile(file: string, splitType: 'RecordIO' | 'TFRecord'
     const { size } = await fh.stat();
     let block = Buffer.alloc(0);
     let blockAt = 0;
+    const peek = (offset: number, length: number): Buffer | undefined =>
+      offset >= blockAt && offset + length <= blockAt + block.length ? block.subarray(offset - blockAt, offset - blockAt + length) : undefined;
     const read = async (offset: number, length: number): Promise<Buffer> => {
-      if (offset < blockAt || offset + length > blockAt + block.length) {
-        const want = Math.min(size - offset, Math.max(length, READ_BLOCK_BYTES));
-        const buf = Buffer.allocUnsafe(want);
-        let got = 0;
-        for (let n = -1; got < want && n !== 0; got += n) ({ bytesRead: n } = await fh.read(buf, got, want - got, offset + got));
-        // Shorter than when its size was taken: it changed while it was read.
-        if (got < length) throw Object.assign(new Error(`${file} ended at byte ${offset + got}, before the ${size} bytes it had when it was opened`), { code: 'ERR_FILE_CHANGED' });
-        block = buf.subarray(0, got);
-        blockAt = offset;
-      }
-      return block.subarray(offset - blockAt, offset - blockAt + length);
+      const held = peek(offset, length);
+      if (held) return held;
+      const want = Math.min(size - offset, Math.max(length, READ_BLOCK_BYTES));
+      const buf = Buffer.allocUnsafe(want);
+      let got = 0;
+      for (let n = -1; got < want && n !== 0; got += n) ({ bytesRead: n } = await fh.read(buf, got, want - got, offset + got));
+      // Shorter than when its size was taken: it changed while it was read.
+      if (got < length) throw Object.assign(new Error(`${file} ended at byte ${offset + got}, before the ${size} bytes it had when it was opened`), { code: 'ERR_FILE_CHANGED' });
+      block = buf.subarray(0, got);
+      blockAt = offset;
+      return block.subarray(0, length);
     };
-    yield* eachFrameOf({ size, read }, splitType, strategy);
+    yield* eachFrameOf({ size, read, peek }, splitType, strategy);
   } finally {
     await fh.close();
   }
