@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { isToolkitError } from '../errors/catalogue.js';
 import { packageCommand } from './command.js';
+import { MAX_SAMPLE_BYTES, verifyArchive } from './verify.js';
 
 test('smkit package --verify --startup-timeout past an hour (as smkit local allows) is a usage error, checked before anything is packed', async () => {
   for (const startupTimeout of ['3000000', 'Infinity', '0']) {
@@ -81,6 +82,32 @@ test('smkit package -o naming a file of the model directory (not an earlier arch
     await fs.writeFile(path.join(model, 'model.tar.gz'), 'old');
     await packageCommand(model, { output: path.join(model, 'model.tar.gz'), startupTimeout: '120' });
     assert.notEqual(await fs.readFile(path.join(model, 'model.tar.gz'), 'utf8'), 'old');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit package --verify --sample over 6 MB (a real-time endpoint\'s limit) is a usage error naming the limit, before anything is packed; one of 2 GiB or more is not read', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-big-'));
+  try {
+    await fs.mkdir(path.join(dir, 'model'));
+    await fs.writeFile(path.join(dir, 'model', 'model.onnx'), 'x');
+    const output = path.join(dir, 'model.tar.gz');
+    for (const bytes of [MAX_SAMPLE_BYTES + 1, 3 * 1024 ** 3]) {
+      const sample = path.join(dir, `big-${bytes}.bin`);
+      await fs.writeFile(sample, '');
+      await fs.truncate(sample, bytes);
+      await assert.rejects(
+        packageCommand(path.join(dir, 'model'), { output, verify: true, sample, startupTimeout: '120' }),
+        (e: unknown) =>
+          isToolkitError(e) && e.code === 'ERR_CLI_USAGE' &&
+          e.message === `--sample ${sample} is ${bytes} bytes, over the 6 MB (6291456 bytes) a SageMaker real-time endpoint takes in one request and the server --verify starts accepts: give a smaller sample`,
+      );
+      // The library call refuses it before starting a server (the archive does not even exist).
+      await assert.rejects(verifyArchive(path.join(dir, 'none.tar.gz'), { sample }), { code: 'ERR_PACKAGE_VERIFY', message: new RegExp(`^${sample} is ${bytes} bytes, over the 6 MB`) });
+      await fs.rm(sample);
+    }
+    assert.deepEqual(await fs.readdir(dir), ['model']);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

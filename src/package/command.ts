@@ -5,7 +5,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { positiveSecondsOption } from '../config/flag-values.js';
 import { isModelArchive } from '../archive/model-archive.js';
 import { packageModel } from './package.js';
-import { verifyArchive } from './verify.js';
+import { sampleTooLarge, verifyArchive } from './verify.js';
 
 /** Flags of `smkit package`. */
 export interface PackageCommandOptions {
@@ -32,6 +32,8 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
       throw new ToolkitError('ERR_CLI_USAGE', `--sample ${opts.sample}: ${err.message}`);
     });
     if (!sample.isFile()) throw new ToolkitError('ERR_CLI_USAGE', `--sample ${opts.sample} is not a file: give the request body to send`);
+    const why = sampleTooLarge(opts.sample, sample.size);
+    if (why !== undefined) throw new ToolkitError('ERR_CLI_USAGE', `--sample ${why}`);
   }
   const existing = await fs.stat(opts.output).catch(() => undefined);
   if (existing?.isDirectory()) {

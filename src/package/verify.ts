@@ -4,9 +4,22 @@ import { describeError, invokeOnce } from '../invoke/invoke.js';
 import { startLocalServer, type LocalServer } from '../local/backends/local-server.js';
 import { guessContentType } from '../local/transform/run.js';
 
+/**
+ * The largest sample {@link verifyArchive} sends: the server it starts has `SAGEMAKER_MAX_PAYLOAD_IN_MB`
+ * at its default, 6, what a real-time endpoint takes in one request (InvokeEndpoint's body, 6 MB),
+ * so a larger one could only be refused with 413.
+ */
+export const MAX_SAMPLE_BYTES = 6 * 1024 * 1024;
+
+/** Why a sample of `bytes` cannot be sent, naming {@link MAX_SAMPLE_BYTES}; undefined when it fits. */
+export function sampleTooLarge(sample: string, bytes: number): string | undefined {
+  if (bytes <= MAX_SAMPLE_BYTES) return undefined;
+  return `${sample} is ${bytes} bytes, over the 6 MB (${MAX_SAMPLE_BYTES} bytes) a SageMaker real-time endpoint takes in one request and the server --verify starts accepts: give a smaller sample`;
+}
+
 /** Options for {@link verifyArchive}. */
 export interface VerifyOptions {
-  /** A request body to send once `/ping` passes. */
+  /** A request body to send once `/ping` passes, at most {@link MAX_SAMPLE_BYTES}. */
   sample?: string;
   /** Its Content-Type. @defaultValue from the sample's extension */
   contentType?: string;
@@ -31,6 +44,14 @@ export interface VerifyResult {
  */
 export async function verifyArchive(archive: string, options: VerifyOptions = {}): Promise<VerifyResult> {
   const log = options.log ?? (() => undefined);
+  if (options.sample !== undefined) {
+    // Before anything starts; read whole, a sample of 2 GiB or more threw Node's RangeError.
+    const { size } = await fs.stat(options.sample).catch((err: Error) => {
+      throw new ToolkitError('ERR_PACKAGE_VERIFY', `the sample ${options.sample} cannot be read: ${err.message}`, { cause: err });
+    });
+    const why = sampleTooLarge(options.sample, size);
+    if (why !== undefined) throw new ToolkitError('ERR_PACKAGE_VERIFY', why);
+  }
   const started = Date.now();
   // SIGINT/SIGTERM stop the server and remove its temporary /opt/ml before the signal ends the
   // process, as smkit local transform does; left to the default, the server outlived the command.
