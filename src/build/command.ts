@@ -1,4 +1,4 @@
-import { ToolkitError } from '../errors/catalogue.js';
+import { choiceValue, pairValue } from '../config/flag-values.js';
 import { buildImage, type ImageVariant } from './build-image.js';
 import type { BuildEngine } from '../containers/engine.js';
 
@@ -13,20 +13,14 @@ export interface BuildCommandOptions {
 }
 
 function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new ToolkitError('ERR_CLI_USAGE', `${flag} ${value}: expected one of ${allowed.join(', ')}`);
-  }
-  return value as T;
+  return value === undefined ? undefined : choiceValue(flag, value, allowed);
 }
 
 /** `smkit build`: builds the image and prints its name and size on stdout. */
 export async function buildCommand(opts: BuildCommandOptions): Promise<void> {
   const variant = oneOf<ImageVariant>('--variant', opts.variant, ['cpu', 'gpu']);
   const engine = oneOf<BuildEngine>('--engine', opts.engine, ['docker', 'podman']);
-  for (const arg of opts.buildArg ?? []) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(arg)) throw new ToolkitError('ERR_CLI_USAGE', `--build-arg ${arg}: expected KEY=VALUE`);
-  }
+  for (const arg of opts.buildArg ?? []) pairValue('--build-arg', arg, 'KEY=VALUE, a KEY of letters, digits and _ not starting with a digit', /^[A-Za-z_][A-Za-z0-9_]*$/);
   const built = await buildImage({
     ...(variant ? { variant } : {}),
     ...(opts.model ? { model: opts.model } : {}),

@@ -63,16 +63,26 @@ export function helpForUnknownCommand(argv: readonly string[]): readonly string[
   return [node, script, name];
 }
 
+/**
+ * Parses `argv` and runs its command. An error is printed on stderr (one `smkit: <CODE>: <message>`
+ * line, or the parser's message and the help) and gives the exit code; undefined when none was thrown.
+ */
+export async function run(argv: readonly string[]): Promise<number | undefined> {
+  try {
+    const args = helpForUnknownCommand(argv);
+    await (await createProgram(args)).parseAsync([...args]);
+    return undefined;
+  } catch (err) {
+    return exitCodeFor(err);
+  }
+}
+
 /** CLI entry point: the only place that calls `process.exit`. */
 export async function main(argv: readonly string[]): Promise<void> {
   // Before any command starts a worker, a thread or a user's code that may load ONNX Runtime.
   defaultOnnxRuntimeTelemetryOff();
-  try {
-    const args = helpForUnknownCommand(argv);
-    await (await createProgram(args)).parseAsync([...args]);
-  } catch (err) {
-    process.exit(exitCodeFor(err));
-  }
+  const code = await run(argv);
+  if (code !== undefined) process.exit(code);
 }
 
 function exitCodeFor(err: unknown): number {

@@ -1,14 +1,39 @@
+import { closestNames, orList } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
 /**
  * The readers of command-line flag values, and the one rule they follow: a bad flag value is a
  * usage error (`ERR_CLI_USAGE`), whichever command it belongs to and even when the flag overrides an
- * environment variable; a bad environment variable is `ERR_CONFIG_INVALID`. Both exit 1.
+ * environment variable; a bad environment variable is `ERR_CONFIG_INVALID`. Both exit 1. Every
+ * command words it the same way, through {@link invalidFlag}.
  */
 
-/** The error for a flag given `value` where `expected` was wanted: `ERR_CLI_USAGE`, naming the flag and the text as typed. */
-export function invalidFlag(flag: string, value: string, expected: string): ToolkitError {
-  return new ToolkitError('ERR_CLI_USAGE', `${flag}=${JSON.stringify(value)} is invalid: expected ${expected}.`, { details: { flag } });
+/**
+ * The error for a flag given `value` where `expected` was wanted: `ERR_CLI_USAGE`, naming the flag
+ * and the text as typed (`--port="80a" is invalid: expected a whole number from 0 to 65535.`),
+ * then the values `meant` when the text looks like a typo of them (`Did you mean "process"?`).
+ */
+export function invalidFlag(flag: string, value: string, expected: string, meant: readonly string[] = []): ToolkitError {
+  const hint = meant.length > 0 ? ` Did you mean ${orList(meant)}?` : '';
+  return new ToolkitError('ERR_CLI_USAGE', `${flag}=${JSON.stringify(value)} is invalid: expected ${expected}.${hint}`, { details: { flag } });
+}
+
+/** `value` when it is one of `allowed` (as spelled there), else {@link invalidFlag} listing them and the one meant. */
+export function choiceValue<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw invalidFlag(flag, value, `one of ${allowed.join(', ')}`, closestNames(value, allowed));
+}
+
+/** A commander parser for {@link choiceValue}, for an option that also lists `allowed` as its choices in `--help`. */
+export function choiceFlag(flag: string, allowed: readonly string[]): (value: string) => string {
+  return (value) => choiceValue(flag, value, allowed);
+}
+
+/** A whole number from `min` to `max` (digits only: no sign, fraction, exponent or empty text), else {@link invalidFlag}. */
+export function wholeNumberValue(flag: string, value: string, min: number, max: number): number {
+  const text = value.trim();
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw invalidFlag(flag, value, `a whole number from ${min} to ${max}`);
+  return Number(text);
 }
 
 /**
@@ -16,11 +41,7 @@ export function invalidFlag(flag: string, value: string, expected: string): Tool
  * exponent or empty text), with the same bounds as the environment variable the flag overrides.
  */
 export function wholeNumberFlag(flag: string, min: number, max: number): (value: string) => number {
-  return (value) => {
-    const text = value.trim();
-    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw invalidFlag(flag, value, `a whole number from ${min} to ${max}`);
-    return Number(text);
-  };
+  return (value) => wholeNumberValue(flag, value, min, max);
 }
 
 /** A commander parser for a number of seconds from `min` to `max`, fractions allowed. */
@@ -35,13 +56,19 @@ export function secondsFlag(flag: string, min: number, max: number): (value: str
 
 /**
  * Reads a command's seconds option: a positive number, at most `max` (timers past Node's limit of
- * about 24.8 days fire at once, so every wait needs a bound). Throws `ERR_CLI_USAGE` naming the
- * flag and the text given.
+ * about 24.8 days fire at once, so every wait needs a bound). Throws {@link invalidFlag}.
  */
 export function positiveSecondsOption(flag: string, value: string | number | undefined, max = Infinity): number {
   const n = Number(value);
   if (!(Number.isFinite(n) && n > 0 && n <= max)) {
-    throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be a positive number of seconds${max === Infinity ? '' : `, at most ${max}`} (got ${value})`);
+    throw invalidFlag(flag, String(value), `a number of seconds above 0${max === Infinity ? '' : `, at most ${max}`}`);
   }
   return n;
+}
+
+/** A repeatable flag's `NAME=VALUE` split at its first `=` (a name that `name` accepts), else {@link invalidFlag} with `expected`. */
+export function pairValue(flag: string, value: string, expected: string, name = /^[^=]+$/): readonly [name: string, value: string] {
+  const eq = value.indexOf('=');
+  if (eq <= 0 || !name.test(value.slice(0, eq))) throw invalidFlag(flag, value, expected);
+  return [value.slice(0, eq), value.slice(eq + 1)];
 }

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { closestNames } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { invalidFlag } from './flag-values.js';
 
@@ -430,7 +431,7 @@ export interface SettingsOverrides {
 export function readLogFormat(env: Env = process.env, flag?: string, terminal: boolean = process.stdout.isTTY === true): LogFormat {
   const raw = (flag ?? str(env, 'SMKIT_LOG_FORMAT') ?? 'auto').toLowerCase();
   if (raw !== 'json' && raw !== 'pretty' && raw !== 'auto') {
-    throw flag === undefined ? invalid('SMKIT_LOG_FORMAT', raw, 'one of json, pretty, auto') : invalidFlag('--log-format', flag, 'one of json, pretty, auto');
+    throw flag === undefined ? invalid('SMKIT_LOG_FORMAT', raw, 'one of json, pretty, auto') : invalidFlag('--log-format', flag, 'one of json, pretty, auto', closestNames(flag, ['json', 'pretty', 'auto']));
   }
   return raw === 'auto' ? (terminal ? 'pretty' : 'json') : raw;
 }

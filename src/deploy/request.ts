@@ -9,7 +9,7 @@ import type { BuildEngine } from '../containers/engine.js';
 import { inEndpointFile, readEndpointFile } from '../endpoint-file/load.js';
 import type { EndpointFileConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { positiveSecondsOption } from '../config/flag-values.js';
+import { choiceValue, invalidFlag, positiveSecondsOption } from '../config/flag-values.js';
 import { checkDeployableDestinations } from './desired.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
@@ -52,12 +52,12 @@ function positive(flag: string, value: string | undefined, fallback: number, max
 
 function checkFlags(opts: DeployCommandOptions): void {
   if (opts.delete && (opts.template !== undefined || opts.build)) throw new ToolkitError('ERR_CLI_USAGE', '--delete cannot be combined with --template or --build');
-  if (opts.engine !== undefined && opts.engine !== 'docker' && opts.engine !== 'podman') throw new ToolkitError('ERR_CLI_USAGE', `--engine ${opts.engine}: expected docker or podman`);
+  if (opts.engine !== undefined) choiceValue('--engine', opts.engine, ['docker', 'podman']);
   if (opts.endpointUrl !== undefined) {
     try {
       new URL(opts.endpointUrl);
     } catch {
-      throw new ToolkitError('ERR_CLI_USAGE', `--endpoint-url ${opts.endpointUrl} is not a URL (for the local SageMaker: http://127.0.0.1:PORT)`);
+      throw invalidFlag('--endpoint-url', opts.endpointUrl, 'a URL (for the local SageMaker: http://127.0.0.1:PORT)');
     }
   }
 }

@@ -21,10 +21,10 @@ test('smkit invoke --timeout and --bidi --idle past a day are usage errors, not 
     // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
     const url = 'http://127.0.0.1:9';
     for (const timeout of ['3000000', '1e10', 'Infinity', '0', 'abc']) {
-      await assert.rejects(invokeCommand(url, { file, timeout }), usage(new RegExp(`^--timeout must be a positive number of seconds, at most 86400 \\(got ${timeout}\\)$`)));
+      await assert.rejects(invokeCommand(url, { file, timeout }), usage(new RegExp(`^--timeout="${timeout}" is invalid: expected a number of seconds above 0, at most 86400\\.$`)));
     }
     for (const idle of ['3000000', 'Infinity', '-1']) {
-      await assert.rejects(bidiCommand(url, { file, idle }), usage(new RegExp(`^--idle must be a positive number of seconds, at most 86400 \\(got ${idle}\\)$`)));
+      await assert.rejects(bidiCommand(url, { file, idle }), usage(new RegExp(`^--idle="${idle}" is invalid: expected a number of seconds above 0, at most 86400\\.$`)));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,7 @@ test('smkit package --verify --startup-timeout past an hour (as smkit local allo
   for (const startupTimeout of ['3000000', 'Infinity', '0']) {
     await assert.rejects(
       packageCommand('/nonexistent-model-dir', { output: '/nonexistent-out/model.tar.gz', verify: true, startupTimeout }),
-      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--startup-timeout must be a positive number of seconds, at most 3600 (got ${startupTimeout})`,
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--startup-timeout="${startupTimeout}" is invalid: expected a number of seconds above 0, at most 3600.`,
     );
   }
 });

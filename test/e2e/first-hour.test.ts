@@ -222,7 +222,7 @@ test('transform and package --verify start their container with its own environm
     assert.equal(verify.code, 0, verify.stderr);
     const bad = await run(['local', 'transform', '--model', IRIS, '--input', dir, '--output', path.join(dir, 'o2'), '--env', '1BAD=x']);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /ERR_CLI_USAGE: --env 1BAD=x/);
+    assert.match(bad.stderr, /ERR_CLI_USAGE: --env="1BAD=x" is invalid: expected KEY=VALUE/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

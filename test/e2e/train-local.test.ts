@@ -56,7 +56,7 @@ test('smkit local train: a failing script exits with its code and keeps the tree
 
   const bad = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--channel', 'no-equals-sign'], cleanEnv());
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /ERR_CLI_USAGE: --channel no-equals-sign: expected NAME=VALUE/);
+  assert.match(bad.stderr, /ERR_CLI_USAGE: --channel="no-equals-sign" is invalid: expected NAME=PATH/);
   const missing = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--channel', `t=${path.join(work, 'nope')}`], cleanEnv());
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /ERR_CLI_USAGE: --channel t=.*: no such file or directory/);

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { ToolkitError } from '../../errors/catalogue.js';
 import { ExitError } from '../exit-error.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
-import { secondsFlag } from '../../config/flag-values.js';
+import { pairValue, secondsFlag } from '../../config/flag-values.js';
 
 /** Options of `smkit local train`, as parsed by commander. */
 export interface LocalTrainCommandOptions {
@@ -20,12 +19,11 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function pairs(flag: string, values: readonly string[]): Record<string, string> {
+function pairs(flag: string, values: readonly string[], expected: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq <= 0) throw new ToolkitError('ERR_CLI_USAGE', `${flag} ${v}: expected NAME=VALUE.`);
-    out[v.slice(0, eq)] = v.slice(eq + 1);
+    const [name, value] = pairValue(flag, v, expected);
+    out[name] = value;
   }
   return out;
 }
@@ -34,9 +32,9 @@ function pairs(flag: string, values: readonly string[]): Record<string, string> 
 export async function localTrainCommand(opts: LocalTrainCommandOptions): Promise<void> {
   const { localTrain } = await import('../../train/local-train.js');
   const result = await localTrain({
-    channels: pairs('--channel', opts.channel),
+    channels: pairs('--channel', opts.channel, 'NAME=PATH, a channel name and a local folder or file'),
     hyperparametersFile: opts.hyperparameters,
-    hyperparameters: pairs('--hp', opts.hp),
+    hyperparameters: pairs('--hp', opts.hp, 'NAME=VALUE'),
     codeDir: opts.code,
     entryPoint: opts.entryPoint,
     outputDir: opts.output,

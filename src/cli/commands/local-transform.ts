@@ -1,4 +1,10 @@
 import { Option, type Command } from 'commander';
+import { choiceFlag } from '../../config/flag-values.js';
+
+/** An option taking one of `choices`, listed in `--help`; another value is `ERR_CLI_USAGE` naming the one meant (`line`: `Line`). */
+function choiceOption(flags: string, description: string, choices: readonly string[]): Option {
+  return new Option(flags, description).choices(choices).argParser(choiceFlag(flags.split(' ')[0]!, choices));
+}
 
 /** Registers `smkit local transform`: a SageMaker batch transform job run on this machine. */
 export function registerLocalTransform(local: Command): void {
@@ -11,16 +17,16 @@ export function registerLocalTransform(local: Command): void {
     .option('--url <url>', 'base URL of a running container instead of --model, e.g. http://127.0.0.1:8080')
     .option('--content-type <type>', 'request Content-Type (default: from the file extension, e.g. .csv → text/csv)')
     .option('--accept <type>', "request Accept (default: none sent, the container's default applies)")
-    .addOption(new Option('--split-type <type>', 'how to split input files into records').choices(['None', 'Line', 'RecordIO', 'TFRecord']).default('None'))
-    .addOption(new Option('--s3-data-type <type>', 'S3DataType: ManifestFile reads --input as a manifest ([{"prefix": "<folder>"}, "file", ...])').choices(['S3Prefix', 'ManifestFile']).default('S3Prefix'))
-    .addOption(new Option('--compression-type <type>', 'CompressionType: Gzip input files are gunzipped before splitting').choices(['None', 'Gzip']).default('None'))
+    .addOption(choiceOption('--split-type <type>', 'how to split input files into records', ['None', 'Line', 'RecordIO', 'TFRecord']).default('None'))
+    .addOption(choiceOption('--s3-data-type <type>', 'S3DataType: ManifestFile reads --input as a manifest ([{"prefix": "<folder>"}, "file", ...])', ['S3Prefix', 'ManifestFile']).default('S3Prefix'))
+    .addOption(choiceOption('--compression-type <type>', 'CompressionType: Gzip input files are gunzipped before splitting', ['None', 'Gzip']).default('None'))
     .option('--input-filter <jsonpath>', 'DataProcessing.InputFilter: the part of each record sent, e.g. "$[1:]" (CSV) or "$.features" (JSON)')
-    .addOption(new Option('--join-source <source>', 'DataProcessing.JoinSource: Input writes each record joined with its answer').choices(['None', 'Input']))
+    .addOption(choiceOption('--join-source <source>', 'DataProcessing.JoinSource: Input writes each record joined with its answer', ['None', 'Input']))
     .option('--output-filter <jsonpath>', 'DataProcessing.OutputFilter: the part of the (joined) record written, e.g. "$[0,-1]" or "$[\'id\',\'SageMakerOutput\']"')
-    .addOption(new Option('--strategy <strategy>', 'BatchStrategy (default: the container /execution-parameters, else MultiRecord)').choices(['MultiRecord', 'SingleRecord', 'MULTI_RECORD', 'SINGLE_RECORD']))
+    .addOption(choiceOption('--strategy <strategy>', 'BatchStrategy (default: the container /execution-parameters, else MultiRecord)', ['MultiRecord', 'SingleRecord', 'MULTI_RECORD', 'SINGLE_RECORD']))
     .option('--max-payload <MB>', 'MaxPayloadInMB per request, 0-100, fractions allowed, 0 = no limit (default: /execution-parameters, else 6)')
     .option('--max-concurrent <n>', 'MaxConcurrentTransforms: requests in flight at once, 0 = not set; × --max-payload at most 100 (default: /execution-parameters, else 1)')
-    .addOption(new Option('--assemble-with <how>', 'how to join responses in <file>.out').choices(['None', 'Line']).default('None'))
+    .addOption(choiceOption('--assemble-with <how>', 'how to join responses in <file>.out', ['None', 'Line']).default('None'))
     .option('--timeout <seconds>', 'per-request timeout (InvocationsTimeoutInSeconds, at most 3600)', '600')
     .option('--retries <n>', 'retries after a connection error or HTTP 429/502/503/504 (InvocationsMaxRetries, 0-3)', '3')
     .option('--startup-timeout <seconds>', 'with --model: how long to wait for /ping, at most 3600', '120')

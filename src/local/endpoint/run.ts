@@ -1,4 +1,5 @@
 import { readLogFormat } from '../../config/settings.js';
+import { choiceValue, wholeNumberValue } from '../../config/flag-values.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { createLogger } from '../../logging/logger.js';
 import type { ContainerEngine } from '../backends/docker-backend.js';
@@ -20,10 +21,7 @@ export interface LocalEndpointCliOptions {
 }
 
 function intFlag(flag: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be an integer from ${min} to ${max} (got "${value}")`);
-  return n;
+  return value === undefined ? undefined : wholeNumberValue(flag, value, min, max);
 }
 
 /** Turns CLI flags into {@link StartOptions}, validating each. */
@@ -32,12 +30,10 @@ export function startOptionsFromFlags(flags: LocalEndpointCliOptions): StartOpti
   const port = intFlag('--port', flags.port, 0, 65535);
   if (port !== undefined) opts.port = port;
   if (flags.backend !== undefined) {
-    if (flags.backend !== 'process' && flags.backend !== 'docker') throw new ToolkitError('ERR_CLI_USAGE', `--backend must be "process" or "docker" (got "${flags.backend}")`);
-    opts.backend = flags.backend;
+    opts.backend = choiceValue('--backend', flags.backend, ['process', 'docker'] as const);
   }
   if (flags.engine !== undefined) {
-    if (flags.engine !== 'docker' && flags.engine !== 'podman') throw new ToolkitError('ERR_CLI_USAGE', `--engine must be "docker" or "podman" (got "${flags.engine}")`);
-    opts.engine = flags.engine as ContainerEngine;
+    opts.engine = choiceValue<ContainerEngine>('--engine', flags.engine, ['docker', 'podman']);
   }
   if (flags.image !== undefined) opts.image = flags.image;
   const timeout = intFlag('--startup-timeout', flags.startupTimeout, 1, 3600);

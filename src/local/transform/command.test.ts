@@ -26,11 +26,11 @@ test('the API\'s BatchStrategy spellings (MultiRecord, SingleRecord) are accepte
 });
 
 test('values CreateTransformJob refuses are refused before anything starts', async () => {
-  await assert.rejects(localTransform({ ...base, maxPayload: '101' }), usage(/--max-payload .* 0 to 100/));
-  await assert.rejects(localTransform({ ...base, retries: '4' }), usage(/--retries .* 0 to 3/));
+  await assert.rejects(localTransform({ ...base, maxPayload: '101' }), usage(/^--max-payload="101" is invalid: expected a number of MB from 0 to 100\.$/));
+  await assert.rejects(localTransform({ ...base, retries: '4' }), usage(/^--retries="4" is invalid: expected a whole number from 0 to 3\.$/));
   // Past Node's timer limit (about 24.8 days) the wait for /ping used to end at once.
-  await assert.rejects(localTransform({ ...base, startupTimeout: '3000000' }), usage(/--startup-timeout .* at most 3600 \(got 3000000\)/));
-  await assert.rejects(localTransform({ ...base, timeout: '3601' }), usage(/--timeout .* at most 3600/));
+  await assert.rejects(localTransform({ ...base, startupTimeout: '3000000' }), usage(/^--startup-timeout="3000000" is invalid: expected a number of seconds above 0, at most 3600\.$/));
+  await assert.rejects(localTransform({ ...base, timeout: '3601' }), usage(/^--timeout="3601" is invalid: .* at most 3600\.$/));
   await assert.rejects(localTransform({ ...base, strategy: 'Sometimes' }), usage(/MultiRecord or SingleRecord/));
   // MaxConcurrentTransforms × MaxPayloadInMB may not exceed 100 MB (CreateTransformJob's MaxPayloadInMB).
   await assert.rejects(localTransform({ ...base, maxPayload: '30', maxConcurrent: '4' }), usage(/--max-concurrent × --max-payload must be at most 100 MB.*4 × 30 = 120/));

@@ -1,7 +1,7 @@
 import { ToolkitError } from '../../errors/catalogue.js';
-import { positiveSecondsOption } from '../../config/flag-values.js';
+import { invalidFlag, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
-import { checkConcurrency, MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
+import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
 import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
 import { startLocalServer, type LocalServer } from '../backends/local-server.js';
@@ -44,10 +44,8 @@ export const MAX_RETRIES = 3;
 function parseEnvFlags(flags: readonly string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const flag of flags) {
-    const eq = flag.indexOf('=');
-    const key = eq < 0 ? flag : flag.slice(0, eq);
-    if (eq < 0 || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(key)) throw new ToolkitError('ERR_CLI_USAGE', `--env ${flag}: give KEY=VALUE with a name of letters, digits and _ (not starting with a digit)`);
-    env[key] = flag.slice(eq + 1);
+    const [key, value] = pairValue('--env', flag, 'KEY=VALUE, a KEY of letters, digits and _ not starting with a digit', /^[a-zA-Z_][a-zA-Z0-9_]*$/);
+    env[key] = value;
   }
   return env;
 }
@@ -56,17 +54,21 @@ function flagParameters(opts: LocalTransformOptions): Partial<ExecutionParameter
   const out: Partial<ExecutionParameters> = {};
   if (opts.strategy !== undefined) {
     const s = parseBatchStrategy(opts.strategy);
-    if (!s) throw new ToolkitError('ERR_CLI_USAGE', `--strategy must be MultiRecord or SingleRecord (also MULTI_RECORD, SINGLE_RECORD) (got ${opts.strategy})`);
+    if (!s) throw invalidFlag('--strategy', opts.strategy, 'MultiRecord or SingleRecord (also MULTI_RECORD, SINGLE_RECORD)');
     out.batchStrategy = s;
   }
   if (opts.maxPayload !== undefined) {
-    const mb = Number(opts.maxPayload);
+    const mb = opts.maxPayload.trim() === '' ? NaN : Number(opts.maxPayload);
     // CreateTransformJob refuses MaxPayloadInMB over 100.
-    if (!Number.isFinite(mb) || mb < 0 || mb > MAX_PAYLOAD_MB) throw new ToolkitError('ERR_CLI_USAGE', `--max-payload must be a number of MB from 0 to ${MAX_PAYLOAD_MB} (got ${opts.maxPayload})`);
+    if (!Number.isFinite(mb) || mb < 0 || mb > MAX_PAYLOAD_MB) throw invalidFlag('--max-payload', opts.maxPayload, `a number of MB from 0 to ${MAX_PAYLOAD_MB}`);
     out.maxPayloadInMB = mb;
   }
   // CreateTransformJob takes MaxConcurrentTransforms=0 as "not set": /execution-parameters, then 1, decide.
-  if (opts.maxConcurrent !== undefined && Number(opts.maxConcurrent) !== 0) out.maxConcurrentTransforms = checkConcurrency(Number(opts.maxConcurrent), '--max-concurrent');
+  if (opts.maxConcurrent !== undefined) {
+    if (!/^\d+$/.test(opts.maxConcurrent.trim())) throw invalidFlag('--max-concurrent', opts.maxConcurrent, 'a whole number of requests, 0 for not set');
+    const n = Number(opts.maxConcurrent.trim());
+    if (n !== 0) out.maxConcurrentTransforms = n;
+  }
   if (out.maxConcurrentTransforms !== undefined && out.maxPayloadInMB !== undefined && out.maxConcurrentTransforms * out.maxPayloadInMB > MAX_PAYLOAD_MB) {
     throw new ToolkitError(
       'ERR_CLI_USAGE',
@@ -125,8 +127,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   }
   // ModelClientConfig limits: InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
   const timeoutS = positiveSecondsOption('--timeout', opts.timeout, MAX_TIMEOUT_S);
-  const retries = Number(opts.retries);
-  if (!Number.isInteger(retries) || retries < 0 || retries > MAX_RETRIES) throw new ToolkitError('ERR_CLI_USAGE', `--retries must be a whole number from 0 to ${MAX_RETRIES} (got ${opts.retries})`);
+  const retries = wholeNumberValue('--retries', opts.retries, 0, MAX_RETRIES);
   // At most an hour, as smkit local --startup-timeout.
   const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
 

@@ -96,8 +96,3 @@ export function boundExecutionParameters(parameters: ExecutionParameters, source
   return { parameters: { ...parameters, maxConcurrentTransforms, maxPayloadInMB }, notes };
 }
 
-/** Throws `ERR_CLI_USAGE` unless the value is a whole number ≥ 1. */
-export function checkConcurrency(n: number, flag: string): number {
-  if (!Number.isInteger(n) || n < 1) throw new ToolkitError('ERR_CLI_USAGE', `${flag} must be a whole number of at least 1 (got ${n})`);
-  return n;
-}

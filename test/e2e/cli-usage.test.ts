@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { run } from '../../src/cli/main.js';
+import { runSmkit } from '../helpers/serve-process.js';
+
+/** What `smkit <args>` prints on stderr and exits with, run in this process (commander and the commands as `bin/smkit.js` runs them). */
+async function smkit(args: readonly string[]): Promise<{ code: number | undefined; stderr: string }> {
+  let stderr = '';
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    return { code: await run(['node', 'smkit', ...args]), stderr };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+const usage = (message: string): string => `smkit: ERR_CLI_USAGE: ${message}\n`;
+const URL_FLAG = ['--url', 'http://127.0.0.1:9'];
+const BODY = ['--file', fileURLToPath(import.meta.url)];
+const TRANSFORM = ['local', 'transform', '--input', '/nonexistent-in', '--output', '/nonexistent-out'];
+
+/** A bad flag value, whichever command: `<flag>="<text as typed>" is invalid: expected <what is allowed>.`, and the value meant when the text is near one. */
+const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: string]> = [
+  [['serve', '--port', '80a'], '--port="80a" is invalid: expected a whole number from 0 to 65535.'],
+  [['serve', '--log-format', 'jsno'], '--log-format="jsno" is invalid: expected one of json, pretty, auto. Did you mean "json"?'],
+  [['train', '--grace-seconds', '200'], '--grace-seconds="200" is invalid: expected a number of seconds from 0 to 110.'],
+  [['local', '--port', '70000'], '--port="70000" is invalid: expected a whole number from 0 to 65535.'],
+  [['local', '--port', ''], '--port="" is invalid: expected a whole number from 0 to 65535.'],
+  [['local', '--startup-timeout', '1.5'], '--startup-timeout="1.5" is invalid: expected a whole number from 1 to 3600.'],
+  [['local', '--seed', '-1'], '--seed="-1" is invalid: expected a whole number from 0 to 4294967295.'],
+  [['local', '--backend', 'proces'], '--backend="proces" is invalid: expected one of process, docker. Did you mean "process"?'],
+  [['local', '--engine', 'Docker'], '--engine="Docker" is invalid: expected one of docker, podman. Did you mean "docker"?'],
+  [[...TRANSFORM, '--split-type', 'line'], '--split-type="line" is invalid: expected one of None, Line, RecordIO, TFRecord. Did you mean "Line"?'],
+  [[...TRANSFORM, '--compression-type', 'gzip'], '--compression-type="gzip" is invalid: expected one of None, Gzip. Did you mean "Gzip"?'],
+  [[...TRANSFORM, '--max-payload', 'six', ...URL_FLAG], '--max-payload="six" is invalid: expected a number of MB from 0 to 100.'],
+  [[...TRANSFORM, '--max-concurrent', '-1', ...URL_FLAG], '--max-concurrent="-1" is invalid: expected a whole number of requests, 0 for not set.'],
+  [[...TRANSFORM, '--retries', '9', ...URL_FLAG], '--retries="9" is invalid: expected a whole number from 0 to 3.'],
+  [[...TRANSFORM, '--timeout', '0', ...URL_FLAG], '--timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],
+  [['local', 'train', '--code', '/nonexistent', '--channel', 'train'], '--channel="train" is invalid: expected NAME=PATH, a channel name and a local folder or file.'],
+  [['local', 'train', '--code', '/nonexistent', '--hp', '=1'], '--hp="=1" is invalid: expected NAME=VALUE.'],
+  [['invoke', ...BODY, '--timeout', 'soon'], '--timeout="soon" is invalid: expected a number of seconds above 0, at most 86400.'],
+  [['invoke', ...BODY, '--bidi', '--idle', '0'], '--idle="0" is invalid: expected a number of seconds above 0, at most 86400.'],
+  [['package', '/nonexistent', '--startup-timeout', '0'], '--startup-timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],
+  [['build', '--variant', 'gpuu'], '--variant="gpuu" is invalid: expected one of cpu, gpu. Did you mean "gpu"?'],
+  [['build', '--build-arg', '1A=b'], '--build-arg="1A=b" is invalid: expected KEY=VALUE, a KEY of letters, digits and _ not starting with a digit.'],
+  [['deploy', 'x.yaml', '--engine', 'podmn'], '--engine="podmn" is invalid: expected one of docker, podman. Did you mean "podman"?'],
+  [['deploy', 'x.yaml', '--endpoint-url', 'nope'], '--endpoint-url="nope" is invalid: expected a URL (for the local SageMaker: http://127.0.0.1:PORT).'],
+  [['deploy', 'x.yaml', '--poll-interval', '0'], '--poll-interval="0" is invalid: expected a number of seconds above 0, at most 3600.'],
+  [['deploy', 'x.yaml', '--timeout', '-5'], '--timeout="-5" is invalid: expected a number of seconds above 0.'],
+];
+
+test('a bad flag value gets one line in one shape from every command, naming the flag, the text as typed, what is allowed and the value meant, and exits 1', async () => {
+  for (const [args, message] of BAD_VALUES) {
+    assert.deepEqual(await smkit(args), { code: 1, stderr: usage(message) }, `smkit ${args.join(' ')}`);
+  }
+});
+
+test('bin/smkit.js prints the same line and exits 1', async () => {
+  const r = await runSmkit(['local', '--backend', 'proces'], { PATH: process.env.PATH ?? '' }, 30_000);
+  assert.deepEqual(r, { code: 1, stdout: '', stderr: usage('--backend="proces" is invalid: expected one of process, docker. Did you mean "process"?') });
+});
