@@ -37,6 +37,8 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [[...TRANSFORM, '--max-payload', 'six', ...URL_FLAG], '--max-payload="six" is invalid: expected a number of MB from 0 to 100.'],
   [[...TRANSFORM, '--max-concurrent', '-1', ...URL_FLAG], '--max-concurrent="-1" is invalid: expected a whole number of requests, 0 for not set.'],
   [[...TRANSFORM, '--retries', '9', ...URL_FLAG], '--retries="9" is invalid: expected a whole number from 0 to 3.'],
+  // Before "starting <model>" is printed.
+  [[...TRANSFORM, '--env', 'FOO', '--model', '/nonexistent-model'], '--env="FOO" is invalid: expected KEY=VALUE, a KEY of letters, digits and _ not starting with a digit.'],
   [[...TRANSFORM, '--timeout', '0', ...URL_FLAG], '--timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],
   [['local', 'train', '--code', '/nonexistent', '--channel', 'train'], '--channel="train" is invalid: expected NAME=PATH, a channel name and a local folder or file.'],
   [['local', 'train', '--code', '/nonexistent', '--hp', '=1'], '--hp="=1" is invalid: expected NAME=VALUE.'],

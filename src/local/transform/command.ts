@@ -130,6 +130,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   const retries = wholeNumberValue('--retries', opts.retries, 0, MAX_RETRIES);
   // At most an hour, as smkit local --startup-timeout.
   const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
+  const env = parseEnvFlags(opts.env ?? []);
 
   let server: LocalServer | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -139,7 +140,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
     process.stderr.write(`smkit: starting ${opts.model} for batch transform...\n`);
     server = await startLocalServer({
       model: opts.model,
-      env: { ...parseEnvFlags(opts.env ?? []), ...batchEnv(parameters) },
+      env: { ...env, ...batchEnv(parameters) },
       startupTimeoutMs: startupS * 1000,
       onWait: (s) => process.stderr.write(`smkit: waiting for /ping ... ${s} s\n`),
     });
