@@ -8,7 +8,7 @@ import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemak
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { checkHeaderFlag, describeError, MAX_INVOKE_SECONDS, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
+import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
 export interface InvokeCommandOptions {
@@ -56,16 +56,6 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   if (opts.frontDoor !== undefined && opts.endpoint === undefined) {
     throw new ToolkitError('ERR_CLI_USAGE', `--front-door only applies with --endpoint NAME; to send to a container, give its URL (smkit invoke ${opts.frontDoor})`);
   }
-  let body: Buffer;
-  if (opts.file !== undefined && opts.file !== '-') {
-    body = await fs.readFile(opts.file).catch((err: Error) => {
-      throw new ToolkitError('ERR_CLI_USAGE', `--file ${opts.file}: ${err.message}`);
-    });
-  } else if (opts.file === '-' || !process.stdin.isTTY) {
-    body = await readStdin();
-  } else {
-    throw new ToolkitError('ERR_CLI_USAGE', 'nothing to send: give --file FILE, or pipe the body on stdin');
-  }
   const timeoutS = positiveSecondsOption('--timeout', opts.timeout, MAX_INVOKE_SECONDS);
   for (const [flag, value] of [
     ['--content-type', opts.contentType],
@@ -78,7 +68,20 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   ] as const) {
     checkHeaderFlag(flag, value);
   }
+  const target = opts.endpoint !== undefined ? { url: opts.frontDoor ?? 'http://127.0.0.1:8080', endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
+  invocationUrl(target); // refuses a URL that is not http(s) or a bad --endpoint name
   if (opts.output !== undefined) await checkOutput(opts.output);
+  // Last: stdin is read to its end, and a bad flag after it was reported only then (never, on a pipe held open).
+  let body: Buffer;
+  if (opts.file !== undefined && opts.file !== '-') {
+    body = await fs.readFile(opts.file).catch((err: Error) => {
+      throw new ToolkitError('ERR_CLI_USAGE', `--file ${opts.file}: ${err.message}`);
+    });
+  } else if (opts.file === '-' || !process.stdin.isTTY) {
+    body = await readStdin();
+  } else {
+    throw new ToolkitError('ERR_CLI_USAGE', 'nothing to send: give --file FILE, or pipe the body on stdin');
+  }
   const headers: InvocationHeaders = {
     contentType: opts.contentType ?? (opts.file && opts.file !== '-' ? guessContentType(opts.file) : 'application/json'),
     ...(opts.accept !== undefined ? { accept: opts.accept } : {}),
@@ -88,7 +91,6 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     ...(opts.inferenceId !== undefined ? { inferenceId: opts.inferenceId } : {}),
     ...(opts.sessionId !== undefined ? { sessionId: opts.sessionId } : {}),
   };
-  const target = opts.endpoint !== undefined ? { url: opts.frontDoor ?? 'http://127.0.0.1:8080', endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
   if (opts.stream) return streamCommand(target, body, headers, timeoutS * 1000, opts);
   // The answer is written as it arrives (to -o or a pipe), so its size is not bounded by memory.
   const result = await invokeStream(target, body, headers, timeoutS * 1000, false);

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/cli/main.js';
-import { runSmkit } from '../helpers/serve-process.js';
+import { SMKIT_BIN, runSmkit } from '../helpers/serve-process.js';
 
 /** What `smkit <args>` prints on stderr and exits with, run in this process (commander and the commands as `bin/smkit.js` runs them). */
 async function smkit(args: readonly string[]): Promise<{ code: number | undefined; stderr: string }> {
@@ -62,4 +63,21 @@ test('a bad flag value gets one line in one shape from every command, naming the
 test('bin/smkit.js prints the same line and exits 1', async () => {
   const r = await runSmkit(['local', '--backend', 'proces'], { PATH: process.env.PATH ?? '' }, 30_000);
   assert.deepEqual(r, { code: 1, stdout: '', stderr: usage('--backend="proces" is invalid: expected one of process, docker. Did you mean "process"?') });
+});
+
+test('smkit invoke checks its flags and URL before reading the body: a mistake is reported while piped stdin is still open', async () => {
+  for (const [args, message] of [
+    [['--timeout', 'soon'], '--timeout="soon" is invalid: expected a number of seconds above 0, at most 86400.'],
+    [['localhost:8080'], 'localhost:8080 is not an http:// or https:// URL; expected e.g. http://localhost:8080'],
+  ] as const) {
+    const child = spawn(process.execPath, [SMKIT_BIN, 'invoke', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Stdin stays open: a command that read it first never gets to the flags, and is killed here.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    clearTimeout(killer);
+    child.stdin.destroy();
+    assert.deepEqual({ code, stderr }, { code: 1, stderr: usage(message) }, `smkit invoke ${args.join(' ')}`);
+  }
 });
