@@ -49,7 +49,29 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
     .exitOverride();
   const named = COMMANDS.filter(([name]) => name === argv[2]);
   for (const register of await Promise.all((named.length > 0 ? named : COMMANDS).map(([, load]) => load()))) register(program);
+  checkRequiredAfterUnknown(program);
   return program;
+}
+
+/**
+ * Required options (`.requiredOption`) are checked once the parser has refused unknown ones, as
+ * `ERR_CLI_USAGE`: commander checks them first, so a typo of one (`local transform --inptu x`) was
+ * reported as that option missing, without the "Did you mean --input?" an unknown option gets.
+ */
+function checkRequiredAfterUnknown(program: Command): void {
+  const required = new Set<Option>();
+  const collect = (command: Command): void => {
+    for (const option of command.options.filter((o) => o.mandatory)) {
+      option.mandatory = false;
+      required.add(option);
+    }
+    command.commands.forEach(collect);
+  };
+  collect(program);
+  program.hook('preAction', (_program, command) => {
+    const missing = command.options.find((o) => required.has(o) && command.getOptionValue(o.attributeName()) === undefined);
+    if (missing) throw new ToolkitError('ERR_CLI_USAGE', `${missing.flags} is required: ${missing.description}.`);
+  });
 }
 
 /**

@@ -60,6 +60,22 @@ test('a bad flag value gets one line in one shape from every command, naming the
   }
 });
 
+test('a mistyped required flag is named as unknown, with the flag meant; one left out is ERR_CLI_USAGE saying what it takes', async () => {
+  const unknown = (typed: string, meant: string) => new RegExp(`^error: unknown option '${typed}'\\n\\(Did you mean ${meant}\\?\\)\\n`);
+  for (const [args, stderr] of [
+    [['local', 'transform', '--inptu', 'in', '--output', 'out'], unknown('--inptu', '--input')],
+    [['local', 'transform', '--input', 'in', '--ouptut', 'out'], unknown('--ouptut', '--output')],
+    [['local', 'train', '--cdoe', 'src'], unknown('--cdoe', '--code')],
+  ] as const) {
+    const r = await smkit(args);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, stderr, `smkit ${args.join(' ')}`);
+  }
+  assert.deepEqual(await smkit(['local', 'transform', '--output', 'out']), { code: 1, stderr: usage('--input <dir> is required: input folder (walked recursively, dot-files skipped) or a single file.') });
+  assert.deepEqual(await smkit(['local', 'transform', '--input', 'in']), { code: 1, stderr: usage('--output <dir> is required: output folder for <relative path>.out (and .out.failed) files.') });
+  assert.deepEqual(await smkit(['local', 'train']), { code: 1, stderr: usage('--code <dir> is required: directory with the training code.') });
+});
+
 test('bin/smkit.js prints the same line and exits 1', async () => {
   const r = await runSmkit(['local', '--backend', 'proces'], { PATH: process.env.PATH ?? '' }, 30_000);
   assert.deepEqual(r, { code: 1, stdout: '', stderr: usage('--backend="proces" is invalid: expected one of process, docker. Did you mean "process"?') });
