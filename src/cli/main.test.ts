@@ -105,6 +105,7 @@ test('smkit local with a mistyped command (read as a target that does not exist)
 test('smkit help <a name that is no command> says it is unknown and suggests the command meant, as smkit <name> does', async () => {
   assert.deepEqual(helpForUnknownCommand(['node', 'smkit', 'help', 'serve']), ['node', 'smkit', 'help', 'serve']);
   assert.deepEqual(helpForUnknownCommand(['node', 'smkit', 'help']), ['node', 'smkit', 'help']);
+  assert.deepEqual(helpForUnknownCommand(['node', 'smkit', 'help', 'local', 'transform']), ['node', 'smkit', 'local', 'transform', '--help']);
   const args = helpForUnknownCommand(['node', 'smkit', 'help', 'sreve']);
   const program = await createProgram(args);
   let err = '';

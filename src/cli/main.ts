@@ -77,12 +77,15 @@ function checkRequiredAfterUnknown(program: Command): void {
 /**
  * `smkit help <name>` for a name that is no command becomes `smkit <name>`, so it is answered as a
  * mistyped command ("unknown command 'sreve' (Did you mean serve?)"); commander printed the help
- * alone, without saying why, and exited 1.
+ * alone, without saying why, and exited 1. `smkit help <name> <subcommand>` becomes
+ * `smkit <name> <subcommand> --help`: commander's help command reads one name, so
+ * `smkit help local transform` printed the help of `local`.
  */
 export function helpForUnknownCommand(argv: readonly string[]): readonly string[] {
-  const [node = 'node', script = 'smkit', first, name] = argv;
-  if (first !== 'help' || name === undefined || name.startsWith('-') || COMMANDS.some(([n]) => n === name)) return argv;
-  return [node, script, name];
+  const [node = 'node', script = 'smkit', first, name, ...rest] = argv;
+  if (first !== 'help' || name === undefined || name.startsWith('-')) return argv;
+  if (!COMMANDS.some(([n]) => n === name)) return [node, script, name];
+  return rest.length > 0 && !rest[0]!.startsWith('-') ? [node, script, name, ...rest, '--help'] : argv;
 }
 
 /**

@@ -76,6 +76,18 @@ test('a mistyped required flag is named as unknown, with the flag meant; one lef
   assert.deepEqual(await smkit(['local', 'train']), { code: 1, stderr: usage('--code <dir> is required: directory with the training code.') });
 });
 
+test('smkit help <command> <subcommand> prints the subcommand\'s help, as smkit <command> <subcommand> --help does', async () => {
+  let stdout = '';
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
+  try {
+    assert.equal(await run(['node', 'smkit', 'help', 'local', 'transform']), 0);
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.match(stdout, /^Usage: smkit local transform \[options\]\n/);
+});
+
 test('bin/smkit.js prints the same line and exits 1', async () => {
   const r = await runSmkit(['local', '--backend', 'proces'], { PATH: process.env.PATH ?? '' }, 30_000);
   assert.deepEqual(r, { code: 1, stdout: '', stderr: usage('--backend="proces" is invalid: expected one of process, docker. Did you mean "process"?') });
