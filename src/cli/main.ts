@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, type Option } from 'commander';
 import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
+import { invalidFlag } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { ExitError } from './exit-error.js';
 
@@ -50,6 +51,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
   const named = COMMANDS.filter(([name]) => name === argv[2]);
   for (const register of await Promise.all((named.length > 0 ? named : COMMANDS).map(([, load]) => load()))) register(program);
   checkRequiredAfterUnknown(program);
+  refuseFlagsAsValues(program);
   return program;
 }
 
@@ -71,6 +73,23 @@ function checkRequiredAfterUnknown(program: Command): void {
   program.hook('preAction', (_program, command) => {
     const missing = command.options.find((o) => required.has(o) && command.getOptionValue(o.attributeName()) === undefined);
     if (missing) throw new ToolkitError('ERR_CLI_USAGE', `${missing.flags} is required: ${missing.description}.`);
+  });
+}
+
+/**
+ * A flag whose value is another of the command's flags had its value left out (`package m -o
+ * --verify`, `invoke --file --timeout 5`): the parser takes the next word as the value, so the
+ * archive was written to a file named --verify and the flag meant was lost.
+ */
+function refuseFlagsAsValues(program: Command): void {
+  program.hook('preAction', (_program, command) => {
+    const flags = new Set(['--help', '-h', ...command.options.flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined))]);
+    for (const option of command.options.filter((o) => o.required || o.optional)) {
+      const value = command.getOptionValue(option.attributeName()) as unknown;
+      for (const text of Array.isArray(value) ? value : [value]) {
+        if (typeof text === 'string' && flags.has(text)) throw invalidFlag(option.long ?? option.flags, text, `a value for ${option.long ?? option.flags} before the next flag, not the flag ${text}`);
+      }
+    }
   });
 }
 

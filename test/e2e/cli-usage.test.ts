@@ -76,6 +76,13 @@ test('a mistyped required flag is named as unknown, with the flag meant; one lef
   assert.deepEqual(await smkit(['local', 'train']), { code: 1, stderr: usage('--code <dir> is required: directory with the training code.') });
 });
 
+test('a flag given another flag as its value (its value left out) is ERR_CLI_USAGE, before anything is written or read', async () => {
+  assert.deepEqual(await smkit(['package', '/nonexistent', '-o', '--verify']), { code: 1, stderr: usage('--output="--verify" is invalid: expected a value for --output before the next flag, not the flag --verify.') });
+  assert.deepEqual(await smkit(['invoke', '--file', '--timeout', '5']), { code: 1, stderr: usage('--file="--timeout" is invalid: expected a value for --file before the next flag, not the flag --timeout.') });
+  assert.deepEqual(await smkit(['local', 'train', '--code', 'src', '--channel', '--keep']), { code: 1, stderr: usage('--channel="--keep" is invalid: expected a value for --channel before the next flag, not the flag --keep.') });
+  assert.deepEqual(await smkit(['deploy', 'x.yaml', '--template', '-h']), { code: 1, stderr: usage('--template="-h" is invalid: expected a value for --template before the next flag, not the flag -h.') });
+});
+
 test('smkit help <command> <subcommand> prints the subcommand\'s help, as smkit <command> <subcommand> --help does', async () => {
   let stdout = '';
   const write = process.stdout.write;
