@@ -153,11 +153,11 @@ test('smkit invoke refuses a header flag holding a line break or non-ASCII text 
     const url = 'http://127.0.0.1:9';
     await assert.rejects(
       invokeCommand(url, { file, timeout: '60', customAttributes: 'a\nb' }),
-      usage(/^--custom-attributes "a\\nb" cannot be sent: it holds "\\n" at position 1; SageMaker takes printable ASCII in this header$/),
+      usage(/^--custom-attributes="a\\nb" is invalid: expected printable ASCII and tabs, what SageMaker takes in this header; it holds "\\n" at position 1\.$/),
     );
-    await assert.rejects(invokeCommand(url, { file, timeout: '60', targetModel: 'café☕.tar.gz' }), usage(/^--target-model "café☕\.tar\.gz" cannot be sent: it holds "é" at position 3;/));
-    await assert.rejects(invokeCommand(url, { file, timeout: '60', contentType: 'text/csv\r\nX: y' }), usage(/^--content-type /));
-    await assert.rejects(bidiCommand(url, { idle: '2', customAttributes: 'a\nb' }), usage(/^--custom-attributes "a\\nb" cannot be sent: /));
+    await assert.rejects(invokeCommand(url, { file, timeout: '60', targetModel: 'café☕.tar.gz' }), usage(/^--target-model="café☕\.tar\.gz" is invalid: expected printable ASCII and tabs, what SageMaker takes in this header; it holds "é" at position 3/));
+    await assert.rejects(invokeCommand(url, { file, timeout: '60', contentType: 'text/csv\r\nX: y' }), usage(/^--content-type="text\/csv\\r\\nX: y" is invalid: /));
+    await assert.rejects(bidiCommand(url, { idle: '2', customAttributes: 'a\nb' }), usage(/^--custom-attributes="a\\nb" is invalid: /));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

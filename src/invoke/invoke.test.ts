@@ -8,14 +8,14 @@ test('invocationUrl: bare host gets /invocations, paths are kept, endpoints go t
   assert.equal(invocationUrl({ url: 'http://127.0.0.1:8080/' }), 'http://127.0.0.1:8080/invocations');
   assert.equal(invocationUrl({ url: 'http://h:1/models/m/invoke' }), 'http://h:1/models/m/invoke');
   assert.equal(invocationUrl({ url: 'http://h:1/', endpoint: 'my-ep' }), 'http://h:1/endpoints/my-ep/invocations');
-  assert.throws(() => invocationUrl({ url: 'http://h:1', endpoint: '../x' }), /not a valid endpoint name/);
+  assert.throws(() => invocationUrl({ url: 'http://h:1', endpoint: '../x' }), /--endpoint="\.\.\/x" is invalid: expected an endpoint name: 1 to 63 letters, digits and hyphens/);
   assert.throws(() => invocationUrl({ url: 'not a url' }), /is not a URL/);
   // A scheme left out (localhost:8080 parses with the scheme "localhost:") or not HTTP is named, not sent.
   const usage = (message: string) => ({ code: 'ERR_CLI_USAGE', message });
   assert.throws(() => invocationUrl({ url: 'localhost:8080' }), usage('localhost:8080 is not an http:// or https:// URL; expected e.g. http://localhost:8080'));
   assert.throws(() => invocationUrl({ url: '127.0.0.1:8080/invocations' }), usage('127.0.0.1:8080/invocations is not a URL; expected e.g. http://127.0.0.1:8080/invocations'));
   assert.throws(() => invocationUrl({ url: 'ftp://h/x' }), usage('ftp://h/x is not an http:// or https:// URL; expected e.g. http://127.0.0.1:8080/invocations'));
-  assert.throws(() => invocationUrl({ url: 'localhost:8090', endpoint: 'iris' }), usage('localhost:8090 is not an http:// or https:// URL; expected e.g. http://localhost:8090'));
+  assert.throws(() => invocationUrl({ url: 'localhost:8090', endpoint: 'iris' }), usage('--front-door="localhost:8090" is invalid: expected an http:// or https:// URL such as http://localhost:8090.'));
   assert.throws(() => bidiUrl('localhost:8080'), usage('--bidi needs an http:// or ws:// URL, not localhost:8080; expected e.g. http://localhost:8080'));
   assert.throws(() => bidiUrl('not a url'), usage('--bidi needs an http:// or ws:// URL, not not a url; expected e.g. http://127.0.0.1:8080'));
   assert.equal(bidiUrl('http://h:1').toString(), 'ws://h:1/invocations-bidirectional-stream');

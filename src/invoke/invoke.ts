@@ -1,5 +1,6 @@
 import type { SageMakerHeaders } from '../core/context.js';
 import { isSageMakerName, SESSION_ID_HEADER, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
+import { invalidFlag } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
 /** The longest `smkit invoke --timeout` (and `--bidi`'s `--idle`): a day, the most `SAGEMAKER_MODEL_SERVER_TIMEOUT` allows. */
@@ -33,7 +34,7 @@ export function checkHeaderFlag(flag: string, value: string | undefined): void {
   if (value === undefined) return;
   const bad = /[^\t\x20-\x7e]/u.exec(value);
   if (bad) {
-    throw new ToolkitError('ERR_CLI_USAGE', `${flag} ${JSON.stringify(value)} cannot be sent: it holds ${JSON.stringify(bad[0])} at position ${bad.index}; SageMaker takes printable ASCII in this header`);
+    throw invalidFlag(flag, value, `printable ASCII and tabs, what SageMaker takes in this header; it holds ${JSON.stringify(bad[0])} at position ${bad.index}`);
   }
 }
 
@@ -58,7 +59,7 @@ function httpHeaders(headers: InvocationHeaders, acceptHeader: string): Record<s
  * `text` as an http(s) URL, else `ERR_CLI_USAGE` naming it: `localhost:8080` parses as a URL of
  * scheme `localhost:`, which fetch could only fail to reach ("Is the server running?").
  */
-function httpUrl(text: string, example: string): URL {
+function httpUrl(text: string, example: string, flag?: string): URL {
   let parsed: URL | undefined;
   try {
     parsed = new URL(text);
@@ -67,6 +68,7 @@ function httpUrl(text: string, example: string): URL {
   }
   if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') return parsed;
   const hostPort = /^[\w.-]+:\d+(\/|$)/.test(text);
+  if (flag !== undefined) throw invalidFlag(flag, text, `an http:// or https:// URL such as ${hostPort ? `http://${text}` : example}`);
   throw new ToolkitError('ERR_CLI_USAGE', `${text} is not ${parsed === undefined ? 'a URL' : 'an http:// or https:// URL'}; expected e.g. ${hostPort ? `http://${text}` : example}`);
 }
 
@@ -75,9 +77,9 @@ export function invocationUrl(target: InvocationTarget): string {
   const base = target.url.replace(/\/+$/, '');
   if (target.endpoint !== undefined) {
     if (!isSageMakerName(target.endpoint)) {
-      throw new ToolkitError('ERR_CLI_USAGE', `--endpoint ${JSON.stringify(target.endpoint)} is not a valid endpoint name (letters, digits and hyphens)`);
+      throw invalidFlag('--endpoint', target.endpoint, 'an endpoint name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit');
     }
-    httpUrl(base, 'http://127.0.0.1:8080');
+    httpUrl(base, 'http://127.0.0.1:8080', '--front-door');
     return `${base}/endpoints/${target.endpoint}/invocations`;
   }
   const parsed = httpUrl(base, 'http://127.0.0.1:8080/invocations');
