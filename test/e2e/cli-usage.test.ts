@@ -51,7 +51,7 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [['package', '/nonexistent', '--startup-timeout', '0'], '--startup-timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],
   [['build', '--variant', 'gpuu'], '--variant="gpuu" is invalid: expected one of cpu, gpu. Did you mean "gpu"?'],
   [['build', '--build-arg', '1A=b'], '--build-arg="1A=b" is invalid: expected KEY=VALUE, a KEY of letters, digits and _ not starting with a digit.'],
-  [['deploy', 'x.yaml', '--engine', 'podmn'], '--engine="podmn" is invalid: expected one of docker, podman. Did you mean "podman"?'],
+  [['deploy', 'x.yaml', '--build', '--engine', 'podmn'], '--engine="podmn" is invalid: expected one of docker, podman. Did you mean "podman"?'],
   [['deploy', 'x.yaml', '--endpoint-url', 'nope'], '--endpoint-url="nope" is invalid: expected a URL (for the local SageMaker: http://127.0.0.1:PORT).'],
   [['deploy', 'x.yaml', '--poll-interval', '0'], '--poll-interval="0" is invalid: expected a number of seconds above 0, at most 3600.'],
   [['deploy', 'x.yaml', '--timeout', '-5'], '--timeout="-5" is invalid: expected a number of seconds above 0.'],
@@ -61,6 +61,11 @@ test('a bad flag value gets one line in one shape from every command, naming the
   for (const [args, message] of BAD_VALUES) {
     assert.deepEqual(await smkit(args), { code: 1, stderr: usage(message) }, `smkit ${args.join(' ')}`);
   }
+});
+
+test('a flag that only applies with another, given without it, is ERR_CLI_USAGE rather than ignored', async () => {
+  assert.deepEqual(await smkit(['deploy', 'x.yaml', '--engine', 'podman']), { code: 1, stderr: usage('--engine only applies with --build, which builds the image with it: add --build, or leave --engine out') });
+  assert.deepEqual(await smkit(['package', '/nonexistent', '--sample', 's.csv']), { code: 1, stderr: usage('--sample, --content-type and --accept only apply with --verify') });
 });
 
 test('a mistyped required flag is named as unknown, with the flag meant; one left out is ERR_CLI_USAGE saying what it takes', async () => {
