@@ -52,6 +52,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
   for (const register of await Promise.all((named.length > 0 ? named : COMMANDS).map(([, load]) => load()))) register(program);
   checkRequiredAfterUnknown(program);
   refuseFlagsAsValues(program);
+  refuseOptionsWithoutTheirFlag(program);
   return program;
 }
 
@@ -73,6 +74,27 @@ function checkRequiredAfterUnknown(program: Command): void {
   program.hook('preAction', (_program, command) => {
     const missing = command.options.find((o) => required.has(o) && command.getOptionValue(o.attributeName()) === undefined);
     if (missing) throw new ToolkitError('ERR_CLI_USAGE', `${missing.flags} is required: ${missing.description}.`);
+  });
+}
+
+/**
+ * An option whose help starts `with --flag:` (package --sample, local transform --env, invoke
+ * --idle, deploy --engine) typed without that flag is `ERR_CLI_USAGE`: it would be ignored, and the
+ * user would not learn that what they asked for did not happen.
+ */
+function refuseOptionsWithoutTheirFlag(program: Command): void {
+  program.hook('preAction', (_program, command) => {
+    const unmet = new Map<string, string[]>();
+    for (const option of command.options) {
+      const needed = /^with (--[a-z][a-z-]*):/.exec(option.description)?.[1];
+      if (needed === undefined || command.getOptionValueSource(option.attributeName()) !== 'cli') continue;
+      const neededOption = command.options.find((o) => o.long === needed);
+      if (neededOption !== undefined && !command.getOptionValue(neededOption.attributeName())) unmet.set(needed, [...(unmet.get(needed) ?? []), option.long ?? option.flags]);
+    }
+    for (const [needed, flags] of unmet) {
+      const named = flags.length > 1 ? `${flags.slice(0, -1).join(', ')} and ${flags.at(-1)}` : flags[0];
+      throw new ToolkitError('ERR_CLI_USAGE', `${named} only ${flags.length > 1 ? 'apply' : 'applies'} with ${needed}: add ${needed}, or leave ${flags.length > 1 ? 'them' : 'it'} out`);
+    }
   });
 }
 

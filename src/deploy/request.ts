@@ -54,7 +54,7 @@ function checkFlags(opts: DeployCommandOptions): void {
   if (opts.delete && (opts.template !== undefined || opts.build)) throw new ToolkitError('ERR_CLI_USAGE', '--delete does not apply with --template or --build: it removes what the file deployed; run it on its own');
   if (opts.engine !== undefined) {
     choiceValue('--engine', opts.engine, ['docker', 'podman']);
-    if (!opts.build) throw new ToolkitError('ERR_CLI_USAGE', '--engine only applies with --build, which builds the image with it: add --build, or leave --engine out');
+    if (!opts.build) throw new ToolkitError('ERR_CLI_USAGE', '--engine only applies with --build: add --build, or leave it out');
   }
   if (opts.endpointUrl !== undefined) {
     try {

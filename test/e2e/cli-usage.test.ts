@@ -48,7 +48,7 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [['invoke', ...BODY, '--endpoint', 'my_model'], '--endpoint="my_model" is invalid: expected an endpoint name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit.'],
   [['invoke', ...BODY, '--endpoint', 'iris', '--front-door', 'localhost:8090'], '--front-door="localhost:8090" is invalid: expected an http:// or https:// URL such as http://localhost:8090.'],
   [['invoke', ...BODY, '--bidi', '--idle', '0'], '--idle="0" is invalid: expected a number of seconds above 0, at most 86400.'],
-  [['package', '/nonexistent', '--startup-timeout', '0'], '--startup-timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],
+  [['package', '/nonexistent', '--verify', '--startup-timeout', '0'], '--startup-timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],
   [['build', '--variant', 'gpuu'], '--variant="gpuu" is invalid: expected one of cpu, gpu. Did you mean "gpu"?'],
   [['build', '--build-arg', '1A=b'], '--build-arg="1A=b" is invalid: expected KEY=VALUE, a KEY of letters, digits and _ not starting with a digit.'],
   [['deploy', 'x.yaml', '--build', '--engine', 'podmn'], '--engine="podmn" is invalid: expected one of docker, podman. Did you mean "podman"?'],
@@ -64,8 +64,16 @@ test('a bad flag value gets one line in one shape from every command, naming the
 });
 
 test('a flag that only applies with another, given without it, is ERR_CLI_USAGE rather than ignored', async () => {
-  assert.deepEqual(await smkit(['deploy', 'x.yaml', '--engine', 'podman']), { code: 1, stderr: usage('--engine only applies with --build, which builds the image with it: add --build, or leave --engine out') });
-  assert.deepEqual(await smkit(['package', '/nonexistent', '--sample', 's.csv']), { code: 1, stderr: usage('--sample, --content-type and --accept only apply with --verify') });
+  for (const [args, message] of [
+    [['deploy', 'x.yaml', '--engine', 'podman'], '--engine only applies with --build: add --build, or leave it out'],
+    [['package', '/nonexistent', '--sample', 's.csv', '--accept', 'text/csv'], '--sample and --accept only apply with --verify: add --verify, or leave them out'],
+    [['package', '/nonexistent', '--startup-timeout', '5'], '--startup-timeout only applies with --verify: add --verify, or leave it out'],
+    [[...TRANSFORM, ...URL_FLAG, '--env', 'A=1'], '--env only applies with --model: add --model, or leave it out'],
+    [[...TRANSFORM, ...URL_FLAG, '--startup-timeout', '5'], '--startup-timeout only applies with --model: add --model, or leave it out'],
+    [['invoke', ...BODY, '--idle', '5'], '--idle only applies with --bidi: add --bidi, or leave it out'],
+  ] as const) {
+    assert.deepEqual(await smkit(args), { code: 1, stderr: usage(message) }, `smkit ${args.join(' ')}`);
+  }
 });
 
 test('a mistyped required flag is named as unknown, with the flag meant; one left out is ERR_CLI_USAGE saying what it takes', async () => {
