@@ -53,6 +53,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
   checkRequiredAfterUnknown(program);
   refuseFlagsAsValues(program);
   refuseOptionsWithoutTheirFlag(program);
+  refuseEmptyValues(program);
   return program;
 }
 
@@ -112,6 +113,27 @@ function refuseFlagsAsValues(program: Command): void {
         if (typeof text === 'string' && flags.has(text)) throw invalidFlag(option.long ?? option.flags, text, `a value for ${option.long ?? option.flags} before the next flag, not the flag ${text}`);
       }
     }
+  });
+}
+
+/**
+ * An empty flag value or argument (`--model-dir ""`, `smkit local ""`: often a shell variable that
+ * was not set) is `ERR_CLI_USAGE`: as a path it meant the current folder, so `smkit local "$MODEL"`
+ * started an endpoint from whatever folder the shell was in, and `serve --model-dir ""` served it.
+ */
+function refuseEmptyValues(program: Command): void {
+  program.hook('preAction', (_program, command) => {
+    for (const option of command.options) {
+      const value = command.getOptionValue(option.attributeName()) as unknown;
+      const empty = (Array.isArray(value) ? value : [value]).find((v): v is string => typeof v === 'string' && v.trim() === '');
+      if (empty !== undefined) throw invalidFlag(option.long ?? option.flags, empty, 'a value, not empty text (an unset shell variable?)');
+    }
+    command.registeredArguments.forEach((argument, i) => {
+      const value = command.processedArgs[i] as unknown;
+      if (typeof value === 'string' && value.trim() === '') {
+        throw new ToolkitError('ERR_CLI_USAGE', `the <${argument.name()}> argument is ${JSON.stringify(value)} (an unset shell variable?): expected ${argument.description}.`);
+      }
+    });
   });
 }
 

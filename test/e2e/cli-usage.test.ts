@@ -28,7 +28,7 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [['serve', '--log-format', 'jsno'], '--log-format="jsno" is invalid: expected one of json, pretty, auto. Did you mean "json"?'],
   [['train', '--grace-seconds', '200'], '--grace-seconds="200" is invalid: expected a number of seconds from 0 to 110.'],
   [['local', '--port', '70000'], '--port="70000" is invalid: expected a whole number from 0 to 65535.'],
-  [['local', '--port', ''], '--port="" is invalid: expected a whole number from 0 to 65535.'],
+  [['local', '--port', '8O8O'], '--port="8O8O" is invalid: expected a whole number from 0 to 65535.'],
   [['local', '--startup-timeout', '1.5'], '--startup-timeout="1.5" is invalid: expected a whole number from 1 to 3600.'],
   [['local', '--seed', '-1'], '--seed="-1" is invalid: expected a whole number from 0 to 4294967295.'],
   [['local', '--backend', 'proces'], '--backend="proces" is invalid: expected one of process, docker. Did you mean "process"?'],
@@ -97,6 +97,24 @@ test('a flag given another flag as its value (its value left out) is ERR_CLI_USA
   assert.deepEqual(await smkit(['invoke', '--file', '--timeout', '5']), { code: 1, stderr: usage('--file="--timeout" is invalid: expected a value for --file before the next flag, not the flag --timeout.') });
   assert.deepEqual(await smkit(['local', 'train', '--code', 'src', '--channel', '--keep']), { code: 1, stderr: usage('--channel="--keep" is invalid: expected a value for --channel before the next flag, not the flag --keep.') });
   assert.deepEqual(await smkit(['deploy', 'x.yaml', '--template', '-h']), { code: 1, stderr: usage('--template="-h" is invalid: expected a value for --template before the next flag, not the flag -h.') });
+});
+
+test('an empty flag value or argument (an unset shell variable) is ERR_CLI_USAGE, not the current folder', async () => {
+  const empty = (flag: string, value = '') => usage(`${flag}=${JSON.stringify(value)} is invalid: expected a value, not empty text (an unset shell variable?).`);
+  assert.deepEqual(await smkit(['local', 'train', '--code', '/nonexistent-code', '--output', '']), { code: 1, stderr: empty('--output') });
+  assert.deepEqual(await smkit(['local', 'transform', '--input', '', '--output', 'out', ...URL_FLAG]), { code: 1, stderr: empty('--input') });
+  assert.deepEqual(await smkit(['package', '']), { code: 1, stderr: usage('the <model-dir> argument is "" (an unset shell variable?): expected the model directory.') });
+  assert.deepEqual(await smkit(['deploy', '']), {
+    code: 1,
+    stderr: usage('the <endpoint-file> argument is "" (an unset shell variable?): expected the endpoint file (.yaml, .yml or .json) with a deploy: section.'),
+  });
+  // Last: without the check these would start a server on the current folder.
+  assert.deepEqual(await smkit(['serve', '--model-dir', '']), { code: 1, stderr: empty('--model-dir') });
+  assert.deepEqual(await smkit(['serve', '--host', ' ']), { code: 1, stderr: empty('--host', ' ') });
+  assert.deepEqual(await smkit(['local', '']), {
+    code: 1,
+    stderr: usage('the <target> argument is "" (an unset shell variable?): expected a model directory, a model.tar.gz, or an endpoint file (.json/.yaml); none starts an empty local SageMaker.'),
+  });
 });
 
 test('smkit help <command> <subcommand> prints the subcommand\'s help, as smkit <command> <subcommand> --help does', async () => {
