@@ -54,6 +54,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
   refuseFlagsAsValues(program);
   refuseOptionsWithoutTheirFlag(program);
   refuseEmptyValues(program);
+  catchOneDashFlags(program, argv);
   return program;
 }
 
@@ -134,6 +135,43 @@ function refuseEmptyValues(program: Command): void {
         throw new ToolkitError('ERR_CLI_USAGE', `the <${argument.name()}> argument is ${JSON.stringify(value)} (an unset shell variable?): expected ${argument.description}.`);
       }
     });
+  });
+}
+
+/**
+ * A flag of more than one letter typed with one dash (`-port 8080`, `-file x`) names the flag meant:
+ * one dash takes single-letter flags, so `-port` was an unknown option without the "Did you mean" a
+ * mistyped `--prot` gets, and `-file x` was quietly read as `-f ile` (`-output m.tar.gz` as `-o utput`).
+ */
+function catchOneDashFlags(program: Command, argv: readonly string[]): void {
+  const meant = (command: Command, token: string): string | undefined => {
+    const name = /^-([a-z][a-z-]+)(?:=|$)/.exec(token)?.[1];
+    return name === undefined ? undefined : command.options.find((o) => o.long === `--${name}`)?.long;
+  };
+  const end = argv.indexOf('--');
+  const tokens = argv.slice(2, end < 0 ? undefined : end);
+  const firstMeant = (command: Command): readonly [token: string, flag: string] | undefined => {
+    for (const token of tokens) {
+      const flag = meant(command, token);
+      if (flag !== undefined) return [token, flag];
+    }
+    return undefined;
+  };
+  // The parser's own errors (an unknown option, too many arguments: `-file x URL` leaves two).
+  const all = (command: Command): Command[] => [command, ...command.commands.flatMap(all)];
+  for (const command of all(program)) {
+    const { outputError = (text: string, write: (text: string) => void) => write(text) } = command.configureOutput();
+    command.configureOutput({
+      outputError: (text, write) => {
+        const found = firstMeant(command);
+        outputError(found === undefined ? text : text.replace('\n', `\n(Did you mean ${found[1]}? ${found[0]} has one dash, so it was read as single-letter flags.)\n`), write);
+      },
+    });
+  }
+  // Parsed without an error, as other flags.
+  program.hook('preAction', (_program, command) => {
+    const found = firstMeant(command);
+    if (found !== undefined) throw new ToolkitError('ERR_CLI_USAGE', `${found[0]} has one dash, so it was read as single-letter flags: did you mean ${found[1]}?`);
   });
 }
 

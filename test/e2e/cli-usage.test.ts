@@ -117,6 +117,23 @@ test('an empty flag value or argument (an unset shell variable) is ERR_CLI_USAGE
   });
 });
 
+test('a flag of several letters typed with one dash names the flag meant, whether the parser found no such flag or read it as single-letter flags', async () => {
+  const meant = (error: string, token: string) => new RegExp(`^error: ${error}\\n\\(Did you mean -${token}\\? ${token} has one dash, so it was read as single-letter flags\\.\\)\\n`);
+  for (const [args, stderr] of [
+    [['serve', '-port', '8080'], meant("unknown option '-port'", '-port')],
+    [['local', 'models/x', '-port', '8081'], meant("unknown option '-port'", '-port')],
+    [['local', 'transform', '-input', 'in'], meant("unknown option '-input'", '-input')],
+    // -f takes "ile": rows.csv and the URL are two arguments.
+    [['invoke', '-file', 'rows.csv', 'http://127.0.0.1:9'], meant("too many arguments for 'invoke'\\. Expected 1 argument but got 2\\.", '-file')],
+  ] as const) {
+    const r = await smkit(args);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, stderr, `smkit ${args.join(' ')}`);
+  }
+  assert.deepEqual(await smkit(['package', '/nonexistent', '-output']), { code: 1, stderr: usage('-output has one dash, so it was read as single-letter flags: did you mean --output?') });
+  assert.deepEqual(await smkit(['invoke', '--file', 'rows.csv', 'http://127.0.0.1:9', '-verbose']), { code: 1, stderr: usage('-verbose has one dash, so it was read as single-letter flags: did you mean --verbose?') });
+});
+
 test('smkit help <command> <subcommand> prints the subcommand\'s help, as smkit <command> <subcommand> --help does', async () => {
   let stdout = '';
   const write = process.stdout.write;
