@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, type Option } from 'commander';
 import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
 import { invalidFlag } from '../config/flag-values.js';
+import { closestNames } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { ExitError } from './exit-error.js';
 
@@ -142,6 +143,7 @@ function refuseEmptyValues(program: Command): void {
  * A flag of more than one letter typed with one dash (`-port 8080`, `-file x`) names the flag meant:
  * one dash takes single-letter flags, so `-port` was an unknown option without the "Did you mean" a
  * mistyped `--prot` gets, and `-file x` was quietly read as `-f ile` (`-output m.tar.gz` as `-o utput`).
+ * An unknown `--flag` the parser found nothing near gets the names {@link closestNames} finds.
  */
 function catchOneDashFlags(program: Command, argv: readonly string[]): void {
   const meant = (command: Command, token: string): string | undefined => {
@@ -164,7 +166,11 @@ function catchOneDashFlags(program: Command, argv: readonly string[]): void {
     command.configureOutput({
       outputError: (text, write) => {
         const found = firstMeant(command);
-        outputError(found === undefined ? text : text.replace('\n', `\n(Did you mean ${found[1]}? ${found[0]} has one dash, so it was read as single-letter flags.)\n`), write);
+        if (found !== undefined) return outputError(text.replace('\n', `\n(Did you mean ${found[1]}? ${found[0]} has one dash, so it was read as single-letter flags.)\n`), write);
+        // Commander suggests by its own distance, not across case or with a value (--PORT, --prot=8080).
+        const unknown = /^error: unknown option '(--[^'=]+)[^']*'\n(?!\(Did you mean)/.exec(text)?.[1];
+        const near = unknown === undefined ? [] : closestNames(unknown, command.options.flatMap((o) => (o.long === undefined ? [] : [o.long])));
+        outputError(near.length === 0 ? text : text.replace('\n', `\n(Did you mean ${near.length > 1 ? 'one of ' : ''}${near.join(', ')}?)\n`), write);
       },
     });
   }

@@ -117,6 +117,19 @@ test('an empty flag value or argument (an unset shell variable) is ERR_CLI_USAGE
   });
 });
 
+test('an unknown flag gets the flag meant also in another case or with its value (--PORT, --prot=8080), as choice values do', async () => {
+  for (const [args, stderr] of [
+    [['serve', '--PORT', '8080'], /^error: unknown option '--PORT'\n\(Did you mean --port\?\)\n/],
+    [['serve', '--prot=8080'], /^error: unknown option '--prot=8080'\n\(Did you mean --port\?\)\n/],
+    [['deploy', 'x.yaml', '--Dry-Run'], /^error: unknown option '--Dry-Run'\n\(Did you mean --dry-run\?\)\n/],
+    [['serve', '--prot', '8080'], /^error: unknown option '--prot'\n\(Did you mean --port\?\)\n\n/],
+  ] as const) {
+    const r = await smkit(args);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, stderr, `smkit ${args.join(' ')}`);
+  }
+});
+
 test('a flag of several letters typed with one dash names the flag meant, whether the parser found no such flag or read it as single-letter flags', async () => {
   const meant = (error: string, token: string) => new RegExp(`^error: ${error}\\n\\(Did you mean -${token}\\? ${token} has one dash, so it was read as single-letter flags\\.\\)\\n`);
   for (const [args, stderr] of [
