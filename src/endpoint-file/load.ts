@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
+import { invalidFlag } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { isModelArchive } from '../archive/model-archive.js';
 import { describeDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
@@ -86,6 +87,10 @@ export function endpointNameFor(modelPath: string): string {
  * model directory or `model.tar.gz` becomes one endpoint with one `AllTraffic` variant.
  */
 export async function loadEndpointTarget(target: string, opts: { name?: string } = {}): Promise<EndpointFileConfig> {
+  // Checked as the flag for a model too: it became the endpoint file's endpoints[0].name, which the user never wrote.
+  if (opts.name !== undefined && !isSageMakerName(opts.name)) {
+    throw invalidFlag('--name', opts.name, 'an endpoint name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit');
+  }
   const abs = resolve(target);
   let isDir: boolean;
   try {
@@ -97,7 +102,6 @@ export async function loadEndpointTarget(target: string, opts: { name?: string }
     const config = await readEndpointFile(abs);
     if (opts.name !== undefined) {
       if (config.endpoints.length !== 1) throw new ToolkitError('ERR_CLI_USAGE', '--name works only with a single model or an endpoint file with one endpoint');
-      if (!isSageMakerName(opts.name)) throw new ToolkitError('ERR_CLI_USAGE', `--name "${opts.name}" must be 1-63 letters, digits or hyphens`);
       config.endpoints[0]!.name = opts.name;
     }
     return config;

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/cli/main.js';
-import { SMKIT_BIN, runSmkit } from '../helpers/serve-process.js';
+import { REPO_ROOT, SMKIT_BIN, runSmkit } from '../helpers/serve-process.js';
 
 /** What `smkit <args>` prints on stderr and exits with, run in this process (commander and the commands as `bin/smkit.js` runs them). */
 async function smkit(args: readonly string[]): Promise<{ code: number | undefined; stderr: string }> {
@@ -49,6 +50,8 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [['invoke', ...BODY, '--endpoint', 'iris', '--front-door', 'localhost:8090'], '--front-door="localhost:8090" is invalid: expected an http:// or https:// URL such as http://localhost:8090.'],
   [['invoke', ...BODY, '--bidi', '--idle', '0'], '--idle="0" is invalid: expected a number of seconds above 0, at most 86400.'],
   [['package', '/nonexistent', '--verify', '--startup-timeout', '0'], '--startup-timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],
+  [['build', '--model', fileURLToPath(import.meta.url)], `--model=${JSON.stringify(fileURLToPath(import.meta.url))} is invalid: expected a model directory or a model.tar.gz.`],
+  [['local', path.join(REPO_ROOT, 'models', 'iris-onnx'), '--name', 'my_model'], '--name="my_model" is invalid: expected an endpoint name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit.'],
   [['build', '--variant', 'gpuu'], '--variant="gpuu" is invalid: expected one of cpu, gpu. Did you mean "gpu"?'],
   [['build', '--build-arg', '1A=b'], '--build-arg="1A=b" is invalid: expected KEY=VALUE, a KEY of letters, digits and _ not starting with a digit.'],
   [['deploy', 'x.yaml', '--build', '--engine', 'podmn'], '--engine="podmn" is invalid: expected one of docker, podman. Did you mean "podman"?'],
