@@ -44,11 +44,15 @@ export function wholeNumberFlag(flag: string, min: number, max: number): (value:
   return (value) => wholeNumberValue(flag, value, min, max);
 }
 
+/** A number written in decimal (fractions and exponents allowed: `Number()` also reads `0x10`, `0b11` and `0o17`, and empty text as 0), else NaN. */
+export function decimalNumber(text: string): number {
+  return /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i.test(text.trim()) ? Number(text.trim()) : NaN;
+}
+
 /** A commander parser for a number of seconds from `min` to `max`, fractions allowed. */
 export function secondsFlag(flag: string, min: number, max: number): (value: string) => number {
   return (value) => {
-    const text = value.trim();
-    const n = text === '' ? NaN : Number(text);
+    const n = decimalNumber(value);
     if (!Number.isFinite(n) || n < min || n > max) throw invalidFlag(flag, value, `a number of seconds from ${min} to ${max}`);
     return n;
   };
@@ -59,7 +63,7 @@ export function secondsFlag(flag: string, min: number, max: number): (value: str
  * about 24.8 days fire at once, so every wait needs a bound). Throws {@link invalidFlag}.
  */
 export function positiveSecondsOption(flag: string, value: string | number | undefined, max = Infinity): number {
-  const n = Number(value);
+  const n = typeof value === 'number' ? value : decimalNumber(String(value));
   if (!(Number.isFinite(n) && n > 0 && n <= max)) {
     throw invalidFlag(flag, String(value), `a number of seconds above 0${max === Infinity ? '' : `, at most ${max}`}`);
   }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { closestNames } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { invalidFlag } from './flag-values.js';
+import { decimalNumber, invalidFlag } from './flag-values.js';
 
 /** Log levels, pino names. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -321,14 +321,11 @@ export function readInt(env: Env, name: string, fallback: number, min: number, m
   return n;
 }
 
-/** A number written in decimal (fractions and exponents allowed): `Number()` also reads `0x10`, `0b11` and `0o17`. */
-const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;
-
 /** Reads a number setting written in decimal (fractions allowed) in `[min, max]`. */
 export function readNumber(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = str(env, name);
   if (raw === undefined) return fallback;
-  const n = DECIMAL.test(raw) ? Number(raw) : NaN;
+  const n = decimalNumber(raw);
   if (!Number.isFinite(n) || n < min || n > max) throw invalid(name, raw, `a decimal number from ${min} to ${max}`);
   return n;
 }

@@ -50,6 +50,10 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [['invoke', ...BODY, '--endpoint', 'iris', '--front-door', 'localhost:8090'], '--front-door="localhost:8090" is invalid: expected an http:// or https:// URL such as http://localhost:8090.'],
   [['invoke', ...BODY, '--bidi', '--idle', '0'], '--idle="0" is invalid: expected a number of seconds above 0, at most 86400.'],
   [['package', '/nonexistent', '--verify', '--startup-timeout', '0'], '--startup-timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],
+  // Decimal only, as the environment variables: Number() read 0x10 as 16.
+  [['train', '--grace-seconds', '0x10'], '--grace-seconds="0x10" is invalid: expected a number of seconds from 0 to 110.'],
+  [['invoke', ...BODY, '--timeout', '0x10'], '--timeout="0x10" is invalid: expected a number of seconds above 0, at most 86400.'],
+  [[...TRANSFORM, '--max-payload', '0b11', ...URL_FLAG], '--max-payload="0b11" is invalid: expected a number of MB from 0 to 100.'],
   [['build', '--model', fileURLToPath(import.meta.url)], `--model=${JSON.stringify(fileURLToPath(import.meta.url))} is invalid: expected a model directory or a model.tar.gz.`],
   [['local', path.join(REPO_ROOT, 'models', 'iris-onnx'), '--name', 'my_model'], '--name="my_model" is invalid: expected an endpoint name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit.'],
   [['build', '--variant', 'gpuu'], '--variant="gpuu" is invalid: expected one of cpu, gpu. Did you mean "gpu"?'],

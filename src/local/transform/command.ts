@@ -1,5 +1,5 @@
 import { ToolkitError } from '../../errors/catalogue.js';
-import { invalidFlag, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
+import { decimalNumber, invalidFlag, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
@@ -58,7 +58,7 @@ function flagParameters(opts: LocalTransformOptions): Partial<ExecutionParameter
     out.batchStrategy = s;
   }
   if (opts.maxPayload !== undefined) {
-    const mb = opts.maxPayload.trim() === '' ? NaN : Number(opts.maxPayload);
+    const mb = decimalNumber(opts.maxPayload);
     // CreateTransformJob refuses MaxPayloadInMB over 100.
     if (!Number.isFinite(mb) || mb < 0 || mb > MAX_PAYLOAD_MB) throw invalidFlag('--max-payload', opts.maxPayload, `a number of MB from 0 to ${MAX_PAYLOAD_MB}`);
     out.maxPayloadInMB = mb;
