@@ -61,10 +61,11 @@ function linkRootCompileCache(dir) {
 // cold start's CPU (the images bake a warm cache, see the Dockerfile). The variable hands the same
 // directory to the server's worker processes and threads. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
 // A NODE_COMPILE_CACHE that Node could not use at start-up (another user's, see above) is replaced
-// by this user's links to it, for this process and, through the variable, the ones it starts.
+// by this user's links to it, for this process and, through the variable, the ones it starts. Node 22.1–22.7
+// have no getCompileCacheDir (22.8+), so they are left as they were.
 const configured = process.env.NODE_COMPILE_CACHE;
 const linked =
-  module.enableCompileCache && configured && !process.env.NODE_DISABLE_COMPILE_CACHE && !module.getCompileCacheDir() ? linkRootCompileCache(configured) : undefined;
+  module.enableCompileCache && module.getCompileCacheDir && configured && !process.env.NODE_DISABLE_COMPILE_CACHE && !module.getCompileCacheDir() ? linkRootCompileCache(configured) : undefined;
 const cache = module.enableCompileCache?.(linked);
 if (cache?.directory && (linked || !configured)) process.env.NODE_COMPILE_CACHE = cache.directory;
 
