@@ -299,24 +299,44 @@ export function groupMiniBatches(records: readonly InputRecord[], strategy: Batc
   return Array.from(eachMiniBatch(records, strategy, maxBytes));
 }
 
+/** Gathers records into the mini-batches of {@link groupMiniBatches}, one record at a time. */
+class MiniBatchGatherer {
+  #current: InputRecord[] = [];
+  #size = 0;
+
+  constructor(
+    private readonly strategy: BatchStrategy,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Takes `r`; returns the batch it completed, if any. */
+  add(r: InputRecord): MiniBatch | undefined {
+    if (this.strategy === 'SINGLE_RECORD') return batchOf([r], this.maxBytes);
+    const full = this.#current.length > 0 && this.maxBytes > 0 && this.#size + r.data.length > this.maxBytes ? this.flush() : undefined;
+    this.#current.push(r);
+    this.#size += r.data.length;
+    return full;
+  }
+
+  /** The batch of the records taken since the last one, if there are any. */
+  flush(): MiniBatch | undefined {
+    if (this.#current.length === 0) return undefined;
+    const batch = batchOf(this.#current, this.maxBytes);
+    this.#current = [];
+    this.#size = 0;
+    return batch;
+  }
+}
+
 /** {@link groupMiniBatches} one batch at a time, taking records from `records` only as each batch is asked for. */
 export function* eachMiniBatch(records: Iterable<InputRecord>, strategy: BatchStrategy, maxBytes: number): Generator<MiniBatch> {
-  if (strategy === 'SINGLE_RECORD') {
-    for (const r of records) yield batchOf([r], maxBytes);
-    return;
-  }
-  let current: InputRecord[] = [];
-  let size = 0;
+  const gatherer = new MiniBatchGatherer(strategy, maxBytes);
   for (const r of records) {
-    if (current.length > 0 && maxBytes > 0 && size + r.data.length > maxBytes) {
-      yield batchOf(current, maxBytes);
-      current = [];
-      size = 0;
-    }
-    current.push(r);
-    size += r.data.length;
+    const batch = gatherer.add(r);
+    if (batch) yield batch;
   }
-  if (current.length > 0) yield batchOf(current, maxBytes);
+  const last = gatherer.flush();
+  if (last) yield last;
 }
 
 /**
@@ -325,24 +345,15 @@ export function* eachMiniBatch(records: Iterable<InputRecord>, strategy: BatchSt
  * a mini-batch of records is held ahead of the requests.
  */
 export async function* eachMiniBatchOf(groups: AsyncIterable<Iterable<InputRecord>>, strategy: BatchStrategy, maxBytes: number): AsyncGenerator<MiniBatch> {
-  let current: InputRecord[] = [];
-  let size = 0;
+  const gatherer = new MiniBatchGatherer(strategy, maxBytes);
   for await (const group of groups) {
     for (const r of group) {
-      if (strategy === 'SINGLE_RECORD') {
-        yield batchOf([r], maxBytes);
-        continue;
-      }
-      if (current.length > 0 && maxBytes > 0 && size + r.data.length > maxBytes) {
-        yield batchOf(current, maxBytes);
-        current = [];
-        size = 0;
-      }
-      current.push(r);
-      size += r.data.length;
+      const batch = gatherer.add(r);
+      if (batch) yield batch;
     }
   }
-  if (current.length > 0) yield batchOf(current, maxBytes);
+  const last = gatherer.flush();
+  if (last) yield last;
 }
 
 /**
