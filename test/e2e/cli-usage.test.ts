@@ -78,6 +78,8 @@ test('a flag that only applies with another, given without it, is ERR_CLI_USAGE 
     [[...TRANSFORM, ...URL_FLAG, '--env', 'A=1'], '--env only applies with --model: add --model, or leave it out'],
     [[...TRANSFORM, ...URL_FLAG, '--startup-timeout', '5'], '--startup-timeout only applies with --model: add --model, or leave it out'],
     [['invoke', ...BODY, '--idle', '5'], '--idle only applies with --bidi: add --bidi, or leave it out'],
+    [['local', '--backend', 'process', '--image', 'my-image:1'], '--image only applies with the docker backend: leave out --backend process, or leave it out'],
+    [['local', '--backend', 'process', '--engine', 'podman', '--image', 'my-image:1'], '--engine and --image only apply with the docker backend: leave out --backend process, or leave them out'],
   ] as const) {
     assert.deepEqual(await smkit(args), { code: 1, stderr: usage(message) }, `smkit ${args.join(' ')}`);
   }

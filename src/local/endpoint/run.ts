@@ -36,6 +36,12 @@ export function startOptionsFromFlags(flags: LocalEndpointCliOptions): StartOpti
     opts.engine = choiceValue<ContainerEngine>('--engine', flags.engine, ['docker', 'podman']);
   }
   if (flags.image !== undefined) opts.image = flags.image;
+  const dockerOnly = [flags.engine !== undefined && '--engine', flags.image !== undefined && '--image'].filter((f): f is string => f !== false);
+  // The process backend runs no container: an image or engine given with it would be ignored.
+  if (opts.backend === 'process' && dockerOnly.length > 0) {
+    const named = dockerOnly.join(' and ');
+    throw new ToolkitError('ERR_CLI_USAGE', `${named} only ${dockerOnly.length > 1 ? 'apply' : 'applies'} with the docker backend: leave out --backend process, or leave ${dockerOnly.length > 1 ? 'them' : 'it'} out`);
+  }
   const timeout = intFlag('--startup-timeout', flags.startupTimeout, 1, 3600);
   if (timeout !== undefined) opts.startupTimeoutMs = timeout * 1000;
   const seed = intFlag('--seed', flags.seed, 0, 2 ** 32 - 1);
