@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { once } from 'node:events';
 
 /**
  * Sends one whole `POST /invocations` with a CSV body on a raw socket, then closes the connection
@@ -18,4 +19,24 @@ export async function postAndLeave(url: string, csv: string, stay: number | Prom
   await (typeof stay === 'number' ? new Promise((r) => setTimeout(r, stay)) : stay);
   client.destroy();
   return Buffer.concat(received);
+}
+
+/**
+ * Writes `bytes` on a raw socket to `port` on 127.0.0.1 and resolves with everything the server
+ * sent once it closes the connection (a request it refuses, or one with `Connection: close`);
+ * rejects if it has not closed after `timeoutMs`.
+ */
+export async function answerUntilClose(port: number, bytes: string, timeoutMs = 10_000): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  let got = '';
+  socket.on('data', (d: Buffer) => (got += d.toString()));
+  socket.on('error', () => undefined);
+  try {
+    await once(socket, 'connect');
+    socket.write(bytes);
+    await once(socket, 'close', { signal: AbortSignal.timeout(timeoutMs) });
+    return got;
+  } finally {
+    socket.destroy();
+  }
 }

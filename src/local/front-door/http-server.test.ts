@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_KEEP_ALIVE_MS, createFrontDoorServer } from './http-server.js';
+import { answerUntilClose } from '../../../test/helpers/raw-http.js';
 
 test('a kept-alive connection idle for longer than Node\'s default 5 s still takes the next request', async () => {
   const server = createFrontDoorServer((_req, res) => res.end('ok'));
@@ -81,20 +82,7 @@ test('bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalo
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
-  const answerTo = async (bytes: string): Promise<string> => {
-    const socket = connect(port, '127.0.0.1');
-    let got = '';
-    socket.on('data', (d: Buffer) => (got += d.toString()));
-    socket.on('error', () => {});
-    try {
-      await once(socket, 'connect');
-      socket.write(bytes);
-      await once(socket, 'close', { signal: AbortSignal.timeout(10_000) });
-      return got;
-    } finally {
-      socket.destroy();
-    }
-  };
+  const answerTo = (bytes: string): Promise<string> => answerUntilClose(port, bytes);
   try {
     const close = 'Connection: close\r\n';
     const bomb = await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
@@ -121,20 +109,7 @@ test('two Host lines, a Host that is not host[:port] or a fragment in the target
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
-  const answerTo = async (bytes: string): Promise<string> => {
-    const socket = connect(port, '127.0.0.1');
-    let got = '';
-    socket.on('data', (d: Buffer) => (got += d.toString()));
-    socket.on('error', () => {});
-    try {
-      await once(socket, 'connect');
-      socket.write(bytes);
-      await once(socket, 'close', { signal: AbortSignal.timeout(10_000) });
-      return got;
-    } finally {
-      socket.destroy();
-    }
-  };
+  const answerTo = (bytes: string): Promise<string> => answerUntilClose(port, bytes);
   try {
     const close = 'Connection: close\r\n';
     const refused: [string, RegExp][] = [

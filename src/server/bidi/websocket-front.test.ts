@@ -20,6 +20,7 @@ import type { MetricsSink } from '../metrics.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { BodyBudget } from '../body-budget.js';
 import { until } from '../../../test/helpers/until.js';
+import { answerUntilClose } from '../../../test/helpers/raw-http.js';
 
 /** Answers each message with its own bytes, as JSON; its state is the test's to set. */
 class EchoBackend implements InferenceBackend {
@@ -175,11 +176,7 @@ test('handshakes ws itself would refuse (an Upgrade list, a Sec-WebSocket-Protoc
   // No Host, two Host lines or a fragment in the target, refused as on every other route.
   const handshake = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
   for (const head of [`GET /invocations-bidirectional-stream HTTP/1.1\r\n${handshake}`, `GET /invocations-bidirectional-stream HTTP/1.1\r\nHost: a\r\nHost: b\r\n${handshake}`, `GET /invocations-bidirectional-stream#x HTTP/1.1\r\nHost: a\r\n${handshake}`]) {
-    const socket = connect(Number(port), '127.0.0.1');
-    let got = '';
-    socket.on('data', (d: Buffer) => (got += d.toString()));
-    socket.write(head);
-    await once(socket, 'close', { signal: AbortSignal.timeout(10_000) });
+    const got = await answerUntilClose(Number(port), head);
     assert.match(got, /^HTTP\/1\.1 400 /, head);
     assert.equal(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).code, 'ERR_BAD_REQUEST', head);
   }
