@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_KEEP_ALIVE_MS, createFrontDoorServer } from './http-server.js';
 import { answerUntilClose } from '../../../test/helpers/raw-http.js';
@@ -74,7 +75,8 @@ test('by default a request has the headers timeout plus a minute to arrive, a bo
   assert.ok(server.headersTimeout > FRONT_DOOR_KEEP_ALIVE_MS);
 });
 
-test('bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalogued JSON answer and a closed connection; an unknown Expect or a missing Host is served', async () => {
+/** A front door server on a free port that reads each request whole and answers `served`, and a sender of raw bytes to it that reads the answer until the server closes. */
+async function servedServer(): Promise<{ server: Server; answerTo: (bytes: string) => Promise<string> }> {
   const server = createFrontDoorServer((req, res) => {
     req.resume();
     req.on('end', () => res.end('served'));
@@ -82,7 +84,11 @@ test('bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalo
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
-  const answerTo = (bytes: string): Promise<string> => answerUntilClose(port, bytes);
+  return { server, answerTo: (bytes) => answerUntilClose(port, bytes) };
+}
+
+test('bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalogued JSON answer and a closed connection; an unknown Expect or a missing Host is served', async () => {
+  const { server, answerTo } = await servedServer();
   try {
     const close = 'Connection: close\r\n';
     const bomb = await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
@@ -102,14 +108,7 @@ test('bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalo
 });
 
 test('two Host lines, a Host that is not host[:port] or a fragment in the target get a catalogued 400 before any route; one Host, or none, is routed', async () => {
-  const server = createFrontDoorServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.end('served'));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  const answerTo = (bytes: string): Promise<string> => answerUntilClose(port, bytes);
+  const { server, answerTo } = await servedServer();
   try {
     const close = 'Connection: close\r\n';
     const refused: [string, RegExp][] = [
