@@ -17,13 +17,20 @@ test('SMKIT_LOCAL_HEALTH_CHECK_SECONDS: 5 s by default, 0 turns the checks off, 
 });
 
 test('the local SageMaker settings: defaults when nothing is set', () => {
-  assert.deepEqual(loadLocalSageMakerSettings({}, 8 * 1024 ** 3), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60, bodyMemoryMb: 2048, logStreamMb: 8, logsMb: 256, s3TimeoutSeconds: 60 });
+  assert.deepEqual(loadLocalSageMakerSettings({}, 8 * 1024 ** 3), { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, serverlessIdleSeconds: 60, maxInvocationsPerInstance: 1000, bodyMemoryMb: 2048, logStreamMb: 8, logsMb: 256, s3TimeoutSeconds: 60 });
 });
 
 test('SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: a number of seconds, refused when not one', () => {
   assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: '0.5' }).serverlessIdleSeconds, 0.5);
   assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: 'soon' }), /SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS must be a number of seconds from 0.1 to 86400 \(got "soon"\)/);
   assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS: '0' }), /SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS/);
+});
+
+test('SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE: 1000 by default, a whole number from 1 to 1000000; bad values name the variable', () => {
+  assert.equal(loadLocalSageMakerSettings({ SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE: ' 8 ' }).maxInvocationsPerInstance, 8);
+  for (const bad of ['0', '2.5', '0x10', '1e3', 'many', '1000001']) {
+    assert.throws(() => loadLocalSageMakerSettings({ SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE: bad }), new RegExp(`SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE must be a whole number from 1 to 1000000, .* \\(got "${bad}"\\)$`), bad);
+  }
 });
 
 test('SMKIT_LOCAL_BODY_MEMORY_MB: a quarter of the memory by default, never below a 6 MB request and its answer; bad values name the variable', () => {

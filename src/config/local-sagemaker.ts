@@ -28,6 +28,14 @@ export interface LocalSageMakerSettings {
    */
   readonly healthCheckSeconds: number;
   /**
+   * `SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE`: most real-time invocations (`InvokeEndpoint`,
+   * `InvokeEndpointWithResponseStream`) one instance of a variant has in flight at once; one more,
+   * when every instance has that many, is throttled at once (400 `ThrottlingException`) instead of
+   * waiting on a container that is not keeping up. From 1 to 1000000.
+   * @defaultValue {@link DEFAULT_MAX_INVOCATIONS_PER_INSTANCE}
+   */
+  readonly maxInvocationsPerInstance?: number;
+  /**
    * `SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS`: a serverless variant's instance above its
    * `ProvisionedConcurrency` stops after this long without a request (the next request after
    * that cold-starts one again). @defaultValue 60
@@ -68,6 +76,14 @@ export interface LocalSageMakerSettings {
  * each), which the AWS CLI and the SageMaker Python SDK use; the JavaScript SDK sets none.
  */
 export const DEFAULT_S3_TIMEOUT_SECONDS = 60;
+
+/**
+ * Default `SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE`. AWS publishes no per-instance figure (its
+ * throttling depends on the instance type); this is as many as an asynchronous endpoint's
+ * `MaxConcurrentInvocationsPerInstance` may be, loose enough that only a container far behind its
+ * callers reaches it.
+ */
+export const DEFAULT_MAX_INVOCATIONS_PER_INSTANCE = 1000;
 
 /** Default of `SMKIT_LOCAL_LOG_STREAM_MB`: what one log stream of the local CloudWatch Logs keeps. */
 export const DEFAULT_LOG_STREAM_MB = 8;
@@ -111,6 +127,11 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
   if (!Number.isFinite(serverlessIdleSeconds) || serverlessIdleSeconds < 0.1 || serverlessIdleSeconds > 86_400) {
     throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS must be a number of seconds from 0.1 to 86400 (got "${idleText}")`);
   }
+  const perInstanceText = str(env, 'SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE') ?? String(DEFAULT_MAX_INVOCATIONS_PER_INSTANCE);
+  const maxInvocationsPerInstance = /^\d+$/.test(perInstanceText) ? Number(perInstanceText) : NaN;
+  if (!Number.isInteger(maxInvocationsPerInstance) || maxInvocationsPerInstance < 1 || maxInvocationsPerInstance > 1_000_000) {
+    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE must be a whole number from 1 to 1000000, the real-time invocations one instance may have in flight (got "${perInstanceText}")`);
+  }
   const bodyText = str(env, 'SMKIT_LOCAL_BODY_MEMORY_MB');
   const bodyMemoryMb = bodyText === undefined ? Math.max(MIN_BODY_MEMORY_MB, Math.floor(memoryBytes / 4 / (1024 * 1024))) : Number(bodyText);
   if (!Number.isFinite(bodyMemoryMb) || bodyMemoryMb < MIN_BODY_MEMORY_MB || bodyMemoryMb > 1_048_576) {
@@ -142,6 +163,7 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
     maxInstances,
     healthCheckSeconds,
     serverlessIdleSeconds,
+    maxInvocationsPerInstance,
     bodyMemoryMb,
     logStreamMb,
     logsMb,

@@ -66,6 +66,7 @@ export const ERROR_CATALOGUE = {
   ERR_DEEP_PING_FAILED: { status: 500, summary: 'The deep-ping sample payload did not get a 2xx answer.' },
   ERR_BACKEND_UNAVAILABLE: { status: 500, summary: 'The chosen local backend (docker/podman) cannot be used here.' },
   ERR_NO_INSTANCE_IN_SERVICE: { status: 503, summary: 'A local endpoint variant has no healthy instance right now (its instances died and replacements are starting).' },
+  ERR_INSTANCES_BUSY: { status: 400, summary: 'Every instance of a local endpoint variant already has SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE invocations in flight; the invocation was throttled.' },
   // --- CLI ---
   ERR_CLI_USAGE: { status: 400, summary: 'A command-line argument or flag value is missing or invalid (also a flag that overrides an environment variable).' },
   // --- model archives, packaging, batch transform, invoke (issue 4, second half) ---

@@ -86,6 +86,7 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
           ...(opts.policy?.replacementBackoff ? { backoff: opts.policy.replacementBackoff } : {}),
           ...(opts.policy?.healthCheckMs ? { health: { probe: instanceHealthy, intervalMs: opts.policy.healthCheckMs } } : {}),
           ...(opts.log ? { log: (level, msg, fields) => opts.log!(level, msg, { endpoint: file.name, ...fields }) } : {}),
+          ...(opts.policy?.maxInvocationsPerInstance === undefined || file.asyncInference ? {} : { maxInFlightPerInstance: opts.policy.maxInvocationsPerInstance }),
         },
       );
       runtime.instances = fleet;

@@ -33,6 +33,12 @@ export interface DeploymentContext {
   replacementBackoff?: BackoffPolicy;
   /** Time between `/ping` health checks of each instance in service (3 failures in a row replace it). @defaultValue no checks */
   healthCheckMs?: number;
+  /**
+   * Most real-time invocations one instance has in flight (`SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE`);
+   * one more is throttled. Serverless variants have `MaxConcurrency` instead, asynchronous endpoints
+   * `MaxConcurrentInvocationsPerInstance`. @defaultValue unbounded
+   */
+  maxInvocationsPerInstance?: number;
   s3: () => S3Objects;
   random: () => number;
   metrics?: InvocationMetricsSink;
@@ -243,6 +249,7 @@ export async function startDeployment(
       ...(ctx.replacementBackoff ? { backoff: ctx.replacementBackoff } : {}),
       ...(ctx.healthCheckMs ? { health: { probe: instanceHealthy, intervalMs: ctx.healthCheckMs } } : {}),
       ...(ctx.log ? { log: (level, msg, fields) => ctx.log!(level, msg, { endpoint: endpointName, ...fields }) } : {}),
+      ...(ctx.maxInvocationsPerInstance === undefined || spec.ServerlessConfig || config.asyncInferenceConfig ? {} : { maxInFlightPerInstance: ctx.maxInvocationsPerInstance }),
     };
     const fleet = new Fleet(spec.VariantName, launch, fleetOptions);
     const count = initialInstances(spec, opts.counts?.get(spec.VariantName));

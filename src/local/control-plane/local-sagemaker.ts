@@ -6,7 +6,7 @@ import type { Request, Response } from 'express';
 import type { AwsService } from '../../aws/service.js';
 import { partitionOf } from '../../aws/partition.js';
 import { loadLocalMetricsSettings, type LocalMetricsSettings } from '../../config/local-metrics.js';
-import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
+import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { loadTrainingSettings } from '../../config/training.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
@@ -103,7 +103,7 @@ export interface LocalSageMakerOptions {
 }
 
 /** How fleets check their instances and space replacements: what a {@link DeploymentContext} takes. */
-export type FleetPolicy = Pick<DeploymentContext, 'replacementBackoff' | 'healthCheckMs'>;
+export type FleetPolicy = Pick<DeploymentContext, 'replacementBackoff' | 'healthCheckMs' | 'maxInvocationsPerInstance'>;
 
 /** A running local SageMaker: its parts and where it listens. */
 export interface LocalSageMakerHandle extends LocalSageMakerCore {
@@ -189,6 +189,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   const fleetPolicy: FleetPolicy = {
     ...(opts.replacementBackoff ? { replacementBackoff: opts.replacementBackoff } : {}),
     ...(healthCheckMs > 0 ? { healthCheckMs } : {}),
+    maxInvocationsPerInstance: settings.maxInvocationsPerInstance ?? DEFAULT_MAX_INVOCATIONS_PER_INSTANCE,
   };
   const deployment: DeploymentContext = {
     store,

@@ -70,6 +70,11 @@ export interface FleetOptions {
   log?: EndpointLog;
   /** Checks the instances in rotation periodically; one that fails `unhealthyAfter` checks in a row is stopped and replaced. @defaultValue no checks */
   health?: HealthCheck;
+  /**
+   * Most invocations one instance has in flight (`SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE`): past
+   * it {@link Fleet.acquire} throws `ERR_INSTANCES_BUSY` instead of lending an instance. @defaultValue unbounded
+   */
+  maxInFlightPerInstance?: number;
 }
 
 /** Resolves true after `ms`, or false at once when `signal` aborts first. */
@@ -116,6 +121,7 @@ export class Fleet implements InstancePool {
   private readonly backoff: RestartBackoff;
   private readonly log: EndpointLog;
   private readonly health: HealthCheck | undefined;
+  private readonly maxInFlight: number;
   private healthTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -127,6 +133,7 @@ export class Fleet implements InstancePool {
     this.backoff = new RestartBackoff(opts.backoff ?? INSTANCE_BACKOFF);
     this.log = opts.log ?? (() => {});
     this.health = opts.health;
+    this.maxInFlight = opts.maxInFlightPerInstance ?? Infinity;
     if (this.health) {
       this.healthTimer = setInterval(() => this.checkHealth(), this.health.intervalMs);
       this.healthTimer.unref();
@@ -174,6 +181,10 @@ export class Fleet implements InstancePool {
    * Lends the least busy instance in rotation (of those equally busy, one whose chain `holds`). With none (every instance died and replacements
    * are starting, or the fleet is stopped) it throws `ERR_NO_INSTANCE_IN_SERVICE`, which the
    * front door answers as the service does when it has no capacity: 503 `ServiceUnavailable`.
+   * When the instance it would lend already has `maxInFlightPerInstance` requests in flight (so
+   * every instance has, or the one holding the session has), it throws `ERR_INSTANCES_BUSY`, which
+   * the front door answers as the service throttles: 400 `ThrottlingException`. Nothing is queued:
+   * as on SageMaker, a request goes to its container at once or is refused at once.
    */
   acquire(preferred?: string, holds?: (chain: readonly ChainContainer[]) => boolean): InstanceLease {
     if (this.serving.length === 0) {
@@ -190,6 +201,13 @@ export class Fleet implements InstancePool {
       this.next = (this.next + 1) % this.serving.length;
     }
     const member = best!;
+    if (member.inFlight >= this.maxInFlight) {
+      const which = member.instance.id === preferred ? `Instance ${member.instance.id}, which holds the request's session, already has` : `Each of the ${this.serving.length} instance(s) of variant ${this.variantName} already has`;
+      throw new ToolkitError(
+        'ERR_INSTANCES_BUSY',
+        `${which} ${this.maxInFlight} invocations in flight (SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE); the request was throttled. Try your call again with backoff, add instances, or raise SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE.`,
+      );
+    }
     member.inFlight += 1;
     let released = false;
     return {

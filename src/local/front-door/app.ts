@@ -25,7 +25,7 @@ import { InferenceComponentRouteError } from './inference-component-route.js';
 import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_HEADERS_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS } from './http-server.js';
 import { holdUntilDone, invokeBody } from './invoke-body.js';
 import { BodyBudget } from '../../server/body-budget.js';
-import { endpointNotFound, frontDoorBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
+import { endpointNotFound, frontDoorBusy, instancesBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
 
 /** Largest InvokeEndpoint body: 6 MB (`Body` max, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). */
 export const MAX_INVOKE_BODY_BYTES = 6_291_456;
@@ -482,7 +482,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
           res.setHeader('Retry-After', '1');
           return fail(busy());
         }
-        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
+        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err) ?? instancesBusy(name, err);
         if (unavailable) return fail(unavailable);
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
@@ -516,7 +516,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));
         if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
-        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err);
+        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err) ?? instancesBusy(name, err);
         if (unavailable) return fail(unavailable);
         if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));

@@ -155,3 +155,17 @@ export function serverlessThrottled(endpoint: string, err: unknown): RuntimeApiE
   if (!(err instanceof ServerlessThrottlingError)) return undefined;
   return new RuntimeApiError('ThrottlingException', 400, `Endpoint ${endpoint}: ${err.message}`);
 }
+
+/**
+ * Every instance of the variant already has the invocations `SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE`
+ * allows in flight (`ERR_INSTANCES_BUSY`). SageMaker sends each request to a container as it comes
+ * and throttles, at once, those an endpoint cannot take (an AWS answer on re:Post: "we do have
+ * throttling in place ... In case of throttling you will get the error response immediately",
+ * https://repost.aws/questions/QUfOh3ije6SsGZ-xrzRz0xzg), as `ThrottlingException` with HTTP 400
+ * (CommonErrors in the SageMaker API reference), which the AWS SDKs retry with backoff.
+ * Undefined for any other error.
+ */
+export function instancesBusy(endpoint: string, err: unknown): RuntimeApiError | undefined {
+  if (!(err instanceof ToolkitError) || err.code !== 'ERR_INSTANCES_BUSY') return undefined;
+  return new RuntimeApiError('ThrottlingException', 400, `Endpoint ${endpoint}: ${err.message}`);
+}
