@@ -15,6 +15,7 @@ import { multiModelHost } from '../endpoint/container.js';
 interface Seen {
   headers: IncomingHttpHeaders;
   body: string;
+  bytes: Buffer;
 }
 interface Reply {
   status?: number;
@@ -33,7 +34,8 @@ async function fakeContainer(hostname: string, reply: (seen: Seen) => Reply): Pr
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const s = { headers: req.headers, body: Buffer.concat(chunks).toString() };
+      const bytes = Buffer.concat(chunks);
+      const s = { headers: req.headers, body: bytes.toString(), bytes };
       seen.push(s);
       const r = reply(s);
       res.writeHead(r.status ?? 200, { 'content-type': r.contentType ?? 'application/json', ...(r.headers ?? {}) });
@@ -613,6 +615,39 @@ test('InvokeEndpointWithResponseStream has no TargetModel: the header is strippe
   assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
   assert.match(res.body.Message, /InvokeEndpointWithResponseStream has none/);
   assert.equal(seen.length, 0, 'nothing was loaded or invoked');
+});
+
+test('an invocation body is passed to the container as the bytes sent: a Content-Encoding (gzip, or one smkit cannot decode) is neither decoded nor passed on, as the service strips headers its API does not name (InvokeEndpoint, the streaming operation, InvokeEndpointAsync)', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const { container, seen } = await fakeContainer('primary', (s) => ({ body: JSON.stringify({ got: s.bytes.toString('base64'), encoding: s.headers['content-encoding'] ?? null }) }));
+  const ep = new LocalEndpoint('ce', [{ name: 'AllTraffic', weight: 1, containers: [container] }]);
+  type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
+  const queued: AsyncRequest[] = [];
+  const asyncEndpoint = {
+    asynchronous: true,
+    invoke: () => Promise.reject(new Error('not real-time')),
+    stream: () => Promise.reject(new Error('not real-time')),
+    invokeAsync: (req: AsyncRequest) => {
+      queued.push(req);
+      return { inferenceId: 'inf-1', outputLocation: 's3://out/inf-1.out' };
+    },
+  };
+  const door = createFrontDoor({ endpoints: new Map<string, import('./app.js').RoutableEndpoint>([['ce', ep], ['ce-async', asyncEndpoint]]) });
+  // Far past 6 MB once inflated: only its 6 KB are the invocation's.
+  const gzipped = gzipSync(Buffer.alloc(7 * 1024 * 1024, 'a'));
+  const bodies: Array<[string, Buffer]> = [['gzip', gzipped], ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3])], ['x-custom, gzip', Buffer.from('plain text')]];
+  for (const [encoding, bytes] of bodies) {
+    const res = await request(door).post('/endpoints/ce/invocations').set('Content-Type', 'application/octet-stream').set('Content-Encoding', encoding).send(bytes);
+    assert.equal(res.status, 200, `${encoding}: ${res.text}`);
+    assert.deepEqual(JSON.parse(res.text), { got: bytes.toString('base64'), encoding: null }, encoding);
+    const streamed = await request(door).post('/endpoints/ce/invocations-response-stream').set('Content-Type', 'application/octet-stream').set('Content-Encoding', encoding).send(bytes);
+    assert.equal(streamed.status, 200, `${encoding}, streamed: ${streamed.text}`);
+    assert.deepEqual(seen.at(-1)!.bytes, bytes, `${encoding}, streamed`);
+    assert.equal(seen.at(-1)!.headers['content-encoding'], undefined);
+    const queuedRes = await request(door).post('/endpoints/ce-async/async-invocations').set('Content-Encoding', encoding).send(bytes.subarray(0, 100_000));
+    assert.equal(queuedRes.status, 202, `${encoding}, async: ${queuedRes.text}`);
+    assert.deepEqual(queued.at(-1)!.body, bytes.subarray(0, 100_000), `${encoding}, async`);
+  }
 });
 
 test('InvokeEndpointAsync ignores the headers its API does not name (TargetVariant, TargetModel, TargetContainerHostname, SessionId, InferenceComponentName, EnableExplanations), as the service strips them', async () => {

@@ -380,9 +380,15 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       unreadable: (message, req) => controlPlaneError(req, 400, 'SerializationException', message),
     },
   });
+  // The runtime passes an invocation's body to the model as the bytes sent ("Amazon SageMaker passes
+  // all of the data in the body to the model") and strips every header its API does not name,
+  // Content-Encoding among them (API_runtime_InvokeEndpoint): a gzipped body reaches the container
+  // gzipped, with no header saying so. The control plane's SDKs do compress (PutMetricData's
+  // requestCompression trait), so its bodies are decoded.
   const asyncBody = invokeBody({
     maxBytes: MAX_ASYNC_BODY_BYTES,
     timeoutMs: bodyTimeoutMs,
+    inflate: false,
     ...(budget ? { budget: { bytes: budget, busy } } : {}),
     refusals: {
       // InvokeEndpointAsync says so as a ValidationError.
@@ -394,7 +400,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     },
   });
 
-  const realTimeBody = invokeBody({ maxBytes: MAX_INVOKE_BODY_BYTES, timeoutMs: bodyTimeoutMs, ...(budget ? { budget: { bytes: budget, busy } } : {}) });
+  const realTimeBody = invokeBody({ maxBytes: MAX_INVOKE_BODY_BYTES, timeoutMs: bodyTimeoutMs, inflate: false, ...(budget ? { budget: { bytes: budget, busy } } : {}) });
 
   // Control-plane APIs share the port with the runtime, told apart as the services tell them apart.
   app.post('/', controlPlaneBody, (req: Request, res: Response, next: NextFunction) => {

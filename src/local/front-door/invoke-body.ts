@@ -24,6 +24,11 @@ export interface InvokeBodyOptions {
   /** Longest time for the body to arrive once its headers have. */
   timeoutMs: number;
   /**
+   * Decode a `Content-Encoding` (gzip, deflate, br; another one is refused as unreadable). Off, the
+   * body is taken as the bytes sent, whatever the header says. @defaultValue true
+   */
+  inflate?: boolean;
+  /**
    * What the bodies held at once may take together: each chunk is taken as it arrives and the
    * body's bytes are given back when its response is done (sent, or its connection gone); a body
    * that does not fit is refused with `busy`'s 503. Unset: each body is bounded on its own only.
@@ -61,7 +66,7 @@ export function holdUntilDone(res: Response, budget: BodyBudget, bytes: number):
 
 /**
  * Reads a request's body into `req.body` (a Buffer; `Content-Encoding` gzip, deflate and br
- * decoded), for the real-time and asynchronous invocations and the control plane, refusing it as it streams: a declared length over the limit before a
+ * decoded unless `inflate` is false), for the real-time and asynchronous invocations and the control plane, refusing it as it streams: a declared length over the limit before a
  * byte is read, a body that grows past it at that byte. A refused request is answered at once and
  * its connection closed (after a bounded drain, so the client reads the answer), rather than read
  * to its end first: a client declaring or sending a gigabyte is not read for a gigabyte.
@@ -69,7 +74,7 @@ export function holdUntilDone(res: Response, budget: BodyBudget, bytes: number):
 export function invokeBody(opts: InvokeBodyOptions): RequestHandler {
   const limits = { maxBytes: opts.maxBytes, timeoutMs: opts.timeoutMs, ...(opts.budget ? { budget: opts.budget.bytes } : {}) };
   return (req: Request, res: Response, next: NextFunction) => {
-    readBodyThen(req, limits, true, (err, body) => {
+    readBodyThen(req, limits, opts.inflate ?? true, (err, body) => {
       if (err !== undefined) return refuse(req, res, err as ToolkitError, opts);
       if (opts.budget) holdUntilDone(res, opts.budget.bytes, body!.length);
       req.body = body;
