@@ -64,10 +64,15 @@ export interface ChainOptions {
   budget?: BodyBudget;
 }
 
-/** The headers one container of a chain gets: the caller's SageMaker headers, this stage's content type and Accept. */
+/**
+ * The headers one container of a chain gets: the caller's SageMaker headers, this stage's content
+ * type and Accept, and `Accept-Encoding: identity`.
+ */
 export function requestHeaders(req: InvokeEndpointRequest, contentType: string, accept: string | undefined): Record<string, string> {
-  // `*/*` (what fetch would send anyway) means "your SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT".
-  const headers = writeSageMakerHeaders(req, { 'content-type': contentType, accept: accept ?? '*/*' });
+  // `*/*` (what fetch would send anyway) means "your SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT". fetch
+  // would also ask for `gzip, deflate`, which a container's compression middleware takes up; the
+  // InvokeEndpoint response has no Content-Encoding (API_runtime_InvokeEndpoint), so the answer is asked for as is.
+  const headers = writeSageMakerHeaders(req, { 'content-type': contentType, accept: accept ?? '*/*', 'accept-encoding': 'identity' });
   if (req.sessionId !== undefined) headers[SESSION_ID_HEADER] = req.sessionId;
   return headers;
 }

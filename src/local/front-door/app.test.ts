@@ -650,6 +650,14 @@ test('an invocation body is passed to the container as the bytes sent: a Content
   }
 });
 
+test('a container is asked for its answer as is (Accept-Encoding: identity), not compressed, for InvokeEndpoint and the streaming operation: the service returns no Content-Encoding', async () => {
+  const { container, seen } = await fakeContainer('primary', () => ({ body: 'plain', contentType: 'text/plain' }));
+  const door = createFrontDoor({ endpoints: new Map([['ae', new LocalEndpoint('ae', [{ name: 'AllTraffic', weight: 1, containers: [container] }])]]) });
+  assert.equal((await request(door).post('/endpoints/ae/invocations').set('Accept-Encoding', 'gzip').send('x')).text, 'plain');
+  await request(door).post('/endpoints/ae/invocations-response-stream').send('x').expect(200);
+  assert.deepEqual(seen.map((s) => s.headers['accept-encoding']), ['identity', 'identity']);
+});
+
 test('InvokeEndpointAsync ignores the headers its API does not name (TargetVariant, TargetModel, TargetContainerHostname, SessionId, InferenceComponentName, EnableExplanations), as the service strips them', async () => {
   const { AsyncInferenceNotConfiguredError } = await import('../control-plane/async-inference.js');
   type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
