@@ -62,6 +62,8 @@ test('MetricDefinitions: each line is matched, numeric first groups go to CloudW
       { Name: 'loss', Regex: 'loss = (.*?);' },
       { Name: 'late', Regex: 'late=(\\d+)' },
       { Name: 'stuck', Regex: '(a+)+$' },
+      // Python's verbose mode, Unicode \d and \b, and a possessive quantifier.
+      { Name: 'acc', Regex: '(?x) \\b acc = ( \\d+ \\. \\d++ )  # in any digits' },
     ]),
   );
   await waitUntilTrainingJobCompletedOrStopped({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 20 }, { TrainingJobName: 'metrics' });
@@ -74,6 +76,7 @@ test('MetricDefinitions: each line is matched, numeric first groups go to CloudW
       ['train:error', 0.1],
       ['validation:error', 0.2],
       ['loss', 0.25],
+      ['acc', 0.95],
     ],
   );
   for (const m of d.FinalMetricDataList!) {
@@ -100,7 +103,7 @@ test('MetricDefinitions: each line is matched, numeric first groups go to CloudW
   assert.equal(Math.max(...points.map((p) => p.Maximum!)), 0.5);
 
   const listed = await clients.cloudwatch.send(new ListMetricsCommand({ Namespace: NAMESPACE, Dimensions: [{ Name: 'TrainingJobName', Value: 'metrics' }] }));
-  assert.deepEqual(listed.Metrics?.map((m) => m.MetricName).sort(), ['loss', 'train:error', 'validation:error']);
+  assert.deepEqual(listed.Metrics?.map((m) => m.MetricName).sort(), ['acc', 'loss', 'train:error', 'validation:error']);
   assert.ok(listed.Metrics!.every((m) => JSON.stringify(m.Dimensions) === JSON.stringify(dimensions)));
 
   const data = await clients.cloudwatch.send(
@@ -120,6 +123,7 @@ test('MetricDefinitions that cannot be run are refused by CreateTrainingJob with
   };
   await refused('loss=\\S+', /no capturing group/);
   await refused('loss=([0-9]+', /cannot be run by the local SageMaker/);
-  await refused('(?x) loss = (\\S+)', /\(\?x\)/);
+  await refused('(?(1)a|b)=(\\S+)', /conditional groups \(\?\(id\)yes\|no\) have no JavaScript equivalent/);
+  await refused('(?i:loss)=(\\S+)', /scoped \(\?i:\.\.\.\)/);
   await assert.rejects(sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'refused' })), /Requested resource not found/);
 });

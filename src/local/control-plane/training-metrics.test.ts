@@ -1,18 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileMetricDefinitions, metricValue, TrainingMetrics, translatePythonRegex } from './training-metrics.js';
+import { compileMetricDefinitions, metricValue, TrainingMetrics } from './training-metrics.js';
 
-test('Python regex syntax AWS examples may use is translated to JavaScript: named groups and their references, \\A and \\Z, comments, a leading ] in a class, leading (?i)/(?s)', () => {
-  assert.deepEqual(translatePythonRegex('(?P<v>\\d+) again (?P=v)'), { source: '(?<v>\\d+) again \\k<v>', flags: '' });
-  assert.deepEqual(translatePythonRegex('\\Aloss=(\\d+)\\Z'), { source: '^loss=(\\d+)$', flags: '' });
-  // Escaped backslashes and class contents are left alone.
-  assert.deepEqual(translatePythonRegex('\\\\A[\\A(?P<x>]'), { source: '\\\\A[\\A(?P<x>]', flags: '' });
-  assert.deepEqual(translatePythonRegex('[]x](\\d)[^]y]'), { source: '[\\]x](\\d)[^\\]y]', flags: '' });
-  assert.deepEqual(translatePythonRegex('(?#the loss)loss=(\\S+)'), { source: 'loss=(\\S+)', flags: '' });
-  assert.deepEqual(translatePythonRegex('(?ims)LOSS=(.+)'), { source: 'LOSS=(.+)', flags: 'is' });
-  assert.throws(() => translatePythonRegex('(?x)loss = (\\S+)'), /\(\?x\)/);
-  const [d] = compileMetricDefinitions([{ Name: 'v', Regex: '(?i)Valid_error=(?P<v>\\S+?);' }]);
-  assert.equal(new RegExp(d!.source, d!.flags).exec('VALID_ERROR=0.25;')?.[1], '0.25');
+test("compileMetricDefinitions takes the value from Python's first group, which JavaScript numbers after an atomic group or possessive quantifier before it", () => {
+  const [d] = compileMetricDefinitions([{ Name: 'v', Regex: '(?>[a-z]+)=(\\d+) [a-z]++ (?P<x>\\w+)' }]);
+  const m = new RegExp(d!.source, d!.flags).exec('loss=42 and 7');
+  assert.equal(d!.group, 2);
+  assert.equal(m?.[d!.group], '42');
 });
 
 test('compileMetricDefinitions refuses a regex JavaScript cannot compile and one without a capturing group, naming the definition', () => {
@@ -37,6 +31,31 @@ test('metricValue takes a decimal number, surrounding whitespace allowed, and sk
   assert.equal(metricValue('+.5e-3'), 0.0005);
   assert.equal(metricValue('7'), 7);
   for (const text of ['', 'dog', 'nan', 'inf', '-Infinity', '0x10', '1,000', '1e999', '0.5;', '.', '1.2.3']) assert.equal(metricValue(text), undefined, text);
+});
+
+test("metricValue reads what Python's float() reads: digits of any script, _ between digits, Unicode whitespace around", () => {
+  // Each as CPython 3.11's float() reads it.
+  const floats: Array<[string, number | undefined]> = [
+    ['٣.٥', 3.5],
+    ['１２', 12],
+    ['𝟙𝟚', 12],
+    ['𝟿', 9],
+    ['𝟘', 0],
+    ['٣e٢', 300],
+    ['1_000', 1000],
+    ['1e1_0', 1e10],
+    ['\x851\xa0', 1],
+    ['\u30001', 1],
+    ['1__0', undefined],
+    ['_1', undefined],
+    ['1_', undefined],
+    ['1_.5', undefined],
+    ['1._5', undefined],
+    ['\ufeff1', undefined],
+    ['\x1c1', undefined],
+    ['²', undefined],
+  ];
+  for (const [text, value] of floats) assert.equal(metricValue(text), value, JSON.stringify(text));
 });
 
 test('TrainingMetrics matches the lines given before close() and none after, so no worker outlives the job', async () => {

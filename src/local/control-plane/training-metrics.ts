@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { validationException as validation } from '../../aws/service.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { MetricStore } from './cloudwatch/metric-store.js';
+import { translatePythonRegex } from './python-regex.js';
 
 /** The CloudWatch namespace of training jobs' metrics (SageMaker developer guide, "Monitor and analyze training jobs using Amazon CloudWatch metrics"). */
 export const TRAINING_JOBS_NAMESPACE = '/aws/sagemaker/TrainingJobs';
@@ -18,8 +19,14 @@ const MAX_PENDING_CHARS = 4 * 1024 * 1024;
 /** Lines sent to the worker at once. */
 const MAX_BATCH_LINES = 256;
 
-/** A decimal number, as Python's `float()` reads one (surrounding whitespace is trimmed first). */
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+/** A decimal number as Python's `float()` reads one, once its digits are ASCII: `_` may separate digits. */
+const DECIMAL = /^[+-]?(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?$/;
+
+/** What `float()` strips around a number: ASCII whitespace, and Unicode whitespace past ASCII (it reads U+001C to U+001F as no space). */
+const FLOAT_SPACE = /^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+
+/** A decimal digit of any script (Unicode category Nd, which Unicode assigns in runs of ten from 0 to 9). */
+const UNICODE_DIGIT = /\p{Nd}/u;
 
 /** `AlgorithmSpecification.MetricDefinitions[n]` as the request gives it. */
 export interface MetricDefinitionInput {
@@ -34,6 +41,8 @@ export interface CompiledMetricDefinition {
   name: string;
   source: string;
   flags: string;
+  /** The JavaScript group number of the regex's first group, whose text is the value. */
+  group: number;
 }
 
 /** What the worker is started with. */
@@ -63,69 +72,6 @@ export interface FinalMetric {
   at: number;
 }
 
-/** Leading global flags Python takes as `(?aiLmsux)`, as JavaScript flags ('' for those that change nothing on one line). */
-const PYTHON_FLAGS: Record<string, string | undefined> = { i: 'i', s: 's', m: '', a: '', u: '' };
-
-/**
- * `source`, written for Python's `re` as AWS's examples are, as a JavaScript `RegExp` source and
- * flags: `(?P<name>...)` and `(?P=name)` become `(?<name>...)` and `\k<name>`, `\A` and `\Z`
- * become `^` and `$` (a line has no line break), `(?#...)` comments go, a `]` first in a class is
- * a literal, and leading `(?i)`/`(?s)` become flags. Throws with what cannot be translated.
- */
-export function translatePythonRegex(source: string): { source: string; flags: string } {
-  let flags = '';
-  let i = 0;
-  const lead = /^\(\?([a-zA-Z]+)\)/.exec(source);
-  if (lead) {
-    for (const f of lead[1]!) {
-      const js = PYTHON_FLAGS[f];
-      if (js === undefined) throw new Error(`the inline flag (?${f}) has no JavaScript equivalent`);
-      if (!flags.includes(js)) flags += js;
-    }
-    i = lead[0].length;
-  }
-  let out = '';
-  let inClass = false;
-  while (i < source.length) {
-    const c = source[i]!;
-    if (c === '\\') {
-      const next = source[i + 1] ?? '';
-      out += !inClass && next === 'A' ? '^' : !inClass && next === 'Z' ? '$' : c + next;
-      i += 2;
-    } else if (inClass) {
-      if (c === ']') inClass = false;
-      out += c;
-      i++;
-    } else if (c === '[') {
-      inClass = true;
-      out += c;
-      i++;
-      if (source[i] === '^') out += source[i++];
-      // Python reads a `]` right after `[` or `[^` as a literal; JavaScript as the end of an empty class.
-      if (source[i] === ']') {
-        out += '\\]';
-        i++;
-      }
-    } else if (source.startsWith('(?P<', i)) {
-      out += '(?<';
-      i += 4;
-    } else if (source.startsWith('(?P=', i)) {
-      const end = source.indexOf(')', i);
-      if (end === -1) throw new Error('(?P= is not closed');
-      out += `\\k<${source.slice(i + 4, end)}>`;
-      i = end + 1;
-    } else if (source.startsWith('(?#', i)) {
-      const end = source.indexOf(')', i);
-      if (end === -1) throw new Error('(?# is not closed');
-      i = end + 1;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return { source: out, flags };
-}
-
 /**
  * The metric definitions of a `CreateTrainingJob` request, compiled; throws a
  * `ValidationException` naming the definition whose `Regex` JavaScript cannot run, or that has no
@@ -134,28 +80,38 @@ export function translatePythonRegex(source: string): { source: string; flags: s
 export function compileMetricDefinitions(definitions: readonly MetricDefinitionInput[] | undefined): CompiledMetricDefinition[] {
   return (definitions ?? []).map((d, index) => {
     const what = `AlgorithmSpecification.MetricDefinitions[${index}] (${d.Name}): Regex ${JSON.stringify(d.Regex)}`;
-    let compiled: { source: string; flags: string };
-    let groups: number;
+    let compiled: ReturnType<typeof translatePythonRegex>;
     try {
       compiled = translatePythonRegex(d.Regex);
-      // An alternative that matches '' makes exec succeed, so the match's length counts the groups.
-      groups = new RegExp(`${compiled.source}|`, compiled.flags).exec('')!.length - 1;
+      new RegExp(compiled.source, compiled.flags);
     } catch (err) {
       throw validation(
-        `${what} cannot be run by the local SageMaker, which matches with JavaScript regular expressions (Python's (?P<name>...), (?P=name), \\A, \\Z, (?#...) and leading (?i) and (?s) are translated): ${(err as Error).message}. Write it in the syntax both share.`,
+        `${what} cannot be run by the local SageMaker, which reads it as Python's re module does and matches it with a JavaScript regular expression: ${(err as Error).message}. Write it in the syntax both share.`,
       );
     }
-    if (groups === 0) throw validation(`${what} has no capturing group: the metric's value is what the first group captures, as in "loss=(\\S+)". Put parentheses around the number.`);
-    return { index, name: d.Name, ...compiled };
+    if (compiled.group === undefined) throw validation(`${what} has no capturing group: the metric's value is what the first group captures, as in "loss=(\\S+)". Put parentheses around the number.`);
+    return { index, name: d.Name, source: compiled.source, flags: compiled.flags, group: compiled.group };
   });
 }
 
-/** The number a first group captured, or undefined when it is not a finite decimal number (such values are skipped). */
+/**
+ * The number a first group captured, as Python's `float()` reads it (digits of any script, `_`
+ * between digits, Unicode whitespace around it), or undefined when it is none or not finite: `nan`
+ * and `inf` are skipped too.
+ */
 export function metricValue(captured: string): number | undefined {
-  const text = captured.trim();
+  let text = '';
+  for (const ch of captured.replace(FLOAT_SPACE, '')) text += UNICODE_DIGIT.test(ch) ? String(digitValue(ch.codePointAt(0)!)) : ch;
   if (!DECIMAL.test(text)) return undefined;
-  const value = Number(text);
+  const value = Number(text.replaceAll('_', ''));
   return Number.isFinite(value) ? value : undefined;
+}
+
+/** The value of the decimal digit at `cp`: its place in its run of ten (runs may follow one another, as the mathematical digits do). */
+function digitValue(cp: number): number {
+  let start = cp;
+  while (UNICODE_DIGIT.test(String.fromCodePoint(start - 1))) start--;
+  return (cp - start) % 10;
 }
 
 /** Options of {@link TrainingMetrics}. */
