@@ -23,38 +23,31 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import * as tar from 'tar';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
-import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
-import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
-import { REPO_ROOT } from '../helpers/serve-process.js';
+import { localSdkClients } from '../helpers/local-sdk-clients.js';
+import { startLocalTraining, TRAIN_FIXTURES as FIXTURES, TRAINING_ROLE as ROLE, type LocalTraining } from '../helpers/local-training.js';
 import { until } from '../helpers/until.js';
 
-const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'train');
-const ROLE = 'arn:aws:iam::111122223333:role/SageMakerRole';
-
-let s3: LocalS3;
+let env: LocalTraining;
+let s3: LocalTraining['s3'];
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
-let clients: LocalSdkClients;
+let clients: LocalTraining['clients'];
 let work: string;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'smkit-train-jobs-'));
-  s3 = await startLocalS3(['data']);
+  env = await startLocalTraining({ trainingGraceSeconds: 5 });
+  ({ s3, local, clients, sm } = env);
   const put = (Key: string, Body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: 'data', Key, Body }));
   await put('iris/train/a.csv', '0,5.1\n');
   await put('iris/train/more/b.csv', '1,6.2\n');
   const sourcedir = join(work, 'sourcedir.tar.gz');
   await tar.c({ gzip: true, cwd: FIXTURES, file: sourcedir }, ['copy-channel.mjs', 'fail.mjs']);
   await put('code/sourcedir.tar.gz', await readFile(sourcedir));
-  local = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' }, trainingGraceSeconds: 5 });
-  clients = localSdkClients(local.url);
-  sm = clients.sagemaker;
 });
 
 after(async () => {
-  clients?.destroy();
-  await local?.stop();
-  await s3?.stop();
+  await env?.stop();
   await rm(work, { recursive: true, force: true });
 });
 

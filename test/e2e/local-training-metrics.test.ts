@@ -3,45 +3,30 @@
 // /aws/sagemaker/TrainingJobs, dimension TrainingJobName, as the SageMaker Python SDK's
 // TrainingJobAnalytics reads them), against a local SageMaker running the job through smkit train.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { GetMetricDataCommand, GetMetricStatisticsCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateTrainingJobCommand, DescribeTrainingJobCommand, waitUntilTrainingJobCompletedOrStopped, type SageMakerClient } from '@aws-sdk/client-sagemaker';
-import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
-import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
-import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
-import { REPO_ROOT } from '../helpers/serve-process.js';
+import { startLocalTraining, TRAIN_FIXTURES as FIXTURES, TRAINING_ROLE as ROLE, type LocalTraining } from '../helpers/local-training.js';
 
-const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'train');
-const ROLE = 'arn:aws:iam::111122223333:role/SageMakerRole';
 const NAMESPACE = '/aws/sagemaker/TrainingJobs';
 
-let s3: LocalS3;
-let local: LocalSageMakerHandle;
-let clients: LocalSdkClients;
+let env: LocalTraining;
+let clients: LocalTraining['clients'];
 let sm: SageMakerClient;
 const warnings: Array<{ msg: string; fields: Record<string, unknown> }> = [];
 
 before(async () => {
-  s3 = await startLocalS3(['data']);
-  local = await startLocalSageMaker({
-    port: 0,
-    settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' },
+  env = await startLocalTraining({
     // (a+)+$ on 64 a's and a b never ends, whatever the budget: a short one keeps the test short.
     metricRegexBudgetMs: 300,
     log: (level, msg, fields) => {
       if (level === 'warn') warnings.push({ msg, fields });
     },
   });
-  clients = localSdkClients(local.url);
-  sm = clients.sagemaker;
+  ({ clients, sm } = env);
 });
 
-after(async () => {
-  clients?.destroy();
-  await local?.stop();
-  await s3?.stop();
-});
+after(() => env?.stop());
 
 function job(name: string, MetricDefinitions: Array<{ Name: string; Regex: string }>) {
   return new CreateTrainingJobCommand({
