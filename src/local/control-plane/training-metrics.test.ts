@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { compileMetricDefinitions, metricValue, TrainingMetrics } from './training-metrics.js';
 
 test("compileMetricDefinitions takes the value from Python's first group, which JavaScript numbers after an atomic group or possessive quantifier before it", () => {
@@ -22,6 +23,24 @@ test('compileMetricDefinitions refuses a regex JavaScript cannot compile and one
   assert.throws(() => compileMetricDefinitions([{ Name: 'nc', Regex: 'loss=(?:\\S+)' }]), /no capturing group/);
   assert.equal(compileMetricDefinitions([{ Name: 'named', Regex: 'loss=(?P<l>\\S+)' }]).length, 1);
   assert.deepEqual(compileMetricDefinitions(undefined), []);
+});
+
+test('any Regex of up to 500 characters is compiled, to a RegExp the worker can build, or refused with a ValidationException', () => {
+  const regexChar = fc.constantFrom(...'()[]{}?*+|\\^$.-:#<>=!,PaxisumdwbBAZN01234567 \n\té٣'.split(''));
+  fc.assert(
+    fc.property(fc.array(regexChar, { maxLength: 500 }).map((cs) => cs.join('')), (Regex) => {
+      let compiled: ReturnType<typeof compileMetricDefinitions>;
+      try {
+        compiled = compileMetricDefinitions([{ Name: 'm', Regex }]);
+      } catch (err) {
+        assert.equal((err as Error).name, 'ValidationException', `${Regex}: ${(err as Error).message}`);
+        return;
+      }
+      const [d] = compiled;
+      assert.ok(new RegExp(d!.source, `${d!.flags}g`) instanceof RegExp);
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('metricValue takes a decimal number, surrounding whitespace allowed, and skips anything else', () => {
