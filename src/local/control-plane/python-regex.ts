@@ -5,6 +5,8 @@
 interface Group {
   name?: string;
   closed: boolean;
+  /** What the group can match, once closed: a backreference to it matches as much. */
+  width?: Width;
   number?: number;
 }
 
@@ -16,6 +18,9 @@ interface Mode {
   ascii: boolean;
   dotall: boolean;
 }
+
+/** The shortest and longest text a part of a pattern can match (Infinity: no bound). */
+type Width = [lo: number, hi: number];
 
 /** A JavaScript `RegExp` source and flags, and where Python's first group is in its match. */
 export interface TranslatedRegex {
@@ -59,6 +64,8 @@ class Translator {
   private readonly names = new Map<string, Group>();
   private lookbehind = 0;
   private ignoreCase = false;
+  /** The width of the item just read, when it is not one character: a group or a backreference. */
+  private itemWidth: Width | undefined;
 
   constructor(private readonly src: string) {}
 
@@ -75,26 +82,29 @@ class Translator {
     throw new PythonRegexError(message);
   }
 
-  /** `a|b|c` up to a `)` or the end. */
-  private alternation(mode: Mode, nested: number): void {
+  /** `a|b|c` up to a `)` or the end; returns the shortest and longest text it can match, as Python's `getwidth`. */
+  private alternation(mode: Mode, nested: number): Width {
     let first = nested === 0;
+    let width: Width = [Infinity, 0];
     for (;;) {
-      this.sequence(mode, nested, first);
-      if (this.src[this.i] !== '|') return;
+      const [lo, hi] = this.sequence(mode, nested, first);
+      width = [Math.min(width[0], lo), Math.max(width[1], hi)];
+      if (this.src[this.i] !== '|') return width;
       this.out.push('|');
       this.i++;
       first = false;
     }
   }
 
-  /** One branch: items and their quantifiers, as `_parse` reads them. */
-  private sequence(mode: Mode, nested: number, first: boolean): void {
+  /** One branch: items and their quantifiers, as `_parse` reads them; returns its width. */
+  private sequence(mode: Mode, nested: number, first: boolean): Width {
     /** The last item: where its output starts, and whether it is one character (a literal, a class, `.`). */
     let last: { start: number; kind: 'atom' | 'at' | 'assert' | 'repeat'; single?: boolean } | undefined;
+    const widths: Width[] = [];
     const src = this.src;
     while (this.i < src.length) {
       const c = src[this.i]!;
-      if (c === '|' || c === ')') return;
+      if (c === '|' || c === ')') break;
       this.i++;
       if (mode.verbose && VERBOSE_SPACE.has(c)) continue;
       if (mode.verbose && c === '#') {
@@ -102,6 +112,9 @@ class Translator {
         continue;
       }
       const start = this.out.length;
+      const before = last;
+      this.itemWidth = undefined;
+      let repeat: Width | undefined;
       if (c === '\\') {
         const kind = this.escape(mode);
         last = { start, kind, single: kind === 'atom' && typeof this.out[start] === 'string' };
@@ -112,34 +125,38 @@ class Translator {
         const q = this.quantifier(c);
         if (q === undefined) {
           this.out.push('\\{');
-          last = { start, kind: 'atom' };
-          continue;
-        }
-        if (!last || last.kind === 'at') this.fail(`nothing to repeat at position ${this.i - 1}`);
-        if (last.kind === 'repeat') this.fail(`multiple repeat at position ${this.i - 1}`);
-        // Python repeats a lookaround as it repeats a group; JavaScript refuses it.
-        if (last.kind === 'assert') this.fail(`a quantifier after a lookahead or lookbehind (position ${this.i - 1}) has no JavaScript equivalent`);
-        if (src[this.i] === '?') {
-          this.i++;
-          this.out.push(`${q}?`);
-        } else if (src[this.i] === '+') {
-          this.i++;
-          if (this.lookbehind > 0) this.fail('a possessive quantifier inside a lookbehind has no JavaScript equivalent');
-          // Python repeats X atomically and keeps the count: X{m,n}+ is (?>(?>X){m,n}) (not (?>X{m,n}), when X can match more than one way).
-          // (?>X) is (?=(X))\n: a lookahead is never backtracked into, and the reference consumes what it matched.
-          const w: Group = { closed: true };
-          if (last.single) {
-            this.out.splice(last.start, 0, '(?:(?=', { open: w });
-          } else {
-            const v: Group = { closed: true };
-            this.out.splice(last.start, 0, '(?:(?=', { open: w }, '(?:(?=', { open: v });
-            this.out.push('))', { ref: v, bare: true }, ')');
-          }
-          this.out.push(q, '))', { ref: w, bare: true }, ')');
+          last = { start, kind: 'atom', single: true };
         } else {
-          this.out.push(q);
+          if (!last || last.kind === 'at') this.fail(`nothing to repeat at position ${this.i - 1}`);
+          if (last.kind === 'repeat') this.fail(`multiple repeat at position ${this.i - 1}`);
+          // Python repeats a lookaround as it repeats a group; JavaScript refuses it.
+          if (last.kind === 'assert') this.fail(`a quantifier after a lookahead or lookbehind (position ${this.i - 1}) has no JavaScript equivalent`);
+          repeat = bounds(q);
+          if (src[this.i] === '?') {
+            this.i++;
+            this.out.push(`${q}?`);
+          } else if (src[this.i] === '+' && this.lookbehind > 0) {
+            // A lookbehind has a fixed width (Python refuses any other), so every way X matches ends at the same place: not backtracking into it changes nothing.
+            this.i++;
+            this.out.push(q);
+          } else if (src[this.i] === '+') {
+            this.i++;
+            // Python repeats X atomically and keeps the count: X{m,n}+ is (?>(?>X){m,n}) (not (?>X{m,n}), when X can match more than one way).
+            // (?>X) is (?=(X))\n: a lookahead is never backtracked into, and the reference consumes what it matched.
+            const w: Group = { closed: true };
+            if (last.single) {
+              this.out.splice(last.start, 0, '(?:(?=', { open: w });
+            } else {
+              const v: Group = { closed: true };
+              this.out.splice(last.start, 0, '(?:(?=', { open: w }, '(?:(?=', { open: v });
+              this.out.push('))', { ref: v, bare: true }, ')');
+            }
+            this.out.push(q, '))', { ref: w, bare: true }, ')');
+          } else {
+            this.out.push(q);
+          }
+          last = { start: last.start, kind: 'repeat' };
         }
-        last = { start: last.start, kind: 'repeat' };
       } else if (c === '.') {
         this.out.push(mode.dotall ? '[^]' : '[^\\n]');
         last = { start, kind: 'atom', single: true };
@@ -154,7 +171,14 @@ class Translator {
         this.out.push(literal(this.codePoint()));
         last = { start, kind: 'atom', single: true };
       }
+      if (repeat) {
+        const [lo, hi] = widths.pop()!;
+        widths.push([lo * repeat[0], repeat[1] === Infinity ? (hi > 0 ? Infinity : 0) : hi * repeat[1]]);
+      } else if (last !== before) {
+        widths.push(last!.kind === 'atom' ? (this.itemWidth ?? [1, 1]) : [0, 0]);
+      }
     }
+    return widths.reduce<Width>(([lo, hi], [a, b]) => [lo + a, hi + b], [0, 0]);
   }
 
   /** The next code point of the pattern, consumed. */
@@ -217,6 +241,7 @@ class Translator {
           if (!g) this.fail(`unknown group name ${JSON.stringify(name)}`);
           if (!g.closed) this.fail('cannot refer to an open group');
           this.out.push({ ref: g });
+          this.itemWidth = g.width;
           return 'atom';
         } else {
           this.fail(`unknown extension ?P${kind ?? ''}`);
@@ -239,8 +264,9 @@ class Translator {
         kind = 'assert';
       } else if (ch === '(') {
         this.fail('conditional groups (?(id)yes|no) have no JavaScript equivalent');
+      } else if (ch === '>' && this.lookbehind > 0) {
+        // In a lookbehind, of fixed width, an atomic group matches as a plain one (see the possessive quantifier).
       } else if (ch === '>') {
-        if (this.lookbehind > 0) this.fail('an atomic group (?>...) inside a lookbehind has no JavaScript equivalent');
         // (?>X) is (?=(X))\n: a lookahead is never backtracked into, and the reference consumes what it matched.
         const w: Group = { closed: true };
         open = ['(?:(?=', { open: w }];
@@ -272,12 +298,18 @@ class Translator {
     }
     this.out.push(...open);
     if (behind) this.lookbehind++;
-    this.alternation(sub, nested + 1);
+    const width = this.alternation(sub, nested + 1);
     if (behind) this.lookbehind--;
     if (src[this.i] !== ')') this.fail(`missing ), unterminated subpattern at position ${start}`);
     this.i++;
-    if (capture) capture.closed = true;
+    // Python's compiler refuses this; JavaScript would run it.
+    if (behind && width[0] !== width[1]) this.fail(`look-behind requires fixed-width pattern (position ${start})`);
+    if (capture) {
+      capture.closed = true;
+      capture.width = width;
+    }
     this.out.push(...close);
+    this.itemWidth = kind === 'atom' ? width : undefined;
     return kind;
   }
 
@@ -313,7 +345,7 @@ class Translator {
         c = this.src[this.i++];
         if (c === undefined) this.fail('missing :');
         if (c === ':' && remove !== '') break;
-        if (!'imsx'.includes(c) || c === '') this.fail(c === 'a' || c === 'u' || c === 'L' ? "bad inline flags: cannot turn off flags 'a', 'u' and 'L'" : `missing flag or unknown flag ${c}`);
+        if (!'imsx'.includes(c)) this.fail(c === 'a' || c === 'u' || c === 'L' ? "bad inline flags: cannot turn off flags 'a', 'u' and 'L'" : `missing flag or unknown flag ${c}`);
         remove += c;
       }
     }
@@ -368,6 +400,7 @@ class Translator {
       if (!g) this.fail(`invalid group reference ${digits}`);
       if (!g.closed) this.fail('cannot refer to an open group');
       this.out.push({ ref: g });
+      this.itemWidth = g.width;
       return 'atom';
     }
     this.out.push(literal(this.escapedCodePoint(false)));
@@ -459,6 +492,15 @@ class Translator {
       .map((n) => `(?=[${n}])`)
       .join('')}[${neg[neg.length - 1]}])`;
   }
+}
+
+/** The least and most repetitions a JavaScript quantifier such as `*` or `{2,5}` takes. */
+function bounds(q: string): Width {
+  if (q === '*') return [0, Infinity];
+  if (q === '+') return [1, Infinity];
+  if (q === '?') return [0, 1];
+  const [lo, hi] = q.slice(1, -1).split(',');
+  return [Number(lo), hi === undefined ? Number(lo) : hi === '' ? Infinity : Number(hi)];
 }
 
 /** A backreference; a digit after `\\1` would make it `\\10`, so one a user wrote is closed off. */
