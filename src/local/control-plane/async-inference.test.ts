@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient, UpdateEndpointWeightsAndCapacitiesCommand } from '@aws-sdk/client-sagemaker';
@@ -16,6 +16,8 @@ import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+import { MAX_CONCURRENT_ASYNC_FAILURE_WRITES } from './async-inference.js';
+import { createS3Objects } from '../s3/client.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
 import type { Deployment } from './deployment.js';
 import type { S3Objects } from '../s3/objects.js';
@@ -567,6 +569,56 @@ test('DeleteEndpoint fails the requests still waiting in its queue: each failure
     assert.equal(await exists(out.OutputLocation!), false);
     const note = await until('the error notification', () => logged.find((l) => l.msg === 'asynchronous inference notification' && l.fields['inferenceId'] === out.InferenceId));
     assert.equal((note.fields['notification'] as { failureReason: string }).failureReason, message);
+  }
+});
+
+test('DeleteEndpoint writes the failures of a long queue at most MAX_CONCURRENT_ASYNC_FAILURE_WRITES at a time, and every request still gets its failure object', async () => {
+  // The local SageMaker writes through this store to the local S3; it counts the PutObjects under way.
+  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  let inFlight = 0;
+  let peak = 0;
+  let written = 0;
+  const counting: S3Objects = {
+    ...real,
+    put: async (...args) => {
+      peak = Math.max(peak, ++inFlight);
+      try {
+        await real.put(...args);
+        written++;
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  const pooled = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: counting });
+  const smPooled = new SageMakerClient(localClientConfig(pooled.url, { requestTimeoutMs: 30_000 }));
+  const runtimePooled = new SageMakerRuntimeClient({ ...localClientConfig(pooled.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+  try {
+    await smPooled.send(new CreateModelCommand({ ModelName: 'many', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await smPooled.send(
+      new CreateEndpointConfigCommand({
+        EndpointConfigName: 'many',
+        ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'many', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+        AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/many/', S3FailurePath: 's3://out/many-failures' } },
+      }),
+    );
+    await smPooled.send(new CreateEndpointCommand({ EndpointName: 'many', EndpointConfigName: 'many' }));
+    const inService = () => until('many InService', async () => (await smPooled.send(new DescribeEndpointCommand({ EndpointName: 'many' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+    await inService();
+    // At 0 instances every request waits in the queue until DeleteEndpoint.
+    await smPooled.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'many', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 0 }] }));
+    await inService();
+    const requests = 4 * MAX_CONCURRENT_ASYNC_FAILURE_WRITES;
+    const queued = await Promise.all(Array.from({ length: requests }, (_, i) => runtimePooled.send(new InvokeEndpointAsyncCommand({ EndpointName: 'many', Body: Buffer.from(`[${i}]`), ContentType: 'application/json' }))));
+    await smPooled.send(new DeleteEndpointCommand({ EndpointName: 'many' }));
+    await until('every failure written', () => written === requests, { timeoutMs: 30_000 });
+    assert.equal(peak, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, 'the writes were bounded, and the bound was used');
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'out', Prefix: 'many-failures/' }));
+    assert.deepEqual(listed.Contents?.map((o) => `s3://out/${o.Key}`).sort(), queued.map((q) => q.FailureLocation).sort());
+  } finally {
+    smPooled.destroy();
+    runtimePooled.destroy();
+    await pooled.stop();
   }
 });
 

@@ -33,6 +33,12 @@ export const MAX_NOTIFIED_RESPONSE_BYTES = 128 * 1024;
  * bound on memory, since each queued request may carry its inline body.
  */
 export const MAX_QUEUED_ASYNC_INVOCATIONS = 10_000;
+/**
+ * Requests that leave one endpoint's queue without running (`DeleteEndpoint`, `RequestTTLSeconds`
+ * passed while waiting) whose failures are written at once: a full queue would otherwise send
+ * 10 000 PutObjects to S3 together.
+ */
+export const MAX_CONCURRENT_ASYNC_FAILURE_WRITES = 16;
 
 /** One `InvokeEndpointAsync` request, as the front door read it. */
 export interface AsyncInvocationRequest {
@@ -119,9 +125,10 @@ export interface QueuedInvocation {
   expire(): Promise<void>;
   /**
    * Called instead of either when the queue is closed while the request waits, with the reason the
-   * queue was closed for when it gave one (the request then fails with it).
+   * queue was closed for when it gave one (the request then fails with it); resolves once that
+   * failure is written.
    */
-  drop?(reason?: string): void;
+  drop?(reason?: string): void | Promise<void>;
 }
 
 /** How often a queue with requests waiting looks for capacity and for requests past their TTL, ms. */
@@ -135,11 +142,15 @@ export const ASYNC_QUEUE_WAKE_MS = 250;
  * after a scale-out from zero instances, or while the only instance is being replaced. A request
  * whose run finds no room for its input yet ({@link NOT_YET}) goes back to the head of the queue;
  * the requests behind it whose input is held already ({@link QueuedInvocation.inputHeld}) may start
- * past it.
+ * past it. Requests that leave without running (expired while waiting, dropped at `close`) end at
+ * most {@link MAX_CONCURRENT_ASYNC_FAILURE_WRITES} at a time, the others waiting their turn.
  */
 export class AsyncInvocationQueue {
   readonly #waiting: Array<QueuedInvocation & { queuedAt: number }> = [];
   #running = 0;
+  /** Ends (expire, drop) of requests that left the queue without running, not started yet. */
+  readonly #leaving: Array<() => void | Promise<void>> = [];
+  #leavingNow = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #closeReason: string | undefined;
@@ -181,8 +192,33 @@ export class AsyncInvocationQueue {
   close(reason?: string): void {
     this.#closed = true;
     this.#closeReason = reason;
-    for (const job of this.#waiting.splice(0)) job.drop?.(reason);
+    for (const job of this.#waiting.splice(0)) this.#leave(() => job.drop?.(reason));
     this.#watch();
+  }
+
+  /** Runs `end` (a request's expiry or drop) once fewer than {@link MAX_CONCURRENT_ASYNC_FAILURE_WRITES} others are under way. */
+  #leave(end: () => void | Promise<void>): void {
+    this.#leaving.push(end);
+    this.#endLeaving();
+  }
+
+  #endLeaving(): void {
+    while (this.#leavingNow < MAX_CONCURRENT_ASYNC_FAILURE_WRITES && this.#leaving.length > 0) {
+      const next = this.#leaving.shift()!;
+      this.#leavingNow++;
+      let ended: void | Promise<void>;
+      try {
+        ended = next();
+      } catch {
+        ended = undefined;
+      }
+      void Promise.resolve(ended)
+        .catch(() => undefined)
+        .then(() => {
+          this.#leavingNow--;
+          this.#endLeaving();
+        });
+    }
   }
 
   #pump(): void {
@@ -200,7 +236,7 @@ export class AsyncInvocationQueue {
         if (outcome !== NOT_YET) return this.#pump();
         // Tried again when another request ends (which may free what it lacked) or at the next
         // wake; pumping now would retry it at once, over and over.
-        if (this.#closed) return job.drop?.(this.#closeReason);
+        if (this.#closed) return this.#leave(() => job.drop?.(this.#closeReason));
         this.#waiting.unshift(job);
         // Requests behind it whose input is held already start past it: the memory it waits for
         // may be theirs, given back only once they have run, so waiting behind it would hold both
@@ -235,7 +271,7 @@ export class AsyncInvocationQueue {
       const job = this.#waiting[i]!;
       if (now <= job.expiresAt) continue;
       this.#waiting.splice(i, 1);
-      void job.expire().catch(() => undefined);
+      this.#leave(() => job.expire());
     }
     this.#pump();
   }
@@ -501,7 +537,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
     expiresAt: now() + ttlSeconds * 1000,
     expire: () =>
       fail(`Request expired: it waited in the queue of endpoint ${ctx.endpoint} for longer than its RequestTTLSeconds (${ttlSeconds} s) before ${waitedForMemory ? 'there was memory for its input (SMKIT_LOCAL_BODY_MEMORY_MB)' : 'an instance was free'}.`).finally(release),
-    drop: (reason) => (reason === undefined ? release() : void fail(reason).finally(release)),
+    drop: (reason) => (reason === undefined ? release() : fail(reason).finally(release)),
     ...(req.inputLocation === undefined ? { inputHeld: true } : {}),
     run: async () => {
       // Bytes of the budget this run took (the inline body's are the front door's, given back by `release`).

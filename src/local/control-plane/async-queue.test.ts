@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from '../../../test/helpers/until.js';
-import { AsyncInvocationQueue, AsyncQueueFullError, MAX_QUEUED_ASYNC_INVOCATIONS, NOT_YET, type QueuedInvocation } from './async-inference.js';
+import { AsyncInvocationQueue, AsyncQueueFullError, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, MAX_QUEUED_ASYNC_INVOCATIONS, NOT_YET, type QueuedInvocation } from './async-inference.js';
 
 /** A queued request the test finishes by hand; it records whether it ran or expired. */
 function job(name: string, log: string[], expiresAt = Number.POSITIVE_INFINITY): QueuedInvocation & { finish(): Promise<void> } {
@@ -271,4 +271,33 @@ test('an inline Body queued behind an InputLocation input that waits for the mem
   const inline = startAsyncInvocation(ctx, { invocation: { contentType: 'text/plain' }, body: Buffer.alloc(600, 'b'), release: () => budget.give(600), budget });
   await until('both results', () => written.has(inline.outputLocation) && written.has(fromS3.outputLocation), { timeoutMs: 10_000 });
   assert.deepEqual([written.get(inline.outputLocation), written.get(fromS3.outputLocation), budget.held, queue.waiting], ['600', '500', 0, 0]);
+});
+
+test('requests whose RequestTTLSeconds pass at the same wake leave the queue at once, and their expiries (failure writes) run at most MAX_CONCURRENT_ASYNC_FAILURE_WRITES at a time', async () => {
+  let now = 0;
+  const queue = new AsyncInvocationQueue('ep', () => 0, () => now, 5);
+  const total = 3 * MAX_CONCURRENT_ASYNC_FAILURE_WRITES;
+  let under = 0;
+  let peak = 0;
+  let ended = 0;
+  const writing: Array<() => void> = [];
+  for (let i = 0; i < total; i++) {
+    queue.add({
+      expiresAt: 1_000,
+      run: () => assert.fail('a request at 0 slots is not run'),
+      expire: () => {
+        peak = Math.max(peak, ++under);
+        return new Promise<void>((resolve) => writing.push(() => (under--, ended++, resolve())));
+      },
+    });
+  }
+  now = 2_000;
+  await until('the first expiries', () => writing.length > 0, { timeoutMs: 5_000, intervalMs: 5 });
+  assert.equal(queue.waiting, 0, 'every expired request left the queue (and the backlog) at once');
+  while (ended < total) {
+    await until('the next expiries', () => writing.length > 0, { timeoutMs: 5_000, intervalMs: 1 });
+    for (const finish of writing.splice(0)) finish();
+  }
+  assert.equal(peak, MAX_CONCURRENT_ASYNC_FAILURE_WRITES);
+  queue.close();
 });
