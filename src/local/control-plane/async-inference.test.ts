@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient, UpdateEndpointWeightsAndCapacitiesCommand } from '@aws-sdk/client-sagemaker';
+import { type AsyncInferenceConfig, CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, SageMakerClient, UpdateEndpointWeightsAndCapacitiesCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -535,7 +535,7 @@ test('an endpoint deleted while a request reads its input fails that request wit
   await asked;
   // DeleteEndpoint: the queue is closed and, once the fleet has stopped, the endpoint has none.
   ep.status = 'Deleting';
-  ep.closeAsyncQueue(true);
+  ep.closeAsyncQueue('deleted');
   ep.serving = undefined;
   giveInput();
   await until('the failure', () => written.get(accepted.failureLocation!));
@@ -619,6 +619,113 @@ test('DeleteEndpoint writes the failures of a long queue at most MAX_CONCURRENT_
     smPooled.destroy();
     runtimePooled.destroy();
     await pooled.stop();
+  }
+});
+
+/** A local SageMaker of its own with one asynchronous endpoint `name` (its config: `config`), InService. */
+async function ownAsyncEndpoint(name: string, config: AsyncInferenceConfig, opts: { env?: Record<string, string>; instances?: number; s3?: S3Objects; asyncShutdownWaitMs?: number; backend?: FakeBackend } = {}) {
+  const backend = opts.backend ?? new FakeBackend();
+  const lines: Array<{ msg: string; fields: Record<string, unknown> }> = [];
+  const handle = await startLocalSageMaker({
+    port: 0,
+    backendImpl: backend,
+    startupTimeoutMs: 5_000,
+    alarmsAndScaling: false,
+    ...(opts.s3 ? { s3: opts.s3 } : { settings: { s3EndpointUrl: s3.url } }),
+    ...(opts.asyncShutdownWaitMs === undefined ? {} : { asyncShutdownWaitMs: opts.asyncShutdownWaitMs }),
+    log: (_level, msg, fields) => void lines.push({ msg, fields }),
+  });
+  const control = new SageMakerClient(localClientConfig(handle.url, { requestTimeoutMs: 30_000 }));
+  const client = new SageMakerRuntimeClient({ ...localClientConfig(handle.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+  await control.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: opts.env ?? {} } }));
+  await control.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }], AsyncInferenceConfig: config }));
+  await control.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+  const inService = () => until(`${name} InService`, async () => (await control.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+  await inService();
+  if (opts.instances === 0) {
+    // At 0 instances every request waits in the queue.
+    await control.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: name, DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 0 }] }));
+    await inService();
+  }
+  return {
+    handle,
+    backend,
+    lines,
+    client,
+    async stop() {
+      control.destroy();
+      client.destroy();
+      await handle.stop();
+    },
+  };
+}
+
+test('a local SageMaker that stops fails the asynchronous requests still waiting, each failure written and notified before stop() resolves, and writes the result of one running', async () => {
+  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  const backend = new FakeBackend();
+  // Writes that start only once the fleet has stopped, and take a while: stop() must wait for them.
+  const slowS3: S3Objects = {
+    ...real,
+    put: async (...args) => {
+      await until('the fleet stopped', () => backend.running === 0, { intervalMs: 5 });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return real.put(...args);
+    },
+  };
+  const own = await ownAsyncEndpoint(
+    'stopping',
+    { OutputConfig: { S3OutputPath: 's3://out/stopping/', S3FailurePath: 's3://out/stopping-failures', NotificationConfig: { ErrorTopic: 'arn:aws:sns:us-east-1:123456789012:failed' } }, ClientConfig: { MaxConcurrentInvocationsPerInstance: 1 } },
+    { env: { FAKE_DELAY_MS: '300' }, s3: slowS3, backend },
+  );
+  try {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'stopping/r.json', Body: '[1]' }));
+    const running = await own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'stopping', Body: Buffer.from('[0]'), ContentType: 'application/json' }));
+    await until('the first request at the model', () => own.backend.invocations.length === 1);
+    // One slot: these wait behind it.
+    const waiting = [
+      await own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'stopping', InputLocation: 's3://in/stopping/r.json', ContentType: 'application/json' })),
+      await own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'stopping', Body: Buffer.from('[2]'), ContentType: 'application/json' })),
+    ];
+    await own.stop();
+    const message = 'The local SageMaker stopped while this request waited in the queue of endpoint stopping, so it was not run: send it again once the local SageMaker runs and the endpoint is InService.';
+    // Written by the time stop() resolved: no polling.
+    for (const out of waiting) {
+      const failure = await s3.client.send(new GetObjectCommand({ Bucket: 'out', Key: out.FailureLocation!.slice('s3://out/'.length) }));
+      assert.equal(await failure.Body!.transformToString(), message);
+      const note = own.lines.find((l) => l.msg === 'asynchronous inference notification' && l.fields['inferenceId'] === out.InferenceId);
+      assert.equal((note?.fields['notification'] as { failureReason?: string } | undefined)?.failureReason, message);
+    }
+    const result = await s3.client.send(new GetObjectCommand({ Bucket: 'out', Key: running.OutputLocation!.slice('s3://out/'.length) }));
+    assert.equal((JSON.parse(await result.Body!.transformToString()) as { got: string }).got, '[0]');
+    assert.equal(own.lines.some((l) => l.msg === 'asynchronous requests left unfinished at shutdown'), false);
+  } finally {
+    await own.stop();
+  }
+});
+
+test('a local SageMaker that stops waits a bounded time for asynchronous failures to be written: past it, it closes the writes out and logs how many requests it left', async () => {
+  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  let hung = 0;
+  let closedOut = 0;
+  // An S3 that takes every write and never answers, until the write is aborted.
+  const blackHole: S3Objects = {
+    ...real,
+    put: (_bucket, _key, _body, _type, options) =>
+      new Promise<void>((_resolve, reject) => {
+        hung++;
+        options?.signal?.addEventListener('abort', () => (closedOut++, reject(options.signal!.reason as Error)), { once: true });
+      }),
+  };
+  const own = await ownAsyncEndpoint('black-hole', { OutputConfig: { S3OutputPath: 's3://out/black-hole/', S3FailurePath: 's3://out/black-hole-failures' } }, { instances: 0, s3: blackHole, asyncShutdownWaitMs: 50 });
+  try {
+    for (let i = 0; i < 3; i++) await own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'black-hole', Body: Buffer.from(`[${i}]`), ContentType: 'application/json' }));
+    await own.stop();
+    const left = own.lines.find((l) => l.msg === 'asynchronous requests left unfinished at shutdown');
+    assert.equal(left?.fields['requests'], 3);
+    assert.match(String(left?.fields['message']), /^3 asynchronous requests of endpoint black-hole had not ended 0\.05 s after its instances stopped: .* Check that S3 \(AWS_ENDPOINT_URL_S3\) answers/);
+    assert.deepEqual([hung, closedOut], [3, 3], 'every write under way was closed out');
+  } finally {
+    await own.stop();
   }
 });
 

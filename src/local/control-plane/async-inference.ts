@@ -34,9 +34,14 @@ export const MAX_NOTIFIED_RESPONSE_BYTES = 128 * 1024;
  */
 export const MAX_QUEUED_ASYNC_INVOCATIONS = 10_000;
 /**
+ * Longest the local SageMaker waits at shutdown, once its fleets have stopped, for the results and
+ * failures of each asynchronous endpoint's requests to be written: past it, it gives up on them.
+ */
+export const ASYNC_SHUTDOWN_WAIT_MS = 10_000;
+/**
  * Requests that leave one endpoint's queue without running (`DeleteEndpoint`, `RequestTTLSeconds`
- * passed while waiting) whose failures are written at once: a full queue would otherwise send
- * 10 000 PutObjects to S3 together.
+ * passed while waiting, the local SageMaker stopping) whose failures are written at once: a full
+ * queue would otherwise send 10 000 PutObjects to S3 together.
  */
 export const MAX_CONCURRENT_ASYNC_FAILURE_WRITES = 16;
 
@@ -151,6 +156,8 @@ export class AsyncInvocationQueue {
   /** Ends (expire, drop) of requests that left the queue without running, not started yet. */
   readonly #leaving: Array<() => void | Promise<void>> = [];
   #leavingNow = 0;
+  readonly #abandoned = new AbortController();
+  readonly #idleWaiters: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #closeReason: string | undefined;
@@ -170,6 +177,39 @@ export class AsyncInvocationQueue {
   /** Requests running now. */
   get running(): number {
     return this.#running;
+  }
+
+  /**
+   * Aborted by {@link abandon}: the S3 reads and writes of the requests still ending stop then, and
+   * their failures are no longer written.
+   */
+  get signal(): AbortSignal {
+    return this.#abandoned.signal;
+  }
+
+  /** Resolves once no request runs and every one that left the queue has ended (its failure written). */
+  idle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Gives up on the requests still running or ending, as the server stops without waiting longer
+   * for them: aborts {@link signal} with `reason`, and answers how many there were.
+   */
+  abandon(reason: string): number {
+    const unfinished = this.#running + this.#leavingNow + this.#leaving.length;
+    this.#abandoned.abort(new Error(reason));
+    return unfinished;
+  }
+
+  #isIdle(): boolean {
+    return this.#running === 0 && this.#leavingNow === 0 && this.#leaving.length === 0;
+  }
+
+  #checkIdle(): void {
+    if (!this.#isIdle()) return;
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 
   /** Seconds the oldest waiting request has waited (0 when none waits): `ApproximateAgeOfOldestRequest`. */
@@ -217,6 +257,7 @@ export class AsyncInvocationQueue {
         .then(() => {
           this.#leavingNow--;
           this.#endLeaving();
+          this.#checkIdle();
         });
     }
   }
@@ -233,7 +274,10 @@ export class AsyncInvocationQueue {
       .catch(() => undefined)
       .then((outcome) => {
         this.#running--;
-        if (outcome !== NOT_YET) return this.#pump();
+        if (outcome !== NOT_YET) {
+          this.#pump();
+          return this.#checkIdle();
+        }
         // Tried again when another request ends (which may free what it lacked) or at the next
         // wake; pumping now would retry it at once, over and over.
         if (this.#closed) return this.#leave(() => job.drop?.(this.#closeReason));
@@ -408,14 +452,14 @@ function asText(body: Buffer): { content: string; encoding?: 'BASE64' } {
   }
 }
 
-async function readInput(location: string, s3: () => S3Objects, budget: BodyBudget | undefined): Promise<Buffer> {
+async function readInput(location: string, s3: () => S3Objects, budget: BodyBudget | undefined, signal: AbortSignal): Promise<Buffer> {
   const s3Url = parseS3Location(location);
   if (!s3Url) throw new Error(`InputLocation ${location} is neither an s3:// URI nor an Amazon S3 https:// URL; the local SageMaker reads input from S3 (or take the payload inline as Body).`);
   // GetObject with an empty key is a GET of the bucket, which S3 answers with its listing: that would be the input.
   if (s3Url.key === '') throw new Error(`InputLocation ${location} names the bucket ${s3Url.bucket} but no object in it: give the URI of the object that holds the payload, such as s3://${s3Url.bucket}/path/to/input.`);
   let stream: Awaited<ReturnType<S3Objects['get']>>;
   try {
-    stream = await s3().get(s3Url.bucket, s3Url.key);
+    stream = await s3().get(s3Url.bucket, s3Url.key, { signal });
   } catch (err) {
     // S3 has no folders: a location ending with '/' is a prefix, which GetObject answers NoSuchKey.
     if ((err as Error).name === 'NoSuchKey' && s3Url.key.endsWith('/')) {
@@ -433,12 +477,15 @@ async function readInput(location: string, s3: () => S3Objects, budget: BodyBudg
   return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location, budget);
 }
 
-/** Writes a result or failure; to S3 encrypted with `kmsKeyId` (`OutputConfig.KmsKeyId`) when given, which a local folder ignores. */
-async function writeResult(location: string, body: Buffer, s3: () => S3Objects, contentType?: string, kmsKeyId?: string): Promise<void> {
+/**
+ * Writes a result or failure; to S3 encrypted with `kmsKeyId` (`OutputConfig.KmsKeyId`) when given,
+ * which a local folder ignores. Aborting `signal` closes an S3 write out.
+ */
+async function writeResult(location: string, body: Buffer, s3: () => S3Objects, signal: AbortSignal, contentType?: string, kmsKeyId?: string): Promise<void> {
   const s3Url = parseS3Location(location);
   if (s3Url) {
     return s3()
-      .put(s3Url.bucket, s3Url.key, body, contentType, kmsKeyId === undefined ? {} : { kmsKeyId })
+      .put(s3Url.bucket, s3Url.key, body, contentType, kmsKeyId === undefined ? { signal } : { kmsKeyId, signal })
       .catch((err: Error) => {
         // A local S3 server without a KMS refuses SSE-KMS uploads: say where the key comes from.
         if (kmsKeyId === undefined) throw err;
@@ -516,8 +563,9 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
   /** `answer`: the model's error answer, which the failure location gets as the model sent it, in place of `message`. */
   const fail = async (message: string, answer?: { body: Buffer; contentType: string | undefined }): Promise<void> => {
     ctx.log?.('warn', 'asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation: failureLocation ?? null, message });
-    if (failureLocation !== undefined) {
-      await writeResult(failureLocation, answer?.body ?? Buffer.from(message), ctx.s3, answer?.contentType, kmsKeyId).catch((writeErr: Error) =>
+    // Given up on at shutdown: the line above names the failure location that stays empty.
+    if (failureLocation !== undefined && !ctx.queue.signal.aborted) {
+      await writeResult(failureLocation, answer?.body ?? Buffer.from(message), ctx.s3, ctx.queue.signal, answer?.contentType, kmsKeyId).catch((writeErr: Error) =>
         ctx.log?.('warn', 'writing the failure of an asynchronous invocation failed', { endpoint: ctx.endpoint, inferenceId, failureLocation, message: writeErr.message }),
       );
     }
@@ -553,7 +601,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
             return NOT_YET;
           }
           try {
-            body = await readInput(req.inputLocation, ctx.s3, req.budget);
+            body = await readInput(req.inputLocation, ctx.s3, req.budget, ctx.queue.signal);
           } catch (err) {
             if (!(err instanceof NoRoomYet)) throw err;
             if (!waitedForMemory) ctx.log?.('info', 'asynchronous invocation waits for memory', { endpoint: ctx.endpoint, inferenceId, heldBytes: req.budget!.held, maxBytes: req.budget!.maxBytes });
@@ -570,7 +618,7 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
         if (response.unsizedBy !== undefined) throw new Error(`The response from container ${response.unsizedBy} did not specify the required Content-Length header`);
         // The object carries the container's Content-Type, as the service's do: the SageMaker Python
         // SDK's AsyncPredictor picks its deserializer by the output object's ContentType.
-        await writeResult(outputLocation, response.body, ctx.s3, response.contentType, kmsKeyId);
+        await writeResult(outputLocation, response.body, ctx.s3, ctx.queue.signal, response.contentType, kmsKeyId);
         const included = response.body.length <= MAX_NOTIFIED_RESPONSE_BYTES && output.NotificationConfig?.IncludeInferenceResponseIn?.includes('SUCCESS_NOTIFICATION_TOPIC');
         notify(output.NotificationConfig?.SuccessTopic, {
           invocationStatus: 'Completed',

@@ -5,6 +5,7 @@ import { isServerless } from './serverless/serverless-config.js';
 import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
+import { ASYNC_SHUTDOWN_WAIT_MS } from './async-inference.js';
 import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
 
 type Input = Record<string, unknown>;
@@ -18,6 +19,8 @@ export interface LifecycleOptions {
   autoscaling?: () => AwsService | undefined;
   /** How often alarms are read while baking. @defaultValue 1000 ms */
   alarmPollMs?: number;
+  /** How long shutdown waits for asynchronous results and failures to be written, once the fleets stopped. @defaultValue {@link ASYNC_SHUTDOWN_WAIT_MS} */
+  asyncShutdownWaitMs?: number;
   /** Routing between the old and the new fleet during an update. @defaultValue Math.random */
   random?: () => number;
 }
@@ -347,7 +350,7 @@ export class EndpointLifecycle {
     e.status = 'Deleting';
     e.lastModified = new Date();
     e.task?.abort(new Error(`endpoint ${name} is being deleted`));
-    e.closeAsyncQueue(true);
+    e.closeAsyncQueue('deleted');
     this.say(`deleting endpoint ${name}`);
     const previous = e.running;
     const scaling = this.deregisterScaling(name);
@@ -723,17 +726,22 @@ export class EndpointLifecycle {
     return { EndpointArn: e.arn };
   }
 
-  /** Stops every endpoint's fleets (server shutdown). */
+  /**
+   * Stops every endpoint's fleets (server shutdown). The asynchronous requests still waiting fail
+   * as it begins; it then waits, up to `asyncShutdownWaitMs` past the fleets' stop, for theirs and
+   * the running requests' results and failures to be written.
+   */
   async stopAll(): Promise<void> {
     const all = [...this.store.endpoints.values()];
     for (const e of all) {
       e.task?.abort(new Error('the local SageMaker is stopping'));
-      e.closeAsyncQueue();
+      e.closeAsyncQueue('stopping');
     }
     await Promise.all(
       all.map(async (e) => {
         await e.running.catch(() => {});
         await Promise.all([e.pending?.deployment?.stop(), e.serving?.stop()]);
+        await e.settleAsyncQueue(this.opts.asyncShutdownWaitMs ?? ASYNC_SHUTDOWN_WAIT_MS);
       }),
     );
   }

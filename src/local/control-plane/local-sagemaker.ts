@@ -80,6 +80,12 @@ export interface LocalSageMakerOptions {
   invokeTimeoutMs?: number;
   /** How often alarms are read during bake intervals. @defaultValue 1000 ms */
   alarmPollMs?: number;
+  /**
+   * How long `stop()` waits, once the fleets have stopped, for the results and failures of
+   * asynchronous requests to be written before it gives up on them (tests shorten it).
+   * @defaultValue 10 000 ms (`ASYNC_SHUTDOWN_WAIT_MS`)
+   */
+  asyncShutdownWaitMs?: number;
   /** Time between uploads of data capture to `s3://` destinations. @defaultValue 5 000 ms */
   captureSyncMs?: number;
   /** Spacing of replacements for instances that died (tests shorten it). @defaultValue 1 s doubling to 60 s while replacements keep dying */
@@ -215,6 +221,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       alarms: () => services.find((s) => s.targetPrefix === CLOUDWATCH_TARGET_PREFIX),
       autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX),
       ...(opts.alarmPollMs === undefined ? {} : { alarmPollMs: opts.alarmPollMs }),
+      ...(opts.asyncShutdownWaitMs === undefined ? {} : { asyncShutdownWaitMs: opts.asyncShutdownWaitMs }),
       random,
     },
   );

@@ -114,12 +114,38 @@ export class ManagedEndpoint implements RoutableEndpoint {
   }
 
   /**
-   * Drops the asynchronous requests still waiting; running ones finish. At `DeleteEndpoint`
-   * (`deleted`) each fails, its failure written and notified, so that none vanishes unseen; at
-   * server shutdown they are dropped.
+   * Fails the asynchronous requests still waiting, at `DeleteEndpoint` (`deleted`) or as the local
+   * SageMaker stops (`stopping`): each failure is written and notified with a message that says
+   * which, so that none vanishes unseen. Running ones finish.
    */
-  closeAsyncQueue(deleted = false): void {
-    this.#asyncQueue?.close(deleted ? `Endpoint ${this.name} was deleted while this request waited in its queue, so it was not run: send it again to an endpoint that is InService.` : undefined);
+  closeAsyncQueue(why: 'deleted' | 'stopping'): void {
+    this.#asyncQueue?.close(
+      why === 'deleted'
+        ? `Endpoint ${this.name} was deleted while this request waited in its queue, so it was not run: send it again to an endpoint that is InService.`
+        : `The local SageMaker stopped while this request waited in the queue of endpoint ${this.name}, so it was not run: send it again once the local SageMaker runs and the endpoint is InService.`,
+    );
+  }
+
+  /**
+   * Resolves once the asynchronous requests still running or ending have ended, their results and
+   * failures written; after `withinMs` it gives up on them instead (their S3 reads and writes are
+   * closed out) and logs how many there were.
+   */
+  async settleAsyncQueue(withinMs: number): Promise<void> {
+    const queue = this.#asyncQueue;
+    if (!queue) return;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<false>((resolve) => (timer = setTimeout(resolve, withinMs, false)));
+    const settled = await Promise.race([queue.idle().then(() => true), waited]);
+    clearTimeout(timer);
+    if (settled) return;
+    const seconds = +(withinMs / 1000).toFixed(3);
+    const left = queue.abandon(`the local SageMaker stopped without waiting longer than ${seconds} s for this request`);
+    this.io?.log?.('warn', 'asynchronous requests left unfinished at shutdown', {
+      endpoint: this.name,
+      requests: left,
+      message: `${left} asynchronous requests of endpoint ${this.name} had not ended ${seconds} s after its instances stopped: the local SageMaker stopped without them, and their results or failures that were not written yet never will be (each 'asynchronous invocation failed' line names its failure location). Check that S3 (AWS_ENDPOINT_URL_S3) answers, or delete the endpoint and let its queue empty before stopping.`,
+    });
   }
 
   /**

@@ -110,7 +110,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
     },
     async put(bucket, key, body, contentType, options = {}) {
       const { send, mod } = await get();
-      await send(new mod.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(contentType === undefined ? {} : { ContentType: contentType }), ...sseKms(options.kmsKeyId) }));
+      await send(new mod.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(contentType === undefined ? {} : { ContentType: contentType }), ...sseKms(options.kmsKeyId) }), abortOptions(options.signal));
     },
     async putFile(bucket, key, path, contentType, options = {}) {
       const { send, mod } = await get();

@@ -12,7 +12,8 @@ export interface S3Objects {
   list(bucket: string, prefix: string, options?: AbortOptions): Promise<string[]>;
   /**
    * Writes (or replaces) an object, with `contentType` as its `Content-Type` when given, encrypted
-   * with `options.kmsKeyId` when given (as {@link PutFileOptions.kmsKeyId}).
+   * with `options.kmsKeyId` when given (as {@link PutFileOptions.kmsKeyId}); aborting
+   * `options.signal` closes the request out.
    */
   put(bucket: string, key: string, body: Buffer, contentType?: string, options?: PutOptions): Promise<void>;
   /**
@@ -31,7 +32,7 @@ export interface AbortOptions {
 }
 
 /** Options of {@link S3Objects.put}. */
-export type PutOptions = Pick<PutFileOptions, 'kmsKeyId'>;
+export type PutOptions = Pick<PutFileOptions, 'kmsKeyId' | 'signal'>;
 
 /** Options of {@link S3Objects.putFile}. */
 export interface PutFileOptions extends AbortOptions {
