@@ -729,6 +729,23 @@ test('a local SageMaker that stops waits a bounded time for asynchronous failure
   }
 });
 
+test('InvokeEndpointAsync while the local SageMaker stops its endpoints (an endpoint file\'s front door still listens then) is refused with 503 ServiceUnavailable, not accepted into a closed queue where it would never run', async () => {
+  const own = await ownAsyncEndpoint('closing', { OutputConfig: { S3OutputPath: 's3://out/closing/', S3FailurePath: 's3://out/closing-failures' } }, { instances: 0 });
+  try {
+    // What stop() of `smkit local <endpoint file>` does first, while the file's front door still answers.
+    const stopping = own.handle.lifecycle.stopAll();
+    await assert.rejects(own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'closing', Body: Buffer.from('[1]'), ContentType: 'application/json' })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, 'ServiceUnavailable');
+      assert.equal(err.$metadata?.httpStatusCode, 503);
+      assert.equal(err.message, 'Endpoint closing takes no more asynchronous requests: it is being deleted, or the local SageMaker is stopping. Send the request again to an endpoint that is InService.');
+      return true;
+    });
+    await stopping;
+  } finally {
+    await own.stop();
+  }
+});
+
 test('running asynchronous invocations take their S3 input and their answer from SMKIT_LOCAL_BODY_MEMORY_MB: an input larger than it, or an answer that does not fit, is not read further and fails saying so; an input that finds no room yet waits for it', async () => {
   const backend = new FakeBackend();
   const logged: string[] = [];

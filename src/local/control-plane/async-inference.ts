@@ -101,6 +101,14 @@ export class AsyncQueueFullError extends Error {
   }
 }
 
+/** The endpoint's queue is closed: the endpoint is being deleted or the local SageMaker is stopping. */
+export class AsyncQueueClosedError extends Error {
+  constructor(readonly endpoint: string) {
+    super(`Endpoint ${endpoint} takes no more asynchronous requests: it is being deleted, or the local SageMaker is stopping. Send the request again to an endpoint that is InService.`);
+    this.name = 'AsyncQueueClosedError';
+  }
+}
+
 /** `S3OutputPathExtension` climbs (`..`) out of the local folder the results go to. */
 export class AsyncOutputOutsideFolderError extends Error {
   constructor(readonly extension: string) {
@@ -218,8 +226,10 @@ export class AsyncInvocationQueue {
     return oldest === undefined ? 0 : Math.max(0, this.now() - oldest.queuedAt) / 1000;
   }
 
-  /** Queues a request; throws {@link AsyncQueueFullError} when the queue is full. */
+  /** Queues a request; throws {@link AsyncQueueFullError} when the queue is full, {@link AsyncQueueClosedError} once it is closed. */
   add(job: QueuedInvocation): void {
+    // A closed queue never runs what it holds.
+    if (this.#closed) throw new AsyncQueueClosedError(this.endpoint);
     if (this.#waiting.length >= MAX_QUEUED_ASYNC_INVOCATIONS) throw new AsyncQueueFullError(this.endpoint);
     this.#waiting.push({ ...job, queuedAt: this.now() });
     this.#pump();
@@ -514,8 +524,8 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * response when `IncludeInferenceResponseIn` names that topic (there is no local SNS; the
  * endpoint's log says so once).
  * `s3://` locations and Amazon S3 `https://` URLs go through S3; any other is a local path. Throws
- * {@link AsyncQueueFullError} when the queue is full, and {@link AsyncOutputOutsideFolderError}
- * when the extension would leave a local folder.
+ * {@link AsyncQueueFullError} when the queue is full, {@link AsyncQueueClosedError} once it is
+ * closed, and {@link AsyncOutputOutsideFolderError} when the extension would leave a local folder.
  */
 export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvocationRequest): AsyncInvocationAccepted {
   const output = ctx.config.OutputConfig;

@@ -119,7 +119,8 @@ export class ManagedEndpoint implements RoutableEndpoint {
    * which, so that none vanishes unseen. Running ones finish.
    */
   closeAsyncQueue(why: 'deleted' | 'stopping'): void {
-    this.#asyncQueue?.close(
+    // Created if need be: one created later, by a request that comes after, would take it and never close.
+    this.asyncQueue.close(
       why === 'deleted'
         ? `Endpoint ${this.name} was deleted while this request waited in its queue, so it was not run: send it again to an endpoint that is InService.`
         : `The local SageMaker stopped while this request waited in the queue of endpoint ${this.name}, so it was not run: send it again once the local SageMaker runs and the endpoint is InService.`,
@@ -166,7 +167,7 @@ export class ManagedEndpoint implements RoutableEndpoint {
   /**
    * Queues an `InvokeEndpointAsync` request and says where its result will be; throws
    * {@link AsyncInferenceNotConfiguredError} unless the serving config is asynchronous,
-   * `AsyncQueueFullError` when the queue is full, and `AsyncOutputOutsideFolderError` when
+   * `AsyncQueueFullError` when the queue is full, `AsyncQueueClosedError` once it is closed, and `AsyncOutputOutsideFolderError` when
    * `S3OutputPathExtension` would leave a local output folder.
    */
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
