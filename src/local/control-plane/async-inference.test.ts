@@ -729,6 +729,32 @@ test('a local SageMaker that stops waits a bounded time for asynchronous failure
   }
 });
 
+test('a local SageMaker that stops right after DeleteEndpoint waits, bounded as for its other endpoints, for the deleted endpoint\'s failures still being written', async () => {
+  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  let hung = 0;
+  let closedOut = 0;
+  const blackHole: S3Objects = {
+    ...real,
+    put: (_bucket, _key, _body, _type, options) =>
+      new Promise<void>((_resolve, reject) => {
+        hung++;
+        options?.signal?.addEventListener('abort', () => (closedOut++, reject(options.signal!.reason as Error)), { once: true });
+      }),
+  };
+  const own = await ownAsyncEndpoint('deleted-then-stopped', { OutputConfig: { S3OutputPath: 's3://out/dts/', S3FailurePath: 's3://out/dts-failures' } }, { instances: 0, s3: blackHole, asyncShutdownWaitMs: 50 });
+  try {
+    for (let i = 0; i < 2; i++) await own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'deleted-then-stopped', Body: Buffer.from(`[${i}]`), ContentType: 'application/json' }));
+    await own.handle.sagemaker.call('DeleteEndpoint', { EndpointName: 'deleted-then-stopped' });
+    await until('the endpoint gone', () => own.handle.store.endpoints.get('deleted-then-stopped') === undefined);
+    await own.stop();
+    const left = own.lines.find((l) => l.msg === 'asynchronous requests left unfinished at shutdown');
+    assert.equal(left?.fields['requests'], 2);
+    assert.deepEqual([hung, closedOut], [2, 2], 'the deleted endpoint\'s writes were closed out, not left to hold the process');
+  } finally {
+    await own.stop();
+  }
+});
+
 test('InvokeEndpointAsync while the local SageMaker stops its endpoints (an endpoint file\'s front door still listens then) is refused with 503 ServiceUnavailable, not accepted into a closed queue where it would never run', async () => {
   const own = await ownAsyncEndpoint('closing', { OutputConfig: { S3OutputPath: 's3://out/closing/', S3FailurePath: 's3://out/closing-failures' } }, { instances: 0 });
   try {

@@ -240,6 +240,8 @@ export class AsyncInvocationQueue {
    * server stops); with a `reason`, each of them fails with it.
    */
   close(reason?: string): void {
+    // Closed once: a deleted endpoint's queue keeps the reason it was deleted for when the server stops.
+    if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
     for (const job of this.#waiting.splice(0)) this.#leave(() => job.drop?.(reason));

@@ -132,6 +132,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class EndpointLifecycle {
   private readonly alarmPollMs: number;
   private readonly random: () => number;
+  /** Deleted endpoints whose asynchronous queues are still writing failures: shutdown waits for them too. */
+  private readonly emptying = new Set<ManagedEndpoint>();
 
   constructor(
     private readonly store: ControlPlaneStore<ManagedEndpoint>,
@@ -351,6 +353,8 @@ export class EndpointLifecycle {
     e.lastModified = new Date();
     e.task?.abort(new Error(`endpoint ${name} is being deleted`));
     e.closeAsyncQueue('deleted');
+    this.emptying.add(e);
+    void e.asyncQueue.idle().then(() => this.emptying.delete(e));
     this.say(`deleting endpoint ${name}`);
     const previous = e.running;
     const scaling = this.deregisterScaling(name);
@@ -732,7 +736,7 @@ export class EndpointLifecycle {
    * the running requests' results and failures to be written.
    */
   async stopAll(): Promise<void> {
-    const all = [...this.store.endpoints.values()];
+    const all = [...new Set([...this.store.endpoints.values(), ...this.emptying])];
     for (const e of all) {
       e.task?.abort(new Error('the local SageMaker is stopping'));
       e.closeAsyncQueue('stopping');
