@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   AddTagsCommand,
@@ -19,6 +20,7 @@ import {
   waitUntilTransformJobCompletedOrStopped,
   type CreateTransformJobCommandInput,
 } from '@aws-sdk/client-sagemaker';
+import { maskedCrc32c } from '../transform/records.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
@@ -278,4 +280,25 @@ test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPaylo
     warnings.includes("transform job tj-wide: MaxConcurrentTransforms=1000 (the job's value) × MaxPayloadInMB=6 is over the 100 MB a transform job allows; using MaxConcurrentTransforms=16"),
     JSON.stringify(warnings),
   );
+});
+
+test('a gzipped TFRecord object that decompresses past MaxPayloadInMB (a gzip bomb) fails the job at its frame header, with a FailureReason naming the record, its size and the limit', async () => {
+  // One frame of 3 GiB once decompressed, in 3 MB: its header, then gzip members of 1 MiB of zeros.
+  const header = Buffer.alloc(12);
+  header.writeBigUInt64LE(3n * 2n ** 30n);
+  header.writeUInt32LE(maskedCrc32c(header.subarray(0, 8)), 8);
+  const zeros = gzipSync(Buffer.alloc(1 << 20));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'bomb/x.tfrecord.gz', Body: Buffer.concat([gzipSync(header), ...Array.from({ length: 3072 }, () => zeros)]) }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://in/bomb/' } }, CompressionType: 'Gzip' as const, SplitType: 'TFRecord' as const };
+  await sm.send(new CreateTransformJobCommand(job('tj-bomb', { TransformInput: input, MaxPayloadInMB: 1, BatchStrategy: 'SingleRecord' })));
+  const failed = await until('the job to end', async () => {
+    const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-bomb' }));
+    return d.TransformJobStatus === 'InProgress' ? undefined : d;
+  });
+  assert.equal(failed.TransformJobStatus, 'Failed');
+  assert.equal(
+    failed.FailureReason,
+    "AlgorithmError: 1 of 1 records failed in 1 input file(s), which got no .out object; the other files' output was written. First: x.tfrecord.gz record 0: record is 3221225472 bytes, over MaxPayloadInMB=1 (1048576 bytes); not sent",
+  );
+  assert.equal(await exists('out', 'tj-bomb/x.tfrecord.gz.out'), false);
 });

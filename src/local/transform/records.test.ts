@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assembleOutputs, crc32c, eachFrameOf, eachLineOf, groupMiniBatches, MalformedInputError, maskedCrc32c, splitRecords, type InputRecord } from './records.js';
+import { assembleOutputs, crc32c, eachFrameOf, eachFrameOfStream, eachLineOf, groupMiniBatches, MalformedInputError, maskedCrc32c, RecordTooLargeError, splitRecords, type InputRecord } from './records.js';
 import { parseBatchStrategy, resolveExecutionParameters } from './parameters.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -101,6 +101,16 @@ async function framesOf(data: Buffer, type: 'RecordIO' | 'TFRecord', strategy: '
   return out;
 }
 
+/** eachFrameOfStream over `data` in chunks of `size` bytes (a gunzip stream), as one list. */
+async function streamedFramesOf(data: Buffer, type: 'RecordIO' | 'TFRecord', strategy: 'MULTI_RECORD' | 'SINGLE_RECORD' = 'MULTI_RECORD', size = 3, keep = 2 ** 31 - 1): Promise<InputRecord[]> {
+  const chunks = (async function* () {
+    for (let i = 0; i < data.length; i += size) yield Buffer.from(data.subarray(i, i + size));
+  })();
+  const out: InputRecord[] = [];
+  for await (const group of eachFrameOfStream(chunks, type, strategy, keep)) out.push(...group);
+  return out;
+}
+
 const plain = (records: readonly InputRecord[]): [number, string][] => records.map((r) => [r.index, r.data.toString('hex')]);
 
 test('CRC-32C matches the standard check value', () => {
@@ -121,8 +131,12 @@ test('RecordIO: MULTI_RECORD keeps each frame with its padding; SINGLE_RECORD se
     [b('hello'), b(''), withMagic, b('1234')].map((x) => x.toString('hex')),
   );
   assert.deepEqual(splitRecords(Buffer.alloc(0), 'RecordIO'), []);
-  for (const strategy of ['MULTI_RECORD', 'SINGLE_RECORD'] as const) assert.deepEqual(plain(await framesOf(file, 'RecordIO', strategy)), plain(splitRecords(file, 'RecordIO', strategy)), `a record at a time, ${strategy}`);
+  for (const strategy of ['MULTI_RECORD', 'SINGLE_RECORD'] as const) {
+    assert.deepEqual(plain(await framesOf(file, 'RecordIO', strategy)), plain(splitRecords(file, 'RecordIO', strategy)), `a record at a time, ${strategy}`);
+    for (const size of [1, 3, 8, file.length]) assert.deepEqual(plain(await streamedFramesOf(file, 'RecordIO', strategy, size)), plain(splitRecords(file, 'RecordIO', strategy)), `from a stream in chunks of ${size}, ${strategy}`);
+  }
   assert.deepEqual(await framesOf(Buffer.alloc(0), 'RecordIO'), []);
+  assert.deepEqual(await streamedFramesOf(Buffer.alloc(0), 'RecordIO'), []);
 });
 
 test('TFRecord: MULTI_RECORD keeps the frames, SINGLE_RECORD sends the data alone; the same a record at a time', async () => {
@@ -131,15 +145,19 @@ test('TFRecord: MULTI_RECORD keeps the frames, SINGLE_RECORD sends the data alon
   assert.deepEqual(multi.map((r) => r.data.length), [23, 16, 20]);
   assert.deepEqual(Buffer.concat(multi.map((r) => r.data)), file);
   assert.deepEqual(splitRecords(file, 'TFRecord', 'SINGLE_RECORD').map((r) => r.data.toString('hex')), ['7b2261223a317d', '', '00ff0a0d']);
-  for (const strategy of ['MULTI_RECORD', 'SINGLE_RECORD'] as const) assert.deepEqual(plain(await framesOf(file, 'TFRecord', strategy)), plain(splitRecords(file, 'TFRecord', strategy)), `a record at a time, ${strategy}`);
+  for (const strategy of ['MULTI_RECORD', 'SINGLE_RECORD'] as const) {
+    assert.deepEqual(plain(await framesOf(file, 'TFRecord', strategy)), plain(splitRecords(file, 'TFRecord', strategy)), `a record at a time, ${strategy}`);
+    for (const size of [1, 5, 12, file.length]) assert.deepEqual(plain(await streamedFramesOf(file, 'TFRecord', strategy, size)), plain(splitRecords(file, 'TFRecord', strategy)), `from a stream in chunks of ${size}, ${strategy}`);
+  }
 });
 
 test('broken RecordIO/TFRecord frames are a MalformedInputError naming the record and the byte, never a crash or a huge allocation, whole or a record at a time', async () => {
   const checks: Promise<void>[] = [];
-  const malformed = (data: Buffer, type: 'RecordIO' | 'TFRecord', record: number, offset: number, pattern: RegExp): void => {
+  const malformed = (data: Buffer, type: 'RecordIO' | 'TFRecord', record: number, offset: number, pattern: RegExp, fromStream = true): void => {
     const same = (e: unknown): boolean => e instanceof MalformedInputError && e.record === record && e.offset === offset && pattern.test(e.message);
     assert.throws(() => splitRecords(data, type), same);
     checks.push(assert.rejects(framesOf(data, type), same));
+    if (fromStream) for (const size of [1, 7, data.length]) checks.push(assert.rejects(streamedFramesOf(data, type, 'MULTI_RECORD', size), same, `from a stream in chunks of ${size}`));
   };
   const good = recordio(b('abc'));
   malformed(b('5.1,3.5\n6.2,3.4\n'), 'RecordIO', 0, 0, /malformed RecordIO: magic 0x.* instead of 0xced7230a at byte 0/);
@@ -158,7 +176,9 @@ test('broken RecordIO/TFRecord frames are a MalformedInputError naming the recor
   huge.writeUInt32LE(0xffffffff, 0);
   huge.writeUInt32LE(0xffffffff, 4);
   huge.writeUInt32LE(maskedCrc32c(huge.subarray(0, 8)), 8);
-  malformed(Buffer.concat([tf, huge, b('tail')]), 'TFRecord', 1, 19, /frame says 18446744073709551615 bytes but 0 remain/);
+  malformed(Buffer.concat([tf, huge, b('tail')]), 'TFRecord', 1, 19, /frame says 18446744073709551615 bytes but 0 remain/, false);
+  // A stream's length is not known before its end: a claim over what may be held is too large, whatever follows.
+  checks.push(assert.rejects(streamedFramesOf(Buffer.concat([tf, huge, b('tail')]), 'TFRecord'), (e: unknown) => e instanceof RecordTooLargeError && e.record === 1));
   const flipped = Buffer.from(tf);
   flipped[13] ^= 1;
   malformed(flipped, 'TFRecord', 0, 0, /data CRC mismatch/);
@@ -166,6 +186,45 @@ test('broken RecordIO/TFRecord frames are a MalformedInputError naming the recor
   const parts = recordio(Buffer.concat([b('abcd'), Buffer.from([0x0a, 0x23, 0xd7, 0xce]), b('wxyz')]));
   malformed(Buffer.concat([good, parts.subarray(0, parts.length - 2)]), 'RecordIO', 1, 24, /frame says 4 bytes but 2 remain/);
   await Promise.all(checks);
+});
+
+test('a RecordIO or TFRecord record of a stream longer than it may be stops the reading at its frame header, before its bytes are read (a gzip bomb is not decompressed); the records before it come first', async () => {
+  const tooLarge = async (head: Buffer, type: 'RecordIO' | 'TFRecord', strategy: 'MULTI_RECORD' | 'SINGLE_RECORD', keep: number, record: number, size: number, atLeast = false): Promise<void> => {
+    let pulled = 0;
+    const chunks = (async function* () {
+      yield head;
+      pulled++;
+      // What a bomb's next bytes would be: never asked for.
+      throw new Error('read past the frame header');
+    })();
+    const got: InputRecord[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const group of eachFrameOfStream(chunks, type, strategy, keep)) got.push(...group);
+      })(),
+      (e: unknown) => e instanceof RecordTooLargeError && e.record === record && e.size === size && e.atLeast === atLeast,
+    );
+    assert.equal(pulled, 0);
+    assert.equal(got.length, record, 'the records before it');
+  };
+  const claim = Buffer.alloc(12);
+  claim.writeUInt32LE(0, 0);
+  claim.writeUInt32LE(3, 4); // 12 GiB
+  claim.writeUInt32LE(maskedCrc32c(claim.subarray(0, 8)), 8);
+  await tooLarge(claim, 'TFRecord', 'SINGLE_RECORD', 1 << 20, 0, 3 * 2 ** 32);
+  await tooLarge(Buffer.concat([tfrecord(b('ok')), claim]), 'TFRecord', 'MULTI_RECORD', 1 << 20, 1, 3 * 2 ** 32 + 16);
+  // A frame of 100 bytes is over a 64-byte limit as it is (with its header), not unwrapped.
+  const rec = (flag: number, length: number): Buffer => {
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(0xced7230a, 0);
+    h.writeUInt32LE(((flag << 29) | length) >>> 0, 4);
+    return h;
+  };
+  await tooLarge(Buffer.concat([recordio(b('a')), rec(0, 0x1fffffff)]), 'RecordIO', 'SINGLE_RECORD', 1 << 20, 1, 0x1fffffff);
+  await tooLarge(rec(0, 60), 'RecordIO', 'MULTI_RECORD', 64, 0, 68);
+  // A multi-part record: its parts count as they come.
+  await tooLarge(Buffer.concat([rec(1, 40), Buffer.alloc(40), rec(2, 40)]), 'RecordIO', 'SINGLE_RECORD', 64, 0, 84, true);
+  assert.deepEqual(plain(await streamedFramesOf(recordio(Buffer.alloc(60)), 'RecordIO', 'SINGLE_RECORD', 7, 64)), plain(splitRecords(recordio(Buffer.alloc(60)), 'RecordIO', 'SINGLE_RECORD')), 'within the limit unwrapped');
 });
 
 test('eachLineOf over a stream gives the records splitRecords gives, however the bytes are cut into chunks; a line over the limit is kept only past it, with its length', async () => {

@@ -208,6 +208,157 @@ export async function* eachLineOf(chunks: AsyncIterable<Buffer>, keep: number): 
   if (last) yield [last];
 }
 
+/**
+ * A RecordIO or TFRecord record of a stream (a gzipped file) larger than the most that may be held
+ * of it: reading stops there, before its bytes are, so a gzip bomb is never decompressed past it.
+ */
+export class RecordTooLargeError extends Error {
+  /**
+   * @param record - index of the record
+   * @param size - its length as sent, from its frame headers (a multi-part RecordIO record: at least that)
+   * @param atLeast - whether `size` counts only the parts read so far
+   */
+  constructor(
+    readonly record: number,
+    readonly size: number,
+    readonly atLeast: boolean,
+  ) {
+    super(`record ${record} is ${atLeast ? 'over ' : ''}${size} bytes`);
+    this.name = 'RecordTooLargeError';
+  }
+}
+
+/** Bytes of a stream, held from where its next record starts; more are read only as they are asked for. */
+class StreamWindow {
+  readonly #chunks: AsyncIterator<Buffer>;
+  #parts: Buffer[] = [];
+  #held = 0;
+  #ended = false;
+
+  constructor(chunks: AsyncIterable<Buffer>) {
+    this.#chunks = chunks[Symbol.asyncIterator]();
+  }
+
+  /** Bytes held. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Reads until `n` bytes are held or the stream ends; returns how many are held. */
+  async fill(n: number): Promise<number> {
+    while (this.#held < n && !this.#ended) {
+      const next = await this.#chunks.next();
+      if (next.done) this.#ended = true;
+      else if (next.value.length > 0) {
+        this.#parts.push(next.value);
+        this.#held += next.value.length;
+      }
+    }
+    return this.#held;
+  }
+
+  /** Bytes `from` to `to` of those held, as one Buffer (the chunks are joined once, when they are asked for together). */
+  bytes(from: number, to: number): Buffer {
+    if (this.#parts.length > 1 && this.#parts[0]!.length < to) this.#parts = [Buffer.concat(this.#parts, this.#held)];
+    return this.#parts[0]!.subarray(from, to);
+  }
+
+  /** Forgets the first `n` bytes held. */
+  drop(n: number): void {
+    const rest = this.bytes(n, this.#held);
+    this.#parts = rest.length > 0 ? [rest] : [];
+    this.#held -= n;
+  }
+
+  /** Stops reading the stream (its file is closed). */
+  async close(): Promise<void> {
+    await this.#chunks.return?.();
+  }
+}
+
+/**
+ * `SplitType=RecordIO` or `TFRecord` over a stream (a gzipped file being gunzipped): the records of
+ * {@link eachRecord}, with the same errors, only the records being split held. A record whose
+ * frame headers say it is longer than `keep` bytes (as it would be sent) stops the reading with a
+ * {@link RecordTooLargeError} before its bytes are read: it would not be sent, and a gzip bomb's
+ * bytes are never decompressed. A stream's length is known only at its end, so a frame that claims
+ * more than the stream holds is found there, with the same message as in a file.
+ */
+export async function* eachFrameOfStream(chunks: AsyncIterable<Buffer>, splitType: 'RecordIO' | 'TFRecord', strategy: BatchStrategy, keep: number): AsyncGenerator<InputRecord[]> {
+  const split = splitType === 'RecordIO' ? splitRecordIO : splitTFRecord;
+  const unwrap = strategy === 'SINGLE_RECORD';
+  const s = new StreamWindow(chunks);
+  let index = 0;
+  let offset = 0;
+  /** Where the record starting at `at` (of the bytes held) ends, once all its bytes are held; or where its framing goes wrong. */
+  const endOf = async (at: number, record: number): Promise<{ end: number } | { badAt: number }> => {
+    if (splitType === 'TFRecord') {
+      if ((await s.fill(at + 12)) < at + 12) return { badAt: at };
+      const header = s.bytes(at, at + 12);
+      if (maskedCrc32c(header.subarray(0, 8)) !== header.readUInt32LE(8)) return { badAt: at };
+      const claimed = header.readBigUInt64LE(0);
+      const size = unwrap ? claimed : claimed + 16n;
+      if (size > BigInt(keep)) throw new RecordTooLargeError(record, Number(size), false);
+      const end = at + 16 + Number(claimed);
+      return (await s.fill(end)) < end ? { badAt: at } : { end };
+    }
+    let size = 0;
+    for (let first = true; ; first = false) {
+      if ((await s.fill(at + 8)) < at + 8) return { badAt: at };
+      const header = s.bytes(at, at + 8);
+      const lrec = header.readUInt32LE(4);
+      const flag = lrec >>> 29;
+      const length = lrec & 0x1fffffff;
+      const padded = (length + 3) & ~3;
+      if (header.readUInt32LE(0) !== RECORDIO_MAGIC || (first ? flag !== 0 && flag !== 1 : flag !== 2 && flag !== 3)) return { badAt: at };
+      // Unwrapped, the parts are joined with the magic between them; as they are, each is a whole frame.
+      size += unwrap ? length + (first ? 0 : 4) : 8 + padded;
+      const whole = flag === 0 || flag === 3;
+      if (size > keep) throw new RecordTooLargeError(record, size, !whole);
+      if ((await s.fill(at + 8 + padded)) < at + 8 + padded) return { badAt: at };
+      at += 8 + padded;
+      if (whole) return { end: at };
+    }
+  };
+  try {
+    for (;;) {
+      // Whole records are gathered up to FRAME_WINDOW_BYTES (or one larger record) and split in one go.
+      let end = 0;
+      let badAt: number | undefined;
+      let count = 0;
+      while ((end === 0 || end < FRAME_WINDOW_BYTES) && (await s.fill(end + 1)) > end) {
+        let found: { end: number } | { badAt: number };
+        try {
+          found = await endOf(end, index + count);
+        } catch (err) {
+          // The records before the one too large go first.
+          if (!(err instanceof RecordTooLargeError) || end === 0) throw err;
+          break;
+        }
+        if ('badAt' in found) {
+          badAt = found.badAt;
+          break;
+        }
+        end = found.end;
+        count++;
+      }
+      if (end === 0 && badAt === undefined) return;
+      // A broken frame is handed over with what is held, counting it as what remains (all of the stream, when it ended early), for the split to say what is wrong.
+      const stop = badAt === undefined ? end : Math.min(s.held, badAt + 12);
+      const group: InputRecord[] = [];
+      for (const r of split(s.bytes(0, stop), unwrap, { index, offset, length: badAt === undefined ? stop : s.held })) {
+        group.push(r);
+        index = r.index + 1;
+      }
+      s.drop(stop);
+      offset += stop;
+      if (group.length > 0) yield group;
+    }
+  } finally {
+    await s.close();
+  }
+}
+
 /** How many bytes of whole RecordIO/TFRecord records {@link eachFrameOf} splits at once. */
 const FRAME_WINDOW_BYTES = 64 * 1024;
 

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { isToolkitError } from '../../errors/catalogue.js';
+import { maskedCrc32c } from './records.js';
 import { runTransform } from './run.js';
 
 /** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
@@ -261,6 +262,56 @@ test('CompressionType Gzip: files are gunzipped, then split; the type is guessed
     assert.match(summary.failed[0]!.error, /CompressionType is Gzip but the file does not gunzip \(unexpected end of file\)/);
     assert.equal(summary.failed[1]!.record, 0);
     assert.match(summary.failed[1]!.error, /CompressionType is Gzip but the file does not gunzip \(incorrect header check\)/);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('CompressionType Gzip with RecordIO and TFRecord: split as they are gunzipped; a gzip bomb fails at its frame header, over MaxPayloadInMB, without being decompressed', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({});
+  const tfHeader = (length: number): Buffer => {
+    const h = Buffer.alloc(12);
+    h.writeBigUInt64LE(BigInt(length));
+    h.writeUInt32LE(maskedCrc32c(h.subarray(0, 8)), 8);
+    return h;
+  };
+  const tfFrame = (data: string): Buffer => {
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32LE(maskedCrc32c(Buffer.from(data)));
+    return Buffer.concat([tfHeader(data.length), Buffer.from(data), crc]);
+  };
+  const recFrame = (data: string): Buffer => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(0xced7230a, 0);
+    head.writeUInt32LE(data.length, 4);
+    return Buffer.concat([head, Buffer.from(data), Buffer.alloc((4 - (data.length % 4)) % 4)]);
+  };
+  try {
+    await fs.mkdir(t.input, { recursive: true });
+    await fs.writeFile(path.join(t.input, 'a.tfrecord.gz'), gzipSync(Buffer.concat([tfFrame('r1'), tfFrame('r2')])));
+    // 3 GiB of one frame once decompressed, in 3 MB: its header, then gzip members of 1 MiB of zeros.
+    const zeros = gzipSync(Buffer.alloc(1 << 20));
+    await fs.writeFile(path.join(t.input, 'bomb.tfrecord.gz'), Buffer.concat([gzipSync(tfHeader(3 * 2 ** 30)), ...Array.from({ length: 3072 }, () => zeros)]));
+    const tf = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'TFRecord', compressionType: 'Gzip', assembleWith: 'Line', parameters: { batchStrategy: 'SINGLE_RECORD', maxPayloadInMB: 1 } });
+    assert.deepEqual(c.bodies, ['r1', 'r2']);
+    assert.equal(await fs.readFile(path.join(t.output, 'a.tfrecord.gz.out'), 'utf8'), 'R1\nR2\n');
+    assert.deepEqual(tf.failed, [{ file: 'bomb.tfrecord.gz', record: 0, status: 0, error: 'record is 3221225472 bytes, over MaxPayloadInMB=1 (1048576 bytes); not sent' }]);
+    assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.tfrecord.gz.out', 'bomb.tfrecord.gz.out.failed']);
+
+    // Cut short: the frames before the break are read, and the failure names the record where it broke; none of it is sent.
+    c.bodies.length = 0;
+    const rec = await tmpTree({});
+    await fs.mkdir(rec.input, { recursive: true });
+    const whole = gzipSync(Buffer.concat(Array.from({ length: 50_000 }, (_, i) => recFrame(`cut${i}`))));
+    await fs.writeFile(path.join(rec.input, 'cut.rec.gz'), whole.subarray(0, whole.length >> 1));
+    const cut = await runTransform({ input: rec.input, output: rec.output, url: c.url, splitType: 'RecordIO', compressionType: 'Gzip' });
+    await fs.rm(rec.root, { recursive: true, force: true });
+    assert.deepEqual(c.bodies, []);
+    assert.equal(cut.failed.length, 1);
+    assert.ok(cut.failed[0]!.record > 0, `the record where the stream broke, not ${cut.failed[0]!.record}`);
+    assert.match(cut.failed[0]!.error, /CompressionType is Gzip but the file does not gunzip \(unexpected end of file\)/);
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, RecordProcessingError, type DataProcessing } from './data-processing.js';
-import { eachFrameOf, eachLineOf, eachMiniBatchOf, eachRecord, groupMiniBatches, MalformedInputError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
+import { eachFrameOf, eachFrameOfStream, eachLineOf, eachMiniBatchOf, eachRecord, groupMiniBatches, MalformedInputError, RecordTooLargeError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
 /** Options for {@link runTransform}. */
 export interface TransformOptions {
@@ -249,11 +249,11 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   // decompressed (a gzip bomb), beyond that.
   const recordLimit = splitType === 'None' && maxBytes > 0 ? maxBytes : undefined;
 
+  /** Why a record of `size` bytes (`over`: at least) is not sent. */
+  const tooLarge = (size: number, over = false): string =>
+    maxBytes > 0 ? overPayload(`is ${over ? 'over ' : ''}${size} bytes`) : `record is ${over ? 'over ' : ''}${size} bytes, over the ${MAX_FILE_BYTES} bytes (2 GiB) smkit local transform holds at once; not sent`;
   const send = async (batch: MiniBatch, contentType: string): Promise<Outcome> => {
-    if (batch.tooLarge) {
-      const size = batch.records.find((r) => r.size !== undefined)?.size ?? batch.body.length;
-      return { ok: false, status: 0, error: maxBytes > 0 ? overPayload(`is ${size} bytes`) : `record is ${size} bytes, over the ${MAX_FILE_BYTES} bytes (2 GiB) smkit local transform holds at once; not sent` };
-    }
+    if (batch.tooLarge) return { ok: false, status: 0, error: tooLarge(batch.records.find((r) => r.size !== undefined)?.size ?? batch.body.length) };
     const headers: Record<string, string> = { 'content-type': contentType };
     if (options.accept) headers.accept = options.accept;
     for (let attempt = 0; ; attempt++) {
@@ -277,9 +277,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   };
 
   /**
-   * The file's bytes (decompressed) and how many records they hold, or why none of it can be sent
-   * (a broken RecordIO/TFRecord frame, a file too big to read). The records are counted, not kept:
-   * a file of millions of lines would take gigabytes as objects.
+   * A SplitType None file's bytes (decompressed) and how many records they hold (0 or 1), or why
+   * it cannot be sent (over MaxPayloadInMB, a file too big to read, one that does not gunzip).
    */
   const readInput = async (rel: string): Promise<{ data: Buffer; count: number } | UnreadableFile> => {
     try {
@@ -325,23 +324,25 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
   };
   const isUnreadable = (r: { data: Buffer; count: number } | UnreadableFile): r is UnreadableFile => !('data' in r);
-  // Line files are split as they are read (and gunzipped), and RecordIO and TFRecord files a record
-  // at a time (gzipped ones are read whole), so a file is never held whole: only the mini-batches
-  // out are. A SplitType None file is its one record.
+  // Line, RecordIO and TFRecord files are split as they are read (and gunzipped), uncompressed
+  // RecordIO and TFRecord ones a record at a time, so a file is never held whole: only the
+  // mini-batches out are. A SplitType None file is its one record.
   const frames = splitType === 'RecordIO' || splitType === 'TFRecord' ? splitType : undefined;
-  const streamed = splitType === 'Line' || (frames !== undefined && !gzip);
+  const streamed = splitType !== 'None';
   /** A streamed file's records, read (and gunzipped) as they are asked for. */
   const streamRecords = (rel: string): AsyncGenerator<InputRecord[]> => {
-    if (frames) return eachFrameOfFile(path.join(inputDir, rel), frames, parameters.batchStrategy);
+    if (frames && !gzip) return eachFrameOfFile(path.join(inputDir, rel), frames, parameters.batchStrategy);
     const file = createReadStream(path.join(inputDir, rel));
     // pipeline() hands a read error on to the gunzip stream, and closes the file with it.
     const bytes: AsyncIterable<Buffer> = gzip ? pipeline(file, createGunzip(), () => {}) : file;
-    // A line over the payload limit is never sent: no more of it is kept than shows that.
-    return eachLineOf(bytes, maxBytes > 0 ? maxBytes : MAX_FILE_BYTES);
+    // A record over the payload limit is never sent: no more of it is kept (a line), or decompressed (a frame), than shows that.
+    const keep = maxBytes > 0 ? maxBytes : MAX_FILE_BYTES;
+    return frames ? eachFrameOfStream(bytes, frames, parameters.batchStrategy, keep) : eachLineOf(bytes, keep);
   };
-  /** Why a streamed file stopped being read at `record`: a system error (removed, unreadable), a broken gzip stream or a broken frame. */
+  /** Why a streamed file stopped being read at `record`: a system error (removed, unreadable), a broken gzip stream, a broken frame or one too large to read. */
   const streamFailure = (err: unknown, record: number): UnreadableFile => {
     if (err instanceof MalformedInputError) return { record: err.record, error: err.message };
+    if (err instanceof RecordTooLargeError) return { record: err.record, error: tooLarge(err.size, err.atLeast) };
     const e = err as Error & { code?: string };
     if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
       return { record, error: `CompressionType is Gzip but the file does not gunzip (${e.message}); compress it with gzip, or leave out --compression-type for uncompressed files` };
