@@ -1,5 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { SMKIT_BIN } from '../../../test/helpers/serve-process.js';
 import { isToolkitError } from '../../errors/catalogue.js';
 import { batchEnv, localTransform, type LocalTransformOptions } from './command.js';
 import { parseBatchStrategy } from './parameters.js';
@@ -55,4 +62,42 @@ test('the job\'s batch parameters reach the container as SageMaker sets them, Ma
     SAGEMAKER_BATCH_STRATEGY: 'SINGLE_RECORD',
     SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '2',
   });
+});
+
+test('smkit local transform stopped by Ctrl-C (SIGINT) ends by the signal and leaves no .out.partial: the file being written is removed, a finished one keeps its .out', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-transform-int-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(path.join(dir, 'in'));
+  await writeFile(path.join(dir, 'in', 'a.csv'), 'a\n');
+  await writeFile(path.join(dir, 'in', 'b.csv'), 'b1\nhang\nb3\n');
+  let hung!: () => void;
+  const hanging = new Promise<void>((r) => (hung = r));
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      // Never answered: the signal comes while this record is out.
+      if (body === 'hang\n') return hung();
+      res.end(body.toUpperCase());
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const cli = spawn(process.execPath, [SMKIT_BIN, 'local', 'transform', '--url', url, '--input', path.join(dir, 'in'), '--output', path.join(dir, 'out'), '--split-type', 'Line', '--strategy', 'SingleRecord', '--max-concurrent', '1', '--no-progress'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => cli.on('exit', (_code, signal) => resolve(signal)));
+  await hanging;
+  assert.ok(cli.kill('SIGINT'));
+  assert.equal(await exited, 'SIGINT', stderr);
+  assert.deepEqual((await readdir(path.join(dir, 'out'))).sort(), ['a.csv.out']);
+  assert.equal(await readFile(path.join(dir, 'out', 'a.csv.out'), 'utf8'), 'A\n');
 });

@@ -133,8 +133,14 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   const env = parseEnvFlags(opts.env ?? []);
 
   let server: LocalServer | undefined;
+  // Ctrl-C or SIGTERM: the run is stopped, so the files being written are removed (no
+  // <file>.out.partial is left to look like output) before the server stops and the signal ends
+  // the process; left to the default, the partial files stayed behind.
+  const interrupt = new AbortController();
+  let received: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
-    void (server?.stop() ?? Promise.resolve()).finally(() => process.kill(process.pid, signal));
+    received = signal;
+    interrupt.abort(new Error(`interrupted by ${signal}`));
   };
   if (opts.model !== undefined) {
     process.stderr.write(`smkit: starting ${opts.model} for batch transform...\n`);
@@ -144,9 +150,9 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       startupTimeoutMs: startupS * 1000,
       onWait: (s) => process.stderr.write(`smkit: waiting for /ping ... ${s} s\n`),
     });
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
   }
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const summary = await runTransform({
       input: opts.input,
@@ -163,6 +169,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       timeoutMs: timeoutS * 1000,
       retries,
       warn: (message) => process.stderr.write(`smkit: warning: ${message}\n`),
+      signal: interrupt.signal,
       ...(await progressBar(opts.progress).then((p) => (p ? { progress: p } : {}))),
     });
     const p = summary.parameters;
@@ -185,5 +192,6 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await server?.stop();
+    if (received !== undefined) process.kill(process.pid, received);
   }
 }

@@ -318,6 +318,39 @@ test('CompressionType Gzip with RecordIO and TFRecord: split as they are gunzipp
   }
 });
 
+test('a stopped run (its signal aborted) finishes the files it started before it rejects: a complete file keeps its .out, one cut short gets neither .out, .out.partial nor .out.failed', async () => {
+  const stop = new AbortController();
+  let held: http.ServerResponse | undefined;
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      // Never answered: the run is stopped while this record is out.
+      if (body === 'hang\n') {
+        held = res;
+        return stop.abort(new Error('stopped by the test'));
+      }
+      res.end(body.toUpperCase());
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const t = await tmpTree({ 'a.csv': 'a\n', 'b.csv': 'b1\nhang\nb3\n' });
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const run = runTransform({ input: t.input, output: t.output, url, splitType: 'Line', assembleWith: 'None', signal: stop.signal, parameters: { batchStrategy: 'SINGLE_RECORD', maxConcurrentTransforms: 1 } });
+    await assert.rejects(run, /stopped by the test/);
+    assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.csv.out']);
+    assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), 'A\n');
+    assert.ok(held, 'the record was out when the run was stopped');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('DataProcessing over HTTP: the InputFilter drops the ID column before sending; JoinSource=Input and the OutputFilter write ID and answer per row', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'rows.csv': 'id1,a,b\nid2,c,d\nid3,BAD,e\n' });

@@ -44,7 +44,11 @@ export interface TransformOptions {
   progress?: TransformProgress;
   /** Told when a value is changed before the run starts (a container's `/execution-parameters` asking for more than a transform job allows). */
   warn?: (message: string) => void;
-  /** Stops the run (StopTransformJob): requests out are cut, nothing more is sent or retried, and the run rejects with the signal's reason. */
+  /**
+   * Stops the run (StopTransformJob, Ctrl-C): requests out are cut, nothing more is sent or
+   * retried, and once the files started are settled the run rejects with the signal's reason. A
+   * file cut short gets no `.out` nor `.out.failed`, and its `.out.partial` is removed.
+   */
   signal?: AbortSignal;
 }
 
@@ -358,8 +362,12 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
     let count = 0;
     try {
-      for await (const records of streamRecords(rel)) count += records.length;
+      for await (const records of streamRecords(rel)) {
+        count += records.length;
+        options.signal?.throwIfAborted();
+      }
     } catch (err) {
+      if (options.signal?.aborted) throw err;
       return streamFailure(err, count);
     }
     return count;
@@ -370,6 +378,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   /** Streamed files that could not be read through when counted: none of their records is sent. */
   const unsendable = new Map<string, UnreadableFile>();
   for (const rel of files) {
+    options.signal?.throwIfAborted();
     const counted = await countInput(rel);
     if (typeof counted !== 'number' && streamed) unsendable.set(rel, counted);
     totalRecords += typeof counted === 'number' ? counted : counted.record + 1;
@@ -398,7 +407,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   };
   try {
     for (const rel of files) {
-      options.signal?.throwIfAborted();
+      // Stopped: the files started are finished (below) before the run rejects, so none is left half written.
+      if (options.signal?.aborted) break;
       const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
       const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith });
       const fileFailures: FailedRecord[] = [];
@@ -533,13 +543,18 @@ export async function runTransform(options: TransformOptions): Promise<Transform
             .finally(release);
         }
       };
+      /** Whether the run was stopped before every mini-batch of the file was sent. */
+      let cutShort = false;
       for (let i = 0; ; i++) {
         await acquire();
         const next = options.signal?.aborted ? undefined : await batches.next();
         if (!next || next.done) {
           release();
           // Stopped: the file being read is closed.
-          if (!next) await batches.return(undefined);
+          if (!next) {
+            cutShort = true;
+            await batches.return(undefined);
+          }
           break;
         }
         const batch = next.value;
@@ -564,7 +579,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         } finally {
           await out.close();
         }
-        if (broken || fileFailures.length > 0) await fs.rm(partialFile, { force: true });
+        const complete = !broken && !cutShort && fileFailures.length === 0;
+        if (!complete) await fs.rm(partialFile, { force: true });
+        // A file the stop cut short gets neither .out nor .out.failed: its requests were cut, not failed (an earlier run's files stay as they were).
+        if (!complete && options.signal?.aborted) return;
         if (broken) throw broken.error;
         if (fileFailures.length > 0) {
           // As in the service, a file with a failed record gets no .out (a stale one from an earlier run goes too).
