@@ -1,6 +1,7 @@
 // StopTransformJob while the job talks to S3, through the real SDK clients, against a stand-in S3
 // that stalls: the job ends Stopped and the stalled S3 connection is closed at once, not left open
-// until SMKIT_LOCAL_S3_TIMEOUT_SECONDS (60 s here) runs out.
+// until SMKIT_LOCAL_S3_TIMEOUT_SECONDS (60 s here) runs out. The same stand-in shows that an object
+// the job would refuse from its length is not downloaded.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,8 +15,8 @@ import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
-/** What the stand-in S3 does with a prefix's one object: stall before the answer's headers, part-way through its body, or on the output's upload. */
-type Stall = 'get-headers' | 'get-body' | 'put';
+/** What the stand-in S3 does with a prefix's one object: stall before the answer's headers, part-way through its body, on the output's upload, or after the headers of an 8 MiB object. */
+type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large';
 
 let dir: string;
 let s3: Server;
@@ -41,6 +42,11 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
   }
   if (req.method === 'GET' && bucket === 'in') {
     if (kind === 'get-headers') return void stalled.set(kind, req.socket);
+    if (kind === 'get-large') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(8 << 20) });
+      res.flushHeaders();
+      return void stalled.set(kind, req.socket);
+    }
     if (kind === 'get-body') {
       res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '1000' });
       return void res.write('1,2\n', () => stalled.set(kind, req.socket));
@@ -96,3 +102,28 @@ for (const kind of ['get-headers', 'get-body', 'put'] as const) {
     await until('the stalled S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
   });
 }
+
+test('SplitType None: an object over MaxPayloadInMB is refused from the length S3 gives, without its body being downloaded: the job fails naming its size, and the S3 connection is closed', { timeout: 30_000 }, async () => {
+  await sm.send(
+    new CreateTransformJobCommand({
+      TransformJobName: 'over-payload',
+      ModelName: 'stop-model',
+      MaxPayloadInMB: 1,
+      TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/get-large/' } }, SplitType: 'None' },
+      TransformOutput: { S3OutputPath: 's3://out/over-payload' },
+      TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+    }),
+  );
+  // The body never comes: a download would wait for it until the 60 s S3 timeout.
+  const job = await until('the job to end', async () => {
+    const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'over-payload' }));
+    return d.TransformJobStatus === 'InProgress' ? undefined : d;
+  }, { timeoutMs: 20_000 });
+  assert.equal(job.TransformJobStatus, 'Failed');
+  assert.equal(
+    job.FailureReason,
+    "AlgorithmError: 1 of 1 records failed in 1 input file(s), which got no .out object; the other files' output was written. First: a.csv record 0: record is 8388608 bytes, over MaxPayloadInMB=1 (1048576 bytes); not sent",
+  );
+  const socket = stalled.get('get-large')!;
+  await until('the S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
+});

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
@@ -15,7 +15,7 @@ import type { S3Objects } from '../s3/objects.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
 import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
-import { runTransform, type TransformSummary } from '../transform/run.js';
+import { MAX_FILE_BYTES, runTransform, type TransformSummary } from '../transform/run.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
 import { checkRequestTags } from './tags.js';
@@ -384,7 +384,12 @@ export class TransformJobs {
     let stopContainers: (() => Promise<void>) | undefined;
     job.startedAt = new Date();
     try {
-      const files = await this.download(tin.DataSource.S3DataSource, inputDir, signal, listing);
+      // With SplitType None an uncompressed object is one record, which the runner refuses from its
+      // size past the job's MaxPayloadInMB (or, without one, past the 2 GiB it reads at once): such
+      // an object is not downloaded.
+      const payloadMB = req.MaxPayloadInMB as number | undefined;
+      const oneRecordOver = (tin.SplitType ?? 'None') === 'None' && tin.CompressionType !== 'Gzip' ? (payloadMB ? payloadMB * 1024 * 1024 : MAX_FILE_BYTES) : undefined;
+      const files = await this.download(tin.DataSource.S3DataSource, inputDir, signal, listing, oneRecordOver);
       signal.throwIfAborted();
       const parameters: Partial<ExecutionParameters> = {};
       if (req.BatchStrategy !== undefined) parameters.batchStrategy = parseBatchStrategy(String(req.BatchStrategy))!;
@@ -500,9 +505,11 @@ export class TransformJobs {
 
   /**
    * Downloads the job's input objects into `dir`; returns their paths relative to it, in the order
-   * they are transformed. `listing` is the `S3Prefix` listing `CreateTransformJob` started.
+   * they are transformed. `listing` is the `S3Prefix` listing `CreateTransformJob` started. An
+   * object longer than `refuseOver` bytes is not downloaded: a sparse file of its length stands in
+   * for it, which the runner refuses from its size without reading it.
    */
-  private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal, listing: Promise<string[]> | undefined): Promise<string[]> {
+  private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal, listing: Promise<string[]> | undefined, refuseOver?: number): Promise<string[]> {
     const at = parseS3Location(source.S3Uri)!;
     const s3 = this.ctx.s3();
     let objects: { bucket: string; key: string; rel: string }[];
@@ -554,7 +561,14 @@ export class TransformJobs {
       const file = join(dir, o.rel);
       await mkdir(join(file, '..'), { recursive: true });
       try {
-        await pipeline(await untilAborted(s3.get(o.bucket, o.key, { signal }), signal), createWriteStream(file), { signal });
+        const body = await untilAborted(s3.get(o.bucket, o.key, { signal }), signal);
+        if (refuseOver !== undefined && body.contentLength !== undefined && body.contentLength > refuseOver) {
+          body.destroy();
+          const placeholder = await open(file, 'w');
+          await placeholder.truncate(body.contentLength).finally(() => placeholder.close());
+          continue;
+        }
+        await pipeline(body, createWriteStream(file), { signal });
       } catch (err) {
         throw new JobFailure(`ClientError: Could not download the input object s3://${o.bucket}/${o.key}: ${(err as Error).message}`);
       }

@@ -107,8 +107,8 @@ const gunzipAsync = promisify(gunzip);
 /** Bytes of earlier files, read and with mini-batches still out, that may be held while the next file is read: 100 MB, the most MaxConcurrentTransforms × MaxPayloadInMB allows. */
 const HELD_BYTES = 100 * 1024 * 1024;
 
-/** The most `fs.readFile` reads at once (its ERR_FS_FILE_TOO_LARGE limit). */
-const MAX_FILE_BYTES = 2 ** 31 - 1;
+/** The most `fs.readFile` reads at once (its ERR_FS_FILE_TOO_LARGE limit): a SplitType None file longer than this is refused from its size. */
+export const MAX_FILE_BYTES = 2 ** 31 - 1;
 
 /** An input file none of whose records is sent, and the record where reading it stopped. */
 interface UnreadableFile {
