@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { promises as fs, rmSync } from 'node:fs';
+import fsModule, { promises as fs, rmSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -348,6 +349,39 @@ test('a stopped run (its signal aborted) finishes the files it started before it
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
     await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('each uncompressed Line file and each SplitType None file is read once, when its turn comes; with a progress bar a Line file is read through first for its total', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'rows.csv': 'a\nb\n\nc\n', 'empty.csv': '' });
+  const whole = await tmpTree({ 'x.bin': 'xyz', 'y.bin': 'abc' });
+  // Every open of an input file, by name: fs.createReadStream (streamed files) and fs.promises.readFile (None files).
+  const opened: string[] = [];
+  const { createReadStream } = fsModule;
+  const { readFile } = fsModule.promises;
+  fsModule.createReadStream = ((file: string, options?: object) => (opened.push(path.basename(String(file))), createReadStream(file, options))) as typeof createReadStream;
+  fsModule.promises.readFile = ((file: string, options?: object) => (opened.push(path.basename(String(file))), readFile(file, options))) as typeof readFile;
+  syncBuiltinESMExports();
+  try {
+    const lines = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'None' });
+    assert.deepEqual({ records: lines.records, failed: lines.failed }, { records: 3, failed: [] });
+    assert.deepEqual(opened.sort(), ['empty.csv', 'rows.csv']);
+    const none = await runTransform({ input: whole.input, output: whole.output, url: c.url });
+    assert.deepEqual({ records: none.records, failed: none.failed }, { records: 2, failed: [] });
+    assert.deepEqual(opened.splice(0).sort(), ['empty.csv', 'rows.csv', 'x.bin', 'y.bin']);
+
+    let total: number | undefined;
+    const withBar = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', progress: { start: (n) => void (total = n) } });
+    assert.deepEqual({ total, records: withBar.records }, { total: 3, records: 3 });
+    assert.deepEqual(opened.sort(), ['empty.csv', 'empty.csv', 'rows.csv', 'rows.csv']);
+  } finally {
+    fsModule.createReadStream = createReadStream;
+    fsModule.promises.readFile = readFile;
+    syncBuiltinESMExports();
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+    await fs.rm(whole.root, { recursive: true, force: true });
   }
 });
 

@@ -354,12 +354,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     if (typeof e.code !== 'string') throw err;
     return { record, error: `cannot read the file (${e.message})` };
   };
-  /** How many records a file holds (a Line file is read through for it, not kept), or why none of it can be sent. */
+  /** How many records a streamed file holds (it is read through for it, not kept), or why none of it can be sent. */
   const countInput = async (rel: string): Promise<number | UnreadableFile> => {
-    if (!streamed) {
-      const read = await readInput(rel);
-      return isUnreadable(read) ? read : read.count;
-    }
     let count = 0;
     try {
       for await (const records of streamRecords(rel)) {
@@ -372,18 +368,32 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
     return count;
   };
-  // Count records up front for the progress bar; each file is read again when its turn comes, so
-  // the files are not all held in memory at once.
+  // A gzipped, RecordIO or TFRecord file can turn out broken part-way (a truncated stream, a bad
+  // frame): it is read through before it is sent, so that none of a broken file is sent. An
+  // uncompressed Line file is read through first only for the progress bar's total (it breaks
+  // only where it cannot be read at all), and a SplitType None file, one record, never: otherwise
+  // each file is read once, when its turn comes.
+  const progressing = options.progress?.start !== undefined;
+  const precount = streamed && (gzip || frames !== undefined || progressing);
   let totalRecords = 0;
   /** Streamed files that could not be read through when counted: none of their records is sent. */
   const unsendable = new Map<string, UnreadableFile>();
-  for (const rel of files) {
-    options.signal?.throwIfAborted();
-    const counted = await countInput(rel);
-    if (typeof counted !== 'number' && streamed) unsendable.set(rel, counted);
-    totalRecords += typeof counted === 'number' ? counted : counted.record + 1;
+  if (precount || progressing) {
+    for (const rel of files) {
+      options.signal?.throwIfAborted();
+      if (!precount) {
+        // For the bar, a SplitType None file is its one record.
+        totalRecords++;
+        continue;
+      }
+      const counted = await countInput(rel);
+      if (typeof counted !== 'number') unsendable.set(rel, counted);
+      totalRecords += typeof counted === 'number' ? counted : counted.record + 1;
+    }
   }
   options.progress?.start?.(totalRecords, parameters);
+  /** The records of the files sent, counted as they are read (with a file's broken record). */
+  let records = 0;
 
   const failed: FailedRecord[] = [];
   let requests = 0;
@@ -427,6 +437,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       const read = streamed ? unsendable.get(rel) : await readInput(rel);
       if (read && isUnreadable(read)) {
         fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
+        records += read.record + 1;
         options.progress?.advance?.(read.record + 1, 1, rel);
       } else if (read) {
         bytes = read.data.length;
@@ -436,8 +447,11 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       } else source = streamRecords(rel);
       // Records are split, filtered and batched only as batches are sent, so what is held is the
       // batches out (and a whole-read file's bytes), not an object per record.
-      function* filtered(records: Iterable<InputRecord>): Generator<InputRecord> {
-        for (const r of records) {
+      /** Records of the file read so far. */
+      let seen = 0;
+      function* filtered(group: Iterable<InputRecord>): Generator<InputRecord> {
+        for (const r of group) {
+          seen++;
           if (!dp) {
             yield r;
             continue;
@@ -469,6 +483,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         } catch (err) {
           // A streamed file that cannot be read on (removed, changed, its gzip stream broken, since it was counted) fails from there.
           const failure = streamFailure(err, nextRecord);
+          // The records up to the broken one count, as when a file is counted before it is sent.
+          seen = Math.max(seen, failure.record + 1);
           fileFailures.push({ file: rel, record: failure.record, status: 0, error: failure.error });
           options.progress?.advance?.(1, 1, rel);
         }
@@ -572,6 +588,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           });
         inFlight.add(run);
       }
+      records += seen;
       const finish = async (): Promise<void> => {
         try {
           await Promise.all(inFlight);
@@ -608,5 +625,5 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   }
   const order = new Map(files.map((f, i) => [f, i]));
   failed.sort((a, b) => order.get(a.file)! - order.get(b.file)! || a.record - b.record);
-  return { parameters, files: files.length, records: totalRecords, requests, failed };
+  return { parameters, files: files.length, records, requests, failed };
 }
