@@ -687,6 +687,38 @@ describe('hostile input against the HTTP front', () => {
     assert.match(withBody.body.message ?? '', /more than one Host header line/);
   });
 
+  test('a Content-Type or X-Amzn-SageMaker-* header repeated with another value is a 400 naming it; repeated with the same value it is one; Accept lines are all honoured', async () => {
+    const row = 'Content-Length: 15\r\n\r\n5.1,3.5,1.4,0.2';
+    const refused: [string, RegExp][] = [
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\ncontent-type: application/json\r\nContent-Length: 0\r\n\r\n', /more than one Content-Type header line, with different values \("text\/csv" and "application\/json"\); send one/],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nX-Amzn-SageMaker-Custom-Attributes: a=1\r\nx-amzn-sagemaker-custom-attributes: a=2\r\nContent-Length: 0\r\n\r\n', /more than one X-Amzn-SageMaker-Custom-Attributes header line, with different values \("a=1" and "a=2"\)/],
+      ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nX-Amzn-SageMaker-Target-Model: a.tar.gz\r\nX-AMZN-SAGEMAKER-TARGET-MODEL: b.tar.gz\r\nContent-Length: 0\r\n\r\n', /more than one X-Amzn-SageMaker-Target-Model header line/],
+      ['GET /ping HTTP/1.1\r\nHost: x\r\nx-amzn-sagemaker-inference-id: 1\r\nx-amzn-sagemaker-inference-id: 1\r\nx-amzn-sagemaker-inference-id: 2\r\n\r\n', /more than one x-amzn-sagemaker-inference-id header line, with different values \("1" and "2"\)/],
+    ];
+    const served = [
+      `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Type: text/csv\r\n${row}`,
+      `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nX-Amzn-SageMaker-Custom-Attributes: a=1\r\nX-Amzn-SageMaker-Custom-Attributes: a=1\r\n${row}`,
+    ];
+    // Accept is a list: its lines are one list, so text/csv (q=1 on the second line) beats JSON.
+    const accept = `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nAccept: application/json;q=0.1\r\nAccept: text/csv\r\nConnection: close\r\n${row}`;
+    const text = await sendRaw(refused.map(([head]) => head).join('') + served.join('') + accept);
+    const answers = text.split(/(?=HTTP\/1\.1 \d{3} )/);
+    assert.deepEqual(
+      answers.map((a) => parseAnswer(a).status),
+      [...refused.map(() => 400), ...served.map(() => 200), 200],
+      text,
+    );
+    refused.forEach(([head, message], i) => {
+      assert.equal(parseAnswer(answers[i]!).body.code, 'ERR_BAD_REQUEST', head);
+      assert.match(parseAnswer(answers[i]!).body.message ?? '', message, head);
+    });
+    assert.match(answers.at(-1)!, /\r\ncontent-type: text\/csv/i, 'the Accept of both lines was negotiated');
+    // With a body: refused before it is read, the connection then closed.
+    const withBody = parseAnswer(await sendRaw(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Type: application/x-npy\r\n${row}`));
+    assert.equal(withBody.status, 400);
+    assert.match(withBody.body.message ?? '', /more than one Content-Type header line/);
+  });
+
   test('OPTIONS * is answered as the no-op it is, with the methods the server takes; another method with * is a 400', async () => {
     const text = await sendRaw('OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     const [options, get] = text.split(/(?=HTTP\/1\.1 )/);

@@ -44,6 +44,79 @@ function isHostName(name: string): boolean {
   );
 }
 
+/** Whether a raw header name is `Content-Type`, in any case, without making a lower-case copy. */
+function isContentTypeName(name: string): boolean {
+  return name.length === 12 && (name === 'content-type' || name === 'Content-Type' || (name.charCodeAt(7) === 0x2d && startsWithLowerCase(name, 'content-type')));
+}
+
+/**
+ * SageMaker Runtime's request headers, in lower case: those of `InvokeEndpoint`,
+ * `InvokeEndpointWithResponseStream` and `InvokeEndpointAsync`. Each carries one string or integer
+ * member of the API (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html),
+ * never a list; the service strips any other header, and smkit reads no other.
+ */
+const SAGEMAKER_REQUEST_HEADERS: readonly string[] = [
+  'x-amzn-sagemaker-custom-attributes',
+  'x-amzn-sagemaker-target-model',
+  'x-amzn-sagemaker-target-variant',
+  'x-amzn-sagemaker-target-container-hostname',
+  'x-amzn-sagemaker-inference-id',
+  'x-amzn-sagemaker-enable-explanations',
+  'x-amzn-sagemaker-inference-component',
+  'x-amzn-sagemaker-session-id',
+  'x-amzn-sagemaker-content-type',
+  'x-amzn-sagemaker-accept',
+  'x-amzn-sagemaker-inputlocation',
+  'x-amzn-sagemaker-s3outputpathextension',
+  'x-amzn-sagemaker-filename',
+  'x-amzn-sagemaker-requestttlseconds',
+  'x-amzn-sagemaker-invocationtimeoutseconds',
+];
+
+/**
+ * The entry of {@link SAGEMAKER_REQUEST_HEADERS} a raw header name is, in any case; undefined for
+ * any other name. The `-` at 16 rules out most names at once; the key returned is a constant, so
+ * looking it up in `req.headers` costs no lower-case copy of the name.
+ */
+function sageMakerHeaderKey(name: string): string | undefined {
+  if (name.length < 23 || name.charCodeAt(16) !== 0x2d) return undefined;
+  for (let k = 0; k < SAGEMAKER_REQUEST_HEADERS.length; k++) {
+    const key = SAGEMAKER_REQUEST_HEADERS[k]!;
+    if (key.length === name.length && (name === key || startsWithLowerCase(name, key))) return key;
+  }
+  return undefined;
+}
+
+/** Whether `name` starts with `lower` (lower-case letters, digits and `-`) in any case, without making a copy. */
+function startsWithLowerCase(name: string, lower: string): boolean {
+  if (name.length < lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * The fault of a SageMaker header given on more than one line with different values, or undefined
+ * when every line holds the same value; then `req.headers` holds that value once (Node joined the
+ * lines with ", "). Only called when a line's value differs from `req.headers`'.
+ */
+function repeatedSageMakerHeader(req: IncomingMessage, key: string): string | undefined {
+  const raw = req.rawHeaders;
+  let first: string | undefined;
+  let shown = key;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length !== key.length || raw[i]!.toLowerCase() !== key) continue;
+    const value = raw[i + 1]!;
+    if (first === undefined) {
+      first = value;
+      shown = raw[i]!;
+    } else if (value !== first) {
+      return `the request has more than one ${shown} header line, with different values ("${excerpt(first, 60)}" and "${excerpt(value, 60)}"); send it once (RFC 9110, section 5.3): SageMaker's X-Amzn-SageMaker-* request headers hold one value each, not a list`;
+    }
+  }
+  if (first !== undefined) req.headers[key] = first;
+  return undefined;
+}
+
 /**
  * What makes a request's head invalid that Node's parser lets through, as a message saying what to
  * send instead; undefined for a sound head. RFC 9112 §3.2 has a server answer 400 to an HTTP/1.1
@@ -51,8 +124,13 @@ function isHostName(name: string): boolean {
  * so a proxy that routed on the other one and this server would disagree on the target) and to a
  * `Host` value that is not `host[:port]`; and no form of request target holds a fragment (§3.2.1;
  * `#...` stays with the client, §3 has an invalid request line answered 400), which express would
- * cut off and Node's own routing read as part of the path. Runs on every request: it reads
- * `rawHeaders` once and the URL, and allocates nothing for a sound head.
+ * cut off and Node's own routing read as part of the path. A field that holds one value, not a list,
+ * is sent on one line (RFC 9110 §5.3): two `Content-Type` lines that differ (Node keeps the first,
+ * so the body would be decoded by a type a proxy may not have seen) and two lines of one of
+ * SageMaker's `X-Amzn-SageMaker-*` request headers that differ (each is one member of the Runtime API; Node joins them
+ * with ", " into a value nobody sent, such as a target model "a.tar.gz, b.tar.gz") are refused; lines
+ * that repeat the same value are taken as one. Runs on every request: it reads `rawHeaders` once
+ * and the URL, and allocates nothing for a sound head.
  *
  * @param requireHost whether an HTTP/1.1 request without `Host` is refused too, as `smkit serve`
  *   refuses it (Node's own check, `requireHostHeader`, would answer a bare 400 without a body).
@@ -60,10 +138,26 @@ function isHostName(name: string): boolean {
 export function requestHeadFault(req: IncomingMessage, requireHost: boolean): string | undefined {
   const raw = req.rawHeaders;
   let host: string | undefined;
+  let contentType: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (!isHostName(raw[i]!)) continue;
-    if (host !== undefined) return 'the request has more than one Host header line; send exactly one (RFC 9112, section 3.2), such as Host: localhost:8080';
-    host = raw[i + 1]!;
+    const name = raw[i]!;
+    if (isHostName(name)) {
+      if (host !== undefined) return 'the request has more than one Host header line; send exactly one (RFC 9112, section 3.2), such as Host: localhost:8080';
+      host = raw[i + 1]!;
+    } else if (isContentTypeName(name)) {
+      const value = raw[i + 1]!;
+      if (contentType === undefined) contentType = value;
+      else if (value !== contentType) {
+        return `the request has more than one Content-Type header line, with different values ("${excerpt(contentType, 60)}" and "${excerpt(value, 60)}"); send one (RFC 9110, sections 5.3 and 8.3: a body has one media type)`;
+      }
+    } else {
+      // A name given once has its own value in req.headers; a repeated one, the lines joined.
+      const key = sageMakerHeaderKey(name);
+      if (key !== undefined && req.headers[key] !== raw[i + 1]) {
+        const fault = repeatedSageMakerHeader(req, key);
+        if (fault !== undefined) return fault;
+      }
+    }
   }
   if (host === undefined) {
     if (requireHost && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) return 'an HTTP/1.1 request must carry a Host header (for example Host: localhost)';

@@ -107,6 +107,35 @@ test('bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalo
   }
 });
 
+test('a Content-Type or X-Amzn-SageMaker-* header repeated with another value gets a catalogued 400 naming it before any route; repeated with the same value, the route sees it once', async () => {
+  const server = createFrontDoorServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end(`${req.headers['content-type']}|${req.headers['x-amzn-sagemaker-custom-attributes']}|${req.headers['x-amzn-sagemaker-target-model']}`));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const head = 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: a\r\nConnection: close\r\n';
+  try {
+    const refused: [string, RegExp][] = [
+      [`${head}Content-Type: text/csv\r\nContent-Type: application/json\r\nContent-Length: 1\r\n\r\nx`, /more than one Content-Type header line, with different values \("text\/csv" and "application\/json"\)/],
+      [`${head}X-Amzn-SageMaker-Target-Model: a.tar.gz\r\nx-amzn-sagemaker-target-model: b.tar.gz\r\nContent-Length: 1\r\n\r\nx`, /more than one X-Amzn-SageMaker-Target-Model header line, with different values \("a\.tar\.gz" and "b\.tar\.gz"\)/],
+      [`${head}X-Amzn-SageMaker-Custom-Attributes: a\r\nX-Amzn-SageMaker-Custom-Attributes: a, b\r\nContent-Length: 0\r\n\r\n`, /X-Amzn-SageMaker-Custom-Attributes header line, with different values/],
+    ];
+    for (const [bytes, message] of refused) {
+      const answer = await answerUntilClose(port, bytes);
+      assert.match(answer, /^HTTP\/1\.1 400 /, bytes);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { code: string; message: string };
+      assert.equal(body.code, 'ERR_BAD_REQUEST');
+      assert.match(body.message, message);
+    }
+    const same = await answerUntilClose(port, `${head}Content-Type: text/csv\r\ncontent-type: text/csv\r\nX-Amzn-SageMaker-Custom-Attributes: a=1\r\nx-amzn-sagemaker-custom-attributes: a=1\r\nX-Amzn-SageMaker-Target-Model: m.tar.gz\r\nContent-Length: 1\r\n\r\nx`);
+    assert.match(same, /^HTTP\/1\.1 200 [^]*\r\n\r\ntext\/csv\|a=1\|m\.tar\.gz$/, same);
+  } finally {
+    server.close();
+  }
+});
+
 test('two Host lines, a Host that is not host[:port] or a fragment in the target get a catalogued 400 before any route; one Host, or none, is routed', async () => {
   const { server, answerTo } = await servedServer();
   try {

@@ -173,9 +173,9 @@ test('handshakes ws itself would refuse (an Upgrade list, a Sec-WebSocket-Protoc
     assert.match(String(res.headers['content-type']), /application\/json/, `${JSON.stringify(extra)}: ${body}`);
     assert.equal(JSON.parse(body).code, 'ERR_BAD_REQUEST');
   }
-  // No Host, two Host lines or a fragment in the target, refused as on every other route.
+  // No Host, two Host lines, a fragment in the target or a SageMaker header repeated with another value, refused as on every other route.
   const handshake = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
-  for (const head of [`GET /invocations-bidirectional-stream HTTP/1.1\r\n${handshake}`, `GET /invocations-bidirectional-stream HTTP/1.1\r\nHost: a\r\nHost: b\r\n${handshake}`, `GET /invocations-bidirectional-stream#x HTTP/1.1\r\nHost: a\r\n${handshake}`]) {
+  for (const head of [`GET /invocations-bidirectional-stream HTTP/1.1\r\n${handshake}`, `GET /invocations-bidirectional-stream HTTP/1.1\r\nHost: a\r\nHost: b\r\n${handshake}`, `GET /invocations-bidirectional-stream#x HTTP/1.1\r\nHost: a\r\n${handshake}`, `GET /invocations-bidirectional-stream HTTP/1.1\r\nHost: a\r\nX-Amzn-SageMaker-Target-Model: a\r\nX-Amzn-SageMaker-Target-Model: b\r\n${handshake}`]) {
     const got = await answerUntilClose(Number(port), head);
     assert.match(got, /^HTTP\/1\.1 400 /, head);
     assert.equal(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).code, 'ERR_BAD_REQUEST', head);
