@@ -13,7 +13,7 @@ import type { FormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
 import type { ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
-import { readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
+import { contentCodingOf, readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
 import { BodyBudget } from './body-budget.js';
 import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
@@ -487,10 +487,16 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   const readAndInvoke = (req: IncomingMessage, res: ServerResponse, target: InferenceBackend): void => {
     const contentType = req.headers['content-type'];
     if (contentType !== undefined && isMultipartForm(contentType) && target.describe()?.rawBodies === false) {
-      const encoding = req.headers['content-encoding']?.trim().toLowerCase();
-      if (encoding && encoding !== 'identity') {
+      const encoding = req.headers['content-encoding'];
+      let coding: string | undefined;
+      try {
+        coding = contentCodingOf(encoding);
+      } catch (err) {
+        return readFailed(err, req, res);
+      }
+      if (coding !== undefined) {
         // The form parser reads the bytes as sent: a compressed form would be "malformed" to it.
-        const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding)}" is not supported on multipart/form-data bodies; send the form uncompressed`);
+        const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding!)}" is not supported on multipart/form-data bodies; send the form uncompressed`);
         return readFailed(err, req, res);
       }
       // The form parser keeps the parts it reads: a form takes its declared length from the budget

@@ -54,21 +54,40 @@ export function checkDeclaredLength(req: IncomingMessage, maxBytes: number): voi
   if (length !== undefined && length > maxBytes) throw payloadTooLarge(maxBytes, length);
 }
 
-function decoderFor(encoding: string | undefined): Readable & NodeJS.WritableStream | undefined {
-  const e = (encoding ?? 'identity').trim().toLowerCase();
-  switch (e) {
-    case 'identity':
-    case '':
+/**
+ * The one content coding of a request body, from its `Content-Encoding`, in lower case (`x-gzip` is
+ * `gzip`, RFC 9110 §8.4.1.3); undefined for a body sent as it is. The header is a list (RFC 9110
+ * §8.4): empty elements are skipped (§5.6.1), and so is `identity`, which is no coding (a token of
+ * `Accept-Encoding`, §12.5.3) and which a body sent as it is may still carry, once or more. An
+ * unknown coding, or more than one (a body compressed twice), is a 415.
+ */
+export function contentCodingOf(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  let coding: string | undefined;
+  for (const element of header.split(',')) {
+    const c = element.trim().toLowerCase();
+    if (c === '' || c === 'identity') continue;
+    if (c !== 'gzip' && c !== 'x-gzip' && c !== 'deflate' && c !== 'br') {
+      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(header)}" is not supported; send gzip, deflate or br (or no Content-Encoding)`);
+    }
+    if (coding !== undefined) {
+      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(header)}" names more than one coding; compress the body once, with gzip, deflate or br`);
+    }
+    coding = c === 'x-gzip' ? 'gzip' : c;
+  }
+  return coding;
+}
+
+function decoderFor(coding: string | undefined): Readable & NodeJS.WritableStream | undefined {
+  switch (coding) {
+    case undefined:
       return undefined;
     case 'gzip':
-    case 'x-gzip':
       return zlib().createGunzip();
     case 'deflate':
       return zlib().createInflate();
-    case 'br':
-      return zlib().createBrotliDecompress();
     default:
-      throw new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding ?? '')}" is not supported; send identity, gzip, deflate or br`);
+      return zlib().createBrotliDecompress();
   }
 }
 
@@ -112,8 +131,10 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
   const length = budget && declaredLength(req);
   if (length && !budget.fits(length)) return done(budget.refusal());
   let decoder: (Readable & NodeJS.WritableStream) | undefined;
+  let coding: string | undefined;
   try {
-    decoder = inflate ? decoderFor(req.headers['content-encoding']) : undefined;
+    coding = inflate ? contentCodingOf(req.headers['content-encoding']) : undefined;
+    decoder = decoderFor(coding);
   } catch (err) {
     return done(err);
   }
@@ -175,7 +196,7 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
     if (!req.complete) finish(new ToolkitError('ERR_BAD_REQUEST', 'the client aborted the request before sending the whole body'));
   });
   if (decoder) {
-    decoder.on('error', (err: Error) => finish(new ToolkitError('ERR_BAD_REQUEST', `the ${req.headers['content-encoding']} body could not be decompressed: ${err.message}`)));
+    decoder.on('error', (err: Error) => finish(new ToolkitError('ERR_BAD_REQUEST', `the ${coding} body could not be decompressed: ${err.message}`)));
     // The limit holds for the bytes sent too: a chunked body of empty gzip members inflates to
     // nothing, so counting the inflated bytes alone would let it run on without end.
     let sent = 0;

@@ -53,15 +53,15 @@ describe('hostile input against the HTTP front', () => {
   let server: Server;
   let port: number;
 
-  /** Writes `raw` to a new connection and reads everything the server sends until it closes the connection. */
-  const sendRaw = (raw: string): Promise<string> =>
+  /** Writes `raw` (as `encoding`) to a new connection and reads everything the server sends until it closes the connection. */
+  const sendRaw = (raw: string, encoding: BufferEncoding = 'utf8'): Promise<string> =>
     new Promise((resolve, reject) => {
       const socket = net.connect(port, '127.0.0.1');
       let text = '';
       socket.on('data', (d) => (text += d.toString('latin1')));
       socket.on('error', reject);
       socket.on('close', () => resolve(text));
-      socket.write(raw);
+      socket.write(raw, encoding);
     });
 
   before(async () => {
@@ -409,15 +409,55 @@ describe('hostile input against the HTTP front', () => {
     const plain = Buffer.from(await request.arrayBuffer());
     const post = (body: Buffer, headers: Record<string, string>) =>
       fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': type, ...headers }, signal: AbortSignal.timeout(10_000) });
-    const ok = await post(plain, {});
-    assert.equal(ok.status, 200, await ok.clone().text());
-    await ok.arrayBuffer();
+    for (const headers of [{}, { 'Content-Encoding': 'identity, identity' }] as Record<string, string>[]) {
+      const ok = await post(plain, headers);
+      assert.equal(ok.status, 200, await ok.clone().text());
+      await ok.arrayBuffer();
+    }
     const gz = await post(zlib.gzipSync(plain), { 'Content-Encoding': 'gzip' });
     const answer = (await gz.json()) as { code: string; message: string };
     assert.equal(gz.status, 415, JSON.stringify(answer));
     assert.equal(answer.code, 'ERR_UNSUPPORTED_MEDIA_TYPE');
     assert.match(answer.message, /send the form uncompressed/);
     await ping();
+  });
+
+  test('Content-Encoding is a list: identity and empty elements are no coding, one coding is undone, two codings or an unknown one are a 415', async () => {
+    const row = '5.1,3.5,1.4,0.2';
+    const gzipped = zlib.gzipSync(row).toString('latin1');
+    const request = (codings: string[], body: string) =>
+      `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n${codings.map((c) => `Content-Encoding: ${c}\r\n`).join('')}Content-Length: ${body.length}\r\n\r\n${body}`;
+    const served: [string[], string][] = [
+      [['identity, identity'], row],
+      [['identity', 'identity'], row],
+      [['Identity,'], row],
+      [['gzip, identity'], gzipped],
+      [['identity', 'gzip'], gzipped],
+      [['X-GZIP'], gzipped],
+      [[' , gzip ,'], gzipped],
+    ];
+    const refused: [string[], RegExp][] = [
+      [['gzip, gzip'], /Content-Encoding "gzip, gzip" names more than one coding; compress the body once/],
+      [['gzip', 'br'], /Content-Encoding "gzip, br" names more than one coding/],
+      [['gzip, zstd'], /Content-Encoding "gzip, zstd" is not supported; send gzip, deflate or br/],
+    ];
+    const text = await sendRaw(
+      served.map(([codings, body]) => request(codings, body)).join('') + refused.map(([codings]) => request(codings, gzipped)).join(''),
+      'latin1',
+    );
+    const answers = text.split(/(?=HTTP\/1\.1 \d{3} )/).map(parseAnswer);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [...served.map(() => 200), 415],
+      text,
+    );
+    // A refused body is not read, so its connection closes after the first refusal: the others one by one.
+    for (const [codings, message] of refused) {
+      const answer = parseAnswer(await sendRaw(request(codings, gzipped), 'latin1'));
+      assert.equal(answer.status, 415, codings.join(' | '));
+      assert.equal(answer.body.code, 'ERR_UNSUPPORTED_MEDIA_TYPE');
+      assert.match(answer.body.message ?? '', message);
+    }
   });
 
   test('bytes that are not HTTP get a catalogued JSON 4xx and the connection is closed', async () => {
