@@ -14,6 +14,7 @@ import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { zipSync } from 'fflate';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { createApp } from './app.js';
 import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
@@ -22,6 +23,8 @@ import { BodyBudget } from './body-budget.js';
 import { createLogger } from '../logging/logger.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import { encodeNpy } from '../codecs/npy.js';
+import { ERROR_CATALOGUE } from '../errors/catalogue.js';
+import { finalAnswer, headerLines, renderHeaderLines, type HeaderLine } from '../../test/helpers/header-sets.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const modelDir = path.join(repo, 'models/iris-onnx');
@@ -757,6 +760,50 @@ describe('hostile input against the HTTP front', () => {
     const withBody = parseAnswer(await sendRaw(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Type: application/x-npy\r\n${row}`));
     assert.equal(withBody.status, 400);
     assert.match(withBody.body.message ?? '', /more than one Content-Type header line/);
+  });
+
+  test('any set of request headers (repeated, in any case, with odd whitespace, folded) gets a 2xx or a catalogued 4xx, never a 500 or no answer', async () => {
+    const values = {
+      Host: ['x', 'localhost:8080', '[::1]', 'a b', 'u@h'],
+      'Content-Type': ['text/csv', 'application/json', 'application/x-npy', 'multipart/form-data; boundary=b', 'text/csv; charset=utf-8', 'image/png'],
+      'Content-Length': ['0', '15', '16', '-1', '15, 15'],
+      'Content-Encoding': ['gzip', 'identity', 'identity, identity', 'identity, gzip', 'br, gzip', 'gzip, gzip', 'x-gzip', ','],
+      'Transfer-Encoding': ['chunked', 'gzip, chunked', 'identity'],
+      Accept: ['*/*', 'text/csv', 'application/json', 'text/csv;q=0.5, application/json', 'application/json;q=0', 'image/png'],
+      Expect: ['100-continue', 'later'],
+      'X-Amzn-SageMaker-Custom-Attributes': ['a=1', 'a=1, b=2', ''],
+      'X-Amzn-SageMaker-Target-Model': ['a.tar.gz', 'b.tar.gz'],
+      'X-Amzn-SageMaker-Inference-Id': ['1', '2'],
+      'X-Amzn-SageMaker-Target-Variant': ['AllTraffic'],
+      'X-Amzn-SageMaker-Session-Id': ['NEW_SESSION', 's-1'],
+      'X-Other': ['1'],
+    };
+    const line = (name: string, value: string, fold = ''): HeaderLine => ({ name, separator: ': ', value, trailing: '', fold });
+    await fc.assert(
+      // A Host line first, most of the time.
+      fc.asyncProperty(fc.boolean(), headerLines(values, 6), async (host, lines) => {
+        const row = '5.1,3.5,1.4,0.2';
+        const request = `POST /invocations HTTP/1.1\r\n${host ? 'Host: x\r\n' : ''}${renderHeaderLines(lines)}Connection: close\r\nContent-Length: ${row.length}\r\n\r\n${row}`;
+        let timer: NodeJS.Timeout | undefined;
+        const text = await Promise.race([
+          sendRaw(request, 'latin1'),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer to ${JSON.stringify(request)}`)), 15_000))),
+        ]).finally(() => clearTimeout(timer));
+        const { status, body } = parseAnswer(finalAnswer(text));
+        const said = `${JSON.stringify(request)} => ${text.slice(0, 300)}`;
+        assert.ok((status >= 200 && status < 300) || (status >= 400 && status < 500), said);
+        if (status >= 400) assert.ok(body.code !== undefined && body.code in ERROR_CATALOGUE, said);
+      }),
+      {
+        numRuns: 300,
+        examples: [
+          [true, [line('content-type', 'text/csv'), line('Content-Type', 'text/csv')]],
+          [true, [line('Content-Encoding', 'identity'), line('content-encoding', 'identity')]],
+          [true, [line('X-Amzn-SageMaker-Custom-Attributes', 'a', '\r\n b')]],
+        ],
+      },
+    );
+    await ping();
   });
 
   test('OPTIONS * is answered as the no-op it is, with the methods the server takes; another method with * is a 400', async () => {

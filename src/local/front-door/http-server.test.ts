@@ -5,6 +5,10 @@ import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_KEEP_ALIVE_MS, createFrontDoorServer } from './http-server.js';
 import { answerUntilClose } from '../../../test/helpers/raw-http.js';
+import fc from 'fast-check';
+import { finalAnswer, headerLines, renderHeaderLines } from '../../../test/helpers/header-sets.js';
+import { ERROR_CATALOGUE } from '../../errors/catalogue.js';
+import { createFrontDoor, type RoutableEndpoint } from './app.js';
 
 test('a kept-alive connection idle for longer than Node\'s default 5 s still takes the next request', async () => {
   const server = createFrontDoorServer((_req, res) => res.end('ok'));
@@ -156,6 +160,52 @@ test('two Host lines, a Host that is not host[:port] or a fragment in the target
     assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost:8080\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 200 [^]*served$/);
     // The check runs for expectations Node hands over too.
     assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a\r\nHost: b\r\nExpect: later\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 400 /);
+  } finally {
+    server.close();
+  }
+});
+
+test('any set of request headers (repeated, in any case, with odd whitespace, folded) gets the front door\'s 2xx or a catalogued 4xx, never a 500 or no answer', async () => {
+  // An endpoint that answers with the body it was sent.
+  const endpoint: RoutableEndpoint = {
+    invoke: async (req) => ({ variant: 'AllTraffic', response: { body: req.body, contentType: req.contentType } }),
+    stream: () => Promise.reject(new Error('not streamed here')),
+  };
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['e', endpoint]]) }));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const values = {
+    Host: ['x', 'localhost:8080', 'a b'],
+    'Content-Type': ['text/csv', 'application/json', 'application/x-amz-json-1.1'],
+    'Content-Length': ['0', '3', '3, 3'],
+    'Content-Encoding': ['gzip', 'identity', 'identity, identity', 'gzip, gzip'],
+    Accept: ['*/*', 'text/csv'],
+    'X-Amzn-SageMaker-Custom-Attributes': ['a=1', 'a=1, b=2', ''],
+    'X-Amzn-SageMaker-Target-Model': ['a.tar.gz', 'b.tar.gz', ''],
+    'X-Amzn-SageMaker-Inference-Id': ['1', '2', ''],
+    'X-Amzn-SageMaker-Target-Variant': ['AllTraffic', 'Other', '-'],
+    'X-Amzn-SageMaker-Target-Container-Hostname': ['c1', '-'],
+    'X-Amzn-SageMaker-Inference-Component': ['ic', '-'],
+    'X-Amzn-SageMaker-Enable-Explanations': ['`true`', ''],
+    'X-Amzn-SageMaker-Session-Id': ['NEW_SESSION', 's-1', 'a b'],
+    'X-Amz-Target': ['SageMaker.ListEndpoints'],
+  };
+  try {
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), headerLines(values), async (host, lines) => {
+        const request = `POST /endpoints/e/invocations HTTP/1.1\r\n${host ? 'Host: x\r\n' : ''}${renderHeaderLines(lines)}Connection: close\r\nContent-Length: 3\r\n\r\nabc`;
+        const text = finalAnswer(await answerUntilClose(port, request, 15_000));
+        const said = `${JSON.stringify(request)} => ${text.slice(0, 300)}`;
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+        assert.ok((status >= 200 && status < 300) || (status >= 400 && status < 500), said);
+        if (status < 400) return;
+        // The service's error (x-amzn-ErrorType), or smkit's catalogued one for a head Node or smkit refuses.
+        const code = /^\{"code":"(\w+)"/.exec(text.slice(text.indexOf('\r\n\r\n') + 4))?.[1];
+        assert.ok(/\r\nx-amzn-errortype: \w+/i.test(text) || (code !== undefined && code in ERROR_CATALOGUE), said);
+      }),
+      { numRuns: 100 },
+    );
   } finally {
     server.close();
   }
