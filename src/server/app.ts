@@ -13,7 +13,7 @@ import type { FormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
 import type { ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
-import { contentCodingOf, readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
+import { BODY_CODINGS, contentCodingOf, readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
 import { BodyBudget } from './body-budget.js';
 import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
@@ -304,7 +304,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   /** An accepted invocation whose body could not be read: it is no longer held. */
   const readFailed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
     pending--;
-    if ((err as ToolkitError).code === 'ERR_SERVER_BUSY') res.setHeader('Retry-After', '1');
+    const code = (err as ToolkitError).code;
+    if (code === 'ERR_SERVER_BUSY') res.setHeader('Retry-After', '1');
+    // A 415 here is the body's coding: the answer names the codings taken (RFC 9110 §15.5.16).
+    else if (code === 'ERR_UNSUPPORTED_MEDIA_TYPE' && !res.hasHeader('Accept-Encoding')) res.setHeader('Accept-Encoding', BODY_CODINGS);
     sendError(err, req, res);
   };
 
@@ -488,14 +491,15 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     const contentType = req.headers['content-type'];
     if (contentType !== undefined && isMultipartForm(contentType) && target.describe()?.rawBodies === false) {
       const encoding = req.headers['content-encoding'];
-      let coding: string | undefined;
+      let coded: boolean;
       try {
-        coding = contentCodingOf(encoding);
-      } catch (err) {
-        return readFailed(err, req, res);
+        coded = contentCodingOf(encoding) !== undefined;
+      } catch {
+        coded = true;
       }
-      if (coding !== undefined) {
+      if (coded) {
         // The form parser reads the bytes as sent: a compressed form would be "malformed" to it.
+        res.setHeader('Accept-Encoding', 'identity');
         const err = new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${excerpt(encoding!)}" is not supported on multipart/form-data bodies; send the form uncompressed`);
         return readFailed(err, req, res);
       }

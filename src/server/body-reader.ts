@@ -54,6 +54,9 @@ export function checkDeclaredLength(req: IncomingMessage, maxBytes: number): voi
   if (length !== undefined && length > maxBytes) throw payloadTooLarge(maxBytes, length);
 }
 
+/** The content codings a request body may come in, as an `Accept-Encoding` value. */
+export const BODY_CODINGS = 'gzip, deflate, br';
+
 /**
  * The one content coding of a request body, from its `Content-Encoding`, in lower case (`x-gzip` is
  * `gzip`, RFC 9110 §8.4.1.3); undefined for a body sent as it is. The header is a list (RFC 9110

@@ -422,6 +422,11 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(gz.status, 415, JSON.stringify(answer));
     assert.equal(answer.code, 'ERR_UNSUPPORTED_MEDIA_TYPE');
     assert.match(answer.message, /send the form uncompressed/);
+    assert.equal(gz.headers.get('accept-encoding'), 'identity', 'a form is taken uncompressed only');
+    // An unknown coding on a form gets the same answer: gzip would not be taken either.
+    const zstd = await post(plain, { 'Content-Encoding': 'zstd' });
+    assert.equal(zstd.status, 415);
+    assert.match(((await zstd.json()) as { message: string }).message, /send the form uncompressed/);
     await ping();
   });
 
@@ -456,8 +461,11 @@ describe('hostile input against the HTTP front', () => {
     );
     // A refused body is not read, so its connection closes after the first refusal: the others one by one.
     for (const [codings, message] of refused) {
-      const answer = parseAnswer(await sendRaw(request(codings, gzipped), 'latin1'));
+      const raw = await sendRaw(request(codings, gzipped), 'latin1');
+      const answer = parseAnswer(raw);
       assert.equal(answer.status, 415, codings.join(' | '));
+      // RFC 9110 §15.5.16: a 415 for the body's coding names the codings taken.
+      assert.match(raw, /\r\nAccept-Encoding: gzip, deflate, br\r\n/i);
       assert.equal(answer.body.code, 'ERR_UNSUPPORTED_MEDIA_TYPE');
       assert.match(answer.body.message ?? '', message);
     }
