@@ -120,3 +120,46 @@ test('an unload that arrives while its model is being loaded waits for the load,
   const answers = [await w.next(), await w.next()] as Response[];
   assert.deepEqual(answers.map((r) => [r.id, r.error?.status]).sort(), [[3, 500], [4, 404]]);
 });
+
+test('a worker process that dies while it loads a model fails the load (507 when Node aborted it, as on a full JavaScript heap; else 500), which is undone and not handed to its replacement', async () => {
+  const a = fakeWorker(1);
+  const b = fakeWorker(2);
+  let workers = [a.worker, b.worker];
+  const coordinator = new MmeCoordinator(() => workers, 0, createLogger('silent'), 5_000);
+  const load = (id: number, name: string) => coordinator.onRequest(b.worker, { type: 'mme-request', id, op: 'load', name, url: `/opt/ml/models/${name}/model` });
+  const ack = (w: ReturnType<typeof fakeWorker>, apply: ToWorker) => coordinator.onApplied(w.worker, { type: 'mme-applied', applyId: (apply as Apply).applyId });
+
+  for (const [id, name, death, status, code] of [
+    [1, 'hog', { pid: 7, code: null, signal: 'SIGABRT' }, 507, 'ERR_INSUFFICIENT_RESOURCES'],
+    [2, 'quits', { pid: 8, code: 3, signal: null }, 500, 'ERR_MODEL_LOAD'],
+  ] as const) {
+    workers = [a.worker, b.worker];
+    load(id, name);
+    const [onA, onB] = [(await a.next()) as Apply, (await b.next()) as Apply];
+    assert.deepEqual([onA.op, onB.op], ['load', 'load']);
+    ack(b, onB);
+    // Worker 1 dies before it acknowledged; its replacement must not be handed the model meanwhile.
+    workers = [b.worker];
+    coordinator.forget(1, death);
+    const undo = (await b.next()) as Apply;
+    assert.deepEqual([undo.op, undo.name], ['unload', name], 'all or nothing: the worker that loaded it unloads it');
+    ack(b, undo);
+    const answer = (await b.next()) as Response;
+    assert.equal(answer.id, id);
+    assert.deepEqual([answer.error?.status, answer.error?.code], [status, code], JSON.stringify(answer));
+    assert.match(answer.error!.message, new RegExp(`a worker process \\(pid ${death.pid}\\) ${death.signal ? 'was ended by SIGABRT' : 'exited with code 3'} while loading model "${name}"; the load is undone`));
+    assert.deepEqual(coordinator.assigned(), [], 'a replacement worker is not handed the model');
+  }
+
+  // A worker that dies owing only an unload owes nothing more: the unload goes on.
+  workers = [a.worker, b.worker];
+  load(3, 'ok');
+  ack(a, await a.next());
+  ack(b, await b.next());
+  assert.deepEqual(await b.next(), { type: 'mme-response', id: 3 });
+  coordinator.onRequest(b.worker, { type: 'mme-request', id: 4, op: 'unload', name: 'ok' });
+  await a.next();
+  ack(b, await b.next());
+  coordinator.forget(1, { pid: 9, code: null, signal: 'SIGKILL' });
+  assert.deepEqual(await b.next(), { type: 'mme-response', id: 4 });
+});

@@ -72,6 +72,31 @@ export class ClusterModelManager implements ModelManager {
   }
 }
 
+/** How a worker process ended: its `exit` event's code and signal, and its pid. */
+export interface WorkerDeath {
+  pid: number | undefined;
+  code: number | null;
+  signal: string | null;
+}
+
+/**
+ * The failure of a load whose worker process died before it was done. Node ends a process whose
+ * JavaScript heap is full with SIGABRT (V8's fatal "JavaScript heap out of memory"), which is what
+ * a model loaded in the worker process itself (SMKIT_INFERENCE_MODE=inline) meets: that is the
+ * contract's 507, on which SageMaker unloads unused models; any other end is the model failing to load.
+ */
+function diedLoading(name: string, { pid, code, signal }: WorkerDeath): ToolkitError {
+  const how = signal ? `was ended by ${signal}` : `exited with code ${code}`;
+  const who = `a worker process (pid ${pid ?? '?'}) ${how} while loading model "${name}"; the load is undone`;
+  if (signal === 'SIGABRT') {
+    return new ToolkitError(
+      'ERR_INSUFFICIENT_RESOURCES',
+      `${who}. Node ends a process that runs out of JavaScript heap so (as does a native library that aborts), which a model loaded in the worker process (SMKIT_INFERENCE_MODE=inline) may do: unload a model, give the workers more heap (NODE_OPTIONS=--max-old-space-size=<MB>), or load models in an inference thread (SMKIT_INFERENCE_MODE=auto or thread), where running out of heap ends only the thread`,
+    );
+  }
+  return new ToolkitError('ERR_MODEL_LOAD', `${who}; see the log above for why it ended (with SMKIT_INFERENCE_MODE=inline, handler code that calls process.exit or throws where nothing awaits ends the process)`, { status: 500 });
+}
+
 /** A model the primary has loaded on the workers, or is loading or unloading; `loaded` and `unloaded` settle with that operation. */
 interface ModelRecord {
   url: string;
@@ -81,6 +106,8 @@ interface ModelRecord {
 }
 
 interface PendingApply {
+  op: ModelOp;
+  name: string;
   workers: Set<number>;
   errors: WireError[];
   done(errors: WireError[]): void;
@@ -112,10 +139,21 @@ export class MmeCoordinator {
     return [...this.#models.entries()].filter(([, m]) => m.state !== 'unloading').map(([name, m]) => [name, m.url]);
   }
 
-  /** A worker left: it no longer owes acknowledgements. */
-  forget(workerId: number): void {
+  /**
+   * A worker left: it no longer owes acknowledgements. One that died (`death`) while it still
+   * loaded a model fails that load, which is then undone everywhere: counted as loaded, the model
+   * would be handed to its replacement, which would load it again and die the same way, for good.
+   */
+  forget(workerId: number, death?: WorkerDeath): void {
     for (const [id, apply] of this.#applies) {
-      if (apply.workers.delete(workerId) && apply.workers.size === 0) {
+      if (!apply.workers.delete(workerId)) continue;
+      if (death && apply.op === 'load') {
+        const failure = diedLoading(apply.name, death);
+        // The worker asked to load may be the one that died: then this line is all that says why.
+        this.log.error({ model: apply.name, code: failure.code }, failure.message);
+        apply.errors.push(toWireError(failure));
+      }
+      if (apply.workers.size === 0) {
         this.#applies.delete(id);
         apply.done(apply.errors);
       }
@@ -158,7 +196,7 @@ export class MmeCoordinator {
         clearTimeout(timer);
         resolve(errors);
       };
-      this.#applies.set(applyId, { workers: new Set(workers.map((w) => w.id)), errors: [], done });
+      this.#applies.set(applyId, { op, name, workers: new Set(workers.map((w) => w.id)), errors: [], done });
       for (const w of workers) sendToWorker(w, { type: 'mme-apply', applyId, op, name, url });
     });
   }

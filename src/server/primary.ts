@@ -237,7 +237,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       listening.delete(worker.id);
       loaded.delete(worker.id);
       const diedLoading = !reported.delete(worker.id);
-      mme?.forget(worker.id);
+      mme?.forget(worker.id, { pid: worker.process.pid, code, signal });
       census.forget(worker.id);
       watchdog.forget(worker.id);
       if (stopping) {

@@ -234,3 +234,39 @@ describe('multi-model endpoint short of memory', () => {
     assert.deepEqual(await (await fetchWithTimeout(`${server.url}/models`)).json(), { models: [] });
   });
 });
+
+describe('multi-model endpoint loading models in the worker process (SMKIT_INFERENCE_MODE=inline)', () => {
+  let server: ServeProcess;
+  let base: string;
+  const modelPath = (name: string) => path.join(base, 'models', name, 'model');
+
+  before(async () => {
+    base = makeOptMl();
+    cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), modelPath('iris'), { recursive: true });
+    mkdirSync(path.join(modelPath('hog-load'), 'code'), { recursive: true });
+    writeFileSync(path.join(modelPath('hog-load'), 'code', 'inference.mjs'), 'export function modelFn() { const held = []; for (;;) held.push(new Array(1 << 22).fill(1.5)); }\nexport function transformFn() { return "ok"; }');
+    // A small heap, so that the load fills it at once.
+    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: 'inline', NODE_OPTIONS: '--max-old-space-size=64' });
+    await waitForPing(server);
+  });
+  after(async () => {
+    await server.stop();
+    removeDir(base);
+  });
+
+  test('a load that runs the worker process out of JavaScript heap (Node aborts it) fails with the 507 and is undone: the replacement worker does not load it again (and die), and other models load and serve', async () => {
+    const load = (name: string) =>
+      fetchWithTimeout(`${server.url}/models`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model_name: name, url: modelPath(name) }), signal: AbortSignal.timeout(60_000) });
+    // The one worker took the request and died with it: no answer.
+    await load('hog-load').then((r) => assert.fail(`answered ${r.status}`), (err: Error) => assert.match(String(err.cause ?? err), /other side closed|socket|ECONNRESET/i));
+    await until('the primary to log the failed load', () => server.output().includes('while loading model \\"hog-load\\"; the load is undone'), { timeoutMs: 20_000 });
+    assert.match(server.output(), /"code":"ERR_INSUFFICIENT_RESOURCES".*was ended by SIGABRT while loading model \\"hog-load\\"; the load is undone\. Node ends a process that runs out of JavaScript heap so/);
+    await waitForPing(server);
+    assert.equal((await load('iris')).status, 200);
+    const listed = (await (await fetchWithTimeout(`${server.url}/models`)).json()) as { models: { modelName: string }[] };
+    assert.deepEqual(listed.models.map((m) => m.modelName), ['iris']);
+    const r = await fetchWithTimeout(`${server.url}/models/iris/invoke`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(r.status, 200);
+    assert.equal(server.output().split('worker process died; replacing it').length - 1, 1, 'one worker died, not each replacement');
+  });
+});
