@@ -151,10 +151,21 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
       // unloading of unused models; as for a load's 507, the least recently used idle one goes and
       // the invocation is sent once more.
       if (res.status === 507 && lease) {
+        const refused = answer;
         const unloaded = await lease.makeRoom();
-        const tried = unloaded === undefined ? 'no other model was loaded and idle to unload' : `still 507 after unloading the least recently used idle model ${unloaded}`;
-        if (unloaded !== undefined) ({ res, answer } = await post(container, index, route, headers, body, timeoutMs, maxAnswerBytes, opts.budget));
-        if (res.status === 507) throw new ContainerFailure('status', container, index, 507, `${answer.body.toString('utf8')} (invoking ${req.targetModel}: ${tried}; give the container more memory or invoke fewer models at a time)`);
+        let why = unloaded === undefined ? 'no other model was loaded and idle to unload; give the container more memory or invoke fewer models at a time' : undefined;
+        if (unloaded !== undefined) {
+          ({ res, answer } = await post(container, index, route, headers, body, timeoutMs, maxAnswerBytes, opts.budget));
+          if (res.status === 507) why = `still 507 after unloading the least recently used idle model ${unloaded}; give the container more memory or invoke fewer models at a time`;
+          // A container may unload the model its memory failed (smkit serve does, for a thread out
+          // of heap): that 404 says only so, and the caller gets the 507 (the model is not loaded
+          // and run a third time for a request that has just run it out of memory).
+          else if (res.status === 404) {
+            why = `sent again after unloading the least recently used idle model ${unloaded}, it was no longer loaded (404): the container unloaded it with its 507, and the next invocation loads it again; give the container more memory or send smaller requests`;
+            answer = refused;
+          }
+        }
+        if (why !== undefined) throw new ContainerFailure('status', container, index, 507, `${answer.body.toString('utf8')} (invoking ${req.targetModel}: ${why})`);
       }
       if (res.status >= 400 || answer.cut) {
         if (res.status >= 400) throw new ContainerFailure('status', container, index, res.status, answer.body.toString('utf8'), { body: answer.body, contentType: res.headers.get('content-type') ?? undefined });

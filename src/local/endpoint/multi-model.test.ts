@@ -30,6 +30,20 @@ after(async () => {
 });
 
 /**
+ * How the container's models behave. Set, `notFound` makes a loaded model answer its invocations 404
+ * itself (as a model may for an id it does not know); loads started while `holdLoads` is set wait
+ * for it; with more than `oomAbove` models loaded an invocation answers 507 (a GPU out of memory),
+ * and with `dropOnOom` the container unloads that model as it answers (smkit serve does so for a
+ * model whose inference thread ran out of its heap).
+ */
+interface ContainerModel {
+  notFound: boolean;
+  holdLoads?: Promise<void>;
+  oomAbove?: number;
+  dropOnOom?: boolean;
+}
+
+/**
  * A multi-model container holding at most `capacity` models (507 past it), that records the calls
  * it gets and, for each load, the files it finds at the `url`. Its loads wait for `holdLoads`, its
  * first invocation for `holdInvokes`.
@@ -38,12 +52,9 @@ async function mmeContainer(
   capacity: number,
   holdLoads?: Promise<void>,
   holdInvokes?: Promise<void>,
-): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[]; model: { notFound: boolean; holdLoads?: Promise<void>; oomAbove?: number } }> {
+): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[]; model: ContainerModel }> {
   const calls: string[] = [];
-  // Set, a loaded model answers its invocations 404 itself (as a model may for an id it does not know);
-  // loads started while `holdLoads` is set wait for it; with more than `oomAbove` models loaded an
-  // invocation answers 507 (a GPU out of memory).
-  const model: { notFound: boolean; holdLoads?: Promise<void>; oomAbove?: number } = { notFound: false };
+  const model: ContainerModel = { notFound: false };
   const loaded = new Map<string, string>();
   const filesAtLoad: Record<string, string>[] = [];
   let invokes = 0;
@@ -67,7 +78,10 @@ async function mmeContainer(
       if (one && req.method === 'DELETE' && !one[2]) return loaded.delete(one[1]!) ? json(200, { status: 'unloaded' }) : json(404, { code: 404 });
       if (one && req.method === 'POST' && one[2]) {
         if (!loaded.has(one[1]!)) return json(404, { code: 404, type: 'ModelNotFoundException', message: `Model not found: ${one[1]}` });
-        if (model.oomAbove !== undefined && loaded.size > model.oomAbove) return json(507, { code: 507, message: 'CUDA out of memory' });
+        if (model.oomAbove !== undefined && loaded.size > model.oomAbove) {
+          if (model.dropOnOom) loaded.delete(one[1]!);
+          return json(507, { code: 507, message: 'CUDA out of memory' });
+        }
         return model.notFound ? json(404, { message: 'no such customer' }) : json(200, { model: one[1] });
       }
       json(404, { code: 404 });
@@ -317,4 +331,20 @@ test('an invocation answered 507 with no other idle model to unload, or 507 agai
   assert.deepEqual(ep.container.calls, [`POST /models/${c2}/invoke`, `DELETE /models/${a2}`, `POST /models/${c2}/invoke`], 'sent once more, not in a loop');
   assert.deepEqual(await invoke('c.tar.gz'), { model: c2 });
   assert.deepEqual(ep.container.calls.slice(3), [`POST /models/${c2}/invoke`, `DELETE /models/${b2}`, `POST /models/${c2}/invoke`]);
+});
+
+test('an invocation answered 507 by a container that unloads the model with it (smkit serve, its thread out of heap) is a ModelError carrying that 507, not the 404 of the second try; the next invocation loads it again', async () => {
+  const ep = await mmeEndpoint(10, { 'a.tar.gz': MODEL, 'b.tar.gz': MODEL });
+  const invoke = await sdkInvoker(ep);
+  for (const t of ['a.tar.gz', 'b.tar.gz']) assert.ok(!((await invoke(t)) instanceof Error));
+  const [a, b] = [await nameOf(ep.host, 'a.tar.gz'), await nameOf(ep.host, 'b.tar.gz')];
+  Object.assign(ep.container.model, { oomAbove: 1, dropOnOom: true });
+  ep.container.calls.length = 0;
+  const err = (await invoke('b.tar.gz')) as ModelError;
+  assert.equal(err.name, 'ModelError', String(err));
+  assert.equal(err.OriginalStatusCode, 507);
+  assert.match(err.OriginalMessage!, /CUDA out of memory.*\(invoking b\.tar\.gz: sent again after unloading the least recently used idle model a\.tar\.gz, it was no longer loaded \(404\): the container unloaded it with its 507, and the next invocation loads it again; give the container more memory or send smaller requests\)/);
+  assert.deepEqual(ep.container.calls, [`POST /models/${b}/invoke`, `DELETE /models/${a}`, `POST /models/${b}/invoke`], 'not loaded and sent a third time');
+  assert.deepEqual(await invoke('b.tar.gz'), { model: b });
+  assert.deepEqual(ep.container.calls.slice(3), [`POST /models/${b}/invoke`, 'POST /models', `POST /models/${b}/invoke`]);
 });
