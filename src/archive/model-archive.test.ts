@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createModelArchive, extractModelArchive, MAX_ARCHIVE_LINKS } from './model-archive.js';
+import { createModelArchive, extractModelArchive, MAX_ARCHIVE_DIRECTORIES, MAX_ARCHIVE_LINKS } from './model-archive.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { craftTarGz, type CraftedEntry } from '../../test/fixtures/archive/craft.js';
 import { Header } from 'tar';
@@ -236,5 +236,38 @@ test(`an archive with more links than maxLinks (${MAX_ARCHIVE_LINKS} by default)
     assert.equal(await exists(path.join(tmp, 'model')), false, 'nothing was extracted');
     await extractModelArchive(tarPath, path.join(tmp, 'model'), { maxLinks: 4 });
     assert.equal(await fs.readlink(path.join(tmp, 'model', 'l2')), 'model.onnx', 'at the limit it is extracted');
+  });
+});
+
+test('an archive with more entries, directory entries or folder levels in all than its limits is refused as unsafe at the entry past the limit, before anything is extracted (what extracting costs grows with each)', async () => {
+  await withTmp(async (tmp) => {
+    const cases: [string, CraftedEntry[], Parameters<typeof extractModelArchive>[2], RegExp][] = [
+      ['entries', [good, { path: 'a.txt', body: 'a' }, { path: 'b.txt', body: 'b' }, { path: 'c.txt', body: 'c' }], { maxEntries: 3 }, /holds more than 3 entries \(entry 4, "c\.txt"\), more than smkit extracts \(each takes memory while the extraction runs\)\. Nothing was extracted; pack small files together/],
+      ['directories', [good, { path: 'x/', type: 'Directory' }, { path: 'y/', type: 'Directory' }, { path: 'z/', type: 'Directory' }], { maxDirectories: 2 }, /holds more than 2 directory entries \(entry 4, "z\/"\), more than smkit extracts/],
+      // a/b/c/f goes through 3 folders, a/b/g through 2.
+      ['levels', [{ path: 'a/b/c/f', body: 'f' }, { path: 'a/b/g', body: 'g' }], { maxFolderLevels: 4 }, /its entries' paths go through more than 4 folders in all \(by entry 2, "a\/b\/g"; a\/b\/c\/file counts 3/],
+    ];
+    for (const [name, entries, options, message] of cases) {
+      const tarPath = path.join(tmp, `${name}.tar.gz`);
+      await fs.writeFile(tarPath, craftTarGz(entries));
+      const dest = path.join(tmp, name);
+      await assert.rejects(extractModelArchive(tarPath, dest, options), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
+        assert.match(err.message, message);
+        return true;
+      });
+      assert.equal(await exists(dest), false, `${name}: nothing was extracted`);
+      // One more allowed: at the limit it is extracted.
+      const [key, value] = Object.entries(options!)[0]!;
+      await extractModelArchive(tarPath, dest, { [key]: (value as number) + 1 });
+      assert.ok(await exists(path.join(dest, entries.at(-1)!.path)), `${name}: extracted at the limit`);
+    }
+
+    // The default: one directory entry past it is refused at the header, the rest not read.
+    const dirs: CraftedEntry[] = Array.from({ length: MAX_ARCHIVE_DIRECTORIES + 1 }, (_, i) => ({ path: `d${i}/`, type: 'Directory' }));
+    const tarPath = path.join(tmp, 'dirs.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([...dirs, good]));
+    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'dirs')), new RegExp(`holds more than ${MAX_ARCHIVE_DIRECTORIES} directory entries \\(entry ${MAX_ARCHIVE_DIRECTORIES + 1}, "d${MAX_ARCHIVE_DIRECTORIES}/"\\)`));
+    assert.equal(await exists(path.join(tmp, 'dirs')), false);
   });
 });

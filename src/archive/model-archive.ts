@@ -21,11 +21,30 @@ const MAX_PATH_CHARS = 4096;
  * whole archive is read, so the scan keeps them, and only them (at most 80 MB with the longest paths).
  */
 export const MAX_ARCHIVE_LINKS = 10_000;
+/**
+ * Most entries an archive may hold by default. Extracting takes memory for each entry it has read
+ * and not yet written (node-tar reads on while the file system catches up: about 3 KB of heap per
+ * entry, 270 MB for 100 000 empty files), however small the archive: headers compress a hundredfold.
+ */
+export const MAX_ARCHIVE_ENTRIES = 50_000;
+/**
+ * Most directory entries an archive may hold by default: each costs node-tar several file-system
+ * calls and a path reservation (20 000 five deep took 39 s and 100 MB of heap on a busy 2-core VM).
+ */
+export const MAX_ARCHIVE_DIRECTORIES = 10_000;
+/**
+ * Most folder levels an archive's entries may go through in all by default (a/b/c/file counts 3):
+ * node-tar (7.4.4 and later, which keeps no directory cache) creates or checks each folder of an
+ * entry's path for every entry, so 2000 files 500 folders deep, a 6 KB archive, took 25 s, and
+ * 10 000 files 100 deep 120 s on a busy VM. smkit's own node_modules, 25 600 entries, counts 114 000.
+ */
+export const MAX_ARCHIVE_FOLDER_LEVELS = 250_000;
 /** Unsafe entries quoted in the refusal; the rest are counted. */
 const SHOWN_PROBLEMS = 5;
 
 const REGULAR_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'GNUDumpDir']);
 const LINK_TYPES = new Set(['SymbolicLink', 'Link']);
+const DIRECTORY_TYPES = new Set(['Directory', 'GNUDumpDir']);
 const MAX_LINK_HOPS = 40;
 
 /** Splits an archive path into its segments, treating `\` as a separator too (Windows-made tarballs). */
@@ -112,14 +131,28 @@ class Problems {
   }
 }
 
+/** What the scan bounds: see {@link ExtractArchiveOptions}. */
+interface ScanLimits {
+  maxBytes: number;
+  maxLinks: number;
+  maxEntries: number;
+  maxDirectories: number;
+  maxFolderLevels: number;
+}
+
+/** Why the scan stopped before the archive's end. */
+type ScanStop = 'too large' | 'too many links' | 'too many entries' | 'too many directories' | 'too deep in all';
+
 /**
  * Reads every entry header of `tarPath` as it streams by and refuses the archive when an entry is
  * unsafe (`ERR_ARCHIVE_UNSAFE`), when its files take more than `maxBytes` (`ERR_ARCHIVE_TOO_LARGE`,
  * at the header that passes it, so a bomb is neither written nor decompressed to its end), or when
- * it holds more than `maxLinks` links. Only links are kept (their targets are checked
- * at the end, against all of them), so memory does not grow with the number of entries.
+ * it holds more links, entries, directory entries or folder levels than its limits (what extracting
+ * it would cost in memory and time). Only links are kept (their targets are checked at the end,
+ * against all of them), so memory does not grow with the number of entries.
  */
-async function scanArchive(tarPath: string, maxBytes: number, maxLinks: number, room: string): Promise<void> {
+async function scanArchive(tarPath: string, limits: ScanLimits, room: string): Promise<void> {
+  const { maxBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
   const tar = await import('tar');
   const problems = new Problems();
   const links: ScannedEntry[] = [];
@@ -127,7 +160,9 @@ async function scanArchive(tarPath: string, maxBytes: number, maxLinks: number, 
   let count = 0;
   let lastPath = '';
   let bytes = 0;
-  let stop: 'too large' | 'too many links' | undefined;
+  let directories = 0;
+  let levels = 0;
+  let stop: ScanStop | undefined;
   const source = createReadStream(tarPath);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -146,6 +181,14 @@ async function scanArchive(tarPath: string, maxBytes: number, maxLinks: number, 
           const entry: ScannedEntry = { path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) };
           const why = refusal(entry, symlinks);
           if (why) return problems.add(entry.path, why);
+          // What extracting costs: memory per entry, file-system calls per directory entry and per
+          // folder of each entry's path (created or checked for every entry under it).
+          const isDirectory = DIRECTORY_TYPES.has(entry.type);
+          levels += segments(entry.path).length - (isDirectory ? 0 : 1);
+          if (count > maxEntries) stop = 'too many entries';
+          else if (isDirectory && ++directories > maxDirectories) stop = 'too many directories';
+          else if (levels > maxFolderLevels) stop = 'too deep in all';
+          if (stop) return parser.abort(new Error(stop));
           if (!LINK_TYPES.has(entry.type)) return;
           if (links.length === maxLinks) {
             stop = 'too many links';
@@ -166,6 +209,15 @@ async function scanArchive(tarPath: string, maxBytes: number, maxLinks: number, 
     }
     if (stop === 'too many links') {
       throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxLinks} symbolic or hard links (entry ${count}, "${lastPath}"), more than smkit checks. Nothing was extracted; store the files the links point to instead (smkit package does).`);
+    }
+    if (stop === 'too many entries') {
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxEntries} entries (entry ${count}, "${lastPath}"), more than smkit extracts (each takes memory while the extraction runs). Nothing was extracted; pack small files together (a zip or npz of them), or leave out what the model does not need.`);
+    }
+    if (stop === 'too many directories') {
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxDirectories} directory entries (entry ${count}, "${lastPath}"), more than smkit extracts (each costs several file-system calls). Nothing was extracted; use fewer folders, or leave out what the model does not need.`);
+    }
+    if (stop === 'too deep in all') {
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: its entries' paths go through more than ${maxFolderLevels} folders in all (by entry ${count}, "${lastPath}"; a/b/c/file counts 3, each folder being created or checked for every entry under it), more than smkit extracts. Nothing was extracted; use shallower folders, or fewer files in deep ones.`);
     }
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a readable tar or tar.gz archive: ${(err as Error).message}`, { cause: err });
   } finally {
@@ -207,6 +259,12 @@ export interface ExtractArchiveOptions {
   maxBytes?: number;
   /** Most symbolic and hard links the archive may hold. @defaultValue {@link MAX_ARCHIVE_LINKS} */
   maxLinks?: number;
+  /** Most entries of any kind the archive may hold. @defaultValue {@link MAX_ARCHIVE_ENTRIES} */
+  maxEntries?: number;
+  /** Most directory entries the archive may hold. @defaultValue {@link MAX_ARCHIVE_DIRECTORIES} */
+  maxDirectories?: number;
+  /** Most folder levels its entries' paths may go through in all (a/b/c/file counts 3). @defaultValue {@link MAX_ARCHIVE_FOLDER_LEVELS} */
+  maxFolderLevels?: number;
 }
 
 /**
@@ -216,7 +274,9 @@ export interface ExtractArchiveOptions {
  * targets over 4096 characters, paths that go through a symbolic link an earlier entry made,
  * symbolic or hard links whose target resolves outside the tree (following the archive's own
  * links), and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
- * the offending entries, as is an archive of more than `maxLinks` links; the check
+ * the offending entries, as is an archive of more than `maxLinks` links, `maxEntries` entries,
+ * `maxDirectories` directory entries or `maxFolderLevels` folder levels in all (what extracting it
+ * would cost: memory per entry, file-system calls per folder); the check
  * streams, keeping only the links; an archive whose files would take more
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
  * more than 1000 times (node-tar's limit, a gzip bomb's ratio) with `ERR_ARCHIVE_INVALID`. When
@@ -227,7 +287,14 @@ export interface ExtractArchiveOptions {
  */
 export async function extractModelArchive(tarPath: string, destDir: string, options: ExtractArchiveOptions = {}): Promise<void> {
   const maxBytes = options.maxBytes ?? (await freeBytesAt(destDir));
-  await scanArchive(tarPath, maxBytes, options.maxLinks ?? MAX_ARCHIVE_LINKS, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take');
+  const limits: ScanLimits = {
+    maxBytes,
+    maxLinks: options.maxLinks ?? MAX_ARCHIVE_LINKS,
+    maxEntries: options.maxEntries ?? MAX_ARCHIVE_ENTRIES,
+    maxDirectories: options.maxDirectories ?? MAX_ARCHIVE_DIRECTORIES,
+    maxFolderLevels: options.maxFolderLevels ?? MAX_ARCHIVE_FOLDER_LEVELS,
+  };
+  await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take');
   const tar = await import('tar');
   await fs.mkdir(destDir, { recursive: true });
   try {
