@@ -163,3 +163,42 @@ test('a worker process that dies while it loads a model fails the load (507 when
   coordinator.forget(1, { pid: 9, code: null, signal: 'SIGKILL' });
   assert.deepEqual(await b.next(), { type: 'mme-response', id: 4 });
 });
+
+test('smkit_model_unloads_total counts each model unloaded from every worker once: an unload that waited for the load, not a second unload of it (404), nor a failed load undone', async () => {
+  const a = fakeWorker(1);
+  const b = fakeWorker(2);
+  const coordinator = new MmeCoordinator(() => [a.worker, b.worker], 0, createLogger('silent'), 5_000);
+  const unloads = () => Number(/^smkit_model_unloads_total (\d+)$/m.exec(coordinator.metricsText())?.[1]);
+  const request = (id: number, op: 'load' | 'unload', name = 'a') => coordinator.onRequest(a.worker, { type: 'mme-request', id, op, name, ...(op === 'load' ? { url: `/opt/ml/models/${name}/model` } : {}) });
+  const ackBoth = async (error?: { code: 'ERR_MODEL_LOAD'; status: number; message: string }) => {
+    const [onA, onB] = [(await a.next()) as Apply, (await b.next()) as Apply];
+    coordinator.onApplied(a.worker, { type: 'mme-applied', applyId: onA.applyId, ...(error ? { error } : {}) });
+    coordinator.onApplied(b.worker, { type: 'mme-applied', applyId: onB.applyId });
+    return onA.op;
+  };
+  assert.match(coordinator.metricsText(), /^# HELP smkit_model_unloads_total .*\n# TYPE smkit_model_unloads_total counter\nsmkit_model_unloads_total 0\n$/);
+
+  // DELETE while the model loads (and a second DELETE behind it): one unload.
+  request(1, 'load');
+  request(2, 'unload');
+  request(3, 'unload');
+  assert.equal(await ackBoth(), 'load');
+  // Then, in either order: the load's answer, and the unload applied on both workers.
+  const [first, second] = [await a.next(), await a.next()];
+  const unload = (first.type === 'mme-apply' ? first : second) as Apply;
+  assert.deepEqual(first.type === 'mme-response' ? first : second, { type: 'mme-response', id: 1 });
+  coordinator.onApplied(a.worker, { type: 'mme-applied', applyId: unload.applyId });
+  coordinator.onApplied(b.worker, { type: 'mme-applied', applyId: ((await b.next()) as Apply).applyId });
+  const answers = [await a.next(), await a.next()] as Response[];
+  assert.deepEqual(answers.map((r) => [r.id, r.error?.status]).sort(), [[2, undefined], [3, 404]]);
+  assert.equal(unloads(), 1);
+
+  // A load that fails is undone on every worker, and a DELETE waiting for it gets 404: no unload counted.
+  request(4, 'load', 'b');
+  request(5, 'unload', 'b');
+  assert.equal(await ackBoth({ code: 'ERR_MODEL_LOAD', status: 500, message: 'model "b" failed to load' }), 'load');
+  assert.equal(await ackBoth(), 'unload');
+  const failed = [await a.next(), await a.next()] as Response[];
+  assert.deepEqual(failed.map((r) => [r.id, r.error?.status]).sort(), [[4, 500], [5, 404]]);
+  assert.equal(unloads(), 1);
+});

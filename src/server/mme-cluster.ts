@@ -121,6 +121,8 @@ export class MmeCoordinator {
   readonly #models = new Map<string, ModelRecord>();
   readonly #applies = new Map<number, PendingApply>();
   #nextApply = 1;
+  /** Models unloaded from every worker: counted here, once each, not by each worker that applied it. */
+  #unloads = 0;
 
   constructor(
     private readonly workers: () => Worker[],
@@ -137,6 +139,19 @@ export class MmeCoordinator {
    */
   assigned(): [string, string][] {
     return [...this.#models.entries()].filter(([, m]) => m.state !== 'unloading').map(([name, m]) => [name, m.url]);
+  }
+
+  /**
+   * `smkit_model_unloads_total` in Prometheus's text format, for `GET /metrics`: the primary's own
+   * count, which the workers' metrics it aggregates could only give once per worker.
+   */
+  metricsText(): string {
+    return [
+      '# HELP smkit_model_unloads_total Models unloaded from every worker (multi-model): by DELETE /models/{name}, or because a worker could no longer serve one (its inference thread ran out of memory, or a replacement worker could not load it again). A failed load, undone, is not counted.',
+      '# TYPE smkit_model_unloads_total counter',
+      `smkit_model_unloads_total ${this.#unloads}`,
+      '',
+    ].join('\n');
   }
 
   /**
@@ -243,6 +258,7 @@ export class MmeCoordinator {
     current.state = 'unloading';
     current.unloaded = this.#applyEverywhere('unload', m.name).then(() => {
       this.#models.delete(m.name);
+      this.#unloads++;
       this.log.info({ model: m.name }, 'model unloaded');
     });
     await current.unloaded;

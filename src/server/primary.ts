@@ -150,7 +150,10 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
   let aggregator: Promise<() => Promise<string>> | undefined;
   const clusterMetrics = settings.metrics
-    ? async () => (await (aggregator ??= import('./metrics.js').then((m) => m.createClusterMetricsAggregator())))()
+    ? async () => {
+        const workers = await (await (aggregator ??= import('./metrics.js').then((m) => m.createClusterMetricsAggregator())))();
+        return mme ? `${workers === '' || workers.endsWith('\n') ? workers : `${workers}\n`}${mme.metricsText()}` : workers;
+      }
     : undefined;
   // Workers that have their configuration: only they can apply model loads (earlier messages are lost).
   const configured = new Set<number>();

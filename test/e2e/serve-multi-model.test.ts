@@ -203,6 +203,13 @@ describe('multi-model endpoint', () => {
     assert.equal(r.status, 404);
     assert.equal(((await r.json()) as { code: string }).code, 'ERR_MULTI_MODEL_DISABLED');
   });
+
+  test('/metrics counts each model unloaded from every worker once (two workers here): by DELETE, for a thread out of memory, for a failed reload; not a failed load undone', async () => {
+    // iris (DELETE), slow twice (DELETE while it served), hog (its thread ran out of memory), flaky
+    // (its replacement worker could not load it again); broken and hog-load failed to load.
+    const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
+    assert.match(text, /# TYPE smkit_model_unloads_total counter\nsmkit_model_unloads_total 5\n/);
+  });
 });
 
 describe('multi-model endpoint short of memory', () => {
