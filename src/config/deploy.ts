@@ -1,4 +1,4 @@
-import { ToolkitError } from '../errors/catalogue.js';
+import { invalid } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -27,7 +27,7 @@ function checkUrl(name: string, value: string | undefined): string | undefined {
     const url = new URL(value);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `${name}=${value} is not an http:// or https:// URL`);
+    throw invalid(name, value, 'an http:// or https:// URL such as http://127.0.0.1:4569');
   }
   return value;
 }

@@ -1,5 +1,6 @@
 import { totalmem } from 'node:os';
-import { ToolkitError } from '../errors/catalogue.js';
+import { decimalNumber } from './flag-values.js';
+import { invalid, readInt, readNumber } from './settings.js';
 
 /**
  * What the local SageMaker reads from the environment: where S3 is (for `s3://` model data and
@@ -99,59 +100,50 @@ function str(env: NodeJS.ProcessEnv, key: string): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
 
+/** A number of seconds that may also be 0 (`off`, as the variable's help says), else from 0.1 to `max`. */
+function readSecondsOrOff(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number, off: string): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  const n = decimalNumber(raw);
+  if (!Number.isFinite(n) || n < 0 || n > max || (n > 0 && n < 0.1)) throw invalid(name, raw, `0 (${off}) or a decimal number of seconds from 0.1 to ${max}`);
+  return n;
+}
+
+/** An http:// or https:// URL, as the AWS SDKs take in their endpoint variables. */
+function readEndpointUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const name = str(env, 'AWS_ENDPOINT_URL_S3') !== undefined ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL';
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    // named below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') throw invalid(name, raw, 'an http:// or https:// URL such as http://127.0.0.1:4569');
+  return raw;
+}
+
 /**
- * Reads {@link LocalSageMakerSettings}; an invalid value stops start-up with a message naming the variable.
+ * Reads {@link LocalSageMakerSettings}; an invalid value stops start-up with `ERR_CONFIG_INVALID`
+ * in the shape every setting's error has (`SMKIT_LOCAL_MAX_INSTANCES="lots" is invalid: expected
+ * a whole number from 1 to 1000.`), as a bad flag value is worded.
  * @param memoryBytes the machine's memory, for defaults that are a share of it
  */
 export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env, memoryBytes = totalmem()): Readonly<LocalSageMakerSettings> {
-  const s3EndpointUrl = str(env, 'AWS_ENDPOINT_URL_S3') ?? str(env, 'AWS_ENDPOINT_URL');
-  if (s3EndpointUrl !== undefined) {
-    try {
-      new URL(s3EndpointUrl);
-    } catch {
-      throw new ToolkitError('ERR_CONFIG_INVALID', `${str(env, 'AWS_ENDPOINT_URL_S3') ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL'} must be a URL such as http://127.0.0.1:4569 (got "${s3EndpointUrl}")`);
-    }
-  }
+  const s3EndpointUrl = readEndpointUrl(env);
   const accountId = str(env, 'SMKIT_LOCAL_ACCOUNT_ID') ?? '000000000000';
-  if (!/^\d{12}$/.test(accountId)) throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_ACCOUNT_ID must be 12 digits (got "${accountId}")`);
-  const maxText = str(env, 'SMKIT_LOCAL_MAX_INSTANCES') ?? '16';
-  const maxInstances = Number(maxText);
-  if (!Number.isInteger(maxInstances) || maxInstances < 1 || maxInstances > 1000) throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_MAX_INSTANCES must be an integer from 1 to 1000 (got "${maxText}")`);
-  const healthText = str(env, 'SMKIT_LOCAL_HEALTH_CHECK_SECONDS') ?? '5';
-  const healthCheckSeconds = Number(healthText);
-  if (!Number.isFinite(healthCheckSeconds) || healthCheckSeconds < 0 || healthCheckSeconds > 3600 || (healthCheckSeconds > 0 && healthCheckSeconds < 0.1)) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_HEALTH_CHECK_SECONDS must be 0 (off) or a number of seconds from 0.1 to 3600 (got "${healthText}")`);
-  }
-  const idleText = str(env, 'SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS') ?? '60';
-  const serverlessIdleSeconds = Number(idleText);
-  if (!Number.isFinite(serverlessIdleSeconds) || serverlessIdleSeconds < 0.1 || serverlessIdleSeconds > 86_400) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS must be a number of seconds from 0.1 to 86400 (got "${idleText}")`);
-  }
-  const perInstanceText = str(env, 'SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE') ?? String(DEFAULT_MAX_INVOCATIONS_PER_INSTANCE);
-  const maxInvocationsPerInstance = /^\d+$/.test(perInstanceText) ? Number(perInstanceText) : NaN;
-  if (!Number.isInteger(maxInvocationsPerInstance) || maxInvocationsPerInstance < 1 || maxInvocationsPerInstance > 1_000_000) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE must be a whole number from 1 to 1000000, the real-time invocations one instance may have in flight (got "${perInstanceText}")`);
-  }
-  const bodyText = str(env, 'SMKIT_LOCAL_BODY_MEMORY_MB');
-  const bodyMemoryMb = bodyText === undefined ? Math.max(MIN_BODY_MEMORY_MB, Math.floor(memoryBytes / 4 / (1024 * 1024))) : Number(bodyText);
-  if (!Number.isFinite(bodyMemoryMb) || bodyMemoryMb < MIN_BODY_MEMORY_MB || bodyMemoryMb > 1_048_576) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_BODY_MEMORY_MB must be a number of MB from ${MIN_BODY_MEMORY_MB} (a 6 MB request and its 6 MB answer) to 1048576 (got "${bodyText}")`);
-  }
-  const logText = str(env, 'SMKIT_LOCAL_LOG_STREAM_MB') ?? String(DEFAULT_LOG_STREAM_MB);
-  const logStreamMb = Number(logText);
-  if (!Number.isFinite(logStreamMb) || logStreamMb < 1 || logStreamMb > 1024) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_LOG_STREAM_MB must be a number of MB from 1 (one largest log event) to 1024 (got "${logText}")`);
-  }
-  const logsText = str(env, 'SMKIT_LOCAL_LOGS_MB') ?? String(DEFAULT_LOGS_MB);
-  const logsMb = Number(logsText);
-  if (!Number.isFinite(logsMb) || logsMb < 1 || logsMb > 65_536) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_LOGS_MB must be a number of MB from 1 to 65536, what all log streams keep together (got "${logsText}")`);
-  }
-  const s3TimeoutText = str(env, 'SMKIT_LOCAL_S3_TIMEOUT_SECONDS') ?? String(DEFAULT_S3_TIMEOUT_SECONDS);
-  const s3TimeoutSeconds = Number(s3TimeoutText);
-  if (!Number.isFinite(s3TimeoutSeconds) || s3TimeoutSeconds < 0 || s3TimeoutSeconds > 3600 || (s3TimeoutSeconds > 0 && s3TimeoutSeconds < 0.1)) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOCAL_S3_TIMEOUT_SECONDS must be 0 (no timeout) or a number of seconds from 0.1 to 3600 (got "${s3TimeoutText}")`);
-  }
+  if (!/^\d{12}$/.test(accountId)) throw invalid('SMKIT_LOCAL_ACCOUNT_ID', accountId, 'an account ID of 12 digits, such as 000000000000');
+  const maxInstances = readInt(env, 'SMKIT_LOCAL_MAX_INSTANCES', 16, 1, 1000);
+  const healthCheckSeconds = readSecondsOrOff(env, 'SMKIT_LOCAL_HEALTH_CHECK_SECONDS', 5, 3600, 'off');
+  const serverlessIdleSeconds = readNumber(env, 'SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS', 60, 0.1, 86_400);
+  const maxInvocationsPerInstance = readInt(env, 'SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE', DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, 1, 1_000_000);
+  // At least a 6 MB request and its 6 MB answer.
+  const bodyMemoryMb = readNumber(env, 'SMKIT_LOCAL_BODY_MEMORY_MB', Math.max(MIN_BODY_MEMORY_MB, Math.floor(memoryBytes / 4 / (1024 * 1024))), MIN_BODY_MEMORY_MB, 1_048_576);
+  // At least one largest log event.
+  const logStreamMb = readNumber(env, 'SMKIT_LOCAL_LOG_STREAM_MB', DEFAULT_LOG_STREAM_MB, 1, 1024);
+  const logsMb = readNumber(env, 'SMKIT_LOCAL_LOGS_MB', DEFAULT_LOGS_MB, 1, 65_536);
+  const s3TimeoutSeconds = readSecondsOrOff(env, 'SMKIT_LOCAL_S3_TIMEOUT_SECONDS', DEFAULT_S3_TIMEOUT_SECONDS, 3600, 'no timeout');
   const accessKeyId = str(env, 'AWS_ACCESS_KEY_ID');
   const secretAccessKey = str(env, 'AWS_SECRET_ACCESS_KEY');
   const sessionToken = str(env, 'AWS_SESSION_TOKEN');

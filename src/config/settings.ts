@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { closestNames } from '../core/closest-name.js';
+import { closestNames, orList } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { decimalNumber, invalidFlag } from './flag-values.js';
 
@@ -240,9 +240,14 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
   throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree whose model/ is a directory (${modelDir} is a file)`);
 }
 
-/** The error for an environment variable set to `value` where `expected` was wanted: `ERR_CONFIG_INVALID`, naming it. */
-export function invalid(name: string, value: string, expected: string): ToolkitError {
-  return new ToolkitError('ERR_CONFIG_INVALID', `${name}=${JSON.stringify(value)} is invalid: expected ${expected}.`, {
+/**
+ * The error for an environment variable set to `value` where `expected` was wanted:
+ * `ERR_CONFIG_INVALID`, naming it, in the shape of a bad flag value's ({@link invalidFlag}), with
+ * the values `meant` when the text looks like a typo of them.
+ */
+export function invalid(name: string, value: string, expected: string, meant: readonly string[] = []): ToolkitError {
+  const hint = meant.length > 0 ? ` Did you mean ${orList(meant)}?` : '';
+  return new ToolkitError('ERR_CONFIG_INVALID', `${name}=${JSON.stringify(value)} is invalid: expected ${expected}.${hint}`, {
     details: { variable: name },
   });
 }
@@ -345,7 +350,7 @@ function readEnum<T extends string>(env: Env, name: string, fallback: T, allowed
   if (raw === undefined) return fallback;
   const v = caseInsensitive ? raw.toLowerCase() : raw;
   const hit = allowed.find((a) => (caseInsensitive ? a.toLowerCase() : a) === v);
-  if (!hit) throw invalid(name, raw, `one of ${allowed.join(', ')}`);
+  if (!hit) throw invalid(name, raw, `one of ${allowed.join(', ')}`, closestNames(raw, allowed));
   return hit;
 }
 
@@ -426,9 +431,11 @@ export interface SettingsOverrides {
  * naming the variable.
  */
 export function readLogFormat(env: Env = process.env, flag?: string, terminal: boolean = process.stdout.isTTY === true): LogFormat {
-  const raw = (flag ?? str(env, 'SMKIT_LOG_FORMAT') ?? 'auto').toLowerCase();
+  const text = flag ?? str(env, 'SMKIT_LOG_FORMAT') ?? 'auto';
+  const raw = text.toLowerCase();
   if (raw !== 'json' && raw !== 'pretty' && raw !== 'auto') {
-    throw flag === undefined ? invalid('SMKIT_LOG_FORMAT', raw, 'one of json, pretty, auto') : invalidFlag('--log-format', flag, 'one of json, pretty, auto', closestNames(flag, ['json', 'pretty', 'auto']));
+    const formats = ['json', 'pretty', 'auto'];
+    throw flag === undefined ? invalid('SMKIT_LOG_FORMAT', text, 'one of json, pretty, auto', closestNames(text, formats)) : invalidFlag('--log-format', flag, 'one of json, pretty, auto', closestNames(flag, formats));
   }
   return raw === 'auto' ? (terminal ? 'pretty' : 'json') : raw;
 }

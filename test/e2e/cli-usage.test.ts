@@ -70,6 +70,34 @@ test('a bad flag value gets one line in one shape from every command, naming the
   }
 });
 
+/** What `smkit <args>` prints and exits with when `env` is added to this process's environment. */
+async function smkitWith(env: Readonly<Record<string, string>>, args: readonly string[]): Promise<{ code: number | undefined; stderr: string }> {
+  const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    return await smkit(args);
+  } finally {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+test('smkit local: a bad environment variable is worded as a bad flag value (the variable, the text as set, what is allowed, the value meant), before anything starts', async () => {
+  const config = (message: string): string => `smkit: ERR_CONFIG_INVALID: ${message}\n`;
+  for (const [env, message] of [
+    [{ SMKIT_LOG_FORMAT: 'Jsno' }, 'SMKIT_LOG_FORMAT="Jsno" is invalid: expected one of json, pretty, auto. Did you mean "json"?'],
+    [{ SMKIT_LOCAL_MAX_INSTANCES: 'lots' }, 'SMKIT_LOCAL_MAX_INSTANCES="lots" is invalid: expected a whole number from 1 to 1000.'],
+    [{ SMKIT_LOCAL_HEALTH_CHECK_SECONDS: '0x10' }, 'SMKIT_LOCAL_HEALTH_CHECK_SECONDS="0x10" is invalid: expected 0 (off) or a decimal number of seconds from 0.1 to 3600.'],
+    [{ SMKIT_LOCAL_BODY_MEMORY_MB: '6' }, 'SMKIT_LOCAL_BODY_MEMORY_MB="6" is invalid: expected a decimal number from 12 to 1048576.'],
+    [{ AWS_ENDPOINT_URL_S3: 'localhost:4569' }, 'AWS_ENDPOINT_URL_S3="localhost:4569" is invalid: expected an http:// or https:// URL such as http://127.0.0.1:4569.'],
+  ] as const) {
+    assert.deepEqual(await smkitWith(env, ['local', '--port', '0']), { code: 1, stderr: config(message) }, JSON.stringify(env));
+  }
+  assert.deepEqual(await smkit(['local', '--port', '0', '--log-format', 'Jsno']), { code: 1, stderr: usage('--log-format="Jsno" is invalid: expected one of json, pretty, auto. Did you mean "json"?') });
+});
+
 test('a flag that only applies with another, given without it, is ERR_CLI_USAGE rather than ignored', async () => {
   for (const [args, message] of [
     [['deploy', 'x.yaml', '--engine', 'podman'], '--engine only applies with --build: add --build, or leave it out'],

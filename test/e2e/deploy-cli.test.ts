@@ -107,7 +107,11 @@ test('deploy environment: the S3 endpoint, region and credential presence come f
   assert.deepEqual(loadDeployEnvironment({ AWS_ENDPOINT_URL: 'http://127.0.0.1:1', AWS_DEFAULT_REGION: 'eu-west-1' }), { s3EndpointUrl: 'http://127.0.0.1:1', region: 'eu-west-1', hasCredentials: false });
   assert.equal(loadDeployEnvironment({ AWS_ENDPOINT_URL: 'http://a', AWS_ENDPOINT_URL_S3: 'http://b' }).s3EndpointUrl, 'http://b');
   assert.equal(loadDeployEnvironment({ AWS_PROFILE: 'dev' }).hasCredentials, true);
-  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_S3: 'localhost:4569' }), /AWS_ENDPOINT_URL_S3=localhost:4569 is not an http/);
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_S3: 'localhost:4569' }), {
+    code: 'ERR_CONFIG_INVALID',
+    message: 'AWS_ENDPOINT_URL_S3="localhost:4569" is invalid: expected an http:// or https:// URL such as http://127.0.0.1:4569.',
+  });
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL: 'ftp://h' }), { code: 'ERR_CONFIG_INVALID', message: /^AWS_ENDPOINT_URL="ftp:\/\/h" is invalid: / });
 });
 
 test('smkit deploy stopped by Ctrl-C (SIGINT) while it packages a large model exits 1 with ERR_DEPLOY_FAILED and leaves no partial archive or staging folder', { timeout: 120_000 }, async (t) => {
