@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/cli/main.js';
@@ -21,6 +23,7 @@ async function smkit(args: readonly string[]): Promise<{ code: number | undefine
 const usage = (message: string): string => `smkit: ERR_CLI_USAGE: ${message}\n`;
 const URL_FLAG = ['--url', 'http://127.0.0.1:9'];
 const BODY = ['--file', fileURLToPath(import.meta.url)];
+const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
 const TRANSFORM = ['local', 'transform', '--input', '/nonexistent-in', '--output', '/nonexistent-out'];
 
 /** A bad flag value, whichever command: `<flag>="<text as typed>" is invalid: expected <what is allowed>.`, and the value meant when the text is near one. */
@@ -106,10 +109,36 @@ test('a flag that only applies with another, given without it, is ERR_CLI_USAGE 
     [[...TRANSFORM, ...URL_FLAG, '--env', 'A=1'], '--env only applies with --model: add --model, or leave it out'],
     [[...TRANSFORM, ...URL_FLAG, '--startup-timeout', '5'], '--startup-timeout only applies with --model: add --model, or leave it out'],
     [['invoke', ...BODY, '--idle', '5'], '--idle only applies with --bidi: add --bidi, or leave it out'],
-    [['local', '--backend', 'process', '--image', 'my-image:1'], '--image only applies with the docker backend: leave out --backend process, or leave it out'],
-    [['local', '--backend', 'process', '--engine', 'podman', '--image', 'my-image:1'], '--engine and --image only apply with the docker backend: leave out --backend process, or leave them out'],
+    [['local', IRIS, '--backend', 'process', '--image', 'my-image:1'], '--image only applies with the docker backend: leave out --backend process, or leave it out'],
+    [['local', IRIS, '--backend', 'process', '--engine', 'podman', '--image', 'my-image:1'], '--engine and --image only apply with the docker backend: leave out --backend process, or leave them out'],
   ] as const) {
     assert.deepEqual(await smkit(args), { code: 1, stderr: usage(message) }, `smkit ${args.join(' ')}`);
+  }
+});
+
+test('smkit local --engine or --image where the process backend is chosen (no image to run, the file\'s backend: process, no target) is ERR_CLI_USAGE before anything starts, not ignored', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-cli-usage-'));
+  try {
+    const processFile = path.join(dir, 'endpoints.yaml');
+    writeFileSync(processFile, `backend: process\nendpoints:\n  - name: iris\n    variants:\n      - model: ${JSON.stringify(IRIS)}\n`);
+    for (const [args, message] of [
+      [['local', IRIS, '--port', '0', '--engine', 'docker'], '--engine only applies with the docker backend, which runs when an image is set: add --image (or "image" in the endpoint file), or leave it out'],
+      [['local', processFile, '--port', '0', '--engine', 'podman'], '--engine only applies with the docker backend, and the endpoint file sets backend: process: add --backend docker, or leave it out'],
+      [['local', processFile, '--port', '0', '--image', 'my-image:1'], '--image only applies with the docker backend, and the endpoint file sets backend: process: add --backend docker, or leave it out'],
+      [['local', '--port', '0', '--engine', 'podman'], '--engine only applies with the docker backend: add --backend docker, or leave it out'],
+      [['local', '--port', '0', '--backend', 'docker', '--image', 'my-image:1'], "--image needs a model directory, model.tar.gz or endpoint file: an empty local SageMaker runs each model's own Image; leave it out"],
+    ] as const) {
+      assert.deepEqual(await smkit(args), { code: 1, stderr: usage(message) }, `smkit ${args.join(' ')}`);
+    }
+    // An engine asked for by name that does not answer is not swapped for the process backend.
+    if (spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status !== 0) {
+      assert.deepEqual(await smkit(['local', IRIS, '--port', '0', '--image', 'my-image:1', '--engine', 'docker']), {
+        code: 1,
+        stderr: 'smkit: ERR_BACKEND_UNAVAILABLE: --engine docker needs the docker CLI on PATH; install one or use --backend process\n',
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -75,12 +75,21 @@ export function controlPlaneBanner(url: string, backend: string): string {
  * stops everything it started.
  */
 export async function runLocalEndpoints(target: string | undefined, flags: LocalEndpointCliOptions): Promise<void> {
+  // Each flag's value first, then what they go with.
+  const fromFlags = startOptionsFromFlags(flags);
   if (target === undefined && flags.name !== undefined) throw new ToolkitError('ERR_CLI_USAGE', '--name needs a model directory, model.tar.gz or endpoint file');
+  // An empty local SageMaker runs each model's own Image, on the process backend unless --backend docker.
+  if (target === undefined && flags.image !== undefined) {
+    throw new ToolkitError('ERR_CLI_USAGE', '--image needs a model directory, model.tar.gz or endpoint file: an empty local SageMaker runs each model\'s own Image; leave it out');
+  }
+  if (target === undefined && flags.engine !== undefined && flags.backend === undefined) {
+    throw new ToolkitError('ERR_CLI_USAGE', '--engine only applies with the docker backend: add --backend docker, or leave it out');
+  }
   const config = target === undefined ? undefined : await loadEndpointTarget(target, flags.name === undefined ? {} : { name: flags.name });
   // The same line format as `smkit serve` (level names, ISO times), on stderr: stdout is the banner.
   const logger = createLogger('info', { component: 'smkit-local' }, { format: readLogFormat(process.env, flags.logFormat, process.stderr.isTTY === true), fd: 2 });
   const opts: StartOptions = {
-    ...startOptionsFromFlags(flags),
+    ...fromFlags,
     progress: (line) => process.stderr.write(`${line}\n`),
     log: (level, msg, fields) => logger[level](fields, msg),
   };

@@ -100,11 +100,19 @@ export async function resolveBackend(config: EndpointFileConfig, opts: StartOpti
   const image = opts.image ?? config.image;
   const hasImage = image !== undefined || config.endpoints.some((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])].some((v) => v.containers.some((c) => c.image)));
   const wanted = opts.backend ?? config.backend;
+  // --engine and --image would be ignored on the process backend: the file's choice of it, or no image to run.
+  const dockerOnly = [opts.engine !== undefined && '--engine', opts.image !== undefined && '--image'].filter((f): f is string => f !== false);
+  const flags = `${dockerOnly.join(' and ')} only ${dockerOnly.length > 1 ? 'apply' : 'applies'} with the docker backend`;
+  const them = dockerOnly.length > 1 ? 'them' : 'it';
+  if (wanted === 'process' && dockerOnly.length > 0) throw new ToolkitError('ERR_CLI_USAGE', `${flags}, and the endpoint file sets backend: process: add --backend docker, or leave ${them} out`);
+  if (wanted === undefined && !hasImage && opts.engine !== undefined) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--engine only applies with the docker backend, which runs when an image is set: add --image (or "image" in the endpoint file), or leave it out`);
+  }
   // `smkit local` stops its children on SIGINT/SIGTERM, so each may lead its own process group.
   if (wanted === 'process') return new ProcessBackend(undefined, { processGroup: true });
   const engine = await detectContainerEngine(opts.engine);
-  if (wanted === 'docker') {
-    if (!engine) throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `--backend docker needs the ${opts.engine ?? 'docker or podman'} CLI on PATH; install one or use --backend process`);
+  if (wanted === 'docker' || (opts.engine !== undefined && hasImage)) {
+    if (!engine) throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `${wanted === 'docker' ? '--backend docker' : `--engine ${opts.engine}`} needs the ${opts.engine ?? 'docker or podman'} CLI on PATH; install one or use --backend process`);
     return new DockerBackend(engine, image);
   }
   return engine && hasImage ? new DockerBackend(engine, image) : new ProcessBackend(undefined, { processGroup: true });
