@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -283,6 +284,60 @@ test('smkit invoke writes an answer as it arrives, to a pipe and to -o, instead 
     assert.equal(existsSync(output), false, 'a broken answer leaves no file');
   } finally {
     Object.defineProperty(process, 'stdout', stdout);
+    server.closeAllConnections();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke --file sends a file as it reads it, its size as Content-Length: bytes changed on disk once the request has started are the ones sent (it is not held whole)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-file-'));
+  // Larger than what the sockets and streams between the two sides can hold while the server takes nothing.
+  const size = 12 * 1024 * 1024;
+  const tail = 1024 * 1024;
+  const file = path.join(dir, 'large.bin');
+  writeFileSync(file, Buffer.alloc(size, 'a'));
+  const server = http.createServer((req, res) => {
+    if (req.url === '/truncate') {
+      truncateSync(file, size / 2);
+      return void req.resume();
+    }
+    // The headers arrived and none of the body was taken yet: the file's last MB changes now.
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(tail, 'b'), 0, tail, size - tail);
+    closeSync(fd);
+    const hash = createHash('sha256');
+    let length = 0;
+    req.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      hash.update(chunk);
+    });
+    req.on('end', () => res.end(JSON.stringify({ contentLength: req.headers['content-length'], chunked: req.headers['transfer-encoding'] ?? null, length, sha256: hash.digest('hex') })));
+  });
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const output = path.join(dir, 'answer.json');
+    await invokeCommand(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { file, timeout: '60', output });
+    const changed = createHash('sha256').update(readFileSync(file)).digest('hex');
+    assert.deepEqual(JSON.parse(readFileSync(output, 'utf8')), { contentLength: String(size), chunked: null, length: size, sha256: changed });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/truncate`;
+    await assert.rejects(invokeCommand(url, { file, timeout: '60' }), {
+      code: 'ERR_INVOKE_FAILED',
+      message: `the request to ${url} was cut off: the file sent was no longer the ${size} bytes it had when opened (it changed while it was read)`,
+    });
+    // A request that fails has closed the file by the time it is reported (Linux shows this process's open files).
+    await assert.rejects(invokeCommand('http://127.0.0.1:9', { file, timeout: '60' }), { code: 'ERR_INVOKE_FAILED' });
+    if (existsSync('/proc/self/fd')) {
+      const opened = readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          return [readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'utf8' })];
+        } catch {
+          return []; // readdir's own, closed meanwhile
+        }
+      });
+      assert.ok(!opened.includes(file), `${file} is still open`);
+    }
+  } finally {
     server.closeAllConnections();
     server.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { constants, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { TextDecoder } from 'node:util';
 import { isUtf8 } from 'node:buffer';
@@ -8,7 +9,7 @@ import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemak
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationHeaders, type InvocationTarget } from './invoke.js';
+import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
 export interface InvokeCommandOptions {
@@ -35,6 +36,26 @@ async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/**
+ * The body `--file` names: a regular file is sent as it is read, its size as Content-Length, so
+ * that its size is not bounded by memory (it was read whole, and one over 2 GiB refused); anything
+ * else (a pipe, `/dev/stdin`) has no size to announce and is read whole.
+ */
+async function fileBody(file: string): Promise<InvocationBody> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await fs.open(file, 'r');
+    const stat = await handle.stat();
+    if (stat.isFile()) return { length: stat.size, chunks: handle.createReadStream() };
+    const bytes = await handle.readFile();
+    await handle.close();
+    return bytes;
+  } catch (err) {
+    await handle?.close().catch(() => {});
+    throw new ToolkitError('ERR_CLI_USAGE', `--file ${file}: ${(err as Error).message}`);
+  }
 }
 
 /** Refuses an `--output` that cannot be written before the request is sent (it may have effects). */
@@ -72,11 +93,9 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   invocationUrl(target); // refuses a URL that is not http(s) or a bad --endpoint name
   if (opts.output !== undefined) await checkOutput(opts.output);
   // Last: stdin is read to its end, and a bad flag after it was reported only then (never, on a pipe held open).
-  let body: Buffer;
+  let body: InvocationBody;
   if (opts.file !== undefined && opts.file !== '-') {
-    body = await fs.readFile(opts.file).catch((err: Error) => {
-      throw new ToolkitError('ERR_CLI_USAGE', `--file ${opts.file}: ${err.message}`);
-    });
+    body = await fileBody(opts.file);
   } else if (opts.file === '-' || !process.stdin.isTTY) {
     body = await readStdin();
   } else {
@@ -91,9 +110,18 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     ...(opts.inferenceId !== undefined ? { inferenceId: opts.inferenceId } : {}),
     ...(opts.sessionId !== undefined ? { sessionId: opts.sessionId } : {}),
   };
-  if (opts.stream) return streamCommand(target, body, headers, timeoutS * 1000, opts);
+  try {
+    await (opts.stream ? streamCommand(target, body, headers, timeoutS * 1000, opts) : answerCommand(target, body, headers, timeoutS * 1000, opts));
+  } finally {
+    // A file read to its end is closed already; one whose request failed, or was answered before it was all sent, is not.
+    if (!Buffer.isBuffer(body) && !body.chunks.closed) await new Promise((closed) => body.chunks.once('close', closed).destroy());
+  }
+}
+
+/** Sends the invocation and prints or saves its answer (without --stream). */
+async function answerCommand(target: InvocationTarget, body: InvocationBody, headers: InvocationHeaders, timeoutMs: number, opts: InvokeCommandOptions): Promise<void> {
   // The answer is written as it arrives (to -o or a pipe), so its size is not bounded by memory.
-  const result = await invokeStream(target, body, headers, timeoutS * 1000, false);
+  const result = await invokeStream(target, body, headers, timeoutMs, false);
   if (opts.verbose) {
     process.stderr.write(`> POST ${result.url}\n> content-type: ${headers.contentType}\n${headers.accept ? `> accept: ${headers.accept}\n` : ''}`);
     process.stderr.write(`< ${result.status} ${result.statusText}\n`);
@@ -173,7 +201,7 @@ async function writeAll(chunks: AsyncIterable<Uint8Array>, out: NodeJS.WritableS
 }
 
 /** `smkit invoke --stream`: writes each chunk as it arrives (to stdout or `--output`). */
-async function streamCommand(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs: number, opts: InvokeCommandOptions): Promise<void> {
+async function streamCommand(target: InvocationTarget, body: InvocationBody, headers: InvocationHeaders, timeoutMs: number, opts: InvokeCommandOptions): Promise<void> {
   const result = await invokeStream(target, body, headers, timeoutMs);
   if (opts.verbose) {
     process.stderr.write(`> POST ${result.url}\n< ${result.status} ${result.statusText}\n`);

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { SageMakerHeaders } from '../core/context.js';
 import { isSageMakerName, SESSION_ID_HEADER, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
 import { invalidFlag } from '../config/flag-values.js';
@@ -37,6 +38,12 @@ export function checkHeaderFlag(flag: string, value: string | undefined): void {
     throw invalidFlag(flag, value, `printable ASCII and tabs, what SageMaker takes in this header; it holds ${JSON.stringify(bad[0])} at position ${bad.index}`);
   }
 }
+
+/**
+ * A request body: bytes in memory, or a file's bytes read as they are sent (`length` goes out as
+ * Content-Length, as with bytes), so that a file of any size is sent without being held.
+ */
+export type InvocationBody = Buffer | { readonly length: number; readonly chunks: Readable };
 
 /** The answer, whatever its status. */
 export interface InvocationResult {
@@ -214,16 +221,21 @@ async function errorBodyOf(res: Response): Promise<Buffer> {
  * Accept sent as `X-Amzn-SageMaker-Accept`, the event stream unwrapped to its payload bytes), or
  * with `responseStream` false its `InvokeEndpoint`.
  */
-export async function invokeStream(target: InvocationTarget, body: Buffer, headers: InvocationHeaders, timeoutMs = 60_000, responseStream = target.endpoint !== undefined): Promise<StreamedInvocation> {
+export async function invokeStream(target: InvocationTarget, body: InvocationBody, headers: InvocationHeaders, timeoutMs = 60_000, responseStream = target.endpoint !== undefined): Promise<StreamedInvocation> {
   const plain = invocationUrl(target);
   const eventStream = responseStream && target.endpoint !== undefined;
   const url = eventStream ? `${plain}-response-stream` : plain;
   // InvokeEndpointWithResponseStream carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
   const h = httpHeaders(headers, eventStream ? STREAM_ACCEPT_HEADER : 'accept');
+  // undici sends a stream chunked unless told its length; SageMaker's InvokeEndpoint wants Content-Length.
+  const sent = Buffer.isBuffer(body) ? { body } : { body: body.chunks, duplex: 'half' as const, headers: { ...h, 'content-length': String(body.length) } };
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers: h, body, signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(url, { method: 'POST', headers: h, signal: AbortSignal.timeout(timeoutMs), ...sent });
   } catch (err) {
+    if ((err as { cause?: { code?: string } }).cause?.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+      throw new ToolkitError('ERR_INVOKE_FAILED', `the request to ${url} was cut off: the file sent was no longer the ${body.length} bytes it had when opened (it changed while it was read)`, { cause: err });
+    }
     throw new ToolkitError('ERR_INVOKE_FAILED', `could not reach ${url}: ${fetchFailure(err, timeoutMs)}. Is the server running (smkit serve / smkit local)?`, { cause: err });
   }
   const base = { url, status: res.status, statusText: res.statusText, headers: res.headers };
