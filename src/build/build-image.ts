@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { invalidFlag } from '../config/flag-values.js';
+import { invalidFlag, invalidPath } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision } from './package-context.js';
@@ -112,7 +112,7 @@ export function bakedDockerfile(baseImage: string, modelName: string): string {
 async function stageModel(model: string, stageDir: string): Promise<{ dir: string; file?: string }> {
   const dest = path.join(stageDir, 'model');
   const st = await fs.stat(model).catch(() => undefined);
-  if (!st) throw new ToolkitError('ERR_CLI_USAGE', `--model ${model} does not exist`);
+  if (!st) throw invalidPath('--model', model, 'a model directory or a model.tar.gz', 'does not exist');
   if (st.isFile()) {
     if (!/\.(tar\.gz|tgz)$/i.test(model)) throw invalidFlag('--model', model, 'a model directory or a model.tar.gz');
     const { extractModelArchive } = await import('../archive/model-archive.js');

@@ -99,7 +99,7 @@ test('smkit local with a mistyped command (read as a target that does not exist)
   await assert.rejects(run('tranform', '--input', 'x'), { code: 'ERR_CLI_USAGE', message: 'tranform is not a command of smkit local, nor a model or endpoint file here: did you mean smkit local transform?' });
   await assert.rejects(run('trian'), { code: 'ERR_CLI_USAGE', message: /did you mean smkit local train\?$/ });
   // Anything else is still a path that does not exist.
-  await assert.rejects(run('models/nope'), { code: 'ERR_CLI_USAGE', message: /models\/nope does not exist; give a model directory/ });
+  await assert.rejects(run('models/nope'), { code: 'ERR_CLI_USAGE', message: /^<target>="models\/nope" is invalid: expected a model directory, .*models\/nope does not exist\.$/ });
 });
 
 test('smkit help <a name that is no command> says it is unknown and suggests the command meant, as smkit <name> does', async () => {

@@ -1,3 +1,5 @@
+import { constants, statSync, accessSync, type Stats } from 'node:fs';
+import path from 'node:path';
 import { closestNames, orList } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -75,4 +77,44 @@ export function pairValue(flag: string, value: string, expected: string, name = 
   const eq = value.indexOf('=');
   if (eq <= 0 || !name.test(value.slice(0, eq))) throw invalidFlag(flag, value, expected);
   return [value.slice(0, eq), value.slice(eq + 1)];
+}
+
+/**
+ * The one error for a path given on the command line (a flag's, or an argument's named as
+ * `<model-dir>`) that is missing, of the wrong kind or cannot be used: {@link invalidFlag}'s shape
+ * with where it was looked for and what is there, whichever command it belongs to:
+ * `--file="rows.csv" is invalid: expected the request body, a file; /home/me/rows.csv does not exist.`
+ */
+export function invalidPath(name: string, value: string, expected: string, problem: string): ToolkitError {
+  return invalidFlag(name, value, `${expected}; ${path.resolve(value)} ${problem}`);
+}
+
+/** What an `fs` error on a path says after it: `does not exist`, `is a directory`, `cannot be read (permission denied)`. */
+export function pathProblem(err: unknown, doing: 'read' | 'written' = 'read'): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return 'does not exist';
+  if (code === 'EISDIR') return 'is a directory';
+  if (code === 'EACCES' || code === 'EPERM') return `cannot be ${doing} (permission denied)`;
+  return `cannot be ${doing} (${code ?? (err as Error).message})`;
+}
+
+/** What is at a path that is not the kind wanted: `is a directory`, `is a file`, or neither. */
+function wrongKind(stats: Stats): string {
+  return stats.isDirectory() ? 'is a directory' : stats.isFile() ? 'is a file' : 'is neither a file nor a directory';
+}
+
+/**
+ * The path's {@link Stats} when it exists, is a `kind` and can be read; else {@link invalidPath}
+ * naming `name` and saying what is there (nothing, the other kind, no permission).
+ */
+export function checkPath(name: string, value: string, kind: 'file' | 'directory' | 'any', expected: string): Stats {
+  let stats: Stats;
+  try {
+    stats = statSync(value);
+    accessSync(value, constants.R_OK);
+  } catch (err) {
+    throw invalidPath(name, value, expected, pathProblem(err));
+  }
+  if ((kind === 'file' && !stats.isFile()) || (kind === 'directory' && !stats.isDirectory())) throw invalidPath(name, value, expected, wrongKind(stats));
+  return stats;
 }

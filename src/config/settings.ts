@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { closestNames, orList } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { decimalNumber, invalidFlag } from './flag-values.js';
+import { decimalNumber, invalidFlag, invalidPath } from './flag-values.js';
 
 /** Log levels, pino names. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -235,7 +235,7 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
     return;
   }
   if (!isFile) return;
-  if (flag !== undefined) throw invalidFlag('--model-dir', flag, `a directory, not a file: give the folder that holds the model, such as ${path.dirname(flag)}`);
+  if (flag !== undefined) throw invalidPath('--model-dir', flag, `the folder that holds the model, such as ${path.dirname(modelDir)}`, 'is a file');
   if (variable !== undefined) throw invalid('SM_MODEL_DIR', variable, 'a directory, not a file');
   throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree whose model/ is a directory (${modelDir} is a file)`);
 }

@@ -9,7 +9,7 @@ import type { BuildEngine } from '../containers/engine.js';
 import { inEndpointFile, readEndpointFile } from '../endpoint-file/load.js';
 import type { EndpointFileConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { choiceValue, invalidFlag, positiveSecondsOption } from '../config/flag-values.js';
+import { checkPath, choiceValue, invalidFlag, positiveSecondsOption } from '../config/flag-values.js';
 import { checkDeployableDestinations } from './desired.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
@@ -85,6 +85,7 @@ export async function readDeployRequest(file: string, opts: DeployCommandOptions
   checkFlags(opts);
   const pollSeconds = positive('--poll-interval', opts.pollInterval, 5, MAX_POLL_SECONDS);
   const timeoutSeconds = positive('--timeout', opts.timeout, 3600);
+  checkPath('<endpoint-file>', file, 'file', 'the endpoint file (.yaml, .yml or .json) with a deploy: section');
   const config = await readEndpointFile(file);
   const env = loadDeployEnvironment();
   if (!opts.delete) {

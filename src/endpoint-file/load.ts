@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { invalidFlag } from '../config/flag-values.js';
+import { checkPath, invalidFlag, invalidPath } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { isModelArchive } from '../archive/model-archive.js';
 import { describeDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
@@ -92,12 +92,8 @@ export async function loadEndpointTarget(target: string, opts: { name?: string }
     throw invalidFlag('--name', opts.name, 'an endpoint name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit');
   }
   const abs = resolve(target);
-  let isDir: boolean;
-  try {
-    isDir = statSync(abs).isDirectory();
-  } catch {
-    throw new ToolkitError('ERR_CLI_USAGE', `${abs} does not exist; give a model directory, a model.tar.gz, or an endpoint file (.json/.yaml)`);
-  }
+  const expected = 'a model directory, a model.tar.gz, or an endpoint file (.json/.yaml)';
+  const isDir = checkPath('<target>', target, 'any', expected).isDirectory();
   if (!isDir && /\.(json|ya?ml)$/i.test(abs)) {
     const config = await readEndpointFile(abs);
     if (opts.name !== undefined) {
@@ -107,7 +103,7 @@ export async function loadEndpointTarget(target: string, opts: { name?: string }
     return config;
   }
   if (!isDir && !isModelArchive(abs)) {
-    throw new ToolkitError('ERR_CLI_USAGE', `${abs} is neither a directory, a .tar.gz/.tgz archive, nor a .json/.yaml endpoint file`);
+    throw invalidPath('<target>', target, expected, 'is a file of none of these kinds (by its name: .tar.gz or .tgz, .json, .yaml or .yml)');
   }
   const name = opts.name ?? endpointNameFor(abs);
   return parseEndpointFile({ endpoints: [{ name, variants: [{ name: 'AllTraffic', model: abs }] }] }, (p) => resolve(p), (p) => readFileSync(p));

@@ -1,3 +1,4 @@
+import { invalidPath, pathProblem } from '../config/flag-values.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +49,7 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
   const target = path.resolve(dir);
   const existing = await fs.readdir(target).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [] as string[];
-    throw new ToolkitError('ERR_INIT_TARGET', `${dir} cannot be used: ${err.message}`);
+    throw invalidPath('<dir>', dir, 'a folder to create (empty or missing)', err.code === 'ENOTDIR' ? 'is a file' : pathProblem(err));
   });
   if (existing.length > 0 && !options.force) {
     throw new ToolkitError('ERR_INIT_TARGET', `${dir} is not empty (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', ...' : ''}); choose a new folder or pass --force to write into it`);

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ToolkitError } from '../errors/catalogue.js';
-import { positiveSecondsOption } from '../config/flag-values.js';
+import { checkPath, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { checkHeaderFlag, MAX_INVOKE_SECONDS } from './invoke.js';
 
@@ -85,6 +85,9 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   }
   const idleMs = positiveSecondsOption('--idle', opts.idle, MAX_INVOKE_SECONDS) * 1000;
   checkHeaderFlag('--custom-attributes', opts.customAttributes);
+  // Before the stream opens: a pipe (<(cmd)) is fine, a folder or nothing is not.
+  const expected = 'the messages to send, a file of lines';
+  if (opts.file !== undefined && opts.file !== '-' && checkPath('--file', opts.file, 'any', expected).isDirectory()) throw invalidPath('--file', opts.file, expected, 'is a directory');
   if ((opts.file === undefined || opts.file === '-') && process.stdin.isTTY) {
     // Typed lines are fine too: the stream stays open until Ctrl-D.
     process.stderr.write('smkit: type one message per line, Ctrl-D to finish\n');
@@ -120,7 +123,7 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   if (opts.verbose) process.stderr.write(`smkit: stream open at ${target.href}\n`);
   const input = opts.file !== undefined && opts.file !== '-' ? createReadStream(opts.file) : process.stdin;
   const readFailed = new Promise<never>((_, reject) =>
-    input.once('error', (err: Error) => reject(new ToolkitError('ERR_CLI_USAGE', `--file ${opts.file}: ${err.message}`))),
+    input.once('error', (err: Error) => reject(invalidPath('--file', opts.file ?? '-', expected, pathProblem(err)))),
   );
   const send = (line: string) => new Promise<void>((resolve, reject) => ws.send(line, (err) => (err ? reject(err) : resolve())));
   await Promise.race([

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { TextDecoder } from 'node:util';
 import { isUtf8 } from 'node:buffer';
 import { ToolkitError } from '../errors/catalogue.js';
-import { positiveSecondsOption } from '../config/flag-values.js';
+import { invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, rmSync } from 'node:fs';
@@ -44,28 +44,29 @@ async function readStdin(): Promise<Buffer> {
  * else (a pipe, `/dev/stdin`) has no size to announce and is read whole.
  */
 async function fileBody(file: string): Promise<InvocationBody> {
+  const expected = 'the request body, a file';
   let handle: FileHandle | undefined;
   try {
     handle = await fs.open(file, 'r');
     const stat = await handle.stat();
     if (stat.isFile()) return { length: stat.size, chunks: handle.createReadStream() };
+    if (stat.isDirectory()) throw invalidPath('--file', file, expected, 'is a directory');
     const bytes = await handle.readFile();
     await handle.close();
     return bytes;
   } catch (err) {
     await handle?.close().catch(() => {});
-    throw new ToolkitError('ERR_CLI_USAGE', `--file ${file}: ${(err as Error).message}`);
+    throw err instanceof ToolkitError ? err : invalidPath('--file', file, expected, pathProblem(err));
   }
 }
 
 /** Refuses an `--output` that cannot be written before the request is sent (it may have effects). */
 async function checkOutput(file: string): Promise<void> {
-  if (await fs.stat(file).then((s) => s.isDirectory(), () => false)) {
-    throw new ToolkitError('ERR_CLI_USAGE', `--output ${file} is a directory; give a file name`);
-  }
+  const expected = 'a file to save the answer in';
+  if (await fs.stat(file).then((s) => s.isDirectory(), () => false)) throw invalidPath('--output', file, expected, 'is a directory');
   const folder = path.dirname(path.resolve(file));
-  await fs.access(folder, constants.W_OK).catch((err: Error) => {
-    throw new ToolkitError('ERR_CLI_USAGE', `--output ${file}: cannot write into ${folder} (${err.message})`);
+  await fs.access(folder, constants.W_OK).catch((err: unknown) => {
+    throw invalidPath('--output', file, expected, `cannot be written: ${folder} ${pathProblem(err, 'written')}`);
   });
 }
 

@@ -25,7 +25,7 @@ test('smkit package -o naming an existing directory is a usage error saying what
     await fs.mkdir(output);
     await assert.rejects(
       packageCommand(path.join(dir, 'model'), { output, startupTimeout: '120' }),
-      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--output ${output} is a directory; give the archive's file name, e.g. ${path.join(output, 'model.tar.gz')}`,
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--output=${JSON.stringify(output)} is invalid: expected the archive's file name, such as ${path.join(output, 'model.tar.gz')}; ${output} is a directory.`,
     );
     assert.deepEqual(await fs.readdir(output), []);
     assert.deepEqual((await fs.readdir(dir)).sort(), ['dist', 'model']);
@@ -43,11 +43,11 @@ test('smkit package --verify --sample naming a missing file or a folder is a usa
     const missing = path.join(dir, 'nosuch.csv');
     await assert.rejects(
       packageCommand(path.join(dir, 'model'), { output, verify: true, sample: missing, startupTimeout: '120' }),
-      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message.startsWith(`--sample ${missing}: ENOENT: no such file or directory`),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--sample=${JSON.stringify(missing)} is invalid: expected the request body to send, a file; ${missing} does not exist.`,
     );
     await assert.rejects(
       packageCommand(path.join(dir, 'model'), { output, verify: true, sample: dir, startupTimeout: '120' }),
-      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--sample ${dir} is not a file: give the request body to send`,
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--sample=${JSON.stringify(dir)} is invalid: expected the request body to send, a file; ${dir} is a directory.`,
     );
     assert.deepEqual(await fs.readdir(dir), ['model']);
   } finally {

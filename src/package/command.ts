@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { checkProgram, defaultProgram } from '../config/program.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { positiveSecondsOption } from '../config/flag-values.js';
+import { checkPath, invalidPath, positiveSecondsOption } from '../config/flag-values.js';
 import { isModelArchive } from '../archive/model-archive.js';
 import { packageModel } from './package.js';
 import { sampleTooLarge, verifyArchive } from './verify.js';
@@ -27,17 +27,16 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   // At most an hour, as smkit local --startup-timeout.
   const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
   const program = opts.program !== undefined ? checkProgram(opts.program, '--program') : defaultProgram();
+  checkPath('<model-dir>', modelDir, 'directory', 'the model directory');
+  if (opts.code !== undefined) checkPath('--code', opts.code, 'directory', 'a folder to pack as code/');
   if (opts.sample !== undefined) {
-    const sample = await fs.stat(opts.sample).catch((err: Error) => {
-      throw new ToolkitError('ERR_CLI_USAGE', `--sample ${opts.sample}: ${err.message}`);
-    });
-    if (!sample.isFile()) throw new ToolkitError('ERR_CLI_USAGE', `--sample ${opts.sample} is not a file: give the request body to send`);
+    const sample = checkPath('--sample', opts.sample, 'file', 'the request body to send, a file');
     const why = sampleTooLarge(opts.sample, sample.size);
     if (why !== undefined) throw new ToolkitError('ERR_CLI_USAGE', `--sample ${why}`);
   }
   const existing = await fs.stat(opts.output).catch(() => undefined);
   if (existing?.isDirectory()) {
-    throw new ToolkitError('ERR_CLI_USAGE', `--output ${opts.output} is a directory; give the archive's file name, e.g. ${path.join(opts.output, 'model.tar.gz')}`);
+    throw invalidPath('--output', opts.output, `the archive's file name, such as ${path.join(opts.output, 'model.tar.gz')}`, 'is a directory');
   }
   // An earlier archive there is replaced; any other file of the model or its code would be lost.
   if (existing !== undefined && !isModelArchive(opts.output)) {

@@ -1,3 +1,4 @@
+import { checkPath, invalidFlag, pathProblem } from '../config/flag-values.js';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,7 +51,7 @@ function usage(message: string): ToolkitError {
 }
 
 function readHyperparameterFile(file: string): PyDict {
-  if (!existsSync(file)) throw usage(`--hyperparameters ${file}: no such file.`);
+  checkPath('--hyperparameters', file, 'file', 'a JSON file of hyperparameters');
   let parsed: PyValue;
   try {
     parsed = pyJsonLoads(readFileSync(file, 'utf8'));
@@ -69,7 +70,11 @@ function linkChannel(paths: TrainingPaths, name: string, source: string): void {
     throw usage(`--channel ${name}: channel names use letters, digits, '.', '-' and '_' only, and are not '.' or '..'.`);
   }
   const abs = path.resolve(source);
-  if (!existsSync(abs)) throw usage(`--channel ${name}=${source}: no such file or directory.`);
+  try {
+    statSync(abs);
+  } catch (err) {
+    throw invalidFlag('--channel', `${name}=${source}`, `NAME=PATH, a channel name and a local folder or file; ${abs} ${pathProblem(err)}`);
+  }
   const target = path.join(paths.inputData, name);
   if (statSync(abs).isDirectory()) {
     symlinkSync(abs, target, 'dir');
@@ -88,7 +93,7 @@ export function buildLocalTree(options: LocalTrainOptions, root: string): Traini
   createOptMlTreeSync(paths.base, ['code']);
 
   const codeDir = path.resolve(options.codeDir);
-  if (!existsSync(codeDir) || !statSync(codeDir).isDirectory()) throw usage(`--code ${options.codeDir}: not a directory.`);
+  checkPath('--code', options.codeDir, 'directory', 'a directory with the training code');
   symlinkSync(codeDir, paths.code, 'dir');
 
   const hps = options.hyperparametersFile ? readHyperparameterFile(options.hyperparametersFile) : new PyDict();

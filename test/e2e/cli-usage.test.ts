@@ -101,6 +101,51 @@ test('smkit local: a bad environment variable is worded as a bad flag value (the
   assert.deepEqual(await smkit(['local', '--port', '0', '--log-format', 'Jsno']), { code: 1, stderr: usage('--log-format="Jsno" is invalid: expected one of json, pretty, auto. Did you mean "json"?') });
 });
 
+test('a path given on the command line that is missing, of the other kind or unreadable gets one shape from every command: the flag or argument, the text as typed, what it must be, and where it was looked for', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-cli-paths-'));
+  try {
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const missing = path.join(dir, 'missing');
+    const at = (name: string, value: string, expected: string, problem: string) => usage(`${name}=${JSON.stringify(value)} is invalid: expected ${expected}; ${path.resolve(value)} ${problem}.`);
+    const rows: Array<readonly [args: readonly string[], stderr: string]> = [
+      [['invoke', '--file', missing, 'http://127.0.0.1:9'], at('--file', missing, 'the request body, a file', 'does not exist')],
+      [['invoke', '--file', dir, 'http://127.0.0.1:9'], at('--file', dir, 'the request body, a file', 'is a directory')],
+      // Before the stream is opened (nothing listens on port 9).
+      [['invoke', '--bidi', '--file', missing, 'http://127.0.0.1:9'], at('--file', missing, 'the messages to send, a file of lines', 'does not exist')],
+      [['invoke', '--bidi', '--file', dir, 'http://127.0.0.1:9'], at('--file', dir, 'the messages to send, a file of lines', 'is a directory')],
+      [['invoke', '--file', file, '-o', path.join(missing, 'x'), 'http://127.0.0.1:9'], at('--output', path.join(missing, 'x'), 'a file to save the answer in', `cannot be written: ${missing} does not exist`)],
+      [['package', missing], at('<model-dir>', missing, 'the model directory', 'does not exist')],
+      [['package', file], at('<model-dir>', file, 'the model directory', 'is a file')],
+      [['package', dir, '--code', file], at('--code', file, 'a folder to pack as code/', 'is a file')],
+      [['package', dir, '--verify', '--sample', missing], at('--sample', missing, 'the request body to send, a file', 'does not exist')],
+      [['local', missing], at('<target>', missing, 'a model directory, a model.tar.gz, or an endpoint file (.json/.yaml)', 'does not exist')],
+      [['local', 'transform', '--input', missing, '--output', path.join(dir, 'out'), ...URL_FLAG], at('--input', missing, 'an input folder or file', 'does not exist')],
+      [['local', 'transform', '--input', file, '--output', file, ...URL_FLAG], at('--output', file, 'an output folder (created when missing)', 'is a file')],
+      // Before "starting <model>" is printed.
+      [['local', 'transform', '--input', file, '--output', path.join(dir, 'out'), '--model', missing], at('--model', missing, 'a model directory or a model.tar.gz', 'does not exist')],
+      [['local', 'train', '--code', missing], at('--code', missing, 'a directory with the training code', 'does not exist')],
+      [['local', 'train', '--code', dir, '--entry-point', 'x', '--hyperparameters', dir], at('--hyperparameters', dir, 'a JSON file of hyperparameters', 'is a directory')],
+      [['local', 'train', '--code', dir, '--entry-point', 'x', '--channel', `train=${missing}`], usage(`--channel=${JSON.stringify(`train=${missing}`)} is invalid: expected NAME=PATH, a channel name and a local folder or file; ${missing} does not exist.`)],
+      [['build', '--model', missing], at('--model', missing, 'a model directory or a model.tar.gz', 'does not exist')],
+      [['deploy', missing], at('<endpoint-file>', missing, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'does not exist')],
+      [['deploy', dir], at('<endpoint-file>', dir, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'is a directory')],
+      [['init', file], at('<dir>', file, 'a folder to create (empty or missing)', 'is a file')],
+      [['serve', '--model-dir', file], at('--model-dir', file, `the folder that holds the model, such as ${dir}`, 'is a file')],
+    ];
+    // Root reads anything: permission is checked where it can be refused.
+    if (process.getuid?.() !== 0) {
+      const locked = path.join(dir, 'locked');
+      writeFileSync(locked, 'x', { mode: 0o000 });
+      rows.push([['invoke', '--file', locked, 'http://127.0.0.1:9'], at('--file', locked, 'the request body, a file', 'cannot be read (permission denied)')]);
+      rows.push([['deploy', locked], at('<endpoint-file>', locked, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'cannot be read (permission denied)')]);
+    }
+    for (const [args, stderr] of rows) assert.deepEqual(await smkit(args), { code: 1, stderr }, `smkit ${args.join(' ')}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a flag that only applies with another, given without it, is ERR_CLI_USAGE rather than ignored', async () => {
   for (const [args, message] of [
     [['deploy', 'x.yaml', '--engine', 'podman'], '--engine only applies with --build: add --build, or leave it out'],

@@ -96,7 +96,7 @@ test('serve --log-format pretty writes readable lines, not JSON', async () => {
 test('serve --model-dir naming the model file instead of its folder exits 1 with one ERR_CLI_USAGE line naming the folder, no stack trace', async () => {
   const r = await run(['serve', '--model-dir', path.join(IRIS, 'model.onnx'), '--port', '0', '--workers', '2']);
   assert.equal(r.code, 1);
-  assert.equal(r.stderr, `smkit: ERR_CLI_USAGE: --model-dir="${path.join(IRIS, 'model.onnx')}" is invalid: expected a directory, not a file: give the folder that holds the model, such as ${IRIS}.\n`);
+  assert.equal(r.stderr, `smkit: ERR_CLI_USAGE: --model-dir="${path.join(IRIS, 'model.onnx')}" is invalid: expected the folder that holds the model, such as ${IRIS}; ${path.join(IRIS, 'model.onnx')} is a file.\n`);
   assert.equal(r.stdout, '');
 });
 

@@ -59,7 +59,7 @@ test('smkit local train: a failing script exits with its code and keeps the tree
   assert.match(bad.stderr, /ERR_CLI_USAGE: --channel="no-equals-sign" is invalid: expected NAME=PATH/);
   const missing = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--channel', `t=${path.join(work, 'nope')}`], cleanEnv());
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /ERR_CLI_USAGE: --channel t=.*: no such file or directory/);
+  assert.match(missing.stderr, /ERR_CLI_USAGE: --channel="t=.*" is invalid: expected NAME=PATH, a channel name and a local folder or file; .*nope does not exist\./);
 });
 
 test('train → serve → invoke: the example trains on the iris-like CSV and the served model predicts', { timeout: 120_000 }, async () => {

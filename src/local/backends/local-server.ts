@@ -1,3 +1,4 @@
+import { invalidPath } from '../../config/flag-values.js';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -52,7 +53,7 @@ export interface LocalServer {
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
   const source = resolve(options.model);
   const info = await stat(source).catch(() => undefined);
-  if (!info) throw new ToolkitError('ERR_CLI_USAGE', `${options.model} does not exist: give a model directory or a model.tar.gz`);
+  if (!info) throw invalidPath('--model', options.model, 'a model directory or a model.tar.gz', 'does not exist');
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-serve-'));
   const optMlDir = join(workDir, 'opt-ml');
   const logFile = join(workDir, 'logs', 'serve.log');

@@ -41,9 +41,9 @@ test('values CreateTransformJob refuses are refused before anything starts', asy
   await assert.rejects(localTransform({ ...base, strategy: 'Sometimes' }), usage(/MultiRecord or SingleRecord/));
   // MaxConcurrentTransforms × MaxPayloadInMB may not exceed 100 MB (CreateTransformJob's MaxPayloadInMB).
   await assert.rejects(localTransform({ ...base, maxPayload: '30', maxConcurrent: '4' }), usage(/--max-concurrent × --max-payload must be at most 100 MB.*4 × 30 = 120/));
-  await assert.rejects(localTransform({ ...base, maxPayload: '25', maxConcurrent: '4' }), usage(/--input .* does not exist/));
+  await assert.rejects(localTransform({ ...base, maxPayload: '25', maxConcurrent: '4' }), usage(/^--input=.* does not exist\.$/));
   // 0 is the API's "not set" (then /execution-parameters decides), not an error.
-  await assert.rejects(localTransform({ ...base, maxPayload: '100', maxConcurrent: '0' }), usage(/--input .* does not exist/));
+  await assert.rejects(localTransform({ ...base, maxPayload: '100', maxConcurrent: '0' }), usage(/^--input=.* does not exist\.$/));
   // DataProcessing filters outside SageMaker's JSONPath subset are refused before a model is started.
   await assert.rejects(localTransform({ ...base, inputFilter: '$..id' }), usage(/--input-filter "\$\.\.id"/));
   await assert.rejects(localTransform({ ...base, outputFilter: '$[0:2,246:]' }), usage(/--output-filter .*more than one slice/));
@@ -51,7 +51,7 @@ test('values CreateTransformJob refuses are refused before anything starts', asy
   await assert.rejects(localTransform({ ...base, contentType: 'text/csv', splitType: 'None', joinSource: 'Input' }), usage(/need --split-type Line .*got None/));
   await assert.rejects(localTransform({ ...base, contentType: 'text/csv', accept: 'application/json', joinSource: 'Input' }), usage(/both CSV .* or both JSON/));
   // The limits themselves pass validation (the run then fails on the missing input, not on the flags).
-  await assert.rejects(localTransform({ ...base, maxPayload: '100', retries: '3', timeout: '3600', strategy: 'SingleRecord' }), usage(/--input .* does not exist/));
+  await assert.rejects(localTransform({ ...base, maxPayload: '100', retries: '3', timeout: '3600', strategy: 'SingleRecord' }), usage(/^--input=.* does not exist\.$/));
 });
 
 test('the job\'s batch parameters reach the container as SageMaker sets them, MaxPayloadInMB=0 included', () => {

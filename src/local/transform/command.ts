@@ -1,5 +1,5 @@
 import { ToolkitError } from '../../errors/catalogue.js';
-import { decimalNumber, invalidFlag, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
+import { checkPath, decimalNumber, invalidFlag, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
@@ -131,6 +131,8 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   // At most an hour, as smkit local --startup-timeout.
   const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
   const env = parseEnvFlags(opts.env ?? []);
+  checkPath('--input', opts.input, 'any', 'an input folder or file');
+  if (opts.model !== undefined) checkPath('--model', opts.model, 'any', 'a model directory or a model.tar.gz');
 
   let server: LocalServer | undefined;
   // Ctrl-C or SIGTERM: the run is stopped, so the files being written are removed (no

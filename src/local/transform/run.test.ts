@@ -111,7 +111,7 @@ test('SINGLE_RECORD with SplitType None sends whole files; output inside input i
     assert.equal(await fs.readFile(path.join(t.output, 'one.json.out'), 'utf8'), '{"A":1}\n{"A":2}\n');
     await assert.rejects(runTransform({ input: t.input, output: path.join(t.input, 'o'), url: c.url }), /inside --input/);
     await fs.writeFile(path.join(t.root, 'file'), '');
-    await assert.rejects(runTransform({ input: t.input, output: path.join(t.root, 'file'), url: c.url }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && /--output .*file is a file; give a folder/.test(e.message));
+    await assert.rejects(runTransform({ input: t.input, output: path.join(t.root, 'file'), url: c.url }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && /^--output=".*file" is invalid: expected an output folder \(created when missing\); .*file is a file\.$/.test(e.message));
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

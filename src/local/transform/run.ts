@@ -1,3 +1,4 @@
+import { invalidPath } from '../../config/flag-values.js';
 import { createReadStream, promises as fs } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -226,7 +227,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const inputRoot = path.resolve(options.input);
   const outputRoot = path.resolve(options.output);
   const inputStat = await fs.stat(inputRoot).catch(() => undefined);
-  if (!inputStat) throw new ToolkitError('ERR_CLI_USAGE', `--input ${options.input} does not exist`);
+  if (!inputStat) throw invalidPath('--input', options.input, 'an input folder or file', 'does not exist');
   const single = inputStat.isFile();
   const manifest = options.s3DataType === 'ManifestFile';
   if (manifest && !single) throw new ToolkitError('ERR_CLI_USAGE', `--s3-data-type ManifestFile needs --input to be a manifest file (${options.input} is a folder)`);
@@ -237,7 +238,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   }
   const files = listed?.files ?? (single ? [path.basename(inputRoot)] : await listInputs(inputRoot));
   const outputStat = await fs.stat(outputRoot).catch(() => undefined);
-  if (outputStat && !outputStat.isDirectory()) throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} is a file; give a folder (it is created when missing)`);
+  if (outputStat && !outputStat.isDirectory()) throw invalidPath('--output', options.output, 'an output folder (created when missing)', 'is a file');
 
   const flags = options.parameters ?? {};
   const container = await fetchExecutionParameters(base, undefined, options.signal);
