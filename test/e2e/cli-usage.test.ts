@@ -291,3 +291,26 @@ test('smkit invoke checks its flags and URL before reading the body: a mistake i
     assert.deepEqual({ code, stderr }, { code: 1, stderr: usage(message) }, `smkit invoke ${args.join(' ')}`);
   }
 });
+
+test("the parser's own errors exit 1 with its message and the command's help; --help and --version exit 0", async () => {
+  for (const [args, message] of [
+    [['sreve'], "error: unknown command 'sreve'\n(Did you mean serve?)\n"],
+    [['serve', '--verbose'], "error: unknown option '--verbose'\n"],
+    [['package'], "error: missing required argument 'model-dir'\n"],
+    [['init', 'a', 'b'], "error: too many arguments for 'init'. Expected 1 argument but got 2.\n"],
+    [['serve', '--port'], "error: option '--port <port>' argument missing\n"],
+    [['local', 'transform', '--input'], "error: option '--input <dir>' argument missing\n"],
+    [[], ''],
+  ] as const) {
+    const r = await smkit(args);
+    assert.equal(r.code, 1, `smkit ${args.join(' ')}`);
+    assert.ok(r.stderr.startsWith(message) && r.stderr.includes('Usage: smkit'), `smkit ${args.join(' ')}: ${r.stderr}`);
+  }
+  const write = process.stdout.write;
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    for (const args of [['--help'], ['--version'], ['serve', '--help'], ['help', 'deploy']]) assert.equal(await run(['node', 'smkit', ...args]), 0, `smkit ${args.join(' ')}`);
+  } finally {
+    process.stdout.write = write;
+  }
+});
