@@ -127,6 +127,7 @@ test('a path given on the command line that is missing, of the other kind or unr
       [['local', 'train', '--code', missing], at('--code', missing, 'a directory with the training code', 'does not exist')],
       [['local', 'train', '--code', dir, '--entry-point', 'x', '--hyperparameters', dir], at('--hyperparameters', dir, 'a JSON file of hyperparameters', 'is a directory')],
       [['local', 'train', '--code', dir, '--entry-point', 'x', '--channel', `train=${missing}`], usage(`--channel=${JSON.stringify(`train=${missing}`)} is invalid: expected NAME=PATH, a channel name and a local folder or file; ${missing} does not exist.`)],
+      [['local', 'train', '--code', dir, '--entry-point', 'x', '--output', file], at('--output', file, 'a folder to copy the trained model/ into (created when missing)', 'is a file')],
       [['build', '--model', missing], at('--model', missing, 'a model directory or a model.tar.gz', 'does not exist')],
       [['deploy', missing], at('<endpoint-file>', missing, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'does not exist')],
       [['deploy', dir], at('<endpoint-file>', dir, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'is a directory')],
