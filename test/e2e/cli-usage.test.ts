@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,6 +133,8 @@ test('a path given on the command line that is missing, of the other kind or unr
       [['deploy', dir], at('<endpoint-file>', dir, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'is a directory')],
       [['init', file], at('<dir>', file, 'a folder to create (empty or missing)', 'is a file')],
       [['serve', '--model-dir', file], at('--model-dir', file, `the folder that holds the model, such as ${dir}`, 'is a file')],
+      [['train', '--base-dir', missing], at('--base-dir', missing, 'an /opt/ml tree, such as a copy of opt-ml-template/', 'does not exist')],
+      [['train', '--base-dir', file], at('--base-dir', file, 'an /opt/ml tree, such as a copy of opt-ml-template/', 'is a file')],
     ];
     // Root reads anything: permission is checked where it can be refused.
     if (process.getuid?.() !== 0) {
@@ -142,6 +144,7 @@ test('a path given on the command line that is missing, of the other kind or unr
       rows.push([['deploy', locked], at('<endpoint-file>', locked, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'cannot be read (permission denied)')]);
     }
     for (const [args, stderr] of rows) assert.deepEqual(await smkit(args), { code: 1, stderr }, `smkit ${args.join(' ')}`);
+    assert.equal(existsSync(missing), false, 'nothing is created where a path was missing');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { ExitError } from '../exit-error.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
-import { secondsFlag } from '../../config/flag-values.js';
+import { checkPath, secondsFlag } from '../../config/flag-values.js';
 
 /** Options of `smkit train`. */
 export interface TrainCommandOptions {
@@ -19,6 +19,8 @@ export interface TrainCommandOptions {
  * exit code (0 on success), after writing `output/success` or `output/failure`.
  */
 export async function train(opts: TrainCommandOptions): Promise<void> {
+  // A tree that is not there would be created, output/failure and all, from a mistyped path.
+  if (opts.baseDir !== undefined) checkPath('--base-dir', opts.baseDir, 'directory', 'an /opt/ml tree, such as a copy of opt-ml-template/');
   const { loadTrainingSettings } = await import('../../config/training.js');
   const { runTraining } = await import('../../train/runner.js');
   const settings = loadTrainingSettings(process.env, { baseDir: opts.baseDir, graceSeconds: opts.graceSeconds });
