@@ -199,7 +199,7 @@ test('a handshake that offers subprotocols opens the stream without agreeing to 
 });
 
 /** Opens a stream, or gives the status and JSON body the handshake was refused with. */
-async function attempt(url: string): Promise<{ ws: WebSocket } | { status: number; body: { code: string; message: string } }> {
+async function attempt(url: string): Promise<{ ws: WebSocket } | { status: number; retryAfter: string | undefined; body: { code: string; message: string } }> {
   const ws = new WebSocket(url);
   ws.on('error', () => undefined);
   const outcome = await Promise.race([once(ws, 'open').then(() => undefined), once(ws, 'unexpected-response').then(([, res]) => res as IncomingMessage)]);
@@ -207,10 +207,10 @@ async function attempt(url: string): Promise<{ ws: WebSocket } | { status: numbe
   let body = '';
   for await (const chunk of outcome) body += String(chunk);
   ws.terminate();
-  return { status: outcome.statusCode!, body: JSON.parse(body) };
+  return { status: outcome.statusCode!, retryAfter: outcome.headers['retry-after'], body: JSON.parse(body) };
 }
 
-test('SMKIT_BIDI_STREAMS_MAX streams open at once (handshakes that arrive together too): the next handshake gets a catalogued 503 ERR_TOO_MANY_STREAMS, and opens once a stream has ended', async () => {
+test('SMKIT_BIDI_STREAMS_MAX streams open at once (handshakes that arrive together too): the next handshake gets a catalogued 503 ERR_TOO_MANY_STREAMS with Retry-After, and opens once a stream has ended', async () => {
   const front = new BidiFront({ backend: new EchoBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => false, maxStreams: 2 });
   // The first five handshakes are handed over together, as when they arrive while ws loads for the
   // first stream: none of them is open yet when the others are checked.
@@ -234,6 +234,7 @@ test('SMKIT_BIDI_STREAMS_MAX streams open at once (handshakes that arrive togeth
     for (const r of refused) {
       assert.equal(r.status, 503);
       assert.equal(r.body.code, 'ERR_TOO_MANY_STREAMS');
+      assert.equal(r.retryAfter, '1', 'a 503 says when to retry (RFC 9110 §10.2.3), as ERR_SERVER_BUSY does');
       assert.match(r.body.message, /^this worker already holds SMKIT_BIDI_STREAMS_MAX=2 bidirectional streams: retry once one has ended, or raise SMKIT_BIDI_STREAMS_MAX$/);
     }
     // The open ones are served as before.

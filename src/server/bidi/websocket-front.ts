@@ -57,7 +57,7 @@ export interface BidiFrontOptions {
   readonly budget?: BodyBudget;
   /**
    * `SMKIT_BIDI_STREAMS_MAX`: the most streams open at once, from the accepted handshake until the
-   * connection has closed; another handshake gets 503 `ERR_TOO_MANY_STREAMS`.
+   * connection has closed; another handshake gets 503 `ERR_TOO_MANY_STREAMS` with `Retry-After: 1`.
    */
   readonly maxStreams: number;
 }
@@ -173,7 +173,8 @@ export class BidiFront {
         `this worker already holds SMKIT_BIDI_STREAMS_MAX=${maxStreams} bidirectional streams: retry once one has ended, or raise SMKIT_BIDI_STREAMS_MAX`,
       );
       if (this.#errorLines.admit(error.code)) this.options.log.warn({ code: error.code, open: this.#open.size, opening: this.#opening.size }, error.message);
-      return answerOnSocket(socket, error.status, error.toJSON());
+      // As a busy server's 503 says (RFC 9110 §10.2.3): streams end at any time, so a retry soon may open.
+      return answerOnSocket(socket, error.status, error.toJSON(), { 'Retry-After': '1' });
     }
     // Counted from now, so handshakes that arrive together while ws loads cannot all pass the check.
     this.#opening.add(socket);
