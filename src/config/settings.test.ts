@@ -168,7 +168,7 @@ test('number settings are read in decimal, with a fraction or an exponent', () =
   assert.throws(() => loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '0x10' }, {}, 2), /SAGEMAKER_MODEL_SERVER_TIMEOUT="0x10" is invalid: expected a decimal number from 0\.001 to 86400/);
 });
 
-test('a worker holds at most 1000 bidirectional streams unless SMKIT_BIDI_STREAMS_MAX (1 to 1000000) says otherwise', () => {
+test('a server holds at most 1000 bidirectional streams unless SMKIT_BIDI_STREAMS_MAX (1 to 1000000) says otherwise', () => {
   assert.equal(loadSettings({}, {}, 2).bidiStreamsMax, 1000);
   assert.equal(loadSettings({ SMKIT_BIDI_STREAMS_MAX: '8' }, {}, 2).bidiStreamsMax, 8);
   assert.throws(() => loadSettings({ SMKIT_BIDI_STREAMS_MAX: '1000001' }, {}, 2), /SMKIT_BIDI_STREAMS_MAX="1000001" is invalid: expected a whole number from 1 to 1000000/);

@@ -186,9 +186,9 @@ export interface Settings {
    */
   readonly bodyMemoryMb: number;
   /**
-   * `SMKIT_BIDI_STREAMS_MAX`: the most bidirectional streams (WebSockets) one HTTP worker holds open
-   * at once, from the handshake it accepts until the connection has closed; another handshake gets
-   * 503 `ERR_TOO_MANY_STREAMS`. Their memory is bounded by `SMKIT_BODY_MEMORY_MB`, but an idle
+   * `SMKIT_BIDI_STREAMS_MAX`: the most bidirectional streams (WebSockets) the server holds open at
+   * once, across all its HTTP workers, from the handshake a worker accepts until the connection has
+   * closed; another handshake gets 503 `ERR_TOO_MANY_STREAMS`. Their memory is bounded by `SMKIT_BODY_MEMORY_MB`, but an idle
    * stream costs a socket and about 15 KB whatever it sends, so their number is bounded too.
    * @defaultValue 1000
    */

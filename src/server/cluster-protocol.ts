@@ -8,6 +8,7 @@
  */
 import type { Settings } from '../config/settings.js';
 import type { InferenceThreadData, WireError } from './thread-protocol.js';
+import type { SlotAnswer, SlotRequest, SlotReturn } from './bidi/stream-slots.js';
 
 /** A multi-model load or unload. */
 export type ModelOp = 'load' | 'unload';
@@ -31,7 +32,9 @@ export type ToWorker =
   /** Multi-model: the outcome of the worker's `mme-request` `id`. */
   | { type: 'mme-response'; id: number; error?: WireError }
   /** Close `count` of your kept-alive connections, one per request: you hold more than your share (`connection-rebalancing.ts`). */
-  | { type: 'close-connections'; count: number };
+  | { type: 'close-connections'; count: number }
+  /** Whether the worker's `bidi-slot` was granted: a bidirectional stream may open (`SMKIT_BIDI_STREAMS_MAX`, server-wide). */
+  | SlotAnswer;
 
 /** Messages from a worker to the primary. */
 export type ToPrimary =
@@ -50,13 +53,17 @@ export type ToPrimary =
   /** The connections this worker holds now (sent once listening, then when the count changes). */
   | { type: 'connections'; open: number }
   /** The worker's heartbeat: its event loop turns (`worker-watchdog.ts`). */
-  | { type: 'alive' };
+  | { type: 'alive' }
+  /** A bidirectional stream's handshake arrived: may it take one of the server's slots? */
+  | SlotRequest
+  /** A bidirectional stream this worker opened has closed: its slot is free. */
+  | SlotReturn;
 
 /** The worker's configuration message. */
 export type WorkerConfig = Extract<ToWorker, { type: 'config' }>;
 
-const TO_WORKER: ReadonlySet<string> = new Set<ToWorker['type']>(['config', 'shutdown', 'metrics-response', 'mme-apply', 'mme-response', 'close-connections']);
-const TO_PRIMARY: ReadonlySet<string> = new Set<ToPrimary['type']>(['hello', 'listening', 'model', 'metrics-request', 'mme-request', 'mme-applied', 'connections', 'alive']);
+const TO_WORKER: ReadonlySet<string> = new Set<ToWorker['type']>(['config', 'shutdown', 'metrics-response', 'mme-apply', 'mme-response', 'close-connections', 'bidi-slot-answer']);
+const TO_PRIMARY: ReadonlySet<string> = new Set<ToPrimary['type']>(['hello', 'listening', 'model', 'metrics-request', 'mme-request', 'mme-applied', 'connections', 'alive', 'bidi-slot', 'bidi-slot-free']);
 
 function typeOf(msg: unknown): string | undefined {
   return msg !== null && typeof msg === 'object' && typeof (msg as { type?: unknown }).type === 'string' ? (msg as { type: string }).type : undefined;

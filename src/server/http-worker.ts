@@ -27,6 +27,7 @@ import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond
 import { trackConnections } from './connection-drain.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
+import { ClusterStreamSlots } from './bidi/stream-slots.js';
 import { holdMessagesUntil, isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER } from './connection-balancing.js';
 import { heartbeatMs } from './worker-watchdog.js';
@@ -148,11 +149,27 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   server.on('checkExpectation', listener);
   // The WebSocket of bidirectional streaming; its code (and ws) loads with the first upgrade.
   let bidi: Promise<import('./bidi/websocket-front.js').BidiFront> | undefined;
+  // SMKIT_BIDI_STREAMS_MAX is the whole server's: each stream takes one of its slots from the primary.
+  const streamSlots = new ClusterStreamSlots((msg) => {
+    if (!process.connected) return false;
+    sendToPrimary(msg);
+    return true;
+  });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     bidi ??= import('./bidi/websocket-front.js').then(
       ({ BidiFront }) =>
-        new BidiFront({ backend, log, metrics, maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024), timeoutMs: settings.timeoutSeconds * 1000, isDraining: () => draining, budget: bodyBudget, maxStreams: settings.bidiStreamsMax }),
+        new BidiFront({
+          backend,
+          log,
+          metrics,
+          maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024),
+          timeoutMs: settings.timeoutSeconds * 1000,
+          isDraining: () => draining,
+          budget: bodyBudget,
+          maxStreams: settings.bidiStreamsMax,
+          slots: streamSlots,
+        }),
     );
     bidi
       .then((front) => front.onUpgrade(req, socket, head))
@@ -279,6 +296,8 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
         return models?.onResponse(msg);
       case 'close-connections':
         return shedder?.close(msg.count);
+      case 'bidi-slot-answer':
+        return streamSlots.onAnswer(msg);
       default:
         return unreachable(msg);
     }
@@ -286,7 +305,10 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // The primary coordinates shutdown; a terminal's Ctrl-C reaches every process of the group.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
-  process.on('disconnect', () => void shutdown(0));
+  process.on('disconnect', () => {
+    streamSlots.abandon();
+    void shutdown(0);
+  });
 }
 
 // ESM loads asynchronously: ask for the configuration only once this listener exists.

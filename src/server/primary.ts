@@ -6,6 +6,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary } from './cluster-protocol.js';
 import { ConnectionCensus } from './connection-rebalancing.js';
+import { StreamSlotCounter } from './bidi/stream-slots.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import type { MmeCoordinator } from './mme-cluster.js';
@@ -121,6 +122,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const worker = cluster.workers?.[id];
     if (worker && !stopping) sendToWorker(worker, { type: 'close-connections', count });
   });
+  // SMKIT_BIDI_STREAMS_MAX holds for the whole server: each stream takes a slot here (bidi/stream-slots.ts).
+  const streamSlots = new StreamSlotCounter(settings.bidiStreamsMax);
   const restarts = new RestartBackoff();
   // Workers that told whether their model loaded: one that dies before it did died while loading.
   const reported = new Set<number>();
@@ -222,6 +225,10 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return mme?.onApplied(worker, msg);
         case 'connections':
           return census.report(worker.id, msg.open);
+        case 'bidi-slot':
+          return void sendToWorker(worker, { type: 'bidi-slot-answer', id: msg.id, granted: streamSlots.take(worker.id) });
+        case 'bidi-slot-free':
+          return streamSlots.give(worker.id);
         default:
           return unreachable(msg);
       }
@@ -242,6 +249,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       const diedLoading = !reported.delete(worker.id);
       mme?.forget(worker.id, { pid: worker.process.pid, code, signal });
       census.forget(worker.id);
+      streamSlots.forget(worker.id);
       watchdog.forget(worker.id);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) finish();

@@ -364,6 +364,30 @@ describe('bidirectional streaming of a model without bidiFn: one invocation per 
   });
 });
 
+test('SMKIT_BIDI_STREAMS_MAX holds for the whole server, not each worker: with 2 workers and a cap of 1, every other handshake gets 503 ERR_TOO_MANY_STREAMS with Retry-After, and one opens once the stream has closed', async () => {
+  // Round-robin hands consecutive connections to alternate workers: a per-worker cap let the second in.
+  const server = await serve(BIDI_FIXTURE, { SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_BIDI_STREAMS_MAX: '1', SMKIT_CONNECTION_BALANCING: 'primary' });
+  // One worker answers /ping as soon as its model is ready; the other may still be loading (503 ERR_NOT_READY).
+  await until('both workers ready', () => /ready: listening/.test(server.output()), { timeoutMs: 30_000 });
+  const first = await open(server);
+  assert.match((await first.next()).data.toString(), /opened/);
+  for (let i = 0; i < 4; i++) {
+    const refused = await handshake(server, PATH, {});
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers['retry-after'], '1');
+    assert.equal(JSON.parse(refused.body).code, 'ERR_TOO_MANY_STREAMS');
+    assert.match(JSON.parse(refused.body).message, /this server already holds SMKIT_BIDI_STREAMS_MAX=1 bidirectional streams/);
+  }
+  first.ws.close();
+  await first.closed;
+  // The slot is given back once the server's side of the connection has closed too.
+  const next = await until('a handshake to open once the stream has closed', () => open(server).catch(() => undefined), { timeoutMs: 10_000 });
+  next.ws.send('hello');
+  assert.match((await next.next()).data.toString(), /opened/);
+  next.ws.close();
+  await next.closed;
+});
+
 test('a multi-model endpoint serves no bidirectional streams: 404 with what to call instead', async () => {
   const server = await serve(IRIS, { SAGEMAKER_MULTI_MODEL: 'true' });
   const answer = await handshake(server, PATH, {});

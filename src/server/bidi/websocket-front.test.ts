@@ -235,7 +235,7 @@ test('SMKIT_BIDI_STREAMS_MAX streams open at once (handshakes that arrive togeth
       assert.equal(r.status, 503);
       assert.equal(r.body.code, 'ERR_TOO_MANY_STREAMS');
       assert.equal(r.retryAfter, '1', 'a 503 says when to retry (RFC 9110 §10.2.3), as ERR_SERVER_BUSY does');
-      assert.match(r.body.message, /^this worker already holds SMKIT_BIDI_STREAMS_MAX=2 bidirectional streams: retry once one has ended, or raise SMKIT_BIDI_STREAMS_MAX$/);
+      assert.match(r.body.message, /^this server already holds SMKIT_BIDI_STREAMS_MAX=2 bidirectional streams: retry once one has ended, or raise SMKIT_BIDI_STREAMS_MAX$/);
     }
     // The open ones are served as before.
     open[1]!.send('[1]');

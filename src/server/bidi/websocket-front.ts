@@ -19,6 +19,7 @@ import { FrameInbox } from './frame-inbox.js';
 import { answerEachMessage } from './per-message.js';
 import { MessageBytes } from './message-bytes.js';
 import type { BodyBudget } from '../body-budget.js';
+import type { StreamSlots } from './stream-slots.js';
 
 /** How often each open stream is pinged; one that misses {@link MISSED_PONGS_LIMIT} pongs in a row is dropped. */
 export const HEARTBEAT_MS = 60_000;
@@ -60,6 +61,11 @@ export interface BidiFrontOptions {
    * connection has closed; another handshake gets 503 `ERR_TOO_MANY_STREAMS` with `Retry-After: 1`.
    */
   readonly maxStreams: number;
+  /**
+   * The server's slots, when several processes share `maxStreams` (`smkit serve`'s workers): each
+   * stream takes one as well. Without them, `maxStreams` counts this front's streams alone.
+   */
+  readonly slots?: StreamSlots;
 }
 
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -166,21 +172,28 @@ export class BidiFront {
   async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const refused = refusal(req, this.options.backend, this.options.isDraining);
     if (refused) return answerOnSocket(socket, refused.error.status, refused.error.toJSON(), refused.headers);
-    const { maxStreams } = this.options;
-    if (this.#open.size + this.#opening.size >= maxStreams) {
-      const error = new ToolkitError(
-        'ERR_TOO_MANY_STREAMS',
-        `this worker already holds SMKIT_BIDI_STREAMS_MAX=${maxStreams} bidirectional streams: retry once one has ended, or raise SMKIT_BIDI_STREAMS_MAX`,
-      );
-      if (this.#errorLines.admit(error.code)) this.options.log.warn({ code: error.code, open: this.#open.size, opening: this.#opening.size }, error.message);
-      // As a busy server's 503 says (RFC 9110 §10.2.3): streams end at any time, so a retry soon may open.
-      return answerOnSocket(socket, error.status, error.toJSON(), { 'Retry-After': '1' });
-    }
+    const { maxStreams, slots } = this.options;
+    if (this.#open.size + this.#opening.size >= maxStreams) return this.#tooMany(socket);
     // Counted from now, so handshakes that arrive together while ws loads cannot all pass the check.
     this.#opening.add(socket);
     const release = () => this.#opening.delete(socket);
     // A handshake ws aborts (or a client that leaves meanwhile) never reaches the callback.
     socket.once('close', release);
+    if (slots) {
+      if (!(await slots.take())) {
+        release();
+        return this.#tooMany(socket);
+      }
+      let given = false;
+      const giveBack = () => {
+        if (given) return;
+        given = true;
+        slots.give();
+      };
+      socket.once('close', giveBack);
+      // A client that left while the slot was asked for: its close may have been emitted already.
+      if (socket.destroyed) return void (giveBack(), release());
+    }
     let wss: WebSocketServer;
     try {
       wss = await this.#webSocketServer();
@@ -200,6 +213,18 @@ export class BidiFront {
       release();
       void this.#serve(ws, req, socket);
     });
+  }
+
+  /** Refuses a handshake with 503 `ERR_TOO_MANY_STREAMS`: the server holds `SMKIT_BIDI_STREAMS_MAX` streams. */
+  #tooMany(socket: Duplex): void {
+    const { maxStreams } = this.options;
+    const error = new ToolkitError(
+      'ERR_TOO_MANY_STREAMS',
+      `this server already holds SMKIT_BIDI_STREAMS_MAX=${maxStreams} bidirectional streams: retry once one has ended, or raise SMKIT_BIDI_STREAMS_MAX`,
+    );
+    if (this.#errorLines.admit(error.code)) this.options.log.warn({ code: error.code, open: this.#open.size, opening: this.#opening.size }, error.message);
+    // As a busy server's 503 says (RFC 9110 §10.2.3): streams end at any time, so a retry soon may open.
+    answerOnSocket(socket, error.status, error.toJSON(), { 'Retry-After': '1' });
   }
 
   #webSocketServer(): Promise<WebSocketServer> {
