@@ -7,6 +7,12 @@ import type { SageMakerHeaders } from '../core/context.js';
 export interface BidiFrame {
   readonly data: Uint8Array;
   readonly binary: boolean;
+  /**
+   * True for a frame that more of the same message follow (no FIN bit: a `PayloadPart` whose
+   * `CompletionState` is `PARTIAL`); absent or false for a frame that ends its message. Only replies
+   * are sent in parts: the client's messages reach the model joined.
+   */
+  readonly partial?: boolean;
 }
 
 /** What is known of a bidirectional stream when its WebSocket opens. */

@@ -37,6 +37,24 @@ test('bidiFn may be an async generator, return a sync iterable, or an async func
   ]);
 });
 
+test('a reply that is an async iterable goes out in parts, one frame each without FIN, ended by an empty frame with FIN; an array stays one JSON reply', async () => {
+  async function* parts(...items: unknown[]) {
+    for (const item of items) yield item;
+  }
+  const frames: { text: string; binary: boolean; partial: boolean }[] = [];
+  for await (const f of toFrames([parts('to', 'ken'), [1, 2], parts(), parts(Buffer.from('b'))])) frames.push({ text: Buffer.from(f.data).toString('utf8'), binary: f.binary, partial: f.partial === true });
+  assert.deepEqual(frames, [
+    { text: 'to', binary: false, partial: true },
+    { text: 'ken', binary: false, partial: true },
+    { text: '', binary: false, partial: false },
+    { text: '[1,2]', binary: false, partial: false },
+    // A reply with no parts is no message at all.
+    { text: 'b', binary: true, partial: true },
+    { text: '', binary: true, partial: false },
+  ]);
+  await assert.rejects(collect([parts('a', { b: 1 }, Buffer.from('c'))]), /^TypeError: bidiFn replied in parts of text and bytes: part 3 is bytes \(a binary frame\), the first was text \(a text frame\); one message is text or binary/);
+});
+
 test('bidiFn returning something that is not a stream of replies is an error that says what to return', async () => {
   for (const bad of [undefined, null, 42, 'a string', Buffer.from('bytes'), { reply: 1 }]) {
     await assert.rejects(collect(bad), /bidiFn must return \(or be\) an async iterable of replies/);

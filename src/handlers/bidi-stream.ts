@@ -55,7 +55,8 @@ export interface BidiContext extends SageMakerHeaders {
  * `bidiFn(messages, model, context)`: serves one bidirectional stream (the WebSocket at
  * `/invocations-bidirectional-stream`). It reads the client's messages from `messages` and returns
  * (or is) an async iterable of replies: a string is sent as a text frame, a `Buffer`/`Uint8Array`
- * as a binary frame, anything else as JSON text. The stream ends when the iterable ends.
+ * as a binary frame, an async iterable as one message in parts (each item a frame, then an empty
+ * final frame), anything else as JSON text. The stream ends when the iterable ends.
  */
 export type BidiFn = (messages: AsyncIterable<BidiMessage>, model: unknown, context: BidiContext) => AsyncIterable<unknown> | Iterable<unknown>;
 
@@ -112,6 +113,30 @@ export function toFrame(reply: unknown): BidiFrame {
 }
 
 /**
+ * One reply of `bidiFn` as the frames of one WebSocket message: a reply that is itself an async
+ * iterable (an async generator, a Node stream) is sent in parts as it yields them, each a frame
+ * without FIN (`PARTIAL`), and ends with an empty frame with FIN (`COMPLETE`) once it is done, so
+ * no part waits for the next (a token as soon as it is made). Its parts must all be text or all be
+ * bytes: a message has one type. Any other reply is one frame.
+ */
+async function* replyFrames(reply: unknown, hook: string): AsyncIterable<BidiFrame> {
+  if (!isAsyncIterable(reply)) return yield toFrame(reply);
+  let binary: boolean | undefined;
+  let count = 0;
+  for await (const part of reply) {
+    const frame = toFrame(part);
+    count += 1;
+    binary ??= frame.binary;
+    if (frame.binary !== binary) {
+      const kind = (b: boolean) => (b ? 'bytes (a binary frame)' : 'text (a text frame)');
+      throw new TypeError(`${hook} replied in parts of text and bytes: part ${count} is ${kind(frame.binary)}, the first was ${kind(binary)}; one message is text or binary, so yield parts of one kind (strings or objects, else Buffers)`);
+    }
+    yield { data: frame.data, binary, partial: true };
+  }
+  if (binary !== undefined) yield { data: new Uint8Array(0), binary };
+}
+
+/**
  * What `bidiFn` returned, as frames; `undefined` or an object that is not iterable is a mistake the
  * caller reports. `hook` is the name the module exports it under (`bidi_fn`), for that error.
  */
@@ -119,9 +144,9 @@ export async function* toFrames(returned: unknown, hook = 'bidiFn'): AsyncIterab
   // An `async function` that returns a generator hands it over in a promise.
   const replies = returned && typeof (returned as PromiseLike<unknown>).then === 'function' ? await returned : returned;
   if (isAsyncIterable(replies)) {
-    for await (const reply of replies) yield toFrame(reply);
+    for await (const reply of replies) yield* replyFrames(reply, hook);
   } else if (isIterable(replies)) {
-    for (const reply of replies) yield toFrame(reply);
+    for (const reply of replies) yield* replyFrames(reply, hook);
   } else {
     throw new TypeError(`${hook} must return (or be) an async iterable of replies, such as an async generator; it returned ${replies === null ? 'null' : typeof replies}`);
   }

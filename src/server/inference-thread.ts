@@ -104,7 +104,7 @@ async function openBidi(engine: InferenceEngine, msg: Extract<ToThread, { type: 
   try {
     const ended = await relay(id, engine.openBidi(msg.request, messages, streamLog, cancellation), (frame) => {
       const copy = new Uint8Array(frame.data);
-      send({ type: 'bidi-out', id, frame: { data: copy, binary: frame.binary } }, [copy.buffer]);
+      send({ type: 'bidi-out', id, frame: { data: copy, binary: frame.binary, partial: frame.partial } }, [copy.buffer]);
     });
     cancelled = !ended;
     if (ended) send({ type: 'bidi-end', id });

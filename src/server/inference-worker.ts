@@ -323,7 +323,7 @@ export class InferenceWorker implements InferenceBackend {
         this.#checkIdle();
         return;
       case 'bidi-out':
-        this.#bidis.get(msg.id)?.replies.push({ data: msg.frame.data, binary: msg.frame.binary });
+        this.#bidis.get(msg.id)?.replies.push({ data: msg.frame.data, binary: msg.frame.binary, partial: msg.frame.partial });
         return;
       case 'bidi-in-ack':
         this.#bidis.get(msg.id)?.inputTaken();

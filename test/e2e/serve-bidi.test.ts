@@ -156,6 +156,18 @@ describe('bidirectional streaming with a handler bidiFn', () => {
     await once(ws, 'close');
   });
 
+  test('a reply bidiFn gives as an async generator goes out in parts, one message: the client reads it joined, then the next reply', async () => {
+    const stream = await open(server);
+    await stream.next();
+    stream.ws.send('parts:one two thrée');
+    stream.ws.send('after');
+    const joined = await stream.next();
+    assert.deepEqual([joined.binary, joined.data.toString()], [false, 'one two thrée ']);
+    assert.equal((await stream.next()).data.toString(), 'echo: after');
+    stream.ws.close();
+    await stream.closed;
+  });
+
   test('a bidiFn error closes the stream with 4000 + its status and the catalogued code; the server keeps serving', async () => {
     const stream = await open(server);
     await stream.next();

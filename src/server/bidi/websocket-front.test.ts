@@ -21,6 +21,8 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { BodyBudget } from '../body-budget.js';
 import { until } from '../../../test/helpers/until.js';
 import { answerUntilClose } from '../../../test/helpers/raw-http.js';
+import { toFrames } from '../../handlers/bidi-stream.js';
+import type { BidiFrame, BidiRequest } from '../../core/bidi-frame.js';
 
 /** Answers each message with its own bytes, as JSON; its state is the test's to set. */
 class EchoBackend implements InferenceBackend {
@@ -32,7 +34,7 @@ class EchoBackend implements InferenceBackend {
     return undefined;
   }
   describe() {
-    return { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 };
+    return { hooks: [] as string[], runtimes: [], rawBodies: false, maxBatchSize: 1 };
   }
   /** Releases the messages that start with "hold", which wait at the model until then. */
   readonly held: Array<() => void> = [];
@@ -399,6 +401,41 @@ test('a message sent in fragments (a PayloadPart per frame) reaches the model wh
   const expected = Buffer.concat([Buffer.from([0x81, 7]), Buffer.from('[1,2,3]'), Buffer.from([0x81, 3]), Buffer.from('[4]')]);
   await until('both answers', () => stream.received().length >= expected.length, { timeoutMs: 5000 });
   // One invocation per message, each answer one text frame with FIN set, and nothing else.
+  assert.deepEqual(stream.received(), expected);
+  stream.socket.destroy();
+});
+
+/** A model whose bidiFn answers each message with a reply in parts ("to", "ken"), then a binary one. */
+class PartsBackend extends EchoBackend {
+  override describe() {
+    return { ...super.describe(), hooks: ['bidiFn'] };
+  }
+  openBidi(_request: BidiRequest, frames: AsyncIterable<BidiFrame>): AsyncIterable<BidiFrame> {
+    return toFrames(
+      (async function* () {
+        for await (const _frame of frames) {
+          yield (async function* () {
+            yield 'to';
+            yield 'ken';
+          })();
+          yield Buffer.from([7]);
+        }
+      })(),
+    );
+  }
+}
+
+test('a bidiFn reply in parts goes out as one fragmented message: a text frame without FIN, continuations, an empty one with FIN (PARTIAL parts, then COMPLETE)', async () => {
+  const front = new BidiFront({ backend: new PartsBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => false, maxStreams: 10 });
+  const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void front.onUpgrade(req, socket, head));
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const stream = await rawStream(`ws://127.0.0.1:${(server.address() as { port: number }).port}`);
+  stream.socket.write(frame({ fin: true, rsv: 0, opcode: 1, masked: true, key: new Uint8Array([1, 2, 3, 4]), payload: Buffer.from('go') }));
+  const expected = Buffer.concat([Buffer.from([0x01, 2]), Buffer.from('to'), Buffer.from([0x00, 3]), Buffer.from('ken'), Buffer.from([0x80, 0]), Buffer.from([0x82, 1, 7])]);
+  await until('the reply in parts and the next', () => stream.received().length >= expected.length, { timeoutMs: 5000 });
   assert.deepEqual(stream.received(), expected);
   stream.socket.destroy();
 });

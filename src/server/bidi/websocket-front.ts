@@ -356,7 +356,7 @@ export class BidiFront {
           }
           throw err;
         }
-        metrics?.countBidiMessage('out');
+        if (next.value.partial !== true) metrics?.countBidiMessage('out');
       }
       if (!stopped) this.#close(ws, CLOSE_NORMAL);
     } catch (err) {
@@ -433,5 +433,5 @@ function protocolCloseCode(wsCode: string | undefined): number {
 
 /** Sends one frame; resolves once it was handed to the connection, so a client that stops reading holds the stream back. */
 function send(ws: WebSocket, frame: BidiFrame): Promise<void> {
-  return new Promise((resolve, reject) => ws.send(frame.data, { binary: frame.binary }, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) => ws.send(frame.data, { binary: frame.binary, fin: frame.partial !== true }, (err) => (err ? reject(err) : resolve())));
 }
