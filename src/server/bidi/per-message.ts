@@ -23,7 +23,7 @@ export interface PerMessageOptions {
 /**
  * A bidirectional stream served by a model without `bidiFn`: each message is one invocation, run as
  * `POST /invocations` runs it (the same codecs, hooks, batching and timeout), and its answer is one
- * message back (a streamed answer, one message per chunk). Messages are answered in order, one at a
+ * message back (a streamed answer in parts: each chunk a frame without FIN, then an empty one with it). Messages are answered in order, one at a
  * time; the first that fails ends the stream with its error.
  */
 export async function* answerEachMessage(
@@ -39,7 +39,10 @@ export async function* answerEachMessage(
     const response = await backend.invoke({ requestId: request.requestId, body, contentType, accept: options.accept, headers: request.headers, cancellation }, options.timeoutMs);
     const binary = !isTextual(response.contentType);
     if (response.stream) {
-      for await (const chunk of response.stream) yield { data: chunk, binary };
+      // One answer is one message, its chunks the parts: a chunk may end inside a character, and a
+      // text frame of its own must be whole UTF-8 (RFC 6455 §8.1), checked only once a message ends.
+      for await (const chunk of response.stream) yield { data: chunk, binary, partial: true };
+      yield { data: new Uint8Array(0), binary };
     } else yield { data: response.body, binary };
   }
 }

@@ -46,6 +46,17 @@ class EchoBackend implements InferenceBackend {
       await new Promise<void>((resolve) => this.held.push(resolve));
       return { body: Buffer.from(String(request.body.length)), contentType: 'application/json' };
     }
+    // "split" streams its answer in chunks, the first ending inside a character (é is C3 A9).
+    if (request.body.toString() === 'split') {
+      return {
+        body: Buffer.alloc(0),
+        contentType: 'application/json',
+        stream: (async function* () {
+          yield Buffer.from([0x22, 0x61, 0xc3]);
+          yield Buffer.from([0xa9, 0x22]);
+        })(),
+      };
+    }
     // "bad" fails a little later, once the messages the client sent after it have arrived.
     if (request.body.toString() === 'bad') return new Promise((_, reject) => setTimeout(() => reject(new ToolkitError('ERR_BAD_REQUEST', 'bad message')), 200));
     return Promise.resolve({ body: request.body, contentType: 'application/json' });
@@ -403,6 +414,21 @@ test('a message sent in fragments (a PayloadPart per frame) reaches the model wh
   // One invocation per message, each answer one text frame with FIN set, and nothing else.
   assert.deepEqual(stream.received(), expected);
   stream.socket.destroy();
+});
+
+test('without bidiFn, a streamed answer goes out as one message in parts, so a chunk that ends inside a character is no text frame of its own: the client reads the whole answer', async () => {
+  const { url } = await start();
+  const ws = new WebSocket(url);
+  await once(ws, 'open');
+  const replies: string[] = [];
+  ws.on('message', (data: Buffer) => replies.push(data.toString()));
+  const closed = once(ws, 'close');
+  ws.send('split');
+  ws.send('[2]');
+  await until('both answers', () => replies.length === 2 || ws.readyState !== WebSocket.OPEN, { timeoutMs: 5000 });
+  assert.deepEqual(replies, ['"aé"', '[2]']);
+  ws.close();
+  await closed;
 });
 
 /** A model whose bidiFn answers each message with a reply in parts ("to", "ken"), then a binary one. */
