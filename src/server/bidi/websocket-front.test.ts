@@ -416,6 +416,21 @@ test('a message sent in fragments (a PayloadPart per frame) reaches the model wh
   stream.socket.destroy();
 });
 
+test('a frame that declares more than the message limit (2^40 bytes, none sent), or fragments that add up past it, is closed with 1009 at its header: nothing waits for the bytes', async () => {
+  const { url } = await start(undefined, undefined, undefined, 1024);
+  const key = new Uint8Array([1, 2, 3, 4]);
+  const huge = await rawStream(url);
+  // FIN + binary, masked, 64-bit length 2^40, then the mask key: a header and nothing more.
+  huge.socket.write(Buffer.from([0x82, 0xff, 0, 0, 0x01, 0, 0, 0, 0, 0, ...key]));
+  await until('the close with 1009', () => closeCodes(huge.received()).includes(1009), { timeoutMs: 5000 });
+  huge.socket.destroy();
+  const fragmented = await rawStream(url);
+  fragmented.socket.write(frame({ fin: false, rsv: 0, opcode: 2, masked: true, key, payload: Buffer.alloc(600) }));
+  fragmented.socket.write(frame({ fin: false, rsv: 0, opcode: 0, masked: true, key, payload: Buffer.alloc(600) }));
+  await until('the close with 1009', () => closeCodes(fragmented.received()).includes(1009), { timeoutMs: 5000 });
+  fragmented.socket.destroy();
+});
+
 test('without bidiFn, a streamed answer goes out as one message in parts, so a chunk that ends inside a character is no text frame of its own: the client reads the whole answer', async () => {
   const { url } = await start();
   const ws = new WebSocket(url);
