@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { InferenceBackend } from '../inference-backend.js';
 import type { Cancellation } from '../../core/cancellation.js';
 import type { BidiFrame, BidiRequest } from '../../core/bidi-frame.js';
@@ -5,9 +6,22 @@ import type { BidiFrame, BidiRequest } from '../../core/bidi-frame.js';
 /** Answers in these media types go out as text frames; every other type as binary frames. */
 const TEXTUAL = /^\s*(text\/|application\/(json|jsonlines|x-jsonlines|x-ndjson|csv)\b|application\/[^;\s]*\+json\b)/i;
 
-/** Whether an answer of this media type is sent as a text frame. */
+/** The `charset` parameter of a media type, lower-cased; undefined without one. */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+
+/** Charsets whose bytes are UTF-8 as they stand. */
+const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
+
+/**
+ * Whether an answer of this media type is sent as a text frame: a textual type in UTF-8 (no
+ * `charset`, or a UTF-8 one). A text frame must be UTF-8 (RFC 6455 §5.6, §8.1) and a client fails
+ * the whole stream (1007) on one that is not, so a textual answer in another charset
+ * (`text/csv; charset=iso-8859-1`) goes out as a binary frame, its bytes as the model gave them.
+ */
 export function isTextual(contentType: string): boolean {
-  return TEXTUAL.test(contentType);
+  if (!TEXTUAL.test(contentType)) return false;
+  const charset = CHARSET.exec(contentType)?.[1];
+  return charset === undefined || UTF8_CHARSETS.has(charset.toLowerCase());
 }
 
 /** How a model without `bidiFn` reads each message. */
@@ -43,6 +57,10 @@ export async function* answerEachMessage(
       // text frame of its own must be whole UTF-8 (RFC 6455 §8.1), checked only once a message ends.
       for await (const chunk of response.stream) yield { data: chunk, binary, partial: true };
       yield { data: new Uint8Array(0), binary };
-    } else yield { data: response.body, binary };
+    } else {
+      // A textual answer that is not UTF-8 after all (a model writing Latin-1 without saying so)
+      // would fail the client's stream as a text frame; as a binary one its bytes arrive intact.
+      yield { data: response.body, binary: binary || !isUtf8(response.body) };
+    }
   }
 }

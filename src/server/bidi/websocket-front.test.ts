@@ -57,6 +57,9 @@ class EchoBackend implements InferenceBackend {
         })(),
       };
     }
+    // "latin1" answers café in ISO-8859-1 without saying so; "declared" the same bytes, saying so.
+    if (request.body.toString() === 'latin1') return { body: Buffer.from('café', 'latin1'), contentType: 'text/csv' };
+    if (request.body.toString() === 'declared') return { body: Buffer.from('café', 'latin1'), contentType: 'text/csv; charset="ISO-8859-1"', stream: (async function* () { yield Buffer.from('café', 'latin1'); })() };
     // "bad" fails a little later, once the messages the client sent after it have arrived.
     if (request.body.toString() === 'bad') return new Promise((_, reject) => setTimeout(() => reject(new ToolkitError('ERR_BAD_REQUEST', 'bad message')), 200));
     return Promise.resolve({ body: request.body, contentType: 'application/json' });
@@ -442,6 +445,30 @@ test('without bidiFn, a streamed answer goes out as one message in parts, so a c
   ws.send('[2]');
   await until('both answers', () => replies.length === 2 || ws.readyState !== WebSocket.OPEN, { timeoutMs: 5000 });
   assert.deepEqual(replies, ['"aé"', '[2]']);
+  ws.close();
+  await closed;
+});
+
+test('without bidiFn, a textual answer that is not UTF-8 (undeclared, or a charset=ISO-8859-1 stream) goes out as a binary message with its bytes as given, so the client keeps its stream; UTF-8 text stays a text message', async () => {
+  const { url } = await start();
+  const ws = new WebSocket(url);
+  await once(ws, 'open');
+  const replies: Array<{ data: Buffer; isBinary: boolean }> = [];
+  ws.on('message', (data: Buffer, isBinary: boolean) => replies.push({ data, isBinary }));
+  let closeCode: number | undefined;
+  ws.once('close', (code: number) => (closeCode = code));
+  ws.send('latin1');
+  ws.send('declared');
+  ws.send('["é"]');
+  await until('three answers', () => replies.length === 3 || ws.readyState !== WebSocket.OPEN, { timeoutMs: 5000 });
+  assert.equal(closeCode, undefined, 'the client kept its stream');
+  const latin1 = Buffer.from('café', 'latin1');
+  assert.deepEqual(replies, [
+    { data: latin1, isBinary: true },
+    { data: latin1, isBinary: true },
+    { data: Buffer.from('["é"]'), isBinary: false },
+  ]);
+  const closed = once(ws, 'close');
   ws.close();
   await closed;
 });
