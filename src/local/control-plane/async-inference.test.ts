@@ -623,6 +623,24 @@ test('DeleteEndpoint writes the failures of a long queue at most MAX_CONCURRENT_
 });
 
 /** A local SageMaker of its own with one asynchronous endpoint `name` (its config: `config`), InService. */
+/**
+ * An S3 that reads as the test's local S3 and takes every write without ever answering it, until the
+ * write is aborted; `counts` has how many writes it took and how many were aborted.
+ */
+function blackHoleS3(): { blackHole: S3Objects; counts: { hung: number; closedOut: number } } {
+  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  const counts = { hung: 0, closedOut: 0 };
+  const blackHole: S3Objects = {
+    ...real,
+    put: (_bucket, _key, _body, _type, options) =>
+      new Promise<void>((_resolve, reject) => {
+        counts.hung++;
+        options?.signal?.addEventListener('abort', () => (counts.closedOut++, reject(options.signal!.reason as Error)), { once: true });
+      }),
+  };
+  return { blackHole, counts };
+}
+
 async function ownAsyncEndpoint(name: string, config: AsyncInferenceConfig, opts: { env?: Record<string, string>; instances?: number; s3?: S3Objects; asyncShutdownWaitMs?: number; backend?: FakeBackend } = {}) {
   const backend = opts.backend ?? new FakeBackend();
   const lines: Array<{ msg: string; fields: Record<string, unknown> }> = [];
@@ -704,18 +722,7 @@ test('a local SageMaker that stops fails the asynchronous requests still waiting
 });
 
 test('a local SageMaker that stops waits a bounded time for asynchronous failures to be written: past it, it closes the writes out and logs how many requests it left', async () => {
-  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
-  let hung = 0;
-  let closedOut = 0;
-  // An S3 that takes every write and never answers, until the write is aborted.
-  const blackHole: S3Objects = {
-    ...real,
-    put: (_bucket, _key, _body, _type, options) =>
-      new Promise<void>((_resolve, reject) => {
-        hung++;
-        options?.signal?.addEventListener('abort', () => (closedOut++, reject(options.signal!.reason as Error)), { once: true });
-      }),
-  };
+  const { blackHole, counts } = blackHoleS3();
   const own = await ownAsyncEndpoint('black-hole', { OutputConfig: { S3OutputPath: 's3://out/black-hole/', S3FailurePath: 's3://out/black-hole-failures' } }, { instances: 0, s3: blackHole, asyncShutdownWaitMs: 50 });
   try {
     for (let i = 0; i < 3; i++) await own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'black-hole', Body: Buffer.from(`[${i}]`), ContentType: 'application/json' }));
@@ -723,24 +730,14 @@ test('a local SageMaker that stops waits a bounded time for asynchronous failure
     const left = own.lines.find((l) => l.msg === 'asynchronous requests left unfinished at shutdown');
     assert.equal(left?.fields['requests'], 3);
     assert.match(String(left?.fields['message']), /^3 asynchronous requests of endpoint black-hole had not ended 0\.05 s after its instances stopped: .* Check that S3 \(AWS_ENDPOINT_URL_S3\) answers/);
-    assert.deepEqual([hung, closedOut], [3, 3], 'every write under way was closed out');
+    assert.deepEqual([counts.hung, counts.closedOut], [3, 3], 'every write under way was closed out');
   } finally {
     await own.stop();
   }
 });
 
 test('a local SageMaker that stops right after DeleteEndpoint waits, bounded as for its other endpoints, for the deleted endpoint\'s failures still being written', async () => {
-  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
-  let hung = 0;
-  let closedOut = 0;
-  const blackHole: S3Objects = {
-    ...real,
-    put: (_bucket, _key, _body, _type, options) =>
-      new Promise<void>((_resolve, reject) => {
-        hung++;
-        options?.signal?.addEventListener('abort', () => (closedOut++, reject(options.signal!.reason as Error)), { once: true });
-      }),
-  };
+  const { blackHole, counts } = blackHoleS3();
   const own = await ownAsyncEndpoint('deleted-then-stopped', { OutputConfig: { S3OutputPath: 's3://out/dts/', S3FailurePath: 's3://out/dts-failures' } }, { instances: 0, s3: blackHole, asyncShutdownWaitMs: 50 });
   try {
     for (let i = 0; i < 2; i++) await own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'deleted-then-stopped', Body: Buffer.from(`[${i}]`), ContentType: 'application/json' }));
@@ -749,7 +746,7 @@ test('a local SageMaker that stops right after DeleteEndpoint waits, bounded as 
     await own.stop();
     const left = own.lines.find((l) => l.msg === 'asynchronous requests left unfinished at shutdown');
     assert.equal(left?.fields['requests'], 2);
-    assert.deepEqual([hung, closedOut], [2, 2], 'the deleted endpoint\'s writes were closed out, not left to hold the process');
+    assert.deepEqual([counts.hung, counts.closedOut], [2, 2], 'the deleted endpoint\'s writes were closed out, not left to hold the process');
   } finally {
     await own.stop();
   }

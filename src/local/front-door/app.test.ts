@@ -12,6 +12,24 @@ import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { createFrontDoor } from './app.js';
 import { multiModelHost } from '../endpoint/container.js';
 
+type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
+
+/** An asynchronous endpoint that keeps each InvokeEndpointAsync it is given in `queued` and runs nothing; it takes no real-time call. */
+function queuingAsyncEndpoint(): { endpoint: import('./app.js').RoutableEndpoint; queued: AsyncRequest[] } {
+  const queued: AsyncRequest[] = [];
+  const endpoint = {
+    asynchronous: true,
+    invoke: () => Promise.reject(new Error('not real-time')),
+    stream: () => Promise.reject(new Error('not real-time')),
+    invokeAsync: (req: AsyncRequest) => {
+      queued.push(req);
+      return { inferenceId: 'inf-1', outputLocation: 's3://out/inf-1.out' };
+    },
+  };
+  return { endpoint, queued };
+}
+
+
 interface Seen {
   headers: IncomingHttpHeaders;
   body: string;
@@ -621,17 +639,7 @@ test('an invocation body is passed to the container as the bytes sent: a Content
   const { gzipSync } = await import('node:zlib');
   const { container, seen } = await fakeContainer('primary', (s) => ({ body: JSON.stringify({ got: s.bytes.toString('base64'), encoding: s.headers['content-encoding'] ?? null }) }));
   const ep = new LocalEndpoint('ce', [{ name: 'AllTraffic', weight: 1, containers: [container] }]);
-  type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
-  const queued: AsyncRequest[] = [];
-  const asyncEndpoint = {
-    asynchronous: true,
-    invoke: () => Promise.reject(new Error('not real-time')),
-    stream: () => Promise.reject(new Error('not real-time')),
-    invokeAsync: (req: AsyncRequest) => {
-      queued.push(req);
-      return { inferenceId: 'inf-1', outputLocation: 's3://out/inf-1.out' };
-    },
-  };
+  const { endpoint: asyncEndpoint, queued } = queuingAsyncEndpoint();
   const door = createFrontDoor({ endpoints: new Map<string, import('./app.js').RoutableEndpoint>([['ce', ep], ['ce-async', asyncEndpoint]]) });
   // Far past 6 MB once inflated: only its 6 KB are the invocation's.
   const gzipped = gzipSync(Buffer.alloc(7 * 1024 * 1024, 'a'));
@@ -659,18 +667,7 @@ test('a container is asked for its answer as is (Accept-Encoding: identity), not
 });
 
 test('InvokeEndpointAsync ignores the headers its API does not name (TargetVariant, TargetModel, TargetContainerHostname, SessionId, InferenceComponentName, EnableExplanations), as the service strips them', async () => {
-  const { AsyncInferenceNotConfiguredError } = await import('../control-plane/async-inference.js');
-  type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
-  const queued: AsyncRequest[] = [];
-  const ep = {
-    asynchronous: true,
-    invoke: () => Promise.reject(new AsyncInferenceNotConfiguredError('a')),
-    stream: () => Promise.reject(new AsyncInferenceNotConfiguredError('a')),
-    invokeAsync: (req: AsyncRequest) => {
-      queued.push(req);
-      return { inferenceId: 'inf-1', outputLocation: 's3://out/inf-1.out' };
-    },
-  };
+  const { endpoint: ep, queued } = queuingAsyncEndpoint();
   const door = createFrontDoor({ endpoints: new Map([['a', ep]]) });
   const res = await request(door)
     .post('/endpoints/a/async-invocations')
@@ -768,17 +765,7 @@ test('InvokeEndpointAsync: a queued inline body holds its bytes of bodyMemoryByt
 });
 
 test("InvokeEndpointAsync checks each header against its own pattern in the API model: ContentType and Accept are US-ASCII, Filename and S3OutputPathExtension quote theirs, InputLocation takes any character its pattern does", async () => {
-  type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
-  const queued: AsyncRequest[] = [];
-  const ep = {
-    asynchronous: true,
-    invoke: () => Promise.reject(new Error('not real-time')),
-    stream: () => Promise.reject(new Error('not real-time')),
-    invokeAsync: (req: AsyncRequest) => {
-      queued.push(req);
-      return { inferenceId: 'inf-1', outputLocation: 's3://out/inf-1.out' };
-    },
-  };
+  const { endpoint: ep, queued } = queuingAsyncEndpoint();
   const door = createFrontDoor({ endpoints: new Map([['a', ep]]) });
   const send = (headers: Record<string, string>) => {
     const call = request(door).post('/endpoints/a/async-invocations');
