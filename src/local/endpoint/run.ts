@@ -6,6 +6,7 @@ import type { ContainerEngine } from '../backends/docker-backend.js';
 import { loadEndpointTarget } from '../../endpoint-file/load.js';
 import { startLocal, type LocalRunHandle } from '../control-plane/start-local.js';
 import type { LocalEndpointsHandle, StartOptions } from './start.js';
+import { ASYNC_SHUTDOWN_WAIT_MS } from '../control-plane/async-inference.js';
 
 /** Flags of `smkit local <target>`. */
 export interface LocalEndpointCliOptions {
@@ -100,7 +101,7 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     // A repeated signal must not kill us half-way through stopping containers and removing trees.
-    if (signalled) return void process.stderr.write(`smkit local: ${signal}: still stopping (containers get up to 30 s to drain)\n`);
+    if (signalled) return void process.stderr.write(`smkit local: ${signal}: still stopping (containers get up to 30 s to drain, then queued asynchronous requests up to ${ASYNC_SHUTDOWN_WAIT_MS / 1000} s to have their results or failures written)\n`);
     signalled = true;
     process.stderr.write(`smkit local: ${signal}: stopping endpoints\n`);
     interrupted.abort(new Error(`interrupted by ${signal}`));
