@@ -170,6 +170,9 @@ test("what Python refuses, and what has no JavaScript equivalent, is refused wit
     ['(?(1)a|b)', /conditional groups/],
     ['(?i:a)b', /scoped \(\?i:\.\.\.\)/],
     ['(?a)(?i)x', /\(\?a\) with \(\?i\)/],
+    // Scoped: JavaScript's i flag would take K (U+212A) for k and ſ for s inside it, which Python's (?a) does not.
+    ['(?i)(?a:(k))', /\(\?a\) with \(\?i\)/],
+    ['(?i)x(?a:\bs)', /\(\?a\) with \(\?i\)/],
     ['\\N{EM DASH}', /named characters/],
     ['a(?i)b', /global flags not at the start/],
     ['\\q', /bad escape \\q/],

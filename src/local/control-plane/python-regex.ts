@@ -286,6 +286,7 @@ class Translator {
           this.fail('scoped (?i:...) and (?-i:...) have no JavaScript equivalent here; put (?i) at the start to apply it to the whole regex');
         }
         sub = applyFlags(mode, flags.add, flags.remove);
+        if (this.ignoreCase && sub.ascii) this.fail(`(?a) with (?i) has no JavaScript equivalent (JavaScript would match é with É, and ſ with s); leave out (?a) at position ${start}`);
       } else {
         this.fail(`unknown extension ?${ch}`);
       }
