@@ -197,3 +197,9 @@ test("what Python refuses, and what has no JavaScript equivalent, is refused wit
   ];
   for (const [pattern, reason] of refused) assert.throws(() => translatePythonRegex(pattern), reason, pattern);
 });
+
+test('a lookbehind whose width is fixed once an unbounded item is repeated {0} times is run, as Python runs it', () => {
+  // Python's getwidth counts X{0} as 0 however long X is; Infinity × 0 made the width NaN, so it was refused.
+  assert.deepEqual(search('(?<=x(?:a*){0})(b)', 'xb'), ['b', 'b']);
+  assert.deepEqual(search('(?<=x(?:a+){0,0})(b)', 'xab xb'), ['b', 'b']);
+});

@@ -173,7 +173,7 @@ class Translator {
       }
       if (repeat) {
         const [lo, hi] = widths.pop()!;
-        widths.push([lo * repeat[0], repeat[1] === Infinity ? (hi > 0 ? Infinity : 0) : hi * repeat[1]]);
+        widths.push([lo * repeat[0], repeat[1] === Infinity ? (hi > 0 ? Infinity : 0) : repeat[1] === 0 ? 0 : hi * repeat[1]]);
       } else if (last !== before) {
         widths.push(last!.kind === 'atom' ? (this.itemWidth ?? [1, 1]) : [0, 0]);
       }
