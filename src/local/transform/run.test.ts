@@ -352,6 +352,46 @@ test('a stopped run (its signal aborted) finishes the files it started before it
   }
 });
 
+test('a run stopped while a file\'s .out.partial is being opened leaves that file (and its gunzip stream) closed, uncompressed or gzipped', { skip: !fsModule.existsSync('/proc/self/fd') && 'needs /proc/self/fd' }, async () => {
+  const t = await tmpTree({ 'plain/a.csv': 'a\n' });
+  await fs.mkdir(path.join(t.input, 'gz'));
+  await fs.writeFile(path.join(t.input, 'gz', 'b.csv.gz'), gzipSync('b\n'));
+  const server = http.createServer((req, res) => void res.writeHead(req.url === '/execution-parameters' ? 404 : 200).end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const openInputs = (): string[] =>
+    fsModule.readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        const target = fsModule.readlinkSync(`/proc/self/fd/${fd}`);
+        return target.startsWith(t.input) ? [target] : [];
+      } catch {
+        return [];
+      }
+    });
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    for (const [folder, file, compressionType] of [['plain', 'a.csv', undefined], ['gz', 'b.csv.gz', 'Gzip']] as const) {
+      await fs.rm(t.output, { recursive: true, force: true });
+      // Stopped once the file's .out.partial exists: after the run's check at the top of the file, before its first record is read.
+      const stop = new AbortController();
+      const realAborted = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
+      Object.defineProperty(stop.signal, 'aborted', {
+        get: () => {
+          if (fsModule.existsSync(path.join(t.output, `${file}.out.partial`))) stop.abort(new Error('stopped by the test'));
+          return realAborted.call(stop.signal) as boolean;
+        },
+      });
+      const run = runTransform({ input: path.join(t.input, folder), output: t.output, url, splitType: 'Line', assembleWith: 'None', signal: stop.signal, ...(compressionType ? { compressionType } : {}), parameters: { batchStrategy: 'SINGLE_RECORD', maxConcurrentTransforms: 1 } });
+      await assert.rejects(run, /stopped by the test/);
+      assert.deepEqual(openInputs(), [], `${file}: no input file left open`);
+      assert.deepEqual(await fs.readdir(t.output), []);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('each uncompressed Line file and each SplitType None file is read once, when its turn comes; with a progress bar a Line file is read through first for its total', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'rows.csv': 'a\nb\n\nc\n', 'empty.csv': '' });

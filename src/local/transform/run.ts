@@ -337,12 +337,16 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   /** A streamed file's records, read (and gunzipped) as they are asked for. */
   const streamRecords = (rel: string): AsyncGenerator<InputRecord[]> => {
     if (frames && !gzip) return eachFrameOfFile(path.join(inputDir, rel), frames, parameters.batchStrategy);
-    const file = createReadStream(path.join(inputDir, rel));
-    // pipeline() hands a read error on to the gunzip stream, and closes the file with it.
-    const bytes: AsyncIterable<Buffer> = gzip ? pipeline(file, createGunzip(), () => {}) : file;
-    // A record over the payload limit is never sent: no more of it is kept (a line), or decompressed (a frame), than shows that.
-    const keep = maxBytes > 0 ? maxBytes : MAX_FILE_BYTES;
-    return frames ? eachFrameOfStream(bytes, frames, parameters.batchStrategy, keep) : eachLineOf(bytes, keep);
+    // Opened once the records are first asked for: a run stopped before then (a generator never
+    // started runs no finally) would leave the file, and its gunzip stream, open for good.
+    return (async function* () {
+      const file = createReadStream(path.join(inputDir, rel));
+      // pipeline() hands a read error on to the gunzip stream, and closes the file with it.
+      const bytes: AsyncIterable<Buffer> = gzip ? pipeline(file, createGunzip(), () => {}) : file;
+      // A record over the payload limit is never sent: no more of it is kept (a line), or decompressed (a frame), than shows that.
+      const keep = maxBytes > 0 ? maxBytes : MAX_FILE_BYTES;
+      yield* frames ? eachFrameOfStream(bytes, frames, parameters.batchStrategy, keep) : eachLineOf(bytes, keep);
+    })();
   };
   /** Why a streamed file stopped being read at `record`: a system error (removed, unreadable), a broken gzip stream, a broken frame or one too large to read. */
   const streamFailure = (err: unknown, record: number): UnreadableFile => {
