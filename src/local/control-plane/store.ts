@@ -1,4 +1,5 @@
 import { partitionOf } from '../../aws/partition.js';
+import type { CompiledMetricDefinition } from './training-metrics.js';
 import type { AsyncInferenceConfig, ContainerDefinition, DataCaptureConfig, ProductionVariant, VpcConfig } from '../../aws/shapes/sagemaker.js';
 
 /** A `CreateModel` as stored: the request's members plus the service's ARN and time. */
@@ -58,6 +59,8 @@ export interface TrainingJobRecord {
   failureReason?: string;
   trainingStartedAt?: Date;
   trainingEndedAt?: Date;
+  /** Its `MetricDefinitions`, compiled once when the job was created. */
+  metricDefinitions?: readonly CompiledMetricDefinition[];
   /** The latest value of each of its `MetricDefinitions` (by index) found in its output: `FinalMetricDataList`. */
   finalMetrics?: ReadonlyMap<number, { name: string; value: number; at: number }>;
 }

@@ -22,7 +22,7 @@ import type { MetricStore } from './cloudwatch/metric-store.js';
 import type { LogStore } from './logs/log-store.js';
 import { trainingJobLogs } from './logs/sagemaker-logs.js';
 import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
-import { compileMetricDefinitions, TrainingMetrics, type MetricDefinitionInput } from './training-metrics.js';
+import { compileMetricDefinitions, TrainingMetrics, type CompiledMetricDefinition, type MetricDefinitionInput } from './training-metrics.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -172,7 +172,7 @@ export class TrainingJobs {
     if (store.taken('training-job', name)) {
       throw new AwsServiceError('ResourceInUse', `Training job names must be unique within an AWS account and region, and a training job with this name already exists (${arn})`, 400);
     }
-    this.check(input);
+    const metricDefinitions = this.check(input);
     const max = this.ctx.maxJobs;
     if (max !== undefined && this.runs.size >= max) {
       throw new AwsServiceError(
@@ -217,6 +217,7 @@ export class TrainingJobs {
       secondaryStatus: 'Starting',
       transitions: [{ status: 'Starting', startedAt: now, message: 'Preparing the instances for training' }],
       modelArtifacts: `s3://${output.bucket}/${outputKey(output.key, name, 'model.tar.gz')}`,
+      metricDefinitions,
     };
     store.trainingJobs.set(name, job);
     const run: Run = {};
@@ -231,8 +232,11 @@ export class TrainingJobs {
     return { TrainingJobArn: arn };
   }
 
-  /** The checks SageMaker makes past the shapes, and what the local SageMaker cannot run. */
-  private check(input: Input): void {
+  /**
+   * The checks SageMaker makes past the shapes, and what the local SageMaker cannot run; returns the
+   * request's `MetricDefinitions` compiled, which the job keeps for its run.
+   */
+  private check(input: Input): CompiledMetricDefinition[] {
     if (this.ctx.backend !== 'process') {
       throw validation('The local SageMaker runs training jobs on its process backend only (as smkit train processes); start smkit local without --backend docker to run them.');
     }
@@ -274,7 +278,7 @@ export class TrainingJobs {
       if (s3.S3DataType !== 'S3Prefix') throw validation(`Channel "${c.ChannelName}": S3DataType ${s3.S3DataType} is not supported by the local SageMaker: use S3Prefix.`);
       if (parseS3Location(s3.S3Uri) === undefined) throw validation(`Channel "${c.ChannelName}": S3Uri ${s3.S3Uri} is not an S3 location: use s3://bucket/prefix.`);
     }
-    compileMetricDefinitions(spec.MetricDefinitions);
+    return compileMetricDefinitions(spec.MetricDefinitions);
   }
 
   private job(name: string): TrainingJobRecord {
@@ -603,7 +607,7 @@ export class TrainingJobs {
 
   /** The job's `MetricDefinitions` applied to its output, when it has any; their latest values become its `FinalMetricDataList`. */
   private metrics(j: TrainingJobRecord): TrainingMetrics | undefined {
-    const definitions = compileMetricDefinitions((j.request.AlgorithmSpecification as AlgorithmSpecification).MetricDefinitions);
+    const definitions = j.metricDefinitions ?? [];
     if (definitions.length === 0) return undefined;
     const metrics = new TrainingMetrics({
       jobName: j.name,
