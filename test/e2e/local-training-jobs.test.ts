@@ -241,7 +241,7 @@ describe('training jobs', { concurrency: true }, () => {
     assert.equal(d.SecondaryStatus, 'MaxRuntimeExceeded');
   });
 
-  test('UpdateTrainingJob: the warm-pool keep-alive, profiler and remote debugging are refused, naming why; the shapes are validated; a request that changes nothing answers the ARN', async () => {
+  test('UpdateTrainingJob: a keep-alive for a job without a warm pool, the profiler and remote debugging are refused, naming why; the shapes are validated; a request that changes nothing answers the ARN', async () => {
     const created = await sm.send(new CreateTrainingJobCommand(job('updated', 'fail.mjs', NO_DATA)));
     const update = (input: Omit<ConstructorParameters<typeof UpdateTrainingJobCommand>[0], 'TrainingJobName'>, name = 'updated') => sm.send(new UpdateTrainingJobCommand({ TrainingJobName: name, ...input }));
     assert.equal((await update({})).TrainingJobArn, created.TrainingJobArn);

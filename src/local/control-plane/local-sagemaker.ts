@@ -106,6 +106,8 @@ export interface LocalSageMakerOptions {
   trainingGraceSeconds?: number;
   /** Keep the work folder (instances' `/opt/ml` trees, logs, downloaded model data). @defaultValue false */
   keepWorkDir?: boolean;
+  /** The clock training jobs' warm pools count their keep-alive on (tests move it instead of waiting). @defaultValue Date.now */
+  warmPoolNow?: () => number;
 }
 
 /** How fleets check their instances and space replacements: what a {@link DeploymentContext} takes. */
@@ -236,6 +238,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     logs,
     ...(guard ? { metrics: guard.metrics } : {}),
     ...(opts.metricRegexBudgetMs === undefined ? {} : { metricRegexBudgetMs: opts.metricRegexBudgetMs }),
+    ...(opts.warmPoolNow ? { now: opts.warmPoolNow } : {}),
   });
   const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.log ? { log: opts.log } : {}), logs });
   const components = new InferenceComponents({ store, deployment, autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX) });

@@ -1,5 +1,6 @@
 import { partitionOf } from '../../aws/partition.js';
 import type { CompiledMetricDefinition } from './training-metrics.js';
+import type { WarmPoolRecord } from './warm-pools.js';
 import type { AsyncInferenceConfig, ContainerDefinition, DataCaptureConfig, ProductionVariant, VpcConfig } from '../../aws/shapes/sagemaker.js';
 
 /** A `CreateModel` as stored: the request's members plus the service's ARN and time. */
@@ -63,6 +64,10 @@ export interface TrainingJobRecord {
   metricDefinitions?: readonly CompiledMetricDefinition[];
   /** The latest value of each of its `MetricDefinitions` (by index) found in its output: `FinalMetricDataList`. */
   finalMetrics?: ReadonlyMap<number, { name: string; value: number; at: number }>;
+  /** What a job must share with this one to reuse its warm pool (`warmPoolKey`). */
+  warmPoolKey?: string;
+  /** Its warm pool, once it has one: the one it reused while it runs, or the one it keeps once ended. */
+  warmPool?: WarmPoolRecord;
 }
 
 /** The kinds of resource ARNs the local SageMaker makes. */

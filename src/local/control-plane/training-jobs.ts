@@ -23,6 +23,7 @@ import type { LogStore } from './logs/log-store.js';
 import { trainingJobLogs } from './logs/sagemaker-logs.js';
 import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
 import { compileMetricDefinitions, TrainingMetrics, type CompiledMetricDefinition, type MetricDefinitionInput } from './training-metrics.js';
+import { WarmPools, warmPoolKey } from './warm-pools.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -86,6 +87,8 @@ export interface TrainingJobsContext {
   metrics?: MetricStore;
   /** How long one metric regex may run on one line before it is disabled for the job. @defaultValue 1000 ms */
   metricRegexBudgetMs?: number;
+  /** The clock warm pools' keep-alive is read on (tests move it). @defaultValue Date.now */
+  now?: () => number;
 }
 
 /** A running job: its `smkit train` process, once started, and why it is being stopped. */
@@ -161,8 +164,11 @@ function outputKey(prefix: string, job: string, file: string): string {
  */
 export class TrainingJobs {
   private readonly runs = new Map<string, Run>();
+  private readonly warmPools: WarmPools;
 
-  constructor(private readonly ctx: TrainingJobsContext) {}
+  constructor(private readonly ctx: TrainingJobsContext) {
+    this.warmPools = new WarmPools(() => ctx.store.trainingJobs.values(), ctx.now);
+  }
 
   /** `CreateTrainingJob` (tags are the caller's). Throws, creating nothing, when the request cannot run here. */
   create(input: Input): Output {
@@ -218,8 +224,11 @@ export class TrainingJobs {
       transitions: [{ status: 'Starting', startedAt: now, message: 'Preparing the instances for training' }],
       modelArtifacts: `s3://${output.bucket}/${outputKey(output.key, name, 'model.tar.gz')}`,
       metricDefinitions,
+      warmPoolKey: warmPoolKey(input),
     };
     store.trainingJobs.set(name, job);
+    const reused = this.warmPools.claim(job);
+    if (reused) this.ctx.log?.('info', 'training job reuses a warm pool', { trainingJob: name, warmPoolOf: reused.name });
     const run: Run = {};
     this.runs.set(name, run);
     run.done = this.run(job, run)
@@ -311,15 +320,26 @@ export class TrainingJobs {
         StatusMessage: t.message,
       })),
       ...(trainingSeconds === undefined ? {} : { TrainingTimeInSeconds: trainingSeconds, BillableTimeInSeconds: trainingSeconds }),
+      ...this.warmPoolStatus(j),
       ...(j.finalMetrics && j.finalMetrics.size > 0
         ? { FinalMetricDataList: [...j.finalMetrics.entries()].sort(([a], [b]) => a - b).map(([, m]) => ({ MetricName: m.name, Value: m.value, Timestamp: m.at / 1000 })) }
         : {}),
     };
   }
 
-  /** `ListTrainingJobs`: no local job has a warm pool or a training plan, so those filters match none. */
+  /** `WarmPoolStatus`, when the job has a warm pool. */
+  private warmPoolStatus(j: TrainingJobRecord): Output {
+    const status = this.warmPools.describe(j);
+    return status === undefined ? {} : { WarmPoolStatus: status };
+  }
+
+  /** `ListTrainingJobs`: no local job has a training plan, so `TrainingPlanArnEquals` matches none. */
   list(input: Input): Output {
-    const all = input.WarmPoolStatusEquals !== undefined || input.TrainingPlanArnEquals !== undefined ? [] : [...this.ctx.store.trainingJobs.values()];
+    const wanted = input.WarmPoolStatusEquals;
+    const all =
+      input.TrainingPlanArnEquals !== undefined
+        ? []
+        : [...this.ctx.store.trainingJobs.values()].filter((j) => wanted === undefined || this.warmPools.current(j)?.status === wanted);
     const page = listPage('ListTrainingJobs', all, input as ListInput, (j) => ({ name: j.name, createdAt: j.createdAt, lastModified: j.lastModified, status: j.status }));
     return {
       TrainingJobSummaries: page.items.map((j) => ({
@@ -330,6 +350,7 @@ export class TrainingJobs {
         LastModifiedTime: epochSeconds(j.lastModified),
         TrainingJobStatus: j.status,
         SecondaryStatus: j.secondaryStatus,
+        ...this.warmPoolStatus(j),
       })),
       ...(page.nextToken ? { NextToken: page.nextToken } : {}),
     };
@@ -346,18 +367,14 @@ export class TrainingJobs {
 
   /**
    * `UpdateTrainingJob`: only the warm-pool keep-alive, Debugger profiling and remote debugging can
-   * be changed, and a local job has none of them, so each is refused naming why; a request that
-   * changes nothing answers the job's ARN.
+   * be changed. The keep-alive of an `Available` warm pool is changed (0 terminates it); a local job
+   * has no Debugger or remote debugging, so those are refused naming why; a request that changes
+   * nothing answers the job's ARN.
    */
   update(input: Input): Output {
     const name = String(input.TrainingJobName);
     const j = this.ctx.store.trainingJobs.get(name);
     if (!j) throw new AwsServiceError('ResourceNotFound', `Could not find training job "${this.ctx.store.arn('training-job', name)}".`, 400);
-    if (input.ResourceConfig !== undefined) {
-      throw validation(
-        `Training job "${j.arn}" has no warm pool: KeepAlivePeriodInSeconds can be updated only while a job's warm pool is Available, and the local SageMaker keeps no warm pools (a local job starts without provisioning instances, so there is nothing to keep). Leave ResourceConfig unset.`,
-      );
-    }
     if (input.ProfilerConfig !== undefined || input.ProfilerRuleConfigurations !== undefined) {
       throw validation('ProfilerConfig and ProfilerRuleConfigurations cannot be updated: the local SageMaker has no SageMaker Debugger (CreateTrainingJob accepts and ignores its profiler settings). Leave them unset.');
     }
@@ -366,6 +383,15 @@ export class TrainingJobs {
         `RemoteDebugConfig cannot be updated: the local SageMaker has no remote debugging through AWS Systems Manager. The job is a local smkit train process; its output is in ${join(this.ctx.workDir, 'logs', `training-job-${j.name}.log`)}. Leave RemoteDebugConfig unset.`,
       );
     }
+    // Checked after the refusals above, so a refused request changes nothing.
+    const keepAlive = (input.ResourceConfig as { KeepAlivePeriodInSeconds: number } | undefined)?.KeepAlivePeriodInSeconds;
+    if (keepAlive !== undefined && !this.warmPools.update(j, keepAlive)) {
+      const pool = this.warmPools.current(j)?.status;
+      throw validation(
+        `Training job "${j.arn}" ${pool === undefined ? 'has no warm pool' : `has a warm pool that is ${pool}`}: KeepAlivePeriodInSeconds can be updated only while a job's warm pool is Available, from when the job ends with a KeepAlivePeriodInSeconds above 0 until a matching job reuses the pool or the keep-alive runs out. Leave ResourceConfig unset.`,
+      );
+    }
+    if (keepAlive !== undefined) j.lastModified = new Date();
     return { TrainingJobArn: j.arn };
   }
 
@@ -424,6 +450,10 @@ export class TrainingJobs {
     if (failureReason !== undefined) j.failureReason = firstChars(failureReason, MAX_FAILURE_REASON);
     j.trainingEndedAt ??= now;
     j.lastModified = now;
+    // AWS keeps a warm pool after a job that completed, was stopped once its instances were up, or
+    // failed with an algorithm or client error; not after an internal error.
+    const healthy = status === 'Completed' || (status === 'Stopped' ? j.trainingStartedAt !== undefined : !j.failureReason?.startsWith('InternalServerError'));
+    this.warmPools.release(j, healthy);
     this.ctx.log?.('info', `training job ${status.toLowerCase()}`, { trainingJob: j.name, ...(failureReason === undefined ? {} : { failureReason: j.failureReason }) });
   }
 
