@@ -77,10 +77,10 @@ export class SageMakerService implements AwsService {
       UpdateEndpointWeightsAndCapacities: (i) => this.endpoints.updateWeightsAndCapacities(i),
       ...(trainingJobs
         ? {
-            CreateTrainingJob: (i: Input) => {
+            CreateTrainingJob: async (i: Input) => {
               const arn = this.store.arn('training-job', String(i.TrainingJobName));
               const tags = this.mergedTags(arn, i.Tags as Tag[] | undefined);
-              const out = trainingJobs.create(i);
+              const out = await trainingJobs.create(i);
               this.storeTags(arn, tags);
               return out;
             },

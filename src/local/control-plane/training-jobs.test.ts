@@ -26,3 +26,28 @@ test('with the docker backend CreateTrainingJob is refused, naming the process b
     await sm.stop();
   }
 });
+
+test('two CreateTrainingJob calls for one name while their MetricDefinitions compile: one job is created, the other is ResourceInUse', async () => {
+  const processBackend: ContainerBackend = { name: 'process', start: () => Promise.reject(new Error('not used')) };
+  const sm = await createLocalSageMaker({ backendImpl: processBackend, alarmsAndScaling: false, settings: { s3EndpointUrl: 'http://127.0.0.1:1' }, trainingGraceSeconds: 1 });
+  try {
+    const job = (regex: string) => ({
+      TrainingJobName: 'twice',
+      RoleArn: 'arn:aws:iam::123456789012:role/R',
+      AlgorithmSpecification: { TrainingImage: 'img', TrainingInputMode: 'File', MetricDefinitions: [{ Name: 'loss', Regex: regex }] },
+      OutputDataConfig: { S3OutputPath: 's3://b/out' },
+      // Nothing to download from: the job that is created fails at once, before any process starts.
+      InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://b/none' } } }],
+    });
+    // Both are sent before either has compiled its definitions.
+    const results = await Promise.allSettled([sm.sagemaker.call('CreateTrainingJob', job('a=(\\d+)')), sm.sagemaker.call('CreateTrainingJob', job('b=(\\d+)'))]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.equal((refused.reason as Error).name, 'ResourceInUse');
+    const created = sm.store.trainingJobs.get('twice')!;
+    const winner = results[0]!.status === 'fulfilled' ? 'a=(\\d+)' : 'b=(\\d+)';
+    assert.equal((created.request.AlgorithmSpecification as { MetricDefinitions: Array<{ Regex: string }> }).MetricDefinitions[0]!.Regex, winner);
+  } finally {
+    await sm.stop();
+  }
+});

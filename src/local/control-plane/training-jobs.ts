@@ -22,7 +22,7 @@ import type { MetricStore } from './cloudwatch/metric-store.js';
 import type { LogStore } from './logs/log-store.js';
 import { trainingJobLogs } from './logs/sagemaker-logs.js';
 import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
-import { compileMetricDefinitions, TrainingMetrics, type CompiledMetricDefinition, type MetricDefinitionInput } from './training-metrics.js';
+import { MetricDefinitionsCompiler, TrainingMetrics, type MetricDefinitionInput } from './training-metrics.js';
 import { WarmPools, warmPoolKey } from './warm-pools.js';
 
 type Input = Record<string, unknown>;
@@ -165,20 +165,23 @@ function outputKey(prefix: string, job: string, file: string): string {
 export class TrainingJobs {
   private readonly runs = new Map<string, Run>();
   private readonly warmPools: WarmPools;
+  private readonly metricCompiler = new MetricDefinitionsCompiler();
 
   constructor(private readonly ctx: TrainingJobsContext) {
     this.warmPools = new WarmPools(() => ctx.store.trainingJobs.values(), ctx.now);
   }
 
-  /** `CreateTrainingJob` (tags are the caller's). Throws, creating nothing, when the request cannot run here. */
-  create(input: Input): Output {
+  /** `CreateTrainingJob` (tags are the caller's). Rejects, creating nothing, when the request cannot run here. */
+  async create(input: Input): Promise<Output> {
     const { store } = this.ctx;
     const name = String(input.TrainingJobName);
     const arn = store.arn('training-job', name);
-    if (store.taken('training-job', name)) {
-      throw new AwsServiceError('ResourceInUse', `Training job names must be unique within an AWS account and region, and a training job with this name already exists (${arn})`, 400);
-    }
-    const metricDefinitions = this.check(input);
+    this.checkName(name, arn);
+    this.check(input);
+    // Kept for the job's run, so they are compiled once.
+    const metricDefinitions = await this.metricCompiler.compile((input.AlgorithmSpecification as AlgorithmSpecification).MetricDefinitions);
+    // Another request may have taken the name while they compiled.
+    this.checkName(name, arn);
     const max = this.ctx.maxJobs;
     if (max !== undefined && this.runs.size >= max) {
       throw new AwsServiceError(
@@ -241,11 +244,15 @@ export class TrainingJobs {
     return { TrainingJobArn: arn };
   }
 
-  /**
-   * The checks SageMaker makes past the shapes, and what the local SageMaker cannot run; returns the
-   * request's `MetricDefinitions` compiled, which the job keeps for its run.
-   */
-  private check(input: Input): CompiledMetricDefinition[] {
+  /** `ResourceInUse` when a training job has `name`'s ARN. */
+  private checkName(name: string, arn: string): void {
+    if (this.ctx.store.taken('training-job', name)) {
+      throw new AwsServiceError('ResourceInUse', `Training job names must be unique within an AWS account and region, and a training job with this name already exists (${arn})`, 400);
+    }
+  }
+
+  /** The checks SageMaker makes past the shapes, and what the local SageMaker cannot run; `MetricDefinitions` are checked as they compile. */
+  private check(input: Input): void {
     if (this.ctx.backend !== 'process') {
       throw validation('The local SageMaker runs training jobs on its process backend only (as smkit train processes); start smkit local without --backend docker to run them.');
     }
@@ -287,7 +294,6 @@ export class TrainingJobs {
       if (s3.S3DataType !== 'S3Prefix') throw validation(`Channel "${c.ChannelName}": S3DataType ${s3.S3DataType} is not supported by the local SageMaker: use S3Prefix.`);
       if (parseS3Location(s3.S3Uri) === undefined) throw validation(`Channel "${c.ChannelName}": S3Uri ${s3.S3Uri} is not an S3 location: use s3://bucket/prefix.`);
     }
-    return compileMetricDefinitions(spec.MetricDefinitions);
   }
 
   private job(name: string): TrainingJobRecord {
@@ -417,7 +423,7 @@ export class TrainingJobs {
       const j = this.ctx.store.trainingJobs.get(name);
       if (j && j.status === 'InProgress') this.requestStop(j, run, 'Stopped');
     }
-    await Promise.all(running.map(([, run]) => run.done));
+    await Promise.all([...running.map(([, run]) => run.done), this.metricCompiler.stop()]);
   }
 
   private requestStop(j: TrainingJobRecord, run: Run, why: 'Stopped' | 'MaxRuntimeExceeded'): void {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { compileMetricDefinitions, metricValue, TrainingMetrics } from './training-metrics.js';
+import { compileMetricDefinitions, MetricDefinitionsCompiler, metricValue, TrainingMetrics } from './training-metrics.js';
 
 test("compileMetricDefinitions takes the value from Python's first group, which JavaScript numbers after an atomic group or possessive quantifier before it", () => {
   const [d] = compileMetricDefinitions([{ Name: 'v', Regex: '(?>[a-z]+)=(\\d+) [a-z]++ (?P<x>\\w+)' }]);
@@ -88,4 +88,36 @@ test('TrainingMetrics matches the lines given before close() and none after, so 
   m.line('loss=0.25', 3000);
   await m.close();
   assert.deepEqual([...m.final.values()], [{ name: 'loss', value: 0.5, at: 1000 }]);
+});
+
+test('MetricDefinitionsCompiler answers as compileMetricDefinitions does, from another thread: its answer comes as a message, never within the calling task', async () => {
+  const compiler = new MetricDefinitionsCompiler();
+  try {
+    // Python's Unicode \b is four \p{L}\p{N} classes in JavaScript, which V8 builds one by one as it parses: the slow kind.
+    const definitions = [
+      { Name: 'loss', Regex: '\\bloss=(\\d+(?:\\.\\d+)?)\\b' },
+      { Name: 'acc', Regex: '(?i)\\bacc(?:uracy)?\\s*[:=]\\s*(\\S+)' },
+    ];
+    let answered = false;
+    const compiling = compiler.compile(definitions).then((compiled) => {
+      answered = true;
+      return compiled;
+    });
+    // Compiled on this thread (even inside an async function), the answer would be there after a few microtasks.
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    assert.equal(answered, false);
+    assert.deepEqual(await compiling, compileMetricDefinitions(definitions));
+    assert.deepEqual(await compiler.compile(undefined), []);
+    const bad = [{ Name: 'ok', Regex: 'a=(\\d)' }, { Name: 'open', Regex: 'loss=([0-9]+' }];
+    await assert.rejects(compiler.compile(bad), (err: Error) => {
+      assert.throws(() => compileMetricDefinitions(bad), { name: err.name, message: err.message });
+      return err.name === 'ValidationException' && /MetricDefinitions\[1\] \(open\)/.test(err.message);
+    });
+    // A compile the worker was ended before answering still gets its answer.
+    const answer = compiler.compile([{ Name: 'loss', Regex: 'loss=(\\S+)' }]);
+    await compiler.stop();
+    assert.deepEqual(await answer, compileMetricDefinitions([{ Name: 'loss', Regex: 'loss=(\\S+)' }]));
+  } finally {
+    await compiler.stop();
+  }
 });

@@ -64,6 +64,15 @@ export interface MetricBatchResult {
   found: Array<[line: number, index: number, captured: string]>;
 }
 
+/** `MetricDefinitions` for the compile worker. */
+export interface CompileRequest {
+  id: number;
+  definitions: readonly MetricDefinitionInput[];
+}
+
+/** The compile worker's answer: the definitions compiled, or the `ValidationException` message that refuses them. */
+export type CompileResult = { id: number; compiled: CompiledMetricDefinition[] } | { id: number; invalid: string };
+
 /** A metric's latest value, as `DescribeTrainingJob`'s `FinalMetricDataList` gives it. */
 export interface FinalMetric {
   name: string;
@@ -92,6 +101,72 @@ export function compileMetricDefinitions(definitions: readonly MetricDefinitionI
     if (compiled.group === undefined) throw validation(`${what} has no capturing group: the metric's value is what the first group captures, as in "loss=(\\S+)". Put parentheses around the number.`);
     return { index, name: d.Name, source: compiled.source, flags: compiled.flags, group: compiled.group };
   });
+}
+
+/** A compile the worker has not answered yet. */
+interface PendingCompile {
+  worker: Worker;
+  definitions: readonly MetricDefinitionInput[];
+  resolve(compiled: CompiledMetricDefinition[]): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * {@link compileMetricDefinitions} in a worker thread, with the same answers. V8 builds each
+ * Unicode property class of a regex as it parses it, and a Python `\b` translates to four of them,
+ * so forty 500-character regexes take seconds to compile: on the control plane's thread that would
+ * hold every other request. One worker, started on first use, answers in turn and does not keep
+ * the process alive; should it fail, what it had not answered is compiled on this thread.
+ */
+export class MetricDefinitionsCompiler {
+  private worker: Worker | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, PendingCompile>();
+
+  /** The definitions compiled; rejects with the `ValidationException` {@link compileMetricDefinitions} throws. */
+  compile(definitions: readonly MetricDefinitionInput[] | undefined): Promise<CompiledMetricDefinition[]> {
+    if (definitions === undefined || definitions.length === 0) return Promise.resolve([]);
+    const worker = (this.worker ??= this.start());
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { worker, definitions, resolve, reject });
+      worker.postMessage({ id, definitions } satisfies CompileRequest);
+    });
+  }
+
+  /** Ends the worker; compiles it had not answered are finished on this thread. */
+  async stop(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private start(): Worker {
+    const worker = new Worker(new URL('./training-metrics-compile-worker.js', import.meta.url));
+    worker.unref();
+    worker.on('message', (result: CompileResult) => {
+      const p = this.pending.get(result.id);
+      if (!p) return;
+      this.pending.delete(result.id);
+      if ('invalid' in result) p.reject(validation(result.invalid));
+      else p.resolve(result.compiled);
+    });
+    const ended = (): void => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const [id, p] of this.pending) {
+        if (p.worker !== worker) continue;
+        this.pending.delete(id);
+        try {
+          p.resolve(compileMetricDefinitions(p.definitions));
+        } catch (err) {
+          p.reject(err);
+        }
+      }
+    };
+    worker.on('error', ended);
+    worker.on('exit', ended);
+    return worker;
+  }
 }
 
 /**
