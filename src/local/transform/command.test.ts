@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -100,4 +100,59 @@ test('smkit local transform stopped by Ctrl-C (SIGINT) ends by the signal and le
   assert.equal(await exited, 'SIGINT', stderr);
   assert.deepEqual((await readdir(path.join(dir, 'out'))).sort(), ['a.csv.out']);
   assert.equal(await readFile(path.join(dir, 'out', 'a.csv.out'), 'utf8'), 'A\n');
+});
+
+test('smkit local transform --model stopped by SIGTERM while the model loads stops the server it started and removes its temporary /opt/ml before it exits', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-transform-term-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // modelFn reports where it runs and waits for the answer, which comes only once the command has
+  // been sent SIGTERM: it is still waiting for /ping then. (A load that never ended would cost the
+  // server's 5 s wait for it on the way out.)
+  let loading!: (query: URLSearchParams) => void;
+  const reported = new Promise<URLSearchParams>((resolve) => (loading = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const reporter = http.createServer((req, res) => {
+    void released.then(() => res.end());
+    loading(new URL(req.url ?? '/', 'http://x').searchParams);
+  });
+  await new Promise<void>((resolve) => reporter.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    release();
+    reporter.close();
+  });
+  await mkdir(path.join(dir, 'model', 'code'), { recursive: true });
+  await mkdir(path.join(dir, 'in'));
+  await writeFile(path.join(dir, 'in', 'a.csv'), 'a\n');
+  await writeFile(
+    path.join(dir, 'model', 'code', 'inference.mjs'),
+    `export async function modelFn(modelDir) {
+  const res = await fetch(process.env.TRANSFORM_TEST_REPORT_URL + '?' + new URLSearchParams({ server: String(process.ppid), baseDir: process.env.SAGEMAKER_BASE_DIR }));
+  await res.text();
+  return {};
+}
+`,
+  );
+  const url = `http://127.0.0.1:${(reporter.address() as AddressInfo).port}`;
+  const cli = spawn(process.execPath, [SMKIT_BIN, 'local', 'transform', '--model', path.join(dir, 'model'), '--input', path.join(dir, 'in'), '--output', path.join(dir, 'out'), '--no-progress'], {
+    env: { ...process.env, TRANSFORM_TEST_REPORT_URL: url },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => cli.on('exit', (_code, signal) => resolve(signal)));
+  const where = await Promise.race([reported, exited.then(() => assert.fail(`the command ended before the model loaded: ${stderr}`))]);
+  const server = Number(where.get('server'));
+  t.after(() => {
+    try {
+      process.kill(server, 'SIGKILL');
+    } catch {
+      // Gone, as it should be.
+    }
+  });
+  assert.ok(cli.kill('SIGTERM'));
+  release();
+  assert.equal(await exited, 'SIGTERM', stderr);
+  assert.throws(() => process.kill(server, 0), { code: 'ESRCH' }, 'the server the command started is gone');
+  await assert.rejects(stat(path.dirname(where.get('baseDir')!)), { code: 'ENOENT' }, 'its temporary /opt/ml is removed');
 });

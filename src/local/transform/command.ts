@@ -137,25 +137,28 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   let server: LocalServer | undefined;
   // Ctrl-C or SIGTERM: the run is stopped, so the files being written are removed (no
   // <file>.out.partial is left to look like output) before the server stops and the signal ends
-  // the process; left to the default, the partial files stayed behind.
+  // the process; left to the default, the partial files stayed behind. Listened to from before the
+  // model starts: a signal while it loads stops the wait, and startLocalServer stops the child it
+  // started; left to the default there, the child outlived the command.
   const interrupt = new AbortController();
   let received: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     received = signal;
     interrupt.abort(new Error(`interrupted by ${signal}`));
   };
-  if (opts.model !== undefined) {
-    process.stderr.write(`smkit: starting ${opts.model} for batch transform...\n`);
-    server = await startLocalServer({
-      model: opts.model,
-      env: { ...env, ...batchEnv(parameters) },
-      startupTimeoutMs: startupS * 1000,
-      onWait: (s) => process.stderr.write(`smkit: waiting for /ping ... ${s} s\n`),
-    });
-  }
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    if (opts.model !== undefined) {
+      process.stderr.write(`smkit: starting ${opts.model} for batch transform...\n`);
+      server = await startLocalServer({
+        model: opts.model,
+        env: { ...env, ...batchEnv(parameters) },
+        startupTimeoutMs: startupS * 1000,
+        onWait: (s) => process.stderr.write(`smkit: waiting for /ping ... ${s} s\n`),
+        signal: interrupt.signal,
+      });
+    }
     const summary = await runTransform({
       input: opts.input,
       output: opts.output,
