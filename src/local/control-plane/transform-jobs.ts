@@ -385,10 +385,14 @@ export class TransformJobs {
     job.startedAt = new Date();
     try {
       // With SplitType None an uncompressed object is one record, which the runner refuses from its
-      // size past the job's MaxPayloadInMB (or, without one, past the 2 GiB it reads at once): such
-      // an object is not downloaded.
+      // size past the job's MaxPayloadInMB (or, with 0 and DataProcessing, past the 2 GiB it reads
+      // at once): such an object is not downloaded. With 0 (or none) and no DataProcessing it may be
+      // streamed whatever its size, so it is downloaded whole.
       const payloadMB = req.MaxPayloadInMB as number | undefined;
-      const oneRecordOver = (tin.SplitType ?? 'None') === 'None' && tin.CompressionType !== 'Gzip' ? (payloadMB ? payloadMB * 1024 * 1024 : MAX_FILE_BYTES) : undefined;
+      const processing = parseJsonPath(dataProcessing.inputFilter ?? '$', 'InputFilter').length > 0 || parseJsonPath(dataProcessing.outputFilter ?? '$', 'OutputFilter').length > 0 || dataProcessing.joinSource === 'Input';
+      // Without MaxPayloadInMB the container's /execution-parameters may say 0 too.
+      const limit = payloadMB ? payloadMB * 1024 * 1024 : processing ? MAX_FILE_BYTES : undefined;
+      const oneRecordOver = (tin.SplitType ?? 'None') === 'None' && tin.CompressionType !== 'Gzip' ? limit : undefined;
       const files = await this.download(tin.DataSource.S3DataSource, inputDir, signal, listing, oneRecordOver);
       signal.throwIfAborted();
       const parameters: Partial<ExecutionParameters> = {};

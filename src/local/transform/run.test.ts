@@ -175,19 +175,75 @@ test('RecordIO over HTTP: frames as they are with MULTI_RECORD, bare data with S
   }
 });
 
-test('a file over the 2 GiB smkit reads at once (SplitType None, no MaxPayloadInMB) fails alone with a clear reason; the other files are written', async () => {
-  const c = await fakeContainer(undefined);
-  const t = await tmpTree({ 'small.csv': 'a\n' });
+/**
+ * A stand-in container that, when the first bytes of a request come, writes `TAIL` over the last
+ * bytes of `file` (before it reads any more), and answers with the body's length and last bytes.
+ */
+async function tailRewritingContainer(file: string): Promise<{ url: string; framings: string[]; close: () => Promise<void> }> {
+  const framings: string[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    framings.push(req.headers['transfer-encoding'] ?? `length ${req.headers['content-length']}`);
+    let length = 0;
+    let tail = Buffer.alloc(0);
+    req.on('data', (c: Buffer) => {
+      if (length === 0) {
+        const { size } = fsModule.statSync(file);
+        const fd = fsModule.openSync(file, 'r+');
+        fsModule.writeSync(fd, 'TAIL', size - 5);
+        fsModule.closeSync(fd);
+      }
+      length += c.length;
+      tail = Buffer.concat([tail, c]).subarray(-5);
+    });
+    req.on('end', () => res.end(`${length} ${JSON.stringify(tail.toString('latin1'))}`));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, framings, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+// 64 MiB: more than the loopback socket buffers (a few MB each way here, 36 MB at most) and the
+// runner's own read-ahead can hold, so bytes rewritten once the container has the first ones are
+// sent only if the file is read as it is sent; one read whole first sends the old bytes.
+const STREAMED_BYTES = 64 * 1024 * 1024;
+
+test('MaxPayloadInMB=0 sends a SplitType None file as it is read, with chunked encoding: the file is never held whole (bytes changed after the container has the first ones arrive)', async () => {
+  const t = await tmpTree({});
+  await fs.mkdir(t.input, { recursive: true });
+  const file = path.join(t.input, 'big.bin');
+  // Sparse, ending in a newline: no disk space.
+  await fs.writeFile(file, '');
+  await fs.truncate(file, STREAMED_BYTES - 1);
+  await fs.appendFile(file, '\n');
+  const c = await tailRewritingContainer(file);
   try {
-    // Sparse: no disk space or memory used, and fs.readFile refuses it from its size alone.
-    const big = await fs.open(path.join(t.input, 'big.csv'), 'w');
-    await big.truncate(2 ** 31);
-    await big.close();
     const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'None', parameters: { maxPayloadInMB: 0 } });
-    assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status]), [['big.csv', 0, 0]]);
-    assert.match(summary.failed[0]!.error, /file is 2147483648 bytes, over the 2147483647 bytes \(2 GiB\) .*split it into smaller files/);
-    assert.equal(await fs.readFile(path.join(t.output, 'small.csv.out'), 'utf8'), 'A\n');
-    assert.deepEqual(c.bodies, ['a\n']);
+    assert.deepEqual(summary.failed, []);
+    assert.equal(summary.records, 1);
+    assert.deepEqual(c.framings, ['chunked']);
+    assert.equal(await fs.readFile(path.join(t.output, 'big.bin.out'), 'utf8'), `${STREAMED_BYTES} "TAIL\\n"`);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('MaxPayloadInMB=0 with MULTI_RECORD sends all of a split file\'s records in one chunked request, as they are read: the file is never held whole', async () => {
+  const t = await tmpTree({});
+  await fs.mkdir(t.input, { recursive: true });
+  const file = path.join(t.input, 'lines.csv');
+  // Sparse lines of 1 MiB (NUL bytes, then a newline).
+  const fh = await fs.open(file, 'w');
+  for (let at = 1024 * 1024 - 1; at < STREAMED_BYTES; at += 1024 * 1024) await fh.write('\n', at);
+  await fh.close();
+  const c = await tailRewritingContainer(file);
+  try {
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', parameters: { maxPayloadInMB: 0, batchStrategy: 'MULTI_RECORD' } });
+    assert.deepEqual(summary.failed, []);
+    assert.equal(summary.records, 64);
+    assert.equal(summary.requests, 1);
+    assert.deepEqual(c.framings, ['chunked']);
+    assert.equal(await fs.readFile(path.join(t.output, 'lines.csv.out'), 'utf8'), `${STREAMED_BYTES} "TAIL\\n"`);
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });
@@ -452,6 +508,21 @@ test('DataProcessing over HTTP: the InputFilter drops the ID column before sendi
       runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'None', dataProcessing: { outputFilter: '$[0]' } }),
       (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && /writing text\/csv need --assemble-with Line .*got None/.test(e.message),
     );
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('MaxPayloadInMB=0 with MULTI_RECORD: when the one streamed request of a file fails, its records are read again and sent one by one, so only the bad one is lost', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': 'x\nBAD\ny\n' });
+  try {
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', retries: 0, parameters: { maxPayloadInMB: 0 } });
+    assert.deepEqual(summary.failed.map((f) => [f.record, f.status]), [[1, 400]]);
+    assert.equal(summary.records, 3);
+    assert.equal(summary.requests, 4);
+    assert.deepEqual(c.bodies, ['x\nBAD\ny\n', 'x\n', 'BAD\n', 'y\n']);
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

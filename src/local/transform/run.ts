@@ -4,7 +4,8 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { pipeline } from 'node:stream';
+import { pipeline, Readable, Writable } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip, gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
@@ -12,6 +13,16 @@ import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionPar
 import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, RecordProcessingError, type DataProcessing } from './data-processing.js';
 import { eachFrameOf, eachFrameOfStream, eachLineOf, eachMiniBatchOf, eachRecord, groupMiniBatches, MalformedInputError, RecordTooLargeError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
+
+/**
+ * A mini-batch sent as it is read (MaxPayloadInMB 0): `stream` gives its bytes again for each
+ * attempt. `records` is empty when the file is split (its records are counted as they are sent).
+ */
+interface StreamedBatch extends MiniBatch {
+  readonly stream: () => AsyncIterable<Buffer>;
+}
+
+const isStreamed = (batch: MiniBatch): batch is StreamedBatch => 'stream' in batch;
 
 /** Options for {@link runTransform}. */
 export interface TransformOptions {
@@ -183,14 +194,15 @@ function errorText(body: Buffer, statusText: string): string {
 /**
  * POSTs `body` with exactly `headers` (`fetch` would add `Accept: *\/*`, and the job sends no
  * `Accept` unless `TransformOutput.Accept` is set) and reads the whole answer. `chunked` sends it
- * with `Transfer-Encoding: chunked` instead of a `Content-Length`.
+ * with `Transfer-Encoding: chunked` instead of a `Content-Length`; a `body` given as a function is
+ * always sent so, its chunks written as they come (with backpressure), never gathered.
  */
-function postBody(url: string, headers: Record<string, string>, body: Buffer, timeoutMs: number, chunked = false, stop?: AbortSignal): Promise<{ status: number; statusText: string; body: Buffer }> {
+function postBody(url: string, headers: Record<string, string>, body: Buffer | (() => AsyncIterable<Buffer>), timeoutMs: number, chunked = false, stop?: AbortSignal): Promise<{ status: number; statusText: string; body: Buffer }> {
   const target = new URL(url);
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   const timeout = AbortSignal.timeout(timeoutMs);
   return new Promise((resolve, reject) => {
-    const framing = chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(body.length) };
+    const framing = chunked || typeof body === 'function' ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(body.length) };
     const req = send(target, { method: 'POST', headers: { ...headers, ...framing }, signal: stop ? AbortSignal.any([timeout, stop]) : timeout }, (res) => {
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
@@ -210,7 +222,11 @@ function postBody(url: string, headers: Record<string, string>, body: Buffer, ti
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.end(body);
+    if (typeof body !== 'function') return void req.end(body);
+    // A read error (or a stop) ends the request with that error, which rejects above.
+    pipeline(Readable.from(body(), { objectMode: false }), req, (err) => {
+      if (err) req.destroy(err);
+    });
   });
 }
 
@@ -266,7 +282,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       let retryable: boolean;
       try {
         // MaxPayloadInMB=0 is the API's setting for payloads "transmitted using HTTP chunked encoding".
-        const res = await postBody(invocations, headers, batch.body, timeoutMs, parameters.maxPayloadInMB === 0, options.signal);
+        const res = await postBody(invocations, headers, isStreamed(batch) ? batch.stream : batch.body, timeoutMs, parameters.maxPayloadInMB === 0, options.signal);
         if (res.status >= 200 && res.status < 300) return { ok: true, body: res.body };
         outcome = { ok: false, status: res.status, error: errorText(res.body, res.statusText) };
         retryable = RETRY_STATUSES.has(res.status);
@@ -335,8 +351,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const frames = splitType === 'RecordIO' || splitType === 'TFRecord' ? splitType : undefined;
   const streamed = splitType !== 'None';
   /** A streamed file's records, read (and gunzipped) as they are asked for. */
-  const streamRecords = (rel: string): AsyncGenerator<InputRecord[]> => {
-    if (frames && !gzip) return eachFrameOfFile(path.join(inputDir, rel), frames, parameters.batchStrategy);
+  const streamRecords = (rel: string, strategy = parameters.batchStrategy): AsyncGenerator<InputRecord[]> => {
+    if (frames && !gzip) return eachFrameOfFile(path.join(inputDir, rel), frames, strategy);
     // Opened once the records are first asked for: a run stopped before then (a generator never
     // started runs no finally) would leave the file, and its gunzip stream, open for good.
     return (async function* () {
@@ -345,7 +361,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       const bytes: AsyncIterable<Buffer> = gzip ? pipeline(file, createGunzip(), () => {}) : file;
       // A record over the payload limit is never sent: no more of it is kept (a line), or decompressed (a frame), than shows that.
       const keep = maxBytes > 0 ? maxBytes : MAX_FILE_BYTES;
-      yield* frames ? eachFrameOfStream(bytes, frames, parameters.batchStrategy, keep) : eachLineOf(bytes, keep);
+      yield* frames ? eachFrameOfStream(bytes, frames, strategy, keep) : eachLineOf(bytes, keep);
     })();
   };
   /** Why a streamed file stopped being read at `record`: a system error (removed, unreadable), a broken gzip stream, a broken frame or one too large to read. */
@@ -358,6 +374,39 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     }
     if (typeof e.code !== 'string') throw err;
     return { record, error: `cannot read the file (${e.message})` };
+  };
+  /**
+   * MaxPayloadInMB 0 ("arbitrarily large ... transmitted using HTTP chunked encoding"): a SplitType
+   * None file is sent as it is read (and gunzipped), never held. A gzipped one is read through
+   * first, as split ones are, so that none of a file that does not gunzip is sent.
+   */
+  const openWhole = async (rel: string): Promise<{ count: number; stream: () => AsyncIterable<Buffer> } | UnreadableFile> => {
+    const file = path.join(inputDir, rel);
+    const bytes = (): AsyncIterable<Buffer> => (gzip ? pipeline(createReadStream(file), createGunzip(), () => {}) : createReadStream(file));
+    let size = 0;
+    try {
+      if (gzip) {
+        const counter = new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            size += chunk.length;
+            callback();
+          },
+        });
+        await pipelineAsync(bytes(), counter);
+      } else ({ size } = await fs.stat(file));
+    } catch (err) {
+      return streamFailure(err, 0);
+    }
+    return { count: size > 0 ? 1 : 0, stream: bytes };
+  };
+  /** Whether a streamed file holds a record (only its start is read), or why it cannot be read. */
+  const hasRecord = async (rel: string): Promise<boolean | UnreadableFile> => {
+    try {
+      for await (const group of streamRecords(rel)) if (group.length > 0) return true;
+      return false;
+    } catch (err) {
+      return streamFailure(err, 0);
+    }
   };
   /** How many records a streamed file holds (it is read through for it, not kept), or why none of it can be sent. */
   const countInput = async (rel: string): Promise<number | UnreadableFile> => {
@@ -426,6 +475,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       if (options.signal?.aborted) break;
       const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
       const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith });
+      // MaxPayloadInMB 0 puts no bound on a request: the file (SplitType None) or all its records
+      // (MULTI_RECORD) go in one, sent as they are read. DataProcessing works on whole records
+      // and their answers, so with it the records are gathered as with a limit.
+      const whole = maxBytes === 0 && !dp && (splitType === 'None' || parameters.batchStrategy === 'MULTI_RECORD');
       const fileFailures: FailedRecord[] = [];
       // JoinSource=Input joins each answer with the record as read, before the InputFilter (kept while its batch is out).
       const originals = new Map<number, Buffer>();
@@ -439,8 +492,35 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       const out = await fs.open(partialFile, 'w');
       let source: AsyncIterable<Iterable<InputRecord>> = (async function* () {})();
       let bytes = 0;
-      const read = streamed ? unsendable.get(rel) : await readInput(rel);
-      if (read && isUnreadable(read)) {
+      let streamedBatch: StreamedBatch | undefined;
+      /** Records of a file sent whole in one streamed request, counted as they are read. */
+      let streamedRecords = 0;
+      const read = streamed ? unsendable.get(rel) : whole ? await openWhole(rel) : await readInput(rel);
+      const present = whole && streamed && !read ? await hasRecord(rel) : undefined;
+      if (typeof present === 'object') {
+        fileFailures.push({ file: rel, record: present.record, status: 0, error: present.error });
+        records += present.record + 1;
+        options.progress?.advance?.(present.record + 1, 1, rel);
+      } else if (present === true) {
+        streamedBatch = {
+          records: [],
+          body: Buffer.alloc(0),
+          stream: () =>
+            (async function* () {
+              streamedRecords = 0;
+              for await (const group of streamRecords(rel)) {
+                for (const r of group) {
+                  // Over the 2 GiB a record is read up to: the request fails, and the records are sent one by one, this one reported.
+                  if (r.size !== undefined) throw new Error(tooLarge(r.size, true));
+                  streamedRecords++;
+                  yield r.data;
+                }
+              }
+            })(),
+        };
+      } else if (read && 'stream' in read) {
+        if (read.count > 0) streamedBatch = { records: [{ index: 0, data: Buffer.alloc(0) }], body: Buffer.alloc(0), stream: read.stream };
+      } else if (read && isUnreadable(read)) {
         fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
         records += read.record + 1;
         options.progress?.advance?.(read.record + 1, 1, rel);
@@ -494,7 +574,12 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           options.progress?.advance?.(1, 1, rel);
         }
       }
-      const batches = eachMiniBatchOf(groups(), parameters.batchStrategy, maxBytes);
+      const batches: AsyncGenerator<MiniBatch> = streamedBatch
+        ? (async function* () {
+            yield streamedBatch;
+          })()
+        : eachMiniBatchOf(groups(), parameters.batchStrategy, maxBytes);
+      if (streamedBatch?.records.length === 1) seen = 1;
       /** What is written for a mini-batch's answer: the answer itself, or one joined/filtered part per record (throws when the answer cannot be cut per record). */
       const outputParts = (batch: MiniBatch, body: Buffer): Buffer[] => {
         if (!dp?.touchesOutput) return [body];
@@ -510,8 +595,41 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         });
         return parts;
       };
+      /** Sends a split file's records in one streamed request (read again and sent one by one when it fails) and returns what is written for it. */
+      const runStreamedFile = async (batch: StreamedBatch): Promise<Buffer[]> => {
+        requests++;
+        const outcome = await send(batch, contentType);
+        if (outcome.ok) {
+          seen = Math.max(seen, streamedRecords);
+          options.progress?.advance?.(streamedRecords, 0, rel);
+          return [outcome.body];
+        }
+        const parts: Buffer[] = [];
+        let next = 0;
+        try {
+          for await (const group of streamRecords(rel, 'SINGLE_RECORD')) {
+            for (const r of group) {
+              if (options.signal?.aborted) return parts;
+              next = r.index + 1;
+              seen = Math.max(seen, next);
+              requests++;
+              const o = await send(groupMiniBatches([r], 'SINGLE_RECORD', maxBytes)[0]!, contentType);
+              if (o.ok) parts.push(o.body);
+              else fileFailures.push({ file: rel, record: r.index, status: o.status, error: o.error });
+              options.progress?.advance?.(1, o.ok ? 0 : 1, rel);
+            }
+          }
+        } catch (err) {
+          const failure = streamFailure(err, next);
+          seen = Math.max(seen, failure.record + 1);
+          fileFailures.push({ file: rel, record: failure.record, status: 0, error: failure.error });
+          options.progress?.advance?.(1, 1, rel);
+        }
+        return parts;
+      };
       /** Sends a mini-batch (record by record again when it fails as a whole) and returns what is written for it. */
       const runBatch = async (batch: MiniBatch): Promise<Buffer[]> => {
+        if (isStreamed(batch) && batch.records.length === 0) return runStreamedFile(batch);
         requests++;
         let outcome = await send(batch, contentType);
         if (outcome.ok) {
