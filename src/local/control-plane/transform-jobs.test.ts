@@ -302,3 +302,32 @@ test('a gzipped TFRecord object that decompresses past MaxPayloadInMB (a gzip bo
   );
   assert.equal(await exists('out', 'tj-bomb/x.tfrecord.gz.out'), false);
 });
+
+test('DataCaptureConfig writes the input and output manifests under DestinationS3Uri/input and /output in the hour of the job start, and GenerateInferenceId appends an inference id and the start time to each output record', async () => {
+  const name = 'tj-capture';
+  await sm.send(
+    new CreateTransformJobCommand(
+      job(name, {
+        BatchStrategy: 'SingleRecord',
+        TransformOutput: { S3OutputPath: `s3://out/${name}`, Accept: 'application/json', AssembleWith: 'Line' },
+        DataCaptureConfig: { DestinationS3Uri: 's3://out/capture', GenerateInferenceId: true },
+      }),
+    ),
+  );
+  await wait(name);
+  const done = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(done.TransformJobStatus, 'Completed', done.FailureReason);
+  assert.deepEqual(done.DataCaptureConfig, { DestinationS3Uri: 's3://out/capture', GenerateInferenceId: true });
+  const started = done.TransformStartTime!.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const lines = (await object('out', `${name}/a.csv.out`)).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+  assert.deepEqual(lines.map((l) => [l.got, l.SageMakerInferenceTime]), [['1,2\n', started], ['3,4\n', started]]);
+  for (const l of lines) assert.match(l.SageMakerInferenceId!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(lines[0]!.SageMakerInferenceId, lines[1]!.SageMakerInferenceId);
+  const hour = started.slice(0, 13).replace(/[-T]/g, '/');
+  assert.deepEqual(JSON.parse(await object('out', `capture/input/${hour}/${name}.jsonl`)), [{ prefix: 's3://in/batch/' }, 'a.csv', 'sub/b.csv']);
+  assert.deepEqual(JSON.parse(await object('out', `capture/output/${hour}/${name}.jsonl`)), [{ prefix: `s3://out/${name}/` }, 'a.csv.out', 'sub/b.csv.out']);
+  await assert.rejects(
+    sm.send(new CreateTransformJobCommand(job('tj-capture-bad', { DataCaptureConfig: { DestinationS3Uri: 'https://example.com/capture' } }))),
+    /^ValidationException: DataCaptureConfig\.DestinationS3Uri https:\/\/example\.com\/capture is not an S3 location/,
+  );
+});

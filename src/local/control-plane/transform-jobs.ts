@@ -298,6 +298,8 @@ export class TransformJobs {
     const inputAt = parseS3Location(source.S3Uri);
     if (!inputAt) throw validation(`S3Uri ${source.S3Uri} is not an S3 location: use s3://bucket/prefix or an Amazon S3 https:// URL.`);
     if (!parseS3Location(tout.S3OutputPath)) throw validation(`S3OutputPath ${tout.S3OutputPath} is not an S3 location: use s3://bucket/prefix or an Amazon S3 https:// URL.`);
+    const capture = input.DataCaptureConfig as { DestinationS3Uri: string } | undefined;
+    if (capture && !parseS3Location(capture.DestinationS3Uri)) throw validation(`DataCaptureConfig.DestinationS3Uri ${capture.DestinationS3Uri} is not an S3 location: use s3://bucket/prefix or an Amazon S3 https:// URL.`);
     const payload = input.MaxPayloadInMB as number | undefined;
     const concurrent = (input.MaxConcurrentTransforms as number | undefined) || undefined;
     if (payload !== undefined && payload > MAX_PAYLOAD_MB) throw validation(`MaxPayloadInMB must be at most ${MAX_PAYLOAD_MB} (got ${payload}).`);
@@ -393,7 +395,8 @@ export class TransformJobs {
       // Without MaxPayloadInMB the container's /execution-parameters may say 0 too.
       const limit = payloadMB ? payloadMB * 1024 * 1024 : processing ? MAX_FILE_BYTES : undefined;
       const oneRecordOver = (tin.SplitType ?? 'None') === 'None' && tin.CompressionType !== 'Gzip' ? limit : undefined;
-      const files = await this.download(tin.DataSource.S3DataSource, inputDir, signal, listing, oneRecordOver);
+      const { rels: files, prefix: inputPrefix } = await this.download(tin.DataSource.S3DataSource, inputDir, signal, listing, oneRecordOver);
+      const capture = req.DataCaptureConfig as { DestinationS3Uri: string; KmsKeyId?: string; GenerateInferenceId?: boolean } | undefined;
       signal.throwIfAborted();
       const parameters: Partial<ExecutionParameters> = {};
       if (req.BatchStrategy !== undefined) parameters.batchStrategy = parseBatchStrategy(String(req.BatchStrategy))!;
@@ -462,6 +465,7 @@ export class TransformJobs {
             ...(tin.CompressionType ? { compressionType: tin.CompressionType } : {}),
             dataProcessing,
             parameters,
+            ...(capture?.GenerateInferenceId ? { inferenceIds: { time: job.startedAt!.toISOString().replace(/\.\d{3}Z$/, 'Z') } } : {}),
             ...(client?.InvocationsTimeoutInSeconds === undefined ? {} : { timeoutMs: client.InvocationsTimeoutInSeconds * 1000 }),
             ...(client?.InvocationsMaxRetries === undefined ? {} : { retries: client.InvocationsMaxRetries }),
             signal,
@@ -484,7 +488,9 @@ export class TransformJobs {
       };
       signal.throwIfAborted();
       // An empty key is no key.
-      await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined);
+      const uploaded = await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined);
+      signal.throwIfAborted();
+      if (capture) await this.writeCapture(job, capture, { prefix: inputPrefix, keys: files }, uploaded, signal);
       signal.throwIfAborted();
       if (summary.failed.length > 0) {
         const first = summary.failed[0]!;
@@ -513,10 +519,12 @@ export class TransformJobs {
    * object longer than `refuseOver` bytes is not downloaded: a sparse file of its length stands in
    * for it, which the runner refuses from its size without reading it.
    */
-  private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal, listing: Promise<string[]> | undefined, refuseOver?: number): Promise<string[]> {
+  private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal, listing: Promise<string[]> | undefined, refuseOver?: number): Promise<{ rels: string[]; prefix: string }> {
     const at = parseS3Location(source.S3Uri)!;
     const s3 = this.ctx.s3();
     let objects: { bucket: string; key: string; rel: string }[];
+    /** What the relative paths are relative to, as an s3:// URI. */
+    let base: string;
     if (source.S3DataType === 'ManifestFile') {
       const chunks: Buffer[] = [];
       try {
@@ -535,6 +543,7 @@ export class TransformJobs {
       const prefix = typeof head === 'object' && head !== null ? (head as { prefix?: unknown }).prefix : undefined;
       const prefixAt = typeof prefix === 'string' ? parseS3Location(prefix) : undefined;
       if (!prefixAt) throw new JobFailure(`ClientError: The manifest file at ${source.S3Uri} must be a JSON array starting with {"prefix": "s3://bucket/prefix/"} followed by keys relative to it.`);
+      base = `s3://${prefixAt.bucket}/${prefixAt.key}`;
       objects = entries.map((e, i) => {
         if (typeof e !== 'string' || !safeRelative(e)) throw new JobFailure(`ClientError: Element ${i + 1} of the manifest file at ${source.S3Uri} (${JSON.stringify(e)}) is not a key relative to its prefix.`);
         return { bucket: prefixAt.bucket, key: prefixAt.key + e, rel: e };
@@ -542,6 +551,7 @@ export class TransformJobs {
     } else {
       // Output keys keep the input key's part after the prefix's last '/'.
       const cut = at.key.lastIndexOf('/') + 1;
+      base = `s3://${at.bucket}/${at.key.slice(0, cut)}`;
       let keys: string[];
       try {
         keys = await untilAborted(listing ?? s3.list(at.bucket, at.key, { signal }).then((ks) => ks.filter((k) => !k.endsWith('/'))), signal);
@@ -577,7 +587,32 @@ export class TransformJobs {
         throw new JobFailure(`ClientError: Could not download the input object s3://${o.bucket}/${o.key}: ${(err as Error).message}`);
       }
     }
-    return objects.map((o) => o.rel);
+    return { rels: objects.map((o) => o.rel), prefix: base };
+  }
+
+  /**
+   * `DataCaptureConfig`, as "Capture data from batch transform job" describes it: two manifests in
+   * the format of a `ManifestFile` input, one under `<DestinationS3Uri>/input/` listing the job's
+   * input objects, one under `<DestinationS3Uri>/output/` listing the `.out` objects written, each
+   * in the `yyyy/mm/dd/hh/` of the job's start (UTC), encrypted with `KmsKeyId` when given.
+   */
+  private async writeCapture(job: TransformJob, capture: { DestinationS3Uri: string; KmsKeyId?: string }, input: { prefix: string; keys: string[] }, output: { prefix: string; keys: string[] }, signal: AbortSignal): Promise<void> {
+    const at = parseS3Location(capture.DestinationS3Uri)!;
+    const t = job.startedAt!;
+    const two = (n: number): string => String(n).padStart(2, '0');
+    const hour = `${t.getUTCFullYear()}/${two(t.getUTCMonth() + 1)}/${two(t.getUTCDate())}/${two(t.getUTCHours())}`;
+    // An empty key is no key.
+    const kmsKeyId = capture.KmsKeyId || undefined;
+    for (const [folder, listed] of [['input', input], ['output', output]] as const) {
+      const key = `${folderPrefix(at.key)}${folder}/${hour}/${job.name}.jsonl`;
+      try {
+        await this.ctx.s3().put(at.bucket, key, Buffer.from(JSON.stringify([{ prefix: listed.prefix }, ...listed.keys]) + '\n'), 'application/jsonlines', { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const sse = kmsKeyId === undefined ? '' : ` with SSE-KMS key ${kmsKeyId} (DataCaptureConfig.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the job there)`;
+        throw new JobFailure(`ClientError: Could not write the data capture manifest s3://${at.bucket}/${key}${sse}: ${(err as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -585,9 +620,10 @@ export class TransformJobs {
    * `kmsKeyId` (`TransformOutput.KmsKeyId`) when given, as the service encrypts the output "at rest
    * using Amazon S3 server-side encryption" with it.
    */
-  private async upload(outputPath: string, dir: string, signal: AbortSignal, kmsKeyId: string | undefined): Promise<void> {
+  private async upload(outputPath: string, dir: string, signal: AbortSignal, kmsKeyId: string | undefined): Promise<{ prefix: string; keys: string[] }> {
     const at = parseS3Location(outputPath)!;
     const prefix = folderPrefix(at.key);
+    const keys: string[] = [];
     const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
     for (const e of entries) {
       if (!e.isFile() || !e.name.endsWith('.out')) continue;
@@ -601,7 +637,9 @@ export class TransformJobs {
         const sse = kmsKeyId === undefined ? '' : ` with SSE-KMS key ${kmsKeyId} (TransformOutput.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the job there)`;
         throw new JobFailure(`ClientError: Could not write the output object s3://${at.bucket}/${prefix + rel}${sse}: ${(err as Error).message}`);
       }
+      keys.push(rel);
     }
+    return { prefix: `s3://${at.bucket}/${prefix}`, keys: keys.sort() };
   }
 
   private describe(input: Input): Output {

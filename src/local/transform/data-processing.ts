@@ -251,11 +251,27 @@ export function compileDataProcessing(dp: DataProcessing, framing: RecordFraming
   };
 }
 
-/** Cuts a multi-record answer into one answer per record, at newlines; throws when the count does not match. */
-export function answersPerRecord(body: Buffer, count: number): Buffer[] {
+/**
+ * Cuts a multi-record answer into one answer per record, at newlines; throws when the count does
+ * not match. `needs` names what needs it, for the message.
+ */
+export function answersPerRecord(body: Buffer, count: number, needs = 'JoinSource=Input and OutputFilter need'): Buffer[] {
   if (count === 1) return [body];
   const lines = body.toString('utf8').split(/\r?\n/);
   if (lines[lines.length - 1] === '') lines.pop();
-  if (lines.length !== count) throw new RecordProcessingError(`the answer to ${count} records has ${lines.length} line(s); JoinSource=Input and OutputFilter need one line per record (or --strategy SingleRecord)`);
+  if (lines.length !== count) throw new RecordProcessingError(`the answer to ${count} records has ${lines.length} line(s); ${needs} one line per record (or --strategy SingleRecord)`);
   return lines.map((l) => Buffer.from(l));
+}
+
+/**
+ * `DataCaptureConfig.GenerateInferenceId`: one record's output with an inference id (a random UUID)
+ * and the job's start time appended, as the developer guide's "Capture data from batch transform
+ * job" shows: two more CSV fields, or `SageMakerInferenceId` and `SageMakerInferenceTime` in a JSON
+ * object (a JSON answer that is not an object goes into `SageMakerOutput`, as a join puts it).
+ */
+export function withInferenceId(output: Buffer, format: RecordFormat, id: string, time: string): Buffer {
+  const value = parseRecord(output, format);
+  if (format === 'csv') return Buffer.from(serialize([...(value as string[]), id, time], 'csv'));
+  const fields = { SageMakerInferenceId: id, SageMakerInferenceTime: time };
+  return Buffer.from(serialize(isObject(value) ? { ...value, ...fields } : { SageMakerOutput: value, ...fields }, 'json'));
 }

@@ -529,6 +529,22 @@ test('MaxPayloadInMB=0 with MULTI_RECORD: when the one streamed request of a fil
   }
 });
 
+test('inferenceIds (GenerateInferenceId): each CSV output record gets an inference id and the job start time as two more fields, a multi-record answer cut per record', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': 'x\ny\n' });
+  try {
+    await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'Line', contentType: 'text/csv', inferenceIds: { time: '2022-08-30T00:49:15Z' }, parameters: { batchStrategy: 'MULTI_RECORD' } });
+    assert.deepEqual(c.bodies, ['x\ny\n']);
+    const rows = (await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8')).split('\n');
+    assert.equal(rows.pop(), '');
+    assert.deepEqual(rows.map((r) => r.replace(/,[0-9a-f-]{36},/, ',<id>,')), ['X,<id>,2022-08-30T00:49:15Z', 'Y,<id>,2022-08-30T00:49:15Z']);
+    assert.notEqual(rows[0]!.split(',')[1], rows[1]!.split(',')[1]);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('MaxPayloadInMB=0 sends each request with chunked encoding, as the API describes it; other limits send a Content-Length', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'x\ny\n' });

@@ -11,7 +11,8 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
-import { answersPerRecord, compileDataProcessing, RecordProcessingError, type DataProcessing } from './data-processing.js';
+import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, withInferenceId, type DataProcessing } from './data-processing.js';
+import { randomUUID } from 'node:crypto';
 import { eachFrameOf, eachFrameOfStream, eachLineOf, eachMiniBatchOf, eachRecord, groupMiniBatches, MalformedInputError, RecordTooLargeError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
 /**
@@ -44,6 +45,12 @@ export interface TransformOptions {
   s3DataType?: 'S3Prefix' | 'ManifestFile';
   /** `DataProcessing`: InputFilter, JoinSource, OutputFilter (JSON and CSV records only). */
   dataProcessing?: DataProcessing;
+  /**
+   * `DataCaptureConfig.GenerateInferenceId`: each record's output gets an inference id (a random
+   * UUID) and `time` (the job's start, `2022-08-30T00:49:15Z`) appended, when the output is CSV or
+   * JSON (`TransformOutput.Accept`, else the content type); other output is written as it came.
+   */
+  inferenceIds?: { time: string };
   /** `TransformInput.CompressionType`: `Gzip` files are decompressed before they are split. @defaultValue `None` */
   compressionType?: 'None' | 'Gzip';
   /** The job's values (flags), which win over the container's `/execution-parameters`. */
@@ -478,7 +485,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       // MaxPayloadInMB 0 puts no bound on a request: the file (SplitType None) or all its records
       // (MULTI_RECORD) go in one, sent as they are read. DataProcessing works on whole records
       // and their answers, so with it the records are gathered as with a limit.
-      const whole = maxBytes === 0 && !dp && (splitType === 'None' || parameters.batchStrategy === 'MULTI_RECORD');
+      const stampFormat = options.inferenceIds ? recordFormat(options.accept ?? contentType) : undefined;
+      const whole = maxBytes === 0 && !dp && !stampFormat && (splitType === 'None' || parameters.batchStrategy === 'MULTI_RECORD');
       const fileFailures: FailedRecord[] = [];
       // JoinSource=Input joins each answer with the record as read, before the InputFilter (kept while its batch is out).
       const originals = new Map<number, Buffer>();
@@ -582,16 +590,30 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       if (streamedBatch?.records.length === 1) seen = 1;
       /** What is written for a mini-batch's answer: the answer itself, or one joined/filtered part per record (throws when the answer cannot be cut per record). */
       const outputParts = (batch: MiniBatch, body: Buffer): Buffer[] => {
-        if (!dp?.touchesOutput) return [body];
-        const answers = answersPerRecord(body, batch.records.length);
+        if (!dp?.touchesOutput && !stampFormat) return [body];
+        const answers = answersPerRecord(body, batch.records.length, dp?.touchesOutput ? undefined : 'GenerateInferenceId needs');
         const parts: Buffer[] = [];
         batch.records.forEach((r, k) => {
+          let part = answers[k]!;
           try {
-            parts.push(dp.finish(originals.get(r.index)!, answers[k]!));
+            if (dp?.touchesOutput) part = dp.finish(originals.get(r.index)!, part);
           } catch (err) {
             if (!(err instanceof RecordProcessingError)) throw err;
-            fileFailures.push({ file: rel, record: r.index, status: 0, error: `${dp.join ? 'JoinSource=Input/' : ''}OutputFilter: ${err.message}` });
+            fileFailures.push({ file: rel, record: r.index, status: 0, error: `${dp!.join ? 'JoinSource=Input/' : ''}OutputFilter: ${err.message}` });
+            return;
           }
+          if (stampFormat) {
+            try {
+              part = withInferenceId(part, stampFormat, randomUUID(), options.inferenceIds!.time);
+            } catch (err) {
+              if (!(err instanceof RecordProcessingError)) throw err;
+              fileFailures.push({ file: rel, record: r.index, status: 0, error: `GenerateInferenceId: ${err.message.replace(/^the record/, 'the output')}` });
+              return;
+            }
+            // One record per line, as the guide shows it, whatever AssembleWith.
+            if (assembleWith === 'None') part = Buffer.concat([part, NEWLINE]);
+          }
+          parts.push(part);
         });
         return parts;
       };
