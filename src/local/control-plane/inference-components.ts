@@ -6,6 +6,7 @@ import { AwsServiceError, type AwsService, validationException as validation } f
 import type { RoutableEndpoint } from '../front-door/app.js';
 import { InferenceComponentRouteError } from '../front-door/inference-component-route.js';
 import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext } from './deployment.js';
+import { componentMetricsSink } from './invocation-metrics.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
@@ -298,7 +299,9 @@ export class InferenceComponents {
       createdAt: new Date(),
       productionVariants: [{ VariantName: record.variantName, ModelName: model.name, InitialInstanceCount: copies, ...(health === undefined ? {} : { ContainerStartupHealthCheckTimeoutInSeconds: health }) }],
     };
-    const deployment = await startDeployment(this.ctx, record.endpointName, config, { signal, model, counts: new Map([[record.variantName, copies]]) });
+    // Its invocations are measured as the component's too (CloudWatch's InferenceComponentName dimension).
+    const ctx: DeploymentContext = this.ctx.metrics ? { ...this.ctx, metrics: componentMetricsSink(this.ctx.metrics, record.name) } : this.ctx;
+    const deployment = await startDeployment(ctx, record.endpointName, config, { signal, model, counts: new Map([[record.variantName, copies]]) });
     if (signal.aborted) {
       await deployment.stop();
       throw signal.reason;

@@ -14,13 +14,23 @@ export interface InvocationRecord {
   modelLatencyMicros?: number;
   /** Time the front door added around the containers, in microseconds (`OverheadLatency`). */
   overheadLatencyMicros?: number;
-  /** Instances of the variant serving at that moment (for `InvocationsPerInstance`). */
+  /** Instances of the variant serving at that moment (for `InvocationsPerInstance`); an inference component's copies. */
   instanceCount: number;
+  /**
+   * The inference component the invocation named: its metrics are also published under the
+   * `InferenceComponentName` dimension, with `InvocationsPerCopy` (1 ÷ `instanceCount`, its copies).
+   */
+  inferenceComponent?: string;
 }
 
-/** Receives one {@link InvocationRecord} per production-variant invocation. */
+/** Receives one {@link InvocationRecord} per production-variant or inference-component invocation. */
 export interface InvocationMetricsSink {
   record(r: InvocationRecord): void;
   /** A serverless variant's cold start took `micros` (CloudWatch's `ModelSetupTime`). */
   recordModelSetup?(endpoint: string, variant: string, micros: number, at: number): void;
+}
+
+/** A sink that records the invocations of inference component `name` into `sink`, marked as the component's. */
+export function componentMetricsSink(sink: InvocationMetricsSink, name: string): InvocationMetricsSink {
+  return { record: (r) => sink.record({ ...r, inferenceComponent: name }) };
 }

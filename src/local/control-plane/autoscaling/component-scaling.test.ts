@@ -1,15 +1,18 @@
 // Application Auto Scaling of an inference component's copy count
-// (sagemaker:inference-component:DesiredCopyCount), through the real SDK clients against a local
-// SageMaker whose copies are fake containers; the scaler is ticked by the test.
+// (sagemaker:inference-component:DesiredCopyCount), and the component's own CloudWatch metrics,
+// through the real SDK clients against a local SageMaker whose copies are fake containers; the
+// scaler is ticked by the test.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CloudWatchClient, GetMetricDataCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DeleteInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, ListInferenceComponentsCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
-import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
+import { localClientConfig, localSdkClients, type LocalSdkClients } from '../../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../../test/helpers/until.js';
 import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import { createMetricClock } from '../cloudwatch/metric-clock.js';
@@ -26,6 +29,8 @@ let local: LocalSageMakerHandle;
 let scaler: VariantScaler;
 let sm: SageMakerClient;
 let aas: ApplicationAutoScalingClient;
+let clients: LocalSdkClients;
+let cw: CloudWatchClient;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-ic-scaling-'));
@@ -36,6 +41,7 @@ before(async () => {
   local = await startLocalSageMaker({
     port: 0,
     backendImpl: new FakeBackend(),
+    metrics,
     startupTimeoutMs: 5_000,
     settings: { region: 'us-east-1', accountId: '123456789012' },
     services: ({ sagemaker }) => {
@@ -46,20 +52,56 @@ before(async () => {
   });
   sm = new SageMakerClient(localClientConfig(local.url));
   aas = new ApplicationAutoScalingClient(localClientConfig(local.url));
+  clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
+  cw = clients.cloudwatch;
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'host', ExecutionRoleArn: 'arn:aws:iam::123456789012:role/local', ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'host', EndpointConfigName: 'host' }));
   await until('endpoint host InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'host' }))).EndpointStatus === 'InService', POLL);
   await sm.send(
     new CreateInferenceComponentCommand({ InferenceComponentName: 'scaled', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } }),
   );
-  await until('component scaled InService', async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'scaled' }))).InferenceComponentStatus === 'InService', POLL);
+  await sm.send(
+    new CreateInferenceComponentCommand({ InferenceComponentName: 'metered', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 2 } }),
+  );
+  for (const name of ['scaled', 'metered']) {
+    await until(`component ${name} InService`, async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }))).InferenceComponentStatus === 'InService', POLL);
+  }
 });
 
 after(async () => {
   sm?.destroy();
   aas?.destroy();
+  clients?.destroy();
   await local?.stop();
   await rm(dir, { recursive: true, force: true });
+});
+
+test("an inference component's invocations are published in AWS/SageMaker by InferenceComponentName, with InvocationsPerCopy", async () => {
+  for (let i = 0; i < 4; i++) {
+    await clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'host', InferenceComponentName: 'metered', ContentType: 'text/csv', Body: Buffer.from('1,2') }));
+  }
+  const window = { StartTime: new Date(Date.now() - 600_000), EndTime: new Date(Date.now() + 60_000), Period: 60 };
+  const byComponent = (name: string) => [{ Name: 'InferenceComponentName', Value: name }];
+  const stat = async (metric: string, statistic: 'Sum' | 'SampleCount', component = 'metered') => {
+    const out = await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metric, Dimensions: byComponent(component), Statistics: [statistic], ...window }));
+    return { total: (out.Datapoints ?? []).reduce((n, d) => n + (d[statistic] ?? 0), 0), units: [...new Set((out.Datapoints ?? []).map((d) => d.Unit))] };
+  };
+  assert.deepEqual(await stat('Invocations', 'Sum'), { total: 4, units: ['None'] });
+  // Each invocation counts 1 / copies: 4 invocations over 2 copies.
+  assert.deepEqual(await stat('InvocationsPerCopy', 'Sum'), { total: 2, units: ['None'] });
+  assert.deepEqual(await stat('Invocation4XXErrors', 'Sum'), { total: 0, units: ['None'] });
+  assert.deepEqual(await stat('Invocation5XXErrors', 'SampleCount'), { total: 4, units: ['None'] });
+  assert.deepEqual(await stat('ModelLatency', 'SampleCount'), { total: 4, units: ['Microseconds'] });
+  assert.deepEqual(await stat('OverheadLatency', 'SampleCount'), { total: 4, units: ['Microseconds'] });
+  assert.deepEqual(await stat('Invocations', 'Sum', 'scaled'), { total: 0, units: [] }, 'a component not invoked has no data');
+  const data = await cw.send(
+    new GetMetricDataCommand({
+      StartTime: window.StartTime,
+      EndTime: window.EndTime,
+      MetricDataQueries: [{ Id: 'perCopy', MetricStat: { Metric: { Namespace: 'AWS/SageMaker', MetricName: 'InvocationsPerCopy', Dimensions: byComponent('metered') }, Period: 60, Stat: 'Sum' } }],
+    }),
+  );
+  assert.equal(data.MetricDataResults?.[0]?.Values?.reduce((a, b) => a + b, 0), 2);
 });
 
 test('a scalable target on an inference component scales its copies through UpdateInferenceComponentRuntimeConfig', async () => {
@@ -93,7 +135,7 @@ test('a scalable target on an inference component scales its copies through Upda
   // Deleting the component deregisters its target, and so its policies, as DeleteEndpoint does a variant's.
   await aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'steps', PolicyType: 'StepScaling', StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] } }));
   await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'scaled' }));
-  await until('component scaled deleted', async () => (await sm.send(new ListInferenceComponentsCommand({}))).InferenceComponents?.length === 0, POLL);
+  await until('component scaled deleted', async () => !(await sm.send(new ListInferenceComponentsCommand({}))).InferenceComponents?.some((c) => c.InferenceComponentName === 'scaled'), POLL);
   assert.deepEqual((await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker' }))).ScalableTargets, []);
   assert.deepEqual((await aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker' }))).ScalingPolicies, []);
 });

@@ -79,7 +79,8 @@ export function seriesKey(id: MetricId): string {
  * The local CloudWatch metric store. It receives every invocation the runtime measures and keeps
  * the `AWS/SageMaker` endpoint metrics CloudWatch publishes for it (`Invocations`,
  * `Invocation4XXErrors`, `Invocation5XXErrors`, `InvocationsPerInstance`, `ModelLatency`,
- * `OverheadLatency`, dimensions `EndpointName` and `VariantName`) in {@link BUCKET_SECONDS}-second
+ * `OverheadLatency`, dimensions `EndpointName` and `VariantName`; an inference component's also by
+ * `InferenceComponentName`, with `InvocationsPerCopy`) in {@link BUCKET_SECONDS}-second
  * buckets for a day; older data is rolled into hourly buckets kept two weeks, so that alarms of
  * periods of an hour or more can look back the seven days CloudWatch allows them. Memory is
  * bounded by the two retentions and {@link MetricStoreOptions.maxSeries}.
@@ -110,7 +111,11 @@ export class MetricStore implements InvocationMetricsSink {
     return Math.floor(at / this.bucketMs);
   }
 
-  /** Records one invocation as the endpoint metrics SageMaker publishes for it. */
+  /**
+   * Records one invocation as the endpoint metrics SageMaker publishes for it, by `EndpointName` and
+   * `VariantName`; one that named an inference component also by `InferenceComponentName` alone,
+   * with `InvocationsPerCopy` in place of `InvocationsPerInstance`.
+   */
   record(r: InvocationRecord): void {
     const dimensions: Dimension[] = [
       { Name: 'EndpointName', Value: r.endpoint },
@@ -125,6 +130,17 @@ export class MetricStore implements InvocationMetricsSink {
     put('InvocationsPerInstance', 1 / Math.max(1, r.instanceCount), 'None');
     if (r.modelLatencyMicros !== undefined) put('ModelLatency', r.modelLatencyMicros, 'Microseconds');
     if (r.overheadLatencyMicros !== undefined) put('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
+    if (r.inferenceComponent !== undefined) {
+      const byComponent: Dimension[] = [{ Name: 'InferenceComponentName', Value: r.inferenceComponent }];
+      const putComponent = (metricName: string, value: number, unit: string): void =>
+        this.put({ namespace: SAGEMAKER_NAMESPACE, metricName, dimensions: byComponent }, value, unit, r.at);
+      putComponent('Invocations', 1, 'None');
+      putComponent('Invocation4XXErrors', r.outcome === '4xx' ? 1 : 0, 'None');
+      putComponent('Invocation5XXErrors', r.outcome === '5xx' ? 1 : 0, 'None');
+      putComponent('InvocationsPerCopy', 1 / Math.max(1, r.instanceCount), 'None');
+      if (r.modelLatencyMicros !== undefined) putComponent('ModelLatency', r.modelLatencyMicros, 'Microseconds');
+      if (r.overheadLatencyMicros !== undefined) putComponent('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
+    }
     for (const listener of this.listeners) listener();
   }
 
