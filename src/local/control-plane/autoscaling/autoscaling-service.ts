@@ -18,7 +18,7 @@ import { checkTimezone, nextRun, parseSchedule, type Schedule } from './schedule
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
-import { checkIdList, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
+import { checkIdList, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count, or an inference component's copy count). */
 export interface ScalableTargetRecord {
@@ -379,16 +379,18 @@ export class ApplicationAutoScalingService implements AwsService {
     if (!['StepScaling', 'TargetTrackingScaling', 'PredictiveScaling'].includes(type as string)) v.add(type, 'policyType', 'satisfy enum value set: [StepScaling, TargetTrackingScaling, PredictiveScaling]');
     v.throwIfAny();
     if (type === 'PredictiveScaling') {
-      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies (on ${INVOCATIONS_PER_INSTANCE} or one customized CloudWatch metric) and StepScaling policies.`);
+      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies (on ${INVOCATIONS_PER_INSTANCE}, ${INVOCATIONS_PER_COPY} or one customized CloudWatch metric) and StepScaling policies.`);
     }
     const stepConfig = type === 'StepScaling' ? readStepScalingConfig(input.StepScalingPolicyConfiguration) : undefined;
     const config = type === 'TargetTrackingScaling' ? readTargetTrackingConfig(input.TargetTrackingScalingPolicyConfiguration) : undefined;
     const target = this.targets.get(resourceId!);
     if (!target) throw this.notFound(resourceId!);
-    if (config?.PredefinedMetricSpecification && isComponent(target.variant)) {
-      throw validationException(
-        `PredefinedMetricType ${INVOCATIONS_PER_INSTANCE} tracks a variant's instances, not inference component ${target.variant.componentName}: the local SageMaker publishes no per-copy metric (SageMakerInferenceComponentInvocationsPerCopy), so track an inference component with a CustomizedMetricSpecification, or scale it with step scaling or scheduled actions.`,
-      );
+    const predefined = config?.PredefinedMetricSpecification?.PredefinedMetricType;
+    if (predefined === INVOCATIONS_PER_INSTANCE && isComponent(target.variant)) {
+      throw validationException(`PredefinedMetricType ${INVOCATIONS_PER_INSTANCE} tracks a variant's instances, not inference component ${target.variant.componentName}: track its copies with ${INVOCATIONS_PER_COPY}.`);
+    }
+    if (predefined === INVOCATIONS_PER_COPY && !isComponent(target.variant)) {
+      throw validationException(`PredefinedMetricType ${INVOCATIONS_PER_COPY} tracks an inference component's copies, not variant ${target.variant.variantName} of endpoint ${target.variant.endpointName}: track its instances with ${INVOCATIONS_PER_INSTANCE}.`);
     }
     const key = `${resourceId}\u0000${name as string}`;
     const existing = this.policies.get(key);
@@ -710,8 +712,10 @@ export interface TrackedMetric {
 
 /**
  * The metric of a target-tracking policy: `SageMakerVariantInvocationsPerInstance` is the variant's
- * `InvocationsPerInstance` Sum per minute; a `CustomizedMetricSpecification` names its own (for an
- * asynchronous endpoint, `ApproximateBacklogSizePerInstance` by `EndpointName`, Average).
+ * `InvocationsPerInstance` Sum per minute, `SageMakerInferenceComponentInvocationsPerCopy` the
+ * component's `InvocationsPerCopy` (dimension `InferenceComponentName`) Sum per minute; a
+ * `CustomizedMetricSpecification` names its own (for an asynchronous endpoint,
+ * `ApproximateBacklogSizePerInstance` by `EndpointName`, Average).
  */
 export function trackedMetric(config: TargetTrackingConfig, target: ScalableTargetRecord): TrackedMetric {
   const custom = config.CustomizedMetricSpecification;
@@ -719,8 +723,9 @@ export function trackedMetric(config: TargetTrackingConfig, target: ScalableTarg
     return { namespace: custom.Namespace, metricName: custom.MetricName, dimensions: custom.Dimensions ?? [], statistic: custom.Statistic, ...(custom.Unit === undefined ? {} : { unit: custom.Unit }) };
   }
   const ref = target.variant;
-  // PutScalingPolicy tracks no predefined metric on an inference component.
-  if (isComponent(ref)) throw new Error(`inference component ${ref.componentName} has no predefined metric`);
+  if (isComponent(ref)) {
+    return { namespace: METRICS_NAMESPACE, metricName: 'InvocationsPerCopy', dimensions: [{ Name: 'InferenceComponentName', Value: ref.componentName }], statistic: 'Sum' };
+  }
   return {
     namespace: METRICS_NAMESPACE,
     metricName: 'InvocationsPerInstance',

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CloudWatchClient, GetMetricDataCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
-import { ApplicationAutoScalingClient, DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, GetMetricStatisticsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { ApplicationAutoScalingClient, type MetricType, DeregisterScalableTargetCommand, DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DeleteInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, ListInferenceComponentsCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
@@ -104,6 +104,43 @@ test("an inference component's invocations are published in AWS/SageMaker by Inf
   assert.equal(data.MetricDataResults?.[0]?.Values?.reduce((a, b) => a + b, 0), 2);
 });
 
+test('target tracking on SageMakerInferenceComponentInvocationsPerCopy watches the InvocationsPerCopy of the component and scales its copies', async () => {
+  const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'inference-component/metered', ScalableDimension: COPY_COUNT as 'sagemaker:inference-component:DesiredCopyCount' };
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 4 }));
+  const tracking = (type: MetricType) => ({ TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: type } });
+  const put = await aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'per-copy', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: tracking('SageMakerInferenceComponentInvocationsPerCopy') }));
+  assert.equal(put.Alarms?.length, 2);
+  const alarms = (await cw.send(new DescribeAlarmsCommand({ AlarmNames: put.Alarms!.map((a) => a.AlarmName!) }))).MetricAlarms ?? [];
+  assert.deepEqual(
+    alarms.map((a) => [a.Namespace, a.MetricName, a.Dimensions, a.Statistic, a.Period]),
+    alarms.map(() => ['AWS/SageMaker', 'InvocationsPerCopy', [{ Name: 'InferenceComponentName', Value: 'metered' }], 'Sum', 60]),
+  );
+  const high = put.Alarms!.find((a) => /AlarmHigh/.test(a.AlarmName!))!.AlarmName!;
+  await cw.send(new SetAlarmStateCommand({ AlarmName: high, StateValue: 'ALARM', StateReason: 'test: above the target' }));
+  await scaler.tick();
+  await until('three copies', async () => {
+    const d = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'metered' }));
+    return d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 3;
+  }, POLL);
+  const [activity] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities ?? [];
+  assert.equal(activity?.Description, 'Setting desired copy count to 3.');
+  assert.match(activity?.Cause ?? '', /^monitor alarm TargetTracking-inference-component\/metered-AlarmHigh-\S+ in state ALARM triggered policy per-copy: the high alarm is in ALARM: \S+ invocations per copy per minute against a target of 5$/);
+
+  // Each predefined metric applies to its own kind of target.
+  await assert.rejects(
+    aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'per-instance', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: tracking('SageMakerVariantInvocationsPerInstance') })),
+    (err: Error) => err.name === 'ValidationException' && /^PredefinedMetricType SageMakerVariantInvocationsPerInstance tracks a variant's instances, not inference component metered: track its copies with SageMakerInferenceComponentInvocationsPerCopy\.$/.test(err.message),
+  );
+  const variant = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/host/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+  await aas.send(new RegisterScalableTargetCommand({ ...variant, MinCapacity: 1, MaxCapacity: 2 }));
+  await assert.rejects(
+    aas.send(new PutScalingPolicyCommand({ ...variant, PolicyName: 'per-copy', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: tracking('SageMakerInferenceComponentInvocationsPerCopy') })),
+    (err: Error) => err.name === 'ValidationException' && /^PredefinedMetricType SageMakerInferenceComponentInvocationsPerCopy tracks an inference component's copies, not variant AllTraffic of endpoint host/.test(err.message),
+  );
+  await aas.send(new DeregisterScalableTargetCommand(variant));
+  await aas.send(new DeregisterScalableTargetCommand(key));
+});
+
 test('a scalable target on an inference component scales its copies through UpdateInferenceComponentRuntimeConfig', async () => {
   const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'inference-component/scaled', ScalableDimension: COPY_COUNT as 'sagemaker:inference-component:DesiredCopyCount' };
   await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 2, MaxCapacity: 3 }));
@@ -118,11 +155,7 @@ test('a scalable target on an inference component scales its copies through Upda
   const activities = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities;
   assert.deepEqual(activities?.map((a) => [a.Description, a.StatusCode, a.ScalableDimension]), [['Setting desired copy count to 2.', 'Successful', COPY_COUNT]]);
 
-  // The predefined per-copy metric is not published locally, and a variant's dimension does not apply.
-  await assert.rejects(
-    aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'per-copy', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerInferenceComponentInvocationsPerCopy' } } })),
-    (err: Error) => err.name === 'ValidationException' && /^PredefinedMetricType SageMakerInferenceComponentInvocationsPerCopy is not tracked locally/.test(err.message),
-  );
+  // A variant's dimension does not apply.
   await assert.rejects(
     aas.send(new RegisterScalableTargetCommand({ ...key, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount', MinCapacity: 1, MaxCapacity: 2 })),
     (err: Error) => err.name === 'ValidationException' && err.message.startsWith('Scalable dimension sagemaker:variant:DesiredInstanceCount does not apply to resource ID inference-component/scaled'),

@@ -6,8 +6,10 @@ export const SAGEMAKER_NAMESPACE = 'sagemaker';
 export const VARIANT_INSTANCE_COUNT = 'sagemaker:variant:DesiredInstanceCount';
 /** The scalable dimension of an inference component: its copy count. */
 export const COMPONENT_COPY_COUNT = 'sagemaker:inference-component:DesiredCopyCount';
-/** The one predefined metric tracked locally. */
+/** The predefined metric tracked locally on a production variant. */
 export const INVOCATIONS_PER_INSTANCE = 'SageMakerVariantInvocationsPerInstance';
+/** The predefined metric tracked locally on an inference component (CloudWatch's `InvocationsPerCopy`). */
+export const INVOCATIONS_PER_COPY = 'SageMakerInferenceComponentInvocationsPerCopy';
 
 /** The model's pattern of its free-text strings (`ResourceIdMaxLen1600`, `XmlString`): no control character but tab, CR and LF. */
 export const XML_STRING = /^[\u0020-\uD7FF\uE000-\uFFFD\r\n\t\u{10000}-\u{10FFFF}]*$/u;

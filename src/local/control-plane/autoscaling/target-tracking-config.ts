@@ -1,6 +1,6 @@
 import { STATISTICS, type Statistic } from '../cloudwatch/statistics.js';
 import { validationException, Violations } from './errors.js';
-import { INVOCATIONS_PER_INSTANCE, isInt32 } from './resources.js';
+import { INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isInt32 } from './resources.js';
 
 /** A validated `CustomizedMetricSpecification`: one CloudWatch metric and the statistic tracked. */
 export interface CustomizedMetric {
@@ -13,7 +13,7 @@ export interface CustomizedMetric {
 
 /**
  * A validated `TargetTrackingScalingPolicyConfiguration`: on `SageMakerVariantInvocationsPerInstance`
- * (predefined), or on one CloudWatch metric (customized, such as an asynchronous endpoint's
+ * or `SageMakerInferenceComponentInvocationsPerCopy` (predefined), or on one CloudWatch metric (customized, such as an asynchronous endpoint's
  * `ApproximateBacklogSizePerInstance`).
  */
 export interface TargetTrackingConfig {
@@ -30,7 +30,7 @@ export const TARGET_VALUE_BOUND = 2 ** 360;
 
 /**
  * Reads and checks a `TargetTrackingScalingPolicyConfiguration`: `TargetValue` in the service's
- * range, cooldowns as whole seconds, and the metric: the one predefined metric run locally, or one
+ * range, cooldowns as whole seconds, and the metric: a predefined metric run locally, or one
  * customized CloudWatch metric.
  */
 export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
@@ -60,19 +60,17 @@ export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
   }
   const spec = c.PredefinedMetricSpecification as Record<string, unknown> | undefined;
   if (!spec || typeof spec !== 'object') throw validationException('Either PredefinedMetricSpecification or CustomizedMetricSpecification is required.');
-  if (spec.PredefinedMetricType === 'SageMakerInferenceComponentInvocationsPerCopy') {
-    throw validationException('PredefinedMetricType SageMakerInferenceComponentInvocationsPerCopy is not tracked locally: the local SageMaker publishes no per-copy metric. Track an inference component with a CustomizedMetricSpecification, or scale it with step scaling or scheduled actions.');
-  }
-  if (spec.PredefinedMetricType !== INVOCATIONS_PER_INSTANCE) {
-    throw validationException(`PredefinedMetricType ${JSON.stringify(spec.PredefinedMetricType)} is not tracked locally: the local Application Auto Scaling tracks ${INVOCATIONS_PER_INSTANCE}.`);
+  const type = spec.PredefinedMetricType;
+  if (type !== INVOCATIONS_PER_INSTANCE && type !== INVOCATIONS_PER_COPY) {
+    throw validationException(`PredefinedMetricType ${JSON.stringify(type)} is not tracked locally: the local Application Auto Scaling tracks ${INVOCATIONS_PER_INSTANCE} (a variant) and ${INVOCATIONS_PER_COPY} (an inference component).`);
   }
   // "You can't specify a resource label unless the metric type is ALBRequestCountPerTarget" (PredefinedMetricSpecification reference).
   if (spec.ResourceLabel !== undefined) {
-    throw validationException(`ResourceLabel is specified only with the ALBRequestCountPerTarget metric type (a load balancer's target group), not with ${INVOCATIONS_PER_INSTANCE}.`);
+    throw validationException(`ResourceLabel is specified only with the ALBRequestCountPerTarget metric type (a load balancer's target group), not with ${type}.`);
   }
   return {
     TargetValue: target,
-    PredefinedMetricSpecification: { PredefinedMetricType: INVOCATIONS_PER_INSTANCE },
+    PredefinedMetricSpecification: { PredefinedMetricType: type },
     ...options,
   };
 }

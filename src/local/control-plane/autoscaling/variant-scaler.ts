@@ -259,7 +259,11 @@ export class VariantScaler {
               highAlarm: cloudwatch.alarmState(policy.highAlarm),
               lowAlarm: policy.lowAlarm ? cloudwatch.alarmState(policy.lowAlarm) : undefined,
               metricValue: this.latestValue(trackedMetric(policy.config, target), now),
-              ...(policy.config.CustomizedMetricSpecification ? { metricLabel: `${policy.config.CustomizedMetricSpecification.MetricName} (${policy.config.CustomizedMetricSpecification.Statistic})` } : {}),
+              ...(policy.config.CustomizedMetricSpecification
+                ? { metricLabel: `${policy.config.CustomizedMetricSpecification.MetricName} (${policy.config.CustomizedMetricSpecification.Statistic})` }
+                : isComponent(target.variant)
+                  ? { metricLabel: 'invocations per copy per minute' }
+                  : {}),
               scaleOutCooldownMs: clock.durationMs(policy.config.ScaleOutCooldown ?? DEFAULT_COOLDOWN_SECONDS),
               scaleInCooldownMs: clock.durationMs(policy.config.ScaleInCooldown ?? DEFAULT_COOLDOWN_SECONDS),
               disableScaleIn: policy.config.DisableScaleIn ?? false,
