@@ -27,6 +27,7 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+import { NO_CAPACITY } from './inference-components.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
 /** Deadline and pace of every wait in this file. */
@@ -141,11 +142,11 @@ test('an endpoint for inference components: invocations go to the named componen
   for (let i = 0; i < 4; i++) ids.add((await invoke('ic-ep', 'ic-one')).id);
   assert.deepEqual([...ids].sort(), ['ic-ep/ic-one/AllTraffic/i0/primary', 'ic-ep/ic-one/AllTraffic/i1/primary']);
 
-  // No copies: the component takes no invocations (ServiceUnavailable, which SDKs retry) until it has some again.
+  // No copies: the component takes no invocations (the service's ValidationError) until it has some again.
   await sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-one', RuntimeConfig: { CopyCount: 0 } }));
   await until('ic-one at 0 copies', async () => (await componentStatus('ic-one')) === 'InService', POLL);
   assert.deepEqual((await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-one' }))).RuntimeConfig, { DesiredCopyCount: 0, CurrentCopyCount: 0 });
-  await assert.rejects(invoke('ic-ep', 'ic-one'), (err: Error) => err.name === 'ServiceUnavailable');
+  await assert.rejects(invoke('ic-ep', 'ic-one'), (err: Error) => err.name === 'ValidationError' && err.message === NO_CAPACITY);
 
   const listed = await sm.send(new ListInferenceComponentsCommand({ EndpointNameEquals: 'ic-ep' }));
   assert.deepEqual(listed.InferenceComponents?.map((c) => [c.InferenceComponentName, c.VariantName, c.InferenceComponentStatus]), [['ic-one', 'AllTraffic', 'InService']]);

@@ -40,6 +40,13 @@ export interface InferenceComponentRecord {
 export const COMPONENT_NAME_REQUIRED =
   'Inference Component Name header is required for endpoints to which you plan to deploy inference components. Please include Inference Component Name header or consider using SageMaker models.';
 
+/**
+ * The service's words for an invocation of a component that has no copies (scaled to zero), quoted
+ * in AWS's post on scaling inference components down to zero.
+ */
+export const NO_CAPACITY =
+  'Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress (if configured) or try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API.';
+
 /** Whether an endpoint config is for inference components: its production variants name no model. */
 export function hostsInferenceComponents(config: EndpointConfigRecord): boolean {
   return config.productionVariants.every((v) => v.ModelName === undefined);
@@ -185,6 +192,11 @@ export class InferenceComponents {
     if (!r || r.endpointName !== endpointName) throw new InferenceComponentRouteError(`Inference component ${component} is not deployed on endpoint ${endpointName}: name one of its inference components (ListInferenceComponents with EndpointNameEquals).`);
     if (!r.serving || r.status === 'Deleting') {
       throw new InferenceComponentRouteError(`Inference component ${component} is ${r.status} and cannot take invocations${r.status === 'Failed' && r.failureReason ? `: ${r.failureReason}` : '.'}`);
+    }
+    // Scaled to zero copies, or on its way back from zero: not copies that died and are being replaced.
+    if (r.serving.variants[0]!.fleet.size === 0 && (r.desiredCopies === 0 || r.status === 'Updating')) {
+      this.ctx.metrics?.recordNoCapacity?.(r.name, Date.now());
+      throw new InferenceComponentRouteError(NO_CAPACITY);
     }
     return r.serving.endpoint;
   }

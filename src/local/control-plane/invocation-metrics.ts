@@ -28,6 +28,8 @@ export interface InvocationMetricsSink {
   record(r: InvocationRecord): void;
   /** A serverless variant's cold start took `micros` (CloudWatch's `ModelSetupTime`). */
   recordModelSetup?(endpoint: string, variant: string, micros: number, at: number): void;
+  /** Inference component `component` had no copy to take an invocation (CloudWatch's `NoCapacityInvocationFailures`). */
+  recordNoCapacity?(component: string, at: number): void;
 }
 
 /** A sink that records the invocations of inference component `name` into `sink`, marked as the component's. */

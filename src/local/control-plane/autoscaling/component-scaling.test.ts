@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, GetMetricStatisticsCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, GetMetricStatisticsCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, type MetricType, DeregisterScalableTargetCommand, DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DeleteInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, ListInferenceComponentsCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
@@ -18,7 +18,9 @@ import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import { createMetricClock } from '../cloudwatch/metric-clock.js';
 import { MetricStore } from '../cloudwatch/metric-store.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../local-sagemaker.js';
+import { NO_CAPACITY } from '../inference-components.js';
 import { ApplicationAutoScalingService } from './autoscaling-service.js';
+import { invokeScalingPolicy } from './step-policy-invocation.js';
 import { VariantScaler } from './variant-scaler.js';
 
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
@@ -27,6 +29,7 @@ const COPY_COUNT = 'sagemaker:inference-component:DesiredCopyCount';
 let dir: string;
 let local: LocalSageMakerHandle;
 let scaler: VariantScaler;
+let cloudwatchService: CloudWatchService;
 let sm: SageMakerClient;
 let aas: ApplicationAutoScalingClient;
 let clients: LocalSdkClients;
@@ -38,6 +41,7 @@ before(async () => {
   const clock = createMetricClock(60, () => Date.now());
   const metrics = new MetricStore(clock);
   const cloudwatch = new CloudWatchService({ metrics, clock });
+  cloudwatchService = cloudwatch;
   local = await startLocalSageMaker({
     port: 0,
     backendImpl: new FakeBackend(),
@@ -46,6 +50,7 @@ before(async () => {
     settings: { region: 'us-east-1', accountId: '123456789012' },
     services: ({ sagemaker }) => {
       const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
+      cloudwatch.setScalingActionHandler((invocation) => invokeScalingPolicy(autoscaling, invocation, clock.now()));
       scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
       return [cloudwatch, autoscaling];
     },
@@ -171,4 +176,62 @@ test('a scalable target on an inference component scales its copies through Upda
   await until('component scaled deleted', async () => !(await sm.send(new ListInferenceComponentsCommand({}))).InferenceComponents?.some((c) => c.InferenceComponentName === 'scaled'), POLL);
   assert.deepEqual((await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker' }))).ScalableTargets, []);
   assert.deepEqual((await aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker' }))).ScalingPolicies, []);
+});
+
+test('scale to zero: target tracking takes a component with MinCapacity 0 to 0 copies; an invocation then fails with NoCapacityInvocationFailures, whose alarm runs a step policy back to 1 copy', async () => {
+  await sm.send(
+    new CreateInferenceComponentCommand({ InferenceComponentName: 'sleepy', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } }),
+  );
+  const copies = async () => {
+    const d = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'sleepy' }));
+    return d.InferenceComponentStatus === 'InService' ? d.RuntimeConfig?.CurrentCopyCount : undefined;
+  };
+  await until('sleepy InService', async () => (await copies()) === 1, POLL);
+  const invoke = () => clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'host', InferenceComponentName: 'sleepy', ContentType: 'text/csv', Body: Buffer.from('1,2') }));
+  // As AWS's "Scale an endpoint to zero instances" sets it up: MinCapacity 0, target tracking to scale in,
+  // and a step policy on a NoCapacityInvocationFailures alarm to scale out from zero.
+  const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'inference-component/sleepy', ScalableDimension: COPY_COUNT as 'sagemaker:inference-component:DesiredCopyCount' };
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 0, MaxCapacity: 2 }));
+  const tracking = await aas.send(
+    new PutScalingPolicyCommand({ ...key, PolicyName: 'per-copy', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 1, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerInferenceComponentInvocationsPerCopy' }, ScaleInCooldown: 300, ScaleOutCooldown: 300 } }),
+  );
+  const step = await aas.send(
+    new PutScalingPolicyCommand({ ...key, PolicyName: 'from-zero', PolicyType: 'StepScaling', StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', MetricAggregationType: 'Maximum', Cooldown: 60, StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] } }),
+  );
+  await cw.send(
+    new PutMetricAlarmCommand({
+      AlarmName: 'sleepy-from-zero',
+      AlarmActions: [step.PolicyARN!],
+      Namespace: 'AWS/SageMaker',
+      MetricName: 'NoCapacityInvocationFailures',
+      Dimensions: [{ Name: 'InferenceComponentName', Value: 'sleepy' }],
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      DatapointsToAlarm: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    }),
+  );
+
+  // The low alarm (below 90 % of the target) scales the component in to its minimum, 0.
+  const low = tracking.Alarms!.find((a) => /AlarmLow/.test(a.AlarmName!))!.AlarmName!;
+  await cw.send(new SetAlarmStateCommand({ AlarmName: low, StateValue: 'ALARM', StateReason: 'test: no traffic' }));
+  await scaler.tick();
+  await until('sleepy at 0 copies', async () => (await copies()) === 0, POLL);
+
+  const failedAt = Date.now();
+  await assert.rejects(invoke(), (err: Error) => err.name === 'ValidationError' && err.message === NO_CAPACITY);
+  const failures = await cw.send(
+    new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'NoCapacityInvocationFailures', Dimensions: [{ Name: 'InferenceComponentName', Value: 'sleepy' }], Statistics: ['Sum'], Period: 60, StartTime: new Date(failedAt - 120_000), EndTime: new Date(failedAt + 120_000) }),
+  );
+  assert.deepEqual(failures.Datapoints?.map((d) => d.Sum), [1]);
+
+  // The alarm's evaluation once the failure's minute has ended invokes the step policy: one copy again.
+  cloudwatchService.evaluateDue(failures.Datapoints![0]!.Timestamp!.getTime() + 61_000);
+  await scaler.tick();
+  await until('sleepy back at 1 copy', async () => (await copies()) === 1, POLL);
+  const [activity] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities ?? [];
+  assert.deepEqual([activity?.Description, activity?.Cause, activity?.StatusCode], ['Setting desired copy count to 1.', 'monitor alarm sleepy-from-zero in state ALARM triggered policy from-zero', 'Successful']);
+  assert.equal(JSON.parse((await invoke()).Body!.transformToString()).got, '1,2');
 });

@@ -157,6 +157,17 @@ export class MetricStore implements InvocationMetricsSink {
     for (const listener of this.listeners) listener();
   }
 
+  /**
+   * Records an invocation that inference component `component` could not take for want of copies
+   * as `NoCapacityInvocationFailures` 1, dimension `InferenceComponentName` (what the alarm of a
+   * step-scaling policy that scales the component out from zero copies watches:
+   * endpoint-auto-scaling-zero-instances.html).
+   */
+  recordNoCapacity(component: string, at: number): void {
+    this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: 'NoCapacityInvocationFailures', dimensions: [{ Name: 'InferenceComponentName', Value: component }] }, 1, 'None', at);
+    for (const listener of this.listeners) listener();
+  }
+
   /** Adds one value to a series at real time `at`. */
   put(id: MetricId, value: number, unit: string, at: number = this.clock.now()): void {
     if (!Number.isFinite(value)) return;
