@@ -30,6 +30,8 @@ export interface InvocationMetricsSink {
   recordModelSetup?(endpoint: string, variant: string, micros: number, at: number): void;
   /** Inference component `component` had no copy to take an invocation (CloudWatch's `NoCapacityInvocationFailures`). */
   recordNoCapacity?(component: string, at: number): void;
+  /** Inference component `component` received a request with `perCopy` requests in flight per copy, that one included (`ConcurrentRequestsPerCopy`). */
+  recordConcurrency?(component: string, perCopy: number, at: number): void;
 }
 
 /** A sink that records the invocations of inference component `name` into `sink`, marked as the component's. */

@@ -18,7 +18,7 @@ import { checkTimezone, nextRun, parseSchedule, type Schedule } from './schedule
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
-import { checkIdList, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
+import { checkIdList, COMPONENT_METRICS, CONCURRENT_REQUESTS_PER_COPY, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count, or an inference component's copy count). */
 export interface ScalableTargetRecord {
@@ -379,7 +379,7 @@ export class ApplicationAutoScalingService implements AwsService {
     if (!['StepScaling', 'TargetTrackingScaling', 'PredictiveScaling'].includes(type as string)) v.add(type, 'policyType', 'satisfy enum value set: [StepScaling, TargetTrackingScaling, PredictiveScaling]');
     v.throwIfAny();
     if (type === 'PredictiveScaling') {
-      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies (on ${INVOCATIONS_PER_INSTANCE}, ${INVOCATIONS_PER_COPY} or one customized CloudWatch metric) and StepScaling policies.`);
+      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies (on ${INVOCATIONS_PER_INSTANCE}, ${INVOCATIONS_PER_COPY}, ${CONCURRENT_REQUESTS_PER_COPY} or one customized CloudWatch metric) and StepScaling policies.`);
     }
     const stepConfig = type === 'StepScaling' ? readStepScalingConfig(input.StepScalingPolicyConfiguration) : undefined;
     const config = type === 'TargetTrackingScaling' ? readTargetTrackingConfig(input.TargetTrackingScalingPolicyConfiguration) : undefined;
@@ -389,8 +389,8 @@ export class ApplicationAutoScalingService implements AwsService {
     if (predefined === INVOCATIONS_PER_INSTANCE && isComponent(target.variant)) {
       throw validationException(`PredefinedMetricType ${INVOCATIONS_PER_INSTANCE} tracks a variant's instances, not inference component ${target.variant.componentName}: track its copies with ${INVOCATIONS_PER_COPY}.`);
     }
-    if (predefined === INVOCATIONS_PER_COPY && !isComponent(target.variant)) {
-      throw validationException(`PredefinedMetricType ${INVOCATIONS_PER_COPY} tracks an inference component's copies, not variant ${target.variant.variantName} of endpoint ${target.variant.endpointName}: track its instances with ${INVOCATIONS_PER_INSTANCE}.`);
+    if (predefined !== undefined && COMPONENT_METRICS.includes(predefined) && !isComponent(target.variant)) {
+      throw validationException(`PredefinedMetricType ${predefined} tracks an inference component's copies, not variant ${target.variant.variantName} of endpoint ${target.variant.endpointName}: track its instances with ${INVOCATIONS_PER_INSTANCE}.`);
     }
     const key = `${resourceId}\u0000${name as string}`;
     const existing = this.policies.get(key);
@@ -446,8 +446,10 @@ export class ApplicationAutoScalingService implements AwsService {
 
   /**
    * The alarms Application Auto Scaling creates for a target-tracking policy: high (above target
-   * for 3 one-minute periods) and low (below 90 % of target for 15 one-minute periods), on the
-   * policy's metric (see {@link trackedMetric}). When CloudWatch refuses one, neither is left and
+   * for 3 one-minute periods; 3 ten-second periods on a high-resolution metric, which "emit data
+   * every 10 seconds" so that a policy scales out faster but in at the standard speed,
+   * endpoint-auto-scaling-add-code-define.html) and low (below 90 % of target for 15 one-minute
+   * periods), on the policy's metric (see {@link trackedMetric}). When CloudWatch refuses one, neither is left and
    * its error is raised as this service's (`LimitExceededException` or `ValidationException`).
    */
   private async createAlarms(p: TargetTrackingPolicyRecord, target: ScalableTargetRecord): Promise<void> {
@@ -463,7 +465,7 @@ export class ApplicationAutoScalingService implements AwsService {
       AlarmActions: [p.arn],
     };
     try {
-      await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.highAlarm, EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: p.config.TargetValue, ComparisonOperator: 'GreaterThanThreshold' });
+      await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, ...(metric.highResolution ? { Period: 10 } : {}), AlarmName: p.highAlarm, EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: p.config.TargetValue, ComparisonOperator: 'GreaterThanThreshold' });
       if (p.lowAlarm) {
         await this.opts.cloudwatch.call('PutMetricAlarm', { ...common, AlarmName: p.lowAlarm, EvaluationPeriods: 15, DatapointsToAlarm: 15, Threshold: Number((p.config.TargetValue * 0.9).toPrecision(12)), ComparisonOperator: 'LessThanThreshold' });
       }
@@ -708,12 +710,16 @@ export interface TrackedMetric {
   readonly dimensions: Array<{ Name: string; Value: string }>;
   readonly statistic: Statistic;
   readonly unit?: string;
+  /** Published every 10 seconds (a `…HighResolution` predefined metric): the high alarm's periods are 10 seconds. */
+  readonly highResolution?: boolean;
 }
 
 /**
  * The metric of a target-tracking policy: `SageMakerVariantInvocationsPerInstance` is the variant's
  * `InvocationsPerInstance` Sum per minute, `SageMakerInferenceComponentInvocationsPerCopy` the
- * component's `InvocationsPerCopy` (dimension `InferenceComponentName`) Sum per minute; a
+ * component's `InvocationsPerCopy` (dimension `InferenceComponentName`) Sum per minute,
+ * `SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution` its
+ * `ConcurrentRequestsPerCopy` Maximum (the statistic is this emulator's choice); a
  * `CustomizedMetricSpecification` names its own (for an asynchronous endpoint,
  * `ApproximateBacklogSizePerInstance` by `EndpointName`, Average).
  */
@@ -724,7 +730,11 @@ export function trackedMetric(config: TargetTrackingConfig, target: ScalableTarg
   }
   const ref = target.variant;
   if (isComponent(ref)) {
-    return { namespace: METRICS_NAMESPACE, metricName: 'InvocationsPerCopy', dimensions: [{ Name: 'InferenceComponentName', Value: ref.componentName }], statistic: 'Sum' };
+    const dimensions = [{ Name: 'InferenceComponentName', Value: ref.componentName }];
+    if (config.PredefinedMetricSpecification?.PredefinedMetricType === CONCURRENT_REQUESTS_PER_COPY) {
+      return { namespace: METRICS_NAMESPACE, metricName: 'ConcurrentRequestsPerCopy', dimensions, statistic: 'Maximum', highResolution: true };
+    }
+    return { namespace: METRICS_NAMESPACE, metricName: 'InvocationsPerCopy', dimensions, statistic: 'Sum' };
   }
   return {
     namespace: METRICS_NAMESPACE,

@@ -30,6 +30,7 @@ let dir: string;
 let local: LocalSageMakerHandle;
 let scaler: VariantScaler;
 let cloudwatchService: CloudWatchService;
+let backend: FakeBackend;
 let sm: SageMakerClient;
 let aas: ApplicationAutoScalingClient;
 let clients: LocalSdkClients;
@@ -42,9 +43,10 @@ before(async () => {
   const metrics = new MetricStore(clock);
   const cloudwatch = new CloudWatchService({ metrics, clock });
   cloudwatchService = cloudwatch;
+  backend = new FakeBackend();
   local = await startLocalSageMaker({
     port: 0,
-    backendImpl: new FakeBackend(),
+    backendImpl: backend,
     metrics,
     startupTimeoutMs: 5_000,
     settings: { region: 'us-east-1', accountId: '123456789012' },
@@ -144,6 +146,53 @@ test('target tracking on SageMakerInferenceComponentInvocationsPerCopy watches t
   );
   await aas.send(new DeregisterScalableTargetCommand(variant));
   await aas.send(new DeregisterScalableTargetCommand(key));
+});
+
+test('target tracking on the high-resolution SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution watches ConcurrentRequestsPerCopy, the requests in flight per copy as each arrives', async () => {
+  await sm.send(
+    new CreateInferenceComponentCommand({ InferenceComponentName: 'held', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir, Environment: { FAKE_HOLD: 'true' } }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } }),
+  );
+  await until('component held InService', async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'held' }))).InferenceComponentStatus === 'InService', POLL);
+  const invoke = () => clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'host', InferenceComponentName: 'held', ContentType: 'text/csv', Body: Buffer.from('1,2') }));
+  const received = () => backend.invocations.filter((i) => i.id.startsWith('host/held/')).length;
+  // The second arrives while the first is held in the one copy: 2 requests in flight per copy.
+  const first = invoke();
+  await until('first held', async () => received() === 1, POLL);
+  const second = invoke();
+  await until('second held', async () => received() === 2, POLL);
+  backend.release();
+  await Promise.all([first, second]);
+  const out = await cw.send(
+    new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'ConcurrentRequestsPerCopy', Dimensions: [{ Name: 'InferenceComponentName', Value: 'held' }], Statistics: ['Maximum', 'SampleCount'], Period: 60, StartTime: new Date(Date.now() - 600_000), EndTime: new Date(Date.now() + 60_000) }),
+  );
+  assert.equal(Math.max(...(out.Datapoints ?? []).map((d) => d.Maximum ?? 0)), 2);
+  assert.equal((out.Datapoints ?? []).reduce((n, d) => n + (d.SampleCount ?? 0), 0), 2);
+
+  const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'inference-component/held', ScalableDimension: COPY_COUNT as 'sagemaker:inference-component:DesiredCopyCount' };
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 2 }));
+  const put = await aas.send(
+    new PutScalingPolicyCommand({ ...key, PolicyName: 'concurrency', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 1, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution' } } }),
+  );
+  const alarms = (await cw.send(new DescribeAlarmsCommand({ AlarmNames: put.Alarms!.map((a) => a.AlarmName!) }))).MetricAlarms ?? [];
+  // Scale-out reacts to 10-second periods; scale-in at the standard one-minute speed.
+  assert.deepEqual(
+    alarms.map((a) => [/AlarmHigh/.test(a.AlarmName!) ? 'high' : 'low', a.Namespace, a.MetricName, a.Dimensions, a.Statistic, a.Period, a.EvaluationPeriods]).sort(),
+    [
+      ['high', 'AWS/SageMaker', 'ConcurrentRequestsPerCopy', [{ Name: 'InferenceComponentName', Value: 'held' }], 'Maximum', 10, 3],
+      ['low', 'AWS/SageMaker', 'ConcurrentRequestsPerCopy', [{ Name: 'InferenceComponentName', Value: 'held' }], 'Maximum', 60, 15],
+    ],
+  );
+  const high = put.Alarms!.find((a) => /AlarmHigh/.test(a.AlarmName!))!.AlarmName!;
+  await cw.send(new SetAlarmStateCommand({ AlarmName: high, StateValue: 'ALARM', StateReason: 'test: above the target' }));
+  await scaler.tick();
+  await until('two copies of held', async () => {
+    const d = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'held' }));
+    return d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 2;
+  }, POLL);
+  const [activity] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities ?? [];
+  assert.match(activity?.Cause ?? '', / concurrent requests per copy \(Maximum\) against a target of 1$/);
+  await aas.send(new DeregisterScalableTargetCommand(key));
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'held' }));
 });
 
 test('a scalable target on an inference component scales its copies through UpdateInferenceComponentRuntimeConfig', async () => {

@@ -10,6 +10,10 @@ export const COMPONENT_COPY_COUNT = 'sagemaker:inference-component:DesiredCopyCo
 export const INVOCATIONS_PER_INSTANCE = 'SageMakerVariantInvocationsPerInstance';
 /** The predefined metric tracked locally on an inference component (CloudWatch's `InvocationsPerCopy`). */
 export const INVOCATIONS_PER_COPY = 'SageMakerInferenceComponentInvocationsPerCopy';
+/** The high-resolution predefined metric of an inference component (CloudWatch's `ConcurrentRequestsPerCopy`). */
+export const CONCURRENT_REQUESTS_PER_COPY = 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution';
+/** The predefined metrics that track an inference component's copies. */
+export const COMPONENT_METRICS: readonly string[] = [INVOCATIONS_PER_COPY, CONCURRENT_REQUESTS_PER_COPY];
 
 /** The model's pattern of its free-text strings (`ResourceIdMaxLen1600`, `XmlString`): no control character but tab, CR and LF. */
 export const XML_STRING = /^[\u0020-\uD7FF\uE000-\uFFFD\r\n\t\u{10000}-\u{10FFFF}]*$/u;

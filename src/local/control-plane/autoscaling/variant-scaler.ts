@@ -262,7 +262,7 @@ export class VariantScaler {
               ...(policy.config.CustomizedMetricSpecification
                 ? { metricLabel: `${policy.config.CustomizedMetricSpecification.MetricName} (${policy.config.CustomizedMetricSpecification.Statistic})` }
                 : isComponent(target.variant)
-                  ? { metricLabel: 'invocations per copy per minute' }
+                  ? { metricLabel: trackedMetric(policy.config, target).metricName === 'ConcurrentRequestsPerCopy' ? 'concurrent requests per copy (Maximum)' : 'invocations per copy per minute' }
                   : {}),
               scaleOutCooldownMs: clock.durationMs(policy.config.ScaleOutCooldown ?? DEFAULT_COOLDOWN_SECONDS),
               scaleInCooldownMs: clock.durationMs(policy.config.ScaleInCooldown ?? DEFAULT_COOLDOWN_SECONDS),

@@ -168,6 +168,16 @@ export class MetricStore implements InvocationMetricsSink {
     for (const listener of this.listeners) listener();
   }
 
+  /**
+   * Records the requests in flight per copy of inference component `component` as one request
+   * arrives (that one included) as `ConcurrentRequestsPerCopy`, dimension `InferenceComponentName`:
+   * the metric of the high-resolution `SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution`.
+   */
+  recordConcurrency(component: string, perCopy: number, at: number): void {
+    this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: 'ConcurrentRequestsPerCopy', dimensions: [{ Name: 'InferenceComponentName', Value: component }] }, perCopy, 'None', at);
+    for (const listener of this.listeners) listener();
+  }
+
   /** Adds one value to a series at real time `at`. */
   put(id: MetricId, value: number, unit: string, at: number = this.clock.now()): void {
     if (!Number.isFinite(value)) return;
