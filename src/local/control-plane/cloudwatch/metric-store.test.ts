@@ -32,6 +32,23 @@ test('invocations become the SageMaker endpoint metrics, per period', () => {
   now = 0;
 });
 
+test("an inference component's invocations are also its own series by InferenceComponentName, with InvocationsPerCopy", () => {
+  const store = new MetricStore(createMetricClock(60, () => 600_000));
+  store.record({ endpoint: 'ep', variant: 'v1', at: 600_500, outcome: 'ok', modelLatencyMicros: 1000, overheadLatencyMicros: 10, instanceCount: 4, inferenceComponent: 'ic' });
+  store.record({ endpoint: 'ep', variant: 'v1', at: 601_000, outcome: '4xx', instanceCount: 4, inferenceComponent: 'ic' });
+  store.record({ endpoint: 'ep', variant: 'v1', at: 602_000, outcome: '5xx', instanceCount: 2, inferenceComponent: 'ic' });
+  store.record({ endpoint: 'ep', variant: 'v1', at: 603_000, outcome: 'ok', instanceCount: 1 });
+  const byComponent = (metricName: string) => store.periods({ namespace: 'AWS/SageMaker', metricName, dimensions: [{ Name: 'InferenceComponentName', Value: 'ic' }] }, 10, 11, 60)[0];
+  assert.equal(byComponent('Invocations')?.aggregate.sum, 3);
+  assert.equal(byComponent('Invocation4XXErrors')?.aggregate.sum, 1);
+  assert.equal(byComponent('Invocation5XXErrors')?.aggregate.sum, 1);
+  assert.equal(byComponent('InvocationsPerCopy')?.aggregate.sum, 1, '1/4 + 1/4 + 1/2');
+  assert.equal(byComponent('InvocationsPerInstance'), undefined);
+  assert.deepEqual([byComponent('ModelLatency')?.aggregate.count, byComponent('ModelLatency')?.unit, byComponent('OverheadLatency')?.aggregate.count], [1, 'Microseconds', 1]);
+  // The endpoint and variant still count every invocation, the component's included.
+  assert.equal(store.periods({ namespace: 'AWS/SageMaker', metricName: 'Invocations', dimensions: dims }, 10, 11, 60)[0]?.aggregate.sum, 4);
+});
+
 test('a scaled clock shortens periods: 1 real second per minute', () => {
   const store = new MetricStore(createMetricClock(1, () => 0));
   store.record({ endpoint: 'ep', variant: 'v1', at: 1_500, outcome: 'ok', instanceCount: 1 });
