@@ -114,7 +114,8 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits)
     checkDecodedSize(chargedElements(shape) * (8 + 2 * itemSize), limits, what);
     t = { dtype: 'string', shape, data: readStrings(buf, dataStart, size, itemSize, kind === 'U', bigEndian, what) };
   } else {
-    const spec = NUMERIC[`${kind.toLowerCase()}${width}`];
+    // Kinds are case-sensitive, as numpy reads them: '<I4' and '<F4' are not int32 and float32 ('I' is uint32's code, 'F' complex64's); numpy refuses them.
+    const spec = NUMERIC[`${kind}${width}`];
     if (spec === undefined) return fail(`${what} has dtype '${shortText(descr!)}', which smkit does not read; send float16/32/64, int8-64, uint8-64 or bool`);
     const byteLength = size * itemSize;
     checkLength(buf, dataStart, byteLength, what);

@@ -322,6 +322,28 @@ test("NPY 'fortran_order' must be True or False (as numpy requires): another val
   }
 });
 
+test("NPY dtype kinds are case-sensitive, as numpy reads them: '<I4', '<F4' and '<B1' (which numpy refuses) are a 400, not read as int32, float32 and bool", async () => {
+  const served = await serve([{ name: 'x', dtype: 'int32', rank: 1 }]);
+  try {
+    const npy = (descr: string) => {
+      const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (2,), }`.padEnd(117, ' ') + '\n';
+      const head = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+      head.writeUInt16LE(dict.length, 8);
+      return Buffer.concat([head, Buffer.from(dict, 'latin1'), Buffer.from(Uint32Array.of(0xffffffff, 1).buffer)]);
+    };
+    const post = (body: Buffer) => request(served.app).post('/invocations').set('Content-Type', 'application/x-npy').serialize((b: unknown) => b as string).send(body);
+    assert.deepEqual((await post(npy('<i4')).expect(200)).body, [-1, 1]);
+    for (const descr of ['<I4', '<F4', '<B1']) {
+      const res = await post(npy(descr));
+      assert.equal(res.status, 400, `${descr}: ${res.text}`);
+      assert.equal(res.body.code, 'ERR_NPY_PARSE');
+      assert.match(res.body.message, new RegExp(`dtype '${descr}', which smkit does not read`));
+    }
+  } finally {
+    await served.close();
+  }
+});
+
 test('a string holding a NUL character is a 400 naming the input and element (ONNX Runtime would end it there), in every form; the rest reach the model whole', async () => {
   const served = await serve([{ name: 't', dtype: 'string' }]);
   try {
