@@ -7,8 +7,9 @@
 // from Grisu3, ported from double-conversion's fast-dtoa.cc, the code V8 itself runs first for
 // this; for the few doubles (about 0.5%) where Grisu3 cannot prove its digits shortest and closest,
 // V8 falls back to exact big-number arithmetic, and so does this module, by asking the host for
-// `String(value)` (the `shortest` import). NaN and ±Infinity are written `null`, -0 as `0`, as
-// `JSON.stringify` does.
+// `String(value)` (the `shortest` import). NaN and ±Infinity are written `null`, as
+// `JSON.stringify` does; -0 is written `-0.0`, where `JSON.stringify` writes `0`, so that the sign
+// reaches the client (Python's json reads `-0` as the integer 0; it and JSON.parse read `-0.0` as -0).
 //
 // It writes CSV rows too (src/codecs/csv.ts): the same numbers, a comma between the values of a
 // row and a line feed after each row, with NaN and ±Infinity spelled as JavaScript spells them.
@@ -124,16 +125,16 @@ function writeNested<T>(src: usize, n: i32, rank: i32, out: usize): i32 {
 }
 
 /**
- * Writes one number as `JSON.stringify` does (`json`), or as `String` does, at `p`; answers the
- * address after it. They differ only for NaN and ±Infinity: `null` in JSON.
+ * Writes one number as `JSON.stringify` does (`json`), or as `String` does, -0 as `-0.0` in both, at
+ * `p`; answers the address after it. They differ only for NaN and ±Infinity: `null` in JSON.
  */
 @inline
 function writeNumber(v: f64, p: usize, json: bool): usize {
   if (v != v || v == Infinity || v == -Infinity) return json ? writeNull(p) : writeNonFinite(v, p);
-  // Small integers (and ±0, written 0) as V8 writes them: their decimal digits.
+  // Small integers (and +0) as V8 writes them: their decimal digits.
   if (v >= -2147483648.0 && v <= 2147483647.0) {
     const i = <i32>v;
-    if (<f64>i == v) return writeInt(i, p);
+    if (<f64>i == v) return i == 0 && reinterpret<i64>(v) < 0 ? writeNegativeZero(p) : writeInt(i, p);
   }
   let q = p;
   let a = v;
@@ -143,6 +144,11 @@ function writeNumber(v: f64, p: usize, json: bool): usize {
   }
   if (!grisu3(a)) return p + <usize>shortest(v, p);
   return format(q);
+}
+
+function writeNegativeZero(p: usize): usize {
+  store<u32>(p, 0x302e302d); // "-0.0"
+  return p + 4;
 }
 
 function writeNull(p: usize): usize {

@@ -15,7 +15,7 @@ export const CSV_MEDIA_TYPE = 'text/csv';
  * bytes: `number-json-wasm.ts`): one line per row (first axis), trailing axes flattened into the row;
  * a 1-D tensor gives one value per line, a scalar one line, a row of no values an empty line. Lines end in `\n`. Strings are quoted
  * per RFC 4180 when they hold a comma, quote, CR or LF; booleans are `true`/`false`; NaN and
- * infinities are `NaN`, `Infinity`, `-Infinity` (Python's `float()` reads them).
+ * infinities are `NaN`, `Infinity`, `-Infinity` (Python's `float()` reads them), -0 is `-0.0`.
  */
 export function tensorToCsv(t: Tensor): string {
   const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
@@ -47,13 +47,19 @@ function csvFormatter(t: Tensor): CsvFormatter {
     return { join: (s, e, sep) => Array.from(d.subarray(s, e), (x) => (x !== 0 ? 'true' : 'false')).join(sep) };
   }
   const d = t.dtype === 'float16' ? float16ToFloat32(float16Bits(t.data as Uint16Array)) : (t.data as Exclude<Tensor['data'], string[]>);
+  // join writes -0 as 0; `-0.0` keeps its sign for Python's float() and pandas, as the WebAssembly writer writes it.
+  if (d instanceof Float32Array || d instanceof Float64Array) {
+    if ((d as Float64Array).some((x) => x === 0 && 1 / x < 0)) {
+      return { join: (s, e, sep) => Array.from(d.subarray(s, e), (x) => (x === 0 && 1 / x < 0 ? '-0.0' : String(x))).join(sep) };
+    }
+  }
   return { join: (s, e, sep) => d.subarray(s, e).join(sep) };
 }
 
 /**
  * Numeric rows via one `JSON.stringify` of the flat values, cut into rows at every `rowSize`-th
  * comma: V8's JSON number formatting is about twice as fast as `TypedArray#join` (measured in
- * `bench/codecs.ts`). Only for finite float/int data, where JSON and CSV spell numbers alike.
+ * `bench/codecs.ts`). Only for finite float/int data without -0, where JSON and CSV spell numbers alike.
  */
 function fastNumericCsv(d: Exclude<Tensor['data'], string[] | BigInt64Array | BigUint64Array>, rowSize: number): string {
   const json = JSON.stringify(Array.from(d));
@@ -84,7 +90,7 @@ function isFinitePlain(t: Tensor): boolean {
   for (let i = 0; i < d.length; i++) {
     // x - x is NaN exactly for NaN and ±Infinity.
     const x = d[i]!;
-    if (x - x !== 0) return false;
+    if (x - x !== 0 || (x === 0 && 1 / x < 0)) return false;
   }
   return true;
 }

@@ -11,14 +11,18 @@ import { floatTensorJsonText } from './number-json-wasm.js';
  * (see `bench/codecs.ts`), building plain nested arrays with simple loops and handing them to
  * `JSON.stringify` beats `TypedArray#join` per row by about 1.5× and hand-written string
  * concatenation by 2×, because V8's JSON serialiser formats doubles natively. NaN and ±Infinity
- * become `null` (standard JSON has no literal for them); int64 values outside the safe integer
+ * become `null` (standard JSON has no literal for them); -0 becomes `-0.0` (JSON.stringify writes
+ * `0`, and Python's json reads `-0` as the integer 0: either way the sign is lost); int64 values outside the safe integer
  * range are written as strings so no client loses precision silently; float32 values are written
  * as the double they widen to, as the Python toolkit does.
  */
 
 /** The tensor as nested JSON arrays (a 0-d tensor as a bare scalar). */
 export function tensorToJson(t: Tensor): string {
-  return floatTensorJsonText(t) ?? JSON.stringify(tensorToJsonValue(t));
+  const text = floatTensorJsonText(t);
+  if (text !== undefined) return text;
+  const src = jsonElements(t);
+  return keepNegativeZeros(JSON.stringify(t.shape.length === 0 ? src[0] : nest(src, t.shape, 0, 0)), t, src, 0, src.length);
 }
 
 /** The tensor as nested plain JS values ready for `JSON.stringify`. */
@@ -34,13 +38,13 @@ export function tensorToJsonValue(t: Tensor): unknown {
  */
 export function tensorRowsToJson(t: Tensor): string[] {
   const src = jsonElements(t);
-  if (t.shape.length === 0) return [JSON.stringify(src[0])];
+  if (t.shape.length === 0) return [keepNegativeZeros(JSON.stringify(src[0]), t, src, 0, 1)];
   const rows = t.shape[0]!;
   const inner = t.shape.slice(1);
   let rowSize = 1;
   for (const d of inner) rowSize *= d;
   const out = new Array<string>(rows);
-  for (let i = 0; i < rows; i++) out[i] = JSON.stringify(inner.length === 0 ? src[i] : nest(src, inner, 0, i * rowSize));
+  for (let i = 0; i < rows; i++) out[i] = keepNegativeZeros(JSON.stringify(inner.length === 0 ? src[i] : nest(src, inner, 0, i * rowSize)), t, src, i * rowSize, (i + 1) * rowSize);
   return out;
 }
 
@@ -49,7 +53,29 @@ export function tensorFlatToJson(t: Tensor): string {
   const text = floatTensorJsonText({ ...t, shape: [t.data.length] });
   if (text !== undefined) return text;
   const src = jsonElements(t);
-  return JSON.stringify(Array.isArray(src) ? src : Array.from(src as ArrayLike<number>));
+  return keepNegativeZeros(JSON.stringify(Array.isArray(src) ? src : Array.from(src as ArrayLike<number>)), t, src, 0, src.length);
+}
+
+/**
+ * `json` (JSON.stringify's text of the float elements `[from, to)` of `src`) with each -0 written
+ * `-0.0`, as the WebAssembly writer writes it. JSON.stringify writes -0 as `0`, the token it writes
+ * for +0 too, so the k-th standalone `0` is the k-th zero element.
+ */
+function keepNegativeZeros(json: string, t: Tensor, src: ArrayLike<unknown>, from: number, to: number): string {
+  if (t.dtype !== 'float32' && t.dtype !== 'float64' && t.dtype !== 'float16') return json;
+  const values = src as ArrayLike<number>;
+  let negative: boolean[] | undefined;
+  let zeros = 0;
+  for (let i = from; i < to; i++) {
+    const v = values[i]!;
+    if (v !== 0) continue;
+    if (1 / v < 0) (negative ??= new Array<boolean>(zeros).fill(false))[zeros] = true;
+    else if (negative) negative[zeros] = false;
+    zeros++;
+  }
+  if (negative === undefined) return json;
+  let k = 0;
+  return json.replace(/(?<=^|[[,])0(?=$|[\],])/g, () => (negative![k++] ? '-0.0' : '0'));
 }
 
 /**

@@ -10,19 +10,21 @@ import { LazyWasm } from './wasm-module.js';
 
 /**
  * The WebAssembly writer must write exactly what `JSON.stringify` writes for the same nested
- * arrays, for every double and float32 value (the reference below builds those arrays by hand),
- * and hand back every tensor it does not take.
+ * arrays, -0 aside (written `-0.0`), for every double and float32 value (the reference below builds
+ * those arrays by hand), and hand back every tensor it does not take.
  */
 
-/** `JSON.stringify` of `data` nested in `shape`: the reference text. */
+const NEGATIVE_ZERO = '\u0000-0';
+
+/** `JSON.stringify` of `data` nested in `shape`, with -0 as `-0.0`: the reference text. */
 function reference(data: ArrayLike<number>, shape: readonly number[]): string {
   const nest = (dim: number, offset: number): unknown => {
-    if (dim === shape.length) return data[offset];
+    if (dim === shape.length) return Object.is(data[offset], -0) ? NEGATIVE_ZERO : data[offset];
     let stride = 1;
     for (let d = dim + 1; d < shape.length; d++) stride *= shape[d]!;
     return Array.from({ length: shape[dim]! }, (_, i) => nest(dim + 1, offset + i * stride));
   };
-  return JSON.stringify(nest(0, 0));
+  return JSON.stringify(nest(0, 0)).replaceAll(JSON.stringify(NEGATIVE_ZERO), '-0.0');
 }
 
 const float64 = (data: ArrayLike<number>, shape: number[]): Tensor => ({ dtype: 'float64', shape, data: Float64Array.from(data) });
@@ -142,7 +144,7 @@ test('CSV rows are the bytes the TypeScript CSV writer writes, NaN and Infinity 
     { numRuns: 2000 },
   );
   const special = float64([NaN, -Infinity, Infinity, -0, 1e21, 1e-7, 2147483648, -1.5], [2, 4]);
-  assert.equal(floatTensorCsvBytes(special)!.toString(), 'NaN,-Infinity,Infinity,0\n1e+21,1e-7,2147483648,-1.5\n');
+  assert.equal(floatTensorCsvBytes(special)!.toString(), 'NaN,-Infinity,Infinity,-0.0\n1e+21,1e-7,2147483648,-1.5\n');
 });
 
 test('a tensor without rows or values is left to the TypeScript CSV writer', () => {

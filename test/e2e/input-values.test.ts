@@ -228,6 +228,31 @@ test('a float32 model (its decoders then write float32 themselves): values are r
   }
 });
 
+test('-0 keeps its sign in every text answer (JSON, TF Serving, v2, JSON lines, CSV), written -0.0 as Python writes it, float16 and rank 0 included', async () => {
+  const f32 = await serve([{ name: 'x', dtype: 'float32', rank: 2 }]);
+  const f16 = await serve([{ name: 'x', dtype: 'float16', rank: 2 }]);
+  const scalar = await serve([{ name: 'x', dtype: 'float64', rank: 0 }]);
+  try {
+    const text = async (served: InProcessApp, type: string, body: string, accept: string) => {
+      const res = await request(served.app).post('/invocations').set('Content-Type', type).set('Accept', accept).send(body);
+      assert.equal(res.status, 200, res.text);
+      return res.text;
+    };
+    for (const served of [f32, f16]) {
+      assert.equal(await text(served, 'text/csv', '-0,0,1\n', 'application/json'), '[[-0.0,0,1]]');
+      assert.equal(await text(served, 'text/csv', '-0,0,1\n', 'text/csv'), '-0.0,0,1\n');
+      assert.equal(await text(served, 'text/csv', '-0,0,1\n', 'application/jsonlines'), '[-0.0,0,1]\n');
+      assert.equal(await text(served, 'application/json', '{"instances": [[-0.0, 0, 1]]}', 'application/json'), '{"predictions":[[-0.0,0,1]]}');
+      const datatype = served === f32 ? 'FP32' : 'FP16';
+      const v2 = JSON.parse(await text(served, 'application/json', `{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "${datatype}", "data": [-0.0, 0, 1]}]}`, 'application/json'));
+      assert.ok(Object.is(v2.outputs[0].data[0], -0) && Object.is(v2.outputs[0].data[1], 0), JSON.stringify(v2.outputs));
+    }
+    assert.equal(await text(scalar, 'application/json', '{"inputs": [{"name": "x", "shape": [], "datatype": "FP64", "data": [-0.0]}]}', 'application/json'), '{"model_name":"onnx","outputs":[{"name":"x_out","shape":[],"datatype":"FP64","data":[-0.0]}]}');
+  } finally {
+    await Promise.all([f32.close(), f16.close(), scalar.close()]);
+  }
+});
+
 // User code builds float16 tensors from values: as a Float16Array where Node has one (24), else a
 // Float32Array. smkit holds float16 as Uint16Array bits, so either must be taken as values.
 const FLOAT16_HANDLER = `
