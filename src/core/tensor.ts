@@ -78,10 +78,14 @@ const TYPED_ARRAY_CTORS = {
   bool: Uint8Array,
 } as const;
 
-/** Number of elements a shape holds. */
+/** Number of elements a shape holds (Infinity when the product overflows a double). */
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
-  for (const d of shape) n *= d;
+  for (const d of shape) {
+    // An empty dimension empties the tensor: the product so far may have overflowed to Infinity, and Infinity × 0 is NaN.
+    if (d === 0) return 0;
+    n *= d;
+  }
   return n;
 }
 

@@ -65,6 +65,21 @@ describe('smkit serve under hostile input', () => {
     assert.equal(answer.ping, 200);
   });
 
+  test('a v2 shape whose product overflows a double before an empty dimension (40 × (2^53-1), then 0) is a 413 for its rows, as JSON and as binary BYTES', async () => {
+    const shape = [...Array.from({ length: 40 }, () => Number.MAX_SAFE_INTEGER), 0];
+    const json = JSON.stringify({ inputs: [{ name: 'x', shape, datatype: 'FP32', data: [] }] });
+    const binary = JSON.stringify({ inputs: [{ name: 'x', shape, datatype: 'BYTES', parameters: { binary_data_size: 0 } }] });
+    for (const [type, body] of [
+      ['application/json', json],
+      [`application/vnd.sagemaker-triton.binary+json;json-header-size=${Buffer.byteLength(binary)}`, binary],
+    ] as const) {
+      const answer = await withPing({ body, headers: { 'Content-Type': type } });
+      assert.equal(answer.status, 413, `${type}: ${answer.message}`);
+      assert.equal(answer.code, 'ERR_DECODED_TOO_LARGE');
+      assert.equal(answer.ping, 200);
+    }
+  });
+
   test('many images in one multipart request share the budget: 413 once they add up past it', async () => {
     const jpeg = await sharp({ create: { width: 1000, height: 1000, channels: 3, background: { r: 9, g: 99, b: 199 } } }).jpeg().toBuffer();
     const form = new FormData();
