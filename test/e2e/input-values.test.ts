@@ -439,3 +439,22 @@ test('a string holding a lone UTF-16 surrogate (JSON "\\ud800") is a 400 naming 
     await served.close();
   }
 });
+
+test('an ONNX input named __proto__ reaches the model by name (TF Serving and v2 JSON), not a 500 from a feeds object whose prototype it replaced', async () => {
+  const served = await serve([{ name: '__proto__', dtype: 'float32' }, { name: 'x', dtype: 'float32' }]);
+  try {
+    const bodies = [
+      '{"inputs": {"__proto__": [2.5], "x": [1]}}',
+      '{"inputs": [{"name": "__proto__", "shape": [1], "datatype": "FP32", "data": [2.5]}, {"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}',
+    ];
+    for (const body of bodies) {
+      const res = await request(served.app).post('/invocations').set('Content-Type', 'application/json').send(body);
+      assert.equal(res.status, 200, `${body}: ${res.status} ${res.text.slice(0, 200)}`);
+      const outputs = res.body.outputs as Record<string, unknown> | Array<{ name: string; data: unknown }>;
+      const value = Array.isArray(outputs) ? outputs.find((o) => o.name === '__proto___out')?.data : outputs['__proto___out'];
+      assert.deepEqual(value, [2.5], res.text);
+    }
+  } finally {
+    await served.close();
+  }
+});

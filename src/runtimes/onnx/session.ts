@@ -89,7 +89,8 @@ class OnnxModel implements ModelRuntime {
 
   async predict(inputs: TensorMap): Promise<TensorMap> {
     const bound = this.bind(inputs);
-    const feeds: Record<string, ort.Tensor> = {};
+    // Null prototypes: an input or output may be named `__proto__`, which on `{}` would replace the prototype.
+    const feeds: Record<string, ort.Tensor> = Object.create(null);
     for (const spec of this.inputs) {
       checkShape(spec, bound[spec.name]!);
       const t = convertExact(bound[spec.name]!, spec.dtype, `input "${spec.name}"`);
@@ -103,7 +104,7 @@ class OnnxModel implements ModelRuntime {
     } catch (err) {
       throw new ToolkitError('ERR_PREDICT', `ONNX Runtime failed: ${(err as Error).message}`, { cause: err });
     }
-    const out: TensorMap = {};
+    const out: TensorMap = Object.create(null);
     for (const spec of this.outputs) {
       const r = results[spec.name] as ort.Tensor | undefined;
       if (!r) continue;
