@@ -425,6 +425,39 @@ test('InvokeEndpointAsync is refused for a real-time endpoint, an unknown one, b
   await refused({ EndpointName: 'async-ep', Body: Buffer.alloc(128_001, 1) }, /at 'body' failed to satisfy constraint: Member must have length less than or equal to 128000/);
 });
 
+test('a request whose result or failure object would have an S3 key over 1024 bytes is refused with ValidationError, not accepted to fail when its result is written; at 1024 bytes it runs', async () => {
+  // Keys of 502 and 496 bytes (S3OutputPath and S3FailurePath may have 512 characters); no name over 200 characters, which s3rver's files could not take.
+  const prefix = `${'a'.repeat(200)}/${'b'.repeat(200)}`;
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-long-config',
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: `s3://out/${prefix}/${'c'.repeat(100)}`, S3FailurePath: `s3://out/${prefix}/${'d'.repeat(94)}` } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-long', EndpointConfigName: 'async-long-config' }));
+  await until('async-long InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'async-long' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+  const extension = `${'e'.repeat(150)}/${'e'.repeat(150)}/${'e'.repeat(150)}`;
+  const id = 'x'.repeat(64);
+  // 502 + 1 + 452 + 1 + 68 (`<id>.out`) and 496 + 1 + 452 + 1 + 74 (`<id>-error.out`): both exactly 1024 bytes.
+  const atLimit = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-long', Body: Buffer.from('[9]'), ContentType: 'application/json', S3OutputPathExtension: extension, InferenceId: id }));
+  assert.equal(Buffer.byteLength(atLimit.OutputLocation!.replace('s3://out/', '')), 1024);
+  assert.equal(Buffer.byteLength(atLimit.FailureLocation!.replace('s3://out/', '')), 1024);
+  assert.equal((JSON.parse((await written(atLimit.OutputLocation!)).toString()) as { got: string }).got, '[9]');
+  const refused = async (input: Partial<ConstructorParameters<typeof InvokeEndpointAsyncCommand>[0]>, member: string, bytes: number): Promise<void> => {
+    await assert.rejects(runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-long', Body: Buffer.from('[9]'), ...input })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, 'ValidationError');
+      assert.equal(err.$metadata?.httpStatusCode, 400);
+      assert.match(err.message, new RegExp(`^The ${member} of this request would be an S3 object whose key is ${bytes} bytes long, more than the 1024 bytes S3 allows in a key, so it could not be written\\. .*shorten the S3OutputPathExtension`));
+      return true;
+    });
+  };
+  await refused({ S3OutputPathExtension: `${extension}e`, InferenceId: id }, 'OutputLocation', 1025);
+  // The result named by Filename fits; the failure, named after the id ('/' percent-encoded), does not.
+  await refused({ S3OutputPathExtension: extension, InferenceId: `${'x'.repeat(63)}/`, Filename: 'r.json' }, 'FailureLocation', 1026);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-long' }));
+});
+
 test('an asynchronous endpoint refuses InvokeEndpoint and InvokeEndpointWithResponseStream, as the service does', async () => {
   for (const command of [new InvokeEndpointCommand({ EndpointName: 'async-ep', Body: Buffer.from('[1]') }), new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'async-ep', Body: Buffer.from('[1]') })]) {
     await assert.rejects(runtime.send(command as InvokeEndpointCommand), (err: Error) => err.name === 'ValidationError' && /^Endpoint async-ep is an asynchronous endpoint .*InvokeEndpointAsync\.$/.test(err.message));

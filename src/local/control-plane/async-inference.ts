@@ -117,6 +117,31 @@ export class AsyncOutputOutsideFolderError extends Error {
   }
 }
 
+/**
+ * Longest S3 object key, in UTF-8 bytes: "The object key name consists of a sequence of Unicode
+ * characters encoded in UTF-8, with a maximum length of 1,024 bytes", prefixes included
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html).
+ */
+export const MAX_S3_KEY_BYTES = 1024;
+
+/**
+ * The request's result or failure object would have an S3 key over {@link MAX_S3_KEY_BYTES}: S3
+ * would refuse the write once the request had run, so the request is refused instead.
+ */
+export class AsyncOutputKeyTooLongError extends Error {
+  constructor(
+    readonly member: 'OutputLocation' | 'FailureLocation',
+    readonly keyBytes: number,
+  ) {
+    const path = member === 'OutputLocation' ? 'S3OutputPath' : 'S3FailurePath';
+    const name = member === 'OutputLocation' ? 'Filename or InferenceId' : 'InferenceId';
+    super(
+      `The ${member} of this request would be an S3 object whose key is ${keyBytes} bytes long, more than the ${MAX_S3_KEY_BYTES} bytes S3 allows in a key, so it could not be written. The key is the endpoint's ${path} key, the S3OutputPathExtension and the object's name (from the ${name}): shorten the S3OutputPathExtension or the ${name}, or use an endpoint config whose ${path} is shorter.`,
+    );
+    this.name = 'AsyncOutputKeyTooLongError';
+  }
+}
+
 /** What {@link QueuedInvocation.run} resolves with when the request could not start yet and goes back to the head of the queue. */
 export const NOT_YET = 'not-yet';
 
@@ -527,7 +552,8 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * endpoint's log says so once).
  * `s3://` locations and Amazon S3 `https://` URLs go through S3; any other is a local path. Throws
  * {@link AsyncQueueFullError} when the queue is full, {@link AsyncQueueClosedError} once it is
- * closed, and {@link AsyncOutputOutsideFolderError} when the extension would leave a local folder.
+ * closed, {@link AsyncOutputOutsideFolderError} when the extension would leave a local folder, and
+ * {@link AsyncOutputKeyTooLongError} when the result's or the failure's S3 key would be over 1024 bytes.
  */
 export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvocationRequest): AsyncInvocationAccepted {
   const output = ctx.config.OutputConfig;
@@ -540,6 +566,11 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
   // In S3 `..` is part of a key; in a local folder it would climb out of it.
   const local = !parseS3Location(outputLocation) || (failureLocation !== undefined && !parseS3Location(failureLocation));
   if (local && req.outputPathExtension?.split('/').includes('..')) throw new AsyncOutputOutsideFolderError(req.outputPathExtension);
+  // Refused now, not once the request has run and S3 refuses the write (the failure's write too, when its key is as long).
+  for (const [member, location] of [['OutputLocation', outputLocation], ['FailureLocation', failureLocation]] as const) {
+    const key = location === undefined ? undefined : parseS3Location(location)?.key;
+    if (key !== undefined && Buffer.byteLength(key) > MAX_S3_KEY_BYTES) throw new AsyncOutputKeyTooLongError(member, Buffer.byteLength(key));
+  }
   // As the service encrypts "the asynchronous inference output in Amazon S3" with it: results and failures. An empty key is no key.
   const kmsKeyId = output.KmsKeyId || undefined;
   const ttlSeconds = req.requestTtlSeconds ?? DEFAULT_REQUEST_TTL_SECONDS;
