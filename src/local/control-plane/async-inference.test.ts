@@ -605,17 +605,20 @@ test('DeleteEndpoint fails the requests still waiting in its queue: each failure
   }
 });
 
-test('DeleteEndpoint writes the failures of a long queue at most MAX_CONCURRENT_ASYNC_FAILURE_WRITES at a time, and every request still gets its failure object', async () => {
-  // The local SageMaker writes through this store to the local S3; it counts the PutObjects under way.
+test('DeleteEndpoint writes the failures of a long queue at most MAX_CONCURRENT_ASYNC_FAILURE_WRITES at a time, over all the endpoints deleted together, and every request still gets its failure object', async () => {
+  // The local SageMaker writes through this store to the local S3; it counts the PutObjects under
+  // way, and holds them until both endpoints are deleted.
   const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
   let inFlight = 0;
-  let peak = 0;
   let written = 0;
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
   const counting: S3Objects = {
     ...real,
     put: async (...args) => {
-      peak = Math.max(peak, ++inFlight);
+      inFlight++;
       try {
+        await gate;
         await real.put(...args);
         written++;
       } finally {
@@ -635,20 +638,28 @@ test('DeleteEndpoint writes the failures of a long queue at most MAX_CONCURRENT_
         AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/many/', S3FailurePath: 's3://out/many-failures' } },
       }),
     );
-    await smPooled.send(new CreateEndpointCommand({ EndpointName: 'many', EndpointConfigName: 'many' }));
-    const inService = () => until('many InService', async () => (await smPooled.send(new DescribeEndpointCommand({ EndpointName: 'many' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
-    await inService();
-    // At 0 instances every request waits in the queue until DeleteEndpoint.
-    await smPooled.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'many', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 0 }] }));
-    await inService();
-    const requests = 4 * MAX_CONCURRENT_ASYNC_FAILURE_WRITES;
-    const queued = await Promise.all(Array.from({ length: requests }, (_, i) => runtimePooled.send(new InvokeEndpointAsyncCommand({ EndpointName: 'many', Body: Buffer.from(`[${i}]`), ContentType: 'application/json' }))));
+    const endpoints = ['many', 'many-more'];
+    for (const name of endpoints) await smPooled.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: 'many' }));
+    const inService = (name: string) => until(`${name} InService`, async () => (await smPooled.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+    for (const name of endpoints) {
+      await inService(name);
+      // At 0 instances every request waits in the queue until DeleteEndpoint.
+      await smPooled.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: name, DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 0 }] }));
+      await inService(name);
+    }
+    const send = (name: string, count: number) => Promise.all(Array.from({ length: count }, (_, i) => runtimePooled.send(new InvokeEndpointAsyncCommand({ EndpointName: name, Body: Buffer.from(`[${i}]`), ContentType: 'application/json' }))));
+    const queued = [...(await send('many', 2 * MAX_CONCURRENT_ASYNC_FAILURE_WRITES)), ...(await send('many-more', MAX_CONCURRENT_ASYNC_FAILURE_WRITES))];
+    // DeleteEndpoint starts the failures' writes before it answers.
     await smPooled.send(new DeleteEndpointCommand({ EndpointName: 'many' }));
-    await until('every failure written', () => written === requests, { timeoutMs: 30_000 });
-    assert.equal(peak, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, 'the writes were bounded, and the bound was used');
+    assert.equal(inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, 'the bound was used');
+    await smPooled.send(new DeleteEndpointCommand({ EndpointName: 'many-more' }));
+    assert.equal(inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, 'the second endpoint\'s failures wait for the same slots');
+    open();
+    await until('every failure written', () => written === queued.length, { timeoutMs: 30_000 });
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'out', Prefix: 'many-failures/' }));
     assert.deepEqual(listed.Contents?.map((o) => `s3://out/${o.Key}`).sort(), queued.map((q) => q.FailureLocation).sort());
   } finally {
+    open();
     smPooled.destroy();
     runtimePooled.destroy();
     await pooled.stop();

@@ -39,11 +39,53 @@ export const MAX_QUEUED_ASYNC_INVOCATIONS = 10_000;
  */
 export const ASYNC_SHUTDOWN_WAIT_MS = 10_000;
 /**
- * Requests that leave one endpoint's queue without running (`DeleteEndpoint`, `RequestTTLSeconds`
- * passed while waiting, the local SageMaker stopping) whose failures are written at once: a full
- * queue would otherwise send 10 000 PutObjects to S3 together.
+ * Requests that leave their queue without running (`DeleteEndpoint`, `RequestTTLSeconds` passed
+ * while waiting, the local SageMaker stopping) whose failures are written at once, over every
+ * asynchronous endpoint of a local SageMaker ({@link AsyncFailureWrites}): a full queue would
+ * otherwise send 10 000 PutObjects to S3 together, and each endpoint stopping 16 more.
  */
 export const MAX_CONCURRENT_ASYNC_FAILURE_WRITES = 16;
+
+/**
+ * The slots in which requests that left their queue without running end (their failure written and
+ * notified): {@link MAX_CONCURRENT_ASYNC_FAILURE_WRITES} at once, the others waiting their turn in
+ * the order they left. One is shared by the queues of every endpoint of a local SageMaker, so that
+ * many endpoints deleted or stopped together do not multiply the writes.
+ */
+export class AsyncFailureWrites {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(size = MAX_CONCURRENT_ASYNC_FAILURE_WRITES) {
+    this.#free = size;
+  }
+
+  /** Runs `end` once a slot is free; resolves once it has ended, never rejects. */
+  run(end: () => void | Promise<void>): Promise<void> {
+    return new Promise((resolve) => {
+      const start = (): void => {
+        let ended: void | Promise<void>;
+        try {
+          ended = end();
+        } catch {
+          ended = undefined;
+        }
+        void Promise.resolve(ended)
+          .catch(() => undefined)
+          .then(() => {
+            const next = this.#waiting.shift();
+            if (next) next();
+            else this.#free++;
+            resolve();
+          });
+      };
+      if (this.#free > 0) {
+        this.#free--;
+        start();
+      } else this.#waiting.push(start);
+    });
+  }
+}
 
 /** One `InvokeEndpointAsync` request, as the front door read it. */
 export interface AsyncInvocationRequest {
@@ -180,15 +222,14 @@ export const ASYNC_QUEUE_WAKE_MS = 250;
  * after a scale-out from zero instances, or while the only instance is being replaced. A request
  * whose run finds no room for its input yet ({@link NOT_YET}) goes back to the head of the queue;
  * the requests behind it whose input is held already ({@link QueuedInvocation.inputHeld}) may start
- * past it. Requests that leave without running (expired while waiting, dropped at `close`) end at
- * most {@link MAX_CONCURRENT_ASYNC_FAILURE_WRITES} at a time, the others waiting their turn.
+ * past it. Requests that leave without running (expired while waiting, dropped at `close`) end in
+ * the slots of `failureWrites` (shared with other queues), the others waiting their turn.
  */
 export class AsyncInvocationQueue {
   readonly #waiting: Array<QueuedInvocation & { queuedAt: number }> = [];
   #running = 0;
-  /** Ends (expire, drop) of requests that left the queue without running, not started yet. */
-  readonly #leaving: Array<() => void | Promise<void>> = [];
-  #leavingNow = 0;
+  /** Requests that left the queue without running and have not ended yet (their end started or waiting for a slot). */
+  #leaving = 0;
   readonly #abandoned = new AbortController();
   readonly #idleWaiters: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
@@ -200,6 +241,8 @@ export class AsyncInvocationQueue {
     private readonly slots: () => number,
     private readonly now: () => number = Date.now,
     private readonly wakeMs = ASYNC_QUEUE_WAKE_MS,
+    /** Where requests that leave without running end. @defaultValue slots of this queue's own */
+    private readonly failureWrites = new AsyncFailureWrites(),
   ) {}
 
   /** Requests queued and not yet started. */
@@ -231,13 +274,13 @@ export class AsyncInvocationQueue {
    * for them: aborts {@link signal} with `reason`, and answers how many there were.
    */
   abandon(reason: string): number {
-    const unfinished = this.#running + this.#leavingNow + this.#leaving.length;
+    const unfinished = this.#running + this.#leaving;
     this.#abandoned.abort(new Error(reason));
     return unfinished;
   }
 
   #isIdle(): boolean {
-    return this.#running === 0 && this.#leavingNow === 0 && this.#leaving.length === 0;
+    return this.#running === 0 && this.#leaving === 0;
   }
 
   #checkIdle(): void {
@@ -273,30 +316,13 @@ export class AsyncInvocationQueue {
     this.#watch();
   }
 
-  /** Runs `end` (a request's expiry or drop) once fewer than {@link MAX_CONCURRENT_ASYNC_FAILURE_WRITES} others are under way. */
+  /** Runs `end` (a request's expiry or drop) once a slot of `failureWrites` is free. */
   #leave(end: () => void | Promise<void>): void {
-    this.#leaving.push(end);
-    this.#endLeaving();
-  }
-
-  #endLeaving(): void {
-    while (this.#leavingNow < MAX_CONCURRENT_ASYNC_FAILURE_WRITES && this.#leaving.length > 0) {
-      const next = this.#leaving.shift()!;
-      this.#leavingNow++;
-      let ended: void | Promise<void>;
-      try {
-        ended = next();
-      } catch {
-        ended = undefined;
-      }
-      void Promise.resolve(ended)
-        .catch(() => undefined)
-        .then(() => {
-          this.#leavingNow--;
-          this.#endLeaving();
-          this.#checkIdle();
-        });
-    }
+    this.#leaving++;
+    void this.failureWrites.run(end).then(() => {
+      this.#leaving--;
+      this.#checkIdle();
+    });
   }
 
   #pump(): void {

@@ -5,7 +5,7 @@ import { isServerless } from './serverless/serverless-config.js';
 import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
-import { ASYNC_SHUTDOWN_WAIT_MS } from './async-inference.js';
+import { ASYNC_SHUTDOWN_WAIT_MS, AsyncFailureWrites } from './async-inference.js';
 import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
 
 type Input = Record<string, unknown>;
@@ -134,6 +134,8 @@ export class EndpointLifecycle {
   private readonly random: () => number;
   /** Deleted endpoints whose asynchronous queues are still writing failures: shutdown waits for them too. */
   private readonly emptying = new Set<ManagedEndpoint>();
+  /** The failure writes of requests that leave an endpoint's queue without running, bounded over every endpoint. */
+  private readonly failureWrites = new AsyncFailureWrites();
 
   constructor(
     private readonly store: ControlPlaneStore<ManagedEndpoint>,
@@ -202,7 +204,7 @@ export class EndpointLifecycle {
       if (v.ModelName !== undefined && !this.store.models.has(v.ModelName)) throw validation(`Could not find model "${this.store.arn('model', v.ModelName)}".`);
     }
     this.checkLimit(configInstances(config));
-    const endpoint = new ManagedEndpoint(name, arn, config.name, new Date(), this.random, { s3: this.ctx.s3, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
+    const endpoint = new ManagedEndpoint(name, arn, config.name, new Date(), this.random, { s3: this.ctx.s3, failureWrites: this.failureWrites, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
     endpoint.creatingInstances = configInstances(config);
     if (input.DeploymentConfig !== undefined) endpoint.lastDeploymentConfig = input.DeploymentConfig as DeploymentConfig;
     this.store.endpoints.set(name, endpoint);

@@ -6,8 +6,10 @@ import type { AsyncInvocationInfo, EndpointLog } from '../endpoint/local-endpoin
 import type { S3Objects } from '../s3/objects.js';
 import type { BodyBudget } from '../../server/body-budget.js';
 import {
+  ASYNC_QUEUE_WAKE_MS,
   AsyncInferenceNotConfiguredError,
   AsyncInvocationQueue,
+  type AsyncFailureWrites,
   DEFAULT_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE,
   startAsyncInvocation,
   type AsyncInvocationAccepted,
@@ -59,8 +61,12 @@ export class ManagedEndpoint implements RoutableEndpoint {
     public configName: string,
     readonly createdAt: Date,
     private readonly random: () => number,
-    /** Where asynchronous invocations read input and write results (`s3://`), and their log. */
-    private readonly io?: { s3: () => S3Objects; log?: EndpointLog },
+    /**
+     * Where asynchronous invocations read input and write results (`s3://`), their log, and the
+     * slots, shared by the local SageMaker's endpoints, in which the failures of requests that
+     * leave the queue without running are written (each queue has slots of its own without).
+     */
+    private readonly io?: { s3: () => S3Objects; log?: EndpointLog; failureWrites?: AsyncFailureWrites },
   ) {
     this.lastModified = createdAt;
   }
@@ -110,7 +116,7 @@ export class ManagedEndpoint implements RoutableEndpoint {
       if (!serving || this.status === 'Deleting') return 0;
       const perInstance = serving.config.asyncInferenceConfig?.ClientConfig?.MaxConcurrentInvocationsPerInstance ?? DEFAULT_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE;
       return perInstance * serving.instanceCount;
-    }));
+    }, Date.now, ASYNC_QUEUE_WAKE_MS, this.io?.failureWrites));
   }
 
   /**
