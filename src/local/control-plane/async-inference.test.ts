@@ -369,7 +369,7 @@ test('an InputLocation object over 1 GB is refused from the length S3 gives, wit
   }
 });
 
-test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whose ".." would leave the folder is refused', async () => {
+test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whose ".." would leave the folder, or with a segment over 255 bytes, is refused', async () => {
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"here"'), ContentType: 'application/json', S3OutputPathExtension: 'batch/1' }));
   assert.equal(dirname(out.OutputLocation!), join(dir, 'results', 'batch', '1'));
   const answer = await until('the local result', () => readFile(out.OutputLocation!).catch(() => undefined));
@@ -386,6 +386,14 @@ test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whos
   assert.equal(named.OutputLocation, join(dir, 'results', '..%2Fup%20a%2Fb.out'));
   assert.equal(named.FailureLocation, join(dir, 'failures', '..%2Fup%20a%2Fb-error.out'));
   assert.equal((JSON.parse((await until('the named result', () => readFile(named.OutputLocation!).catch(() => undefined))).toString()) as { got: string }).got, '"id"');
+  // A folder takes names of at most 255 bytes, an extension's segment may have 512 characters: refused, rather than accepted and never written.
+  await assert.rejects(
+    runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"long"'), ContentType: 'application/json', S3OutputPathExtension: `batch/${'z'.repeat(256)}` })),
+    (err: Error & { $metadata?: { httpStatusCode?: number } }) =>
+      err.name === 'ValidationError' && err.$metadata?.httpStatusCode === 400 && /^S3OutputPathExtension has a segment of 256 characters \(z{16}…\): this endpoint writes its results to a local folder, whose file system takes names of at most 255 bytes, .* Split the extension into segments of at most 255 characters with '\/'\.$/.test(err.message),
+  );
+  const longest = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"long"'), ContentType: 'application/json', S3OutputPathExtension: `batch/${'z'.repeat(255)}` }));
+  assert.equal((JSON.parse((await until('the result under a 255-character folder', () => readFile(longest.OutputLocation!).catch(() => undefined))).toString()) as { got: string }).got, '"long"');
 });
 
 test('a captured asynchronous invocation has its InferenceId in eventMetadata, the caller\'s or the generated one the call returned', async () => {

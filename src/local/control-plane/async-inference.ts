@@ -160,6 +160,22 @@ export class AsyncOutputOutsideFolderError extends Error {
 }
 
 /**
+ * Longest name a local folder's file system takes for one file or folder (`NAME_MAX` on Linux and
+ * macOS): an `S3OutputPathExtension` segment longer than it could not be created there.
+ */
+export const MAX_LOCAL_NAME_BYTES = 255;
+
+/** An `S3OutputPathExtension` segment is longer than a local folder's file system takes ({@link MAX_LOCAL_NAME_BYTES}). */
+export class AsyncOutputNameTooLongError extends Error {
+  constructor(readonly segment: string) {
+    super(
+      `S3OutputPathExtension has a segment of ${Buffer.byteLength(segment)} characters (${segment.slice(0, 16)}…): this endpoint writes its results to a local folder, whose file system takes names of at most ${MAX_LOCAL_NAME_BYTES} bytes, so neither the result nor the failure could be written there. Split the extension into segments of at most ${MAX_LOCAL_NAME_BYTES} characters with '/'.`,
+    );
+    this.name = 'AsyncOutputNameTooLongError';
+  }
+}
+
+/**
  * Longest S3 object key, in UTF-8 bytes: "The object key name consists of a sequence of Unicode
  * characters encoded in UTF-8, with a maximum length of 1,024 bytes", prefixes included
  * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html).
@@ -578,7 +594,8 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
  * endpoint's log says so once).
  * `s3://` locations and Amazon S3 `https://` URLs go through S3; any other is a local path. Throws
  * {@link AsyncQueueFullError} when the queue is full, {@link AsyncQueueClosedError} once it is
- * closed, {@link AsyncOutputOutsideFolderError} when the extension would leave a local folder, and
+ * closed, {@link AsyncOutputOutsideFolderError} when the extension would leave a local folder,
+ * {@link AsyncOutputNameTooLongError} when a segment of it is too long for a local folder, and
  * {@link AsyncOutputKeyTooLongError} when the result's or the failure's S3 key would be over 1024 bytes.
  */
 export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvocationRequest): AsyncInvocationAccepted {
@@ -592,6 +609,9 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
   // In S3 `..` is part of a key; in a local folder it would climb out of it.
   const local = !parseS3Location(outputLocation) || (failureLocation !== undefined && !parseS3Location(failureLocation));
   if (local && req.outputPathExtension?.split('/').includes('..')) throw new AsyncOutputOutsideFolderError(req.outputPathExtension);
+  // The generated names fit (a percent-encoded id is at most 192 bytes); the extension's segments may not.
+  const longSegment = local ? req.outputPathExtension?.split('/').find((segment) => Buffer.byteLength(segment) > MAX_LOCAL_NAME_BYTES) : undefined;
+  if (longSegment !== undefined) throw new AsyncOutputNameTooLongError(longSegment);
   // Refused now, not once the request has run and S3 refuses the write (the failure's write too, when its key is as long).
   for (const [member, location] of [['OutputLocation', outputLocation], ['FailureLocation', failureLocation]] as const) {
     const key = location === undefined ? undefined : parseS3Location(location)?.key;

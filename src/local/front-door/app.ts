@@ -7,7 +7,7 @@ import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '..
 import { MissingTargetModelError, ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
 import { AnswerOverBudgetError } from '../endpoint/read-answer.js';
 import { PipelineStreamingError, StreamTimeoutError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
-import { AsyncInferenceNotConfiguredError, AsyncOutputKeyTooLongError, AsyncOutputOutsideFolderError, AsyncQueueClosedError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
+import { AsyncInferenceNotConfiguredError, AsyncOutputKeyTooLongError, AsyncOutputNameTooLongError, AsyncOutputOutsideFolderError, AsyncQueueClosedError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import {
   NEW_SESSION,
   readSageMakerHeaders,
@@ -598,7 +598,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         });
       } catch (err) {
         release();
-        if (err instanceof AsyncInferenceNotConfiguredError || err instanceof AsyncOutputOutsideFolderError || err instanceof AsyncOutputKeyTooLongError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
+        if (err instanceof AsyncInferenceNotConfiguredError || err instanceof AsyncOutputOutsideFolderError || err instanceof AsyncOutputKeyTooLongError || err instanceof AsyncOutputNameTooLongError) return fail(new RuntimeApiError('ValidationError', 400, err.message));
         if (err instanceof AsyncQueueFullError || err instanceof AsyncQueueClosedError) return fail(new RuntimeApiError('ServiceUnavailable', 503, err.message));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
