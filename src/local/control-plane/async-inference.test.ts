@@ -466,6 +466,25 @@ test('a request whose result or failure object would have an S3 key over 1024 by
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-long' }));
 });
 
+test('an S3OutputPath past ASCII: InvokeEndpointAsync answers 202 with the locations as their UTF-8 bytes (read as Latin-1 by HTTP clients), not a 500 for a request it had queued', async () => {
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-utf8-config',
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/日本/é', S3FailurePath: 's3://out/échecs\u0001' } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-utf8', EndpointConfigName: 'async-utf8-config' }));
+  await until('async-utf8 InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'async-utf8' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-utf8', Body: Buffer.from('[8]'), ContentType: 'application/json', InferenceId: 'utf8' }));
+  assert.equal(out.$metadata.httpStatusCode, 202);
+  assert.equal(Buffer.from(out.OutputLocation!, 'latin1').toString('utf8'), 's3://out/日本/é/utf8.out');
+  // A control character cannot be in a header: it is percent-encoded.
+  assert.equal(Buffer.from(out.FailureLocation!, 'latin1').toString('utf8'), 's3://out/échecs%01/utf8-error.out');
+  assert.equal((JSON.parse((await written('s3://out/日本/é/utf8.out')).toString()) as { got: string }).got, '[8]');
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-utf8' }));
+});
+
 test('an asynchronous endpoint refuses InvokeEndpoint and InvokeEndpointWithResponseStream, as the service does', async () => {
   for (const command of [new InvokeEndpointCommand({ EndpointName: 'async-ep', Body: Buffer.from('[1]') }), new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'async-ep', Body: Buffer.from('[1]') })]) {
     await assert.rejects(runtime.send(command as InvokeEndpointCommand), (err: Error) => err.name === 'ValidationError' && /^Endpoint async-ep is an asynchronous endpoint .*InvokeEndpointAsync\.$/.test(err.message));

@@ -247,6 +247,17 @@ const NOT_ASYNC_HEADERS: readonly string[] = [
   ENABLE_EXPLANATIONS_HEADER,
 ];
 
+/**
+ * A result or failure location as a header value: its UTF-8 bytes (HTTP carries bytes past ASCII as
+ * obs-text, RFC 9110 §5.5; clients read them as Latin-1), a control character, which no header
+ * value may hold, percent-encoded. An S3 key may hold any UTF-8, and so may the S3OutputPath.
+ */
+function locationHeader(location: string): string {
+  return Buffer.from(location, 'utf8')
+    .toString('latin1')
+    .replace(/[^\t\x20-\x7e\x80-\xff]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
 /** Largest inline `Body` of `InvokeEndpointAsync` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html). */
 export const MAX_ASYNC_BODY_BYTES = 128_000;
 
@@ -604,9 +615,10 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       }
       res.status(202);
       res.setHeader('Content-Type', 'application/json');
-      res.setHeader('X-Amzn-SageMaker-OutputLocation', accepted.outputLocation);
-      if (accepted.failureLocation !== undefined) res.setHeader('X-Amzn-SageMaker-FailureLocation', accepted.failureLocation);
-      res.end(JSON.stringify({ InferenceId: accepted.inferenceId }));
+      res.setHeader('X-Amzn-SageMaker-OutputLocation', locationHeader(accepted.outputLocation));
+      if (accepted.failureLocation !== undefined) res.setHeader('X-Amzn-SageMaker-FailureLocation', locationHeader(accepted.failureLocation));
+      // A Buffer: node:http writes the headers as Latin-1 then, but joins them to a string body and writes both as UTF-8.
+      res.end(Buffer.from(JSON.stringify({ InferenceId: accepted.inferenceId })));
     },
   );
 
