@@ -152,10 +152,22 @@ test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpo
     (err: Error) => err.name === 'ValidationException' && /S3OutputPath is required/.test(err.message),
   );
   // A URL that names no S3 location is refused, not taken for a local folder named after it.
-  for (const OutputConfig of [{ S3OutputPath: 'https://example.com/results/' }, { S3OutputPath: 's3://out/r/', S3FailurePath: 's3://' }]) {
+  await assert.rejects(
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-url', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 'https://example.com/results/' } } })),
+    (err: Error) => err.name === 'ValidationException' && /^AsyncInferenceConfig\.OutputConfig\.S3OutputPath https:\/\/example\.com\/results\/ is not a place the local SageMaker writes results to: use an s3:\/\/bucket\/prefix URI/.test(err.message),
+  );
+  // Outside the API's pattern (an empty path would be the working directory): in the service's words.
+  for (const [OutputConfig, member, value] of [
+    [{ S3OutputPath: '' }, 's3OutputPath', ''],
+    [{ S3OutputPath: 's3://out/r/', S3FailurePath: 's3://' }, 's3FailurePath', 's3://'],
+  ] as const) {
     await assert.rejects(
       sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-url', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig } })),
-      (err: Error) => err.name === 'ValidationException' && /^AsyncInferenceConfig\.OutputConfig\.S3(Output|Failure)Path \S+ is not a place the local SageMaker writes results to: use an s3:\/\/bucket\/prefix URI/.test(err.message),
+      (err: Error) => {
+        assert.equal(err.name, 'ValidationException');
+        assert.equal(err.message, `1 validation error detected: Value '${value}' at 'asyncInferenceConfig.outputConfig.${member}' failed to satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/])/?(.*)`);
+        return true;
+      },
     );
   }
   // NotificationConfig is checked as the API model states it (SnsTopicArn, AsyncNotificationTopicTypes).

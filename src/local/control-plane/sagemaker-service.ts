@@ -246,6 +246,10 @@ export class SageMakerService implements AwsService {
     for (const member of ['S3OutputPath', 'S3FailurePath'] as const) {
       const path = asyncOutput?.[member];
       if (path !== undefined && !writableAsyncOutputPath(path)) {
+        // As for DestinationS3Uri: a value outside the API's pattern (an empty one, s3:// without a bucket) in the service's words.
+        if (!new RegExp(`^(?:${DESTINATION_S3_URI_PATTERN})$`).test(path)) {
+          throw new AwsServiceError('ValidationException', describeViolations([{ value: path, path: `asyncInferenceConfig.outputConfig.${member === 'S3OutputPath' ? 's3OutputPath' : 's3FailurePath'}`, constraint: `Member must satisfy regular expression pattern: ${DESTINATION_S3_URI_PATTERN}` }]), 400);
+        }
         throw validation(`AsyncInferenceConfig.OutputConfig.${member} ${path} is not a place the local SageMaker writes results to: use an s3://bucket/prefix URI or an Amazon S3 https:// URL (written through AWS_ENDPOINT_URL_S3), or a local folder.`);
       }
     }
