@@ -336,11 +336,11 @@ test('a container that answers an error: its answer, as sent and with its Conten
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-error' }));
 });
 
-test('an InputLocation object over 1 GB is refused from the length S3 gives, without being read', async () => {
-  // An S3 that says it holds 2 GB, sends the first 64 KB and then nothing: only its length can refuse it.
+test('an InputLocation object over 1 GB, or over all of SMKIT_LOCAL_BODY_MEMORY_MB, is refused from the length S3 gives, without being read', async () => {
+  // An S3 that says it holds 2 GB (1.5 MB for big.bin), sends the first 64 KB and then nothing: only its length can refuse it.
   const sockets = new Set<import('node:net').Socket>();
   const huge = createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '2000000000' });
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': req.url?.includes('/big.bin') ? '1500000' : '2000000000' });
     res.write(Buffer.alloc(65_536));
   });
   huge.on('connection', (socket) => {
@@ -350,7 +350,7 @@ test('an InputLocation object over 1 GB is refused from the length S3 gives, wit
   await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
   const results = await mkdtemp(join(tmpdir(), 'smkit-async-huge-'));
   const backend = new FakeBackend();
-  const other = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, settings: { s3EndpointUrl: `http://127.0.0.1:${(huge.address() as AddressInfo).port}` } });
+  const other = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, settings: { s3EndpointUrl: `http://127.0.0.1:${(huge.address() as AddressInfo).port}`, bodyMemoryMb: 1 } });
   const smOther = new SageMakerClient(localClientConfig(other.url, { requestTimeoutMs: 30_000 }));
   const runtimeOther = new SageMakerRuntimeClient({ ...localClientConfig(other.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
   try {
@@ -367,6 +367,9 @@ test('an InputLocation object over 1 GB is refused from the length S3 gives, wit
     const out = await runtimeOther.send(new InvokeEndpointAsyncCommand({ EndpointName: 'huge', InputLocation: 's3://in/huge.bin' }));
     const failure = await until('the failure', () => readFile(out.FailureLocation!, 'utf8').catch(() => undefined), { timeoutMs: 30_000 });
     assert.equal(failure, 'InputLocation s3://in/huge.bin holds 2000000000 bytes, more than the 1000000000 bytes (1 GB) an asynchronous invocation takes; it was not read.');
+    // Read, it would take its first 64 KB of the 1 MB and wait for the rest as long as S3 may stay silent.
+    const big = await runtimeOther.send(new InvokeEndpointAsyncCommand({ EndpointName: 'huge', InputLocation: 's3://in/big.bin' }));
+    assert.match(await until('the failure', () => readFile(big.FailureLocation!, 'utf8').catch(() => undefined), { timeoutMs: 30_000 }), /^InputLocation s3:\/\/in\/big\.bin holds more than the 1 MB SMKIT_LOCAL_BODY_MEMORY_MB lets the local SageMaker hold/);
     assert.equal(backend.invocations.length, 0, 'the model was not invoked');
     // The transfer was dropped, not left open.
     await until('the S3 connection closed', () => sockets.size === 0);

@@ -440,6 +440,11 @@ function overBudget(what: string, budget: BodyBudget, own: number): string {
   return `${what} does not fit in the memory the local SageMaker holds request and response bodies in (SMKIT_LOCAL_BODY_MEMORY_MB: ${megabytes(budget.maxBytes)}, ${megabytes(budget.held - own)} of it held by other requests now), so it was not read further. Invoke again once fewer requests are running, or raise SMKIT_LOCAL_BODY_MEMORY_MB.`;
 }
 
+/** The failure's message for an input larger than all of `budget`. */
+function overMemory(location: string, budget: BodyBudget): string {
+  return `InputLocation ${location} holds more than the ${megabytes(budget.maxBytes)} SMKIT_LOCAL_BODY_MEMORY_MB lets the local SageMaker hold in request and response bodies, so it was not read further. Raise SMKIT_LOCAL_BODY_MEMORY_MB: the input and its answer must fit in it together.`;
+}
+
 /** An input does not fit in what the budget has left now, but would in the whole of it: the request waits. */
 class NoRoomYet extends Error {
   /** @param needs bytes the input is known to hold at least. */
@@ -462,7 +467,7 @@ async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, l
       if (total + chunk.length > maxBytes) throw new Error(`InputLocation ${location} holds more than ${maxBytes} bytes, the most an asynchronous invocation takes.`);
       if (budget && !budget.take(chunk.length)) {
         if (total + chunk.length <= budget.maxBytes) throw new NoRoomYet(total + chunk.length);
-        throw new Error(`InputLocation ${location} holds more than the ${megabytes(budget.maxBytes)} SMKIT_LOCAL_BODY_MEMORY_MB lets the local SageMaker hold in request and response bodies, so it was not read further. Raise SMKIT_LOCAL_BODY_MEMORY_MB: the input and its answer must fit in it together.`);
+        throw new Error(overMemory(location, budget));
       }
       total += chunk.length;
       chunks.push(Buffer.from(chunk));
@@ -553,6 +558,13 @@ async function readInput(location: string, s3: () => S3Objects, budget: BodyBudg
   if (length !== undefined && length > MAX_ASYNC_INPUT_BYTES) {
     stream.destroy();
     throw new Error(`InputLocation ${location} holds ${length} bytes, more than the ${MAX_ASYNC_INPUT_BYTES} bytes (1 GB) an asynchronous invocation takes; it was not read.`);
+  }
+  // So is one that could never fit in the budget, and one that does not fit yet waits for room for
+  // all of it: reading it first would hold the budget (and S3) only to give up part-way.
+  if (budget && length !== undefined && !budget.fits(length)) {
+    stream.destroy();
+    if (length > budget.maxBytes) throw new Error(overMemory(location, budget));
+    throw new NoRoomYet(length);
   }
   return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location, budget);
 }
