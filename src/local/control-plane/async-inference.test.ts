@@ -214,6 +214,15 @@ test('InputLocation and S3OutputPath may be Amazon S3 https:// URLs, in virtual-
   assert.equal((JSON.parse((await written('s3://out/https-results/a%2Fb.out')).toString()) as { got: string }).got, '[3]');
 });
 
+test('an InputLocation key with spaces, \'+\', \'%\' and Latin-1 letters names that key: as written in an s3:// URI, percent-encoded in an https:// URL', async () => {
+  const key = 'odd/a b+c%20d é.json';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: key, Body: '[5]' }));
+  for (const InputLocation of [`s3://in/${key}`, `https://s3.us-east-1.amazonaws.com/in/${encodeURIComponent(key).replace(/%2F/g, '/')}`]) {
+    const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation, ContentType: 'application/json' }));
+    assert.equal((JSON.parse((await written(out.OutputLocation!)).toString()) as { got: string }).got, '[5]', InputLocation);
+  }
+});
+
 test('InvokeEndpointAsync with an inline Body, S3OutputPathExtension and Filename; a generated InferenceId', async () => {
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', Body: Buffer.from('"inline"'), ContentType: 'application/json', S3OutputPathExtension: 'batch/7', Filename: 'r7.json' }));
   assert.match(out.InferenceId!, /^[0-9a-f-]{36}$/);
@@ -446,6 +455,20 @@ test('InvokeEndpointAsync is refused for a real-time endpoint, an unknown one, b
   await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', Filename: 'a.b.c' }, /at 'filename' failed to satisfy constraint/);
   await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', RequestTTLSeconds: 10 }, /at 'requestTTLSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60/);
   await refused({ EndpointName: 'async-ep', Body: Buffer.alloc(128_001, 1) }, /at 'body' failed to satisfy constraint: Member must have length less than or equal to 128000/);
+  // Past the API model's bounds (the values at them are taken).
+  await refused({ EndpointName: 'async-ep', InputLocation: `s3://in/${'k'.repeat(1017)}` }, /at 'inputLocation' failed to satisfy constraint: Member must have length less than or equal to 1024$/);
+  await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', InferenceId: 'i'.repeat(65) }, /at 'inferenceId' failed to satisfy constraint: Member must have length less than or equal to 64$/);
+  await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', InferenceId: 'a\tb' }, /at 'inferenceId' failed to satisfy constraint: Member must satisfy regular expression pattern: \\A\\S\[\\p\{Print\}\]\*\\z$/);
+  await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', RequestTTLSeconds: 21_601 }, /at 'requestTTLSeconds' failed to satisfy constraint: Member must have value less than or equal to 21600$/);
+  await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', InvocationTimeoutSeconds: 0 }, /at 'invocationTimeoutSeconds' failed to satisfy constraint: Member must have value greater than or equal to 1$/);
+  await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', InvocationTimeoutSeconds: 3601 }, /at 'invocationTimeoutSeconds' failed to satisfy constraint: Member must have value less than or equal to 3600$/);
+  // Sensitive: its value is not quoted.
+  await refused({ EndpointName: 'async-ep', InputLocation: 's3://in/r', CustomAttributes: 'c'.repeat(1025) }, /^1 validation error detected: Value at 'customAttributes' failed to satisfy constraint: Member must have length less than or equal to 1024$/);
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'requests/bounds.json', Body: '[1,2,3]' }));
+  const atBounds = await runtime.send(
+    new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/requests/bounds.json', InferenceId: 'i'.repeat(64), RequestTTLSeconds: 21_600, InvocationTimeoutSeconds: 3600, CustomAttributes: 'c'.repeat(1024), ContentType: 'application/json' }),
+  );
+  assert.equal((JSON.parse((await written(atBounds.OutputLocation!)).toString()) as { got: string }).got, '[1,2,3]');
 });
 
 test('a request whose result or failure object would have an S3 key over 1024 bytes is refused with ValidationError, not accepted to fail when its result is written; at 1024 bytes it runs', async () => {
