@@ -173,8 +173,10 @@ export class ManagedEndpoint implements RoutableEndpoint {
   /**
    * Queues an `InvokeEndpointAsync` request and says where its result will be; throws
    * {@link AsyncInferenceNotConfiguredError} unless the serving config is asynchronous,
-   * `AsyncQueueFullError` when the queue is full, `AsyncQueueClosedError` once it is closed, and `AsyncOutputOutsideFolderError` when
-   * `S3OutputPathExtension` would leave a local output folder.
+   * `AsyncQueueFullError` when the queue is full, `AsyncQueueClosedError` once it is closed, `AsyncOutputOutsideFolderError` when
+   * `S3OutputPathExtension` would leave a local output folder, `AsyncOutputNameTooLongError` when a
+   * segment of it is too long for one, and `AsyncOutputKeyTooLongError` when the result's or the
+   * failure's S3 key would be over 1024 bytes.
    */
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
     const config = this.serving?.config.asyncInferenceConfig;
