@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   CreateTrainingJobCommand,
+  DeleteTrainingJobCommand,
   DescribeTrainingJobCommand,
   ListTrainingJobsCommand,
   StopTrainingJobCommand,
@@ -135,4 +136,15 @@ test('UpdateTrainingJob changes the keep-alive of an Available warm pool (counte
   await sm.send(new CreateTrainingJobCommand(job('no-keep-alive', 'ml.c5.xlarge', undefined)));
   assert.equal((await ended('no-keep-alive')).WarmPoolStatus, undefined);
   await assert.rejects(update('no-keep-alive', 60), { name: 'ValidationException', message: /has no warm pool/ });
+});
+
+test('DeleteTrainingJob refuses a job that retains an Available warm pool (ResourceInUse), as the service model says, and deletes it once the pool is terminated', async () => {
+  const del = (name: string) => sm.send(new DeleteTrainingJobCommand({ TrainingJobName: name }));
+  await sm.send(new CreateTrainingJobCommand(job('pooled', 'ml.m5.2xlarge', 60)));
+  await ended('pooled');
+  await assert.rejects(del('pooled'), { name: 'ResourceInUse', message: /retains an Available warm pool.*KeepAlivePeriodInSeconds 0/ });
+  assert.deepEqual((await describe('pooled')).WarmPoolStatus, { Status: 'Available' });
+  await sm.send(new UpdateTrainingJobCommand({ TrainingJobName: 'pooled', ResourceConfig: { KeepAlivePeriodInSeconds: 0 } }));
+  await del('pooled');
+  await assert.rejects(describe('pooled'), { name: 'ValidationException' });
 });

@@ -403,13 +403,22 @@ export class TrainingJobs {
 
   /**
    * `DeleteTrainingJob`: a job that has ended (`Completed`, `Failed`, `Stopped`) is forgotten and
-   * its local tree removed, so the name can be used again; one in progress is `ResourceInUse`.
+   * its local tree removed, so the name can be used again; one in progress, or one that retains an
+   * `Available` warm pool (the service model: only jobs that "don't retain an Available managed
+   * warm pool" can be deleted), is `ResourceInUse`.
    */
   async delete(name: string): Promise<Output> {
     const j = this.ctx.store.trainingJobs.get(name);
     if (!j) throw new AwsServiceError('ResourceNotFound', `Could not find training job "${this.ctx.store.arn('training-job', name)}".`, 400);
     if (j.status === 'InProgress' || j.status === 'Stopping') {
       throw new AwsServiceError('ResourceInUse', `Training job "${j.arn}" is in status ${j.status}: only a Completed, Failed or Stopped job can be deleted. Stop it first (StopTrainingJob).`, 400);
+    }
+    if (this.warmPools.current(j)?.status === 'Available') {
+      throw new AwsServiceError(
+        'ResourceInUse',
+        `Training job "${j.arn}" retains an Available warm pool, and a job can be deleted only once it does not: terminate the pool with UpdateTrainingJob (ResourceConfig.KeepAlivePeriodInSeconds 0), or wait until its keep-alive has passed or a matching job reuses it.`,
+        400,
+      );
     }
     this.ctx.store.trainingJobs.delete(name);
     await rm(join(this.ctx.workDir, 'training', name), { recursive: true, force: true });
