@@ -51,3 +51,22 @@ test('two CreateTrainingJob calls for one name while their MetricDefinitions com
     await sm.stop();
   }
 });
+
+test('a CreateTrainingJob whose MetricDefinitions are compiling when the local SageMaker stops is ServiceUnavailable and starts no job, nor does one sent after', async () => {
+  const processBackend: ContainerBackend = { name: 'process', start: () => Promise.reject(new Error('not used')) };
+  const sm = await createLocalSageMaker({ backendImpl: processBackend, alarmsAndScaling: false, settings: { s3EndpointUrl: 'http://127.0.0.1:1' }, trainingGraceSeconds: 1 });
+  const job = (name: string) => ({
+    TrainingJobName: name,
+    RoleArn: 'arn:aws:iam::123456789012:role/R',
+    AlgorithmSpecification: { TrainingImage: 'img', TrainingInputMode: 'File', MetricDefinitions: [{ Name: 'loss', Regex: 'loss=(\\S+)' }] },
+    OutputDataConfig: { S3OutputPath: 's3://b/out' },
+    InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://b/none' } } }],
+  });
+  // Its definitions are answered by the worker in a later task; the stop begins before.
+  const creating = sm.sagemaker.call('CreateTrainingJob', job('in-flight'));
+  const stopping = sm.stop();
+  await assert.rejects(creating, (err: Error) => err.name === 'ServiceUnavailable' && /stopping and starts no more training jobs/.test(err.message));
+  await assert.rejects(sm.sagemaker.call('CreateTrainingJob', job('late')), { name: 'ServiceUnavailable' });
+  await stopping;
+  assert.equal(sm.store.trainingJobs.size, 0);
+});

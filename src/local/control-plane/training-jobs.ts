@@ -166,6 +166,8 @@ export class TrainingJobs {
   private readonly runs = new Map<string, Run>();
   private readonly warmPools: WarmPools;
   private readonly metricCompiler = new MetricDefinitionsCompiler();
+  /** Set by {@link stopAll}: the jobs it stops are those running then, so no job may start after. */
+  private stopping = false;
 
   constructor(private readonly ctx: TrainingJobsContext) {
     this.warmPools = new WarmPools(() => ctx.store.trainingJobs.values(), ctx.now);
@@ -176,11 +178,13 @@ export class TrainingJobs {
     const { store } = this.ctx;
     const name = String(input.TrainingJobName);
     const arn = store.arn('training-job', name);
+    this.checkStopping();
     this.checkName(name, arn);
     this.check(input);
     // Kept for the job's run, so they are compiled once.
     const metricDefinitions = await this.metricCompiler.compile((input.AlgorithmSpecification as AlgorithmSpecification).MetricDefinitions);
-    // Another request may have taken the name while they compiled.
+    // Another request may have taken the name, or the local SageMaker begun to stop, while they compiled.
+    this.checkStopping();
     this.checkName(name, arn);
     const max = this.ctx.maxJobs;
     if (max !== undefined && this.runs.size >= max) {
@@ -242,6 +246,13 @@ export class TrainingJobs {
         if (this.runs.get(name) === run) this.runs.delete(name);
       });
     return { TrainingJobArn: arn };
+  }
+
+  /** `ServiceUnavailable` once the local SageMaker is stopping: a job started then would outlive it. */
+  private checkStopping(): void {
+    if (this.stopping) {
+      throw new AwsServiceError('ServiceUnavailable', 'The local SageMaker is stopping and starts no more training jobs: send CreateTrainingJob again once smkit local has been started again.', 503);
+    }
   }
 
   /** `ResourceInUse` when a training job has `name`'s ARN. */
@@ -427,6 +438,7 @@ export class TrainingJobs {
 
   /** Stops every running job (the local SageMaker is stopping) and waits for them to end. */
   async stopAll(): Promise<void> {
+    this.stopping = true;
     const running = [...this.runs.entries()];
     for (const [name, run] of running) {
       const j = this.ctx.store.trainingJobs.get(name);
