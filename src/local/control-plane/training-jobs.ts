@@ -22,7 +22,7 @@ import type { MetricStore } from './cloudwatch/metric-store.js';
 import type { LogStore } from './logs/log-store.js';
 import { trainingJobLogs } from './logs/sagemaker-logs.js';
 import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
-import { MetricDefinitionsCompiler, TrainingMetrics, type MetricDefinitionInput } from './training-metrics.js';
+import { MetricDefinitionsCompiler, TrainingMetrics, type CompiledMetricDefinition, type MetricDefinitionInput } from './training-metrics.js';
 import { WarmPools, warmPoolKey } from './warm-pools.js';
 
 type Input = Record<string, unknown>;
@@ -181,10 +181,15 @@ export class TrainingJobs {
     this.checkStopping();
     this.checkName(name, arn);
     this.check(input);
-    // Kept for the job's run, so they are compiled once.
-    const metricDefinitions = await this.metricCompiler.compile((input.AlgorithmSpecification as AlgorithmSpecification).MetricDefinitions);
-    // Another request may have taken the name, or the local SageMaker begun to stop, while they compiled.
-    this.checkStopping();
+    let metricDefinitions: CompiledMetricDefinition[];
+    try {
+      // Kept for the job's run, so they are compiled once.
+      metricDefinitions = await this.metricCompiler.compile((input.AlgorithmSpecification as AlgorithmSpecification).MetricDefinitions);
+    } finally {
+      // The local SageMaker may have begun to stop while they compiled (the stop rejects the compile): that answer wins.
+      this.checkStopping();
+    }
+    // Another request may have taken the name while they compiled.
     this.checkName(name, arn);
     const max = this.ctx.maxJobs;
     if (max !== undefined && this.runs.size >= max) {

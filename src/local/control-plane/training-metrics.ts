@@ -116,7 +116,8 @@ interface PendingCompile {
  * Unicode property class of a regex as it parses it, and a Python `\b` translates to four of them,
  * so forty 500-character regexes take seconds to compile: on the control plane's thread that would
  * hold every other request. One worker, started on first use, answers in turn and does not keep
- * the process alive; should it fail, what it had not answered is compiled on this thread.
+ * the process alive; should it fail, what it had not answered is compiled on this thread, and
+ * once {@link stop} has ended it, what it had not answered is rejected.
  */
 export class MetricDefinitionsCompiler {
   private worker: Worker | undefined;
@@ -134,11 +135,20 @@ export class MetricDefinitionsCompiler {
     });
   }
 
-  /** Ends the worker; compiles it had not answered are finished on this thread. */
+  /**
+   * Ends the worker; compiles it had not answered are rejected, not finished on this thread, where
+   * they would hold the stop for seconds for answers nobody uses.
+   */
   async stop(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
-    await worker?.terminate();
+    if (worker === undefined) return;
+    for (const [id, p] of this.pending) {
+      if (p.worker !== worker) continue;
+      this.pending.delete(id);
+      p.reject(new Error('The MetricDefinitions compiler was stopped before it answered.'));
+    }
+    await worker.terminate();
   }
 
   private start(): Worker {
