@@ -25,7 +25,7 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { until } from '../../../test/helpers/until.js';
-import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+import { createLocalSageMaker, startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 let dir: string;
 let s3: LocalS3;
@@ -330,4 +330,36 @@ test('DataCaptureConfig writes the input and output manifests under DestinationS
     sm.send(new CreateTransformJobCommand(job('tj-capture-bad', { DataCaptureConfig: { DestinationS3Uri: 'https://example.com/capture' } }))),
     /^ValidationException: DataCaptureConfig\.DestinationS3Uri https:\/\/example\.com\/capture is not an S3 location/,
   );
+});
+
+test('a CreateTransformJob still listing its input when the local SageMaker stops is ServiceUnavailable and starts no job, nor does one sent after', async () => {
+  // An S3 that never answers the listing, so the call is still waiting on it when the stop begins.
+  let asked = 0;
+  const silent = createServer(() => void asked++);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const s3Url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const local = await createLocalSageMaker({ backendImpl: new FakeBackend(), alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url } });
+  try {
+    await local.sagemaker.call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+    const job = (name: string) => ({
+      TransformJobName: name,
+      ModelName: 'm',
+      TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/x/' } } },
+      TransformOutput: { S3OutputPath: 's3://out/x/' },
+      TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+    });
+    const creating = local.sagemaker.call('CreateTransformJob', job('in-flight'));
+    // The call has sent its listing to the silent S3 before the stop begins.
+    await until('the listing reached S3', () => asked > 0);
+    const stopping = local.stop();
+    await assert.rejects(creating, (err: Error) => err.name === 'ServiceUnavailable' && /stopping and starts no more transform jobs/.test(err.message));
+    await assert.rejects(local.sagemaker.call('CreateTransformJob', job('late')), { name: 'ServiceUnavailable' });
+    await stopping;
+    const listed = (await local.sagemaker.call('ListTransformJobs', {})) as { TransformJobSummaries: unknown[] };
+    assert.deepEqual(listed.TransformJobSummaries, []);
+  } finally {
+    await local.stop();
+    silent.closeAllConnections();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });

@@ -241,6 +241,10 @@ function safeRelative(rel: string): boolean {
  */
 export class TransformJobs {
   private readonly jobs = new Map<string, TransformJob>();
+  /** Set by {@link stopAll}: the jobs it stops are those running then, so no job may start after. */
+  private stopping = false;
+  /** The stop controllers of create calls still listing their input, which {@link stopAll} cuts short. */
+  private readonly creating = new Set<AbortController>();
 
   constructor(private readonly ctx: TransformJobsContext) {}
 
@@ -277,6 +281,7 @@ export class TransformJobs {
   }
 
   private async create(input: Input): Promise<Output> {
+    this.checkStopping();
     const name = String(input.TransformJobName);
     const lower = name.toLowerCase();
     if ([...this.jobs.keys()].some((k) => k.toLowerCase() === lower)) {
@@ -334,7 +339,18 @@ export class TransformJobs {
         .list(inputAt.bucket, inputAt.key, { signal: stop.signal })
         .then((keys) => keys.filter((k) => !k.endsWith('/')));
       listing.catch(() => {});
-      const early = await settledWithin(listing, LISTING_WAIT_MS);
+      this.creating.add(stop);
+      let early: Awaited<ReturnType<typeof settledWithin<string[]>>>;
+      try {
+        early = await settledWithin(listing, LISTING_WAIT_MS);
+      } finally {
+        this.creating.delete(stop);
+      }
+      // The local SageMaker may have begun to stop while S3 was listed: a job started now would outlive it.
+      if (this.stopping) {
+        stop.abort();
+        this.checkStopping();
+      }
       if (early?.ok && early.value.length === 0) throw validation(noObjects(source.S3Uri, ''));
       if (early && !early.ok && answeredByS3(early.error)) throw validation(noObjects(source.S3Uri, ` (S3 answered: ${(early.error as Error).message})`));
     }
@@ -694,8 +710,17 @@ export class TransformJobs {
     return {};
   }
 
-  /** Stops every running job and waits for them (server shutdown). */
+  /** `ServiceUnavailable` once the local SageMaker is stopping: a job started then would outlive it. */
+  private checkStopping(): void {
+    if (this.stopping) {
+      throw new AwsServiceError('ServiceUnavailable', 'The local SageMaker is stopping and starts no more transform jobs: send CreateTransformJob again once smkit local has been started again.', 503);
+    }
+  }
+
+  /** Stops every running job and waits for them (server shutdown); calls still listing their input are refused. */
   async stopAll(): Promise<void> {
+    this.stopping = true;
+    for (const listing of this.creating) listing.abort();
     for (const job of this.jobs.values()) if (job.status === 'InProgress') job.stop.abort();
     await Promise.all([...this.jobs.values()].map((j) => j.done));
   }
