@@ -313,8 +313,10 @@ export class InferenceComponents {
       createdAt: new Date(),
       productionVariants: [{ VariantName: record.variantName, ModelName: model.name, InitialInstanceCount: copies, ...(health === undefined ? {} : { ContainerStartupHealthCheckTimeoutInSeconds: health }) }],
     };
-    // Its invocations are measured as the component's too (CloudWatch's InferenceComponentName dimension).
-    const ctx: DeploymentContext = this.ctx.metrics ? { ...this.ctx, metrics: componentMetricsSink(this.ctx.metrics, record.name) } : this.ctx;
+    // Its invocations are measured as the component's too (CloudWatch's InferenceComponentName
+    // dimension), and as its variant's, whose InvocationsPerInstance counts the endpoint's instances.
+    const hostInstances = (): number => this.store.endpoints.get(record.endpointName)?.serving?.variants.find((v) => v.spec.VariantName === record.variantName)?.fleet.size ?? 0;
+    const ctx: DeploymentContext = this.ctx.metrics ? { ...this.ctx, metrics: componentMetricsSink(this.ctx.metrics, record.name, hostInstances) } : this.ctx;
     const deployment = await startDeployment(ctx, record.endpointName, config, { signal, model, counts: new Map([[record.variantName, copies]]) });
     if (signal.aborted) {
       await deployment.stop();

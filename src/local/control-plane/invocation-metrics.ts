@@ -14,13 +14,14 @@ export interface InvocationRecord {
   modelLatencyMicros?: number;
   /** Time the front door added around the containers, in microseconds (`OverheadLatency`). */
   overheadLatencyMicros?: number;
-  /** Instances of the variant serving at that moment (for `InvocationsPerInstance`); an inference component's copies. */
+  /** Instances of the variant serving at that moment (for `InvocationsPerInstance`), an endpoint's own for an inference component's invocation. */
   instanceCount: number;
   /**
-   * The inference component the invocation named: its metrics are also published under the
-   * `InferenceComponentName` dimension, with `InvocationsPerCopy` (1 ÷ `instanceCount`, its copies).
+   * The inference component the invocation named, and its copies serving at that moment: its
+   * metrics are also published under the `InferenceComponentName` dimension, with
+   * `InvocationsPerCopy` (1 ÷ `copies`).
    */
-  inferenceComponent?: string;
+  inferenceComponent?: { name: string; copies: number };
 }
 
 /** Receives one {@link InvocationRecord} per production-variant or inference-component invocation. */
@@ -34,7 +35,12 @@ export interface InvocationMetricsSink {
   recordConcurrency?(component: string, perCopy: number, at: number): void;
 }
 
-/** A sink that records the invocations of inference component `name` into `sink`, marked as the component's. */
-export function componentMetricsSink(sink: InvocationMetricsSink, name: string): InvocationMetricsSink {
-  return { record: (r) => sink.record({ ...r, inferenceComponent: name }) };
+/**
+ * A sink that records the invocations of inference component `name` into `sink`, marked as the
+ * component's: the instance count its copies' endpoint measures is the component's copies, while
+ * the variant's `InvocationsPerInstance` divides by `hostInstances()`, the instances of the variant
+ * the component is deployed on.
+ */
+export function componentMetricsSink(sink: InvocationMetricsSink, name: string, hostInstances: () => number): InvocationMetricsSink {
+  return { record: (r) => sink.record({ ...r, instanceCount: hostInstances(), inferenceComponent: { name, copies: r.instanceCount } }) };
 }

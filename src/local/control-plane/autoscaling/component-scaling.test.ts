@@ -101,6 +101,11 @@ test("an inference component's invocations are published in AWS/SageMaker by Inf
   assert.deepEqual(await stat('ModelLatency', 'SampleCount'), { total: 4, units: ['Microseconds'] });
   assert.deepEqual(await stat('OverheadLatency', 'SampleCount'), { total: 4, units: ['Microseconds'] });
   assert.deepEqual(await stat('Invocations', 'Sum', 'scaled'), { total: 0, units: [] }, 'a component not invoked has no data');
+  // The variant's InvocationsPerInstance divides by the endpoint's one instance, not by the component's 2 copies.
+  const perInstance = await cw.send(
+    new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'InvocationsPerInstance', Dimensions: [{ Name: 'EndpointName', Value: 'host' }, { Name: 'VariantName', Value: 'AllTraffic' }], Statistics: ['Sum'], ...window }),
+  );
+  assert.equal((perInstance.Datapoints ?? []).reduce((n, d) => n + (d.Sum ?? 0), 0), 4);
   const data = await cw.send(
     new GetMetricDataCommand({
       StartTime: window.StartTime,

@@ -34,9 +34,9 @@ test('invocations become the SageMaker endpoint metrics, per period', () => {
 
 test("an inference component's invocations are also its own series by InferenceComponentName, with InvocationsPerCopy", () => {
   const store = new MetricStore(createMetricClock(60, () => 600_000));
-  store.record({ endpoint: 'ep', variant: 'v1', at: 600_500, outcome: 'ok', modelLatencyMicros: 1000, overheadLatencyMicros: 10, instanceCount: 4, inferenceComponent: 'ic' });
-  store.record({ endpoint: 'ep', variant: 'v1', at: 601_000, outcome: '4xx', instanceCount: 4, inferenceComponent: 'ic' });
-  store.record({ endpoint: 'ep', variant: 'v1', at: 602_000, outcome: '5xx', instanceCount: 2, inferenceComponent: 'ic' });
+  store.record({ endpoint: 'ep', variant: 'v1', at: 600_500, outcome: 'ok', modelLatencyMicros: 1000, overheadLatencyMicros: 10, instanceCount: 1, inferenceComponent: { name: 'ic', copies: 4 } });
+  store.record({ endpoint: 'ep', variant: 'v1', at: 601_000, outcome: '4xx', instanceCount: 1, inferenceComponent: { name: 'ic', copies: 4 } });
+  store.record({ endpoint: 'ep', variant: 'v1', at: 602_000, outcome: '5xx', instanceCount: 1, inferenceComponent: { name: 'ic', copies: 2 } });
   store.record({ endpoint: 'ep', variant: 'v1', at: 603_000, outcome: 'ok', instanceCount: 1 });
   const byComponent = (metricName: string) => store.periods({ namespace: 'AWS/SageMaker', metricName, dimensions: [{ Name: 'InferenceComponentName', Value: 'ic' }] }, 10, 11, 60)[0];
   assert.equal(byComponent('Invocations')?.aggregate.sum, 3);

@@ -131,13 +131,13 @@ export class MetricStore implements InvocationMetricsSink {
     if (r.modelLatencyMicros !== undefined) put('ModelLatency', r.modelLatencyMicros, 'Microseconds');
     if (r.overheadLatencyMicros !== undefined) put('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
     if (r.inferenceComponent !== undefined) {
-      const byComponent: Dimension[] = [{ Name: 'InferenceComponentName', Value: r.inferenceComponent }];
+      const byComponent: Dimension[] = [{ Name: 'InferenceComponentName', Value: r.inferenceComponent.name }];
       const putComponent = (metricName: string, value: number, unit: string): void =>
         this.put({ namespace: SAGEMAKER_NAMESPACE, metricName, dimensions: byComponent }, value, unit, r.at);
       putComponent('Invocations', 1, 'None');
       putComponent('Invocation4XXErrors', r.outcome === '4xx' ? 1 : 0, 'None');
       putComponent('Invocation5XXErrors', r.outcome === '5xx' ? 1 : 0, 'None');
-      putComponent('InvocationsPerCopy', 1 / Math.max(1, r.instanceCount), 'None');
+      putComponent('InvocationsPerCopy', 1 / Math.max(1, r.inferenceComponent.copies), 'None');
       if (r.modelLatencyMicros !== undefined) putComponent('ModelLatency', r.modelLatencyMicros, 'Microseconds');
       if (r.overheadLatencyMicros !== undefined) putComponent('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
     }
