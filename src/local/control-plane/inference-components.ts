@@ -34,6 +34,8 @@ export interface InferenceComponentRecord {
   task?: AbortController;
   /** The `DeploymentConfig` of the last `UpdateInferenceComponent` that gave one. */
   lastDeploymentConfig?: Record<string, unknown>;
+  /** A copy-count change from 0 copies is under way: the component is still at zero until a copy joins. */
+  startingFromZero?: boolean;
 }
 
 /** The service's words for an invocation without `InferenceComponentName` on an endpoint that hosts components. */
@@ -193,8 +195,9 @@ export class InferenceComponents {
     if (!r.serving || r.status === 'Deleting') {
       throw new InferenceComponentRouteError(`Inference component ${component} is ${r.status} and cannot take invocations${r.status === 'Failed' && r.failureReason ? `: ${r.failureReason}` : '.'}`);
     }
-    // Scaled to zero copies, or on its way back from zero: not copies that died and are being replaced.
-    if (r.serving.variants[0]!.fleet.size === 0 && (r.desiredCopies === 0 || r.status === 'Updating')) {
+    // Scaled to zero copies, or on its way back from zero: not copies that died and are being
+    // replaced, even while a copy-count change is under way.
+    if (r.serving.variants[0]!.fleet.size === 0 && (r.desiredCopies === 0 || r.startingFromZero === true)) {
       this.ctx.metrics?.recordNoCapacity?.(r.name, Date.now());
       throw new InferenceComponentRouteError(NO_CAPACITY);
     }
@@ -392,6 +395,7 @@ export class InferenceComponents {
     this.checkCopies(copies - Math.max(r.desiredCopies, fleet.size));
     const before = r.desiredCopies;
     r.desiredCopies = copies;
+    r.startingFromZero = before === 0;
     r.status = 'Updating';
     r.failureReason = undefined;
     r.lastModified = new Date();
@@ -403,6 +407,7 @@ export class InferenceComponents {
         r.desiredCopies = before;
         r.failureReason = failureReason(`The copy count update failed: ${copies} copies could not start: ${(err as Error).message}`);
       }
+      r.startingFromZero = undefined;
       if (r.status === 'Deleting') return;
       r.status = 'InService';
       r.lastModified = new Date();

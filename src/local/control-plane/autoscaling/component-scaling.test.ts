@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, GetMetricStatisticsCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, type MetricType, DeregisterScalableTargetCommand, DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DeleteInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, ListInferenceComponentsCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DeleteInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, ListInferenceComponentsCommand, SageMakerClient, UpdateInferenceComponentRuntimeConfigCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
 import { localClientConfig, localSdkClients, type LocalSdkClients } from '../../../../test/helpers/local-sdk-clients.js';
@@ -288,4 +288,38 @@ test('scale to zero: target tracking takes a component with MinCapacity 0 to 0 c
   const [activity] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities ?? [];
   assert.deepEqual([activity?.Description, activity?.Cause, activity?.StatusCode], ['Setting desired copy count to 1.', 'monitor alarm sleepy-from-zero in state ALARM triggered policy from-zero', 'Successful']);
   assert.equal(JSON.parse((await invoke()).Body!.transformToString()).got, '1,2');
+});
+
+test('a component whose copies died is not at zero while its copy count changes: its invocations stay ServiceUnavailable, with no NoCapacityInvocationFailures', async () => {
+  await sm.send(
+    new CreateInferenceComponentCommand({ InferenceComponentName: 'fragile', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } }),
+  );
+  const describe = () => sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'fragile' }));
+  await until('fragile InService', async () => (await describe()).InferenceComponentStatus === 'InService', POLL);
+  const running = () => backend.runningIds.filter((id) => id.startsWith('host/fragile/'));
+  const [copy] = running();
+  // Copies started from now on do not pass /ping: the one asked for below stays starting.
+  backend.readyAfterMs = 3_600_000;
+  try {
+    backend.crash(copy!);
+    await until('fragile lost its copy', async () => (await describe()).RuntimeConfig?.CurrentCopyCount === 0, POLL);
+    await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'fragile', DesiredRuntimeConfig: { CopyCount: 2 } }));
+    assert.equal((await describe()).InferenceComponentStatus, 'Updating');
+    const failedAt = Date.now();
+    await assert.rejects(
+      clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'host', InferenceComponentName: 'fragile', ContentType: 'text/csv', Body: Buffer.from('1,2') })),
+      (err: Error) => err.name === 'ServiceUnavailable',
+    );
+    const failures = await cw.send(
+      new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'NoCapacityInvocationFailures', Dimensions: [{ Name: 'InferenceComponentName', Value: 'fragile' }], Statistics: ['Sum'], Period: 60, StartTime: new Date(failedAt - 120_000), EndTime: new Date(failedAt + 120_000) }),
+    );
+    assert.deepEqual(failures.Datapoints, []);
+  } finally {
+    backend.readyAfterMs = undefined;
+  }
+  // The starting copy dies: the change ends and the component is deleted without waiting out its start-up.
+  await until('a copy of fragile starting', async () => running().length > 0, POLL);
+  for (const id of running()) backend.crash(id);
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'fragile' }));
+  await until('fragile deleted', async () => !(await sm.send(new ListInferenceComponentsCommand({}))).InferenceComponents?.some((c) => c.InferenceComponentName === 'fragile'), POLL);
 });
