@@ -33,23 +33,35 @@ export const runCommand: CommandRunner = (cmd, args, timeoutMs = 30_000) =>
     });
   });
 
+/** What {@link probeEngines} found: a working engine, or what each engine tried said (`docker: not installed`). */
+export type EngineProbe = { readonly engine: BuildEngine } | { readonly engine?: undefined; readonly failures: readonly string[] };
+
 /**
- * Finds an engine that can build: `docker` only when its daemon answers (`docker info`; a bare
- * docker client with no engine, as on podman-only machines, does not count), else `podman`.
- * With `preferred`, only that engine is tried. Throws `ERR_BUILD_ENGINE` saying what was tried.
+ * Finds an engine that works: `docker` only when its daemon answers (`docker info`; a bare docker
+ * client with no engine, as on podman-only machines, does not count), else `podman`. With
+ * `preferred`, only that engine is tried. Never throws: with none, says why for each engine tried.
  */
-export async function detectBuildEngine(preferred?: BuildEngine, run: CommandRunner = runCommand): Promise<BuildEngine> {
+export async function probeEngines(preferred?: BuildEngine, run: CommandRunner = runCommand): Promise<EngineProbe> {
   const order: BuildEngine[] = preferred ? [preferred] : ['docker', 'podman'];
   const failures: string[] = [];
   for (const engine of order) {
     const res = await run(engine, ['info', '--format', '{{json .}}'], 20_000);
-    if (res.code === 0) return engine;
-    const why = res.code === 127 ? 'not installed' : (res.stderr.trim().split('\n').pop() ?? `exit ${res.code}`);
+    if (res.code === 0) return { engine };
+    const why = res.code === 127 ? 'not installed' : (res.stderr.trim().split('\n').pop() || `exit ${res.code}`);
     failures.push(`${engine}: ${why}`);
   }
+  return { failures };
+}
+
+/**
+ * Finds an engine that can build ({@link probeEngines}). Throws `ERR_BUILD_ENGINE` saying what was tried.
+ */
+export async function detectBuildEngine(preferred?: BuildEngine, run: CommandRunner = runCommand): Promise<BuildEngine> {
+  const probe = await probeEngines(preferred, run);
+  if (probe.engine !== undefined) return probe.engine;
   throw new ToolkitError(
     'ERR_BUILD_ENGINE',
-    `no working container engine (${failures.join('; ')}). Start the Docker daemon, or install podman (Debian and Ubuntu: apt-get install podman; on a machine without registry access, scripts/setup-podman.sh in the smkit repository), or pass --engine.`,
+    `no working container engine (${probe.failures.join('; ')}). Start the Docker daemon, or install podman (Debian and Ubuntu: apt-get install podman; on a machine without registry access, scripts/setup-podman.sh in the smkit repository), or pass --engine.`,
   );
 }
 

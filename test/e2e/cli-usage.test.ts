@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,12 +179,19 @@ test('smkit local --engine or --image where the process backend is chosen (no im
     ] as const) {
       assert.deepEqual(await smkit(args), { code: 1, stderr: usage(message) }, `smkit ${args.join(' ')}`);
     }
-    // An engine asked for by name that does not answer is not swapped for the process backend.
-    if (spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status !== 0) {
-      assert.deepEqual(await smkit(['local', IRIS, '--port', '0', '--image', 'my-image:1', '--engine', 'docker']), {
-        code: 1,
-        stderr: 'smkit: ERR_BACKEND_UNAVAILABLE: --engine docker needs the docker CLI on PATH; install one or use --backend process\n',
-      });
+    // An engine asked for by name that does not answer is not swapped for the process backend, and
+    // the error says what the engine said: here a docker CLI whose daemon is down (no podman on PATH).
+    const bin = path.join(dir, 'bin');
+    mkdirSync(bin);
+    const daemonDown = 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?';
+    writeFileSync(path.join(bin, 'docker'), `#!/bin/sh\necho '${daemonDown}' >&2\nexit 1\n`, { mode: 0o755 });
+    const unavailable = (message: string): string => `smkit: ERR_BACKEND_UNAVAILABLE: ${message}\n`;
+    for (const [args, message] of [
+      [['local', IRIS, '--port', '0', '--image', 'my-image:1', '--engine', 'docker'], `--engine docker needs a container engine that answers, and docker does not here (docker: ${daemonDown}): start the Docker daemon (or install docker), or use --backend process`],
+      [['local', IRIS, '--port', '0', '--backend', 'docker', '--image', 'my-image:1'], `--backend docker needs a container engine that answers, and none does here (docker: ${daemonDown}; podman: not installed): start the Docker daemon or install podman, or use --backend process`],
+      [['local', '--port', '0', '--backend', 'docker', '--engine', 'podman'], '--backend docker needs a container engine that answers, and podman does not here (podman: not installed): install podman (or make it work for this user), or use --backend process'],
+    ] as const) {
+      assert.deepEqual(await smkitWith({ PATH: bin }, args), { code: 1, stderr: unavailable(message) }, `smkit ${args.join(' ')}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

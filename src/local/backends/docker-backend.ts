@@ -6,7 +6,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { tapLines } from './line-tap.js';
 import { runningContainer, trackExit } from './child-exit.js';
-import { detectBuildEngine } from '../../containers/engine.js';
+import { probeEngines, type EngineProbe } from '../../containers/engine.js';
 
 /** A container engine CLI that speaks `docker run`. */
 export type ContainerEngine = 'docker' | 'podman';
@@ -49,10 +49,19 @@ export function dockerContainerName(spec: ContainerSpec): string {
 
 /**
  * Finds a container engine that can run containers: the preferred one, else `docker` (when its
- * daemon answers), else `podman`; undefined if none. The same probe `smkit build` uses.
+ * daemon answers), else `podman`; with none, what each engine tried said. The same probe `smkit build` uses.
  */
-export async function detectContainerEngine(preferred?: ContainerEngine): Promise<ContainerEngine | undefined> {
-  return detectBuildEngine(preferred).catch(() => undefined);
+export async function detectContainerEngine(preferred?: ContainerEngine): Promise<EngineProbe> {
+  return probeEngines(preferred);
+}
+
+/**
+ * `ERR_BACKEND_UNAVAILABLE` for `wanted` (`--backend docker`, `--engine podman`) when no engine
+ * answered, with what each said: a docker CLI whose daemon is down is not a missing CLI.
+ */
+export function backendUnavailable(wanted: string, failures: readonly string[], preferred?: ContainerEngine): ToolkitError {
+  const fix = preferred === undefined ? 'start the Docker daemon or install podman' : preferred === 'docker' ? 'start the Docker daemon (or install docker)' : 'install podman (or make it work for this user)';
+  return new ToolkitError('ERR_BACKEND_UNAVAILABLE', `${wanted} needs a container engine that answers, and ${preferred ?? 'none'} ${preferred === undefined ? 'does' : 'does not'} here (${failures.join('; ')}): ${fix}, or use --backend process`);
 }
 
 /** Runs `<engine> rm -f <name>` and waits for it; errors (no such container) are ignored. */

@@ -10,7 +10,7 @@ import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, DEFAULT_MAX_INVOCATIONS_PER_INS
 import { loadTrainingSettings } from '../../config/training.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
-import { detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
+import { backendUnavailable, detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
 import { ProcessBackend } from '../backends/process-backend.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
@@ -126,9 +126,9 @@ async function chooseBackend(opts: LocalSageMakerOptions): Promise<ContainerBack
   if (opts.backendImpl) return opts.backendImpl;
   // Instances are stopped by `stop()` (which `smkit local` calls on SIGINT/SIGTERM), so each may lead its own process group.
   if (opts.backend !== 'docker') return new ProcessBackend(undefined, { processGroup: true });
-  const engine = await detectContainerEngine(opts.engine);
-  if (!engine) throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `--backend docker needs the ${opts.engine ?? 'docker or podman'} CLI on PATH; install one or use --backend process`);
-  return new DockerBackend(engine);
+  const probe = await detectContainerEngine(opts.engine);
+  if (probe.engine === undefined) throw backendUnavailable('--backend docker', probe.failures, opts.engine);
+  return new DockerBackend(probe.engine);
 }
 
 /** The local SageMaker without its server: what `smkit local` with an endpoint file puts on the file's front door. */

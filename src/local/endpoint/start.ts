@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
-import { detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
+import { backendUnavailable, detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
 import { assertPortFree } from '../../net/ports.js';
 import { launchReady } from '../backends/launch.js';
 import { ProcessBackend } from '../backends/process-backend.js';
@@ -110,12 +110,12 @@ export async function resolveBackend(config: EndpointFileConfig, opts: StartOpti
   }
   // `smkit local` stops its children on SIGINT/SIGTERM, so each may lead its own process group.
   if (wanted === 'process') return new ProcessBackend(undefined, { processGroup: true });
-  const engine = await detectContainerEngine(opts.engine);
+  const probe = await detectContainerEngine(opts.engine);
   if (wanted === 'docker' || (opts.engine !== undefined && hasImage)) {
-    if (!engine) throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `${wanted === 'docker' ? '--backend docker' : `--engine ${opts.engine}`} needs the ${opts.engine ?? 'docker or podman'} CLI on PATH; install one or use --backend process`);
-    return new DockerBackend(engine, image);
+    if (probe.engine === undefined) throw backendUnavailable(wanted === 'docker' ? '--backend docker' : `--engine ${opts.engine}`, probe.failures, opts.engine);
+    return new DockerBackend(probe.engine, image);
   }
-  return engine && hasImage ? new DockerBackend(engine, image) : new ProcessBackend(undefined, { processGroup: true });
+  return probe.engine && hasImage ? new DockerBackend(probe.engine, image) : new ProcessBackend(undefined, { processGroup: true });
 }
 
 function say(opts: StartOptions, line: string): void {
