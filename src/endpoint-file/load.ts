@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { checkPath, invalidFlag, invalidPath } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -11,14 +11,9 @@ import { parseEndpointFile, type EndpointFileConfig } from './schema.js';
 /** Reads and validates an endpoint file (`.json`, `.yaml` or `.yml`); paths inside are relative to it. */
 export async function readEndpointFile(file: string): Promise<EndpointFileConfig> {
   const abs = resolve(file);
-  let text: string;
-  try {
-    // A byte order mark (Windows editors write one) is not part of the text; JSON.parse refuses it
-    // (RFC 8259 lets a parser ignore it), the YAML package skips it.
-    text = readFileSync(abs, 'utf8').replace(/^\uFEFF/, '');
-  } catch (err) {
-    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `cannot read endpoint file ${abs}: ${(err as Error).message}`, { cause: err });
-  }
+  // A byte order mark (Windows editors write one) is not part of the text; JSON.parse refuses it
+  // (RFC 8259 lets a parser ignore it), the YAML package skips it.
+  const text = readBoundedFile(abs, MAX_ENDPOINT_FILE_BYTES, (problem) => `cannot read endpoint file ${abs}: ${problem}`).toString('utf8').replace(/^\uFEFF/, '');
   const json = extname(abs).toLowerCase() === '.json';
   let doc: unknown;
   try {
@@ -42,16 +37,52 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
   }
   const base = dirname(abs);
   try {
-    return parseEndpointFile(doc, (p) => resolve(base, p), (p) => {
-      try {
-        return readFileSync(p);
-      } catch (err) {
-        throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `cannot read deep-ping bodyFile ${p}: ${(err as Error).message}`, { cause: err });
-      }
-    });
+    return parseEndpointFile(doc, (p) => resolve(base, p), readSample);
   } catch (err) {
     throw inEndpointFile(err, abs);
   }
+}
+
+/** The largest endpoint file read: far above any real one, far below what would hold the process. */
+export const MAX_ENDPOINT_FILE_BYTES = 16 * 1024 * 1024;
+
+/** What a path that is not a regular file is, for a message. */
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * A regular file's bytes, at most `maxBytes`; anything else is refused before a byte is read
+ * (`ERR_ENDPOINT_FILE_INVALID`, worded by `say`): a FIFO would hold the read until a writer came,
+ * and a device such as /dev/zero, or a huge file, would be read into memory without end.
+ */
+function readBoundedFile(file: string, maxBytes: number, say: (problem: string) => string): Buffer {
+  let stats: Stats;
+  try {
+    stats = statSync(file);
+  } catch (err) {
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say((err as Error).message), { cause: err });
+  }
+  if (!stats.isFile()) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say(`it is ${kindOf(stats)}, expected a regular file`));
+  if (stats.size > maxBytes) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say(`it is ${stats.size} bytes, over the ${maxBytes} bytes read`));
+  try {
+    const bytes = readFileSync(file);
+    // It grew after the size was read.
+    if (bytes.length > maxBytes) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say(`it is ${bytes.length} bytes, over the ${maxBytes} bytes read`));
+    return bytes;
+  } catch (err) {
+    if (err instanceof ToolkitError) throw err;
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say((err as Error).message), { cause: err });
+  }
+}
+
+/** Reads a deep-ping `bodyFile` (`where` names its key). */
+function readSample(file: string, where: string, maxBytes: number): Buffer {
+  return readBoundedFile(file, maxBytes, (problem) => `${where}: cannot read ${file}: ${problem}`);
 }
 
 /** Where JSON.parse stopped (`line 3, column 49: `): V8's message does not always say (Node 20). */
@@ -106,5 +137,5 @@ export async function loadEndpointTarget(target: string, opts: { name?: string }
     throw invalidPath('<target>', target, expected, 'is a file of none of these kinds (by its name: .tar.gz or .tgz, .json, .yaml or .yml)');
   }
   const name = opts.name ?? endpointNameFor(abs);
-  return parseEndpointFile({ endpoints: [{ name, variants: [{ name: 'AllTraffic', model: abs }] }] }, (p) => resolve(p), (p) => readFileSync(p));
+  return parseEndpointFile({ endpoints: [{ name, variants: [{ name: 'AllTraffic', model: abs }] }] }, (p) => resolve(p), readSample);
 }

@@ -228,7 +228,14 @@ export const MAX_PIPELINE_CONTAINERS = 15;
 
 type Json = unknown;
 type Resolve = (p: string) => string;
-type ReadSample = (p: string) => Buffer;
+/** Reads a deep-ping `bodyFile` of at most `maxBytes`, refusing it as `where` otherwise. */
+type ReadSample = (p: string, where: string, maxBytes: number) => Buffer;
+
+/**
+ * The largest deep-ping sample: InvokeEndpoint's `Body` maximum (botocore `BodyBlob`, 6291456
+ * bytes), which containers refuse past (`SAGEMAKER_MAX_PAYLOAD_IN_MB`, 6 by default).
+ */
+export const MAX_DEEP_PING_BYTES = 6_291_456;
 
 function fail(where: string, what: string): never {
   throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${where}: ${what}`);
@@ -665,10 +672,11 @@ function parseDeepPing(v: Json, where: string, resolve: Resolve, readSample: Rea
   onlyKeys(v, where, ['body', 'bodyFile', 'contentType', 'accept']);
   let body: Buffer;
   if (v.body !== undefined && v.bodyFile !== undefined) fail(where, 'give "body" or "bodyFile", not both');
-  if (v.bodyFile !== undefined) body = readSample(resolve(checkString(v.bodyFile, `${where}.bodyFile`)));
+  if (v.bodyFile !== undefined) body = readSample(resolve(checkString(v.bodyFile, `${where}.bodyFile`)), `${where}.bodyFile`, MAX_DEEP_PING_BYTES);
   else if (typeof v.body === 'string') body = Buffer.from(v.body, 'utf8');
   else if (v.body !== undefined) body = Buffer.from(JSON.stringify(v.body), 'utf8');
   else fail(where, 'needs "body" (text, or any JSON value) or "bodyFile"');
+  if (body.length > MAX_DEEP_PING_BYTES) fail(`${where}.body`, `is ${body.length} bytes; a sample request is at most ${MAX_DEEP_PING_BYTES} bytes, InvokeEndpoint's limit`);
   const ping: DeepPingConfig = {
     body,
     contentType: v.contentType === undefined ? (typeof v.body === 'string' || v.bodyFile !== undefined ? 'application/octet-stream' : 'application/json') : checkString(v.contentType, `${where}.contentType`),

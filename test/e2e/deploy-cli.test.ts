@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { parse } from 'yaml';
 import { loadDeployEnvironment } from '../../src/config/deploy.js';
+import { MAX_ENDPOINT_FILE_BYTES, readEndpointFile } from '../../src/endpoint-file/load.js';
+import { MAX_DEEP_PING_BYTES } from '../../src/endpoint-file/schema.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
 import { runSmkit, SMKIT_BIN, type CliRun } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
@@ -15,8 +17,8 @@ import { until } from '../helpers/until.js';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** `smkit` with a clean environment: nothing of the developer's AWS settings leaks in. */
-function smkit(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return runSmkit(args, { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_REGION: 'us-east-1', ...env });
+function smkit(args: string[], env: Record<string, string> = {}, timeoutMs?: number): Promise<CliRun> {
+  return runSmkit(args, { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_REGION: 'us-east-1', ...env }, timeoutMs);
 }
 
 const DEPLOY = 'deploy:\n  role: arn:aws:iam::123456789012:role/R\n  artifacts: s3://artifacts/t/\n  image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1\n';
@@ -69,6 +71,52 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     const help = await smkit(['deploy', '--help']);
     assert.equal(help.code, 0);
     for (const flag of ['--endpoint-url', '--region', '--dry-run', '--delete', '--template', '--build']) assert.ok(help.stdout.includes(flag), flag);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit deploy and smkit local refuse a deep-ping bodyFile or endpoint file that is a FIFO or too large, naming the key and file, before reading it or calling anything', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-reads-'));
+  try {
+    await mkdir(path.join(dir, 'iris'));
+    const fifo = path.join(dir, 'sample.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const big = path.join(dir, 'big.csv');
+    await writeFile(big, '');
+    await truncate(big, MAX_DEEP_PING_BYTES + 1);
+    const withSample = (file: string) => `${DEPLOY}${ENDPOINT}    deepPing: { bodyFile: ${JSON.stringify(file)}, contentType: text/csv }\n`;
+    await writeFile(path.join(dir, 'fifo.yaml'), withSample(fifo));
+    await writeFile(path.join(dir, 'big.yaml'), withSample(big));
+    const url = ['--endpoint-url', 'http://127.0.0.1:9'];
+    // A FIFO held the read until a writer came: for ever, here.
+    const fromFifo = await smkit(['deploy', path.join(dir, 'fifo.yaml'), ...url], {}, 15_000);
+    assert.deepEqual(fromFifo, {
+      code: 1,
+      stdout: '',
+      stderr: `smkit: ERR_ENDPOINT_FILE_INVALID: endpoints[0].deepPing.bodyFile: cannot read ${fifo}: it is a FIFO (named pipe), expected a regular file (in ${path.join(dir, 'fifo.yaml')})\n`,
+    });
+    const fromBig = await smkit(['deploy', path.join(dir, 'big.yaml'), ...url], {}, 15_000);
+    assert.equal(fromBig.code, 1);
+    assert.equal(fromBig.stderr, `smkit: ERR_ENDPOINT_FILE_INVALID: endpoints[0].deepPing.bodyFile: cannot read ${big}: it is ${MAX_DEEP_PING_BYTES + 1} bytes, over the ${MAX_DEEP_PING_BYTES} bytes read (in ${path.join(dir, 'big.yaml')})\n`);
+    // smkit local takes any file ending in .yaml as its endpoint file.
+    const fifoFile = path.join(dir, 'endpoints.yaml');
+    assert.equal(spawnSync('mkfifo', [fifoFile]).status, 0);
+    const local = await smkit(['local', fifoFile, '--port', '0'], {}, 15_000);
+    assert.equal(local.code, 1);
+    assert.equal(local.stderr, `smkit: ERR_ENDPOINT_FILE_INVALID: cannot read endpoint file ${fifoFile}: it is a FIFO (named pipe), expected a regular file\n`);
+    const hugeFile = path.join(dir, 'huge.yaml');
+    await writeFile(hugeFile, '');
+    await truncate(hugeFile, MAX_ENDPOINT_FILE_BYTES + 1);
+    await assert.rejects(readEndpointFile(hugeFile), {
+      code: 'ERR_ENDPOINT_FILE_INVALID',
+      message: `cannot read endpoint file ${hugeFile}: it is ${MAX_ENDPOINT_FILE_BYTES + 1} bytes, over the ${MAX_ENDPOINT_FILE_BYTES} bytes read`,
+    });
+    await writeFile(path.join(dir, 'inline.json'), JSON.stringify({ endpoints: [{ name: 'iris', variants: [{ model: './iris' }], deepPing: { body: 'x'.repeat(MAX_DEEP_PING_BYTES + 1) } }] }));
+    await assert.rejects(readEndpointFile(path.join(dir, 'inline.json')), {
+      code: 'ERR_ENDPOINT_FILE_INVALID',
+      message: `endpoints[0].deepPing.body: is ${MAX_DEEP_PING_BYTES + 1} bytes; a sample request is at most ${MAX_DEEP_PING_BYTES} bytes, InvokeEndpoint's limit (in ${path.join(dir, 'inline.json')})`,
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
