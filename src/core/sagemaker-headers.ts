@@ -73,6 +73,12 @@ export function writeSageMakerHeaders(headers: SageMakerHeaders, into: Record<st
  * (`EndpointName` in https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpoint.html).
  */
 export const SAGEMAKER_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/;
+/**
+ * Largest request body of InvokeEndpoint and InvokeEndpointWithResponseStream: 6 MB (`Body`
+ * maximum 6291456 bytes, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html;
+ * older API models said 5242880). A blob the SDKs send whole, with its Content-Length.
+ */
+export const INVOKE_ENDPOINT_MAX_BODY_BYTES = 6_291_456;
 /** Longest endpoint, variant or host name. */
 export const SAGEMAKER_NAME_MAX_LENGTH = 63;
 

@@ -1,5 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import { isSageMakerName } from '../core/sagemaker-headers.js';
+import { INVOKE_ENDPOINT_MAX_BODY_BYTES, isSageMakerName } from '../core/sagemaker-headers.js';
 import { closestNames, orList } from '../core/closest-name.js';
 import { parseS3Location } from '../aws/s3-location.js';
 
@@ -232,10 +232,10 @@ type Resolve = (p: string) => string;
 type ReadSample = (p: string, where: string, maxBytes: number) => Buffer;
 
 /**
- * The largest deep-ping sample: InvokeEndpoint's `Body` maximum (botocore `BodyBlob`, 6291456
- * bytes), which containers refuse past (`SAGEMAKER_MAX_PAYLOAD_IN_MB`, 6 by default).
+ * The largest deep-ping sample: InvokeEndpoint's `Body` maximum, which containers refuse past
+ * (`SAGEMAKER_MAX_PAYLOAD_IN_MB`, 6 by default).
  */
-export const MAX_DEEP_PING_BYTES = 6_291_456;
+export const MAX_DEEP_PING_BYTES = INVOKE_ENDPOINT_MAX_BODY_BYTES;
 
 function fail(where: string, what: string): never {
   throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${where}: ${what}`);

@@ -5,9 +5,10 @@ import { TextDecoder } from 'node:util';
 import { isUtf8 } from 'node:buffer';
 import { ToolkitError } from '../errors/catalogue.js';
 import { invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
-import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, rmSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget } from './invoke.js';
 
@@ -32,18 +33,36 @@ export interface InvokeCommandOptions {
   stream?: boolean;
 }
 
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+/**
+ * A body whose length is not known beforehand (stdin, a pipe): to a container, sent chunked as it
+ * is read, so its size is not bounded by memory; to a front-door endpoint, read whole first, as the
+ * SDKs send InvokeEndpoint's `Body` with its length, and refused past the API's limit without
+ * reading the rest.
+ */
+async function unsizedBody(chunks: Readable, source: string, endpoint: boolean): Promise<InvocationBody> {
+  if (!endpoint) return { chunks };
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of chunks as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    // Leaving the loop destroys the stream: nothing more is read.
+    if (size > INVOKE_ENDPOINT_MAX_BODY_BYTES) {
+      throw new ToolkitError(
+        'ERR_CLI_USAGE',
+        `${source} holds more than ${INVOKE_ENDPOINT_MAX_BODY_BYTES} bytes, the most InvokeEndpoint takes in a request (6 MB), so it was not sent: send less per request`,
+      );
+    }
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
 }
 
 /**
  * The body `--file` names: a regular file is sent as it is read, its size as Content-Length, so
  * that its size is not bounded by memory (it was read whole, and one over 2 GiB refused); anything
- * else (a pipe, `/dev/stdin`) has no size to announce and is read whole.
+ * else (a pipe, `/dev/stdin`) has no size to announce and goes as {@link unsizedBody}.
  */
-async function fileBody(file: string): Promise<InvocationBody> {
+async function fileBody(file: string, endpoint: boolean): Promise<InvocationBody> {
   const expected = 'the request body, a file';
   let handle: FileHandle | undefined;
   try {
@@ -51,9 +70,7 @@ async function fileBody(file: string): Promise<InvocationBody> {
     const stat = await handle.stat();
     if (stat.isFile()) return { length: stat.size, chunks: handle.createReadStream() };
     if (stat.isDirectory()) throw invalidPath('--file', file, expected, 'is a directory');
-    const bytes = await handle.readFile();
-    await handle.close();
-    return bytes;
+    return await unsizedBody(handle.createReadStream(), `--file=${JSON.stringify(file)}`, endpoint);
   } catch (err) {
     await handle?.close().catch(() => {});
     throw err instanceof ToolkitError ? err : invalidPath('--file', file, expected, pathProblem(err));
@@ -96,9 +113,9 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   // Last: stdin is read to its end, and a bad flag after it was reported only then (never, on a pipe held open).
   let body: InvocationBody;
   if (opts.file !== undefined && opts.file !== '-') {
-    body = await fileBody(opts.file);
+    body = await fileBody(opts.file, target.endpoint !== undefined);
   } else if (opts.file === '-' || !process.stdin.isTTY) {
-    body = await readStdin();
+    body = await unsizedBody(process.stdin, 'the body on stdin', target.endpoint !== undefined);
   } else {
     throw new ToolkitError('ERR_CLI_USAGE', 'nothing to send: give --file FILE, or pipe the body on stdin');
   }

@@ -40,10 +40,11 @@ export function checkHeaderFlag(flag: string, value: string | undefined): void {
 }
 
 /**
- * A request body: bytes in memory, or a file's bytes read as they are sent (`length` goes out as
- * Content-Length, as with bytes), so that a file of any size is sent without being held.
+ * A request body: bytes in memory, or bytes read as they are sent, so that a body of any size is
+ * sent without being held: a file's with its `length` as Content-Length (as with bytes), a pipe's,
+ * whose length is not known, chunked.
  */
-export type InvocationBody = Buffer | { readonly length: number; readonly chunks: Readable };
+export type InvocationBody = Buffer | { readonly length?: number; readonly chunks: Readable };
 
 /** The answer, whatever its status. */
 export interface InvocationResult {
@@ -228,7 +229,9 @@ export async function invokeStream(target: InvocationTarget, body: InvocationBod
   // InvokeEndpointWithResponseStream carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
   const h = httpHeaders(headers, eventStream ? STREAM_ACCEPT_HEADER : 'accept');
   // undici sends a stream chunked unless told its length; SageMaker's InvokeEndpoint wants Content-Length.
-  const sent = Buffer.isBuffer(body) ? { body } : { body: body.chunks, duplex: 'half' as const, headers: { ...h, 'content-length': String(body.length) } };
+  const sent = Buffer.isBuffer(body)
+    ? { body }
+    : { body: body.chunks, duplex: 'half' as const, ...(body.length === undefined ? {} : { headers: { ...h, 'content-length': String(body.length) } }) };
   let res: Response;
   try {
     res = await fetch(url, { method: 'POST', headers: h, signal: AbortSignal.timeout(timeoutMs), ...sent });

@@ -11,6 +11,7 @@ import { AsyncInferenceNotConfiguredError, AsyncOutputKeyTooLongError, AsyncOutp
 import {
   NEW_SESSION,
   readSageMakerHeaders,
+  INVOKE_ENDPOINT_MAX_BODY_BYTES,
   SAGEMAKER_HEADERS,
   SAGEMAKER_NAME_MAX_LENGTH,
   SAGEMAKER_NAME_PATTERN,
@@ -27,8 +28,8 @@ import { holdUntilDone, invokeBody } from './invoke-body.js';
 import { BodyBudget } from '../../server/body-budget.js';
 import { endpointNotFound, frontDoorBusy, instancesBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
 
-/** Largest InvokeEndpoint body: 6 MB (`Body` max, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). */
-export const MAX_INVOKE_BODY_BYTES = 6_291_456;
+/** Largest InvokeEndpoint body: 6 MB ({@link INVOKE_ENDPOINT_MAX_BODY_BYTES}). */
+export const MAX_INVOKE_BODY_BYTES = INVOKE_ENDPOINT_MAX_BODY_BYTES;
 
 /** What the front door needs of an endpoint: invoke it, or open a streamed invocation. */
 export interface RoutableEndpoint {
