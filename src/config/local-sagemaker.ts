@@ -86,6 +86,14 @@ export const DEFAULT_S3_TIMEOUT_SECONDS = 60;
  */
 export const DEFAULT_MAX_INVOCATIONS_PER_INSTANCE = 1000;
 
+/**
+ * `SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE` alone (see {@link LocalSageMakerSettings}), for
+ * `startLocalEndpoints` used as a library, which reads none of the local SageMaker's other settings.
+ */
+export function readMaxInvocationsPerInstance(env: NodeJS.ProcessEnv = process.env): number {
+  return readInt(env, 'SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE', DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, 1, 1_000_000);
+}
+
 /** Default of `SMKIT_LOCAL_LOG_STREAM_MB`: what one log stream of the local CloudWatch Logs keeps. */
 export const DEFAULT_LOG_STREAM_MB = 8;
 
@@ -137,7 +145,7 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
   const maxInstances = readInt(env, 'SMKIT_LOCAL_MAX_INSTANCES', 16, 1, 1000);
   const healthCheckSeconds = readSecondsOrOff(env, 'SMKIT_LOCAL_HEALTH_CHECK_SECONDS', 5, 3600, 'off');
   const serverlessIdleSeconds = readNumber(env, 'SMKIT_LOCAL_SERVERLESS_IDLE_SECONDS', 60, 0.1, 86_400);
-  const maxInvocationsPerInstance = readInt(env, 'SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE', DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, 1, 1_000_000);
+  const maxInvocationsPerInstance = readMaxInvocationsPerInstance(env);
   // At least a 6 MB request and its 6 MB answer.
   const bodyMemoryMb = readNumber(env, 'SMKIT_LOCAL_BODY_MEMORY_MB', Math.max(MIN_BODY_MEMORY_MB, Math.floor(memoryBytes / 4 / (1024 * 1024))), MIN_BODY_MEMORY_MB, 1_048_576);
   // At least one largest log event.

@@ -13,6 +13,8 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+import { parseEndpointFile } from '../../endpoint-file/schema.js';
+import { startLocalEndpoints, type LocalEndpointsHandle } from '../endpoint/start.js';
 
 let dir: string;
 let backend: FakeBackend;
@@ -67,4 +69,44 @@ test('with every instance at SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE, the next 
   await until('the next request to reach a container', () => backend.invocations.length === 3, { timeoutMs: 10_000, intervalMs: 10 });
   backend.release();
   assert.equal((JSON.parse(Buffer.from((await next).Body!).toString()) as { got: string }).got, 'fifth');
+});
+
+test('startLocalEndpoints used as a library throttles as the local SageMaker does: SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE in flight on its one instance, the next InvokeEndpoint is a 400 ThrottlingException', { timeout: 30_000 }, async () => {
+  const own = new FakeBackend();
+  const config = parseEndpointFile({ endpoints: [{ name: 'lib', variants: [{ model: dir, env: { FAKE_HOLD: 'true' } }] }] }, (p) => p, () => Buffer.alloc(0));
+  const before = process.env['SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE'];
+  process.env['SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE'] = '1';
+  let handle: LocalEndpointsHandle | undefined;
+  try {
+    handle = await startLocalEndpoints(config, { port: 0, backendImpl: own, startupTimeoutMs: 5_000 });
+  } finally {
+    if (before === undefined) delete process.env['SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE'];
+    else process.env['SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE'] = before;
+  }
+  const libClients = localSdkClients(handle.url, { runtimeMaxAttempts: 1 });
+  try {
+    const send = (body: string) => libClients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'lib', ContentType: 'text/plain', Body: Buffer.from(body) }));
+    const held = send('first');
+    await until('the instance to hold one request', () => own.invocations.length === 1, { timeoutMs: 10_000, intervalMs: 10 });
+    await assert.rejects(send('second'), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, 'ThrottlingException');
+      assert.equal(err.$metadata?.httpStatusCode, 400);
+      assert.equal(
+        err.message,
+        'Endpoint lib: Each of the 1 instance(s) of variant AllTraffic already has 1 invocations in flight (SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE); the request was throttled. Try your call again with backoff, add instances, or raise SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE.',
+      );
+      return true;
+    });
+    assert.equal(own.invocations.length, 1, 'the throttled request reached no container');
+    own.release();
+    assert.equal((JSON.parse(Buffer.from((await held).Body!).toString()) as { got: string }).got, 'first');
+    const next = send('third');
+    await until('the next request to reach the container', () => own.invocations.length === 2, { timeoutMs: 10_000, intervalMs: 10 });
+    own.release();
+    assert.equal((JSON.parse(Buffer.from((await next).Body!).toString()) as { got: string }).got, 'third');
+  } finally {
+    own.release();
+    libClients.destroy();
+    await handle.stop();
+  }
 });

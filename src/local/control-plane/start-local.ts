@@ -1,4 +1,5 @@
 import type { EndpointFileConfig } from '../../endpoint-file/schema.js';
+import { DEFAULT_MAX_INVOCATIONS_PER_INSTANCE } from '../../config/local-sagemaker.js';
 import { resolveBackend, startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from '../endpoint/start.js';
 import { createRandom } from '../endpoint/random.js';
 import { adoptEndpointFile } from './adopt-endpoint-file.js';
@@ -51,6 +52,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       backendImpl: backend,
       reportExits: false,
       ...(core.metrics ? { metrics: core.metrics } : {}),
+      maxInvocationsPerInstance: core.fleetPolicy.maxInvocationsPerInstance ?? DEFAULT_MAX_INVOCATIONS_PER_INSTANCE,
       captureS3: core.s3,
       instanceLogs,
       ...(controlPlane.captureSyncMs === undefined ? {} : { captureSyncMs: controlPlane.captureSyncMs }),

@@ -15,7 +15,9 @@ import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../../en
 import { createFrontDoor, type EndpointDirectory, type FrontDoorOptions } from '../front-door/app.js';
 import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
 import { multiModelHost, type MultiModelHost } from './container.js';
-import { LocalEndpoint, type EndpointLog, type VariantRuntime } from './local-endpoint.js';
+import { LocalEndpoint, type EndpointLog, type InstancePool, type VariantRuntime } from './local-endpoint.js';
+import { instancesBusyError } from '../fleet/fleet.js';
+import { readMaxInvocationsPerInstance } from '../../config/local-sagemaker.js';
 import { createRandom } from './random.js';
 import { parseS3Url, type S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
@@ -55,6 +57,12 @@ export interface StartOptions {
   reportExits?: boolean;
   /** Receives one record per production-variant invocation (the local CloudWatch's endpoint metrics). */
   metrics?: InvocationMetricsSink;
+  /**
+   * Most real-time invocations a variant's instance has in flight at once; one more is throttled
+   * (400 `ThrottlingException`), as the local SageMaker's fleets do. Asynchronous endpoints are not bounded by it.
+   * @defaultValue `SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE` (1000)
+   */
+  maxInvocationsPerInstance?: number;
   /**
    * More for the front door: control-plane services on the same port, the query-protocol hook,
    * and a directory that decides which endpoint serves a name (given the file's endpoints).
@@ -118,6 +126,31 @@ export async function resolveBackend(config: EndpointFileConfig, opts: StartOpti
   return probe.engine && hasImage ? new DockerBackend(probe.engine, image) : new ProcessBackend(undefined, { processGroup: true });
 }
 
+/**
+ * The one instance a variant runs here, lent to at most `max` invocations at once: past that,
+ * `ERR_INSTANCES_BUSY`, as a fleet's instances (the local SageMaker replaces this with a fleet
+ * once it adopts the endpoint).
+ */
+function oneInstance(variant: string, containers: ChainContainer[], max: number): InstancePool {
+  let inFlight = 0;
+  return {
+    size: 1,
+    acquire() {
+      if (inFlight >= max) throw instancesBusyError(`Each of the 1 instance(s) of variant ${variant} already has`, max);
+      inFlight += 1;
+      let released = false;
+      return {
+        containers,
+        release: () => {
+          if (released) return;
+          released = true;
+          inFlight -= 1;
+        },
+      };
+    },
+  };
+}
+
 function say(opts: StartOptions, line: string): void {
   opts.progress?.(line);
 }
@@ -161,6 +194,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
   if (s3Capture && !opts.captureS3) {
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `endpoints.${s3Capture.name}.dataCapture.destination is ${s3Capture.dataCapture!.destination}: an s3:// destination needs the local SageMaker's S3 client (run it with smkit local), or give a local folder`);
   }
+  const maxInFlight = opts.maxInvocationsPerInstance ?? readMaxInvocationsPerInstance();
   const backend = await resolveBackend(config, opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-local-'));
   const logsDir = join(workDir, 'logs');
@@ -249,7 +283,10 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       const mine = planned.filter((p) => p.endpoint === endpoint);
       await deepPing(endpoint, mine, invokeTimeoutMs);
       if (endpoint.deepPing) say(opts, `smkit local: deep ping of ${endpoint.name} passed`);
-      const runtime = (p: PlannedVariant): VariantRuntime => ({ name: p.variant.name, weight: p.variant.weight, containers: p.containers.map(chainContainer) });
+      const runtime = (p: PlannedVariant): VariantRuntime => {
+        const containers = p.containers.map(chainContainer);
+        return { name: p.variant.name, weight: p.variant.weight, containers, ...(endpoint.asyncInference ? {} : { instances: oneInstance(p.variant.name, containers, maxInFlight) }) };
+      };
       const production = mine.filter((p) => p.variant !== endpoint.shadow).map(runtime);
       const shadowPlan = mine.find((p) => p.variant === endpoint.shadow);
       const capture = captureFor(endpoint, random);

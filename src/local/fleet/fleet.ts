@@ -77,6 +77,17 @@ export interface FleetOptions {
   maxInFlightPerInstance?: number;
 }
 
+/**
+ * `ERR_INSTANCES_BUSY`: `which` (`Each of the 2 instance(s) of variant A already has`) `max`
+ * invocations in flight, which the front door answers as 400 `ThrottlingException`.
+ */
+export function instancesBusyError(which: string, max: number): ToolkitError {
+  return new ToolkitError(
+    'ERR_INSTANCES_BUSY',
+    `${which} ${max} invocations in flight (SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE); the request was throttled. Try your call again with backoff, add instances, or raise SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE.`,
+  );
+}
+
 /** Resolves true after `ms`, or false at once when `signal` aborts first. */
 function pause(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
@@ -203,10 +214,7 @@ export class Fleet implements InstancePool {
     const member = best!;
     if (member.inFlight >= this.maxInFlight) {
       const which = member.instance.id === preferred ? `Instance ${member.instance.id}, which holds the request's session, already has` : `Each of the ${this.serving.length} instance(s) of variant ${this.variantName} already has`;
-      throw new ToolkitError(
-        'ERR_INSTANCES_BUSY',
-        `${which} ${this.maxInFlight} invocations in flight (SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE); the request was throttled. Try your call again with backoff, add instances, or raise SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE.`,
-      );
+      throw instancesBusyError(which, this.maxInFlight);
     }
     member.inFlight += 1;
     let released = false;
