@@ -3,11 +3,12 @@
  * is loaded: a mistake in the flags or the endpoint file is answered at once, not after seconds of
  * packaging and loading clients. Nothing here imports an `@aws-sdk` package (a test keeps it so).
  */
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadDeployEnvironment, type DeployEnvironment } from '../config/deploy.js';
 import type { BuildEngine } from '../containers/engine.js';
 import { inEndpointFile, readEndpointFile } from '../endpoint-file/load.js';
-import type { EndpointFileConfig } from '../endpoint-file/schema.js';
+import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, choiceValue, invalidFlag, positiveSecondsOption } from '../config/flag-values.js';
 import { checkDeployableDestinations } from './desired.js';
@@ -74,6 +75,39 @@ function checkDeployable(config: EndpointFileConfig, opts: DeployCommandOptions)
   }
   if (opts.build && settings.image === undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', '--build needs deploy.image: the repository and tag to push the built image to');
   for (const endpoint of config.endpoints) checkDeployableDestinations(endpoint);
+  checkModelPaths(config);
+}
+
+/**
+ * Every container's model is what packaging takes (a directory, or a file named .tar.gz or .tgz; a
+ * multi-model container's, a directory of them), named by where it is in the file: found only
+ * while packaging, a missing one was reported after the models before it had been packaged,
+ * without its key.
+ */
+function checkModelPaths(config: EndpointFileConfig): void {
+  config.endpoints.forEach((endpoint, i) => {
+    const variants: [VariantConfig, string][] = endpoint.variants.map((v, j) => [v, `endpoints[${i}].variants[${j}]`]);
+    if (endpoint.shadow) variants.push([endpoint.shadow, `endpoints[${i}].shadow`]);
+    for (const [variant, at] of variants) {
+      variant.containers.forEach((c, k) => {
+        const where = variant.containers.length > 1 ? `${at}.containers[${k}]` : at;
+        const multiModel = c.mode === 'MultiModel';
+        const expected = multiModel ? 'a folder of model archives (mode MultiModel)' : 'a model directory or a model.tar.gz';
+        const stats = statSync(c.model, { throwIfNoEntry: false });
+        const problem =
+          stats === undefined
+            ? 'does not exist'
+            : stats.isDirectory()
+              ? undefined
+              : stats.isFile()
+                ? multiModel || !/\.(tar\.gz|tgz)$/i.test(c.model)
+                  ? 'is a file'
+                  : undefined
+                : 'is neither a file nor a directory';
+        if (problem !== undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', `${where}: model ${c.model} ${problem}; expected ${expected} (a path relative to the endpoint file)`);
+      });
+    }
+  });
 }
 
 /**

@@ -49,6 +49,16 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     for (const [run, name] of [[noArtifacts, 'a.yaml'], [noRole, 'b.yaml'], [localCapture, 'c.yaml'], [badKey, 'd.yaml']] as const) {
       assert.ok(run.stderr.includes(`(in ${path.join(dir, name)})`), run.stderr);
     }
+    // A model path that packaging cannot take is named by its key, before the models ahead of it are packaged.
+    const pipeline = `${DEPLOY}endpoints:\n  - name: iris\n    variants:\n      - containers: [{ model: ./iris }, { model: ./gone }]\n`;
+    const missingModel = await smkit(['deploy', await write('h.yaml', pipeline), ...url]);
+    assert.deepEqual(missingModel, {
+      code: 1,
+      stdout: '',
+      stderr: `smkit: ERR_DEPLOY_CONFIG: endpoints[0].variants[0].containers[1]: model ${path.join(dir, 'gone')} does not exist; expected a model directory or a model.tar.gz (a path relative to the endpoint file) (in ${path.join(dir, 'h.yaml')})\n`,
+    });
+    const fileModel = await smkit(['deploy', await write('i.yaml', `${DEPLOY}endpoints:\n  - name: iris\n    variants:\n      - model: ./iris\n    shadow: { model: ./i.yaml }\n`), ...url]);
+    assert.match(fileModel.stderr, /^smkit: ERR_DEPLOY_CONFIG: endpoints\[0\]\.shadow: model \S+i\.yaml is a file; expected a model directory or a model\.tar\.gz/);
     const shortBucket = await smkit(['deploy', await write('g.yaml', DEPLOY.replace('s3://artifacts/t/', 's3://ab/t/') + ENDPOINT), ...url]);
     assert.match(shortBucket.stderr, /deploy\.artifacts: must be an s3:\/\/bucket\/prefix\/ URI whose bucket name is 3 to 63 lowercase/);
     // A failing call exits 1 with the step and the SDK's error (here: nothing listens on the port).
