@@ -3,14 +3,14 @@
  * is loaded: a mistake in the flags or the endpoint file is answered at once, not after seconds of
  * packaging and loading clients. Nothing here imports an `@aws-sdk` package (a test keeps it so).
  */
-import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, existsSync, statSync, type Stats } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { loadDeployEnvironment, type DeployEnvironment } from '../config/deploy.js';
 import type { BuildEngine } from '../containers/engine.js';
 import { inEndpointFile, readEndpointFile } from '../endpoint-file/load.js';
 import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { checkPath, choiceValue, invalidFlag, positiveSecondsOption } from '../config/flag-values.js';
+import { checkPath, choiceValue, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { checkDeployableDestinations } from './desired.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
@@ -63,6 +63,30 @@ function checkFlags(opts: DeployCommandOptions): void {
     } catch {
       throw invalidFlag('--endpoint-url', opts.endpointUrl, 'a URL (for the local SageMaker: http://127.0.0.1:PORT)');
     }
+  }
+}
+
+/**
+ * `--template` must name a file that can be written (it and its missing folders are created): a
+ * directory or a FIFO there failed, or hung, only once the models were packaged, with Node's bare error.
+ */
+function checkTemplatePath(file: string): void {
+  const expected = 'a file to write the CloudFormation template to';
+  let stats: Stats | undefined;
+  try {
+    stats = statSync(file, { throwIfNoEntry: false });
+  } catch (err) {
+    // ENOTDIR: a folder on its way is a file.
+    throw invalidPath('--template', file, expected, `cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (stats !== undefined && !stats.isFile()) throw invalidPath('--template', file, expected, stats.isDirectory() ? 'is a directory' : 'is neither a file nor a directory');
+  let folder = dirname(resolve(file));
+  while (!existsSync(folder)) folder = dirname(folder);
+  if (!statSync(folder).isDirectory()) throw invalidPath('--template', file, expected, `cannot be written: ${folder} is a file`);
+  try {
+    accessSync(stats !== undefined ? file : folder, constants.W_OK);
+  } catch (err) {
+    throw invalidPath('--template', file, expected, `cannot be written: ${stats !== undefined ? file : folder} ${pathProblem(err, 'written')}`);
   }
 }
 
@@ -119,6 +143,7 @@ export async function readDeployRequest(file: string, opts: DeployCommandOptions
   checkFlags(opts);
   const pollSeconds = positive('--poll-interval', opts.pollInterval, 5, MAX_POLL_SECONDS);
   const timeoutSeconds = positive('--timeout', opts.timeout, 3600);
+  if (opts.template !== undefined) checkTemplatePath(opts.template);
   checkPath('<endpoint-file>', file, 'file', 'the endpoint file (.yaml, .yml or .json) with a deploy: section');
   const config = await readEndpointFile(file);
   const env = loadDeployEnvironment();

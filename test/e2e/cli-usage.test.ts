@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -131,6 +131,9 @@ test('a path given on the command line that is missing, of the other kind or unr
       [['build', '--model', missing], at('--model', missing, 'a model directory or a model.tar.gz', 'does not exist')],
       [['deploy', missing], at('<endpoint-file>', missing, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'does not exist')],
       [['deploy', dir], at('<endpoint-file>', dir, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'is a directory')],
+      // Before the endpoint file is read or a model packaged (the file named here does not exist).
+      [['deploy', missing, '--template', dir], at('--template', dir, 'a file to write the CloudFormation template to', 'is a directory')],
+      [['deploy', missing, '--template', path.join(file, 'stack.yaml')], at('--template', path.join(file, 'stack.yaml'), 'a file to write the CloudFormation template to', 'cannot be written (ENOTDIR)')],
       [['init', file], at('<dir>', file, 'a folder to create (empty or missing)', 'is a file')],
       [['serve', '--model-dir', file], at('--model-dir', file, `the folder that holds the model, such as ${dir}`, 'is a file')],
       [['train', '--base-dir', missing], at('--base-dir', missing, 'an /opt/ml tree, such as a copy of opt-ml-template/', 'does not exist')],
@@ -143,6 +146,8 @@ test('a path given on the command line that is missing, of the other kind or unr
       rows.push([['invoke', '--file', locked, 'http://127.0.0.1:9'], at('--file', locked, 'the request body, a file', 'cannot be read (permission denied)')]);
       rows.push([['deploy', locked], at('<endpoint-file>', locked, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'cannot be read (permission denied)')]);
     }
+    const fifo = path.join(dir, 'stack.fifo');
+    if (spawnSync('mkfifo', [fifo]).status === 0) rows.push([['deploy', missing, '--template', fifo], at('--template', fifo, 'a file to write the CloudFormation template to', 'is neither a file nor a directory')]);
     for (const [args, stderr] of rows) assert.deepEqual(await smkit(args), { code: 1, stderr }, `smkit ${args.join(' ')}`);
     assert.equal(existsSync(missing), false, 'nothing is created where a path was missing');
   } finally {
