@@ -99,22 +99,26 @@ function checkDeployable(config: EndpointFileConfig, opts: DeployCommandOptions)
   }
   if (opts.build && settings.image === undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', '--build needs deploy.image: the repository and tag to push the built image to');
   for (const endpoint of config.endpoints) checkDeployableDestinations(endpoint);
-  checkModelPaths(config);
+  checkContainers(config);
 }
 
 /**
- * Every container's model is what packaging takes (a directory, or a file named .tar.gz or .tgz; a
- * multi-model container's, a directory of them), named by where it is in the file: found only
- * while packaging, a missing one was reported after the models before it had been packaged,
- * without its key.
+ * Every container has an image (its own, else `deploy.image`, else the file's `image`; `--build`
+ * needs `deploy.image`, checked before), and its model is what packaging takes (a directory, or a
+ * file named .tar.gz or .tgz; a multi-model container's, a directory of them), each named by where
+ * it is in the file: both were found only once the models had been packaged, without their key.
  */
-function checkModelPaths(config: EndpointFileConfig): void {
+function checkContainers(config: EndpointFileConfig): void {
+  const image = config.deploy?.image ?? config.image;
   config.endpoints.forEach((endpoint, i) => {
     const variants: [VariantConfig, string][] = endpoint.variants.map((v, j) => [v, `endpoints[${i}].variants[${j}]`]);
     if (endpoint.shadow) variants.push([endpoint.shadow, `endpoints[${i}].shadow`]);
     for (const [variant, at] of variants) {
       variant.containers.forEach((c, k) => {
         const where = variant.containers.length > 1 ? `${at}.containers[${k}]` : at;
+        if ((c.image ?? image) === undefined) {
+          throw new ToolkitError('ERR_DEPLOY_CONFIG', `${where}: no image to run the model in: set deploy.image in the endpoint file (or image on the container), or pass --build with deploy.image`);
+        }
         const multiModel = c.mode === 'MultiModel';
         const expected = multiModel ? 'a folder of model archives (mode MultiModel)' : 'a model directory or a model.tar.gz';
         const stats = statSync(c.model, { throwIfNoEntry: false });

@@ -59,6 +59,12 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     });
     const fileModel = await smkit(['deploy', await write('i.yaml', `${DEPLOY}endpoints:\n  - name: iris\n    variants:\n      - model: ./iris\n    shadow: { model: ./i.yaml }\n`), ...url]);
     assert.match(fileModel.stderr, /^smkit: ERR_DEPLOY_CONFIG: endpoints\[0\]\.shadow: model \S+i\.yaml is a file; expected a model directory or a model\.tar\.gz/);
+    const noImageAnywhere = await smkit(['deploy', await write('j.yaml', 'deploy:\n  role: arn:aws:iam::123456789012:role/R\n  artifacts: s3://artifacts/t/\n' + ENDPOINT), ...url]);
+    assert.deepEqual(noImageAnywhere, {
+      code: 1,
+      stdout: '',
+      stderr: `smkit: ERR_DEPLOY_CONFIG: endpoints[0].variants[0]: no image to run the model in: set deploy.image in the endpoint file (or image on the container), or pass --build with deploy.image (in ${path.join(dir, 'j.yaml')})\n`,
+    });
     const shortBucket = await smkit(['deploy', await write('g.yaml', DEPLOY.replace('s3://artifacts/t/', 's3://ab/t/') + ENDPOINT), ...url]);
     assert.match(shortBucket.stderr, /deploy\.artifacts: must be an s3:\/\/bucket\/prefix\/ URI whose bucket name is 3 to 63 lowercase/);
     // A failing call exits 1 with the step and the SDK's error (here: nothing listens on the port).
