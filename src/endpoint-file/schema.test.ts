@@ -58,6 +58,12 @@ test('errors name the offending key', () => {
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', captureOptions: ['Both'] } }] }, /captureOptions\[0\]/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', samplingPercentage: 101 } }] }, /samplingPercentage/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { 'BAD-KEY': '1' } }] }] }, /env\.BAD-KEY/);
+  // Node's fs throws a TypeError on a path holding NUL: smkit deploy stopped with it, unnamed.
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a\0b' }] }] }, /^endpoints\[0\]\.variants\[0\]\.model: must be a path without a NUL character \(got "a\\u0000b"\)$/);
+  bad({ endpoints: [{ name: 'e', variants: [{ containers: [{ model: 'a' }, { model: '\0' }] }] }] }, /^endpoints\[0\]\.variants\[0\]\.containers\[1\]\.model: must be a path without a NUL/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], deepPing: { bodyFile: 'x\0' } }] }, /^endpoints\[0\]\.deepPing\.bodyFile: must be a path without a NUL/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd\0' } }] }, /^endpoints\[0\]\.dataCapture\.destination: must be a path without a NUL/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], asyncInference: { outputPath: 'o', failurePath: 'f\0' } }] }, /^endpoints\[0\]\.asyncInference\.failurePath: must be a path without a NUL/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);
   // A typo, or the SageMaker API's PascalCase, is answered with the key meant.
   bad({ endpoints: [{ name: 'e', variants: [{ modle: 'a' }] }] }, /^endpoints\[0\]\.variants\[0\]: unknown key "modle": did you mean "model" or "mode"\? \(allowed: name, /);

@@ -281,6 +281,13 @@ function checkString(v: Json, where: string): string {
   return v;
 }
 
+/** A path or URI: a non-empty string without a NUL character, which no file system and no URI takes (Node's fs throws on it). */
+function checkPathString(v: Json, where: string): string {
+  const text = checkString(v, where);
+  if (text.includes('\0')) fail(where, `must be a path without a NUL character (got ${shown(text)})`);
+  return text;
+}
+
 function checkStringList(v: Json, where: string, max: number): string[] {
   if (!Array.isArray(v) || v.length < 1 || v.length > max) fail(where, `must be a list of 1 to ${max} strings`);
   return v.map((item, i) => checkString(item, `${where}[${i}]`));
@@ -310,7 +317,7 @@ function parseContainer(v: Json, where: string, resolve: Resolve, defaultHostnam
   if (!isObject(v)) fail(where, 'must be a map with at least "model"');
   onlyKeys(v, where, ['model', 'env', 'hostname', 'image', 'mode']);
   const container: ContainerConfig = {
-    model: resolve(checkString(v.model, `${where}.model`)),
+    model: resolve(checkPathString(v.model, `${where}.model`)),
     env: checkEnv(v.env, `${where}.env`),
     hostname: v.hostname === undefined ? defaultHostname : checkName(v.hostname, `${where}.hostname`),
   };
@@ -657,7 +664,7 @@ function parseCapture(v: Json, where: string, resolve: Resolve): DataCaptureConf
     captureOutput = modes.includes('Output') || modes.includes('InputAndOutput');
   }
   return {
-    destination: keepS3OrResolve(checkString(v.destination, `${where}.destination`), `${where}.destination`, resolve),
+    destination: keepS3OrResolve(checkPathString(v.destination, `${where}.destination`), `${where}.destination`, resolve),
     // The Python SDK's default InitialSamplingPercentage is 20; a local run usually wants everything.
     samplingPercentage: v.samplingPercentage === undefined ? 100 : checkNumber(v.samplingPercentage, `${where}.samplingPercentage`, 0, 100, true),
     captureInput,
@@ -672,7 +679,7 @@ function parseDeepPing(v: Json, where: string, resolve: Resolve, readSample: Rea
   onlyKeys(v, where, ['body', 'bodyFile', 'contentType', 'accept']);
   let body: Buffer;
   if (v.body !== undefined && v.bodyFile !== undefined) fail(where, 'give "body" or "bodyFile", not both');
-  if (v.bodyFile !== undefined) body = readSample(resolve(checkString(v.bodyFile, `${where}.bodyFile`)), `${where}.bodyFile`, MAX_DEEP_PING_BYTES);
+  if (v.bodyFile !== undefined) body = readSample(resolve(checkPathString(v.bodyFile, `${where}.bodyFile`)), `${where}.bodyFile`, MAX_DEEP_PING_BYTES);
   else if (typeof v.body === 'string') body = Buffer.from(v.body, 'utf8');
   else if (v.body !== undefined) body = Buffer.from(JSON.stringify(v.body), 'utf8');
   else fail(where, 'needs "body" (text, or any JSON value) or "bodyFile"');
@@ -699,8 +706,8 @@ export function asyncInferenceConfigOf(a: AsyncInferenceSettings): {
 function parseAsyncInference(v: Json, where: string, resolve: Resolve): AsyncInferenceSettings {
   if (!isObject(v)) fail(where, 'must be a map with at least "outputPath" (where InvokeEndpointAsync writes each result)');
   onlyKeys(v, where, ['outputPath', 'failurePath', 'maxConcurrentInvocationsPerInstance']);
-  const settings: AsyncInferenceSettings = { outputPath: keepS3OrResolve(checkString(v.outputPath, `${where}.outputPath`), `${where}.outputPath`, resolve) };
-  if (v.failurePath !== undefined) settings.failurePath = keepS3OrResolve(checkString(v.failurePath, `${where}.failurePath`), `${where}.failurePath`, resolve);
+  const settings: AsyncInferenceSettings = { outputPath: keepS3OrResolve(checkPathString(v.outputPath, `${where}.outputPath`), `${where}.outputPath`, resolve) };
+  if (v.failurePath !== undefined) settings.failurePath = keepS3OrResolve(checkPathString(v.failurePath, `${where}.failurePath`), `${where}.failurePath`, resolve);
   if (v.maxConcurrentInvocationsPerInstance !== undefined) {
     settings.maxConcurrentInvocationsPerInstance = checkNumber(v.maxConcurrentInvocationsPerInstance, `${where}.maxConcurrentInvocationsPerInstance`, 1, 1000, true);
   }
