@@ -121,17 +121,18 @@ function checkContainers(config: EndpointFileConfig): void {
         }
         const multiModel = c.mode === 'MultiModel';
         const expected = multiModel ? 'a folder of model archives (mode MultiModel)' : 'a model directory or a model.tar.gz';
-        const stats = statSync(c.model, { throwIfNoEntry: false });
-        const problem =
-          stats === undefined
-            ? 'does not exist'
-            : stats.isDirectory()
-              ? undefined
-              : stats.isFile()
-                ? multiModel || !/\.(tar\.gz|tgz)$/i.test(c.model)
-                  ? 'is a file'
-                  : undefined
-                : 'is neither a file nor a directory';
+        let stats: Stats | undefined;
+        let problem: string | undefined;
+        try {
+          stats = statSync(c.model);
+        } catch (err) {
+          // ENAMETOOLONG, ELOOP and the like as well as a missing path.
+          problem = pathProblem(err);
+        }
+        if (stats !== undefined && !stats.isDirectory()) {
+          if (!stats.isFile()) problem = 'is neither a file nor a directory';
+          else if (multiModel || !/\.(tar\.gz|tgz)$/i.test(c.model)) problem = 'is a file';
+        }
         if (problem !== undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', `${where}: model ${c.model} ${problem}; expected ${expected} (a path relative to the endpoint file)`);
       });
     }

@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { loadDeployEnvironment } from '../../src/config/deploy.js';
 import { MAX_ENDPOINT_FILE_BYTES, readEndpointFile } from '../../src/endpoint-file/load.js';
 import { MAX_DEEP_PING_BYTES } from '../../src/endpoint-file/schema.js';
+import { readDeployRequest } from '../../src/deploy/request.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
 import { runSmkit, SMKIT_BIN, type CliRun } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
@@ -56,6 +57,11 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
       code: 1,
       stdout: '',
       stderr: `smkit: ERR_DEPLOY_CONFIG: endpoints[0].variants[0].containers[1]: model ${path.join(dir, 'gone')} does not exist; expected a model directory or a model.tar.gz (a path relative to the endpoint file) (in ${path.join(dir, 'h.yaml')})\n`,
+    });
+    const longName = 'm'.repeat(300);
+    await assert.rejects(readDeployRequest(await write('k.yaml', `${DEPLOY}endpoints:\n  - name: iris\n    variants:\n      - model: ./${longName}\n`), {}), {
+      code: 'ERR_DEPLOY_CONFIG',
+      message: `endpoints[0].variants[0]: model ${path.join(dir, longName)} cannot be read (ENAMETOOLONG); expected a model directory or a model.tar.gz (a path relative to the endpoint file) (in ${path.join(dir, 'k.yaml')})`,
     });
     const fileModel = await smkit(['deploy', await write('i.yaml', `${DEPLOY}endpoints:\n  - name: iris\n    variants:\n      - model: ./iris\n    shadow: { model: ./i.yaml }\n`), ...url]);
     assert.match(fileModel.stderr, /^smkit: ERR_DEPLOY_CONFIG: endpoints\[0\]\.shadow: model \S+i\.yaml is a file; expected a model directory or a model\.tar\.gz/);
