@@ -75,6 +75,9 @@ test('errors name the offending key', () => {
   const prefixOf = (bytes: number): string => `s3://bucket/${'p'.repeat(bytes - 's3://bucket/'.length - 1)}/`;
   parseEndpointFile({ deploy: { artifacts: prefixOf(947) }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, resolve, read);
   bad({ deploy: { artifacts: prefixOf(948) }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: is 948 bytes long with its final "\/"; at most 947 leave room for the <sha256>\/model\.tar\.gz/);
+  bad({ deploy: { artifacts: 's3://my..bucket/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: names bucket "my\.\.bucket", which S3 cannot have: a bucket name has no two adjacent periods and is not an IP address$/);
+  bad({ deploy: { artifacts: 's3://192.168.5.4/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: names bucket "192\.168\.5\.4"/);
+  parseEndpointFile({ deploy: { artifacts: 's3://my.bucket.1/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, resolve, read);
   // CloudWatch refuses control characters in AlarmName, SageMaker's AutoRollbackConfiguration a name of spaces alone.
   const alarm = { metric: 'Invocations', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 };
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'five\nxx' }] }] }, /alarms\[0\]\.name: must have a character other than spaces, and no control characters such as a line break \(got "five\\nxx"\)$/);
