@@ -57,6 +57,10 @@ function checkFlags(opts: DeployCommandOptions): void {
     choiceValue('--engine', opts.engine, ['docker', 'podman']);
     if (!opts.build) throw new ToolkitError('ERR_CLI_USAGE', '--engine only applies with --build: add --build, or leave it out');
   }
+  // The SDK takes any host label (its own check), and answers another only at the first call as 'no AWS Region'.
+  if (opts.region !== undefined && !/^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/.test(opts.region)) {
+    throw invalidFlag('--region', opts.region, 'an AWS Region such as us-east-1: letters, digits and hyphens');
+  }
   if (opts.endpointUrl !== undefined) {
     try {
       new URL(opts.endpointUrl);
