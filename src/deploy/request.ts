@@ -62,11 +62,14 @@ function checkFlags(opts: DeployCommandOptions): void {
     throw invalidFlag('--region', opts.region, 'an AWS Region such as us-east-1: letters, digits and hyphens');
   }
   if (opts.endpointUrl !== undefined) {
+    let protocol: string | undefined;
     try {
-      new URL(opts.endpointUrl);
+      protocol = new URL(opts.endpointUrl).protocol;
     } catch {
-      throw invalidFlag('--endpoint-url', opts.endpointUrl, 'a URL (for the local SageMaker: http://127.0.0.1:PORT)');
+      // named below
     }
+    // `localhost:8080` parses as a URL of scheme `localhost:`, which the SDK could only fail to call (as AWS, asking for credentials).
+    if (protocol !== 'http:' && protocol !== 'https:') throw invalidFlag('--endpoint-url', opts.endpointUrl, 'an http:// or https:// URL (for the local SageMaker: http://127.0.0.1:PORT)');
   }
 }
 
