@@ -458,3 +458,24 @@ test('an ONNX input named __proto__ reaches the model by name (TF Serving and v2
     await served.close();
   }
 });
+
+test('the outputs of an ONNX model reach outputFn as ordinary named tensors (hasOwnProperty, String), as decoded inputs do, an output named __proto__ among them', async () => {
+  const dir = identityModelDir([{ name: '__proto__', dtype: 'float32' }, { name: 'x', dtype: 'float32' }]);
+  writeFileSync(
+    path.join(dir, 'code', 'inference.mjs'),
+    `export function outputFn(prediction) {
+  const t = prediction.tensors;
+  return JSON.stringify({ own: t.hasOwnProperty('x_out'), text: String(t), names: Object.keys(t), proto: Array.from(t['__proto___out'].data) });
+}
+`,
+  );
+  const { app, close } = await serveModelInProcess(dir);
+  try {
+    const res = await request(app).post('/invocations').set('Content-Type', 'application/json').send('{"inputs": {"__proto__": [2.5], "x": [1]}}');
+    assert.equal(res.status, 200, res.text.slice(0, 300));
+    assert.deepEqual(JSON.parse(res.text), { own: true, text: '[object Object]', names: ['__proto___out', 'x_out'], proto: [2.5] });
+  } finally {
+    await close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { UNNAMED, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
+import { setTensor } from '../../codecs/tensor-map.js';
 import { convertExact } from '../../core/dtype-convert.js';
 import { quotedNames } from '../../errors/excerpt.js';
 import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
@@ -89,7 +90,7 @@ class OnnxModel implements ModelRuntime {
 
   async predict(inputs: TensorMap): Promise<TensorMap> {
     const bound = this.bind(inputs);
-    // Null prototypes: an input or output may be named `__proto__`, which on `{}` would replace the prototype.
+    // A null prototype: an input may be named `__proto__`, which on `{}` would replace the prototype.
     const feeds: Record<string, ort.Tensor> = Object.create(null);
     for (const spec of this.inputs) {
       checkShape(spec, bound[spec.name]!);
@@ -104,12 +105,13 @@ class OnnxModel implements ModelRuntime {
     } catch (err) {
       throw new ToolkitError('ERR_PREDICT', `ONNX Runtime failed: ${(err as Error).message}`, { cause: err });
     }
-    const out: TensorMap = Object.create(null);
+    // An ordinary object, as user hooks expect of named tensors; setTensor keeps an output named `__proto__` as one.
+    const out: TensorMap = {};
     for (const spec of this.outputs) {
       const r = results[spec.name] as ort.Tensor | undefined;
       if (!r) continue;
       const data = r.type === 'float16' ? float16Bits(r.data as Uint16Array) : (r.data as Tensor['data']);
-      out[spec.name] = { dtype: ORT_TO_DTYPE[r.type] ?? spec.dtype, shape: [...r.dims], data };
+      setTensor(out, spec.name, { dtype: ORT_TO_DTYPE[r.type] ?? spec.dtype, shape: [...r.dims], data });
     }
     return out;
   }
