@@ -10,6 +10,7 @@ import type { S3Objects } from '../s3/objects.js';
 import type { FleetPolicy, LocalSageMakerCore } from './local-sagemaker.js';
 import { Deployment, type VariantState } from './deployment.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
+import type { AsyncFailureWrites } from './async-inference.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
 
 /** The model name an endpoint-file variant is listed under: `<endpoint>-<variant>`, cut to 63 characters. */
@@ -31,6 +32,8 @@ export interface AdoptOptions {
   policy?: FleetPolicy;
   /** S3 for asynchronous invocations once an endpoint is updated to an asynchronous config. */
   s3?: () => S3Objects;
+  /** Where the failures of asynchronous requests that leave a queue without running are written: the local SageMaker's `EndpointLifecycle.failureWrites`, so that the file's endpoints share them with created ones. */
+  failureWrites?: AsyncFailureWrites;
   /** Opens the log streams of a variant's new instance (the local CloudWatch Logs). */
   instanceLogs?: (endpointName: string, variantName: string) => InstanceLogs;
 }
@@ -123,7 +126,7 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
       ...(file.asyncInference ? { asyncInferenceConfig: asyncInferenceConfigOf(file.asyncInference) } : {}),
     };
     store.endpointConfigs.set(file.name, record);
-    const endpoint = new ManagedEndpoint(file.name, store.arn('endpoint', file.name), file.name, now, random, opts.s3 ? { s3: opts.s3, ...(opts.log ? { log: opts.log } : {}) } : undefined);
+    const endpoint = new ManagedEndpoint(file.name, store.arn('endpoint', file.name), file.name, now, random, opts.s3 ? { s3: opts.s3, ...(opts.failureWrites ? { failureWrites: opts.failureWrites } : {}), ...(opts.log ? { log: opts.log } : {}) } : undefined);
     endpoint.serving = new Deployment(file.name, record, states, shadow, local);
     endpoint.status = 'InService';
     store.endpoints.set(file.name, endpoint);

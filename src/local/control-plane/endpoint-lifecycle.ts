@@ -134,8 +134,11 @@ export class EndpointLifecycle {
   private readonly random: () => number;
   /** Deleted endpoints whose asynchronous queues are still writing failures: shutdown waits for them too. */
   private readonly emptying = new Set<ManagedEndpoint>();
-  /** The failure writes of requests that leave an endpoint's queue without running, bounded over every endpoint. */
-  private readonly failureWrites = new AsyncFailureWrites();
+  /**
+   * The failure writes of requests that leave an endpoint's queue without running, bounded over every
+   * endpoint: the ones it creates and those adopted from an endpoint file.
+   */
+  readonly failureWrites = new AsyncFailureWrites();
 
   constructor(
     private readonly store: ControlPlaneStore<ManagedEndpoint>,

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   CreateEndpointConfigCommand,
   CreateModelCommand,
+  DeleteEndpointCommand,
   DescribeEndpointCommand,
   DescribeEndpointConfigCommand,
   DescribeModelCommand,
@@ -24,6 +25,8 @@ import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
 import { createS3Objects } from '../s3/client.js';
+import type { S3Objects } from '../s3/objects.js';
+import { MAX_CONCURRENT_ASYNC_FAILURE_WRITES } from './async-inference.js';
 import { parseEndpointFile } from '../../endpoint-file/schema.js';
 import { startLocal } from './start-local.js';
 
@@ -217,6 +220,64 @@ test('an endpoint file\'s asyncInference makes an asynchronous endpoint: InvokeE
     sm.destroy();
     runtime.destroy();
     await run.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the failures of an endpoint file\'s asynchronous endpoints take the same MAX_CONCURRENT_ASYNC_FAILURE_WRITES slots as every other endpoint of the local SageMaker', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-async-slots-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const s3 = await startLocalS3(['out']);
+  // Counts the PutObjects under way, and holds them until both endpoints are deleted.
+  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  let inFlight = 0;
+  let written = 0;
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const counting: S3Objects = {
+    ...real,
+    put: async (...args) => {
+      inFlight++;
+      try {
+        await gate;
+        await real.put(...args);
+        written++;
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  const asyncInference = { outputPath: 's3://out/results', failurePath: 's3://out/failures' };
+  const config = parseEndpointFile(
+    { endpoints: ['first', 'second'].map((name) => ({ name, variants: [{ name: 'A', model: '.' }], asyncInference })) },
+    (p) => join(dir, p),
+    () => Buffer.alloc(0),
+  );
+  const run = await startLocal(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }, { alarmsAndScaling: false, s3: counting });
+  const clientConfig = localClientConfig(run.url, { requestTimeoutMs: 30_000 });
+  const sm = new SageMakerClient(clientConfig);
+  const runtime = new SageMakerRuntimeClient({ ...clientConfig, maxAttempts: 1 });
+  try {
+    for (const name of ['first', 'second']) {
+      // At 0 instances every request waits in the queue until DeleteEndpoint.
+      await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: name, DesiredWeightsAndCapacities: [{ VariantName: 'A', DesiredInstanceCount: 0 }] }));
+      await until(`${name} InService at 0 instances`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService');
+    }
+    const send = (name: string, count: number) => Promise.all(Array.from({ length: count }, (_, i) => runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: name, Body: Buffer.from(`[${i}]`), ContentType: 'application/json' }))));
+    const queued = [...(await send('first', MAX_CONCURRENT_ASYNC_FAILURE_WRITES)), ...(await send('second', 2))];
+    // DeleteEndpoint starts the failures' writes before it answers.
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'first' }));
+    assert.equal(inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES);
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'second' }));
+    assert.equal(inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, "the second endpoint's failures wait for the first's slots");
+    open();
+    await until('every failure written', () => written === queued.length, { timeoutMs: 30_000 });
+  } finally {
+    open();
+    sm.destroy();
+    runtime.destroy();
+    await run.stop();
+    await s3.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });

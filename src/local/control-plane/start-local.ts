@@ -77,6 +77,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       ...(opts.log ? { log: opts.log } : {}),
       policy: core.fleetPolicy,
       s3: core.s3,
+      failureWrites: core.lifecycle.failureWrites,
       instanceLogs,
     });
   } catch (err) {
