@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -418,6 +419,30 @@ test('a local-folder S3OutputPath gets the result; an S3OutputPathExtension whos
   );
   const longest = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-local', Body: Buffer.from('"long"'), ContentType: 'application/json', S3OutputPathExtension: `batch/${'z'.repeat(255)}` }));
   assert.equal((JSON.parse((await until('the result under a 255-character folder', () => readFile(longest.OutputLocation!).catch(() => undefined))).toString()) as { got: string }).got, '"long"');
+});
+
+test('a file:// S3OutputPath names an InferenceId with \'/\' as a local folder does (one file, its name percent-encoded), so the result is written', async () => {
+  const results = pathToFileURL(join(dir, 'file-results')).href;
+  const failures = pathToFileURL(join(dir, 'file-failures')).href;
+  await sm.send(
+    new CreateEndpointConfigCommand({
+      EndpointConfigName: 'async-file-config',
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'async-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      AsyncInferenceConfig: { OutputConfig: { S3OutputPath: results, S3FailurePath: failures } },
+    }),
+  );
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'async-file', EndpointConfigName: 'async-file-config' }));
+  try {
+    await until('async-file InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'async-file' }))).EndpointStatus === 'InService', { timeoutMs: 30_000 });
+    const named = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-file', Body: Buffer.from('"file"'), ContentType: 'application/json', InferenceId: '../up a/b' }));
+    // The locations are URLs of the files a local folder gets: their path is decoded once.
+    assert.equal(fileURLToPath(named.OutputLocation!), join(dir, 'file-results', '..%2Fup%20a%2Fb.out'));
+    assert.equal(fileURLToPath(named.FailureLocation!), join(dir, 'file-failures', '..%2Fup%20a%2Fb-error.out'));
+    const answer = await until('the result under the file:// URL', () => readFile(fileURLToPath(named.OutputLocation!)).catch(() => undefined), { timeoutMs: 5_000 });
+    assert.equal((JSON.parse(answer.toString()) as { got: string }).got, '"file"');
+  } finally {
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'async-file' }));
+  }
 });
 
 test('a captured asynchronous invocation has its InferenceId in eventMetadata, the caller\'s or the generated one the call returned', async () => {

@@ -419,12 +419,13 @@ function locate(base: string, extension: string | undefined, name: string): stri
 
 /**
  * `id` as an object name under `base`: percent-encoded, so that an id with '/' or '..' stays one
- * name in S3 and inside a local folder; once more under an `https://` URL, whose path is decoded
- * into the key, so the key is the same as under the `s3://` URI.
+ * name in S3 and inside a local folder; once more under an `https://` or `file://` URL, whose path
+ * is decoded into the key or the file's path, so the key is the same as under the `s3://` URI and
+ * the file the same as in the folder (a `file://` path may not hold an encoded '/' at all).
  */
 function idName(base: string, id: string): string {
   const name = encodeURIComponent(id);
-  return base.startsWith('https://') ? encodeURIComponent(name) : name;
+  return base.startsWith('https://') || base.startsWith('file://') ? encodeURIComponent(name) : name;
 }
 
 function localPath(location: string): string {
