@@ -157,6 +157,17 @@ test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpo
     sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-url', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 'https://example.com/results/' } } })),
     (err: Error) => err.name === 'ValidationException' && /^AsyncInferenceConfig\.OutputConfig\.S3OutputPath https:\/\/example\.com\/results\/ is not a place the local SageMaker writes results to: use an s3:\/\/bucket\/prefix URI/.test(err.message),
   );
+  // A file:// URL with another host, or an encoded '/', names no local folder: refused, not accepted to fail each write.
+  for (const path of ['file://elsewhere/results', 'file:///tmp/a%2Fb']) {
+    await assert.rejects(
+      sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-url', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/r/', S3FailurePath: path } } })),
+      (err: Error) => {
+        assert.equal(err.name, 'ValidationException');
+        assert.equal(err.message, `AsyncInferenceConfig.OutputConfig.S3FailurePath ${path} is a file:// URL that names no local folder (its host is not localhost, or its path holds an encoded '/'): use file:///absolute/path/to/folder or the folder's path.`);
+        return true;
+      },
+    );
+  }
   // Outside the API's pattern (an empty path would be the working directory): in the service's words.
   for (const [OutputConfig, member, value] of [
     [{ S3OutputPath: '' }, 's3OutputPath', ''],

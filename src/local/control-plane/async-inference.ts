@@ -402,13 +402,23 @@ export class AsyncInvocationQueue {
 
 /**
  * True when the local SageMaker can write results to `path` (an `S3OutputPath` or `S3FailurePath`):
- * an `s3://bucket[/prefix]` URI or Amazon S3 `https://` URL, a `file://` URL or a local folder. Any
+ * an `s3://bucket[/prefix]` URI or Amazon S3 `https://` URL, a `file://` URL of a local path or a local folder. Any
  * other URL (`s3://` without a bucket, an `https://` URL of another host) would be taken for a
  * folder named after it, relative to the working directory, and '' for the working directory itself.
  */
 export function writableAsyncOutputPath(path: string): boolean {
   // An empty one would be the working directory.
-  return parseS3Location(path) !== undefined || path.startsWith('file://') || (path !== '' && !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(path));
+  return parseS3Location(path) !== undefined || (path.startsWith('file://') ? namesLocalPath(path) : path !== '' && !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(path));
+}
+
+/** Whether a `file://` URL names a local path: each write would fail on one with another host or an encoded '/'. */
+function namesLocalPath(url: string): boolean {
+  try {
+    fileURLToPath(url);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `base/extension/name`, for an `s3://` URI or a local folder alike. */

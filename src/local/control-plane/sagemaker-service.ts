@@ -246,6 +246,9 @@ export class SageMakerService implements AwsService {
     for (const member of ['S3OutputPath', 'S3FailurePath'] as const) {
       const path = asyncOutput?.[member];
       if (path !== undefined && !writableAsyncOutputPath(path)) {
+        if (path.startsWith('file://')) {
+          throw validation(`AsyncInferenceConfig.OutputConfig.${member} ${path} is a file:// URL that names no local folder (its host is not localhost, or its path holds an encoded '/'): use file:///absolute/path/to/folder or the folder's path.`);
+        }
         // As for DestinationS3Uri: a value outside the API's pattern (an empty one, s3:// without a bucket) in the service's words.
         if (!new RegExp(`^(?:${DESTINATION_S3_URI_PATTERN})$`).test(path)) {
           throw new AwsServiceError('ValidationException', describeViolations([{ value: path, path: `asyncInferenceConfig.outputConfig.${member === 'S3OutputPath' ? 's3OutputPath' : 's3FailurePath'}`, constraint: `Member must satisfy regular expression pattern: ${DESTINATION_S3_URI_PATTERN}` }]), 400);
