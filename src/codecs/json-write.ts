@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { isBigIntDType, type Tensor } from '../core/tensor.js';
 import { float16Bits, float16ToFloat32 } from '../core/float16.js';
 import { isTensor } from './tensor-map.js';
@@ -98,14 +99,31 @@ export function valueToJson(value: unknown): string {
 }
 
 function stringifyValue(value: unknown): string | undefined {
-  return JSON.stringify(value, (_key, v: unknown) => {
+  // A tensor holding -0 is written by tensorToJson (-0.0), in place of a string naming it: a replacer
+  // hands JSON.stringify values, which writes -0 as 0. The random mark is no string of the value's.
+  let signed: Tensor[] | undefined;
+  let mark: string | undefined;
+  const text = JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v === 'bigint') return bigintToJsonValue(v);
     if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
       return Array.from(v as unknown as ArrayLike<number | bigint>, (x) => (typeof x === 'bigint' ? bigintToJsonValue(x) : x));
     }
-    if (isTensor(v)) return tensorToJsonValue(v);
+    if (isTensor(v)) {
+      if (!holdsNegativeZero(v)) return tensorToJsonValue(v);
+      mark ??= randomUUID();
+      return `${mark}:${(signed ??= []).push(v) - 1}`;
+    }
     return v;
   });
+  if (signed === undefined || text === undefined) return text;
+  return text.replace(new RegExp(`"${mark}:(\\d+)"`, 'g'), (_match, k: string) => tensorToJson(signed![Number(k)]!));
+}
+
+/** Whether a float tensor holds a -0 (float16: its bits 0x8000). */
+function holdsNegativeZero(t: Tensor): boolean {
+  if (t.dtype === 'float16') return float16Bits(t.data as Uint16Array).includes(0x8000);
+  if (t.dtype !== 'float32' && t.dtype !== 'float64') return false;
+  return (t.data as Float64Array).some((x) => x === 0 && 1 / x < 0);
 }
 
 /** A bigint as a JSON number when it is a safe integer, else as a decimal string. */

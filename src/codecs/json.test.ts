@@ -327,3 +327,10 @@ test('a value from user code that JSON cannot hold (it refers to itself, its toJ
     assert.throws(() => jsonLinesCodec.encode!(value, {}), { code: 'ERR_ENCODE' });
   }
 });
+
+test('a tensor inside another value keeps a -0 as -0.0, as a tensor answered alone does', () => {
+  const scores: Tensor = { dtype: 'float32', shape: [2, 2], data: Float32Array.from([-0, 0, 0.5, -0]) };
+  const half: Tensor = { dtype: 'float16', shape: [], data: Uint16Array.from([0x8000]) };
+  const body = jsonCodec.encode!({ scores, half, zeros: [scores], model: 'v1', n: -0 }, {}).toString();
+  assert.equal(body, '{"scores":[[-0.0,0],[0.5,-0.0]],"half":-0.0,"zeros":[[[-0.0,0],[0.5,-0.0]]],"model":"v1","n":0}');
+});
