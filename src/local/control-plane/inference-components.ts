@@ -6,10 +6,12 @@ import { AwsServiceError, type AwsService, validationException as validation } f
 import type { RoutableEndpoint } from '../front-door/app.js';
 import { InferenceComponentRouteError } from '../front-door/inference-component-route.js';
 import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext } from './deployment.js';
+import { describeCapacity, instanceCapacity, placeFirstFit, type CopyRequirements } from './instance-capacity.js';
 import { componentMetricsSink } from './invocation-metrics.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
+import type { VariantState } from './deployment.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -26,6 +28,8 @@ export interface InferenceComponentRecord {
   failureReason?: string;
   specification: InferenceComponentSpecification;
   desiredCopies: number;
+  /** The copies placed on the variant's instances (those started); the rest of `desiredCopies` do not fit. */
+  placedCopies: number;
   /** The copies serving now: one fleet whose instances are the copies. */
   serving?: Deployment;
   /** The create, update or copy-count change under way. */
@@ -115,6 +119,8 @@ export class InferenceComponents {
   private readonly store: ControlPlaneStore<ManagedEndpoint>;
   private readonly ctx: DeploymentContext;
   private readonly autoscaling: () => AwsService | undefined;
+  /** Instance types not in the capacity table, already warned of. */
+  private readonly unknownTypes = new Set<string>();
 
   constructor(opts: InferenceComponentsOptions) {
     this.store = opts.store;
@@ -197,7 +203,7 @@ export class InferenceComponents {
     }
     // Scaled to zero copies, or on its way back from zero: not copies that died and are being
     // replaced, even while a copy-count change is under way.
-    if (r.serving.variants[0]!.fleet.size === 0 && (r.desiredCopies === 0 || r.startingFromZero === true)) {
+    if (r.serving.variants[0]!.fleet.size === 0 && (r.desiredCopies === 0 || r.placedCopies === 0 || r.startingFromZero === true)) {
       this.ctx.metrics?.recordNoCapacity?.(r.name, Date.now());
       throw new InferenceComponentRouteError(NO_CAPACITY);
     }
@@ -219,6 +225,83 @@ export class InferenceComponents {
         `The account-level service limit 'local inference component copies' is ${max} copies, with current utilization of ${used} copies and a request delta of ${delta} copies. Raise SMKIT_LOCAL_MAX_INSTANCES to allow more.`,
         400,
       );
+    }
+  }
+
+  /** The host variant (its instances run no containers) that the copies of components on `endpointName`'s `variantName` are placed on. */
+  private host(endpointName: string, variantName: string): VariantState | undefined {
+    return this.store.endpoints.get(endpointName)?.serving?.variants.find((v) => v.spec.VariantName === variantName);
+  }
+
+  /** What the instances of `host` offer each, or undefined (unbounded) for a type not in the table, warned of once. */
+  private capacityOf(host: VariantState): ReturnType<typeof instanceCapacity> {
+    const type = host.spec.InstanceType;
+    const capacity = instanceCapacity(type);
+    if (!capacity && type !== undefined && !this.unknownTypes.has(type)) {
+      this.unknownTypes.add(type);
+      this.ctx.log?.('warn', 'inference component copies are not packed on this instance type: its vCPUs, memory and accelerators are not in smkit\'s table, so every copy is placed', { instanceType: type });
+    }
+    return capacity;
+  }
+
+  /** The copies placed on the same variant as `r` by the other components, oldest component first. */
+  private placedBeside(r: Pick<InferenceComponentRecord, 'name' | 'endpointName' | 'variantName'>): Array<{ copies: number; requirements: CopyRequirements }> {
+    return [...this.records.values()]
+      .filter((o) => o.name !== r.name && o.endpointName === r.endpointName && o.variantName === r.variantName && o.status !== 'Failed')
+      .map((o) => ({ copies: o.placedCopies, requirements: o.specification.ComputeResourceRequirements! }));
+  }
+
+  /**
+   * How many of `want` copies of `r`, each taking `req`, fit first-fit on its variant's instances
+   * beside the other components' placed copies, and why the rest do not.
+   */
+  private place(r: Pick<InferenceComponentRecord, 'name' | 'endpointName' | 'variantName'>, want: number, req: CopyRequirements): { placed: number; reason?: string } {
+    const host = this.host(r.endpointName, r.variantName);
+    const capacity = host && this.capacityOf(host);
+    if (!host || !capacity) return { placed: want };
+    const beside = this.placedBeside(r);
+    const placed = placeFirstFit(capacity, host.desiredInstanceCount, [...beside, { copies: want, requirements: req }]).at(-1)!;
+    const oneFits = placeFirstFit(capacity, 1, [{ copies: 1, requirements: req }])[0] === 1;
+    if (placed >= want) return { placed: want };
+    const need = `${req.NumberOfCpuCoresRequired ?? 0} vCPUs, ${req.MinMemoryRequiredInMb} MB and ${req.NumberOfAcceleratorDevicesRequired ?? 0} accelerators`;
+    const type = host.spec.InstanceType!;
+    const where = `variant ${r.variantName} runs ${host.desiredInstanceCount} ${type} instance${host.desiredInstanceCount === 1 ? '' : 's'} of ${describeCapacity(capacity)} each`;
+    const fix = oneFits
+      ? 'Lower CopyCount or the ComputeResourceRequirements, or give the variant more instances or a larger InstanceType.'
+      : `One copy needs more than one ${type} instance has: lower the ComputeResourceRequirements or use a larger InstanceType.`;
+    return { placed, reason: `smkit local: ${want - placed} of ${want} copies cannot be placed and are not started: each copy needs ${need}; ${where}, with no room left for them beside the copies placed. ${fix}` };
+  }
+
+  /**
+   * After copies left the variant (or their component failed): the copies of its other components
+   * that did not fit are placed and started where there is room now, oldest component first.
+   */
+  private copiesLeft(endpointName: string, variantName: string): void {
+    for (const r of this.records.values()) {
+      if (r.endpointName !== endpointName || r.variantName !== variantName || r.status !== 'InService' || !r.serving || r.placedCopies >= r.desiredCopies) continue;
+      const { placed, reason } = this.place(r, r.desiredCopies, r.specification.ComputeResourceRequirements!);
+      if (placed <= r.placedCopies) continue;
+      const before = r.placedCopies;
+      const fleet = r.serving.variants[0]!.fleet;
+      r.placedCopies = placed;
+      r.failureReason = reason === undefined ? undefined : failureReason(reason);
+      // Updating while they start, as for a copy-count change.
+      r.status = 'Updating';
+      r.lastModified = new Date();
+      this.say(`inference component ${r.name}: ${placed - before} more of its ${r.desiredCopies} copies placed`);
+      const previous = r.running;
+      r.running = (async () => {
+        await previous.catch(() => {});
+        try {
+          await fleet.scaleTo(placed);
+        } catch (err) {
+          r.placedCopies = before;
+          r.failureReason = failureReason(`smkit local: ${placed - before} copies placed once there was room did not start: ${(err as Error).message}`);
+        }
+        if (r.status === 'Deleting') return;
+        r.status = 'InService';
+        r.lastModified = new Date();
+      })();
     }
   }
 
@@ -272,6 +355,7 @@ export class InferenceComponents {
     const runtime = input.RuntimeConfig as { CopyCount: number } | undefined;
     if (!runtime) throw validation('RuntimeConfig is required: give CopyCount, the number of copies of the model to run.');
     this.checkCopies(runtime.CopyCount);
+    const { placed, reason } = this.place({ name, endpointName, variantName }, runtime.CopyCount, spec!.ComputeResourceRequirements!);
     const now = new Date();
     const record: InferenceComponentRecord = {
       name,
@@ -283,6 +367,8 @@ export class InferenceComponents {
       status: 'Creating',
       specification: spec!,
       desiredCopies: runtime.CopyCount,
+      placedCopies: placed,
+      ...(reason === undefined ? {} : { failureReason: failureReason(reason) }),
       running: Promise.resolve(),
     };
     this.records.set(name, record);
@@ -291,12 +377,14 @@ export class InferenceComponents {
     this.say(`creating inference component ${name} on endpoint ${endpointName} (${runtime.CopyCount} copies)`);
     record.running = (async () => {
       try {
-        record.serving = await this.start(record, model, spec!, record.desiredCopies, task.signal);
+        record.serving = await this.start(record, model, spec!, record.placedCopies, task.signal);
         record.status = 'InService';
         this.say(`inference component ${name} is InService`);
       } catch (err) {
         if (task.signal.aborted) return;
         record.status = 'Failed';
+        record.placedCopies = 0;
+        this.copiesLeft(record.endpointName, record.variantName);
         record.failureReason = err instanceof DeploymentError ? err.reason : failureReason(`Inference component creation failed: ${(err as Error).message}`);
         this.say(`inference component ${name} Failed: ${record.failureReason}`);
       } finally {
@@ -394,19 +482,24 @@ export class InferenceComponents {
     const fleet = r.serving!.variants[0]!.fleet;
     this.checkCopies(copies - Math.max(r.desiredCopies, fleet.size));
     const before = r.desiredCopies;
+    const placedBefore = r.placedCopies;
+    const { placed, reason } = this.place(r, copies, r.specification.ComputeResourceRequirements!);
     r.desiredCopies = copies;
+    r.placedCopies = placed;
     r.startingFromZero = before === 0;
     r.status = 'Updating';
-    r.failureReason = undefined;
+    r.failureReason = reason === undefined ? undefined : failureReason(reason);
     r.lastModified = new Date();
-    this.say(`inference component ${r.name}: from ${fleet.size} to ${copies} copies`);
+    this.say(`inference component ${r.name}: from ${fleet.size} to ${copies} copies${placed < copies ? ` (${placed} placed)` : ''}`);
     r.running = (async () => {
       try {
-        await fleet.scaleTo(copies);
+        await fleet.scaleTo(placed);
       } catch (err) {
         r.desiredCopies = before;
+        r.placedCopies = placedBefore;
         r.failureReason = failureReason(`The copy count update failed: ${copies} copies could not start: ${(err as Error).message}`);
       }
+      this.copiesLeft(r.endpointName, r.variantName);
       r.startingFromZero = undefined;
       if (r.status === 'Deleting') return;
       r.status = 'InService';
@@ -426,8 +519,9 @@ export class InferenceComponents {
     this.requireInService(r, true);
     const model = this.modelOf(r.name, spec, input.Specifications);
     const copies = runtime?.CopyCount ?? r.desiredCopies;
-    // The new copies start beside the old ones.
+    // The new copies start beside the old ones, and are placed in their stead.
     this.checkCopies(copies);
+    const { placed, reason: unplaced } = this.place(r, copies, spec!.ComputeResourceRequirements!);
     const blue = r.serving;
     if (input.DeploymentConfig !== undefined) r.lastDeploymentConfig = input.DeploymentConfig as Record<string, unknown>;
     r.status = 'Updating';
@@ -440,19 +534,23 @@ export class InferenceComponents {
     r.running = (async () => {
       await previous.catch(() => {});
       try {
-        const green = await this.start(r, model, spec!, copies, task.signal);
+        const green = await this.start(r, model, spec!, placed, task.signal);
         r.serving = green;
         r.specification = spec!;
         r.desiredCopies = copies;
+        r.placedCopies = placed;
+        if (unplaced !== undefined) r.failureReason = failureReason(unplaced);
         r.status = 'InService';
         this.say(`inference component ${r.name} is InService on its new specification`);
         await blue?.stop();
+        this.copiesLeft(r.endpointName, r.variantName);
       } catch (err) {
         if (task.signal.aborted) return;
         const reason = err instanceof DeploymentError ? err.reason : (err as Error).message;
         // A Failed component has no old copies to go back to.
         r.failureReason = failureReason(blue ? `The update failed and was rolled back: ${reason}` : reason);
         r.status = blue ? 'InService' : 'Failed';
+        this.copiesLeft(r.endpointName, r.variantName);
         this.say(`inference component ${r.name}: update failed: ${r.failureReason}`);
       } finally {
         r.lastModified = new Date();
@@ -475,8 +573,10 @@ export class InferenceComponents {
       await previous.catch(() => {});
       await Promise.all([r.serving?.stop(), scaling]);
       r.serving = undefined;
+      r.placedCopies = 0;
       if (this.records.get(name) === r) {
         this.records.delete(name);
+        this.copiesLeft(r.endpointName, r.variantName);
         // Its tags go with it, not at DeleteInferenceComponent, as an endpoint's do.
         this.store.tags.delete(r.arn);
       }

@@ -1,0 +1,126 @@
+// Inference component copies placed on their endpoint's instances by ComputeResourceRequirements,
+// through the real AWS SDK v3 clients.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateInferenceComponentCommand,
+  CreateModelCommand,
+  DeleteInferenceComponentCommand,
+  DescribeEndpointCommand,
+  DescribeInferenceComponentCommand,
+  SageMakerClient,
+  UpdateInferenceComponentRuntimeConfigCommand,
+  type DescribeInferenceComponentCommandOutput,
+  type ProductionVariant,
+} from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+import { NO_CAPACITY } from './inference-components.js';
+
+const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
+const POLL = { timeoutMs: 20_000, intervalMs: 25 };
+
+let dir: string;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+let runtime: SageMakerRuntimeClient;
+const warnings: Array<{ msg: string; fields: Record<string, unknown> }> = [];
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-ic-place-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  // Six local instances (and six copies) in all.
+  local = await startLocalSageMaker({
+    port: 0,
+    backendImpl: new FakeBackend(),
+    startupTimeoutMs: 5_000,
+    alarmsAndScaling: false,
+    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 6 },
+    log: (level, msg, fields) => {
+      if (level === 'warn') warnings.push({ msg, fields });
+    },
+  });
+  sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
+  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
+  await sm.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+});
+
+after(async () => {
+  sm?.destroy();
+  runtime?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function hostEndpoint(name: string, variant: Partial<ProductionVariant>): Promise<void> {
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1, ...variant }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+  await until(`endpoint ${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', POLL);
+}
+
+/** Creates a component, waits until it is InService and describes it. */
+async function component(name: string, endpoint: string, copies: number, req: { NumberOfCpuCoresRequired?: number; NumberOfAcceleratorDevicesRequired?: number; MinMemoryRequiredInMb: number }): Promise<DescribeInferenceComponentCommandOutput> {
+  await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: endpoint, Specification: { ModelName: 'm', ComputeResourceRequirements: req }, RuntimeConfig: { CopyCount: copies } }));
+  return settled(name);
+}
+
+async function settled(name: string): Promise<DescribeInferenceComponentCommandOutput> {
+  let d: DescribeInferenceComponentCommandOutput | undefined;
+  await until(`${name} InService`, async () => (d = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }))).InferenceComponentStatus === 'InService', POLL);
+  return d!;
+}
+
+async function gone(name: string): Promise<void> {
+  await until(`${name} deleted`, async () => !(await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name })).then(() => true, () => false)), POLL);
+}
+
+test('copies are placed first-fit on the variant\'s instances by vCPUs, memory and accelerators; those that do not fit are not started until there is room', async () => {
+  // ml.g5.2xlarge: 8 vCPUs, 32 GiB, 1 GPU.
+  await hostEndpoint('pack', {});
+  const cpu = await component('cpu', 'pack', 2, { NumberOfCpuCoresRequired: 5, MinMemoryRequiredInMb: 1024 });
+  assert.deepEqual(cpu.RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 1 });
+  assert.match(cpu.FailureReason ?? '', /^smkit local: 1 of 2 copies cannot be placed and are not started: each copy needs 5 vCPUs, 1024 MB and 0 accelerators; variant AllTraffic runs 1 ml\.g5\.2xlarge instance of 8 vCPUs, 32768 MB and 1 accelerator each/);
+
+  const gpu = await component('gpu', 'pack', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
+  assert.deepEqual([gpu.RuntimeConfig, gpu.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
+  // The only accelerator is taken: the copy waits, and the component has no capacity.
+  const waiting = await component('gpu2', 'pack', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
+  assert.deepEqual(waiting.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
+  await assert.rejects(
+    runtime.send(new InvokeEndpointCommand({ EndpointName: 'pack', InferenceComponentName: 'gpu2', Body: Buffer.from('1'), ContentType: 'text/csv' })),
+    (err: Error) => err.name === 'ValidationError' && err.message === NO_CAPACITY,
+  );
+  const big = await component('big', 'pack', 1, { MinMemoryRequiredInMb: 40_000 });
+  assert.deepEqual(big.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
+  assert.match(big.FailureReason ?? '', /One copy needs more than one ml\.g5\.2xlarge instance has: lower the ComputeResourceRequirements or use a larger InstanceType\.$/);
+
+  // Room made: the waiting copy is placed and started.
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'gpu' }));
+  await gone('gpu');
+  let placed: DescribeInferenceComponentCommandOutput | undefined;
+  await until('gpu2 placed', async () => (placed = await settled('gpu2')).RuntimeConfig?.CurrentCopyCount === 1, POLL);
+  assert.deepEqual([placed!.RuntimeConfig, placed!.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
+  await runtime.send(new InvokeEndpointCommand({ EndpointName: 'pack', InferenceComponentName: 'gpu2', Body: Buffer.from('1'), ContentType: 'text/csv' }));
+  for (const name of ['cpu', 'gpu2', 'big']) {
+    await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
+    await gone(name);
+  }
+});
+
+test('an instance type not in the table places every copy, with one warning in the log', async () => {
+  await hostEndpoint('odd', { InstanceType: 'ml.c7i.large' });
+  await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'odd-a', EndpointName: 'odd', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 1_000_000 } }, RuntimeConfig: { CopyCount: 1 } }));
+  const d = await settled('odd-a');
+  assert.deepEqual([d.RuntimeConfig, d.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
+  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'odd-a', DesiredRuntimeConfig: { CopyCount: 0 } }));
+  await settled('odd-a');
+  assert.deepEqual(warnings.filter((w) => w.fields.instanceType === 'ml.c7i.large').length, 1);
+});
