@@ -33,6 +33,8 @@ export interface ProductionVariant {
   ContainerStartupHealthCheckTimeoutInSeconds?: number;
   /** A serverless variant: no instances of its own; instances start on demand, up to `MaxConcurrency` requests at once. */
   ServerlessConfig?: ProductionVariantServerlessConfig;
+  /** `ProductionVariantManagedInstanceScaling`: on an endpoint for inference components, instances added or released to place their copies. */
+  ManagedInstanceScaling?: { Status?: 'ENABLED' | 'DISABLED'; MinInstanceCount?: number; MaxInstanceCount?: number };
 }
 
 /** `ProductionVariantServerlessConfig`. */

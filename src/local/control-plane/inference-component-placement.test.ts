@@ -1,5 +1,5 @@
 // Inference component copies placed on their endpoint's instances by ComputeResourceRequirements,
-// through the real AWS SDK v3 clients.
+// and ManagedInstanceScaling adding and releasing instances, through the real AWS SDK v3 clients.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -82,12 +82,20 @@ async function gone(name: string): Promise<void> {
   await until(`${name} deleted`, async () => !(await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name })).then(() => true, () => false)), POLL);
 }
 
+async function instances(endpoint: string, count: number): Promise<void> {
+  await until(`${endpoint} at ${count} instances`, async () => {
+    const v = (await sm.send(new DescribeEndpointCommand({ EndpointName: endpoint }))).ProductionVariants?.[0];
+    return v?.CurrentInstanceCount === count && v.DesiredInstanceCount === count;
+  }, POLL);
+}
+
 test('copies are placed first-fit on the variant\'s instances by vCPUs, memory and accelerators; those that do not fit are not started until there is room', async () => {
   // ml.g5.2xlarge: 8 vCPUs, 32 GiB, 1 GPU.
   await hostEndpoint('pack', {});
   const cpu = await component('cpu', 'pack', 2, { NumberOfCpuCoresRequired: 5, MinMemoryRequiredInMb: 1024 });
   assert.deepEqual(cpu.RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 1 });
   assert.match(cpu.FailureReason ?? '', /^smkit local: 1 of 2 copies cannot be placed and are not started: each copy needs 5 vCPUs, 1024 MB and 0 accelerators; variant AllTraffic runs 1 ml\.g5\.2xlarge instance of 8 vCPUs, 32768 MB and 1 accelerator each/);
+  assert.match(cpu.FailureReason ?? '', /or ManagedInstanceScaling with Status ENABLED/);
 
   const gpu = await component('gpu', 'pack', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
   assert.deepEqual([gpu.RuntimeConfig, gpu.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
@@ -123,4 +131,26 @@ test('an instance type not in the table places every copy, with one warning in t
   await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'odd-a', DesiredRuntimeConfig: { CopyCount: 0 } }));
   await settled('odd-a');
   assert.deepEqual(warnings.filter((w) => w.fields.instanceType === 'ml.c7i.large').length, 1);
+});
+
+test('ManagedInstanceScaling ENABLED adds instances up to MaxInstanceCount and the local instance limit to place copies, and releases them down to MinInstanceCount', async () => {
+  await hostEndpoint('mis', { ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 0, MaxInstanceCount: 2 } });
+  // Two copies of 4 vCPUs per instance: 4 copies take 2 instances.
+  const d = await component('scaled', 'mis', 4, { NumberOfCpuCoresRequired: 4, MinMemoryRequiredInMb: 1024 });
+  assert.deepEqual([d.RuntimeConfig, d.FailureReason], [{ DesiredCopyCount: 4, CurrentCopyCount: 4 }, undefined]);
+  await instances('mis', 2);
+  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 1 } }));
+  await settled('scaled');
+  await instances('mis', 1);
+  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 0 } }));
+  await settled('scaled');
+  await instances('mis', 0);
+
+  // Five of the six local instances taken (pack, odd and these three): one instance is added, for two copies.
+  await hostEndpoint('other', { InitialInstanceCount: 3, InstanceType: 'ml.m5.large' });
+  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 4 } }));
+  const limited = await settled('scaled');
+  assert.deepEqual(limited.RuntimeConfig, { DesiredCopyCount: 4, CurrentCopyCount: 2 });
+  assert.match(limited.FailureReason ?? '', /^smkit local: 2 of 4 copies cannot be placed .*variant AllTraffic runs 1 ml\.g5\.2xlarge instance .*a higher ManagedInstanceScaling MaxInstanceCount, within SMKIT_LOCAL_MAX_INSTANCES/);
+  await instances('mis', 1);
 });

@@ -121,6 +121,8 @@ export class InferenceComponents {
   private readonly autoscaling: () => AwsService | undefined;
   /** Instance types not in the capacity table, already warned of. */
   private readonly unknownTypes = new Set<string>();
+  /** The instance count change under way on each host variant, so that changes apply in order. */
+  private readonly hostScaling = new WeakMap<VariantState, Promise<void>>();
 
   constructor(opts: InferenceComponentsOptions) {
     this.store = opts.store;
@@ -253,28 +255,43 @@ export class InferenceComponents {
 
   /**
    * How many of `want` copies of `r`, each taking `req`, fit first-fit on its variant's instances
-   * beside the other components' placed copies, and why the rest do not.
+   * beside the other components' placed copies, and why the rest do not. With the variant's
+   * `ManagedInstanceScaling` ENABLED, instances are added first, up to `MaxInstanceCount` and the
+   * local instance limit, until they all fit.
    */
   private place(r: Pick<InferenceComponentRecord, 'name' | 'endpointName' | 'variantName'>, want: number, req: CopyRequirements): { placed: number; reason?: string } {
     const host = this.host(r.endpointName, r.variantName);
     const capacity = host && this.capacityOf(host);
     if (!host || !capacity) return { placed: want };
     const beside = this.placedBeside(r);
-    const placed = placeFirstFit(capacity, host.desiredInstanceCount, [...beside, { copies: want, requirements: req }]).at(-1)!;
+    const fit = (instances: number): number => placeFirstFit(capacity, instances, [...beside, { copies: want, requirements: req }]).at(-1)!;
+    let placed = fit(host.desiredInstanceCount);
     const oneFits = placeFirstFit(capacity, 1, [{ copies: 1, requirements: req }])[0] === 1;
+    const scaling = host.spec.ManagedInstanceScaling;
+    const managed = scaling?.Status === 'ENABLED';
+    if (placed < want && managed && oneFits) {
+      const ceiling = scaling.MaxInstanceCount ?? host.spec.InitialInstanceCount ?? 1;
+      const before = host.desiredInstanceCount;
+      while (placed < want && host.desiredInstanceCount < ceiling && (this.ctx.canStartInstance?.() ?? true)) {
+        host.desiredInstanceCount++;
+        placed = fit(host.desiredInstanceCount);
+      }
+      if (host.desiredInstanceCount !== before) this.scaleHost(host, r.endpointName);
+    }
     if (placed >= want) return { placed: want };
     const need = `${req.NumberOfCpuCoresRequired ?? 0} vCPUs, ${req.MinMemoryRequiredInMb} MB and ${req.NumberOfAcceleratorDevicesRequired ?? 0} accelerators`;
     const type = host.spec.InstanceType!;
     const where = `variant ${r.variantName} runs ${host.desiredInstanceCount} ${type} instance${host.desiredInstanceCount === 1 ? '' : 's'} of ${describeCapacity(capacity)} each`;
     const fix = oneFits
-      ? 'Lower CopyCount or the ComputeResourceRequirements, or give the variant more instances or a larger InstanceType.'
+      ? `Lower CopyCount or the ComputeResourceRequirements, or give the variant more instances${managed ? ' (a higher ManagedInstanceScaling MaxInstanceCount, within SMKIT_LOCAL_MAX_INSTANCES)' : ' (or ManagedInstanceScaling with Status ENABLED)'} or a larger InstanceType.`
       : `One copy needs more than one ${type} instance has: lower the ComputeResourceRequirements or use a larger InstanceType.`;
     return { placed, reason: `smkit local: ${want - placed} of ${want} copies cannot be placed and are not started: each copy needs ${need}; ${where}, with no room left for them beside the copies placed. ${fix}` };
   }
 
   /**
    * After copies left the variant (or their component failed): the copies of its other components
-   * that did not fit are placed and started where there is room now, oldest component first.
+   * that did not fit are placed and started where there is room now, oldest component first; then
+   * the instances no longer needed are released.
    */
   private copiesLeft(endpointName: string, variantName: string): void {
     for (const r of this.records.values()) {
@@ -303,6 +320,37 @@ export class InferenceComponents {
         r.lastModified = new Date();
       })();
     }
+    this.release(endpointName, variantName);
+  }
+
+  /**
+   * With the variant's `ManagedInstanceScaling` ENABLED, releases the instances the placed copies of
+   * the components on it no longer need, down to `MinInstanceCount` (0 allowed).
+   */
+  private release(endpointName: string, variantName: string): void {
+    const host = this.host(endpointName, variantName);
+    const scaling = host?.spec.ManagedInstanceScaling;
+    if (!host || scaling?.Status !== 'ENABLED') return;
+    const capacity = this.capacityOf(host);
+    if (!capacity) return;
+    const all = this.placedBeside({ name: '', endpointName, variantName });
+    const total = all.reduce((n, d) => n + d.copies, 0);
+    const placedOn = (instances: number): number => placeFirstFit(capacity, instances, all).reduce((n, p) => n + p, 0);
+    let n = Math.min(scaling.MinInstanceCount ?? host.spec.InitialInstanceCount ?? 1, host.desiredInstanceCount);
+    while (n < host.desiredInstanceCount && placedOn(n) < total) n++;
+    if (n === host.desiredInstanceCount) return;
+    host.desiredInstanceCount = n;
+    this.scaleHost(host, endpointName);
+  }
+
+  /** Brings the host variant's instances to its `desiredInstanceCount`, one change after another. */
+  private scaleHost(host: VariantState, endpointName: string): void {
+    this.say(`endpoint ${endpointName}: variant ${host.spec.VariantName} to ${host.desiredInstanceCount} instances (ManagedInstanceScaling)`);
+    const previous = this.hostScaling.get(host) ?? Promise.resolve();
+    this.hostScaling.set(
+      host,
+      previous.then(() => host.fleet.scaleTo(host.desiredInstanceCount)).catch((err: Error) => this.ctx.log?.('warn', 'scaling the instances of an endpoint for inference components failed', { endpoint: endpointName, error: err.message })),
+    );
   }
 
   /** The model a specification runs: its `ModelName`, or one made of its `Container`. Throws when it names neither, or both. */
