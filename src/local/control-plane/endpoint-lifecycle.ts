@@ -139,6 +139,8 @@ export class EndpointLifecycle {
    * endpoint: the ones it creates and those adopted from an endpoint file.
    */
   readonly failureWrites = new AsyncFailureWrites();
+  /** Set by {@link stopAll}: the fleets it stops are those of the endpoints there then, so no endpoint may start instances after. */
+  private stopping = false;
 
   constructor(
     private readonly store: ControlPlaneStore<ManagedEndpoint>,
@@ -197,7 +199,15 @@ export class EndpointLifecycle {
     }
   }
 
+  /** `ServiceUnavailable` once the local SageMaker is stopping: instances started then would outlive it. */
+  private checkStopping(operation: string): void {
+    if (this.stopping) {
+      throw new AwsServiceError('ServiceUnavailable', `The local SageMaker is stopping and starts no more endpoint instances: send ${operation} again once smkit local has been started again.`, 503);
+    }
+  }
+
   create(input: Input): Output {
+    this.checkStopping('CreateEndpoint');
     const name = String(input.EndpointName);
     const arn = this.store.arn('endpoint', name);
     if (this.store.taken('endpoint', name)) throw validation(`Cannot create already existing endpoint "${arn}".`);
@@ -444,11 +454,13 @@ export class EndpointLifecycle {
   }
 
   async update(input: Input): Promise<Output> {
+    this.checkStopping('UpdateEndpoint');
     const e = this.endpoint(String(input.EndpointName));
     this.requireInService(e);
     const config = this.config(String(input.EndpointConfigName));
     await this.checkAutoscaledInstanceTypes(e, config);
-    // The endpoint may have changed while Application Auto Scaling answered.
+    // The endpoint may have changed, or the local SageMaker begun to stop, while Application Auto Scaling answered.
+    this.checkStopping('UpdateEndpoint');
     this.requireInService(e);
     for (const v of [...config.productionVariants, ...(config.shadowProductionVariants ?? [])]) {
       // A variant without ModelName hosts inference components (CreateEndpointConfig checked it).
@@ -651,6 +663,7 @@ export class EndpointLifecycle {
   }
 
   updateWeightsAndCapacities(input: Input): Output {
+    this.checkStopping('UpdateEndpointWeightsAndCapacities');
     const e = this.endpoint(String(input.EndpointName));
     this.requireInService(e);
     const blue = e.serving!;
@@ -736,11 +749,12 @@ export class EndpointLifecycle {
   }
 
   /**
-   * Stops every endpoint's fleets (server shutdown). The asynchronous requests still waiting fail
+   * Stops every endpoint's fleets (server shutdown); calls that would start instances are refused from then on. The asynchronous requests still waiting fail
    * as it begins; it then waits, up to `asyncShutdownWaitMs` past the fleets' stop, for theirs and
    * the running requests' results and failures to be written.
    */
   async stopAll(): Promise<void> {
+    this.stopping = true;
     const all = [...new Set([...this.store.endpoints.values(), ...this.emptying])];
     for (const e of all) {
       e.task?.abort(new Error('the local SageMaker is stopping'));

@@ -1,0 +1,96 @@
+// Stopping the local SageMaker: the calls that start endpoint instances or inference component
+// copies are refused once the stop has begun (its stopAll()s stop only what exists then), and no
+// container the control plane started is left running once stop() has resolved.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { until } from '../../../test/helpers/until.js';
+import { AwsServiceError, type AwsService } from '../../aws/service.js';
+import { AUTOSCALING_TARGET_PREFIX, createLocalSageMaker, type LocalSageMakerCore } from './local-sagemaker.js';
+
+const POLL = { timeoutMs: 20_000, intervalMs: 25 };
+
+/** A stand-in for Application Auto Scaling whose DescribeScalableTargets answers only once released. */
+class HeldAutoscaling implements AwsService {
+  readonly targetPrefix = AUTOSCALING_TARGET_PREFIX;
+  readonly signingName = 'application-autoscaling';
+  asked = 0;
+  private held: Array<() => void> = [];
+  async call(operation: string): Promise<Record<string, unknown>> {
+    if (operation !== 'DescribeScalableTargets') throw new AwsServiceError('UnknownOperationException', operation);
+    this.asked++;
+    await new Promise<void>((resolve) => this.held.push(resolve));
+    return { ScalableTargets: [] };
+  }
+  release(): void {
+    for (const go of this.held.splice(0)) go();
+  }
+}
+
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-stop-test-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A local SageMaker on `backend` with model `m`, endpoint `ep` (InService, one instance) and config `ep-2` to update it to. */
+async function withEndpoint(backend: FakeBackend, services: AwsService[] = []): Promise<LocalSageMakerCore> {
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 5_000, services, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+  for (const name of ['ep', 'ep-2']) {
+    await call('CreateEndpointConfig', { EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] });
+  }
+  await call('CreateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep' });
+  await until('ep InService', async () => (await call('DescribeEndpoint', { EndpointName: 'ep' })).EndpointStatus === 'InService', POLL);
+  return local;
+}
+
+const stopping = (op: string) => (err: Error) => err.name === 'ServiceUnavailable' && err.message.includes(`stopping and starts no more`) && err.message.includes(`send ${op} again`);
+
+test('CreateEndpoint, UpdateEndpoint and UpdateEndpointWeightsAndCapacities sent once the local SageMaker has stopped are ServiceUnavailable and start no container', async () => {
+  const backend = new FakeBackend();
+  const local = await withEndpoint(backend);
+  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+  await local.stop();
+  assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+  const started = backend.started.length;
+  // smkit local with an endpoint file stops the control plane before its front door, so calls can still come.
+  await assert.rejects(call('CreateEndpoint', { EndpointName: 'late', EndpointConfigName: 'ep' }), stopping('CreateEndpoint'));
+  await assert.rejects(call('UpdateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep-2' }), stopping('UpdateEndpoint'));
+  await assert.rejects(
+    call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] }),
+    stopping('UpdateEndpointWeightsAndCapacities'),
+  );
+  assert.equal(backend.started.length, started);
+  assert.equal(backend.running, 0);
+});
+
+test('an UpdateEndpoint still waiting on Application Auto Scaling when the local SageMaker stops is ServiceUnavailable and starts no fleet', async () => {
+  const backend = new FakeBackend();
+  const autoscaling = new HeldAutoscaling();
+  const local = await withEndpoint(backend, [autoscaling]);
+  try {
+    const updating = local.sagemaker.call('UpdateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep-2' });
+    updating.catch(() => {});
+    // The call is held at its DescribeScalableTargets (the instance-type check) while the whole stop runs.
+    await until('the update asked Application Auto Scaling', () => autoscaling.asked > 0, POLL);
+    const started = backend.started.length;
+    await local.stop();
+    autoscaling.release();
+    await assert.rejects(updating, stopping('UpdateEndpoint'));
+    assert.equal(backend.started.length, started);
+    assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+  } finally {
+    autoscaling.release();
+    await local.stop();
+  }
+});
