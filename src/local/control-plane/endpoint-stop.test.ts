@@ -11,6 +11,7 @@ import { until } from '../../../test/helpers/until.js';
 import { AwsServiceError, type AwsService } from '../../aws/service.js';
 import { AUTOSCALING_TARGET_PREFIX, createLocalSageMaker, type LocalSageMakerCore } from './local-sagemaker.js';
 
+const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 
 /** A stand-in for Application Auto Scaling whose DescribeScalableTargets answers only once released. */
@@ -93,4 +94,26 @@ test('an UpdateEndpoint still waiting on Application Auto Scaling when the local
     autoscaling.release();
     await local.stop();
   }
+});
+
+test('CreateInferenceComponent, UpdateInferenceComponent and UpdateInferenceComponentRuntimeConfig sent once the local SageMaker has stopped are ServiceUnavailable and start no copy', async () => {
+  const backend = new FakeBackend();
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+  await call('CreateEndpointConfig', { EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] });
+  await call('CreateEndpoint', { EndpointName: 'host', EndpointConfigName: 'host' });
+  await until('host InService', async () => (await call('DescribeEndpoint', { EndpointName: 'host' })).EndpointStatus === 'InService', POLL);
+  const component = (name: string) => ({ InferenceComponentName: name, EndpointName: 'host', VariantName: 'AllTraffic', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } });
+  await call('CreateInferenceComponent', component('ic'));
+  await until('ic InService', async () => (await call('DescribeInferenceComponent', { InferenceComponentName: 'ic' })).InferenceComponentStatus === 'InService', POLL);
+  await local.stop();
+  assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+  const started = backend.started.length;
+  await assert.rejects(call('CreateInferenceComponent', component('late')), stopping('CreateInferenceComponent'));
+  await assert.rejects(call('UpdateInferenceComponent', { InferenceComponentName: 'ic', Specification: component('ic').Specification }), stopping('UpdateInferenceComponent'));
+  await assert.rejects(call('UpdateInferenceComponent', { InferenceComponentName: 'ic', RuntimeConfig: { CopyCount: 2 } }), stopping('UpdateInferenceComponent'));
+  await assert.rejects(call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: 'ic', DesiredRuntimeConfig: { CopyCount: 2 } }), stopping('UpdateInferenceComponentRuntimeConfig'));
+  assert.equal(backend.started.length, started);
+  assert.equal(backend.running, 0);
 });

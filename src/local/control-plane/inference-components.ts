@@ -123,6 +123,8 @@ export class InferenceComponents {
   private readonly unknownTypes = new Set<string>();
   /** The instance count change under way on each host variant, so that changes apply in order. */
   private readonly hostScaling = new WeakMap<VariantState, Promise<void>>();
+  /** Set by {@link stopAll}: the copies it stops are those of the components there then, so no copy may start after. */
+  private stopping = false;
 
   constructor(opts: InferenceComponentsOptions) {
     this.store = opts.store;
@@ -137,7 +139,7 @@ export class InferenceComponents {
       DescribeInferenceComponent: (i) => this.describe(String(i.InferenceComponentName)),
       ListInferenceComponents: (i) => this.list(i),
       UpdateInferenceComponent: (i) => this.update(i),
-      UpdateInferenceComponentRuntimeConfig: (i) => this.setCopies(this.component(String(i.InferenceComponentName)), (i.DesiredRuntimeConfig as { CopyCount: number }).CopyCount),
+      UpdateInferenceComponentRuntimeConfig: (i) => this.setCopies(this.component(String(i.InferenceComponentName)), (i.DesiredRuntimeConfig as { CopyCount: number }).CopyCount, 'UpdateInferenceComponentRuntimeConfig'),
       DeleteInferenceComponent: (i) => this.delete(String(i.InferenceComponentName)),
     };
     return Object.fromEntries(
@@ -382,7 +384,15 @@ export class InferenceComponents {
     };
   }
 
+  /** `ServiceUnavailable` once the local SageMaker is stopping: copies started then would outlive it. */
+  private checkStopping(operation: string): void {
+    if (this.stopping) {
+      throw new AwsServiceError('ServiceUnavailable', `The local SageMaker is stopping and starts no more inference component copies: send ${operation} again once smkit local has been started again.`, 503);
+    }
+  }
+
   private create(input: Input): Output {
+    this.checkStopping('CreateInferenceComponent');
     const name = String(input.InferenceComponentName);
     const arn = this.arnOf(name);
     const lower = name.toLowerCase();
@@ -525,7 +535,8 @@ export class InferenceComponents {
   }
 
   /** `UpdateInferenceComponentRuntimeConfig`, and an `UpdateInferenceComponent` that changes only `RuntimeConfig`. */
-  private setCopies(r: InferenceComponentRecord, copies: number): Output {
+  private setCopies(r: InferenceComponentRecord, copies: number, operation: string): Output {
+    this.checkStopping(operation);
     this.requireInService(r);
     const fleet = r.serving!.variants[0]!.fleet;
     this.checkCopies(copies - Math.max(r.desiredCopies, fleet.size));
@@ -562,8 +573,9 @@ export class InferenceComponents {
     const runtime = input.RuntimeConfig as { CopyCount: number } | undefined;
     if (spec === undefined && input.Specifications === undefined) {
       if (!runtime) throw validation('UpdateInferenceComponent changes nothing: give Specification, RuntimeConfig or both.');
-      return this.setCopies(r, runtime.CopyCount);
+      return this.setCopies(r, runtime.CopyCount, 'UpdateInferenceComponent');
     }
+    this.checkStopping('UpdateInferenceComponent');
     this.requireInService(r, true);
     const model = this.modelOf(r.name, spec, input.Specifications);
     const copies = runtime?.CopyCount ?? r.desiredCopies;
@@ -651,8 +663,9 @@ export class InferenceComponents {
     }
   }
 
-  /** Stops every component's copies (server shutdown). */
+  /** Stops every component's copies (server shutdown); calls that would start copies are refused from then on. */
   async stopAll(): Promise<void> {
+    this.stopping = true;
     const all = [...this.records.values()];
     for (const r of all) r.task?.abort(new Error('the local SageMaker is stopping'));
     await Promise.all(
