@@ -179,6 +179,21 @@ test('stopping the fleet while a replacement waits out its backoff starts nothin
   await assert.rejects(fleet.scaleTo(1), /fleet is stopped/);
 });
 
+test('stopping the fleet while instances start (a serverless cold start, a scale-out) cuts the starts short and resolves only once their containers have stopped', async () => {
+  const { fleet, backend } = makeFleet(QUICK);
+  // The containers start but never pass /ping, so both starts are still under way when the stop begins.
+  backend.readyAfterMs = 600_000;
+  const adding = fleet.addInstance();
+  const growing = fleet.scaleTo(1);
+  adding.catch(() => {});
+  growing.catch(() => {});
+  await until('both instances started their containers', () => backend.running === 2, POLL);
+  await fleet.stop();
+  assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+  await assert.rejects(adding, (err: ToolkitError) => err.code === 'ERR_NO_INSTANCE_IN_SERVICE');
+  await assert.rejects(growing, /the fleet is stopped and cannot grow/);
+});
+
 test('health checks: an instance that fails them 3 times in a row is stopped and replaced; a passing one stays', async () => {
   const backend = new FakeBackend();
   const lines: Line[] = [];

@@ -128,6 +128,10 @@ export class Fleet implements InstancePool {
   private launched = 0;
   private slots = 0;
   private closed = false;
+  /** Aborted by {@link Fleet.stop}: cuts short the starts of {@link Fleet.scaleTo} and {@link Fleet.addInstance}. */
+  private readonly closing = new AbortController();
+  /** Those starts, until what they started has joined or stopped: stop() waits for them. */
+  private readonly starts = new Set<Promise<void>>();
   private readonly stopGraceMs: number;
   private readonly backoff: RestartBackoff;
   private readonly log: EndpointLog;
@@ -240,20 +244,24 @@ export class Fleet implements InstancePool {
    * thrown. Removed instances leave rotation at once and stop after draining.
    */
   async scaleTo(count: number): Promise<void> {
-    if (this.closed && count > 0) throw new Error(`variant ${this.variantName}: the fleet is stopped and cannot grow`);
+    const stopped = (): Error => new Error(`variant ${this.variantName}: the fleet is stopped and cannot grow`);
+    if (this.closed && count > 0) throw stopped();
     const excess = Math.min(this.replacing.size, this.serving.length + this.replacing.size - count);
     if (excess > 0) await this.cancelReplacements(excess);
     const wanted = count - this.serving.length - this.replacing.size;
     if (wanted > 0) {
       const indexes = Array.from({ length: wanted }, () => this.launched++);
-      const results = await Promise.allSettled(indexes.map((i) => this.launch(i)));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      const started = results.filter((r): r is PromiseFulfilledResult<FleetInstance> => r.status === 'fulfilled').map((r) => r.value);
-      if (failed || this.closed) {
-        await Promise.all(started.map((inst) => this.stopInstance(inst)));
-        if (failed) throw failed.reason;
-        return;
-      }
+      const started = await this.whileOpen(async (signal) => {
+        const results = await Promise.allSettled(indexes.map((i) => this.launch(i, signal)));
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        const up = results.filter((r): r is PromiseFulfilledResult<FleetInstance> => r.status === 'fulfilled').map((r) => r.value);
+        if (failed || this.closed) {
+          await Promise.all(up.map((inst) => this.stopInstance(inst)));
+          if (this.closed) throw stopped();
+          throw failed!.reason;
+        }
+        return up;
+      });
       for (const instance of started) this.join(instance, this.slots++);
       return;
     }
@@ -274,11 +282,19 @@ export class Fleet implements InstancePool {
     if (this.closed) throw stopped();
     this.adding += 1;
     try {
-      const instance = await this.launch(this.launched++);
-      if (this.closed) {
-        await this.stopInstance(instance);
-        throw stopped();
-      }
+      const instance = await this.whileOpen(async (signal) => {
+        let launched: FleetInstance;
+        try {
+          launched = await this.launch(this.launched++, signal);
+        } catch (err) {
+          throw this.closed ? stopped() : err;
+        }
+        if (this.closed) {
+          await this.stopInstance(launched);
+          throw stopped();
+        }
+        return launched;
+      });
       this.join(instance, this.slots++);
       return this.acquire(instance.id);
     } finally {
@@ -312,9 +328,26 @@ export class Fleet implements InstancePool {
    */
   async stop(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     clearInterval(this.healthTimer);
     await this.scaleTo(0);
-    while (this.cleanups.size > 0) await Promise.all([...this.cleanups]);
+    // A start under way (a serverless cold start, a scale-out) stops what it started once cut short.
+    while (this.cleanups.size > 0 || this.starts.size > 0) await Promise.all([...this.cleanups, ...this.starts]);
+  }
+
+  /**
+   * Runs `start` (which launches with `signal` and stops what it launched when the fleet has
+   * closed meanwhile) as one of the starts {@link Fleet.stop} cuts short and waits for.
+   */
+  private whileOpen<T>(start: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const run = start(this.closing.signal);
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.starts.add(settled);
+    void settled.then(() => this.starts.delete(settled));
+    return run;
   }
 
   /** Puts an instance in rotation and watches its containers for an exit of their own. */
