@@ -117,3 +117,21 @@ test('CreateInferenceComponent, UpdateInferenceComponent and UpdateInferenceComp
   assert.equal(backend.started.length, started);
   assert.equal(backend.running, 0);
 });
+
+test('a serverless cold start still under way when the local SageMaker stops is cut short: the invocation is a 503 and no container is left once stop() resolves', async () => {
+  const backend = new FakeBackend();
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+  await call('CreateEndpointConfig', { EndpointConfigName: 'sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', ServerlessConfig: { MemorySizeInMB: 1024, MaxConcurrency: 1 } }] });
+  await call('CreateEndpoint', { EndpointName: 'sl', EndpointConfigName: 'sl' });
+  await until('sl InService', async () => (await call('DescribeEndpoint', { EndpointName: 'sl' })).EndpointStatus === 'InService', POLL);
+  // The cold start's container never passes /ping, so the start is still under way when the stop begins.
+  backend.readyAfterMs = 600_000;
+  const invoking = local.directory().get('sl')!.invoke({ body: Buffer.from('[1]'), contentType: 'application/json' });
+  invoking.catch(() => {});
+  await until('the cold start started its container', () => backend.running === 1, POLL);
+  await local.stop();
+  assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+  await assert.rejects(invoking, (err: { status?: number }) => err.status === 503);
+});
