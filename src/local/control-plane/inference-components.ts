@@ -158,6 +158,11 @@ export class InferenceComponents {
     return [...this.records.values()].some((r) => r.arn === arn);
   }
 
+  /** The components `InService` with at least one copy in rotation: those whose idle minutes publish zeros (MetricStore.recordIdleMinute). */
+  inService(): string[] {
+    return [...this.records.values()].filter((r) => r.status === 'InService' && (r.serving?.variants[0]?.fleet.size ?? 0) > 0).map((r) => r.name);
+  }
+
   /** `arn:<partition>:sagemaker:<region>:<account>:inference-component/<name>`, lower-cased as the service does. */
   arnOf(name: string): string {
     return `arn:${partitionOf(this.store.region)}:sagemaker:${this.store.region}:${this.store.accountId}:inference-component/${name.toLowerCase()}`;

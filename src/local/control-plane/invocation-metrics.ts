@@ -33,6 +33,12 @@ export interface InvocationMetricsSink {
   recordNoCapacity?(component: string, at: number): void;
   /** Inference component `component` received a request with `perCopy` requests in flight per copy, that one included (`ConcurrentRequestsPerCopy`). */
   recordConcurrency?(component: string, perCopy: number, at: number): void;
+  /**
+   * The minute before the one `now` falls in has ended: each variant and inference component in
+   * service that received no invocation in it gets `Invocations` 0 and `InvocationsPerInstance`
+   * (`InvocationsPerCopy`) 0 there, as SageMaker emits zeros when traffic stops.
+   */
+  recordIdleMinute?(variants: Iterable<{ endpoint: string; variant: string }>, components: Iterable<string>, now: number): void;
 }
 
 /**

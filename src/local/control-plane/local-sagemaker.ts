@@ -155,6 +155,13 @@ export interface LocalSageMakerCore {
   readonly fleetPolicy: FleetPolicy;
   /** Finds the endpoint serving a name: created endpoints first, then `fallback`. */
   directory(fallback?: EndpointDirectory): EndpointDirectory;
+  /**
+   * Publishes zeros for the minute before the one `now` falls in to the invocation metrics of each
+   * variant of an endpoint `InService` and each inference component in service that had no
+   * invocation in it (see {@link InvocationMetricsSink.recordIdleMinute}). With the local
+   * CloudWatch this runs every metric minute; tests call it with their clock.
+   */
+  publishIdleMinute(now?: number): void;
   /** Stops every endpoint's containers; removes the work folder. */
   stop(): Promise<void>;
 }
@@ -250,6 +257,13 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   // The asynchronous endpoints' queues, sampled into CloudWatch as SageMaker publishes them.
   const backlogTimer = guard ? setInterval(() => publishAsyncBacklog(store.endpoints.values(), guard.metrics), guard.clock.durationMs(BACKLOG_SAMPLE_SECONDS)) : undefined;
   backlogTimer?.unref();
+  const publishIdleMinute = (now = Date.now()): void => {
+    const variants = [...store.endpoints.values()].filter((e) => e.status === 'InService').flatMap((e) => (e.serving?.variants ?? []).map((v) => ({ endpoint: e.name, variant: v.spec.VariantName })));
+    metrics?.recordIdleMinute?.(variants, components.inService(), now);
+  };
+  // SageMaker emits zeros once traffic stops, so scaling alarms see an idle minute as one.
+  const idleTimer = guard ? setInterval(() => publishIdleMinute(guard.clock.now()), guard.clock.durationMs(60)) : undefined;
+  idleTimer?.unref();
   let stopped: Promise<void> | undefined;
   return {
     store,
@@ -265,10 +279,12 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     workDir,
     s3,
     fleetPolicy,
+    publishIdleMinute,
     directory: (fallback) => ({ get: (name) => components.routable(name, lifecycle.routable(name)) ?? fallback?.get(name) }),
     stop() {
       stopped ??= (async () => {
         clearInterval(backlogTimer);
+        clearInterval(idleTimer);
         await guard?.stop();
         await Promise.all([lifecycle.stopAll(), components.stopAll(), trainingJobs.stopAll(), transformJobs.stopAll()]);
         if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
@@ -318,6 +334,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     s3: core.s3,
     fleetPolicy: core.fleetPolicy,
     directory: core.directory,
+    publishIdleMinute: core.publishIdleMinute,
     stop() {
       stopped ??= (async () => {
         await new Promise<void>((ok) => {

@@ -178,6 +178,32 @@ export class MetricStore implements InvocationMetricsSink {
     for (const listener of this.listeners) listener();
   }
 
+  /**
+   * Publishes `Invocations` 0 and `InvocationsPerInstance` 0 (by `EndpointName` and `VariantName`)
+   * for each of `variants`, and `Invocations` 0 and `InvocationsPerCopy` 0 (by
+   * `InferenceComponentName`) for each of `components`, that received no invocation in the minute
+   * before the one `now` falls in, at that minute's start. SageMaker does the same: "if a variant's
+   * traffic becomes zero, SageMaker automatically scales in to the minimum number of instances
+   * specified. In this case, SageMaker emits metrics with a value of zero"
+   * (endpoint-auto-scaling-prerequisites.html), which is what a target-tracking policy's low
+   * alarm needs to leave INSUFFICIENT_DATA once traffic stops. Calling it again for the same minute adds nothing.
+   */
+  recordIdleMinute(variants: Iterable<{ endpoint: string; variant: string }>, components: Iterable<string>, now: number): void {
+    const minute = this.periodIndex(now, 60) - 1;
+    const at = this.periodStart(minute, 60);
+    let published = false;
+    const zeroIfIdle = (dimensions: Dimension[], perCapacity: string): void => {
+      const invocations: MetricId = { namespace: SAGEMAKER_NAMESPACE, metricName: 'Invocations', dimensions };
+      if (this.periods(invocations, minute, minute + 1, 60).length > 0) return;
+      this.put(invocations, 0, 'None', at);
+      this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: perCapacity, dimensions }, 0, 'None', at);
+      published = true;
+    };
+    for (const v of variants) zeroIfIdle([{ Name: 'EndpointName', Value: v.endpoint }, { Name: 'VariantName', Value: v.variant }], 'InvocationsPerInstance');
+    for (const c of components) zeroIfIdle([{ Name: 'InferenceComponentName', Value: c }], 'InvocationsPerCopy');
+    if (published) for (const listener of this.listeners) listener();
+  }
+
   /** Adds one value to a series at real time `at`. */
   put(id: MetricId, value: number, unit: string, at: number = this.clock.now()): void {
     if (!Number.isFinite(value)) return;

@@ -1,0 +1,130 @@
+// Target tracking scales in once traffic stops altogether, because the idle minutes publish zeros
+// (as SageMaker does): through the real SDK clients against a local SageMaker whose instances and
+// copies are fake containers; the metric clock is the test's, moved a minute at a time.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
+import { ApplicationAutoScalingClient, DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, CreateModelCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../../test/helpers/until.js';
+import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
+import { createMetricClock } from '../cloudwatch/metric-clock.js';
+import { MetricStore } from '../cloudwatch/metric-store.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../local-sagemaker.js';
+import { ApplicationAutoScalingService } from './autoscaling-service.js';
+import { VariantScaler } from './variant-scaler.js';
+
+const POLL = { timeoutMs: 20_000, intervalMs: 25 };
+const ROLE = 'arn:aws:iam::123456789012:role/local';
+
+let dir: string;
+let local: LocalSageMakerHandle;
+let scaler: VariantScaler;
+let cloudwatch: CloudWatchService;
+let sm: SageMakerClient;
+let aas: ApplicationAutoScalingClient;
+let cw: CloudWatchClient;
+let runtime: SageMakerRuntimeClient;
+// The metric clock starts at the real time (invocations are stamped with it) and moves on a minute per step.
+const t = { now: Date.now() };
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-idle-scale-in-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const clock = createMetricClock(60, () => t.now);
+  const metrics = new MetricStore(clock);
+  cloudwatch = new CloudWatchService({ metrics, clock });
+  local = await startLocalSageMaker({
+    port: 0,
+    backendImpl: new FakeBackend(),
+    metrics,
+    startupTimeoutMs: 5_000,
+    settings: { region: 'us-east-1', accountId: '123456789012' },
+    services: ({ sagemaker }) => {
+      const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
+      scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
+      return [cloudwatch, autoscaling];
+    },
+  });
+  sm = new SageMakerClient(localClientConfig(local.url));
+  aas = new ApplicationAutoScalingClient(localClientConfig(local.url));
+  cw = new CloudWatchClient(localClientConfig(local.url));
+  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url), maxAttempts: 1 });
+});
+
+after(async () => {
+  for (const c of [sm, aas, cw, runtime]) c?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Minutes without traffic: each ends, the idle minute is published, alarms are evaluated and the scaler runs. */
+async function idleMinutes(n: number, done: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < n && !(await done()); i++) {
+    t.now += 60_000;
+    local.publishIdleMinute(t.now);
+    cloudwatch.evaluateDue(t.now);
+    await scaler.tick();
+  }
+}
+
+const lowAlarmState = async (names: string[]) =>
+  ((await cw.send(new DescribeAlarmsCommand({ AlarmNames: names }))).MetricAlarms ?? []).filter((a) => /AlarmLow/.test(a.AlarmName!)).map((a) => a.StateValue);
+
+test('an inference component whose traffic stops scales in to MinCapacity 0 on SageMakerInferenceComponentInvocationsPerCopy: its idle minutes publish Invocations and InvocationsPerCopy 0', async () => {
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'host', EndpointConfigName: 'host' }));
+  await until('endpoint host InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'host' }))).EndpointStatus === 'InService', POLL);
+  await sm.send(
+    new CreateInferenceComponentCommand({ InferenceComponentName: 'quiet', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 2 } }),
+  );
+  await until('component quiet InService', async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'quiet' }))).InferenceComponentStatus === 'InService', POLL);
+  await runtime.send(new InvokeEndpointCommand({ EndpointName: 'host', InferenceComponentName: 'quiet', ContentType: 'text/csv', Body: Buffer.from('1,2') }));
+
+  const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'inference-component/quiet', ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount' as const };
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 0, MaxCapacity: 2 }));
+  const put = await aas.send(
+    new PutScalingPolicyCommand({ ...key, PolicyName: 'per-copy', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerInferenceComponentInvocationsPerCopy' }, ScaleInCooldown: 0 } }),
+  );
+  const copies = async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'quiet' }))).RuntimeConfig?.DesiredCopyCount;
+  await idleMinutes(20, async () => (await copies()) === 0);
+  assert.deepEqual(await lowAlarmState(put.Alarms!.map((a) => a.AlarmName!)), ['ALARM'], 'fifteen minutes of zeros are below 90 % of the target');
+  assert.equal(await copies(), 0);
+  const [activity] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities ?? [];
+  assert.equal(activity?.Description, 'Setting desired copy count to 0.');
+  // The one invocation's minute holds its 1, each idle minute one 0 (published once, however often asked).
+  local.publishIdleMinute(t.now);
+  const out = await cw.send(
+    new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'InvocationsPerCopy', Dimensions: [{ Name: 'InferenceComponentName', Value: 'quiet' }], Statistics: ['Sum', 'Maximum'], Period: 60, StartTime: new Date(t.now - 3_600_000), EndTime: new Date(t.now) }),
+  );
+  const points = (out.Datapoints ?? []).sort((a, b) => a.Timestamp!.getTime() - b.Timestamp!.getTime());
+  assert.deepEqual(points.slice(0, 1).map((d) => d.Sum), [0.5], 'one invocation over 2 copies');
+  assert.ok(points.length >= 16 && points.slice(1).every((d) => d.Sum === 0 && d.Maximum === 0), JSON.stringify(points));
+});
+
+test('a variant whose traffic stops scales in to MinCapacity on SageMakerVariantInvocationsPerInstance: its idle minutes publish Invocations and InvocationsPerInstance 0', async () => {
+  await sm.send(new CreateModelCommand({ ModelName: 'm', ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'two', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InstanceType: 'ml.m5.large', InitialInstanceCount: 2 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'two', EndpointConfigName: 'two' }));
+  const described = () => sm.send(new DescribeEndpointCommand({ EndpointName: 'two' }));
+  await until('endpoint two InService', async () => (await described()).EndpointStatus === 'InService', POLL);
+  const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/two/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 2 }));
+  const put = await aas.send(
+    new PutScalingPolicyCommand({ ...key, PolicyName: 'ipi', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 10, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' }, ScaleInCooldown: 0 } }),
+  );
+  const desired = async () => (await described()).ProductionVariants?.[0]?.DesiredInstanceCount;
+  await idleMinutes(20, async () => (await desired()) === 1);
+  assert.deepEqual(await lowAlarmState(put.Alarms!.map((a) => a.AlarmName!)), ['ALARM']);
+  assert.equal(await desired(), 1);
+  const out = await cw.send(
+    new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'Invocations', Dimensions: [{ Name: 'EndpointName', Value: 'two' }, { Name: 'VariantName', Value: 'AllTraffic' }], Statistics: ['Sum'], Period: 60, StartTime: new Date(t.now - 900_000), EndTime: new Date(t.now) }),
+  );
+  assert.ok((out.Datapoints ?? []).length >= 14 && (out.Datapoints ?? []).every((d) => d.Sum === 0));
+});
