@@ -216,8 +216,6 @@ export class InferenceComponents {
       this.ctx.metrics?.recordNoCapacity?.(r.name, Date.now());
       throw new InferenceComponentRouteError(NO_CAPACITY);
     }
-    const fleet = r.serving.variants[0]!.fleet;
-    if (fleet.size > 0) this.ctx.metrics?.recordConcurrency?.(r.name, (fleet.inFlight + 1) / fleet.size, Date.now());
     return r.serving.endpoint;
   }
 

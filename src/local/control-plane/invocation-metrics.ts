@@ -31,8 +31,12 @@ export interface InvocationMetricsSink {
   recordModelSetup?(endpoint: string, variant: string, micros: number, at: number): void;
   /** Inference component `component` had no copy to take an invocation (CloudWatch's `NoCapacityInvocationFailures`). */
   recordNoCapacity?(component: string, at: number): void;
-  /** Inference component `component` received a request with `perCopy` requests in flight per copy, that one included (`ConcurrentRequestsPerCopy`). */
-  recordConcurrency?(component: string, perCopy: number, at: number): void;
+  /**
+   * A request reached an instance of `variant` of `endpoint` (a copy of `inferenceComponent`, when
+   * given), with `perInstance` requests in flight per instance (per copy), that one included
+   * (`ConcurrentRequestsPerCopy` of an inference component).
+   */
+  recordConcurrency?(r: { endpoint: string; variant: string; inferenceComponent?: string }, perInstance: number, at: number): void;
   /**
    * The minute before the one `now` falls in has ended: each variant and inference component in
    * service that received no invocation in it gets `Invocations` 0 and `InvocationsPerInstance`
@@ -48,5 +52,8 @@ export interface InvocationMetricsSink {
  * the component is deployed on.
  */
 export function componentMetricsSink(sink: InvocationMetricsSink, name: string, hostInstances: () => number): InvocationMetricsSink {
-  return { record: (r) => sink.record({ ...r, instanceCount: hostInstances(), inferenceComponent: { name, copies: r.instanceCount } }) };
+  return {
+    record: (r) => sink.record({ ...r, instanceCount: hostInstances(), inferenceComponent: { name, copies: r.instanceCount } }),
+    recordConcurrency: (r, perCopy, at) => sink.recordConcurrency?.({ ...r, inferenceComponent: name }, perCopy, at),
+  };
 }

@@ -21,6 +21,8 @@ export interface InstanceLease {
 export interface InstancePool {
   /** Instances serving now. */
   readonly size: number;
+  /** Requests in flight on its instances, when it counts them (a fleet does). */
+  readonly inFlight?: number;
   /**
    * Lends an instance: `preferred` (an instance id) when it still serves, else the least busy, of
    * those equally busy one whose chain `holds` (the invocation's multi-model `TargetModel` is loaded
@@ -238,6 +240,7 @@ export class LocalEndpoint {
     const started = performance.now();
     // A serverless cold start counts in OverheadLatency, as CloudWatch reports it for serverless endpoints.
     const instance = await lease(variant, req, place?.instance);
+    this.measureConcurrency(variant);
     const sampled = this.capture?.sample() ?? false;
     const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled, budget) : undefined;
     let response: InvokeEndpointResponse;
@@ -276,6 +279,7 @@ export class LocalEndpoint {
     const at = new Date();
     const started = performance.now();
     const instance = await lease(variant, req, place?.instance);
+    this.measureConcurrency(variant);
     let answer: StreamedAnswer;
     try {
       answer = await openStream(containersFor(this.name, variant, instance.containers, req)[0]!, req, timeoutMs, opts.signal);
@@ -315,6 +319,16 @@ export class LocalEndpoint {
       this.sessions.set(opened.id, { variant, instance, expiresAt: opened.expiresAt });
     }
     if (response.closedSessionId !== undefined) this.sessions.delete(response.closedSessionId);
+  }
+
+  /**
+   * Once a request has an instance (a throttled one never reaches a model, so it is not counted):
+   * the requests in flight on the variant's instances, this one included, per instance.
+   */
+  private measureConcurrency(variant: VariantRuntime): void {
+    const pool = variant.instances;
+    if (!this.metrics?.recordConcurrency || pool?.inFlight === undefined || pool.size === 0) return;
+    this.metrics.recordConcurrency({ endpoint: this.name, variant: variant.name }, pool.inFlight / pool.size, Date.now());
   }
 
   private measure(variant: VariantRuntime, at: Date, outcome: 'ok' | '4xx' | '5xx', totalMs: number, modelMs?: number): void {

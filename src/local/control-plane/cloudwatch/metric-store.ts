@@ -169,12 +169,13 @@ export class MetricStore implements InvocationMetricsSink {
   }
 
   /**
-   * Records the requests in flight per copy of inference component `component` as one request
-   * arrives (that one included) as `ConcurrentRequestsPerCopy`, dimension `InferenceComponentName`:
+   * Records the requests in flight per copy of an inference component as one request reaches a
+   * copy (that one included) as `ConcurrentRequestsPerCopy`, dimension `InferenceComponentName`:
    * the metric of the high-resolution `SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution`.
    */
-  recordConcurrency(component: string, perCopy: number, at: number): void {
-    this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: 'ConcurrentRequestsPerCopy', dimensions: [{ Name: 'InferenceComponentName', Value: component }] }, perCopy, 'None', at);
+  recordConcurrency(r: { endpoint: string; variant: string; inferenceComponent?: string }, perInstance: number, at: number): void {
+    if (r.inferenceComponent === undefined) return;
+    this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: 'ConcurrentRequestsPerCopy', dimensions: [{ Name: 'InferenceComponentName', Value: r.inferenceComponent }] }, perInstance, 'None', at);
     for (const listener of this.listeners) listener();
   }
 

@@ -1,0 +1,81 @@
+// The concurrency metrics of the high-resolution target-tracking policies, through the real SDK
+// clients against a local SageMaker whose instances and copies are fake containers that hold their
+// answers, with one invocation in flight per instance before it throttles.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CloudWatchClient, GetMetricStatisticsCommand, type Dimension } from '@aws-sdk/client-cloudwatch';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../../test/helpers/until.js';
+import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
+import { createMetricClock } from '../cloudwatch/metric-clock.js';
+import { MetricStore } from '../cloudwatch/metric-store.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../local-sagemaker.js';
+import { ApplicationAutoScalingService } from './autoscaling-service.js';
+
+const POLL = { timeoutMs: 20_000, intervalMs: 25 };
+const ROLE = 'arn:aws:iam::123456789012:role/local';
+
+let dir: string;
+let local: LocalSageMakerHandle;
+let backend: FakeBackend;
+let sm: SageMakerClient;
+let cw: CloudWatchClient;
+let runtime: SageMakerRuntimeClient;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-concurrency-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const clock = createMetricClock(60, () => Date.now());
+  const metrics = new MetricStore(clock);
+  const cloudwatch = new CloudWatchService({ metrics, clock });
+  backend = new FakeBackend();
+  local = await startLocalSageMaker({
+    port: 0,
+    backendImpl: backend,
+    metrics,
+    startupTimeoutMs: 5_000,
+    settings: { region: 'us-east-1', accountId: '123456789012', maxInvocationsPerInstance: 1 },
+    services: ({ sagemaker }) => [cloudwatch, new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now })],
+  });
+  sm = new SageMakerClient(localClientConfig(local.url));
+  cw = new CloudWatchClient(localClientConfig(local.url));
+  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url), maxAttempts: 1 });
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'host', EndpointConfigName: 'host' }));
+  await until('endpoint host InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'host' }))).EndpointStatus === 'InService', POLL);
+});
+
+after(async () => {
+  for (const c of [sm, cw, runtime]) c?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Maximum and SampleCount of `metric` by `dimensions` over the last ten minutes. */
+async function stats(metric: string, dimensions: Dimension[]): Promise<{ max: number; samples: number }> {
+  const out = await cw.send(
+    new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metric, Dimensions: dimensions, Statistics: ['Maximum', 'SampleCount'], Period: 60, StartTime: new Date(Date.now() - 600_000), EndTime: new Date(Date.now() + 60_000) }),
+  );
+  const points = out.Datapoints ?? [];
+  return { max: Math.max(0, ...points.map((d) => d.Maximum ?? 0)), samples: points.reduce((n, d) => n + (d.SampleCount ?? 0), 0) };
+}
+
+test('a request throttled for want of a free copy (ThrottlingException) adds nothing to ConcurrentRequestsPerCopy: only requests that reach a copy count', async () => {
+  await sm.send(
+    new CreateInferenceComponentCommand({ InferenceComponentName: 'held', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir, Environment: { FAKE_HOLD: 'true' } }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } }),
+  );
+  await until('component held InService', async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'held' }))).InferenceComponentStatus === 'InService', POLL);
+  const invoke = () => runtime.send(new InvokeEndpointCommand({ EndpointName: 'host', InferenceComponentName: 'held', ContentType: 'text/csv', Body: Buffer.from('1,2') }));
+  const first = invoke();
+  await until('first held', async () => backend.invocations.some((i) => i.id.startsWith('host/held/')), POLL);
+  await assert.rejects(invoke(), (err: Error) => err.name === 'ThrottlingException');
+  backend.release();
+  await first;
+  assert.deepEqual(await stats('ConcurrentRequestsPerCopy', [{ Name: 'InferenceComponentName', Value: 'held' }]), { max: 1, samples: 1 });
+});
