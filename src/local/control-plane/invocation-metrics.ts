@@ -34,7 +34,7 @@ export interface InvocationMetricsSink {
   /**
    * A request reached an instance of `variant` of `endpoint` (a copy of `inferenceComponent`, when
    * given), with `perInstance` requests in flight per instance (per copy), that one included
-   * (`ConcurrentRequestsPerCopy` of an inference component).
+   * (`ConcurrentRequestsPerModel` of a variant, `ConcurrentRequestsPerCopy` of an inference component).
    */
   recordConcurrency?(r: { endpoint: string; variant: string; inferenceComponent?: string }, perInstance: number, at: number): void;
   /**

@@ -18,7 +18,7 @@ import { checkTimezone, nextRun, parseSchedule, type Schedule } from './schedule
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
-import { checkIdList, COMPONENT_METRICS, CONCURRENT_REQUESTS_PER_COPY, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
+import { checkIdList, COMPONENT_METRICS, CONCURRENT_REQUESTS_PER_COPY, CONCURRENT_REQUESTS_PER_MODEL, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, VARIANT_METRICS, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count, or an inference component's copy count). */
 export interface ScalableTargetRecord {
@@ -379,15 +379,15 @@ export class ApplicationAutoScalingService implements AwsService {
     if (!['StepScaling', 'TargetTrackingScaling', 'PredictiveScaling'].includes(type as string)) v.add(type, 'policyType', 'satisfy enum value set: [StepScaling, TargetTrackingScaling, PredictiveScaling]');
     v.throwIfAny();
     if (type === 'PredictiveScaling') {
-      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies (on ${INVOCATIONS_PER_INSTANCE}, ${INVOCATIONS_PER_COPY}, ${CONCURRENT_REQUESTS_PER_COPY} or one customized CloudWatch metric) and StepScaling policies.`);
+      throw validationException(`PolicyType ${type as string} is not scaled locally: the local Application Auto Scaling runs TargetTrackingScaling policies (on ${INVOCATIONS_PER_INSTANCE}, ${CONCURRENT_REQUESTS_PER_MODEL}, ${INVOCATIONS_PER_COPY}, ${CONCURRENT_REQUESTS_PER_COPY} or one customized CloudWatch metric) and StepScaling policies.`);
     }
     const stepConfig = type === 'StepScaling' ? readStepScalingConfig(input.StepScalingPolicyConfiguration) : undefined;
     const config = type === 'TargetTrackingScaling' ? readTargetTrackingConfig(input.TargetTrackingScalingPolicyConfiguration) : undefined;
     const target = this.targets.get(resourceId!);
     if (!target) throw this.notFound(resourceId!);
     const predefined = config?.PredefinedMetricSpecification?.PredefinedMetricType;
-    if (predefined === INVOCATIONS_PER_INSTANCE && isComponent(target.variant)) {
-      throw validationException(`PredefinedMetricType ${INVOCATIONS_PER_INSTANCE} tracks a variant's instances, not inference component ${target.variant.componentName}: track its copies with ${INVOCATIONS_PER_COPY}.`);
+    if (predefined !== undefined && VARIANT_METRICS.includes(predefined) && isComponent(target.variant)) {
+      throw validationException(`PredefinedMetricType ${predefined} tracks a variant's instances, not inference component ${target.variant.componentName}: track its copies with ${INVOCATIONS_PER_COPY}.`);
     }
     if (predefined !== undefined && COMPONENT_METRICS.includes(predefined) && !isComponent(target.variant)) {
       throw validationException(`PredefinedMetricType ${predefined} tracks an inference component's copies, not variant ${target.variant.variantName} of endpoint ${target.variant.endpointName}: track its instances with ${INVOCATIONS_PER_INSTANCE}.`);
@@ -719,7 +719,8 @@ export interface TrackedMetric {
  * `InvocationsPerInstance` Sum per minute, `SageMakerInferenceComponentInvocationsPerCopy` the
  * component's `InvocationsPerCopy` (dimension `InferenceComponentName`) Sum per minute,
  * `SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution` its
- * `ConcurrentRequestsPerCopy` Maximum (the statistic is this emulator's choice); a
+ * `ConcurrentRequestsPerCopy` Maximum and `SageMakerVariantConcurrentRequestsPerModelHighResolution`
+ * the variant's `ConcurrentRequestsPerModel` Maximum (the statistic is this emulator's choice); a
  * `CustomizedMetricSpecification` names its own (for an asynchronous endpoint,
  * `ApproximateBacklogSizePerInstance` by `EndpointName`, Average).
  */
@@ -736,13 +737,12 @@ export function trackedMetric(config: TargetTrackingConfig, target: ScalableTarg
     }
     return { namespace: METRICS_NAMESPACE, metricName: 'InvocationsPerCopy', dimensions, statistic: 'Sum' };
   }
-  return {
-    namespace: METRICS_NAMESPACE,
-    metricName: 'InvocationsPerInstance',
-    dimensions: [
-      { Name: 'EndpointName', Value: ref.endpointName },
-      { Name: 'VariantName', Value: ref.variantName },
-    ],
-    statistic: 'Sum',
-  };
+  const dimensions = [
+    { Name: 'EndpointName', Value: ref.endpointName },
+    { Name: 'VariantName', Value: ref.variantName },
+  ];
+  if (config.PredefinedMetricSpecification?.PredefinedMetricType === CONCURRENT_REQUESTS_PER_MODEL) {
+    return { namespace: METRICS_NAMESPACE, metricName: 'ConcurrentRequestsPerModel', dimensions, statistic: 'Maximum', highResolution: true };
+  }
+  return { namespace: METRICS_NAMESPACE, metricName: 'InvocationsPerInstance', dimensions, statistic: 'Sum' };
 }

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CloudWatchClient, GetMetricStatisticsCommand, type Dimension } from '@aws-sdk/client-cloudwatch';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand, SetAlarmStateCommand, type Dimension } from '@aws-sdk/client-cloudwatch';
+import { ApplicationAutoScalingClient, DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, CreateModelCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
@@ -17,6 +18,7 @@ import { createMetricClock } from '../cloudwatch/metric-clock.js';
 import { MetricStore } from '../cloudwatch/metric-store.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../local-sagemaker.js';
 import { ApplicationAutoScalingService } from './autoscaling-service.js';
+import { VariantScaler } from './variant-scaler.js';
 
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 const ROLE = 'arn:aws:iam::123456789012:role/local';
@@ -24,7 +26,9 @@ const ROLE = 'arn:aws:iam::123456789012:role/local';
 let dir: string;
 let local: LocalSageMakerHandle;
 let backend: FakeBackend;
+let scaler: VariantScaler;
 let sm: SageMakerClient;
+let aas: ApplicationAutoScalingClient;
 let cw: CloudWatchClient;
 let runtime: SageMakerRuntimeClient;
 
@@ -41,10 +45,15 @@ before(async () => {
     metrics,
     startupTimeoutMs: 5_000,
     settings: { region: 'us-east-1', accountId: '123456789012', maxInvocationsPerInstance: 1 },
-    services: ({ sagemaker }) => [cloudwatch, new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now })],
+    services: ({ sagemaker }) => {
+      const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
+      scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
+      return [cloudwatch, autoscaling];
+    },
   });
   sm = new SageMakerClient(localClientConfig(local.url));
   cw = new CloudWatchClient(localClientConfig(local.url));
+  aas = new ApplicationAutoScalingClient(localClientConfig(local.url));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url), maxAttempts: 1 });
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'host', EndpointConfigName: 'host' }));
@@ -52,7 +61,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of [sm, cw, runtime]) c?.destroy();
+  for (const c of [sm, aas, cw, runtime]) c?.destroy();
   await local?.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -78,4 +87,46 @@ test('a request throttled for want of a free copy (ThrottlingException) adds not
   backend.release();
   await first;
   assert.deepEqual(await stats('ConcurrentRequestsPerCopy', [{ Name: 'InferenceComponentName', Value: 'held' }]), { max: 1, samples: 1 });
+});
+
+test('target tracking on the high-resolution SageMakerVariantConcurrentRequestsPerModelHighResolution watches ConcurrentRequestsPerModel, the requests in flight per instance of a variant as each reaches one, and scales its instances', async () => {
+  await sm.send(new CreateModelCommand({ ModelName: 'held', ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir, Environment: { FAKE_HOLD: 'true' } } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'solo', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'held', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'solo', EndpointConfigName: 'solo' }));
+  await until('endpoint solo InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'solo' }))).EndpointStatus === 'InService', POLL);
+  const invoke = () => runtime.send(new InvokeEndpointCommand({ EndpointName: 'solo', ContentType: 'text/csv', Body: Buffer.from('1,2') }));
+  const first = invoke();
+  await until('first held', async () => backend.invocations.some((i) => i.id.startsWith('solo/')), POLL);
+  await assert.rejects(invoke(), (err: Error) => err.name === 'ThrottlingException');
+  backend.release();
+  await first;
+  const variant = [{ Name: 'EndpointName', Value: 'solo' }, { Name: 'VariantName', Value: 'AllTraffic' }];
+  assert.deepEqual(await stats('ConcurrentRequestsPerModel', variant), { max: 1, samples: 1 }, 'the throttled request reached no instance');
+
+  const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/solo/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 2 }));
+  const config = { TargetValue: 0.5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantConcurrentRequestsPerModelHighResolution' as const } };
+  const put = await aas.send(new PutScalingPolicyCommand({ ...key, PolicyName: 'concurrency', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: config }));
+  const alarms = (await cw.send(new DescribeAlarmsCommand({ AlarmNames: put.Alarms!.map((a) => a.AlarmName!) }))).MetricAlarms ?? [];
+  assert.deepEqual(
+    alarms.map((a) => [/AlarmHigh/.test(a.AlarmName!) ? 'high' : 'low', a.MetricName, a.Dimensions, a.Statistic, a.Period, a.EvaluationPeriods]).sort(),
+    [
+      ['high', 'ConcurrentRequestsPerModel', variant, 'Maximum', 10, 3],
+      ['low', 'ConcurrentRequestsPerModel', variant, 'Maximum', 60, 15],
+    ],
+  );
+  const high = put.Alarms!.find((a) => /AlarmHigh/.test(a.AlarmName!))!.AlarmName!;
+  await cw.send(new SetAlarmStateCommand({ AlarmName: high, StateValue: 'ALARM', StateReason: 'test: above the target' }));
+  await scaler.tick();
+  const [activity] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities ?? [];
+  assert.equal(activity?.Description, 'Setting desired instance count to 2.');
+  assert.match(activity?.Cause ?? '', / concurrent requests per model \(Maximum\) against a target of 0\.5$/);
+
+  // The variant's metric on an inference component names the one that applies.
+  await assert.rejects(
+    aas.send(new RegisterScalableTargetCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'inference-component/held', ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount', MinCapacity: 1, MaxCapacity: 2 })).then(() =>
+      aas.send(new PutScalingPolicyCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'inference-component/held', ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount', PolicyName: 'wrong', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: config })),
+    ),
+    (err: Error) => err.name === 'ValidationException' && /tracks a variant's instances, not inference component held/.test(err.message),
+  );
 });

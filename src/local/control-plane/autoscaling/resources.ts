@@ -12,6 +12,10 @@ export const INVOCATIONS_PER_INSTANCE = 'SageMakerVariantInvocationsPerInstance'
 export const INVOCATIONS_PER_COPY = 'SageMakerInferenceComponentInvocationsPerCopy';
 /** The high-resolution predefined metric of an inference component (CloudWatch's `ConcurrentRequestsPerCopy`). */
 export const CONCURRENT_REQUESTS_PER_COPY = 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution';
+/** The high-resolution predefined metric of a variant (CloudWatch's `ConcurrentRequestsPerModel`). */
+export const CONCURRENT_REQUESTS_PER_MODEL = 'SageMakerVariantConcurrentRequestsPerModelHighResolution';
+/** The predefined metrics that track a variant's instances. */
+export const VARIANT_METRICS: readonly string[] = [INVOCATIONS_PER_INSTANCE, CONCURRENT_REQUESTS_PER_MODEL];
 /** The predefined metrics that track an inference component's copies. */
 export const COMPONENT_METRICS: readonly string[] = [INVOCATIONS_PER_COPY, CONCURRENT_REQUESTS_PER_COPY];
 

@@ -1,6 +1,6 @@
 import { STATISTICS, type Statistic } from '../cloudwatch/statistics.js';
 import { validationException, Violations } from './errors.js';
-import { COMPONENT_METRICS, CONCURRENT_REQUESTS_PER_COPY, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isInt32 } from './resources.js';
+import { COMPONENT_METRICS, CONCURRENT_REQUESTS_PER_COPY, CONCURRENT_REQUESTS_PER_MODEL, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isInt32, VARIANT_METRICS } from './resources.js';
 
 /** A validated `CustomizedMetricSpecification`: one CloudWatch metric and the statistic tracked. */
 export interface CustomizedMetric {
@@ -13,7 +13,7 @@ export interface CustomizedMetric {
 
 /**
  * A validated `TargetTrackingScalingPolicyConfiguration`: on `SageMakerVariantInvocationsPerInstance`
- * `SageMakerInferenceComponentInvocationsPerCopy` or `…ConcurrentRequestsPerCopyHighResolution` (predefined), or on one CloudWatch metric (customized, such as an asynchronous endpoint's
+ * `SageMakerVariantConcurrentRequestsPerModelHighResolution`, `SageMakerInferenceComponentInvocationsPerCopy` or `…ConcurrentRequestsPerCopyHighResolution` (predefined), or on one CloudWatch metric (customized, such as an asynchronous endpoint's
  * `ApproximateBacklogSizePerInstance`).
  */
 export interface TargetTrackingConfig {
@@ -61,8 +61,8 @@ export function readTargetTrackingConfig(raw: unknown): TargetTrackingConfig {
   const spec = c.PredefinedMetricSpecification as Record<string, unknown> | undefined;
   if (!spec || typeof spec !== 'object') throw validationException('Either PredefinedMetricSpecification or CustomizedMetricSpecification is required.');
   const type = spec.PredefinedMetricType;
-  if (type !== INVOCATIONS_PER_INSTANCE && !COMPONENT_METRICS.includes(type as string)) {
-    throw validationException(`PredefinedMetricType ${JSON.stringify(type)} is not tracked locally: the local Application Auto Scaling tracks ${INVOCATIONS_PER_INSTANCE} (a variant), ${INVOCATIONS_PER_COPY} and ${CONCURRENT_REQUESTS_PER_COPY} (an inference component).`);
+  if (!VARIANT_METRICS.includes(type as string) && !COMPONENT_METRICS.includes(type as string)) {
+    throw validationException(`PredefinedMetricType ${JSON.stringify(type)} is not tracked locally: the local Application Auto Scaling tracks ${INVOCATIONS_PER_INSTANCE} and ${CONCURRENT_REQUESTS_PER_MODEL} (a variant), ${INVOCATIONS_PER_COPY} and ${CONCURRENT_REQUESTS_PER_COPY} (an inference component).`);
   }
   // "You can't specify a resource label unless the metric type is ALBRequestCountPerTarget" (PredefinedMetricSpecification reference).
   if (spec.ResourceLabel !== undefined) {

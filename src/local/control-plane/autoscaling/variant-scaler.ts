@@ -18,6 +18,14 @@ import { decideScaling, type ScalingDecision } from './target-tracking.js';
 import { decideStep } from './step-scaling.js';
 import { isComponent } from './resources.js';
 
+/** How a scaling activity's cause names each predefined metric's value. */
+const METRIC_LABELS: Readonly<Record<string, string>> = {
+  InvocationsPerInstance: 'invocations per instance per minute',
+  ConcurrentRequestsPerModel: 'concurrent requests per model (Maximum)',
+  InvocationsPerCopy: 'invocations per copy per minute',
+  ConcurrentRequestsPerCopy: 'concurrent requests per copy (Maximum)',
+};
+
 /** Options of {@link VariantScaler}. */
 export interface VariantScalerOptions {
   readonly autoscaling: ApplicationAutoScalingService;
@@ -261,9 +269,7 @@ export class VariantScaler {
               metricValue: this.latestValue(trackedMetric(policy.config, target), now),
               ...(policy.config.CustomizedMetricSpecification
                 ? { metricLabel: `${policy.config.CustomizedMetricSpecification.MetricName} (${policy.config.CustomizedMetricSpecification.Statistic})` }
-                : isComponent(target.variant)
-                  ? { metricLabel: trackedMetric(policy.config, target).metricName === 'ConcurrentRequestsPerCopy' ? 'concurrent requests per copy (Maximum)' : 'invocations per copy per minute' }
-                  : {}),
+                : { metricLabel: METRIC_LABELS[trackedMetric(policy.config, target).metricName] ?? 'invocations per instance per minute' }),
               scaleOutCooldownMs: clock.durationMs(policy.config.ScaleOutCooldown ?? DEFAULT_COOLDOWN_SECONDS),
               scaleInCooldownMs: clock.durationMs(policy.config.ScaleInCooldown ?? DEFAULT_COOLDOWN_SECONDS),
               disableScaleIn: policy.config.DisableScaleIn ?? false,

@@ -171,11 +171,17 @@ export class MetricStore implements InvocationMetricsSink {
   /**
    * Records the requests in flight per copy of an inference component as one request reaches a
    * copy (that one included) as `ConcurrentRequestsPerCopy`, dimension `InferenceComponentName`:
-   * the metric of the high-resolution `SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution`.
+   * the metric of the high-resolution `SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution`;
+   * for a variant's instance, the requests in flight per instance as `ConcurrentRequestsPerModel`
+   * by `EndpointName` and `VariantName`, the metric of `SageMakerVariantConcurrentRequestsPerModelHighResolution`.
    */
   recordConcurrency(r: { endpoint: string; variant: string; inferenceComponent?: string }, perInstance: number, at: number): void {
-    if (r.inferenceComponent === undefined) return;
-    this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: 'ConcurrentRequestsPerCopy', dimensions: [{ Name: 'InferenceComponentName', Value: r.inferenceComponent }] }, perInstance, 'None', at);
+    if (r.inferenceComponent === undefined) {
+      const dimensions = [{ Name: 'EndpointName', Value: r.endpoint }, { Name: 'VariantName', Value: r.variant }];
+      this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: 'ConcurrentRequestsPerModel', dimensions }, perInstance, 'None', at);
+    } else {
+      this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: 'ConcurrentRequestsPerCopy', dimensions: [{ Name: 'InferenceComponentName', Value: r.inferenceComponent }] }, perInstance, 'None', at);
+    }
     for (const listener of this.listeners) listener();
   }
 
