@@ -158,9 +158,17 @@ export class InferenceComponents {
     return [...this.records.values()].some((r) => r.arn === arn);
   }
 
-  /** The components `InService` with at least one copy in rotation: those whose idle minutes publish zeros (MetricStore.recordIdleMinute). */
-  inService(): string[] {
-    return [...this.records.values()].filter((r) => r.status === 'InService' && (r.serving?.variants[0]?.fleet.size ?? 0) > 0).map((r) => r.name);
+  /**
+   * The components `InService` with at least one copy in rotation, with their requests in flight
+   * per copy: those whose idle minutes publish zeros (MetricStore.recordIdleMinute).
+   */
+  inService(): Array<{ name: string; inFlight: number }> {
+    const out: Array<{ name: string; inFlight: number }> = [];
+    for (const r of this.records.values()) {
+      const fleet = r.serving?.variants[0]?.fleet;
+      if (r.status === 'InService' && fleet !== undefined && fleet.size > 0) out.push({ name: r.name, inFlight: fleet.inFlight / fleet.size });
+    }
+    return out;
   }
 
   /** `arn:<partition>:sagemaker:<region>:<account>:inference-component/<name>`, lower-cased as the service does. */

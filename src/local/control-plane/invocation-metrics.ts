@@ -40,9 +40,10 @@ export interface InvocationMetricsSink {
   /**
    * The minute before the one `now` falls in has ended: each variant and inference component in
    * service that received no invocation in it gets `Invocations` 0 and `InvocationsPerInstance`
-   * (`InvocationsPerCopy`) 0 there, as SageMaker emits zeros when traffic stops.
+   * (`InvocationsPerCopy`) 0 there, as SageMaker emits zeros when traffic stops, and one without
+   * `ConcurrentRequestsPerModel` (`…PerCopy`) in it gets `inFlight`, its requests in flight per instance (copy) now.
    */
-  recordIdleMinute?(variants: Iterable<{ endpoint: string; variant: string }>, components: Iterable<string>, now: number): void;
+  recordIdleMinute?(variants: Iterable<{ endpoint: string; variant: string; inFlight?: number }>, components: Iterable<{ name: string; inFlight: number }>, now: number): void;
 }
 
 /**

@@ -20,7 +20,7 @@ import { BACKLOG_SAMPLE_SECONDS, publishAsyncBacklog } from './async-backlog-met
 import type { S3Objects } from '../s3/objects.js';
 import { createAlarmsAndScaling } from './alarms-and-scaling.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
-import { InferenceComponents } from './inference-components.js';
+import { InferenceComponents, hostsInferenceComponents } from './inference-components.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import { LogStore } from './logs/log-store.js';
 import { CloudWatchLogsService } from './logs/logs-service.js';
@@ -258,7 +258,13 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   const backlogTimer = guard ? setInterval(() => publishAsyncBacklog(store.endpoints.values(), guard.metrics), guard.clock.durationMs(BACKLOG_SAMPLE_SECONDS)) : undefined;
   backlogTimer?.unref();
   const publishIdleMinute = (now = Date.now()): void => {
-    const variants = [...store.endpoints.values()].filter((e) => e.status === 'InService').flatMap((e) => (e.serving?.variants ?? []).map((v) => ({ endpoint: e.name, variant: v.spec.VariantName })));
+    const variants = [...store.endpoints.values()]
+      .filter((e) => e.status === 'InService')
+      .flatMap((e) => {
+        // The instances of an endpoint for inference components run no model: its copies' concurrency is the components'.
+        const models = e.serving !== undefined && !hostsInferenceComponents(e.serving.config);
+        return (e.serving?.variants ?? []).map((v) => ({ endpoint: e.name, variant: v.spec.VariantName, ...(models && v.fleet.size > 0 ? { inFlight: v.fleet.inFlight / v.fleet.size } : {}) }));
+      });
     metrics?.recordIdleMinute?.(variants, components.inService(), now);
   };
   // SageMaker emits zeros once traffic stops, so scaling alarms see an idle minute as one.

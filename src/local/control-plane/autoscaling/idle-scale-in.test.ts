@@ -127,4 +127,24 @@ test('a variant whose traffic stops scales in to MinCapacity on SageMakerVariant
     new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'Invocations', Dimensions: [{ Name: 'EndpointName', Value: 'two' }, { Name: 'VariantName', Value: 'AllTraffic' }], Statistics: ['Sum'], Period: 60, StartTime: new Date(t.now - 900_000), EndTime: new Date(t.now) }),
   );
   assert.ok((out.Datapoints ?? []).length >= 14 && (out.Datapoints ?? []).every((d) => d.Sum === 0));
+  const concurrency = await cw.send(
+    new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'ConcurrentRequestsPerModel', Dimensions: [{ Name: 'EndpointName', Value: 'two' }, { Name: 'VariantName', Value: 'AllTraffic' }], Statistics: ['Maximum'], Period: 60, StartTime: new Date(t.now - 900_000), EndTime: new Date(t.now) }),
+  );
+  assert.ok((concurrency.Datapoints ?? []).length >= 14 && (concurrency.Datapoints ?? []).every((d) => d.Maximum === 0), 'nothing in flight');
+});
+
+test('an inference component whose traffic stops scales in on the high-resolution SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution: its idle minutes publish ConcurrentRequestsPerCopy, the requests in flight per copy (0)', async () => {
+  await sm.send(
+    new CreateInferenceComponentCommand({ InferenceComponentName: 'calm', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 2 } }),
+  );
+  await until('component calm InService', async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'calm' }))).InferenceComponentStatus === 'InService', POLL);
+  const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'inference-component/calm', ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount' as const };
+  await aas.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 1, MaxCapacity: 2 }));
+  const put = await aas.send(
+    new PutScalingPolicyCommand({ ...key, PolicyName: 'concurrency', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 1, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution' }, ScaleInCooldown: 0 } }),
+  );
+  const copies = async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'calm' }))).RuntimeConfig?.DesiredCopyCount;
+  await idleMinutes(20, async () => (await copies()) === 1);
+  assert.deepEqual(await lowAlarmState(put.Alarms!.map((a) => a.AlarmName!)), ['ALARM']);
+  assert.equal(await copies(), 1);
 });

@@ -193,21 +193,27 @@ export class MetricStore implements InvocationMetricsSink {
    * traffic becomes zero, SageMaker automatically scales in to the minimum number of instances
    * specified. In this case, SageMaker emits metrics with a value of zero"
    * (endpoint-auto-scaling-prerequisites.html), which is what a target-tracking policy's low
-   * alarm needs to leave INSUFFICIENT_DATA once traffic stops. Calling it again for the same minute adds nothing.
+   * alarm needs to leave INSUFFICIENT_DATA once traffic stops. `ConcurrentRequestsPerModel`
+   * (`ConcurrentRequestsPerCopy`), which AWS samples every 10 seconds, gets the requests in flight
+   * per instance (copy) now, `inFlight`, when that minute has none of it. Calling it again for the same minute adds nothing.
    */
-  recordIdleMinute(variants: Iterable<{ endpoint: string; variant: string }>, components: Iterable<string>, now: number): void {
+  recordIdleMinute(variants: Iterable<{ endpoint: string; variant: string; inFlight?: number }>, components: Iterable<{ name: string; inFlight: number }>, now: number): void {
     const minute = this.periodIndex(now, 60) - 1;
     const at = this.periodStart(minute, 60);
     let published = false;
-    const zeroIfIdle = (dimensions: Dimension[], perCapacity: string): void => {
-      const invocations: MetricId = { namespace: SAGEMAKER_NAMESPACE, metricName: 'Invocations', dimensions };
-      if (this.periods(invocations, minute, minute + 1, 60).length > 0) return;
-      this.put(invocations, 0, 'None', at);
-      this.put({ namespace: SAGEMAKER_NAMESPACE, metricName: perCapacity, dimensions }, 0, 'None', at);
+    const fill = (dimensions: Dimension[], metricName: string, value: number | undefined): void => {
+      const id: MetricId = { namespace: SAGEMAKER_NAMESPACE, metricName, dimensions };
+      if (value === undefined || this.periods(id, minute, minute + 1, 60).length > 0) return;
+      this.put(id, value, 'None', at);
       published = true;
     };
-    for (const v of variants) zeroIfIdle([{ Name: 'EndpointName', Value: v.endpoint }, { Name: 'VariantName', Value: v.variant }], 'InvocationsPerInstance');
-    for (const c of components) zeroIfIdle([{ Name: 'InferenceComponentName', Value: c }], 'InvocationsPerCopy');
+    const idle = (dimensions: Dimension[], perCapacity: string, concurrency: string, inFlight: number | undefined): void => {
+      const invoked = this.periods({ namespace: SAGEMAKER_NAMESPACE, metricName: 'Invocations', dimensions }, minute, minute + 1, 60).length > 0;
+      if (!invoked) for (const metricName of ['Invocations', perCapacity]) fill(dimensions, metricName, 0);
+      fill(dimensions, concurrency, inFlight);
+    };
+    for (const v of variants) idle([{ Name: 'EndpointName', Value: v.endpoint }, { Name: 'VariantName', Value: v.variant }], 'InvocationsPerInstance', 'ConcurrentRequestsPerModel', v.inFlight);
+    for (const c of components) idle([{ Name: 'InferenceComponentName', Value: c.name }], 'InvocationsPerCopy', 'ConcurrentRequestsPerCopy', c.inFlight);
     if (published) for (const listener of this.listeners) listener();
   }
 
