@@ -6,6 +6,7 @@
  * The same channel also carries prom-client's own cluster-metrics messages; the guards below let
  * each side ignore what is not in its union.
  */
+import type { SendHandle } from 'node:child_process';
 import type { Settings } from '../config/settings.js';
 import type { InferenceThreadData, WireError } from './thread-protocol.js';
 import type { SlotAnswer, SlotRequest, SlotReturn } from './bidi/stream-slots.js';
@@ -79,9 +80,23 @@ export function isToPrimary(msg: unknown): msg is ToPrimary {
   return TO_PRIMARY.has(typeOf(msg) ?? '');
 }
 
-/** Sends a message to the primary (a no-op outside a cluster worker). */
-export function sendToPrimary(msg: ToPrimary): void {
-  process.send?.(msg);
+/**
+ * Sends a message to the primary (a no-op outside a cluster worker), with a connection's native
+ * handle when given (the primary then holds a duplicate of it; this process keeps its own).
+ */
+export function sendToPrimary(msg: ToPrimary, handle?: object): void {
+  if (!handle) {
+    process.send?.(msg);
+    return;
+  }
+  // A handle closed before it went (its client left while another handle was in flight) fails the
+  // send, message and all: the message then goes without it.
+  const alone = () => void (process.connected && process.send?.(msg));
+  try {
+    process.send?.(msg, handle as SendHandle, (err: Error | null) => err && alone());
+  } catch {
+    alone();
+  }
 }
 
 /** Sends a message to a worker; false when its channel is already closed (it is exiting). */

@@ -41,7 +41,7 @@ export class EarlyWorkers {
    * Attaches `onMessage` to `worker` and replays the messages it sent so far. Returns its exit when
    * it exited before this call; later exits reach `cluster.on('exit')` listeners as usual.
    */
-  adopt(worker: Worker, onMessage: (message: unknown) => void): { code: number | null; signal: string | null } | undefined {
+  adopt(worker: Worker, onMessage: (message: unknown, handle?: unknown) => void): { code: number | null; signal: string | null } | undefined {
     const held = this.#held.get(worker);
     if (!held) throw new Error('not an early worker');
     this.#held.delete(worker);

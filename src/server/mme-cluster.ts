@@ -4,6 +4,8 @@ import type { Logger } from '../core/context.js';
 import { checkFreeMemory, type ModelEntry, type ModelManager, type ModelStore } from './model-store.js';
 import { fromWireError, toWireError, type WireError } from './thread-protocol.js';
 import { sendToWorker, type ModelOp, type ToPrimary, type ToWorker } from './cluster-protocol.js';
+import type { Socket } from 'node:net';
+import { answerOnConnection, nativeHandleOf, releaseConnection, type NativeHandle } from './orphaned-connection.js';
 
 /**
  * Multi-model loads and unloads across `smkit serve`'s worker processes. SageMaker sends
@@ -23,7 +25,7 @@ export class ClusterModelManager implements ModelManager {
 
   constructor(
     private readonly store: ModelStore,
-    private readonly send: (msg: MmeRequest | MmeApplied) => void,
+    private readonly send: (msg: MmeRequest | MmeApplied, handle?: object) => void,
   ) {}
 
   /** The primary's answer to this worker's request. */
@@ -43,16 +45,21 @@ export class ClusterModelManager implements ModelManager {
     );
   }
 
-  #request(op: ModelOp, name: string, url?: string): Promise<void> {
+  #request(op: ModelOp, name: string, url?: string, connection?: object): Promise<void> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      this.send({ type: 'mme-request', id, op, name, url });
+      this.send({ type: 'mme-request', id, op, name, url }, connection);
     });
   }
 
-  load(name: string, url: string): Promise<void> {
-    return this.#request('load', name, url);
+  /**
+   * Loads `name` on every worker. The request's connection goes to the primary with it: a model
+   * whose load ends this process (inline: a full heap, process.exit) would leave the caller
+   * without an answer, and every worker loads the model, so no other worker is sure to survive it.
+   */
+  load(name: string, url: string, connection?: Socket): Promise<void> {
+    return this.#request('load', name, url, nativeHandleOf(connection));
   }
 
   unload(name: string): Promise<void> {
@@ -187,11 +194,25 @@ export class MmeCoordinator {
     }
   }
 
-  /** A worker asks for a load or unload on every worker; it gets the outcome as `mme-response`. */
-  onRequest(worker: Worker, m: MmeRequest): void {
+  /**
+   * A worker asks for a load or unload on every worker; it gets the outcome as `mme-response`. A
+   * load comes with the request's connection (see {@link ClusterModelManager.load}): the primary
+   * answers on it when the worker is gone by then, and otherwise lets its copy go.
+   */
+  onRequest(worker: Worker, m: MmeRequest, connection?: NativeHandle): void {
+    const answer = (response: MmeResponse, status: number, body: unknown) => {
+      if (sendToWorker(worker, response)) {
+        if (connection) releaseConnection(connection);
+      } else if (connection) {
+        answerOnConnection(connection, status, body);
+      }
+    };
     this.#handle(m).then(
-      () => sendToWorker(worker, { type: 'mme-response', id: m.id }),
-      (err: unknown) => sendToWorker(worker, { type: 'mme-response', id: m.id, error: toWireError(err) }),
+      () => answer({ type: 'mme-response', id: m.id }, 200, { status: `Model "${m.name}" registered` }),
+      (err: unknown) => {
+        const wire = toWireError(err);
+        answer({ type: 'mme-response', id: m.id, error: wire }, wire.status, fromWireError(wire).toJSON());
+      },
     );
   }
 

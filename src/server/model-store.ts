@@ -1,4 +1,5 @@
 import os from 'node:os';
+import type { Socket } from 'node:net';
 import { existsSync, statSync } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
@@ -17,8 +18,12 @@ export interface ModelEntry {
  * and unloads are coordinated by the primary so every worker process holds the same models.
  */
 export interface ModelManager {
-  /** Loads `name` from the directory `url`; 409 if loaded, 507 when memory is short. */
-  load(name: string, url: string): Promise<void>;
+  /**
+   * Loads `name` from the directory `url`; 409 if loaded, 507 when memory is short. `connection`
+   * is the `POST /models` request's, when its answer is the next one on it: in `smkit serve` the
+   * primary answers on it if the worker process dies during the load.
+   */
+  load(name: string, url: string, connection?: Socket): Promise<void>;
   /** Unloads `name`; 404 if not loaded. */
   unload(name: string): Promise<void>;
   list(): ModelEntry[];

@@ -15,6 +15,7 @@ import type { EarlyWorkers } from './early-workers.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule } from '../handlers/user-module.js';
 import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
+import { isNativeHandle } from './orphaned-connection.js';
 
 /**
  * The rest of `smkit serve`'s primary, once its workers are forked: logs, prepares the model's
@@ -174,7 +175,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     worker.on('message', track(worker, index));
   };
   /** Bookkeeping of a new worker, forked now or at start-up (early); returns its message handler. */
-  const track = (worker: Worker, index: number): ((msg: unknown) => void) => {
+  const track = (worker: Worker, index: number): ((msg: unknown, handle?: unknown) => void) => {
     indexOf.set(worker, index);
     restarts.started(index);
     const thread: InferenceThreadData = {
@@ -191,7 +192,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, extra: { backend: settings.tfjsBackend } },
       },
     };
-    const onMessage = (msg: ToPrimary): void => {
+    const onMessage = (msg: ToPrimary, handle: unknown): void => {
       switch (msg.type) {
         case 'hello':
           sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [] });
@@ -220,7 +221,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return;
         }
         case 'mme-request':
-          return mme?.onRequest(worker, msg);
+          return mme?.onRequest(worker, msg, isNativeHandle(handle) ? handle : undefined);
         case 'mme-applied':
           return mme?.onApplied(worker, msg);
         case 'connections':
@@ -233,8 +234,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return unreachable(msg);
       }
     };
-    return (msg: unknown) => {
-      if (isToPrimary(msg)) onMessage(msg);
+    return (msg: unknown, handle?: unknown) => {
+      if (isToPrimary(msg)) onMessage(msg, handle);
     };
   };
 

@@ -2,6 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
@@ -252,6 +253,8 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
     cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), modelPath('iris'), { recursive: true });
     mkdirSync(path.join(modelPath('hog-load'), 'code'), { recursive: true });
     writeFileSync(path.join(modelPath('hog-load'), 'code', 'inference.mjs'), 'export function modelFn() { const held = []; for (;;) held.push(new Array(1 << 22).fill(1.5)); }\nexport function transformFn() { return "ok"; }');
+    mkdirSync(path.join(modelPath('quitter'), 'code'), { recursive: true });
+    writeFileSync(path.join(modelPath('quitter'), 'code', 'inference.mjs'), 'export function modelFn() { process.exit(3); }');
     // A small heap, so that the load fills it at once.
     server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: 'inline', NODE_OPTIONS: '--max-old-space-size=64' });
     await waitForPing(server);
@@ -261,12 +264,16 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
     removeDir(base);
   });
 
-  test('a load that runs the worker process out of JavaScript heap (Node aborts it) fails with the 507 and is undone: the replacement worker does not load it again (and die), and other models load and serve', async () => {
+  test('a load that runs the worker process out of JavaScript heap (Node aborts it) fails with the 507, answered though the one worker that took it died, and is undone: the replacement worker does not load it again (and die), and other models load and serve', async () => {
     const load = (name: string) =>
       fetchWithTimeout(`${server.url}/models`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model_name: name, url: modelPath(name) }), signal: AbortSignal.timeout(60_000) });
-    // The one worker took the request and died with it: no answer.
-    await load('hog-load').then((r) => assert.fail(`answered ${r.status}`), (err: Error) => assert.match(String(err.cause ?? err), /other side closed|socket|ECONNRESET/i));
-    await until('the primary to log the failed load', () => server.output().includes('while loading model \\"hog-load\\"; the load is undone'), { timeoutMs: 20_000 });
+    // The one worker took the request and died with it: the primary, which holds the connection too, answers.
+    const refused = await load('hog-load');
+    assert.equal(refused.status, 507);
+    assert.equal(refused.headers.get('connection'), 'close');
+    const body = (await refused.json()) as { code: string; message: string };
+    assert.equal(body.code, 'ERR_INSUFFICIENT_RESOURCES');
+    assert.match(body.message, /was ended by SIGABRT while loading model "hog-load"; the load is undone\. Node ends a process that runs out of JavaScript heap so/);
     assert.match(server.output(), /"code":"ERR_INSUFFICIENT_RESOURCES".*was ended by SIGABRT while loading model \\"hog-load\\"; the load is undone\. Node ends a process that runs out of JavaScript heap so/);
     await waitForPing(server);
     assert.equal((await load('iris')).status, 200);
@@ -275,5 +282,36 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
     const r = await fetchWithTimeout(`${server.url}/models/iris/invoke`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
     assert.equal(r.status, 200);
     assert.equal(server.output().split('worker process died; replacing it').length - 1, 1, 'one worker died, not each replacement');
+  });
+
+  test('a load whose handler calls process.exit gets 500 ERR_MODEL_LOAD from the primary; a load that succeeds leaves its kept-alive connection to the worker', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string, route: string, body?: string) =>
+      new Promise<{ status: number; body: string; reused: boolean; connection: string | undefined }>((resolve, reject) => {
+        const req = http.request(`${server.url}${route}`, { method, agent, headers: body ? { 'Content-Type': 'application/json' } : {} }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body: text, reused: req.reusedSocket, connection: res.headers.connection }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      await waitForPing(server);
+      const quit = await send('POST', '/models', JSON.stringify({ model_name: 'quitter', url: modelPath('quitter') }));
+      assert.equal(quit.status, 500);
+      assert.equal(quit.connection, 'close');
+      const body = JSON.parse(quit.body) as { code: string; message: string };
+      assert.equal(body.code, 'ERR_MODEL_LOAD');
+      assert.match(body.message, /exited with code 3 while loading model "quitter"; the load is undone/);
+      await waitForPing(server);
+      assert.equal((await send('DELETE', '/models/iris')).status, 200);
+      const loaded = await send('POST', '/models', JSON.stringify({ model_name: 'iris', url: modelPath('iris') }));
+      assert.equal(loaded.status, 200);
+      const next = await send('GET', '/models/iris');
+      assert.deepEqual([next.status, next.reused], [200, true], 'the next request on the same connection is answered by the worker');
+    } finally {
+      agent.destroy();
+    }
   });
 });
