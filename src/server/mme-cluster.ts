@@ -84,6 +84,8 @@ export interface WorkerDeath {
   pid: number | undefined;
   code: number | null;
   signal: string | null;
+  /** The server was shutting down (SIGTERM): a worker exits 0 once drained, or is killed after the grace period. */
+  stopping?: boolean;
 }
 
 /**
@@ -92,7 +94,12 @@ export interface WorkerDeath {
  * a model loaded in the worker process itself (SMKIT_INFERENCE_MODE=inline) meets: that is the
  * contract's 507, on which SageMaker unloads unused models; any other end is the model failing to load.
  */
-function diedLoading(name: string, { pid, code, signal }: WorkerDeath): ToolkitError {
+function diedLoading(name: string, { pid, code, signal, stopping }: WorkerDeath): ToolkitError {
+  if (stopping && (code === 0 || signal === 'SIGKILL')) {
+    // Its own shutdown (exit 0), or the primary's SIGKILL once the grace period was over: no crash.
+    const how = code === 0 ? 'stopped' : 'was stopped by SIGKILL at the end of the grace period (SMKIT_SHUTDOWN_GRACE_SECONDS)';
+    return new ToolkitError('ERR_SHUTTING_DOWN', `the server is shutting down (SIGTERM): a worker process (pid ${pid ?? '?'}) ${how} while loading model "${name}"; the load is undone; load the model on another instance`);
+  }
   const how = signal ? `was ended by ${signal}` : `exited with code ${code}`;
   const who = `a worker process (pid ${pid ?? '?'}) ${how} while loading model "${name}"; the load is undone`;
   if (signal === 'SIGABRT') {
@@ -172,7 +179,8 @@ export class MmeCoordinator {
       if (death && apply.op === 'load') {
         const failure = diedLoading(apply.name, death);
         // The worker asked to load may be the one that died: then this line is all that says why.
-        this.log.error({ model: apply.name, code: failure.code }, failure.message);
+        if (failure.code === 'ERR_SHUTTING_DOWN') this.log.info({ model: apply.name, code: failure.code }, failure.message);
+        else this.log.error({ model: apply.name, code: failure.code }, failure.message);
         apply.errors.push(toWireError(failure));
       }
       if (apply.workers.size === 0) {

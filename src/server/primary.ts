@@ -248,7 +248,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       listening.delete(worker.id);
       loaded.delete(worker.id);
       const diedLoading = !reported.delete(worker.id);
-      mme?.forget(worker.id, { pid: worker.process.pid, code, signal });
+      mme?.forget(worker.id, { pid: worker.process.pid, code, signal, stopping });
       census.forget(worker.id);
       streamSlots.forget(worker.id);
       watchdog.forget(worker.id);

@@ -1,7 +1,7 @@
 /** Multi-model endpoints (SAGEMAKER_MULTI_MODEL=true): the /models API of https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html, over HTTP. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
@@ -313,5 +313,48 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
     } finally {
       agent.destroy();
     }
+  });
+});
+
+describe('multi-model endpoint stopped (SIGTERM) during a load', () => {
+  let server: ServeProcess;
+  let base: string;
+  const modelPath = (name: string) => path.join(base, 'models', name, 'model');
+
+  before(async () => {
+    base = makeOptMl();
+    mkdirSync(path.join(modelPath('stuck'), 'code'), { recursive: true });
+    // Says that its load started, then never finishes it.
+    writeFileSync(
+      path.join(modelPath('stuck'), 'code', 'inference.mjs'),
+      `import { writeFileSync } from 'node:fs';\nexport function modelFn() { writeFileSync(${JSON.stringify(path.join(base, 'loading'))}, ''); return new Promise(() => {}); }`,
+    );
+    // Inline, so the worker process exits (0) with the load still running, once the grace period (none here) is over.
+    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: 'inline', SMKIT_SHUTDOWN_GRACE_SECONDS: '0' });
+    await waitForPing(server);
+  });
+  after(async () => {
+    await server.stop();
+    removeDir(base);
+  });
+
+  test('the load gets 503 ERR_SHUTTING_DOWN and the primary logs the worker stopping during it as the shutdown, not as a crash', async () => {
+    const load = fetchWithTimeout(`${server.url}/models`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model_name: 'stuck', url: modelPath('stuck') }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    await until('the load to start', () => existsSync(path.join(base, 'loading')), { timeoutMs: 20_000 });
+    server.child.kill('SIGTERM');
+    const res = await load;
+    assert.equal(res.status, 503);
+    const body = (await res.json()) as { code: string; message: string };
+    assert.equal(body.code, 'ERR_SHUTTING_DOWN');
+    assert.match(body.message, /the server is shutting down \(SIGTERM\): a worker process \(pid \d+\) stopped while loading model "stuck"; the load is undone/);
+    assert.equal((await server.exited).code, 0);
+    const lines = server.output().split('\n').filter((line) => line.includes('while loading model'));
+    assert.ok(lines.length > 0, server.output());
+    for (const line of lines) assert.match(line, /"level":"info"/, 'logged as the shutdown, not as an error');
   });
 });
