@@ -202,3 +202,18 @@ test('smkit_model_unloads_total counts each model unloaded from every worker onc
   assert.deepEqual(failed.map((r) => [r.id, r.error?.status]).sort(), [[4, 500], [5, 404]]);
   assert.equal(unloads(), 1);
 });
+
+test('a load a worker never finishes (a load hook whose promise never settles) fails after the apply timeout with ERR_MODEL_LOAD saying what to fix, and is undone on every worker', async () => {
+  const w = fakeWorker(1);
+  const coordinator = new MmeCoordinator(() => [w.worker], 0, createLogger('silent'), 50);
+  coordinator.onRequest(w.worker, { type: 'mme-request', id: 1, op: 'load', name: 'never', url: '/opt/ml/models/never/model' });
+  assert.equal(((await w.next()) as Apply).op, 'load');
+  // Never acknowledged: the timeout fails it, and the undo reaches the worker.
+  const undo = (await w.next()) as Apply;
+  assert.deepEqual([undo.op, undo.name], ['unload', 'never']);
+  coordinator.onApplied(w.worker, { type: 'mme-applied', applyId: undo.applyId });
+  const answer = (await w.next()) as Response;
+  assert.deepEqual([answer.id, answer.error?.code, answer.error?.status], [1, 'ERR_MODEL_LOAD', 500]);
+  assert.match(answer.error!.message, /^model "never" did not finish loading within 0\.05 s \(SAGEMAKER_STARTUP_TIMEOUT\) on 1 worker process\(es\): .*never settled.*raise SAGEMAKER_STARTUP_TIMEOUT/);
+  assert.deepEqual(coordinator.assigned(), []);
+});

@@ -142,7 +142,7 @@ export class MmeCoordinator {
     private readonly workers: () => Worker[],
     private readonly minFreeMb: number,
     private readonly log: Logger,
-    /** How long a load or unload may take on the workers before it is reported as failed. */
+    /** How long a load or unload may take on the workers before it is reported as failed: SAGEMAKER_STARTUP_TIMEOUT's. */
     private readonly applyTimeoutMs = 600_000,
   ) {}
 
@@ -233,8 +233,15 @@ export class MmeCoordinator {
         const apply = this.#applies.get(applyId);
         if (!apply) return;
         this.#applies.delete(applyId);
-        const message = `${op} of model "${name}" got no answer from worker(s) ${[...apply.workers].join(', ')} within ${this.applyTimeoutMs / 1000} s`;
-        resolve([...apply.errors, { code: 'ERR_INTERNAL', status: 500, message }]);
+        const seconds = this.applyTimeoutMs / 1000;
+        if (op === 'load') {
+          // A load hook whose promise never settles (or a runtime that never returns) holds a load for good.
+          const message = `model "${name}" did not finish loading within ${seconds} s (SAGEMAKER_STARTUP_TIMEOUT) on ${apply.workers.size} worker process(es): a load hook (modelFn, preModelFn, modelWarmupFn) or the runtime never settled; the load is undone. Make the load finish (look for a promise that is never resolved or an await on something that never comes), or raise SAGEMAKER_STARTUP_TIMEOUT for a model that takes this long`;
+          resolve([...apply.errors, { code: 'ERR_MODEL_LOAD', status: 500, message }]);
+        } else {
+          const message = `${op} of model "${name}" got no answer from worker(s) ${[...apply.workers].join(', ')} within ${seconds} s`;
+          resolve([...apply.errors, { code: 'ERR_INTERNAL', status: 500, message }]);
+        }
       }, this.applyTimeoutMs);
       const done = (errors: WireError[]) => {
         clearTimeout(timer);
