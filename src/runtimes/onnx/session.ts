@@ -1,9 +1,11 @@
 import * as ort from 'onnxruntime-node';
+import { readlink, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { UNNAMED, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
 import { setTensor } from '../../codecs/tensor-map.js';
 import { convertExact } from '../../core/dtype-convert.js';
-import { quotedNames } from '../../errors/excerpt.js';
+import { excerpt, quotedNames } from '../../errors/excerpt.js';
 import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
 import { inspectGpus, type GpuInventory } from '../../devices/gpus.js';
 import { selectOnnxProviders } from '../../devices/select.js';
@@ -144,6 +146,32 @@ function refuseUnfeedable(strings: readonly string[], input: string): void {
   }
 }
 
+/**
+ * What is wrong with the model file itself, when that is why ONNX Runtime could not load it, said
+ * so that it can be fixed; undefined for a file that is there and not empty (then ONNX Runtime's
+ * own message says more). ONNX Runtime says "system error number 40" for a loop of symbolic links,
+ * "ModelProto does not have a graph" for an empty file, "File doesn't exist" for a link to nothing.
+ */
+async function modelFileProblem(modelPath: string): Promise<string | undefined> {
+  let stats: Stats;
+  try {
+    stats = await stat(modelPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return 'it is a symbolic link that leads back to itself (a loop of links, ELOOP); point it at the model file';
+    if (code === 'ENOENT') {
+      const target = await readlink(modelPath).catch(() => undefined);
+      return target === undefined ? 'the file does not exist (it was removed while the model loaded)' : `it is a symbolic link to ${excerpt(target, 200)}, which does not exist; point it at the model file, or copy the file there`;
+    }
+    if (code === 'EACCES') return 'the server may not read it (permission denied); make it readable by the user the server runs as';
+    return undefined;
+  }
+  if (stats.isDirectory()) return 'it is a directory, not an ONNX file; put the model file there (a model with external data keeps its .onnx file beside the data files)';
+  if (!stats.isFile()) return 'it is not a regular file (a device, socket or pipe); put the model file there';
+  if (stats.size === 0) return 'the file is empty (0 bytes): it was not written completely; export or copy the model again';
+  return undefined;
+}
+
 /** Loads an ONNX model with the execution providers the settings ask for, falling back to CPU. */
 export async function loadOnnxModel(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime> {
   // For code that loads models without the CLI, which has set it already. (In a worker thread this
@@ -163,7 +191,8 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
       graphOptimizationLevel: 'all',
     });
   } catch (err) {
-    throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${(err as Error).message}`, { cause: err });
+    const why = (await modelFileProblem(modelPath)) ?? (err as Error).message;
+    throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${why}`, { cause: err });
   }
   options.log.info({ runtime: 'onnx', model: modelPath, backend: choice.label, inputs: session.inputNames, outputs: session.outputNames }, 'ONNX model loaded');
   return new OnnxModel(session, choice.label);
