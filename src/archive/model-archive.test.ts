@@ -271,3 +271,17 @@ test('an archive with more entries, directory entries or folder levels in all th
     assert.equal(await exists(path.join(tmp, 'dirs')), false);
   });
 });
+
+test('a .tar.gz with 1 GB of zeros after the end of its archive (5 MB gzipped, well under the 1000:1 ratio) extracts its files without reading past the end: node-tar kept what follows the end in one buffer, copied whole for each chunk, and had not finished after ten minutes', { timeout: 60_000 }, async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    // gzip members follow one another in a file; each here is 1 MB of zeros.
+    const zeros = gzipSync(Buffer.alloc(1024 * 1024), { level: 1 });
+    await fs.writeFile(tarPath, Buffer.concat([craftTarGz([good]), ...Array.from({ length: 1024 }, () => zeros)]));
+    assert.ok((await fs.stat(tarPath)).size < 8 * 1024 * 1024);
+    const dest = path.join(tmp, 'model');
+    await extractModelArchive(tarPath, dest);
+    assert.deepEqual(await fs.readdir(dest), ['model.onnx']);
+    assert.equal(await fs.readFile(path.join(dest, 'model.onnx'), 'utf8'), 'model');
+  });
+});

@@ -1,4 +1,6 @@
 import { createReadStream, promises as fs, type Stats } from 'node:fs';
+import { Transform, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -151,7 +153,7 @@ type ScanStop = 'too large' | 'too many links' | 'too many entries' | 'too many 
  * it would cost in memory and time). Only links are kept (their targets are checked at the end,
  * against all of them), so memory does not grow with the number of entries.
  */
-async function scanArchive(tarPath: string, limits: ScanLimits, room: string): Promise<void> {
+async function scanArchive(tarPath: string, limits: ScanLimits, room: string): Promise<number> {
   const { maxBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
   const tar = await import('tar');
   const problems = new Problems();
@@ -163,7 +165,9 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string): P
   let directories = 0;
   let levels = 0;
   let stop: ScanStop | undefined;
-  const source = createReadStream(tarPath);
+  const data = await openTar(tarPath);
+  // Where the archive ends, in tar bytes: extracting reads no further.
+  let end = Number.POSITIVE_INFINITY;
   try {
     await new Promise<void>((resolve, reject) => {
       const parser = new tar.Parser({
@@ -200,8 +204,15 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string): P
       });
       parser.on('error', reject);
       parser.on('end', resolve);
-      source.on('error', reject);
-      source.pipe(parser);
+      // The end-of-archive blocks: what follows is never extracted, and node-tar would keep it all.
+      parser.on('eof', () => {
+        end = data.taken();
+        data.stream.unpipe(parser);
+        data.close();
+        resolve();
+      });
+      data.stream.on('error', reject);
+      data.stream.pipe(parser);
     });
   } catch (err) {
     if (stop === 'too large') {
@@ -221,7 +232,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string): P
     }
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a readable tar or tar.gz archive: ${(err as Error).message}`, { cause: err });
   } finally {
-    source.destroy();
+    data.close();
   }
   for (const link of links) {
     const why = linkRefusal(link, symlinks);
@@ -232,6 +243,59 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string): P
       details: { entries: problems.shown, unsafeEntries: problems.count },
     });
   }
+  return end;
+}
+
+/** Most bytes a gzipped archive may decompress to for each of its own: node-tar's bound (a gzip bomb's ratio), which smkit applies as it decompresses itself. */
+const MAX_DECOMPRESSION_RATIO = 1000;
+
+/** An archive's tar bytes as they stream, and how many have gone by. */
+interface TarData {
+  readonly stream: Readable;
+  taken(): number;
+  /** Stops reading (and decompressing) the file. */
+  close(): void;
+}
+
+/**
+ * The tar bytes of `tarPath`, gunzipped here when it is gzipped, and no more than `limit` of them.
+ * smkit decompresses so that reading can stop where the archive ends: node-tar reads on to the end
+ * of the file and keeps what follows the archive's end in one buffer that it copies whole for each
+ * chunk that arrives, so a small .tar.gz with 20 MB of zeros after its end took 9 s to extract, one
+ * with 80 MB over two minutes, and one with 2 GB (8.7 MB gzipped) had not finished after ten.
+ */
+async function openTar(tarPath: string, limit = Number.POSITIVE_INFINITY): Promise<TarData> {
+  const head = Buffer.alloc(2);
+  const file = await fs.open(tarPath);
+  try {
+    await file.read(head, 0, 2, 0);
+  } finally {
+    await file.close();
+  }
+  const source = createReadStream(tarPath);
+  const gunzip = head[0] === 0x1f && head[1] === 0x8b ? createGunzip() : undefined;
+  let taken = 0;
+  const close = () => {
+    source.destroy();
+    gunzip?.destroy();
+  };
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (taken >= limit) return done();
+      const piece = chunk.length > limit - taken ? chunk.subarray(0, limit - taken) : chunk;
+      taken += piece.length;
+      if (gunzip && taken > MAX_DECOMPRESSION_RATIO * Math.max(source.bytesRead, 1)) return done(new Error(`max decompression ratio exceeded: more than ${MAX_DECOMPRESSION_RATIO} times the archive's own size`));
+      done(null, piece);
+      if (taken >= limit) {
+        this.push(null);
+        close();
+      }
+    },
+  });
+  source.on('error', (err) => stream.destroy(err));
+  gunzip?.on('error', (err) => stream.destroy(err));
+  (gunzip ? source.pipe(gunzip) : source).pipe(stream);
+  return { stream, taken: () => taken, close };
 }
 
 /** The bytes free to an unprivileged writer on the filesystem that holds (or will hold) `dir`. */
@@ -279,7 +343,8 @@ export interface ExtractArchiveOptions {
  * would cost: memory per entry, file-system calls per folder); the check
  * streams, keeping only the links; an archive whose files would take more
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
- * more than 1000 times (node-tar's limit, a gzip bomb's ratio) with `ERR_ARCHIVE_INVALID`. When
+ * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio) with `ERR_ARCHIVE_INVALID`;
+ * nothing after the end-of-archive blocks is read. When
  * refused, nothing is written, not even `destDir`. Ownership is never restored from the archive.
  *
  * @example
@@ -294,13 +359,22 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
     maxDirectories: options.maxDirectories ?? MAX_ARCHIVE_DIRECTORIES,
     maxFolderLevels: options.maxFolderLevels ?? MAX_ARCHIVE_FOLDER_LEVELS,
   };
-  await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take');
+  const end = await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take');
   const tar = await import('tar');
   await fs.mkdir(destDir, { recursive: true });
+  const data = await openTar(tarPath, end);
   try {
-    await tar.x({ file: tarPath, cwd: destDir, strict: true, preserveOwner: false, preservePaths: false });
+    const unpack = tar.x({ cwd: destDir, strict: true, preserveOwner: false, preservePaths: false });
+    await new Promise<void>((resolve, reject) => {
+      unpack.on('close', () => resolve());
+      unpack.on('error', reject);
+      data.stream.on('error', reject);
+      data.stream.pipe(unpack);
+    });
   } catch (err) {
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `extracting ${tarPath} into ${destDir} failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    data.close();
   }
 }
 
