@@ -281,15 +281,19 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   /** Refuses invocations the backend cannot take; undefined when it can. */
   const refusal = (target: InferenceBackend): ToolkitError | undefined => {
     if (isDraining()) return new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down (SIGTERM); retry on another instance');
-    if (target.state() === 'failed') return new ToolkitError('ERR_NOT_READY', `the model failed to load: ${loadFailureReason(target.failure())}`);
-    return undefined;
+    if (target.state() !== 'failed') return undefined;
+    // A multi-model invocation that waited for its model's load: the model is not loaded (its
+    // POST /models got why), and 404 is the contract's answer, on which SageMaker loads it again.
+    if (models) return new ToolkitError('ERR_MODEL_NOT_LOADED', `the model failed to load while this request waited for it, so it is not loaded (${loadFailureReason(target.failure())}); POST /models again once it is fixed`);
+    return new ToolkitError('ERR_NOT_READY', `the model failed to load: ${loadFailureReason(target.failure())}`);
   };
 
   /**
    * Holds an invocation that reached a worker still loading its model until the load ends, within
    * the request's timeout. Another worker's `/ping` may already have said 200 (each worker loads on
    * its own), so SageMaker can invoke before this one is ready: that request waits instead of
-   * failing. A load that fails refuses it (503 `ERR_NOT_READY` with the reason); one still going
+   * failing. A load that fails refuses it (503 `ERR_NOT_READY` with the reason; on a multi-model
+   * endpoint 404 `ERR_MODEL_NOT_LOADED`, as the model is then not loaded); one still going
    * when the wait ends is the backend's to answer, as without the wait (an inference thread being
    * replaced queues its requests itself).
    */

@@ -36,6 +36,17 @@ describe('multi-model endpoint', () => {
          export function modelFn() { if (existsSync(died)) throw new Error('loaded after its worker died'); return {}; }
          export function transformFn(model, body) { if (body.toString() === 'die') { writeFileSync(died, ''); process.kill(process.pid, 'SIGKILL'); } return 'ok'; }`,
       ],
+      // Says that its load started, then fails it once told to.
+      [
+        'late-fail',
+        `import { existsSync, writeFileSync } from 'node:fs';
+         export async function modelFn() {
+           writeFileSync(new URL('../loading', import.meta.url), '');
+           while (!existsSync(new URL('../fail', import.meta.url))) await new Promise((r) => setTimeout(r, 20));
+           throw new Error('told to fail');
+         }
+         export function transformFn() { return 'ok'; }`,
+      ],
     ] as const) {
       mkdirSync(path.join(modelPath(name), 'code'), { recursive: true });
       writeFileSync(path.join(modelPath(name), 'code', 'inference.mjs'), source);
@@ -106,6 +117,21 @@ describe('multi-model endpoint', () => {
     assert.equal((await fetchWithTimeout(`${server.url}/models/broken`)).status, 404);
     assert.equal((await load('nope', '/does/not/exist')).status, 400);
     assert.equal((await load('../evil', modelPath('iris'))).status, 400);
+  });
+
+  test('an invocation that waits for its model to load gets 404 ERR_MODEL_NOT_LOADED when the load fails (the model is not loaded), not 503', async () => {
+    const loading = load('late-fail');
+    await until('the load to start', () => existsSync(path.join(modelPath('late-fail'), 'loading')), { timeoutMs: 20_000 });
+    const waiting = fetchWithTimeout(`${server.url}/models/late-fail/invoke`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(30_000) });
+    const pending = async () => Number(/^smkit_pending_invocations (\d+)$/m.exec(await (await fetchWithTimeout(`${server.url}/metrics`)).text())?.[1] ?? 0);
+    await until('the invocation to wait for the load', async () => (await pending()) >= 1, { timeoutMs: 20_000 });
+    writeFileSync(path.join(modelPath('late-fail'), 'fail'), '');
+    assert.equal((await loading).status, 500);
+    const refused = await waiting;
+    assert.equal(refused.status, 404);
+    const body = (await refused.json()) as { code: string; message: string };
+    assert.equal(body.code, 'ERR_MODEL_NOT_LOADED');
+    assert.match(body.message, /^the model failed to load while this request waited for it, so it is not loaded \(.*\); POST \/models again once it is fixed$/);
   });
 
   test('unload: 200, then 404 for get, invoke and a second delete', async () => {
