@@ -61,8 +61,9 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
   const inline = () => new InProcessBackend({ ...thread.engine, log, observeBatch }, log);
   const worker = async () => {
     const { InferenceWorker } = await import('./inference-worker.js');
-    // A multi-model endpoint's model whose thread runs out of memory is unloaded (lost), not reloaded.
-    return new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch, { heapMb: settings.inferenceThreadHeapMb, ...(lost ? { onOutOfMemory: lost } : {}) });
+    // A multi-model endpoint's model whose thread runs out of memory is unloaded (lost), not reloaded,
+    // as is one whose thread ended and could not load it again (else it would answer 404 but 409 to a load).
+    return new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch, { heapMb: settings.inferenceThreadHeapMb, ...(lost ? { onOutOfMemory: lost, onReloadFailed: lost } : {}) });
   };
   if (settings.inferenceMode === 'inline') return inline();
   const { engine } = thread;

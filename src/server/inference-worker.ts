@@ -62,6 +62,13 @@ export interface ThreadLimits {
    * once, so the owner drops the model. Without it the thread is replaced and the model reloaded.
    */
   readonly onOutOfMemory?: () => void;
+  /**
+   * When given, a model that served and whose reload fails (its thread ended while serving, and
+   * the new thread could not load it) is given up: requests get 404 `ERR_MODEL_NOT_LOADED`, and
+   * this is called, once, so the owner drops the model (a multi-model endpoint's, which is then
+   * loaded anew when asked for). Without it the model stays failed, `/ping` answering 503.
+   */
+  readonly onReloadFailed?: () => void;
 }
 
 /** Whether a thread's `error` is Node ending it at its heap limit, not something user code threw. */
@@ -128,6 +135,8 @@ export class InferenceWorker implements InferenceBackend {
   #idleWaiters: (() => void)[] = [];
   /** Set by close(): why requests are refused from then on. */
   #closedWith?: ToolkitError;
+  /** The model loaded once: a load that fails after is a reload (see {@link ThreadLimits.onReloadFailed}). */
+  #served = false;
 
   #concurrency: number;
 
@@ -251,9 +260,27 @@ export class InferenceWorker implements InferenceBackend {
           // What user code threw is for the log only (see loadFailureReason).
           uncaught === undefined ? {} : { details: { hook: 'the handler module or its modelFn/preModelFn/modelWarmupFn' } },
         );
+    if (this.#reloadFailed()) return;
     this.log.error({ exitCode: code, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load; /ping answers 503');
     this.#settle();
     this.#failAll(this.#notReady());
+  }
+
+  /**
+   * A reload that failed, when the owner gives such a model up ({@link ThreadLimits.onReloadFailed}):
+   * its requests, queued and later, find it unloaded. False when the load is a first one, or the
+   * owner keeps the model failed.
+   */
+  #reloadFailed(): boolean {
+    const onReloadFailed = this.limits.onReloadFailed;
+    if (!this.#served || !onReloadFailed) return false;
+    const reason = loadFailureReason(this.#failure);
+    this.log.error({ code: this.#failure?.code, reason }, 'the model could not be loaded again after its inference thread ended; the model is unloaded');
+    this.#closedWith = new ToolkitError('ERR_MODEL_NOT_LOADED', `the model was unloaded: its inference thread ended and could not load it again (${reason}); load it again (POST /models) once that is fixed`);
+    this.#settle();
+    this.#failAll(this.#closedWith);
+    onReloadFailed();
+    return true;
   }
 
   #settle(): void {
@@ -263,6 +290,7 @@ export class InferenceWorker implements InferenceBackend {
   #onMessage(msg: FromThread): void {
     switch (msg.type) {
       case 'ready':
+        this.#served = true;
         this.#state = 'ready';
         this.#failure = undefined;
         this.#description = msg.description;
@@ -274,6 +302,7 @@ export class InferenceWorker implements InferenceBackend {
       case 'load-failed':
         this.#state = 'failed';
         this.#failure = fromWireError(msg.error);
+        if (this.#reloadFailed()) return;
         this.log.error({ code: msg.error.code, reason: msg.error.message }, 'model failed to load; /ping answers 503');
         this.#settle();
         this.#failAll(this.#notReady());

@@ -36,6 +36,14 @@ describe('multi-model endpoint', () => {
          export function modelFn() { if (existsSync(died)) throw new Error('loaded after its worker died'); return {}; }
          export function transformFn(model, body) { if (body.toString() === 'die') { writeFileSync(died, ''); process.kill(process.pid, 'SIGKILL'); } return 'ok'; }`,
       ],
+      // Ends its inference thread when asked, and fails to load once it has (in the new thread).
+      [
+        'flaky-thread',
+        `import { existsSync, writeFileSync } from 'node:fs';
+         const died = new URL('../died', import.meta.url);
+         export function modelFn() { if (existsSync(died)) throw new Error('loaded after its thread ended'); return {}; }
+         export function transformFn(model, body) { if (body.toString() === 'die') { writeFileSync(died, ''); process.exit(3); } return 'ok'; }`,
+      ],
       // Says that its load started, then fails it once told to.
       [
         'late-fail',
@@ -216,6 +224,24 @@ describe('multi-model endpoint', () => {
     for (let i = 0; i < 4; i++) assert.equal(await (await send('small')).text(), 'ok', 'both workers hold it');
   });
 
+  test('a model whose inference thread ends while serving and cannot load it again is unloaded from every worker, so it loads anew (not 404 to invocations and 409 to a load, for good)', async () => {
+    assert.equal((await load('flaky-thread')).status, 200);
+    const send = (body: string) => fetchWithTimeout(`${server.url}/models/flaky-thread/invoke`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Connection: 'close' }, signal: AbortSignal.timeout(30_000) });
+    const died = await send('die');
+    assert.equal(died.status, 500);
+    assert.equal(((await died.json()) as { code: string }).code, 'ERR_WORKER_CRASHED');
+    const unloaded = (line: string) => line.includes('"model unloaded"') && line.includes('"model":"flaky-thread"');
+    await until('the primary to unload flaky-thread from every worker', () => server.output().split('\n').some(unloaded), { timeoutMs: 20_000 });
+    for (let i = 0; i < 4; i++) {
+      const gone = await send('small');
+      assert.equal(gone.status, 404);
+      assert.equal(((await gone.json()) as { code: string }).code, 'ERR_MODEL_NOT_LOADED');
+    }
+    rmSync(path.join(modelPath('flaky-thread'), 'died'));
+    assert.equal((await load('flaky-thread')).status, 200, 'loaded anew, not a 409');
+    for (let i = 0; i < 4; i++) assert.equal(await (await send('small')).text(), 'ok', 'both workers hold it');
+  });
+
   test('a query string does not change the multi-model routes', async () => {
     const r = await fetchWithTimeout(`${server.url}/models/iris-top2/invoke?trace=1`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
     assert.equal(r.status, 200);
@@ -233,9 +259,10 @@ describe('multi-model endpoint', () => {
 
   test('/metrics counts each model unloaded from every worker once (two workers here): by DELETE, for a thread out of memory, for a failed reload; not a failed load undone', async () => {
     // iris (DELETE), slow twice (DELETE while it served), hog (its thread ran out of memory), flaky
-    // (its replacement worker could not load it again); broken and hog-load failed to load.
+    // (its replacement worker could not load it again), flaky-thread (its new thread could not load
+    // it again); broken, hog-load and late-fail failed to load.
     const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
-    assert.match(text, /# TYPE smkit_model_unloads_total counter\nsmkit_model_unloads_total 5\n/);
+    assert.match(text, /# TYPE smkit_model_unloads_total counter\nsmkit_model_unloads_total 6\n/);
   });
 });
 
