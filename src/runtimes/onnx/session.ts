@@ -147,10 +147,10 @@ function refuseUnfeedable(strings: readonly string[], input: string): void {
 }
 
 /**
- * What is wrong with the model file itself, when that is why ONNX Runtime could not load it, said
- * so that it can be fixed; undefined for a file that is there and not empty (then ONNX Runtime's
- * own message says more). ONNX Runtime says "system error number 40" for a loop of symbolic links,
- * "ModelProto does not have a graph" for an empty file, "File doesn't exist" for a link to nothing.
+ * What is wrong with the model file itself, said so that it can be fixed; undefined for a regular
+ * file that is there and not empty (then ONNX Runtime's own message says more). ONNX Runtime says
+ * "system error number 40" for a loop of symbolic links, "ModelProto does not have a graph" for an
+ * empty file, "File doesn't exist" for a link to nothing, and never returns for a FIFO.
  */
 async function modelFileProblem(modelPath: string): Promise<string | undefined> {
   let stats: Stats;
@@ -167,7 +167,7 @@ async function modelFileProblem(modelPath: string): Promise<string | undefined> 
     return undefined;
   }
   if (stats.isDirectory()) return 'it is a directory, not an ONNX file; put the model file there (a model with external data keeps its .onnx file beside the data files)';
-  if (!stats.isFile()) return 'it is not a regular file (a device, socket or pipe); put the model file there';
+  if (!stats.isFile()) return 'it is not a regular file (a FIFO, a device or a socket), which ONNX Runtime would wait on or read without end; put the model file there';
   if (stats.size === 0) return 'the file is empty (0 bytes): it was not written completely; export or copy the model again';
   return undefined;
 }
@@ -182,6 +182,10 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   const inventory = options.devices.some((d) => d !== 'cpu') ? inspectGpus() : NO_GPUS;
   const choice = selectOnnxProviders({ requested: options.devices, supported, workerIndex: options.workerIndex, inventory });
   for (const warning of choice.warnings) options.log.warn({ runtime: 'onnx', model: modelPath }, warning);
+  // Checked before ONNX Runtime opens it: it reads the file on the event loop, so a FIFO would hold
+  // the process for good (no /ping answered) and a device such as /dev/zero would fill its memory.
+  const problem = await modelFileProblem(modelPath);
+  if (problem) throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${problem}`);
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(modelPath, {
@@ -191,8 +195,7 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
       graphOptimizationLevel: 'all',
     });
   } catch (err) {
-    const why = (await modelFileProblem(modelPath)) ?? (err as Error).message;
-    throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${why}`, { cause: err });
+    throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${(err as Error).message}`, { cause: err });
   }
   options.log.info({ runtime: 'onnx', model: modelPath, backend: choice.label, inputs: session.inputNames, outputs: session.outputNames }, 'ONNX model loaded');
   return new OnnxModel(session, choice.label);
