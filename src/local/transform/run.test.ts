@@ -529,6 +529,43 @@ test('MaxPayloadInMB=0 with MULTI_RECORD: when the one streamed request of a fil
   }
 });
 
+test('MaxPayloadInMB=0 with MULTI_RECORD and MaxConcurrentTransforms 2: a run stopped during a file\'s streamed request, or while its records are sent one by one after it failed, leaves that file cut short (an earlier .out stays as it was)', async () => {
+  let stop = new AbortController();
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      // Never answered: the run is stopped while this record is out.
+      if (body === 'hang\n') return stop.abort(new Error('stopped by the test'));
+      if (body.split('\n').length > 2) return void res.writeHead(500).end('one record at a time');
+      res.end(body.toUpperCase());
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const t = await tmpTree({ 'first/a.csv': 'hang\n', 'fallback/a.csv': 'x\ny\n' });
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    for (const folder of ['first', 'fallback']) {
+      stop = new AbortController();
+      await fs.rm(t.output, { recursive: true, force: true });
+      await fs.mkdir(t.output);
+      await fs.writeFile(path.join(t.output, 'a.csv.out'), 'OLD\n');
+      // In the fallback, stopped between two records: once the first one's answer has come.
+      const progress = { advance: () => void (folder === 'fallback' && stop.abort(new Error('stopped by the test'))) };
+      const run = runTransform({ input: path.join(t.input, folder), output: t.output, url, splitType: 'Line', retries: 0, signal: stop.signal, progress, parameters: { maxPayloadInMB: 0, batchStrategy: 'MULTI_RECORD', maxConcurrentTransforms: 2 } });
+      await assert.rejects(run, /stopped by the test/);
+      assert.deepEqual(await fs.readdir(t.output), ['a.csv.out'], folder);
+      assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), 'OLD\n', folder);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('inferenceIds (GenerateInferenceId): each CSV output record gets an inference id and the job start time as two more fields, a multi-record answer cut per record', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'x\ny\n' });

@@ -617,6 +617,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         });
         return parts;
       };
+      /** Whether the run was stopped before every mini-batch of the file was sent. */
+      let cutShort = false;
       /** Sends a split file's records in one streamed request (read again and sent one by one when it fails) and returns what is written for it. */
       const runStreamedFile = async (batch: StreamedBatch): Promise<Buffer[]> => {
         requests++;
@@ -626,12 +628,21 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           options.progress?.advance?.(streamedRecords, 0, rel);
           return [outcome.body];
         }
+        // Stopped: the file is cut short, neither read again nor finished with the answers it got
+        // (which, with no failed record, made an .out of them, empty when the stop cut this request).
+        if (options.signal?.aborted) {
+          cutShort = true;
+          return [];
+        }
         const parts: Buffer[] = [];
         let next = 0;
         try {
           for await (const group of streamRecords(rel, 'SINGLE_RECORD')) {
             for (const r of group) {
-              if (options.signal?.aborted) return parts;
+              if (options.signal?.aborted) {
+                cutShort = true;
+                return parts;
+              }
               next = r.index + 1;
               seen = Math.max(seen, next);
               requests++;
@@ -704,8 +715,6 @@ export async function runTransform(options: TransformOptions): Promise<Transform
             .finally(release);
         }
       };
-      /** Whether the run was stopped before every mini-batch of the file was sent. */
-      let cutShort = false;
       for (let i = 0; ; i++) {
         await acquire();
         const next = options.signal?.aborted ? undefined : await batches.next();
