@@ -566,6 +566,38 @@ test('MaxPayloadInMB=0 with MULTI_RECORD and MaxConcurrentTransforms 2: a run st
   }
 });
 
+test('MaxPayloadInMB=0: a container that answers before a streamed body ends (a 413 at its first bytes) ends the request there; the rest of the file is not sent', { timeout: 10_000 }, async () => {
+  let upload!: Promise<{ complete: boolean; received: number }>;
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    let received = 0;
+    req.on('data', (c: Buffer) => (received += c.length));
+    upload = new Promise((resolve) => req.socket.on('close', () => resolve({ complete: req.complete, received })));
+    req.once('data', () => res.writeHead(413).end('payload too large'));
+  });
+  // Its connections are closed by the client alone (not 5 s after the answer).
+  server.keepAliveTimeout = 0;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const t = await tmpTree({});
+  await fs.mkdir(t.input, { recursive: true });
+  // Sparse: no disk space.
+  await fs.writeFile(path.join(t.input, 'big.bin'), '');
+  await fs.truncate(path.join(t.input, 'big.bin'), STREAMED_BYTES);
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Left to go on, the upload (and the file it is read from) outlived the run, up to this timeout.
+    const summary = await runTransform({ input: t.input, output: t.output, url, splitType: 'None', timeoutMs: 20_000, parameters: { maxPayloadInMB: 0 } });
+    assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status, f.error]), [['big.bin', 0, 413, 'payload too large']]);
+    const { complete, received } = await upload;
+    assert.equal(complete, false);
+    assert.ok(received < STREAMED_BYTES, `${received} bytes sent`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('inferenceIds (GenerateInferenceId): each CSV output record gets an inference id and the job start time as two more fields, a multi-record answer cut per record', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'x\ny\n' });

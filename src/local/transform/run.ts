@@ -214,7 +214,12 @@ function postBody(url: string, headers: Record<string, string>, body: Buffer | (
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
       let size = 0;
-      const done = (): void => resolve({ status, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks) });
+      const done = (): void => {
+        resolve({ status, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks) });
+        // An answer that comes before a streamed body ends (a 413 at its first bytes) ends the
+        // request: left to go on, the upload, and the file it is read from, outlived the run.
+        if (typeof body === 'function' && !req.writableFinished) req.destroy();
+      };
       res.on('data', (c: Buffer) => {
         chunks.push(c);
         size += c.length;
