@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isToolkitError } from '../../errors/catalogue.js';
-import { answersPerRecord, applyJsonPath, compileDataProcessing, parseCsvRow, parseJsonPath, RecordProcessingError } from './data-processing.js';
+import { answersPerRecord, applyJsonPath, compileDataProcessing, parseCsvRow, parseJsonPath, RecordProcessingError, withInferenceId } from './data-processing.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const csvLines = { contentType: 'text/csv', splitType: 'Line', assembleWith: 'Line' };
@@ -68,4 +68,14 @@ test('JoinSource=Input, the developer guide\'s examples: CSV appends the answer 
 test('a multi-record answer is cut per record at newlines; a count that does not match is a RecordProcessingError', () => {
   assert.deepEqual(answersPerRecord(b('1\r\n2\n'), 2).map(String), ['1', '2']);
   assert.throws(() => answersPerRecord(b('[1,2]'), 2), /has 1 line\(s\)/);
+});
+
+test('GenerateInferenceId keeps a JSON answer as the container wrote it (numbers past 2^53, 1.0, key order) and appends the two fields on its line', () => {
+  const stamp = (answer: string): string => withInferenceId(b(answer), 'json', 'ID', 'T').toString();
+  assert.equal(stamp('{"id": 12345678901234567890, "p": 1.0, "b": 1, "2": 2}\n'), '{"id": 12345678901234567890, "p": 1.0, "b": 1, "2": 2,"SageMakerInferenceId":"ID","SageMakerInferenceTime":"T"}');
+  assert.equal(stamp('{\n  "p": 0.10000000000000000555\n}'), '{   "p": 0.10000000000000000555,"SageMakerInferenceId":"ID","SageMakerInferenceTime":"T"}');
+  assert.equal(stamp('{ }'), '{"SageMakerInferenceId":"ID","SageMakerInferenceTime":"T"}');
+  assert.equal(stamp('[1.0, 2]'), '{"SageMakerOutput":[1.0, 2],"SageMakerInferenceId":"ID","SageMakerInferenceTime":"T"}');
+  assert.equal(stamp('{"SageMakerInferenceId": "old", "x": 1}'), '{"SageMakerInferenceId":"ID","x":1,"SageMakerInferenceTime":"T"}');
+  assert.throws(() => stamp('{"a": '), RecordProcessingError);
 });

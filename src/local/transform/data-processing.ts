@@ -273,5 +273,12 @@ export function withInferenceId(output: Buffer, format: RecordFormat, id: string
   const value = parseRecord(output, format);
   if (format === 'csv') return Buffer.from(serialize([...(value as string[]), id, time], 'csv'));
   const fields = { SageMakerInferenceId: id, SageMakerInferenceTime: time };
-  return Buffer.from(serialize(isObject(value) ? { ...value, ...fields } : { SageMakerOutput: value, ...fields }, 'json'));
+  if (isObject(value) && (Object.hasOwn(value, 'SageMakerInferenceId') || Object.hasOwn(value, 'SageMakerInferenceTime'))) return Buffer.from(serialize({ ...value, ...fields }, 'json'));
+  // The answer's text is kept, on one line (a raw newline is whitespace between tokens in valid
+  // JSON): parsed and written again, numbers past 2^53 were rounded, 1.0 became 1 and integer-like
+  // keys moved first.
+  const text = output.toString('utf8').replace(/\r\n|\r|\n/g, ' ').trim();
+  const added = JSON.stringify(fields).slice(1, -1);
+  if (!isObject(value)) return Buffer.from(`{"SageMakerOutput":${text},${added}}`);
+  return Buffer.from(`${text.slice(0, -1).trimEnd()}${Object.keys(value).length > 0 ? ',' : ''}${added}}`);
 }
