@@ -214,3 +214,18 @@ test('smkit deploy stopped by Ctrl-C (SIGINT) while it packages a large model ex
   // Node 22+ keeps its compile cache there (node-compile-cache): that is Node's, not a work folder.
   assert.deepEqual((await readdir(tmp)).filter((name) => name !== 'node-compile-cache'), [], 'the work folder and the staging folder are removed');
 });
+
+test("docs/deploy.md: the smallest endpoint file, its first yaml block, deploys as written beside models/", async () => {
+  const doc = await readFile(path.join(repo, 'docs/deploy.md'), 'utf8');
+  const block = /```yaml\n([\s\S]*?)```/.exec(doc.slice(0, doc.indexOf('```sh')));
+  assert.ok(block, 'docs/deploy.md shows an endpoint file before its first commands');
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-doc-'));
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'models/iris-onnx'), { recursive: true });
+    await writeFile(path.join(dir, 'endpoints.yaml'), block[1]!);
+    const request = await readDeployRequest(path.join(dir, 'endpoints.yaml'), { endpointUrl: 'http://127.0.0.1:8080', dryRun: true });
+    assert.deepEqual(request.config.endpoints.map((e) => e.name), ['iris']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
