@@ -74,6 +74,22 @@ function checkFlags(opts: DeployCommandOptions): void {
 }
 
 /**
+ * A rehearsal on the local SageMaker without credentials signs with placeholder keys, which only a
+ * local S3 takes: with no S3 endpoint set, every archive would go to AWS S3 and fail there, after
+ * the packaging, with a bare connection or InvalidAccessKeyId error.
+ */
+function checkArchiveStore(opts: DeployCommandOptions, env: DeployEnvironment): void {
+  if (opts.endpointUrl === undefined || env.hasCredentials || env.s3EndpointUrl !== undefined) return;
+  const host = new URL(opts.endpointUrl).hostname;
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') return;
+  throw new ToolkitError(
+    'ERR_DEPLOY_CONFIG',
+    `--endpoint-url ${opts.endpointUrl} is the local SageMaker, but no AWS_ENDPOINT_URL_S3 (nor AWS_ENDPOINT_URL) names the S3 the model archives go to, and no AWS credentials are set: ` +
+      'set AWS_ENDPOINT_URL_S3 to a local S3 (s3rver: http://127.0.0.1:4569) that smkit local reads too, or set AWS credentials to use AWS S3',
+  );
+}
+
+/**
  * `--template` must name a file that can be written (it and its missing folders are created): a
  * directory or a FIFO there failed, or hung, only once the models were packaged, with Node's bare error.
  */
@@ -165,6 +181,7 @@ export async function readDeployRequest(file: string, opts: DeployCommandOptions
     } catch (err) {
       throw inEndpointFile(err, resolve(file));
     }
+    checkArchiveStore(opts, env);
   }
   const region = opts.region ?? config.deploy?.region;
   return {

@@ -197,7 +197,7 @@ test('smkit deploy stopped by Ctrl-C (SIGINT) while it packages a large model ex
   await truncate(path.join(dir, 'big', 'weights.bin'), 4 * 1024 ** 3);
   await writeFile(path.join(dir, 'e.yaml'), DEPLOY + 'endpoints:\n  - name: big\n    variants:\n      - model: ./big\n');
   const cli = spawn(process.execPath, [SMKIT_BIN, 'deploy', path.join(dir, 'e.yaml'), '--endpoint-url', 'http://127.0.0.1:9'], {
-    env: { PATH: process.env.PATH ?? '', HOME: dir, TMPDIR: tmp },
+    env: { PATH: process.env.PATH ?? '', HOME: dir, TMPDIR: tmp, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -223,8 +223,27 @@ test("docs/deploy.md: the smallest endpoint file, its first yaml block, deploys 
   try {
     await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'models/iris-onnx'), { recursive: true });
     await writeFile(path.join(dir, 'endpoints.yaml'), block[1]!);
-    const request = await readDeployRequest(path.join(dir, 'endpoints.yaml'), { endpointUrl: 'http://127.0.0.1:8080', dryRun: true });
+    const request = await readDeployRequest(path.join(dir, 'endpoints.yaml'), { dryRun: true });
     assert.deepEqual(request.config.endpoints.map((e) => e.name), ['iris']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit deploy to the local SageMaker with no S3 endpoint and no credentials is refused before packaging', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-s3-'));
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    await writeFile(path.join(dir, 'e.yaml'), DEPLOY + ENDPOINT);
+    // Nothing listens on port 9: had the check let it through, the first S3 call would fail instead.
+    const run = await smkit(['deploy', path.join(dir, 'e.yaml'), '--endpoint-url', 'http://127.0.0.1:9']);
+    assert.deepEqual(run, {
+      code: 1,
+      stdout: '',
+      stderr:
+        'smkit: ERR_DEPLOY_CONFIG: --endpoint-url http://127.0.0.1:9 is the local SageMaker, but no AWS_ENDPOINT_URL_S3 (nor AWS_ENDPOINT_URL) names the S3 the model archives go to, and no AWS credentials are set: ' +
+        'set AWS_ENDPOINT_URL_S3 to a local S3 (s3rver: http://127.0.0.1:4569) that smkit local reads too, or set AWS credentials to use AWS S3\n',
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
