@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { REPO_ROOT } from '../helpers/serve-process.js';
-import { expectedOutputs, readDocBlocks, type DocBlock } from '../helpers/doc-blocks.js';
+import { expectedOutputs, readDocBlocks, unmarkedSmkitBlocks, type DocBlock } from '../helpers/doc-blocks.js';
 
 const DOCS = ['README.md', 'opt-ml-template/README.md', ...readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 // Linked read-only; copied where a block may write (cp -r of a link would write through it).
@@ -197,6 +197,8 @@ const aws = awsCliV2();
 describe('documented shell blocks run as written', { concurrency: 2 }, () => {
   test('the docs mark their runnable blocks', () => {
     assert.ok(groups.size >= 8, `only ${groups.size} doc-test groups found`);
+    // The README is what a new user follows line by line: each block that runs smkit is run here, or says why not.
+    assert.deepEqual(unmarkedSmkitBlocks(path.join(REPO_ROOT, 'README.md')), [], 'README.md blocks at these lines run smkit without a <!-- doc-test --> marker (add one, or skip="why")');
   });
   for (const [name, group] of groups) {
     const needs = [...new Set(group.flatMap((b) => b.needs))];

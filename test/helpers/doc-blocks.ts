@@ -37,6 +37,11 @@ export function readDocBlocks(absFile: string, relFile: string): DocBlock[] {
     let k = j + 1;
     for (; k < lines.length && !/^\s*```\s*$/.test(lines[k]!); k++) code.push(lines[k]!.slice(Math.min(indent, lines[k]!.search(/\S|$/))));
     if (k === lines.length) throw new Error(`${relFile}:${j + 1}: unterminated code block`);
+    // `skip="why"`: a block that cannot run here (an image build, AWS), marked so the reason is on record.
+    if (attrs.skip !== undefined) {
+      i = k;
+      continue;
+    }
     blocks.push({
       file: relFile,
       line: j + 1,
@@ -63,4 +68,23 @@ export function expectedOutputs(code: string): RegExp[] {
     out.push(new RegExp(pattern));
   }
   return out;
+}
+
+/**
+ * Lines of the shell blocks of a markdown file that run `node bin/smkit.js` with no `<!-- doc-test ... -->`
+ * marker (neither run nor skipped with a reason): a reader runs them as written, so they are run too.
+ */
+export function unmarkedSmkitBlocks(absFile: string): number[] {
+  const lines = readFileSync(absFile, 'utf8').split('\n');
+  const found: number[] = [];
+  for (let j = 0; j < lines.length; j++) {
+    if (!/^\s*```(sh|bash)\s*$/.test(lines[j]!)) continue;
+    let k = j + 1;
+    while (k < lines.length && !/^\s*```\s*$/.test(lines[k]!)) k++;
+    let p = j - 1;
+    while (p >= 0 && lines[p]!.trim() === '') p--;
+    if (!MARKER.test(lines[p] ?? '') && lines.slice(j + 1, k).some((l) => l.includes('bin/smkit.js'))) found.push(j + 1);
+    j = k;
+  }
+  return found;
 }
