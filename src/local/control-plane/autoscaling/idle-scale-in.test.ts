@@ -25,6 +25,7 @@ const ROLE = 'arn:aws:iam::123456789012:role/local';
 
 let dir: string;
 let local: LocalSageMakerHandle;
+let backend: FakeBackend;
 let scaler: VariantScaler;
 let cloudwatch: CloudWatchService;
 let sm: SageMakerClient;
@@ -42,7 +43,7 @@ before(async () => {
   cloudwatch = new CloudWatchService({ metrics, clock });
   local = await startLocalSageMaker({
     port: 0,
-    backendImpl: new FakeBackend(),
+    backendImpl: (backend = new FakeBackend()),
     metrics,
     startupTimeoutMs: 5_000,
     settings: { region: 'us-east-1', accountId: '123456789012' },
@@ -147,4 +148,29 @@ test('an inference component whose traffic stops scales in on the high-resolutio
   await idleMinutes(20, async () => (await copies()) === 1);
   assert.deepEqual(await lowAlarmState(put.Alarms!.map((a) => a.AlarmName!)), ['ALARM']);
   assert.equal(await copies(), 1);
+});
+
+test('an invocation still running when its minute is published as idle replaces the zeros there: the minute holds its one sample, not a 0 beside it', async () => {
+  await sm.send(new CreateModelCommand({ ModelName: 'slow', ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir, Environment: { FAKE_HOLD: 'true' } } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'slow', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'slow', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'slow', EndpointConfigName: 'slow' }));
+  await until('endpoint slow InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'slow' }))).EndpointStatus === 'InService', POLL);
+  // The invocation is stamped with its arrival (real time), between these two.
+  const before = Date.now();
+  const held = runtime.send(new InvokeEndpointCommand({ EndpointName: 'slow', ContentType: 'text/csv', Body: Buffer.from('1,2') }));
+  await until('invocation held', async () => backend.invocations.some((i) => i.id.startsWith('slow/')), POLL);
+  const after = Date.now();
+  // Its minute ends while it still runs: published as idle.
+  local.publishIdleMinute(before + 60_000);
+  local.publishIdleMinute(after + 60_000);
+  backend.release();
+  await held;
+  const variant = [{ Name: 'EndpointName', Value: 'slow' }, { Name: 'VariantName', Value: 'AllTraffic' }];
+  for (const metricName of ['Invocations', 'InvocationsPerInstance']) {
+    const out = await cw.send(
+      new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: variant, Statistics: ['SampleCount', 'Sum', 'Minimum', 'Average'], Period: 60, StartTime: new Date(before - 60_000), EndTime: new Date(after + 60_000) }),
+    );
+    const busy = (out.Datapoints ?? []).filter((d) => d.Sum! > 0);
+    assert.deepEqual(busy.map((d) => [d.SampleCount, d.Sum, d.Minimum, d.Average]), [[1, 1, 1, 1]], `${metricName}: ${JSON.stringify(out.Datapoints)}`);
+  }
 });

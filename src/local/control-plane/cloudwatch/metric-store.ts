@@ -66,8 +66,13 @@ interface Series {
   readonly buckets: Map<number, Aggregate>;
   /** Hourly aggregates of the data older than the fine retention, by hour index. */
   readonly hours: Map<number, Aggregate>;
+  /** The fine buckets holding only an idle minute's fill (see {@link MetricStore.recordIdleMinute}), each the first of its minute. */
+  readonly fills: Set<number>;
   lastWrite: number;
 }
+
+/** Fine buckets in a minute: an idle minute's fill sits in the first. */
+const MINUTE_BUCKETS = bucketsPerPeriod(60);
 
 /** A canonical key for a metric id: dimension order does not matter, as in CloudWatch. */
 export function seriesKey(id: MetricId): string {
@@ -196,6 +201,9 @@ export class MetricStore implements InvocationMetricsSink {
    * alarm needs to leave INSUFFICIENT_DATA once traffic stops. `ConcurrentRequestsPerModel`
    * (`ConcurrentRequestsPerCopy`), which AWS samples every 10 seconds, gets the requests in flight
    * per instance (copy) now, `inFlight`, when that minute has none of it. Calling it again for the same minute adds nothing.
+   * A value written to that minute later replaces its fill: an invocation is recorded at its arrival
+   * once it ends, so one still running as its minute is published would otherwise leave a 0 beside
+   * its 1 (SampleCount 2, Minimum 0, Average halved).
    */
   recordIdleMinute(variants: Iterable<{ endpoint: string; variant: string; inFlight?: number }>, components: Iterable<{ name: string; inFlight: number }>, now: number): void {
     const minute = this.periodIndex(now, 60) - 1;
@@ -205,6 +213,9 @@ export class MetricStore implements InvocationMetricsSink {
       const id: MetricId = { namespace: SAGEMAKER_NAMESPACE, metricName, dimensions };
       if (value === undefined || this.periods(id, minute, minute + 1, 60).length > 0) return;
       this.put(id, value, 'None', at);
+      const bucket = this.bucketIndex(at);
+      const s = this.series.get(seriesKey(id));
+      if (s?.buckets.has(bucket)) s.fills.add(bucket);
       published = true;
     };
     const idle = (dimensions: Dimension[], perCapacity: string, concurrency: string, inFlight: number | undefined): void => {
@@ -264,7 +275,7 @@ export class MetricStore implements InvocationMetricsSink {
     let s = this.series.get(key);
     if (!s) {
       if (this.series.size >= this.maxSeries) this.dropOldestSeries();
-      s = { id: { ...id, dimensions: [...id.dimensions] }, unit, buckets: new Map(), hours: new Map(), lastWrite: at };
+      s = { id: { ...id, dimensions: [...id.dimensions] }, unit, buckets: new Map(), hours: new Map(), fills: new Set(), lastWrite: at };
       this.series.set(key, s);
     }
     s.lastWrite = Math.max(s.lastWrite, at);
@@ -272,6 +283,8 @@ export class MetricStore implements InvocationMetricsSink {
       if (!s.hours.has(hour)) this.prune(s, nowIndex);
       return hourBucket(s, hour);
     }
+    const minuteStart = index - (index % MINUTE_BUCKETS);
+    if (s.fills.delete(minuteStart)) s.buckets.delete(minuteStart);
     let agg = s.buckets.get(index);
     if (!agg) {
       agg = emptyAggregate();
@@ -368,6 +381,7 @@ export class MetricStore implements InvocationMetricsSink {
     for (const [index, bucket] of s.buckets) {
       if (index >= oldest) continue;
       s.buckets.delete(index);
+      s.fills.delete(index);
       const hour = Math.floor(index / BUCKETS_PER_HOUR);
       if (hour >= oldestHour) mergeAggregate(hourBucket(s, hour), bucket);
     }
