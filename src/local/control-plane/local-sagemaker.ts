@@ -263,7 +263,11 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       .flatMap((e) => {
         // The instances of an endpoint for inference components run no model: its copies' concurrency is the components'.
         const models = e.serving !== undefined && !hostsInferenceComponents(e.serving.config);
-        return (e.serving?.variants ?? []).map((v) => ({ endpoint: e.name, variant: v.spec.VariantName, ...(models && v.fleet.size > 0 ? { inFlight: v.fleet.inFlight / v.fleet.size } : {}) }));
+        // A serverless variant has none either: AWS's list of serverless endpoint metrics, "exhaustive", has no ConcurrentRequestsPerModel.
+        return (e.serving?.variants ?? []).map((v) => {
+          const measured = models && v.serverless === undefined && v.fleet.size > 0;
+          return { endpoint: e.name, variant: v.spec.VariantName, ...(measured ? { inFlight: v.fleet.inFlight / v.fleet.size } : {}) };
+        });
       });
     metrics?.recordIdleMinute?.(variants, components.inService(), now);
   };

@@ -174,3 +174,20 @@ test('an invocation still running when its minute is published as idle replaces 
     assert.deepEqual(busy.map((d) => [d.SampleCount, d.Sum, d.Minimum, d.Average]), [[1, 1, 1, 1]], `${metricName}: ${JSON.stringify(out.Datapoints)}`);
   }
 });
+
+test('a serverless variant publishes no ConcurrentRequestsPerModel in its idle minutes, as in its busy ones: AWS lists none among the metrics of serverless endpoints', async () => {
+  await sm.send(new CreateModelCommand({ ModelName: 'sl', ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'sl', ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 2 } }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'sl', EndpointConfigName: 'sl' }));
+  await until('endpoint sl InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'sl' }))).EndpointStatus === 'InService', POLL);
+  const before = Date.now();
+  await runtime.send(new InvokeEndpointCommand({ EndpointName: 'sl', ContentType: 'text/csv', Body: Buffer.from('1,2') }));
+  // The instance it started is still warm as the minutes end.
+  for (let m = 1; m <= 3; m++) local.publishIdleMinute(before + m * 60_000);
+  t.now = Math.max(t.now, before + 240_000);
+  const variant = [{ Name: 'EndpointName', Value: 'sl' }, { Name: 'VariantName', Value: 'AllTraffic' }];
+  const get = (metricName: string) =>
+    cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: variant, Statistics: ['SampleCount'], Period: 60, StartTime: new Date(before - 60_000), EndTime: new Date(before + 240_000) }));
+  assert.equal((await get('Invocations')).Datapoints?.length, 3, 'its minute and two idle ones');
+  assert.deepEqual((await get('ConcurrentRequestsPerModel')).Datapoints, []);
+});
