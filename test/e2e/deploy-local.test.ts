@@ -227,8 +227,8 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     await until('variant A to scale out to 2 instances', async () => ((await instancesOfA()) === 2 ? true : undefined), { timeoutMs: 120_000 });
     const loadResults = await Promise.all(load.map((l) => l.stop()));
     assert.deepEqual(loadResults.flatMap((r) => r.failed), [], 'no invocation failed while scaling out');
-    // As on AWS, a variant without any traffic has no InvocationsPerInstance datapoints and does not
-    // scale in: a trickle far below the target does.
+    // A trickle far below the target scales it in (as a variant without any traffic would: its idle
+    // minutes publish InvocationsPerInstance 0).
     const trickle = trafficLoop(runtime, 'iris', 150);
     await until('variant A to scale back in to 1 instance', async () => ((await instancesOfA()) === 1 ? true : undefined), { timeoutMs: 120_000 });
     assert.deepEqual((await trickle.stop()).failed, [], 'no invocation failed while scaling in');
