@@ -86,6 +86,21 @@ test('refuses writing through a symlink', () =>
   expectRefused([{ path: 'sub/', type: 'Directory' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'l/x', body: 'x' }], 'l/x'));
 test('refuses device files', () => expectRefused([good, { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 }], 'tty'));
 
+test('an extraction whose signal aborts rejects with its reason and extracts nothing more (a multi-model load of a stopped instance)', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, { path: 'big.bin', body: Buffer.alloc(8 << 20) }]));
+    const dest = path.join(tmp, 'model');
+    const stop = new AbortController();
+    const reason = new Error('the instance is stopping');
+    const extracting = extractModelArchive(tarPath, dest, { signal: stop.signal });
+    stop.abort(reason);
+    await assert.rejects(extracting, (err: unknown) => err === reason);
+    assert.equal(await exists(path.join(dest, 'big.bin')), false);
+    await assert.rejects(extractModelArchive(tarPath, dest, { signal: stop.signal }), (err: unknown) => err === reason);
+  });
+});
+
 test('a file that is not a tarball is ERR_ARCHIVE_INVALID', async () => {
   await withTmp(async (tmp) => {
     const p = path.join(tmp, 'bad.tar.gz');

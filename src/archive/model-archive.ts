@@ -153,7 +153,7 @@ type ScanStop = 'too large' | 'too many links' | 'too many entries' | 'too many 
  * it would cost in memory and time). Only links are kept (their targets are checked at the end,
  * against all of them), so memory does not grow with the number of entries.
  */
-async function scanArchive(tarPath: string, limits: ScanLimits, room: string): Promise<number> {
+async function scanArchive(tarPath: string, limits: ScanLimits, room: string, signal?: AbortSignal): Promise<number> {
   const { maxBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
   const tar = await import('tar');
   const problems = new Problems();
@@ -166,9 +166,12 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string): P
   let levels = 0;
   let stop: ScanStop | undefined;
   const data = await openTar(tarPath);
+  const onAbort = (): void => void data.stream.destroy(signal!.reason as Error);
+  signal?.addEventListener('abort', onAbort, { once: true });
   // Where the archive ends, in tar bytes: extracting reads no further.
   let end = Number.POSITIVE_INFINITY;
   try {
+    signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
       const parser = new tar.Parser({
         strict: true,
@@ -215,6 +218,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string): P
       data.stream.pipe(parser);
     });
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     if (stop === 'too large') {
       throw new ToolkitError('ERR_ARCHIVE_TOO_LARGE', `refusing to extract ${tarPath}: its files take more than ${maxBytes} bytes (${bytes} by entry ${count}, "${lastPath}"), ${room}. Nothing was extracted; free disk space or make the model smaller.`);
     }
@@ -232,6 +236,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string): P
     }
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a readable tar or tar.gz archive: ${(err as Error).message}`, { cause: err });
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     data.close();
   }
   for (const link of links) {
@@ -329,6 +334,12 @@ export interface ExtractArchiveOptions {
   maxDirectories?: number;
   /** Most folder levels its entries' paths may go through in all (a/b/c/file counts 3). @defaultValue {@link MAX_ARCHIVE_FOLDER_LEVELS} */
   maxFolderLevels?: number;
+  /**
+   * Stops the check or the extraction when aborted (the multi-model load of a stopped instance):
+   * reading the archive stops at once and the call rejects with the signal's reason; what was
+   * extracted so far stays in `destDir`, for the caller to remove.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -359,12 +370,22 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
     maxDirectories: options.maxDirectories ?? MAX_ARCHIVE_DIRECTORIES,
     maxFolderLevels: options.maxFolderLevels ?? MAX_ARCHIVE_FOLDER_LEVELS,
   };
-  const end = await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take');
+  const { signal } = options;
+  const end = await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take', signal);
   const tar = await import('tar');
+  signal?.throwIfAborted();
   await fs.mkdir(destDir, { recursive: true });
   const data = await openTar(tarPath, end);
+  const unpack = tar.x({ cwd: destDir, strict: true, preserveOwner: false, preservePaths: false });
+  // No entry is started after the abort: node-tar's parser ignores what it is given once aborted.
+  const onAbort = (): void => {
+    data.stream.unpipe(unpack);
+    data.close();
+    unpack.abort(signal!.reason as Error);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const unpack = tar.x({ cwd: destDir, strict: true, preserveOwner: false, preservePaths: false });
+    signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
       unpack.on('close', () => resolve());
       unpack.on('error', reject);
@@ -372,8 +393,10 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
       data.stream.pipe(unpack);
     });
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `extracting ${tarPath} into ${destDir} failed: ${(err as Error).message}`, { cause: err });
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     data.close();
   }
 }

@@ -25,17 +25,21 @@ export interface MultiModelHost {
   recent: Set<string>;
   /** Unloads under way, by `TargetModel`: a new load of it waits for its unload. */
   unloading: Map<string, Promise<void>>;
+  /** Aborted when the container's instance stops: cuts short every load of it (download, extraction, `POST /models`). */
+  stopping: AbortController;
+  /** Loads under way (settled or not), which the stop waits for. */
+  pending: Set<Promise<unknown>>;
   /**
    * Puts a `TargetModel` that `source` does not hold there from where the model data lives (the
-   * S3 prefix), as the service downloads a model on its first invocation. Absent: `source` is all
-   * there is.
+   * S3 prefix), as the service downloads a model on its first invocation; aborting `signal` stops
+   * the download and removes what it wrote. Absent: `source` is all there is.
    */
-  fetch?: (targetModel: string) => Promise<FetchedModel>;
+  fetch?: (targetModel: string, signal: AbortSignal) => Promise<FetchedModel>;
 }
 
 /** A {@link MultiModelHost} with nothing loaded yet. */
-export function multiModelHost(where: { source: string; hostDir: string; containerDir: string; fetch?: (targetModel: string) => Promise<FetchedModel> }, cacheModels = true): MultiModelHost {
-  return { ...where, cacheModels, loads: new Map(), inUse: new Map(), recent: new Set(), unloading: new Map() };
+export function multiModelHost(where: { source: string; hostDir: string; containerDir: string; fetch?: (targetModel: string, signal: AbortSignal) => Promise<FetchedModel> }, cacheModels = true): MultiModelHost {
+  return { ...where, cacheModels, loads: new Map(), inUse: new Map(), recent: new Set(), unloading: new Map(), stopping: new AbortController(), pending: new Set() };
 }
 
 /** A container as the front door sees it: where it listens and where its log goes. */

@@ -188,6 +188,9 @@ interface Loaded {
  */
 function startLoad(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number): { loaded: Promise<Loaded>; name: Promise<string> } {
   const loaded = loadOnce(container, host, targetModel, index, MODEL_LOAD_TIMEOUT_MS);
+  const settled = loaded.catch(() => {});
+  host.pending.add(settled);
+  void settled.then(() => host.pending.delete(settled));
   const name = loaded.then((l) => l.name);
   host.loads.set(targetModel, name);
   name.then(
@@ -215,7 +218,34 @@ function untilLoaded<T>(load: Promise<T>, targetModel: string, timeoutMs: number
   return Promise.race([load, late]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Cuts short every load of `host` (its instance is stopping: the endpoint is deleted or updated, the
+ * local SageMaker stops, the instance is replaced or retired): the S3 download closes, the
+ * extraction stops, and each removes what it wrote; resolves once they have all settled, so nothing
+ * is written after. Invocations still waiting for one get 503 `ServiceUnavailable`.
+ */
+export async function stopModelLoads(host: MultiModelHost): Promise<void> {
+  host.stopping.abort(new Error('the instance is stopping'));
+  while (host.pending.size > 0) await Promise.all([...host.pending]);
+}
+
+/** The failure of a load that its instance's stop cut short: the container is going away. */
+function stoppedLoad(container: ChainContainer, index: number, targetModel: string): ContainerFailure {
+  return new ContainerFailure('unreachable', container, index, undefined, `loading ${targetModel}: the instance stopped (its endpoint was deleted or updated, it was replaced, or smkit local stopped) before the model was loaded; try your call again`);
+}
+
 async function loadOnce(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, timeoutMs: number): Promise<Loaded> {
+  const signal = host.stopping.signal;
+  try {
+    return await loadUnlessStopped(container, host, targetModel, index, timeoutMs, signal);
+  } catch (err) {
+    if (signal.aborted) throw stoppedLoad(container, index, targetModel);
+    throw err;
+  }
+}
+
+async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost, targetModel: string, index: number, timeoutMs: number, signal: AbortSignal): Promise<Loaded> {
+  signal.throwIfAborted();
   // An S3 key, not a path: the service appends it to the prefix as it is, so `./a.tar.gz`,
   // `v2/../a.tar.gz` or `v2//a.tar.gz` name no object there. Read as paths they would all find
   // `a.tar.gz`, each spelling loaded again under a name of its own.
@@ -230,7 +260,7 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
     // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
     let fetched: FetchedModel;
     try {
-      fetched = await host.fetch(targetModel);
+      fetched = await host.fetch(targetModel, signal);
     } catch (err) {
       throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message}`);
     }
@@ -241,7 +271,8 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
   await host.unloading.get(targetModel)?.catch(() => {});
   const name = `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
   const hostModel = path.join(host.hostDir, name, 'model');
-  if (!existsSync(hostModel)) await placeModel(source, info.isDirectory(), hostModel, targetModel);
+  signal.throwIfAborted();
+  if (!existsSync(hostModel)) await placeModel(source, info.isDirectory(), hostModel, targetModel, signal);
   const unloaded: string[] = [];
   for (;;) {
     let res: Response;
@@ -250,7 +281,7 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ model_name: name, url: `${host.containerDir}/${name}/model` }),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
       });
     } catch (err) {
       throw new ContainerFailure('unreachable', container, index, undefined, `loading ${targetModel}: ${(err as Error).message}`);
@@ -273,20 +304,21 @@ async function loadOnce(container: ChainContainer, host: MultiModelHost, targetM
 
 /**
  * Extracts (or copies) `source` to `hostModel` through a folder beside it, renamed into place when
- * complete: a load that failed halfway (a full disk, a broken archive) leaves no partial copy that
- * the next load would take for the model.
+ * complete: a load that failed halfway (a full disk, a broken archive) or was stopped (`signal`)
+ * leaves no partial copy that the next load would take for the model.
  */
-async function placeModel(source: string, isDirectory: boolean, hostModel: string, targetModel: string): Promise<void> {
+async function placeModel(source: string, isDirectory: boolean, hostModel: string, targetModel: string, signal: AbortSignal): Promise<void> {
   const partial = `${hostModel}.partial-${randomBytes(4).toString('hex')}`;
   try {
     if (isDirectory) await cp(source, partial, { recursive: true, dereference: true });
-    else await extractModelArchive(source, partial).catch((err: unknown) => {
+    else await extractModelArchive(source, partial, { signal }).catch((err: unknown) => {
       // The caller's TargetModel names an archive that cannot be used: a 400, as a model that
       // cannot be downloaded is, not a 500 that SDKs retry; in the words SageMaker uses for an
       // archive it cannot extract ("Failed to extract model data archive … valid tar.gz archive").
       if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE' && err.code !== 'ERR_ARCHIVE_TOO_LARGE')) throw err;
       throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}. Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`);
     });
+    signal.throwIfAborted();
     await rename(partial, hostModel);
   } finally {
     await rm(partial, { recursive: true, force: true });

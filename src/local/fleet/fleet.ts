@@ -2,6 +2,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { RestartBackoff, type BackoffPolicy } from '../../core/restart-backoff.js';
 import type { RunningContainer } from '../backends/backend.js';
 import type { ChainContainer } from '../endpoint/chain.js';
+import { stopModelLoads } from '../endpoint/multi-model.js';
 import type { EndpointLog, InstanceLease, InstancePool } from '../endpoint/local-endpoint.js';
 
 /** One started instance of a variant: its containers (one, or a serial pipeline) and their chain. */
@@ -453,7 +454,11 @@ export class Fleet implements InstancePool {
     this.leaving.delete(member);
   }
 
+  /** Stops the instance's containers and cuts short its multi-model loads, which would otherwise go on writing after the stop. */
   private async stopInstance(instance: FleetInstance, graceMs = this.stopGraceMs): Promise<void> {
-    await Promise.all(instance.containers.map((c) => c.stop(graceMs).catch(() => {})));
+    await Promise.all([
+      ...instance.containers.map((c) => c.stop(graceMs).catch(() => {})),
+      ...instance.chain.flatMap((c) => (c.multiModel ? [stopModelLoads(c.multiModel)] : [])),
+    ]);
   }
 }

@@ -21,7 +21,7 @@ export interface ContainerTemplate {
   /** `MultiModelConfig.ModelCacheSetting` of a `MultiModel` container (default `Enabled`). */
   modelCacheSetting?: 'Enabled' | 'Disabled';
   /** Of a `MultiModel` container: fetches a `TargetModel` missing from `modelSource` (see {@link MultiModelHost.fetch}). */
-  fetchModel?: (targetModel: string) => Promise<FetchedModel>;
+  fetchModel?: (targetModel: string, signal: AbortSignal) => Promise<FetchedModel>;
   /** Memory limit in MB (a serverless variant's `MemorySizeInMB`). */
   memoryMb?: number;
 }

@@ -18,11 +18,18 @@ export class ModelDataError extends Error {
   }
 }
 
-async function download(s3: S3Reader, bucket: string, key: string, file: string): Promise<void> {
+/**
+ * Downloads `key` to `file` through a partial file of its own, renamed into place when complete, so
+ * downloads of the same object running at once (instances sharing the cache) never see or remove
+ * each other's bytes. Aborting `signal` closes the S3 transfer and removes the partial file.
+ */
+async function download(s3: S3Reader, bucket: string, key: string, file: string, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   await mkdir(dirname(file), { recursive: true });
   const partial = `${file}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
   try {
-    await pipeline(await s3.get(bucket, key), createWriteStream(partial));
+    const body = await s3.get(bucket, key, signal ? { signal } : {});
+    await pipeline(body, createWriteStream(partial), signal ? { signal } : {});
     await rename(partial, file);
   } finally {
     await rm(partial, { force: true });
@@ -40,21 +47,23 @@ function multiModelPrefix(key: string): string {
  * names a model that was not there when the endpoint started, as the service downloads each model on
  * its first invocation and models "can be added to ... the endpoint" by copying them to the prefix
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/how-multi-mode-endpoints-work.html). The fetcher
- * says whether S3 had the object, and rejects with what S3 answered when it could not tell. Undefined
- * for model data that is not in S3.
+ * says whether S3 had the object, and rejects with what S3 answered when it could not tell, or with
+ * `signal`'s reason once it aborts (the transfer closed, nothing of it left). Undefined for model
+ * data that is not in S3.
  */
-export function multiModelFetcher(url: string | undefined, folder: string, s3: () => S3Reader): ((targetModel: string) => Promise<FetchedModel>) | undefined {
+export function multiModelFetcher(url: string | undefined, folder: string, s3: () => S3Reader): ((targetModel: string, signal: AbortSignal) => Promise<FetchedModel>) | undefined {
   const s3Url = url === undefined ? undefined : parseS3Url(url);
   if (!s3Url) return undefined;
   const prefix = multiModelPrefix(s3Url.key);
-  return async (targetModel) => {
+  return async (targetModel, signal) => {
     const at = `s3://${s3Url.bucket}/${prefix}${targetModel}`;
     const file = resolve(folder, targetModel);
     if (!file.startsWith(resolve(folder) + sep)) return { found: false, at };
     try {
-      await download(s3(), s3Url.bucket, prefix + targetModel, file);
+      await download(s3(), s3Url.bucket, prefix + targetModel, file, signal);
       return { found: true, at };
     } catch (err) {
+      if (signal.aborted) throw signal.reason;
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return { found: false, at };
       throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
