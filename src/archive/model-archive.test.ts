@@ -300,3 +300,20 @@ test('a .tar.gz with 1 GB of zeros after the end of its archive (5 MB gzipped, w
     assert.equal(await fs.readFile(path.join(dest, 'model.onnx'), 'utf8'), 'model');
   });
 });
+
+test('a .tar.gz that decompresses more than 1000 times (16 MB of zeros, gzip -6) is refused with ERR_ARCHIVE_INVALID saying it was refused for its ratio and how to pack such a model (gzip -1), not that it is unreadable', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, { path: 'weights.bin', body: Buffer.alloc(16 * 1024 * 1024) }]));
+    const dest = path.join(tmp, 'model');
+    await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
+      assert.match(err.message, /^refusing to extract .*model\.tar\.gz: it decompresses to more than 1000 times its own size \(\d+ bytes from its first \d+\), the ratio of a gzip bomb\. Nothing was extracted\./);
+      assert.match(err.message, /gzip -1 > model\.tar\.gz/);
+      assert.doesNotMatch(err.message, /not a readable/);
+      return true;
+    });
+    assert.equal(await exists(dest), false);
+  });
+});

@@ -234,6 +234,14 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
     if (stop === 'too deep in all') {
       throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: its entries' paths go through more than ${maxFolderLevels} folders in all (by entry ${count}, "${lastPath}"; a/b/c/file counts 3, each folder being created or checked for every entry under it), more than smkit extracts. Nothing was extracted; use shallower folders, or fewer files in deep ones.`);
     }
+    if (err instanceof RatioExceeded) {
+      // Only a file of nearly all zeros compresses this much (gzip's most is about 1030:1): say how to pack one.
+      throw new ToolkitError(
+        'ERR_ARCHIVE_INVALID',
+        `refusing to extract ${tarPath}: it decompresses to more than ${MAX_DECOMPRESSION_RATIO} times its own size (${err.tarBytes} bytes from its first ${err.gzippedBytes}), the ratio of a gzip bomb. Nothing was extracted. Model files compress that much only when they are almost all zeros (zero-filled or sparse weights): gzip such a model with less compression (tar -cf - -C model . | gzip -1 > model.tar.gz shrinks zeros about 230 times), or leave those files out and create them when the model loads`,
+        { cause: err },
+      );
+    }
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a readable tar or tar.gz archive: ${(err as Error).message}`, { cause: err });
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -253,6 +261,16 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
 
 /** Most bytes a gzipped archive may decompress to for each of its own: node-tar's bound (a gzip bomb's ratio), which smkit applies as it decompresses itself. */
 const MAX_DECOMPRESSION_RATIO = 1000;
+
+/** A gzipped archive that decompressed past {@link MAX_DECOMPRESSION_RATIO}: how far it got. */
+class RatioExceeded extends Error {
+  constructor(
+    readonly tarBytes: number,
+    readonly gzippedBytes: number,
+  ) {
+    super(`max decompression ratio exceeded: more than ${MAX_DECOMPRESSION_RATIO} times the archive's own size`);
+  }
+}
 
 /** An archive's tar bytes as they stream, and how many have gone by. */
 interface TarData {
@@ -289,7 +307,7 @@ async function openTar(tarPath: string, limit = Number.POSITIVE_INFINITY): Promi
       if (taken >= limit) return done();
       const piece = chunk.length > limit - taken ? chunk.subarray(0, limit - taken) : chunk;
       taken += piece.length;
-      if (gunzip && taken > MAX_DECOMPRESSION_RATIO * Math.max(source.bytesRead, 1)) return done(new Error(`max decompression ratio exceeded: more than ${MAX_DECOMPRESSION_RATIO} times the archive's own size`));
+      if (gunzip && taken > MAX_DECOMPRESSION_RATIO * Math.max(source.bytesRead, 1)) return done(new RatioExceeded(taken, source.bytesRead));
       done(null, piece);
       if (taken >= limit) {
         this.push(null);
