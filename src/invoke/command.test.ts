@@ -343,3 +343,32 @@ test('smkit invoke --file sends a file as it reads it, its size as Content-Lengt
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke --file of a file whose size says 0 but holds bytes (/proc/version) sends them, chunked to a container and with their Content-Length to an endpoint; an empty file still goes as Content-Length 0', { skip: !existsSync('/proc/version'), timeout: 20_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-size0-'));
+  // Answers with how it was sent and what it got.
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => res.end(JSON.stringify({ url: req.url, contentLength: req.headers['content-length'] ?? null, chunked: req.headers['transfer-encoding'] ?? null, body: Buffer.concat(chunks).toString('latin1') })));
+  });
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const output = path.join(dir, 'answer.json');
+    const text = readFileSync('/proc/version', 'latin1');
+    const got = () => JSON.parse(readFileSync(output, 'utf8')) as unknown;
+    await invokeCommand(base, { file: '/proc/version', timeout: '10', output });
+    assert.deepEqual(got(), { url: '/invocations', contentLength: null, chunked: 'chunked', body: text });
+    await invokeCommand(undefined, { endpoint: 'e', frontDoor: base, file: '/proc/version', timeout: '10', output });
+    assert.deepEqual(got(), { url: '/endpoints/e/invocations', contentLength: String(text.length), chunked: null, body: text });
+    const empty = path.join(dir, 'empty.csv');
+    writeFileSync(empty, '');
+    await invokeCommand(base, { file: empty, timeout: '10', output });
+    assert.deepEqual(got(), { url: '/invocations', contentLength: '0', chunked: null, body: '' });
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

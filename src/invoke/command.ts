@@ -60,7 +60,8 @@ async function unsizedBody(chunks: Readable, source: string, endpoint: boolean):
 /**
  * The body `--file` names: a regular file is sent as it is read, its size as Content-Length, so
  * that its size is not bounded by memory (it was read whole, and one over 2 GiB refused); anything
- * else (a pipe, `/dev/stdin`) has no size to announce and goes as {@link unsizedBody}.
+ * else (a pipe, `/dev/stdin`), and a file whose size says 0, has no size to announce and goes as
+ * {@link unsizedBody}.
  */
 async function fileBody(file: string, endpoint: boolean): Promise<InvocationBody> {
   const expected = 'the request body, a file';
@@ -68,7 +69,9 @@ async function fileBody(file: string, endpoint: boolean): Promise<InvocationBody
   try {
     handle = await fs.open(file, 'r');
     const stat = await handle.stat();
-    if (stat.isFile()) return { length: stat.size, chunks: handle.createReadStream() };
+    // Size 0 is not always empty: /proc's files say 0 and hold text, and undici sent no such
+    // stream with Content-Length 0, nor failed, so the command waited for ever.
+    if (stat.isFile() && stat.size > 0) return { length: stat.size, chunks: handle.createReadStream() };
     if (stat.isDirectory()) throw invalidPath('--file', file, expected, 'is a directory');
     return await unsizedBody(handle.createReadStream(), `--file=${JSON.stringify(file)}`, endpoint);
   } catch (err) {
