@@ -1,4 +1,4 @@
-import { readFileSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { checkPath, invalidFlag, invalidPath } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -58,25 +58,42 @@ function kindOf(stats: Stats): string {
 /**
  * A regular file's bytes, at most `maxBytes`; anything else is refused before a byte is read
  * (`ERR_ENDPOINT_FILE_INVALID`, worded by `say`): a FIFO would hold the read until a writer came,
- * and a device such as /dev/zero, or a huge file, would be read into memory without end.
+ * and a device such as /dev/zero, or a huge file, would be read into memory without end. The file
+ * opened is checked again (the path may name another since), and read no further than the limit:
+ * a file that grew, or one whose size says 0 and is not (/proc/self/pagemap holds gigabytes).
  */
 function readBoundedFile(file: string, maxBytes: number, say: (problem: string) => string): Buffer {
-  let stats: Stats;
+  const refuse = (problem: string, cause?: unknown) => new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say(problem), cause === undefined ? undefined : { cause });
+  const check = (stats: Stats): void => {
+    if (!stats.isFile()) throw refuse(`it is ${kindOf(stats)}, expected a regular file`);
+    if (stats.size > maxBytes) throw refuse(`it is ${stats.size} bytes, over the ${maxBytes} bytes read`);
+  };
+  let fd: number;
   try {
-    stats = statSync(file);
+    // Looked at before it is opened: opening a FIFO waits for a writer, and a device may act on it.
+    check(statSync(file));
+    // Non-blocking: a FIFO put in its place meanwhile does not hold the open (fstat refuses it).
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
-    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say((err as Error).message), { cause: err });
+    throw err instanceof ToolkitError ? err : refuse((err as Error).message, err);
   }
-  if (!stats.isFile()) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say(`it is ${kindOf(stats)}, expected a regular file`));
-  if (stats.size > maxBytes) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say(`it is ${stats.size} bytes, over the ${maxBytes} bytes read`));
   try {
-    const bytes = readFileSync(file);
-    // It grew after the size was read.
-    if (bytes.length > maxBytes) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say(`it is ${bytes.length} bytes, over the ${maxBytes} bytes read`));
-    return bytes;
+    check(fstatSync(fd));
+    const parts: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      // Whole 64 KiB reads: some /proc files (pagemap) refuse a read of an odd length.
+      const part = Buffer.allocUnsafe(64 * 1024);
+      const read = readSync(fd, part, 0, part.length, null);
+      if (read === 0) return Buffer.concat(parts, size);
+      parts.push(part.subarray(0, read));
+      size += read;
+      if (size > maxBytes) throw refuse(`it holds more than the ${maxBytes} bytes read`);
+    }
   } catch (err) {
-    if (err instanceof ToolkitError) throw err;
-    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say((err as Error).message), { cause: err });
+    throw err instanceof ToolkitError ? err : refuse((err as Error).message, err);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,6 +141,24 @@ test('smkit deploy and smkit local refuse a deep-ping bodyFile or endpoint file 
       code: 'ERR_ENDPOINT_FILE_INVALID',
       message: `endpoints[0].deepPing.body: is ${MAX_DEEP_PING_BYTES + 1} bytes; a sample request is at most ${MAX_DEEP_PING_BYTES} bytes, InvokeEndpoint's limit (in ${path.join(dir, 'inline.json')})`,
     });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a deep-ping bodyFile or endpoint file whose size says 0 but that holds gigabytes (/proc/self/pagemap) is read no further than its limit, then refused naming the key and file', { skip: !existsSync('/proc/self/pagemap') }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-proc-'));
+  try {
+    await mkdir(path.join(dir, 'iris'));
+    await writeFile(path.join(dir, 'sample.yaml'), `${DEPLOY}${ENDPOINT}    deepPing: { bodyFile: /proc/self/pagemap, contentType: text/csv }\n`);
+    // It was read whole: gigabytes of memory within seconds.
+    await assert.rejects(readDeployRequest(path.join(dir, 'sample.yaml'), {}), {
+      code: 'ERR_ENDPOINT_FILE_INVALID',
+      message: `endpoints[0].deepPing.bodyFile: cannot read /proc/self/pagemap: it holds more than the ${MAX_DEEP_PING_BYTES} bytes read (in ${path.join(dir, 'sample.yaml')})`,
+    });
+    const linked = path.join(dir, 'endpoints.yaml');
+    await symlink('/proc/self/pagemap', linked);
+    await assert.rejects(readEndpointFile(linked), { code: 'ERR_ENDPOINT_FILE_INVALID', message: `cannot read endpoint file ${linked}: it holds more than the ${MAX_ENDPOINT_FILE_BYTES} bytes read` });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
