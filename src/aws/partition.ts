@@ -15,3 +15,13 @@ export function partitionOf(region: string): string {
   ];
   return partitions.find(([pattern]) => pattern.test(region))?.[1] ?? 'aws';
 }
+
+/**
+ * Whether an AWS SDK takes `text` as a Region: a host label of 1 to 63 letters, digits and hyphens,
+ * neither first nor last a hyphen (@smithy/config-resolver's checkRegion). Every Region's name is
+ * one (us-east-1, us-gov-west-1, cn-north-1, us-isob-east-1, eusc-de-east-1); the SDK refuses
+ * anything else only at the first call.
+ */
+export function isRegionName(text: string): boolean {
+  return /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/.test(text);
+}

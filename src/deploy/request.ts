@@ -12,6 +12,7 @@ import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.
 import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, choiceValue, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { checkDeployableDestinations } from './desired.js';
+import { isRegionName } from '../aws/partition.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
 export interface DeployCommandOptions {
@@ -57,8 +58,8 @@ function checkFlags(opts: DeployCommandOptions): void {
     choiceValue('--engine', opts.engine, ['docker', 'podman']);
     if (!opts.build) throw new ToolkitError('ERR_CLI_USAGE', '--engine only applies with --build: add --build, or leave it out');
   }
-  // The SDK takes any host label (its own check), and answers another only at the first call as 'no AWS Region'.
-  if (opts.region !== undefined && !/^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/.test(opts.region)) {
+  // The SDK answers another only at the first call, as 'no AWS Region'.
+  if (opts.region !== undefined && !isRegionName(opts.region)) {
     throw invalidFlag('--region', opts.region, 'an AWS Region such as us-east-1: letters, digits and hyphens');
   }
   if (opts.endpointUrl !== undefined) {

@@ -78,6 +78,13 @@ test('errors name the offending key', () => {
   bad({ deploy: { artifacts: 's3://my..bucket/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: names bucket "my\.\.bucket", which S3 cannot have: a bucket name has no two adjacent periods and is not an IP address$/);
   bad({ deploy: { artifacts: 's3://192.168.5.4/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: names bucket "192\.168\.5\.4"/);
   parseEndpointFile({ deploy: { artifacts: 's3://my.bucket.1/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, resolve, read);
+  // Every partition's Region shape (botocore partitions.json), the European Sovereign Cloud's included; only what no SDK takes is refused.
+  for (const region of ['us-east-1', 'us-gov-west-1', 'cn-north-1', 'us-isob-east-1', 'eu-isoe-west-1', 'us-isof-south-1', 'eusc-de-east-1']) {
+    assert.equal(parseEndpointFile({ deploy: { region }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, resolve, read).deploy?.region, region);
+  }
+  for (const region of ['us east 1', '-us-east-1', 'us-east-1-', 'r'.repeat(64), 'us_east_1']) {
+    bad({ deploy: { region }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.region: must be an AWS Region such as us-east-1: letters, digits and hyphens \(got /);
+  }
   // CloudWatch refuses control characters in AlarmName, SageMaker's AutoRollbackConfiguration a name of spaces alone.
   const alarm = { metric: 'Invocations', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 };
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'five\nxx' }] }] }, /alarms\[0\]\.name: must have a character other than spaces, and no control characters such as a line break \(got "five\\nxx"\)$/);

@@ -2,6 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { INVOKE_ENDPOINT_MAX_BODY_BYTES, isSageMakerName } from '../core/sagemaker-headers.js';
 import { closestNames, orList } from '../core/closest-name.js';
 import { parseS3Location } from '../aws/s3-location.js';
+import { isRegionName } from '../aws/partition.js';
 
 /** One container: a model directory or `model.tar.gz`, plus its environment. */
 export interface ContainerConfig {
@@ -617,7 +618,8 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
   }
   if (v.image !== undefined) settings.image = checkImage(v.image, `${where}.image`);
   if (v.region !== undefined) {
-    if (typeof v.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(v.region)) fail(`${where}.region`, `must be an AWS Region such as us-east-1 (got ${shown(v.region)})`);
+    // As --region: what the SDK takes. A two-letter first part refused eusc-de-east-1 (the European Sovereign Cloud).
+    if (typeof v.region !== 'string' || !isRegionName(v.region)) fail(`${where}.region`, `must be an AWS Region such as us-east-1: letters, digits and hyphens (got ${shown(v.region)})`);
     settings.region = v.region;
   }
   return settings;
