@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { isToolkitError } from '../errors/catalogue.js';
 import { bidiCommand } from './bidi.js';
 import { invokeCommand } from './command.js';
@@ -367,6 +367,67 @@ test('smkit invoke --file of a file whose size says 0 but holds bytes (/proc/ver
     await invokeCommand(base, { file: empty, timeout: '10', output });
     assert.deepEqual(got(), { url: '/invocations', contentLength: '0', chunked: null, body: '' });
   } finally {
+    server.closeAllConnections();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke sends stdin to a container as it reads it (chunked); to a front-door endpoint it reads it whole with its Content-Length, 6291456 bytes at most, refusing one more without reading on or sending anything', { timeout: 60_000 }, async () => {
+  const seen: { url?: string; headers: http.IncomingHttpHeaders; bytes: number }[] = [];
+  let firstChunk: () => void = () => undefined;
+  const server = http.createServer((req, res) => {
+    let bytes = 0;
+    req.on('data', (d: Buffer) => {
+      if (bytes === 0) firstChunk();
+      bytes += d.length;
+    });
+    req.on('end', () => {
+      seen.push({ url: req.url, headers: req.headers, bytes });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`${bytes} bytes`);
+    });
+  });
+  // A pipe as stdin (the command reads process.stdin); test/e2e/invoke.test.ts pipes a real one.
+  let stdin = new PassThrough();
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdin')!;
+  Object.defineProperty(process, 'stdin', { configurable: true, get: () => Object.assign(stdin, { isTTY: false }) });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-stdin-'));
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const output = path.join(dir, 'answer.txt');
+    const opts = { timeout: '30', contentType: 'text/plain', output };
+
+    // The rest is written only once the server has the first part: a body read whole before it was sent would wait for ever.
+    new Promise<void>((resolve) => (firstChunk = resolve)).then(() => stdin.end('second'), () => undefined);
+    stdin.write('first;');
+    await invokeCommand(url, opts);
+    assert.equal(readFileSync(output, 'utf8'), '12 bytes');
+    assert.equal(seen[0]!.headers['transfer-encoding'], 'chunked');
+    assert.equal(seen[0]!.headers['content-length'], undefined);
+
+    const toEndpoint = { ...opts, endpoint: 'iris', frontDoor: url };
+    for (const size of [8, 6_291_456]) {
+      stdin = new PassThrough();
+      stdin.end(Buffer.alloc(size, '1'));
+      await invokeCommand(undefined, toEndpoint);
+      assert.equal(readFileSync(output, 'utf8'), `${size} bytes`);
+      assert.equal(seen.at(-1)!.url, '/endpoints/iris/invocations');
+      assert.equal(seen.at(-1)!.headers['content-length'], String(size));
+      assert.equal(seen.at(-1)!.headers['transfer-encoding'], undefined);
+    }
+
+    // One byte more, the pipe left open: refused once it is read, not at the pipe's end, and the pipe is let go.
+    stdin = new PassThrough();
+    stdin.write(Buffer.alloc(6_291_457, '1'));
+    await assert.rejects(
+      invokeCommand(undefined, toEndpoint),
+      usage(/^the body on stdin holds more than 6291456 bytes, the most InvokeEndpoint takes in a request \(6 MB\), so it was not sent: send less per request$/),
+    );
+    assert.equal(stdin.destroyed, true);
+    assert.equal(seen.length, 3, 'nothing more was sent');
+  } finally {
+    Object.defineProperty(process, 'stdin', descriptor);
     server.closeAllConnections();
     server.close();
     rmSync(dir, { recursive: true, force: true });

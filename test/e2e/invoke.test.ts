@@ -128,62 +128,32 @@ test('smkit invoke -o stopped by Ctrl-C (SIGINT) while the answer arrives remove
   await assert.rejects(fs.stat(output), { code: 'ENOENT' }, 'the half-written file is removed');
 });
 
-test('smkit invoke sends a pipe to a container as it reads it (chunked); to a front-door endpoint it reads it whole with its Content-Length, and refuses one past InvokeEndpoint\'s 6 MB without reading on', async (t) => {
-  const seen: { headers: http.IncomingHttpHeaders; bytes: number }[] = [];
-  let firstChunk: () => void = () => undefined;
+test('smkit invoke to a front-door endpoint refuses a body on stdin past InvokeEndpoint\'s 6291456 bytes and exits while the pipe is still open, sending nothing (src/invoke/command.test.ts covers the rest in-process)', async (t) => {
+  let requests = 0;
   const server = http.createServer((req, res) => {
-    let bytes = 0;
-    req.on('data', (d: Buffer) => {
-      if (bytes === 0) firstChunk();
-      bytes += d.length;
-    });
-    req.on('end', () => {
-      seen.push({ headers: req.headers, bytes });
-      res.writeHead(200, { 'content-type': 'text/plain' }).end(`${bytes} bytes`);
-    });
+    requests += 1;
+    req.resume();
+    req.on('end', () => res.end());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  /** `smkit invoke <args>` with stdin a pipe this test writes to; killed after 20 s (a command that waits for the pipe's end, which never comes here). */
-  const start = (args: string[]) => {
-    const child = spawn(process.execPath, [SMKIT_BIN, 'invoke', ...args, '--content-type', 'text/plain'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // The command may stop reading (and close its end) before this test stops writing.
-    child.stdin.on('error', () => undefined);
-    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const done = new Promise<CliResult>((resolve) => child.once('close', (code) => (clearTimeout(killer), resolve({ code, stdout, stderr }))));
-    return { stdin: child.stdin, done };
-  };
-
-  // The rest of the body is written only once the server has the first part: a body read whole before it was sent would wait for ever.
-  const streamed = start([url]);
-  const gotFirst = new Promise<void>((resolve) => (firstChunk = resolve));
-  streamed.stdin.write('first;');
-  await Promise.race([gotFirst, streamed.done]);
-  streamed.stdin.end('second');
-  assert.deepEqual(await streamed.done, { code: 0, stdout: '12 bytes', stderr: '' });
-  assert.equal(seen[0]!.headers['transfer-encoding'], 'chunked');
-  assert.equal(seen[0]!.headers['content-length'], undefined);
-
-  const toEndpoint = ['--endpoint', 'iris', '--front-door', url];
-  const small = start(toEndpoint);
-  small.stdin.end('1,2,3,4\n');
-  assert.deepEqual(await small.done, { code: 0, stdout: '8 bytes', stderr: '' });
-  assert.equal(seen[1]!.headers['content-length'], '8');
-  assert.equal(seen[1]!.headers['transfer-encoding'], undefined);
-
-  // Past the limit, with the pipe left open: refused once the limit is passed, not at the pipe's end, and nothing sent.
-  const large = start(toEndpoint);
-  large.stdin.write(Buffer.alloc(6_291_456 + 65_536, '1'));
-  assert.deepEqual(await large.done, {
+  const child = spawn(process.execPath, [SMKIT_BIN, 'invoke', '--endpoint', 'iris', '--front-door', url, '--content-type', 'text/plain'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // The command stops reading (and closes its end) before this test stops writing.
+  child.stdin.on('error', () => undefined);
+  // A command that waited for the pipe's end, which never comes here.
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const done = new Promise<CliResult>((resolve) => child.once('close', (code) => (clearTimeout(killer), resolve({ code, stdout, stderr }))));
+  child.stdin.write(Buffer.alloc(6_291_456 + 65_536, '1'));
+  assert.deepEqual(await done, {
     code: 1,
     stdout: '',
     stderr: 'smkit: ERR_CLI_USAGE: the body on stdin holds more than 6291456 bytes, the most InvokeEndpoint takes in a request (6 MB), so it was not sent: send less per request\n',
   });
-  large.stdin.destroy();
-  assert.equal(seen.length, 2);
+  child.stdin.destroy();
+  assert.equal(requests, 0);
 });
