@@ -11,7 +11,10 @@ test('registry hosts and ECR regions are read from the image reference', () => {
   assert.equal(registryHost('library/smkit:1'), undefined, 'a Docker Hub path names no host');
   assert.equal(ecrRegion('123456789012.dkr.ecr.eu-west-1.amazonaws.com'), 'eu-west-1');
   assert.equal(ecrRegion('123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn'), 'cn-north-1');
+  assert.equal(ecrRegion('123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu'), 'eusc-de-east-1');
+  assert.equal(ecrRegion('123456789012.dkr.ecr.us-gov-west-1.amazonaws.com'), 'us-gov-west-1');
   assert.equal(ecrRegion('ghcr.io'), undefined);
+  assert.equal(ecrRegion('123456789012.dkr.ecr.eu-west-1.amazonaws.example'), undefined);
   assert.deepEqual(decodeEcrToken(Buffer.from('AWS:secret:with:colons').toString('base64')), { username: 'AWS', password: 'secret:with:colons' });
 });
 

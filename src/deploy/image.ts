@@ -5,8 +5,11 @@ import { buildImage, type BuildDeps } from '../build/build-image.js';
 import { detectBuildEngine, runCommand, type BuildEngine, type CommandRunner } from '../containers/engine.js';
 import { call } from './service-error.js';
 
-/** An ECR registry host: `<account>.dkr.ecr.<region>.amazonaws.com` (or `.com.cn`). */
-const ECR_HOST = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
+/**
+ * An ECR registry host: `<account>.dkr.ecr.<region>.amazonaws.com`, `.com.cn` in China and `.eu`
+ * in the European Sovereign Cloud (eusc-de-east-1; its partition's DNS suffix, as docker/login-action reads it).
+ */
+const ECR_HOST = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.(?:com(?:\.cn)?|eu)$/;
 
 /** The registry host of an image reference, when it names one (`host[:port]/repo:tag`). */
 export function registryHost(image: string): string | undefined {
