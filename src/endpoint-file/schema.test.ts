@@ -75,7 +75,14 @@ test('errors name the offending key', () => {
   const prefixOf = (bytes: number): string => `s3://bucket/${'p'.repeat(bytes - 's3://bucket/'.length - 1)}/`;
   parseEndpointFile({ deploy: { artifacts: prefixOf(947) }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, resolve, read);
   bad({ deploy: { artifacts: prefixOf(948) }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: is 948 bytes long with its final "\/"; at most 947 leave room for the <sha256>\/model\.tar\.gz/);
-  bad({ deploy: { artifacts: 's3://my..bucket/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: names bucket "my\.\.bucket", which S3 cannot have: a bucket name has no two adjacent periods and is not an IP address$/);
+  bad({ deploy: { artifacts: 's3://my..bucket/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: names bucket "my\.\.bucket", which S3 cannot have: a bucket name has no two adjacent periods, is not an IP address and does not start with xn--, sthree- or amzn-s3-demo-$/);
+  // The prefixes S3 reserves (bucketnamingrules.html), the one AWS's examples use among them; not the suffixes that aliases and directory buckets end with.
+  for (const bucket of ['xn--bcher-kva', 'sthree-models', 'amzn-s3-demo-bucket']) {
+    bad({ deploy: { artifacts: `s3://${bucket}/p/` }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, new RegExp(`^deploy\\.artifacts: names bucket "${bucket}", which S3 cannot have`));
+  }
+  for (const bucket of ['models--usw2-az1--x-s3', 'my-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-s3alias', 'my-xn--bucket']) {
+    parseEndpointFile({ deploy: { artifacts: `s3://${bucket}/p/` }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, resolve, read);
+  }
   bad({ deploy: { artifacts: 's3://192.168.5.4/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.artifacts: names bucket "192\.168\.5\.4"/);
   parseEndpointFile({ deploy: { artifacts: 's3://my.bucket.1/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, resolve, read);
   // Every partition's Region shape (botocore partitions.json), the European Sovereign Cloud's included; only what no SDK takes is refused.

@@ -605,9 +605,11 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
     if (typeof v.artifacts !== 'string' || !S3_URI_PATTERN.test(v.artifacts)) fail(`${where}.artifacts`, `must be an s3://bucket/prefix/ URI whose bucket name is 3 to 63 lowercase letters, digits, dots or hyphens (got ${shown(v.artifacts)})`);
     const bucket = v.artifacts.slice('s3://'.length).split('/')[0]!;
     // S3's bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html):
-    // no bucket has such a name, so the upload would fail only once the models were packaged.
-    if (bucket.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(bucket)) {
-      fail(`${where}.artifacts`, `names bucket "${bucket}", which S3 cannot have: a bucket name has no two adjacent periods and is not an IP address`);
+    // no bucket has such a name, so the upload would fail only once the models were packaged. The
+    // reserved suffixes are not refused: access point aliases (-s3alias, --ol-s3) and directory
+    // buckets (--x-s3) stand where a bucket name does.
+    if (bucket.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(bucket) || /^(xn--|sthree-|amzn-s3-demo-)/.test(bucket)) {
+      fail(`${where}.artifacts`, `names bucket "${bucket}", which S3 cannot have: a bucket name has no two adjacent periods, is not an IP address and does not start with xn--, sthree- or amzn-s3-demo-`);
     }
     // Deploy's longest key under it is `<sha256>/model.tar.gz`; the URI must leave room for it
     // within ModelDataUrl's 1024 characters (botocore Url), which also keeps the key within S3's 1024 bytes.
