@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { isToolkitError } from '../errors/catalogue.js';
 import { bidiCommand } from './bidi.js';
 import { invokeCommand } from './command.js';
@@ -431,5 +431,42 @@ test('smkit invoke sends stdin to a container as it reads it (chunked); to a fro
     server.closeAllConnections();
     server.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke: a body that fails to read while it is sent (--file /proc/self/mem, EIO; stdin) is ERR_CLI_USAGE naming it, to a container as to an endpoint, not "could not reach ... Is the server running?"', { skip: !existsSync('/proc/self/mem'), timeout: 20_000 }, async () => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  // A stdin that gives one chunk, then fails when read again (as it is being sent).
+  const failing = (): Readable => {
+    let reads = 0;
+    return new Readable({
+      read() {
+        if (reads++ === 0) this.push('first;');
+        else this.destroy(Object.assign(new Error('i/o error'), { code: 'EIO' }));
+      },
+    });
+  };
+  let stdin = failing();
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdin')!;
+  Object.defineProperty(process, 'stdin', { configurable: true, get: () => Object.assign(stdin, { isTTY: false }) });
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Address 0 of this process is not mapped: reading it fails with EIO.
+    for (const target of [{ url }, { endpoint: 'e', frontDoor: url }]) {
+      await assert.rejects(
+        invokeCommand(target.url, { ...target, file: '/proc/self/mem', timeout: '10' }),
+        usage(/^--file="\/proc\/self\/mem" is invalid: expected the request body, a file; \/proc\/self\/mem cannot be read \(EIO\)\.$/),
+      );
+      stdin = failing();
+      await assert.rejects(invokeCommand(target.url, { ...target, timeout: '10' }), usage(/^the body on stdin cannot be read \(EIO\)$/));
+    }
+  } finally {
+    Object.defineProperty(process, 'stdin', descriptor);
+    server.closeAllConnections();
+    server.close();
   }
 });

@@ -80,6 +80,12 @@ async function fileBody(file: string, endpoint: boolean): Promise<InvocationBody
   }
 }
 
+/** `ERR_CLI_USAGE` for a body (`--file`, else stdin) whose reading failed with `err` (EIO). */
+function unreadableBody(file: string | undefined, err: unknown): ToolkitError {
+  if (file !== undefined && file !== '-') return invalidPath('--file', file, 'the request body, a file', pathProblem(err));
+  return new ToolkitError('ERR_CLI_USAGE', `the body on stdin ${pathProblem(err)}`, { cause: err });
+}
+
 /** Refuses an `--output` that cannot be written before the request is sent (it may have effects). */
 async function checkOutput(file: string): Promise<void> {
   const expected = 'a file to save the answer in';
@@ -118,7 +124,9 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   if (opts.file !== undefined && opts.file !== '-') {
     body = await fileBody(opts.file, target.endpoint !== undefined);
   } else if (opts.file === '-' || !process.stdin.isTTY) {
-    body = await unsizedBody(process.stdin, 'the body on stdin', target.endpoint !== undefined);
+    body = await unsizedBody(process.stdin, 'the body on stdin', target.endpoint !== undefined).catch((err: unknown) => {
+      throw err instanceof ToolkitError ? err : unreadableBody(undefined, err);
+    });
   } else {
     throw new ToolkitError('ERR_CLI_USAGE', 'nothing to send: give --file FILE, or pipe the body on stdin');
   }
@@ -133,6 +141,10 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   };
   try {
     await (opts.stream ? streamCommand(target, body, headers, timeoutS * 1000, opts) : answerCommand(target, body, headers, timeoutS * 1000, opts));
+  } catch (err) {
+    // A body that failed to read while it was sent: fetch said only 'fetch failed', as if the server were down.
+    const unread: unknown = Buffer.isBuffer(body) ? null : body.chunks.errored;
+    throw unread ? unreadableBody(opts.file, unread) : err;
   } finally {
     // A file read to its end is closed already; one whose request failed, or was answered before it was all sent, is not.
     if (!Buffer.isBuffer(body) && !body.chunks.closed) await new Promise((closed) => body.chunks.once('close', closed).destroy());
