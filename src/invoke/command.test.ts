@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -468,5 +468,52 @@ test('smkit invoke: a body that fails to read while it is sent (--file /proc/sel
     Object.defineProperty(process, 'stdin', descriptor);
     server.closeAllConnections();
     server.close();
+  }
+});
+
+test('smkit invoke (and --stream): stdout whose reader has gone (| head, EPIPE) ends the command quietly; stdout or -o that cannot be written (ENOSPC) is ERR_CLI_USAGE naming it, not an unhandled error event', { timeout: 20_000 }, async () => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write(Buffer.alloc(64 * 1024, 'a'));
+      res.end(Buffer.alloc(64 * 1024, 'b'));
+    });
+  });
+  let code = 'EPIPE';
+  // A stdout whose every write fails, as a pipe does once `head` has exited.
+  const failing = () => Object.assign(new Writable({ write: (_chunk, _encoding, done) => done(Object.assign(new Error(`write ${code}`), { code })) }), { isTTY: false });
+  let stdout = failing();
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-epipe-'));
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.bin');
+    writeFileSync(file, 'x');
+    Object.defineProperty(process, 'stdout', { configurable: true, get: () => stdout });
+    for (const stream of [false, true]) {
+      code = 'EPIPE';
+      stdout = failing();
+      await invokeCommand(url, { file, timeout: '10', stream });
+      code = 'ENOSPC';
+      stdout = failing();
+      await assert.rejects(invokeCommand(url, { file, timeout: '10', stream }), usage(/^the answer could not be written to stdout: it cannot be written \(ENOSPC\)$/));
+    }
+    Object.defineProperty(process, 'stdout', descriptor);
+    if (existsSync('/dev/full')) {
+      // Through a link of this test's own: the device itself is never at stake here.
+      const output = path.join(dir, 'full');
+      for (const stream of [false, true]) {
+        rmSync(output, { force: true });
+        symlinkSync('/dev/full', output);
+        await assert.rejects(invokeCommand(url, { file, timeout: '10', stream, output }), { code: 'ERR_CLI_USAGE', message: `--output=${JSON.stringify(output)} is invalid: expected a file to save the answer in; ${output} cannot be written (ENOSPC).` });
+      }
+    }
+  } finally {
+    Object.defineProperty(process, 'stdout', descriptor);
+    server.closeAllConnections();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -190,14 +190,18 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
       await pipeline(counted, createWriteStream(output));
     } catch (err) {
       await fs.rm(output, { force: true });
-      throw err;
+      // The answer's own failures are ToolkitErrors; the file's (ENOSPC) are named as --output's.
+      throw err instanceof ToolkitError ? err : invalidPath('--output', output, 'a file to save the answer in', pathProblem(err, 'written'));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
     process.stderr.write(`smkit: ${bytes} bytes (${type ?? 'no content-type'}) written to ${opts.output}\n`);
   } else if (!process.stdout.isTTY) {
-    await writeAll(result.chunks, process.stdout);
+    const stdout = process.stdout;
+    await writeAll(result.chunks, stdout).catch((err: unknown) => {
+      if (!stdoutGone(stdout, err)) throw err;
+    });
   } else {
     const answer = await terminalAnswer(result.chunks, type);
     // As curl does: binary bytes written to a terminal garble it (and may be read as control sequences).
@@ -226,11 +230,48 @@ async function terminalAnswer(chunks: AsyncIterable<Uint8Array>, type: string | 
   return Buffer.concat(parts);
 }
 
+/** The first error each output stream emitted: one listener per stream, which stays (an error after the last write would end the process). */
+const outputErrors = new WeakMap<NodeJS.WritableStream, { error?: Error; wake?: () => void }>();
+
+/**
+ * Writes `chunk` to `out`, waiting while it is full; throws `out`'s error (EPIPE once the reader of
+ * a pipe has gone, as `| head` does; ENOSPC), which went unheard and ended the process with a stack
+ * trace, or left the write waiting for a drain that never came.
+ */
+async function writeOut(out: NodeJS.WritableStream, chunk: Uint8Array): Promise<void> {
+  let state = outputErrors.get(out);
+  if (state === undefined) {
+    const created: { error?: Error; wake?: () => void } = {};
+    out.on('error', (err: Error) => {
+      created.error ??= err;
+      created.wake?.();
+    });
+    outputErrors.set(out, (state = created));
+  }
+  if (state.error) throw state.error;
+  if (!out.write(chunk)) {
+    await new Promise<void>((resolve) => {
+      state.wake = resolve;
+      out.once('drain', resolve);
+    });
+    state.wake = undefined;
+  }
+  if (state.error) throw state.error;
+}
+
+/**
+ * Whether `err` is stdout's (`out`'s) saying its reader has gone (`| head`): what it wanted it has,
+ * so the command stops quietly. Any other failure of stdout is `ERR_CLI_USAGE`; other errors are thrown as they are.
+ */
+function stdoutGone(out: NodeJS.WritableStream, err: unknown): boolean {
+  if (err === undefined || err !== outputErrors.get(out)?.error) throw err;
+  if ((err as NodeJS.ErrnoException).code === 'EPIPE') return true;
+  throw new ToolkitError('ERR_CLI_USAGE', `the answer could not be written to stdout: it ${pathProblem(err, 'written')}`, { cause: err });
+}
+
 /** Writes every chunk to `out` as it arrives, waiting while `out` is full. */
 async function writeAll(chunks: AsyncIterable<Uint8Array>, out: NodeJS.WritableStream): Promise<void> {
-  for await (const chunk of chunks) {
-    if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
-  }
+  for await (const chunk of chunks) await writeOut(out, chunk);
 }
 
 /** `smkit invoke --stream`: writes each chunk as it arrives (to stdout or `--output`). */
@@ -257,12 +298,15 @@ async function streamCommand(target: InvocationTarget, body: InvocationBody, hea
     for await (const chunk of result.chunks) {
       if (text && (chunk.includes(0) || !decodes(text, chunk))) throw notText();
       bytes += chunk.length;
-      if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+      await writeOut(out, chunk);
     }
   } catch (err) {
     // What arrived stays in the file.
-    if (file) await new Promise<void>((resolve) => file.end(() => resolve()));
-    throw err;
+    if (file) {
+      if (!file.destroyed) await new Promise<void>((resolve) => file.end(() => resolve()));
+      throw err !== undefined && err === outputErrors.get(file)?.error ? invalidPath('--output', opts.output!, 'a file to save the answer in', pathProblem(err, 'written')) : err;
+    }
+    if (stdoutGone(out, err)) return;
   }
   if (text && !decodes(text)) throw notText();
   if (file) {
