@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -504,10 +504,11 @@ test('smkit invoke (and --stream): stdout whose reader has gone (| head, EPIPE) 
     if (existsSync('/dev/full')) {
       // Through a link of this test's own: the device itself is never at stake here.
       const output = path.join(dir, 'full');
+      symlinkSync('/dev/full', output);
       for (const stream of [false, true]) {
-        rmSync(output, { force: true });
-        symlinkSync('/dev/full', output);
         await assert.rejects(invokeCommand(url, { file, timeout: '10', stream, output }), { code: 'ERR_CLI_USAGE', message: `--output=${JSON.stringify(output)} is invalid: expected a file to save the answer in; ${output} cannot be written (ENOSPC).` });
+        // What -o names is not a half-written answer to remove: it was, and as root /dev/full itself.
+        assert.ok(lstatSync(output).isSymbolicLink(), `${output} is still the link it was`);
       }
     }
   } finally {

@@ -7,7 +7,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import { guessContentType } from '../local/transform/run.js';
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, lstatSync, rmSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget } from './invoke.js';
@@ -181,7 +181,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
     const onSignal = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      rmSync(output, { force: true });
+      removePartial(output);
       process.kill(process.pid, signal);
     };
     process.once('SIGINT', onSignal);
@@ -189,7 +189,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
     try {
       await pipeline(counted, createWriteStream(output));
     } catch (err) {
-      await fs.rm(output, { force: true });
+      removePartial(output);
       // The answer's own failures are ToolkitErrors; the file's (ENOSPC) are named as --output's.
       throw err instanceof ToolkitError ? err : invalidPath('--output', output, 'a file to save the answer in', pathProblem(err, 'written'));
     } finally {
@@ -210,6 +210,19 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
     }
     process.stdout.write(answer);
     if (answer.length > 0 && answer[answer.length - 1] !== 0x0a) process.stdout.write('\n');
+  }
+}
+
+/**
+ * Removes what `-o` holds of an answer that did not arrive whole, when it is a regular file: a
+ * device, FIFO or link that `-o` names (/dev/stdout, /dev/full) is not the command's to remove,
+ * and was removed (as root, the device node itself).
+ */
+function removePartial(file: string): void {
+  try {
+    if (lstatSync(file).isFile()) rmSync(file, { force: true });
+  } catch {
+    // gone already
   }
 }
 
