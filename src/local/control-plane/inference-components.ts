@@ -304,7 +304,8 @@ export class InferenceComponents {
   /**
    * After copies left the variant (or their component failed): the copies of its other components
    * that did not fit are placed and started where there is room now, oldest component first; then
-   * the instances no longer needed are released.
+   * the instances no longer needed are released. A component not InService is passed over: it calls
+   * this again once it is.
    */
   private copiesLeft(endpointName: string, variantName: string): void {
     for (const r of this.records.values()) {
@@ -322,15 +323,19 @@ export class InferenceComponents {
       const previous = r.running;
       r.running = (async () => {
         await previous.catch(() => {});
+        let started = true;
         try {
           await fleet.scaleTo(placed);
         } catch (err) {
+          started = false;
           r.placedCopies = before;
           r.failureReason = failureReason(`smkit local: ${placed - before} copies placed once there was room did not start: ${(err as Error).message}`);
         }
         if (r.status === 'Deleting') return;
         r.status = 'InService';
         r.lastModified = new Date();
+        // Room made while these started; not after a failed start, which would be tried again and again.
+        if (started) this.copiesLeft(endpointName, variantName);
       })();
     }
     this.release(endpointName, variantName);
@@ -449,6 +454,8 @@ export class InferenceComponents {
         record.serving = await this.start(record, model, spec!, record.placedCopies, task.signal);
         record.status = 'InService';
         this.say(`inference component ${name} is InService`);
+        // Room made while it was Creating (copiesLeft passes over a component not InService).
+        this.copiesLeft(record.endpointName, record.variantName);
       } catch (err) {
         if (task.signal.aborted) return;
         record.status = 'Failed';
@@ -569,11 +576,12 @@ export class InferenceComponents {
         r.placedCopies = placedBefore;
         r.failureReason = failureReason(`The copy count update failed: ${copies} copies could not start: ${(err as Error).message}`);
       }
-      this.copiesLeft(r.endpointName, r.variantName);
       r.startingFromZero = undefined;
       if (r.status === 'Deleting') return;
       r.status = 'InService';
       r.lastModified = new Date();
+      // Once InService, so that its own copies still waiting are placed too if room was made meanwhile.
+      this.copiesLeft(r.endpointName, r.variantName);
     })();
     return { InferenceComponentArn: r.arn };
   }

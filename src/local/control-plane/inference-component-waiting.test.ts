@@ -1,0 +1,149 @@
+// Inference component copies waiting for room on their endpoint's instances: placed once there is
+// room, whatever the component was doing when the room was made, through the real AWS SDK v3 clients.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateInferenceComponentCommand,
+  CreateModelCommand,
+  DeleteInferenceComponentCommand,
+  DescribeEndpointCommand,
+  DescribeInferenceComponentCommand,
+  SageMakerClient,
+  UpdateInferenceComponentRuntimeConfigCommand,
+  type DescribeInferenceComponentCommandOutput,
+} from '@aws-sdk/client-sagemaker';
+import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+
+const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
+const POLL = { timeoutMs: 20_000, intervalMs: 25 };
+
+/** A FakeBackend whose containers start only once the test opens the gate: a copy held starting, without a timer. */
+class GatedBackend extends FakeBackend {
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+  /** Containers asked for, held or not. */
+  asked = 0;
+
+  close(): void {
+    this.#gate = new Promise<void>((r) => (this.#open = r));
+  }
+
+  open(): void {
+    this.#open?.();
+    this.#gate = undefined;
+  }
+
+  override async start(spec: ContainerSpec): Promise<RunningContainer> {
+    this.asked++;
+    await this.#gate;
+    return super.start(spec);
+  }
+}
+
+let dir: string;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+let runtime: SageMakerRuntimeClient;
+const backend = new GatedBackend();
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-ic-wait-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  local = await startLocalSageMaker({
+    port: 0,
+    backendImpl: backend,
+    startupTimeoutMs: 5_000,
+    alarmsAndScaling: false,
+    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 8 },
+  });
+  sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
+  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
+  await sm.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+});
+
+after(async () => {
+  backend.open();
+  sm?.destroy();
+  runtime?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** An endpoint for inference components on one ml.g5.2xlarge instance: 8 vCPUs, 32 GiB, 1 GPU. */
+async function hostEndpoint(name: string): Promise<void> {
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+  await until(`endpoint ${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', POLL);
+}
+
+function create(name: string, endpoint: string, copies: number, req: { NumberOfCpuCoresRequired?: number; NumberOfAcceleratorDevicesRequired?: number; MinMemoryRequiredInMb: number }): Promise<unknown> {
+  return sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: endpoint, Specification: { ModelName: 'm', ComputeResourceRequirements: req }, RuntimeConfig: { CopyCount: copies } }));
+}
+
+async function describe(name: string): Promise<DescribeInferenceComponentCommandOutput> {
+  return sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }));
+}
+
+async function settled(name: string): Promise<DescribeInferenceComponentCommandOutput> {
+  let d: DescribeInferenceComponentCommandOutput | undefined;
+  await until(`${name} InService`, async () => (d = await describe(name)).InferenceComponentStatus === 'InService', POLL);
+  return d!;
+}
+
+async function remove(name: string): Promise<void> {
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
+  await until(`${name} deleted`, async () => !(await describe(name).then(() => true, () => false)), POLL);
+}
+
+test('a copy that waits for room is placed when room is made while its component is still Creating', async () => {
+  await hostEndpoint('creating');
+  await create('first', 'creating', 1, { NumberOfCpuCoresRequired: 4, MinMemoryRequiredInMb: 1024 });
+  await settled('first');
+  // One of two copies fits beside first's; its start is held, so the component stays Creating.
+  backend.close();
+  const asked = backend.asked;
+  await create('second', 'creating', 2, { NumberOfCpuCoresRequired: 4, MinMemoryRequiredInMb: 1024 });
+  await until('second\'s copy starting', async () => backend.asked > asked, POLL);
+  assert.equal((await describe('second')).InferenceComponentStatus, 'Creating');
+  await remove('first');
+  backend.open();
+  await until('second\'s two copies placed', async () => {
+    const d = await describe('second');
+    return d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 2;
+  }, POLL);
+  const d = await describe('second');
+  assert.deepEqual([d.RuntimeConfig, d.FailureReason], [{ DesiredCopyCount: 2, CurrentCopyCount: 2 }, undefined]);
+  await remove('second');
+});
+
+test('a copy that waits for room is placed when room is made while its component\'s copy count is changing', async () => {
+  await hostEndpoint('updating');
+  await create('big', 'updating', 1, { NumberOfCpuCoresRequired: 4, MinMemoryRequiredInMb: 1024 });
+  await create('small', 'updating', 1, { NumberOfCpuCoresRequired: 2, MinMemoryRequiredInMb: 1024 });
+  await settled('big');
+  await settled('small');
+  // Two of three copies fit beside big's: the one it adds is held starting, the third waits.
+  backend.close();
+  const asked = backend.asked;
+  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'small', DesiredRuntimeConfig: { CopyCount: 3 } }));
+  await until('small\'s second copy starting', async () => backend.asked > asked, POLL);
+  assert.equal((await describe('small')).InferenceComponentStatus, 'Updating');
+  await remove('big');
+  backend.open();
+  await until('small\'s three copies placed', async () => {
+    const d = await describe('small');
+    return d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 3;
+  }, POLL);
+  assert.equal((await describe('small')).FailureReason, undefined);
+  await remove('small');
+});
