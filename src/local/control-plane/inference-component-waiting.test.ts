@@ -17,12 +17,13 @@ import {
   UpdateInferenceComponentRuntimeConfigCommand,
   type DescribeInferenceComponentCommandOutput,
 } from '@aws-sdk/client-sagemaker';
-import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+import { NO_CAPACITY } from './inference-components.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
@@ -146,4 +147,23 @@ test('a copy that waits for room is placed when room is made while its component
   }, POLL);
   assert.equal((await describe('small')).FailureReason, undefined);
   await remove('small');
+});
+
+test('invocations of a component whose first copy is starting once room was made get the no-capacity error, as one starting from zero copies does', async () => {
+  await hostEndpoint('zero');
+  await create('gpu', 'zero', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
+  await settled('gpu');
+  await create('waits', 'zero', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
+  assert.deepEqual((await settled('waits')).RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
+  backend.close();
+  const asked = backend.asked;
+  await remove('gpu');
+  await until('waits\'s copy starting', async () => backend.asked > asked, POLL);
+  assert.equal((await describe('waits')).InferenceComponentStatus, 'Updating');
+  const invoke = (): Promise<unknown> => runtime.send(new InvokeEndpointCommand({ EndpointName: 'zero', InferenceComponentName: 'waits', Body: Buffer.from('1'), ContentType: 'text/csv' }));
+  await assert.rejects(invoke(), (err: Error & { $metadata?: { httpStatusCode?: number } }) => err.name === 'ValidationError' && err.message === NO_CAPACITY && err.$metadata?.httpStatusCode === 400);
+  backend.open();
+  await until('waits\'s copy in service', async () => (await settled('waits')).RuntimeConfig?.CurrentCopyCount === 1, POLL);
+  await invoke();
+  await remove('waits');
 });

@@ -316,7 +316,8 @@ export class InferenceComponents {
       const fleet = r.serving.variants[0]!.fleet;
       r.placedCopies = placed;
       r.failureReason = reason === undefined ? undefined : failureReason(reason);
-      // Updating while they start, as for a copy-count change.
+      // Updating while they start, as for a copy-count change; none placed till now: still at zero until one joins.
+      r.startingFromZero = before === 0;
       r.status = 'Updating';
       r.lastModified = new Date();
       this.say(`inference component ${r.name}: ${placed - before} more of its ${r.desiredCopies} copies placed`);
@@ -331,6 +332,7 @@ export class InferenceComponents {
           r.placedCopies = before;
           r.failureReason = failureReason(`smkit local: ${placed - before} copies placed once there was room did not start: ${(err as Error).message}`);
         }
+        r.startingFromZero = undefined;
         if (r.status === 'Deleting') return;
         r.status = 'InService';
         r.lastModified = new Date();
