@@ -14,6 +14,7 @@ import {
   DescribeEndpointCommand,
   DescribeInferenceComponentCommand,
   SageMakerClient,
+  UpdateEndpointWeightsAndCapacitiesCommand,
   UpdateInferenceComponentRuntimeConfigCommand,
   type DescribeInferenceComponentCommandOutput,
 } from '@aws-sdk/client-sagemaker';
@@ -166,4 +167,36 @@ test('invocations of a component whose first copy is starting once room was made
   await until('waits\'s copy in service', async () => (await settled('waits')).RuntimeConfig?.CurrentCopyCount === 1, POLL);
   await invoke();
   await remove('waits');
+});
+
+test('UpdateEndpointWeightsAndCapacities adding instances places the copies waiting for room, and is refused below the instances the placed copies take', async () => {
+  await hostEndpoint('grow');
+  // One copy per instance: the second waits.
+  await create('whole', 'grow', 2, { NumberOfCpuCoresRequired: 8, MinMemoryRequiredInMb: 1024 });
+  assert.deepEqual((await settled('whole')).RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 1 });
+  const capacity = (count: number): Promise<unknown> => sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'grow', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: count }] }));
+  await capacity(2);
+  await until('whole\'s two copies placed', async () => {
+    const d = await describe('whole');
+    return d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 2;
+  }, POLL);
+  assert.equal((await describe('whole')).FailureReason, undefined);
+  await until('endpoint grow InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'grow' }))).EndpointStatus === 'InService', POLL);
+  await assert.rejects(capacity(1), (err: Error) => err.name === 'ValidationException' && /^Cannot lower variant "AllTraffic" of endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint\/grow" to 1 instance\(s\): the copies of inference components \[whole\] placed on it take 2 ml\.g5\.2xlarge instance\(s\)\. Lower their copy counts first/.test(err.message));
+  await remove('whole');
+  await capacity(1);
+});
+
+test('UpdateEndpointWeightsAndCapacities on an endpoint whose variants name models leaves its instance count alone whatever its ManagedInstanceScaling', async () => {
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'models', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InstanceType: 'ml.m5.large', InitialInstanceCount: 2, ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 1, MaxInstanceCount: 2 } }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'models', EndpointConfigName: 'models' }));
+  const variant = async (): Promise<unknown> => {
+    const e = await sm.send(new DescribeEndpointCommand({ EndpointName: 'models' }));
+    return e.EndpointStatus === 'InService' && e.ProductionVariants?.[0];
+  };
+  await until('endpoint models InService', async () => Boolean(await variant()), POLL);
+  await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'models', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredWeight: 2 }] }));
+  await until('endpoint models InService', async () => Boolean(await variant()), POLL);
+  const v = (await variant()) as { CurrentInstanceCount?: number; DesiredInstanceCount?: number };
+  assert.deepEqual([v.CurrentInstanceCount, v.DesiredInstanceCount], [2, 2]);
 });

@@ -343,6 +343,18 @@ export class InferenceComponents {
     this.release(endpointName, variantName);
   }
 
+  /** The fewest of `host`'s instances, from `from` up to all it has, that hold the copies placed on it. */
+  private fewestHolding(host: VariantState, endpointName: string, variantName: string, from: number): number {
+    const capacity = this.capacityOf(host);
+    if (!capacity) return from;
+    const all = this.placedBeside({ name: '', endpointName, variantName });
+    const total = all.reduce((n, d) => n + d.copies, 0);
+    const placedOn = (instances: number): number => placeFirstFit(capacity, instances, all).reduce((n, p) => n + p, 0);
+    let n = Math.min(from, host.desiredInstanceCount);
+    while (n < host.desiredInstanceCount && placedOn(n) < total) n++;
+    return n;
+  }
+
   /**
    * With the variant's `ManagedInstanceScaling` ENABLED, releases the instances the placed copies of
    * the components on it no longer need, down to `MinInstanceCount` (0 allowed).
@@ -350,17 +362,37 @@ export class InferenceComponents {
   private release(endpointName: string, variantName: string): void {
     const host = this.host(endpointName, variantName);
     const scaling = host?.spec.ManagedInstanceScaling;
-    if (!host || scaling?.Status !== 'ENABLED') return;
-    const capacity = this.capacityOf(host);
-    if (!capacity) return;
-    const all = this.placedBeside({ name: '', endpointName, variantName });
-    const total = all.reduce((n, d) => n + d.copies, 0);
-    const placedOn = (instances: number): number => placeFirstFit(capacity, instances, all).reduce((n, p) => n + p, 0);
-    let n = Math.min(scaling.MinInstanceCount ?? host.spec.InitialInstanceCount ?? 1, host.desiredInstanceCount);
-    while (n < host.desiredInstanceCount && placedOn(n) < total) n++;
+    if (!host || scaling?.Status !== 'ENABLED' || !this.capacityOf(host)) return;
+    const n = this.fewestHolding(host, endpointName, variantName, scaling.MinInstanceCount ?? host.spec.InitialInstanceCount ?? 1);
     if (n === host.desiredInstanceCount) return;
     host.desiredInstanceCount = n;
     this.scaleHost(host, endpointName);
+  }
+
+  /**
+   * Throws when `UpdateEndpointWeightsAndCapacities` would leave a variant of endpoint `endpointName`
+   * fewer instances than the copies placed on it take: they would run on instances that are gone.
+   */
+  checkCapacityUpdate(endpointName: string, desired: ReadonlyArray<{ VariantName?: string; DesiredInstanceCount?: number }>): void {
+    for (const d of desired) {
+      if (d.DesiredInstanceCount === undefined || d.VariantName === undefined) continue;
+      const host = this.host(endpointName, d.VariantName);
+      if (!host || !this.capacityOf(host)) continue;
+      const need = this.fewestHolding(host, endpointName, d.VariantName, 0);
+      if (d.DesiredInstanceCount >= need) continue;
+      const on = [...this.records.values()].filter((r) => r.endpointName === endpointName && r.variantName === d.VariantName && r.placedCopies > 0).map((r) => r.name);
+      throw validation(
+        `Cannot lower variant "${d.VariantName}" of endpoint "${this.store.arn('endpoint', endpointName)}" to ${d.DesiredInstanceCount} instance(s): the copies of inference components [${on.join(', ')}] placed on it take ${need} ${host.spec.InstanceType} instance(s). Lower their copy counts first (UpdateInferenceComponentRuntimeConfig), or give DesiredInstanceCount ${need} or more.`,
+      );
+    }
+  }
+
+  /** After `UpdateEndpointWeightsAndCapacities` on endpoint `endpointName`: copies waiting for room are placed on the instances it added. */
+  capacityChanged(endpointName: string): void {
+    const serving = this.store.endpoints.get(endpointName)?.serving;
+    // An endpoint whose variants name models keeps the instance count it was given.
+    if (!serving || !hostsInferenceComponents(serving.config)) return;
+    for (const v of serving.variants) this.copiesLeft(endpointName, v.spec.VariantName);
   }
 
   /** Brings the host variant's instances to its `desiredInstanceCount`, one change after another. */

@@ -74,7 +74,13 @@ export class SageMakerService implements AwsService {
         this.components?.checkEndpointUpdate(String(i.EndpointName), String(i.EndpointConfigName));
         return this.endpoints.update(i);
       },
-      UpdateEndpointWeightsAndCapacities: (i) => this.endpoints.updateWeightsAndCapacities(i),
+      UpdateEndpointWeightsAndCapacities: (i) => {
+        const name = String(i.EndpointName);
+        this.components?.checkCapacityUpdate(name, (i.DesiredWeightsAndCapacities as Array<{ VariantName?: string; DesiredInstanceCount?: number }> | undefined) ?? []);
+        const out = this.endpoints.updateWeightsAndCapacities(i);
+        this.components?.capacityChanged(name);
+        return out;
+      },
       ...(trainingJobs
         ? {
             CreateTrainingJob: async (i: Input) => {
