@@ -66,8 +66,14 @@ export interface CopyDemand {
   requirements: CopyRequirements;
 }
 
+/**
+ * Slack for the float vCPUs and accelerators the API allows (0.25 vCPUs and up): what is left after
+ * taking 0.4 vCPU nineteen times from 8 is a hair under 0.4, and the twentieth copy must still fit.
+ */
+const EPSILON = 1e-9;
+
 function fits(free: InstanceCapacity, req: CopyRequirements): boolean {
-  return (req.NumberOfCpuCoresRequired ?? 0) <= free.vcpus && req.MinMemoryRequiredInMb <= free.memoryMb && (req.NumberOfAcceleratorDevicesRequired ?? 0) <= free.accelerators;
+  return (req.NumberOfCpuCoresRequired ?? 0) <= free.vcpus + EPSILON && req.MinMemoryRequiredInMb <= free.memoryMb && (req.NumberOfAcceleratorDevicesRequired ?? 0) <= free.accelerators + EPSILON;
 }
 
 /**
