@@ -66,7 +66,7 @@ before(async () => {
     backendImpl: backend,
     startupTimeoutMs: 5_000,
     alarmsAndScaling: false,
-    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 8 },
+    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 10 },
   });
   sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
@@ -81,9 +81,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** An endpoint for inference components on one ml.g5.2xlarge instance: 8 vCPUs, 32 GiB, 1 GPU. */
-async function hostEndpoint(name: string): Promise<void> {
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
+/** An endpoint for inference components on `instances` ml.g5.2xlarge instances: 8 vCPUs, 32 GiB, 1 GPU each. */
+async function hostEndpoint(name: string, instances = 1): Promise<void> {
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: instances }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
   await until(`endpoint ${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', POLL);
 }
@@ -199,4 +199,21 @@ test('UpdateEndpointWeightsAndCapacities on an endpoint whose variants name mode
   await until('endpoint models InService', async () => Boolean(await variant()), POLL);
   const v = (await variant()) as { CurrentInstanceCount?: number; DesiredInstanceCount?: number };
   assert.deepEqual([v.CurrentInstanceCount, v.DesiredInstanceCount], [2, 2]);
+});
+
+test('a copy is not placed in room that the copies placed take, whatever order the components were placed in', async () => {
+  await hostEndpoint('order', 2);
+  await create('three', 'order', 1, { NumberOfCpuCoresRequired: 3, MinMemoryRequiredInMb: 1024 });
+  await settled('three');
+  // One copy of 5 vCPUs beside three's copy, one on the other instance.
+  await create('five', 'order', 2, { NumberOfCpuCoresRequired: 5, MinMemoryRequiredInMb: 1024 });
+  assert.deepEqual((await settled('five')).RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 2 });
+  // three's second copy goes on the other instance: both instances' 8 vCPUs are taken.
+  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'three', DesiredRuntimeConfig: { CopyCount: 2 } }));
+  assert.deepEqual((await settled('three')).RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 2 });
+  await create('two', 'order', 1, { NumberOfCpuCoresRequired: 2, MinMemoryRequiredInMb: 1024 });
+  const two = await settled('two');
+  assert.deepEqual(two.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
+  assert.match(two.FailureReason ?? '', /^smkit local: 1 of 1 copies cannot be placed/);
+  for (const name of ['two', 'five', 'three']) await remove(name);
 });

@@ -6,7 +6,7 @@ import { AwsServiceError, type AwsService, validationException as validation } f
 import type { RoutableEndpoint } from '../front-door/app.js';
 import { InferenceComponentRouteError } from '../front-door/inference-component-route.js';
 import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext } from './deployment.js';
-import { describeCapacity, instanceCapacity, placeFirstFit, type CopyRequirements } from './instance-capacity.js';
+import { describeCapacity, instanceCapacity, placeBeside, placeFirstFit, type CopyRequirements } from './instance-capacity.js';
 import { componentMetricsSink } from './invocation-metrics.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
@@ -277,7 +277,11 @@ export class InferenceComponents {
     const capacity = host && this.capacityOf(host);
     if (!host || !capacity) return { placed: want };
     const beside = this.placedBeside(r);
-    const fit = (instances: number): number => placeFirstFit(capacity, instances, [...beside, { copies: want, requirements: req }]).at(-1)!;
+    // What r places now if no order of the others' copies is found in which they all fit: it keeps
+    // the copies it runs, and adds none.
+    const own = this.records.get(r.name);
+    const keep = own && JSON.stringify(own.specification.ComputeResourceRequirements) === JSON.stringify(req) ? Math.min(want, own.placedCopies) : 0;
+    const fit = (instances: number): number => placeBeside(capacity, instances, beside, { copies: want, requirements: req }) ?? keep;
     let placed = fit(host.desiredInstanceCount);
     const oneFits = placeFirstFit(capacity, 1, [{ copies: 1, requirements: req }])[0] === 1;
     const scaling = host.spec.ManagedInstanceScaling;

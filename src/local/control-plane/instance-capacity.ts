@@ -97,6 +97,28 @@ export function placeFirstFit(capacity: InstanceCapacity, instances: number, dem
   });
 }
 
+/**
+ * How many copies of `demand` fit on `instances` instances of `capacity` beside the copies `placed`
+ * already take, or undefined when those copies themselves are not found to fit. The copies placed
+ * are bound to no instance, so any packing of them all will do: they are packed first-fit in the
+ * order given, then largest first, since an order that differs from the one they were placed in
+ * (a component that grew after another was placed) may leave one of them out, and counting the room
+ * it takes as free would place more copies than the instances hold.
+ */
+export function placeBeside(capacity: InstanceCapacity, instances: number, placed: readonly CopyDemand[], demand: CopyDemand): number | undefined {
+  const size = (d: CopyDemand): number[] => [d.requirements.NumberOfAcceleratorDevicesRequired ?? 0, d.requirements.NumberOfCpuCoresRequired ?? 0, d.requirements.MinMemoryRequiredInMb];
+  const largestFirst = [...placed].sort((a, b) => {
+    const [x, y] = [size(a), size(b)];
+    return y[0]! - x[0]! || y[1]! - x[1]! || y[2]! - x[2]!;
+  });
+  let best: number | undefined;
+  for (const order of [placed, largestFirst]) {
+    const counts = placeFirstFit(capacity, instances, [...order, demand]);
+    if (order.every((d, i) => counts[i] === d.copies)) best = Math.max(best ?? 0, counts.at(-1)!);
+  }
+  return best;
+}
+
 /** `capacity` in words, for a message: "8 vCPUs, 32768 MB and 1 accelerator". */
 export function describeCapacity(capacity: InstanceCapacity): string {
   return `${capacity.vcpus} vCPUs, ${capacity.memoryMb} MB and ${capacity.accelerators} accelerator${capacity.accelerators === 1 ? '' : 's'}`;
