@@ -66,7 +66,7 @@ before(async () => {
     backendImpl: backend,
     startupTimeoutMs: 5_000,
     alarmsAndScaling: false,
-    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 10 },
+    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 12 },
   });
   sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
@@ -216,4 +216,15 @@ test('a copy is not placed in room that the copies placed take, whatever order t
   assert.deepEqual(two.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
   assert.match(two.FailureReason ?? '', /^smkit local: 1 of 1 copies cannot be placed/);
   for (const name of ['two', 'five', 'three']) await remove(name);
+});
+
+test('a copy that needs accelerators on an instance type without any waits, its FailureReason saying to use an instance type with GPUs', async () => {
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'cpu', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'cpu', EndpointConfigName: 'cpu' }));
+  await until('endpoint cpu InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'cpu' }))).EndpointStatus === 'InService', POLL);
+  await create('gpu-on-cpu', 'cpu', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
+  const d = await settled('gpu-on-cpu');
+  assert.deepEqual(d.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
+  assert.match(d.FailureReason ?? '', /ml\.m5\.large has no accelerators: leave out NumberOfAcceleratorDevicesRequired, or use an InstanceType with GPUs \(ml\.g5, ml\.g4dn, ml\.p3\)\.$/);
+  await remove('gpu-on-cpu');
 });

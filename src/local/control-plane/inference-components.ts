@@ -301,7 +301,9 @@ export class InferenceComponents {
     const where = `variant ${r.variantName} runs ${host.desiredInstanceCount} ${type} instance${host.desiredInstanceCount === 1 ? '' : 's'} of ${describeCapacity(capacity)} each`;
     const fix = oneFits
       ? `Lower CopyCount or the ComputeResourceRequirements, or give the variant more instances${managed ? ' (a higher ManagedInstanceScaling MaxInstanceCount, within SMKIT_LOCAL_MAX_INSTANCES)' : ' (or ManagedInstanceScaling with Status ENABLED)'} or a larger InstanceType.`
-      : `One copy needs more than one ${type} instance has: lower the ComputeResourceRequirements or use a larger InstanceType.`;
+      : capacity.accelerators === 0 && (req.NumberOfAcceleratorDevicesRequired ?? 0) > 0
+        ? `${type} has no accelerators: leave out NumberOfAcceleratorDevicesRequired, or use an InstanceType with GPUs (ml.g5, ml.g4dn, ml.p3).`
+        : `One copy needs more than one ${type} instance has: lower the ComputeResourceRequirements or use a larger InstanceType.`;
     return { placed, reason: `smkit local: ${want - placed} of ${want} copies cannot be placed and are not started: each copy needs ${need}; ${where}, with no room left for them beside the copies placed. ${fix}` };
   }
 
