@@ -17,6 +17,8 @@ export interface LifecycleOptions {
   alarms?: () => AwsService | undefined;
   /** Application Auto Scaling: deleting an endpoint deregisters the scalable targets on its variants. */
   autoscaling?: () => AwsService | undefined;
+  /** Called once an `UpdateEndpoint` swapped endpoint `name` onto its new fleet (its inference components' copies are placed again). */
+  onUpdated?: (name: string) => void;
   /** How often alarms are read while baking. @defaultValue 1000 ms */
   alarmPollMs?: number;
   /** How long shutdown waits for asynchronous results and failures to be written, once the fleets stopped. @defaultValue {@link ASYNC_SHUTDOWN_WAIT_MS} */
@@ -612,6 +614,7 @@ export class EndpointLifecycle {
       e.status = 'InService';
       e.lastModified = new Date();
       this.say(`endpoint ${e.name} is InService on ${config.name}`);
+      this.opts.onUpdated?.(e.name);
       await blue.stop();
     } catch (err) {
       if (signal.aborted) {

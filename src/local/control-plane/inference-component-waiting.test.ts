@@ -14,6 +14,7 @@ import {
   DescribeEndpointCommand,
   DescribeInferenceComponentCommand,
   SageMakerClient,
+  UpdateEndpointCommand,
   UpdateEndpointWeightsAndCapacitiesCommand,
   UpdateInferenceComponentRuntimeConfigCommand,
   type DescribeInferenceComponentCommandOutput,
@@ -66,7 +67,7 @@ before(async () => {
     backendImpl: backend,
     startupTimeoutMs: 5_000,
     alarmsAndScaling: false,
-    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 12 },
+    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 16 },
   });
   sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
@@ -227,4 +228,18 @@ test('a copy that needs accelerators on an instance type without any waits, its 
   assert.deepEqual(d.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
   assert.match(d.FailureReason ?? '', /ml\.m5\.large has no accelerators: leave out NumberOfAcceleratorDevicesRequired, or use an InstanceType with GPUs \(ml\.g5, ml\.g4dn, ml\.p3\)\.$/);
   await remove('gpu-on-cpu');
+});
+
+test('UpdateEndpoint to a configuration with more instances places the copies waiting for room', async () => {
+  await hostEndpoint('swap');
+  await create('wide', 'swap', 2, { NumberOfCpuCoresRequired: 8, MinMemoryRequiredInMb: 1024 });
+  assert.deepEqual((await settled('wide')).RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 1 });
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'swap-2', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 2 }] }));
+  await sm.send(new UpdateEndpointCommand({ EndpointName: 'swap', EndpointConfigName: 'swap-2' }));
+  await until('wide\'s two copies placed', async () => {
+    const d = await describe('wide');
+    return d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 2;
+  }, POLL);
+  assert.equal((await describe('wide')).FailureReason, undefined);
+  await remove('wide');
 });

@@ -393,7 +393,7 @@ export class InferenceComponents {
     }
   }
 
-  /** After `UpdateEndpointWeightsAndCapacities` on endpoint `endpointName`: copies waiting for room are placed on the instances it added. */
+  /** After `UpdateEndpointWeightsAndCapacities` or `UpdateEndpoint` on endpoint `endpointName`: copies waiting for room are placed on the instances it now has. */
   capacityChanged(endpointName: string): void {
     const serving = this.store.endpoints.get(endpointName)?.serving;
     // An endpoint whose variants name models keeps the instance count it was given.

@@ -232,6 +232,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       ...(opts.alarmPollMs === undefined ? {} : { alarmPollMs: opts.alarmPollMs }),
       ...(opts.asyncShutdownWaitMs === undefined ? {} : { asyncShutdownWaitMs: opts.asyncShutdownWaitMs }),
       random,
+      // Copies waiting for room are placed on the instances of the new configuration.
+      onUpdated: (name) => components.capacityChanged(name),
     },
   );
   const trainingJobs = new TrainingJobs({
