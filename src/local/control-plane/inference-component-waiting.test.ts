@@ -67,7 +67,7 @@ before(async () => {
     backendImpl: backend,
     startupTimeoutMs: 5_000,
     alarmsAndScaling: false,
-    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 16 },
+    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 20 },
   });
   sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
@@ -242,4 +242,27 @@ test('UpdateEndpoint to a configuration with more instances places the copies wa
   }, POLL);
   assert.equal((await describe('wide')).FailureReason, undefined);
   await remove('wide');
+});
+
+test('UpdateEndpoint to a configuration whose instances do not hold the copies placed, or without their variant, is refused', async () => {
+  await hostEndpoint('shrink', 2);
+  await create('pair', 'shrink', 2, { NumberOfCpuCoresRequired: 8, MinMemoryRequiredInMb: 1024 });
+  assert.deepEqual((await settled('pair')).RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 2 });
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'shrink-1', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
+  await assert.rejects(
+    sm.send(new UpdateEndpointCommand({ EndpointName: 'shrink', EndpointConfigName: 'shrink-1' })),
+    (err: Error) => err.name === 'ValidationException' && /: the copies of inference components \[pair\] placed on variant "AllTraffic" do not fit on its 1 ml\.g5\.2xlarge instance\(s\) of 8 vCPUs, 32768 MB and 1 accelerator each\. Give the variant more instances/.test(err.message),
+  );
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'shrink-other', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'Other', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 2 }] }));
+  await assert.rejects(
+    sm.send(new UpdateEndpointCommand({ EndpointName: 'shrink', EndpointConfigName: 'shrink-other' })),
+    (err: Error) => err.name === 'ValidationException' && /: it has no variant "AllTraffic", on which inference components \[pair\] are deployed\./.test(err.message),
+  );
+  // RetainAllVariantProperties keeps the 2 instances the copies take.
+  await sm.send(new UpdateEndpointCommand({ EndpointName: 'shrink', EndpointConfigName: 'shrink-1', RetainAllVariantProperties: true }));
+  await until('endpoint shrink InService on shrink-1', async () => {
+    const e = await sm.send(new DescribeEndpointCommand({ EndpointName: 'shrink' }));
+    return e.EndpointStatus === 'InService' && e.EndpointConfigName === 'shrink-1';
+  }, POLL);
+  await remove('pair');
 });

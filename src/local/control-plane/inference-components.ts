@@ -190,12 +190,33 @@ export class InferenceComponents {
     }
   }
 
-  /** Throws when `UpdateEndpoint` would move endpoint `name`, which hosts inference components, to a config whose variants name models. */
-  checkEndpointUpdate(name: string, configName: string): void {
+  /**
+   * Throws when `UpdateEndpoint` would move endpoint `name`, which hosts inference components, to a
+   * config whose variants name models, that drops a variant they are deployed on, or whose instances
+   * (`InitialInstanceCount`, or the count kept by `retainedCounts`) do not hold the copies placed.
+   */
+  checkEndpointUpdate(name: string, configName: string, retainedCounts = false): void {
     const config = this.store.endpointConfigs.get(configName);
-    const left = [...this.records.values()].filter((r) => r.endpointName === name).map((r) => r.name);
-    if (!config || hostsInferenceComponents(config) || left.length === 0) return;
-    throw validation(`Cannot update endpoint "${this.store.arn('endpoint', name)}" to endpoint configuration "${configName}", whose variants name models: inference components [${left.join(', ')}] are deployed on it. Delete them first (DeleteInferenceComponent).`);
+    const on = [...this.records.values()].filter((r) => r.endpointName === name);
+    if (!config || on.length === 0) return;
+    const arn = this.store.arn('endpoint', name);
+    if (!hostsInferenceComponents(config)) {
+      throw validation(`Cannot update endpoint "${arn}" to endpoint configuration "${configName}", whose variants name models: inference components [${on.map((r) => r.name).join(', ')}] are deployed on it. Delete them first (DeleteInferenceComponent).`);
+    }
+    for (const variantName of new Set(on.map((r) => r.variantName))) {
+      const names = on.filter((r) => r.variantName === variantName).map((r) => r.name).join(', ');
+      const next = config.productionVariants.find((v) => v.VariantName === variantName);
+      if (!next) throw validation(`Cannot update endpoint "${arn}" to endpoint configuration "${configName}": it has no variant "${variantName}", on which inference components [${names}] are deployed. Keep the variant, or delete them first (DeleteInferenceComponent).`);
+      const capacity = instanceCapacity(next.InstanceType);
+      const host = this.host(name, variantName);
+      if (!capacity) continue;
+      const count = retainedCounts && host ? host.desiredInstanceCount : (next.InitialInstanceCount ?? 1);
+      const placed = this.placedBeside({ name: '', endpointName: name, variantName });
+      if (placeBeside(capacity, count, placed, { copies: 0, requirements: { MinMemoryRequiredInMb: 0 } }) !== undefined) continue;
+      throw validation(
+        `Cannot update endpoint "${arn}" to endpoint configuration "${configName}": the copies of inference components [${names}] placed on variant "${variantName}" do not fit on its ${count} ${next.InstanceType} instance(s) of ${describeCapacity(capacity)} each. Give the variant more instances or a larger InstanceType, or lower their copy counts first (UpdateInferenceComponentRuntimeConfig).`,
+      );
+    }
   }
 
   /**

@@ -71,7 +71,8 @@ export class SageMakerService implements AwsService {
       ListTags: (i) => this.listTags(i),
       DeleteTags: (i) => this.deleteTags(i),
       UpdateEndpoint: (i) => {
-        this.components?.checkEndpointUpdate(String(i.EndpointName), String(i.EndpointConfigName));
+        const excluded = ((i.ExcludeRetainedVariantProperties as Array<{ VariantPropertyType?: string }> | undefined) ?? []).some((p) => p.VariantPropertyType === 'DesiredInstanceCount');
+        this.components?.checkEndpointUpdate(String(i.EndpointName), String(i.EndpointConfigName), i.RetainAllVariantProperties === true && !excluded);
         return this.endpoints.update(i);
       },
       UpdateEndpointWeightsAndCapacities: (i) => {
