@@ -58,6 +58,7 @@ let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
 const backend = new GatedBackend();
+const warnings: Array<{ msg: string; fields: Record<string, unknown> }> = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-ic-wait-'));
@@ -68,6 +69,9 @@ before(async () => {
     startupTimeoutMs: 5_000,
     alarmsAndScaling: false,
     settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 20 },
+    log: (level, msg, fields) => {
+      if (level === 'warn') warnings.push({ msg, fields });
+    },
   });
   sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
   runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
@@ -188,18 +192,20 @@ test('UpdateEndpointWeightsAndCapacities adding instances places the copies wait
   await capacity(1);
 });
 
-test('UpdateEndpointWeightsAndCapacities on an endpoint whose variants name models leaves its instance count alone whatever its ManagedInstanceScaling', async () => {
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'models', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InstanceType: 'ml.m5.large', InitialInstanceCount: 2, ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 1, MaxInstanceCount: 2 } }] }));
+test('UpdateEndpointWeightsAndCapacities on an endpoint whose variants name models leaves its instance count alone whatever its ManagedInstanceScaling, and warns of no instance type', async () => {
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'models', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InstanceType: 'ml.c5.large', InitialInstanceCount: 2, ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 1, MaxInstanceCount: 2 } }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'models', EndpointConfigName: 'models' }));
   const variant = async (): Promise<unknown> => {
     const e = await sm.send(new DescribeEndpointCommand({ EndpointName: 'models' }));
     return e.EndpointStatus === 'InService' && e.ProductionVariants?.[0];
   };
   await until('endpoint models InService', async () => Boolean(await variant()), POLL);
-  await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'models', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredWeight: 2 }] }));
+  await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'models', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredWeight: 2, DesiredInstanceCount: 2 }] }));
   await until('endpoint models InService', async () => Boolean(await variant()), POLL);
   const v = (await variant()) as { CurrentInstanceCount?: number; DesiredInstanceCount?: number };
   assert.deepEqual([v.CurrentInstanceCount, v.DesiredInstanceCount], [2, 2]);
+  // The warning is of copies not packed: this endpoint has none.
+  assert.deepEqual(warnings.filter((w) => w.fields.instanceType === 'ml.c5.large'), []);
 });
 
 test('a copy is not placed in room that the copies placed take, whatever order the components were placed in', async () => {

@@ -401,6 +401,8 @@ export class InferenceComponents {
    * fewer instances than the copies placed on it take: they would run on instances that are gone.
    */
   checkCapacityUpdate(endpointName: string, desired: ReadonlyArray<{ VariantName?: string; DesiredInstanceCount?: number }>): void {
+    const serving = this.store.endpoints.get(endpointName)?.serving;
+    if (!serving || !hostsInferenceComponents(serving.config)) return;
     for (const d of desired) {
       if (d.DesiredInstanceCount === undefined || d.VariantName === undefined) continue;
       const host = this.host(endpointName, d.VariantName);
