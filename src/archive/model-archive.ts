@@ -509,7 +509,8 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
  * Builds a `model.tar.gz` in SageMaker's layout (https://sagemaker.readthedocs.io/en/stable/frameworks/pytorch/using_pytorch.html#model-directory-structure): the model files at
  * the top level and the handler code under `code/`. Entries are sorted, timestamps fixed and owner
  * data left out, so the same inputs give the same archive. Symbolic links are stored as the files
- * they point to (`ERR_PACKAGE_INVALID` for one that points nowhere or to a folder above it);
+ * they point to (`ERR_PACKAGE_INVALID` for one that points nowhere or to a folder above it), and
+ * hard-linked files each as a whole file;
  * `.git` and `.DS_Store` are skipped, as is `outFile` when it lies inside the tree.
  *
  * @example
@@ -528,12 +529,23 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
       await fs.symlink(path.join(root, name), path.join(staging, name));
     }
     if (options.codeDir !== undefined) await fs.symlink(path.resolve(options.codeDir), path.join(staging, 'code'));
+    // Every file is stored whole, a hard link too: node-tar writes a Link entry for a file of more
+    // than one link and, doing so, ends the archive twice ('write after end'), hangs or puts the link
+    // before its file (isaacs/node-tar#448, #460). A stat that counts one link keeps it off that path,
+    // and the archive no longer depends on links outside the model directory.
+    const statCache = new Map<string, Stats>();
+    for (const entry of entries) {
+      if (entry.endsWith('/')) continue;
+      const full = path.join(staging, entry);
+      const st = await fs.stat(full);
+      statCache.set(full, Object.assign(Object.create(Object.getPrototypeOf(st) as object) as Stats, st, { nlink: 1 }));
+    }
     await fs.mkdir(path.dirname(out), { recursive: true });
     const tmpOut = `${out}.partial-${process.pid}`;
     try {
       options.signal?.throwIfAborted();
       const packing = tar.c(
-        { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME },
+        { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache },
         entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
       );
       if (options.signal === undefined) await packing;

@@ -131,3 +131,27 @@ test('package stopped by Ctrl-C (SIGINT) while it writes a large archive leaves 
   // Node 22+ keeps its compile cache there (node-compile-cache): that is Node's, not a staging folder.
   assert.deepEqual((await fs.readdir(tmp)).filter((name) => name !== 'node-compile-cache'), [], 'the staging folder is removed');
 });
+
+test('package stores hard-linked files as whole files: the archive is the one of a folder of copies (node-tar\'s Link entries crashed it)', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-package-hard-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const linked = path.join(dir, 'linked');
+  const copied = path.join(dir, 'copied');
+  for (const model of [linked, copied]) {
+    await fs.mkdir(model);
+    await fs.copyFile(path.join(REPO_ROOT, 'models', 'iris-onnx', 'model.onnx'), path.join(model, 'model.onnx'));
+    await fs.writeFile(path.join(model, 'a.txt'), 'a');
+    await fs.writeFile(path.join(model, 'b.txt'), 'labels');
+  }
+  // A file before two names of one file: node-tar ended the archive twice ('write after end').
+  await fs.link(path.join(linked, 'b.txt'), path.join(linked, 'c.txt'));
+  await fs.copyFile(path.join(copied, 'b.txt'), path.join(copied, 'c.txt'));
+  const fromLinks = await runCli(['package', linked, '-o', path.join(dir, 'linked.tar.gz')]);
+  assert.equal(fromLinks.code, 0, fromLinks.stderr);
+  const fromCopies = await runCli(['package', copied, '-o', path.join(dir, 'copied.tar.gz')]);
+  assert.equal(fromCopies.code, 0, fromCopies.stderr);
+  assert.deepEqual(await fs.readFile(path.join(dir, 'linked.tar.gz')), await fs.readFile(path.join(dir, 'copied.tar.gz')));
+  const x = path.join(dir, 'x');
+  await extractModelArchive(path.join(dir, 'linked.tar.gz'), x);
+  assert.equal(await fs.readFile(path.join(x, 'c.txt'), 'utf8'), 'labels');
+});
