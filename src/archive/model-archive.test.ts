@@ -191,6 +191,25 @@ test('createModelArchive: a dangling symbolic link, or one to a folder above it,
   });
 });
 
+test('createModelArchive: a file whose name is not UTF-8 is ERR_PACKAGE_INVALID naming it and its bytes, and nothing is written', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, 'code'), { recursive: true });
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    // 'labels' then Latin-1 'é' (0xe9): Node reads the name as labels\uFFFD.txt, which no file has.
+    await fs.writeFile(Buffer.concat([Buffer.from(path.join(model, 'code', 'labels')), Buffer.from([0xe9]), Buffer.from('.txt')]), 'x');
+    await assert.rejects(
+      createModelArchive(model, path.join(tmp, 'model.tar.gz')),
+      (e: unknown) =>
+        e instanceof ToolkitError &&
+        e.code === 'ERR_PACKAGE_INVALID' &&
+        e.message.startsWith(`${path.join(model, 'code', 'labels\uFFFD.txt')} has a name that is not UTF-8 (bytes 6c6162656c73e92e747874): `) &&
+        e.message.endsWith('rename it with a UTF-8 name or remove it'),
+    );
+    assert.deepEqual(await fs.readdir(tmp), ['model']);
+  });
+});
+
 test('createModelArchive: an archive that cannot be written (the output is a folder) leaves no partial file behind', async () => {
   await withTmp(async (tmp) => {
     const model = path.join(tmp, 'model');

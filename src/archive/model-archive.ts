@@ -454,11 +454,26 @@ async function statFollowing(full: string): Promise<Stats> {
   }
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A folder entry's name, refusing (`ERR_PACKAGE_INVALID`) one that is not UTF-8: Node reads it with
+ * U+FFFD in place of the bad bytes, a name no file has, so it could be neither packed nor opened.
+ */
+function utf8Name(dir: string, raw: Buffer): string {
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    const shown = path.join(dir, raw.toString('utf8'));
+    throw new ToolkitError('ERR_PACKAGE_INVALID', `${shown} has a name that is not UTF-8 (bytes ${raw.toString('hex')}): Node, and so smkit serve and its handler, cannot open it by name; rename it with a UTF-8 name or remove it`);
+  }
+}
+
 async function listTree(root: string, rel: string, skip: (rel: string) => boolean, out: string[], ancestors: readonly string[] = []): Promise<void> {
   const dir = path.join(root, rel);
   // Real paths of this folder and those above it: a link to one of them would be packed endlessly.
   const here = [...ancestors, await fs.realpath(dir)];
-  const names = (await fs.readdir(dir)).sort();
+  const names = (await fs.readdir(dir, { encoding: 'buffer' })).map((raw) => utf8Name(dir, raw)).sort();
   for (const name of names) {
     if (SKIPPED_NAMES.has(name)) continue;
     const childRel = rel === '' ? name : `${rel}/${name}`;
