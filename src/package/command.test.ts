@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { isToolkitError } from '../errors/catalogue.js';
@@ -109,6 +110,38 @@ test('smkit package --verify --sample over 6 MB (a real-time endpoint\'s limit) 
     }
     assert.deepEqual(await fs.readdir(dir), ['model']);
   } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit package -o naming a socket (as /dev/stdout, a FIFO or a device), or a path through a file, is a usage error before anything is packed; the socket is kept', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-out-kind-'));
+  const server = net.createServer();
+  try {
+    const model = path.join(dir, 'model');
+    await fs.mkdir(model);
+    await fs.writeFile(path.join(model, 'model.onnx'), 'x');
+    const socket = path.join(dir, 'model.tar.gz');
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    await assert.rejects(
+      packageCommand(model, { output: socket, startupTimeout: '120' }),
+      (e: unknown) =>
+        isToolkitError(e) &&
+        e.code === 'ERR_CLI_USAGE' &&
+        e.message === `--output=${JSON.stringify(socket)} is invalid: expected a file name for the archive; ${socket} is neither a file nor a directory (a FIFO, socket or device), which the archive, written beside it and renamed, would replace.`,
+    );
+    assert.ok((await fs.lstat(socket)).isSocket(), 'the socket is not replaced');
+    const throughFile = path.join(model, 'model.onnx', 'out', 'model.tar.gz');
+    await assert.rejects(
+      packageCommand(model, { output: throughFile, startupTimeout: '120' }),
+      (e: unknown) =>
+        isToolkitError(e) &&
+        e.code === 'ERR_CLI_USAGE' &&
+        e.message === `--output=${JSON.stringify(throughFile)} is invalid: expected a file name for the archive; ${throughFile} cannot be written: ${path.join(model, 'model.onnx')} is not a folder.`,
+    );
+    assert.deepEqual((await fs.readdir(dir)).sort(), ['model', 'model.tar.gz']);
+  } finally {
+    server.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
 });

@@ -1,8 +1,8 @@
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { checkProgram, defaultProgram } from '../config/program.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { checkPath, invalidPath, positiveSecondsOption } from '../config/flag-values.js';
+import { checkPath, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { isModelArchive } from '../archive/model-archive.js';
 import { packageModel } from './package.js';
 import { sampleTooLarge, verifyArchive } from './verify.js';
@@ -17,6 +17,35 @@ export interface PackageCommandOptions {
   contentType?: string;
   accept?: string;
   startupTimeout: string;
+}
+
+/**
+ * Refuses an `--output` the archive cannot be written to, before anything is checked or packed: one
+ * that is a FIFO, socket or device (`/dev/stdout`), which the archive, renamed onto it, would
+ * replace, and one whose folder cannot be made or written (a file in the way, a read-only mount).
+ */
+async function checkOutputFolder(output: string, existing: Stats | undefined): Promise<void> {
+  const expected = 'a file name for the archive';
+  if (existing !== undefined && !existing.isFile()) {
+    throw invalidPath('--output', output, expected, 'is neither a file nor a directory (a FIFO, socket or device), which the archive, written beside it and renamed, would replace');
+  }
+  // The nearest folder of the path that exists: the rest is created there.
+  let folder = path.dirname(path.resolve(output));
+  for (;;) {
+    const st = await fs.stat(folder).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+      throw invalidPath('--output', output, expected, `cannot be written: ${folder} ${pathProblem(err, 'written')}`);
+    });
+    if (st === undefined && path.dirname(folder) !== folder) {
+      folder = path.dirname(folder);
+      continue;
+    }
+    if (st !== undefined && !st.isDirectory()) throw invalidPath('--output', output, expected, `cannot be written: ${folder} is not a folder`);
+    await fs.access(folder, constants.W_OK).catch((err: unknown) => {
+      throw invalidPath('--output', output, expected, `cannot be written: ${folder} ${pathProblem(err, 'written')}`);
+    });
+    return;
+  }
 }
 
 /** Runs `smkit package`: check, archive, and with `--verify` serve the archive and invoke a sample. */
@@ -38,6 +67,7 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   if (existing?.isDirectory()) {
     throw invalidPath('--output', opts.output, `the archive's file name, such as ${path.join(opts.output, 'model.tar.gz')}`, 'is a directory');
   }
+  await checkOutputFolder(opts.output, existing);
   // An earlier archive there is replaced; any other file of the model or its code would be lost.
   if (existing !== undefined && !isModelArchive(opts.output)) {
     const inside = [modelDir, ...(opts.code !== undefined ? [opts.code] : [])].find((d) => {
