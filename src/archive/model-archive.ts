@@ -469,7 +469,10 @@ function utf8Name(dir: string, raw: Buffer): string {
   }
 }
 
-async function listTree(root: string, rel: string, skip: (rel: string) => boolean, out: string[], ancestors: readonly string[] = []): Promise<void> {
+/** Whether {@link listTree} leaves an entry out, given its archive path and where it really is. */
+type SkipEntry = (rel: string, real: string) => boolean;
+
+async function listTree(root: string, rel: string, skip: SkipEntry, out: string[], ancestors: readonly string[] = []): Promise<void> {
   const dir = path.join(root, rel);
   // Real paths of this folder and those above it: a link to one of them would be packed endlessly.
   const here = [...ancestors, await fs.realpath(dir)];
@@ -477,7 +480,7 @@ async function listTree(root: string, rel: string, skip: (rel: string) => boolea
   for (const name of names) {
     if (SKIPPED_NAMES.has(name)) continue;
     const childRel = rel === '' ? name : `${rel}/${name}`;
-    if (skip(childRel)) continue;
+    if (skip(childRel, path.join(here[here.length - 1]!, name))) continue;
     const full = path.join(root, childRel);
     const st = await statFollowing(full);
     if (st.isDirectory()) {
@@ -502,19 +505,38 @@ function aborted(signal: AbortSignal): Promise<never> {
 }
 
 /**
+ * Where `file` really is: its folder with every symbolic link resolved, and its name (a link there
+ * stays the link, as writing the archive replaces it). A folder that does not exist yet resolves as
+ * far as it exists.
+ */
+export async function realLocation(file: string): Promise<string> {
+  let folder = path.dirname(path.resolve(file));
+  const rest: string[] = [path.basename(file)];
+  for (;;) {
+    const real = await fs.realpath(folder).catch(() => undefined);
+    if (real !== undefined) return path.join(real, ...rest);
+    const parent = path.dirname(folder);
+    if (parent === folder) return path.resolve(file);
+    rest.unshift(path.basename(folder));
+    folder = parent;
+  }
+}
+
+/**
  * Lists the archive paths {@link createModelArchive} would write, in archive order (directories
  * end in `/`).
  */
 export async function listModelArchiveEntries(modelDir: string, options: CreateArchiveOptions & { exclude?: string } = {}): Promise<string[]> {
   const root = path.resolve(modelDir);
-  const exclude = options.exclude ? path.resolve(options.exclude) : undefined;
-  const skip = (rel: string): boolean => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || path.join(root, rel) === exclude;
+  // Where the excluded file really is: the model directory or the output may be named through links.
+  const exclude = options.exclude ? await realLocation(options.exclude) : undefined;
+  const skip: SkipEntry = (rel, real) => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || real === exclude;
   const entries: string[] = [];
   await listTree(root, '', skip, entries);
   if (options.codeDir !== undefined) {
     const codeRoot = path.resolve(options.codeDir);
     const codeEntries: string[] = [];
-    await listTree(codeRoot, '', (rel) => path.join(codeRoot, rel) === exclude, codeEntries);
+    await listTree(codeRoot, '', (_rel, real) => real === exclude, codeEntries);
     entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
   }
   return entries.sort();

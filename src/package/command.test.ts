@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import * as tar from 'tar';
 import { isToolkitError } from '../errors/catalogue.js';
 import { packageCommand } from './command.js';
 import { MAX_SAMPLE_BYTES, verifyArchive } from './verify.js';
@@ -142,6 +143,30 @@ test('smkit package -o naming a socket (as /dev/stdout, a FIFO or a device), or 
     assert.deepEqual((await fs.readdir(dir)).sort(), ['model', 'model.tar.gz']);
   } finally {
     server.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit package of a model directory named through a symbolic link leaves out an earlier archive written to its real folder, and refuses -o naming one of its real files', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-linked-'));
+  try {
+    const model = path.join(dir, 'model');
+    const link = path.join(dir, 'current');
+    await fs.mkdir(model);
+    await fs.writeFile(path.join(model, 'model.onnx'), 'x');
+    await fs.symlink(model, link);
+    const archive = path.join(model, 'model.tar.gz');
+    for (let run = 0; run < 2; run++) await packageCommand(link, { output: archive, startupTimeout: '120' });
+    const packed: string[] = [];
+    await tar.t({ file: archive, onReadEntry: (e) => void packed.push(e.path) });
+    assert.deepEqual(packed, ['model.onnx'], 'the archive of the first run is not packed into the second');
+    const output = path.join(model, 'model.onnx');
+    await assert.rejects(
+      packageCommand(link, { output, startupTimeout: '120' }),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--output ${output} is a file of ${link}, which the archive would replace; give a new file name ending in .tar.gz`,
+    );
+    assert.equal(await fs.readFile(output, 'utf8'), 'x');
+  } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { checkProgram, defaultProgram } from '../config/program.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
-import { isModelArchive } from '../archive/model-archive.js';
+import { isModelArchive, realLocation } from '../archive/model-archive.js';
 import { packageModel } from './package.js';
 import { sampleTooLarge, verifyArchive } from './verify.js';
 
@@ -70,10 +70,13 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   await checkOutputFolder(opts.output, existing);
   // An earlier archive there is replaced; any other file of the model or its code would be lost.
   if (existing !== undefined && !isModelArchive(opts.output)) {
-    const inside = [modelDir, ...(opts.code !== undefined ? [opts.code] : [])].find((d) => {
-      const rel = path.relative(path.resolve(d), path.resolve(opts.output));
+    // Compared where they really are: either may be named through a symbolic link.
+    const output = await realLocation(opts.output);
+    const folders = await Promise.all([modelDir, ...(opts.code !== undefined ? [opts.code] : [])].map(async (d) => ({ d, real: await fs.realpath(d) })));
+    const inside = folders.find(({ real }) => {
+      const rel = path.relative(real, output);
       return rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel);
-    });
+    })?.d;
     if (inside !== undefined) {
       throw new ToolkitError('ERR_CLI_USAGE', `--output ${opts.output} is a file of ${inside}, which the archive would replace; give a new file name ending in .tar.gz`);
     }
