@@ -7,6 +7,7 @@ import { createModelArchive, extractModelArchive, MAX_ARCHIVE_DIRECTORIES, MAX_A
 import { ToolkitError } from '../errors/catalogue.js';
 import { craftTarGz, type CraftedEntry } from '../../test/fixtures/archive/craft.js';
 import { Header } from 'tar';
+import * as tar from 'tar';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -168,6 +169,28 @@ test('createModelArchive: SageMaker layout, sorted, deterministic, round-trips',
     assert.equal(await exists(path.join(dest, 'code', 'stale.mjs')), false);
     assert.equal(await exists(path.join(dest, 'model.tar.gz')), false);
     assert.equal(await fs.readFile(path.join(dest, 'model.onnx'), 'utf8'), 'onnx');
+  });
+});
+
+test('createModelArchive: files are stored 0644, or 0755 when their owner may run them, and folders 0755, whatever the umask or setuid bits, so such a tree gives the bytes of one made with the usual modes', async () => {
+  await withTmp(async (tmp) => {
+    const archives: Buffer[] = [];
+    for (const [name, modes] of [['strict', { dir: 0o700, file: 0o600, run: 0o4700 }], ['usual', { dir: 0o755, file: 0o644, run: 0o755 }]] as const) {
+      const model = path.join(tmp, name);
+      await fs.mkdir(path.join(model, 'code'), { recursive: true });
+      await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+      await fs.writeFile(path.join(model, 'code', 'run.sh'), '#!/bin/sh\n');
+      await fs.chmod(path.join(model, 'code'), modes.dir);
+      await fs.chmod(path.join(model, 'model.onnx'), modes.file);
+      await fs.chmod(path.join(model, 'code', 'run.sh'), modes.run);
+      const out = path.join(tmp, `${name}.tar.gz`);
+      await createModelArchive(model, out);
+      archives.push(await fs.readFile(out));
+    }
+    const stored: Record<string, string> = {};
+    await tar.t({ file: path.join(tmp, 'strict.tar.gz'), onReadEntry: (e) => void (stored[e.path] = (e.mode ?? 0).toString(8)) });
+    assert.deepEqual(stored, { 'code/': '755', 'code/run.sh': '755', 'model.onnx': '644' });
+    assert.deepEqual(archives[0], archives[1]);
   });
 });
 

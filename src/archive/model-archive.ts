@@ -569,13 +569,15 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
     // Every file is stored whole, a hard link too: node-tar writes a Link entry for a file of more
     // than one link and, doing so, ends the archive twice ('write after end'), hangs or puts the link
     // before its file (isaacs/node-tar#448, #460). A stat that counts one link keeps it off that path,
-    // and the archive no longer depends on links outside the model directory.
+    // and the archive no longer depends on links outside the model directory. Modes are the two git
+    // keeps (node-tar's portable mode kept 0600, 0700 and setuid bits, so the umask changed the bytes
+    // and a setuid file stayed one where root extracts it).
     const statCache = new Map<string, Stats>();
     for (const entry of entries) {
-      if (entry.endsWith('/')) continue;
-      const full = path.join(staging, entry);
+      const full = path.join(staging, entry.endsWith('/') ? entry.slice(0, -1) : entry);
       const st = await fs.stat(full);
-      statCache.set(full, Object.assign(Object.create(Object.getPrototypeOf(st) as object) as Stats, st, { nlink: 1 }));
+      const mode = (st.mode & ~0o7777) | (st.isDirectory() || st.mode & 0o100 ? 0o755 : 0o644);
+      statCache.set(full, Object.assign(Object.create(Object.getPrototypeOf(st) as object) as Stats, st, { nlink: 1, mode }));
     }
     await fs.mkdir(path.dirname(out), { recursive: true });
     const tmpOut = `${out}.partial-${process.pid}`;
