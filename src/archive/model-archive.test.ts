@@ -233,6 +233,23 @@ test('createModelArchive: a file whose name is not UTF-8 is ERR_PACKAGE_INVALID 
   });
 });
 
+test('createModelArchive: a name the safe extraction would refuse (..\\x, a drive letter) is ERR_PACKAGE_INVALID naming it, so no archive is made that extractModelArchive refuses', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, 'code'), { recursive: true });
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    for (const [name, why] of [['code/..\\..\\evil', "path contains a '..' segment"], ['C:weights.bin', 'absolute path']] as const) {
+      await fs.writeFile(path.join(model, name), 'x');
+      await assert.rejects(
+        createModelArchive(model, path.join(tmp, 'model.tar.gz')),
+        (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID' && e.message.startsWith(`${path.join(model, name)} would be stored as "${name}", which the archive's safe extraction refuses (${why}; `),
+      );
+      await fs.rm(path.join(model, name));
+    }
+    assert.deepEqual(await fs.readdir(tmp), ['model']);
+  });
+});
+
 test('createModelArchive: an archive that cannot be written (the output is a folder) leaves no partial file behind', async () => {
   await withTmp(async (tmp) => {
     const model = path.join(tmp, 'model');

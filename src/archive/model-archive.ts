@@ -454,6 +454,9 @@ async function statFollowing(full: string): Promise<Stats> {
   }
 }
 
+/** No symbolic links: what {@link refusal} is given for a path on its own. */
+const NO_LINKS: ReadonlyMap<string, string> = new Map();
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -482,6 +485,11 @@ async function listTree(root: string, rel: string, skip: SkipEntry, out: string[
     const childRel = rel === '' ? name : `${rel}/${name}`;
     if (skip(childRel, path.join(here[here.length - 1]!, name))) continue;
     const full = path.join(root, childRel);
+    // What the extraction would refuse is refused here, or --verify, smkit local and build could not open the archive.
+    const why = refusal({ path: childRel, type: 'File' }, NO_LINKS);
+    if (why !== undefined) {
+      throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} would be stored as "${excerpt(childRel, 200)}", which the archive's safe extraction refuses (${why}; it reads \\ as a folder separator and a letter and colon at the start as a drive, as archives made on Windows have them): rename it`);
+    }
     const st = await statFollowing(full);
     if (st.isDirectory()) {
       const real = await fs.realpath(full);
