@@ -1,4 +1,4 @@
-import { createReadStream, promises as fs, type Stats } from 'node:fs';
+import { constants, createReadStream, promises as fs, type Stats } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import os from 'node:os';
@@ -454,6 +454,16 @@ async function statFollowing(full: string): Promise<Stats> {
   }
 }
 
+/**
+ * `ERR_PACKAGE_INVALID` for a file or folder of the tree that cannot be read: caught while listing,
+ * or tar would fail half-way with Node's raw error naming the staging folder's path.
+ */
+function unreadable(p: string, err: unknown): ToolkitError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? (err as Error).message);
+  return new ToolkitError('ERR_PACKAGE_INVALID', `${p} cannot be read (${why}): everything in the model directory is packed; make it readable (chmod a+r, and a+x for a folder) or move it out`);
+}
+
 /** No symbolic links: what {@link refusal} is given for a path on its own. */
 const NO_LINKS: ReadonlyMap<string, string> = new Map();
 
@@ -479,6 +489,9 @@ async function listTree(root: string, rel: string, skip: SkipEntry, out: string[
   const dir = path.join(root, rel);
   // Real paths of this folder and those above it: a link to one of them would be packed endlessly.
   const here = [...ancestors, await fs.realpath(dir)];
+  await fs.access(dir, constants.R_OK | constants.X_OK).catch((err: unknown) => {
+    throw unreadable(dir, err);
+  });
   const names = (await fs.readdir(dir, { encoding: 'buffer' })).map((raw) => utf8Name(dir, raw)).sort();
   for (const name of names) {
     if (SKIPPED_NAMES.has(name)) continue;
@@ -499,6 +512,9 @@ async function listTree(root: string, rel: string, skip: SkipEntry, out: string[
       out.push(`${childRel}/`);
       await listTree(root, childRel, skip, out, here);
     } else if (st.isFile()) {
+      await fs.access(full, constants.R_OK).catch((err: unknown) => {
+        throw unreadable(full, err);
+      });
       out.push(childRel);
     }
   }

@@ -155,3 +155,31 @@ test('package stores hard-linked files as whole files: the archive is the one of
   await extractModelArchive(path.join(dir, 'linked.tar.gz'), x);
   assert.equal(await fs.readFile(path.join(x, 'c.txt'), 'utf8'), 'labels');
 });
+
+test('package refuses a file or folder it cannot read with ERR_PACKAGE_INVALID naming it, before anything is written (run as another user when root)', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-package-perm-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  // Root reads anything: as root the command runs as nobody (65534), for whom the modes count.
+  const asOther = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  await fs.chmod(dir, 0o777);
+  const model = path.join(dir, 'model');
+  await fs.mkdir(path.join(model, 'private'), { recursive: true });
+  await fs.copyFile(path.join(REPO_ROOT, 'models', 'iris-onnx', 'model.onnx'), path.join(model, 'model.onnx'));
+  await fs.writeFile(path.join(model, 'secret.txt'), 'x');
+  await Promise.all([fs.chmod(model, 0o755), fs.chmod(path.join(model, 'model.onnx'), 0o644), fs.chmod(path.join(model, 'secret.txt'), 0o000), fs.chmod(path.join(model, 'private'), 0o000)]);
+  const run = (): Promise<CliResult> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [SMKIT_BIN, 'package', model, '-o', path.join(dir, 'model.tar.gz')], { ...asOther, env: { ...process.env, HOME: dir, TMPDIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stdout: '', stderr }));
+    });
+  const folder = await run();
+  assert.equal(folder.code, 1, folder.stderr);
+  assert.match(folder.stderr, new RegExp(`^smkit: ERR_PACKAGE_INVALID: ${path.join(model, 'private')} cannot be read \\(permission denied\\): .*make it readable`, 'm'));
+  await fs.rm(path.join(model, 'private'), { recursive: true });
+  const file = await run();
+  assert.equal(file.code, 1, file.stderr);
+  assert.match(file.stderr, new RegExp(`^smkit: ERR_PACKAGE_INVALID: ${path.join(model, 'secret.txt')} cannot be read \\(permission denied\\): `, 'm'));
+  assert.deepEqual((await fs.readdir(dir)).filter((name) => name !== 'node-compile-cache' && !name.startsWith('smkit-node-compile-cache')).sort(), ['model']);
+});
