@@ -141,7 +141,7 @@ test('by default an archive is refused when its files would not fit in the disk 
   });
 });
 
-test('createModelArchive: SageMaker layout, sorted, deterministic, round-trips', async () => {
+test('createModelArchive: SageMaker layout, sorted, deterministic, round-trips, without the output or a partial one left beside it', async () => {
   await withTmp(async (tmp) => {
     const model = path.join(tmp, 'model');
     const code = path.join(tmp, 'handler');
@@ -152,6 +152,8 @@ test('createModelArchive: SageMaker layout, sorted, deterministic, round-trips',
     await fs.writeFile(path.join(model, 'b.txt'), 'b');
     await fs.writeFile(path.join(model, 'labels', 'l.txt'), 'cat');
     await fs.writeFile(path.join(model, 'code', 'stale.mjs'), 'old');
+    // What a packing ended by SIGKILL leaves beside the archive is not packed either.
+    await fs.writeFile(path.join(model, 'model.tar.gz.partial-12345'), 'half an archive');
     await fs.writeFile(path.join(code, 'inference.mjs'), 'export {}');
     await fs.writeFile(path.join(code, 'lib', 'util.mjs'), 'export {}');
     const out1 = path.join(model, 'model.tar.gz');

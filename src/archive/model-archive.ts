@@ -547,6 +547,14 @@ export async function realLocation(file: string): Promise<string> {
 }
 
 /**
+ * Whether `real` is the output archive or a partial one beside it (`<out>.partial-<pid>`, which a
+ * packing ended by SIGKILL or a crash leaves behind, as large as what it had packed).
+ */
+function isOutput(real: string, out: string | undefined): boolean {
+  return out !== undefined && (real === out || (real.startsWith(`${out}.partial-`) && /^\d+$/.test(real.slice(out.length + '.partial-'.length))));
+}
+
+/**
  * Lists the archive paths {@link createModelArchive} would write, in archive order (directories
  * end in `/`).
  */
@@ -554,13 +562,13 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
   const root = path.resolve(modelDir);
   // Where the excluded file really is: the model directory or the output may be named through links.
   const exclude = options.exclude ? await realLocation(options.exclude) : undefined;
-  const skip: SkipEntry = (rel, real) => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || real === exclude;
+  const skip: SkipEntry = (rel, real) => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || isOutput(real, exclude);
   const entries: string[] = [];
   await listTree(root, '', skip, entries);
   if (options.codeDir !== undefined) {
     const codeRoot = path.resolve(options.codeDir);
     const codeEntries: string[] = [];
-    await listTree(codeRoot, '', (_rel, real) => real === exclude, codeEntries);
+    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries);
     entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
   }
   return entries.sort();
