@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assertValidModelDir, validateModelDir } from './validate.js';
@@ -88,6 +89,25 @@ test('assertValidModelDir throws ERR_PACKAGE_INVALID listing the problems', asyn
   try {
     await assert.rejects(assertValidModelDir(dir), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID' && /no model found/.test(e.message));
   } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a handler module that is a FIFO or a folder is an error naming it, and is never imported (a FIFO would hold the check forever)', { timeout: 10_000 }, async () => {
+  const dir = await modelDir({ 'model.onnx': 'x' });
+  const handler = path.join(dir, 'code', 'inference.mjs');
+  try {
+    await fs.mkdir(path.join(dir, 'code'));
+    execFileSync('mkfifo', [handler]);
+    const fifo = await validateModelDir(dir);
+    assert.deepEqual(fifo.errors, ['handler code/inference.mjs is neither a file nor a directory (a FIFO, socket or device): make it the handler module\'s file']);
+    await fs.rm(handler);
+    await fs.mkdir(handler);
+    const folder = await validateModelDir(dir);
+    assert.deepEqual(folder.errors, ['handler code/inference.mjs is a directory: make it the handler module\'s file']);
+  } finally {
+    // Were the FIFO opened for reading, a writer that closes at once lets that open end.
+    await fs.open(handler, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined);
     await fs.rm(dir, { recursive: true, force: true });
   }
 });

@@ -101,6 +101,12 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
   }
   // Named as it will sit in the archive, wherever --code points.
   report.handlerFile = path.join('code', path.basename(file));
+  // Imported only when a regular file: a FIFO there would hold import() (and the command) forever.
+  const kind = await fs.stat(file).then((st) => (st.isFile() ? undefined : st.isDirectory() ? 'is a directory' : 'is neither a file nor a directory (a FIFO, socket or device)'), () => undefined);
+  if (kind !== undefined) {
+    report.errors.push(`handler ${report.handlerFile} ${kind}: make it the handler module's file`);
+    return;
+  }
   if (!importIt) return;
   let mod: Record<string, unknown>;
   try {
