@@ -252,6 +252,31 @@ test('createModelArchive: a name the safe extraction would refuse (..\\x, a driv
   });
 });
 
+test('createModelArchive refuses, while listing, a tree past the limits the extraction applies (entries, folders, folder levels: symbolic links to a folder list it again), and extractModelArchive takes one at them', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, 'l0'), { recursive: true });
+    await fs.mkdir(path.join(model, 'l1'));
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    await fs.writeFile(path.join(model, 'l0', 'x.txt'), 'x');
+    await fs.symlink('../l0', path.join(model, 'l1', 'a'));
+    await fs.symlink('../l0', path.join(model, 'l1', 'b'));
+    // l0/ l0/x.txt l1/ l1/a/ l1/a/x.txt l1/b/ l1/b/x.txt model.onnx: 8 entries, 4 folders, 11 folder levels.
+    const limits = { maxEntries: 8, maxDirectories: 4, maxFolderLevels: 11 };
+    const out = path.join(tmp, 'model.tar.gz');
+    for (const [key, over] of [['maxEntries', 'more than 7 files and folders'], ['maxDirectories', 'more than 3 folders'], ['maxFolderLevels', 'paths through more than 10 folders in all']] as const) {
+      await assert.rejects(
+        createModelArchive(model, out, { ...limits, [key]: limits[key] - 1 }),
+        (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID' && e.message.startsWith(`${model} holds ${over}`) && e.message.includes('smkit local and smkit build would refuse the archive'),
+      );
+    }
+    assert.deepEqual(await fs.readdir(tmp), ['model']);
+    await createModelArchive(model, out, limits);
+    await extractModelArchive(out, path.join(tmp, 'x'), limits);
+    assert.equal(await fs.readFile(path.join(tmp, 'x', 'l1', 'b', 'x.txt'), 'utf8'), 'x');
+  });
+});
+
 test('createModelArchive: an archive that cannot be written (the output is a folder) leaves no partial file behind', async () => {
   await withTmp(async (tmp) => {
     const model = path.join(tmp, 'model');

@@ -431,6 +431,47 @@ export interface CreateArchiveOptions {
    * folder are removed and the call rejects with the signal's reason.
    */
   signal?: AbortSignal;
+  /** Most files and folders to pack, as {@link ExtractArchiveOptions.maxEntries}. @defaultValue {@link MAX_ARCHIVE_ENTRIES} */
+  maxEntries?: number;
+  /** Most folders to pack, as {@link ExtractArchiveOptions.maxDirectories}. @defaultValue {@link MAX_ARCHIVE_DIRECTORIES} */
+  maxDirectories?: number;
+  /** Most folder levels in all, as {@link ExtractArchiveOptions.maxFolderLevels}. @defaultValue {@link MAX_ARCHIVE_FOLDER_LEVELS} */
+  maxFolderLevels?: number;
+}
+
+/**
+ * Counts what a listing packs against the limits the archive's extraction applies, and refuses
+ * (`ERR_PACKAGE_INVALID`) at the entry past one: such an archive could not be opened by smkit, and
+ * symbolic links to folders can make a small folder list without end (each link lists its folder again).
+ */
+class Tally {
+  private entries = 0;
+  private directories = 0;
+  private levels = 0;
+  /** What the archive puts before the paths being listed (`code/` for `--code`). */
+  prefix = '';
+
+  constructor(
+    private readonly root: string,
+    private readonly options: CreateArchiveOptions,
+  ) {}
+
+  add(full: string, rel: string, isDirectory: boolean): void {
+    const { maxEntries = MAX_ARCHIVE_ENTRIES, maxDirectories = MAX_ARCHIVE_DIRECTORIES, maxFolderLevels = MAX_ARCHIVE_FOLDER_LEVELS } = this.options;
+    this.entries++;
+    if (isDirectory) this.directories++;
+    this.levels += segments(this.prefix + rel).length - (isDirectory ? 0 : 1);
+    const over =
+      this.entries > maxEntries ? `more than ${maxEntries} files and folders`
+      : this.directories > maxDirectories ? `more than ${maxDirectories} folders`
+      : this.levels > maxFolderLevels ? `paths through more than ${maxFolderLevels} folders in all (a/b/c/file counts 3)`
+      : undefined;
+    if (over === undefined) return;
+    throw new ToolkitError(
+      'ERR_PACKAGE_INVALID',
+      `${this.root} holds ${over}, by ${full}: more than smkit's safe extraction takes, so package --verify, smkit local and smkit build would refuse the archive; pack small files together or leave out what the model does not need (a symbolic link to a folder packs all of it again)`,
+    );
+  }
 }
 
 /** Folders and files never packed. */
@@ -485,7 +526,7 @@ function utf8Name(dir: string, raw: Buffer): string {
 /** Whether {@link listTree} leaves an entry out, given its archive path and where it really is. */
 type SkipEntry = (rel: string, real: string) => boolean;
 
-async function listTree(root: string, rel: string, skip: SkipEntry, out: string[], ancestors: readonly string[] = []): Promise<void> {
+async function listTree(root: string, rel: string, skip: SkipEntry, out: string[], tally: Tally, ancestors: readonly string[] = []): Promise<void> {
   const dir = path.join(root, rel);
   // Real paths of this folder and those above it: a link to one of them would be packed endlessly.
   const here = [...ancestors, await fs.realpath(dir)];
@@ -509,12 +550,14 @@ async function listTree(root: string, rel: string, skip: SkipEntry, out: string[
       if (here.includes(real)) {
         throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} is a symbolic link to ${await fs.readlink(full)}, a folder that contains it: it would be packed endlessly; remove the link`);
       }
+      tally.add(full, childRel, true);
       out.push(`${childRel}/`);
-      await listTree(root, childRel, skip, out, here);
+      await listTree(root, childRel, skip, out, tally, here);
     } else if (st.isFile()) {
       await fs.access(full, constants.R_OK).catch((err: unknown) => {
         throw unreadable(full, err);
       });
+      tally.add(full, childRel, false);
       out.push(childRel);
     }
   }
@@ -564,11 +607,14 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
   const exclude = options.exclude ? await realLocation(options.exclude) : undefined;
   const skip: SkipEntry = (rel, real) => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || isOutput(real, exclude);
   const entries: string[] = [];
-  await listTree(root, '', skip, entries);
+  const tally = new Tally(root, options);
+  await listTree(root, '', skip, entries, tally);
   if (options.codeDir !== undefined) {
     const codeRoot = path.resolve(options.codeDir);
     const codeEntries: string[] = [];
-    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries);
+    tally.add(codeRoot, 'code', true);
+    tally.prefix = 'code/';
+    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries, tally);
     entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
   }
   return entries.sort();
@@ -579,7 +625,8 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
  * the top level and the handler code under `code/`. Entries are sorted, timestamps fixed and owner
  * data left out, so the same inputs give the same archive. Symbolic links are stored as the files
  * they point to (`ERR_PACKAGE_INVALID` for one that points nowhere or to a folder above it), and
- * hard-linked files each as a whole file;
+ * hard-linked files each as a whole file; a tree past the extraction's limits (`maxEntries`,
+ * `maxDirectories`, `maxFolderLevels`) is `ERR_PACKAGE_INVALID`, found while listing;
  * `.git` and `.DS_Store` are skipped, as is `outFile` when it lies inside the tree.
  *
  * @example
