@@ -147,6 +147,26 @@ test('smkit package -o naming a socket (as /dev/stdout, a FIFO or a device), or 
   }
 });
 
+test('smkit package -o with a .. after a symbolic link to a folder (model/lib/../model.onnx, lib leading elsewhere) is refused as the model file it is written to; the file is kept', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-dotdot-'));
+  try {
+    const model = path.join(dir, 'model');
+    await fs.mkdir(path.join(dir, 'elsewhere', 'lib'), { recursive: true });
+    await fs.mkdir(model);
+    await fs.writeFile(path.join(model, 'model.onnx'), 'x');
+    await fs.symlink(path.join(dir, 'elsewhere', 'lib'), path.join(model, 'lib'));
+    // Written as the path reads (model/model.onnx); the kernel would resolve it to elsewhere/model.onnx, which does not exist.
+    const output = `${model}/lib/../model.onnx`;
+    await assert.rejects(
+      packageCommand(model, { output, startupTimeout: '120' }),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--output ${output} is a file of ${model}, which the archive would replace; give a new file name ending in .tar.gz`,
+    );
+    assert.equal(await fs.readFile(path.join(model, 'model.onnx'), 'utf8'), 'x');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('smkit package of a model directory named through a symbolic link leaves out an earlier archive written to its real folder, and refuses -o naming one of its real files', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-linked-'));
   try {

@@ -63,7 +63,9 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
     const why = sampleTooLarge(opts.sample, sample.size);
     if (why !== undefined) throw new ToolkitError('ERR_CLI_USAGE', `--sample ${why}`);
   }
-  const existing = await fs.stat(opts.output).catch(() => undefined);
+  // Stat'ed as it will be written, with `..` taken off the path first (path.resolve): the kernel
+  // applies a `..` after a symbolic link to where the link leads, another file than the one replaced.
+  const existing = await fs.stat(path.resolve(opts.output)).catch(() => undefined);
   if (existing?.isDirectory()) {
     throw invalidPath('--output', opts.output, `the archive's file name, such as ${path.join(opts.output, 'model.tar.gz')}`, 'is a directory');
   }
