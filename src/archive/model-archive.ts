@@ -437,6 +437,11 @@ export interface CreateArchiveOptions {
   maxDirectories?: number;
   /** Most folder levels in all, as {@link ExtractArchiveOptions.maxFolderLevels}. @defaultValue {@link MAX_ARCHIVE_FOLDER_LEVELS} */
   maxFolderLevels?: number;
+  /**
+   * Refuses (`ERR_PACKAGE_INVALID`) a name the archive's safe extraction would refuse (`..\x`, `C:x`).
+   * @defaultValue true
+   */
+  checkNames?: boolean;
 }
 
 /**
@@ -526,7 +531,7 @@ function utf8Name(dir: string, raw: Buffer): string {
 /** Whether {@link listTree} leaves an entry out, given its archive path and where it really is. */
 type SkipEntry = (rel: string, real: string) => boolean;
 
-async function listTree(root: string, rel: string, skip: SkipEntry, out: string[], tally: Tally, ancestors: readonly string[] = []): Promise<void> {
+async function listTree(root: string, rel: string, skip: SkipEntry, out: string[], tally: Tally, checkNames: boolean, ancestors: readonly string[] = []): Promise<void> {
   const dir = path.join(root, rel);
   // Real paths of this folder and those above it: a link to one of them would be packed endlessly.
   const here = [...ancestors, await fs.realpath(dir)];
@@ -540,7 +545,7 @@ async function listTree(root: string, rel: string, skip: SkipEntry, out: string[
     if (skip(childRel, path.join(here[here.length - 1]!, name))) continue;
     const full = path.join(root, childRel);
     // What the extraction would refuse is refused here, or --verify, smkit local and build could not open the archive.
-    const why = refusal({ path: childRel, type: 'File' }, NO_LINKS);
+    const why = checkNames ? refusal({ path: childRel, type: 'File' }, NO_LINKS) : undefined;
     if (why !== undefined) {
       throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} would be stored as "${excerpt(childRel, 200)}", which the archive's safe extraction refuses (${why}; it reads \\ as a folder separator and a letter and colon at the start as a drive, as archives made on Windows have them): rename it`);
     }
@@ -552,7 +557,7 @@ async function listTree(root: string, rel: string, skip: SkipEntry, out: string[
       }
       tally.add(full, childRel, true);
       out.push(`${childRel}/`);
-      await listTree(root, childRel, skip, out, tally, here);
+      await listTree(root, childRel, skip, out, tally, checkNames, here);
     } else if (st.isFile()) {
       await fs.access(full, constants.R_OK).catch((err: unknown) => {
         throw unreadable(full, err);
@@ -608,13 +613,14 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
   const skip: SkipEntry = (rel, real) => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || isOutput(real, exclude);
   const entries: string[] = [];
   const tally = new Tally(root, options);
-  await listTree(root, '', skip, entries, tally);
+  const checkNames = options.checkNames ?? true;
+  await listTree(root, '', skip, entries, tally, checkNames);
   if (options.codeDir !== undefined) {
     const codeRoot = path.resolve(options.codeDir);
     const codeEntries: string[] = [];
     tally.add(codeRoot, 'code', true);
     tally.prefix = 'code/';
-    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries, tally);
+    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries, tally, checkNames);
     entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
   }
   return entries.sort();
@@ -659,11 +665,13 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
       statCache.set(full, Object.assign(Object.create(Object.getPrototypeOf(st) as object) as Stats, st, { nlink: 1, mode }));
     }
     await fs.mkdir(path.dirname(out), { recursive: true });
+    // Names are stored as listed (preservePaths): node-tar took a leading C: or \ off a relative
+    // name, storing C:x as x, over a real x; such names are refused while listing unless checkNames is false.
     const tmpOut = `${out}.partial-${process.pid}`;
     try {
       options.signal?.throwIfAborted();
       const packing = tar.c(
-        { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache },
+        { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache, preservePaths: true },
         entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
       );
       if (options.signal === undefined) await packing;

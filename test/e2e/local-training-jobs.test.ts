@@ -220,6 +220,18 @@ describe('training jobs', { concurrency: true }, () => {
     await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'long-run' })), { name: 'ValidationException', message: 'The request was rejected because the training job is in status Stopped.' });
   });
 
+  test('a model file whose name smkit package refuses (C:weights.bin, a drive on Windows) is uploaded under its own name, beside weights.bin, as SageMaker uploads what the job saved', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('odd-output', 'odd-output.mjs')));
+    const d = await ended('odd-output');
+    assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Completed', undefined]);
+    const out = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'out/odd-output/output/model.tar.gz' }));
+    const file = join(work, 'odd-output.tar.gz');
+    await writeFile(file, await out.Body!.transformToByteArray());
+    const names: string[] = [];
+    await tar.t({ file, onReadEntry: (e) => void names.push(e.path) });
+    assert.deepEqual(names, ['C:weights.bin', 'weights.bin']);
+  });
+
   test('DeleteTrainingJob deletes an ended job (its name can be used again) and refuses one in progress', async () => {
     await sm.send(new CreateTrainingJobCommand(job('short-lived', 'save-on-sigterm.mjs', { Tags: [{ Key: 'k', Value: 'v' }] })));
     await assert.rejects(sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ResourceInUse', message: /is in status InProgress: only a Completed, Failed or Stopped job can be deleted/ });

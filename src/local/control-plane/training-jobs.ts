@@ -688,8 +688,8 @@ export class TrainingJobs {
     await mkdir(dir, { recursive: true });
     if ((await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
     const archive = join(root, `${basename(key)}.upload`);
-    // A training job's output is uploaded whatever its size, as SageMaker does; what hosts it is checked there.
-    await createModelArchive(dir, archive, { maxEntries: Infinity, maxDirectories: Infinity, maxFolderLevels: Infinity });
+    // A training job's output is uploaded whatever its size and names, as SageMaker does; what hosts it is checked there.
+    await createModelArchive(dir, archive, { maxEntries: Infinity, maxDirectories: Infinity, maxFolderLevels: Infinity, checkNames: false });
     try {
       await this.ctx.s3().putFile(bucket, key, archive, 'application/x-tar', sse);
     } finally {
