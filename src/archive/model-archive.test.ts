@@ -102,6 +102,33 @@ test('an extraction whose signal aborts rejects with its reason and extracts not
   });
 });
 
+test('an extraction aborted while it writes a file closes that file before it rejects (no descriptor, nor the space of the removed file, is held)', { skip: process.platform !== 'linux' && 'reads /proc/self/fd' }, async () => {
+  await withTmp(async (tmp) => {
+    const size = 4 << 20;
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, { path: 'big.bin', body: randomBytes(size) }]));
+    const dest = path.join(tmp, 'model');
+    const big = path.join(dest, 'big.bin');
+    const openHere = async (): Promise<string[]> => {
+      const links = await Promise.all((await fs.readdir('/proc/self/fd')).map((fd) => fs.readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      return links.filter((l) => l.startsWith(dest));
+    };
+    const stop = new AbortController();
+    const reason = new Error('the instance is stopping');
+    const extracting = extractModelArchive(tarPath, dest, { signal: stop.signal });
+    // Each 64 KB of the file is written in a turn of the event loop of its own: it is still open here.
+    let written = 0;
+    while (written === 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+      written = (await fs.stat(big).catch(() => undefined))?.size ?? 0;
+    }
+    assert.ok(written < size, 'aborted while big.bin is written');
+    stop.abort(reason);
+    await assert.rejects(extracting, (err: unknown) => err === reason);
+    assert.deepEqual(await openHere(), [], 'no file of the extraction is left open');
+  });
+});
+
 test('a file that is not a tarball is ERR_ARCHIVE_INVALID', async () => {
   await withTmp(async (tmp) => {
     const p = path.join(tmp, 'bad.tar.gz');

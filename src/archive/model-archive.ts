@@ -354,8 +354,8 @@ export interface ExtractArchiveOptions {
   maxFolderLevels?: number;
   /**
    * Stops the check or the extraction when aborted (the multi-model load of a stopped instance):
-   * reading the archive stops at once and the call rejects with the signal's reason; what was
-   * extracted so far stays in `destDir`, for the caller to remove.
+   * reading the archive stops at once and the call rejects with the signal's reason once the file
+   * being written is closed; what was extracted so far stays in `destDir`, for the caller to remove.
    */
   signal?: AbortSignal;
 }
@@ -395,21 +395,25 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
   await fs.mkdir(destDir, { recursive: true });
   const data = await openTar(tarPath, end);
   const unpack = tar.x({ cwd: destDir, strict: true, preserveOwner: false, preservePaths: false });
-  // No entry is started after the abort: node-tar's parser ignores what it is given once aborted.
+  // The input is cut off and ended, not aborted: node-tar then ends the entry it is writing as a
+  // truncated one and closes its file, where unpack.abort() leaves that file open for good (its
+  // space held once the caller removes it). The call settles once every file is closed.
   const onAbort = (): void => {
     data.stream.unpipe(unpack);
     data.close();
-    unpack.abort(signal!.reason as Error);
+    unpack.end();
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
       unpack.on('close', () => resolve());
-      unpack.on('error', reject);
+      // Once aborted, the truncation node-tar reports is the abort's own doing.
+      unpack.on('error', (err: Error) => void (signal?.aborted ? undefined : reject(err)));
       data.stream.on('error', reject);
       data.stream.pipe(unpack);
     });
+    signal?.throwIfAborted();
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `extracting ${tarPath} into ${destDir} failed: ${(err as Error).message}`, { cause: err });
