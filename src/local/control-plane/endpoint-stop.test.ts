@@ -135,3 +135,23 @@ test('a serverless cold start still under way when the local SageMaker stops is 
   assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
   await assert.rejects(invoking, (err: { status?: number }) => err.status === 503);
 });
+
+test('a copy-count change still starting copies when the local SageMaker stops is cut short: no container is left once stop() resolves, and stop() does not wait for their /ping', { timeout: 60_000 }, async () => {
+  const backend = new FakeBackend();
+  // Far beyond the test's timeout: a stop that waited for the start to fail would not finish in it.
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+  await call('CreateEndpointConfig', { EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] });
+  await call('CreateEndpoint', { EndpointName: 'host', EndpointConfigName: 'host' });
+  await until('host InService', async () => (await call('DescribeEndpoint', { EndpointName: 'host' })).EndpointStatus === 'InService', POLL);
+  await call('CreateInferenceComponent', { InferenceComponentName: 'ic', EndpointName: 'host', VariantName: 'AllTraffic', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } });
+  await until('ic InService', async () => (await call('DescribeInferenceComponent', { InferenceComponentName: 'ic' })).InferenceComponentStatus === 'InService', POLL);
+  // The new copy's container never passes /ping, so its start is still under way when the stop begins.
+  backend.readyAfterMs = 600_000;
+  const running = backend.running;
+  await call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: 'ic', DesiredRuntimeConfig: { CopyCount: 2 } });
+  await until('the new copy started its container', () => backend.running === running + 1, POLL);
+  await local.stop();
+  assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+});

@@ -752,8 +752,12 @@ export class InferenceComponents {
     for (const r of all) r.task?.abort(new Error('the local SageMaker is stopping'));
     await Promise.all(
       all.map(async (r) => {
-        await r.running.catch(() => {});
-        await r.serving?.stop();
+        // Stopped while its change runs, not after: a copy-count change ends only once the copies it
+        // starts pass /ping or time out, unless their fleet's stop cuts those starts short.
+        const serving = r.serving;
+        await Promise.all([r.running.catch(() => {}), serving?.stop()]);
+        // A new specification's copies that started before its task was aborted.
+        if (r.serving !== serving) await r.serving?.stop();
       }),
     );
   }
