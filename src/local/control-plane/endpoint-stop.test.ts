@@ -155,3 +155,26 @@ test('a copy-count change still starting copies when the local SageMaker stops i
   await local.stop();
   assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
 });
+
+test('DeleteInferenceComponent while its copy-count change is still starting copies stops them at once: the component is gone without waiting for their /ping', { timeout: 60_000 }, async () => {
+  const backend = new FakeBackend();
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  try {
+    const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+    await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+    await call('CreateEndpointConfig', { EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] });
+    await call('CreateEndpoint', { EndpointName: 'host', EndpointConfigName: 'host' });
+    await until('host InService', async () => (await call('DescribeEndpoint', { EndpointName: 'host' })).EndpointStatus === 'InService', POLL);
+    const running = backend.running;
+    await call('CreateInferenceComponent', { InferenceComponentName: 'ic', EndpointName: 'host', VariantName: 'AllTraffic', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } });
+    await until('ic InService', async () => (await call('DescribeInferenceComponent', { InferenceComponentName: 'ic' })).InferenceComponentStatus === 'InService', POLL);
+    backend.readyAfterMs = 600_000;
+    await call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: 'ic', DesiredRuntimeConfig: { CopyCount: 2 } });
+    await until('the new copy started its container', () => backend.running === running + 2, POLL);
+    await call('DeleteInferenceComponent', { InferenceComponentName: 'ic' });
+    await until('ic deleted', () => call('DescribeInferenceComponent', { InferenceComponentName: 'ic' }).then(() => false, () => true), POLL);
+    assert.equal(backend.running, running, `copies left running: ${backend.runningIds.join(', ')}`);
+  } finally {
+    await local.stop();
+  }
+});

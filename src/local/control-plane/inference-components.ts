@@ -712,8 +712,10 @@ export class InferenceComponents {
     const previous = r.running;
     const scaling = this.deregisterScaling(name);
     r.running = (async () => {
-      await previous.catch(() => {});
-      await Promise.all([r.serving?.stop(), scaling]);
+      // Stopped while the change under way runs, as at the local SageMaker's stop (stopAll).
+      const serving = r.serving;
+      await Promise.all([previous.catch(() => {}), serving?.stop(), scaling]);
+      if (r.serving !== serving) await r.serving?.stop();
       r.serving = undefined;
       r.placedCopies = 0;
       if (this.records.get(name) === r) {
