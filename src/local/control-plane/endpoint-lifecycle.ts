@@ -765,7 +765,9 @@ export class EndpointLifecycle {
     }
     await Promise.all(
       all.map(async (e) => {
-        await e.running.catch(() => {});
+        // Stopped while its change runs, not after: a capacity change ends only once the instances it
+        // starts pass /ping or time out, unless their fleet's stop cuts those starts short.
+        await Promise.all([e.running.catch(() => {}), e.serving?.stop()]);
         await Promise.all([e.pending?.deployment?.stop(), e.serving?.stop()]);
         await e.settleAsyncQueue(this.opts.asyncShutdownWaitMs ?? ASYNC_SHUTDOWN_WAIT_MS);
       }),

@@ -178,3 +178,20 @@ test('DeleteInferenceComponent while its copy-count change is still starting cop
     await local.stop();
   }
 });
+
+test('an UpdateEndpointWeightsAndCapacities scale-out still starting instances when the local SageMaker stops is cut short: no container is left once stop() resolves, and stop() does not wait for their /ping', { timeout: 60_000 }, async () => {
+  const backend = new FakeBackend();
+  // Far beyond the test's timeout: a stop that waited for the start to fail would not finish in it.
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+  await call('CreateEndpointConfig', { EndpointConfigName: 'ep', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] });
+  await call('CreateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep' });
+  await until('ep InService', async () => (await call('DescribeEndpoint', { EndpointName: 'ep' })).EndpointStatus === 'InService', POLL);
+  // The new instance's container never passes /ping, so its start is still under way when the stop begins.
+  backend.readyAfterMs = 600_000;
+  await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] });
+  await until('the new instance started its container', () => backend.running === 2, POLL);
+  await local.stop();
+  assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+});
