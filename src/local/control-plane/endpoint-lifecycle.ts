@@ -376,7 +376,8 @@ export class EndpointLifecycle {
     const previous = e.running;
     const scaling = this.deregisterScaling(name);
     e.running = (async () => {
-      await previous.catch(() => {});
+      // Stopped while the change under way runs, as at the local SageMaker's stop (stopAll).
+      await Promise.all([previous.catch(() => {}), e.serving?.stop()]);
       await Promise.all([e.pending?.deployment?.stop(), e.serving?.stop(), scaling]);
       e.pending = undefined;
       e.serving = undefined;

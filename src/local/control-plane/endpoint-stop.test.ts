@@ -195,3 +195,23 @@ test('an UpdateEndpointWeightsAndCapacities scale-out still starting instances w
   await local.stop();
   assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
 });
+
+test('DeleteEndpoint while an UpdateEndpointWeightsAndCapacities scale-out is still starting instances stops them at once: the endpoint is gone without waiting for their /ping', { timeout: 60_000 }, async () => {
+  const backend = new FakeBackend();
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  try {
+    const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+    await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+    await call('CreateEndpointConfig', { EndpointConfigName: 'ep', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] });
+    await call('CreateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep' });
+    await until('ep InService', async () => (await call('DescribeEndpoint', { EndpointName: 'ep' })).EndpointStatus === 'InService', POLL);
+    backend.readyAfterMs = 600_000;
+    await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] });
+    await until('the new instance started its container', () => backend.running === 2, POLL);
+    await call('DeleteEndpoint', { EndpointName: 'ep' });
+    await until('ep deleted', () => call('DescribeEndpoint', { EndpointName: 'ep' }).then(() => false, () => true), POLL);
+    assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+  } finally {
+    await local.stop();
+  }
+});
