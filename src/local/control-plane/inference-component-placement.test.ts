@@ -2,12 +2,7 @@
 // and ManagedInstanceScaling adding and releasing instances, through the real AWS SDK v3 clients.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
-  CreateEndpointCommand,
-  CreateEndpointConfigCommand,
   CreateInferenceComponentCommand,
   CreateModelCommand,
   DeleteInferenceComponentCommand,
@@ -20,50 +15,31 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
-import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { startComponentHost, type ComponentHost } from '../../../test/helpers/component-host.js';
 import { until } from '../../../test/helpers/until.js';
-import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 import { NO_CAPACITY } from './inference-components.js';
 
-const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 
+let host: ComponentHost;
 let dir: string;
-let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
-const warnings: Array<{ msg: string; fields: Record<string, unknown> }> = [];
+let warnings: ComponentHost['warnings'];
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-ic-place-'));
-  await writeFile(join(dir, 'weights.bin'), 'w');
   // Six local instances (and six copies) in all.
-  local = await startLocalSageMaker({
-    port: 0,
-    backendImpl: new FakeBackend(),
-    startupTimeoutMs: 5_000,
-    alarmsAndScaling: false,
-    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 6 },
-    log: (level, msg, fields) => {
-      if (level === 'warn') warnings.push({ msg, fields });
-    },
-  });
-  sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
-  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
+  host = await startComponentHost({ backend: new FakeBackend(), maxInstances: 6, tmpPrefix: 'smkit-ic-place-', poll: POLL });
+  ({ dir, sm, runtime, warnings } = host);
   await sm.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
 });
 
 after(async () => {
-  sm?.destroy();
-  runtime?.destroy();
-  await local?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await host?.stop();
 });
 
-async function hostEndpoint(name: string, variant: Partial<ProductionVariant>): Promise<void> {
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1, ...variant }] }));
-  await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
-  await until(`endpoint ${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', POLL);
+function hostEndpoint(name: string, variant: Partial<ProductionVariant>): Promise<void> {
+  return host.hostEndpoint(name, variant);
 }
 
 /** Creates a component, waits until it is InService and describes it. */

@@ -2,9 +2,6 @@
 // room, whatever the component was doing when the room was made, through the real AWS SDK v3 clients.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
@@ -22,9 +19,8 @@ import {
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
-import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { startComponentHost, type ComponentHost } from '../../../test/helpers/component-host.js';
 import { until } from '../../../test/helpers/until.js';
-import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 import { NO_CAPACITY } from './inference-components.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
@@ -53,44 +49,27 @@ class GatedBackend extends FakeBackend {
   }
 }
 
+let host: ComponentHost;
 let dir: string;
-let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
+let warnings: ComponentHost['warnings'];
 const backend = new GatedBackend();
-const warnings: Array<{ msg: string; fields: Record<string, unknown> }> = [];
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-ic-wait-'));
-  await writeFile(join(dir, 'weights.bin'), 'w');
-  local = await startLocalSageMaker({
-    port: 0,
-    backendImpl: backend,
-    startupTimeoutMs: 5_000,
-    alarmsAndScaling: false,
-    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 20 },
-    log: (level, msg, fields) => {
-      if (level === 'warn') warnings.push({ msg, fields });
-    },
-  });
-  sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
-  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
+  host = await startComponentHost({ backend, maxInstances: 20, tmpPrefix: 'smkit-ic-wait-', poll: POLL });
+  ({ dir, sm, runtime, warnings } = host);
   await sm.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
 });
 
 after(async () => {
   backend.open();
-  sm?.destroy();
-  runtime?.destroy();
-  await local?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await host?.stop();
 });
 
 /** An endpoint for inference components on `instances` ml.g5.2xlarge instances: 8 vCPUs, 32 GiB, 1 GPU each. */
-async function hostEndpoint(name: string, instances = 1): Promise<void> {
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: instances }] }));
-  await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
-  await until(`endpoint ${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', POLL);
+function hostEndpoint(name: string, instances = 1): Promise<void> {
+  return host.hostEndpoint(name, { InitialInstanceCount: instances });
 }
 
 function create(name: string, endpoint: string, copies: number, req: { NumberOfCpuCoresRequired?: number; NumberOfAcceleratorDevicesRequired?: number; MinMemoryRequiredInMb: number }): Promise<unknown> {

@@ -2,9 +2,6 @@
 // an endpoint config without ModelName, components created, invoked, scaled, updated and deleted.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   AddTagsCommand,
   CreateEndpointCommand,
@@ -24,35 +21,28 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
-import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { startComponentHost, type ComponentHost } from '../../../test/helpers/component-host.js';
 import { until } from '../../../test/helpers/until.js';
-import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 import { NO_CAPACITY } from './inference-components.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
 /** Deadline and pace of every wait in this file. */
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 
+let host: ComponentHost;
 let dir: string;
-let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
 let backend: FakeBackend;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-ic-test-'));
-  await writeFile(join(dir, 'weights.bin'), 'w');
   backend = new FakeBackend();
-  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 8 } });
-  sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
-  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });
+  host = await startComponentHost({ backend, maxInstances: 8, tmpPrefix: 'smkit-ic-test-', poll: POLL });
+  ({ dir, sm, runtime } = host);
 });
 
 after(async () => {
-  sm?.destroy();
-  runtime?.destroy();
-  await local?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await host?.stop();
 });
 
 const MEMORY = { MinMemoryRequiredInMb: 256 };
@@ -62,10 +52,8 @@ async function componentStatus(name: string): Promise<string | undefined> {
 }
 
 /** Creates an endpoint for inference components (its variant names no model) and waits until it is InService. */
-async function hostEndpoint(name: string): Promise<void> {
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: `${name}-config`, ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
-  await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: `${name}-config` }));
-  await until(`endpoint ${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', POLL);
+function hostEndpoint(name: string): Promise<void> {
+  return host.hostEndpoint(name, {}, `${name}-config`);
 }
 
 async function invoke(endpoint: string, component?: string): Promise<{ id: string; tag: string; variant: string | undefined }> {
