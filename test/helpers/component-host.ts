@@ -11,6 +11,19 @@ import { until, type UntilOptions } from './until.js';
 /** The execution role of the endpoint configs these tests create. */
 export const COMPONENT_ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
 
+/**
+ * Creates an endpoint for inference components through `sm`: endpoint config `configName` (default
+ * `name`, role `role`, default {@link COMPONENT_ROLE}) with one variant AllTraffic of one
+ * ml.g5.2xlarge instance (8 vCPUs, 32 GiB, 1 GPU) naming no model, `variant` overriding; then waits
+ * until the endpoint is InService.
+ */
+export async function createComponentEndpoint(sm: SageMakerClient, name: string, poll: UntilOptions, options: { variant?: Partial<ProductionVariant>; configName?: string; role?: string } = {}): Promise<void> {
+  const configName = options.configName ?? name;
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: configName, ExecutionRoleArn: options.role ?? COMPONENT_ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1, ...options.variant }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: configName }));
+  await until(`endpoint ${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', poll);
+}
+
 /** A local SageMaker for inference components, a model folder for them, and SDK clients for it. */
 export interface ComponentHost {
   /** A temporary folder holding `weights.bin`, for ModelDataUrl or ArtifactUrl. */
@@ -56,11 +69,7 @@ export async function startComponentHost(options: { backend: ContainerBackend; m
     sm,
     runtime,
     warnings,
-    async hostEndpoint(name, variant = {}, configName = name) {
-      await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: configName, ExecutionRoleArn: COMPONENT_ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1, ...variant }] }));
-      await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: configName }));
-      await until(`endpoint ${name} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', options.poll);
-    },
+    hostEndpoint: (name, variant = {}, configName = name) => createComponentEndpoint(sm, name, options.poll, { variant, configName }),
     async stop() {
       sm.destroy();
       runtime.destroy();

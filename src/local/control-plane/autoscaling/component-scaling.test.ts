@@ -4,30 +4,23 @@
 // scaler is ticked by the test.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, GetMetricStatisticsCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, type MetricType, DeregisterScalableTargetCommand, DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, DeleteInferenceComponentCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, ListInferenceComponentsCommand, SageMakerClient, UpdateInferenceComponentRuntimeConfigCommand } from '@aws-sdk/client-sagemaker';
+import { CreateInferenceComponentCommand, DeleteInferenceComponentCommand, DescribeInferenceComponentCommand, ListInferenceComponentsCommand, SageMakerClient, UpdateInferenceComponentRuntimeConfigCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
-import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
-import { localClientConfig, localSdkClients, type LocalSdkClients } from '../../../../test/helpers/local-sdk-clients.js';
+import type { FakeBackend } from '../../../../test/helpers/fake-backend.js';
+import { startLocalScaling, type LocalScaling } from '../../../../test/helpers/local-scaling.js';
+import type { LocalSdkClients } from '../../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../../test/helpers/until.js';
-import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
-import { createMetricClock } from '../cloudwatch/metric-clock.js';
-import { MetricStore } from '../cloudwatch/metric-store.js';
-import { startLocalSageMaker, type LocalSageMakerHandle } from '../local-sagemaker.js';
+import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
 import { NO_CAPACITY } from '../inference-components.js';
-import { ApplicationAutoScalingService } from './autoscaling-service.js';
-import { invokeScalingPolicy } from './step-policy-invocation.js';
-import { VariantScaler } from './variant-scaler.js';
+import type { VariantScaler } from './variant-scaler.js';
 
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 const COPY_COUNT = 'sagemaker:inference-component:DesiredCopyCount';
 
+let host: LocalScaling;
 let dir: string;
-let local: LocalSageMakerHandle;
 let scaler: VariantScaler;
 let cloudwatchService: CloudWatchService;
 let backend: FakeBackend;
@@ -37,33 +30,10 @@ let clients: LocalSdkClients;
 let cw: CloudWatchClient;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-ic-scaling-'));
-  await writeFile(join(dir, 'weights.bin'), 'w');
-  const clock = createMetricClock(60, () => Date.now());
-  const metrics = new MetricStore(clock);
-  const cloudwatch = new CloudWatchService({ metrics, clock });
-  cloudwatchService = cloudwatch;
-  backend = new FakeBackend();
-  local = await startLocalSageMaker({
-    port: 0,
-    backendImpl: backend,
-    metrics,
-    startupTimeoutMs: 5_000,
-    settings: { region: 'us-east-1', accountId: '123456789012' },
-    services: ({ sagemaker }) => {
-      const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
-      cloudwatch.setScalingActionHandler((invocation) => invokeScalingPolicy(autoscaling, invocation, clock.now()));
-      scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
-      return [cloudwatch, autoscaling];
-    },
-  });
-  sm = new SageMakerClient(localClientConfig(local.url));
-  aas = new ApplicationAutoScalingClient(localClientConfig(local.url));
-  clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
-  cw = clients.cloudwatch;
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'host', ExecutionRoleArn: 'arn:aws:iam::123456789012:role/local', ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
-  await sm.send(new CreateEndpointCommand({ EndpointName: 'host', EndpointConfigName: 'host' }));
-  await until('endpoint host InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'host' }))).EndpointStatus === 'InService', POLL);
+  host = await startLocalScaling({ tmpPrefix: 'smkit-ic-scaling-', poll: POLL, stepPolicies: true });
+  ({ dir, scaler, cloudwatch: cloudwatchService, backend, clients } = host);
+  ({ sagemaker: sm, autoscaling: aas, cloudwatch: cw } = clients);
+  await host.hostEndpoint('host');
   await sm.send(
     new CreateInferenceComponentCommand({ InferenceComponentName: 'scaled', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } }),
   );
@@ -76,11 +46,7 @@ before(async () => {
 });
 
 after(async () => {
-  sm?.destroy();
-  aas?.destroy();
-  clients?.destroy();
-  await local?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await host?.stop();
 });
 
 test("an inference component's invocations are published in AWS/SageMaker by InferenceComponentName, with InvocationsPerCopy", async () => {

@@ -3,28 +3,20 @@
 // answers, with one invocation in flight per instance before it throttles.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand, SetAlarmStateCommand, type Dimension } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, CreateModelCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
-import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
+import type { FakeBackend } from '../../../../test/helpers/fake-backend.js';
+import { startLocalScaling, type LocalScaling } from '../../../../test/helpers/local-scaling.js';
 import { until } from '../../../../test/helpers/until.js';
-import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
-import { createMetricClock } from '../cloudwatch/metric-clock.js';
-import { MetricStore } from '../cloudwatch/metric-store.js';
-import { startLocalSageMaker, type LocalSageMakerHandle } from '../local-sagemaker.js';
-import { ApplicationAutoScalingService } from './autoscaling-service.js';
-import { VariantScaler } from './variant-scaler.js';
+import type { VariantScaler } from './variant-scaler.js';
 
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 const ROLE = 'arn:aws:iam::123456789012:role/local';
 
+let host: LocalScaling;
 let dir: string;
-let local: LocalSageMakerHandle;
 let backend: FakeBackend;
 let scaler: VariantScaler;
 let sm: SageMakerClient;
@@ -33,37 +25,14 @@ let cw: CloudWatchClient;
 let runtime: SageMakerRuntimeClient;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-concurrency-'));
-  await writeFile(join(dir, 'weights.bin'), 'w');
-  const clock = createMetricClock(60, () => Date.now());
-  const metrics = new MetricStore(clock);
-  const cloudwatch = new CloudWatchService({ metrics, clock });
-  backend = new FakeBackend();
-  local = await startLocalSageMaker({
-    port: 0,
-    backendImpl: backend,
-    metrics,
-    startupTimeoutMs: 5_000,
-    settings: { region: 'us-east-1', accountId: '123456789012', maxInvocationsPerInstance: 1 },
-    services: ({ sagemaker }) => {
-      const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
-      scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
-      return [cloudwatch, autoscaling];
-    },
-  });
-  sm = new SageMakerClient(localClientConfig(local.url));
-  cw = new CloudWatchClient(localClientConfig(local.url));
-  aas = new ApplicationAutoScalingClient(localClientConfig(local.url));
-  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url), maxAttempts: 1 });
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
-  await sm.send(new CreateEndpointCommand({ EndpointName: 'host', EndpointConfigName: 'host' }));
-  await until('endpoint host InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'host' }))).EndpointStatus === 'InService', POLL);
+  host = await startLocalScaling({ tmpPrefix: 'smkit-concurrency-', poll: POLL, maxInvocationsPerInstance: 1 });
+  ({ dir, backend, scaler } = host);
+  ({ sagemaker: sm, autoscaling: aas, cloudwatch: cw, runtime } = host.clients);
+  await host.hostEndpoint('host');
 });
 
 after(async () => {
-  for (const c of [sm, aas, cw, runtime]) c?.destroy();
-  await local?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await host?.stop();
 });
 
 /** Maximum and SampleCount of `metric` by `dimensions` over the last ten minutes. */

@@ -3,26 +3,21 @@
 // copies are fake containers; the metric clock is the test's, moved a minute at a time.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, CreateModelCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
-import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
+import type { FakeBackend } from '../../../../test/helpers/fake-backend.js';
+import { startLocalScaling, type LocalScaling } from '../../../../test/helpers/local-scaling.js';
 import { until } from '../../../../test/helpers/until.js';
-import { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
-import { createMetricClock } from '../cloudwatch/metric-clock.js';
-import { MetricStore } from '../cloudwatch/metric-store.js';
-import { startLocalSageMaker, type LocalSageMakerHandle } from '../local-sagemaker.js';
-import { ApplicationAutoScalingService } from './autoscaling-service.js';
-import { VariantScaler } from './variant-scaler.js';
+import type { CloudWatchService } from '../cloudwatch/cloudwatch-service.js';
+import type { LocalSageMakerHandle } from '../local-sagemaker.js';
+import type { VariantScaler } from './variant-scaler.js';
 
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 const ROLE = 'arn:aws:iam::123456789012:role/local';
 
+let host: LocalScaling;
 let dir: string;
 let local: LocalSageMakerHandle;
 let backend: FakeBackend;
@@ -36,33 +31,13 @@ let runtime: SageMakerRuntimeClient;
 const t = { now: Date.now() };
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-idle-scale-in-'));
-  await writeFile(join(dir, 'weights.bin'), 'w');
-  const clock = createMetricClock(60, () => t.now);
-  const metrics = new MetricStore(clock);
-  cloudwatch = new CloudWatchService({ metrics, clock });
-  local = await startLocalSageMaker({
-    port: 0,
-    backendImpl: (backend = new FakeBackend()),
-    metrics,
-    startupTimeoutMs: 5_000,
-    settings: { region: 'us-east-1', accountId: '123456789012' },
-    services: ({ sagemaker }) => {
-      const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
-      scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
-      return [cloudwatch, autoscaling];
-    },
-  });
-  sm = new SageMakerClient(localClientConfig(local.url));
-  aas = new ApplicationAutoScalingClient(localClientConfig(local.url));
-  cw = new CloudWatchClient(localClientConfig(local.url));
-  runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url), maxAttempts: 1 });
+  host = await startLocalScaling({ tmpPrefix: 'smkit-idle-scale-in-', poll: POLL, now: () => t.now });
+  ({ dir, local, backend, scaler, cloudwatch } = host);
+  ({ sagemaker: sm, autoscaling: aas, cloudwatch: cw, runtime } = host.clients);
 });
 
 after(async () => {
-  for (const c of [sm, aas, cw, runtime]) c?.destroy();
-  await local?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await host?.stop();
 });
 
 /** Minutes without traffic: each ends, the idle minute is published, alarms are evaluated and the scaler runs. */
@@ -79,9 +54,7 @@ const lowAlarmState = async (names: string[]) =>
   ((await cw.send(new DescribeAlarmsCommand({ AlarmNames: names }))).MetricAlarms ?? []).filter((a) => /AlarmLow/.test(a.AlarmName!)).map((a) => a.StateValue);
 
 test('an inference component whose traffic stops scales in to MinCapacity 0 on SageMakerInferenceComponentInvocationsPerCopy: its idle minutes publish Invocations and InvocationsPerCopy 0', async () => {
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] }));
-  await sm.send(new CreateEndpointCommand({ EndpointName: 'host', EndpointConfigName: 'host' }));
-  await until('endpoint host InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'host' }))).EndpointStatus === 'InService', POLL);
+  await host.hostEndpoint('host');
   await sm.send(
     new CreateInferenceComponentCommand({ InferenceComponentName: 'quiet', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 2 } }),
   );
