@@ -7,6 +7,8 @@ import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
+import { createS3Objects } from '../../src/local/s3/client.js';
+import type { S3Objects } from '../../src/local/s3/objects.js';
 
 /** The part of s3rver's API the tests use (the package ships no types). */
 interface S3rverInstance {
@@ -87,5 +89,49 @@ function writeObjectsWhole(store: FilesystemStore): void {
     } finally {
       await rm(partial, { force: true });
     }
+  };
+}
+
+/** An {@link S3Objects} store on a local S3 whose writes are counted and held until the test opens them. */
+export interface HeldS3Writes {
+  /** The store to give the local SageMaker. */
+  store: S3Objects;
+  /** PutObjects under way (held or writing). */
+  readonly inFlight: number;
+  /** PutObjects written. */
+  readonly written: number;
+  /** Lets every held PutObject, and every later one, through. */
+  open(): void;
+}
+
+/** A store that writes to the local S3 at `s3Url` (us-east-1), each PutObject held until `open()`. */
+export function heldS3Writes(s3Url: string): HeldS3Writes {
+  const real = createS3Objects({ s3EndpointUrl: s3Url, region: 'us-east-1' });
+  let inFlight = 0;
+  let written = 0;
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const store: S3Objects = {
+    ...real,
+    put: async (...args) => {
+      inFlight++;
+      try {
+        await gate;
+        await real.put(...args);
+        written++;
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  return {
+    store,
+    get inFlight() {
+      return inFlight;
+    },
+    get written() {
+      return written;
+    },
+    open: () => open(),
   };
 }

@@ -15,7 +15,7 @@ import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithRe
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
-import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
+import { heldS3Writes, startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 import { MAX_CONCURRENT_ASYNC_FAILURE_WRITES } from './async-inference.js';
 import { createS3Objects } from '../s3/client.js';
@@ -709,25 +709,8 @@ test('DeleteEndpoint fails the requests still waiting in its queue: each failure
 test('DeleteEndpoint writes the failures of a long queue at most MAX_CONCURRENT_ASYNC_FAILURE_WRITES at a time, over all the endpoints deleted together, and every request still gets its failure object', async () => {
   // The local SageMaker writes through this store to the local S3; it counts the PutObjects under
   // way, and holds them until both endpoints are deleted.
-  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
-  let inFlight = 0;
-  let written = 0;
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const counting: S3Objects = {
-    ...real,
-    put: async (...args) => {
-      inFlight++;
-      try {
-        await gate;
-        await real.put(...args);
-        written++;
-      } finally {
-        inFlight--;
-      }
-    },
-  };
-  const pooled = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: counting });
+  const held = heldS3Writes(s3.url);
+  const pooled = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: held.store });
   const smPooled = new SageMakerClient(localClientConfig(pooled.url, { requestTimeoutMs: 30_000 }));
   const runtimePooled = new SageMakerRuntimeClient({ ...localClientConfig(pooled.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
   try {
@@ -752,15 +735,15 @@ test('DeleteEndpoint writes the failures of a long queue at most MAX_CONCURRENT_
     const queued = [...(await send('many', 2 * MAX_CONCURRENT_ASYNC_FAILURE_WRITES)), ...(await send('many-more', MAX_CONCURRENT_ASYNC_FAILURE_WRITES))];
     // DeleteEndpoint starts the failures' writes before it answers.
     await smPooled.send(new DeleteEndpointCommand({ EndpointName: 'many' }));
-    assert.equal(inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, 'the bound was used');
+    assert.equal(held.inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, 'the bound was used');
     await smPooled.send(new DeleteEndpointCommand({ EndpointName: 'many-more' }));
-    assert.equal(inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, 'the second endpoint\'s failures wait for the same slots');
-    open();
-    await until('every failure written', () => written === queued.length, { timeoutMs: 30_000 });
+    assert.equal(held.inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, 'the second endpoint\'s failures wait for the same slots');
+    held.open();
+    await until('every failure written', () => held.written === queued.length, { timeoutMs: 30_000 });
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'out', Prefix: 'many-failures/' }));
     assert.deepEqual(listed.Contents?.map((o) => `s3://out/${o.Key}`).sort(), queued.map((q) => q.FailureLocation).sort());
   } finally {
-    open();
+    held.open();
     smPooled.destroy();
     runtimePooled.destroy();
     await pooled.stop();

@@ -20,12 +20,11 @@ import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, SageMakerRuntimeClie
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
-import { startLocalS3 } from '../../../test/helpers/local-s3.js';
+import { heldS3Writes, startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
 import { createS3Objects } from '../s3/client.js';
-import type { S3Objects } from '../s3/objects.js';
 import { MAX_CONCURRENT_ASYNC_FAILURE_WRITES } from './async-inference.js';
 import { parseEndpointFile } from '../../endpoint-file/schema.js';
 import { startLocal } from './start-local.js';
@@ -229,31 +228,14 @@ test('the failures of an endpoint file\'s asynchronous endpoints take the same M
   await writeFile(join(dir, 'weights.bin'), 'w');
   const s3 = await startLocalS3(['out']);
   // Counts the PutObjects under way, and holds them until both endpoints are deleted.
-  const real = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
-  let inFlight = 0;
-  let written = 0;
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const counting: S3Objects = {
-    ...real,
-    put: async (...args) => {
-      inFlight++;
-      try {
-        await gate;
-        await real.put(...args);
-        written++;
-      } finally {
-        inFlight--;
-      }
-    },
-  };
+  const held = heldS3Writes(s3.url);
   const asyncInference = { outputPath: 's3://out/results', failurePath: 's3://out/failures' };
   const config = parseEndpointFile(
     { endpoints: ['first', 'second'].map((name) => ({ name, variants: [{ name: 'A', model: '.' }], asyncInference })) },
     (p) => join(dir, p),
     () => Buffer.alloc(0),
   );
-  const run = await startLocal(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }, { alarmsAndScaling: false, s3: counting });
+  const run = await startLocal(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }, { alarmsAndScaling: false, s3: held.store });
   const clientConfig = localClientConfig(run.url, { requestTimeoutMs: 30_000 });
   const sm = new SageMakerClient(clientConfig);
   const runtime = new SageMakerRuntimeClient({ ...clientConfig, maxAttempts: 1 });
@@ -267,13 +249,13 @@ test('the failures of an endpoint file\'s asynchronous endpoints take the same M
     const queued = [...(await send('first', MAX_CONCURRENT_ASYNC_FAILURE_WRITES)), ...(await send('second', 2))];
     // DeleteEndpoint starts the failures' writes before it answers.
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'first' }));
-    assert.equal(inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES);
+    assert.equal(held.inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES);
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'second' }));
-    assert.equal(inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, "the second endpoint's failures wait for the first's slots");
-    open();
-    await until('every failure written', () => written === queued.length, { timeoutMs: 30_000 });
+    assert.equal(held.inFlight, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, "the second endpoint's failures wait for the first's slots");
+    held.open();
+    await until('every failure written', () => held.written === queued.length, { timeoutMs: 30_000 });
   } finally {
-    open();
+    held.open();
     sm.destroy();
     runtime.destroy();
     await run.stop();
