@@ -207,47 +207,65 @@ async function tailRewritingContainer(file: string): Promise<{ url: string; fram
 // sent only if the file is read as it is sent; one read whole first sends the old bytes.
 const STREAMED_BYTES = 64 * 1024 * 1024;
 
-test('MaxPayloadInMB=0 sends a SplitType None file as it is read, with chunked encoding: the file is never held whole (bytes changed after the container has the first ones arrive)', async () => {
+/**
+ * Runs `check` on a transform tree whose input holds the file `name`, written by `fill`, and a
+ * {@link tailRewritingContainer} for that file; closes and removes both after.
+ */
+async function withTailRewritten(
+  name: string,
+  fill: (file: string) => Promise<void>,
+  check: (t: { root: string; input: string; output: string }, c: { url: string; framings: string[] }) => Promise<void>,
+): Promise<void> {
   const t = await tmpTree({});
   await fs.mkdir(t.input, { recursive: true });
-  const file = path.join(t.input, 'big.bin');
-  // Sparse, ending in a newline: no disk space.
-  await fs.writeFile(file, '');
-  await fs.truncate(file, STREAMED_BYTES - 1);
-  await fs.appendFile(file, '\n');
+  const file = path.join(t.input, name);
+  await fill(file);
   const c = await tailRewritingContainer(file);
   try {
-    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'None', parameters: { maxPayloadInMB: 0 } });
-    assert.deepEqual(summary.failed, []);
-    assert.equal(summary.records, 1);
-    assert.deepEqual(c.framings, ['chunked']);
-    assert.equal(await fs.readFile(path.join(t.output, 'big.bin.out'), 'utf8'), `${STREAMED_BYTES} "TAIL\\n"`);
+    await check(t, c);
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });
   }
+}
+
+test('MaxPayloadInMB=0 sends a SplitType None file as it is read, with chunked encoding: the file is never held whole (bytes changed after the container has the first ones arrive)', async () => {
+  await withTailRewritten(
+    'big.bin',
+    async (file) => {
+      // Sparse, ending in a newline: no disk space.
+      await fs.writeFile(file, '');
+      await fs.truncate(file, STREAMED_BYTES - 1);
+      await fs.appendFile(file, '\n');
+    },
+    async (t, c) => {
+      const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'None', parameters: { maxPayloadInMB: 0 } });
+      assert.deepEqual(summary.failed, []);
+      assert.equal(summary.records, 1);
+      assert.deepEqual(c.framings, ['chunked']);
+      assert.equal(await fs.readFile(path.join(t.output, 'big.bin.out'), 'utf8'), `${STREAMED_BYTES} "TAIL\\n"`);
+    },
+  );
 });
 
 test('MaxPayloadInMB=0 with MULTI_RECORD sends all of a split file\'s records in one chunked request, as they are read: the file is never held whole', async () => {
-  const t = await tmpTree({});
-  await fs.mkdir(t.input, { recursive: true });
-  const file = path.join(t.input, 'lines.csv');
-  // Sparse lines of 1 MiB (NUL bytes, then a newline).
-  const fh = await fs.open(file, 'w');
-  for (let at = 1024 * 1024 - 1; at < STREAMED_BYTES; at += 1024 * 1024) await fh.write('\n', at);
-  await fh.close();
-  const c = await tailRewritingContainer(file);
-  try {
-    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', parameters: { maxPayloadInMB: 0, batchStrategy: 'MULTI_RECORD' } });
-    assert.deepEqual(summary.failed, []);
-    assert.equal(summary.records, 64);
-    assert.equal(summary.requests, 1);
-    assert.deepEqual(c.framings, ['chunked']);
-    assert.equal(await fs.readFile(path.join(t.output, 'lines.csv.out'), 'utf8'), `${STREAMED_BYTES} "TAIL\\n"`);
-  } finally {
-    await c.close();
-    await fs.rm(t.root, { recursive: true, force: true });
-  }
+  await withTailRewritten(
+    'lines.csv',
+    async (file) => {
+      // Sparse lines of 1 MiB (NUL bytes, then a newline).
+      const fh = await fs.open(file, 'w');
+      for (let at = 1024 * 1024 - 1; at < STREAMED_BYTES; at += 1024 * 1024) await fh.write('\n', at);
+      await fh.close();
+    },
+    async (t, c) => {
+      const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', parameters: { maxPayloadInMB: 0, batchStrategy: 'MULTI_RECORD' } });
+      assert.deepEqual(summary.failed, []);
+      assert.equal(summary.records, 64);
+      assert.equal(summary.requests, 1);
+      assert.deepEqual(c.framings, ['chunked']);
+      assert.equal(await fs.readFile(path.join(t.output, 'lines.csv.out'), 'utf8'), `${STREAMED_BYTES} "TAIL\\n"`);
+    },
+  );
 });
 
 test('SplitType None: a file over MaxPayloadInMB fails without being read whole, and a gzip bomb is decompressed only to the limit', async () => {
