@@ -100,8 +100,11 @@ function checkTemplatePath(file: string): void {
   try {
     stats = statSync(file, { throwIfNoEntry: false });
   } catch (err) {
-    // ENOTDIR: a folder on its way is a file.
-    throw invalidPath('--template', file, expected, `cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    // ENOTDIR (a folder on its way is a file) is answered below, as Node 22 and later answer it
+    // here: with no entry rather than an error.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') {
+      throw invalidPath('--template', file, expected, `cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
   }
   if (stats !== undefined && !stats.isFile()) throw invalidPath('--template', file, expected, stats.isDirectory() ? 'is a directory' : 'is neither a file nor a directory');
   let folder = dirname(resolve(file));

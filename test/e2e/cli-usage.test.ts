@@ -135,7 +135,7 @@ test('a path given on the command line that is missing, of the other kind or unr
       [['deploy', dir], at('<endpoint-file>', dir, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'is a directory')],
       // Before the endpoint file is read or a model packaged (the file named here does not exist).
       [['deploy', missing, '--template', dir], at('--template', dir, 'a file to write the CloudFormation template to', 'is a directory')],
-      [['deploy', missing, '--template', path.join(file, 'stack.yaml')], at('--template', path.join(file, 'stack.yaml'), 'a file to write the CloudFormation template to', 'cannot be written (ENOTDIR)')],
+      [['deploy', missing, '--template', path.join(file, 'stack.yaml')], at('--template', path.join(file, 'stack.yaml'), 'a file to write the CloudFormation template to', `cannot be written: ${file} is a file`)],
       [['init', file], at('<dir>', file, 'a folder to create (empty or missing)', 'is a file')],
       [['serve', '--model-dir', file], at('--model-dir', file, `the folder that holds the model, such as ${dir}`, 'is a file')],
       [['train', '--base-dir', missing], at('--base-dir', missing, 'an /opt/ml tree, such as a copy of opt-ml-template/', 'does not exist')],
