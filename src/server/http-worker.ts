@@ -18,7 +18,7 @@ import { BodyBudget } from './body-budget.js';
 import type { InferenceBackend } from './inference-backend.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { SizeRoutedBackend } from './size-routed-backend.js';
-import { chooseInferenceMode } from './inference-mode.js';
+import { chooseInferenceMode, type InferenceModeChoice } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
@@ -68,8 +68,18 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
   if (settings.inferenceMode === 'inline') return inline();
   const { engine } = thread;
   // SMKIT_INFERENCE_MODE=thread makes the choice 'thread': the backend then only ever uses the thread.
-  const mode = chooseInferenceMode(settings.inferenceMode, engine.modelDir, engine.codeDir, engine.program);
+  const chosen = chooseInferenceMode(settings.inferenceMode, engine.modelDir, engine.codeDir, engine.program);
+  const mode = settings.multiModel ? chosen.then(loadOffTheHttpThread) : chosen;
   return new SizeRoutedBackend({ mode, inline, thread: worker, log });
+}
+
+/**
+ * A multi-model endpoint loads models while it serves others, so none loads on the HTTP thread:
+ * ONNX Runtime builds a session synchronously on the calling thread, seconds for a model of many
+ * nodes, which would hold `/ping` (2 s) and every request of the worker process for that long.
+ */
+function loadOffTheHttpThread(choice: InferenceModeChoice): InferenceModeChoice {
+  return choice.mode === 'inline' ? { mode: 'thread', reason: `multi-model: models load in the inference thread, so a load never holds /ping (${choice.reason})` } : choice;
 }
 
 /** This process's metrics (undefined when SMKIT_METRICS=false); batch sizes are recorded here. */
