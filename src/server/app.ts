@@ -670,8 +670,7 @@ function mountModelRoutes(
           throw new ToolkitError('ERR_BAD_REQUEST', `POST /models needs a JSON body {"model_name": ..., "url": ...}: ${(err as Error).message}`);
         }
         const parsed = validateLoadRequest(body?.model_name, body?.url);
-        // The connection only when this answer is the next one on it (not behind a pipelined request's).
-        return models.load(parsed.name, parsed.url, res.socket ?? undefined).then(() => sendJson(res, 200, { status: `Model "${parsed.name}" registered` }));
+        return models.load(parsed.name, parsed.url, req).then(() => sendJson(res, 200, { status: `Model "${parsed.name}" registered` }));
       })
       .catch(next);
   });

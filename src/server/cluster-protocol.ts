@@ -47,8 +47,11 @@ export type ToPrimary =
   | { type: 'model'; state: 'ready' | 'failed' }
   /** `GET /metrics` arrived: aggregate every worker's metrics. */
   | { type: 'metrics-request'; id: number }
-  /** Multi-model: `POST /models` or `DELETE /models/{name}` arrived here; apply it on every worker. */
-  | { type: 'mme-request'; id: number; op: ModelOp; name: string; url?: string }
+  /**
+   * Multi-model: `POST /models` or `DELETE /models/{name}` arrived here; apply it on every worker.
+   * A load pipelined behind other loads on its connection names the one answered just before it (`after`).
+   */
+  | { type: 'mme-request'; id: number; op: ModelOp; name: string; url?: string; after?: number }
   /** Multi-model: `mme-apply` `applyId` is done here (or failed). */
   | { type: 'mme-applied'; applyId: number; error?: WireError }
   /** The connections this worker holds now (sent once listening, then when the count changes). */

@@ -142,6 +142,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // answered (streamed answers included) without polling.
   const listener: RequestListener = (req, res) => {
     connections.onRequest(req, res);
+    models?.track(req, res);
     shedder?.onRequest(req, res);
     app(req, res);
   };

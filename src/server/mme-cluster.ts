@@ -5,7 +5,8 @@ import { checkFreeMemory, type ModelEntry, type ModelManager, type ModelStore } 
 import { fromWireError, toWireError, type WireError } from './thread-protocol.js';
 import { sendToWorker, type ModelOp, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import type { Socket } from 'node:net';
-import { answerOnConnection, nativeHandleOf, releaseConnection, type NativeHandle } from './orphaned-connection.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeldConnections, nativeHandleOf, type NativeHandle } from './orphaned-connection.js';
 
 /**
  * Multi-model loads and unloads across `smkit serve`'s worker processes. SageMaker sends
@@ -18,10 +19,18 @@ type MmeApplied = Extract<ToPrimary, { type: 'mme-applied' }>;
 type MmeApply = Extract<ToWorker, { type: 'mme-apply' }>;
 type MmeResponse = Extract<ToWorker, { type: 'mme-response' }>;
 
+/** A request read on a connection and not yet answered; `load` while its connection is with the primary. */
+interface QueuedRequest {
+  load?: number;
+}
+
 /** The worker side: list/get/backend are local, load/unload go through the primary. */
 export class ClusterModelManager implements ModelManager {
   #nextId = 1;
   readonly #waiting = new Map<number, { resolve(): void; reject(e: unknown): void }>();
+  /** Each connection's requests not yet answered, in the order they were read (and are answered). */
+  readonly #queues = new WeakMap<Socket, QueuedRequest[]>();
+  readonly #queued = new WeakMap<IncomingMessage, QueuedRequest>();
 
   constructor(
     private readonly store: ModelStore,
@@ -45,11 +54,28 @@ export class ClusterModelManager implements ModelManager {
     );
   }
 
-  #request(op: ModelOp, name: string, url?: string, connection?: object): Promise<void> {
+  /** Called for every request as it is read, before it is routed: loads need to know what is ahead of them on their connection. */
+  track(req: IncomingMessage, res: ServerResponse): void {
+    const queue = this.#queues.get(req.socket) ?? [];
+    if (queue.length === 0) this.#queues.set(req.socket, queue);
+    const entry: QueuedRequest = {};
+    queue.push(entry);
+    this.#queued.set(req, entry);
+    res.once('close', () => {
+      const at = queue.indexOf(entry);
+      if (at >= 0) queue.splice(at, 1);
+    });
+  }
+
+  #request(op: ModelOp, name: string, url?: string, connection?: { handle: object; after?: number; entry: QueuedRequest }): Promise<void> {
     const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
+    if (connection) connection.entry.load = id;
+    return new Promise<void>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      this.send({ type: 'mme-request', id, op, name, url }, connection);
+      this.send({ type: 'mme-request', id, op, name, url, ...(connection?.after === undefined ? {} : { after: connection.after }) }, connection?.handle);
+    }).finally(() => {
+      // Answered here from now on: a load read after this one cannot be answered after it by the primary.
+      if (connection) connection.entry.load = undefined;
     });
   }
 
@@ -57,9 +83,16 @@ export class ClusterModelManager implements ModelManager {
    * Loads `name` on every worker. The request's connection goes to the primary with it: a model
    * whose load ends this process (inline: a full heap, process.exit) would leave the caller
    * without an answer, and every worker loads the model, so no other worker is sure to survive it.
+   * A load pipelined behind others on its connection goes with it too when every request ahead is
+   * such a load, so the primary can answer them all in order; behind anything else it cannot.
    */
-  load(name: string, url: string, connection?: Socket): Promise<void> {
-    return this.#request('load', name, url, nativeHandleOf(connection));
+  load(name: string, url: string, request?: IncomingMessage): Promise<void> {
+    const entry = request && this.#queued.get(request);
+    const queue = request && this.#queues.get(request.socket);
+    const ahead = entry && queue ? queue.slice(0, queue.indexOf(entry)) : undefined;
+    const handle = nativeHandleOf(request?.socket);
+    if (!entry || !ahead || !handle || !ahead.every((e) => e.load !== undefined)) return this.#request('load', name, url);
+    return this.#request('load', name, url, { handle, after: ahead.at(-1)?.load, entry });
   }
 
   unload(name: string): Promise<void> {
@@ -137,6 +170,8 @@ export class MmeCoordinator {
   #nextApply = 1;
   /** Models unloaded from every worker: counted here, once each, not by each worker that applied it. */
   #unloads = 0;
+  /** The connections of loads each worker sent, held until they are answered. */
+  readonly #held = new Map<number, HeldConnections>();
 
   constructor(
     private readonly workers: () => Worker[],
@@ -174,6 +209,8 @@ export class MmeCoordinator {
    * would be handed to its replacement, which would load it again and die the same way, for good.
    */
   forget(workerId: number, death?: WorkerDeath): void {
+    // Its loads still pending keep their own hold; none comes from it any more.
+    this.#held.delete(workerId);
     for (const [id, apply] of this.#applies) {
       if (!apply.workers.delete(workerId)) continue;
       if (death && apply.op === 'load') {
@@ -202,18 +239,22 @@ export class MmeCoordinator {
     }
   }
 
+  #heldConnections(workerId: number): HeldConnections {
+    let held = this.#held.get(workerId);
+    if (!held) this.#held.set(workerId, (held = new HeldConnections()));
+    return held;
+  }
+
   /**
    * A worker asks for a load or unload on every worker; it gets the outcome as `mme-response`. A
    * load comes with the request's connection (see {@link ClusterModelManager.load}): the primary
    * answers on it when the worker is gone by then, and otherwise lets its copy go.
    */
   onRequest(worker: Worker, m: MmeRequest, connection?: NativeHandle): void {
+    const held = connection ? this.#heldConnections(worker.id).hold(m.id, connection, m.after) : undefined;
     const answer = (response: MmeResponse, status: number, body: unknown) => {
-      if (sendToWorker(worker, response)) {
-        if (connection) releaseConnection(connection);
-      } else if (connection) {
-        answerOnConnection(connection, status, body);
-      }
+      if (sendToWorker(worker, response)) held?.answeredByWorker();
+      else held?.answer(status, body);
     };
     this.#handle(m).then(
       () => answer({ type: 'mme-response', id: m.id }, 200, { status: `Model "${m.name}" registered` }),

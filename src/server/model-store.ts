@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { existsSync, statSync } from 'node:fs';
 import { ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
@@ -19,11 +19,11 @@ export interface ModelEntry {
  */
 export interface ModelManager {
   /**
-   * Loads `name` from the directory `url`; 409 if loaded, 507 when memory is short. `connection`
-   * is the `POST /models` request's, when its answer is the next one on it: in `smkit serve` the
-   * primary answers on it if the worker process dies during the load.
+   * Loads `name` from the directory `url`; 409 if loaded, 507 when memory is short. `request` is
+   * the `POST /models` request: in `smkit serve` the primary answers on its connection if the
+   * worker process dies during the load.
    */
-  load(name: string, url: string, connection?: Socket): Promise<void>;
+  load(name: string, url: string, request?: IncomingMessage): Promise<void>;
   /** Unloads `name`; 404 if not loaded. */
   unload(name: string): Promise<void>;
   list(): ModelEntry[];

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
@@ -303,11 +304,20 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
 
   before(async () => {
     base = makeOptMl();
-    cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), modelPath('iris'), { recursive: true });
+    for (const name of ['iris', 'iris-b', 'iris-c']) cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), modelPath(name), { recursive: true });
     mkdirSync(path.join(modelPath('hog-load'), 'code'), { recursive: true });
     writeFileSync(path.join(modelPath('hog-load'), 'code', 'inference.mjs'), 'export function modelFn() { const held = []; for (;;) held.push(new Array(1 << 22).fill(1.5)); }\nexport function transformFn() { return "ok"; }');
     mkdirSync(path.join(modelPath('quitter'), 'code'), { recursive: true });
     writeFileSync(path.join(modelPath('quitter'), 'code', 'inference.mjs'), 'export function modelFn() { process.exit(3); }');
+    // Two loads pipelined on one connection: the second says it is loading, then the first ends the process.
+    const waiting = JSON.stringify(path.join(base, 'second-loading'));
+    mkdirSync(path.join(modelPath('second'), 'code'), { recursive: true });
+    writeFileSync(path.join(modelPath('second'), 'code', 'inference.mjs'), `import { writeFileSync } from 'node:fs';\nexport function modelFn() { writeFileSync(${waiting}, ''); return new Promise(() => {}); }`);
+    mkdirSync(path.join(modelPath('first'), 'code'), { recursive: true });
+    writeFileSync(
+      path.join(modelPath('first'), 'code', 'inference.mjs'),
+      `import { existsSync } from 'node:fs';\nexport async function modelFn() { while (!existsSync(${waiting})) await new Promise((r) => setTimeout(r, 20)); process.exit(3); }`,
+    );
     // A small heap, so that the load fills it at once.
     server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: 'inline', NODE_OPTIONS: '--max-old-space-size=64' });
     await waitForPing(server);
@@ -366,6 +376,56 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
     } finally {
       agent.destroy();
     }
+  });
+
+  /** Writes `requests` at once on one connection and resolves every answer it got once it closes. */
+  const pipelined = async (requests: string[]): Promise<string[]> => {
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.setTimeout(60_000, () => socket.destroy(new Error('no more answers within 60 s')));
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+    const closed = new Promise<void>((resolve, reject) => {
+      socket.on('close', () => resolve());
+      socket.on('error', reject);
+    });
+    socket.write(requests.join(''));
+    await closed;
+    return received.split(/(?=HTTP\/1\.1 )/);
+  };
+  const loadRequest = (name: string) => {
+    const body = JSON.stringify({ model_name: name, url: modelPath(name) });
+    return `POST /models HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  };
+
+  test('two loads pipelined on one connection that succeed are answered by the worker, in order, and the connection stays open', async () => {
+    await waitForPing(server);
+    // Pipelined requests run side by side (only their answers are in order): the ping does not wait for the loads.
+    const answers = await pipelined([loadRequest('iris-b'), loadRequest('iris-c'), 'GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+    assert.equal(answers.length, 3, answers.join(''));
+    assert.match(answers[0]!, /^HTTP\/1\.1 200 [^]*"Model \\"iris-b\\" registered"/);
+    assert.match(answers[1]!, /^HTTP\/1\.1 200 [^]*"Model \\"iris-c\\" registered"/);
+    assert.match(answers[2]!, /^HTTP\/1\.1 200 /);
+    for (const answer of answers.slice(0, 2)) assert.doesNotMatch(answer, /Connection: close/i);
+    for (const name of ['iris-b', 'iris-c']) assert.equal((await fetchWithTimeout(`${server.url}/models/${name}`)).status, 200);
+  });
+
+  test('two loads pipelined on one connection, the worker dying in the first: the primary answers both, in order, then closes the connection', async () => {
+    await waitForPing(server);
+    const answers = await pipelined([loadRequest('first'), loadRequest('second')]);
+    const received = answers.join('');
+    assert.equal(answers.length, 2, received);
+    for (const [i, name] of (['first', 'second'] as const).entries()) {
+      const [head, text] = answers[i]!.split('\r\n\r\n') as [string, string];
+      assert.match(head, /^HTTP\/1\.1 500 /, received);
+      const body = JSON.parse(text) as { code: string; message: string };
+      assert.equal(body.code, 'ERR_MODEL_LOAD');
+      assert.match(body.message, new RegExp(`exited with code 3 while loading model "${name}"; the load is undone`));
+    }
+    assert.doesNotMatch(answers[0]!, /Connection: close/i, 'the first answer leaves the connection open for the second');
+    assert.match(answers[1]!, /Connection: close/i);
+    await waitForPing(server);
+    const listed = (await (await fetchWithTimeout(`${server.url}/models`)).json()) as { models: { modelName: string }[] };
+    assert.ok(!listed.models.some((m) => m.modelName === 'first' || m.modelName === 'second'), 'both loads are undone');
   });
 });
 
