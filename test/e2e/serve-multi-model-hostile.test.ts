@@ -4,7 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,22 @@ interface Answer {
   status: number;
   code?: string;
   message?: string;
+}
+
+/** The threads of every process whose parent is `pid` (Linux /proc): a worker's inference threads and their runtime's. */
+function childThreads(pid: number): number {
+  let threads = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid) threads += Number(fields[17]);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return threads;
 }
 
 describe('multi-model endpoint under hostile input', () => {
@@ -115,6 +131,28 @@ describe('multi-model endpoint under hostile input', () => {
     assert.equal(invoked.status, 200);
     assert.equal((await send('DELETE', '/models/linked')).status, 200);
     refused(await load({ model_name: 'bad-url' }), 400, 'ERR_BAD_REQUEST', 'no url');
+    await stillServing();
+  });
+
+  test('unloads while large invocations run: each invocation is 200 or 404 ERR_MODEL_NOT_LOADED, and every unload stops the threads its load started', async () => {
+    const body = '5.1,3.5,1.4,0.2\n'.repeat(60_000);
+    const invoke = () => send('POST', '/models/iris/invoke', body, { 'Content-Type': 'text/csv', Accept: 'text/csv' });
+    let whileLoaded = 0;
+    const cycle = async () => {
+      assert.equal((await load({ model_name: 'iris', url: modelPath('iris') })).status, 200);
+      whileLoaded = childThreads(server.child.pid!);
+      const running = [invoke(), invoke(), invoke(), invoke()];
+      const unloaded = send('DELETE', '/models/iris');
+      for (const answer of await Promise.all(running)) {
+        if (answer.status !== 200) refused(answer, 404, 'ERR_MODEL_NOT_LOADED', 'an invocation of a model being unloaded');
+      }
+      assert.equal((await unloaded).status, 200);
+    };
+    await cycle();
+    const threads = childThreads(server.child.pid!);
+    for (let i = 0; i < 3; i++) await cycle();
+    assert.ok(whileLoaded > threads, `the inference threads are counted (${whileLoaded} with the model loaded, ${threads} without)`);
+    assert.equal(childThreads(server.child.pid!), threads, 'the worker processes hold as many threads as after the first load and unload');
     await stillServing();
   });
 
