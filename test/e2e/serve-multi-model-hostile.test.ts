@@ -111,6 +111,8 @@ describe('multi-model endpoint under hostile input', () => {
       refused(await send('DELETE', route), 404, 'ERR_MODEL_NOT_LOADED', `DELETE ${route.slice(0, 40)}`);
       refused(await send('POST', `${route}/invoke`, '1,2,3,4', { 'Content-Type': 'text/csv' }), 404, 'ERR_MODEL_NOT_LOADED', `invoke ${route.slice(0, 40)}`);
     }
+    for (const query of ['limit=abc', 'limit=-1', 'limit=0', 'limit=1e400', 'limit=1.5']) refused(await send('GET', `/models?${query}`), 400, 'ERR_BAD_REQUEST', `GET /models?${query}`);
+    assert.equal((await send('GET', `/models?next_page_token=${'z'.repeat(10_000)}`)).status, 200);
     for (const route of ['/models/%E0%A4%A', '/models/%ZZ']) {
       const answer = await send('DELETE', route);
       assert.ok(answer.status === 400 || answer.status === 404, `DELETE ${route}: ${JSON.stringify(answer)}`);
