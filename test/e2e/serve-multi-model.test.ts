@@ -304,7 +304,7 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
 
   before(async () => {
     base = makeOptMl();
-    for (const name of ['iris', 'iris-b', 'iris-c']) cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), modelPath(name), { recursive: true });
+    for (const name of ['iris', 'iris-b', 'iris-c', 'iris-d']) cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), modelPath(name), { recursive: true });
     mkdirSync(path.join(modelPath('hog-load'), 'code'), { recursive: true });
     writeFileSync(path.join(modelPath('hog-load'), 'code', 'inference.mjs'), 'export function modelFn() { const held = []; for (;;) held.push(new Array(1 << 22).fill(1.5)); }\nexport function transformFn() { return "ok"; }');
     mkdirSync(path.join(modelPath('quitter'), 'code'), { recursive: true });
@@ -313,6 +313,12 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
     const waiting = JSON.stringify(path.join(base, 'second-loading'));
     mkdirSync(path.join(modelPath('second'), 'code'), { recursive: true });
     writeFileSync(path.join(modelPath('second'), 'code', 'inference.mjs'), `import { writeFileSync } from 'node:fs';\nexport function modelFn() { writeFileSync(${waiting}, ''); return new Promise(() => {}); }`);
+    // Ends the process once told to.
+    mkdirSync(path.join(modelPath('exit-on-go'), 'code'), { recursive: true });
+    writeFileSync(
+      path.join(modelPath('exit-on-go'), 'code', 'inference.mjs'),
+      `import { existsSync } from 'node:fs';\nexport async function modelFn() { while (!existsSync(${JSON.stringify(path.join(base, 'go'))})) await new Promise((r) => setTimeout(r, 20)); process.exit(3); }`,
+    );
     mkdirSync(path.join(modelPath('first'), 'code'), { recursive: true });
     writeFileSync(
       path.join(modelPath('first'), 'code', 'inference.mjs'),
@@ -426,6 +432,33 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
     await waitForPing(server);
     const listed = (await (await fetchWithTimeout(`${server.url}/models`)).json()) as { models: { modelName: string }[] };
     assert.ok(!listed.models.some((m) => m.modelName === 'first' || m.modelName === 'second'), 'both loads are undone');
+  });
+
+  test('a load pipelined behind one the worker answered, the worker dying in it: the primary does not answer it (its answer could be read as the one before), and the connection closes', async () => {
+    await waitForPing(server);
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.setTimeout(60_000, () => socket.destroy(new Error('the connection stayed open 60 s')));
+    let received = '';
+    let onFirst!: () => void;
+    const first = new Promise<void>((resolve) => (onFirst = resolve));
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('utf8');
+      if (/\r\n\r\n\{[^}]*\}/.test(received)) onFirst();
+    });
+    const closed = new Promise<void>((resolve, reject) => {
+      socket.on('close', () => resolve());
+      socket.on('error', reject);
+    });
+    socket.write(loadRequest('iris-d') + loadRequest('exit-on-go'));
+    await first;
+    // The worker has written the first answer: only now does the second load end the process.
+    writeFileSync(path.join(base, 'go'), '');
+    await closed;
+    const answers = received.split(/(?=HTTP\/1\.1 )/);
+    assert.equal(answers.length, 1, received);
+    assert.match(answers[0]!, /^HTTP\/1\.1 200 [^]*"Model \\"iris-d\\" registered"/);
+    await waitForPing(server);
+    assert.match(server.output(), /exited with code 3 while loading model \\"exit-on-go\\"/);
   });
 });
 
