@@ -244,3 +244,28 @@ test('CreateInferenceComponent refuses an endpoint whose variants name a model, 
     (err: Error) => err.name === 'ValidationException' && /at 'runtimeConfig.copyCount' failed to satisfy constraint: Member must have value greater than or equal to 0/.test(err.message),
   );
 });
+
+test('invocations during UpdateInferenceComponent are all answered: the old copies serve until the new ones are in service', async () => {
+  await hostEndpoint('ic-roll');
+  const spec = (tag: string) => ({ Container: { ArtifactUrl: dir, Environment: { FAKE_TAG: tag } }, ComputeResourceRequirements: MEMORY });
+  await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-roll-a', EndpointName: 'ic-roll', Specification: spec('v1'), RuntimeConfig: { CopyCount: 2 } }));
+  await until('ic-roll-a InService', async () => (await componentStatus('ic-roll-a')) === 'InService', POLL);
+  await sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-roll-a', Specification: spec('v2'), DeploymentConfig: { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 } } }));
+  // Invoked one after another throughout the update, until it is over and the new copies answer.
+  const tags: string[] = [];
+  const failures: string[] = [];
+  for (;;) {
+    const status = await componentStatus('ic-roll-a');
+    try {
+      tags.push((await invoke('ic-roll', 'ic-roll-a')).tag);
+    } catch (err) {
+      failures.push(`${(err as Error).name}: ${(err as Error).message}`);
+    }
+    if ((status === 'InService' && tags.at(-1) === 'v2') || failures.length > 3 || tags.length > 10_000) break;
+  }
+  assert.deepEqual(failures, []);
+  assert.deepEqual([...new Set(tags)], tags[0] === 'v1' ? ['v1', 'v2'] : ['v2']);
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'ic-roll-a' }));
+  await until('ic-roll-a deleted', () => componentStatus('ic-roll-a').then(() => false, () => true), POLL);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-roll' }));
+});
