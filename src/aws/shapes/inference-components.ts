@@ -11,6 +11,7 @@ export interface InferenceComponentContainer {
   Image?: string;
   ArtifactUrl?: string;
   Environment?: Record<string, string>;
+  ContainerMetricsConfig?: { MetricsEndpoints?: Array<{ MetricsEndpointPath: string; MetricPublishFrequencyInSeconds?: number }> };
 }
 
 /** `InferenceComponentSpecification`, as the local SageMaker reads it. */
@@ -21,6 +22,8 @@ export interface InferenceComponentSpecification {
   ComputeResourceRequirements?: { NumberOfCpuCoresRequired?: number; NumberOfAcceleratorDevicesRequired?: number; MinMemoryRequiredInMb: number; MaxMemoryRequiredInMb?: number };
   BaseInferenceComponentName?: string;
   InstanceType?: string;
+  DataCacheConfig?: { EnableCaching: boolean };
+  SchedulingConfig?: { PlacementStrategy: string; AvailabilityZoneBalance?: { EnforcementMode: string; MaxImbalance?: number } };
 }
 
 /** botocore's `InferenceComponentStatus`. */
@@ -43,6 +46,18 @@ const SPECIFICATION: ShapeRule = {
         // (https|s3):// on the service; the local SageMaker also takes file:// URLs and absolute paths, as for ModelDataUrl.
         ArtifactUrl: { kind: 'string', min: 0, max: 1024 },
         Environment: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 0, max: 1024, pattern: '[a-zA-Z_][a-zA-Z0-9_]*' }, value: { kind: 'string', min: 0, max: 1024, pattern: '[\\S\\s]*' } },
+        // Checked and echoed by DescribeInferenceComponent, not used: the local SageMaker scrapes no container metrics.
+        ContainerMetricsConfig: {
+          kind: 'structure',
+          members: {
+            MetricsEndpoints: {
+              kind: 'list',
+              min: 0,
+              max: 1,
+              member: { kind: 'structure', required: ['MetricsEndpointPath'], members: { MetricsEndpointPath: { kind: 'string', min: 0, max: 256, pattern: '/(?!.*\\.\\.)[a-zA-Z0-9/_.\\-]+' }, MetricPublishFrequencyInSeconds: { kind: 'integer' } } },
+            },
+          },
+        },
       },
     },
     StartupParameters: { kind: 'structure', members: { ModelDataDownloadTimeoutInSeconds: STARTUP_SECONDS, ContainerStartupHealthCheckTimeoutInSeconds: STARTUP_SECONDS } },
@@ -59,7 +74,14 @@ const SPECIFICATION: ShapeRule = {
     BaseInferenceComponentName: MODEL_NAME,
     // Checked, not used: the local SageMaker caches no data and places each copy as a process of its own.
     DataCacheConfig: { kind: 'structure', required: ['EnableCaching'], members: { EnableCaching: { kind: 'boolean' } } },
-    SchedulingConfig: { kind: 'structure', required: ['PlacementStrategy'], members: { PlacementStrategy: { kind: 'string', enum: ['SPREAD', 'BINPACK'] } } },
+    SchedulingConfig: {
+      kind: 'structure',
+      required: ['PlacementStrategy'],
+      members: {
+        PlacementStrategy: { kind: 'string', enum: ['SPREAD', 'BINPACK'] },
+        AvailabilityZoneBalance: { kind: 'structure', required: ['EnforcementMode'], members: { EnforcementMode: { kind: 'string', enum: ['PERMISSIVE'] }, MaxImbalance: { kind: 'integer', min: 0, max: 100 } } },
+      },
+    },
   },
 };
 

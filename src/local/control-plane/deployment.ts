@@ -199,6 +199,8 @@ export async function startDeployment(
     counts?: ReadonlyMap<string, number>;
     /** The model every variant runs, in place of its `ModelName` (an inference component's specification). */
     model?: ModelRecord;
+    /** Memory limit in MB of every container of a variant that is not serverless (an inference component's `MaxMemoryRequiredInMb`). */
+    memoryMb?: number;
   } = {},
 ): Promise<Deployment> {
   const cacheDir = join(ctx.workDir, 'model-data');
@@ -227,7 +229,7 @@ export async function startDeployment(
         mode,
         ...(c.MultiModelConfig?.ModelCacheSetting === undefined ? {} : { modelCacheSetting: c.MultiModelConfig.ModelCacheSetting }),
         ...(fetchModel ? { fetchModel } : {}),
-        ...(spec.ServerlessConfig ? { memoryMb: spec.ServerlessConfig.MemorySizeInMB } : {}),
+        ...(spec.ServerlessConfig ? { memoryMb: spec.ServerlessConfig.MemorySizeInMB } : opts.memoryMb === undefined ? {} : { memoryMb: opts.memoryMb }),
       });
     }
     const healthCheckSeconds = spec.ContainerStartupHealthCheckTimeoutInSeconds;

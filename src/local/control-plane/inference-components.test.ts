@@ -269,3 +269,34 @@ test('invocations during UpdateInferenceComponent are all answered: the old copi
   await until('ic-roll-a deleted', () => componentStatus('ic-roll-a').then(() => false, () => true), POLL);
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-roll' }));
 });
+
+test('DescribeInferenceComponent gives back every member of the Specification; MaxMemoryRequiredInMb caps each copy\'s memory; an adapter component is refused, naming a base that does not exist', async () => {
+  await hostEndpoint('ic-spec-ep');
+  const specification = {
+    InstanceType: 'ml.g5.2xlarge' as const,
+    Container: { ArtifactUrl: dir, Environment: { FAKE_TAG: 'spec' }, ContainerMetricsConfig: { MetricsEndpoints: [{ MetricsEndpointPath: '/metrics', MetricPublishFrequencyInSeconds: 60 }] } },
+    ComputeResourceRequirements: { MinMemoryRequiredInMb: 256, MaxMemoryRequiredInMb: 512, NumberOfCpuCoresRequired: 1 },
+    StartupParameters: { ContainerStartupHealthCheckTimeoutInSeconds: 600 },
+    DataCacheConfig: { EnableCaching: true },
+    SchedulingConfig: { PlacementStrategy: 'BINPACK' as const, AvailabilityZoneBalance: { EnforcementMode: 'PERMISSIVE' as const, MaxImbalance: 1 } },
+  };
+  await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-spec', EndpointName: 'ic-spec-ep', Specification: specification, RuntimeConfig: { CopyCount: 1 } }));
+  await until('ic-spec InService', async () => (await componentStatus('ic-spec')) === 'InService', POLL);
+  const { Container, ...rest } = specification;
+  const { ArtifactUrl, Environment, ContainerMetricsConfig } = Container;
+  assert.deepEqual((await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-spec' }))).Specification, { ...rest, Container: { ArtifactUrl, Environment, ContainerMetricsConfig } });
+  assert.deepEqual(backend.started.filter((s) => s.id.startsWith('ic-spec-ep/ic-spec/')).map((s) => s.memoryMb), [512]);
+  assert.equal((await invoke('ic-spec-ep', 'ic-spec')).tag, 'spec');
+
+  await assert.rejects(
+    sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-spec-bad', EndpointName: 'ic-spec-ep', Specification: { ...specification, Container: { ArtifactUrl: dir, ContainerMetricsConfig: { MetricsEndpoints: [{ MetricsEndpointPath: 'metrics' }] } } }, RuntimeConfig: { CopyCount: 1 } })),
+    (err: Error) => err.name === 'ValidationException' && /containerMetricsConfig\.metricsEndpoints\.1\.member\.metricsEndpointPath' failed to satisfy constraint: Member must satisfy regular expression pattern/.test(err.message),
+  );
+  const adapter = (base: string) => sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-spec-adapter', EndpointName: 'ic-spec-ep', Specification: { BaseInferenceComponentName: base, Container: { ArtifactUrl: 's3://bucket/adapter.tar.gz' } } }));
+  await assert.rejects(adapter('no-base'), (err: Error) => err.name === 'ValidationException' && err.message.startsWith('Could not find inference component "arn:aws:sagemaker:eu-west-1:123456789012:inference-component/no-base" (BaseInferenceComponentName)'));
+  await assert.rejects(adapter('ic-spec'), (err: Error) => err.name === 'ValidationException' && err.message.startsWith('Adapter inference components (BaseInferenceComponentName "ic-spec") are not supported by the local SageMaker'));
+  assert.deepEqual((await sm.send(new ListInferenceComponentsCommand({ EndpointNameEquals: 'ic-spec-ep' }))).InferenceComponents?.map((c) => c.InferenceComponentName), ['ic-spec']);
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'ic-spec' }));
+  await until('ic-spec deleted', () => componentStatus('ic-spec').then(() => false, () => true), POLL);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-spec-ep' }));
+});

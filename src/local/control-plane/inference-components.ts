@@ -438,7 +438,12 @@ export class InferenceComponents {
   private modelOf(name: string, spec: InferenceComponentSpecification | undefined, specs: unknown): ModelRecord {
     if (specs !== undefined) throw validation('Specifications (one specification per instance type) is not supported by the local SageMaker: give one Specification.');
     if (!spec) throw validation('Specification is required: name the model (ModelName) or its container (Container), and its ComputeResourceRequirements.');
-    if (spec.BaseInferenceComponentName !== undefined) throw validation('Adapter inference components (BaseInferenceComponentName) are not supported by the local SageMaker.');
+    const base = spec.BaseInferenceComponentName;
+    if (base !== undefined) {
+      // The base must exist, as the service requires, before the local SageMaker says it runs no adapters.
+      if (!this.records.has(base)) throw validation(`Could not find inference component "${this.arnOf(base)}" (BaseInferenceComponentName): an adapter inference component needs an existing base inference component.`);
+      throw validation(`Adapter inference components (BaseInferenceComponentName "${base}") are not supported by the local SageMaker: deploy the adapted model as an inference component of its own (ModelName or Container).`);
+    }
     if (spec.ComputeResourceRequirements === undefined) throw validation('Specification.ComputeResourceRequirements is required (MinMemoryRequiredInMb at least): it is left out only for an adapter inference component.');
     const req = spec.ComputeResourceRequirements;
     if (req.MaxMemoryRequiredInMb !== undefined && req.MaxMemoryRequiredInMb < req.MinMemoryRequiredInMb) {
@@ -547,7 +552,9 @@ export class InferenceComponents {
     // dimension), and as its variant's, whose InvocationsPerInstance counts the endpoint's instances.
     const hostInstances = (): number => this.store.endpoints.get(record.endpointName)?.serving?.variants.find((v) => v.spec.VariantName === record.variantName)?.fleet.size ?? 0;
     const ctx: DeploymentContext = this.ctx.metrics ? { ...this.ctx, metrics: componentMetricsSink(this.ctx.metrics, record.name, hostInstances) } : this.ctx;
-    const deployment = await startDeployment(ctx, record.endpointName, config, { signal, model, counts: new Map([[record.variantName, copies]]) });
+    // Each copy's containers are held to MaxMemoryRequiredInMb (docker run --memory), as the service caps a copy's memory.
+    const memoryMb = spec.ComputeResourceRequirements?.MaxMemoryRequiredInMb;
+    const deployment = await startDeployment(ctx, record.endpointName, config, { signal, model, counts: new Map([[record.variantName, copies]]), ...(memoryMb === undefined ? {} : { memoryMb }) });
     if (signal.aborted) {
       await deployment.stop();
       throw signal.reason;
@@ -567,6 +574,7 @@ export class InferenceComponents {
       VariantName: r.variantName,
       ...(r.failureReason === undefined ? {} : { FailureReason: r.failureReason }),
       Specification: {
+        ...(s.InstanceType === undefined ? {} : { InstanceType: s.InstanceType }),
         ...(s.ModelName === undefined ? {} : { ModelName: s.ModelName }),
         ...(c
           ? {
@@ -574,11 +582,15 @@ export class InferenceComponents {
                 ...(c.Image === undefined ? {} : { DeployedImage: { SpecifiedImage: c.Image, ResolvedImage: c.Image, ResolutionTime: epochSeconds(r.createdAt) } }),
                 ...(c.ArtifactUrl === undefined ? {} : { ArtifactUrl: c.ArtifactUrl }),
                 ...(c.Environment === undefined ? {} : { Environment: c.Environment }),
+                ...(c.ContainerMetricsConfig === undefined ? {} : { ContainerMetricsConfig: c.ContainerMetricsConfig }),
               },
             }
           : {}),
         ...(s.StartupParameters === undefined ? {} : { StartupParameters: s.StartupParameters }),
         ...(s.ComputeResourceRequirements === undefined ? {} : { ComputeResourceRequirements: s.ComputeResourceRequirements }),
+        ...(s.BaseInferenceComponentName === undefined ? {} : { BaseInferenceComponentName: s.BaseInferenceComponentName }),
+        ...(s.DataCacheConfig === undefined ? {} : { DataCacheConfig: s.DataCacheConfig }),
+        ...(s.SchedulingConfig === undefined ? {} : { SchedulingConfig: s.SchedulingConfig }),
       },
       RuntimeConfig: { DesiredCopyCount: r.desiredCopies, CurrentCopyCount: r.serving?.variants[0]?.fleet.size ?? 0 },
       CreationTime: epochSeconds(r.createdAt),
