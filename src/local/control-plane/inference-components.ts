@@ -6,6 +6,7 @@ import { AwsServiceError, type AwsService, validationException as validation } f
 import type { RoutableEndpoint } from '../front-door/app.js';
 import { InferenceComponentRouteError } from '../front-door/inference-component-route.js';
 import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext } from './deployment.js';
+import { ComponentRollbackError, rollOut, type ComponentRollingPolicy } from './inference-component-rollout.js';
 import { describeCapacity, instanceCapacity, placeBeside, placeFirstFit, type CopyRequirements } from './instance-capacity.js';
 import { componentMetricsSink } from './invocation-metrics.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
@@ -34,6 +35,10 @@ export interface InferenceComponentRecord {
   serving?: Deployment;
   /** The create, update or copy-count change under way. */
   running: Promise<void>;
+  /** A rolling update's new copies, taking invocations beside those of `serving` until it ends. */
+  rollingTo?: Deployment;
+  /** Turns taken between `serving` and `rollingTo`, which share invocations by their copies. */
+  rollTurn?: number;
   /** Cancels the running create or update (DeleteInferenceComponent). */
   task?: AbortController;
   /** The `DeploymentConfig` of the last `UpdateInferenceComponent` that gave one. */
@@ -104,12 +109,16 @@ export interface InferenceComponentsOptions {
   deployment: DeploymentContext;
   /** Application Auto Scaling: deleting a component deregisters its scalable target. */
   autoscaling?: () => AwsService | undefined;
+  /** CloudWatch, whose alarms a rolling update's `AutoRollbackConfiguration` names. */
+  alarms?: () => AwsService | undefined;
+  /** How often those alarms are read while a rolling update waits. @defaultValue 1000 ms */
+  alarmPollMs?: number;
 }
 
 /**
  * The inference components of the local SageMaker: `CreateInferenceComponent` (Creating →
  * InService | Failed), `UpdateInferenceComponent` (a new specification: Updating, the new copies
- * start beside the old ones and take over at once), `UpdateInferenceComponentRuntimeConfig` (copies
+ * start beside the old ones and take over at once, or batch by batch with a `RollingUpdatePolicy`), `UpdateInferenceComponentRuntimeConfig` (copies
  * started or drained and stopped), `DeleteInferenceComponent`, `Describe*` and `List*`. Each copy is
  * an instance started the way an endpoint variant's instances are (one fleet per component, whose
  * instances the invocations are balanced across); the endpoint's own instances run no containers.
@@ -119,6 +128,8 @@ export class InferenceComponents {
   private readonly store: ControlPlaneStore<ManagedEndpoint>;
   private readonly ctx: DeploymentContext;
   private readonly autoscaling: () => AwsService | undefined;
+  private readonly alarms: () => AwsService | undefined;
+  private readonly alarmPollMs: number;
   /** Instance types not in the capacity table, already warned of. */
   private readonly unknownTypes = new Set<string>();
   /** The instance count change under way on each host variant, so that changes apply in order. */
@@ -130,6 +141,8 @@ export class InferenceComponents {
     this.store = opts.store;
     this.ctx = opts.deployment;
     this.autoscaling = opts.autoscaling ?? (() => undefined);
+    this.alarms = opts.alarms ?? (() => undefined);
+    this.alarmPollMs = opts.alarmPollMs ?? 1000;
   }
 
   /** The operations, each validating its input against the service model first. */
@@ -238,6 +251,13 @@ export class InferenceComponents {
     if (!r || r.endpointName !== endpointName) throw new InferenceComponentRouteError(`Inference component ${component} is not deployed on endpoint ${endpointName}: name one of its inference components (ListInferenceComponents with EndpointNameEquals).`);
     if (!r.serving || r.status === 'Deleting') {
       throw new InferenceComponentRouteError(`Inference component ${component} is ${r.status} and cannot take invocations${r.status === 'Failed' && r.failureReason ? `: ${r.failureReason}` : '.'}`);
+    }
+    // A rolling update: the old and new copies share the invocations by their number.
+    const green = r.rollingTo?.variants[0]!.fleet.size ?? 0;
+    if (green > 0) {
+      const blue = r.serving.variants[0]!.fleet.size;
+      r.rollTurn = ((r.rollTurn ?? 0) + 1) % (green + blue);
+      if (r.rollTurn < green) return r.rollingTo!.endpoint;
     }
     // Scaled to zero copies, or on its way back from zero: not copies that died and are being
     // replaced, even while a copy-count change is under way.
@@ -592,7 +612,7 @@ export class InferenceComponents {
         ...(s.DataCacheConfig === undefined ? {} : { DataCacheConfig: s.DataCacheConfig }),
         ...(s.SchedulingConfig === undefined ? {} : { SchedulingConfig: s.SchedulingConfig }),
       },
-      RuntimeConfig: { DesiredCopyCount: r.desiredCopies, CurrentCopyCount: r.serving?.variants[0]?.fleet.size ?? 0 },
+      RuntimeConfig: { DesiredCopyCount: r.desiredCopies, CurrentCopyCount: (r.serving?.variants[0]?.fleet.size ?? 0) + (r.rollingTo?.variants[0]?.fleet.size ?? 0) },
       CreationTime: epochSeconds(r.createdAt),
       LastModifiedTime: epochSeconds(r.lastModified),
       InferenceComponentStatus: r.status,
@@ -688,8 +708,24 @@ export class InferenceComponents {
     r.running = (async () => {
       await previous.catch(() => {});
       try {
-        const green = await this.start(r, model, spec!, placed, task.signal);
+        const rolling = (input.DeploymentConfig as { RollingUpdatePolicy?: ComponentRollingPolicy } | undefined)?.RollingUpdatePolicy;
+        const alarms = ((input.DeploymentConfig as { AutoRollbackConfiguration?: { Alarms?: Array<{ AlarmName?: string }> } } | undefined)?.AutoRollbackConfiguration?.Alarms ?? []).flatMap((a) => (a.AlarmName === undefined ? [] : [a.AlarmName]));
+        const green =
+          rolling && blue && placed > 0
+            ? await rollOut({
+                name: r.name,
+                blue,
+                copies: placed,
+                policy: rolling,
+                start: (copies) => this.start(r, model, spec!, copies, task.signal),
+                serveBeside: (next) => (r.rollingTo = next),
+                alarmFiring: () => this.alarmFiring(alarms),
+                alarmPollMs: this.alarmPollMs,
+                signal: task.signal,
+              })
+            : await this.start(r, model, spec!, placed, task.signal);
         r.serving = green;
+        r.rollingTo = undefined;
         r.specification = spec!;
         r.desiredCopies = copies;
         r.placedCopies = placed;
@@ -702,7 +738,7 @@ export class InferenceComponents {
         if (task.signal.aborted) return;
         const reason = err instanceof DeploymentError ? err.reason : (err as Error).message;
         // A Failed component has no old copies to go back to.
-        r.failureReason = failureReason(blue ? `The update failed and was rolled back: ${reason}` : reason);
+        r.failureReason = failureReason(err instanceof ComponentRollbackError || !blue ? reason : `The update failed and was rolled back: ${reason}`);
         r.status = blue ? 'InService' : 'Failed';
         this.copiesLeft(r.endpointName, r.variantName);
         this.say(`inference component ${r.name}: update failed: ${r.failureReason}`);
@@ -739,6 +775,19 @@ export class InferenceComponents {
       this.say(`inference component ${name} deleted`);
     })();
     return {};
+  }
+
+  /** The first of the alarms `names` in ALARM, if any (CloudWatch unreachable: none). */
+  private async alarmFiring(names: readonly string[]): Promise<string | undefined> {
+    const cloudwatch = names.length === 0 ? undefined : this.alarms();
+    if (!cloudwatch) return undefined;
+    try {
+      const out = (await cloudwatch.call('DescribeAlarms', { AlarmNames: [...names] })) as { MetricAlarms?: Array<{ AlarmName?: string; StateValue?: string }> };
+      return out.MetricAlarms?.find((a) => a.StateValue === 'ALARM')?.AlarmName;
+    } catch (err) {
+      this.ctx.log?.('warn', 'reading alarm states failed', { alarms: names, error: (err as Error).message });
+      return undefined;
+    }
   }
 
   /**

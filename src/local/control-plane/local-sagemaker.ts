@@ -250,7 +250,13 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(opts.warmPoolNow ? { now: opts.warmPoolNow } : {}),
   });
   const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.log ? { log: opts.log } : {}), logs });
-  const components = new InferenceComponents({ store, deployment, autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX) });
+  const components = new InferenceComponents({
+    store,
+    deployment,
+    autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX),
+    alarms: () => services.find((s) => s.targetPrefix === CLOUDWATCH_TARGET_PREFIX),
+    ...(opts.alarmPollMs === undefined ? {} : { alarmPollMs: opts.alarmPollMs }),
+  });
   const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs, components);
   services.push(sagemaker);
   const extra = typeof opts.services === 'function' ? opts.services({ store, sagemaker }) : (opts.services ?? guard?.services({ sagemaker }) ?? []);

@@ -1,0 +1,111 @@
+// UpdateInferenceComponent with a RollingUpdatePolicy, through the real AWS SDK v3 clients: the new
+// copies start a batch at a time as old ones stop, and a batch that does not start rolls back.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CreateInferenceComponentCommand, DeleteEndpointCommand, DeleteInferenceComponentCommand, DescribeInferenceComponentCommand, UpdateInferenceComponentCommand } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { startComponentHost, type ComponentHost } from '../../../test/helpers/component-host.js';
+import { until } from '../../../test/helpers/until.js';
+import { copiesPerBatch } from './inference-component-rollout.js';
+
+const POLL = { timeoutMs: 20_000, intervalMs: 25 };
+
+/** A FakeBackend that tells the test of each container it is asked for, before starting it. */
+class WatchedBackend extends FakeBackend {
+  onStart: ((spec: ContainerSpec) => void) | undefined;
+
+  override start(spec: ContainerSpec): Promise<RunningContainer> {
+    this.onStart?.(spec);
+    return super.start(spec);
+  }
+}
+
+let host: ComponentHost;
+let backend: WatchedBackend;
+
+before(async () => {
+  backend = new WatchedBackend();
+  host = await startComponentHost({ backend, maxInstances: 8, tmpPrefix: 'smkit-ic-roll-', poll: POLL });
+});
+
+after(async () => {
+  await host?.stop();
+});
+
+const spec = (tag: string) => ({ Container: { ArtifactUrl: host.dir, Environment: { FAKE_TAG: tag } }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } });
+const rolling = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 1 }, WaitIntervalInSeconds: 0 } };
+
+async function describe(name: string) {
+  return host.sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }));
+}
+
+async function tagOf(endpoint: string, component: string): Promise<string> {
+  const out = await host.runtime.send(new InvokeEndpointCommand({ EndpointName: endpoint, InferenceComponentName: component, Body: Buffer.from('1'), ContentType: 'text/csv' }));
+  return (JSON.parse(Buffer.from(out.Body!).toString()) as { tag: string }).tag;
+}
+
+async function createTwoCopies(endpoint: string, name: string): Promise<void> {
+  await host.hostEndpoint(endpoint);
+  await host.sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: endpoint, Specification: spec('v1'), RuntimeConfig: { CopyCount: 2 } }));
+  await until(`${name} InService`, async () => (await describe(name)).InferenceComponentStatus === 'InService', POLL);
+}
+
+async function remove(endpoint: string, name: string): Promise<void> {
+  await host.sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
+  await until(`${name} deleted`, () => describe(name).then(() => false, () => true), POLL);
+  await host.sm.send(new DeleteEndpointCommand({ EndpointName: endpoint }));
+}
+
+test('a batch is MaximumBatchSize copies, or that share of them rounded up, and at least one', () => {
+  assert.equal(copiesPerBatch({ Type: 'COPY_COUNT', Value: 2 }, 5), 2);
+  assert.equal(copiesPerBatch({ Type: 'CAPACITY_PERCENT', Value: 50 }, 5), 3);
+  assert.equal(copiesPerBatch({ Type: 'CAPACITY_PERCENT', Value: 5 }, 4), 1);
+});
+
+test('a rolling update starts the new copies one batch at a time, each after as many old copies have stopped', async () => {
+  await createTwoCopies('roll-ep', 'roll-ic');
+  const stoppedBefore = backend.stopped.length;
+  // At each new copy's start, how many old copies have stopped.
+  const oldStopped: number[] = [];
+  backend.onStart = (s) => {
+    if (s.env.FAKE_TAG === 'v2') oldStopped.push(backend.stopped.length - stoppedBefore);
+  };
+  await host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'roll-ic', Specification: spec('v2'), DeploymentConfig: rolling }));
+  await until('roll-ic updated', async () => (await describe('roll-ic')).InferenceComponentStatus === 'InService', POLL);
+  backend.onStart = undefined;
+  assert.deepEqual(oldStopped, [0, 1]);
+  const d = await describe('roll-ic');
+  assert.deepEqual({ runtime: d.RuntimeConfig, reason: d.FailureReason, config: d.LastDeploymentConfig }, { runtime: { DesiredCopyCount: 2, CurrentCopyCount: 2 }, reason: undefined, config: rolling });
+  assert.equal(backend.stopped.length - stoppedBefore, 2, 'both old copies stopped');
+  assert.equal(await tagOf('roll-ep', 'roll-ic'), 'v2');
+  await remove('roll-ep', 'roll-ic');
+});
+
+test('a batch that does not start rolls the update back: the old copies come back to their number and the new ones stop', async () => {
+  await createTwoCopies('rollback-ep', 'rollback-ic');
+  let newCopies = 0;
+  let oldCopies = 0;
+  backend.onStart = (s) => {
+    // The second batch fails; the old copies started again by the rollback do not.
+    if (s.env.FAKE_TAG === 'v2') backend.failStarts = ++newCopies === 2;
+    else {
+      oldCopies++;
+      backend.failStarts = false;
+    }
+  };
+  await host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'rollback-ic', Specification: spec('v2'), DeploymentConfig: rolling }));
+  await until('rollback-ic rolled back', async () => (await describe('rollback-ic')).InferenceComponentStatus === 'InService', POLL);
+  backend.onStart = undefined;
+  backend.failStarts = false;
+  // The first batch took the place of one old copy, which the rollback started again.
+  assert.deepEqual({ newCopies, oldCopies }, { newCopies: 2, oldCopies: 1 });
+  const d = await describe('rollback-ic');
+  assert.deepEqual(d.RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 2 });
+  assert.match(d.FailureReason ?? '', /^The update failed and was rolled back: /);
+  assert.deepEqual(d.Specification?.Container?.Environment, { FAKE_TAG: 'v1' });
+  assert.equal(d.LastDeploymentConfig?.RollingUpdatePolicy?.MaximumBatchSize?.Value, 1);
+  for (let i = 0; i < 4; i++) assert.equal(await tagOf('rollback-ep', 'rollback-ic'), 'v1');
+  await remove('rollback-ep', 'rollback-ic');
+});

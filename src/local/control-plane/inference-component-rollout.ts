@@ -1,0 +1,110 @@
+import { setTimeout as pause } from 'node:timers/promises';
+import type { Deployment } from './deployment.js';
+
+/** botocore's `InferenceComponentCapacitySize`: a number of copies, or a share of them. */
+export interface CopyCapacitySize {
+  Type: 'COPY_COUNT' | 'CAPACITY_PERCENT';
+  Value: number;
+}
+
+/** botocore's `InferenceComponentRollingUpdatePolicy`. */
+export interface ComponentRollingPolicy {
+  MaximumBatchSize: CopyCapacitySize;
+  WaitIntervalInSeconds: number;
+  MaximumExecutionTimeoutInSeconds?: number;
+  RollbackMaximumBatchSize?: CopyCapacitySize;
+}
+
+/** A rolling update of an inference component stopped and rolled back: its message is the component's `FailureReason`. */
+export class ComponentRollbackError extends Error {}
+
+/** Copies in one batch of `size` out of `copies`: a percentage rounds up, and a batch is at least one copy. */
+export function copiesPerBatch(size: CopyCapacitySize, copies: number): number {
+  return Math.max(1, size.Type === 'COPY_COUNT' ? size.Value : Math.ceil((size.Value * copies) / 100 - 1e-9));
+}
+
+/** What {@link rollOut} needs of the component being updated. */
+export interface RolloutOptions {
+  /** The component's name, for messages. */
+  name: string;
+  /** The old copies, serving now. */
+  blue: Deployment;
+  /** Copies of the new specification once the update is over (at least 1). */
+  copies: number;
+  policy: ComponentRollingPolicy;
+  /** Starts the new specification with `copies` copies (the first batch). */
+  start(copies: number): Promise<Deployment>;
+  /** The new copies take invocations beside the old ones from now on (until the rollout ends either way). */
+  serveBeside(green: Deployment | undefined): void;
+  /** The first of the `AutoRollbackConfiguration` alarms in ALARM, if any. */
+  alarmFiring(): Promise<string | undefined>;
+  /** How often the alarms are read while waiting out `WaitIntervalInSeconds`. */
+  alarmPollMs: number;
+  /** Aborted when the component is deleted or the local SageMaker stops: the new copies are stopped, the old ones left as they are. */
+  signal: AbortSignal;
+}
+
+/**
+ * A rolling update of an inference component's copies (`RollingUpdatePolicy`): the new
+ * specification's copies start a batch (`MaximumBatchSize`) at a time, each batch taking invocations
+ * once it passes `/ping`, and as many old copies leave rotation and stop (after their requests in
+ * flight); after each batch the rollout waits `WaitIntervalInSeconds`, reading the alarms. An alarm
+ * in ALARM, `MaximumExecutionTimeoutInSeconds` passed or a batch that does not start rolls back:
+ * the old copies come back to their number (`RollbackMaximumBatchSize` at a time, else all at once)
+ * and the new ones stop. Resolves with the new deployment, its old one scaled to none.
+ */
+export async function rollOut(o: RolloutOptions): Promise<Deployment> {
+  const blueFleet = o.blue.variants[0]!.fleet;
+  const blueCopies = blueFleet.size;
+  const batch = copiesPerBatch(o.policy.MaximumBatchSize, o.copies);
+  const timeout = o.policy.MaximumExecutionTimeoutInSeconds;
+  const deadline = timeout === undefined ? undefined : Date.now() + timeout * 1000;
+  let green: Deployment | undefined;
+  try {
+    let started = Math.min(batch, o.copies);
+    green = await o.start(started);
+    o.serveBeside(green);
+    for (let step = 1; ; step++) {
+      await blueFleet.scaleTo(Math.max(0, blueCopies - step * batch));
+      await bake(o, deadline);
+      if (started >= o.copies) break;
+      started = Math.min(o.copies, started + batch);
+      await green.variants[0]!.fleet.scaleTo(started);
+    }
+    await blueFleet.scaleTo(0);
+    return green;
+  } catch (err) {
+    if (!o.signal.aborted) await rollBack(o, blueCopies, green);
+    o.serveBeside(undefined);
+    await green?.stop();
+    throw err;
+  }
+}
+
+/** The old copies back to `blueCopies`, a rollback batch at a time, each batch taking the place of as many new copies. */
+async function rollBack(o: RolloutOptions, blueCopies: number, green: Deployment | undefined): Promise<void> {
+  const blueFleet = o.blue.variants[0]!.fleet;
+  const size = o.policy.RollbackMaximumBatchSize;
+  const batch = size === undefined ? blueCopies : copiesPerBatch(size, blueCopies);
+  try {
+    while (blueFleet.size < blueCopies) {
+      await blueFleet.scaleTo(Math.min(blueCopies, blueFleet.size + batch));
+      if (green) await green.variants[0]!.fleet.scaleTo(Math.max(0, green.variants[0]!.fleet.size - batch));
+    }
+  } catch {
+    // The old copies that did not start again: the component keeps those that did (CurrentCopyCount says how many).
+  }
+}
+
+/** Waits `WaitIntervalInSeconds`, reading the alarms throughout; throws {@link ComponentRollbackError} when one fires or the time allowed is over. */
+async function bake(o: RolloutOptions, deadline: number | undefined): Promise<void> {
+  const end = Date.now() + o.policy.WaitIntervalInSeconds * 1000;
+  for (;;) {
+    const firing = await o.alarmFiring();
+    if (firing !== undefined) throw new ComponentRollbackError(`CloudWatch alarm "${firing}" was in ALARM state during the rolling update of inference component "${o.name}"; the update was rolled back.`);
+    if (deadline !== undefined && Date.now() > deadline) throw new ComponentRollbackError(`The rolling update of inference component "${o.name}" did not finish within MaximumExecutionTimeoutInSeconds; the update was rolled back.`);
+    const left = end - Date.now();
+    if (left <= 0) return;
+    await pause(Math.min(left, o.alarmPollMs), undefined, { signal: o.signal });
+  }
+}
