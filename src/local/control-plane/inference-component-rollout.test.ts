@@ -1,14 +1,20 @@
 // UpdateInferenceComponent with a RollingUpdatePolicy, through the real AWS SDK v3 clients: the new
 // copies start a batch at a time as old ones stop, and a batch that does not start rolls back.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateInferenceComponentCommand, DeleteEndpointCommand, DeleteInferenceComponentCommand, DescribeInferenceComponentCommand, UpdateInferenceComponentCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
-import { startComponentHost, type ComponentHost } from '../../../test/helpers/component-host.js';
+import { createComponentEndpoint } from '../../../test/helpers/component-host.js';
+import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { copiesPerBatch } from './inference-component-rollout.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 
@@ -22,40 +28,48 @@ class WatchedBackend extends FakeBackend {
   }
 }
 
-let host: ComponentHost;
+let dir: string;
 let backend: WatchedBackend;
+let local: LocalSageMakerHandle;
+let aws: LocalSdkClients;
 
 before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-ic-roll-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
   backend = new WatchedBackend();
-  host = await startComponentHost({ backend, maxInstances: 8, tmpPrefix: 'smkit-ic-roll-', poll: POLL });
+  // With CloudWatch, whose alarms a rolling update reads every 25 ms.
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 8 } });
+  aws = localSdkClients(local.url, { region: 'eu-west-1', runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
 });
 
 after(async () => {
-  await host?.stop();
+  aws?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
 });
 
-const spec = (tag: string) => ({ Container: { ArtifactUrl: host.dir, Environment: { FAKE_TAG: tag } }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } });
+const spec = (tag: string) => ({ Container: { ArtifactUrl: dir, Environment: { FAKE_TAG: tag } }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } });
 const rolling = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 1 }, WaitIntervalInSeconds: 0 } };
 
 async function describe(name: string) {
-  return host.sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }));
+  return aws.sagemaker.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }));
 }
 
 async function tagOf(endpoint: string, component: string): Promise<string> {
-  const out = await host.runtime.send(new InvokeEndpointCommand({ EndpointName: endpoint, InferenceComponentName: component, Body: Buffer.from('1'), ContentType: 'text/csv' }));
+  const out = await aws.runtime.send(new InvokeEndpointCommand({ EndpointName: endpoint, InferenceComponentName: component, Body: Buffer.from('1'), ContentType: 'text/csv' }));
   return (JSON.parse(Buffer.from(out.Body!).toString()) as { tag: string }).tag;
 }
 
 async function createTwoCopies(endpoint: string, name: string): Promise<void> {
-  await host.hostEndpoint(endpoint);
-  await host.sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: endpoint, Specification: spec('v1'), RuntimeConfig: { CopyCount: 2 } }));
+  await createComponentEndpoint(aws.sagemaker, endpoint, POLL);
+  await aws.sagemaker.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: endpoint, Specification: spec('v1'), RuntimeConfig: { CopyCount: 2 } }));
   await until(`${name} InService`, async () => (await describe(name)).InferenceComponentStatus === 'InService', POLL);
 }
 
 async function remove(endpoint: string, name: string): Promise<void> {
-  await host.sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
+  await aws.sagemaker.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
   await until(`${name} deleted`, () => describe(name).then(() => false, () => true), POLL);
-  await host.sm.send(new DeleteEndpointCommand({ EndpointName: endpoint }));
+  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: endpoint }));
 }
 
 test('a batch is MaximumBatchSize copies, or that share of them rounded up, and at least one', () => {
@@ -72,7 +86,7 @@ test('a rolling update starts the new copies one batch at a time, each after as 
   backend.onStart = (s) => {
     if (s.env.FAKE_TAG === 'v2') oldStopped.push(backend.stopped.length - stoppedBefore);
   };
-  await host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'roll-ic', Specification: spec('v2'), DeploymentConfig: rolling }));
+  await aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'roll-ic', Specification: spec('v2'), DeploymentConfig: rolling }));
   await until('roll-ic updated', async () => (await describe('roll-ic')).InferenceComponentStatus === 'InService', POLL);
   backend.onStart = undefined;
   assert.deepEqual(oldStopped, [0, 1]);
@@ -95,7 +109,7 @@ test('a batch that does not start rolls the update back: the old copies come bac
       backend.failStarts = false;
     }
   };
-  await host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'rollback-ic', Specification: spec('v2'), DeploymentConfig: rolling }));
+  await aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'rollback-ic', Specification: spec('v2'), DeploymentConfig: rolling }));
   await until('rollback-ic rolled back', async () => (await describe('rollback-ic')).InferenceComponentStatus === 'InService', POLL);
   backend.onStart = undefined;
   backend.failStarts = false;
@@ -108,4 +122,32 @@ test('a batch that does not start rolls the update back: the old copies come bac
   assert.equal(d.LastDeploymentConfig?.RollingUpdatePolicy?.MaximumBatchSize?.Value, 1);
   for (let i = 0; i < 4; i++) assert.equal(await tagOf('rollback-ep', 'rollback-ic'), 'v1');
   await remove('rollback-ep', 'rollback-ic');
+});
+
+test('an AutoRollbackConfiguration alarm in ALARM while a batch is in service rolls the update back', async () => {
+  await createTwoCopies('alarm-ep', 'alarm-ic');
+  // An hour-long period: no evaluation undoes the forced ALARM before the update reads it.
+  await aws.cloudwatch.send(new PutMetricAlarmCommand({ AlarmName: 'ic-errors', Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 3600, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }));
+  const stoppedBefore = backend.stopped.length;
+  let newCopies = 0;
+  backend.onStart = (s) => {
+    if (s.env.FAKE_TAG === 'v2') newCopies++;
+  };
+  const config = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 1 }, WaitIntervalInSeconds: 3600 }, AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'ic-errors' }] } };
+  await aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'alarm-ic', Specification: spec('v2'), DeploymentConfig: config }));
+  // The first batch is in and an old copy has stopped: the update waits out its hour.
+  await until('the first batch in service', () => newCopies === 1 && backend.stopped.length - stoppedBefore === 1, POLL);
+  assert.equal((await describe('alarm-ic')).InferenceComponentStatus, 'Updating');
+  const tags = new Set<string>();
+  for (let i = 0; i < 4; i++) tags.add(await tagOf('alarm-ep', 'alarm-ic'));
+  assert.deepEqual([...tags].sort(), ['v1', 'v2'], 'the old and the new copy share the invocations');
+  await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'ic-errors', StateValue: 'ALARM', StateReason: 'forced by the test' }));
+  await until('alarm-ic rolled back', async () => (await describe('alarm-ic')).InferenceComponentStatus === 'InService', POLL);
+  backend.onStart = undefined;
+  const d = await describe('alarm-ic');
+  assert.equal(d.FailureReason, 'CloudWatch alarm "ic-errors" was in ALARM state during the rolling update of inference component "alarm-ic"; the update was rolled back.');
+  assert.deepEqual(d.RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 2 });
+  assert.equal(newCopies, 1);
+  for (let i = 0; i < 4; i++) assert.equal(await tagOf('alarm-ep', 'alarm-ic'), 'v1');
+  await remove('alarm-ep', 'alarm-ic');
 });
