@@ -78,6 +78,19 @@ test('a batch is MaximumBatchSize copies, or that share of them rounded up, and 
   assert.equal(copiesPerBatch({ Type: 'CAPACITY_PERCENT', Value: 5 }, 4), 1);
 });
 
+test('a MaximumBatchSize percentage outside 5% to 50% is refused, and the component is left as it was', async () => {
+  await createTwoCopies('pct-ep', 'pct-ic');
+  for (const Value of [4, 51]) {
+    await assert.rejects(
+      aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'pct-ic', Specification: spec('v2'), DeploymentConfig: { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'CAPACITY_PERCENT', Value }, WaitIntervalInSeconds: 0 } } })),
+      (err: Error) => err.name === 'ValidationException' && err.message === `RollingUpdatePolicy MaximumBatchSize (${Value} CAPACITY_PERCENT) must be between 5% and 50% of the copy count of the inference component.`,
+    );
+  }
+  const d = await describe('pct-ic');
+  assert.deepEqual({ status: d.InferenceComponentStatus, env: d.Specification?.Container?.Environment, config: d.LastDeploymentConfig }, { status: 'InService', env: { FAKE_TAG: 'v1' }, config: undefined });
+  await remove('pct-ep', 'pct-ic');
+});
+
 test('a rolling update starts the new copies one batch at a time, each after as many old copies have stopped', async () => {
   await createTwoCopies('roll-ep', 'roll-ic');
   const stoppedBefore = backend.stopped.length;

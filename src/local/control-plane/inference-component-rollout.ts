@@ -1,4 +1,5 @@
 import { setTimeout as pause } from 'node:timers/promises';
+import { validationException } from '../../aws/service.js';
 import type { Deployment } from './deployment.js';
 
 /** botocore's `InferenceComponentCapacitySize`: a number of copies, or a share of them. */
@@ -21,6 +22,18 @@ export class ComponentRollbackError extends Error {}
 /** Copies in one batch of `size` out of `copies`: a percentage rounds up, and a batch is at least one copy. */
 export function copiesPerBatch(size: CopyCapacitySize, copies: number): number {
   return Math.max(1, size.Type === 'COPY_COUNT' ? size.Value : Math.ceil((size.Value * copies) / 100 - 1e-9));
+}
+
+/**
+ * Throws `ValidationException` for a `MaximumBatchSize` percentage outside 5% to 50%, the range
+ * botocore's model gives ("between 5% to 50% of the copy count of the inference component"). A
+ * `COPY_COUNT` is not held to it: a component of one copy could not roll at all.
+ */
+export function checkRollingPolicy(policy: ComponentRollingPolicy): void {
+  const size = policy.MaximumBatchSize;
+  if (size.Type === 'CAPACITY_PERCENT' && (size.Value < 5 || size.Value > 50)) {
+    throw validationException(`RollingUpdatePolicy MaximumBatchSize (${size.Value} CAPACITY_PERCENT) must be between 5% and 50% of the copy count of the inference component.`);
+  }
 }
 
 /** What {@link rollOut} needs of the component being updated. */

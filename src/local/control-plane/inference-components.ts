@@ -6,7 +6,7 @@ import { AwsServiceError, type AwsService, validationException as validation } f
 import type { RoutableEndpoint } from '../front-door/app.js';
 import { InferenceComponentRouteError } from '../front-door/inference-component-route.js';
 import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext } from './deployment.js';
-import { ComponentRollbackError, rollOut, type ComponentRollingPolicy } from './inference-component-rollout.js';
+import { checkRollingPolicy, ComponentRollbackError, rollOut, type ComponentRollingPolicy } from './inference-component-rollout.js';
 import { describeCapacity, instanceCapacity, placeBeside, placeFirstFit, type CopyRequirements } from './instance-capacity.js';
 import { componentMetricsSink } from './invocation-metrics.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
@@ -692,6 +692,8 @@ export class InferenceComponents {
     this.checkStopping('UpdateInferenceComponent');
     this.requireInService(r, true);
     const model = this.modelOf(r.name, spec, input.Specifications);
+    const rolling = (input.DeploymentConfig as { RollingUpdatePolicy?: ComponentRollingPolicy } | undefined)?.RollingUpdatePolicy;
+    if (rolling) checkRollingPolicy(rolling);
     const copies = runtime?.CopyCount ?? r.desiredCopies;
     // The new copies start beside the old ones, and are placed in their stead.
     this.checkCopies(copies);
@@ -708,7 +710,6 @@ export class InferenceComponents {
     r.running = (async () => {
       await previous.catch(() => {});
       try {
-        const rolling = (input.DeploymentConfig as { RollingUpdatePolicy?: ComponentRollingPolicy } | undefined)?.RollingUpdatePolicy;
         const alarms = ((input.DeploymentConfig as { AutoRollbackConfiguration?: { Alarms?: Array<{ AlarmName?: string }> } } | undefined)?.AutoRollbackConfiguration?.Alarms ?? []).flatMap((a) => (a.AlarmName === undefined ? [] : [a.AlarmName]));
         const green =
           rolling && blue && placed > 0
