@@ -164,3 +164,20 @@ test('an AutoRollbackConfiguration alarm in ALARM while a batch is in service ro
   for (let i = 0; i < 4; i++) assert.equal(await tagOf('alarm-ep', 'alarm-ic'), 'v1');
   await remove('alarm-ep', 'alarm-ic');
 });
+
+test('DeleteInferenceComponent during a rolling update stops the old and the new copies alike', async () => {
+  await createTwoCopies('del-roll-ep', 'del-roll-ic');
+  const runningBefore = backend.running;
+  const stoppedBefore = backend.stopped.length;
+  let newCopies = 0;
+  backend.onStart = (s) => {
+    if (s.env.FAKE_TAG === 'v2') newCopies++;
+  };
+  await aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'del-roll-ic', Specification: spec('v2'), DeploymentConfig: { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT', Value: 1 }, WaitIntervalInSeconds: 3600 } } }));
+  await until('the first batch in service', () => newCopies === 1 && backend.stopped.length - stoppedBefore === 1, POLL);
+  backend.onStart = undefined;
+  await aws.sagemaker.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'del-roll-ic' }));
+  await until('del-roll-ic deleted', () => describe('del-roll-ic').then(() => false, () => true), POLL);
+  assert.equal(backend.running, runningBefore - 2, 'no copy of either specification is left running');
+  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'del-roll-ep' }));
+});
