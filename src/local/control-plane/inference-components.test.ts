@@ -300,3 +300,40 @@ test('DescribeInferenceComponent gives back every member of the Specification; M
   await until('ic-spec deleted', () => componentStatus('ic-spec').then(() => false, () => true), POLL);
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-spec-ep' }));
 });
+
+test('invalid, duplicate and unknown names, an unknown variant, and changes to a component still Creating are refused with a ValidationException, changing nothing', async () => {
+  await hostEndpoint('ic-valid-ep');
+  const spec = { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: MEMORY };
+  const create = (name: string, more: { VariantName?: string } = {}) => sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: 'ic-valid-ep', Specification: spec, RuntimeConfig: { CopyCount: 1 }, ...more }));
+  const refused = (pattern: RegExp) => (err: Error) => err.name === 'ValidationException' && pattern.test(err.message);
+  await assert.rejects(create('bad_name'), refused(/^1 validation error detected: Value 'bad_name' at 'inferenceComponentName' failed to satisfy constraint: Member must satisfy regular expression pattern/));
+  await assert.rejects(create('a'.repeat(64)), refused(/at 'inferenceComponentName' failed to satisfy constraint: Member must have length less than or equal to 63/));
+  await assert.rejects(create('ic-valid', { VariantName: 'Other' }), refused(/^The variant "Other" is not present in the endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint\/ic-valid-ep"\.$/));
+  for (const op of [
+    new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-nope' }),
+    new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'ic-nope', DesiredRuntimeConfig: { CopyCount: 1 } }),
+    new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-nope', RuntimeConfig: { CopyCount: 1 } }),
+    new DeleteInferenceComponentCommand({ InferenceComponentName: 'ic-nope' }),
+  ]) {
+    await assert.rejects(sm.send(op as DescribeInferenceComponentCommand), refused(/^Could not find inference component "arn:aws:sagemaker:eu-west-1:123456789012:inference-component\/ic-nope"\.$/));
+  }
+  // /ping answers 503 for a minute: the component stays Creating while it is changed.
+  backend.readyAfterMs = 60_000;
+  try {
+    await create('ic-valid');
+  } finally {
+    backend.readyAfterMs = undefined;
+  }
+  assert.equal(await componentStatus('ic-valid'), 'Creating');
+  await assert.rejects(create('IC-VALID'), refused(/^Cannot create already existing inference component "arn:aws:sagemaker:eu-west-1:123456789012:inference-component\/ic-valid"\.$/));
+  const inProgress = refused(/^Cannot update in-progress inference component "arn:aws:sagemaker:eu-west-1:123456789012:inference-component\/ic-valid": it is Creating\.$/);
+  await assert.rejects(sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'ic-valid', DesiredRuntimeConfig: { CopyCount: 2 } })), inProgress);
+  await assert.rejects(sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-valid', Specification: spec })), inProgress);
+  await assert.rejects(sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-valid' })), refused(/^UpdateInferenceComponent changes nothing/));
+  const d = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-valid' }));
+  assert.deepEqual({ status: d.InferenceComponentStatus, desired: d.RuntimeConfig?.DesiredCopyCount }, { status: 'Creating', desired: 1 });
+  // A component still Creating can be deleted: its copy's start is cut short.
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'ic-valid' }));
+  await until('ic-valid deleted', () => componentStatus('ic-valid').then(() => false, () => true), POLL);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'ic-valid-ep' }));
+});
