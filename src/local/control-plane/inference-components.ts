@@ -118,10 +118,11 @@ export interface InferenceComponentsOptions {
 /**
  * The inference components of the local SageMaker: `CreateInferenceComponent` (Creating →
  * InService | Failed), `UpdateInferenceComponent` (a new specification: Updating, the new copies
- * start beside the old ones and take over at once, or batch by batch with a `RollingUpdatePolicy`), `UpdateInferenceComponentRuntimeConfig` (copies
- * started or drained and stopped), `DeleteInferenceComponent`, `Describe*` and `List*`. Each copy is
- * an instance started the way an endpoint variant's instances are (one fleet per component, whose
- * instances the invocations are balanced across); the endpoint's own instances run no containers.
+ * start beside the old ones and take over at once, or batch by batch with a `RollingUpdatePolicy`),
+ * `UpdateInferenceComponentRuntimeConfig` (copies started or drained and stopped),
+ * `DeleteInferenceComponent`, `Describe*` and `List*`. Each copy is an instance started the way an
+ * endpoint variant's instances are (one fleet per component, whose instances the invocations are
+ * balanced across); the endpoint's own instances run no containers.
  */
 export class InferenceComponents {
   private readonly records = new Map<string, InferenceComponentRecord>();
