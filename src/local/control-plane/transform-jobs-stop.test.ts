@@ -15,13 +15,21 @@ import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
-/** What the stand-in S3 does with a prefix's one object: stall before the answer's headers, part-way through its body, on the output's upload, or after the headers of an 8 MiB object. */
-type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large';
+/**
+ * What the stand-in S3 does with a prefix's one object: stall before the answer's headers, part-way
+ * through its body, on the output's upload, or after the headers of an 8 MiB object; or break the
+ * connection part-way through its body on the first two GETs (`get-broken-twice`) or on every one
+ * (`get-broken`).
+ */
+type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken';
 
 let dir: string;
 let s3: Server;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
+/** GETs of each prefix's object, and the uploads taken (key → body). */
+const gets = new Map<string, number>();
+const uploads = new Map<string, string>();
 /** The socket of each stalled request, by kind. */
 const stalled = new Map<Stall, Socket>();
 
@@ -41,6 +49,13 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
     return void res.writeHead(200, { 'content-type': 'application/xml' }).end(listing(url.searchParams.get('prefix') ?? ''));
   }
   if (req.method === 'GET' && bucket === 'in') {
+    const n = (gets.get(kind) ?? 0) + 1;
+    gets.set(kind, n);
+    if (kind === 'get-broken' || (kind === 'get-broken-twice' && n <= 2)) {
+      res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '8' });
+      return void res.write('1,2\n', () => req.socket.destroy());
+    }
+    if (kind === 'get-broken-twice') return void res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '8' }).end('1,2\n3,4\n');
     if (kind === 'get-headers') return void stalled.set(kind, req.socket);
     if (kind === 'get-large') {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(8 << 20) });
@@ -52,6 +67,14 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
       return void res.write('1,2\n', () => stalled.set(kind, req.socket));
     }
     return void res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '4' }).end('1,2\n');
+  }
+  if (req.method === 'PUT' && bucket === 'out' && prefix !== 'stop-put') {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    return void req.on('end', () => {
+      uploads.set(url.pathname, Buffer.concat(chunks).toString());
+      res.writeHead(200, { etag: '"x"' }).end();
+    });
   }
   if (req.method === 'PUT' && bucket === 'out') {
     req.resume();
@@ -126,4 +149,35 @@ test('SplitType None: an object over MaxPayloadInMB is refused from the length S
   );
   const socket = stalled.get('get-large')!;
   await until('the S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
+});
+
+test('an input object whose body breaks off part-way is downloaded again, up to 3 times: twice broken, the job completes with the whole object; always broken, it fails saying so', { timeout: 30_000 }, async () => {
+  for (const kind of ['get-broken-twice', 'get-broken'] as const) {
+    await sm.send(
+      new CreateTransformJobCommand({
+        TransformJobName: kind,
+        ModelName: 'stop-model',
+        MaxPayloadInMB: 0,
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${kind}/` } }, ContentType: 'text/csv', SplitType: 'None' },
+        TransformOutput: { S3OutputPath: `s3://out/${kind}` },
+        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+      }),
+    );
+  }
+  const ended = (name: string) =>
+    until(`${name} to end`, async () => {
+      const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+      return d.TransformJobStatus === 'InProgress' ? undefined : d;
+    }, { timeoutMs: 20_000 });
+  const twice = await ended('get-broken-twice');
+  assert.equal(twice.TransformJobStatus, 'Completed', twice.FailureReason);
+  assert.equal(gets.get('get-broken-twice'), 3);
+  // The fake container echoes the body it got: all 8 bytes, not the 4 of a broken download.
+  assert.match(uploads.get('/out/get-broken-twice/a.csv.out') ?? '', /"got":"1,2\\n3,4\\n"/);
+
+  const always = await ended('get-broken');
+  assert.equal(always.TransformJobStatus, 'Failed');
+  assert.equal(gets.get('get-broken'), 3);
+  assert.match(always.FailureReason ?? '', /^ClientError: Could not download the input object s3:\/\/in\/get-broken\/a\.csv \(it broke off part-way 3 times\): /);
+  assert.equal([...uploads.keys()].some((k) => k.startsWith('/out/get-broken/')), false, 'no output object');
 });

@@ -222,6 +222,9 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** Downloads of an input object whose body breaks off part-way, before the job fails: the SDK's own 3 attempts of a request. */
+const DOWNLOAD_ATTEMPTS = 3;
+
 /** `TransformResources.InstanceCount` of a (validated) `CreateTransformJob` request. */
 function instanceCountOf(request: Input): number {
   return (request.TransformResources as { InstanceCount: number }).InstanceCount;
@@ -590,17 +593,27 @@ export class TransformJobs {
       signal.throwIfAborted();
       const file = join(dir, o.rel);
       await mkdir(join(file, '..'), { recursive: true });
-      try {
-        const body = await untilAborted(s3.get(o.bucket, o.key, { signal }), signal);
-        if (refuseOver !== undefined && body.contentLength !== undefined && body.contentLength > refuseOver) {
-          body.destroy();
-          const placeholder = await open(file, 'w');
-          await placeholder.truncate(body.contentLength).finally(() => placeholder.close());
-          continue;
+      for (let attempt = 1; ; attempt++) {
+        let answered = false;
+        try {
+          const body = await untilAborted(s3.get(o.bucket, o.key, { signal }), signal);
+          answered = true;
+          if (refuseOver !== undefined && body.contentLength !== undefined && body.contentLength > refuseOver) {
+            body.destroy();
+            const placeholder = await open(file, 'w');
+            await placeholder.truncate(body.contentLength).finally(() => placeholder.close());
+            break;
+          }
+          await pipeline(body, createWriteStream(file), { signal });
+          break;
+        } catch (err) {
+          if (signal.aborted) throw err;
+          // The SDK retries a request until S3 answers, not a body that breaks off part-way (a
+          // connection reset, a stall): the object is downloaded again from its start.
+          if (answered && attempt < DOWNLOAD_ATTEMPTS) continue;
+          const tries = answered ? ` (it broke off part-way ${attempt} times)` : '';
+          throw new JobFailure(`ClientError: Could not download the input object s3://${o.bucket}/${o.key}${tries}: ${(err as Error).message}`);
         }
-        await pipeline(body, createWriteStream(file), { signal });
-      } catch (err) {
-        throw new JobFailure(`ClientError: Could not download the input object s3://${o.bucket}/${o.key}: ${(err as Error).message}`);
       }
     }
     return { rels: objects.map((o) => o.rel), prefix: base };
