@@ -854,3 +854,62 @@ test('Line and RecordIO files are split as they are read, and answers written as
     rmSync(t.root, { recursive: true, force: true });
   }
 });
+
+test('a container answering 96 MB is not held: past 8 MB the answer goes to a spool file as it comes, then into the .out; one that must be cut per record (JoinSource=Input) fails its record past 100 MB, not asked again', async () => {
+  const t = await tmpTree({ 'whole/a.bin': 'x', 'join/b.csv': '1\n' });
+  // In a child that measures, after a full collection at each 8 MB the container sends, the bytes its Buffers hold.
+  const script = `
+    import http from 'node:http';
+    import { runTransform } from ${JSON.stringify(new URL('./run.js', import.meta.url).href)};
+    let peak = 0;
+    let posts = 0;
+    const block = Buffer.alloc(1 << 20, 0x61);
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', async () => {
+        if (req.url === '/execution-parameters') return res.writeHead(404).end();
+        posts++;
+        const mb = req.headers['content-type'] === 'text/csv' ? 101 : 96;
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        for (let i = 1; i <= mb; i++) {
+          if (!res.write(block)) await new Promise((r) => res.once('drain', r));
+          if (res.destroyed) return;
+          if (i % 8 === 0) {
+            globalThis.gc();
+            peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+          }
+        }
+        res.end();
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const url = 'http://127.0.0.1:' + server.address().port;
+    const whole = await runTransform({ input: ${JSON.stringify(t.input)} + '/whole', output: ${JSON.stringify(t.output)}, url, contentType: 'application/octet-stream', parameters: { maxPayloadInMB: 6 } });
+    const wholePeak = peak;
+    posts = 0;
+    const join = await runTransform({ input: ${JSON.stringify(t.input)} + '/join', output: ${JSON.stringify(t.output)}, url, contentType: 'text/csv', accept: 'text/csv', splitType: 'Line', assembleWith: 'Line', dataProcessing: { joinSource: 'Input' } });
+    server.close();
+    process.stdout.write(JSON.stringify({ wholeFailed: whole.failed, peakMB: wholePeak / 2 ** 20, joinFailed: join.failed, joinPosts: posts }));
+  `;
+  try {
+    const { execFile } = await import('node:child_process');
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stdout, stderr: stderr.slice(-2000) }));
+    });
+    assert.equal(out.code, 0, out.stderr);
+    const result = JSON.parse(out.stdout) as { wholeFailed: unknown[]; peakMB: number; joinFailed: { record: number; status: number; error: string }[]; joinPosts: number };
+    assert.deepEqual(result.wholeFailed, []);
+    // Held whole, the answer would be 88 MB of Buffers at the last sample; spooled, a few MB (the 8 MB held before spooling, stream buffers).
+    assert.ok(result.peakMB < 40, `${result.peakMB.toFixed(1)} MB of Buffers held while a 96 MB answer came`);
+    const written = await fs.readFile(path.join(t.output, 'a.bin.out'));
+    assert.equal(written.length, 96 << 20);
+    assert.ok(written.every((b) => b === 0x61), 'the answer written as it came');
+    assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.bin.out', 'b.csv.out.failed'], 'no spool or .partial file left');
+    assert.deepEqual(result.joinFailed.map((f) => ({ ...f, error: f.error.replace(/\d+ bytes/, 'N bytes') })), [
+      { file: 'b.csv', record: 0, status: 0, error: 'the answer is over N bytes (100 MB), the most smkit holds to cut an answer per record for DataProcessing (JoinSource, OutputFilter) or GenerateInferenceId' },
+    ]);
+    assert.equal(result.joinPosts, 1, 'the same answer is not asked for again');
+  } finally {
+    rmSync(t.root, { recursive: true, force: true });
+  }
+});

@@ -1,5 +1,5 @@
 import { invalidPath } from '../../config/flag-values.js';
-import { createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip, gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
+import { AnswerTooLargeError, discardAnswers, MAX_PROCESSED_ANSWER_BYTES, SPOOL_AFTER_BYTES, writeAnswers, type Answer } from './answers.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, withInferenceId, type DataProcessing } from './data-processing.js';
@@ -185,7 +186,7 @@ async function listInputs(root: string): Promise<string[]> {
   return out;
 }
 
-type Outcome = { ok: true; body: Buffer } | { ok: false; status: number; error: string };
+type Outcome = { ok: true; body: Answer } | { ok: false; status: number; error: string };
 
 function errorText(body: Buffer, statusText: string): string {
   const text = body.toString('utf8');
@@ -200,40 +201,88 @@ function errorText(body: Buffer, statusText: string): string {
 
 /**
  * POSTs `body` with exactly `headers` (`fetch` would add `Accept: *\/*`, and the job sends no
- * `Accept` unless `TransformOutput.Accept` is set) and reads the whole answer. `chunked` sends it
+ * `Accept` unless `TransformOutput.Accept` is set) and reads the answer. `chunked` sends it
  * with `Transfer-Encoding: chunked` instead of a `Content-Length`; a `body` given as a function is
- * always sent so, its chunks written as they come (with backpressure), never gathered.
+ * always sent so, its chunks written as they come (with backpressure), never gathered. A success
+ * answer past {@link SPOOL_AFTER_BYTES} goes on to the file `spoolTo` names (read as it is written);
+ * without `spoolTo` one past {@link MAX_PROCESSED_ANSWER_BYTES} rejects with {@link AnswerTooLargeError}.
  */
-function postBody(url: string, headers: Record<string, string>, body: Buffer | (() => AsyncIterable<Buffer>), timeoutMs: number, chunked = false, stop?: AbortSignal): Promise<{ status: number; statusText: string; body: Buffer }> {
+function postBody(
+  url: string,
+  headers: Record<string, string>,
+  body: Buffer | (() => AsyncIterable<Buffer>),
+  timeoutMs: number,
+  chunked = false,
+  stop?: AbortSignal,
+  spoolTo?: () => string,
+): Promise<{ status: number; statusText: string; body: Answer }> {
   const target = new URL(url);
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   const timeout = AbortSignal.timeout(timeoutMs);
   return new Promise((resolve, reject) => {
     const framing = chunked || typeof body === 'function' ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(body.length) };
+    let spool: { file: string; stream: WriteStream } | undefined;
+    let settled = false;
+    let answerEnded = false;
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      req.destroy();
+      if (spool) {
+        spool.stream.destroy();
+        void fs.rm(spool.file, { force: true });
+      }
+      reject(err);
+    };
     const req = send(target, { method: 'POST', headers: { ...headers, ...framing }, signal: stop ? AbortSignal.any([timeout, stop]) : timeout }, (res) => {
       const status = res.statusCode ?? 0;
+      const ok = status >= 200 && status < 300;
       const chunks: Buffer[] = [];
       let size = 0;
-      const done = (): void => {
-        resolve({ status, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks) });
+      const done = (answer: Answer): void => {
+        if (settled) return;
+        settled = true;
+        resolve({ status, statusText: res.statusMessage ?? '', body: answer });
         // An answer that comes before a streamed body ends (a 413 at its first bytes) ends the
         // request: left to go on, the upload, and the file it is read from, outlived the run.
         if (typeof body === 'function' && !req.writableFinished) req.destroy();
       };
       res.on('data', (c: Buffer) => {
-        chunks.push(c);
         size += c.length;
+        if (spool) {
+          if (!spool.stream.write(c)) {
+            res.pause();
+            spool.stream.once('drain', () => res.resume());
+          }
+          return;
+        }
+        chunks.push(c);
         // Only an error's first words are reported: a longer error answer, or one that never ends, is not waited for.
-        if (status >= 400 && size >= MAX_ERROR_ANSWER_BYTES) {
+        if (!ok && size >= MAX_ERROR_ANSWER_BYTES) {
           res.removeAllListeners('end');
           req.destroy();
-          done();
+          return done(Buffer.concat(chunks));
         }
+        if (!ok || size <= SPOOL_AFTER_BYTES) return;
+        if (!spoolTo) {
+          if (size > MAX_PROCESSED_ANSWER_BYTES) fail(new AnswerTooLargeError());
+          return;
+        }
+        const file = spoolTo();
+        spool = { file, stream: createWriteStream(file) };
+        spool.stream.on('error', fail);
+        for (const held of chunks.splice(0)) spool.stream.write(held);
       });
-      res.on('end', done);
-      res.on('error', reject);
+      res.on('end', () => {
+        answerEnded = true;
+        if (!spool) return done(Buffer.concat(chunks));
+        const { file, stream } = spool;
+        stream.end(() => done({ file, size }));
+      });
+      res.on('error', fail);
     });
-    req.on('error', reject);
+    // Once the answer has all come, the request's end (cut after an early answer) is no failure.
+    req.on('error', (err) => void (answerEnded || fail(err)));
     if (typeof body !== 'function') return void req.end(body);
     // A read error (or a stop) ends the request with that error, which rejects above.
     pipeline(Readable.from(body(), { objectMode: false }), req, (err) => {
@@ -285,7 +334,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   /** Why a record of `size` bytes (`over`: at least) is not sent. */
   const tooLarge = (size: number, over = false): string =>
     maxBytes > 0 ? overPayload(`is ${over ? 'over ' : ''}${size} bytes`) : `record is ${over ? 'over ' : ''}${size} bytes, over the ${MAX_FILE_BYTES} bytes (2 GiB) smkit local transform holds at once; not sent`;
-  const send = async (batch: MiniBatch, contentType: string): Promise<Outcome> => {
+  /** Sends a mini-batch, retried as `retries` says; a success answer past {@link SPOOL_AFTER_BYTES} goes to a file `spoolTo` names, or, without it (an answer cut per record), fails past {@link MAX_PROCESSED_ANSWER_BYTES}. */
+  const send = async (batch: MiniBatch, contentType: string, spoolTo?: () => string): Promise<Outcome> => {
     if (batch.tooLarge) return { ok: false, status: 0, error: tooLarge(batch.records.find((r) => r.size !== undefined)?.size ?? batch.body.length) };
     const headers: Record<string, string> = { 'content-type': contentType };
     if (options.accept) headers.accept = options.accept;
@@ -294,11 +344,14 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       let retryable: boolean;
       try {
         // MaxPayloadInMB=0 is the API's setting for payloads "transmitted using HTTP chunked encoding".
-        const res = await postBody(invocations, headers, isStreamed(batch) ? batch.stream : batch.body, timeoutMs, parameters.maxPayloadInMB === 0, options.signal);
+        const res = await postBody(invocations, headers, isStreamed(batch) ? batch.stream : batch.body, timeoutMs, parameters.maxPayloadInMB === 0, options.signal, spoolTo);
         if (res.status >= 200 && res.status < 300) return { ok: true, body: res.body };
-        outcome = { ok: false, status: res.status, error: errorText(res.body, res.statusText) };
+        // Only a success answer is ever spooled.
+        outcome = { ok: false, status: res.status, error: errorText(res.body as Buffer, res.statusText) };
         retryable = RETRY_STATUSES.has(res.status);
       } catch (err) {
+        // The same answer would come again.
+        if (err instanceof AnswerTooLargeError) return { ok: false, status: 0, error: err.message };
         const e = err as Error & { code?: string };
         const timedOut = e.name === 'TimeoutError' || e.name === 'AbortError';
         outcome = { ok: false, status: 0, error: timedOut ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}` };
@@ -501,6 +554,11 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       const failedFile = `${outFile}.failed`;
       // Answers are written as they come, in record order, to a file that becomes the .out only once every record succeeded.
       const partialFile = `${outFile}.partial`;
+      // An answer too large to hold goes to `<file>.out.partial.<n>` as it comes, until its turn to be written.
+      let spools = 0;
+      const spoolTo = (): string => `${partialFile}.${spools++}`;
+      /** An answer cut per record (DataProcessing's output side, inference ids) is held whole, never spooled. */
+      const spoolable = !dp?.touchesOutput && !stampFormat;
       await fs.mkdir(path.dirname(outFile), { recursive: true });
       const out = await fs.open(partialFile, 'w');
       let source: AsyncIterable<Iterable<InputRecord>> = (async function* () {})();
@@ -594,9 +652,9 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         : eachMiniBatchOf(groups(), parameters.batchStrategy, maxBytes);
       if (streamedBatch?.records.length === 1) seen = 1;
       /** What is written for a mini-batch's answer: the answer itself, or one joined/filtered part per record (throws when the answer cannot be cut per record). */
-      const outputParts = (batch: MiniBatch, body: Buffer): Buffer[] => {
-        if (!dp?.touchesOutput && !stampFormat) return [body];
-        const answers = answersPerRecord(body, batch.records.length, dp?.touchesOutput ? undefined : 'GenerateInferenceId needs');
+      const outputParts = (batch: MiniBatch, body: Answer): Answer[] => {
+        if (spoolable) return [body];
+        const answers = answersPerRecord(body as Buffer, batch.records.length, dp?.touchesOutput ? undefined : 'GenerateInferenceId needs');
         const parts: Buffer[] = [];
         batch.records.forEach((r, k) => {
           let part = answers[k]!;
@@ -625,9 +683,9 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       /** Whether the run was stopped before every mini-batch of the file was sent. */
       let cutShort = false;
       /** Sends a split file's records in one streamed request (read again and sent one by one when it fails) and returns what is written for it. */
-      const runStreamedFile = async (batch: StreamedBatch): Promise<Buffer[]> => {
+      const runStreamedFile = async (batch: StreamedBatch): Promise<Answer[]> => {
         requests++;
-        const outcome = await send(batch, contentType);
+        const outcome = await send(batch, contentType, spoolTo);
         if (outcome.ok) {
           seen = Math.max(seen, streamedRecords);
           options.progress?.advance?.(streamedRecords, 0, rel);
@@ -639,7 +697,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           cutShort = true;
           return [];
         }
-        const parts: Buffer[] = [];
+        const parts: Answer[] = [];
         let next = 0;
         try {
           for await (const group of streamRecords(rel, 'SINGLE_RECORD')) {
@@ -651,7 +709,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
               next = r.index + 1;
               seen = Math.max(seen, next);
               requests++;
-              const o = await send(groupMiniBatches([r], 'SINGLE_RECORD', maxBytes)[0]!, contentType);
+              const o = await send(groupMiniBatches([r], 'SINGLE_RECORD', maxBytes)[0]!, contentType, spoolTo);
               if (o.ok) parts.push(o.body);
               else fileFailures.push({ file: rel, record: r.index, status: o.status, error: o.error });
               options.progress?.advance?.(1, o.ok ? 0 : 1, rel);
@@ -666,10 +724,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         return parts;
       };
       /** Sends a mini-batch (record by record again when it fails as a whole) and returns what is written for it. */
-      const runBatch = async (batch: MiniBatch): Promise<Buffer[]> => {
+      const runBatch = async (batch: MiniBatch): Promise<Answer[]> => {
         if (isStreamed(batch) && batch.records.length === 0) return runStreamedFile(batch);
         requests++;
-        let outcome = await send(batch, contentType);
+        let outcome = await send(batch, contentType, spoolable ? spoolTo : undefined);
         if (outcome.ok) {
           try {
             const parts = outputParts(batch, outcome.body);
@@ -687,10 +745,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           return [];
         }
         // A failed mini-batch is retried record by record so one bad record does not sink its neighbours.
-        const parts: Buffer[] = [];
+        const parts: Answer[] = [];
         for (const single of groupMiniBatches(batch.records, 'SINGLE_RECORD', maxBytes)) {
           requests++;
-          const o = await send(single, contentType);
+          const o = await send(single, contentType, spoolable ? spoolTo : undefined);
           if (o.ok) parts.push(...outputParts(single, o.body));
           else fileFailures.push({ file: rel, record: single.records[0]!.index, status: o.status, error: o.error });
           options.progress?.advance?.(1, o.ok ? 0 : 1, rel);
@@ -703,18 +761,22 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       // A mini-batch keeps its place among the MaxConcurrentTransforms until its answer is written,
       // after those of the mini-batches before it: answers that come early wait, but never more of
       // them than there are places.
-      const ready = new Map<number, Buffer[]>();
+      const ready = new Map<number, Answer[]>();
       let nextWrite = 0;
       let written = Promise.resolve();
-      const answered = (i: number, parts: Buffer[]): void => {
+      const answered = (i: number, parts: Answer[]): void => {
         ready.set(i, parts);
         for (let p = ready.get(nextWrite); p !== undefined; p = ready.get(nextWrite)) {
           ready.delete(nextWrite++);
           const chunk = p;
           written = written
             .then(async () => {
-              // A file with a failed record gets no .out: its answers need not be written.
-              if (fileFailures.length === 0 && !broken && chunk.length > 0) await out.writev(assembleWith === 'Line' ? chunk.flatMap((b) => [b, NEWLINE]) : chunk);
+              try {
+                // A file with a failed record gets no .out: its answers need not be written.
+                if (fileFailures.length === 0 && !broken && chunk.length > 0) await writeAnswers(out, chunk, assembleWith === 'Line' ? NEWLINE : undefined);
+              } finally {
+                await discardAnswers(chunk);
+              }
             })
             .catch((error: unknown) => void (broken ??= { error }))
             .finally(release);
@@ -754,6 +816,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           await written;
         } finally {
           await out.close();
+          // Spools are removed once written; one a failure kept from its turn goes too.
+          await Promise.all(Array.from({ length: spools }, (_, k) => fs.rm(`${partialFile}.${k}`, { force: true })));
         }
         const complete = !broken && !cutShort && fileFailures.length === 0;
         if (!complete) await fs.rm(partialFile, { force: true });
