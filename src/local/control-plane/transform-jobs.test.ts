@@ -363,3 +363,22 @@ test('a CreateTransformJob still listing its input when the local SageMaker stop
     await new Promise((resolve) => silent.close(resolve));
   }
 });
+
+test('StopTransformJob while a gzipped SplitType None object is out (MaxPayloadInMB 0, streamed as it is gunzipped, and 6): the job is Stopped, its container stopped, and no .out object is written', async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'gz-none/a.csv.gz', Body: gzipSync('1,2\n3,4\n'.repeat(1000)) }));
+  for (const payload of [0, 6]) {
+    const name = `tj-gz-stop-${payload}`;
+    const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://in/gz-none/' } }, ContentType: 'text/csv', CompressionType: 'Gzip' as const, SplitType: 'None' as const };
+    await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input, MaxPayloadInMB: payload, Environment: { FAKE_HOLD: 'true' } })));
+    // The container holds its answer: the object is out when the job is stopped.
+    await until(`the ${name} container to get the object`, () => backend.invocations.find((r) => r.id.includes(name)));
+    assert.equal(backend.invocations.find((r) => r.id.includes(name))!.body, '1,2\n3,4\n'.repeat(1000), 'the object, gunzipped, in one request');
+    await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
+    await wait(name);
+    const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+    assert.equal(d.TransformJobStatus, 'Stopped');
+    assert.equal(d.FailureReason, undefined);
+    await until(`the ${name} container to be stopped`, () => backend.stopped.some((id) => id.includes(name)));
+    assert.equal(await exists('out', `${name}/a.csv.gz.out`), false);
+  }
+});

@@ -913,3 +913,68 @@ test('a container answering 96 MB is not held: past 8 MB the answer goes to a sp
     rmSync(t.root, { recursive: true, force: true });
   }
 });
+
+/** A promise and its resolve (Promise.withResolvers is not in Node 20). */
+function resolvers(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+test('CompressionType Gzip with SplitType None, stopped while the object is being sent (MaxPayloadInMB 0, streamed as it is gunzipped, and 6, read whole): the request is cut part-way, the run rejects, and the file gets no .out, .out.partial nor .out.failed, its input closed', { skip: !fsModule.existsSync('/proc/self/fd') && 'needs /proc/self/fd' }, async () => {
+  // 6 MB once gunzipped (under the 6 MB limit), of text that does not compress to nothing.
+  const text = Buffer.from(Array.from({ length: 6 * 1024 * 1024 / 8 - 1 }, (_, i) => `${(i * 7919) % 1_000_000}`.padStart(7, '0') + '\n').join(''));
+  const t = await tmpTree({});
+  await fs.mkdir(t.input, { recursive: true });
+  await fs.writeFile(path.join(t.input, 'a.csv.gz'), gzipSync(text));
+  let stop = new AbortController();
+  /** Bytes of each request's body the container got, and whether it came whole. */
+  const got: { bytes: number; complete: boolean }[] = [];
+  /** Settled when a request's connection has closed. */
+  let closed = resolvers();
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    const seen = { bytes: 0, complete: false };
+    got.push(seen);
+    req.on('data', (c: Buffer) => {
+      seen.bytes += c.length;
+      // Stopped once the first bytes of the object have come.
+      if (!stop.signal.aborted) stop.abort(new Error('stopped by the test'));
+    });
+    req.on('end', () => {
+      seen.complete = true;
+      res.end('answer');
+    });
+    req.socket.once('close', () => closed.resolve());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const openInputs = (): string[] =>
+    fsModule.readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        const target = fsModule.readlinkSync(`/proc/self/fd/${fd}`);
+        return target.startsWith(t.input) ? [target] : [];
+      } catch {
+        return [];
+      }
+    });
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    for (const maxPayloadInMB of [0, 6]) {
+      stop = new AbortController();
+      got.length = 0;
+      closed = resolvers();
+      const run = runTransform({ input: t.input, output: t.output, url, compressionType: 'Gzip', splitType: 'None', retries: 3, signal: stop.signal, parameters: { maxPayloadInMB } });
+      await assert.rejects(run, /stopped by the test/, `MaxPayloadInMB ${maxPayloadInMB}`);
+      await closed.promise;
+      assert.equal(got.length, 1, `MaxPayloadInMB ${maxPayloadInMB}: one request, not retried after the stop`);
+      // Streamed, the object is gunzipped as it is sent: the stop cuts it part-way.
+      if (maxPayloadInMB === 0) assert.ok(!got[0]!.complete && got[0]!.bytes < text.length, `${got[0]!.bytes} of ${text.length} bytes sent`);
+      assert.deepEqual(await fs.readdir(t.output), [], `MaxPayloadInMB ${maxPayloadInMB}: nothing written`);
+      assert.deepEqual(openInputs(), [], `MaxPayloadInMB ${maxPayloadInMB}: the input file is closed`);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
