@@ -382,3 +382,43 @@ test('StopTransformJob while a gzipped SplitType None object is out (MaxPayloadI
     assert.equal(await exists('out', `${name}/a.csv.gz.out`), false);
   }
 });
+
+test("DataProcessing, the developer guide's JSON example through S3 (InputFilter $.features, JoinSource Input, OutputFilter $['id','SageMakerOutput']); a record that is not UTF-8, and one over MaxPayloadInMB, fail their files with the reason", async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'dp/a.jsonl', Body: '{"id":1,"features":[1,2]}\n{"id":2,"features":[3,4]}\n' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'dp/b.jsonl', Body: Buffer.concat([Buffer.from('{"id":3,"features":[5]}\n{"id":4,"name":"caf'), Buffer.from([0xe9]), Buffer.from('","features":[6]}\n')]) }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'dp/c.jsonl', Body: `{"id":5,"features":[7]}\n{"id":6,"features":"${'x'.repeat(1 << 20)}"}\n` }));
+  await sm.send(
+    new CreateTransformJobCommand(
+      job('tj-dp', {
+        BatchStrategy: 'SingleRecord',
+        MaxPayloadInMB: 1,
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/dp/' } }, ContentType: 'application/jsonlines', SplitType: 'Line' },
+        TransformOutput: { S3OutputPath: 's3://out/tj-dp', Accept: 'application/jsonlines', AssembleWith: 'Line' },
+        DataProcessing: { InputFilter: '$.features', JoinSource: 'Input', OutputFilter: "$['id','SageMakerOutput']" },
+      }),
+    ),
+  );
+  const d = await until('tj-dp to end', async () => {
+    const out = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-dp' }));
+    return out.TransformJobStatus === 'InProgress' ? undefined : out;
+  });
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.equal(
+    d.FailureReason,
+    "AlgorithmError: 2 of 6 records failed in 2 input file(s), which got no .out object; the other files' output was written. First: b.jsonl record 1: InputFilter: the record is not valid UTF-8; DataProcessing reads JSON records as UTF-8 text",
+  );
+  // Each record's features alone went to the container; its answer is joined under SageMakerOutput, and the filter keeps id and it.
+  const lines = (await object('out', 'tj-dp/a.jsonl.out')).split('\n');
+  assert.equal(lines.pop(), '');
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l) as { id: number; SageMakerOutput: { tag: string; got: string } }).map((r) => [Object.keys(r), r.id, r.SageMakerOutput.tag, r.SageMakerOutput.got]),
+    [
+      [['id', 'SageMakerOutput'], 1, 'model', '[1,2]\n'],
+      [['id', 'SageMakerOutput'], 2, 'model', '[3,4]\n'],
+    ],
+  );
+  assert.equal(await exists('out', 'tj-dp/b.jsonl.out'), false);
+  assert.equal(await exists('out', 'tj-dp/c.jsonl.out'), false);
+  const sent = backend.invocations.filter((r) => r.id.includes('tj-dp')).map((r) => r.body);
+  assert.equal(sent.some((body) => body.includes('\ufffd') || body.includes('xxxx')), false, 'neither the non-UTF-8 record nor the one over the limit was sent');
+});

@@ -79,3 +79,15 @@ test('GenerateInferenceId keeps a JSON answer as the container wrote it (numbers
   assert.equal(stamp('{"SageMakerInferenceId": "old", "x": 1}'), '{"SageMakerInferenceId":"ID","x":1,"SageMakerInferenceTime":"T"}');
   assert.throws(() => stamp('{"a": '), RecordProcessingError);
 });
+
+test('a record or answer that is not valid UTF-8 is a RecordProcessingError, not sent or written with U+FFFD in place of its bytes', () => {
+  const notUtf8 = (what: string) => (e: unknown) => e instanceof RecordProcessingError && e.message === `${what} is not valid UTF-8; DataProcessing reads ${what === 'the answer' ? 'JSON' : 'CSV'} records as UTF-8 text`;
+  const csv = compileDataProcessing({ inputFilter: '$[1:]', joinSource: 'Input' }, csvLines)!;
+  const latin1Row = Buffer.concat([b('id1,caf'), Buffer.from([0xe9]), b(',2\n')]);
+  assert.throws(() => csv.filterInput(latin1Row), notUtf8('the record'));
+  assert.throws(() => csv.finish(latin1Row, b('1')), notUtf8('the record'));
+  assert.equal(csv.filterInput(b('id1,café,2\n')).toString(), 'café,2\n', 'valid UTF-8 goes through');
+  const json = compileDataProcessing({ joinSource: 'Input' }, { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' })!;
+  assert.throws(() => json.finish(b('{"a":1}'), Buffer.concat([b('{"x":"'), Buffer.from([0xc3]), b('"}')])), notUtf8('the answer'));
+  assert.throws(() => withInferenceId(Buffer.from([0xff, 0x31]), 'csv', 'ID', 'T'), notUtf8('the record'));
+});

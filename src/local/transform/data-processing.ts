@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { ToolkitError } from '../../errors/catalogue.js';
 
 /**
@@ -164,7 +165,9 @@ export function recordFormat(contentType: string): RecordFormat | undefined {
   return undefined;
 }
 
-function parseRecord(data: Buffer, format: RecordFormat): unknown {
+function parseRecord(data: Buffer, format: RecordFormat, what = 'the record'): unknown {
+  // Decoded leniently, bytes that are not UTF-8 would be sent (or written) as U+FFFD: changed, not refused.
+  if (!isUtf8(data)) throw new RecordProcessingError(`${what} is not valid UTF-8; DataProcessing reads ${format === 'csv' ? 'CSV' : 'JSON'} records as UTF-8 text`);
   const text = data.toString('utf8').replace(/\r?\n$/, '');
   if (format === 'csv') return parseCsvRow(text);
   try {
@@ -239,7 +242,7 @@ export function compileDataProcessing(dp: DataProcessing, framing: RecordFraming
     },
     finish(record, answer) {
       let value: unknown;
-      const out = parseRecord(answer, outputFormat);
+      const out = parseRecord(answer, outputFormat, 'the answer');
       if (!join) value = out;
       else if (inputFormat === 'csv') value = [...(parseRecord(record, 'csv') as string[]), ...(out as string[])];
       else {
