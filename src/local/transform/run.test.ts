@@ -978,3 +978,53 @@ test('CompressionType Gzip with SplitType None, stopped while the object is bein
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('retries: a streamed request (MaxPayloadInMB 0) whose connection is reset is sent again, the file read again from its start; a 503 each time fails the record saying how often it was sent; a 500 is not retried', async () => {
+  const text = 'row\n'.repeat(50_000);
+  const t = await tmpTree({ 'reset/a.csv': text, 'busy/b.csv': 'b\n', 'error/c.csv': 'c\n' });
+  /** Requests by file marker, and the bodies the container got whole. */
+  const seen = new Map<string, number>();
+  const whole: string[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      chunks.push(c);
+      const body = Buffer.concat(chunks).toString();
+      if (!body.startsWith('row')) return;
+      const n = (seen.get('row') ?? 0) + 1;
+      // The first two sends of the streamed file are cut at their first bytes.
+      if (chunks.length === 1) seen.set('row', n);
+      if (n <= 2) req.socket.destroy();
+    });
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      if (body === 'b\n' || body === 'c\n') {
+        seen.set(body, (seen.get(body) ?? 0) + 1);
+        return void res.writeHead(body === 'b\n' ? 503 : 500).end(body === 'b\n' ? 'busy' : 'broken');
+      }
+      whole.push(body);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const reset = await runTransform({ input: path.join(t.input, 'reset'), output: t.output, url, retries: 2, parameters: { maxPayloadInMB: 0 } });
+    assert.deepEqual(reset.failed, []);
+    assert.equal(seen.get('row'), 3);
+    assert.deepEqual(whole, [text], 'the third send carried the whole file');
+    assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), 'ok');
+
+    const busy = await runTransform({ input: path.join(t.input, 'busy'), output: t.output, url, retries: 2, parameters: { maxPayloadInMB: 0 } });
+    assert.deepEqual(busy.failed, [{ file: 'b.csv', record: 0, status: 503, error: 'busy (sent 3 times)' }]);
+    assert.equal(seen.get('b\n'), 3);
+    const error = await runTransform({ input: path.join(t.input, 'error'), output: t.output, url, retries: 2, parameters: { maxPayloadInMB: 0 } });
+    assert.deepEqual(error.failed, [{ file: 'c.csv', record: 0, status: 500, error: 'broken' }]);
+    assert.equal(seen.get('c\n'), 1);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

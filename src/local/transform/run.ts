@@ -357,7 +357,10 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         outcome = { ok: false, status: 0, error: timedOut ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}` };
         retryable = true;
       }
-      if (!retryable || attempt >= retries || options.signal?.aborted) return outcome;
+      if (!retryable || attempt >= retries || options.signal?.aborted) {
+        // Retried, it failed each time: the error says so (it is the last one's).
+        return attempt > 0 && !outcome.ok ? { ...outcome, error: `${outcome.error} (sent ${attempt + 1} times)` } : outcome;
+      }
       await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
     }
   };
