@@ -595,23 +595,30 @@ export class TransformJobs {
       await mkdir(join(file, '..'), { recursive: true });
       for (let attempt = 1; ; attempt++) {
         let answered = false;
+        let unwritable = false;
         try {
           const body = await untilAborted(s3.get(o.bucket, o.key, { signal }), signal);
           answered = true;
           if (refuseOver !== undefined && body.contentLength !== undefined && body.contentLength > refuseOver) {
             body.destroy();
+            // A failure from here on is the disk's, not S3's.
+            unwritable = true;
             const placeholder = await open(file, 'w');
             await placeholder.truncate(body.contentLength).finally(() => placeholder.close());
             break;
           }
-          await pipeline(body, createWriteStream(file), { signal });
+          const sink = createWriteStream(file);
+          sink.once('error', () => (unwritable = true));
+          await pipeline(body, sink, { signal });
           break;
         } catch (err) {
           if (signal.aborted) throw err;
           // The SDK retries a request until S3 answers, not a body that breaks off part-way (a
-          // connection reset, a stall): the object is downloaded again from its start.
-          if (answered && attempt < DOWNLOAD_ATTEMPTS) continue;
-          const tries = answered ? ` (it broke off part-way ${attempt} times)` : '';
+          // connection reset, a stall): the object is downloaded again from its start. A file
+          // that cannot be written (a full disk) is not.
+          const broke = answered && !unwritable;
+          if (broke && attempt < DOWNLOAD_ATTEMPTS) continue;
+          const tries = broke ? ` (it broke off part-way ${attempt} times)` : '';
           throw new JobFailure(`ClientError: Could not download the input object s3://${o.bucket}/${o.key}${tries}: ${(err as Error).message}`);
         }
       }
