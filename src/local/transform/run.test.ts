@@ -1028,3 +1028,21 @@ test('retries: a streamed request (MaxPayloadInMB 0) whose connection is reset i
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('JoinSource=Input on JSON Lines: AssembleWith Line writes one joined object per line; None concatenates them, as it concatenates answers', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.jsonl': '{"id":1}\n{"id":2}\n' });
+  try {
+    for (const [assembleWith, expected] of [
+      ['Line', '{"id":1,"SageMakerOutput":{"ID":1}}\n{"id":2,"SageMakerOutput":{"ID":2}}\n'],
+      ['None', '{"id":1,"SageMakerOutput":{"ID":1}}{"id":2,"SageMakerOutput":{"ID":2}}'],
+    ] as const) {
+      const s = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith, dataProcessing: { joinSource: 'Input' } });
+      assert.deepEqual(s.failed, []);
+      assert.equal(await fs.readFile(path.join(t.output, 'a.jsonl.out'), 'utf8'), expected, assembleWith);
+    }
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
