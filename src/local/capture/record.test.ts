@@ -222,3 +222,47 @@ test('a destination that cannot be written is reported once while it keeps faili
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('sampling at 0 % captures no invocation and at 100 % every one, whatever the random draw', () => {
+  const draws = [0, 0.5, 0.9999999999999999];
+  const writer = (samplingPercentage: number): CaptureWriter => {
+    const values = [...draws];
+    return new CaptureWriter('ep', { destination: '.', samplingPercentage, captureInput: true, captureOutput: true, ...types }, () => values.shift()!);
+  };
+  const none = writer(0);
+  assert.deepEqual(draws.map(() => none.sample()), [false, false, false]);
+  const all = writer(100);
+  assert.deepEqual(draws.map(() => all.sample()), [true, true, true]);
+});
+
+test('a record past the size one may take is skipped and reported before its text is made; the next one is written', async () => {
+  const errors: string[] = [];
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-record-limit-'));
+  try {
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: true, ...types }, Math.random, (err) => errors.push(err.message), { maxRecordChars: 1_000 });
+    // 900 bytes as base64 are 1 200 characters: refused by size, so the payload is never turned into text.
+    const big = Object.assign(Buffer.alloc(900), {
+      toString(): string {
+        throw new Error('the payload was turned into text');
+      },
+    });
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    assert.doesNotThrow(() => writer.capture('AllTraffic', { at, inferenceId: 'big-1', input: { body: Buffer.from('1'), contentType: 'text/csv' }, output: { body: big, contentType: 'application/x-npy' } }));
+    // 450 bytes of JSON whose quotes JSON escapes to 900 characters: over the limit once made a line.
+    writer.capture('AllTraffic', { at, input: { body: Buffer.from('"'.repeat(450)), contentType: 'application/json' } });
+    writer.capture('AllTraffic', { at, input: { body: Buffer.from('5.1,3.5'), contentType: 'text/csv' } });
+    await writer.flush();
+    assert.equal(errors.length, 2, errors.join('\n'));
+    assert.match(errors[0]!, /^data capture skipped an invocation of AllTraffic \(inference id big-1\): its record would take 1201 characters, more than the 1000 one record may take$/);
+    assert.match(errors[1]!, /^data capture skipped an invocation of AllTraffic: its record would take \d+ characters, more than the 1000/);
+    assert.equal(writer.written, 1);
+    assert.equal(writer.failed, 2);
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    const [file] = await readdir(dir);
+    const lines = (await readFile(join(dir, file!), 'utf8')).trimEnd().split('\n');
+    assert.equal(lines.length, 1);
+    assert.equal((JSON.parse(lines[0]!) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data, '5.1,3.5');
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});

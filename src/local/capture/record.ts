@@ -47,9 +47,23 @@ export interface CaptureRecord {
  * would become U+FFFD and be lost to every reader.
  */
 export function capturePayload(mode: 'INPUT' | 'OUTPUT', body: Buffer, contentType: string, types: CaptureContentTypes): CapturedPayload {
-  const listed = captureEncoding(contentType, types);
-  const encoding = listed !== 'BASE64' && !isUtf8(body) ? 'BASE64' : listed;
+  const encoding = payloadEncoding(body, contentType, types);
   return { observedContentType: contentType, mode, data: encoding === 'BASE64' ? body.toString('base64') : body.toString('utf8'), encoding };
+}
+
+/** The encoding {@link capturePayload} stores `body` with. */
+function payloadEncoding(body: Buffer, contentType: string, types: CaptureContentTypes): CaptureEncoding {
+  const listed = captureEncoding(contentType, types);
+  return listed !== 'BASE64' && !isUtf8(body) ? 'BASE64' : listed;
+}
+
+/**
+ * The size of the `data` {@link capturePayload} would make of `body`, found without making it:
+ * the base64 text's length, or the UTF-8 text's bytes (at least its characters, before any JSON
+ * escapes).
+ */
+export function capturedDataLength(body: Buffer, contentType: string, types: CaptureContentTypes): number {
+  return payloadEncoding(body, contentType, types) === 'BASE64' ? 4 * Math.ceil(body.length / 3) : body.length;
 }
 
 /** `2022-02-14T17:25:49Z`: seconds resolution, as in AWS's capture examples. */

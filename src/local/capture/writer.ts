@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
-import { buildCaptureRecord, type CaptureEvent } from './record.js';
+import { buildCaptureRecord, capturedDataLength, type CaptureEvent } from './record.js';
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
@@ -32,6 +32,14 @@ export const MAX_CAPTURE_BACKLOG_CHARS = 128 * 1024 * 1024;
  */
 export const MAX_CAPTURE_FILE_CHARS = 64 * 1024 * 1024;
 
+/**
+ * Characters one record's JSON line may take (default of {@link CaptureWriterLimits.maxRecordChars}):
+ * a capture file's limit, {@link MAX_CAPTURE_FILE_CHARS}. A real-time invocation's record (6 MB in and
+ * out, as base64 about 16 M characters) always fits; an asynchronous invocation's payload may be
+ * 1 GB, whose text would cost several times its size in memory to build.
+ */
+export const MAX_CAPTURE_RECORD_CHARS = MAX_CAPTURE_FILE_CHARS;
+
 /** What a {@link CaptureWriter} may hold and how it writes (tests shrink and stall them). */
 export interface CaptureWriterLimits {
   /** Appends to a file. @defaultValue `appendFile` */
@@ -40,6 +48,8 @@ export interface CaptureWriterLimits {
   maxBacklogChars?: number;
   /** @defaultValue {@link MAX_CAPTURE_FILE_CHARS} */
   maxFileChars?: number;
+  /** @defaultValue {@link MAX_CAPTURE_RECORD_CHARS} */
+  maxRecordChars?: number;
 }
 
 /**
@@ -49,7 +59,8 @@ export interface CaptureWriterLimits {
  * per file), so the writer keeps up with any invocation rate instead of queueing one file operation
  * per record. Records that would make the waiting ones more than `maxBacklogChars` (a disk slower
  * than the traffic) are dropped and reported, as SageMaker stops capturing rather than impact
- * inference (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html).
+ * inference (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html);
+ * so is a record longer than `maxRecordChars`, found by its payloads' size before their text is made.
  */
 export class CaptureWriter {
   private readonly files = new Map<string, string>();
@@ -70,6 +81,7 @@ export class CaptureWriter {
   private readonly append: (file: string, data: string) => Promise<void>;
   private readonly maxBacklogChars: number;
   private readonly maxFileChars: number;
+  private readonly maxRecordChars: number;
   /** Records written so far (for tests and the shutdown summary). */
   written = 0;
   /** Records not written: dropped (behind, too large) or lost to a failed write (for tests and the shutdown summary). */
@@ -85,6 +97,7 @@ export class CaptureWriter {
     this.append = limits.append ?? appendFile;
     this.maxBacklogChars = limits.maxBacklogChars ?? MAX_CAPTURE_BACKLOG_CHARS;
     this.maxFileChars = limits.maxFileChars ?? MAX_CAPTURE_FILE_CHARS;
+    this.maxRecordChars = limits.maxRecordChars ?? MAX_CAPTURE_RECORD_CHARS;
   }
 
   /** Decides by the sampling percentage whether to capture the next invocation. */
@@ -94,21 +107,26 @@ export class CaptureWriter {
 
   /** Queues a record for `variant`; never throws into the request path. */
   capture(variant: string, event: CaptureEvent): void {
+    const input = this.config.captureInput ? event.input : undefined;
+    const output = this.config.captureOutput ? event.output : undefined;
+    // Measured before the text is made: a payload of hundreds of MB would cost several times that in strings.
+    const dataChars = (input ? capturedDataLength(input.body, input.contentType, this.config) : 0) + (output ? capturedDataLength(output.body, output.contentType, this.config) : 0);
+    if (dataChars > this.maxRecordChars) {
+      this.tooLarge(variant, event, dataChars);
+      return;
+    }
     let line: string;
     try {
-      const record = buildCaptureRecord(
-        {
-          ...event,
-          input: this.config.captureInput ? event.input : undefined,
-          output: this.config.captureOutput ? event.output : undefined,
-        },
-        this.config,
-      );
-      line = `${JSON.stringify(record)}\n`;
+      line = `${JSON.stringify(buildCaptureRecord({ ...event, input, output }, this.config))}\n`;
     } catch (err) {
       // A payload past the longest string V8 makes (an asynchronous invocation's may be 1 GB) has no JSON line.
       this.failed += 1;
       this.onError(err as Error);
+      return;
+    }
+    // JSON escapes (quotes, control characters) may make text data longer than its bytes.
+    if (line.length > this.maxRecordChars) {
+      this.tooLarge(variant, event, line.length);
       return;
     }
     // Held without bound, records behind a slow disk would exhaust memory (and join past the longest string).
@@ -128,6 +146,13 @@ export class CaptureWriter {
     if (lines) lines.push(line);
     else this.buffered.set(file, [line]);
     this.startWriting();
+  }
+
+  /** Counts and reports a record not captured for its size. */
+  private tooLarge(variant: string, event: CaptureEvent, chars: number): void {
+    this.failed += 1;
+    const id = event.inferenceId === undefined ? '' : ` (inference id ${event.inferenceId})`;
+    this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${chars} characters, more than the ${this.maxRecordChars} one record may take`));
   }
 
   /** Resolves once every record captured so far is on disk. */
