@@ -2,8 +2,9 @@
 // driven by the real AWS SDK v3 client: PayloadPart events, ModelStreamError, and ModelError.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvokeEndpointWithResponseStreamCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
 import { startLocalForTest, type LocalEndpointsUnderTest } from '../helpers/local-endpoints.js';
 import { spawn } from 'node:child_process';
@@ -15,7 +16,7 @@ let client: SageMakerRuntimeClient;
 
 before(async () => {
   const model = join(REPO_ROOT, 'test', 'fixtures', 'handlers', 'streaming');
-  local = await startLocalForTest(`endpoints:\n  - name: chat\n    variants:\n      - name: AllTraffic\n        model: ${model}\n`);
+  local = await startLocalForTest(`endpoints:\n  - name: chat\n    variants:\n      - name: AllTraffic\n        model: ${model}\n    dataCapture:\n      destination: capture\n`);
   ({ handle, client } = local);
 });
 
@@ -61,6 +62,23 @@ test('an error before the first chunk is a ModelError with the container status'
     assert.equal(err.$metadata?.httpStatusCode, 424);
     return true;
   });
+});
+
+test('data capture: a streamed invocation is not captured, an InvokeEndpoint of the same endpoint is', async () => {
+  const out = await client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'chat', Body: Buffer.from('2'), ContentType: 'text/plain', InferenceId: 'streamed-1' }));
+  for await (const event of out.Body!) void event;
+  const invoked = await client.send(new InvokeEndpointCommand({ EndpointName: 'chat', Body: Buffer.from('1'), ContentType: 'text/plain', InferenceId: 'invoked-1' }));
+  assert.equal(Buffer.from(invoked.Body!).toString(), 'token-0\n');
+  await handle.endpoints.get('chat')!.idle();
+  // Every other test here streams: the one record is the InvokeEndpoint's.
+  const dir = join(local.dir, 'capture', 'chat', 'AllTraffic');
+  const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.jsonl'));
+  const lines = (await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')))).join('').trimEnd().split('\n');
+  assert.equal(lines.length, 1, lines.join('\n'));
+  const record = JSON.parse(lines[0]!) as { captureData: { endpointOutput: { data: string; encoding: string } }; eventMetadata: { inferenceId?: string } };
+  assert.equal(record.eventMetadata.inferenceId, 'invoked-1');
+  assert.equal(record.captureData.endpointOutput.encoding, 'BASE64');
+  assert.equal(Buffer.from(record.captureData.endpointOutput.data, 'base64').toString(), 'token-0\n');
 });
 
 /** Runs the CLI without blocking this process (the front door under test runs in it). */
