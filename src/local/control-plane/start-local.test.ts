@@ -17,7 +17,7 @@ import {
   waitUntilEndpointInService,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { heldS3Writes, startLocalS3 } from '../../../test/helpers/local-s3.js';
@@ -145,6 +145,49 @@ test('an endpoint file capturing to s3:// writes through S3 (never to a local fo
     assert.deepEqual(records.map((r) => [r.captureData.endpointInput.data, r.captureData.endpointInput.encoding]), [['[1]', 'JSON'], ['W+ld', 'BASE64']]);
     assert.deepEqual(await readdir(process.cwd()), cwdBefore, 'nothing was written in the working directory');
   } finally {
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a capture bucket that does not exist fails no invocation: the upload is warned about and tried again, and goes up once the bucket is there', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-capture-nobucket-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const s3 = await startLocalS3([]);
+  const config = parseEndpointFile(
+    { endpoints: [{ name: 'cap', variants: [{ name: 'A', model: '.' }], dataCapture: { destination: 's3://late/runs', samplingPercentage: 100, jsonContentTypes: ['application/json'] } }] },
+    (p) => join(dir, p),
+    () => Buffer.alloc(0),
+  );
+  const warnings: Array<Record<string, unknown>> = [];
+  const run = await startLocal(
+    config,
+    { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, log: (level, msg, fields) => void (level === 'warn' && msg === 'data capture write failed' && warnings.push(fields)) },
+    { alarmsAndScaling: false, captureSyncMs: 100, s3: createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' }) },
+  );
+  const runtime = new SageMakerRuntimeClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
+  try {
+    const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'cap', ContentType: 'application/json', Body: Buffer.from('[1]') }));
+    assert.equal(out.$metadata.httpStatusCode, 200);
+    assert.ok(JSON.parse(Buffer.from(out.Body!).toString()), 'the model answered');
+    await until('the failed upload to be warned about', () => (warnings.length > 0 ? true : undefined), { timeoutMs: 30_000 });
+    assert.equal(warnings[0]!['endpoint'], 'cap');
+    assert.match(String(warnings[0]!['error']), /^Uploading data capture to s3:\/\/late\/runs\/cap\/A\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/\S+\.jsonl failed: .*bucket/i);
+    // Capture goes on meanwhile: a second invocation is answered and recorded too.
+    await runtime.send(new InvokeEndpointCommand({ EndpointName: 'cap', ContentType: 'application/json', Body: Buffer.from('[2]') }));
+    await s3.client.send(new CreateBucketCommand({ Bucket: 'late' }));
+    const text = await until('the capture file to be uploaded with both records', async () => {
+      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'late', Prefix: 'runs/cap/A/' }));
+      const key = listed.Contents?.[0]?.Key;
+      if (key === undefined) return undefined;
+      const body = await (await s3.client.send(new GetObjectCommand({ Bucket: 'late', Key: key }))).Body!.transformToString();
+      return body.trimEnd().split('\n').length === 2 ? body : undefined;
+    }, { timeoutMs: 30_000 });
+    const inputs = text.trimEnd().split('\n').map((l) => (JSON.parse(l) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data);
+    assert.deepEqual(inputs, ['[1]', '[2]']);
+  } finally {
+    runtime.destroy();
+    await run.stop();
     await s3.stop();
     await rm(dir, { recursive: true, force: true });
   }
