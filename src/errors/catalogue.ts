@@ -20,7 +20,7 @@ export const ERROR_CATALOGUE = {
   ERR_TIMEOUT: { status: 504, summary: 'The invocation ran past SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS (else SAGEMAKER_MODEL_SERVER_TIMEOUT).' },
   ERR_CLIENT_GONE: { status: 499, summary: 'The client closed the connection before its answer was ready; the request was dropped (recorded in logs and metrics only, nobody receives it).' },
   ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is draining after SIGTERM.' },
-  ERR_SERVER_BUSY: { status: 503, summary: 'The request bodies a worker holds already take the memory SMKIT_BODY_MEMORY_MB allows; retry shortly.' },
+  ERR_SERVER_BUSY: { status: 503, summary: 'The request bodies a worker holds already take the memory SMKIT_BODY_MEMORY_MB allows, or its connections as many as its open files limit leaves room for; retry shortly.' },
   ERR_TOO_MANY_STREAMS: { status: 503, summary: 'The server already has the bidirectional streams open that SMKIT_BIDI_STREAMS_MAX allows; retry once one has ended.' },
   ERR_DECODED_TOO_LARGE: { status: 413, summary: 'The decoded inputs (image pixels, arrays) would take more memory than SMKIT_MAX_DECODED_MB allows.' },
   ERR_BODY_TIMEOUT: { status: 408, summary: 'The request body did not arrive within SMKIT_BODY_TIMEOUT_SECONDS.' },

@@ -25,6 +25,7 @@ import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
 import { trackConnections } from './connection-drain.js';
+import { isRefusedConnection, limitConnectionsToFileLimit } from './connection-limit.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { ClusterStreamSlots } from './bidi/stream-slots.js';
@@ -141,12 +142,15 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // Every request is counted until its response closes, so a shutdown can wait for those being
   // answered (streamed answers included) without polling.
   const listener: RequestListener = (req, res) => {
+    // Answered 503 on arrival, past the connections the file descriptor limit leaves room for.
+    if (isRefusedConnection(req.socket)) return;
     connections.onRequest(req, res);
     models?.track(req, res);
     shedder?.onRequest(req, res);
     app(req, res);
   };
   const server: Server = createServer(HTTP_SERVER_OPTIONS, listener);
+  limitConnectionsToFileLimit(server);
   // An answer the client takes none of for as long as a body may take to arrive frees its connection.
   const connections = trackConnections(server, { stalledAnswerMs: settings.bodyTimeoutSeconds * 1000 });
   // With two or more workers, this one closes kept-alive connections over its share (see connection-rebalancing.ts).
@@ -169,6 +173,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (isRefusedConnection(req.socket)) return;
     bidi ??= import('./bidi/websocket-front.js').then(
       ({ BidiFront }) =>
         new BidiFront({
@@ -249,8 +254,10 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     // One package per turn of the event loop, so that requests already coming in are not held:
     // pino at once (held lines are written then), prom-client once the first seconds are past (a
     // scrape before then loads it).
-    setTimeout(() => void deferredLog.loadGradually(), 50).unref();
-    setTimeout(() => void metrics?.ready(), PRELOAD_AFTER_MS).unref();
+    // A load that fails (a connection flood took every file descriptor) must not end the worker, and
+    // every connection with it: pino loads with the next error line, prom-client with the next scrape.
+    setTimeout(() => void deferredLog.loadGradually().catch(() => undefined), 50).unref();
+    setTimeout(() => void metrics?.ready().catch(() => undefined), PRELOAD_AFTER_MS).unref();
   };
   // With SMKIT_INFERENCE_MODE=inline handler code runs in this process: a promise it rejects with
   // nothing handling it is logged, as the inference thread does. A single model's load is left to

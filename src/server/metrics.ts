@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { LabelledCounter, LabelledHistogram } from './labelled-metrics.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 
@@ -98,12 +99,20 @@ const PROM_CLIENT_PACKAGES = ['node:https', 'node:zlib', 'prom-client'] as const
 /** prom-client's packages, one per turn of the event loop (see gradual-require.ts). */
 async function loadPromClientGradually(): Promise<typeof import('prom-client')> {
   await (await import('../core/gradual-require.js')).requireGradually(PROM_CLIENT_PACKAGES, import.meta.url);
-  return import('prom-client');
+  // require, not import(): Node keeps a failed import() of a module failed for good (a file it
+  // could not open while the process had no file descriptor left), where require tries again.
+  return createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+}
+
+/** `promise`, and `forget()` called once it fails: a cached load that failed is tried again on next use. */
+function forgetOnFailure<T>(promise: Promise<T>, forget: () => void): Promise<T> {
+  promise.catch(forget);
+  return promise;
 }
 
 /** Loads prom-client once per process and registers smkit's instruments in its default registry. */
 function load(): Promise<Exposition> {
-  return (loading ??= loadPromClientGradually().then(({ AggregatorRegistry, Counter, Gauge, collectDefaultMetrics, register }) => {
+  return (loading ??= forgetOnFailure(loadPromClientGradually(), () => (loading = undefined)).then(({ AggregatorRegistry, Counter, Gauge, collectDefaultMetrics, register }) => {
     // In a cluster worker this installs prom-client's responder to the primary's aggregation requests.
     new AggregatorRegistry();
     collectDefaultMetrics({ prefix: 'smkit_' });
@@ -177,7 +186,11 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
     early = (msg: { type?: string }) => {
       if (msg?.type !== PROM_WORKER_REQUEST) return;
       // prom-client's own listener did not exist when this request arrived: replay it once loaded.
-      void ready().then(() => process.emit('message', msg as never, undefined as never));
+      // Not loaded (no file descriptor left): the primary's request times out, as for a busy worker.
+      ready().then(
+        () => process.emit('message', msg as never, undefined as never),
+        () => undefined,
+      );
     };
     process.on('message', early);
   }
@@ -222,5 +235,6 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
 export function createClusterMetricsAggregator(): () => Promise<string> {
   let aggregator: Promise<{ clusterMetrics(): Promise<string> }> | undefined;
   // Gradually, as in the workers: on Node 20 this primary hands every new connection to a worker.
-  return async () => (await (aggregator ??= loadPromClientGradually().then(({ AggregatorRegistry }) => new AggregatorRegistry()))).clusterMetrics();
+  const load = () => loadPromClientGradually().then(({ AggregatorRegistry }) => new AggregatorRegistry());
+  return async () => (await (aggregator ??= forgetOnFailure(load(), () => (aggregator = undefined)))).clusterMetrics();
 }

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ErrorCode } from '../errors/catalogue.js';
+import { answerOnSocket } from './respond.js';
+
+/**
+ * File descriptors a worker keeps free of connections: for the files it opens while it serves
+ * (a package loaded on first use, the model's files, logs) and the pipes and threads it starts.
+ */
+export const RESERVED_FILE_DESCRIPTORS = 64;
+
+/** Marks a connection answered 503 by {@link limitConnections}: its requests are not served. */
+const REFUSED = Symbol('smkit.connectionRefused');
+
+/**
+ * This process's soft limit on open files (`ulimit -n`), from `/proc/self/limits`; undefined when
+ * there is none (`unlimited`) or it cannot be read (not Linux).
+ */
+export function openFilesLimit(limits = '/proc/self/limits'): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(limits, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const soft = /^Max open files\s+(\d+)\s/m.exec(text)?.[1];
+  return soft === undefined ? undefined : Number(soft);
+}
+
+/** Whether {@link limitConnections} answered this connection's first bytes itself: its requests are to be left alone. */
+export function isRefusedConnection(socket: Socket): boolean {
+  return (socket as Socket & { [REFUSED]?: true })[REFUSED] === true;
+}
+
+/**
+ * Keeps a worker's connections within its file descriptor limit: past `maxConnections` a new
+ * connection gets a 503 `ERR_SERVER_BUSY` and is closed. Without this, a flood of connections took
+ * every descriptor: a connection the cluster primary handed over was then lost on the way (the
+ * kernel drops a descriptor the receiver has no room for), the primary waited for its
+ * acknowledgement for good and gave the worker no connection again, and a package loaded on
+ * first use could not be opened.
+ */
+export function limitConnections(server: Server, maxConnections: number, fileLimit: number): void {
+  let open = 0;
+  // Before node:http's own listener, so that a refused connection is marked before it is parsed.
+  server.prependListener('connection', (socket: Socket) => {
+    if (open >= maxConnections) {
+      (socket as Socket & { [REFUSED]?: true })[REFUSED] = true;
+      answerOnSocket(socket, 503, {
+        code: 'ERR_SERVER_BUSY' satisfies ErrorCode,
+        message: `this worker already holds ${open} connections, as many as its open files limit (ulimit -n ${fileLimit}) leaves room for; retry shortly, or raise the limit`,
+      }, { 'Retry-After': '1' });
+      return;
+    }
+    open++;
+    socket.once('close', () => open--);
+  });
+}
+
+/**
+ * {@link limitConnections} with the limit this process's open files limit allows, less
+ * {@link RESERVED_FILE_DESCRIPTORS}; nothing when the limit is unknown or unlimited.
+ */
+export function limitConnectionsToFileLimit(server: Server, fileLimit = openFilesLimit()): void {
+  if (fileLimit === undefined) return;
+  limitConnections(server, Math.max(1, fileLimit - RESERVED_FILE_DESCRIPTORS), fileLimit);
+}

@@ -1,0 +1,110 @@
+/**
+ * A connection flood that takes every file descriptor `smkit serve` may open (its `ulimit -n`):
+ * the worker must keep serving the connections it holds, and load what it loads lazily (prom-client
+ * for `/metrics`) once descriptors are free again, instead of dying with every connection.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { PRELOAD_AFTER_MS } from '../../src/server/app.js';
+import { REPO_ROOT, SMKIT_BIN, fetchWithTimeout, freePort, makeOptMl, removeDir } from '../helpers/serve-process.js';
+
+/** The server's descriptor limit: its own files, threads and pipes take a few dozen, connections the rest. */
+const FILE_LIMIT = 128;
+/** Connections opened: more than the limit lets the worker hold. */
+const CONNECTIONS = 200;
+
+let child: ChildProcess;
+let base: string;
+let port: number;
+let output = '';
+const instanceId = `fd-${process.pid}-${Math.random().toString(36).slice(2)}`;
+
+before(async () => {
+  base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+  port = await freePort();
+  // POSIX sh sets the limit, then runs the server in its place: the primary and its worker inherit it.
+  child = spawn('sh', ['-c', `ulimit -n ${FILE_LIMIT} && exec "$0" "$@"`, process.execPath, SMKIT_BIN, 'serve'], {
+    env: { ...process.env, SAGEMAKER_BASE_DIR: base, SAGEMAKER_BIND_TO_PORT: String(port), SMKIT_BIND_HOST: '127.0.0.1', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INSTANCE_ID: instanceId },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  for (const deadline = Date.now() + 60_000; ; ) {
+    assert.equal(child.exitCode, null, `smkit serve exited:\n${output}`);
+    assert.ok(Date.now() < deadline, `/ping did not answer 200 within a minute:\n${output}`);
+    const res = await fetchWithTimeout(`http://127.0.0.1:${port}/ping`, {}, 5000).catch(() => undefined);
+    await res?.arrayBuffer();
+    if (res?.status === 200 && res.headers.get('x-smkit-instance-id') === instanceId) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});
+
+after(async () => {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+  removeDir(base);
+});
+
+/** A kept-alive connection that sends `GET /ping` and resolves with whether it was answered 200, or false once it is closed. */
+function pingOn(socket: net.Socket): Promise<boolean> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (d: Buffer) => {
+      text += d.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(text)?.[1] ?? NaN);
+      if (end >= 0 && text.length >= end + 4 + length) done(/^HTTP\/1\.1 200 /.test(text));
+    };
+    const onClose = () => done(false);
+    const done = (ok: boolean) => {
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      resolve(ok);
+    };
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.write('GET /ping HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+}
+
+test('a flood of connections past the file descriptor limit: the connections held keep being served, and /metrics loads once descriptors are free', async () => {
+  const sockets: net.Socket[] = [];
+  const answered = new Set<net.Socket>();
+  try {
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      sockets.push(socket);
+      void pingOn(socket).then((ok) => ok && answered.add(socket));
+    }
+    // The worker loads prom-client PRELOAD_AFTER_MS after its model is ready: the flood holds every
+    // descriptor past that moment (a wait by design: there is no event for a load that must fail).
+    await new Promise((r) => setTimeout(r, PRELOAD_AFTER_MS + 1500));
+    assert.ok(answered.size > 0 && answered.size < CONNECTIONS, `${answered.size} of ${CONNECTIONS} connections answered; the limit should let some, not all, in`);
+    // The worker is the same one: every connection it answered is still open and answered again.
+    const again = await Promise.all([...answered].map(pingOn));
+    assert.equal(again.filter((ok) => !ok).length, 0, `held connections were dropped (the worker died?):\n${output}`);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+  }
+  assert.doesNotMatch(output, /worker process died/);
+  // With descriptors free again, the metrics library loads (a failed load is not kept) and /ping answers.
+  const deadline = Date.now() + 30_000;
+  let metrics: Response | undefined;
+  do {
+    metrics = await fetchWithTimeout(`http://127.0.0.1:${port}/metrics`, {}, 10_000).catch(() => undefined);
+    if (metrics?.status === 200) break;
+    await metrics?.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 100));
+  } while (Date.now() < deadline);
+  assert.equal(metrics?.status, 200, output);
+  assert.match(await metrics!.text(), /^smkit_process_open_fds /m);
+  const ping = await fetchWithTimeout(`http://127.0.0.1:${port}/ping`);
+  assert.equal(ping.status, 200);
+  assert.equal(ping.headers.get('x-smkit-instance-id'), instanceId);
+});
