@@ -210,3 +210,36 @@ test('any set of request headers (repeated, in any case, with odd whitespace, fo
     server.close();
   }
 });
+
+test('Expect: 100-continue with a declared body over the limit gets the refusal instead of 100 Continue; within it, 100 then the answer', async () => {
+  const endpoint: RoutableEndpoint = {
+    invoke: async (req) => ({ variant: 'AllTraffic', response: { body: req.body, contentType: 'text/plain' } }),
+    stream: () => Promise.reject(new Error('not streamed here')),
+  };
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['e', endpoint]]) }));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  try {
+    // The client sends nothing after the head: it waits for the 100 the server must not send.
+    const refused = await answerUntilClose(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n', 15_000);
+    assert.match(refused, /^HTTP\/1\.1 413 /, refused);
+    assert.doesNotMatch(refused, /100 Continue/);
+    assert.match(refused, /HTTP content length exceeded 6291456 bytes/);
+    // The control plane's own limit, on the same port.
+    const control = await answerUntilClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: SageMaker.ListEndpoints\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n', 15_000);
+    assert.match(control, /^HTTP\/1\.1 413 /, control);
+    const socket = connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      got += d.toString();
+      // The body goes out once the 100 is in, as a client that waits for it sends it.
+      if (got.startsWith('HTTP/1.1 100 Continue\r\n\r\n') && !socket.writableEnded) socket.end('abc');
+    });
+    socket.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n');
+    await once(socket, 'close', { signal: AbortSignal.timeout(15_000) });
+    assert.match(got, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 [^]*\r\n\r\nabc$/, got);
+  } finally {
+    server.close();
+  }
+});

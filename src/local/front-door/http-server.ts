@@ -56,6 +56,13 @@ export function createFrontDoorServer(app: RequestListener, timing: FrontDoorSer
   server.on('connect', answerConnect);
   // An expectation other than 100-continue is ignored (RFC 9110 §10.1.1 allows it), not a bare 417.
   server.on('checkExpectation', listener);
+  // Expect: 100-continue: a body the route refuses on its headers (a declared length over the
+  // operation's limit) gets that answer instead of a 100 Continue, which would have the client send
+  // the body for nothing (Node's own answer writes the 100 before the route runs).
+  server.on('checkContinue', (req, res) => {
+    listener(req, res);
+    if (!res.headersSent) res.writeContinue();
+  });
   return server;
 }
 
