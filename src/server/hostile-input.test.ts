@@ -842,4 +842,97 @@ describe('hostile input against the HTTP front', () => {
     assert.equal(wrong.status, 405);
     assert.equal(((await wrong.json()) as { code: string }).code, 'ERR_METHOD_NOT_ALLOWED');
   });
+
+  test('chunk-size lines, transfer codings, methods and header floods an attacker picks get a catalogued 4xx or their answer, never a 500 or no answer', async () => {
+    const head = 'POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n';
+    const row = '5.1,3.5,1.4,0.2';
+    const refused: [string, number, string, RegExp][] = [
+      // A chunk extension Node reads no more than 16 KB of: refused as it streams, not buffered.
+      [`${head}Transfer-Encoding: chunked\r\n\r\nf;${'a'.repeat(100_000)}\r\n`, 400, 'ERR_BAD_REQUEST', /HPE_CHUNK_EXTENSIONS_OVERFLOW.*without extensions/],
+      [`${head}Transfer-Encoding: chunked\r\n\r\n${'f'.repeat(40)}\r\n`, 400, 'ERR_BAD_REQUEST', /Chunk size overflow \(HPE_INVALID_CHUNK_SIZE\)/],
+      [`${head}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\nf\r\n${row}\r\n0\r\n\r\n`, 400, 'ERR_BAD_REQUEST', /HPE_INVALID_TRANSFER_ENCODING/],
+      [`${head}Transfer-Encoding: chunked, chunked\r\n\r\nf\r\n${row}\r\n0\r\n\r\n`, 400, 'ERR_BAD_REQUEST', /HPE_INVALID_TRANSFER_ENCODING/],
+      [`${head}Transfer-Encoding: xyz\r\n\r\nabc`, 400, 'ERR_BAD_REQUEST', /HPE_INVALID_TRANSFER_ENCODING/],
+      [`${head}Content-Length: 15\r\nContent-Length: 16\r\n\r\n${row}`, 400, 'ERR_BAD_REQUEST', /Duplicate Content-Length/],
+      ['FOO /ping HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'ERR_BAD_REQUEST', /HPE_INVALID_METHOD/],
+      ['get /ping HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'ERR_BAD_REQUEST', /HPE_INVALID_METHOD/],
+      ['GET /ping HTTP/9.9\r\nHost: x\r\n\r\n', 400, 'ERR_BAD_REQUEST', /HPE_INVALID_VERSION/],
+      // 3000 short headers: over the 16 KB before Node's count of 2000 lines.
+      [`GET /ping HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 3000 }, (_, i) => `a${i}: b\r\n`).join('')}\r\n`, 431, 'ERR_HEADERS_TOO_LARGE', /16 KB/],
+      [`GET /ping HTTP/1.1\r\nHost: x\r\nX: ${'a'.repeat(1024 * 1024)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE', /16 KB/],
+    ];
+    for (const [raw, status, code, message] of refused) {
+      // The server may close while a megabyte of header is still being written (a reset): read what came.
+      const received = await new Promise<string>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let got = '';
+        socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(got));
+        socket.write(raw);
+      });
+      const answer = parseAnswer(received);
+      assert.equal(answer.status, status, raw.slice(0, 80));
+      assert.equal(answer.body.code, code, raw.slice(0, 80));
+      assert.match(answer.body.message ?? '', message, raw.slice(0, 80));
+    }
+    // Served, on one connection: a chunk size with 100 000 leading zeros (read as it streams), a
+    // GET /ping with a body of either framing (read and dropped; the requests behind it are
+    // answered), many short headers within 16 KB, Expect on a route without a body, other methods.
+    const text = await sendRaw(
+      `${head}Transfer-Encoding: chunked\r\n\r\n${'0'.repeat(100_000)}f\r\n${row}\r\n0\r\n\r\n` +
+        'GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello' +
+        'GET /ping HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' +
+        `GET /ping HTTP/1.1\r\nHost: x\r\n${'a: b\r\n'.repeat(1500)}\r\n` +
+        'DELETE /ping HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'PROPFIND /invocations HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'TRACE / HTTP/1.1\r\nHost: x\r\n\r\n' +
+        // Last: Node closes a connection whose Expect: 100-continue it answered without a 100.
+        'GET /ping HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+    );
+    const answers = text.split(/(?=HTTP\/1\.1 \d{3} )/).map(parseAnswer);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200, 200, 200, 405, 405, 404, 200],
+      text.slice(0, 2000),
+    );
+    assert.doesNotMatch(text, /100 Continue/);
+    assert.deepEqual(answers.slice(4, 7).map((a) => a.body.code), ['ERR_METHOD_NOT_ALLOWED', 'ERR_METHOD_NOT_ALLOWED', 'ERR_NOT_FOUND']);
+    await ping();
+  });
+
+  test('request headers that arrive a byte at a time past the headers timeout (slowloris) get a 408 ERR_REQUEST_TIMEOUT and a closed connection; /ping is answered meanwhile', async () => {
+    // The serving options with a short headers timeout, checked often: serve's own is 66 s.
+    const slow = http.createServer({ ...HTTP_SERVER_OPTIONS, connectionsCheckingInterval: 50 }, (_req, res) => res.end('served'));
+    slow.headersTimeout = 300;
+    slow.requestTimeout = 600;
+    slow.on('clientError', answerClientError);
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowPort = (slow.address() as net.AddressInfo).port;
+    const sockets = Array.from({ length: 20 }, () => net.connect(slowPort, '127.0.0.1'));
+    const drip = setInterval(() => {
+      for (const socket of sockets) if (socket.writable) socket.write('X');
+    }, 20);
+    try {
+      const answers = sockets.map(
+        (socket) =>
+          new Promise<string>((resolve) => {
+            let got = '';
+            socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+            socket.on('error', () => undefined);
+            socket.on('close', () => resolve(got));
+            socket.write('GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+          }),
+      );
+      await ping();
+      for (const got of await Promise.all(answers)) {
+        assert.match(got, /^HTTP\/1\.1 408 /, got);
+        assert.equal(parseAnswer(got).body.code, 'ERR_REQUEST_TIMEOUT');
+      }
+    } finally {
+      clearInterval(drip);
+      for (const socket of sockets) socket.destroy();
+      slow.close();
+    }
+  });
 });

@@ -257,6 +257,7 @@ const PARSE_ERROR_HINTS: ReadonlyMap<string, string> = new Map([
   ['HPE_INVALID_CONTENT_LENGTH', 'Content-Length must be one whole number of bytes'],
   ['HPE_INVALID_TRANSFER_ENCODING', 'send either Content-Length or Transfer-Encoding: chunked (once), not both'],
   ['HPE_INVALID_CHUNK_SIZE', 'each chunk starts with its size in hexadecimal and CRLF; the last is 0 and CRLF CRLF'],
+  ['HPE_CHUNK_EXTENSIONS_OVERFLOW', 'send each chunk size without extensions (";name=value" after the size), which Node reads no more than 16 KB of'],
   ['HPE_CR_EXPECTED', FRAMING_HINT],
   ['HPE_LF_EXPECTED', FRAMING_HINT],
   ['HPE_INVALID_HEADER_TOKEN', 'header names are letters, digits and -, and header values visible characters'],
