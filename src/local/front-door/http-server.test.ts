@@ -243,3 +243,73 @@ test('Expect: 100-continue with a declared body over the limit gets the refusal 
     server.close();
   }
 });
+
+test('what an attacker picks against the front door: malformed SigV4 headers are ignored, a %-encoded endpoint name is checked as decoded, huge or invalid X-Amzn-SageMaker-* headers and broken framing get a 4xx, never a 5xx or no answer', async () => {
+  const endpoint: RoutableEndpoint = {
+    invoke: async (req) => ({ variant: 'AllTraffic', response: { body: Buffer.concat([Buffer.from('got '), req.body]), contentType: 'text/plain' } }),
+    stream: () => Promise.reject(new Error('not streamed here')),
+  };
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['e', endpoint]]) }));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const post = (target: string, headers = '') => `POST ${target} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\nContent-Length: 3\r\n\r\nabc`;
+  const invoke = (headers: string) => post('/endpoints/e/invocations', headers);
+  try {
+    // SigV4 is accepted and ignored, however malformed (the SDKs sign; nothing checks it locally).
+    for (const headers of [
+      'Authorization: AWS4-HMAC-SHA256 garbage\r\n',
+      'Authorization: \r\nX-Amz-Date: not-a-date\r\nX-Amz-Security-Token: \r\nX-Amz-Content-Sha256: zz\r\n',
+      `Authorization: AWS4-HMAC-SHA256 Credential=${'A'.repeat(15_000)}\r\n`,
+    ]) {
+      assert.match(await answerUntilClose(port, invoke(headers)), /^HTTP\/1\.1 200 [^]*\r\n\r\ngot abc$/, headers.slice(0, 60));
+    }
+    // The name is percent-decoded, then checked: %65 is e; a decoded / or NUL, a double encoding or a lone surrogate is not a name.
+    assert.match(await answerUntilClose(port, post('/endpoints/%65/invocations')), /^HTTP\/1\.1 200 [^]*got abc$/);
+    const invalid: [string, RegExp][] = [
+      ['/endpoints/e%2Finvocations/invocations', /Value 'e\/invocations' at 'endpointName' failed to satisfy constraint/],
+      ['/endpoints/e%00/invocations', /at 'endpointName' failed to satisfy constraint: Member must satisfy regular expression pattern/],
+      ['/endpoints/%252e/invocations', /Value '%2e' at 'endpointName'/],
+      ['/endpoints/%2e%2e/invocations', /Value '\.\.' at 'endpointName'/],
+      ['/endpoints/__proto__/invocations', /Value '__proto__' at 'endpointName'/],
+      ['/endpoints/%ED%A0%80/invocations', /Value '%ED%A0%80' at 'endpointName'/],
+      [`/endpoints/${'%41'.repeat(3000)}/invocations`, /at 'endpointName' failed to satisfy constraint: Member must have length less than or equal to 63/],
+    ];
+    for (const [target, message] of invalid) {
+      const answer = await answerUntilClose(port, post(target));
+      assert.match(answer, /^HTTP\/1\.1 400 [^]*\r\nx-amzn-ErrorType: ValidationError\r\n/i, target);
+      assert.match(answer, message, target);
+    }
+    // A name of an Object.prototype member is no endpoint either.
+    assert.match(await answerUntilClose(port, post('/endpoints/constructor/invocations')), /^HTTP\/1\.1 400 [^]*Endpoint constructor of account 000000000000 not found/);
+    const refused: [string, RegExp][] = [
+      [invoke(`X-Amzn-SageMaker-Custom-Attributes: ${'A'.repeat(15_000)}\r\n`), /^HTTP\/1\.1 400 [^]*'customAttributes' failed to satisfy constraint: Member must have length less than or equal to 1024/],
+      [invoke(`X-Amzn-SageMaker-Custom-Attributes: ${'A'.repeat(20_000)}\r\n`), /^HTTP\/1\.1 431 [^]*"code":"ERR_HEADERS_TOO_LARGE"/],
+      [invoke('X-Amzn-SageMaker-Custom-Attributes: \xe9\xff\r\n'), /^HTTP\/1\.1 400 [^]*'customAttributes' failed to satisfy constraint: Member must satisfy regular expression pattern/],
+      [invoke(`X-Amzn-SageMaker-Target-Variant: ${'v'.repeat(5000)}\r\n`), /^HTTP\/1\.1 400 [^]*'targetVariant' failed to satisfy constraint: Member must have length less than or equal to 63/],
+      [invoke('X-Amzn-SageMaker-Enable-Explanations: \x01\r\n'), /^HTTP\/1\.1 400 [^]*"code":"ERR_BAD_REQUEST"[^]*HPE_INVALID_HEADER_TOKEN/],
+      [invoke(Array.from({ length: 3000 }, (_, i) => `a${i}: b\r\n`).join('')), /^HTTP\/1\.1 431 /],
+      [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;${'a'.repeat(100_000)}\r\n`, /^HTTP\/1\.1 400 [^]*HPE_CHUNK_EXTENSIONS_OVERFLOW/],
+      ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc', /^HTTP\/1\.1 400 [^]*HPE_INVALID_TRANSFER_ENCODING/],
+      ['FOO /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 400 [^]*HPE_INVALID_METHOD/],
+      ['GET /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 404 [^]*x-amzn-ErrorType: UnknownOperationException/i],
+      ['OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 404 [^]*x-amzn-ErrorType: UnknownOperationException/i],
+    ];
+    for (const [bytes, expected] of refused) {
+      const answer = await new Promise<string>((resolve) => {
+        // A reset may follow a refusal sent while headers were still being written: keep what came.
+        const socket = connect(port, '127.0.0.1');
+        let got = '';
+        socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(got));
+        socket.write(Buffer.from(bytes, 'latin1'));
+      });
+      assert.match(answer, expected, bytes.slice(0, 80));
+    }
+    // The absolute form routes on its path.
+    assert.match(await answerUntilClose(port, post(`http://other.example/endpoints/e/invocations`)), /^HTTP\/1\.1 200 [^]*got abc$/);
+  } finally {
+    server.close();
+  }
+});
