@@ -50,8 +50,8 @@ after(async () => {
   removeDir(base);
 });
 
-/** A kept-alive connection that sends `GET /ping` and resolves with whether it was answered 200, or false once it is closed. */
-function pingOn(socket: net.Socket): Promise<boolean> {
+/** A kept-alive connection that sends `GET /ping` and resolves with whether it was answered 200, or false once it is closed; `answer` gets what came. */
+function pingOn(socket: net.Socket, answer: (text: string) => void = () => undefined): Promise<boolean> {
   return new Promise((resolve) => {
     let text = '';
     const onData = (d: Buffer) => {
@@ -62,6 +62,7 @@ function pingOn(socket: net.Socket): Promise<boolean> {
     };
     const onClose = () => done(false);
     const done = (ok: boolean) => {
+      answer(text);
       socket.off('data', onData);
       socket.off('close', onClose);
       resolve(ok);
@@ -75,19 +76,23 @@ function pingOn(socket: net.Socket): Promise<boolean> {
 test('a flood of connections past the file descriptor limit: the connections held keep being served, and /metrics loads once descriptors are free', async () => {
   const sockets: net.Socket[] = [];
   const answered = new Set<net.Socket>();
+  const busy: string[] = [];
   try {
     for (let i = 0; i < CONNECTIONS; i++) {
       const socket = net.connect(port, '127.0.0.1');
       socket.on('error', () => undefined);
       sockets.push(socket);
-      void pingOn(socket).then((ok) => ok && answered.add(socket));
+      void pingOn(socket, (text) => /^HTTP\/1\.1 503 /.test(text) && busy.push(text)).then((ok) => ok && answered.add(socket));
     }
     // The worker loads prom-client PRELOAD_AFTER_MS after its model is ready: the flood holds every
     // descriptor past that moment (a wait by design: there is no event for a load that must fail).
     await new Promise((r) => setTimeout(r, PRELOAD_AFTER_MS + 1500));
     assert.ok(answered.size > 0 && answered.size < CONNECTIONS, `${answered.size} of ${CONNECTIONS} connections answered; the limit should let some, not all, in`);
+    // Those past the limit were told so (the rest may have been refused by the kernel's backlog or the primary).
+    assert.ok(busy.length > 0, `no connection was answered 503:\n${output}`);
+    assert.match(busy[0]!, /\r\nRetry-After: 1\r\n[^]*"code":"ERR_SERVER_BUSY","message":"this worker already holds \d+ connections, as many as its open files limit \(ulimit -n 128\) leaves room for/);
     // The worker is the same one: every connection it answered is still open and answered again.
-    const again = await Promise.all([...answered].map(pingOn));
+    const again = await Promise.all([...answered].map((socket) => pingOn(socket)));
     assert.equal(again.filter((ok) => !ok).length, 0, `held connections were dropped (the worker died?):\n${output}`);
   } finally {
     for (const socket of sockets) socket.destroy();
