@@ -130,6 +130,35 @@ describe('smkit serve under hostile input', () => {
     assert.equal(await ping(), 200);
   });
 
+  test('ten clients that never read their large answers, at once: /ping answers meanwhile, and every one of their connections is closed', async () => {
+    const row = '5.1,3.5,1.4,0.2\n';
+    const body = row.repeat(Math.floor(MB / row.length));
+    const request = `POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const connections = async () => Number(/^smkit_http_connections\{worker="0"\} (\d+)/m.exec(await (await fetchWithTimeout(`${server.url}/metrics`)).text())?.[1] ?? NaN);
+    const before = await connections();
+    const sockets = Array.from({ length: 10 }, () => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.pause();
+      socket.on('error', () => undefined);
+      // Three pipelined requests each: about 12 MB of answers, more than the kernel buffers hold.
+      socket.write(request.repeat(3));
+      return socket;
+    });
+    const closed = sockets.map((socket) => new Promise<void>((resolve) => socket.on('close', () => resolve())));
+    try {
+      // Some may already be closed by the time the last is counted: at least one was taken.
+      await until('the server to take the connections', async () => (await connections()) > before, { timeoutMs: 30_000 });
+      assert.equal(await ping(), 200);
+      await until('the stalled connections to be closed', async () => (await connections()) <= before, { timeoutMs: 60_000 });
+      for (const socket of sockets) socket.resume();
+      await until('the clients to see their connections closed', async () => sockets.every((socket) => socket.destroyed || socket.readableEnded), { timeoutMs: 20_000 });
+      await Promise.all(closed);
+      assert.equal(await ping(), 200);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+
   test('a multipart body far over the payload limit is refused with 413 while it streams', async () => {
     const answer = await new Promise<{ status: number; code: string; sent: number }>((resolve, reject) => {
       const req = http.request(`${server.url}/invocations`, { method: 'POST', headers: { 'Content-Type': 'multipart/form-data; boundary=zz' } });
