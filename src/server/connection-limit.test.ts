@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { isRefusedConnection, limitConnections, openFilesLimit } from './connection-limit.js';
+
+test('openFilesLimit reads the soft limit of /proc/self/limits; unlimited or unreadable is no limit', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-limits-'));
+  try {
+    const file = path.join(dir, 'limits');
+    const header = 'Limit                     Soft Limit           Hard Limit           Units     \n';
+    writeFileSync(file, `${header}Max processes             95473                95473                processes \nMax open files            1024                 524288               files     \n`);
+    assert.equal(openFilesLimit(file), 1024);
+    writeFileSync(file, `${header}Max open files            unlimited            unlimited            files     \n`);
+    assert.equal(openFilesLimit(file), undefined);
+    assert.equal(openFilesLimit(path.join(dir, 'missing')), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('past maxConnections a new connection gets a 503 ERR_SERVER_BUSY and is closed, its request never served; once one closes, a new one is served', async () => {
+  let served = 0;
+  const server = http.createServer((req, res) => {
+    if (isRefusedConnection(req.socket)) return;
+    served++;
+    res.end('ok');
+  });
+  limitConnections(server, 2, 66);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  /** Opens a connection, sends one request and resolves with the first answer's bytes (or all that came before the close). */
+  const request = (keep: net.Socket[]) =>
+    new Promise<string>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      keep.push(socket);
+      let got = '';
+      socket.on('error', () => undefined);
+      socket.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (/\r\n\r\n[^]*(ok|\})$/.test(got)) resolve(got);
+      });
+      socket.on('close', () => resolve(got));
+      socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+  const held: net.Socket[] = [];
+  try {
+    assert.match(await request(held), /^HTTP\/1\.1 200 [^]*ok$/);
+    assert.match(await request(held), /^HTTP\/1\.1 200 [^]*ok$/);
+    const refused = await request([]);
+    assert.match(refused, /^HTTP\/1\.1 503 [^]*\r\nRetry-After: 1\r\n[^]*\{"code":"ERR_SERVER_BUSY","message":"this worker already holds 2 connections, as many as its open files limit \(ulimit -n 66\) leaves room for; retry shortly, or raise the limit"\}$/);
+    assert.equal(served, 2);
+    const closing = held.shift()!;
+    const gone = once(closing, 'close');
+    closing.destroy();
+    await gone;
+    // The server sees the close a moment after the client: a new connection is served once it has.
+    let answer = await request(held);
+    for (let tries = 1; !/^HTTP\/1\.1 200 /.test(answer) && tries < 200; tries++) {
+      assert.match(answer, /^HTTP\/1\.1 503 /);
+      answer = await request(held);
+    }
+    assert.match(answer, /^HTTP\/1\.1 200 [^]*ok$/);
+    assert.equal(served, 3);
+  } finally {
+    for (const socket of held) socket.destroy();
+    server.close();
+  }
+});
