@@ -55,6 +55,17 @@ test('past maxConnections a new connection gets a 503 ERR_SERVER_BUSY and is clo
     const refused = await request([]);
     assert.match(refused, /^HTTP\/1\.1 503 [^]*\r\nRetry-After: 1\r\n[^]*\{"code":"ERR_SERVER_BUSY","message":"this worker already holds 2 connections, as many as its open files limit \(ulimit -n 66\) leaves room for; retry shortly, or raise the limit"\}$/);
     assert.equal(served, 2);
+    // A refused client that never closes its side does not keep its descriptor: the server closes it all the same.
+    const halfOpen = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    held.push(halfOpen);
+    halfOpen.on('error', () => undefined);
+    halfOpen.resume();
+    await once(halfOpen, 'end', { signal: AbortSignal.timeout(30_000) });
+    const serverConnections = () => new Promise<number>((resolve, reject) => server.getConnections((err, count) => (err ? reject(err) : resolve(count))));
+    let count = await serverConnections();
+    for (const deadline = Date.now() + 30_000; count > 2 && Date.now() < deadline; count = await serverConnections()) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(count, 2, 'the half-open refused connection is still open on the server');
+    assert.equal(halfOpen.destroyed, false, 'the client kept its side open');
     const closing = held.shift()!;
     const gone = once(closing, 'close');
     closing.destroy();

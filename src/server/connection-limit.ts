@@ -10,6 +10,13 @@ import { answerOnSocket } from './respond.js';
  */
 export const RESERVED_FILE_DESCRIPTORS = 64;
 
+/**
+ * How long a refused connection may stay half-open once its 503 is sent: node:http keeps the
+ * reading side open (`allowHalfOpen`), and a client that never closes its side would hold the
+ * descriptor the limit is there to keep.
+ */
+const REFUSED_LINGER_MS = 2000;
+
 /** Marks a connection answered 503 by {@link limitConnections}: its requests are not served. */
 const REFUSED = Symbol('smkit.connectionRefused');
 
@@ -51,6 +58,8 @@ export function limitConnections(server: Server, maxConnections: number, fileLim
         code: 'ERR_SERVER_BUSY' satisfies ErrorCode,
         message: `this worker already holds ${open} connections, as many as its open files limit (ulimit -n ${fileLimit}) leaves room for; retry shortly, or raise the limit`,
       }, { 'Retry-After': '1' });
+      const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+      socket.once('close', () => clearTimeout(linger));
       return;
     }
     open++;
