@@ -1,6 +1,7 @@
-// Runs the shell blocks of README.md, docs/*.md and opt-ml-template/README.md that are marked
-// `<!-- doc-test ... -->`, the way a reader would, so the documented commands and answers stay true.
-// Each group runs in one bash in a scratch folder that links the checkout's bin/, dist/ and
+// Runs the blocks of README.md, docs/*.md and opt-ml-template/README.md that are marked
+// `<!-- doc-test ... -->`, the way a reader would, so the documented commands and answers stay true:
+// shell blocks as they are, JavaScript blocks as a Node module, Python blocks with a python3 that has
+// boto3, and a block marked file=<name> written to that file. Each group runs in one bash in a scratch folder that links the checkout's bin/, dist/ and
 // node_modules/ and holds copies of models/ and opt-ml-template/; documented ports become free ports and /tmp/ a scratch folder;
 // a server started in the background is waited for before the next command, and everything the
 // group started is killed at the end.
@@ -12,13 +13,14 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { REPO_ROOT } from '../helpers/serve-process.js';
-import { expectedOutputs, readDocBlocks, unmarkedSmkitBlocks, type DocBlock } from '../helpers/doc-blocks.js';
+import { expectedOutputs, readDocBlocks, unmarkedCodeBlocks, unmarkedSmkitBlocks, type DocBlock } from '../helpers/doc-blocks.js';
 
 const DOCS = ['README.md', 'opt-ml-template/README.md', ...readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 // Linked read-only; copied where a block may write (cp -r of a link would write through it).
 const LINKED = ['bin', 'dist', 'node_modules', 'package.json'];
 const COPIED = ['models', 'opt-ml-template'];
-const PORT = /\b(80[89]\d)\b/g;
+// The documented ports: the servers' (8080-8099) and the local S3's (4569).
+const PORT = /\b(80[89]\d|4569)\b/g;
 
 // A documented port is probed free and then bound later by the block's server, so another process
 // can take it in between. Ports below the kernel's ephemeral range (32768-60999 by default) are never
@@ -44,6 +46,14 @@ async function quietPort(taken: ReadonlySet<string>): Promise<string> {
   }
 }
 
+/** A python3 with boto3, Debian's first (as local-sagemaker-clients.test.ts looks for it). */
+function pythonWithBoto3(): string | undefined {
+  for (const candidate of ['/usr/bin/python3', 'python3']) {
+    if (spawnSync(candidate, ['-c', 'import boto3'], { encoding: 'utf8' }).status === 0) return candidate;
+  }
+  return undefined;
+}
+
 /** The AWS CLI v2 (the recipes use v2 flags); a v1 `aws` earlier on PATH does not count. */
 function awsCliV2(): string | undefined {
   for (const candidate of ['/usr/bin/aws', '/usr/local/bin/aws']) {
@@ -67,20 +77,31 @@ __doc_wait() {
 /** The group's script: ports and /tmp/ rewritten, a wait after each server started in the background. */
 function script(blocks: readonly DocBlock[], ports: Map<string, string>, tmp: string): string {
   const parts = [PREAMBLE];
-  for (const b of blocks) {
-    parts.push(`# --- ${b.file}:${b.line}`);
-    const text = [b.before ?? '', b.code].join('\n').replace(PORT, (p) => ports.get(p)!).replaceAll('/tmp/', `${tmp}/`);
-    const lines = text.split('\n');
+  const rewrite = (text: string) => text.replace(PORT, (p) => ports.get(p)!).replaceAll('/tmp/', `${tmp}/`);
+  const shell = (text: string) => {
+    const lines = rewrite(text).split('\n');
     for (let i = 0; i < lines.length; i++) {
       let line = lines[i]!;
       // A command continued with a backslash ends on a later line.
       while (line.endsWith('\\') && i + 1 < lines.length) line = `${line}\n${lines[++i]}`;
       parts.push(line);
-      if (/\bsmkit(\.js)? (serve|local(?! (transform|train)))\b/.test(line) && /&\s*(#.*)?$/.test(line)) {
+      if (/\bsmkit(\.js)? (serve|local(?! (transform|train)))\b|\bs3rver\b/.test(line) && /&\s*(#.*)?$/.test(line)) {
         const port = /--port (\d+)/.exec(line)?.[1] ?? ports.get('8080')!;
         parts.push(`__doc_wait ${port}`);
       }
     }
+  };
+  for (const b of blocks) {
+    parts.push(`# --- ${b.file}:${b.line}`);
+    // A one-line `before` may start a server and go on: `server ... & export ...` is two lines.
+    if (b.before) shell(b.before.split(/(?<=[^&]&)\s+/).join('\n'));
+    if (b.kind === 'sh') {
+      shell(b.code);
+      continue;
+    }
+    // Quoted heredocs: the block reaches node, python or the file as written.
+    const run = { js: 'node --input-type=module -', python: '"$DOC_PYTHON" -', file: `cat > '${b.writes}'` }[b.kind];
+    parts.push(`${run} <<'__DOC_BLOCK__'`, rewrite(b.code), '__DOC_BLOCK__');
   }
   return parts.join('\n') + '\n';
 }
@@ -113,7 +134,7 @@ function groupAlive(pgid: number): boolean {
 
 async function runGroup(blocks: readonly DocBlock[], aws: string | undefined): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const run = await runGroupOnce(blocks, aws);
+    const run = await runGroupOnce(blocks, aws, python);
     if (run.code !== 0 && PORT_TAKEN.test(run.stdout + run.stderr) && attempt < ATTEMPTS) continue;
     return checkRun(blocks, run);
   }
@@ -127,7 +148,7 @@ interface GroupRun {
 }
 
 /** Runs the group once in a scratch folder on fresh ports. */
-async function runGroupOnce(blocks: readonly DocBlock[], aws: string | undefined): Promise<GroupRun> {
+async function runGroupOnce(blocks: readonly DocBlock[], aws: string | undefined, python: string | undefined): Promise<GroupRun> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'smkit-doc-'));
   const tmp = path.join(work, 'tmp');
   mkdirSync(tmp);
@@ -149,6 +170,7 @@ async function runGroupOnce(blocks: readonly DocBlock[], aws: string | undefined
   for (const [k, v] of Object.entries(process.env)) if (!/^(SAGEMAKER_|SM_|SMKIT_|NODE_TEST|AWS_)/.test(k)) env[k] = v;
   env.PATH = `${shims}${path.delimiter}${process.env.PATH}`;
   env.SAGEMAKER_MODEL_SERVER_WORKERS = '1';
+  if (python) env.DOC_PYTHON = python;
   const source = script(blocks, ports, tmp);
   const child = spawn('bash', ['-c', source], { cwd: work, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -180,7 +202,7 @@ function checkRun(blocks: readonly DocBlock[], { code, source, stdout, stderr }:
   assert.equal(code, 0, `doc blocks ${where} failed (exit ${code}):\n--- script ---\n${source}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`);
   let from = 0;
   for (const b of blocks) {
-    for (const expected of expectedOutputs(b.code)) {
+    for (const expected of expectedOutputs(b)) {
       const rest = stdout.slice(from);
       const m = expected.exec(rest);
       assert.ok(m, `${b.file}:${b.line} documents the answer ${expected.source}, but the commands printed:\n${stdout}`);
@@ -193,16 +215,24 @@ const blocks = DOCS.flatMap((f) => readDocBlocks(path.join(REPO_ROOT, f), f));
 const groups = new Map<string, DocBlock[]>();
 for (const b of blocks) groups.set(b.group, [...(groups.get(b.group) ?? []), b]);
 const aws = awsCliV2();
+const python = pythonWithBoto3();
+const TOOLS: Record<string, string | undefined> = { aws, boto3: python };
+/** Walk-through pages whose every shell, JavaScript and Python block is run or marked skip="why". */
+const WALKTHROUGHS = ['docs/local-sagemaker.md', 'docs/deploy.md'];
 
 describe('documented shell blocks run as written', { concurrency: 2 }, () => {
   test('the docs mark their runnable blocks', () => {
     assert.ok(groups.size >= 8, `only ${groups.size} doc-test groups found`);
     // The README is what a new user follows line by line: each block that runs smkit is run here, or says why not.
     assert.deepEqual(unmarkedSmkitBlocks(path.join(REPO_ROOT, 'README.md')), [], 'README.md blocks at these lines run smkit without a <!-- doc-test --> marker (add one, or skip="why")');
+    for (const page of WALKTHROUGHS) {
+      assert.deepEqual(unmarkedCodeBlocks(path.join(REPO_ROOT, page)), [], `${page}: the code blocks at these lines have no <!-- doc-test --> marker (add one, or skip="why")`);
+    }
   });
   for (const [name, group] of groups) {
     const needs = [...new Set(group.flatMap((b) => b.needs))];
-    const missing = needs.filter((n) => n === 'aws' && !aws);
-    test(`${name} (${group.map((b) => `${b.file}:${b.line}`).join(', ')})`, { skip: missing.length > 0 ? `needs ${missing.join(', ')} (the AWS CLI v2)` : false }, () => runGroup(group, aws));
+    const missing = needs.filter((n) => n in TOOLS && !TOOLS[n]);
+    const why = missing.map((n) => (n === 'aws' ? 'aws (the AWS CLI v2)' : `${n} (a python3 with boto3)`)).join(', ');
+    test(`${name} (${group.map((b) => `${b.file}:${b.line}`).join(', ')})`, { skip: missing.length > 0 ? `needs ${why}` : false }, () => runGroup(group, aws));
   }
 });
