@@ -217,6 +217,18 @@ for (const b of blocks) groups.set(b.group, [...(groups.get(b.group) ?? []), b])
 const aws = awsCliV2();
 const python = pythonWithBoto3();
 const TOOLS: Record<string, string | undefined> = { aws, boto3: python };
+
+/**
+ * Whether this machine has what `need` names: `aws`, `boto3`, or `boto3:<service>.<operation>`, a
+ * boto3 whose botocore has that operation (Debian bookworm's boto3 1.26 predates inference components).
+ */
+function has(need: string): boolean {
+  const op = /^boto3:([a-z0-9-]+)\.([a-z0-9_]+)$/.exec(need);
+  if (!op) return !(need in TOOLS) || TOOLS[need] !== undefined;
+  if (!python) return false;
+  const check = `import boto3; c = boto3.client('${op[1]}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x'); raise SystemExit(0 if hasattr(c, '${op[2]}') else 1)`;
+  return spawnSync(python, ['-c', check]).status === 0;
+}
 /** Walk-through pages whose every shell, JavaScript and Python block is run or marked skip="why". */
 const WALKTHROUGHS = ['docs/local-sagemaker.md', 'docs/deploy.md'];
 
@@ -231,8 +243,8 @@ describe('documented shell blocks run as written', { concurrency: 2 }, () => {
   });
   for (const [name, group] of groups) {
     const needs = [...new Set(group.flatMap((b) => b.needs))];
-    const missing = needs.filter((n) => n in TOOLS && !TOOLS[n]);
-    const why = missing.map((n) => (n === 'aws' ? 'aws (the AWS CLI v2)' : `${n} (a python3 with boto3)`)).join(', ');
+    const missing = needs.filter((n) => !has(n));
+    const why = missing.map((n) => (n === 'aws' ? 'aws (the AWS CLI v2)' : n === 'boto3' ? 'boto3 (a python3 with boto3)' : `${n} (a boto3 with that operation)`)).join(', ');
     test(`${name} (${group.map((b) => `${b.file}:${b.line}`).join(', ')})`, { skip: missing.length > 0 ? `needs ${why}` : false }, () => runGroup(group, aws));
   }
 });
