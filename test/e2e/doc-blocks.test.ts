@@ -1,10 +1,11 @@
 // Runs the blocks of README.md, docs/*.md and opt-ml-template/README.md that are marked
 // `<!-- doc-test ... -->`, the way a reader would, so the documented commands and answers stay true:
 // shell blocks as they are, JavaScript blocks as a Node module, Python blocks with a python3 that has
-// boto3, and a block marked file=<name> written to that file. Each group runs in one bash in a scratch folder that links the checkout's bin/, dist/ and
-// node_modules/ and holds copies of models/ and opt-ml-template/; documented ports become free ports and /tmp/ a scratch folder;
-// a server started in the background is waited for before the next command, and everything the
-// group started is killed at the end.
+// boto3, and a block marked file=<name> written to that file. Each group runs in one bash in a
+// scratch folder that links the checkout's bin/, dist/ and node_modules/ and holds copies of models/
+// and opt-ml-template/; documented ports become free ports and /tmp/ a scratch folder; a server
+// started in the background is waited for before the next command, and everything the group
+// started is killed at the end.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -132,7 +133,7 @@ function groupAlive(pgid: number): boolean {
   return false;
 }
 
-async function runGroup(blocks: readonly DocBlock[], aws: string | undefined): Promise<void> {
+async function runGroup(blocks: readonly DocBlock[], aws: string | undefined, python: string | undefined): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const run = await runGroupOnce(blocks, aws, python);
     if (run.code !== 0 && PORT_TAKEN.test(run.stdout + run.stderr) && attempt < ATTEMPTS) continue;
@@ -232,7 +233,7 @@ function has(need: string): boolean {
 /** Walk-through pages whose every shell, JavaScript and Python block is run or marked skip="why". */
 const WALKTHROUGHS = ['docs/local-sagemaker.md', 'docs/deploy.md'];
 
-describe('documented shell blocks run as written', { concurrency: 2 }, () => {
+describe('documented blocks run as written', { concurrency: 2 }, () => {
   test('the docs mark their runnable blocks', () => {
     assert.ok(groups.size >= 8, `only ${groups.size} doc-test groups found`);
     // The README is what a new user follows line by line: each block that runs smkit is run here, or says why not.
@@ -245,6 +246,6 @@ describe('documented shell blocks run as written', { concurrency: 2 }, () => {
     const needs = [...new Set(group.flatMap((b) => b.needs))];
     const missing = needs.filter((n) => !has(n));
     const why = missing.map((n) => (n === 'aws' ? 'aws (the AWS CLI v2)' : n === 'boto3' ? 'boto3 (a python3 with boto3)' : `${n} (a boto3 with that operation)`)).join(', ');
-    test(`${name} (${group.map((b) => `${b.file}:${b.line}`).join(', ')})`, { skip: missing.length > 0 ? `needs ${why}` : false }, () => runGroup(group, aws));
+    test(`${name} (${group.map((b) => `${b.file}:${b.line}`).join(', ')})`, { skip: missing.length > 0 ? `needs ${why}` : false }, () => runGroup(group, aws, python));
   }
 });
