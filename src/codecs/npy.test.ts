@@ -93,6 +93,23 @@ test('malformed NPY bodies are a 400 saying what is wrong', () => {
   rejects(v9, 'ERR_NPY_PARSE', /version 9/);
 });
 
+test("a header without exactly numpy's keys is a 400, as np.load refuses it: no 'fortran_order' read as C order, no repeated key read differently from numpy", () => {
+  const npy = (dict: string, data: Buffer) => {
+    const h = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+    h.writeUInt16LE(dict.length + 1, 8);
+    return Buffer.concat([h, Buffer.from(`${dict}\n`, 'latin1'), data]);
+  };
+  const i2x3 = Buffer.from(Int16Array.of(1, 4, 2, 5, 3, 6).buffer);
+  // Fortran data whose header lost its 'fortran_order': read as C order it would be transposed.
+  rejects(npy("{'descr': '<i2', 'shape': (2, 3), }", i2x3), 'ERR_NPY_PARSE', /header has the keys 'descr', 'shape'; numpy writes \(and reads\) exactly 'descr', 'fortran_order' and 'shape', each once/);
+  rejects(npy("{'descr': '<i2', 'fortran_order': False, 'shape': (2, 3), 'x': 1, }", i2x3), 'ERR_NPY_PARSE', /the keys 'descr', 'fortran_order', 'shape', 'x';/);
+  // numpy reads the last of a repeated key ('<f8' here: 6 bytes short), smkit's regexes the first.
+  rejects(npy("{'descr': '<i2', 'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", i2x3), 'ERR_NPY_PARSE', /the keys 'descr', 'descr', 'fortran_order', 'shape';/);
+  // Double quotes and any key order are still numpy's keys.
+  const ok = npyCodec.decode!(npy('{"shape": (2, 3), "fortran_order": True, "descr": "<i2"}', i2x3), {}).tensors[UNNAMED]!;
+  assert.deepEqual(plain(ok), { dtype: 'int16', shape: [2, 3], data: [1, 2, 3, 4, 5, 6] });
+});
+
 test('C-2.6: the header layout is byte-identical to numpy (2×3 float32: 118-byte header, 152 bytes)', () => {
   const out = encodeNpy(tensor('float32', [2, 3], Float32Array.from([0, 1, 2, 3, 4, 5])));
   assert.equal(out.readUInt16LE(8), 118);

@@ -78,6 +78,7 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits)
     if (/['"]descr['"]\s*:\s*\[/.test(header)) fail(`${what} holds a structured (record) array; send plain arrays`);
     fail(`${what} has no readable 'descr' in its header`);
   }
+  checkHeaderKeys(header, what);
   const orderText = /['"]fortran_order['"]\s*:\s*([^,}\s]*)/.exec(header)?.[1];
   // numpy writes the Python literals and refuses anything else; a `true` or `1` read as C order would transpose silently.
   if (orderText !== undefined && orderText !== 'True' && orderText !== 'False') fail(`${what} has 'fortran_order': ${shortText(orderText)}; it must be True or False`);
@@ -254,6 +255,19 @@ function fortranToC(t: Tensor): Tensor {
   }
   const data = t.data instanceof Float32Array ? new Float32Array((out as unknown as Uint32Array).buffer) : out;
   return { dtype: t.dtype, shape, data: data as unknown as Tensor['data'] } as Tensor;
+}
+
+/**
+ * numpy reads a header only with exactly the keys 'descr', 'fortran_order' and 'shape'. A missing
+ * 'fortran_order' read as C order would transpose Fortran data silently, and of a repeated key the
+ * regexes here would read the first where numpy reads the last.
+ */
+function checkHeaderKeys(header: string, what: string): void {
+  const keys = Array.from(header.matchAll(/['"]([^'"]*)['"]\s*:/g), (k) => k[1]!);
+  const expected = ['descr', 'fortran_order', 'shape'];
+  if (keys.length === expected.length && expected.every((k) => keys.includes(k))) return;
+  const shown = keys.slice(0, 8).map((k) => `'${shortText(k)}'`).join(', ') + (keys.length > 8 ? ', …' : '');
+  fail(`${what}'s header has the keys ${shown}; numpy writes (and reads) exactly 'descr', 'fortran_order' and 'shape', each once`);
 }
 
 function checkLength(buf: Buffer, start: number, bytes: number, what: string): void {
