@@ -83,7 +83,10 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
       fail(`${label}: "shape" must be an array of at most ${MAX_RANK} non-negative integers`);
     }
     const params = input['parameters'] as Record<string, unknown> | undefined;
-    if (params && typeof params === 'object' && 'binary_data_size' in params) {
+    if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
+      fail(`${label}: "parameters" must be an object, found ${jsonExcerpt(params)}`);
+    }
+    if (params !== undefined && 'binary_data_size' in params) {
       if (binary === undefined) {
         fail(
           `${label}: "binary_data_size" needs the binary tensor data form: send the body as Content-Type ` +
@@ -126,7 +129,10 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     if (binaryStrings.size > 0) request.binaryStrings = binaryStrings;
   }
   const id = body['id'];
+  // The protocol's id is a string, which the answer must echo; a number is echoed as one, and null
+  // (which MLServer's request schema allows) as no id.
   if (typeof id === 'string' || typeof id === 'number') request.id = String(id);
+  else if (id !== undefined && id !== null) fail(`"id" must be a string (it is echoed in the answer), found ${jsonExcerpt(id)}`);
   const outputs = body['outputs'];
   if (outputs !== undefined) {
     if (!Array.isArray(outputs) || !outputs.every((o) => typeof o === 'object' && o !== null && typeof (o as { name?: unknown }).name === 'string')) {

@@ -210,6 +210,19 @@ test('v2 errors: shape against data length, datatype, names, value types and ran
   rejects(v2({ name: 'x', shape: [1], datatype: 'FP32' }), /"data" is missing/);
   rejects(v2({ name: 'x', shape: [1], datatype: 'FP32', data: [1], parameters: { binary_data_size: 4 } }), /"binary_data_size" needs the binary tensor data form: send the body as Content-Type application\/vnd.sagemaker-triton.binary\+json;json-header-size=N/);
   rejects(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }, { name: 'x', shape: [1], datatype: 'FP32', data: [1] }] }), /appears twice/);
+  // An input's "parameters" is an object (a "binary_data_size" in a string would go unseen).
+  rejects(v2({ name: 'x', shape: [1], datatype: 'FP32', data: [1], parameters: 'binary_data_size=4' }), /input 'x': "parameters" must be an object, found "binary_data_size=4"/);
+  rejects(v2({ name: 'x', shape: [1], datatype: 'FP32', data: [1], parameters: [] }), /input 'x': "parameters" must be an object, found \[\]/);
+});
+
+test('v2 "id": a string is echoed, a number echoed as its string, null is no id; anything else is a 400 (the answer must echo it)', () => {
+  const input = { name: 'x', shape: [1], datatype: 'FP32', data: [1] };
+  const answer = (id: unknown) => encode({ y: tensor('float32', [1], Float32Array.of(1)) }, { request: decode(JSON.stringify({ id, inputs: [input] })) }) as { id?: string };
+  assert.equal(answer('42').id, '42');
+  assert.equal(answer(42).id, '42');
+  assert.equal(answer('').id, '');
+  assert.equal('id' in answer(null), false);
+  for (const id of [{ a: 1 }, ['42'], true]) rejects(JSON.stringify({ id, inputs: [input] }), /v2 request: "id" must be a string \(it is echoed in the answer\), found /);
 });
 
 test('v2 INT64/UINT64 strings: leading zeros are fine, and a string of more digits than any 64-bit integer has is refused before BigInt reads it', () => {
