@@ -209,6 +209,60 @@ test('NPY: every dtype round-trips bit for bit (encode → decode), strings incl
   }
 });
 
+/**
+ * The same array as numpy may write it: format version 1, 2 or 3, C or Fortran order, little- or
+ * big-endian (`>f4`; UTF-32 strings swapped per code unit), built from `encodeNpy`'s own bytes.
+ */
+function npyLayout(t: Tensor, version: 1 | 2 | 3, fortran: boolean, bigEndian: boolean): Buffer {
+  const c = encodeNpy(t);
+  const dataStart = 10 + c.readUInt16LE(8);
+  const descr = /'descr': '([^']*)'/.exec(c.toString('latin1', 10, dataStart))![1]!;
+  const data = c.subarray(dataStart);
+  const size = t.shape.reduce((a, b) => a * b, 1);
+  const item = size === 0 ? 0 : data.length / size;
+  const out = Buffer.alloc(data.length);
+  // Fortran order: the first axis varies fastest. p is the Fortran position, flat the C one.
+  const strides = t.shape.map((_, k) => t.shape.slice(k + 1).reduce((a, b) => a * b, 1));
+  for (let p = 0; p < size; p++) {
+    let rest = p;
+    let flat = 0;
+    for (let k = 0; k < t.shape.length; k++) {
+      flat += (rest % t.shape[k]!) * strides[k]!;
+      rest = Math.floor(rest / t.shape[k]!);
+    }
+    data.copy(out, (fortran ? p : flat) * item, flat * item, (flat + 1) * item);
+  }
+  const unit = descr.includes('U') ? 4 : item;
+  const swap = bigEndian && descr.startsWith('<') && unit > 1;
+  if (swap) for (let at = 0; at < out.length; at += unit) out.subarray(at, at + unit).reverse();
+  const dict = `{'descr': '${swap ? `>${descr.slice(1)}` : descr}', 'fortran_order': ${fortran ? 'True' : 'False'}, 'shape': (${t.shape.join(', ')}${t.shape.length === 1 ? ',' : ''}), }`;
+  const prefix = version === 1 ? 10 : 12;
+  const header = dict.padEnd(Math.ceil((prefix + dict.length + 1) / 64) * 64 - prefix - 1, ' ') + '\n';
+  const head = Buffer.alloc(prefix);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0]).copy(head);
+  if (version === 1) head.writeUInt16LE(header.length, 8);
+  else head.writeUInt32LE(header.length, 8);
+  return Buffer.concat([head, Buffer.from(header, version === 3 ? 'utf8' : 'latin1'), out]);
+}
+
+test('NPY: an array written in any format version, C or Fortran order, little- or big-endian decodes to the same tensor, bit for bit', () => {
+  for (const dtype of [...NUMERIC, 'string'] as DType[]) {
+    fc.assert(
+      fc.property(tensorOf(dtype), fc.constantFrom<1 | 2 | 3>(1, 2, 3), fc.boolean(), fc.boolean(), (t, version, fortran, bigEndian) => {
+        const back = decodeNpy(npyLayout(t, version, fortran, bigEndian));
+        assert.equal(back.dtype, t.dtype);
+        assert.deepEqual(back.shape, t.shape);
+        if (dtype === 'string') assert.deepEqual(back.data, t.data);
+        else {
+          const bytes = (d: Tensor['data']) => Buffer.from((d as Uint8Array).buffer, (d as Uint8Array).byteOffset, (d as Uint8Array).byteLength);
+          assert.deepEqual(bytes(back.data), bytes(t.data));
+        }
+      }),
+      { numRuns: 40 },
+    );
+  }
+});
+
 test('NPZ: archives of several arrays (stored or deflated) give every array back', () => {
   fc.assert(
     fc.property(fc.array(fc.constantFrom(...NUMERIC).chain((d) => tensorOf(d)), { minLength: 1, maxLength: 4 }), fc.boolean(), (list, compress) => {
