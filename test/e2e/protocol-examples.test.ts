@@ -15,7 +15,9 @@ import { serveIdentityModel, serveModelInProcess, type InProcessApp } from '../h
  * - Triton's binary tensor data extension (docs/protocol/extension_binary_data.md), in the
  *   Content-Type Triton takes it as on SageMaker;
  * - TensorFlow Serving's REST API (tensorflow_serving/g3doc/api_rest.md): the row and columnar
- *   formats, {"b64"} values, the JSON conformance NaN/Infinity example, half_plus_three's call.
+ *   formats, {"b64"} values, the JSON conformance NaN/Infinity example, half_plus_three's call;
+ * - NumPy's .npy format (numpy/lib/format.py): versions 1.0, 2.0 and 3.0, fortran_order,
+ *   big-endian data, '|b1' and '<U' arrays, object arrays refused, and np.save's own bytes back.
  */
 
 /** A supertest parser that keeps the body as bytes. */
@@ -189,5 +191,80 @@ describe('TensorFlow Serving {"b64"} values through an output named *_bytes (ONN
     assert.deepEqual(JSON.parse(rows.toString()), { predictions: [{ b64: jpeg }, { b64: latin }, { b64: utf8 }, { b64: 'aW1hZ2UgYnl0ZXM=' }] });
     const columns = (await post(served, JSON.stringify({ inputs: { image: [{ b64: jpeg }] } })).expect(200)).body as Buffer;
     assert.deepEqual(JSON.parse(columns.toString()), { outputs: [{ b64: jpeg }] });
+  });
+});
+
+/**
+ * An .npy file as numpy/lib/format.py lays it out: the magic string, the version, the header length
+ * (2 bytes in 1.0, 4 in 2.0 and 3.0), the header dict padded with spaces and a newline to 64 bytes.
+ */
+function npyFile(version: 1 | 2 | 3, dict: string, data: Buffer): Buffer {
+  const prefix = version === 1 ? 10 : 12;
+  const header = Buffer.from(dict.padEnd(Math.ceil((prefix + dict.length + 1) / 64) * 64 - prefix - 1, ' ') + '\n', 'latin1');
+  const head = Buffer.alloc(prefix);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0]).copy(head);
+  if (version === 1) head.writeUInt16LE(header.length, 8);
+  else head.writeUInt32LE(header.length, 8);
+  return Buffer.concat([head, header, data]);
+}
+
+describe('NumPy .npy format (format.py): versions, fortran_order, byte orders and dtypes (identity models)', () => {
+  let floats: InProcessApp;
+  let bools: InProcessApp;
+  let strings: InProcessApp;
+  before(async () => {
+    floats = await serveIdentityModel([{ name: 'x', dtype: 'float32', rank: 2 }]);
+    bools = await serveIdentityModel([{ name: 'b', dtype: 'bool', rank: 1 }]);
+    strings = await serveIdentityModel([{ name: 's', dtype: 'string', rank: 1 }]);
+  });
+  after(async () => {
+    await floats?.close();
+    await bools?.close();
+    await strings?.close();
+  });
+
+  const npy = (served: InProcessApp, body: Buffer, accept = 'application/json') => post(served, body, 'application/x-npy').set('Accept', accept);
+
+  test("'>f4' in Fortran order, in format versions 1.0, 2.0 and 3.0: the same C-order array", async () => {
+    // [[1.5, -2, 3], [4, 5, 0.25]] column by column, each float big-endian.
+    const data = Buffer.alloc(24);
+    [1.5, 4, -2, 5, 3, 0.25].forEach((v, i) => data.writeFloatBE(v, 4 * i));
+    for (const version of [1, 2, 3] as const) {
+      const res = await npy(floats, npyFile(version, "{'descr': '>f4', 'fortran_order': True, 'shape': (2, 3), }", data));
+      assert.equal(res.status, 200, (res.body as Buffer).toString());
+      assert.equal((res.body as Buffer).toString(), '[[1.5,-2,3],[4,5,0.25]]', `version ${version}`);
+    }
+  });
+
+  test("np.save's bytes of a float32 [2, 3] array come back byte for byte with Accept: application/x-npy", async () => {
+    // np.save(f, np.arange(6, dtype=np.float32).reshape(2, 3)) with numpy 2.4.6 (also in src/codecs/npy.test.ts).
+    const saved = Buffer.from(
+      'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDMpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAACAPwAAAEAAAEBAAACAQAAAoEA=',
+      'base64',
+    );
+    const res = await npy(floats, saved, 'application/x-npy').expect(200);
+    assert.equal(res.headers['content-type'], 'application/x-npy');
+    assert.deepEqual(res.body, saved);
+  });
+
+  test("'|b1' (any non-zero byte true, as numpy reads it) and '<U' strings (UTF-32, trailing NULs padding)", async () => {
+    const b = await npy(bools, npyFile(1, "{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }", Buffer.from([1, 0, 7]))).expect(200);
+    assert.equal((b.body as Buffer).toString(), '[true,false,true]');
+    const utf32 = Buffer.from(Uint32Array.of(0x61, 0, 0, 0xe9, 0x1f600, 0x7a).buffer);
+    const s = await npy(strings, npyFile(3, "{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", utf32)).expect(200);
+    assert.equal((s.body as Buffer).toString(), '["a","é😀z"]');
+  });
+
+  test("object arrays ('|O', which need pickle) and headers numpy would not read are a 400 saying why", async () => {
+    const refused = async (body: Buffer, code: string, message: RegExp) => {
+      const res = await npy(floats, body).expect(400);
+      const answer = JSON.parse((res.body as Buffer).toString()) as { code: string; message: string };
+      assert.equal(answer.code, code);
+      assert.match(answer.message, message);
+    };
+    await refused(npyFile(1, "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(8)), 'ERR_NPY_PICKLE', /object array \('\|O'\), which needs pickle to read; smkit refuses pickles/);
+    await refused(npyFile(1, "{'descr': '>f4', 'shape': (1, 1), }", Buffer.alloc(4)), 'ERR_NPY_PARSE', /exactly 'descr', 'fortran_order' and 'shape'/);
+    await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", Buffer.alloc(20)), 'ERR_NPY_PARSE', /truncated: its header promises 24 data bytes but 20 follow/);
+    await refused(npyFile(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3), }", Buffer.alloc(0)), 'ERR_NPY_PARSE', /invalid shape/);
   });
 });
