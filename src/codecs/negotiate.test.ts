@@ -32,6 +32,12 @@ test('C-3.5: a missing, empty or */*-only Accept means the default accept', () =
   assert.equal(negotiateAccept('*/*', AVAILABLE, 'application/custom'), 'application/custom');
 });
 
+test('an unreadable q (empty, not a number) counts as 1, never as the q=0 that would exclude the type', () => {
+  assert.equal(pick('text/csv;q=""'), 'text/csv');
+  assert.equal(pick('text/csv;q=abc'), 'text/csv');
+  assert.equal(pick('application/json;q=0.5, text/csv;q=""'), 'text/csv');
+});
+
 test('q-values order entries and q=0 excludes a type', () => {
   assert.equal(pick('text/csv;q=0.5, application/x-npy;q=0.8'), 'application/x-npy');
   assert.equal(pick('application/x-npy;q=0.5, text/csv;q=0.5'), 'application/x-npy');

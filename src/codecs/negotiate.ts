@@ -68,7 +68,8 @@ function parseAccept(header: string): AcceptEntry[] {
 }
 
 function parseQ(raw: string | undefined): number {
-  if (raw === undefined) return 1;
+  // Number('') is 0: an empty q (`q=""`) is as unreadable as any other, not a refusal.
+  if (raw === undefined || raw.trim() === '') return 1;
   const q = Number(raw.trim());
   // An unreadable q is treated as 1 rather than failing the request: clients rarely get it wrong on purpose.
   if (!Number.isFinite(q)) return 1;
