@@ -1,5 +1,7 @@
-// UpdateEndpoint with a DeploymentConfig, through the real SDK clients over HTTP: what
-// DescribeEndpoint says while an update rolls back, and DeleteEndpoint in the middle of it.
+// UpdateEndpoint with a DeploymentConfig, through the real SDK clients over HTTP: the steps of
+// canary, linear and rolling updates, what DescribeEndpoint says while an update rolls back (an
+// alarm, MaximumExecutionTimeoutInSeconds), and DeleteEndpoint in the middle of it. Bakes are
+// counted on a clock the tests move (deploymentNow): nothing waits for a bake to pass.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +14,7 @@ import {
   DeleteEndpointCommand,
   DescribeEndpointCommand,
   UpdateEndpointCommand,
+  UpdateEndpointWeightsAndCapacitiesCommand,
   type DeploymentConfig,
   type DescribeEndpointCommandOutput,
 } from '@aws-sdk/client-sagemaker';
@@ -26,6 +29,8 @@ let dir: string;
 let backend: FakeBackend;
 let local: LocalSageMakerHandle;
 let aws: LocalSdkClients;
+/** How far the tests have moved the update clock ahead of real time. */
+let clockAheadMs = 0;
 /** Sees each progress line of the local SageMaker as it is said (synchronously, in step with the update). */
 let onProgress: ((line: string) => void) | undefined;
 
@@ -35,7 +40,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-guardrails-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   backend = new FakeBackend();
-  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, settings: {}, progress: (line) => onProgress?.(line) });
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, settings: {}, deploymentNow: () => Date.now() + clockAheadMs, progress: (line) => onProgress?.(line) });
   aws = localSdkClients(local.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
   // Every invocation is held in flight until the test releases it: a fleet stops only once its
   // requests have finished, so a held request keeps a rollback (or a deletion) under way.
@@ -264,4 +269,197 @@ test('a rolling update whose rollback cannot restore the old fleet is UpdateRoll
       return (err as Error).name === 'ValidationException' ? true : undefined;
     }
   }, POLL);
+});
+
+/** Models whose containers answer at once (tagged c and d), with configs of 3 and 4 instances. */
+let quickModels: Promise<void> | undefined;
+function createQuickModels(): Promise<void> {
+  quickModels ??= (async () => {
+    for (const tag of ['c', 'd']) {
+      await aws.sagemaker.send(new CreateModelCommand({ ModelName: `gr-${tag}`, PrimaryContainer: { Image: `repo/img:${tag}`, ModelDataUrl: dir, Environment: { FAKE_TAG: tag } } }));
+      for (const count of [3, 4]) {
+        await aws.sagemaker.send(
+          new CreateEndpointConfigCommand({ EndpointConfigName: `gr-${tag}${count}`, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: `gr-${tag}`, InitialInstanceCount: count, InstanceType: 'ml.m5.large' }] }),
+        );
+      }
+    }
+  })();
+  return quickModels;
+}
+
+/** Creates `endpoint` on `configName` and waits until it is InService. */
+async function createInService(endpoint: string, configName: string): Promise<void> {
+  await createQuickModels();
+  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: endpoint, EndpointConfigName: configName }));
+  await until(`${endpoint} InService`, async () => ((await describe(endpoint)).EndpointStatus === 'InService' ? true : undefined), POLL);
+}
+
+/** Invokes `endpoint` through the runtime SDK (one attempt each) in a loop until stopped; counts answers by tag and keeps every error. */
+function traffic(endpoint: string): { tags: Map<string, number>; failures: string[]; stop(): Promise<void> } {
+  const tags = new Map<string, number>();
+  const failures: string[] = [];
+  let running = true;
+  const loops = [0].map(async () => {
+    while (running) {
+      try {
+        const out = await aws.runtime.send(new InvokeEndpointCommand({ EndpointName: endpoint, Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+        const { tag } = JSON.parse(Buffer.from(out.Body!).toString()) as { tag: string };
+        tags.set(tag, (tags.get(tag) ?? 0) + 1);
+      } catch (err) {
+        failures.push(`${(err as Error).name}: ${(err as Error).message}`);
+      }
+    }
+  });
+  return {
+    tags,
+    failures,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+/**
+ * Follows the update of `endpoint` under way: each time a new bake (or termination wait) begins,
+ * moves the update clock past it. Returns the Baking messages in order, and the endpoint once it
+ * is no longer Updating.
+ */
+async function drive(endpoint: string): Promise<{ bakes: string[]; done: DescribeEndpointCommandOutput }> {
+  const bakes: string[] = [];
+  const done = await until(`the update of ${endpoint} over`, async () => {
+    const d = await describe(endpoint);
+    if (d.EndpointStatus !== 'Updating') return d;
+    const status = d.PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0];
+    if (status?.Status === 'Baking' && status.StatusMessage !== bakes.at(-1)) {
+      bakes.push(status.StatusMessage!);
+      clockAheadMs += (Number(/(\d+) s/.exec(status.StatusMessage!)?.[1]) + 1) * 1000;
+    }
+    return undefined;
+  }, POLL);
+  return { bakes, done };
+}
+
+const sendUpdate = (endpoint: string, configName: string, deploymentConfig: DeploymentConfig) =>
+  aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: endpoint, EndpointConfigName: configName, DeploymentConfig: deploymentConfig }));
+
+const blueGreen = (routing: NonNullable<DeploymentConfig['BlueGreenUpdatePolicy']>['TrafficRoutingConfiguration'], extra: Partial<NonNullable<DeploymentConfig['BlueGreenUpdatePolicy']>> = {}): DeploymentConfig => ({
+  BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: routing, ...extra },
+});
+
+test('canary and linear steps by INSTANCE_COUNT and CAPACITY_PERCENT; UpdateEndpoint and capacity changes are refused while Updating; no invocation fails', async () => {
+  await createInService('gr-steps', 'gr-c4');
+  const arn = (await describe('gr-steps')).EndpointArn!;
+  const load = traffic('gr-steps');
+  try {
+    const bake = (share: number, step: number, of: number) => `Baking for 600 s with ${share}% of traffic on the new fleet (step ${step} of ${of}).`;
+    await sendUpdate('gr-steps', 'gr-d4', blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 }));
+    await assert.rejects(aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'gr-steps', EndpointConfigName: 'gr-c4' })), (err: Error) => {
+      assert.equal(err.name, 'ValidationException');
+      assert.equal(err.message, `Cannot update in-progress endpoint "${arn}".`);
+      return true;
+    });
+    // What Application Auto Scaling would call: scaling is blocked while the update runs.
+    await assert.rejects(
+      aws.sagemaker.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'gr-steps', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 5 }] })),
+      (err: Error) => err.name === 'ValidationException' && err.message === `Cannot update in-progress endpoint "${arn}".`,
+    );
+    let run = await drive('gr-steps');
+    assert.deepEqual(run.bakes, [bake(25, 1, 2), bake(100, 2, 2)], 'one instance of four is a 25% canary');
+    assert.deepEqual([run.done.EndpointStatus, run.done.EndpointConfigName, run.done.FailureReason], ['InService', 'gr-d4', undefined]);
+
+    await sendUpdate('gr-steps', 'gr-c4', blueGreen({ Type: 'LINEAR', LinearStepSize: { Type: 'CAPACITY_PERCENT', Value: 30 }, WaitIntervalInSeconds: 600 }, { TerminationWaitInSeconds: 120 }));
+    run = await drive('gr-steps');
+    assert.deepEqual(run.bakes, [bake(30, 1, 4), bake(60, 2, 4), bake(90, 3, 4), bake(100, 4, 4), 'Waiting 120 s (TerminationWaitInSeconds) before stopping the old fleet.']);
+    assert.deepEqual([run.done.EndpointStatus, run.done.EndpointConfigName], ['InService', 'gr-c4']);
+
+    await sendUpdate('gr-steps', 'gr-d4', blueGreen({ Type: 'CANARY', CanarySize: { Type: 'CAPACITY_PERCENT', Value: 50 }, WaitIntervalInSeconds: 600 }));
+    assert.deepEqual((await drive('gr-steps')).bakes, [bake(50, 1, 2), bake(100, 2, 2)]);
+
+    await sendUpdate('gr-steps', 'gr-c4', blueGreen({ Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 }));
+    run = await drive('gr-steps');
+    assert.deepEqual(run.bakes, [bake(25, 1, 4), bake(50, 2, 4), bake(75, 3, 4), bake(100, 4, 4)]);
+    assert.deepEqual([run.done.EndpointStatus, run.done.EndpointConfigName, run.done.ProductionVariants?.[0]?.CurrentInstanceCount], ['InService', 'gr-c4', 4]);
+  } finally {
+    await load.stop();
+  }
+  assert.deepEqual(load.failures, []);
+  assert.ok((load.tags.get('c') ?? 0) > 0 && (load.tags.get('d') ?? 0) > 0, `both configs answered: ${JSON.stringify([...load.tags])}`);
+  await deleteAndWait('gr-steps');
+});
+
+test('an alarm already in ALARM when an update starts rolls it back before any traffic reaches the new fleet', async () => {
+  await createInService('gr-early', 'gr-c4');
+  await aws.cloudwatch.send(
+    new PutMetricAlarmCommand({ AlarmName: 'gr-early-alarm', Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 3600, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
+  );
+  await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'gr-early-alarm', StateValue: 'ALARM', StateReason: 'already firing' }));
+  const load = traffic('gr-early');
+  let done: DescribeEndpointCommandOutput;
+  try {
+    await sendUpdate('gr-early', 'gr-d4', {
+      ...blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 }),
+      AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'gr-early-alarm' }] },
+    });
+    done = (await drive('gr-early')).done;
+  } finally {
+    await load.stop();
+  }
+  assert.deepEqual([done.EndpointStatus, done.EndpointConfigName, done.PendingDeploymentSummary], ['InService', 'gr-c4', undefined]);
+  assert.equal(done.FailureReason, 'CloudWatch alarm "gr-early-alarm" was in ALARM state before any traffic moved to the new endpoint configuration "gr-d4"; the update was rolled back.');
+  assert.deepEqual(load.failures, []);
+  assert.equal(load.tags.get('d'), undefined, 'the new fleet took no request');
+  const greenIds = new Set(backend.started.filter((s) => s.id.startsWith('gr-early/gr-d4/')).map((s) => s.id));
+  assert.equal(greenIds.size, 4, 'the new fleet had started');
+  assert.deepEqual(backend.invocations.filter((i) => greenIds.has(i.id)), []);
+  await deleteAndWait('gr-early');
+});
+
+test('an update past MaximumExecutionTimeoutInSeconds rolls back, blue/green and rolling (the old fleet back to its size); no invocation fails', async () => {
+  const timeout = 'did not finish within MaximumExecutionTimeoutInSeconds; the update was rolled back.';
+  await createInService('gr-slow', 'gr-c4');
+  await createInService('gr-slow-roll', 'gr-c3');
+  const loads = [traffic('gr-slow'), traffic('gr-slow-roll')];
+  try {
+    const linear = blueGreen({ Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 300 }, { MaximumExecutionTimeoutInSeconds: 600 });
+    await sendUpdate('gr-slow', 'gr-d4', linear);
+    const { bakes, done } = await drive('gr-slow');
+    assert.equal(bakes.length, 2, `the third step is past the timeout: ${bakes.join(' | ')}`);
+    assert.deepEqual([done.EndpointStatus, done.EndpointConfigName, done.ProductionVariants?.[0]?.CurrentInstanceCount, done.PendingDeploymentSummary], ['InService', 'gr-c4', 4, undefined]);
+    assert.equal(done.FailureReason, `The update to endpoint configuration "gr-d4" ${timeout}`);
+    assert.deepEqual(done.LastDeploymentConfig, linear);
+
+    const rolling: DeploymentConfig = {
+      RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 300, MaximumExecutionTimeoutInSeconds: 600, RollbackMaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 } },
+    };
+    await sendUpdate('gr-slow-roll', 'gr-d3', rolling);
+    const rolled = await drive('gr-slow-roll');
+    assert.deepEqual(rolled.bakes, ['Baking for 300 s with 25% of traffic on the new fleet (step 1 of 3).', 'Baking for 300 s with 50% of traffic on the new fleet (step 2 of 3).']);
+    assert.deepEqual([rolled.done.EndpointStatus, rolled.done.EndpointConfigName, rolled.done.ProductionVariants?.[0]?.CurrentInstanceCount], ['InService', 'gr-c3', 3]);
+    assert.equal(rolled.done.FailureReason, `The update to endpoint configuration "gr-d3" ${timeout}`);
+  } finally {
+    await Promise.all(loads.map((l) => l.stop()));
+  }
+  for (const load of loads) assert.deepEqual(load.failures, []);
+  assert.ok(!backend.runningIds.some((id) => id.startsWith('gr-slow/gr-d4/') || id.startsWith('gr-slow-roll/gr-d3/')), 'the new fleets stopped');
+  await deleteAndWait('gr-slow');
+  await deleteAndWait('gr-slow-roll');
+});
+
+test('DeleteEndpoint while an update bakes: Deleting, then gone, with the instances of both fleets stopped', async () => {
+  await createInService('gr-del-bake', 'gr-c4');
+  await sendUpdate('gr-del-bake', 'gr-d4', blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 2 }, WaitIntervalInSeconds: 600 }));
+  await until('baking', async () => (pendingStatus(await describe('gr-del-bake')) === 'Baking' ? true : undefined), POLL);
+  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'gr-del-bake' }));
+  await until('deleted', async () => {
+    try {
+      const d = await describe('gr-del-bake');
+      assert.equal(d.EndpointStatus, 'Deleting');
+      return undefined;
+    } catch (err) {
+      if (err instanceof assert.AssertionError) throw err;
+      return (err as Error).name === 'ValidationException' ? true : undefined;
+    }
+  }, POLL);
+  await until('no instance of either fleet left', () => (backend.runningIds.some((id) => id.startsWith('gr-del-bake/')) ? undefined : true), POLL);
 });

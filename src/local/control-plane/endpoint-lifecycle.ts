@@ -25,6 +25,11 @@ export interface LifecycleOptions {
   asyncShutdownWaitMs?: number;
   /** Routing between the old and the new fleet during an update. @defaultValue Math.random */
   random?: () => number;
+  /**
+   * The clock an update's bakes, `TerminationWaitInSeconds` and `MaximumExecutionTimeoutInSeconds`
+   * are counted on (tests move it instead of waiting); it is read every `alarmPollMs`. @defaultValue Date.now
+   */
+  now?: () => number;
 }
 
 
@@ -134,6 +139,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class EndpointLifecycle {
   private readonly alarmPollMs: number;
   private readonly random: () => number;
+  private readonly now: () => number;
   /** Deleted endpoints whose asynchronous queues are still writing failures: shutdown waits for them too. */
   private readonly emptying = new Set<ManagedEndpoint>();
   /**
@@ -151,6 +157,7 @@ export class EndpointLifecycle {
   ) {
     this.alarmPollMs = opts.alarmPollMs ?? 1000;
     this.random = opts.random ?? Math.random;
+    this.now = opts.now ?? Date.now;
     // Serverless variants start instances on demand, within the same local instance limit.
     ctx.canStartInstance ??= () => ctx.maxInstances === undefined || this.utilisation() < ctx.maxInstances;
   }
@@ -533,17 +540,27 @@ export class EndpointLifecycle {
     }
   }
 
-  /** Bakes for `seconds`, reading the alarms throughout; throws {@link RollbackError} when one fires or time runs out. */
-  private async bake(seconds: number, alarms: readonly string[], deadline: number | undefined, signal: AbortSignal, configName: string): Promise<void> {
-    const end = Date.now() + seconds * 1000;
+  /** Throws {@link RollbackError} when one of `alarms` is in ALARM or the update ran past its `deadline`. */
+  private async checkGuards(alarms: readonly string[], deadline: number | undefined, configName: string, during: string): Promise<void> {
+    const firing = await this.alarmFiring(alarms);
+    if (firing !== undefined) throw new RollbackError(`CloudWatch alarm "${firing}" was in ALARM state ${during}; the update was rolled back.`);
+    if (deadline !== undefined && this.now() > deadline) throw new RollbackError(`The update to endpoint configuration "${configName}" did not finish within MaximumExecutionTimeoutInSeconds; the update was rolled back.`);
+  }
+
+  /** Waits until the clock reaches `end`, reading it every `alarmPollMs`; `each` runs before every reading. */
+  private async waitFor(end: number, signal: AbortSignal, each?: () => Promise<void>): Promise<void> {
     for (;;) {
-      const firing = await this.alarmFiring(alarms);
-      if (firing !== undefined) throw new RollbackError(`CloudWatch alarm "${firing}" was in ALARM state while the new endpoint configuration "${configName}" was baking; the update was rolled back.`);
-      if (deadline !== undefined && Date.now() > deadline) throw new RollbackError(`The update to endpoint configuration "${configName}" did not finish within MaximumExecutionTimeoutInSeconds; the update was rolled back.`);
-      const left = end - Date.now();
+      await each?.();
+      const left = end - this.now();
       if (left <= 0) return;
       await sleep(Math.min(left, this.alarmPollMs), signal);
     }
+  }
+
+  /** Bakes for `seconds`, reading the alarms throughout; throws {@link RollbackError} when one fires or time runs out. */
+  private bake(seconds: number, alarms: readonly string[], deadline: number | undefined, signal: AbortSignal, configName: string): Promise<void> {
+    const during = `while the new endpoint configuration "${configName}" was baking`;
+    return this.waitFor(this.now() + seconds * 1000, signal, () => this.checkGuards(alarms, deadline, configName, during));
   }
 
   private async runUpdate(
@@ -555,7 +572,7 @@ export class EndpointLifecycle {
     signal: AbortSignal,
   ): Promise<void> {
     const alarms = (deploymentConfig?.AutoRollbackConfiguration?.Alarms ?? []).map((a) => a.AlarmName).filter((n): n is string => typeof n === 'string');
-    const deadline = plan.maximumExecutionSeconds === undefined ? undefined : Date.now() + plan.maximumExecutionSeconds * 1000;
+    const deadline = plan.maximumExecutionSeconds === undefined ? undefined : this.now() + plan.maximumExecutionSeconds * 1000;
     const blue = e.serving!;
     // A rolling update terminates a batch of the old fleet after each bake (RollingUpdatePolicy's
     // MaximumBatchSize). Blue/green keeps it until the end, linear too: a step only deactivates
@@ -592,6 +609,8 @@ export class EndpointLifecycle {
             throw new RollbackError(`A batch of the new fleet for endpoint configuration "${config.name}" did not start; the update was rolled back. ${(err as Error).message}`);
           }
         }
+        // An alarm already in ALARM (before the first step too) rolls back before any more traffic moves.
+        await this.checkGuards(alarms, deadline, config.name, `before ${i === 0 ? 'any' : 'more'} traffic moved to the new endpoint configuration "${config.name}"`);
         const greenShare = rolling ? capacityShare(g) : step.greenShare;
         this.setPending(e, 'ActivatingTraffic', `Shifting ${Math.round(greenShare * 100)}% of traffic to the new fleet (step ${i + 1} of ${plan.steps.length}).`);
         e.pending!.greenShare = greenShare;
@@ -606,7 +625,7 @@ export class EndpointLifecycle {
       }
       if (plan.terminationWaitSeconds > 0) {
         this.setPending(e, 'Baking', `Waiting ${plan.terminationWaitSeconds} s (TerminationWaitInSeconds) before stopping the old fleet.`);
-        await sleep(plan.terminationWaitSeconds * 1000, signal);
+        await this.waitFor(this.now() + plan.terminationWaitSeconds * 1000, signal);
       }
       // Swap: the new fleet serves alone; the old one stops once its in-flight requests finish.
       e.serving = green;

@@ -108,6 +108,8 @@ export interface LocalSageMakerOptions {
   keepWorkDir?: boolean;
   /** The clock training jobs' warm pools count their keep-alive on (tests move it instead of waiting). @defaultValue Date.now */
   warmPoolNow?: () => number;
+  /** The clock `UpdateEndpoint`'s bakes, termination waits and execution timeouts count on (tests move it instead of waiting). @defaultValue Date.now */
+  deploymentNow?: () => number;
 }
 
 /** How fleets check their instances and space replacements: what a {@link DeploymentContext} takes. */
@@ -232,6 +234,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       ...(opts.alarmPollMs === undefined ? {} : { alarmPollMs: opts.alarmPollMs }),
       ...(opts.asyncShutdownWaitMs === undefined ? {} : { asyncShutdownWaitMs: opts.asyncShutdownWaitMs }),
       random,
+      ...(opts.deploymentNow ? { now: opts.deploymentNow } : {}),
       // Copies waiting for room are placed on the instances of the new configuration.
       onUpdated: (name) => components.capacityChanged(name),
     },
