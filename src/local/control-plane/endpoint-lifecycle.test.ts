@@ -30,6 +30,8 @@ let dir: string;
 let backend: FakeBackend;
 let alarms: AlarmStates;
 let sm: LocalSageMakerCore;
+/** How far the tests have moved the clock of updates' bakes ahead of real time. */
+let clockAheadMs = 0;
 const records: InvocationRecord[] = [];
 /** Objects written to the stand-in S3 (data capture), by `bucket/key`. */
 const s3Puts = new Map<string, string>();
@@ -45,6 +47,7 @@ before(async () => {
     backendImpl: backend,
     startupTimeoutMs: 5_000,
     alarmPollMs: 50,
+    deploymentNow: () => Date.now() + clockAheadMs,
     services: [alarms],
     metrics: { record: (r) => records.push(r) },
     seed: 7,
@@ -74,6 +77,17 @@ const call = (op: string, input: Record<string, unknown>) => sm.sagemaker.call(o
 
 /** Deadline and pace of every wait in this file. */
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
+
+/** Waits until the update of `name` bakes its first step, then moves the clock past that 600 s bake. */
+async function passFirstBake(name: string): Promise<void> {
+  await until('the first step baking', async () => {
+    const d = await call('DescribeEndpoint', { EndpointName: name });
+    const p = d.PendingDeploymentSummary as { ProductionVariants?: Array<{ VariantStatus: Array<{ Status: string; StatusMessage: string }> }> } | undefined;
+    const status = p?.ProductionVariants?.[0]?.VariantStatus[0];
+    return status?.Status === 'Baking' && /^Baking for 600 s .*step 1 of/.test(status.StatusMessage) ? true : undefined;
+  }, POLL);
+  clockAheadMs += 601_000;
+}
 
 async function status(name: string): Promise<string> {
   return (await call('DescribeEndpoint', { EndpointName: name })).EndpointStatus as string;
@@ -237,7 +251,8 @@ test('rolling update: the new fleet grows and the old one shrinks batch by batch
     };
   };
   // Rolled back during the second batch: the old fleet is back to 3 instances.
-  await call('UpdateEndpoint', { EndpointName: 'ep-roll', EndpointConfigName: 'cfg-b3', DeploymentConfig: rollingConfig(3) });
+  await call('UpdateEndpoint', { EndpointName: 'ep-roll', EndpointConfigName: 'cfg-b3', DeploymentConfig: rollingConfig(600) });
+  await passFirstBake('ep-roll');
   const second = await until('second batch baking', async () => {
     const s = await sizes();
     return s.green === 2 && /Baking .*step 2 of 3/.test(s.step ?? '') ? s : undefined;
@@ -270,10 +285,11 @@ test('linear update: the old fleet stays whole until the end (a step deactivates
     EndpointName: 'ep-lin',
     EndpointConfigName: 'cfg-b3',
     DeploymentConfig: {
-      BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 3 } },
+      BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 } },
       AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'lin-alarm' }] },
     },
   });
+  await passFirstBake('ep-lin');
   const blueSize = async (): Promise<{ blue: number; step?: string }> => {
     const d = await call('DescribeEndpoint', { EndpointName: 'ep-lin' });
     const p = d.PendingDeploymentSummary as { ProductionVariants?: Array<{ VariantStatus: Array<{ StatusMessage: string }> }> } | undefined;
