@@ -1,0 +1,114 @@
+// The whole auto-rollback path with nothing forced, through the real SDK clients over HTTP: a new
+// fleet whose model answers 500 raises the endpoint's Invocation5XXErrors, the local CloudWatch
+// puts the alarm on it in ALARM, and the update baking under traffic rolls back to the old fleet.
+// A CloudWatch minute lasts half a second here (secondsPerMinute), so the alarm is evaluated often.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, UpdateEndpointCommand, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { DescribeAlarmHistoryCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+
+let dir: string;
+let local: LocalSageMakerHandle;
+let aws: LocalSdkClients;
+
+const POLL = { timeoutMs: 30_000, intervalMs: 25 };
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smkit-alarm-rollback-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, metricsSettings: { secondsPerMinute: 0.5 }, settings: {} });
+  aws = localSdkClients(local.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
+});
+
+after(async () => {
+  aws?.destroy();
+  await local?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const describe = (name: string): Promise<DescribeEndpointCommandOutput> => aws.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
+
+test('an alarm on Invocation5XXErrors that the new fleet trips while baking rolls the update back; the old fleet answers every request after', async () => {
+  for (const [name, env] of [['ar-good', { FAKE_TAG: 'good' }], ['ar-bad', { FAKE_TAG: 'bad', FAKE_STATUS: '500' }]] as const) {
+    await aws.sagemaker.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: `repo/img:${name}`, ModelDataUrl: dir, Environment: env } }));
+    await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
+  }
+  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'ar', EndpointConfigName: 'ar-good' }));
+  await until('InService', async () => ((await describe('ar')).EndpointStatus === 'InService' ? true : undefined), POLL);
+  await aws.cloudwatch.send(
+    new PutMetricAlarmCommand({
+      AlarmName: 'ar-5xx',
+      Namespace: 'AWS/SageMaker',
+      MetricName: 'Invocation5XXErrors',
+      Dimensions: [
+        { Name: 'EndpointName', Value: 'ar' },
+        { Name: 'VariantName', Value: 'AllTraffic' },
+      ],
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    }),
+  );
+
+  // One request at a time; each answer or error is kept with whether the update was over when it was sent.
+  const answers: Array<{ tag?: string; error?: string; status?: number; afterRollback: boolean }> = [];
+  let rolledBack = false;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const afterRollback = rolledBack;
+      try {
+        const out = await aws.runtime.send(new InvokeEndpointCommand({ EndpointName: 'ar', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+        answers.push({ tag: (JSON.parse(Buffer.from(out.Body!).toString()) as { tag: string }).tag, afterRollback });
+      } catch (err) {
+        answers.push({ error: (err as Error).name, status: (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, afterRollback });
+      }
+    }
+  })();
+  let done: DescribeEndpointCommandOutput;
+  try {
+    await aws.sagemaker.send(
+      new UpdateEndpointCommand({
+        EndpointName: 'ar',
+        EndpointConfigName: 'ar-bad',
+        DeploymentConfig: {
+          BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 3600 } },
+          AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'ar-5xx' }] },
+        },
+      }),
+    );
+    done = await until('rolled back', async () => {
+      const d = await describe('ar');
+      return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? d : undefined;
+    }, POLL);
+    rolledBack = true;
+    const seen = answers.length;
+    await until('requests answered after the rollback', () => (answers.filter((a) => a.afterRollback).length >= 10 && answers.length > seen ? true : undefined), POLL);
+  } finally {
+    running = false;
+    await loop;
+  }
+  assert.equal(done.EndpointConfigName, 'ar-good');
+  assert.equal(done.FailureReason, 'CloudWatch alarm "ar-5xx" was in ALARM state while the new endpoint configuration "ar-bad" was baking; the update was rolled back.');
+  const history = (await aws.cloudwatch.send(new DescribeAlarmHistoryCommand({ AlarmName: 'ar-5xx', HistoryItemType: 'StateUpdate' }))).AlarmHistoryItems!;
+  assert.ok(history.some((h) => / to ALARM$/.test(h.HistorySummary ?? '')), `the alarm went to ALARM: ${history.map((h) => h.HistorySummary).join('; ')}`);
+  const failures = answers.filter((a) => a.error !== undefined);
+  assert.ok(failures.length > 0, 'the canary answered some requests with its 500');
+  assert.deepEqual(new Set(failures.map((a) => `${a.error} ${a.status}`)), new Set(['ModelError 424']), "only the new model's own errors, never a 5xx of the endpoint");
+  assert.deepEqual(
+    answers.filter((a) => a.afterRollback && a.tag !== 'good'),
+    [],
+    'after the rollback every request is answered by the old fleet',
+  );
+});
