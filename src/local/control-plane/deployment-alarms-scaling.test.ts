@@ -1,15 +1,17 @@
-// The whole auto-rollback path with nothing forced, through the real SDK clients over HTTP: a new
-// fleet whose model answers 500 raises the endpoint's Invocation5XXErrors, the local CloudWatch
-// puts the alarm on it in ALARM, and the update baking under traffic rolls back to the old fleet.
-// A CloudWatch minute lasts half a second here (secondsPerMinute), so the alarm is evaluated often.
+// UpdateEndpoint with the local CloudWatch and Application Auto Scaling running for real, through
+// the SDK clients over HTTP: a new fleet whose model answers 500 trips an alarm on the endpoint's
+// Invocation5XXErrors and the update rolls back; a scaling policy an alarm invokes while an update
+// runs waits for it to end. A CloudWatch minute lasts half a second here (secondsPerMinute), so
+// alarms are evaluated and the scaler runs often; bakes count on a clock the tests move.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, UpdateEndpointCommand, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
+import { DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
-import { DescribeAlarmHistoryCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeAlarmHistoryCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
@@ -18,13 +20,15 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemake
 let dir: string;
 let local: LocalSageMakerHandle;
 let aws: LocalSdkClients;
+/** How far the test has moved the update clock ahead of real time. */
+let clockAheadMs = 0;
 
 const POLL = { timeoutMs: 30_000, intervalMs: 25 };
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-alarm-rollback-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
-  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, metricsSettings: { secondsPerMinute: 0.5 }, settings: {} });
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, metricsSettings: { secondsPerMinute: 0.5 }, settings: {}, deploymentNow: () => Date.now() + clockAheadMs });
   aws = localSdkClients(local.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
 });
 
@@ -110,5 +114,54 @@ test('an alarm on Invocation5XXErrors that the new fleet trips while baking roll
     answers.filter((a) => a.afterRollback && a.tag !== 'good'),
     [],
     'after the rollback every request is answered by the old fleet',
+  );
+});
+
+test('a step policy an alarm invokes while UpdateEndpoint runs is applied once the update is over, to the new fleet (scaling is blocked meanwhile)', async () => {
+  for (const name of ['as-old', 'as-new']) {
+    await aws.sagemaker.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: `repo/img:${name}`, ModelDataUrl: dir, Environment: { FAKE_TAG: name } } }));
+    await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
+  }
+  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'as', EndpointConfigName: 'as-old' }));
+  await until('InService', async () => ((await describe('as')).EndpointStatus === 'InService' ? true : undefined), POLL);
+  const target = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/as/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+  await aws.autoscaling.send(new RegisterScalableTargetCommand({ ...target, MinCapacity: 1, MaxCapacity: 4 }));
+  const { PolicyARN } = await aws.autoscaling.send(
+    new PutScalingPolicyCommand({
+      ...target,
+      PolicyName: 'as-out',
+      PolicyType: 'StepScaling',
+      StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', Cooldown: 0, MetricAggregationType: 'Maximum', StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] },
+    }),
+  );
+  await aws.cloudwatch.send(
+    new PutMetricAlarmCommand({ AlarmName: 'as-busy', Namespace: 'Test', MetricName: 'Busy', Statistic: 'Maximum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', AlarmActions: [PolicyARN!] }),
+  );
+  await aws.sagemaker.send(
+    new UpdateEndpointCommand({
+      EndpointName: 'as',
+      EndpointConfigName: 'as-new',
+      DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 600 } } },
+    }),
+  );
+  await until('baking', async () => ((await describe('as')).PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0]?.Status === 'Baking' ? true : undefined), POLL);
+  await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'as-busy', StateValue: 'ALARM', StateReason: 'load', StateReasonData: JSON.stringify({ version: '1.0', recentDatapoints: [5] }) }));
+  await until('the alarm invoked the policy', async () => {
+    const history = (await aws.cloudwatch.send(new DescribeAlarmHistoryCommand({ AlarmName: 'as-busy', HistoryItemType: 'Action' }))).AlarmHistoryItems!;
+    return history.some((h) => /^Successfully executed action/.test(h.HistorySummary ?? '')) ? true : undefined;
+  }, POLL);
+  const baking = await describe('as');
+  assert.deepEqual([baking.EndpointStatus, baking.ProductionVariants?.[0]?.DesiredInstanceCount, baking.PendingDeploymentSummary?.ProductionVariants?.[0]?.DesiredInstanceCount], ['Updating', 2, 2]);
+  clockAheadMs += 601_000;
+  const scaled = await until('the new fleet scaled out', async () => {
+    const d = await describe('as');
+    return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'as-new' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 3 ? d : undefined;
+  }, POLL);
+  assert.equal(scaled.FailureReason, undefined);
+  const activities = (await aws.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId, IncludeNotScaledActivities: true }))).ScalingActivities!;
+  // Had the scaler acted during the update, SageMaker would have refused it and the invocation would be spent.
+  assert.deepEqual(
+    activities.map((a) => [a.StatusCode, a.Description]),
+    [['Successful', 'Setting desired instance count to 3.']],
   );
 });
