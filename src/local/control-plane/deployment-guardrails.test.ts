@@ -463,3 +463,37 @@ test('DeleteEndpoint while an update bakes: Deleting, then gone, with the instan
   }, POLL);
   await until('no instance of either fleet left', () => (backend.runningIds.some((id) => id.startsWith('gr-del-bake/')) ? undefined : true), POLL);
 });
+
+test('RetainAllVariantProperties keeps the scaled instance count and weight (the steps follow it) minus ExcludeRetainedVariantProperties; RetainDeploymentConfig reuses the last DeploymentConfig', async () => {
+  await createInService('gr-retain', 'gr-c3');
+  await aws.sagemaker.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'gr-retain', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 4, DesiredWeight: 2 }] }));
+  await until('scaled to 4', async () => {
+    const d = await describe('gr-retain');
+    return d.EndpointStatus === 'InService' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 4 ? true : undefined;
+  }, POLL);
+  const canary = blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 });
+  const variant = (d: DescribeEndpointCommandOutput) => {
+    const v = d.ProductionVariants![0]!;
+    return [d.EndpointConfigName, v.CurrentInstanceCount, v.DesiredInstanceCount, v.CurrentWeight, v.DesiredWeight];
+  };
+
+  await aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'gr-retain', EndpointConfigName: 'gr-d3', DeploymentConfig: canary, RetainAllVariantProperties: true }));
+  let run = await drive('gr-retain');
+  assert.equal(run.bakes[0], 'Baking for 600 s with 25% of traffic on the new fleet (step 1 of 2).', 'one instance of the 4 kept');
+  assert.deepEqual(variant(run.done), ['gr-d3', 4, 4, 2, 2]);
+  assert.deepEqual(run.done.LastDeploymentConfig, canary);
+
+  await aws.sagemaker.send(
+    new UpdateEndpointCommand({ EndpointName: 'gr-retain', EndpointConfigName: 'gr-c3', RetainDeploymentConfig: true, RetainAllVariantProperties: true, ExcludeRetainedVariantProperties: [{ VariantPropertyType: 'DesiredInstanceCount' }] }),
+  );
+  run = await drive('gr-retain');
+  assert.equal(run.bakes[0], 'Baking for 600 s with 33% of traffic on the new fleet (step 1 of 2).', "the last update's canary, on the config's 3 instances");
+  assert.deepEqual(variant(run.done), ['gr-c3', 3, 3, 2, 2]);
+  assert.deepEqual(run.done.LastDeploymentConfig, canary);
+
+  await aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'gr-retain', EndpointConfigName: 'gr-d3' }));
+  run = await drive('gr-retain');
+  assert.deepEqual(run.bakes, [], 'no DeploymentConfig: all at once, no bake');
+  assert.deepEqual(variant(run.done), ['gr-d3', 3, 3, 1, 1]);
+  await deleteAndWait('gr-retain');
+});
