@@ -446,22 +446,33 @@ test('an update past MaximumExecutionTimeoutInSeconds rolls back, blue/green and
   await deleteAndWait('gr-slow-roll');
 });
 
-test('DeleteEndpoint while an update bakes: Deleting, then gone, with the instances of both fleets stopped', async () => {
-  await createInService('gr-del-bake', 'gr-c4');
-  await sendUpdate('gr-del-bake', 'gr-d4', blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 2 }, WaitIntervalInSeconds: 600 }));
-  await until('baking', async () => (pendingStatus(await describe('gr-del-bake')) === 'Baking' ? true : undefined), POLL);
-  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'gr-del-bake' }));
-  await until('deleted', async () => {
-    try {
-      const d = await describe('gr-del-bake');
-      assert.equal(d.EndpointStatus, 'Deleting');
-      return undefined;
-    } catch (err) {
-      if (err instanceof assert.AssertionError) throw err;
-      return (err as Error).name === 'ValidationException' ? true : undefined;
-    }
-  }, POLL);
-  await until('no instance of either fleet left', () => (backend.runningIds.some((id) => id.startsWith('gr-del-bake/')) ? undefined : true), POLL);
+test('DeleteEndpoint while an update bakes, blue/green or rolling: Deleting, then gone, with the instances of both fleets stopped', async () => {
+  const rolling: DeploymentConfig = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 } };
+  for (const [endpoint, deploymentConfig, step] of [
+    ['gr-del-bake', blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 2 }, WaitIntervalInSeconds: 600 }), 1],
+    ['gr-del-roll', rolling, 2],
+  ] as const) {
+    await createInService(endpoint, 'gr-c4');
+    await sendUpdate(endpoint, 'gr-d4', deploymentConfig);
+    // The rolling update is deleted in its second step, with the old fleet already one instance short.
+    await until(`step ${step} baking`, async () => {
+      const status = (await describe(endpoint)).PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0];
+      if (status?.Status === 'Baking' && step === 2 && /step 1 of/.test(status.StatusMessage ?? '')) clockAheadMs += 601_000;
+      return status?.Status === 'Baking' && new RegExp(`step ${step} of`).test(status.StatusMessage ?? '') ? true : undefined;
+    }, POLL);
+    await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: endpoint }));
+    await until('deleted', async () => {
+      try {
+        const d = await describe(endpoint);
+        assert.equal(d.EndpointStatus, 'Deleting');
+        return undefined;
+      } catch (err) {
+        if (err instanceof assert.AssertionError) throw err;
+        return (err as Error).name === 'ValidationException' ? true : undefined;
+      }
+    }, POLL);
+    await until('no instance of either fleet left', () => (backend.runningIds.some((id) => id.startsWith(`${endpoint}/`)) ? undefined : true), POLL);
+  }
 });
 
 test('RetainAllVariantProperties keeps the scaled instance count and weight (the steps follow it) minus ExcludeRetainedVariantProperties; RetainDeploymentConfig reuses the last DeploymentConfig', async () => {
