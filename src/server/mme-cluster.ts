@@ -253,7 +253,7 @@ export class MmeCoordinator {
   onRequest(worker: Worker, m: MmeRequest, connection?: NativeHandle): void {
     const held = connection ? this.#heldConnections(worker.id).hold(m.id, connection, m.after) : undefined;
     const answer = (response: MmeResponse, status: number, body: unknown) => {
-      if (sendToWorker(worker, response)) held?.answeredByWorker();
+      if (sendToWorker(worker, response)) held?.answeredByWorker(status, body);
       else held?.answer(status, body);
     };
     this.#handle(m).then(

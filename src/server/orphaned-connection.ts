@@ -74,16 +74,19 @@ export function answerOnConnection(handle: NativeHandle, status: number, body: u
 
 /** A request whose connection the primary holds a copy of, until it is answered. */
 interface HeldRequest {
-  handle: NativeHandle;
+  /** The primary's copy of the connection; undefined once let go or taken over. */
+  handle: NativeHandle | undefined;
   /** The request answered just before it on the same connection, if that one is held too. */
   prev?: HeldRequest;
   next?: HeldRequest;
   /** A request ahead of it on its connection is not held here: the primary cannot answer this one in order. */
   broken: boolean;
-  /** `not-ours`: the worker answered it, or the primary could not (an answer ahead of it was the worker's). */
-  state: 'pending' | 'not-ours' | 'ready' | 'written';
+  /** `settled`: its outcome is known; `done`: written by the primary (`socket`) or left to the worker. */
+  state: 'pending' | 'settled' | 'done';
+  /** Its outcome went to the worker, which writes it unless it died before it could. */
+  toWorker: boolean;
   answer?: { status: number; body: unknown };
-  /** The connection, once the primary has written on it. */
+  /** The connection, once the primary has written this answer on it. */
   socket?: net.Socket;
 }
 
@@ -98,45 +101,55 @@ export class HeldConnections {
   /**
    * Holds request `id`'s connection; `after` is the held request of the same worker answered just
    * before it on that connection (the worker sends it only when every request ahead is held).
+   * `answeredByWorker` says its outcome was sent to the worker; `answer` that the worker is gone.
    */
-  hold(id: number, handle: NativeHandle, after?: number): { answeredByWorker(): void; answer(status: number, body: unknown): void } {
+  hold(id: number, handle: NativeHandle, after?: number): { answeredByWorker(status: number, body: unknown): void; answer(status: number, body: unknown): void } {
     const prev = after === undefined ? undefined : this.#pending.get(after);
-    const held: HeldRequest = { handle, prev, broken: after !== undefined && prev === undefined, state: 'pending' };
+    const held: HeldRequest = { handle, prev, broken: after !== undefined && prev === undefined, state: 'pending', toWorker: false };
     if (prev) prev.next = held;
     this.#pending.set(id, held);
-    return {
-      answeredByWorker: () => {
-        this.#pending.delete(id);
-        held.state = 'not-ours';
-        releaseConnection(handle);
-        if (held.next) this.#flush(held.next);
-      },
-      answer: (status, body) => {
-        this.#pending.delete(id);
-        held.state = 'ready';
-        held.answer = { status, body };
-        this.#flush(held);
-      },
+    const settle = (status: number, body: unknown, toWorker: boolean) => {
+      if (held.state !== 'pending') return;
+      this.#pending.delete(id);
+      held.state = 'settled';
+      held.toWorker = toWorker;
+      held.answer = { status, body };
+      // Written by the primary, if at all, on the connection of the first answer it writes.
+      if (toWorker) release(held);
+      this.#flush(held);
     };
+    return { answeredByWorker: (status, body) => settle(status, body, true), answer: (status, body) => settle(status, body, false) };
   }
 
-  /** Writes `held`'s answer once every request ahead of it on its connection has its own written. */
+  /**
+   * Settles `held` once every request ahead of it on its connection is done. The primary writes
+   * its answer when it wrote the one just ahead (then the worker, which never wrote that one, did
+   * not write this one either, even if it got its outcome), or when it is the first and the worker
+   * is gone; it leaves it to the worker when the answer ahead is the worker's, which may never
+   * have been written: one from here could be read as that one.
+   */
   #flush(held: HeldRequest): void {
-    if (held.state !== 'ready') return;
+    if (held.state !== 'settled') return;
     const prev = held.prev;
-    if (held.broken || prev?.state === 'not-ours') {
-      // The answer before it is the worker's, which may never have been written: one from here could be read as that one.
-      releaseConnection(held.handle);
-      held.state = 'not-ours';
-      if (held.next) this.#flush(held.next);
-      return;
+    if (prev && prev.state !== 'done') return;
+    const write = !held.broken && (prev ? prev.socket !== undefined : !held.toWorker);
+    held.state = 'done';
+    if (write) {
+      if (prev?.socket) release(held);
+      held.socket = prev?.socket ?? adopt(held.handle!);
+      held.handle = undefined;
+      // The worker is gone, so every request it sent on this connection is known: the last one closes it.
+      writeAnswer(held.socket, held.answer!.status, held.answer!.body, held.next === undefined);
+    } else {
+      release(held);
     }
-    if (prev && prev.state !== 'written') return;
-    if (prev?.socket) releaseConnection(held.handle);
-    held.socket = prev?.socket ?? adopt(held.handle);
-    held.state = 'written';
-    // The worker is gone, so every request it sent on this connection is known: the last one closes it.
-    writeAnswer(held.socket, held.answer!.status, held.answer!.body, held.next === undefined);
+    held.answer = undefined;
     if (held.next) this.#flush(held.next);
   }
+}
+
+/** Lets the primary's copy of a held request's connection go, once. */
+function release(held: HeldRequest): void {
+  if (held.handle) releaseConnection(held.handle);
+  held.handle = undefined;
 }
