@@ -17,16 +17,33 @@ function fakeWorker(id: number) {
   const worker = {
     id,
     isConnected: () => true,
+    isDead: () => false,
+    /** What send() returns: false when a message is only queued (a handle in flight, a backlog). */
+    sendReturns: true,
     send(msg: ToWorker) {
       const waiter = waiters.shift();
       if (waiter) waiter(msg);
       else received.push(msg);
-      return true;
+      return worker.sendReturns;
     },
   };
   const next = () => new Promise<ToWorker>((resolve) => (received.length > 0 ? resolve(received.shift()!) : waiters.push(resolve)));
-  return { worker: worker as unknown as Worker, next };
+  return { worker: worker as typeof worker & Worker, next };
 }
+
+test('a load answered to a worker whose send() says false (the message only queued) is left to that worker: the primary lets its copy of the connection go and writes nothing on it', async () => {
+  const w = fakeWorker(1);
+  w.worker.sendReturns = false;
+  const coordinator = new MmeCoordinator(() => [w.worker], 0, createLogger('silent'), 5_000);
+  let closed = 0;
+  // Not a real connection: the primary taking it over to write an answer would throw.
+  const connection = { close: () => void closed++ };
+  coordinator.onRequest(w.worker, { type: 'mme-request', id: 1, op: 'load', name: 'a', url: '/opt/ml/models/a/model' }, connection);
+  const apply = (await w.next()) as Apply;
+  coordinator.onApplied(w.worker, { type: 'mme-applied', applyId: apply.applyId });
+  assert.deepEqual(await w.next(), { type: 'mme-response', id: 1 });
+  assert.equal(closed, 1, 'the copy is released once');
+});
 
 test('a load that arrives while its model is being unloaded waits for the unload, then loads it (a 409 would say it is loaded while it goes away)', async () => {
   const w = fakeWorker(1);

@@ -253,7 +253,10 @@ export class MmeCoordinator {
   onRequest(worker: Worker, m: MmeRequest, connection?: NativeHandle): void {
     const held = connection ? this.#heldConnections(worker.id).hold(m.id, connection, m.after) : undefined;
     const answer = (response: MmeResponse, status: number, body: unknown) => {
-      if (sendToWorker(worker, response)) held?.answeredByWorker(status, body);
+      // send() is false for a message only queued too (behind a connection handed to the worker, or
+      // a backlog): the worker answers unless it is gone, and two answers would corrupt the connection.
+      const sent = sendToWorker(worker, response) || (worker.isConnected() && !worker.isDead());
+      if (sent) held?.answeredByWorker(status, body);
       else held?.answer(status, body);
     };
     this.#handle(m).then(
