@@ -40,23 +40,28 @@ describe('multi-model endpoint: /ping while an ONNX model that is slow to load l
 
   test('pings are answered one after another while the load lasts, not held behind it; the model then serves', async () => {
     let loaded = false;
+    const started = performance.now();
+    let loadTook = 0;
     const load = fetchWithTimeout(`${server.url}/models`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ model_name: 'many-nodes', url: modelPath('many-nodes') }),
       signal: AbortSignal.timeout(120_000),
-    }).finally(() => (loaded = true));
+    }).finally(() => {
+      loaded = true;
+      loadTook = performance.now() - started;
+    });
     // With the session built on the HTTP thread the loop is held for the whole build (seconds),
     // and the ping sent in that time waits for all of it: the 2 s bound is the contract's, which
     // a loop that is not held meets by a wide margin even on a loaded machine.
     let answered = 0;
     let slowest = 0;
     while (!loaded) {
-      const started = performance.now();
+      const sent = performance.now();
       const res = await fetchWithTimeout(`${server.url}/ping`, { signal: AbortSignal.timeout(60_000) });
       await res.arrayBuffer();
       assert.equal(res.status, 200);
-      slowest = Math.max(slowest, performance.now() - started);
+      slowest = Math.max(slowest, performance.now() - sent);
       if (!loaded) answered++;
       // Paced, as SageMaker's pings are: back to back they would take a core from the load itself.
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -64,8 +69,13 @@ describe('multi-model endpoint: /ping while an ONNX model that is slow to load l
     const res = await load;
     assert.equal(res.status, 200, await res.text());
     // How fast pings are is a timing goal for the benchmarks, not an assertion here (a loaded CI
-    // machine must not fail it): a loop held by the load answers none of them while it lasts.
+    // machine must not fail it). A count alone cannot tell a held loop: the pings sent before the
+    // session build starts (the request, the broadcast, loading onnxruntime-node) are answered, four
+    // here with the build on the HTTP thread. Measured against the load itself, which a loaded machine
+    // slows as much: a ping held behind the build waits most of the load (14.4 s of 15 s here), one
+    // that is not a small share of it (0.4 s of 16 s).
     assert.ok(answered >= 3, `only ${answered} ping(s) were answered during the load (slowest ${Math.round(slowest)} ms)`);
+    assert.ok(slowest < loadTook / 2, `a ping waited ${Math.round(slowest)} ms of the load's ${Math.round(loadTook)} ms: held behind it`);
     const invoked = await fetchWithTimeout(`${server.url}/models/many-nodes/invoke`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv', Accept: 'text/csv' } });
     assert.equal(invoked.status, 200);
     assert.equal((await invoked.text()).trim(), '1,2,3,4');
