@@ -215,3 +215,46 @@ test('DeleteEndpoint while an UpdateEndpointWeightsAndCapacities scale-out is st
     await local.stop();
   }
 });
+
+test('DeleteEndpoint and stop() while a rolling UpdateEndpoint starts its next batch stop it at once: nothing waits for the batch\'s /ping', { timeout: 60_000 }, async () => {
+  let clockAheadMs = 0;
+  const backend = new FakeBackend();
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, alarmPollMs: 25, deploymentNow: () => Date.now() + clockAheadMs, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  let stopped = false;
+  try {
+    const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+    for (const tag of ['a', 'b']) {
+      await call('CreateModel', { ModelName: tag, PrimaryContainer: { Image: `repo/img:${tag}`, ModelDataUrl: dir } });
+      await call('CreateEndpointConfig', { EndpointConfigName: tag, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: tag, InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] });
+    }
+    const rolling = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 } };
+    const status = async (name: string): Promise<string | undefined> => {
+      const d = await call('DescribeEndpoint', { EndpointName: name });
+      const p = d.PendingDeploymentSummary as { ProductionVariants?: Array<{ VariantStatus?: Array<{ Status: string; StatusMessage?: string }> }> } | undefined;
+      const s = p?.ProductionVariants?.[0]?.VariantStatus?.[0];
+      return s && `${s.Status}: ${s.StatusMessage}`;
+    };
+    // Each endpoint's update reaches its second batch, whose instance never passes /ping.
+    const atSecondBatch = async (name: string): Promise<void> => {
+      await call('CreateEndpoint', { EndpointName: name, EndpointConfigName: 'a' });
+      await until(`${name} InService`, async () => (await call('DescribeEndpoint', { EndpointName: name })).EndpointStatus === 'InService', POLL);
+      await call('UpdateEndpoint', { EndpointName: name, EndpointConfigName: 'b', DeploymentConfig: rolling });
+      await until(`${name} baking its first batch`, async () => /^Baking: .*step 1 of/.test((await status(name)) ?? ''), POLL);
+      backend.readyAfterMs = 600_000;
+      clockAheadMs += 601_000;
+      await until(`${name} starting its second batch`, () => backend.started.filter((c) => c.id.startsWith(`${name}/b/`)).length === 2, POLL);
+      assert.match((await status(name)) ?? '', /^Creating: Starting the next batch/);
+    };
+    await atSecondBatch('del');
+    await call('DeleteEndpoint', { EndpointName: 'del' });
+    await until('del deleted', () => call('DescribeEndpoint', { EndpointName: 'del' }).then(() => false, () => true), POLL);
+    assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+    backend.readyAfterMs = undefined;
+    await atSecondBatch('stop');
+    await local.stop();
+    stopped = true;
+    assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+  } finally {
+    if (!stopped) await local.stop();
+  }
+});
