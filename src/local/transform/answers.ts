@@ -29,6 +29,17 @@ export class AnswerTooLargeError extends Error {
   }
 }
 
+/**
+ * A spool file that could not be written (a full disk): the file's run breaks, as when its `.out`
+ * cannot be written; the same answer asked again would meet the same disk.
+ */
+export class AnswerSpoolError extends Error {
+  constructor(file: string, cause: Error) {
+    super(`could not write the container's answer to ${file}: ${cause.message}`, { cause });
+    this.name = 'AnswerSpoolError';
+  }
+}
+
 /** Whether `answer` is on disk. */
 export const isSpooled = (answer: Answer): answer is SpooledAnswer => !Buffer.isBuffer(answer);
 
@@ -48,7 +59,13 @@ export async function writeAnswers(out: fs.FileHandle, parts: readonly Answer[],
   for (const part of parts) {
     if (isSpooled(part)) {
       await flush();
-      for await (const block of createReadStream(part.file)) await out.write(block as Buffer);
+      let copied = 0;
+      // Exactly the bytes spooled: a file changed since is not taken for the answer.
+      for await (const block of createReadStream(part.file, { end: part.size - 1 })) {
+        copied += (block as Buffer).length;
+        await out.write(block as Buffer);
+      }
+      if (copied !== part.size) throw new Error(`${part.file} holds ${copied} of the ${part.size} bytes of the answer spooled to it`);
     } else held.push(part);
     if (separator) held.push(separator);
   }

@@ -1046,3 +1046,49 @@ test('JoinSource=Input on JSON Lines: AssembleWith Line writes one joined object
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('a spool file that cannot be written (a full disk: /dev/full) breaks the run with ENOSPC, whether the write fails before or after the answer has all come: the truncated spool is never taken for the answer, the request is not sent again, and nothing is left in the output', { skip: (process.platform !== 'linux' || !fsModule.existsSync('/dev/full')) && 'needs /dev/full' }, async () => {
+  const t = await tmpTree({ 'a.bin': 'x' });
+  let posts = 0;
+  let shape: 'one piece' | 'in blocks' = 'one piece';
+  const block = Buffer.alloc(1 << 20, 0x61);
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', async () => {
+      if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+      posts++;
+      // 8 MB and a byte in one piece: the answer has all come before the first spool write fails.
+      if (shape === 'one piece') return void res.writeHead(200, { 'content-length': String((8 << 20) + 1) }).end(Buffer.alloc((8 << 20) + 1, 0x61));
+      res.writeHead(200);
+      for (let i = 0; i < 12 && !res.destroyed; i++) {
+        if (res.write(block)) continue;
+        await new Promise<void>((resolve) => {
+          const on = (): void => void (res.off('drain', on).off('close', on), resolve());
+          res.on('drain', on).on('close', on);
+        });
+      }
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    for (const s of ['one piece', 'in blocks'] as const) {
+      shape = s;
+      posts = 0;
+      await fs.mkdir(t.output, { recursive: true });
+      await fs.symlink('/dev/full', path.join(t.output, 'a.bin.out.partial.0'));
+      await assert.rejects(
+        runTransform({ input: t.input, output: t.output, url, contentType: 'application/octet-stream', parameters: { maxPayloadInMB: 6 } }),
+        (err: Error) => /^could not write the container's answer to .*a\.bin\.out\.partial\.0: ENOSPC/.test(err.message) && (err.cause as { code?: string }).code === 'ENOSPC',
+        s,
+      );
+      assert.equal(posts, 1, `${s}: not sent again`);
+      assert.deepEqual(await fs.readdir(t.output), [], `${s}: no .out, .partial, .failed nor spool left`);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

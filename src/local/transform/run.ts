@@ -9,7 +9,7 @@ import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip, gunzip } from 'node:zlib';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
-import { AnswerTooLargeError, discardAnswers, MAX_PROCESSED_ANSWER_BYTES, SPOOL_AFTER_BYTES, writeAnswers, type Answer } from './answers.js';
+import { AnswerSpoolError, AnswerTooLargeError, discardAnswers, MAX_PROCESSED_ANSWER_BYTES, SPOOL_AFTER_BYTES, writeAnswers, type Answer } from './answers.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
 import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, withInferenceId, type DataProcessing } from './data-processing.js';
@@ -229,8 +229,12 @@ function postBody(
       settled = true;
       req.destroy();
       if (spool) {
-        spool.stream.destroy();
-        void fs.rm(spool.file, { force: true });
+        const { file, stream } = spool;
+        // Removed once closed: a stream still opening would create the file after an earlier rm.
+        const remove = (): void => void fs.rm(file, { force: true }).catch(() => {});
+        if (stream.closed) remove();
+        else stream.once('close', remove);
+        stream.destroy();
       }
       reject(err);
     };
@@ -270,14 +274,17 @@ function postBody(
         }
         const file = spoolTo();
         spool = { file, stream: createWriteStream(file) };
-        spool.stream.on('error', fail);
+        spool.stream.on('error', (err) => fail(new AnswerSpoolError(file, err)));
         for (const held of chunks.splice(0)) spool.stream.write(held);
       });
       res.on('end', () => {
         answerEnded = true;
         if (!spool) return done(Buffer.concat(chunks));
         const { file, stream } = spool;
-        stream.end(() => done({ file, size }));
+        // Only a spool written to its end is the answer: end()'s callback is also called with a
+        // write error (a full disk), which 'error' reports.
+        stream.once('finish', () => done({ file, size }));
+        stream.end();
       });
       res.on('error', fail);
     });
@@ -352,6 +359,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       } catch (err) {
         // The same answer would come again.
         if (err instanceof AnswerTooLargeError) return { ok: false, status: 0, error: err.message };
+        if (err instanceof AnswerSpoolError) throw err;
         const e = err as Error & { code?: string };
         const timedOut = e.name === 'TimeoutError' || e.name === 'AbortError';
         outcome = { ok: false, status: 0, error: timedOut ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}` };
