@@ -90,4 +90,8 @@ test('a record or answer that is not valid UTF-8 is a RecordProcessingError, not
   const json = compileDataProcessing({ joinSource: 'Input' }, { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' })!;
   assert.throws(() => json.finish(b('{"a":1}'), Buffer.concat([b('{"x":"'), Buffer.from([0xc3]), b('"}')])), notUtf8('the answer'));
   assert.throws(() => withInferenceId(Buffer.from([0xff, 0x31]), 'csv', 'ID', 'T'), notUtf8('the record'));
+  // A multi-record answer is cut as bytes, so a line that is not UTF-8 is still refused, not let through as U+FFFD.
+  const lines = answersPerRecord(Buffer.concat([b('{"x":1}\r\n{"x":"'), Buffer.from([0xe9]), b('"}\n\n')]), 3);
+  assert.deepEqual(lines.map((l) => l.toString('latin1')), ['{"x":1}', '{"x":"\xe9"}', '']);
+  assert.throws(() => json.finish(b('{"a":1}'), lines[1]!), notUtf8('the answer'));
 });

@@ -260,10 +260,14 @@ export function compileDataProcessing(dp: DataProcessing, framing: RecordFraming
  */
 export function answersPerRecord(body: Buffer, count: number, needs = 'JoinSource=Input and OutputFilter need'): Buffer[] {
   if (count === 1) return [body];
-  const lines = body.toString('utf8').split(/\r?\n/);
-  if (lines[lines.length - 1] === '') lines.pop();
+  // Cut as bytes (a newline byte is never inside a UTF-8 character): decoded first, bytes that are
+  // not UTF-8 became U+FFFD and the answer's check for UTF-8 let them through, changed.
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let nl = body.indexOf(0x0a); nl !== -1; start = nl + 1, nl = body.indexOf(0x0a, start)) lines.push(body.subarray(start, nl > start && body[nl - 1] === 0x0d ? nl - 1 : nl));
+  if (start < body.length) lines.push(body.subarray(start));
   if (lines.length !== count) throw new RecordProcessingError(`the answer to ${count} records has ${lines.length} line(s); ${needs} one line per record (or --strategy SingleRecord)`);
-  return lines.map((l) => Buffer.from(l));
+  return lines;
 }
 
 /**
