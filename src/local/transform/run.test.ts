@@ -903,7 +903,8 @@ test('a container answering 96 MB is not held: past 8 MB the answer goes to a sp
     assert.ok(result.peakMB < 40, `${result.peakMB.toFixed(1)} MB of Buffers held while a 96 MB answer came`);
     const written = await fs.readFile(path.join(t.output, 'a.bin.out'));
     assert.equal(written.length, 96 << 20);
-    assert.ok(written.every((b) => b === 0x61), 'the answer written as it came');
+    // Compared at once (a callback per byte took 2 s of the test).
+    assert.ok(written.equals(Buffer.alloc(96 << 20, 0x61)), 'the answer written as it came');
     assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.bin.out', 'b.csv.out.failed'], 'no spool or .partial file left');
     assert.deepEqual(result.joinFailed.map((f) => ({ ...f, error: f.error.replace(/\d+ bytes/, 'N bytes') })), [
       { file: 'b.csv', record: 0, status: 0, error: 'the answer is over N bytes (100 MB), the most smkit holds to cut an answer per record for DataProcessing (JoinSource, OutputFilter) or GenerateInferenceId' },
