@@ -4,7 +4,8 @@
 // the job would refuse from its length is not downloaded.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -180,4 +181,28 @@ test('an input object whose body breaks off part-way is downloaded again, up to 
   assert.equal(gets.get('get-broken'), 3);
   assert.match(always.FailureReason ?? '', /^ClientError: Could not download the input object s3:\/\/in\/get-broken\/a\.csv \(it broke off part-way 3 times\): /);
   assert.equal([...uploads.keys()].some((k) => k.startsWith('/out/get-broken/')), false, 'no output object');
+});
+
+test('an input object whose local file cannot be written (a full disk: /dev/full) is not downloaded again, and the FailureReason does not say it broke off', { timeout: 30_000, skip: (process.platform !== 'linux' || !existsSync('/dev/full')) && 'needs /dev/full' }, async () => {
+  const name = 'full-disk';
+  // The job's input folder, where the object is downloaded: its file is the full device.
+  const input = join(local.workDir, 'transform-jobs', name, 'input');
+  await mkdir(input, { recursive: true });
+  await symlink('/dev/full', join(input, 'a.csv'));
+  await sm.send(
+    new CreateTransformJobCommand({
+      TransformJobName: name,
+      ModelName: 'stop-model',
+      TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${name}/` } }, ContentType: 'text/csv', SplitType: 'Line' },
+      TransformOutput: { S3OutputPath: `s3://out/${name}` },
+      TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+    }),
+  );
+  const job = await until('the job to end', async () => {
+    const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+    return d.TransformJobStatus === 'InProgress' ? undefined : d;
+  }, { timeoutMs: 20_000 });
+  assert.equal(job.TransformJobStatus, 'Failed');
+  assert.match(job.FailureReason ?? '', /^ClientError: Could not download the input object s3:\/\/in\/full-disk\/a\.csv: ENOSPC/);
+  assert.equal(gets.get(name as Stall), 1, 'downloaded once');
 });
