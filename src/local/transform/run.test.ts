@@ -1093,3 +1093,37 @@ test('a spool file that cannot be written (a full disk: /dev/full) breaks the ru
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('spooled answers that come out of order (MaxConcurrentTransforms 4, each just over 8 MB, the first four answered last to first) are copied into the .out in record order, each followed by its newline (AssembleWith Line), and no spool is left', { timeout: 60_000 }, async () => {
+  const letters = ['a', 'b', 'c', 'd', 'e'];
+  const t = await tmpTree({ 'r.txt': letters.join('\n') + '\n' });
+  const size = (8 << 20) + 4096;
+  /** The first four requests, held until all four are out, then answered last to first. */
+  const held: { letter: string; res: http.ServerResponse }[] = [];
+  const answer = (letter: string, res: http.ServerResponse): void => void res.writeHead(200).end(Buffer.alloc(size, letter));
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+      const letter = Buffer.concat(chunks).toString().trim();
+      if (letter > 'd') return answer(letter, res);
+      held.push({ letter, res });
+      if (held.length === 4) for (const h of held.reverse()) answer(h.letter, h.res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const s = await runTransform({ input: t.input, output: t.output, url, contentType: 'text/plain', splitType: 'Line', assembleWith: 'Line', parameters: { batchStrategy: 'SINGLE_RECORD', maxConcurrentTransforms: 4 } });
+    assert.deepEqual(s.failed, []);
+    assert.equal(s.requests, 5);
+    const expected = Buffer.concat(letters.flatMap((l) => [Buffer.alloc(size, l), Buffer.from('\n')]));
+    assert.ok((await fs.readFile(path.join(t.output, 'r.txt.out'))).equals(expected), 'the answers in record order, each with its newline');
+    assert.deepEqual(await fs.readdir(t.output), ['r.txt.out'], 'no spool or .partial left');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
