@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { isToolkitError } from '../../errors/catalogue.js';
 import { maskedCrc32c } from './records.js';
 import { runTransform } from './run.js';
+import { until } from '../../../test/helpers/until.js';
 
 /** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
 async function fakeContainer(
@@ -1125,6 +1126,36 @@ test('spooled answers that come out of order (MaxConcurrentTransforms 4, each ju
     const expected = Buffer.concat(letters.flatMap((l) => [Buffer.alloc(size, l), Buffer.from('\n')]));
     assert.ok((await fs.readFile(path.join(t.output, 'r.txt.out'))).equals(expected), 'the answers in record order, each with its newline');
     assert.deepEqual(await fs.readdir(t.output), ['r.txt.out'], 'no spool or .partial left');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('stopped while an answer is being spooled (9 MB come, the rest held): the run rejects, the request is not sent again, and neither the spool nor any .out, .partial or .failed is left', async () => {
+  const t = await tmpTree({ 'a.bin': 'x' });
+  let posts = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+      posts++;
+      // Past the 8 MB held in memory, then never ended.
+      res.writeHead(200).write(Buffer.alloc(9 << 20, 0x61));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const stop = new AbortController();
+    const run = runTransform({ input: t.input, output: t.output, url, contentType: 'application/octet-stream', signal: stop.signal });
+    const spool = path.join(t.output, 'a.bin.out.partial.0');
+    await until('the answer to be spooled', async () => (await fs.stat(spool).catch(() => undefined))?.size);
+    stop.abort(new Error('stopped by the test'));
+    await assert.rejects(run, /stopped by the test/);
+    assert.equal(posts, 1);
+    assert.deepEqual(await fs.readdir(t.output), []);
   } finally {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
