@@ -1,5 +1,6 @@
 // UpdateInferenceComponent with a RollingUpdatePolicy, through the real AWS SDK v3 clients: the new
 // copies start a batch at a time as old ones stop, and a batch that does not start rolls back.
+// The rollout's waits count on a clock the tests move (deploymentNow), not on time passing.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,17 +14,21 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { createComponentEndpoint } from '../../../test/helpers/component-host.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
-import { copiesPerBatch } from './inference-component-rollout.js';
-import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
+import type { Deployment } from './deployment.js';
+import { copiesPerBatch, rollOut } from './inference-component-rollout.js';
+import { createLocalSageMaker, startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
 
-/** A FakeBackend that tells the test of each container it is asked for, before starting it. */
+/** A FakeBackend that tells the test of each container it is asked for, before starting it, and can hold a start until released. */
 class WatchedBackend extends FakeBackend {
   onStart: ((spec: ContainerSpec) => void) | undefined;
+  /** When set, a start waits on the promise it returns. */
+  hold: ((spec: ContainerSpec) => Promise<void> | undefined) | undefined;
 
-  override start(spec: ContainerSpec): Promise<RunningContainer> {
+  override async start(spec: ContainerSpec): Promise<RunningContainer> {
     this.onStart?.(spec);
+    await this.hold?.(spec);
     return super.start(spec);
   }
 }
@@ -32,13 +37,17 @@ let dir: string;
 let backend: WatchedBackend;
 let local: LocalSageMakerHandle;
 let aws: LocalSdkClients;
+/** How far the rollout's clock is ahead of the real one. */
+let clockShiftMs = 0;
+/** The local SageMaker's progress lines. */
+const progress: string[] = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-ic-roll-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   backend = new WatchedBackend();
   // With CloudWatch, whose alarms a rolling update reads every 25 ms.
-  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 8 } });
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, deploymentNow: () => Date.now() + clockShiftMs, progress: (line) => progress.push(line), settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 8 } });
   aws = localSdkClients(local.url, { region: 'eu-west-1', runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
 });
 
@@ -76,6 +85,43 @@ test('a batch is MaximumBatchSize copies, or that share of them rounded up, and 
   assert.equal(copiesPerBatch({ Type: 'COPY_COUNT', Value: 2 }, 5), 2);
   assert.equal(copiesPerBatch({ Type: 'CAPACITY_PERCENT', Value: 50 }, 5), 3);
   assert.equal(copiesPerBatch({ Type: 'CAPACITY_PERCENT', Value: 5 }, 4), 1);
+});
+
+/** A deployment of `size` copies whose fleet only counts them, and that counts its stops. */
+function countedDeployment(size: number): { deployment: Deployment; stops: number } {
+  const fleet = { size, scaleTo: async (n: number) => void (fleet.size = n) };
+  const d = { deployment: { variants: [{ fleet }], stop: async () => void d.stops++ } as unknown as Deployment, stops: 0 };
+  return d;
+}
+
+test('a rollout cancelled while its last alarm reading is under way stops the new copies instead of resolving with them', async () => {
+  const task = new AbortController();
+  const counted = countedDeployment(0);
+  const green = counted.deployment;
+  const beside: Array<Deployment | undefined> = [];
+  const rolled = rollOut({
+    name: 'ic',
+    blue: countedDeployment(1).deployment,
+    copies: 1,
+    policy: { MaximumBatchSize: { Type: 'COPY_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 },
+    start: async (n) => {
+      await green.variants[0]!.fleet.scaleTo(n);
+      return green;
+    },
+    serveBeside: (d) => beside.push(d),
+    // DeleteInferenceComponent arrives while CloudWatch is read, after the last batch started.
+    alarmFiring: async () => {
+      task.abort(new Error('deleted'));
+      return undefined;
+    },
+    alarmPollMs: 25,
+    now: Date.now,
+    signal: task.signal,
+  });
+  await assert.rejects(rolled, /deleted/);
+  assert.equal(counted.stops, 1);
+  assert.equal(beside.length, 2);
+  assert.ok(beside[0] === green && beside[1] === undefined, 'the new copies stop taking invocations');
 });
 
 test('a MaximumBatchSize percentage outside 5% to 50% is refused, and the component is left as it was', async () => {
@@ -154,8 +200,20 @@ test('an AutoRollbackConfiguration alarm in ALARM while a batch is in service ro
   const tags = new Set<string>();
   for (let i = 0; i < 4; i++) tags.add(await tagOf('alarm-ep', 'alarm-ic'));
   assert.deepEqual([...tags].sort(), ['v1', 'v2'], 'the old and the new copy share the invocations');
+  // Invoked one after another throughout the rollback (one attempt each: a 5xx fails the test).
+  let rolledBack = false;
+  const answered: string[] = [];
+  const invoking = (async () => {
+    while (!rolledBack) answered.push(await tagOf('alarm-ep', 'alarm-ic'));
+  })();
   await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'ic-errors', StateValue: 'ALARM', StateReason: 'forced by the test' }));
-  await until('alarm-ic rolled back', async () => (await describe('alarm-ic')).InferenceComponentStatus === 'InService', POLL);
+  try {
+    await until('alarm-ic rolled back', async () => (await describe('alarm-ic')).InferenceComponentStatus === 'InService', POLL);
+  } finally {
+    rolledBack = true;
+  }
+  await invoking;
+  assert.ok(answered.length > 0 && answered.every((tag) => tag === 'v1' || tag === 'v2'), `answers during the rollback: ${answered.join(', ')}`);
   backend.onStart = undefined;
   const d = await describe('alarm-ic');
   assert.equal(d.FailureReason, 'CloudWatch alarm "ic-errors" was in ALARM state during the rolling update of inference component "alarm-ic"; the update was rolled back.');
@@ -180,4 +238,75 @@ test('DeleteInferenceComponent during a rolling update stops the old and the new
   await until('del-roll-ic deleted', () => describe('del-roll-ic').then(() => false, () => true), POLL);
   assert.equal(backend.running, runningBefore - 2, 'no copy of either specification is left running');
   await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'del-roll-ep' }));
+});
+
+test('MaximumExecutionTimeoutInSeconds passed while a batch waits rolls the update back, on the deployment clock', async () => {
+  await createTwoCopies('deadline-ep', 'deadline-ic');
+  let newCopies = 0;
+  backend.onStart = (s) => {
+    if (s.env.FAKE_TAG === 'v2') newCopies++;
+  };
+  const stoppedBefore = backend.stopped.length;
+  const config = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 1 }, WaitIntervalInSeconds: 3600, MaximumExecutionTimeoutInSeconds: 600 } };
+  await aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'deadline-ic', Specification: spec('v2'), DeploymentConfig: config }));
+  await until('the first batch in service', () => newCopies === 1 && backend.stopped.length - stoppedBefore === 1, POLL);
+  assert.equal((await describe('deadline-ic')).InferenceComponentStatus, 'Updating');
+  clockShiftMs += 601_000;
+  try {
+    await until('deadline-ic rolled back', async () => (await describe('deadline-ic')).InferenceComponentStatus === 'InService', POLL);
+  } finally {
+    backend.onStart = undefined;
+  }
+  const d = await describe('deadline-ic');
+  assert.equal(d.FailureReason, 'The rolling update of inference component "deadline-ic" did not finish within MaximumExecutionTimeoutInSeconds; the update was rolled back.');
+  assert.deepEqual({ runtime: d.RuntimeConfig, env: d.Specification?.Container?.Environment, newCopies }, { runtime: { DesiredCopyCount: 2, CurrentCopyCount: 2 }, env: { FAKE_TAG: 'v1' }, newCopies: 1 });
+  assert.equal(await tagOf('deadline-ep', 'deadline-ic'), 'v1');
+  await remove('deadline-ep', 'deadline-ic');
+});
+
+test('DeleteInferenceComponent while the last batch starts (WaitIntervalInSeconds 0) stops every copy, and the component does not come back InService', async () => {
+  await createTwoCopies('del-last-ep', 'del-last-ic');
+  const runningBefore = backend.running;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let newCopies = 0;
+  let held = false;
+  backend.hold = (s) => {
+    if (s.env.FAKE_TAG !== 'v2' || ++newCopies !== 2) return undefined;
+    held = true;
+    return released;
+  };
+  try {
+    await aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'del-last-ic', Specification: spec('v2'), DeploymentConfig: rolling }));
+    await until('the last batch starting', () => held, POLL);
+    await aws.sagemaker.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'del-last-ic' }));
+  } finally {
+    release();
+    backend.hold = undefined;
+  }
+  await until('del-last-ic deleted', () => describe('del-last-ic').then(() => false, () => true), POLL);
+  assert.equal(backend.running, runningBefore - 2, 'no copy of either specification is left running');
+  assert.deepEqual(progress.filter((line) => line.includes('inference component del-last-ic is InService on its new specification')), []);
+  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'del-last-ep' }));
+});
+
+test('the local SageMaker stopped during a rolling update leaves no copy of either specification running, and refuses updates from then on', async () => {
+  const own = new WatchedBackend();
+  const stopped = await createLocalSageMaker({ backendImpl: own, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const call = (op: string, input: Record<string, unknown>) => stopped.sagemaker.call(op, input);
+  await call('CreateEndpointConfig', { EndpointConfigName: 'host', ExecutionRoleArn: 'arn:aws:iam::123456789012:role/smkit-local', ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] });
+  await call('CreateEndpoint', { EndpointName: 'host', EndpointConfigName: 'host' });
+  await until('host InService', async () => (await call('DescribeEndpoint', { EndpointName: 'host' })).EndpointStatus === 'InService', POLL);
+  await call('CreateInferenceComponent', { InferenceComponentName: 'ic', EndpointName: 'host', VariantName: 'AllTraffic', Specification: spec('v1'), RuntimeConfig: { CopyCount: 2 } });
+  await until('ic InService', async () => (await call('DescribeInferenceComponent', { InferenceComponentName: 'ic' })).InferenceComponentStatus === 'InService', POLL);
+  let newCopies = 0;
+  own.onStart = (s) => {
+    if (s.env.FAKE_TAG === 'v2') newCopies++;
+  };
+  await call('UpdateInferenceComponent', { InferenceComponentName: 'ic', Specification: spec('v2'), DeploymentConfig: { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT', Value: 1 }, WaitIntervalInSeconds: 3600 } } });
+  await until('the first batch in service', () => newCopies === 1 && own.stopped.length === 1, POLL);
+  await stopped.stop();
+  assert.equal(own.running, 0, `containers left running: ${own.runningIds.join(', ')}`);
+  await assert.rejects(call('UpdateInferenceComponent', { InferenceComponentName: 'ic', Specification: spec('v3') }), (err: Error) => err.name === 'ServiceUnavailable');
+  assert.equal(newCopies, 1);
 });

@@ -53,6 +53,8 @@ export interface RolloutOptions {
   alarmFiring(): Promise<string | undefined>;
   /** How often the alarms are read while waiting out `WaitIntervalInSeconds`. */
   alarmPollMs: number;
+  /** The clock `WaitIntervalInSeconds` and `MaximumExecutionTimeoutInSeconds` count on. */
+  now: () => number;
   /** Aborted when the component is deleted or the local SageMaker stops: the new copies are stopped, the old ones left as they are. */
   signal: AbortSignal;
 }
@@ -71,7 +73,7 @@ export async function rollOut(o: RolloutOptions): Promise<Deployment> {
   const blueCopies = blueFleet.size;
   const batch = copiesPerBatch(o.policy.MaximumBatchSize, o.copies);
   const timeout = o.policy.MaximumExecutionTimeoutInSeconds;
-  const deadline = timeout === undefined ? undefined : Date.now() + timeout * 1000;
+  const deadline = timeout === undefined ? undefined : o.now() + timeout * 1000;
   let green: Deployment | undefined;
   try {
     let started = Math.min(batch, o.copies);
@@ -85,6 +87,8 @@ export async function rollOut(o: RolloutOptions): Promise<Deployment> {
       await green.variants[0]!.fleet.scaleTo(started);
     }
     await blueFleet.scaleTo(0);
+    // Deleted or stopped while the last batch started or was read: the new copies stop too.
+    o.signal.throwIfAborted();
     return green;
   } catch (err) {
     if (!o.signal.aborted) await rollBack(o, blueCopies, green);
@@ -111,12 +115,14 @@ async function rollBack(o: RolloutOptions, blueCopies: number, green: Deployment
 
 /** Waits `WaitIntervalInSeconds`, reading the alarms throughout; throws {@link ComponentRollbackError} when one fires or the time allowed is over. */
 async function bake(o: RolloutOptions, deadline: number | undefined): Promise<void> {
-  const end = Date.now() + o.policy.WaitIntervalInSeconds * 1000;
+  const end = o.now() + o.policy.WaitIntervalInSeconds * 1000;
   for (;;) {
+    // A wait of 0 s never pauses, so would not see the deletion or the stop otherwise.
+    o.signal.throwIfAborted();
     const firing = await o.alarmFiring();
     if (firing !== undefined) throw new ComponentRollbackError(`CloudWatch alarm "${firing}" was in ALARM state during the rolling update of inference component "${o.name}"; the update was rolled back.`);
-    if (deadline !== undefined && Date.now() > deadline) throw new ComponentRollbackError(`The rolling update of inference component "${o.name}" did not finish within MaximumExecutionTimeoutInSeconds; the update was rolled back.`);
-    const left = end - Date.now();
+    if (deadline !== undefined && o.now() > deadline) throw new ComponentRollbackError(`The rolling update of inference component "${o.name}" did not finish within MaximumExecutionTimeoutInSeconds; the update was rolled back.`);
+    const left = end - o.now();
     if (left <= 0) return;
     await pause(Math.min(left, o.alarmPollMs), undefined, { signal: o.signal });
   }

@@ -113,6 +113,8 @@ export interface InferenceComponentsOptions {
   alarms?: () => AwsService | undefined;
   /** How often those alarms are read while a rolling update waits. @defaultValue 1000 ms */
   alarmPollMs?: number;
+  /** The clock a rolling update's `WaitIntervalInSeconds` and `MaximumExecutionTimeoutInSeconds` count on (tests move it instead of waiting). @defaultValue Date.now */
+  now?: () => number;
 }
 
 /**
@@ -131,6 +133,7 @@ export class InferenceComponents {
   private readonly autoscaling: () => AwsService | undefined;
   private readonly alarms: () => AwsService | undefined;
   private readonly alarmPollMs: number;
+  private readonly now: () => number;
   /** Instance types not in the capacity table, already warned of. */
   private readonly unknownTypes = new Set<string>();
   /** The instance count change under way on each host variant, so that changes apply in order. */
@@ -144,6 +147,7 @@ export class InferenceComponents {
     this.autoscaling = opts.autoscaling ?? (() => undefined);
     this.alarms = opts.alarms ?? (() => undefined);
     this.alarmPollMs = opts.alarmPollMs ?? 1000;
+    this.now = opts.now ?? Date.now;
   }
 
   /** The operations, each validating its input against the service model first. */
@@ -723,6 +727,7 @@ export class InferenceComponents {
                 serveBeside: (next) => (r.rollingTo = next),
                 alarmFiring: () => this.alarmFiring(alarms),
                 alarmPollMs: this.alarmPollMs,
+                now: this.now,
                 signal: task.signal,
               })
             : await this.start(r, model, spec!, placed, task.signal);

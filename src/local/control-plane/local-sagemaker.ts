@@ -108,7 +108,7 @@ export interface LocalSageMakerOptions {
   keepWorkDir?: boolean;
   /** The clock training jobs' warm pools count their keep-alive on (tests move it instead of waiting). @defaultValue Date.now */
   warmPoolNow?: () => number;
-  /** The clock `UpdateEndpoint`'s bakes, termination waits and execution timeouts count on (tests move it instead of waiting). @defaultValue Date.now */
+  /** The clock `UpdateEndpoint`'s bakes, termination waits and execution timeouts, and a rolling `UpdateInferenceComponent`'s waits and execution timeout, count on (tests move it instead of waiting). @defaultValue Date.now */
   deploymentNow?: () => number;
 }
 
@@ -259,6 +259,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     autoscaling: () => services.find((s) => s.targetPrefix === AUTOSCALING_TARGET_PREFIX),
     alarms: () => services.find((s) => s.targetPrefix === CLOUDWATCH_TARGET_PREFIX),
     ...(opts.alarmPollMs === undefined ? {} : { alarmPollMs: opts.alarmPollMs }),
+    ...(opts.deploymentNow ? { now: opts.deploymentNow } : {}),
   });
   const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs, components);
   services.push(sagemaker);
