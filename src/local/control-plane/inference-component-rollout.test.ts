@@ -124,6 +124,40 @@ test('a rollout cancelled while its last alarm reading is under way stops the ne
   assert.ok(beside[0] === green && beside[1] === undefined, 'the new copies stop taking invocations');
 });
 
+test('a rollback whose old fleet has a copy being replaced ends: it asks for each rollback batch once', async () => {
+  // Four old copies; once the rollout took one, another died and is being replaced: scaleTo counts
+  // it toward its number, out of rotation, so the fleet stays one short.
+  const asked: number[] = [];
+  const fleet = {
+    size: 4,
+    scaleTo: async (n: number) => {
+      asked.push(n);
+      // A loop on the fleet's size asks again and again (the rollback swallows this error).
+      if (asked.length > 20) throw new Error('asked too often');
+      fleet.size = n < fleet.size ? n : n - 1;
+    },
+  };
+  const green = countedDeployment(0);
+  const rolled = rollOut({
+    name: 'ic',
+    blue: { variants: [{ fleet }], stop: async () => {} } as unknown as Deployment,
+    copies: 4,
+    policy: { MaximumBatchSize: { Type: 'COPY_COUNT', Value: 1 }, WaitIntervalInSeconds: 0, RollbackMaximumBatchSize: { Type: 'COPY_COUNT', Value: 2 } },
+    start: async (n) => {
+      await green.deployment.variants[0]!.fleet.scaleTo(n);
+      return green.deployment;
+    },
+    serveBeside: () => {},
+    alarmFiring: async () => 'errors',
+    alarmPollMs: 25,
+    now: Date.now,
+    signal: new AbortController().signal,
+  });
+  await assert.rejects(rolled, /CloudWatch alarm "errors"/);
+  assert.deepEqual(asked, [3, 4]);
+  assert.equal(green.stops, 1);
+});
+
 test('a MaximumBatchSize percentage outside 5% to 50% is refused, and the component is left as it was', async () => {
   await createTwoCopies('pct-ep', 'pct-ic');
   for (const Value of [4, 51]) {

@@ -104,8 +104,11 @@ async function rollBack(o: RolloutOptions, blueCopies: number, green: Deployment
   const size = o.policy.RollbackMaximumBatchSize;
   const batch = size === undefined ? blueCopies : copiesPerBatch(size, blueCopies);
   try {
-    while (blueFleet.size < blueCopies) {
-      await blueFleet.scaleTo(Math.min(blueCopies, blueFleet.size + batch));
+    // Counted on a target, not on the fleet's size: an old copy being replaced counts toward
+    // scaleTo's number without being in rotation, and a loop on size would never end.
+    for (let target = blueFleet.size; target < blueCopies; ) {
+      target = Math.min(blueCopies, target + batch);
+      await blueFleet.scaleTo(target);
       if (green) await green.variants[0]!.fleet.scaleTo(Math.max(0, green.variants[0]!.fleet.size - batch));
     }
   } catch {
