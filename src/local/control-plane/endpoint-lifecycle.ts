@@ -1,5 +1,6 @@
 import type { DeploymentConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
 import { AwsServiceError, type AwsService, validationException as validation } from '../../aws/service.js';
+import { firstAlarmFiring } from './rollback-alarms.js';
 import { configInstances, DeploymentError, failureReason, initialInstances, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
 import { isServerless } from './serverless/serverless-config.js';
 import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
@@ -527,17 +528,8 @@ export class EndpointLifecycle {
   }
 
   /** Reads the named alarms; returns the first in ALARM, if any. */
-  private async alarmFiring(names: readonly string[]): Promise<string | undefined> {
-    if (names.length === 0) return undefined;
-    const cloudwatch = this.opts.alarms?.();
-    if (!cloudwatch) return undefined;
-    try {
-      const out = (await cloudwatch.call('DescribeAlarms', { AlarmNames: [...names] })) as { MetricAlarms?: Array<{ AlarmName?: string; StateValue?: string }> };
-      return out.MetricAlarms?.find((a) => a.StateValue === 'ALARM')?.AlarmName;
-    } catch (err) {
-      this.ctx.log?.('warn', 'reading alarm states failed', { alarms: names, error: (err as Error).message });
-      return undefined;
-    }
+  private alarmFiring(names: readonly string[]): Promise<string | undefined> {
+    return firstAlarmFiring(names.length === 0 ? undefined : this.opts.alarms?.(), names, this.ctx.log);
   }
 
   /** Throws {@link RollbackError} when one of `alarms` is in ALARM or the update ran past its `deadline`. */

@@ -9,6 +9,7 @@ import { DeploymentError, failureReason, startDeployment, type Deployment, type 
 import { checkRollingPolicy, ComponentRollbackError, rollOut, type ComponentRollingPolicy } from './inference-component-rollout.js';
 import { describeCapacity, instanceCapacity, placeBeside, placeFirstFit, type CopyRequirements } from './instance-capacity.js';
 import { componentMetricsSink } from './invocation-metrics.js';
+import { firstAlarmFiring } from './rollback-alarms.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
@@ -785,16 +786,8 @@ export class InferenceComponents {
   }
 
   /** The first of the alarms `names` in ALARM, if any (CloudWatch unreachable: none). */
-  private async alarmFiring(names: readonly string[]): Promise<string | undefined> {
-    const cloudwatch = names.length === 0 ? undefined : this.alarms();
-    if (!cloudwatch) return undefined;
-    try {
-      const out = (await cloudwatch.call('DescribeAlarms', { AlarmNames: [...names] })) as { MetricAlarms?: Array<{ AlarmName?: string; StateValue?: string }> };
-      return out.MetricAlarms?.find((a) => a.StateValue === 'ALARM')?.AlarmName;
-    } catch (err) {
-      this.ctx.log?.('warn', 'reading alarm states failed', { alarms: names, error: (err as Error).message });
-      return undefined;
-    }
+  private alarmFiring(names: readonly string[]): Promise<string | undefined> {
+    return firstAlarmFiring(names.length === 0 ? undefined : this.alarms(), names, this.ctx.log);
   }
 
   /**
