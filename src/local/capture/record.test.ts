@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildCaptureRecord, captureEncoding } from './record.js';
+import fc from 'fast-check';
+import { buildCaptureRecord, captureEncoding, captureLineLength } from './record.js';
 import { CaptureWriter, capturePartition } from './writer.js';
 
 const types = { csvContentTypes: ['text/csv'], jsonContentTypes: ['application/json'] };
@@ -235,28 +236,37 @@ test('sampling at 0 % captures no invocation and at 100 % every one, whatever th
   assert.deepEqual(draws.map(() => all.sample()), [true, true, true]);
 });
 
+/** A payload whose text may not be made: it throws when turned into a string. */
+function untouchable(bytes: Buffer): Buffer {
+  return Object.assign(bytes, {
+    toString(): string {
+      throw new Error('the payload was turned into text');
+    },
+  });
+}
+
 test('a record past the size one may take is skipped and reported before its text is made; the next one is written', async () => {
   const errors: string[] = [];
   const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-record-limit-'));
   try {
     const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: true, ...types }, Math.random, (err) => errors.push(err.message), { maxRecordChars: 1_000 });
-    // 900 bytes as base64 are 1 200 characters: refused by size, so the payload is never turned into text.
-    const big = Object.assign(Buffer.alloc(900), {
-      toString(): string {
-        throw new Error('the payload was turned into text');
-      },
-    });
     const at = new Date('2024-03-05T07:08:09.010Z');
-    assert.doesNotThrow(() => writer.capture('AllTraffic', { at, inferenceId: 'big-1', input: { body: Buffer.from('1'), contentType: 'text/csv' }, output: { body: big, contentType: 'application/x-npy' } }));
-    // 450 bytes of JSON whose quotes JSON escapes to 900 characters: over the limit once made a line.
-    writer.capture('AllTraffic', { at, input: { body: Buffer.from('"'.repeat(450)), contentType: 'application/json' } });
+    // 900 bytes as base64 are 1 200 characters: refused by size, so the payload is never turned into text.
+    const big = { at, inferenceId: 'big-1', input: { body: Buffer.from('1'), contentType: 'text/csv' }, output: { body: Buffer.alloc(900), contentType: 'application/x-npy' } };
+    const bigLine = JSON.stringify(buildCaptureRecord(big, types)).length + 1;
+    assert.doesNotThrow(() => writer.capture('AllTraffic', { ...big, output: { ...big.output, body: untouchable(Buffer.alloc(900)) } }));
+    // 450 bytes of JSON whose quotes JSON escapes to 900 characters, and 150 control characters
+    // escaped to 900 (\u0001): each over the limit as a line, though not as bytes.
+    writer.capture('AllTraffic', { at, input: { body: untouchable(Buffer.from('"'.repeat(450))), contentType: 'application/json' } });
+    writer.capture('AllTraffic', { at, input: { body: untouchable(Buffer.alloc(150, 1)), contentType: 'text/csv' } });
     writer.capture('AllTraffic', { at, input: { body: Buffer.from('5.1,3.5'), contentType: 'text/csv' } });
     await writer.flush();
-    assert.equal(errors.length, 2, errors.join('\n'));
-    assert.match(errors[0]!, /^data capture skipped an invocation of AllTraffic \(inference id big-1\): its record would take 1201 characters, more than the 1000 one record may take$/);
-    assert.match(errors[1]!, /^data capture skipped an invocation of AllTraffic: its record would take \d+ characters, more than the 1000/);
+    assert.equal(errors.length, 3, errors.join('\n'));
+    assert.equal(errors[0], `data capture skipped an invocation of AllTraffic (inference id big-1): its record would take ${bigLine} characters, more than the 1000 one record may take`);
+    assert.match(errors[1]!, /^data capture skipped an invocation of AllTraffic: its record would take 11\d\d characters, more than the 1000/);
+    assert.match(errors[2]!, /^data capture skipped an invocation of AllTraffic: its record would take 11\d\d characters, more than the 1000/);
     assert.equal(writer.written, 1);
-    assert.equal(writer.failed, 2);
+    assert.equal(writer.failed, 3);
     const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
     const [file] = await readdir(dir);
     const lines = (await readFile(join(dir, file!), 'utf8')).trimEnd().split('\n');
@@ -265,4 +275,44 @@ test('a record past the size one may take is skipped and reported before its tex
   } finally {
     await rm(dest, { recursive: true, force: true });
   }
+});
+
+test('a record is measured in the characters of its line, not its bytes: one exactly at the limit is written, one more is not', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-record-exact-'));
+  try {
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    // 1 200 bytes of UTF-8 that are 600 characters (each emoji a surrogate pair) and a CSV of 400 characters.
+    const event = { at, eventId: 'e', input: { body: Buffer.from('\u{1f600}'.repeat(300)), contentType: 'application/json' }, output: { body: Buffer.from('é'.repeat(400)), contentType: 'text/csv' } };
+    const length = JSON.stringify(buildCaptureRecord(event, types)).length + 1;
+    assert.ok(length < event.input.body.length + event.output.body.length, 'fewer characters than bytes');
+    const write = async (maxRecordChars: number): Promise<string[]> => {
+      const errors: string[] = [];
+      const writer = new CaptureWriter('ep', { destination: join(dest, String(maxRecordChars)), samplingPercentage: 100, captureInput: true, captureOutput: true, ...types }, Math.random, (err) => errors.push(err.message), { maxRecordChars });
+      writer.capture('AllTraffic', event);
+      await writer.flush();
+      assert.equal(writer.written + writer.failed, 1);
+      return errors;
+    };
+    assert.deepEqual(await write(length), []);
+    const [file] = await readdir(capturePartition(join(dest, String(length)), 'ep', 'AllTraffic', at));
+    assert.equal((await readFile(join(capturePartition(join(dest, String(length)), 'ep', 'AllTraffic', at), file!), 'utf8')).length, length);
+    assert.deepEqual(await write(length - 1), [`data capture skipped an invocation of AllTraffic: its record would take ${length} characters, more than the ${length - 1} one record may take`]);
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});
+
+test('captureLineLength is the length of the JSON line the record makes, for any bytes, text and metadata', () => {
+  const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 60 }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\t', '\u0000', '\u001f', '\u007f', '\u2028', 'é', '€', '\u{1f600}', 'a'), maxLength: 60 }));
+  const payload = fc.record({
+    body: fc.oneof(text.map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 60 }).map((b) => Buffer.from(b))),
+    contentType: fc.constantFrom('text/csv', 'application/json; charset=utf-8', 'application/x-npy', 'text/"odd"\u00e9'),
+  });
+  fc.assert(
+    fc.property(fc.option(payload, { nil: undefined }), fc.option(payload, { nil: undefined }), fc.option(text, { nil: undefined }), fc.option(text, { nil: undefined }), (input, output, inferenceId, customAttributes) => {
+      const event = { at: new Date(1_700_000_000_123), input, output, inferenceId, customAttributes };
+      assert.equal(captureLineLength(event, types), JSON.stringify(buildCaptureRecord(event, types)).length + 1);
+    }),
+    { numRuns: 500 },
+  );
 });

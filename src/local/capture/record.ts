@@ -46,24 +46,55 @@ export interface CaptureRecord {
  * not UTF-8 is stored as `BASE64`, which the record's `encoding` says: as text its invalid bytes
  * would become U+FFFD and be lost to every reader.
  */
-export function capturePayload(mode: 'INPUT' | 'OUTPUT', body: Buffer, contentType: string, types: CaptureContentTypes): CapturedPayload {
-  const encoding = payloadEncoding(body, contentType, types);
-  return { observedContentType: contentType, mode, data: encoding === 'BASE64' ? body.toString('base64') : body.toString('utf8'), encoding };
+export function capturePayload(mode: 'INPUT' | 'OUTPUT', body: Buffer, contentType: string, types: CaptureContentTypes, data: PayloadText = payloadText): CapturedPayload {
+  const listed = captureEncoding(contentType, types);
+  const encoding = listed !== 'BASE64' && !isUtf8(body) ? 'BASE64' : listed;
+  return { observedContentType: contentType, mode, data: data(body, encoding), encoding };
 }
 
-/** The encoding {@link capturePayload} stores `body` with. */
-function payloadEncoding(body: Buffer, contentType: string, types: CaptureContentTypes): CaptureEncoding {
-  const listed = captureEncoding(contentType, types);
-  return listed !== 'BASE64' && !isUtf8(body) ? 'BASE64' : listed;
+/** Makes a payload's `data` in the encoding {@link capturePayload} chose for it. */
+export type PayloadText = (body: Buffer, encoding: CaptureEncoding) => string;
+
+/** The payload's `data`: its base64, or its UTF-8 text (`encoding` is `BASE64` unless the bytes are UTF-8). */
+export function payloadText(body: Buffer, encoding: CaptureEncoding): string {
+  return encoding === 'BASE64' ? body.toString('base64') : body.toString('utf8');
 }
 
 /**
- * The size of the `data` {@link capturePayload} would make of `body`, found without making it:
- * the base64 text's length, or the UTF-8 text's bytes (at least its characters, before any JSON
- * escapes).
+ * Characters `JSON.stringify` makes of each byte of UTF-8 text, inside the quotes: a quote, a
+ * backslash and the control characters with a short escape (`\n`) take 2; the other control
+ * characters 6 (`\u001f`); a byte that starts a character 1, or 2 when it starts one of four
+ * bytes (a surrogate pair); a continuation byte 0. Nothing else is escaped (DEL, U+2028 and U+2029 are not, and valid
+ * UTF-8 holds no lone surrogate).
  */
-export function capturedDataLength(body: Buffer, contentType: string, types: CaptureContentTypes): number {
-  return payloadEncoding(body, contentType, types) === 'BASE64' ? 4 * Math.ceil(body.length / 3) : body.length;
+const JSON_CHARS = Uint8Array.from({ length: 256 }, (_, b) =>
+  b === 0x08 || b === 0x09 || b === 0x0a || b === 0x0c || b === 0x0d || b === 0x22 || b === 0x5c ? 2 : b < 0x20 ? 6 : b < 0x80 ? 1 : b < 0xc0 ? 0 : b < 0xf0 ? 1 : 2,
+);
+
+/**
+ * The length of `JSON.stringify(payloadText(body, encoding))` less its two quotes, found from the
+ * bytes without making the text: exact for base64 and for valid UTF-8 (which a text `encoding`
+ * implies).
+ */
+export function jsonTextLength(body: Buffer, encoding: CaptureEncoding): number {
+  if (encoding === 'BASE64') return 4 * Math.ceil(body.length / 3);
+  let chars = 0;
+  for (let i = 0; i < body.length; i++) chars += JSON_CHARS[body[i]!]!;
+  return chars;
+}
+
+/**
+ * The length of the JSON line (newline included) the record of `event` makes, found without making
+ * its payloads' text: a payload of hundreds of MB would cost several times that in strings.
+ */
+export function captureLineLength(event: CaptureEvent, types: CaptureContentTypes): number {
+  let dataChars = 0;
+  const skeleton = buildCaptureRecord(event, types, (body, encoding) => {
+    dataChars += jsonTextLength(body, encoding);
+    return '';
+  });
+  // An eventId left to buildCaptureRecord is a new UUID each time, but always of 36 characters.
+  return JSON.stringify(skeleton).length + dataChars + 1;
 }
 
 /** `2022-02-14T17:25:49Z`: seconds resolution, as in AWS's capture examples. */
@@ -81,11 +112,14 @@ export interface CaptureEvent {
   eventId?: string;
 }
 
-/** Builds one capture record (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html). */
-export function buildCaptureRecord(event: CaptureEvent, types: CaptureContentTypes): CaptureRecord {
+/**
+ * Builds one capture record (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html).
+ * @param data Makes each payload's `data` ({@link captureLineLength} measures with one that makes none).
+ */
+export function buildCaptureRecord(event: CaptureEvent, types: CaptureContentTypes, data: PayloadText = payloadText): CaptureRecord {
   const captureData: CaptureRecord['captureData'] = {};
-  if (event.input) captureData.endpointInput = capturePayload('INPUT', event.input.body, event.input.contentType, types);
-  if (event.output) captureData.endpointOutput = capturePayload('OUTPUT', event.output.body, event.output.contentType, types);
+  if (event.input) captureData.endpointInput = capturePayload('INPUT', event.input.body, event.input.contentType, types, data);
+  if (event.output) captureData.endpointOutput = capturePayload('OUTPUT', event.output.body, event.output.contentType, types, data);
   const eventMetadata: CaptureRecord['eventMetadata'] = { eventId: event.eventId ?? randomUUID(), inferenceTime: inferenceTime(event.at) };
   if (event.inferenceId !== undefined) eventMetadata.inferenceId = event.inferenceId;
   if (event.customAttributes !== undefined) eventMetadata.customAttributes = event.customAttributes;

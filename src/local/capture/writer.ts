@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
-import { buildCaptureRecord, capturedDataLength, type CaptureEvent } from './record.js';
+import { buildCaptureRecord, captureLineLength, type CaptureEvent } from './record.js';
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
@@ -35,8 +35,9 @@ export const MAX_CAPTURE_FILE_CHARS = 64 * 1024 * 1024;
 /**
  * Characters one record's JSON line may take (default of {@link CaptureWriterLimits.maxRecordChars}):
  * a capture file's limit, {@link MAX_CAPTURE_FILE_CHARS}. A real-time invocation's record (6 MB in and
- * out, as base64 about 16 M characters) always fits; an asynchronous invocation's payload may be
- * 1 GB, whose text would cost several times its size in memory to build.
+ * out, as base64 about 16 M characters) fits unless its CSV or JSON text is mostly control characters
+ * (six characters each once escaped); an asynchronous invocation's payload may be 1 GB, whose text
+ * would cost several times its size in memory to build.
  */
 export const MAX_CAPTURE_RECORD_CHARS = MAX_CAPTURE_FILE_CHARS;
 
@@ -60,7 +61,7 @@ export interface CaptureWriterLimits {
  * per record. Records that would make the waiting ones more than `maxBacklogChars` (a disk slower
  * than the traffic) are dropped and reported, as SageMaker stops capturing rather than impact
  * inference (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html);
- * so is a record longer than `maxRecordChars`, found by its payloads' size before their text is made.
+ * so is a record longer than `maxRecordChars`, measured from its payloads' bytes before their text is made.
  */
 export class CaptureWriter {
   private readonly files = new Map<string, string>();
@@ -107,26 +108,22 @@ export class CaptureWriter {
 
   /** Queues a record for `variant`; never throws into the request path. */
   capture(variant: string, event: CaptureEvent): void {
-    const input = this.config.captureInput ? event.input : undefined;
-    const output = this.config.captureOutput ? event.output : undefined;
-    // Measured before the text is made: a payload of hundreds of MB would cost several times that in strings.
-    const dataChars = (input ? capturedDataLength(input.body, input.contentType, this.config) : 0) + (output ? capturedDataLength(output.body, output.contentType, this.config) : 0);
-    if (dataChars > this.maxRecordChars) {
-      this.tooLarge(variant, event, dataChars);
-      return;
-    }
-    let line: string;
+    const record: CaptureEvent = { ...event, input: this.config.captureInput ? event.input : undefined, output: this.config.captureOutput ? event.output : undefined };
+    let chars: number;
+    let line: string | undefined;
     try {
-      line = `${JSON.stringify(buildCaptureRecord({ ...event, input, output }, this.config))}\n`;
+      // Measured before the text is made: a payload of hundreds of MB would cost several times that in strings.
+      chars = captureLineLength(record, this.config);
+      if (chars <= this.maxRecordChars) line = `${JSON.stringify(buildCaptureRecord(record, this.config))}\n`;
     } catch (err) {
-      // A payload past the longest string V8 makes (an asynchronous invocation's may be 1 GB) has no JSON line.
       this.failed += 1;
       this.onError(err as Error);
       return;
     }
-    // JSON escapes (quotes, control characters) may make text data longer than its bytes.
-    if (line.length > this.maxRecordChars) {
-      this.tooLarge(variant, event, line.length);
+    if (line === undefined) {
+      this.failed += 1;
+      const id = event.inferenceId === undefined ? '' : ` (inference id ${event.inferenceId})`;
+      this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${chars} characters, more than the ${this.maxRecordChars} one record may take`));
       return;
     }
     // Held without bound, records behind a slow disk would exhaust memory (and join past the longest string).
@@ -146,13 +143,6 @@ export class CaptureWriter {
     if (lines) lines.push(line);
     else this.buffered.set(file, [line]);
     this.startWriting();
-  }
-
-  /** Counts and reports a record not captured for its size. */
-  private tooLarge(variant: string, event: CaptureEvent, chars: number): void {
-    this.failed += 1;
-    const id = event.inferenceId === undefined ? '' : ` (inference id ${event.inferenceId})`;
-    this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${chars} characters, more than the ${this.maxRecordChars} one record may take`));
   }
 
   /** Resolves once every record captured so far is on disk. */
