@@ -93,7 +93,7 @@ test('malformed NPY bodies are a 400 saying what is wrong', () => {
   rejects(v9, 'ERR_NPY_PARSE', /version 9/);
 });
 
-test("a header without exactly numpy's keys is a 400, as np.load refuses it: no 'fortran_order' read as C order, no repeated key read differently from numpy", () => {
+test("a header without exactly numpy's keys is a 400, as np.load refuses it (no 'fortran_order' read as C order); so is a repeated key, which np.load reads as its last", () => {
   const npy = (dict: string, data: Buffer) => {
     const h = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
     h.writeUInt16LE(dict.length + 1, 8);
@@ -101,10 +101,13 @@ test("a header without exactly numpy's keys is a 400, as np.load refuses it: no 
   };
   const i2x3 = Buffer.from(Int16Array.of(1, 4, 2, 5, 3, 6).buffer);
   // Fortran data whose header lost its 'fortran_order': read as C order it would be transposed.
-  rejects(npy("{'descr': '<i2', 'shape': (2, 3), }", i2x3), 'ERR_NPY_PARSE', /header has the keys 'descr', 'shape'; numpy writes \(and reads\) exactly 'descr', 'fortran_order' and 'shape', each once/);
+  rejects(npy("{'descr': '<i2', 'shape': (2, 3), }", i2x3), 'ERR_NPY_PARSE', /header has the keys 'descr', 'shape'; np.load reads exactly 'descr', 'fortran_order' and 'shape'$/);
   rejects(npy("{'descr': '<i2', 'fortran_order': False, 'shape': (2, 3), 'x': 1, }", i2x3), 'ERR_NPY_PARSE', /the keys 'descr', 'fortran_order', 'shape', 'x';/);
+  rejects(npy("{'descr': '<i2', 'descr': '<i2', 'shape': (2, 3), }", i2x3), 'ERR_NPY_PARSE', /the keys 'descr', 'descr', 'shape';/);
   // numpy reads the last of a repeated key ('<f8' here: 6 bytes short), smkit's regexes the first.
-  rejects(npy("{'descr': '<i2', 'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", i2x3), 'ERR_NPY_PARSE', /the keys 'descr', 'descr', 'fortran_order', 'shape';/);
+  rejects(npy("{'descr': '<i2', 'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", i2x3), 'ERR_NPY_PARSE', /header has 'descr' more than once; numpy writes each of 'descr', 'fortran_order' and 'shape' once \(np.load would read the last\)/);
+  // Thousands of keys: the first eight are named.
+  rejects(npy(`{'descr': '<i2', 'fortran_order': False, 'shape': (2, 3), ${"'k': 1, ".repeat(5000)}}`, i2x3), 'ERR_NPY_PARSE', /the keys 'descr', 'fortran_order', 'shape', 'k', 'k', 'k', 'k', 'k', …;/);
   // Double quotes and any key order are still numpy's keys.
   const ok = npyCodec.decode!(npy('{"shape": (2, 3), "fortran_order": True, "descr": "<i2"}', i2x3), {}).tensors[UNNAMED]!;
   assert.deepEqual(plain(ok), { dtype: 'int16', shape: [2, 3], data: [1, 2, 3, 4, 5, 6] });

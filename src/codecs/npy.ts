@@ -258,16 +258,23 @@ function fortranToC(t: Tensor): Tensor {
 }
 
 /**
- * numpy reads a header only with exactly the keys 'descr', 'fortran_order' and 'shape'. A missing
- * 'fortran_order' read as C order would transpose Fortran data silently, and of a repeated key the
- * regexes here would read the first where numpy reads the last.
+ * np.load reads a header only with exactly the keys 'descr', 'fortran_order' and 'shape': a missing
+ * 'fortran_order' read as C order would transpose Fortran data silently. A repeated key, which
+ * numpy never writes, is refused too: np.load would read the last, the regexes here the first.
  */
 function checkHeaderKeys(header: string, what: string): void {
-  const keys = Array.from(header.matchAll(/['"]([^'"]*)['"]\s*:/g), (k) => k[1]!);
+  const keys: string[] = [];
+  // Nine are enough to tell and to show: a header of millions of keys is not listed whole.
+  const key = /['"]([^'"]*)['"]\s*:/g;
+  for (let m = key.exec(header); m !== null && keys.length < 9; m = key.exec(header)) keys.push(m[1]!);
   const expected = ['descr', 'fortran_order', 'shape'];
   if (keys.length === expected.length && expected.every((k) => keys.includes(k))) return;
+  const repeated = keys.find((k, i) => keys.indexOf(k) !== i);
+  if (repeated !== undefined && keys.every((k) => expected.includes(k)) && expected.every((k) => keys.includes(k))) {
+    fail(`${what}'s header has '${repeated}' more than once; numpy writes each of 'descr', 'fortran_order' and 'shape' once (np.load would read the last), so smkit refuses it rather than guess`);
+  }
   const shown = keys.slice(0, 8).map((k) => `'${shortText(k)}'`).join(', ') + (keys.length > 8 ? ', …' : '');
-  fail(`${what}'s header has the keys ${shown}; numpy writes (and reads) exactly 'descr', 'fortran_order' and 'shape', each once`);
+  fail(`${what}'s header has the keys ${shown}; np.load reads exactly 'descr', 'fortran_order' and 'shape'`);
 }
 
 function checkLength(buf: Buffer, start: number, bytes: number, what: string): void {
