@@ -34,6 +34,8 @@ test('C-3.5: a missing, empty or */*-only Accept means the default accept', () =
 
 test('an unreadable q (empty, not a number) counts as 1, never as the q=0 that would exclude the type', () => {
   assert.equal(pick('text/csv;q=""'), 'text/csv');
+  assert.equal(pick('text/csv;q='), 'text/csv');
+  assert.equal(pick('text/csv;q=" "'), 'text/csv');
   assert.equal(pick('text/csv;q=abc'), 'text/csv');
   assert.equal(pick('application/json;q=0.5, text/csv;q=""'), 'text/csv');
 });

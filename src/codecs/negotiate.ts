@@ -68,10 +68,11 @@ function parseAccept(header: string): AcceptEntry[] {
 }
 
 function parseQ(raw: string | undefined): number {
-  // Number('') is 0: an empty q (`q=""`) is as unreadable as any other, not a refusal.
-  if (raw === undefined || raw.trim() === '') return 1;
-  const q = Number(raw.trim());
-  // An unreadable q is treated as 1 rather than failing the request: clients rarely get it wrong on purpose.
+  const text = raw?.trim();
+  // An unreadable q counts as 1 rather than failing the request: clients rarely get it wrong on
+  // purpose. An empty one (`q=`, `q=""`) is unreadable too, though Number('') is 0.
+  if (!text) return 1;
+  const q = Number(text);
   if (!Number.isFinite(q)) return 1;
   return Math.min(1, Math.max(0, q));
 }
