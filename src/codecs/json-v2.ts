@@ -82,8 +82,9 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`${label}: "shape" must be an array of at most ${MAX_RANK} non-negative integers`);
     }
-    const params = input['parameters'] as Record<string, unknown> | undefined;
-    if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
+    // null is no parameters, as for "id": KServe's and MLServer's request schemas allow it.
+    const params = (input['parameters'] ?? undefined) as Record<string, unknown> | undefined;
+    if (params !== undefined && (typeof params !== 'object' || Array.isArray(params))) {
       fail(`${label}: "parameters" must be an object, found ${jsonExcerpt(params)}`);
     }
     if (params !== undefined && 'binary_data_size' in params) {
@@ -145,9 +146,9 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     if (repeated !== undefined) fail(`output '${excerpt(repeated)}' is requested twice in "outputs"; output names must be unique`);
     request.requestedOutputs = names;
   }
-  const parameters = body['parameters'];
+  const parameters = body['parameters'] ?? undefined;
   if (parameters !== undefined) {
-    if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) fail('"parameters" must be an object');
+    if (typeof parameters !== 'object' || Array.isArray(parameters)) fail(`"parameters" must be an object, found ${jsonExcerpt(parameters)}`);
     request.parameters = parameters as Record<string, unknown>;
   }
   // Triton answers binary outputs to any v2 request that asks for them, application/json ones too.
@@ -217,9 +218,9 @@ function binaryOutputChoices(parameters: Record<string, unknown> | undefined, ou
   if (all !== undefined && typeof all !== 'boolean') fail(`"parameters": "binary_data_output" must be true or false, found ${jsonExcerpt(all)}`);
   const byName = new Map<string, boolean>();
   for (const o of outputs ?? []) {
-    const p = o['parameters'];
+    const p = o['parameters'] ?? undefined;
     if (p === undefined) continue;
-    if (typeof p !== 'object' || p === null || Array.isArray(p)) fail(`output '${excerpt(o['name'] as string)}': "parameters" must be an object`);
+    if (typeof p !== 'object' || Array.isArray(p)) fail(`output '${excerpt(o['name'] as string)}': "parameters" must be an object, found ${jsonExcerpt(p)}`);
     const b = (p as Record<string, unknown>)['binary_data'];
     if (b === undefined) continue;
     if (typeof b !== 'boolean') fail(`output '${excerpt(o['name'] as string)}': "binary_data" must be true or false, found ${jsonExcerpt(b)}`);

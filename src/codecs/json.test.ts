@@ -213,6 +213,18 @@ test('v2 errors: shape against data length, datatype, names, value types and ran
   // An input's "parameters" is an object (a "binary_data_size" in a string would go unseen).
   rejects(v2({ name: 'x', shape: [1], datatype: 'FP32', data: [1], parameters: 'binary_data_size=4' }), /input 'x': "parameters" must be an object, found "binary_data_size=4"/);
   rejects(v2({ name: 'x', shape: [1], datatype: 'FP32', data: [1], parameters: [] }), /input 'x': "parameters" must be an object, found \[\]/);
+  // So are the request's and each requested output's.
+  rejects(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }], parameters: 'binary_data_output' }), /v2 request: "parameters" must be an object, found "binary_data_output"/);
+  rejects(JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }], outputs: [{ name: 'y', parameters: [true] }] }), /output 'y': "parameters" must be an object, found \[true\]/);
+});
+
+test('v2 "parameters": null is no parameters, on the request, an input and an output (as KServe and MLServer read it), like a null "id"', () => {
+  const input = { name: 'x', shape: [2], datatype: 'FP32', data: [1, 2], parameters: null };
+  const r = decode(JSON.stringify({ id: null, inputs: [input], outputs: [{ name: 'y', parameters: null }], parameters: null }));
+  assert.deepEqual(plain(r.tensors['x']!), { dtype: 'float32', shape: [2], data: [1, 2] });
+  assert.equal(r.parameters, undefined);
+  assert.deepEqual(r.requestedOutputs, ['y']);
+  assert.equal(r.binaryOutputs, undefined);
 });
 
 test('v2 "id": a string is echoed, a number echoed as its string, null is no id; anything else is a 400 (the answer must echo it)', () => {
