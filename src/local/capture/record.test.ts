@@ -4,7 +4,7 @@ import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { buildCaptureRecord, captureEncoding, captureLineLength } from './record.js';
+import { buildCaptureRecord, captureEncoding, fillCaptureData, measureCaptureRecord } from './record.js';
 import { CaptureWriter, capturePartition } from './writer.js';
 
 const types = { csvContentTypes: ['text/csv'], jsonContentTypes: ['application/json'] };
@@ -302,7 +302,7 @@ test('a record is measured in the characters of its line, not its bytes: one exa
   }
 });
 
-test('captureLineLength is the length of the JSON line the record makes, for any bytes, text and metadata', () => {
+test('measureCaptureRecord gives the length of the JSON line the filled record makes, for any bytes, text and metadata', () => {
   const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 60 }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\t', '\u0000', '\u001f', '\u007f', '\u2028', 'é', '€', '\u{1f600}', 'a'), maxLength: 60 }));
   const payload = fc.record({
     body: fc.oneof(text.map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 60 }).map((b) => Buffer.from(b))),
@@ -310,8 +310,11 @@ test('captureLineLength is the length of the JSON line the record makes, for any
   });
   fc.assert(
     fc.property(fc.option(payload, { nil: undefined }), fc.option(payload, { nil: undefined }), fc.option(text, { nil: undefined }), fc.option(text, { nil: undefined }), (input, output, inferenceId, customAttributes) => {
-      const event = { at: new Date(1_700_000_000_123), input, output, inferenceId, customAttributes };
-      assert.equal(captureLineLength(event, types), JSON.stringify(buildCaptureRecord(event, types)).length + 1);
+      const event = { at: new Date(1_700_000_000_123), eventId: 'e', input, output, inferenceId, customAttributes };
+      const { record, lineLength } = measureCaptureRecord(event, types);
+      fillCaptureData(record, event);
+      assert.deepEqual(record, buildCaptureRecord(event, types));
+      assert.equal(lineLength, JSON.stringify(record).length + 1);
     }),
     { numRuns: 500 },
   );

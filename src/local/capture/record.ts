@@ -83,18 +83,32 @@ export function jsonTextLength(body: Buffer, encoding: CaptureEncoding): number 
   return chars;
 }
 
+/** A capture record whose payloads' `data` is not made yet, and the length its JSON line will have. */
+export interface MeasuredCaptureRecord {
+  /** The record, each payload's `data` empty until {@link fillCaptureData} makes it. */
+  record: CaptureRecord;
+  /** Characters of `JSON.stringify(record)` once filled, with its newline. */
+  lineLength: number;
+}
+
 /**
- * The length of the JSON line (newline included) the record of `event` makes, found without making
- * its payloads' text: a payload of hundreds of MB would cost several times that in strings.
+ * Builds the record of `event` without its payloads' text and measures the JSON line it will make:
+ * a payload of hundreds of MB would cost several times that in strings, so its size is known first.
  */
-export function captureLineLength(event: CaptureEvent, types: CaptureContentTypes): number {
+export function measureCaptureRecord(event: CaptureEvent, types: CaptureContentTypes): MeasuredCaptureRecord {
   let dataChars = 0;
-  const skeleton = buildCaptureRecord(event, types, (body, encoding) => {
+  const record = buildCaptureRecord(event, types, (body, encoding) => {
     dataChars += jsonTextLength(body, encoding);
     return '';
   });
-  // An eventId left to buildCaptureRecord is a new UUID each time, but always of 36 characters.
-  return JSON.stringify(skeleton).length + dataChars + 1;
+  return { record, lineLength: JSON.stringify(record).length + dataChars + 1 };
+}
+
+/** Makes the `data` of a record from {@link measureCaptureRecord} (for the same `event`). */
+export function fillCaptureData(record: CaptureRecord, event: CaptureEvent): void {
+  const { endpointInput, endpointOutput } = record.captureData;
+  if (event.input && endpointInput) endpointInput.data = payloadText(event.input.body, endpointInput.encoding);
+  if (event.output && endpointOutput) endpointOutput.data = payloadText(event.output.body, endpointOutput.encoding);
 }
 
 /** `2022-02-14T17:25:49Z`: seconds resolution, as in AWS's capture examples. */
@@ -114,7 +128,7 @@ export interface CaptureEvent {
 
 /**
  * Builds one capture record (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html).
- * @param data Makes each payload's `data` ({@link captureLineLength} measures with one that makes none).
+ * @param data Makes each payload's `data` ({@link measureCaptureRecord} passes one that makes none).
  */
 export function buildCaptureRecord(event: CaptureEvent, types: CaptureContentTypes, data: PayloadText = payloadText): CaptureRecord {
   const captureData: CaptureRecord['captureData'] = {};

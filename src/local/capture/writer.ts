@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
-import { buildCaptureRecord, captureLineLength, type CaptureEvent } from './record.js';
+import { fillCaptureData, measureCaptureRecord, type CaptureEvent } from './record.js';
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
@@ -108,22 +108,22 @@ export class CaptureWriter {
 
   /** Queues a record for `variant`; never throws into the request path. */
   capture(variant: string, event: CaptureEvent): void {
-    const record: CaptureEvent = { ...event, input: this.config.captureInput ? event.input : undefined, output: this.config.captureOutput ? event.output : undefined };
-    let chars: number;
-    let line: string | undefined;
+    const captured: CaptureEvent = { ...event, input: this.config.captureInput ? event.input : undefined, output: this.config.captureOutput ? event.output : undefined };
+    let line: string;
     try {
       // Measured before the text is made: a payload of hundreds of MB would cost several times that in strings.
-      chars = captureLineLength(record, this.config);
-      if (chars <= this.maxRecordChars) line = `${JSON.stringify(buildCaptureRecord(record, this.config))}\n`;
+      const { record, lineLength } = measureCaptureRecord(captured, this.config);
+      if (lineLength > this.maxRecordChars) {
+        this.failed += 1;
+        const id = event.inferenceId === undefined ? '' : ` (inference id ${event.inferenceId})`;
+        this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${lineLength} characters, more than the ${this.maxRecordChars} one record may take`));
+        return;
+      }
+      fillCaptureData(record, captured);
+      line = `${JSON.stringify(record)}\n`;
     } catch (err) {
       this.failed += 1;
       this.onError(err as Error);
-      return;
-    }
-    if (line === undefined) {
-      this.failed += 1;
-      const id = event.inferenceId === undefined ? '' : ` (inference id ${event.inferenceId})`;
-      this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${chars} characters, more than the ${this.maxRecordChars} one record may take`));
       return;
     }
     // Held without bound, records behind a slow disk would exhaust memory (and join past the longest string).
