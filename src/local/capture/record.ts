@@ -64,8 +64,8 @@ export function payloadText(body: Buffer, encoding: CaptureEncoding): string {
  * Characters `JSON.stringify` makes of each byte of UTF-8 text, inside the quotes: a quote, a
  * backslash and the control characters with a short escape (`\n`) take 2; the other control
  * characters 6 (`\u001f`); a byte that starts a character 1, or 2 when it starts one of four
- * bytes (a surrogate pair); a continuation byte 0. Nothing else is escaped (DEL, U+2028 and U+2029 are not, and valid
- * UTF-8 holds no lone surrogate).
+ * bytes (a surrogate pair); a continuation byte 0. Nothing else is escaped (DEL, U+2028 and U+2029
+ * are not, and valid UTF-8 holds no lone surrogate).
  */
 const JSON_CHARS = Uint8Array.from({ length: 256 }, (_, b) =>
   b === 0x08 || b === 0x09 || b === 0x0a || b === 0x0c || b === 0x0d || b === 0x22 || b === 0x5c ? 2 : b < 0x20 ? 6 : b < 0x80 ? 1 : b < 0xc0 ? 0 : b < 0xf0 ? 1 : 2,
@@ -76,7 +76,7 @@ const JSON_CHARS = Uint8Array.from({ length: 256 }, (_, b) =>
  * bytes without making the text: exact for base64 and for valid UTF-8 (which a text `encoding`
  * implies).
  */
-export function jsonTextLength(body: Buffer, encoding: CaptureEncoding): number {
+function jsonTextLength(body: Buffer, encoding: CaptureEncoding): number {
   if (encoding === 'BASE64') return 4 * Math.ceil(body.length / 3);
   let chars = 0;
   for (let i = 0; i < body.length; i++) chars += JSON_CHARS[body[i]!]!;

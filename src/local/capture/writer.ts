@@ -109,21 +109,26 @@ export class CaptureWriter {
   /** Queues a record for `variant`; never throws into the request path. */
   capture(variant: string, event: CaptureEvent): void {
     const captured: CaptureEvent = { ...event, input: this.config.captureInput ? event.input : undefined, output: this.config.captureOutput ? event.output : undefined };
-    let line: string;
+    let lineLength: number;
+    let line: string | undefined;
     try {
       // Measured before the text is made: a payload of hundreds of MB would cost several times that in strings.
-      const { record, lineLength } = measureCaptureRecord(captured, this.config);
-      if (lineLength > this.maxRecordChars) {
-        this.failed += 1;
-        const id = event.inferenceId === undefined ? '' : ` (inference id ${event.inferenceId})`;
-        this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${lineLength} characters, more than the ${this.maxRecordChars} one record may take`));
-        return;
+      const measured = measureCaptureRecord(captured, this.config);
+      lineLength = measured.lineLength;
+      if (lineLength <= this.maxRecordChars) {
+        fillCaptureData(measured.record, captured);
+        line = `${JSON.stringify(measured.record)}\n`;
       }
-      fillCaptureData(record, captured);
-      line = `${JSON.stringify(record)}\n`;
     } catch (err) {
+      // Never into the request path (an invalid `at` throws in toISOString).
       this.failed += 1;
       this.onError(err as Error);
+      return;
+    }
+    if (line === undefined) {
+      this.failed += 1;
+      const id = event.inferenceId === undefined ? '' : ` (inference id ${event.inferenceId})`;
+      this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${lineLength} characters, more than the ${this.maxRecordChars} one record may take`));
       return;
     }
     // Held without bound, records behind a slow disk would exhaust memory (and join past the longest string).
