@@ -83,3 +83,52 @@ test('past maxConnections a new connection gets a 503 ERR_SERVER_BUSY and is clo
     server.close();
   }
 });
+
+test('past maxLingering refused connections still open, a refused connection is closed as soon as its 503 is written; one that closes frees its place', async () => {
+  const server = http.createServer((req, res) => {
+    if (!isRefusedConnection(req.socket)) res.end('ok');
+  });
+  limitConnections(server, 1, 65, 1);
+  // Runs after the limit's own listener: whether it closed this connection at once.
+  const serverSide: net.Socket[] = [];
+  const closedAtOnce: boolean[] = [];
+  server.on('connection', (socket: net.Socket) => {
+    serverSide.push(socket);
+    closedAtOnce.push(socket.destroyed);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const clients: net.Socket[] = [];
+  /** A client that never closes its side and sends nothing; resolves with all it got once the server ends the connection. */
+  const halfOpen = () => {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    clients.push(socket);
+    socket.on('error', () => undefined);
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    return once(socket, 'end', { signal: AbortSignal.timeout(30_000) }).then(() => got);
+  };
+  try {
+    const served = net.connect(port, '127.0.0.1');
+    clients.push(served);
+    served.on('error', () => undefined);
+    await once(served, 'connect');
+    served.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await once(served, 'data');
+    // The first refused connection lingers; the next, past maxLingering, is closed at once, 503 sent.
+    assert.match(await halfOpen(), /^HTTP\/1\.1 503 [^]*"code":"ERR_SERVER_BUSY"/);
+    assert.match(await halfOpen(), /^HTTP\/1\.1 503 [^]*"code":"ERR_SERVER_BUSY"/);
+    assert.deepEqual(closedAtOnce, [false, false, true]);
+    // Once the lingering one is closed, a refused connection may linger again.
+    const lingering = serverSide[1]!;
+    const gone = once(lingering, 'close');
+    clients[1]!.destroy();
+    await gone;
+    assert.match(await halfOpen(), /^HTTP\/1\.1 503 /);
+    assert.deepEqual(closedAtOnce, [false, false, true, false]);
+  } finally {
+    for (const socket of clients) socket.destroy();
+    server.close();
+  }
+});

@@ -17,6 +17,14 @@ export const RESERVED_FILE_DESCRIPTORS = 64;
  */
 const REFUSED_LINGER_MS = 2000;
 
+/**
+ * Refused connections that may wait out {@link REFUSED_LINGER_MS} at one time; past these a refused
+ * connection is closed as soon as its 503 is written. They hold descriptors the limit does not
+ * count: clients that kept theirs half-open, flooding faster than the linger let them go, took the
+ * reserved descriptors too and hung the server as a flood without the limit did.
+ */
+export const MAX_LINGERING_REFUSALS = RESERVED_FILE_DESCRIPTORS / 4;
+
 /** Marks a connection answered 503 by {@link limitConnections}: its requests are not served. */
 const REFUSED = Symbol('smkit.connectionRefused');
 
@@ -42,14 +50,16 @@ export function isRefusedConnection(socket: Socket): boolean {
 
 /**
  * Keeps a worker's connections within its file descriptor limit: past `maxConnections` a new
- * connection gets a 503 `ERR_SERVER_BUSY` and is closed. Without this, a flood of connections took
- * every descriptor: a connection the cluster primary handed over was then lost on the way (the
- * kernel drops a descriptor the receiver has no room for), the primary waited for its
- * acknowledgement for good and gave the worker no connection again, and a package loaded on
- * first use could not be opened.
+ * connection gets a 503 `ERR_SERVER_BUSY` and is closed (once the client closes its side, at most
+ * {@link REFUSED_LINGER_MS} later; at once while `maxLingering` refused ones are still open).
+ * Without this, a flood of connections took every descriptor: a connection the cluster primary
+ * handed over was then lost on the way (the kernel drops a descriptor the receiver has no room
+ * for), the primary waited for its acknowledgement for good and gave the worker no connection
+ * again, and a package loaded on first use could not be opened.
  */
-export function limitConnections(server: Server, maxConnections: number, fileLimit: number): void {
+export function limitConnections(server: Server, maxConnections: number, fileLimit: number, maxLingering = MAX_LINGERING_REFUSALS): void {
   let open = 0;
+  let lingering = 0;
   // Before node:http's own listener, so that a refused connection is marked before it is parsed.
   server.prependListener('connection', (socket: Socket) => {
     if (open >= maxConnections) {
@@ -58,8 +68,18 @@ export function limitConnections(server: Server, maxConnections: number, fileLim
         code: 'ERR_SERVER_BUSY' satisfies ErrorCode,
         message: `this worker already holds ${open} connections, as many as its open files limit (ulimit -n ${fileLimit}) leaves room for; retry shortly, or raise the limit`,
       }, { 'Retry-After': '1' });
+      // Node writes a new connection's first bytes at once: the 503 goes out before the close,
+      // unless the client's request is already waiting unread (then the client sees a reset).
+      if (lingering >= maxLingering) {
+        socket.destroy();
+        return;
+      }
+      lingering++;
       const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
-      socket.once('close', () => clearTimeout(linger));
+      socket.once('close', () => {
+        lingering--;
+        clearTimeout(linger);
+      });
       return;
     }
     open++;
