@@ -1,5 +1,5 @@
 /**
- * Many connections at a real `smkit serve`: ten thousand kept-alive idle ones (as many as the open
+ * Many connections at a real `smkit serve`: four thousand kept-alive idle ones (as many as the open
  * files limit of this machine allows), and a thousand requests pipelined on one connection.
  */
 import { after, before, test } from 'node:test';
@@ -9,8 +9,8 @@ import path from 'node:path';
 import { openFilesLimit, RESERVED_FILE_DESCRIPTORS } from '../../src/server/connection-limit.js';
 import { REPO_ROOT, fetchWithTimeout, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 
-/** Idle connections: ten thousand, or as many as both this process and the server (which inherits its limit) can hold. */
-const IDLE = Math.min(10_000, Math.floor(((openFilesLimit() ?? 2400) - RESERVED_FILE_DESCRIPTORS - 200) / 2));
+/** Idle connections: four thousand (four times the common default `ulimit -n` of 1024), or as many as both this process and the server (which inherits its limit) can hold. */
+const IDLE = Math.min(4_000, Math.floor(((openFilesLimit() ?? 2400) - RESERVED_FILE_DESCRIPTORS - 200) / 2));
 const PIPELINED = 1000;
 
 let server: ServeProcess;
