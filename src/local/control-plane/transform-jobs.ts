@@ -224,6 +224,8 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 /** Downloads of an input object whose body breaks off part-way, before the job fails: the SDK's own 3 attempts of a request. */
 const DOWNLOAD_ATTEMPTS = 3;
+/** The system calls of a file being written: an error of one of them is the disk's, not S3's. */
+const FILE_SYSCALLS = new Set(['open', 'write', 'writev', 'close', 'fsync', 'ftruncate']);
 
 /** `TransformResources.InstanceCount` of a (validated) `CreateTransformJob` request. */
 function instanceCountOf(request: Input): number {
@@ -608,7 +610,10 @@ export class TransformJobs {
             break;
           }
           const sink = createWriteStream(file);
-          sink.once('error', () => (unwritable = true));
+          // Only the file's own failure (a system call on it) makes it unwritable: pipeline also
+          // destroys the sink with the body's error when the body breaks off, and Node 22 emits
+          // that on the sink before pipeline's promise settles.
+          sink.once('error', (e: NodeJS.ErrnoException) => void (FILE_SYSCALLS.has(e.syscall ?? '') && (unwritable = true)));
           await pipeline(body, sink, { signal });
           break;
         } catch (err) {
