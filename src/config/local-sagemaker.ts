@@ -19,7 +19,8 @@ export interface LocalSageMakerSettings {
   /**
    * `SMKIT_LOCAL_MAX_INSTANCES`: most instances all endpoints may run at once, blue and green
    * fleets counted (`ResourceLimitExceeded` beyond, as the account's instance quota); apart from
-   * them, the most instances the running transform jobs ask for together (their `InstanceCount`s). @defaultValue 16
+   * them, the most instances the running transform jobs ask for together (their `InstanceCount`s), and
+   * the most inference component copies running or starting together. @defaultValue 16
    */
   readonly maxInstances: number;
   /**

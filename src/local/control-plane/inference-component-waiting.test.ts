@@ -17,37 +17,13 @@ import {
   type DescribeInferenceComponentCommandOutput,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
-import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { GatedBackend } from '../../../test/helpers/gated-backend.js';
 import { startComponentHost, type ComponentHost } from '../../../test/helpers/component-host.js';
 import { until } from '../../../test/helpers/until.js';
 import { NO_CAPACITY } from './inference-components.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/smkit-local';
 const POLL = { timeoutMs: 20_000, intervalMs: 25 };
-
-/** A FakeBackend whose containers start only once the test opens the gate: a copy held starting, without a timer. */
-class GatedBackend extends FakeBackend {
-  #gate: Promise<void> | undefined;
-  #open: (() => void) | undefined;
-  /** Containers asked for, held or not. */
-  asked = 0;
-
-  close(): void {
-    this.#gate = new Promise<void>((r) => (this.#open = r));
-  }
-
-  open(): void {
-    this.#open?.();
-    this.#gate = undefined;
-  }
-
-  override async start(spec: ContainerSpec): Promise<RunningContainer> {
-    this.asked++;
-    await this.#gate;
-    return super.start(spec);
-  }
-}
 
 let host: ComponentHost;
 let dir: string;

@@ -46,6 +46,11 @@ export interface InferenceComponentRecord {
   lastDeploymentConfig?: Record<string, unknown>;
   /** A copy-count change from 0 copies is under way: the component is still at zero until a copy joins. */
   startingFromZero?: boolean;
+  /**
+   * While `UpdateInferenceComponent` gives a new specification: the old specification's copies, which
+   * run beside the new ones (`desiredCopies`) until they have stopped, so both count against the local limit.
+   */
+  outgoingCopies?: number;
 }
 
 /** The service's words for an invocation without `InferenceComponentName` on an endpoint that hosts components. */
@@ -279,8 +284,7 @@ export class InferenceComponents {
     const max = this.ctx.maxInstances;
     if (max === undefined || delta <= 0) return;
     let used = 0;
-    // A Failed component runs no copies.
-    for (const r of this.records.values()) used += r.status === 'Failed' ? 0 : Math.max(r.desiredCopies, r.serving?.variants[0]?.fleet.size ?? 0);
+    for (const r of this.records.values()) used += this.copiesHeld(r);
     if (used + delta > max) {
       throw new AwsServiceError(
         'ResourceLimitExceeded',
@@ -288,6 +292,23 @@ export class InferenceComponents {
         400,
       );
     }
+  }
+
+  /**
+   * The copies `r` runs or is starting, for the local limit: its desired copies (those starting
+   * included) or those in rotation if more, and during a new specification's update the old copies
+   * beside them. A Failed component runs none.
+   */
+  private copiesHeld(r: InferenceComponentRecord): number {
+    if (r.status === 'Failed') return 0;
+    if (r.outgoingCopies !== undefined) return r.outgoingCopies + r.desiredCopies;
+    return Math.max(r.desiredCopies, r.serving?.variants[0]?.fleet.size ?? 0);
+  }
+
+  /** `copies` old copies of an update of `r`'s specification no longer run beside the new ones (they stopped, or the update was undone). */
+  private outgoingStopped(r: InferenceComponentRecord, copies: number): void {
+    const left = (r.outgoingCopies ?? 0) - copies;
+    r.outgoingCopies = left > 0 ? left : undefined;
   }
 
   /** The host variant (its instances run no containers) that the copies of components on `endpointName`'s `variantName` are placed on. */
@@ -706,6 +727,12 @@ export class InferenceComponents {
     const { placed, reason: unplaced } = this.place(r, copies, spec!.ComputeResourceRequirements!);
     const blue = r.serving;
     if (input.DeploymentConfig !== undefined) r.lastDeploymentConfig = input.DeploymentConfig as Record<string, unknown>;
+    const copiesBefore = r.desiredCopies;
+    // DesiredCopyCount is the count asked for from now on; the old copies count against the limit until they stop.
+    // Summed, not set: the old copies of an update before this one may still be stopping.
+    const outgoing = blue && r.status !== 'Failed' ? Math.max(r.desiredCopies, blue.variants[0]!.fleet.size) : 0;
+    r.outgoingCopies = (r.outgoingCopies ?? 0) + outgoing;
+    r.desiredCopies = copies;
     r.status = 'Updating';
     r.failureReason = undefined;
     r.lastModified = new Date();
@@ -735,15 +762,18 @@ export class InferenceComponents {
         r.serving = green;
         r.rollingTo = undefined;
         r.specification = spec!;
-        r.desiredCopies = copies;
         r.placedCopies = placed;
         if (unplaced !== undefined) r.failureReason = failureReason(unplaced);
         r.status = 'InService';
         this.say(`inference component ${r.name} is InService on its new specification`);
         await blue?.stop();
+        this.outgoingStopped(r, outgoing);
         this.copiesLeft(r.endpointName, r.variantName);
       } catch (err) {
         if (task.signal.aborted) return;
+        // The new copies have stopped (rollOut and start stop what they started before throwing).
+        r.desiredCopies = copiesBefore;
+        this.outgoingStopped(r, outgoing);
         const reason = err instanceof DeploymentError ? err.reason : (err as Error).message;
         // A Failed component has no old copies to go back to.
         r.failureReason = failureReason(err instanceof ComponentRollbackError || !blue ? reason : `The update failed and was rolled back: ${reason}`);

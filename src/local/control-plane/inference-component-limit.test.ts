@@ -1,0 +1,116 @@
+// Inference component copies that are still starting count against SMKIT_LOCAL_MAX_INSTANCES, and
+// DescribeInferenceComponent's DesiredCopyCount is the count asked for while they start, through
+// the real AWS SDK v3 clients. Starts are held by a gate the test opens, never by a timer.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CreateInferenceComponentCommand,
+  DeleteInferenceComponentCommand,
+  DescribeInferenceComponentCommand,
+  UpdateInferenceComponentCommand,
+  UpdateInferenceComponentRuntimeConfigCommand,
+  type DescribeInferenceComponentCommandOutput,
+  type InferenceComponentSpecification,
+} from '@aws-sdk/client-sagemaker';
+import { GatedBackend } from '../../../test/helpers/gated-backend.js';
+import { startComponentHost, type ComponentHost } from '../../../test/helpers/component-host.js';
+import { until } from '../../../test/helpers/until.js';
+
+const POLL = { timeoutMs: 20_000, intervalMs: 25 };
+/** The local instance limit of this file's local SageMaker. */
+const MAX = 4;
+
+let host: ComponentHost;
+const backend = new GatedBackend();
+
+before(async () => {
+  host = await startComponentHost({ backend, maxInstances: MAX, tmpPrefix: 'smkit-ic-limit-', poll: POLL });
+  await host.hostEndpoint('lim');
+});
+
+after(async () => {
+  backend.open();
+  await host?.stop();
+});
+
+function spec(tag: string, ping?: 'fail'): InferenceComponentSpecification {
+  return { Container: { ArtifactUrl: host.dir, Environment: { FAKE_TAG: tag, ...(ping ? { FAKE_PING: ping } : {}) } }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } };
+}
+
+function create(name: string, copies: number): Promise<unknown> {
+  return host.sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: 'lim', Specification: spec(name), RuntimeConfig: { CopyCount: copies } }));
+}
+
+function describe(name: string): Promise<DescribeInferenceComponentCommandOutput> {
+  return host.sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }));
+}
+
+async function settled(name: string): Promise<DescribeInferenceComponentCommandOutput> {
+  let d: DescribeInferenceComponentCommandOutput | undefined;
+  await until(`${name} InService`, async () => (d = await describe(name)).InferenceComponentStatus === 'InService', POLL);
+  return d!;
+}
+
+async function remove(name: string): Promise<void> {
+  await host.sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
+  await until(`${name} deleted`, async () => !(await describe(name).then(() => true, () => false)), POLL);
+}
+
+/** The error CreateInferenceComponent gives when `used` copies and `delta` more pass the limit: the same words as before copies starting were counted. */
+function limitError(used: number, delta: number): (err: Error & { $metadata?: { httpStatusCode?: number } }) => boolean {
+  const message = `The account-level service limit 'local inference component copies' is ${MAX} copies, with current utilization of ${used} copies and a request delta of ${delta} copies. Raise SMKIT_LOCAL_MAX_INSTANCES to allow more.`;
+  return (err) => err.name === 'ResourceLimitExceeded' && err.$metadata?.httpStatusCode === 400 && err.message === message;
+}
+
+/** Closes the gate, runs `change` and waits until `copies` more containers are asked for and held starting. */
+async function holdStarting(copies: number, change: () => Promise<unknown>): Promise<void> {
+  backend.close();
+  const asked = backend.asked;
+  await change();
+  await until(`${copies} copies held starting`, () => backend.asked >= asked + copies, POLL);
+}
+
+test('copies a copy-count increase is starting count against the limit; DesiredCopyCount is the new count while they start', async () => {
+  await create('up', 1);
+  await settled('up');
+  await holdStarting(1, () => host.sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'up', DesiredRuntimeConfig: { CopyCount: 2 } })));
+  const d = await describe('up');
+  assert.deepEqual({ status: d.InferenceComponentStatus, runtime: d.RuntimeConfig }, { status: 'Updating', runtime: { DesiredCopyCount: 2, CurrentCopyCount: 1 } });
+  await assert.rejects(create('up-other', 3), limitError(2, 3));
+  backend.open();
+  assert.deepEqual((await settled('up')).RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 2 });
+  await remove('up');
+});
+
+test('a new specification\'s copies starting beside the old ones count against the limit with them; DesiredCopyCount is the new RuntimeConfig CopyCount meanwhile', async () => {
+  await create('spec', 2);
+  await settled('spec');
+  await holdStarting(1, () => host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'spec', Specification: spec('v2'), RuntimeConfig: { CopyCount: 1 } })));
+  const d = await describe('spec');
+  assert.deepEqual({ status: d.InferenceComponentStatus, runtime: d.RuntimeConfig }, { status: 'Updating', runtime: { DesiredCopyCount: 1, CurrentCopyCount: 2 } });
+  // Two old copies and one new one starting: two more would make five containers.
+  await assert.rejects(create('spec-other', 2), limitError(3, 2));
+  backend.open();
+  assert.deepEqual((await settled('spec')).RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 1 });
+  // Once the old copies have stopped, only the new one counts: three more fit.
+  await until('room for three more copies once the old ones stopped', () => create('spec-other', 3).then(() => true, (err: Error) => (limitError(3, 3)(err) ? false : Promise.reject(err))), POLL);
+  await settled('spec-other');
+  await remove('spec-other');
+  await remove('spec');
+});
+
+test('an update whose new copies do not start goes back to the old DesiredCopyCount, and its copies no longer count against the limit', async () => {
+  await create('back', 1);
+  await settled('back');
+  await host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'back', Specification: spec('broken', 'fail'), RuntimeConfig: { CopyCount: 3 } }));
+  const d = await until('update undone', async () => {
+    const out = await describe('back');
+    return out.InferenceComponentStatus === 'InService' && out.FailureReason !== undefined ? out : undefined;
+  }, POLL);
+  assert.deepEqual(d.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 1 });
+  assert.match(d.FailureReason!, /^The update failed and was rolled back: /);
+  await create('back-other', 3);
+  await settled('back-other');
+  await remove('back-other');
+  await remove('back');
+});
