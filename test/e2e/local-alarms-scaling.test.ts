@@ -39,6 +39,7 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/
 import { startLocal } from '../../src/local/control-plane/start-local.js';
 import { readEndpointFile } from '../../src/endpoint-file/load.js';
 import { localClientConfig, localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
+import { invocation5xxAlarm } from '../helpers/metric-alarms.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
@@ -98,20 +99,7 @@ async function alarm(name: string): Promise<MetricAlarm> {
 }
 
 test('an alarm on Invocation5XXErrors goes to ALARM while the container fails and back to OK (JS SDK, JSON 1.0)', async () => {
-  await cw.send(
-    new PutMetricAlarmCommand({
-      AlarmName: 'iris-5xx',
-      Namespace: 'AWS/SageMaker',
-      MetricName: 'Invocation5XXErrors',
-      Dimensions: DIMENSIONS,
-      Statistic: 'Sum',
-      Period: 60,
-      EvaluationPeriods: 1,
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      TreatMissingData: 'notBreaching',
-    }),
-  );
+  await cw.send(new PutMetricAlarmCommand(invocation5xxAlarm('iris-5xx', ENDPOINT, 'AllTraffic', 'notBreaching')));
   const created = await alarm('iris-5xx');
   assert.equal(created.AlarmArn, 'arn:aws:cloudwatch:us-east-1:111122223333:alarm:iris-5xx');
   assert.ok(created.StateUpdatedTimestamp instanceof Date && Math.abs(created.StateUpdatedTimestamp.getTime() - Date.now()) < 60_000);

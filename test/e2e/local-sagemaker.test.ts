@@ -31,6 +31,7 @@ import { createModelArchive } from '../../src/archive/model-archive.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
 import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
+import { invocation5xxAlarm } from '../helpers/metric-alarms.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
@@ -139,23 +140,7 @@ test('models from s3:// archives, an endpoint created and awaited with the SDK w
 });
 
 test('a canary update under continuous traffic rolls back when its alarm is forced into ALARM; no invocation fails', async () => {
-  await cloudwatch.send(
-    new PutMetricAlarmCommand({
-      AlarmName: 'iris-5xx',
-      Namespace: 'AWS/SageMaker',
-      MetricName: 'Invocation5XXErrors',
-      Dimensions: [
-        { Name: 'EndpointName', Value: 'iris' },
-        { Name: 'VariantName', Value: 'Green' },
-      ],
-      Statistic: 'Sum',
-      Period: 60,
-      EvaluationPeriods: 1,
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      TreatMissingData: 'notBreaching',
-    }),
-  );
+  await cloudwatch.send(new PutMetricAlarmCommand(invocation5xxAlarm('iris-5xx', 'iris', 'Green', 'notBreaching')));
   const load = traffic();
   await sm.send(
     new UpdateEndpointCommand({

@@ -14,6 +14,7 @@ import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { DescribeAlarmHistoryCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
+import { invocation5xxAlarm } from '../../../test/helpers/metric-alarms.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
@@ -47,23 +48,7 @@ test('an alarm on Invocation5XXErrors that the new fleet trips while baking roll
   }
   await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'ar', EndpointConfigName: 'ar-good' }));
   await until('InService', async () => ((await describe('ar')).EndpointStatus === 'InService' ? true : undefined), POLL);
-  await aws.cloudwatch.send(
-    new PutMetricAlarmCommand({
-      AlarmName: 'ar-5xx',
-      Namespace: 'AWS/SageMaker',
-      MetricName: 'Invocation5XXErrors',
-      Dimensions: [
-        { Name: 'EndpointName', Value: 'ar' },
-        { Name: 'VariantName', Value: 'AllTraffic' },
-      ],
-      Statistic: 'Sum',
-      Period: 60,
-      EvaluationPeriods: 1,
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      TreatMissingData: 'notBreaching',
-    }),
-  );
+  await aws.cloudwatch.send(new PutMetricAlarmCommand(invocation5xxAlarm('ar-5xx', 'ar', 'AllTraffic', 'notBreaching')));
 
   // One request at a time; each answer or error is kept with whether the update was over when it was sent.
   const answers: Array<{ tag?: string; error?: string; status?: number; afterRollback: boolean }> = [];

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { CloudWatchError } from './errors.js';
 import { rejectsWithCloudWatchError } from '../../../../test/helpers/cloudwatch-errors.js';
+import { invocation5xxAlarm } from '../../../../test/helpers/metric-alarms.js';
 import { createMetricClock } from './metric-clock.js';
 import { MetricStore } from './metric-store.js';
 
@@ -15,20 +16,7 @@ function setup() {
   return { t, metrics, cw };
 }
 
-const alarm = {
-  AlarmName: 'ep-5xx',
-  Namespace: 'AWS/SageMaker',
-  MetricName: 'Invocation5XXErrors',
-  Dimensions: [
-    { Name: 'EndpointName', Value: 'ep' },
-    { Name: 'VariantName', Value: 'AllTraffic' },
-  ],
-  Statistic: 'Sum',
-  Period: 60,
-  EvaluationPeriods: 1,
-  Threshold: 1,
-  ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-};
+const alarm = invocation5xxAlarm('ep-5xx', 'ep', 'AllTraffic');
 
 const rejects = rejectsWithCloudWatchError;
 
