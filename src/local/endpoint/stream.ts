@@ -88,13 +88,30 @@ async function openRoute(container: ChainContainer, route: string, req: InvokeEn
     if (malformed !== undefined) throw new ContainerFailure('malformed', container, 0, undefined, malformed);
     throw new ContainerFailure('unreachable', container, 0, undefined, (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
   }
-  if (res.status >= 400) throw new ContainerFailure('status', container, 0, res.status, (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8'));
+  if (res.status >= 400) throw new ContainerFailure('status', container, 0, res.status, await errorAnswer(res, container, timeout, timeoutMs, signal));
   const body = res.body;
   return {
     contentType: res.headers.get('content-type') ?? 'application/octet-stream',
     ...(res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) === null ? {} : { customAttributes: res.headers.get(SAGEMAKER_HEADERS.customAttributes.header)! }),
     chunks: body ? timed(body as unknown as AsyncIterable<Uint8Array>, container, timeout, timeoutMs) : (async function* () {})(),
   };
+}
+
+/**
+ * The text of a container's error answer (its first {@link MAX_ERROR_ANSWER_BYTES}). One that does
+ * not finish in time, or whose connection is lost part-way, fails as it does for `InvokeEndpoint`
+ * (a timeout, a lost connection), not as an error of the front door's own.
+ */
+async function errorAnswer(res: Response, container: ChainContainer, timeout: AbortSignal, timeoutMs: number, signal: AbortSignal | undefined): Promise<string> {
+  try {
+    return (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    if (timeout.aborted) throw new ContainerFailure('timeout', container, 0, undefined, `no complete response within ${Math.round(timeoutMs / 1000)} s`);
+    const malformed = malformedAnswer(err);
+    if (malformed !== undefined) throw new ContainerFailure('malformed', container, 0, undefined, malformed);
+    throw new ContainerFailure('unreachable', container, 0, undefined, `connection lost while reading the response: ${(err as Error).message}`);
+  }
 }
 
 /** The chunks of `body`; a read cut by the timeout throws {@link StreamTimeoutError}. */

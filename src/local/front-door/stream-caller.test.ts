@@ -127,3 +127,54 @@ test('a container that does not finish its stream within the invocation timeout 
     client.destroy();
   }
 });
+
+/** A container that answers every invocation with a 500 whose body starts and then `ends`: stalls, or closes the connection (after what it wrote, which the front door reads first). */
+async function brokenErrorAnswer(ends: 'stall' | 'close'): Promise<string> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '100' });
+      res.write('the model failed: ');
+      if (ends === 'close') res.socket?.end();
+      // 'stall': the rest of the 100 bytes never comes.
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+test('a container whose error answer does not finish in time is a 424 ModelError timeout before the stream starts, as for InvokeEndpoint (not a 500 InternalFailure)', async () => {
+  const client = new SageMakerRuntimeClient({ ...localClientConfig(await frontDoorFor(await brokenErrorAnswer('stall'), 1000)), maxAttempts: 1 });
+  try {
+    await assert.rejects(
+      client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'hose', Body: Buffer.from('go') })),
+      (err: { name: string; $metadata?: { httpStatusCode?: number }; OriginalStatusCode?: number; message: string }) => {
+        assert.equal(err.name, 'ModelError', err.message);
+        assert.equal(err.$metadata?.httpStatusCode, 424);
+        assert.equal(err.OriginalStatusCode, 0);
+        assert.match(err.message, /^Received server error \(0\) from primary with message "Your invocation timed out while waiting for a response from container primary \(no complete response within 1 s\)/);
+        return true;
+      },
+    );
+  } finally {
+    client.destroy();
+  }
+});
+
+test('a container whose connection is lost part-way through its error answer is a 503 ServiceUnavailable, as for InvokeEndpoint (not a 500 InternalFailure)', async () => {
+  const client = new SageMakerRuntimeClient({ ...localClientConfig(await frontDoorFor(await brokenErrorAnswer('close'))), maxAttempts: 1 });
+  try {
+    await assert.rejects(
+      client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'hose', Body: Buffer.from('go') })),
+      (err: { name: string; $metadata?: { httpStatusCode?: number }; message: string }) => {
+        assert.equal(err.name, 'ServiceUnavailable', err.message);
+        assert.equal(err.$metadata?.httpStatusCode, 503);
+        assert.match(err.message, /^Container primary is not reachable \(connection lost while reading the response: /);
+        return true;
+      },
+    );
+  } finally {
+    client.destroy();
+  }
+});
