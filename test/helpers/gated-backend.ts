@@ -8,14 +8,15 @@ export class GatedBackend extends FakeBackend {
   /** Containers asked for, held or not. */
   asked = 0;
 
-  /** Holds the containers asked for from now on until {@link open}. */
+  /** Holds the containers asked for from now on until {@link open}. Closing a closed gate keeps it: a new one would strand the starts already held. */
   close(): void {
-    this.#gate = new Promise<void>((r) => (this.#open = r));
+    this.#gate ??= new Promise<void>((r) => (this.#open = r));
   }
 
   /** Starts the containers held, and those asked for from now on at once. */
   open(): void {
     this.#open?.();
+    this.#open = undefined;
     this.#gate = undefined;
   }
 
