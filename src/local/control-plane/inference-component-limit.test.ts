@@ -12,6 +12,7 @@ import {
   type DescribeInferenceComponentCommandOutput,
   type InferenceComponentSpecification,
 } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { GatedBackend } from '../../../test/helpers/gated-backend.js';
 import { startComponentHost, type ComponentHost } from '../../../test/helpers/component-host.js';
 import { until } from '../../../test/helpers/until.js';
@@ -30,11 +31,13 @@ before(async () => {
 
 after(async () => {
   backend.open();
+  // A request a failed test left held would keep its copy draining, and the stop waiting on it.
+  backend.release();
   await host?.stop();
 });
 
-function spec(tag: string, ping?: 'fail'): InferenceComponentSpecification {
-  return { Container: { ArtifactUrl: host.dir, Environment: { FAKE_TAG: tag, ...(ping ? { FAKE_PING: ping } : {}) } }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } };
+function spec(tag: string, env: Record<string, string> = {}): InferenceComponentSpecification {
+  return { Container: { ArtifactUrl: host.dir, Environment: { FAKE_TAG: tag, ...env } }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } };
 }
 
 function create(name: string, copies: number): Promise<unknown> {
@@ -102,7 +105,7 @@ test('a new specification\'s copies starting beside the old ones count against t
 test('an update whose new copies do not start goes back to the old DesiredCopyCount, and its copies no longer count against the limit', async () => {
   await create('back', 1);
   await settled('back');
-  await host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'back', Specification: spec('broken', 'fail'), RuntimeConfig: { CopyCount: 3 } }));
+  await host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'back', Specification: spec('broken', { FAKE_PING: 'fail' }), RuntimeConfig: { CopyCount: 3 } }));
   const d = await until('update undone', async () => {
     const out = await describe('back');
     return out.InferenceComponentStatus === 'InService' && out.FailureReason !== undefined ? out : undefined;
@@ -113,4 +116,27 @@ test('an update whose new copies do not start goes back to the old DesiredCopyCo
   await settled('back-other');
   await remove('back-other');
   await remove('back');
+});
+
+test('a second update while the first one\'s old copies still drain counts those, the first one\'s new copies and its own: none is let go before it stops', async () => {
+  await host.sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'twice', EndpointName: 'lim', Specification: spec('v1', { FAKE_HOLD: 'true' }), RuntimeConfig: { CopyCount: 1 } }));
+  await settled('twice');
+  // A request held in flight on the v1 copy keeps it draining once the first update is InService.
+  const seen = backend.invocations.length;
+  const held = host.runtime.send(new InvokeEndpointCommand({ EndpointName: 'lim', InferenceComponentName: 'twice', Body: Buffer.from('1'), ContentType: 'text/csv' }));
+  await until('the request in flight on the v1 copy', () => backend.invocations.length > seen, POLL);
+  const update = (tag: string): Promise<unknown> => host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'twice', Specification: spec(tag), RuntimeConfig: { CopyCount: 1 } }));
+  await update('v2');
+  await settled('twice');
+  await update('v3');
+  // v1 draining, v2 serving and v3 to start once v1 has stopped: two more would make five containers.
+  await assert.rejects(create('twice-other', 2), limitError(3, 2));
+  backend.release();
+  assert.equal(JSON.parse(Buffer.from((await held).Body!).toString()).tag, 'v1');
+  assert.equal((await settled('twice')).Specification?.Container?.Environment?.FAKE_TAG, 'v3');
+  // Once v1 and v2 have stopped, only v3 counts: three more fit.
+  await until('room for three more copies once the old ones stopped', () => create('twice-other', 3).then(() => true, (err: Error) => (err.name === 'ResourceLimitExceeded' ? false : Promise.reject(err))), POLL);
+  await settled('twice-other');
+  await remove('twice-other');
+  await remove('twice');
 });
