@@ -69,6 +69,20 @@ async function tagOf(endpoint: string, component: string): Promise<string> {
   return (JSON.parse(Buffer.from(out.Body!).toString()) as { tag: string }).tag;
 }
 
+/**
+ * The copies SMKIT_LOCAL_MAX_INSTANCES (8 here) counts now, as the limit's error names them for a
+ * CreateInferenceComponent of 9 copies on `endpoint`, which no count lets through and which creates nothing.
+ */
+async function copiesCounted(endpoint: string): Promise<number> {
+  const err = await aws.sagemaker.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'probe', EndpointName: endpoint, Specification: spec('probe'), RuntimeConfig: { CopyCount: 9 } })).then(
+    () => assert.fail('a component of 9 copies was created'),
+    (e: Error) => e,
+  );
+  const counted = /with current utilization of (\d+) copies/.exec(err.message);
+  assert.ok(err.name === 'ResourceLimitExceeded' && counted, `${err.name}: ${err.message}`);
+  return Number(counted[1]);
+}
+
 async function createTwoCopies(endpoint: string, name: string): Promise<void> {
   await createComponentEndpoint(aws.sagemaker, endpoint, POLL);
   await aws.sagemaker.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: endpoint, Specification: spec('v1'), RuntimeConfig: { CopyCount: 2 } }));
@@ -210,6 +224,7 @@ test('a batch that does not start rolls the update back: the old copies come bac
   assert.deepEqual({ newCopies, oldCopies }, { newCopies: 2, oldCopies: 1 });
   const d = await describe('rollback-ic');
   assert.deepEqual(d.RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 2 });
+  assert.equal(await copiesCounted('rollback-ep'), 2, 'the new copies no longer count once rolled back');
   assert.match(d.FailureReason ?? '', /^The update failed and was rolled back: /);
   assert.deepEqual(d.Specification?.Container?.Environment, { FAKE_TAG: 'v1' });
   assert.equal(d.LastDeploymentConfig?.RollingUpdatePolicy?.MaximumBatchSize?.Value, 1);
@@ -231,6 +246,8 @@ test('an AutoRollbackConfiguration alarm in ALARM while a batch is in service ro
   // The first batch is in and an old copy has stopped: the update waits out its hour.
   await until('the first batch in service', () => newCopies === 1 && backend.stopped.length - stoppedBefore === 1, POLL);
   assert.equal((await describe('alarm-ic')).InferenceComponentStatus, 'Updating');
+  // Old and new copies alike until the update ends: a rollback may start every old copy again beside the new ones.
+  assert.equal(await copiesCounted('alarm-ep'), 4);
   const tags = new Set<string>();
   for (let i = 0; i < 4; i++) tags.add(await tagOf('alarm-ep', 'alarm-ic'));
   assert.deepEqual([...tags].sort(), ['v1', 'v2'], 'the old and the new copy share the invocations');
@@ -252,6 +269,7 @@ test('an AutoRollbackConfiguration alarm in ALARM while a batch is in service ro
   const d = await describe('alarm-ic');
   assert.equal(d.FailureReason, 'CloudWatch alarm "ic-errors" was in ALARM state during the rolling update of inference component "alarm-ic"; the update was rolled back.');
   assert.deepEqual(d.RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 2 });
+  assert.equal(await copiesCounted('alarm-ep'), 2, 'the new copies no longer count once rolled back');
   assert.equal(newCopies, 1);
   for (let i = 0; i < 4; i++) assert.equal(await tagOf('alarm-ep', 'alarm-ic'), 'v1');
   await remove('alarm-ep', 'alarm-ic');
