@@ -20,7 +20,8 @@ export interface LocalSageMakerSettings {
    * `SMKIT_LOCAL_MAX_INSTANCES`: most instances all endpoints may run at once, blue and green
    * fleets counted (`ResourceLimitExceeded` beyond, as the account's instance quota); apart from
    * them, the most instances the running transform jobs ask for together (their `InstanceCount`s), and
-   * the most inference component copies running or starting together. @defaultValue 16
+   * the most inference component copies together (running, starting or waiting for room, and the old
+   * ones beside the new until an update has stopped them). @defaultValue 16
    */
   readonly maxInstances: number;
   /**
