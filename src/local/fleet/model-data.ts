@@ -105,6 +105,8 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
     await mkdir(target, { recursive: true });
     return target;
   }
+  // s3://bucket or s3://bucket/ names no object: a GetObject of the empty key lists the bucket.
+  if (s3Url.key === '') throw new ModelDataError(`Could not find model data at ${url}: it names a bucket, not an object; give the key of the model.tar.gz (s3://${s3Url.bucket}/path/model.tar.gz).`);
   const file = join(target, s3Url.key.split('/').pop() || 'model.tar.gz');
   if (await stat(file).catch(() => undefined)) return file;
   try {
@@ -122,13 +124,65 @@ export interface S3ModelDataSource {
   CompressionType: 'None' | 'Gzip';
 }
 
+/** Longest file or folder name, in UTF-8 bytes, that uncompressed model data may use. */
+const MAX_MODEL_NAME_BYTES = 255;
+
+/**
+ * Why `name` cannot be a file or folder name of uncompressed model data, or undefined when it can:
+ * the names `S3ModelDataSource` forbids ("An empty or blank string", null bytes, more than 255 bytes,
+ * `.` and `..`).
+ */
+function badModelName(name: string): string | undefined {
+  if (name.trim() === '') return 'an empty or blank name';
+  if (name.includes('\0')) return 'a name with a null byte';
+  if (Buffer.byteLength(name) > MAX_MODEL_NAME_BYTES) return `a name of more than ${MAX_MODEL_NAME_BYTES} bytes`;
+  if (name === '.' || name === '..') return `the name "${name}"`;
+  return undefined;
+}
+
+/**
+ * The files an `S3Prefix` makes under `/opt/ml/model`, as paths relative to it, with the key of each;
+ * `ModelDataError` for a key that would make a forbidden name (a folder object, whose key ends in
+ * `/`, makes an empty one) or a file where another key needs a folder, which fail the deployment
+ * on the service (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3ModelDataSource.html).
+ */
+function prefixFiles(url: string, bucket: string, prefix: string, keys: readonly string[]): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const key of keys) {
+    const rel = key.slice(prefix.length);
+    for (const name of rel.split('/')) {
+      const why = badModelName(name);
+      if (why !== undefined) throw new ModelDataError(`Could not place model data at ${url} in /opt/ml/model: the object s3://${bucket}/${key} would make ${why} there (a folder made in the S3 console is an object whose key ends in /). Remove or rename it.`);
+    }
+    files.set(rel, key);
+  }
+  for (const [rel, key] of files) {
+    const parts = rel.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const folderKey = files.get(parts.slice(0, i).join('/'));
+      if (folderKey !== undefined) throw new ModelDataError(`Could not place model data at ${url} in /opt/ml/model: the object s3://${bucket}/${folderKey} would be a file named as the folder that s3://${bucket}/${key} needs. Remove or rename one of them.`);
+    }
+  }
+  return files;
+}
+
+/** Downloads `key` to `file`, the failure a `ModelDataError` naming the object. */
+async function downloadModelFile(s3: S3Reader, bucket: string, key: string, file: string): Promise<void> {
+  try {
+    await download(s3, bucket, key, file);
+  } catch (err) {
+    throw new ModelDataError(`Could not find model data at s3://${bucket}/${key}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /**
  * Makes a container's `ModelDataSource` available as a local path, following the rules of
  * `S3ModelDataSource` in the SageMaker API reference: a Gzip `S3Object` is a `model.tar.gz`
  * (as `ModelDataUrl`); an uncompressed `S3Object` becomes the one file of the model folder, named
  * by the key's last part; under an `S3Prefix` each object becomes the file at its key less the
- * prefix. Keys ending in `/` (S3 console folders) are not listed, so they are skipped, where
- * SageMaker fails the deployment.
+ * prefix. A name those rules forbid (empty, as a folder object's key ending in `/` makes, `.`,
+ * `..`, a null byte, more than 255 bytes) or a file where a folder is needed fails the deployment
+ * (`ModelDataError`) before anything is downloaded, as on the service.
  */
 export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir: string, s3: () => S3Reader): Promise<string> {
   const url = source.S3Uri;
@@ -136,15 +190,14 @@ export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir
   if (!location) throw new ModelDataError(`Could not find model data at ${url}: the local SageMaker reads ModelDataSource from s3:// URIs and Amazon S3 https:// URLs.`);
   if (source.S3DataType === 'S3Object' && source.CompressionType === 'Gzip') return resolveModelData(`s3://${location.bucket}/${location.key}`, 'SingleModel', cacheDir, s3);
   const target = join(cacheDir, 's3', createHash('sha256').update(`${source.S3DataType}\0${url}`).digest('hex').slice(0, 24));
-  await mkdir(target, { recursive: true });
   if (source.S3DataType === 'S3Object') {
-    const file = join(target, location.key.split('/').pop() || 'model');
+    const name = location.key.split('/').pop()!;
+    const why = badModelName(name);
+    if (why !== undefined) throw new ModelDataError(`Could not place model data at ${url} in /opt/ml/model: an uncompressed S3Object is stored under the last part of its key, and that would make ${why}.`);
+    await mkdir(target, { recursive: true });
+    const file = join(target, name);
     if (await stat(file).catch(() => undefined)) return target;
-    try {
-      await download(s3(), location.bucket, location.key, file);
-    } catch (err) {
-      throw new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
-    }
+    await downloadModelFile(s3(), location.bucket, location.key, file);
     return target;
   }
   let keys: string[];
@@ -154,11 +207,12 @@ export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir
     throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
   }
   if (keys.length === 0) throw new ModelDataError(`Could not find model data at ${url}: no object has that key prefix.`);
-  for (const key of keys) {
-    const file = resolve(target, key.slice(location.key.length));
-    if (!file.startsWith(resolve(target) + sep)) continue;
+  const files = prefixFiles(url, location.bucket, location.key, keys);
+  await mkdir(target, { recursive: true });
+  for (const [rel, key] of files) {
+    const file = join(target, ...rel.split('/'));
     if (await stat(file).catch(() => undefined)) continue;
-    await download(s3(), location.bucket, key, file);
+    await downloadModelFile(s3(), location.bucket, key, file);
   }
   return target;
 }

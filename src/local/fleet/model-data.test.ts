@@ -1,0 +1,76 @@
+// Model data from S3 as the local SageMaker places it in /opt/ml/model: through the real SDK
+// clients, against a real local S3 server, the deployment's outcome read with DescribeEndpoint.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, type ContainerDefinition, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
+import { until } from '../../../test/helpers/until.js';
+import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
+
+let s3: LocalS3;
+let local: LocalSageMakerHandle;
+let client: SageMakerClient;
+let backend: FakeBackend;
+
+before(async () => {
+  s3 = await startLocalS3(['models']);
+  backend = new FakeBackend();
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url } });
+  client = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+});
+
+after(async () => {
+  client?.destroy();
+  await local?.stop();
+  await s3?.stop();
+});
+
+const put = (Key: string, Body: string) => s3.client.send(new PutObjectCommand({ Bucket: 'models', Key, Body }));
+
+/** Creates an endpoint of one container and returns its description once it is no longer Creating. */
+async function deploy(name: string, container: ContainerDefinition): Promise<DescribeEndpointCommandOutput> {
+  await client.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: 'repo/img:1', ...container } }));
+  await client.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  await client.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+  return until(`${name} settled`, async () => {
+    const d = await client.send(new DescribeEndpointCommand({ EndpointName: name }));
+    return d.EndpointStatus === 'Creating' ? undefined : d;
+  }, { intervalMs: 20 });
+}
+
+const prefix = (S3Uri: string): ContainerDefinition => ({ ModelDataSource: { S3DataSource: { S3Uri, S3DataType: 'S3Prefix', CompressionType: 'None' } } });
+
+test('an S3Prefix whose objects would make a file where another needs a folder (weights and weights/part1) fails the deployment naming both, as S3ModelDataSource says, and starts no container', async () => {
+  await put('clash/config.json', '{}');
+  await put('clash/weights', 'w');
+  await put('clash/weights/part1', 'p');
+  const started = backend.started.length;
+  const d = await deploy('clash', prefix('s3://models/clash/'));
+  assert.equal(d.EndpointStatus, 'Failed');
+  assert.match(d.FailureReason!, /^Could not place model data at s3:\/\/models\/clash\/ in \/opt\/ml\/model: the object s3:\/\/models\/clash\/weights would be a file named as the folder that s3:\/\/models\/clash\/weights\/part1 needs\./);
+  assert.equal(backend.started.length, started, 'no container started');
+});
+
+test('an S3Prefix object whose key makes a blank folder name (pfx/ /x) fails the deployment naming it, as S3ModelDataSource forbids blank names', async () => {
+  await put('blank/model.bin', 'm');
+  await put('blank/ /x', 'x');
+  const d = await deploy('blank', prefix('s3://models/blank/'));
+  assert.equal(d.EndpointStatus, 'Failed');
+  assert.match(d.FailureReason!, /^Could not place model data at s3:\/\/models\/blank\/ in \/opt\/ml\/model: the object s3:\/\/models\/blank\/ \/x would make an empty or blank name there/);
+});
+
+test('a well-formed S3Prefix still deploys, each object at its key less the prefix', async () => {
+  await put('ok/config.json', '{"a":1}');
+  await put('ok/weights/part1', 'p1');
+  const d = await deploy('ok', prefix('s3://models/ok/'));
+  assert.equal(d.EndpointStatus, 'InService', d.FailureReason);
+});
+
+test('a ModelDataUrl that names a bucket and no key (s3://models/) fails the deployment saying so, not with what reading the bucket listing as a tarball gave (checksum failure)', async () => {
+  const d = await deploy('bucket-only', { ModelDataUrl: 's3://models/' });
+  assert.equal(d.EndpointStatus, 'Failed');
+  assert.match(d.FailureReason!, /^Could not find model data at s3:\/\/models\/: it names a bucket, not an object/);
+});
