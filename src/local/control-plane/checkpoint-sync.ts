@@ -50,7 +50,8 @@ export class CheckpointSync {
   /** Downloads every object under the prefix into the folder; stops early when `stopping()` turns true. */
   async restore(stopping: () => boolean): Promise<void> {
     const dir = resolve(this.o.dir);
-    for (const key of await this.o.s3().list(this.o.bucket, this.o.prefix)) {
+    // Folder objects (keys ending in /, from the S3 console) hold no file.
+    for (const key of (await this.o.s3().list(this.o.bucket, this.o.prefix)).filter((k) => !k.endsWith('/'))) {
       if (stopping()) return;
       const file = resolve(dir, key.slice(this.o.prefix.length));
       // A key with `..` segments would land outside the folder.

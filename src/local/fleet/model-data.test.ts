@@ -2,6 +2,11 @@
 // clients, against a real local S3 server, the deployment's outcome read with DescribeEndpoint.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, type ContainerDefinition, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
@@ -9,6 +14,8 @@ import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
+import { createS3Objects } from '../s3/client.js';
+import { ModelDataError, resolveModelDataSource } from './model-data.js';
 
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
@@ -73,4 +80,29 @@ test('a ModelDataUrl that names a bucket and no key (s3://models/) fails the dep
   const d = await deploy('bucket-only', { ModelDataUrl: 's3://models/' });
   assert.equal(d.EndpointStatus, 'Failed');
   assert.match(d.FailureReason!, /^Could not find model data at s3:\/\/models\/: it names a bucket, not an object/);
+});
+
+test('an S3Prefix holding a folder object (a key ending in /, as the S3 console makes) fails naming it, as S3ModelDataSource says, before anything is downloaded', async () => {
+  // s3rver neither lists nor keeps such keys: an S3 answering ListObjectsV2 as the service does.
+  const requests: string[] = [];
+  const listing = '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>models</Name><Prefix>llm/</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>' +
+    '<Contents><Key>llm/weights/</Key><Size>0</Size></Contents><Contents><Key>llm/weights/part1</Key><Size>2</Size></Contents></ListBucketResult>';
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    if (req.method === 'GET' && req.url?.startsWith('/models/?') && req.url.includes('list-type=2')) res.writeHead(200, { 'content-type': 'application/xml' }).end(listing);
+    else res.writeHead(500).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const cache = await mkdtemp(join(tmpdir(), 'smkit-model-data-'));
+  try {
+    const objects = createS3Objects({ s3EndpointUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1' });
+    await assert.rejects(
+      resolveModelDataSource({ S3Uri: 's3://models/llm/', S3DataType: 'S3Prefix', CompressionType: 'None' }, cache, () => objects),
+      (err: Error) => err instanceof ModelDataError && err.message.startsWith('Could not place model data at s3://models/llm/ in /opt/ml/model: the object s3://models/llm/weights/ would make an empty or blank name there'),
+    );
+    assert.equal(requests.length, 1, `only the listing: ${requests.join(', ')}`);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+    await rm(cache, { recursive: true, force: true });
+  }
 });

@@ -153,7 +153,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
           NextContinuationToken?: string;
           IsTruncated?: boolean;
         };
-        for (const o of out.Contents ?? []) if (o.Key && !o.Key.endsWith('/')) keys.push(o.Key);
+        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
         token = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (token);
       return keys;

@@ -8,7 +8,10 @@ export interface S3Objects {
    * `options.signal` closes it at any point (while S3 has not answered, or part-way through the body).
    */
   get(bucket: string, key: string, options?: AbortOptions): Promise<Readable & { contentLength?: number }>;
-  /** Keys under a prefix (all pages); aborting `options.signal` closes the request out. */
+  /**
+   * Keys under a prefix (all pages), folder objects (keys ending in `/`, which the S3 console makes)
+   * included: uncompressed model data fails on them; aborting `options.signal` closes the request out.
+   */
   list(bucket: string, prefix: string, options?: AbortOptions): Promise<string[]>;
   /**
    * Writes (or replaces) an object, with `contentType` as its `Content-Type` when given, encrypted
