@@ -4,11 +4,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, type ContainerDefinition, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { until } from '../../../test/helpers/until.js';
@@ -35,7 +36,7 @@ after(async () => {
   await s3?.stop();
 });
 
-const put = (Key: string, Body: string) => s3.client.send(new PutObjectCommand({ Bucket: 'models', Key, Body }));
+const put = (Key: string, Body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: 'models', Key, Body }));
 
 /** Creates an endpoint of one container and returns its description once it is no longer Creating. */
 async function deploy(name: string, container: ContainerDefinition): Promise<DescribeEndpointCommandOutput> {
@@ -105,4 +106,24 @@ test('an S3Prefix holding a folder object (a key ending in /, as the S3 console 
     await new Promise((resolve) => server.close(resolve));
     await rm(cache, { recursive: true, force: true });
   }
+});
+
+test('a model object replaced in S3 between deployments (ModelDataUrl, or an uncompressed S3Object) is downloaded again: the new endpoint gets the new bytes, as the service downloads the model for each deployment', async () => {
+  const modelFile = (file: string) => readFile(join(backend.started.at(-1)!.optMlDir, 'model', file), 'utf8');
+  await put('replaced/model.tar.gz', craftTarGz([{ path: 'model.onnx', body: 'v1' }]));
+  await put('replaced/model.bin', 'v1');
+  const object = (S3Uri: string): ContainerDefinition => ({ ModelDataSource: { S3DataSource: { S3Uri, S3DataType: 'S3Object', CompressionType: 'None' } } });
+  assert.equal((await deploy('replaced-1', { ModelDataUrl: 's3://models/replaced/model.tar.gz' })).EndpointStatus, 'InService');
+  assert.equal(await modelFile('model.onnx'), 'v1');
+  assert.equal((await deploy('replaced-object-1', object('s3://models/replaced/model.bin'))).EndpointStatus, 'InService');
+  assert.equal(await modelFile('model.bin'), 'v1');
+  await put('replaced/model.tar.gz', craftTarGz([{ path: 'model.onnx', body: 'v2' }]));
+  await put('replaced/model.bin', 'v2');
+  assert.equal((await deploy('replaced-2', { ModelDataUrl: 's3://models/replaced/model.tar.gz' })).EndpointStatus, 'InService');
+  assert.equal(await modelFile('model.onnx'), 'v2');
+  assert.equal((await deploy('replaced-object-2', object('s3://models/replaced/model.bin'))).EndpointStatus, 'InService');
+  assert.equal(await modelFile('model.bin'), 'v2');
+  // The first endpoint's instance keeps what it was given.
+  const first = backend.started.find((spec) => spec.id.startsWith('replaced-1/'))!;
+  assert.equal(await readFile(join(first.optMlDir, 'model', 'model.onnx'), 'utf8'), 'v1');
 });

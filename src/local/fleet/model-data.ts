@@ -19,21 +19,44 @@ export class ModelDataError extends Error {
 }
 
 /**
- * Downloads `key` to `file` through a partial file of its own, renamed into place when complete, so
+ * Writes `body` to `file` through a partial file of its own, renamed into place when complete, so
  * downloads of the same object running at once (instances sharing the cache) never see or remove
  * each other's bytes. Aborting `signal` closes the S3 transfer and removes the partial file.
  */
-async function download(s3: S3Reader, bucket: string, key: string, file: string, signal?: AbortSignal): Promise<void> {
-  signal?.throwIfAborted();
-  await mkdir(dirname(file), { recursive: true });
+async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSignal): Promise<void> {
   const partial = `${file}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
   try {
-    const body = await s3.get(bucket, key, signal ? { signal } : {});
     await pipeline(body, createWriteStream(partial), signal ? { signal } : {});
     await rename(partial, file);
   } finally {
     await rm(partial, { force: true });
   }
+}
+
+/** Downloads `key` to `file` (see {@link save}). */
+async function download(s3: S3Reader, bucket: string, key: string, file: string, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
+  await mkdir(dirname(file), { recursive: true });
+  await save(await s3.get(bucket, key, signal ? { signal } : {}), file, signal);
+}
+
+/**
+ * The folder under `target` holding `key`'s current version as `name`: downloaded unless that
+ * version (by its ETag) already is, so a deployment after the object was replaced in S3 gets the
+ * new bytes, as the service downloads the model data for each deployment, while deployments of an
+ * unchanged object share one copy. Rejects with what S3 answered.
+ */
+async function currentVersion(s3: S3Reader, bucket: string, key: string, target: string, name: string): Promise<string> {
+  const body = await s3.get(bucket, key);
+  const folder = join(target, body.etag === undefined ? 'unversioned' : createHash('sha256').update(body.etag).digest('hex').slice(0, 16));
+  const file = join(folder, name);
+  if (await stat(file).catch(() => undefined)) {
+    body.destroy();
+    return folder;
+  }
+  await mkdir(folder, { recursive: true });
+  await save(body, file);
+  return folder;
 }
 
 /** The prefix a `MultiModel` container's `ModelDataUrl` names, ending in `/` unless empty. */
@@ -73,7 +96,7 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
 
 /**
  * Makes a container's `ModelDataUrl` available as a local path, as SageMaker downloads it before
- * the container starts: an `s3://` object (a `model.tar.gz`) is downloaded once into `cacheDir`;
+ * the container starts: an `s3://` object (a `model.tar.gz`) is downloaded into `cacheDir` once per version (ETag);
  * for a `MultiModel` container the URL is a prefix, checked to be readable, whose models
  * {@link multiModelFetcher} fetches into the folder returned on first use. A `file://` URL or a path is used in place. No URL: an empty folder (the image brings its model).
  */
@@ -107,14 +130,12 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
   }
   // s3://bucket or s3://bucket/ names no object: a GetObject of the empty key lists the bucket.
   if (s3Url.key === '') throw new ModelDataError(`Could not find model data at ${url}: it names a bucket, not an object; give the key of the model.tar.gz (s3://${s3Url.bucket}/path/model.tar.gz).`);
-  const file = join(target, s3Url.key.split('/').pop() || 'model.tar.gz');
-  if (await stat(file).catch(() => undefined)) return file;
+  const name = s3Url.key.split('/').pop() || 'model.tar.gz';
   try {
-    await download(s3(), s3Url.bucket, s3Url.key, file);
+    return join(await currentVersion(s3(), s3Url.bucket, s3Url.key, target, name), name);
   } catch (err) {
     throw new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
   }
-  return file;
 }
 
 /** `ContainerDefinition.ModelDataSource.S3DataSource`, as far as locating the model goes. */
@@ -194,11 +215,11 @@ export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir
     const name = location.key.split('/').pop()!;
     const why = badModelName(name);
     if (why !== undefined) throw new ModelDataError(`Could not place model data at ${url} in /opt/ml/model: an uncompressed S3Object is stored under the last part of its key, and that would make ${why}.`);
-    await mkdir(target, { recursive: true });
-    const file = join(target, name);
-    if (await stat(file).catch(() => undefined)) return target;
-    await downloadModelFile(s3(), location.bucket, location.key, file);
-    return target;
+    try {
+      return await currentVersion(s3(), location.bucket, location.key, target, name);
+    } catch (err) {
+      throw new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
+    }
   }
   let keys: string[];
   try {

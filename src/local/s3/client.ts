@@ -100,13 +100,13 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
     async get(bucket, key, options = {}) {
       const { send, mod } = await get();
       // The SDK keeps the abort listener until the response ends: aborting also cuts a body part-way.
-      const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }), abortOptions(options.signal))) as { Body?: unknown; ContentLength?: number };
+      const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }), abortOptions(options.signal))) as { Body?: unknown; ContentLength?: number; ETag?: string };
       if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
       const source = out.Body as Readable;
       const stream = explainedBody(source, endpoint, seconds);
       // Destroyed before it was read (refused from its length), it would leave the SDK's body, and its connection, open.
       stream.once('close', () => source.destroy());
-      return out.ContentLength === undefined ? stream : Object.assign(stream, { contentLength: out.ContentLength });
+      return Object.assign(stream, out.ContentLength === undefined ? {} : { contentLength: out.ContentLength }, out.ETag === undefined ? {} : { etag: out.ETag });
     },
     async put(bucket, key, body, contentType, options = {}) {
       const { send, mod } = await get();

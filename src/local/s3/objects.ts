@@ -3,11 +3,11 @@ import type { Readable } from 'node:stream';
 /** The S3 operations the local SageMaker uses: model data in, data capture out. */
 export interface S3Objects {
   /**
-   * The object's bytes as a stream, with the `contentLength` S3 gave for them when it did; rejects
+   * The object's bytes as a stream, with the `contentLength` and `etag` S3 gave for them when it did; rejects
    * when it does not exist. Destroying the stream unread closes the transfer; aborting
    * `options.signal` closes it at any point (while S3 has not answered, or part-way through the body).
    */
-  get(bucket: string, key: string, options?: AbortOptions): Promise<Readable & { contentLength?: number }>;
+  get(bucket: string, key: string, options?: AbortOptions): Promise<Readable & { contentLength?: number; etag?: string }>;
   /**
    * Keys under a prefix (all pages), folder objects (keys ending in `/`, which the S3 console makes)
    * included: uncompressed model data fails on them; aborting `options.signal` closes the request out.
