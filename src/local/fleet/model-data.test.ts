@@ -4,11 +4,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, type ContainerDefinition, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
@@ -126,4 +126,20 @@ test('a model object replaced in S3 between deployments (ModelDataUrl, or an unc
   // The first endpoint's instance keeps what it was given.
   const first = backend.started.find((spec) => spec.id.startsWith('replaced-1/'))!;
   assert.equal(await readFile(join(first.optMlDir, 'model', 'model.onnx'), 'utf8'), 'v1');
+});
+
+test('an S3Prefix whose objects were replaced, added or removed between deployments gives the next endpoint the prefix as it now is, and the earlier endpoint keeps its own', async () => {
+  const model = () => join(backend.started.at(-1)!.optMlDir, 'model');
+  await put('moving/config.json', 'v1');
+  await put('moving/weights/part1', 'p1');
+  assert.equal((await deploy('moving-1', prefix('s3://models/moving/'))).EndpointStatus, 'InService');
+  const first = model();
+  assert.deepEqual((await readdir(first, { recursive: true })).sort(), ['config.json', 'weights', 'weights/part1']);
+  await put('moving/config.json', 'v2');
+  await s3.client.send(new DeleteObjectCommand({ Bucket: 'models', Key: 'moving/weights/part1' }));
+  await put('moving/weights/part2', 'p2');
+  assert.equal((await deploy('moving-2', prefix('s3://models/moving/'))).EndpointStatus, 'InService');
+  assert.deepEqual((await readdir(model(), { recursive: true })).sort(), ['config.json', 'weights', 'weights/part2']);
+  assert.equal(await readFile(join(model(), 'config.json'), 'utf8'), 'v2');
+  assert.equal(await readFile(join(first, 'config.json'), 'utf8'), 'v1');
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import type { FetchedModel } from '../endpoint/container.js';
@@ -187,13 +187,46 @@ function prefixFiles(url: string, bucket: string, prefix: string, keys: readonly
   return files;
 }
 
-/** Downloads `key` to `file`, the failure a `ModelDataError` naming the object. */
-async function downloadModelFile(s3: S3Reader, bucket: string, key: string, file: string): Promise<void> {
-  try {
-    await download(s3, bucket, key, file);
-  } catch (err) {
-    throw new ModelDataError(`Could not find model data at s3://${bucket}/${key}: ${(err as Error).message}`, { cause: err });
+/**
+ * The model folder of an `S3Prefix` under `target`, from `files` (its paths and their keys): each
+ * object's current version (by its ETag) is downloaded once into `target/objects`, and the folder,
+ * named by the versions it holds, is made of hard links to them (copies where links cannot be made),
+ * so a deployment after objects under the prefix were replaced, added or removed gets the prefix as
+ * it now is, while deployments of an unchanged prefix share one copy. `ModelDataError` names an
+ * object that cannot be downloaded.
+ */
+async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<string, string>, target: string): Promise<string> {
+  const objects = join(target, 'objects');
+  await mkdir(objects, { recursive: true });
+  const placed: Array<{ rel: string; blob: string }> = [];
+  for (const [rel, key] of files) {
+    try {
+      const body = await s3.get(bucket, key);
+      const blob = join(objects, createHash('sha256').update(`${key}\0${body.etag ?? ''}`).digest('hex').slice(0, 32));
+      if (await stat(blob).catch(() => undefined)) body.destroy();
+      else await save(body, blob);
+      placed.push({ rel, blob });
+    } catch (err) {
+      throw new ModelDataError(`Could not find model data at s3://${bucket}/${key}: ${(err as Error).message}`, { cause: err });
+    }
   }
+  const folder = join(target, createHash('sha256').update(placed.map(({ rel, blob }) => `${rel}\0${basename(blob)}`).join('\0')).digest('hex').slice(0, 24));
+  if (await stat(folder).catch(() => undefined)) return folder;
+  const partial = `${folder}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
+  try {
+    for (const { rel, blob } of placed) {
+      const file = join(partial, ...rel.split('/'));
+      await mkdir(dirname(file), { recursive: true });
+      await link(blob, file).catch(() => copyFile(blob, file));
+    }
+    // Another deployment of the same prefix may have made the folder meanwhile: its files are the same.
+    await rename(partial, folder).catch(async (err: unknown) => {
+      if (!(await stat(folder).catch(() => undefined))) throw err;
+    });
+  } finally {
+    await rm(partial, { recursive: true, force: true });
+  }
+  return folder;
 }
 
 /**
@@ -228,12 +261,5 @@ export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir
     throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
   }
   if (keys.length === 0) throw new ModelDataError(`Could not find model data at ${url}: no object has that key prefix.`);
-  const files = prefixFiles(url, location.bucket, location.key, keys);
-  await mkdir(target, { recursive: true });
-  for (const [rel, key] of files) {
-    const file = join(target, ...rel.split('/'));
-    if (await stat(file).catch(() => undefined)) continue;
-    await downloadModelFile(s3(), location.bucket, key, file);
-  }
-  return target;
+  return prefixVersion(s3(), location.bucket, prefixFiles(url, location.bucket, location.key, keys), target);
 }
