@@ -226,6 +226,7 @@ export async function startDeployment(
         ...(c.Image === undefined ? {} : { image: c.Image }),
         env: c.Environment ?? {},
         modelSource,
+        ...(c.ModelDataSource?.S3DataSource?.CompressionType === 'Gzip' ? { modelUrl: c.ModelDataSource.S3DataSource.S3Uri } : c.ModelDataUrl?.startsWith('s3://') ? { modelUrl: c.ModelDataUrl } : {}),
         mode,
         ...(c.MultiModelConfig?.ModelCacheSetting === undefined ? {} : { modelCacheSetting: c.MultiModelConfig.ModelCacheSetting }),
         ...(fetchModel ? { fetchModel } : {}),

@@ -17,6 +17,8 @@ export interface ContainerTemplate {
   env: Record<string, string>;
   /** Local model directory or archive (for `MultiModel`: the folder of archives). */
   modelSource: string;
+  /** Where `modelSource` was downloaded from (`ModelDataUrl`, or a Gzip `S3Object`'s URI), named when its archive cannot be extracted. */
+  modelUrl?: string;
   mode: 'SingleModel' | 'MultiModel';
   /** `MultiModelConfig.ModelCacheSetting` of a `MultiModel` container (default `Enabled`). */
   modelCacheSetting?: 'Enabled' | 'Disabled';
@@ -25,6 +27,9 @@ export interface ContainerTemplate {
   /** Memory limit in MB (a serverless variant's `MemorySizeInMB`). */
   memoryMb?: number;
 }
+
+/** What extracting a model archive fails with (`extractModelArchive`). */
+const ARCHIVE_ERRORS: ReadonlySet<string> = new Set(['ERR_ARCHIVE_UNSAFE', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_TOO_LARGE']);
 
 /** Where and how a variant's instances start. */
 export interface LaunchContext {
@@ -127,6 +132,10 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
             };
             return { running, link };
           } catch (err) {
+            if (!signal?.aborted && t.modelUrl !== undefined && err instanceof ToolkitError && ARCHIVE_ERRORS.has(err.code)) {
+              // In the service's words for an archive it cannot extract, naming the URL given, not the local copy.
+              throw new ToolkitError(err.code, `Failed to extract model data archive from URL "${t.modelUrl}". Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
+            }
             if (signal?.aborted || !(err instanceof ToolkitError && err.code === 'ERR_CONTAINER_START')) throw err;
             const detail = (key: string): string | undefined => (typeof err.details?.[key] === 'string' ? (err.details[key] as string) : undefined);
             const reason = detail('reason') ?? detail('exit') ?? `did not pass the ping health check within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;

@@ -143,3 +143,17 @@ test('an S3Prefix whose objects were replaced, added or removed between deployme
   assert.equal(await readFile(join(model(), 'config.json'), 'utf8'), 'v2');
   assert.equal(await readFile(join(first, 'config.json'), 'utf8'), 'v1');
 });
+
+test('a model.tar.gz that cannot be extracted safely fails the deployment naming the URL it came from (ModelDataUrl, or a Gzip S3Object), in the service\'s words, with why', async () => {
+  await put('unsafe/model.tar.gz', craftTarGz([{ path: 'model.onnx', body: 'm' }, { path: '../evil', body: 'x' }]));
+  await put('unsafe/truncated.tar.gz', craftTarGz([{ path: 'model.onnx', body: 'm' }]).subarray(0, 40));
+  const reason = (url: string) => `Endpoint creation failed: Failed to extract model data archive from URL "${url}". Please ensure that the object located at the URL is a valid tar.gz archive: `;
+  const unsafe = await deploy('unsafe', { ModelDataUrl: 's3://models/unsafe/model.tar.gz' });
+  assert.equal(unsafe.EndpointStatus, 'Failed');
+  assert.ok(unsafe.FailureReason!.startsWith(reason('s3://models/unsafe/model.tar.gz')), unsafe.FailureReason);
+  assert.match(unsafe.FailureReason!, /unsafe entry "\.\.\/evil" \(path contains a '\.\.' segment\)/);
+  const truncated = await deploy('truncated', { ModelDataSource: { S3DataSource: { S3Uri: 's3://models/unsafe/truncated.tar.gz', S3DataType: 'S3Object', CompressionType: 'Gzip' } } });
+  assert.equal(truncated.EndpointStatus, 'Failed');
+  assert.ok(truncated.FailureReason!.startsWith(reason('s3://models/unsafe/truncated.tar.gz')), truncated.FailureReason);
+  assert.match(truncated.FailureReason!, /is not a readable tar or tar\.gz archive/);
+});
