@@ -156,3 +156,57 @@ log.info('after');
     ['held', 'after'],
   );
 });
+
+/** {@link run} with at most 64 open files, and `exhaust()` / `release()` to take every free descriptor and give them back. */
+function runShortOfDescriptors(body: string): { lines: Record<string, unknown>[]; stderr: string; status: number | null } {
+  const script = `
+import { openSync, closeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { DeferredLogger } from ${JSON.stringify(MODULE)};
+const require = createRequire(import.meta.url);
+const pinoLoaded = () => Object.keys(require.cache).some((k) => k.endsWith('/pino/pino.js'));
+const log = DeferredLogger.create('info', { worker: 7 });
+const taken = [];
+const exhaust = () => { try { for (;;) taken.push(openSync('/dev/null', 'r')); } catch (err) { if (err.code !== 'EMFILE') throw err; } };
+const release = () => { for (const fd of taken.splice(0)) closeSync(fd); };
+${body}
+`;
+  // POSIX sh sets the limit, then runs Node in its place.
+  const r = spawnSync('sh', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  const lines = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { lines, stderr: r.stderr, status: r.status };
+}
+
+test('with no file descriptor free, the load timer does not end the process: lines are written without pino, and pino loads once descriptors are free', { skip: process.platform !== 'linux' }, () => {
+  const { lines, status, stderr } = runShortOfDescriptors(`
+log.info({ n: 1 }, 'held');
+exhaust();
+log.loadWithin(0);
+// Timers of one delay fire in the order they were set: this runs after the load timer.
+await new Promise((r) => setTimeout(r, 0));
+const during = pinoLoaded();
+log.child({ model: 'a' }).error({ err: new Error('boom') }, 'failed while short of descriptors');
+release();
+for (const deadline = Date.now() + 30_000; !pinoLoaded(); ) {
+  if (Date.now() > deadline) throw new Error('pino was not loaded again once descriptors were free');
+  await new Promise((r) => setTimeout(r, 20));
+}
+log.info('after');
+console.log(JSON.stringify({ during }));
+`);
+  assert.equal(status, 0, stderr);
+  const logged = lines.filter((l) => 'msg' in l);
+  assert.deepEqual(
+    logged.map((l) => [l['msg'], l['level'], l['worker'], l['model'], l['n']]),
+    [
+      ['held', 'info', 7, undefined, 1],
+      ['failed while short of descriptors', 'error', 7, 'a', undefined],
+      ['after', 'info', 7, undefined, undefined],
+    ],
+  );
+  assert.equal((logged[1]!['err'] as { message?: string }).message, 'boom');
+  assert.deepEqual(lines.at(-1), { during: false });
+});

@@ -1,4 +1,6 @@
+import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { hasFreeDescriptors } from '../core/free-descriptors.js';
 import type { Logger as PinoLogger, pino as pinoFactory } from 'pino';
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import { buildPinoLogger, type LoggerOptions } from './pino-options.js';
@@ -13,6 +15,9 @@ const MAX_HELD_LINES = 1000;
 
 /** How long, at most, a server process holds its log lines while it starts (see {@link DeferredLogger.loadWithin}). */
 export const LOG_HOLD_MS = 1000;
+
+/** How long after a failed load (no descriptor free to read pino's files) pino is tried again. */
+export const LOAD_RETRY_MS = 1000;
 
 interface HeldLine {
   readonly logger: DeferredLogger;
@@ -41,6 +46,45 @@ class DeferredRoot {
   packages(): string[] {
     const format = typeof this.format === 'string' ? this.format : this.format.format;
     return format === 'pretty' ? ['pino', 'pino-pretty'] : ['pino'];
+  }
+
+  /**
+   * {@link DeferredRoot.load}, or undefined when pino cannot be loaded now: the process has no
+   * descriptors to spare (trying then would make Node take pino for missing for good), or the load
+   * threw. Held lines stay held.
+   */
+  tryLoad(): PinoLogger | undefined {
+    if (this.real) return this.real;
+    if (!hasFreeDescriptors()) return undefined;
+    try {
+      return this.load();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Writes one line without pino, as pino would write it in JSON (for when pino cannot be loaded):
+   * synchronously to the logger's descriptor; a line that cannot be written is dropped.
+   */
+  fallback(method: Method, bindings: Record<string, unknown>, args: unknown[], time = Date.now()): void {
+    if (LEVELS[method] < this.threshold) return;
+    const fd = typeof this.format === 'string' ? 1 : (this.format.fd ?? 1);
+    const [first, ...rest] = args;
+    const fields = first !== null && typeof first === 'object' && !(first instanceof Error) ? (first as Record<string, unknown>) : first instanceof Error ? { err: first } : {};
+    const words = first !== null && typeof first === 'object' ? rest : args;
+    const msg = words.length > 0 ? words.map(String).join(' ') : first instanceof Error ? first.message : undefined;
+    const line = { level: method, time: new Date(time).toISOString(), pid: process.pid, ...this.bindings, ...bindings, ...fields, ...(msg === undefined ? {} : { msg }) };
+    try {
+      writeSync(fd, `${JSON.stringify(line, errorsAsObjects)}\n`);
+    } catch {
+      // Nowhere left to say it.
+    }
+  }
+
+  /** Writes the held lines through {@link DeferredRoot.fallback}. */
+  fallbackHeld(): void {
+    for (const line of this.held.splice(0)) this.fallback(line.method, line.logger.allBindings(), line.args, line.time);
   }
 
   /** Loads pino (synchronously: pino is CommonJS) and writes the held lines with their own times. */
@@ -83,7 +127,7 @@ export class DeferredLogger implements ServerLogger {
   static create(level: LogLevel, bindings: Record<string, unknown> = {}, format: LogFormat | LoggerOptions = 'json'): DeferredLogger {
     const root = new DeferredRoot(level, bindings, format);
     process.once('exit', () => {
-      if (root.held.length > 0) root.load();
+      if (root.held.length > 0 && !root.tryLoad()) root.fallbackHeld();
     });
     return new DeferredLogger(root, undefined, {});
   }
@@ -100,14 +144,27 @@ export class DeferredLogger implements ServerLogger {
    * loads the rest at once.
    */
   async loadGradually(): Promise<void> {
-    if (!this.root.real) await (await import('../core/gradual-require.js')).requireGradually(this.root.packages(), import.meta.url);
-    this.root.load();
+    // Without descriptors to spare it is left to the timer of loadWithin (see DeferredRoot.tryLoad).
+    if (this.root.real || !hasFreeDescriptors()) return;
+    await (await import('../core/gradual-require.js')).requireGradually(this.root.packages(), import.meta.url);
+    this.root.tryLoad();
   }
 
-  /** Loads pino `ms` from now at the latest (a timer that does not keep the process alive). */
+  /**
+   * Loads pino `ms` from now at the latest (a timer that does not keep the process alive). When it
+   * cannot be loaded then (see {@link DeferredRoot.tryLoad}), it is tried again every
+   * {@link LOAD_RETRY_MS}; an error line meanwhile is written without pino.
+   */
   loadWithin(ms: number): this {
-    setTimeout(() => this.root.load(), ms).unref();
+    setTimeout(() => {
+      if (!this.root.tryLoad()) this.loadWithin(LOAD_RETRY_MS);
+    }, ms).unref();
     return this;
+  }
+
+  /** The bindings of this logger and its parents, for lines written without pino. */
+  allBindings(): Record<string, unknown> {
+    return this.parent ? { ...this.parent.allBindings(), ...this.bindings } : this.bindings;
   }
 
   /** This logger's pino logger (loading pino if needed). */
@@ -123,8 +180,10 @@ export class DeferredLogger implements ServerLogger {
     if (this.root.real) return void (this.loaded()[method] as (...a: unknown[]) => void)(...args);
     // An error may be the last thing this process says: write it, and everything before it, now.
     if (LEVELS[method] >= LEVELS.error || this.root.held.length >= MAX_HELD_LINES) {
-      this.root.load();
-      return void (this.loaded()[method] as (...a: unknown[]) => void)(...args);
+      if (this.root.tryLoad()) return void (this.loaded()[method] as (...a: unknown[]) => void)(...args);
+      // pino cannot be loaded now: nothing is lost, and memory stays bounded.
+      this.root.fallbackHeld();
+      return this.root.fallback(method, this.allBindings(), args);
     }
     this.root.held.push({ logger: this, method, args, time: Date.now() });
   }
@@ -179,4 +238,11 @@ export class DeferredLogger implements ServerLogger {
   flush(): void {
     if (this.root.real) this.loaded().flush();
   }
+}
+
+/** `JSON.stringify`'s replacer for {@link DeferredRoot.fallback}: an error as pino's serializer writes it. */
+function errorsAsObjects(_key: string, value: unknown): unknown {
+  if (!(value instanceof Error)) return value;
+  const code = (value as NodeJS.ErrnoException).code;
+  return { type: value.name, message: value.message, stack: value.stack, ...(code === undefined ? {} : { code }) };
 }
