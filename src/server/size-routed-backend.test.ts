@@ -43,6 +43,9 @@ function countedThreads(make: () => InferenceBackend | Promise<InferenceBackend>
   };
 }
 
+/** A model-run probe for which the model's runs account for any block of the loop. */
+const modelBlamed = () => Number.POSITIVE_INFINITY;
+
 /** A probe that answers a scripted series of loop delays (0 after it), counting its calls. */
 function scripted(delays: number[]): { probe: () => number; calls: () => number } {
   let calls = 0;
@@ -84,7 +87,7 @@ test('a model that keeps blocking the event loop moves to the thread; a lone del
   // A lone delay, then the loop held check after check: the model moves at the last of those.
   const series = [over, 0, ...Array.from({ length: INLINE_BLOCKED_CHECKS }, () => over)];
   const { probe, calls } = scripted(series);
-  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: probe, checkEveryMs: 2 });
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: probe, modelRuns: modelBlamed, checkEveryMs: 2 });
   await b.whenSettled();
   // The loop is watched once the inline engine is ready; the thread starts when the model moves.
   await until('the model to move to the thread', () => calls() > 0 && !b.servesInline, { timeoutMs: 30_000 });
@@ -98,10 +101,35 @@ test('a model that keeps blocking the event loop moves to the thread; a lone del
 
   // One block past the whole 2 s limit moves it at once.
   const once = scripted([0, 2 * INLINE_MAX_BLOCK_MS]);
-  const c = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: once.probe, checkEveryMs: 2 });
+  const c = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: once.probe, modelRuns: modelBlamed, checkEveryMs: 2 });
   await c.whenSettled();
   await until('the model to move to the thread', () => once.calls() > 0 && !c.servesInline, { timeoutMs: 30_000 });
   assert.equal(once.calls(), 2);
+  await c.close();
+});
+
+test('a loop held by something other than the model (a burst of connections accepted) does not move the model to the thread', async () => {
+  // The loop held 2.3 s at every check, while the model's own runs took 1 ms.
+  let checks = 0;
+  const loopDelay = () => (checks++, 2300);
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay, modelRuns: () => 1, checkEveryMs: 2 });
+  await b.whenSettled();
+  await until('the loop to be checked many times', () => checks >= 5 * INLINE_BLOCKED_CHECKS, { timeoutMs: 30_000 });
+  assert.equal(b.servesInline, true);
+  assert.equal(b.threadStarted, false);
+  assert.equal(await where(b, request(100)), 'inline');
+  await b.close();
+
+  // A run that itself lasted 2 s moves it at once, though the loop delay monitor saw the block a check later.
+  // (The first run probe is read as watching starts, before the first check.)
+  const runs = [0, 2 * INLINE_MAX_BLOCK_MS];
+  const delays = [0, 2 * INLINE_MAX_BLOCK_MS];
+  let run = 0;
+  let check = 0;
+  const c = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread'), log, loopDelay: () => delays[check++] ?? 0, modelRuns: () => runs[run++] ?? 0, checkEveryMs: 2 });
+  await c.whenSettled();
+  await until('the model to move to the thread', () => !c.servesInline, { timeoutMs: 30_000 });
+  assert.equal(check, 2, 'moved at the second check');
   await c.close();
 });
 

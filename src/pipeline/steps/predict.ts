@@ -4,6 +4,7 @@ import { UNNAMED, type TensorMap } from '../../core/tensor.js';
 import { cancellationOf } from '../../core/cancellation.js';
 import type { InvocationContext } from '../../core/context.js';
 import type { ModelRuntime } from '../../runtimes/runtime.js';
+import { modelRunClock } from '../../runtimes/model-run-clock.js';
 import type { Step, StepBuilder, StepBuildEnv, StepData } from '../step.js';
 import { NO_BATCHING, type BatchingOptions } from '../../batching/batching-options.js';
 
@@ -65,9 +66,11 @@ export function stepBatching(raw: unknown, defaults: BatchingOptions, where: str
 
 /**
  * Wraps a loaded runtime for dynamic batching as `env` and the step's options ask. The batching
- * code loads only then: a model served without batching starts without it.
+ * code loads only then: a model served without batching starts without it. Each run of the model
+ * itself (one batch, not a request's wait in the queue) is timed by {@link modelRunClock}.
  */
 export async function batchedRuntime(runtime: ModelRuntime, env: Pick<StepBuildEnv, 'batching' | 'observeBatch' | 'runtimeOptions'>, stepName: string, raw?: unknown): Promise<ModelRuntime> {
+  modelRunClock.timed(runtime);
   const options = stepBatching(raw, env.batching ?? NO_BATCHING, stepName);
   if (options.maxSize <= 1) return runtime;
   const { withBatching } = await import('../../batching/batched-runtime.js');
