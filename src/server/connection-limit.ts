@@ -43,6 +43,26 @@ export function openFilesLimit(limits = '/proc/self/limits'): number | undefined
   return soft === undefined ? undefined : Number(soft);
 }
 
+/** The answer a refused connection gets: its status, JSON body and extra headers. */
+export interface Refusal {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** What a connection past the limit is answered, given the connections held and the open files limit. */
+export type RefusalAnswer = (open: number, fileLimit: number) => Refusal;
+
+/** smkit serve's answer: 503 `ERR_SERVER_BUSY`, to be retried in a second. */
+export const serverBusy: RefusalAnswer = (open, fileLimit) => ({
+  status: 503,
+  body: {
+    code: 'ERR_SERVER_BUSY' satisfies ErrorCode,
+    message: `this worker already holds ${open} connections, as many as its open files limit (ulimit -n ${fileLimit}) leaves room for; retry shortly, or raise the limit`,
+  },
+  headers: { 'Retry-After': '1' },
+});
+
 /** Whether {@link limitConnections} answered this connection's first bytes itself: its requests are to be left alone. */
 export function isRefusedConnection(socket: Socket): boolean {
   return (socket as Socket & { [REFUSED]?: true })[REFUSED] === true;
@@ -50,24 +70,22 @@ export function isRefusedConnection(socket: Socket): boolean {
 
 /**
  * Keeps a worker's connections within its file descriptor limit: past `maxConnections` a new
- * connection gets a 503 `ERR_SERVER_BUSY` and is closed (once the client closes its side, at most
+ * connection gets `refusal`'s answer (by default a 503 `ERR_SERVER_BUSY`) and is closed (once the client closes its side, at most
  * {@link REFUSED_LINGER_MS} later; at once while `maxLingering` refused ones are still open).
  * Without this, a flood of connections took every descriptor: a connection the cluster primary
  * handed over was then lost on the way (the kernel drops a descriptor the receiver has no room
  * for), the primary waited for its acknowledgement for good and gave the worker no connection
  * again, and a package loaded on first use could not be opened.
  */
-export function limitConnections(server: Server, maxConnections: number, fileLimit: number, maxLingering = MAX_LINGERING_REFUSALS): void {
+export function limitConnections(server: Server, maxConnections: number, fileLimit: number, maxLingering = MAX_LINGERING_REFUSALS, refusal: RefusalAnswer = serverBusy): void {
   let open = 0;
   let lingering = 0;
   // Before node:http's own listener, so that a refused connection is marked before it is parsed.
   server.prependListener('connection', (socket: Socket) => {
     if (open >= maxConnections) {
       (socket as Socket & { [REFUSED]?: true })[REFUSED] = true;
-      answerOnSocket(socket, 503, {
-        code: 'ERR_SERVER_BUSY' satisfies ErrorCode,
-        message: `this worker already holds ${open} connections, as many as its open files limit (ulimit -n ${fileLimit}) leaves room for; retry shortly, or raise the limit`,
-      }, { 'Retry-After': '1' });
+      const { status, body, headers } = refusal(open, fileLimit);
+      answerOnSocket(socket, status, body, headers);
       // Node writes a new connection's first bytes at once: the 503 goes out before the close,
       // unless the client's request is already waiting unread (then the client sees a reset).
       if (lingering >= maxLingering) {
@@ -89,9 +107,10 @@ export function limitConnections(server: Server, maxConnections: number, fileLim
 
 /**
  * {@link limitConnections} with the limit this process's open files limit allows, less
- * {@link RESERVED_FILE_DESCRIPTORS}; nothing when the limit is unknown or unlimited.
+ * {@link RESERVED_FILE_DESCRIPTORS}; nothing when the limit is unknown or unlimited. `refusal`
+ * words the answer (the local SageMaker answers as AWS does).
  */
-export function limitConnectionsToFileLimit(server: Server, fileLimit = openFilesLimit()): void {
+export function limitConnectionsToFileLimit(server: Server, fileLimit = openFilesLimit(), refusal: RefusalAnswer = serverBusy): void {
   if (fileLimit === undefined) return;
-  limitConnections(server, Math.max(1, fileLimit - RESERVED_FILE_DESCRIPTORS), fileLimit);
+  limitConnections(server, Math.max(1, fileLimit - RESERVED_FILE_DESCRIPTORS), fileLimit, MAX_LINGERING_REFUSALS, refusal);
 }

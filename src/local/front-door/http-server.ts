@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { ErrorCode } from '../../errors/catalogue.js';
 import { portBindError } from '../../net/ports.js';
+import { isRefusedConnection, limitConnections, openFilesLimit, RESERVED_FILE_DESCRIPTORS, MAX_LINGERING_REFUSALS, type Refusal } from '../../server/connection-limit.js';
 import { answerClientError, answerConnect, requestHeadFault, sendJsonAndClose } from '../../server/respond.js';
+import { frontDoorConnectionsFull } from './runtime-errors.js';
 
 /**
  * How long the front door keeps an idle connection open: longer than the AWS SDKs and the AWS CLI
@@ -28,12 +31,29 @@ export const FRONT_DOOR_BODY_TIMEOUT_MS = 60_000;
  */
 export const FRONT_DOOR_SEND_IDLE_MS = 60_000;
 
+/**
+ * The connections a front door may hold with `fileLimit` descriptors: half of what
+ * {@link RESERVED_FILE_DESCRIPTORS} leaves, since each invocation also opens a connection to its
+ * container. Undefined (no limit) when the limit is unknown or unlimited.
+ */
+export function frontDoorMaxConnections(fileLimit: number | undefined): number | undefined {
+  return fileLimit === undefined ? undefined : Math.max(1, Math.floor((fileLimit - RESERVED_FILE_DESCRIPTORS) / 2));
+}
+
+/** A connection past the limit, answered as the service answers a call it cannot take now (see {@link frontDoorConnectionsFull}). */
+function connectionsFull(open: number, fileLimit: number): Refusal {
+  const err = frontDoorConnectionsFull(open, fileLimit);
+  return { status: err.status, body: err.body(), headers: { 'x-amzn-ErrorType': err.type, 'x-amzn-RequestId': randomUUID(), 'Retry-After': '1' } };
+}
+
 /** Timing of a front door's HTTP server; tests shorten it. */
 export interface FrontDoorServerTiming {
   /** Time for the whole request to arrive (headers and body). @defaultValue headers timeout + {@link FRONT_DOOR_BODY_TIMEOUT_MS} */
   requestTimeoutMs?: number;
   /** How often Node checks connections for the request timeout. @defaultValue Node's 30 s */
   connectionsCheckingIntervalMs?: number;
+  /** The open files limit connections are kept within (tests pass a small one). @defaultValue this process's `ulimit -n` */
+  fileLimit?: number;
 }
 
 /** The HTTP server of a local front door (the local SageMaker, `smkit local` endpoints). */
@@ -41,12 +61,19 @@ export function createFrontDoorServer(app: RequestListener, timing: FrontDoorSer
   // Two Host lines, an invalid Host or a fragment in the target are refused as smkit serve refuses
   // them, before the routes: express would route the request on the first Host and without the fragment.
   const listener: RequestListener = (req, res) => {
+    // Answered already, by the connection limit.
+    if (isRefusedConnection(req.socket)) return;
     const fault = requestHeadFault(req, false);
     if (fault === undefined) return app(req, res);
     sendJsonAndClose(req, res, 400, { code: 'ERR_BAD_REQUEST' satisfies ErrorCode, message: fault });
   };
   // Without a Host header a request is still routed (Node would answer a bare 400 itself).
   const server = createServer({ requireHostHeader: false, ...(timing.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: timing.connectionsCheckingIntervalMs }) }, listener);
+  // Without a limit a flood of connections took every descriptor: the front door could then open
+  // no connection to a container, no file, and no log.
+  const fileLimit = 'fileLimit' in timing ? timing.fileLimit : openFilesLimit();
+  const maxConnections = frontDoorMaxConnections(fileLimit);
+  if (maxConnections !== undefined) limitConnections(server, maxConnections, fileLimit!, MAX_LINGERING_REFUSALS, connectionsFull);
   server.keepAliveTimeout = FRONT_DOOR_KEEP_ALIVE_MS;
   server.headersTimeout = FRONT_DOOR_HEADERS_TIMEOUT_MS;
   server.requestTimeout = timing.requestTimeoutMs ?? server.headersTimeout + FRONT_DOOR_BODY_TIMEOUT_MS;
@@ -60,6 +87,7 @@ export function createFrontDoorServer(app: RequestListener, timing: FrontDoorSer
   // operation's limit) gets that answer instead of a 100 Continue, which would have the client send
   // the body for nothing (Node's own answer writes the 100 before the route runs).
   server.on('checkContinue', (req, res) => {
+    if (isRefusedConnection(req.socket)) return;
     listener(req, res);
     if (!res.headersSent) res.writeContinue();
   });

@@ -136,6 +136,19 @@ export function frontDoorBusy(heldBytes: number, maxBytes: number): RuntimeApiEr
 }
 
 /**
+ * The front door already holds as many connections as its open files limit leaves room for: 503
+ * `ServiceUnavailable`, as {@link frontDoorBusy} (the SageMaker Runtime API has no throttling error
+ * of its own; the AWS SDKs retry a 503).
+ */
+export function frontDoorConnectionsFull(open: number, fileLimit: number): RuntimeApiError {
+  return new RuntimeApiError(
+    'ServiceUnavailable',
+    503,
+    `The local front door already holds ${open} connections, as many as its open files limit (ulimit -n ${fileLimit}) leaves room for; retry shortly, or raise the limit.`,
+  );
+}
+
+/**
  * A variant with no instance in service (`ERR_NO_INSTANCE_IN_SERVICE`: every instance died and
  * replacements are starting) answers as the service does when it cannot serve a request: 503
  * `ServiceUnavailable` ("The service is unavailable. Try your call again."), which AWS SDKs retry.
