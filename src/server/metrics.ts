@@ -105,7 +105,8 @@ async function loadPromClientGradually(): Promise<typeof import('prom-client')> 
   if (!hasFreeDescriptors()) throw new ToolkitError('ERR_SERVER_BUSY', 'the metrics library cannot be loaded now: this process has no file descriptors to spare (its open files limit, ulimit -n); retry shortly');
   await (await import('../core/gradual-require.js')).requireGradually(PROM_CLIENT_PACKAGES, import.meta.url);
   // require, not import(): Node keeps a failed import() of a module failed for good (a file it
-  // could not open while the process had no file descriptor left), where require tries again.
+  // could not open while the process had no file descriptor left), where require tries again,
+  // unless it was the package's package.json that could not be read (hence the check above).
   return createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
 }
 
