@@ -106,8 +106,8 @@ test("a header without exactly numpy's keys is a 400, as np.load refuses it (no 
   rejects(npy("{'descr': '<i2', 'descr': '<i2', 'shape': (2, 3), }", i2x3), 'ERR_NPY_PARSE', /the keys 'descr', 'descr', 'shape';/);
   // numpy reads the last of a repeated key ('<f8' here: 6 bytes short), smkit's regexes the first.
   rejects(npy("{'descr': '<i2', 'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", i2x3), 'ERR_NPY_PARSE', /header has 'descr' more than once; numpy writes each of 'descr', 'fortran_order' and 'shape' once \(np.load would read the last\)/);
-  // Thousands of keys: the first eight are named.
-  rejects(npy(`{'descr': '<i2', 'fortran_order': False, 'shape': (2, 3), ${"'k': 1, ".repeat(5000)}}`, i2x3), 'ERR_NPY_PARSE', /the keys 'descr', 'fortran_order', 'shape', 'k', 'k', 'k', 'k', 'k', …;/);
+  // Over a thousand keys (within numpy's 10 000-character header): the first eight are named.
+  rejects(npy(`{'descr': '<i2', 'fortran_order': False, 'shape': (2, 3), ${"'k': 1, ".repeat(1200)}}`, i2x3), 'ERR_NPY_PARSE', /the keys 'descr', 'fortran_order', 'shape', 'k', 'k', 'k', 'k', 'k', …;/);
   // Double quotes and any key order are still numpy's keys.
   const ok = npyCodec.decode!(npy('{"shape": (2, 3), "fortran_order": True, "descr": "<i2"}', i2x3), {}).tensors[UNNAMED]!;
   assert.deepEqual(plain(ok), { dtype: 'int16', shape: [2, 3], data: [1, 2, 3, 4, 5, 6] });
@@ -183,4 +183,27 @@ test('hostile NPY headers and unicode data are a short 400 (or 413 past the budg
     () => npyCodec.decode!(npy('<U1000000', '(1,)', Buffer.from(new Uint32Array(1_000_000).fill(0x41).buffer)), {}, { maxDecodedBytes: 1_000_000 }),
     (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DECODED_TOO_LARGE',
   );
+});
+
+/** An NPY file of `major`.0 for a float32 [2] array whose header is padded to `chars` characters, `extra` written before the padding. */
+const paddedNpy = (major: 1 | 3, chars: number, extra = ''): Buffer => {
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }${extra}`;
+  const header = `${dict}${' '.repeat(chars - [...dict].length - 1)}\n`;
+  const text = Buffer.from(header, major === 3 ? 'utf8' : 'latin1');
+  const preamble = Buffer.alloc(major === 1 ? 10 : 12);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, major, 0]).copy(preamble);
+  if (major === 1) preamble.writeUInt16LE(text.length, 8);
+  else preamble.writeUInt32LE(text.length, 8);
+  return Buffer.concat([preamble, text, Buffer.from(new Float32Array([1.5, -2]).buffer)]);
+};
+
+test("a header longer than numpy's max_header_size (10 000 characters) is a 400, as np.load refuses it; 10 000 is read", () => {
+  assert.deepEqual(Array.from(decodeNpy(paddedNpy(1, 10_000)).data as Float32Array), [1.5, -2]);
+  rejects(paddedNpy(1, 10_001), 'ERR_NPY_PARSE', /header is 10001 characters long, more than the 10000 np\.load reads by default \(numpy's max_header_size\)/);
+  // numpy counts a version 3 (UTF-8) header's characters, not its bytes or UTF-16 units: 😀 is one.
+  const emoji = '😀'.repeat(100);
+  const v3 = paddedNpy(3, 10_000, emoji);
+  assert.ok(v3.readUInt32LE(8) > 10_000);
+  assert.deepEqual(Array.from(decodeNpy(v3).data as Float32Array), [1.5, -2]);
+  rejects(paddedNpy(3, 10_001, emoji), 'ERR_NPY_PARSE', /header is 10001 characters long/);
 });

@@ -10,6 +10,11 @@ export const NPY_MEDIA_TYPE = 'application/x-npy';
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 /** numpy aligns the data start to this many bytes (`numpy.lib.format.ARRAY_ALIGN`). */
 const ARRAY_ALIGN = 64;
+/**
+ * The longest header, in characters, np.load reads by default (`numpy.lib.format._MAX_HEADER_SIZE`,
+ * its `max_header_size`): a longer one is refused before it is parsed, as numpy refuses it.
+ */
+export const NPY_MAX_HEADER_SIZE = 10_000;
 /** Spare header room numpy leaves so the first axis can grow in place (`GROWTH_AXIS_MAX_DIGITS`). */
 const GROWTH_AXIS_MAX_DIGITS = 21;
 
@@ -72,6 +77,14 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits)
   const dataStart = headerStart + headerLength;
   if (dataStart > buf.length) fail(`${what} is truncated inside its header`);
   const header = buf.toString(major === 3 ? 'utf8' : 'latin1', headerStart, dataStart);
+  // numpy counts the decoded header's characters (code points: a 4-byte UTF-8 one in a version 3 header is one).
+  const headerChars = major === 3 ? codePoints(header) : header.length;
+  if (headerChars > NPY_MAX_HEADER_SIZE) {
+    fail(
+      `${what}'s header is ${headerChars} characters long, more than the ${NPY_MAX_HEADER_SIZE} np.load reads by default ` +
+        "(numpy's max_header_size); numpy.save writes a short one: save the array with numpy.save",
+    );
+  }
 
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
   if (descr === undefined) {
@@ -275,6 +288,18 @@ function checkHeaderKeys(header: string, what: string): void {
   }
   const shown = keys.slice(0, 8).map((k) => `'${shortText(k)}'`).join(', ') + (keys.length > 8 ? ', …' : '');
   fail(`${what}'s header has the keys ${shown}; np.load reads exactly 'descr', 'fortran_order' and 'shape'`);
+}
+
+function codePoints(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n--;
+      i++;
+    }
+  }
+  return n;
 }
 
 function checkLength(buf: Buffer, start: number, bytes: number, what: string): void {
