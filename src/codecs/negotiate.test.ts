@@ -32,12 +32,25 @@ test('C-3.5: a missing, empty or */*-only Accept means the default accept', () =
   assert.equal(negotiateAccept('*/*', AVAILABLE, 'application/custom'), 'application/custom');
 });
 
-test('an unreadable q (empty, not a number) counts as 1, never as the q=0 that would exclude the type', () => {
+test('an empty q or one that is not a number counts as 1, never as the q=0 that would exclude the type', () => {
   assert.equal(pick('text/csv;q=""'), 'text/csv');
   assert.equal(pick('text/csv;q='), 'text/csv');
   assert.equal(pick('text/csv;q=" "'), 'text/csv');
   assert.equal(pick('text/csv;q=abc'), 'text/csv');
   assert.equal(pick('application/json;q=0.5, text/csv;q=""'), 'text/csv');
+});
+
+test("every q outside RFC 9110's qvalue grammar is ignored alike (the range counts as q=1): negative, past 1, more than 3 decimals, not a number", () => {
+  for (const bad of ['-1', '-0.5', '2', '1.5', '1.0001', '0.0001', 'abc', '1e-1', '.5', '+0.5', '0x1', 'Infinity', 'NaN']) {
+    // Ignored, not excluding: the lone range is still acceptable, and it outranks a valid q below 1.
+    assert.equal(pick(`text/csv;q=${bad}`), 'text/csv', `q=${bad} alone`);
+    assert.equal(pick(`application/json;q=0.9, text/csv;q=${bad}`), 'text/csv', `q=${bad} beside q=0.9`);
+    assert.equal(pick(`text/csv;q=${bad}, */*`), 'text/csv', `q=${bad} does not exclude the type from */*`);
+  }
+  // The grammar's own forms keep their values: 0. and 0.000 exclude, 1. and 1.000 are 1, three decimals rank.
+  for (const zero of ['0', '0.', '0.0', '0.000']) assert.equal(pick(`text/csv;q=${zero}`), undefined, `q=${zero}`);
+  for (const one of ['1', '1.', '1.000']) assert.equal(pick(`application/json;q=0.999, text/csv;q=${one}`), 'text/csv', `q=${one}`);
+  assert.equal(pick('text/csv;q=0.001, application/x-npy;q=0.002'), 'application/x-npy');
 });
 
 test('q-values order entries and q=0 excludes a type', () => {

@@ -13,7 +13,8 @@ interface AcceptEntry {
  *   (SageMaker's `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`), as the Python toolkit does.
  * - Otherwise entries are tried by descending q-value, ties in header order. A type's q is that of
  *   the most specific entry that covers it (RFC 9110 §12.5.1: its own, else `type/*`, else `*\/*`),
- *   so `application/json;q=0.1, *\/*` ranks JSON below the rest, and `q=0` excludes a type.
+ *   so `application/json;q=0.1, *\/*` ranks JSON below the rest, and `q=0` excludes a type. A q
+ *   outside RFC 9110's qvalue grammar (`q=abc`, `q=-1`, `q=2`, empty) is ignored: the range counts as q=1.
  *   Media-type parameters other than `q` are ignored (`application/json; charset=utf-8` is JSON).
  * - An exact entry matches when it is in `available`. A wildcard (`type/*`, `*\/*`) prefers
  *   `defaultAccept` when the wildcard covers it, else the first covered type in `available`.
@@ -67,14 +68,16 @@ function parseAccept(header: string): AcceptEntry[] {
   return parseMediaTypeList(header).map((m, order) => ({ type: m.mediaType, q: parseQ(m.params['q']), order }));
 }
 
+/** RFC 9110 §12.4.2's qvalue: 0 to 1 with at most three decimals. */
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+
 function parseQ(raw: string | undefined): number {
   const text = raw?.trim();
-  // An unreadable q counts as 1 rather than failing the request: clients rarely get it wrong on
-  // purpose. An empty one (`q=`, `q=""`) is unreadable too, though Number('') is 0.
-  if (!text) return 1;
-  const q = Number(text);
-  if (!Number.isFinite(q)) return 1;
-  return Math.min(1, Math.max(0, q));
+  // A q outside RFC 9110's grammar (empty, `abc`, `-1`, `2`, `0.0001`) is ignored, as if the range had
+  // none (q=1), rather than failing the request or excluding the type: the sender meant the type, and
+  // no peer server refuses a request for it. An empty q counting as 1 was the first such choice.
+  if (text === undefined || !QVALUE.test(text)) return 1;
+  return Number(text);
 }
 
 function covers(range: string, type: string): boolean {
