@@ -274,7 +274,7 @@ test('NPZ: archives of several arrays (stored or deflated) give every array back
   );
 });
 
-test('JSON (plain, TF Serving, v2) and JSON lines: finite values of every dtype round-trip through encode → decode (-0 keeps its sign but in v2, re-sent here with JSON.stringify)', () => {
+test('JSON (plain, TF Serving, v2) and JSON lines: finite values of every dtype round-trip through encode → decode (-0 keeps its sign)', () => {
   for (const dtype of [...NUMERIC, 'string'] as DType[]) {
     fc.assert(
       fc.property(tensorOf(dtype, true).filter((t) => t.shape.length > 0 && t.data.length > 0), (t) => {
@@ -283,8 +283,7 @@ test('JSON (plain, TF Serving, v2) and JSON lines: finite values of every dtype 
         const signed = asNumbers(t, true);
         // v2 keeps the dtype.
         const v2Request: DecodedRequest = { tensors: {}, form: 'v2' };
-        const v2 = JSON.parse(jsonCodec.encode!({ y: t }, { request: v2Request }).toString()) as { outputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[] };
-        const back = jsonCodec.decode!(Buffer.from(JSON.stringify({ inputs: v2.outputs })), {});
+        const back = jsonCodec.decode!(v2AnswerAsRequest(jsonCodec.encode!({ y: t }, { request: v2Request })), {});
         assert.equal(back.tensors['y']!.dtype, t.dtype);
         assert.deepEqual(asNumbers(back.tensors['y']!), expected);
         // Plain and TF Serving forms give numbers (float64), booleans or strings with the same values.
@@ -307,24 +306,37 @@ test('JSON (plain, TF Serving, v2) and JSON lines: finite values of every dtype 
   }
 });
 
-test('v2 INT64/UINT64: a decimal string decodes exactly; a JSON number only within ±2^53 (past it, it was rounded in parsing), else a 400', () => {
-  const int64Range = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n });
+test('v2 INT64/UINT64: a decimal string or a JSON integer literal decodes exactly, past ±2^53 too (as Triton reads it), in application/json and the binary form; out of range is a 400', () => {
+  const int64Range = fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }));
   fc.assert(
-    fc.property(int64Range, fc.constantFrom('INT64', 'UINT64'), fc.boolean(), (value, datatype, asString) => {
-      const inRange = datatype === 'INT64' ? value < 2n ** 63n : value >= 0n;
-      const body = `{"inputs": [{"name": "x", "shape": [1], "datatype": "${datatype}", "data": [${asString ? `"${value}"` : value}]}]}`;
-      const exact = inRange && (asString || (value >= -(2n ** 53n) + 1n && value <= 2n ** 53n - 1n));
-      if (exact) {
-        assert.equal((jsonCodec.decode!(Buffer.from(body), {}).tensors['x']!.data as BigInt64Array)[0], value);
+    fc.property(int64Range, fc.constantFrom('INT64', 'UINT64'), fc.boolean(), fc.boolean(), (value, datatype, asString, binaryForm) => {
+      const inRange = datatype === 'INT64' ? value >= -(2n ** 63n) && value < 2n ** 63n : value >= 0n && value < 2n ** 64n;
+      // Beside it a parameter and an id past 2^53, which stay the doubles JSON.parse makes of them.
+      const json = `{"id": 9007199254740993, "parameters": {"p": [9007199254740993]}, "inputs": [{"name": "x", "shape": [1], "datatype": "${datatype}", "data": [${asString ? `"${value}"` : value}]}]}`;
+      const decode = () =>
+        binaryForm ? tritonBinaryCodec.decode!(Buffer.from(json), { 'json-header-size': String(Buffer.byteLength(json)) }) : jsonCodec.decode!(Buffer.from(json), {});
+      if (inRange) {
+        const r = decode();
+        assert.equal((r.tensors['x']!.data as BigInt64Array)[0], value);
+        assert.deepEqual(r.parameters, { p: [9007199254740992] });
+        assert.equal(r.id, '9007199254740992');
         return;
       }
-      assert.throws(
-        () => jsonCodec.decode!(Buffer.from(body), {}),
-        (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_JSON_PARSE' && e.status === 400 && (inRange ? /±2\^53.*as a string/ : /range|±2\^53/).test(e.message),
-      );
+      assert.throws(decode, (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_JSON_PARSE' && e.status === 400 && /range/.test(e.message));
     }),
     RUNS,
   );
+});
+
+test('v2 INT64: a value past ±2^53 written with a fraction or an exponent (a double, not exact) is a 400 saying to write digits or a string', () => {
+  for (const literal of ['1e20', '9007199254740993.0', '-9.3e18']) {
+    const body = Buffer.from(`{"inputs": [{"name": "x", "shape": [1], "datatype": "INT64", "data": [${literal}]}]}`);
+    assert.throws(
+      () => jsonCodec.decode!(body, {}),
+      (e: unknown) => e instanceof ToolkitError && e.status === 400 && /exact: past ±2\^53 written as plain digits \(9007199254740993\) or as a string/.test(e.message),
+      literal,
+    );
+  }
 });
 
 test('v2: a refused element is quoted short (numbers as written, NaN as NaN), however long the value', () => {
@@ -611,13 +623,22 @@ test('declared shapes (v2 JSON, Triton binary, NPY) with little or no data: each
   );
 });
 
-test('v2 JSON: every dtype keeps its datatype, shape (rank 0 and empty dimensions included) and finite values from answer to request', () => {
+/** A v2 answer's text sent back as a request: its `outputs` become the `inputs`, every literal as written. */
+function v2AnswerAsRequest(answer: Buffer): Buffer {
+  const text = answer.toString();
+  return Buffer.from(`{"inputs":${text.slice(text.indexOf('"outputs":') + '"outputs":'.length, -1)}}`);
+}
+
+test('v2 JSON: every dtype keeps its datatype, shape (rank 0 and empty dimensions included) and values from answer to request: int64 past 2^53 as exact literals, NaN and ±Infinity as their tokens', () => {
   const request: DecodedRequest = { tensors: {}, form: 'v2' };
   for (const dtype of [...NUMERIC, 'string'] as DType[]) {
     fc.assert(
-      fc.property(tensorOf(dtype, true), (t) => {
-        const answer = JSON.parse(jsonCodec.encode!({ y: t }, { request }).toString()) as { outputs: unknown[] };
-        const back = jsonCodec.decode!(Buffer.from(JSON.stringify({ inputs: answer.outputs })), {}).tensors['y']!;
+      fc.property(tensorOf(dtype), (t) => {
+        const answer = jsonCodec.encode!({ y: t }, { request });
+        // Exact literals, never strings or null, as Triton writes them.
+        if (dtype === 'int64' || dtype === 'uint64') assert.ok(answer.toString().includes(`"data":[${(t.data as BigInt64Array).join(',')}]`));
+        assert.ok(!/null/.test(answer.toString()));
+        const back = jsonCodec.decode!(v2AnswerAsRequest(answer), {}).tensors['y']!;
         assert.equal(back.dtype, t.dtype);
         assert.deepEqual(back.shape, t.shape);
         assert.deepEqual(values(back), values(t));

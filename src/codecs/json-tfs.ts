@@ -16,12 +16,19 @@ function endsValue(ch: string | undefined): boolean {
   return ch === undefined || ch === ',' || ch === ']' || ch === '}' || ch === ' ' || ch === '\n' || ch === '\r' || ch === '\t';
 }
 
+/** A JSON number token: sign, integer part, fraction, exponent. */
+const NUMBER_TOKEN = /-?\d+(\.\d*)?([eE][+-]?\d*)?/y;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * Parses JSON that may use TF Serving's `NaN`, `Infinity` and `-Infinity` number tokens. Returns
  * `undefined` when the text has no such token outside strings (the caller's strict parse error then
  * stands) or still is not valid JSON.
+ * @param exactIntegers Also read each integer literal past ±2^53 (digits only: no fraction or
+ *   exponent) as the exact bigint it writes, where `JSON.parse` rounds it to a double; such a
+ *   literal counts as a token found.
  */
-export function parseJsonWithNonFinite(text: string): { value: unknown } | undefined {
+export function parseJsonWithNonFinite(text: string, exactIntegers = false): { value: unknown } | undefined {
   // Each token outside strings becomes a string holding a per-call marker, then is swapped back.
   let marker = `\u0000nf${Math.random().toString(36).slice(2)}:`;
   while (text.includes(marker)) marker += 'x';
@@ -40,6 +47,28 @@ export function parseJsonWithNonFinite(text: string): { value: unknown } | undef
       inString = true;
       continue;
     }
+    if (exactIntegers && (ch === '-' || (ch >= '0' && ch <= '9'))) {
+      // Outside strings a digit or '-' starts a number token (or -Infinity): read it whole, so that no
+      // digit of a fraction or exponent is taken for an integer.
+      NUMBER_TOKEN.lastIndex = p;
+      const m = NUMBER_TOKEN.exec(text);
+      if (m !== null) {
+        const digits = m[0];
+        const length = digits.length - (ch === '-' ? 1 : 0);
+        // No int64 or uint64 has more than 20 digits: a longer literal is left to JSON.parse (and out
+        // of range wherever an exact integer is needed), rather than read by BigInt a digit at a time.
+        if (m[1] === undefined && m[2] === undefined && length >= 16 && length <= 21) {
+          const big = BigInt(digits);
+          if (big > MAX_SAFE || big < -MAX_SAFE) {
+            parts.push(text.slice(from, p), JSON.stringify(`${marker}#${digits}`));
+            found = true;
+            from = p + digits.length;
+          }
+        }
+        p += digits.length - 1;
+        continue;
+      }
+    }
     if (ch !== 'N' && ch !== 'I' && ch !== '-') continue;
     const token = TOKENS.find((t) => text.startsWith(t, p) && endsValue(text[p + t.length]));
     if (token === undefined) continue;
@@ -56,7 +85,11 @@ export function parseJsonWithNonFinite(text: string): { value: unknown } | undef
   } catch {
     return undefined;
   }
-  const swap = (v: unknown): unknown => (typeof v === 'string' && v.startsWith(marker) ? TOKEN_VALUES[v.slice(marker.length) as (typeof TOKENS)[number]] : v);
+  const swap = (v: unknown): unknown => {
+    if (typeof v !== 'string' || !v.startsWith(marker)) return v;
+    const token = v.slice(marker.length);
+    return token.startsWith('#') ? BigInt(token.slice(1)) : TOKEN_VALUES[token as (typeof TOKENS)[number]];
+  };
   // An explicit stack, not recursion: the body may nest deeply.
   const stack: unknown[] = [value];
   while (stack.length > 0) {

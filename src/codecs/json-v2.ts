@@ -1,9 +1,9 @@
 import { isAscii } from 'node:buffer';
 import { ToolkitError } from '../errors/catalogue.js';
-import { MAX_RANK, allocate, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
+import { MAX_RANK, allocate, isBigIntDType, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
 import type { DecodeLimits, DecodedRequest, EncodeOptions, SoleInput, TypedBody, V2BinaryOutputs } from './codec.js';
 import { checkDecodedSize } from './decode-limits.js';
-import { toFloat16Bits } from '../core/float16.js';
+import { float16Bits, float16ToFloat32, toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
 import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
 import { setTensor } from './tensor-map.js';
@@ -35,6 +35,52 @@ export const V2_DATATYPES: Readonly<Record<string, DType>> = {
 const DTYPE_TO_V2: Readonly<Record<DType, string>> = Object.fromEntries(
   Object.entries(V2_DATATYPES).map(([v2, dtype]) => [dtype, v2]),
 ) as Record<DType, string>;
+
+/**
+ * An INT64/UINT64 value sent as a JSON number past ±2^53, which `JSON.parse` has rounded: the JSON
+ * codecs read such a body again with its integer literals exact ({@link exactV2Body}); anyone else
+ * answers it as the 400 it is.
+ */
+export class InexactInteger extends ToolkitError {}
+
+/**
+ * A v2 request parsed with its integer literals past ±2^53 as bigints (see `parseJsonWithNonFinite`),
+ * with those outside the inputs' `data` (a shape, an id, parameters) back to the doubles `JSON.parse`
+ * makes of them, so that only tensor data holds bigints.
+ */
+export function exactV2Body(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return toDoubles(value);
+  const body = value as Record<string, unknown>;
+  for (const key of Object.keys(body)) {
+    const inputs = body[key];
+    if (key !== 'inputs' || !Array.isArray(inputs)) {
+      body[key] = toDoubles(inputs);
+      continue;
+    }
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i] as unknown;
+      if (typeof input !== 'object' || input === null || Array.isArray(input)) inputs[i] = toDoubles(input);
+      else for (const k of Object.keys(input)) if (k !== 'data') (input as Record<string, unknown>)[k] = toDoubles((input as Record<string, unknown>)[k]);
+    }
+  }
+  return body;
+}
+
+/** `value` with every bigint in it a double, walked with a stack (the body may nest deeply). */
+function toDoubles(value: unknown): unknown {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop() as Record<string, unknown> | unknown[];
+    if (typeof node !== 'object' || node === null) continue;
+    const keys = Array.isArray(node) ? node.keys() : Object.keys(node);
+    for (const k of keys) {
+      const v = (node as Record<string | number, unknown>)[k];
+      if (typeof v === 'bigint') (node as Record<string | number, unknown>)[k] = Number(v);
+      else if (typeof v === 'object' && v !== null) stack.push(v);
+    }
+  }
+  return typeof value === 'bigint' ? Number(value) : value;
+}
 
 /** Name given to an unnamed tensor in a v2 response. */
 export const V2_UNNAMED_OUTPUT = 'output0';
@@ -433,7 +479,7 @@ export function encodeV2Parts(outputs: TensorMap, options: EncodeOptions): { jso
       binary.push(bytes);
       parts.push(`"parameters":{"binary_data_size":${bytes.byteLength}}}`);
     } else {
-      parts.push('"data":', tensorFlatToJson(t), '}');
+      parts.push('"data":', v2DataJson(t), '}');
     }
   });
   parts.push(']}');
@@ -450,6 +496,25 @@ export function encodeV2Answer(outputs: TensorMap, options: EncodeOptions): Type
   if (binary.length === 0) return { body: Buffer.from(json, 'utf8'), contentType: 'application/json' };
   const head = Buffer.from(json, 'utf8');
   return { body: Buffer.concat([head, ...binary]), contentType: `${TRITON_BINARY_TYPE};json-header-size=${head.length}` };
+}
+
+/**
+ * A tensor's flat `data` as Triton writes it (rapidjson, `kWriteNanAndInfFlag`): INT64/UINT64 as
+ * exact integer literals, also past ±2^53; NaN and ±Infinity as the tokens `NaN`, `Infinity` and
+ * `-Infinity`, which the v2 decoder reads back (JSON has no literal for them; `null` would be no number).
+ */
+function v2DataJson(t: Tensor): string {
+  if (isBigIntDType(t.dtype)) return `[${(t.data as BigInt64Array).join(',')}]`;
+  const json = tensorFlatToJson(t);
+  // The float writers write each non-finite value as null, the only null in a float array's text.
+  if ((t.dtype !== 'float32' && t.dtype !== 'float64' && t.dtype !== 'float16') || !json.includes('null')) return json;
+  const values = t.dtype === 'float16' ? float16ToFloat32(float16Bits(t.data as Uint16Array)) : (t.data as Float32Array | Float64Array);
+  let at = 0;
+  return json.replace(/null/g, () => {
+    while (Number.isFinite(values[at]!)) at++;
+    const v = values[at++]!;
+    return v !== v ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+  });
 }
 
 /**
@@ -471,6 +536,9 @@ function tensorBytes(t: Tensor, binaryStrings: ReadonlySet<string> | undefined):
   }
   return out;
 }
+
+/** What a float datatype's data must hold. */
+const NUMBERS = 'numbers (NaN and ±Infinity as the bare tokens NaN, Infinity and -Infinity, as Triton writes them, not null)';
 
 function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Tensor['data'] {
   const n = flat.length;
@@ -502,13 +570,19 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
       const o = out as BigInt64Array | BigUint64Array;
       for (let i = 0; i < n; i++) {
         const v = flat[i];
-        // Large int64 values may arrive as strings so that JSON parsers do not round them; a number
-        // past ±2^53 has already been rounded (9007199254740993 parses as …992), so it is refused.
+        // A number past ±2^53 has been rounded by JSON.parse (9007199254740993 parses as …992): the
+        // JSON codecs then parse the body again with such literals as bigints, as Triton reads them
+        // exactly. Only one written with a fraction or exponent (1e20), a double, stays inexact.
         if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
-          bad(i, `integers within ±2^53 when sent as numbers (past that JSON numbers lose precision); send the value as a string, for example "9007199254740993"`);
+          throw new InexactInteger(
+            'ERR_JSON_PARSE',
+            `v2 request: ${label}: data[${i}] is ${shownValue(v)} but datatype ${DTYPE_TO_V2[dtype]} needs integers in its range, exact: past ±2^53 written ` +
+              'as plain digits (9007199254740993) or as a string ("9007199254740993"), not with an exponent or a fraction',
+          );
         }
         let big: bigint;
-        if (typeof v === 'number' && Number.isInteger(v)) big = BigInt(v);
+        if (typeof v === 'bigint') big = v;
+        else if (typeof v === 'number' && Number.isInteger(v)) big = BigInt(v);
         else if (typeof v === 'string' && /^-?\d+$/.test(v)) {
           // BigInt takes about a microsecond a digit, and no int64 or uint64 has more than 20: a longer
           // string (leading zeros aside) is out of range, refused before BigInt reads its millions of digits.
@@ -523,8 +597,8 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
     case 'float16': {
       const o = out as Uint16Array;
       for (let i = 0; i < n; i++) {
-        const v = flat[i];
-        if (typeof v !== 'number') bad(i, 'numbers');
+        const v = number(flat[i]);
+        if (typeof v !== 'number') bad(i, NUMBERS);
         o[i] = toFloat16Bits(v as number);
         if ((o[i]! & 0x7fff) === 0x7c00 && Number.isFinite(v)) bad(i, 'values in the FP16 range (±65504)');
       }
@@ -534,8 +608,8 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
     case 'float64': {
       const o = out as Float32Array | Float64Array;
       for (let i = 0; i < n; i++) {
-        const v = flat[i];
-        if (typeof v !== 'number') bad(i, 'numbers');
+        const v = number(flat[i]);
+        if (typeof v !== 'number') bad(i, NUMBERS);
         o[i] = bf16 ? roundToBfloat16(v as number) : (v as number);
         if (!Number.isFinite(o[i]!) && Number.isFinite(v)) bad(i, `values in the ${bf16 ? 'BF16' : 'FP32'} range`);
       }
@@ -545,6 +619,7 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
       const o = out as Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
       for (let i = 0; i < n; i++) {
         const v = flat[i];
+        if (typeof v === 'bigint') bad(i, `values in the ${dtype} range`);
         if (typeof v !== 'number' || !Number.isInteger(v)) bad(i, 'integers');
         o[i] = v as number;
         if (o[i] !== v) bad(i, `values in the ${dtype} range`);
@@ -552,6 +627,11 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
       return o;
     }
   }
+}
+
+/** A bigint (an exact integer literal, read for INT64 data) as the double JSON.parse makes of it. */
+function number(v: unknown): unknown {
+  return typeof v === 'bigint' ? Number(v) : v;
 }
 
 /** Flattens nested `data` without recursion, refusing nesting deeper than a tensor's rank can be. */
@@ -575,7 +655,7 @@ function flatten(raw: unknown[], label: string): unknown[] {
 
 /** An element as an error message shows it: numbers as JS writes them (NaN, not JSON's null), anything else as short JSON. */
 function shownValue(v: unknown): string {
-  return typeof v === 'number' ? String(v) : jsonExcerpt(v);
+  return typeof v === 'number' || typeof v === 'bigint' ? String(v) : jsonExcerpt(v);
 }
 
 function fail(message: string): never {

@@ -8,7 +8,7 @@ import { isB64Leaf, nestedToTensor, refuseExtraInputs, stackRecords, type Nested
 import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
 import { withErrorMember } from './protocol-error.js';
 import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
-import { decodeV2, encodeV2, encodeV2Answer, isV2Request } from './json-v2.js';
+import { InexactInteger, decodeV2, encodeV2, encodeV2Answer, exactV2Body, isV2Request } from './json-v2.js';
 import { setTensor } from './tensor-map.js';
 import { explainUtf16, refuseNonUtf8, refuseUtf16 } from './text-encoding.js';
 import { tensorRowsToJson, tensorToJson, valueToJson } from './json-write.js';
@@ -40,6 +40,23 @@ export function parseJsonBody(text: string, what = 'JSON body'): unknown {
       // The locator recurses; a body nested too deeply for it gets V8's message alone.
     }
     throw new ToolkitError('ERR_JSON_PARSE', `${what} is not valid JSON${where}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Parses a JSON body and decodes it with `decode`. A v2 request whose INT64/UINT64 data holds
+ * integers past ±2^53, which `JSON.parse` rounds, is parsed again with those literals exact (Triton
+ * reads them exactly); every other body is parsed once.
+ * @param what Names the body in a syntax error's message, as in {@link parseJsonBody}.
+ */
+export function decodeJsonText<T>(text: string, what: string, decode: (value: unknown) => T): T {
+  try {
+    return decode(parseJsonBody(text, what));
+  } catch (err) {
+    if (!(err instanceof InexactInteger)) throw err;
+    const exact = parseJsonWithNonFinite(text, true);
+    if (exact === undefined) throw err;
+    return decode(exactV2Body(exact.value));
   }
 }
 
@@ -212,7 +229,7 @@ export const jsonCodec: Codec = {
     try {
       refuseUtf16(body, 'JSON body', 'ERR_JSON_PARSE');
       refuseNonUtf8(body, 'JSON body', 'ERR_JSON_PARSE', JSON_BYTES_HINT);
-      return withinBudget(decodeJsonValue(parseJsonBody(body.toString('utf8')), hints?.maxInputs), limits, 'the JSON body');
+      return withinBudget(decodeJsonText(body.toString('utf8'), 'JSON body', (value) => decodeJsonValue(value, hints?.maxInputs)), limits, 'the JSON body');
     } catch (err) {
       // TF Serving and v2 clients read {"error"}; a body that is not even JSON may be either.
       throw withErrorMember(explainUtf16(err, body, 'JSON body', 'ERR_JSON_PARSE'));
