@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { negotiateAccept } from './negotiate.js';
 
 const AVAILABLE = ['application/json', 'text/csv', 'application/x-npy', 'application/jsonlines', 'application/octet-stream'];
@@ -87,4 +88,18 @@ test('nothing acceptable gives undefined (the server answers 406)', () => {
 
 test('matching ignores case', () => {
   assert.equal(pick('TEXT/CSV'), 'text/csv');
+});
+
+test('property: a q outside the qvalue grammar picks what the same header without that q picks', () => {
+  const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+  // Characters that stay inside one parameter value (no ',' or ';', which end it, nor quotes).
+  const qText = fc.string({ unit: fc.constantFrom(...'0123456789.-+eE abcxN'), maxLength: 8 }).filter((s) => !QVALUE.test(s.trim()));
+  const others = fc.constantFrom('application/json;q=0.5', '*/*;q=0.1', 'application/x-npy', 'text/*;q=0', 'application/json;q=0');
+  fc.assert(
+    fc.property(qText, others, fc.boolean(), (q, other, first) => {
+      const entries = (csv: string) => (first ? `${csv}, ${other}` : `${other}, ${csv}`);
+      assert.equal(pick(entries(`text/csv;q=${q}`)), pick(entries('text/csv')), `q=${JSON.stringify(q)} beside ${other}`);
+    }),
+    { numRuns: 500 },
+  );
 });
