@@ -1,6 +1,6 @@
 import { constants, createReadStream, promises as fs, type Stats } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -446,6 +446,13 @@ export interface CreateArchiveOptions {
    * @defaultValue true
    */
   checkNames?: boolean;
+  /**
+   * When given, a symbolic link that leads out of the folder being packed, to a folder that
+   * contains it, or nowhere is left out and reported to this callback, with why, instead of being
+   * packed as what it points to or refused: a training job's output must not pack the host's files
+   * its code linked to, nor fail on a link it left behind.
+   */
+  onLinkLeftOut?: (link: string, why: string) => void;
 }
 
 /**
@@ -535,7 +542,35 @@ function utf8Name(dir: string, raw: Buffer): string {
 /** Whether {@link listTree} leaves an entry out, given its archive path and where it really is. */
 type SkipEntry = (rel: string, real: string) => boolean;
 
-async function listTree(root: string, rel: string, skip: SkipEntry, out: string[], tally: Tally, checkNames: boolean, ancestors: readonly string[] = []): Promise<void> {
+/** Symbolic links {@link listTree} keeps inside the tree: `root` is the tree's real path. */
+interface Confinement {
+  readonly root: string;
+  readonly report: (link: string, why: string) => void;
+}
+
+/**
+ * Why the symbolic link at `full` is not followed when links are confined to `root`, or undefined
+ * when it leads to a file or folder inside it. `ancestors` are the real paths of the folders that
+ * contain the link.
+ */
+async function linkEscape(full: string, root: string, ancestors: readonly string[]): Promise<string | undefined> {
+  const real = await fs.realpath(full).catch(() => undefined);
+  if (real === undefined) return 'it points nowhere';
+  if (real !== root && !real.startsWith(root.endsWith(path.sep) ? root : root + path.sep)) return `it leads out of the folder, to ${real}`;
+  if (ancestors.includes(real)) return 'it points to a folder that contains it';
+  return undefined;
+}
+
+async function listTree(
+  root: string,
+  rel: string,
+  skip: SkipEntry,
+  out: string[],
+  tally: Tally,
+  checkNames: boolean,
+  ancestors: readonly string[] = [],
+  confine?: Confinement,
+): Promise<void> {
   const dir = path.join(root, rel);
   // Real paths of this folder and those above it: a link to one of them would be packed endlessly.
   const here = [...ancestors, await fs.realpath(dir)];
@@ -553,6 +588,13 @@ async function listTree(root: string, rel: string, skip: SkipEntry, out: string[
     if (why !== undefined) {
       throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} would be stored as "${excerpt(childRel, 200)}", which the archive's safe extraction refuses (${why}; it reads \\ as a folder separator and a letter and colon at the start as a drive, as archives made on Windows have them): rename it`);
     }
+    if (confine !== undefined && (await fs.lstat(full)).isSymbolicLink()) {
+      const why = await linkEscape(full, confine.root, here);
+      if (why !== undefined) {
+        confine.report(full, why);
+        continue;
+      }
+    }
     const st = await statFollowing(full);
     if (st.isDirectory()) {
       const real = await fs.realpath(full);
@@ -561,7 +603,7 @@ async function listTree(root: string, rel: string, skip: SkipEntry, out: string[
       }
       tally.add(full, childRel, true);
       out.push(`${childRel}/`);
-      await listTree(root, childRel, skip, out, tally, checkNames, here);
+      await listTree(root, childRel, skip, out, tally, checkNames, here, confine);
     } else if (st.isFile()) {
       await fs.access(full, constants.R_OK).catch((err: unknown) => {
         throw unreadable(full, err);
@@ -618,13 +660,15 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
   const entries: string[] = [];
   const tally = new Tally(root, options);
   const checkNames = options.checkNames ?? true;
-  await listTree(root, '', skip, entries, tally, checkNames);
+  const report = options.onLinkLeftOut;
+  const confine = async (dir: string): Promise<Confinement | undefined> => (report === undefined ? undefined : { root: await fs.realpath(dir), report });
+  await listTree(root, '', skip, entries, tally, checkNames, [], await confine(root));
   if (options.codeDir !== undefined) {
     const codeRoot = path.resolve(options.codeDir);
     const codeEntries: string[] = [];
     tally.add(codeRoot, 'code', true);
     tally.prefix = 'code/';
-    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries, tally, checkNames);
+    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries, tally, checkNames, [], await confine(codeRoot));
     entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
   }
   return entries.sort();
@@ -674,7 +718,8 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
     const tmpOut = `${out}.partial-${process.pid}`;
     try {
       options.signal?.throwIfAborted();
-      const packing = tar.c(
+      // node-tar refuses a list of no paths (a folder of only links left out): an archive of no entries is its two end blocks.
+      const packing = entries.length === 0 ? fs.writeFile(tmpOut, gzipSync(Buffer.alloc(1024))) : tar.c(
         { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache, preservePaths: true },
         entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
       );

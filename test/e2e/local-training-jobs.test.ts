@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
@@ -230,6 +231,17 @@ describe('training jobs', { concurrency: true }, () => {
     const names: string[] = [];
     await tar.t({ file, onReadEntry: (e) => void names.push(e.path) });
     assert.deepEqual(names, ['C:weights.bin', 'weights.bin']);
+  });
+
+  test('symbolic links in model/ and output/data/ that lead out of the folder, to a folder above it or nowhere are left out of the archives (an archive of no entries when nothing else is there); one to a file inside is packed as that file', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('outside-links', 'outside-links.mjs')));
+    const d = await ended('outside-links');
+    assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Completed', undefined]);
+    assert.deepEqual([...(await archive('out/outside-links/output/model.tar.gz'))], [['alias.bin', 'plain'], ['weights.bin', 'plain']]);
+    // output/data/ holds only a link out of it: an archive of no entries, its two zero end blocks
+    // (GNU tar and Python's tarfile read it as empty; node-tar calls it unrecognized).
+    const output = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'out/outside-links/output/output.tar.gz' }));
+    assert.deepEqual(gunzipSync(await output.Body!.transformToByteArray()), Buffer.alloc(1024));
   });
 
   test('DeleteTrainingJob deletes an ended job (its name can be used again) and refuses one in progress', async () => {

@@ -689,7 +689,10 @@ export class TrainingJobs {
     if ((await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
     const archive = join(root, `${basename(key)}.upload`);
     // A training job's output is uploaded whatever its size and names, as SageMaker does; what hosts it is checked there.
-    await createModelArchive(dir, archive, { maxEntries: Infinity, maxDirectories: Infinity, maxFolderLevels: Infinity, checkNames: false });
+    // Links are followed only inside the folder: one to a host file or folder (the job runs as this
+    // process's user, outside any container) must not put it in S3, nor one to nowhere fail the upload.
+    const onLinkLeftOut = (link: string, why: string): void => this.ctx.log?.('warn', 'a symbolic link in the training output is left out of its archive', { archive: key, link, why });
+    await createModelArchive(dir, archive, { maxEntries: Infinity, maxDirectories: Infinity, maxFolderLevels: Infinity, checkNames: false, onLinkLeftOut });
     try {
       await this.ctx.s3().putFile(bucket, key, archive, 'application/x-tar', sse);
     } finally {
