@@ -7,6 +7,7 @@ import path from 'node:path';
 import { runTraining } from './runner.js';
 import { loadTrainingSettings } from '../config/training.js';
 import { createLogger } from '../logging/logger.js';
+import { until } from '../../test/helpers/until.js';
 
 test('a run in a tree an earlier run left output/success and output/failure in ends with the files of this run only', async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-rerun-'));
@@ -134,4 +135,37 @@ test('a tree whose output folder cannot be made fails with ERR_TRAIN_OUTPUT nami
   assert.match(result.failureReason ?? '', new RegExp(`^ERR_TRAIN_OUTPUT: ${path.join(base, 'output').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\S* cannot be written`));
   assert.match(result.failureReason ?? '', /make the \/opt\/ml tree writable by that user/);
   assert.equal(existsSync(path.join(base, 'ran')), false, 'the entry point did not run');
+});
+
+test('a process the entry point left running in its group is ended when the entry point exits, as the container ends with it', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-leftover-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const pidFile = path.join(base, 'leftover.pid');
+  writeFileSync(
+    path.join(base, 'code', 'train.mjs'),
+    `import { spawn } from 'node:child_process';\nimport { writeFileSync } from 'node:fs';\n` +
+      `const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });\nc.unref();\n` +
+      `writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));\n`,
+  );
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+  const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0 });
+  assert.equal(result.exitCode, 0);
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  t.after(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Ended, as it should be.
+    }
+  });
+  // Gone, or a zombie its new parent has not reaped yet: either way it runs no more.
+  await until(`the left-over process ${pid} to end`, () => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
+    } catch {
+      return true;
+    }
+  }, { timeoutMs: 20_000 });
 });

@@ -237,7 +237,10 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   });
   clearTimeout(killTimer);
   if (handleSignals) stopHandlingSignals();
-  if (stopSignal) signalGroup('SIGKILL');
+  // A container ends with its entry point, and every process in it: what the entry point left
+  // running in its group (a background process still writing model/) ends now too, before the
+  // outputs are read and uploaded, and does not outlive the job.
+  signalGroup('SIGKILL');
   // Bounded: a grandchild holding stderr open must not keep the run alive.
   await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 2000).unref())]);
 
