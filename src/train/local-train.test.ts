@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildLocalTree } from './local-train.js';
+import { buildLocalTree, localTrain } from './local-train.js';
 import { isToolkitError } from '../errors/catalogue.js';
 import { OPT_ML_DIRECTORIES } from '../opt-ml/layout.js';
 
@@ -61,4 +61,27 @@ test('--hyperparameters: values that are not strings are written as the SageMake
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('localTrain copies model/ as model.tar.gz would hold it: a link inside it as the file it points to (not a link into the removed tree), a link out of it left out', async (t) => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-local-links-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const code = path.join(root, 'code');
+  mkdirSync(code);
+  writeFileSync(
+    path.join(code, 'train.mjs'),
+    `import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';\nimport path from 'node:path';\nconst m = process.env.SM_MODEL_DIR;\n` +
+      `writeFileSync(path.join(m, 'weights.bin'), 'plain');\nsymlinkSync('weights.bin', path.join(m, 'alias.bin'));\n` +
+      `symlinkSync(path.join(m, 'weights.bin'), path.join(m, 'absolute.bin'));\nmkdirSync(path.join(m, 'sub'));\nsymlinkSync('../weights.bin', path.join(m, 'sub', 'up.bin'));\n` +
+      `symlinkSync(process.env.SM_INPUT_CONFIG_DIR, path.join(m, 'config'));\n`,
+  );
+  const output = path.join(root, 'out');
+  const result = await localTrain({ channels: {}, codeDir: code, outputDir: output });
+  assert.equal(result.exitCode, 0);
+  assert.equal(existsSync(result.baseDir), false, 'the temporary tree is removed');
+  for (const name of ['weights.bin', 'alias.bin', 'absolute.bin', 'sub/up.bin']) {
+    assert.equal(lstatSync(path.join(output, name)).isFile(), true, name);
+    assert.equal(readFileSync(path.join(output, name), 'utf8'), 'plain', name);
+  }
+  assert.equal(existsSync(path.join(output, 'config')), false, 'a link out of model/ is not copied');
 });

@@ -1,11 +1,12 @@
 import { checkPath, invalidFlag, invalidPath, pathProblem } from '../config/flag-values.js';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrainingSettings } from '../config/training.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { createOptMlTreeSync } from '../opt-ml/layout.js';
-import { createLogger } from '../logging/logger.js';
+import { listModelArchiveEntries } from '../archive/model-archive.js';
+import { createLogger, type SmkitLogger } from '../logging/logger.js';
 import { trainingPaths, type TrainingPaths } from './paths.js';
 import { PY_JSON_DUMPS_DEFAULTS, PyDict, PyJsonError, pyJsonDumps, pyJsonLoads, type PyValue } from './py-json.js';
 import { runTraining, type TrainingResult } from './runner.js';
@@ -119,6 +120,34 @@ export function buildLocalTree(options: LocalTrainOptions, root: string): Traini
 }
 
 /**
+ * Copies the trained `model/` to `to` as `model.tar.gz` would hold it: a symbolic link inside it
+ * as the file or folder it points to (`cpSync` kept it a link, made absolute, into the temporary
+ * tree that is removed after the run), one that leads out of it or nowhere left out with a
+ * warning, `.git` and `.DS_Store` skipped. Files already at `to` with the same names are replaced.
+ */
+async function copyModel(from: string, to: string, log: SmkitLogger): Promise<void> {
+  const entries = await listModelArchiveEntries(from, {
+    maxEntries: Infinity,
+    maxDirectories: Infinity,
+    maxFolderLevels: Infinity,
+    checkNames: false,
+    onLinkLeftOut: (link, why) => log.warn({ link, why }, 'a symbolic link in model/ is not copied'),
+  });
+  mkdirSync(to, { recursive: true });
+  for (const entry of entries) {
+    const target = path.join(to, entry);
+    if (entry.endsWith('/')) {
+      mkdirSync(target, { recursive: true });
+      continue;
+    }
+    mkdirSync(path.dirname(target), { recursive: true });
+    // A link left there by an earlier copy would be written through.
+    rmSync(target, { force: true });
+    copyFileSync(path.join(from, entry), target);
+  }
+}
+
+/**
  * `smkit local train`: builds a temporary tree, runs the same runner as `smkit train` against it,
  * then copies the resulting `model/` to `outputDir`, ready for `smkit serve --model-dir`.
  */
@@ -141,8 +170,7 @@ export async function localTrain(options: LocalTrainOptions): Promise<LocalTrain
     return { ...result, baseDir: paths.base };
   }
   const modelOutput = path.resolve(options.outputDir ?? 'model');
-  mkdirSync(modelOutput, { recursive: true });
-  cpSync(paths.model, modelOutput, { recursive: true, force: true });
+  await copyModel(paths.model, modelOutput, log);
   log.info({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `model written; serve it with: smkit serve --model-dir ${modelOutput}`);
   if (!options.keep) rmSync(root, { recursive: true, force: true });
   return { ...result, baseDir: paths.base, modelOutput };
