@@ -140,6 +140,14 @@ describe('training jobs', { concurrency: true }, () => {
     assert.ok(d.FailureReason!.length <= 1024);
   });
 
+  test('a sourcedir.tar.gz that is not a tar.gz fails the job with a ClientError naming where the code is and what is wrong with it', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'code/garbage.tar.gz', Body: 'this is not an archive' }));
+    await sm.send(new CreateTrainingJobCommand(job('bad-code', 'fail.mjs', { HyperParameters: { sagemaker_program: '"fail.mjs"', sagemaker_submit_directory: '"s3://data/code/garbage.tar.gz"' } })));
+    const d = await ended('bad-code');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.match(d.FailureReason!, /^ClientError: Could not extract the training code from s3:\/\/data\/code\/garbage\.tar\.gz \(sagemaker_submit_directory\): it is not a tar or tar\.gz archive \(TAR_BAD_ARCHIVE: Unrecognized archive format\)/);
+  });
+
   test('CheckpointConfig: the checkpoints in S3 are restored before the entry point runs and its new ones uploaded after', async () => {
     await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'ckpt/run1/epoch.txt', Body: '41' }));
     await sm.send(new CreateTrainingJobCommand(job('resumed', 'resume.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/run1' } })));

@@ -504,8 +504,9 @@ export class TrainingJobs {
       this.transition(j, 'Downloading', 'Downloading input data');
       for (const c of req.InputDataConfig ?? []) await this.downloadChannel(c, paths, run);
       // Where smkit train looks for the code: the hyperparameter first, then the environment variable.
-      const submit = hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']) ?? (j.request.Environment as Record<string, string> | undefined)?.['SAGEMAKER_SUBMIT_DIRECTORY'];
-      await this.downloadCode(submit, root, paths);
+      const submitHp = hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']);
+      const submit = submitHp ?? (j.request.Environment as Record<string, string> | undefined)?.['SAGEMAKER_SUBMIT_DIRECTORY'];
+      await this.downloadCode(submit, submitHp === undefined ? 'SAGEMAKER_SUBMIT_DIRECTORY' : 'sagemaker_submit_directory', root, paths);
       await checkpoints?.restore(() => run.stop !== undefined);
     } catch (err) {
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: ${(err as Error).message}`);
@@ -614,7 +615,7 @@ export class TrainingJobs {
   }
 
   /** An `s3://` submit directory (the SDK's `sourcedir.tar.gz`), extracted into `code/`; local ones are read by `smkit train` itself. */
-  private async downloadCode(submit: string | undefined, root: string, paths: TrainingPaths): Promise<void> {
+  private async downloadCode(submit: string | undefined, source: string, root: string, paths: TrainingPaths): Promise<void> {
     const location = submit === undefined ? undefined : parseS3Location(submit);
     if (!location) return;
     const archive = join(root, 'sourcedir.tar.gz');
@@ -624,7 +625,16 @@ export class TrainingJobs {
       throw new Error(`Could not download the training code from ${submit}: ${(err as Error).message}`, { cause: err });
     }
     const tar = await import('tar');
-    await tar.x({ file: archive, cwd: paths.code });
+    try {
+      await tar.x({ file: archive, cwd: paths.code });
+    } catch (err) {
+      // node-tar's own message names neither the archive nor what to do.
+      const what = (err as { code?: string }).code === 'TAR_BAD_ARCHIVE' ? 'it is not a tar or tar.gz archive' : 'it could not be extracted';
+      throw new Error(
+        `Could not extract the training code from ${submit} (${source}): ${what} (${(err as Error).message}). Upload the code folder as a tar.gz, as the SageMaker Python SDK's sourcedir.tar.gz is.`,
+        { cause: err },
+      );
+    }
   }
 
   /** Runs `smkit train` against the tree, with the job's environment, until it exits. */
