@@ -517,6 +517,10 @@ export class TrainingJobs {
     checkpoints?.start();
     // If the process cannot even be started, the periodic sync must not outlive the job.
     const exit = await this.train(j, paths, run).finally(() => checkpoints?.stop());
+    // MaxRuntimeInSeconds bounds the training: the archiving and uploading after it do not count
+    // (API_StoppingCondition: the 30-day total includes "time spent ... archiving and uploading
+    // models after it has been stopped"), so a job that ended in time is not stopped while it uploads.
+    clearTimeout(run.timer);
     try {
       await checkpoints?.finish();
     } catch (err) {
