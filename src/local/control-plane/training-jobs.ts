@@ -95,6 +95,8 @@ export interface TrainingJobsContext {
 interface Run {
   child?: TrackedChild;
   stop?: 'Stopped' | 'MaxRuntimeExceeded';
+  /** Aborted by a stop: closes the channel and code downloads in flight, however large the object. */
+  downloads: AbortController;
   timer?: NodeJS.Timeout;
   done?: Promise<void>;
 }
@@ -241,7 +243,7 @@ export class TrainingJobs {
     store.trainingJobs.set(name, job);
     const reused = this.warmPools.claim(job);
     if (reused) this.ctx.log?.('info', 'training job reuses a warm pool', { trainingJob: name, warmPoolOf: reused.name });
-    const run: Run = {};
+    const run: Run = { downloads: new AbortController() };
     this.runs.set(name, run);
     run.done = this.run(job, run)
       .catch((err: unknown) => this.finish(job, 'Failed', 'Failed', 'Training job failed', `InternalServerError: ${(err as Error).message}`))
@@ -455,6 +457,7 @@ export class TrainingJobs {
   private requestStop(j: TrainingJobRecord, run: Run, why: 'Stopped' | 'MaxRuntimeExceeded'): void {
     if (run.stop) return;
     run.stop = why;
+    run.downloads.abort(new Error(`StopTrainingJob (${why})`));
     j.status = 'Stopping';
     this.transition(j, 'Stopping', why === 'MaxRuntimeExceeded' ? 'Stopping the training job: it reached MaxRuntimeInSeconds' : 'Stopping the training job');
     void run.child?.stop(this.killAfterMs());
@@ -506,9 +509,11 @@ export class TrainingJobs {
       // Where smkit train looks for the code: the hyperparameter first, then the environment variable.
       const submitHp = hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']);
       const submit = submitHp ?? (j.request.Environment as Record<string, string> | undefined)?.['SAGEMAKER_SUBMIT_DIRECTORY'];
-      await this.downloadCode(submit, submitHp === undefined ? 'SAGEMAKER_SUBMIT_DIRECTORY' : 'sagemaker_submit_directory', root, paths);
+      await this.downloadCode(submit, submitHp === undefined ? 'SAGEMAKER_SUBMIT_DIRECTORY' : 'sagemaker_submit_directory', root, paths, run.downloads.signal);
       await checkpoints?.restore(() => run.stop !== undefined);
     } catch (err) {
+      // A download the stop closed part-way is the stop, not a failure.
+      if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: ${(err as Error).message}`);
     }
     if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
@@ -596,7 +601,8 @@ export class TrainingJobs {
     const { bucket, key: prefix } = parseS3Location(uri)!;
     const dir = resolve(paths.inputData, c.ChannelName);
     await mkdir(dir, { recursive: true });
-    const keys = (await this.ctx.s3().list(bucket, prefix)).filter((k) => !k.endsWith('/'));
+    const signal = run.downloads.signal;
+    const keys = (await this.ctx.s3().list(bucket, prefix, { signal })).filter((k) => !k.endsWith('/'));
     if (keys.length === 0) {
       throw new Error(`No S3 objects found under S3 URL "${uri}" given in input data source. Please ensure that the bucket exists in the selected region and that objects exist under that S3 prefix.`);
     }
@@ -606,7 +612,7 @@ export class TrainingJobs {
       // A key with `..` segments would land outside the channel's folder.
       if (!file.startsWith(dir + sep)) continue;
       await mkdir(dirname(file), { recursive: true });
-      await pipeline(await this.ctx.s3().get(bucket, key), createWriteStream(file));
+      await pipeline(await this.ctx.s3().get(bucket, key, { signal }), createWriteStream(file), { signal });
     }
   }
 
@@ -619,12 +625,12 @@ export class TrainingJobs {
   }
 
   /** An `s3://` submit directory (the SDK's `sourcedir.tar.gz`), extracted into `code/`; local ones are read by `smkit train` itself. */
-  private async downloadCode(submit: string | undefined, source: string, root: string, paths: TrainingPaths): Promise<void> {
+  private async downloadCode(submit: string | undefined, source: string, root: string, paths: TrainingPaths, signal: AbortSignal): Promise<void> {
     const location = submit === undefined ? undefined : parseS3Location(submit);
     if (!location) return;
     const archive = join(root, 'sourcedir.tar.gz');
     try {
-      await pipeline(await this.ctx.s3().get(location.bucket, location.key), createWriteStream(archive));
+      await pipeline(await this.ctx.s3().get(location.bucket, location.key, { signal }), createWriteStream(archive), { signal });
     } catch (err) {
       throw new Error(`Could not download the training code from ${submit}: ${(err as Error).message}`, { cause: err });
     }
