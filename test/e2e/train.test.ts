@@ -223,6 +223,16 @@ test("the script's own failure file is kept; a missing entry point fails with ex
   const r4 = await runSmkit(['train'], cleanEnv({ SAGEMAKER_BASE_DIR: base4, SAGEMAKER_PROGRAM: 'dump-env.mjs' }));
   assert.equal(r4.code, 1);
   assert.match(readFileSync(path.join(base4, 'output/failure'), 'utf8'), /^ERR_TRAIN_CONFIG_INVALID: .*hyperparameters\.json is not valid JSON/);
+
+  // A setting smkit cannot read (the job's Environment reaches smkit train too): the reason is in output/failure, for FailureReason.
+  const base5 = tree({ hyperparameters: { sagemaker_program: '"dump-env.mjs"' }, code: ['dump-env.mjs'] });
+  const r5 = await runSmkit(['train'], cleanEnv({ SAGEMAKER_BASE_DIR: base5, SMKIT_LOG_LEVEL: 'bogus' }));
+  assert.equal(r5.code, 1);
+  assert.match(readFileSync(path.join(base5, 'output/failure'), 'utf8'), /^ERR_CONFIG_INVALID: SMKIT_LOG_LEVEL="bogus" is invalid/);
+  const base6 = tree({ hyperparameters: { sagemaker_program: '"dump-env.mjs"' }, code: ['dump-env.mjs'] });
+  const r6 = await runSmkit(['train', '--base-dir', base6], cleanEnv({ SMKIT_TRAIN_GRACE_SECONDS: 'soon' }));
+  assert.equal(r6.code, 1);
+  assert.match(readFileSync(path.join(base6, 'output/failure'), 'utf8'), /^ERR_CONFIG_INVALID: .*SMKIT_TRAIN_GRACE_SECONDS/);
 });
 
 test('Pipe-mode channels: existing <channel>_<epoch> FIFOs are listed in SMKIT_PIPE_CHANNELS and readable as streams', { timeout: 60_000 }, async (t) => {

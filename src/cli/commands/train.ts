@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { ToolkitError } from '../../errors/catalogue.js';
+import { isToolkitError, ToolkitError } from '../../errors/catalogue.js';
 import { ExitError } from '../exit-error.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
 import { checkPath, secondsFlag } from '../../config/flag-values.js';
@@ -23,7 +23,13 @@ export async function train(opts: TrainCommandOptions): Promise<void> {
   if (opts.baseDir !== undefined) checkPath('--base-dir', opts.baseDir, 'directory', 'an /opt/ml tree, such as a copy of opt-ml-template/');
   const { loadTrainingSettings } = await import('../../config/training.js');
   const { runTraining } = await import('../../train/runner.js');
-  const settings = loadTrainingSettings(process.env, { baseDir: opts.baseDir, graceSeconds: opts.graceSeconds });
+  let settings: ReturnType<typeof loadTrainingSettings>;
+  try {
+    settings = loadTrainingSettings(process.env, { baseDir: opts.baseDir, graceSeconds: opts.graceSeconds });
+  } catch (err) {
+    await recordSettingsFailure(opts.baseDir, err);
+    throw err;
+  }
   // SageMaker always writes <base>/input/config; without it and without a chosen tree this is not a
   // training container, and writing <base>/output/failure would only litter the host.
   if (settings.baseDirIsDefault && !existsSync(path.join(settings.baseDir, 'input', 'config'))) {
@@ -35,6 +41,27 @@ export async function train(opts: TrainCommandOptions): Promise<void> {
   }
   const result = await runTraining({ settings });
   if (result.exitCode !== 0) throw new ExitError(result.exitCode);
+}
+
+/**
+ * Writes why the settings could not be read to `<base>/output/failure`, where SageMaker takes
+ * `FailureReason` from (the job's `Environment` reaches smkit's own settings too), when `<base>` is
+ * a training tree: one without `input/config` is left alone, as {@link train} leaves it.
+ */
+async function recordSettingsFailure(baseDirFlag: string | undefined, err: unknown): Promise<void> {
+  if (!isToolkitError(err)) return;
+  const base = path.resolve(baseDirFlag ?? (process.env['SAGEMAKER_BASE_DIR']?.trim() || '/opt/ml'));
+  if (!existsSync(path.join(base, 'input', 'config'))) return;
+  const { trainingPaths } = await import('../../train/paths.js');
+  const { clearOutcome, writeFailure } = await import('../../train/outcome.js');
+  const paths = trainingPaths(base);
+  try {
+    // An earlier run's outcome would otherwise stand for this one, or keep this reason out.
+    clearOutcome([paths.successFile, paths.failureFile]);
+  } catch {
+    // writeFailure says whether it could write; the error is reported either way.
+  }
+  writeFailure(paths.failureFile, `${err.code}: ${err.message}`);
 }
 
 /** Registers `smkit train`. */
