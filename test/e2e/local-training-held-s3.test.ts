@@ -1,5 +1,5 @@
 // Training jobs while an S3 transfer is in flight: MaxRuntimeInSeconds bounds the training, not the
-// upload after it, and StopTrainingJob closes a channel download part-way. The local SageMaker
+// upload after it, and StopTrainingJob closes a channel or checkpoint download part-way. The local SageMaker
 // reaches a real local S3 server (s3rver) through a proxy that holds chosen requests until the test
 // lets them go.
 import assert from 'node:assert/strict';
@@ -17,10 +17,11 @@ import { until } from '../helpers/until.js';
 const MAX_RUNTIME_SECONDS = 6;
 const UPLOAD = 'PUT /data/out/in-time/output/model.tar.gz';
 const DOWNLOAD = 'GET /data/held/big.bin';
+const CHECKPOINT = 'GET /data/held-ckpt/epoch.txt';
 
 /** Requests the proxy holds, by method and path, each until its gate is opened: the model upload of one job, the channel download of another. */
 const gates = new Map(
-  [UPLOAD, DOWNLOAD].map((what) => {
+  [UPLOAD, DOWNLOAD, CHECKPOINT].map((what) => {
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
     return [what, { opened, open }] as const;
@@ -60,6 +61,7 @@ before(async () => {
   clients = localSdkClients(local.url);
   sm = clients.sagemaker;
   await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'held/big.bin', Body: 'x' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'held-ckpt/epoch.txt', Body: '3' }));
 });
 
 /** A job running `script` from the fixtures folder (read in place), writing to s3://data/out. */
@@ -116,4 +118,13 @@ test('StopTrainingJob closes a channel download in flight: the job is Stopped wi
   const d = await ended('stopped-download');
   assert.deepEqual([d.TrainingJobStatus, d.SecondaryStatus, d.FailureReason], ['Stopped', 'Stopped', undefined]);
   assert.deepEqual(d.SecondaryStatusTransitions?.map((t) => t.Status), ['Starting', 'Downloading', 'Stopping', 'Stopped']);
+});
+
+test('StopTrainingJob closes a checkpoint restore in flight: the job is Stopped without waiting for the checkpoint to arrive', { timeout: 120_000 }, async () => {
+  await sm.send(new CreateTrainingJobCommand(job('stopped-restore', 'resume.mjs', { CheckpointConfig: { S3Uri: 's3://data/held-ckpt' } })));
+  await until('the checkpoint download to be held', () => held.has(CHECKPOINT));
+  await sm.send(new StopTrainingJobCommand({ TrainingJobName: 'stopped-restore' }));
+  // The held checkpoint is never let go before the job ends.
+  const d = await ended('stopped-restore');
+  assert.deepEqual([d.TrainingJobStatus, d.SecondaryStatus, d.FailureReason], ['Stopped', 'Stopped', undefined]);
 });

@@ -47,17 +47,20 @@ export class CheckpointSync {
 
   constructor(private readonly o: CheckpointSyncOptions) {}
 
-  /** Downloads every object under the prefix into the folder; stops early when `stopping()` turns true. */
-  async restore(stopping: () => boolean): Promise<void> {
+  /**
+   * Downloads every object under the prefix into the folder; stops early when `stopping()` turns
+   * true, and closes the transfer in flight when `signal` aborts (rejecting with its reason).
+   */
+  async restore(stopping: () => boolean, signal?: AbortSignal): Promise<void> {
     const dir = resolve(this.o.dir);
     // Folder objects (keys ending in /, from the S3 console) hold no file.
-    for (const key of (await this.o.s3().list(this.o.bucket, this.o.prefix)).filter((k) => !k.endsWith('/'))) {
+    for (const key of (await this.o.s3().list(this.o.bucket, this.o.prefix, { signal })).filter((k) => !k.endsWith('/'))) {
       if (stopping()) return;
       const file = resolve(dir, key.slice(this.o.prefix.length));
       // A key with `..` segments would land outside the folder.
       if (!file.startsWith(dir + sep)) continue;
       await mkdir(dirname(file), { recursive: true });
-      await pipeline(await this.o.s3().get(this.o.bucket, key), createWriteStream(file));
+      await pipeline(await this.o.s3().get(this.o.bucket, key, { signal }), createWriteStream(file), { signal });
       this.synced.set(this.relative(file), await signature(file));
     }
   }

@@ -95,7 +95,7 @@ export interface TrainingJobsContext {
 interface Run {
   child?: TrackedChild;
   stop?: 'Stopped' | 'MaxRuntimeExceeded';
-  /** Aborted by a stop: closes the channel and code downloads in flight, however large the object. */
+  /** Aborted by a stop: closes the channel, code and checkpoint downloads in flight, however large the object. */
   downloads: AbortController;
   timer?: NodeJS.Timeout;
   done?: Promise<void>;
@@ -510,7 +510,7 @@ export class TrainingJobs {
       const submitHp = hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']);
       const submit = submitHp ?? (j.request.Environment as Record<string, string> | undefined)?.['SAGEMAKER_SUBMIT_DIRECTORY'];
       await this.downloadCode(submit, submitHp === undefined ? 'SAGEMAKER_SUBMIT_DIRECTORY' : 'sagemaker_submit_directory', root, paths, run.downloads.signal);
-      await checkpoints?.restore(() => run.stop !== undefined);
+      await checkpoints?.restore(() => run.stop !== undefined, run.downloads.signal);
     } catch (err) {
       // A download the stop closed part-way is the stop, not a failure.
       if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
