@@ -1,6 +1,6 @@
 import type { SageMakerHeaders } from '../../core/context.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SAGEMAKER_HEADERS, SESSION_ID_HEADER, writeSageMakerHeaders } from '../../core/sagemaker-headers.js';
-import { ContainerFailure, malformedAnswer, type ChainContainer } from './container.js';
+import { answerReadFailure, ContainerFailure, malformedAnswer, type ChainContainer } from './container.js';
 import { acquireModel, type ModelLease } from './multi-model.js';
 import type { BodyBudget } from '../../server/body-budget.js';
 import { AnswerOverBudgetError, MAX_ERROR_ANSWER_BYTES, MAX_REALTIME_ANSWER_BYTES, readAtMost, type CappedAnswer } from './read-answer.js';
@@ -103,10 +103,7 @@ async function post(container: ChainContainer, index: number, route: string, hea
   } catch (err) {
     if (err instanceof AnswerOverBudgetError) throw err;
     // The answer started but did not finish in time: a timeout, as when it does not start.
-    if (timeout.aborted) throw new ContainerFailure('timeout', container, index, undefined, `no complete response within ${Math.round(timeoutMs / 1000)} s`);
-    const malformed = malformedAnswer(err);
-    if (malformed !== undefined) throw new ContainerFailure('malformed', container, index, undefined, malformed);
-    throw new ContainerFailure('unreachable', container, index, undefined, `connection lost while reading the response: ${(err as Error).message}`);
+    throw answerReadFailure(err, container, index, timeout.aborted, timeoutMs);
   }
   if (res.status >= 400 || answer.cut) budget?.give(answer.body.length);
   return { res, answer };

@@ -69,6 +69,19 @@ export function malformedAnswer(err: unknown): string | undefined {
   return cause?.name === 'HTTPParserError' || cause?.name === 'HeadersOverflowError' ? `${cause.code ?? cause.name}: ${cause.message ?? ''}` : undefined;
 }
 
+/**
+ * The failure that reading a container's answer (its body, once its status and headers came) threw
+ * `err` stands for: a timeout when `timedOut` (the time it had ran out first), `malformed` for an
+ * answer that cannot be read as HTTP/1.1, else a connection lost part-way. `doing` (`loading
+ * <model>: `) opens the detail.
+ */
+export function answerReadFailure(err: unknown, container: ChainContainer, index: number, timedOut: boolean, timeoutMs: number, doing = ''): ContainerFailure {
+  if (timedOut) return new ContainerFailure('timeout', container, index, undefined, `${doing}no complete response within ${Math.round(timeoutMs / 1000)} s`);
+  const malformed = malformedAnswer(err);
+  if (malformed !== undefined) return new ContainerFailure('malformed', container, index, undefined, `${doing}${malformed}`);
+  return new ContainerFailure('unreachable', container, index, undefined, `${doing}connection lost while reading the response: ${(err as Error).message}`);
+}
+
 /** A container in a chain failed; carries what the front door needs for a `ModelError`. */
 export class ContainerFailure extends Error {
   constructor(

@@ -1,6 +1,6 @@
 import { SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
-import { malformedAnswer } from './container.js';
+import { answerReadFailure, malformedAnswer } from './container.js';
 import { acquireModel } from './multi-model.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
@@ -107,10 +107,7 @@ async function errorAnswer(res: Response, container: ChainContainer, timeout: Ab
     return (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
   } catch (err) {
     if (signal?.aborted) throw err;
-    if (timeout.aborted) throw new ContainerFailure('timeout', container, 0, undefined, `no complete response within ${Math.round(timeoutMs / 1000)} s`);
-    const malformed = malformedAnswer(err);
-    if (malformed !== undefined) throw new ContainerFailure('malformed', container, 0, undefined, malformed);
-    throw new ContainerFailure('unreachable', container, 0, undefined, `connection lost while reading the response: ${(err as Error).message}`);
+    throw answerReadFailure(err, container, 0, timeout.aborted, timeoutMs);
   }
 }
 

@@ -153,7 +153,9 @@ test('a container whose error answer does not finish in time is a 424 ModelError
         assert.equal(err.name, 'ModelError', err.message);
         assert.equal(err.$metadata?.httpStatusCode, 424);
         assert.equal(err.OriginalStatusCode, 0);
-        assert.match(err.message, /^Received server error \(0\) from primary with message "Your invocation timed out while waiting for a response from container primary \(no complete response within 1 s\)/);
+        // "no response" when a loaded machine kept even the status line from the front door for the
+        // second: a timeout all the same (the body's stall is what this waits out otherwise).
+        assert.match(err.message, /^Received server error \(0\) from primary with message "Your invocation timed out while waiting for a response from container primary \(no (complete )?response within 1 s\)/);
         return true;
       },
     );
