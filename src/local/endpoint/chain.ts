@@ -86,7 +86,8 @@ async function post(container: ChainContainer, index: number, route: string, hea
   const timeout = AbortSignal.timeout(timeoutMs);
   let res: Response;
   try {
-    res = await fetch(`${container.url}${route}`, { method: 'POST', headers, body, signal: timeout });
+    // A redirect is not followed (to whatever host the container names): its answer is the container's.
+    res = await fetch(`${container.url}${route}`, { method: 'POST', headers, body, redirect: 'manual', signal: timeout });
   } catch (err) {
     const name = (err as Error).name;
     if (name === 'TimeoutError' || name === 'AbortError') {

@@ -160,7 +160,7 @@ function unloadModel(container: ChainContainer, host: MultiModelHost, targetMode
     if (name === undefined) return;
     let res: Response;
     try {
-      res = await fetch(`${container.url}/models/${name}`, { method: 'DELETE', signal: AbortSignal.timeout(MODEL_LOAD_TIMEOUT_MS) });
+      res = await fetch(`${container.url}/models/${name}`, { method: 'DELETE', redirect: 'manual', signal: AbortSignal.timeout(MODEL_LOAD_TIMEOUT_MS) });
     } catch (err) {
       throw new ContainerFailure('unreachable', container, index, undefined, `unloading ${targetModel}: ${(err as Error).message}`);
     }
@@ -281,6 +281,8 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ model_name: name, url: `${host.containerDir}/${name}/model` }),
+        // A redirect is not followed: the load goes to the container and nowhere else, and a 3xx is no load.
+        redirect: 'manual',
         signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
       });
     } catch (err) {

@@ -78,6 +78,8 @@ async function openRoute(container: ChainContainer, route: string, req: InvokeEn
       method: 'POST',
       headers: requestHeaders(req, req.contentType, req.accept),
       body: req.body,
+      // As for InvokeEndpoint (chain.ts): a redirect is the container's answer, not followed.
+      redirect: 'manual',
       signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
     });
   } catch (err) {
