@@ -38,6 +38,8 @@ after(async () => {
  */
 interface ContainerModel {
   notFound: boolean;
+  /** The calls (`<method> <path>`) it answers with a 500 that breaks off part-way (the connection closed before the rest). */
+  cut?: (call: string) => boolean;
   holdLoads?: Promise<void>;
   oomAbove?: number;
   dropOnOom?: boolean;
@@ -63,6 +65,10 @@ async function mmeContainer(
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', async () => {
       calls.push(`${req.method} ${req.url}`);
+      if (model.cut?.(`${req.method} ${req.url}`)) {
+        res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '100' }).write('the model server failed: ');
+        return void res.socket?.end();
+      }
       if (req.url === '/models') await Promise.all([holdLoads, model.holdLoads]);
       if (req.url?.endsWith('/invoke') && holdInvokes && invokes++ === 0) await holdInvokes;
       const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -347,4 +353,29 @@ test('an invocation answered 507 by a container that unloads the model with it (
   assert.deepEqual(ep.container.calls, [`POST /models/${b}/invoke`, `DELETE /models/${a}`, `POST /models/${b}/invoke`], 'not loaded and sent a third time');
   assert.deepEqual(await invoke('b.tar.gz'), { model: b });
   assert.deepEqual(ep.container.calls.slice(3), [`POST /models/${b}/invoke`, 'POST /models', `POST /models/${b}/invoke`]);
+});
+
+test('a model load whose answer breaks off part-way is a 503 ServiceUnavailable saying so, as a lost container connection is for an invocation (not a 500 InternalFailure); the next invocation loads it', async () => {
+  const ep = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+  const invoke = await sdkInvoker(ep);
+  ep.container.model.cut = (call) => call === 'POST /models';
+  const err = (await invoke('a.tar.gz')) as ModelError;
+  assert.equal(err.name, 'ServiceUnavailable', String(err));
+  assert.equal(err.$metadata.httpStatusCode, 503);
+  assert.match(err.message, /^Container primary is not reachable \(loading a\.tar\.gz: connection lost while reading the response: /);
+  delete ep.container.model.cut;
+  assert.deepEqual(await invoke('a.tar.gz'), { model: await nameOf(ep.host, 'a.tar.gz') });
+});
+
+test('an unload (for a load answered 507) whose answer breaks off part-way is a 503 ServiceUnavailable saying so (not a 500 InternalFailure)', async () => {
+  const ep = await mmeEndpoint(1, { 'a.tar.gz': MODEL, 'b.tar.gz': MODEL });
+  const invoke = await sdkInvoker(ep);
+  assert.ok(!((await invoke('a.tar.gz')) instanceof Error));
+  const a = await nameOf(ep.host, 'a.tar.gz');
+  ep.container.model.cut = (call) => call === `DELETE /models/${a}`;
+  const err = (await invoke('b.tar.gz')) as ModelError;
+  assert.equal(err.name, 'ServiceUnavailable', String(err));
+  assert.equal(err.$metadata.httpStatusCode, 503);
+  assert.match(err.message, /^Container primary is not reachable \(unloading a\.tar\.gz: connection lost while reading the response: /);
+  assert.deepEqual(ep.container.calls.slice(-2), ['POST /models', `DELETE /models/${a}`]);
 });

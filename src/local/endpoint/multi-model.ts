@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { extractModelArchive } from '../../archive/model-archive.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { ContainerFailure, type ChainContainer, type FetchedModel, type MultiModelHost } from './container.js';
+import { answerReadFailure, ContainerFailure, type ChainContainer, type FetchedModel, type MultiModelHost } from './container.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
 /**
@@ -158,13 +158,14 @@ function unloadModel(container: ChainContainer, host: MultiModelHost, targetMode
   const unload = (async () => {
     const name = await load?.catch(() => undefined);
     if (name === undefined) return;
+    const timeout = AbortSignal.timeout(MODEL_LOAD_TIMEOUT_MS);
     let res: Response;
     try {
-      res = await fetch(`${container.url}/models/${name}`, { method: 'DELETE', redirect: 'manual', signal: AbortSignal.timeout(MODEL_LOAD_TIMEOUT_MS) });
+      res = await fetch(`${container.url}/models/${name}`, { method: 'DELETE', redirect: 'manual', signal: timeout });
     } catch (err) {
       throw new ContainerFailure('unreachable', container, index, undefined, `unloading ${targetModel}: ${(err as Error).message}`);
     }
-    const text = (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
+    const text = await answerText(res, container, index, timeout, MODEL_LOAD_TIMEOUT_MS, `unloading ${targetModel}: `);
     // 404: not loaded (any more), which is what the unload is for.
     if (res.status !== 200 && res.status !== 404) throw new ContainerFailure('status', container, index, res.status, `unloading ${targetModel}: ${text}`);
     if (deleteCopy) await rm(path.join(host.hostDir, name), { recursive: true, force: true });
@@ -275,6 +276,7 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   if (!existsSync(hostModel)) await placeModel(source, info.isDirectory(), hostModel, targetModel, signal);
   const unloaded: string[] = [];
   for (;;) {
+    const timeout = AbortSignal.timeout(timeoutMs);
     let res: Response;
     try {
       res = await fetch(`${container.url}/models`, {
@@ -283,12 +285,12 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
         body: JSON.stringify({ model_name: name, url: `${host.containerDir}/${name}/model` }),
         // A redirect is not followed: the load goes to the container and nowhere else, and a 3xx is no load.
         redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
+        signal: AbortSignal.any([timeout, signal]),
       });
     } catch (err) {
       throw new ContainerFailure('unreachable', container, index, undefined, `loading ${targetModel}: ${(err as Error).message}`);
     }
-    const text = (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
+    const text = await answerText(res, container, index, timeout, timeoutMs, `loading ${targetModel}: `);
     // 409: already loaded (for example by an earlier front door run against the same container).
     if (res.status === 200 || res.status === 409) return { name, fresh: res.status === 200 };
     if (res.status !== 507) throw new ContainerFailure('status', container, index, res.status, text);
@@ -301,6 +303,19 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
     }
     unloaded.push(idle);
     await unloadModel(container, host, idle, index, false);
+  }
+}
+
+/**
+ * The text of the container's answer to a load or an unload (its first {@link MAX_ERROR_ANSWER_BYTES});
+ * one that does not finish in time, breaks off or is not HTTP/1.1 fails as an invocation's answer
+ * does ({@link answerReadFailure}), `doing` saying what it answered.
+ */
+async function answerText(res: Response, container: ChainContainer, index: number, timeout: AbortSignal, timeoutMs: number, doing: string): Promise<string> {
+  try {
+    return (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
+  } catch (err) {
+    throw answerReadFailure(err, container, index, timeout.aborted, timeoutMs, doing);
   }
 }
 
