@@ -548,7 +548,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         // Read the container no faster than the caller reads the stream: a caller that stops
         // reading holds the container back instead of filling this process's memory.
         for await (const chunk of answer.chunks) {
-          if (!res.write(payloadPart(chunk))) await writable(res, sendIdleMs);
+          // Once the caller is gone ('close' came) neither 'drain' nor 'close' will: no wait. The
+          // container's read is aborted with it, so no chunk should come after; this does not rely on that.
+          if (!res.write(payloadPart(chunk)) && !callerGone.signal.aborted) await writable(res, sendIdleMs);
           if (callerGone.signal.aborted) break;
         }
       } catch (err) {

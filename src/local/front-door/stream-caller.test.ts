@@ -180,3 +180,17 @@ test('a container whose connection is lost part-way through its error answer is 
     client.destroy();
   }
 });
+
+test('a stream whose caller has gone yields no more chunks, even ones the container sent before (so the front door never waits to write for a caller that is gone)', async () => {
+  const hose = await fireHose();
+  const ep = new LocalEndpoint('hose', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: hose.url, logFile: '/tmp/primary.log' }] }]);
+  const callerGone = new AbortController();
+  const { answer } = await ep.stream({ body: Buffer.from('go'), contentType: 'application/octet-stream' }, { signal: callerGone.signal });
+  const chunks = answer.chunks[Symbol.asyncIterator]();
+  assert.ok((await chunks.next()).value, 'the first chunk arrives');
+  // More than the first chunk is on its way (in the sockets' buffers and the body's queue).
+  await until('the container to send more than the front door took', () => hose.sent() > 512 * 1024, { timeoutMs: 10_000 });
+  callerGone.abort();
+  await assert.rejects(chunks.next(), (err: Error) => err.name === 'AbortError', 'no chunk comes after the caller went');
+  await until('the container connection to be closed', () => hose.hungUp(), { timeoutMs: 10_000 });
+});
