@@ -175,7 +175,10 @@ test('a model whose load outlasted its invocation (ModelNotReadyException) is st
   assert.equal(late.status, 429, late.text);
   letLoad();
   const a = await nameOf(host, 'a.tar.gz');
-  const res = await invoke('b.tar.gz');
+  // b's load (a 507, a's unload, a second load) may itself outlast the 200 ms on a loaded machine:
+  // it goes on, and the invocation is retried as the SDKs retry a 429, which changes no call below.
+  let res = await invoke('b.tar.gz');
+  for (let tries = 1; res.status === 429 && tries < 100; tries++) res = await invoke('b.tar.gz');
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(container.calls, ['POST /models', 'POST /models', `DELETE /models/${a}`, 'POST /models', `POST /models/${await nameOf(host, 'b.tar.gz')}/invoke`]);
 });
