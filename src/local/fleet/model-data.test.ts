@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, type ContainerDefinition, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
@@ -16,7 +16,7 @@ import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
 import { createS3Objects } from '../s3/client.js';
-import { ModelDataError, resolveModelDataSource } from './model-data.js';
+import { ModelDataError, resolveModelDataSource, type S3Reader } from './model-data.js';
 
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
@@ -156,4 +156,31 @@ test('a model.tar.gz that cannot be extracted safely fails the deployment naming
   assert.equal(truncated.EndpointStatus, 'Failed');
   assert.ok(truncated.FailureReason!.startsWith(reason('s3://models/unsafe/truncated.tar.gz')), truncated.FailureReason);
   assert.match(truncated.FailureReason!, /is not a readable tar or tar\.gz archive/);
+});
+
+test('an S3 object whose cache folder cannot be made fails the deployment and closes the S3 body it had opened', async () => {
+  await put('unplaceable/model.bin', 'm');
+  const cache = await mkdtemp(join(tmpdir(), 'smkit-model-data-'));
+  const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  const bodies: Array<Awaited<ReturnType<S3Reader['get']>>> = [];
+  const spy: S3Reader = {
+    list: (b, p, o) => objects.list(b, p, o),
+    get: async (b, k, o) => {
+      const body = await objects.get(b, k, o);
+      bodies.push(body);
+      return body;
+    },
+  };
+  try {
+    // The cache's s3 folder is a file: no folder can be made under it.
+    await writeFile(join(cache, 's3'), '');
+    await assert.rejects(
+      resolveModelDataSource({ S3Uri: 's3://models/unplaceable/model.bin', S3DataType: 'S3Object', CompressionType: 'None' }, cache, () => spy),
+      (err: Error) => err instanceof ModelDataError && /^Could not find model data at s3:\/\/models\/unplaceable\/model\.bin: /.test(err.message),
+    );
+    assert.equal(bodies.length, 1);
+    assert.equal(bodies[0]!.destroyed, true, 'the unread body was closed');
+  } finally {
+    await rm(cache, { recursive: true, force: true });
+  }
 });

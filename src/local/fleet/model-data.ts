@@ -54,7 +54,13 @@ async function currentVersion(s3: S3Reader, bucket: string, key: string, target:
     body.destroy();
     return folder;
   }
-  await mkdir(folder, { recursive: true });
+  try {
+    await mkdir(folder, { recursive: true });
+  } catch (err) {
+    // Unread, the body would hold its S3 connection open until the socket timeout.
+    body.destroy();
+    throw err;
+  }
   await save(body, file);
   return folder;
 }
