@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, type ContainerDefinition, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
@@ -16,7 +16,7 @@ import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
 import { createS3Objects } from '../s3/client.js';
-import { ModelDataError, resolveModelDataSource, type S3Reader } from './model-data.js';
+import { linkOrCopy, ModelDataError, resolveModelDataSource, type S3Reader } from './model-data.js';
 
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
@@ -156,6 +156,42 @@ test('a model.tar.gz that cannot be extracted safely fails the deployment naming
   assert.equal(truncated.EndpointStatus, 'Failed');
   assert.ok(truncated.FailureReason!.startsWith(reason('s3://models/unsafe/truncated.tar.gz')), truncated.FailureReason);
   assert.match(truncated.FailureReason!, /is not a readable tar or tar\.gz archive/);
+});
+
+test('an S3Prefix deployed twice at once downloads into one cache: both get the same complete folder, and no partial file or folder is left', async () => {
+  await put('together/config.json', 'c');
+  await put('together/weights/part1', 'p1');
+  const cache = await mkdtemp(join(tmpdir(), 'smkit-model-data-'));
+  const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  try {
+    const source = { S3Uri: 's3://models/together/', S3DataType: 'S3Prefix', CompressionType: 'None' } as const;
+    const [a, b] = await Promise.all([resolveModelDataSource(source, cache, () => objects), resolveModelDataSource(source, cache, () => objects)]);
+    assert.equal(a, b);
+    assert.deepEqual((await readdir(a, { recursive: true })).sort(), ['config.json', 'weights', 'weights/part1']);
+    assert.equal(await readFile(join(a, 'weights', 'part1'), 'utf8'), 'p1');
+    const leftovers = (await readdir(cache, { recursive: true })).filter((p) => p.includes('.partial-'));
+    assert.deepEqual(leftovers, []);
+  } finally {
+    await rm(cache, { recursive: true, force: true });
+  }
+});
+
+test('a model folder file is a copy of the cached download where a hard link cannot be made (EXDEV: the cache on another filesystem), and a link where it can', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-model-link-'));
+  try {
+    const blob = join(dir, 'blob');
+    await writeFile(blob, 'weights');
+    const exdev = async (): Promise<void> => {
+      throw Object.assign(new Error('EXDEV: cross-device link not permitted'), { code: 'EXDEV' });
+    };
+    await linkOrCopy(blob, join(dir, 'copied'), exdev);
+    assert.equal(await readFile(join(dir, 'copied'), 'utf8'), 'weights');
+    assert.equal((await stat(blob)).nlink, 1, 'a copy, not a link');
+    await linkOrCopy(blob, join(dir, 'linked'));
+    assert.equal((await stat(blob)).nlink, 2, 'a hard link');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('an S3 object whose cache folder cannot be made fails the deployment and closes the S3 body it had opened', async () => {

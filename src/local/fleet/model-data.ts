@@ -194,6 +194,19 @@ function prefixFiles(url: string, bucket: string, prefix: string, keys: readonly
 }
 
 /**
+ * Makes `file` a hard link to `blob`, or a copy of it where a link cannot be made (another
+ * filesystem, `EXDEV`; one without hard links, `EPERM`; too many links, `EMLINK`). `linkFile` is
+ * the link call (tests give one that fails).
+ */
+export async function linkOrCopy(blob: string, file: string, linkFile: (from: string, to: string) => Promise<void> = link): Promise<void> {
+  try {
+    await linkFile(blob, file);
+  } catch {
+    await copyFile(blob, file);
+  }
+}
+
+/**
  * The model folder of an `S3Prefix` under `target`, from `files` (its paths and their keys): each
  * object's current version (by its ETag) is downloaded once into `target/objects`, and the folder,
  * named by the versions it holds, is made of hard links to them (copies where links cannot be made),
@@ -223,7 +236,7 @@ async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<st
     for (const { rel, blob } of placed) {
       const file = join(partial, ...rel.split('/'));
       await mkdir(dirname(file), { recursive: true });
-      await link(blob, file).catch(() => copyFile(blob, file));
+      await linkOrCopy(blob, file);
     }
     // Another deployment of the same prefix may have made the folder meanwhile: its files are the same.
     await rename(partial, folder).catch(async (err: unknown) => {
