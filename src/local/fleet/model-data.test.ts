@@ -220,3 +220,30 @@ test('an S3 object whose cache folder cannot be made fails the deployment and cl
     await rm(cache, { recursive: true, force: true });
   }
 });
+
+test('an S3Prefix object replaced between the listing and its download is placed as its new version, and one removed meanwhile fails the deployment naming it', async () => {
+  await put('racing/config.json', 'v1');
+  await put('racing/weights', 'w');
+  const cache = await mkdtemp(join(tmpdir(), 'smkit-model-data-'));
+  const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  // S3 changes once the prefix has been listed, before any object of it is read.
+  const listThen = (change: () => Promise<unknown>): S3Reader => ({
+    get: (b, k, o) => objects.get(b, k, o),
+    list: async (b, p, o) => {
+      const keys = await objects.list(b, p, o);
+      await change();
+      return keys;
+    },
+  });
+  const source = { S3Uri: 's3://models/racing/', S3DataType: 'S3Prefix', CompressionType: 'None' } as const;
+  try {
+    const folder = await resolveModelDataSource(source, cache, () => listThen(() => put('racing/config.json', 'v2')));
+    assert.equal(await readFile(join(folder, 'config.json'), 'utf8'), 'v2');
+    await assert.rejects(
+      resolveModelDataSource(source, cache, () => listThen(() => s3.client.send(new DeleteObjectCommand({ Bucket: 'models', Key: 'racing/weights' })))),
+      (err: Error) => err instanceof ModelDataError && err.message.startsWith('Could not find model data at s3://models/racing/weights: '),
+    );
+  } finally {
+    await rm(cache, { recursive: true, force: true });
+  }
+});
