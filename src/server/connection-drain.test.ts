@@ -153,3 +153,39 @@ describe('a connection that pipelines requests faster than they are answered', (
     }
   });
 });
+
+describe('a connection closed with pipelined answers still queued', () => {
+  for (const closedBy of ['the stalled-answer check', 'the client'] as const) {
+    test(`counts none of them in flight once ${closedBy} closes it, so a drain does not wait out its grace`, async () => {
+      // Answers far larger than the kernel buffers of a loopback connection, to a client that reads none.
+      const answer = Buffer.alloc(4 * 1024 * 1024, 0x41);
+      let received = 0;
+      const server = createServer((req, res) => {
+        drain.onRequest(req, res);
+        received++;
+        req.resume();
+        req.on('end', () => res.end(answer));
+      });
+      const drain = trackConnections(server, closedBy === 'the client' ? {} : { stalledAnswerMs: 200 });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      try {
+        const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+        client.pause();
+        client.on('error', () => undefined);
+        await once(client, 'connect');
+        client.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx'.repeat(5));
+        await until('the pipelined requests to arrive', () => received === 5, { timeoutMs: 10_000, intervalMs: 5 });
+        assert.equal(drain.open, 5);
+        if (closedBy === 'the client') client.destroy();
+        await until('the connection to close', () => drain.connectionCount === 0, { timeoutMs: 30_000, intervalMs: 10 });
+        assert.equal(drain.open, 0, 'requests counted in flight on a closed connection');
+        await drain.whenIdle();
+        client.destroy();
+      } finally {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    });
+  }
+});

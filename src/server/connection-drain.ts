@@ -30,6 +30,8 @@ interface ConnectionState {
   flushed: number;
   /** Since when (ms since the epoch) `flushed` has not changed. */
   flushedSince: number;
+  /** Ends the count of each request in flight on it (run once its connection closes). */
+  readonly unanswered: Set<() => void>;
 }
 
 /**
@@ -116,8 +118,14 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
   let open = 0;
   let idleWaiters: (() => void)[] = [];
   server.on('connection', (socket: Socket) => {
-    connections.set(socket, { since: Date.now(), requests: 0, inFlight: 0, held: false, flushed: 0, flushedSince: 0 });
-    socket.once('close', () => connections.delete(socket));
+    const state: ConnectionState = { since: Date.now(), requests: 0, inFlight: 0, held: false, flushed: 0, flushedSince: 0, unanswered: new Set() };
+    connections.set(socket, state);
+    socket.once('close', () => {
+      connections.delete(socket);
+      // Node 20 and 22 never emit 'close' on a pipelined answer still queued behind another when its
+      // connection is destroyed: without this a drain would wait out its grace for answers no one can get.
+      for (const settle of [...state.unanswered]) settle();
+    });
   });
   if (stalledAnswerMs !== undefined) {
     // A client that sends requests and never reads the answers holds them, and its connection, for
@@ -151,8 +159,12 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
         }
       }
       open++;
-      // One listener per response for both counts ('close' comes once: no `once` wrapper needed).
-      res.on('close', () => {
+      // Ended by the answer's 'close' or by its connection's, whichever comes first.
+      let answered = false;
+      const settle = () => {
+        if (answered) return;
+        answered = true;
+        state?.unanswered.delete(settle);
         if (state && --state.inFlight <= MAX_PIPELINED_REQUESTS && state.held) {
           state.held = false;
           releaseReading(req.socket);
@@ -161,7 +173,9 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
         const waiters = idleWaiters;
         idleWaiters = [];
         for (const resolve of waiters) resolve();
-      });
+      };
+      state?.unanswered.add(settle);
+      res.on('close', settle);
     },
     get open() {
       return open;
