@@ -30,7 +30,7 @@ const PORT = /\b(80[89]\d|4569)\b/g;
 const PORT_RANGE = { from: 20_000, to: 32_000 };
 const PORT_TAKEN = /ERR_PORT_IN_USE|EADDRINUSE|already in use/;
 const ATTEMPTS = 3;
-/** Ports handed to groups still running (groups run two at a time). */
+/** Ports handed to groups still running (groups run side by side). */
 const reserved = new Set<string>();
 
 /** A port outside the ephemeral range that nothing holds right now (and not already in `taken`). */
@@ -230,10 +230,35 @@ function has(need: string): boolean {
   const check = `import boto3; c = boto3.client('${op[1]}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x'); raise SystemExit(0 if hasattr(c, '${op[2]}') else 1)`;
   return spawnSync(python, ['-c', check]).status === 0;
 }
+/**
+ * Groups that run an AWS CLI waiter (`aws ... wait ...`): it polls every 30 s, and a rollback is not
+ * over by its first look, so such a group sleeps most of its time. These run first, beside (not in)
+ * the two slots the other groups share, so their sleep is not a slot the others wait for.
+ */
+const sleepsInWaiter = (group: readonly DocBlock[]) => group.some((b) => b.kind === 'sh' && /^\s*aws \S+ wait /m.test(b.code));
+const SLOTS = 2;
+let busy = 0;
+const queued: (() => void)[] = [];
+/** Runs `fn` in one of the {@link SLOTS} slots, once one is free. */
+async function inSlot(fn: () => Promise<void>): Promise<void> {
+  if (busy >= SLOTS) await new Promise<void>((resolve) => queued.push(resolve));
+  else busy++;
+  try {
+    await fn();
+  } finally {
+    // The slot passes straight to the next group waiting, if any.
+    const next = queued.shift();
+    if (next) next();
+    else busy--;
+  }
+}
+const ordered = [...groups].sort(([, a], [, b]) => Number(sleepsInWaiter(b)) - Number(sleepsInWaiter(a)));
+const sleepers = ordered.filter(([, g]) => sleepsInWaiter(g)).length;
+
 /** Walk-through pages whose every shell, JavaScript and Python block is run or marked skip="why". */
 const WALKTHROUGHS = ['docs/local-sagemaker.md', 'docs/deploy.md'];
 
-describe('documented blocks run as written', { concurrency: 2 }, () => {
+describe('documented blocks run as written', { concurrency: SLOTS + sleepers }, () => {
   test('the docs mark their runnable blocks', () => {
     assert.ok(groups.size >= 8, `only ${groups.size} doc-test groups found`);
     // The README is what a new user follows line by line: each block that runs smkit is run here, or says why not.
@@ -242,10 +267,12 @@ describe('documented blocks run as written', { concurrency: 2 }, () => {
       assert.deepEqual(unmarkedCodeBlocks(path.join(REPO_ROOT, page)), [], `${page}: the code blocks at these lines have no <!-- doc-test --> marker (add one, or skip="why")`);
     }
   });
-  for (const [name, group] of groups) {
+  for (const [name, group] of ordered) {
     const needs = [...new Set(group.flatMap((b) => b.needs))];
     const missing = needs.filter((n) => !has(n));
     const why = missing.map((n) => (n === 'aws' ? 'aws (the AWS CLI v2)' : n === 'boto3' ? 'boto3 (a python3 with boto3)' : `${n} (a boto3 with that operation)`)).join(', ');
-    test(`${name} (${group.map((b) => `${b.file}:${b.line}`).join(', ')})`, { skip: missing.length > 0 ? `needs ${why}` : false }, () => runGroup(group, aws, python));
+    test(`${name} (${group.map((b) => `${b.file}:${b.line}`).join(', ')})`, { skip: missing.length > 0 ? `needs ${why}` : false }, () =>
+      sleepsInWaiter(group) ? runGroup(group, aws, python) : inSlot(() => runGroup(group, aws, python)),
+    );
   }
 });
