@@ -1,7 +1,8 @@
 // Training jobs while an S3 transfer is in flight: MaxRuntimeInSeconds bounds the training, not the
 // upload after it, and StopTrainingJob closes a channel or checkpoint download part-way. The local SageMaker
 // reaches a real local S3 server (s3rver) through a proxy that holds chosen requests until the test
-// lets them go.
+// lets them go. MaxRuntimeInSeconds' timers are the test's (trainingTimer): it makes the limit pass
+// instead of waiting for it.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,14 +15,16 @@ import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clie
 import { TRAIN_FIXTURES, TRAINING_ROLE } from '../helpers/local-training.js';
 import { until } from '../helpers/until.js';
 
-const MAX_RUNTIME_SECONDS = 6;
+/** Only the job under test has this limit: its timer is told apart from the other jobs' by it. */
+const MAX_RUNTIME_SECONDS = 777;
 const UPLOAD = 'PUT /data/out/in-time/output/model.tar.gz';
 const DOWNLOAD = 'GET /data/held/big.bin';
 const CHECKPOINT = 'GET /data/held-ckpt/epoch.txt';
+const LONG_DOWNLOAD = 'GET /data/held-long/big.bin';
 
 /** Requests the proxy holds, by method and path, each until its gate is opened: the model upload of one job, the channel download of another. */
 const gates = new Map(
-  [UPLOAD, DOWNLOAD, CHECKPOINT].map((what) => {
+  [UPLOAD, DOWNLOAD, CHECKPOINT, LONG_DOWNLOAD].map((what) => {
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
     return [what, { opened, open }] as const;
@@ -34,6 +37,18 @@ let local: LocalSageMakerHandle;
 let clients: LocalSdkClients;
 let sm: SageMakerClient;
 const held = new Set<string>();
+/** The MaxRuntimeInSeconds timers armed, each until it fires or is cancelled. */
+const timers: { ms: number; fire: () => void; cancelled: boolean }[] = [];
+
+/** Time passes beyond `ms`: every timer of that delay still armed fires, as setTimeout's would. */
+function pass(ms: number): number {
+  const due = timers.filter((t) => t.ms === ms && !t.cancelled);
+  for (const t of due) {
+    t.cancelled = true;
+    t.fire();
+  }
+  return due.length;
+}
 
 before(async () => {
   s3 = await startLocalS3(['data']);
@@ -57,11 +72,21 @@ before(async () => {
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-  local = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: url, region: 'us-east-1', accountId: '111122223333' }, trainingGraceSeconds: 5 });
+  local = await startLocalSageMaker({
+    port: 0,
+    settings: { s3EndpointUrl: url, region: 'us-east-1', accountId: '111122223333' },
+    trainingGraceSeconds: 5,
+    trainingTimer: (ms, fire) => {
+      const timer = { ms, fire, cancelled: false };
+      timers.push(timer);
+      return () => void (timer.cancelled = true);
+    },
+  });
   clients = localSdkClients(local.url);
   sm = clients.sagemaker;
   await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'held/big.bin', Body: 'x' }));
   await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'held-ckpt/epoch.txt', Body: '3' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'held-long/big.bin', Body: 'x' }));
 });
 
 /** A job running `script` from the fixtures folder (read in place), writing to s3://data/out. */
@@ -99,9 +124,9 @@ test('a job whose entry point exited within MaxRuntimeInSeconds is not stopped w
   await until('the model upload to be held', () => held.has(UPLOAD));
   const uploading = await describe();
   assert.deepEqual([uploading.TrainingJobStatus, uploading.SecondaryStatus], ['InProgress', 'Uploading'], 'the entry point exited within the limit');
-  // Past the limit, by the clock the job's start time is on.
-  const limit = uploading.TrainingStartTime!.getTime() + MAX_RUNTIME_SECONDS * 1000;
-  await until('MaxRuntimeInSeconds to pass', () => Date.now() > limit + 500, { timeoutMs: (MAX_RUNTIME_SECONDS + 30) * 1000 });
+  assert.equal(timers.filter((t) => t.ms === MAX_RUNTIME_SECONDS * 1000).length, 1, "the job's limit was armed");
+  // The limit passes while the model uploads: its timer no longer fires.
+  assert.equal(pass(MAX_RUNTIME_SECONDS * 1000), 0, 'the timer was cancelled when the entry point exited');
   const past = await describe();
   assert.deepEqual([past.TrainingJobStatus, past.SecondaryStatus], ['InProgress', 'Uploading']);
   gates.get(UPLOAD)!.open();
@@ -127,4 +152,15 @@ test('StopTrainingJob closes a checkpoint restore in flight: the job is Stopped 
   // The held checkpoint is never let go before the job ends.
   const d = await ended('stopped-restore');
   assert.deepEqual([d.TrainingJobStatus, d.SecondaryStatus, d.FailureReason], ['Stopped', 'Stopped', undefined]);
+});
+
+test('MaxRuntimeInSeconds passing while a channel downloads closes the download: the job is Stopped, MaxRuntimeExceeded', { timeout: 120_000 }, async () => {
+  const limitMs = (MAX_RUNTIME_SECONDS + 1) * 1000;
+  const channel = { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://data/held-long/' } } }] };
+  await sm.send(new CreateTrainingJobCommand(job('too-long-download', 'copy-channel.mjs', { ...channel, StoppingCondition: { MaxRuntimeInSeconds: limitMs / 1000 } })));
+  await until('the channel download to be held', () => held.has(LONG_DOWNLOAD));
+  assert.equal(pass(limitMs), 1, "the job's limit was armed and still is");
+  // The held object is never let go before the job ends.
+  const d = await ended('too-long-download');
+  assert.deepEqual([d.TrainingJobStatus, d.SecondaryStatus, d.FailureReason], ['Stopped', 'MaxRuntimeExceeded', undefined]);
 });

@@ -28,7 +28,7 @@ import { endpointLogGroup } from './logs/sagemaker-logs.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import { SageMakerService } from './sagemaker-service.js';
 import { ControlPlaneStore } from './store.js';
-import { TrainingJobs } from './training-jobs.js';
+import { TrainingJobs, type TrainingTimer } from './training-jobs.js';
 import { TransformJobs } from './transform-jobs.js';
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import type { DeploymentContext } from './deployment.js';
@@ -108,6 +108,8 @@ export interface LocalSageMakerOptions {
   keepWorkDir?: boolean;
   /** The clock training jobs' warm pools count their keep-alive on (tests move it instead of waiting). @defaultValue Date.now */
   warmPoolNow?: () => number;
+  /** Arms training jobs' `MaxRuntimeInSeconds` timers (tests fire them instead of waiting). @defaultValue setTimeout */
+  trainingTimer?: TrainingTimer;
   /** The clock `UpdateEndpoint`'s bakes, termination waits and execution timeouts, and a rolling `UpdateInferenceComponent`'s waits and execution timeout, count on (tests move it instead of waiting). @defaultValue Date.now */
   deploymentNow?: () => number;
 }
@@ -251,6 +253,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(guard ? { metrics: guard.metrics } : {}),
     ...(opts.metricRegexBudgetMs === undefined ? {} : { metricRegexBudgetMs: opts.metricRegexBudgetMs }),
     ...(opts.warmPoolNow ? { now: opts.warmPoolNow } : {}),
+    ...(opts.trainingTimer ? { timer: opts.trainingTimer } : {}),
   });
   const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.log ? { log: opts.log } : {}), logs });
   const components = new InferenceComponents({

@@ -89,7 +89,18 @@ export interface TrainingJobsContext {
   metricRegexBudgetMs?: number;
   /** The clock warm pools' keep-alive is read on (tests move it). @defaultValue Date.now */
   now?: () => number;
+  /** Arms `MaxRuntimeInSeconds`' timer: calls `fire` after `ms` unless the returned function cancels it first (tests fire it instead of waiting). @defaultValue {@link realTimer} */
+  timer?: TrainingTimer;
 }
+
+/** Calls `fire` once `ms` have passed, unless the function it returns is called first. */
+export type TrainingTimer = (ms: number, fire: () => void) => () => void;
+
+/** {@link TrainingTimer} on `setTimeout`; it does not keep the process alive. */
+const realTimer: TrainingTimer = (ms, fire) => {
+  const t = setTimeout(fire, ms).unref();
+  return () => clearTimeout(t);
+};
 
 /** A running job: its `smkit train` process, once started, and why it is being stopped. */
 interface Run {
@@ -97,7 +108,8 @@ interface Run {
   stop?: 'Stopped' | 'MaxRuntimeExceeded';
   /** Aborted by a stop: closes the channel, code and checkpoint downloads in flight, however large the object. */
   downloads: AbortController;
-  timer?: NodeJS.Timeout;
+  /** Cancels `MaxRuntimeInSeconds`' timer, once armed. */
+  cancelTimer?: () => void;
   done?: Promise<void>;
 }
 
@@ -248,7 +260,7 @@ export class TrainingJobs {
     run.done = this.run(job, run)
       .catch((err: unknown) => this.finish(job, 'Failed', 'Failed', 'Training job failed', `InternalServerError: ${(err as Error).message}`))
       .finally(() => {
-        clearTimeout(run.timer);
+        run.cancelTimer?.();
         // The name may belong to a newer job by now (the ended one deleted, the name reused).
         if (this.runs.get(name) === run) this.runs.delete(name);
       });
@@ -503,7 +515,7 @@ export class TrainingJobs {
       j.trainingStartedAt = new Date();
       const maxRuntimeMs = req.StoppingCondition.MaxRuntimeInSeconds * 1000;
       // Past 2^31 - 1 ms (24.8 days; the API allows 28) setTimeout fires at once: such a limit is not armed.
-      if (maxRuntimeMs <= MAX_TIMER_MS) run.timer = setTimeout(() => this.requestStop(j, run, 'MaxRuntimeExceeded'), maxRuntimeMs).unref();
+      if (maxRuntimeMs <= MAX_TIMER_MS) run.cancelTimer = (this.ctx.timer ?? realTimer)(maxRuntimeMs, () => this.requestStop(j, run, 'MaxRuntimeExceeded'));
       this.transition(j, 'Downloading', 'Downloading input data');
       for (const c of req.InputDataConfig ?? []) await this.downloadChannel(c, paths, run);
       // Where smkit train looks for the code: the hyperparameter first, then the environment variable.
@@ -525,7 +537,7 @@ export class TrainingJobs {
     // MaxRuntimeInSeconds bounds the training: the archiving and uploading after it do not count
     // (API_StoppingCondition: the 30-day total includes "time spent ... archiving and uploading
     // models after it has been stopped"), so a job that ended in time is not stopped while it uploads.
-    clearTimeout(run.timer);
+    run.cancelTimer?.();
     try {
       await checkpoints?.finish();
     } catch (err) {
