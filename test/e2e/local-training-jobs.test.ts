@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
@@ -140,12 +140,31 @@ describe('training jobs', { concurrency: true }, () => {
     assert.ok(d.FailureReason!.length <= 1024);
   });
 
-  test('a sourcedir.tar.gz that is not a tar.gz fails the job with a ClientError naming where the code is and what is wrong with it', async () => {
+  test('a sourcedir.tar.gz that is not a tar.gz, a gzip bomb or holds a link out of code/ fails the job with a ClientError naming where the code is and what is wrong with it (checked as a model.tar.gz is)', async () => {
     await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'code/garbage.tar.gz', Body: 'this is not an archive' }));
     await sm.send(new CreateTrainingJobCommand(job('bad-code', 'fail.mjs', { HyperParameters: { sagemaker_program: '"fail.mjs"', sagemaker_submit_directory: '"s3://data/code/garbage.tar.gz"' } })));
     const d = await ended('bad-code');
     assert.equal(d.TrainingJobStatus, 'Failed');
     assert.match(d.FailureReason!, /^ClientError: Could not extract the training code from s3:\/\/data\/code\/garbage\.tar\.gz \(sagemaker_submit_directory\): it is not a tar or tar\.gz archive \(TAR_BAD_ARCHIVE: Unrecognized archive format\)/);
+
+    // 32 MB of zeros, gzipped about 1030 times smaller: the ratio of a bomb, refused before it is written out.
+    const size = 32 * 1024 * 1024;
+    const header = new tar.Header({ path: 'zeros.bin', type: 'File', size, mode: 0o644, mtime: new Date(0) });
+    header.encode();
+    const bomb = gzipSync(Buffer.concat([header.block!, Buffer.alloc(size), Buffer.alloc(1024)]), { level: 9 });
+    await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'code/bomb.tar.gz', Body: bomb }));
+    await sm.send(new CreateTrainingJobCommand(job('code-bomb', 'fail.mjs', { HyperParameters: { sagemaker_program: '"fail.mjs"', sagemaker_submit_directory: '"s3://data/code/bomb.tar.gz"' } })));
+    const d2 = await ended('code-bomb');
+    assert.equal(d2.TrainingJobStatus, 'Failed');
+    assert.match(d2.FailureReason!, /^ClientError: Could not extract the training code from s3:\/\/data\/code\/bomb\.tar\.gz \(sagemaker_submit_directory\): ERR_ARCHIVE_INVALID: .*the ratio of a gzip bomb\. Nothing was extracted/);
+    // A link out of code/ to a file the job's tree holds: refused, as in a model.tar.gz.
+    const link = new tar.Header({ path: 'peek', type: 'SymbolicLink', linkpath: '../../input/config/hyperparameters.json', mode: 0o777, mtime: new Date(0) });
+    link.encode();
+    await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'code/escaping.tar.gz', Body: gzipSync(Buffer.concat([link.block!, Buffer.alloc(1024)])) }));
+    await sm.send(new CreateTrainingJobCommand(job('code-escaping', 'fail.mjs', { HyperParameters: { sagemaker_program: '"fail.mjs"', sagemaker_submit_directory: '"s3://data/code/escaping.tar.gz"' } })));
+    const d3 = await ended('code-escaping');
+    assert.equal(d3.TrainingJobStatus, 'Failed');
+    assert.match(d3.FailureReason!, /^ClientError: Could not extract the training code from s3:\/\/data\/code\/escaping\.tar\.gz \(sagemaker_submit_directory\): ERR_ARCHIVE_UNSAFE: .*"peek"/);
   });
 
   test('CheckpointConfig: the checkpoints in S3 are restored before the entry point runs and its new ones uploaded after', async () => {

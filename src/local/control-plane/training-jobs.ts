@@ -5,7 +5,8 @@ import os from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
-import { createModelArchive } from '../../archive/model-archive.js';
+import { createModelArchive, extractModelArchive } from '../../archive/model-archive.js';
+import { isToolkitError } from '../../errors/catalogue.js';
 import { AwsServiceError, validationException as validation } from '../../aws/service.js';
 import { s3FolderPrefix as folderPrefix } from '../../aws/s3-location.js';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
@@ -646,16 +647,17 @@ export class TrainingJobs {
     } catch (err) {
       throw new Error(`Could not download the training code from ${submit}: ${(err as Error).message}`, { cause: err });
     }
-    const tar = await import('tar');
     try {
-      await tar.x({ file: archive, cwd: paths.code });
+      // Checked and bounded as a model.tar.gz is: a gzip bomb or an archive bigger than the free
+      // space fills no disk, and no entry is written outside code/.
+      await extractModelArchive(archive, paths.code, { signal });
     } catch (err) {
-      // node-tar's own message names neither the archive nor what to do.
-      const what = (err as { code?: string }).code === 'TAR_BAD_ARCHIVE' ? 'it is not a tar or tar.gz archive' : 'it could not be extracted';
-      throw new Error(
-        `Could not extract the training code from ${submit} (${source}): ${what} (${(err as Error).message}). Upload the code folder as a tar.gz, as the SageMaker Python SDK's sourcedir.tar.gz is.`,
-        { cause: err },
-      );
+      if (signal.aborted) throw err;
+      const cause = (err as Error).cause as { code?: string; message?: string } | undefined;
+      const what = cause?.code === 'TAR_BAD_ARCHIVE' ? `it is not a tar or tar.gz archive (${cause.message})` : isToolkitError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
+      throw new Error(`Could not extract the training code from ${submit} (${source}): ${what}. Upload the code folder as a tar.gz, as the SageMaker Python SDK's sourcedir.tar.gz is.`, { cause: err });
+    } finally {
+      await rm(archive, { force: true });
     }
   }
 
