@@ -53,6 +53,15 @@ function str(env: Env, name: string): string | undefined {
 }
 
 /**
+ * The training tree `smkit train` uses: `baseDir` (the `--base-dir` flag) when given, else
+ * `SAGEMAKER_BASE_DIR`, else `/opt/ml`, made absolute. Read alone (it cannot be invalid), so a run
+ * whose other settings are invalid still knows where to write `output/failure`.
+ */
+export function trainingBaseDir(env: Env = process.env, baseDir?: string): string {
+  return path.resolve(baseDir ?? str(env, 'SAGEMAKER_BASE_DIR') ?? '/opt/ml');
+}
+
+/**
  * Reads, validates and freezes the training settings. Throws `ERR_CONFIG_INVALID` naming the
  * variable on an invalid value, or `ERR_CLI_USAGE` on an invalid `--grace-seconds` override.
  */
@@ -72,7 +81,7 @@ export function loadTrainingSettings(env: Env = process.env, overrides: Training
   for (const [k, v] of Object.entries(env)) if (v !== undefined) inheritedEnv[k] = v;
   Object.assign(inheritedEnv, overrides.extraEnv ?? {});
   const settings: TrainingSettings = {
-    baseDir: path.resolve(overrides.baseDir ?? str(env, 'SAGEMAKER_BASE_DIR') ?? '/opt/ml'),
+    baseDir: trainingBaseDir(env, overrides.baseDir),
     baseDirIsDefault: overrides.baseDir === undefined && str(env, 'SAGEMAKER_BASE_DIR') === undefined,
     program: overrides.program ?? str(env, 'SAGEMAKER_PROGRAM'),
     submitDirectory: str(env, 'SAGEMAKER_SUBMIT_DIRECTORY'),

@@ -50,7 +50,8 @@ export async function train(opts: TrainCommandOptions): Promise<void> {
  */
 async function recordSettingsFailure(baseDirFlag: string | undefined, err: unknown): Promise<void> {
   if (!isToolkitError(err)) return;
-  const base = path.resolve(baseDirFlag ?? (process.env['SAGEMAKER_BASE_DIR']?.trim() || '/opt/ml'));
+  const { trainingBaseDir } = await import('../../config/training.js');
+  const base = trainingBaseDir(process.env, baseDirFlag);
   if (!existsSync(path.join(base, 'input', 'config'))) return;
   const { trainingPaths } = await import('../../train/paths.js');
   const { clearOutcome, writeFailure } = await import('../../train/outcome.js');
