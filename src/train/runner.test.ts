@@ -8,6 +8,7 @@ import { runTraining } from './runner.js';
 import { loadTrainingSettings } from '../config/training.js';
 import { createLogger } from '../logging/logger.js';
 import { until } from '../../test/helpers/until.js';
+import { pino } from 'pino';
 
 test('a run in a tree an earlier run left output/success and output/failure in ends with the files of this run only', async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-rerun-'));
@@ -143,15 +144,21 @@ test('a process the entry point left running in its group is ended when the entr
   mkdirSync(path.join(base, 'code'));
   mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
   const pidFile = path.join(base, 'leftover.pid');
+  const entryPidFile = path.join(base, 'entry.pid');
   writeFileSync(
     path.join(base, 'code', 'train.mjs'),
     `import { spawn } from 'node:child_process';\nimport { writeFileSync } from 'node:fs';\n` +
+      `writeFileSync(${JSON.stringify(entryPidFile)}, String(process.pid));\n` +
       `const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });\nc.unref();\n` +
       `writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));\n`,
   );
   const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
-  const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0 });
+  const lines: Array<{ msg?: string; entryPointPid?: number }> = [];
+  const logger = pino({ level: 'info', base: { pid: process.pid } }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string; entryPointPid?: number }) });
+  const result = await runTraining({ settings, logger, handleSignals: false, numCpus: 1, numGpus: 0 });
   assert.equal(result.exitCode, 0);
+  // Its process group's id, logged: the group to look for should smkit itself be SIGKILLed.
+  assert.equal(lines.find((l) => l.msg === 'invoking the entry point')?.entryPointPid, Number(readFileSync(entryPidFile, 'utf8')));
   const pid = Number(readFileSync(pidFile, 'utf8'));
   t.after(() => {
     try {

@@ -212,7 +212,6 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     return fail(1, `ERR_INTERNAL: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   }
 
-  log.info({ command: command.display, cwd: command.cwd }, 'invoking the entry point');
   let started: ChildProcessByStdio<null, null, Readable>;
   try {
     started = spawn(command.command, command.args, { cwd: command.cwd, env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
@@ -220,6 +219,9 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     if (handleSignals) stopHandlingSignals();
     return fail(1, `ExecuteUserScriptError: could not start "${headlineCommand(command.display)}": ${startError(err as Error, command, env)}`, environment);
   }
+  // The pid is its process group's id too: should smkit itself be SIGKILLed (outside a container,
+  // where nothing else ends the group), the log says which group is left running.
+  log.info({ command: command.display, cwd: command.cwd, entryPointPid: started.pid }, 'invoking the entry point');
   child = started;
   const stderrTail = new TailBuffer();
   const stderrDone = new Promise<void>((resolve) => {
