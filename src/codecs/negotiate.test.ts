@@ -41,8 +41,8 @@ test('an empty q or one that is not a number counts as 1, never as the q=0 that 
   assert.equal(pick('application/json;q=0.5, text/csv;q=""'), 'text/csv');
 });
 
-test("every q outside RFC 9110's qvalue grammar is ignored alike (the range counts as q=1): negative, past 1, more than 3 decimals, not a number", () => {
-  for (const bad of ['-1', '-0.5', '2', '1.5', '1.0001', '0.0001', 'abc', '1e-1', '.5', '+0.5', '0x1', 'Infinity', 'NaN']) {
+test("every q outside RFC 9110's qvalue grammar is ignored alike (the range counts as q=1): negative, past 1, not a number", () => {
+  for (const bad of ['-1', '-0.5', '2', '1.5', '1.0001', 'abc', '1e-1', '.5', '+0.5', '0x1', 'Infinity', 'NaN']) {
     // Ignored, not excluding: the lone range is still acceptable, and it outranks a valid q below 1.
     assert.equal(pick(`text/csv;q=${bad}`), 'text/csv', `q=${bad} alone`);
     assert.equal(pick(`application/json;q=0.9, text/csv;q=${bad}`), 'text/csv', `q=${bad} beside q=0.9`);
@@ -52,6 +52,16 @@ test("every q outside RFC 9110's qvalue grammar is ignored alike (the range coun
   for (const zero of ['0', '0.', '0.0', '0.000']) assert.equal(pick(`text/csv;q=${zero}`), undefined, `q=${zero}`);
   for (const one of ['1', '1.', '1.000']) assert.equal(pick(`application/json;q=0.999, text/csv;q=${one}`), 'text/csv', `q=${one}`);
   assert.equal(pick('text/csv;q=0.001, application/x-npy;q=0.002'), 'application/x-npy');
+});
+
+test('a q from 0 to 1 with more than three decimals keeps its value: q=0.0001 ranks last (it did rank first), q=0.0000 excludes', () => {
+  assert.equal(pick('text/csv;q=0.0001, application/json;q=0.5'), 'application/json');
+  assert.equal(pick('text/csv;q=0.0001, */*;q=0.001'), 'application/json');
+  assert.equal(pick('text/csv;q=0.0001'), 'text/csv');
+  assert.equal(pick('text/csv;q=0.0002, application/x-npy;q=0.00015'), 'text/csv');
+  assert.equal(pick('text/csv;q=0.0000'), undefined);
+  assert.equal(pick('text/csv;q=0.0000, */*'), 'application/json');
+  assert.equal(pick('application/json;q=0.999, text/csv;q=1.0000'), 'text/csv');
 });
 
 test('q-values order entries and q=0 excludes a type', () => {
@@ -91,7 +101,8 @@ test('matching ignores case', () => {
 });
 
 test('property: a q outside the qvalue grammar picks what the same header without that q picks', () => {
-  const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+  // A number from 0 to 1 as RFC 9110 writes it, with any number of decimals, is read: anything else is ignored.
+  const QVALUE = /^(?:0(?:\.\d*)?|1(?:\.0*)?)$/;
   // Characters that stay inside one parameter value (no ',' or ';', which end it, nor quotes).
   const qText = fc.string({ unit: fc.constantFrom(...'0123456789.-+eE abcxN'), maxLength: 8 }).filter((s) => !QVALUE.test(s.trim()));
   const others = fc.constantFrom('application/json;q=0.5', '*/*;q=0.1', 'application/x-npy', 'text/*;q=0', 'application/json;q=0');

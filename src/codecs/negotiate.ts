@@ -14,7 +14,8 @@ interface AcceptEntry {
  * - Otherwise entries are tried by descending q-value, ties in header order. A type's q is that of
  *   the most specific entry that covers it (RFC 9110 §12.5.1: its own, else `type/*`, else `*\/*`),
  *   so `application/json;q=0.1, *\/*` ranks JSON below the rest, and `q=0` excludes a type. A q
- *   outside RFC 9110's qvalue grammar (`q=abc`, `q=-1`, `q=2`, empty) is ignored: the range counts as q=1.
+ *   outside RFC 9110's qvalue grammar (`q=abc`, `q=-1`, `q=2`, empty) is ignored: the range counts as q=1;
+ *   more than three decimals are read (`q=0.0001` ranks below `q=0.001`).
  *   Media-type parameters other than `q` are ignored (`application/json; charset=utf-8` is JSON).
  * - An exact entry matches when it is in `available`. A wildcard (`type/*`, `*\/*`) prefers
  *   `defaultAccept` when the wildcard covers it, else the first covered type in `available`.
@@ -68,12 +69,15 @@ function parseAccept(header: string): AcceptEntry[] {
   return parseMediaTypeList(header).map((m, order) => ({ type: m.mediaType, q: parseQ(m.params['q']), order }));
 }
 
-/** RFC 9110 §12.4.2's qvalue: 0 to 1 with at most three decimals. */
-const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+/**
+ * RFC 9110 §12.4.2's qvalue (0 to 1), with any number of decimals: the grammar allows three, but a
+ * sender writing `q=0.0001` plainly ranks the type last, not first.
+ */
+const QVALUE = /^(?:0(?:\.\d*)?|1(?:\.0*)?)$/;
 
 function parseQ(raw: string | undefined): number {
   const text = raw?.trim();
-  // A q outside RFC 9110's grammar (empty, `abc`, `-1`, `2`, `0.0001`) is ignored, as if the range had
+  // A q outside RFC 9110's grammar (empty, `abc`, `-1`, `2`) is ignored, as if the range had
   // none (q=1), rather than failing the request or excluding the type: the sender meant the type, and
   // no peer server refuses a request for it. An empty q counting as 1 was the first such choice.
   if (text === undefined || !QVALUE.test(text)) return 1;

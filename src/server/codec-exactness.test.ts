@@ -48,8 +48,8 @@ const invoke = async (contentType: string, body: string | Buffer, accept?: strin
   return { status: res.status, text, headers: res.headers as Record<string, string>, error: () => JSON.parse(text) as { code: string; message: string } };
 };
 
-test('Accept: a q outside the qvalue grammar is ignored (q=1), whether not a number, negative or past 1', async () => {
-  for (const bad of ['abc', '-1', '2', '0.0001']) {
+test('Accept: a q outside the qvalue grammar is ignored (q=1), whether not a number, negative or past 1; more decimals are read', async () => {
+  for (const bad of ['abc', '-1', '2']) {
     const res = await invoke('application/json', '[[1.5, 2]]', `application/json;q=0.9, text/csv;q=${bad}`);
     assert.equal(res.status, 200, `q=${bad}: ${res.text}`);
     assert.match(res.headers['content-type'] ?? '', /^text\/csv/, `q=${bad}`);
@@ -58,6 +58,11 @@ test('Accept: a q outside the qvalue grammar is ignored (q=1), whether not a num
   // A valid q=0 still excludes the lone type it names.
   const none = await invoke('application/json', '[1]', 'text/csv;q=0');
   assert.equal(none.status, 406);
+  // More than three decimals are read: q=0.0001 ranks CSV below q=0.9, and q=0.0000 excludes it.
+  const low = await invoke('application/json', '[[1.5, 2]]', 'application/json;q=0.9, text/csv;q=0.0001');
+  assert.equal(low.status, 200, low.text);
+  assert.match(low.headers['content-type'] ?? '', /^application\/json/);
+  assert.equal((await invoke('application/json', '[1]', 'text/csv;q=0.0000')).status, 406);
 });
 
 /** An NPY 1.0 float32 [2] file whose header is `chars` characters long. */
