@@ -568,12 +568,15 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
     case 'int64':
     case 'uint64': {
       const o = out as BigInt64Array | BigUint64Array;
+      // Doubles past these are out of range whatever literal they were rounded from.
+      const [least, most] = dtype === 'int64' ? [-(2 ** 63), 2 ** 63] : [0, 2 ** 64];
       for (let i = 0; i < n; i++) {
         const v = flat[i];
         // A number past ±2^53 has been rounded by JSON.parse (9007199254740993 parses as …992): the
         // JSON codecs then parse the body again with such literals as bigints, as Triton reads them
-        // exactly. Only one written with a fraction or exponent (1e20), a double, stays inexact.
+        // exactly. Only one written with a fraction or exponent (9e18), a double, stays inexact.
         if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+          if (v < least || v > most) bad(i, `values in the ${dtype} range`);
           throw new InexactInteger(
             'ERR_JSON_PARSE',
             `v2 request: ${label}: data[${i}] is ${shownValue(v)} but datatype ${DTYPE_TO_V2[dtype]} needs integers in its range, exact: past ±2^53 written ` +

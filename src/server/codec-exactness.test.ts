@@ -93,7 +93,7 @@ test('v2 INT64/UINT64 past ±2^53: integer literals are read and answered exactl
     assert.match(text, /"name":"i","shape":\[3\],"datatype":"INT64","data":\[9007199254740993,-9223372036854775808,7\]/, contentType);
     assert.match(text, /"name":"u","shape":\[1\],"datatype":"UINT64","data":\[18446744073709551615\]/, contentType);
   }
-  const inexact = await invoke('application/json', '{"inputs":[{"name":"i","shape":[1],"datatype":"INT64","data":[1e19]}]}');
+  const inexact = await invoke('application/json', '{"inputs":[{"name":"i","shape":[1],"datatype":"INT64","data":[9e18]}]}');
   assert.equal(inexact.status, 400);
   assert.equal(inexact.error().code, 'ERR_JSON_PARSE');
   assert.match(inexact.error().message, /exact: past ±2\^53 written as plain digits/);
