@@ -1,4 +1,5 @@
 import type { Tensor } from '../core/tensor.js';
+import { float16Bits } from '../core/float16.js';
 import { tensorRowsToJson, tensorToJson } from './json-write.js';
 
 /**
@@ -116,11 +117,19 @@ function isFloat(t: Tensor): boolean {
   return t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16';
 }
 
-/** Replaces, in order, the `null`s that `JSON.stringify` wrote for the non-finite elements `[from, to)`. */
-function restoreNonFinite(json: string, t: Tensor, from: number, to: number): string {
-  const tokens: string[] = [];
-  const d = t.data as ArrayLike<number>;
+/**
+ * A float tensor's elements as {@link restoreNonFinite} reads them: numbers, or for float16 its bits
+ * whatever `data` holds (a `Float16Array` on Node 24 holds values, not bits).
+ */
+function floatElements(t: Tensor): { d: ArrayLike<number>; half: boolean } {
   const half = t.dtype === 'float16';
+  return { d: half ? float16Bits(t.data as Uint16Array) : (t.data as ArrayLike<number>), half };
+}
+
+/** Replaces, in order, the `null`s the JSON writers wrote for the non-finite elements `[from, to)`. */
+function restoreNonFinite(json: string, { d, half }: { d: ArrayLike<number>; half: boolean }, from: number, to: number): string {
+  if (!json.includes('null')) return json;
+  const tokens: string[] = [];
   for (let i = from; i < to; i++) {
     const v = d[i]!;
     // float16 bits: exponent all ones is Infinity or NaN.
@@ -131,6 +140,15 @@ function restoreNonFinite(json: string, t: Tensor, from: number, to: number): st
   if (tokens.length === 0) return json;
   let k = 0;
   return json.replace(/null/g, () => tokens[k++] ?? 'null');
+}
+
+/**
+ * `json`, the text the JSON writers made of tensor `t` (nested or flat), with the `null` each wrote
+ * for a non-finite float replaced by the token `NaN`, `Infinity` or `-Infinity`, as TF Serving and
+ * Triton write them. The text of a tensor that is not float, or has no `null`, is returned unchanged.
+ */
+export function withNonFiniteTokens(json: string, t: Tensor): string {
+  return isFloat(t) ? restoreNonFinite(json, floatElements(t), 0, t.data.length) : json;
 }
 
 /**
@@ -161,8 +179,7 @@ function isBytesOutput(name: string, t: Tensor): boolean {
  */
 export function tfsTensorJson(name: string, t: Tensor, binaryStrings?: ReadonlySet<string>): string {
   if (isBytesOutput(name, t)) return b64Json(t, 0, t.shape, binaryStrings);
-  const json = tensorToJson(t);
-  return isFloat(t) ? restoreNonFinite(json, t, 0, t.data.length) : json;
+  return withNonFiniteTokens(tensorToJson(t), t);
 }
 
 /** Each row (first axis) of one output as TF Serving writes it, for `{"predictions": [...]}` (see {@link tfsTensorJson}). */
@@ -173,5 +190,6 @@ export function tfsRowsJson(name: string, t: Tensor, binaryStrings?: ReadonlySet
   if (isBytesOutput(name, t)) return Array.from({ length: rows }, (_, r) => b64Json(t, r * rowSize, t.shape.slice(1), binaryStrings));
   const json = tensorRowsToJson(t);
   if (!isFloat(t)) return json;
-  return json.map((row, r) => restoreNonFinite(row, t, r * rowSize, (r + 1) * rowSize));
+  const elements = floatElements(t);
+  return json.map((row, r) => restoreNonFinite(row, elements, r * rowSize, (r + 1) * rowSize));
 }

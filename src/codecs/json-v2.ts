@@ -3,8 +3,9 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { MAX_RANK, allocate, isBigIntDType, sizeOf, type DType, type Tensor, type TensorMap } from '../core/tensor.js';
 import type { DecodeLimits, DecodedRequest, EncodeOptions, SoleInput, TypedBody, V2BinaryOutputs } from './codec.js';
 import { checkDecodedSize } from './decode-limits.js';
-import { float16Bits, float16ToFloat32, toFloat16Bits } from '../core/float16.js';
+import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
+import { withNonFiniteTokens } from './json-tfs.js';
 import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
 import { setTensor } from './tensor-map.js';
 import { roundToBfloat16 } from '../core/float-rounding.js';
@@ -505,16 +506,7 @@ export function encodeV2Answer(outputs: TensorMap, options: EncodeOptions): Type
  */
 function v2DataJson(t: Tensor): string {
   if (isBigIntDType(t.dtype)) return `[${(t.data as BigInt64Array).join(',')}]`;
-  const json = tensorFlatToJson(t);
-  // The float writers write each non-finite value as null, the only null in a float array's text.
-  if ((t.dtype !== 'float32' && t.dtype !== 'float64' && t.dtype !== 'float16') || !json.includes('null')) return json;
-  const values = t.dtype === 'float16' ? float16ToFloat32(float16Bits(t.data as Uint16Array)) : (t.data as Float32Array | Float64Array);
-  let at = 0;
-  return json.replace(/null/g, () => {
-    while (Number.isFinite(values[at]!)) at++;
-    const v = values[at++]!;
-    return v !== v ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
-  });
+  return withNonFiniteTokens(tensorFlatToJson(t), t);
 }
 
 /**

@@ -113,6 +113,17 @@ test('TFS: NaN, Infinity and -Infinity tokens are numbers in requests and are wr
   assert.equal(text(decode('[1]'), out), '[[null,1],[null,null]]');
 });
 
+test('TFS and v2: a float16 output whose data holds values, not bits (Node 24\'s Float16Array, any other typed array), gets the NaN/Infinity tokens too', () => {
+  const text = (req: DecodedRequest, o: TensorMap) => jsonCodec.encode!(o, { request: req }).toString('utf8');
+  const Float16 = (globalThis as { Float16Array?: new (values: number[]) => ArrayLike<number> }).Float16Array;
+  for (const data of [Float32Array.from([NaN, -Infinity, 1.5, Infinity]), ...(Float16 ? [new Float16([NaN, -Infinity, 1.5, Infinity])] : [])]) {
+    const half = { y: { dtype: 'float16', shape: [2, 2], data } as unknown as Tensor };
+    assert.equal(text(decode('{"instances": [1]}'), half), '{"predictions":[[NaN,-Infinity],[1.5,Infinity]]}', data.constructor.name);
+    assert.equal(text(decode('{"inputs": [1]}'), half), '{"outputs":[[NaN,-Infinity],[1.5,Infinity]]}', data.constructor.name);
+    assert.match(text(decode('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}'), half), /"datatype":"FP16","data":\[NaN,-Infinity,1\.5,Infinity\]/, data.constructor.name);
+  }
+});
+
 test('TFS: outputs named *_bytes are written as {"b64": ...}; both instances and inputs, or a bad signature_name, are a 400', () => {
   const r = decode('{"instances": [1, 2]}');
   const out = { image_bytes: tensor('string', [2], ['image bytes', 'é']), label: tensor('string', [2], ['a', 'b']) };
