@@ -114,3 +114,14 @@ test('property: a q outside the qvalue grammar picks what the same header withou
     { numRuns: 500 },
   );
 });
+
+test('property: q-values with any number of decimals rank by value, ties in header order, and 0 excludes', () => {
+  const q = fc.integer({ min: 0, max: 10 ** 6 }).map((n) => ({ value: n / 10 ** 6, text: (n / 10 ** 6).toFixed(6) }));
+  fc.assert(
+    fc.property(q, q, ({ value: a, text: qa }, { value: b, text: qb }) => {
+      const expected = a === 0 && b === 0 ? undefined : a >= b ? 'text/csv' : 'application/x-npy';
+      assert.equal(pick(`text/csv;q=${qa}, application/x-npy;q=${qb}`), expected, `${qa} ${qb}`);
+    }),
+    { numRuns: 300 },
+  );
+});
