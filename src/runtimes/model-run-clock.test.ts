@@ -35,6 +35,22 @@ test('a model run is timed from when it starts: a hold of the event loop before 
   assert.equal(clock.takeLongest(), 0, 'each call starts over');
 });
 
+test('runs called together and run one after the other in one check phase count together: they hold the loop together', async () => {
+  let now = 0;
+  const clock = new ModelRunClock(() => now);
+  const runtime = clock.timed(immediateRuntime(() => (now += 400)));
+  clock.takeLongest();
+  // Eight concurrent requests of a 400 ms model: the loop is held 3.2 s, though no run takes 1 s.
+  const runs = Array.from({ length: 8 }, () => runtime.predict({}));
+  now += 2300;
+  await Promise.all(runs);
+  assert.equal(clock.takeLongest(), 3200);
+
+  // A run called after a check phase is timed from the next one.
+  await runtime.predict({});
+  assert.equal(clock.takeLongest(), 400);
+});
+
 test('a run that settles before the next turn of the loop is timed from its call; runs are not timed before watching starts', async () => {
   let now = 0;
   const clock = new ModelRunClock(() => now);
@@ -42,7 +58,20 @@ test('a run that settles before the next turn of the loop is timed from its call
   await runtime.predict({});
   clock.takeLongest();
   assert.equal(clock.takeLongest(), 0, 'the run before watching began was not timed');
+  now += 1000;
   await runtime.predict({});
   await runtime.predict({});
   assert.equal(clock.takeLongest(), 7);
+  // A run that fails is timed too, and its failure reaches the caller.
+  const failing = clock.timed<ModelRuntime>({ ...immediateRuntime(() => undefined), predict: async () => ((now += 9), Promise.reject(new Error('bad input'))) });
+  await assert.rejects(failing.predict({}), /bad input/);
+  assert.equal(clock.takeLongest(), 9);
+});
+
+test('a runtime that cannot be timed (frozen) leaves the watchdog to the loop delay alone', async () => {
+  const clock = new ModelRunClock(() => 0);
+  const frozen = Object.freeze(immediateRuntime(() => undefined));
+  assert.equal(clock.timed(frozen), frozen);
+  assert.deepEqual(await frozen.predict({}), {});
+  assert.equal(clock.takeLongest(), Number.POSITIVE_INFINITY);
 });

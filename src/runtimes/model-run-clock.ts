@@ -1,37 +1,72 @@
+import type { TensorMap } from '../core/tensor.js';
 import type { ModelRuntime } from './runtime.js';
 
 /**
- * The longest model run of the process since it was last asked, for the watchdog that moves a
- * model off the HTTP thread (size-routed-backend.ts): the time a model held the event loop, told
- * apart from the time the loop was held by something else (accepting a burst of connections).
+ * The longest time model runs of the process held the event loop since it was last asked, for the
+ * watchdog that moves a model off the HTTP thread (size-routed-backend.ts): the time a model held
+ * the loop, told apart from the time the loop was held by something else (accepting a burst of
+ * connections).
  */
 export class ModelRunClock {
   #watching = false;
+  /** Set when a runtime could not be timed: the watchdog then goes by the loop delay alone. */
+  #blind = false;
   #longestMs = 0;
+  /** Runs called and not yet settled, and since when there has been one. */
+  #inFlight = 0;
+  #busySince = 0;
+  /** When the check phase of the event loop last began with a run pending (see {@link #marked}). */
+  #turnStart = 0;
+  #markPending = false;
+  /** One bound function for every run: no closure, no timer per run. */
+  readonly #marked = (): void => {
+    this.#markPending = false;
+    this.#turnStart = this.now();
+  };
+  readonly #settled = (): void => {
+    this.#inFlight--;
+    const ms = this.now() - Math.max(this.#busySince, this.#turnStart);
+    if (ms > this.#longestMs) this.#longestMs = ms;
+  };
 
   /** @param now - the clock, in ms (tests pass their own). */
   constructor(private readonly now: () => number = () => performance.now()) {}
 
   /**
-   * Times every later call of `runtime.predict` while runs are watched (see {@link takeLongest}):
-   * from its call, or from the first check phase of the event loop after it (a `setImmediate`) when
-   * the run is still pending then, to its settling. onnxruntime-node starts a run from a
-   * `setImmediate`, which comes after the loop's poll phase: a burst of connections accepted there
-   * is not counted as the model's. Returns `runtime` (its `predict` replaced), or `runtime` as it
-   * is when it is frozen.
+   * Times every later call of `runtime.predict` while runs are watched (see {@link takeLongest}): to
+   * its settling from the later of when the current spell of pending runs began and when the last
+   * check phase of the event loop began (marked by a `setImmediate`, one per turn of the loop in
+   * which a run is called).
+   * onnxruntime-node starts a run from a `setImmediate`, which comes after the loop's poll phase: a
+   * burst of connections accepted there is not counted as the model's, but runs that follow one
+   * another in one check phase (concurrent requests) count together, as they hold the loop together.
+   * Returns `runtime` (its `predict` replaced); one that cannot be changed (frozen) is not timed, and
+   * {@link takeLongest} then answers `Infinity` (the model is blamed for any block, as before).
    */
   timed<R extends ModelRuntime>(runtime: R): R {
-    if (Object.isFrozen(runtime)) return runtime;
     const predict = runtime.predict.bind(runtime);
-    runtime.predict = (inputs, cancellation) => {
-      if (!this.#watching) return predict(inputs, cancellation);
-      let began = this.now();
-      const mark = setImmediate(() => (began = this.now()));
-      return predict(inputs, cancellation).finally(() => {
-        clearImmediate(mark);
-        this.#longestMs = Math.max(this.#longestMs, this.now() - began);
-      });
-    };
+    try {
+      runtime.predict = (inputs, cancellation) => {
+        if (!this.#watching) return predict(inputs, cancellation);
+        if (this.#inFlight++ === 0) this.#busySince = this.now();
+        if (!this.#markPending) {
+          this.#markPending = true;
+          setImmediate(this.#marked);
+        }
+        let run: Promise<TensorMap>;
+        try {
+          run = predict(inputs, cancellation);
+        } catch (err) {
+          this.#inFlight--;
+          throw err;
+        }
+        // A branch off the run (its rejection is the caller's to handle): the caller awaits the run itself.
+        run.then(this.#settled, this.#settled);
+        return run;
+      };
+    } catch {
+      this.#blind = true;
+    }
     return runtime;
   }
 
@@ -40,7 +75,7 @@ export class ModelRunClock {
     this.#watching = true;
     const longest = this.#longestMs;
     this.#longestMs = 0;
-    return longest;
+    return this.#blind ? Number.POSITIVE_INFINITY : longest;
   }
 }
 
