@@ -107,10 +107,9 @@ export function limitConnections(server: Server, maxConnections: number, fileLim
 
 /**
  * {@link limitConnections} with the limit this process's open files limit allows, less
- * {@link RESERVED_FILE_DESCRIPTORS}; nothing when the limit is unknown or unlimited. `refusal`
- * words the answer (the local SageMaker answers as AWS does).
+ * {@link RESERVED_FILE_DESCRIPTORS}; nothing when the limit is unknown or unlimited.
  */
-export function limitConnectionsToFileLimit(server: Server, fileLimit = openFilesLimit(), refusal: RefusalAnswer = serverBusy): void {
+export function limitConnectionsToFileLimit(server: Server, fileLimit = openFilesLimit()): void {
   if (fileLimit === undefined) return;
-  limitConnections(server, Math.max(1, fileLimit - RESERVED_FILE_DESCRIPTORS), fileLimit, MAX_LINGERING_REFUSALS, refusal);
+  limitConnections(server, Math.max(1, fileLimit - RESERVED_FILE_DESCRIPTORS), fileLimit);
 }
