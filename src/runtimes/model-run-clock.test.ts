@@ -75,3 +75,19 @@ test('a runtime that cannot be timed (frozen) leaves the watchdog to the loop de
   assert.deepEqual(await frozen.predict({}), {});
   assert.equal(clock.takeLongest(), Number.POSITIVE_INFINITY);
 });
+
+test("a predict step's runtime is timed by this process's clock, batched or not (what the inline watchdog reads)", async () => {
+  const { batchedRuntime } = await import('../pipeline/steps/predict.js');
+  const { modelRunClock } = await import('./model-run-clock.js');
+  const busy = () => {
+    for (const end = performance.now() + 30; performance.now() < end; );
+  };
+  const env = { runtimeOptions: { devices: ['cpu'], intraOpThreads: 0, workerIndex: 0, log: { debug() {}, info() {}, warn() {}, error() {} } as never } };
+  modelRunClock.takeLongest();
+  for (const batching of [undefined, { maxSize: 4, maxDelayMs: 0 }]) {
+    const runtime = await batchedRuntime(immediateRuntime(busy), { ...env, ...(batching ? { batching } : {}) }, 'model');
+    modelRunClock.takeLongest();
+    await runtime.predict({});
+    assert.ok(modelRunClock.takeLongest() >= 30, `the 30 ms run was timed (batching ${batching ? 'on' : 'off'})`);
+  }
+});
