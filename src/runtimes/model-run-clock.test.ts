@@ -68,6 +68,20 @@ test('a run that settles before the next turn of the loop is timed from its call
   assert.equal(clock.takeLongest(), 9);
 });
 
+test('a run that fails at once, late in a long poll phase while other runs wait for their turn, is timed from its own call', async () => {
+  let now = 0;
+  const clock = new ModelRunClock(() => now);
+  const good = clock.timed(immediateRuntime(() => (now += 5)));
+  const bad = clock.timed<ModelRuntime>({ ...immediateRuntime(() => undefined), predict: async () => ((now += 1), Promise.reject(new Error('inputs do not match the model'))) });
+  clock.takeLongest();
+  const waiting = good.predict({});
+  // A burst of connections accepted, then a request whose inputs are refused before the model runs.
+  now += 2000;
+  await assert.rejects(bad.predict({}), /do not match/);
+  await waiting;
+  assert.equal(clock.takeLongest(), 5);
+});
+
 test('a runtime that cannot be timed (frozen) leaves the watchdog to the loop delay alone', async () => {
   const clock = new ModelRunClock(() => 0);
   const frozen = Object.freeze(immediateRuntime(() => undefined));

@@ -1,4 +1,3 @@
-import type { TensorMap } from '../core/tensor.js';
 import type { ModelRuntime } from './runtime.js';
 
 /**
@@ -12,21 +11,13 @@ export class ModelRunClock {
   /** Set when a runtime could not be timed: the watchdog then goes by the loop delay alone. */
   #blind = false;
   #longestMs = 0;
-  /** Runs called and not yet settled, and since when there has been one. */
-  #inFlight = 0;
-  #busySince = 0;
   /** When the check phase of the event loop last began with a run pending (see {@link #marked}). */
   #turnStart = 0;
   #markPending = false;
-  /** One bound function for every run: no closure, no timer per run. */
+  /** One bound function for every turn of the loop with runs: no timer per run. */
   readonly #marked = (): void => {
     this.#markPending = false;
     this.#turnStart = this.now();
-  };
-  readonly #settled = (): void => {
-    this.#inFlight--;
-    const ms = this.now() - Math.max(this.#busySince, this.#turnStart);
-    if (ms > this.#longestMs) this.#longestMs = ms;
   };
 
   /** @param now - the clock, in ms (tests pass their own). */
@@ -34,9 +25,8 @@ export class ModelRunClock {
 
   /**
    * Times every later call of `runtime.predict` while runs are watched (see {@link takeLongest}): to
-   * its settling from the later of when the current spell of pending runs began and when the last
-   * check phase of the event loop began (marked by a `setImmediate`, one per turn of the loop in
-   * which a run is called).
+   * its settling from the later of its call and the start of the last check phase of the event loop
+   * (marked by a `setImmediate`, one per turn of the loop in which a run is called).
    * onnxruntime-node starts a run from a `setImmediate`, which comes after the loop's poll phase: a
    * burst of connections accepted there is not counted as the model's, but runs that follow one
    * another in one check phase (concurrent requests) count together, as they hold the loop together.
@@ -48,26 +38,26 @@ export class ModelRunClock {
     try {
       runtime.predict = (inputs, cancellation) => {
         if (!this.#watching) return predict(inputs, cancellation);
-        if (this.#inFlight++ === 0) this.#busySince = this.now();
+        const called = this.now();
         if (!this.#markPending) {
           this.#markPending = true;
           setImmediate(this.#marked);
         }
-        let run: Promise<TensorMap>;
-        try {
-          run = predict(inputs, cancellation);
-        } catch (err) {
-          this.#inFlight--;
-          throw err;
-        }
+        const run = predict(inputs, cancellation);
+        const settled = () => this.#settled(called);
         // A branch off the run (its rejection is the caller's to handle): the caller awaits the run itself.
-        run.then(this.#settled, this.#settled);
+        run.then(settled, settled);
         return run;
       };
     } catch {
       this.#blind = true;
     }
     return runtime;
+  }
+
+  #settled(called: number): void {
+    const ms = this.now() - Math.max(called, this.#turnStart);
+    if (ms > this.#longestMs) this.#longestMs = ms;
   }
 
   /** Starts watching runs (once asked, runs are timed for good); returns the longest run since the last call, in ms, and starts over. */
