@@ -430,3 +430,33 @@ test('a .tar.gz that decompresses more than 1000 times (16 MB of zeros, gzip -6)
     assert.equal(await exists(dest), false);
   });
 });
+
+test('a training upload (onLinkLeftOut) packs a folder reached through symbolic links once: a DAG of links (two links to the next folder, ten deep) grows linearly, not 2^10-fold, and each link to a folder already packed through a link is reported', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    const depth = 10;
+    for (let i = 0; i <= depth; i++) {
+      await fs.mkdir(path.join(model, `d${i}`), { recursive: true });
+      await fs.writeFile(path.join(model, `d${i}`, 'w.bin'), `w${i}`);
+      if (i > 0) {
+        await fs.symlink(`../d${i}`, path.join(model, `d${i - 1}`, 'l1'));
+        await fs.symlink(`../d${i}`, path.join(model, `d${i - 1}`, 'l2'));
+      }
+    }
+    const leftOut: Array<[string, string]> = [];
+    const entries = await createModelArchive(model, path.join(tmp, 'model.tar.gz'), {
+      maxEntries: Infinity,
+      maxDirectories: Infinity,
+      maxFolderLevels: Infinity,
+      checkNames: false,
+      onLinkLeftOut: (link, why) => void leftOut.push([link, why]),
+    });
+    // Each folder in its own place and once more through the first link reaching it: 2 × 11 folders and their files, less d0 (no link to it).
+    assert.equal(entries.length, 2 * 2 * (depth + 1) - 2);
+    assert.ok(entries.includes('d0/l1/l1/w.bin'));
+    assert.ok(!entries.some((e) => e.includes('l2')));
+    // d0/l2, l2 in each of the nine copies reached through l1, and both links of d1 to d9 in their own place.
+    assert.equal(leftOut.length, 1 + 9 + 2 * 9);
+    assert.deepEqual(leftOut.find(([link]) => link === path.join(model, 'd0', 'l2')), [path.join(model, 'd0', 'l2'), 'it points to a folder already packed, as d0/l1']);
+  });
+});

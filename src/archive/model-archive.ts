@@ -450,7 +450,8 @@ export interface CreateArchiveOptions {
    * When given, a symbolic link that leads out of the folder being packed, to a folder that
    * contains it, or nowhere is left out and reported to this callback, with why, instead of being
    * packed as what it points to or refused: a training job's output must not pack the host's files
-   * its code linked to, nor fail on a link it left behind.
+   * its code linked to, nor fail on a link it left behind. A folder is then packed through links
+   * once: a second link to it is left out and reported too.
    */
   onLinkLeftOut?: (link: string, why: string) => void;
 }
@@ -546,6 +547,12 @@ type SkipEntry = (rel: string, real: string) => boolean;
 interface Confinement {
   readonly root: string;
   readonly report: (link: string, why: string) => void;
+  /**
+   * Folders already packed through a symbolic link (by `dev:ino`), and as what: each is packed
+   * through a link once, or links to folders that link on to the same folders (a DAG) would pack
+   * them 2^depth times (the training upload has no entry limit: hours of work and a full disk).
+   */
+  readonly linkedFolders: Map<string, string>;
 }
 
 /**
@@ -600,6 +607,15 @@ async function listTree(
       const real = await fs.realpath(full);
       if (here.includes(real)) {
         throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} is a symbolic link to ${await fs.readlink(full)}, a folder that contains it: it would be packed endlessly; remove the link`);
+      }
+      if (confine !== undefined && real !== path.join(here[here.length - 1]!, name)) {
+        const key = `${st.dev}:${st.ino}`;
+        const packedAs = confine.linkedFolders.get(key);
+        if (packedAs !== undefined) {
+          confine.report(full, `it points to a folder already packed, as ${packedAs}`);
+          continue;
+        }
+        confine.linkedFolders.set(key, childRel);
       }
       tally.add(full, childRel, true);
       out.push(`${childRel}/`);
@@ -661,7 +677,7 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
   const tally = new Tally(root, options);
   const checkNames = options.checkNames ?? true;
   const report = options.onLinkLeftOut;
-  const confine = async (dir: string): Promise<Confinement | undefined> => (report === undefined ? undefined : { root: await fs.realpath(dir), report });
+  const confine = async (dir: string): Promise<Confinement | undefined> => (report === undefined ? undefined : { root: await fs.realpath(dir), report, linkedFolders: new Map() });
   await listTree(root, '', skip, entries, tally, checkNames, [], await confine(root));
   if (options.codeDir !== undefined) {
     const codeRoot = path.resolve(options.codeDir);
