@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createModelArchive, extractModelArchive, MAX_ARCHIVE_DIRECTORIES, MAX_ARCHIVE_LINKS } from './model-archive.js';
@@ -458,5 +458,44 @@ test('a training upload (onLinkLeftOut) packs a folder reached through symbolic 
     // d0/l2, l2 in each of the nine copies reached through l1, and both links of d1 to d9 in their own place.
     assert.equal(leftOut.length, 1 + 9 + 2 * 9);
     assert.deepEqual(leftOut.find(([link]) => link === path.join(model, 'd0', 'l2')), [path.join(model, 'd0', 'l2'), 'it points to a folder already packed, as d0/l1']);
+  });
+});
+
+/**
+ * A model folder whose dangling links, reported by `onLinkLeftOut` while listing, remove a file:
+ * a-dangling removes b.bin (read from the folder, not yet looked at), d-dangling c.bin (already listed).
+ */
+async function vanishingModel(tmp: string): Promise<{ model: string; onLinkLeftOut: (link: string) => void }> {
+  const model = path.join(tmp, 'model');
+  await fs.mkdir(model);
+  for (const f of ['b.bin', 'c.bin', 'e.bin']) await fs.writeFile(path.join(model, f), f);
+  await fs.symlink('nowhere', path.join(model, 'a-dangling'));
+  await fs.symlink('nowhere', path.join(model, 'd-dangling'));
+  const onLinkLeftOut = (link: string): void => rmSync(path.join(model, path.basename(link) === 'a-dangling' ? 'b.bin' : 'c.bin'));
+  return { model, onLinkLeftOut };
+}
+
+test('a training upload (onVanished) leaves out a file removed after it was listed and reports it; without onVanished packing fails with ERR_PACKAGE_INVALID naming it, not a raw ENOENT', async () => {
+  await withTmp(async (tmp) => {
+    const { model, onLinkLeftOut } = await vanishingModel(tmp);
+    const gone: string[] = [];
+    const options = { checkNames: false, onLinkLeftOut, onVanished: (file: string) => void gone.push(file) };
+    const out = path.join(tmp, 'model.tar.gz');
+    const entries = await createModelArchive(model, out, options);
+    assert.deepEqual(entries, ['e.bin']);
+    assert.deepEqual(gone, [path.join(model, 'b.bin'), path.join(model, 'c.bin')]);
+    const names: string[] = [];
+    await tar.t({ file: out, onReadEntry: (e) => void names.push(e.path) });
+    assert.deepEqual(names, ['e.bin']);
+  });
+  await withTmp(async (tmp) => {
+    const { model, onLinkLeftOut } = await vanishingModel(tmp);
+    await assert.rejects(createModelArchive(model, path.join(tmp, 'model.tar.gz'), { checkNames: false, onLinkLeftOut }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_PACKAGE_INVALID');
+      assert.equal(err.message, `${path.join(model, 'b.bin')} was removed while the folder was being packed: something is still writing it; pack it again once nothing does`);
+      return true;
+    });
+    assert.deepEqual((await fs.readdir(tmp)).sort(), ['model']);
   });
 });

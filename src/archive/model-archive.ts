@@ -1,4 +1,4 @@
-import { constants, createReadStream, promises as fs, type Stats } from 'node:fs';
+import { constants, createReadStream, existsSync, promises as fs, type Stats } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import os from 'node:os';
@@ -454,6 +454,12 @@ export interface CreateArchiveOptions {
    * once: a second link to it is left out and reported too.
    */
   onLinkLeftOut?: (link: string, why: string) => void;
+  /**
+   * When given, a file or folder removed after it was listed (by a process still writing the
+   * folder) is left out and reported to this callback: what was deleted was not meant to be kept.
+   * Without it, packing fails with `ERR_PACKAGE_INVALID` naming it (Node's raw ENOENT before).
+   */
+  onVanished?: (file: string) => void;
 }
 
 /**
@@ -519,7 +525,18 @@ async function statFollowing(full: string): Promise<Stats> {
 function unreadable(p: string, err: unknown): ToolkitError {
   const code = (err as NodeJS.ErrnoException).code;
   const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? (err as Error).message);
-  return new ToolkitError('ERR_PACKAGE_INVALID', `${p} cannot be read (${why}): everything in the model directory is packed; make it readable (chmod a+r, and a+x for a folder) or move it out`);
+  return new ToolkitError('ERR_PACKAGE_INVALID', `${p} cannot be read (${why}): everything in the model directory is packed; make it readable (chmod a+r, and a+x for a folder) or move it out`, { cause: err });
+}
+
+/** `ERR_PACKAGE_INVALID` for a file or folder removed after it was listed, when no `onVanished` takes it. */
+function vanished(p: string): ToolkitError {
+  return new ToolkitError('ERR_PACKAGE_INVALID', `${p} was removed while the folder was being packed: something is still writing it; pack it again once nothing does`);
+}
+
+/** Whether `err` (or what it wraps) is ENOENT and `p` is indeed gone: removed after it was listed. */
+async function isGone(p: string, err: unknown): Promise<boolean> {
+  const code = (err as NodeJS.ErrnoException).code === 'ENOENT' || ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+  return code && (await fs.lstat(p).then(() => false, () => true));
 }
 
 /** No symbolic links: what {@link refusal} is given for a path on its own. */
@@ -577,6 +594,7 @@ async function listTree(
   checkNames: boolean,
   ancestors: readonly string[] = [],
   confine?: Confinement,
+  onVanished?: (file: string) => void,
 ): Promise<void> {
   const dir = path.join(root, rel);
   // Real paths of this folder and those above it: a link to one of them would be packed endlessly.
@@ -590,42 +608,48 @@ async function listTree(
     const childRel = rel === '' ? name : `${rel}/${name}`;
     if (skip(childRel, path.join(here[here.length - 1]!, name))) continue;
     const full = path.join(root, childRel);
-    // What the extraction would refuse is refused here, or --verify, smkit local and build could not open the archive.
-    const why = checkNames ? refusal({ path: childRel, type: 'File' }, NO_LINKS) : undefined;
-    if (why !== undefined) {
-      throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} would be stored as "${excerpt(childRel, 200)}", which the archive's safe extraction refuses (${why}; it reads \\ as a folder separator and a letter and colon at the start as a drive, as archives made on Windows have them): rename it`);
-    }
-    if (confine !== undefined && (await fs.lstat(full)).isSymbolicLink()) {
-      const why = await linkEscape(full, confine.root, here);
+    try {
+      // What the extraction would refuse is refused here, or --verify, smkit local and build could not open the archive.
+      const why = checkNames ? refusal({ path: childRel, type: 'File' }, NO_LINKS) : undefined;
       if (why !== undefined) {
-        confine.report(full, why);
-        continue;
+        throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} would be stored as "${excerpt(childRel, 200)}", which the archive's safe extraction refuses (${why}; it reads \\ as a folder separator and a letter and colon at the start as a drive, as archives made on Windows have them): rename it`);
       }
-    }
-    const st = await statFollowing(full);
-    if (st.isDirectory()) {
-      const real = await fs.realpath(full);
-      if (here.includes(real)) {
-        throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} is a symbolic link to ${await fs.readlink(full)}, a folder that contains it: it would be packed endlessly; remove the link`);
-      }
-      if (confine !== undefined && real !== path.join(here[here.length - 1]!, name)) {
-        const key = `${st.dev}:${st.ino}`;
-        const packedAs = confine.linkedFolders.get(key);
-        if (packedAs !== undefined) {
-          confine.report(full, `it points to a folder already packed, as ${packedAs}`);
+      if (confine !== undefined && (await fs.lstat(full)).isSymbolicLink()) {
+        const why = await linkEscape(full, confine.root, here);
+        if (why !== undefined) {
+          confine.report(full, why);
           continue;
         }
-        confine.linkedFolders.set(key, childRel);
       }
-      tally.add(full, childRel, true);
-      out.push(`${childRel}/`);
-      await listTree(root, childRel, skip, out, tally, checkNames, here, confine);
-    } else if (st.isFile()) {
-      await fs.access(full, constants.R_OK).catch((err: unknown) => {
-        throw unreadable(full, err);
-      });
-      tally.add(full, childRel, false);
-      out.push(childRel);
+      const st = await statFollowing(full);
+      if (st.isDirectory()) {
+        const real = await fs.realpath(full);
+        if (here.includes(real)) {
+          throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} is a symbolic link to ${await fs.readlink(full)}, a folder that contains it: it would be packed endlessly; remove the link`);
+        }
+        if (confine !== undefined && real !== path.join(here[here.length - 1]!, name)) {
+          const key = `${st.dev}:${st.ino}`;
+          const packedAs = confine.linkedFolders.get(key);
+          if (packedAs !== undefined) {
+            confine.report(full, `it points to a folder already packed, as ${packedAs}`);
+            continue;
+          }
+          confine.linkedFolders.set(key, childRel);
+        }
+        tally.add(full, childRel, true);
+        out.push(`${childRel}/`);
+        await listTree(root, childRel, skip, out, tally, checkNames, here, confine, onVanished);
+      } else if (st.isFile()) {
+        await fs.access(full, constants.R_OK).catch((err: unknown) => {
+          throw unreadable(full, err);
+        });
+        tally.add(full, childRel, false);
+        out.push(childRel);
+      }
+    } catch (err) {
+      if (!(await isGone(full, err))) throw err;
+      if (onVanished === undefined) throw vanished(full);
+      onVanished(full);
     }
   }
 }
@@ -678,13 +702,13 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
   const checkNames = options.checkNames ?? true;
   const report = options.onLinkLeftOut;
   const confine = async (dir: string): Promise<Confinement | undefined> => (report === undefined ? undefined : { root: await fs.realpath(dir), report, linkedFolders: new Map() });
-  await listTree(root, '', skip, entries, tally, checkNames, [], await confine(root));
+  await listTree(root, '', skip, entries, tally, checkNames, [], await confine(root), options.onVanished);
   if (options.codeDir !== undefined) {
     const codeRoot = path.resolve(options.codeDir);
     const codeEntries: string[] = [];
     tally.add(codeRoot, 'code', true);
     tally.prefix = 'code/';
-    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries, tally, checkNames, [], await confine(codeRoot));
+    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries, tally, checkNames, [], await confine(codeRoot), options.onVanished);
     entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
   }
   return entries.sort();
@@ -706,7 +730,19 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
   const tar = await import('tar');
   const root = path.resolve(modelDir);
   const out = path.resolve(outFile);
-  const entries = await listModelArchiveEntries(root, { ...options, exclude: out });
+  const listed = await listModelArchiveEntries(root, { ...options, exclude: out });
+  // Where an entry's file is: for the messages about one removed since it was listed.
+  const source = (entry: string): string => {
+    const rel = entry.endsWith('/') ? entry.slice(0, -1) : entry;
+    if (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) return path.join(path.resolve(options.codeDir), rel.slice('code'.length));
+    return path.join(root, rel);
+  };
+  const gone = (entry: string): void => {
+    if (options.onVanished === undefined) throw vanished(source(entry));
+    options.onVanished(source(entry));
+  };
+  const entries: string[] = [];
+  const dropped = new Set<string>();
   // Pack from a staging folder of links so model files and an outside code folder share one root.
   const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-pack-'));
   try {
@@ -722,9 +758,14 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
     // keeps (node-tar's portable mode kept 0600, 0700 and setuid bits, so the umask changed the bytes
     // and a setuid file stayed one where root extracts it).
     const statCache = new Map<string, Stats>();
-    for (const entry of entries) {
+    for (const entry of listed) {
       const full = path.join(staging, entry.endsWith('/') ? entry.slice(0, -1) : entry);
-      const st = await fs.stat(full);
+      const st = await fs.stat(full).catch(async (err: unknown) => {
+        if (!(await isGone(full, err))) throw err;
+        gone(entry);
+      });
+      if (st === undefined) continue;
+      entries.push(entry);
       const mode = (st.mode & ~0o7777) | (st.isDirectory() || st.mode & 0o100 ? 0o755 : 0o644);
       statCache.set(full, Object.assign(Object.create(Object.getPrototypeOf(st) as object) as Stats, st, { nlink: 1, mode }));
     }
@@ -732,11 +773,20 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
     // Names are stored as listed (preservePaths): node-tar took a leading C: or \ off a relative
     // name, storing C:x as x, over a real x; such names are refused while listing unless checkNames is false.
     const tmpOut = `${out}.partial-${process.pid}`;
+    // An entry removed since: node-tar, which opens each file just after this, would fail with ENOENT.
+    let removed: string | undefined;
+    const filter = (p: string): boolean => {
+      if (existsSync(path.join(staging, p))) return true;
+      dropped.add(p);
+      if (options.onVanished === undefined) removed ??= p;
+      else options.onVanished(source(p));
+      return false;
+    };
     try {
       options.signal?.throwIfAborted();
       // node-tar refuses a list of no paths (a folder of only links left out): an archive of no entries is its two end blocks.
       const packing = entries.length === 0 ? fs.writeFile(tmpOut, gzipSync(Buffer.alloc(1024))) : tar.c(
-        { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache, preservePaths: true },
+        { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache, preservePaths: true, filter },
         entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
       );
       if (options.signal === undefined) await packing;
@@ -745,13 +795,17 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
         packing.catch(() => undefined);
         await Promise.race([packing, aborted(options.signal)]);
       }
+      if (removed !== undefined) throw vanished(source(removed));
       await fs.rename(tmpOut, out);
     } catch (err) {
       await fs.rm(tmpOut, { force: true });
+      // Removed between the check above and node-tar's open of it.
+      const p = (err as NodeJS.ErrnoException).path;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && p !== undefined && p.startsWith(staging + path.sep)) throw vanished(source(path.relative(staging, p)));
       throw err;
     }
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
-  return entries;
+  return entries.filter((e) => !dropped.has(e.endsWith('/') ? e.slice(0, -1) : e));
 }

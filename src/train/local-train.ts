@@ -123,7 +123,8 @@ export function buildLocalTree(options: LocalTrainOptions, root: string): Traini
  * Copies the trained `model/` to `to` as `model.tar.gz` would hold it: a symbolic link inside it
  * as the file or folder it points to (`cpSync` kept it a link, made absolute, into the temporary
  * tree that is removed after the run), one that leads out of it or nowhere left out with a
- * warning, `.git` and `.DS_Store` skipped. Files already at `to` with the same names are replaced.
+ * warning, `.git` and `.DS_Store` skipped, a file removed while copying (by a process the entry
+ * point left running) left out with a warning. Files already at `to` with the same names are replaced.
  */
 async function copyModel(from: string, to: string, log: SmkitLogger): Promise<void> {
   const entries = await listModelArchiveEntries(from, {
@@ -132,6 +133,7 @@ async function copyModel(from: string, to: string, log: SmkitLogger): Promise<vo
     maxFolderLevels: Infinity,
     checkNames: false,
     onLinkLeftOut: (link, why) => log.warn({ link, why }, 'a symbolic link in model/ is not copied'),
+    onVanished: (file) => log.warn({ file }, 'a file of model/ was removed while it was being copied; it is left out'),
   });
   mkdirSync(to, { recursive: true });
   for (const entry of entries) {
@@ -143,7 +145,12 @@ async function copyModel(from: string, to: string, log: SmkitLogger): Promise<vo
     mkdirSync(path.dirname(target), { recursive: true });
     // A link left there by an earlier copy would be written through.
     rmSync(target, { force: true });
-    copyFileSync(path.join(from, entry), target);
+    try {
+      copyFileSync(path.join(from, entry), target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(path.join(from, entry))) throw err;
+      log.warn({ file: path.join(from, entry) }, 'a file of model/ was removed while it was being copied; it is left out');
+    }
   }
 }
 

@@ -726,7 +726,9 @@ export class TrainingJobs {
     // Links are followed only inside the folder: one to a host file or folder (the job runs as this
     // process's user, outside any container) must not put it in S3, nor one to nowhere fail the upload.
     const onLinkLeftOut = (link: string, why: string): void => this.ctx.log?.('warn', 'a symbolic link in the training output is left out of its archive', { archive: key, link, why });
-    await createModelArchive(dir, archive, { maxEntries: Infinity, maxDirectories: Infinity, maxFolderLevels: Infinity, checkNames: false, onLinkLeftOut });
+    // A file removed after it was listed (by a process the job left running) was not meant to be kept: left out, not a failed upload.
+    const onVanished = (file: string): void => this.ctx.log?.('warn', 'a file of the training output was removed while it was being archived; it is left out', { archive: key, file });
+    await createModelArchive(dir, archive, { maxEntries: Infinity, maxDirectories: Infinity, maxFolderLevels: Infinity, checkNames: false, onLinkLeftOut, onVanished });
     try {
       await this.ctx.s3().putFile(bucket, key, archive, 'application/x-tar', sse);
     } finally {
