@@ -271,6 +271,17 @@ describe('training jobs', { concurrency: true }, () => {
     assert.deepEqual(gunzipSync(await output.Body!.transformToByteArray()), Buffer.alloc(1024));
   });
 
+  test('symbolic links fanning out to the same folders in model/ (two to the next folder, twelve deep) pack each folder through a link once, not 2^12 times', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('dag-links', 'dag-links.mjs')));
+    const d = await ended('dag-links');
+    assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Completed', undefined]);
+    const files = [...(await archive('out/dag-links/output/model.tar.gz')).keys()];
+    // Each w.bin in its own folder, and d1 … d12's once more through the first link reaching them (d0/l1/l1/…).
+    assert.equal(files.length, 13 + 12);
+    assert.ok(files.includes(`d0/${'l1/'.repeat(12)}w.bin`));
+    assert.ok(!files.some((f) => f.includes('l2')));
+  });
+
   test('DeleteTrainingJob deletes an ended job (its name can be used again) and refuses one in progress', async () => {
     await sm.send(new CreateTrainingJobCommand(job('short-lived', 'save-on-sigterm.mjs', { Tags: [{ Key: 'k', Value: 'v' }] })));
     await assert.rejects(sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ResourceInUse', message: /is in status InProgress: only a Completed, Failed or Stopped job can be deleted/ });
