@@ -608,6 +608,8 @@ async function listTree(
     const childRel = rel === '' ? name : `${rel}/${name}`;
     if (skip(childRel, path.join(here[here.length - 1]!, name))) continue;
     const full = path.join(root, childRel);
+    // What was listed before this entry: a folder removed while listed leaves none of its entries.
+    const listedBefore = out.length;
     try {
       // What the extraction would refuse is refused here, or --verify, smkit local and build could not open the archive.
       const why = checkNames ? refusal({ path: childRel, type: 'File' }, NO_LINKS) : undefined;
@@ -649,6 +651,7 @@ async function listTree(
     } catch (err) {
       if (!(await isGone(full, err))) throw err;
       if (onVanished === undefined) throw vanished(full);
+      out.length = listedBefore;
       onVanished(full);
     }
   }
