@@ -9,7 +9,7 @@ import { INSTANCE_ID_HEADER } from '../../core/sagemaker-headers.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { launchReady, type LaunchedContainer } from './launch.js';
 import { ProcessBackend } from './process-backend.js';
-import { waitForPing } from './wait-ready.js';
+import { pingHealthy, waitForPing } from './wait-ready.js';
 
 const IRIS = resolve(fileURLToPath(new URL('../../../../models/iris-onnx', import.meta.url)));
 
@@ -80,5 +80,31 @@ test('a child whose port another process took first is started again on a new po
     await Promise.all(started.map((l) => l.container.stop(5_000)));
     await Promise.all(squatters.map(close));
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a /ping answered with a redirect is not followed and is not healthy, even to a server answering 200', async () => {
+  const hits: string[] = [];
+  const elsewhere = createServer((req, res) => {
+    hits.push(`${req.method} ${req.url}`);
+    res.writeHead(200).end();
+  });
+  await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.1', r));
+  const target = `http://127.0.0.1:${(elsewhere.address() as { port: number }).port}/ping`;
+  const redirecting = createServer((_req, res) => void res.writeHead(302, { location: target }).end());
+  await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
+  try {
+    const port = (redirecting.address() as { port: number }).port;
+    // No instance id (a docker image that may not be smkit): any 200 of its own would count.
+    const spec: ContainerSpec = { id: 'e/v/primary', hostname: 'primary', optMlDir: '/nonexistent', env: {}, port, logFile: '/nonexistent/log' };
+    const container: RunningContainer = { spec, url: `http://127.0.0.1:${port}`, exited: undefined, exitPromise: new Promise(() => {}), stop: async () => {} };
+    assert.equal(await pingHealthy(container), false);
+    await assert.rejects(waitForPing(container, { timeoutMs: 600, intervalMs: 50 }), (err: Error) => {
+      assert.match(err.message, /did not pass \/ping within 1 s \(last status 302\)/);
+      return true;
+    });
+    assert.deepEqual(hits, [], 'nothing was sent where the container pointed');
+  } finally {
+    await Promise.all([elsewhere, redirecting].map(close));
   }
 });

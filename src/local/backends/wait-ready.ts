@@ -28,7 +28,8 @@ async function pingOnce(url: string, instanceId: string | undefined): Promise<Pi
   try {
     // SageMaker's own /ping timeout is 2 s
     // (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html#your-algorithms-inference-algo-ping-requests).
-    const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(2_000) });
+    // A redirect is not followed: only this container's own 200 is healthy, and a 3xx is not one.
+    const res = await fetch(`${url}/ping`, { redirect: 'manual', signal: AbortSignal.timeout(2_000) });
     const text = await res.text();
     if (instanceId !== undefined && res.headers.get(INSTANCE_ID_HEADER) !== instanceId) return { status: res.status, foreign: true };
     if (res.status !== 503) return { status: res.status };

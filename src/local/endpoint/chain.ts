@@ -62,6 +62,12 @@ export interface ChainOptions {
    * read; the last one's `body.length` bytes are the caller's to give back. @defaultValue unbounded
    */
   budget?: BodyBudget;
+  /**
+   * Fails a container's 3xx answer (`ContainerFailure` of kind `status`) instead of taking it as
+   * the container's answer: for a health check (the deep ping), which only a 2xx passes.
+   * @defaultValue false
+   */
+  refuseRedirects?: boolean;
 }
 
 /**
@@ -164,6 +170,11 @@ export async function invokeChain(containers: readonly ChainContainer[], req: In
           }
         }
         if (why !== undefined) throw new ContainerFailure('status', container, index, 507, `${answer.body.toString('utf8')} (invoking ${req.targetModel}: ${why})`);
+      }
+      if (opts.refuseRedirects && res.status >= 300 && res.status < 400) {
+        opts.budget?.give(answer.body.length);
+        const location = res.headers.get('location');
+        throw new ContainerFailure('status', container, index, res.status, `a redirect${location === null ? '' : ` to ${location}`}, which is not followed and is not a 2xx answer: ${answer.body.toString('utf8')}`);
       }
       if (res.status >= 400 || answer.cut) {
         if (res.status >= 400) throw new ContainerFailure('status', container, index, res.status, answer.body.toString('utf8'), { body: answer.body, contentType: res.headers.get('content-type') ?? undefined });

@@ -119,6 +119,22 @@ test('a failing deep ping stops start-up with ERR_DEEP_PING_FAILED', async () =>
   }
 });
 
+test('a deep ping answered with a redirect fails start-up with ERR_DEEP_PING_FAILED: only a 2xx passes', async () => {
+  const dir = await modelDir();
+  try {
+    const config = parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'm' }], deepPing: { body: [[1]] } }] }, (p) => join(dir, p), () => Buffer.alloc(0));
+    const backend = fakeBackend(() => ({ pingStatus: 200, invoke: () => [302, 'Redirecting...'] }));
+    await assert.rejects(startLocalEndpoints(config, { port: 0, backendImpl: backend }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_DEEP_PING_FAILED');
+      assert.match(err.message, /deep ping of e\/AllTraffic failed at primary: status 302: a redirect, which is not followed and is not a 2xx answer: Redirecting\.\.\./);
+      return true;
+    });
+    assert.equal(backend.stopped.length, 1);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('Ctrl-C during start-up (abort signal) stops what was started', async () => {
   const dir = await modelDir();
   try {

@@ -161,7 +161,7 @@ async function deepPing(endpoint: EndpointConfig, planned: PlannedVariant[], tim
   for (const p of planned) {
     const req = { body: sample.body, contentType: sample.contentType, ...(sample.accept === undefined ? {} : { accept: sample.accept }) };
     try {
-      await invokeChain(p.containers.map(chainContainer), req, { timeoutMs });
+      await invokeChain(p.containers.map(chainContainer), req, { timeoutMs, refuseRedirects: true });
     } catch (err) {
       if (!(err instanceof ContainerFailure)) throw err;
       const failed = p.containers[err.index]!;

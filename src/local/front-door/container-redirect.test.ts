@@ -106,6 +106,8 @@ test('multi-model: a container that answers a model load (POST /models) with a 3
         assert.equal(err.$metadata?.httpStatusCode, 424);
         assert.equal(err.OriginalStatusCode, 307);
         assert.equal(err.OriginalMessage, '<h1>Redirecting...</h1>');
+        // A redirect, not a "client error (307)".
+        assert.match(err.message, /^Received redirect \(307\) from primary with message "<h1>Redirecting\.\.\.<\/h1>"/);
         return true;
       },
     );

@@ -91,12 +91,13 @@ export function modelErrorFor(failure: ContainerFailure, logGroupArn?: string): 
   const see = `See ${container.logFile} for more information.`;
   if (failure.kind === 'status') {
     const status = failure.status!;
-    const kind = status >= 500 ? 'server' : 'client';
-    const quoted = `Received ${kind} error (${status}) from ${container.hostname} with message "${failure.detail}". ${see}`;
+    // A 3xx is a multi-model load's redirect, which is not followed: no error class of its own.
+    const kind = status >= 500 ? 'server error' : status >= 400 ? 'client error' : 'redirect';
+    const quoted = `Received ${kind} (${status}) from ${container.hostname} with message "${failure.detail}". ${see}`;
     const message =
       quoted.length <= MAX_MESSAGE_LENGTH
         ? quoted
-        : `Received ${kind} error (${status}) from ${container.hostname} and could not load the entire response body. ${see}`;
+        : `Received ${kind} (${status}) from ${container.hostname} and could not load the entire response body. ${see}`;
     return new RuntimeApiError('ModelError', 424, truncateMessage(message), {
       OriginalStatusCode: status,
       OriginalMessage: truncateMessage(failure.detail),

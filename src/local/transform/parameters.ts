@@ -26,14 +26,15 @@ export function parseBatchStrategy(raw: string): BatchStrategy | undefined {
 
 /**
  * Reads the container's `GET /execution-parameters` answer, keeping only well-formed values.
- * Returns an empty object when the route is missing or the answer is not JSON (the route is optional),
- * or when `stop` aborts the call.
+ * Returns an empty object when the route is missing, answers anything but a 2xx (a redirect is not
+ * followed) or the answer is not JSON (the route is optional), or when `stop` aborts the call.
  */
 export async function fetchExecutionParameters(baseUrl: string, timeoutMs = 5000, stop?: AbortSignal): Promise<Partial<ExecutionParameters>> {
   let body: unknown;
   try {
     const timeout = AbortSignal.timeout(timeoutMs);
-    const res = await fetch(`${baseUrl}/execution-parameters`, { signal: stop ? AbortSignal.any([timeout, stop]) : timeout });
+    // A redirect is not followed (to whatever host the container names): a 3xx is an answer without parameters, as any non-2xx.
+    const res = await fetch(`${baseUrl}/execution-parameters`, { redirect: 'manual', signal: stop ? AbortSignal.any([timeout, stop]) : timeout });
     if (!res.ok) return {};
     body = await res.json();
   } catch {

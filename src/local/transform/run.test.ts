@@ -1162,3 +1162,22 @@ test('stopped while an answer is being spooled (9 MB come, the rest held): the r
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('a container whose /execution-parameters answers a redirect is not followed: its answer gives no parameters, as any non-2xx', async () => {
+  const hits: string[] = [];
+  const elsewhere = http.createServer((req, res) => {
+    hits.push(`${req.method} ${req.url}`);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ MaxConcurrentTransforms: 7, BatchStrategy: 'SINGLE_RECORD', MaxPayloadInMB: 2 }));
+  });
+  await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.1', r));
+  const target = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}`;
+  const container = http.createServer((req, res) => void res.writeHead(302, { location: `${target}/execution-parameters` }).end());
+  await new Promise<void>((r) => container.listen(0, '127.0.0.1', r));
+  try {
+    const { fetchExecutionParameters } = await import('./parameters.js');
+    assert.deepEqual(await fetchExecutionParameters(`http://127.0.0.1:${(container.address() as AddressInfo).port}`, 10_000), {});
+    assert.deepEqual(hits, [], 'nothing was sent where the container pointed');
+  } finally {
+    await Promise.all([elsewhere, container].map((s) => new Promise((r) => s.close(r))));
+  }
+});
