@@ -21,6 +21,7 @@ import {
   type CreateTransformJobCommandInput,
 } from '@aws-sdk/client-sagemaker';
 import { maskedCrc32c } from '../transform/records.js';
+import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
@@ -421,4 +422,27 @@ test("DataProcessing, the developer guide's JSON example through S3 (InputFilter
   assert.equal(await exists('out', 'tj-dp/c.jsonl.out'), false);
   const sent = backend.invocations.filter((r) => r.id.includes('tj-dp')).map((r) => r.body);
   assert.equal(sent.some((body) => body.includes('\ufffd') || body.includes('xxxx')), false, 'neither the non-UTF-8 record nor the one over the limit was sent');
+});
+
+test('a model archive from S3 that cannot be extracted fails the job with a ClientError naming its s3:// URL, not smkit\'s local copy; a name not ending in .tar.gz is extracted all the same', async () => {
+  const put = (Key: string, Body: Buffer) => s3.client.send(new PutObjectCommand({ Bucket: 'in', Key, Body }));
+  await put('models/truncated.tar.gz', craftTarGz([{ path: 'model.onnx', body: 'm' }]).subarray(0, 40));
+  await put('models/weights.zip', Buffer.from('PK not a tar'));
+  await put('models/model.bin', craftTarGz([{ path: 'model.onnx', body: 'm' }]));
+  for (const [name, url, outcome] of [
+    ['tj-truncated', 's3://in/models/truncated.tar.gz', 'Failed'],
+    ['tj-zip', 's3://in/models/weights.zip', 'Failed'],
+    ['tj-bin', 's3://in/models/model.bin', 'Completed'],
+  ] as const) {
+    await sm.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: url } }));
+    await sm.send(new CreateTransformJobCommand(job(name, { ModelName: name })));
+    await wait(name).catch(() => {});
+    const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+    assert.equal(d.TransformJobStatus, outcome, d.FailureReason);
+    if (outcome === 'Failed') {
+      assert.ok(d.FailureReason!.startsWith(`ClientError: Failed to extract model data archive from URL "${url}". Please ensure that the object located at the URL is a valid tar.gz archive: `), d.FailureReason);
+      assert.match(d.FailureReason!, /is not a readable tar or tar\.gz archive/);
+      assert.ok(!d.FailureReason!.includes('model-data'), `no local cache path: ${d.FailureReason}`);
+    }
+  }
 });

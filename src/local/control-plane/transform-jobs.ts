@@ -9,7 +9,7 @@ import { partitionOf } from '../../aws/partition.js';
 import { s3FolderPrefix as folderPrefix, parseS3Location } from '../../aws/s3-location.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
-import { InstanceStartError, instanceLauncher } from '../fleet/instance-launcher.js';
+import { InstanceStartError, instanceLauncher, isModelArchiveFailure } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
 import type { S3Objects } from '../s3/objects.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
@@ -450,6 +450,8 @@ export class TransformJobs {
             // The job's Environment over the model's, then the batch variables SageMaker sets.
             env: { ...(container.Environment ?? {}), ...((req.Environment as Record<string, string> | undefined) ?? {}), ...batchEnv(parameters) },
             modelSource,
+            // An archive that cannot be extracted is named by its URL, not by smkit's local copy.
+            ...(container.ModelDataUrl?.startsWith('s3://') ? { modelUrl: container.ModelDataUrl } : {}),
             mode: 'SingleModel',
           },
         ],
@@ -466,6 +468,8 @@ export class TransformJobs {
       if (notStarted) {
         const err: unknown = notStarted.reason;
         if (err instanceof InstanceStartError) throw new JobFailure(`ClientError: The model container did not pass the ping health check: it ${err.reason}.${err.logTail ? ` Last log lines: ${err.logTail}` : ''}`);
+        // The model data is the user's to fix, as when it cannot be downloaded.
+        if (isModelArchiveFailure(err) && !signal.aborted) throw new JobFailure(`ClientError: ${err.message}`);
         throw err;
       }
       await mkdir(root, { recursive: true });

@@ -31,6 +31,11 @@ export interface ContainerTemplate {
 /** What extracting a model archive fails with (`extractModelArchive`). */
 const ARCHIVE_ERRORS: ReadonlySet<string> = new Set(['ERR_ARCHIVE_UNSAFE', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_TOO_LARGE']);
 
+/** True for a start that failed extracting the model archive (the user's model data, not the instance). */
+export function isModelArchiveFailure(err: unknown): err is ToolkitError {
+  return err instanceof ToolkitError && ARCHIVE_ERRORS.has(err.code);
+}
+
 /** Where and how a variant's instances start. */
 export interface LaunchContext {
   backend: ContainerBackend;
@@ -133,8 +138,8 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
             return { running, link };
           } catch (err) {
             if (!signal?.aborted && t.modelUrl !== undefined && err instanceof ToolkitError && ARCHIVE_ERRORS.has(err.code)) {
-              // In the service's words for an archive it cannot extract, naming the URL given, not the local copy.
-              throw new ToolkitError(err.code, `Failed to extract model data archive from URL "${t.modelUrl}". Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
+              // In the service's words for an archive it cannot extract, naming the URL given, not the local copy (nor in the reason).
+              throw new ToolkitError(err.code, `Failed to extract model data archive from URL "${t.modelUrl}". Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message.split(t.modelSource).join('the archive')}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
             }
             if (signal?.aborted || !(err instanceof ToolkitError && err.code === 'ERR_CONTAINER_START')) throw err;
             const detail = (key: string): string | undefined => (typeof err.details?.[key] === 'string' ? (err.details[key] as string) : undefined);

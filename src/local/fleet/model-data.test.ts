@@ -194,7 +194,7 @@ test('a model folder file is a copy of the cached download where a hard link can
   }
 });
 
-test('an S3 object whose cache folder cannot be made fails the deployment and closes the S3 body it had opened', async () => {
+test('an S3 object whose cache folder cannot be made fails the deployment saying the disk failed, not that the model data is missing, and closes the S3 body it had opened', async () => {
   await put('unplaceable/model.bin', 'm');
   const cache = await mkdtemp(join(tmpdir(), 'smkit-model-data-'));
   const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
@@ -212,7 +212,7 @@ test('an S3 object whose cache folder cannot be made fails the deployment and cl
     await writeFile(join(cache, 's3'), '');
     await assert.rejects(
       resolveModelDataSource({ S3Uri: 's3://models/unplaceable/model.bin', S3DataType: 'S3Object', CompressionType: 'None' }, cache, () => spy),
-      (err: Error) => err instanceof ModelDataError && /^Could not find model data at s3:\/\/models\/unplaceable\/model\.bin: /.test(err.message),
+      (err: Error) => err instanceof ModelDataError && /^Could not store model data from s3:\/\/models\/unplaceable\/model\.bin on this machine's disk \(smkit's model cache\): E[A-Z]+: /.test(err.message),
     );
     assert.equal(bodies.length, 1);
     assert.equal(bodies[0]!.destroyed, true, 'the unread body was closed');
@@ -246,4 +246,15 @@ test('an S3Prefix object replaced between the listing and its download is placed
   } finally {
     await rm(cache, { recursive: true, force: true });
   }
+});
+
+test('a ModelDataUrl whose name does not end in .tar.gz or .tgz is extracted as the model.tar.gz it must be: a valid one deploys, another fails naming its s3:// URL, not smkit\'s local copy', async () => {
+  await put('named/model.bin', craftTarGz([{ path: 'model.onnx', body: 'm' }]));
+  await put('named/weights.zip', 'PK not a tar');
+  assert.equal((await deploy('named-bin', { ModelDataUrl: 's3://models/named/model.bin' })).EndpointStatus, 'InService');
+  assert.equal(await readFile(join(backend.started.at(-1)!.optMlDir, 'model', 'model.onnx'), 'utf8'), 'm');
+  const zip = await deploy('named-zip', { ModelDataUrl: 's3://models/named/weights.zip' });
+  assert.equal(zip.EndpointStatus, 'Failed');
+  assert.ok(zip.FailureReason!.startsWith('Endpoint creation failed: Failed to extract model data archive from URL "s3://models/named/weights.zip". Please ensure that the object located at the URL is a valid tar.gz archive: '), zip.FailureReason);
+  assert.ok(!zip.FailureReason!.includes('model-data'), `no local cache path: ${zip.FailureReason}`);
 });

@@ -4,6 +4,7 @@ import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { isModelArchive } from '../../archive/model-archive.js';
 import type { FetchedModel } from '../endpoint/container.js';
 import { parseS3Location, parseS3Url, type S3Objects } from '../s3/objects.js';
 
@@ -18,6 +19,34 @@ export class ModelDataError extends Error {
   }
 }
 
+/** Writing downloaded model data to the local disk failed (no space, no permission): not S3's answer. */
+class ModelCacheWriteError extends Error {
+  constructor(cause: Error) {
+    super(cause.message, { cause });
+    this.name = 'ModelCacheWriteError';
+  }
+}
+
+/**
+ * Why model data at `url` could not be had: what S3 answered (`Could not find model data at ...`),
+ * or, for a failure of the local disk, that it was found but could not be stored.
+ */
+function notFetched(url: string, err: unknown): ModelDataError {
+  if (err instanceof ModelCacheWriteError) {
+    return new ModelDataError(`Could not store model data from ${url} on this machine's disk (smkit's model cache): ${err.message}. Free disk space or fix the cache folder's permissions, then try again.`, { cause: err.cause });
+  }
+  return new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
+}
+
+/** Runs a local disk operation, marking its failure as the disk's. */
+async function onDisk<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    throw new ModelCacheWriteError(err as Error);
+  }
+}
+
 /**
  * Writes `body` to `file` through a partial file of its own, renamed into place when complete, so
  * downloads of the same object running at once (instances sharing the cache) never see or remove
@@ -25,9 +54,18 @@ export class ModelDataError extends Error {
  */
 async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSignal): Promise<void> {
   const partial = `${file}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
+  const out = createWriteStream(partial);
+  let diskError: Error | undefined;
+  out.on('error', (err) => (diskError = err));
   try {
-    await pipeline(body, createWriteStream(partial), signal ? { signal } : {});
-    await rename(partial, file);
+    try {
+      await pipeline(body, out, signal ? { signal } : {});
+    } catch (err) {
+      // The write side's failure is the disk's; the read side's is S3's (or the abort).
+      if (diskError !== undefined && err === diskError) throw new ModelCacheWriteError(diskError);
+      throw err;
+    }
+    await onDisk(() => rename(partial, file));
   } finally {
     await rm(partial, { force: true });
   }
@@ -36,7 +74,7 @@ async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSig
 /** Downloads `key` to `file` (see {@link save}). */
 async function download(s3: S3Reader, bucket: string, key: string, file: string, signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted();
-  await mkdir(dirname(file), { recursive: true });
+  await onDisk(() => mkdir(dirname(file), { recursive: true }));
   await save(await s3.get(bucket, key, signal ? { signal } : {}), file, signal);
 }
 
@@ -59,7 +97,7 @@ async function currentVersion(s3: S3Reader, bucket: string, key: string, target:
   } catch (err) {
     // Unread, the body would hold its S3 connection open until the socket timeout.
     body.destroy();
-    throw err;
+    throw new ModelCacheWriteError(err as Error);
   }
   await save(body, file);
   return folder;
@@ -136,11 +174,15 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
   }
   // s3://bucket or s3://bucket/ names no object: a GetObject of the empty key lists the bucket.
   if (s3Url.key === '') throw new ModelDataError(`Could not find model data at ${url}: it names a bucket, not an object; give the key of the model.tar.gz (s3://${s3Url.bucket}/path/model.tar.gz).`);
-  const name = s3Url.key.split('/').pop() || 'model.tar.gz';
+  // The service extracts a ModelDataUrl as a gzipped tar whatever its name ends in (it is "a
+  // single gzip compressed tar archive"), so the copy is named as one: an object that is not one
+  // fails extraction, naming the URL, rather than being refused for its name.
+  const last = s3Url.key.split('/').pop() ?? '';
+  const name = isModelArchive(last) ? last : 'model.tar.gz';
   try {
     return join(await currentVersion(s3(), s3Url.bucket, s3Url.key, target, name), name);
   } catch (err) {
-    throw new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
+    throw notFetched(url, err);
   }
 }
 
@@ -226,7 +268,7 @@ async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<st
       else await save(body, blob);
       placed.push({ rel, blob });
     } catch (err) {
-      throw new ModelDataError(`Could not find model data at s3://${bucket}/${key}: ${(err as Error).message}`, { cause: err });
+      throw notFetched(`s3://${bucket}/${key}`, err);
     }
   }
   const folder = join(target, createHash('sha256').update(placed.map(({ rel, blob }) => `${rel}\0${basename(blob)}`).join('\0')).digest('hex').slice(0, 24));
@@ -270,7 +312,7 @@ export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir
     try {
       return await currentVersion(s3(), location.bucket, location.key, target, name);
     } catch (err) {
-      throw new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
+      throw notFetched(url, err);
     }
   }
   let keys: string[];
