@@ -56,13 +56,16 @@ async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSig
   const partial = `${file}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
   const out = createWriteStream(partial);
   let diskError: Error | undefined;
+  let readError: Error | undefined;
   out.on('error', (err) => (diskError = err));
+  // A read error is passed on to the write stream too (pipeline destroys it with that error).
+  body.on('error', (err: Error) => (readError = err));
   try {
     try {
       await pipeline(body, out, signal ? { signal } : {});
     } catch (err) {
       // The write side's failure is the disk's; the read side's is S3's (or the abort).
-      if (diskError !== undefined && err === diskError) throw new ModelCacheWriteError(diskError);
+      if (diskError !== undefined && err === diskError && err !== readError && !signal?.aborted) throw new ModelCacheWriteError(diskError);
       throw err;
     }
     await onDisk(() => rename(partial, file));
