@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 
-/** Longest a refused request's unread body is drained before the connection is closed anyway. */
+/** Longest a refused request's unread body may send nothing while it is drained before the connection is closed anyway. */
 const LINGER_MS = 5000;
 /** Most bytes of a refused request's unread body drained before the connection is closed anyway. */
 const LINGER_BYTES = 64 * 1024 * 1024;
@@ -186,8 +186,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
  * a 404 before reading) and closes the connection gracefully. Closing at once would reset the
  * connection while the client writes, and many clients then report EPIPE/ECONNRESET instead of
  * the answer. So the whole answer is written first (its Content-Length tells the client it is
- * complete), the rest of the body is read and discarded for a bounded time and size, and only then
- * is the response ended, which closes the connection (`Connection: close`).
+ * complete), the rest of the body is read and discarded while it keeps coming (up to a bounded
+ * size; the connection is closed once nothing arrives for a while), and only then is the response
+ * ended, which closes the connection (`Connection: close`). The wait is counted from the last
+ * byte, not from the answer: a client still sending at a steady pace on a loaded machine or a slow
+ * link took more than 5 s for the rest of its body and was reset. A client that trickles is held
+ * no longer than the server's `requestTimeout`, which counts until the request is complete.
  *
  * @param drain false when the client is not sending (a stalled body): close right after answering.
  */
@@ -213,6 +217,7 @@ export function sendJsonAndClose(req: IncomingMessage, res: ServerResponse, stat
   const onData = (chunk: Buffer) => {
     drained += chunk.length;
     if (drained > LINGER_BYTES) end();
+    else timer.refresh();
   };
   const timer = setTimeout(end, LINGER_MS);
   req.on('data', onData);
