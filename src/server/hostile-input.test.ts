@@ -30,7 +30,10 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const modelDir = path.join(repo, 'models/iris-onnx');
 const log = createLogger('silent');
 const LIMIT = 64 * 1024;
-const settings = { maxPayloadMb: LIMIT / (1024 * 1024), timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 0.5 };
+// A body timeout a loaded machine cannot reach: at 0.5 s, gzip bodies pipelined behind others got
+// 408 on a starved machine before their decompression (on libuv's thread pool) came back. The
+// stalled-body test has a server of its own with a short one.
+const settings = { maxPayloadMb: LIMIT / (1024 * 1024), timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 60 };
 
 /** What a raw socket read back: the status line, the JSON body, and whether the socket errored. */
 interface RawAnswer {
@@ -251,24 +254,31 @@ describe('hostile input against the HTTP front', () => {
   });
 
   test('a body that stalls after the headers gets 408 ERR_BODY_TIMEOUT and the connection is closed', async () => {
-    for (const type of ['text/csv', 'multipart/form-data; boundary=x']) {
-      const answer = await new Promise<RawAnswer>((resolve, reject) => {
-        const socket = net.connect(port, '127.0.0.1');
-        let text = '';
-        const timer = setTimeout(() => reject(new Error(`the stalled connection was not dropped; read: ${text}`)), 15_000);
-        socket.on('data', (d) => (text += d.toString('latin1')));
-        socket.on('error', () => undefined);
-        socket.on('close', () => {
-          clearTimeout(timer);
-          resolve({ ...parseAnswer(text), closed: true });
+    const short = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings: { ...settings, bodyTimeoutSeconds: 0.5 }, backend, log }));
+    await new Promise<void>((resolve) => short.listen(0, '127.0.0.1', resolve));
+    try {
+      for (const type of ['text/csv', 'multipart/form-data; boundary=x']) {
+        const answer = await new Promise<RawAnswer>((resolve, reject) => {
+          const socket = net.connect((short.address() as net.AddressInfo).port, '127.0.0.1');
+          let text = '';
+          const timer = setTimeout(() => reject(new Error(`the stalled connection was not dropped; read: ${text}`)), 15_000);
+          socket.on('data', (d) => (text += d.toString('latin1')));
+          socket.on('error', () => undefined);
+          socket.on('close', () => {
+            clearTimeout(timer);
+            resolve({ ...parseAnswer(text), closed: true });
+          });
+          socket.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: 1000\r\n\r\n--x\r\n5.1,`);
         });
-        socket.write(`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: 1000\r\n\r\n--x\r\n5.1,`);
-      });
-      assert.equal(answer.status, 408, type);
-      assert.equal(answer.body.code, 'ERR_BODY_TIMEOUT');
-      assert.match(answer.body.message ?? '', /SMKIT_BODY_TIMEOUT_SECONDS/);
-      assert.ok(answer.closed);
-      await ping();
+        assert.equal(answer.status, 408, type);
+        assert.equal(answer.body.code, 'ERR_BODY_TIMEOUT');
+        assert.match(answer.body.message ?? '', /SMKIT_BODY_TIMEOUT_SECONDS/);
+        assert.ok(answer.closed);
+        await ping();
+      }
+    } finally {
+      short.closeAllConnections();
+      await new Promise((r) => short.close(r));
     }
   });
 
@@ -276,8 +286,8 @@ describe('hostile input against the HTTP front', () => {
     // Full collections before each reading, so that the heap measured is what is kept.
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
-    // A body timeout a loaded machine cannot reach: 60 000 chunks, read between full collections.
-    const budgeted = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings: { ...settings, bodyTimeoutSeconds: 60 }, backend, log, bodyBudget: new BodyBudget(4 * LIMIT) }));
+    // 60 000 chunks, read between full collections: the file's body timeout, which a loaded machine cannot reach.
+    const budgeted = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings, backend, log, bodyBudget: new BodyBudget(4 * LIMIT) }));
     let accepted: net.Socket | undefined;
     budgeted.on('connection', (s: net.Socket) => (accepted = s));
     const readSoFar = () => accepted?.bytesRead ?? 0;
@@ -327,7 +337,7 @@ describe('hostile input against the HTTP front', () => {
   test('bodies that stall after a few small chunks hold about their own size, not a 64 KB buffer each (plain and multipart)', async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
-    const stalled = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings: { ...settings, bodyTimeoutSeconds: 60 }, backend, log }));
+    const stalled = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings, backend, log }));
     const accepted: net.Socket[] = [];
     stalled.on('connection', (s: net.Socket) => accepted.push(s));
     await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
