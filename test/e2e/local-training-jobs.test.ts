@@ -37,7 +37,8 @@ let work: string;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'smkit-train-jobs-'));
-  env = await startLocalTraining({ trainingGraceSeconds: 5 });
+  // The tests below run at once, 17 jobs and more in progress together: more than the default 16 instances.
+  env = await startLocalTraining({ trainingGraceSeconds: 5, maxInstances: 64 });
   ({ s3, local, clients, sm } = env);
   const put = (Key: string, Body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: 'data', Key, Body }));
   await put('iris/train/a.csv', '0,5.1\n');

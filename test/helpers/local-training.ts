@@ -23,13 +23,14 @@ export interface LocalTraining {
 
 /**
  * A local SageMaker (us-east-1, account 111122223333) on a local S3 server holding the bucket
- * `data`, with real SDK clients for it; `options` go to `startLocalSageMaker`.
+ * `data`, with real SDK clients for it; `options` go to `startLocalSageMaker`, `maxInstances` to its
+ * settings (SMKIT_LOCAL_MAX_INSTANCES).
  */
-export async function startLocalTraining(options: Omit<LocalSageMakerOptions, 'port' | 'settings'> = {}): Promise<LocalTraining> {
+export async function startLocalTraining({ maxInstances, ...options }: Omit<LocalSageMakerOptions, 'port' | 'settings'> & { maxInstances?: number } = {}): Promise<LocalTraining> {
   const s3 = await startLocalS3(['data']);
   let local: LocalSageMakerHandle;
   try {
-    local = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' }, ...options });
+    local = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333', ...(maxInstances === undefined ? {} : { maxInstances }) }, ...options });
   } catch (err) {
     await s3.stop();
     throw err;
