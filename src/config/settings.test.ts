@@ -146,6 +146,16 @@ for (const [name, value] of [
   });
 }
 
+test('an invalid log level is refused with every form the log-level variables take', () => {
+  for (const name of ['SAGEMAKER_CONTAINER_LOG_LEVEL', 'SMKIT_LOG_LEVEL']) {
+    assert.throws(
+      () => loadSettings({ [name]: '15' }, {}, 2),
+      new RegExp(`\\b${name}="15" is invalid: expected a Python level number \\(0, 10, 20, 30, 40, 50\\) or name \\(NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL\\), or trace, fatal or silent\\.$`),
+    );
+  }
+  for (const level of ['0', 'NOTSET', 'trace', 'fatal', 'silent', 'warn']) assert.doesNotThrow(() => loadSettings({ SMKIT_LOG_LEVEL: level }, {}, 2), level);
+});
+
 test('SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS sets the invocation timeout and wins over SAGEMAKER_MODEL_SERVER_TIMEOUT', () => {
   assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '240' }, {}, 2).timeoutSeconds, 240);
   assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '20', SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '30' }, {}, 2).timeoutSeconds, 30);

@@ -378,12 +378,15 @@ export function parseLogLevel(raw: string): LogLevel | undefined {
   return PY_LEVELS[raw.trim().toLowerCase()];
 }
 
+/** Every form {@link parseLogLevel} takes, for the error: the README's list, 0 and the pino-only names included. */
+const LOG_LEVEL_FORMS = 'a Python level number (0, 10, 20, 30, 40, 50) or name (NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL), or trace, fatal or silent';
+
 function readLogLevel(env: Env): LogLevel {
   for (const name of ['SMKIT_LOG_LEVEL', 'SAGEMAKER_CONTAINER_LOG_LEVEL']) {
     const raw = str(env, name);
     if (raw === undefined) continue;
     const level = parseLogLevel(raw);
-    if (!level) throw invalid(name, raw, 'a Python level number (10, 20, 30, 40, 50) or name (DEBUG, INFO, WARNING, ERROR, CRITICAL)');
+    if (!level) throw invalid(name, raw, LOG_LEVEL_FORMS);
     return level;
   }
   return 'info';
