@@ -55,6 +55,33 @@ test("a pipeline step of an unknown kind, or with an option its kind does not ta
   ]);
 });
 
+test("a predict step key its runtime does not take, a bad batching or an unknown runtime is an error naming it, as smkit serve's load would be", async () => {
+  const pipeline = [
+    'predict:',
+    '  - model: a.onnx',
+    '    batch: 8',
+    '  - model: b.onnx',
+    '    backend: wasm',
+    '  - model: a.onnx',
+    '    batching: { size: 8 }',
+    '  - model: b.onnx',
+    '    runtime: onx',
+    '  - model: tf/model.json',
+    '    runtime: tfjs',
+    '    backend: wasm',
+    '    signature: serving_default',
+    '    batching: { maxSize: 8, maxDelayMs: 1 }',
+    '',
+  ].join('\n');
+  const r = await check({ 'a.onnx': 'x', 'b.onnx': 'y', 'tf/model.json': '{}', 'pipeline.yaml': pipeline });
+  assert.deepEqual(r.errors, [
+    'pipeline.yaml: predict[0]:a.onnx: batch is not a predict step option for runtime onnx; use model, runtime, batching',
+    'pipeline.yaml: predict[1]:b.onnx: backend is not a predict step option for runtime onnx; use model, runtime, batching',
+    'pipeline.yaml: predict[2]:a.onnx: batching.size is not an option; use maxSize and maxDelayMs',
+    'pipeline.yaml: predict[3]:b.onnx: unknown runtime "onx"; known runtimes: onnx, tfjs',
+  ]);
+});
+
 test('several .onnx files need a pipeline file', async () => {
   assert.match((await check({ 'a.onnx': 'x', 'b.onnx': 'y' })).errors.join(), /several \.onnx/);
   const ok = await check({ 'a.onnx': 'x', 'b.onnx': 'y', 'pipeline.yaml': 'predict:\n  - model: a.onnx\n  - model: b.onnx\n' });

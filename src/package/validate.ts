@@ -5,6 +5,8 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { findHandlerModule, pickHooks } from '../handlers/user-module.js';
 import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
+import { checkPredictOptions } from '../pipeline/steps/predict.js';
+import { createDefaultRuntimes } from '../runtimes/defaults.js';
 
 /** Options for {@link validateModelDir}. */
 export interface ValidateOptions {
@@ -84,11 +86,28 @@ function checkPipeline(dir: string, report: ModelDirReport): Promise<void> {
         const target = path.resolve(dir, model);
         if (target !== dir && !target.startsWith(dir + path.sep)) report.errors.push(`${report.pipelineFile}: ${step.name} names ${model}, outside the model directory`);
         else if (!(await fs.stat(target).then(() => true, () => false))) report.errors.push(`${report.pipelineFile}: ${step.name} names ${model}, which does not exist in ${dir}`);
+        else await checkPredictStep(target, step.options, step.name, report);
       }
     } catch (err) {
       report.errors.push(err instanceof ToolkitError ? err.message : `${present[0]}: ${(err as Error).message}`);
     }
   })();
+}
+
+/**
+ * A predict step's keys, as `smkit serve` checks them before loading its model: its runtime (the
+ * step's `runtime`, else the one whose model the file is) takes `model`, `runtime`, `batching` and
+ * its own options (`backend`, `signature` for TF.js), so a misspelt one fails here too.
+ */
+async function checkPredictStep(target: string, options: Readonly<Record<string, unknown>>, stepName: string, report: ModelDirReport): Promise<void> {
+  const runtimes = createDefaultRuntimes();
+  try {
+    const factory = options['runtime'] !== undefined ? runtimes.get(String(options['runtime'])) : (await runtimes.detect(target)).factory;
+    checkPredictOptions(options, factory, stepName);
+  } catch (err) {
+    const message = (err as Error).message;
+    report.errors.push(`${report.pipelineFile}: ${message.startsWith(stepName) ? message : `${stepName}: ${message}`}`);
+  }
 }
 
 async function checkHandler(codeDir: string, program: string, importIt: boolean, report: ModelDirReport): Promise<void> {

@@ -3,7 +3,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { UNNAMED, type TensorMap } from '../../core/tensor.js';
 import { cancellationOf } from '../../core/cancellation.js';
 import type { InvocationContext } from '../../core/context.js';
-import type { ModelRuntime } from '../../runtimes/runtime.js';
+import type { ModelRuntime, RuntimeFactory } from '../../runtimes/runtime.js';
 import { modelRunClock } from '../../runtimes/model-run-clock.js';
 import type { Step, StepBuilder, StepBuildEnv, StepData } from '../step.js';
 import { NO_BATCHING, type BatchingOptions } from '../../batching/batching-options.js';
@@ -78,6 +78,22 @@ export async function batchedRuntime(runtime: ModelRuntime, env: Pick<StepBuildE
   return withBatching(runtime, options, observe ? (run) => observe(stepName, run) : undefined, { log: env.runtimeOptions.log, step: stepName });
 }
 
+/**
+ * Refuses a predict step key its runtime does not take (`model`, `runtime`, `batching` and the
+ * runtime's own `stepOptions`) and a malformed `batching`, with `ERR_PIPELINE_INVALID`: what
+ * `smkit serve` checks before the load, and `smkit package` without loading the model.
+ */
+export function checkPredictOptions(options: Readonly<Record<string, unknown>>, factory: RuntimeFactory, stepName: string): void {
+  const { model: _m, runtime: _r, batching, ...extra } = options;
+  const allowed = factory.stepOptions;
+  const unknown = allowed === undefined ? [] : Object.keys(extra).filter((k) => !allowed.includes(k));
+  if (unknown.length) {
+    const keys = ['model', 'runtime', 'batching', ...(allowed ?? [])].join(', ');
+    throw new ToolkitError('ERR_PIPELINE_INVALID', `${stepName}: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a predict step option' : 'are not predict step options'} for runtime ${factory.name}; use ${keys}`);
+  }
+  stepBatching(batching, NO_BATCHING, stepName);
+}
+
 /** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
 export const predictStep: StepBuilder = async (options, env) => {
   const modelPath = resolveInside(env.modelDir, String(options['model']), `${env.name}: model`);
@@ -97,12 +113,7 @@ export const predictStep: StepBuilder = async (options, env) => {
   }
   const { model: _m, runtime: _r, batching, ...extra } = options;
   // Checked before the (slow) load so a typo fails at once.
-  const allowed = factory.stepOptions;
-  const unknown = allowed === undefined ? [] : Object.keys(extra).filter((k) => !allowed.includes(k));
-  if (unknown.length) {
-    const keys = ['model', 'runtime', 'batching', ...(allowed ?? [])].join(', ');
-    throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a predict step option' : 'are not predict step options'} for runtime ${factory.name}; use ${keys}`);
-  }
+  checkPredictOptions(options, factory, env.name);
   stepBatching(batching, env.batching ?? NO_BATCHING, env.name);
   const runtime = await factory.load(found, { ...env.runtimeOptions, extra: { ...env.runtimeOptions.extra, ...extra } });
   return runtimeStep(env.name, await batchedRuntime(runtime, env, env.name, batching));
