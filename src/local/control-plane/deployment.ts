@@ -12,6 +12,7 @@ import { ServerlessPool } from '../fleet/serverless-pool.js';
 import { MAX_SERVERLESS_PAYLOAD_BYTES, SERVERLESS_STARTUP_TIMEOUT_MS } from './serverless/serverless-config.js';
 import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
 import { ModelDataError, multiModelFetcher, resolveModelData, resolveModelDataSource } from '../fleet/model-data.js';
+import type { ModelDataHolds, ModelDataLease } from '../fleet/model-data-holds.js';
 import type { S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import type { LogStore } from './logs/log-store.js';
@@ -50,6 +51,10 @@ export interface DeploymentContext {
   canStartInstance?: () => boolean;
   /** The local CloudWatch Logs: each instance's container output goes to its stream in `/aws/sagemaker/Endpoints/<name>`. */
   logs?: LogStore;
+  /** Counts the deployments using each downloaded model data version, removed from disk once none does. @defaultValue kept until the work folder goes */
+  modelData?: ModelDataHolds;
+  /** Keep each stopped instance's `/opt/ml` tree (`--keep`). @defaultValue false: removed once its containers have stopped */
+  keepInstanceTrees?: boolean;
 }
 
 /** Default of {@link DeploymentContext.serverlessIdleMs}. */
@@ -131,6 +136,8 @@ export class Deployment {
     readonly endpoint: LocalEndpoint,
     /** Uploads data capture to an `s3://` destination. */
     readonly captureSync?: CaptureS3Sync,
+    /** The model data versions its containers use, released once they have all stopped. */
+    private readonly modelData?: ModelDataLease,
   ) {}
 
   /** Instances asked for across the production and shadow variants. */
@@ -152,6 +159,7 @@ export class Deployment {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       await Promise.all([...this.variants, ...(this.shadow ? [this.shadow] : [])].map((v) => (v.serverless ?? v.fleet).stop()));
+      this.modelData?.release();
       await this.endpoint.idle();
       this.captureSync?.stop();
       await this.captureSync?.flush();
@@ -204,6 +212,7 @@ export async function startDeployment(
   } = {},
 ): Promise<Deployment> {
   const cacheDir = join(ctx.workDir, 'model-data');
+  const lease = ctx.modelData?.lease();
   const states: VariantState[] = [];
   const build = async (spec: ProductionVariant, shadow: boolean): Promise<VariantState> => {
     if (spec.ModelName === undefined && !opts.model) return hostOnly(spec, endpointName, config.name, states, opts.weights, opts.counts);
@@ -215,7 +224,7 @@ export async function startDeployment(
       let modelSource: string;
       try {
         const source = c.ModelDataSource?.S3DataSource;
-        modelSource = source ? await resolveModelDataSource(source, cacheDir, ctx.s3) : await resolveModelData(c.ModelDataUrl, mode, cacheDir, ctx.s3);
+        modelSource = source ? await resolveModelDataSource(source, cacheDir, ctx.s3, lease) : await resolveModelData(c.ModelDataUrl, mode, cacheDir, ctx.s3, lease);
       } catch (err) {
         if (err instanceof ModelDataError) throw new DeploymentError(`${err.message} (model ${model.name}, variant ${spec.VariantName}).`, { cause: err });
         throw err;
@@ -244,6 +253,8 @@ export async function startDeployment(
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(ctx.progress ? { progress: ctx.progress } : {}),
         ...(ctx.logs ? { instanceLogs: endpointInstanceLogs(ctx.logs, endpointName, spec.VariantName) } : {}),
+        ...(ctx.log ? { warn: (msg: string, fields: Record<string, unknown>) => ctx.log!('warn', msg, { endpoint: endpointName, ...fields }) } : {}),
+        ...(ctx.keepInstanceTrees ? { keepTrees: true } : {}),
       },
       `${endpointName}/${config.name}/${spec.VariantName}`,
       templates,
@@ -346,9 +357,10 @@ export async function startDeployment(
         ...(ctx.metrics ? { metrics: ctx.metrics } : {}),
       },
     );
-    return new Deployment(config.name, config, variants, shadow, endpoint, captureSync);
+    return new Deployment(config.name, config, variants, shadow, endpoint, captureSync, lease);
   } catch (err) {
     await Promise.all(states.map((s) => (s.serverless ?? s.fleet).stop()));
+    lease?.release();
     throw err;
   }
 }

@@ -32,6 +32,7 @@ import { TrainingJobs, type TrainingTimer } from './training-jobs.js';
 import { TransformJobs } from './transform-jobs.js';
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import type { DeploymentContext } from './deployment.js';
+import { ModelDataHolds } from '../fleet/model-data-holds.js';
 
 /** The target prefix CloudWatch's JSON protocol uses; auto-rollback reads alarms from that service. */
 export const CLOUDWATCH_TARGET_PREFIX = 'GraniteServiceVersion20100801';
@@ -153,6 +154,8 @@ export interface LocalSageMakerCore {
   /** The memory the front door's real-time bodies may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`), when bounded. */
   readonly bodyMemoryBytes?: number;
   readonly workDir: string;
+  /** What uses each model data version under `workDir/model-data`; a version nothing uses is removed from disk. */
+  readonly modelData: ModelDataHolds;
   /** S3 as the local SageMaker reaches it (`AWS_ENDPOINT_URL_S3` and the usual settings), created on first use. */
   readonly s3: () => S3Objects;
   /** How its fleets check and replace instances (endpoint-file endpoints adopted later use the same). */
@@ -210,6 +213,9 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(healthCheckMs > 0 ? { healthCheckMs } : {}),
     maxInvocationsPerInstance: settings.maxInvocationsPerInstance ?? DEFAULT_MAX_INVOCATIONS_PER_INSTANCE,
   };
+  // One count for endpoints, inference components and transform jobs: they share the model data cache.
+  // With keepWorkDir (--keep) nothing is removed, so the versions used can be looked at afterwards.
+  const modelData = new ModelDataHolds(opts.log ? (message, fields) => opts.log!('warn', message, fields) : undefined, opts.keepWorkDir ? async () => {} : undefined);
   const deployment: DeploymentContext = {
     store,
     backend,
@@ -226,6 +232,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.progress ? { progress: opts.progress } : {}),
     logs,
+    modelData,
+    ...(opts.keepWorkDir ? { keepInstanceTrees: true } : {}),
   };
   const lifecycle = new EndpointLifecycle(
     store,
@@ -255,7 +263,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(opts.warmPoolNow ? { now: opts.warmPoolNow } : {}),
     ...(opts.trainingTimer ? { timer: opts.trainingTimer } : {}),
   });
-  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.log ? { log: opts.log } : {}), logs });
+  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.log ? { log: opts.log } : {}), logs, modelData });
   const components = new InferenceComponents({
     store,
     deployment,
@@ -302,6 +310,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     logGroupArn: (name) => (logs.groups.has(endpointLogGroup(name)) ? `arn:${partitionOf(store.region)}:logs:${store.region}:${store.accountId}:log-group:${endpointLogGroup(name)}` : undefined),
     ...(settings.bodyMemoryMb === undefined ? {} : { bodyMemoryBytes: Math.floor(settings.bodyMemoryMb * 1024 * 1024) }),
     workDir,
+    modelData,
     s3,
     fleetPolicy,
     publishIdleMinute,
@@ -312,6 +321,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
         clearInterval(idleTimer);
         await guard?.stop();
         await Promise.all([lifecycle.stopAll(), components.stopAll(), trainingJobs.stopAll(), transformJobs.stopAll()]);
+        await modelData.settled();
         if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
       })();
       return stopped;
@@ -356,6 +366,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     logGroupArn: core.logGroupArn,
     ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     workDir: core.workDir,
+    modelData: core.modelData,
     s3: core.s3,
     fleetPolicy: core.fleetPolicy,
     directory: core.directory,

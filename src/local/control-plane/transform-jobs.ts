@@ -11,6 +11,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { InstanceStartError, instanceLauncher, isModelArchiveFailure } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
+import type { ModelDataHolds } from '../fleet/model-data-holds.js';
 import type { S3Objects } from '../s3/objects.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
@@ -149,6 +150,8 @@ export interface TransformJobsContext {
   logs?: LogStore;
   /** Where a job's warnings go (a container's `/execution-parameters` lowered to what a transform job allows). */
   log?: EndpointLog;
+  /** Counts the jobs and deployments using each downloaded model data version (see `DeploymentContext.modelData`). */
+  modelData?: ModelDataHolds;
 }
 
 /** A job that ends as `Failed`, with the `FailureReason` it gets. */
@@ -405,6 +408,8 @@ export class TransformJobs {
     const inputDir = join(root, 'input');
     const outputDir = join(root, 'output');
     let stopContainers: (() => Promise<void>) | undefined;
+    // The job's model data is held until its containers have stopped.
+    const modelData = this.ctx.modelData?.lease();
     job.startedAt = new Date();
     try {
       // With SplitType None an uncompressed object is one record, which the runner refuses from its
@@ -426,7 +431,7 @@ export class TransformJobs {
       if (req.MaxConcurrentTransforms) parameters.maxConcurrentTransforms = req.MaxConcurrentTransforms as number;
       let modelSource: string;
       try {
-        modelSource = await resolveModelData(container.ModelDataUrl, 'SingleModel', join(this.ctx.workDir, 'model-data'), this.ctx.s3);
+        modelSource = await resolveModelData(container.ModelDataUrl, 'SingleModel', join(this.ctx.workDir, 'model-data'), this.ctx.s3, modelData);
       } catch (err) {
         if (err instanceof ModelDataError) throw new JobFailure(`ClientError: ${err.message}`);
         throw err;
@@ -534,6 +539,7 @@ export class TransformJobs {
       else this.setStatus(job, 'Failed', `InternalServerError: ${(err as Error).message}`);
     } finally {
       await stopContainers?.();
+      modelData?.release();
       await rm(root, { recursive: true, force: true }).catch(() => {});
     }
   }

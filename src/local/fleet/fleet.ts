@@ -11,6 +11,8 @@ export interface FleetInstance {
   readonly id: string;
   readonly containers: readonly RunningContainer[];
   readonly chain: ChainContainer[];
+  /** Removes what the instance keeps on disk (its `/opt/ml` trees, its extracted model); called once its containers have stopped. */
+  readonly dispose?: () => Promise<void>;
 }
 
 /**
@@ -460,5 +462,7 @@ export class Fleet implements InstancePool {
       ...instance.containers.map((c) => c.stop(graceMs).catch(() => {})),
       ...instance.chain.flatMap((c) => (c.multiModel ? [stopModelLoads(c.multiModel)] : [])),
     ]);
+    // A container that did not stop may still read its tree: that one is left where it is.
+    if (instance.containers.every((c) => c.exited !== undefined)) await instance.dispose?.();
   }
 }

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
 import type { LineSink } from '../backends/line-tap.js';
@@ -50,6 +50,10 @@ export interface LaunchContext {
   progress?: (line: string) => void;
   /** Opens each new instance's log streams (the local CloudWatch Logs); its containers' output lines go there too. */
   instanceLogs?: InstanceLogs;
+  /** Told when a stopped instance's folder could not be removed. */
+  warn?: (message: string, fields: Record<string, unknown>) => void;
+  /** Keep a stopped instance's folder (`--keep`). @defaultValue false */
+  keepTrees?: boolean;
 }
 
 /** Opens the log streams of one new instance: a line sink for each of its containers, by hostname. */
@@ -92,8 +96,14 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
   const fileSafe = idPrefix.replace(/[^a-zA-Z0-9_.-]+/g, '.');
   return async (index, stopSignal) => {
     const id = `${idPrefix}/i${index}`;
+    // Its /opt/ml trees hold a copy of the model (extracted): removed once its containers have stopped.
+    const root = join(ctx.workDir, fileSafe, `i${index}`);
+    const dispose = async (): Promise<void> => {
+      if (ctx.keepTrees) return;
+      await rm(root, { recursive: true, force: true }).catch((err: Error) => ctx.warn?.('could not remove the folder of a stopped instance', { instance: id, folder: root, error: err.message }));
+    };
     const started = new Set<RunningContainer>();
-    const { signal, dispose } = eitherSignal(ctx.signal, stopSignal);
+    const { signal, dispose: disposeSignal } = eitherSignal(ctx.signal, stopSignal);
     try {
       await mkdir(ctx.logsDir, { recursive: true });
       signal?.throwIfAborted();
@@ -109,7 +119,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
               {
                 id: `${id}/${t.hostname}`,
                 hostname: t.hostname,
-                root: join(ctx.workDir, fileSafe, `i${index}`, t.hostname),
+                root: join(root, t.hostname),
                 model: t.modelSource,
                 mode: t.mode,
                 env: t.env,
@@ -152,13 +162,14 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
       if (failed) throw failed.reason;
       const ok = ready as Array<PromiseFulfilledResult<{ running: RunningContainer; link: ChainContainer }>>;
       ctx.progress?.(`smkit local: ${id} is healthy`);
-      const instance: FleetInstance = { id, containers: ok.map((r) => r.value.running), chain: ok.map((r) => r.value.link) };
+      const instance: FleetInstance = { id, containers: ok.map((r) => r.value.running), chain: ok.map((r) => r.value.link), dispose };
       return instance;
     } catch (err) {
       await Promise.all([...started].map((c) => c.stop(5_000).catch(() => {})));
+      if ([...started].every((c) => c.exited !== undefined)) await dispose();
       throw err;
     } finally {
-      dispose();
+      disposeSignal();
     }
   };
 }

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { isModelArchive } from '../../archive/model-archive.js';
 import type { FetchedModel } from '../endpoint/container.js';
+import type { ModelDataLease } from './model-data-holds.js';
 import { parseS3Location, parseS3Url, type S3Objects } from '../s3/objects.js';
 
 /** What model data needs of S3: reading objects and listing a prefix. */
@@ -87,10 +88,11 @@ async function download(s3: S3Reader, bucket: string, key: string, file: string,
  * new bytes, as the service downloads the model data for each deployment, while deployments of an
  * unchanged object share one copy. Rejects with what S3 answered.
  */
-async function currentVersion(s3: S3Reader, bucket: string, key: string, target: string, name: string): Promise<string> {
+async function currentVersion(s3: S3Reader, bucket: string, key: string, target: string, name: string, lease?: ModelDataLease): Promise<string> {
   const body = await s3.get(bucket, key);
   const folder = join(target, body.etag === undefined ? 'unversioned' : createHash('sha256').update(body.etag).digest('hex').slice(0, 16));
   const file = join(folder, name);
+  await lease?.hold(folder);
   if (await stat(file).catch(() => undefined)) {
     body.destroy();
     return folder;
@@ -146,8 +148,9 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
  * the container starts: an `s3://` object (a `model.tar.gz`) is downloaded into `cacheDir` once per version (ETag);
  * for a `MultiModel` container the URL is a prefix, checked to be readable, whose models
  * {@link multiModelFetcher} fetches into the folder returned on first use. A `file://` URL or a path is used in place. No URL: an empty folder (the image brings its model).
+ * With a `lease`, what is downloaded is held by it (and removed from disk once no lease holds it).
  */
-export async function resolveModelData(url: string | undefined, mode: 'SingleModel' | 'MultiModel', cacheDir: string, s3: () => S3Reader): Promise<string> {
+export async function resolveModelData(url: string | undefined, mode: 'SingleModel' | 'MultiModel', cacheDir: string, s3: () => S3Reader, lease?: ModelDataLease): Promise<string> {
   if (url === undefined) {
     const empty = join(cacheDir, 'empty-model');
     await mkdir(empty, { recursive: true });
@@ -172,6 +175,7 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
     } catch (err) {
       throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
     }
+    await lease?.hold(target);
     await mkdir(target, { recursive: true });
     return target;
   }
@@ -183,7 +187,7 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
   const last = s3Url.key.split('/').pop() ?? '';
   const name = isModelArchive(last) ? last : 'model.tar.gz';
   try {
-    return join(await currentVersion(s3(), s3Url.bucket, s3Url.key, target, name), name);
+    return join(await currentVersion(s3(), s3Url.bucket, s3Url.key, target, name, lease), name);
   } catch (err) {
     throw notFetched(url, err);
   }
@@ -259,7 +263,7 @@ export async function linkOrCopy(blob: string, file: string, linkFile: (from: st
  * it now is, while deployments of an unchanged prefix share one copy. `ModelDataError` names an
  * object that cannot be downloaded.
  */
-async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<string, string>, target: string): Promise<string> {
+async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<string, string>, target: string, lease?: ModelDataLease): Promise<string> {
   const objects = join(target, 'objects');
   await mkdir(objects, { recursive: true });
   const placed: Array<{ rel: string; blob: string }> = [];
@@ -267,6 +271,7 @@ async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<st
     try {
       const body = await s3.get(bucket, key);
       const blob = join(objects, createHash('sha256').update(`${key}\0${body.etag ?? ''}`).digest('hex').slice(0, 32));
+      await lease?.hold(blob);
       if (await stat(blob).catch(() => undefined)) body.destroy();
       else await save(body, blob);
       placed.push({ rel, blob });
@@ -275,6 +280,7 @@ async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<st
     }
   }
   const folder = join(target, createHash('sha256').update(placed.map(({ rel, blob }) => `${rel}\0${basename(blob)}`).join('\0')).digest('hex').slice(0, 24));
+  await lease?.hold(folder);
   if (await stat(folder).catch(() => undefined)) return folder;
   const partial = `${folder}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
   try {
@@ -300,20 +306,21 @@ async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<st
  * by the key's last part; under an `S3Prefix` each object becomes the file at its key less the
  * prefix. A name those rules forbid (empty, as a folder object's key ending in `/` makes, `.`,
  * `..`, a null byte, more than 255 bytes) or a file where a folder is needed fails the deployment
- * (`ModelDataError`) before anything is downloaded, as on the service.
+ * (`ModelDataError`) before anything is downloaded, as on the service. With a `lease`, what is
+ * downloaded is held by it (see {@link resolveModelData}).
  */
-export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir: string, s3: () => S3Reader): Promise<string> {
+export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir: string, s3: () => S3Reader, lease?: ModelDataLease): Promise<string> {
   const url = source.S3Uri;
   const location = parseS3Location(url);
   if (!location) throw new ModelDataError(`Could not find model data at ${url}: the local SageMaker reads ModelDataSource from s3:// URIs and Amazon S3 https:// URLs.`);
-  if (source.S3DataType === 'S3Object' && source.CompressionType === 'Gzip') return resolveModelData(`s3://${location.bucket}/${location.key}`, 'SingleModel', cacheDir, s3);
+  if (source.S3DataType === 'S3Object' && source.CompressionType === 'Gzip') return resolveModelData(`s3://${location.bucket}/${location.key}`, 'SingleModel', cacheDir, s3, lease);
   const target = join(cacheDir, 's3', createHash('sha256').update(`${source.S3DataType}\0${url}`).digest('hex').slice(0, 24));
   if (source.S3DataType === 'S3Object') {
     const name = location.key.split('/').pop()!;
     const why = badModelName(name);
     if (why !== undefined) throw new ModelDataError(`Could not place model data at ${url} in /opt/ml/model: an uncompressed S3Object is stored under the last part of its key, and that would make ${why}.`);
     try {
-      return await currentVersion(s3(), location.bucket, location.key, target, name);
+      return await currentVersion(s3(), location.bucket, location.key, target, name, lease);
     } catch (err) {
       throw notFetched(url, err);
     }
@@ -325,5 +332,5 @@ export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir
     throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
   }
   if (keys.length === 0) throw new ModelDataError(`Could not find model data at ${url}: no object has that key prefix.`);
-  return prefixVersion(s3(), location.bucket, prefixFiles(url, location.bucket, location.key, keys), target);
+  return prefixVersion(s3(), location.bucket, prefixFiles(url, location.bucket, location.key, keys), target, lease);
 }

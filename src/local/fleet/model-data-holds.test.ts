@@ -1,0 +1,188 @@
+// Model data versions leave the local SageMaker's disk once nothing uses them: through the real
+// SDK clients against a real local S3 server, each update or deletion awaited with DescribeEndpoint,
+// the removals with ModelDataHolds.settled(). Bakes are counted on a clock the tests move.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, UpdateEndpointCommand, type DeploymentConfig } from '@aws-sdk/client-sagemaker';
+import { PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
+import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
+import { until } from '../../../test/helpers/until.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
+import { ModelDataHolds } from './model-data-holds.js';
+
+let s3: LocalS3;
+let backend: FakeBackend;
+let local: LocalSageMakerHandle;
+let aws: LocalSdkClients;
+let clockAheadMs = 0;
+
+const POLL = { timeoutMs: 30_000, intervalMs: 25 };
+
+before(async () => {
+  s3 = await startLocalS3(['models']);
+  backend = new FakeBackend();
+  local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, settings: { s3EndpointUrl: s3.url }, deploymentNow: () => Date.now() + clockAheadMs });
+  aws = localSdkClients(local.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
+  for (const tag of ['v1', 'v2', 'v3']) {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: `hy/${tag}/model.tar.gz`, Body: craftTarGz([{ path: 'model.onnx', body: tag }]) }));
+    await aws.sagemaker.send(new CreateModelCommand({ ModelName: `hy-${tag}`, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: `s3://models/hy/${tag}/model.tar.gz` } }));
+    await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: `hy-${tag}`, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: `hy-${tag}`, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  }
+});
+
+after(async () => {
+  aws?.destroy();
+  await local?.stop();
+  await s3?.stop();
+});
+
+const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+
+/** Waits until `paths` are gone: the old fleet of an update stops after the endpoint is InService on the new one. */
+async function gone(what: string, paths: readonly string[]): Promise<void> {
+  await until(`${what} removed`, async () => ((await Promise.all(paths.map(exists))).some(Boolean) ? undefined : true), POLL);
+}
+
+/** The model data folders held now that were not in `before`. */
+const heldSince = (before: readonly string[]): string[] => local.modelData.held.filter((p) => !before.includes(p));
+
+/** The `/opt/ml` trees of the containers started for `endpoint` so far. */
+const instanceTrees = (endpoint: string): string[] => backend.started.filter((s) => s.id.startsWith(`${endpoint}/`)).map((s) => s.optMlDir);
+
+async function status(name: string, want: string, config?: string): Promise<void> {
+  await until(`${name} ${want}${config ? ` on ${config}` : ''}`, async () => {
+    const d = await aws.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
+    if (d.EndpointStatus === 'Failed') throw new Error(`${name} failed: ${d.FailureReason}`);
+    return d.EndpointStatus === want && (config === undefined || d.EndpointConfigName === config) && d.PendingDeploymentSummary === undefined ? true : undefined;
+  }, POLL);
+}
+
+/** Creates `name` on config `config`; resolves with the model data folders it holds once InService. */
+async function create(name: string, config: string): Promise<string[]> {
+  const held = local.modelData.held;
+  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: config }));
+  await status(name, 'InService');
+  const mine = heldSince(held);
+  assert.equal(mine.length, 1, `one model data folder: ${mine.join(', ')}`);
+  return mine;
+}
+
+async function deleteAndWait(name: string): Promise<void> {
+  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: name }));
+  await until(`${name} deleted`, async () => {
+    try {
+      await aws.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
+      return undefined;
+    } catch (err) {
+      return (err as Error).name === 'ValidationException' ? true : undefined;
+    }
+  }, POLL);
+  await local.modelData.settled();
+}
+
+test('UpdateEndpoint to a new model removes the old version and the old instance folders once the update is over; DeleteEndpoint removes the new one', async () => {
+  const [v1] = await create('hy-update', 'hy-v1');
+  const oldTrees = instanceTrees('hy-update');
+  assert.ok(await exists(v1!), 'v1 on disk while in use');
+  const held = local.modelData.held;
+  await aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'hy-update', EndpointConfigName: 'hy-v2' }));
+  await status('hy-update', 'InService', 'hy-v2');
+  const [v2] = heldSince(held);
+  assert.ok(v2 && (await exists(v2)), 'the new version is on disk');
+  await gone('the old version and the old instances\' /opt/ml trees', [v1!, ...oldTrees]);
+  const newTrees = instanceTrees('hy-update').filter((t) => !oldTrees.includes(t));
+  assert.ok(newTrees.length > 0 && (await Promise.all(newTrees.map(exists))).every(Boolean), 'the new instance\'s tree is there');
+  await deleteAndWait('hy-update');
+  assert.equal(await exists(v2), false, 'the deleted endpoint\'s version is gone');
+  assert.deepEqual(await Promise.all(newTrees.map(exists)), newTrees.map(() => false));
+});
+
+test('two endpoints of one S3 object share one copy: deleting one keeps it for the other, deleting both removes it', async () => {
+  const [a] = await create('hy-share-a', 'hy-v3');
+  const before = await stat(a!);
+  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'hy-share-b', EndpointConfigName: 'hy-v3' }));
+  await status('hy-share-b', 'InService');
+  assert.equal((await stat(a!)).ino, before.ino, 'the second deployment reused the copy');
+  await deleteAndWait('hy-share-a');
+  assert.ok(await exists(a!), 'still used by hy-share-b');
+  await deleteAndWait('hy-share-b');
+  assert.equal(await exists(a!), false);
+});
+
+/** Starts a blue/green update of `name` from hy-v1 to hy-v2 that bakes for 600 s with an alarm; resolves once it bakes. */
+async function bakingUpdate(name: string): Promise<{ blue: string; green: string; alarm: string }> {
+  const [blue] = await create(name, 'hy-v1');
+  const alarm = `${name}-alarm`;
+  await aws.cloudwatch.send(new PutMetricAlarmCommand({ AlarmName: alarm, Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 3600, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }));
+  const deploymentConfig: DeploymentConfig = {
+    BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 600 }, TerminationWaitInSeconds: 0 },
+    AutoRollbackConfiguration: { Alarms: [{ AlarmName: alarm }] },
+  };
+  const held = local.modelData.held;
+  await aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: name, EndpointConfigName: 'hy-v2', DeploymentConfig: deploymentConfig }));
+  await until('baking', async () => {
+    const d = await aws.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
+    return d.PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0]?.Status === 'Baking' ? true : undefined;
+  }, POLL);
+  const [green] = heldSince(held);
+  assert.ok(green, 'the new fleet holds its version');
+  assert.ok((await exists(blue!)) && (await exists(green)), 'both versions on disk while the update bakes');
+  return { blue: blue!, green, alarm };
+}
+
+test('a blue/green update keeps the old version through its bake; a rollback then removes the new one and the old serves on', async () => {
+  const { blue, green, alarm } = await bakingUpdate('hy-rollback');
+  await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: alarm, StateValue: 'ALARM', StateReason: 'forced by the test' }));
+  await status('hy-rollback', 'InService', 'hy-v1');
+  await local.modelData.settled();
+  assert.ok(await exists(blue), 'the old version, serving again, is kept');
+  assert.equal(await exists(green), false, 'the rolled-back version is gone');
+  await deleteAndWait('hy-rollback');
+  assert.equal(await exists(blue), false);
+});
+
+test('a blue/green update that bakes to the end removes the old version only then', async () => {
+  const { blue, green } = await bakingUpdate('hy-baked');
+  clockAheadMs += 601_000;
+  await status('hy-baked', 'InService', 'hy-v2');
+  await gone('the old version', [blue]);
+  assert.ok(await exists(green), 'the new version stays');
+  await deleteAndWait('hy-baked');
+});
+
+test('ModelDataHolds: a path held again before its removal ran is kept; one that cannot be removed is a warning, not an error', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-holds-'));
+  try {
+    const path = join(dir, 'v');
+    await mkdir(path);
+    await writeFile(join(path, 'model.bin'), 'm');
+    const holds = new ModelDataHolds();
+    const a = holds.lease();
+    await a.hold(path);
+    a.release();
+    const b = holds.lease();
+    await b.hold(path);
+    await holds.settled();
+    assert.ok(await exists(path), 'held again at once: kept, as its removal had not run yet');
+    b.release();
+    b.release();
+    await holds.settled();
+    assert.equal(await exists(path), false);
+    const warnings: Array<Record<string, unknown>> = [];
+    const failing = new ModelDataHolds((_, fields) => warnings.push(fields), () => Promise.reject(new Error('EBUSY: resource busy')));
+    const c = failing.lease();
+    await c.hold(path);
+    c.release();
+    await failing.settled();
+    assert.deepEqual(warnings, [{ path, error: 'EBUSY: resource busy' }]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
