@@ -212,6 +212,16 @@ test('InvokeEndpointAsync from InputLocation: 202 with the InferenceId and locat
   assert.equal((await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentType, 'application/json');
 });
 
+test('an InputLocation input of several MB, which S3 sends in many chunks, reaches the container whole and in order', async () => {
+  const input = Array.from({ length: 600_000 }, (_, i) => i.toString(36)).join(',');
+  assert.ok(input.length > 2 * 1024 * 1024);
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'requests/large.txt', Body: input }));
+  const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', InputLocation: 's3://in/requests/large.txt', ContentType: 'text/plain' }));
+  const answer = JSON.parse((await written(out.OutputLocation!)).toString()) as { got: string };
+  assert.equal(answer.got.length, input.length);
+  assert.ok(answer.got === input, 'the same bytes');
+});
+
 test('InputLocation and S3OutputPath may be Amazon S3 https:// URLs, in virtual-hosted or path style, as on the service', async () => {
   await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'requests/r 2.json', Body: '[2]' }));
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-https', InputLocation: 'https://in.s3.us-east-1.amazonaws.com/requests/r%202.json', ContentType: 'application/json' }));

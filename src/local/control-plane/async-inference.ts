@@ -468,9 +468,12 @@ class NoRoomYet extends Error {
  * Reads at most `maxBytes` of `stream`, each chunk taken from `budget` as it arrives: a chunk over
  * either stops the reading (the stream is destroyed), gives the bytes back and throws, a
  * {@link NoRoomYet} when the input read so far would fit in the whole budget. On success the
- * caller holds `body.length` bytes of the budget.
+ * caller holds `body.length` bytes of the budget. With the `length` S3 announced, the chunks are
+ * copied into one buffer of that size as they come, so an input of up to 1 GB is not held twice
+ * (its chunks and their concatenation) at the end.
  */
-async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, location: string, budget: BodyBudget | undefined): Promise<Buffer> {
+async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, location: string, budget: BodyBudget | undefined, length?: number): Promise<Buffer> {
+  let whole = length !== undefined && length > 0 && length <= maxBytes ? Buffer.allocUnsafe(length) : undefined;
   const chunks: Buffer[] = [];
   let total = 0;
   try {
@@ -480,14 +483,20 @@ async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, l
         if (total + chunk.length <= budget.maxBytes) throw new NoRoomYet(total + chunk.length);
         throw new Error(overMemory(location, budget));
       }
+      if (whole && total + chunk.length > whole.length) {
+        // More than announced: gathered as chunks from here on.
+        chunks.push(whole.subarray(0, total));
+        whole = undefined;
+      }
+      if (whole) whole.set(chunk, total);
+      else chunks.push(Buffer.from(chunk));
       total += chunk.length;
-      chunks.push(Buffer.from(chunk));
     }
   } catch (err) {
     budget?.give(total);
     throw err;
   }
-  return Buffer.concat(chunks, total);
+  return whole ? whole.subarray(0, total) : Buffer.concat(chunks, total);
 }
 
 /** What an asynchronous invocation needs of its surroundings. */
@@ -577,7 +586,7 @@ async function readInput(location: string, s3: () => S3Objects, budget: BodyBudg
     if (length > budget.maxBytes) throw new Error(overMemory(location, budget));
     throw new NoRoomYet(length);
   }
-  return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location, budget);
+  return readAtMost(stream, MAX_ASYNC_INPUT_BYTES, location, budget, length);
 }
 
 /**
