@@ -157,6 +157,29 @@ test('a blue/green update that bakes to the end removes the old version only the
   await deleteAndWait('hy-baked');
 });
 
+test('with keepWorkDir (--keep) a deleted endpoint\'s model data and instance tree stay for a look afterwards', async () => {
+  const kept = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, healthCheckMs: 0, settings: { s3EndpointUrl: s3.url }, keepWorkDir: true });
+  const sm = localSdkClients(kept.url, { requestTimeoutMs: 30_000 }).sagemaker;
+  try {
+    await sm.send(new CreateModelCommand({ ModelName: 'keep', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/hy/v1/model.tar.gz' } }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'keep', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'keep', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'keep', EndpointConfigName: 'keep' }));
+    await until('keep InService', async () => ((await sm.send(new DescribeEndpointCommand({ EndpointName: 'keep' }))).EndpointStatus === 'InService' ? true : undefined), POLL);
+    const [version] = kept.modelData.held;
+    const trees = backend.started.filter((c) => c.id.startsWith('keep/')).map((c) => c.optMlDir);
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'keep' }));
+    await until('keep deleted', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'keep' })).then(() => undefined, (err: Error) => (err.name === 'ValidationException' ? true : undefined)), POLL);
+    await kept.modelData.settled();
+    assert.deepEqual(kept.modelData.held, []);
+    assert.ok(version && (await exists(version)), 'the model data stays');
+    assert.ok(trees.length > 0 && (await Promise.all(trees.map(exists))).every(Boolean), 'the instance tree stays');
+  } finally {
+    sm.destroy();
+    await kept.stop();
+    await rm(kept.workDir, { recursive: true, force: true });
+  }
+});
+
 test('ModelDataHolds: a path held again before its removal ran is kept; one that cannot be removed is a warning, not an error', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-holds-'));
   try {
