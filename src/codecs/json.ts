@@ -3,6 +3,7 @@ import { UNNAMED, type Tensor, type TensorMap } from '../core/tensor.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, RequestForm, TypedBody } from './codec.js';
 import { withinBudget } from './decoded-size.js';
 import { findJsonErrorPosition } from './json-error-position.js';
+import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from './json-depth.js';
 import { scanNumericBody } from './json-fast-array.js';
 import { isB64Leaf, nestedToTensor, refuseExtraInputs, stackRecords, type NestedOptions } from './json-tensor.js';
 import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
@@ -22,10 +23,26 @@ export const JSON_BYTES_HINT = 'as {"b64": "..."} (TF Serving) or as binary BYTE
 export const JSON_MEDIA_TYPE = 'application/json';
 
 /**
- * Parses a JSON body, turning a syntax error into a 400 that keeps the parser's position.
+ * Throws 400 `ERR_JSON_PARSE` when the JSON text nests arrays and objects deeper than
+ * {@link MAX_JSON_DEPTH}, before anything parses it (see `json-depth.ts`).
+ * @param what Names the body in the message.
+ */
+export function refuseDeepJson(text: string, what = 'JSON body'): void {
+  if (jsonNestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new ToolkitError(
+      'ERR_JSON_PARSE',
+      `${what} nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, the limit; a tensor has at most 64 dimensions, and no request form nests much deeper`,
+    );
+  }
+}
+
+/**
+ * Parses a JSON body, turning a syntax error into a 400 that keeps the parser's position. A body
+ * nested deeper than {@link MAX_JSON_DEPTH} is refused (400) before it is parsed.
  * @param what Names the body in the message (for example `JSON lines: line 3`).
  */
 export function parseJsonBody(text: string, what = 'JSON body'): unknown {
+  refuseDeepJson(text, what);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -4,7 +4,7 @@ import { scanNumericArray } from './json-fast-array.js';
 import { parsePlainJsonLines } from './numeric-text-wasm.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
-import { parseJsonBody, perRowObjectList, withoutBom } from './json.js';
+import { parseJsonBody, perRowObjectList, refuseDeepJson, withoutBom } from './json.js';
 import { stackRecords } from './json-tensor.js';
 import { tensorRowsToJson, valueToJson } from './json-write.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
@@ -23,7 +23,10 @@ export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedReques
   const fast = scanNumericLines(body, hints?.float32 === true);
   if (fast !== undefined) return { tensors: { [UNNAMED]: fast }, form: 'tensor' };
   refuseNonUtf8(body, 'JSON lines body', 'ERR_JSON_PARSE', 'in user code (export an inputFn) or as application/octet-stream');
-  const lines = body.toString('utf8').split('\n');
+  const text = body.toString('utf8');
+  // A valid record closes every bracket it opens, so the text nests as deep as its deepest record.
+  refuseDeepJson(text, 'JSON lines body: a record');
+  const lines = text.split('\n');
   const kept: string[] = [];
   const lineNumbers: number[] = [];
   lines.forEach((line, i) => {

@@ -2,6 +2,7 @@ import { type Tensor, type TensorMap, UNNAMED, allocate } from '../core/tensor.j
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 import type { DecodeLimits, DecodedRequest } from './codec.js';
 import { checkDecodedSize } from './decode-limits.js';
+import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from './json-depth.js';
 import { IMAGE_MEDIA_TYPES, channelsParam, decodeImageSync, sniffImageType } from './image.js';
 import { parseMediaType } from './media-type.js';
 import type { CodecRegistry } from './registry.js';
@@ -74,7 +75,11 @@ function decodeTextInput(part: FormPart, codecs: CodecRegistry, limits: DecodeLi
   }
 }
 
-function parameterValue(text: string): unknown {
+function parameterValue(part: FormPart): unknown {
+  const text = part.data.toString('utf8');
+  if (jsonNestsDeeperThan(text)) {
+    throw new ToolkitError('ERR_BAD_REQUEST', `${label(part)} nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, the limit for JSON in a request`);
+  }
   try {
     return JSON.parse(text);
   } catch {
@@ -143,7 +148,7 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
     const isText = part.filename === undefined && TEXT_TYPES.has(parseMediaType(part.contentType).mediaType);
     const named = inputNames.includes(part.field);
     if (isText && !named) {
-      parameters[part.field] = parameterValue(part.data.toString('utf8'));
+      parameters[part.field] = parameterValue(part);
       continue;
     }
     const decoded = isText ? { tensors: decodeTextInput(part, codecs, left()), image: false } : decodeFile(part, codecs, left());

@@ -9,6 +9,7 @@ import type { SageMakerHeaders } from '../core/context.js';
 import { INSTANCE_ID_HEADER, readSageMakerHeaders, SAGEMAKER_HEADERS } from '../core/sagemaker-headers.js';
 import { parseMediaType } from '../codecs/media-type.js';
 import type { FormPart } from '../codecs/multipart.js';
+import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../codecs/json-depth.js';
 import type { FormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
 import type { ModelManager } from './model-store.js';
@@ -664,8 +665,13 @@ function mountModelRoutes(
       })
       .then((raw) => {
         let body: { model_name?: unknown; url?: unknown };
+        const text = raw.toString('utf8');
+        // Parsed on the HTTP thread: a megabyte of brackets would hold /ping for seconds in JSON.parse.
+        if (jsonNestsDeeperThan(text)) {
+          throw new ToolkitError('ERR_BAD_REQUEST', `POST /models needs a JSON body {"model_name": ..., "url": ...}; this one nests more than ${MAX_JSON_DEPTH} levels deep`);
+        }
         try {
-          body = (raw.length ? JSON.parse(raw.toString('utf8')) : {}) as typeof body;
+          body = (raw.length ? JSON.parse(text) : {}) as typeof body;
         } catch (err) {
           throw new ToolkitError('ERR_BAD_REQUEST', `POST /models needs a JSON body {"model_name": ..., "url": ...}: ${(err as Error).message}`);
         }

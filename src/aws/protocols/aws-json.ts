@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { AwsServiceError, type AwsService } from '../service.js';
+import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 
 /** The two JSON protocol versions: SageMaker and Application Auto Scaling speak 1.1, CloudWatch 1.0. */
 export type AwsJsonVersion = '1.0' | '1.1';
@@ -13,23 +14,6 @@ export const MAX_AWS_JSON_BODY_BYTES = 5 * 1024 * 1024;
  * near it; deeper input is refused before any service code walks it (recursively).
  */
 export const MAX_AWS_JSON_DEPTH = 512;
-
-/** True when the JSON text nests objects and arrays deeper than `max` (brackets inside strings not counted). */
-function nestsDeeperThan(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > max) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return false;
-}
 
 /** One awsJson request: which service prefix and operation, and the input members. */
 export interface AwsJsonRequest {
@@ -62,7 +46,7 @@ export function parseAwsJsonRequest(target: string, contentType: string | undefi
   let input: unknown = {};
   const text = body.toString('utf8');
   if (text.trim() !== '') {
-    if (nestsDeeperThan(text, MAX_AWS_JSON_DEPTH)) {
+    if (jsonNestsDeeperThan(text, MAX_AWS_JSON_DEPTH)) {
       throw new AwsServiceError('SerializationException', `The request body nests objects and arrays more than ${MAX_AWS_JSON_DEPTH} deep.`, 400);
     }
     try {

@@ -1,0 +1,104 @@
+/**
+ * JSON nested past MAX_JSON_DEPTH over real HTTP (node:http + createApp, in-process iris engine):
+ * refused with a 400 before it is parsed, in every JSON form; at the limit it gets what the codec
+ * answered before; brackets inside strings do not count.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http, { type Server } from 'node:http';
+import type net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createApp } from './app.js';
+import { HTTP_SERVER_OPTIONS } from './respond.js';
+import { InProcessBackend } from './in-process-backend.js';
+import { createLogger } from '../logging/logger.js';
+import { MAX_JSON_DEPTH } from '../codecs/json-depth.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const modelDir = path.join(repo, 'models/iris-onnx');
+const log = createLogger('silent');
+const settings = { maxPayloadMb: 1, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 60 };
+const DEPTH_REFUSAL = /nests arrays and objects more than 512 levels deep, the limit/;
+
+const arrays = (depth: number, leaf = '1') => '['.repeat(depth) + leaf + ']'.repeat(depth);
+const objects = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+const ROW = '[5.1,3.5,1.4,0.2]';
+
+describe('JSON nesting depth over HTTP', () => {
+  let backend: InProcessBackend;
+  let server: Server;
+  let port: number;
+
+  before(async () => {
+    backend = new InProcessBackend(
+      { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
+      log,
+    );
+    await backend.loaded;
+    server = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings, backend, log }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await backend.close();
+  });
+
+  const invoke = async (body: string, contentType = 'application/json') => {
+    const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': contentType }, signal: AbortSignal.timeout(30_000) });
+    const text = await res.text();
+    return { status: res.status, text, ...(JSON.parse(text) as { code?: string; message?: string }) };
+  };
+  const triton = (header: string) => invoke(header, `application/vnd.sagemaker-triton.binary+json;json-header-size=${Buffer.byteLength(header)}`);
+
+  /** A v2 request with an INT64 literal past 2^53 (read exactly by a second parse) and `deep` one level down. */
+  const v2 = (deep: string) => `{"inputs":[{"name":"input","shape":[1,4],"datatype":"INT64","data":[9007199254740993,1,2,3]}],"extra":${deep}}`;
+
+  test('one level past the limit is a 400 ERR_JSON_PARSE naming the limit: arrays, objects, TF Serving, v2, Triton binary, JSON lines', async () => {
+    const cases: Array<[string, Promise<{ status: number; code?: string; message?: string; text: string }>]> = [
+      ['arrays', invoke(arrays(MAX_JSON_DEPTH + 1))],
+      ['objects', invoke(objects(MAX_JSON_DEPTH + 1))],
+      ['instances', invoke(`{"instances":${arrays(MAX_JSON_DEPTH)}}`)],
+      ['v2 with a literal past 2^53', invoke(v2(arrays(MAX_JSON_DEPTH)))],
+      ['Triton binary header', triton(v2(objects(MAX_JSON_DEPTH)))],
+      ['JSON lines', invoke(`${ROW}\n${arrays(MAX_JSON_DEPTH + 1)}\n`, 'application/jsonlines')],
+    ];
+    for (const [name, answer] of cases) {
+      const { status, code, message, text } = await answer;
+      assert.equal(status, 400, `${name}: ${text}`);
+      assert.equal(code, 'ERR_JSON_PARSE', name);
+      assert.match(message ?? '', DEPTH_REFUSAL, name);
+    }
+  });
+
+  test('at the limit the body reaches the codec and gets its own answer, as before', async () => {
+    const deepArrays = await invoke(arrays(MAX_JSON_DEPTH));
+    assert.equal(deepArrays.status, 400);
+    assert.match(deepArrays.message ?? '', /nested more than 64 levels deep; a tensor has at most 64 dimensions/);
+    const deepObjects = await invoke(objects(MAX_JSON_DEPTH));
+    assert.equal(deepObjects.status, 400);
+    assert.match(deepObjects.message ?? '', /JSON object has keys "a"/);
+    const instances = await invoke(`{"instances":${arrays(MAX_JSON_DEPTH - 1)}}`);
+    assert.equal(instances.status, 400);
+    assert.match(instances.message ?? '', /^instances: arrays are nested more than 64 levels deep/);
+    // A v2 request at the limit is read, its INT64 literal exactly, and answered (the extra member is ignored).
+    for (const answer of [await invoke(v2(arrays(MAX_JSON_DEPTH - 1))), await triton(v2(objects(MAX_JSON_DEPTH - 1)))]) {
+      assert.equal(answer.status, 200, answer.text);
+    }
+    for (const answer of [deepArrays, deepObjects, instances]) assert.doesNotMatch(answer.message ?? '', DEPTH_REFUSAL);
+  });
+
+  test('brackets inside strings do not count: a row beside a string of 10 000 brackets is answered', async () => {
+    const brackets = '[{'.repeat(5000);
+    const answer = await invoke(`{"instances":[${ROW}],"signature_name":${JSON.stringify(`\\"${brackets}`)}}`);
+    assert.notEqual(answer.status, 500, answer.text);
+    assert.doesNotMatch(answer.message ?? '', DEPTH_REFUSAL);
+    const plain = await invoke(`{"instances":[${ROW}]}`);
+    assert.equal(plain.status, 200, plain.text);
+    const v2 = await invoke(`{"id":${JSON.stringify(brackets)},"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":${ROW}}]}`);
+    assert.equal(v2.status, 200, v2.text);
+    assert.equal((JSON.parse(v2.text) as { id: string }).id, brackets);
+  });
+});
