@@ -7,13 +7,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http, { type Server } from 'node:http';
 import type net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import { mkdtempSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
 import { HTTP_SERVER_OPTIONS } from './respond.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { createLogger } from '../logging/logger.js';
 import { MAX_JSON_DEPTH } from '../codecs/json-depth.js';
+import { ModelStore } from './model-store.js';
+import type { InferenceBackend } from './inference-backend.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const modelDir = path.join(repo, 'models/iris-onnx');
@@ -49,7 +53,7 @@ describe('JSON nesting depth over HTTP', () => {
   const invoke = async (body: string, contentType = 'application/json') => {
     const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body, headers: { 'Content-Type': contentType }, signal: AbortSignal.timeout(30_000) });
     const text = await res.text();
-    return { status: res.status, text, ...(JSON.parse(text) as { code?: string; message?: string }) };
+    return { ...(JSON.parse(text) as { code?: string; message?: string }), status: res.status, text };
   };
   const triton = (header: string) => invoke(header, `application/vnd.sagemaker-triton.binary+json;json-header-size=${Buffer.byteLength(header)}`);
 
@@ -101,4 +105,38 @@ describe('JSON nesting depth over HTTP', () => {
     assert.equal(v2.status, 200, v2.text);
     assert.equal((JSON.parse(v2.text) as { id: string }).id, brackets);
   });
+});
+
+test('POST /models (multi-model load, parsed on the HTTP thread) nested past the limit is a 400 before JSON.parse; at it, the load goes on', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-depth-'));
+  const backend: InferenceBackend = {
+    state: () => 'ready',
+    failure: () => undefined,
+    describe: () => undefined,
+    whenSettled: async () => undefined,
+    close: async () => undefined,
+    invoke: async () => ({ body: Buffer.from('ok'), contentType: 'text/plain' }),
+  };
+  const models = new ModelStore(() => backend, 0);
+  const server = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings, models, log }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const load = async (extra: string) => {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/models`, {
+        method: 'POST',
+        body: `{"model_name":"a","url":${JSON.stringify(dir)},"extra":${extra}}`,
+        headers: { 'Content-Type': 'application/json' },
+        signal: AbortSignal.timeout(30_000),
+      });
+      return { ...((await res.json()) as { code?: string; message?: string }), status: res.status };
+    };
+    const deep = await load(objects(MAX_JSON_DEPTH));
+    assert.equal(deep.status, 400);
+    assert.equal(deep.code, 'ERR_BAD_REQUEST');
+    assert.match(deep.message ?? '', /nests more than 512 levels deep/);
+    assert.equal((await load(arrays(MAX_JSON_DEPTH - 1))).status, 200);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
 });

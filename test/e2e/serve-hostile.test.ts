@@ -80,6 +80,21 @@ describe('smkit serve under hostile input', () => {
     }
   });
 
+  test('a payload-limit body of nested brackets is refused for its depth before it is parsed (a parse would have answered "more than 64 dimensions"), as plain JSON, TF Serving and v2 with an INT64 past 2^53', async () => {
+    const depth = (MB - 200) / 2;
+    const deep = '['.repeat(depth) + ']'.repeat(depth);
+    const levels = Math.floor(MB / 6) - 40;
+    const objects = '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+    const v2 = `{"inputs":[{"name":"input","shape":[1,4],"datatype":"INT64","data":[9007199254740993,1,2,3]}],"extra":${deep}}`;
+    for (const body of [deep, objects, `{"instances":${deep}}`, v2]) {
+      const answer = await withPing({ body, headers: { 'Content-Type': 'application/json' } });
+      assert.equal(answer.status, 400, answer.message);
+      assert.equal(answer.code, 'ERR_JSON_PARSE');
+      assert.match(answer.message, /nests arrays and objects more than 512 levels deep, the limit/);
+      assert.equal(answer.ping, 200);
+    }
+  });
+
   test('many images in one multipart request share the budget: 413 once they add up past it', async () => {
     const jpeg = await sharp({ create: { width: 1000, height: 1000, channels: 3, background: { r: 9, g: 99, b: 199 } } }).jpeg().toBuffer();
     const form = new FormData();
