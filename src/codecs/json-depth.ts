@@ -4,7 +4,8 @@
  * [{"name": ...}]}`), so no body that decodes comes near it. Deeper bodies are refused before
  * `JSON.parse`, which has no limit of its own and takes seconds over millions of brackets (a 6 MB
  * `[[[[...]]]]` held a thread for 10-30 s), and before any walk that recurses. Peers refuse sooner
- * or about here: Python's `json` at its recursion limit (1000), orjson past 1024, serde_json past 128.
+ * or about here: Python's `json` at its recursion limit (1000), serde_json past 128; orjson has had a
+ * limit since 3.9.15 (CVE-2024-27454).
  */
 export const MAX_JSON_DEPTH = 512;
 
