@@ -4,6 +4,9 @@ import fc from 'fast-check';
 import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from './json-depth.js';
 import { parseJsonBody } from './json.js';
 import { decodeJsonLines } from './jsonlines.js';
+import { jsonCodec } from './json.js';
+import { type FormPart, decodeFormParts } from './multipart.js';
+import { CodecRegistry } from './registry.js';
 
 const arrays = (depth: number) => '['.repeat(depth) + '1' + ']'.repeat(depth);
 const objects = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
@@ -45,6 +48,22 @@ describe('JSON nesting depth', () => {
     assert.deepEqual(parseJsonBody(arrays(MAX_JSON_DEPTH)), JSON.parse(arrays(MAX_JSON_DEPTH)));
     const lines = Buffer.from(`{"a":1}\n${objects(MAX_JSON_DEPTH + 1)}\n`);
     assert.throws(() => decodeJsonLines(lines), (err: Error & { code?: string }) => err.code === 'ERR_JSON_PARSE' && /JSON lines body: a record nests .* more than 512 levels deep/.test(err.message));
+  });
+
+  test('a multipart text field: a parameter nested past the limit is a 400 naming it, at the limit a parameter; as a model input, the JSON refusal', () => {
+    const codecs = new CodecRegistry().register(jsonCodec);
+    const field = (name: string, value: string): FormPart => ({ field: name, contentType: 'text/plain', data: Buffer.from(value) });
+    const file: FormPart = { field: 'x', filename: 'x.json', contentType: 'application/json', data: Buffer.from('[[1,2]]') };
+    assert.throws(
+      () => decodeFormParts([file, field('p', arrays(MAX_JSON_DEPTH + 1))], codecs, ['input']),
+      (err: Error & { code?: string }) => err.code === 'ERR_BAD_REQUEST' && /"p" nests arrays and objects more than 512 levels deep/.test(err.message),
+    );
+    const atLimit = decodeFormParts([file, field('p', arrays(MAX_JSON_DEPTH))], codecs, ['input']);
+    assert.deepEqual(atLimit.parameters?.['p'], JSON.parse(arrays(MAX_JSON_DEPTH)));
+    assert.throws(
+      () => decodeFormParts([field('input', objects(MAX_JSON_DEPTH + 1))], codecs, ['input']),
+      (err: Error & { code?: string }) => err.code === 'ERR_BAD_REQUEST' && /more than 512 levels deep/.test(err.message),
+    );
   });
 
   test('property: valid JSON parses as JSON.parse does, and counts as deep exactly when it nests past the limit', () => {
