@@ -66,7 +66,12 @@ function job(name: string, script: string, extra: Partial<CreateTrainingJobComma
   };
 }
 
-const waitFast = { minDelay: 1, maxDelay: 1, maxWaitTime: 90 };
+/**
+ * Deadlines for a job: this file's 17 tests run their jobs at once, and under a load average of
+ * 30 on two cores (a full suite beside other builds) jobs took more than 60 s to end.
+ */
+const JOB_DEADLINE_S = 180;
+const waitFast = { minDelay: 1, maxDelay: 1, maxWaitTime: JOB_DEADLINE_S };
 
 /** The files of the `.tar.gz` at s3://data/<key>, by name. */
 async function archive(key: string): Promise<Map<string, string>> {
@@ -89,10 +94,11 @@ const ended = (name: string) =>
   until(`${name} to end`, async () => {
     const d = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: name }));
     return d.TrainingJobStatus === 'InProgress' || d.TrainingJobStatus === 'Stopping' ? undefined : d;
-  });
+  }, { timeoutMs: JOB_DEADLINE_S * 1000 });
 
 /** Resolves once the job's entry point has written its `ready` file: it runs and handles SIGTERM. */
-const entryPointReady = (name: string) => until(`${name}'s entry point to start`, () => existsSync(join(local.workDir, 'training', name, 'opt', 'ml', 'output', 'data', 'ready')));
+const entryPointReady = (name: string) =>
+  until(`${name}'s entry point to start`, () => existsSync(join(local.workDir, 'training', name, 'opt', 'ml', 'output', 'data', 'ready')), { timeoutMs: JOB_DEADLINE_S * 1000 });
 
 describe('training jobs', { concurrency: true }, () => {
   test('a job trains on its S3 channel with code from S3, is awaited with the SDK waiter, and uploads model.tar.gz and output.tar.gz', async () => {
