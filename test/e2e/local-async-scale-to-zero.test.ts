@@ -1,7 +1,7 @@
 // Asynchronous endpoints scaled to zero, end to end: real AWS SDK v3 clients against
 // `startLocalSageMaker` (real `smkit serve` processes as instances), results in a real local S3
 // (s3rver), one CloudWatch minute shortened to one real second.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
@@ -81,79 +81,83 @@ after(async () => {
   await s3?.stop();
 });
 
-test('scaled to 0, an asynchronous endpoint queues requests (HasBacklogWithoutCapacity 1, nothing in S3); scaled to 1, every result lands in S3', async () => {
-  // What the model answers for each row, from the real-time endpoint of the same model.
-  const expected = [];
-  for (const row of ROWS) expected.push(Buffer.from((await c.runtime.send(new InvokeEndpointCommand({ EndpointName: 'realtime', ContentType: 'text/csv', Body: Buffer.from(row) }))).Body!).toString());
+// The two endpoints are scaled independently: the first test runs while the second waits out its
+// fifteen idle (one-second) minutes.
+describe('asynchronous endpoints at 0 instances', { concurrency: true }, () => {
+  test('scaled to 0, an asynchronous endpoint queues requests (HasBacklogWithoutCapacity 1, nothing in S3); scaled to 1, every result lands in S3', async () => {
+    // What the model answers for each row, from the real-time endpoint of the same model.
+    const expected = [];
+    for (const row of ROWS) expected.push(Buffer.from((await c.runtime.send(new InvokeEndpointCommand({ EndpointName: 'realtime', ContentType: 'text/csv', Body: Buffer.from(row) }))).Body!).toString());
 
-  await assert.rejects(setCount('realtime', 0), (err: Error) => err.name === 'ValidationException' && /only an asynchronous endpoint/.test(err.message));
-  await setCount('zero', 0);
-  await waitUntilEndpointInService({ client: c.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 60 }, { EndpointName: 'zero' });
-  assert.deepEqual(await counts('zero'), { status: 'InService', current: 0, desired: 0 });
+    await assert.rejects(setCount('realtime', 0), (err: Error) => err.name === 'ValidationException' && /only an asynchronous endpoint/.test(err.message));
+    await setCount('zero', 0);
+    await waitUntilEndpointInService({ client: c.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 60 }, { EndpointName: 'zero' });
+    assert.deepEqual(await counts('zero'), { status: 'InService', current: 0, desired: 0 });
 
-  const outputs: string[] = [];
-  for (const row of ROWS) {
-    const out = await c.runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'zero', ContentType: 'text/csv', Body: Buffer.from(row) }));
-    assert.equal(out.$metadata.httpStatusCode, 202);
-    assert.match(out.OutputLocation!, /^s3:\/\/out\/results\/[0-9a-f-]{36}\.out$/);
-    outputs.push(out.OutputLocation!);
-  }
-  // A sample taken with the three requests queued and no instance: they wait, nothing is written.
-  await until('a backlog of 3 without capacity in CloudWatch', async () => ((await maximum('zero', 'ApproximateBacklogSize')) === 3 ? true : undefined));
-  assert.equal(await maximum('zero', 'HasBacklogWithoutCapacity'), 1);
-  assert.equal(await maximum('zero', 'ApproximateBacklogSizePerInstance'), 3, 'at 0 instances the per-instance backlog is the whole backlog');
-  for (const location of outputs) assert.equal(await exists(location), false, `${location} was written with no instance`);
-  assert.deepEqual(await counts('zero'), { status: 'InService', current: 0, desired: 0 });
+    const outputs: string[] = [];
+    for (const row of ROWS) {
+      const out = await c.runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'zero', ContentType: 'text/csv', Body: Buffer.from(row) }));
+      assert.equal(out.$metadata.httpStatusCode, 202);
+      assert.match(out.OutputLocation!, /^s3:\/\/out\/results\/[0-9a-f-]{36}\.out$/);
+      outputs.push(out.OutputLocation!);
+    }
+    // A sample taken with the three requests queued and no instance: they wait, nothing is written.
+    await until('a backlog of 3 without capacity in CloudWatch', async () => ((await maximum('zero', 'ApproximateBacklogSize')) === 3 ? true : undefined));
+    assert.equal(await maximum('zero', 'HasBacklogWithoutCapacity'), 1);
+    assert.equal(await maximum('zero', 'ApproximateBacklogSizePerInstance'), 3, 'at 0 instances the per-instance backlog is the whole backlog');
+    for (const location of outputs) assert.equal(await exists(location), false, `${location} was written with no instance`);
+    assert.deepEqual(await counts('zero'), { status: 'InService', current: 0, desired: 0 });
 
-  await setCount('zero', 1);
-  assert.equal((await counts('zero')).status, 'Updating');
-  const results = [];
-  for (const location of outputs) results.push(await until(`the result at ${location}`, () => object(location), { retryErrors: true }));
-  assert.deepEqual(results, expected);
-  assert.deepEqual(await counts('zero'), { status: 'InService', current: 1, desired: 1 });
-});
+    await setCount('zero', 1);
+    assert.equal((await counts('zero')).status, 'Updating');
+    const results = [];
+    for (const location of outputs) results.push(await until(`the result at ${location}`, () => object(location), { retryErrors: true }));
+    assert.deepEqual(results, expected);
+    assert.deepEqual(await counts('zero'), { status: 'InService', current: 1, desired: 1 });
+  });
 
-test('target tracking on ApproximateBacklogSizePerInstance with MinCapacity 0 takes an idle asynchronous endpoint to 0 instances, and back to 1 once the backlog exceeds the target', async () => {
-  const key = { ServiceNamespace: 'sagemaker' as const, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
-  await assert.rejects(
-    c.autoscaling.send(new RegisterScalableTargetCommand({ ...key, ResourceId: 'endpoint/realtime/variant/AllTraffic', MinCapacity: 0, MaxCapacity: 2 })),
-    (err: Error) => err instanceof ValidationException && /real-time endpoint realtime: its instance count is at least 1/.test(err.message),
-  );
-  await c.autoscaling.send(new RegisterScalableTargetCommand({ ...key, ResourceId: 'endpoint/idle/variant/AllTraffic', MinCapacity: 0, MaxCapacity: 2 }));
-  await c.autoscaling.send(
-    new PutScalingPolicyCommand({
-      ...key,
-      ResourceId: 'endpoint/idle/variant/AllTraffic',
-      PolicyName: 'backlog-per-instance',
-      PolicyType: 'TargetTrackingScaling',
-      TargetTrackingScalingPolicyConfiguration: {
-        TargetValue: 5,
-        CustomizedMetricSpecification: { MetricName: 'ApproximateBacklogSizePerInstance', Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: 'idle' }], Statistic: 'Average' },
-        ScaleInCooldown: 60,
-        ScaleOutCooldown: 60,
-      },
-    }),
-  );
-  // Fifteen idle (one-second) minutes put the low alarm in ALARM; the scaler then sets 0.
-  const final = await until('the idle endpoint at 0 instances', async () => {
-    const now = await counts('idle');
-    return now.status === 'InService' && now.current === 0 ? now : undefined;
-  }, { timeoutMs: 120_000, intervalMs: 250 });
-  assert.equal(final.desired, 0);
-  const activities = (await c.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/idle/variant/AllTraffic' }))).ScalingActivities ?? [];
-  assert.deepEqual(activities.map((a) => [a.Description, a.StatusCode]), [['Setting desired instance count to 0.', 'Successful']]);
-  assert.match(activities[0]!.Cause!, /AlarmLow.*ApproximateBacklogSizePerInstance \(Average\) against a target of 5/);
+  test('target tracking on ApproximateBacklogSizePerInstance with MinCapacity 0 takes an idle asynchronous endpoint to 0 instances, and back to 1 once the backlog exceeds the target', async () => {
+    const key = { ServiceNamespace: 'sagemaker' as const, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+    await assert.rejects(
+      c.autoscaling.send(new RegisterScalableTargetCommand({ ...key, ResourceId: 'endpoint/realtime/variant/AllTraffic', MinCapacity: 0, MaxCapacity: 2 })),
+      (err: Error) => err instanceof ValidationException && /real-time endpoint realtime: its instance count is at least 1/.test(err.message),
+    );
+    await c.autoscaling.send(new RegisterScalableTargetCommand({ ...key, ResourceId: 'endpoint/idle/variant/AllTraffic', MinCapacity: 0, MaxCapacity: 2 }));
+    await c.autoscaling.send(
+      new PutScalingPolicyCommand({
+        ...key,
+        ResourceId: 'endpoint/idle/variant/AllTraffic',
+        PolicyName: 'backlog-per-instance',
+        PolicyType: 'TargetTrackingScaling',
+        TargetTrackingScalingPolicyConfiguration: {
+          TargetValue: 5,
+          CustomizedMetricSpecification: { MetricName: 'ApproximateBacklogSizePerInstance', Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: 'idle' }], Statistic: 'Average' },
+          ScaleInCooldown: 60,
+          ScaleOutCooldown: 60,
+        },
+      }),
+    );
+    // Fifteen idle (one-second) minutes put the low alarm in ALARM; the scaler then sets 0.
+    const final = await until('the idle endpoint at 0 instances', async () => {
+      const now = await counts('idle');
+      return now.status === 'InService' && now.current === 0 ? now : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 250 });
+    assert.equal(final.desired, 0);
+    const activities = (await c.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/idle/variant/AllTraffic' }))).ScalingActivities ?? [];
+    assert.deepEqual(activities.map((a) => [a.Description, a.StatusCode]), [['Setting desired instance count to 0.', 'Successful']]);
+    assert.match(activities[0]!.Cause!, /AlarmLow.*ApproximateBacklogSizePerInstance \(Average\) against a target of 5/);
 
-  // A backlog above the target (6 > 5) at 0 instances: the high alarm brings one instance back and the queue drains.
-  const outputs: string[] = [];
-  for (let i = 0; i < 6; i++) outputs.push((await c.runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'idle', ContentType: 'text/csv', Body: Buffer.from(ROWS[i % ROWS.length]!) }))).OutputLocation!);
-  for (const location of outputs) assert.match(await until(`the result at ${location}`, () => object(location), { timeoutMs: 120_000, intervalMs: 250, retryErrors: true }), /^\[\[/);
-  // Oldest first: in to 0, then out of 0 to one instance (a second may follow while the alarm still
-  // sees the backlog of the minutes the instance took to start).
-  const history = ((await c.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/idle/variant/AllTraffic' }))).ScalingActivities ?? []).reverse();
-  assert.deepEqual(history.slice(0, 2).map((a) => [a.Description, a.StatusCode]), [
-    ['Setting desired instance count to 0.', 'Successful'],
-    ['Setting desired instance count to 1.', 'Successful'],
-  ]);
-  assert.match(history[1]!.Cause!, /AlarmHigh.*6 ApproximateBacklogSizePerInstance \(Average\) against a target of 5/);
+    // A backlog above the target (6 > 5) at 0 instances: the high alarm brings one instance back and the queue drains.
+    const outputs: string[] = [];
+    for (let i = 0; i < 6; i++) outputs.push((await c.runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'idle', ContentType: 'text/csv', Body: Buffer.from(ROWS[i % ROWS.length]!) }))).OutputLocation!);
+    for (const location of outputs) assert.match(await until(`the result at ${location}`, () => object(location), { timeoutMs: 120_000, intervalMs: 250, retryErrors: true }), /^\[\[/);
+    // Oldest first: in to 0, then out of 0 to one instance (a second may follow while the alarm still
+    // sees the backlog of the minutes the instance took to start).
+    const history = ((await c.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/idle/variant/AllTraffic' }))).ScalingActivities ?? []).reverse();
+    assert.deepEqual(history.slice(0, 2).map((a) => [a.Description, a.StatusCode]), [
+      ['Setting desired instance count to 0.', 'Successful'],
+      ['Setting desired instance count to 1.', 'Successful'],
+    ]);
+    assert.match(history[1]!.Cause!, /AlarmHigh.*6 ApproximateBacklogSizePerInstance \(Average\) against a target of 5/);
+  });
 });
