@@ -10,8 +10,45 @@ import { finalAnswer, headerLines, renderHeaderLines } from '../../../test/helpe
 import { ERROR_CATALOGUE } from '../../errors/catalogue.js';
 import { createFrontDoor, type RoutableEndpoint } from './app.js';
 
-// The tests use servers of their own and share nothing: they run side by side, so the one that keeps a
-// connection idle past Node's 5 s default does not hold up the others.
+// Timed to the tenth of a second: alone, so that no other test's work holds the event loop past its timeouts.
+test('a caller that stalls its request body gets a 408 and its connection closed; a slow answer to a whole request is not cut', async () => {
+  const server = createFrontDoorServer(
+    (req, res) => {
+      req.resume();
+      // Answers well after the request timeout: only the request's arrival is timed.
+      req.on('end', () => setTimeout(() => res.end('late but whole'), 900));
+    },
+    { requestTimeoutMs: 400, connectionsCheckingIntervalMs: 50 },
+  );
+  // Node applies the request timeout only when it is at least the headers timeout (as it is by default).
+  server.headersTimeout = 200;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const stalled = connect(port, '127.0.0.1');
+  const whole = connect(port, '127.0.0.1');
+  let stalledGot = '';
+  let wholeGot = '';
+  stalled.on('data', (d: Buffer) => (stalledGot += d.toString()));
+  whole.on('data', (d: Buffer) => (wholeGot += d.toString()));
+  try {
+    await Promise.all([once(stalled, 'connect'), once(whole, 'connect')]);
+    stalled.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab');
+    whole.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab');
+    await once(stalled, 'close', { signal: AbortSignal.timeout(20_000) });
+    assert.match(stalledGot, /^HTTP\/1\.1 408 /);
+    for (let i = 0; i < 250 && !wholeGot.includes('late but whole'); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.match(wholeGot, /^HTTP\/1\.1 200 /);
+    assert.match(wholeGot, /late but whole/);
+  } finally {
+    stalled.destroy();
+    whole.destroy();
+    server.close();
+  }
+});
+
+// The other tests use servers of their own and share nothing: they run side by side, so the one that
+// keeps a connection idle past Node's 5 s default does not hold up the others.
 describe('the front door HTTP server', { concurrency: true }, () => {
   test('a kept-alive connection idle for longer than Node\'s default 5 s still takes the next request', async () => {
     const server = createFrontDoorServer((_req, res) => res.end('ok'));
@@ -36,42 +73,6 @@ describe('the front door HTTP server', { concurrency: true }, () => {
       assert.equal(answers(), 2);
     } finally {
       socket.destroy();
-      server.close();
-    }
-  });
-
-  test('a caller that stalls its request body gets a 408 and its connection closed; a slow answer to a whole request is not cut', async () => {
-    const server = createFrontDoorServer(
-      (req, res) => {
-        req.resume();
-        // Answers well after the request timeout: only the request's arrival is timed.
-        req.on('end', () => setTimeout(() => res.end('late but whole'), 900));
-      },
-      { requestTimeoutMs: 400, connectionsCheckingIntervalMs: 50 },
-    );
-    // Node applies the request timeout only when it is at least the headers timeout (as it is by default).
-    server.headersTimeout = 200;
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as { port: number };
-    const stalled = connect(port, '127.0.0.1');
-    const whole = connect(port, '127.0.0.1');
-    let stalledGot = '';
-    let wholeGot = '';
-    stalled.on('data', (d: Buffer) => (stalledGot += d.toString()));
-    whole.on('data', (d: Buffer) => (wholeGot += d.toString()));
-    try {
-      await Promise.all([once(stalled, 'connect'), once(whole, 'connect')]);
-      stalled.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab');
-      whole.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab');
-      await once(stalled, 'close', { signal: AbortSignal.timeout(20_000) });
-      assert.match(stalledGot, /^HTTP\/1\.1 408 /);
-      for (let i = 0; i < 250 && !wholeGot.includes('late but whole'); i++) await new Promise((r) => setTimeout(r, 20));
-      assert.match(wholeGot, /^HTTP\/1\.1 200 /);
-      assert.match(wholeGot, /late but whole/);
-    } finally {
-      stalled.destroy();
-      whole.destroy();
       server.close();
     }
   });
