@@ -158,3 +158,23 @@ test("the server's own rarer-route packages (express, multer) load in many steps
   const express = createRequire(from).resolve('express');
   assert.ok(createRequire(from).cache[express], 'express is loaded afterwards');
 });
+
+test('without descriptors to spare it stops before the next package with 503 ERR_SERVER_BUSY; a later call goes on from there', async () => {
+  const root = tempRoot();
+  try {
+    const from = writeTree(root, [
+      { name: 'fd-a', dependencies: ['fd-b'] },
+      { name: 'fd-b', dependencies: [] },
+    ]);
+    loadLog.length = 0;
+    let checks = 0;
+    // Descriptors run out after the first package is required.
+    const canLoad = () => checks++ < 3 || loadLog.length === 0;
+    await assert.rejects(requireGradually(['fd-a'], from, async () => undefined, canLoad), { code: 'ERR_SERVER_BUSY', status: 503 });
+    assert.deepEqual(loadLog, ['fd-b']);
+    assert.deepEqual(await requireGradually(['fd-a'], from, async () => undefined, () => true), ['fd-b', 'fd-a']);
+    assert.deepEqual(loadLog, ['fd-b', 'fd-a'], 'fd-b is not loaded twice (require keeps it)');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

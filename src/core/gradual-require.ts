@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import path from 'node:path';
+import { hasFreeDescriptors } from './free-descriptors.js';
+import { descriptorsBusy } from './retrying-load.js';
 
 /** One package to require. */
 export interface PackageStep {
@@ -102,17 +104,30 @@ export function nextTurn(): Promise<void> {
  * Every package in a `dependencies` list is required, so a dependency that its package loads only
  * later, or never (pino's transport helpers), is loaded too: a few files more.
  *
- * A package that fails to load is skipped: the caller's own import reports the failure.
+ * A package that fails to load is skipped: the caller's own import reports the failure. While the
+ * process has no file descriptors to spare (`canLoad` says no) it stops, rejecting with 503
+ * `ERR_SERVER_BUSY`: the packages it required stay loaded, and a later call goes on from there.
  *
  * @param turn - waits between two packages (tests pass their own).
+ * @param canLoad - whether a package may be looked up or required now (tests pass their own).
  * @returns the packages that were required, in the order they were.
  */
-export async function requireGradually(names: readonly string[], from: string | URL, turn: () => Promise<void> = nextTurn): Promise<string[]> {
+export async function requireGradually(names: readonly string[], from: string | URL, turn: () => Promise<void> = nextTurn, canLoad: () => boolean = hasFreeDescriptors): Promise<string[]> {
   const required: string[] = [];
+  // A package.json read without a descriptor to spare would leave its package missing for good (see
+  // free-descriptors.ts): the load stops there, for its caller to try again later.
+  const check = () => {
+    if (!canLoad()) throw descriptorsBusy(`the packages ${names.join(', ')}`);
+  };
   // Finding the packages is work too (express and multer: 71 package.json files, some 30 ms in one go).
-  for (const step of walk(names, from)) {
+  const steps = walk(names, from);
+  for (check(); ; check()) {
+    const next = steps.next();
+    if (next.done) break;
+    const step = next.value;
     await turn();
     if (!step) continue;
+    check();
     try {
       createRequire(step.from)(step.name);
       required.push(step.name);

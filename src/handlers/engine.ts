@@ -21,6 +21,7 @@ import { maxBatchSizeOf, NO_BATCHING, type BatchingOptions } from '../batching/b
 import type { BatchPredictor } from './batch-predict.js';
 import type { SessionRef } from '../sessions/session-store.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
+import { retryingLoad } from '../core/retrying-load.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
 export interface EngineOptions {
@@ -194,15 +195,12 @@ function isDecodedRequest(v: unknown): v is DecodedRequest {
 
 /** The code only invocations need, imported once per process (see `engine-invocation.ts`). */
 type InvocationSupport = typeof import('./engine-invocation.js');
-let invocationSupport: Promise<InvocationSupport> | undefined;
+const loadInvocationSupport = retryingLoad('the codecs', (): Promise<InvocationSupport> => import('./engine-invocation.js'));
 
-function loadInvocationSupport(): Promise<InvocationSupport> {
-  invocationSupport ??= import('./engine-invocation.js').catch((err: unknown) => {
-    invocationSupport = undefined;
-    throw err;
-  });
-  return invocationSupport;
-}
+/** The code of the rarer features, each loaded with its first use (and tried again after a failed load: see retrying-load.ts). */
+const loadBatchPredict = retryingLoad('the predictBatchFn support', () => import('./batch-predict.js'));
+const loadStatefulSession = retryingLoad('the session support', () => import('../sessions/stateful-session.js'));
+const loadBidiStream = retryingLoad('the bidirectional stream support', () => import('./bidi-stream.js'));
 
 /** How long after a model is ready its codecs start loading, unless an invocation needs them first. */
 const CODECS_PRELOAD_DELAY_MS = 50;
@@ -373,7 +371,7 @@ export class InferenceEngine {
     if (hooks.modelWarmupFn) await loadHook('modelWarmupFn', () => hooks.modelWarmupFn!(options.modelDir, model, ctx));
     const observe = options.observeBatch;
     const batchPredict = hooks.predictBatchFn
-      ? (await import('./batch-predict.js')).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined, hookName(hooks, 'predictBatchFn'), options.log)
+      ? (await loadBatchPredict()).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined, hookName(hooks, 'predictBatchFn'), options.log)
       : undefined;
     const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict);
     // Off the path to the first healthy /ping, which answers as soon as this returns.
@@ -434,7 +432,7 @@ export class InferenceEngine {
       customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', 'the value given to context.setCustomAttributes');
     };
     // The session code loads with the first request in a session: it costs a server without sessions nothing at start-up.
-    const session = req.session === undefined ? undefined : new (await import('../sessions/stateful-session.js')).StatefulSession(req.session);
+    const session = req.session === undefined ? undefined : new (await loadStatefulSession()).StatefulSession(req.session);
     const ctx = new EngineContext(req.headers, req.requestId, contentType, accept, this.options.modelDir, log, setCustomAttributes, cancellation, session);
     const h = this.hooks;
     let output: unknown;
@@ -475,7 +473,7 @@ export class InferenceEngine {
     if (response.stream) {
       response.stream = this.userStream(this.#name(h.transformFn ? 'transformFn' : 'outputFn'), response.stream);
       // close() called while the stream runs (an async generator's body) ends the session with the stream.
-      if (session && !session.closing) response.stream = (await import('../sessions/stateful-session.js')).closingWhenStreamEnds(response.stream, session);
+      if (session && !session.closing) response.stream = (await loadStatefulSession()).closingWhenStreamEnds(response.stream, session);
     }
     return response;
   }
@@ -489,7 +487,7 @@ export class InferenceEngine {
     const bidiFn = this.hooks.bidiFn;
     if (!bidiFn) throw new ToolkitError('ERR_INTERNAL', 'this model has no bidiFn: its bidirectional streams are served message by message');
     if (this.#io === undefined) await this.whenCodecsReady();
-    const { BidiStreamContext, toFrames, toMessages } = await import('./bidi-stream.js');
+    const { BidiStreamContext, toFrames, toMessages } = await loadBidiStream();
     const invoke = async (body: Buffer | Uint8Array | string, options: { contentType?: string; accept?: string } = {}) => {
       const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
       const response = await this.invoke({ requestId: req.requestId, body: bytes, contentType: options.contentType, accept: options.accept, headers: req.headers, cancellation }, log);

@@ -22,6 +22,7 @@ import { nextRequestId } from './request-id.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt, thrownMessage } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
+import { retryingLoad } from '../core/retrying-load.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
 import type { SessionRef, SessionStore } from '../sessions/session-store.js';
 
@@ -125,6 +126,9 @@ const SLOW_PATH_PACKAGES = ['express', 'multer'] as const;
  */
 export const PRELOAD_AFTER_MS = 5000;
 
+/** How long after a preload that could not be done (no file descriptors to spare) it is tried again. */
+const PRELOAD_RETRY_MS = 1000;
+
 /** Loading those packages gradually, once per process (every app of a process shares them). */
 let slowPathPackages: Promise<unknown> | undefined;
 
@@ -212,12 +216,12 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   metrics?.trackPending(() => pending);
   if (budget) metrics?.trackBodyBytes(() => budget.held);
   /** The session code, loaded with the first request that names a session: a server without sessions never loads it. */
-  let sessionSupport: Promise<{ requests: typeof import('../sessions/session-requests.js'); store: SessionStore | undefined }> | undefined;
-  const loadSessionSupport = () =>
-    (sessionSupport ??= Promise.all([import('../sessions/session-requests.js'), import('../sessions/session-store.js')]).then(([requests, { SessionStore }]) => ({
+  const loadSessionSupport = retryingLoad('the session support', () =>
+    Promise.all([import('../sessions/session-requests.js'), import('../sessions/session-store.js')]).then(([requests, { SessionStore }]) => ({
       requests,
       store: settings.sessions ? new SessionStore({ root: settings.sessions.path, ttlSeconds: settings.sessions.ttlSeconds, maxSessions: settings.sessions.max }) : undefined,
-    })));
+    })),
+  );
 
   // At most 10 lines per error code a second (all of them at debug level); the rest are counted.
   const errorLines = new LogThrottle((code, n, windowMs) =>
@@ -236,6 +240,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       res.end();
       return;
     }
+    // A lazy load refused for want of file descriptors (see retrying-load.ts), as a body that did not fit.
+    if (error.code === 'ERR_SERVER_BUSY') res.setHeader('Retry-After', '1');
     const body: Record<string, unknown> = error.toJSON();
     if (requestId) body['requestId'] = requestId;
     if (settings.debug && error.stack) body['stack'] = error.stack;
@@ -481,11 +487,11 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   };
 
   /** The multipart/form-data reader (multer), loaded with the first form. */
-  let formParts: Promise<FormPartsParser> | undefined;
-  const loadFormParts = () =>
-    (formParts ??= import('./multipart.js').then(({ createFormPartsParser }) =>
+  const loadFormParts = retryingLoad('the multipart/form-data reader', () =>
+    import('./multipart.js').then(({ createFormPartsParser }): FormPartsParser =>
       createFormPartsParser({ maxFileBytes: maxBytes, maxFiles: 64, maxFields: 256, maxTotalBytes: maxBytes, timeoutMs: bodyLimits.timeoutMs }),
-    ));
+    ),
+  );
 
   /**
    * Reads an invocation's body for `target` and invokes it: a multipart/form-data body as its parts
@@ -494,7 +500,16 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
    */
   const readAndInvoke = (req: IncomingMessage, res: ServerResponse, target: InferenceBackend): void => {
     const contentType = req.headers['content-type'];
-    if (contentType !== undefined && isMultipartForm(contentType) && target.describe()?.rawBodies === false) {
+    let multipart: boolean;
+    try {
+      multipart = contentType !== undefined && isMultipartForm(contentType) && target.describe()?.rawBodies === false;
+    } catch (err) {
+      // The header parser not loaded for want of file descriptors (see lazy-require.ts).
+      if (err instanceof ToolkitError) return readFailed(err, req, res);
+      // A header it cannot parse: the model's decoder says what is wrong with it, as for any other type.
+      multipart = false;
+    }
+    if (multipart) {
       const encoding = req.headers['content-encoding'];
       let coded: boolean;
       try {
@@ -564,14 +579,24 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(err, req, res));
     return app;
   };
-  let slowPath: Promise<RequestListener> | undefined;
-  const loadSlowPath = () => (slowPath ??= buildSlowPath());
+  const loadSlowPath = retryingLoad('the code of this route (express)', buildSlowPath);
   // A few seconds after start, past a new worker's first seconds under load, express and multer
   // load one package per turn of the event loop: in one go they would hold the requests of a busy
   // worker for 100-150 ms (see gradual-require.ts). A request for a rarer route before then loads
   // them at once.
+  // Without descriptors to spare (a connection flood) it waits: a package tried then would stay
+  // missing for good (see free-descriptors.ts).
   const preload = async () => (await import('../core/gradual-require.js')).requireGradually(SLOW_PATH_PACKAGES, import.meta.url);
-  setTimeout(() => void (slowPathPackages ??= preload()).then(loadSlowPath).catch(() => undefined), PRELOAD_AFTER_MS).unref();
+  const preloadSoon = (ms: number) =>
+    setTimeout(() => {
+      (slowPathPackages ??= preload().catch((err: unknown) => {
+        slowPathPackages = undefined;
+        throw err;
+      }))
+        .then(loadSlowPath)
+        .catch((err: unknown) => void ((err as ToolkitError).code === 'ERR_SERVER_BUSY' && preloadSoon(PRELOAD_RETRY_MS)));
+    }, ms).unref();
+  preloadSoon(PRELOAD_AFTER_MS);
 
   return (req, res) => {
     // Without Host (see HTTP_SERVER_OPTIONS), with two, with a fragment in the target: a 400.

@@ -8,7 +8,7 @@ import net, { type ListenOptions } from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import type { ServerLogger } from '../logging/server-logger.js';
-import type { ToolkitError } from '../errors/catalogue.js';
+import { isToolkitError, type ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import type { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
@@ -23,7 +23,8 @@ import type { InferenceThreadData } from './thread-protocol.js';
 import { EXIT_LISTEN_FAILED } from './exit-codes.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
-import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket } from './respond.js';
+import { retryingLoad } from '../core/retrying-load.js';
 import { trackConnections } from './connection-drain.js';
 import { isRefusedConnection, limitConnectionsToFileLimit } from './connection-limit.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
@@ -164,17 +165,10 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // own answer would be a bare 417 without a catalogued code.
   server.on('checkExpectation', listener);
   // The WebSocket of bidirectional streaming; its code (and ws) loads with the first upgrade.
+  /** The last load of it asked for: what shutdown closes. */
   let bidi: Promise<import('./bidi/websocket-front.js').BidiFront> | undefined;
-  // SMKIT_BIDI_STREAMS_MAX is the whole server's: each stream takes one of its slots from the primary.
-  const streamSlots = new ClusterStreamSlots((msg) => {
-    if (!process.connected) return false;
-    sendToPrimary(msg);
-    return true;
-  });
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    if (isRefusedConnection(req.socket)) return;
-    bidi ??= import('./bidi/websocket-front.js').then(
+  const loadBidiFront = retryingLoad('bidirectional streaming', () =>
+    import('./bidi/websocket-front.js').then(
       ({ BidiFront }) =>
         new BidiFront({
           backend,
@@ -187,10 +181,22 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
           maxStreams: settings.bidiStreamsMax,
           slots: streamSlots,
         }),
-    );
-    bidi
+    ),
+  );
+  // SMKIT_BIDI_STREAMS_MAX is the whole server's: each stream takes one of its slots from the primary.
+  const streamSlots = new ClusterStreamSlots((msg) => {
+    if (!process.connected) return false;
+    sendToPrimary(msg);
+    return true;
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (isRefusedConnection(req.socket)) return;
+    (bidi = loadBidiFront())
       .then((front) => front.onUpgrade(req, socket, head))
       .catch((err: unknown) => {
+        // No descriptors to spare to load its code (see retrying-load.ts): a retry shortly may open.
+        if (isToolkitError(err) && err.code === 'ERR_SERVER_BUSY') return answerOnSocket(socket, err.status, err.toJSON(), { 'Retry-After': '1' });
         log.error({ err }, 'could not open a bidirectional stream');
         socket.destroy();
       });
@@ -283,7 +289,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     if (draining) return;
     draining = true;
     shedder?.stop();
-    void bidi?.then((front) => front.closeAll());
+    void bidi?.then((front) => front.closeAll()).catch(() => undefined);
     const deadline = Date.now() + graceMs;
     // Keep listening and keep idle kept-alive connections open while in-flight answers finish: every
     // request, on a new connection or a kept-alive one, gets a 503 with Connection: close, which

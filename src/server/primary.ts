@@ -16,6 +16,7 @@ import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule } from '../handlers/user-module.js';
 import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
 import { isNativeHandle } from './orphaned-connection.js';
+import { retryingLoad } from '../core/retrying-load.js';
 
 /**
  * The rest of `smkit serve`'s primary, once its workers are forked: logs, prepares the model's
@@ -152,10 +153,10 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     worker.process.kill('SIGKILL');
   });
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
-  let aggregator: Promise<() => Promise<string>> | undefined;
+  const aggregator = retryingLoad('the metrics library', () => import('./metrics.js').then((m) => m.createClusterMetricsAggregator()));
   const clusterMetrics = settings.metrics
     ? async () => {
-        const workers = await (await (aggregator ??= import('./metrics.js').then((m) => m.createClusterMetricsAggregator())))();
+        const workers = await (await aggregator())();
         return mme ? `${workers === '' || workers.endsWith('\n') ? workers : `${workers}\n`}${mme.metricsText()}` : workers;
       }
     : undefined;

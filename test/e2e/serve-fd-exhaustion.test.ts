@@ -52,7 +52,7 @@ after(async () => {
 });
 
 /** A kept-alive connection that sends `GET /ping` and resolves with whether it was answered 200, or false once it is closed; `answer` gets what came. */
-function pingOn(socket: net.Socket, answer: (text: string) => void = () => undefined): Promise<boolean> {
+function pingOn(socket: net.Socket, answer: (text: string) => void = () => undefined, request = 'GET /ping HTTP/1.1\r\nHost: x\r\n\r\n'): Promise<boolean> {
   return new Promise((resolve) => {
     let text = '';
     const onData = (d: Buffer) => {
@@ -70,7 +70,7 @@ function pingOn(socket: net.Socket, answer: (text: string) => void = () => undef
     };
     socket.on('data', onData);
     socket.once('close', onClose);
-    socket.write('GET /ping HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.write(request);
   });
 }
 
@@ -95,6 +95,14 @@ test('a flood of connections past the file descriptor limit: the connections hel
     // The worker is the same one: every connection it answered is still open and answered again.
     const again = await Promise.all([...answered].map((socket) => pingOn(socket)));
     assert.equal(again.filter((ok) => !ok).length, 0, `held connections were dropped (the worker died?):\n${output}`);
+    // A route express serves, whose code loads with its first use: while descriptors are short the
+    // request is told to retry (503 ERR_SERVER_BUSY, Retry-After), never a 500, and the load is not
+    // tried then (a package whose package.json could not be read would stay missing for good).
+    const held = [...answered][0]!;
+    let slowAnswer = '';
+    await pingOn(held, (text) => (slowAnswer = text), 'GET /models HTTP/1.1\r\nHost: x\r\n\r\n');
+    if (/^HTTP\/1\.1 503 /.test(slowAnswer)) assert.match(slowAnswer, /\r\nRetry-After: 1\r\n[^]*"code":"ERR_SERVER_BUSY","message":"the code of this route \(express\) cannot be loaded now: this process has no file descriptors to spare/);
+    else assert.match(slowAnswer, /^HTTP\/1\.1 404 [^]*"code":"ERR_MULTI_MODEL_DISABLED"/);
     // While those are held, clients that send nothing and never close their side: each is answered
     // and closed by the server, and the refused ones it holds meanwhile leave the reserved descriptors
     // free (taking them lost the connections handed over next: the server answered none again).
@@ -125,6 +133,17 @@ test('a flood of connections past the file descriptor limit: the connections hel
   } while (Date.now() < deadline);
   assert.equal(metrics?.status, 200, output);
   assert.match(await metrics!.text(), /^smkit_process_open_fds /m);
+  // Express, loaded then or now (its preload waits for descriptors, and is tried again, as is the route's own load).
+  const models = await fetchWithTimeout(`http://127.0.0.1:${port}/models`, {}, 10_000);
+  assert.equal(models.status, 404, output);
+  assert.equal(((await models.json()) as { code?: string }).code, 'ERR_MULTI_MODEL_DISABLED');
+  // The multipart/form-data reader (multer), loaded with the first form.
+  const form = new FormData();
+  form.set('input', new Blob([JSON.stringify([[5.1, 3.5, 1.4, 0.2]])], { type: 'application/json' }));
+  const formAnswer = await fetchWithTimeout(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: form }, 10_000);
+  assert.notEqual(formAnswer.status, 500, await formAnswer.clone().text());
+  assert.notEqual(formAnswer.status, 503, await formAnswer.clone().text());
+  await formAnswer.arrayBuffer();
   const ping = await fetchWithTimeout(`http://127.0.0.1:${port}/ping`);
   assert.equal(ping.status, 200);
   assert.equal(ping.headers.get('x-smkit-instance-id'), instanceId);

@@ -14,6 +14,7 @@ import { LogThrottle } from '../../logging/log-throttle.js';
 import { pathOf } from '../app.js';
 import { nextRequestId } from '../request-id.js';
 import { BIDI_PATH, type BidiFrame, type BidiRequest } from '../../core/bidi-frame.js';
+import { retryingLoad } from '../../core/retrying-load.js';
 import { CLOSE_GOING_AWAY, CLOSE_NORMAL, closeCodeFor, closeReason } from './close-codes.js';
 import { FrameInbox } from './frame-inbox.js';
 import { answerEachMessage } from './per-message.js';
@@ -134,7 +135,6 @@ function queryOf(url: string | undefined): Record<string, string> {
  * the first stream.
  */
 export class BidiFront {
-  #server: Promise<WebSocketServer> | undefined;
   readonly #open = new Set<WebSocket>();
   /** Handshakes accepted and not yet switched (ws loading, the 101 on its way): they count toward the cap too. */
   readonly #opening = new Set<Duplex>();
@@ -199,6 +199,8 @@ export class BidiFront {
       wss = await this.#webSocketServer();
     } catch (err) {
       release();
+      // No descriptors to spare (see retrying-load.ts): a retry shortly may open.
+      if (err instanceof ToolkitError && err.code === 'ERR_SERVER_BUSY') return answerOnSocket(socket, err.status, err.toJSON(), { 'Retry-After': '1' });
       this.options.log.error({ err }, 'could not load the WebSocket server (ws)');
       return answerOnSocket(socket, 500, new ToolkitError('ERR_INTERNAL', 'bidirectional streaming is unavailable: see the server log').toJSON());
     }
@@ -227,16 +229,14 @@ export class BidiFront {
     answerOnSocket(socket, error.status, error.toJSON(), { 'Retry-After': '1' });
   }
 
-  #webSocketServer(): Promise<WebSocketServer> {
-    this.#server ??= import('ws').then(({ WebSocketServer }) => {
+  #webSocketServer = retryingLoad('the WebSocket server (ws)', () =>
+    import('ws').then(({ WebSocketServer }) => {
       // No compression: a client's small compressed frame could inflate to the whole message limit.
       // No subprotocol is chosen (ws picks the client's first): SageMaker's contract names none, so
       // agreeing to one would claim a protocol this server does not speak (RFC 6455 §4.2.2).
       return new WebSocketServer({ noServer: true, maxPayload: messageLimit(this.options.maxMessageBytes), perMessageDeflate: false, autoPong: false, handleProtocols: () => false });
-    });
-    this.#server.catch(() => (this.#server = undefined));
-    return this.#server;
-  }
+    }),
+  );
 
   #watch(ws: WebSocket): void {
     this.#open.add(ws);
