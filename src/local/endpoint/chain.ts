@@ -1,6 +1,6 @@
 import type { SageMakerHeaders } from '../../core/context.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SAGEMAKER_HEADERS, SESSION_ID_HEADER, writeSageMakerHeaders } from '../../core/sagemaker-headers.js';
-import { answerReadFailure, ContainerFailure, malformedAnswer, type ChainContainer } from './container.js';
+import { answerReadFailure, ContainerFailure, malformedAnswer, unreachableFailure, type ChainContainer } from './container.js';
 import { acquireModel, type ModelLease } from './multi-model.js';
 import type { BodyBudget } from '../../server/body-budget.js';
 import { AnswerOverBudgetError, MAX_ERROR_ANSWER_BYTES, MAX_REALTIME_ANSWER_BYTES, readAtMost, type CappedAnswer } from './read-answer.js';
@@ -101,8 +101,7 @@ async function post(container: ChainContainer, index: number, route: string, hea
     }
     const malformed = malformedAnswer(err);
     if (malformed !== undefined) throw new ContainerFailure('malformed', container, index, undefined, malformed);
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new ContainerFailure('unreachable', container, index, undefined, cause?.code ?? cause?.message ?? (err as Error).message);
+    throw unreachableFailure(err, container, index);
   }
   let answer: CappedAnswer;
   try {

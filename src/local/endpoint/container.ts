@@ -82,8 +82,44 @@ export function answerReadFailure(err: unknown, container: ChainContainer, index
   return new ContainerFailure('unreachable', container, index, undefined, `${doing}connection lost while reading the response: ${(err as Error).message}`);
 }
 
+/** What the caller can do about a connection that failed with `code` (undici's cause). */
+function connectionAdvice(code: string | undefined): string {
+  switch (code) {
+    case 'EMFILE':
+    case 'ENFILE':
+      return 'this process (smkit local) has no file descriptors to spare: raise its open files limit (ulimit -n) or send fewer requests at once, then retry';
+    case 'ECONNREFUSED':
+      return 'nothing listens at its address: the container may have exited or be restarting';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return 'the container closed the connection: it may have exited or be restarting';
+    default:
+      return 'it may have exited';
+  }
+}
+
+/**
+ * The failure for a request to a container that fetch could not make (`err`): undici's own
+ * message is a bare "fetch failed", its `cause` says why (ECONNREFUSED, EMFILE, UND_ERR_SOCKET),
+ * which the detail names, after `doing` (`loading <model>: `), with what the caller can do.
+ */
+export function unreachableFailure(err: unknown, container: ChainContainer, index: number, doing = ''): ContainerFailure {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  const said = typeof cause?.message === 'string' && cause.message !== '' ? cause.message : undefined;
+  const why = said === undefined ? (code ?? (err as Error).message) : code === undefined || said.includes(code) ? said : `${code}: ${said}`;
+  const failure = new ContainerFailure('unreachable', container, index, undefined, `${doing}${why}`);
+  failure.advice = connectionAdvice(code);
+  return failure;
+}
+
 /** A container in a chain failed; carries what the front door needs for a `ModelError`. */
 export class ContainerFailure extends Error {
+  /** What the caller can do (kind `unreachable`), when known. */
+  advice?: string;
+
   constructor(
     readonly kind: FailureKind,
     readonly container: ChainContainer,

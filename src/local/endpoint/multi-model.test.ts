@@ -40,6 +40,8 @@ interface ContainerModel {
   notFound: boolean;
   /** The calls (`<method> <path>`) it answers with a 500 that breaks off part-way (the connection closed before the rest). */
   cut?: (call: string) => boolean;
+  /** The calls it answers by closing the connection, with no answer at all. */
+  reset?: (call: string) => boolean;
   holdLoads?: Promise<void>;
   oomAbove?: number;
   dropOnOom?: boolean;
@@ -54,7 +56,7 @@ async function mmeContainer(
   capacity: number,
   holdLoads?: Promise<void>,
   holdInvokes?: Promise<void>,
-): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[]; model: ContainerModel }> {
+): Promise<{ url: string; calls: string[]; loaded: Map<string, string>; filesAtLoad: Record<string, string>[]; model: ContainerModel; server: Server }> {
   const calls: string[] = [];
   const model: ContainerModel = { notFound: false };
   const loaded = new Map<string, string>();
@@ -69,6 +71,7 @@ async function mmeContainer(
         res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '100' }).write('the model server failed: ');
         return void res.socket?.end();
       }
+      if (model.reset?.(`${req.method} ${req.url}`)) return void req.socket.destroy();
       if (req.url === '/models') await Promise.all([holdLoads, model.holdLoads]);
       if (req.url?.endsWith('/invoke') && holdInvokes && invokes++ === 0) await holdInvokes;
       const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -95,7 +98,7 @@ async function mmeContainer(
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, loaded, filesAtLoad, model };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, loaded, filesAtLoad, model, server };
 }
 
 /** A front door for one multi-model endpoint whose model folder holds `models` (name → archive entries). */
@@ -381,4 +384,24 @@ test('an unload (for a load answered 507) whose answer breaks off part-way is a 
   assert.equal(err.$metadata.httpStatusCode, 503);
   assert.match(err.message, /^Container primary is not reachable \(unloading a\.tar\.gz: connection lost while reading the response: /);
   assert.deepEqual(ep.container.calls.slice(-2), ['POST /models', `DELETE /models/${a}`]);
+});
+
+test('a model load that fetch cannot make is a 503 ServiceUnavailable naming the cause (not a bare "fetch failed") and what to do: a connection closed with no answer, then a container that no longer listens', async () => {
+  const ep = await mmeEndpoint(10, { 'a.tar.gz': MODEL, 'b.tar.gz': MODEL });
+  const invoke = await sdkInvoker(ep);
+  ep.container.model.reset = (call) => call === 'POST /models';
+  const closed = (await invoke('a.tar.gz')) as ModelError;
+  assert.equal(closed.name, 'ServiceUnavailable', String(closed));
+  assert.equal(closed.$metadata.httpStatusCode, 503);
+  assert.match(closed.message, /^Container primary is not reachable \(loading a\.tar\.gz: UND_ERR_SOCKET: other side closed\); the container closed the connection: it may have exited or be restarting\. See .*primary\.log for more information\.$/);
+  delete ep.container.model.reset;
+  assert.deepEqual(await invoke('a.tar.gz'), { model: await nameOf(ep.host, 'a.tar.gz') });
+
+  ep.container.server.closeAllConnections();
+  await new Promise((r) => ep.container.server.close(r));
+  const refused = (await invoke('b.tar.gz')) as ModelError;
+  assert.equal(refused.name, 'ServiceUnavailable', String(refused));
+  assert.equal(refused.$metadata.httpStatusCode, 503);
+  assert.match(refused.message, /^Container primary is not reachable \(loading b\.tar\.gz: connect ECONNREFUSED 127\.0\.0\.1:\d+\); nothing listens at its address: the container may have exited or be restarting\. See /);
+  assert.doesNotMatch(refused.message, /fetch failed/);
 });

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { extractModelArchive } from '../../archive/model-archive.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { answerReadFailure, ContainerFailure, type ChainContainer, type FetchedModel, type MultiModelHost } from './container.js';
+import { answerReadFailure, ContainerFailure, unreachableFailure, type ChainContainer, type FetchedModel, type MultiModelHost } from './container.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
 /**
@@ -163,7 +163,7 @@ function unloadModel(container: ChainContainer, host: MultiModelHost, targetMode
     try {
       res = await fetch(`${container.url}/models/${name}`, { method: 'DELETE', redirect: 'manual', signal: timeout });
     } catch (err) {
-      throw new ContainerFailure('unreachable', container, index, undefined, `unloading ${targetModel}: ${(err as Error).message}`);
+      throw unreachableFailure(err, container, index, `unloading ${targetModel}: `);
     }
     const text = await answerText(res, container, index, timeout, MODEL_LOAD_TIMEOUT_MS, `unloading ${targetModel}: `);
     // 404: not loaded (any more), which is what the unload is for.
@@ -288,7 +288,7 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
         signal: AbortSignal.any([timeout, signal]),
       });
     } catch (err) {
-      throw new ContainerFailure('unreachable', container, index, undefined, `loading ${targetModel}: ${(err as Error).message}`);
+      throw unreachableFailure(err, container, index, `loading ${targetModel}: `);
     }
     const text = await answerText(res, container, index, timeout, timeoutMs, `loading ${targetModel}: `);
     // 409: already loaded (for example by an earlier front door run against the same container).

@@ -1,6 +1,6 @@
 import { SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
-import { answerReadFailure, malformedAnswer } from './container.js';
+import { answerReadFailure, malformedAnswer, unreachableFailure } from './container.js';
 import { acquireModel } from './multi-model.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
@@ -88,7 +88,7 @@ async function openRoute(container: ChainContainer, route: string, req: InvokeEn
     if (name === 'TimeoutError' || name === 'AbortError') throw new ContainerFailure('timeout', container, 0, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
     const malformed = malformedAnswer(err);
     if (malformed !== undefined) throw new ContainerFailure('malformed', container, 0, undefined, malformed);
-    throw new ContainerFailure('unreachable', container, 0, undefined, (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
+    throw unreachableFailure(err, container, 0);
   }
   if (res.status >= 400) throw new ContainerFailure('status', container, 0, res.status, await errorAnswer(res, container, timeout, timeoutMs, signal));
   const body = res.body;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ContainerFailure } from '../endpoint/container.js';
+import { ContainerFailure, unreachableFailure } from '../endpoint/container.js';
 import { MAX_MESSAGE_LENGTH, modelErrorFor, truncateMessage } from './runtime-errors.js';
 
 const container = { hostname: 'primary', url: 'http://127.0.0.1:1', logFile: '/tmp/smkit/primary.log' };
@@ -36,4 +36,28 @@ test('ModelStreamError events keep Message within 2048 characters too', async ()
   const body = JSON.parse(Buffer.from(event.body).toString('utf8')) as { Message: string; ErrorCode: string };
   assert.equal(body.ErrorCode, 'StreamBroken');
   assert.equal(body.Message.length, MAX_MESSAGE_LENGTH);
+});
+
+test('a container fetch could not reach: the 503 names the cause of fetch\'s bare "fetch failed" and what the caller can do', async () => {
+  // A real fetch failure: undici's TypeError('fetch failed') whose cause says why.
+  const server = (await import('node:net')).createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  const err = await fetch(`http://127.0.0.1:${port}/models`, { method: 'POST' }).catch((e: unknown) => e);
+  assert.equal((err as Error).message, 'fetch failed');
+  const refused = modelErrorFor(unreachableFailure(err, container, 0, 'loading a.tar.gz: '));
+  assert.equal(refused.name, 'ServiceUnavailable');
+  assert.equal(refused.status, 503);
+  assert.equal(refused.message, `Container primary is not reachable (loading a.tar.gz: connect ECONNREFUSED 127.0.0.1:${port}); nothing listens at its address: the container may have exited or be restarting. See /tmp/smkit/primary.log for more information.`);
+
+  // This process out of descriptors: the advice is to raise its limit, not that the container exited.
+  const emfile = new TypeError('fetch failed', { cause: Object.assign(new Error('connect EMFILE 127.0.0.1:8080 - Local (undefined:undefined)'), { code: 'EMFILE' }) });
+  const busy = modelErrorFor(unreachableFailure(emfile, container, 0));
+  assert.equal(busy.status, 503);
+  assert.match(busy.message, /^Container primary is not reachable \(connect EMFILE 127\.0\.0\.1:8080 - Local \(undefined:undefined\)\); this process \(smkit local\) has no file descriptors to spare: raise its open files limit \(ulimit -n\) or send fewer requests at once, then retry\. See /);
+
+  // A cause without a message, or none at all.
+  assert.match(modelErrorFor(unreachableFailure(new TypeError('fetch failed', { cause: { code: 'UND_ERR_CLOSED' } }), container, 0)).message, /not reachable \(UND_ERR_CLOSED\); the container closed the connection/);
+  assert.match(modelErrorFor(unreachableFailure(new Error('boom'), container, 0)).message, /not reachable \(boom\); it may have exited\. See /);
 });

@@ -117,7 +117,7 @@ export function modelErrorFor(failure: ContainerFailure, logGroupArn?: string): 
       LogStreamArn: logStreamArn,
     });
   }
-  return new RuntimeApiError('ServiceUnavailable', 503, `Container ${container.hostname} is not reachable (${failure.detail}); it may have exited. ${see}`);
+  return new RuntimeApiError('ServiceUnavailable', 503, `Container ${container.hostname} is not reachable (${failure.detail}); ${failure.advice ?? 'it may have exited'}. ${see}`);
 }
 
 /**
