@@ -338,7 +338,10 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
 
 // ESM loads asynchronously: ask for the configuration only once this listener exists.
 const onConfig = (msg: unknown) => {
-  if (!isToWorker(msg) || msg.type !== 'config') return;
+  if (!isToWorker(msg)) return;
+  // Stopped before it was configured: nothing is served yet.
+  if (msg.type === 'shutdown') process.exit(0);
+  if (msg.type !== 'config') return;
   process.off('message', onConfig);
   const config: WorkerConfig = msg;
   // The primary replaces a worker whose heartbeats stop (its event loop held): see worker-watchdog.ts.

@@ -196,6 +196,12 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const onMessage = (msg: ToPrimary, handle: unknown): void => {
       switch (msg.type) {
         case 'hello':
+          // A worker still starting when the server began to stop missed the shutdown sent to it
+          // (it had no listener yet): it has nothing in flight, so it stops now, not at the grace's end.
+          if (stopping) {
+            sendToWorker(worker, { type: 'shutdown', graceMs: 0 });
+            return;
+          }
           sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [] });
           configured.add(worker.id);
           return watchdog.heard(worker.id);

@@ -212,13 +212,6 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /draining/);
   });
 
-  test('a model that does not load within SAGEMAKER_STARTUP_TIMEOUT ends start-up with exit 1', async () => {
-    const server = await serveFixture('hang', { SAGEMAKER_STARTUP_TIMEOUT: '1' });
-    const exit = await server.exited;
-    assert.equal(exit.code, 1);
-    assert.match(server.output(), /within 1 s \(SAGEMAKER_STARTUP_TIMEOUT\)/);
-  });
-
   test('inline mode: a modelFn that calls process.exit ends start-up with exit 1 naming the cause, not a restart loop until SAGEMAKER_STARTUP_TIMEOUT', async () => {
     const server = await serveFixture('exit-on-load', { SMKIT_INFERENCE_MODE: 'inline', SAGEMAKER_STARTUP_TIMEOUT: '60' });
     // Before, the primary replaced the worker (with backoff) until the start-up timeout, /ping saying only "loading".
@@ -229,94 +222,108 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /ended while loading the model, 3 times in a row \(exit code 7: process\.exit was called/);
   });
 
-  test('an empty model directory falls back to the baked model (SMKIT_BAKED_MODEL_DIR); a mounted model wins', async () => {
-    const baked = path.join(REPO_ROOT, 'models/iris-onnx');
-    const empty = makeOptMl();
-    const fromBaked = await startServe({ SAGEMAKER_BASE_DIR: empty, SMKIT_BAKED_MODEL_DIR: baked });
-    cleanups.push(() => fromBaked.stop(), () => removeDir(empty));
-    await waitForPing(fromBaked);
-    const a = await fetchWithTimeout(`${fromBaked.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
-    assert.equal(((await a.json()) as number[][])[0]!.length, 3, 'probabilities from the baked iris model');
-    const mounted = makeOptMl(path.join(REPO_ROOT, 'models/iris-pipeline'));
-    const fromMounted = await startServe({ SAGEMAKER_BASE_DIR: mounted, SMKIT_BAKED_MODEL_DIR: baked });
-    cleanups.push(() => fromMounted.stop(), () => removeDir(mounted));
-    await waitForPing(fromMounted);
-    const b = await fetchWithTimeout(`${fromMounted.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
-    assert.equal(((await b.json()) as { label: string }[][])[0]![0]!.label, 'setosa', 'top-k labels from the mounted pipeline');
-  });
-
-  test('code/package.json dependencies are installed into a writable copy in the temporary folder, never into the model dir', async () => {
-    // TMPDIR of its own: the copy lands there (and goes with it), not in this machine's /tmp.
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-tmpdir-'));
-    cleanups.push(() => removeDir(tmp));
-    const server = await serveFixture('code-deps', { TMPDIR: tmp });
-    await waitForPing(server, 200, 120_000);
-    const res = await invoke(server, 'smkit');
-    assert.equal(await res.text(), 'hello, smkit');
-    const modelDir = /"modelDir":"([^"]+)"/.exec(server.output())![1]!;
-    assert.equal(existsSync(path.join(modelDir, 'code', 'node_modules')), false, 'nothing is written to the (read-only) model directory');
-    assert.match(server.output(), /installing code\/package.json dependencies/);
-    const target = /"target":"([^"]+)"/.exec(server.output())![1]!;
-    assert.equal(path.dirname(target), tmp);
-    assert.ok(existsSync(path.join(target, 'node_modules')));
-  });
-
-  test('SMKIT_INSTALL_CODE_DEPS=never skips the install; the failed import is the load error', async () => {
-    const server = await serveFixture('code-deps', { SMKIT_INSTALL_CODE_DEPS: 'never' });
-    const ping = await waitForPing(server, 503);
-    assert.match(((await ping.json()) as { message: string }).message, /greet/);
-  });
-
-  test('a start-up failure after the workers were forked stops them too (invalid code/package.json)', async () => {
-    const base = makeOptMl();
-    cleanups.push(() => removeDir(base));
-    cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(base, 'model'), { recursive: true });
-    mkdirSync(path.join(base, 'model/code'));
-    writeFileSync(path.join(base, 'model/code/package.json'), '{ "dependencies": ');
-    // The workers share the CLI's stdout and stderr: the run only "closes" once none of them is left.
-    // Port 0: a probed port could be taken before the workers bind it, and fail the run another way.
-    const r = await runSmkit(['serve', '--workers', '2', '--port', '0'], { ...process.env, SAGEMAKER_BASE_DIR: base }, 30_000);
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /ERR_CODE_DEPENDENCIES: .*code\/package\.json is not valid JSON/);
-  });
-
-  test('a SAGEMAKER_PROGRAM that names no module in code/ beside other scripts is a start-up warning, and the default hooks serve', async () => {
-    const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
-    mkdirSync(path.join(base, 'model', 'code'));
-    writeFileSync(path.join(base, 'model', 'code', 'handler.mjs'), 'export const outputFn = () => ({ body: "custom", contentType: "text/plain" });\n');
-    const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_PROGRAM: 'handlr.py' });
-    cleanups.push(() => server.stop(), () => removeDir(base));
-    await waitForPing(server);
-    const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
-    assert.equal(((await res.json()) as number[][])[0]!.length, 3, 'the default hooks answered');
-    await until('the start-up warning to be written', () => server.output().includes('serving with the default hooks'), RETRY);
-    assert.match(server.output(), /code\/ has handler\.mjs but no handlr\.\{mjs,js,cjs\}: serving with the default hooks; set SAGEMAKER_PROGRAM/);
-  });
-
   test('an invalid setting stops start-up naming the variable', () => {
     const r = spawnSync(process.execPath, [SMKIT_BIN, 'serve'], { env: { ...process.env, SAGEMAKER_BIND_TO_PORT: 'eighty' }, encoding: 'utf8', timeout: 20_000 });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /SAGEMAKER_BIND_TO_PORT="eighty" is invalid/);
   });
 
-  test('a broken model file: /ping 503 with the reason logged, invocations 503', async () => {
-    const base = makeOptMl();
-    writeFileSync(path.join(base, 'model', 'model.onnx'), 'this is not a protobuf');
-    const server = await startServe({ SAGEMAKER_BASE_DIR: base });
-    cleanups.push(() => server.stop(), () => removeDir(base));
-    const ping = await waitForPing(server, 503);
-    assert.match(((await ping.json()) as { message: string }).message, /cannot load ONNX model/);
-    const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv' } });
-    assert.equal(res.status, 503);
-    assert.match(server.output(), /model failed to load/);
-  });
+  // Each starts a server of its own and waits on its start-up or load: they run side by side.
+  describe('start-up and model loading', { concurrency: 4 }, () => {
+    test('a model that does not load within SAGEMAKER_STARTUP_TIMEOUT ends start-up with exit 1', async () => {
+      const server = await serveFixture('hang', { SAGEMAKER_STARTUP_TIMEOUT: '1' });
+      const exit = await server.exited;
+      assert.equal(exit.code, 1);
+      assert.match(server.output(), /within 1 s \(SAGEMAKER_STARTUP_TIMEOUT\)/);
+      // A worker still starting when the timeout fired stops at once, not when the 25 s grace is over.
+      assert.doesNotMatch(server.output(), /grace period over/);
+    });
 
-  test('two .onnx files without model.onnx or a pipeline file is a clear load error', async () => {
-    const base = makeOptMl();
-    for (const n of ['a.onnx', 'b.onnx']) cpSync(path.join(REPO_ROOT, 'models/iris-onnx/model.onnx'), path.join(base, 'model', n));
-    const server = await startServe({ SAGEMAKER_BASE_DIR: base });
-    cleanups.push(() => server.stop(), () => removeDir(base));
-    const ping = await waitForPing(server, 503);
-    assert.match(((await ping.json()) as { message: string }).message, /several ONNX models \(a\.onnx, b\.onnx\)/);
+    test('an empty model directory falls back to the baked model (SMKIT_BAKED_MODEL_DIR); a mounted model wins', async () => {
+      const baked = path.join(REPO_ROOT, 'models/iris-onnx');
+      const empty = makeOptMl();
+      const mounted = makeOptMl(path.join(REPO_ROOT, 'models/iris-pipeline'));
+      cleanups.push(() => removeDir(empty), () => removeDir(mounted));
+      // Two independent servers: they start side by side.
+      const [fromBaked, fromMounted] = await Promise.all([
+        startServe({ SAGEMAKER_BASE_DIR: empty, SMKIT_BAKED_MODEL_DIR: baked }),
+        startServe({ SAGEMAKER_BASE_DIR: mounted, SMKIT_BAKED_MODEL_DIR: baked }),
+      ]);
+      cleanups.push(() => fromBaked.stop(), () => fromMounted.stop());
+      await Promise.all([waitForPing(fromBaked), waitForPing(fromMounted)]);
+      const a = await fetchWithTimeout(`${fromBaked.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+      assert.equal(((await a.json()) as number[][])[0]!.length, 3, 'probabilities from the baked iris model');
+      const b = await fetchWithTimeout(`${fromMounted.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+      assert.equal(((await b.json()) as { label: string }[][])[0]![0]!.label, 'setosa', 'top-k labels from the mounted pipeline');
+    });
+
+    test('code/package.json dependencies are installed into a writable copy in the temporary folder, never into the model dir', async () => {
+      // TMPDIR of its own: the copy lands there (and goes with it), not in this machine's /tmp.
+      const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-tmpdir-'));
+      cleanups.push(() => removeDir(tmp));
+      const server = await serveFixture('code-deps', { TMPDIR: tmp });
+      await waitForPing(server, 200, 120_000);
+      const res = await invoke(server, 'smkit');
+      assert.equal(await res.text(), 'hello, smkit');
+      const modelDir = /"modelDir":"([^"]+)"/.exec(server.output())![1]!;
+      assert.equal(existsSync(path.join(modelDir, 'code', 'node_modules')), false, 'nothing is written to the (read-only) model directory');
+      assert.match(server.output(), /installing code\/package.json dependencies/);
+      const target = /"target":"([^"]+)"/.exec(server.output())![1]!;
+      assert.equal(path.dirname(target), tmp);
+      assert.ok(existsSync(path.join(target, 'node_modules')));
+    });
+
+    test('SMKIT_INSTALL_CODE_DEPS=never skips the install; the failed import is the load error', async () => {
+      const server = await serveFixture('code-deps', { SMKIT_INSTALL_CODE_DEPS: 'never' });
+      const ping = await waitForPing(server, 503);
+      assert.match(((await ping.json()) as { message: string }).message, /greet/);
+    });
+
+    test('a start-up failure after the workers were forked stops them too (invalid code/package.json)', async () => {
+      const base = makeOptMl();
+      cleanups.push(() => removeDir(base));
+      cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(base, 'model'), { recursive: true });
+      mkdirSync(path.join(base, 'model/code'));
+      writeFileSync(path.join(base, 'model/code/package.json'), '{ "dependencies": ');
+      // The workers share the CLI's stdout and stderr: the run only "closes" once none of them is left.
+      // Port 0: a probed port could be taken before the workers bind it, and fail the run another way.
+      const r = await runSmkit(['serve', '--workers', '2', '--port', '0'], { ...process.env, SAGEMAKER_BASE_DIR: base }, 30_000);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /ERR_CODE_DEPENDENCIES: .*code\/package\.json is not valid JSON/);
+    });
+
+    test('a SAGEMAKER_PROGRAM that names no module in code/ beside other scripts is a start-up warning, and the default hooks serve', async () => {
+      const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+      mkdirSync(path.join(base, 'model', 'code'));
+      writeFileSync(path.join(base, 'model', 'code', 'handler.mjs'), 'export const outputFn = () => ({ body: "custom", contentType: "text/plain" });\n');
+      const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_PROGRAM: 'handlr.py' });
+      cleanups.push(() => server.stop(), () => removeDir(base));
+      await waitForPing(server);
+      const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+      assert.equal(((await res.json()) as number[][])[0]!.length, 3, 'the default hooks answered');
+      await until('the start-up warning to be written', () => server.output().includes('serving with the default hooks'), RETRY);
+      assert.match(server.output(), /code\/ has handler\.mjs but no handlr\.\{mjs,js,cjs\}: serving with the default hooks; set SAGEMAKER_PROGRAM/);
+    });
+
+    test('a broken model file: /ping 503 with the reason logged, invocations 503', async () => {
+      const base = makeOptMl();
+      writeFileSync(path.join(base, 'model', 'model.onnx'), 'this is not a protobuf');
+      const server = await startServe({ SAGEMAKER_BASE_DIR: base });
+      cleanups.push(() => server.stop(), () => removeDir(base));
+      const ping = await waitForPing(server, 503);
+      assert.match(((await ping.json()) as { message: string }).message, /cannot load ONNX model/);
+      const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv' } });
+      assert.equal(res.status, 503);
+      assert.match(server.output(), /model failed to load/);
+    });
+
+    test('two .onnx files without model.onnx or a pipeline file is a clear load error', async () => {
+      const base = makeOptMl();
+      for (const n of ['a.onnx', 'b.onnx']) cpSync(path.join(REPO_ROOT, 'models/iris-onnx/model.onnx'), path.join(base, 'model', n));
+      const server = await startServe({ SAGEMAKER_BASE_DIR: base });
+      cleanups.push(() => server.stop(), () => removeDir(base));
+      const ping = await waitForPing(server, 503);
+      assert.match(((await ping.json()) as { message: string }).message, /several ONNX models \(a\.onnx, b\.onnx\)/);
+    });
   });
 });
