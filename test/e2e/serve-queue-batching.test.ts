@@ -25,18 +25,51 @@ describe('queue and batching (smkit serve)', () => {
     await waitForPing(server, 200, 60_000);
     return server;
   };
+  // Each test has a server of its own (settings of its own). A test's server starts while the test
+  // before it runs (its waits are mostly idle), one ahead only: start-ups are CPU-bound.
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'smkit-queue-'));
+  const queueStarted = path.join(scratch, 'queue-started');
+  const timeoutCancelStarted = path.join(scratch, 'timeout-cancel-started');
+  const leaveCancelStarted = path.join(scratch, 'leave-cancel-started');
+  const setups: [string, () => Promise<ServeProcess>][] = [
+    ['queue', () => serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '2', SAGEMAKER_MODEL_SERVER_TIMEOUT: '20' })],
+    ['queueStuck', () => serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '1', SAGEMAKER_MODEL_SERVER_TIMEOUT: '3', QUEUE_TEST_STARTED: queueStarted })],
+    ['pending', () => serveIt('queue', {})],
+    ['batch', () => serveIt('batch-predict', { SMKIT_BATCH_MAX_SIZE: '8' })],
+    ['onnx', () => serveIt(undefined, { SMKIT_BATCH_MAX_SIZE: '16', SMKIT_INFERENCE_MODE: 'thread' }, 'iris-onnx')],
+    ['timeoutCancel', () => serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '1', BATCH_CANCEL_STARTED: timeoutCancelStarted })],
+    ['leaveCancel', () => serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '60', BATCH_CANCEL_STARTED: leaveCancelStarted })],
+  ];
+  const starting = new Map<string, Promise<ServeProcess>>();
+  const start = (index: number) => {
+    const [key, setup] = setups[index] ?? [];
+    if (key === undefined || starting.has(key)) return;
+    const server = setup!();
+    // Awaited by its own test, which reports a failed start.
+    server.catch(() => undefined);
+    starting.set(key, server);
+  };
+  /** The server of the test `key`, once it answers /ping 200; the next test's starts meanwhile. */
+  const serverFor = (key: string) => {
+    const index = setups.findIndex(([k]) => k === key);
+    start(index);
+    start(index + 1);
+    return starting.get(key)!;
+  };
   after(async () => {
+    await Promise.allSettled(starting.values());
     for (const s of started) {
       await s.server.stop();
       removeDir(s.base);
     }
+    rmSync(scratch, { recursive: true, force: true });
   });
 
   const post = (server: ServeProcess, body: string, headers: Record<string, string> = {}) =>
     fetch(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/csv', ...headers }, signal: AbortSignal.timeout(60_000) });
 
   test('more requests than SMKIT_WORKER_CONCURRENCY are all answered, each with its own result', async () => {
-    const server = await serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '2', SAGEMAKER_MODEL_SERVER_TIMEOUT: '20' });
+    const server = await serverFor('queue');
     // 24 requests that each hold a slot for 30 ms: 22 of them wait in the queue.
     const values = Array.from({ length: 24 }, (_, i) => 30 + i / 100);
     const answers = await Promise.all(values.map(async (v) => {
@@ -49,11 +82,9 @@ describe('queue and batching (smkit serve)', () => {
     });
   });
 
-  test('SAGEMAKER_MODEL_SERVER_TIMEOUT counts from arrival: a request queued behind a stuck one times out', async (t) => {
-    const scratch = mkdtempSync(path.join(os.tmpdir(), 'smkit-queue-'));
-    t.after(() => rmSync(scratch, { recursive: true, force: true }));
-    const started = path.join(scratch, 'started');
-    const server = await serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '1', SAGEMAKER_MODEL_SERVER_TIMEOUT: '3', QUEUE_TEST_STARTED: started });
+  test('SAGEMAKER_MODEL_SERVER_TIMEOUT counts from arrival: a request queued behind a stuck one times out', async () => {
+    const started = queueStarted;
+    const server = await serverFor('queueStuck');
     const stuck = post(server, '0\n');
     // The stuck request holds the only slot (it is answered 504 after 3 s whatever happens).
     await until('the stuck request to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
@@ -69,7 +100,7 @@ describe('queue and batching (smkit serve)', () => {
   });
 
   test('/metrics shows the invocations held now (smkit_pending_invocations, summed over the workers)', async () => {
-    const server = await serveIt('queue', {});
+    const server = await serverFor('pending');
     const pending = async () => Number(/^smkit_pending_invocations (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text())?.[1]);
     // Three requests answered after 5 s: long enough to be seen held on a loaded machine.
     const held = [post(server, '5000\n'), post(server, '5000.5\n'), post(server, '5001\n')];
@@ -81,7 +112,7 @@ describe('queue and batching (smkit serve)', () => {
   });
 
   test('batching on (SMKIT_BATCH_MAX_SIZE): concurrent requests share predictBatchFn calls and keep their own answers', async () => {
-    const server = await serveIt('batch-predict', { SMKIT_BATCH_MAX_SIZE: '8' });
+    const server = await serverFor('batch');
     let largest = 0;
     const deadline = Date.now() + 60_000;
     // Concurrency decides how batches form; send waves until one request saw a shared call.
@@ -105,7 +136,7 @@ describe('queue and batching (smkit serve)', () => {
   });
 
   test('batching on an ONNX model: mixed content types, Accept and a bad request in one burst each get their own answer', async () => {
-    const server = await serveIt(undefined, { SMKIT_BATCH_MAX_SIZE: '16', SMKIT_INFERENCE_MODE: 'thread' }, 'iris-onnx');
+    const server = await serverFor('onnx');
     const single = async (row: number[], json: boolean, accept: string) => {
       const res = await post(server, json ? JSON.stringify([row]) : `${row.join(',')}\n`, { 'Content-Type': json ? 'application/json' : 'text/csv', Accept: accept });
       return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
@@ -141,8 +172,8 @@ describe('queue and batching (smkit serve)', () => {
   });
 
   test('a request that times out while it waits for a batch in the inference thread is never run, and user code sees ctx.signal abort', async () => {
-    const started = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-cancel-')), 'started');
-    const server = await serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '1', BATCH_CANCEL_STARTED: started });
+    const started = timeoutCancelStarted;
+    const server = await serverFor('timeoutCancel');
     // The probe itself has the 1 s timeout: a loaded machine can time it out too, so it is asked again.
     const seen = () =>
       until('the values the handler saw', async () => {
@@ -164,12 +195,11 @@ describe('queue and batching (smkit serve)', () => {
     const waiting = await post(server, '-2\n');
     assert.equal(waiting.status, 504);
     await until('the handler to see ctx.signal abort', async () => (await seen()).includes('aborted:ERR_TIMEOUT'), { timeoutMs: 30_000 });
-    rmSync(path.dirname(started), { recursive: true, force: true });
   });
 
   test('a request whose client disconnects while it waits for a batch in the inference thread is never run', async () => {
-    const started = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-cancel-')), 'started');
-    const server = await serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '60', BATCH_CANCEL_STARTED: started });
+    const started = leaveCancelStarted;
+    const server = await serverFor('leaveCancel');
     const holding = post(server, '2500\n');
     await until('the holding run to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
     assert.equal((await postAndLeave(server.url, '-7002\n')).length, 0, 'the request was answered while the model was held');
@@ -179,6 +209,5 @@ describe('queue and batching (smkit serve)', () => {
     const values = ((await res.json()) as { seen: unknown[] }).seen;
     assert.ok(values.includes(2500), JSON.stringify(values));
     assert.ok(!values.includes(-7002), `the abandoned request reached predictBatchFn: ${JSON.stringify(values)}`);
-    rmSync(path.dirname(started), { recursive: true, force: true });
   });
 });
