@@ -63,9 +63,28 @@ async function residentBytes(server: ServeProcess): Promise<number> {
 }
 
 describe('streamed answers under faults', () => {
-  for (const mode of ['thread', 'inline'] as const) {
+  // Each test has a server of its own; the next test's starts while one runs (its waits are mostly
+  // idle), one ahead only: start-ups are CPU-bound.
+  const settings: Record<string, string>[] = [{ SMKIT_INFERENCE_MODE: 'thread' }, { SMKIT_INFERENCE_MODE: 'inline' }, { SMKIT_SHUTDOWN_GRACE_SECONDS: '25' }];
+  const starting: (Promise<ServeProcess> | undefined)[] = [];
+  const start = (index: number) => {
+    if (index >= settings.length || starting[index]) return;
+    const server = serveStreaming(settings[index]!);
+    // Awaited by its own test, which reports a failed start.
+    server.catch(() => undefined);
+    starting[index] = server;
+  };
+  /** The server of the `index`-th test, once it answers /ping 200; the next one starts meanwhile. */
+  const serverFor = (index: number) => {
+    start(index);
+    start(index + 1);
+    return starting[index]!;
+  };
+  after(() => Promise.allSettled(starting));
+
+  for (const [index, mode] of (['thread', 'inline'] as const).entries()) {
     test(`a client that stops reading stops the producer; one that disconnects ends it (${mode})`, async () => {
-      const server = await serveStreaming({ SMKIT_INFERENCE_MODE: mode });
+      const server = await serverFor(index);
       const rssBefore = await residentBytes(server);
       const req = http.request(`${server.url}/invocations`, { method: 'POST', headers: { 'Content-Type': 'text/plain' } });
       req.end('endless:256');
@@ -96,7 +115,7 @@ describe('streamed answers under faults', () => {
   }
 
   test('SIGTERM lets an in-flight streamed answer finish; /ping answers 503 (not a refused connection, nor a reset on a kept-alive one) meanwhile; exit 0', async () => {
-    const server = await serveStreaming({ SMKIT_SHUTDOWN_GRACE_SECONDS: '25' });
+    const server = await serverFor(2);
     const keptAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
     cleanups.push(() => keptAlive.destroy());
     assert.equal((await pingThrough(server, keptAlive)).status, 200);
