@@ -105,6 +105,31 @@ test('SMKIT_CONNECTION_REBALANCING: on by default, off with false', () => {
   assert.equal(loadSettings({ SMKIT_CONNECTION_REBALANCING: 'false' }, {}, 2).connectionRebalancing, false);
 });
 
+test('every switch variable takes true, false, 1, 0, yes, no, on and off in any case, and its error lists exactly those', () => {
+  const switches = [
+    ['SMKIT_DEBUG', (s: ReturnType<typeof loadSettings>) => s.debug],
+    ['SMKIT_CONNECTION_REBALANCING', (s: ReturnType<typeof loadSettings>) => s.connectionRebalancing],
+    ['SAGEMAKER_MULTI_MODEL', (s: ReturnType<typeof loadSettings>) => s.multiModel],
+    ['SMKIT_METRICS', (s: ReturnType<typeof loadSettings>) => s.metrics],
+    ['SAGEMAKER_ENABLE_STATEFUL_SESSIONS', (s: ReturnType<typeof loadSettings>) => s.sessions !== undefined],
+  ] as const;
+  for (const [name, read] of switches) {
+    for (const on of ['true', 'TRUE', '1', 'yes', 'Yes', 'on', ' ON ']) assert.equal(read(loadSettings({ [name]: on }, {}, 2)), true, `${name}=${on}`);
+    for (const off of ['false', 'False', '0', 'no', 'NO', 'off', 'Off']) assert.equal(read(loadSettings({ [name]: off }, {}, 2)), false, `${name}=${off}`);
+    for (const bad of ['sometimes', '2', 'y', 'enabled']) {
+      assert.throws(
+        () => loadSettings({ [name]: bad }, {}, 2),
+        (err: unknown) =>
+          err instanceof ToolkitError &&
+          err.code === 'ERR_CONFIG_INVALID' &&
+          err.message === `${name}=${JSON.stringify(bad)} is invalid: expected true, false, 1, 0, yes, no, on or off (any case).`,
+        `${name}=${bad}`,
+      );
+    }
+  }
+  assert.throws(() => loadSettings({ SMKIT_METRICS: 'flase' }, {}, 2), /SMKIT_METRICS="flase" is invalid: expected true, false, 1, 0, yes, no, on or off \(any case\)\. Did you mean "false"\?$/);
+});
+
 test('CLI overrides win over the environment', () => {
   const s = loadSettings({ SAGEMAKER_BIND_TO_PORT: '9000', SM_MODEL_DIR: '/a' }, { port: 7000, modelDir: '/b', workers: 2 }, 8);
   assert.equal(s.port, 7000);

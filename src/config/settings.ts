@@ -335,14 +335,27 @@ export function readNumber(env: Env, name: string, fallback: number, min: number
   return n;
 }
 
-/** Reads a boolean setting (`true/false/1/0/yes/no`, case-insensitive). */
+/** What a switch setting takes for on, and for off, in any case: the parser and its error both read these. */
+const SWITCH_ON = ['true', '1', 'yes', 'on'] as const;
+const SWITCH_OFF = ['false', '0', 'no', 'off'] as const;
+
+const SWITCH_PAIRS = SWITCH_ON.flatMap((on, i) => [on, SWITCH_OFF[i]!]);
+
+/** Every form {@link readBool} takes, for its error: `true, false, 1, 0, yes, no, on or off (any case)`. */
+const SWITCH_FORMS = `${SWITCH_PAIRS.slice(0, -1).join(', ')} or ${SWITCH_PAIRS.at(-1)} (any case)`;
+
+/**
+ * Reads a switch (boolean) setting, the one reader of every switch variable: `true`, `1`, `yes` or
+ * `on` for on, `false`, `0`, `no` or `off` for off, in any case; else `ERR_CONFIG_INVALID` listing
+ * all eight (and the one meant, for a typo such as `flase`).
+ */
 export function readBool(env: Env, name: string, fallback: boolean): boolean {
   const raw = str(env, name);
   if (raw === undefined) return fallback;
   const v = raw.toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw invalid(name, raw, 'true or false');
+  if ((SWITCH_ON as readonly string[]).includes(v)) return true;
+  if ((SWITCH_OFF as readonly string[]).includes(v)) return false;
+  throw invalid(name, raw, SWITCH_FORMS, closestNames(v, SWITCH_PAIRS));
 }
 
 function readEnum<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[], caseInsensitive = true): T {
