@@ -21,7 +21,8 @@ export interface LocalSageMakerSettings {
    * fleets counted (`ResourceLimitExceeded` beyond, as the account's instance quota); apart from
    * them, the most instances the running transform jobs ask for together (their `InstanceCount`s), and
    * the most inference component copies together (running, starting or waiting for room, and the old
-   * ones beside the new until an update has stopped them). @defaultValue 16
+   * ones beside the new until an update has stopped them; a rolling update: the old ones and one
+   * batch). @defaultValue 16
    */
   readonly maxInstances: number;
   /**

@@ -140,3 +140,41 @@ test('a second update while the first one\'s old copies still drain counts those
   await remove('twice-other');
   await remove('twice');
 });
+
+const rollingOneAtATime = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 1 }, WaitIntervalInSeconds: 0 } };
+
+test('a rolling update needs room for the old copies and one batch, not for every new copy beside every old one', async () => {
+  await create('roll', 3);
+  await settled('roll');
+  // Three old copies and three new ones would make six containers; three old and a batch of one make four.
+  await holdStarting(1, () => host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'roll', Specification: spec('v2'), DeploymentConfig: rollingOneAtATime })));
+  const d = await describe('roll');
+  assert.deepEqual({ status: d.InferenceComponentStatus, runtime: d.RuntimeConfig }, { status: 'Updating', runtime: { DesiredCopyCount: 3, CurrentCopyCount: 3 } });
+  await assert.rejects(create('roll-other', 1), limitError(4, 1));
+  backend.open();
+  const done = await settled('roll');
+  assert.deepEqual(
+    { tag: done.Specification?.Container?.Environment?.FAKE_TAG, runtime: done.RuntimeConfig, reason: done.FailureReason },
+    { tag: 'v2', runtime: { DesiredCopyCount: 3, CurrentCopyCount: 3 }, reason: undefined },
+  );
+  // Once rolled out, only the three new copies count: one more fits.
+  await create('roll-other', 1);
+  await settled('roll-other');
+  await remove('roll-other');
+  await remove('roll');
+});
+
+test('a rolling update whose old copies and first batch do not fit is refused with ResourceLimitExceeded, and the component is left as it was', async () => {
+  await create('roll-big', 3);
+  await settled('roll-big');
+  const twoAtATime = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 2 }, WaitIntervalInSeconds: 0 } };
+  await assert.rejects(host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'roll-big', Specification: spec('v2'), DeploymentConfig: twoAtATime })), limitError(3, 2));
+  // Five new copies one at a time: the old three and one batch would fit, but not the five in the end.
+  await assert.rejects(host.sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'roll-big', Specification: spec('v2'), RuntimeConfig: { CopyCount: 5 }, DeploymentConfig: rollingOneAtATime })), limitError(3, 2));
+  const d = await describe('roll-big');
+  assert.deepEqual(
+    { status: d.InferenceComponentStatus, tag: d.Specification?.Container?.Environment?.FAKE_TAG, runtime: d.RuntimeConfig, config: d.LastDeploymentConfig },
+    { status: 'InService', tag: 'roll-big', runtime: { DesiredCopyCount: 3, CurrentCopyCount: 3 }, config: undefined },
+  );
+  await remove('roll-big');
+});

@@ -123,6 +123,8 @@ test('a rollout cancelled while its last alarm reading is under way stops the ne
       return green;
     },
     serveBeside: (d) => beside.push(d),
+    holding: () => {},
+    room: () => Infinity,
     // DeleteInferenceComponent arrives while CloudWatch is read, after the last batch started.
     alarmFiring: async () => {
       task.abort(new Error('deleted'));
@@ -162,6 +164,8 @@ test('a rollback whose old fleet has a copy being replaced ends: it asks for eac
       return green.deployment;
     },
     serveBeside: () => {},
+    holding: () => {},
+    room: () => Infinity,
     alarmFiring: async () => 'errors',
     alarmPollMs: 25,
     now: Date.now,
@@ -232,6 +236,48 @@ test('a batch that does not start rolls the update back: the old copies come bac
   await remove('rollback-ep', 'rollback-ic');
 });
 
+test('a rolling update holds the old copies and one batch against the limit, and a rollback with no room for both stops new copies before it starts old ones', async () => {
+  const baseline = backend.running;
+  await createTwoCopies('room-ep', 'room-ic');
+  await aws.sagemaker.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'room-filler', EndpointName: 'room-ep', Specification: spec('filler'), RuntimeConfig: { CopyCount: 5 } }));
+  await until('room-filler InService', async () => (await describe('room-filler')).InferenceComponentStatus === 'InService', POLL);
+  // Containers running at each start, this one included: never more than the limit of 8.
+  const peaks: number[] = [];
+  let newCopies = 0;
+  let oldRunningAtRestart: number | undefined;
+  backend.onStart = (s) => {
+    peaks.push(backend.running - baseline + 1);
+    // The third batch does not start; the old copies the rollback starts again do.
+    if (s.env.FAKE_TAG === 'v2') backend.failStarts = ++newCopies === 3;
+    else if (s.env.FAKE_TAG === 'v1') {
+      backend.failStarts = false;
+      oldRunningAtRestart ??= backend.running - baseline;
+    }
+  };
+  try {
+    // Two old copies and three new ones beside five others would make ten; two old and a batch of one make eight.
+    await aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'room-ic', Specification: spec('v2'), RuntimeConfig: { CopyCount: 3 }, DeploymentConfig: rolling }));
+    await until('room-ic rolled back', async () => {
+      const d = await describe('room-ic');
+      return d.InferenceComponentStatus === 'InService' && d.FailureReason !== undefined;
+    }, POLL);
+  } finally {
+    backend.onStart = undefined;
+    backend.failStarts = false;
+  }
+  assert.equal(newCopies, 3);
+  // Both new copies ran when the third failed; one stopped before the first old copy started again.
+  assert.equal(oldRunningAtRestart, 6);
+  assert.ok(Math.max(...peaks) <= 8, `containers running at each start: ${peaks.join(', ')}`);
+  const d = await describe('room-ic');
+  assert.deepEqual({ runtime: d.RuntimeConfig, env: d.Specification?.Container?.Environment }, { runtime: { DesiredCopyCount: 2, CurrentCopyCount: 2 }, env: { FAKE_TAG: 'v1' } });
+  assert.match(d.FailureReason ?? '', /^The update failed and was rolled back: /);
+  assert.equal(await copiesCounted('room-ep'), 7);
+  await aws.sagemaker.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'room-filler' }));
+  await until('room-filler deleted', () => describe('room-filler').then(() => false, () => true), POLL);
+  await remove('room-ep', 'room-ic');
+});
+
 test('an AutoRollbackConfiguration alarm in ALARM while a batch is in service rolls the update back', async () => {
   await createTwoCopies('alarm-ep', 'alarm-ic');
   // An hour-long period: no evaluation undoes the forced ALARM before the update reads it.
@@ -246,8 +292,8 @@ test('an AutoRollbackConfiguration alarm in ALARM while a batch is in service ro
   // The first batch is in and an old copy has stopped: the update waits out its hour.
   await until('the first batch in service', () => newCopies === 1 && backend.stopped.length - stoppedBefore === 1, POLL);
   assert.equal((await describe('alarm-ic')).InferenceComponentStatus, 'Updating');
-  // Old and new copies alike until the update ends: a rollback may start every old copy again beside the new ones.
-  assert.equal(await copiesCounted('alarm-ep'), 4);
+  // The old copy left and the next batch, held while the batch waits: not every new copy beside every old one.
+  assert.equal(await copiesCounted('alarm-ep'), 3);
   const tags = new Set<string>();
   for (let i = 0; i < 4; i++) tags.add(await tagOf('alarm-ep', 'alarm-ic'));
   assert.deepEqual([...tags].sort(), ['v1', 'v2'], 'the old and the new copy share the invocations');

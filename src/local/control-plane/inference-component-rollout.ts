@@ -49,6 +49,13 @@ export interface RolloutOptions {
   start(copies: number): Promise<Deployment>;
   /** The new copies take invocations beside the old ones from now on (until the rollout ends either way). */
   serveBeside(green: Deployment | undefined): void;
+  /**
+   * The copies, old and new together, the rollout holds against the local limit from now on:
+   * called before it runs more than it held, and once it runs fewer.
+   */
+  holding(copies: number): void;
+  /** The most copies, old and new together, the rollout may hold now: what it holds and what the local limit has free (Infinity without one). */
+  room(): number;
   /** The first of the `AutoRollbackConfiguration` alarms in ALARM, if any. */
   alarmFiring(): Promise<string | undefined>;
   /** How often the alarms are read while waiting out `WaitIntervalInSeconds`. */
@@ -60,6 +67,16 @@ export interface RolloutOptions {
 }
 
 /**
+ * The copies, old and new together, a rolling update of `old` copies to `copies` new ones in
+ * batches of `policy.MaximumBatchSize` holds against the local limit when it starts: the old copies
+ * and the first batch. No later step holds more, but the last (all the new copies, when they are
+ * more) and a rollback.
+ */
+export function rolloutCopies(policy: ComponentRollingPolicy, old: number, copies: number): number {
+  return old + Math.min(copiesPerBatch(policy.MaximumBatchSize, copies), copies);
+}
+
+/**
  * A rolling update of an inference component's copies (`RollingUpdatePolicy`): the new
  * specification's copies start a batch (`MaximumBatchSize`) at a time, each batch taking invocations
  * once it passes `/ping`, and as many old copies leave rotation and stop (after their requests in
@@ -67,6 +84,11 @@ export interface RolloutOptions {
  * in ALARM, `MaximumExecutionTimeoutInSeconds` passed or a batch that does not start rolls back:
  * the old copies come back to their number (`RollbackMaximumBatchSize` at a time, else all at once)
  * and the new ones stop. Resolves with the new deployment, its old one scaled to none.
+ *
+ * Against the local limit it holds the old copies and one batch, as SageMaker provisions one batch
+ * beside the old fleet at a time: the room of the old copies a batch replaced goes to the next
+ * batch, and is held through the wait so that nothing else takes it. It never holds fewer than the
+ * old copies, which a rollback may bring back.
  */
 export async function rollOut(o: RolloutOptions): Promise<Deployment> {
   const blueFleet = o.blue.variants[0]!.fleet;
@@ -74,19 +96,25 @@ export async function rollOut(o: RolloutOptions): Promise<Deployment> {
   const batch = copiesPerBatch(o.policy.MaximumBatchSize, o.copies);
   const timeout = o.policy.MaximumExecutionTimeoutInSeconds;
   const deadline = timeout === undefined ? undefined : o.now() + timeout * 1000;
+  const hold = (old: number, incoming: number): void => o.holding(Math.max(blueCopies, old + incoming));
   let green: Deployment | undefined;
   try {
     let started = Math.min(batch, o.copies);
+    hold(blueCopies, started);
     green = await o.start(started);
     o.serveBeside(green);
     for (let step = 1; ; step++) {
-      await blueFleet.scaleTo(Math.max(0, blueCopies - step * batch));
+      const old = Math.max(0, blueCopies - step * batch);
+      await blueFleet.scaleTo(old);
+      const next = Math.min(o.copies, started + batch);
+      hold(old, next);
       await bake(o, deadline);
       if (started >= o.copies) break;
-      started = Math.min(o.copies, started + batch);
+      started = next;
       await green.variants[0]!.fleet.scaleTo(started);
     }
     await blueFleet.scaleTo(0);
+    hold(0, started);
     // Deleted or stopped while the last batch started or was read: the new copies stop too.
     o.signal.throwIfAborted();
     return green;
@@ -98,18 +126,32 @@ export async function rollOut(o: RolloutOptions): Promise<Deployment> {
   }
 }
 
-/** The old copies back to `blueCopies`, a rollback batch at a time, each batch taking the place of as many new copies. */
+/**
+ * The old copies back to `blueCopies`, a rollback batch at a time, each batch taking the place of
+ * as many new copies. Each batch is held against the local limit beside the new copies still
+ * running before it starts; when the limit has no room for both, as many new copies as it lacks
+ * stop first (the rollout always holds room for the old copies alone).
+ */
 async function rollBack(o: RolloutOptions, blueCopies: number, green: Deployment | undefined): Promise<void> {
   const blueFleet = o.blue.variants[0]!.fleet;
+  const greenFleet = green?.variants[0]!.fleet;
+  const greenSize = (): number => greenFleet?.size ?? 0;
   const size = o.policy.RollbackMaximumBatchSize;
   const batch = size === undefined ? blueCopies : copiesPerBatch(size, blueCopies);
+  const hold = (old: number): void => o.holding(Math.max(blueCopies, old + greenSize()));
   try {
     // Counted on a target, not on the fleet's size: an old copy being replaced counts toward
     // scaleTo's number without being in rotation, and a loop on size would never end.
     for (let target = blueFleet.size; target < blueCopies; ) {
       target = Math.min(blueCopies, target + batch);
+      const room = o.room();
+      if (greenFleet && target + greenSize() > room) await greenFleet.scaleTo(Math.max(0, room - target));
+      hold(target);
       await blueFleet.scaleTo(target);
-      if (green) await green.variants[0]!.fleet.scaleTo(Math.max(0, green.variants[0]!.fleet.size - batch));
+      if (greenFleet) {
+        await greenFleet.scaleTo(Math.max(0, greenSize() - batch));
+        hold(target);
+      }
     }
   } catch {
     // The old copies that did not start again: the component keeps those that did (CurrentCopyCount says how many).

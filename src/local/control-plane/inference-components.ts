@@ -6,7 +6,7 @@ import { AwsServiceError, type AwsService, validationException as validation } f
 import type { RoutableEndpoint } from '../front-door/app.js';
 import { InferenceComponentRouteError } from '../front-door/inference-component-route.js';
 import { DeploymentError, failureReason, startDeployment, type Deployment, type DeploymentContext } from './deployment.js';
-import { checkRollingPolicy, ComponentRollbackError, rollOut, type ComponentRollingPolicy } from './inference-component-rollout.js';
+import { checkRollingPolicy, ComponentRollbackError, rollOut, rolloutCopies, type ComponentRollingPolicy } from './inference-component-rollout.js';
 import { describeCapacity, instanceCapacity, placeBeside, placeFirstFit, type CopyRequirements } from './instance-capacity.js';
 import { componentMetricsSink } from './invocation-metrics.js';
 import { firstAlarmFiring } from './rollback-alarms.js';
@@ -51,6 +51,12 @@ export interface InferenceComponentRecord {
    * run beside the new ones (`desiredCopies`) until they have stopped, so both count against the local limit.
    */
   outgoingCopies?: number;
+  /**
+   * While `UpdateInferenceComponent` rolls a new specification out batch by batch: the copies, old
+   * and new together, it holds against the local limit (the old copies not yet stopped and one
+   * batch; all the old copies at least, which a rollback may bring back).
+   */
+  rollingCopies?: number;
 }
 
 /** The service's words for an invocation without `InferenceComponentName` on an endpoint that hosts components. */
@@ -283,8 +289,7 @@ export class InferenceComponents {
   private checkCopies(delta: number): void {
     const max = this.ctx.maxInstances;
     if (max === undefined || delta <= 0) return;
-    let used = 0;
-    for (const r of this.records.values()) used += this.copiesHeld(r);
+    const used = this.copiesHeldByAll();
     if (used + delta > max) {
       throw new AwsServiceError(
         'ResourceLimitExceeded',
@@ -294,15 +299,30 @@ export class InferenceComponents {
     }
   }
 
+  private copiesHeldByAll(): number {
+    let used = 0;
+    for (const r of this.records.values()) used += this.copiesHeld(r);
+    return used;
+  }
+
   /**
    * The copies `r` runs or is starting, for the local limit: its desired copies (those starting
    * included) or those in rotation if more, and during a new specification's update the old copies
-   * beside them. A Failed component runs none.
+   * beside them (all of them, or during a rolling update those the rollout holds). A Failed
+   * component runs none.
    */
   private copiesHeld(r: InferenceComponentRecord): number {
     if (r.status === 'Failed') return 0;
+    if (r.rollingCopies !== undefined) return (r.outgoingCopies ?? 0) + Math.max(r.desiredCopies, r.rollingCopies);
     if (r.outgoingCopies !== undefined) return r.outgoingCopies + r.desiredCopies;
     return Math.max(r.desiredCopies, r.serving?.variants[0]?.fleet.size ?? 0);
+  }
+
+  /** The most copies `r`'s rolling update may hold now: what it holds and what the local limit has free. */
+  private rolloutRoom(r: InferenceComponentRecord): number {
+    const max = this.ctx.maxInstances;
+    if (max === undefined) return Infinity;
+    return max - (this.copiesHeldByAll() - this.copiesHeld(r)) - (r.outgoingCopies ?? 0);
   }
 
   /** `copies` old copies of an update of `r`'s specification no longer run beside the new ones (they stopped, or the update was undone). */
@@ -722,16 +742,20 @@ export class InferenceComponents {
     const rolling = (input.DeploymentConfig as { RollingUpdatePolicy?: ComponentRollingPolicy } | undefined)?.RollingUpdatePolicy;
     if (rolling) checkRollingPolicy(rolling);
     const copies = runtime?.CopyCount ?? r.desiredCopies;
-    // The new copies start beside the old ones, and are placed in their stead.
-    this.checkCopies(copies);
-    const { placed, reason: unplaced } = this.place(r, copies, spec!.ComputeResourceRequirements!);
     const blue = r.serving;
+    const outgoing = blue && r.status !== 'Failed' ? Math.max(r.desiredCopies, blue.variants[0]!.fleet.size) : 0;
+    // Rolled out batch by batch when there are old copies to roll from: those and one batch are held, not all the new copies beside them.
+    const rollingCopies = rolling && blue ? rolloutCopies(rolling, outgoing, copies) : undefined;
+    const earlier = r.outgoingCopies ?? 0;
+    // The new copies start beside the old ones, and are placed in their stead.
+    this.checkCopies((rollingCopies === undefined ? earlier + outgoing + copies : earlier + Math.max(copies, rollingCopies)) - this.copiesHeld(r));
+    const { placed, reason: unplaced } = this.place(r, copies, spec!.ComputeResourceRequirements!);
     if (input.DeploymentConfig !== undefined) r.lastDeploymentConfig = input.DeploymentConfig as Record<string, unknown>;
     const copiesBefore = r.desiredCopies;
     // DesiredCopyCount is the count asked for from now on; the old copies count against the limit until they stop.
     // Summed, not set: the old copies of an update before this one may still be stopping.
-    const outgoing = blue && r.status !== 'Failed' ? Math.max(r.desiredCopies, blue.variants[0]!.fleet.size) : 0;
-    r.outgoingCopies = (r.outgoingCopies ?? 0) + outgoing;
+    if (rollingCopies === undefined) r.outgoingCopies = earlier + outgoing;
+    r.rollingCopies = rollingCopies;
     r.desiredCopies = copies;
     r.status = 'Updating';
     r.failureReason = undefined;
@@ -753,6 +777,8 @@ export class InferenceComponents {
                 policy: rolling,
                 start: (copies) => this.start(r, model, spec!, copies, task.signal),
                 serveBeside: (next) => (r.rollingTo = next),
+                holding: (n) => (r.rollingCopies = n),
+                room: () => this.rolloutRoom(r),
                 alarmFiring: () => this.alarmFiring(alarms),
                 alarmPollMs: this.alarmPollMs,
                 now: this.now,
@@ -764,16 +790,23 @@ export class InferenceComponents {
         r.specification = spec!;
         r.placedCopies = placed;
         if (unplaced !== undefined) r.failureReason = failureReason(unplaced);
+        // The old copies a rollout left (none, unless no new copy was placed) count as an update's until they stop.
+        const left = rollingCopies === undefined ? outgoing : blue!.variants[0]!.fleet.size;
+        if (rollingCopies !== undefined) {
+          r.rollingCopies = undefined;
+          if (left > 0) r.outgoingCopies = (r.outgoingCopies ?? 0) + left;
+        }
         r.status = 'InService';
         this.say(`inference component ${r.name} is InService on its new specification`);
         await blue?.stop();
-        this.outgoingStopped(r, outgoing);
+        this.outgoingStopped(r, left);
         this.copiesLeft(r.endpointName, r.variantName);
       } catch (err) {
         if (task.signal.aborted) return;
         // The new copies have stopped (rollOut and start stop what they started before throwing).
         r.desiredCopies = copiesBefore;
-        this.outgoingStopped(r, outgoing);
+        if (rollingCopies === undefined) this.outgoingStopped(r, outgoing);
+        else r.rollingCopies = undefined;
         const reason = err instanceof DeploymentError ? err.reason : (err as Error).message;
         // A Failed component has no old copies to go back to.
         r.failureReason = failureReason(err instanceof ComponentRollbackError || !blue ? reason : `The update failed and was rolled back: ${reason}`);
