@@ -47,7 +47,19 @@ describe('JSON nesting depth', () => {
     }
     assert.deepEqual(parseJsonBody(arrays(MAX_JSON_DEPTH)), JSON.parse(arrays(MAX_JSON_DEPTH)));
     const lines = Buffer.from(`{"a":1}\n${objects(MAX_JSON_DEPTH + 1)}\n`);
-    assert.throws(() => decodeJsonLines(lines), (err: Error & { code?: string }) => err.code === 'ERR_JSON_PARSE' && /JSON lines body: a record nests .* more than 512 levels deep/.test(err.message));
+    assert.throws(() => decodeJsonLines(lines), (err: Error & { code?: string }) => err.code === 'ERR_JSON_PARSE' && /^JSON lines: line 2 nests .* more than 512 levels deep/.test(err.message));
+  });
+
+  test('JSON lines: records that each leave a bracket open are refused for their syntax, naming the first, not for the depth they add up to', () => {
+    // 600 truncated records: the text as a whole opens 600 brackets it never closes, no record more than one.
+    const truncated = Buffer.from(`${'{"a":[1,2]\n'.repeat(600)}`);
+    assert.throws(() => decodeJsonLines(truncated), (err: Error & { code?: string }) => err.code === 'ERR_JSON_PARSE' && /^JSON lines: line 1 is not valid JSON/.test(err.message));
+    // Lines that would join into one valid array 601 deep: each is parsed on its own, and the first is not JSON.
+    const joined = Buffer.from(`${'['.repeat(300)}1\n${'['.repeat(300)}1${']'.repeat(601)}\n`);
+    assert.throws(() => decodeJsonLines(joined), (err: Error & { code?: string }) => err.code === 'ERR_JSON_PARSE' && /^JSON lines: line 1 is not valid JSON/.test(err.message));
+    // Deep records among many shallow ones: the deep one is named.
+    const rows = `${'{"a":[1,2]}\n'.repeat(300)}${arrays(MAX_JSON_DEPTH + 1)}\n`;
+    assert.throws(() => decodeJsonLines(Buffer.from(rows)), (err: Error & { code?: string }) => err.code === 'ERR_JSON_PARSE' && /^JSON lines: line 301 nests .* more than 512 levels deep/.test(err.message));
   });
 
   test('a multipart text field: a parameter nested past the limit is a 400 naming it, at the limit a parameter; as a model input, the JSON refusal', () => {

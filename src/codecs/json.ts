@@ -27,7 +27,7 @@ export const JSON_MEDIA_TYPE = 'application/json';
  * {@link MAX_JSON_DEPTH}, before anything parses it (see `json-depth.ts`).
  * @param what Names the body in the message.
  */
-export function refuseDeepJson(text: string, what = 'JSON body'): void {
+function refuseDeepJson(text: string, what = 'JSON body'): void {
   if (jsonNestsDeeperThan(text, MAX_JSON_DEPTH)) {
     throw new ToolkitError(
       'ERR_JSON_PARSE',

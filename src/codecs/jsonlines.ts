@@ -4,7 +4,8 @@ import { scanNumericArray } from './json-fast-array.js';
 import { parsePlainJsonLines } from './numeric-text-wasm.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
-import { parseJsonBody, perRowObjectList, refuseDeepJson, withoutBom } from './json.js';
+import { jsonNestsDeeperThan } from './json-depth.js';
+import { parseJsonBody, perRowObjectList, withoutBom } from './json.js';
 import { stackRecords } from './json-tensor.js';
 import { tensorRowsToJson, valueToJson } from './json-write.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
@@ -24,8 +25,10 @@ export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedReques
   if (fast !== undefined) return { tensors: { [UNNAMED]: fast }, form: 'tensor' };
   refuseNonUtf8(body, 'JSON lines body', 'ERR_JSON_PARSE', 'in user code (export an inputFn) or as application/octet-stream');
   const text = body.toString('utf8');
-  // A valid record closes every bracket it opens, so the text nests as deep as its deepest record.
-  refuseDeepJson(text, 'JSON lines body: a record');
+  // Valid records close every bracket and string they open, so the whole text nests as deep as its
+  // deepest record. When it nests deeper, a record is too deep or (truncated records, each leaving a
+  // bracket open) invalid: the per-line parse below checks each line on its own and names it.
+  const deep = jsonNestsDeeperThan(text);
   const lines = text.split('\n');
   const kept: string[] = [];
   const lineNumbers: number[] = [];
@@ -36,13 +39,16 @@ export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedReques
     }
   });
   if (kept.length === 0) throw new ToolkitError('ERR_JSON_PARSE', 'JSON lines body is empty; send one JSON record per line');
-  let records: unknown[];
-  try {
-    // One parse of the whole batch is much faster than one per line; the slow path below only runs to locate an error.
-    records = JSON.parse(`[${kept.join(',')}]`) as unknown[];
-  } catch {
-    records = kept.map((line, i) => parseJsonBody(line, `JSON lines: line ${lineNumbers[i]}`));
+  let records: unknown[] | undefined;
+  if (!deep) {
+    try {
+      // One parse of the whole batch is much faster than one per line; the slow path below only runs to locate an error.
+      records = JSON.parse(`[${kept.join(',')}]`) as unknown[];
+    } catch {
+      // Located line by line below.
+    }
   }
+  records ??= kept.map((line, i) => parseJsonBody(line, `JSON lines: line ${lineNumbers[i]}`));
   if (records.length !== kept.length) {
     // A line such as `1,2` parses as two records when joined; find it.
     kept.forEach((line, i) => parseJsonBody(`[${line}]`, `JSON lines: line ${lineNumbers[i]}`) as unknown[]);
