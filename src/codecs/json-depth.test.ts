@@ -72,6 +72,9 @@ describe('JSON nesting depth', () => {
     );
     const atLimit = decodeFormParts([file, field('p', arrays(MAX_JSON_DEPTH))], codecs, ['input']);
     assert.deepEqual(atLimit.parameters?.['p'], JSON.parse(arrays(MAX_JSON_DEPTH)));
+    // Plain text that is not JSON stays a string parameter, however many brackets it holds.
+    const prose = `Summarize: ${'['.repeat(MAX_JSON_DEPTH + 1)}`;
+    assert.equal(decodeFormParts([file, field('p', prose)], codecs, ['input']).parameters?.['p'], prose);
     assert.throws(
       () => decodeFormParts([field('input', objects(MAX_JSON_DEPTH + 1))], codecs, ['input']),
       (err: Error & { code?: string }) => err.code === 'ERR_BAD_REQUEST' && /more than 512 levels deep/.test(err.message),

@@ -75,9 +75,14 @@ function decodeTextInput(part: FormPart, codecs: CodecRegistry, limits: DecodeLi
   }
 }
 
+/** JSON text whose value is an array or object: a bracket after JSON's whitespace. */
+const OPENS_WITH_BRACKET = /^[ \t\n\r]*[[{]/;
+
 function parameterValue(part: FormPart): unknown {
   const text = part.data.toString('utf8');
-  if (jsonNestsDeeperThan(text)) {
+  // Only text that opens with a bracket can nest: any other is a scalar or, as JSON.parse stops at
+  // once, the plain-text parameter it always was (a prompt may hold any number of "[").
+  if (OPENS_WITH_BRACKET.test(text) && jsonNestsDeeperThan(text)) {
     throw new ToolkitError('ERR_BAD_REQUEST', `${label(part)} nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, the limit for JSON in a request`);
   }
   try {
