@@ -4,8 +4,8 @@
 // boto3, and a block marked file=<name> written to that file. Each group runs in one bash in a
 // scratch folder that links the checkout's bin/, dist/ and node_modules/ and holds copies of models/
 // and opt-ml-template/; documented ports become free ports and /tmp/ a scratch folder; a server
-// started in the background is waited for before the next command, and everything the group
-// started is killed at the end.
+// started in the background is waited for before the next command, as is the endpoint an AWS CLI
+// waiter waits for, and everything the group started is killed at the end.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -63,6 +63,13 @@ function awsCliV2(): string | undefined {
   return undefined;
 }
 
+/**
+ * `__doc_wait <port>`: waits for a server started in the background to answer `/ping`.
+ * `__doc_settled <waiter> <its arguments>`: run before `aws sagemaker wait <waiter>`, polls
+ * DescribeEndpoint every 0.2 s until what the waiter stops on (success or failure) holds. The
+ * waiter looks at once and then every 30 s, so without this a start-up or rollback not over by its
+ * first look sleeps 30 s; the command the reader types still runs, and is what the test checks.
+ */
 const PREAMBLE = `set -eo pipefail
 __doc_wait() {
   for _ in $(seq 1 1500); do
@@ -71,6 +78,25 @@ __doc_wait() {
     sleep 0.2
   done
   echo "doc-test: nothing answered on port $1" >&2
+  return 1
+}
+__doc_settled() {
+  local waiter=$1 url=\${AWS_ENDPOINT_URL:-} name=
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in --endpoint-url) url=$2; shift ;; --endpoint-name) name=$2; shift ;; esac
+    shift
+  done
+  if [ -z "$url" ]; then return 0; fi
+  for _ in $(seq 1 1500); do
+    answer=$(curl -s -X POST "$url/" -H 'X-Amz-Target: SageMaker.DescribeEndpoint' -H 'Content-Type: application/x-amz-json-1.1' -d '{"EndpointName":"'"$name"'"}' || true)
+    case $waiter in
+      endpoint-in-service) if [[ $answer == *'"EndpointStatus":"InService"'* || $answer == *'"EndpointStatus":"Failed"'* || $answer == *ValidationException* ]]; then return 0; fi ;;
+      endpoint-deleted) if [[ $answer == *ValidationException* ]]; then return 0; fi ;;
+    esac
+    sleep 0.2
+  done
+  echo "doc-test: endpoint $name at $url never reached what aws sagemaker wait $waiter waits for" >&2
   return 1
 }
 `;
@@ -85,6 +111,9 @@ function script(blocks: readonly DocBlock[], ports: Map<string, string>, tmp: st
       let line = lines[i]!;
       // A command continued with a backslash ends on a later line.
       while (line.endsWith('\\') && i + 1 < lines.length) line = `${line}\n${lines[++i]}`;
+      // So the waiter's first look sees what it waits for (as local-sagemaker-clients.test.ts does).
+      const waiter = /^\s*aws sagemaker wait (endpoint-in-service|endpoint-deleted)\b/.exec(line);
+      if (waiter) parts.push(`__doc_settled ${waiter[1]}${line.slice(waiter[0].length)}`);
       parts.push(line);
       if (/\bsmkit(\.js)? (serve|local(?! (transform|train)))\b|\bs3rver\b/.test(line) && /&\s*(#.*)?$/.test(line)) {
         const port = /--port (\d+)/.exec(line)?.[1] ?? ports.get('8080')!;
@@ -231,11 +260,11 @@ function has(need: string): boolean {
   return spawnSync(python, ['-c', check]).status === 0;
 }
 /**
- * Groups that run an AWS CLI waiter (`aws ... wait ...`): it polls every 30 s, and a rollback is not
- * over by its first look, so such a group sleeps most of its time. These run first, beside (not in)
- * the two slots the other groups share, so their sleep is not a slot the others wait for.
+ * Groups that run an AWS CLI waiter (`aws ... wait ...`): the AWS CLI walk-throughs, the longest
+ * groups (a score of CLI calls, each a second or more of Python start-up). These run first, beside
+ * (not in) the two slots the other groups share.
  */
-const sleepsInWaiter = (group: readonly DocBlock[]) => group.some((b) => b.kind === 'sh' && /^\s*aws \S+ wait /m.test(b.code));
+const runsCliWaiter = (group: readonly DocBlock[]) => group.some((b) => b.kind === 'sh' && /^\s*aws \S+ wait /m.test(b.code));
 const SLOTS = 2;
 let busy = 0;
 const queued: (() => void)[] = [];
@@ -252,13 +281,13 @@ async function inSlot(fn: () => Promise<void>): Promise<void> {
     else busy--;
   }
 }
-const ordered = [...groups].sort(([, a], [, b]) => Number(sleepsInWaiter(b)) - Number(sleepsInWaiter(a)));
-const sleepers = ordered.filter(([, g]) => sleepsInWaiter(g)).length;
+const ordered = [...groups].sort(([, a], [, b]) => Number(runsCliWaiter(b)) - Number(runsCliWaiter(a)));
+const cliGroups = ordered.filter(([, g]) => runsCliWaiter(g)).length;
 
 /** Walk-through pages whose every shell, JavaScript and Python block is run or marked skip="why". */
 const WALKTHROUGHS = ['docs/local-sagemaker.md', 'docs/deploy.md'];
 
-describe('documented blocks run as written', { concurrency: SLOTS + sleepers }, () => {
+describe('documented blocks run as written', { concurrency: SLOTS + cliGroups }, () => {
   test('the docs mark their runnable blocks', () => {
     assert.ok(groups.size >= 8, `only ${groups.size} doc-test groups found`);
     // The README is what a new user follows line by line: each block that runs smkit is run here, or says why not.
@@ -272,7 +301,7 @@ describe('documented blocks run as written', { concurrency: SLOTS + sleepers }, 
     const missing = needs.filter((n) => !has(n));
     const why = missing.map((n) => (n === 'aws' ? 'aws (the AWS CLI v2)' : n === 'boto3' ? 'boto3 (a python3 with boto3)' : `${n} (a boto3 with that operation)`)).join(', ');
     test(`${name} (${group.map((b) => `${b.file}:${b.line}`).join(', ')})`, { skip: missing.length > 0 ? `needs ${why}` : false }, () =>
-      sleepsInWaiter(group) ? runGroup(group, aws, python) : inSlot(() => runGroup(group, aws, python)),
+      runsCliWaiter(group) ? runGroup(group, aws, python) : inSlot(() => runGroup(group, aws, python)),
     );
   }
 });
