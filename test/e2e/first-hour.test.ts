@@ -113,7 +113,8 @@ test('an invalid --log-format stops start-up naming the flag', async () => {
   assert.match(r.stderr, /ERR_CLI_USAGE: --log-format="fancy" is invalid/);
 });
 
-describe('a model that fails to load stops the tools at once, with the reason', () => {
+// The three commands share only the broken model (read-only) and write to outputs of their own.
+describe('a model that fails to load stops the tools at once, with the reason', { concurrency: true }, () => {
   let dir: string;
   let broken: string;
   before(async () => {
@@ -216,9 +217,12 @@ test('transform and package --verify start their container with its own environm
     await writeFile(path.join(dir, 'rows.csv'), '5.1,3.5,1.4,0.2\n');
     // Each of these would stop a `smkit serve` that saw it (invalid values, or a port and model dir that do not exist).
     const stray = { SMKIT_INFERENCE_MODE: 'bogus', SAGEMAKER_MODEL_SERVER_WORKERS: 'many', SM_MODEL_DIR: '/nonexistent', SAGEMAKER_BIND_TO_PORT: '1' };
-    const transform = await run(['local', 'transform', '--model', IRIS, '--input', path.join(dir, 'rows.csv'), '--output', path.join(dir, 'out'), '--accept', 'text/csv', '--env', 'SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT=text/csv'], stray);
+    // Side by side: each writes only its own output.
+    const [transform, verify] = await Promise.all([
+      run(['local', 'transform', '--model', IRIS, '--input', path.join(dir, 'rows.csv'), '--output', path.join(dir, 'out'), '--accept', 'text/csv', '--env', 'SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT=text/csv'], stray),
+      run(['package', IRIS, '-o', path.join(dir, 'model.tar.gz'), '--verify', '--sample', path.join(dir, 'rows.csv')], stray),
+    ]);
     assert.equal(transform.code, 0, transform.stderr);
-    const verify = await run(['package', IRIS, '-o', path.join(dir, 'model.tar.gz'), '--verify', '--sample', path.join(dir, 'rows.csv')], stray);
     assert.equal(verify.code, 0, verify.stderr);
     const bad = await run(['local', 'transform', '--model', IRIS, '--input', dir, '--output', path.join(dir, 'o2'), '--env', '1BAD=x']);
     assert.equal(bad.code, 1);
