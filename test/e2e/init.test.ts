@@ -51,17 +51,19 @@ test('smkit init scaffolds a project whose own test passes; a non-empty folder n
   const script = String(JSON.parse(await fs.readFile(path.join(project, 'package.json'), 'utf8')).scripts.test);
   const [bin, ...args] = script.split(' ');
   assert.equal(bin, 'node', script);
-  const own = await run(args, { cwd: project, env: { SMKIT_BIN } });
+  // Every step the project's README documents, in order, still leaves a passing test. The project's
+  // own test, package and transform only read model/ and write outputs of their own: side by side.
+  const cli = (args: string[], env: Record<string, string> = {}) => run([SMKIT_BIN, ...args], { cwd: project, env });
+  const [own, pkg, transform] = await Promise.all([
+    run(args, { cwd: project, env: { SMKIT_BIN } }),
+    cli(['package', 'model', '-o', 'model.tar.gz', '--verify', '--sample', 'samples/request.csv']),
+    cli(['local', 'transform', '--model', 'model', '--input', 'samples', '--output', 'transformed', '--split-type', 'Line', '--assemble-with', 'Line', '--accept', 'application/json']),
+  ]);
   assert.equal(own.code, 0, `${own.stdout}\n${own.stderr}`);
   // Node's test runner prints TAP (`# pass 1`) when not on a terminal up to Node 22, and its spec
   // reporter (`ℹ pass 1`) from Node 24.
   assert.match(own.stdout, /^(#|ℹ) pass 1$/m);
-
-  // Every step the project's README documents, in order, still leaves a passing test.
-  const cli = (args: string[], env: Record<string, string> = {}) => run([SMKIT_BIN, ...args], { cwd: project, env });
-  const pkg = await cli(['package', 'model', '-o', 'model.tar.gz', '--verify', '--sample', 'samples/request.csv']);
   assert.equal(pkg.code, 0, pkg.stderr);
-  const transform = await cli(['local', 'transform', '--model', 'model', '--input', 'samples', '--output', 'transformed', '--split-type', 'Line', '--assemble-with', 'Line', '--accept', 'application/json']);
   assert.equal(transform.code, 0, transform.stderr);
   assert.match(await fs.readFile(path.join(project, 'transformed', 'request.csv.out'), 'utf8'), /"label":"setosa"/);
 
