@@ -84,6 +84,9 @@ function eitherSignal(a: AbortSignal | undefined, b: AbortSignal | undefined): {
   return { signal: both.signal, dispose: () => [a, b].forEach((s) => s.removeEventListener('abort', onAbort)) };
 }
 
+/** Launchers made so far in this process: numbers each one's instance folders apart. */
+let launchers = 0;
+
 /**
  * Makes the launcher of one variant's instances: each instance gets fresh `/opt/ml` trees, one
  * container per template (a serial pipeline when several), started through the backend, and is
@@ -94,10 +97,14 @@ function eitherSignal(a: AbortSignal | undefined, b: AbortSignal | undefined): {
  */
 export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates: readonly ContainerTemplate[]): InstanceLauncher {
   const fileSafe = idPrefix.replace(/[^a-zA-Z0-9_.-]+/g, '.');
+  // Two launchers may have one id prefix at once (an inference component's old and new copies, an
+  // update to the endpoint config already serving), each numbering from i0: each instance folder is
+  // the launcher's own, so one stopping never removes (nor a start extracts into) another's tree.
+  const launcher = ++launchers;
   return async (index, stopSignal) => {
     const id = `${idPrefix}/i${index}`;
     // Its /opt/ml trees hold a copy of the model (extracted): removed once its containers have stopped.
-    const root = join(ctx.workDir, fileSafe, `i${index}`);
+    const root = join(ctx.workDir, fileSafe, `i${index}.${launcher}`);
     const dispose = async (): Promise<void> => {
       if (ctx.keepTrees) return;
       await rm(root, { recursive: true, force: true }).catch((err: Error) => ctx.warn?.('could not remove the folder of a stopped instance', { instance: id, folder: root, error: err.message }));

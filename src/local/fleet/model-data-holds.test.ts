@@ -3,13 +3,28 @@
 // the removals with ModelDataHolds.settled(). Bakes are counted on a clock the tests move.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, UpdateEndpointCommand, type DeploymentConfig } from '@aws-sdk/client-sagemaker';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateInferenceComponentCommand,
+  CreateModelCommand,
+  CreateTransformJobCommand,
+  DeleteEndpointCommand,
+  DeleteInferenceComponentCommand,
+  DescribeEndpointCommand,
+  DescribeInferenceComponentCommand,
+  DescribeTransformJobCommand,
+  UpdateEndpointCommand,
+  UpdateInferenceComponentCommand,
+  type DeploymentConfig,
+} from '@aws-sdk/client-sagemaker';
 import { PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
+import { createComponentEndpoint } from '../../../test/helpers/component-host.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
@@ -155,6 +170,75 @@ test('a blue/green update that bakes to the end removes the old version only the
   await gone('the old version', [blue]);
   assert.ok(await exists(green), 'the new version stays');
   await deleteAndWait('hy-baked');
+});
+
+test('UpdateInferenceComponent to a new artifact removes the old version once the old copies stopped, leaves the new copy its tree; DeleteInferenceComponent removes the new version', async () => {
+  await createComponentEndpoint(aws.sagemaker, 'hy-ic-ep', POLL);
+  const spec = (tag: string) => ({ Container: { Image: 'repo/img:1', ArtifactUrl: `s3://models/hy/${tag}/model.tar.gz` }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } });
+  const ready = (name: string) => until(`${name} InService`, async () => ((await aws.sagemaker.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }))).InferenceComponentStatus === 'InService' ? true : undefined), POLL);
+  let held = local.modelData.held;
+  await aws.sagemaker.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'hy-ic', EndpointName: 'hy-ic-ep', Specification: spec('v1'), RuntimeConfig: { CopyCount: 1 } }));
+  await ready('hy-ic');
+  const [v1] = heldSince(held);
+  assert.ok(v1 && (await exists(v1)), 'the component\'s version is held and on disk');
+  const oldTrees = instanceTrees('hy-ic-ep');
+  const startedBefore = backend.started.length;
+  held = local.modelData.held;
+  await aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'hy-ic', Specification: spec('v2'), RuntimeConfig: { CopyCount: 1 } }));
+  await ready('hy-ic');
+  const [v2] = heldSince(held);
+  assert.ok(v2 && v2 !== v1, 'the new specification holds its own version');
+  await gone('the old version', [v1]);
+  await local.modelData.settled();
+  const newTrees = backend.started.slice(startedBefore).filter((c) => c.id.startsWith('hy-ic-ep/')).map((c) => c.optMlDir);
+  // The old copies' trees go; the new copy, of the same component (so of the same instance ids), has a tree of its own, kept while it runs.
+  assert.ok(newTrees.length > 0, 'a new copy started');
+  assert.deepEqual(newTrees.filter((t) => oldTrees.includes(t)), [], 'the new copy does not share a tree with an old one');
+  assert.deepEqual(await Promise.all(oldTrees.map(exists)), oldTrees.map(() => false), 'the old copies\' trees are gone');
+  assert.deepEqual(await Promise.all(newTrees.map(exists)), newTrees.map(() => true), 'the new copy\'s tree is there');
+  assert.ok(await exists(v2), 'the new version is on disk');
+  await aws.sagemaker.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'hy-ic' }));
+  await until('hy-ic deleted', () => aws.sagemaker.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'hy-ic' })).then(() => undefined, (err: Error) => (err.name === 'ValidationException' ? true : undefined)), POLL);
+  await local.modelData.settled();
+  assert.equal(await exists(v2), false, 'the deleted component\'s version is gone');
+  assert.deepEqual(await Promise.all(newTrees.map(exists)), newTrees.map(() => false));
+  await deleteAndWait('hy-ic-ep');
+});
+
+/** Every file under `dir`, relative to it. */
+async function files(dir: string): Promise<string[]> {
+  const all = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  const kinds = await Promise.all(all.map((rel) => stat(join(dir, rel)).then((s) => s.isFile(), () => false)));
+  return all.filter((_, i) => kinds[i]).sort();
+}
+
+test('a transform job holds its model data while it runs and gives it up once it ends, Completed or Failed', async () => {
+  const cache = join(local.workDir, 'model-data');
+  await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: 'hy/tj/model.tar.gz', Body: craftTarGz([{ path: 'model.onnx', body: 'tj' }]) }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: 'tj-in/a.csv', Body: '1,2\n' }));
+  await aws.sagemaker.send(new CreateModelCommand({ ModelName: 'hy-tj', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/hy/tj/model.tar.gz' } }));
+  await aws.sagemaker.send(new CreateModelCommand({ ModelName: 'hy-tj-bad', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/hy/tj/model.tar.gz', Environment: { FAKE_PING: 'fail' } } }));
+  const before = await files(cache);
+  const heldBefore = local.modelData.held;
+  for (const [name, model, want] of [['hy-tj-ok', 'hy-tj', 'Completed'], ['hy-tj-failed', 'hy-tj-bad', 'Failed']] as const) {
+    await aws.sagemaker.send(
+      new CreateTransformJobCommand({
+        TransformJobName: name,
+        ModelName: model,
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://models/tj-in/' } }, ContentType: 'text/csv', SplitType: 'Line' },
+        TransformOutput: { S3OutputPath: `s3://models/tj-out/${name}` },
+        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+      }),
+    );
+    await until(`${name} ${want}`, async () => {
+      const status = (await aws.sagemaker.send(new DescribeTransformJobCommand({ TransformJobName: name }))).TransformJobStatus;
+      return status === 'Completed' || status === 'Failed' ? status : undefined;
+    }, POLL).then((status) => assert.equal(status, want));
+    assert.ok(backend.started.some((c) => c.id.startsWith(`transform-job/${name}/`)), `${name} started its container from the model data`);
+    await local.modelData.settled();
+    assert.deepEqual(local.modelData.held, heldBefore, 'nothing more held once the job ended');
+    assert.deepEqual(await files(cache), before, 'its model data version is gone');
+  }
 });
 
 test('with keepWorkDir (--keep) a deleted endpoint\'s model data and instance tree stay for a look afterwards', async () => {
