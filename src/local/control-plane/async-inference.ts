@@ -457,7 +457,7 @@ function overMemory(location: string, budget: BodyBudget): string {
 }
 
 /** An input does not fit in what the budget has left now, but would in the whole of it: the request waits. */
-class NoRoomYet extends Error {
+export class NoRoomYet extends Error {
   /** @param needs bytes the input is known to hold at least. */
   constructor(readonly needs: number) {
     super(`no room yet for ${needs} bytes`);
@@ -468,20 +468,32 @@ class NoRoomYet extends Error {
  * Reads at most `maxBytes` of `stream`, each chunk taken from `budget` as it arrives: a chunk over
  * either stops the reading (the stream is destroyed), gives the bytes back and throws, a
  * {@link NoRoomYet} when the input read so far would fit in the whole budget. On success the
- * caller holds `body.length` bytes of the budget. With the `length` S3 announced, the chunks are
- * copied into one buffer of that size as they come, so an input of up to 1 GB is not held twice
- * (its chunks and their concatenation) at the end.
+ * caller holds `body.length` bytes of the budget. With the `length` S3 announced, that much is
+ * taken from the budget at once and the chunks are copied into one buffer of that size as they
+ * come, so an input of up to 1 GB is not held twice (its chunks and their concatenation) at the
+ * end, nor allocated before the budget counts it. Exported for its tests.
  */
-async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, location: string, budget: BodyBudget | undefined, length?: number): Promise<Buffer> {
-  let whole = length !== undefined && length > 0 && length <= maxBytes ? Buffer.allocUnsafe(length) : undefined;
+export async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, location: string, budget: BodyBudget | undefined, length?: number): Promise<Buffer> {
+  // Bytes of the budget held now: all of the announced length before its buffer is allocated, as
+  // another input read meanwhile must not find that memory free (when it is not free, chunk by chunk).
+  let taken = 0;
+  let whole: Buffer | undefined;
+  if (length !== undefined && length > 0 && length <= maxBytes && (budget?.take(length) ?? true)) {
+    if (budget) taken = length;
+    whole = Buffer.allocUnsafe(length);
+  }
   const chunks: Buffer[] = [];
   let total = 0;
   try {
     for await (const chunk of stream) {
       if (total + chunk.length > maxBytes) throw new Error(`InputLocation ${location} holds more than ${maxBytes} bytes, the most an asynchronous invocation takes.`);
-      if (budget && !budget.take(chunk.length)) {
-        if (total + chunk.length <= budget.maxBytes) throw new NoRoomYet(total + chunk.length);
-        throw new Error(overMemory(location, budget));
+      const more = total + chunk.length - taken;
+      if (budget && more > 0) {
+        if (!budget.take(more)) {
+          if (total + chunk.length <= budget.maxBytes) throw new NoRoomYet(total + chunk.length);
+          throw new Error(overMemory(location, budget));
+        }
+        taken += more;
       }
       if (whole && total + chunk.length > whole.length) {
         // More than announced: gathered as chunks from here on.
@@ -493,9 +505,11 @@ async function readAtMost(stream: AsyncIterable<Uint8Array>, maxBytes: number, l
       total += chunk.length;
     }
   } catch (err) {
-    budget?.give(total);
+    budget?.give(taken);
     throw err;
   }
+  // Less than announced: the caller holds what the body holds.
+  if (budget && taken > total) budget.give(taken - total);
   return whole ? whole.subarray(0, total) : Buffer.concat(chunks, total);
 }
 
