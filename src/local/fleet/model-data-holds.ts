@@ -1,4 +1,20 @@
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
+
+/**
+ * Removes `path` all at once as readers see it: renamed aside first, then deleted, so a removal that
+ * fails part-way (a file it may not delete) never leaves a version folder that is there but lacks
+ * files, which the next deployment of that version would take as complete and use.
+ */
+async function removeWhole(path: string): Promise<void> {
+  const aside = `${path}.removing-${process.pid}-${Math.random().toString(16).slice(2)}`;
+  try {
+    await rename(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await rm(aside, { recursive: true, force: true });
+}
 
 /** Says that a model data version could not be removed from disk (it stays until `smkit local` stops). */
 export type ModelDataRemovalWarning = (message: string, fields: Record<string, unknown>) => void;
@@ -19,7 +35,7 @@ export class ModelDataHolds {
   /** @param remove removes a path from disk (tests give one that fails). */
   constructor(
     private readonly warn?: ModelDataRemovalWarning,
-    private readonly remove: (path: string) => Promise<void> = (path) => rm(path, { recursive: true, force: true }),
+    private readonly remove: (path: string) => Promise<void> = removeWhole,
   ) {}
 
   /** A lease: the versions one deployment (or job) holds, released together. */
