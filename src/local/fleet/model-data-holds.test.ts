@@ -65,6 +65,13 @@ async function gone(what: string, paths: readonly string[]): Promise<void> {
   await until(`${what} removed`, async () => ((await Promise.all(paths.map(exists))).some(Boolean) ? undefined : true), POLL);
 }
 
+/** Every file under `dir`, relative to it. */
+async function files(dir: string): Promise<string[]> {
+  const all = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  const kinds = await Promise.all(all.map((rel) => stat(join(dir, rel)).then((s) => s.isFile(), () => false)));
+  return all.filter((_, i) => kinds[i]).sort();
+}
+
 /** The model data folders held now that were not in `before`. */
 const heldSince = (before: readonly string[]): string[] => local.modelData.held.filter((p) => !before.includes(p));
 
@@ -172,6 +179,32 @@ test('a blue/green update that bakes to the end removes the old version only the
   await deleteAndWait('hy-baked');
 });
 
+test('DeleteEndpoint while a blue/green update bakes removes both versions once both fleets stopped', async () => {
+  const { blue, green } = await bakingUpdate('hy-del-bake');
+  await deleteAndWait('hy-del-bake');
+  assert.deepEqual([await exists(blue), await exists(green)], [false, false]);
+});
+
+test('an update whose new fleet does not start gives up the new version at once and keeps the old one serving', async () => {
+  const cache = join(local.workDir, 'model-data');
+  await aws.sagemaker.send(new CreateModelCommand({ ModelName: 'hy-bad', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/hy/v3/model.tar.gz', Environment: { FAKE_PING: 'fail' } } }));
+  await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'hy-bad', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'hy-bad', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  const [v1] = await create('hy-fail', 'hy-v1');
+  const before = await files(cache);
+  const started = backend.started.length;
+  await aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'hy-fail', EndpointConfigName: 'hy-bad' }));
+  await until('hy-fail rolled back', async () => {
+    const d = await aws.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'hy-fail' }));
+    return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? true : undefined;
+  }, POLL);
+  assert.ok(backend.started.slice(started).some((c) => c.id.startsWith('hy-fail/hy-bad/')), 'the new fleet was tried, from its downloaded model data');
+  await local.modelData.settled();
+  assert.deepEqual(await files(cache), before, 'the new version is gone, the old one stays');
+  assert.ok(await exists(v1!));
+  await deleteAndWait('hy-fail');
+  assert.equal(await exists(v1!), false);
+});
+
 test('UpdateInferenceComponent to a new artifact removes the old version once the old copies stopped, leaves the new copy its tree; DeleteInferenceComponent removes the new version', async () => {
   await createComponentEndpoint(aws.sagemaker, 'hy-ic-ep', POLL);
   const spec = (tag: string) => ({ Container: { Image: 'repo/img:1', ArtifactUrl: `s3://models/hy/${tag}/model.tar.gz` }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } });
@@ -205,12 +238,6 @@ test('UpdateInferenceComponent to a new artifact removes the old version once th
   await deleteAndWait('hy-ic-ep');
 });
 
-/** Every file under `dir`, relative to it. */
-async function files(dir: string): Promise<string[]> {
-  const all = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
-  const kinds = await Promise.all(all.map((rel) => stat(join(dir, rel)).then((s) => s.isFile(), () => false)));
-  return all.filter((_, i) => kinds[i]).sort();
-}
 
 test('a transform job holds its model data while it runs and gives it up once it ends, Completed or Failed', async () => {
   const cache = join(local.workDir, 'model-data');
