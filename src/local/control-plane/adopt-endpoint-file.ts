@@ -36,6 +36,8 @@ export interface AdoptOptions {
   failureWrites?: AsyncFailureWrites;
   /** Opens the log streams of a variant's new instance (the local CloudWatch Logs). */
   instanceLogs?: (endpointName: string, variantName: string) => InstanceLogs;
+  /** Keep each stopped new instance's `/opt/ml` tree (`--keep`), as the local SageMaker's own instances keep theirs. @defaultValue false: removed once its containers have stopped */
+  keepTrees?: boolean;
 }
 
 /**
@@ -78,6 +80,8 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
           startupTimeoutMs: opts.startupTimeoutMs,
           ...(opts.progress ? { progress: opts.progress } : {}),
           ...(opts.instanceLogs ? { instanceLogs: opts.instanceLogs(file.name, v.name) } : {}),
+          ...(opts.log ? { warn: (msg: string, fields: Record<string, unknown>) => opts.log!('warn', msg, { endpoint: file.name, ...fields }) } : {}),
+          ...(opts.keepTrees ? { keepTrees: true } : {}),
         },
         `${file.name}/${v.name}`,
         v.containers.map((c) => ({ hostname: c.hostname, ...((c.image ?? config.image) === undefined ? {} : { image: (c.image ?? config.image)! }), env: c.env, modelSource: c.model, mode: c.mode ?? 'SingleModel' })),

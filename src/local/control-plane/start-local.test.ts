@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -229,6 +229,25 @@ test('an endpoint-file instance that dies is replaced from the file\'s settings;
     await rm(dir, { recursive: true, force: true });
   }
   assert.equal(backend.running, 0);
+});
+
+test('with --keep (keepWorkDir) the instances an endpoint file\'s variant adds keep their /opt/ml trees after the stop, as created endpoints\' do', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-'));
+  await writeFile(join(dir, 'weights.bin'), 'w');
+  const config = parseEndpointFile({ endpoints: [{ name: 'kept', variants: [{ name: 'A', instanceCount: 2, model: '.' }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
+  const backend = new FakeBackend();
+  const run = await startLocal(config, { port: 0, backendImpl: backend, startupTimeoutMs: 10_000, keepWorkDir: true }, { alarmsAndScaling: false });
+  try {
+    const added = backend.started.filter((c) => c.id.startsWith('kept/A/i1/')).map((c) => c.optMlDir);
+    assert.equal(added.length, 1, 'the second instance was started by the local SageMaker');
+    await run.stop();
+    assert.ok(await stat(added[0]!).then(() => true, () => false), 'its tree stays');
+  } finally {
+    await run.stop();
+    await rm(run.core.workDir, { recursive: true, force: true });
+    if (run.file) await rm(run.file.workDir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('an endpoint file\'s asyncInference makes an asynchronous endpoint: InvokeEndpointAsync writes its answer to the local output folder, InvokeEndpoint is refused', async () => {

@@ -79,6 +79,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
       s3: core.s3,
       failureWrites: core.lifecycle.failureWrites,
       instanceLogs,
+      ...(opts.keepWorkDir ? { keepTrees: true } : {}),
     });
   } catch (err) {
     await core.stop();
