@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
-import { CreateInferenceComponentCommand, DeleteEndpointCommand, DeleteInferenceComponentCommand, DescribeInferenceComponentCommand, UpdateInferenceComponentCommand } from '@aws-sdk/client-sagemaker';
+import { CreateInferenceComponentCommand, DeleteEndpointCommand, DeleteInferenceComponentCommand, DescribeInferenceComponentCommand, UpdateInferenceComponentCommand, UpdateInferenceComponentRuntimeConfigCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
@@ -176,6 +176,56 @@ test('a rollback whose old fleet has a copy being replaced ends: it asks for eac
   assert.equal(green.stops, 1);
 });
 
+test('a rollback that stops new copies to make room holds that room before they drain, so no other component takes it meanwhile', async () => {
+  // The limit's ledger: 8 copies, 5 of them another component's; the rollout holds the rest.
+  const max = 8;
+  let others = 5;
+  let held = 0;
+  const over: string[] = [];
+  const blue = { size: 2, scaleTo: async (n: number) => void (blue.size = n) };
+  let rollingBack = false;
+  const green = {
+    size: 0,
+    scaleTo: async (n: number) => {
+      const stopping = n < green.size;
+      green.size = n;
+      // While new copies drain, a CreateInferenceComponent takes whatever room is not held.
+      if (rollingBack && stopping) others = max - held;
+    },
+  };
+  const deployment = { variants: [{ fleet: green }], stop: async () => void (green.size = 0) } as unknown as Deployment;
+  const rolled = rollOut({
+    name: 'ic',
+    blue: { variants: [{ fleet: blue }], stop: async () => {} } as unknown as Deployment,
+    copies: 2,
+    policy: { MaximumBatchSize: { Type: 'COPY_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 },
+    start: async (n) => {
+      await green.scaleTo(n);
+      return deployment;
+    },
+    serveBeside: () => {},
+    holding: (n) => {
+      held = n;
+      if (others + held > max) over.push(`${others} + ${held}`);
+      if (held < blue.size + green.size) over.push(`held ${held} of ${blue.size + green.size} running`);
+    },
+    room: () => max - others,
+    // After the last batch (both new copies in, both old ones stopped): the rollback needs the two
+    // old copies beside the new ones, and the limit has room for three.
+    alarmFiring: async () => {
+      if (green.size < 2) return undefined;
+      rollingBack = true;
+      return 'errors';
+    },
+    alarmPollMs: 25,
+    now: Date.now,
+    signal: new AbortController().signal,
+  });
+  await assert.rejects(rolled, /CloudWatch alarm "errors"/);
+  assert.deepEqual(over, [], 'the copies held passed the limit, or fell below those running');
+  assert.deepEqual({ blue: blue.size, green: green.size, others }, { blue: 2, green: 0, others: 5 });
+});
+
 test('a MaximumBatchSize percentage outside 5% to 50% is refused, and the component is left as it was', async () => {
   await createTwoCopies('pct-ep', 'pct-ic');
   for (const Value of [4, 51]) {
@@ -294,6 +344,10 @@ test('an AutoRollbackConfiguration alarm in ALARM while a batch is in service ro
   assert.equal((await describe('alarm-ic')).InferenceComponentStatus, 'Updating');
   // The old copy left and the next batch, held while the batch waits: not every new copy beside every old one.
   assert.equal(await copiesCounted('alarm-ep'), 3);
+  // A second update, or a copy-count change (as Application Auto Scaling makes), is refused while it runs, and holds nothing.
+  await assert.rejects(aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'alarm-ic', Specification: spec('v3'), DeploymentConfig: config })), (err: Error) => err.name === 'ValidationException' && /is Updating/.test(err.message));
+  await assert.rejects(aws.sagemaker.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'alarm-ic', DesiredRuntimeConfig: { CopyCount: 1 } })), (err: Error) => err.name === 'ValidationException' && /is Updating/.test(err.message));
+  assert.equal(await copiesCounted('alarm-ep'), 3);
   const tags = new Set<string>();
   for (let i = 0; i < 4; i++) tags.add(await tagOf('alarm-ep', 'alarm-ic'));
   assert.deepEqual([...tags].sort(), ['v1', 'v2'], 'the old and the new copy share the invocations');
@@ -324,6 +378,7 @@ test('an AutoRollbackConfiguration alarm in ALARM while a batch is in service ro
 test('DeleteInferenceComponent during a rolling update stops the old and the new copies alike', async () => {
   await createTwoCopies('del-roll-ep', 'del-roll-ic');
   const runningBefore = backend.running;
+  const countedBefore = await copiesCounted('del-roll-ep');
   const stoppedBefore = backend.stopped.length;
   let newCopies = 0;
   backend.onStart = (s) => {
@@ -335,6 +390,7 @@ test('DeleteInferenceComponent during a rolling update stops the old and the new
   await aws.sagemaker.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'del-roll-ic' }));
   await until('del-roll-ic deleted', () => describe('del-roll-ic').then(() => false, () => true), POLL);
   assert.equal(backend.running, runningBefore - 2, 'no copy of either specification is left running');
+  assert.equal(await copiesCounted('del-roll-ep'), countedBefore - 2, 'neither the old copies nor the batch held are counted once deleted');
   await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'del-roll-ep' }));
 });
 
@@ -359,12 +415,14 @@ test('MaximumExecutionTimeoutInSeconds passed while a batch waits rolls the upda
   assert.equal(d.FailureReason, 'The rolling update of inference component "deadline-ic" did not finish within MaximumExecutionTimeoutInSeconds; the update was rolled back.');
   assert.deepEqual({ runtime: d.RuntimeConfig, env: d.Specification?.Container?.Environment, newCopies }, { runtime: { DesiredCopyCount: 2, CurrentCopyCount: 2 }, env: { FAKE_TAG: 'v1' }, newCopies: 1 });
   assert.equal(await tagOf('deadline-ep', 'deadline-ic'), 'v1');
+  assert.equal(await copiesCounted('deadline-ep'), 2, 'the new copies and the batch held no longer count once rolled back');
   await remove('deadline-ep', 'deadline-ic');
 });
 
 test('DeleteInferenceComponent while the last batch starts (WaitIntervalInSeconds 0) stops every copy, and the component does not come back InService', async () => {
   await createTwoCopies('del-last-ep', 'del-last-ic');
   const runningBefore = backend.running;
+  const countedBefore = await copiesCounted('del-last-ep');
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   let newCopies = 0;
@@ -385,6 +443,7 @@ test('DeleteInferenceComponent while the last batch starts (WaitIntervalInSecond
   await until('del-last-ic deleted', () => describe('del-last-ic').then(() => false, () => true), POLL);
   assert.equal(backend.running, runningBefore - 2, 'no copy of either specification is left running');
   assert.deepEqual(progress.filter((line) => line.includes('inference component del-last-ic is InService on its new specification')), []);
+  assert.equal(await copiesCounted('del-last-ep'), countedBefore - 2, 'neither the old copies nor the batch held are counted once deleted');
   await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'del-last-ep' }));
 });
 

@@ -144,9 +144,12 @@ async function rollBack(o: RolloutOptions, blueCopies: number, green: Deployment
     // scaleTo's number without being in rotation, and a loop on size would never end.
     for (let target = blueFleet.size; target < blueCopies; ) {
       target = Math.min(blueCopies, target + batch);
-      const room = o.room();
-      if (greenFleet && target + greenSize() > room) await greenFleet.scaleTo(Math.max(0, room - target));
-      hold(target);
+      // Held before any new copy stops, not after: room freed while they drain would otherwise be
+      // free for another component's copies as well as for this batch. The room is at least what
+      // the rollout holds, so this never holds fewer than the copies still running.
+      const keep = Math.min(greenSize(), Math.max(0, o.room() - target));
+      o.holding(Math.max(blueCopies, target + keep));
+      if (greenFleet && keep < greenSize()) await greenFleet.scaleTo(keep);
       await blueFleet.scaleTo(target);
       if (greenFleet) {
         await greenFleet.scaleTo(Math.max(0, greenSize() - batch));
