@@ -432,7 +432,7 @@ export class InferenceEngine {
       customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', 'the value given to context.setCustomAttributes');
     };
     // The session code loads with the first request in a session: it costs a server without sessions nothing at start-up.
-    const session = req.session === undefined ? undefined : new (await loadStatefulSession()).StatefulSession(req.session);
+    const session = req.session === undefined ? undefined : new (loadStatefulSession.loaded ?? (await loadStatefulSession())).StatefulSession(req.session);
     const ctx = new EngineContext(req.headers, req.requestId, contentType, accept, this.options.modelDir, log, setCustomAttributes, cancellation, session);
     const h = this.hooks;
     let output: unknown;
@@ -473,7 +473,7 @@ export class InferenceEngine {
     if (response.stream) {
       response.stream = this.userStream(this.#name(h.transformFn ? 'transformFn' : 'outputFn'), response.stream);
       // close() called while the stream runs (an async generator's body) ends the session with the stream.
-      if (session && !session.closing) response.stream = (await loadStatefulSession()).closingWhenStreamEnds(response.stream, session);
+      if (session && !session.closing) response.stream = (loadStatefulSession.loaded ?? (await loadStatefulSession())).closingWhenStreamEnds(response.stream, session);
     }
     return response;
   }

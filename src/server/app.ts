@@ -410,7 +410,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     try {
       const sessionHeader = req.headers[SESSION_ID_HEADER];
       if (sessionHeader !== undefined) {
-        sessions = await loadSessionSupport();
+        sessions = loadSessionSupport.loaded ?? (await loadSessionSupport());
         const decision = await sessions.requests.decideSession(sessions.store, String(sessionHeader), body);
         if (decision.kind === 'answer') {
           res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', ...decision.headers });
@@ -651,6 +651,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     }
     if (path === BIDI_PATH && !models) return sendError(upgradeRequired(req, res), req, res);
     if (!EXPRESS_ROUTES.test(path)) return sendError(noRoute(req.method, path), req, res);
+    const slowPath = loadSlowPath.loaded;
+    if (slowPath) return slowPath(req, res);
     loadSlowPath().then(
       (app) => app(req, res),
       (err: unknown) => sendError(err, req, res),
