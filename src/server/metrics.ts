@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { hasFreeDescriptors } from '../core/free-descriptors.js';
-import { ToolkitError } from '../errors/catalogue.js';
+import { descriptorsBusy } from '../core/retrying-load.js';
 import { LabelledCounter, LabelledHistogram } from './labelled-metrics.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 
@@ -102,7 +102,7 @@ const PROM_CLIENT_PACKAGES = ['node:https', 'node:zlib', 'prom-client'] as const
 async function loadPromClientGradually(): Promise<typeof import('prom-client')> {
   // Not even tried then: Node keeps a failed import() failed for good, and a package whose
   // package.json it could not read missing for good (see free-descriptors.ts).
-  if (!hasFreeDescriptors()) throw new ToolkitError('ERR_SERVER_BUSY', 'the metrics library cannot be loaded now: this process has no file descriptors to spare (its open files limit, ulimit -n); retry shortly');
+  if (!hasFreeDescriptors()) throw descriptorsBusy('the metrics library');
   await (await import('../core/gradual-require.js')).requireGradually(PROM_CLIENT_PACKAGES, import.meta.url);
   // require, not import(): Node keeps a failed import() of a module failed for good (a file it
   // could not open while the process had no file descriptor left), where require tries again,
