@@ -18,7 +18,8 @@ export interface LocalSageMakerSettings {
   readonly accountId: string;
   /**
    * `SMKIT_LOCAL_MAX_INSTANCES`: most instances all endpoints may run at once, blue and green
-   * fleets counted (`ResourceLimitExceeded` beyond, as the account's instance quota); apart from
+   * fleets counted (an endpoint's rolling update: its old fleet and one batch of the new)
+   * (`ResourceLimitExceeded` beyond, as the account's instance quota); apart from
    * them, the most instances the running transform jobs ask for together (their `InstanceCount`s), and
    * the most inference component copies together (running, starting or waiting for room, and the old
    * ones beside the new until an update has stopped them; a rolling update: the old ones and one

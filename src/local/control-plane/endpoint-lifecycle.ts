@@ -111,6 +111,20 @@ function serverlessAfterUpdate(v: VariantState, update: ServerlessUpdate): Produ
   return next;
 }
 
+/** `fraction` of `n` instances, rounded up to whole ones: at least one, at most `n`. */
+function share(n: number, fraction: number): number {
+  return Math.min(n, Math.max(1, Math.ceil(n * fraction - 1e-9)));
+}
+
+/**
+ * A rolling update's instance counts by production variant: `full`, those the new fleet grows to
+ * (`retained` ones, else the config's), and `start`, its first batch.
+ */
+function rollingCounts(config: EndpointConfigRecord, retained: ReadonlyMap<string, number>, plan: TrafficPlan): { full: Map<string, number>; start: Map<string, number> } {
+  const full = new Map(config.productionVariants.map((v) => [v.VariantName, retained.get(v.VariantName) ?? v.InitialInstanceCount ?? 1] as const));
+  return { full, start: new Map([...full].map(([name, n]) => [name, share(n, plan.steps[0]!.greenShare)] as const)) };
+}
+
 /** The update was rolled back; `reason` becomes the endpoint's `FailureReason`. */
 class RollbackError extends Error {}
 
@@ -185,14 +199,18 @@ export class EndpointLifecycle {
     this.ctx.progress?.(`smkit local: ${line}`);
   }
 
-  /** Instances all endpoints run or are starting now, blue and green fleets counted. */
+  /** Instances all endpoints run or are starting now, blue and green fleets counted (a rolling update: what it holds). */
   private utilisation(): number {
     let n = 0;
-    for (const e of this.store.endpoints.values()) {
-      n += e.serving ? e.serving.desiredInstances : e.status === 'Creating' ? e.creatingInstances : 0;
-      n += e.pending ? e.pending.instances : 0;
-    }
+    for (const e of this.store.endpoints.values()) n += this.held(e);
     return n;
+  }
+
+  /** Instances endpoint `e` runs or is starting now, for the local limit. */
+  private held(e: ManagedEndpoint): number {
+    if (e.pending?.rollingInstances !== undefined) return e.pending.rollingInstances;
+    const serving = e.serving ? e.serving.desiredInstances : e.status === 'Creating' ? e.creatingInstances : 0;
+    return serving + (e.pending ? e.pending.instances : 0);
   }
 
   /** Throws `ResourceLimitExceeded` when `delta` more instances would pass the local limit. */
@@ -501,13 +519,16 @@ export class EndpointLifecycle {
     const greenInstances = config.productionVariants.reduce((n, v) => n + initialInstances(v, counts.get(v.VariantName)), 0);
     const plan = planTraffic(deploymentConfig, greenInstances);
     const instances = configInstances(config, counts);
-    this.checkLimit(instances);
+    // A rolling update holds the old fleet and its first batch, as SageMaker provisions one batch
+    // beside the old fleet at a time; every other update starts the whole new fleet beside it.
+    const rollingInstances = plan.type === 'ROLLING' ? blue.desiredInstances + configInstances(config, rollingCounts(config, counts, plan).start) : undefined;
+    this.checkLimit(rollingInstances === undefined ? instances : rollingInstances - blue.desiredInstances);
     const now = new Date();
     e.status = 'Updating';
     e.failureReason = undefined;
     e.lastModified = now;
     if (deploymentConfig) e.lastDeploymentConfig = deploymentConfig;
-    e.pending = { configName: config.name, startTime: now, instances, greenShare: 0, variantStatus: 'Creating', statusMessage: 'Starting the new fleet.', statusSince: now };
+    e.pending = { configName: config.name, startTime: now, instances, ...(rollingInstances === undefined ? {} : { rollingInstances }), greenShare: 0, variantStatus: 'Creating', statusMessage: 'Starting the new fleet.', statusSince: now };
     const task = new AbortController();
     e.task = task;
     this.say(`updating endpoint ${e.name} to endpoint config ${config.name} (${plan.type})`);
@@ -555,6 +576,30 @@ export class EndpointLifecycle {
     return this.waitFor(this.now() + seconds * 1000, signal, () => this.checkGuards(alarms, deadline, configName, during));
   }
 
+  /**
+   * Before a rolling update's rollback starts the old fleet's retired instances again: holds them
+   * beside the new fleet's, and where the local limit has no room for both, first stops as many new
+   * instances as it lacks (their traffic goes back to the old fleet). The update always holds room
+   * for the whole old fleet, so the old fleet fits once the new one has stopped.
+   */
+  private async makeRoomForRollback(e: ManagedEndpoint, blueTotal: number, green: Deployment | undefined): Promise<void> {
+    const p = e.pending;
+    if (!p || p.rollingInstances === undefined || !green) return;
+    const variant = green.variants[0]!;
+    const shadow = green.shadow ? green.shadow.fleet.size + green.shadow.fleet.starting : 0;
+    const greenNow = variant.fleet.size + variant.fleet.starting + shadow;
+    const max = this.ctx.maxInstances;
+    const room = max === undefined ? Infinity : max - (this.utilisation() - p.rollingInstances);
+    if (blueTotal + greenNow > room) {
+      const keep = Math.max(0, room - blueTotal - shadow);
+      const blueServing = e.serving?.instanceCount ?? 0;
+      // Traffic first, so no request is sent to an instance on its way out.
+      p.greenShare = keep === 0 ? 0 : keep / (keep + blueServing);
+      await variant.fleet.scaleTo(keep);
+    }
+    p.rollingInstances = Math.max(blueTotal, blueTotal + variant.fleet.size + variant.fleet.starting + shadow);
+  }
+
   private async runUpdate(
     e: ManagedEndpoint,
     config: EndpointConfigRecord,
@@ -572,10 +617,17 @@ export class EndpointLifecycle {
     // terminated after TerminationWaitInSeconds), so a blue/green rollback only moves traffic back.
     const rolling = plan.type === 'ROLLING';
     // A rolling update starts with its first batch and grows; blue shrinks batch by batch behind it.
-    const fullCounts = new Map(config.productionVariants.map((v) => [v.VariantName, retained.counts.get(v.VariantName) ?? v.InitialInstanceCount ?? 1] as const));
-    const share = (n: number, fraction: number): number => Math.min(n, Math.max(1, Math.ceil(n * fraction - 1e-9)));
-    const startCounts = rolling ? new Map([...fullCounts].map(([name, n]) => [name, share(n, plan.steps[0]!.greenShare)] as const)) : retained.counts;
+    const { full: fullCounts, start: rollingStart } = rollingCounts(config, retained.counts, plan);
+    const startCounts = rolling ? rollingStart : retained.counts;
     const blueCounts = new Map(blue.variants.map((v) => [v, v.fleet.size] as const));
+    // What a rolling update holds against the local limit: the old instances until they have
+    // stopped and the new fleet's next batch (the room a retired batch frees goes to the next one,
+    // held through the bake), never fewer than the old fleet's size, which a rollback brings back.
+    const blueTotal = blue.desiredInstances;
+    const shadowOf = (d: Deployment | undefined): number => (d?.shadow ? Math.max(d.shadow.desiredInstanceCount, d.shadow.fleet.size) : 0);
+    const hold = (blueInstances: number, greenInstances: number): void => {
+      if (rolling && e.pending) e.pending.rollingInstances = Math.max(blueTotal, blueInstances + greenInstances);
+    };
     const capacityShare = (green: Deployment): number => {
       const g = green.instanceCount;
       return g / Math.max(1, g + blue.instanceCount);
@@ -611,8 +663,11 @@ export class EndpointLifecycle {
         await this.bake(step.bakeSeconds, alarms, deadline, signal, config.name);
         if (rolling && i < plan.steps.length - 1) {
           // Retire as much of the old fleet as the new one took over, keeping traffic proportional to capacity.
-          await Promise.all(blue.variants.map((v) => v.fleet.scaleTo(share(blueCounts.get(v)!, 1 - step.greenShare))));
+          const blueLeft = blue.variants.map((v) => [v, share(blueCounts.get(v)!, 1 - step.greenShare)] as const);
+          await Promise.all(blueLeft.map(([v, n]) => v.fleet.scaleTo(n)));
           e.pending!.greenShare = capacityShare(g);
+          const nextGreen = g.variants.reduce((n, v) => n + share(v.desiredInstanceCount, plan.steps[i + 1]!.greenShare), 0);
+          hold(blueLeft.reduce((n, [, k]) => n + k, 0) + shadowOf(blue), nextGreen + shadowOf(g));
         }
       }
       if (plan.terminationWaitSeconds > 0) {
@@ -643,6 +698,7 @@ export class EndpointLifecycle {
         // Bring the old fleet back to its size before it takes all traffic again.
         this.setPending(e, 'Deleting', 'Rolling back: restoring the previous fleet.');
         try {
+          await this.makeRoomForRollback(e, blueTotal, green);
           await Promise.all(blue.variants.map((v) => v.fleet.scaleTo(blueCounts.get(v)!)));
         } catch (restoreErr) {
           this.ctx.log?.('warn', 'restoring the previous fleet failed', { endpoint: e.name, error: (restoreErr as Error).message });

@@ -24,6 +24,12 @@ export interface PendingUpdate {
   deployment?: Deployment;
   /** Instances the new config asks for (counted against the instance limit). */
   instances: number;
+  /**
+   * While a rolling update (`RollingUpdatePolicy`) runs: the instances, old and new fleet together,
+   * it holds against the instance limit in place of both fleets' full sizes (the old instances not
+   * yet stopped and the next batch; the old fleet's whole size at least, which a rollback brings back).
+   */
+  rollingInstances?: number;
   /** Fraction of traffic on the new fleet (0 until the first shift). */
   greenShare: number;
   /** `VariantStatus` of the new fleet's variants: Creating, ActivatingTraffic, Baking. */
