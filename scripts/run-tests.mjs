@@ -16,12 +16,9 @@ function walk(dir, out) {
 }
 
 const filters = process.argv.slice(2);
-// The runner starts files in the order given, two at a time: the end-to-end files (real processes,
-// the slowest by far) go first, so that the last to start are short ones and both lanes end together.
-const endToEndFirst = (f) => (f.includes(join('test', 'e2e')) ? 0 : 1);
 const files = walk('dist', [])
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
-  .sort((a, b) => endToEndFirst(a) - endToEndFirst(b) || (a < b ? -1 : a > b ? 1 : 0));
+  .sort();
 if (files.length === 0) {
   console.error('run-tests: no test files found under dist/ (did the build run?)');
   process.exit(1);
