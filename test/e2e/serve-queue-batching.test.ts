@@ -102,6 +102,9 @@ describe('queue and batching (smkit serve)', () => {
   test('/metrics shows the invocations held now (smkit_pending_invocations, summed over the workers)', async () => {
     const server = await serverFor('pending');
     const pending = async () => Number(/^smkit_pending_invocations (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text())?.[1]);
+    // The first scrape loads the metrics code in the primary and the worker: done before the 5 s window
+    // below (while the next test's server starts beside this one), and nothing is held yet.
+    assert.equal(await pending(), 0);
     // Three requests answered after 5 s: long enough to be seen held on a loaded machine.
     const held = [post(server, '5000\n'), post(server, '5000.5\n'), post(server, '5001\n')];
     await until('the held requests to be counted', async () => (await pending()) === 3, { timeoutMs: 30_000, intervalMs: 20 });
@@ -181,15 +184,17 @@ describe('queue and batching (smkit serve)', () => {
         if (res.status !== 200) return void (await res.text());
         return ((await res.json()) as { seen: unknown[] }).seen;
       }, { timeoutMs: 30_000 });
-    // 2500: holds the model for 2.5 s, past the 1 s timeout (the fixture creates `started` for the hold).
-    const holding = post(server, '2500\n');
+    // 6000: holds the model for 6 s, past the 1 s timeout (the fixture creates `started` for the hold).
+    // The queued request must reach the worker within 5 s of the hold's start to time out while it
+    // waits (2.5 s left 1.5 s, thin while the next test's server starts beside this one).
+    const holding = post(server, '6000\n');
     await until('the holding run to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
     const queued = await post(server, '-7001\n');
     assert.equal(queued.status, 504, await queued.text());
     assert.equal((await holding).status, 504);
     await until('the holding run to end', () => !existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
     const values = await seen();
-    assert.ok(values.includes(2500), JSON.stringify(values));
+    assert.ok(values.includes(6000), JSON.stringify(values));
     assert.ok(!values.includes(-7001), `the timed-out request reached predictBatchFn: ${JSON.stringify(values)}`);
     // -2 waits in predictBatchFn for ctx.signal: the HTTP side's timeout reaches the thread.
     const waiting = await post(server, '-2\n');
