@@ -289,7 +289,8 @@ describe('smkit serve as a process', () => {
       writeFileSync(path.join(base, 'model/code/package.json'), '{ "dependencies": ');
       // The workers share the CLI's stdout and stderr: the run only "closes" once none of them is left.
       // Port 0: a probed port could be taken before the workers bind it, and fail the run another way.
-      const r = await runSmkit(['serve', '--workers', '2', '--port', '0'], { ...process.env, SAGEMAKER_BASE_DIR: base }, 30_000);
+      // 90 s: a deadline for a hang only; it starts beside three other servers (this describe's concurrency).
+      const r = await runSmkit(['serve', '--workers', '2', '--port', '0'], { ...process.env, SAGEMAKER_BASE_DIR: base }, 90_000);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /ERR_CODE_DEPENDENCIES: .*code\/package\.json is not valid JSON/);
     });
