@@ -246,12 +246,10 @@ describe('smkit serve as a process', () => {
       const empty = makeOptMl();
       const mounted = makeOptMl(path.join(REPO_ROOT, 'models/iris-pipeline'));
       cleanups.push(() => removeDir(empty), () => removeDir(mounted));
-      // Two independent servers: they start side by side.
-      const [fromBaked, fromMounted] = await Promise.all([
-        startServe({ SAGEMAKER_BASE_DIR: empty, SMKIT_BAKED_MODEL_DIR: baked }),
-        startServe({ SAGEMAKER_BASE_DIR: mounted, SMKIT_BAKED_MODEL_DIR: baked }),
-      ]);
-      cleanups.push(() => fromBaked.stop(), () => fromMounted.stop());
+      // Two independent servers: they start side by side, and each that started is stopped after, even if the other failed.
+      const starts = [startServe({ SAGEMAKER_BASE_DIR: empty, SMKIT_BAKED_MODEL_DIR: baked }), startServe({ SAGEMAKER_BASE_DIR: mounted, SMKIT_BAKED_MODEL_DIR: baked })];
+      for (const s of await Promise.allSettled(starts)) if (s.status === 'fulfilled') cleanups.push(() => s.value.stop());
+      const [fromBaked, fromMounted] = (await Promise.all(starts)) as [ServeProcess, ServeProcess];
       await Promise.all([waitForPing(fromBaked), waitForPing(fromMounted)]);
       const a = await fetchWithTimeout(`${fromBaked.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
       assert.equal(((await a.json()) as number[][])[0]!.length, 3, 'probabilities from the baked iris model');
