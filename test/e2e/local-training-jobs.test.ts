@@ -196,7 +196,8 @@ describe('training jobs', { concurrency: true }, () => {
     await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'ckpt/live/old.json', Body: '{}' }));
     await sm.send(new CreateTrainingJobCommand(job('checkpointing', 'checkpoint-progress.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/live/' } })));
     // The entry point is waiting for `go`: only a sync while it runs can have uploaded this.
-    const first = await until('epoch-1.json in S3', () => object('ckpt/live/epoch-1.json'), { timeoutMs: 30_000 });
+    // The job's start is in this wait, beside every other test's job: it gets a job's deadline.
+    const first = await until('epoch-1.json in S3', () => object('ckpt/live/epoch-1.json'), { timeoutMs: JOB_DEADLINE_S * 1000 });
     assert.deepEqual(JSON.parse(first), { epoch: 1, restored: true });
     assert.equal((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'checkpointing' }))).TrainingJobStatus, 'InProgress');
     await writeFile(join(local.workDir, 'training', 'checkpointing', 'opt', 'ml', 'input', 'go'), '');
