@@ -288,22 +288,32 @@ test('empty tensors with huge declared dimensions (NPY, NPZ, v2 JSON, Triton bin
   }
 });
 
-test('values nested 20 000 levels deep where a string, number or boolean belongs (v2 datatype, data, parameters, outputs; TF Serving signature_name) are a short 400 quoting their start, not a 500 from a stack overflow', async () => {
-  const deepObj = '{"a":'.repeat(20_000) + '1' + '}'.repeat(20_000);
-  const deepArr = '['.repeat(20_000) + '1' + ']'.repeat(20_000);
-  const x = '{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}';
-  const bodies = [
-    `{"inputs": [${x}, ${deepArr}]}`,
-    `{"inputs": [{"name": "input", "shape": [1], "datatype": ${deepObj}, "data": [1]}]}`,
-    `{"inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": [${deepObj}]}]}`,
-    `{"inputs": [{"name": "input", "shape": [1], "datatype": "INT64", "data": [${deepObj}]}]}`,
-    `{"inputs": [${x}], "parameters": {"binary_data_output": ${deepObj}}}`,
-    `{"inputs": [${x}], "outputs": [{"name": "probabilities", "parameters": {"binary_data": ${deepArr}}}]}`,
-    `{"inputs": [${x}], "outputs": [{"name": "probabilities", "parameters": {"classification": ${deepObj}}}]}`,
-    `{"instances": [[1, 2, 3, 4]], "signature_name": ${deepArr}}`,
-  ];
-  for (const body of bodies) {
-    const res = await request(app).post('/invocations').timeout(30_000).set('Content-Type', 'application/json').send(body);
+test('values nested 20 000 levels deep (v2 datatype, data, parameters, outputs; TF Serving signature_name) are a short 400 naming the nesting limit before any parse; 400 levels deep, under the limit, where a string, number or boolean belongs they are a short 400 quoting their start, not a 500 from a stack overflow', async () => {
+  const bodies = (levels: number) => {
+    const deepObj = '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+    const deepArr = '['.repeat(levels) + '1' + ']'.repeat(levels);
+    const x = '{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}';
+    return [
+      `{"inputs": [${x}, ${deepArr}]}`,
+      `{"inputs": [{"name": "input", "shape": [1], "datatype": ${deepObj}, "data": [1]}]}`,
+      `{"inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": [${deepObj}]}]}`,
+      `{"inputs": [{"name": "input", "shape": [1], "datatype": "INT64", "data": [${deepObj}]}]}`,
+      `{"inputs": [${x}], "parameters": {"binary_data_output": ${deepObj}}}`,
+      `{"inputs": [${x}], "outputs": [{"name": "probabilities", "parameters": {"binary_data": ${deepArr}}}]}`,
+      `{"inputs": [${x}], "outputs": [{"name": "probabilities", "parameters": {"classification": ${deepObj}}}]}`,
+      `{"instances": [[1, 2, 3, 4]], "signature_name": ${deepArr}}`,
+    ];
+  };
+  const post = (body: string) => request(app).post('/invocations').timeout(30_000).set('Content-Type', 'application/json').send(body);
+  for (const body of bodies(20_000)) {
+    const res = await post(body);
+    assert.equal(res.status, 400, `${body.slice(0, 120)}: ${res.status} ${res.text.slice(0, 200)}`);
+    assert.equal(res.body.code, 'ERR_JSON_PARSE');
+    assert.match(res.body.message, /more than 512 levels deep/);
+    assert.ok(res.text.length < 2000, `a ${res.text.length}-byte answer`);
+  }
+  for (const body of bodies(400)) {
+    const res = await post(body);
     assert.equal(res.status, 400, `${body.slice(0, 120)}: ${res.status} ${res.text.slice(0, 200)}`);
     assert.equal(res.body.code, 'ERR_JSON_PARSE');
     assert.match(res.body.message, /(\{"a":|\[\[\[)[^…]*…/, 'the value is quoted cut short');
