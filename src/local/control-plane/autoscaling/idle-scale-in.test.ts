@@ -67,7 +67,16 @@ test('an inference component whose traffic stops scales in to MinCapacity 0 on S
     new PutScalingPolicyCommand({ ...key, PolicyName: 'per-copy', PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 5, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerInferenceComponentInvocationsPerCopy' }, ScaleInCooldown: 0 } }),
   );
   const copies = async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'quiet' }))).RuntimeConfig?.DesiredCopyCount;
-  await idleMinutes(20, async () => (await copies()) === 0);
+  // A scale-in's copy stop takes real time (its instance tree is removed from disk): the metric
+  // clock moves on only once the component is out of Updating, as minutes would pass on AWS.
+  const settledCopies = async () => {
+    const d = await until('component quiet out of Updating', async () => {
+      const c = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'quiet' }));
+      return c.InferenceComponentStatus !== 'Updating' && c;
+    }, POLL);
+    return d.RuntimeConfig?.DesiredCopyCount;
+  };
+  await idleMinutes(20, async () => (await settledCopies()) === 0);
   assert.deepEqual(await lowAlarmState(put.Alarms!.map((a) => a.AlarmName!)), ['ALARM'], 'fifteen minutes of zeros are below 90 % of the target');
   assert.equal(await copies(), 0);
   const [activity] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities ?? [];
