@@ -125,6 +125,19 @@ function rollingCounts(config: EndpointConfigRecord, retained: ReadonlyMap<strin
   return { full, start: new Map([...full].map(([name, n]) => [name, share(n, plan.steps[0]!.greenShare)] as const)) };
 }
 
+/**
+ * What a rolling update holds against the local limit while each step's batch runs: step i's
+ * entry is the old instances left after step i-1 (before the first, the whole old fleet,
+ * `blueTotal`) and the new fleet's batches up to step i, shadow fleets counted whole.
+ */
+function rollingHolds(blue: Deployment, blueTotal: number, config: EndpointConfigRecord, full: ReadonlyMap<string, number>, plan: TrafficPlan): number[] {
+  const blueShadow = blue.shadow ? Math.max(blue.shadow.desiredInstanceCount, blue.shadow.fleet.size) : 0;
+  return plan.steps.map((step, i) => {
+    const blueLeft = i === 0 ? blueTotal : blue.variants.reduce((n, v) => n + share(v.fleet.size, 1 - plan.steps[i - 1]!.greenShare), blueShadow);
+    return blueLeft + configInstances(config, new Map([...full].map(([name, n]) => [name, share(n, step.greenShare)] as const)));
+  });
+}
+
 /** The update was rolled back; `reason` becomes the endpoint's `FailureReason`. */
 class RollbackError extends Error {}
 
@@ -519,9 +532,12 @@ export class EndpointLifecycle {
     const greenInstances = config.productionVariants.reduce((n, v) => n + initialInstances(v, counts.get(v.VariantName)), 0);
     const plan = planTraffic(deploymentConfig, greenInstances);
     const instances = configInstances(config, counts);
-    // A rolling update holds the old fleet and its first batch, as SageMaker provisions one batch
-    // beside the old fleet at a time; every other update starts the whole new fleet beside it.
-    const rollingInstances = plan.type === 'ROLLING' ? blue.desiredInstances + configInstances(config, rollingCounts(config, counts, plan).start) : undefined;
+    // A rolling update holds the old fleet and one batch, as SageMaker provisions one batch beside
+    // the old fleet at a time; every other update starts the whole new fleet beside it. Its most,
+    // checked and held up front: a new fleet larger than the old one needs more room at each later
+    // step, which another endpoint must not take meanwhile.
+    const holds = plan.type === 'ROLLING' ? rollingHolds(blue, blue.desiredInstances, config, rollingCounts(config, counts, plan).full, plan) : undefined;
+    const rollingInstances = holds === undefined ? undefined : Math.max(blue.desiredInstances, ...holds);
     this.checkLimit(rollingInstances === undefined ? instances : rollingInstances - blue.desiredInstances);
     const now = new Date();
     e.status = 'Updating';
@@ -535,7 +551,7 @@ export class EndpointLifecycle {
     const previous = e.running;
     e.running = (async () => {
       await previous.catch(() => {});
-      await this.runUpdate(e, config, plan, deploymentConfig, { weights, counts }, task.signal);
+      await this.runUpdate(e, config, plan, deploymentConfig, { weights, counts }, holds ?? [], task.signal);
       if (e.task === task) e.task = undefined;
     })();
     return { EndpointArn: e.arn };
@@ -590,14 +606,18 @@ export class EndpointLifecycle {
     const greenNow = variant.fleet.size + variant.fleet.starting + shadow;
     const max = this.ctx.maxInstances;
     const room = max === undefined ? Infinity : max - (this.utilisation() - p.rollingInstances);
-    if (blueTotal + greenNow > room) {
-      const keep = Math.max(0, room - blueTotal - shadow);
+    const production = greenNow - shadow;
+    const keep = Math.min(production, Math.max(0, room - blueTotal - shadow));
+    // Held before any new instance stops, not after: room freed while they drain would otherwise be
+    // free for another endpoint as well as for the old fleet. The room is at least what the update
+    // holds, so this never holds fewer than the instances still running.
+    p.rollingInstances = Math.max(blueTotal, blueTotal + keep + shadow);
+    if (keep < production) {
       const blueServing = e.serving?.instanceCount ?? 0;
       // Traffic first, so no request is sent to an instance on its way out.
       p.greenShare = keep === 0 ? 0 : keep / (keep + blueServing);
       await variant.fleet.scaleTo(keep);
     }
-    p.rollingInstances = Math.max(blueTotal, blueTotal + variant.fleet.size + variant.fleet.starting + shadow);
   }
 
   private async runUpdate(
@@ -606,6 +626,7 @@ export class EndpointLifecycle {
     plan: TrafficPlan,
     deploymentConfig: DeploymentConfig | undefined,
     retained: { weights: Map<string, number>; counts: Map<string, number> },
+    holds: readonly number[],
     signal: AbortSignal,
   ): Promise<void> {
     const alarms = (deploymentConfig?.AutoRollbackConfiguration?.Alarms ?? []).map((a) => a.AlarmName).filter((n): n is string => typeof n === 'string');
@@ -621,13 +642,10 @@ export class EndpointLifecycle {
     const startCounts = rolling ? rollingStart : retained.counts;
     const blueCounts = new Map(blue.variants.map((v) => [v, v.fleet.size] as const));
     // What a rolling update holds against the local limit: the old instances until they have
-    // stopped and the new fleet's next batch (the room a retired batch frees goes to the next one,
-    // held through the bake), never fewer than the old fleet's size, which a rollback brings back.
+    // stopped and the new fleet's batches (the room a retired batch frees goes to the next one,
+    // held through the bake) at the most any later step needs, never fewer than the old fleet's
+    // size, which a rollback brings back.
     const blueTotal = blue.desiredInstances;
-    const shadowOf = (d: Deployment | undefined): number => (d?.shadow ? Math.max(d.shadow.desiredInstanceCount, d.shadow.fleet.size) : 0);
-    const hold = (blueInstances: number, greenInstances: number): void => {
-      if (rolling && e.pending) e.pending.rollingInstances = Math.max(blueTotal, blueInstances + greenInstances);
-    };
     const capacityShare = (green: Deployment): number => {
       const g = green.instanceCount;
       return g / Math.max(1, g + blue.instanceCount);
@@ -666,8 +684,7 @@ export class EndpointLifecycle {
           const blueLeft = blue.variants.map((v) => [v, share(blueCounts.get(v)!, 1 - step.greenShare)] as const);
           await Promise.all(blueLeft.map(([v, n]) => v.fleet.scaleTo(n)));
           e.pending!.greenShare = capacityShare(g);
-          const nextGreen = g.variants.reduce((n, v) => n + share(v.desiredInstanceCount, plan.steps[i + 1]!.greenShare), 0);
-          hold(blueLeft.reduce((n, [, k]) => n + k, 0) + shadowOf(blue), nextGreen + shadowOf(g));
+          e.pending!.rollingInstances = Math.max(blueTotal, ...holds.slice(i + 1));
         }
       }
       if (plan.terminationWaitSeconds > 0) {

@@ -27,7 +27,8 @@ export interface PendingUpdate {
   /**
    * While a rolling update (`RollingUpdatePolicy`) runs: the instances, old and new fleet together,
    * it holds against the instance limit in place of both fleets' full sizes (the old instances not
-   * yet stopped and the next batch; the old fleet's whole size at least, which a rollback brings back).
+   * yet stopped and the most the batches still to come need beside them; the old fleet's whole size
+   * at least, which a rollback brings back).
    */
   rollingInstances?: number;
   /** Fraction of traffic on the new fleet (0 until the first shift). */

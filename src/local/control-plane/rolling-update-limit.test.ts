@@ -18,6 +18,7 @@ import {
   type DescribeEndpointCommandOutput,
 } from '@aws-sdk/client-sagemaker';
 import { PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
@@ -148,4 +149,81 @@ test('an alarm during a later batch rolls back within the limit: new instances s
   assert.ok(backend.peak <= LIMIT, `at most ${LIMIT} instances ran at once, not ${backend.peak}`);
   await until('the new fleet stopped', () => (backend.running === 3 ? true : undefined), POLL);
   await deleteAndWait('rl-back');
+});
+
+test('a rolling update to a larger fleet holds up front the most any batch needs: 1 old instance and 3 new fit a limit of 4, 4 new are refused', async () => {
+  await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'rl-four', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'rl-new', InitialInstanceCount: 4, InstanceType: 'ml.m5.large' }] }));
+  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'rl-grow', EndpointConfigName: 'rl-other' }));
+  await until('rl-grow InService', async () => ((await describe('rl-grow')).EndpointStatus === 'InService' ? true : undefined), POLL);
+  // The last batch runs 4 new instances beside the old one still there: 5, past the limit, though the first batch (1 + 1) fits.
+  await assert.rejects(aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'rl-grow', EndpointConfigName: 'rl-four', DeploymentConfig: rolling() })), (err: Error) => limitError(err) && /request delta of 4 Instances/.test(err.message));
+  assert.equal((await describe('rl-grow')).EndpointStatus, 'InService');
+  backend.peak = backend.running;
+  await aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'rl-grow', EndpointConfigName: 'rl-new', DeploymentConfig: rolling() }));
+  const done = await drive('rl-grow', async () => {
+    // From the first bake on, the 4 instances of the last batch are held: not even one more fits.
+    await assert.rejects(aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'rl-late', EndpointConfigName: 'rl-other' })), limitError);
+  });
+  assert.deepEqual([done.EndpointStatus, done.EndpointConfigName, done.ProductionVariants?.[0]?.CurrentInstanceCount, done.FailureReason], ['InService', 'rl-new', 3, undefined]);
+  assert.ok(backend.peak <= LIMIT, `at most ${LIMIT} instances ran at once, not ${backend.peak}`);
+  await deleteAndWait('rl-grow');
+});
+
+test('a rollback that stops new instances to make room holds that room before their requests drain, so no other endpoint takes it meanwhile', async () => {
+  // A limit of 5 with nothing else running: the update holds 4 (the old fleet of 3 and one batch), the rollback needs 5.
+  const b5 = new PeakBackend();
+  const l5 = await startLocalSageMaker({ port: 0, backendImpl: b5, startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, settings: { maxInstances: 5 }, deploymentNow: () => Date.now() + clockAheadMs });
+  const c5 = localSdkClients(l5.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
+  const invocations: Array<Promise<unknown>> = [];
+  try {
+    await c5.sagemaker.send(new CreateModelCommand({ ModelName: 'old', PrimaryContainer: { Image: 'repo/img:old', ModelDataUrl: dir, Environment: { FAKE_TAG: 'old' } } }));
+    // The new instances hold every answer until the test releases them.
+    await c5.sagemaker.send(new CreateModelCommand({ ModelName: 'new', PrimaryContainer: { Image: 'repo/img:new', ModelDataUrl: dir, Environment: { FAKE_TAG: 'new', FAKE_HOLD: 'true' } } }));
+    for (const tag of ['old', 'new']) {
+      await c5.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: tag, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: tag, InitialInstanceCount: 3, InstanceType: 'ml.m5.large' }] }));
+    }
+    await c5.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'one', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'old', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await c5.cloudwatch.send(new PutMetricAlarmCommand({ AlarmName: 'drain-alarm', Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 3600, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }));
+    const describe5 = (): Promise<DescribeEndpointCommandOutput> => c5.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'drain' }));
+    await c5.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'drain', EndpointConfigName: 'old' }));
+    await until('drain InService', async () => ((await describe5()).EndpointStatus === 'InService' ? true : undefined), POLL);
+    b5.peak = b5.running;
+    await c5.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'drain', EndpointConfigName: 'new', DeploymentConfig: rolling({ AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'drain-alarm' }] } }) }));
+    let refused: Error | undefined;
+    let last: string | undefined;
+    const done = await until('the update of drain over', async () => {
+      const d = await describe5();
+      if (d.EndpointStatus !== 'Updating') return d;
+      const status = d.PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0];
+      if (status?.Status !== 'Baking' || status.StatusMessage === last) return undefined;
+      last = status.StatusMessage!;
+      if (/step 3 of 3/.test(last)) {
+        // 1 old and 3 new instances: a request held on each new one, so stopping any of them waits.
+        const green = new Set(b5.started.filter((s) => s.env.FAKE_TAG === 'new').map((s) => s.id));
+        const held = (): number => new Set(b5.invocations.filter((i) => green.has(i.id)).map((i) => i.id)).size;
+        while (held() < green.size) {
+          const before = b5.invocations.length;
+          invocations.push(c5.runtime.send(new InvokeEndpointCommand({ EndpointName: 'drain', Body: '{}', ContentType: 'application/json' })));
+          await until('the request reached an instance', () => (b5.invocations.length > before ? true : undefined), POLL);
+        }
+        await c5.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'drain-alarm', StateValue: 'ALARM', StateReason: 'forced by the test' }));
+        // The old fleet of 3 beside 3 new makes 6: one new instance stops first, and waits on its request.
+        await until('the rollback under way', async () => ((await describe5()).PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0]?.StatusMessage === 'Rolling back: restoring the previous fleet.' ? true : undefined), POLL);
+        refused = await c5.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'late', EndpointConfigName: 'one' })).then(() => undefined, (err: Error) => err);
+        b5.release();
+      }
+      clockAheadMs += (Number(/(\d+) s/.exec(last)?.[1]) + 1) * 1000;
+      return undefined;
+    }, POLL);
+    assert.equal(refused?.name, 'ResourceLimitExceeded', 'the room the rollback needs was taken while a new instance drained');
+    assert.deepEqual([done.EndpointStatus, done.EndpointConfigName, done.ProductionVariants?.[0]?.CurrentInstanceCount], ['InService', 'old', 3]);
+    assert.ok(b5.peak <= 5, `at most 5 instances ran at once, not ${b5.peak}`);
+    // The held requests were drained, not cut off: each was answered by the new fleet.
+    b5.release();
+    for (const answer of await Promise.allSettled(invocations)) assert.equal(answer.status, 'fulfilled');
+  } finally {
+    b5.release();
+    c5.destroy();
+    await l5.stop();
+  }
 });
