@@ -8,28 +8,20 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { RequestListener } from 'node:http';
 import request from 'supertest';
-import { createApp } from './app.js';
-import { InProcessBackend } from './in-process-backend.js';
-import { createLogger } from '../logging/logger.js';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
+import { serveModelInProcess, type InProcessApp } from '../../test/helpers/in-process-app.js';
 
-const log = createLogger('silent');
 const modelDir = path.join(REPO_ROOT, 'test/fixtures/handlers/tensor-echo');
-let backend: InProcessBackend;
+let served: InProcessApp;
 let app: RequestListener;
 
 before(async () => {
-  backend = new InProcessBackend(
-    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
-    log,
-  );
-  await backend.loaded;
-  assert.equal(backend.state(), 'ready', String(backend.failure()?.message));
-  app = createApp({ settings: { maxPayloadMb: 6, timeoutSeconds: 60, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' }, backend, log });
+  served = await serveModelInProcess(modelDir, { maxPayloadMb: 6, timeoutSeconds: 60, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' });
+  app = served.app;
 });
 
 after(async () => {
-  await backend.close();
+  await served?.close();
 });
 
 /** POSTs to /invocations and reads the answer as text, whatever its type (supertest's JSON parser refuses `NaN`). */

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http, { type Server } from 'node:http';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import v8 from 'node:v8';
@@ -18,13 +18,14 @@ import fc from 'fast-check';
 import { createApp } from './app.js';
 import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect } from './respond.js';
-import { InProcessBackend } from './in-process-backend.js';
+import type { InProcessBackend } from './in-process-backend.js';
 import { BodyBudget } from './body-budget.js';
 import { createLogger } from '../logging/logger.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import { encodeNpy } from '../codecs/npy.js';
 import { ERROR_CATALOGUE } from '../errors/catalogue.js';
 import { finalAnswer, headerLines, renderHeaderLines, type HeaderLine } from '../../test/helpers/header-sets.js';
+import { listenOnLoopback, loadModelInProcess, type LoopbackServer } from '../../test/helpers/in-process-app.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const modelDir = path.join(repo, 'models/iris-onnx');
@@ -56,7 +57,7 @@ function parseAnswer(text: string): Omit<RawAnswer, 'closed'> {
 
 describe('hostile input against the HTTP front', () => {
   let backend: InProcessBackend;
-  let server: Server;
+  let front: LoopbackServer;
   let port: number;
 
   /** Writes `raw` (as `encoding`) to a new connection and reads everything the server sends until it closes the connection. */
@@ -71,24 +72,19 @@ describe('hostile input against the HTTP front', () => {
     });
 
   before(async () => {
-    backend = new InProcessBackend(
-      { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
-      log,
-    );
-    await backend.loaded;
+    backend = await loadModelInProcess(modelDir, log);
     const app = createApp({ settings, backend, log });
-    server = http.createServer(HTTP_SERVER_OPTIONS, app);
-    server.on('checkContinue', continueWithinLimit(app, LIMIT));
-    server.on('clientError', answerClientError);
-    server.on('connect', answerConnect);
-    server.on('checkExpectation', app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as net.AddressInfo).port;
+    front = await listenOnLoopback(app, (server) => {
+      server.on('checkContinue', continueWithinLimit(app, LIMIT));
+      server.on('clientError', answerClientError);
+      server.on('connect', answerConnect);
+      server.on('checkExpectation', app);
+    });
+    port = front.port;
   });
   after(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    await backend.close();
+    await front?.close();
+    await backend?.close();
   });
 
   const ping = async () => {

@@ -8,24 +8,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import type { RequestListener } from 'node:http';
-import { createApp } from './app.js';
-import { InProcessBackend } from './in-process-backend.js';
-import { createLogger } from '../logging/logger.js';
+import { serveModelInProcess, type InProcessApp } from '../../test/helpers/in-process-app.js';
 
 const modelDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../models/iris-pipeline');
-const log = createLogger('silent');
-let backend: InProcessBackend;
+let served: InProcessApp;
 let app: RequestListener;
 
 before(async () => {
-  backend = new InProcessBackend(
-    { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
-    log,
-  );
-  await backend.loaded;
-  app = createApp({ settings: { maxPayloadMb: 6, timeoutSeconds: 60, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' }, backend, log });
+  served = await serveModelInProcess(modelDir, { maxPayloadMb: 6, timeoutSeconds: 60, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' });
+  app = served.app;
 });
-after(() => backend.close());
+after(() => served?.close());
 
 test('labels asked for as NPY, CSV or raw bytes: 406 naming application/json once', async () => {
   for (const accept of ['application/x-npy', 'text/csv', 'application/octet-stream']) {
