@@ -5,19 +5,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http, { type Server } from 'node:http';
-import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
-import { HTTP_SERVER_OPTIONS } from './respond.js';
-import { InProcessBackend } from './in-process-backend.js';
+import type { InProcessBackend } from './in-process-backend.js';
 import { createLogger } from '../logging/logger.js';
 import { MAX_JSON_DEPTH } from '../codecs/json-depth.js';
 import { ModelStore } from './model-store.js';
 import type { InferenceBackend } from './inference-backend.js';
+import { listenOnLoopback, loadModelInProcess, type LoopbackServer } from '../../test/helpers/in-process-app.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const modelDir = path.join(repo, 'models/iris-onnx');
@@ -31,23 +29,17 @@ const ROW = '[5.1,3.5,1.4,0.2]';
 
 describe('JSON nesting depth over HTTP', () => {
   let backend: InProcessBackend;
-  let server: Server;
+  let front: LoopbackServer;
   let port: number;
 
   before(async () => {
-    backend = new InProcessBackend(
-      { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
-      log,
-    );
-    await backend.loaded;
-    server = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings, backend, log }));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as net.AddressInfo).port;
+    backend = await loadModelInProcess(modelDir, log);
+    front = await listenOnLoopback(createApp({ settings, backend, log }));
+    port = front.port;
   });
   after(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    await backend.close();
+    await front?.close();
+    await backend?.close();
   });
 
   const invoke = async (body: string, contentType = 'application/json') => {
@@ -118,11 +110,10 @@ test('POST /models (multi-model load, parsed on the HTTP thread) nested past the
     invoke: async () => ({ body: Buffer.from('ok'), contentType: 'text/plain' }),
   };
   const models = new ModelStore(() => backend, 0);
-  const server = http.createServer(HTTP_SERVER_OPTIONS, createApp({ settings, models, log }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const front = await listenOnLoopback(createApp({ settings, models, log }));
   try {
     const load = async (extra: string) => {
-      const res = await fetch(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/models`, {
+      const res = await fetch(`http://127.0.0.1:${front.port}/models`, {
         method: 'POST',
         body: `{"model_name":"a","url":${JSON.stringify(dir)},"extra":${extra}}`,
         headers: { 'Content-Type': 'application/json' },
@@ -136,7 +127,7 @@ test('POST /models (multi-model load, parsed on the HTTP thread) nested past the
     assert.match(deep.message ?? '', /nests more than 512 levels deep/);
     assert.equal((await load(arrays(MAX_JSON_DEPTH - 1))).status, 200);
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await front.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
