@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -12,6 +12,7 @@ import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { checkFreeMemory, freeMemoryBytes, ModelStore } from './model-store.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { createLogger } from '../logging/logger.js';
+import { tempDirForSync, type Cleanup } from '../../test/helpers/temp-dir.js';
 
 const MB = 1024 * 1024;
 
@@ -52,8 +53,8 @@ function fakeBackend(name: string, opts: { wait?: boolean } = {}): InferenceBack
 }
 
 /** A multi-model app on a {@link ModelStore} of fake backends, with model folders `a`, `b`, `c` under a temporary directory. */
-function multiModelApp(isDraining = () => false) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+function multiModelApp(t: Cleanup, isDraining = () => false) {
+  const dir = tempDirForSync(t, 'smkit-mme-');
   for (const name of ['a', 'b', 'c']) mkdirSync(path.join(dir, name));
   const store = new ModelStore((name) => fakeBackend(name), 0);
   const settings = { maxPayloadMb: 6, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 5 };
@@ -61,9 +62,9 @@ function multiModelApp(isDraining = () => false) {
   return { app, store, url: (name: string) => path.join(dir, name) };
 }
 
-test('a load while the server drains is refused with 503 ERR_SHUTTING_DOWN (it would start a model shutdown is about to stop); unloads still go through', async () => {
+test('a load while the server drains is refused with 503 ERR_SHUTTING_DOWN (it would start a model shutdown is about to stop); unloads still go through', async (t) => {
   let draining = false;
-  const { app, url } = multiModelApp(() => draining);
+  const { app, url } = multiModelApp(t, () => draining);
   await request(app).post('/models').send({ model_name: 'a', url: url('a') }).expect(200);
   draining = true;
   const res = await request(app).post('/models').send({ model_name: 'b', url: url('b') }).expect(503);
@@ -75,14 +76,14 @@ test('a load while the server drains is refused with 503 ERR_SHUTTING_DOWN (it w
   await request(app).delete('/models/a').expect(200);
 });
 
-test('an unload during a load, then a new load of the same name: the first load failing late leaves the new model loaded (it removed the entry of whichever backend held the name)', async () => {
+test('an unload during a load, then a new load of the same name: the first load failing late leaves the new model loaded (it removed the entry of whichever backend held the name)', async (t) => {
   const backends: ReturnType<typeof fakeBackend>[] = [];
   const store = new ModelStore((name) => {
     const b = fakeBackend(name, { wait: backends.length === 0 });
     backends.push(b);
     return b;
   }, 0);
-  const url = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+  const url = tempDirForSync(t, 'smkit-mme-');
   const first = store.load('a', url);
   // The unload stops the first backend; its load is still going (a thread ends its load before it stops).
   const stopFirst = backends[0]!.close;
@@ -95,8 +96,8 @@ test('an unload during a load, then a new load of the same name: the first load 
   assert.equal(store.backend('a'), backends[1]);
 });
 
-test('POST /models/{name}/invoke in the spellings express routes (another case, a trailing slash) reaches the model, as GET /models/{name} does', async () => {
-  const { app, url } = multiModelApp();
+test('POST /models/{name}/invoke in the spellings express routes (another case, a trailing slash) reaches the model, as GET /models/{name} does', async (t) => {
+  const { app, url } = multiModelApp(t);
   await request(app).post('/models').send({ model_name: 'a', url: url('a') }).expect(200);
   for (const route of ['/models/a/invoke', '/models/a/invoke/', '/Models/a/Invoke', '/models/%61/invoke?x=1']) {
     const res = await request(app).post(route).set('Content-Type', 'text/plain').send('hi');
@@ -105,8 +106,8 @@ test('POST /models/{name}/invoke in the spellings express routes (another case, 
   }
 });
 
-test('another method on a /models resource is 405 ERR_METHOD_NOT_ALLOWED, not 404 "no route", as on /ping and /invocations', async () => {
-  const { app, url } = multiModelApp();
+test('another method on a /models resource is 405 ERR_METHOD_NOT_ALLOWED, not 404 "no route", as on /ping and /invocations', async (t) => {
+  const { app, url } = multiModelApp(t);
   await request(app).post('/models').send({ model_name: 'a', url: url('a') }).expect(200);
   for (const [method, route, allow] of [
     ['put', '/models/a', 'GET, DELETE'],
@@ -126,8 +127,8 @@ test('another method on a /models resource is 405 ERR_METHOD_NOT_ALLOWED, not 40
   await request(app).get('/models/a/nope').expect(404);
 });
 
-test('POST /models takes any absolute directory as url (as MMS with model_store=/) but not one with a ".." segment (MMS refuses those too), which would name another directory than the modelUrl it lists', async () => {
-  const { app, url } = multiModelApp();
+test('POST /models takes any absolute directory as url (as MMS with model_store=/) but not one with a ".." segment (MMS refuses those too), which would name another directory than the modelUrl it lists', async (t) => {
+  const { app, url } = multiModelApp(t);
   for (const bad of [`${url('a')}/../b`, `${url('a')}/..`, '/..']) {
     const res = await request(app).post('/models').send({ model_name: 'a', url: bad });
     assert.equal(res.status, 400, `${bad}: ${res.text}`);
@@ -138,8 +139,8 @@ test('POST /models takes any absolute directory as url (as MMS with model_store=
   await request(app).post('/models').send({ model_name: 'b', url: path.dirname(url('a')) }).expect(200);
 });
 
-test('a POST /models body over its 1 MB is a 413 that says so, not one telling to raise SAGEMAKER_MAX_PAYLOAD_IN_MB (the limit of invocations, which does not change it)', async () => {
-  const { app } = multiModelApp();
+test('a POST /models body over its 1 MB is a 413 that says so, not one telling to raise SAGEMAKER_MAX_PAYLOAD_IN_MB (the limit of invocations, which does not change it)', async (t) => {
+  const { app } = multiModelApp(t);
   const body = `{"model_name": "a", "url": "${'x'.repeat(1024 * 1024)}"}`;
   const server = createServer(app).listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -164,8 +165,8 @@ test('a POST /models body over its 1 MB is a 413 that says so, not one telling t
   }
 });
 
-test('a model whose load fails for lack of memory is a 507 (SageMaker then unloads unused models and retries), ONNX Runtime\'s and TensorFlow\'s allocation failures included; another load failure is a 500', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+test('a model whose load fails for lack of memory is a 507 (SageMaker then unloads unused models and retries), ONNX Runtime\'s and TensorFlow\'s allocation failures included; another load failure is a 500', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-mme-');
   const failures: Record<string, string> = {
     ort: '[ErrorCode:RuntimeException] onnxruntime::BFCArena::AllocateRawInternal Failed to allocate memory for requested buffer of size 4294967296',
     tf: 'OOM when allocating tensor with shape[65536,65536] and type float on /job:localhost/replica:0/task:0/device:CPU:0',
@@ -188,8 +189,8 @@ test('a model whose load fails for lack of memory is a 507 (SageMaker then unloa
   assert.deepEqual((await request(app).get('/models').expect(200)).body, { models: [] });
 });
 
-test('GET /models pages by name: next_page_token is the last model of the page before, so a model unloaded between pages does not make the next page skip one', async () => {
-  const { app, url } = multiModelApp();
+test('GET /models pages by name: next_page_token is the last model of the page before, so a model unloaded between pages does not make the next page skip one', async (t) => {
+  const { app, url } = multiModelApp(t);
   for (const name of ['c', 'a', 'b']) await request(app).post('/models').send({ model_name: name, url: url(name) }).expect(200);
   const first = (await request(app).get('/models?limit=2').expect(200)).body as { models: { modelName: string }[]; nextPageToken?: string };
   assert.deepEqual(first.models.map((m) => m.modelName), ['a', 'b']);
@@ -200,8 +201,8 @@ test('GET /models pages by name: next_page_token is the last model of the page b
   assert.equal((await request(app).get('/models?limit=0').expect(400)).body.code, 'ERR_BAD_REQUEST');
 });
 
-test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, ONNX Runtime\'s allocator) is a 507, which has SageMaker unload unused models; another runtime failure stays a 500', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, ONNX Runtime\'s allocator) is a 507, which has SageMaker unload unused models; another runtime failure stays a 500', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-mme-');
   const failures: Record<string, string> = {
     oom: 'ONNX Runtime failed: Failed to allocate memory for requested buffer of size 1073741824',
     cuda: 'ONNX Runtime failed: CUDA failure 2: out of memory',

@@ -9,6 +9,7 @@ import { SageMakerRuntimeClient, InvokeEndpointCommand, InvokeEndpointWithRespon
 import { LocalEndpoint, type VariantRuntime } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { tempDirFor } from '../../../test/helpers/temp-dir.js';
 import { createFrontDoor } from './app.js';
 import { multiModelHost } from '../endpoint/container.js';
 
@@ -583,11 +584,10 @@ test("a shadow variant's answer takes from bodyMemoryBytes too: one that does no
   assert.equal(whole.status, 200, 'every answer was given back');
 });
 
-test('a multi-model load that outlasts the invocation is a 429 ModelNotReadyException (invoke-multi-model-endpoint: loading goes on); the next invocation finds the model loaded', async () => {
-  const { mkdtemp, mkdir } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
+test('a multi-model load that outlasts the invocation is a 429 ModelNotReadyException (invoke-multi-model-endpoint: loading goes on); the next invocation finds the model loaded', async (t) => {
+  const { mkdir } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-door-'));
+  const dir = await tempDirFor(t, 'smkit-mme-door-');
   await mkdir(join(dir, 'source', 'a'), { recursive: true });
   // The container holds POST /models until told to answer it.
   let finishLoad!: () => void;
@@ -618,11 +618,10 @@ test('a multi-model load that outlasts the invocation is a 429 ModelNotReadyExce
   assert.match(second.text, /^answered by \/models\/m-[0-9a-f]{16}\/invoke$/);
 });
 
-test('InvokeEndpointWithResponseStream has no TargetModel: the header is stripped, as the service strips headers its API does not name, so a multi-model endpoint is not streamed', async () => {
-  const { mkdtemp, mkdir } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
+test('InvokeEndpointWithResponseStream has no TargetModel: the header is stripped, as the service strips headers its API does not name, so a multi-model endpoint is not streamed', async (t) => {
+  const { mkdir } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-stream-'));
+  const dir = await tempDirFor(t, 'smkit-mme-stream-');
   await mkdir(join(dir, 'source', 'a'), { recursive: true });
   const { container, seen } = await fakeContainer('primary', () => ({ body: '{}' }));
   const multiModel = multiModelHost({ source: join(dir, 'source'), hostDir: join(dir, 'models'), containerDir: join(dir, 'models') });
@@ -689,12 +688,11 @@ test('InvokeEndpointAsync ignores the headers its API does not name (TargetVaria
   assert.deepEqual(queued[0]!.invocation, { contentType: 'application/json', inferenceId: 'inf-1', customAttributes: 'trace=1' });
 });
 
-test('a multi-model TargetModel whose archive cannot be read, or would write outside its folder, is a 400 ValidationError naming the archive problem (not a 500 the SDKs retry); nothing is loaded', async () => {
-  const { mkdtemp, mkdir, writeFile } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
+test('a multi-model TargetModel whose archive cannot be read, or would write outside its folder, is a 400 ValidationError naming the archive problem (not a 500 the SDKs retry); nothing is loaded', async (t) => {
+  const { mkdir, writeFile } = await import('node:fs/promises');
   const { join } = await import('node:path');
   const { craftTarGz } = await import('../../../test/fixtures/archive/craft.js');
-  const dir = await mkdtemp(join(tmpdir(), 'smkit-mme-archive-'));
+  const dir = await tempDirFor(t, 'smkit-mme-archive-');
   await mkdir(join(dir, 'source'), { recursive: true });
   await writeFile(join(dir, 'source', 'broken.tar.gz'), 'not a tar archive');
   await writeFile(join(dir, 'source', 'unsafe.tar.gz'), craftTarGz([{ path: '../escape.txt', body: 'x' }]));
@@ -712,14 +710,11 @@ test('a multi-model TargetModel whose archive cannot be read, or would write out
   assert.equal(seen.length, 0, 'nothing was loaded or invoked');
 });
 
-test('InvokeEndpointAsync: a queued inline body holds its bytes of bodyMemoryBytes until its request has run or been dropped; past it a 503 ServiceUnavailable', async () => {
-  const { mkdtemp } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
+test('InvokeEndpointAsync: a queued inline body holds its bytes of bodyMemoryBytes until its request has run or been dropped; past it a 503 ServiceUnavailable', async (t) => {
   const { until } = await import('../../../test/helpers/until.js');
   const { AsyncInferenceNotConfiguredError, AsyncInvocationQueue, startAsyncInvocation } = await import('../control-plane/async-inference.js');
   type AsyncRequest = Parameters<NonNullable<import('./app.js').RoutableEndpoint['invokeAsync']>>[0];
-  const dir = await mkdtemp(join(tmpdir(), 'smkit-async-budget-'));
+  const dir = await tempDirFor(t, 'smkit-async-budget-');
   let slots = 0;
   let queue = new AsyncInvocationQueue('a', () => slots, Date.now, 10);
   const ep = {
