@@ -23,6 +23,7 @@ import { PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-clo
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
+import { deleteEndpointAndWait } from '../../../test/helpers/endpoint-deletion.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 let dir: string;
@@ -101,18 +102,8 @@ async function rollingBackUpdate(endpoint: string): Promise<{ deploymentConfig: 
   return { deploymentConfig, greenAnswer };
 }
 
-/** Deletes an endpoint and waits until it is gone (its containers stopped). */
-async function deleteAndWait(name: string): Promise<void> {
-  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: name }));
-  await until(`${name} deleted`, async () => {
-    try {
-      await describe(name);
-      return undefined;
-    } catch (err) {
-      return (err as Error).name === 'ValidationException' ? true : undefined;
-    }
-  }, POLL);
-}
+/** Deletes an endpoint and waits until it is gone. */
+const deleteAndWait = (name: string): Promise<void> => deleteEndpointAndWait(aws.sagemaker, name, POLL);
 
 test('while an endpoint is Creating, PendingDeploymentSummary shows its config and variants Creating; once InService it is gone', async () => {
   // /ping answers 503 until released: the endpoint stays Creating while it is described.

@@ -11,7 +11,6 @@ import {
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
   CreateModelCommand,
-  DeleteEndpointCommand,
   DescribeEndpointCommand,
   UpdateEndpointCommand,
   type DeploymentConfig,
@@ -23,6 +22,7 @@ import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
+import { deleteEndpointAndWait } from '../../../test/helpers/endpoint-deletion.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 /** A fake backend that records the most containers (one per instance here) it ever ran at once. */
@@ -71,15 +71,7 @@ async function createInService(name: string): Promise<void> {
 }
 
 async function deleteAndWait(name: string): Promise<void> {
-  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: name }));
-  await until(`${name} deleted`, async () => {
-    try {
-      await describe(name);
-      return undefined;
-    } catch (err) {
-      return (err as Error).name === 'ValidationException' ? true : undefined;
-    }
-  }, POLL);
+  await deleteEndpointAndWait(aws.sagemaker, name, POLL);
   await until(`${name}'s containers stopped`, () => (backend.runningIds.some((id) => id.startsWith(`${name}/`)) ? undefined : true), POLL);
 }
 

@@ -29,6 +29,7 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
+import { deleteEndpointAndWait } from '../../../test/helpers/endpoint-deletion.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
 import { ModelDataHolds } from './model-data-holds.js';
 
@@ -97,15 +98,7 @@ async function create(name: string, config: string): Promise<string[]> {
 }
 
 async function deleteAndWait(name: string): Promise<void> {
-  await aws.sagemaker.send(new DeleteEndpointCommand({ EndpointName: name }));
-  await until(`${name} deleted`, async () => {
-    try {
-      await aws.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
-      return undefined;
-    } catch (err) {
-      return (err as Error).name === 'ValidationException' ? true : undefined;
-    }
-  }, POLL);
+  await deleteEndpointAndWait(aws.sagemaker, name, POLL);
   await local.modelData.settled();
 }
 
