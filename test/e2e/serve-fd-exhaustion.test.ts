@@ -5,49 +5,29 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { PRELOAD_AFTER_MS } from '../../src/server/app.js';
 import { until } from '../helpers/until.js';
-import { REPO_ROOT, SMKIT_BIN, fetchWithTimeout, freePort, makeOptMl, removeDir } from '../helpers/serve-process.js';
+import { REPO_ROOT, fetchWithTimeout, makeOptMl, removeDir, startServeWithFileLimit, type ServeProcess } from '../helpers/serve-process.js';
 
 /** The server's descriptor limit: its own files, threads and pipes take a few dozen, connections the rest. */
 const FILE_LIMIT = 128;
 /** Connections opened: more than the limit lets the worker hold. */
 const CONNECTIONS = 200;
 
-let child: ChildProcess;
+let server: ServeProcess;
 let base: string;
 let port: number;
-let output = '';
-const instanceId = `fd-${process.pid}-${Math.random().toString(36).slice(2)}`;
 
 before(async () => {
   base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
-  port = await freePort();
-  // POSIX sh sets the limit, then runs the server in its place: the primary and its worker inherit it.
-  child = spawn('sh', ['-c', `ulimit -n ${FILE_LIMIT} && exec "$0" "$@"`, process.execPath, SMKIT_BIN, 'serve'], {
-    env: { ...process.env, SAGEMAKER_BASE_DIR: base, SAGEMAKER_BIND_TO_PORT: String(port), SMKIT_BIND_HOST: '127.0.0.1', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INSTANCE_ID: instanceId },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  for (const deadline = Date.now() + 60_000; ; ) {
-    assert.equal(child.exitCode, null, `smkit serve exited:\n${output}`);
-    assert.ok(Date.now() < deadline, `/ping did not answer 200 within a minute:\n${output}`);
-    const res = await fetchWithTimeout(`http://127.0.0.1:${port}/ping`, {}, 5000).catch(() => undefined);
-    await res?.arrayBuffer();
-    if (res?.status === 200 && res.headers.get('x-smkit-instance-id') === instanceId) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  server = await startServeWithFileLimit(FILE_LIMIT, { SAGEMAKER_BASE_DIR: base });
+  port = server.port;
 });
 
 after(async () => {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  }
+  await server?.stop();
   removeDir(base);
 });
 
@@ -90,11 +70,11 @@ test('a flood of connections past the file descriptor limit: the connections hel
     await new Promise((r) => setTimeout(r, PRELOAD_AFTER_MS + 1500));
     assert.ok(answered.size > 0 && answered.size < CONNECTIONS, `${answered.size} of ${CONNECTIONS} connections answered; the limit should let some, not all, in`);
     // Those past the limit were told so (the rest may have been refused by the kernel's backlog or the primary).
-    assert.ok(busy.length > 0, `no connection was answered 503:\n${output}`);
+    assert.ok(busy.length > 0, `no connection was answered 503:\n${server.output()}`);
     assert.match(busy[0]!, /\r\nRetry-After: 1\r\n[^]*"code":"ERR_SERVER_BUSY","message":"this worker already holds \d+ connections, as many as its open files limit \(ulimit -n 128\) leaves room for/);
     // The worker is the same one: every connection it answered is still open and answered again.
     const again = await Promise.all([...answered].map((socket) => pingOn(socket)));
-    assert.equal(again.filter((ok) => !ok).length, 0, `held connections were dropped (the worker died?):\n${output}`);
+    assert.equal(again.filter((ok) => !ok).length, 0, `held connections were dropped (the worker died?):\n${server.output()}`);
     // A route express serves, whose code loads with its first use: while descriptors are short the
     // request is told to retry (503 ERR_SERVER_BUSY, Retry-After), never a 500, and the load is not
     // tried then (a package whose package.json could not be read would stay missing for good).
@@ -117,11 +97,11 @@ test('a flood of connections past the file descriptor limit: the connections hel
       socket.once('end', end);
       socket.once('close', end);
     }
-    await until('the server to answer and close every half-open connection', () => ended === 300, { timeoutMs: 60_000, detail: () => `${ended} of 300 closed:\n${output}` });
+    await until('the server to answer and close every half-open connection', () => ended === 300, { timeoutMs: 60_000, detail: () => `${ended} of 300 closed:\n${server.output()}` });
   } finally {
     for (const socket of sockets) socket.destroy();
   }
-  assert.doesNotMatch(output, /worker process died/);
+  assert.doesNotMatch(server.output(), /worker process died/);
   // With descriptors free again, the metrics library loads (a failed load is not kept) and /ping answers.
   const deadline = Date.now() + 30_000;
   let metrics: Response | undefined;
@@ -131,11 +111,11 @@ test('a flood of connections past the file descriptor limit: the connections hel
     await metrics?.arrayBuffer();
     await new Promise((r) => setTimeout(r, 100));
   } while (Date.now() < deadline);
-  assert.equal(metrics?.status, 200, output);
+  assert.equal(metrics?.status, 200, server.output());
   assert.match(await metrics!.text(), /^smkit_process_open_fds /m);
   // Express, loaded then or now (its preload waits for descriptors, and is tried again, as is the route's own load).
   const models = await fetchWithTimeout(`http://127.0.0.1:${port}/models`, {}, 10_000);
-  assert.equal(models.status, 404, output);
+  assert.equal(models.status, 404, server.output());
   assert.equal(((await models.json()) as { code?: string }).code, 'ERR_MULTI_MODEL_DISABLED');
   // The multipart/form-data reader (multer), loaded with the first form.
   const form = new FormData();
@@ -146,5 +126,5 @@ test('a flood of connections past the file descriptor limit: the connections hel
   await formAnswer.arrayBuffer();
   const ping = await fetchWithTimeout(`http://127.0.0.1:${port}/ping`);
   assert.equal(ping.status, 200);
-  assert.equal(ping.headers.get('x-smkit-instance-id'), instanceId);
+  assert.equal(ping.headers.get('x-smkit-instance-id'), server.instanceId);
 });

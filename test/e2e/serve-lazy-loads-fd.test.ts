@@ -15,9 +15,8 @@ import http from 'node:http';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { LOAD_DESCRIPTORS } from '../../src/core/free-descriptors.js';
-import { REPO_ROOT, SMKIT_BIN, fetchWithTimeout, freePort, makeOptMl, removeDir } from '../helpers/serve-process.js';
+import { REPO_ROOT, makeOptMl, removeDir, startServeWithFileLimit, type ServeProcess } from '../helpers/serve-process.js';
 
 /** The server's descriptor limit, low enough that taking them all is quick wherever the tests run. */
 const FILE_LIMIT = 256;
@@ -46,50 +45,22 @@ export function predictFn(input, model, context) {
 }
 `;
 
-let child: ChildProcess;
+let server: ServeProcess;
 let port: number;
-let output = '';
 let base: string;
 let sessions: string;
-const instanceId = `lazy-fd-${process.pid}-${Math.random().toString(36).slice(2)}`;
 
 before(async () => {
   base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
   mkdirSync(path.join(base, 'model', 'code'), { recursive: true });
   writeFileSync(path.join(base, 'model', 'code', 'inference.mjs'), HANDLER);
   sessions = mkdtempSync(path.join(os.tmpdir(), 'smkit-fd-sessions-'));
-  port = await freePort();
-  // POSIX sh sets the limit, then runs the server in its place: the primary and its worker inherit it.
-  child = spawn('sh', ['-c', `ulimit -n ${FILE_LIMIT} && exec "$0" "$@"`, process.execPath, SMKIT_BIN, 'serve'], {
-    env: {
-      ...process.env,
-      SAGEMAKER_BASE_DIR: base,
-      SAGEMAKER_BIND_TO_PORT: String(port),
-      SMKIT_BIND_HOST: '127.0.0.1',
-      SAGEMAKER_MODEL_SERVER_WORKERS: '1',
-      SMKIT_INSTANCE_ID: instanceId,
-      SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true',
-      SAGEMAKER_SESSIONS_PATH: sessions,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  for (const deadline = Date.now() + 60_000; ; ) {
-    assert.equal(child.exitCode, null, `smkit serve exited:\n${output}`);
-    assert.ok(Date.now() < deadline, `/ping did not answer 200 within a minute:\n${output}`);
-    const res = await fetchWithTimeout(`http://127.0.0.1:${port}/ping`, {}, 5000).catch(() => undefined);
-    await res?.arrayBuffer();
-    if (res?.status === 200 && res.headers.get('x-smkit-instance-id') === instanceId) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  server = await startServeWithFileLimit(FILE_LIMIT, { SAGEMAKER_BASE_DIR: base, SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true', SAGEMAKER_SESSIONS_PATH: sessions });
+  port = server.port;
 });
 
 after(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  }
+  await server?.stop();
   removeDir(base);
   removeDir(sessions);
 });
@@ -114,7 +85,7 @@ function connection(): { agent: http.Agent; request(method: string, urlPath: str
           res.on('error', reject);
         });
         req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer within 30 s`)));
-        req.on('error', (err) => reject(new Error(`${method} ${urlPath}: ${err.message}\n${output}`)));
+        req.on('error', (err) => reject(new Error(`${method} ${urlPath}: ${err.message}\n${server.output()}`)));
         req.end(body);
       }),
   };
@@ -189,5 +160,5 @@ test('features whose code loads on first use, first asked for while the worker h
   } finally {
     for (const c of all) c.agent.destroy();
   }
-  assert.doesNotMatch(output, /worker process died|inference thread exited/);
+  assert.doesNotMatch(server.output(), /worker process died|inference thread exited/);
 });

@@ -110,8 +110,26 @@ async function holdsItsPort(server: ServeProcess): Promise<'held' | 'lost' | 'ex
   return 'unknown';
 }
 
-function spawnServe(port: number, instanceId: string, env: Record<string, string>, args: string[]): ServeProcess {
-  const child = spawn(process.execPath, [SMKIT_BIN, 'serve', ...args], {
+/**
+ * Starts `smkit serve` with `env` under `ulimit -n fileLimit` on a free port, and resolves once its
+ * `/ping` answers 200 (fails, with the server stopped, if it exits or a minute passes first).
+ */
+export async function startServeWithFileLimit(fileLimit: number, env: Record<string, string>): Promise<ServeProcess> {
+  const server = spawnServe(await freePort(), `fd-${process.pid}-${Math.random().toString(36).slice(2)}`, env, [], fileLimit);
+  try {
+    await (await waitForPing(server)).arrayBuffer();
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return server;
+}
+
+function spawnServe(port: number, instanceId: string, env: Record<string, string>, args: string[], fileLimit?: number): ServeProcess {
+  const command = [process.execPath, SMKIT_BIN, 'serve', ...args];
+  // POSIX sh sets the limit, then runs the server in its place: the primary and its worker inherit it.
+  const [file, ...argv] = fileLimit === undefined ? command : ['sh', '-c', `ulimit -n ${fileLimit} && exec "$0" "$@"`, ...command];
+  const child = spawn(file!, argv, {
     env: { ...process.env, SAGEMAKER_BIND_TO_PORT: String(port), SMKIT_BIND_HOST: '127.0.0.1', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INSTANCE_ID: instanceId, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
