@@ -16,14 +16,19 @@ const RETRY = { retryErrors: true, intervalMs: 100 };
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
-  for (const c of cleanups.reverse()) await c();
+  // Every clean-up runs, even past one that failed (the first failure is reported after).
+  const failures: unknown[] = [];
+  for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch((err: unknown) => failures.push(err));
+  if (failures.length > 0) throw failures[0];
 });
 
 async function serveFixture(fixture: string, env: Record<string, string> = {}): Promise<ServeProcess> {
   const base = makeOptMl();
+  // Run in reverse: the server stops before its folder goes, which goes even if the start failed.
+  cleanups.push(() => removeDir(base));
   cpSync(path.join(FIXTURES, fixture), path.join(base, 'model'), { recursive: true });
   const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
-  cleanups.push(() => server.stop(), () => removeDir(base));
+  cleanups.push(() => server.stop());
   return server;
 }
 
@@ -298,7 +303,7 @@ describe('smkit serve as a process', () => {
       mkdirSync(path.join(base, 'model', 'code'));
       writeFileSync(path.join(base, 'model', 'code', 'handler.mjs'), 'export const outputFn = () => ({ body: "custom", contentType: "text/plain" });\n');
       const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_PROGRAM: 'handlr.py' });
-      cleanups.push(() => server.stop(), () => removeDir(base));
+      cleanups.push(() => removeDir(base), () => server.stop());
       await waitForPing(server);
       const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
       assert.equal(((await res.json()) as number[][])[0]!.length, 3, 'the default hooks answered');
@@ -310,7 +315,7 @@ describe('smkit serve as a process', () => {
       const base = makeOptMl();
       writeFileSync(path.join(base, 'model', 'model.onnx'), 'this is not a protobuf');
       const server = await startServe({ SAGEMAKER_BASE_DIR: base });
-      cleanups.push(() => server.stop(), () => removeDir(base));
+      cleanups.push(() => removeDir(base), () => server.stop());
       const ping = await waitForPing(server, 503);
       assert.match(((await ping.json()) as { message: string }).message, /cannot load ONNX model/);
       const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv' } });
@@ -322,7 +327,7 @@ describe('smkit serve as a process', () => {
       const base = makeOptMl();
       for (const n of ['a.onnx', 'b.onnx']) cpSync(path.join(REPO_ROOT, 'models/iris-onnx/model.onnx'), path.join(base, 'model', n));
       const server = await startServe({ SAGEMAKER_BASE_DIR: base });
-      cleanups.push(() => server.stop(), () => removeDir(base));
+      cleanups.push(() => removeDir(base), () => server.stop());
       const ping = await waitForPing(server, 503);
       assert.match(((await ping.json()) as { message: string }).message, /several ONNX models \(a\.onnx, b\.onnx\)/);
     });
