@@ -21,9 +21,16 @@ export interface LocalEndpointsUnderTest {
  */
 export async function startLocalForTest(endpointsYaml: string, prepare: (dir: string) => Promise<void> = async () => {}): Promise<LocalEndpointsUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-local-test-'));
-  await prepare(dir);
-  await writeFile(join(dir, 'endpoints.yaml'), endpointsYaml);
-  const handle = await startLocalEndpoints(await readEndpointFile(join(dir, 'endpoints.yaml')), { port: 0, startupTimeoutMs: 60_000 });
+  let handle: LocalEndpointsHandle;
+  try {
+    await prepare(dir);
+    await writeFile(join(dir, 'endpoints.yaml'), endpointsYaml);
+    handle = await startLocalEndpoints(await readEndpointFile(join(dir, 'endpoints.yaml')), { port: 0, startupTimeoutMs: 60_000 });
+  } catch (err) {
+    // A start that failed hands nothing back to stop: the folder goes here.
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const client = new SageMakerRuntimeClient(localClientConfig(handle.url));
   return {
     dir,

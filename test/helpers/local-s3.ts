@@ -44,7 +44,10 @@ export async function startLocalS3(buckets: readonly string[]): Promise<LocalS3>
   const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name, configs: [] })) });
   writeObjectsWhole(server.store);
-  const { port } = await server.run();
+  const { port } = await server.run().catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
   const url = `http://127.0.0.1:${port}`;
   const client = new S3Client({ endpoint: url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
   return {
