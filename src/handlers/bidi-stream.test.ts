@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BidiMessage, toFrame, toFrames } from './bidi-stream.js';
+import { isToolkitError } from '../errors/catalogue.js';
 
 async function collect(replies: unknown): Promise<{ text: string; binary: boolean }[]> {
   const out: { text: string; binary: boolean }[] = [];
@@ -66,4 +67,13 @@ test('a message reads as bytes, text or JSON', () => {
   assert.equal(m.text(), '{"q":"hé"}');
   assert.deepEqual(m.json(), { q: 'hé' });
   assert.throws(() => new BidiMessage(Buffer.from('{'), false).json(), SyntaxError);
+  // Deeper than a request body may nest: refused before it is parsed, with the request's code (the stream closes with 4400).
+  assert.throws(() => new BidiMessage(Buffer.from('['.repeat(513) + ']'.repeat(513)), false).json(), (err: unknown) => {
+    assert.ok(isToolkitError(err));
+    assert.equal(err.code, 'ERR_JSON_PARSE');
+    assert.equal(err.status, 400);
+    assert.match(err.message, /^the message nests arrays and objects more than 512 levels deep/);
+    return true;
+  });
+  assert.equal(new BidiMessage(Buffer.from('['.repeat(512) + ']'.repeat(512)), false).json<unknown[]>().length, 1, '512 levels are taken');
 });

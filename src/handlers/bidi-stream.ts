@@ -1,6 +1,8 @@
 import type { Logger, SageMakerHeaders } from '../core/context.js';
 import { Cancellation } from '../core/cancellation.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
+import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../codecs/json-depth.js';
+import { ToolkitError } from '../errors/catalogue.js';
 
 /** One message the client sent on a bidirectional stream (a whole WebSocket message). */
 export class BidiMessage {
@@ -16,9 +18,17 @@ export class BidiMessage {
     return this.data.toString('utf8');
   }
 
-  /** The bytes parsed as JSON (throws on malformed JSON). */
+  /**
+   * The bytes parsed as JSON. Throws a `SyntaxError` on malformed JSON, and 400 `ERR_JSON_PARSE`
+   * (the stream closes with 4400 unless `bidiFn` catches it) for JSON nesting arrays and objects
+   * more than {@link MAX_JSON_DEPTH} deep, before parsing it, as a request body is refused.
+   */
   json<T = unknown>(): T {
-    return JSON.parse(this.text()) as T;
+    const text = this.text();
+    if (jsonNestsDeeperThan(text)) {
+      throw new ToolkitError('ERR_JSON_PARSE', `the message nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, the limit for JSON a client sends`);
+    }
+    return JSON.parse(text) as T;
   }
 }
 

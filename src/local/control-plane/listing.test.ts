@@ -22,4 +22,7 @@ test('List*: MaxResults pages with NextToken until the last page has none; a bad
   assert.deepEqual(second.items.map((x) => x.name), ['beta']);
   assert.equal(second.nextToken, undefined);
   assert.throws(() => listPage('ListThings', items, { NextToken: '!!' }, view), (err: Error & { type?: string }) => err.type === 'ValidationException');
+  // A token nesting past 512 levels is refused before JSON.parse (which takes seconds over millions of brackets), as any other bad token.
+  const deep = Buffer.from(`${'['.repeat(100_000)}${']'.repeat(100_000)}`).toString('base64url');
+  assert.throws(() => listPage('ListThings', items, { NextToken: deep }, view), (err: Error & { type?: string }) => err.type === 'ValidationException');
 });

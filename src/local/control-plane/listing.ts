@@ -1,4 +1,5 @@
 import { AwsServiceError } from '../../aws/service.js';
+import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 
 /** The members every SageMaker `List*` operation shares. */
 export interface ListInput {
@@ -46,9 +47,12 @@ function encodePosition(p: PagePosition): string {
 
 /** The position `token` carries, when it is one `operation` issued for this sort; otherwise undefined. */
 function decodePosition(token: string, operation: string, sortBy: string, sortOrder: string): PagePosition | undefined {
+  const text = Buffer.from(token, 'base64url').toString('utf8');
+  // A token is a client's text: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
+  if (jsonNestsDeeperThan(text)) return undefined;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     return undefined;
   }

@@ -446,3 +446,30 @@ test('a model archive from S3 that cannot be extracted fails the job with a Clie
     }
   }
 });
+
+test('JSON nesting deeper than a request body may (512 levels): a manifest fails its job with a ClientError, a record its InputFilter fails alone, named in the FailureReason; neither is parsed', async () => {
+  const deep = `${'['.repeat(200_000)}1${']'.repeat(200_000)}`;
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'deep-manifest.json', Body: `[{"prefix": "s3://in/listed/"}, ${deep}]` }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'deep/x.jsonl', Body: `[1,2]\n${deep}\n` }));
+  await sm.send(new CreateTransformJobCommand(job('tj-deep-manifest', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://in/deep-manifest.json' } }, ContentType: 'text/csv', SplitType: 'Line' } })));
+  await sm.send(
+    new CreateTransformJobCommand(
+      job('tj-deep-record', {
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/deep/' } }, ContentType: 'application/jsonlines', SplitType: 'Line' },
+        BatchStrategy: 'SingleRecord',
+        DataProcessing: { InputFilter: '$[0]' },
+      }),
+    ),
+  );
+  const ended = (name: string) =>
+    until(`${name} to end`, async () => {
+      const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+      return d.TransformJobStatus === 'InProgress' ? undefined : d;
+    });
+  const manifest = await ended('tj-deep-manifest');
+  assert.equal(manifest.TransformJobStatus, 'Failed');
+  assert.equal(manifest.FailureReason, 'ClientError: Could not read the manifest file at s3://in/deep-manifest.json as JSON (it nests arrays and objects more than 512 levels deep).');
+  const record = await ended('tj-deep-record');
+  assert.equal(record.TransformJobStatus, 'Failed');
+  assert.match(record.FailureReason ?? '', /^AlgorithmError: 1 of 2 records failed in 1 input file\(s\).* First: x\.jsonl record 1: InputFilter: the record nests arrays and objects more than 512 levels deep, the limit for JSON records$/);
+});

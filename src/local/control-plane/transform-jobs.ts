@@ -8,6 +8,7 @@ import { AwsServiceError, validationException as validation } from '../../aws/se
 import { partitionOf } from '../../aws/partition.js';
 import { s3FolderPrefix as folderPrefix, parseS3Location } from '../../aws/s3-location.js';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { InstanceStartError, instanceLauncher, isModelArchiveFailure } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
@@ -565,8 +566,11 @@ export class TransformJobs {
         throw new JobFailure(`ClientError: Could not read the manifest file at ${source.S3Uri} (TransformInput.DataSource.S3DataSource.S3Uri): ${(err as Error).message}`);
       }
       let manifest: unknown;
+      const text = Buffer.concat(chunks).toString('utf8');
+      // An element is quoted in the FailureReason (JSON.stringify, which recurses); JSON.parse takes seconds over millions of brackets.
+      if (jsonNestsDeeperThan(text)) throw new JobFailure(`ClientError: Could not read the manifest file at ${source.S3Uri} as JSON (it nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep).`);
       try {
-        manifest = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        manifest = JSON.parse(text);
       } catch (err) {
         throw new JobFailure(`ClientError: Could not read the manifest file at ${source.S3Uri} as JSON (${(err as Error).message}).`);
       }

@@ -1,4 +1,5 @@
 import type { InvokeEndpointResponse } from './chain.js';
+import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 
 /** How a shadow answer compares with the production answer. */
 export interface AnswerComparison {
@@ -26,6 +27,8 @@ export function extractNumbers(body: Buffer, contentType: string): number[] | un
   const text = body.toString('utf8');
   if (type.endsWith('json')) {
     try {
+      // An answer may echo a client's body: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
+      if (jsonNestsDeeperThan(text)) return undefined;
       const out: number[] = [];
       return numbersFromJson(JSON.parse(text), out) ? out : undefined;
     } catch {

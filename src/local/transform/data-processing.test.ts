@@ -95,3 +95,16 @@ test('a record or answer that is not valid UTF-8 is a RecordProcessingError, not
   assert.deepEqual(lines.map((l) => l.toString('latin1')), ['{"x":1}', '{"x":"\xe9"}', '']);
   assert.throws(() => json.finish(b('{"a":1}'), lines[1]!), notUtf8('the answer'));
 });
+
+test('a JSON record or answer nesting deeper than a request body may (512 levels) is a RecordProcessingError, found before it is parsed; 512 levels go through', () => {
+  const deep = (levels: number) => b(`${'['.repeat(levels)}1${']'.repeat(levels)}\n`);
+  const tooDeep = (what: string) => (e: unknown) => e instanceof RecordProcessingError && e.message === `${what} nests arrays and objects more than 512 levels deep, the limit for JSON records`;
+  const filter = compileDataProcessing({ inputFilter: '$[0]' }, { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' })!;
+  assert.throws(() => filter.filterInput(deep(20_000)), tooDeep('the record'));
+  assert.equal(filter.filterInput(deep(512)).toString(), `${'['.repeat(511)}1${']'.repeat(511)}\n`);
+  const join = compileDataProcessing({ joinSource: 'Input' }, { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' })!;
+  assert.throws(() => join.finish(deep(600), b('{"y":1}')), tooDeep('the record'));
+  assert.throws(() => join.finish(b('{"a":1}'), deep(600)), tooDeep('the answer'));
+  // GenerateInferenceId says "the output" (run.ts rewrites the record's message so).
+  assert.throws(() => withInferenceId(deep(600), 'json', 'ID', 'T'), tooDeep('the record'));
+});

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 
 /**
  * `DataProcessing` of CreateTransformJob
@@ -170,6 +171,8 @@ function parseRecord(data: Buffer, format: RecordFormat, what = 'the record'): u
   if (!isUtf8(data)) throw new RecordProcessingError(`${what} is not valid UTF-8; DataProcessing reads ${format === 'csv' ? 'CSV' : 'JSON'} records as UTF-8 text`);
   const text = data.toString('utf8').replace(/\r?\n$/, '');
   if (format === 'csv') return parseCsvRow(text);
+  // As a request body: JSON.parse takes seconds over millions of brackets, and the value is written back (JSON.stringify recurses).
+  if (jsonNestsDeeperThan(text)) throw new RecordProcessingError(`${what} nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, the limit for JSON records`);
   try {
     return JSON.parse(text);
   } catch {

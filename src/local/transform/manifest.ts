@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 
 /** The input files a manifest names: a folder and paths relative to it, in manifest order. */
 export interface ManifestInputs {
@@ -19,9 +20,17 @@ const EXAMPLE = '[{"prefix": "data/"}, "part-1.csv", "sub/part-2.csv"]';
  */
 export async function readManifest(manifestPath: string): Promise<ManifestInputs> {
   const bad = (why: string): ToolkitError => new ToolkitError('ERR_CLI_USAGE', `manifest ${manifestPath}: ${why}; a manifest looks like ${EXAMPLE}`);
+  let text: string;
+  try {
+    text = await fs.readFile(manifestPath, 'utf8');
+  } catch (err) {
+    throw bad(`not readable as JSON (${(err as Error).message})`);
+  }
+  // An element is quoted in a message (JSON.stringify, which recurses): a manifest is one array of strings deep.
+  if (jsonNestsDeeperThan(text)) throw bad(`nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await fs.readFile(manifestPath, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     throw bad(`not readable as JSON (${(err as Error).message})`);
   }

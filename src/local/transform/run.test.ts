@@ -673,6 +673,8 @@ test('S3DataType ManifestFile: the files the manifest lists, in its order, relat
     await assert.rejects(run([{ prefix: 'data/' }, 'missing.csv']), usage(/element 1 \(missing\.csv\) is not a file/));
     await assert.rejects(run(['b.csv']), usage(/first element must be \{"prefix"/));
     await assert.rejects(run('{"prefix": '), usage(/not readable as JSON/));
+    // An element quoted in the message is written with JSON.stringify, which recurses: refused before it is parsed.
+    await assert.rejects(run(`[{"prefix": "data/"}, ${'['.repeat(100_000)}${']'.repeat(100_000)}]`), usage(/nests arrays and objects more than 512 levels deep/));
     await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, s3DataType: 'ManifestFile' }), usage(/needs --input to be a manifest file/));
     assert.equal(c.bodies.length, 2, 'nothing more was sent');
   } finally {

@@ -1,4 +1,5 @@
 import { invalidNextToken } from './errors.js';
+import { jsonNestsDeeperThan } from '../../../codecs/json-depth.js';
 
 /** Where an item sorts in a listing: by the number, then by the string (unique per item). */
 export type SortKey = readonly [number, string];
@@ -17,7 +18,9 @@ export function paginate<T>(all: readonly T[], token: unknown, max: number, keyO
   if (token !== undefined) {
     let parsed: unknown;
     try {
-      parsed = typeof token === 'string' ? JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) : undefined;
+      const text = typeof token === 'string' ? Buffer.from(token, 'base64url').toString('utf8') : undefined;
+      // A token is a client's text: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
+      parsed = text === undefined || jsonNestsDeeperThan(text) ? undefined : JSON.parse(text);
     } catch {
       parsed = undefined;
     }

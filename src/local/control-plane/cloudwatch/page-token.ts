@@ -1,4 +1,5 @@
 import { invalidNextToken } from './errors.js';
+import { jsonNestsDeeperThan } from '../../../codecs/json-depth.js';
 
 /** An opaque pagination token carrying the position after which the next page starts. */
 export function encodeToken(after: string): string {
@@ -8,7 +9,9 @@ export function encodeToken(after: string): string {
 /** The position a {@link encodeToken} token carries; `InvalidNextToken` for anything else. */
 export function decodeToken(token: unknown): string {
   try {
-    const parsed = JSON.parse(Buffer.from(String(token), 'base64url').toString('utf8')) as { after?: unknown };
+    const text = Buffer.from(String(token), 'base64url').toString('utf8');
+    // A token is a client's text: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
+    const parsed = (jsonNestsDeeperThan(text) ? {} : JSON.parse(text)) as { after?: unknown };
     if (typeof parsed.after === 'string') return parsed.after;
   } catch {
     // fall through

@@ -3,6 +3,7 @@ import { AwsServiceError, type AwsService } from '../../../aws/service.js';
 import { validateInput, withoutNulls, type ShapeRule } from '../../../aws/shapes/validate.js';
 import { compileFilterPattern } from './filter-pattern.js';
 import type { LogStore, StoredLogEvent, StoredLogGroup, StoredLogStream } from './log-store.js';
+import { jsonNestsDeeperThan } from '../../../codecs/json-depth.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -77,9 +78,12 @@ function encodeToken(position: unknown): string {
 }
 
 function decodeToken<T>(token: string, valid: (v: unknown) => v is T): T {
+  const text = Buffer.from(token, 'base64url').toString('utf8');
+  // A token is a client's text: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
+  if (jsonNestsDeeperThan(text)) throw invalidToken();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     throw invalidToken();
   }
