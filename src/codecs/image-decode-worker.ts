@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { type ImageChannels, ImageTooLarge, decodeRaw } from './image-decode.js';
+import { ToolkitError } from '../errors/catalogue.js';
 
 /** A decode job sent to the worker. */
 export interface DecodeJob {
@@ -27,7 +28,13 @@ parentPort?.on('message', (job: DecodeJob) => {
       }
     },
     (err: unknown) =>
-      job.reply.postMessage({ ok: false, message: err instanceof Error ? err.message : String(err), ...(err instanceof ImageTooLarge ? { decodedBytes: err.decodedBytes } : {}) }),
+      job.reply.postMessage({
+        ok: false,
+        message: err instanceof Error ? err.message : String(err),
+        ...(err instanceof ImageTooLarge ? { decodedBytes: err.decodedBytes } : {}),
+        // sharp could not be loaded (see retrying-load.ts): a 503 (or 500), not the client's 400.
+        ...(err instanceof ToolkitError ? { code: err.code } : {}),
+      }),
   ).finally(() => {
     job.reply.close();
     Atomics.store(job.signal, 0, 1);

@@ -1,5 +1,6 @@
 import type { Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { retryingLoad } from '../core/retrying-load.js';
 
 /** Channels an image is decoded to: 1 (grey), 3 (RGB) or 4 (RGBA). */
 export type ImageChannels = 1 | 3 | 4;
@@ -25,6 +26,12 @@ export function sniffImageType(body: Uint8Array): (typeof IMAGE_MEDIA_TYPES)[num
   return undefined;
 }
 
+/**
+ * sharp, loaded with the first image (in the decoder thread, which lives as long as its process):
+ * not while the process has no file descriptors to spare, nor kept failed (see retrying-load.ts).
+ */
+const loadSharp = retryingLoad('the image decoder (sharp)', () => import('sharp'));
+
 /** sharp's names for the formats behind {@link IMAGE_MEDIA_TYPES}: the only ones decoded. */
 const DECODED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp']);
 
@@ -48,7 +55,7 @@ export class ImageTooLarge extends Error {
  * from the header alone, when the pixels would take more than `maxBytes`.
  */
 export async function decodeRaw(body: Uint8Array, channels: ImageChannels, maxBytes = Number.POSITIVE_INFINITY): Promise<RawImage> {
-  const { default: sharp } = await import('sharp');
+  const { default: sharp } = loadSharp.loaded ?? (await loadSharp());
   // The header alone says the format and how large the pixels will be; nothing is decoded yet.
   const { format, width = 0, height = 0 } = await sharp(body, { failOn: 'error', limitInputPixels: false }).metadata();
   // sharp reads whatever libvips can (SVG, GIF, TIFF, HEIF) whatever the Content-Type says; an SVG
@@ -73,5 +80,7 @@ export function rawToTensor(raw: RawImage): Tensor<'uint8'> {
 
 /** The 400 a client gets for a body that is not a decodable image. */
 export function imageDecodeError(mediaType: string, message: string, cause?: unknown): ToolkitError {
+  // sharp not loaded (for want of file descriptors): the server's fault, answered as retrying-load.ts says.
+  if (cause instanceof ToolkitError && (cause.code === 'ERR_SERVER_BUSY' || cause.code === 'ERR_INTERNAL')) return cause;
   return new ToolkitError('ERR_IMAGE_DECODE', `the ${mediaType} body could not be decoded as an image: ${message}`, cause === undefined ? {} : { cause });
 }

@@ -1,6 +1,8 @@
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import type { Tensor } from '../core/tensor.js';
-import { ToolkitError } from '../errors/catalogue.js';
+import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
+import { hasFreeDescriptors } from '../core/free-descriptors.js';
+import { descriptorsBusy } from '../core/retrying-load.js';
 import type { Codec, DecodeLimits, DecodedRequest } from './codec.js';
 import { checkDecodedSize } from './decode-limits.js';
 import { type ImageChannels, type RawImage, ImageTooLarge, decodeRaw, imageDecodeError, rawToTensor } from './image-decode.js';
@@ -14,6 +16,8 @@ let worker: Worker | undefined;
 
 function decodeWorker(): Worker {
   if (!worker) {
+    // Its code is loaded from files in a new thread; one that cannot open them fails while this thread waits for its answer.
+    if (!hasFreeDescriptors()) throw descriptorsBusy('the image decoder thread');
     worker = new Worker(new URL('./image-decode-worker.js', import.meta.url));
     // Never keep a process alive just for the decoder.
     worker.unref();
@@ -42,9 +46,10 @@ export function decodeImageSync(body: Uint8Array, channels: ImageChannels = 3, m
     if (Atomics.wait(signal, 0, 0, SYNC_DECODE_TIMEOUT_MS) === 'timed-out') {
       throw new ToolkitError('ERR_IMAGE_DECODE', `decoding the ${mediaType} body took longer than ${SYNC_DECODE_TIMEOUT_MS / 1000} s`);
     }
-    const msg = receiveMessageOnPort(port1)?.message as { ok: true; raw: RawImage } | { ok: false; message: string; decodedBytes?: number } | undefined;
+    const msg = receiveMessageOnPort(port1)?.message as { ok: true; raw: RawImage } | { ok: false; message: string; decodedBytes?: number; code?: ErrorCode } | undefined;
     if (!msg) throw new ToolkitError('ERR_INTERNAL', 'the image decoder thread finished without an answer');
     if (!msg.ok && msg.decodedBytes !== undefined) checkDecodedSize(msg.decodedBytes, limits, `the ${mediaType} body`);
+    if (!msg.ok && msg.code !== undefined) throw new ToolkitError(msg.code, msg.message);
     if (!msg.ok) throw imageDecodeError(mediaType, msg.message);
     return rawToTensor(msg.raw);
   } finally {

@@ -347,6 +347,8 @@ export class InferenceEngine {
       try {
         return await fn();
       } catch (err) {
+        // Code the load needed could not be loaded for want of file descriptors (context.loadDefaultModel()'s runtime): a retry may load.
+        if (err instanceof ToolkitError && err.code === 'ERR_SERVER_BUSY') throw err;
         const name = hookName(hooks, key);
         // details.hook: clients are told which hook failed, not what user code threw (see
         // loadFailureReason); smkit's own errors (context.loadDefaultModel()'s) say what to fix.

@@ -1,15 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { lazyRequire } from '../core/lazy-require.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { StepStage } from './step.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
 import { refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 
-/** The YAML package, loaded only when a model has a YAML pipeline file (it adds to every cold start otherwise). */
-function yamlPackage(): typeof import('yaml') {
-  return createRequire(import.meta.url)('yaml') as typeof import('yaml');
-}
+/**
+ * The YAML package, loaded only when a model has a YAML pipeline file (it adds to every cold start
+ * otherwise); not while the process has no file descriptors to spare (a multi-model endpoint reads
+ * pipeline files while it serves): 503 `ERR_SERVER_BUSY` then, see lazy-require.ts.
+ */
+const yamlPackage = lazyRequire<typeof import('yaml')>('yaml');
 
 /** Parses a YAML pipeline file; a key repeated in a mapping is an error (the package's `uniqueKeys`). */
 function parseYaml(text: string): unknown {
@@ -119,6 +121,8 @@ export function readPipelineFile(modelDir: string): PipelineSpec | undefined {
     const text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
     content = file.endsWith('.json') ? parseJson(text) : parseYaml(text);
   } catch (err) {
+    // The YAML package could not be loaded for want of file descriptors: nothing is wrong with the file.
+    if (err instanceof ToolkitError && err.code === 'ERR_SERVER_BUSY') throw err;
     throw fail(file, `cannot be parsed: ${(err as Error).message}`);
   }
   return parsePipelineSpec(content, file);

@@ -5,14 +5,18 @@ import type { StepRegistry } from './registry.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import { failedStep, stepDataWithFloat16Bits, stepFailure, type Step, type StepBuildEnv, type StepData } from './step.js';
 import { batchedRuntime, runtimeStep } from './steps/predict.js';
+import { retryingLoad } from '../core/retrying-load.js';
 import type { ModelRuntime, TensorSpec } from '../runtimes/runtime.js';
+
+/** The built-in step kinds' code (see retrying-load.ts: a multi-model endpoint loads it while it serves). */
+const loadStepKinds = retryingLoad('the pipeline step kinds', () => import('./default-steps.js'));
 
 /**
  * A registry of every built-in step kind, loaded on first use: only a pipeline file needs the step
  * kinds (vision steps and their image code are not loaded for a bare model).
  */
 export async function loadDefaultSteps(): Promise<StepRegistry> {
-  return (await import('./default-steps.js')).createDefaultSteps();
+  return (await loadStepKinds()).createDefaultSteps();
 }
 
 /** A built pipeline: steps in order, run with per-step timing. */

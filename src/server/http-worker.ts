@@ -57,12 +57,15 @@ function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>)
  * The inference thread's code is loaded when the thread starts: for a model served inline that is
  * with the first request that needs the thread, if one ever comes.
  */
+/** The inference thread's HTTP-side code: loaded with the first model (or large request) that needs a thread, maybe while serving (see retrying-load.ts). */
+const loadInferenceWorker = retryingLoad('the inference thread code', () => import('./inference-worker.js'));
+
 function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model', lost?: () => void): InferenceBackend {
   // smkit's built-in registries, which the engine loads as it needs them (codecs after the model).
   const observeBatch = (step: string, run: BatchRun) => metrics?.observeBatch(model, step, run);
   const inline = () => new InProcessBackend({ ...thread.engine, log, observeBatch }, log);
   const worker = async () => {
-    const { InferenceWorker } = await import('./inference-worker.js');
+    const { InferenceWorker } = await loadInferenceWorker();
     // A multi-model endpoint's model whose thread runs out of memory is unloaded (lost), not reloaded,
     // as is one whose thread ended and could not load it again (else it would answer 404 but 409 to a load).
     return new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch, { heapMb: settings.inferenceThreadHeapMb, ...(lost ? { onOutOfMemory: lost, onReloadFailed: lost } : {}) });

@@ -225,3 +225,56 @@ test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, 
   assert.equal(other.status, 500, other.text);
   assert.equal(other.body.code, 'ERR_PREDICT');
 });
+
+/** A multi-model app on `store`, with the model folder `a` under a temporary directory. */
+function appOn(store: ModelStore) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+  mkdirSync(path.join(dir, 'a'));
+  const settings = { maxPayloadMb: 6, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 5 };
+  return { app: createApp({ settings, models: store, log: createLogger('silent'), isDraining: () => false }), url: path.join(dir, 'a') };
+}
+
+function assertBusy(res: request.Response, message: RegExp): void {
+  assert.equal(res.status, 503, res.text);
+  assert.equal(res.headers['retry-after'], '1');
+  assert.equal(res.body.code, 'ERR_SERVER_BUSY');
+  assert.match(res.body.message, message);
+}
+
+test('a load while the process has no file descriptors to spare is not started: 503 ERR_SERVER_BUSY with Retry-After, and the model loads once descriptors are free', async () => {
+  let free = false;
+  let created = 0;
+  const { app, url } = appOn(new ModelStore((name) => (created++, fakeBackend(name)), 0, undefined, () => free));
+  assertBusy(await request(app).post('/models').send({ model_name: 'a', url }), /^model "a" cannot be loaded now: this process has no file descriptors to spare \(its open files limit, ulimit -n\); retry shortly$/);
+  assert.equal(created, 0, 'no backend was started');
+  await request(app).get('/models/a').expect(404);
+  free = true;
+  await request(app).post('/models').send({ model_name: 'a', url }).expect(200);
+  assert.deepEqual((await request(app).get('/models').expect(200)).body, { models: [{ modelName: 'a', modelUrl: url }] });
+});
+
+test('a load whose code could not be loaded for want of descriptors (the thread not started, or the runtime refused in it) is 503 ERR_SERVER_BUSY and leaves the model unloaded: the next load loads it, not 409', async () => {
+  const busy = new ToolkitError('ERR_SERVER_BUSY', 'ONNX Runtime (onnxruntime-node) cannot be loaded now: this process has no file descriptors to spare (its open files limit, ulimit -n); retry shortly');
+  let attempt = 0;
+  const closed: number[] = [];
+  const { app, url } = appOn(
+    new ModelStore((name) => {
+      const n = ++attempt;
+      const b = fakeBackend(name, { wait: n < 3 });
+      const close = b.close;
+      b.close = async () => (closed.push(n), close());
+      // 1: the backend's start rejects (the thread's code); 2: the load in the thread fails with the busy error.
+      if (n === 1) return { ...b, whenSettled: () => Promise.reject(busy) };
+      if (n === 2) queueMicrotask(() => b.settle('failed'));
+      if (n === 2) return { ...b, failure: () => busy };
+      return b;
+    }, 0),
+  );
+  for (let i = 0; i < 2; i++) {
+    assertBusy(await request(app).post('/models').send({ model_name: 'a', url }), /^model "a" failed to load from .*: ONNX Runtime \(onnxruntime-node\) cannot be loaded now/);
+    await request(app).get('/models/a').expect(404);
+  }
+  assert.deepEqual(closed, [1, 2], 'each failed backend was closed');
+  await request(app).post('/models').send({ model_name: 'a', url }).expect(200);
+  await request(app).post('/models/a/invoke').set('Content-Type', 'text/plain').send('hi').expect(200, 'a:hi');
+});

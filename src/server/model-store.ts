@@ -5,6 +5,8 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
 import { isMemoryFailure } from './memory-failure.js';
 import { excerpt } from '../errors/excerpt.js';
+import { hasFreeDescriptors } from '../core/free-descriptors.js';
+import { descriptorsBusy } from '../core/retrying-load.js';
 import type { InferenceBackend } from './inference-backend.js';
 
 /** A loaded model as the multi-model API lists it. */
@@ -78,15 +80,23 @@ export class ModelStore implements ModelManager {
   /**
    * @param onLost told the name of a model the store dropped because its backend could no longer
    *   serve it, so that every worker process unloads it too.
+   * @param canLoad whether the process has the file descriptors a load needs (tests pass their own).
    */
   constructor(
     private readonly create: BackendFactory,
     private readonly unloadGraceMs = 5000,
     private readonly onLost: (name: string) => void = () => undefined,
+    private readonly canLoad: () => boolean = hasFreeDescriptors,
   ) {}
 
+  /**
+   * Loads `name`. Without file descriptors to spare the load is not started: 503 `ERR_SERVER_BUSY`
+   * (a load opens the model's files, a thread's code, maybe a runtime's), and the model is left
+   * unloaded for a later `POST /models`; so is one whose load met the shortage on the way.
+   */
   async load(name: string, url: string): Promise<void> {
     if (this.#models.has(name)) throw new ToolkitError('ERR_MODEL_ALREADY_LOADED', `model "${name}" is already loaded; DELETE /models/${name} first to replace it`);
+    if (!this.canLoad()) throw descriptorsBusy(`model "${name}"`);
     const backend = this.create(name, url, () => {
       // Only this load's entry: the name may have been unloaded and loaded anew meanwhile.
       if (this.#models.get(name)?.backend !== backend) return;
@@ -96,14 +106,20 @@ export class ModelStore implements ModelManager {
     });
     // Registered before it settles, so a concurrent load of the same name gets 409.
     this.#models.set(name, { url, backend });
-    await backend.whenSettled();
-    if (backend.state() !== 'ready') {
+    // A backend whose start failed (its thread's code could not be loaded) rejects: that load failed too.
+    const startFailure = await backend.whenSettled().then(
+      () => undefined,
+      (err: unknown) => (err instanceof ToolkitError ? err : new ToolkitError('ERR_MODEL_LOAD', err instanceof Error ? err.message : String(err), { cause: err })),
+    );
+    if (startFailure || backend.state() !== 'ready') {
       // Only this load's entry: an unload may have removed it meanwhile, and a new load taken the name.
       if (this.#models.get(name)?.backend === backend) this.#models.delete(name);
       await backend.close(0);
-      const failure = backend.failure();
+      const failure = startFailure ?? backend.failure();
       const message = `model "${name}" failed to load from ${url}: ${loadFailureReason(failure)}`;
       if (failure && isMemoryFailure(failure.message)) throw new ToolkitError('ERR_INSUFFICIENT_RESOURCES', message, { cause: failure });
+      // Code the load needed could not be loaded for want of file descriptors: retry later (the model is not loaded).
+      if (failure?.code === 'ERR_SERVER_BUSY') throw new ToolkitError('ERR_SERVER_BUSY', message, { cause: failure });
       throw new ToolkitError('ERR_MODEL_LOAD', message, { status: 500, cause: failure });
     }
   }

@@ -7,6 +7,10 @@ import type { ModelRuntime, RuntimeFactory } from '../../runtimes/runtime.js';
 import { modelRunClock } from '../../runtimes/model-run-clock.js';
 import type { Step, StepBuilder, StepBuildEnv, StepData } from '../step.js';
 import { NO_BATCHING, type BatchingOptions } from '../../batching/batching-options.js';
+import { retryingLoad } from '../../core/retrying-load.js';
+
+/** The batching code, loaded with the first model served with batching (see retrying-load.ts). */
+const loadBatching = retryingLoad('the dynamic batching code', () => import('../../batching/batched-runtime.js'));
 
 /** Resolves `relative` inside `root`, refusing paths that leave it. */
 export function resolveInside(root: string, relative: string, what: string): string {
@@ -73,7 +77,7 @@ export async function batchedRuntime(runtime: ModelRuntime, env: Pick<StepBuildE
   modelRunClock.timed(runtime);
   const options = stepBatching(raw, env.batching ?? NO_BATCHING, stepName);
   if (options.maxSize <= 1) return runtime;
-  const { withBatching } = await import('../../batching/batched-runtime.js');
+  const { withBatching } = await loadBatching();
   const observe = env.observeBatch;
   return withBatching(runtime, options, observe ? (run) => observe(stepName, run) : undefined, { log: env.runtimeOptions.log, step: stepName });
 }

@@ -2,6 +2,10 @@ import { readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { RuntimeFactory, RuntimeOptions, ModelRuntime } from '../runtime.js';
+import { retryingLoad } from '../../core/retrying-load.js';
+
+/** ONNX Runtime's binding and smkit's session code, loaded with the first ONNX model (see retrying-load.ts). */
+const loadSession = retryingLoad('ONNX Runtime (onnxruntime-node)', () => import('./session.js'));
 
 function statOrUndefined(target: string): Stats | undefined {
   try {
@@ -41,7 +45,7 @@ export const onnxRuntimeFactory: RuntimeFactory = {
   stepOptions: [],
   detect: detectOnnxModel,
   async load(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime> {
-    const { loadOnnxModel } = await import('./session.js');
+    const { loadOnnxModel } = await loadSession();
     return loadOnnxModel(modelPath, options);
   },
 };

@@ -2,6 +2,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Logger } from '../../core/context.js';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { hasFreeDescriptors } from '../../core/free-descriptors.js';
+import { descriptorsBusy, isOutOfDescriptors } from '../../core/retrying-load.js';
 
 /** The TensorFlow.js module (`@tensorflow/tfjs`, or `@tensorflow/tfjs-node[-gpu]`, which re-exports it). */
 export type Tf = typeof import('@tensorflow/tfjs');
@@ -134,6 +136,9 @@ export function loadTfjs(request: TfjsBackendRequest, log: Logger, deps: TfjsBac
 }
 
 async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: TfjsBackendDeps): Promise<LoadedTfjs> {
+  // A backend that fails to load for want of file descriptors would be skipped for a slower one,
+  // and TF.js keeps the first choice for the process: not tried then (see retrying-load.ts).
+  if (deps === systemBackendDeps && !hasFreeDescriptors()) throw descriptorsBusy('TF.js');
   const candidates = backendCandidates(request);
   const failures: string[] = [];
   for (const name of candidates) {
@@ -146,6 +151,7 @@ async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: Tfj
       log[level]({ runtime: 'tfjs', backend: name, requested: request, skipped: failures }, `TF.js backend: ${name}`);
       return { tf, backend: name };
     } catch (err) {
+      if (isOutOfDescriptors(err)) throw descriptorsBusy(`TF.js (its ${name} backend)`, err);
       failures.push(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
     }
   }

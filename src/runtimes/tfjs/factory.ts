@@ -1,6 +1,10 @@
 import type { ModelRuntime, RuntimeFactory, RuntimeOptions } from '../runtime.js';
 import type { TfjsBackendDeps } from './backend.js';
 import { findTfModel } from './model-files.js';
+import { retryingLoad } from '../../core/retrying-load.js';
+
+/** The TF.js runtime's code, loaded with the first TF.js model (see retrying-load.ts). */
+const loadRuntimeCode = retryingLoad('the TF.js runtime', () => import('./load-runtime.js'));
 
 /**
  * Loads a TensorFlow model found by {@link findTfModel}. `options.extra` may carry `backend`
@@ -9,7 +13,7 @@ import { findTfModel } from './model-files.js';
  * server of another runtime's model never loads it.
  */
 export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions, deps?: TfjsBackendDeps): Promise<ModelRuntime> {
-  const { loadTfjsRuntime: load } = await import('./load-runtime.js');
+  const { loadTfjsRuntime: load } = await loadRuntimeCode();
   return load(modelPath, options, deps);
 }
 
