@@ -1,0 +1,141 @@
+/**
+ * A multi-model `POST /models` while the worker has no file descriptor to spare: a load opens the
+ * model's files and loads code (the inference thread's, a runtime's), which Node would keep failed
+ * for the life of the worker. It is not started: 503 `ERR_SERVER_BUSY` with `Retry-After: 1`, the
+ * model is left unloaded, and the same `POST /models` loads it once descriptors are free.
+ *
+ * A first model's predictFn takes every descriptor the worker may open but a few, and gives them
+ * back, when asked: requests meanwhile come on connections opened before.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { LOAD_DESCRIPTORS } from '../../src/core/free-descriptors.js';
+import { REPO_ROOT, SMKIT_BIN, fetchWithTimeout, freePort, makeOptMl, removeDir } from '../helpers/serve-process.js';
+
+/** The server's descriptor limit, low enough that taking them all is quick wherever the tests run. */
+const FILE_LIMIT = 256;
+
+const HANDLER = `
+import { closeSync, openSync } from 'node:fs';
+const held = [];
+export function predictFn(input, model, context) {
+  if (context.customAttributes === 'hold') {
+    try {
+      for (;;) held.push(openSync('/dev/null', 'r'));
+    } catch {}
+    // Fewer left than the ${LOAD_DESCRIPTORS} a load asks for.
+    for (const fd of held.splice(-${LOAD_DESCRIPTORS / 2})) closeSync(fd);
+    return { held: held.length };
+  }
+  for (const fd of held.splice(0)) closeSync(fd);
+  return { released: true };
+}
+`;
+
+let child: ChildProcess;
+let port: number;
+let output = '';
+let base: string;
+let models: string;
+const instanceId = `mme-fd-${process.pid}-${Math.random().toString(36).slice(2)}`;
+
+before(async () => {
+  base = makeOptMl();
+  models = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-fd-'));
+  cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(models, 'holder'), { recursive: true });
+  mkdirSync(path.join(models, 'holder', 'code'), { recursive: true });
+  writeFileSync(path.join(models, 'holder', 'code', 'inference.mjs'), HANDLER);
+  cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(models, 'iris'), { recursive: true });
+  port = await freePort();
+  // POSIX sh sets the limit, then runs the server in its place: the primary and its worker inherit it.
+  child = spawn('sh', ['-c', `ulimit -n ${FILE_LIMIT} && exec "$0" "$@"`, process.execPath, SMKIT_BIN, 'serve'], {
+    env: {
+      ...process.env,
+      SAGEMAKER_BASE_DIR: base,
+      SAGEMAKER_BIND_TO_PORT: String(port),
+      SMKIT_BIND_HOST: '127.0.0.1',
+      SAGEMAKER_MODEL_SERVER_WORKERS: '1',
+      SAGEMAKER_MULTI_MODEL: 'true',
+      SMKIT_INSTANCE_ID: instanceId,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  for (const deadline = Date.now() + 60_000; ; ) {
+    assert.equal(child.exitCode, null, `smkit serve exited:\n${output}`);
+    assert.ok(Date.now() < deadline, `/ping did not answer 200 within a minute:\n${output}`);
+    const res = await fetchWithTimeout(`http://127.0.0.1:${port}/ping`, {}, 5000).catch(() => undefined);
+    await res?.arrayBuffer();
+    if (res?.status === 200 && res.headers.get('x-smkit-instance-id') === instanceId) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});
+
+after(async () => {
+  if (child && child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+  removeDir(base);
+  removeDir(models);
+});
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+/** One connection, kept alive: none can be opened while the worker holds every descriptor. */
+function connection(): (method: string, urlPath: string, headers?: Record<string, string>, body?: string) => Promise<Answer> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  return (method, urlPath, headers = {}, body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent, timeout: 60_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer within 60 s`)));
+      req.on('error', (err) => reject(new Error(`${method} ${urlPath}: ${err.message}\n${output}`)));
+      req.end(body);
+    });
+}
+
+const json = { 'Content-Type': 'application/json' };
+
+test('POST /models while the worker has no descriptor to spare: 503 ERR_SERVER_BUSY with Retry-After, the model not loaded; the same load succeeds once descriptors are free', async () => {
+  const control = connection();
+  const loads = connection();
+  const load = (name: string) => loads('POST', '/models', json, JSON.stringify({ model_name: name, url: path.join(models, name) }));
+  const invoke = (name: string, attributes?: string) => control('POST', `/models/${name}/invoke`, { ...json, ...(attributes ? { 'X-Amzn-SageMaker-Custom-Attributes': attributes } : {}) }, '[[5.1,3.5,1.4,0.2]]');
+  const holder = await load('holder');
+  assert.equal(holder.status, 200, holder.text);
+  assert.equal((await invoke('holder', 'release')).status, 200);
+  const held = await invoke('holder', 'hold');
+  assert.equal(held.status, 200, held.text);
+  try {
+    const refused = await load('iris');
+    assert.equal(refused.status, 503, refused.text);
+    assert.equal(refused.headers['retry-after'], '1');
+    const body = JSON.parse(refused.text) as { code: string; message: string };
+    assert.equal(body.code, 'ERR_SERVER_BUSY');
+    assert.match(body.message, /^model "iris" cannot be loaded now: this process has no file descriptors to spare \(its open files limit, ulimit -n\); retry shortly$/);
+    const listed = await loads('GET', '/models/iris');
+    assert.equal(listed.status, 404, listed.text);
+  } finally {
+    assert.equal((await invoke('holder', 'release')).status, 200);
+  }
+  const loaded = await load('iris');
+  assert.equal(loaded.status, 200, loaded.text);
+  const answer = await invoke('iris');
+  assert.equal(answer.status, 200, answer.text);
+  assert.equal((JSON.parse(answer.text) as number[][])[0]!.length, 3);
+});
