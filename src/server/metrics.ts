@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
-import { hasFreeDescriptors } from '../core/free-descriptors.js';
-import { descriptorsBusy } from '../core/retrying-load.js';
+import { retryingLoad } from '../core/retrying-load.js';
 import { LabelledCounter, LabelledHistogram } from './labelled-metrics.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 
@@ -98,17 +97,17 @@ let loading: Promise<Exposition> | undefined;
  */
 const PROM_CLIENT_PACKAGES = ['node:https', 'node:zlib', 'prom-client'] as const;
 
-/** prom-client's packages, one per turn of the event loop (see gradual-require.ts). */
-async function loadPromClientGradually(): Promise<typeof import('prom-client')> {
-  // Not even tried then: Node keeps a failed import() failed for good, and a package whose
-  // package.json it could not read missing for good (see free-descriptors.ts).
-  if (!hasFreeDescriptors()) throw descriptorsBusy('the metrics library');
+/**
+ * prom-client's packages, one per turn of the event loop (see gradual-require.ts); not tried without
+ * file descriptors to spare, nor kept failed (see retrying-load.ts: 503 `ERR_SERVER_BUSY` then).
+ */
+const loadPromClientGradually = retryingLoad('the metrics library', async (): Promise<typeof import('prom-client')> => {
   await (await import('../core/gradual-require.js')).requireGradually(PROM_CLIENT_PACKAGES, import.meta.url);
   // require, not import(): Node keeps a failed import() of a module failed for good (a file it
   // could not open while the process had no file descriptor left), where require tries again,
-  // unless it was the package's package.json that could not be read (hence the check above).
+  // unless it was the package's package.json that could not be read (hence retryingLoad's check).
   return createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
-}
+});
 
 /** `promise`, and `forget()` called once it fails: a cached load that failed is tried again on next use. */
 function forgetOnFailure<T>(promise: Promise<T>, forget: () => void): Promise<T> {
