@@ -10,6 +10,7 @@ import supertest from 'supertest';
 import { createApp } from './app.js';
 import { EventEmitter } from 'node:events';
 import { Cancellation } from '../core/cancellation.js';
+import { ToolkitError } from '../errors/catalogue.js';
 
 const log = createLogger('silent');
 
@@ -213,6 +214,28 @@ test('a thread that cannot start: the bodies that needed it run inline, and the 
   assert.equal(await where(b, { ...request(INLINE_MAX_BYTES + 1), cancellation: new Cancellation(client) }), 'inline');
   assert.equal(client.listenerCount('close'), 0);
   assert.equal(lines.filter((l) => l.includes('could not start the inference thread')).length, 1);
+  await b.close();
+});
+
+test('a thread whose code cannot be loaded now for want of file descriptors (503 ERR_SERVER_BUSY): the bodies that needed it run inline, and a later one starts it', async () => {
+  const { log: recordingLog, lines } = recording();
+  let busy = true;
+  const { thread, count } = countedThreads(() => {
+    if (busy) throw new ToolkitError('ERR_SERVER_BUSY', 'the inference thread code cannot be loaded now: this process has no file descriptors to spare (its open files limit, ulimit -n); retry shortly');
+    return named('thread');
+  });
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread, log: recordingLog, loopDelay: () => 0 });
+  await b.whenSettled();
+  assert.deepEqual(await Promise.all([where(b, request(INLINE_MAX_BYTES + 1)), where(b, request(10, true))]), ['inline', 'inline']);
+  assert.equal(count(), 1, 'one attempt for the requests waiting together');
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'inline', 'tried again, refused again');
+  assert.equal(count(), 2);
+  busy = false;
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
+  assert.equal(count(), 3, 'started once it could be');
+  assert.equal(lines.filter((l) => l.includes('could not start the inference thread now')).length, 2);
+  assert.equal(lines.filter((l) => l.includes('every request of this model runs inline')).length, 0);
   await b.close();
 });
 

@@ -151,6 +151,13 @@ export class SizeRoutedBackend implements InferenceBackend {
         return undefined;
       },
       (err: unknown) => {
+        if (err instanceof ToolkitError && err.code === 'ERR_SERVER_BUSY') {
+          // Its code could not be loaded for want of file descriptors (see retrying-load.ts): these
+          // requests run inline, and a later one that needs the thread tries again.
+          this.#log.warn({ reason: err.message }, 'could not start the inference thread now; the requests that needed it run inline');
+          this.#threadStart = this.#threadReady = undefined;
+          return undefined;
+        }
         this.#log.error({ err }, 'could not start the inference thread; every request of this model runs inline');
         this.#threadFailed = true;
         return undefined;
