@@ -12,7 +12,7 @@ import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { StepRegistry } from '../pipeline/registry.js';
 import { RuntimeRegistry } from '../runtimes/registry.js';
 import { createLogger } from '../logging/logger.js';
-import type { ToolkitError } from '../errors/catalogue.js';
+import { ToolkitError } from '../errors/catalogue.js';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
 import { engineOptions } from '../../test/helpers/engine-options.js';
 
@@ -494,4 +494,19 @@ test("errors name a hook as the handler module exports it (input_fn, predict_fn,
   const broken = await engineWithHandler(t, `export function transform_fn() { throw new Error('disk full'); }`);
   await assert.rejects(invokeText(broken, 'x'), { code: 'ERR_USER_CODE', message: /^transform_fn in .*inference\.mjs failed: disk full$/ });
   await assert.rejects(engineWithHandler(t, `export function model_fn() { throw new Error('no weights'); }`), { code: 'ERR_MODEL_LOAD', message: /^model_fn in .*inference\.mjs failed: no weights$/ });
+});
+
+test("a load hook that meets code not loadable for want of file descriptors (context.loadDefaultModel()'s runtime: 503 ERR_SERVER_BUSY) fails the load with that error, for a later load to retry; another smkit error is still ERR_MODEL_LOAD naming the hook", async (t) => {
+  const catalogue = JSON.stringify(new URL('../errors/catalogue.js', import.meta.url).href);
+  const handler = (code: string) => `import { ToolkitError } from ${catalogue};
+export async function modelFn() { throw new ToolkitError('${code}', 'ONNX Runtime (onnxruntime-node) cannot be loaded now'); }
+export function predictFn() { return 1; }`;
+  await assert.rejects(engineWithHandler(t, handler('ERR_SERVER_BUSY')), (err: unknown) => {
+    assert.ok(err instanceof ToolkitError);
+    assert.equal(err.code, 'ERR_SERVER_BUSY');
+    assert.equal(err.status, 503);
+    assert.equal(err.message, 'ONNX Runtime (onnxruntime-node) cannot be loaded now');
+    return true;
+  });
+  await assert.rejects(engineWithHandler(t, handler('ERR_MODEL_NOT_FOUND')), { code: 'ERR_MODEL_LOAD', message: /^modelFn in .*inference\.mjs failed: ONNX Runtime/ });
 });
