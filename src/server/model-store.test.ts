@@ -227,8 +227,8 @@ test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, 
 });
 
 /** A multi-model app on `store`, with the model folder `a` under a temporary directory. */
-function appOn(store: ModelStore) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-mme-'));
+function appOn(t: Cleanup, store: ModelStore) {
+  const dir = tempDirForSync(t, 'smkit-mme-');
   mkdirSync(path.join(dir, 'a'));
   const settings = { maxPayloadMb: 6, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 5 };
   return { app: createApp({ settings, models: store, log: createLogger('silent'), isDraining: () => false }), url: path.join(dir, 'a') };
@@ -241,10 +241,10 @@ function assertBusy(res: request.Response, message: RegExp): void {
   assert.match(res.body.message, message);
 }
 
-test('a load while the process has no file descriptors to spare is not started: 503 ERR_SERVER_BUSY with Retry-After, and the model loads once descriptors are free', async () => {
+test('a load while the process has no file descriptors to spare is not started: 503 ERR_SERVER_BUSY with Retry-After, and the model loads once descriptors are free', async (t) => {
   let free = false;
   let created = 0;
-  const { app, url } = appOn(new ModelStore((name) => (created++, fakeBackend(name)), 0, undefined, () => free));
+  const { app, url } = appOn(t, new ModelStore((name) => (created++, fakeBackend(name)), 0, undefined, () => free));
   assertBusy(await request(app).post('/models').send({ model_name: 'a', url }), /^model "a" cannot be loaded now: this process has no file descriptors to spare \(its open files limit, ulimit -n\); retry shortly$/);
   assert.equal(created, 0, 'no backend was started');
   await request(app).get('/models/a').expect(404);
@@ -253,11 +253,12 @@ test('a load while the process has no file descriptors to spare is not started: 
   assert.deepEqual((await request(app).get('/models').expect(200)).body, { models: [{ modelName: 'a', modelUrl: url }] });
 });
 
-test('a load whose code could not be loaded for want of descriptors (the thread not started, or the runtime refused in it) is 503 ERR_SERVER_BUSY and leaves the model unloaded: the next load loads it, not 409', async () => {
+test('a load whose code could not be loaded for want of descriptors (the thread not started, or the runtime refused in it) is 503 ERR_SERVER_BUSY and leaves the model unloaded: the next load loads it, not 409', async (t) => {
   const busy = new ToolkitError('ERR_SERVER_BUSY', 'ONNX Runtime (onnxruntime-node) cannot be loaded now: this process has no file descriptors to spare (its open files limit, ulimit -n); retry shortly');
   let attempt = 0;
   const closed: number[] = [];
   const { app, url } = appOn(
+    t,
     new ModelStore((name) => {
       const n = ++attempt;
       const b = fakeBackend(name, { wait: n < 3 });
