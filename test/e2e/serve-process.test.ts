@@ -32,12 +32,22 @@ async function serveFixture(fixture: string, env: Record<string, string> = {}): 
   return server;
 }
 
+/**
+ * One server of the 'blocking' fixture with default settings: the busy-/ping test uses it, and the
+ * SIGTERM test, which ends it, later (a start-up less; neither leaves state the other sees).
+ */
+let blockingServer: Promise<ServeProcess> | undefined;
+const sharedBlocking = () => (blockingServer ??= serveFixture('blocking'));
+/** One server of the 'crash' fixture with default settings for the two crash tests: each waits until it serves again. */
+let crashServer: Promise<ServeProcess> | undefined;
+const sharedCrash = () => (crashServer ??= serveFixture('crash'));
+
 const invoke = (server: ServeProcess, body: string, timeoutMs?: number) =>
   fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' } }, timeoutMs);
 
 describe('smkit serve as a process', () => {
   test('/ping answers while the only worker is busy in CPU-bound user code', async () => {
-    const server = await serveFixture('blocking');
+    const server = await sharedBlocking();
     await waitForPing(server);
     let invocationDone = false;
     const busy = invoke(server, '5000').then(async (r) => {
@@ -92,7 +102,7 @@ describe('smkit serve as a process', () => {
   });
 
   test('a crashed inference thread or worker process is replaced and logged', async () => {
-    const server = await serveFixture('crash');
+    const server = await sharedCrash();
     await waitForPing(server);
     const threadCrash = await invoke(server, 'thread');
     assert.equal(threadCrash.status, 500);
@@ -108,7 +118,7 @@ describe('smkit serve as a process', () => {
   });
 
   test('an error user code throws from a timer after the load ends the inference thread: every request on it gets 500 ERR_WORKER_CRASHED saying why, and the new thread serves', async () => {
-    const server = await serveFixture('crash');
+    const server = await sharedCrash();
     await waitForPing(server);
     const held = invoke(server, 'hold');
     await until('the held request to reach the thread', () => /"msg":"holding"/.test(server.output()), { timeoutMs: 10_000 });
@@ -146,7 +156,7 @@ describe('smkit serve as a process', () => {
     if (supportsReusePort()) {
       await line(/"connectionBalancing":"kernel"/);
       // Each worker opens its sockets once its first one listens, so the last may still be on their way.
-      await until(`${2 * KERNEL_SOCKETS_PER_WORKER} listening sockets`, () => countListeners(server.port) === 2 * KERNEL_SOCKETS_PER_WORKER, { timeoutMs: 30_000, intervalMs: 20 });
+      await until(`${2 * KERNEL_SOCKETS_PER_WORKER} listening sockets`, () => countListeners(server.port) === 2 * KERNEL_SOCKETS_PER_WORKER, { timeoutMs: 30_000, intervalMs: 100 });
     } else {
       await line(/SMKIT_CONNECTION_BALANCING=kernel cannot be used: SO_REUSEPORT balancing needs Node 22\.12\+ on Linux/);
       await line(/"connectionBalancing":"primary"/);
@@ -179,7 +189,8 @@ describe('smkit serve as a process', () => {
       while (running) {
         // A request on a connection of the crashed worker fails; the agent opens a new one.
         await get('/invocations', 'POST', 'x').catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 20));
+        // Paced: a connection is rebalanced at its next request, whatever the rate; a faster loop only burns CPU.
+        await new Promise((r) => setTimeout(r, 100));
       }
     });
     /** Connections per worker, from smkit_http_connections. */
@@ -205,11 +216,11 @@ describe('smkit serve as a process', () => {
   });
 
   test('SIGTERM finishes the in-flight request, then the process exits 0', async () => {
-    const server = await serveFixture('blocking');
+    const server = await sharedBlocking();
     await waitForPing(server);
     const inFlight = invoke(server, 'async:1500');
     // Signal only once the request is inside the handler (it logs when it starts waiting).
-    await until('the request to be inside the handler', () => server.output().includes('async wait started'), { timeoutMs: 30_000, intervalMs: 20 });
+    await until('the request to be inside the handler', () => server.output().includes('async wait started'), { timeoutMs: 30_000, intervalMs: 100 });
     server.child.kill('SIGTERM');
     const res = await inFlight;
     assert.equal(res.status, 200);
