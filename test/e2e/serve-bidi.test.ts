@@ -36,6 +36,28 @@ async function serve(model: string, env: Record<string, string> = {}, handler?: 
   return server;
 }
 
+/** Servers two tests share (a start-up less), started by whichever of them runs first. */
+const shared = new Map<string, Promise<ServeProcess>>();
+function sharedServe(key: string, start: () => Promise<ServeProcess>): Promise<ServeProcess> {
+  let server = shared.get(key);
+  if (server === undefined) shared.set(key, (server = start()));
+  return server;
+}
+
+/** The README's bidiFn example, as printed. */
+function readmeBidiExample(): string {
+  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('// code/inference.mjs: a bidirectional stream');
+  assert.ok(start > 0, 'the README has the example');
+  return readme.slice(start, readme.indexOf('```', start));
+}
+
+/** The README example served in `mode`: its own test and, in thread mode, `smkit invoke --bidi`'s. */
+const readmeServer = (mode: 'thread' | 'inline') => sharedServe(`readme-${mode}`, () => serve(IRIS, { SMKIT_INFERENCE_MODE: mode }, readmeBidiExample()));
+
+/** The bidi fixture inline, for the client-leaves test and then the SIGTERM test that ends it (the grace is only felt at shutdown). */
+const inlineBidiServer = () => sharedServe('bidi-inline', () => serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: 'inline', SMKIT_SHUTDOWN_GRACE_SECONDS: '60' }));
+
 interface Reply {
   data: Buffer;
   binary: boolean;
@@ -409,10 +431,7 @@ test('a multi-model endpoint serves no bidirectional streams: 404 with what to c
 
 for (const mode of ['thread', 'inline'] as const) {
   test(`the README's bidiFn example works as printed (${mode})`, async () => {
-    const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-    const start = readme.indexOf('// code/inference.mjs: a bidirectional stream');
-    assert.ok(start > 0, 'the README has the example');
-    const server = await serve(IRIS, { SMKIT_INFERENCE_MODE: mode }, readme.slice(start, readme.indexOf('```', start)));
+    const server = await readmeServer(mode);
     const stream = await open(server);
     stream.ws.send('5.1,3.5,1.4,0.2');
     stream.ws.send('6.3,3.3,6.0,2.5');
@@ -429,9 +448,7 @@ for (const mode of ['thread', 'inline'] as const) {
 }
 
 test('smkit invoke --bidi exits once the container closes the stream, though its input is still open (lines typed at a terminal)', async () => {
-  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf('// code/inference.mjs: a bidirectional stream');
-  const server = await serve(IRIS, {}, readme.slice(start, readme.indexOf('```', start)));
+  const server = await readmeServer('thread');
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/smkit.js'), 'invoke', '--bidi', server.url, '--idle', '60'], { stdio: ['pipe', 'pipe', 'pipe'] });
   cleanups.push(() => void child.kill('SIGKILL'));
   let stdout = '';
@@ -450,7 +467,7 @@ test('smkit invoke --bidi exits once the container closes the stream, though its
 });
 
 test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the same way: a client that leaves aborts its signal', async () => {
-  const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: 'inline' });
+  const server = await inlineBidiServer();
   const stream = await open(server);
   await stream.next();
   stream.ws.send(Buffer.from([7, 8]));
@@ -464,7 +481,7 @@ test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the s
 
 for (const mode of ['thread', 'inline'] as const) {
   test(`SIGTERM ends bidiFn at once (${mode}), even for a client that stopped reading: shutdown does not wait its grace`, async () => {
-    const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: mode, SMKIT_SHUTDOWN_GRACE_SECONDS: '60' });
+    const server = mode === 'inline' ? await inlineBidiServer() : await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: mode, SMKIT_SHUTDOWN_GRACE_SECONDS: '60' });
     const stream = await open(server);
     await stream.next();
     stream.ws.send('endless:64');
@@ -472,13 +489,15 @@ for (const mode of ['thread', 'inline'] as const) {
     // The client stops reading: the server's replies (and its close frame) pile up unread.
     (stream.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     await whenSteady(() => produced(server), 500, 10_000);
+    // Only what is logged from here on: the inline server's earlier test logged a finished bidiFn too.
+    const loggedBefore = server.output().length;
     const started = Date.now();
     server.child.kill('SIGTERM');
     const exit = await server.exited;
     const took = Date.now() - started;
     assert.equal(exit.code, 0);
     assert.ok(took < 30_000, `shutdown took ${took} ms with the grace at 60 s`);
-    assert.match(server.output(), /"aborted":true[^\n]*bidi stream finished/, "bidiFn's finally ran with its signal aborted");
+    assert.match(server.output().slice(loggedBefore), /"aborted":true[^\n]*bidi stream finished/, "bidiFn's finally ran with its signal aborted");
     stream.ws.terminate();
   });
 }
