@@ -73,6 +73,8 @@ after(async () => {
 });
 
 const waitFast = { minDelay: 1, maxDelay: 1, maxWaitTime: 90 };
+/** Polls that call the local SageMaker or S3: 200 ms is fine enough for waits of seconds and spares CPU under traffic. */
+const poll = { intervalMs: 200 };
 const IRIS = Buffer.from('5.1,3.5,1.4,0.2');
 
 async function invoke(): Promise<{ variant: string; scores: number[][] }> {
@@ -162,7 +164,7 @@ test('a canary update under continuous traffic rolls back when its alarm is forc
   const rolledBack = await until('rolled back to blue', async () => {
     const d = await describe();
     return d.EndpointStatus === 'InService' && d.PendingDeploymentSummary === undefined ? d : undefined;
-  });
+  }, poll);
   const greenAfter = load.variants.get('Green') ?? 0;
   const blueAfter = load.variants.get('Blue') ?? 0;
   await until('more traffic on Blue', async () => ((load.variants.get('Blue') ?? 0) > blueAfter + 3 ? true : undefined));
@@ -184,13 +186,13 @@ test('a linear update under continuous traffic completes with no failed invocati
       DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 1 }, TerminationWaitInSeconds: 1 } },
     }),
   );
-  const pending = await until('pending deployment', async () => (await describe()).PendingDeploymentSummary);
+  const pending = await until('pending deployment', async () => (await describe()).PendingDeploymentSummary, poll);
   assert.equal(pending.EndpointConfigName, 'green');
   await waitUntilEndpointInService({ client: sm, ...waitFast }, { EndpointName: 'iris' });
   await until('InService on green', async () => {
     const d = await describe();
     return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'green' ? d : undefined;
-  });
+  }, poll);
   const greenBefore = load.variants.get('Green') ?? 0;
   await until('traffic on green', async () => ((load.variants.get('Green') ?? 0) > greenBefore + 3 ? true : undefined));
   await load.stop();
@@ -203,7 +205,7 @@ test('a linear update under continuous traffic completes with no failed invocati
   const keys = await until('capture files in S3', async () => {
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'models', Prefix: 'capture/iris/Blue/' }));
     return listed.Contents && listed.Contents.length > 0 ? listed.Contents.map((o) => o.Key!) : undefined;
-  }, { retryErrors: true });
+  }, { ...poll, retryErrors: true });
   assert.match(keys[0]!, /^capture\/iris\/Blue\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$/);
   // s3rver overwrites an object in place (truncate, then write), so a GET racing the upload of a
   // grown capture file can read it half written, or have its body cut off ('aborted'; a CI run
@@ -218,7 +220,7 @@ test('a linear update under continuous traffic completes with no failed invocati
         return undefined;
       }
     },
-    { retryErrors: true },
+    { ...poll, retryErrors: true },
   );
   assert.equal(Buffer.from(record.captureData.endpointInput.data, 'base64').toString(), IRIS.toString());
 });
@@ -230,7 +232,7 @@ test('weights and capacities: instances stop without failing in-flight requests'
     const d = await describe();
     const pv = d.ProductionVariants?.[0];
     return d.EndpointStatus === 'InService' && pv?.CurrentInstanceCount === 1 ? pv : undefined;
-  });
+  }, poll);
   await load.stop();
   assert.deepEqual(load.failures, []);
   assert.deepEqual([v.CurrentWeight, v.DesiredWeight, v.DesiredInstanceCount], [3, 3, 1]);
