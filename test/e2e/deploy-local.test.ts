@@ -18,6 +18,14 @@ import { until } from '../helpers/until.js';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 const deploy = runDeploy;
+/** Describe polls: 200 ms is fine enough for waits of seconds and spares CPU on a loaded machine. */
+const POLL_MS = 200;
+
+/**
+ * Loops still running: a failed step leaves its loop, which then fails at once (clients destroyed)
+ * and spins at full CPU for ever, keeping the file from ending: the test's clean-up stops them.
+ */
+const loops = new Set<() => Promise<unknown>>();
 
 /** Invokes the endpoint in a loop until stopped; counts answers and failures. */
 function trafficLoop(runtime: SageMakerRuntimeClient, endpoint: string, pauseMs = 0): { stop(): Promise<{ ok: number; failed: string[] }> } {
@@ -38,13 +46,14 @@ function trafficLoop(runtime: SageMakerRuntimeClient, endpoint: string, pauseMs 
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     }
   })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return { ok, failed };
-    },
+  const stop = async (): Promise<{ ok: number; failed: string[] }> => {
+    running = false;
+    loops.delete(stop);
+    await loop;
+    return { ok, failed };
   };
+  loops.add(stop);
+  return { stop };
 }
 
 function endpointFile(canaryWait: number): string {
@@ -107,7 +116,9 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     startupTimeoutMs: 60_000,
     // One CloudWatch minute lasts half a second: alarms, InvocationsPerInstance and cooldowns run 120 times faster.
     metricsSettings: { secondsPerMinute: 0.5 },
-    captureSyncMs: 300,
+    // Each pass uploads every grown capture file whole again (S3 cannot append) to the in-process
+    // s3rver: at 300 ms, under this file's continuous traffic, those uploads burned most of its CPU.
+    captureSyncMs: 1_000,
   });
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-e2e-'));
   const clients = localSdkClients(sm.url);
@@ -150,7 +161,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
       return (captured.KeyCount ?? 0) > 0 ? true : undefined;
       // s3rver rewrites an object's metadata in place while capture files are uploaded: a listing
       // that reads it half written fails, and the next poll lists again.
-    }, { timeoutMs: 30_000, retryErrors: true });
+    }, { timeoutMs: 30_000, retryErrors: true, intervalMs: POLL_MS });
     const archives = await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'smkit/' }));
     assert.equal(archives.KeyCount, 1, 'model-a and model-b have the same content: one archive');
 
@@ -177,7 +188,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     const updated = await until('iris to be InService', async () => {
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
       return ep.EndpointStatus === 'InService' ? ep : undefined;
-    }, { timeoutMs: 60_000 });
+    }, { timeoutMs: 60_000, intervalMs: POLL_MS });
     assert.notEqual(updated.EndpointConfigName, created.EndpointConfigName);
     await assert.rejects(sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: created.EndpointConfigName })), /Could not find/, 'the superseded config is removed');
 
@@ -189,7 +200,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     await until('the canary to bake', async () => {
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
       return ep.PendingDeploymentSummary?.ProductionVariants?.some((v) => v.VariantStatus?.some((s) => s.Status === 'Baking')) ? true : undefined;
-    }, { timeoutMs: 90_000 });
+    }, { timeoutMs: 90_000, intervalMs: POLL_MS });
     let done = false;
     void rollingBack.finally(() => (done = true));
     // CloudWatch re-evaluates a forced alarm at its next period, as on AWS: keep forcing it until the update reacts.
@@ -207,7 +218,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     const afterRollback = await until('iris to be InService', async () => {
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
       return ep.EndpointStatus === 'InService' ? ep : undefined;
-    }, { timeoutMs: 60_000 });
+    }, { timeoutMs: 60_000, intervalMs: POLL_MS });
     assert.equal(afterRollback.EndpointConfigName, updated.EndpointConfigName, 'the endpoint serves its previous config');
 
     // 5. Dry run: the plan, nothing written.
@@ -224,13 +235,13 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     const instancesOfA = async (): Promise<number | undefined> =>
       (await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).ProductionVariants?.find((v) => v.VariantName === 'A')?.CurrentInstanceCount;
     const load = [trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris')];
-    await until('variant A to scale out to 2 instances', async () => ((await instancesOfA()) === 2 ? true : undefined), { timeoutMs: 120_000 });
+    await until('variant A to scale out to 2 instances', async () => ((await instancesOfA()) === 2 ? true : undefined), { timeoutMs: 120_000, intervalMs: POLL_MS });
     const loadResults = await Promise.all(load.map((l) => l.stop()));
     assert.deepEqual(loadResults.flatMap((r) => r.failed), [], 'no invocation failed while scaling out');
     // A trickle far below the target scales it in (as a variant without any traffic would: its idle
     // minutes publish InvocationsPerInstance 0).
     const trickle = trafficLoop(runtime, 'iris', 150);
-    await until('variant A to scale back in to 1 instance', async () => ((await instancesOfA()) === 1 ? true : undefined), { timeoutMs: 120_000 });
+    await until('variant A to scale back in to 1 instance', async () => ((await instancesOfA()) === 1 ? true : undefined), { timeoutMs: 120_000, intervalMs: POLL_MS });
     assert.deepEqual((await trickle.stop()).failed, [], 'no invocation failed while scaling in');
 
     // 7. Delete: endpoint, configs, models go; archives stay.
@@ -260,6 +271,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.match(broken.stderr, /ERR_DEPLOY_FAILED: endpoint broken failed: /);
     assert.equal((await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'broken' }))).EndpointStatus, 'Failed');
   } finally {
+    await Promise.all([...loops].map((stop) => stop()));
     clients.destroy();
     await sm.stop();
     await s3server.stop();
