@@ -103,7 +103,7 @@ test('an alarm on Invocation5XXErrors goes to ALARM while the container fails an
   const created = await alarm('iris-5xx');
   assert.equal(created.AlarmArn, 'arn:aws:cloudwatch:us-east-1:111122223333:alarm:iris-5xx');
   assert.ok(created.StateUpdatedTimestamp instanceof Date && Math.abs(created.StateUpdatedTimestamp.getTime() - Date.now()) < 60_000);
-  await until('OK without traffic (missing data is not breaching)', async () => ((await alarm('iris-5xx')).StateValue === 'OK' ? true : undefined), { timeoutMs: 30_000 });
+  await until('OK without traffic (missing data is not breaching)', async () => ((await alarm('iris-5xx')).StateValue === 'OK' ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
 
   // The container fails: keep failing until the alarm sees it.
   let failed = 0;
@@ -280,7 +280,8 @@ describe('target tracking beside the other clients', { concurrency: true }, () =
       }
     });
     try {
-      await until('scale-in to 1 instance', async () => ((await variantCounts()).desired === 1 ? true : undefined), { timeoutMs: 120_000 });
+      // 200 ms between describes: the scale-in takes fifteen (one-second) minutes; finer polls only burn CPU.
+      await until('scale-in to 1 instance', async () => ((await variantCounts()).desired === 1 ? true : undefined), { timeoutMs: 120_000, intervalMs: 200 });
     } finally {
       trickling = false;
       await Promise.all(trickle);
