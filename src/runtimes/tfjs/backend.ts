@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from '../../core/context.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { hasFreeDescriptors } from '../../core/free-descriptors.js';
-import { descriptorsBusy, isOutOfDescriptors } from '../../core/retrying-load.js';
+import { descriptorsBusy, isOutOfDescriptors, keptFailed } from '../../core/retrying-load.js';
 
 /** The TensorFlow.js module (`@tensorflow/tfjs`, or `@tensorflow/tfjs-node[-gpu]`, which re-exports it). */
 export type Tf = typeof import('@tensorflow/tfjs');
@@ -49,7 +49,9 @@ export const systemBackendDeps: TfjsBackendDeps = {
     try {
       const gpus = (await import('../../devices/gpus.js')) as { detectGpus?: () => number[] };
       return gpus.detectGpus ? gpus.detectGpus().length : 0;
-    } catch {
+    } catch (err) {
+      // Not "no GPU" (TF.js would settle on the CPU build for the process): the load fails as busy.
+      if (isOutOfDescriptors(err)) throw err;
       return 0;
     }
   },
@@ -112,6 +114,13 @@ async function tryBackend(name: TfjsBackendName, deps: TfjsBackendDeps): Promise
 let shared: { request: TfjsBackendRequest; promise: Promise<LoadedTfjs> } | undefined;
 
 /**
+ * The errors of backend loads that failed for want of descriptors: a backend's package is loaded
+ * with `import()`, which Node keeps failed, so meeting one again means no retry can load it (see
+ * retrying-load.ts's keptFailed).
+ */
+const descriptorFailures = new WeakSet<object>();
+
+/**
  * Loads TensorFlow.js on the best backend the request allows (tfjs-node-gpu when a GPU is present,
  * tfjs-node, WASM, then the pure-JS CPU backend) and logs the choice and every fallback. TF.js keeps
  * one engine per process, so the first call decides; later calls share it.
@@ -151,7 +160,12 @@ async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: Tfj
       log[level]({ runtime: 'tfjs', backend: name, requested: request, skipped: failures }, `TF.js backend: ${name}`);
       return { tf, backend: name };
     } catch (err) {
-      if (isOutOfDescriptors(err)) throw descriptorsBusy(`TF.js (its ${name} backend)`, err);
+      if (isOutOfDescriptors(err)) {
+        // An error that says EMFILE is an object (see isOutOfDescriptors).
+        if (descriptorFailures.has(err as object)) throw keptFailed(`TF.js (its ${name} backend)`, err);
+        descriptorFailures.add(err as object);
+        throw descriptorsBusy(`TF.js (its ${name} backend)`, err);
+      }
       failures.push(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
     }
   }

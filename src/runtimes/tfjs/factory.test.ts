@@ -208,6 +208,31 @@ test('backend choice: best available first, forced choices honoured, failures ex
   await tf.setBackend((await loadTfjs('auto', log)).backend);
 });
 
+test('a backend whose package could not be loaded for want of file descriptors: 503 ERR_SERVER_BUSY (not a fall back to a slower backend), and 500 ERR_INTERNAL once Node gives the same failure back', async () => {
+  const log = recordingLog();
+  const emfile = (): Error => Object.assign(new Error("EMFILE: too many open files, open '/x/tf.node.js'"), { code: 'EMFILE' });
+  const tf = await import('@tensorflow/tfjs');
+  // A fresh failure each time (a require tried afresh): busy each time, then it loads.
+  let fresh = 2;
+  const retried = fakeDeps({ '@tensorflow/tfjs': tf });
+  retried.importModule = async (name) => {
+    if (fresh > 0) throw (fresh--, emfile());
+    return tf;
+  };
+  await rejectsWith(loadTfjs('cpu', log, retried), 'ERR_SERVER_BUSY', /^TF\.js \(its cpu backend\) cannot be loaded now: this process has no file descriptors to spare/);
+  await rejectsWith(loadTfjs('cpu', log, retried), 'ERR_SERVER_BUSY');
+  assert.equal((await loadTfjs('cpu', log, retried)).backend, 'cpu');
+  // The very same failure again (an import() Node kept failed): no retry can load it.
+  const kept = emfile();
+  const keptDeps = fakeDeps({});
+  keptDeps.importModule = async () => {
+    throw kept;
+  };
+  await rejectsWith(loadTfjs('auto', log, keptDeps), 'ERR_SERVER_BUSY', /its tensorflow backend/);
+  await rejectsWith(loadTfjs('auto', log, keptDeps), 'ERR_INTERNAL', /^TF\.js \(its tensorflow backend\) could not be loaded for want of file descriptors \(EMFILE.*restart the server, and raise its open files limit/);
+  assert.equal(log.lines.filter((l) => /TF\.js backend: (wasm|cpu)/.test(l.msg ?? '') && JSON.stringify(l.obj).includes('EMFILE')).length, 0, 'never fell back past the failed backend');
+});
+
 test('an unknown backend name is a configuration error naming the choices', async () => {
   await rejectsWith(loadTfjsRuntime(path.join(FIXTURES, 'layers-mlp'), options(recordingLog(), { backend: 'gpu-please' })), 'ERR_CONFIG_INVALID', /auto, tensorflow, wasm or cpu/);
 });
