@@ -300,3 +300,17 @@ test("the invocation line at debug level gives the size of a body that moved to 
   const line = lines.find((l) => 'bytesIn' in l);
   assert.deepEqual([line?.['bytesIn'], line?.['bytesOut']], [20_000, 5]);
 });
+
+test("a thread whose code could not be opened for want of file descriptors (EMFILE) fails its load with 503 ERR_SERVER_BUSY, not an ERR_MODEL_LOAD blaming the handler: a multi-model load answers it and may be retried", { timeout: 10_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-emfile-thread-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'thread.mjs');
+  writeFileSync(file, `throw Object.assign(new Error("EMFILE: too many open files, open '/x/inference-thread.js'"), { code: 'EMFILE', errno: -24, syscall: 'open' });`);
+  const worker = new InferenceWorker(pathToFileURL(file), {} as InferenceThreadData, 1, createLogger('silent'));
+  await worker.whenSettled();
+  assert.equal(worker.state(), 'failed');
+  assert.equal(worker.failure()?.code, 'ERR_SERVER_BUSY');
+  assert.equal(worker.failure()?.status, 503);
+  assert.match(worker.failure()!.message, /^the inference thread's code cannot be loaded now: this process has no file descriptors to spare/);
+  await worker.close();
+});

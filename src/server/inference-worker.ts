@@ -15,6 +15,7 @@ import { failing, type BidiFrame, type BidiRequest } from '../core/bidi-frame.js
 import { clientGoneError } from '../core/cancellation.js';
 import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
+import { descriptorsBusy, isOutOfDescriptors } from '../core/retrying-load.js';
 
 
 interface Pending {
@@ -251,7 +252,11 @@ export class InferenceWorker implements InferenceBackend {
   #threadEndedLoading(code: number, uncaught: unknown): void {
     const cause = uncaught === undefined ? `process.exit(${code}) was called` : `an uncaught error: ${thrownMessage(uncaught)}`;
     this.#state = 'failed';
-    this.#failure = outOfMemory(uncaught)
+    this.#failure = isOutOfDescriptors(uncaught)
+      ? // The thread's code could not be opened (files ran out since the load was let start): not
+        // user code's fault, and a new thread (a later POST /models) loads its code afresh.
+        descriptorsBusy("the inference thread's code", uncaught)
+      : outOfMemory(uncaught)
       ? // Node's own words, which clients may read: they say what to fix.
         new ToolkitError('ERR_MODEL_LOAD', `the inference thread ran out of memory (its JavaScript heap) while loading the model; ${this.#moreHeap()}, or load a smaller model`)
       : new ToolkitError(
