@@ -239,6 +239,35 @@ test('a thread whose code cannot be loaded now for want of file descriptors (503
   await b.close();
 });
 
+test('a thread whose model load met the process short of file descriptors (503 ERR_SERVER_BUSY): the bodies that needed it run inline, that thread is closed, and a later one starts a new thread', async () => {
+  const { log: recordingLog, lines } = recording();
+  let busy = true;
+  const started: (InferenceBackend & { closed: boolean })[] = [];
+  const { thread, count } = countedThreads(() => {
+    const t = busy
+      ? {
+          ...named('thread', 'failed'),
+          failure: () => new ToolkitError('ERR_SERVER_BUSY', 'ONNX Runtime (onnxruntime-node) cannot be loaded now: this process has no file descriptors to spare (its open files limit, ulimit -n); retry shortly'),
+        }
+      : named('thread');
+    started.push(t);
+    return t;
+  });
+  const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread, log: recordingLog, loopDelay: () => 0 });
+  await b.whenSettled();
+  assert.deepEqual(await Promise.all([where(b, request(INLINE_MAX_BYTES + 1)), where(b, request(10, true))]), ['inline', 'inline']);
+  assert.equal(count(), 1, 'one thread for the requests waiting together');
+  assert.equal(started[0]!.closed, true, 'the thread that could not load was closed');
+  busy = false;
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
+  assert.equal(await where(b, request(INLINE_MAX_BYTES + 1)), 'thread');
+  assert.equal(count(), 2, 'a new thread, once');
+  assert.equal(lines.filter((l) => l.includes('could not load the model now')).length, 1);
+  assert.equal(lines.filter((l) => l.includes('every request of this model runs inline')).length, 0);
+  await b.close();
+  assert.equal(started[1]!.closed, true);
+});
+
 test("a thread whose model fails to load: the bodies that needed it run inline, and it is logged once; later ones run inline without waiting", async () => {
   const { log: recordingLog, lines } = recording();
   const b = new SizeRoutedBackend({ mode: Promise.resolve({ mode: 'inline', reason: 't' }), inline: () => named('inline'), thread: () => named('thread', 'failed'), log: recordingLog, loopDelay: () => 0 });

@@ -91,7 +91,8 @@ export interface SizeRoutedOptions {
  * loaded its copy of the model. A worker that only ever gets small bodies never loads the model
  * twice, and a new worker does not spend its first second under load starting a thread beside the
  * requests it answers (`npm run bench`, `warmup`). A thread that cannot start, or whose model fails
- * to load, is logged once, and the requests that needed it run inline.
+ * to load, is logged once, and the requests that needed it run inline; one that could not for want
+ * of file descriptors (503 `ERR_SERVER_BUSY`) is started again by a later request that needs it.
  */
 export class SizeRoutedBackend implements InferenceBackend {
   #inline: InferenceBackend | undefined;
@@ -146,6 +147,15 @@ export class SizeRoutedBackend implements InferenceBackend {
         if (!thread) return undefined;
         await thread.whenSettled();
         if (thread.state() === 'ready') return (this.#readyThread = thread);
+        const failure = thread.failure();
+        if (failure?.code === 'ERR_SERVER_BUSY' && !this.#closed) {
+          // Its load met the process short of file descriptors (see retrying-load.ts): as for the
+          // thread's code, these requests run inline, and a later one starts a new thread.
+          this.#log.warn({ reason: failure.message }, 'the inference thread could not load the model now; the requests that needed it run inline');
+          this.#threadStart = this.#threadReady = this.#thread = undefined;
+          await thread.close(0);
+          return undefined;
+        }
         this.#log.error({ reason: thread.failure()?.message }, 'the inference thread could not load the model; every request of this model runs inline');
         this.#threadFailed = true;
         return undefined;
