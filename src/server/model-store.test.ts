@@ -13,6 +13,7 @@ import { checkFreeMemory, freeMemoryBytes, ModelStore } from './model-store.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { createLogger } from '../logging/logger.js';
 import { tempDirForSync, type Cleanup } from '../../test/helpers/temp-dir.js';
+import { keptFailed } from '../core/retrying-load.js';
 
 const MB = 1024 * 1024;
 
@@ -278,4 +279,22 @@ test('a load whose code could not be loaded for want of descriptors (the thread 
   assert.deepEqual(closed, [1, 2], 'each failed backend was closed');
   await request(app).post('/models').send({ model_name: 'a', url }).expect(200);
   await request(app).post('/models/a/invoke').set('Content-Type', 'text/plain').send('hi').expect(200, 'a:hi');
+});
+
+test('a load whose code Node kept failed (an import() that met EMFILE, given back failed) is a 500 saying to restart and raise ulimit -n, not a 503 to retry for ever; the model is left unloaded', async (t) => {
+  const emfile = Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+  const { app, url } = appOn(
+    t,
+    new ModelStore((name) => {
+      const b = fakeBackend(name, { wait: true });
+      queueMicrotask(() => b.settle('failed'));
+      return { ...b, failure: () => keptFailed('ONNX Runtime (onnxruntime-node)', emfile) };
+    }, 0),
+  );
+  const res = await request(app).post('/models').send({ model_name: 'a', url });
+  assert.equal(res.status, 500, res.text);
+  assert.equal(res.headers['retry-after'], undefined);
+  assert.equal(res.body.code, 'ERR_MODEL_LOAD');
+  assert.match(res.body.message, /^model "a" failed to load from .*: ONNX Runtime \(onnxruntime-node\) could not be loaded for want of file descriptors \(EMFILE: too many open files\).*restart the server, and raise its open files limit \(ulimit -n\)$/);
+  await request(app).get('/models/a').expect(404);
 });
