@@ -25,4 +25,6 @@ test('List*: MaxResults pages with NextToken until the last page has none; a bad
   // A token nesting past 512 levels is refused before JSON.parse (which takes seconds over millions of brackets), as any other bad token.
   const deep = Buffer.from(`${'['.repeat(100_000)}${']'.repeat(100_000)}`).toString('base64url');
   assert.throws(() => listPage('ListThings', items, { NextToken: deep }, view), (err: Error & { type?: string }) => err.type === 'ValidationException');
+  // Nor is a token that is not a string a 500 (Buffer.from throws a TypeError for it).
+  assert.throws(() => listPage('ListThings', items, { NextToken: 5 as unknown as string }, view), (err: Error & { type?: string }) => err.type === 'ValidationException');
 });

@@ -47,11 +47,12 @@ function encodePosition(p: PagePosition): string {
 
 /** The position `token` carries, when it is one `operation` issued for this sort; otherwise undefined. */
 function decodePosition(token: string, operation: string, sortBy: string, sortOrder: string): PagePosition | undefined {
-  const text = Buffer.from(token, 'base64url').toString('utf8');
-  // A token is a client's text: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
-  if (jsonNestsDeeperThan(text)) return undefined;
   let parsed: unknown;
   try {
+    // In the try: a token that is not a string (Buffer.from throws) is a bad token as any other.
+    const text = Buffer.from(token, 'base64url').toString('utf8');
+    // A token is a client's text: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
+    if (jsonNestsDeeperThan(text)) return undefined;
     parsed = JSON.parse(text);
   } catch {
     return undefined;

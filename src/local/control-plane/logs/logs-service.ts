@@ -78,12 +78,12 @@ function encodeToken(position: unknown): string {
 }
 
 function decodeToken<T>(token: string, valid: (v: unknown) => v is T): T {
-  const text = Buffer.from(token, 'base64url').toString('utf8');
-  // A token is a client's text: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
-  if (jsonNestsDeeperThan(text)) throw invalidToken();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    // In the try: a token that is not a string (Buffer.from throws) is a bad token as any other.
+    const text = Buffer.from(token, 'base64url').toString('utf8');
+    // A token is a client's text: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
+    parsed = jsonNestsDeeperThan(text) ? undefined : JSON.parse(text);
   } catch {
     throw invalidToken();
   }
