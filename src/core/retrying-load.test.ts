@@ -85,6 +85,12 @@ test('isOutOfDescriptors looks through causes', () => {
   assert.equal(isOutOfDescriptors(Object.assign(new Error('x'), { code: 'ENOENT' })), false);
   assert.equal(isOutOfDescriptors(undefined), false);
   assert.equal(isOutOfDescriptors('EMFILE'), false);
+  // A native addon dlopen could not open (Node 20's words for onnxruntime_binding.node at ulimit -n): only the text says why.
+  const dlopen = (why: string) => Object.assign(new Error(`/x/onnxruntime_binding.node: cannot open shared object file: ${why}`), { code: 'ERR_DLOPEN_FAILED' });
+  assert.equal(isOutOfDescriptors(dlopen('Too many open files')), true);
+  assert.equal(isOutOfDescriptors(dlopen('Too many open files in system')), true);
+  assert.equal(isOutOfDescriptors(dlopen('No such file or directory')), false);
+  assert.equal(isOutOfDescriptors(Object.assign(new Error('Too many open files'), { code: 'ERR_SOMETHING' })), false);
 });
 
 test('a failure met again as the very same error was kept by Node: 500 ERR_INTERNAL saying so, not a 503 to retry for ever; a fresh error each time stays a 503', async () => {

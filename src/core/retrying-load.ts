@@ -1,11 +1,16 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { hasFreeDescriptors } from './free-descriptors.js';
 
-/** Whether `err`, or an error it was caused by, is a lack of file descriptors (EMFILE, ENFILE). */
+/**
+ * Whether `err`, or an error it was caused by, is a lack of file descriptors (EMFILE, ENFILE; or a
+ * native addon that could not be opened for that reason, ONNX Runtime's or sharp's binding: Node's
+ * `ERR_DLOPEN_FAILED` carries only dlopen's text, "cannot open shared object file: Too many open files").
+ */
 export function isOutOfDescriptors(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (code === 'EMFILE' || code === 'ENFILE') return true;
+    if (code === 'ERR_DLOPEN_FAILED' && /too many open files/i.test(String((e as { message?: unknown }).message))) return true;
   }
   return false;
 }
