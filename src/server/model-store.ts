@@ -63,6 +63,11 @@ export function freeMemoryBytes(): number {
   return typeof process.availableMemory === 'function' ? process.availableMemory() : os.freemem();
 }
 
+/** The 507 of a model load that met a file descriptor shortage (SageMaker's "other resources"). */
+function shortOfDescriptors(message: string, cause?: unknown): ToolkitError {
+  return new ToolkitError('ERR_INSUFFICIENT_RESOURCES', message, { cause });
+}
+
 /** Throws 507 when less than `minFreeMb` of memory is free (SageMaker then unloads unused models). */
 export function checkFreeMemory(minFreeMb: number, freeBytes = freeMemoryBytes()): void {
   if (freeBytes < minFreeMb * 1024 * 1024) {
@@ -90,13 +95,15 @@ export class ModelStore implements ModelManager {
   ) {}
 
   /**
-   * Loads `name`. Without file descriptors to spare the load is not started: 503 `ERR_SERVER_BUSY`
-   * (a load opens the model's files, a thread's code, maybe a runtime's), and the model is left
-   * unloaded for a later `POST /models`; so is one whose load met the shortage on the way.
+   * Loads `name`. Without file descriptors to spare the load is not started: 507
+   * `ERR_INSUFFICIENT_RESOURCES` (a load opens the model's files, a thread's code, maybe a
+   * runtime's), and the model is left unloaded for a later `POST /models`; so is one whose load met
+   * the shortage on the way. 507 is SageMaker's answer for a load short of memory "or other
+   * resources": it unloads unused models (closing their threads and files) and retries.
    */
   async load(name: string, url: string): Promise<void> {
     if (this.#models.has(name)) throw new ToolkitError('ERR_MODEL_ALREADY_LOADED', `model "${name}" is already loaded; DELETE /models/${name} first to replace it`);
-    if (!this.canLoad()) throw descriptorsBusy(`model "${name}"`);
+    if (!this.canLoad()) throw shortOfDescriptors(descriptorsBusy(`model "${name}"`).message);
     const backend = this.create(name, url, () => {
       // Only this load's entry: the name may have been unloaded and loaded anew meanwhile.
       if (this.#models.get(name)?.backend !== backend) return;
@@ -119,7 +126,7 @@ export class ModelStore implements ModelManager {
       const message = `model "${name}" failed to load from ${url}: ${loadFailureReason(failure)}`;
       if (failure && isMemoryFailure(failure.message)) throw new ToolkitError('ERR_INSUFFICIENT_RESOURCES', message, { cause: failure });
       // Code the load needed could not be loaded for want of file descriptors: retry later (the model is not loaded).
-      if (failure?.code === 'ERR_SERVER_BUSY') throw new ToolkitError('ERR_SERVER_BUSY', message, { cause: failure });
+      if (failure?.code === 'ERR_SERVER_BUSY') throw shortOfDescriptors(message, failure);
       throw new ToolkitError('ERR_MODEL_LOAD', message, { status: 500, cause: failure });
     }
   }

@@ -1,8 +1,9 @@
 /**
  * A multi-model `POST /models` while the worker has no file descriptor to spare: a load opens the
  * model's files and loads code (the inference thread's, a runtime's), which Node would keep failed
- * for the life of the worker. It is not started: 503 `ERR_SERVER_BUSY` with `Retry-After: 1`, the
- * model is left unloaded, and the same `POST /models` loads it once descriptors are free.
+ * for the life of the worker. It is not started: 507 `ERR_INSUFFICIENT_RESOURCES` (the contract's
+ * answer for a load short of memory or other resources: SageMaker unloads unused models and
+ * retries), the model is left unloaded, and the same `POST /models` loads it once descriptors are free.
  *
  * A first model's predictFn takes every descriptor the worker may open but a few, and gives them
  * back, when asked: requests meanwhile come on connections opened before.
@@ -111,7 +112,7 @@ function connection(): (method: string, urlPath: string, headers?: Record<string
 
 const json = { 'Content-Type': 'application/json' };
 
-test('POST /models while the worker has no descriptor to spare: 503 ERR_SERVER_BUSY with Retry-After, the model not loaded; the same load succeeds once descriptors are free', async () => {
+test('POST /models while the worker has no descriptor to spare: 507 ERR_INSUFFICIENT_RESOURCES, the model not loaded; the same load succeeds once descriptors are free', async () => {
   const control = connection();
   const loads = connection();
   const load = (name: string) => loads('POST', '/models', json, JSON.stringify({ model_name: name, url: path.join(models, name) }));
@@ -123,10 +124,9 @@ test('POST /models while the worker has no descriptor to spare: 503 ERR_SERVER_B
   assert.equal(held.status, 200, held.text);
   try {
     const refused = await load('iris');
-    assert.equal(refused.status, 503, refused.text);
-    assert.equal(refused.headers['retry-after'], '1');
+    assert.equal(refused.status, 507, refused.text);
     const body = JSON.parse(refused.text) as { code: string; message: string };
-    assert.equal(body.code, 'ERR_SERVER_BUSY');
+    assert.equal(body.code, 'ERR_INSUFFICIENT_RESOURCES');
     assert.match(body.message, /^model "iris" cannot be loaded now: this process has no file descriptors to spare \(its open files limit, ulimit -n\); retry shortly$/);
     const listed = await loads('GET', '/models/iris');
     assert.equal(listed.status, 404, listed.text);
