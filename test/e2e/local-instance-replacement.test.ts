@@ -61,8 +61,11 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** Deadline of a wait in this file unless it says otherwise: instances are real `smkit serve` processes. */
-const POLL = { timeoutMs: 90_000 };
+/**
+ * Deadline of a wait in this file unless it says otherwise: instances are real `smkit serve` processes.
+ * A probe every 200 ms: {@link processesWith} reads every process's environment on the machine.
+ */
+const POLL = { timeoutMs: 90_000, intervalMs: 200 };
 
 async function invoke(): Promise<number[][]> {
   const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris', ContentType: 'text/csv', Accept: 'application/json', Body: IRIS }));
@@ -182,7 +185,7 @@ test('a hung instance (SIGSTOP) fails its /ping health checks, leaves rotation, 
     await until('the replacement to join', () => count('replacement instance in service') > joinedBefore, POLL);
     assert.equal(fleet().size, 2);
     // SIGTERM cannot act on stopped processes; the SIGKILL to the instance's process group after the grace does.
-    await until('the hung instance\'s processes to be gone', () => processesWith(`SMKIT_INSTANCE_ID=${hung.instanceId!}`).length === 0, { timeoutMs: 60_000 });
+    await until('the hung instance\'s processes to be gone', () => processesWith(`SMKIT_INSTANCE_ID=${hung.instanceId!}`).length === 0, { timeoutMs: 60_000, intervalMs: 200 });
   } finally {
     for (const pid of processesWith(`SMKIT_INSTANCE_ID=${hung.instanceId}`)) process.kill(pid, 'SIGCONT');
   }
@@ -199,10 +202,11 @@ test('deleting the endpoint while a replacement starts stops it: no serve proces
   // Where /proc shows processes: wait until the dead instance's are gone and the replacement's serve
   // process runs beside the survivor's two (primary and worker), so the deletion meets it starting.
   if (existsSync('/proc/self/environ')) {
-    await until('the replacement process to run', () => processesWith(`SMKIT_INSTANCE_ID=${victim.instanceId!}`).length === 0 && serveProcesses().length >= 3, POLL);
+    // At 50 ms: the deletion is to meet the replacement still starting, a window of a few seconds at most.
+    await until('the replacement process to run', () => processesWith(`SMKIT_INSTANCE_ID=${victim.instanceId!}`).length === 0 && serveProcesses().length >= 3, { ...POLL, intervalMs: 50 });
   }
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'iris' }));
   await waitUntilEndpointDeleted({ client: sm, ...waitFast }, { EndpointName: 'iris' });
   assert.equal(local.store.endpoints.has('iris'), false);
-  await until('every serve process of the endpoint to exit', () => serveProcesses().length === 0, { timeoutMs: 30_000 });
+  await until('every serve process of the endpoint to exit', () => serveProcesses().length === 0, { timeoutMs: 30_000, intervalMs: 200 });
 });
