@@ -102,7 +102,8 @@ describe('asynchronous endpoints at 0 instances', { concurrency: true }, () => {
       outputs.push(out.OutputLocation!);
     }
     // A sample taken with the three requests queued and no instance: they wait, nothing is written.
-    await until('a backlog of 3 without capacity in CloudWatch', async () => ((await maximum('zero', 'ApproximateBacklogSize')) === 3 ? true : undefined));
+    // Probes every 250 ms, as below: a sample is taken once a (one-second) minute, an instance starts in seconds.
+    await until('a backlog of 3 without capacity in CloudWatch', async () => ((await maximum('zero', 'ApproximateBacklogSize')) === 3 ? true : undefined), { intervalMs: 250 });
     assert.equal(await maximum('zero', 'HasBacklogWithoutCapacity'), 1);
     assert.equal(await maximum('zero', 'ApproximateBacklogSizePerInstance'), 3, 'at 0 instances the per-instance backlog is the whole backlog');
     for (const location of outputs) assert.equal(await exists(location), false, `${location} was written with no instance`);
@@ -111,7 +112,7 @@ describe('asynchronous endpoints at 0 instances', { concurrency: true }, () => {
     await setCount('zero', 1);
     assert.equal((await counts('zero')).status, 'Updating');
     const results = [];
-    for (const location of outputs) results.push(await until(`the result at ${location}`, () => object(location), { retryErrors: true }));
+    for (const location of outputs) results.push(await until(`the result at ${location}`, () => object(location), { intervalMs: 250, retryErrors: true }));
     assert.deepEqual(results, expected);
     assert.deepEqual(await counts('zero'), { status: 'InService', current: 1, desired: 1 });
   });
