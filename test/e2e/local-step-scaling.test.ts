@@ -4,6 +4,7 @@
 // policy in its AlarmActions and scales the variant out; a second alarm, forced with
 // SetAlarmState as AWS users rehearse alarms, runs a scale-in policy.
 import { after, before, test } from 'node:test';
+import { setTimeout as pace } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -102,7 +103,8 @@ test('a StepScaling policy named in an alarm\'s AlarmActions scales the variant 
   assert.deepEqual(described.ScalingPolicies![0]!.Alarms, [{ AlarmName: 'iris-busy', AlarmARN: 'arn:aws:cloudwatch:us-east-1:111122223333:alarm:iris-busy' }]);
 
   // Load above 3 invocations per (one-second) minute: the alarm goes to ALARM and its action adds an instance.
-  await until('scale-out to 2 instances', async () => ((await variantCounts()).desired === 2 ? true : undefined), { timeoutMs: 90_000, between: () => Promise.all([invoke(), invoke()]) });
+  // Two invocations per probe, paced at 100 ms (far above the 3 a one-second minute the alarm needs) rather than back to back, which burnt CPU for nothing.
+  await until('scale-out to 2 instances', async () => ((await variantCounts()).desired === 2 ? true : undefined), { timeoutMs: 90_000, between: () => Promise.all([invoke(), invoke(), pace(100)]) });
   await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
   assert.deepEqual(await variantCounts(), { status: 'InService', desired: 2, current: 2 });
   const history = await cw.send(new DescribeAlarmHistoryCommand({ AlarmName: 'iris-busy', HistoryItemType: 'Action' }));
