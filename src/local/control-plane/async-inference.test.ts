@@ -14,7 +14,7 @@ import { type AsyncInferenceConfig, CreateEndpointCommand, CreateEndpointConfigC
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
-import { until } from '../../../test/helpers/until.js';
+import { until as pollUntil, type NotYet, type UntilOptions } from '../../../test/helpers/until.js';
 import { heldS3Writes, startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 import { MAX_CONCURRENT_ASYNC_FAILURE_WRITES } from './async-inference.js';
@@ -22,6 +22,14 @@ import { createS3Objects } from '../s3/client.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
 import type { Deployment } from './deployment.js';
 import type { S3Objects } from '../s3/objects.js';
+
+/**
+ * {@link pollUntil} probing every 100 ms unless a wait says otherwise: most probes here are SDK
+ * calls to the local SageMaker or to s3rver, whose CPU the default 50 ms doubled.
+ */
+function until<T>(what: string, probe: () => T | NotYet | Promise<T | NotYet>, options: UntilOptions = {}): Promise<T> {
+  return pollUntil(what, probe, { intervalMs: 100, ...options });
+}
 
 /**
  * The object at `url` once it exists with content (polled: the result is written in the background,
@@ -823,7 +831,7 @@ test('a local SageMaker that stops fails the asynchronous requests still waiting
   const slowS3: S3Objects = {
     ...real,
     put: async (...args) => {
-      await until('the fleet stopped', () => backend.running === 0, { intervalMs: 5 });
+      await until('the fleet stopped', () => backend.running === 0, { intervalMs: 50 });
       await new Promise((resolve) => setTimeout(resolve, 300));
       return real.put(...args);
     },
@@ -836,7 +844,8 @@ test('a local SageMaker that stops fails the asynchronous requests still waiting
   try {
     await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'stopping/r.json', Body: '[1]' }));
     const running = await own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'stopping', Body: Buffer.from('[0]'), ContentType: 'application/json' }));
-    await until('the first request at the model', () => own.backend.invocations.length === 1);
+    // At the 50 ms of old: the two below must be queued within the first request's 300 ms.
+    await until('the first request at the model', () => own.backend.invocations.length === 1, { intervalMs: 50 });
     // One slot: these wait behind it.
     const waiting = [
       await own.client.send(new InvokeEndpointAsyncCommand({ EndpointName: 'stopping', InputLocation: 's3://in/stopping/r.json', ContentType: 'application/json' })),
