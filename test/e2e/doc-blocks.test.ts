@@ -5,8 +5,10 @@
 // scratch folder that links the checkout's bin/, dist/ and node_modules/ and holds copies of models/
 // and opt-ml-template/; documented ports become free ports and /tmp/ a scratch folder; a server
 // started in the background is waited for before the next command, as is the endpoint an AWS CLI
-// waiter waits for, and everything the group started is killed at the end.
-import { describe, test } from 'node:test';
+// waiter waits for, and everything the group started is killed at the end. The `aws` the blocks
+// run is the machine's AWS CLI, through a pre-imported Python when it is a Python script
+// (test/helpers/aws-zygote.ts: a command costs a third of a plain start's CPU).
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -14,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { REPO_ROOT } from '../helpers/serve-process.js';
+import { startAwsZygote, type AwsZygote } from '../helpers/aws-zygote.js';
 import { expectedOutputs, readDocBlocks, unmarkedCodeBlocks, unmarkedSmkitBlocks, type DocBlock } from '../helpers/doc-blocks.js';
 
 const DOCS = ['README.md', 'opt-ml-template/README.md', ...readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -170,6 +173,13 @@ async function runGroup(blocks: readonly DocBlock[], aws: string | undefined, py
   }
 }
 
+/** This process's environment without the settings of smkit, SageMaker, AWS and the test runner. */
+function outerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(SAGEMAKER_|SM_|SMKIT_|NODE_TEST|AWS_)/.test(k)) env[k] = v;
+  return env;
+}
+
 interface GroupRun {
   code: number | null;
   source: string;
@@ -186,7 +196,8 @@ async function runGroupOnce(blocks: readonly DocBlock[], aws: string | undefined
   for (const entry of COPIED) cpSync(path.join(REPO_ROOT, entry), path.join(work, entry), { recursive: true });
   const shims = path.join(work, '.bin');
   mkdirSync(shims);
-  if (aws) symlinkSync(aws, path.join(shims, 'aws'));
+  if (zygote) zygote.install(shims);
+  else if (aws) symlinkSync(aws, path.join(shims, 'aws'));
   const ports = new Map<string, string>();
   const pick = async (documented: string) => {
     if (ports.has(documented)) return;
@@ -196,8 +207,7 @@ async function runGroupOnce(blocks: readonly DocBlock[], aws: string | undefined
   };
   for (const b of blocks) for (const m of `${b.before ?? ''}\n${b.code}`.matchAll(PORT)) await pick(m[1]!);
   await pick('8080');
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(SAGEMAKER_|SM_|SMKIT_|NODE_TEST|AWS_)/.test(k)) env[k] = v;
+  const env = outerEnv();
   env.PATH = `${shims}${path.delimiter}${process.env.PATH}`;
   env.SAGEMAKER_MODEL_SERVER_WORKERS = '1';
   if (python) env.DOC_PYTHON = python;
@@ -246,6 +256,8 @@ const groups = new Map<string, DocBlock[]>();
 for (const b of blocks) groups.set(b.group, [...(groups.get(b.group) ?? []), b]);
 const aws = awsCliV2();
 const python = pythonWithBoto3();
+/** The pre-imported AWS CLI the groups' `aws` runs through, when there is one. */
+let zygote: AwsZygote | undefined;
 const TOOLS: Record<string, string | undefined> = { aws, boto3: python };
 
 /**
@@ -288,6 +300,10 @@ const cliGroups = ordered.filter(([, g]) => runsCliWaiter(g)).length;
 const WALKTHROUGHS = ['docs/local-sagemaker.md', 'docs/deploy.md'];
 
 describe('documented blocks run as written', { concurrency: SLOTS + cliGroups }, () => {
+  before(async () => {
+    if (aws) zygote = await startAwsZygote(aws, outerEnv());
+  });
+  after(() => zygote?.stop());
   test('the docs mark their runnable blocks', () => {
     assert.ok(groups.size >= 8, `only ${groups.size} doc-test groups found`);
     // The README is what a new user follows line by line: each block that runs smkit is run here, or says why not.

@@ -1,0 +1,202 @@
+"""A pre-imported AWS CLI for the doc-block test (see aws-zygote.ts).
+
+Each `aws` command of a doc block costs a second or more of CPU, most of it Python importing awscli
+and botocore. The zygote imports them once; each command then runs, in a process forked from it,
+the AWS CLI's own script (the `aws` on the machine, executed as it is) with the caller's arguments,
+environment, working folder, umask and standard input, output and error.
+
+  python3 aws-zygote.py serve <socket> <aws script>     the zygote (prints "ready" once it listens)
+  python3 -I -S aws-zygote.py client <socket> <aws script> <argv0> [args...]     one `aws` command
+
+The client hands its arguments and standard streams to the zygote and exits as the command did. It
+runs the plain AWS CLI instead when the zygote is not there, refuses (a terminal on a standard
+stream, or a setting read at Python's start or awscli's import that differs from the zygote's), or
+cannot take the command; once the zygote took it, a lost answer is an error (never a second run).
+"""
+import json
+import os
+import signal
+import socket
+import sys
+
+
+def _start_env(env):
+    """Settings read when Python starts or awscli is imported: a command runs in the zygote only with the same."""
+    return {k: v for k, v in env.items() if k.startswith(('PYTHON', 'LC_')) or k in ('LANG', 'AWS_DATA_PATH')}
+
+
+def _exit_code(exc):
+    """The exit status Python gives a SystemExit that ends a script."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    sys.stderr.write(f'{exc.code}\n')
+    return 1
+
+
+def _run_command(request, fds, aws):
+    """In the forked process: becomes the caller's `aws` command and runs the AWS CLI's script."""
+    import runpy
+    import traceback
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    os.chdir(request['cwd'])
+    os.umask(request['umask'])
+    env = dict(request['env'])
+    # awscli's import added its data folder to AWS_DATA_PATH (from the same value the caller has).
+    if 'AWS_DATA_PATH' in os.environ:
+        env['AWS_DATA_PATH'] = os.environ['AWS_DATA_PATH']
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = [request['argv0'], *request['args']]
+    code = 0
+    try:
+        runpy.run_path(aws, run_name='__main__')
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
+
+
+def _handle(conn, aws, start_env):
+    """In a process forked per connection: takes one command, runs it, answers its exit status."""
+    import select
+    try:
+        message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        request = json.loads(message)
+    except Exception:
+        os._exit(0)  # no answer: the client runs the plain CLI
+    if len(fds) != 3 or _start_env(request['env']) != start_env:
+        conn.send(b'{"fallback": true}')
+        os._exit(0)
+    conn.send(b'{"accepted": true}')
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        _run_command(request, fds, aws)
+    for fd in fds:
+        os.close(fd)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    while pidfd is not None:
+        ready, _, _ = select.select([conn, pidfd], [], [])
+        if pidfd in ready:
+            break
+        try:
+            gone = not conn.recv(16)
+        except OSError:
+            gone = True
+        if gone:
+            # The caller is gone (its group was stopped): so is its command.
+            os.kill(pid, signal.SIGKILL)
+            break
+    _, status = os.waitpid(pid, 0)
+    try:
+        conn.send(json.dumps({'exit': os.waitstatus_to_exitcode(status)}).encode())
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def serve(path, aws):
+    """Imports the AWS CLI, then forks a handler per connection until standard input ends."""
+    import select
+    start_env = _start_env(os.environ)
+    # As when the script runs: its folder first on sys.path, not this one.
+    sys.path[0] = os.path.dirname(os.path.realpath(aws))
+    import awscli.clidriver  # noqa: F401  (what the script imports)
+    import awscli.handlers  # noqa: F401  (the plugins its main() loads)
+    try:
+        # The Linux distribution the CLI puts in its user agent (distro caches it; lsb_release is a process).
+        import distro
+        distro.id()
+        distro.major_version()
+    except Exception:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(64)
+    # Handlers are reaped here (not left to SIG_IGN), so the commands' CPU counts as this process's
+    # children's, as a plain `aws` would for its caller. SIGCHLD wakes the select through this pipe.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sys.stdout.write('ready\n')
+    sys.stdout.flush()
+    while True:
+        ready, _, _ = select.select([listener, 0, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] != 0:
+                    pass
+            except ChildProcessError:
+                pass
+        if 0 in ready and not os.read(0, 4096):
+            break  # the test is over (or gone)
+        if listener in ready:
+            conn, _ = listener.accept()
+            if os.fork() == 0:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                for fd in (listener.detach(), wake_r, wake_w):
+                    os.close(fd)
+                _handle(conn, aws, start_env)
+            conn.close()
+    # Started as the leader of its own process group: stop the commands still running with it.
+    if os.getpgrp() == os.getpid():
+        os.killpg(0, signal.SIGKILL)
+
+
+def client(path, aws, argv0, args):
+    """One `aws` command: run by the zygote when it takes it, else by the plain CLI."""
+    def plain():
+        os.execv(aws, [argv0, *args])
+
+    try:
+        if any(os.isatty(fd) for fd in (0, 1, 2)):
+            plain()  # the CLI behaves differently on a terminal (pager, prompts)
+        umask = os.umask(0)
+        os.umask(umask)
+        request = {'argv0': argv0, 'args': args, 'env': dict(os.environ), 'cwd': os.getcwd(), 'umask': umask}
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.connect(path)
+        socket.send_fds(sock, [json.dumps(request).encode()], [0, 1, 2])
+        first = sock.recv(4096)
+    except OSError:
+        plain()
+    if not first or json.loads(first).get('fallback'):
+        plain()
+    try:
+        answer = sock.recv(4096)
+    except OSError:
+        answer = b''
+    if not answer:
+        sys.stderr.write('aws-zygote: the command was taken but no exit status came back\n')
+        os._exit(255)
+    code = json.loads(answer)['exit']
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == 'serve':
+        serve(sys.argv[2], sys.argv[3])
+    else:
+        client(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
