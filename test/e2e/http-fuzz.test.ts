@@ -12,7 +12,7 @@ import { createLogger } from '../../src/logging/logger.js';
 import { ERROR_CATALOGUE } from '../../src/errors/catalogue.js';
 import { encodeNpy } from '../../src/codecs/npy.js';
 import { tensor } from '../../src/core/tensor.js';
-import { IN_PROCESS_SETTINGS, serveIdentityModel } from '../helpers/in-process-app.js';
+import { IN_PROCESS_SETTINGS, listenOnLoopback, serveIdentityModel, type LoopbackServer } from '../helpers/in-process-app.js';
 import { identityModelDir } from '../helpers/identity-model.js';
 import { mutatedBodies } from '../helpers/hostile-bodies.js';
 
@@ -25,7 +25,9 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const modelDir = path.join(repo, 'models/iris-onnx');
 const log = createLogger('silent');
 let backend: InProcessBackend;
-let app: ReturnType<typeof createApp>;
+// One listening server for the file: supertest given an app function starts (and closes) a server per request.
+let app: LoopbackServer['server'];
+let listening: LoopbackServer;
 
 before(async () => {
   backend = new InProcessBackend(
@@ -34,9 +36,13 @@ before(async () => {
   );
   await backend.loaded;
   assert.equal(backend.state(), 'ready', backend.failure()?.message);
-  app = createApp({ settings: { maxPayloadMb: 1, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' }, backend, log });
+  listening = await listenOnLoopback(createApp({ settings: { maxPayloadMb: 1, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' }, backend, log }));
+  app = listening.server;
 });
-after(() => backend.close());
+after(async () => {
+  await listening?.close();
+  await backend.close();
+});
 
 const npy = (t: Parameters<typeof encodeNpy>[0]) => encodeNpy(t);
 const SEEDS: Buffer[] = [
@@ -138,7 +144,8 @@ test('bombs over HTTP: deep JSON, deep v2 data, huge NPY shapes, an inflating NP
 
 test('random JSON values sent to inputs of every dtype (identity model) get a 2xx or a catalogued 4xx, and a 200 carries exactly the values sent', async () => {
   const dtypes = ['float16', 'float32', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool'] as const;
-  const { app: server, close } = await serveIdentityModel(dtypes.map((dtype) => ({ name: dtype, dtype })), { ...IN_PROCESS_SETTINGS, maxPayloadMb: 1 });
+  const { app: identity, close } = await serveIdentityModel(dtypes.map((dtype) => ({ name: dtype, dtype })), { ...IN_PROCESS_SETTINGS, maxPayloadMb: 1 });
+  const { server, close: stopListening } = await listenOnLoopback(identity);
   try {
     const value = fc.oneof(
       fc.integer({ min: -300, max: 70000 }),
@@ -172,6 +179,7 @@ test('random JSON values sent to inputs of every dtype (identity model) get a 2x
       { numRuns: 200, examples: [['float32', [-5e-324]], ['float32', [-0, -1e-50]], ['float64', [-0]]] },
     );
   } finally {
+    await stopListening();
     await close();
   }
 });
