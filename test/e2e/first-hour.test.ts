@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { REPO_ROOT, SMKIT_BIN, freePort, runSmkit, startServe, waitForPing, type CliRun } from '../helpers/serve-process.js';
+import { REPO_ROOT, SMKIT_BIN, freePort, runSmkit, startServe, waitForPing, type CliRun, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
 const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
@@ -47,7 +47,7 @@ test('serve on a taken port exits 1 with one ERR_PORT_IN_USE line, no stack trac
     const r = await run(['serve', '--model-dir', IRIS, '--port', String(held.port), '--host', '127.0.0.1', '--workers', '2']);
     assert.equal(r.code, 1);
     // The workers were forked before the port was checked: none outlives the refusal.
-    await until('the refused server\'s workers to be gone', () => workersServing(held.port).length === 0, { timeoutMs: 30_000 });
+    await until('the refused server\'s workers to be gone', () => workersServing(held.port).length === 0, { timeoutMs: 30_000, intervalMs: 200 });
     assert.match(r.stderr, new RegExp(`^smkit: ERR_PORT_IN_USE: port ${held.port} on 127\\.0\\.0\\.1 is already in use`, 'm'));
     assert.equal(r.stderr.trim().split('\n').length, 1, `expected one line on stderr, got:\n${r.stderr}`);
     assert.doesNotMatch(r.stdout + r.stderr, /EADDRINUSE|\n\s+at /);
@@ -75,19 +75,6 @@ test('serve --host binds the address given and says "ready" with the bound addre
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       assert.ok(args.includes('--min-semi-space-size=16') && args.includes('--initial-old-space-size=96'), `worker ${pid}'s command line: ${args.join(' ')}`);
     }
-  } finally {
-    await server.stop();
-  }
-});
-
-test('serve --log-format pretty writes readable lines, not JSON', async () => {
-  const server = await startServe({}, ['--model-dir', IRIS, '--log-format', 'pretty']);
-  try {
-    await waitForPing(server);
-    await until('the ready line', () => /ready: listening/.test(server.output()), { timeoutMs: 20_000, detail: () => server.output() });
-    const line = server.output().split('\n').find((l) => l.includes('ready: listening'));
-    assert.ok(line, server.output());
-    assert.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO.*: ready: listening on 127\.0\.0\.1:\d+/);
   } finally {
     await server.stop();
   }
@@ -147,10 +134,23 @@ describe('a model that fails to load stops the tools at once, with the reason', 
   });
 });
 
-test('a body sent without a Content-Type, or as application/octet-stream, that fails says which type was assumed and how to set one', async () => {
-  const server = await startServe({}, ['--model-dir', IRIS]);
-  try {
+// One `smkit serve` for both: the Content-Type hints do not depend on the log format.
+describe('a served model (--log-format pretty)', () => {
+  let server: ServeProcess;
+  before(async () => {
+    server = await startServe({}, ['--model-dir', IRIS, '--log-format', 'pretty']);
     await waitForPing(server);
+  });
+  after(() => server?.stop());
+
+  test('serve --log-format pretty writes readable lines, not JSON', async () => {
+    await until('the ready line', () => /ready: listening/.test(server.output()), { timeoutMs: 20_000, intervalMs: 100, detail: () => server.output() });
+    const line = server.output().split('\n').find((l) => l.includes('ready: listening'));
+    assert.ok(line, server.output());
+    assert.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO.*: ready: listening on 127\.0\.0\.1:\d+/);
+  });
+
+  test('a body sent without a Content-Type, or as application/octet-stream, that fails says which type was assumed and how to set one', async () => {
     const post = (headers: Record<string, string>) =>
       fetch(`${server.url}/invocations`, { method: 'POST', headers, body: Buffer.from('5.1,3.5,1.4,0.2'), signal: AbortSignal.timeout(10_000) });
     const none = await post({});
@@ -167,9 +167,7 @@ test('a body sent without a Content-Type, or as application/octet-stream, that f
     const badJson = await post({ 'content-type': 'application/json' });
     assert.equal(badJson.status, 400);
     assert.doesNotMatch(((await badJson.json()) as { message: string }).message, /set the body's type/);
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 test('smkit train outside a training container (no /opt/ml/input/config, no --base-dir) refuses and writes nothing', { skip: existsSync('/opt/ml') ? '/opt/ml exists on this machine' : false }, async () => {
