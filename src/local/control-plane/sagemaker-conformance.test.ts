@@ -121,7 +121,7 @@ test('ARNs name the partition of the region, as the service writes them (arn:aws
     assert.equal(alarm?.AlarmArn, 'arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:cn-alarm');
     // The endpoint's instance writes to its log group.
     await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'cn', EndpointConfigName: 'cn' }));
-    await until('cn InService', async () => (await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'cn' }))).EndpointStatus === 'InService', { intervalMs: 20 });
+    await until('cn InService', async () => (await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'cn' }))).EndpointStatus === 'InService', { intervalMs: 100 });
     const groups = (await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/aws/sagemaker/Endpoints/cn' }))).logGroups ?? [];
     assert.deepEqual(groups.map((g) => g.logGroupArn), ['arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/sagemaker/Endpoints/cn']);
   } finally {
@@ -177,7 +177,7 @@ test('CreateModel: MultiModelConfig.ModelCacheSetting is Enabled or Disabled (Mo
   const calls = () => backend.requests.filter((r) => r.id.startsWith('conf-mme/')).map((r) => r.call.replace(/m-[0-9a-f]{16}/, 'm-…'));
   for (let i = 1; i <= 2; i++) {
     await runtime.send(new InvokeEndpointCommand({ EndpointName: 'conf-mme', TargetModel: 'mme-a', Body: Buffer.from('{}') }));
-    await until('the model unloaded after its invocation', () => calls().length === 3 * i, { timeoutMs: 30_000, intervalMs: 10 });
+    await until('the model unloaded after its invocation', () => calls().length === 3 * i, { timeoutMs: 30_000, intervalMs: 100 });
   }
   runtime.destroy();
   assert.deepEqual(calls(), ['POST /models', 'POST /models/m-…/invoke', 'DELETE /models/m-…', 'POST /models', 'POST /models/m-…/invoke', 'DELETE /models/m-…']);
@@ -190,7 +190,7 @@ test('a multi-model endpoint of 2 instances sends each TargetModel to the instan
   await sm.send(new CreateModelCommand({ ModelName: 'conf-mme2', PrimaryContainer: { ModelDataUrl: dir, Mode: 'MultiModel' } }));
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-mme2', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-mme2', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-mme2', EndpointConfigName: 'conf-mme2' }));
-  await until('conf-mme2 in service', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-mme2' }))).EndpointStatus === 'InService', { intervalMs: 20 });
+  await until('conf-mme2 in service', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-mme2' }))).EndpointStatus === 'InService', { intervalMs: 100 });
   const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
   try {
     for (const target of ['mme-a', 'mme-a', 'mme-b', 'mme-b', 'mme-a']) await runtime.send(new InvokeEndpointCommand({ EndpointName: 'conf-mme2', TargetModel: target, Body: Buffer.from('{}') }));
@@ -246,12 +246,12 @@ test('Tags of an endpoint stay while it is Deleting and go once it is gone: an e
   await sm.send(new CreateModelCommand({ ModelName: 'conf-retag', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: { FAKE_HOLD: 'true' } } }));
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-retag', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-retag', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
   const { EndpointArn } = await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-retag', EndpointConfigName: 'conf-retag', Tags: [{ Key: 'old', Value: '1' }] }));
-  await until('conf-retag InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-retag' }))).EndpointStatus === 'InService', { intervalMs: 10 });
+  await until('conf-retag InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-retag' }))).EndpointStatus === 'InService', { intervalMs: 100 });
   const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
   const tagsOf = async () => (await sm.send(new ListTagsCommand({ ResourceArn: EndpointArn }))).Tags;
   try {
     const held = runtime.send(new InvokeEndpointCommand({ EndpointName: 'conf-retag', Body: Buffer.from('{}') }));
-    await until('the invocation is held', () => backend.invocations.some((i) => i.id.startsWith('conf-retag/')), { intervalMs: 10 });
+    await until('the invocation is held', () => backend.invocations.some((i) => i.id.startsWith('conf-retag/')), { intervalMs: 100 });
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-retag' }));
     assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-retag' }))).EndpointStatus, 'Deleting');
     assert.deepEqual(await tagsOf(), [{ Key: 'old', Value: '1' }]);
@@ -261,7 +261,7 @@ test('Tags of an endpoint stay while it is Deleting and go once it is gone: an e
   } finally {
     runtime.destroy();
   }
-  await until('conf-retag gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-retag' })).then(() => false, () => true), { intervalMs: 10 });
+  await until('conf-retag gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-retag' })).then(() => false, () => true), { intervalMs: 100 });
   await assert.rejects(tagsOf(), (err: Error) => err.name === 'ValidationException');
   await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-retag', EndpointConfigName: 'conf-retag', Tags: [{ Key: 'new', Value: '3' }] }));
   assert.deepEqual(await tagsOf(), [{ Key: 'new', Value: '3' }]);
@@ -292,7 +292,7 @@ test('UpdateEndpoint: a RollingUpdatePolicy MaximumBatchSize must be 5% to 50% o
 test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serverless variant\'s MaxConcurrency and ProvisionedConcurrency in place', async () => {
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-model', ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 1 } }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-sl', EndpointConfigName: 'conf-sl' }));
-  const inService = (EndpointName: string) => until(`${EndpointName} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName }))).EndpointStatus === 'InService', { intervalMs: 20 });
+  const inService = (EndpointName: string) => until(`${EndpointName} InService`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName }))).EndpointStatus === 'InService', { intervalMs: 100 });
   await inService('conf-sl');
   const update = (VariantName: string, ServerlessUpdateConfig: { MaxConcurrency?: number; ProvisionedConcurrency?: number }, EndpointName = 'conf-sl') =>
     sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName, DesiredWeightsAndCapacities: [{ VariantName, ServerlessUpdateConfig }] }));
@@ -333,9 +333,9 @@ test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serve
     assert.equal(updating.ProductionVariants![0]!.VariantStatus?.[0]?.StatusMessage, 'Changing to weight 1, MaxConcurrency 4 and ProvisionedConcurrency 4.');
     assert.deepEqual(updating.ProductionVariants![0]!.CurrentServerlessConfig, expected);
     assert.deepEqual(updating.ProductionVariants![0]!.DesiredServerlessConfig, { MemorySizeInMB: 2048, MaxConcurrency: 4, ProvisionedConcurrency: 4 });
-    const warming = await until('the new instance started', () => backend.runningIds.find((id) => !running.has(id)), { intervalMs: 20 });
+    const warming = await until('the new instance started', () => backend.runningIds.find((id) => !running.has(id)), { intervalMs: 100 });
     backend.crash(warming);
-    await until('the update ended', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-sl' }))).EndpointStatus === 'InService', { intervalMs: 20 });
+    await until('the update ended', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-sl' }))).EndpointStatus === 'InService', { intervalMs: 100 });
   } finally {
     backend.readyAfterMs = undefined;
   }
@@ -346,7 +346,7 @@ test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serve
     const failed = await until('the failed update settled', async () => {
       const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-sl' }));
       return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? d : undefined;
-    }, { intervalMs: 20 });
+    }, { intervalMs: 100 });
     assert.match(failed.FailureReason!, /variant AllTraffic could not warm 5 provisioned instance\(s\)/);
     assert.deepEqual(failed.ProductionVariants![0]!.CurrentServerlessConfig, expected);
     assert.deepEqual(failed.ProductionVariants![0]!.DesiredServerlessConfig, expected);
@@ -417,7 +417,7 @@ test('ContainerStartupHealthCheckTimeoutInSeconds is the variant\'s /ping deadli
     const settled = await until('slow settled', async () => {
       const d = await client.send(new DescribeEndpointCommand({ EndpointName: 'slow' }));
       return d.EndpointStatus === 'Creating' ? undefined : d;
-    }, { intervalMs: 20 });
+    }, { intervalMs: 100 });
     assert.equal(settled.EndpointStatus, 'InService', settled.FailureReason);
   } finally {
     client.destroy();
@@ -436,7 +436,7 @@ test('a multi-model endpoint on an s3:// prefix fetches a TargetModel put there 
     await client.send(new CreateModelCommand({ ModelName: 'mme-s3', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/mme/', Mode: 'MultiModel' } }));
     await client.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'mme-s3', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'mme-s3', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
     await client.send(new CreateEndpointCommand({ EndpointName: 'mme-s3', EndpointConfigName: 'mme-s3' }));
-    await until('mme-s3 in service', async () => (await client.send(new DescribeEndpointCommand({ EndpointName: 'mme-s3' }))).EndpointStatus === 'InService', { intervalMs: 20 });
+    await until('mme-s3 in service', async () => (await client.send(new DescribeEndpointCommand({ EndpointName: 'mme-s3' }))).EndpointStatus === 'InService', { intervalMs: 100 });
     await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: 'mme/v2/late.tar.gz', Body: craftTarGz([{ path: 'model.onnx', body: 'late' }]) }));
     const invoke = (TargetModel: string) => runtime.send(new InvokeEndpointCommand({ EndpointName: 'mme-s3', TargetModel, Body: Buffer.from('{}') }));
     const s3Dir = join(withS3.workDir, 'model-data', 's3');
@@ -492,7 +492,7 @@ test('ModelDataSource: an uncompressed S3Prefix or S3Object becomes the model fo
       return until(`${name} settled`, async () => {
         const d = await client.send(new DescribeEndpointCommand({ EndpointName: name }));
         return d.EndpointStatus === 'Creating' ? undefined : d;
-      }, { intervalMs: 20 });
+      }, { intervalMs: 100 });
     };
     const modelDir = () => join(fake.started.at(-1)!.optMlDir, 'model');
     assert.equal((await settled('prefix')).EndpointStatus, 'InService');
