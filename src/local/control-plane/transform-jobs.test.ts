@@ -25,7 +25,7 @@ import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
-import { until } from '../../../test/helpers/until.js';
+import { until as untilEvery, type NotYet, type UntilOptions } from '../../../test/helpers/until.js';
 import { createLocalSageMaker, startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 let dir: string;
@@ -57,6 +57,9 @@ function job(name: string, over: Partial<CreateTransformJobCommandInput> = {}): 
     ...over,
   };
 }
+
+// Most probes here are SDK calls for a job that takes a second or so: every 100 ms, not until's default 50.
+const until = <T>(what: string, probe: () => T | NotYet | Promise<T | NotYet>, options: UntilOptions = {}): Promise<T> => untilEvery(what, probe, { intervalMs: 100, ...options });
 
 // Well within the minute the stopped job's record would take to answer.
 const wait = (name: string) => waitUntilTransformJobCompletedOrStopped({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { TransformJobName: name });
