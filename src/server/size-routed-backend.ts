@@ -43,6 +43,13 @@ export type LoopDelayProbe = () => number;
 /** The longest model run since the last call, in ms; the default is {@link modelRunClock}. */
 export type ModelRunProbe = () => number;
 
+/**
+ * How often the loop-delay monitor samples, ms. Each sample wakes an idle worker (20 ms cost about
+ * 0.5 % of a core per idle process), and a block is read up to this much long: against the 1000 ms
+ * of {@link INLINE_MAX_BLOCK_MS}, and capped by the model's own runs, 100 ms is precise enough.
+ */
+const LOOP_DELAY_RESOLUTION_MS = 100;
+
 let sharedProbe: LoopDelayProbe | undefined;
 
 /**
@@ -51,7 +58,7 @@ let sharedProbe: LoopDelayProbe | undefined;
  */
 function processLoopDelay(): LoopDelayProbe {
   if (sharedProbe) return sharedProbe;
-  const histogram = monitorEventLoopDelay({ resolution: 20 });
+  const histogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   histogram.enable();
   let lastMax = 0;
   setInterval(() => {
