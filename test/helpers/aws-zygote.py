@@ -25,20 +25,14 @@ def _start_env(env):
     return {k: v for k, v in env.items() if k.startswith(('PYTHON', 'LC_')) or k in ('LANG', 'AWS_DATA_PATH')}
 
 
-def _exit_code(exc):
-    """The exit status Python gives a SystemExit that ends a script."""
-    if exc.code is None:
-        return 0
-    if isinstance(exc.code, int):
-        return exc.code & 0xFF
-    sys.stderr.write(f'{exc.code}\n')
-    return 1
-
-
 def _run_command(request, fds, aws):
-    """In the forked process: becomes the caller's `aws` command and runs the AWS CLI's script."""
+    """In the forked process: becomes the caller's `aws` command and runs the AWS CLI's script.
+
+    It never returns: the script's SystemExit (or exception) ends this process as it ends a Python
+    running the script (the status, a message or traceback, atexit handlers, the final flush of
+    standard output and its status 120 when that fails), since nothing up the stack catches it.
+    """
     import runpy
-    import traceback
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
     for fd in fds:
@@ -53,20 +47,9 @@ def _run_command(request, fds, aws):
     os.environ.clear()
     os.environ.update(env)
     sys.argv = [request['argv0'], *request['args']]
-    code = 0
-    try:
-        runpy.run_path(aws, run_name='__main__')
-    except SystemExit as exc:
-        code = _exit_code(exc)
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    os._exit(code)
+    runpy.run_path(aws, run_name='__main__')
+    # The script returned without sys.exit: a plain run would end with status 0 too.
+    raise SystemExit(0)
 
 
 def _handle(conn, aws, start_env):
