@@ -21,8 +21,11 @@ import sys
 
 
 def _start_env(env):
-    """Settings read when Python starts or awscli is imported: a command runs in the zygote only with the same."""
-    return {k: v for k, v in env.items() if k.startswith(('PYTHON', 'LC_')) or k in ('LANG', 'AWS_DATA_PATH')}
+    """Settings read when Python starts or awscli is imported: a command runs in the zygote only with the same.
+
+    TZ: the time module reads it at import (the local time zone of the timestamps the CLI prints).
+    """
+    return {k: v for k, v in env.items() if k.startswith(('PYTHON', 'LC_')) or k in ('LANG', 'TZ', 'AWS_DATA_PATH')}
 
 
 def _run_command(request, fds, aws):
@@ -140,6 +143,12 @@ def serve(path, aws):
                     os.close(fd)
                 _handle(conn, aws, start_env)
             conn.close()
+    # Its folder too (made for it): a test process killed before its stop() leaves nothing behind.
+    for remove in (os.unlink, os.rmdir):
+        try:
+            remove(path if remove is os.unlink else os.path.dirname(path))
+        except OSError:
+            pass
     # Started as the leader of its own process group: stop the commands still running with it.
     if os.getpgrp() == os.getpid():
         os.killpg(0, signal.SIGKILL)
@@ -160,9 +169,10 @@ def client(path, aws, argv0, args):
         sock.connect(path)
         socket.send_fds(sock, [json.dumps(request).encode()], [0, 1, 2])
         first = sock.recv(4096)
-    except OSError:
-        plain()
-    if not first or json.loads(first).get('fallback'):
+        taken = bool(first) and not json.loads(first).get('fallback')
+    except Exception:
+        taken = False  # nothing ran (an older Python without send_fds, too): the plain CLI runs it
+    if not taken:
         plain()
     try:
         answer = sock.recv(4096)
