@@ -36,7 +36,14 @@ export async function startAwsZygote(aws: string, env: NodeJS.ProcessEnv): Promi
   // Drained so a command's crash report cannot fill the pipe; kept short for the failure message.
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A spawn failure emits 'error' and no 'exit': it counts as the zygote gone (and is not thrown).
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (err) => {
+      stderr += `${err.message}\n`;
+      resolve();
+    });
+  });
   const stop = async () => {
     // Waiting for its exit keeps this process alive again (it was unref'd once ready).
     child.ref();
