@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LOAD_DESCRIPTORS } from '../../src/core/free-descriptors.js';
-import { REPO_ROOT, makeOptMl, removeDir, startServeWithFileLimit, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, descriptorHoldingHandler, makeOptMl, removeDir, startServeWithFileLimit, type ServeProcess } from '../helpers/serve-process.js';
 
 /** The server's descriptor limit, low enough that taking them all is quick wherever the tests run. */
 const FILE_LIMIT = 256;
@@ -24,26 +24,7 @@ const FILE_LIMIT = 256;
 /** Descriptors the handler leaves free while it holds the rest: fewer than a lazy load asks for. */
 const LEFT_FREE = LOAD_DESCRIPTORS / 2;
 
-const HANDLER = `
-import { closeSync, openSync } from 'node:fs';
-const held = [];
-export function predictFn(input, model, context) {
-  if (context.customAttributes === 'hold') {
-    try {
-      for (;;) held.push(openSync('/dev/null', 'r'));
-    } catch {}
-    // A few left: fewer than the 8 a lazy load asks for, enough that one already under way (the
-    // express preload, a file at a time, started before) is not cut short by EMFILE.
-    for (const fd of held.splice(-${LEFT_FREE})) closeSync(fd);
-    return { held: held.length };
-  }
-  if (context.customAttributes === 'release') {
-    for (const fd of held.splice(0)) closeSync(fd);
-    return { released: true };
-  }
-  return { ok: true };
-}
-`;
+const HANDLER = descriptorHoldingHandler(LEFT_FREE);
 
 let server: ServeProcess;
 let port: number;

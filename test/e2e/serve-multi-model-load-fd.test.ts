@@ -14,36 +14,19 @@ import http from 'node:http';
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { LOAD_DESCRIPTORS } from '../../src/core/free-descriptors.js';
-import { REPO_ROOT, SMKIT_BIN, fetchWithTimeout, freePort, makeOptMl, removeDir } from '../helpers/serve-process.js';
+import { REPO_ROOT, descriptorHoldingHandler, makeOptMl, removeDir, startServeWithFileLimit, type ServeProcess } from '../helpers/serve-process.js';
 
 /** The server's descriptor limit, low enough that taking them all is quick wherever the tests run. */
 const FILE_LIMIT = 256;
 
-const HANDLER = `
-import { closeSync, openSync } from 'node:fs';
-const held = [];
-export function predictFn(input, model, context) {
-  if (context.customAttributes === 'hold') {
-    try {
-      for (;;) held.push(openSync('/dev/null', 'r'));
-    } catch {}
-    // Fewer left than the ${LOAD_DESCRIPTORS} a load asks for.
-    for (const fd of held.splice(-${LOAD_DESCRIPTORS / 2})) closeSync(fd);
-    return { held: held.length };
-  }
-  for (const fd of held.splice(0)) closeSync(fd);
-  return { released: true };
-}
-`;
+/** Fewer free descriptors than a load asks for, while the holder model holds the rest. */
+const HANDLER = descriptorHoldingHandler(LOAD_DESCRIPTORS / 2);
 
-let child: ChildProcess;
+let server: ServeProcess;
 let port: number;
-let output = '';
 let base: string;
 let models: string;
-const instanceId = `mme-fd-${process.pid}-${Math.random().toString(36).slice(2)}`;
 
 before(async () => {
   base = makeOptMl();
@@ -52,37 +35,12 @@ before(async () => {
   mkdirSync(path.join(models, 'holder', 'code'), { recursive: true });
   writeFileSync(path.join(models, 'holder', 'code', 'inference.mjs'), HANDLER);
   cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(models, 'iris'), { recursive: true });
-  port = await freePort();
-  // POSIX sh sets the limit, then runs the server in its place: the primary and its worker inherit it.
-  child = spawn('sh', ['-c', `ulimit -n ${FILE_LIMIT} && exec "$0" "$@"`, process.execPath, SMKIT_BIN, 'serve'], {
-    env: {
-      ...process.env,
-      SAGEMAKER_BASE_DIR: base,
-      SAGEMAKER_BIND_TO_PORT: String(port),
-      SMKIT_BIND_HOST: '127.0.0.1',
-      SAGEMAKER_MODEL_SERVER_WORKERS: '1',
-      SAGEMAKER_MULTI_MODEL: 'true',
-      SMKIT_INSTANCE_ID: instanceId,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  for (const deadline = Date.now() + 60_000; ; ) {
-    assert.equal(child.exitCode, null, `smkit serve exited:\n${output}`);
-    assert.ok(Date.now() < deadline, `/ping did not answer 200 within a minute:\n${output}`);
-    const res = await fetchWithTimeout(`http://127.0.0.1:${port}/ping`, {}, 5000).catch(() => undefined);
-    await res?.arrayBuffer();
-    if (res?.status === 200 && res.headers.get('x-smkit-instance-id') === instanceId) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  server = await startServeWithFileLimit(FILE_LIMIT, { SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true' });
+  port = server.port;
 });
 
 after(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  }
+  await server?.stop();
   removeDir(base);
   removeDir(models);
 });
@@ -105,7 +63,7 @@ function connection(): (method: string, urlPath: string, headers?: Record<string
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer within 60 s`)));
-      req.on('error', (err) => reject(new Error(`${method} ${urlPath}: ${err.message}\n${output}`)));
+      req.on('error', (err) => reject(new Error(`${method} ${urlPath}: ${err.message}\n${server.output()}`)));
       req.end(body);
     });
 }

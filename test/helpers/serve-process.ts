@@ -111,6 +111,33 @@ async function holdsItsPort(server: ServeProcess): Promise<'held' | 'lost' | 'ex
 }
 
 /**
+ * A handler (`code/inference.mjs`) for the descriptor-shortage tests: with the custom attribute
+ * `hold` its predictFn opens `/dev/null` until the process has no descriptor left, then gives back
+ * `leftFree` of them (fewer than a lazy load asks for, enough that a load already under way is not
+ * cut short by EMFILE); `release` gives every one back; anything else answers `{ ok: true }`.
+ */
+export function descriptorHoldingHandler(leftFree: number): string {
+  return `
+import { closeSync, openSync } from 'node:fs';
+const held = [];
+export function predictFn(input, model, context) {
+  if (context.customAttributes === 'hold') {
+    try {
+      for (;;) held.push(openSync('/dev/null', 'r'));
+    } catch {}
+    for (const fd of held.splice(-${leftFree})) closeSync(fd);
+    return { held: held.length };
+  }
+  if (context.customAttributes === 'release') {
+    for (const fd of held.splice(0)) closeSync(fd);
+    return { released: true };
+  }
+  return { ok: true };
+}
+`;
+}
+
+/**
  * Starts `smkit serve` with `env` under `ulimit -n fileLimit` on a free port, and resolves once its
  * `/ping` answers 200 (fails, with the server stopped, if it exits or a minute passes first).
  */
