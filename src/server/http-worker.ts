@@ -51,15 +51,15 @@ function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>)
   metricsWaiters.delete(msg.id);
 }
 
+/** The inference thread's HTTP-side code: loaded with the first model (or large request) that needs a thread, maybe while serving (see retrying-load.ts). */
+const loadInferenceWorker = retryingLoad('the inference thread code', () => import('./inference-worker.js'));
+
 /**
  * The backend for one model directory: `SMKIT_INFERENCE_MODE` forces the thread or the HTTP thread;
  * `auto` serves small requests inline when the model allows it and everything else in a thread.
  * The inference thread's code is loaded when the thread starts: for a model served inline that is
  * with the first request that needs the thread, if one ever comes.
  */
-/** The inference thread's HTTP-side code: loaded with the first model (or large request) that needs a thread, maybe while serving (see retrying-load.ts). */
-const loadInferenceWorker = retryingLoad('the inference thread code', () => import('./inference-worker.js'));
-
 function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model', lost?: () => void): InferenceBackend {
   // smkit's built-in registries, which the engine loads as it needs them (codecs after the model).
   const observeBatch = (step: string, run: BatchRun) => metrics?.observeBatch(model, step, run);

@@ -44,8 +44,8 @@ export type LoopDelayProbe = () => number;
 export type ModelRunProbe = () => number;
 
 /**
- * How often the loop-delay monitor samples, ms. Each sample wakes an idle worker (20 ms cost about
- * 0.5 % of a core per idle process), and a block is read up to this much long: against the 1000 ms
+ * How often the loop-delay monitor samples, ms. Each sample wakes an idle worker (at 20 ms, 50 wake-ups
+ * a second, about 0.25 % of a core per idle process), and a block is read up to this much long: against the 1000 ms
  * of {@link INLINE_MAX_BLOCK_MS}, and capped by the model's own runs, 100 ms is precise enough.
  */
 const LOOP_DELAY_RESOLUTION_MS = 100;
