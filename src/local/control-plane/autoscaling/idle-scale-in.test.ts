@@ -59,6 +59,9 @@ test('an inference component whose traffic stops scales in to MinCapacity 0 on S
     new CreateInferenceComponentCommand({ InferenceComponentName: 'quiet', EndpointName: 'host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 2 } }),
   );
   await until('component quiet InService', async () => (await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'quiet' }))).InferenceComponentStatus === 'InService', POLL);
+  // The invocation is stamped with its arrival in real time: the metric clock catches up first, or a
+  // slow start-up could put the invocation a minute past the clock and the first idle minute before it.
+  t.now = Math.max(t.now, Date.now());
   await runtime.send(new InvokeEndpointCommand({ EndpointName: 'host', InferenceComponentName: 'quiet', ContentType: 'text/csv', Body: Buffer.from('1,2') }));
 
   const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'inference-component/quiet', ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount' as const };
@@ -87,8 +90,10 @@ test('an inference component whose traffic stops scales in to MinCapacity 0 on S
     new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'InvocationsPerCopy', Dimensions: [{ Name: 'InferenceComponentName', Value: 'quiet' }], Statistics: ['Sum', 'Maximum'], Period: 60, StartTime: new Date(t.now - 3_600_000), EndTime: new Date(t.now) }),
   );
   const points = (out.Datapoints ?? []).sort((a, b) => a.Timestamp!.getTime() - b.Timestamp!.getTime());
-  assert.deepEqual(points.slice(0, 1).map((d) => d.Sum), [0.5], 'one invocation over 2 copies');
-  assert.ok(points.length >= 16 && points.slice(1).every((d) => d.Sum === 0 && d.Maximum === 0), JSON.stringify(points));
+  // An idle minute may still come before the invocation's, should the invocation cross a minute's end.
+  assert.deepEqual(points.filter((d) => d.Sum !== 0).map((d) => d.Sum), [0.5], 'one invocation over 2 copies');
+  const zeros = points.filter((d) => d.Sum === 0 && d.Maximum === 0);
+  assert.ok(zeros.length >= 15 && zeros.length === points.length - 1, JSON.stringify(points));
 });
 
 test('a variant whose traffic stops scales in to MinCapacity on SageMakerVariantInvocationsPerInstance: its idle minutes publish Invocations and InvocationsPerInstance 0', async () => {
