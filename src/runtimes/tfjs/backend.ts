@@ -103,12 +103,31 @@ async function tryBackend(name: TfjsBackendName, deps: TfjsBackendDeps): Promise
   const tf = (await deps.importModule('@tensorflow/tfjs')) as Tf;
   if (name === 'wasm') {
     const wasm = (await deps.importModule('@tensorflow/tfjs-backend-wasm')) as typeof import('@tensorflow/tfjs-backend-wasm');
-    // A file path, not a URL: the binaries ship in node_modules and must never be fetched.
-    wasm.setWasmPaths(deps.wasmDir());
-  }
-  if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
+    // A file path, not a URL: the binaries ship in node_modules and must never be fetched. Set once:
+    // after an init that failed the package refuses it ("already initialized"), and keeps it.
+    if (!wasmPathsSet.has(wasm)) {
+      wasm.setWasmPaths(deps.wasmDir());
+      wasmPathsSet.add(wasm);
+    }
+    // Its binary is read as the backend starts, and a read that fails is only logged by TF.js
+    // (setBackend answers false, without the cause): not tried without descriptors to spare, and a
+    // failure while they are short is taken for the shortage, not a reason to settle on the CPU.
+    if (!hasFreeDescriptors()) throw wasmShortOfDescriptors();
+    if (!(await tf.setBackend(name))) {
+      if (!hasFreeDescriptors()) throw wasmShortOfDescriptors();
+      throw new Error(`tf.setBackend('${name}') failed (TF.js logged why)`);
+    }
+  } else if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
   await tf.ready();
   return tf;
+}
+
+/** The WASM backend modules whose binaries' folder has been set (see tryBackend). */
+const wasmPathsSet = new WeakSet<object>();
+
+/** The WASM backend could not start for want of descriptors: an EMFILE error, which selectBackend answers as busy. */
+function wasmShortOfDescriptors(): Error {
+  return Object.assign(new Error('its WebAssembly binary cannot be read now: this process has no file descriptors to spare'), { code: 'EMFILE' });
 }
 
 let shared: { request: TfjsBackendRequest; promise: Promise<LoadedTfjs> } | undefined;
